@@ -1,0 +1,69 @@
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pyhdl.eie.spmat_read import entry_layout
+from pyhdl.params import bits_for, check_int
+from sw.formats import INDEX_WIDTH, MAX_REL_INDEX
+
+
+def decoded_layout(row_width: int) -> data.StructLayout:
+    """A decoded entry: destination local row, codebook index, last entry of its column."""
+    return data.StructLayout({"local_row": row_width, "weight_idx": INDEX_WIDTH, "last": 1})
+
+
+class AddressAccumulator(wiring.Component):
+    """Turns relative indices into local row numbers (SPEC §2, Case A / Case B).
+
+    Case A, first entry of a column: ``row = rel_index``. Case B, every later entry:
+    ``row = previous_row + 1 + rel_index``. Padding entries pass through like any other entry
+    (``weight_idx`` 0), so the rows after them come out right.
+
+    Attributes
+    ----------
+    entries : In(stream of entry_layout)
+    decoded : Out(stream of decoded_layout)
+        One cycle after the entry is accepted.
+    error : Out(1)
+        Sticky: set when a row reaches ``max_local_rows`` (a corrupt image); cleared by
+        ``error_clear``. The entry is still passed on, with its row truncated.
+
+    Throughput one entry per cycle; latency one cycle.
+    """
+
+    def __init__(self, *, max_local_rows: int):
+        self.max_local_rows = check_int("max_local_rows", max_local_rows)
+        self.row_width = bits_for(max_local_rows - 1)
+        super().__init__({
+            "entries": In(stream.Signature(entry_layout())),
+            "decoded": Out(stream.Signature(decoded_layout(self.row_width))),
+            "error": Out(1),
+            "error_clear": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        prev_row = Signal(self.row_width)
+        entry = self.entries.payload
+        # Wide enough that previous_row + 1 + 15 never wraps before the range check.
+        row = Signal(bits_for(self.max_local_rows + MAX_REL_INDEX))
+        m.d.comb += row.eq(Mux(entry.first, entry.rel_index, prev_row + 1 + entry.rel_index))
+
+        advance = ~self.decoded.valid | self.decoded.ready
+        accept = self.entries.valid & advance
+        m.d.comb += self.entries.ready.eq(advance)
+        with m.If(advance):
+            m.d.sync += self.decoded.valid.eq(self.entries.valid)
+        with m.If(accept):
+            m.d.sync += [
+                prev_row.eq(row),
+                self.decoded.payload.local_row.eq(row),
+                self.decoded.payload.weight_idx.eq(entry.weight_idx),
+                self.decoded.payload.last.eq(entry.last),
+            ]
+
+        with m.If(self.error_clear):
+            m.d.sync += self.error.eq(0)
+        with m.If(accept & (row >= self.max_local_rows)):
+            m.d.sync += self.error.eq(1)
+        return m

