@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-test: install
+test: install lint
 	$(PY) -m pytest -n $(JOBS) -q verif/tests
 
 sim-csc: install
@@ -32,6 +32,9 @@ lint: install
 
 demo: install
 	$(VENV)/bin/sparsehw demo
+
+bench: install
+	$(VENV)/bin/sparsehw bench
 
 clean:
 	rm -rf .sim_build .pytest_cache

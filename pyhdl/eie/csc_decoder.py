@@ -3,8 +3,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from pyhdl.eie.address_accumulator import AddressAccumulator, decoded_layout
-from pyhdl.eie.pointer_read import PointerRead
-from pyhdl.eie.spmat_read import SparseMatrixRead
+from pyhdl.eie.pointer_read import PointerRead, check_col_ptr
+from pyhdl.eie.spmat_read import SparseMatrixRead, check_entries
 from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ENTRY_WIDTH
@@ -50,11 +50,11 @@ class CSCDecoder(wiring.Component):
         self.max_cols = check_int("max_cols", max_cols)
         self.max_entries = check_int("max_entries", max_entries)
         self.max_local_rows = check_int("max_local_rows", max_local_rows)
-        self._ptr = PointerRead(max_cols=max_cols, max_entries=max_entries, col_ptr=col_ptr)
-        self._spmat = SparseMatrixRead(max_entries=max_entries, entries=entries)
-        self._accum = AddressAccumulator(max_local_rows=max_local_rows)
-        self.col_width = self._ptr.col_width
-        self.row_width = self._accum.row_width
+        # Checked here so a bad image fails at construction, not at elaboration.
+        self.col_ptr = check_col_ptr(col_ptr, max_cols, max_entries)
+        self.entries = check_entries(entries, max_entries)
+        self.col_width = bits_for(max_cols - 1)
+        self.row_width = bits_for(max_local_rows - 1)
         self.name = module_name("csc_decoder", max_cols=max_cols, max_entries=max_entries,
                                 max_local_rows=max_local_rows)
         super().__init__({
@@ -63,15 +63,16 @@ class CSCDecoder(wiring.Component):
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
-            "ptr_load": In(load_port_signature(bits_for(max_cols), self._ptr.ptr_width)),
-            "spmat_load": In(load_port_signature(self._spmat.addr_width, ENTRY_WIDTH)),
+            "ptr_load": In(load_port_signature(bits_for(max_cols), bits_for(max_entries))),
+            "spmat_load": In(load_port_signature(bits_for(max_entries - 1), ENTRY_WIDTH)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.pointer_read = ptr = self._ptr
-        m.submodules.spmat_read = spmat = self._spmat
-        m.submodules.address_accumulator = accum = self._accum
+        m.submodules.pointer_read = ptr = PointerRead(
+            max_cols=self.max_cols, max_entries=self.max_entries, col_ptr=self.col_ptr)
+        m.submodules.spmat_read = spmat = SparseMatrixRead(max_entries=self.max_entries, entries=self.entries)
+        m.submodules.address_accumulator = accum = AddressAccumulator(max_local_rows=self.max_local_rows)
 
         connect(m, wiring.flipped(self.cols), ptr.cols)
         connect(m, ptr.spans, spmat.spans)

@@ -50,7 +50,7 @@ class PointerRead(wiring.Component):
         self.max_entries = check_int("max_entries", max_entries)
         self.col_width = bits_for(max_cols - 1)
         self.ptr_width = bits_for(max_entries)
-        self.init = _check_col_ptr(col_ptr, max_cols, max_entries)
+        self.init = check_col_ptr(col_ptr, max_cols, max_entries)
         super().__init__({
             "cols": In(stream.Signature(self.col_width)),
             "spans": Out(stream.Signature(span_layout(self.ptr_width))),
@@ -110,7 +110,7 @@ class PointerRead(wiring.Component):
         return m
 
 
-def _check_col_ptr(col_ptr, max_cols, max_entries):
+def check_col_ptr(col_ptr, max_cols, max_entries):
     """The pointer init image padded to ``max_cols + 1`` values, after checking it."""
     values = [] if col_ptr is None else [int(v) for v in col_ptr]
     if len(values) > max_cols + 1:

@@ -43,7 +43,7 @@ class SparseMatrixRead(wiring.Component):
         self.max_entries = check_int("max_entries", max_entries)
         self.ptr_width = bits_for(max_entries)
         self.addr_width = bits_for(max_entries - 1)
-        self.init = _check_entries(entries, max_entries)
+        self.init = check_entries(entries, max_entries)
         super().__init__({
             "spans": In(stream.Signature(span_layout(self.ptr_width))),
             "entries": Out(stream.Signature(entry_layout())),
@@ -105,7 +105,7 @@ class SparseMatrixRead(wiring.Component):
         return m
 
 
-def _check_entries(entries, max_entries):
+def check_entries(entries, max_entries):
     values = [] if entries is None else [int(v) for v in entries]
     if len(values) > max_entries:
         raise ValueError(f"the sparse-matrix image has {len(values)} entries; max_entries = {max_entries}")

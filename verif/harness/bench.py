@@ -6,6 +6,13 @@ from cocotb.triggers import ReadOnly, RisingEdge
 PERIOD_NS = 10
 
 
+def cycle_of(period_steps: int) -> int:
+    """The current clock cycle number."""
+    from cocotb.utils import get_sim_time
+
+    return get_sim_time("step") // period_steps
+
+
 def start_clock(dut) -> int:
     """Start ``dut.clk``; return the clock period in simulator steps (for cycle numbers)."""
     from cocotb.utils import get_sim_steps

@@ -11,11 +11,8 @@ from collections import deque
 
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
-from cocotb.utils import get_sim_time
 
-
-def cycle_of(period_steps: int) -> int:
-    return get_sim_time("step") // period_steps
+from verif.harness.bench import cycle_of
 
 
 def port(dut, name):
