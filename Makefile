@@ -23,6 +23,9 @@ test: install lint
 sim-csc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_csc_decoder.py
 
+sim-eie: install
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_processing_element.py
+
 verilog: install
 	$(PY) -m pyhdl.gen rtl
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from pyhdl.eie.csc_decoder import CSCDecoder
+from pyhdl.eie.processing_element import ProcessingElement
 
 # The blocks written to ``rtl/``; each is built with its defaults (SPEC.md's parameters).
-TOP_CLASSES = [CSCDecoder]
+TOP_CLASSES = [CSCDecoder, ProcessingElement]
 
 
 def tops():

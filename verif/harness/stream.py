@@ -30,6 +30,7 @@ class StreamSource:
         self.rng = random.Random(seed)
         self.queue = deque()
         self.sent = []          # (cycle of the transfer edge, item)
+        self.offered = []       # first cycle each item was offered (valid high)
         self._pending = False
         self.valid.value = 0
         self._task = cocotb.start_soon(self._run())
@@ -47,6 +48,7 @@ class StreamSource:
             if not self._pending and self.queue and self.rng.random() < self.p_valid:
                 self.payload.value = self.queue[0]
                 self._pending = True
+                self.offered.append(cycle_of(self.period) + 1)
             self.valid.value = int(self._pending)
             await ReadOnly()
             if self._pending and self.ready.value == 1:

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """CSC decoder (``pyhdl/eie/csc_decoder.py``) against the SPEC §2 golden model, in Verilator.
 
 Scenarios only; case construction and the cocotb scoreboard live in ``verif/tb/csc_decoder.py``.
@@ -178,3 +179,23 @@ def test_bad_image_rejected_before_hardware():
         decoder_words(p, 4, 4, max_cols=2, max_entries=64, max_local_rows=64)
     with pytest.raises(ValueError, match="max_entries"):
         decoder_words(p, 4, 4, max_cols=8, max_entries=2, max_local_rows=64)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(col_ptr=list(range(10))), "col_ptr has 10 pointers; max_cols = 8 allows 9"),
+    (dict(col_ptr=[0, 5, 40]), r"col_ptr\[2\] = 40 is outside 0..max_entries"),
+    (dict(col_ptr=[0, 5, 3]), "not non-decreasing at index 2"),
+    (dict(col_ptr=[1, 5]), r"col_ptr\[0\] must be 0"),
+    (dict(entries=[0] * 33), "33 entries; max_entries = 32"),
+    (dict(entries=[0, 256]), "entry 1 = 256 is not an 8-bit word"),
+    (dict(max_cols=0), "max_cols must be >= 1"),
+    (dict(tag_width=-1), "tag_width must be >= 0"),
+])
+def test_constructor_rejects_bad_images(kw, message):
+    with pytest.raises(ValueError, match=message):
+        CSCDecoder(**{**dict(max_cols=8, max_entries=32, max_local_rows=8), **kw})
+
+
+def test_full_size_images_are_accepted():
+    d = CSCDecoder(max_cols=8, max_entries=32, max_local_rows=8, col_ptr=[0] * 8 + [32], entries=[255] * 32)
+    assert len(d.col_ptr) == 9 and len(d.entries) == 32
