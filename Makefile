@@ -24,7 +24,8 @@ sim-csc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_csc_decoder.py
 
 sim-eie: install
-	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_processing_element.py
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_processing_element.py verif/tests/test_eie_array.py \
+		verif/tests/test_lnzd.py
 
 verilog: install
 	$(PY) -m pyhdl.gen rtl

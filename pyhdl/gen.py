@@ -10,11 +10,12 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from pyhdl.eie.array import EIEArray
 from pyhdl.eie.csc_decoder import CSCDecoder
 from pyhdl.eie.processing_element import ProcessingElement
 
 # The blocks written to ``rtl/``; each is built with its defaults (SPEC.md's parameters).
-TOP_CLASSES = [CSCDecoder, ProcessingElement]
+TOP_CLASSES = [CSCDecoder, ProcessingElement, EIEArray]
 
 
 def tops():
