@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOL := $(PY) -m verif.harness.toolchain
 JOBS ?= auto
 
-.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench synth clean
+.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench bench-prune synth clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ test: install
 
 sim-csc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_csc_decoder.py
+
+# Pruning targets of issue 8 on the real MNIST digits (~6 min on 2 cores; baselines cached).
+bench-prune: install
+	$(PY) -m sw.prune.bench --out out/bench-prune --force
 
 verilog: install
 	$(PY) -m pyhdl.gen rtl

@@ -41,7 +41,8 @@ from sw.prune.slim import slim, train_slimming
 
 SCAN_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99)
 REG_RATIOS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
-OUTPUTS = ("results.json", "results.md")
+OUTPUTS = ("results.json", "results.md", "sensitivity.png", "iterative_vs_oneshot.png", "regularisation.png",
+           "lenet300_pruned_shared.safetensors", "lenet300_int.npz")
 
 
 def _mean_std(xs):
@@ -209,7 +210,8 @@ class Bench:
 
     def regularisation(self):
         base_cfg = replace(self.lenet_cfg, weight_decay=0.0)
-        variants = {"none": [], "L2 (λ=5e-4)": [L2Penalty(5e-4)], "L1 (λ=1e-5)": [L1Penalty(1e-5)]}
+        variants = {"none": [], "L2 (λ=3e-3)": [L2Penalty(3e-3)], "L1 (λ=3e-5)": [L1Penalty(3e-5)],
+                    "L1 (λ=1e-4)": [L1Penalty(1e-4)]}
         res, series = {}, {}
         for name, pen in variants.items():
             m = registry.build("lenet300", self.data.input_shape, self.data.classes, seed=base_cfg.seed)
@@ -271,7 +273,7 @@ class Bench:
             rows.append({"method": method, "channels": [m.conv1.out_channels, m.conv2.out_channels],
                          "macs": st.macs, "params": st.params, "test_acc": acc})
 
-        for r in (0.5,):
+        for r in (0.5, 0.7):
             m = copy.deepcopy(base)
             p = Pruner(m, Channel(), L1(), layers=["conv1", "conv2"])
             p.prune(r)

@@ -110,8 +110,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _outputs(args) -> list:
     name = args.prune_command
     files = [f"{name}.json"]
-    if name in ("sensitivity", "iterative"):
-        files.append(f"{name}.png")
+    files.append(f"{name}.png")
     if name != "sensitivity":
         files.append(MODEL_FILE)
     if name == "share":
@@ -138,8 +137,9 @@ def _ratios(args):
     return out
 
 
-def _start(args):
-    """``(model, data, train_cfg, info)`` the command starts from."""
+def _start(args, baseline: bool = True):
+    """``(model, data, train_cfg, info)`` the command starts from (``model`` is None when no
+    ``--load`` is given and ``baseline`` is False: the command trains its own)."""
     from sw.models import data as datasets
     from sw.models.io import load_model
     from sw.models.train import BASELINES, TrainConfig, pretrained
@@ -155,6 +155,8 @@ def _start(args):
             raise ValueError(f"{args.load} expects inputs {tuple(model.input_shape)}, but {args.data} has "
                              f"{data.input_shape}")
         return model, data, cfg, {"loaded": str(args.load)}
+    if not baseline:
+        return None, data, cfg, {}
     model, info = pretrained(args.model, args.data, cfg, progress=not args.no_progress)
     return model, data, cfg, {"baseline": {k: v for k, v in info.items() if k != "history"}}
 
@@ -195,6 +197,17 @@ def _cmd_sensitivity(args, model, data, cfg, result):
     return text
 
 
+def _plot_recovery(args, before: float, start: float, history: list, what: str = "pruning") -> None:
+    """``<command>.png``: validation accuracy through fine-tuning, from right after ``what``."""
+    from sw.prune.plots import line_plot
+
+    epochs = [0] + [h["epoch"] for h in history]
+    line_plot(args.out / f"{args.prune_command}.png",
+              {"fine-tuning": (epochs, [start] + [h["val_acc"] for h in history]),
+               f"before {what}": ([0, epochs[-1]], [before, before])},
+              "fine-tuning epoch", "val accuracy (%)", f"sparsehw prune {args.prune_command}: recovery")
+
+
 def _prune_finetune(args, model, data, cfg, result, pruner, ratio, scope="layer", remove=False):
     from sw.models.train import evaluate, finetune
 
@@ -214,8 +227,8 @@ def _prune_finetune(args, model, data, cfg, result, pruner, ratio, scope="layer"
     a = result["accuracy"]
     lines.append(f"test accuracy {before['test_acc']:.2f}% → {a['after_finetune']['test_acc']:.2f}% after "
                  f"{args.finetune_epochs} epochs fine-tuning at lr × {args.lr_scale:g} (val right after "
-                 "pruning "
-                 f"{pruned:.2f}%)")
+                 f"pruning {pruned:.2f}%)")
+    _plot_recovery(args, before["val_acc"], pruned, history)
     _save(args, model, result)
     return "\n".join(lines)
 
@@ -254,7 +267,7 @@ def _cmd_slim(args, model, data, cfg, result):
     from sw.models import registry
     from sw.prune.slim import slim, train_slimming
 
-    if args.load is None:
+    if model is None:
         model = registry.build(args.model, data.input_shape, data.classes, seed=cfg.seed)
         train_slimming(model, data, cfg, args.l1, progress=not args.no_progress)
     dense = _acc(model, data)
@@ -262,6 +275,7 @@ def _cmd_slim(args, model, data, cfg, result):
                progress=not args.no_progress)
     result.update(res.to_dict())
     result["accuracy"] = {"slimming_trained": dense, "after_finetune": _acc(model, data)}
+    _plot_recovery(args, dense["val_acc"], res.val_after_prune, res.history, "channel removal")
     _save(args, model, result)
     return "\n".join([res.prune.summary(), res.removal.summary(),
                       f"test accuracy {dense['test_acc']:.2f}% (trained with BN L1 {args.l1:g}) → "
@@ -293,11 +307,15 @@ def _cmd_iterative(args, model, data, cfg, result):
 
 
 def _cmd_share(args, model, data, cfg, result):
+    from sw.formats import INDEX_WIDTH
     from sw.models.train import evaluate, finetune
-    from sw.prune.export import export_integer, storage_bits
+    from sw.prune.export import export_integer, linear_chain, storage_bits
     from sw.prune.pruner import Pruner
     from sw.prune.share import share_weights
 
+    if not 1 <= args.bits <= INDEX_WIDTH:
+        raise ValueError(f"--bits must be 1..{INDEX_WIDTH}: the EIE weight index is {INDEX_WIDTH} bits")
+    linear_chain(model)     # refuse models EIE cannot run before spending time on them
     lines = []
     progress = not args.no_progress
     if args.ratio is not None:
@@ -306,10 +324,13 @@ def _cmd_share(args, model, data, cfg, result):
         lines.append(report.summary())
         finetune(model, data, cfg, args.finetune_epochs, lr_scale=args.lr_scale, progress=progress)
     pruned = evaluate(model, data.x_test, data.y_test)
+    pruned_val = evaluate(model, data.x_val, data.y_val)
     books = share_weights(model, bits=args.bits)
     shared = evaluate(model, data.x_test, data.y_test)
-    finetune(model, data, cfg, args.finetune_epochs, lr_scale=args.lr_scale, progress=progress,
-             desc="centroid fine-tune")
+    shared_val = evaluate(model, data.x_val, data.y_val)
+    history = finetune(model, data, cfg, args.finetune_epochs, lr_scale=args.lr_scale, progress=progress,
+                       desc="centroid fine-tune")
+    _plot_recovery(args, pruned_val, shared_val, history, "weight sharing")
     tuned = evaluate(model, data.x_test, data.y_test)
     notes = []
     net = export_integer(model, data.x_train, notes)
@@ -340,7 +361,7 @@ def run(args) -> int:
         if existing and not args.force:
             raise FileExistsError(f"refusing to overwrite {', '.join(existing)}; use --force")
         args.out.mkdir(parents=True, exist_ok=True)
-        model, data, cfg, start = _start(args)
+        model, data, cfg, start = _start(args, baseline=cmd != "slim")
         result = {"command": cmd, "args": {k: str(v) for k, v in vars(args).items() if k != "func"}, **start}
         text = globals()[f"_cmd_{cmd}"](args, model, data, cfg, result)
     except (ValueError, FileExistsError, FileNotFoundError) as e:

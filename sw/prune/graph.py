@@ -111,6 +111,9 @@ def _follow(node, factor, group, modules):
         if user.op == "output":
             group.blocked = "its output is the model output"
         elif user.op == "call_module" and isinstance(modules[user.target], _BN):
+            if not modules[user.target].affine:
+                group.blocked = f"BatchNorm {user.target} has no affine scale and shift to zero"
+                return
             group.followers.append((user.target, modules[user.target]))
             _follow(user, factor, group, modules)
         elif _is_passthrough(user, modules):

@@ -84,6 +84,8 @@ class Pruner:
                 raise ValueError("no layers given to prune")
         self.layers = {n: available[n] for n in names}
         for n in names:
+            if hasattr(self.layers[n], "weight_index"):
+                raise ValueError(f"layer {n} is weight-shared; prune before sharing weights")
             self.granularity.validate(self, n)
 
     @property

@@ -87,6 +87,8 @@ def model_stats(model: nn.Module, example=None) -> ModelStats:
     for name, m in layers.items():
         w = m.weight.detach()
         mask = get_mask(m, "weight")
+        if hasattr(m, "weight_index"):          # weight-shared: index 0 is the pruned entry
+            mask = (m.weight_index != 0).float()
         nnz = int(torch.count_nonzero(w))
         bias = 0 if m.bias is None else m.bias.numel()
         pos = spatial.get(name, 1)

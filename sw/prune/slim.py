@@ -34,10 +34,12 @@ class SlimResult:
     removal: object     # PruneReport of the physical removal
     val_after_prune: float
     test_after_finetune: float
+    history: list       # fine-tuning history (per-epoch loss and validation accuracy)
 
     def to_dict(self) -> dict:
         return {"prune": self.prune.to_dict(), "removal": self.removal.to_dict(),
-                "val_after_prune": self.val_after_prune, "test_after_finetune": self.test_after_finetune}
+                "val_after_prune": self.val_after_prune, "test_after_finetune": self.test_after_finetune,
+                "history": self.history}
 
 
 def slim(model, data, cfg, ratio: float, finetune_epochs: int, lr_scale: float = 0.1, criterion=None,
@@ -49,5 +51,6 @@ def slim(model, data, cfg, ratio: float, finetune_epochs: int, lr_scale: float =
     report = pruner.prune(ratio, scope="global")
     removal = pruner.remove()
     val = evaluate(model, data.x_val, data.y_val)
-    finetune(model, data, cfg, finetune_epochs, lr_scale=lr_scale, progress=progress, desc="slim fine-tune")
-    return SlimResult(report, removal, val, evaluate(model, data.x_test, data.y_test))
+    history = finetune(model, data, cfg, finetune_epochs, lr_scale=lr_scale, progress=progress,
+                       desc="slim fine-tune")
+    return SlimResult(report, removal, val, evaluate(model, data.x_test, data.y_test), history)

@@ -166,3 +166,9 @@ def test_coupled_channels_are_refused_with_the_reason():
         Pruner(m, Channel(), layers=["a"])
     with pytest.raises(ValueError, match="no layer whose channels can be removed"):
         Pruner(m, Channel())
+
+
+def test_non_affine_batchnorm_blocks_channel_removal():
+    m = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6, affine=False), nn.ReLU(), nn.Linear(6, 2))
+    g = channel_groups(m, torch.zeros(2, 4))
+    assert "no affine scale and shift" in g["0"].blocked

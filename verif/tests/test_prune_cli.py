@@ -76,6 +76,7 @@ def test_channel_removes_and_reports_real_savings(tmp_path):
                "--finetune-epochs", "1", *FAST) == 0
     r = result(out, "channel")
     assert r["removal"]["after"]["macs"] < 0.5 * r["removal"]["before"]["macs"]
+    assert (out / "channel.png").read_bytes()[:4] == b"\x89PNG"
     model, _ = load_model(out / "model.safetensors")
     assert model.conv1.out_channels == 8 and model.conv2.in_channels == 8 and model.conv2.out_channels == 16
 
@@ -113,3 +114,22 @@ def test_bad_input_is_reported_by_name(tmp_path, capsys):
     assert "model output" in capsys.readouterr().err
     assert run("share", "--out", out, "--load", str(tmp_path / "none.safetensors"), *FAST) == 2
     assert "no saved model" in capsys.readouterr().err
+
+
+def test_nm_prunes_every_group(tmp_path):
+    pytest.importorskip("sw.pack.sparse24")
+    out = tmp_path / "nm"
+    assert run("nm", "--out", str(out), "--finetune-epochs", "1", *FAST) == 0
+    model, _ = load_model(out / "model.safetensors")
+    for layer in (model.fc1, model.fc2, model.fc3):
+        w = layer.weight.detach()
+        assert ((w.reshape(w.shape[0], -1, 4) != 0).sum(-1) <= 2).all()
+    assert result(out, "nm")["prune"]["after"]["masked_sparsity"] == 0.5
+
+
+def test_share_refuses_what_eie_cannot_run(tmp_path, capsys):
+    out = str(tmp_path / "s")
+    assert run("share", "--out", out, "--model", "cnn", *FAST) == 2
+    assert "chains of Linear and ReLU" in capsys.readouterr().err
+    assert run("share", "--out", out, "--bits", "5", *FAST) == 2
+    assert "--bits must be 1..4" in capsys.readouterr().err

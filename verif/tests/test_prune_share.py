@@ -93,3 +93,14 @@ def test_sharing_bad_input():
     share_weights(m, layers=["fc3"])
     with pytest.raises(ValueError, match="already weight-shared"):
         share_weights(m, layers=["fc3"])
+
+
+def test_shared_layers_report_their_sparsity_and_refuse_more_pruning():
+    from sw.prune.report import model_stats
+
+    m = trained_mlp((64, 32))
+    Pruner(m).prune(0.75)
+    share_weights(m)
+    assert model_stats(m).masked_sparsity == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="fc1 is weight-shared; prune before sharing"):
+        Pruner(m)
