@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOL := $(PY) -m verif.harness.toolchain
 JOBS ?= auto
 
-.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench synth clean
+.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench bench-prune synth clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ sim-csc: install
 sim-eie: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_processing_element.py verif/tests/test_eie_array.py \
 		verif/tests/test_lnzd.py
+
+# Pruning targets of issue 8 on the real MNIST digits (~6 min on 2 cores; baselines cached).
+bench-prune: install
+	$(PY) -m sw.prune.bench --out out/bench-prune --force
 
 verilog: install
 	$(PY) -m pyhdl.gen rtl

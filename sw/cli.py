@@ -39,12 +39,14 @@ def _bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from sw.pack import cli as pack_cli
+    from sw.prune import cli as prune_cli
 
     parser = argparse.ArgumentParser(
         prog="sparsehw",
         description="Sparse neural-network inference hardware: pruning, packing, RTL simulation.")
     sub = parser.add_subparsers(dest="command", required=True)
     pack_cli.add_parser(sub)
+    prune_cli.add_parser(sub).set_defaults(func=prune_cli.run)
 
     simulate = sub.add_parser("sim", help="run layers on the RTL in Verilator")
     kinds = simulate.add_subparsers(dest="kind", required=True)
