@@ -2,7 +2,7 @@
 
 import pytest
 
-from sw.cli import build_parser, main
+from sw.cli import main
 
 
 def test_help_lists_every_subcommand(capsys):
