@@ -31,13 +31,13 @@ def run(model, cases, test_dir=None) -> dict:
     return sim.run(model, MODULE, cases, testcase="eie_network", test_dir=test_dir)
 
 
-def make_case(name, params: dict, layers, x, *, p_ready=1.0, seed=0, check=True):
+def make_case(name, params: dict, layers, x, *, p_ready=1.0, seed=0, check=True, acts_first=False):
     """``layers``: ``(packed, shift, relu)`` in order. Returns the case with the golden outputs
     and the cycle model's predictions of every layer."""
     array = array_for(params)
     x = check_activations(x, layers[0][0].cols)
     case = dict(name=name, **{k: params[k] for k in ARRAY_PARAMS}, n_layers=len(layers), x0=x,
-                p_ready=p_ready, seed=seed, check=int(check))
+                p_ready=p_ready, seed=seed, check=int(check), acts_first=int(acts_first))
     for l, (packed, shift, relu) in enumerate(layers):
         where = f"layer {l}"
         if l and packed.cols != layers[l - 1][0].rows:
@@ -95,9 +95,12 @@ async def eie_network(dut):
         layers = []
         for l in range(int(case["n_layers"])):
             tag = f"case {i} ({case['name']}) layer {l}"
-            await _write(dut, case[f"{l}/addr"], case[f"{l}/data"])
             acts = activation_writes(array, x)
-            await _write(dut, [a for a, _ in acts], [d for _, d in acts])
+            if case["acts_first"]:          # the host may load in any order
+                await _write(dut, [a for a, _ in acts], [d for _, d in acts])
+            await _write(dut, case[f"{l}/addr"], case[f"{l}/data"])
+            if not case["acts_first"]:
+                await _write(dut, [a for a, _ in acts], [d for _, d in acts])
             await RisingEdge(dut.clk)
             dut.start.value = 1
             start = bench.cycle_of(period) + 1

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pyhdl.eie.array import EIEArray
+from sw.cyclemodel.eie import layer_work
 from sw.pack import pack_eie
 from verif.harness import sim
 from verif.harness.eie_driver import array_for, fit_params
@@ -55,19 +56,33 @@ def acts(rng, cols, density, lo=-400, hi=400):
     return x
 
 
-@pytest.mark.parametrize("n_pe", N_PES)
-def test_random_layers(models, tmp_path, n_pe):
+MACS_PER_PE_COUNT = 10_000
+
+
+def random_cases(n_pe):
+    """Seeded random layers for ``n_pe`` PEs until the regression covers >= 10^4 MACs."""
     rng = np.random.default_rng(n_pe)
     p = params(n_pe)
-    cases = []
-    for c in range(4):
-        rows = int(rng.integers(1, min(64 * n_pe, 160) + 1))
+    cases, macs = [], 0
+    while macs < MACS_PER_PE_COUNT:
+        c = len(cases)
+        rows = int(rng.integers(1, min(64 * n_pe, 200) + 1))
         cols = int(rng.integers(1, 257))
-        layer = packed_layer(rng, rows, cols, float(rng.choice([0.05, 0.2, 0.5])), n_pe,
+        local_rows = -(-rows // n_pe)
+        fits = [d for d in (0.05, 0.2, 0.5) if local_rows * cols * d <= 3000] or [0.02]  # < max_entries
+        layer = packed_layer(rng, rows, cols, float(rng.choice(fits)), n_pe,
                              shift=int(rng.integers(0, 4)), relu=bool(rng.integers(2)))
-        cases.append(make_case(f"{rows}x{cols}", p, [layer], acts(rng, cols, float(rng.choice([0.1, 0.4, 1.0]))),
-                               p_ready=[1.0, 0.5][c % 2], seed=c))
-    run_cases(model_for(models, p), cases, tmp_path)
+        x = acts(rng, cols, float(rng.choice([0.1, 0.4, 1.0])))
+        cases.append(make_case(f"{rows}x{cols}", p, [layer], x, p_ready=[1.0, 0.5][c % 2], seed=c))
+        macs += int(layer_work(layer[0], x)[0].sum())
+    return cases, macs
+
+
+@pytest.mark.parametrize("n_pe", N_PES)
+def test_random_layers(models, tmp_path, n_pe):
+    cases, macs = random_cases(n_pe)
+    assert macs >= MACS_PER_PE_COUNT
+    run_cases(model_for(models, params(n_pe)), cases, tmp_path)
 
 
 @pytest.mark.parametrize("n_pe", (1, 4))
@@ -82,7 +97,8 @@ def test_corner_inputs(models, tmp_path, n_pe):
     cases = [make_case("all-zero input", p, [layer], np.zeros(100, dtype=np.int64)),
              make_case("single nonzero", p, [layer], one),
              make_case("last column only", p, [layer], last),
-             make_case("dense input", p, [layer], acts(rng, 100, 1.0))]
+             make_case("dense input", p, [layer], acts(rng, 100, 1.0)),
+             make_case("activations loaded before the weights", p, [layer], acts(rng, 100, 0.5), acts_first=True)]
     # Every PE but one empty: all weights in rows of PE 0.
     w = np.zeros((32, 50), dtype=np.int64)
     w[::n_pe] = rng.integers(1, 8, (len(range(0, 32, n_pe)), 50))
