@@ -23,6 +23,10 @@ test: install
 sim-csc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_csc_decoder.py
 
+# The 2:4 block: sparse and dense MAC RTL, packing, PyTorch layout, images, pruning.
+sim-24: install
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_sparse24_*.py
+
 verilog: install
 	$(PY) -m pyhdl.gen rtl
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from pyhdl.eie.csc_decoder import CSCDecoder
+from pyhdl.sparse24.dense_mac import DenseMAC
+from pyhdl.sparse24.sparse_mac import SparseMAC
 
 
 def tops():
     """The blocks written to ``rtl/``, at SPEC.md's default parameters."""
-    return [CSCDecoder()]
+    return [CSCDecoder(), SparseMAC(), DenseMAC()]
 
 
 def generate(component) -> str:
