@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOL := $(PY) -m verif.harness.toolchain
 JOBS ?= auto
 
-.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench synth clean
+.PHONY: install test sim-csc sim-eie sim-24 bench-24 synth-24 sim-pointacc verilog lint demo bench synth clean
 
 install: $(STAMP)
 
@@ -26,6 +26,13 @@ sim-csc: install
 # The 2:4 block: sparse and dense MAC RTL, packing, PyTorch layout, images, pruning.
 sim-24: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_sparse24_*.py
+
+# Dense-equivalent MACs per cycle of the 2:4 and dense MACs (Verilator cycle counts); + ECP5 synthesis.
+bench-24: install
+	$(PY) -m verif.bench.sparse24
+
+synth-24: install
+	$(PY) -m verif.bench.sparse24 --no-sim --synth
 
 verilog: install
 	$(PY) -m pyhdl.gen rtl
