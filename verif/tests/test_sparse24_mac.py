@@ -328,6 +328,46 @@ def test_throughput_one_beat_per_cycle(sparse_model, tmp_path):
     assert m["dense_macs"] == rows * k
 
 
+def test_odd_group_count(tmp_path):
+    """groups = 3: six multipliers, an adder tree with an odd level, beats of 12 weights."""
+    model = sim.build(SparseMAC(groups=3))
+    rng = np.random.default_rng(16)
+    extreme = np.full((2, 12 * 20), INT8_MIN)
+    blocks = [(pattern_matrix(rng, 12 * 4), acts(rng, 11, 12 * 4)),
+              (extreme * mask_24(rng.random(extreme.shape)), extreme)]
+    blocks += [(random_24(rng, r, 12 * n, 0.3), acts(rng, r, 12 * n))
+               for r, n in [(300, 1), (40, 3), (20, 9)]]
+    cases = with_back_pressure(lambda *a, **kw: sparse_case(*a, groups=3, **kw), "groups=3", blocks)
+    m = run(model, cases, tmp_path)
+    assert m["cycles"] == sum(W.shape[0] * W.shape[1] // 12 for W, _ in blocks) + SparseMAC.LATENCY
+
+
+def test_pruned_linear_layer_end_to_end(sparse_model, tmp_path):
+    """An nn.Linear pruned with apply_nm, quantized to int8, packed, written as memory images and read
+    back, run on the RTL: every output equals PyTorch's integer matmul of the same layer."""
+    import torch
+
+    from sw.pack import read_24_images, write_24_images
+    from sw.sparse24.prune import apply_nm, remove_nm
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(128, 48, bias=False)
+    assert apply_nm(layer, 2, 4) == {"": "2:4"}
+    remove_nm(layer)
+    w = layer.weight.detach()
+    scale = float(w.abs().max()) / INT8_MAX
+    w_int = torch.round(w / scale).to(torch.int8)
+    x_int = torch.randint(INT8_MIN, INT8_MAX + 1, (128,), dtype=torch.int8)
+    want = (w_int.to(torch.int64) @ x_int.to(torch.int64)).tolist()
+
+    write_24_images(*pack_24(w_int.numpy()), tmp_path / "images")
+    img = read_24_images(tmp_path / "images")
+    X = np.tile(x_int.numpy().astype(np.int64), (w_int.shape[0], 1))     # y = W @ x: x replayed each row
+    case = sparse_case("pruned nn.Linear", [(img.values, img.meta, X)], groups=img.groups)
+    assert case["expected"].tolist() == want
+    run(sparse_model, [case], tmp_path / "sim")
+
+
 # ---------------------------------------------------------------- dense MAC
 
 def test_dense_directed(dense_model, tmp_path):
