@@ -36,8 +36,9 @@ class DenseMAC(wiring.Component):
     results : Out(stream of signed(32))
         One int32 per row, in row order.
 
-    Timing: initiation interval 1; a row's result is offered ``LATENCY`` = 3 cycles after its last
-    beat is accepted; without back-pressure ``rows`` rows take ``rows · K / multipliers + 3`` cycles.
+    Timing: initiation interval 1; a row's result leaves ``LATENCY`` = 3 cycles after its last
+    beat is accepted (when ``results.ready`` is high); without back-pressure ``rows`` rows take
+    ``rows · K / multipliers + 3`` cycles. A result held by ``results.ready`` low stalls the pipeline.
     """
 
     LATENCY = 1 + RowAccumulator.LATENCY

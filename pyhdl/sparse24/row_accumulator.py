@@ -35,7 +35,7 @@ class RowAccumulator(wiring.Component):
     ----------
     products : In(stream of products_layout(n))
     results : Out(stream of signed(32))
-        One per row, two cycles after the row's last beat is accepted.
+        One per row, leaving ``LATENCY`` = 2 cycles after the row's last beat is accepted.
 
     Throughput one beat per cycle. A stalled ``results`` holds the whole pipeline.
     """

@@ -57,10 +57,11 @@ class SparseMAC(wiring.Component):
         Sticky: an accepted beat had a group with ``i0 >= i1`` (not SPEC §4 metadata; the beat is
         still computed as the multiplexers select). ``error_clear`` clears it.
 
-    Timing: initiation interval 1 across beats and rows. A row's result is offered
-    ``LATENCY`` = 3 cycles after its last beat is accepted (select and multiply, adder tree,
-    accumulate); without back-pressure ``rows`` rows take ``rows · K / (4·groups) + 3`` cycles
-    from the first beat accepted to the last result taken.
+    Timing: initiation interval 1 across beats and rows. A row's result leaves ``LATENCY`` = 3
+    cycles after its last beat is accepted (select and multiply, adder tree, accumulate; with
+    ``results.ready`` high); without back-pressure ``rows`` rows take ``rows · K / (4·groups) + 3``
+    cycles from the first beat accepted to the last result taken. A result held by
+    ``results.ready`` low stalls the whole pipeline (``beats.ready`` drops) until it is taken.
     """
 
     LATENCY = 1 + RowAccumulator.LATENCY
