@@ -151,7 +151,7 @@ def plot(rows, path) -> None:
     ax.set_xticks(pos, labels)
     ax.set_ylabel("test accuracy (8×8 digits)")
     ax.set_ylim(min(r["one_shot"] for r in rows) * 0.95, 1.0)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
