@@ -3,10 +3,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int
-from sw.formats import ACC24_WIDTH, INT8_WIDTH
+from sw.formats import ACC24_WIDTH, INT8_MIN, INT8_WIDTH
 
-# An int8 × int8 product (-128 × -128 = 2**14 fits).
+# An int8 × int8 product; the largest magnitude is -128 × -128 = 2**14.
 PRODUCT_WIDTH = 2 * INT8_WIDTH
+MAX_PRODUCT = INT8_MIN * INT8_MIN
 
 
 def products_layout(n: int) -> data.StructLayout:
@@ -44,7 +45,7 @@ class RowAccumulator(wiring.Component):
 
     def __init__(self, *, n: int):
         self.n = check_int("n", n)
-        self.sum_width = PRODUCT_WIDTH + (n - 1).bit_length()
+        self.sum_width = (n * MAX_PRODUCT).bit_length() + 1     # signed: holds n × 2**14
         super().__init__({
             "products": In(stream.Signature(products_layout(n))),
             "results": Out(stream.Signature(signed(ACC24_WIDTH))),
