@@ -401,7 +401,7 @@ def test_dense_directed(dense_model, tmp_path):
 def test_dense_random(dense_model, tmp_path):
     rng = np.random.default_rng(21)
     blocks = []
-    for _ in range(30):
+    for _ in range(16):
         r, k = int(rng.integers(1, 120)), MULTIPLIERS * int(rng.choice([1, 2, 4, 8, 32]))
         blocks.append((acts(rng, r, k), acts(rng, r, k)))
     run(dense_model, with_back_pressure(dense_case, "dense random", blocks), tmp_path)
