@@ -100,3 +100,19 @@ def test_export_bad_input():
         to_cutlass(values, bad_meta, torch.int8)
     with pytest.raises(ValueError, match="int32 .* or int16"):
         from_cutlass(torch.zeros(16, 32, dtype=torch.int8), torch.zeros(16, 2, dtype=torch.int64))
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of SparseSemiStructuredTensor is in prototype")
+@pytest.mark.parametrize("dtype", ["int8", "float16"])
+def test_export_builds_the_pytorch_tensor_subclass(dtype):
+    """PyTorch's CUTLASS tensor subclass, built on CPU from our export, densifies to the matrix
+    (its matmul kernels and ``to_sparse_semi_structured`` need CUDA and are not run here)."""
+    from torch.sparse import SparseSemiStructuredTensorCUTLASS
+
+    rows, k = (32, 128) if dtype == "int8" else (64, 64)
+    w = random_24(np.random.default_rng(9), rows, k, 0.3)
+    packed, meta = to_cutlass(*pack_24(w), dtype)
+    t = SparseSemiStructuredTensorCUTLASS(torch.Size(w.shape), packed=packed, meta=meta, packed_t=None,
+                                          meta_t=None, compressed_swizzled_bitmask=None)
+    assert t.shape == w.shape and t.dtype == getattr(torch, dtype)
+    assert torch.equal(t.to_dense(), torch.from_numpy(w).to(getattr(torch, dtype)))
