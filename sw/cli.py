@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     bench = sub.add_parser("bench", help="measure and rewrite the sections of BENCHMARKS.md")
-    bench.add_argument("sections", nargs="*", help="sections to rerun (default: all)")
+    bench.add_argument("sections", nargs="*", help="sections to rerun (default: all but synth)")
     bench.set_defaults(func=_bench)
     return parser
 

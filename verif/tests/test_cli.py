@@ -29,3 +29,13 @@ def test_verilog_writes_every_top(tmp_path):
     assert len(list(tmp_path.glob("*.v"))) >= 3
 
 
+
+
+def test_pack_24_goes_through_the_top_level_cli(tmp_path):
+    import numpy as np
+
+    w = np.zeros((4, 16), dtype=np.int64)
+    w[:, 1], w[:, 6] = 5, -7
+    np.save(tmp_path / "W.npy", w)
+    assert main(["pack", "24", "--weights", str(tmp_path / "W.npy"), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "sparse24.npz").exists()
