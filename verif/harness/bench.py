@@ -52,18 +52,5 @@ def fields(layout) -> dict:
     return {name: (f.offset, f.width) for name, f in layout}
 
 
-def pack(values: dict, layout_fields: dict) -> int:
-    """Struct fields (ints, negative allowed for signed fields) -> the payload integer."""
-    out = 0
-    for name, v in values.items():
-        off, w = layout_fields[name]
-        out |= (int(v) & ((1 << w) - 1)) << off
-    return out
-
-
-def signed(value: int, width: int) -> int:
-    return value - (1 << width) if value >> (width - 1) & 1 else value
-
-
 def unpack(value: int, layout_fields: dict) -> dict:
     return {n: (value >> off) & ((1 << w) - 1) for n, (off, w) in layout_fields.items()}

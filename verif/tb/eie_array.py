@@ -22,6 +22,7 @@ from verif.harness.eie_driver import (
     config_writes,
     weight_writes,
 )
+from verif.harness.payload import to_signed
 from verif.harness.stream import StreamSink
 
 MODULE = __name__
@@ -143,7 +144,7 @@ async def eie_network(dut):
             sink.stop()
             got = [bench.unpack(v, out_f) for _, v in sink.received]
             assert [g["row"] for g in got] == list(range(rows)), f"{tag}: rows out of order or missing"
-            y = [bench.signed(g["value"], out_f["value"][1]) for g in got]
+            y = [to_signed(g["value"], out_f["value"][1]) for g in got]
             exp = case[f"{l}/exp_y"].tolist()
             bad = [r for r, (a, b) in enumerate(zip(y, exp, strict=True)) if a != b]
             assert not bad, (f"{tag}: {len(bad)} of {rows} rows differ, first rows {bad[:8]}: "

@@ -15,6 +15,7 @@ from verif.golden.csc import decode_column
 from verif.golden.eie_pe import pe_accumulators, pe_outputs
 from verif.harness import bench, sim
 from verif.harness.eie_images import decoder_words
+from verif.harness.payload import pack_payloads, to_signed
 from verif.harness.stream import StreamSink, StreamSource
 
 PARAMS = dict(max_cols=256, max_entries=16384, max_local_rows=64, queue_depth=8)
@@ -60,7 +61,6 @@ async def pe_layer(dut):
     for i, case in enumerate(cases):
         tag = f"case {i} ({case['name']})"
         pe = ProcessingElement(**{k: int(case[k]) for k in PARAMS})
-        act_f = bench.fields(pe.acts.payload.shape())
         out_f = bench.fields(pe.outputs.payload.shape())
         await RisingEdge(dut.clk)
         for sig in ("acts__valid", "rows__valid", "outputs__ready", "running", "codebook_load__en",
@@ -84,8 +84,8 @@ async def pe_layer(dut):
         dut.running.value = 1
         seed = int(case["seed"])
         src = StreamSource(dut, "acts", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
-        src.send(bench.pack({"col": c, "value": v}, act_f)
-                 for c, v in zip(case["act_col"].tolist(), case["act_value"].tolist(), strict=True))
+        src.send(pack_payloads(pe.acts.payload.shape(), len(case["act_col"]), col=case["act_col"],
+                               value=case["act_value"]))
         n_acts = len(case["act_col"])
         budget = 100 + 4 * (int(np.sum(np.maximum(case["col_entries"], 1))) + n_acts) / float(case["p_valid"])
         idle_at = None
@@ -132,7 +132,7 @@ async def pe_layer(dut):
         sink.stop()
         got = [bench.unpack(v, out_f) for _, v in sink.received]
         assert [g["local_row"] for g in got] == list(range(local_rows)), f"{tag}: rows read out out of order"
-        values = [bench.signed(g["value"], out_f["value"][1]) for g in got]
+        values = [to_signed(g["value"], out_f["value"][1]) for g in got]
         for r, (g, e) in enumerate(zip(values, case["exp_out"].tolist(), strict=True)):
             assert g == e, f"{tag}: local row {r}: RTL {g}, golden {e}"
         measured.append({"case": i, "macs": timing.macs, "first_push": pushes[0] if pushes else run_start,
