@@ -143,17 +143,13 @@ class NM(Granularity):
 
     def prune_layer(self, pruner, layer, criterion) -> None:
         """Apply the N:M mask of ``criterion``'s scores to ``layer`` (on top of its current mask)."""
-        from sw.pack.sparse24 import mask_nm
+        from sw.sparse24.prune import nm_mask  # groups along the input axis (conv: input channels)
 
         module = pruner.layers[layer]
         keep = keep_mask(module)
         s = criterion.weight_scores(layer, module).float().clone()
         s[~keep] = 0
-        # The input dimension last, so groups of m run along input channels.
-        order = (0, *range(2, s.dim()), 1)
-        nm = mask_nm(s.permute(order).numpy(), self.n, self.m)
-        inverse = tuple(int(i) for i in np.argsort(order))
-        apply_mask(module, "weight", keep & torch.from_numpy(nm).permute(inverse))
+        apply_mask(module, "weight", keep & nm_mask(s, self.n, self.m).to(keep.device))
 
 
 GRANULARITIES = {"fine": FineGrained, "channel": Channel}
