@@ -23,6 +23,9 @@ test: install
 sim-csc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_csc_decoder.py
 
+sim-pointacc: install
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_pointacc_*.py
+
 verilog: install
 	$(PY) -m pyhdl.gen rtl
 

@@ -11,11 +11,14 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from pyhdl.eie.csc_decoder import CSCDecoder
+from pyhdl.pointacc.bitonic_sorter import BitonicSorter
+from pyhdl.pointacc.intersect import Intersect
+from pyhdl.pointacc.merger import Merger
 
 
 def tops():
     """The blocks written to ``rtl/``, at SPEC.md's default parameters."""
-    return [CSCDecoder()]
+    return [CSCDecoder(), BitonicSorter(), Merger(), Intersect()]
 
 
 def generate(component) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 
 COORD_BITS = 16     # per axis: coordinates -32768 .. 32767
 BATCH_BITS = 8      # batch indices 0 .. 255
+INDEX_BITS = 20     # point indices the hardware carries with each key: up to 2**20 points a list
 AXES = ("x", "y", "z")
 
 
