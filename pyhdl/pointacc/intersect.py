@@ -42,9 +42,9 @@ class Intersect(wiring.Component):
     ``pairs.ready``); a step runs every cycle both sides hold a beat (or one side has finished
     and the other drains) and the output register is free; its pairs appear the next cycle.
     An intersection of ``p`` input and ``q`` output beats takes between ``max(p, q)`` and
-    ``p + q`` steps; without back-pressure, a pair of lists takes its steps plus one cycle
-    (loading the first beats) from the first beat in to the last pair beat out, and the next
-    pair of lists follows after one more cycle.
+    ``p + q`` steps (``verif/golden/pointacc.py: intersect_steps``). Without back-pressure a
+    pair of lists takes ``steps + 1`` cycles: one to load its first beats, then a step per
+    cycle; its final pair beat leaves while the next pair of lists loads.
     """
 
     def __init__(self, *, width: int = 8, coord_bits: int = COORD_BITS, batch_bits: int = BATCH_BITS,
