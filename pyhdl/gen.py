@@ -13,12 +13,13 @@ from amaranth.back import verilog
 from pyhdl.eie.csc_decoder import CSCDecoder
 from pyhdl.pointacc.bitonic_sorter import BitonicSorter
 from pyhdl.pointacc.intersect import Intersect
+from pyhdl.pointacc.key_pack import KeyPack
 from pyhdl.pointacc.merger import Merger
 
 
 def tops():
     """The blocks written to ``rtl/``, at SPEC.md's default parameters."""
-    return [CSCDecoder(), BitonicSorter(), Merger(), Intersect()]
+    return [CSCDecoder(), KeyPack(), BitonicSorter(), Merger(), Intersect()]
 
 
 def generate(component) -> str:

@@ -22,6 +22,14 @@ from amaranth.hdl import Cat, signed
 from amaranth.lib import data
 
 
+def coord_beat_layout(width: int, coord_bits: int, batch_bits: int, index_bits: int) -> data.StructLayout:
+    """**Coordinate beat**: ``lanes[i] = {batch, x, y, z, idx}`` (coordinates signed), ``keep``,
+    ``last``, framed like a key beat (lists of points as they come from the host)."""
+    lane = data.StructLayout({"batch": batch_bits, "x": signed(coord_bits), "y": signed(coord_bits),
+                              "z": signed(coord_bits), "idx": index_bits})
+    return data.StructLayout({"lanes": data.ArrayLayout(lane, width), "keep": width, "last": 1})
+
+
 def key_lane_layout(key_bits: int, index_bits: int) -> data.StructLayout:
     return data.StructLayout({"key": key_bits, "idx": index_bits})
 
