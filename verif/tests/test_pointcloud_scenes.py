@@ -60,3 +60,35 @@ def test_voxelize_batch_density():
     assert scenes.density(b) == pytest.approx(3 / 9)
     with pytest.raises(ValueError, match="scene kind"):
         scenes.scene("forest")
+
+
+def test_cli_scene_and_kmap(tmp_path, capsys):
+    import argparse
+
+    from sw.pointcloud import cli, kernel_map
+
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command"))
+
+    def main(*argv):
+        args = parser.parse_args(list(argv))
+        return args.func(args)
+
+    coords = tmp_path / "c.npy"
+    assert main("pointcloud", "scene", "--kind", "room", "--voxel", "0.3", "--out", str(coords)) == 0
+    with pytest.raises(SystemExit, match="exists; pass --force"):
+        main("pointcloud", "scene", "--out", str(coords))
+    maps = tmp_path / "m.npz"
+    assert main("pointcloud", "kmap", "--coords", str(coords), "--stride", "2", "--out", str(maps)) == 0
+    c = np.load(coords)
+    out, ref = kernel_map(c, 3, 2)
+    z = np.load(maps)
+    assert np.array_equal(z["out_coords"], out)
+    for k in range(27):
+        assert np.array_equal(z["pairs"][z["offset_index"] == k], ref[k])
+    assert "outputs, 27 offsets" in capsys.readouterr().out
+    np.save(tmp_path / "bad.npy", np.array([[0, 0, 0], [0, 0, 0]]))
+    with pytest.raises(SystemExit, match="duplicate coordinates"):
+        main("pointcloud", "kmap", "--coords", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "x.npz"))
+    with pytest.raises(SystemExit, match="does not exist"):
+        main("pointcloud", "kmap", "--coords", str(tmp_path / "none.npy"), "--out", str(tmp_path / "x.npz"))
