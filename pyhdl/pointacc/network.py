@@ -18,22 +18,21 @@ def sort_layers(n: int) -> list:
     layers = []
     k = 2
     while k <= n:
-        layers.append([(i, i ^ (k - 1)) for i in range(n) if (i ^ (k - 1)) > i])
-        j = k // 4
-        while j >= 1:
-            layers.append([(i, i ^ j) for i in range(n) if (i ^ j) > i])
-            j //= 2
+        # Mirror the two halves of each block of k: lane i of the lower half meets lane k-1-i.
+        layers.append([(i, i ^ (k - 1)) for i in range(n) if not i & (k // 2)])
+        layers += merge_layers(k, n)[1:]
         k *= 2
     return layers
 
 
-def merge_layers(n: int) -> list:
-    """Layers sorting a bitonic sequence of ``n`` elements ascending (half-cleaners)."""
+def merge_layers(n: int, lanes: int | None = None) -> list:
+    """Layers sorting a bitonic sequence of ``n`` elements ascending (half-cleaners), applied to
+    every block of ``n`` among ``lanes`` (default ``n``)."""
     _check_pow2(n)
     layers = []
     j = n // 2
     while j >= 1:
-        layers.append([(i, i ^ j) for i in range(n) if (i ^ j) > i])
+        layers.append([(i, i + j) for i in range(lanes or n) if not i & j])
         j //= 2
     return layers
 

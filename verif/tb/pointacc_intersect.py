@@ -40,8 +40,9 @@ def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):
     """``jobs``: list of (input coords (n, 4), output coords (m, 4), offset (3,)); coords with a
     batch column. Keys are sorted here, ``idx`` = row number in the given arrays."""
     w, cb, bb = params["width"], params["coord_bits"], params["batch_bits"]
+    key_bits = KeyFormat(cb, bb).key_bits
     rng = np.random.default_rng(seed)
-    kw = dict(key_bits=KEY_BITS, index_bits=params["index_bits"], rng=rng)
+    kw = dict(key_bits=key_bits, index_bits=params["index_bits"], rng=rng)
     ins, outs, offs, exp, steps, n_keys = [], [], [], [], [], []
     for cin, cout, d in jobs:
         a = sort_elements((encode(*map(int, row), cb, bb), i) for i, row in enumerate(cin))
@@ -54,7 +55,7 @@ def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):
         steps.append(intersect_steps(a, b, d, cb, w))
         n_keys.append(len(a) + len(b))
     flat = [p for e in exp for p in e]
-    case = dict(name=name, **params, key_bits=KEY_BITS, p_valid=p_valid, p_ready=p_ready, seed=seed,
+    case = dict(name=name, **params, key_bits=key_bits, p_valid=p_valid, p_ready=p_ready, seed=seed,
                 out_offset=np.concatenate(offs), exp_len=np.array([len(e) for e in exp], dtype=np.int64),
                 exp_in=np.array([p[0] for p in flat], dtype=np.int64),
                 exp_out=np.array([p[1] for p in flat], dtype=np.int64),

@@ -101,6 +101,29 @@ def test_batched_scene_and_key_comparisons(model, tmp_path):
     assert walked >= 10_000
 
 
+SMALL = dict(width=4, coord_bits=5, batch_bits=1, index_bits=10)
+
+
+def test_small_key_format_width4(tmp_path):
+    """A second configuration: 4 lanes and 5-bit coordinates, a cloud crowded against the
+    coordinate limits (-16 and 15) in two batch elements, every offset at stride 1 and 2."""
+    model = sim.build(Intersect(**SMALL))
+    rng = np.random.default_rng(8)
+    side = np.concatenate([np.arange(-16, -11), np.arange(11, 16)])
+    grid = np.stack(np.meshgrid([0, 1], side, side, side, indexing="ij"), -1).reshape(-1, 4)
+    c = grid[rng.permutation(len(grid))[:500]]
+    cases = []
+    for stride in (1, 2):
+        jobs = scene_jobs(c, stride)
+        case = make_case(f"small stride {stride}", jobs, seed=60 + stride, params=SMALL)
+        rtl_maps_match_software(case, c, stride)
+        cases += [case, make_case(f"small stride {stride} pv=0.6 pr=0.6", jobs, p_valid=0.6, p_ready=0.6,
+                                  seed=70 + stride, params=SMALL)]
+    m = run(model, cases, tmp_path)
+    assert m["pairs"] == sum(int(np.sum(cs["exp_len"])) for cs in cases[::2])
+    assert m["keys"] / m["cycles"] > 0.8 * SMALL["width"]
+
+
 def test_parameters_validated():
     with pytest.raises(ValueError, match="power of two"):
         Intersect(width=3)
