@@ -19,7 +19,6 @@ from verif.harness.pointacc_beats import beat_arrays, concat, key_beat_ints, rea
 from verif.harness.stream import StreamSink, StreamSource, cycle_of
 
 PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
-KEY_BITS = KeyFormat(PARAMS["coord_bits"], PARAMS["batch_bits"]).key_bits
 MODULE = __name__
 
 
