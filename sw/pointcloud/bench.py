@@ -93,6 +93,7 @@ def gemm_padding(tiles=(64, 128), quick=False):
 
 def save_plots(out: Path, dens, plot):
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -101,6 +102,9 @@ def save_plots(out: Path, dens, plot):
         r = [(float(x[1]), float(x[5])) for x in dens if x[0] == kind]
         if r:
             ax[0].loglog(*zip(*r, strict=True), "o-", label=kind)
+    sizes = sorted({float(x[1]) for x in dens})
+    ax[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax[0].set_xticks(sizes, [f"{s:g}" for s in sizes])
     ax[0].set_xlabel("voxel size (m)")
     ax[0].set_ylabel("occupied fraction of bounding box")
     ax[0].set_title("Scene density")
