@@ -17,11 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-test: install
+test: install lint
 	$(PY) -m pytest -n $(JOBS) -q verif/tests
 
 sim-csc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_csc_decoder.py
+
+sim-eie: install
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_processing_element.py
 
 sim-pointacc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_pointacc_*.py
@@ -35,6 +38,9 @@ lint: install
 
 demo: install
 	$(VENV)/bin/sparsehw demo
+
+bench: install
+	$(VENV)/bin/sparsehw bench
 
 clean:
 	rm -rf .sim_build .pytest_cache

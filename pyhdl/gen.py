@@ -11,15 +11,18 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from pyhdl.eie.csc_decoder import CSCDecoder
+from pyhdl.eie.processing_element import ProcessingElement
 from pyhdl.pointacc.bitonic_sorter import BitonicSorter
 from pyhdl.pointacc.intersect import Intersect
 from pyhdl.pointacc.key_pack import KeyPack
 from pyhdl.pointacc.merger import Merger
 
+# The blocks written to ``rtl/``; each is built with its defaults (SPEC.md's parameters).
+TOP_CLASSES = [CSCDecoder, ProcessingElement, KeyPack, BitonicSorter, Merger, Intersect]
+
 
 def tops():
-    """The blocks written to ``rtl/``, at SPEC.md's default parameters."""
-    return [CSCDecoder(), KeyPack(), BitonicSorter(), Merger(), Intersect()]
+    return [cls() for cls in TOP_CLASSES]
 
 
 def generate(component) -> str:

@@ -2,64 +2,70 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, decoded__ready, n_cols, error_clear, ptr_load__addr, ptr_load__data, ptr_load__en, spmat_load__addr, spmat_load__data, spmat_load__en, clk, rst, cols__ready, decoded__payload, decoded__valid, error, cols__payload);
+module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, decoded__ready, n_cols, error_clear, ptr_load__addr, ptr_load__data, ptr_load__en, spmat_load__addr, spmat_load__data, spmat_load__en, clk, rst, cols__ready, decoded__payload, decoded__valid, busy, error, cols__payload);
+  wire \$1 ;
+  output busy;
+  wire busy;
+  wire \busy$47 ;
   input clk;
   wire clk;
   input [9:0] cols__payload;
   wire [9:0] cols__payload;
-  wire [9:0] \cols__payload$17 ;
+  wire [9:0] \cols__payload$18 ;
+  wire [9:0] \cols__payload$18.col ;
+  wire [9:0] \cols__payload.col ;
   output cols__ready;
   wire cols__ready;
-  wire \cols__ready$18 ;
+  wire \cols__ready$19 ;
   input cols__valid;
   wire cols__valid;
-  wire \cols__valid$19 ;
+  wire \cols__valid$20 ;
   output [10:0] decoded__payload;
   wire [10:0] decoded__payload;
-  wire [10:0] \decoded__payload$32 ;
-  wire \decoded__payload$32.last ;
-  wire [5:0] \decoded__payload$32.local_row ;
-  wire [3:0] \decoded__payload$32.weight_idx ;
+  wire [10:0] \decoded__payload$33 ;
+  wire \decoded__payload$33.last ;
+  wire [5:0] \decoded__payload$33.local_row ;
+  wire [3:0] \decoded__payload$33.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
-  wire \decoded__ready$33 ;
+  wire \decoded__ready$34 ;
   output decoded__valid;
   wire decoded__valid;
-  wire \decoded__valid$34 ;
+  wire \decoded__valid$35 ;
   wire [9:0] entries__payload;
-  wire [9:0] \entries__payload$27 ;
-  wire \entries__payload$27.first ;
-  wire \entries__payload$27.last ;
-  wire [3:0] \entries__payload$27.rel_index ;
-  wire [3:0] \entries__payload$27.weight_idx ;
+  wire [9:0] \entries__payload$28 ;
+  wire \entries__payload$28.first ;
+  wire \entries__payload$28.last ;
+  wire [3:0] \entries__payload$28.rel_index ;
+  wire [3:0] \entries__payload$28.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
-  wire \entries__ready$29 ;
+  wire \entries__ready$30 ;
   wire entries__valid;
-  wire \entries__valid$31 ;
+  wire \entries__valid$32 ;
   output error;
   wire error;
-  wire \error$44 ;
   wire \error$45 ;
+  wire \error$46 ;
   input error_clear;
   wire error_clear;
-  wire \error_clear$42 ;
   wire \error_clear$43 ;
+  wire \error_clear$44 ;
   wire [10:0] load__addr;
-  wire [11:0] \load__addr$38 ;
+  wire [11:0] \load__addr$39 ;
   wire [12:0] load__data;
-  wire [7:0] \load__data$39 ;
+  wire [7:0] \load__data$40 ;
   wire load__en;
-  wire \load__en$40 ;
+  wire \load__en$41 ;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$41 ;
+  wire [10:0] \n_cols$42 ;
   input [10:0] ptr_load__addr;
   wire [10:0] ptr_load__addr;
   input [12:0] ptr_load__data;
@@ -69,22 +75,24 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   input rst;
   wire rst;
   wire [25:0] spans__payload;
-  wire [25:0] \spans__payload$21 ;
-  wire [12:0] \spans__payload$21.end ;
-  wire [12:0] \spans__payload$21.start ;
+  wire [25:0] \spans__payload$22 ;
+  wire [12:0] \spans__payload$22.end ;
+  wire [12:0] \spans__payload$22.start ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
   wire spans__ready;
-  wire \spans__ready$23 ;
+  wire \spans__ready$24 ;
   wire spans__valid;
-  wire \spans__valid$25 ;
+  wire \spans__valid$26 ;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
   input [7:0] spmat_load__data;
   wire [7:0] spmat_load__data;
   input spmat_load__en;
   wire spmat_load__en;
-  assign error = \error$44  | \error$45 ;
+  assign error = \error$45  | \error$46 ;
+  assign \$1  = spans__valid | \busy$47 ;
+  assign busy = \$1  | decoded__valid;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator  address_accumulator (
     .clk(clk),
     .decoded__payload(decoded__payload),
@@ -93,7 +101,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__payload(entries__payload),
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
-    .error(\error$45 ),
+    .error(\error$46 ),
     .error_clear(error_clear),
     .rst(rst)
   );
@@ -102,7 +110,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .cols__payload(cols__payload),
     .cols__ready(cols__ready),
     .cols__valid(cols__valid),
-    .error(\error$44 ),
+    .error(\error$45 ),
     .error_clear(error_clear),
     .load__addr(ptr_load__addr),
     .load__en(ptr_load__en),
@@ -114,6 +122,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .wp__data(ptr_load__data)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read  spmat_read (
+    .busy(\busy$47 ),
     .clk(clk),
     .entries__payload(entries__payload),
     .entries__ready(entries__ready),
@@ -126,45 +135,47 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .wp__data(spmat_load__data),
     .wp__en(spmat_load__en)
   );
-  assign \cols__payload$17  = cols__payload;
-  assign \cols__ready$18  = cols__ready;
-  assign \cols__valid$19  = cols__valid;
-  assign \spans__payload$21  = spans__payload;
-  assign \spans__ready$23  = spans__ready;
-  assign \spans__valid$25  = spans__valid;
-  assign \entries__payload$27  = entries__payload;
-  assign \entries__ready$29  = entries__ready;
-  assign \entries__valid$31  = entries__valid;
-  assign \decoded__payload$32  = decoded__payload;
-  assign \decoded__ready$33  = decoded__ready;
-  assign \decoded__valid$34  = decoded__valid;
+  assign \cols__payload$18  = cols__payload;
+  assign \cols__ready$19  = cols__ready;
+  assign \cols__valid$20  = cols__valid;
+  assign \spans__payload$22  = spans__payload;
+  assign \spans__ready$24  = spans__ready;
+  assign \spans__valid$26  = spans__valid;
+  assign \entries__payload$28  = entries__payload;
+  assign \entries__ready$30  = entries__ready;
+  assign \entries__valid$32  = entries__valid;
+  assign \decoded__payload$33  = decoded__payload;
+  assign \decoded__ready$34  = decoded__ready;
+  assign \decoded__valid$35  = decoded__valid;
   assign load__addr = ptr_load__addr;
   assign load__data = ptr_load__data;
   assign load__en = ptr_load__en;
-  assign \load__addr$38  = spmat_load__addr;
-  assign \load__data$39  = spmat_load__data;
-  assign \load__en$40  = spmat_load__en;
-  assign \n_cols$41  = n_cols;
-  assign \error_clear$42  = error_clear;
+  assign \load__addr$39  = spmat_load__addr;
+  assign \load__data$40  = spmat_load__data;
+  assign \load__en$41  = spmat_load__en;
+  assign \n_cols$42  = n_cols;
   assign \error_clear$43  = error_clear;
+  assign \error_clear$44  = error_clear;
+  assign \cols__payload.col  = cols__payload;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
+  assign \cols__payload$18.col  = cols__payload;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
-  assign \spans__payload$21.start  = spans__payload[12:0];
-  assign \spans__payload$21.end  = spans__payload[25:13];
+  assign \spans__payload$22.start  = spans__payload[12:0];
+  assign \spans__payload$22.end  = spans__payload[25:13];
   assign \entries__payload.rel_index  = entries__payload[3:0];
   assign \entries__payload.weight_idx  = entries__payload[7:4];
   assign \entries__payload.first  = entries__payload[8];
   assign \entries__payload.last  = entries__payload[9];
-  assign \entries__payload$27.rel_index  = entries__payload[3:0];
-  assign \entries__payload$27.weight_idx  = entries__payload[7:4];
-  assign \entries__payload$27.first  = entries__payload[8];
-  assign \entries__payload$27.last  = entries__payload[9];
-  assign \decoded__payload$32.local_row  = decoded__payload[5:0];
-  assign \decoded__payload$32.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload$32.last  = decoded__payload[10];
+  assign \entries__payload$28.rel_index  = entries__payload[3:0];
+  assign \entries__payload$28.weight_idx  = entries__payload[7:4];
+  assign \entries__payload$28.first  = entries__payload[8];
+  assign \entries__payload$28.last  = entries__payload[9];
+  assign \decoded__payload$33.local_row  = decoded__payload[5:0];
+  assign \decoded__payload$33.weight_idx  = decoded__payload[9:6];
+  assign \decoded__payload$33.last  = decoded__payload[10];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -336,6 +347,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire clk;
   input [9:0] cols__payload;
   wire [9:0] cols__payload;
+  wire [9:0] \cols__payload.col ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -1504,6 +1516,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   assign \wp__data$7  = wp__data;
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
+  assign \cols__payload.col  = cols__payload;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign spans__payload[25:13] = \$14 ;
@@ -1516,7 +1529,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp__data, wp__en, clk, rst, spans__ready, entries__ready, spans__payload, spans__valid, entries__payload, entries__valid, wp__addr);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp__data, wp__en, clk, rst, spans__ready, busy, entries__ready, spans__payload, spans__valid, entries__payload, entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1561,6 +1574,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp
   wire \$8 ;
   wire \$9 ;
   reg active = 1'h0;
+  output busy;
+  wire busy;
   input clk;
   wire clk;
   reg [12:0] \end  = 13'h0000;
@@ -5720,6 +5735,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
+  assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
   assign \$12  = ~ entries__valid;

@@ -3,8 +3,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from pyhdl.eie.address_accumulator import AddressAccumulator, decoded_layout
-from pyhdl.eie.pointer_read import PointerRead
-from pyhdl.eie.spmat_read import SparseMatrixRead
+from pyhdl.eie.pointer_read import PointerRead, check_col_ptr, column_layout
+from pyhdl.eie.spmat_read import SparseMatrixRead, check_entries
 from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ENTRY_WIDTH
@@ -22,19 +22,25 @@ class CSCDecoder(wiring.Component):
     max_cols, max_entries, max_local_rows : int
         Sizes of the pointer memory (``max_cols + 1`` pointers), the sparse-matrix memory
         (8-bit entries) and the destination row space.
+    tag_width : int
+        Bits of an opaque tag that travels from each column to every entry it produces (the PE
+        carries the activation value this way); 0 for none.
     col_ptr, entries : sequence of int, optional
         Initial memory images (pointers; 8-bit entry words). Both memories can also be written
         through ``ptr_load`` / ``spmat_load``.
 
     Attributes
     ----------
-    cols : In(stream of unsigned(col_width))
+    cols : In(stream of column_layout)
     decoded : Out(stream of decoded_layout)
     n_cols : In(bits_for(max_cols))
         Loaded column count; a column ``>= n_cols`` is dropped and sets ``error``.
     error : Out(1)
         Sticky: out-of-range column or a decoded row ``>= max_local_rows``; ``error_clear``
         clears it.
+    busy : Out(1)
+        A column or entry is in flight (a column is accepted only from a non-empty source, so
+        ``busy`` low with nothing offered means the decoder is empty).
 
     Timing: the first entry of a column leaves 3 cycles after the column is accepted;
     sustained throughput is one entry per cycle across column boundaries while columns wait at
@@ -46,32 +52,37 @@ class CSCDecoder(wiring.Component):
     LATENCY = 3
 
     def __init__(self, *, max_cols: int = 1024, max_entries: int = 4096, max_local_rows: int = 64,
-                 col_ptr=None, entries=None):
+                 tag_width: int = 0, col_ptr=None, entries=None):
         self.max_cols = check_int("max_cols", max_cols)
         self.max_entries = check_int("max_entries", max_entries)
         self.max_local_rows = check_int("max_local_rows", max_local_rows)
-        self._ptr = PointerRead(max_cols=max_cols, max_entries=max_entries, col_ptr=col_ptr)
-        self._spmat = SparseMatrixRead(max_entries=max_entries, entries=entries)
-        self._accum = AddressAccumulator(max_local_rows=max_local_rows)
-        self.col_width = self._ptr.col_width
-        self.row_width = self._accum.row_width
+        self.tag_width = check_int("tag_width", tag_width, minimum=0)
+        # Checked here so a bad image fails at construction, not at elaboration.
+        self.col_ptr = check_col_ptr(col_ptr, max_cols, max_entries)
+        self.entries = check_entries(entries, max_entries)
+        self.col_width = bits_for(max_cols - 1)
+        self.row_width = bits_for(max_local_rows - 1)
         self.name = module_name("csc_decoder", max_cols=max_cols, max_entries=max_entries,
-                                max_local_rows=max_local_rows)
+                                max_local_rows=max_local_rows, **({"tag_width": tag_width} if tag_width else {}))
         super().__init__({
-            "cols": In(stream.Signature(self.col_width)),
-            "decoded": Out(stream.Signature(decoded_layout(self.row_width))),
+            "cols": In(stream.Signature(column_layout(self.col_width, tag_width))),
+            "decoded": Out(stream.Signature(decoded_layout(self.row_width, tag_width))),
+            "busy": Out(1),
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
-            "ptr_load": In(load_port_signature(bits_for(max_cols), self._ptr.ptr_width)),
-            "spmat_load": In(load_port_signature(self._spmat.addr_width, ENTRY_WIDTH)),
+            "ptr_load": In(load_port_signature(bits_for(max_cols), bits_for(max_entries))),
+            "spmat_load": In(load_port_signature(bits_for(max_entries - 1), ENTRY_WIDTH)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.pointer_read = ptr = self._ptr
-        m.submodules.spmat_read = spmat = self._spmat
-        m.submodules.address_accumulator = accum = self._accum
+        m.submodules.pointer_read = ptr = PointerRead(
+            max_cols=self.max_cols, max_entries=self.max_entries, tag_width=self.tag_width, col_ptr=self.col_ptr)
+        m.submodules.spmat_read = spmat = SparseMatrixRead(
+            max_entries=self.max_entries, tag_width=self.tag_width, entries=self.entries)
+        m.submodules.address_accumulator = accum = AddressAccumulator(
+            max_local_rows=self.max_local_rows, tag_width=self.tag_width)
 
         connect(m, wiring.flipped(self.cols), ptr.cols)
         connect(m, ptr.spans, spmat.spans)
@@ -84,5 +95,6 @@ class CSCDecoder(wiring.Component):
             ptr.error_clear.eq(self.error_clear),
             accum.error_clear.eq(self.error_clear),
             self.error.eq(ptr.error | accum.error),
+            self.busy.eq(ptr.spans.valid | spmat.busy | accum.decoded.valid),
         ]
         return m

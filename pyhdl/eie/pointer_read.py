@@ -6,9 +6,19 @@ from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int
 
 
-def span_layout(ptr_width: int) -> data.StructLayout:
-    """A column's entries ``start .. end - 1`` in the sparse-matrix memory."""
-    return data.StructLayout({"start": ptr_width, "end": ptr_width})
+def column_layout(col_width: int, tag_width: int) -> data.StructLayout:
+    """A column index and the tag that travels with it (the PE's activation value)."""
+    return data.StructLayout({"col": col_width, **tag_field(tag_width)})
+
+
+def span_layout(ptr_width: int, tag_width: int = 0) -> data.StructLayout:
+    """A column's entries ``start .. end - 1`` in the sparse-matrix memory, and its tag."""
+    return data.StructLayout({"start": ptr_width, "end": ptr_width, **tag_field(tag_width)})
+
+
+def tag_field(tag_width: int) -> dict:
+    """The optional ``tag`` field (a zero-width field would give Verilog an empty range)."""
+    return {"tag": tag_width} if tag_width else {}
 
 
 class PointerRead(wiring.Component):
@@ -25,13 +35,15 @@ class PointerRead(wiring.Component):
         Columns the pointer memory can describe.
     max_entries : int
         Largest pointer value (the sentinel of a full sparse-matrix memory).
+    tag_width : int
+        Bits of an opaque tag carried from each column to its span (0: none).
     col_ptr : sequence of int, optional
         Initial pointer image (at most ``max_cols + 1`` values); the rest reads as 0.
 
     Attributes
     ----------
-    cols : In(stream of unsigned(col_width))
-        Column indices to look up.
+    cols : In(stream of column_layout)
+        Column indices (and tags) to look up.
     spans : Out(stream of span_layout)
         ``(start, end)`` of each accepted, in-range column; one cycle after it is accepted.
     n_cols : In(bits_for(max_cols))
@@ -45,15 +57,16 @@ class PointerRead(wiring.Component):
     Throughput one column per cycle; latency one cycle (a synchronous SRAM read).
     """
 
-    def __init__(self, *, max_cols: int, max_entries: int, col_ptr=None):
+    def __init__(self, *, max_cols: int, max_entries: int, tag_width: int = 0, col_ptr=None):
         self.max_cols = check_int("max_cols", max_cols)
         self.max_entries = check_int("max_entries", max_entries)
+        self.tag_width = check_int("tag_width", tag_width, minimum=0)
         self.col_width = bits_for(max_cols - 1)
         self.ptr_width = bits_for(max_entries)
-        self.init = _check_col_ptr(col_ptr, max_cols, max_entries)
+        self.init = check_col_ptr(col_ptr, max_cols, max_entries)
         super().__init__({
-            "cols": In(stream.Signature(self.col_width)),
-            "spans": Out(stream.Signature(span_layout(self.ptr_width))),
+            "cols": In(stream.Signature(column_layout(self.col_width, tag_width))),
+            "spans": Out(stream.Signature(span_layout(self.ptr_width, tag_width))),
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
@@ -79,7 +92,7 @@ class PointerRead(wiring.Component):
 
         advance = ~self.spans.valid | self.spans.ready
         accept = self.cols.valid & advance
-        col = self.cols.payload
+        col = self.cols.payload.col
         out_of_range = (col >= self.n_cols) | (col >= self.max_cols)
         m.d.comb += self.cols.ready.eq(advance)
 
@@ -98,6 +111,8 @@ class PointerRead(wiring.Component):
                 self.spans.valid.eq(accept & ~out_of_range),
                 odd_col.eq(col[0]),
             ]
+            if self.tag_width:
+                m.d.sync += self.spans.payload.tag.eq(self.cols.payload.tag)
         m.d.comb += [
             self.spans.payload.start.eq(Mux(odd_col, rd_odd.data, rd_even.data)),
             self.spans.payload.end.eq(Mux(odd_col, rd_even.data, rd_odd.data)),
@@ -110,8 +125,8 @@ class PointerRead(wiring.Component):
         return m
 
 
-def _check_col_ptr(col_ptr, max_cols, max_entries):
-    """The pointer init image padded to ``max_cols + 1`` values, after checking it."""
+def check_col_ptr(col_ptr, max_cols, max_entries):
+    """The pointer init image as a list, after checking it (the memory reads 0 past its end)."""
     values = [] if col_ptr is None else [int(v) for v in col_ptr]
     if len(values) > max_cols + 1:
         raise ValueError(f"col_ptr has {len(values)} pointers; max_cols = {max_cols} allows "
@@ -123,4 +138,4 @@ def _check_col_ptr(col_ptr, max_cols, max_entries):
             raise ValueError(f"col_ptr is not non-decreasing at index {i}: {values[i - 1]} > {v}")
     if values and values[0] != 0:
         raise ValueError(f"col_ptr[0] must be 0, got {values[0]}")
-    return values + [0] * (max_cols + 1 - len(values))
+    return values

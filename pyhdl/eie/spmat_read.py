@@ -2,19 +2,20 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.eie.pointer_read import span_layout
+from pyhdl.eie.pointer_read import span_layout, tag_field
 from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int
 from sw.formats import ENTRY_WIDTH, INDEX_WIDTH, REL_INDEX_WIDTH
 
 
-def entry_layout() -> data.StructLayout:
-    """A stored entry as read from the sparse-matrix memory, with its column boundaries."""
+def entry_layout(tag_width: int = 0) -> data.StructLayout:
+    """A stored entry as read from the sparse-matrix memory, with its column boundaries and tag."""
     return data.StructLayout({
         "rel_index": REL_INDEX_WIDTH,   # bits 3..0 of the stored word
         "weight_idx": INDEX_WIDTH,      # bits 7..4
         "first": 1,                     # first entry of its column
         "last": 1,                      # last entry of its column
+        **tag_field(tag_width),
     })
 
 
@@ -35,18 +36,22 @@ class SparseMatrixRead(wiring.Component):
         Valid one cycle after the read is issued (synchronous SRAM).
     load : In(load_port_signature)
         Writes the word ``data`` at ``addr``.
+    busy : Out(1)
+        A column is being walked or an entry waits at the output.
 
     Throughput one entry per cycle; latency one cycle from span to first entry.
     """
 
-    def __init__(self, *, max_entries: int, entries=None):
+    def __init__(self, *, max_entries: int, tag_width: int = 0, entries=None):
         self.max_entries = check_int("max_entries", max_entries)
+        self.tag_width = check_int("tag_width", tag_width, minimum=0)
         self.ptr_width = bits_for(max_entries)
         self.addr_width = bits_for(max_entries - 1)
-        self.init = _check_entries(entries, max_entries)
+        self.init = check_entries(entries, max_entries)
         super().__init__({
-            "spans": In(stream.Signature(span_layout(self.ptr_width))),
-            "entries": Out(stream.Signature(entry_layout())),
+            "spans": In(stream.Signature(span_layout(self.ptr_width, tag_width))),
+            "entries": Out(stream.Signature(entry_layout(tag_width))),
+            "busy": Out(1),
             "load": In(load_port_signature(self.addr_width, ENTRY_WIDTH)),
         })
 
@@ -93,6 +98,14 @@ class SparseMatrixRead(wiring.Component):
                 end.eq(col_end),
                 active.eq(~is_last),
             ]
+        if self.tag_width:
+            # The tag of the span being walked: taken with the span, issued with each entry.
+            col_tag = Signal(self.tag_width)
+            with m.If(self.spans.valid & self.spans.ready):
+                m.d.sync += col_tag.eq(span.tag)
+            with m.If(issue):
+                m.d.sync += self.entries.payload.tag.eq(Mux(active, col_tag, span.tag))
+        m.d.comb += self.busy.eq(active | self.entries.valid)
 
         word = data.View(data.StructLayout({"rel_index": REL_INDEX_WIDTH, "weight_idx": INDEX_WIDTH}),
                          rd.data)
@@ -105,11 +118,11 @@ class SparseMatrixRead(wiring.Component):
         return m
 
 
-def _check_entries(entries, max_entries):
+def check_entries(entries, max_entries):
     values = [] if entries is None else [int(v) for v in entries]
     if len(values) > max_entries:
         raise ValueError(f"the sparse-matrix image has {len(values)} entries; max_entries = {max_entries}")
     for i, v in enumerate(values):
         if not 0 <= v < (1 << ENTRY_WIDTH):
             raise ValueError(f"sparse-matrix entry {i} = {v} is not an {ENTRY_WIDTH}-bit word")
-    return values + [0] * (max_entries - len(values))
+    return values

@@ -67,7 +67,8 @@ def identity_codebook() -> np.ndarray:
 
 
 def check_codebook(codebook) -> np.ndarray:
-    """Return ``codebook`` padded to 16 entries, after checking SPEC §1's rules for it."""
+    """Return ``codebook`` padded with unused zero entries to 16, after checking SPEC §1's rules:
+    entry 0 is 0 and no nonzero value appears twice."""
     cb = np.asarray(codebook)
     if cb.ndim != 1:
         raise ValueError(f"codebook must be 1-D, got shape {cb.shape}")
@@ -79,11 +80,9 @@ def check_codebook(codebook) -> np.ndarray:
         raise ValueError("codebook holds a non-finite value")
     if cb[0] != 0:
         raise ValueError(f"codebook entry 0 is reserved for pruned weights and must be 0, got {cb[0]}")
-    nz = cb[1:]
-    if np.count_nonzero(nz == 0):
-        raise ValueError("codebook has 0 at an entry other than 0; only entry 0 may be 0")
+    nz = cb[1:][cb[1:] != 0]            # further zero entries are unused slots
     if np.unique(nz).shape[0] != nz.shape[0]:
-        raise ValueError("codebook has duplicate values; each value must map to one index")
+        raise ValueError("codebook has duplicate nonzero values; each value must map to one index")
     pad = np.zeros(CODEBOOK_SIZE - cb.shape[0], dtype=cb.dtype)
     return np.concatenate([cb, pad])
 
@@ -116,7 +115,7 @@ def _to_index_matrix(weights, codebook):
     miss = cb[idx] != w
     if miss.any():
         r, c = np.argwhere(miss)[0]
-        raise ValueError(f"weight {w[r, c]!r} at ({r}, {c}) is not a codebook value")
+        raise ValueError(f"weight {w[r, c]} at ({r}, {c}) is not a codebook value")
     return idx.astype(np.uint8), cb
 
 
@@ -148,9 +147,11 @@ def _pack_pe(sub: np.ndarray) -> PEImage:
 def pack_eie(weights, n_pe: int, codebook=None) -> EIEPacked:
     """Pack ``weights`` for ``n_pe`` PEs as SPEC §2's interleaved relative-index CSC.
 
-    ``weights``: an integer index matrix ``(rows, cols)`` with values 0..15 (0 = pruned), or a
-    float matrix whose nonzeros all equal entries of ``codebook`` (up to 16 values, entry 0 == 0).
-    Without a codebook the identity codebook is recorded (index ``i`` decodes to ``i``).
+    ``weights``: without ``codebook``, an integer index matrix ``(rows, cols)`` with values 0..15
+    (0 = pruned), recorded with the identity codebook (index ``i`` decodes to ``i``). With
+    ``codebook`` (up to 16 values, entry 0 == 0), a matrix of values whose nonzeros all equal
+    codebook entries. Returns the per-PE images; cost is vectorised over the nonzeros
+    (a 4096 x 9216 layer at 9 % density packs for 64 PEs in well under a second).
     """
     if isinstance(n_pe, bool) or not isinstance(n_pe, (int, np.integer)):
         raise ValueError(f"n_pe must be an integer, got {n_pe!r}")

@@ -6,6 +6,13 @@ from cocotb.triggers import ReadOnly, RisingEdge
 PERIOD_NS = 10
 
 
+def cycle_of(period_steps: int) -> int:
+    """The current clock cycle number."""
+    from cocotb.utils import get_sim_time
+
+    return get_sim_time("step") // period_steps
+
+
 def start_clock(dut) -> int:
     """Start ``dut.clk``; return the clock period in simulator steps (for cycle numbers)."""
     from cocotb.utils import get_sim_steps
@@ -43,6 +50,19 @@ async def settle(dut, cycles: int) -> None:
 def fields(layout) -> dict:
     """``{name: (offset, width)}`` of an Amaranth ``StructLayout``, to unpack payload integers."""
     return {name: (f.offset, f.width) for name, f in layout}
+
+
+def pack(values: dict, layout_fields: dict) -> int:
+    """Struct fields (ints, negative allowed for signed fields) -> the payload integer."""
+    out = 0
+    for name, v in values.items():
+        off, w = layout_fields[name]
+        out |= (int(v) & ((1 << w) - 1)) << off
+    return out
+
+
+def signed(value: int, width: int) -> int:
+    return value - (1 << width) if value >> (width - 1) & 1 else value
 
 
 def unpack(value: int, layout_fields: dict) -> dict:

@@ -11,11 +11,8 @@ from collections import deque
 
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
-from cocotb.utils import get_sim_time
 
-
-def cycle_of(period_steps: int) -> int:
-    return get_sim_time("step") // period_steps
+from verif.harness.bench import cycle_of
 
 
 def port(dut, name):
@@ -33,6 +30,7 @@ class StreamSource:
         self.rng = random.Random(seed)
         self.queue = deque()
         self.sent = []          # (cycle of the transfer edge, item)
+        self.offered = []       # first cycle each item was offered (valid high)
         self._pending = False
         self.valid.value = 0
         self._task = cocotb.start_soon(self._run())
@@ -50,6 +48,7 @@ class StreamSource:
             if not self._pending and self.queue and self.rng.random() < self.p_valid:
                 self.payload.value = self.queue[0]
                 self._pending = True
+                self.offered.append(cycle_of(self.period) + 1)
             self.valid.value = int(self._pending)
             await ReadOnly()
             if self._pending and self.ready.value == 1:

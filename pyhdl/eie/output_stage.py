@@ -1,0 +1,65 @@
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pyhdl.eie.destination_registers import read_port_signature
+from pyhdl.params import bits_for, check_int
+
+
+def output_layout(row_width: int, act_width: int) -> data.StructLayout:
+    return data.StructLayout({"local_row": row_width, "value": signed(act_width)})
+
+
+class OutputStage(wiring.Component):
+    """Reads accumulators out: ``y = clamp(acc >> shift, -2**(w-1), 2**(w-1) - 1)``, then ReLU.
+
+    SPEC §1's output stage with an arithmetic (floor) shift of 0..15 and saturation to the
+    ``act_width``-bit activation range. Each accepted row index is read from the destination
+    registers and its output leaves one cycle later; one row per cycle; under back-pressure the
+    read is held.
+
+    Attributes
+    ----------
+    rows : In(stream of unsigned(row_width))
+        Local rows to read out.
+    outputs : Out(stream of {local_row, value})
+    out_read : Out(read_port_signature) to the destination registers
+    shift : In(range(16)), relu : In(1)
+        Layer settings; hold them steady while reading.
+    """
+
+    def __init__(self, *, max_local_rows: int, acc_width: int, act_width: int):
+        self.max_local_rows = check_int("max_local_rows", max_local_rows)
+        self.acc_width = check_int("acc_width", acc_width, minimum=act_width)
+        self.act_width = check_int("act_width", act_width, minimum=2)
+        self.row_width = bits_for(max_local_rows - 1)
+        super().__init__({
+            "rows": In(stream.Signature(self.row_width)),
+            "outputs": Out(stream.Signature(output_layout(self.row_width, act_width))),
+            "out_read": Out(read_port_signature(self.row_width, acc_width)),
+            "shift": In(4),
+            "relu": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = ~self.outputs.valid | self.outputs.ready
+        accept = self.rows.valid & advance
+        m.d.comb += [
+            self.rows.ready.eq(advance),
+            self.out_read.addr.eq(self.rows.payload),
+            self.out_read.en.eq(accept),
+        ]
+        with m.If(advance):
+            m.d.sync += [self.outputs.valid.eq(self.rows.valid), self.outputs.payload.local_row.eq(self.rows.payload)]
+
+        hi = (1 << (self.act_width - 1)) - 1
+        lo = -(1 << (self.act_width - 1))
+        shifted = Signal(signed(self.acc_width))
+        clamped = Signal(signed(self.act_width))
+        m.d.comb += [
+            shifted.eq(self.out_read.data >> self.shift),
+            clamped.eq(Mux(shifted > hi, hi, Mux(shifted < lo, lo, shifted))),
+            self.outputs.payload.value.eq(Mux(self.relu & (clamped < 0), 0, clamped)),
+        ]
+        return m

@@ -1,0 +1,197 @@
+"""Exact cycle model of the EIE processing element (``pyhdl/eie/processing_element.py``).
+
+Cycle ``c`` is the clock period that ends with edge ``c``; a handshake "in cycle ``c``" takes
+effect at the end of it. For activation ``i`` of the stream a PE receives (its column holding
+``e_i`` stored entries, padding included):
+
+- ``push_i``: accepted by the activation queue (depth ``D``). The queue is a first-word-fall-
+  through FIFO that refuses a write while full, even in a cycle it is read:
+  ``push_i = max(offer_i, push_{i-1} + 1, pop_{i-D} + 1)``.
+- ``pop_i``: taken by the pointer read stage, which holds one span until the sparse-matrix
+  read takes it: ``pop_i = max(push_i + 1, take_{i-1})``.
+- ``take_i``: its span enters the sparse-matrix read, which issues one entry per cycle and is
+  free again after ``max(e_i, 1)`` cycles: ``take_i = max(pop_i + 1, take_{i-1} + max(e_{i-1}, 1))``.
+  A column out of range is dropped by the pointer read: it has a ``pop`` but no ``take``.
+- entry ``p`` of column ``i`` is multiplied (a MAC issued) in cycle ``take_i + p + ISSUE_TO_MAC``
+  and written back one cycle later.
+
+The PE is idle (queue empty, nothing in flight) outside the union of the intervals
+``[push_i + 1, end_i]``, with ``end_i`` the write-back cycle of its last entry, ``take_i`` for an
+empty column and ``pop_i`` for a dropped one; the performance counters follow from that.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Pipeline distances of the RTL, in cycles.
+QUEUE_LATENCY = 1      # push -> readable at the queue head
+POINTER_LATENCY = 1    # pop -> span at the sparse-matrix read
+ISSUE_TO_MAC = 3       # sparse-matrix read issue -> address accumulator -> weight decoder -> MAC
+MAC_TO_WRITEBACK = 1
+
+
+@dataclass(frozen=True)
+class PETiming:
+    push: np.ndarray
+    pop: np.ndarray
+    take: np.ndarray        # -1 for dropped columns
+    entries: np.ndarray     # stored entries per activation (0 for dropped columns)
+    end: np.ndarray         # last cycle the activation occupies the PE
+
+    @property
+    def macs(self) -> int:
+        return int(self.entries.sum())
+
+    @property
+    def last_mac(self) -> int:
+        """Cycle of the last MAC (-1 if none)."""
+        has = self.entries > 0
+        if not has.any():
+            return -1
+        return int((self.take[has] + self.entries[has] - 1).max() + ISSUE_TO_MAC)
+
+    def mac_cycles(self) -> np.ndarray:
+        has = self.entries > 0
+        starts = self.take[has] + ISSUE_TO_MAC
+        return np.concatenate([s + np.arange(n) for s, n in zip(starts, self.entries[has], strict=True)]
+                              or [np.zeros(0, dtype=np.int64)])
+
+    def counters(self, run_start: int, run_end: int):
+        """``(busy, starved, stalled)`` cycles over ``run_start .. run_end`` inclusive."""
+        busy_cycles = np.zeros(run_end - run_start + 1, dtype=bool)
+        occupied = np.zeros_like(busy_cycles)
+        for s, e in zip(self.push + 1, self.end, strict=True):
+            lo, hi = max(s, run_start), min(e, run_end)
+            if lo <= hi:
+                occupied[lo - run_start: hi - run_start + 1] = True
+        macs = self.mac_cycles()
+        macs = macs[(macs >= run_start) & (macs <= run_end)]
+        busy_cycles[macs - run_start] = True
+        busy = int(busy_cycles.sum())
+        starved = int((~occupied).sum())
+        return busy, starved, int(occupied.sum()) - busy
+
+
+def pe_timing(entries, queue_depth: int, offer=None, dropped=None, start: int = 0) -> PETiming:
+    """Timing of one PE for a stream of activations.
+
+    ``entries[i]``: stored entries of activation ``i``'s column; ``dropped[i]``: the column was
+    out of range; ``offer[i]``: earliest cycle the activation is offered (default: every
+    activation waits at the input from cycle ``start``, so each is offered the cycle after the
+    previous one is accepted).
+    """
+    entries = np.asarray(entries, dtype=np.int64)
+    n = entries.shape[0]
+    dropped = np.zeros(n, dtype=bool) if dropped is None else np.asarray(dropped, dtype=bool)
+    offer = np.full(n, start, dtype=np.int64) if offer is None else np.asarray(offer, dtype=np.int64)
+    push, pop, take, end = (np.zeros(n, dtype=np.int64) for _ in range(4))
+    take[:] = -1
+    prev_push = start - 1
+    prev_take = -1                # take time of the last column that reached the sparse-matrix read
+    free = start                  # first cycle the sparse-matrix read can take a span
+    for i in range(n):
+        p = max(offer[i], prev_push + 1)
+        if i >= queue_depth:
+            p = max(p, pop[i - queue_depth] + 1)
+        push[i] = prev_push = p
+        pop[i] = max(p + QUEUE_LATENCY, prev_take, pop[i - 1] + 1 if i else start)
+        if dropped[i]:
+            end[i] = pop[i]
+            continue
+        take[i] = prev_take = max(pop[i] + POINTER_LATENCY, free)
+        e = entries[i]
+        free = take[i] + max(e, 1)
+        end[i] = take[i] + e - 1 + ISSUE_TO_MAC + MAC_TO_WRITEBACK if e else take[i]
+    return PETiming(push, pop, take, np.where(dropped, 0, entries), end)
+
+
+# Activation scanner (``pyhdl/eie/activation_scanner.py``).
+FIRST_WINDOW = 3       # `start` -> word 0 in the LNZD window
+
+
+@dataclass(frozen=True)
+class ArrayTiming:
+    """Timing of one layer on the array; cycle numbers relative to the ``start`` cycle (0)."""
+
+    emit: np.ndarray          # LNZD emission cycle of every nonzero activation
+    fire: np.ndarray          # broadcast cycle (pushed into every queue)
+    pe: tuple                 # PETiming per PE
+    done: int                 # last running cycle; the layer takes ``cycles`` = done cycles
+    bcast_stalls: int
+
+    @property
+    def cycles(self) -> int:
+        return self.done
+
+    def pe_busy(self) -> np.ndarray:
+        return np.asarray([t.macs for t in self.pe])
+
+    def counters(self):
+        """Per PE ``(busy, starved, stalled)`` over the running cycles ``1 .. done``."""
+        return [t.counters(1, self.done) for t in self.pe]
+
+
+def array_timing(entries, act_cols, n_cols: int, *, queue_depth: int, lnzd_width: int) -> ArrayTiming:
+    """Exact timing of the EIE array for one layer.
+
+    ``entries``: ``(n_pe, n_acts)`` stored entries of each nonzero activation's column in each
+    PE; ``act_cols``: the nonzero activations' columns, increasing. The recurrences of
+    :func:`pe_timing` run in every PE, fed by the broadcast: activation ``i`` leaves the LNZD
+    window in cycle ``emit_i`` and is pushed into all queues in
+    ``fire_i = max(emit_i + 1, max_k pop^k_{i-D} + 1)`` (the broadcast waits while any queue is
+    full). The window scans one word of ``lnzd_width`` activations per cycle and one nonzero per
+    cycle: ``emit_i = max(window_i, fire_{i-1})``, the window reaching the word of activation
+    ``i`` one cycle after the previous nonzero plus one cycle per zero word in between.
+    """
+    entries = np.asarray(entries, dtype=np.int64)
+    cols = np.asarray(act_cols, dtype=np.int64)
+    n_pe, n = entries.shape
+    D = queue_depth
+    n_words = -(-n_cols // lnzd_width)
+    words = cols // lnzd_width
+    emit = np.zeros(n, dtype=np.int64)
+    fire = np.zeros(n, dtype=np.int64)
+    pop = np.zeros((n_pe, n), dtype=np.int64)
+    take = np.zeros((n_pe, n), dtype=np.int64)
+    end = np.zeros((n_pe, n), dtype=np.int64)
+    free = np.full(n_pe, -1, dtype=np.int64)
+    prev_take = np.full(n_pe, -1, dtype=np.int64)
+    for i in range(n):
+        if i == 0:
+            window = FIRST_WINDOW + words[0]
+            e = window
+        else:
+            window = emit[i - 1] + 1 + max(0, words[i] - words[i - 1] - 1)
+            e = max(window, fire[i - 1])
+        emit[i] = e
+        f = e + 1
+        if i >= D:
+            f = max(f, int(pop[:, i - D].max()) + 1)
+        fire[i] = f
+        p = np.maximum(f + QUEUE_LATENCY, prev_take)
+        pop[:, i] = p
+        t = np.maximum(p + POINTER_LATENCY, free)
+        take[:, i] = prev_take = t
+        ei = entries[:, i]
+        free = t + np.maximum(ei, 1)
+        end[:, i] = np.where(ei > 0, t + ei - 1 + ISSUE_TO_MAC + MAC_TO_WRITEBACK, t)
+    if n:
+        last_window = emit[-1] + (n_words - 1 - words[-1])
+        scan_idle = max(last_window + 1, fire[-1] + 1)
+    else:
+        scan_idle = FIRST_WINDOW + n_words        # the cycle after the last (zero) word
+    scan_done = scan_idle + 1
+    pe_idle = int(end.max()) + 1 if n else 0
+    done = max(scan_done, pe_idle)
+    pes = tuple(PETiming(fire.copy(), pop[k], take[k], entries[k], end[k]) for k in range(n_pe))
+    return ArrayTiming(emit, fire, pes, done, int((fire - emit - 1).sum()))
+
+
+def layer_work(packed, x):
+    """``(entries, act_cols)`` for :func:`array_timing`: the nonzero activations of ``x`` and the
+    stored entries (padding included) of their columns in every PE of ``packed``."""
+    x = np.asarray(x)
+    cols = np.flatnonzero(x[: packed.cols])
+    per_col = np.stack([np.diff(np.asarray(pe.col_ptr, dtype=np.int64)) for pe in packed.pe])
+    return per_col[:, cols], cols

@@ -1,0 +1,191 @@
+"""``sw.pack``: SPEC §2 packing, its inverse, bad input, memory images and ``sparsehw pack eie``."""
+
+import numpy as np
+import pytest
+
+from sw.cli import main
+from sw.formats import MAX_REL_INDEX
+from sw.pack import EIEPacked, PEImage, pack_eie, unpack_eie, validate_pe
+from sw.pack.images import read_eie_images, read_memh, write_eie_images
+from verif.golden.csc import dense_column
+
+
+def random_index_matrix(rng, rows, cols, density):
+    return np.where(rng.random((rows, cols)) < density, rng.integers(1, 16, (rows, cols)), 0)
+
+
+def test_spec_worked_example():
+    col = np.zeros((23, 1), dtype=np.int64)
+    col[[2, 3, 22], 0] = [4, 5, 6]
+    pe = pack_eie(col, 1).pe[0]
+    assert pe.weight_idx.tolist() == [4, 5, 0, 6]
+    assert pe.rel_index.tolist() == [2, 0, 15, 2]
+    assert pe.col_ptr.tolist() == [0, 4]
+
+
+def test_interleaving_over_pes():
+    w = np.arange(1, 13).reshape(6, 2) % 16       # rows 0..5, all nonzero
+    p = pack_eie(w, 4)
+    assert p.local_rows == 2
+    # PE 1 holds rows 1 and 5: column 0 then column 1, both rows adjacent (rel 0).
+    assert p.pe[1].weight_idx.tolist() == [w[1, 0], w[5, 0], w[1, 1], w[5, 1]]
+    assert p.pe[1].rel_index.tolist() == [0, 0, 0, 0]
+    assert p.pe[1].col_ptr.tolist() == [0, 2, 4]
+    assert p.pe[3].col_ptr.tolist() == [0, 1, 2]    # PE 3 holds only row 3
+
+
+@pytest.mark.parametrize("gap", [0, 1, 14, 15, 16, 17, 31, 32, 33, 47, 48, 200])
+def test_zero_runs_and_padding(gap):
+    rows = gap + 2
+    w = np.zeros((rows, 1), dtype=np.int64)
+    w[0, 0], w[gap + 1, 0] = 3, 7                  # `gap` zeros between two entries
+    pe = pack_eie(w, 1).pe[0]
+    n_pad = gap // (MAX_REL_INDEX + 1)
+    assert pe.weight_idx.tolist() == [3] + [0] * n_pad + [7]
+    assert pe.rel_index.tolist() == [0] + [MAX_REL_INDEX] * n_pad + [gap % (MAX_REL_INDEX + 1)]
+    assert np.array_equal(unpack_eie(pack_eie(w, 1)), w)
+
+
+def test_round_trip_random_and_against_golden_decoder():
+    rng = np.random.default_rng(0)
+    for t in range(300):
+        rows, cols = rng.integers(1, 90, 2)
+        n_pe = int(rng.integers(1, 10))
+        w = random_index_matrix(rng, rows, cols, rng.choice([0.0, 0.01, 0.1, 0.5, 1.0]))
+        p = pack_eie(w, n_pe)
+        assert np.array_equal(unpack_eie(p), w), t
+        assert sum(int(np.count_nonzero(pe.weight_idx)) for pe in p.pe) == np.count_nonzero(w)
+        for k, pe in enumerate(p.pe):                 # the golden decoder sees the same matrix
+            sub = w[k::n_pe]
+            for j in range(cols):
+                col = dense_column(pe.col_ptr, pe.weight_idx, pe.rel_index, j, p.local_rows)
+                assert col[: sub.shape[0]] == sub[:, j].tolist()
+                assert not any(col[sub.shape[0]:])
+
+
+def test_float_matrix_with_codebook():
+    cb = np.array([0.0, -1.5, 0.25, 3.0])
+    idx = np.array([[0, 1, 2], [3, 0, 0]])
+    w = cb[idx]
+    p = pack_eie(w, 2, codebook=cb)
+    assert np.array_equal(unpack_eie(p), idx)
+    assert np.array_equal(p.weights(), w)
+    assert p.codebook.shape == (16,)
+
+
+def test_identity_codebook_for_index_matrices():
+    w = np.array([[0, 5], [15, 1]])
+    assert np.array_equal(pack_eie(w, 1).weights(), w)
+
+
+@pytest.mark.parametrize("weights, kw, message", [
+    (np.zeros(4, dtype=int), {}, "2-D"),
+    (np.zeros((2, 2, 2), dtype=int), {}, "2-D"),
+    (np.zeros((0, 3), dtype=int), {}, "empty shape"),
+    (np.array([[1, 16]]), {}, r"16 at \(0, 1\) is outside 0..15"),
+    (np.array([[1, -1]]), {}, "outside 0..15"),
+    (np.array([[0.5, 0.0]]), {}, "needs a codebook"),
+    (np.array([[0.5, 0.7]]), {"codebook": [0.0, 0.5]}, r"0.7 at \(0, 1\) is not a codebook value"),
+    (np.array([[0.5]]), {"codebook": [1.0, 0.5]}, "entry 0 .* must be 0"),
+    (np.array([[0.5]]), {"codebook": [0.0, 0.5, 0.5]}, "duplicate"),
+    (np.array([[0.5]]), {"codebook": np.zeros(17)}, "1..16 entries"),
+    (np.array([[True]]), {}, "dtype bool"),
+    (np.array([[np.nan]]), {"codebook": [0.0, 1.0]}, "non-finite"),
+])
+def test_bad_input(weights, kw, message):
+    with pytest.raises(ValueError, match=message):
+        pack_eie(weights, 2, **kw)
+
+
+@pytest.mark.parametrize("n_pe", [0, -1, 1.5, True])
+def test_bad_n_pe(n_pe):
+    with pytest.raises(ValueError, match="n_pe"):
+        pack_eie(np.eye(2, dtype=int), n_pe)
+
+
+def test_validate_pe_rejects_corrupt_images():
+    pe = pack_eie(np.eye(4, dtype=int), 1).pe[0]
+    with pytest.raises(ValueError, match="non-decreasing"):
+        validate_pe(PEImage(pe.weight_idx, pe.rel_index, np.array([0, 2, 1, 3, 4])), 4, 4)
+    with pytest.raises(ValueError, match="sentinel"):
+        validate_pe(PEImage(pe.weight_idx, pe.rel_index, np.array([0, 1, 2, 3, 3])), 4, 4)
+    with pytest.raises(ValueError, match="cols \\+ 1"):
+        validate_pe(pe, 5, 4)
+    with pytest.raises(ValueError, match="col_ptr\\[0\\]"):
+        validate_pe(PEImage(pe.weight_idx, pe.rel_index, np.array([1, 1, 2, 3, 4])), 4, 4)
+    with pytest.raises(ValueError, match="beyond the 2 local rows"):
+        validate_pe(pe, 4, 2)
+    with pytest.raises(ValueError, match="4-bit"):
+        validate_pe(PEImage(pe.weight_idx, pe.rel_index + 15, pe.col_ptr), 4, 64)
+
+
+def test_images_round_trip_and_hex_format(tmp_path):
+    rng = np.random.default_rng(1)
+    w = random_index_matrix(rng, 37, 21, 0.2)
+    w[:, 3] = 0
+    p = pack_eie(w, 4)
+    write_eie_images(p, tmp_path, shift=3, relu=False)
+    q, shift, relu = read_eie_images(tmp_path)
+    assert (shift, relu) == (3, False)
+    assert np.array_equal(unpack_eie(q), w)
+    for k, pe in enumerate(p.pe):
+        words = read_memh(tmp_path / f"spmat_pe{k}.hex")
+        assert np.array_equal(words >> 4, pe.weight_idx) and np.array_equal(words & 15, pe.rel_index)
+        assert np.array_equal(read_memh(tmp_path / f"colptr_pe{k}.hex"), pe.col_ptr)
+        lines = (tmp_path / f"spmat_pe{k}.hex").read_text().splitlines()
+        assert all(len(x) == 2 for x in lines) and len(lines) == pe.n_entries
+    assert read_memh(tmp_path / "codebook.hex").tolist() == list(range(16))
+
+
+def test_images_refuse_to_overwrite(tmp_path):
+    p = pack_eie(np.eye(3, dtype=int), 1)
+    write_eie_images(p, tmp_path)
+    with pytest.raises(FileExistsError, match="force"):
+        write_eie_images(p, tmp_path)
+    write_eie_images(p, tmp_path, force=True)
+
+
+def test_negative_codebook_hex_is_twos_complement(tmp_path):
+    cb = np.array([0, -1, -32768, 32767])
+    p = pack_eie(cb[None, 1:], 1, codebook=cb)            # with a codebook, W holds values
+    write_eie_images(p, tmp_path)
+    assert read_memh(tmp_path / "codebook.hex")[:4].tolist() == [0, 0xFFFF, 0x8000, 0x7FFF]
+
+
+def test_corrupt_images_rejected(tmp_path):
+    p = pack_eie(np.eye(4, dtype=int), 2)
+    write_eie_images(p, tmp_path)
+    (tmp_path / "colptr_pe1.hex").write_text("0\n2\n1\n2\n2\n")
+    with pytest.raises(ValueError, match="colptr_pe1.hex disagrees"):
+        read_eie_images(tmp_path)
+    bad = EIEPacked(4, 4, 2, p.codebook, (p.pe[0], PEImage(p.pe[1].weight_idx, p.pe[1].rel_index,
+                                                            np.array([0, 0, 2, 1, 2]))))
+    write_eie_images(bad, tmp_path / "b")
+    with pytest.raises(ValueError, match="PE 1: col_ptr is not non-decreasing"):
+        read_eie_images(tmp_path / "b")
+
+
+def test_cli_pack_eie(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    cb = np.array([0.0, -0.5, 0.5, 1.0])
+    w = cb[rng.integers(0, 4, (20, 30))]
+    np.save(tmp_path / "W.npy", w)
+    np.save(tmp_path / "cb.npy", cb)
+    out = tmp_path / "img"
+    assert main(["pack", "eie", "--weights", str(tmp_path / "W.npy"), "--n-pe", "4",
+                 "--codebook", str(tmp_path / "cb.npy"), "--out", str(out)]) == 0
+    assert "for 4 PEs" in capsys.readouterr().out
+    q, _, relu = read_eie_images(out)
+    assert np.array_equal(q.weights(), w) and relu
+    assert not (out / "codebook.hex").exists()        # real-valued codebook: no hardware image
+    with pytest.raises(SystemExit, match="force"):
+        main(["pack", "eie", "--weights", str(tmp_path / "W.npy"), "--n-pe", "4",
+              "--codebook", "0,-0.5,0.5,1", "--out", str(out)])
+
+
+def test_cli_pack_eie_errors_name_the_file(tmp_path):
+    np.save(tmp_path / "W.npy", np.array([[1, 99]]))
+    with pytest.raises(SystemExit, match=r"W.npy: weight index 99"):
+        main(["pack", "eie", "--weights", str(tmp_path / "W.npy"), "--n-pe", "1", "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["pack", "eie", "--weights", str(tmp_path / "nope.npy"), "--n-pe", "1", "--out", str(tmp_path / "o")])
