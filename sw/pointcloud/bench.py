@@ -123,6 +123,25 @@ def save_plots(out: Path, dens, plot):
     plt.close(fig)
 
 
+def markdown(repeat=3, quick=False, out: Path | None = None) -> str:
+    """The figures as Markdown (a BENCHMARKS.md section); with ``out``, also the plot there."""
+    dens = densities(quick)
+    speed = map_speed(repeat, quick)
+    gemm, plot = gemm_padding(quick=quick)
+    if out is not None:
+        save_plots(out, dens, plot)
+    md = [f"Machine: {platform.processor() or platform.machine()}, NumPy {np.__version__}, one process.", "",
+          "**Scenes** (generated, `sw.pointcloud.scenes`; density = occupied / bounding-box voxels)", "",
+          table(["scene", "voxel (m)", "points sampled", "voxels", "bounding box", "density"], dens), "",
+          f"**Kernel-map build** (3x3x3, 27 offsets; best of {repeat}; Mpts/s = input points per second)",
+          "",
+          table(["cloud", "stride", "inputs", "outputs", "pairs", "sort-merge (s)", "Mpts/s",
+                 "hash join (s)", "Mpts/s"], speed), "",
+          "**Implicit GEMM padding** (GMACs at C_in = C_out = 64; computed incl. padding (x useful))", "",
+          table(["scene", "stride", "outputs", "tile rows", "useful"] + [p[0] for p in PLANS], gemm)]
+    return "\n".join(md)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("out/pointcloud"))
@@ -130,21 +149,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small scenes only (a smoke run)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    dens = densities(a.quick)
-    speed = map_speed(a.repeat, a.quick)
-    gemm, plot = gemm_padding(quick=a.quick)
-    md = [f"Machine: {platform.processor() or platform.machine()}, NumPy {np.__version__}, one process.", "",
-          "**Scenes** (generated, `sw.pointcloud.scenes`; density = occupied / bounding-box voxels)", "",
-          table(["scene", "voxel (m)", "points sampled", "voxels", "bounding box", "density"], dens), "",
-          f"**Kernel-map build** (3x3x3, 27 offsets; best of {a.repeat}; Mpts/s = input points per second)",
-          "",
-          table(["cloud", "stride", "inputs", "outputs", "pairs", "sort-merge (s)", "Mpts/s",
-                 "hash join (s)", "Mpts/s"], speed), "",
-          "**Implicit GEMM padding** (GMACs at C_in = C_out = 64; computed incl. padding (x useful))", "",
-          table(["scene", "stride", "outputs", "tile rows", "useful"] + [p[0] for p in PLANS], gemm)]
-    text = "\n".join(md)
+    text = markdown(a.repeat, a.quick, a.out)
     (a.out / "pointcloud_bench.md").write_text(text + "\n")
-    save_plots(a.out, dens, plot)
     print(text)
     print(f"\n(saved {a.out / 'pointcloud_bench.md'} and {a.out / 'pointcloud_bench.png'})")
     return 0

@@ -94,19 +94,14 @@ def model_scene(kind, vs, stride):
             passes, isect, f"{keys / isect:.2f}", total, f"{len(c) / total * 1e3:.0f}"]
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path("out/pointcloud"))
-    ap.add_argument("--points", type=int, default=2000, help="scene size for the RTL runs")
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
-    a.out.mkdir(parents=True, exist_ok=True)
+def markdown(points=2000, quick=False) -> str:
+    """The figures as Markdown (a BENCHMARKS.md section)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        isect = rtl_intersect(300 if a.quick else a.points, tmp)
-        sort = rtl_sort(300 if a.quick else a.points, tmp)
+        isect = rtl_intersect(300 if quick else points, tmp)
+        sort = rtl_sort(300 if quick else points, tmp)
     grid = [("room", 0.05), ("lidar", 0.05), ("mesh", 0.1)]
-    model = [model_scene(k, v, s) for k, v in tqdm(grid[:1] if a.quick else grid, desc="cycle model")
+    model = [model_scene(k, v, s) for k, v in tqdm(grid[:1] if quick else grid, desc="cycle model")
              for s in (1, 2)]
     md = ["**Mapping unit, RTL** (Verilator, width 8, no back-pressure; keys = keys consumed by both "
           "inputs over all 27 offsets)", "",
@@ -116,7 +111,17 @@ def main(argv=None):
           "sorter and merge passes, then 27 intersections; the model matches the RTL cycle for cycle)", "",
           table(["scene", "stride", "inputs", "outputs", "pairs", "sort cycles", "merge passes",
                  "intersect cycles", "intersect keys/cycle", "total cycles", "Mpts/s at 1 GHz"], model)]
-    text = "\n".join(md)
+    return "\n".join(md)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("out/pointcloud"))
+    ap.add_argument("--points", type=int, default=2000, help="scene size for the RTL runs")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    text = markdown(a.points, a.quick)
     (a.out / "pointacc_hw.md").write_text(text + "\n")
     print(text)
     return 0
