@@ -794,15 +794,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire hit5;
   wire hit6;
   wire hit7;
-  wire [3:0] hits_before0;
-  wire [3:0] hits_before1;
-  wire [3:0] hits_before2;
-  wire [3:0] hits_before3;
-  wire [3:0] hits_before4;
-  wire [3:0] hits_before5;
-  wire [3:0] hits_before6;
-  wire [3:0] hits_before7;
-  wire [3:0] hits_before8;
+  wire [3:0] hits_upto0;
+  wire [3:0] hits_upto1;
+  wire [3:0] hits_upto2;
+  wire [3:0] hits_upto3;
+  wire [3:0] hits_upto4;
+  wire [3:0] hits_upto5;
+  wire [3:0] hits_upto6;
+  wire [3:0] hits_upto7;
   reg [19:0] in_idx0 = 20'h00000;
   reg [19:0] in_idx1 = 20'h00000;
   reg [19:0] in_idx2 = 20'h00000;
@@ -2297,15 +2296,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
       \$705  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
-  assign hits_before0 = 4'h0;
-  assign hits_before1 = \$414 [3:0];
-  assign hits_before2 = \$415 [3:0];
-  assign hits_before3 = \$416 [3:0];
-  assign hits_before4 = \$417 [3:0];
-  assign hits_before5 = \$418 [3:0];
-  assign hits_before6 = \$419 [3:0];
-  assign hits_before7 = \$420 [3:0];
-  assign hits_before8 = \$421 [3:0];
+  assign hits_upto0 = \$414 [3:0];
+  assign hits_upto1 = \$415 [3:0];
+  assign hits_upto2 = \$416 [3:0];
+  assign hits_upto3 = \$417 [3:0];
+  assign hits_upto4 = \$418 [3:0];
+  assign hits_upto5 = \$419 [3:0];
+  assign hits_upto6 = \$420 [3:0];
+  assign hits_upto7 = \$421 [3:0];
   assign \inputs__payload.lanes  = inputs__payload[607:0];
   assign \inputs__payload.lanes[0]  = inputs__payload[75:0];
   assign \inputs__payload.lanes[0].key  = inputs__payload[55:0];

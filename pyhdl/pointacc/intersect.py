@@ -136,11 +136,12 @@ class Intersect(wiring.Component):
             m.d.comb += match_out[i].eq(acc)
 
         # Pack the matches into the lowest lanes: lane k takes the input lane that is the k-th hit.
-        cnt_bits = bits_for(w)
-        before = [Signal(cnt_bits, name=f"hits_before{i}") for i in range(w + 1)]
-        m.d.comb += before[0].eq(0)
+        # before[i]: hits among input lanes 0 .. i-1; before[w]: all of them.
+        before = [Const(0, bits_for(w))]
         for i in range(w):
-            m.d.comb += before[i + 1].eq(before[i] + hit[i])
+            upto = Signal(bits_for(w), name=f"hits_upto{i}")
+            m.d.comb += upto.eq(before[-1] + hit[i])
+            before.append(upto)
 
         lanes = []
         for k in range(w):

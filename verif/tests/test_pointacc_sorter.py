@@ -61,6 +61,7 @@ def test_network_sorts_every_zero_one_input():
             a, b = y[:, lo].copy(), y[:, hi].copy()
             y[:, lo], y[:, hi] = np.minimum(a, b), np.maximum(a, b)
         assert np.all(np.diff(y, axis=1) >= 0), n
+    assert sort_layers(1) == [] and merge_layers(1) == []       # one lane: nothing to compare
     for bad in (0, 3, 6, 1.0):
         with pytest.raises(ValueError, match="power-of-two"):
             sort_layers(bad)
