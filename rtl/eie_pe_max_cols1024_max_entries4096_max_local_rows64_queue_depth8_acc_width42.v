@@ -89,11 +89,11 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   output idle;
   wire idle;
   wire \idle$92 ;
+  wire issued;
   wire [3:0] level;
   wire [3:0] load__addr;
   wire [15:0] load__data;
   wire load__en;
-  wire mac;
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$49 ;
@@ -158,6 +158,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   input [3:0] shift;
   wire [3:0] shift;
   wire [3:0] \shift$54 ;
+  wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
   wire [11:0] \spmat_load__addr$86 ;
@@ -188,8 +189,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \rows__valid$95  = rows__valid & idle;
   assign rows__ready = \rows__ready$97  & idle;
   assign \$7  = busy_cycles + 1'h1;
-  assign \$8  = starved_cycles + 1'h1;
-  assign \$9  = stalled_cycles + 1'h1;
+  assign \$8  = stalled_cycles + 1'h1;
+  assign \$9  = starved_cycles + 1'h1;
   always @(posedge clk)
     busy_cycles <= \$10 ;
   always @(posedge clk)
@@ -198,11 +199,11 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     stalled_cycles <= \$12 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit  arithmetic_unit (
     .acc_read__data(acc_read__data),
+    .acc_read__en(\entries__valid$60 ),
     .acc_write__en(acc_write__en),
     .clear(clear),
     .clk(clk),
     .entries__payload(\entries__payload$56 ),
-    .mac(\entries__valid$60 ),
     .row(acc_write__addr),
     .rst(rst),
     .total(acc_write__data)
@@ -218,6 +219,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .decoded__valid(entries__valid),
     .error(error),
     .error_clear(clear),
+    .issued(issued),
     .load__addr(ptr_load__addr),
     .\load__addr$30 (spmat_load__addr),
     .load__data(ptr_load__data),
@@ -225,7 +227,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .rst(rst)
+    .rst(rst),
+    .skipped(skipped)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.destination_registers  destination_registers (
     .acc_read__data(acc_read__data),
@@ -248,8 +251,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$299$0 (\$13 ),
-    .\port$423$0 (\$14 ),
+    .\port$308$0 (\$13 ),
+    .\port$432$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$97 ),
     .rows__valid(\rows__valid$95 ),
@@ -286,7 +289,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     if (clear) begin
       \$10  = 32'd0;
     end else if (running) begin
-      if (\entries__valid$60 ) begin
+      if (issued) begin
         \$10  = \$7 [31:0];
       end
     end
@@ -300,9 +303,11 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     if (clear) begin
       \$11  = 32'd0;
     end else if (running) begin
-      if (\entries__valid$60 ) begin
-      end else if (idle) begin
-        \$11  = \$8 [31:0];
+      (* full_case = 32'd1 *)
+      if (issued) begin
+      end else if (skipped) begin
+      end else begin
+        \$11  = \$9 [31:0];
       end
     end
     if (rst) begin
@@ -315,11 +320,9 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     if (clear) begin
       \$12  = 32'd0;
     end else if (running) begin
-      (* full_case = 32'd1 *)
-      if (\entries__valid$60 ) begin
-      end else if (idle) begin
-      end else begin
-        \$12  = \$9 [31:0];
+      if (issued) begin
+      end else if (skipped) begin
+        \$12  = \$8 [31:0];
       end
     end
     if (rst) begin
@@ -373,7 +376,6 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \idle$92  = idle;
   assign \busy$94  = acc_write__en;
   assign \rows__payload$96  = rows__payload;
-  assign mac = \entries__valid$60 ;
   assign outputs__payload = { \$13 , \$14  };
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
@@ -412,7 +414,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit (clk, rst, total, acc_read__data, mac, entries__payload, row, acc_write__en, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit (clk, rst, total, acc_read__data, acc_read__en, entries__payload, row, acc_write__en, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   reg \$10 ;
@@ -430,6 +432,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [5:0] acc_read__addr;
   input [41:0] acc_read__data;
   wire [41:0] acc_read__data;
+  input acc_read__en;
   wire acc_read__en;
   (* init = 6'h00 *)
   wire [5:0] acc_write__addr;
@@ -453,8 +456,6 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg [5:0] last_row = 6'h00;
   reg [41:0] last_sum = 42'h00000000000;
   reg last_valid = 1'h0;
-  input mac;
-  wire mac;
   reg [31:0] product = 32'd0;
   output [5:0] row;
   reg [5:0] row = 6'h00;
@@ -499,7 +500,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$10  = mac;
+    \$10  = acc_read__en;
     if (rst) begin
       \$10  = 1'h0;
     end
@@ -526,9 +527,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign entries__ready = 1'h1;
-  assign entries__valid = mac;
   assign acc_read__addr = entries__payload[5:0];
-  assign acc_read__en = mac;
+  assign entries__valid = acc_read__en;
   assign acc_write__addr = row;
   assign acc_write__data = \$4 [41:0];
   assign valid = acc_write__en;
@@ -541,7 +541,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__data, load__en, \load__addr$30 , \load__data$32 , \load__en$34 , n_cols, error_clear, clk, rst, cols__valid, error, busy, cols__ready, decoded__ready, cols__payload, decoded__valid, decoded__payload, load__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__data, load__en, \load__addr$30 , \load__data$32 , \load__en$34 , n_cols, error_clear, clk, rst, cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, cols__payload, decoded__valid, decoded__payload, load__addr);
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -606,6 +606,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   wire \error_clear$39 ;
   wire \error_clear$40 ;
+  output issued;
+  wire issued;
+  wire \issued$47 ;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   input [11:0] \load__addr$30 ;
@@ -626,6 +629,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire ptr_load__en;
   input rst;
   wire rst;
+  output skipped;
+  wire skipped;
+  wire \skipped$49 ;
   wire [41:0] spans__payload;
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
@@ -653,8 +659,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$333$0 (\$4 ),
-    .\port$337$0 (\$5 ),
+    .\port$342$0 (\$4 ),
+    .\port$346$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -667,8 +673,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .load__addr(load__addr),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$322$0 (\$2 ),
-    .\port$326$0 (\$3 ),
+    .\port$331$0 (\$2 ),
+    .\port$335$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -679,11 +685,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .clk(clk),
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
-    .\port$322$0 (\$2 ),
-    .\port$326$0 (\$3 ),
-    .\port$333$0 (\$4 ),
-    .\port$337$0 (\$5 ),
+    .issued(issued),
+    .\port$331$0 (\$2 ),
+    .\port$335$0 (\$3 ),
+    .\port$342$0 (\$4 ),
+    .\port$346$0 (\$5 ),
     .rst(rst),
+    .skipped(skipped),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
     .wp__addr(\load__addr$30 ),
@@ -713,6 +721,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \n_cols$37  = n_cols;
   assign \error_clear$39  = error_clear;
   assign \error_clear$40  = error_clear;
+  assign \issued$47  = issued;
+  assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.tag  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -744,7 +754,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$333$0 , \port$337$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$342$0 , \port$346$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -790,17 +800,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$333$0 ;
-  wire [9:0] \port$333$0 ;
-  input [15:0] \port$337$0 ;
-  wire [15:0] \port$337$0 ;
+  input [9:0] \port$342$0 ;
+  wire [9:0] \port$342$0 ;
+  input [15:0] \port$346$0 ;
+  wire [15:0] \port$346$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$333$0 [3:0];
-  assign \$3  = \port$333$0 [8] ? { 4'h0, \port$333$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$342$0 [3:0];
+  assign \$3  = \port$342$0 [8] ? { 4'h0, \port$342$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -846,9 +856,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$333$0 [7:4];
-      \$17 [10] = \port$333$0 [9];
-      \$17 [26:11] = \port$337$0 ;
+      \$17 [9:6] = \port$342$0 [7:4];
+      \$17 [10] = \port$342$0 [9];
+      \$17 [26:11] = \port$346$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -868,12 +878,12 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$337$0 , \port$333$0  };
-  assign \entries__payload.rel_index  = \port$333$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$333$0 [7:4];
-  assign \entries__payload.first  = \port$333$0 [8];
-  assign \entries__payload.last  = \port$333$0 [9];
-  assign \entries__payload.tag  = \port$337$0 ;
+  assign entries__payload = { \port$346$0 , \port$342$0  };
+  assign \entries__payload.rel_index  = \port$342$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$342$0 [7:4];
+  assign \entries__payload.first  = \port$342$0 [8];
+  assign \entries__payload.last  = \port$342$0 [9];
+  assign \entries__payload.tag  = \port$346$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -881,7 +891,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (wp__data, load__en, n_cols, error_clear, clk, rst, cols__valid, cols__ready, spans__ready, cols__payload, \port$322$0 , \port$326$0 , spans__valid, error, load__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (wp__data, load__en, n_cols, error_clear, clk, rst, cols__valid, cols__ready, spans__ready, cols__payload, \port$331$0 , \port$335$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -942,11 +952,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$322$0 ;
-  wire [25:0] \port$322$0 ;
+  output [25:0] \port$331$0 ;
+  wire [25:0] \port$331$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$326$0 ;
-  wire [15:0] \port$326$0 ;
+  output [15:0] \port$335$0 ;
+  wire [15:0] \port$335$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -2112,8 +2122,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$322$0  = \$32 ;
-  assign \port$326$0  = \$34 ;
+  assign \port$331$0  = \$32 ;
+  assign \port$335$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.tag  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
@@ -2129,7 +2139,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (wp__data, wp__en, clk, rst, spans__ready, busy, entries__ready, \port$322$0 , \port$326$0 , spans__valid, \port$333$0 , \port$337$0 , entries__valid, wp__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (wp__data, wp__en, clk, rst, spans__ready, busy, issued, skipped, entries__ready, \port$331$0 , \port$335$0 , spans__valid, \port$342$0 , \port$346$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2141,47 +2151,54 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [12:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [13:0] \$20 ;
-  wire [12:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire [12:0] \$29 ;
+  wire [12:0] \$26 ;
+  wire [13:0] \$27 ;
+  wire [12:0] \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [13:0] \$30 ;
-  wire [12:0] \$31 ;
-  wire [12:0] \$32 ;
-  wire [13:0] \$33 ;
-  wire [12:0] \$34 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [12:0] \$36 ;
+  wire [13:0] \$37 ;
+  wire [12:0] \$38 ;
+  wire [12:0] \$39 ;
   wire [12:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
+  wire [13:0] \$40 ;
+  wire [12:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [15:0] \$44 ;
-  wire [9:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47  = 16'h0000;
-  reg \$48 ;
-  reg \$49 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg [12:0] \$51 ;
-  reg [12:0] \$52 ;
-  reg \$53 ;
-  reg [15:0] \$54 ;
+  wire \$50 ;
+  wire [15:0] \$51 ;
+  wire [9:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54  = 16'h0000;
+  reg \$55 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg [12:0] \$58 ;
+  reg [12:0] \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg [15:0] \$61 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
@@ -2203,25 +2220,29 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   output entries__valid;
   reg entries__valid = 1'h0;
   reg first = 1'h0;
+  output issued;
+  wire issued;
   reg last = 1'h0;
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$322$0 ;
-  wire [25:0] \port$322$0 ;
-  input [15:0] \port$326$0 ;
-  wire [15:0] \port$326$0 ;
-  output [9:0] \port$333$0 ;
-  wire [9:0] \port$333$0 ;
+  input [25:0] \port$331$0 ;
+  wire [25:0] \port$331$0 ;
+  input [15:0] \port$335$0 ;
+  wire [15:0] \port$335$0 ;
+  output [9:0] \port$342$0 ;
+  wire [9:0] \port$342$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$337$0 ;
-  wire [15:0] \port$337$0 ;
+  output [15:0] \port$346$0 ;
+  wire [15:0] \port$346$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
   wire rd__en;
   input rst;
   wire rst;
+  output skipped;
+  wire skipped;
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
@@ -6346,169 +6367,178 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign rd__data = _0_;
-  assign \$43  = \$39  & \$42 ;
-  assign \$44  = active ? col_tag : \port$326$0 ;
+  assign \$34  = active | \$33 ;
+  assign \$35  = \$31  & \$34 ;
+  assign \$36  = active ? ptr : \port$331$0 [12:0];
+  assign \$37  = \$36  + 1'h1;
+  assign \$38  = active ? \end  : \port$331$0 [25:13];
+  assign \$39  = active ? ptr : \port$331$0 [12:0];
+  assign \$40  = \$39  + 1'h1;
+  assign \$41  = active ? \end  : \port$331$0 [25:13];
+  assign \$42  = \$40  >= \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = spans__valid & spans__ready;
+  assign \$45  = ~ entries__valid;
+  assign \$46  = \$45  | entries__ready;
+  assign \$47  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$48  = spans__valid & \$47 ;
+  assign \$49  = active | \$48 ;
+  assign \$50  = \$46  & \$49 ;
+  assign \$51  = active ? col_tag : \port$335$0 ;
   always @(posedge clk)
-    \$47  <= \$46 ;
+    \$54  <= \$53 ;
   always @(posedge clk)
-    entries__valid <= \$48 ;
+    entries__valid <= \$55 ;
   always @(posedge clk)
-    first <= \$49 ;
+    first <= \$56 ;
   always @(posedge clk)
-    last <= \$50 ;
+    last <= \$57 ;
   always @(posedge clk)
-    ptr <= \$51 ;
+    ptr <= \$58 ;
   always @(posedge clk)
-    \end  <= \$52 ;
+    \end  <= \$59 ;
   always @(posedge clk)
-    active <= \$53 ;
+    active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$54 ;
+    col_tag <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$322$0 [12:0];
+  assign \$4  = active ? ptr : \port$331$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$322$0 [12:0] < \port$322$0 [25:13];
+  assign \$7  = \port$331$0 [12:0] < \port$331$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = ~ entries__valid;
-  assign \$13  = \$12  | entries__ready;
-  assign \$14  = \port$322$0 [12:0] < \port$322$0 [25:13];
-  assign \$15  = spans__valid & \$14 ;
-  assign \$16  = active | \$15 ;
-  assign \$17  = \$13  & \$16 ;
-  assign \$18  = ~ active;
-  assign \$19  = active ? ptr : \port$322$0 [12:0];
-  assign \$20  = \$19  + 1'h1;
-  assign \$21  = active ? \end  : \port$322$0 [25:13];
-  assign \$22  = \$20  >= \$21 ;
-  assign \$23  = ~ entries__valid;
-  assign \$24  = \$23  | entries__ready;
-  assign \$25  = \port$322$0 [12:0] < \port$322$0 [25:13];
-  assign \$26  = spans__valid & \$25 ;
-  assign \$27  = active | \$26 ;
-  assign \$28  = \$24  & \$27 ;
-  assign \$29  = active ? ptr : \port$322$0 [12:0];
-  assign \$30  = \$29  + 1'h1;
-  assign \$31  = active ? \end  : \port$322$0 [25:13];
-  assign \$32  = active ? ptr : \port$322$0 [12:0];
-  assign \$33  = \$32  + 1'h1;
-  assign \$34  = active ? \end  : \port$322$0 [25:13];
-  assign \$35  = \$33  >= \$34 ;
-  assign \$36  = ~ \$35 ;
-  assign \$37  = spans__valid & spans__ready;
-  assign \$38  = ~ entries__valid;
-  assign \$39  = \$38  | entries__ready;
-  assign \$40  = \port$322$0 [12:0] < \port$322$0 [25:13];
-  assign \$41  = spans__valid & \$40 ;
-  assign \$42  = active | \$41 ;
+  assign \$12  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$13  = spans__valid & \$12 ;
+  assign \$14  = active | \$13 ;
+  assign issued = \$11  & \$14 ;
+  assign \$15  = spans__valid & spans__ready;
+  assign \$16  = \port$331$0 [12:0] >= \port$331$0 [25:13];
+  assign skipped = \$15  & \$16 ;
+  assign \$17  = ~ entries__valid;
+  assign \$18  = \$17  | entries__ready;
+  assign \$19  = ~ entries__valid;
+  assign \$20  = \$19  | entries__ready;
+  assign \$21  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$22  = spans__valid & \$21 ;
+  assign \$23  = active | \$22 ;
+  assign \$24  = \$20  & \$23 ;
+  assign \$25  = ~ active;
+  assign \$26  = active ? ptr : \port$331$0 [12:0];
+  assign \$27  = \$26  + 1'h1;
+  assign \$28  = active ? \end  : \port$331$0 [25:13];
+  assign \$29  = \$27  >= \$28 ;
+  assign \$30  = ~ entries__valid;
+  assign \$31  = \$30  | entries__ready;
+  assign \$32  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = \$47 ;
-    if (\$43 ) begin
-      \$46  = \$44 ;
+    \$53  = \$54 ;
+    if (\$50 ) begin
+      \$53  = \$51 ;
     end
     if (rst) begin
-      \$46  = 16'h0000;
+      \$53  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = entries__valid;
-    if (\$11 ) begin
-      \$48  = \$17 ;
+    \$55  = entries__valid;
+    if (\$18 ) begin
+      \$55  = \$24 ;
     end
     if (rst) begin
-      \$48  = 1'h0;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = first;
-    if (\$11 ) begin
-      \$49  = \$18 ;
+    \$56  = first;
+    if (\$18 ) begin
+      \$56  = \$25 ;
     end
     if (rst) begin
-      \$49  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = last;
-    if (\$11 ) begin
-      \$50  = \$22 ;
+    \$57  = last;
+    if (\$18 ) begin
+      \$57  = \$29 ;
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = ptr;
-    if (\$28 ) begin
-      \$51  = \$30 [12:0];
+    \$58  = ptr;
+    if (\$35 ) begin
+      \$58  = \$37 [12:0];
     end
     if (rst) begin
-      \$51  = 13'h0000;
+      \$58  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = \end ;
-    if (\$28 ) begin
-      \$52  = \$31 ;
+    \$59  = \end ;
+    if (\$35 ) begin
+      \$59  = \$38 ;
     end
     if (rst) begin
-      \$52  = 13'h0000;
+      \$59  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$53  = active;
-    if (\$28 ) begin
-      \$53  = \$36 ;
+    \$60  = active;
+    if (\$35 ) begin
+      \$60  = \$43 ;
     end
     if (rst) begin
-      \$53  = 1'h0;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$54  = col_tag;
-    if (\$37 ) begin
-      \$54  = \port$326$0 ;
+    \$61  = col_tag;
+    if (\$44 ) begin
+      \$61  = \port$335$0 ;
     end
     if (rst) begin
-      \$54  = 16'h0000;
+      \$61  = 16'h0000;
     end
   end
   assign load__addr = wp__addr;
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$326$0 , \port$322$0  };
-  assign entries__payload = { \$47 , \$45  };
-  assign \port$333$0  = \$45 ;
-  assign \port$337$0  = \$47 ;
-  assign \spans__payload.start  = \port$322$0 [12:0];
-  assign \spans__payload.end  = \port$322$0 [25:13];
-  assign \spans__payload.tag  = \port$326$0 ;
-  assign \entries__payload.rel_index  = \$45 [3:0];
-  assign \entries__payload.weight_idx  = \$45 [7:4];
-  assign \entries__payload.first  = \$45 [8];
-  assign \entries__payload.last  = \$45 [9];
-  assign \entries__payload.tag  = \$47 ;
-  assign \$45 [9] = last;
-  assign \$45 [8] = first;
-  assign \$45 [7:4] = rd__data[7:4];
-  assign \$45 [3:0] = rd__data[3:0];
+  assign spans__payload = { \port$335$0 , \port$331$0  };
+  assign entries__payload = { \$54 , \$52  };
+  assign \port$342$0  = \$52 ;
+  assign \port$346$0  = \$54 ;
+  assign \spans__payload.start  = \port$331$0 [12:0];
+  assign \spans__payload.end  = \port$331$0 [25:13];
+  assign \spans__payload.tag  = \port$335$0 ;
+  assign \entries__payload.rel_index  = \$52 [3:0];
+  assign \entries__payload.weight_idx  = \$52 [7:4];
+  assign \entries__payload.first  = \$52 [8];
+  assign \entries__payload.last  = \$52 [9];
+  assign \entries__payload.tag  = \$54 ;
+  assign \$52 [9] = last;
+  assign \$52 [8] = first;
+  assign \$52 [7:4] = rd__data[7:4];
+  assign \$52 [3:0] = rd__data[3:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6693,7 +6723,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$299$0 , \port$423$0 , outputs__valid, out_read__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$308$0 , \port$432$0 , outputs__valid, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -6726,11 +6756,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire outputs__ready;
   output outputs__valid;
   reg outputs__valid = 1'h0;
-  output [15:0] \port$299$0 ;
-  wire [15:0] \port$299$0 ;
+  output [15:0] \port$308$0 ;
+  wire [15:0] \port$308$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$423$0 ;
-  wire [5:0] \port$423$0 ;
+  output [5:0] \port$432$0 ;
+  wire [5:0] \port$432$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -6785,8 +6815,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign rows__payload = out_read__addr;
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
-  assign \port$299$0  = \$10 ;
-  assign \port$423$0  = \$14 ;
+  assign \port$308$0  = \$10 ;
+  assign \port$432$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule

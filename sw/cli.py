@@ -18,6 +18,19 @@ def _demo(args) -> int:
     return run_demo(seed=args.seed, n_pe=args.n_pe, rows=args.rows, cols=args.cols, density=args.density)
 
 
+def _sim_eie(args) -> int:
+    from verif.sim_eie import main_layer, main_network
+
+    if args.net:
+        if args.weights:
+            raise SystemExit("error: give either --weights or --net, not both")
+        return main_network(args.net, args.act, args.out, force=args.force)
+    if not args.weights or not args.n_pe:
+        raise SystemExit("error: --weights and --n-pe are required without --net")
+    return main_layer(args.weights, args.act, args.n_pe, args.out, relu=not args.no_relu, shift=args.shift,
+                      force=args.force)
+
+
 def _bench(args) -> int:
     from verif.bench import main as bench_main
 
@@ -26,12 +39,32 @@ def _bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from sw.pack import cli as pack_cli
+    from sw.prune import cli as prune_cli
 
     parser = argparse.ArgumentParser(
         prog="sparsehw",
         description="Sparse neural-network inference hardware: pruning, packing, RTL simulation.")
     sub = parser.add_subparsers(dest="command", required=True)
     pack_cli.add_parser(sub)
+    prune_cli.add_parser(sub).set_defaults(func=prune_cli.run)
+
+    simulate = sub.add_parser("sim", help="run layers on the RTL in Verilator")
+    kinds = simulate.add_subparsers(dest="kind", required=True)
+    eie = kinds.add_parser(
+        "eie", help="a layer or a network on the EIE array",
+        description="Run y = relu(W @ x) (or a network of packed layers) on the EIE array RTL; checks the "
+                    "outputs against the golden model and the timing against the cycle model; prints cycles, "
+                    "per-PE busy cycles and load-balance efficiency.")
+    eie.add_argument("--weights", help="W.npy: integer (rows, cols) weights, at most 15 distinct nonzero values")
+    eie.add_argument("--net", help="directory of packed layers (subdirectories written by `sparsehw pack eie`, "
+                                   "run in name order)")
+    eie.add_argument("--act", required=True, help="x.npy: integer input activations (int16)")
+    eie.add_argument("--n-pe", type=int, help="processing elements (with --weights)")
+    eie.add_argument("--out", required=True, help="y.npy to write")
+    eie.add_argument("--shift", type=int, default=0, help="output shift (with --weights)")
+    eie.add_argument("--no-relu", action="store_true", help="no ReLU (with --weights)")
+    eie.add_argument("--force", action="store_true", help="overwrite --out")
+    eie.set_defaults(func=_sim_eie)
 
     verilog = sub.add_parser("verilog", help="generate Verilog for every block into a directory")
     verilog.add_argument("--out", default="rtl", help="output directory (default rtl)")
@@ -46,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     bench = sub.add_parser("bench", help="measure and rewrite the sections of BENCHMARKS.md")
-    bench.add_argument("sections", nargs="*", help="sections to rerun (default: all)")
+    bench.add_argument("sections", nargs="*", help="sections to rerun (default: all but synth)")
     bench.set_defaults(func=_bench)
     return parser
 

@@ -31,3 +31,31 @@ def entry_word(weight_idx, rel_index):
 def split_entry_word(word):
     """Inverse of :func:`entry_word`: ``(weight_idx, rel_index)``."""
     return word >> REL_INDEX_WIDTH, word & MAX_REL_INDEX
+
+# SPEC §4: 2:4 structured sparsity. Groups of GROUP_24 consecutive weights along K keep KEPT_24;
+# each group's metadata field is i0 | i1 << META_INDEX_WIDTH with i0 < i1 the kept positions.
+GROUP_24 = 4
+KEPT_24 = 2
+META_INDEX_WIDTH = 2
+META_WIDTH = KEPT_24 * META_INDEX_WIDTH
+# The kept positions PyTorch's and CUTLASS's conversion names for a group with fewer than two
+# nonzeros, keyed by the nonzero positions (SPEC §4: 0000→(2,3), 1000→(0,2), 0100→(1,2), ...).
+META_FILL_24 = {(): (2, 3), (0,): (0, 2), (1,): (1, 2), (2,): (2, 3), (3,): (2, 3)}
+# The 2:4 hardware path: int8 weights and activations, int32 accumulation.
+INT8_WIDTH = 8
+INT8_MIN = -(1 << (INT8_WIDTH - 1))
+INT8_MAX = (1 << (INT8_WIDTH - 1)) - 1
+ACC24_WIDTH = 32
+
+
+def meta_field(i0, i1):
+    """The 4-bit metadata of one group (ints or integer numpy arrays)."""
+    return i0 | (i1 << META_INDEX_WIDTH)
+
+
+def split_meta_field(meta):
+    """Inverse of :func:`meta_field`: ``(i0, i1)``."""
+    mask = (1 << META_INDEX_WIDTH) - 1
+    return meta & mask, (meta >> META_INDEX_WIDTH) & mask
+# Groups the 2:4 sparse MAC consumes per cycle by default (and so per memory-image word).
+MAC24_GROUPS = 4

@@ -21,8 +21,6 @@ class ArithmeticUnit(wiring.Component):
     ----------
     entries : In(stream of weighted_entry_layout), always ready
     acc_read, acc_write : Out(...) to the destination registers
-    mac : Out(1)
-        An entry was accepted this cycle (a MAC issued).
     busy : Out(1)
         An accepted entry has not been written back yet.
     clear : In(1)
@@ -39,7 +37,6 @@ class ArithmeticUnit(wiring.Component):
             "entries": In(stream.Signature(weighted_entry_layout(row_width, weight_width, act_width))),
             "acc_read": Out(read_port_signature(row_width, acc_width)),
             "acc_write": Out(write_port_signature(row_width, acc_width)),
-            "mac": Out(1),
             "busy": Out(1),
             "clear": In(1),
         })
@@ -48,7 +45,7 @@ class ArithmeticUnit(wiring.Component):
         m = Module()
         entry = self.entries.payload
         accept = self.entries.valid
-        m.d.comb += [self.entries.ready.eq(1), self.mac.eq(accept)]
+        m.d.comb += self.entries.ready.eq(1)
 
         # Stage 1: multiply; read the destination row.
         product = Signal(signed(self.product_width))

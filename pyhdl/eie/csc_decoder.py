@@ -38,6 +38,8 @@ class CSCDecoder(wiring.Component):
     error : Out(1)
         Sticky: out-of-range column or a decoded row ``>= max_local_rows``; ``error_clear``
         clears it.
+    issued, skipped : Out(1)
+        This cycle the sparse-matrix read issued an entry / consumed an empty column.
     busy : Out(1)
         A column or entry is in flight (a column is accepted only from a non-empty source, so
         ``busy`` low with nothing offered means the decoder is empty).
@@ -68,6 +70,8 @@ class CSCDecoder(wiring.Component):
             "cols": In(stream.Signature(column_layout(self.col_width, tag_width))),
             "decoded": Out(stream.Signature(decoded_layout(self.row_width, tag_width))),
             "busy": Out(1),
+            "issued": Out(1),
+            "skipped": Out(1),
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
@@ -96,5 +100,7 @@ class CSCDecoder(wiring.Component):
             accum.error_clear.eq(self.error_clear),
             self.error.eq(ptr.error | accum.error),
             self.busy.eq(ptr.spans.valid | spmat.busy | accum.decoded.valid),
+            self.issued.eq(spmat.issued),
+            self.skipped.eq(spmat.skipped),
         ]
         return m

@@ -84,9 +84,9 @@ class ProcessingElement(wiring.Component):
         Queue empty and nothing in flight.
     error : Out(1)
     busy_cycles, starved_cycles, stalled_cycles : Out(counter_width)
-        While ``running``: cycles with a MAC issued; with no MAC and no work in the PE (queue
-        and pipeline empty); with no MAC although work is in the PE (pipeline fill, empty
-        columns). The three add up to the running cycles.
+        While ``running``, each cycle at the sparse-matrix read: an entry issued (a MAC, which
+        follows three cycles later); nothing to work on (queue and pointer stage empty: the PE
+        waits for activations); an empty column consumed. The three add up to the running cycles.
 
     Throughput: one stored entry (padding included) per cycle while the queue holds work,
     across column boundaries and for any sequence of destination rows.
@@ -191,13 +191,15 @@ class ProcessingElement(wiring.Component):
             self.rows.ready.eq(out.rows.ready & idle),
         ]
 
+        # Every running cycle is classified at the sparse-matrix read: an entry issued (its MAC
+        # follows), an empty column consumed, or nothing to work on.
         with m.If(self.clear):
             m.d.sync += [self.busy_cycles.eq(0), self.starved_cycles.eq(0), self.stalled_cycles.eq(0)]
         with m.Elif(self.running):
-            with m.If(au.mac):
+            with m.If(decoder.issued):
                 m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
-            with m.Elif(idle):
-                m.d.sync += self.starved_cycles.eq(self.starved_cycles + 1)
-            with m.Else():
+            with m.Elif(decoder.skipped):
                 m.d.sync += self.stalled_cycles.eq(self.stalled_cycles + 1)
+            with m.Else():
+                m.d.sync += self.starved_cycles.eq(self.starved_cycles + 1)
         return m

@@ -38,6 +38,8 @@ class SparseMatrixRead(wiring.Component):
         Writes the word ``data`` at ``addr``.
     busy : Out(1)
         A column is being walked or an entry waits at the output.
+    issued, skipped : Out(1)
+        This cycle an entry's read was issued / an empty span was consumed (for counters).
 
     Throughput one entry per cycle; latency one cycle from span to first entry.
     """
@@ -52,6 +54,8 @@ class SparseMatrixRead(wiring.Component):
             "spans": In(stream.Signature(span_layout(self.ptr_width, tag_width))),
             "entries": Out(stream.Signature(entry_layout(tag_width))),
             "busy": Out(1),
+            "issued": Out(1),
+            "skipped": Out(1),
             "load": In(load_port_signature(self.addr_width, ENTRY_WIDTH)),
         })
 
@@ -105,7 +109,11 @@ class SparseMatrixRead(wiring.Component):
                 m.d.sync += col_tag.eq(span.tag)
             with m.If(issue):
                 m.d.sync += self.entries.payload.tag.eq(Mux(active, col_tag, span.tag))
-        m.d.comb += self.busy.eq(active | self.entries.valid)
+        m.d.comb += [
+            self.busy.eq(active | self.entries.valid),
+            self.issued.eq(issue),
+            self.skipped.eq(self.spans.valid & self.spans.ready & (span.start >= span.end)),
+        ]
 
         word = data.View(data.StructLayout({"rel_index": REL_INDEX_WIDTH, "weight_idx": INDEX_WIDTH}),
                          rd.data)

@@ -17,7 +17,9 @@ effect at the end of it. For activation ``i`` of the stream a PE receives (its c
 
 The PE is idle (queue empty, nothing in flight) outside the union of the intervals
 ``[push_i + 1, end_i]``, with ``end_i`` the write-back cycle of its last entry, ``take_i`` for an
-empty column and ``pop_i`` for a dropped one; the performance counters follow from that.
+empty column and ``pop_i`` for a dropped one. The performance counters classify every cycle at
+the sparse-matrix read: an entry issued (busy), an empty column taken (stalled), or neither
+(starved).
 """
 
 from dataclasses import dataclass
@@ -58,19 +60,18 @@ class PETiming:
                               or [np.zeros(0, dtype=np.int64)])
 
     def counters(self, run_start: int, run_end: int):
-        """``(busy, starved, stalled)`` cycles over ``run_start .. run_end`` inclusive."""
-        busy_cycles = np.zeros(run_end - run_start + 1, dtype=bool)
-        occupied = np.zeros_like(busy_cycles)
-        for s, e in zip(self.push + 1, self.end, strict=True):
-            lo, hi = max(s, run_start), min(e, run_end)
-            if lo <= hi:
-                occupied[lo - run_start: hi - run_start + 1] = True
-        macs = self.mac_cycles()
-        macs = macs[(macs >= run_start) & (macs <= run_end)]
-        busy_cycles[macs - run_start] = True
-        busy = int(busy_cycles.sum())
-        starved = int((~occupied).sum())
-        return busy, starved, int(occupied.sum()) - busy
+        """``(busy, starved, stalled)`` cycles over ``run_start .. run_end`` inclusive, as the
+        PE counts them at its sparse-matrix read: busy, an entry issued (its MAC follows
+        ``ISSUE_TO_MAC`` cycles later); stalled, an empty column consumed; starved, nothing to
+        work on (queue and pointer stage empty)."""
+        n = run_end - run_start + 1
+        taken = self.take >= 0
+        first = self.take[taken]
+        last = first + self.entries[taken]                # issue cycles first .. last - 1
+        busy = int(np.clip(np.minimum(last, run_end + 1) - np.maximum(first, run_start), 0, None).sum())
+        empty = first[self.entries[taken] == 0]
+        stalled = int(np.count_nonzero((empty >= run_start) & (empty <= run_end)))
+        return busy, n - busy - stalled, stalled
 
 
 def pe_timing(entries, queue_depth: int, offer=None, dropped=None, start: int = 0) -> PETiming:
@@ -195,3 +196,13 @@ def layer_work(packed, x):
     cols = np.flatnonzero(x[: packed.cols])
     per_col = np.stack([np.diff(np.asarray(pe.col_ptr, dtype=np.int64)) for pe in packed.pe])
     return per_col[:, cols], cols
+
+
+def useful_macs(packed, x) -> np.ndarray:
+    """Per PE: MACs on real (non-padding) weights for input ``x``; padding entries are the rest."""
+    active = np.asarray(x)[: packed.cols] != 0
+    out = []
+    for pe in packed.pe:
+        col_of_entry = np.repeat(np.arange(packed.cols), np.diff(np.asarray(pe.col_ptr, dtype=np.int64)))
+        out.append(int(np.count_nonzero(active[col_of_entry] & (np.asarray(pe.weight_idx) != 0))))
+    return np.asarray(out, dtype=np.int64)

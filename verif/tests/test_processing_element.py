@@ -184,7 +184,8 @@ def test_cycle_model_queue_full_recurrence():
     (dict(act_width=8), "SPEC"),
     (dict(weight_width=32), "SPEC"),
     (dict(codebook=[1, 2]), "entry 0"),
-    (dict(codebook=[0, 40000]), "signed 16-bit"),
+    (dict(codebook=[0, 32768]), "signed 16-bit"),
+    (dict(codebook=[0, -32769]), "signed 16-bit"),
     (dict(col_ptr=[0, 3, 2]), "non-decreasing"),
 ])
 def test_constructor_rejects_bad_parameters(kw, message):

@@ -1,0 +1,140 @@
+from amaranth.hdl import Array, Cat, Const, Module, Signal
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pyhdl.eie.activation_queue import activation_layout
+from pyhdl.eie.lnzd import LeadingNonzeroDetector
+from pyhdl.load_port import load_port_signature
+from pyhdl.params import bits_for, check_int
+
+
+class ActivationScanner(wiring.Component):
+    """The input activation buffer and the leading-nonzero detection that feeds the broadcast.
+
+    The buffer holds ``max_cols`` signed activations as words of ``lnzd_width`` values. After
+    ``start`` the scanner fetches word after word (a synchronous read one word ahead) into a
+    window register; every cycle the LNZD tree picks the lowest remaining nonzero of the window
+    (columns at or beyond ``n_cols`` do not count) and, when the broadcast register can take
+    it, emits ``(col, value)`` and clears it. A window with nothing left is replaced by the next
+    word in the same cycle, so a word of zeros costs one cycle for ``lnzd_width`` activations
+    and a word with ``n`` nonzeros costs ``n`` cycles when the broadcast is not stalled.
+
+    Timing (for the cycle model): with ``start`` high in cycle ``S``, word 0 is in the window in
+    cycle ``S + 3``; a word entering the window in cycle ``w`` with nonzeros emitted in cycles
+    ``l_1 < ... < l_n`` is followed by the next word in cycle ``l_n + 1`` (``w + 1`` if it has
+    none); an emission in cycle ``l`` is on ``acts`` from ``l + 1`` until it is taken, and the next
+    emission waits for that cycle.
+
+    Attributes
+    ----------
+    load : In(load_port_signature)
+        Writes activation ``addr`` (signed ``act_width`` bits).
+    n_cols : In
+        Length of the input vector.
+    start : In(1)
+        Begin a scan from column 0.
+    acts : Out(stream of activation_layout)
+        The broadcast register.
+    done : Out(1)
+        The scan has finished and the broadcast register is empty (high until ``start``).
+    """
+
+    FIRST_WINDOW = 3    # cycles from `start` to word 0 in the window
+
+    def __init__(self, *, max_cols: int, lnzd_width: int = 8, act_width: int = 16):
+        self.max_cols = check_int("max_cols", max_cols)
+        self.lnzd_width = check_lnzd_width(lnzd_width)
+        self.act_width = check_int("act_width", act_width, minimum=2)
+        self.n_words = -(-max_cols // lnzd_width)
+        self.col_width = bits_for(max_cols - 1)
+        super().__init__({
+            "load": In(load_port_signature(bits_for(max_cols - 1), act_width)),
+            "n_cols": In(bits_for(max_cols)),
+            "start": In(1),
+            "acts": Out(stream.Signature(activation_layout(self.col_width, act_width))),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, aw = self.lnzd_width, self.act_width
+        lane_bits = w.bit_length() - 1
+        word_bits = bits_for(self.n_words)
+        m.submodules.buffer = buf = memory.Memory(shape=w * aw, depth=self.n_words, init=[])
+        wp = buf.write_port(granularity=aw)
+        lane = self.load.addr[:lane_bits]
+        m.d.comb += [
+            wp.addr.eq(self.load.addr >> lane_bits),
+            wp.data.eq(self.load.data.replicate(w)),
+            wp.en.eq(self.load.en.replicate(w) & (1 << lane)),
+        ]
+
+        scanning = Signal()
+        n_words = Signal(word_bits)
+        m.d.comb += n_words.eq((self.n_cols + (w - 1)) >> lane_bits)
+
+        # Fetch: one word ahead of the window, in the read port's data register.
+        fetch_ptr = Signal(word_bits)
+        fetch_valid = Signal()
+        fetch_word = Signal(word_bits)
+        window_take = Signal()
+        fetch_advance = ~fetch_valid | window_take
+        issue = scanning & (fetch_ptr < n_words) & fetch_advance
+        rd = buf.read_port()
+        m.d.comb += [rd.addr.eq(fetch_ptr), rd.en.eq(issue)]
+        with m.If(fetch_advance):
+            m.d.sync += fetch_valid.eq(issue)
+        with m.If(issue):
+            m.d.sync += [fetch_ptr.eq(fetch_ptr + 1), fetch_word.eq(fetch_ptr)]
+
+        # Window: the word being scanned and the nonzeros not yet emitted.
+        window = Signal(w * aw)
+        window_word = Signal(word_bits)
+        mask = Signal(w)
+        window_valid = Signal()
+        m.submodules.lnzd = lnzd = LeadingNonzeroDetector(width=w)
+        m.d.comb += lnzd.mask.eq(mask & window_valid.replicate(w))
+        values = Array(window[i * aw:(i + 1) * aw].as_signed() for i in range(w))
+
+        out_advance = ~self.acts.valid | self.acts.ready
+        emit = lnzd.valid & out_advance
+        remaining = Signal(w)
+        m.d.comb += remaining.eq(mask & ~Mux1h(emit, lnzd.index, w))
+        m.d.comb += window_take.eq(fetch_valid & (~window_valid | (remaining == 0)))
+
+        with m.If(emit):
+            m.d.sync += [
+                self.acts.payload.col.eq(Cat(lnzd.index, window_word)),
+                self.acts.payload.value.eq(values[lnzd.index]),
+                mask.eq(remaining),
+            ]
+        with m.If(out_advance):
+            m.d.sync += self.acts.valid.eq(emit)
+
+        # Nonzero and within the vector's length.
+        nonzero = Cat((rd.data[i * aw:(i + 1) * aw] != 0) & (Cat(Const(i, lane_bits), fetch_word) < self.n_cols)
+                      for i in range(w))
+        with m.If(window_take):
+            m.d.sync += [window.eq(rd.data), window_word.eq(fetch_word), mask.eq(nonzero), window_valid.eq(1)]
+        with m.Elif(window_valid & (remaining == 0)):
+            m.d.sync += window_valid.eq(0)
+
+        m.d.comb += self.done.eq(~scanning)
+        with m.If(self.start):
+            m.d.sync += [scanning.eq(1), fetch_ptr.eq(0), fetch_valid.eq(0), window_valid.eq(0),
+                         self.acts.valid.eq(0)]
+        with m.Elif(scanning & (fetch_ptr == n_words) & ~fetch_valid & ~window_valid & ~self.acts.valid):
+            m.d.sync += scanning.eq(0)
+        return m
+
+
+def check_lnzd_width(lnzd_width: int) -> int:
+    check_int("lnzd_width", lnzd_width, minimum=2)
+    if lnzd_width & (lnzd_width - 1):
+        raise ValueError(f"lnzd_width must be a power of two, got {lnzd_width}")
+    return lnzd_width
+
+
+def Mux1h(enable, index, width):
+    """``1 << index`` when ``enable``, else 0 (a one-hot decode)."""
+    return Cat(enable & (index == i) for i in range(width))

@@ -1,0 +1,207 @@
+from amaranth.hdl import Array, Cat, Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pyhdl.eie.activation_scanner import ActivationScanner, check_lnzd_width
+from pyhdl.eie.processing_element import ProcessingElement, check_pe_params
+from pyhdl.load_port import load_port_signature
+from pyhdl.params import bits_for, check_int, module_name
+from sw.formats import ACT_WIDTH, INDEX_WIDTH, QUEUE_DEPTH, WEIGHT_WIDTH
+
+
+class Region:
+    """Regions of the host load port's address space: ``addr = {region, pe, offset}``."""
+
+    CODEBOOK = 0      # offset: codebook entry 0..15 of PE `pe`
+    COL_PTR = 1       # offset: pointer index 0..cols of PE `pe`
+    SPMAT = 2         # offset: sparse-matrix entry of PE `pe`
+    ACTIVATION = 3    # offset: input column (pe ignored)
+    CONFIG = 4        # offset: one of Config below (pe ignored)
+    WIDTH = 3
+
+
+class Config:
+    N_COLS = 0
+    N_ROWS = 1
+    SHIFT = 2
+    RELU = 3
+
+
+class Status:
+    """The host status port's address: ``{kind, pe}``; data is a ``counter_width`` counter."""
+
+    BUSY = 0          # per PE: cycles with a MAC issued
+    STARVED = 1       # per PE: cycles with an empty queue and nothing in flight
+    STALLED = 2       # per PE: cycles with work in the PE but no MAC
+    ARRAY = 3         # pe field selects: 0 layer cycles, 1 broadcast-stall cycles, 2 error flag
+    WIDTH = 2
+
+
+class EIEArray(wiring.Component):
+    """``n_pe`` EIE processing elements behind an LNZD broadcast, with a host interface (SPEC §3).
+
+    Row ``i`` of the layer lives in PE ``i % n_pe`` as local row ``i // n_pe``. After ``start``
+    the activation scanner finds the input's nonzeros (``lnzd_width`` activations per cycle
+    through the LNZD tree) and broadcasts each ``(col, value)`` to every PE's queue in the same
+    cycle; the broadcast waits only while some queue is full. ``done`` rises when the scan has
+    finished and every PE is idle. ``read_start`` then streams the ``n_rows`` outputs on
+    ``outputs`` in global row order (one row per two cycles).
+
+    Host interface
+    --------------
+    load : In(load_port_signature)
+        ``addr = Cat(offset, pe, region)`` (see :class:`Region`): codebooks, pointer and
+        sparse-matrix memories of every PE, the input activations and the layer registers
+        (:class:`Config`: n_cols, n_rows, shift, relu).
+    start : In(1), done : Out(1), running : Out(1)
+    read_start : In(1), outputs : Out(stream of {row, value})
+    status_addr : In, status_data : Out(counter_width)
+        Performance counters, combinational read: ``status_addr = Cat(index, kind)`` (see
+        :class:`Status` and :meth:`status_address`); cleared by ``start``; 0 out of range.
+    error : Out(1)
+        Some PE saw a column beyond its loaded columns.
+    """
+
+    def __init__(self, *, n_pe: int = 4, max_cols: int = 1024, max_entries: int = 4096,
+                 max_local_rows: int = 64, queue_depth: int = QUEUE_DEPTH, lnzd_width: int = 8,
+                 acc_width: int | None = None, counter_width: int = 32):
+        self.n_pe = check_int("n_pe", n_pe)
+        self.pe_args = check_pe_params(max_cols=max_cols, max_entries=max_entries, max_local_rows=max_local_rows,
+                                       queue_depth=queue_depth, acc_width=acc_width, counter_width=counter_width)
+        self.lnzd_width = check_lnzd_width(lnzd_width)
+        self.max_cols, self.max_entries, self.max_local_rows = max_cols, max_entries, max_local_rows
+        self.queue_depth, self.acc_width, self.counter_width = queue_depth, self.pe_args["acc_width"], counter_width
+        self.max_rows = n_pe * max_local_rows
+        self.pe_bits = bits_for(n_pe - 1)
+        self.offset_bits = max(bits_for(max_cols), bits_for(max_entries - 1), INDEX_WIDTH)
+        self.addr_width = self.offset_bits + self.pe_bits + Region.WIDTH
+        self.data_width = max(ACT_WIDTH, WEIGHT_WIDTH, bits_for(max_entries), bits_for(self.max_rows))
+        self.row_width = bits_for(self.max_rows - 1)
+        self.status_index_bits = max(self.pe_bits, 2)     # a PE, or one of the 3 array counters
+        self.name = module_name("eie_array", n_pe=n_pe, max_cols=max_cols, max_entries=max_entries,
+                                max_local_rows=max_local_rows, queue_depth=queue_depth, lnzd_width=lnzd_width)
+        super().__init__({
+            "load": In(load_port_signature(self.addr_width, self.data_width)),
+            "start": In(1),
+            "done": Out(1),
+            "running": Out(1),
+            "read_start": In(1),
+            "outputs": Out(stream.Signature(data.StructLayout({"row": self.row_width, "value": signed(ACT_WIDTH)}))),
+            "status_addr": In(self.status_index_bits + Status.WIDTH),
+            "status_data": Out(counter_width),
+            "error": Out(1),
+        })
+
+    def address(self, region: int, pe: int = 0, offset: int = 0) -> int:
+        """The load-port address of ``offset`` in ``region`` of PE ``pe`` (for drivers)."""
+        return (region << (self.pe_bits + self.offset_bits)) | (pe << self.offset_bits) | offset
+
+    def status_address(self, kind: int, index: int = 0) -> int:
+        """Status port address of counter ``kind`` of PE ``index`` (or array counter ``index``)."""
+        return (kind << self.status_index_bits) | index
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.scanner = scan = ActivationScanner(max_cols=self.max_cols, lnzd_width=self.lnzd_width)
+        pes = []
+        for k in range(self.n_pe):
+            pe = ProcessingElement(**self.pe_args)
+            m.submodules[f"pe{k}"] = pe
+            pes.append(pe)
+
+        # Host load port: decode {region, pe, offset}.
+        offset = self.load.addr[:self.offset_bits]
+        pe_sel = self.load.addr[self.offset_bits:self.offset_bits + self.pe_bits]
+        region = self.load.addr[self.offset_bits + self.pe_bits:]
+        n_cols = Signal(bits_for(self.max_cols))
+        n_rows = Signal(bits_for(self.max_rows))
+        shift = Signal(4)
+        relu = Signal(init=1)
+        for k, pe in enumerate(pes):
+            mine = self.load.en & (pe_sel == k)
+            for port, reg in ((pe.codebook_load, Region.CODEBOOK), (pe.ptr_load, Region.COL_PTR),
+                              (pe.spmat_load, Region.SPMAT)):
+                m.d.comb += [port.addr.eq(offset), port.data.eq(self.load.data), port.en.eq(mine & (region == reg))]
+            m.d.comb += [pe.n_cols.eq(n_cols), pe.shift.eq(shift), pe.relu.eq(relu)]
+        m.d.comb += [
+            scan.load.addr.eq(offset),
+            scan.load.data.eq(self.load.data),
+            scan.load.en.eq(self.load.en & (region == Region.ACTIVATION)),
+            scan.n_cols.eq(n_cols),
+        ]
+        with m.If(self.load.en & (region == Region.CONFIG)):
+            with m.Switch(offset):
+                with m.Case(Config.N_COLS):
+                    m.d.sync += n_cols.eq(self.load.data)
+                with m.Case(Config.N_ROWS):
+                    m.d.sync += n_rows.eq(self.load.data)
+                with m.Case(Config.SHIFT):
+                    m.d.sync += shift.eq(self.load.data)
+                with m.Case(Config.RELU):
+                    m.d.sync += relu.eq(self.load.data)
+
+        # Broadcast: every queue takes the activation in the same cycle, or none does.
+        any_full = Cat(pe.queue_full for pe in pes).any()
+        fire = scan.acts.valid & ~any_full
+        m.d.comb += scan.acts.ready.eq(~any_full)
+        for pe in pes:
+            m.d.comb += [pe.acts.valid.eq(fire), pe.acts.payload.eq(scan.acts.payload)]
+
+        # Layer control and array counters.
+        running = Signal()
+        all_idle = Cat(pe.idle for pe in pes).all()
+        cycles = Signal(self.counter_width)
+        bcast_stalls = Signal(self.counter_width)
+        m.d.comb += [scan.start.eq(self.start), self.running.eq(running),
+                     self.error.eq(Cat(pe.error for pe in pes).any())]
+        for pe in pes:
+            m.d.comb += [pe.clear.eq(self.start), pe.running.eq(running)]
+        with m.If(self.start):
+            m.d.sync += [running.eq(1), self.done.eq(0), cycles.eq(0), bcast_stalls.eq(0)]
+        with m.Elif(running):
+            m.d.sync += cycles.eq(cycles + 1)
+            with m.If(scan.acts.valid & any_full):
+                m.d.sync += bcast_stalls.eq(bcast_stalls + 1)
+            with m.If(scan.done & all_idle):
+                m.d.sync += [running.eq(0), self.done.eq(1)]
+
+        status = Array([Array([pe.busy_cycles for pe in pes]), Array([pe.starved_cycles for pe in pes]),
+                        Array([pe.stalled_cycles for pe in pes]),
+                        Array([cycles, bcast_stalls, self.error])])
+        m.d.comb += self.status_data.eq(
+            status[self.status_addr[self.status_index_bits:]][self.status_addr[:self.status_index_bits]])
+
+        # Read-out in global row order: row g is local row g // n_pe of PE g % n_pe.
+        g = Signal(self.row_width + 1)
+        rd_pe = Signal(self.pe_bits)
+        rd_local = Signal(bits_for(self.max_local_rows - 1))
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.read_start & (n_rows != 0)):
+                    m.d.sync += [g.eq(0), rd_pe.eq(0), rd_local.eq(0)]
+                    m.next = "ISSUE"
+            with m.State("ISSUE"):
+                for k, pe in enumerate(pes):
+                    with m.If(rd_pe == k):
+                        m.d.comb += [pe.rows.valid.eq(1), pe.rows.payload.eq(rd_local)]
+                        with m.If(pe.rows.ready):
+                            m.next = "WAIT"
+            with m.State("WAIT"):
+                for k, pe in enumerate(pes):
+                    with m.If(rd_pe == k):
+                        m.d.comb += [
+                            self.outputs.valid.eq(pe.outputs.valid),
+                            self.outputs.payload.value.eq(pe.outputs.payload.value),
+                            pe.outputs.ready.eq(self.outputs.ready),
+                        ]
+                m.d.comb += self.outputs.payload.row.eq(g)
+                with m.If(self.outputs.valid & self.outputs.ready):
+                    m.d.sync += g.eq(g + 1)
+                    with m.If(rd_pe == self.n_pe - 1):
+                        m.d.sync += [rd_pe.eq(0), rd_local.eq(rd_local + 1)]
+                    with m.Else():
+                        m.d.sync += rd_pe.eq(rd_pe + 1)
+                    m.next = "ISSUE"
+                    with m.If(g + 1 == n_rows):
+                        m.next = "IDLE"
+        return m

@@ -1,0 +1,55 @@
+"""``sparsehw pack 24``: a 2:4 int8 layer → ``.npz`` and ``$readmemh`` images for the sparse MAC.
+
+The ``sparsehw`` command line adds this form with :func:`add_parser` and calls :func:`run`.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from sw.formats import MAC24_GROUPS
+from sw.pack.images24 import NPZ_NAME, write_24_images
+from sw.pack.sparse24 import check_24, check_int8, mask_24, pack_24
+
+
+def add_parser(pack_subparsers):
+    """Add the ``24`` form to the ``sparsehw pack`` subparsers; return its parser."""
+    p = pack_subparsers.add_parser(
+        "24", help="pack a 2:4-sparse int8 matrix into values/metadata memory images",
+        description="Pack a (rows, K) int8 weight matrix (at most 2 nonzeros in every group of 4 "
+                    "along K) as SPEC §4 values and metadata; write sparse24.npz and the $readmemh "
+                    "images sparse24_values.hex / sparse24_meta.hex (one word per MAC beat of "
+                    "`groups` groups).")
+    p.add_argument("--weights", required=True, type=Path, help="(rows, K) integer matrix in -128..127 (.npy)")
+    p.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
+    p.add_argument("--groups", type=int, default=MAC24_GROUPS,
+                   help=f"groups per MAC beat, i.e. per image word (default {MAC24_GROUPS})")
+    p.add_argument("--prune", action="store_true",
+                   help="apply the 2:4 magnitude mask first (otherwise a group with more than 2 "
+                        "nonzeros is an error)")
+    p.add_argument("--force", action="store_true", help="overwrite existing image files")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Pack ``args.weights`` into ``args.out``; exit with a message on bad input."""
+    try:
+        w = check_int8(np.load(args.weights, allow_pickle=False), "weights")
+        if args.prune:
+            w = np.where(mask_24(w), w, 0).astype(np.int8)
+        else:
+            try:
+                check_24(w)
+            except ValueError as e:
+                raise ValueError(f"{e}; --prune applies it") from e
+        values, meta = pack_24(w)
+        paths = write_24_images(values, meta, args.out, groups=args.groups, force=args.force)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"sparsehw pack 24: {e}") from e
+    rows, k = w.shape
+    print(f"packed {rows}x{k} 2:4 ({np.count_nonzero(w)} nonzeros) into {len(paths)} files under {args.out}:")
+    for path in paths:
+        print(f"  {path.name}" + ("  (values, meta, rows, k, groups)" if path.name == NPZ_NAME else ""))
+    return 0

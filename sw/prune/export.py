@@ -1,0 +1,245 @@
+"""Integer export of a pruned, weight-shared MLP for EIE (SPEC §1), and its integer reference.
+
+Per layer ``l`` with input activations ``a ≈ A · 2**-e_in`` (int16 ``A``) and shared weights
+``W ≈ C[index] · 2**-f`` (int16 codebook ``C``, entry 0 reserved = 0), the hardware computes
+``acc = C[index] @ A`` exactly and ``Y = clamp(acc >> shift, -2**15, 2**15 - 1)`` (then ReLU), with
+``shift = f + e_in - e_out``, so that ``Y ≈ y · 2**e_out``. Exponents are powers of two chosen per
+layer: ``e_out`` from the largest activation seen on calibration data, ``f`` from the largest
+codebook value, each the largest that fits int16. ``index`` and ``codebook`` are exactly what
+``sw.pack.pack_eie(index, n_pe)`` / ``pack_eie(C[index], n_pe, codebook=C)`` consume.
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.fx
+import torch.nn.functional as F
+from torch import nn
+
+from sw.formats import ACT_WIDTH, CODEBOOK_SIZE, INDEX_WIDTH, OUT_MAX, OUT_MIN, REL_INDEX_WIDTH, WEIGHT_WIDTH
+
+WEIGHT_MAX = (1 << (WEIGHT_WIDTH - 1)) - 1
+ACT_MAX = (1 << (ACT_WIDTH - 1)) - 1
+FLOAT_BITS = 32
+
+
+@dataclass(frozen=True)
+class IntegerLayer:
+    """One EIE layer: ``index`` (rows, cols) uint8 (0 = pruned), ``codebook`` int16 (≤16 entries,
+    entry 0 == 0, the rest distinct and nonzero), the output ``shift``, ``relu``, and the
+    power-of-two exponents of its input, codebook and output."""
+
+    name: str
+    index: np.ndarray
+    codebook: np.ndarray
+    shift: int
+    relu: bool
+    in_exp: int
+    weight_exp: int
+    out_exp: int
+
+    @property
+    def shape(self):
+        return self.index.shape
+
+    def weights(self) -> np.ndarray:
+        """The integer weight matrix ``codebook[index]`` (int64)."""
+        return self.codebook.astype(np.int64)[self.index]
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        """SPEC §1 on int activations ``a`` (cols,) or (batch, cols): exact ``acc``, arithmetic shift,
+        saturation to int16, ReLU. Returns int64 values in the int16 range."""
+        a = np.asarray(a)
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"layer {self.name}: activations must be integers, got dtype {a.dtype}")
+        acc = _exact_matmul(a.astype(np.int64), self.weights().T)
+        y = np.clip(acc >> self.shift, OUT_MIN, OUT_MAX)
+        return np.maximum(y, 0) if self.relu else y
+
+
+def _exact_matmul(a, b):
+    """Integer ``a @ b`` via float64 BLAS when every partial sum is below 2**53 (then exact)."""
+    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[-1]
+    if bound < 2.0 ** 53:
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
+@dataclass(frozen=True)
+class IntegerNetwork:
+    """A chain of :class:`IntegerLayer`s; inputs quantized as ``round(x · 2**input_exp)`` to int16."""
+
+    layers: tuple
+    input_exp: int
+
+    def quantize_input(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        return np.clip(np.rint(x * 2.0 ** self.input_exp), OUT_MIN, OUT_MAX).astype(np.int64)
+
+    def forward(self, a: np.ndarray, upto: int | None = None) -> np.ndarray:
+        """Integer forward pass of quantized inputs ``a`` through the first ``upto`` layers (all)."""
+        for layer in self.layers[:upto]:
+            a = layer.forward(a)
+        return a
+
+    def predict(self, x) -> np.ndarray:
+        return self.forward(self.quantize_input(x)).argmax(axis=1)
+
+    def accuracy(self, x, y) -> float:
+        """Accuracy in percent of the integer pipeline on float inputs ``x``."""
+        return 100.0 * float(np.mean(self.predict(x) == np.asarray(y)))
+
+    def save(self, path, force: bool = False) -> Path:
+        """Write an ``.npz``: per layer ``{name}.index``/``.codebook``/``.shift``/``.relu``/exponents."""
+        path = Path(path)
+        if path.exists() and not force:
+            raise FileExistsError(f"{path} exists; refusing to overwrite (use --force / force=True)")
+        arrays = {"names": np.array([ly.name for ly in self.layers]), "input_exp": np.int64(self.input_exp)}
+        for ly in self.layers:
+            arrays |= {f"{ly.name}.index": ly.index, f"{ly.name}.codebook": ly.codebook,
+                       f"{ly.name}.shift": np.int64(ly.shift), f"{ly.name}.relu": np.bool_(ly.relu),
+                       f"{ly.name}.in_exp": np.int64(ly.in_exp),
+                       f"{ly.name}.weight_exp": np.int64(ly.weight_exp),
+                       f"{ly.name}.out_exp": np.int64(ly.out_exp)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "IntegerNetwork":
+        with np.load(path, allow_pickle=False) as z:
+            layers = tuple(IntegerLayer(str(n), z[f"{n}.index"], z[f"{n}.codebook"], int(z[f"{n}.shift"]),
+                                        bool(z[f"{n}.relu"]), int(z[f"{n}.in_exp"]),
+                                        int(z[f"{n}.weight_exp"]),
+                                        int(z[f"{n}.out_exp"])) for n in z["names"])
+            return cls(layers, int(z["input_exp"]))
+
+
+def linear_chain(model: nn.Module) -> list:
+    """``[(name, Linear, relu_after)]`` of a model that is a chain of bias-free Linear layers with
+    ReLUs (flatten/dropout/identity allowed); ``ValueError`` naming what does not fit EIE."""
+    try:
+        gm = torch.fx.symbolic_trace(model)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"integer export needs a torch.fx-traceable model: {e}") from e
+    modules = dict(model.named_modules())
+    chain, prev = [], None
+    for node in gm.graph.nodes:
+        if node.op in ("placeholder", "output"):
+            prev = node if node.op == "placeholder" else prev
+            continue
+        if node.args[:1] != (prev,) or len(node.users) != 1:
+            raise ValueError(f"integer export needs a plain chain of layers; {node.name} branches")
+        m = modules.get(node.target) if node.op == "call_module" else None
+        if isinstance(m, nn.Linear):
+            if m.bias is not None:
+                raise ValueError(f"layer {node.target} has a bias; EIE's output stage (SPEC §1) has none — "
+                                 "use a bias-free model")
+            chain.append([node.target, m, False])
+        elif isinstance(m, nn.ReLU) or (node.op == "call_function" and node.target in (F.relu, torch.relu)):
+            if not chain or chain[-1][2]:
+                raise ValueError(f"{node.name}: integer export needs each ReLU right after a Linear layer")
+            chain[-1][2] = True
+        elif isinstance(m, (nn.Dropout, nn.Identity)) or (isinstance(m, nn.Flatten) and not chain):
+            pass
+        else:
+            raise ValueError(f"integer export supports chains of Linear and ReLU layers (EIE's matrix-vector "
+                             f"layers); {node.name} ({node.op} {node.target}) is neither")
+        prev = node
+    if not chain:
+        raise ValueError(f"{type(model).__name__} has no Linear layer to export")
+    return [tuple(c) for c in chain]
+
+
+def _exp_for(max_abs: float, limit: int) -> int:
+    """The largest ``e`` with ``max_abs · 2**e <= limit``."""
+    if max_abs <= 0:
+        return 0
+    return math.floor(math.log2(limit / max_abs))
+
+
+def _integer_codebook(name, module, notes):
+    if not hasattr(module, "weight_index"):
+        raise ValueError(f"layer {name} is not weight-shared; run sw.prune.share.share_weights first")
+    centroids = module.codebook.detach().double().numpy()
+    index = module.weight_index.numpy()
+    if centroids.size > CODEBOOK_SIZE - 1:
+        raise ValueError(f"layer {name} has {centroids.size} shared values; the {INDEX_WIDTH}-bit index "
+                         "allows "
+                         f"{CODEBOOK_SIZE - 1} (plus the reserved 0)")
+    used = np.unique(index[index > 0])
+    f = _exp_for(float(np.abs(centroids[used - 1]).max(initial=0.0)), WEIGHT_MAX)
+    q = np.zeros(centroids.size + 1, dtype=np.int64)
+    q[1:] = np.rint(centroids * 2.0 ** f)
+    values = np.unique(q[used])
+    values = values[values != 0]
+    if np.any(q[used] == 0):
+        notes.append(f"layer {name}: a shared value rounds to 0 in int16 and its weights become pruned")
+    codebook = np.concatenate([[0], values]).astype(np.int16)
+    lut = np.zeros(q.size, dtype=np.uint8)
+    lut[used] = np.searchsorted(codebook[1:], q[used]) + 1
+    lut[used[q[used] == 0]] = 0
+    return lut[index].astype(np.uint8), codebook, f
+
+
+@torch.no_grad()
+def export_integer(model: nn.Module, calib_x, notes: list | None = None) -> IntegerNetwork:
+    """Export a weight-shared, bias-free Linear/ReLU chain to integers. ``calib_x``: float inputs
+    (training data) whose largest activations set each layer's power-of-two activation scale."""
+    notes = [] if notes is None else notes
+    chain = linear_chain(model)
+    x = torch.as_tensor(np.asarray(calib_x, dtype=np.float32))
+    was_training = model.training
+    model.eval()
+    outs = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: outs.__setitem__(n, o)) for n, m, _ in chain]
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    e_in = _exp_for(float(x.abs().max()), ACT_MAX)
+    input_exp, layers = e_in, []
+    for name, module, relu in chain:
+        index, codebook, f = _integer_codebook(name, module, notes)
+        y = outs[name].clamp(min=0) if relu else outs[name]
+        e_out = _exp_for(float(y.abs().max()), ACT_MAX)
+        shift = f + e_in - e_out
+        if shift < 0:
+            e_out, shift = f + e_in, 0
+        layers.append(IntegerLayer(name, index, codebook, int(shift), bool(relu), int(e_in), int(f),
+                                   int(e_out)))
+        e_in = e_out
+    return IntegerNetwork(tuple(layers), int(input_exp))
+
+
+def storage_bits(net: IntegerNetwork, n_pe: int = 1) -> dict:
+    """Deep Compression's storage count of ``net`` packed for ``n_pe`` PEs (SPEC §2): per stored entry
+    (padding included) a weight index and a relative index, plus each codebook, against 32-bit
+    dense weights. Column pointers are reported apart (Deep Compression does not count them)."""
+    from sw.pack.eie import pack_eie
+
+    rows = []
+    for ly in net.layers:
+        packed = pack_eie(ly.index, n_pe)
+        entries = packed.n_entries
+        ptr_bits = max(1, int(entries).bit_length())
+        rows.append({"layer": ly.name, "shape": list(ly.shape), "nonzero": int(np.count_nonzero(ly.index)),
+                     "entries": entries, "padding": packed.n_padding,
+                     "dense_bits": int(ly.index.size) * FLOAT_BITS,
+                     "weight_bits": entries * INDEX_WIDTH, "index_bits": entries * REL_INDEX_WIDTH,
+                     "codebook_bits": int(ly.codebook.size) * WEIGHT_WIDTH,
+                     "col_ptr_bits": n_pe * (ly.shape[1] + 1) * ptr_bits})
+    for r in rows:
+        r["compressed_bits"] = r["weight_bits"] + r["index_bits"] + r["codebook_bits"]
+        r["ratio"] = r["dense_bits"] / r["compressed_bits"]
+    dense = sum(r["dense_bits"] for r in rows)
+    comp = sum(r["compressed_bits"] for r in rows)
+    ptr = sum(r["col_ptr_bits"] for r in rows)
+    return {"n_pe": n_pe, "layers": rows, "dense_bits": dense, "compressed_bits": comp, "ratio": dense / comp,
+            "col_ptr_bits": ptr, "ratio_with_col_ptr": dense / (comp + ptr)}

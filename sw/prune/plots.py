@@ -1,0 +1,24 @@
+"""Plots saved as PNG (matplotlib, Agg backend: no display needed)."""
+
+
+def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, errors: dict | None = None) -> None:
+    """One line per ``series[label] = (xs, ys)`` (optional ``errors[label]`` = y error bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (xs, ys) in series.items():
+        if errors and label in errors:
+            ax.errorbar(xs, ys, yerr=errors[label], marker="o", capsize=3, label=label)
+        else:
+            ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,91 @@
+# amaranth: UnusedElaboratable=no
+"""Host driver of the EIE array: turns packed layers (``sw.pack`` / ``sparsehw pack eie``
+images on disk) into the writes of the array's load port, after checking they fit.
+
+The plan is plain data (lists of ``(addr, data)``), built here on the Python side and replayed
+by the cocotb testbench (``verif/tb/eie_array.py``), so files on disk run unchanged in
+simulation and a bad image is rejected before anything reaches the hardware.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from pyhdl.eie.array import Config, EIEArray, Region
+from sw.formats import ACT_WIDTH, CODEBOOK_SIZE, WEIGHT_WIDTH
+from sw.pack.images import codebook_is_integral, read_eie_images
+from verif.harness.eie_images import decoder_words
+
+ARRAY_PARAMS = ("n_pe", "max_cols", "max_entries", "max_local_rows", "queue_depth", "lnzd_width")
+
+
+def array_for(params: dict) -> EIEArray:
+    return EIEArray(**{k: int(params[k]) for k in ARRAY_PARAMS})
+
+
+def weight_writes(array: EIEArray, packed, *, where: str = "layer"):
+    """Load-port writes for the codebooks, pointers and sparse-matrix entries of every PE."""
+    if packed.n_pe != array.n_pe:
+        raise ValueError(f"{where}: images packed for n_pe = {packed.n_pe}, the array has {array.n_pe} PEs")
+    if not codebook_is_integral(packed.codebook):
+        raise ValueError(f"{where}: the codebook is not integral int{WEIGHT_WIDTH}; quantise it first")
+    if packed.rows > array.max_rows:
+        raise ValueError(f"{where}: {packed.rows} rows exceed n_pe x max_local_rows = {array.max_rows}")
+    writes = []
+    cb = np.asarray(packed.codebook, dtype=np.int64) & ((1 << WEIGHT_WIDTH) - 1)
+    for k, pe in enumerate(packed.pe):
+        col_ptr, words = decoder_words(pe, packed.cols, packed.local_rows, max_cols=array.max_cols,
+                                       max_entries=array.max_entries, max_local_rows=array.max_local_rows,
+                                       where=f"{where} PE {k}")
+        writes += [(array.address(Region.CODEBOOK, k, i), int(cb[i])) for i in range(1, CODEBOOK_SIZE)]
+        writes += [(array.address(Region.COL_PTR, k, i), int(p)) for i, p in enumerate(col_ptr)]
+        writes += [(array.address(Region.SPMAT, k, i), int(w)) for i, w in enumerate(words)]
+    return writes
+
+
+def config_writes(array: EIEArray, packed, shift: int, relu: bool):
+    return [(array.address(Region.CONFIG, 0, Config.N_COLS), packed.cols),
+            (array.address(Region.CONFIG, 0, Config.N_ROWS), packed.rows),
+            (array.address(Region.CONFIG, 0, Config.SHIFT), int(shift)),
+            (array.address(Region.CONFIG, 0, Config.RELU), int(bool(relu)))]
+
+
+def check_activations(x, cols: int, *, where: str = "input") -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != 1 or a.shape[0] != cols:
+        raise ValueError(f"{where}: activations must be a vector of {cols} values, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{where}: activations must be integers, got dtype {a.dtype}")
+    lo, hi = -(1 << (ACT_WIDTH - 1)), (1 << (ACT_WIDTH - 1)) - 1
+    if a.size and (a.min() < lo or a.max() > hi):
+        raise ValueError(f"{where}: activations must fit int{ACT_WIDTH} ({lo}..{hi})")
+    return a.astype(np.int64)
+
+
+def activation_writes(array: EIEArray, x):
+    return [(array.address(Region.ACTIVATION, 0, j), int(v) & ((1 << ACT_WIDTH) - 1)) for j, v in enumerate(x)]
+
+
+def load_layer_dir(directory):
+    """``(packed, shift, relu)`` from a ``sparsehw pack eie`` output directory (validated)."""
+    return read_eie_images(Path(directory))
+
+
+def network_dirs(directory):
+    """The layer directories of a network directory: subdirectories holding ``eie.npz``, in name order."""
+    d = Path(directory)
+    layers = sorted(p for p in d.iterdir() if (p / "eie.npz").exists()) if d.is_dir() else []
+    if not layers:
+        raise ValueError(f"{d}: no layer directories (subdirectories with eie.npz) found")
+    return layers
+
+
+def fit_params(packed_layers, n_pe: int, queue_depth: int = 8, lnzd_width: int = 8) -> dict:
+    """Array parameters large enough for every layer, rounded up to powers of two (so runs of
+    similar layers share one Verilator build)."""
+    def pow2(n):
+        return 1 << max(0, int(n - 1).bit_length())
+    return dict(n_pe=n_pe, queue_depth=queue_depth, lnzd_width=lnzd_width,
+                max_cols=pow2(max(max(p.cols for p in packed_layers), 16)),
+                max_entries=pow2(max(max(pe.n_entries for p in packed_layers for pe in p.pe), 64)),
+                max_local_rows=pow2(max(max(p.local_rows for p in packed_layers), 8)))

@@ -1,0 +1,215 @@
+# amaranth: UnusedElaboratable=no
+"""The EIE array (``pyhdl/eie/array.py``) in Verilator: LNZD broadcast, host loading through
+the driver, whole networks, read-back in global row order, and the exact cycle model.
+
+Every layer is checked bit-exactly against the golden model, and its cycle count, per-PE
+busy/starved/stalled counters and broadcast stalls against ``sw.cyclemodel.eie.array_timing``.
+"""
+
+import numpy as np
+import pytest
+
+from pyhdl.eie.array import EIEArray
+from sw.cyclemodel.eie import layer_work
+from sw.pack import pack_eie
+from verif.harness import sim
+from verif.harness.eie_driver import array_for, fit_params
+from verif.tb.eie_array import make_case
+from verif.tb.eie_array import run as run_cases
+
+BASE = dict(max_cols=256, max_entries=4096, max_local_rows=64, queue_depth=8, lnzd_width=8)
+N_PES = (1, 2, 4, 8)
+
+
+def params(n_pe, **kw):
+    return {**BASE, "n_pe": n_pe, **kw}
+
+
+@pytest.fixture(scope="session")
+def models():
+    return {}
+
+
+def model_for(models, p):
+    key = tuple(sorted(p.items()))
+    if key not in models:
+        models[key] = sim.build(array_for(p))
+    return models[key]
+
+
+def int_layer(rng, rows, cols, density, values=None):
+    """A pruned, weight-shared integer layer packed with its codebook."""
+    values = values if values is not None else rng.choice(np.arange(-60, 61), 15, replace=False)
+    values = np.asarray([v for v in values if v != 0][:15])
+    w = np.where(rng.random((rows, cols)) < density, rng.choice(values, (rows, cols)), 0)
+    return w, np.concatenate([[0], values])
+
+
+def packed_layer(rng, rows, cols, density, n_pe, shift=0, relu=True):
+    w, cb = int_layer(rng, rows, cols, density)
+    return pack_eie(w, n_pe, codebook=cb), shift, relu
+
+
+def acts(rng, cols, density, lo=-400, hi=400):
+    x = rng.integers(lo, hi + 1, cols)
+    x[rng.random(cols) >= density] = 0
+    return x
+
+
+MACS_PER_PE_COUNT = 10_000
+
+
+def random_cases(n_pe):
+    """Seeded random layers for ``n_pe`` PEs until the regression covers >= 10^4 MACs."""
+    rng = np.random.default_rng(n_pe)
+    p = params(n_pe)
+    cases, macs = [], 0
+    while macs < MACS_PER_PE_COUNT:
+        c = len(cases)
+        rows = int(rng.integers(1, min(64 * n_pe, 200) + 1))
+        cols = int(rng.integers(1, 257))
+        local_rows = -(-rows // n_pe)
+        fits = [d for d in (0.05, 0.2, 0.5) if local_rows * cols * d <= 3000] or [0.02]  # < max_entries
+        layer = packed_layer(rng, rows, cols, float(rng.choice(fits)), n_pe,
+                             shift=int(rng.integers(0, 4)), relu=bool(rng.integers(2)))
+        x = acts(rng, cols, float(rng.choice([0.1, 0.4, 1.0])))
+        cases.append(make_case(f"{rows}x{cols}", p, [layer], x, p_ready=[1.0, 0.5][c % 2], seed=c))
+        macs += int(layer_work(layer[0], x)[0].sum())
+    return cases, macs
+
+
+@pytest.mark.parametrize("n_pe", N_PES)
+def test_random_layers(models, tmp_path, n_pe):
+    cases, macs = random_cases(n_pe)
+    assert macs >= MACS_PER_PE_COUNT
+    run_cases(model_for(models, params(n_pe)), cases, tmp_path)
+
+
+@pytest.mark.parametrize("n_pe", (1, 4))
+def test_corner_inputs(models, tmp_path, n_pe):
+    rng = np.random.default_rng(10 + n_pe)
+    p = params(n_pe)
+    layer = packed_layer(rng, 37, 100, 0.3, n_pe, relu=False)      # rows not divisible by n_pe
+    one = np.zeros(100, dtype=np.int64)
+    one[57] = -3
+    last = np.zeros(100, dtype=np.int64)
+    last[99] = 5
+    cases = [make_case("all-zero input", p, [layer], np.zeros(100, dtype=np.int64)),
+             make_case("single nonzero", p, [layer], one),
+             make_case("last column only", p, [layer], last),
+             make_case("dense input", p, [layer], acts(rng, 100, 1.0)),
+             make_case("activations loaded before the weights", p, [layer], acts(rng, 100, 0.5), acts_first=True)]
+    # Every PE but one empty: all weights in rows of PE 0.
+    w = np.zeros((32, 50), dtype=np.int64)
+    w[::n_pe] = rng.integers(1, 8, (len(range(0, 32, n_pe)), 50))
+    cases.append(make_case("one busy PE", p, [(pack_eie(w, n_pe, codebook=np.arange(8)), 0, True)],
+                           acts(rng, 50, 0.8)))
+    run_cases(model_for(models, p), cases, tmp_path)
+
+
+def test_queue_full_stalls_the_broadcast(models, tmp_path):
+    """One PE with long columns and a short queue: the broadcast must wait (stalls counted)."""
+    rng = np.random.default_rng(20)
+    p = params(4, queue_depth=2)
+    w = np.zeros((64, 80), dtype=np.int64)
+    w[0::4] = rng.integers(1, 8, (16, 80))                          # PE 0: 16 entries a column
+    w[1::4, ::7] = 3
+    case = make_case("short queue", p, [(pack_eie(w, 4, codebook=np.arange(8)), 0, True)], acts(rng, 80, 1.0))
+    m = run_cases(model_for(models, p), [case], tmp_path)
+    assert m["cases"][0][0]["bcast_stalls"] > 0
+
+
+def test_network_back_to_back(models, tmp_path):
+    """An MLP 64 -> 300 -> 100 -> 10 of pruned, weight-shared layers, outputs feeding inputs."""
+    rng = np.random.default_rng(30)
+    n_pe = 4
+    sizes = [64, 300, 100, 10]
+    layers = []
+    for i, (cols, rows) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        w, cb = int_layer(rng, rows, cols, 0.15, values=np.arange(-7, 8))
+        layers.append((pack_eie(w, n_pe, codebook=cb), 4, i < 2))
+    p = fit_params([lay[0] for lay in layers], n_pe)
+    case = make_case("mlp 64-300-100-10", p, layers, acts(rng, 64, 0.6, 0, 300), p_ready=0.6)
+    m = run_cases(model_for(models, p), [case], tmp_path)
+    assert len(m["cases"][0]) == 3
+
+
+def test_driver_rejects_mismatched_images():
+    rng = np.random.default_rng(40)
+    p = params(4)
+    w, cb = int_layer(rng, 10, 10, 0.5)
+    with pytest.raises(ValueError, match="packed for n_pe = 2"):
+        make_case("wrong n_pe", p, [(pack_eie(w, 2, codebook=cb), 0, True)], np.ones(10, dtype=np.int64))
+    big, big_cb = int_layer(rng, 10, 300, 0.5)
+    with pytest.raises(ValueError, match="max_cols"):
+        make_case("too many columns", p, [(pack_eie(big, 4, codebook=big_cb), 0, True)], np.ones(300, dtype=np.int64))
+    with pytest.raises(ValueError, match="int16"):
+        make_case("bad input", p, [(pack_eie(w, 4, codebook=cb), 0, True)], np.full(10, 40000))
+    with pytest.raises(ValueError, match="vector of 10"):
+        make_case("bad input", p, [(pack_eie(w, 4, codebook=cb), 0, True)], np.ones(11, dtype=np.int64))
+
+
+def test_array_generates_up_to_64_pes():
+    from pyhdl.gen import generate
+
+    a = EIEArray(n_pe=64, max_cols=64, max_entries=64, max_local_rows=4)
+    text = generate(a)
+    assert f"module \\{a.name}.pe63 " in text and f"module {a.name}(" in text
+
+
+def test_cli_sim_eie_matches_numpy(tmp_path, capsys):
+    """`sparsehw sim eie` on a random 64x128 layer equals relu(W @ x) exactly."""
+    from sw.cli import main
+
+    rng = np.random.default_rng(50)
+    w = np.where(rng.random((64, 128)) < 0.2, rng.choice(np.arange(-7, 8), (64, 128)), 0)
+    x = rng.integers(-50, 51, 128)
+    x[rng.random(128) < 0.5] = 0
+    np.save(tmp_path / "W.npy", w)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["sim", "eie", "--weights", str(tmp_path / "W.npy"), "--act", str(tmp_path / "x.npy"),
+                 "--n-pe", "4", "--out", str(tmp_path / "y.npy")]) == 0
+    y = np.load(tmp_path / "y.npy")
+    assert np.array_equal(y, np.maximum(w @ x, 0))
+    out = capsys.readouterr().out
+    assert "busy cycles per PE" in out and "load-balance efficiency" in out
+
+
+def test_cli_sim_eie_network_from_packed_dirs(tmp_path):
+    from sw.cli import main
+
+    rng = np.random.default_rng(51)
+    sizes = [40, 30, 20]
+    ws = []
+    for i, (cols, rows) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        w = np.where(rng.random((rows, cols)) < 0.3, rng.integers(1, 8, (rows, cols)), 0)
+        ws.append(w)
+        np.save(tmp_path / f"W{i}.npy", w)
+        assert main(["pack", "eie", "--weights", str(tmp_path / f"W{i}.npy"), "--n-pe", "2",
+                     "--out", str(tmp_path / "net" / f"layer{i}")]) == 0
+    x = rng.integers(0, 20, 40)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["sim", "eie", "--net", str(tmp_path / "net"), "--act", str(tmp_path / "x.npy"),
+                 "--out", str(tmp_path / "y.npy")]) == 0
+    want = x
+    for w in ws:
+        want = np.maximum(w @ want, 0)
+    assert np.array_equal(np.load(tmp_path / "y.npy"), want)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda r: (np.arange(20 * 10).reshape(20, 10), np.ones(10, int)), "distinct nonzero weights"),
+    (lambda r: (np.ones((4, 4)), np.ones(4, int)), "integer matrix"),
+    (lambda r: (np.ones((4, 4), int), np.ones(5, int)), "vector of 4"),
+    (lambda r: (np.ones((4, 4), int), np.full(4, 1 << 16)), "int16"),
+    (lambda r: (np.ones((4, 4), int), np.ones(4)), "integers"),
+])
+def test_cli_sim_eie_bad_input(tmp_path, make, message):
+    from sw.cli import main
+
+    w, x = make(None)
+    np.save(tmp_path / "W.npy", w)
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(SystemExit, match=message):
+        main(["sim", "eie", "--weights", str(tmp_path / "W.npy"), "--act", str(tmp_path / "x.npy"),
+              "--n-pe", "2", "--out", str(tmp_path / "y.npy")])

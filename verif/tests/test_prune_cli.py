@@ -1,0 +1,135 @@
+"""`sparsehw prune …` called through sw.prune.cli (add_parser + run), on digits with tiny epochs."""
+
+import argparse
+import json
+
+import pytest
+
+from sw.models.io import load_model
+from sw.prune import cli
+from sw.prune.masks import get_mask
+
+FAST = ["--data", "digits", "--train-epochs", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(cache, monkeypatch):
+    monkeypatch.setenv("SPARSEHW_CACHE", str(cache))
+
+
+def run(*argv):
+    parser = argparse.ArgumentParser(prog="sparsehw")
+    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    return cli.run(parser.parse_args(["prune", *argv]))
+
+
+def result(out, name):
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def test_parser_lists_every_subcommand(capsys):
+    parser = argparse.ArgumentParser(prog="sparsehw")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["prune", "--help"])
+    text = capsys.readouterr().out
+    for c in ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "share"):
+        assert c in text
+
+
+def test_sensitivity(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert run("sensitivity", "--out", str(out), "--ratios", "0.5,0.9", "--target", "0.6", *FAST) == 0
+    r = result(out, "sensitivity")
+    assert r["scan"]["ratios"] == [0.5, 0.9] and set(r["scan"]["accuracy"]) == {"fc1", "fc2", "fc3"}
+    assert set(r["ratios_for_target"]) == {"fc1", "fc2", "fc3"}
+    assert (out / "sensitivity.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| fc1 |" in capsys.readouterr().out
+
+
+def test_magnitude_saves_a_model_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "m"
+    args = ["magnitude", "--out", str(out), "--ratios", "fc1=0.9,fc2=0.8", "--finetune-epochs", "1", *FAST]
+    assert run(*args) == 0
+    r = result(out, "magnitude")
+    layers = {x["name"]: x for x in r["prune"]["after"]["layers"]}
+    assert layers["fc1"]["masked"] == round(0.9 * 300 * 64) and layers["fc3"]["masked"] == 0
+    model, meta = load_model(out / "model.safetensors")
+    assert int((get_mask(model.fc1) == 0).sum()) == round(0.9 * 300 * 64)
+    text = capsys.readouterr().out
+    assert "masked sparsity" in text and "real savings" in text
+    before = (out / "model.safetensors").read_bytes()
+    assert run(*args) == 2
+    assert "use --force" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before
+    assert run(*args, "--force") == 0
+
+
+def test_channel_removes_and_reports_real_savings(tmp_path):
+    out = tmp_path / "c"
+    assert run("channel", "--out", str(out), "--ratio", "0.5", "--layers", "conv1,conv2",
+               "--finetune-epochs", "1", *FAST) == 0
+    r = result(out, "channel")
+    assert r["removal"]["after"]["macs"] < 0.5 * r["removal"]["before"]["macs"]
+    assert (out / "channel.png").read_bytes()[:4] == b"\x89PNG"
+    model, _ = load_model(out / "model.safetensors")
+    assert model.conv1.out_channels == 8 and model.conv2.in_channels == 8 and model.conv2.out_channels == 16
+
+
+def test_slim_iterative_and_share(tmp_path):
+    out = tmp_path / "x"
+    assert run("slim", "--out", str(out / "slim"), "--ratio", "0.4", "--finetune-epochs", "1", *FAST) == 0
+    assert result(out / "slim", "slim")["removal"]["changed"] is True
+    assert run("iterative", "--out", str(out / "it"), "--ratio", "0.8", "--steps", "2", "--epochs-per-step",
+               "1",
+               *FAST) == 0
+    r = result(out / "it", "iterative")
+    assert r["iterative"]["sparsity"] == pytest.approx(0.8, abs=1e-3) == r["one_shot"]["sparsity"]
+    assert (out / "it" / "iterative.png").exists()
+    assert run("share", "--out", str(out / "sh"), "--load", str(out / "it" / "model.safetensors"),
+               "--finetune-epochs", "1", *FAST) == 0
+    r = result(out / "sh", "share")
+    assert abs(r["accuracy"]["integer"] - r["accuracy"]["centroid_finetuned"]) <= 1.0
+    assert r["storage"]["ratio"] > 4 and (out / "sh" / "export.npz").exists()
+
+
+def test_bad_input_is_reported_by_name(tmp_path, capsys):
+    out = str(tmp_path / "bad")
+    assert run("magnitude", "--out", out, "--ratio", "1.5", *FAST) == 2
+    assert "[0, 1)" in capsys.readouterr().err
+    assert run("magnitude", "--out", out, "--ratios", "fc9=0.5", *FAST) == 2
+    assert "unknown layer(s) 'fc9'" in capsys.readouterr().err
+    assert run("magnitude", "--out", out, "--ratios", "fc1:0.5", *FAST) == 2
+    assert "layer=ratio" in capsys.readouterr().err
+    assert run("nm", "--out", out, "--n", "2", "--m", "7", *FAST) == 2
+    assert "not a multiple of m=7" in capsys.readouterr().err
+    assert run("slim", "--out", out, "--model", "lenet300", "--ratio", "0.5", *FAST) == 2
+    assert "BatchNorm" in capsys.readouterr().err
+    assert run("channel", "--out", out, "--model", "cnn", "--layers", "fc3", "--ratio", "0.5", *FAST) == 2
+    assert "model output" in capsys.readouterr().err
+    assert run("share", "--out", out, "--load", str(tmp_path / "none.safetensors"), *FAST) == 2
+    assert "no saved model" in capsys.readouterr().err
+
+
+def test_nm_prunes_every_group(tmp_path):
+    pytest.importorskip("sw.pack.sparse24")
+    out = tmp_path / "nm"
+    assert run("nm", "--out", str(out), "--finetune-epochs", "1", *FAST) == 0
+    model, _ = load_model(out / "model.safetensors")
+    for layer in (model.fc1, model.fc2, model.fc3):
+        w = layer.weight.detach()
+        assert ((w.reshape(w.shape[0], -1, 4) != 0).sum(-1) <= 2).all()
+    assert result(out, "nm")["prune"]["after"]["masked_sparsity"] == 0.5
+
+
+def test_share_refuses_what_eie_cannot_run(tmp_path, capsys):
+    out = str(tmp_path / "s")
+    assert run("share", "--out", out, "--model", "cnn", *FAST) == 2
+    assert "chains of Linear and ReLU" in capsys.readouterr().err
+    assert run("share", "--out", out, "--bits", "5", *FAST) == 2
+    assert "--bits must be 1..4" in capsys.readouterr().err
