@@ -35,6 +35,9 @@ bench-prune: install
 sim-24: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_sparse24_*.py
 
+sim-pointacc: install
+	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_pointacc_*.py
+
 verilog: install
 	$(PY) -m pyhdl.gen rtl
 

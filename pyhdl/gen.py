@@ -13,11 +13,16 @@ from amaranth.back import verilog
 from pyhdl.eie.array import EIEArray
 from pyhdl.eie.csc_decoder import CSCDecoder
 from pyhdl.eie.processing_element import ProcessingElement
+from pyhdl.pointacc.bitonic_sorter import BitonicSorter
+from pyhdl.pointacc.intersect import Intersect
+from pyhdl.pointacc.key_pack import KeyPack
+from pyhdl.pointacc.merger import Merger
 from pyhdl.sparse24.dense_mac import DenseMAC
 from pyhdl.sparse24.sparse_mac import SparseMAC
 
 # The blocks written to ``rtl/``; each is built with its defaults (SPEC.md's parameters).
-TOP_CLASSES = [CSCDecoder, ProcessingElement, EIEArray, SparseMAC, DenseMAC]
+TOP_CLASSES = [CSCDecoder, ProcessingElement, EIEArray, SparseMAC, DenseMAC, KeyPack, BitonicSorter, Merger,
+               Intersect]
 
 
 def tops():

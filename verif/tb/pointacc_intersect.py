@@ -1,0 +1,152 @@
+"""Testbench of the intersection unit: case construction and the cocotb scoreboard.
+
+``intersect_lists`` streams jobs (a sorted input-key list on ``inputs``, a sorted output-key
+list with its kernel offset on ``outputs``) and checks each job's pairs in order against
+``verif.golden.pointacc.intersect`` and, without back-pressure, the cycle count predicted from
+the golden step count (``job_cycles``).
+"""
+
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import RisingEdge
+
+from sw.pointcloud import KeyFormat, kernel_map, kernel_offsets, scenes
+from verif.golden.pointacc import encode, intersect, intersect_steps, sort_elements
+from verif.harness import bench, sim
+from verif.harness.pointacc_beats import beat_arrays, concat, key_beat_ints, read_pair_beat, split_lists
+from verif.harness.stream import StreamSink, StreamSource, cycle_of
+
+PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
+MODULE = __name__
+
+
+def run(model, cases, test_dir=None) -> dict:
+    """Totals over the timed cases (no back-pressure): ``keys`` (both inputs), ``steps``,
+    ``cycles`` (first beat in to last pair beat out), ``pairs``; plus simulator speed."""
+    return sim.run(model, MODULE, cases, testcase="intersect_lists", test_dir=test_dir)
+
+
+def job_cycles(steps):
+    """Cycles from the first beat accepted to the last pair beat, jobs back to back without
+    back-pressure: per job its steps and one more (its first beats load, one step per cycle
+    after that, and the next job's first beats load while the final pair beat leaves)."""
+    return sum(s + 1 for s in steps)
+
+
+def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):
+    """``jobs``: list of (input coords (n, 4), output coords (m, 4), offset (3,)); coords with a
+    batch column. Keys are sorted here, ``idx`` = row number in the given arrays."""
+    w, cb, bb = params["width"], params["coord_bits"], params["batch_bits"]
+    key_bits = KeyFormat(cb, bb).key_bits
+    rng = np.random.default_rng(seed)
+    kw = dict(key_bits=key_bits, index_bits=params["index_bits"], rng=rng)
+    ins, outs, offs, exp, steps, n_keys = [], [], [], [], [], []
+    for cin, cout, d in jobs:
+        a = sort_elements((encode(*map(int, row), cb, bb), i) for i, row in enumerate(cin))
+        b = sort_elements((encode(*map(int, row), cb, bb), i) for i, row in enumerate(cout))
+        d = tuple(int(x) for x in d)
+        ins.append(beat_arrays(a, w, prefix="in_", **kw))
+        outs.append(beat_arrays(b, w, prefix="out_", **kw))
+        offs.append(np.tile(d, (len(outs[-1]["out_keep"]), 1)))
+        exp.append(intersect(a, b, d, cb))
+        steps.append(intersect_steps(a, b, d, cb, w))
+        n_keys.append(len(a) + len(b))
+    flat = [p for e in exp for p in e]
+    case = dict(name=name, **params, key_bits=key_bits, p_valid=p_valid, p_ready=p_ready, seed=seed,
+                out_offset=np.concatenate(offs), exp_len=np.array([len(e) for e in exp], dtype=np.int64),
+                exp_in=np.array([p[0] for p in flat], dtype=np.int64),
+                exp_out=np.array([p[1] for p in flat], dtype=np.int64),
+                exp_steps=np.array(steps, dtype=np.int64), n_keys=np.array(n_keys, dtype=np.int64),
+                exp_cycles=job_cycles(steps))
+    case.update(concat(ins, prefix="in_"))
+    case.update(concat(outs, prefix="out_"))
+    return case
+
+
+def b0(xyz):
+    """Coordinates (n, 3) → (n, 4) with batch 0."""
+    xyz = np.asarray(xyz, dtype=np.int64).reshape(-1, 3)
+    return np.concatenate([np.zeros((len(xyz), 1), dtype=np.int64), xyz], 1)
+
+
+def scene_jobs(coords, stride):
+    """All offsets of one scene: (inputs, outputs, offset) with the batch column."""
+    out, _ = kernel_map(coords, 3, stride)
+    cin = coords if coords.shape[1] == 4 else b0(coords)
+    cout = out if out.shape[1] == 4 else b0(out)
+    return [(cin, cout, tuple(d)) for d in kernel_offsets(3)]
+
+
+def rtl_maps_match_software(case, coords, stride):
+    """The golden pairs of each offset, sorted by out_idx, are the kernel map's."""
+    _, maps = kernel_map(coords, 3, stride)
+    starts = np.concatenate([[0], np.cumsum(case["exp_len"])])
+    for k in range(27):
+        p = np.stack([case["exp_in"][starts[k]:starts[k + 1]], case["exp_out"][starts[k]:starts[k + 1]]], 1)
+        p = p[np.argsort(p[:, 1], kind="stable")]
+        assert np.array_equal(p.reshape(-1, 2), maps[k]), f"offset {k}"
+
+
+def random_scene(seed, n):
+    c = scenes.scene("room", 0.2, seed=seed, n_points=30_000)
+    c = c - c.mean(0).astype(np.int64)                    # negative coordinates
+    return c[np.random.default_rng(seed).permutation(len(c))[:n]]
+
+
+@cocotb.test()
+async def intersect_lists(dut):
+    cases = sim.load_case()
+    period = bench.start_clock(dut)
+    wall0 = time.perf_counter()
+    total = dict(keys=0, steps=0, cycles=0, pairs=0)
+    for c, case in enumerate(cases):
+        await RisingEdge(dut.clk)
+        dut.inputs__valid.value = 0
+        dut.outputs__valid.value = 0
+        dut.pairs__ready.value = 0
+        await bench.reset(dut)
+        w, cb, ib = (int(case[k]) for k in ("width", "coord_bits", "index_bits"))
+        kb = int(case["key_bits"])
+        in_words = key_beat_ints(case, w, kb, ib, prefix="in_")
+        out_words = key_beat_ints(case, w, kb, ib, prefix="out_", offsets=case["out_offset"], coord_bits=cb)
+        lens = case["exp_len"]
+        pv, pr = float(case["p_valid"]), float(case["p_ready"])
+        seed = int(case["seed"])
+        src_in = StreamSource(dut, "inputs", dut.clk, period, p_valid=pv, seed=seed)
+        src_out = StreamSource(dut, "outputs", dut.clk, period, p_valid=pv, seed=seed + 1)
+        sink = StreamSink(dut, "pairs", dut.clk, period, p_ready=pr, seed=seed + 2)
+        src_in.send(in_words)
+        src_out.send(out_words)
+        budget = 100 + 4 * (len(in_words) + len(out_words) + np.sum(lens) + len(lens)) / min(pv, pr)
+        cycles = seen = n_last = 0
+        while n_last < len(lens) and cycles < budget:
+            await RisingEdge(dut.clk)
+            cycles += 1
+            for _, v in sink.received[seen:]:
+                n_last += read_pair_beat(v, w, ib)[2]
+            seen = len(sink.received)
+        await bench.settle(dut, 6)
+        for d in (src_in, src_out, sink):
+            d.stop()
+        name = f"case {c} ({case['name']})"
+        assert src_in.idle and src_out.idle, f"{name}: inputs not all consumed"
+        lists = split_lists(sink.received, w, lambda v, w=w, ib=ib: read_pair_beat(v, w, ib))
+        assert len(lists) == len(lens), f"{name}: {len(lists)} pair lists, expected {len(lens)}"
+        starts = np.concatenate([[0], np.cumsum(lens)])
+        for j, (pairs, info) in enumerate(lists):
+            want = list(zip(case["exp_in"][starts[j]:starts[j + 1]].tolist(),
+                            case["exp_out"][starts[j]:starts[j + 1]].tolist(), strict=True))
+            assert pairs == want, f"{name} job {j}: RTL {pairs[:8]}, golden {want[:8]}"
+            assert all(keep for _, keep in info[:-1]), f"{name} job {j}: an empty beat before the last"
+        if pv == 1.0 and pr == 1.0:
+            first = min(src_in.sent[0][0], src_out.sent[0][0])
+            took = sink.received[-1][0] - first
+            want = int(case["exp_cycles"])
+            assert took == want, f"{name}: {took} cycles, expected {want}"
+            total["cycles"] += took
+            total["steps"] += int(np.sum(case["exp_steps"]))
+            total["keys"] += int(np.sum(case["n_keys"]))
+            total["pairs"] += int(np.sum(lens))
+    sim.report({**total, "sim_cycles": cycle_of(period), "sim_wall_s": time.perf_counter() - wall0})
