@@ -39,6 +39,7 @@ def _bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from sw.pack import cli as pack_cli
+    from sw.pointcloud import cli as pointcloud_cli
     from sw.prune import cli as prune_cli
 
     parser = argparse.ArgumentParser(
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     pack_cli.add_parser(sub)
     prune_cli.add_parser(sub).set_defaults(func=prune_cli.run)
+    pointcloud_cli.add_parser(sub)
 
     simulate = sub.add_parser("sim", help="run layers on the RTL in Verilator")
     kinds = simulate.add_subparsers(dest="kind", required=True)

@@ -13,7 +13,8 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "BENCHMARKS.md"
 
 
 def _sections() -> dict:
-    from verif.bench import eie, sparse24
+    from sw.pointcloud import bench as pointcloud
+    from verif.bench import eie, pointacc, sparse24
 
     return {
         "eie-pack": eie.eie_pack,
@@ -22,11 +23,14 @@ def _sections() -> dict:
         "eie-array": eie.eie_array,
         "eie-load-balance": eie.eie_load_balance,
         "sparse24-throughput": lambda: sparse24.throughput_table(sparse24.throughput()),
+        "pointcloud-software": lambda: pointcloud.markdown(out=BENCHMARKS.parent / "docs"),
+        "pointacc-rtl": pointacc.markdown,
         "synth": sparse24.synth_section,
     }
 
 
-DEFAULT = ("eie-pack", "csc-decoder", "eie-pe", "eie-array", "eie-load-balance", "sparse24-throughput")
+DEFAULT = ("eie-pack", "csc-decoder", "eie-pe", "eie-array", "eie-load-balance", "sparse24-throughput",
+           "pointcloud-software", "pointacc-rtl")
 
 
 def update(names, path=BENCHMARKS) -> None:

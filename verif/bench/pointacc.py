@@ -1,7 +1,7 @@
 """Mapping-unit throughput: keys per cycle measured on the RTL (Verilator), and the cycle model
 (checked cycle for cycle against the RTL by the tests) extended to 100k-point scenes.
 
-    python -m verif.perf.pointacc [--out out/pointcloud] [--points 2000] [--quick]
+    python -m verif.bench.pointacc [--out out/pointcloud] [--points 2000] [--quick]
 
 RTL runs reuse the cocotb testbenches of ``verif/tests/test_pointacc_*.py`` without
 back-pressure. "keys/cycle" counts the keys both inputs consume (the unit's target is
