@@ -1,6 +1,6 @@
 """Accuracy of N:M pruning on scikit-learn's 8×8 digits: dense, one-shot N:M, N:M + fine-tuning.
 
-    python -m sw.sparse24.experiment --out out/sparse24        # the table in BENCHMARKS-24.md
+    python -m sw.sparse24.experiment --out out/sparse24        # the 2:4 accuracy table in BENCHMARKS.md
 
 A small MLP and a small CNN are trained dense; for every pattern (2:4 first, then 1:4, 2:8, 4:8)
 a copy is pruned with :func:`sw.sparse24.prune.apply_nm`, evaluated (one-shot), fine-tuned with the
