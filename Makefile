@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 test: install lint
-	$(PY) -m pytest -n $(JOBS) -q verif/tests
+	$(PY) -m pytest -n $(JOBS) -q --durations=10 verif/tests
 
 sim-csc: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_csc_decoder.py

@@ -18,7 +18,9 @@ from verif.tb import csc_decoder as tb
 
 
 def prune_and_share(w: np.ndarray, density: float):
-    """Keep the ``density`` largest |w|; map survivors to 15 linearly spaced shared values."""
+    """Keep the ``density`` largest |w|; map survivors to 15 linearly spaced shared values.
+
+    Returns ``(idx, codebook)``: the index matrix (0 = pruned) and the 16-entry codebook."""
     k = max(1, int(round(density * w.size)))
     thresh = np.partition(np.abs(w).ravel(), w.size - k)[w.size - k]
     keep = np.abs(w) >= thresh
@@ -27,7 +29,7 @@ def prune_and_share(w: np.ndarray, density: float):
     codebook = np.concatenate([[0.0], centroids])
     idx = np.zeros(w.shape, dtype=np.int64)
     idx[keep] = 1 + np.abs(survivors[:, None] - centroids[None, :]).argmin(axis=1)
-    return codebook[idx], codebook
+    return idx, codebook
 
 
 def _fit(n: int, at_least: int) -> int:
@@ -37,7 +39,8 @@ def _fit(n: int, at_least: int) -> int:
 def run_demo(seed: int = 0, n_pe: int = 4, rows: int = 256, cols: int = 256, density: float = 0.1) -> int:
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((rows, cols))
-    wq, codebook = prune_and_share(w, density)
+    idx, codebook = prune_and_share(w, density)
+    wq = codebook[idx]
     packed = pack_eie(wq, n_pe, codebook=codebook)
     assert np.array_equal(packed.weights(), wq), "unpack(pack(W)) != W"
     print(f"layer {rows}x{cols}: kept {np.count_nonzero(wq)} weights ({density:.0%}), "
@@ -70,4 +73,31 @@ def run_demo(seed: int = 0, n_pe: int = 4, rows: int = 256, cols: int = 256, den
         return 1
     print(f"PASS: {n} entries over {n_pe} PEs decoded bit-exactly against the golden model; "
           f"{n / c:.3f} entries/cycle (pipeline latency {CSCDecoder.LATENCY} cycles per PE included)")
+    return run_layer_on_array(idx, codebook, rng, n_pe)
+
+
+def run_layer_on_array(idx, codebook, rng, n_pe: int) -> int:
+    """The same layer, its codebook scaled to int16, on the whole EIE array RTL: y = relu(W @ x >> shift)."""
+    from verif.sim_eie import report, run_layers
+
+    shift = int(np.floor(np.log2(((1 << 15) - 1) / np.abs(codebook).max())))   # largest power-of-two scale
+    cb_int = np.round(codebook * 2.0 ** shift).astype(np.int64)
+    w_int = cb_int[idx]
+    packed = pack_eie(w_int, n_pe, codebook=cb_int)
+    x = rng.integers(-128, 128, idx.shape[1])
+    x[rng.random(idx.shape[1]) < 0.5] = 0
+    want = np.clip((w_int @ x) >> shift, -(1 << 15), (1 << 15) - 1)
+    want = np.maximum(want, 0)
+    print(f"\nthe same layer on the {n_pe}-PE EIE array RTL (codebook x 2^{shift} in int16, "
+          f"{np.count_nonzero(x)} nonzero of {x.size} input activations, shift {shift}, ReLU):")
+    try:
+        y, layers_out, _ = run_layers([(packed, shift, True)], x, n_pe)
+    except (AssertionError, SystemExit) as e:
+        print(f"FAIL: the array RTL disagrees with the golden or cycle model ({e})")
+        return 1
+    report(layers_out, n_pe)
+    if not np.array_equal(y, want):
+        print("FAIL: the array's outputs differ from numpy's relu(W @ x >> shift)")
+        return 1
+    print(f"PASS: {y.size} outputs equal numpy's relu(W @ x >> shift); cycles equal the cycle model's")
     return 0

@@ -81,11 +81,11 @@ def network_dirs(directory):
 
 
 def fit_params(packed_layers, n_pe: int, queue_depth: int = 8, lnzd_width: int = 8) -> dict:
-    """Array parameters large enough for every layer, rounded up to powers of two (so runs of
-    similar layers share one Verilator build)."""
-    def pow2(n):
-        return 1 << max(0, int(n - 1).bit_length())
+    """Array parameters large enough for every layer: powers of two, and at least the sizes of the
+    regression's models (256 columns, 4096 entries, 64 local rows), so small layers reuse a build."""
+    def pow2(n, at_least):
+        return max(at_least, 1 << max(0, int(n - 1).bit_length()))
     return dict(n_pe=n_pe, queue_depth=queue_depth, lnzd_width=lnzd_width,
-                max_cols=pow2(max(max(p.cols for p in packed_layers), 16)),
-                max_entries=pow2(max(max(pe.n_entries for p in packed_layers for pe in p.pe), 64)),
-                max_local_rows=pow2(max(max(p.local_rows for p in packed_layers), 8)))
+                max_cols=pow2(max(p.cols for p in packed_layers), 256),
+                max_entries=pow2(max(pe.n_entries for p in packed_layers for pe in p.pe), 4096),
+                max_local_rows=pow2(max(p.local_rows for p in packed_layers), 64))

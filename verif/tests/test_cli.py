@@ -48,3 +48,9 @@ def test_pointcloud_goes_through_the_top_level_cli(tmp_path):
     np.save(tmp_path / "c.npy", coords)
     assert main(["pointcloud", "kmap", "--coords", str(tmp_path / "c.npy"), "--out", str(tmp_path / "m.npz")]) == 0
     assert (tmp_path / "m.npz").exists()
+
+
+def test_demo_passes(capsys):
+    assert main(["demo", "--rows", "64", "--cols", "96", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("PASS:") == 2 and "FAIL" not in out
