@@ -10,7 +10,7 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from pyhdl.eie.csc_decoder import CSCDecoder
 from verif.golden.csc import decode_stream
@@ -47,7 +47,28 @@ def make_case(name, pe, cols, local_rows, columns, *, n_cols=None, p_valid=1.0,
         exp_widx=np.asarray([e[1] for e in entries], dtype=np.int64),
         exp_last=np.asarray([e[2] for e in entries], dtype=np.int64),
         exp_slots=np.asarray(slots, dtype=np.int64), exp_error=int(error),
+        exp_skipped=sum(1 for j in columns if j < n_cols and pe.col_ptr[j + 1] == pe.col_ptr[j]),
     )
+
+
+class _Activity:
+    """Counts the decoder's per-cycle ``issued`` and ``skipped`` strobes and whether ``busy`` rose."""
+
+    def __init__(self, dut):
+        self.issued = self.skipped = 0
+        self.busy_seen = False
+        self._task = cocotb.start_soon(self._run(dut))
+
+    async def _run(self, dut):
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            self.issued += int(dut.issued.value)
+            self.skipped += int(dut.skipped.value)
+            self.busy_seen |= bool(dut.busy.value)
+
+    def stop(self):
+        self._task.cancel()
 
 
 
@@ -77,6 +98,7 @@ async def decode_columns(dut):
         seed = int(case["seed"])
         src = StreamSource(dut, "cols", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
         sink = StreamSink(dut, "decoded", dut.clk, period, p_ready=float(case["p_ready"]), seed=seed + 1)
+        activity = _Activity(dut)
         src.send(case["columns"])
         expected = list(zip(case["exp_row"].tolist(), case["exp_widx"].tolist(),
                             case["exp_last"].tolist(), strict=True))
@@ -89,6 +111,12 @@ async def decode_columns(dut):
         await bench.settle(dut, CSCDecoder.LATENCY + 8)   # anything extra would show up now
         src.stop()
         sink.stop()
+        activity.stop()
+        assert activity.issued == len(expected), f"case {i}: issued strobed {activity.issued} times"
+        assert activity.skipped == case["exp_skipped"], \
+            f"case {i}: skipped strobed {activity.skipped} times, {case['exp_skipped']} empty columns"
+        assert activity.busy_seen == bool(len(expected) or case["exp_skipped"]), f"case {i}: busy never rose"
+        assert dut.busy.value == 0, f"case {i}: busy still high after the last entry"
 
         got = [bench.unpack(v, f) for _, v in sink.received]
         got = [(g["local_row"], g["weight_idx"], bool(g["last"])) for g in got]

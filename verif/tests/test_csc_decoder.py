@@ -184,7 +184,7 @@ def test_bad_image_rejected_before_hardware():
 @pytest.mark.parametrize("kw, message", [
     (dict(col_ptr=list(range(10))), "col_ptr has 10 pointers; max_cols = 8 allows 9"),
     (dict(col_ptr=[0, 5, 40]), r"col_ptr\[2\] = 40 is outside 0..max_entries"),
-    (dict(col_ptr=[0, 5, 3]), "not non-decreasing at index 2"),
+    (dict(col_ptr=[0, 5, 3]), "not non-decreasing at index 2: 5 > 3"),
     (dict(col_ptr=[1, 5]), r"col_ptr\[0\] must be 0"),
     (dict(entries=[0] * 33), "33 entries; max_entries = 32"),
     (dict(entries=[0, 256]), "entry 1 = 256 is not an 8-bit word"),
