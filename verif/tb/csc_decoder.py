@@ -52,20 +52,32 @@ def make_case(name, pe, cols, local_rows, columns, *, n_cols=None, p_valid=1.0,
 
 
 class _Activity:
-    """Counts the decoder's per-cycle ``issued`` and ``skipped`` strobes and whether ``busy`` rose."""
+    """Counts the decoder's per-cycle ``issued`` and ``skipped`` strobes, and checks that ``busy``
+    is high in every cycle in which an accepted column still has entries to deliver."""
 
-    def __init__(self, dut):
+    def __init__(self, dut, period, src, sink, entries_of):
         self.issued = self.skipped = 0
         self.busy_seen = False
-        self._task = cocotb.start_soon(self._run(dut))
+        self.idle_while_busy = None
+        self._task = cocotb.start_soon(self._run(dut, period, src, sink, entries_of))
 
-    async def _run(self, dut):
+    async def _run(self, dut, period, src, sink, entries_of):
+        owed = n_sent = n_received = 0
         while True:
             await RisingEdge(dut.clk)
             await ReadOnly()
+            now = bench.cycle_of(period)
             self.issued += int(dut.issued.value)
             self.skipped += int(dut.skipped.value)
             self.busy_seen |= bool(dut.busy.value)
+            while n_sent < len(src.sent) and src.sent[n_sent][0] <= now:
+                owed += entries_of(src.sent[n_sent][1])
+                n_sent += 1
+            while n_received < len(sink.received) and sink.received[n_received][0] <= now:
+                owed -= 1
+                n_received += 1
+            if owed and not dut.busy.value and self.idle_while_busy is None:
+                self.idle_while_busy = (now, owed)
 
     def stop(self):
         self._task.cancel()
@@ -98,7 +110,9 @@ async def decode_columns(dut):
         seed = int(case["seed"])
         src = StreamSource(dut, "cols", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
         sink = StreamSink(dut, "decoded", dut.clk, period, p_ready=float(case["p_ready"]), seed=seed + 1)
-        activity = _Activity(dut)
+        col_ptr, n_cols = case["col_ptr"], int(case["n_cols"])
+        activity = _Activity(dut, period, src, sink,
+                             lambda c, cp=col_ptr, n=n_cols: int(cp[c + 1] - cp[c]) if c < n else 0)
         src.send(case["columns"])
         expected = list(zip(case["exp_row"].tolist(), case["exp_widx"].tolist(),
                             case["exp_last"].tolist(), strict=True))
@@ -115,8 +129,10 @@ async def decode_columns(dut):
         assert activity.issued == len(expected), f"case {i}: issued strobed {activity.issued} times"
         assert activity.skipped == case["exp_skipped"], \
             f"case {i}: skipped strobed {activity.skipped} times, {case['exp_skipped']} empty columns"
-        assert activity.busy_seen == bool(len(expected) or case["exp_skipped"]), f"case {i}: busy never rose"
+        assert activity.busy_seen == bool(len(expected) or case["exp_skipped"]), f"case {i}: busy"
         assert dut.busy.value == 0, f"case {i}: busy still high after the last entry"
+        assert activity.idle_while_busy is None, \
+            f"case {i}: busy low on cycle {activity.idle_while_busy[0]} while entries were owed"
 
         got = [bench.unpack(v, f) for _, v in sink.received]
         got = [(g["local_row"], g["weight_idx"], bool(g["last"])) for g in got]
