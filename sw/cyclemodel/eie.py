@@ -45,20 +45,6 @@ class PETiming:
     def macs(self) -> int:
         return int(self.entries.sum())
 
-    @property
-    def last_mac(self) -> int:
-        """Cycle of the last MAC (-1 if none)."""
-        has = self.entries > 0
-        if not has.any():
-            return -1
-        return int((self.take[has] + self.entries[has] - 1).max() + ISSUE_TO_MAC)
-
-    def mac_cycles(self) -> np.ndarray:
-        has = self.entries > 0
-        starts = self.take[has] + ISSUE_TO_MAC
-        return np.concatenate([s + np.arange(n) for s, n in zip(starts, self.entries[has], strict=True)]
-                              or [np.zeros(0, dtype=np.int64)])
-
     def counters(self, run_start: int, run_end: int):
         """``(busy, starved, stalled)`` cycles over ``run_start .. run_end`` inclusive, as the
         PE counts them at its sparse-matrix read: busy, an entry issued (its MAC follows
