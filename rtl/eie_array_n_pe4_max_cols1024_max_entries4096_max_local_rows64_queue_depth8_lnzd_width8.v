@@ -439,8 +439,8 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .out_read__addr(rows__payload),
     .outputs__ready(\outputs__ready$126 ),
     .outputs__valid(\outputs__valid$124 ),
-    .\port$1760$0 (\$96 ),
-    .\port$638$0 (\$95 ),
+    .\port$1725$0 (\$96 ),
+    .\port$603$0 (\$95 ),
     .ptr_load__en(ptr_load__en),
     .push__payload(acts__payload),
     .push__valid(acts__valid),
@@ -468,8 +468,8 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .out_read__addr(\rows__payload$119 ),
     .outputs__ready(\outputs__ready$129 ),
     .outputs__valid(\outputs__valid$127 ),
-    .\port$1882$0 (\$98 ),
-    .\port$950$0 (\$97 ),
+    .\port$1847$0 (\$98 ),
+    .\port$915$0 (\$97 ),
     .ptr_load__en(\ptr_load__en$35 ),
     .push__payload(acts__payload),
     .push__valid(\acts__valid$79 ),
@@ -497,8 +497,8 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .out_read__addr(\rows__payload$121 ),
     .outputs__ready(\outputs__ready$132 ),
     .outputs__valid(\outputs__valid$130 ),
-    .\port$1262$0 (\$99 ),
-    .\port$2004$0 (\$100 ),
+    .\port$1227$0 (\$99 ),
+    .\port$1969$0 (\$100 ),
     .ptr_load__en(\ptr_load__en$47 ),
     .push__payload(acts__payload),
     .push__valid(\acts__valid$81 ),
@@ -526,8 +526,8 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .out_read__addr(\rows__payload$123 ),
     .outputs__ready(\outputs__ready$135 ),
     .outputs__valid(\outputs__valid$133 ),
-    .\port$1574$0 (\$101 ),
-    .\port$2126$0 (\$102 ),
+    .\port$1539$0 (\$101 ),
+    .\port$2091$0 (\$102 ),
     .ptr_load__en(\ptr_load__en$59 ),
     .push__payload(acts__payload),
     .push__valid(\acts__valid$83 ),
@@ -1134,8 +1134,8 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$638$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$1760$0 , outputs__valid, spmat_load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$603$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
+, busy_cycles, starved_cycles, stalled_cycles, \port$1725$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -1249,10 +1249,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [15:0] \pop__payload.value ;
   wire pop__ready;
   wire pop__valid;
-  output [5:0] \port$1760$0 ;
-  wire [5:0] \port$1760$0 ;
-  output [15:0] \port$638$0 ;
-  wire [15:0] \port$638$0 ;
+  output [5:0] \port$1725$0 ;
+  wire [5:0] \port$1725$0 ;
+  output [15:0] \port$603$0 ;
+  wire [15:0] \port$603$0 ;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$65 ;
   wire [12:0] ptr_load__data;
@@ -1378,8 +1378,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$1760$0 (\$14 ),
-    .\port$638$0 (\$13 ),
+    .\port$1725$0 (\$14 ),
+    .\port$603$0 (\$13 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
     .rows__valid(rows__valid),
@@ -1508,8 +1508,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \idle$85  = idle;
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
-  assign \port$638$0  = \$13 ;
-  assign \port$1760$0  = \$14 ;
+  assign \port$603$0  = \$13 ;
+  assign \port$1725$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
@@ -1790,8 +1790,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1670$0 (\$4 ),
-    .\port$1674$0 (\$5 ),
+    .\port$1635$0 (\$4 ),
+    .\port$1639$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read  pointer_read (
@@ -1804,8 +1804,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1659$0 (\$2 ),
-    .\port$1663$0 (\$3 ),
+    .\port$1624$0 (\$2 ),
+    .\port$1628$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -1817,10 +1817,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1659$0 (\$2 ),
-    .\port$1663$0 (\$3 ),
-    .\port$1670$0 (\$4 ),
-    .\port$1674$0 (\$5 ),
+    .\port$1624$0 (\$2 ),
+    .\port$1628$0 (\$3 ),
+    .\port$1635$0 (\$4 ),
+    .\port$1639$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -1887,7 +1887,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1670$0 , \port$1674$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1635$0 , \port$1639$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -1933,17 +1933,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1670$0 ;
-  wire [9:0] \port$1670$0 ;
-  input [15:0] \port$1674$0 ;
-  wire [15:0] \port$1674$0 ;
+  input [9:0] \port$1635$0 ;
+  wire [9:0] \port$1635$0 ;
+  input [15:0] \port$1639$0 ;
+  wire [15:0] \port$1639$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1670$0 [3:0];
-  assign \$3  = \port$1670$0 [8] ? { 4'h0, \port$1670$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1635$0 [3:0];
+  assign \$3  = \port$1635$0 [8] ? { 4'h0, \port$1635$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -1989,9 +1989,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1670$0 [7:4];
-      \$17 [10] = \port$1670$0 [9];
-      \$17 [26:11] = \port$1674$0 ;
+      \$17 [9:6] = \port$1635$0 [7:4];
+      \$17 [10] = \port$1635$0 [9];
+      \$17 [26:11] = \port$1639$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -2011,12 +2011,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1674$0 , \port$1670$0  };
-  assign \entries__payload.rel_index  = \port$1670$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1670$0 [7:4];
-  assign \entries__payload.first  = \port$1670$0 [8];
-  assign \entries__payload.last  = \port$1670$0 [9];
-  assign \entries__payload.tag  = \port$1674$0 ;
+  assign entries__payload = { \port$1639$0 , \port$1635$0  };
+  assign \entries__payload.rel_index  = \port$1635$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1635$0 [7:4];
+  assign \entries__payload.first  = \port$1635$0 [8];
+  assign \entries__payload.last  = \port$1635$0 [9];
+  assign \entries__payload.tag  = \port$1639$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -2024,7 +2024,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1659$0 , \port$1663$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1624$0 , \port$1628$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -2085,11 +2085,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1659$0 ;
-  wire [25:0] \port$1659$0 ;
+  output [25:0] \port$1624$0 ;
+  wire [25:0] \port$1624$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1663$0 ;
-  wire [15:0] \port$1663$0 ;
+  output [15:0] \port$1628$0 ;
+  wire [15:0] \port$1628$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -3255,8 +3255,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1659$0  = \$32 ;
-  assign \port$1663$0  = \$34 ;
+  assign \port$1624$0  = \$32 ;
+  assign \port$1628$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.tag  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
@@ -3272,7 +3272,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1659$0 , \port$1663$0 , spans__valid, \port$1670$0 , \port$1674$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1624$0 , \port$1628$0 , spans__valid, \port$1635$0 , \port$1639$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3359,15 +3359,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1659$0 ;
-  wire [25:0] \port$1659$0 ;
-  input [15:0] \port$1663$0 ;
-  wire [15:0] \port$1663$0 ;
-  output [9:0] \port$1670$0 ;
-  wire [9:0] \port$1670$0 ;
+  input [25:0] \port$1624$0 ;
+  wire [25:0] \port$1624$0 ;
+  input [15:0] \port$1628$0 ;
+  wire [15:0] \port$1628$0 ;
+  output [9:0] \port$1635$0 ;
+  wire [9:0] \port$1635$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1674$0 ;
-  wire [15:0] \port$1674$0 ;
+  output [15:0] \port$1639$0 ;
+  wire [15:0] \port$1639$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -7502,22 +7502,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1659$0 [12:0];
+  assign \$36  = active ? ptr : \port$1624$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1659$0 [25:13];
-  assign \$39  = active ? ptr : \port$1659$0 [12:0];
+  assign \$38  = active ? \end  : \port$1624$0 [25:13];
+  assign \$39  = active ? ptr : \port$1624$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1659$0 [25:13];
+  assign \$41  = active ? \end  : \port$1624$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1659$0 [12:0] < \port$1659$0 [25:13];
+  assign \$47  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1663$0 ;
+  assign \$51  = active ? col_tag : \port$1628$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -7538,39 +7538,39 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1659$0 [12:0];
+  assign \$4  = active ? ptr : \port$1624$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1659$0 [12:0] < \port$1659$0 [25:13];
+  assign \$7  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1659$0 [12:0] < \port$1659$0 [25:13];
+  assign \$12  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1659$0 [12:0] >= \port$1659$0 [25:13];
+  assign \$16  = \port$1624$0 [12:0] >= \port$1624$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1659$0 [12:0] < \port$1659$0 [25:13];
+  assign \$21  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1659$0 [12:0];
+  assign \$26  = active ? ptr : \port$1624$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1659$0 [25:13];
+  assign \$28  = active ? \end  : \port$1624$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1659$0 [12:0] < \port$1659$0 [25:13];
+  assign \$32  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
@@ -7646,7 +7646,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$61  = col_tag;
     if (\$44 ) begin
-      \$61  = \port$1663$0 ;
+      \$61  = \port$1628$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -7656,13 +7656,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1663$0 , \port$1659$0  };
+  assign spans__payload = { \port$1628$0 , \port$1624$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1670$0  = \$52 ;
-  assign \port$1674$0  = \$54 ;
-  assign \spans__payload.start  = \port$1659$0 [12:0];
-  assign \spans__payload.end  = \port$1659$0 [25:13];
-  assign \spans__payload.tag  = \port$1663$0 ;
+  assign \port$1635$0  = \$52 ;
+  assign \port$1639$0  = \$54 ;
+  assign \spans__payload.start  = \port$1624$0 [12:0];
+  assign \spans__payload.end  = \port$1624$0 [25:13];
+  assign \spans__payload.tag  = \port$1628$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
@@ -7856,7 +7856,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$638$0 , out_read__addr, outputs__ready, shift, relu, \port$1760$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$603$0 , out_read__addr, outputs__ready, shift, relu, \port$1725$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -7890,10 +7890,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output outputs__valid;
   reg outputs__valid = 1'h0;
   (* init = 6'h00 *)
-  output [5:0] \port$1760$0 ;
-  wire [5:0] \port$1760$0 ;
-  output [15:0] \port$638$0 ;
-  wire [15:0] \port$638$0 ;
+  output [5:0] \port$1725$0 ;
+  wire [5:0] \port$1725$0 ;
+  output [15:0] \port$603$0 ;
+  wire [15:0] \port$603$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -7948,8 +7948,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
-  assign \port$638$0  = \$10 ;
-  assign \port$1760$0  = \$14 ;
+  assign \port$603$0  = \$10 ;
+  assign \port$1725$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -8534,8 +8534,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$950$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$1882$0 , outputs__valid, spmat_load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$915$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
+, busy_cycles, starved_cycles, stalled_cycles, \port$1847$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -8649,10 +8649,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [15:0] \pop__payload.value ;
   wire pop__ready;
   wire pop__valid;
-  output [5:0] \port$1882$0 ;
-  wire [5:0] \port$1882$0 ;
-  output [15:0] \port$950$0 ;
-  wire [15:0] \port$950$0 ;
+  output [5:0] \port$1847$0 ;
+  wire [5:0] \port$1847$0 ;
+  output [15:0] \port$915$0 ;
+  wire [15:0] \port$915$0 ;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$65 ;
   wire [12:0] ptr_load__data;
@@ -8778,8 +8778,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$1882$0 (\$14 ),
-    .\port$950$0 (\$13 ),
+    .\port$1847$0 (\$14 ),
+    .\port$915$0 (\$13 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
     .rows__valid(rows__valid),
@@ -8908,8 +8908,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \idle$85  = idle;
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
-  assign \port$950$0  = \$13 ;
-  assign \port$1882$0  = \$14 ;
+  assign \port$915$0  = \$13 ;
+  assign \port$1847$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
@@ -9190,8 +9190,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1792$0 (\$4 ),
-    .\port$1796$0 (\$5 ),
+    .\port$1757$0 (\$4 ),
+    .\port$1761$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read  pointer_read (
@@ -9204,8 +9204,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1781$0 (\$2 ),
-    .\port$1785$0 (\$3 ),
+    .\port$1746$0 (\$2 ),
+    .\port$1750$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -9217,10 +9217,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1781$0 (\$2 ),
-    .\port$1785$0 (\$3 ),
-    .\port$1792$0 (\$4 ),
-    .\port$1796$0 (\$5 ),
+    .\port$1746$0 (\$2 ),
+    .\port$1750$0 (\$3 ),
+    .\port$1757$0 (\$4 ),
+    .\port$1761$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -9287,7 +9287,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1792$0 , \port$1796$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1757$0 , \port$1761$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -9333,17 +9333,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1792$0 ;
-  wire [9:0] \port$1792$0 ;
-  input [15:0] \port$1796$0 ;
-  wire [15:0] \port$1796$0 ;
+  input [9:0] \port$1757$0 ;
+  wire [9:0] \port$1757$0 ;
+  input [15:0] \port$1761$0 ;
+  wire [15:0] \port$1761$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1792$0 [3:0];
-  assign \$3  = \port$1792$0 [8] ? { 4'h0, \port$1792$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1757$0 [3:0];
+  assign \$3  = \port$1757$0 [8] ? { 4'h0, \port$1757$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -9389,9 +9389,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1792$0 [7:4];
-      \$17 [10] = \port$1792$0 [9];
-      \$17 [26:11] = \port$1796$0 ;
+      \$17 [9:6] = \port$1757$0 [7:4];
+      \$17 [10] = \port$1757$0 [9];
+      \$17 [26:11] = \port$1761$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -9411,12 +9411,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1796$0 , \port$1792$0  };
-  assign \entries__payload.rel_index  = \port$1792$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1792$0 [7:4];
-  assign \entries__payload.first  = \port$1792$0 [8];
-  assign \entries__payload.last  = \port$1792$0 [9];
-  assign \entries__payload.tag  = \port$1796$0 ;
+  assign entries__payload = { \port$1761$0 , \port$1757$0  };
+  assign \entries__payload.rel_index  = \port$1757$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1757$0 [7:4];
+  assign \entries__payload.first  = \port$1757$0 [8];
+  assign \entries__payload.last  = \port$1757$0 [9];
+  assign \entries__payload.tag  = \port$1761$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -9424,7 +9424,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1781$0 , \port$1785$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1746$0 , \port$1750$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -9485,11 +9485,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1781$0 ;
-  wire [25:0] \port$1781$0 ;
+  output [25:0] \port$1746$0 ;
+  wire [25:0] \port$1746$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1785$0 ;
-  wire [15:0] \port$1785$0 ;
+  output [15:0] \port$1750$0 ;
+  wire [15:0] \port$1750$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -10655,8 +10655,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1781$0  = \$32 ;
-  assign \port$1785$0  = \$34 ;
+  assign \port$1746$0  = \$32 ;
+  assign \port$1750$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.tag  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
@@ -10672,7 +10672,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1781$0 , \port$1785$0 , spans__valid, \port$1792$0 , \port$1796$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1746$0 , \port$1750$0 , spans__valid, \port$1757$0 , \port$1761$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10759,15 +10759,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1781$0 ;
-  wire [25:0] \port$1781$0 ;
-  input [15:0] \port$1785$0 ;
-  wire [15:0] \port$1785$0 ;
-  output [9:0] \port$1792$0 ;
-  wire [9:0] \port$1792$0 ;
+  input [25:0] \port$1746$0 ;
+  wire [25:0] \port$1746$0 ;
+  input [15:0] \port$1750$0 ;
+  wire [15:0] \port$1750$0 ;
+  output [9:0] \port$1757$0 ;
+  wire [9:0] \port$1757$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1796$0 ;
-  wire [15:0] \port$1796$0 ;
+  output [15:0] \port$1761$0 ;
+  wire [15:0] \port$1761$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -14902,22 +14902,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1781$0 [12:0];
+  assign \$36  = active ? ptr : \port$1746$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1781$0 [25:13];
-  assign \$39  = active ? ptr : \port$1781$0 [12:0];
+  assign \$38  = active ? \end  : \port$1746$0 [25:13];
+  assign \$39  = active ? ptr : \port$1746$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1781$0 [25:13];
+  assign \$41  = active ? \end  : \port$1746$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1781$0 [12:0] < \port$1781$0 [25:13];
+  assign \$47  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1785$0 ;
+  assign \$51  = active ? col_tag : \port$1750$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -14938,39 +14938,39 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1781$0 [12:0];
+  assign \$4  = active ? ptr : \port$1746$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1781$0 [12:0] < \port$1781$0 [25:13];
+  assign \$7  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1781$0 [12:0] < \port$1781$0 [25:13];
+  assign \$12  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1781$0 [12:0] >= \port$1781$0 [25:13];
+  assign \$16  = \port$1746$0 [12:0] >= \port$1746$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1781$0 [12:0] < \port$1781$0 [25:13];
+  assign \$21  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1781$0 [12:0];
+  assign \$26  = active ? ptr : \port$1746$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1781$0 [25:13];
+  assign \$28  = active ? \end  : \port$1746$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1781$0 [12:0] < \port$1781$0 [25:13];
+  assign \$32  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
@@ -15046,7 +15046,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$61  = col_tag;
     if (\$44 ) begin
-      \$61  = \port$1785$0 ;
+      \$61  = \port$1750$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -15056,13 +15056,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1785$0 , \port$1781$0  };
+  assign spans__payload = { \port$1750$0 , \port$1746$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1792$0  = \$52 ;
-  assign \port$1796$0  = \$54 ;
-  assign \spans__payload.start  = \port$1781$0 [12:0];
-  assign \spans__payload.end  = \port$1781$0 [25:13];
-  assign \spans__payload.tag  = \port$1785$0 ;
+  assign \port$1757$0  = \$52 ;
+  assign \port$1761$0  = \$54 ;
+  assign \spans__payload.start  = \port$1746$0 [12:0];
+  assign \spans__payload.end  = \port$1746$0 [25:13];
+  assign \spans__payload.tag  = \port$1750$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
@@ -15256,7 +15256,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$950$0 , out_read__addr, outputs__ready, shift, relu, \port$1882$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$915$0 , out_read__addr, outputs__ready, shift, relu, \port$1847$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -15290,10 +15290,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output outputs__valid;
   reg outputs__valid = 1'h0;
   (* init = 6'h00 *)
-  output [5:0] \port$1882$0 ;
-  wire [5:0] \port$1882$0 ;
-  output [15:0] \port$950$0 ;
-  wire [15:0] \port$950$0 ;
+  output [5:0] \port$1847$0 ;
+  wire [5:0] \port$1847$0 ;
+  output [15:0] \port$915$0 ;
+  wire [15:0] \port$915$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -15348,8 +15348,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
-  assign \port$950$0  = \$10 ;
-  assign \port$1882$0  = \$14 ;
+  assign \port$915$0  = \$10 ;
+  assign \port$1847$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -15934,8 +15934,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$1262$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$2004$0 , outputs__valid, spmat_load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$1227$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
+, busy_cycles, starved_cycles, stalled_cycles, \port$1969$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -16049,10 +16049,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [15:0] \pop__payload.value ;
   wire pop__ready;
   wire pop__valid;
-  output [15:0] \port$1262$0 ;
-  wire [15:0] \port$1262$0 ;
-  output [5:0] \port$2004$0 ;
-  wire [5:0] \port$2004$0 ;
+  output [15:0] \port$1227$0 ;
+  wire [15:0] \port$1227$0 ;
+  output [5:0] \port$1969$0 ;
+  wire [5:0] \port$1969$0 ;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$65 ;
   wire [12:0] ptr_load__data;
@@ -16178,8 +16178,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$1262$0 (\$13 ),
-    .\port$2004$0 (\$14 ),
+    .\port$1227$0 (\$13 ),
+    .\port$1969$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
     .rows__valid(rows__valid),
@@ -16308,8 +16308,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \idle$85  = idle;
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
-  assign \port$1262$0  = \$13 ;
-  assign \port$2004$0  = \$14 ;
+  assign \port$1227$0  = \$13 ;
+  assign \port$1969$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
@@ -16590,8 +16590,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1914$0 (\$4 ),
-    .\port$1918$0 (\$5 ),
+    .\port$1879$0 (\$4 ),
+    .\port$1883$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read  pointer_read (
@@ -16604,8 +16604,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1903$0 (\$2 ),
-    .\port$1907$0 (\$3 ),
+    .\port$1868$0 (\$2 ),
+    .\port$1872$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -16617,10 +16617,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1903$0 (\$2 ),
-    .\port$1907$0 (\$3 ),
-    .\port$1914$0 (\$4 ),
-    .\port$1918$0 (\$5 ),
+    .\port$1868$0 (\$2 ),
+    .\port$1872$0 (\$3 ),
+    .\port$1879$0 (\$4 ),
+    .\port$1883$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -16687,7 +16687,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1914$0 , \port$1918$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1879$0 , \port$1883$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -16733,17 +16733,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1914$0 ;
-  wire [9:0] \port$1914$0 ;
-  input [15:0] \port$1918$0 ;
-  wire [15:0] \port$1918$0 ;
+  input [9:0] \port$1879$0 ;
+  wire [9:0] \port$1879$0 ;
+  input [15:0] \port$1883$0 ;
+  wire [15:0] \port$1883$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1914$0 [3:0];
-  assign \$3  = \port$1914$0 [8] ? { 4'h0, \port$1914$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1879$0 [3:0];
+  assign \$3  = \port$1879$0 [8] ? { 4'h0, \port$1879$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -16789,9 +16789,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1914$0 [7:4];
-      \$17 [10] = \port$1914$0 [9];
-      \$17 [26:11] = \port$1918$0 ;
+      \$17 [9:6] = \port$1879$0 [7:4];
+      \$17 [10] = \port$1879$0 [9];
+      \$17 [26:11] = \port$1883$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -16811,12 +16811,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1918$0 , \port$1914$0  };
-  assign \entries__payload.rel_index  = \port$1914$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1914$0 [7:4];
-  assign \entries__payload.first  = \port$1914$0 [8];
-  assign \entries__payload.last  = \port$1914$0 [9];
-  assign \entries__payload.tag  = \port$1918$0 ;
+  assign entries__payload = { \port$1883$0 , \port$1879$0  };
+  assign \entries__payload.rel_index  = \port$1879$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1879$0 [7:4];
+  assign \entries__payload.first  = \port$1879$0 [8];
+  assign \entries__payload.last  = \port$1879$0 [9];
+  assign \entries__payload.tag  = \port$1883$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -16824,7 +16824,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1903$0 , \port$1907$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1868$0 , \port$1872$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -16885,11 +16885,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1903$0 ;
-  wire [25:0] \port$1903$0 ;
+  output [25:0] \port$1868$0 ;
+  wire [25:0] \port$1868$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1907$0 ;
-  wire [15:0] \port$1907$0 ;
+  output [15:0] \port$1872$0 ;
+  wire [15:0] \port$1872$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -18055,8 +18055,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1903$0  = \$32 ;
-  assign \port$1907$0  = \$34 ;
+  assign \port$1868$0  = \$32 ;
+  assign \port$1872$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.tag  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
@@ -18072,7 +18072,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1903$0 , \port$1907$0 , spans__valid, \port$1914$0 , \port$1918$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1868$0 , \port$1872$0 , spans__valid, \port$1879$0 , \port$1883$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -18159,15 +18159,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1903$0 ;
-  wire [25:0] \port$1903$0 ;
-  input [15:0] \port$1907$0 ;
-  wire [15:0] \port$1907$0 ;
-  output [9:0] \port$1914$0 ;
-  wire [9:0] \port$1914$0 ;
+  input [25:0] \port$1868$0 ;
+  wire [25:0] \port$1868$0 ;
+  input [15:0] \port$1872$0 ;
+  wire [15:0] \port$1872$0 ;
+  output [9:0] \port$1879$0 ;
+  wire [9:0] \port$1879$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1918$0 ;
-  wire [15:0] \port$1918$0 ;
+  output [15:0] \port$1883$0 ;
+  wire [15:0] \port$1883$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -22302,22 +22302,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1903$0 [12:0];
+  assign \$36  = active ? ptr : \port$1868$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1903$0 [25:13];
-  assign \$39  = active ? ptr : \port$1903$0 [12:0];
+  assign \$38  = active ? \end  : \port$1868$0 [25:13];
+  assign \$39  = active ? ptr : \port$1868$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1903$0 [25:13];
+  assign \$41  = active ? \end  : \port$1868$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1903$0 [12:0] < \port$1903$0 [25:13];
+  assign \$47  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1907$0 ;
+  assign \$51  = active ? col_tag : \port$1872$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -22338,39 +22338,39 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1903$0 [12:0];
+  assign \$4  = active ? ptr : \port$1868$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1903$0 [12:0] < \port$1903$0 [25:13];
+  assign \$7  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1903$0 [12:0] < \port$1903$0 [25:13];
+  assign \$12  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1903$0 [12:0] >= \port$1903$0 [25:13];
+  assign \$16  = \port$1868$0 [12:0] >= \port$1868$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1903$0 [12:0] < \port$1903$0 [25:13];
+  assign \$21  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1903$0 [12:0];
+  assign \$26  = active ? ptr : \port$1868$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1903$0 [25:13];
+  assign \$28  = active ? \end  : \port$1868$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1903$0 [12:0] < \port$1903$0 [25:13];
+  assign \$32  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
@@ -22446,7 +22446,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$61  = col_tag;
     if (\$44 ) begin
-      \$61  = \port$1907$0 ;
+      \$61  = \port$1872$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -22456,13 +22456,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1907$0 , \port$1903$0  };
+  assign spans__payload = { \port$1872$0 , \port$1868$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1914$0  = \$52 ;
-  assign \port$1918$0  = \$54 ;
-  assign \spans__payload.start  = \port$1903$0 [12:0];
-  assign \spans__payload.end  = \port$1903$0 [25:13];
-  assign \spans__payload.tag  = \port$1907$0 ;
+  assign \port$1879$0  = \$52 ;
+  assign \port$1883$0  = \$54 ;
+  assign \spans__payload.start  = \port$1868$0 [12:0];
+  assign \spans__payload.end  = \port$1868$0 [25:13];
+  assign \spans__payload.tag  = \port$1872$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
@@ -22656,7 +22656,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1262$0 , out_read__addr, outputs__ready, shift, relu, \port$2004$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1227$0 , out_read__addr, outputs__ready, shift, relu, \port$1969$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -22689,11 +22689,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire outputs__ready;
   output outputs__valid;
   reg outputs__valid = 1'h0;
-  output [15:0] \port$1262$0 ;
-  wire [15:0] \port$1262$0 ;
+  output [15:0] \port$1227$0 ;
+  wire [15:0] \port$1227$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$2004$0 ;
-  wire [5:0] \port$2004$0 ;
+  output [5:0] \port$1969$0 ;
+  wire [5:0] \port$1969$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -22748,8 +22748,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
-  assign \port$1262$0  = \$10 ;
-  assign \port$2004$0  = \$14 ;
+  assign \port$1227$0  = \$10 ;
+  assign \port$1969$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -23334,8 +23334,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$1574$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$2126$0 , outputs__valid, spmat_load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$1539$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
+, busy_cycles, starved_cycles, stalled_cycles, \port$2091$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -23449,10 +23449,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [15:0] \pop__payload.value ;
   wire pop__ready;
   wire pop__valid;
-  output [15:0] \port$1574$0 ;
-  wire [15:0] \port$1574$0 ;
-  output [5:0] \port$2126$0 ;
-  wire [5:0] \port$2126$0 ;
+  output [15:0] \port$1539$0 ;
+  wire [15:0] \port$1539$0 ;
+  output [5:0] \port$2091$0 ;
+  wire [5:0] \port$2091$0 ;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$65 ;
   wire [12:0] ptr_load__data;
@@ -23578,8 +23578,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$1574$0 (\$13 ),
-    .\port$2126$0 (\$14 ),
+    .\port$1539$0 (\$13 ),
+    .\port$2091$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
     .rows__valid(rows__valid),
@@ -23708,8 +23708,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \idle$85  = idle;
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
-  assign \port$1574$0  = \$13 ;
-  assign \port$2126$0  = \$14 ;
+  assign \port$1539$0  = \$13 ;
+  assign \port$2091$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
@@ -23990,8 +23990,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$2036$0 (\$4 ),
-    .\port$2040$0 (\$5 ),
+    .\port$2001$0 (\$4 ),
+    .\port$2005$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read  pointer_read (
@@ -24004,8 +24004,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$2025$0 (\$2 ),
-    .\port$2029$0 (\$3 ),
+    .\port$1990$0 (\$2 ),
+    .\port$1994$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -24017,10 +24017,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$2025$0 (\$2 ),
-    .\port$2029$0 (\$3 ),
-    .\port$2036$0 (\$4 ),
-    .\port$2040$0 (\$5 ),
+    .\port$1990$0 (\$2 ),
+    .\port$1994$0 (\$3 ),
+    .\port$2001$0 (\$4 ),
+    .\port$2005$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -24087,7 +24087,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$2036$0 , \port$2040$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$2001$0 , \port$2005$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -24133,17 +24133,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$2036$0 ;
-  wire [9:0] \port$2036$0 ;
-  input [15:0] \port$2040$0 ;
-  wire [15:0] \port$2040$0 ;
+  input [9:0] \port$2001$0 ;
+  wire [9:0] \port$2001$0 ;
+  input [15:0] \port$2005$0 ;
+  wire [15:0] \port$2005$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$2036$0 [3:0];
-  assign \$3  = \port$2036$0 [8] ? { 4'h0, \port$2036$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$2001$0 [3:0];
+  assign \$3  = \port$2001$0 [8] ? { 4'h0, \port$2001$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -24189,9 +24189,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$2036$0 [7:4];
-      \$17 [10] = \port$2036$0 [9];
-      \$17 [26:11] = \port$2040$0 ;
+      \$17 [9:6] = \port$2001$0 [7:4];
+      \$17 [10] = \port$2001$0 [9];
+      \$17 [26:11] = \port$2005$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -24211,12 +24211,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$2040$0 , \port$2036$0  };
-  assign \entries__payload.rel_index  = \port$2036$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$2036$0 [7:4];
-  assign \entries__payload.first  = \port$2036$0 [8];
-  assign \entries__payload.last  = \port$2036$0 [9];
-  assign \entries__payload.tag  = \port$2040$0 ;
+  assign entries__payload = { \port$2005$0 , \port$2001$0  };
+  assign \entries__payload.rel_index  = \port$2001$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$2001$0 [7:4];
+  assign \entries__payload.first  = \port$2001$0 [8];
+  assign \entries__payload.last  = \port$2001$0 [9];
+  assign \entries__payload.tag  = \port$2005$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -24224,7 +24224,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$2025$0 , \port$2029$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1990$0 , \port$1994$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -24285,11 +24285,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$2025$0 ;
-  wire [25:0] \port$2025$0 ;
+  output [25:0] \port$1990$0 ;
+  wire [25:0] \port$1990$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$2029$0 ;
-  wire [15:0] \port$2029$0 ;
+  output [15:0] \port$1994$0 ;
+  wire [15:0] \port$1994$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -25455,8 +25455,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$2025$0  = \$32 ;
-  assign \port$2029$0  = \$34 ;
+  assign \port$1990$0  = \$32 ;
+  assign \port$1994$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.tag  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
@@ -25472,7 +25472,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$2025$0 , \port$2029$0 , spans__valid, \port$2036$0 , \port$2040$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1990$0 , \port$1994$0 , spans__valid, \port$2001$0 , \port$2005$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -25559,15 +25559,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$2025$0 ;
-  wire [25:0] \port$2025$0 ;
-  input [15:0] \port$2029$0 ;
-  wire [15:0] \port$2029$0 ;
-  output [9:0] \port$2036$0 ;
-  wire [9:0] \port$2036$0 ;
+  input [25:0] \port$1990$0 ;
+  wire [25:0] \port$1990$0 ;
+  input [15:0] \port$1994$0 ;
+  wire [15:0] \port$1994$0 ;
+  output [9:0] \port$2001$0 ;
+  wire [9:0] \port$2001$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$2040$0 ;
-  wire [15:0] \port$2040$0 ;
+  output [15:0] \port$2005$0 ;
+  wire [15:0] \port$2005$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -29702,22 +29702,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$2025$0 [12:0];
+  assign \$36  = active ? ptr : \port$1990$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$2025$0 [25:13];
-  assign \$39  = active ? ptr : \port$2025$0 [12:0];
+  assign \$38  = active ? \end  : \port$1990$0 [25:13];
+  assign \$39  = active ? ptr : \port$1990$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$2025$0 [25:13];
+  assign \$41  = active ? \end  : \port$1990$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$2025$0 [12:0] < \port$2025$0 [25:13];
+  assign \$47  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$2029$0 ;
+  assign \$51  = active ? col_tag : \port$1994$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -29738,39 +29738,39 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$2025$0 [12:0];
+  assign \$4  = active ? ptr : \port$1990$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$2025$0 [12:0] < \port$2025$0 [25:13];
+  assign \$7  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$2025$0 [12:0] < \port$2025$0 [25:13];
+  assign \$12  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$2025$0 [12:0] >= \port$2025$0 [25:13];
+  assign \$16  = \port$1990$0 [12:0] >= \port$1990$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$2025$0 [12:0] < \port$2025$0 [25:13];
+  assign \$21  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$2025$0 [12:0];
+  assign \$26  = active ? ptr : \port$1990$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$2025$0 [25:13];
+  assign \$28  = active ? \end  : \port$1990$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$2025$0 [12:0] < \port$2025$0 [25:13];
+  assign \$32  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
@@ -29846,7 +29846,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$61  = col_tag;
     if (\$44 ) begin
-      \$61  = \port$2029$0 ;
+      \$61  = \port$1994$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -29856,13 +29856,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$2029$0 , \port$2025$0  };
+  assign spans__payload = { \port$1994$0 , \port$1990$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$2036$0  = \$52 ;
-  assign \port$2040$0  = \$54 ;
-  assign \spans__payload.start  = \port$2025$0 [12:0];
-  assign \spans__payload.end  = \port$2025$0 [25:13];
-  assign \spans__payload.tag  = \port$2029$0 ;
+  assign \port$2001$0  = \$52 ;
+  assign \port$2005$0  = \$54 ;
+  assign \spans__payload.start  = \port$1990$0 [12:0];
+  assign \spans__payload.end  = \port$1990$0 [25:13];
+  assign \spans__payload.tag  = \port$1994$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
@@ -30056,7 +30056,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1574$0 , out_read__addr, outputs__ready, shift, relu, \port$2126$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1539$0 , out_read__addr, outputs__ready, shift, relu, \port$2091$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -30089,11 +30089,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire outputs__ready;
   output outputs__valid;
   reg outputs__valid = 1'h0;
-  output [15:0] \port$1574$0 ;
-  wire [15:0] \port$1574$0 ;
+  output [15:0] \port$1539$0 ;
+  wire [15:0] \port$1539$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$2126$0 ;
-  wire [5:0] \port$2126$0 ;
+  output [5:0] \port$2091$0 ;
+  wire [5:0] \port$2091$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -30148,8 +30148,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
-  assign \port$1574$0  = \$10 ;
-  assign \port$2126$0  = \$14 ;
+  assign \port$1539$0  = \$10 ;
+  assign \port$2091$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -30738,29 +30738,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire [9:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  reg \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [25:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg \$114 ;
-  reg [127:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
+  wire [7:0] \$12 ;
+  wire [7:0] \$13 ;
+  wire [7:0] \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -30778,11 +30759,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$28 ;
   wire \$29 ;
   wire [11:0] \$3 ;
-  wire \$30 ;
+  wire [8:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  reg [15:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -30798,7 +30779,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [7:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -30816,44 +30797,28 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [8:0] \$65 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  reg [15:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg \$74 ;
+  reg [7:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [25:0] \$77 ;
+  reg [7:0] \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [127:0] \$80 ;
+  reg [7:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
   output [25:0] acts__payload;
   reg [25:0] acts__payload = 26'h0000000;
   wire [9:0] \acts__payload.col ;
@@ -31054,6 +31019,88 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign rd__data = _0_;
+  assign \$14  = ~ \$13 ;
+  assign remaining = \mask$15  & \$14 ;
+  assign \$15  = ~ window_valid;
+  assign \$16  = ! remaining;
+  assign \$17  = \$15  | \$16 ;
+  assign window_take = fetch_valid & \$17 ;
+  assign done = ~ scanning;
+  assign \$18  = ~ fetch_valid;
+  assign \$19  = \$18  | window_take;
+  assign \$20  = fetch_ptr < \$4 [7:0];
+  assign \$21  = scanning & \$20 ;
+  assign \$22  = ~ fetch_valid;
+  assign \$23  = \$22  | window_take;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = fetch_ptr < \$4 [7:0];
+  assign \$26  = scanning & \$25 ;
+  assign \$27  = ~ fetch_valid;
+  assign \$28  = \$27  | window_take;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = fetch_ptr + 1'h1;
+  assign \$31  = ~ acts__valid;
+  assign \$32  = \$31  | acts__ready;
+  assign \$33  = valid & \$32 ;
+  assign \$35  = ~ acts__valid;
+  assign \$36  = \$35  | acts__ready;
+  assign \$37  = ~ acts__valid;
+  assign \$38  = \$37  | acts__ready;
+  assign \$39  = valid & \$38 ;
+  assign \$40  = ! remaining;
+  assign \$41  = window_valid & \$40 ;
+  assign \$42  = | rd__data[15:0];
+  assign \$43  = { fetch_word, 3'h0 } < n_cols;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = | rd__data[31:16];
+  assign \$46  = { fetch_word, 3'h1 } < n_cols;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = | rd__data[47:32];
+  assign \$49  = { fetch_word, 3'h2 } < n_cols;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = | rd__data[63:48];
+  assign \$52  = { fetch_word, 3'h3 } < n_cols;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = | rd__data[79:64];
+  assign \$55  = { fetch_word, 3'h4 } < n_cols;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = | rd__data[95:80];
+  assign \$58  = { fetch_word, 3'h5 } < n_cols;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = | rd__data[111:96];
+  assign \$61  = { fetch_word, 3'h6 } < n_cols;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = | rd__data[127:112];
+  assign \$64  = { fetch_word, 3'h7 } < n_cols;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = fetch_ptr == \$4 [7:0];
+  assign \$67  = scanning & \$66 ;
+  assign \$68  = ~ fetch_valid;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = ~ window_valid;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = ~ acts__valid;
+  assign \$73  = \$71  & \$72 ;
+  always @(posedge clk)
+    fetch_valid <= \$74 ;
+  always @(posedge clk)
+    fetch_ptr <= \$75 ;
+  always @(posedge clk)
+    fetch_word <= \$76 ;
+  always @(posedge clk)
+    acts__payload <= \$77 ;
+  always @(posedge clk)
+    \mask$15  <= \$78 ;
+  always @(posedge clk)
+    acts__valid <= \$79 ;
+  always @(posedge clk)
+    window <= \$80 ;
+  always @(posedge clk)
+    window_word <= \$81 ;
+  always @(posedge clk)
+    window_valid <= \$82 ;
+  always @(posedge clk)
+    scanning <= \$83 ;
   assign \$2  = 1'h1 << load__addr[2:0];
   assign wp__en = { load__en, load__en, load__en, load__en, load__en, load__en, load__en, load__en } & \$2 ;
   assign \$3  = n_cols + 3'h7;
@@ -31066,125 +31113,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$9  = ~ acts__valid;
   assign \$10  = \$9  | acts__ready;
   assign \$11  = valid & \$10 ;
-  assign \$12  = ! index;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = ~ acts__valid;
-  assign \$15  = \$14  | acts__ready;
-  assign \$16  = valid & \$15 ;
-  assign \$17  = index == 1'h1;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = ~ acts__valid;
-  assign \$20  = \$19  | acts__ready;
-  assign \$21  = valid & \$20 ;
-  assign \$22  = index == 2'h2;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = ~ acts__valid;
-  assign \$25  = \$24  | acts__ready;
-  assign \$26  = valid & \$25 ;
-  assign \$27  = index == 2'h3;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = ~ acts__valid;
-  assign \$30  = \$29  | acts__ready;
-  assign \$31  = valid & \$30 ;
-  assign \$32  = index == 3'h4;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = ~ acts__valid;
-  assign \$35  = \$34  | acts__ready;
-  assign \$36  = valid & \$35 ;
-  assign \$37  = index == 3'h5;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = ~ acts__valid;
-  assign \$40  = \$39  | acts__ready;
-  assign \$41  = valid & \$40 ;
-  assign \$42  = index == 3'h6;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = ~ acts__valid;
-  assign \$45  = \$44  | acts__ready;
-  assign \$46  = valid & \$45 ;
-  assign \$47  = index == 3'h7;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = ~ { \$48 , \$43 , \$38 , \$33 , \$28 , \$23 , \$18 , \$13  };
-  assign remaining = \mask$15  & \$49 ;
-  assign \$50  = ~ window_valid;
-  assign \$51  = ! remaining;
-  assign \$52  = \$50  | \$51 ;
-  assign window_take = fetch_valid & \$52 ;
-  assign done = ~ scanning;
-  assign \$53  = ~ fetch_valid;
-  assign \$54  = \$53  | window_take;
-  assign \$55  = fetch_ptr < \$4 [7:0];
-  assign \$56  = scanning & \$55 ;
-  assign \$57  = ~ fetch_valid;
-  assign \$58  = \$57  | window_take;
-  assign \$59  = \$56  & \$58 ;
-  assign \$60  = fetch_ptr < \$4 [7:0];
-  assign \$61  = scanning & \$60 ;
-  assign \$62  = ~ fetch_valid;
-  assign \$63  = \$62  | window_take;
-  assign \$64  = \$61  & \$63 ;
-  assign \$65  = fetch_ptr + 1'h1;
-  assign \$66  = ~ acts__valid;
-  assign \$67  = \$66  | acts__ready;
-  assign \$68  = valid & \$67 ;
-  assign \$70  = ~ acts__valid;
-  assign \$71  = \$70  | acts__ready;
-  assign \$72  = ~ acts__valid;
-  assign \$73  = \$72  | acts__ready;
-  assign \$74  = valid & \$73 ;
-  assign \$75  = ! remaining;
-  assign \$76  = window_valid & \$75 ;
-  assign \$77  = | rd__data[15:0];
-  assign \$78  = { fetch_word, 3'h0 } < n_cols;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = | rd__data[31:16];
-  assign \$81  = { fetch_word, 3'h1 } < n_cols;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = | rd__data[47:32];
-  assign \$84  = { fetch_word, 3'h2 } < n_cols;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = | rd__data[63:48];
-  assign \$87  = { fetch_word, 3'h3 } < n_cols;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = | rd__data[79:64];
-  assign \$90  = { fetch_word, 3'h4 } < n_cols;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = | rd__data[95:80];
-  assign \$93  = { fetch_word, 3'h5 } < n_cols;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = | rd__data[111:96];
-  assign \$96  = { fetch_word, 3'h6 } < n_cols;
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = | rd__data[127:112];
-  assign \$99  = { fetch_word, 3'h7 } < n_cols;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = fetch_ptr == \$4 [7:0];
-  assign \$102  = scanning & \$101 ;
-  assign \$103  = ~ fetch_valid;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = ~ window_valid;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ acts__valid;
-  assign \$108  = \$106  & \$107 ;
-  always @(posedge clk)
-    fetch_valid <= \$109 ;
-  always @(posedge clk)
-    fetch_ptr <= \$110 ;
-  always @(posedge clk)
-    fetch_word <= \$111 ;
-  always @(posedge clk)
-    acts__payload <= \$112 ;
-  always @(posedge clk)
-    \mask$15  <= \$113 ;
-  always @(posedge clk)
-    acts__valid <= \$114 ;
-  always @(posedge clk)
-    window <= \$115 ;
-  always @(posedge clk)
-    window_word <= \$116 ;
-  always @(posedge clk)
-    window_valid <= \$117 ;
-  always @(posedge clk)
-    scanning <= \$118 ;
+  assign \$12  = 1'h1 << index;
+  assign \$13  = \$11  ? \$12  : 8'h00;
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.lnzd  lnzd (
     .index(index),
     .mask(mask),
@@ -31195,141 +31125,141 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     (* full_case = 32'd1 *)
     casez (index)
       3'h0:
-          \$69  = window[15:0];
+          \$34  = window[15:0];
       3'h1:
-          \$69  = window[31:16];
+          \$34  = window[31:16];
       3'h2:
-          \$69  = window[47:32];
+          \$34  = window[47:32];
       3'h3:
-          \$69  = window[63:48];
+          \$34  = window[63:48];
       3'h4:
-          \$69  = window[79:64];
+          \$34  = window[79:64];
       3'h5:
-          \$69  = window[95:80];
+          \$34  = window[95:80];
       3'h6:
-          \$69  = window[111:96];
+          \$34  = window[111:96];
       3'h7:
-          \$69  = window[127:112];
+          \$34  = window[127:112];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$109  = fetch_valid;
-    if (\$54 ) begin
-      \$109  = \$59 ;
+    \$74  = fetch_valid;
+    if (\$19 ) begin
+      \$74  = \$24 ;
     end
     if (start) begin
-      \$109  = 1'h0;
+      \$74  = 1'h0;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$110  = fetch_ptr;
-    if (\$64 ) begin
-      \$110  = \$65 [7:0];
+    \$75  = fetch_ptr;
+    if (\$29 ) begin
+      \$75  = \$30 [7:0];
     end
     if (start) begin
-      \$110  = 8'h00;
+      \$75  = 8'h00;
     end
     if (rst) begin
-      \$110  = 8'h00;
+      \$75  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$111  = fetch_word;
-    if (\$64 ) begin
-      \$111  = fetch_ptr;
+    \$76  = fetch_word;
+    if (\$29 ) begin
+      \$76  = fetch_ptr;
     end
     if (rst) begin
-      \$111  = 8'h00;
+      \$76  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$112  = acts__payload;
-    if (\$68 ) begin
-      \$112 [9:0] = { window_word[6:0], index };
-      \$112 [25:10] = \$69 ;
+    \$77  = acts__payload;
+    if (\$33 ) begin
+      \$77 [9:0] = { window_word[6:0], index };
+      \$77 [25:10] = \$34 ;
     end
     if (rst) begin
-      \$112  = 26'h0000000;
+      \$77  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$113  = \mask$15 ;
-    if (\$68 ) begin
-      \$113  = remaining;
+    \$78  = \mask$15 ;
+    if (\$33 ) begin
+      \$78  = remaining;
     end
     if (window_take) begin
-      \$113  = { \$100 , \$97 , \$94 , \$91 , \$88 , \$85 , \$82 , \$79  };
+      \$78  = { \$65 , \$62 , \$59 , \$56 , \$53 , \$50 , \$47 , \$44  };
     end
     if (rst) begin
-      \$113  = 8'h00;
+      \$78  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$114  = acts__valid;
-    if (\$71 ) begin
-      \$114  = \$74 ;
+    \$79  = acts__valid;
+    if (\$36 ) begin
+      \$79  = \$39 ;
     end
     if (start) begin
-      \$114  = 1'h0;
+      \$79  = 1'h0;
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$115  = window;
+    \$80  = window;
     if (window_take) begin
-      \$115  = rd__data;
+      \$80  = rd__data;
     end
     if (rst) begin
-      \$115  = 128'h00000000000000000000000000000000;
+      \$80  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$116  = window_word;
+    \$81  = window_word;
     if (window_take) begin
-      \$116  = fetch_word;
+      \$81  = fetch_word;
     end
     if (rst) begin
-      \$116  = 8'h00;
+      \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$117  = window_valid;
+    \$82  = window_valid;
     if (window_take) begin
-      \$117  = 1'h1;
-    end else if (\$76 ) begin
-      \$117  = 1'h0;
+      \$82  = 1'h1;
+    end else if (\$41 ) begin
+      \$82  = 1'h0;
     end
     if (start) begin
-      \$117  = 1'h0;
+      \$82  = 1'h0;
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$118  = scanning;
+    \$83  = scanning;
     if (start) begin
-      \$118  = 1'h1;
-    end else if (\$108 ) begin
-      \$118  = 1'h0;
+      \$83  = 1'h1;
+    end else if (\$73 ) begin
+      \$83  = 1'h0;
     end
     if (rst) begin
-      \$118  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   assign wp__addr = \$1 [6:0];

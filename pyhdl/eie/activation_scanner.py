@@ -1,4 +1,4 @@
-from amaranth.hdl import Array, Cat, Const, Module, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -99,7 +99,7 @@ class ActivationScanner(wiring.Component):
         out_advance = ~self.acts.valid | self.acts.ready
         emit = lnzd.valid & out_advance
         remaining = Signal(w)
-        m.d.comb += remaining.eq(mask & ~Mux1h(emit, lnzd.index, w))
+        m.d.comb += remaining.eq(mask & ~Mux(emit, 1 << lnzd.index, 0))
         m.d.comb += window_take.eq(fetch_valid & (~window_valid | (remaining == 0)))
 
         with m.If(emit):
@@ -133,8 +133,3 @@ def check_lnzd_width(lnzd_width: int) -> int:
     if lnzd_width & (lnzd_width - 1):
         raise ValueError(f"lnzd_width must be a power of two, got {lnzd_width}")
     return lnzd_width
-
-
-def Mux1h(enable, index, width):
-    """``1 << index`` when ``enable``, else 0 (a one-hot decode)."""
-    return Cat(enable & (index == i) for i in range(width))
