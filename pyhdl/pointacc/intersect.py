@@ -4,8 +4,8 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import bits_for, check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import check_width
-from pyhdl.pointacc.streams import key_beat_layout, pair_beat_layout, query_beat_layout
-from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS, KeyFormat
+from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_layout, query_beat_layout
+from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
 
 class Intersect(wiring.Component):
@@ -50,8 +50,7 @@ class Intersect(wiring.Component):
     def __init__(self, *, width: int = 8, coord_bits: int = COORD_BITS, batch_bits: int = BATCH_BITS,
                  index_bits: int = INDEX_BITS):
         self.width = check_width(width)
-        self.format = KeyFormat(check_int("coord_bits", coord_bits, minimum=2),
-                                check_int("batch_bits", batch_bits, minimum=0))
+        self.format = check_key_format(coord_bits, batch_bits)
         self.coord_bits, self.batch_bits = coord_bits, batch_bits
         self.index_bits = check_int("index_bits", index_bits)
         self.key_bits = self.format.key_bits

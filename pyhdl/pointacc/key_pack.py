@@ -4,8 +4,8 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import check_width
-from pyhdl.pointacc.streams import coord_beat_layout, key_beat_layout
-from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS, KeyFormat
+from pyhdl.pointacc.streams import check_key_format, coord_beat_layout, key_beat_layout
+from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
 
 class KeyPack(wiring.Component):
@@ -34,8 +34,7 @@ class KeyPack(wiring.Component):
     def __init__(self, *, width: int = 8, coord_bits: int = COORD_BITS, batch_bits: int = BATCH_BITS,
                  index_bits: int = INDEX_BITS):
         self.width = check_width(width)
-        self.format = KeyFormat(check_int("coord_bits", coord_bits, minimum=2),
-                                check_int("batch_bits", batch_bits, minimum=0))
+        self.format = check_key_format(coord_bits, batch_bits)
         self.coord_bits, self.batch_bits = coord_bits, batch_bits
         self.index_bits = check_int("index_bits", index_bits)
         self.name = module_name("key_pack", width=width, coord_bits=coord_bits, batch_bits=batch_bits,

@@ -21,6 +21,9 @@ per intersection step that matched something); the last one may be empty.
 from amaranth.hdl import Cat, signed
 from amaranth.lib import data
 
+from pyhdl.params import check_int
+from sw.pointcloud.keys import KeyFormat
+
 
 def coord_beat_layout(width: int, coord_bits: int, batch_bits: int, index_bits: int) -> data.StructLayout:
     """**Coordinate beat**: ``lanes[i] = {batch, x, y, z, idx}`` (coordinates signed), ``keep``,
@@ -67,3 +70,8 @@ def rank(lane, kept):
     """The value lanes are ordered by: ``(not kept, key, idx)`` as one unsigned number, so empty
     lanes rank above every element and equal keys order by ``idx``."""
     return Cat(lane.idx, lane.key, ~kept)
+
+
+def check_key_format(coord_bits: int, batch_bits: int) -> KeyFormat:
+    """The key format of a block's ``coord_bits``/``batch_bits`` parameters, after checking them."""
+    return KeyFormat(check_int("coord_bits", coord_bits, minimum=2), check_int("batch_bits", batch_bits, minimum=0))
