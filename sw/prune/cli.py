@@ -88,10 +88,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--l1", type=float, default=1e-4, help="L1 strength on BN scales (default 1e-4)")
     _finetune_opts(p)
 
-    p = sub.add_parser("iterative", help="iterative prune → fine-tune versus one-shot at the same sparsity")
+    p = sub.add_parser("iterative", help="iterative prune → fine-tune versus one-shot at the same sparsity "
+                                         "(one-shot fine-tuned one round's epochs, and the iterative total)")
     _common(p)
     _ratio_opts(p)
-    p.add_argument("--steps", type=int, default=5, help="prune/fine-tune rounds (default 5)")
+    p.add_argument("--steps", type=int, default=5, help="prune/fine-tune rounds, >= 2 (default 5)")
     p.add_argument("--epochs-per-step", type=int, default=6, help="fine-tuning epochs per round (default 6)")
     p.add_argument("--schedule", default="geometric", choices=("geometric", "linear"))
     p.add_argument("--scope", default="layer", choices=("layer", "global"))
@@ -289,21 +290,20 @@ def _cmd_iterative(args, model, data, cfg, result):
     from sw.prune.plots import line_plot
 
     base = evaluate(model, data.x_test, data.y_test)
-    it_model, it, _, one = compare_schedules(model, data, cfg, _ratios(args), args.steps,
-                                             args.epochs_per_step,
-                                             lr_scale=args.lr_scale, scope=args.scope, schedule=args.schedule,
-                                             progress=not args.no_progress)
+    cmp = compare_schedules(model, data, cfg, _ratios(args), args.steps, args.epochs_per_step,
+                            lr_scale=args.lr_scale, scope=args.scope, schedule=args.schedule,
+                            progress=not args.no_progress)
     result["baseline_test_acc"] = base
-    result["iterative"], result["one_shot"] = it.to_dict(), one.to_dict()
-    result["accuracy"] = {"iterative_test_acc": it.test_acc, "one_shot_test_acc": one.test_acc}
+    result["iterative"], result["one_shot"] = cmp.iterative.to_dict(), cmp.one_shot.to_dict()
+    result["one_shot_equal_epochs"] = cmp.equal_epochs.to_dict()
+    result["accuracy"] = {"iterative_test_acc": cmp.iterative.test_acc, "one_shot_test_acc": cmp.one_shot.test_acc,
+                          "one_shot_equal_epochs_test_acc": cmp.equal_epochs.test_acc}
     line_plot(args.out / "iterative.png",
-              {"iterative": ([100 * r["sparsity"] for r in it.rows],
-                             [r["val_after_finetune"] for r in it.rows]),
-               "one-shot": ([100 * r["sparsity"] for r in one.rows],
-                            [r["val_after_finetune"] for r in one.rows])},
+              {r.name: ([100 * row["sparsity"] for row in r.rows], [row["val_after_finetune"] for row in r.rows])
+               for r in cmp.results},
               "weights pruned (%)", "val accuracy after fine-tuning (%)", "Iterative vs one-shot pruning")
-    _save(args, it_model, result)
-    return f"baseline test accuracy {base:.2f}%\n" + schedule_table(base, [it, one])
+    _save(args, cmp.models["iterative"], result)
+    return f"baseline test accuracy {base:.2f}%\n" + schedule_table(base, cmp.results)
 
 
 def _cmd_share(args, model, data, cfg, result):

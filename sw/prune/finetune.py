@@ -2,8 +2,9 @@
 
 Fine-tuning runs at ``lr_scale`` (1/10 or 1/100) of the training learning rate
 (:func:`sw.models.train.finetune`). An iterative schedule reaches the final ratio in ``steps``
-prune → fine-tune rounds; one-shot prunes to the final ratio at once and fine-tunes with the
-same total number of epochs, so the two compare at equal cost.
+prune → fine-tune rounds; one-shot prunes to the final ratio at once. :func:`compare_schedules`
+runs two one-shot controls: the same fine-tuning after its one prune as iterative gives each
+round (the lecture's and Han et al.'s protocol), and the same total number of epochs (equal cost).
 """
 
 import copy
@@ -75,19 +76,40 @@ def prune_and_finetune(model, data, train_cfg, final, steps: int, epochs_per_ste
     return result
 
 
+@dataclass
+class ScheduleComparison:
+    """Iterative versus the two one-shot controls, each with the model it produced."""
+
+    iterative: ScheduleResult
+    one_shot: ScheduleResult         # one prune, ``epochs_per_step`` epochs (what one round gets)
+    equal_epochs: ScheduleResult     # one prune, ``steps × epochs_per_step`` epochs (iterative's total)
+    models: dict = field(default_factory=dict, repr=False)   # field name -> the model it produced
+
+    @property
+    def results(self) -> list:
+        return [self.iterative, self.one_shot, self.equal_epochs]
+
+
 def compare_schedules(model, data, train_cfg, final, steps: int, epochs_per_step: int, lr_scale: float = 0.1,
                       granularity=None, criterion=None, layers=None, scope: str = "layer",
-                      schedule: str = "geometric", progress: bool = True):
-    """Iterative (``steps`` rounds) versus one-shot (one round, the same total epochs) from copies of
-    ``model``. Returns ``(iterative_model, iterative, one_shot_model, one_shot)``."""
+                      schedule: str = "geometric", progress: bool = True) -> ScheduleComparison:
+    """Iterative (``steps`` rounds of ``epochs_per_step`` epochs) versus one-shot with
+    ``epochs_per_step`` epochs and one-shot with ``steps × epochs_per_step`` epochs, each from a
+    copy of ``model`` (left untouched). ``steps`` must be at least 2."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"an iterative schedule needs steps >= 2, got {steps!r}")
     common = {"granularity": granularity, "criterion": criterion, "layers": layers, "scope": scope,
               "lr_scale": lr_scale, "progress": progress}
-    it_model, os_model = copy.deepcopy(model), copy.deepcopy(model)
-    it = prune_and_finetune(it_model, data, train_cfg, final, steps, epochs_per_step, schedule=schedule,
-                            name=f"iterative x{steps}", **common)
-    one = prune_and_finetune(os_model, data, train_cfg, final, 1, steps * epochs_per_step, name="one-shot",
-                             **common)
-    return it_model, it, os_model, one
+    runs, models = {}, {}
+    for key, name, n, eps in (("iterative", f"iterative {steps}x{epochs_per_step} ep", steps,
+                               epochs_per_step),
+                              ("one_shot", f"one-shot {epochs_per_step} ep", 1, epochs_per_step),
+                              ("equal_epochs", f"one-shot {steps * epochs_per_step} ep", 1,
+                               steps * epochs_per_step)):
+        m = copy.deepcopy(model)
+        runs[key] = prune_and_finetune(m, data, train_cfg, final, n, eps, schedule=schedule, name=name, **common)
+        models[key] = m
+    return ScheduleComparison(**runs, models=models)
 
 
 def schedule_table(base_test: float, results) -> str:

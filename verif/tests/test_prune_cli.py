@@ -90,6 +90,7 @@ def test_slim_iterative_and_share(tmp_path):
                *FAST) == 0
     r = result(out / "it", "iterative")
     assert r["iterative"]["sparsity"] == pytest.approx(0.8, abs=1e-3) == r["one_shot"]["sparsity"]
+    assert r["one_shot_equal_epochs"]["epochs"] == r["iterative"]["epochs"] == 2 == 2 * r["one_shot"]["epochs"]
     assert (out / "it" / "iterative.png").exists()
     assert run("share", "--out", str(out / "sh"), "--load", str(out / "it" / "model.safetensors"),
                "--finetune-epochs", "1", *FAST) == 0

@@ -63,21 +63,25 @@ def test_schedule_ratios():
         schedule_ratios(0.5, 2, "cubic")
 
 
-def test_iterative_and_one_shot_reach_the_same_sparsity_at_equal_cost():
+def test_iterative_and_both_one_shot_controls_reach_the_same_sparsity():
     d = digits()
     m = trained_mlp((64, 32))
-    it_model, it, os_model, one = compare_schedules(m, d, CFG, 0.8, steps=3, epochs_per_step=1, lr_scale=0.5,
-                                                    progress=False)
-    assert [r["step"] for r in it.rows] == [1, 2, 3] and len(one.rows) == 1
+    cmp = compare_schedules(m, d, CFG, 0.8, steps=3, epochs_per_step=1, lr_scale=0.5, progress=False)
+    it, one, equal = cmp.iterative, cmp.one_shot, cmp.equal_epochs
+    assert [r["step"] for r in it.rows] == [1, 2, 3] and len(one.rows) == len(equal.rows) == 1
     sp = [r["sparsity"] for r in it.rows]
-    assert sp == sorted(sp) and it.sparsity == one.sparsity == pytest.approx(0.8, abs=1e-4)
-    assert it.epochs == one.epochs == 3
+    assert sp == sorted(sp) and it.sparsity == one.sparsity == equal.sparsity == pytest.approx(0.8, abs=1e-4)
+    assert (it.epochs, one.epochs, equal.epochs) == (3, 1, 3)
     assert get_mask(m.fc1) is None                       # the input model is untouched
-    for r in (it, one):
-        assert r.test_acc == evaluate(it_model if r is it else os_model, d.x_test, d.y_test)
+    for key, r in (("iterative", it), ("one_shot", one), ("equal_epochs", equal)):
+        assert r.test_acc == evaluate(cmp.models[key], d.x_test, d.y_test)
         assert r.rows[-1]["val_after_finetune"] > r.rows[-1]["val_after_prune"]
-    table = schedule_table(95.0, [it, one])
-    assert "iterative x3" in table and "one-shot" in table and f"| {it.sparsity:.2%} | 3 |" in table
+        assert float((get_mask(cmp.models[key].fc1) == 0).float().mean()) == pytest.approx(0.8, abs=1e-3)
+    table = schedule_table(95.0, cmp.results)
+    assert f"| iterative 3x1 ep | {it.sparsity:.2%} | 3 |" in table
+    assert f"| one-shot 1 ep | {one.sparsity:.2%} | 1 |" in table and "| one-shot 3 ep |" in table
+    with pytest.raises(ValueError, match="steps >= 2"):
+        compare_schedules(m, d, CFG, 0.8, steps=1, epochs_per_step=1, progress=False)
 
 
 def test_one_step_schedule_is_one_shot():
