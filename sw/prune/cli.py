@@ -15,7 +15,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-COMMANDS = ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "share")
+COMMANDS = ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "netadapt", "share")
 MODEL_FILE = "model.safetensors"
 
 
@@ -97,6 +97,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--schedule", default="geometric", choices=("geometric", "linear"))
     p.add_argument("--scope", default="layer", choices=("layer", "global"))
     p.add_argument("--lr-scale", type=float, default=0.1, help="fine-tuning lr fraction (default 0.1)")
+
+    p = sub.add_parser("netadapt", help="NetAdapt: remove channels one layer per iteration, keeping the most "
+                                        "accurate candidate, until a MAC or parameter budget is met")
+    _common(p, "cnn")
+    p.add_argument("--target", type=float, required=True,
+                   help="resource to reach, as a fraction of the original's (e.g. 0.5)")
+    p.add_argument("--step", type=float, default=0.1,
+                   help="resource cut per iteration, as a fraction of the original's (default 0.1)")
+    p.add_argument("--resource", default="macs", choices=("macs", "nonzero-macs", "params"),
+                   help="dense MACs per sample, MACs with a nonzero weight (sparse models) or parameter count "
+                        "(default macs)")
+    p.add_argument("--layers", help="comma-separated candidate layers (default: every removable layer)")
+    p.add_argument("--short-epochs", type=int, default=1,
+                   help="fine-tuning epochs of each candidate before comparing them (default 1)")
+    _finetune_opts(p)
 
     p = sub.add_parser("share",
                        help="k-means weight sharing, centroid fine-tuning and integer export for EIE")
@@ -304,6 +319,35 @@ def _cmd_iterative(args, model, data, cfg, result):
               "weights pruned (%)", "val accuracy after fine-tuning (%)", "Iterative vs one-shot pruning")
     _save(args, cmp.models["iterative"], result)
     return f"baseline test accuracy {base:.2f}%\n" + schedule_table(base, cmp.results)
+
+
+def _cmd_netadapt(args, model, data, cfg, result):
+    from sw.prune.netadapt import RESOURCES, netadapt
+    from sw.prune.plots import line_plot
+
+    resource = RESOURCES[args.resource]
+    before = _acc(model, data)
+    small, res = netadapt(model, data, cfg, args.target, args.step, short_epochs=args.short_epochs,
+                          final_epochs=args.finetune_epochs, lr_scale=args.lr_scale, resource=resource,
+                          layers=_layers(args.layers), progress=not args.no_progress)
+    result["netadapt"] = res.to_dict()
+    result["resource"] = {"kind": args.resource, "before": resource(model), "after": resource(small)}
+    result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
+    chosen = [t["candidates"][t["chosen"]] for t in res.trace]
+    line_plot(args.out / "netadapt.png",
+              {"chosen candidate (after short fine-tune)": ([1.0] + [c["resource"] for c in chosen],
+                                                            [before["val_acc"]] + [c["val_acc"] for c in chosen]),
+               "after final fine-tune": ([res.resource], [res.val_acc])},
+              f"{args.resource} (fraction of the original)", "val accuracy (%)", "NetAdapt search trace")
+    _save(args, small, result)
+    lines = [res.table(), "",
+             f"{args.resource}: {resource(model):,} → {resource(small):,} ({res.resource:.1%}); channels "
+             + ", ".join(f"{n}={c}" for n, c in res.channels.items()),
+             f"test accuracy {before['test_acc']:.2f}% → {res.test_acc:.2f}% after {args.finetune_epochs} epochs "
+             f"final fine-tuning (val before it {res.val_before_final:.2f}%)"]
+    if res.stopped:
+        lines.append(res.stopped)
+    return "\n".join(lines)
 
 
 def _cmd_share(args, model, data, cfg, result):

@@ -38,7 +38,7 @@ def test_parser_lists_every_subcommand(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["prune", "--help"])
     text = capsys.readouterr().out
-    for c in ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "share"):
+    for c in ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "netadapt", "share"):
         assert c in text
 
 
@@ -79,6 +79,22 @@ def test_channel_removes_and_reports_real_savings(tmp_path):
     assert (out / "channel.png").read_bytes()[:4] == b"\x89PNG"
     model, _ = load_model(out / "model.safetensors")
     assert model.conv1.out_channels == 8 and model.conv2.in_channels == 8 and model.conv2.out_channels == 16
+
+
+def test_netadapt_meets_the_mac_budget_and_saves_the_smaller_model(tmp_path, capsys):
+    out = tmp_path / "na"
+    assert run("netadapt", "--out", str(out), "--target", "0.6", "--step", "0.2", "--short-epochs", "0",
+               "--finetune-epochs", "1", *FAST) == 0
+    r = result(out, "netadapt")
+    assert r["resource"]["kind"] == "macs" and r["resource"]["after"] <= 0.6 * r["resource"]["before"]
+    assert len(r["netadapt"]["trace"]) >= 2 and r["netadapt"]["resource"] <= 0.6
+    model, _ = load_model(out / "model.safetensors")
+    assert {"conv1": model.conv1.out_channels, "conv2": model.conv2.out_channels,
+            "fc1": model.fc1.out_features, "fc2": model.fc2.out_features} == r["netadapt"]["channels"]
+    assert (out / "netadapt.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| 1 |" in capsys.readouterr().out
+    assert run("netadapt", "--out", str(tmp_path / "bad"), "--target", "0.6", "--step", "0.5", *FAST) == 2
+    assert "step must be" in capsys.readouterr().err
 
 
 def test_slim_iterative_and_share(tmp_path):

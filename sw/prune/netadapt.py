@@ -1,0 +1,155 @@
+"""NetAdapt (Yang et al. 2018): greedy channel pruning driven by a measured resource.
+
+Every iteration tries each candidate layer alone: it removes the fewest of that layer's channels
+(lowest L1 norm first) that cut the resource — dense MACs by default, or any ``resource(model)``
+such as a latency table or a cycle model — by ``step`` of the original, fine-tunes that candidate
+for ``short_epochs``, and keeps the one with the best validation accuracy. Iterations repeat
+until the resource is at most ``target`` of the original, then the winner is fine-tuned for
+``final_epochs``. Channels are physically removed, so every candidate is a smaller dense model;
+the model passed in is left untouched.
+"""
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+from tqdm.auto import tqdm
+
+from sw.models.train import evaluate, finetune
+from sw.prune.criteria import L1
+from sw.prune.granularity import Channel
+from sw.prune.pruner import Pruner
+from sw.prune.report import model_stats
+
+
+def dense_macs(model) -> int:
+    """Dense multiply-accumulates per sample of the physical model (the default resource)."""
+    return model_stats(model).macs
+
+
+def nonzero_macs(model) -> int:
+    """Multiply-accumulates per sample with a nonzero weight: what EIE executes on a sparse model."""
+    return model_stats(model).nonzero_macs
+
+
+RESOURCES = {"macs": dense_macs, "nonzero-macs": nonzero_macs, "params": lambda m: model_stats(m).params}
+
+
+def _channels(model, layer: str) -> int:
+    module = dict(model.named_modules())[layer]
+    return getattr(module, "out_channels", None) or module.out_features
+
+
+def _remove(model, layer: str, k: int, criterion):
+    """A copy of ``model`` with ``k`` channels of ``layer`` (lowest ``criterion`` score) removed."""
+    m = copy.deepcopy(model)
+    if k:
+        pruner = Pruner(m, Channel(), criterion, layers=[layer])
+        pruner.prune(k / _channels(m, layer))
+        pruner.remove()
+    return m
+
+
+def shrink_layer(model, layer: str, budget: float, resource=dense_macs, criterion=None):
+    """The fewest channels of ``layer`` whose removal brings ``resource`` to at most ``budget``:
+    ``(k, model_copy)``, or ``None`` when even keeping one channel does not reach it."""
+    criterion = criterion or L1()
+    if resource(model) <= budget:
+        return 0, copy.deepcopy(model)
+    n = _channels(model, layer)
+    if n < 2 or resource(_remove(model, layer, n - 1, criterion)) > budget:
+        return None
+    lo, hi = 0, n - 1          # resource(lo) > budget >= resource(hi); the resource falls with k
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if resource(_remove(model, layer, mid, criterion)) <= budget:
+            hi = mid
+        else:
+            lo = mid
+    return hi, _remove(model, layer, hi, criterion)
+
+
+@dataclass
+class NetAdaptResult:
+    """The search trace and the outcome; resources are fractions of the original."""
+
+    trace: list = field(default_factory=list)   # per iteration: budget, every candidate, the choice
+    resource: float = 1.0
+    channels: dict = field(default_factory=dict)
+    val_before_final: float = 0.0
+    val_acc: float = 0.0
+    test_acc: float = 0.0
+    stopped: str = ""
+
+    def to_dict(self) -> dict:
+        return {"trace": self.trace, "resource": self.resource, "channels": self.channels,
+                "val_before_final": self.val_before_final, "val_acc": self.val_acc, "test_acc": self.test_acc,
+                "stopped": self.stopped}
+
+    def table(self) -> str:
+        """Markdown: one row per iteration, the chosen layer and every candidate's accuracy."""
+        lines = ["| iteration | resource | chosen | channels removed | val acc | candidates (layer: val acc) |",
+                 "|---:|---:|---|---:|---:|---|"]
+        for t in self.trace:
+            c = t["candidates"][t["chosen"]]
+            others = ", ".join(f"{n}: {x['val_acc']:.2f}" if x else f"{n}: —" for n, x in t["candidates"].items())
+            lines.append(f"| {t['iteration']} | {c['resource']:.3f} | {t['chosen']} | {c['removed']} | "
+                         f"{c['val_acc']:.2f} | {others} |")
+        return "\n".join(lines)
+
+
+def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1, final_epochs: int = 12,
+             lr_scale: float = 0.1, resource=dense_macs, layers=None, criterion=None, progress: bool = True):
+    """Shrink a copy of ``model`` until ``resource`` is at most ``target`` × the original, cutting
+    ``step`` × the original per iteration (the last cut may be smaller). Returns
+    ``(model, NetAdaptResult)``. ``layers``: candidate layers (default every layer whose channels
+    can be removed)."""
+    if not 0 < target < 1:
+        raise ValueError(f"target must be a resource fraction in (0, 1), got {target!r}")
+    if not 0 < step <= 1 - target:
+        raise ValueError(f"step must be in (0, 1 - target] = (0, {1 - target:g}], got {step!r}")
+    if short_epochs < 0 or final_epochs < 0:
+        raise ValueError(f"epoch counts must be >= 0, got short {short_epochs}, final {final_epochs}")
+    criterion = criterion or L1()
+    model = copy.deepcopy(model)
+    candidates = list(Pruner(model, Channel(), criterion, layers).layers)
+    r0 = resource(model)
+    if not r0 > 0:
+        raise ValueError(f"the resource of the unpruned model must be positive, got {r0!r}")
+    result = NetAdaptResult()
+    current = r0
+    iterations = math.ceil((1 - target) / step - 1e-9)
+    bar = tqdm(total=iterations, desc="NetAdapt", disable=not progress, leave=False)
+    while current > target * r0 * (1 + 1e-12):
+        budget = max(current - step * r0, target * r0)
+        tried, models = {}, {}
+        for layer in candidates:
+            found = shrink_layer(model, layer, budget, resource, criterion)
+            if found is None:
+                tried[layer] = None
+                continue
+            k, m = found
+            if short_epochs:
+                finetune(m, data, cfg, short_epochs, lr_scale=lr_scale, progress=False)
+            tried[layer] = {"removed": k, "channels": _channels(m, layer), "resource": resource(m) / r0,
+                            "val_acc": evaluate(m, data.x_val, data.y_val)}
+            models[layer] = m
+        if not models:
+            result.stopped = (f"no single layer can bring the resource from {current / r0:.3f} to "
+                              f"{budget / r0:.3f}; stopped")
+            break
+        chosen = max(models, key=lambda n: tried[n]["val_acc"])    # first of equals, in layer order
+        model, current = models[chosen], resource(models[chosen])
+        result.trace.append({"iteration": len(result.trace) + 1, "budget": budget / r0, "chosen": chosen,
+                             "candidates": tried})
+        bar.update()
+        bar.set_postfix(resource=f"{current / r0:.3f}", layer=chosen, val=f"{tried[chosen]['val_acc']:.2f}")
+    bar.close()
+    result.val_before_final = evaluate(model, data.x_val, data.y_val)
+    if final_epochs:
+        finetune(model, data, cfg, final_epochs, lr_scale=lr_scale, progress=progress, desc="NetAdapt final")
+    result.resource = current / r0
+    result.channels = {n: _channels(model, n) for n in candidates}
+    result.val_acc = evaluate(model, data.x_val, data.y_val)
+    result.test_acc = evaluate(model, data.x_test, data.y_test)
+    return model, result
