@@ -105,9 +105,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="resource to reach, as a fraction of the original's (e.g. 0.5)")
     p.add_argument("--step", type=float, default=0.1,
                    help="resource cut per iteration, as a fraction of the original's (default 0.1)")
-    p.add_argument("--resource", default="macs", choices=("macs", "nonzero-macs", "params"),
-                   help="dense MACs per sample, MACs with a nonzero weight (sparse models) or parameter count "
-                        "(default macs)")
+    p.add_argument("--resource", default="macs", choices=("macs", "nonzero-macs", "params", "eie-cycles"),
+                   help="dense MACs per sample, MACs with a nonzero weight (sparse models), parameter count, or "
+                        "EIE array cycles from the exact cycle model (Linear/ReLU chains) (default macs)")
+    p.add_argument("--n-pe", type=int, default=64, help="PEs of the EIE array for --resource eie-cycles")
+    p.add_argument("--samples", type=int, default=16,
+                   help="validation digits averaged by --resource eie-cycles (default 16)")
     p.add_argument("--layers", help="comma-separated candidate layers (default: every removable layer)")
     p.add_argument("--short-epochs", type=int, default=1,
                    help="fine-tuning epochs of each candidate before comparing them (default 1)")
@@ -325,7 +328,14 @@ def _cmd_netadapt(args, model, data, cfg, result):
     from sw.prune.netadapt import RESOURCES, netadapt
     from sw.prune.plots import line_plot
 
-    resource = RESOURCES[args.resource]
+    if args.resource == "eie-cycles":
+        from sw.prune.latency import EIECycles
+
+        if not 1 <= args.samples <= len(data.x_val):
+            raise ValueError(f"--samples must be 1..{len(data.x_val)}, got {args.samples}")
+        resource = EIECycles(data.x_val[:args.samples], n_pe=args.n_pe)
+    else:
+        resource = RESOURCES[args.resource]
     before = _acc(model, data)
     small, res = netadapt(model, data, cfg, args.target, args.step, short_epochs=args.short_epochs,
                           final_epochs=args.finetune_epochs, lr_scale=args.lr_scale, resource=resource,

@@ -106,7 +106,7 @@ def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1
     can be removed)."""
     if not 0 < target < 1:
         raise ValueError(f"target must be a resource fraction in (0, 1), got {target!r}")
-    if not 0 < step <= 1 - target:
+    if not 0 < step <= 1 - target + 1e-9:      # 1 - 0.8 is 0.19999999999999996
         raise ValueError(f"step must be in (0, 1 - target] = (0, {1 - target:g}], got {step!r}")
     if short_epochs < 0 or final_epochs < 0:
         raise ValueError(f"epoch counts must be >= 0, got short {short_epochs}, final {final_epochs}")

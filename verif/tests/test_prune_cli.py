@@ -97,6 +97,21 @@ def test_netadapt_meets_the_mac_budget_and_saves_the_smaller_model(tmp_path, cap
     assert "step must be" in capsys.readouterr().err
 
 
+def test_netadapt_on_eie_cycles(tmp_path, capsys):
+    out = tmp_path / "cy"
+    assert run("netadapt", "--out", str(out), "--model", "lenet300", "--resource", "eie-cycles", "--n-pe", "8",
+               "--samples", "4", "--target", "0.8", "--step", "0.2", "--short-epochs", "0",
+               "--finetune-epochs", "0", *FAST) == 0
+    r = result(out, "netadapt")
+    assert r["resource"]["kind"] == "eie-cycles" and r["resource"]["after"] <= 0.8 * r["resource"]["before"]
+    assert run("netadapt", "--out", str(tmp_path / "cnn"), "--resource", "eie-cycles", "--target", "0.8",
+               *FAST) == 2
+    assert "Linear" in capsys.readouterr().err
+    assert run("netadapt", "--out", str(tmp_path / "s"), "--model", "lenet300", "--resource", "eie-cycles",
+               "--samples", "0", "--target", "0.8", *FAST) == 2
+    assert "--samples" in capsys.readouterr().err
+
+
 def test_slim_iterative_and_share(tmp_path):
     out = tmp_path / "x"
     assert run("slim", "--out", str(out / "slim"), "--ratio", "0.4", "--finetune-epochs", "1", *FAST) == 0
