@@ -103,7 +103,9 @@ def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1
     """Shrink a copy of ``model`` until ``resource`` is at most ``target`` × the original, cutting
     ``step`` × the original per iteration (the last cut may be smaller). Returns
     ``(model, NetAdaptResult)``. ``layers``: candidate layers (default every layer whose channels
-    can be removed)."""
+    can be removed). Candidates are compared after their short fine-tune, and their resource is
+    measured then too: a resource that depends on the activations (EIE cycles) can move a little
+    with training, so the final one is re-measured after the final fine-tune."""
     if not 0 < target < 1:
         raise ValueError(f"target must be a resource fraction in (0, 1), got {target!r}")
     if not 0 < step <= 1 - target + 1e-9:      # 1 - 0.8 is 0.19999999999999996
@@ -148,7 +150,7 @@ def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1
     result.val_before_final = evaluate(model, data.x_val, data.y_val)
     if final_epochs:
         finetune(model, data, cfg, final_epochs, lr_scale=lr_scale, progress=progress, desc="NetAdapt final")
-    result.resource = current / r0
+    result.resource = resource(model) / r0      # a data-dependent resource (EIE cycles) moves with training
     result.channels = {n: _channels(model, n) for n in candidates}
     result.val_acc = evaluate(model, data.x_val, data.y_val)
     result.test_acc = evaluate(model, data.x_test, data.y_test)
