@@ -8,7 +8,8 @@ the numbers. Sections: LeNet-300-100 sensitivity → per-layer ratios; iterative
 pruning (one-shot fine-tuned for one round's epochs, and for iterative's total) over several
 training seeds; 4-bit weight sharing, centroid fine-tuning, integer export and Deep Compression's
 storage count; L1/L2-regularised training and achievable sparsity; CNN channel pruning and
-network slimming with physical removal; 2:4.
+network slimming with physical removal; 2:4; NetAdapt at the uniform channel-pruning MAC budgets,
+and on EIE array cycles for the sparse LeNet-300-100.
 """
 
 import argparse
@@ -34,6 +35,8 @@ from sw.prune.criteria import L1
 from sw.prune.export import export_integer, storage_bits
 from sw.prune.finetune import prune_and_finetune
 from sw.prune.granularity import NM, Channel
+from sw.prune.latency import EIECycles
+from sw.prune.netadapt import netadapt, nonzero_macs
 from sw.prune.plots import line_plot
 from sw.prune.pruner import Pruner
 from sw.prune.regularize import L1Penalty, L2Penalty, accuracy_vs_sparsity, achievable_sparsity
@@ -45,7 +48,11 @@ from sw.prune.slim import slim, train_slimming
 SCAN_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99)
 REG_RATIOS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 SLIM_STRENGTH = 1e-3
+NETADAPT_STEP = 0.1
+EIE_SAMPLES = 16      # validation digits the EIE-cycle resource averages over
+EIE_TARGET = 0.7
 OUTPUTS = ("results.json", "results.md", "sensitivity.png", "iterative_vs_oneshot.png", "regularisation.png",
+           "netadapt.png",
            "lenet300_pruned_shared.safetensors", "lenet300_int.npz")
 
 
@@ -109,6 +116,15 @@ def schedule_plot(path, rows, titles: dict, seeds: int) -> None:
               "weights pruned (%)", f"test accuracy drop (points), mean of {seeds} seeds",
               "LeNet-300-100: iterative vs one-shot pruning",
               errors={titles[k]: [r[f"{k}_test_drop"][1] for r in rows] for k in keys})
+
+
+def netadapt_plot(path, trace: list, base_val: float, budget: float) -> None:
+    """NetAdapt's search trace: MACs and validation accuracy of each iteration's winner."""
+    chosen = [t["candidates"][t["chosen"]] for t in trace]
+    line_plot(path, {"winner of each iteration": ([1.0] + [c["resource"] for c in chosen],
+                                                  [base_val] + [c["val_acc"] for c in chosen])},
+              "MACs (fraction of the baseline)", "val accuracy after the short fine-tune (%)",
+              f"NetAdapt on the MNIST CNN, down to {budget:.3f} of the MACs")
 
 
 class Bench:
@@ -393,6 +409,88 @@ class Bench:
         return {"rows": rows, "baseline_val": info["val_acc"], "slimming_strength": lam}, "\n".join(lines)
 
 
+    def netadapt_cnn(self):
+        base, _ = pretrained("cnn", self.data.name, progress=self.progress)
+        cfg = BASELINES["cnn"]
+        base_acc = evaluate(base, self.data.x_test, self.data.y_test)
+        base_macs = model_stats(base).macs
+        rows, traces = [], {}
+        for r in (0.5, 0.7):
+            uniform = copy.deepcopy(base)
+            p = Pruner(uniform, Channel(), L1(), layers=["conv1", "conv2"])
+            p.prune(r)
+            p.remove()
+            budget = model_stats(uniform).macs / base_macs
+            m, res = netadapt(base, self.data, cfg, budget, NETADAPT_STEP, short_epochs=1,
+                              final_epochs=self.ft_epochs, lr_scale=self.lr_scale, progress=self.progress)
+            st = model_stats(m)
+            rows.append({"budget_of": f"L1 filters, {r:.0%} of conv1 and of conv2", "budget": budget,
+                         "macs": st.macs, "params": st.params, "channels": res.channels,
+                         "iterations": len(res.trace), "val_before_final": res.val_before_final,
+                         "test_acc": res.test_acc, "stopped": res.stopped})
+            traces[f"{budget:.3f}"] = res
+        base_val = evaluate(base, self.data.x_val, self.data.y_val)
+        deepest = min(traces)
+        netadapt_plot(self.out / "netadapt.png", traces[deepest].trace, base_val, float(deepest))
+        lines = [f"NetAdapt (MACs as the resource, step {NETADAPT_STEP:g} of the baseline's MACs per iteration, "
+                 "every candidate layer fine-tuned 1 epoch before the comparison, the winner fine-tuned "
+                 f"{self.ft_epochs} epochs at the end) on the same SmallCNN, with the MAC budget of each uniform L1 "
+                 f"filter pruning row of the channel-pruning table; baseline test {base_acc:.2f}%, "
+                 f"{base_macs:,} MACs.", "",
+                 "| MAC budget of | MACs | MAC reduction | params | "
+                 f"channels ({', '.join(rows[0]['channels'])}) | "
+                 "iterations | test acc | drop |", "|---|---:|---:|---:|---|---:|---:|---:|"]
+        for row in rows:
+            ch = ", ".join(str(v) for v in row["channels"].values())
+            lines.append(f"| {row['budget_of']} | {row['macs']:,} | {1 - row['macs'] / base_macs:.1%} | "
+                         f"{row['params']:,} | {ch} | {row['iterations']} | {row['test_acc']:.2f} | "
+                         f"{base_acc - row['test_acc']:+.2f} |")
+        lines += ["", f"Search trace down to {deepest} of the baseline's MACs (resource = MACs / baseline MACs; "
+                  "val acc after the 1-epoch fine-tune; — : the layer alone cannot cut one step):", "",
+                  traces[deepest].table()]
+        return {"rows": rows, "base_val": base_val, "traces": {k: v.to_dict() for k, v in traces.items()}}, \
+            "\n".join(lines)
+
+
+    def netadapt_eie(self):
+        start = self.pruned
+        d = self.data
+        search = EIECycles(d.x_val[:EIE_SAMPLES], n_pe=64)
+        check = EIECycles(d.x_test[:4 * EIE_SAMPLES], n_pe=64)
+        cfg = self.lenet_cfg
+        base_nz = nonzero_macs(start)
+        models = {f"start: iterative {self.target:.0%} model": (start, None)}
+        common = {"short_epochs": 1, "final_epochs": self.ft_epochs, "lr_scale": self.lr_scale,
+                  "progress": self.progress}
+        models["NetAdapt on EIE cycles"] = netadapt(start, d, cfg, EIE_TARGET, NETADAPT_STEP, resource=search,
+                                                    **common)
+        models["NetAdapt on nonzero MACs"] = netadapt(start, d, cfg, EIE_TARGET, NETADAPT_STEP,
+                                                      resource=nonzero_macs, **common)
+        c0 = check.layer_cycles(start).mean(axis=0)
+        rows = []
+        for name, (m, res) in models.items():
+            cyc = check.layer_cycles(m).mean(axis=0)
+            rows.append({"model": name, "fc1": m.fc1.out_features, "fc2": m.fc2.out_features,
+                         "nonzero_macs": nonzero_macs(m), "cycles": cyc.tolist(), "test_acc":
+                         evaluate(m, d.x_test, d.y_test), "iterations": None if res is None else len(res.trace),
+                         "trace": None if res is None else res.to_dict()})
+        lines = [f"NetAdapt on LeNet-300-100 from the iterative {self.target:.0%} model (fine-grained masks kept), "
+                 f"neurons of fc1/fc2 as channels, target {EIE_TARGET:g} of the start's resource in steps of "
+                 f"{NETADAPT_STEP:g}, 1-epoch candidate fine-tune, {self.ft_epochs} epochs at the end. Resource: "
+                 f"EIE cycles from the exact array cycle model (64 PEs, queue depth 8, LNZD width 8; mean over "
+                 f"{EIE_SAMPLES} validation digits), or nonzero MACs. Cycles below are re-measured on "
+                 f"{4 * EIE_SAMPLES} test digits.", "",
+                 "| model | fc1, fc2 neurons | nonzero MACs | EIE cycles fc1 + fc2 + fc3 = total | vs start | "
+                 "iterations | test acc |", "|---|---|---:|---|---:|---:|---:|"]
+        for r in rows:
+            cyc = r["cycles"]
+            it = "" if r["iterations"] is None else str(r["iterations"])
+            lines.append(f"| {r['model']} | {r['fc1']}, {r['fc2']} | {r['nonzero_macs']:,} "
+                         f"({r['nonzero_macs'] / base_nz:.0%}) | {cyc[0]:.0f} + {cyc[1]:.0f} + {cyc[2]:.0f} = "
+                         f"{sum(cyc):.0f} | {sum(cyc) / c0.sum():.0%} | {it} | {r['test_acc']:.2f} |")
+        return {"rows": rows, "samples": EIE_SAMPLES, "target": EIE_TARGET}, "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sw.prune.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path,
@@ -428,7 +526,8 @@ def main(argv=None) -> int:
     for name, fn in [("LeNet-300-100 baseline", b.lenet_baseline), ("Sensitivity scan", b.sensitivity),
                      ("Iterative vs one-shot", b.schedules), ("Weight sharing and integer export", b.sharing),
                      ("2:4 structured sparsity", b.nm), ("L1/L2 regularisation", b.regularisation),
-                     ("CNN channel pruning and network slimming", b.cnn)]:
+                     ("CNN channel pruning and network slimming", b.cnn), ("NetAdapt (CNN)", b.netadapt_cnn),
+                     ("NetAdapt on EIE cycles (LeNet-300-100)", b.netadapt_eie)]:
         b.section(name, fn)
     b.results["wall_s"] = round(time.time() - b.t0, 1)
     cmd = "python -m sw.prune.bench " + " ".join(argv if argv is not None else sys.argv[1:])
