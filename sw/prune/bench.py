@@ -428,10 +428,10 @@ class Bench:
                          "macs": st.macs, "params": st.params, "channels": res.channels,
                          "iterations": len(res.trace), "val_before_final": res.val_before_final,
                          "test_acc": res.test_acc, "stopped": res.stopped})
-            traces[f"{budget:.3f}"] = res
+            traces[budget] = res
         base_val = evaluate(base, self.data.x_val, self.data.y_val)
         deepest = min(traces)
-        netadapt_plot(self.out / "netadapt.png", traces[deepest].trace, base_val, float(deepest))
+        netadapt_plot(self.out / "netadapt.png", traces[deepest].trace, base_val, deepest)
         lines = [f"NetAdapt (MACs as the resource, step {NETADAPT_STEP:g} of the baseline's MACs per iteration, "
                  "every candidate layer fine-tuned 1 epoch before the comparison, the winner fine-tuned "
                  f"{self.ft_epochs} epochs at the end) on the same SmallCNN, with the MAC budget of each uniform L1 "
@@ -445,12 +445,11 @@ class Bench:
             lines.append(f"| {row['budget_of']} | {row['macs']:,} | {1 - row['macs'] / base_macs:.1%} | "
                          f"{row['params']:,} | {ch} | {row['iterations']} | {row['test_acc']:.2f} | "
                          f"{base_acc - row['test_acc']:+.2f} |")
-        lines += ["", f"Search trace down to {deepest} of the baseline's MACs (resource = MACs / baseline MACs; "
+        lines += ["", f"Search trace down to {deepest:.3f} of the baseline's MACs (resource = MACs / baseline MACs; "
                   "val acc after the 1-epoch fine-tune; — : the layer alone cannot cut one step):", "",
                   traces[deepest].table()]
-        return {"rows": rows, "base_val": base_val, "traces": {k: v.to_dict() for k, v in traces.items()}}, \
-            "\n".join(lines)
-
+        return {"rows": rows, "base_val": base_val,
+                "traces": {f"{k:.3f}": v.to_dict() for k, v in traces.items()}}, "\n".join(lines)
 
     def netadapt_eie(self):
         start = self.pruned
@@ -466,7 +465,6 @@ class Bench:
                                                     **common)
         models["NetAdapt on nonzero MACs"] = netadapt(start, d, cfg, EIE_TARGET, NETADAPT_STEP,
                                                       resource=nonzero_macs, **common)
-        c0 = check.layer_cycles(start).mean(axis=0)
         rows = []
         for name, (m, res) in models.items():
             cyc = check.layer_cycles(m).mean(axis=0)
@@ -474,10 +472,12 @@ class Bench:
                          "nonzero_macs": nonzero_macs(m), "cycles": cyc.tolist(), "test_acc":
                          evaluate(m, d.x_test, d.y_test), "iterations": None if res is None else len(res.trace),
                          "trace": None if res is None else res.to_dict()})
+        c0 = sum(rows[0]["cycles"])
         lines = [f"NetAdapt on LeNet-300-100 from the iterative {self.target:.0%} model (fine-grained masks kept), "
                  f"neurons of fc1/fc2 as channels, target {EIE_TARGET:g} of the start's resource in steps of "
                  f"{NETADAPT_STEP:g}, 1-epoch candidate fine-tune, {self.ft_epochs} epochs at the end. Resource: "
-                 f"EIE cycles from the exact array cycle model (64 PEs, queue depth 8, LNZD width 8; mean over "
+                 f"EIE cycles from the exact array cycle model ({search.n_pe} PEs, queue depth {search.queue_depth}, "
+                 f"LNZD width {search.lnzd_width}; mean over "
                  f"{EIE_SAMPLES} validation digits), or nonzero MACs. Cycles below are re-measured on "
                  f"{4 * EIE_SAMPLES} test digits.", "",
                  "| model | fc1, fc2 neurons | nonzero MACs | EIE cycles fc1 + fc2 + fc3 = total | vs start | "
@@ -487,7 +487,7 @@ class Bench:
             it = "" if r["iterations"] is None else str(r["iterations"])
             lines.append(f"| {r['model']} | {r['fc1']}, {r['fc2']} | {r['nonzero_macs']:,} "
                          f"({r['nonzero_macs'] / base_nz:.0%}) | {cyc[0]:.0f} + {cyc[1]:.0f} + {cyc[2]:.0f} = "
-                         f"{sum(cyc):.0f} | {sum(cyc) / c0.sum():.0%} | {it} | {r['test_acc']:.2f} |")
+                         f"{sum(cyc):.0f} | {sum(cyc) / c0:.0%} | {it} | {r['test_acc']:.2f} |")
         return {"rows": rows, "samples": EIE_SAMPLES, "target": EIE_TARGET}, "\n".join(lines)
 
 
