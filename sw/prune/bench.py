@@ -118,15 +118,6 @@ def schedule_plot(path, rows, titles: dict, seeds: int) -> None:
               errors={titles[k]: [r[f"{k}_test_drop"][1] for r in rows] for k in keys})
 
 
-def netadapt_plot(path, trace: list, base_val: float, budget: float) -> None:
-    """NetAdapt's search trace: MACs and validation accuracy of each iteration's winner."""
-    chosen = [t["candidates"][t["chosen"]] for t in trace]
-    line_plot(path, {"winner of each iteration": ([1.0] + [c["resource"] for c in chosen],
-                                                  [base_val] + [c["val_acc"] for c in chosen])},
-              "MACs (fraction of the baseline)", "val accuracy after the short fine-tune (%)",
-              f"NetAdapt on the MNIST CNN, down to {budget:.3f} of the MACs")
-
-
 class Bench:
     def __init__(self, out: Path, data_name: str, seeds: int, target: float, steps: int, epochs_per_step: int,
                  lr_scale: float, finetune_epochs: int, jobs: int, progress: bool):
@@ -431,7 +422,8 @@ class Bench:
             traces[budget] = res
         base_val = evaluate(base, self.data.x_val, self.data.y_val)
         deepest = min(traces)
-        netadapt_plot(self.out / "netadapt.png", traces[deepest].trace, base_val, deepest)
+        traces[deepest].plot(self.out / "netadapt.png", base_val, "MACs (fraction of the baseline's)",
+                             f"NetAdapt on the MNIST CNN, down to {deepest:.3f} of the MACs")
         lines = [f"NetAdapt (MACs as the resource, step {NETADAPT_STEP:g} of the baseline's MACs per iteration, "
                  "every candidate layer fine-tuned 1 epoch before the comparison, the winner fine-tuned "
                  f"{self.ft_epochs} epochs at the end) on the same SmallCNN, with the MAC budget of each uniform L1 "

@@ -99,7 +99,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lr-scale", type=float, default=0.1, help="fine-tuning lr fraction (default 0.1)")
 
     p = sub.add_parser("netadapt", help="NetAdapt: remove channels one layer per iteration, keeping the most "
-                                        "accurate candidate, until a MAC or parameter budget is met")
+                                        "accurate candidate, until a MAC, parameter or EIE-cycle budget is met")
     _common(p, "cnn")
     p.add_argument("--target", type=float, required=True,
                    help="resource to reach, as a fraction of the original's (e.g. 0.5)")
@@ -326,7 +326,6 @@ def _cmd_iterative(args, model, data, cfg, result):
 
 def _cmd_netadapt(args, model, data, cfg, result):
     from sw.prune.netadapt import RESOURCES, netadapt
-    from sw.prune.plots import line_plot
 
     if args.resource == "eie-cycles":
         from sw.prune.latency import EIECycles
@@ -340,18 +339,15 @@ def _cmd_netadapt(args, model, data, cfg, result):
     small, res = netadapt(model, data, cfg, args.target, args.step, short_epochs=args.short_epochs,
                           final_epochs=args.finetune_epochs, lr_scale=args.lr_scale, resource=resource,
                           layers=_layers(args.layers), progress=not args.no_progress)
+    r0, r1 = resource(model), resource(small)
     result["netadapt"] = res.to_dict()
-    result["resource"] = {"kind": args.resource, "before": resource(model), "after": resource(small)}
+    result["resource"] = {"kind": args.resource, "before": r0, "after": r1}
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
-    chosen = [t["candidates"][t["chosen"]] for t in res.trace]
-    line_plot(args.out / "netadapt.png",
-              {"chosen candidate (after short fine-tune)": ([1.0] + [c["resource"] for c in chosen],
-                                                            [before["val_acc"]] + [c["val_acc"] for c in chosen]),
-               "after final fine-tune": ([res.resource], [res.val_acc])},
-              f"{args.resource} (fraction of the original)", "val accuracy (%)", "NetAdapt search trace")
+    res.plot(args.out / "netadapt.png", before["val_acc"], f"{args.resource} (fraction of the original's)",
+             "NetAdapt search trace")
     _save(args, small, result)
     lines = [res.table(), "",
-             f"{args.resource}: {resource(model):,} → {resource(small):,} ({res.resource:.1%}); channels "
+             f"{args.resource}: {r0:,.0f} → {r1:,.0f} ({res.resource:.1%}); channels "
              + ", ".join(f"{n}={c}" for n, c in res.channels.items()),
              f"test accuracy {before['test_acc']:.2f}% → {res.test_acc:.2f}% after {args.finetune_epochs} epochs "
              f"final fine-tuning (val before it {res.val_before_final:.2f}%)"]

@@ -86,6 +86,17 @@ class NetAdaptResult:
                 "val_before_final": self.val_before_final, "val_acc": self.val_acc, "test_acc": self.test_acc,
                 "stopped": self.stopped}
 
+    def plot(self, path, base_val: float, xlabel: str, title: str) -> None:
+        """The search trace: resource and validation accuracy of each iteration's winner (after its
+        short fine-tune) from the unpruned model's, and the result after the final fine-tune."""
+        from sw.prune.plots import line_plot
+
+        chosen = [t["candidates"][t["chosen"]] for t in self.trace]
+        line_plot(path, {"winner of each iteration": ([1.0] + [c["resource"] for c in chosen],
+                                                      [base_val] + [c["val_acc"] for c in chosen]),
+                         "after the final fine-tune": ([self.resource], [self.val_acc])},
+                  xlabel, "val accuracy (%)", title)
+
     def table(self) -> str:
         """Markdown: one row per iteration, the chosen layer and every candidate's accuracy."""
         lines = ["| iteration | resource | chosen | channels removed | val acc | candidates (layer: val acc) |",
