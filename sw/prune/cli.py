@@ -15,7 +15,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-COMMANDS = ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "netadapt", "share")
+COMMANDS = ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "netadapt", "amc", "share")
 MODEL_FILE = "model.safetensors"
 
 
@@ -114,6 +114,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--layers", help="comma-separated candidate layers (default: every removable layer)")
     p.add_argument("--short-epochs", type=int, default=1,
                    help="fine-tuning epochs of each candidate before comparing them (default 1)")
+    _finetune_opts(p)
+
+    p = sub.add_parser("amc", help="AMC: a DDPG agent picks each layer's channel ratio under a MAC budget")
+    _common(p, "cnn")
+    p.add_argument("--target", type=float, required=True, help="MACs to reach, as a fraction of the original's")
+    p.add_argument("--episodes", type=int, default=300, help="search episodes (default 300)")
+    p.add_argument("--warmup", type=int, default=100, help="episodes of random actions first (default 100)")
+    p.add_argument("--max-ratio", type=float, default=0.8, help="largest ratio per layer (default 0.8)")
     _finetune_opts(p)
 
     p = sub.add_parser("share",
@@ -354,6 +362,27 @@ def _cmd_netadapt(args, model, data, cfg, result):
     if res.stopped:
         lines.append(res.stopped)
     return "\n".join(lines)
+
+
+def _cmd_amc(args, model, data, cfg, result):
+    from sw.prune.amc import amc
+
+    before = _acc(model, data)
+    small, res = amc(model, data, cfg, args.target, episodes=args.episodes, warmup=args.warmup,
+                     max_ratio=args.max_ratio, final_epochs=args.finetune_epochs, lr_scale=args.lr_scale,
+                     seed=args.seed, progress=not args.no_progress)
+    result["amc"] = res.to_dict()
+    result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
+    res.plot(args.out / "amc.png", args.warmup)
+    _save(args, small, result)
+    best = res.best
+    return "\n".join([
+        f"best of {len(res.episodes)} episodes (episode {best['episode']}): ratios "
+        + ", ".join(f"{n}={r:.3f}" for n, r in best["ratios"].items())
+        + f"; val {best['val_acc']:.2f}% before fine-tuning",
+        f"MACs {res.macs:.1%} of the original; channels " + ", ".join(f"{n}={c}" for n, c in res.channels.items()),
+        f"test accuracy {before['test_acc']:.2f}% → {res.test_acc:.2f}% after {args.finetune_epochs} epochs "
+        "fine-tuning"])
 
 
 def _cmd_share(args, model, data, cfg, result):

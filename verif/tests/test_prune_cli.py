@@ -38,7 +38,7 @@ def test_parser_lists_every_subcommand(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["prune", "--help"])
     text = capsys.readouterr().out
-    for c in ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "netadapt", "share"):
+    for c in ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "netadapt", "amc", "share"):
         assert c in text
 
 
@@ -110,6 +110,19 @@ def test_netadapt_on_eie_cycles(tmp_path, capsys):
     assert run("netadapt", "--out", str(tmp_path / "s"), "--model", "lenet300", "--resource", "eie-cycles",
                "--samples", "0", "--target", "0.8", *FAST) == 2
     assert "--samples" in capsys.readouterr().err
+
+
+def test_amc_meets_the_budget_and_saves_the_smaller_model(tmp_path, capsys):
+    out = tmp_path / "amc"
+    assert run("amc", "--out", str(out), "--target", "0.5", "--episodes", "12", "--warmup", "4",
+               "--finetune-epochs", "1", *FAST) == 0
+    r = result(out, "amc")
+    assert r["amc"]["macs"] <= 0.5 and len(r["amc"]["episodes"]) == 12
+    model, _ = load_model(out / "model.safetensors")
+    assert model.conv1.out_channels == r["amc"]["channels"]["conv1"]
+    assert (out / "amc.png").read_bytes()[:4] == b"\x89PNG" and "best of 12 episodes" in capsys.readouterr().out
+    assert run("amc", "--out", str(tmp_path / "bad"), "--target", "0.01", *FAST) == 2
+    assert "out of reach" in capsys.readouterr().err
 
 
 def test_slim_iterative_and_share(tmp_path):
