@@ -8,8 +8,8 @@ the numbers. Sections: LeNet-300-100 sensitivity → per-layer ratios; iterative
 pruning (one-shot fine-tuned for one round's epochs, and for iterative's total) over several
 training seeds; 4-bit weight sharing, centroid fine-tuning, integer export and Deep Compression's
 storage count; L1/L2-regularised training and achievable sparsity; CNN channel pruning and
-network slimming with physical removal; 2:4; NetAdapt at the uniform channel-pruning MAC budgets,
-and on EIE array cycles for the sparse LeNet-300-100.
+network slimming with physical removal; 2:4; NetAdapt and AMC at the uniform channel-pruning MAC
+budgets, and NetAdapt on EIE array cycles for the sparse LeNet-300-100.
 """
 
 import argparse
@@ -31,6 +31,7 @@ from sw.models import registry
 from sw.models.io import save_model
 from sw.models.train import BASELINES, evaluate, finetune, pretrained, train
 from sw.pack.eie import pack_eie, unpack_eie
+from sw.prune.amc import amc
 from sw.prune.criteria import L1
 from sw.prune.export import export_integer, storage_bits
 from sw.prune.finetune import prune_and_finetune
@@ -51,8 +52,10 @@ SLIM_STRENGTH = 1e-3
 NETADAPT_STEP = 0.1
 EIE_SAMPLES = 16      # validation digits the EIE-cycle resource averages over
 EIE_TARGET = 0.7
+AMC_EPISODES = 300
+AMC_WARMUP = 100
 OUTPUTS = ("results.json", "results.md", "sensitivity.png", "iterative_vs_oneshot.png", "regularisation.png",
-           "netadapt.png",
+           "netadapt.png", "amc.png",
            "lenet300_pruned_shared.safetensors", "lenet300_int.npz")
 
 
@@ -483,6 +486,46 @@ class Bench:
         return {"rows": rows, "samples": EIE_SAMPLES, "target": EIE_TARGET}, "\n".join(lines)
 
 
+    def amc_cnn(self):
+        base, _ = pretrained("cnn", self.data.name, progress=self.progress)
+        cfg = BASELINES["cnn"]
+        base_acc = evaluate(base, self.data.x_test, self.data.y_test)
+        base_macs = model_stats(base).macs
+        rows, results = [], {}
+        for r in (0.5, 0.7):
+            uniform = copy.deepcopy(base)
+            p = Pruner(uniform, Channel(), L1(), layers=["conv1", "conv2"])
+            p.prune(r)
+            p.remove()
+            budget = model_stats(uniform).macs / base_macs
+            _, res = amc(base, self.data, cfg, budget, episodes=AMC_EPISODES, warmup=AMC_WARMUP,
+                         final_epochs=self.ft_epochs, lr_scale=self.lr_scale, progress=self.progress)
+            acc = [e["val_acc"] for e in res.episodes]
+            rows.append({"budget_of": f"L1 filters, {r:.0%} of conv1 and of conv2", "budget": budget,
+                         "best_episode": res.best["episode"], "best_val": res.best["val_acc"], "macs": res.macs,
+                         "channels": res.channels, "warmup_mean": float(np.mean(acc[:AMC_WARMUP])),
+                         "last_mean": float(np.mean(acc[-(AMC_EPISODES - AMC_WARMUP):])),
+                         "test_acc": res.test_acc})
+            results[budget] = res
+        first = max(results)
+        results[first].plot(self.out / "amc.png", AMC_WARMUP)
+        lines = [f"AMC on the same SmallCNN at the MAC budget of each uniform L1 filter-pruning row: "
+                 f"{AMC_EPISODES} episodes, the first {AMC_WARMUP} with random actions, ratios in [0, 0.8], "
+                 "reward = validation accuracy right after pruning (no fine-tuning); the best episode's ratios "
+                 f"are then fine-tuned {self.ft_epochs} epochs. Baseline test {base_acc:.2f}%.", "",
+                 "| MAC budget of | MACs (of the baseline) | channels (" + ", ".join(rows[0]["channels"])
+                 + ") | best episode | "
+                 "its val acc, no FT | mean val acc: warm-up / learned episodes | test acc after FT | drop |",
+                 "|---|---:|---|---:|---:|---|---:|---:|"]
+        for row in rows:
+            ch = ", ".join(str(v) for v in row["channels"].values())
+            lines.append(f"| {row['budget_of']} | {row['macs']:.1%} | {ch} | {row['best_episode']} | "
+                         f"{row['best_val']:.2f} | {row['warmup_mean']:.2f} / {row['last_mean']:.2f} | "
+                         f"{row['test_acc']:.2f} | {base_acc - row['test_acc']:+.2f} |")
+        return {"rows": rows, "episodes": {f"{k:.3f}": v.to_dict() for k, v in results.items()}}, \
+            "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sw.prune.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path,
@@ -519,7 +562,7 @@ def main(argv=None) -> int:
                      ("Iterative vs one-shot", b.schedules), ("Weight sharing and integer export", b.sharing),
                      ("2:4 structured sparsity", b.nm), ("L1/L2 regularisation", b.regularisation),
                      ("CNN channel pruning and network slimming", b.cnn), ("NetAdapt (CNN)", b.netadapt_cnn),
-                     ("NetAdapt on EIE cycles (LeNet-300-100)", b.netadapt_eie)]:
+                     ("NetAdapt on EIE cycles (LeNet-300-100)", b.netadapt_eie), ("AMC (CNN)", b.amc_cnn)]:
         b.section(name, fn)
     b.results["wall_s"] = round(time.time() - b.t0, 1)
     cmd = "python -m sw.prune.bench " + " ".join(argv if argv is not None else sys.argv[1:])
