@@ -402,19 +402,24 @@ class Bench:
                          f"{r['test_acc']:.2f} | {base_acc - r['test_acc']:+.2f} |")
         return {"rows": rows, "baseline_val": info["val_acc"], "slimming_strength": lam}, "\n".join(lines)
 
-
-    def netadapt_cnn(self):
+    def cnn_budgets(self):
+        """The CNN baseline, its recipe, test accuracy and MACs, and ``(ratio, MAC fraction)`` of each
+        uniform L1 filter-pruning row (50 % and 70 % of conv1 and conv2): the budgets the searches get."""
         base, _ = pretrained("cnn", self.data.name, progress=self.progress)
-        cfg = BASELINES["cnn"]
-        base_acc = evaluate(base, self.data.x_test, self.data.y_test)
         base_macs = model_stats(base).macs
-        rows, traces = [], {}
+        budgets = []
         for r in (0.5, 0.7):
             uniform = copy.deepcopy(base)
             p = Pruner(uniform, Channel(), L1(), layers=["conv1", "conv2"])
             p.prune(r)
             p.remove()
-            budget = model_stats(uniform).macs / base_macs
+            budgets.append((r, model_stats(uniform).macs / base_macs))
+        return base, BASELINES["cnn"], evaluate(base, self.data.x_test, self.data.y_test), base_macs, budgets
+
+    def netadapt_cnn(self):
+        base, cfg, base_acc, base_macs, budgets = self.cnn_budgets()
+        rows, traces = [], {}
+        for r, budget in budgets:
             m, res = netadapt(base, self.data, cfg, budget, NETADAPT_STEP, short_epochs=1,
                               final_epochs=self.ft_epochs, lr_scale=self.lr_scale, progress=self.progress)
             st = model_stats(m)
@@ -485,19 +490,10 @@ class Bench:
                          f"{sum(cyc):.0f} | {sum(cyc) / c0:.0%} | {it} | {r['test_acc']:.2f} |")
         return {"rows": rows, "samples": EIE_SAMPLES, "target": EIE_TARGET}, "\n".join(lines)
 
-
     def amc_cnn(self):
-        base, _ = pretrained("cnn", self.data.name, progress=self.progress)
-        cfg = BASELINES["cnn"]
-        base_acc = evaluate(base, self.data.x_test, self.data.y_test)
-        base_macs = model_stats(base).macs
+        base, cfg, base_acc, _, budgets = self.cnn_budgets()
         rows, results = [], {}
-        for r in (0.5, 0.7):
-            uniform = copy.deepcopy(base)
-            p = Pruner(uniform, Channel(), L1(), layers=["conv1", "conv2"])
-            p.prune(r)
-            p.remove()
-            budget = model_stats(uniform).macs / base_macs
+        for r, budget in budgets:
             _, res = amc(base, self.data, cfg, budget, episodes=AMC_EPISODES, warmup=AMC_WARMUP,
                          final_epochs=self.ft_epochs, lr_scale=self.lr_scale, progress=self.progress)
             acc = [e["val_acc"] for e in res.episodes]
