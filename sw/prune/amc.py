@@ -110,26 +110,20 @@ class AMCResult:
                   "episode", "val accuracy after pruning (%)", "AMC search")
 
 
-def _ratios_to_counts(model, layers, ratios):
-    """Channels removed per layer: the kept count is ``floor((1 - ratio) × n)``, at least 1."""
-    modules = dict(model.named_modules())
-    out = {}
-    for n in layers.names:
-        c = modules[n].weight.shape[0]
-        out[n] = c - max(1, int(np.floor((1 - ratios[n]) * c + 1e-9)))
-    return out
-
-
 def apply_ratios(model, ratios: dict, criterion=None):
-    """A copy of ``model`` with ``ratios[layer]`` of each layer's channels (lowest score) removed."""
+    """A copy of ``model`` with ``ratios[layer]`` of each layer's channels (lowest score) removed; the
+    kept count is ``floor((1 - ratio) × n)``, at least 1."""
     m = copy.deepcopy(model)
-    layers = _Layers(m)
-    counts = _ratios_to_counts(m, layers, ratios)
     modules = dict(m.named_modules())
-    chosen = [n for n in layers.names if counts[n]]
-    if chosen:
-        pruner = Pruner(m, Channel(), criterion or L1(), layers=chosen)
-        pruner.prune({n: counts[n] / modules[n].weight.shape[0] for n in chosen})
+    fractions = {}
+    for n, r in ratios.items():
+        c = modules[n].weight.shape[0]
+        removed = c - max(1, int(np.floor((1 - r) * c + 1e-9)))
+        if removed:
+            fractions[n] = removed / c
+    if fractions:
+        pruner = Pruner(m, Channel(), criterion or L1(), layers=list(fractions))
+        pruner.prune(fractions)
         pruner.remove()
     return m
 
@@ -212,7 +206,8 @@ def amc(model, data, cfg, target: float, episodes: int = 300, warmup: int = 100,
     if final_epochs:
         finetune(m, data, cfg, final_epochs, lr_scale=lr_scale, progress=progress, desc="AMC fine-tune")
     result.macs = model_stats(m).macs / base
-    result.channels = {n: dict(m.named_modules())[n].weight.shape[0] for n in layers.names}
+    modules = dict(m.named_modules())
+    result.channels = {n: modules[n].weight.shape[0] for n in layers.names}
     result.val_acc = evaluate(m, data.x_val, data.y_val)
     result.test_acc = evaluate(m, data.x_test, data.y_test)
     return m, result
