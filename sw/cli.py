@@ -13,13 +13,13 @@ def _verilog(args) -> int:
 
 
 def _demo(args) -> int:
-    from verif.demo import run_demo
+    from runtime.demo import run_demo
 
     return run_demo(seed=args.seed, n_pe=args.n_pe, rows=args.rows, cols=args.cols, density=args.density)
 
 
 def _sim_eie(args) -> int:
-    from verif.sim_eie import main_layer, main_network
+    from runtime.eie.sim_command import main_layer, main_network
 
     if args.net:
         if args.weights:
@@ -32,7 +32,7 @@ def _sim_eie(args) -> int:
 
 
 def _bench(args) -> int:
-    from verif.bench import main as bench_main
+    from runtime.bench import main as bench_main
 
     return bench_main(args.sections)
 

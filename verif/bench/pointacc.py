@@ -19,9 +19,9 @@ from pyhdl.pointacc.bitonic_sorter import BitonicSorter
 from pyhdl.pointacc.intersect import Intersect
 from pyhdl.pointacc.merger import Merger
 from pyhdl.pointacc.network import sort_layers
+from runtime import sim
 from sw.pointcloud import KeyFormat, kernel_map, kernel_offsets, scenes
 from verif.golden.pointacc import intersect_steps, merge_cycles, sort_elements
-from verif.harness import sim
 from verif.tb import pointacc_intersect as t_int
 from verif.tb import pointacc_merger as t_mrg
 from verif.tb import pointacc_sorter as t_srt

@@ -13,10 +13,10 @@ import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from pyhdl.eie.csc_decoder import CSCDecoder
+from runtime import scaffold, sim
+from runtime.eie.host import decoder_words
+from runtime.stream import StreamSink, StreamSource
 from verif.golden.csc import decode_stream
-from verif.harness import bench, sim
-from verif.harness.eie_images import decoder_words
-from verif.harness.stream import StreamSink, StreamSource
 
 PARAMS = dict(max_cols=256, max_entries=4096, max_local_rows=64)
 MODULE = __name__
@@ -66,7 +66,7 @@ class _Activity:
         while True:
             await RisingEdge(dut.clk)
             await ReadOnly()
-            now = bench.cycle_of(period)
+            now = scaffold.cycle_of(period)
             self.issued += int(dut.issued.value)
             self.skipped += int(dut.skipped.value)
             self.busy_seen |= bool(dut.busy.value)
@@ -87,7 +87,7 @@ class _Activity:
 @cocotb.test()
 async def decode_columns(dut):
     cases = sim.load_case()
-    period = bench.start_clock(dut)
+    period = scaffold.start_clock(dut)
     wall0 = time.perf_counter()
     timed = []
     for i, case in enumerate(cases):
@@ -97,16 +97,16 @@ async def decode_columns(dut):
         dut.spmat_load__en.value = 0
         dut.cols__valid.value = 0
         dut.decoded__ready.value = 0
-        await bench.reset(dut)
+        await scaffold.reset(dut)
         if case["load"]:
-            await bench.write_words(dut, "ptr_load", case["col_ptr"])
-            await bench.write_words(dut, "spmat_load", case["entries"])
+            await scaffold.write_words(dut, "ptr_load", case["col_ptr"])
+            await scaffold.write_words(dut, "spmat_load", case["entries"])
         dut.n_cols.value = int(case["n_cols"])
         await RisingEdge(dut.clk)
         assert dut.error.value == 0, f"case {i}: error set before any column"
 
         layout = CSCDecoder(**{k: int(case[k]) for k in PARAMS}).decoded.payload.shape()
-        f = bench.fields(layout)
+        f = scaffold.fields(layout)
         seed = int(case["seed"])
         src = StreamSource(dut, "cols", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
         sink = StreamSink(dut, "decoded", dut.clk, period, p_ready=float(case["p_ready"]), seed=seed + 1)
@@ -122,7 +122,7 @@ async def decode_columns(dut):
         while (not src.idle or len(sink.received) < len(expected)) and cycles < budget:
             await RisingEdge(dut.clk)
             cycles += 1
-        await bench.settle(dut, CSCDecoder.LATENCY + 8)   # anything extra would show up now
+        await scaffold.settle(dut, CSCDecoder.LATENCY + 8)   # anything extra would show up now
         src.stop()
         sink.stop()
         activity.stop()
@@ -134,7 +134,7 @@ async def decode_columns(dut):
         assert activity.idle_while_busy is None, \
             f"case {i}: busy low on cycle {activity.idle_while_busy[0]} while entries were owed"
 
-        got = [bench.unpack(v, f) for _, v in sink.received]
+        got = [scaffold.unpack(v, f) for _, v in sink.received]
         got = [(g["local_row"], g["weight_idx"], bool(g["last"])) for g in got]
         for k, (g, e) in enumerate(zip(got, expected, strict=False)):  # lengths: below
             assert g == e, f"case {i} ({case['name']}): entry {k}: RTL {g}, golden {e}"
@@ -162,8 +162,8 @@ async def decode_columns(dut):
             dut.error_clear.value = 1
             await RisingEdge(dut.clk)
             dut.error_clear.value = 0
-            await bench.settle(dut, 1)
+            await scaffold.settle(dut, 1)
             assert dut.error.value == 0, f"case {i}: error_clear did not clear the error"
     sim.report({"entries": sum(t["entries"] for t in timed), "cycles": sum(t["cycles"] for t in timed),
-                "timed": timed, "sim_cycles": bench.cycle_of(period),
+                "timed": timed, "sim_cycles": scaffold.cycle_of(period),
                 "sim_wall_s": time.perf_counter() - wall0})

@@ -12,11 +12,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
+from runtime import scaffold, sim
+from runtime.stream import StreamSink, StreamSource, cycle_of
 from sw.pointcloud import KeyFormat, kernel_map, kernel_offsets, scenes
 from verif.golden.pointacc import encode, intersect, intersect_steps, sort_elements
-from verif.harness import bench, sim
 from verif.harness.pointacc_beats import beat_arrays, concat, key_beat_ints, read_pair_beat, split_lists
-from verif.harness.stream import StreamSink, StreamSource, cycle_of
 
 PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
 MODULE = __name__
@@ -98,7 +98,7 @@ def random_scene(seed, n):
 @cocotb.test()
 async def intersect_lists(dut):
     cases = sim.load_case()
-    period = bench.start_clock(dut)
+    period = scaffold.start_clock(dut)
     wall0 = time.perf_counter()
     total = dict(keys=0, steps=0, cycles=0, pairs=0)
     for c, case in enumerate(cases):
@@ -106,7 +106,7 @@ async def intersect_lists(dut):
         dut.inputs__valid.value = 0
         dut.outputs__valid.value = 0
         dut.pairs__ready.value = 0
-        await bench.reset(dut)
+        await scaffold.reset(dut)
         w, cb, ib = (int(case[k]) for k in ("width", "coord_bits", "index_bits"))
         kb = int(case["key_bits"])
         in_words = key_beat_ints(case, w, kb, ib, prefix="in_")
@@ -127,7 +127,7 @@ async def intersect_lists(dut):
             for _, v in sink.received[seen:]:
                 n_last += read_pair_beat(v, w, ib)[2]
             seen = len(sink.received)
-        await bench.settle(dut, 6)
+        await scaffold.settle(dut, 6)
         for d in (src_in, src_out, sink):
             d.stop()
         name = f"case {c} ({case['name']})"

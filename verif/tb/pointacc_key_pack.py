@@ -12,12 +12,12 @@ import numpy as np
 from cocotb.triggers import RisingEdge
 
 from pyhdl.pointacc.streams import coord_beat_layout
+from runtime import scaffold, sim
+from runtime.stream import StreamSink, StreamSource, cycle_of
 from sw.pointcloud import KeyFormat
 from verif.golden.pointacc import encode
-from verif.harness import bench, sim
 from verif.harness.layouts import pack
 from verif.harness.pointacc_beats import read_key_beat
-from verif.harness.stream import StreamSink, StreamSource, cycle_of
 
 PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
 LATENCY = 1
@@ -58,14 +58,14 @@ def make_case(name, coords, keep=None, last=None, *, p_valid=1.0, p_ready=1.0, s
 @cocotb.test()
 async def pack_coords(dut):
     cases = sim.load_case()
-    period = bench.start_clock(dut)
+    period = scaffold.start_clock(dut)
     wall0 = time.perf_counter()
     total = dict(beats=0, keys=0, cycles=0)
     for c, case in enumerate(cases):
         await RisingEdge(dut.clk)
         dut.coords__valid.value = 0
         dut.keys__ready.value = 0
-        await bench.reset(dut)
+        await scaffold.reset(dut)
         w, cb, bb, ib = (int(case[k]) for k in ("width", "coord_bits", "batch_bits", "index_bits"))
         layout = coord_beat_layout(w, cb, bb, ib)
         coords, idx, keep, last = case["coords"], case["idx"], case["keep"], case["last"]
@@ -83,7 +83,7 @@ async def pack_coords(dut):
         while len(sink.received) < n and cycles < 50 + 10 * n / min(pv, pr):
             await RisingEdge(dut.clk)
             cycles += 1
-        await bench.settle(dut, 4)
+        await scaffold.settle(dut, 4)
         src.stop()
         sink.stop()
         name = f"case {c} ({case['name']})"

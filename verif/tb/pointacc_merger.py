@@ -14,11 +14,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
+from runtime import scaffold, sim
+from runtime.stream import StreamSink, StreamSource, cycle_of
 from sw.pointcloud import KeyFormat
 from verif.golden.pointacc import merge, merge_cycles, sort_elements
-from verif.harness import bench, sim
 from verif.harness.pointacc_beats import beat_arrays, concat, key_beat_ints, read_key_beat, split_lists
-from verif.harness.stream import StreamSink, StreamSource, cycle_of
 
 PARAMS = dict(width=8, key_bits=KeyFormat().key_bits, index_bits=20)
 MODULE = __name__
@@ -55,7 +55,7 @@ async def _start(dut):
     for port in ("a", "b"):
         getattr(dut, f"{port}__valid").value = 0
     dut.merged__ready.value = 0
-    await bench.reset(dut)
+    await scaffold.reset(dut)
 
 
 async def _merge(dut, period, case, a_words, b_words, n_lists, pv, pr, seed):
@@ -74,7 +74,7 @@ async def _merge(dut, period, case, a_words, b_words, n_lists, pv, pr, seed):
         for _, v in sink.received[seen:]:
             n_last += read_key_beat(v, w, kb, ib)[2]
         seen = len(sink.received)
-    await bench.settle(dut, 6)
+    await scaffold.settle(dut, 6)
     for d in (src_a, src_b, sink):
         d.stop()
     assert src_a.idle and src_b.idle, f"{case['name']}: inputs not all consumed"
@@ -89,7 +89,7 @@ async def _merge(dut, period, case, a_words, b_words, n_lists, pv, pr, seed):
 @cocotb.test()
 async def merge_lists(dut):
     cases = sim.load_case()
-    period = bench.start_clock(dut)
+    period = scaffold.start_clock(dut)
     wall0 = time.perf_counter()
     total = dict(keys=0, cycles=0)
     for c, case in enumerate(cases):
@@ -120,7 +120,7 @@ async def merge_lists(dut):
 async def sort_by_passes(dut):
     """Merge passes over sorted runs until one run is left; report cycles per pass."""
     cases = sim.load_case()
-    period = bench.start_clock(dut)
+    period = scaffold.start_clock(dut)
     report = {}
     for case in cases:
         w, kb, ib = (int(case[k]) for k in ("width", "key_bits", "index_bits"))

@@ -14,12 +14,12 @@ from cocotb.triggers import RisingEdge
 
 from pyhdl.pointacc.network import sort_layers
 from pyhdl.pointacc.streams import key_beat_layout
+from runtime import scaffold, sim
+from runtime.stream import StreamSink, StreamSource, cycle_of
 from sw.pointcloud import KeyFormat, scenes
 from verif.golden.pointacc import sort_elements
-from verif.harness import bench, sim
 from verif.harness.layouts import pack
 from verif.harness.pointacc_beats import read_key_beat
-from verif.harness.stream import StreamSink, StreamSource, cycle_of
 
 PARAMS = dict(width=8, key_bits=KeyFormat().key_bits, index_bits=20)
 LATENCY = len(sort_layers(PARAMS["width"]))
@@ -67,14 +67,14 @@ def scene_beats(w=8):
 @cocotb.test()
 async def sort_beats(dut):
     cases = sim.load_case()
-    period = bench.start_clock(dut)
+    period = scaffold.start_clock(dut)
     wall0 = time.perf_counter()
     total = dict(beats=0, keys=0, cycles=0)
     for c, case in enumerate(cases):
         await RisingEdge(dut.clk)
         dut.unsorted__valid.value = 0
         dut.sorted__ready.value = 0
-        await bench.reset(dut)
+        await scaffold.reset(dut)
         w, kb, ib = (int(case[k]) for k in ("width", "key_bits", "index_bits"))
         latency = len(sort_layers(w))
         layout = key_beat_layout(w, kb, ib)
@@ -91,7 +91,7 @@ async def sort_beats(dut):
         while len(sink.received) < n and cycles < budget:
             await RisingEdge(dut.clk)
             cycles += 1
-        await bench.settle(dut, latency + 4)
+        await scaffold.settle(dut, latency + 4)
         src.stop()
         sink.stop()
         assert len(sink.received) == n, f"case {c} ({case['name']}): {len(sink.received)} of {n} beats"

@@ -10,13 +10,13 @@ import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from pyhdl.eie.processing_element import ProcessingElement
+from runtime import scaffold, sim
+from runtime.eie.host import decoder_words
+from runtime.payload import pack_payloads, to_signed
+from runtime.stream import StreamSink, StreamSource
 from sw.cyclemodel.eie import pe_timing
 from verif.golden.csc import decode_column
 from verif.golden.eie_pe import pe_accumulators, pe_outputs
-from verif.harness import bench, sim
-from verif.harness.eie_images import decoder_words
-from verif.harness.payload import pack_payloads, to_signed
-from verif.harness.stream import StreamSink, StreamSource
 
 PARAMS = dict(max_cols=256, max_entries=16384, max_local_rows=64, queue_depth=8)
 MODULE = __name__
@@ -55,32 +55,32 @@ def make_case(name, pe, codebook, cols, local_rows, acts, *, n_cols=None, shift=
 @cocotb.test()
 async def pe_layer(dut):
     cases = sim.load_case()
-    period = bench.start_clock(dut)
+    period = scaffold.start_clock(dut)
     wall0 = time.perf_counter()
     measured = []
     for i, case in enumerate(cases):
         tag = f"case {i} ({case['name']})"
         pe = ProcessingElement(**{k: int(case[k]) for k in PARAMS})
-        out_f = bench.fields(pe.outputs.payload.shape())
+        out_f = scaffold.fields(pe.outputs.payload.shape())
         await RisingEdge(dut.clk)
         for sig in ("acts__valid", "rows__valid", "outputs__ready", "running", "codebook_load__en",
                     "ptr_load__en", "spmat_load__en"):
             getattr(dut, sig).value = 0
         dut.clear.value = 0
-        await bench.reset(dut)
+        await scaffold.reset(dut)
         dut.clear.value = 1
         await RisingEdge(dut.clk)
         dut.clear.value = 0
-        await bench.write_words(dut, "codebook_load", [v & 0xFFFF for v in case["codebook"]])
-        await bench.write_words(dut, "ptr_load", case["col_ptr"])
-        await bench.write_words(dut, "spmat_load", case["entries"])
+        await scaffold.write_words(dut, "codebook_load", [v & 0xFFFF for v in case["codebook"]])
+        await scaffold.write_words(dut, "ptr_load", case["col_ptr"])
+        await scaffold.write_words(dut, "spmat_load", case["entries"])
         dut.n_cols.value = int(case["n_cols"])
         dut.shift.value = int(case["shift"])
         dut.relu.value = int(case["relu"])
 
         # Compute phase: activations stream in while `running` is high.
         await RisingEdge(dut.clk)
-        run_start = bench.cycle_of(period) + 1
+        run_start = scaffold.cycle_of(period) + 1
         dut.running.value = 1
         seed = int(case["seed"])
         src = StreamSource(dut, "acts", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
@@ -93,14 +93,14 @@ async def pe_layer(dut):
             await RisingEdge(dut.clk)
             await ReadOnly()
             if src.idle and len(src.sent) == n_acts and dut.idle.value == 1:
-                idle_at = bench.cycle_of(period) + 1
+                idle_at = scaffold.cycle_of(period) + 1
                 break
         assert idle_at is not None, f"{tag}: the PE did not go idle within {budget:.0f} cycles"
         await RisingEdge(dut.clk)
         src.stop()
         dut.acts__valid.value = 0
         dut.running.value = 0
-        run_end = bench.cycle_of(period)
+        run_end = scaffold.cycle_of(period)
         await ReadOnly()
         counters = [int(getattr(dut, f"{c}_cycles").value) for c in ("busy", "starved", "stalled")]
         assert int(dut.error.value) == int(case["exp_error"]), f"{tag}: error flag {dut.error.value}"
@@ -127,10 +127,10 @@ async def pe_layer(dut):
             await RisingEdge(dut.clk)
             if len(sink.received) >= local_rows and rows.idle:
                 break
-        await bench.settle(dut, 4)
+        await scaffold.settle(dut, 4)
         rows.stop()
         sink.stop()
-        got = [bench.unpack(v, out_f) for _, v in sink.received]
+        got = [scaffold.unpack(v, out_f) for _, v in sink.received]
         assert [g["local_row"] for g in got] == list(range(local_rows)), f"{tag}: rows read out out of order"
         values = [to_signed(g["value"], out_f["value"][1]) for g in got]
         for r, (g, e) in enumerate(zip(values, case["exp_out"].tolist(), strict=True)):
@@ -138,5 +138,5 @@ async def pe_layer(dut):
         measured.append({"case": i, "macs": timing.macs, "first_push": pushes[0] if pushes else run_start,
                          "idle_at": idle_at, "busy": counters[0], "starved": counters[1],
                          "stalled": counters[2]})
-    sim.report({"cases": measured, "sim_cycles": bench.cycle_of(period),
+    sim.report({"cases": measured, "sim_cycles": scaffold.cycle_of(period),
                 "sim_wall_s": time.perf_counter() - wall0})

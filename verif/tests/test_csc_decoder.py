@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pyhdl.eie.csc_decoder import CSCDecoder
+from runtime import sim
+from runtime.eie.host import decoder_words
 from sw.pack import PEImage, pack_eie
-from verif.harness import sim
-from verif.harness.eie_images import decoder_words
 from verif.tb.csc_decoder import MODULE, PARAMS, make_case
 from verif.tb.csc_decoder import run as run_cases
 

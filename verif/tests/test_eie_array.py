@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from pyhdl.eie.array import EIEArray
+from runtime import sim
+from runtime.eie.host import array_for, fit_params
 from sw.cyclemodel.eie import layer_work
 from sw.pack import pack_eie
-from verif.harness import sim
-from verif.harness.eie_driver import array_for, fit_params
 from verif.tb.eie_array import make_case
 from verif.tb.eie_array import run as run_cases
 

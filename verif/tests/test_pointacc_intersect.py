@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pyhdl.pointacc.intersect import Intersect
+from runtime import sim
 from sw.pointcloud import KeyFormat, kernel_map, scenes
-from verif.harness import sim
 from verif.tb.pointacc_intersect import (
     PARAMS,
     b0,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pyhdl.pointacc.key_pack import KeyPack
+from runtime import sim
 from sw.pointcloud import KeyFormat, scenes
-from verif.harness import sim
 from verif.tb.pointacc_key_pack import LATENCY, PARAMS, make_case, run
 
 W = PARAMS["width"]

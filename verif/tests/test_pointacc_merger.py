@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pyhdl.pointacc.merger import Merger
+from runtime import sim
 from sw.pointcloud import KeyFormat, scenes
 from verif.golden.pointacc import merge_cycles, sort_elements
-from verif.harness import sim
 from verif.tb.pointacc_merger import PARAMS, make_case, run
 
 

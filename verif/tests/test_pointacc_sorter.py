@@ -9,7 +9,7 @@ import pytest
 
 from pyhdl.pointacc.bitonic_sorter import BitonicSorter
 from pyhdl.pointacc.network import merge_layers, sort_layers
-from verif.harness import sim
+from runtime import sim
 from verif.tb.pointacc_sorter import LATENCY, PARAMS, make_case, run, scene_beats
 
 

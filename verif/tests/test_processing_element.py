@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from pyhdl.eie.processing_element import ProcessingElement, min_acc_width
+from runtime import sim
 from sw.cyclemodel.eie import ISSUE_TO_MAC, MAC_TO_WRITEBACK, POINTER_LATENCY, QUEUE_LATENCY, pe_timing
 from sw.pack import pack_eie
-from verif.harness import sim
 from verif.tb.processing_element import PARAMS, make_case
 from verif.tb.processing_element import run as run_cases
 

@@ -18,13 +18,13 @@ from pyhdl.gen import generate, tops
 from pyhdl.sparse24.dense_mac import DenseMAC
 from pyhdl.sparse24.row_accumulator import RowAccumulator
 from pyhdl.sparse24.sparse_mac import SparseMAC
+from runtime import scaffold, sim
+from runtime.payload import pack_payloads, to_signed
+from runtime.stream import StreamSink, StreamSource
 from sw.formats import ACC24_WIDTH, INT8_MAX, INT8_MIN, KEPT_24, MAC24_GROUPS
 from sw.pack import mask_24, pack_24
 from verif.golden import sparse24 as golden
-from verif.harness import bench, sim
 from verif.harness.mac24 import dense_beats, sparse_beats
-from verif.harness.payload import pack_payloads, to_signed
-from verif.harness.stream import StreamSink, StreamSource
 
 GROUPS = MAC24_GROUPS                # the generated default, 4
 MULTIPLIERS = KEPT_24 * MAC24_GROUPS  # the dense MAC with the sparse MAC's multiplier count, 8
@@ -53,7 +53,7 @@ def component(case):
 @cocotb.test()
 async def mac_rows(dut):
     cases = sim.load_case()
-    period = bench.start_clock(dut)
+    period = scaffold.start_clock(dut)
     timed = {"rows": 0, "beats": 0, "cycles": 0, "dense_macs": 0}
     for i, case in enumerate(cases):
         mac = component(case)
@@ -64,7 +64,7 @@ async def mac_rows(dut):
         dut.results__ready.value = 0
         if sparse:
             dut.error_clear.value = 0
-        await bench.reset(dut)
+        await scaffold.reset(dut)
         if sparse:
             await RisingEdge(dut.clk)
             assert dut.error.value == 0, f"{label}: error set after reset"
@@ -83,7 +83,7 @@ async def mac_rows(dut):
         while (not src.idle or len(sink.received) < len(expected)) and cycles < budget:
             await RisingEdge(dut.clk)
             cycles += 1
-        await bench.settle(dut, mac.LATENCY + 8)   # an extra result would show up now
+        await scaffold.settle(dut, mac.LATENCY + 8)   # an extra result would show up now
         src.stop()
         sink.stop()
 
@@ -113,7 +113,7 @@ async def mac_rows(dut):
             dut.error_clear.value = 1
             await RisingEdge(dut.clk)
             dut.error_clear.value = 0
-            await bench.settle(dut, 1)
+            await scaffold.settle(dut, 1)
             assert dut.error.value == 0, f"{label}: error_clear did not clear the error"
     sim.report(timed)
 

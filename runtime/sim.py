@@ -1,4 +1,4 @@
-"""Verilator builds cached by content, and cocotb runs driven from Python (pytest or the CLI).
+"""Verilator builds cached by content, and cocotb runs driven from Python (the CLI or pytest).
 
 A model is keyed by (top module name, SHA-256 of its generated Verilog, simulator versions):
 the suite compiles each configuration once, parallel workers share it under a file lock, and
@@ -20,10 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from verif.harness import toolchain
+from runtime import toolchain
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD_ROOT = Path(os.environ.get("SPARSEHW_SIM_BUILD", REPO / ".sim_build"))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _build_root() -> Path:
+    """``SPARSEHW_SIM_BUILD``, else ``.sim_build`` of a source checkout, else the user's cache."""
+    if "SPARSEHW_SIM_BUILD" in os.environ:
+        return Path(os.environ["SPARSEHW_SIM_BUILD"])
+    if (REPO / "pyproject.toml").exists():
+        return REPO / ".sim_build"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sparsehw" / "sim_build"
+
+
+BUILD_ROOT = _build_root()
 CASE_ENV = "SPARSEHW_CASE"
 METRICS_FILE = "metrics.json"
 

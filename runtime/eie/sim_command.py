@@ -4,16 +4,14 @@ The array is sized for the layers (powers of two, so similar runs share one Veri
 outputs are checked against the golden model and timing against the cycle model while they run.
 """
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from runtime.eie.host import check_activations, load_layer_dir, network_dirs
+from runtime.eie.network import report, run_layers
 from sw.formats import CODEBOOK_SIZE
 from sw.pack import pack_eie
-from verif.harness import sim
-from verif.harness.eie_driver import array_for, check_activations, fit_params, load_layer_dir, network_dirs
-from verif.tb import eie_array as tb
 
 
 def codebook_for(w: np.ndarray, where: str) -> np.ndarray:
@@ -29,28 +27,6 @@ def codebook_for(w: np.ndarray, where: str) -> np.ndarray:
     if values.size and (values.min() < -(1 << 15) or values.max() >= 1 << 15):
         raise ValueError(f"{where}: weights must fit int16")
     return np.concatenate([[0], values]).astype(np.int64)
-
-
-def run_layers(layers, x, n_pe: int, *, queue_depth: int = 8, p_ready: float = 1.0):
-    """``layers``: ``[(packed, shift, relu)]``. Returns ``(y, per-layer measurements, params)``."""
-    params = fit_params([p for p, _, _ in layers], n_pe, queue_depth=queue_depth)
-    case = tb.make_case("cli", params, layers, x, p_ready=p_ready)
-    model = sim.build(array_for(params))
-    with tempfile.TemporaryDirectory(prefix="sparsehw-sim-") as tmp:
-        metrics = tb.run(model, [case], tmp)
-    layers_out = metrics["cases"][0]
-    return np.asarray(layers_out[-1]["y"], dtype=np.int64), layers_out, params
-
-
-def report(layers_out, n_pe) -> None:
-    for l, m in enumerate(layers_out):
-        busy = [c[0] for c in m["counters"]]
-        starved = [c[1] for c in m["counters"]]
-        cyc = m["cycles"]
-        print(f"layer {l}: {cyc} cycles, broadcast stalled {m['bcast_stalls']} cycles")
-        print(f"  busy cycles per PE: {busy}")
-        print(f"  load-balance efficiency: {sum(busy) / (n_pe * cyc):.3f} (MAC cycles / (n_pe x cycles)), "
-              f"{1 - np.mean(starved) / cyc:.3f} (1 - starved / cycles)")
 
 
 def main_layer(weights_path, act_path, n_pe, out_path, relu=True, shift=0, force=False) -> int:

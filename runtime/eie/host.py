@@ -3,8 +3,10 @@
 images on disk) into the writes of the array's load port, after checking they fit.
 
 The plan is plain data (lists of ``(addr, data)``), built here on the Python side and replayed
-by the cocotb testbench (``verif/tb/eie_array.py``), so files on disk run unchanged in
-simulation and a bad image is rejected before anything reaches the hardware.
+in the simulator by ``runtime.eie.network``, so files on disk run unchanged in simulation and a
+bad image is rejected before anything reaches the hardware: a ``col_ptr`` that is not
+non-decreasing, a sentinel that disagrees with the entry count, rows beyond the PE's row space
+or an image larger than the configured memories raise ``ValueError``.
 """
 
 from pathlib import Path
@@ -12,11 +14,26 @@ from pathlib import Path
 import numpy as np
 
 from pyhdl.eie.array import Config, EIEArray, Region
-from sw.formats import ACT_WIDTH, CODEBOOK_SIZE, WEIGHT_WIDTH
+from sw.formats import ACT_WIDTH, CODEBOOK_SIZE, WEIGHT_WIDTH, entry_word
+from sw.pack import validate_pe
 from sw.pack.images import codebook_is_integral, read_eie_images
-from verif.harness.eie_images import decoder_words
 
 ARRAY_PARAMS = ("n_pe", "max_cols", "max_entries", "max_local_rows", "queue_depth", "lnzd_width")
+
+
+def decoder_words(pe, cols: int, local_rows: int, *, max_cols: int, max_entries: int,
+                  max_local_rows: int, where: str = "PE"):
+    """``(col_ptr words, entry words)`` for one PE image, after validating it for the hardware."""
+    validate_pe(pe, cols, local_rows, where=where)
+    if cols > max_cols:
+        raise ValueError(f"{where}: the layer has {cols} columns; the hardware holds max_cols = {max_cols}")
+    if local_rows > max_local_rows:
+        raise ValueError(f"{where}: the layer needs {local_rows} local rows; the hardware holds "
+                         f"max_local_rows = {max_local_rows}")
+    if pe.n_entries > max_entries:
+        raise ValueError(f"{where}: {pe.n_entries} entries do not fit max_entries = {max_entries}")
+    words = entry_word(np.asarray(pe.weight_idx, dtype=np.int64), np.asarray(pe.rel_index, dtype=np.int64))
+    return np.asarray(pe.col_ptr, dtype=np.int64), words
 
 
 def array_for(params: dict) -> EIEArray:

@@ -12,7 +12,7 @@ from collections import deque
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from verif.harness.bench import cycle_of
+from runtime.scaffold import cycle_of
 
 
 def port(dut, name):

