@@ -331,10 +331,6 @@ class Bench:
         return {"ratios": list(REG_RATIOS), "variants": res}, "\n".join(lines)
 
     def nm(self):
-        try:
-            import sw.pack.sparse24  # noqa: F401
-        except ImportError:
-            return {"skipped": "sw.pack.sparse24 missing"}, "Skipped: sw.pack.sparse24 is not installed."
         m = copy.deepcopy(self.lenet)
         rep = Pruner(m, NM(2, 4)).prune()
         before = evaluate(m, self.data.x_test, self.data.y_test)

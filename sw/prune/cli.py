@@ -283,10 +283,6 @@ def _cmd_nm(args, model, data, cfg, result):
     from sw.prune.pruner import Pruner
 
     pruner = Pruner(model, NM(args.n, args.m), layers=_layers(args.layers))
-    try:
-        import sw.pack.sparse24  # noqa: F401
-    except ImportError:
-        raise ValueError("N:M pruning needs sw.pack.sparse24 (mask_nm), which is not installed") from None
     return _prune_finetune(args, model, data, cfg, result, pruner, None)
 
 

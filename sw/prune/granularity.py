@@ -5,8 +5,9 @@
   everything they feed: their bias, the BatchNorm channel after them (masked) and, at
   :func:`sw.prune.removal.remove_channels`, the consumers' input channels (physically removed).
 * :class:`NM` — N:M patterns (``n`` kept of every ``m`` consecutive weights along the input
-  dimension; conv weights grouped along input channels), the mask computed by
-  ``sw.pack.sparse24.mask_nm``.
+  dimension; conv weights grouped along input channels): :func:`nm_mask` lays a weight's groups
+  along its last axis for ``sw.pack.sparse24.mask_nm``, the one definition of the selection rule
+  (the ``n`` largest of every ``m``, ties to the lower index) that the hardware packer uses too.
 
 A ranking granularity exposes per-unit scores (``-inf`` for units already pruned) and applies a
 set of units to prune; :class:`~sw.prune.pruner.Pruner` chooses the units (per layer or globally).
@@ -16,6 +17,7 @@ Masks only ever grow: a unit once pruned stays pruned.
 import numpy as np
 import torch
 
+from sw.pack.sparse24 import mask_nm
 from sw.prune.masks import apply_mask, get_mask, keep_mask
 
 
@@ -115,6 +117,23 @@ class Channel(Granularity):
                 apply_mask(bn, "bias", keep_mask(bn, "bias") & ~prune)
 
 
+def _groups_last(w: torch.Tensor) -> torch.Tensor:
+    """A Linear or Conv2d weight with its input axis last: ``(out, in)`` or ``(out, kh, kw, in)``."""
+    return w if w.dim() == 2 else w.permute(0, 2, 3, 1)
+
+
+def nm_mask(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """Boolean N:M mask of a Linear ``(out, in)`` or Conv2d ``(out, in, kh, kw)`` weight (or its
+    scores), grouped along the input axis; the selection is ``sw.pack.sparse24.mask_nm``'s."""
+    if scores.dim() not in (2, 4):
+        raise ValueError(f"expected a Linear (2-D) or Conv2d (4-D) weight, got shape {tuple(scores.shape)}")
+    s = _groups_last(scores.detach().to("cpu", torch.float64)).numpy()
+    mask = torch.from_numpy(np.ascontiguousarray(mask_nm(s, n, m)))
+    if scores.dim() == 4:
+        mask = mask.permute(0, 3, 1, 2)
+    return mask.to(scores.device).contiguous()
+
+
 class NM(Granularity):
     """N:M sparsity: in every group of ``m`` consecutive weights along the input dimension (conv:
     along input channels, per output channel and kernel position) keep the ``n`` most important.
@@ -134,22 +153,33 @@ class NM(Granularity):
     def __repr__(self):
         return f"NM(n={self.n}, m={self.m})"
 
+    def fits(self, module) -> bool:
+        """Whether ``module``'s input dimension splits into groups of ``m``."""
+        return module.weight.shape[1] % self.m == 0
+
     def validate(self, pruner, layer):
-        w = pruner.layers[layer].weight
-        if w.shape[1] % self.m:
+        module = pruner.layers[layer]
+        if not self.fits(module):
             raise ValueError(f"{self.n}:{self.m} pruning of layer {layer}: its input dimension "
-                             f"({w.shape[1]}) "
-                             f"is not a multiple of m={self.m}")
+                             f"({module.weight.shape[1]}) is not a multiple of m={self.m}")
 
     def prune_layer(self, pruner, layer, criterion) -> None:
         """Apply the N:M mask of ``criterion``'s scores to ``layer`` (on top of its current mask)."""
-        from sw.sparse24.prune import nm_mask  # groups along the input axis (conv: input channels)
-
         module = pruner.layers[layer]
         keep = keep_mask(module)
         s = criterion.weight_scores(layer, module).float().clone()
         s[~keep] = 0
         apply_mask(module, "weight", keep & nm_mask(s, self.n, self.m).to(keep.device))
+
+    def violations(self, pruner) -> dict:
+        """``{layer: groups holding more than n nonzeros}`` over ``pruner``'s layers; empty when
+        every one holds N:M."""
+        bad = {}
+        for layer, module in pruner.layers.items():
+            count = (_groups_last(module.weight.detach()).reshape(-1, self.m) != 0).sum(dim=1)
+            if (count > self.n).any():
+                bad[layer] = int((count > self.n).sum())
+        return bad
 
 
 GRANULARITIES = {"fine": FineGrained, "channel": Channel}

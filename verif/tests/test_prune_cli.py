@@ -162,7 +162,6 @@ def test_bad_input_is_reported_by_name(tmp_path, capsys):
 
 
 def test_nm_prunes_every_group(tmp_path):
-    pytest.importorskip("sw.pack.sparse24")
     out = tmp_path / "nm"
     assert run("nm", "--out", str(out), "--finetune-epochs", "1", *FAST) == 0
     model, _ = load_model(out / "model.safetensors")

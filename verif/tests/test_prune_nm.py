@@ -1,10 +1,11 @@
-"""N:M granularity: validation here, the mask itself from sw.pack.sparse24.mask_nm when present."""
+"""N:M granularity: validation, and masks that follow sw.pack.sparse24.mask_nm along the input axis."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from sw.pack.sparse24 import mask_nm
 from sw.prune.granularity import NM, granularity
 from sw.prune.masks import get_mask
 from sw.prune.pruner import Pruner
@@ -34,7 +35,6 @@ def test_nm_takes_no_ratio():
 
 
 def test_2_4_on_linear_layers():
-    pytest.importorskip("sw.pack.sparse24")
     m = trained_mlp((64, 32))
     w0 = {n: getattr(m, n).weight.detach().clone() for n in ("fc1", "fc2", "fc3")}
     report = Pruner(m, NM(2, 4), layers=["fc1", "fc2"]).prune()
@@ -50,7 +50,6 @@ def test_2_4_on_linear_layers():
 
 
 def test_conv_groups_run_along_input_channels():
-    sparse24 = pytest.importorskip("sw.pack.sparse24")
     torch.manual_seed(0)
     m = nn.Sequential(nn.Conv2d(8, 3, 3, bias=False))
     w0 = m[0].weight.detach().clone()
@@ -59,12 +58,11 @@ def test_conv_groups_run_along_input_channels():
     # (out, in, kh, kw): every 4 consecutive input channels at one (out, kh, kw) keep exactly 2.
     per_group = (w != 0).reshape(3, 2, 4, 3, 3).sum(2)
     assert torch.all(per_group == 2)
-    expect = sparse24.mask_nm(w0.permute(0, 2, 3, 1).abs().numpy(), 2, 4)
+    expect = mask_nm(w0.permute(0, 2, 3, 1).abs().numpy(), 2, 4)
     assert np.array_equal((w != 0).permute(0, 2, 3, 1).numpy(), expect)
 
 
 def test_nm_on_top_of_a_fine_mask_never_revives():
-    pytest.importorskip("sw.pack.sparse24")
     m = trained_mlp((64, 32))
     Pruner(m).prune(0.7)
     before = get_mask(m.fc1).clone()

@@ -358,17 +358,19 @@ def test_odd_group_count(tmp_path):
 
 
 def test_pruned_linear_layer_end_to_end(sparse_model, tmp_path):
-    """An nn.Linear pruned with apply_nm, quantized to int8, packed, written as memory images and read
-    back, run on the RTL: every output equals PyTorch's integer matmul of the same layer."""
+    """An nn.Linear pruned with the toolkit's 2:4 granularity, quantized to int8, packed, written as
+    memory images and read back, run on the RTL: every output equals PyTorch's integer matmul of the
+    same layer."""
     import torch
 
     from sw.pack import read_24_images, write_24_images
-    from sw.sparse24.prune import apply_nm, remove_nm
+    from sw.prune.granularity import NM
+    from sw.prune.pruner import Pruner
 
     torch.manual_seed(0)
     layer = torch.nn.Linear(128, 48, bias=False)
-    assert apply_nm(layer, 2, 4) == {"": "2:4"}
-    remove_nm(layer)
+    report = Pruner(layer, NM(2, 4), example_input=torch.zeros(1, 128)).prune()
+    assert report.after.layer("").sparsity == 0.5
     w = layer.weight.detach()
     scale = float(w.abs().max()) / INT8_MAX
     w_int = torch.round(w / scale).to(torch.int8)

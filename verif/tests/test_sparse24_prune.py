@@ -1,4 +1,5 @@
-"""2:4 (and N:M) pruning of nn.Linear/nn.Conv2d layers, held through fine-tuning."""
+"""2:4 (and N:M) pruning of nn.Linear/nn.Conv2d layers with the toolkit's NM granularity, held
+through fine-tuning, and the dense / one-shot / fine-tuned accuracy experiment."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,10 @@ import torch
 from torch import nn
 
 from sw.pack import mask_nm, pack_24, unpack_24
-from sw.sparse24 import experiment
-from sw.sparse24.prune import apply_nm, nm_mask, nm_violations, remove_nm
+from sw.prune import nm_accuracy as experiment
+from sw.prune.granularity import NM, nm_mask
+from sw.prune.graph import prunable_layers
+from sw.prune.pruner import Pruner
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +27,15 @@ def small_model():
     return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
                          nn.Flatten(), nn.Linear(8 * 4 * 4, 12), nn.ReLU(), nn.Linear(12, 6), nn.ReLU(),
                          nn.Linear(6, 3))
+
+
+def prune_nm(model, n, m):
+    """N:M on every layer of ``model`` whose input dimension is a multiple of ``m``; the pruner."""
+    nm = NM(n, m)
+    layers = [k for k, mod in prunable_layers(model).items() if nm.fits(mod)]
+    pruner = Pruner(model, nm, layers=layers, example_input=torch.zeros(1, 1, 4, 4))
+    pruner.prune()
+    return pruner
 
 
 def test_masks_group_along_the_input_axis():
@@ -43,25 +55,26 @@ def test_masks_group_along_the_input_axis():
 
 
 @pytest.mark.parametrize("n,m", [(2, 4), (1, 4), (2, 8), (4, 8)])
-def test_apply_nm_reports_and_prunes(n, m):
+def test_nm_prunes_the_layers_it_fits(n, m):
     model = small_model()
     before = {k: v.detach().clone() for k, v in model.state_dict().items() if k.endswith("weight")}
-    report = apply_nm(model, n, m)
-    assert report["0"] == f"dense: 1 input channels is not a multiple of {m}"
-    assert report["2"] == f"{n}:{m}" and report["5"] == f"{n}:{m}"
-    assert report["7"] == f"{n}:{m}" if 12 % m == 0 else report["7"].startswith("dense: 12 input features")
-    assert report["9"].startswith("dense: 6 input features")
-    assert nm_violations(model, n, m) == {}
+    with pytest.raises(ValueError, match=rf"{n}:{m} pruning of layer 0: its input dimension \(1\) is not a "
+                                         rf"multiple of m={m}"):
+        Pruner(small_model(), NM(n, m), example_input=torch.zeros(1, 1, 4, 4))
+    pruner = prune_nm(model, n, m)
+    assert list(pruner.layers) == (["2", "5", "7"] if 12 % m == 0 else ["2", "5"])
+    assert pruner.granularity.violations(pruner) == {}
     conv = model[2].weight.detach()
     assert (conv.permute(0, 2, 3, 1).reshape(-1, m) != 0).sum(dim=1).max() <= n
     kept = model[2].weight_mask.bool()
     assert torch.equal(conv[kept], before["2.weight"][kept])            # survivors are unchanged
     assert torch.equal(model[0].weight.detach(), before["0.weight"])    # dense layer untouched
+    assert torch.equal(model[9].weight.detach(), before["9.weight"])
 
 
 def test_mask_holds_through_fine_tuning():
     model = small_model()
-    apply_nm(model, 2, 4)
+    pruner = prune_nm(model, 2, 4)
     zeros = (model[5].weight == 0).clone()
     start = model[5].weight.detach().clone()
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3)
@@ -70,46 +83,46 @@ def test_mask_holds_through_fine_tuning():
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-    model(x)                                         # the pre-hook recomputes weight from weight_orig
+    model(x)                                         # the pre-hook re-zeroes what the optimiser moved
     assert not torch.equal(model[5].weight.detach(), start)              # training moved the survivors
     assert (model[5].weight[zeros] == 0).all()
-    assert nm_violations(model, 2, 4) == {}
-    remove_nm(model)
-    assert not hasattr(model[5], "weight_orig") and isinstance(model[5].weight, nn.Parameter)
+    assert pruner.granularity.violations(pruner) == {}
+    assert isinstance(model[5].weight, nn.Parameter)
     w = model[5].weight.detach().numpy()
     assert np.array_equal(unpack_24(*pack_24(w)), w)                     # packs as SPEC §4 2:4
 
 
 def test_nm_violations_sees_a_broken_layer():
     model = small_model()
-    apply_nm(model, 2, 4)
+    dense = model[5].weight.detach().clone()
+    pruner = prune_nm(model, 2, 4)
     with torch.no_grad():
         model[5].weight_mask.fill_(1)
+        model[5].weight.copy_(dense)
     model(torch.randn(1, 1, 4, 4))
-    assert nm_violations(model, 2, 4) == {"5": 12 * 32}
+    assert pruner.granularity.violations(pruner) == {"5": 12 * 32}
 
 
-def test_experiment_small(tmp_path):
+def test_experiment_small(tmp_path, monkeypatch):
     """A short run of the accuracy table: learns, prunes to the pattern, fine-tunes, writes results."""
-    rows = experiment.run_experiment(models=("mlp", "cnn"), patterns=((2, 4),), epochs=3, finetune_epochs=1,
-                                     lr=3e-3)
-    assert [(r["model"], r["pattern"]) for r in rows] == [("mlp", "2:4"), ("cnn", "2:4")]
+    monkeypatch.setenv("SPARSEHW_CACHE", str(tmp_path / "cache"))
+    rows = experiment.run_experiment(patterns=((2, 4), (2, 8)), train_epochs=3, finetune_epochs=1)
+    assert [(r["model"], r["pattern"]) for r in rows] == [("lenet300", "2:4"), ("lenet300", "2:8"),
+                                                          ("cnn", "2:4"), ("cnn", "2:8")]
     for r in rows:
-        assert r["dense"] > 0.8                  # 10 classes: chance is 0.1
-        assert 0.0 <= r["one_shot"] <= 1.0 and r["finetuned"] > 0.5
+        assert r["dense"] > 80                   # 10 classes: chance is 10%
+        assert 0.0 <= r["one_shot"] <= 100.0 and r["finetuned"] > 50
     assert rows[0]["sparsity"] == 0.5 and rows[0]["dense_layers"] == []
-    assert rows[1]["dense_layers"] == ["0 (Conv2d)"] and 0.45 < rows[1]["sparsity"] < 0.5
+    # LeNet-300-100's fc2 and fc3 have 300 and 100 inputs (not multiples of 8); the CNN's conv1 one
+    # input channel.
+    assert rows[1]["dense_layers"] == ["fc2 (Linear)", "fc3 (Linear)"]
+    assert rows[1]["sparsity"] == pytest.approx(0.75 * 64 * 300 / (64 * 300 + 300 * 100 + 100 * 10))
+    assert rows[2]["dense_layers"] == ["conv1 (Conv2d)"] and 0.45 < rows[2]["sparsity"] < 0.5
+    assert rows[3]["dense_layers"] == ["conv1 (Conv2d)", "fc3 (Linear)"]
     paths = experiment.write_results(rows, tmp_path)
     assert [p.name for p in paths] == list(experiment.RESULT_FILES) and all(p.stat().st_size for p in paths)
-    assert "| mlp | 2:4 |" in (tmp_path / "results.md").read_text()
+    assert "| lenet300 | 2:4 |" in (tmp_path / "results.md").read_text()
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
         experiment.write_results(rows, tmp_path)
     with pytest.raises(SystemExit, match="refusing to overwrite"):
         experiment.main(["--out", str(tmp_path)])
-
-
-def test_digits_split_is_stratified_and_offline():
-    xtr, ytr, xte, yte = experiment.load_digits_split(0)
-    assert xtr.shape[1:] == (1, 8, 8) and xtr.shape[0] + xte.shape[0] == 1797
-    assert 0.0 <= float(xtr.min()) and float(xtr.max()) <= 1.0
-    assert set(torch.bincount(yte).tolist()) <= set(range(50, 58))
