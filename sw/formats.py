@@ -1,10 +1,10 @@
-"""The numeric formats and constants of SPEC.md, defined once.
+"""The numeric formats and constants of docs/spec.md, defined once.
 
 Everything that packs, decodes, generates or checks EIE data (``sw.pack``, ``pyhdl``, the golden
 models, the CLI) imports these names instead of repeating the numbers.
 """
 
-# SPEC §1: numbers.
+# docs/spec.md §1: numbers.
 ACT_WIDTH = 16          # signed activations
 WEIGHT_WIDTH = 16       # signed codebook values
 INDEX_WIDTH = 4         # weight index into the codebook
@@ -13,13 +13,13 @@ PRODUCT_WIDTH = ACT_WIDTH + WEIGHT_WIDTH
 OUT_MIN = -(1 << (ACT_WIDTH - 1))
 OUT_MAX = (1 << (ACT_WIDTH - 1)) - 1
 
-# SPEC §2: one stored sparse-matrix entry is 8 bits, weight_idx in bits 7..4, rel_index in 3..0.
+# docs/spec.md §2: one stored sparse-matrix entry is 8 bits, weight_idx in bits 7..4, rel_index in 3..0.
 REL_INDEX_WIDTH = 4
 ENTRY_WIDTH = INDEX_WIDTH + REL_INDEX_WIDTH
 MAX_REL_INDEX = (1 << REL_INDEX_WIDTH) - 1   # 15: a longer zero run needs a padding entry
 PADDING_WEIGHT_IDX = 0                       # padding entries decode to codebook entry 0 == 0
 
-# SPEC §3: defaults for the PE.
+# docs/spec.md §3: defaults for the PE.
 QUEUE_DEPTH = 8
 
 
@@ -32,14 +32,14 @@ def split_entry_word(word):
     """Inverse of :func:`entry_word`: ``(weight_idx, rel_index)``."""
     return word >> REL_INDEX_WIDTH, word & MAX_REL_INDEX
 
-# SPEC §4: 2:4 structured sparsity. Groups of GROUP_24 consecutive weights along K keep KEPT_24;
+# docs/spec.md §4: 2:4 structured sparsity. Groups of GROUP_24 consecutive weights along K keep KEPT_24;
 # each group's metadata field is i0 | i1 << META_INDEX_WIDTH with i0 < i1 the kept positions.
 GROUP_24 = 4
 KEPT_24 = 2
 META_INDEX_WIDTH = 2
 META_WIDTH = KEPT_24 * META_INDEX_WIDTH
 # The kept positions PyTorch's and CUTLASS's conversion names for a group with fewer than two
-# nonzeros, keyed by the nonzero positions (SPEC §4: 0000→(2,3), 1000→(0,2), 0100→(1,2), ...).
+# nonzeros, keyed by the nonzero positions (docs/spec.md §4: 0000→(2,3), 1000→(0,2), 0100→(1,2), ...).
 META_FILL_24 = {(): (2, 3), (0,): (0, 2), (1,): (1, 2), (2,): (2, 3), (3,): (2, 3)}
 # The 2:4 hardware path: int8 weights and activations, int32 accumulation.
 INT8_WIDTH = 8

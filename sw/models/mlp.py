@@ -1,6 +1,6 @@
 """The LeNet-300-100 multilayer perceptron (784→300→100→10) and its family.
 
-Bias-free by default: EIE's output stage (SPEC §1) is ``clamp(acc >> shift)`` then ReLU with no
+Bias-free by default: EIE's output stage (docs/spec.md §1) is ``clamp(acc >> shift)`` then ReLU with no
 bias term, so a bias-free MLP exports to the hardware exactly.
 """
 

@@ -1,4 +1,4 @@
-"""Weight packing into the formats the hardware reads (SPEC §2 and §4) and their memory images."""
+"""Weight packing into the formats the hardware reads (docs/spec.md §2 and §4) and their memory images."""
 
 from sw.pack.cutlass24 import cutlass_meta, from_cutlass, to_cutlass
 from sw.pack.eie import EIEPacked, PEImage, pack_eie, unpack_eie, validate_pe

@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     pack = sub.add_parser("pack", help="pack weights into hardware memory images")
     kinds = pack.add_subparsers(dest="format", required=True)
     eie = kinds.add_parser(
-        "eie", help="EIE interleaved relative-index CSC (SPEC §2)",
+        "eie", help="EIE interleaved relative-index CSC (docs/spec.md §2)",
         description="Pack W (an integer index matrix 0..15, or a float matrix plus --codebook) for "
                     "N PEs and write eie.npz, spmat_pe{k}.hex, colptr_pe{k}.hex and codebook.hex.")
     eie.add_argument("--weights", required=True, help="W.npy: (rows, cols) matrix, y = W @ x")

@@ -18,7 +18,7 @@ def add_parser(pack_subparsers):
     p = pack_subparsers.add_parser(
         "24", help="pack a 2:4-sparse int8 matrix into values/metadata memory images",
         description="Pack a (rows, K) int8 weight matrix (at most 2 nonzeros in every group of 4 "
-                    "along K) as SPEC §4 values and metadata; write sparse24.npz and the $readmemh "
+                    "along K) as docs/spec.md §4 values and metadata; write sparse24.npz and the $readmemh "
                     "images sparse24_values.hex / sparse24_meta.hex (one word per MAC beat of "
                     "`groups` groups).")
     p.add_argument("--weights", required=True, type=Path, help="(rows, K) integer matrix in -128..127 (.npy)")

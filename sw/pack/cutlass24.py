@@ -1,4 +1,4 @@
-"""Export of SPEC §4's ``(values, meta)`` to the layout of PyTorch's semi-structured sparse tensors.
+"""Export of docs/spec.md §4's ``(values, meta)`` to the layout of PyTorch's semi-structured sparse tensors.
 
 PyTorch's CUTLASS backend (``torch.sparse.SparseSemiStructuredTensorCUTLASS``) keeps a 2:4 matrix
 ``(rows, K)`` as ``packed`` — exactly our ``values``, ``(rows, K // 2)`` — and ``meta``: the same
@@ -50,7 +50,7 @@ def meta_reorder_offsets(rows: int, meta_cols: int, word_bits: int) -> np.ndarra
 
 
 def cutlass_meta(meta, dtype) -> np.ndarray:
-    """SPEC §4 ``meta`` ``(rows, K // 4)`` → CUTLASS's reordered metadata words for ``dtype``
+    """docs/spec.md §4 ``meta`` ``(rows, K // 4)`` → CUTLASS's reordered metadata words for ``dtype``
     (int32 ``(rows, K // 32)`` for int8, int16 ``(rows, K // 16)`` for float16/bfloat16)."""
     word_bits, row_multiple, word_dtype = _LAYOUT[_dtype_name(dtype)]
     mt = check_meta(meta)
@@ -100,7 +100,7 @@ def to_cutlass(values, meta, dtype):
 
 
 def from_cutlass(packed, meta_reordered) -> Packed24:
-    """Inverse of :func:`to_cutlass`: SPEC §4 ``(values, meta)`` from PyTorch's CUTLASS layout
+    """Inverse of :func:`to_cutlass`: docs/spec.md §4 ``(values, meta)`` from PyTorch's CUTLASS layout
     (``values`` as float32 for float16/bfloat16, int8 for int8)."""
     import torch
 

@@ -1,4 +1,4 @@
-"""EIE interleaved relative-index CSC (SPEC §2): ``pack_eie`` and its exact inverse ``unpack_eie``.
+"""EIE interleaved relative-index CSC (docs/spec.md §2): ``pack_eie`` and its exact inverse ``unpack_eie``.
 
 Row ``i`` of ``W`` (shape ``(rows, cols)``, ``y = W @ x``) belongs to PE ``i % n_pe`` as local row
 ``i // n_pe``. Each PE stores its sub-matrix column by column as 8-bit entries
@@ -67,7 +67,7 @@ def identity_codebook() -> np.ndarray:
 
 
 def check_codebook(codebook) -> np.ndarray:
-    """Return ``codebook`` padded with unused zero entries to 16, after checking SPEC §1's rules:
+    """Return ``codebook`` padded with unused zero entries to 16, after checking docs/spec.md §1's rules:
     entry 0 is 0 and no nonzero value appears twice."""
     cb = np.asarray(codebook)
     if cb.ndim != 1:
@@ -145,7 +145,7 @@ def _pack_pe(sub: np.ndarray) -> PEImage:
 
 
 def pack_eie(weights, n_pe: int, codebook=None) -> EIEPacked:
-    """Pack ``weights`` for ``n_pe`` PEs as SPEC §2's interleaved relative-index CSC.
+    """Pack ``weights`` for ``n_pe`` PEs as docs/spec.md §2's interleaved relative-index CSC.
 
     ``weights``: without ``codebook``, an integer index matrix ``(rows, cols)`` with values 0..15
     (0 = pruned), recorded with the identity codebook (index ``i`` decodes to ``i``). With

@@ -1,4 +1,4 @@
-"""Memory images of a packed EIE layer (SPEC §2): one ``.npz`` plus ``$readmemh`` files per PE.
+"""Memory images of a packed EIE layer (docs/spec.md §2): one ``.npz`` plus ``$readmemh`` files per PE.
 
 Directory layout written by :func:`write_eie_images` (``sparsehw pack eie``):
 

@@ -1,4 +1,4 @@
-"""N:M masks and SPEC §4's 2:4 packing: ``mask_nm``, ``mask_24``, ``pack_24`` and ``unpack_24``.
+"""N:M masks and docs/spec.md §4's 2:4 packing: ``mask_nm``, ``mask_24``, ``pack_24`` and ``unpack_24``.
 
 ``W`` has shape ``(rows, K)``; a group is 4 consecutive weights of one row along ``K``.
 ``pack_24`` stores each group as its 2 kept weights (``values``, ``(rows, K // 2)``, in increasing
@@ -78,7 +78,7 @@ def mask_nm(weights, n: int, m: int) -> np.ndarray:
 
 
 def mask_24(weights) -> np.ndarray:
-    """SPEC §4's 2:4 mask: ``mask_nm(weights, 2, 4)``."""
+    """docs/spec.md §4's 2:4 mask: ``mask_nm(weights, 2, 4)``."""
     return mask_nm(weights, KEPT_24, GROUP_24)
 
 
@@ -124,7 +124,7 @@ def check_24(weights) -> None:
 
 
 def pack_24(weights) -> Packed24:
-    """Pack a 2:4-sparse ``(rows, K)`` matrix as ``(values, meta)`` (SPEC §4).
+    """Pack a 2:4-sparse ``(rows, K)`` matrix as ``(values, meta)`` (docs/spec.md §4).
 
     ``values``: ``(rows, K // 2)`` in ``weights``' dtype, each group's two kept weights in increasing
     position order; ``meta``: ``(rows, K // 4)`` uint8, ``i0 | i1 << 2``. Raises ``ValueError`` on a
@@ -164,7 +164,7 @@ def check_meta(meta) -> np.ndarray:
     if (i0 >= i1).any():
         r, g = np.argwhere(i0 >= i1)[0]
         raise ValueError(f"meta[{r}, {g}] = {mt[r, g]} (row {r}, group {g}) names positions i0={i0[r, g]}, "
-                         f"i1={i1[r, g]}; SPEC §4 needs i0 < i1")
+                         f"i1={i1[r, g]}; docs/spec.md §4 needs i0 < i1")
     return mt
 
 

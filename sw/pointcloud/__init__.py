@@ -1,4 +1,4 @@
-"""Point clouds: kernel maps, sparse convolution, scene generation (SPEC §5).
+"""Point clouds: kernel maps, sparse convolution, scene generation (docs/spec.md §5).
 
 ``kernel_map`` and the key format import only NumPy (the hardware side imports
 ``sw.pointcloud.keys``); the torch parts live in ``sw.pointcloud.sparse_conv`` and

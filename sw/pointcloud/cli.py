@@ -16,7 +16,7 @@ from sw.pointcloud import kernel_map, kernel_offsets, scenes
 
 
 def add_parser(sub) -> None:
-    pc = sub.add_parser("pointcloud", help="point clouds: generated scenes and kernel maps (SPEC §5)")
+    pc = sub.add_parser("pointcloud", help="point clouds: generated scenes and kernel maps (docs/spec.md §5)")
     kinds = pc.add_subparsers(dest="pointcloud_command", required=True)
 
     sc = kinds.add_parser("scene", help="generate a voxelised scene and save its coordinates (.npy)",

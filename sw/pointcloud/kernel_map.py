@@ -1,4 +1,4 @@
-"""Kernel maps of sparse 3-D convolution (SPEC §5), built two independent ways.
+"""Kernel maps of sparse 3-D convolution (docs/spec.md §5), built two independent ways.
 
 ``kernel_map(coords, kernel_size=3, stride=1)`` returns ``(out_coords, maps)``: for kernel offset
 ``k`` (``dx`` fastest, ``dz`` slowest; index 13 is ``(0, 0, 0)`` for ``kernel_size=3``),

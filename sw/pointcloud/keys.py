@@ -1,4 +1,4 @@
-"""Sortable keys of voxel coordinates (SPEC §5), defined once for the software, the golden models,
+"""Sortable keys of voxel coordinates (docs/spec.md §5), defined once for the software, the golden models,
 the RTL and its tests.
 
 A key packs a batch index and three signed coordinates into one unsigned integer whose order is

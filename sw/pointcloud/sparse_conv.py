@@ -1,4 +1,4 @@
-"""Sparse 3-D convolution by gather → matmul → scatter-add over a kernel map (SPEC §5), and the
+"""Sparse 3-D convolution by gather → matmul → scatter-add over a kernel map (docs/spec.md §5), and the
 dense ``conv3d`` reference it must equal at the active outputs.
 
 Weight-stationary: for each kernel offset ``k`` in order, the input rows ``maps[k][:, 0]`` are

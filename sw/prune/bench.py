@@ -278,7 +278,7 @@ class Bench:
                  f"(15 values + reserved 0, linear init): {shared_acc:.2f}% → centroid fine-tuning "
                  f"({self.ft_epochs} epochs): {tuned_acc:.2f}% (cost vs pruned {pruned_acc - tuned_acc:+.2f} "
                  "points). "
-                 f"Integer export (int16 activations, int16 codebooks, power-of-two scales, SPEC §1 output "
+                 f"Integer export (int16 activations, int16 codebooks, power-of-two scales, docs/spec.md §1 output "
                  "stage): "
                  f"{int_acc:.2f}% (float {tuned_acc:.2f}%, difference {tuned_acc - int_acc:+.2f}). Every "
                  "layer's index "

@@ -1,4 +1,4 @@
-"""Integer export of a pruned, weight-shared MLP for EIE (SPEC §1), and its integer reference.
+"""Integer export of a pruned, weight-shared MLP for EIE (docs/spec.md §1), and its integer reference.
 
 Per layer ``l`` with input activations ``a ≈ A · 2**-e_in`` (int16 ``A``) and shared weights
 ``W ≈ C[index] · 2**-f`` (int16 codebook ``C``, entry 0 reserved = 0), the hardware computes
@@ -50,7 +50,7 @@ class IntegerLayer:
         return self.codebook.astype(np.int64)[self.index]
 
     def forward(self, a: np.ndarray) -> np.ndarray:
-        """SPEC §1 on int activations ``a`` (cols,) or (batch, cols): exact ``acc``, arithmetic shift,
+        """docs/spec.md §1 on int activations ``a`` (cols,) or (batch, cols): exact ``acc``, arithmetic shift,
         saturation to int16, ReLU. Returns int64 values in the int16 range."""
         a = np.asarray(a)
         if not np.issubdtype(a.dtype, np.integer):
@@ -137,7 +137,7 @@ def linear_chain(model: nn.Module) -> list:
         m = modules.get(node.target) if node.op == "call_module" else None
         if isinstance(m, nn.Linear):
             if m.bias is not None:
-                raise ValueError(f"layer {node.target} has a bias; EIE's output stage (SPEC §1) has none — "
+                raise ValueError(f"layer {node.target} has a bias; EIE's output stage (docs/spec.md §1) has none — "
                                  "use a bias-free model")
             chain.append([node.target, m, False])
         elif isinstance(m, nn.ReLU) or (node.op == "call_function" and node.target in (F.relu, torch.relu)):
@@ -219,7 +219,7 @@ def export_integer(model: nn.Module, calib_x, notes: list | None = None) -> Inte
 
 
 def storage_bits(net: IntegerNetwork, n_pe: int = 1) -> dict:
-    """Deep Compression's storage count of ``net`` packed for ``n_pe`` PEs (SPEC §2): per stored entry
+    """Deep Compression's storage count of ``net`` packed for ``n_pe`` PEs (docs/spec.md §2): per stored entry
     (padding included) a weight index and a relative index, plus each codebook, against 32-bit
     dense weights. Column pointers are reported apart (Deep Compression does not count them)."""
     from sw.pack.eie import pack_eie

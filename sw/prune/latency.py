@@ -1,6 +1,6 @@
 """EIE latency as a pruning resource: cycles of the array's exact cycle model on sample inputs.
 
-:class:`EIECycles` packs every layer of a bias-free Linear/ReLU chain for ``n_pe`` PEs (SPEC §2,
+:class:`EIECycles` packs every layer of a bias-free Linear/ReLU chain for ``n_pe`` PEs (docs/spec.md §2,
 padding entries included), runs ``x`` through the float model and feeds each layer's nonzero
 input activations to :func:`sw.cyclemodel.eie.array_timing` — the model checked cycle for cycle
 against the array RTL. The resource is the mean over the samples of the summed layer cycles, so

@@ -1,5 +1,5 @@
 """k-means weight sharing (Deep Compression): per layer, the surviving weights share 2**bits - 1
-values; index 0 is reserved for pruned weights (SPEC §1: codebook entry 0 is always 0).
+values; index 0 is reserved for pruned weights (docs/spec.md §1: codebook entry 0 is always 0).
 
 A shared layer holds a trainable ``codebook`` (the shared values, without the reserved 0) and a
 ``weight_index`` buffer (0 = pruned, ``k`` = ``codebook[k - 1]``); its ``weight`` is rebuilt from

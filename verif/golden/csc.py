@@ -1,4 +1,4 @@
-"""Golden model of the relative-index CSC decoder, written from SPEC.md §2 alone.
+"""Golden model of the relative-index CSC decoder, written from docs/spec.md §2 alone.
 
 Deliberately plain Python, one entry at a time, sharing no code with ``sw.pack`` or ``pyhdl``.
 """

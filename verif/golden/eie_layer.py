@@ -1,4 +1,4 @@
-"""Golden model of a whole EIE layer and network (SPEC §1, §3): ``y = relu(clamp(W @ x >> shift))``.
+"""Golden model of a whole EIE layer and network (docs/spec.md §1, §3): ``y = relu(clamp(W @ x >> shift))``.
 
 Written from the spec with exact Python integers; it never looks at the packed format.
 """

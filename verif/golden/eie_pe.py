@@ -1,4 +1,4 @@
-"""Golden model of one EIE processing element's arithmetic, written from SPEC.md §1–§3 alone.
+"""Golden model of one EIE processing element's arithmetic, written from docs/spec.md §1–§3 alone.
 
 Plain Python integers, one activation and one entry at a time; shares no code with the RTL.
 """
@@ -9,7 +9,7 @@ ACT_MIN, ACT_MAX = -(1 << 15), (1 << 15) - 1
 
 
 def output_stage(acc: int, shift: int, relu: bool) -> int:
-    """SPEC §1: ``clamp(acc >> shift, -2**15, 2**15 - 1)`` (floor shift), then ReLU."""
+    """docs/spec.md §1: ``clamp(acc >> shift, -2**15, 2**15 - 1)`` (floor shift), then ReLU."""
     y = min(max(acc >> shift, ACT_MIN), ACT_MAX)
     return max(y, 0) if relu else y
 

@@ -1,4 +1,4 @@
-"""Golden models of the PointAcc mapping unit, written from SPEC.md §5 and the stream formats of
+"""Golden models of the PointAcc mapping unit, written from docs/spec.md §5 and the stream formats of
 ``pyhdl/pointacc/streams.py`` (documentation, not code: nothing here imports ``pyhdl`` or
 ``sw.pointcloud``).
 

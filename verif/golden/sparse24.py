@@ -1,9 +1,9 @@
-"""Golden model of SPEC.md §4 (2:4 packing and the int8 MACs), written from SPEC.md alone.
+"""Golden model of docs/spec.md §4 (2:4 packing and the int8 MACs), written from SPEC.md alone.
 
 Deliberately plain Python, one group at a time, sharing no code with ``sw.pack`` or ``pyhdl``.
 """
 
-# SPEC §4: the positions a group with fewer than two nonzeros names (pattern written position 0 first).
+# docs/spec.md §4: the positions a group with fewer than two nonzeros names (pattern written position 0 first).
 FILL = {"0000": (2, 3), "1000": (0, 2), "0100": (1, 2), "0010": (2, 3), "0001": (2, 3)}
 # The six valid metadata fields: i0 | i1 << 2 with i0 < i1.
 META_PATTERNS = [(i0, i1) for i0 in range(4) for i1 in range(4) if i0 < i1]
@@ -49,7 +49,7 @@ def unpack_row(values, meta):
 
 
 def wrap_int32(x: int) -> int:
-    """SPEC §4's int32 accumulator, two's complement modulo 2**32."""
+    """docs/spec.md §4's int32 accumulator, two's complement modulo 2**32."""
     return (x + (1 << 31)) % (1 << 32) - (1 << 31)
 
 

@@ -15,7 +15,7 @@ def _last(rows: int, beats_per_row: int) -> np.ndarray:
 
 
 def sparse_beats(values, meta, acts, groups: int) -> dict:
-    """Per-beat fields ``values``/``meta``/``acts``/``last`` of SPEC §4 ``(values, meta)`` against
+    """Per-beat fields ``values``/``meta``/``acts``/``last`` of docs/spec.md §4 ``(values, meta)`` against
     ``acts``; ``meta`` as the 4-bit fields ``i0 | i1 << 2``."""
     acts = np.asarray(acts, dtype=np.int64)
     rows, k = acts.shape

@@ -1,4 +1,4 @@
-"""``sparsehw``: every subcommand of SPEC §6 is wired to the library."""
+"""``sparsehw``: every subcommand of docs/spec.md §6 is wired to the library."""
 
 import pytest
 

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""CSC decoder (``pyhdl/eie/csc_decoder.py``) against the SPEC §2 golden model, in Verilator.
+"""CSC decoder (``pyhdl/eie/csc_decoder.py``) against the docs/spec.md §2 golden model, in Verilator.
 
 Scenarios only; case construction and the cocotb scoreboard live in ``verif/tb/csc_decoder.py``.
 """
@@ -34,7 +34,7 @@ def run(model, cases, tmp_path):
 
 
 def spec_example():
-    """SPEC §2's worked example: [0,0,a,b, 18 zeros, c] stored as [a,b,0,c], rel [2,0,15,2]."""
+    """docs/spec.md §2's worked example: [0,0,a,b, 18 zeros, c] stored as [a,b,0,c], rel [2,0,15,2]."""
     col = np.zeros(23, dtype=np.int64)
     col[[2, 3, 22]] = [7, 9, 15]
     return col

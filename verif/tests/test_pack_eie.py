@@ -1,4 +1,4 @@
-"""``sw.pack``: SPEC §2 packing, its inverse, bad input, memory images and ``sparsehw pack eie``."""
+"""``sw.pack``: docs/spec.md §2 packing, its inverse, bad input, memory images and ``sparsehw pack eie``."""
 
 import numpy as np
 import pytest

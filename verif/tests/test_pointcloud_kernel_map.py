@@ -1,4 +1,4 @@
-"""Kernel maps (SPEC §5): offset order, key format, worked examples, the two builders against each
+"""Kernel maps (docs/spec.md §5): offset order, key format, worked examples, the two builders against each
 other and against the definition, and every bad input the issue lists."""
 
 import numpy as np

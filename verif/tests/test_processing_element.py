@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """The EIE processing element (``pyhdl/eie/processing_element.py``) in Verilator.
 
-Every case checks the read-out outputs bit-exactly against the SPEC golden model and the timing
+Every case checks the read-out outputs bit-exactly against the golden model (docs/spec.md) and the timing
 (queue push cycles, the cycle the PE goes idle, busy/starved/stalled counters) against the
 exact cycle model ``sw.cyclemodel.eie``; see ``verif/tb/processing_element.py``.
 """

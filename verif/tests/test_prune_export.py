@@ -1,5 +1,5 @@
 """Integer export for EIE: round trip through pack_eie, and the integer forward pass against a
-reference computed from the packed PE images with SPEC §1's output stage."""
+reference computed from the packed PE images with docs/spec.md §1's output stage."""
 
 import numpy as np
 import pytest
@@ -32,7 +32,7 @@ def exported():
 
 
 def eie_reference(packed, codebook, x, shift, relu):
-    """SPEC §2/§1 by hand: for each nonzero input, walk every PE's column entries, accumulate."""
+    """docs/spec.md §2/§1 by hand: for each nonzero input, walk every PE's column entries, accumulate."""
     acc = [0] * (packed.n_pe * packed.local_rows)
     for j, xj in enumerate(int(v) for v in x):
         if xj == 0:

@@ -1,4 +1,4 @@
-"""The 2:4 sparse MAC and its dense baseline (``pyhdl/sparse24``) against SPEC §4's golden model.
+"""The 2:4 sparse MAC and its dense baseline (``pyhdl/sparse24``) against docs/spec.md §4's golden model.
 
 The pytest functions build cases — weight matrices packed by ``sw.pack.pack_24``, activation
 matrices, back-pressure settings and the golden model's int32 row results — and the cocotb test
@@ -153,7 +153,7 @@ def sparse_case(name, blocks, *, groups=GROUPS, p_valid=1.0, p_ready=1.0, seed=0
         if len(block) == 2:
             W, X = block
             values, meta = pack_24(W)
-            # The golden model's rows equal the dense product: SPEC's packing loses nothing.
+            # The golden model's rows equal the dense product: the spec's packing loses nothing.
             rows = [golden.sparse_dot(v, mt, x) for v, mt, x in zip(values, meta, X, strict=True)]
             assert np.array_equal(wrap32((W.astype(np.int64) * X).sum(axis=1)), rows)
         else:
@@ -200,7 +200,7 @@ def random_24(rng, rows, k, p_drop=0.0):
 
 
 def pattern_matrix(rng, k):
-    """Rows whose groups take every SPEC §4 pattern: the 6 two-nonzero ones at every group slot of a
+    """Rows whose groups take every docs/spec.md §4 pattern: the 6 two-nonzero ones at every group slot of a
     beat, the 4 one-nonzero ones and the empty group."""
     n_groups = k // 4
     patterns = [list(p) for p in golden.META_PATTERNS] + [[p] for p in range(4)] + [[]]

@@ -1,4 +1,4 @@
-"""SPEC §4 in software: N:M masks, ``pack_24``/``unpack_24``, the int8 check and bad input."""
+"""docs/spec.md §4 in software: N:M masks, ``pack_24``/``unpack_24``, the int8 check and bad input."""
 
 import numpy as np
 import pytest
@@ -92,13 +92,13 @@ def test_mask_bad_input():
 # ---------------------------------------------------------------- packing
 
 def test_spec_worked_example():
-    """SPEC §4: ``[0,0,0,5]`` packs as values ``[0,5]``, meta ``2 | 3 << 2``."""
+    """docs/spec.md §4: ``[0,0,0,5]`` packs as values ``[0,5]``, meta ``2 | 3 << 2``."""
     values, meta = pack_24(np.array([[0, 0, 0, 5]]))
     assert values.tolist() == [[0, 5]] and meta.tolist() == [[2 | 3 << 2]]
 
 
 def test_groups_with_fewer_than_two_nonzeros():
-    """SPEC §4's table: 0000→(2,3), 1000→(0,2), 0100→(1,2), 0010→(2,3), 0001→(2,3)."""
+    """docs/spec.md §4's table: 0000→(2,3), 1000→(0,2), 0100→(1,2), 0010→(2,3), 0001→(2,3)."""
     table = {"0000": (2, 3), "1000": (0, 2), "0100": (1, 2), "0010": (2, 3), "0001": (2, 3)}
     assert {tuple(i for i, c in enumerate(p) if c == "1"): v for p, v in table.items()} == META_FILL_24
     for pattern, (i0, i1) in table.items():

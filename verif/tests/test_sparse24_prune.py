@@ -89,7 +89,7 @@ def test_mask_holds_through_fine_tuning():
     assert pruner.granularity.violations(pruner) == {}
     assert isinstance(model[5].weight, nn.Parameter)
     w = model[5].weight.detach().numpy()
-    assert np.array_equal(unpack_24(*pack_24(w)), w)                     # packs as SPEC §4 2:4
+    assert np.array_equal(unpack_24(*pack_24(w)), w)                     # packs as docs/spec.md §4 2:4
 
 
 def test_nm_violations_sees_a_broken_layer():

@@ -61,7 +61,7 @@ def test_export_matches_pytorch_bit_for_bit(dtype, rows, k, p_drop):
 
 
 def test_groups_with_fewer_nonzeros_agree_with_pytorch():
-    """The metadata SPEC §4 fixes for 0 and 1 nonzeros is PyTorch's, in every group slot."""
+    """The metadata docs/spec.md §4 fixes for 0 and 1 nonzeros is PyTorch's, in every group slot."""
     patterns = [[0, 0, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
     w = np.array([sum((patterns[(g + r) % 5] for g in range(16)), []) for r in range(16)], dtype=np.int8)
     ref_packed, ref_meta = sparse_semi_structured_from_dense_cutlass(torch.from_numpy(w))
