@@ -15,6 +15,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,18 +79,51 @@ def build(component) -> Model:
             build_dir.mkdir(parents=True, exist_ok=True)
             verilog.write_text(text)
             toolchain.activate()
+            os.environ.update(objcache_environment())
             runner = get_runner("verilator")
-            runner.build(
-                sources=[verilog],
-                hdl_toplevel=component.name,
-                build_dir=build_dir,
-                build_args=toolchain.warning_flags(),
-                always=True,
-                waves=waves,
-                log_file=build_dir / "build.log",
-            )
+            with _progress(f"building Verilator model {component.name} (once; 15-60 s)"):
+                runner.build(
+                    sources=[verilog],
+                    hdl_toplevel=component.name,
+                    build_dir=build_dir,
+                    build_args=toolchain.warning_flags(),
+                    always=True,
+                    waves=waves,
+                    log_file=build_dir / "build.log",
+                )
             stamp.write_text(key)
     return Model(component.name, build_dir, verilog)
+
+
+def objcache_environment() -> dict:
+    """verilated.mk's ``OBJCACHE``: Verilator's runtime library is compiled once per toolchain
+    (``runtime.objcache``) instead of once per model."""
+    from runtime import objcache
+
+    return {"OBJCACHE": f"{sys.executable} -m runtime.objcache",
+            objcache.CACHE_ENV: str(BUILD_ROOT / "objcache"),
+            objcache.INCLUDE_ENV: str(toolchain.verilator_root() / "include")}
+
+
+@contextmanager
+def _progress(what: str):
+    """An elapsed-time bar on stderr while a long step runs (a Verilator build has no known length)."""
+    from tqdm import tqdm
+
+    if not sys.stderr.isatty():
+        print(f"{what} ...", file=sys.stderr, flush=True)
+    done = threading.Event()
+    with tqdm(desc=what, bar_format="{desc}: {elapsed}", file=sys.stderr, leave=False, disable=None) as bar:
+        def tick():
+            while not done.wait(1.0):
+                bar.refresh()
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
 
 def save_case(path, cases: list) -> None:
