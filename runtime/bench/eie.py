@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime import sim
+from sw.markdown import table
 from sw.pack import pack_eie, unpack_eie
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +36,9 @@ def eie_pack() -> str:
         f"({np.count_nonzero(w):,} nonzeros -> {packed.n_entries:,} entries, {packed.n_padding:,} padding); "
         "median of 5 runs after a warm-up, in-process wall time:",
         "",
-        "| operation | median s | min s | max s |",
-        "|---|---|---|---|",
-        f"| pack_eie | {med:.3f} | {lo:.3f} | {hi:.3f} |",
-        f"| unpack_eie | {umed:.3f} | {ulo:.3f} | {uhi:.3f} |",
+        *table(["operation", "median s", "min s", "max s"],
+               [["pack_eie", f"{med:.3f}", f"{lo:.3f}", f"{hi:.3f}"],
+                ["unpack_eie", f"{umed:.3f}", f"{ulo:.3f}", f"{uhi:.3f}"]]),
     ])
 
 
@@ -65,23 +65,18 @@ def eie_load_balance() -> str:
                                runs=3)
 
     at8 = [r for r in rows if r["depth"] == 8]
-    table = ["| layer | W (out x in) | nonzero acts | entries issued | padding MACs | cycles | paper cycles "
-             "| eff. (1 - starved/cycles) | MAC eff. | useful-MAC eff. |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
     shapes = {name: w.shape for name, w, _, _ in layers}
-    for r in at8:
-        paper = f"{r['paper_cycles']:,}" if r["paper_cycles"] else "-"
-        table.append(f"| {r['layer']} | {shapes[r['layer']][0]}x{shapes[r['layer']][1]} | {r['nnz_acts']:,} | "
-                     f"{r['entries']:,} | {r['padding_macs']:,} | {r['cycles']:,} | {paper} | {r['eff_eie']:.3f} | "
-                     f"{r['eff_mac']:.3f} | {r['eff_useful']:.3f} |")
+    per_layer = [[r["layer"], f"{shapes[r['layer']][0]}x{shapes[r['layer']][1]}", f"{r['nnz_acts']:,}",
+                  f"{r['entries']:,}", f"{r['padding_macs']:,}", f"{r['cycles']:,}",
+                  f"{r['paper_cycles']:,}" if r["paper_cycles"] else "-", f"{r['eff_eie']:.3f}",
+                  f"{r['eff_mac']:.3f}", f"{r['eff_useful']:.3f}"] for r in at8]
     paper_names = [lay.name for lay in PAPER_LAYERS]
-    sweep = ["| queue depth | mean eff., 9 paper layers | mean MAC eff., 9 paper layers | mean eff., MiniLM FFN |",
-             "|---|---|---|---|"]
+    sweep = []
     for d in DEPTHS:
         p9 = [r for r in rows if r["depth"] == d and r["layer"] in paper_names]
         mini = [r for r in rows if r["depth"] == d and r["layer"] not in paper_names]
-        sweep.append(f"| {d} | {np.mean([r['eff_eie'] for r in p9]):.3f} | {np.mean([r['eff_mac'] for r in p9]):.3f} "
-                     f"| {np.mean([r['eff_eie'] for r in mini]):.3f} |")
+        sweep.append([d, f"{np.mean([r['eff_eie'] for r in p9]):.3f}", f"{np.mean([r['eff_mac'] for r in p9]):.3f}",
+                      f"{np.mean([r['eff_eie'] for r in mini]):.3f}"])
     return "\n".join([
         "The EIE paper's load-balance experiment, reproduced with the exact cycle model of the array "
         "(`sw/cyclemodel/eie.py`, checked cycle for cycle against the RTL in `verif/tests/test_eie_array.py`): "
@@ -94,11 +89,13 @@ def eie_load_balance() -> str:
         "",
         "Queue depth 8, per layer:",
         "",
-        *table,
+        *table(["layer", "W (out x in)", "nonzero acts", "entries issued", "padding MACs", "cycles", "paper cycles",
+                "eff. (1 - starved/cycles)", "MAC eff.", "useful-MAC eff."], per_layer),
         "",
         "Efficiency versus queue depth (plot: [docs/eie_load_balance.png](docs/eie_load_balance.png)):",
         "",
-        *sweep,
+        *table(["queue depth", "mean eff., 9 paper layers", "mean MAC eff., 9 paper layers",
+                "mean eff., MiniLM FFN"], sweep),
         "",
         f"Cycle-model speed: Alex-6 (4096x9216, {cols.size:,} nonzero activations, 64 PEs) in {med:.2f} s "
         f"(median of 3; min {lo:.2f}, max {hi:.2f}).",
@@ -111,8 +108,7 @@ def eie_array() -> str:
 
     rng = np.random.default_rng(30)
     sizes = [784, 300, 100, 10]
-    lines = ["| n_pe | layer | cycles (RTL = model) | broadcast stalls | MAC eff. | simulated cycles/s |",
-             "|---|---|---|---|---|---|"]
+    rows = []
     weights = [np.where(rng.random((r, c)) < 0.08, rng.choice(np.arange(-7, 8), (r, c)), 0)
                for c, r in zip(sizes[:-1], sizes[1:], strict=True)]
     x = rng.integers(0, 128, sizes[0])
@@ -128,13 +124,13 @@ def eie_array() -> str:
         speed = m["sim_cycles"] / m["sim_wall_s"]
         for l, lay in enumerate(m["cases"][0]):
             busy = sum(c[0] for c in lay["counters"])
-            lines.append(f"| {n_pe} | {sizes[l]}->{sizes[l + 1]} | {lay['cycles']} | {lay['bcast_stalls']} | "
-                         f"{busy / (n_pe * lay['cycles']):.3f} | {speed:,.0f} |")
+            rows.append([n_pe, f"{sizes[l]}->{sizes[l + 1]}", lay["cycles"], lay["bcast_stalls"],
+                         f"{busy / (n_pe * lay['cycles']):.3f}", f"{speed:,.0f}"])
     return "\n".join([
         "A pruned (8 % weights), weight-shared (15 values) MLP 784->300->100->10 run back to back on the array "
         "RTL (each layer's RTL output is the next layer's input), checked against the golden model and, cycle "
         "for cycle, against the array cycle model; 20 %-dense input. Simulated cycles/s covers the whole run "
         "(host loading of every layer included).",
         "",
-        *lines,
+        *table(["n_pe", "layer", "cycles (RTL = model)", "broadcast stalls", "MAC eff.", "simulated cycles/s"], rows),
     ])

@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sw.markdown import table
+
 CELLS = ("LUT4", "PFUMX", "L6MUX21", "TRELLIS_FF", "CCU2C", "MULT18X18D", "DP16KD")
 
 
@@ -53,12 +55,10 @@ def synth(component, *, freq_mhz: float = 200.0) -> dict:
 
 
 def synth_table(rows) -> str:
-    lines = ["| unit | LUT4 | PFUMX | L6MUX21 | FF | CCU2C | MULT18X18D | DP16KD | fmax (MHz) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| `{r['unit']}` | {r['lut4']} | {r['pfumx']} | {r['l6mux21']} | {r['ff']} | "
-                     f"{r['ccu2c']} | {r['dsp']} | {r['bram']} | {r['fmax_mhz']:.1f} |")
-    return "\n".join(lines) + "\n"
+    cells = [[f"`{r['unit']}`", r["lut4"], r["pfumx"], r["l6mux21"], r["ff"], r["ccu2c"], r["dsp"], r["bram"],
+              f"{r['fmax_mhz']:.1f}"] for r in rows]
+    return "\n".join(table(["unit", "LUT4", "PFUMX", "L6MUX21", "FF", "CCU2C", "MULT18X18D", "DP16KD",
+                            "fmax (MHz)"], cells)) + "\n"
 
 
 def synth_section() -> str:

@@ -111,9 +111,6 @@ class ArrayTiming:
     def cycles(self) -> int:
         return self.done
 
-    def pe_busy(self) -> np.ndarray:
-        return np.asarray([t.macs for t in self.pe])
-
     def counters(self):
         """Per PE ``(busy, starved, stalled)`` over the running cycles ``1 .. done``."""
         return [t.counters(1, self.done) for t in self.pe]

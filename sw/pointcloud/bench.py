@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from sw.markdown import table
 from sw.pointcloud import kernel_map, scenes
 from sw.pointcloud.implicit_gemm import mac_counts, neighbor_table, plan
 
@@ -22,12 +23,6 @@ MAP_SCENES = [("room", 0.03), ("lidar", 0.05), ("mesh", 0.1)]     # ~100k points
 GEMM_SCENES = [("room", 0.05), ("lidar", 0.1), ("mesh", 0.2)]
 PLANS = [("no reorder, 1 group", 1, False), ("reorder, 1 group", 1, True), ("reorder, 2 groups", 2, True),
          ("reorder, 3 groups", 3, True), ("reorder, 27 groups", 27, True)]
-
-
-def table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
-    return "\n".join(out)
 
 
 def densities(quick=False):
@@ -132,13 +127,13 @@ def markdown(repeat=3, quick=False, out: Path | None = None) -> str:
         save_plots(out, dens, plot)
     md = [f"Machine: {platform.processor() or platform.machine()}, NumPy {np.__version__}, one process.", "",
           "**Scenes** (generated, `sw.pointcloud.scenes`; density = occupied / bounding-box voxels)", "",
-          table(["scene", "voxel (m)", "points sampled", "voxels", "bounding box", "density"], dens), "",
+          *table(["scene", "voxel (m)", "points sampled", "voxels", "bounding box", "density"], dens), "",
           f"**Kernel-map build** (3x3x3, 27 offsets; best of {repeat}; Mpts/s = input points per second)",
           "",
-          table(["cloud", "stride", "inputs", "outputs", "pairs", "sort-merge (s)", "Mpts/s",
+          *table(["cloud", "stride", "inputs", "outputs", "pairs", "sort-merge (s)", "Mpts/s",
                  "hash join (s)", "Mpts/s"], speed), "",
           "**Implicit GEMM padding** (GMACs at C_in = C_out = 64; computed incl. padding (x useful))", "",
-          table(["scene", "stride", "outputs", "tile rows", "useful"] + [p[0] for p in PLANS], gemm)]
+          *table(["scene", "stride", "outputs", "tile rows", "useful"] + [p[0] for p in PLANS], gemm)]
     return "\n".join(md)
 
 

@@ -1,15 +1,22 @@
-"""The pruning toolkit's benchmark: every target of issue 8 measured on the real MNIST digits.
+"""The pruning toolkit's benchmarks on the real MNIST digits: the ``prune-*`` sections of BENCHMARKS.md.
 
-    python -m sw.prune.bench --out DIR
+    python -m sw.prune.bench [section ...]       # default: every section (``make bench-prune``)
 
-Writes ``results.json``, ``results.md`` (the tables) and PNG plots into ``DIR``. Baselines come
-from (or go into) the cache directory; everything is seeded, so a rerun on one machine repeats
-the numbers. Sections: LeNet-300-100 sensitivity → per-layer ratios; iterative versus one-shot
-pruning (one-shot fine-tuned for one round's epochs, and for iterative's total) over several
-training seeds; 4-bit weight sharing, centroid fine-tuning, integer export and Deep Compression's
-storage count; L1/L2-regularised training and achievable sparsity; CNN channel pruning and
-network slimming with physical removal; 2:4; NetAdapt and AMC at the uniform channel-pruning MAC
-budgets, and NetAdapt on EIE array cycles for the sparse LeNet-300-100.
+Each section is a function of its inputs (data, models, recipes, seeds, budgets, epochs) that
+returns its results and its Markdown; :data:`SECTIONS` registers them by name over the run's
+:class:`Settings`, and :func:`sw.benchmarks.update` rewrites their blocks of BENCHMARKS.md, so any
+section runs alone. The plots BENCHMARKS.md shows go to the ``docs/`` folder beside it; each
+section's results (``NAME.json``), the other plots and the pipeline's models to ``--out``.
+Baselines come from (or go into) the training cache (:func:`sw.models.train.pretrained`);
+everything is seeded and single-threaded, so a rerun on one machine repeats the numbers.
+
+Sections: the LeNet-300-100 baseline; its sensitivity scan → per-layer ratios; iterative versus
+one-shot pruning (one-shot fine-tuned for one round's epochs, and for iterative's total) over
+several training seeds; 4-bit weight sharing, centroid fine-tuning, integer export and Deep
+Compression's storage count of the iterative model; 2:4; L1/L2-regularised training and
+achievable sparsity; CNN channel pruning and network slimming with physical removal; NetAdapt and
+AMC at the uniform channel-pruning MAC budgets, and NetAdapt on EIE array cycles for the sparse
+LeNet-300-100.
 """
 
 import argparse
@@ -17,15 +24,16 @@ import copy
 import json
 import multiprocessing
 import os
-import sys
-import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sw.benchmarks import BENCHMARKS, update
+from sw.markdown import table
 from sw.models import data as datasets
 from sw.models import registry
 from sw.models.io import save_model
@@ -47,23 +55,40 @@ from sw.prune.share import share_weights
 from sw.prune.slim import slim, train_slimming
 
 SCAN_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99)
-REG_RATIOS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
-SLIM_STRENGTH = 1e-3
-NETADAPT_STEP = 0.1
-EIE_SAMPLES = 16      # validation digits the EIE-cycle resource averages over
-EIE_TARGET = 0.7
-AMC_EPISODES = 300
-AMC_WARMUP = 100
-OUTPUTS = ("results.json", "results.md", "sensitivity.png", "iterative_vs_oneshot.png", "regularisation.png",
-           "netadapt.png", "amc.png",
-           "lenet300_pruned_shared.safetensors", "lenet300_int.npz")
-
-
 SCHEDULE_SPARSITIES = (0.92, 0.95, 0.97, 0.98)
+NETADAPT_STEP = 0.1     # of the start's resource per iteration
 # (key, column title) of the schedule comparison; "{e}" is the per-round epochs, "{k}" the rounds.
 PROTOCOLS = (("no_ft", "one-shot, no fine-tune"), ("one_shot", "one-shot + {e} ep"),
              ("iterative", "iterative {k}×{e} ep"), ("one_shot_equal", "one-shot + {ke} ep"),
              ("iterative_equal", "iterative {k}×{e_k} ep"))
+LENET = BASELINES["lenet300"]
+CNN = BASELINES["cnn"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One run's knobs (the command line's options), from which :data:`SECTIONS` take their inputs."""
+
+    data: str = "mnist"
+    seeds: int = 3              # training seeds of the schedule comparison
+    target: float = 0.95        # LeNet-300-100 sparsity of the pipeline (sharing, export, NetAdapt on EIE)
+    steps: int = 5              # iterative prune/fine-tune rounds
+    epochs_per_step: int = 30   # fine-tuning epochs per round, and of one-shot
+    finetune_epochs: int = 12   # fine-tuning of the sharing, 2:4 and CNN sections
+    lr_scale: float = 0.1       # fine-tuning lr as a fraction of the training lr
+    jobs: int = 1               # worker processes of the schedule comparison
+    out: Path = Path("out/bench-prune")
+    plots: Path = BENCHMARKS.parent / "docs"
+    progress: bool = True
+
+    @property
+    def dataset(self) -> datasets.Dataset:
+        return datasets.load(self.data)
+
+    @property
+    def recovery(self) -> dict:
+        """The fine-tuning keywords every section after pruning takes."""
+        return {"finetune_epochs": self.finetune_epochs, "lr_scale": self.lr_scale, "progress": self.progress}
 
 
 def _mean_std(xs):
@@ -77,8 +102,7 @@ def _baseline_and_scan(data, seed: int, progress: bool = False):
     """The LeNet-300-100 baseline trained with ``seed`` (cached on disk) and its sensitivity scan."""
     key = (data.name, seed)
     if key not in _scans:
-        cfg = replace(BASELINES["lenet300"], seed=seed)
-        model, _ = pretrained("lenet300", data.name, cfg, progress=progress)
+        model, _ = pretrained("lenet300", data.name, replace(LENET, seed=seed), progress=progress)
         _scans[key] = (model, sensitivity_scan(model, data, ratios=SCAN_RATIOS, progress=False))
     return _scans[key]
 
@@ -91,7 +115,7 @@ def _schedule_job(job: dict) -> dict:
     data = datasets.load(job["data"])
     base, scan = _baseline_and_scan(data, job["seed"])
     ratios = scan.ratios_for(job["sparsity"])
-    cfg = replace(BASELINES["lenet300"], seed=job["seed"])
+    cfg = replace(LENET, seed=job["seed"])
     k, e = job["steps"], job["epochs_per_step"]
     out = {"seed": job["seed"], "target": job["sparsity"], "ratios": ratios,
            "base_test": evaluate(base, data.x_test, data.y_test), "base_val": evaluate(base, data.x_val, data.y_val)}
@@ -105,9 +129,35 @@ def _schedule_job(job: dict) -> dict:
         r = prune_and_finetune(m, data, cfg, ratios, steps, eps, lr_scale=job["lr_scale"], name=key,
                                progress=False)
         out[key] = {"test": r.test_acc, "val": r.rows[-1]["val_after_finetune"], "epochs": r.epochs}
-        if key == "iterative" and job["keep"]:
-            out["model"] = m
     return out
+
+
+@cache
+def iterative_model(data_name: str, sparsity: float, steps: int, epochs_per_step: int, lr_scale: float,
+                    seed: int = 0):
+    """The schedule comparison's iterative model (``steps`` rounds of ``epochs_per_step`` epochs, the
+    ``seed`` baseline's own per-layer ratios for ``sparsity``): the pipeline sections' start. Cached
+    per process; callers copy before changing it."""
+    data = datasets.load(data_name)
+    base, scan = _baseline_and_scan(data, seed)
+    m = copy.deepcopy(base)
+    prune_and_finetune(m, data, replace(LENET, seed=seed), scan.ratios_for(sparsity), steps, epochs_per_step,
+                       lr_scale=lr_scale, name="iterative", progress=False)
+    return m
+
+
+def uniform_l1_budgets(base, ratios=(0.5, 0.7)) -> list:
+    """``(ratio, MAC fraction)`` of uniform L1 filter pruning of ``ratio`` of conv1 and of conv2 of the
+    CNN ``base``: the rows of the channel-pruning table, and the budgets the searches get."""
+    base_macs = model_stats(base).macs
+    budgets = []
+    for r in ratios:
+        uniform = copy.deepcopy(base)
+        p = Pruner(uniform, Channel(), L1(), layers=["conv1", "conv2"])
+        p.prune(r)
+        p.remove()
+        budgets.append((r, model_stats(uniform).macs / base_macs))
+    return budgets
 
 
 def schedule_plot(path, rows, titles: dict, seeds: int) -> None:
@@ -121,448 +171,426 @@ def schedule_plot(path, rows, titles: dict, seeds: int) -> None:
               errors={titles[k]: [r[f"{k}_test_drop"][1] for r in rows] for k in keys})
 
 
-class Bench:
-    def __init__(self, out: Path, data_name: str, seeds: int, target: float, steps: int, epochs_per_step: int,
-                 lr_scale: float, finetune_epochs: int, jobs: int, progress: bool):
-        self.out, self.progress = out, progress
-        self.data = datasets.load(data_name)
-        self.seeds, self.target, self.steps = seeds, target, steps
-        self.eps, self.lr_scale, self.ft_epochs, self.jobs = epochs_per_step, lr_scale, finetune_epochs, jobs
-        self.results = {"data": data_name, "seeds": seeds, "target": target, "steps": steps,
-                        "epochs_per_step": epochs_per_step, "lr_scale": lr_scale,
-                        "finetune_epochs": finetune_epochs, "sections": {}}
-        self.md = []
-        self.t0 = time.time()
+# ---------------------------------------------------------------------- LeNet-300-100
+def lenet_baseline(data, model, info: dict, cfg):
+    """The baseline ``model`` trained by ``cfg``: its recipe and accuracies."""
+    test = evaluate(model, data.x_test, data.y_test)
+    res = {"test_acc": test, "val_acc": info["val_acc"], "train": asdict(cfg)}
+    md = (f"LeNet-300-100 (bias-free, 266,200 weights), trained {cfg.epochs} epochs SGD lr {cfg.lr} cosine, weight "
+          f"decay {cfg.weight_decay}: test {test:.2f}%, val {info['val_acc']:.2f}%.")
+    return res, md
 
-    def section(self, name, fn):
-        t = time.time()
-        res, md = fn()
-        res["wall_s"] = round(time.time() - t, 1)
-        self.results["sections"][name] = res
-        self.md += [f"### {name} ({res['wall_s']:.0f} s)", "", md, ""]
-        if self.progress:
-            tqdm.write(f"[{time.time() - self.t0:7.1f} s] {name} done")
 
-    # ------------------------------------------------------------------ LeNet-300-100
-    def lenet_baseline(self):
-        self.lenet, info = pretrained("lenet300", self.data.name, progress=self.progress)
-        self.lenet_cfg = BASELINES["lenet300"]
-        self.lenet_test = evaluate(self.lenet, self.data.x_test, self.data.y_test)
-        res = {"test_acc": self.lenet_test, "val_acc": info["val_acc"], "train": asdict(self.lenet_cfg)}
-        md = (f"LeNet-300-100 (bias-free, 266,200 weights), trained {self.lenet_cfg.epochs} epochs SGD lr "
-              f"{self.lenet_cfg.lr} cosine, weight decay {self.lenet_cfg.weight_decay}: test "
-              f"{self.lenet_test:.2f}%, "
-              f"val {info['val_acc']:.2f}%.")
-        return res, md
+def sensitivity(data, model, sparsities, plot: Path, *, progress: bool):
+    """The scan of ``model`` and the per-layer ratios it gives for each overall sparsity it can reach."""
+    scan = sensitivity_scan(model, data, ratios=SCAN_RATIOS, progress=progress)
+    scan.plot(plot)
+    targets = {}
+    for s in sorted(set(sparsities)):
+        try:
+            targets[s] = scan.ratios_for(s)
+        except ValueError:
+            pass
+    rows = [[f"{s:.0%}", *(f"{r[n]:.4f}" for n in scan.accuracy)] for s, r in targets.items()]
+    lines = [scan.table(), "", "Per-layer ratios from the curves (`SensitivityResult.ratios_for`):", "",
+             *table(["overall", *scan.accuracy], rows, "r" * (1 + len(scan.accuracy)))]
+    return {"scan": scan.to_dict(), "ratios": {str(k): v for k, v in targets.items()}}, "\n".join(lines)
 
-    def sensitivity(self):
-        scan = sensitivity_scan(self.lenet, self.data, ratios=SCAN_RATIOS, progress=self.progress)
-        scan.plot(self.out / "sensitivity.png")
-        self.scan = scan
-        targets = {}
-        for s in sorted({self.target, *SCHEDULE_SPARSITIES}):
-            try:
-                targets[s] = scan.ratios_for(s)
-            except ValueError:
-                pass
-        self.ratio_sets = targets
-        lines = [scan.table(), "", "Per-layer ratios from the curves (`SensitivityResult.ratios_for`):", "",
-                 "| overall | " + " | ".join(scan.accuracy) + " |", "|---:|" + "---:|" * len(scan.accuracy)]
-        for s, r in targets.items():
-            lines.append(f"| {s:.0%} | " + " | ".join(f"{r[n]:.4f}" for n in scan.accuracy) + " |")
-        return {"scan": scan.to_dict(), "ratios": {str(k): v for k, v in targets.items()}}, "\n".join(lines)
 
-    def schedules(self):
-        k, e = self.steps, self.eps
-        titles = {key: t.format(k=k, e=e, ke=k * e, e_k=e // k) for key, t in PROTOCOLS}
-        for seed in range(self.seeds):       # train (or load) every baseline before the workers need it
-            _baseline_and_scan(self.data, seed, self.progress)
-        sparsities = sorted({self.target, *SCHEDULE_SPARSITIES})
-        jobs = [{"data": self.data.name, "seed": seed, "sparsity": sp, "steps": k, "epochs_per_step": e,
-                 "lr_scale": self.lr_scale, "keep": seed == 0 and sp == self.target}
-                for sp in sparsities for seed in range(self.seeds)]
-        bar = tqdm(total=len(jobs), desc="iterative vs one-shot (seed × sparsity)", disable=not self.progress,
-                   leave=False)
-        runs = []
-        if self.jobs > 1:
-            ctx = multiprocessing.get_context("spawn")    # fork after torch has run can deadlock
-            with ctx.Pool(min(self.jobs, len(jobs))) as pool:
-                for r in pool.imap_unordered(_schedule_job, jobs):
-                    runs.append(r)
-                    bar.update()
-                pool.close()
-                pool.join()
-        else:
-            for j in jobs:
-                runs.append(_schedule_job(j))
+def schedules(data, seeds: int, sparsities, steps: int, epochs_per_step: int, lr_scale: float, jobs: int,
+              plot: Path, *, progress: bool):
+    """Every protocol of :data:`PROTOCOLS` at each sparsity for training seeds ``0 .. seeds - 1``, in
+    ``jobs`` worker processes."""
+    k, e = steps, epochs_per_step
+    titles = {key: t.format(k=k, e=e, ke=k * e, e_k=e // k) for key, t in PROTOCOLS}
+    for seed in range(seeds):       # train (or load) every baseline before the workers need it
+        _baseline_and_scan(data, seed, progress)
+    sparsities = sorted(set(sparsities))
+    work = [{"data": data.name, "seed": seed, "sparsity": sp, "steps": k, "epochs_per_step": e, "lr_scale": lr_scale}
+            for sp in sparsities for seed in range(seeds)]
+    bar = tqdm(total=len(work), desc="iterative vs one-shot (seed × sparsity)", disable=not progress, leave=False)
+    runs = []
+    if jobs > 1:
+        ctx = multiprocessing.get_context("spawn")    # fork after torch has run can deadlock
+        with ctx.Pool(min(jobs, len(work))) as pool:
+            for r in pool.imap_unordered(_schedule_job, work):
+                runs.append(r)
                 bar.update()
-        bar.close()
-        runs.sort(key=lambda r: (r["target"], r["seed"]))
-        self.pruned = next(r.pop("model") for r in runs if "model" in r)
-        keys = [key for key, _ in PROTOCOLS]
-        rows = []
-        for sp in sparsities:
-            rs = [r for r in runs if r["target"] == sp]
-            row = {"target": sp, "sparsity": rs[0]["sparsity"], "seed0": next(r for r in rs if r["seed"] == 0)}
-            for key in keys:
-                for split in ("test", "val"):
-                    drops = [r[f"base_{split}"] - r[key][split] for r in rs]
-                    row[f"{key}_{split}_drop"] = _mean_std(drops)
-            for other in ("one_shot", "one_shot_equal"):
-                for split in ("test", "val"):
-                    row[f"wins_vs_{other}_{split}"] = sum(r["iterative"][split] > r[other][split] for r in rs)
-            rows.append(row)
-        s0 = [r["seed0"] for r in rows]
-        schedule_plot(self.out / "iterative_vs_oneshot.png", rows, titles, self.seeds)
-        n = self.seeds
-        head = "| sparsity | " + " | ".join(titles[key] for key in keys) + " |"
-        rule = "|---:|" + "---:|" * len(keys)
-        lines = [f"Per-layer ratios from each baseline's own sensitivity scan; magnitude (L1) pruning; fine-tuning at "
-                 f"lr × {self.lr_scale:g} with cosine decay (restarted each round); iterative rounds follow the "
-                 f"geometric schedule. **iterative {k}×{e}** is the lecture's loop (each round fine-tuned as long as "
-                 f"one-shot is, {k * e} epochs in all); **one-shot + {k * e}** matches its total epochs; "
-                 f"**iterative {k}×{e // k}** matches one-shot + {e}'s.", "",
-                 f"Test accuracy (%) from the project baseline (training seed 0, test {s0[0]['base_test']:.2f}%, "
-                 f"val {s0[0]['base_val']:.2f}%):", "", head, rule]
-        for r in s0:
-            lines.append(f"| {r['sparsity']:.2%} | " + " | ".join(f"{r[key]['test']:.2f}" for key in keys) + " |")
-        lines += ["", f"Accuracy drop against each seed's own dense model, mean ± std over {n} training seeds "
-                  "(baseline, sensitivity scan, pruning and fine-tuning all re-run per seed), test / val:", "",
-                  head, rule]
-        for r in rows:
-            cells = [f"{r[key + '_test_drop'][0]:+.2f} ± {r[key + '_test_drop'][1]:.2f} / "
-                     f"{r[key + '_val_drop'][0]:+.2f}" for key in keys]
-            lines.append(f"| {r['sparsity']:.2%} | " + " | ".join(cells) + " |")
-        lines += ["", f"Seeds (of {n}) where iterative {k}×{e} ends more accurate than the one-shot control, "
-                  "test / val:", "", f"| sparsity | vs one-shot + {e} | vs one-shot + {k * e} |",
-                  "|---:|---:|---:|"]
-        for r in rows:
-            lines.append(f"| {r['sparsity']:.2%} | {r['wins_vs_one_shot_test']} / {r['wins_vs_one_shot_val']} | "
-                         f"{r['wins_vs_one_shot_equal_test']} / {r['wins_vs_one_shot_equal_val']} |")
-        base_tests = sorted({r["base_test"] for r in runs if r["target"] == sparsities[0]})
-        lines += ["", "Dense test accuracy of the training seeds: " + ", ".join(f"{b:.2f}%" for b in base_tests)
-                  + "."]
-        return {"titles": titles, "runs": runs, "rows": [{kk: v for kk, v in r.items() if kk != "seed0"}
-                                                         for r in rows]}, "\n".join(lines)
+            pool.close()
+            pool.join()
+    else:
+        for j in work:
+            runs.append(_schedule_job(j))
+            bar.update()
+    bar.close()
+    runs.sort(key=lambda r: (r["target"], r["seed"]))
+    keys = [key for key, _ in PROTOCOLS]
+    rows = []
+    for sp in sparsities:
+        rs = [r for r in runs if r["target"] == sp]
+        row = {"target": sp, "sparsity": rs[0]["sparsity"], "seed0": next(r for r in rs if r["seed"] == 0)}
+        for key in keys:
+            for split in ("test", "val"):
+                drops = [r[f"base_{split}"] - r[key][split] for r in rs]
+                row[f"{key}_{split}_drop"] = _mean_std(drops)
+        for other in ("one_shot", "one_shot_equal"):
+            for split in ("test", "val"):
+                row[f"wins_vs_{other}_{split}"] = sum(r["iterative"][split] > r[other][split] for r in rs)
+        rows.append(row)
+    s0 = [r["seed0"] for r in rows]
+    schedule_plot(plot, rows, titles, seeds)
+    head = ["sparsity", *(titles[key] for key in keys)]
+    align = "r" * len(head)
+    seed0 = [[f"{r['sparsity']:.2%}", *(f"{r[key]['test']:.2f}" for key in keys)] for r in s0]
+    drops = [[f"{r['sparsity']:.2%}", *(f"{r[key + '_test_drop'][0]:+.2f} ± {r[key + '_test_drop'][1]:.2f} / "
+                                        f"{r[key + '_val_drop'][0]:+.2f}" for key in keys)] for r in rows]
+    wins = [[f"{r['sparsity']:.2%}", f"{r['wins_vs_one_shot_test']} / {r['wins_vs_one_shot_val']}",
+             f"{r['wins_vs_one_shot_equal_test']} / {r['wins_vs_one_shot_equal_val']}"] for r in rows]
+    base_tests = sorted({r["base_test"] for r in runs if r["target"] == sparsities[0]})
+    lines = [f"Per-layer ratios from each baseline's own sensitivity scan; magnitude (L1) pruning; fine-tuning at "
+             f"lr × {lr_scale:g} with cosine decay (restarted each round); iterative rounds follow the "
+             f"geometric schedule. **iterative {k}×{e}** is the lecture's loop (each round fine-tuned as long as "
+             f"one-shot is, {k * e} epochs in all); **one-shot + {k * e}** matches its total epochs; "
+             f"**iterative {k}×{e // k}** matches one-shot + {e}'s.", "",
+             f"Test accuracy (%) from the project baseline (training seed 0, test {s0[0]['base_test']:.2f}%, "
+             f"val {s0[0]['base_val']:.2f}%):", "", *table(head, seed0, align),
+             "", f"Accuracy drop against each seed's own dense model, mean ± std over {seeds} training seeds "
+             "(baseline, sensitivity scan, pruning and fine-tuning all re-run per seed), test / val:", "",
+             *table(head, drops, align),
+             "", f"Seeds (of {seeds}) where iterative {k}×{e} ends more accurate than the one-shot control, "
+             "test / val:", "",
+             *table(["sparsity", f"vs one-shot + {e}", f"vs one-shot + {k * e}"], wins, "rrr"),
+             "", "Dense test accuracy of the training seeds: " + ", ".join(f"{b:.2f}%" for b in base_tests) + "."]
+    return {"titles": titles, "runs": runs, "rows": [{kk: v for kk, v in r.items() if kk != "seed0"}
+                                                     for r in rows]}, "\n".join(lines)
 
-    def sharing(self):
-        m = copy.deepcopy(self.pruned)
-        pruned_acc = evaluate(m, self.data.x_test, self.data.y_test)
-        books = share_weights(m, bits=4)
-        shared_acc = evaluate(m, self.data.x_test, self.data.y_test)
-        finetune(m, self.data, self.lenet_cfg, self.ft_epochs, lr_scale=self.lr_scale, progress=self.progress,
-                 desc="centroid fine-tune")
-        tuned_acc = evaluate(m, self.data.x_test, self.data.y_test)
-        save_model(m, self.out / "lenet300_pruned_shared.safetensors", info={"test_acc": tuned_acc},
-                   force=True)
-        notes = []
-        net = export_integer(m, self.data.x_train, notes)
-        net.save(self.out / "lenet300_int.npz", force=True)
-        int_acc = net.accuracy(self.data.x_test, self.data.y_test)
-        for ly in net.layers:
-            for n_pe in (1, 4, 64):
-                if not np.array_equal(unpack_eie(pack_eie(ly.index, n_pe)), ly.index):
-                    raise AssertionError(f"pack_eie round trip failed on {ly.name} for n_pe={n_pe}")
-        st = {n_pe: storage_bits(net, n_pe) for n_pe in (1, 64)}
-        res = {"pruned_acc": pruned_acc, "shared_acc": shared_acc, "centroid_tuned_acc": tuned_acc,
-               "int_acc": int_acc,
-               "clusters_used": {k: v.used for k, v in books.items()}, "notes": notes,
-               "layers": [{"name": ly.name, "shape": list(ly.shape), "shift": ly.shift, "in_exp": ly.in_exp,
-                           "weight_exp": ly.weight_exp, "out_exp": ly.out_exp,
-                           "codebook": ly.codebook.tolist()}
-                          for ly in net.layers],
-               "storage": {str(k): v for k, v in st.items()}}
-        s1 = st[1]
-        lines = [f"From the iterative model at {self.target:.0%}: test {pruned_acc:.2f}%. 4-bit k-means "
-                 "sharing "
-                 f"(15 values + reserved 0, linear init): {shared_acc:.2f}% → centroid fine-tuning "
-                 f"({self.ft_epochs} epochs): {tuned_acc:.2f}% (cost vs pruned {pruned_acc - tuned_acc:+.2f} "
-                 "points). "
-                 f"Integer export (int16 activations, int16 codebooks, power-of-two scales, docs/spec.md §1 output "
-                 "stage): "
-                 f"{int_acc:.2f}% (float {tuned_acc:.2f}%, difference {tuned_acc - int_acc:+.2f}). Every "
-                 "layer's index "
-                 "matrix round-trips through `pack_eie`/`unpack_eie` (n_pe 1, 4, 64).", "",
-                 "| layer | shape | nonzero | entries (n_pe=1) | padding | shift | ratio |",
-                 "|---|---|---:|---:|---:|---:|---:|"]
-        for r, ly in zip(s1["layers"], net.layers, strict=True):
-            lines.append(f"| {r['layer']} | {r['shape'][0]}×{r['shape'][1]} | {r['nonzero']:,} | "
-                         f"{r['entries']:,} | "
-                         f"{r['padding']:,} | {ly.shift} | {r['ratio']:.1f}× |")
-        for k, v in st.items():
-            lines.append("")
-            lines.append(f"Deep Compression storage, n_pe={k}: {v['dense_bits'] / 8:,.0f} B dense fp32 → "
-                         f"{v['compressed_bits'] / 8:,.0f} B (4-bit weight + 4-bit relative index per entry "
-                         "incl. "
-                         f"padding, int16 codebooks) = **{v['ratio']:.1f}×**; with column pointers "
-                         f"{v['ratio_with_col_ptr']:.1f}×.")
-        return res, "\n".join(lines)
 
-    def regularisation(self):
-        base_cfg = replace(self.lenet_cfg, weight_decay=0.0)
-        variants = {"none": [], "L2 (λ=3e-3)": [L2Penalty(3e-3)], "L1 (λ=3e-5)": [L1Penalty(3e-5)],
-                    "L1 (λ=1e-4)": [L1Penalty(1e-4)]}
-        res, series = {}, {}
-        for name, pen in variants.items():
-            m = registry.build("lenet300", self.data.input_shape, self.data.classes, seed=base_cfg.seed)
-            train(m, self.data, base_cfg, penalties=pen, progress=self.progress, desc=f"train {name}")
-            dense = evaluate(m, self.data.x_val, self.data.y_val)
-            accs = accuracy_vs_sparsity(m, self.data, REG_RATIOS, scope="global")
-            res[name] = {"val_acc": dense, "test_acc": evaluate(m, self.data.x_test, self.data.y_test),
-                         "accuracy": accs,
-                         "achievable_0.5": achievable_sparsity(REG_RATIOS, accs, dense, 0.5),
-                         "achievable_1.0": achievable_sparsity(REG_RATIOS, accs, dense, 1.0)}
-            series[name] = ([100 * r for r in REG_RATIOS], accs)
-        line_plot(self.out / "regularisation.png", series,
-                  "weights pruned (%, global magnitude, no fine-tune)",
-                  "val accuracy (%)", "LeNet-300-100: regularised training vs one-shot pruning")
-        lines = ["Trained from the same seed without weight decay; one-shot global magnitude pruning, no "
-                 "fine-tuning, "
-                 "validation accuracy. Achievable sparsity = largest ratio before the drop from the model's "
-                 "own dense "
-                 "accuracy exceeds the bound.", "",
-                 "| training | dense val | dense test | " + " | ".join(f"{r:.0%}" for r in REG_RATIOS)
-                 + " | achievable (≤0.5) | achievable (≤1.0) |",
-                 "|---|---:|---:|" + "---:|" * len(REG_RATIOS) + "---:|---:|"]
-        for name, r in res.items():
-            accs = " | ".join(f"{a:.1f}" for a in r["accuracy"])
-            lines.append(f"| {name} | {r['val_acc']:.2f} | {r['test_acc']:.2f} | {accs}"
-                         + f" | {r['achievable_0.5']:.0%} | {r['achievable_1.0']:.0%} |")
-        return {"ratios": list(REG_RATIOS), "variants": res}, "\n".join(lines)
+def sharing(data, model, cfg, target: float, out: Path, *, finetune_epochs: int, lr_scale: float, progress: bool):
+    """4-bit sharing, centroid fine-tuning and integer export of ``model`` (pruned to ``target``); the
+    models go to ``out``."""
+    m = copy.deepcopy(model)
+    pruned_acc = evaluate(m, data.x_test, data.y_test)
+    books = share_weights(m, bits=4)
+    shared_acc = evaluate(m, data.x_test, data.y_test)
+    finetune(m, data, cfg, finetune_epochs, lr_scale=lr_scale, progress=progress, desc="centroid fine-tune")
+    tuned_acc = evaluate(m, data.x_test, data.y_test)
+    save_model(m, out / "lenet300_pruned_shared.safetensors", info={"test_acc": tuned_acc}, force=True)
+    notes = []
+    net = export_integer(m, data.x_train, notes)
+    net.save(out / "lenet300_int.npz", force=True)
+    int_acc = net.accuracy(data.x_test, data.y_test)
+    for ly in net.layers:
+        for n_pe in (1, 4, 64):
+            if not np.array_equal(unpack_eie(pack_eie(ly.index, n_pe)), ly.index):
+                raise AssertionError(f"pack_eie round trip failed on {ly.name} for n_pe={n_pe}")
+    st = {n_pe: storage_bits(net, n_pe) for n_pe in (1, 64)}
+    res = {"pruned_acc": pruned_acc, "shared_acc": shared_acc, "centroid_tuned_acc": tuned_acc,
+           "int_acc": int_acc,
+           "clusters_used": {k: v.used for k, v in books.items()}, "notes": notes,
+           "layers": [{"name": ly.name, "shape": list(ly.shape), "shift": ly.shift, "in_exp": ly.in_exp,
+                       "weight_exp": ly.weight_exp, "out_exp": ly.out_exp,
+                       "codebook": ly.codebook.tolist()}
+                      for ly in net.layers],
+           "storage": {str(k): v for k, v in st.items()}}
+    layers = [[r["layer"], f"{r['shape'][0]}×{r['shape'][1]}", f"{r['nonzero']:,}", f"{r['entries']:,}",
+               f"{r['padding']:,}", ly.shift, f"{r['ratio']:.1f}×"]
+              for r, ly in zip(st[1]["layers"], net.layers, strict=True)]
+    lines = [f"From the iterative model at {target:.0%}: test {pruned_acc:.2f}%. 4-bit k-means sharing "
+             f"(15 values + reserved 0, linear init): {shared_acc:.2f}% → centroid fine-tuning "
+             f"({finetune_epochs} epochs): {tuned_acc:.2f}% (cost vs pruned {pruned_acc - tuned_acc:+.2f} points). "
+             "Integer export (int16 activations, int16 codebooks, power-of-two scales, docs/spec.md §1 output "
+             f"stage): {int_acc:.2f}% (float {tuned_acc:.2f}%, difference {tuned_acc - int_acc:+.2f}). Every "
+             "layer's index matrix round-trips through `pack_eie`/`unpack_eie` (n_pe 1, 4, 64).", "",
+             *table(["layer", "shape", "nonzero", "entries (n_pe=1)", "padding", "shift", "ratio"], layers,
+                    "llrrrrr")]
+    for k, v in st.items():
+        lines.append("")
+        lines.append(f"Deep Compression storage, n_pe={k}: {v['dense_bits'] / 8:,.0f} B dense fp32 → "
+                     f"{v['compressed_bits'] / 8:,.0f} B (4-bit weight + 4-bit relative index per entry incl. "
+                     f"padding, int16 codebooks) = **{v['ratio']:.1f}×**; with column pointers "
+                     f"{v['ratio_with_col_ptr']:.1f}×.")
+    return res, "\n".join(lines)
 
-    def nm(self):
-        m = copy.deepcopy(self.lenet)
-        rep = Pruner(m, NM(2, 4)).prune()
-        before = evaluate(m, self.data.x_test, self.data.y_test)
-        finetune(m, self.data, self.lenet_cfg, self.ft_epochs, lr_scale=self.lr_scale, progress=self.progress,
-                 desc="2:4 FT")
-        after = evaluate(m, self.data.x_test, self.data.y_test)
-        res = {"sparsity": rep.after.masked_sparsity, "acc_no_finetune": before, "acc_finetuned": after}
-        return res, (f"2:4 on every LeNet-300-100 layer ({rep.after.masked_sparsity:.0%}): test "
-                     f"{before:.2f}% → "
-                     f"{after:.2f}% after {self.ft_epochs} epochs fine-tuning (baseline "
-                     f"{self.lenet_test:.2f}%).")
 
-    # ------------------------------------------------------------------ CNN
-    def cnn(self):
-        base, info = pretrained("cnn", self.data.name, progress=self.progress)
-        cfg = BASELINES["cnn"]
-        x_val, y_val, x_test, y_test = self.data.x_val, self.data.y_val, self.data.x_test, self.data.y_test
-        base_acc = evaluate(base, x_test, y_test)
-        base_stats = model_stats(base)
-        rows = [{"method": "baseline", "channels": [16, 32], "macs": base_stats.macs,
-                 "params": base_stats.params, "val_after_prune": None, "test_acc": base_acc}]
-        ft_epochs = self.ft_epochs
-        lam = SLIM_STRENGTH
+def regularisation(data, cfg, plot: Path, *, ratios=(0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99),
+                   progress: bool):
+    """LeNet-300-100 trained by ``cfg`` without weight decay, plain and with L1/L2 penalties, then pruned
+    one-shot (global magnitude) at ``ratios`` without fine-tuning."""
+    base_cfg = replace(cfg, weight_decay=0.0)
+    variants = {"none": [], "L2 (λ=3e-3)": [L2Penalty(3e-3)], "L1 (λ=3e-5)": [L1Penalty(3e-5)],
+                "L1 (λ=1e-4)": [L1Penalty(1e-4)]}
+    res, series = {}, {}
+    for name, pen in variants.items():
+        m = registry.build("lenet300", data.input_shape, data.classes, seed=base_cfg.seed)
+        train(m, data, base_cfg, penalties=pen, progress=progress, desc=f"train {name}")
+        dense = evaluate(m, data.x_val, data.y_val)
+        accs = accuracy_vs_sparsity(m, data, ratios, scope="global")
+        res[name] = {"val_acc": dense, "test_acc": evaluate(m, data.x_test, data.y_test),
+                     "accuracy": accs,
+                     "achievable_0.5": achievable_sparsity(ratios, accs, dense, 0.5),
+                     "achievable_1.0": achievable_sparsity(ratios, accs, dense, 1.0)}
+        series[name] = ([100 * r for r in ratios], accs)
+    line_plot(plot, series, "weights pruned (%, global magnitude, no fine-tune)",
+              "val accuracy (%)", "LeNet-300-100: regularised training vs one-shot pruning")
+    rows = [[name, f"{r['val_acc']:.2f}", f"{r['test_acc']:.2f}", *(f"{a:.1f}" for a in r["accuracy"]),
+             f"{r['achievable_0.5']:.0%}", f"{r['achievable_1.0']:.0%}"] for name, r in res.items()]
+    lines = ["Trained from the same seed without weight decay; one-shot global magnitude pruning, no fine-tuning, "
+             "validation accuracy. Achievable sparsity = largest ratio before the drop from the model's own dense "
+             "accuracy exceeds the bound.", "",
+             *table(["training", "dense val", "dense test", *(f"{r:.0%}" for r in ratios), "achievable (≤0.5)",
+                     "achievable (≤1.0)"], rows, "l" + "r" * (len(ratios) + 4))]
+    return {"ratios": list(ratios), "variants": res}, "\n".join(lines)
 
-        def record(method, m, val_after_prune, acc):
-            st = model_stats(m)
-            rows.append({"method": method, "channels": [m.conv1.out_channels, m.conv2.out_channels],
-                         "macs": st.macs, "params": st.params, "val_after_prune": val_after_prune,
-                         "test_acc": acc})
 
-        for r in (0.5, 0.7):
-            m = copy.deepcopy(base)
-            p = Pruner(m, Channel(), L1(), layers=["conv1", "conv2"])
-            p.prune(r)
-            p.remove()
-            pruned = evaluate(m, x_val, y_val)
-            finetune(m, self.data, cfg, ft_epochs, lr_scale=self.lr_scale, progress=self.progress,
-                     desc="channel FT")
-            record(f"L1 filters, {r:.0%} of conv1 and of conv2", m, pruned, evaluate(m, x_test, y_test))
-        for r in (0.5, 0.7):
-            m = copy.deepcopy(base)
-            res = slim(m, self.data, cfg, r, ft_epochs, lr_scale=self.lr_scale, progress=self.progress)
-            record(f"BN scale, {r:.0%} of all conv channels (global), baseline training", m,
-                   res.val_after_prune, res.test_after_finetune)
-        slim_model = registry.build("cnn", self.data.input_shape, self.data.classes, seed=cfg.seed)
-        train_slimming(slim_model, self.data, cfg, lam, progress=self.progress)
-        rows.append({"method": f"slimming training (L1 on BN scales, λ={lam:g}), dense", "channels": [16, 32],
-                     "macs": base_stats.macs, "params": base_stats.params, "val_after_prune": None,
-                     "test_acc": evaluate(slim_model, x_test, y_test)})
-        for r in (0.5, 0.7):
-            m = copy.deepcopy(slim_model)
-            res = slim(m, self.data, cfg, r, ft_epochs, lr_scale=self.lr_scale, progress=self.progress)
-            record(f"network slimming: BN scale, {r:.0%} global, after slimming training", m,
-                   res.val_after_prune, res.test_after_finetune)
-        lines = [f"SmallCNN (conv 16, 32 with BatchNorm; fc 120, 84), baseline test {base_acc:.2f}%. Pruned "
-                 "channels are physically removed (the tensors shrink; MACs counted on the smaller model), "
-                 f"then fine-tuned {ft_epochs} epochs at lr × {self.lr_scale:g}; drop against the baseline.",
-                 "",
-                 "| method | conv channels | MACs | MAC reduction | params | val right after pruning | "
-                 "test acc | drop |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-        for r in rows:
-            vap = "" if r["val_after_prune"] is None else f"{r['val_after_prune']:.2f}"
-            lines.append(f"| {r['method']} | {r['channels'][0]}, {r['channels'][1]} | {r['macs']:,} | "
-                         f"{1 - r['macs'] / base_stats.macs:.1%} | {r['params']:,} | {vap} | "
-                         f"{r['test_acc']:.2f} | {base_acc - r['test_acc']:+.2f} |")
-        return {"rows": rows, "baseline_val": info["val_acc"], "slimming_strength": lam}, "\n".join(lines)
+def nm(data, model, cfg, *, finetune_epochs: int, lr_scale: float, progress: bool):
+    """2:4 on every layer of the dense ``model``, before and after fine-tuning."""
+    base_acc = evaluate(model, data.x_test, data.y_test)
+    m = copy.deepcopy(model)
+    rep = Pruner(m, NM(2, 4)).prune()
+    before = evaluate(m, data.x_test, data.y_test)
+    finetune(m, data, cfg, finetune_epochs, lr_scale=lr_scale, progress=progress, desc="2:4 FT")
+    after = evaluate(m, data.x_test, data.y_test)
+    res = {"sparsity": rep.after.masked_sparsity, "acc_no_finetune": before, "acc_finetuned": after}
+    return res, (f"2:4 on every LeNet-300-100 layer ({rep.after.masked_sparsity:.0%}): test {before:.2f}% → "
+                 f"{after:.2f}% after {finetune_epochs} epochs fine-tuning (baseline {base_acc:.2f}%).")
 
-    def cnn_budgets(self):
-        """The CNN baseline, its recipe, test accuracy and MACs, and ``(ratio, MAC fraction)`` of each
-        uniform L1 filter-pruning row (50 % and 70 % of conv1 and conv2): the budgets the searches get."""
-        base, _ = pretrained("cnn", self.data.name, progress=self.progress)
-        base_macs = model_stats(base).macs
-        budgets = []
-        for r in (0.5, 0.7):
-            uniform = copy.deepcopy(base)
-            p = Pruner(uniform, Channel(), L1(), layers=["conv1", "conv2"])
-            p.prune(r)
-            p.remove()
-            budgets.append((r, model_stats(uniform).macs / base_macs))
-        return base, BASELINES["cnn"], evaluate(base, self.data.x_test, self.data.y_test), base_macs, budgets
 
-    def netadapt_cnn(self):
-        base, cfg, base_acc, base_macs, budgets = self.cnn_budgets()
-        rows, traces = [], {}
-        for r, budget in budgets:
-            m, res = netadapt(base, self.data, cfg, budget, NETADAPT_STEP, short_epochs=1,
-                              final_epochs=self.ft_epochs, lr_scale=self.lr_scale, progress=self.progress)
-            st = model_stats(m)
-            rows.append({"budget_of": f"L1 filters, {r:.0%} of conv1 and of conv2", "budget": budget,
-                         "macs": st.macs, "params": st.params, "channels": res.channels,
-                         "iterations": len(res.trace), "val_before_final": res.val_before_final,
-                         "test_acc": res.test_acc, "stopped": res.stopped})
-            traces[budget] = res
-        base_val = evaluate(base, self.data.x_val, self.data.y_val)
-        deepest = min(traces)
-        traces[deepest].plot(self.out / "netadapt.png", base_val, "MACs (fraction of the baseline's)",
-                             f"NetAdapt on the MNIST CNN, down to {deepest:.3f} of the MACs")
-        lines = [f"NetAdapt (MACs as the resource, step {NETADAPT_STEP:g} of the baseline's MACs per iteration, "
-                 "every candidate layer fine-tuned 1 epoch before the comparison, the winner fine-tuned "
-                 f"{self.ft_epochs} epochs at the end) on the same SmallCNN, with the MAC budget of each uniform L1 "
-                 f"filter pruning row of the channel-pruning table; baseline test {base_acc:.2f}%, "
-                 f"{base_macs:,} MACs.", "",
-                 "| MAC budget of | MACs | MAC reduction | params | "
-                 f"channels ({', '.join(rows[0]['channels'])}) | "
-                 "iterations | test acc | drop |", "|---|---:|---:|---:|---|---:|---:|---:|"]
-        for row in rows:
-            ch = ", ".join(str(v) for v in row["channels"].values())
-            lines.append(f"| {row['budget_of']} | {row['macs']:,} | {1 - row['macs'] / base_macs:.1%} | "
-                         f"{row['params']:,} | {ch} | {row['iterations']} | {row['test_acc']:.2f} | "
-                         f"{base_acc - row['test_acc']:+.2f} |")
-        lines += ["", f"Search trace down to {deepest:.3f} of the baseline's MACs (resource = MACs / baseline MACs; "
-                  "val acc after the 1-epoch fine-tune; — : the layer alone cannot cut one step):", "",
-                  traces[deepest].table()]
-        return {"rows": rows, "base_val": base_val,
-                "traces": {f"{k:.3f}": v.to_dict() for k, v in traces.items()}}, "\n".join(lines)
+# ---------------------------------------------------------------------- CNN
+def channels(data, base, info: dict, cfg, *, slim_strength: float = 1e-3, finetune_epochs: int, lr_scale: float,
+             progress: bool):
+    """L1 filter pruning, BN-scale pruning and network slimming (``slim_strength`` on the BN scales) of
+    the CNN ``base`` trained by ``cfg``, channels physically removed."""
+    x_val, y_val, x_test, y_test = data.x_val, data.y_val, data.x_test, data.y_test
+    base_acc = evaluate(base, x_test, y_test)
+    base_stats = model_stats(base)
+    rows = [{"method": "baseline", "channels": [16, 32], "macs": base_stats.macs,
+             "params": base_stats.params, "val_after_prune": None, "test_acc": base_acc}]
 
-    def netadapt_eie(self):
-        start = self.pruned
-        d = self.data
-        search = EIECycles(d.x_val[:EIE_SAMPLES], n_pe=64)
-        check = EIECycles(d.x_test[:4 * EIE_SAMPLES], n_pe=64)
-        cfg = self.lenet_cfg
-        base_nz = nonzero_macs(start)
-        models = {f"start: iterative {self.target:.0%} model": (start, None)}
-        common = {"short_epochs": 1, "final_epochs": self.ft_epochs, "lr_scale": self.lr_scale,
-                  "progress": self.progress}
-        models["NetAdapt on EIE cycles"] = netadapt(start, d, cfg, EIE_TARGET, NETADAPT_STEP, resource=search,
-                                                    **common)
-        models["NetAdapt on nonzero MACs"] = netadapt(start, d, cfg, EIE_TARGET, NETADAPT_STEP,
-                                                      resource=nonzero_macs, **common)
-        rows = []
-        for name, (m, res) in models.items():
-            cyc = check.layer_cycles(m).mean(axis=0)
-            rows.append({"model": name, "fc1": m.fc1.out_features, "fc2": m.fc2.out_features,
-                         "nonzero_macs": nonzero_macs(m), "cycles": cyc.tolist(), "test_acc":
-                         evaluate(m, d.x_test, d.y_test), "iterations": None if res is None else len(res.trace),
-                         "trace": None if res is None else res.to_dict()})
-        c0 = sum(rows[0]["cycles"])
-        lines = [f"NetAdapt on LeNet-300-100 from the iterative {self.target:.0%} model (fine-grained masks kept), "
-                 f"neurons of fc1/fc2 as channels, target {EIE_TARGET:g} of the start's resource in steps of "
-                 f"{NETADAPT_STEP:g}, 1-epoch candidate fine-tune, {self.ft_epochs} epochs at the end. Resource: "
-                 f"EIE cycles from the exact array cycle model ({search.n_pe} PEs, queue depth {search.queue_depth}, "
-                 f"LNZD width {search.lnzd_width}; mean over "
-                 f"{EIE_SAMPLES} validation digits), or nonzero MACs. Cycles below are re-measured on "
-                 f"{4 * EIE_SAMPLES} test digits.", "",
-                 "| model | fc1, fc2 neurons | nonzero MACs | EIE cycles fc1 + fc2 + fc3 = total | vs start | "
-                 "iterations | test acc |", "|---|---|---:|---|---:|---:|---:|"]
-        for r in rows:
-            cyc = r["cycles"]
-            it = "" if r["iterations"] is None else str(r["iterations"])
-            lines.append(f"| {r['model']} | {r['fc1']}, {r['fc2']} | {r['nonzero_macs']:,} "
-                         f"({r['nonzero_macs'] / base_nz:.0%}) | {cyc[0]:.0f} + {cyc[1]:.0f} + {cyc[2]:.0f} = "
-                         f"{sum(cyc):.0f} | {sum(cyc) / c0:.0%} | {it} | {r['test_acc']:.2f} |")
-        return {"rows": rows, "samples": EIE_SAMPLES, "target": EIE_TARGET}, "\n".join(lines)
+    def record(method, m, val_after_prune, acc):
+        st = model_stats(m)
+        rows.append({"method": method, "channels": [m.conv1.out_channels, m.conv2.out_channels],
+                     "macs": st.macs, "params": st.params, "val_after_prune": val_after_prune,
+                     "test_acc": acc})
 
-    def amc_cnn(self):
-        base, cfg, base_acc, _, budgets = self.cnn_budgets()
-        rows, results = [], {}
-        for r, budget in budgets:
-            _, res = amc(base, self.data, cfg, budget, episodes=AMC_EPISODES, warmup=AMC_WARMUP,
-                         final_epochs=self.ft_epochs, lr_scale=self.lr_scale, progress=self.progress)
-            acc = [e["val_acc"] for e in res.episodes]
-            rows.append({"budget_of": f"L1 filters, {r:.0%} of conv1 and of conv2", "budget": budget,
-                         "best_episode": res.best["episode"], "best_val": res.best["val_acc"], "macs": res.macs,
-                         "channels": res.channels, "warmup_mean": float(np.mean(acc[:AMC_WARMUP])),
-                         "last_mean": float(np.mean(acc[-(AMC_EPISODES - AMC_WARMUP):])),
-                         "test_acc": res.test_acc})
-            results[budget] = res
-        first = max(results)
-        results[first].plot(self.out / "amc.png", AMC_WARMUP)
-        lines = [f"AMC on the same SmallCNN at the MAC budget of each uniform L1 filter-pruning row: "
-                 f"{AMC_EPISODES} episodes, the first {AMC_WARMUP} with random actions, ratios in [0, 0.8], "
-                 "reward = validation accuracy right after pruning (no fine-tuning); the best episode's ratios "
-                 f"are then fine-tuned {self.ft_epochs} epochs. Baseline test {base_acc:.2f}%.", "",
-                 "| MAC budget of | MACs (of the baseline) | channels (" + ", ".join(rows[0]["channels"])
-                 + ") | best episode | "
-                 "its val acc, no FT | mean val acc: warm-up / learned episodes | test acc after FT | drop |",
-                 "|---|---:|---|---:|---:|---|---:|---:|"]
-        for row in rows:
-            ch = ", ".join(str(v) for v in row["channels"].values())
-            lines.append(f"| {row['budget_of']} | {row['macs']:.1%} | {ch} | {row['best_episode']} | "
-                         f"{row['best_val']:.2f} | {row['warmup_mean']:.2f} / {row['last_mean']:.2f} | "
-                         f"{row['test_acc']:.2f} | {base_acc - row['test_acc']:+.2f} |")
-        return {"rows": rows, "episodes": {f"{k:.3f}": v.to_dict() for k, v in results.items()}}, \
-            "\n".join(lines)
+    for r in (0.5, 0.7):
+        m = copy.deepcopy(base)
+        p = Pruner(m, Channel(), L1(), layers=["conv1", "conv2"])
+        p.prune(r)
+        p.remove()
+        pruned = evaluate(m, x_val, y_val)
+        finetune(m, data, cfg, finetune_epochs, lr_scale=lr_scale, progress=progress, desc="channel FT")
+        record(f"L1 filters, {r:.0%} of conv1 and of conv2", m, pruned, evaluate(m, x_test, y_test))
+    for r in (0.5, 0.7):
+        m = copy.deepcopy(base)
+        res = slim(m, data, cfg, r, finetune_epochs, lr_scale=lr_scale, progress=progress)
+        record(f"BN scale, {r:.0%} of all conv channels (global), baseline training", m,
+               res.val_after_prune, res.test_after_finetune)
+    slim_model = registry.build("cnn", data.input_shape, data.classes, seed=cfg.seed)
+    train_slimming(slim_model, data, cfg, slim_strength, progress=progress)
+    rows.append({"method": f"slimming training (L1 on BN scales, λ={slim_strength:g}), dense", "channels": [16, 32],
+                 "macs": base_stats.macs, "params": base_stats.params, "val_after_prune": None,
+                 "test_acc": evaluate(slim_model, x_test, y_test)})
+    for r in (0.5, 0.7):
+        m = copy.deepcopy(slim_model)
+        res = slim(m, data, cfg, r, finetune_epochs, lr_scale=lr_scale, progress=progress)
+        record(f"network slimming: BN scale, {r:.0%} global, after slimming training", m,
+               res.val_after_prune, res.test_after_finetune)
+    cells = [[r["method"], f"{r['channels'][0]}, {r['channels'][1]}", f"{r['macs']:,}",
+              f"{1 - r['macs'] / base_stats.macs:.1%}", f"{r['params']:,}",
+              "" if r["val_after_prune"] is None else f"{r['val_after_prune']:.2f}", f"{r['test_acc']:.2f}",
+              f"{base_acc - r['test_acc']:+.2f}"] for r in rows]
+    lines = [f"SmallCNN (conv 16, 32 with BatchNorm; fc 120, 84), baseline test {base_acc:.2f}%. Pruned "
+             "channels are physically removed (the tensors shrink; MACs counted on the smaller model), "
+             f"then fine-tuned {finetune_epochs} epochs at lr × {lr_scale:g}; drop against the baseline.", "",
+             *table(["method", "conv channels", "MACs", "MAC reduction", "params", "val right after pruning",
+                     "test acc", "drop"], cells, "llrrrrrr")]
+    return {"rows": rows, "baseline_val": info["val_acc"], "slimming_strength": slim_strength}, "\n".join(lines)
+
+
+def netadapt_cnn(data, base, cfg, budgets, plot: Path, *, step: float = NETADAPT_STEP, finetune_epochs: int,
+                 lr_scale: float, progress: bool):
+    """NetAdapt on MACs from the CNN ``base`` at each ``(ratio, MAC fraction)`` of ``budgets``."""
+    base_acc, base_macs = evaluate(base, data.x_test, data.y_test), model_stats(base).macs
+    rows, traces = [], {}
+    for r, budget in budgets:
+        m, res = netadapt(base, data, cfg, budget, step, short_epochs=1, final_epochs=finetune_epochs,
+                          lr_scale=lr_scale, progress=progress)
+        st = model_stats(m)
+        rows.append({"budget_of": f"L1 filters, {r:.0%} of conv1 and of conv2", "budget": budget,
+                     "macs": st.macs, "params": st.params, "channels": res.channels,
+                     "iterations": len(res.trace), "val_before_final": res.val_before_final,
+                     "test_acc": res.test_acc, "stopped": res.stopped})
+        traces[budget] = res
+    base_val = evaluate(base, data.x_val, data.y_val)
+    deepest = min(traces)
+    traces[deepest].plot(plot, base_val, "MACs (fraction of the baseline's)",
+                         f"NetAdapt on the MNIST CNN, down to {deepest:.3f} of the MACs")
+    cells = [[row["budget_of"], f"{row['macs']:,}", f"{1 - row['macs'] / base_macs:.1%}", f"{row['params']:,}",
+              ", ".join(str(v) for v in row["channels"].values()), row["iterations"], f"{row['test_acc']:.2f}",
+              f"{base_acc - row['test_acc']:+.2f}"] for row in rows]
+    lines = [f"NetAdapt (MACs as the resource, step {step:g} of the baseline's MACs per iteration, "
+             "every candidate layer fine-tuned 1 epoch before the comparison, the winner fine-tuned "
+             f"{finetune_epochs} epochs at the end) on the same SmallCNN, with the MAC budget of each uniform L1 "
+             f"filter pruning row of the channel-pruning table; baseline test {base_acc:.2f}%, "
+             f"{base_macs:,} MACs.", "",
+             *table(["MAC budget of", "MACs", "MAC reduction", "params",
+                     f"channels ({', '.join(rows[0]['channels'])})", "iterations", "test acc", "drop"], cells,
+                    "lrrrlrrr"),
+             "", f"Search trace down to {deepest:.3f} of the baseline's MACs (resource = MACs / baseline MACs; "
+             "val acc after the 1-epoch fine-tune; — : the layer alone cannot cut one step):", "",
+             traces[deepest].table()]
+    return {"rows": rows, "base_val": base_val,
+            "traces": {f"{k:.3f}": v.to_dict() for k, v in traces.items()}}, "\n".join(lines)
+
+
+def netadapt_eie(data, start, cfg, target: float, *, resource_target: float = 0.7, step: float = NETADAPT_STEP,
+                 samples: int = 16, finetune_epochs: int, lr_scale: float, progress: bool):
+    """NetAdapt from the LeNet-300-100 ``start`` (pruned to ``target``) down to ``resource_target`` of its
+    EIE cycles (mean over ``samples`` validation digits), and of its nonzero MACs."""
+    search = EIECycles(data.x_val[:samples], n_pe=64)
+    check = EIECycles(data.x_test[:4 * samples], n_pe=64)
+    base_nz = nonzero_macs(start)
+    models = {f"start: iterative {target:.0%} model": (start, None)}
+    common = {"short_epochs": 1, "final_epochs": finetune_epochs, "lr_scale": lr_scale, "progress": progress}
+    models["NetAdapt on EIE cycles"] = netadapt(start, data, cfg, resource_target, step, resource=search, **common)
+    models["NetAdapt on nonzero MACs"] = netadapt(start, data, cfg, resource_target, step, resource=nonzero_macs,
+                                                  **common)
+    rows = []
+    for name, (m, res) in models.items():
+        cyc = check.layer_cycles(m).mean(axis=0)
+        rows.append({"model": name, "fc1": m.fc1.out_features, "fc2": m.fc2.out_features,
+                     "nonzero_macs": nonzero_macs(m), "cycles": cyc.tolist(), "test_acc":
+                     evaluate(m, data.x_test, data.y_test), "iterations": None if res is None else len(res.trace),
+                     "trace": None if res is None else res.to_dict()})
+    c0 = sum(rows[0]["cycles"])
+    cells = [[r["model"], f"{r['fc1']}, {r['fc2']}", f"{r['nonzero_macs']:,} ({r['nonzero_macs'] / base_nz:.0%})",
+              f"{r['cycles'][0]:.0f} + {r['cycles'][1]:.0f} + {r['cycles'][2]:.0f} = {sum(r['cycles']):.0f}",
+              f"{sum(r['cycles']) / c0:.0%}", "" if r["iterations"] is None else r["iterations"],
+              f"{r['test_acc']:.2f}"] for r in rows]
+    lines = [f"NetAdapt on LeNet-300-100 from the iterative {target:.0%} model (fine-grained masks kept), "
+             f"neurons of fc1/fc2 as channels, target {resource_target:g} of the start's resource in steps of "
+             f"{step:g}, 1-epoch candidate fine-tune, {finetune_epochs} epochs at the end. Resource: "
+             f"EIE cycles from the exact array cycle model ({search.n_pe} PEs, queue depth {search.queue_depth}, "
+             f"LNZD width {search.lnzd_width}; mean over {samples} validation digits), or nonzero MACs. Cycles "
+             f"below are re-measured on {4 * samples} test digits.", "",
+             *table(["model", "fc1, fc2 neurons", "nonzero MACs", "EIE cycles fc1 + fc2 + fc3 = total", "vs start",
+                     "iterations", "test acc"], cells, "llrlrrr")]
+    return {"rows": rows, "samples": samples, "target": resource_target}, "\n".join(lines)
+
+
+def amc_cnn(data, base, cfg, budgets, plot: Path, *, episodes: int = 300, warmup: int = 100, finetune_epochs: int,
+            lr_scale: float, progress: bool):
+    """AMC (``episodes``, the first ``warmup`` random) from the CNN ``base`` at each ``(ratio, MAC
+    fraction)`` of ``budgets``."""
+    base_acc = evaluate(base, data.x_test, data.y_test)
+    rows, results = [], {}
+    for r, budget in budgets:
+        _, res = amc(base, data, cfg, budget, episodes=episodes, warmup=warmup, final_epochs=finetune_epochs,
+                     lr_scale=lr_scale, progress=progress)
+        acc = [e["val_acc"] for e in res.episodes]
+        rows.append({"budget_of": f"L1 filters, {r:.0%} of conv1 and of conv2", "budget": budget,
+                     "best_episode": res.best["episode"], "best_val": res.best["val_acc"], "macs": res.macs,
+                     "channels": res.channels, "warmup_mean": float(np.mean(acc[:warmup])),
+                     "last_mean": float(np.mean(acc[-(episodes - warmup):])),
+                     "test_acc": res.test_acc})
+        results[budget] = res
+    results[max(results)].plot(plot, warmup)
+    cells = [[row["budget_of"], f"{row['macs']:.1%}", ", ".join(str(v) for v in row["channels"].values()),
+              row["best_episode"], f"{row['best_val']:.2f}", f"{row['warmup_mean']:.2f} / {row['last_mean']:.2f}",
+              f"{row['test_acc']:.2f}", f"{base_acc - row['test_acc']:+.2f}"] for row in rows]
+    lines = [f"AMC on the same SmallCNN at the MAC budget of each uniform L1 filter-pruning row: "
+             f"{episodes} episodes, the first {warmup} with random actions, ratios in [0, 0.8], "
+             "reward = validation accuracy right after pruning (no fine-tuning); the best episode's ratios "
+             f"are then fine-tuned {finetune_epochs} epochs. Baseline test {base_acc:.2f}%.", "",
+             *table(["MAC budget of", "MACs (of the baseline)", f"channels ({', '.join(rows[0]['channels'])})",
+                     "best episode", "its val acc, no FT", "mean val acc: warm-up / learned episodes",
+                     "test acc after FT", "drop"], cells, "lrlrrlrr")]
+    return {"rows": rows, "episodes": {f"{k:.3f}": v.to_dict() for k, v in results.items()}}, "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- registry
+def _lenet(s: Settings):
+    return pretrained("lenet300", s.data, progress=s.progress)
+
+
+def _cnn(s: Settings):
+    return pretrained("cnn", s.data, progress=s.progress)
+
+
+def _iterative(s: Settings):
+    return iterative_model(s.data, s.target, s.steps, s.epochs_per_step, s.lr_scale)
+
+
+# name -> function of the run's Settings returning (results, Markdown); BENCHMARKS.md's order.
+SECTIONS = {
+    "prune-baseline": lambda s: lenet_baseline(s.dataset, *_lenet(s), LENET),
+    "prune-sensitivity": lambda s: sensitivity(s.dataset, _lenet(s)[0], (s.target, *SCHEDULE_SPARSITIES),
+                                               s.plots / "prune_sensitivity.png", progress=s.progress),
+    "prune-schedules": lambda s: schedules(s.dataset, s.seeds, (s.target, *SCHEDULE_SPARSITIES), s.steps,
+                                           s.epochs_per_step, s.lr_scale, s.jobs,
+                                           s.plots / "prune_iterative_vs_oneshot.png", progress=s.progress),
+    "prune-sharing": lambda s: sharing(s.dataset, _iterative(s), LENET, s.target, s.out, **s.recovery),
+    "prune-nm": lambda s: nm(s.dataset, _lenet(s)[0], LENET, **s.recovery),
+    "prune-regularisation": lambda s: regularisation(s.dataset, LENET, s.out / "regularisation.png",
+                                                     progress=s.progress),
+    "prune-channels": lambda s: channels(s.dataset, *_cnn(s), CNN, **s.recovery),
+    "prune-netadapt": lambda s: netadapt_cnn(s.dataset, _cnn(s)[0], CNN, uniform_l1_budgets(_cnn(s)[0]),
+                                             s.plots / "prune_netadapt.png", **s.recovery),
+    "prune-netadapt-eie": lambda s: netadapt_eie(s.dataset, _iterative(s), LENET, s.target, **s.recovery),
+    "prune-amc": lambda s: amc_cnn(s.dataset, _cnn(s)[0], CNN, uniform_l1_budgets(_cnn(s)[0]),
+                                   s.plots / "prune_amc.png", **s.recovery),
+}
+
+
+def run(settings: Settings, names, path=BENCHMARKS) -> None:
+    """Rewrite the blocks ``names`` of ``path``, each section's results into ``settings.out/NAME.json``."""
+    def recorded(name):
+        def section() -> str:
+            res, md = SECTIONS[name](settings)
+            (settings.out / f"{name}.json").write_text(json.dumps(res, indent=2))
+            return md
+        return section
+
+    torch.set_num_threads(1)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    settings.plots.mkdir(parents=True, exist_ok=True)
+    update({n: recorded(n) for n in SECTIONS}, names, path)
 
 
 def main(argv=None) -> int:
+    d = Settings()
     ap = argparse.ArgumentParser(prog="python -m sw.prune.bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, type=Path,
-                    help="directory for results.json, results.md and plots")
-    ap.add_argument("--data", default="mnist", choices=datasets.DATASETS)
-    ap.add_argument("--seeds", type=int, default=3,
+    ap.add_argument("sections", nargs="*", metavar="section",
+                    help=f"sections to rerun (default: all): {', '.join(SECTIONS)}")
+    ap.add_argument("--benchmarks", type=Path, default=BENCHMARKS,
+                    help="the Markdown file whose blocks are rewritten; plots go to docs/ beside it")
+    ap.add_argument("--out", type=Path, default=d.out, help="directory for each section's JSON and the models")
+    ap.add_argument("--data", default=d.data, choices=datasets.DATASETS)
+    ap.add_argument("--seeds", type=int, default=d.seeds,
                     help="training seeds (baseline, scan, pruning, fine-tuning) in the schedule comparison")
-    ap.add_argument("--target", type=float, default=0.95,
-                    help="overall LeNet-300-100 sparsity of the pipeline (sharing, export)")
-    ap.add_argument("--steps", type=int, default=5, help="iterative prune/fine-tune rounds")
-    ap.add_argument("--epochs-per-step", type=int, default=30,
+    ap.add_argument("--target", type=float, default=d.target,
+                    help="overall LeNet-300-100 sparsity of the pipeline (sharing, export, NetAdapt on EIE)")
+    ap.add_argument("--steps", type=int, default=d.steps, help="iterative prune/fine-tune rounds")
+    ap.add_argument("--epochs-per-step", type=int, default=d.epochs_per_step,
                     help="fine-tuning epochs per iterative round and of one-shot (a multiple of --steps)")
-    ap.add_argument("--finetune-epochs", type=int, default=12,
+    ap.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs,
                     help="fine-tuning epochs of the sharing, 2:4 and CNN sections")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="worker processes for the schedule comparison")
-    ap.add_argument("--lr-scale", type=float, default=0.1, help="fine-tuning lr as a fraction of training lr")
-    ap.add_argument("--force", action="store_true", help="overwrite earlier results in --out")
+    ap.add_argument("--lr-scale", type=float, default=d.lr_scale, help="fine-tuning lr as a fraction of training lr")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    unknown = [n for n in args.sections if n not in SECTIONS]
+    if unknown:
+        ap.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     if args.steps < 2 or args.epochs_per_step < 1 or args.epochs_per_step % args.steps:
         ap.error(f"need --steps >= 2 and --epochs-per-step a positive multiple of it, got {args.steps} and "
                  f"{args.epochs_per_step}")
     if args.seeds < 1 or args.jobs < 1 or args.finetune_epochs < 1:
         ap.error("--seeds, --jobs and --finetune-epochs must be >= 1")
-    existing = [p for p in OUTPUTS if (args.out / p).exists()]
-    if existing and not args.force:
-        ap.error(f"{args.out} already holds {', '.join(existing)}; use --force to overwrite")
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(1)
-    b = Bench(args.out, args.data, args.seeds, args.target, args.steps, args.epochs_per_step, args.lr_scale,
-              args.finetune_epochs, args.jobs, not args.no_progress)
-    for name, fn in [("LeNet-300-100 baseline", b.lenet_baseline), ("Sensitivity scan", b.sensitivity),
-                     ("Iterative vs one-shot", b.schedules), ("Weight sharing and integer export", b.sharing),
-                     ("2:4 structured sparsity", b.nm), ("L1/L2 regularisation", b.regularisation),
-                     ("CNN channel pruning and network slimming", b.cnn), ("NetAdapt (CNN)", b.netadapt_cnn),
-                     ("NetAdapt on EIE cycles (LeNet-300-100)", b.netadapt_eie), ("AMC (CNN)", b.amc_cnn)]:
-        b.section(name, fn)
-    b.results["wall_s"] = round(time.time() - b.t0, 1)
-    cmd = "python -m sw.prune.bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    b.results["command"] = cmd
-    (args.out / "results.json").write_text(json.dumps(b.results, indent=2))
-    md = [f"Measured by `{cmd}` in {b.results['wall_s']:.0f} s.", ""] + b.md
-    (args.out / "results.md").write_text("\n".join(md))
-    print("\n".join(md))
+    settings = Settings(args.data, args.seeds, args.target, args.steps, args.epochs_per_step, args.finetune_epochs,
+                        args.lr_scale, args.jobs, args.out, args.benchmarks.parent / "docs", not args.no_progress)
+    run(settings, args.sections or list(SECTIONS), args.benchmarks)
     return 0
 
 

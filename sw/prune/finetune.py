@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from sw.markdown import table
 from sw.models.train import evaluate, finetune
 from sw.prune.pruner import Pruner, check_ratio
 
@@ -114,9 +115,7 @@ def compare_schedules(model, data, train_cfg, final, steps: int, epochs_per_step
 
 def schedule_table(base_test: float, results) -> str:
     """Markdown table comparing schedules: sparsity, epochs, test accuracy and drop."""
-    lines = ["| schedule | sparsity | fine-tune epochs | test acc (%) | drop (points) |",
-             "|---|---:|---:|---:|---:|"]
-    for r in results:
-        lines.append(f"| {r.name} | {r.sparsity:.2%} | {r.epochs} | {r.test_acc:.2f} | "
-                     f"{base_test - r.test_acc:+.2f} |")
-    return "\n".join(lines)
+    rows = [[r.name, f"{r.sparsity:.2%}", r.epochs, f"{r.test_acc:.2f}", f"{base_test - r.test_acc:+.2f}"]
+            for r in results]
+    return "\n".join(table(["schedule", "sparsity", "fine-tune epochs", "test acc (%)", "drop (points)"], rows,
+                           "lrrrr"))

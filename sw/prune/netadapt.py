@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from sw.markdown import table
 from sw.models.train import evaluate, finetune
 from sw.prune.criteria import L1
 from sw.prune.granularity import Channel
@@ -99,14 +100,14 @@ class NetAdaptResult:
 
     def table(self) -> str:
         """Markdown: one row per iteration, the chosen layer and every candidate's accuracy."""
-        lines = ["| iteration | resource | chosen | channels removed | val acc | candidates (layer: val acc) |",
-                 "|---:|---:|---|---:|---:|---|"]
+        rows = []
         for t in self.trace:
             c = t["candidates"][t["chosen"]]
             others = ", ".join(f"{n}: {x['val_acc']:.2f}" if x else f"{n}: —" for n, x in t["candidates"].items())
-            lines.append(f"| {t['iteration']} | {c['resource']:.3f} | {t['chosen']} | {c['removed']} | "
-                         f"{c['val_acc']:.2f} | {others} |")
-        return "\n".join(lines)
+            rows.append([t["iteration"], f"{c['resource']:.3f}", t["chosen"], c["removed"], f"{c['val_acc']:.2f}",
+                         others])
+        return "\n".join(table(["iteration", "resource", "chosen", "channels removed", "val acc",
+                                "candidates (layer: val acc)"], rows, "rrlrrl"))
 
 
 def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1, final_epochs: int = 12,

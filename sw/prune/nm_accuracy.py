@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sw.markdown import table
 from sw.models import data as datasets
 from sw.models.train import BASELINES, evaluate, finetune, pretrained
 from sw.prune.granularity import NM
@@ -75,12 +76,10 @@ def _run(models, patterns, d, train_epochs, finetune_epochs, lr_scale, seed, thr
 
 
 def markdown(rows) -> str:
-    lines = ["| model | pattern | dense | one-shot | + fine-tune | weight sparsity | left dense |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['pattern']} | {r['dense']:.2f}% | {r['one_shot']:.2f}% | "
-                     f"{r['finetuned']:.2f}% | {r['sparsity']:.1%} | {', '.join(r['dense_layers']) or '-'} |")
-    return "\n".join(lines) + "\n"
+    cells = [[r["model"], r["pattern"], f"{r['dense']:.2f}%", f"{r['one_shot']:.2f}%", f"{r['finetuned']:.2f}%",
+              f"{r['sparsity']:.1%}", ", ".join(r["dense_layers"]) or "-"] for r in rows]
+    return "\n".join(table(["model", "pattern", "dense", "one-shot", "+ fine-tune", "weight sparsity",
+                            "left dense"], cells)) + "\n"
 
 
 def plot(rows, path) -> None:

@@ -5,8 +5,6 @@ scales. Each penalty is a callable ``p(model) -> scalar`` passed to ``sw.models.
 
 import copy
 
-import numpy as np
-import torch
 from torch import nn
 
 from sw.models.train import evaluate
@@ -71,8 +69,3 @@ def achievable_sparsity(ratios, accuracies, reference: float, max_drop: float) -
         best = r
     return float(best)
 
-
-def weight_histogram_stats(model) -> dict:
-    """Fraction of weights with ``|w| < 1e-3`` and the mean ``|w|``: how much a regulariser shrank."""
-    w = torch.cat([m.weight.detach().flatten() for m in prunable_layers(model).values()]).numpy()
-    return {"small_fraction": float(np.mean(np.abs(w) < 1e-3)), "mean_abs": float(np.mean(np.abs(w)))}

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from sw.markdown import table
 from sw.models.train import evaluate
 from sw.prune.pruner import Pruner, check_ratio
 
@@ -37,12 +38,11 @@ class SensitivityResult:
 
     def table(self) -> str:
         """Markdown table: one row per layer, the accuracy drop at each ratio."""
-        head = "| layer | weights | " + " | ".join(f"{r:g}" for r in self.ratios) + " |"
-        rule = "|---|---:|" + "---:|" * len(self.ratios)
-        rows = [f"| {n} | {self.weights[n]:,} | " + " | ".join(f"{d:+.2f}" for d in self.drops(n)) + " |"
-                for n in self.accuracy]
+        rows = [[n, f"{self.weights[n]:,}", *(f"{d:+.2f}" for d in self.drops(n))] for n in self.accuracy]
         return "\n".join([f"Accuracy drop (points, {self.split} split; unpruned {self.base_acc:.2f}%) by "
-                          f"{self.granularity} pruning ratio ({self.criterion}):", "", head, rule, *rows])
+                          f"{self.granularity} pruning ratio ({self.criterion}):", "",
+                          *table(["layer", "weights", *(f"{r:g}" for r in self.ratios)], rows,
+                                 "lr" + "r" * len(self.ratios))])
 
     def plot(self, path) -> None:
         """One curve per layer: accuracy drop against ratio (PNG)."""

@@ -7,6 +7,7 @@ that run single blocks through their testbenches (CSC decoder, PE, 2:4 MACs, Poi
 import sys
 
 from runtime import bench
+from sw.benchmarks import update
 
 
 def _sparse24_throughput() -> str:
@@ -29,7 +30,7 @@ DEFAULT = ("eie-pack", "csc-decoder", "eie-pe", "eie-array", "eie-load-balance",
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    bench.update(SECTIONS, list(argv) if argv else list(DEFAULT))
+    update(SECTIONS, list(argv) if argv else list(DEFAULT))
     return 0
 
 

@@ -20,6 +20,7 @@ from pyhdl.pointacc.intersect import Intersect
 from pyhdl.pointacc.merger import Merger
 from pyhdl.pointacc.network import sort_layers
 from runtime import sim
+from sw.markdown import table
 from sw.pointcloud import KeyFormat, kernel_map, kernel_offsets, scenes
 from verif.golden.pointacc import intersect_steps, merge_cycles, sort_elements
 from verif.tb import pointacc_intersect as t_int
@@ -27,11 +28,6 @@ from verif.tb import pointacc_merger as t_mrg
 from verif.tb import pointacc_sorter as t_srt
 
 WIDTH = 8
-
-
-def table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(out + ["| " + " | ".join(str(x) for x in r) + " |" for r in rows])
 
 
 def rtl_intersect(points, tmp):
@@ -105,11 +101,11 @@ def markdown(points=2000, quick=False) -> str:
              for s in (1, 2)]
     md = ["**Mapping unit, RTL** (Verilator, width 8, no back-pressure; keys = keys consumed by both "
           "inputs over all 27 offsets)", "",
-          table(["scene", "keys", "pairs", "steps", "cycles", "keys/cycle", "pairs/cycle"], isect), "",
-          table(["block", "keys", "cycles", "keys/cycle", "note"], sort), "",
+          *table(["scene", "keys", "pairs", "steps", "cycles", "keys/cycle", "pairs/cycle"], isect), "",
+          *table(["block", "keys", "cycles", "keys/cycle", "note"], sort), "",
           "**Mapping unit, cycle model on full scenes** (sort inputs (+ outputs at stride 2) with the "
           "sorter and merge passes, then 27 intersections; the model matches the RTL cycle for cycle)", "",
-          table(["scene", "stride", "inputs", "outputs", "pairs", "sort cycles", "merge passes",
+          *table(["scene", "stride", "inputs", "outputs", "pairs", "sort cycles", "merge passes",
                  "intersect cycles", "intersect keys/cycle", "total cycles", "Mpts/s at 1 GHz"], model)]
     return "\n".join(md)
 

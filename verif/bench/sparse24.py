@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sw.markdown import table
+
 SHAPES = ((64, 256), (256, 1024))
 
 
@@ -42,12 +44,10 @@ def throughput(shapes=SHAPES, seed: int = 0) -> list:
 
 
 def throughput_table(rows) -> str:
-    lines = ["| unit | multipliers | layer (rows × K) | cycles | dense-equivalent MACs / cycle | "
-             "per multiplier |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| `{r['unit']}` | {r['multipliers']} | {r['rows']} × {r['k']} | {r['cycles']} | "
-                     f"{r['per_cycle']:.3f} | {r['per_multiplier']:.3f} |")
-    return "\n".join(lines) + "\n"
+    cells = [[f"`{r['unit']}`", r["multipliers"], f"{r['rows']} × {r['k']}", r["cycles"], f"{r['per_cycle']:.3f}",
+              f"{r['per_multiplier']:.3f}"] for r in rows]
+    return "\n".join(table(["unit", "multipliers", "layer (rows × K)", "cycles", "dense-equivalent MACs / cycle",
+                            "per multiplier"], cells)) + "\n"
 
 
 def main(argv=None) -> int:

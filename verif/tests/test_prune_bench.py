@@ -1,4 +1,8 @@
-"""The pruning benchmark's schedule comparison job and argument checks, on digits with tiny epochs."""
+"""The pruning benchmark's schedule comparison job, a section run alone, and argument checks, on digits
+with tiny epochs."""
+
+import inspect
+import json
 
 import pytest
 
@@ -7,8 +11,7 @@ from sw.models.train import evaluate
 from sw.prune import bench
 from sw.prune.masks import get_mask
 
-JOB = {"data": "digits", "seed": 0, "sparsity": 0.97, "steps": 2, "epochs_per_step": 2, "lr_scale": 0.1,
-       "keep": True}
+JOB = {"data": "digits", "seed": 0, "sparsity": 0.97, "steps": 2, "epochs_per_step": 2, "lr_scale": 0.1}
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +30,8 @@ def test_schedule_job_runs_every_protocol_at_the_same_sparsity():
                                                     "iterative_equal"]
     # fine-tuning recovers what pruning alone lost
     assert out["one_shot_equal"]["val"] > out["no_ft"]["val"] and out["iterative"]["val"] > out["no_ft"]["val"]
-    model = out.pop("model")
+    # the pipeline sections' start, built alone, is the job's iterative model
+    model = bench.iterative_model("digits", 0.97, 2, 2, 0.1)
     d = datasets.load("digits")
     assert evaluate(model, d.x_test, d.y_test) == out["iterative"]["test"]
     kept = sum(int(get_mask(m).sum()) for m in (model.fc1, model.fc2, model.fc3))
@@ -35,17 +39,48 @@ def test_schedule_job_runs_every_protocol_at_the_same_sparsity():
     assert 1 - kept / total == pytest.approx(out["sparsity"], abs=1e-9)
     # seeded and single-threaded: a second run (scan included) repeats every number
     bench._scans.clear()
-    again = bench._schedule_job({**JOB, "keep": False})
-    assert again == out
+    assert bench._schedule_job(JOB) == out
 
 
-def test_bench_rejects_bad_arguments_and_keeps_earlier_results(tmp_path, capsys):
-    for argv in (["--steps", "3", "--epochs-per-step", "4"], ["--steps", "1"], ["--seeds", "0"]):
+def test_one_section_rewrites_its_block_alone(tmp_path):
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# B\n\n<!-- bench:prune-nm -->\nold\n<!-- /bench:prune-nm -->\n\n<!-- bench:prune-amc -->\n"
+                  "kept\n<!-- /bench:prune-amc -->\n")
+    assert bench.main(["prune-nm", "--data", "digits", "--finetune-epochs", "1", "--benchmarks", str(md),
+                       "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    text = md.read_text()
+    assert "old" not in text and "2:4 on every LeNet-300-100 layer (50%)" in text and "\nkept\n" in text
+    assert json.loads((tmp_path / "out" / "prune-nm.json").read_text())["sparsity"] == pytest.approx(0.5)
+
+
+def test_bench_rejects_bad_arguments(tmp_path, capsys):
+    for argv in (["--steps", "3", "--epochs-per-step", "4"], ["--steps", "1"], ["--seeds", "0"], ["prune-x"]):
         with pytest.raises(SystemExit) as e:
-            bench.main(["--out", str(tmp_path), *argv])
+            bench.main(["--benchmarks", str(tmp_path / "B.md"), *argv])
         assert e.value.code == 2
-    assert "multiple" in capsys.readouterr().err
-    (tmp_path / "results.json").write_text("{}")
-    with pytest.raises(SystemExit):
-        bench.main(["--out", str(tmp_path)])
-    assert "--force" in capsys.readouterr().err and (tmp_path / "results.json").read_text() == "{}"
+    err = capsys.readouterr().err
+    assert "multiple" in err and "unknown section(s) prune-x" in err
+    assert not (tmp_path / "B.md").exists()
+
+
+def test_every_section_gets_the_inputs_its_function_takes(tmp_path, monkeypatch):
+    called = []
+
+    def stub(name):
+        signature = inspect.signature(getattr(bench, name))
+
+        def section(*args, **kwargs):
+            signature.bind(*args, **kwargs)
+            called.append(name)
+            return {"section": name}, f"{name} ran"
+        return section
+
+    for name in ("lenet_baseline", "sensitivity", "schedules", "sharing", "nm", "regularisation", "channels",
+                 "netadapt_cnn", "netadapt_eie", "amc_cnn"):
+        monkeypatch.setattr(bench, name, stub(name))
+    s = bench.Settings(data="digits", seeds=1, target=0.9, steps=2, epochs_per_step=2, out=tmp_path / "out",
+                       plots=tmp_path / "docs", progress=False)
+    bench.run(s, list(bench.SECTIONS), tmp_path / "B.md")
+    assert len(called) == len(bench.SECTIONS) == 10
+    assert json.loads((tmp_path / "out" / "prune-amc.json").read_text()) == {"section": "amc_cnn"}
+    assert "<!-- bench:prune-channels -->" in (tmp_path / "B.md").read_text()
