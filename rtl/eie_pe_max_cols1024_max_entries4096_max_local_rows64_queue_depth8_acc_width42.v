@@ -6867,11 +6867,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .w_rdy(push__ready)
   );
   assign push__payload = w_data;
-  assign push__valid = w_en;
   assign w_rdy = push__ready;
+  assign push__valid = w_en;
   assign r_data = pop__payload;
-  assign r_rdy = pop__valid;
   assign pop__ready = r_en;
+  assign r_rdy = pop__valid;
   assign \level$14  = level;
   assign \push__payload.col  = w_data[9:0];
   assign \push__payload.value  = w_data[25:10];
