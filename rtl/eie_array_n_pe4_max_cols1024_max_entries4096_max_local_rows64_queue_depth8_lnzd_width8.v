@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8(load__data, load__en, start, read_start, outputs__ready, status_addr, clk, rst, done, running, outputs__payload, outputs__valid, status_data, error, load__addr);
+module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8(load__addr, load__data, start, read_start, outputs__ready, status_addr, clk, rst, done, running, outputs__payload, outputs__valid, status_data, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;

@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42(acts__valid, codebook_load__addr, codebook_load__data, codebook_load__en, ptr_load__addr, ptr_load__data, ptr_load__en, spmat_load__addr, spmat_load__data, spmat_load__en, n_cols, clear, running, rows__payload, rows__valid, outputs__ready, shift, relu, clk, rst, acts__ready
+module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42(acts__valid, codebook_load__en, codebook_load__addr, codebook_load__data, ptr_load__en, ptr_load__addr, ptr_load__data, spmat_load__en, spmat_load__addr, spmat_load__data, n_cols, clear, running, rows__payload, rows__valid, outputs__ready, shift, relu, clk, rst, acts__ready
 , queue_full, queue_level, rows__ready, outputs__payload, outputs__valid, idle, error, busy_cycles, starved_cycles, stalled_cycles, acts__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
@@ -541,7 +541,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__data, load__en, \load__addr$30 , \load__data$32 , \load__en$34 , n_cols, error_clear, clk, rst, cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, cols__payload, decoded__valid, decoded__payload, load__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, cols__payload, decoded__valid, decoded__payload, load__en);
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -891,7 +891,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (wp__data, load__en, n_cols, error_clear, clk, rst, cols__valid, cols__ready, spans__ready, cols__payload, \port$331$0 , \port$335$0 , spans__valid, error, load__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (load__addr, wp__data, n_cols, error_clear, clk, rst, cols__valid, cols__ready, spans__ready, cols__payload, \port$331$0 , \port$335$0 , spans__valid, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -2139,7 +2139,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (wp__data, wp__en, clk, rst, spans__ready, busy, issued, skipped, entries__ready, \port$331$0 , \port$335$0 , spans__valid, \port$342$0 , \port$346$0 , entries__valid, wp__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (wp__addr, wp__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, \port$331$0 , \port$335$0 , spans__valid, \port$342$0 , \port$346$0 , entries__valid, wp__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -7011,7 +7011,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__data, load__en, clk, rst, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;

@@ -1,10 +1,9 @@
 from amaranth.hdl import Array, Cat, Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_scanner import ActivationScanner, check_lnzd_width
 from pyhdl.eie.processing_element import ProcessingElement, check_pe_params
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ACT_WIDTH, INDEX_WIDTH, QUEUE_DEPTH, WEIGHT_WIDTH
 
@@ -49,7 +48,7 @@ class EIEArray(wiring.Component):
 
     Host interface
     --------------
-    load : In(load_port_signature)
+    load : Out(memory.WritePort.Signature)
         ``addr = Cat(offset, pe, region)`` (see :class:`Region`): codebooks, pointer and
         sparse-matrix memories of every PE, the input activations and the layer registers
         (:class:`Config`: n_cols, n_rows, shift, relu).
@@ -81,7 +80,7 @@ class EIEArray(wiring.Component):
         self.name = module_name("eie_array", n_pe=n_pe, max_cols=max_cols, max_entries=max_entries,
                                 max_local_rows=max_local_rows, queue_depth=queue_depth, lnzd_width=lnzd_width)
         super().__init__({
-            "load": In(load_port_signature(self.addr_width, self.data_width)),
+            "load": Out(memory.WritePort.Signature(addr_width=self.addr_width, shape=self.data_width)),
             "start": In(1),
             "done": Out(1),
             "running": Out(1),

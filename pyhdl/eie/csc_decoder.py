@@ -1,11 +1,10 @@
 from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from pyhdl.eie.address_accumulator import AddressAccumulator, decoded_layout
 from pyhdl.eie.pointer_read import PointerRead, check_col_ptr, column_layout
 from pyhdl.eie.spmat_read import SparseMatrixRead, check_entries
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ENTRY_WIDTH
 
@@ -75,8 +74,8 @@ class CSCDecoder(wiring.Component):
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
-            "ptr_load": In(load_port_signature(bits_for(max_cols), bits_for(max_entries))),
-            "spmat_load": In(load_port_signature(bits_for(max_entries - 1), ENTRY_WIDTH)),
+            "ptr_load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols), shape=bits_for(max_entries))),
+            "spmat_load": Out(memory.WritePort.Signature(addr_width=bits_for(max_entries - 1), shape=ENTRY_WIDTH)),
         })
 
     def elaborate(self, platform):

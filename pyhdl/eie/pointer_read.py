@@ -2,7 +2,6 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int
 
 
@@ -51,8 +50,8 @@ class PointerRead(wiring.Component):
         ``error``.
     error : Out(1)
         Sticky; cleared by ``error_clear``.
-    load : In(load_port_signature)
-        Writes ``col_ptr[addr] = data``.
+    load : Out(memory.WritePort.Signature)
+        Host write port: ``col_ptr[addr] = data`` at the next clock edge.
 
     Throughput one column per cycle; latency one cycle (a synchronous SRAM read).
     """
@@ -70,7 +69,7 @@ class PointerRead(wiring.Component):
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
-            "load": In(load_port_signature(bits_for(max_cols), self.ptr_width)),
+            "load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols), shape=self.ptr_width)),
         })
 
     def elaborate(self, platform):

@@ -1,5 +1,5 @@
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from pyhdl.eie.activation_queue import ActivationQueue, activation_layout
@@ -10,7 +10,6 @@ from pyhdl.eie.output_stage import OutputStage, output_layout
 from pyhdl.eie.pointer_read import check_col_ptr
 from pyhdl.eie.spmat_read import check_entries
 from pyhdl.eie.weight_decoder import WeightDecoder, check_codebook_init
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ACT_WIDTH, ENTRY_WIDTH, INDEX_WIDTH, PRODUCT_WIDTH, QUEUE_DEPTH, WEIGHT_WIDTH
 
@@ -70,7 +69,8 @@ class ProcessingElement(wiring.Component):
     acts : In(stream of {col, value})
         Nonzero input activations (the array's broadcast).
     queue_full, queue_level : Out
-    codebook_load, ptr_load, spmat_load : In(load_port_signature)
+    codebook_load, ptr_load, spmat_load : Out(memory.WritePort.Signature)
+        Host write ports of the codebook, the pointer and the sparse-matrix memories.
     n_cols : In
         Columns of the loaded layer; a column at or beyond it sets ``error``.
     clear : In(1)
@@ -116,9 +116,9 @@ class ProcessingElement(wiring.Component):
             "acts": In(stream.Signature(activation_layout(self.col_width, act_width))),
             "queue_full": Out(1),
             "queue_level": Out(bits_for(queue_depth)),
-            "codebook_load": In(load_port_signature(INDEX_WIDTH, weight_width)),
-            "ptr_load": In(load_port_signature(bits_for(max_cols), bits_for(max_entries))),
-            "spmat_load": In(load_port_signature(bits_for(max_entries - 1), ENTRY_WIDTH)),
+            "codebook_load": Out(memory.WritePort.Signature(addr_width=INDEX_WIDTH, shape=weight_width)),
+            "ptr_load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols), shape=bits_for(max_entries))),
+            "spmat_load": Out(memory.WritePort.Signature(addr_width=bits_for(max_entries - 1), shape=ENTRY_WIDTH)),
             "n_cols": In(bits_for(max_cols)),
             "clear": In(1),
             "running": In(1),

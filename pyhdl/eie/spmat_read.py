@@ -3,7 +3,6 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.pointer_read import span_layout, tag_field
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int
 from sw.formats import ENTRY_WIDTH, INDEX_WIDTH, REL_INDEX_WIDTH
 
@@ -34,8 +33,8 @@ class SparseMatrixRead(wiring.Component):
     spans : In(stream of span_layout)
     entries : Out(stream of entry_layout)
         Valid one cycle after the read is issued (synchronous SRAM).
-    load : In(load_port_signature)
-        Writes the word ``data`` at ``addr``.
+    load : Out(memory.WritePort.Signature)
+        Host write port: the word ``data`` at ``addr``.
     busy : Out(1)
         A column is being walked or an entry waits at the output.
     issued, skipped : Out(1)
@@ -56,7 +55,7 @@ class SparseMatrixRead(wiring.Component):
             "busy": Out(1),
             "issued": Out(1),
             "skipped": Out(1),
-            "load": In(load_port_signature(self.addr_width, ENTRY_WIDTH)),
+            "load": Out(memory.WritePort.Signature(addr_width=self.addr_width, shape=ENTRY_WIDTH)),
         })
 
     def elaborate(self, platform):

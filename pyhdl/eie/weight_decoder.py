@@ -1,8 +1,7 @@
 from amaranth.hdl import Array, Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import check_int
 from sw.formats import CODEBOOK_SIZE, INDEX_WIDTH
 
@@ -28,8 +27,8 @@ class WeightDecoder(wiring.Component):
     ----------
     entries : In(stream of {local_row, weight_idx, value, last})
     weighted : Out(stream of weighted_entry_layout)
-    load : In(load_port_signature(INDEX_WIDTH, weight_width))
-        Writes codebook entry ``addr``.
+    load : Out(memory.WritePort.Signature(addr_width=INDEX_WIDTH, shape=weight_width))
+        Host write port: codebook entry ``addr``.
     """
 
     def __init__(self, *, row_width: int, act_width: int, weight_width: int, codebook=None):
@@ -42,7 +41,7 @@ class WeightDecoder(wiring.Component):
         super().__init__({
             "entries": In(stream.Signature(self.in_layout)),
             "weighted": Out(stream.Signature(weighted_entry_layout(row_width, weight_width, act_width))),
-            "load": In(load_port_signature(INDEX_WIDTH, weight_width)),
+            "load": Out(memory.WritePort.Signature(addr_width=INDEX_WIDTH, shape=weight_width)),
         })
 
     def elaborate(self, platform):
