@@ -439,7 +439,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .out_read__addr(rows__payload),
     .outputs__ready(\outputs__ready$126 ),
     .outputs__valid(\outputs__valid$124 ),
-    .\port$1725$0 (\$96 ),
+    .\port$1723$0 (\$96 ),
     .\port$603$0 (\$95 ),
     .ptr_load__en(ptr_load__en),
     .push__payload(acts__payload),
@@ -468,7 +468,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .out_read__addr(\rows__payload$119 ),
     .outputs__ready(\outputs__ready$129 ),
     .outputs__valid(\outputs__valid$127 ),
-    .\port$1847$0 (\$98 ),
+    .\port$1843$0 (\$98 ),
     .\port$915$0 (\$97 ),
     .ptr_load__en(\ptr_load__en$35 ),
     .push__payload(acts__payload),
@@ -498,7 +498,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .outputs__ready(\outputs__ready$132 ),
     .outputs__valid(\outputs__valid$130 ),
     .\port$1227$0 (\$99 ),
-    .\port$1969$0 (\$100 ),
+    .\port$1963$0 (\$100 ),
     .ptr_load__en(\ptr_load__en$47 ),
     .push__payload(acts__payload),
     .push__valid(\acts__valid$81 ),
@@ -527,7 +527,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .outputs__ready(\outputs__ready$135 ),
     .outputs__valid(\outputs__valid$133 ),
     .\port$1539$0 (\$101 ),
-    .\port$2091$0 (\$102 ),
+    .\port$2083$0 (\$102 ),
     .ptr_load__en(\ptr_load__en$59 ),
     .push__payload(acts__payload),
     .push__valid(\acts__valid$83 ),
@@ -1135,7 +1135,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$603$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$1725$0 , outputs__valid, spmat_load__addr);
+, busy_cycles, starved_cycles, stalled_cycles, \port$1723$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -1173,8 +1173,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   wire clear;
-  wire \clear$28 ;
-  wire \clear$29 ;
+  wire \clear$16 ;
+  wire \clear$17 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -1182,13 +1182,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -1208,7 +1208,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__valid$38 ;
   output error;
   wire error;
-  wire \error$27 ;
+  wire \error$15 ;
   input error_clear;
   wire error_clear;
   wire full;
@@ -1224,7 +1224,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$23 ;
+  wire [10:0] \n_cols$11 ;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$53 ;
@@ -1249,8 +1249,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [15:0] \pop__payload.value ;
   wire pop__ready;
   wire pop__valid;
-  output [5:0] \port$1725$0 ;
-  wire [5:0] \port$1725$0 ;
+  output [5:0] \port$1723$0 ;
+  wire [5:0] \port$1723$0 ;
   output [15:0] \port$603$0 ;
   wire [15:0] \port$603$0 ;
   wire [10:0] ptr_load__addr;
@@ -1272,7 +1272,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$33 ;
+  wire \relu$21 ;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$89 ;
   output rows__ready;
@@ -1287,7 +1287,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$31 ;
+  wire [3:0] \shift$19 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -1343,7 +1343,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -1378,7 +1378,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$1725$0 (\$14 ),
+    .\port$1723$0 (\$14 ),
     .\port$603$0 (\$13 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
@@ -1390,7 +1390,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -1461,17 +1461,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign acts__valid = push__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$23  = n_cols;
+  assign \n_cols$11  = n_cols;
   assign clear = error_clear;
-  assign \error$27  = error;
-  assign \clear$28  = error_clear;
-  assign \clear$29  = error_clear;
-  assign \shift$31  = shift;
-  assign \relu$33  = relu;
+  assign \error$15  = error;
+  assign \clear$16  = error_clear;
+  assign \clear$17  = error_clear;
+  assign \shift$19  = shift;
+  assign \relu$21  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$34 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$37  = 1'h1;
@@ -1509,23 +1511,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
   assign \port$603$0  = \$13 ;
-  assign \port$1725$0  = \$14 ;
+  assign \port$1723$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
   assign \acts__payload.value  = push__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$34.local_row  = \entries__payload$34 [5:0];
   assign \entries__payload$34.weight  = \entries__payload$34 [21:6];
   assign \entries__payload$34.value  = \entries__payload$34 [37:22];
@@ -1538,12 +1540,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \outputs__payload.value  = \$13 ;
   assign \outputs__payload$77.local_row  = \$14 ;
   assign \outputs__payload$77.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1674,7 +1670,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, cols__payload, decoded__valid, decoded__payload, \load__addr$30 );
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, decoded__valid, decoded__payload, \load__addr$30 );
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -1689,9 +1685,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -1703,11 +1699,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -1720,12 +1716,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -1767,10 +1763,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -1790,8 +1786,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1635$0 (\$4 ),
-    .\port$1639$0 (\$5 ),
+    .\port$1633$0 (\$4 ),
+    .\port$1637$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read  pointer_read (
@@ -1804,8 +1800,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1624$0 (\$2 ),
-    .\port$1628$0 (\$3 ),
+    .\port$1622$0 (\$2 ),
+    .\port$1626$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -1817,10 +1813,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1624$0 (\$2 ),
-    .\port$1628$0 (\$3 ),
-    .\port$1635$0 (\$4 ),
-    .\port$1639$0 (\$5 ),
+    .\port$1622$0 (\$2 ),
+    .\port$1626$0 (\$3 ),
+    .\port$1633$0 (\$4 ),
+    .\port$1637$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -1857,37 +1853,37 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1635$0 , \port$1639$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1633$0 , \port$1637$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -1913,7 +1909,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -1923,7 +1919,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -1933,17 +1929,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1635$0 ;
-  wire [9:0] \port$1635$0 ;
-  input [15:0] \port$1639$0 ;
-  wire [15:0] \port$1639$0 ;
+  input [9:0] \port$1633$0 ;
+  wire [9:0] \port$1633$0 ;
+  input [15:0] \port$1637$0 ;
+  wire [15:0] \port$1637$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1635$0 [3:0];
-  assign \$3  = \port$1635$0 [8] ? { 4'h0, \port$1635$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1633$0 [3:0];
+  assign \$3  = \port$1633$0 [8] ? { 4'h0, \port$1633$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -1989,9 +1985,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1635$0 [7:4];
-      \$17 [10] = \port$1635$0 [9];
-      \$17 [26:11] = \port$1639$0 ;
+      \$17 [9:6] = \port$1633$0 [7:4];
+      \$17 [10] = \port$1633$0 [9];
+      \$17 [26:11] = \port$1637$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -2011,20 +2007,20 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1639$0 , \port$1635$0  };
-  assign \entries__payload.rel_index  = \port$1635$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1635$0 [7:4];
-  assign \entries__payload.first  = \port$1635$0 [8];
-  assign \entries__payload.last  = \port$1635$0 [9];
-  assign \entries__payload.tag  = \port$1639$0 ;
+  assign entries__payload = { \port$1637$0 , \port$1633$0  };
+  assign \entries__payload.rel_index  = \port$1633$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1633$0 [7:4];
+  assign \entries__payload.first  = \port$1633$0 [8];
+  assign \entries__payload.last  = \port$1633$0 [9];
+  assign \entries__payload.value  = \port$1637$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1624$0 , \port$1628$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__payload, cols__ready, spans__ready, n_cols, \port$1622$0 , \port$1626$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -2068,7 +2064,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -2085,11 +2081,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1624$0 ;
-  wire [25:0] \port$1624$0 ;
+  output [25:0] \port$1622$0 ;
+  wire [25:0] \port$1622$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1628$0 ;
-  wire [15:0] \port$1628$0 ;
+  output [15:0] \port$1626$0 ;
+  wire [15:0] \port$1626$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -2101,7 +2097,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -3255,13 +3251,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1624$0  = \$32 ;
-  assign \port$1628$0  = \$34 ;
+  assign \port$1622$0  = \$32 ;
+  assign \port$1626$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -3272,7 +3268,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1624$0 , \port$1628$0 , spans__valid, \port$1635$0 , \port$1639$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1622$0 , \port$1626$0 , spans__valid, \port$1633$0 , \port$1637$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3340,13 +3336,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -3359,15 +3355,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1624$0 ;
-  wire [25:0] \port$1624$0 ;
-  input [15:0] \port$1628$0 ;
-  wire [15:0] \port$1628$0 ;
-  output [9:0] \port$1635$0 ;
-  wire [9:0] \port$1635$0 ;
+  input [25:0] \port$1622$0 ;
+  wire [25:0] \port$1622$0 ;
+  input [15:0] \port$1626$0 ;
+  wire [15:0] \port$1626$0 ;
+  output [9:0] \port$1633$0 ;
+  wire [9:0] \port$1633$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1639$0 ;
-  wire [15:0] \port$1639$0 ;
+  output [15:0] \port$1637$0 ;
+  wire [15:0] \port$1637$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -3379,7 +3375,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -7502,22 +7498,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1624$0 [12:0];
+  assign \$36  = active ? ptr : \port$1622$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1624$0 [25:13];
-  assign \$39  = active ? ptr : \port$1624$0 [12:0];
+  assign \$38  = active ? \end  : \port$1622$0 [25:13];
+  assign \$39  = active ? ptr : \port$1622$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1624$0 [25:13];
+  assign \$41  = active ? \end  : \port$1622$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$47  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1628$0 ;
+  assign \$51  = active ? col_value : \port$1626$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -7533,44 +7529,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1624$0 [12:0];
+  assign \$4  = active ? ptr : \port$1622$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$7  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$12  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1624$0 [12:0] >= \port$1624$0 [25:13];
+  assign \$16  = \port$1622$0 [12:0] >= \port$1622$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$21  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1624$0 [12:0];
+  assign \$26  = active ? ptr : \port$1622$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1624$0 [25:13];
+  assign \$28  = active ? \end  : \port$1622$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$32  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
@@ -7644,9 +7640,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$1628$0 ;
+      \$61  = \port$1626$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -7656,18 +7652,18 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1628$0 , \port$1624$0  };
+  assign spans__payload = { \port$1626$0 , \port$1622$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1635$0  = \$52 ;
-  assign \port$1639$0  = \$54 ;
-  assign \spans__payload.start  = \port$1624$0 [12:0];
-  assign \spans__payload.end  = \port$1624$0 [25:13];
-  assign \spans__payload.tag  = \port$1628$0 ;
+  assign \port$1633$0  = \$52 ;
+  assign \port$1637$0  = \$54 ;
+  assign \spans__payload.start  = \port$1622$0 [12:0];
+  assign \spans__payload.end  = \port$1622$0 [25:13];
+  assign \spans__payload.value  = \port$1626$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -7856,7 +7852,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$603$0 , out_read__addr, outputs__ready, shift, relu, \port$1725$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$603$0 , out_read__addr, outputs__ready, shift, relu, \port$1723$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -7890,8 +7886,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output outputs__valid;
   reg outputs__valid = 1'h0;
   (* init = 6'h00 *)
-  output [5:0] \port$1725$0 ;
-  wire [5:0] \port$1725$0 ;
+  output [5:0] \port$1723$0 ;
+  wire [5:0] \port$1723$0 ;
   output [15:0] \port$603$0 ;
   wire [15:0] \port$603$0 ;
   input relu;
@@ -7949,7 +7945,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$603$0  = \$10 ;
-  assign \port$1725$0  = \$14 ;
+  assign \port$1723$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -8144,7 +8140,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8404,8 +8400,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8527,15 +8523,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$915$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$1847$0 , outputs__valid, spmat_load__addr);
+, busy_cycles, starved_cycles, stalled_cycles, \port$1843$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -8573,8 +8569,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   wire clear;
-  wire \clear$28 ;
-  wire \clear$29 ;
+  wire \clear$16 ;
+  wire \clear$17 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -8582,13 +8578,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -8608,7 +8604,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__valid$38 ;
   output error;
   wire error;
-  wire \error$27 ;
+  wire \error$15 ;
   input error_clear;
   wire error_clear;
   wire full;
@@ -8624,7 +8620,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$23 ;
+  wire [10:0] \n_cols$11 ;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$53 ;
@@ -8649,8 +8645,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [15:0] \pop__payload.value ;
   wire pop__ready;
   wire pop__valid;
-  output [5:0] \port$1847$0 ;
-  wire [5:0] \port$1847$0 ;
+  output [5:0] \port$1843$0 ;
+  wire [5:0] \port$1843$0 ;
   output [15:0] \port$915$0 ;
   wire [15:0] \port$915$0 ;
   wire [10:0] ptr_load__addr;
@@ -8672,7 +8668,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$33 ;
+  wire \relu$21 ;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$89 ;
   output rows__ready;
@@ -8687,7 +8683,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$31 ;
+  wire [3:0] \shift$19 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -8743,7 +8739,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -8778,7 +8774,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$1847$0 (\$14 ),
+    .\port$1843$0 (\$14 ),
     .\port$915$0 (\$13 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
@@ -8790,7 +8786,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -8861,17 +8857,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign acts__valid = push__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$23  = n_cols;
+  assign \n_cols$11  = n_cols;
   assign clear = error_clear;
-  assign \error$27  = error;
-  assign \clear$28  = error_clear;
-  assign \clear$29  = error_clear;
-  assign \shift$31  = shift;
-  assign \relu$33  = relu;
+  assign \error$15  = error;
+  assign \clear$16  = error_clear;
+  assign \clear$17  = error_clear;
+  assign \shift$19  = shift;
+  assign \relu$21  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$34 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$37  = 1'h1;
@@ -8909,23 +8907,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
   assign \port$915$0  = \$13 ;
-  assign \port$1847$0  = \$14 ;
+  assign \port$1843$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
   assign \acts__payload.value  = push__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$34.local_row  = \entries__payload$34 [5:0];
   assign \entries__payload$34.weight  = \entries__payload$34 [21:6];
   assign \entries__payload$34.value  = \entries__payload$34 [37:22];
@@ -8938,12 +8936,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \outputs__payload.value  = \$13 ;
   assign \outputs__payload$77.local_row  = \$14 ;
   assign \outputs__payload$77.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9074,7 +9066,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, cols__payload, decoded__valid, decoded__payload, \load__addr$30 );
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, decoded__valid, decoded__payload, \load__addr$30 );
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -9089,9 +9081,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -9103,11 +9095,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -9120,12 +9112,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -9167,10 +9159,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -9190,8 +9182,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1757$0 (\$4 ),
-    .\port$1761$0 (\$5 ),
+    .\port$1753$0 (\$4 ),
+    .\port$1757$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read  pointer_read (
@@ -9204,8 +9196,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1746$0 (\$2 ),
-    .\port$1750$0 (\$3 ),
+    .\port$1742$0 (\$2 ),
+    .\port$1746$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -9217,10 +9209,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1746$0 (\$2 ),
-    .\port$1750$0 (\$3 ),
-    .\port$1757$0 (\$4 ),
-    .\port$1761$0 (\$5 ),
+    .\port$1742$0 (\$2 ),
+    .\port$1746$0 (\$3 ),
+    .\port$1753$0 (\$4 ),
+    .\port$1757$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -9257,37 +9249,37 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1757$0 , \port$1761$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1753$0 , \port$1757$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -9313,7 +9305,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -9323,7 +9315,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -9333,17 +9325,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1757$0 ;
-  wire [9:0] \port$1757$0 ;
-  input [15:0] \port$1761$0 ;
-  wire [15:0] \port$1761$0 ;
+  input [9:0] \port$1753$0 ;
+  wire [9:0] \port$1753$0 ;
+  input [15:0] \port$1757$0 ;
+  wire [15:0] \port$1757$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1757$0 [3:0];
-  assign \$3  = \port$1757$0 [8] ? { 4'h0, \port$1757$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1753$0 [3:0];
+  assign \$3  = \port$1753$0 [8] ? { 4'h0, \port$1753$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -9389,9 +9381,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1757$0 [7:4];
-      \$17 [10] = \port$1757$0 [9];
-      \$17 [26:11] = \port$1761$0 ;
+      \$17 [9:6] = \port$1753$0 [7:4];
+      \$17 [10] = \port$1753$0 [9];
+      \$17 [26:11] = \port$1757$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -9411,20 +9403,20 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1761$0 , \port$1757$0  };
-  assign \entries__payload.rel_index  = \port$1757$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1757$0 [7:4];
-  assign \entries__payload.first  = \port$1757$0 [8];
-  assign \entries__payload.last  = \port$1757$0 [9];
-  assign \entries__payload.tag  = \port$1761$0 ;
+  assign entries__payload = { \port$1757$0 , \port$1753$0  };
+  assign \entries__payload.rel_index  = \port$1753$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1753$0 [7:4];
+  assign \entries__payload.first  = \port$1753$0 [8];
+  assign \entries__payload.last  = \port$1753$0 [9];
+  assign \entries__payload.value  = \port$1757$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1746$0 , \port$1750$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__payload, cols__ready, spans__ready, n_cols, \port$1742$0 , \port$1746$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -9468,7 +9460,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -9485,11 +9477,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1746$0 ;
-  wire [25:0] \port$1746$0 ;
+  output [25:0] \port$1742$0 ;
+  wire [25:0] \port$1742$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1750$0 ;
-  wire [15:0] \port$1750$0 ;
+  output [15:0] \port$1746$0 ;
+  wire [15:0] \port$1746$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -9501,7 +9493,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -10655,13 +10647,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1746$0  = \$32 ;
-  assign \port$1750$0  = \$34 ;
+  assign \port$1742$0  = \$32 ;
+  assign \port$1746$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -10672,7 +10664,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1746$0 , \port$1750$0 , spans__valid, \port$1757$0 , \port$1761$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1742$0 , \port$1746$0 , spans__valid, \port$1753$0 , \port$1757$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10740,13 +10732,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -10759,15 +10751,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1746$0 ;
-  wire [25:0] \port$1746$0 ;
-  input [15:0] \port$1750$0 ;
-  wire [15:0] \port$1750$0 ;
-  output [9:0] \port$1757$0 ;
-  wire [9:0] \port$1757$0 ;
+  input [25:0] \port$1742$0 ;
+  wire [25:0] \port$1742$0 ;
+  input [15:0] \port$1746$0 ;
+  wire [15:0] \port$1746$0 ;
+  output [9:0] \port$1753$0 ;
+  wire [9:0] \port$1753$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1761$0 ;
-  wire [15:0] \port$1761$0 ;
+  output [15:0] \port$1757$0 ;
+  wire [15:0] \port$1757$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -10779,7 +10771,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -14902,22 +14894,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1746$0 [12:0];
+  assign \$36  = active ? ptr : \port$1742$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1746$0 [25:13];
-  assign \$39  = active ? ptr : \port$1746$0 [12:0];
+  assign \$38  = active ? \end  : \port$1742$0 [25:13];
+  assign \$39  = active ? ptr : \port$1742$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1746$0 [25:13];
+  assign \$41  = active ? \end  : \port$1742$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$47  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1750$0 ;
+  assign \$51  = active ? col_value : \port$1746$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -14933,44 +14925,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1746$0 [12:0];
+  assign \$4  = active ? ptr : \port$1742$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$7  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$12  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1746$0 [12:0] >= \port$1746$0 [25:13];
+  assign \$16  = \port$1742$0 [12:0] >= \port$1742$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$21  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1746$0 [12:0];
+  assign \$26  = active ? ptr : \port$1742$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1746$0 [25:13];
+  assign \$28  = active ? \end  : \port$1742$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$32  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
@@ -15044,9 +15036,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$1750$0 ;
+      \$61  = \port$1746$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -15056,18 +15048,18 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1750$0 , \port$1746$0  };
+  assign spans__payload = { \port$1746$0 , \port$1742$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1757$0  = \$52 ;
-  assign \port$1761$0  = \$54 ;
-  assign \spans__payload.start  = \port$1746$0 [12:0];
-  assign \spans__payload.end  = \port$1746$0 [25:13];
-  assign \spans__payload.tag  = \port$1750$0 ;
+  assign \port$1753$0  = \$52 ;
+  assign \port$1757$0  = \$54 ;
+  assign \spans__payload.start  = \port$1742$0 [12:0];
+  assign \spans__payload.end  = \port$1742$0 [25:13];
+  assign \spans__payload.value  = \port$1746$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -15256,7 +15248,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$915$0 , out_read__addr, outputs__ready, shift, relu, \port$1847$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$915$0 , out_read__addr, outputs__ready, shift, relu, \port$1843$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -15290,8 +15282,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output outputs__valid;
   reg outputs__valid = 1'h0;
   (* init = 6'h00 *)
-  output [5:0] \port$1847$0 ;
-  wire [5:0] \port$1847$0 ;
+  output [5:0] \port$1843$0 ;
+  wire [5:0] \port$1843$0 ;
   output [15:0] \port$915$0 ;
   wire [15:0] \port$915$0 ;
   input relu;
@@ -15349,7 +15341,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$915$0  = \$10 ;
-  assign \port$1847$0  = \$14 ;
+  assign \port$1843$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -15544,7 +15536,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -15804,8 +15796,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -15927,15 +15919,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$1227$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$1969$0 , outputs__valid, spmat_load__addr);
+, busy_cycles, starved_cycles, stalled_cycles, \port$1963$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -15973,8 +15965,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   wire clear;
-  wire \clear$28 ;
-  wire \clear$29 ;
+  wire \clear$16 ;
+  wire \clear$17 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -15982,13 +15974,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -16008,7 +16000,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__valid$38 ;
   output error;
   wire error;
-  wire \error$27 ;
+  wire \error$15 ;
   input error_clear;
   wire error_clear;
   wire full;
@@ -16024,7 +16016,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$23 ;
+  wire [10:0] \n_cols$11 ;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$53 ;
@@ -16051,8 +16043,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire pop__valid;
   output [15:0] \port$1227$0 ;
   wire [15:0] \port$1227$0 ;
-  output [5:0] \port$1969$0 ;
-  wire [5:0] \port$1969$0 ;
+  output [5:0] \port$1963$0 ;
+  wire [5:0] \port$1963$0 ;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$65 ;
   wire [12:0] ptr_load__data;
@@ -16072,7 +16064,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$33 ;
+  wire \relu$21 ;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$89 ;
   output rows__ready;
@@ -16087,7 +16079,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$31 ;
+  wire [3:0] \shift$19 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -16143,7 +16135,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -16179,7 +16171,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
     .\port$1227$0 (\$13 ),
-    .\port$1969$0 (\$14 ),
+    .\port$1963$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
     .rows__valid(rows__valid),
@@ -16190,7 +16182,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -16261,17 +16253,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign acts__valid = push__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$23  = n_cols;
+  assign \n_cols$11  = n_cols;
   assign clear = error_clear;
-  assign \error$27  = error;
-  assign \clear$28  = error_clear;
-  assign \clear$29  = error_clear;
-  assign \shift$31  = shift;
-  assign \relu$33  = relu;
+  assign \error$15  = error;
+  assign \clear$16  = error_clear;
+  assign \clear$17  = error_clear;
+  assign \shift$19  = shift;
+  assign \relu$21  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$34 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$37  = 1'h1;
@@ -16309,23 +16303,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
   assign \port$1227$0  = \$13 ;
-  assign \port$1969$0  = \$14 ;
+  assign \port$1963$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
   assign \acts__payload.value  = push__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$34.local_row  = \entries__payload$34 [5:0];
   assign \entries__payload$34.weight  = \entries__payload$34 [21:6];
   assign \entries__payload$34.value  = \entries__payload$34 [37:22];
@@ -16338,12 +16332,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \outputs__payload.value  = \$13 ;
   assign \outputs__payload$77.local_row  = \$14 ;
   assign \outputs__payload$77.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16474,7 +16462,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, cols__payload, decoded__valid, decoded__payload, \load__addr$30 );
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, decoded__valid, decoded__payload, \load__addr$30 );
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -16489,9 +16477,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -16503,11 +16491,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -16520,12 +16508,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -16567,10 +16555,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -16590,8 +16578,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1879$0 (\$4 ),
-    .\port$1883$0 (\$5 ),
+    .\port$1873$0 (\$4 ),
+    .\port$1877$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read  pointer_read (
@@ -16604,8 +16592,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1868$0 (\$2 ),
-    .\port$1872$0 (\$3 ),
+    .\port$1862$0 (\$2 ),
+    .\port$1866$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -16617,10 +16605,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1868$0 (\$2 ),
-    .\port$1872$0 (\$3 ),
-    .\port$1879$0 (\$4 ),
-    .\port$1883$0 (\$5 ),
+    .\port$1862$0 (\$2 ),
+    .\port$1866$0 (\$3 ),
+    .\port$1873$0 (\$4 ),
+    .\port$1877$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -16657,37 +16645,37 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1879$0 , \port$1883$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1873$0 , \port$1877$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -16713,7 +16701,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -16723,7 +16711,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -16733,17 +16721,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1879$0 ;
-  wire [9:0] \port$1879$0 ;
-  input [15:0] \port$1883$0 ;
-  wire [15:0] \port$1883$0 ;
+  input [9:0] \port$1873$0 ;
+  wire [9:0] \port$1873$0 ;
+  input [15:0] \port$1877$0 ;
+  wire [15:0] \port$1877$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1879$0 [3:0];
-  assign \$3  = \port$1879$0 [8] ? { 4'h0, \port$1879$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1873$0 [3:0];
+  assign \$3  = \port$1873$0 [8] ? { 4'h0, \port$1873$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -16789,9 +16777,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1879$0 [7:4];
-      \$17 [10] = \port$1879$0 [9];
-      \$17 [26:11] = \port$1883$0 ;
+      \$17 [9:6] = \port$1873$0 [7:4];
+      \$17 [10] = \port$1873$0 [9];
+      \$17 [26:11] = \port$1877$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -16811,20 +16799,20 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1883$0 , \port$1879$0  };
-  assign \entries__payload.rel_index  = \port$1879$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1879$0 [7:4];
-  assign \entries__payload.first  = \port$1879$0 [8];
-  assign \entries__payload.last  = \port$1879$0 [9];
-  assign \entries__payload.tag  = \port$1883$0 ;
+  assign entries__payload = { \port$1877$0 , \port$1873$0  };
+  assign \entries__payload.rel_index  = \port$1873$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1873$0 [7:4];
+  assign \entries__payload.first  = \port$1873$0 [8];
+  assign \entries__payload.last  = \port$1873$0 [9];
+  assign \entries__payload.value  = \port$1877$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1868$0 , \port$1872$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__payload, cols__ready, spans__ready, n_cols, \port$1862$0 , \port$1866$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -16868,7 +16856,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -16885,11 +16873,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1868$0 ;
-  wire [25:0] \port$1868$0 ;
+  output [25:0] \port$1862$0 ;
+  wire [25:0] \port$1862$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1872$0 ;
-  wire [15:0] \port$1872$0 ;
+  output [15:0] \port$1866$0 ;
+  wire [15:0] \port$1866$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -16901,7 +16889,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -18055,13 +18043,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1868$0  = \$32 ;
-  assign \port$1872$0  = \$34 ;
+  assign \port$1862$0  = \$32 ;
+  assign \port$1866$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -18072,7 +18060,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1868$0 , \port$1872$0 , spans__valid, \port$1879$0 , \port$1883$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1862$0 , \port$1866$0 , spans__valid, \port$1873$0 , \port$1877$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -18140,13 +18128,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -18159,15 +18147,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1868$0 ;
-  wire [25:0] \port$1868$0 ;
-  input [15:0] \port$1872$0 ;
-  wire [15:0] \port$1872$0 ;
-  output [9:0] \port$1879$0 ;
-  wire [9:0] \port$1879$0 ;
+  input [25:0] \port$1862$0 ;
+  wire [25:0] \port$1862$0 ;
+  input [15:0] \port$1866$0 ;
+  wire [15:0] \port$1866$0 ;
+  output [9:0] \port$1873$0 ;
+  wire [9:0] \port$1873$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1883$0 ;
-  wire [15:0] \port$1883$0 ;
+  output [15:0] \port$1877$0 ;
+  wire [15:0] \port$1877$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -18179,7 +18167,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -22302,22 +22290,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1868$0 [12:0];
+  assign \$36  = active ? ptr : \port$1862$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1868$0 [25:13];
-  assign \$39  = active ? ptr : \port$1868$0 [12:0];
+  assign \$38  = active ? \end  : \port$1862$0 [25:13];
+  assign \$39  = active ? ptr : \port$1862$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1868$0 [25:13];
+  assign \$41  = active ? \end  : \port$1862$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$47  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1872$0 ;
+  assign \$51  = active ? col_value : \port$1866$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -22333,44 +22321,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1868$0 [12:0];
+  assign \$4  = active ? ptr : \port$1862$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$7  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$12  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1868$0 [12:0] >= \port$1868$0 [25:13];
+  assign \$16  = \port$1862$0 [12:0] >= \port$1862$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$21  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1868$0 [12:0];
+  assign \$26  = active ? ptr : \port$1862$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1868$0 [25:13];
+  assign \$28  = active ? \end  : \port$1862$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$32  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
@@ -22444,9 +22432,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$1872$0 ;
+      \$61  = \port$1866$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -22456,18 +22444,18 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1872$0 , \port$1868$0  };
+  assign spans__payload = { \port$1866$0 , \port$1862$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1879$0  = \$52 ;
-  assign \port$1883$0  = \$54 ;
-  assign \spans__payload.start  = \port$1868$0 [12:0];
-  assign \spans__payload.end  = \port$1868$0 [25:13];
-  assign \spans__payload.tag  = \port$1872$0 ;
+  assign \port$1873$0  = \$52 ;
+  assign \port$1877$0  = \$54 ;
+  assign \spans__payload.start  = \port$1862$0 [12:0];
+  assign \spans__payload.end  = \port$1862$0 [25:13];
+  assign \spans__payload.value  = \port$1866$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -22656,7 +22644,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1227$0 , out_read__addr, outputs__ready, shift, relu, \port$1969$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1227$0 , out_read__addr, outputs__ready, shift, relu, \port$1963$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -22692,8 +22680,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [15:0] \port$1227$0 ;
   wire [15:0] \port$1227$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$1969$0 ;
-  wire [5:0] \port$1969$0 ;
+  output [5:0] \port$1963$0 ;
+  wire [5:0] \port$1963$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -22749,7 +22737,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$1227$0  = \$10 ;
-  assign \port$1969$0  = \$14 ;
+  assign \port$1963$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -22944,7 +22932,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -23204,8 +23192,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -23327,15 +23315,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$1539$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$2091$0 , outputs__valid, spmat_load__addr);
+, busy_cycles, starved_cycles, stalled_cycles, \port$2083$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -23373,8 +23361,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   wire clear;
-  wire \clear$28 ;
-  wire \clear$29 ;
+  wire \clear$16 ;
+  wire \clear$17 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -23382,13 +23370,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -23408,7 +23396,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__valid$38 ;
   output error;
   wire error;
-  wire \error$27 ;
+  wire \error$15 ;
   input error_clear;
   wire error_clear;
   wire full;
@@ -23424,7 +23412,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$23 ;
+  wire [10:0] \n_cols$11 ;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$53 ;
@@ -23451,8 +23439,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire pop__valid;
   output [15:0] \port$1539$0 ;
   wire [15:0] \port$1539$0 ;
-  output [5:0] \port$2091$0 ;
-  wire [5:0] \port$2091$0 ;
+  output [5:0] \port$2083$0 ;
+  wire [5:0] \port$2083$0 ;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$65 ;
   wire [12:0] ptr_load__data;
@@ -23472,7 +23460,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$33 ;
+  wire \relu$21 ;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$89 ;
   output rows__ready;
@@ -23487,7 +23475,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$31 ;
+  wire [3:0] \shift$19 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -23543,7 +23531,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -23579,7 +23567,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
     .\port$1539$0 (\$13 ),
-    .\port$2091$0 (\$14 ),
+    .\port$2083$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
     .rows__valid(rows__valid),
@@ -23590,7 +23578,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -23661,17 +23649,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign acts__valid = push__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$23  = n_cols;
+  assign \n_cols$11  = n_cols;
   assign clear = error_clear;
-  assign \error$27  = error;
-  assign \clear$28  = error_clear;
-  assign \clear$29  = error_clear;
-  assign \shift$31  = shift;
-  assign \relu$33  = relu;
+  assign \error$15  = error;
+  assign \clear$16  = error_clear;
+  assign \clear$17  = error_clear;
+  assign \shift$19  = shift;
+  assign \relu$21  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$34 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$37  = 1'h1;
@@ -23709,23 +23699,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
   assign \port$1539$0  = \$13 ;
-  assign \port$2091$0  = \$14 ;
+  assign \port$2083$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
   assign \acts__payload.value  = push__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$34.local_row  = \entries__payload$34 [5:0];
   assign \entries__payload$34.weight  = \entries__payload$34 [21:6];
   assign \entries__payload$34.value  = \entries__payload$34 [37:22];
@@ -23738,12 +23728,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \outputs__payload.value  = \$13 ;
   assign \outputs__payload$77.local_row  = \$14 ;
   assign \outputs__payload$77.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -23874,7 +23858,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, cols__payload, decoded__valid, decoded__payload, \load__addr$30 );
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, decoded__valid, decoded__payload, \load__addr$30 );
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -23889,9 +23873,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -23903,11 +23887,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -23920,12 +23904,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -23967,10 +23951,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -23990,8 +23974,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$2001$0 (\$4 ),
-    .\port$2005$0 (\$5 ),
+    .\port$1993$0 (\$4 ),
+    .\port$1997$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read  pointer_read (
@@ -24004,8 +23988,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1990$0 (\$2 ),
-    .\port$1994$0 (\$3 ),
+    .\port$1982$0 (\$2 ),
+    .\port$1986$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -24017,10 +24001,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1990$0 (\$2 ),
-    .\port$1994$0 (\$3 ),
-    .\port$2001$0 (\$4 ),
-    .\port$2005$0 (\$5 ),
+    .\port$1982$0 (\$2 ),
+    .\port$1986$0 (\$3 ),
+    .\port$1993$0 (\$4 ),
+    .\port$1997$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -24057,37 +24041,37 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$2001$0 , \port$2005$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1993$0 , \port$1997$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -24113,7 +24097,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -24123,7 +24107,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -24133,17 +24117,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$2001$0 ;
-  wire [9:0] \port$2001$0 ;
-  input [15:0] \port$2005$0 ;
-  wire [15:0] \port$2005$0 ;
+  input [9:0] \port$1993$0 ;
+  wire [9:0] \port$1993$0 ;
+  input [15:0] \port$1997$0 ;
+  wire [15:0] \port$1997$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$2001$0 [3:0];
-  assign \$3  = \port$2001$0 [8] ? { 4'h0, \port$2001$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1993$0 [3:0];
+  assign \$3  = \port$1993$0 [8] ? { 4'h0, \port$1993$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -24189,9 +24173,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$2001$0 [7:4];
-      \$17 [10] = \port$2001$0 [9];
-      \$17 [26:11] = \port$2005$0 ;
+      \$17 [9:6] = \port$1993$0 [7:4];
+      \$17 [10] = \port$1993$0 [9];
+      \$17 [26:11] = \port$1997$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -24211,20 +24195,20 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$2005$0 , \port$2001$0  };
-  assign \entries__payload.rel_index  = \port$2001$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$2001$0 [7:4];
-  assign \entries__payload.first  = \port$2001$0 [8];
-  assign \entries__payload.last  = \port$2001$0 [9];
-  assign \entries__payload.tag  = \port$2005$0 ;
+  assign entries__payload = { \port$1997$0 , \port$1993$0  };
+  assign \entries__payload.rel_index  = \port$1993$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1993$0 [7:4];
+  assign \entries__payload.first  = \port$1993$0 [8];
+  assign \entries__payload.last  = \port$1993$0 [9];
+  assign \entries__payload.value  = \port$1997$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1990$0 , \port$1994$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__payload, cols__ready, spans__ready, n_cols, \port$1982$0 , \port$1986$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -24268,7 +24252,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -24285,11 +24269,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1990$0 ;
-  wire [25:0] \port$1990$0 ;
+  output [25:0] \port$1982$0 ;
+  wire [25:0] \port$1982$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1994$0 ;
-  wire [15:0] \port$1994$0 ;
+  output [15:0] \port$1986$0 ;
+  wire [15:0] \port$1986$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -24301,7 +24285,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -25455,13 +25439,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1990$0  = \$32 ;
-  assign \port$1994$0  = \$34 ;
+  assign \port$1982$0  = \$32 ;
+  assign \port$1986$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -25472,7 +25456,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1990$0 , \port$1994$0 , spans__valid, \port$2001$0 , \port$2005$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1982$0 , \port$1986$0 , spans__valid, \port$1993$0 , \port$1997$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -25540,13 +25524,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -25559,15 +25543,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1990$0 ;
-  wire [25:0] \port$1990$0 ;
-  input [15:0] \port$1994$0 ;
-  wire [15:0] \port$1994$0 ;
-  output [9:0] \port$2001$0 ;
-  wire [9:0] \port$2001$0 ;
+  input [25:0] \port$1982$0 ;
+  wire [25:0] \port$1982$0 ;
+  input [15:0] \port$1986$0 ;
+  wire [15:0] \port$1986$0 ;
+  output [9:0] \port$1993$0 ;
+  wire [9:0] \port$1993$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$2005$0 ;
-  wire [15:0] \port$2005$0 ;
+  output [15:0] \port$1997$0 ;
+  wire [15:0] \port$1997$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -25579,7 +25563,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -29702,22 +29686,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1990$0 [12:0];
+  assign \$36  = active ? ptr : \port$1982$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1990$0 [25:13];
-  assign \$39  = active ? ptr : \port$1990$0 [12:0];
+  assign \$38  = active ? \end  : \port$1982$0 [25:13];
+  assign \$39  = active ? ptr : \port$1982$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1990$0 [25:13];
+  assign \$41  = active ? \end  : \port$1982$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$47  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1994$0 ;
+  assign \$51  = active ? col_value : \port$1986$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -29733,44 +29717,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1990$0 [12:0];
+  assign \$4  = active ? ptr : \port$1982$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$7  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$12  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1990$0 [12:0] >= \port$1990$0 [25:13];
+  assign \$16  = \port$1982$0 [12:0] >= \port$1982$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$21  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1990$0 [12:0];
+  assign \$26  = active ? ptr : \port$1982$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1990$0 [25:13];
+  assign \$28  = active ? \end  : \port$1982$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$32  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
@@ -29844,9 +29828,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$1994$0 ;
+      \$61  = \port$1986$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -29856,18 +29840,18 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1994$0 , \port$1990$0  };
+  assign spans__payload = { \port$1986$0 , \port$1982$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$2001$0  = \$52 ;
-  assign \port$2005$0  = \$54 ;
-  assign \spans__payload.start  = \port$1990$0 [12:0];
-  assign \spans__payload.end  = \port$1990$0 [25:13];
-  assign \spans__payload.tag  = \port$1994$0 ;
+  assign \port$1993$0  = \$52 ;
+  assign \port$1997$0  = \$54 ;
+  assign \spans__payload.start  = \port$1982$0 [12:0];
+  assign \spans__payload.end  = \port$1982$0 [25:13];
+  assign \spans__payload.value  = \port$1986$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -30056,7 +30040,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1539$0 , out_read__addr, outputs__ready, shift, relu, \port$2091$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1539$0 , out_read__addr, outputs__ready, shift, relu, \port$2083$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -30092,8 +30076,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [15:0] \port$1539$0 ;
   wire [15:0] \port$1539$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$2091$0 ;
-  wire [5:0] \port$2091$0 ;
+  output [5:0] \port$2083$0 ;
+  wire [5:0] \port$2083$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -30149,7 +30133,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$1539$0  = \$10 ;
-  assign \port$2091$0  = \$14 ;
+  assign \port$2083$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -30344,7 +30328,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -30604,8 +30588,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -30727,8 +30711,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -1,13 +1,15 @@
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from pyhdl.eie.pointer_read import column_layout
 from pyhdl.params import bits_for, check_int
 
 
 def activation_layout(col_width: int, act_width: int) -> data.StructLayout:
-    """A nonzero input activation: its column index and its signed value."""
-    return data.StructLayout({"col": col_width, "value": signed(act_width)})
+    """A nonzero input activation: its column index and its signed value, the CSC decoder's
+    input column with its value."""
+    return column_layout(col_width, act_width)
 
 
 class ActivationQueue(wiring.Component):

@@ -105,7 +105,7 @@ class ProcessingElement(wiring.Component):
         self.act_width, self.weight_width = act_width, weight_width
         self.codebook = check_codebook_init(codebook, weight_width)
         self._decoder_args = dict(max_cols=max_cols, max_entries=max_entries, max_local_rows=max_local_rows,
-                                  tag_width=act_width, col_ptr=col_ptr, entries=entries)
+                                  value_width=act_width, col_ptr=col_ptr, entries=entries)
         check_col_ptr(col_ptr, max_cols, max_entries)
         check_entries(entries, max_entries)
         self.col_width = bits_for(max_cols - 1)
@@ -153,16 +153,6 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [
             self.queue_full.eq(queue.full),
             self.queue_level.eq(queue.level),
-            decoder.cols.valid.eq(queue.pop.valid),
-            decoder.cols.payload.col.eq(queue.pop.payload.col),
-            decoder.cols.payload.tag.eq(queue.pop.payload.value),
-            queue.pop.ready.eq(decoder.cols.ready),
-            wdec.entries.valid.eq(decoder.decoded.valid),
-            wdec.entries.payload.local_row.eq(decoder.decoded.payload.local_row),
-            wdec.entries.payload.weight_idx.eq(decoder.decoded.payload.weight_idx),
-            wdec.entries.payload.value.eq(decoder.decoded.payload.tag),
-            wdec.entries.payload.last.eq(decoder.decoded.payload.last),
-            decoder.decoded.ready.eq(wdec.entries.ready),
             decoder.n_cols.eq(self.n_cols),
             decoder.error_clear.eq(self.clear),
             self.error.eq(decoder.error),
@@ -171,6 +161,8 @@ class ProcessingElement(wiring.Component):
             out.shift.eq(self.shift),
             out.relu.eq(self.relu),
         ]
+        connect(m, queue.pop, decoder.cols)
+        connect(m, decoder.decoded, wdec.entries)
         connect(m, wdec.weighted, au.entries)
         connect(m, au.acc_read, dest.acc_read)
         connect(m, au.acc_write, dest.acc_write)

@@ -2,6 +2,7 @@ from amaranth.hdl import Array, Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from pyhdl.eie.address_accumulator import decoded_layout
 from pyhdl.params import check_int
 from sw.formats import CODEBOOK_SIZE, INDEX_WIDTH
 
@@ -25,7 +26,7 @@ class WeightDecoder(wiring.Component):
 
     Attributes
     ----------
-    entries : In(stream of {local_row, weight_idx, value, last})
+    entries : In(stream of decoded_layout)
     weighted : Out(stream of weighted_entry_layout)
     load : Out(memory.WritePort.Signature(addr_width=INDEX_WIDTH, shape=weight_width))
         Host write port: codebook entry ``addr``.
@@ -36,10 +37,8 @@ class WeightDecoder(wiring.Component):
         self.act_width = check_int("act_width", act_width, minimum=2)
         self.weight_width = check_int("weight_width", weight_width, minimum=2)
         self.codebook = check_codebook_init(codebook, weight_width)
-        self.in_layout = data.StructLayout({
-            "local_row": row_width, "weight_idx": INDEX_WIDTH, "value": signed(act_width), "last": 1})
         super().__init__({
-            "entries": In(stream.Signature(self.in_layout)),
+            "entries": In(stream.Signature(decoded_layout(row_width, act_width))),
             "weighted": Out(stream.Signature(weighted_entry_layout(row_width, weight_width, act_width))),
             "load": Out(memory.WritePort.Signature(addr_width=INDEX_WIDTH, shape=weight_width)),
         })
