@@ -107,203 +107,220 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire [5:0] \$98 ;
   wire [15:0] \$99 ;
   wire [25:0] acts__payload;
-  wire [25:0] \acts__payload$78 ;
-  wire [9:0] \acts__payload$78.col ;
-  wire [15:0] \acts__payload$78.value ;
-  wire [25:0] \acts__payload$80 ;
-  wire [9:0] \acts__payload$80.col ;
-  wire [15:0] \acts__payload$80.value ;
-  wire [25:0] \acts__payload$82 ;
-  wire [9:0] \acts__payload$82.col ;
-  wire [15:0] \acts__payload$82.value ;
-  wire [25:0] \acts__payload$84 ;
-  wire [9:0] \acts__payload$84.col ;
-  wire [15:0] \acts__payload$84.value ;
+  wire [25:0] \acts__payload$79 ;
+  wire [9:0] \acts__payload$79.col ;
+  wire [15:0] \acts__payload$79.value ;
+  wire [25:0] \acts__payload$81 ;
+  wire [9:0] \acts__payload$81.col ;
+  wire [15:0] \acts__payload$81.value ;
+  wire [25:0] \acts__payload$83 ;
+  wire [9:0] \acts__payload$83.col ;
+  wire [15:0] \acts__payload$83.value ;
+  wire [25:0] \acts__payload$85 ;
+  wire [9:0] \acts__payload$85.col ;
+  wire [15:0] \acts__payload$85.value ;
   wire [9:0] \acts__payload.col ;
   wire [15:0] \acts__payload.value ;
   wire acts__ready;
   wire acts__valid;
-  wire \acts__valid$76 ;
-  wire \acts__valid$79 ;
-  wire \acts__valid$81 ;
-  wire \acts__valid$83 ;
+  wire \acts__valid$77 ;
+  wire \acts__valid$80 ;
+  wire \acts__valid$82 ;
+  wire \acts__valid$84 ;
+  wire [16:0] addr;
+  wire [11:0] \addr.offset ;
+  wire [1:0] \addr.pe ;
+  (* enum_base_type = "Region" *)
+  (* enum_value_000 = "CODEBOOK" *)
+  (* enum_value_001 = "COL_PTR" *)
+  (* enum_value_010 = "SPMAT" *)
+  (* enum_value_011 = "ACTIVATION" *)
+  (* enum_value_100 = "CONFIG" *)
+  wire [2:0] \addr.region ;
   reg [31:0] bcast_stalls = 32'd0;
   wire [31:0] busy_cycles;
-  wire [31:0] \busy_cycles$100 ;
   wire [31:0] \busy_cycles$101 ;
   wire [31:0] \busy_cycles$102 ;
+  wire [31:0] \busy_cycles$103 ;
   wire clear;
-  wire \clear$93 ;
-  wire \clear$95 ;
-  wire \clear$97 ;
+  wire \clear$94 ;
+  wire \clear$96 ;
+  wire \clear$98 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
-  wire [3:0] \codebook_load__addr$30 ;
-  wire [3:0] \codebook_load__addr$42 ;
-  wire [3:0] \codebook_load__addr$54 ;
+  wire [3:0] \codebook_load__addr$31 ;
+  wire [3:0] \codebook_load__addr$43 ;
+  wire [3:0] \codebook_load__addr$55 ;
   wire [15:0] codebook_load__data;
-  wire [15:0] \codebook_load__data$31 ;
-  wire [15:0] \codebook_load__data$43 ;
-  wire [15:0] \codebook_load__data$55 ;
+  wire [15:0] \codebook_load__data$32 ;
+  wire [15:0] \codebook_load__data$44 ;
+  wire [15:0] \codebook_load__data$56 ;
   wire codebook_load__en;
-  wire \codebook_load__en$32 ;
-  wire \codebook_load__en$44 ;
-  wire \codebook_load__en$56 ;
+  wire \codebook_load__en$33 ;
+  wire \codebook_load__en$45 ;
+  wire \codebook_load__en$57 ;
   reg [31:0] cycles = 32'd0;
   output done;
   reg done = 1'h0;
-  wire \done$138 ;
+  wire \done$139 ;
   output error;
   wire error;
-  wire \error$87 ;
   wire \error$88 ;
   wire \error$89 ;
   wire \error$90 ;
+  wire \error$91 ;
   reg [1:0] fsm_state = 2'h0;
   reg [8:0] g = 9'h000;
   wire idle;
-  wire \idle$140 ;
   wire \idle$141 ;
   wire \idle$142 ;
+  wire \idle$143 ;
   input [16:0] load__addr;
   wire [16:0] load__addr;
-  wire [9:0] \load__addr$66 ;
+  wire [9:0] \load__addr$67 ;
   input [15:0] load__data;
   wire [15:0] load__data;
-  wire [15:0] \load__data$67 ;
+  wire [15:0] \load__data$68 ;
   input load__en;
   wire load__en;
-  wire \load__en$68 ;
+  wire \load__en$69 ;
   reg [10:0] n_cols = 11'h000;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$25 ;
+  wire [10:0] \n_cols$26 ;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$39 ;
+  wire [10:0] \n_cols$40 ;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$51 ;
+  wire [10:0] \n_cols$52 ;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$63 ;
+  wire [10:0] \n_cols$64 ;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$69 ;
+  wire [10:0] \n_cols$70 ;
   reg [8:0] n_rows = 9'h000;
   output [23:0] outputs__payload;
   reg [23:0] outputs__payload;
-  wire [21:0] \outputs__payload$125 ;
-  wire [5:0] \outputs__payload$125.local_row ;
-  wire [15:0] \outputs__payload$125.value ;
-  wire [21:0] \outputs__payload$128 ;
-  wire [5:0] \outputs__payload$128.local_row ;
-  wire [15:0] \outputs__payload$128.value ;
-  wire [21:0] \outputs__payload$131 ;
-  wire [5:0] \outputs__payload$131.local_row ;
-  wire [15:0] \outputs__payload$131.value ;
-  wire [21:0] \outputs__payload$134 ;
-  wire [5:0] \outputs__payload$134.local_row ;
-  wire [15:0] \outputs__payload$134.value ;
+  wire [21:0] \outputs__payload$126 ;
+  wire [5:0] \outputs__payload$126.local_row ;
+  wire [15:0] \outputs__payload$126.value ;
+  wire [21:0] \outputs__payload$129 ;
+  wire [5:0] \outputs__payload$129.local_row ;
+  wire [15:0] \outputs__payload$129.value ;
+  wire [21:0] \outputs__payload$132 ;
+  wire [5:0] \outputs__payload$132.local_row ;
+  wire [15:0] \outputs__payload$132.value ;
+  wire [21:0] \outputs__payload$135 ;
+  wire [5:0] \outputs__payload$135.local_row ;
+  wire [15:0] \outputs__payload$135.value ;
   wire [7:0] \outputs__payload.row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
-  reg \outputs__ready$126 ;
-  reg \outputs__ready$129 ;
-  reg \outputs__ready$132 ;
-  reg \outputs__ready$135 ;
+  reg \outputs__ready$127 ;
+  reg \outputs__ready$130 ;
+  reg \outputs__ready$133 ;
+  reg \outputs__ready$136 ;
   output outputs__valid;
   reg outputs__valid;
-  wire \outputs__valid$124 ;
-  wire \outputs__valid$127 ;
-  wire \outputs__valid$130 ;
-  wire \outputs__valid$133 ;
+  wire \outputs__valid$125 ;
+  wire \outputs__valid$128 ;
+  wire \outputs__valid$131 ;
+  wire \outputs__valid$134 ;
   wire [10:0] ptr_load__addr;
-  wire [10:0] \ptr_load__addr$33 ;
-  wire [10:0] \ptr_load__addr$45 ;
-  wire [10:0] \ptr_load__addr$57 ;
+  wire [10:0] \ptr_load__addr$34 ;
+  wire [10:0] \ptr_load__addr$46 ;
+  wire [10:0] \ptr_load__addr$58 ;
   wire [12:0] ptr_load__data;
-  wire [12:0] \ptr_load__data$34 ;
-  wire [12:0] \ptr_load__data$46 ;
-  wire [12:0] \ptr_load__data$58 ;
+  wire [12:0] \ptr_load__data$35 ;
+  wire [12:0] \ptr_load__data$47 ;
+  wire [12:0] \ptr_load__data$59 ;
   wire ptr_load__en;
-  wire \ptr_load__en$35 ;
-  wire \ptr_load__en$47 ;
-  wire \ptr_load__en$59 ;
+  wire \ptr_load__en$36 ;
+  wire \ptr_load__en$48 ;
+  wire \ptr_load__en$60 ;
   wire queue_full;
-  wire \queue_full$72 ;
   wire \queue_full$73 ;
   wire \queue_full$74 ;
+  wire \queue_full$75 ;
   reg [5:0] rd_local = 6'h00;
   reg [1:0] rd_pe = 2'h0;
   input read_start;
   wire read_start;
   reg relu = 1'h1;
   (* init = 1'h1 *)
-  wire \relu$29 ;
+  wire \relu$30 ;
   (* init = 1'h1 *)
-  wire \relu$41 ;
+  wire \relu$42 ;
   (* init = 1'h1 *)
-  wire \relu$53 ;
+  wire \relu$54 ;
   (* init = 1'h1 *)
-  wire \relu$65 ;
+  wire \relu$66 ;
   reg [5:0] rows__payload;
-  reg [5:0] \rows__payload$119 ;
-  reg [5:0] \rows__payload$121 ;
-  reg [5:0] \rows__payload$123 ;
+  reg [5:0] \rows__payload$120 ;
+  reg [5:0] \rows__payload$122 ;
+  reg [5:0] \rows__payload$124 ;
   wire rows__ready;
-  wire \rows__ready$144 ;
   wire \rows__ready$145 ;
   wire \rows__ready$146 ;
+  wire \rows__ready$147 ;
   reg rows__valid;
-  reg \rows__valid$118 ;
-  reg \rows__valid$120 ;
-  reg \rows__valid$122 ;
+  reg \rows__valid$119 ;
+  reg \rows__valid$121 ;
+  reg \rows__valid$123 ;
   input rst;
   wire rst;
   output running;
   reg running = 1'h0;
   (* init = 1'h0 *)
-  wire \running$86 ;
+  wire \running$87 ;
   (* init = 1'h0 *)
-  wire \running$92 ;
+  wire \running$93 ;
   (* init = 1'h0 *)
-  wire \running$94 ;
+  wire \running$95 ;
   (* init = 1'h0 *)
-  wire \running$96 ;
+  wire \running$97 ;
   (* init = 1'h0 *)
-  wire \running$98 ;
+  wire \running$99 ;
   reg [3:0] shift = 4'h0;
   (* init = 4'h0 *)
-  wire [3:0] \shift$27 ;
+  wire [3:0] \shift$28 ;
   (* init = 4'h0 *)
-  wire [3:0] \shift$40 ;
+  wire [3:0] \shift$41 ;
   (* init = 4'h0 *)
-  wire [3:0] \shift$52 ;
+  wire [3:0] \shift$53 ;
   (* init = 4'h0 *)
-  wire [3:0] \shift$64 ;
+  wire [3:0] \shift$65 ;
   wire [11:0] spmat_load__addr;
-  wire [11:0] \spmat_load__addr$36 ;
-  wire [11:0] \spmat_load__addr$48 ;
-  wire [11:0] \spmat_load__addr$60 ;
+  wire [11:0] \spmat_load__addr$37 ;
+  wire [11:0] \spmat_load__addr$49 ;
+  wire [11:0] \spmat_load__addr$61 ;
   wire [7:0] spmat_load__data;
-  wire [7:0] \spmat_load__data$37 ;
-  wire [7:0] \spmat_load__data$49 ;
-  wire [7:0] \spmat_load__data$61 ;
+  wire [7:0] \spmat_load__data$38 ;
+  wire [7:0] \spmat_load__data$50 ;
+  wire [7:0] \spmat_load__data$62 ;
   wire spmat_load__en;
-  wire \spmat_load__en$38 ;
-  wire \spmat_load__en$50 ;
-  wire \spmat_load__en$62 ;
+  wire \spmat_load__en$39 ;
+  wire \spmat_load__en$51 ;
+  wire \spmat_load__en$63 ;
   wire [31:0] stalled_cycles;
-  wire [31:0] \stalled_cycles$108 ;
   wire [31:0] \stalled_cycles$109 ;
   wire [31:0] \stalled_cycles$110 ;
+  wire [31:0] \stalled_cycles$111 ;
   input start;
   wire start;
-  wire \start$85 ;
+  wire \start$86 ;
   wire [31:0] starved_cycles;
-  wire [31:0] \starved_cycles$104 ;
   wire [31:0] \starved_cycles$105 ;
   wire [31:0] \starved_cycles$106 ;
+  wire [31:0] \starved_cycles$107 ;
   input [3:0] status_addr;
   wire [3:0] status_addr;
+  wire [1:0] \status_addr.index ;
+  (* enum_base_type = "Status" *)
+  (* enum_value_00 = "BUSY" *)
+  (* enum_value_01 = "STARVED" *)
+  (* enum_value_10 = "STALLED" *)
+  (* enum_value_11 = "ARRAY" *)
+  wire [1:0] \status_addr.kind ;
   output [31:0] status_data;
   reg [31:0] status_data;
   assign \$1  = ! load__addr[13:12];
@@ -321,56 +338,56 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$10  = load__addr[13:12] == 1'h1;
   assign \$11  = load__en & \$10 ;
   assign \$12  = ! load__addr[16:14];
-  assign \codebook_load__en$32  = \$11  & \$12 ;
+  assign \codebook_load__en$33  = \$11  & \$12 ;
   assign \$13  = load__addr[13:12] == 1'h1;
   assign \$14  = load__en & \$13 ;
   assign \$15  = load__addr[16:14] == 1'h1;
-  assign \ptr_load__en$35  = \$14  & \$15 ;
+  assign \ptr_load__en$36  = \$14  & \$15 ;
   assign \$16  = load__addr[13:12] == 1'h1;
   assign \$17  = load__en & \$16 ;
   assign \$18  = load__addr[16:14] == 2'h2;
-  assign \spmat_load__en$38  = \$17  & \$18 ;
+  assign \spmat_load__en$39  = \$17  & \$18 ;
   assign \$19  = load__addr[13:12] == 2'h2;
   assign \$20  = load__en & \$19 ;
   assign \$21  = ! load__addr[16:14];
-  assign \codebook_load__en$44  = \$20  & \$21 ;
+  assign \codebook_load__en$45  = \$20  & \$21 ;
   assign \$22  = load__addr[13:12] == 2'h2;
   assign \$23  = load__en & \$22 ;
   assign \$24  = load__addr[16:14] == 1'h1;
-  assign \ptr_load__en$47  = \$23  & \$24 ;
+  assign \ptr_load__en$48  = \$23  & \$24 ;
   assign \$25  = load__addr[13:12] == 2'h2;
   assign \$26  = load__en & \$25 ;
   assign \$27  = load__addr[16:14] == 2'h2;
-  assign \spmat_load__en$50  = \$26  & \$27 ;
+  assign \spmat_load__en$51  = \$26  & \$27 ;
   assign \$28  = load__addr[13:12] == 2'h3;
   assign \$29  = load__en & \$28 ;
   assign \$30  = ! load__addr[16:14];
-  assign \codebook_load__en$56  = \$29  & \$30 ;
+  assign \codebook_load__en$57  = \$29  & \$30 ;
   assign \$31  = load__addr[13:12] == 2'h3;
   assign \$32  = load__en & \$31 ;
   assign \$33  = load__addr[16:14] == 1'h1;
-  assign \ptr_load__en$59  = \$32  & \$33 ;
+  assign \ptr_load__en$60  = \$32  & \$33 ;
   assign \$34  = load__addr[13:12] == 2'h3;
   assign \$35  = load__en & \$34 ;
   assign \$36  = load__addr[16:14] == 2'h2;
-  assign \spmat_load__en$62  = \$35  & \$36 ;
+  assign \spmat_load__en$63  = \$35  & \$36 ;
   assign \$37  = load__addr[16:14] == 2'h3;
-  assign \load__en$68  = load__en & \$37 ;
-  assign \$38  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign \load__en$69  = load__en & \$37 ;
+  assign \$38  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign acts__ready = ~ \$38 ;
-  assign \$39  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign \$39  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign \$40  = ~ \$39 ;
-  assign acts__valid = \acts__valid$76  & \$40 ;
-  assign \$41  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign acts__valid = \acts__valid$77  & \$40 ;
+  assign \$41  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign \$42  = ~ \$41 ;
-  assign \acts__valid$79  = \acts__valid$76  & \$42 ;
-  assign \$43  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign \acts__valid$80  = \acts__valid$77  & \$42 ;
+  assign \$43  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign \$44  = ~ \$43 ;
-  assign \acts__valid$81  = \acts__valid$76  & \$44 ;
-  assign \$45  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign \acts__valid$82  = \acts__valid$77  & \$44 ;
+  assign \$45  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign \$46  = ~ \$45 ;
-  assign \acts__valid$83  = \acts__valid$76  & \$46 ;
-  assign error = | { \error$90 , \error$89 , \error$88 , \error$87  };
+  assign \acts__valid$84  = \acts__valid$77  & \$46 ;
+  assign error = | { \error$91 , \error$90 , \error$89 , \error$88  };
   assign \$51  = ! rd_pe;
   assign \$52  = rd_pe == 1'h1;
   assign \$53  = rd_pe == 2'h2;
@@ -385,11 +402,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$62  = load__addr[16:14] == 3'h4;
   assign \$63  = load__en & \$62 ;
   assign \$64  = cycles + 1'h1;
-  assign \$65  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
-  assign \$66  = \acts__valid$76  & \$65 ;
+  assign \$65  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
+  assign \$66  = \acts__valid$77  & \$65 ;
   assign \$67  = bcast_stalls + 1'h1;
-  assign \$68  = & { \idle$142 , \idle$141 , \idle$140 , idle };
-  assign \$69  = \done$138  & \$68 ;
+  assign \$68  = & { \idle$143 , \idle$142 , \idle$141 , idle };
+  assign \$69  = \done$139  & \$68 ;
   assign \$70  = | n_rows;
   assign \$71  = read_start & \$70 ;
   assign \$72  = ! rd_pe;
@@ -430,15 +447,15 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0  pe0 (
     .busy_cycles(busy_cycles),
     .clk(clk),
-    .error(\error$87 ),
+    .error(\error$88 ),
     .error_clear(start),
     .idle(idle),
     .load__data(load__data),
     .load__en(codebook_load__en),
     .n_cols(n_cols),
     .out_read__addr(rows__payload),
-    .outputs__ready(\outputs__ready$126 ),
-    .outputs__valid(\outputs__valid$124 ),
+    .outputs__ready(\outputs__ready$127 ),
+    .outputs__valid(\outputs__valid$125 ),
     .\port$1723$0 (\$96 ),
     .\port$603$0 (\$95 ),
     .ptr_load__en(ptr_load__en),
@@ -457,101 +474,101 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .starved_cycles(starved_cycles)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1  pe1 (
-    .busy_cycles(\busy_cycles$100 ),
-    .clk(clk),
-    .error(\error$88 ),
-    .error_clear(start),
-    .idle(\idle$140 ),
-    .load__data(load__data),
-    .load__en(\codebook_load__en$32 ),
-    .n_cols(n_cols),
-    .out_read__addr(\rows__payload$119 ),
-    .outputs__ready(\outputs__ready$129 ),
-    .outputs__valid(\outputs__valid$127 ),
-    .\port$1843$0 (\$98 ),
-    .\port$915$0 (\$97 ),
-    .ptr_load__en(\ptr_load__en$35 ),
-    .push__payload(acts__payload),
-    .push__valid(\acts__valid$79 ),
-    .queue_full(\queue_full$72 ),
-    .relu(relu),
-    .rows__ready(\rows__ready$144 ),
-    .\rows__valid$87 (\rows__valid$118 ),
-    .rst(rst),
-    .running(running),
-    .shift(shift),
-    .spmat_load__addr(load__addr[11:0]),
-    .spmat_load__en(\spmat_load__en$38 ),
-    .stalled_cycles(\stalled_cycles$108 ),
-    .starved_cycles(\starved_cycles$104 )
-  );
-  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2  pe2 (
     .busy_cycles(\busy_cycles$101 ),
     .clk(clk),
     .error(\error$89 ),
     .error_clear(start),
     .idle(\idle$141 ),
     .load__data(load__data),
-    .load__en(\codebook_load__en$44 ),
+    .load__en(\codebook_load__en$33 ),
     .n_cols(n_cols),
-    .out_read__addr(\rows__payload$121 ),
-    .outputs__ready(\outputs__ready$132 ),
-    .outputs__valid(\outputs__valid$130 ),
-    .\port$1227$0 (\$99 ),
-    .\port$1963$0 (\$100 ),
-    .ptr_load__en(\ptr_load__en$47 ),
+    .out_read__addr(\rows__payload$120 ),
+    .outputs__ready(\outputs__ready$130 ),
+    .outputs__valid(\outputs__valid$128 ),
+    .\port$1843$0 (\$98 ),
+    .\port$915$0 (\$97 ),
+    .ptr_load__en(\ptr_load__en$36 ),
     .push__payload(acts__payload),
-    .push__valid(\acts__valid$81 ),
+    .push__valid(\acts__valid$80 ),
     .queue_full(\queue_full$73 ),
     .relu(relu),
     .rows__ready(\rows__ready$145 ),
-    .\rows__valid$87 (\rows__valid$120 ),
+    .\rows__valid$87 (\rows__valid$119 ),
     .rst(rst),
     .running(running),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
-    .spmat_load__en(\spmat_load__en$50 ),
+    .spmat_load__en(\spmat_load__en$39 ),
     .stalled_cycles(\stalled_cycles$109 ),
     .starved_cycles(\starved_cycles$105 )
   );
-  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3  pe3 (
+  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2  pe2 (
     .busy_cycles(\busy_cycles$102 ),
     .clk(clk),
     .error(\error$90 ),
     .error_clear(start),
     .idle(\idle$142 ),
     .load__data(load__data),
-    .load__en(\codebook_load__en$56 ),
+    .load__en(\codebook_load__en$45 ),
     .n_cols(n_cols),
-    .out_read__addr(\rows__payload$123 ),
-    .outputs__ready(\outputs__ready$135 ),
-    .outputs__valid(\outputs__valid$133 ),
-    .\port$1539$0 (\$101 ),
-    .\port$2083$0 (\$102 ),
-    .ptr_load__en(\ptr_load__en$59 ),
+    .out_read__addr(\rows__payload$122 ),
+    .outputs__ready(\outputs__ready$133 ),
+    .outputs__valid(\outputs__valid$131 ),
+    .\port$1227$0 (\$99 ),
+    .\port$1963$0 (\$100 ),
+    .ptr_load__en(\ptr_load__en$48 ),
     .push__payload(acts__payload),
-    .push__valid(\acts__valid$83 ),
+    .push__valid(\acts__valid$82 ),
     .queue_full(\queue_full$74 ),
     .relu(relu),
     .rows__ready(\rows__ready$146 ),
-    .\rows__valid$87 (\rows__valid$122 ),
+    .\rows__valid$87 (\rows__valid$121 ),
     .rst(rst),
     .running(running),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
-    .spmat_load__en(\spmat_load__en$62 ),
+    .spmat_load__en(\spmat_load__en$51 ),
     .stalled_cycles(\stalled_cycles$110 ),
     .starved_cycles(\starved_cycles$106 )
+  );
+  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3  pe3 (
+    .busy_cycles(\busy_cycles$103 ),
+    .clk(clk),
+    .error(\error$91 ),
+    .error_clear(start),
+    .idle(\idle$143 ),
+    .load__data(load__data),
+    .load__en(\codebook_load__en$57 ),
+    .n_cols(n_cols),
+    .out_read__addr(\rows__payload$124 ),
+    .outputs__ready(\outputs__ready$136 ),
+    .outputs__valid(\outputs__valid$134 ),
+    .\port$1539$0 (\$101 ),
+    .\port$2083$0 (\$102 ),
+    .ptr_load__en(\ptr_load__en$60 ),
+    .push__payload(acts__payload),
+    .push__valid(\acts__valid$84 ),
+    .queue_full(\queue_full$75 ),
+    .relu(relu),
+    .rows__ready(\rows__ready$147 ),
+    .\rows__valid$87 (\rows__valid$123 ),
+    .rst(rst),
+    .running(running),
+    .shift(shift),
+    .spmat_load__addr(load__addr[11:0]),
+    .spmat_load__en(\spmat_load__en$63 ),
+    .stalled_cycles(\stalled_cycles$111 ),
+    .starved_cycles(\starved_cycles$107 )
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner  scanner (
     .acts__payload(acts__payload),
     .acts__ready(acts__ready),
-    .acts__valid(\acts__valid$76 ),
+    .acts__valid(\acts__valid$77 ),
     .clk(clk),
-    .done(\done$138 ),
+    .done(\done$139 ),
     .load__addr(load__addr[9:0]),
     .load__data(load__data),
-    .load__en(\load__en$68 ),
+    .load__en(\load__en$69 ),
     .n_cols(n_cols),
     .rst(rst),
     .start(start)
@@ -563,11 +580,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$47  = busy_cycles;
       2'h1:
-          \$47  = \busy_cycles$100 ;
-      2'h2:
           \$47  = \busy_cycles$101 ;
-      2'h3:
+      2'h2:
           \$47  = \busy_cycles$102 ;
+      2'h3:
+          \$47  = \busy_cycles$103 ;
     endcase
   end
   always @* begin
@@ -577,11 +594,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$48  = starved_cycles;
       2'h1:
-          \$48  = \starved_cycles$104 ;
-      2'h2:
           \$48  = \starved_cycles$105 ;
-      2'h3:
+      2'h2:
           \$48  = \starved_cycles$106 ;
+      2'h3:
+          \$48  = \starved_cycles$107 ;
     endcase
   end
   always @* begin
@@ -591,11 +608,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$49  = stalled_cycles;
       2'h1:
-          \$49  = \stalled_cycles$108 ;
-      2'h2:
           \$49  = \stalled_cycles$109 ;
-      2'h3:
+      2'h2:
           \$49  = \stalled_cycles$110 ;
+      2'h3:
+          \$49  = \stalled_cycles$111 ;
     endcase
   end
   always @* begin
@@ -650,73 +667,73 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$118  = 1'h0;
+    \rows__valid$119  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$52 ) begin
-            \rows__valid$118  = 1'h1;
+            \rows__valid$119  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$119  = 6'h00;
+    \rows__payload$120  = 6'h00;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$52 ) begin
-            \rows__payload$119  = rd_local;
+            \rows__payload$120  = rd_local;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$120  = 1'h0;
+    \rows__valid$121  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$53 ) begin
-            \rows__valid$120  = 1'h1;
+            \rows__valid$121  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$121  = 6'h00;
+    \rows__payload$122  = 6'h00;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$53 ) begin
-            \rows__payload$121  = rd_local;
+            \rows__payload$122  = rd_local;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$122  = 1'h0;
+    \rows__valid$123  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$54 ) begin
-            \rows__valid$122  = 1'h1;
+            \rows__valid$123  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$123  = 6'h00;
+    \rows__payload$124  = 6'h00;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$54 ) begin
-            \rows__payload$123  = rd_local;
+            \rows__payload$124  = rd_local;
           end
     endcase
   end
@@ -731,16 +748,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h2:
         begin
           if (\$55 ) begin
-            outputs__valid = \outputs__valid$124 ;
+            outputs__valid = \outputs__valid$125 ;
           end
           if (\$56 ) begin
-            outputs__valid = \outputs__valid$127 ;
+            outputs__valid = \outputs__valid$128 ;
           end
           if (\$57 ) begin
-            outputs__valid = \outputs__valid$130 ;
+            outputs__valid = \outputs__valid$131 ;
           end
           if (\$58 ) begin
-            outputs__valid = \outputs__valid$133 ;
+            outputs__valid = \outputs__valid$134 ;
           end
         end
     endcase
@@ -775,7 +792,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$126  = 1'h0;
+    \outputs__ready$127  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -783,13 +800,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
           if (\$55 ) begin
-            \outputs__ready$126  = outputs__ready;
+            \outputs__ready$127  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$129  = 1'h0;
+    \outputs__ready$130  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -797,13 +814,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
           if (\$56 ) begin
-            \outputs__ready$129  = outputs__ready;
+            \outputs__ready$130  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$132  = 1'h0;
+    \outputs__ready$133  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -811,13 +828,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
           if (\$57 ) begin
-            \outputs__ready$132  = outputs__ready;
+            \outputs__ready$133  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$135  = 1'h0;
+    \outputs__ready$136  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -825,7 +842,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
           if (\$58 ) begin
-            \outputs__ready$135  = outputs__ready;
+            \outputs__ready$136  = outputs__ready;
           end
     endcase
   end
@@ -1027,17 +1044,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
             end
           end
           if (\$73 ) begin
-            if (\rows__ready$144 ) begin
-              \$94  = 2'h2;
-            end
-          end
-          if (\$74 ) begin
             if (\rows__ready$145 ) begin
               \$94  = 2'h2;
             end
           end
-          if (\$75 ) begin
+          if (\$74 ) begin
             if (\rows__ready$146 ) begin
+              \$94  = 2'h2;
+            end
+          end
+          if (\$75 ) begin
+            if (\rows__ready$147 ) begin
               \$94  = 2'h2;
             end
           end
@@ -1054,83 +1071,89 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       \$94  = 2'h0;
     end
   end
+  assign addr = load__addr;
   assign codebook_load__addr = load__addr[3:0];
   assign codebook_load__data = load__data;
   assign ptr_load__addr = load__addr[10:0];
   assign ptr_load__data = load__data[12:0];
   assign spmat_load__addr = load__addr[11:0];
   assign spmat_load__data = load__data[7:0];
-  assign \n_cols$25  = n_cols;
-  assign \shift$27  = shift;
-  assign \relu$29  = relu;
-  assign \codebook_load__addr$30  = load__addr[3:0];
-  assign \codebook_load__data$31  = load__data;
-  assign \ptr_load__addr$33  = load__addr[10:0];
-  assign \ptr_load__data$34  = load__data[12:0];
-  assign \spmat_load__addr$36  = load__addr[11:0];
-  assign \spmat_load__data$37  = load__data[7:0];
-  assign \n_cols$39  = n_cols;
-  assign \shift$40  = shift;
-  assign \relu$41  = relu;
-  assign \codebook_load__addr$42  = load__addr[3:0];
-  assign \codebook_load__data$43  = load__data;
-  assign \ptr_load__addr$45  = load__addr[10:0];
-  assign \ptr_load__data$46  = load__data[12:0];
-  assign \spmat_load__addr$48  = load__addr[11:0];
-  assign \spmat_load__data$49  = load__data[7:0];
-  assign \n_cols$51  = n_cols;
-  assign \shift$52  = shift;
-  assign \relu$53  = relu;
-  assign \codebook_load__addr$54  = load__addr[3:0];
-  assign \codebook_load__data$55  = load__data;
-  assign \ptr_load__addr$57  = load__addr[10:0];
-  assign \ptr_load__data$58  = load__data[12:0];
-  assign \spmat_load__addr$60  = load__addr[11:0];
-  assign \spmat_load__data$61  = load__data[7:0];
-  assign \n_cols$63  = n_cols;
-  assign \shift$64  = shift;
-  assign \relu$65  = relu;
-  assign \load__addr$66  = load__addr[9:0];
-  assign \load__data$67  = load__data;
-  assign \n_cols$69  = n_cols;
-  assign \acts__payload$78  = acts__payload;
-  assign \acts__payload$80  = acts__payload;
-  assign \acts__payload$82  = acts__payload;
-  assign \acts__payload$84  = acts__payload;
-  assign \start$85  = start;
-  assign \running$86  = running;
+  assign \n_cols$26  = n_cols;
+  assign \shift$28  = shift;
+  assign \relu$30  = relu;
+  assign \codebook_load__addr$31  = load__addr[3:0];
+  assign \codebook_load__data$32  = load__data;
+  assign \ptr_load__addr$34  = load__addr[10:0];
+  assign \ptr_load__data$35  = load__data[12:0];
+  assign \spmat_load__addr$37  = load__addr[11:0];
+  assign \spmat_load__data$38  = load__data[7:0];
+  assign \n_cols$40  = n_cols;
+  assign \shift$41  = shift;
+  assign \relu$42  = relu;
+  assign \codebook_load__addr$43  = load__addr[3:0];
+  assign \codebook_load__data$44  = load__data;
+  assign \ptr_load__addr$46  = load__addr[10:0];
+  assign \ptr_load__data$47  = load__data[12:0];
+  assign \spmat_load__addr$49  = load__addr[11:0];
+  assign \spmat_load__data$50  = load__data[7:0];
+  assign \n_cols$52  = n_cols;
+  assign \shift$53  = shift;
+  assign \relu$54  = relu;
+  assign \codebook_load__addr$55  = load__addr[3:0];
+  assign \codebook_load__data$56  = load__data;
+  assign \ptr_load__addr$58  = load__addr[10:0];
+  assign \ptr_load__data$59  = load__data[12:0];
+  assign \spmat_load__addr$61  = load__addr[11:0];
+  assign \spmat_load__data$62  = load__data[7:0];
+  assign \n_cols$64  = n_cols;
+  assign \shift$65  = shift;
+  assign \relu$66  = relu;
+  assign \load__addr$67  = load__addr[9:0];
+  assign \load__data$68  = load__data;
+  assign \n_cols$70  = n_cols;
+  assign \acts__payload$79  = acts__payload;
+  assign \acts__payload$81  = acts__payload;
+  assign \acts__payload$83  = acts__payload;
+  assign \acts__payload$85  = acts__payload;
+  assign \start$86  = start;
+  assign \running$87  = running;
   assign clear = start;
-  assign \running$92  = running;
-  assign \clear$93  = start;
-  assign \running$94  = running;
-  assign \clear$95  = start;
-  assign \running$96  = running;
-  assign \clear$97  = start;
-  assign \running$98  = running;
-  assign \outputs__payload$125  = { \$95 , \$96  };
-  assign \outputs__payload$128  = { \$97 , \$98  };
-  assign \outputs__payload$131  = { \$99 , \$100  };
-  assign \outputs__payload$134  = { \$101 , \$102  };
+  assign \running$93  = running;
+  assign \clear$94  = start;
+  assign \running$95  = running;
+  assign \clear$96  = start;
+  assign \running$97  = running;
+  assign \clear$98  = start;
+  assign \running$99  = running;
+  assign \outputs__payload$126  = { \$95 , \$96  };
+  assign \outputs__payload$129  = { \$97 , \$98  };
+  assign \outputs__payload$132  = { \$99 , \$100  };
+  assign \outputs__payload$135  = { \$101 , \$102  };
   assign \outputs__payload.row  = outputs__payload[7:0];
   assign \outputs__payload.value  = outputs__payload[23:8];
+  assign \status_addr.index  = status_addr[1:0];
+  assign \status_addr.kind  = status_addr[3:2];
+  assign \addr.offset  = load__addr[11:0];
+  assign \addr.pe  = load__addr[13:12];
+  assign \addr.region  = load__addr[16:14];
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
-  assign \acts__payload$78.col  = acts__payload[9:0];
-  assign \acts__payload$78.value  = acts__payload[25:10];
-  assign \acts__payload$80.col  = acts__payload[9:0];
-  assign \acts__payload$80.value  = acts__payload[25:10];
-  assign \acts__payload$82.col  = acts__payload[9:0];
-  assign \acts__payload$82.value  = acts__payload[25:10];
-  assign \acts__payload$84.col  = acts__payload[9:0];
-  assign \acts__payload$84.value  = acts__payload[25:10];
-  assign \outputs__payload$125.local_row  = \$96 ;
-  assign \outputs__payload$125.value  = \$95 ;
-  assign \outputs__payload$128.local_row  = \$98 ;
-  assign \outputs__payload$128.value  = \$97 ;
-  assign \outputs__payload$131.local_row  = \$100 ;
-  assign \outputs__payload$131.value  = \$99 ;
-  assign \outputs__payload$134.local_row  = \$102 ;
-  assign \outputs__payload$134.value  = \$101 ;
+  assign \acts__payload$79.col  = acts__payload[9:0];
+  assign \acts__payload$79.value  = acts__payload[25:10];
+  assign \acts__payload$81.col  = acts__payload[9:0];
+  assign \acts__payload$81.value  = acts__payload[25:10];
+  assign \acts__payload$83.col  = acts__payload[9:0];
+  assign \acts__payload$83.value  = acts__payload[25:10];
+  assign \acts__payload$85.col  = acts__payload[9:0];
+  assign \acts__payload$85.value  = acts__payload[25:10];
+  assign \outputs__payload$126.local_row  = \$96 ;
+  assign \outputs__payload$126.value  = \$95 ;
+  assign \outputs__payload$129.local_row  = \$98 ;
+  assign \outputs__payload$129.value  = \$97 ;
+  assign \outputs__payload$132.local_row  = \$100 ;
+  assign \outputs__payload$132.value  = \$99 ;
+  assign \outputs__payload$135.local_row  = \$102 ;
+  assign \outputs__payload$135.value  = \$101 ;
 endmodule
 
 (* generator = "Amaranth" *)
