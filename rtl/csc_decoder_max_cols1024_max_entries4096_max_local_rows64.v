@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, decoded__ready, n_cols, error_clear, ptr_load__addr, ptr_load__data, ptr_load__en, spmat_load__addr, spmat_load__data, spmat_load__en, clk, rst, cols__ready, decoded__payload, decoded__valid, busy, issued, skipped, error, cols__payload);
+module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, decoded__ready, n_cols, error_clear, ptr_load__en, ptr_load__addr, ptr_load__data, spmat_load__en, spmat_load__addr, spmat_load__data, clk, rst, cols__ready, decoded__payload, decoded__valid, busy, issued, skipped, error, cols__payload);
   wire \$1 ;
   output busy;
   wire busy;
@@ -317,7 +317,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (cols__valid, n_cols, error_clear, load__addr, wp__data, load__en, clk, rst, cols__ready, spans__ready, spans__payload, spans__valid, error, cols__payload);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (cols__valid, n_cols, error_clear, load__en, load__addr, wp__data, clk, rst, cols__ready, spans__ready, spans__payload, spans__valid, error, cols__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -1539,7 +1539,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp__data, wp__en, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__payload, spans__valid, entries__payload, entries__valid, wp__addr);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wp__addr, wp__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__payload, spans__valid, entries__payload, entries__valid, wp__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;

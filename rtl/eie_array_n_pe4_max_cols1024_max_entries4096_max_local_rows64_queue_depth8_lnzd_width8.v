@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8(load__data, load__en, start, read_start, outputs__ready, status_addr, clk, rst, done, running, outputs__payload, outputs__valid, status_data, error, load__addr);
+module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8(load__addr, load__data, start, read_start, outputs__ready, status_addr, clk, rst, done, running, outputs__payload, outputs__valid, status_data, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -107,203 +107,220 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire [5:0] \$98 ;
   wire [15:0] \$99 ;
   wire [25:0] acts__payload;
-  wire [25:0] \acts__payload$78 ;
-  wire [9:0] \acts__payload$78.col ;
-  wire [15:0] \acts__payload$78.value ;
-  wire [25:0] \acts__payload$80 ;
-  wire [9:0] \acts__payload$80.col ;
-  wire [15:0] \acts__payload$80.value ;
-  wire [25:0] \acts__payload$82 ;
-  wire [9:0] \acts__payload$82.col ;
-  wire [15:0] \acts__payload$82.value ;
-  wire [25:0] \acts__payload$84 ;
-  wire [9:0] \acts__payload$84.col ;
-  wire [15:0] \acts__payload$84.value ;
+  wire [25:0] \acts__payload$79 ;
+  wire [9:0] \acts__payload$79.col ;
+  wire [15:0] \acts__payload$79.value ;
+  wire [25:0] \acts__payload$81 ;
+  wire [9:0] \acts__payload$81.col ;
+  wire [15:0] \acts__payload$81.value ;
+  wire [25:0] \acts__payload$83 ;
+  wire [9:0] \acts__payload$83.col ;
+  wire [15:0] \acts__payload$83.value ;
+  wire [25:0] \acts__payload$85 ;
+  wire [9:0] \acts__payload$85.col ;
+  wire [15:0] \acts__payload$85.value ;
   wire [9:0] \acts__payload.col ;
   wire [15:0] \acts__payload.value ;
   wire acts__ready;
   wire acts__valid;
-  wire \acts__valid$76 ;
-  wire \acts__valid$79 ;
-  wire \acts__valid$81 ;
-  wire \acts__valid$83 ;
+  wire \acts__valid$77 ;
+  wire \acts__valid$80 ;
+  wire \acts__valid$82 ;
+  wire \acts__valid$84 ;
+  wire [16:0] addr;
+  wire [11:0] \addr.offset ;
+  wire [1:0] \addr.pe ;
+  (* enum_base_type = "Region" *)
+  (* enum_value_000 = "CODEBOOK" *)
+  (* enum_value_001 = "COL_PTR" *)
+  (* enum_value_010 = "SPMAT" *)
+  (* enum_value_011 = "ACTIVATION" *)
+  (* enum_value_100 = "CONFIG" *)
+  wire [2:0] \addr.region ;
   reg [31:0] bcast_stalls = 32'd0;
   wire [31:0] busy_cycles;
-  wire [31:0] \busy_cycles$100 ;
   wire [31:0] \busy_cycles$101 ;
   wire [31:0] \busy_cycles$102 ;
+  wire [31:0] \busy_cycles$103 ;
   wire clear;
-  wire \clear$93 ;
-  wire \clear$95 ;
-  wire \clear$97 ;
+  wire \clear$94 ;
+  wire \clear$96 ;
+  wire \clear$98 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
-  wire [3:0] \codebook_load__addr$30 ;
-  wire [3:0] \codebook_load__addr$42 ;
-  wire [3:0] \codebook_load__addr$54 ;
+  wire [3:0] \codebook_load__addr$31 ;
+  wire [3:0] \codebook_load__addr$43 ;
+  wire [3:0] \codebook_load__addr$55 ;
   wire [15:0] codebook_load__data;
-  wire [15:0] \codebook_load__data$31 ;
-  wire [15:0] \codebook_load__data$43 ;
-  wire [15:0] \codebook_load__data$55 ;
+  wire [15:0] \codebook_load__data$32 ;
+  wire [15:0] \codebook_load__data$44 ;
+  wire [15:0] \codebook_load__data$56 ;
   wire codebook_load__en;
-  wire \codebook_load__en$32 ;
-  wire \codebook_load__en$44 ;
-  wire \codebook_load__en$56 ;
+  wire \codebook_load__en$33 ;
+  wire \codebook_load__en$45 ;
+  wire \codebook_load__en$57 ;
   reg [31:0] cycles = 32'd0;
   output done;
   reg done = 1'h0;
-  wire \done$138 ;
+  wire \done$139 ;
   output error;
   wire error;
-  wire \error$87 ;
   wire \error$88 ;
   wire \error$89 ;
   wire \error$90 ;
+  wire \error$91 ;
   reg [1:0] fsm_state = 2'h0;
   reg [8:0] g = 9'h000;
   wire idle;
-  wire \idle$140 ;
   wire \idle$141 ;
   wire \idle$142 ;
+  wire \idle$143 ;
   input [16:0] load__addr;
   wire [16:0] load__addr;
-  wire [9:0] \load__addr$66 ;
+  wire [9:0] \load__addr$67 ;
   input [15:0] load__data;
   wire [15:0] load__data;
-  wire [15:0] \load__data$67 ;
+  wire [15:0] \load__data$68 ;
   input load__en;
   wire load__en;
-  wire \load__en$68 ;
+  wire \load__en$69 ;
   reg [10:0] n_cols = 11'h000;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$25 ;
+  wire [10:0] \n_cols$26 ;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$39 ;
+  wire [10:0] \n_cols$40 ;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$51 ;
+  wire [10:0] \n_cols$52 ;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$63 ;
+  wire [10:0] \n_cols$64 ;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$69 ;
+  wire [10:0] \n_cols$70 ;
   reg [8:0] n_rows = 9'h000;
   output [23:0] outputs__payload;
   reg [23:0] outputs__payload;
-  wire [21:0] \outputs__payload$125 ;
-  wire [5:0] \outputs__payload$125.local_row ;
-  wire [15:0] \outputs__payload$125.value ;
-  wire [21:0] \outputs__payload$128 ;
-  wire [5:0] \outputs__payload$128.local_row ;
-  wire [15:0] \outputs__payload$128.value ;
-  wire [21:0] \outputs__payload$131 ;
-  wire [5:0] \outputs__payload$131.local_row ;
-  wire [15:0] \outputs__payload$131.value ;
-  wire [21:0] \outputs__payload$134 ;
-  wire [5:0] \outputs__payload$134.local_row ;
-  wire [15:0] \outputs__payload$134.value ;
+  wire [21:0] \outputs__payload$126 ;
+  wire [5:0] \outputs__payload$126.local_row ;
+  wire [15:0] \outputs__payload$126.value ;
+  wire [21:0] \outputs__payload$129 ;
+  wire [5:0] \outputs__payload$129.local_row ;
+  wire [15:0] \outputs__payload$129.value ;
+  wire [21:0] \outputs__payload$132 ;
+  wire [5:0] \outputs__payload$132.local_row ;
+  wire [15:0] \outputs__payload$132.value ;
+  wire [21:0] \outputs__payload$135 ;
+  wire [5:0] \outputs__payload$135.local_row ;
+  wire [15:0] \outputs__payload$135.value ;
   wire [7:0] \outputs__payload.row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
-  reg \outputs__ready$126 ;
-  reg \outputs__ready$129 ;
-  reg \outputs__ready$132 ;
-  reg \outputs__ready$135 ;
+  reg \outputs__ready$127 ;
+  reg \outputs__ready$130 ;
+  reg \outputs__ready$133 ;
+  reg \outputs__ready$136 ;
   output outputs__valid;
   reg outputs__valid;
-  wire \outputs__valid$124 ;
-  wire \outputs__valid$127 ;
-  wire \outputs__valid$130 ;
-  wire \outputs__valid$133 ;
+  wire \outputs__valid$125 ;
+  wire \outputs__valid$128 ;
+  wire \outputs__valid$131 ;
+  wire \outputs__valid$134 ;
   wire [10:0] ptr_load__addr;
-  wire [10:0] \ptr_load__addr$33 ;
-  wire [10:0] \ptr_load__addr$45 ;
-  wire [10:0] \ptr_load__addr$57 ;
+  wire [10:0] \ptr_load__addr$34 ;
+  wire [10:0] \ptr_load__addr$46 ;
+  wire [10:0] \ptr_load__addr$58 ;
   wire [12:0] ptr_load__data;
-  wire [12:0] \ptr_load__data$34 ;
-  wire [12:0] \ptr_load__data$46 ;
-  wire [12:0] \ptr_load__data$58 ;
+  wire [12:0] \ptr_load__data$35 ;
+  wire [12:0] \ptr_load__data$47 ;
+  wire [12:0] \ptr_load__data$59 ;
   wire ptr_load__en;
-  wire \ptr_load__en$35 ;
-  wire \ptr_load__en$47 ;
-  wire \ptr_load__en$59 ;
+  wire \ptr_load__en$36 ;
+  wire \ptr_load__en$48 ;
+  wire \ptr_load__en$60 ;
   wire queue_full;
-  wire \queue_full$72 ;
   wire \queue_full$73 ;
   wire \queue_full$74 ;
+  wire \queue_full$75 ;
   reg [5:0] rd_local = 6'h00;
   reg [1:0] rd_pe = 2'h0;
   input read_start;
   wire read_start;
   reg relu = 1'h1;
   (* init = 1'h1 *)
-  wire \relu$29 ;
+  wire \relu$30 ;
   (* init = 1'h1 *)
-  wire \relu$41 ;
+  wire \relu$42 ;
   (* init = 1'h1 *)
-  wire \relu$53 ;
+  wire \relu$54 ;
   (* init = 1'h1 *)
-  wire \relu$65 ;
+  wire \relu$66 ;
   reg [5:0] rows__payload;
-  reg [5:0] \rows__payload$119 ;
-  reg [5:0] \rows__payload$121 ;
-  reg [5:0] \rows__payload$123 ;
+  reg [5:0] \rows__payload$120 ;
+  reg [5:0] \rows__payload$122 ;
+  reg [5:0] \rows__payload$124 ;
   wire rows__ready;
-  wire \rows__ready$144 ;
   wire \rows__ready$145 ;
   wire \rows__ready$146 ;
+  wire \rows__ready$147 ;
   reg rows__valid;
-  reg \rows__valid$118 ;
-  reg \rows__valid$120 ;
-  reg \rows__valid$122 ;
+  reg \rows__valid$119 ;
+  reg \rows__valid$121 ;
+  reg \rows__valid$123 ;
   input rst;
   wire rst;
   output running;
   reg running = 1'h0;
   (* init = 1'h0 *)
-  wire \running$86 ;
+  wire \running$87 ;
   (* init = 1'h0 *)
-  wire \running$92 ;
+  wire \running$93 ;
   (* init = 1'h0 *)
-  wire \running$94 ;
+  wire \running$95 ;
   (* init = 1'h0 *)
-  wire \running$96 ;
+  wire \running$97 ;
   (* init = 1'h0 *)
-  wire \running$98 ;
+  wire \running$99 ;
   reg [3:0] shift = 4'h0;
   (* init = 4'h0 *)
-  wire [3:0] \shift$27 ;
+  wire [3:0] \shift$28 ;
   (* init = 4'h0 *)
-  wire [3:0] \shift$40 ;
+  wire [3:0] \shift$41 ;
   (* init = 4'h0 *)
-  wire [3:0] \shift$52 ;
+  wire [3:0] \shift$53 ;
   (* init = 4'h0 *)
-  wire [3:0] \shift$64 ;
+  wire [3:0] \shift$65 ;
   wire [11:0] spmat_load__addr;
-  wire [11:0] \spmat_load__addr$36 ;
-  wire [11:0] \spmat_load__addr$48 ;
-  wire [11:0] \spmat_load__addr$60 ;
+  wire [11:0] \spmat_load__addr$37 ;
+  wire [11:0] \spmat_load__addr$49 ;
+  wire [11:0] \spmat_load__addr$61 ;
   wire [7:0] spmat_load__data;
-  wire [7:0] \spmat_load__data$37 ;
-  wire [7:0] \spmat_load__data$49 ;
-  wire [7:0] \spmat_load__data$61 ;
+  wire [7:0] \spmat_load__data$38 ;
+  wire [7:0] \spmat_load__data$50 ;
+  wire [7:0] \spmat_load__data$62 ;
   wire spmat_load__en;
-  wire \spmat_load__en$38 ;
-  wire \spmat_load__en$50 ;
-  wire \spmat_load__en$62 ;
+  wire \spmat_load__en$39 ;
+  wire \spmat_load__en$51 ;
+  wire \spmat_load__en$63 ;
   wire [31:0] stalled_cycles;
-  wire [31:0] \stalled_cycles$108 ;
   wire [31:0] \stalled_cycles$109 ;
   wire [31:0] \stalled_cycles$110 ;
+  wire [31:0] \stalled_cycles$111 ;
   input start;
   wire start;
-  wire \start$85 ;
+  wire \start$86 ;
   wire [31:0] starved_cycles;
-  wire [31:0] \starved_cycles$104 ;
   wire [31:0] \starved_cycles$105 ;
   wire [31:0] \starved_cycles$106 ;
+  wire [31:0] \starved_cycles$107 ;
   input [3:0] status_addr;
   wire [3:0] status_addr;
+  wire [1:0] \status_addr.index ;
+  (* enum_base_type = "Status" *)
+  (* enum_value_00 = "BUSY" *)
+  (* enum_value_01 = "STARVED" *)
+  (* enum_value_10 = "STALLED" *)
+  (* enum_value_11 = "ARRAY" *)
+  wire [1:0] \status_addr.kind ;
   output [31:0] status_data;
   reg [31:0] status_data;
   assign \$1  = ! load__addr[13:12];
@@ -321,56 +338,56 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$10  = load__addr[13:12] == 1'h1;
   assign \$11  = load__en & \$10 ;
   assign \$12  = ! load__addr[16:14];
-  assign \codebook_load__en$32  = \$11  & \$12 ;
+  assign \codebook_load__en$33  = \$11  & \$12 ;
   assign \$13  = load__addr[13:12] == 1'h1;
   assign \$14  = load__en & \$13 ;
   assign \$15  = load__addr[16:14] == 1'h1;
-  assign \ptr_load__en$35  = \$14  & \$15 ;
+  assign \ptr_load__en$36  = \$14  & \$15 ;
   assign \$16  = load__addr[13:12] == 1'h1;
   assign \$17  = load__en & \$16 ;
   assign \$18  = load__addr[16:14] == 2'h2;
-  assign \spmat_load__en$38  = \$17  & \$18 ;
+  assign \spmat_load__en$39  = \$17  & \$18 ;
   assign \$19  = load__addr[13:12] == 2'h2;
   assign \$20  = load__en & \$19 ;
   assign \$21  = ! load__addr[16:14];
-  assign \codebook_load__en$44  = \$20  & \$21 ;
+  assign \codebook_load__en$45  = \$20  & \$21 ;
   assign \$22  = load__addr[13:12] == 2'h2;
   assign \$23  = load__en & \$22 ;
   assign \$24  = load__addr[16:14] == 1'h1;
-  assign \ptr_load__en$47  = \$23  & \$24 ;
+  assign \ptr_load__en$48  = \$23  & \$24 ;
   assign \$25  = load__addr[13:12] == 2'h2;
   assign \$26  = load__en & \$25 ;
   assign \$27  = load__addr[16:14] == 2'h2;
-  assign \spmat_load__en$50  = \$26  & \$27 ;
+  assign \spmat_load__en$51  = \$26  & \$27 ;
   assign \$28  = load__addr[13:12] == 2'h3;
   assign \$29  = load__en & \$28 ;
   assign \$30  = ! load__addr[16:14];
-  assign \codebook_load__en$56  = \$29  & \$30 ;
+  assign \codebook_load__en$57  = \$29  & \$30 ;
   assign \$31  = load__addr[13:12] == 2'h3;
   assign \$32  = load__en & \$31 ;
   assign \$33  = load__addr[16:14] == 1'h1;
-  assign \ptr_load__en$59  = \$32  & \$33 ;
+  assign \ptr_load__en$60  = \$32  & \$33 ;
   assign \$34  = load__addr[13:12] == 2'h3;
   assign \$35  = load__en & \$34 ;
   assign \$36  = load__addr[16:14] == 2'h2;
-  assign \spmat_load__en$62  = \$35  & \$36 ;
+  assign \spmat_load__en$63  = \$35  & \$36 ;
   assign \$37  = load__addr[16:14] == 2'h3;
-  assign \load__en$68  = load__en & \$37 ;
-  assign \$38  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign \load__en$69  = load__en & \$37 ;
+  assign \$38  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign acts__ready = ~ \$38 ;
-  assign \$39  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign \$39  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign \$40  = ~ \$39 ;
-  assign acts__valid = \acts__valid$76  & \$40 ;
-  assign \$41  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign acts__valid = \acts__valid$77  & \$40 ;
+  assign \$41  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign \$42  = ~ \$41 ;
-  assign \acts__valid$79  = \acts__valid$76  & \$42 ;
-  assign \$43  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign \acts__valid$80  = \acts__valid$77  & \$42 ;
+  assign \$43  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign \$44  = ~ \$43 ;
-  assign \acts__valid$81  = \acts__valid$76  & \$44 ;
-  assign \$45  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
+  assign \acts__valid$82  = \acts__valid$77  & \$44 ;
+  assign \$45  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign \$46  = ~ \$45 ;
-  assign \acts__valid$83  = \acts__valid$76  & \$46 ;
-  assign error = | { \error$90 , \error$89 , \error$88 , \error$87  };
+  assign \acts__valid$84  = \acts__valid$77  & \$46 ;
+  assign error = | { \error$91 , \error$90 , \error$89 , \error$88  };
   assign \$51  = ! rd_pe;
   assign \$52  = rd_pe == 1'h1;
   assign \$53  = rd_pe == 2'h2;
@@ -385,11 +402,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$62  = load__addr[16:14] == 3'h4;
   assign \$63  = load__en & \$62 ;
   assign \$64  = cycles + 1'h1;
-  assign \$65  = | { \queue_full$74 , \queue_full$73 , \queue_full$72 , queue_full };
-  assign \$66  = \acts__valid$76  & \$65 ;
+  assign \$65  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
+  assign \$66  = \acts__valid$77  & \$65 ;
   assign \$67  = bcast_stalls + 1'h1;
-  assign \$68  = & { \idle$142 , \idle$141 , \idle$140 , idle };
-  assign \$69  = \done$138  & \$68 ;
+  assign \$68  = & { \idle$143 , \idle$142 , \idle$141 , idle };
+  assign \$69  = \done$139  & \$68 ;
   assign \$70  = | n_rows;
   assign \$71  = read_start & \$70 ;
   assign \$72  = ! rd_pe;
@@ -430,16 +447,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0  pe0 (
     .busy_cycles(busy_cycles),
     .clk(clk),
-    .error(\error$87 ),
+    .error(\error$88 ),
     .error_clear(start),
     .idle(idle),
     .load__data(load__data),
     .load__en(codebook_load__en),
     .n_cols(n_cols),
     .out_read__addr(rows__payload),
-    .outputs__ready(\outputs__ready$126 ),
-    .outputs__valid(\outputs__valid$124 ),
-    .\port$1725$0 (\$96 ),
+    .outputs__ready(\outputs__ready$127 ),
+    .outputs__valid(\outputs__valid$125 ),
+    .\port$1723$0 (\$96 ),
     .\port$603$0 (\$95 ),
     .ptr_load__en(ptr_load__en),
     .push__payload(acts__payload),
@@ -457,101 +474,101 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .starved_cycles(starved_cycles)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1  pe1 (
-    .busy_cycles(\busy_cycles$100 ),
-    .clk(clk),
-    .error(\error$88 ),
-    .error_clear(start),
-    .idle(\idle$140 ),
-    .load__data(load__data),
-    .load__en(\codebook_load__en$32 ),
-    .n_cols(n_cols),
-    .out_read__addr(\rows__payload$119 ),
-    .outputs__ready(\outputs__ready$129 ),
-    .outputs__valid(\outputs__valid$127 ),
-    .\port$1847$0 (\$98 ),
-    .\port$915$0 (\$97 ),
-    .ptr_load__en(\ptr_load__en$35 ),
-    .push__payload(acts__payload),
-    .push__valid(\acts__valid$79 ),
-    .queue_full(\queue_full$72 ),
-    .relu(relu),
-    .rows__ready(\rows__ready$144 ),
-    .\rows__valid$87 (\rows__valid$118 ),
-    .rst(rst),
-    .running(running),
-    .shift(shift),
-    .spmat_load__addr(load__addr[11:0]),
-    .spmat_load__en(\spmat_load__en$38 ),
-    .stalled_cycles(\stalled_cycles$108 ),
-    .starved_cycles(\starved_cycles$104 )
-  );
-  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2  pe2 (
     .busy_cycles(\busy_cycles$101 ),
     .clk(clk),
     .error(\error$89 ),
     .error_clear(start),
     .idle(\idle$141 ),
     .load__data(load__data),
-    .load__en(\codebook_load__en$44 ),
+    .load__en(\codebook_load__en$33 ),
     .n_cols(n_cols),
-    .out_read__addr(\rows__payload$121 ),
-    .outputs__ready(\outputs__ready$132 ),
-    .outputs__valid(\outputs__valid$130 ),
-    .\port$1227$0 (\$99 ),
-    .\port$1969$0 (\$100 ),
-    .ptr_load__en(\ptr_load__en$47 ),
+    .out_read__addr(\rows__payload$120 ),
+    .outputs__ready(\outputs__ready$130 ),
+    .outputs__valid(\outputs__valid$128 ),
+    .\port$1843$0 (\$98 ),
+    .\port$915$0 (\$97 ),
+    .ptr_load__en(\ptr_load__en$36 ),
     .push__payload(acts__payload),
-    .push__valid(\acts__valid$81 ),
+    .push__valid(\acts__valid$80 ),
     .queue_full(\queue_full$73 ),
     .relu(relu),
     .rows__ready(\rows__ready$145 ),
-    .\rows__valid$87 (\rows__valid$120 ),
+    .\rows__valid$87 (\rows__valid$119 ),
     .rst(rst),
     .running(running),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
-    .spmat_load__en(\spmat_load__en$50 ),
+    .spmat_load__en(\spmat_load__en$39 ),
     .stalled_cycles(\stalled_cycles$109 ),
     .starved_cycles(\starved_cycles$105 )
   );
-  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3  pe3 (
+  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2  pe2 (
     .busy_cycles(\busy_cycles$102 ),
     .clk(clk),
     .error(\error$90 ),
     .error_clear(start),
     .idle(\idle$142 ),
     .load__data(load__data),
-    .load__en(\codebook_load__en$56 ),
+    .load__en(\codebook_load__en$45 ),
     .n_cols(n_cols),
-    .out_read__addr(\rows__payload$123 ),
-    .outputs__ready(\outputs__ready$135 ),
-    .outputs__valid(\outputs__valid$133 ),
-    .\port$1539$0 (\$101 ),
-    .\port$2091$0 (\$102 ),
-    .ptr_load__en(\ptr_load__en$59 ),
+    .out_read__addr(\rows__payload$122 ),
+    .outputs__ready(\outputs__ready$133 ),
+    .outputs__valid(\outputs__valid$131 ),
+    .\port$1227$0 (\$99 ),
+    .\port$1963$0 (\$100 ),
+    .ptr_load__en(\ptr_load__en$48 ),
     .push__payload(acts__payload),
-    .push__valid(\acts__valid$83 ),
+    .push__valid(\acts__valid$82 ),
     .queue_full(\queue_full$74 ),
     .relu(relu),
     .rows__ready(\rows__ready$146 ),
-    .\rows__valid$87 (\rows__valid$122 ),
+    .\rows__valid$87 (\rows__valid$121 ),
     .rst(rst),
     .running(running),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
-    .spmat_load__en(\spmat_load__en$62 ),
+    .spmat_load__en(\spmat_load__en$51 ),
     .stalled_cycles(\stalled_cycles$110 ),
     .starved_cycles(\starved_cycles$106 )
+  );
+  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3  pe3 (
+    .busy_cycles(\busy_cycles$103 ),
+    .clk(clk),
+    .error(\error$91 ),
+    .error_clear(start),
+    .idle(\idle$143 ),
+    .load__data(load__data),
+    .load__en(\codebook_load__en$57 ),
+    .n_cols(n_cols),
+    .out_read__addr(\rows__payload$124 ),
+    .outputs__ready(\outputs__ready$136 ),
+    .outputs__valid(\outputs__valid$134 ),
+    .\port$1539$0 (\$101 ),
+    .\port$2083$0 (\$102 ),
+    .ptr_load__en(\ptr_load__en$60 ),
+    .push__payload(acts__payload),
+    .push__valid(\acts__valid$84 ),
+    .queue_full(\queue_full$75 ),
+    .relu(relu),
+    .rows__ready(\rows__ready$147 ),
+    .\rows__valid$87 (\rows__valid$123 ),
+    .rst(rst),
+    .running(running),
+    .shift(shift),
+    .spmat_load__addr(load__addr[11:0]),
+    .spmat_load__en(\spmat_load__en$63 ),
+    .stalled_cycles(\stalled_cycles$111 ),
+    .starved_cycles(\starved_cycles$107 )
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner  scanner (
     .acts__payload(acts__payload),
     .acts__ready(acts__ready),
-    .acts__valid(\acts__valid$76 ),
+    .acts__valid(\acts__valid$77 ),
     .clk(clk),
-    .done(\done$138 ),
+    .done(\done$139 ),
     .load__addr(load__addr[9:0]),
     .load__data(load__data),
-    .load__en(\load__en$68 ),
+    .load__en(\load__en$69 ),
     .n_cols(n_cols),
     .rst(rst),
     .start(start)
@@ -563,11 +580,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$47  = busy_cycles;
       2'h1:
-          \$47  = \busy_cycles$100 ;
-      2'h2:
           \$47  = \busy_cycles$101 ;
-      2'h3:
+      2'h2:
           \$47  = \busy_cycles$102 ;
+      2'h3:
+          \$47  = \busy_cycles$103 ;
     endcase
   end
   always @* begin
@@ -577,11 +594,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$48  = starved_cycles;
       2'h1:
-          \$48  = \starved_cycles$104 ;
-      2'h2:
           \$48  = \starved_cycles$105 ;
-      2'h3:
+      2'h2:
           \$48  = \starved_cycles$106 ;
+      2'h3:
+          \$48  = \starved_cycles$107 ;
     endcase
   end
   always @* begin
@@ -591,11 +608,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$49  = stalled_cycles;
       2'h1:
-          \$49  = \stalled_cycles$108 ;
-      2'h2:
           \$49  = \stalled_cycles$109 ;
-      2'h3:
+      2'h2:
           \$49  = \stalled_cycles$110 ;
+      2'h3:
+          \$49  = \stalled_cycles$111 ;
     endcase
   end
   always @* begin
@@ -650,73 +667,73 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$118  = 1'h0;
+    \rows__valid$119  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$52 ) begin
-            \rows__valid$118  = 1'h1;
+            \rows__valid$119  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$119  = 6'h00;
+    \rows__payload$120  = 6'h00;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$52 ) begin
-            \rows__payload$119  = rd_local;
+            \rows__payload$120  = rd_local;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$120  = 1'h0;
+    \rows__valid$121  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$53 ) begin
-            \rows__valid$120  = 1'h1;
+            \rows__valid$121  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$121  = 6'h00;
+    \rows__payload$122  = 6'h00;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$53 ) begin
-            \rows__payload$121  = rd_local;
+            \rows__payload$122  = rd_local;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$122  = 1'h0;
+    \rows__valid$123  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$54 ) begin
-            \rows__valid$122  = 1'h1;
+            \rows__valid$123  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$123  = 6'h00;
+    \rows__payload$124  = 6'h00;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           if (\$54 ) begin
-            \rows__payload$123  = rd_local;
+            \rows__payload$124  = rd_local;
           end
     endcase
   end
@@ -731,16 +748,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h2:
         begin
           if (\$55 ) begin
-            outputs__valid = \outputs__valid$124 ;
+            outputs__valid = \outputs__valid$125 ;
           end
           if (\$56 ) begin
-            outputs__valid = \outputs__valid$127 ;
+            outputs__valid = \outputs__valid$128 ;
           end
           if (\$57 ) begin
-            outputs__valid = \outputs__valid$130 ;
+            outputs__valid = \outputs__valid$131 ;
           end
           if (\$58 ) begin
-            outputs__valid = \outputs__valid$133 ;
+            outputs__valid = \outputs__valid$134 ;
           end
         end
     endcase
@@ -775,7 +792,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$126  = 1'h0;
+    \outputs__ready$127  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -783,13 +800,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
           if (\$55 ) begin
-            \outputs__ready$126  = outputs__ready;
+            \outputs__ready$127  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$129  = 1'h0;
+    \outputs__ready$130  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -797,13 +814,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
           if (\$56 ) begin
-            \outputs__ready$129  = outputs__ready;
+            \outputs__ready$130  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$132  = 1'h0;
+    \outputs__ready$133  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -811,13 +828,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
           if (\$57 ) begin
-            \outputs__ready$132  = outputs__ready;
+            \outputs__ready$133  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$135  = 1'h0;
+    \outputs__ready$136  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
@@ -825,7 +842,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
           if (\$58 ) begin
-            \outputs__ready$135  = outputs__ready;
+            \outputs__ready$136  = outputs__ready;
           end
     endcase
   end
@@ -1027,17 +1044,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
             end
           end
           if (\$73 ) begin
-            if (\rows__ready$144 ) begin
-              \$94  = 2'h2;
-            end
-          end
-          if (\$74 ) begin
             if (\rows__ready$145 ) begin
               \$94  = 2'h2;
             end
           end
-          if (\$75 ) begin
+          if (\$74 ) begin
             if (\rows__ready$146 ) begin
+              \$94  = 2'h2;
+            end
+          end
+          if (\$75 ) begin
+            if (\rows__ready$147 ) begin
               \$94  = 2'h2;
             end
           end
@@ -1054,88 +1071,94 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       \$94  = 2'h0;
     end
   end
+  assign addr = load__addr;
   assign codebook_load__addr = load__addr[3:0];
   assign codebook_load__data = load__data;
   assign ptr_load__addr = load__addr[10:0];
   assign ptr_load__data = load__data[12:0];
   assign spmat_load__addr = load__addr[11:0];
   assign spmat_load__data = load__data[7:0];
-  assign \n_cols$25  = n_cols;
-  assign \shift$27  = shift;
-  assign \relu$29  = relu;
-  assign \codebook_load__addr$30  = load__addr[3:0];
-  assign \codebook_load__data$31  = load__data;
-  assign \ptr_load__addr$33  = load__addr[10:0];
-  assign \ptr_load__data$34  = load__data[12:0];
-  assign \spmat_load__addr$36  = load__addr[11:0];
-  assign \spmat_load__data$37  = load__data[7:0];
-  assign \n_cols$39  = n_cols;
-  assign \shift$40  = shift;
-  assign \relu$41  = relu;
-  assign \codebook_load__addr$42  = load__addr[3:0];
-  assign \codebook_load__data$43  = load__data;
-  assign \ptr_load__addr$45  = load__addr[10:0];
-  assign \ptr_load__data$46  = load__data[12:0];
-  assign \spmat_load__addr$48  = load__addr[11:0];
-  assign \spmat_load__data$49  = load__data[7:0];
-  assign \n_cols$51  = n_cols;
-  assign \shift$52  = shift;
-  assign \relu$53  = relu;
-  assign \codebook_load__addr$54  = load__addr[3:0];
-  assign \codebook_load__data$55  = load__data;
-  assign \ptr_load__addr$57  = load__addr[10:0];
-  assign \ptr_load__data$58  = load__data[12:0];
-  assign \spmat_load__addr$60  = load__addr[11:0];
-  assign \spmat_load__data$61  = load__data[7:0];
-  assign \n_cols$63  = n_cols;
-  assign \shift$64  = shift;
-  assign \relu$65  = relu;
-  assign \load__addr$66  = load__addr[9:0];
-  assign \load__data$67  = load__data;
-  assign \n_cols$69  = n_cols;
-  assign \acts__payload$78  = acts__payload;
-  assign \acts__payload$80  = acts__payload;
-  assign \acts__payload$82  = acts__payload;
-  assign \acts__payload$84  = acts__payload;
-  assign \start$85  = start;
-  assign \running$86  = running;
+  assign \n_cols$26  = n_cols;
+  assign \shift$28  = shift;
+  assign \relu$30  = relu;
+  assign \codebook_load__addr$31  = load__addr[3:0];
+  assign \codebook_load__data$32  = load__data;
+  assign \ptr_load__addr$34  = load__addr[10:0];
+  assign \ptr_load__data$35  = load__data[12:0];
+  assign \spmat_load__addr$37  = load__addr[11:0];
+  assign \spmat_load__data$38  = load__data[7:0];
+  assign \n_cols$40  = n_cols;
+  assign \shift$41  = shift;
+  assign \relu$42  = relu;
+  assign \codebook_load__addr$43  = load__addr[3:0];
+  assign \codebook_load__data$44  = load__data;
+  assign \ptr_load__addr$46  = load__addr[10:0];
+  assign \ptr_load__data$47  = load__data[12:0];
+  assign \spmat_load__addr$49  = load__addr[11:0];
+  assign \spmat_load__data$50  = load__data[7:0];
+  assign \n_cols$52  = n_cols;
+  assign \shift$53  = shift;
+  assign \relu$54  = relu;
+  assign \codebook_load__addr$55  = load__addr[3:0];
+  assign \codebook_load__data$56  = load__data;
+  assign \ptr_load__addr$58  = load__addr[10:0];
+  assign \ptr_load__data$59  = load__data[12:0];
+  assign \spmat_load__addr$61  = load__addr[11:0];
+  assign \spmat_load__data$62  = load__data[7:0];
+  assign \n_cols$64  = n_cols;
+  assign \shift$65  = shift;
+  assign \relu$66  = relu;
+  assign \load__addr$67  = load__addr[9:0];
+  assign \load__data$68  = load__data;
+  assign \n_cols$70  = n_cols;
+  assign \acts__payload$79  = acts__payload;
+  assign \acts__payload$81  = acts__payload;
+  assign \acts__payload$83  = acts__payload;
+  assign \acts__payload$85  = acts__payload;
+  assign \start$86  = start;
+  assign \running$87  = running;
   assign clear = start;
-  assign \running$92  = running;
-  assign \clear$93  = start;
-  assign \running$94  = running;
-  assign \clear$95  = start;
-  assign \running$96  = running;
-  assign \clear$97  = start;
-  assign \running$98  = running;
-  assign \outputs__payload$125  = { \$95 , \$96  };
-  assign \outputs__payload$128  = { \$97 , \$98  };
-  assign \outputs__payload$131  = { \$99 , \$100  };
-  assign \outputs__payload$134  = { \$101 , \$102  };
+  assign \running$93  = running;
+  assign \clear$94  = start;
+  assign \running$95  = running;
+  assign \clear$96  = start;
+  assign \running$97  = running;
+  assign \clear$98  = start;
+  assign \running$99  = running;
+  assign \outputs__payload$126  = { \$95 , \$96  };
+  assign \outputs__payload$129  = { \$97 , \$98  };
+  assign \outputs__payload$132  = { \$99 , \$100  };
+  assign \outputs__payload$135  = { \$101 , \$102  };
   assign \outputs__payload.row  = outputs__payload[7:0];
   assign \outputs__payload.value  = outputs__payload[23:8];
+  assign \status_addr.index  = status_addr[1:0];
+  assign \status_addr.kind  = status_addr[3:2];
+  assign \addr.offset  = load__addr[11:0];
+  assign \addr.pe  = load__addr[13:12];
+  assign \addr.region  = load__addr[16:14];
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
-  assign \acts__payload$78.col  = acts__payload[9:0];
-  assign \acts__payload$78.value  = acts__payload[25:10];
-  assign \acts__payload$80.col  = acts__payload[9:0];
-  assign \acts__payload$80.value  = acts__payload[25:10];
-  assign \acts__payload$82.col  = acts__payload[9:0];
-  assign \acts__payload$82.value  = acts__payload[25:10];
-  assign \acts__payload$84.col  = acts__payload[9:0];
-  assign \acts__payload$84.value  = acts__payload[25:10];
-  assign \outputs__payload$125.local_row  = \$96 ;
-  assign \outputs__payload$125.value  = \$95 ;
-  assign \outputs__payload$128.local_row  = \$98 ;
-  assign \outputs__payload$128.value  = \$97 ;
-  assign \outputs__payload$131.local_row  = \$100 ;
-  assign \outputs__payload$131.value  = \$99 ;
-  assign \outputs__payload$134.local_row  = \$102 ;
-  assign \outputs__payload$134.value  = \$101 ;
+  assign \acts__payload$79.col  = acts__payload[9:0];
+  assign \acts__payload$79.value  = acts__payload[25:10];
+  assign \acts__payload$81.col  = acts__payload[9:0];
+  assign \acts__payload$81.value  = acts__payload[25:10];
+  assign \acts__payload$83.col  = acts__payload[9:0];
+  assign \acts__payload$83.value  = acts__payload[25:10];
+  assign \acts__payload$85.col  = acts__payload[9:0];
+  assign \acts__payload$85.value  = acts__payload[25:10];
+  assign \outputs__payload$126.local_row  = \$96 ;
+  assign \outputs__payload$126.value  = \$95 ;
+  assign \outputs__payload$129.local_row  = \$98 ;
+  assign \outputs__payload$129.value  = \$97 ;
+  assign \outputs__payload$132.local_row  = \$100 ;
+  assign \outputs__payload$132.value  = \$99 ;
+  assign \outputs__payload$135.local_row  = \$102 ;
+  assign \outputs__payload$135.value  = \$101 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$603$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$1725$0 , outputs__valid, spmat_load__addr);
+, busy_cycles, starved_cycles, stalled_cycles, \port$1723$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -1173,8 +1196,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   wire clear;
-  wire \clear$28 ;
-  wire \clear$29 ;
+  wire \clear$16 ;
+  wire \clear$17 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -1182,13 +1205,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -1208,7 +1231,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__valid$38 ;
   output error;
   wire error;
-  wire \error$27 ;
+  wire \error$15 ;
   input error_clear;
   wire error_clear;
   wire full;
@@ -1224,7 +1247,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$23 ;
+  wire [10:0] \n_cols$11 ;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$53 ;
@@ -1249,8 +1272,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [15:0] \pop__payload.value ;
   wire pop__ready;
   wire pop__valid;
-  output [5:0] \port$1725$0 ;
-  wire [5:0] \port$1725$0 ;
+  output [5:0] \port$1723$0 ;
+  wire [5:0] \port$1723$0 ;
   output [15:0] \port$603$0 ;
   wire [15:0] \port$603$0 ;
   wire [10:0] ptr_load__addr;
@@ -1272,7 +1295,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$33 ;
+  wire \relu$21 ;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$89 ;
   output rows__ready;
@@ -1287,7 +1310,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$31 ;
+  wire [3:0] \shift$19 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -1343,7 +1366,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -1378,7 +1401,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$1725$0 (\$14 ),
+    .\port$1723$0 (\$14 ),
     .\port$603$0 (\$13 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
@@ -1390,7 +1413,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -1461,17 +1484,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign acts__valid = push__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$23  = n_cols;
+  assign \n_cols$11  = n_cols;
   assign clear = error_clear;
-  assign \error$27  = error;
-  assign \clear$28  = error_clear;
-  assign \clear$29  = error_clear;
-  assign \shift$31  = shift;
-  assign \relu$33  = relu;
+  assign \error$15  = error;
+  assign \clear$16  = error_clear;
+  assign \clear$17  = error_clear;
+  assign \shift$19  = shift;
+  assign \relu$21  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$34 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$37  = 1'h1;
@@ -1509,23 +1534,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
   assign \port$603$0  = \$13 ;
-  assign \port$1725$0  = \$14 ;
+  assign \port$1723$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
   assign \acts__payload.value  = push__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$34.local_row  = \entries__payload$34 [5:0];
   assign \entries__payload$34.weight  = \entries__payload$34 [21:6];
   assign \entries__payload$34.value  = \entries__payload$34 [37:22];
@@ -1538,12 +1563,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \outputs__payload.value  = \$13 ;
   assign \outputs__payload$77.local_row  = \$14 ;
   assign \outputs__payload$77.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1674,7 +1693,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, cols__payload, decoded__valid, decoded__payload, \load__addr$30 );
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, decoded__valid, decoded__payload, \load__addr$30 );
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -1689,9 +1708,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -1703,11 +1722,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -1720,12 +1739,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -1767,10 +1786,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -1790,8 +1809,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1635$0 (\$4 ),
-    .\port$1639$0 (\$5 ),
+    .\port$1633$0 (\$4 ),
+    .\port$1637$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read  pointer_read (
@@ -1804,8 +1823,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1624$0 (\$2 ),
-    .\port$1628$0 (\$3 ),
+    .\port$1622$0 (\$2 ),
+    .\port$1626$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -1817,10 +1836,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1624$0 (\$2 ),
-    .\port$1628$0 (\$3 ),
-    .\port$1635$0 (\$4 ),
-    .\port$1639$0 (\$5 ),
+    .\port$1622$0 (\$2 ),
+    .\port$1626$0 (\$3 ),
+    .\port$1633$0 (\$4 ),
+    .\port$1637$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -1857,37 +1876,37 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1635$0 , \port$1639$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1633$0 , \port$1637$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -1913,7 +1932,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -1923,7 +1942,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -1933,17 +1952,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1635$0 ;
-  wire [9:0] \port$1635$0 ;
-  input [15:0] \port$1639$0 ;
-  wire [15:0] \port$1639$0 ;
+  input [9:0] \port$1633$0 ;
+  wire [9:0] \port$1633$0 ;
+  input [15:0] \port$1637$0 ;
+  wire [15:0] \port$1637$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1635$0 [3:0];
-  assign \$3  = \port$1635$0 [8] ? { 4'h0, \port$1635$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1633$0 [3:0];
+  assign \$3  = \port$1633$0 [8] ? { 4'h0, \port$1633$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -1989,9 +2008,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1635$0 [7:4];
-      \$17 [10] = \port$1635$0 [9];
-      \$17 [26:11] = \port$1639$0 ;
+      \$17 [9:6] = \port$1633$0 [7:4];
+      \$17 [10] = \port$1633$0 [9];
+      \$17 [26:11] = \port$1637$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -2011,20 +2030,20 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1639$0 , \port$1635$0  };
-  assign \entries__payload.rel_index  = \port$1635$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1635$0 [7:4];
-  assign \entries__payload.first  = \port$1635$0 [8];
-  assign \entries__payload.last  = \port$1635$0 [9];
-  assign \entries__payload.tag  = \port$1639$0 ;
+  assign entries__payload = { \port$1637$0 , \port$1633$0  };
+  assign \entries__payload.rel_index  = \port$1633$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1633$0 [7:4];
+  assign \entries__payload.first  = \port$1633$0 [8];
+  assign \entries__payload.last  = \port$1633$0 [9];
+  assign \entries__payload.value  = \port$1637$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1624$0 , \port$1628$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__payload, cols__ready, spans__ready, n_cols, \port$1622$0 , \port$1626$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -2068,7 +2087,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -2085,11 +2104,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1624$0 ;
-  wire [25:0] \port$1624$0 ;
+  output [25:0] \port$1622$0 ;
+  wire [25:0] \port$1622$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1628$0 ;
-  wire [15:0] \port$1628$0 ;
+  output [15:0] \port$1626$0 ;
+  wire [15:0] \port$1626$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -2101,7 +2120,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -3255,13 +3274,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1624$0  = \$32 ;
-  assign \port$1628$0  = \$34 ;
+  assign \port$1622$0  = \$32 ;
+  assign \port$1626$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -3272,7 +3291,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1624$0 , \port$1628$0 , spans__valid, \port$1635$0 , \port$1639$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1622$0 , \port$1626$0 , spans__valid, \port$1633$0 , \port$1637$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3340,13 +3359,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -3359,15 +3378,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1624$0 ;
-  wire [25:0] \port$1624$0 ;
-  input [15:0] \port$1628$0 ;
-  wire [15:0] \port$1628$0 ;
-  output [9:0] \port$1635$0 ;
-  wire [9:0] \port$1635$0 ;
+  input [25:0] \port$1622$0 ;
+  wire [25:0] \port$1622$0 ;
+  input [15:0] \port$1626$0 ;
+  wire [15:0] \port$1626$0 ;
+  output [9:0] \port$1633$0 ;
+  wire [9:0] \port$1633$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1639$0 ;
-  wire [15:0] \port$1639$0 ;
+  output [15:0] \port$1637$0 ;
+  wire [15:0] \port$1637$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -3379,7 +3398,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -7502,22 +7521,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1624$0 [12:0];
+  assign \$36  = active ? ptr : \port$1622$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1624$0 [25:13];
-  assign \$39  = active ? ptr : \port$1624$0 [12:0];
+  assign \$38  = active ? \end  : \port$1622$0 [25:13];
+  assign \$39  = active ? ptr : \port$1622$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1624$0 [25:13];
+  assign \$41  = active ? \end  : \port$1622$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$47  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1628$0 ;
+  assign \$51  = active ? col_value : \port$1626$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -7533,44 +7552,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1624$0 [12:0];
+  assign \$4  = active ? ptr : \port$1622$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$7  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$12  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1624$0 [12:0] >= \port$1624$0 [25:13];
+  assign \$16  = \port$1622$0 [12:0] >= \port$1622$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$21  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1624$0 [12:0];
+  assign \$26  = active ? ptr : \port$1622$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1624$0 [25:13];
+  assign \$28  = active ? \end  : \port$1622$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1624$0 [12:0] < \port$1624$0 [25:13];
+  assign \$32  = \port$1622$0 [12:0] < \port$1622$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
@@ -7644,9 +7663,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$1628$0 ;
+      \$61  = \port$1626$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -7656,18 +7675,18 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1628$0 , \port$1624$0  };
+  assign spans__payload = { \port$1626$0 , \port$1622$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1635$0  = \$52 ;
-  assign \port$1639$0  = \$54 ;
-  assign \spans__payload.start  = \port$1624$0 [12:0];
-  assign \spans__payload.end  = \port$1624$0 [25:13];
-  assign \spans__payload.tag  = \port$1628$0 ;
+  assign \port$1633$0  = \$52 ;
+  assign \port$1637$0  = \$54 ;
+  assign \spans__payload.start  = \port$1622$0 [12:0];
+  assign \spans__payload.end  = \port$1622$0 [25:13];
+  assign \spans__payload.value  = \port$1626$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -7856,7 +7875,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$603$0 , out_read__addr, outputs__ready, shift, relu, \port$1725$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$603$0 , out_read__addr, outputs__ready, shift, relu, \port$1723$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -7890,8 +7909,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output outputs__valid;
   reg outputs__valid = 1'h0;
   (* init = 6'h00 *)
-  output [5:0] \port$1725$0 ;
-  wire [5:0] \port$1725$0 ;
+  output [5:0] \port$1723$0 ;
+  wire [5:0] \port$1723$0 ;
   output [15:0] \port$603$0 ;
   wire [15:0] \port$603$0 ;
   input relu;
@@ -7949,7 +7968,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$603$0  = \$10 ;
-  assign \port$1725$0  = \$14 ;
+  assign \port$1723$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -8000,11 +8019,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .w_rdy(push__ready)
   );
   assign push__payload = w_data;
-  assign push__valid = w_en;
   assign w_rdy = push__ready;
+  assign push__valid = w_en;
   assign r_data = pop__payload;
-  assign r_rdy = pop__valid;
   assign pop__ready = r_en;
+  assign r_rdy = pop__valid;
   assign \level$14  = level;
   assign \push__payload.col  = w_data[9:0];
   assign \push__payload.value  = w_data[25:10];
@@ -8144,7 +8163,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe0.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8404,8 +8423,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8527,15 +8546,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$915$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$1847$0 , outputs__valid, spmat_load__addr);
+, busy_cycles, starved_cycles, stalled_cycles, \port$1843$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -8573,8 +8592,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   wire clear;
-  wire \clear$28 ;
-  wire \clear$29 ;
+  wire \clear$16 ;
+  wire \clear$17 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -8582,13 +8601,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -8608,7 +8627,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__valid$38 ;
   output error;
   wire error;
-  wire \error$27 ;
+  wire \error$15 ;
   input error_clear;
   wire error_clear;
   wire full;
@@ -8624,7 +8643,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$23 ;
+  wire [10:0] \n_cols$11 ;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$53 ;
@@ -8649,8 +8668,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [15:0] \pop__payload.value ;
   wire pop__ready;
   wire pop__valid;
-  output [5:0] \port$1847$0 ;
-  wire [5:0] \port$1847$0 ;
+  output [5:0] \port$1843$0 ;
+  wire [5:0] \port$1843$0 ;
   output [15:0] \port$915$0 ;
   wire [15:0] \port$915$0 ;
   wire [10:0] ptr_load__addr;
@@ -8672,7 +8691,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$33 ;
+  wire \relu$21 ;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$89 ;
   output rows__ready;
@@ -8687,7 +8706,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$31 ;
+  wire [3:0] \shift$19 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -8743,7 +8762,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -8778,7 +8797,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$1847$0 (\$14 ),
+    .\port$1843$0 (\$14 ),
     .\port$915$0 (\$13 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
@@ -8790,7 +8809,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -8861,17 +8880,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign acts__valid = push__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$23  = n_cols;
+  assign \n_cols$11  = n_cols;
   assign clear = error_clear;
-  assign \error$27  = error;
-  assign \clear$28  = error_clear;
-  assign \clear$29  = error_clear;
-  assign \shift$31  = shift;
-  assign \relu$33  = relu;
+  assign \error$15  = error;
+  assign \clear$16  = error_clear;
+  assign \clear$17  = error_clear;
+  assign \shift$19  = shift;
+  assign \relu$21  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$34 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$37  = 1'h1;
@@ -8909,23 +8930,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
   assign \port$915$0  = \$13 ;
-  assign \port$1847$0  = \$14 ;
+  assign \port$1843$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
   assign \acts__payload.value  = push__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$34.local_row  = \entries__payload$34 [5:0];
   assign \entries__payload$34.weight  = \entries__payload$34 [21:6];
   assign \entries__payload$34.value  = \entries__payload$34 [37:22];
@@ -8938,12 +8959,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \outputs__payload.value  = \$13 ;
   assign \outputs__payload$77.local_row  = \$14 ;
   assign \outputs__payload$77.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9074,7 +9089,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, cols__payload, decoded__valid, decoded__payload, \load__addr$30 );
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, decoded__valid, decoded__payload, \load__addr$30 );
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -9089,9 +9104,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -9103,11 +9118,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -9120,12 +9135,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -9167,10 +9182,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -9190,8 +9205,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1757$0 (\$4 ),
-    .\port$1761$0 (\$5 ),
+    .\port$1753$0 (\$4 ),
+    .\port$1757$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read  pointer_read (
@@ -9204,8 +9219,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1746$0 (\$2 ),
-    .\port$1750$0 (\$3 ),
+    .\port$1742$0 (\$2 ),
+    .\port$1746$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -9217,10 +9232,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1746$0 (\$2 ),
-    .\port$1750$0 (\$3 ),
-    .\port$1757$0 (\$4 ),
-    .\port$1761$0 (\$5 ),
+    .\port$1742$0 (\$2 ),
+    .\port$1746$0 (\$3 ),
+    .\port$1753$0 (\$4 ),
+    .\port$1757$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -9257,37 +9272,37 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1757$0 , \port$1761$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1753$0 , \port$1757$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -9313,7 +9328,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -9323,7 +9338,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -9333,17 +9348,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1757$0 ;
-  wire [9:0] \port$1757$0 ;
-  input [15:0] \port$1761$0 ;
-  wire [15:0] \port$1761$0 ;
+  input [9:0] \port$1753$0 ;
+  wire [9:0] \port$1753$0 ;
+  input [15:0] \port$1757$0 ;
+  wire [15:0] \port$1757$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1757$0 [3:0];
-  assign \$3  = \port$1757$0 [8] ? { 4'h0, \port$1757$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1753$0 [3:0];
+  assign \$3  = \port$1753$0 [8] ? { 4'h0, \port$1753$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -9389,9 +9404,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1757$0 [7:4];
-      \$17 [10] = \port$1757$0 [9];
-      \$17 [26:11] = \port$1761$0 ;
+      \$17 [9:6] = \port$1753$0 [7:4];
+      \$17 [10] = \port$1753$0 [9];
+      \$17 [26:11] = \port$1757$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -9411,20 +9426,20 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1761$0 , \port$1757$0  };
-  assign \entries__payload.rel_index  = \port$1757$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1757$0 [7:4];
-  assign \entries__payload.first  = \port$1757$0 [8];
-  assign \entries__payload.last  = \port$1757$0 [9];
-  assign \entries__payload.tag  = \port$1761$0 ;
+  assign entries__payload = { \port$1757$0 , \port$1753$0  };
+  assign \entries__payload.rel_index  = \port$1753$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1753$0 [7:4];
+  assign \entries__payload.first  = \port$1753$0 [8];
+  assign \entries__payload.last  = \port$1753$0 [9];
+  assign \entries__payload.value  = \port$1757$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1746$0 , \port$1750$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__payload, cols__ready, spans__ready, n_cols, \port$1742$0 , \port$1746$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -9468,7 +9483,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -9485,11 +9500,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1746$0 ;
-  wire [25:0] \port$1746$0 ;
+  output [25:0] \port$1742$0 ;
+  wire [25:0] \port$1742$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1750$0 ;
-  wire [15:0] \port$1750$0 ;
+  output [15:0] \port$1746$0 ;
+  wire [15:0] \port$1746$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -9501,7 +9516,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -10655,13 +10670,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1746$0  = \$32 ;
-  assign \port$1750$0  = \$34 ;
+  assign \port$1742$0  = \$32 ;
+  assign \port$1746$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -10672,7 +10687,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1746$0 , \port$1750$0 , spans__valid, \port$1757$0 , \port$1761$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1742$0 , \port$1746$0 , spans__valid, \port$1753$0 , \port$1757$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10740,13 +10755,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -10759,15 +10774,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1746$0 ;
-  wire [25:0] \port$1746$0 ;
-  input [15:0] \port$1750$0 ;
-  wire [15:0] \port$1750$0 ;
-  output [9:0] \port$1757$0 ;
-  wire [9:0] \port$1757$0 ;
+  input [25:0] \port$1742$0 ;
+  wire [25:0] \port$1742$0 ;
+  input [15:0] \port$1746$0 ;
+  wire [15:0] \port$1746$0 ;
+  output [9:0] \port$1753$0 ;
+  wire [9:0] \port$1753$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1761$0 ;
-  wire [15:0] \port$1761$0 ;
+  output [15:0] \port$1757$0 ;
+  wire [15:0] \port$1757$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -10779,7 +10794,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -14902,22 +14917,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1746$0 [12:0];
+  assign \$36  = active ? ptr : \port$1742$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1746$0 [25:13];
-  assign \$39  = active ? ptr : \port$1746$0 [12:0];
+  assign \$38  = active ? \end  : \port$1742$0 [25:13];
+  assign \$39  = active ? ptr : \port$1742$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1746$0 [25:13];
+  assign \$41  = active ? \end  : \port$1742$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$47  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1750$0 ;
+  assign \$51  = active ? col_value : \port$1746$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -14933,44 +14948,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1746$0 [12:0];
+  assign \$4  = active ? ptr : \port$1742$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$7  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$12  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1746$0 [12:0] >= \port$1746$0 [25:13];
+  assign \$16  = \port$1742$0 [12:0] >= \port$1742$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$21  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1746$0 [12:0];
+  assign \$26  = active ? ptr : \port$1742$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1746$0 [25:13];
+  assign \$28  = active ? \end  : \port$1742$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1746$0 [12:0] < \port$1746$0 [25:13];
+  assign \$32  = \port$1742$0 [12:0] < \port$1742$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
@@ -15044,9 +15059,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$1750$0 ;
+      \$61  = \port$1746$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -15056,18 +15071,18 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1750$0 , \port$1746$0  };
+  assign spans__payload = { \port$1746$0 , \port$1742$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1757$0  = \$52 ;
-  assign \port$1761$0  = \$54 ;
-  assign \spans__payload.start  = \port$1746$0 [12:0];
-  assign \spans__payload.end  = \port$1746$0 [25:13];
-  assign \spans__payload.tag  = \port$1750$0 ;
+  assign \port$1753$0  = \$52 ;
+  assign \port$1757$0  = \$54 ;
+  assign \spans__payload.start  = \port$1742$0 [12:0];
+  assign \spans__payload.end  = \port$1742$0 [25:13];
+  assign \spans__payload.value  = \port$1746$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -15256,7 +15271,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$915$0 , out_read__addr, outputs__ready, shift, relu, \port$1847$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$915$0 , out_read__addr, outputs__ready, shift, relu, \port$1843$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -15290,8 +15305,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output outputs__valid;
   reg outputs__valid = 1'h0;
   (* init = 6'h00 *)
-  output [5:0] \port$1847$0 ;
-  wire [5:0] \port$1847$0 ;
+  output [5:0] \port$1843$0 ;
+  wire [5:0] \port$1843$0 ;
   output [15:0] \port$915$0 ;
   wire [15:0] \port$915$0 ;
   input relu;
@@ -15349,7 +15364,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$915$0  = \$10 ;
-  assign \port$1847$0  = \$14 ;
+  assign \port$1843$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -15400,11 +15415,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .w_rdy(push__ready)
   );
   assign push__payload = w_data;
-  assign push__valid = w_en;
   assign w_rdy = push__ready;
+  assign push__valid = w_en;
   assign r_data = pop__payload;
-  assign r_rdy = pop__valid;
   assign pop__ready = r_en;
+  assign r_rdy = pop__valid;
   assign \level$14  = level;
   assign \push__payload.col  = w_data[9:0];
   assign \push__payload.value  = w_data[25:10];
@@ -15544,7 +15559,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe1.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -15804,8 +15819,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -15927,15 +15942,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$1227$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$1969$0 , outputs__valid, spmat_load__addr);
+, busy_cycles, starved_cycles, stalled_cycles, \port$1963$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -15973,8 +15988,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   wire clear;
-  wire \clear$28 ;
-  wire \clear$29 ;
+  wire \clear$16 ;
+  wire \clear$17 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -15982,13 +15997,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -16008,7 +16023,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__valid$38 ;
   output error;
   wire error;
-  wire \error$27 ;
+  wire \error$15 ;
   input error_clear;
   wire error_clear;
   wire full;
@@ -16024,7 +16039,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$23 ;
+  wire [10:0] \n_cols$11 ;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$53 ;
@@ -16051,8 +16066,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire pop__valid;
   output [15:0] \port$1227$0 ;
   wire [15:0] \port$1227$0 ;
-  output [5:0] \port$1969$0 ;
-  wire [5:0] \port$1969$0 ;
+  output [5:0] \port$1963$0 ;
+  wire [5:0] \port$1963$0 ;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$65 ;
   wire [12:0] ptr_load__data;
@@ -16072,7 +16087,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$33 ;
+  wire \relu$21 ;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$89 ;
   output rows__ready;
@@ -16087,7 +16102,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$31 ;
+  wire [3:0] \shift$19 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -16143,7 +16158,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -16179,7 +16194,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
     .\port$1227$0 (\$13 ),
-    .\port$1969$0 (\$14 ),
+    .\port$1963$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
     .rows__valid(rows__valid),
@@ -16190,7 +16205,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -16261,17 +16276,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign acts__valid = push__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$23  = n_cols;
+  assign \n_cols$11  = n_cols;
   assign clear = error_clear;
-  assign \error$27  = error;
-  assign \clear$28  = error_clear;
-  assign \clear$29  = error_clear;
-  assign \shift$31  = shift;
-  assign \relu$33  = relu;
+  assign \error$15  = error;
+  assign \clear$16  = error_clear;
+  assign \clear$17  = error_clear;
+  assign \shift$19  = shift;
+  assign \relu$21  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$34 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$37  = 1'h1;
@@ -16309,23 +16326,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
   assign \port$1227$0  = \$13 ;
-  assign \port$1969$0  = \$14 ;
+  assign \port$1963$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
   assign \acts__payload.value  = push__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$34.local_row  = \entries__payload$34 [5:0];
   assign \entries__payload$34.weight  = \entries__payload$34 [21:6];
   assign \entries__payload$34.value  = \entries__payload$34 [37:22];
@@ -16338,12 +16355,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \outputs__payload.value  = \$13 ;
   assign \outputs__payload$77.local_row  = \$14 ;
   assign \outputs__payload$77.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16474,7 +16485,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, cols__payload, decoded__valid, decoded__payload, \load__addr$30 );
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, decoded__valid, decoded__payload, \load__addr$30 );
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -16489,9 +16500,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -16503,11 +16514,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -16520,12 +16531,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -16567,10 +16578,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -16590,8 +16601,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$1879$0 (\$4 ),
-    .\port$1883$0 (\$5 ),
+    .\port$1873$0 (\$4 ),
+    .\port$1877$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read  pointer_read (
@@ -16604,8 +16615,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1868$0 (\$2 ),
-    .\port$1872$0 (\$3 ),
+    .\port$1862$0 (\$2 ),
+    .\port$1866$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -16617,10 +16628,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1868$0 (\$2 ),
-    .\port$1872$0 (\$3 ),
-    .\port$1879$0 (\$4 ),
-    .\port$1883$0 (\$5 ),
+    .\port$1862$0 (\$2 ),
+    .\port$1866$0 (\$3 ),
+    .\port$1873$0 (\$4 ),
+    .\port$1877$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -16657,37 +16668,37 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1879$0 , \port$1883$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1873$0 , \port$1877$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -16713,7 +16724,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -16723,7 +16734,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -16733,17 +16744,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$1879$0 ;
-  wire [9:0] \port$1879$0 ;
-  input [15:0] \port$1883$0 ;
-  wire [15:0] \port$1883$0 ;
+  input [9:0] \port$1873$0 ;
+  wire [9:0] \port$1873$0 ;
+  input [15:0] \port$1877$0 ;
+  wire [15:0] \port$1877$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$1879$0 [3:0];
-  assign \$3  = \port$1879$0 [8] ? { 4'h0, \port$1879$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1873$0 [3:0];
+  assign \$3  = \port$1873$0 [8] ? { 4'h0, \port$1873$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -16789,9 +16800,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$1879$0 [7:4];
-      \$17 [10] = \port$1879$0 [9];
-      \$17 [26:11] = \port$1883$0 ;
+      \$17 [9:6] = \port$1873$0 [7:4];
+      \$17 [10] = \port$1873$0 [9];
+      \$17 [26:11] = \port$1877$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -16811,20 +16822,20 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$1883$0 , \port$1879$0  };
-  assign \entries__payload.rel_index  = \port$1879$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$1879$0 [7:4];
-  assign \entries__payload.first  = \port$1879$0 [8];
-  assign \entries__payload.last  = \port$1879$0 [9];
-  assign \entries__payload.tag  = \port$1883$0 ;
+  assign entries__payload = { \port$1877$0 , \port$1873$0  };
+  assign \entries__payload.rel_index  = \port$1873$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1873$0 [7:4];
+  assign \entries__payload.first  = \port$1873$0 [8];
+  assign \entries__payload.last  = \port$1873$0 [9];
+  assign \entries__payload.value  = \port$1877$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1868$0 , \port$1872$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__payload, cols__ready, spans__ready, n_cols, \port$1862$0 , \port$1866$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -16868,7 +16879,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -16885,11 +16896,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1868$0 ;
-  wire [25:0] \port$1868$0 ;
+  output [25:0] \port$1862$0 ;
+  wire [25:0] \port$1862$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1872$0 ;
-  wire [15:0] \port$1872$0 ;
+  output [15:0] \port$1866$0 ;
+  wire [15:0] \port$1866$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -16901,7 +16912,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -18055,13 +18066,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1868$0  = \$32 ;
-  assign \port$1872$0  = \$34 ;
+  assign \port$1862$0  = \$32 ;
+  assign \port$1866$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -18072,7 +18083,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1868$0 , \port$1872$0 , spans__valid, \port$1879$0 , \port$1883$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1862$0 , \port$1866$0 , spans__valid, \port$1873$0 , \port$1877$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -18140,13 +18151,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -18159,15 +18170,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1868$0 ;
-  wire [25:0] \port$1868$0 ;
-  input [15:0] \port$1872$0 ;
-  wire [15:0] \port$1872$0 ;
-  output [9:0] \port$1879$0 ;
-  wire [9:0] \port$1879$0 ;
+  input [25:0] \port$1862$0 ;
+  wire [25:0] \port$1862$0 ;
+  input [15:0] \port$1866$0 ;
+  wire [15:0] \port$1866$0 ;
+  output [9:0] \port$1873$0 ;
+  wire [9:0] \port$1873$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1883$0 ;
-  wire [15:0] \port$1883$0 ;
+  output [15:0] \port$1877$0 ;
+  wire [15:0] \port$1877$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -18179,7 +18190,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -22302,22 +22313,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1868$0 [12:0];
+  assign \$36  = active ? ptr : \port$1862$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1868$0 [25:13];
-  assign \$39  = active ? ptr : \port$1868$0 [12:0];
+  assign \$38  = active ? \end  : \port$1862$0 [25:13];
+  assign \$39  = active ? ptr : \port$1862$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1868$0 [25:13];
+  assign \$41  = active ? \end  : \port$1862$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$47  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1872$0 ;
+  assign \$51  = active ? col_value : \port$1866$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -22333,44 +22344,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1868$0 [12:0];
+  assign \$4  = active ? ptr : \port$1862$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$7  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$12  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1868$0 [12:0] >= \port$1868$0 [25:13];
+  assign \$16  = \port$1862$0 [12:0] >= \port$1862$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$21  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1868$0 [12:0];
+  assign \$26  = active ? ptr : \port$1862$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1868$0 [25:13];
+  assign \$28  = active ? \end  : \port$1862$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1868$0 [12:0] < \port$1868$0 [25:13];
+  assign \$32  = \port$1862$0 [12:0] < \port$1862$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
@@ -22444,9 +22455,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$1872$0 ;
+      \$61  = \port$1866$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -22456,18 +22467,18 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1872$0 , \port$1868$0  };
+  assign spans__payload = { \port$1866$0 , \port$1862$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$1879$0  = \$52 ;
-  assign \port$1883$0  = \$54 ;
-  assign \spans__payload.start  = \port$1868$0 [12:0];
-  assign \spans__payload.end  = \port$1868$0 [25:13];
-  assign \spans__payload.tag  = \port$1872$0 ;
+  assign \port$1873$0  = \$52 ;
+  assign \port$1877$0  = \$54 ;
+  assign \spans__payload.start  = \port$1862$0 [12:0];
+  assign \spans__payload.end  = \port$1862$0 [25:13];
+  assign \spans__payload.value  = \port$1866$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -22656,7 +22667,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1227$0 , out_read__addr, outputs__ready, shift, relu, \port$1969$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1227$0 , out_read__addr, outputs__ready, shift, relu, \port$1963$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -22692,8 +22703,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [15:0] \port$1227$0 ;
   wire [15:0] \port$1227$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$1969$0 ;
-  wire [5:0] \port$1969$0 ;
+  output [5:0] \port$1963$0 ;
+  wire [5:0] \port$1963$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -22749,7 +22760,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$1227$0  = \$10 ;
-  assign \port$1969$0  = \$14 ;
+  assign \port$1963$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -22800,11 +22811,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .w_rdy(push__ready)
   );
   assign push__payload = w_data;
-  assign push__valid = w_en;
   assign w_rdy = push__ready;
+  assign push__valid = w_en;
   assign r_data = pop__payload;
-  assign r_rdy = pop__valid;
   assign pop__ready = r_en;
+  assign r_rdy = pop__valid;
   assign \level$14  = level;
   assign \push__payload.col  = w_data[9:0];
   assign \push__payload.value  = w_data[25:10];
@@ -22944,7 +22955,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe2.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -23204,8 +23215,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -23327,15 +23338,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3 (load__data, error_clear, clk, rst, load__en, ptr_load__en, spmat_load__en, push__valid, idle, rows__ready, queue_full, error, \port$1539$0 , \rows__valid$87 , out_read__addr, outputs__ready, n_cols, shift, relu, running, push__payload
-, busy_cycles, starved_cycles, stalled_cycles, \port$2091$0 , outputs__valid, spmat_load__addr);
+, busy_cycles, starved_cycles, stalled_cycles, \port$2083$0 , outputs__valid, spmat_load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   wire \$1 ;
   reg [31:0] \$10 ;
@@ -23373,8 +23384,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   wire clear;
-  wire \clear$28 ;
-  wire \clear$29 ;
+  wire \clear$16 ;
+  wire \clear$17 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -23382,13 +23393,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -23408,7 +23419,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__valid$38 ;
   output error;
   wire error;
-  wire \error$27 ;
+  wire \error$15 ;
   input error_clear;
   wire error_clear;
   wire full;
@@ -23424,7 +23435,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$23 ;
+  wire [10:0] \n_cols$11 ;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$53 ;
@@ -23451,8 +23462,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire pop__valid;
   output [15:0] \port$1539$0 ;
   wire [15:0] \port$1539$0 ;
-  output [5:0] \port$2091$0 ;
-  wire [5:0] \port$2091$0 ;
+  output [5:0] \port$2083$0 ;
+  wire [5:0] \port$2083$0 ;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$65 ;
   wire [12:0] ptr_load__data;
@@ -23472,7 +23483,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$33 ;
+  wire \relu$21 ;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$89 ;
   output rows__ready;
@@ -23487,7 +23498,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$31 ;
+  wire [3:0] \shift$19 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -23543,7 +23554,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -23579,7 +23590,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
     .\port$1539$0 (\$13 ),
-    .\port$2091$0 (\$14 ),
+    .\port$2083$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$91 ),
     .rows__valid(rows__valid),
@@ -23590,7 +23601,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -23661,17 +23672,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign acts__valid = push__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$23  = n_cols;
+  assign \n_cols$11  = n_cols;
   assign clear = error_clear;
-  assign \error$27  = error;
-  assign \clear$28  = error_clear;
-  assign \clear$29  = error_clear;
-  assign \shift$31  = shift;
-  assign \relu$33  = relu;
+  assign \error$15  = error;
+  assign \clear$16  = error_clear;
+  assign \clear$17  = error_clear;
+  assign \shift$19  = shift;
+  assign \relu$21  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$34 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$37  = 1'h1;
@@ -23709,23 +23722,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rows__payload = out_read__addr;
   assign \rows__payload$89  = out_read__addr;
   assign \port$1539$0  = \$13 ;
-  assign \port$2091$0  = \$14 ;
+  assign \port$2083$0  = \$14 ;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \acts__payload.col  = push__payload[9:0];
   assign \acts__payload.value  = push__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$34.local_row  = \entries__payload$34 [5:0];
   assign \entries__payload$34.weight  = \entries__payload$34 [21:6];
   assign \entries__payload$34.value  = \entries__payload$34 [37:22];
@@ -23738,12 +23751,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \outputs__payload.value  = \$13 ;
   assign \outputs__payload$77.local_row  = \$14 ;
   assign \outputs__payload$77.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -23874,7 +23881,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, cols__payload, decoded__valid, decoded__payload, \load__addr$30 );
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder (load__data, error_clear, clk, rst, load__en, \load__en$34 , cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, n_cols, decoded__valid, decoded__payload, \load__addr$30 );
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -23889,9 +23896,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -23903,11 +23910,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -23920,12 +23927,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -23967,10 +23974,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -23990,8 +23997,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$2001$0 (\$4 ),
-    .\port$2005$0 (\$5 ),
+    .\port$1993$0 (\$4 ),
+    .\port$1997$0 (\$5 ),
     .rst(rst)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read  pointer_read (
@@ -24004,8 +24011,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .load__addr(\load__addr$30 [10:0]),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$1990$0 (\$2 ),
-    .\port$1994$0 (\$3 ),
+    .\port$1982$0 (\$2 ),
+    .\port$1986$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -24017,10 +24024,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$1990$0 (\$2 ),
-    .\port$1994$0 (\$3 ),
-    .\port$2001$0 (\$4 ),
-    .\port$2005$0 (\$5 ),
+    .\port$1982$0 (\$2 ),
+    .\port$1986$0 (\$3 ),
+    .\port$1993$0 (\$4 ),
+    .\port$1997$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -24057,37 +24064,37 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$2001$0 , \port$2005$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$1993$0 , \port$1997$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -24113,7 +24120,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -24123,7 +24130,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -24133,17 +24140,17 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$2001$0 ;
-  wire [9:0] \port$2001$0 ;
-  input [15:0] \port$2005$0 ;
-  wire [15:0] \port$2005$0 ;
+  input [9:0] \port$1993$0 ;
+  wire [9:0] \port$1993$0 ;
+  input [15:0] \port$1997$0 ;
+  wire [15:0] \port$1997$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$2001$0 [3:0];
-  assign \$3  = \port$2001$0 [8] ? { 4'h0, \port$2001$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$1993$0 [3:0];
+  assign \$3  = \port$1993$0 [8] ? { 4'h0, \port$1993$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -24189,9 +24196,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$2001$0 [7:4];
-      \$17 [10] = \port$2001$0 [9];
-      \$17 [26:11] = \port$2005$0 ;
+      \$17 [9:6] = \port$1993$0 [7:4];
+      \$17 [10] = \port$1993$0 [9];
+      \$17 [26:11] = \port$1997$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -24211,20 +24218,20 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$2005$0 , \port$2001$0  };
-  assign \entries__payload.rel_index  = \port$2001$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$2001$0 [7:4];
-  assign \entries__payload.first  = \port$2001$0 [8];
-  assign \entries__payload.last  = \port$2001$0 [9];
-  assign \entries__payload.tag  = \port$2005$0 ;
+  assign entries__payload = { \port$1997$0 , \port$1993$0  };
+  assign \entries__payload.rel_index  = \port$1993$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$1993$0 [7:4];
+  assign \entries__payload.first  = \port$1993$0 [8];
+  assign \entries__payload.last  = \port$1993$0 [9];
+  assign \entries__payload.value  = \port$1997$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__ready, spans__ready, n_cols, cols__payload, \port$1990$0 , \port$1994$0 , spans__valid, error, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.pointer_read (wp__data, error_clear, clk, rst, load__en, cols__valid, cols__payload, cols__ready, spans__ready, n_cols, \port$1982$0 , \port$1986$0 , spans__valid, error, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -24268,7 +24275,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -24285,11 +24292,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$1990$0 ;
-  wire [25:0] \port$1990$0 ;
+  output [25:0] \port$1982$0 ;
+  wire [25:0] \port$1982$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$1994$0 ;
-  wire [15:0] \port$1994$0 ;
+  output [15:0] \port$1986$0 ;
+  wire [15:0] \port$1986$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -24301,7 +24308,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -25455,13 +25462,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$1990$0  = \$32 ;
-  assign \port$1994$0  = \$34 ;
+  assign \port$1982$0  = \$32 ;
+  assign \port$1986$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -25472,7 +25479,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1990$0 , \port$1994$0 , spans__valid, \port$2001$0 , \port$2005$0 , entries__valid, wp__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.decoder.spmat_read (wp__data, clk, rst, wp__en, spans__ready, busy, issued, skipped, entries__ready, \port$1982$0 , \port$1986$0 , spans__valid, \port$1993$0 , \port$1997$0 , entries__valid, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -25540,13 +25547,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -25559,15 +25566,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$1990$0 ;
-  wire [25:0] \port$1990$0 ;
-  input [15:0] \port$1994$0 ;
-  wire [15:0] \port$1994$0 ;
-  output [9:0] \port$2001$0 ;
-  wire [9:0] \port$2001$0 ;
+  input [25:0] \port$1982$0 ;
+  wire [25:0] \port$1982$0 ;
+  input [15:0] \port$1986$0 ;
+  wire [15:0] \port$1986$0 ;
+  output [9:0] \port$1993$0 ;
+  wire [9:0] \port$1993$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$2005$0 ;
-  wire [15:0] \port$2005$0 ;
+  output [15:0] \port$1997$0 ;
+  wire [15:0] \port$1997$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -25579,7 +25586,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -29702,22 +29709,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$1990$0 [12:0];
+  assign \$36  = active ? ptr : \port$1982$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$1990$0 [25:13];
-  assign \$39  = active ? ptr : \port$1990$0 [12:0];
+  assign \$38  = active ? \end  : \port$1982$0 [25:13];
+  assign \$39  = active ? ptr : \port$1982$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$1990$0 [25:13];
+  assign \$41  = active ? \end  : \port$1982$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$47  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$1994$0 ;
+  assign \$51  = active ? col_value : \port$1986$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -29733,44 +29740,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$1990$0 [12:0];
+  assign \$4  = active ? ptr : \port$1982$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$7  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$12  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$1990$0 [12:0] >= \port$1990$0 [25:13];
+  assign \$16  = \port$1982$0 [12:0] >= \port$1982$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$21  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$1990$0 [12:0];
+  assign \$26  = active ? ptr : \port$1982$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$1990$0 [25:13];
+  assign \$28  = active ? \end  : \port$1982$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$1990$0 [12:0] < \port$1990$0 [25:13];
+  assign \$32  = \port$1982$0 [12:0] < \port$1982$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
@@ -29844,9 +29851,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$1994$0 ;
+      \$61  = \port$1986$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -29856,18 +29863,18 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$1994$0 , \port$1990$0  };
+  assign spans__payload = { \port$1986$0 , \port$1982$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$2001$0  = \$52 ;
-  assign \port$2005$0  = \$54 ;
-  assign \spans__payload.start  = \port$1990$0 [12:0];
-  assign \spans__payload.end  = \port$1990$0 [25:13];
-  assign \spans__payload.tag  = \port$1994$0 ;
+  assign \port$1993$0  = \$52 ;
+  assign \port$1997$0  = \$54 ;
+  assign \spans__payload.start  = \port$1982$0 [12:0];
+  assign \spans__payload.end  = \port$1982$0 [25:13];
+  assign \spans__payload.value  = \port$1986$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -30056,7 +30063,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1539$0 , out_read__addr, outputs__ready, shift, relu, \port$2091$0 , outputs__valid, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.output_stage (rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$1539$0 , out_read__addr, outputs__ready, shift, relu, \port$2083$0 , outputs__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -30092,8 +30099,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   output [15:0] \port$1539$0 ;
   wire [15:0] \port$1539$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$2091$0 ;
-  wire [5:0] \port$2091$0 ;
+  output [5:0] \port$2083$0 ;
+  wire [5:0] \port$2083$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -30149,7 +30156,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$1539$0  = \$10 ;
-  assign \port$2091$0  = \$14 ;
+  assign \port$2083$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -30200,11 +30207,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .w_rdy(push__ready)
   );
   assign push__payload = w_data;
-  assign push__valid = w_en;
   assign w_rdy = push__ready;
+  assign push__valid = w_en;
   assign r_data = pop__payload;
-  assign r_rdy = pop__valid;
   assign pop__ready = r_en;
+  assign r_rdy = pop__valid;
   assign \level$14  = level;
   assign \push__payload.col  = w_data[9:0];
   assign \push__payload.value  = w_data[25:10];
@@ -30344,7 +30351,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.pe3.weight_decoder (load__data, clk, rst, load__en, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -30604,8 +30611,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -30727,8 +30734,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

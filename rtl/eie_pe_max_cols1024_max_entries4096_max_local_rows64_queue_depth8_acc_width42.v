@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42(acts__valid, codebook_load__addr, codebook_load__data, codebook_load__en, ptr_load__addr, ptr_load__data, ptr_load__en, spmat_load__addr, spmat_load__data, spmat_load__en, n_cols, clear, running, rows__payload, rows__valid, outputs__ready, shift, relu, clk, rst, acts__ready
+module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42(acts__valid, codebook_load__en, codebook_load__addr, codebook_load__data, ptr_load__en, ptr_load__addr, ptr_load__data, spmat_load__en, spmat_load__addr, spmat_load__data, n_cols, clear, running, rows__payload, rows__valid, outputs__ready, shift, relu, clk, rst, acts__ready
 , queue_full, queue_level, rows__ready, outputs__payload, outputs__valid, idle, error, busy_cycles, starved_cycles, stalled_cycles, acts__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
@@ -45,8 +45,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   reg [31:0] busy_cycles = 32'd0;
   input clear;
   wire clear;
-  wire \clear$52 ;
-  wire \clear$53 ;
+  wire \clear$40 ;
+  wire \clear$41 ;
   input clk;
   wire clk;
   input [3:0] codebook_load__addr;
@@ -57,13 +57,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire codebook_load__en;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   wire cols__ready;
   wire cols__valid;
   wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   wire decoded__ready;
   wire decoded__valid;
@@ -83,7 +83,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire \entries__valid$60 ;
   output error;
   wire error;
-  wire \error$51 ;
+  wire \error$39 ;
   wire error_clear;
   wire full;
   output idle;
@@ -96,7 +96,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  wire [10:0] \n_cols$49 ;
+  wire [10:0] \n_cols$37 ;
   wire [5:0] out_read__addr;
   wire [5:0] \out_read__addr$75 ;
   wire [41:0] out_read__data;
@@ -141,7 +141,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$55 ;
+  wire \relu$43 ;
   input [5:0] rows__payload;
   wire [5:0] rows__payload;
   wire [5:0] \rows__payload$96 ;
@@ -157,7 +157,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$54 ;
+  wire [3:0] \shift$42 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
@@ -214,7 +214,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(decoded__payload),
+    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -252,7 +252,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
     .\port$308$0 (\$13 ),
-    .\port$432$0 (\$14 ),
+    .\port$430$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$97 ),
     .rows__valid(\rows__valid$95 ),
@@ -263,7 +263,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
-    .pop__payload(pop__payload),
+    .pop__payload(cols__payload),
     .pop__valid(cols__valid),
     .push__ready(acts__ready),
     .r_en(pop__ready),
@@ -334,17 +334,19 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign push__valid = acts__valid;
   assign full = queue_full;
   assign level = queue_level;
-  assign pop__valid = cols__valid;
-  assign cols__ready = pop__ready;
-  assign decoded__valid = entries__valid;
-  assign entries__ready = decoded__ready;
-  assign \n_cols$49  = n_cols;
+  assign \n_cols$37  = n_cols;
   assign error_clear = clear;
-  assign \error$51  = error;
-  assign \clear$52  = clear;
-  assign \clear$53  = clear;
-  assign \shift$54  = shift;
-  assign \relu$55  = relu;
+  assign \error$39  = error;
+  assign \clear$40  = clear;
+  assign \clear$41  = clear;
+  assign \shift$42  = shift;
+  assign \relu$43  = relu;
+  assign pop__payload = cols__payload;
+  assign cols__ready = pop__ready;
+  assign pop__valid = cols__valid;
+  assign decoded__payload = entries__payload;
+  assign entries__ready = decoded__ready;
+  assign decoded__valid = entries__valid;
   assign weighted__payload = \entries__payload$56 ;
   assign weighted__ready = 1'h1;
   assign \entries__ready$59  = 1'h1;
@@ -384,17 +386,17 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \push__payload.col  = acts__payload[9:0];
   assign \push__payload.value  = acts__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
+  assign \pop__payload.col  = cols__payload[9:0];
+  assign \pop__payload.value  = cols__payload[25:10];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
+  assign \decoded__payload.local_row  = entries__payload[5:0];
+  assign \decoded__payload.weight_idx  = entries__payload[9:6];
+  assign \decoded__payload.last  = entries__payload[10];
+  assign \decoded__payload.value  = entries__payload[26:11];
   assign \entries__payload$56.local_row  = \entries__payload$56 [5:0];
   assign \entries__payload$56.weight  = \entries__payload$56 [21:6];
   assign \entries__payload$56.value  = \entries__payload$56 [37:22];
@@ -405,12 +407,6 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \weighted__payload.last  = \entries__payload$56 [38];
   assign \outputs__payload$89.local_row  = \$14 ;
   assign \outputs__payload$89.value  = \$13 ;
-  assign entries__payload[26] = decoded__payload[10];
-  assign entries__payload[25:10] = decoded__payload[26:11];
-  assign entries__payload[9:6] = decoded__payload[9:6];
-  assign entries__payload[5:0] = decoded__payload[5:0];
-  assign cols__payload[25:10] = pop__payload[25:10];
-  assign cols__payload[9:0] = pop__payload[9:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -541,7 +537,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__data, load__en, \load__addr$30 , \load__data$32 , \load__en$34 , n_cols, error_clear, clk, rst, cols__valid, error, busy, cols__ready, issued, skipped, decoded__ready, cols__payload, decoded__valid, decoded__payload, load__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, decoded__valid, decoded__payload, load__en);
   wire \$1 ;
   wire [25:0] \$2 ;
   wire [15:0] \$3 ;
@@ -556,9 +552,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [25:0] cols__payload;
   wire [25:0] \cols__payload$1 ;
   wire [9:0] \cols__payload$1.col ;
-  wire [15:0] \cols__payload$1.tag ;
+  wire [15:0] \cols__payload$1.value ;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   wire \cols__ready$3 ;
@@ -570,11 +566,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
   wire [5:0] \decoded__payload$19.local_row ;
-  wire [15:0] \decoded__payload$19.tag ;
+  wire [15:0] \decoded__payload$19.value ;
   wire [3:0] \decoded__payload$19.weight_idx ;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -587,12 +583,12 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \entries__payload$13.first ;
   wire \entries__payload$13.last ;
   wire [3:0] \entries__payload$13.rel_index ;
-  wire [15:0] \entries__payload$13.tag ;
+  wire [15:0] \entries__payload$13.value ;
   wire [3:0] \entries__payload$13.weight_idx ;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
   wire \entries__ready$15 ;
@@ -636,10 +632,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] \spans__payload$7 ;
   wire [12:0] \spans__payload$7.end ;
   wire [12:0] \spans__payload$7.start ;
-  wire [15:0] \spans__payload$7.tag ;
+  wire [15:0] \spans__payload$7.value ;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   wire spans__ready;
   wire \spans__ready$9 ;
   wire spans__valid;
@@ -659,8 +655,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$342$0 (\$4 ),
-    .\port$346$0 (\$5 ),
+    .\port$340$0 (\$4 ),
+    .\port$344$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -673,8 +669,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .load__addr(load__addr),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$331$0 (\$2 ),
-    .\port$335$0 (\$3 ),
+    .\port$329$0 (\$2 ),
+    .\port$333$0 (\$3 ),
     .rst(rst),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
@@ -686,10 +682,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$331$0 (\$2 ),
-    .\port$335$0 (\$3 ),
-    .\port$342$0 (\$4 ),
-    .\port$346$0 (\$5 ),
+    .\port$329$0 (\$2 ),
+    .\port$333$0 (\$3 ),
+    .\port$340$0 (\$4 ),
+    .\port$344$0 (\$5 ),
     .rst(rst),
     .skipped(skipped),
     .spans__ready(spans__ready),
@@ -724,37 +720,37 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \issued$47  = issued;
   assign \skipped$49  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
-  assign \cols__payload$1.tag  = cols__payload[25:10];
+  assign \cols__payload$1.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$2 [12:0];
   assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.tag  = \$3 ;
+  assign \spans__payload.value  = \$3 ;
   assign \spans__payload$7.start  = \$2 [12:0];
   assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.tag  = \$3 ;
+  assign \spans__payload$7.value  = \$3 ;
   assign \entries__payload.rel_index  = \$4 [3:0];
   assign \entries__payload.weight_idx  = \$4 [7:4];
   assign \entries__payload.first  = \$4 [8];
   assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.tag  = \$5 ;
+  assign \entries__payload.value  = \$5 ;
   assign \entries__payload$13.rel_index  = \$4 [3:0];
   assign \entries__payload$13.weight_idx  = \$4 [7:4];
   assign \entries__payload$13.first  = \$4 [8];
   assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.tag  = \$5 ;
+  assign \entries__payload$13.value  = \$5 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
   assign \decoded__payload$19.local_row  = decoded__payload[5:0];
   assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.tag  = decoded__payload[26:11];
+  assign \decoded__payload$19.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$342$0 , \port$346$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$340$0 , \port$344$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -780,7 +776,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg [26:0] decoded__payload = 27'h0000000;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
-  wire [15:0] \decoded__payload.tag ;
+  wire [15:0] \decoded__payload.value ;
   wire [3:0] \decoded__payload.weight_idx ;
   input decoded__ready;
   wire decoded__ready;
@@ -790,7 +786,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   output entries__ready;
   wire entries__ready;
@@ -800,17 +796,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$342$0 ;
-  wire [9:0] \port$342$0 ;
-  input [15:0] \port$346$0 ;
-  wire [15:0] \port$346$0 ;
+  input [9:0] \port$340$0 ;
+  wire [9:0] \port$340$0 ;
+  input [15:0] \port$344$0 ;
+  wire [15:0] \port$344$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$342$0 [3:0];
-  assign \$3  = \port$342$0 [8] ? { 4'h0, \port$342$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$340$0 [3:0];
+  assign \$3  = \port$340$0 [8] ? { 4'h0, \port$340$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -856,9 +852,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$342$0 [7:4];
-      \$17 [10] = \port$342$0 [9];
-      \$17 [26:11] = \port$346$0 ;
+      \$17 [9:6] = \port$340$0 [7:4];
+      \$17 [10] = \port$340$0 [9];
+      \$17 [26:11] = \port$344$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -878,20 +874,20 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$346$0 , \port$342$0  };
-  assign \entries__payload.rel_index  = \port$342$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$342$0 [7:4];
-  assign \entries__payload.first  = \port$342$0 [8];
-  assign \entries__payload.last  = \port$342$0 [9];
-  assign \entries__payload.tag  = \port$346$0 ;
+  assign entries__payload = { \port$344$0 , \port$340$0  };
+  assign \entries__payload.rel_index  = \port$340$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$340$0 [7:4];
+  assign \entries__payload.first  = \port$340$0 [8];
+  assign \entries__payload.last  = \port$340$0 [9];
+  assign \entries__payload.value  = \port$344$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.tag  = decoded__payload[26:11];
+  assign \decoded__payload.value  = decoded__payload[26:11];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (wp__data, load__en, n_cols, error_clear, clk, rst, cols__valid, cols__ready, spans__ready, cols__payload, \port$331$0 , \port$335$0 , spans__valid, error, load__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (load__addr, wp__data, n_cols, error_clear, clk, rst, cols__valid, cols__payload, cols__ready, spans__ready, \port$329$0 , \port$333$0 , spans__valid, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
@@ -935,7 +931,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
-  wire [15:0] \cols__payload.tag ;
+  wire [15:0] \cols__payload.value ;
   output cols__ready;
   wire cols__ready;
   input cols__valid;
@@ -952,11 +948,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   reg odd_col = 1'h0;
-  output [25:0] \port$331$0 ;
-  wire [25:0] \port$331$0 ;
+  output [25:0] \port$329$0 ;
+  wire [25:0] \port$329$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$335$0 ;
-  wire [15:0] \port$335$0 ;
+  output [15:0] \port$333$0 ;
+  wire [15:0] \port$333$0 ;
   wire [9:0] rd_even__addr;
   wire [12:0] rd_even__data;
   wire rd_even__en;
@@ -968,7 +964,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
@@ -2122,13 +2118,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign rd_even__addr = \$7 [9:0];
   assign rd_odd__addr = \$8 [8:0];
   assign spans__payload = { \$34 , \$32  };
-  assign \port$331$0  = \$32 ;
-  assign \port$335$0  = \$34 ;
+  assign \port$329$0  = \$32 ;
+  assign \port$333$0  = \$34 ;
   assign \cols__payload.col  = cols__payload[9:0];
-  assign \cols__payload.tag  = cols__payload[25:10];
+  assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = \$32 [12:0];
   assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.tag  = \$34 ;
+  assign \spans__payload.value  = \$34 ;
   assign \$32 [25:13] = \$14 ;
   assign \$32 [12:0] = \$13 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
@@ -2139,7 +2135,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (wp__data, wp__en, clk, rst, spans__ready, busy, issued, skipped, entries__ready, \port$331$0 , \port$335$0 , spans__valid, \port$342$0 , \port$346$0 , entries__valid, wp__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (wp__addr, wp__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, \port$329$0 , \port$333$0 , spans__valid, \port$340$0 , \port$344$0 , entries__valid, wp__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2207,13 +2203,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire busy;
   input clk;
   wire clk;
-  reg [15:0] col_tag = 16'h0000;
+  reg [15:0] col_value = 16'h0000;
   reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
   wire [3:0] \entries__payload.rel_index ;
-  wire [15:0] \entries__payload.tag ;
+  wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   input entries__ready;
   wire entries__ready;
@@ -2226,15 +2222,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$331$0 ;
-  wire [25:0] \port$331$0 ;
-  input [15:0] \port$335$0 ;
-  wire [15:0] \port$335$0 ;
-  output [9:0] \port$342$0 ;
-  wire [9:0] \port$342$0 ;
+  input [25:0] \port$329$0 ;
+  wire [25:0] \port$329$0 ;
+  input [15:0] \port$333$0 ;
+  wire [15:0] \port$333$0 ;
+  output [9:0] \port$340$0 ;
+  wire [9:0] \port$340$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$346$0 ;
-  wire [15:0] \port$346$0 ;
+  output [15:0] \port$344$0 ;
+  wire [15:0] \port$344$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] rd__addr;
   wire [7:0] rd__data;
@@ -2246,7 +2242,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] spans__payload;
   wire [12:0] \spans__payload.end ;
   wire [12:0] \spans__payload.start ;
-  wire [15:0] \spans__payload.tag ;
+  wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
@@ -6369,22 +6365,22 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign rd__data = _0_;
   assign \$34  = active | \$33 ;
   assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$331$0 [12:0];
+  assign \$36  = active ? ptr : \port$329$0 [12:0];
   assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$331$0 [25:13];
-  assign \$39  = active ? ptr : \port$331$0 [12:0];
+  assign \$38  = active ? \end  : \port$329$0 [25:13];
+  assign \$39  = active ? ptr : \port$329$0 [12:0];
   assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$331$0 [25:13];
+  assign \$41  = active ? \end  : \port$329$0 [25:13];
   assign \$42  = \$40  >= \$41 ;
   assign \$43  = ~ \$42 ;
   assign \$44  = spans__valid & spans__ready;
   assign \$45  = ~ entries__valid;
   assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$47  = \port$329$0 [12:0] < \port$329$0 [25:13];
   assign \$48  = spans__valid & \$47 ;
   assign \$49  = active | \$48 ;
   assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_tag : \port$335$0 ;
+  assign \$51  = active ? col_value : \port$333$0 ;
   always @(posedge clk)
     \$54  <= \$53 ;
   always @(posedge clk)
@@ -6400,44 +6396,44 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     active <= \$60 ;
   always @(posedge clk)
-    col_tag <= \$61 ;
+    col_value <= \$61 ;
   assign \$1  = ~ entries__valid;
   assign \$2  = \$1  | entries__ready;
   assign \$3  = ~ active;
   assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$331$0 [12:0];
+  assign \$4  = active ? ptr : \port$329$0 [12:0];
   assign \$5  = ~ entries__valid;
   assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$7  = \port$329$0 [12:0] < \port$329$0 [25:13];
   assign \$8  = spans__valid & \$7 ;
   assign \$9  = active | \$8 ;
   assign rd__en = \$6  & \$9 ;
   assign busy = active | entries__valid;
   assign \$10  = ~ entries__valid;
   assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$12  = \port$329$0 [12:0] < \port$329$0 [25:13];
   assign \$13  = spans__valid & \$12 ;
   assign \$14  = active | \$13 ;
   assign issued = \$11  & \$14 ;
   assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$331$0 [12:0] >= \port$331$0 [25:13];
+  assign \$16  = \port$329$0 [12:0] >= \port$329$0 [25:13];
   assign skipped = \$15  & \$16 ;
   assign \$17  = ~ entries__valid;
   assign \$18  = \$17  | entries__ready;
   assign \$19  = ~ entries__valid;
   assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$21  = \port$329$0 [12:0] < \port$329$0 [25:13];
   assign \$22  = spans__valid & \$21 ;
   assign \$23  = active | \$22 ;
   assign \$24  = \$20  & \$23 ;
   assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$331$0 [12:0];
+  assign \$26  = active ? ptr : \port$329$0 [12:0];
   assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$331$0 [25:13];
+  assign \$28  = active ? \end  : \port$329$0 [25:13];
   assign \$29  = \$27  >= \$28 ;
   assign \$30  = ~ entries__valid;
   assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$331$0 [12:0] < \port$331$0 [25:13];
+  assign \$32  = \port$329$0 [12:0] < \port$329$0 [25:13];
   assign \$33  = spans__valid & \$32 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
@@ -6511,9 +6507,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$61  = col_tag;
+    \$61  = col_value;
     if (\$44 ) begin
-      \$61  = \port$335$0 ;
+      \$61  = \port$333$0 ;
     end
     if (rst) begin
       \$61  = 16'h0000;
@@ -6523,18 +6519,18 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__data = wp__data;
   assign load__en = wp__en;
   assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$335$0 , \port$331$0  };
+  assign spans__payload = { \port$333$0 , \port$329$0  };
   assign entries__payload = { \$54 , \$52  };
-  assign \port$342$0  = \$52 ;
-  assign \port$346$0  = \$54 ;
-  assign \spans__payload.start  = \port$331$0 [12:0];
-  assign \spans__payload.end  = \port$331$0 [25:13];
-  assign \spans__payload.tag  = \port$335$0 ;
+  assign \port$340$0  = \$52 ;
+  assign \port$344$0  = \$54 ;
+  assign \spans__payload.start  = \port$329$0 [12:0];
+  assign \spans__payload.end  = \port$329$0 [25:13];
+  assign \spans__payload.value  = \port$333$0 ;
   assign \entries__payload.rel_index  = \$52 [3:0];
   assign \entries__payload.weight_idx  = \$52 [7:4];
   assign \entries__payload.first  = \$52 [8];
   assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.tag  = \$54 ;
+  assign \entries__payload.value  = \$54 ;
   assign \$52 [9] = last;
   assign \$52 [8] = first;
   assign \$52 [7:4] = rd__data[7:4];
@@ -6723,7 +6719,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$308$0 , \port$432$0 , outputs__valid, out_read__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$308$0 , \port$430$0 , outputs__valid, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
@@ -6759,8 +6755,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   output [15:0] \port$308$0 ;
   wire [15:0] \port$308$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$432$0 ;
-  wire [5:0] \port$432$0 ;
+  output [5:0] \port$430$0 ;
+  wire [5:0] \port$430$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -6816,7 +6812,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
   assign \port$308$0  = \$10 ;
-  assign \port$432$0  = \$14 ;
+  assign \port$430$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
@@ -6867,11 +6863,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .w_rdy(push__ready)
   );
   assign push__payload = w_data;
-  assign push__valid = w_en;
   assign w_rdy = push__ready;
+  assign push__valid = w_en;
   assign r_data = pop__payload;
-  assign r_rdy = pop__valid;
   assign pop__ready = r_en;
+  assign r_rdy = pop__valid;
   assign \level$14  = level;
   assign \push__payload.col  = w_data[9:0];
   assign \push__payload.value  = w_data[25:10];
@@ -7011,7 +7007,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__data, load__en, clk, rst, entries__ready, entries__payload, entries__valid, weighted__valid, weighted__payload, load__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -7271,8 +7267,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[25:10];
-      \$51 [38] = entries__payload[26];
+      \$51 [37:22] = entries__payload[26:11];
+      \$51 [38] = entries__payload[10];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -7394,8 +7390,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \weighted__payload.last  = weighted__payload[38];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.value  = entries__payload[25:10];
-  assign \entries__payload.last  = entries__payload[26];
+  assign \entries__payload.last  = entries__payload[10];
+  assign \entries__payload.value  = entries__payload[26:11];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -1,13 +1,15 @@
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, fifo, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In, Out, connect
 
+from pyhdl.eie.pointer_read import column_layout
 from pyhdl.params import bits_for, check_int
 
 
 def activation_layout(col_width: int, act_width: int) -> data.StructLayout:
-    """A nonzero input activation: its column index and its signed value."""
-    return data.StructLayout({"col": col_width, "value": signed(act_width)})
+    """A nonzero input activation: its column index and its signed value, the CSC decoder's
+    input column with its value."""
+    return column_layout(col_width, act_width)
 
 
 class ActivationQueue(wiring.Component):
@@ -41,13 +43,9 @@ class ActivationQueue(wiring.Component):
         if self.queue_depth == 1:
             return self._single_slot(m)
         m.submodules.fifo = q = fifo.SyncFIFO(width=self.layout.size, depth=self.queue_depth)
+        connect(m, wiring.flipped(self.push), q.w_stream)
+        connect(m, q.r_stream, wiring.flipped(self.pop))
         m.d.comb += [
-            q.w_data.eq(self.push.payload),
-            q.w_en.eq(self.push.valid),
-            self.push.ready.eq(q.w_rdy),
-            self.pop.payload.eq(q.r_data),
-            self.pop.valid.eq(q.r_rdy),
-            q.r_en.eq(self.pop.ready),
             self.full.eq(q.level == self.queue_depth),
             self.level.eq(q.level),
         ]

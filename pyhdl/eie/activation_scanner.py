@@ -4,7 +4,6 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_queue import activation_layout
 from pyhdl.eie.lnzd import LeadingNonzeroDetector
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int
 
 
@@ -27,8 +26,8 @@ class ActivationScanner(wiring.Component):
 
     Attributes
     ----------
-    load : In(load_port_signature)
-        Writes activation ``addr`` (signed ``act_width`` bits).
+    load : Out(memory.WritePort.Signature)
+        Host write port: activation ``addr`` (signed ``act_width`` bits).
     n_cols : In
         Length of the input vector.
     start : In(1)
@@ -48,7 +47,7 @@ class ActivationScanner(wiring.Component):
         self.n_words = -(-max_cols // lnzd_width)
         self.col_width = bits_for(max_cols - 1)
         super().__init__({
-            "load": In(load_port_signature(bits_for(max_cols - 1), act_width)),
+            "load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols - 1), shape=act_width)),
             "n_cols": In(bits_for(max_cols)),
             "start": In(1),
             "acts": Out(stream.Signature(activation_layout(self.col_width, act_width))),

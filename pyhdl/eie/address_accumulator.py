@@ -2,15 +2,15 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.eie.pointer_read import tag_field
+from pyhdl.eie.pointer_read import value_field
 from pyhdl.eie.spmat_read import entry_layout
 from pyhdl.params import bits_for, check_int
 from sw.formats import INDEX_WIDTH, MAX_REL_INDEX
 
 
-def decoded_layout(row_width: int, tag_width: int = 0) -> data.StructLayout:
-    """A decoded entry: destination local row, codebook index, last entry of its column, tag."""
-    return data.StructLayout({"local_row": row_width, "weight_idx": INDEX_WIDTH, "last": 1, **tag_field(tag_width)})
+def decoded_layout(row_width: int, value_width: int = 0) -> data.StructLayout:
+    """A decoded entry: destination local row, codebook index, last entry of its column, value."""
+    return data.StructLayout({"local_row": row_width, "weight_idx": INDEX_WIDTH, "last": 1, **value_field(value_width)})
 
 
 class AddressAccumulator(wiring.Component):
@@ -32,13 +32,13 @@ class AddressAccumulator(wiring.Component):
     Throughput one entry per cycle; latency one cycle.
     """
 
-    def __init__(self, *, max_local_rows: int, tag_width: int = 0):
+    def __init__(self, *, max_local_rows: int, value_width: int = 0):
         self.max_local_rows = check_int("max_local_rows", max_local_rows)
-        self.tag_width = check_int("tag_width", tag_width, minimum=0)
+        self.value_width = check_int("value_width", value_width, minimum=0)
         self.row_width = bits_for(max_local_rows - 1)
         super().__init__({
-            "entries": In(stream.Signature(entry_layout(tag_width))),
-            "decoded": Out(stream.Signature(decoded_layout(self.row_width, tag_width))),
+            "entries": In(stream.Signature(entry_layout(value_width))),
+            "decoded": Out(stream.Signature(decoded_layout(self.row_width, value_width))),
             "error": Out(1),
             "error_clear": In(1),
         })
@@ -63,8 +63,8 @@ class AddressAccumulator(wiring.Component):
                 self.decoded.payload.weight_idx.eq(entry.weight_idx),
                 self.decoded.payload.last.eq(entry.last),
             ]
-            if self.tag_width:
-                m.d.sync += self.decoded.payload.tag.eq(entry.tag)
+            if self.value_width:
+                m.d.sync += self.decoded.payload.value.eq(entry.value)
 
         with m.If(self.error_clear):
             m.d.sync += self.error.eq(0)

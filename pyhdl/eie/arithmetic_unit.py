@@ -1,8 +1,7 @@
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.eie.destination_registers import read_port_signature, write_port_signature
 from pyhdl.eie.weight_decoder import weighted_entry_layout
 from pyhdl.params import bits_for, check_int
 
@@ -20,7 +19,8 @@ class ArithmeticUnit(wiring.Component):
     Attributes
     ----------
     entries : In(stream of weighted_entry_layout), always ready
-    acc_read, acc_write : Out(...) to the destination registers
+    acc_read, acc_write : In(memory.ReadPort.Signature), In(memory.WritePort.Signature)
+        To the destination registers.
     busy : Out(1)
         An accepted entry has not been written back yet.
     clear : In(1)
@@ -35,8 +35,8 @@ class ArithmeticUnit(wiring.Component):
         self.product_width = act_width + weight_width
         super().__init__({
             "entries": In(stream.Signature(weighted_entry_layout(row_width, weight_width, act_width))),
-            "acc_read": Out(read_port_signature(row_width, acc_width)),
-            "acc_write": Out(write_port_signature(row_width, acc_width)),
+            "acc_read": In(memory.ReadPort.Signature(addr_width=row_width, shape=signed(acc_width))),
+            "acc_write": In(memory.WritePort.Signature(addr_width=row_width, shape=signed(acc_width))),
             "busy": Out(1),
             "clear": In(1),
         })

@@ -1,40 +1,57 @@
 from amaranth.hdl import Array, Cat, Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_scanner import ActivationScanner, check_lnzd_width
 from pyhdl.eie.processing_element import ProcessingElement, check_pe_params
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ACT_WIDTH, INDEX_WIDTH, QUEUE_DEPTH, WEIGHT_WIDTH
 
 
-class Region:
-    """Regions of the host load port's address space: ``addr = {region, pe, offset}``."""
+class Region(enum.IntEnum, shape=3):
+    """The ``region`` field of a load address (:func:`load_address_layout`)."""
 
     CODEBOOK = 0      # offset: codebook entry 0..15 of PE `pe`
     COL_PTR = 1       # offset: pointer index 0..cols of PE `pe`
     SPMAT = 2         # offset: sparse-matrix entry of PE `pe`
     ACTIVATION = 3    # offset: input column (pe ignored)
-    CONFIG = 4        # offset: one of Config below (pe ignored)
-    WIDTH = 3
+    CONFIG = 4        # offset: a Config register (pe ignored)
 
 
-class Config:
+class Config(enum.IntEnum):
+    """The layer registers: offsets in :attr:`Region.CONFIG`."""
+
     N_COLS = 0
     N_ROWS = 1
     SHIFT = 2
     RELU = 3
 
 
-class Status:
-    """The host status port's address: ``{kind, pe}``; data is a ``counter_width`` counter."""
+class Status(enum.IntEnum, shape=2):
+    """The ``kind`` field of a status address (:func:`status_address_layout`)."""
 
     BUSY = 0          # per PE: cycles with a MAC issued
     STARVED = 1       # per PE: cycles with an empty queue and nothing in flight
     STALLED = 2       # per PE: cycles with work in the PE but no MAC
-    ARRAY = 3         # pe field selects: 0 layer cycles, 1 broadcast-stall cycles, 2 error flag
-    WIDTH = 2
+    ARRAY = 3         # index: an ArrayStatus counter
+
+
+class ArrayStatus(enum.IntEnum):
+    """The array's own counters: the ``index`` under :attr:`Status.ARRAY`."""
+
+    CYCLES = 0            # layer cycles
+    BROADCAST_STALLS = 1  # cycles the broadcast waited on a full queue
+    ERROR = 2             # the error flag
+
+
+def load_address_layout(pe_bits: int, offset_bits: int) -> data.StructLayout:
+    """The host load port's address: ``offset`` within ``region`` of PE ``pe``."""
+    return data.StructLayout({"offset": offset_bits, "pe": pe_bits, "region": Region})
+
+
+def status_address_layout(index_bits: int) -> data.StructLayout:
+    """The host status port's address: counter ``kind`` of PE ``index`` (or array counter ``index``)."""
+    return data.StructLayout({"index": index_bits, "kind": Status})
 
 
 class EIEArray(wiring.Component):
@@ -49,17 +66,24 @@ class EIEArray(wiring.Component):
 
     Host interface
     --------------
-    load : In(load_port_signature)
-        ``addr = Cat(offset, pe, region)`` (see :class:`Region`): codebooks, pointer and
-        sparse-matrix memories of every PE, the input activations and the layer registers
-        (:class:`Config`: n_cols, n_rows, shift, relu).
+    load : Out(memory.WritePort.Signature)
+        ``addr`` is a ``load_layout`` address (:meth:`address` encodes it): the codebooks,
+        pointer and sparse-matrix memories of every PE, the input activations and the layer
+        registers (:class:`Region`, :class:`Config`).
     start : In(1), done : Out(1), running : Out(1)
     read_start : In(1), outputs : Out(stream of {row, value})
-    status_addr : In, status_data : Out(counter_width)
-        Performance counters, combinational read: ``status_addr = Cat(index, kind)`` (see
-        :class:`Status` and :meth:`status_address`); cleared by ``start``; 0 out of range.
+    status_addr : In(status_layout), status_data : Out(counter_width)
+        Performance counters, combinational read (:class:`Status`, :class:`ArrayStatus`;
+        :meth:`status_address` encodes the address); cleared by ``start``; 0 out of range.
     error : Out(1)
         Some PE saw a column beyond its loaded columns.
+
+    Attributes
+    ----------
+    load_layout, status_layout : data.StructLayout
+        The host's two address formats (:func:`load_address_layout`,
+        :func:`status_address_layout`), decoded by the hardware and encoded by :meth:`address`
+        and :meth:`status_address`.
     """
 
     def __init__(self, *, n_pe: int = 4, max_cols: int = 1024, max_entries: int = 4096,
@@ -74,31 +98,31 @@ class EIEArray(wiring.Component):
         self.max_rows = n_pe * max_local_rows
         self.pe_bits = bits_for(n_pe - 1)
         self.offset_bits = max(bits_for(max_cols), bits_for(max_entries - 1), INDEX_WIDTH)
-        self.addr_width = self.offset_bits + self.pe_bits + Region.WIDTH
+        self.load_layout = load_address_layout(self.pe_bits, self.offset_bits)
         self.data_width = max(ACT_WIDTH, WEIGHT_WIDTH, bits_for(max_entries), bits_for(self.max_rows))
         self.row_width = bits_for(self.max_rows - 1)
-        self.status_index_bits = max(self.pe_bits, 2)     # a PE, or one of the 3 array counters
+        self.status_layout = status_address_layout(max(self.pe_bits, bits_for(len(ArrayStatus) - 1)))
         self.name = module_name("eie_array", n_pe=n_pe, max_cols=max_cols, max_entries=max_entries,
                                 max_local_rows=max_local_rows, queue_depth=queue_depth, lnzd_width=lnzd_width)
         super().__init__({
-            "load": In(load_port_signature(self.addr_width, self.data_width)),
+            "load": Out(memory.WritePort.Signature(addr_width=self.load_layout.size, shape=self.data_width)),
             "start": In(1),
             "done": Out(1),
             "running": Out(1),
             "read_start": In(1),
             "outputs": Out(stream.Signature(data.StructLayout({"row": self.row_width, "value": signed(ACT_WIDTH)}))),
-            "status_addr": In(self.status_index_bits + Status.WIDTH),
+            "status_addr": In(self.status_layout),
             "status_data": Out(counter_width),
             "error": Out(1),
         })
 
     def address(self, region: int, pe: int = 0, offset: int = 0) -> int:
         """The load-port address of ``offset`` in ``region`` of PE ``pe`` (for drivers)."""
-        return (region << (self.pe_bits + self.offset_bits)) | (pe << self.offset_bits) | offset
+        return self.load_layout.const({"region": region, "pe": pe, "offset": offset}).as_bits()
 
     def status_address(self, kind: int, index: int = 0) -> int:
         """Status port address of counter ``kind`` of PE ``index`` (or array counter ``index``)."""
-        return (kind << self.status_index_bits) | index
+        return self.status_layout.const({"kind": kind, "index": index}).as_bits()
 
     def elaborate(self, platform):
         m = Module()
@@ -109,28 +133,27 @@ class EIEArray(wiring.Component):
             m.submodules[f"pe{k}"] = pe
             pes.append(pe)
 
-        # Host load port: decode {region, pe, offset}.
-        offset = self.load.addr[:self.offset_bits]
-        pe_sel = self.load.addr[self.offset_bits:self.offset_bits + self.pe_bits]
-        region = self.load.addr[self.offset_bits + self.pe_bits:]
+        addr = Signal(self.load_layout)         # named fields in the Verilog
+        m.d.comb += addr.eq(self.load.addr)
         n_cols = Signal(bits_for(self.max_cols))
         n_rows = Signal(bits_for(self.max_rows))
         shift = Signal(4)
         relu = Signal(init=1)
         for k, pe in enumerate(pes):
-            mine = self.load.en & (pe_sel == k)
+            mine = self.load.en & (addr.pe == k)
             for port, reg in ((pe.codebook_load, Region.CODEBOOK), (pe.ptr_load, Region.COL_PTR),
                               (pe.spmat_load, Region.SPMAT)):
-                m.d.comb += [port.addr.eq(offset), port.data.eq(self.load.data), port.en.eq(mine & (region == reg))]
+                m.d.comb += [port.addr.eq(addr.offset), port.data.eq(self.load.data),
+                             port.en.eq(mine & (addr.region == reg))]
             m.d.comb += [pe.n_cols.eq(n_cols), pe.shift.eq(shift), pe.relu.eq(relu)]
         m.d.comb += [
-            scan.load.addr.eq(offset),
+            scan.load.addr.eq(addr.offset),
             scan.load.data.eq(self.load.data),
-            scan.load.en.eq(self.load.en & (region == Region.ACTIVATION)),
+            scan.load.en.eq(self.load.en & (addr.region == Region.ACTIVATION)),
             scan.n_cols.eq(n_cols),
         ]
-        with m.If(self.load.en & (region == Region.CONFIG)):
-            with m.Switch(offset):
+        with m.If(self.load.en & (addr.region == Region.CONFIG)):
+            with m.Switch(addr.offset):
                 with m.Case(Config.N_COLS):
                     m.d.sync += n_cols.eq(self.load.data)
                 with m.Case(Config.N_ROWS):
@@ -165,11 +188,16 @@ class EIEArray(wiring.Component):
             with m.If(scan.done & all_idle):
                 m.d.sync += [running.eq(0), self.done.eq(1)]
 
-        status = Array([Array([pe.busy_cycles for pe in pes]), Array([pe.starved_cycles for pe in pes]),
-                        Array([pe.stalled_cycles for pe in pes]),
-                        Array([cycles, bcast_stalls, self.error])])
-        m.d.comb += self.status_data.eq(
-            status[self.status_addr[self.status_index_bits:]][self.status_addr[:self.status_index_bits]])
+        array_counters = {ArrayStatus.CYCLES: cycles, ArrayStatus.BROADCAST_STALLS: bcast_stalls,
+                          ArrayStatus.ERROR: self.error}
+        counters = {
+            Status.BUSY: [pe.busy_cycles for pe in pes],
+            Status.STARVED: [pe.starved_cycles for pe in pes],
+            Status.STALLED: [pe.stalled_cycles for pe in pes],
+            Status.ARRAY: [array_counters[c] for c in ArrayStatus],
+        }
+        status = Array(Array(counters[kind]) for kind in Status)
+        m.d.comb += self.status_data.eq(status[self.status_addr.kind][self.status_addr.index])
 
         # Read-out in global row order: row g is local row g // n_pe of PE g % n_pe.
         g = Signal(self.row_width + 1)

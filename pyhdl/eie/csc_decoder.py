@@ -1,11 +1,10 @@
 from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from pyhdl.eie.address_accumulator import AddressAccumulator, decoded_layout
 from pyhdl.eie.pointer_read import PointerRead, check_col_ptr, column_layout
 from pyhdl.eie.spmat_read import SparseMatrixRead, check_entries
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ENTRY_WIDTH
 
@@ -22,8 +21,8 @@ class CSCDecoder(wiring.Component):
     max_cols, max_entries, max_local_rows : int
         Sizes of the pointer memory (``max_cols + 1`` pointers), the sparse-matrix memory
         (8-bit entries) and the destination row space.
-    tag_width : int
-        Bits of an opaque tag that travels from each column to every entry it produces (the PE
+    value_width : int
+        Bits of a signed value that travels from each column to every entry it produces (the PE
         carries the activation value this way); 0 for none.
     col_ptr, entries : sequence of int, optional
         Initial memory images (pointers; 8-bit entry words). Both memories can also be written
@@ -54,39 +53,39 @@ class CSCDecoder(wiring.Component):
     LATENCY = 3
 
     def __init__(self, *, max_cols: int = 1024, max_entries: int = 4096, max_local_rows: int = 64,
-                 tag_width: int = 0, col_ptr=None, entries=None):
+                 value_width: int = 0, col_ptr=None, entries=None):
         self.max_cols = check_int("max_cols", max_cols)
         self.max_entries = check_int("max_entries", max_entries)
         self.max_local_rows = check_int("max_local_rows", max_local_rows)
-        self.tag_width = check_int("tag_width", tag_width, minimum=0)
+        self.value_width = check_int("value_width", value_width, minimum=0)
         # Checked here so a bad image fails at construction, not at elaboration.
         self.col_ptr = check_col_ptr(col_ptr, max_cols, max_entries)
         self.entries = check_entries(entries, max_entries)
         self.col_width = bits_for(max_cols - 1)
         self.row_width = bits_for(max_local_rows - 1)
         self.name = module_name("csc_decoder", max_cols=max_cols, max_entries=max_entries,
-                                max_local_rows=max_local_rows, **({"tag_width": tag_width} if tag_width else {}))
+                                max_local_rows=max_local_rows, **({"value_width": value_width} if value_width else {}))
         super().__init__({
-            "cols": In(stream.Signature(column_layout(self.col_width, tag_width))),
-            "decoded": Out(stream.Signature(decoded_layout(self.row_width, tag_width))),
+            "cols": In(stream.Signature(column_layout(self.col_width, value_width))),
+            "decoded": Out(stream.Signature(decoded_layout(self.row_width, value_width))),
             "busy": Out(1),
             "issued": Out(1),
             "skipped": Out(1),
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
-            "ptr_load": In(load_port_signature(bits_for(max_cols), bits_for(max_entries))),
-            "spmat_load": In(load_port_signature(bits_for(max_entries - 1), ENTRY_WIDTH)),
+            "ptr_load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols), shape=bits_for(max_entries))),
+            "spmat_load": Out(memory.WritePort.Signature(addr_width=bits_for(max_entries - 1), shape=ENTRY_WIDTH)),
         })
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.pointer_read = ptr = PointerRead(
-            max_cols=self.max_cols, max_entries=self.max_entries, tag_width=self.tag_width, col_ptr=self.col_ptr)
+            max_cols=self.max_cols, max_entries=self.max_entries, value_width=self.value_width, col_ptr=self.col_ptr)
         m.submodules.spmat_read = spmat = SparseMatrixRead(
-            max_entries=self.max_entries, tag_width=self.tag_width, entries=self.entries)
+            max_entries=self.max_entries, value_width=self.value_width, entries=self.entries)
         m.submodules.address_accumulator = accum = AddressAccumulator(
-            max_local_rows=self.max_local_rows, tag_width=self.tag_width)
+            max_local_rows=self.max_local_rows, value_width=self.value_width)
 
         connect(m, wiring.flipped(self.cols), ptr.cols)
         connect(m, ptr.spans, spmat.spans)

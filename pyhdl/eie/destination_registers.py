@@ -5,27 +5,19 @@ from amaranth.lib.wiring import In, Out
 from pyhdl.params import bits_for, check_int
 
 
-def read_port_signature(addr_width: int, data_width: int) -> wiring.Signature:
-    """Reader's view of a synchronous read port: data is valid the cycle after ``en``."""
-    return wiring.Signature({"addr": Out(addr_width), "en": Out(1), "data": In(signed(data_width))})
-
-
-def write_port_signature(addr_width: int, data_width: int) -> wiring.Signature:
-    return wiring.Signature({"addr": Out(addr_width), "data": Out(signed(data_width)), "en": Out(1)})
-
-
 class DestinationRegisters(wiring.Component):
     """The PE's ``max_local_rows`` accumulators of ``acc_width`` bits.
 
-    A memory with one write port and two synchronous read ports (accumulate, read-out), plus a
-    valid bit per row so ``clear`` empties every accumulator in one cycle: a row whose bit is
-    clear reads as 0, and a write sets its bit. Reads are not transparent: a read of the row
-    being written in the same cycle returns the old value (the arithmetic unit bypasses it).
+    A memory with one write port and two synchronous read ports (accumulate, read-out; ``data``
+    is valid the cycle after ``en``), plus a valid bit per row so ``clear`` empties every
+    accumulator in one cycle: a row whose bit is clear reads as 0, and a write sets its bit.
+    Reads are not transparent: a read of the row being written in the same cycle returns the old
+    value (the arithmetic unit bypasses it).
 
     Attributes
     ----------
-    acc_read, out_read : In(read_port_signature)
-    acc_write : In(write_port_signature)
+    acc_read, out_read : Out(memory.ReadPort.Signature(addr_width, shape=signed(acc_width)))
+    acc_write : Out(memory.WritePort.Signature(addr_width, shape=signed(acc_width)))
     clear : In(1)
         Every row reads as 0 from the next cycle on (a write in the same cycle still lands).
     """
@@ -35,9 +27,9 @@ class DestinationRegisters(wiring.Component):
         self.acc_width = check_int("acc_width", acc_width, minimum=2)
         aw = bits_for(max_local_rows - 1)
         super().__init__({
-            "acc_read": In(read_port_signature(aw, acc_width)),
-            "out_read": In(read_port_signature(aw, acc_width)),
-            "acc_write": In(write_port_signature(aw, acc_width)),
+            "acc_read": Out(memory.ReadPort.Signature(addr_width=aw, shape=signed(acc_width))),
+            "out_read": Out(memory.ReadPort.Signature(addr_width=aw, shape=signed(acc_width))),
+            "acc_write": Out(memory.WritePort.Signature(addr_width=aw, shape=signed(acc_width))),
             "clear": In(1),
         })
 

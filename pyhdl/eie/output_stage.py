@@ -1,8 +1,7 @@
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.eie.destination_registers import read_port_signature
 from pyhdl.params import bits_for, check_int
 
 
@@ -23,7 +22,7 @@ class OutputStage(wiring.Component):
     rows : In(stream of unsigned(row_width))
         Local rows to read out.
     outputs : Out(stream of {local_row, value})
-    out_read : Out(read_port_signature) to the destination registers
+    out_read : In(memory.ReadPort.Signature) to the destination registers
     shift : In(range(16)), relu : In(1)
         Layer settings; hold them steady while reading.
     """
@@ -36,7 +35,7 @@ class OutputStage(wiring.Component):
         super().__init__({
             "rows": In(stream.Signature(self.row_width)),
             "outputs": Out(stream.Signature(output_layout(self.row_width, act_width))),
-            "out_read": Out(read_port_signature(self.row_width, acc_width)),
+            "out_read": In(memory.ReadPort.Signature(addr_width=self.row_width, shape=signed(acc_width))),
             "shift": In(4),
             "relu": In(1),
         })

@@ -1,24 +1,23 @@
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int
 
 
-def column_layout(col_width: int, tag_width: int) -> data.StructLayout:
-    """A column index and the tag that travels with it (the PE's activation value)."""
-    return data.StructLayout({"col": col_width, **tag_field(tag_width)})
+def column_layout(col_width: int, value_width: int) -> data.StructLayout:
+    """A column index and the value that travels with it (the PE's activation value)."""
+    return data.StructLayout({"col": col_width, **value_field(value_width)})
 
 
-def span_layout(ptr_width: int, tag_width: int = 0) -> data.StructLayout:
-    """A column's entries ``start .. end - 1`` in the sparse-matrix memory, and its tag."""
-    return data.StructLayout({"start": ptr_width, "end": ptr_width, **tag_field(tag_width)})
+def span_layout(ptr_width: int, value_width: int = 0) -> data.StructLayout:
+    """A column's entries ``start .. end - 1`` in the sparse-matrix memory, and its value."""
+    return data.StructLayout({"start": ptr_width, "end": ptr_width, **value_field(value_width)})
 
 
-def tag_field(tag_width: int) -> dict:
-    """The optional ``tag`` field (a zero-width field would give Verilog an empty range)."""
-    return {"tag": tag_width} if tag_width else {}
+def value_field(value_width: int) -> dict:
+    """The optional signed ``value`` field (a zero-width field would give Verilog an empty range)."""
+    return {"value": signed(value_width)} if value_width else {}
 
 
 class PointerRead(wiring.Component):
@@ -35,15 +34,15 @@ class PointerRead(wiring.Component):
         Columns the pointer memory can describe.
     max_entries : int
         Largest pointer value (the sentinel of a full sparse-matrix memory).
-    tag_width : int
-        Bits of an opaque tag carried from each column to its span (0: none).
+    value_width : int
+        Bits of the signed value carried from each column to its span (0: none).
     col_ptr : sequence of int, optional
         Initial pointer image (at most ``max_cols + 1`` values); the rest reads as 0.
 
     Attributes
     ----------
     cols : In(stream of column_layout)
-        Column indices (and tags) to look up.
+        Column indices (and values) to look up.
     spans : Out(stream of span_layout)
         ``(start, end)`` of each accepted, in-range column; one cycle after it is accepted.
     n_cols : In(bits_for(max_cols))
@@ -51,26 +50,26 @@ class PointerRead(wiring.Component):
         ``error``.
     error : Out(1)
         Sticky; cleared by ``error_clear``.
-    load : In(load_port_signature)
-        Writes ``col_ptr[addr] = data``.
+    load : Out(memory.WritePort.Signature)
+        Host write port: ``col_ptr[addr] = data`` at the next clock edge.
 
     Throughput one column per cycle; latency one cycle (a synchronous SRAM read).
     """
 
-    def __init__(self, *, max_cols: int, max_entries: int, tag_width: int = 0, col_ptr=None):
+    def __init__(self, *, max_cols: int, max_entries: int, value_width: int = 0, col_ptr=None):
         self.max_cols = check_int("max_cols", max_cols)
         self.max_entries = check_int("max_entries", max_entries)
-        self.tag_width = check_int("tag_width", tag_width, minimum=0)
+        self.value_width = check_int("value_width", value_width, minimum=0)
         self.col_width = bits_for(max_cols - 1)
         self.ptr_width = bits_for(max_entries)
         self.init = check_col_ptr(col_ptr, max_cols, max_entries)
         super().__init__({
-            "cols": In(stream.Signature(column_layout(self.col_width, tag_width))),
-            "spans": Out(stream.Signature(span_layout(self.ptr_width, tag_width))),
+            "cols": In(stream.Signature(column_layout(self.col_width, value_width))),
+            "spans": Out(stream.Signature(span_layout(self.ptr_width, value_width))),
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
-            "load": In(load_port_signature(bits_for(max_cols), self.ptr_width)),
+            "load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols), shape=self.ptr_width)),
         })
 
     def elaborate(self, platform):
@@ -111,8 +110,8 @@ class PointerRead(wiring.Component):
                 self.spans.valid.eq(accept & ~out_of_range),
                 odd_col.eq(col[0]),
             ]
-            if self.tag_width:
-                m.d.sync += self.spans.payload.tag.eq(self.cols.payload.tag)
+            if self.value_width:
+                m.d.sync += self.spans.payload.value.eq(self.cols.payload.value)
         m.d.comb += [
             self.spans.payload.start.eq(Mux(odd_col, rd_odd.data, rd_even.data)),
             self.spans.payload.end.eq(Mux(odd_col, rd_even.data, rd_odd.data)),

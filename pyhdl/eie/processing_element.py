@@ -1,5 +1,5 @@
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from pyhdl.eie.activation_queue import ActivationQueue, activation_layout
@@ -10,7 +10,6 @@ from pyhdl.eie.output_stage import OutputStage, output_layout
 from pyhdl.eie.pointer_read import check_col_ptr
 from pyhdl.eie.spmat_read import check_entries
 from pyhdl.eie.weight_decoder import WeightDecoder, check_codebook_init
-from pyhdl.load_port import load_port_signature
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ACT_WIDTH, ENTRY_WIDTH, INDEX_WIDTH, PRODUCT_WIDTH, QUEUE_DEPTH, WEIGHT_WIDTH
 
@@ -70,7 +69,8 @@ class ProcessingElement(wiring.Component):
     acts : In(stream of {col, value})
         Nonzero input activations (the array's broadcast).
     queue_full, queue_level : Out
-    codebook_load, ptr_load, spmat_load : In(load_port_signature)
+    codebook_load, ptr_load, spmat_load : Out(memory.WritePort.Signature)
+        Host write ports of the codebook, the pointer and the sparse-matrix memories.
     n_cols : In
         Columns of the loaded layer; a column at or beyond it sets ``error``.
     clear : In(1)
@@ -105,7 +105,7 @@ class ProcessingElement(wiring.Component):
         self.act_width, self.weight_width = act_width, weight_width
         self.codebook = check_codebook_init(codebook, weight_width)
         self._decoder_args = dict(max_cols=max_cols, max_entries=max_entries, max_local_rows=max_local_rows,
-                                  tag_width=act_width, col_ptr=col_ptr, entries=entries)
+                                  value_width=act_width, col_ptr=col_ptr, entries=entries)
         check_col_ptr(col_ptr, max_cols, max_entries)
         check_entries(entries, max_entries)
         self.col_width = bits_for(max_cols - 1)
@@ -116,9 +116,9 @@ class ProcessingElement(wiring.Component):
             "acts": In(stream.Signature(activation_layout(self.col_width, act_width))),
             "queue_full": Out(1),
             "queue_level": Out(bits_for(queue_depth)),
-            "codebook_load": In(load_port_signature(INDEX_WIDTH, weight_width)),
-            "ptr_load": In(load_port_signature(bits_for(max_cols), bits_for(max_entries))),
-            "spmat_load": In(load_port_signature(bits_for(max_entries - 1), ENTRY_WIDTH)),
+            "codebook_load": Out(memory.WritePort.Signature(addr_width=INDEX_WIDTH, shape=weight_width)),
+            "ptr_load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols), shape=bits_for(max_entries))),
+            "spmat_load": Out(memory.WritePort.Signature(addr_width=bits_for(max_entries - 1), shape=ENTRY_WIDTH)),
             "n_cols": In(bits_for(max_cols)),
             "clear": In(1),
             "running": In(1),
@@ -153,16 +153,6 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [
             self.queue_full.eq(queue.full),
             self.queue_level.eq(queue.level),
-            decoder.cols.valid.eq(queue.pop.valid),
-            decoder.cols.payload.col.eq(queue.pop.payload.col),
-            decoder.cols.payload.tag.eq(queue.pop.payload.value),
-            queue.pop.ready.eq(decoder.cols.ready),
-            wdec.entries.valid.eq(decoder.decoded.valid),
-            wdec.entries.payload.local_row.eq(decoder.decoded.payload.local_row),
-            wdec.entries.payload.weight_idx.eq(decoder.decoded.payload.weight_idx),
-            wdec.entries.payload.value.eq(decoder.decoded.payload.tag),
-            wdec.entries.payload.last.eq(decoder.decoded.payload.last),
-            decoder.decoded.ready.eq(wdec.entries.ready),
             decoder.n_cols.eq(self.n_cols),
             decoder.error_clear.eq(self.clear),
             self.error.eq(decoder.error),
@@ -171,6 +161,8 @@ class ProcessingElement(wiring.Component):
             out.shift.eq(self.shift),
             out.relu.eq(self.relu),
         ]
+        connect(m, queue.pop, decoder.cols)
+        connect(m, decoder.decoded, wdec.entries)
         connect(m, wdec.weighted, au.entries)
         connect(m, au.acc_read, dest.acc_read)
         connect(m, au.acc_write, dest.acc_write)

@@ -1,21 +1,20 @@
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.eie.pointer_read import span_layout, tag_field
-from pyhdl.load_port import load_port_signature
+from pyhdl.eie.pointer_read import span_layout, value_field
 from pyhdl.params import bits_for, check_int
 from sw.formats import ENTRY_WIDTH, INDEX_WIDTH, REL_INDEX_WIDTH
 
 
-def entry_layout(tag_width: int = 0) -> data.StructLayout:
-    """A stored entry as read from the sparse-matrix memory, with its column boundaries and tag."""
+def entry_layout(value_width: int = 0) -> data.StructLayout:
+    """A stored entry as read from the sparse-matrix memory, with its column boundaries and value."""
     return data.StructLayout({
         "rel_index": REL_INDEX_WIDTH,   # bits 3..0 of the stored word
         "weight_idx": INDEX_WIDTH,      # bits 7..4
         "first": 1,                     # first entry of its column
         "last": 1,                      # last entry of its column
-        **tag_field(tag_width),
+        **value_field(value_width),
     })
 
 
@@ -34,8 +33,8 @@ class SparseMatrixRead(wiring.Component):
     spans : In(stream of span_layout)
     entries : Out(stream of entry_layout)
         Valid one cycle after the read is issued (synchronous SRAM).
-    load : In(load_port_signature)
-        Writes the word ``data`` at ``addr``.
+    load : Out(memory.WritePort.Signature)
+        Host write port: the word ``data`` at ``addr``.
     busy : Out(1)
         A column is being walked or an entry waits at the output.
     issued, skipped : Out(1)
@@ -44,19 +43,19 @@ class SparseMatrixRead(wiring.Component):
     Throughput one entry per cycle; latency one cycle from span to first entry.
     """
 
-    def __init__(self, *, max_entries: int, tag_width: int = 0, entries=None):
+    def __init__(self, *, max_entries: int, value_width: int = 0, entries=None):
         self.max_entries = check_int("max_entries", max_entries)
-        self.tag_width = check_int("tag_width", tag_width, minimum=0)
+        self.value_width = check_int("value_width", value_width, minimum=0)
         self.ptr_width = bits_for(max_entries)
         self.addr_width = bits_for(max_entries - 1)
         self.init = check_entries(entries, max_entries)
         super().__init__({
-            "spans": In(stream.Signature(span_layout(self.ptr_width, tag_width))),
-            "entries": Out(stream.Signature(entry_layout(tag_width))),
+            "spans": In(stream.Signature(span_layout(self.ptr_width, value_width))),
+            "entries": Out(stream.Signature(entry_layout(value_width))),
             "busy": Out(1),
             "issued": Out(1),
             "skipped": Out(1),
-            "load": In(load_port_signature(self.addr_width, ENTRY_WIDTH)),
+            "load": Out(memory.WritePort.Signature(addr_width=self.addr_width, shape=ENTRY_WIDTH)),
         })
 
     def elaborate(self, platform):
@@ -102,13 +101,13 @@ class SparseMatrixRead(wiring.Component):
                 end.eq(col_end),
                 active.eq(~is_last),
             ]
-        if self.tag_width:
-            # The tag of the span being walked: taken with the span, issued with each entry.
-            col_tag = Signal(self.tag_width)
+        if self.value_width:
+            # The value of the span being walked: taken with the span, issued with each entry.
+            col_value = Signal(signed(self.value_width))
             with m.If(self.spans.valid & self.spans.ready):
-                m.d.sync += col_tag.eq(span.tag)
+                m.d.sync += col_value.eq(span.value)
             with m.If(issue):
-                m.d.sync += self.entries.payload.tag.eq(Mux(active, col_tag, span.tag))
+                m.d.sync += self.entries.payload.value.eq(Mux(active, col_value, span.value))
         m.d.comb += [
             self.busy.eq(active | self.entries.valid),
             self.issued.eq(issue),

@@ -1,8 +1,8 @@
 from amaranth.hdl import Array, Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.load_port import load_port_signature
+from pyhdl.eie.address_accumulator import decoded_layout
 from pyhdl.params import check_int
 from sw.formats import CODEBOOK_SIZE, INDEX_WIDTH
 
@@ -26,10 +26,10 @@ class WeightDecoder(wiring.Component):
 
     Attributes
     ----------
-    entries : In(stream of {local_row, weight_idx, value, last})
+    entries : In(stream of decoded_layout)
     weighted : Out(stream of weighted_entry_layout)
-    load : In(load_port_signature(INDEX_WIDTH, weight_width))
-        Writes codebook entry ``addr``.
+    load : Out(memory.WritePort.Signature(addr_width=INDEX_WIDTH, shape=weight_width))
+        Host write port: codebook entry ``addr``.
     """
 
     def __init__(self, *, row_width: int, act_width: int, weight_width: int, codebook=None):
@@ -37,12 +37,10 @@ class WeightDecoder(wiring.Component):
         self.act_width = check_int("act_width", act_width, minimum=2)
         self.weight_width = check_int("weight_width", weight_width, minimum=2)
         self.codebook = check_codebook_init(codebook, weight_width)
-        self.in_layout = data.StructLayout({
-            "local_row": row_width, "weight_idx": INDEX_WIDTH, "value": signed(act_width), "last": 1})
         super().__init__({
-            "entries": In(stream.Signature(self.in_layout)),
+            "entries": In(stream.Signature(decoded_layout(row_width, act_width))),
             "weighted": Out(stream.Signature(weighted_entry_layout(row_width, weight_width, act_width))),
-            "load": In(load_port_signature(INDEX_WIDTH, weight_width)),
+            "load": Out(memory.WritePort.Signature(addr_width=INDEX_WIDTH, shape=weight_width)),
         })
 
     def elaborate(self, platform):

@@ -189,7 +189,7 @@ def test_bad_image_rejected_before_hardware():
     (dict(entries=[0] * 33), "33 entries; max_entries = 32"),
     (dict(entries=[0, 256]), "entry 1 = 256 is not an 8-bit word"),
     (dict(max_cols=0), "max_cols must be >= 1"),
-    (dict(tag_width=-1), "tag_width must be >= 0"),
+    (dict(value_width=-1), "value_width must be >= 0"),
 ])
 def test_constructor_rejects_bad_images(kw, message):
     with pytest.raises(ValueError, match=message):
