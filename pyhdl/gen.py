@@ -20,7 +20,7 @@ from pyhdl.pointacc.merger import Merger
 from pyhdl.sparse24.dense_mac import DenseMAC
 from pyhdl.sparse24.sparse_mac import SparseMAC
 
-# The blocks written to ``rtl/``; each is built with its defaults (SPEC.md's parameters).
+# The blocks written to ``rtl/``; each is built with its defaults (docs/spec.md's parameters).
 TOP_CLASSES = [CSCDecoder, ProcessingElement, EIEArray, SparseMAC, DenseMAC, KeyPack, BitonicSorter, Merger,
                Intersect]
 

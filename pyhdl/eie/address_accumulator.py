@@ -14,7 +14,7 @@ def decoded_layout(row_width: int, value_width: int = 0) -> data.StructLayout:
 
 
 class AddressAccumulator(wiring.Component):
-    """Turns relative indices into local row numbers (SPEC §2, Case A / Case B).
+    """Turns relative indices into local row numbers (docs/spec.md §2, Case A / Case B).
 
     Case A, first entry of a column: ``row = rel_index``. Case B, every later entry:
     ``row = previous_row + 1 + rel_index``. Padding entries pass through like any other entry

@@ -55,7 +55,7 @@ def status_address_layout(index_bits: int) -> data.StructLayout:
 
 
 class EIEArray(wiring.Component):
-    """``n_pe`` EIE processing elements behind an LNZD broadcast, with a host interface (SPEC §3).
+    """``n_pe`` EIE processing elements behind an LNZD broadcast, with a host interface (docs/spec.md §3).
 
     Row ``i`` of the layer lives in PE ``i % n_pe`` as local row ``i // n_pe``. After ``start``
     the activation scanner finds the input's nonzeros (``lnzd_width`` activations per cycle

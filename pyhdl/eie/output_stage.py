@@ -12,7 +12,7 @@ def output_layout(row_width: int, act_width: int) -> data.StructLayout:
 class OutputStage(wiring.Component):
     """Reads accumulators out: ``y = clamp(acc >> shift, -2**(w-1), 2**(w-1) - 1)``, then ReLU.
 
-    SPEC §1's output stage with an arithmetic (floor) shift of 0..15 and saturation to the
+    docs/spec.md §1's output stage with an arithmetic (floor) shift of 0..15 and saturation to the
     ``act_width``-bit activation range. Each accepted row index is read from the destination
     registers and its output leaves one cycle later; one row per cycle; under back-pressure the
     read is held.

@@ -33,7 +33,7 @@ def check_pe_params(*, max_cols, max_entries, max_local_rows, queue_depth, acc_w
     check_int("queue_depth", queue_depth)
     check_int("counter_width", counter_width, minimum=8)
     if act_width != ACT_WIDTH or weight_width != WEIGHT_WIDTH:
-        raise ValueError(f"act_width and weight_width must be SPEC's {ACT_WIDTH} and {WEIGHT_WIDTH}, "
+        raise ValueError(f"act_width and weight_width must be {ACT_WIDTH} and {WEIGHT_WIDTH} (docs/spec.md §1), "
                          f"got {act_width} and {weight_width}")
     need = min_acc_width(max_cols)
     acc = need if acc_width is None else check_int("acc_width", acc_width)
@@ -45,7 +45,7 @@ def check_pe_params(*, max_cols, max_entries, max_local_rows, queue_depth, acc_w
 
 
 class ProcessingElement(wiring.Component):
-    """One EIE processing element (SPEC §3).
+    """One EIE processing element (docs/spec.md §3).
 
     activation queue → CSC decoder (pointer read, sparse-matrix read, address accumulator) →
     weight decoder → arithmetic unit (with bypass) → destination registers → output stage.
@@ -59,7 +59,7 @@ class ProcessingElement(wiring.Component):
     acc_width : int, optional
         Accumulator width; at least ``min_acc_width(max_cols)`` (the default).
     act_width, weight_width : int
-        Must be SPEC's 16 and 16.
+        Must be the spec's 16 and 16.
     counter_width : int
         Width of the performance counters.
     codebook, col_ptr, entries : optional init images.

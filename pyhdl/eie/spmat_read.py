@@ -21,7 +21,7 @@ def entry_layout(value_width: int = 0) -> data.StructLayout:
 class SparseMatrixRead(wiring.Component):
     """Walks each column span through the sparse-matrix memory, one entry per cycle.
 
-    The memory holds ``max_entries`` 8-bit words (SPEC §2: ``weight_idx`` in bits 7..4,
+    The memory holds ``max_entries`` 8-bit words (docs/spec.md §2: ``weight_idx`` in bits 7..4,
     ``rel_index`` in bits 3..0). A span ``(start, end)`` produces the entries
     ``start .. end - 1`` in order, marked ``first``/``last``. The next span is taken in the
     cycle after the current column's last entry is issued and its first entry is read in that

@@ -1,2 +1,2 @@
-"""The PointAcc mapping unit (SPEC §5): sortable keys, a bitonic sorter, a merger of sorted runs
+"""The PointAcc mapping unit (docs/spec.md §5): sortable keys, a bitonic sorter, a merger of sorted runs
 and an intersection unit that turns sorted keys into kernel-map pairs."""

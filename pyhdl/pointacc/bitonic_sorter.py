@@ -55,7 +55,7 @@ class BitonicSorter(wiring.Component):
     width : int
         Lanes per beat, a power of two (default 8).
     key_bits, index_bits : int
-        Key and index widths (defaults: ``sw.pointcloud.keys`` at SPEC defaults).
+        Key and index widths (defaults: ``sw.pointcloud.keys`` at the spec defaults).
 
     Attributes
     ----------

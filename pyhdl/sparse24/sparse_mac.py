@@ -8,14 +8,14 @@ from sw.formats import ACC24_WIDTH, GROUP_24, INT8_WIDTH, KEPT_24, MAC24_GROUPS,
 
 
 def meta_layout() -> data.StructLayout:
-    """One group's metadata, SPEC §4's ``i0 | i1 << 2``: the kept positions, ``i0 < i1``."""
+    """One group's metadata, docs/spec.md §4's ``i0 | i1 << 2``: the kept positions, ``i0 < i1``."""
     return data.StructLayout({"i0": META_INDEX_WIDTH, "i1": META_INDEX_WIDTH})
 
 
 def sparse_beat_layout(groups: int) -> data.StructLayout:
     """What the MAC takes in one cycle: ``groups`` consecutive groups of one weight row.
 
-    ``values[2g]``, ``values[2g + 1]``: group ``g``'s kept int8 weights (SPEC §4 order);
+    ``values[2g]``, ``values[2g + 1]``: group ``g``'s kept int8 weights (docs/spec.md §4 order);
     ``meta[g]``: its kept positions; ``acts[4g .. 4g + 3]``: the 4 int8 activations group ``g``
     covers; ``last``: this beat ends the row. Element ``j`` of an array field sits at bits
     ``j·w .. j·w + w - 1`` of that field (``w`` its element width), as in the memory images of
@@ -32,7 +32,7 @@ def sparse_beat_layout(groups: int) -> data.StructLayout:
 class SparseMAC(wiring.Component):
     """2:4 sparse int8 multiply-accumulate: one row of ``y = W @ x`` per ``K / (4·groups)`` beats.
 
-    Each cycle a beat brings ``groups`` groups of a 2:4-packed weight row (SPEC §4) with the
+    Each cycle a beat brings ``groups`` groups of a 2:4-packed weight row (docs/spec.md §4) with the
     ``4·groups`` activations they cover. In every group two 4:1 multiplexers pick the activations
     at positions ``i0`` and ``i1``, and two multipliers form ``values[2g]·x[i0]`` and
     ``values[2g + 1]·x[i1]``: ``2·groups`` multipliers doing the work of ``4·groups`` dense MACs.
@@ -54,7 +54,7 @@ class SparseMAC(wiring.Component):
     results : Out(stream of signed(32))
         One int32 per row, in row order.
     error : Out(1)
-        Sticky: an accepted beat had a group with ``i0 >= i1`` (not SPEC §4 metadata; the beat is
+        Sticky: an accepted beat had a group with ``i0 >= i1`` (not docs/spec.md §4 metadata; the beat is
         still computed as the multiplexers select). ``error_clear`` clears it.
 
     Timing: initiation interval 1 across beats and rows. A row's result leaves ``LATENCY`` = 3

@@ -181,8 +181,8 @@ def test_cycle_model_queue_full_recurrence():
 @pytest.mark.parametrize("kw, message", [
     (dict(acc_width=39), "can overflow"),
     (dict(queue_depth=0), "queue_depth"),
-    (dict(act_width=8), "SPEC"),
-    (dict(weight_width=32), "SPEC"),
+    (dict(act_width=8), r"must be 16 and 16 \(docs/spec.md §1\)"),
+    (dict(weight_width=32), r"must be 16 and 16 \(docs/spec.md §1\)"),
     (dict(codebook=[1, 2]), "entry 0"),
     (dict(codebook=[0, 32768]), "signed 16-bit"),
     (dict(codebook=[0, -32769]), "signed 16-bit"),
