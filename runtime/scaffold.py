@@ -45,12 +45,3 @@ async def settle(dut, cycles: int) -> None:
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     await ReadOnly()
-
-
-def fields(layout) -> dict:
-    """``{name: (offset, width)}`` of an Amaranth ``StructLayout``, to unpack payload integers."""
-    return {name: (f.offset, f.width) for name, f in layout}
-
-
-def unpack(value: int, layout_fields: dict) -> dict:
-    return {n: (value >> off) & ((1 << w) - 1) for n, (off, w) in layout_fields.items()}

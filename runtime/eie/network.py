@@ -26,7 +26,7 @@ from runtime.eie.host import (
     fit_params,
     weight_writes,
 )
-from runtime.payload import to_signed
+from runtime.payload import unpack
 from runtime.stream import StreamSink
 from sw.cyclemodel.eie import array_timing, layer_work, useful_macs
 
@@ -122,7 +122,6 @@ async def eie_network(dut):
     report = []
     for i, case in enumerate(cases):
         array = array_for(case)
-        out_f = scaffold.fields(array.outputs.payload.shape())
         await RisingEdge(dut.clk)
         for sig in ("load__en", "start", "read_start", "outputs__ready"):
             getattr(dut, sig).value = 0
@@ -178,9 +177,9 @@ async def eie_network(dut):
                     break
             await scaffold.settle(dut, 6)
             sink.stop()
-            got = [scaffold.unpack(v, out_f) for _, v in sink.received]
-            assert [g["row"] for g in got] == list(range(rows)), f"{tag}: rows out of order or missing"
-            y = [to_signed(g["value"], out_f["value"][1]) for g in got]
+            got = unpack(array.outputs.payload.shape(), [v for _, v in sink.received])
+            assert got["row"].tolist() == list(range(rows)), f"{tag}: rows out of order or missing"
+            y = got["value"].tolist()
             exp = case[f"{l}/exp_y"].tolist()
             bad = [r for r, (a, b) in enumerate(zip(y, exp, strict=True)) if a != b]
             assert not bad, (f"{tag}: {len(bad)} of {rows} rows differ, first rows {bad[:8]}: "

@@ -15,6 +15,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from pyhdl.eie.csc_decoder import CSCDecoder
 from runtime import scaffold, sim
 from runtime.eie.host import decoder_words
+from runtime.payload import unpack
 from runtime.stream import StreamSink, StreamSource
 from verif.golden.csc import decode_stream
 
@@ -106,7 +107,6 @@ async def decode_columns(dut):
         assert dut.error.value == 0, f"case {i}: error set before any column"
 
         layout = CSCDecoder(**{k: int(case[k]) for k in PARAMS}).decoded.payload.shape()
-        f = scaffold.fields(layout)
         seed = int(case["seed"])
         src = StreamSource(dut, "cols", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
         sink = StreamSink(dut, "decoded", dut.clk, period, p_ready=float(case["p_ready"]), seed=seed + 1)
@@ -134,8 +134,9 @@ async def decode_columns(dut):
         assert activity.idle_while_busy is None, \
             f"case {i}: busy low on cycle {activity.idle_while_busy[0]} while entries were owed"
 
-        got = [scaffold.unpack(v, f) for _, v in sink.received]
-        got = [(g["local_row"], g["weight_idx"], bool(g["last"])) for g in got]
+        got = unpack(layout, [v for _, v in sink.received])
+        got = list(zip(got["local_row"].tolist(), got["weight_idx"].tolist(), got["last"].astype(bool).tolist(),
+                       strict=True))
         for k, (g, e) in enumerate(zip(got, expected, strict=False)):  # lengths: below
             assert g == e, f"case {i} ({case['name']}): entry {k}: RTL {g}, golden {e}"
         assert len(got) == len(expected), (

@@ -13,10 +13,10 @@ from cocotb.triggers import RisingEdge
 
 from pyhdl.pointacc.streams import coord_beat_layout
 from runtime import scaffold, sim
+from runtime.payload import pack
 from runtime.stream import StreamSink, StreamSource, cycle_of
 from sw.pointcloud import KeyFormat
 from verif.golden.pointacc import encode
-from verif.harness.layouts import pack
 from verif.harness.pointacc_beats import read_key_beat
 
 PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
@@ -67,14 +67,10 @@ async def pack_coords(dut):
         dut.keys__ready.value = 0
         await scaffold.reset(dut)
         w, cb, bb, ib = (int(case[k]) for k in ("width", "coord_bits", "batch_bits", "index_bits"))
-        layout = coord_beat_layout(w, cb, bb, ib)
         coords, idx, keep, last = case["coords"], case["idx"], case["keep"], case["last"]
         n = len(keep)
-        words = []
-        for b in range(n):
-            lanes = [dict(zip(("batch", "x", "y", "z"), map(int, coords[b, i]), strict=True),
-                          idx=int(idx[b, i])) for i in range(w)]
-            words.append(pack(layout, {"lanes": lanes, "keep": int(keep[b]), "last": int(last[b])}))
+        lanes = {f: coords[:, :, k] for k, f in enumerate(("batch", "x", "y", "z"))} | {"idx": idx}
+        words = pack(coord_beat_layout(w, cb, bb, ib), {"lanes": lanes, "keep": keep, "last": last})
         pv, pr = float(case["p_valid"]), float(case["p_ready"])
         src = StreamSource(dut, "coords", dut.clk, period, p_valid=pv, seed=int(case["seed"]))
         sink = StreamSink(dut, "keys", dut.clk, period, p_ready=pr, seed=int(case["seed"]) + 1)

@@ -13,13 +13,11 @@ import numpy as np
 from cocotb.triggers import RisingEdge
 
 from pyhdl.pointacc.network import sort_layers
-from pyhdl.pointacc.streams import key_beat_layout
 from runtime import scaffold, sim
 from runtime.stream import StreamSink, StreamSource, cycle_of
 from sw.pointcloud import KeyFormat, scenes
 from verif.golden.pointacc import sort_elements
-from verif.harness.layouts import pack
-from verif.harness.pointacc_beats import read_key_beat
+from verif.harness.pointacc_beats import key_beat_ints, read_key_beat
 
 PARAMS = dict(width=8, key_bits=KeyFormat().key_bits, index_bits=20)
 LATENCY = len(sort_layers(PARAMS["width"]))
@@ -77,11 +75,9 @@ async def sort_beats(dut):
         await scaffold.reset(dut)
         w, kb, ib = (int(case[k]) for k in ("width", "key_bits", "index_bits"))
         latency = len(sort_layers(w))
-        layout = key_beat_layout(w, kb, ib)
         keys, idx, keep, last = case["keys"], case["idx"], case["keep"], case["last"]
         n = len(keep)
-        words = [pack(layout, {"lanes": [{"key": int(keys[b, i]), "idx": int(idx[b, i])} for i in range(w)],
-                               "keep": int(keep[b]), "last": int(last[b])}) for b in range(n)]
+        words = key_beat_ints(case, w, kb, ib)
         pv, pr = float(case["p_valid"]), float(case["p_ready"])
         src = StreamSource(dut, "unsorted", dut.clk, period, p_valid=pv, seed=int(case["seed"]))
         sink = StreamSink(dut, "sorted", dut.clk, period, p_ready=pr, seed=int(case["seed"]) + 1)

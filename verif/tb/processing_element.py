@@ -12,7 +12,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from pyhdl.eie.processing_element import ProcessingElement
 from runtime import scaffold, sim
 from runtime.eie.host import decoder_words
-from runtime.payload import pack_payloads, to_signed
+from runtime.payload import pack, unpack
 from runtime.stream import StreamSink, StreamSource
 from sw.cyclemodel.eie import pe_timing
 from verif.golden.csc import decode_column
@@ -61,7 +61,6 @@ async def pe_layer(dut):
     for i, case in enumerate(cases):
         tag = f"case {i} ({case['name']})"
         pe = ProcessingElement(**{k: int(case[k]) for k in PARAMS})
-        out_f = scaffold.fields(pe.outputs.payload.shape())
         await RisingEdge(dut.clk)
         for sig in ("acts__valid", "rows__valid", "outputs__ready", "running", "codebook_load__en",
                     "ptr_load__en", "spmat_load__en"):
@@ -84,8 +83,7 @@ async def pe_layer(dut):
         dut.running.value = 1
         seed = int(case["seed"])
         src = StreamSource(dut, "acts", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
-        src.send(pack_payloads(pe.acts.payload.shape(), len(case["act_col"]), col=case["act_col"],
-                               value=case["act_value"]))
+        src.send(pack(pe.acts.payload.shape(), {"col": case["act_col"], "value": case["act_value"]}))
         n_acts = len(case["act_col"])
         budget = 100 + 4 * (int(np.sum(np.maximum(case["col_entries"], 1))) + n_acts) / float(case["p_valid"])
         idle_at = None
@@ -130,10 +128,9 @@ async def pe_layer(dut):
         await scaffold.settle(dut, 4)
         rows.stop()
         sink.stop()
-        got = [scaffold.unpack(v, out_f) for _, v in sink.received]
-        assert [g["local_row"] for g in got] == list(range(local_rows)), f"{tag}: rows read out out of order"
-        values = [to_signed(g["value"], out_f["value"][1]) for g in got]
-        for r, (g, e) in enumerate(zip(values, case["exp_out"].tolist(), strict=True)):
+        got = unpack(pe.outputs.payload.shape(), [v for _, v in sink.received])
+        assert got["local_row"].tolist() == list(range(local_rows)), f"{tag}: rows read out out of order"
+        for r, (g, e) in enumerate(zip(got["value"].tolist(), case["exp_out"].tolist(), strict=True)):
             assert g == e, f"{tag}: local row {r}: RTL {g}, golden {e}"
         measured.append({"case": i, "macs": timing.macs, "first_push": pushes[0] if pushes else run_start,
                          "idle_at": idle_at, "busy": counters[0], "starved": counters[1],

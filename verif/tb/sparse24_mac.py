@@ -15,9 +15,9 @@ from cocotb.triggers import RisingEdge
 from pyhdl.sparse24.dense_mac import DenseMAC
 from pyhdl.sparse24.sparse_mac import SparseMAC
 from runtime import scaffold, sim
-from runtime.payload import pack_payloads, to_signed
+from runtime.payload import pack, unpack
 from runtime.stream import StreamSink, StreamSource
-from sw.formats import ACC24_WIDTH, INT8_MAX, INT8_MIN, KEPT_24, MAC24_GROUPS
+from sw.formats import INT8_MAX, INT8_MIN, KEPT_24, MAC24_GROUPS
 from sw.pack import mask_24, pack_24
 from verif.golden import sparse24 as golden
 from verif.harness.mac24 import dense_beats, sparse_beats
@@ -123,7 +123,7 @@ async def mac_rows(dut):
                            seed=int(case["seed"]))
         sink = StreamSink(dut, "results", dut.clk, period, p_ready=float(case["p_ready"]),
                           seed=int(case["seed"]) + 1)
-        src.send(pack_payloads(mac.beats.payload.shape(), n, **fields))
+        src.send(pack(mac.beats.payload.shape(), fields))
         budget = 100 + 6 * n / min(float(case["p_valid"]), float(case["p_ready"]))
         cycles = 0
         while (not src.idle or len(sink.received) < len(expected)) and cycles < budget:
@@ -133,7 +133,7 @@ async def mac_rows(dut):
         src.stop()
         sink.stop()
 
-        got = [to_signed(v, ACC24_WIDTH) for _, v in sink.received]
+        got = unpack(mac.results.payload.shape(), [v for _, v in sink.received]).tolist()
         for r, (g, e) in enumerate(zip(got, expected, strict=False)):   # lengths: below
             assert g == e, f"{label}: row {r}: RTL {g}, golden {e}"
         assert len(got) == len(expected), f"{label}: RTL gave {len(got)} rows, golden {len(expected)}"
