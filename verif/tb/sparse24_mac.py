@@ -14,9 +14,9 @@ from cocotb.triggers import RisingEdge
 
 from pyhdl.sparse24.dense_mac import DenseMAC
 from pyhdl.sparse24.sparse_mac import SparseMAC
-from runtime import scaffold, sim
+from runtime import sim
 from runtime.payload import pack, unpack
-from runtime.stream import StreamSink, StreamSource
+from runtime.scaffold import Testbench
 from sw.formats import INT8_MAX, INT8_MIN, KEPT_24, MAC24_GROUPS
 from sw.pack import mask_24, pack_24
 from verif.golden import sparse24 as golden
@@ -29,7 +29,7 @@ MODULE = __name__
 
 def run(model, cases, test_dir=None) -> dict:
     """Totals over the timed cases (no back-pressure): ``rows``, ``beats``, ``cycles`` (first beat
-    in to last result out) and ``dense_macs``."""
+    in to last result out) and ``dense_macs``; plus simulator speed."""
     return sim.run(model, MODULE, cases, testcase="mac_rows", test_dir=test_dir)
 
 
@@ -99,18 +99,13 @@ def random_24(rng, rows, k, p_drop=0.0):
 @cocotb.test()
 async def mac_rows(dut):
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
+    tb = Testbench(dut)
     timed = {"rows": 0, "beats": 0, "cycles": 0, "dense_macs": 0}
     for i, case in enumerate(cases):
         mac = component(case)
         sparse = case["kind"] == "sparse"
         label = f"case {i} ({case['name']})"
-        await RisingEdge(dut.clk)   # leave the previous case's read-only phase
-        dut.beats__valid.value = 0
-        dut.results__ready.value = 0
-        if sparse:
-            dut.error_clear.value = 0
-        await scaffold.reset(dut)
+        await tb.reset("beats__valid", "results__ready", *(["error_clear"] if sparse else []))
         if sparse:
             await RisingEdge(dut.clk)
             assert dut.error.value == 0, f"{label}: error set after reset"
@@ -119,21 +114,13 @@ async def mac_rows(dut):
         last = np.asarray(fields["last"])
         n = len(last)
         expected = np.atleast_1d(case["expected"]).tolist()
-        src = StreamSource(dut, "beats", dut.clk, period, p_valid=float(case["p_valid"]),
-                           seed=int(case["seed"]))
-        sink = StreamSink(dut, "results", dut.clk, period, p_ready=float(case["p_ready"]),
-                          seed=int(case["seed"]) + 1)
+        pv, pr = float(case["p_valid"]), float(case["p_ready"])
+        src = tb.source("beats", p_valid=pv, seed=int(case["seed"]))
+        sink = tb.sink("results", p_ready=pr, seed=int(case["seed"]) + 1)
         src.send(pack(mac.beats.payload.shape(), fields))
-        budget = 100 + 6 * n / min(float(case["p_valid"]), float(case["p_ready"]))
-        cycles = 0
-        while (not src.idle or len(sink.received) < len(expected)) and cycles < budget:
-            await RisingEdge(dut.clk)
-            cycles += 1
-        await scaffold.settle(dut, mac.LATENCY + 8)   # an extra result would show up now
-        src.stop()
-        sink.stop()
+        await tb.drain(sink, len(expected), budget=100 + 6 * n / min(pv, pr), settle=mac.LATENCY + 8, tag=label)
 
-        got = unpack(mac.results.payload.shape(), [v for _, v in sink.received]).tolist()
+        got = unpack(mac.results.payload.shape(), sink.values).tolist()
         for r, (g, e) in enumerate(zip(got, expected, strict=False)):   # lengths: below
             assert g == e, f"{label}: row {r}: RTL {g}, golden {e}"
         assert len(got) == len(expected), f"{label}: RTL gave {len(got)} rows, golden {len(expected)}"
@@ -155,10 +142,7 @@ async def mac_rows(dut):
             timed["dense_macs"] += int(case["dense_macs"])
 
         if sparse and case["exp_error"]:
-            await RisingEdge(dut.clk)
-            dut.error_clear.value = 1
-            await RisingEdge(dut.clk)
-            dut.error_clear.value = 0
-            await scaffold.settle(dut, 1)
+            await tb.pulse("error_clear")
+            await tb.settle(1)
             assert dut.error.value == 0, f"{label}: error_clear did not clear the error"
-    sim.report(timed)
+    tb.report(timed)
