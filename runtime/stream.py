@@ -12,28 +12,44 @@ from collections import deque
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from runtime.scaffold import cycle_of
+
+def cycle_of(period_steps: int) -> int:
+    """The current clock cycle number (simulator time over the clock period)."""
+    from cocotb.utils import get_sim_time
+
+    return get_sim_time("step") // period_steps
 
 
-def port(dut, name):
-    """The ``valid``/``ready``/``payload`` handles of stream port ``name`` (Amaranth's ``name__x``)."""
-    return tuple(getattr(dut, f"{name}__{s}") for s in ("valid", "ready", "payload"))
+class _Driver:
+    """The ``valid``/``ready``/``payload`` handles of stream port ``name`` (Amaranth's ``name__x``),
+    a seeded random generator, and the coroutine that drives the port until :meth:`stop`."""
+
+    def __init__(self, dut, name, clk, period_steps, seed):
+        self.name = name
+        self.valid, self.ready, self.payload = (getattr(dut, f"{name}__{s}") for s in ("valid", "ready", "payload"))
+        self.clk, self.period = clk, period_steps
+        self.rng = random.Random(seed)
+
+    def _start(self):
+        self._task = cocotb.start_soon(self._run())
+
+    def stop(self):
+        """Stop driving (the caller deasserts ``valid`` outside the read-only phase)."""
+        self._task.cancel()
 
 
-class StreamSource:
+class StreamSource(_Driver):
     """Drives items into a stream port. ``p_valid`` is the chance of offering an item in a cycle."""
 
     def __init__(self, dut, name, clk, period_steps, *, p_valid=1.0, seed=0):
-        self.valid, self.ready, self.payload = port(dut, name)
-        self.clk, self.period = clk, period_steps
+        super().__init__(dut, name, clk, period_steps, seed)
         self.p_valid = p_valid
-        self.rng = random.Random(seed)
         self.queue = deque()
         self.sent = []          # (cycle of the transfer edge, item)
         self.offered = []       # first cycle each item was offered (valid high)
         self._pending = False
         self.valid.value = 0
-        self._task = cocotb.start_soon(self._run())
+        self._start()
 
     def send(self, items):
         self.queue.extend(int(i) for i in items)
@@ -55,22 +71,21 @@ class StreamSource:
                 self.sent.append((cycle_of(self.period) + 1, self.queue.popleft()))
                 self._pending = False
 
-    def stop(self):
-        """Stop driving (the caller deasserts ``valid`` outside the read-only phase)."""
-        self._task.cancel()
 
-
-class StreamSink:
+class StreamSink(_Driver):
     """Accepts items from a stream port. ``p_ready`` is the chance of ``ready`` in a cycle."""
 
     def __init__(self, dut, name, clk, period_steps, *, p_ready=1.0, seed=0):
-        self.valid, self.ready, self.payload = port(dut, name)
-        self.clk, self.period = clk, period_steps
+        super().__init__(dut, name, clk, period_steps, seed)
         self.p_ready = p_ready
-        self.rng = random.Random(seed)
         self.received = []      # (cycle of the transfer edge, payload as int)
         self.ready.value = 0
-        self._task = cocotb.start_soon(self._run())
+        self._start()
+
+    @property
+    def values(self) -> list:
+        """The received payloads, in order."""
+        return [v for _, v in self.received]
 
     async def _run(self):
         while True:
@@ -80,6 +95,3 @@ class StreamSink:
             await ReadOnly()
             if ready and self.valid.value == 1:
                 self.received.append((cycle_of(self.period) + 1, int(self.payload.value)))
-
-    def stop(self):
-        self._task.cancel()

@@ -9,14 +9,13 @@ eie`` and the demo call; ``eie_network`` is the cocotb test that runs inside the
 """
 
 import tempfile
-import time
 
 import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from pyhdl.eie.array import Status
-from runtime import scaffold, sim
+from runtime import sim
 from runtime.eie.host import (
     ARRAY_PARAMS,
     activation_writes,
@@ -26,8 +25,8 @@ from runtime.eie.host import (
     fit_params,
     weight_writes,
 )
-from runtime.payload import to_signed
-from runtime.stream import StreamSink
+from runtime.payload import unpack
+from runtime.scaffold import Testbench
 from sw.cyclemodel.eie import array_timing, layer_work, useful_macs
 
 MODULE = __name__
@@ -97,16 +96,6 @@ def report(layers_out, n_pe) -> None:
               f"{1 - np.mean(starved) / cyc:.3f} (1 - starved / cycles)")
 
 
-async def _write(dut, addr, data):
-    for a, d in zip(addr, data, strict=True):
-        await RisingEdge(dut.clk)
-        dut.load__addr.value = int(a)
-        dut.load__data.value = int(d)
-        dut.load__en.value = 1
-    await RisingEdge(dut.clk)
-    dut.load__en.value = 0
-
-
 async def _status(dut, array, kind, pe=0) -> int:
     await RisingEdge(dut.clk)
     dut.status_addr.value = array.status_address(kind, pe)
@@ -117,40 +106,24 @@ async def _status(dut, array, kind, pe=0) -> int:
 @cocotb.test()
 async def eie_network(dut):
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
-    wall0 = time.perf_counter()
+    tb = Testbench(dut)
     report = []
     for i, case in enumerate(cases):
         array = array_for(case)
-        out_f = scaffold.fields(array.outputs.payload.shape())
-        await RisingEdge(dut.clk)
-        for sig in ("load__en", "start", "read_start", "outputs__ready"):
-            getattr(dut, sig).value = 0
-        dut.status_addr.value = 0
-        await scaffold.reset(dut)
+        await tb.reset("load__en", "start", "read_start", "outputs__ready", "status_addr")
         x = [int(v) for v in case["x0"]]
         layers = []
         for l in range(int(case["n_layers"])):
             tag = f"case {i} ({case['name']}) layer {l}"
             acts = activation_writes(array, x)
             if case["acts_first"]:          # the host may load in any order
-                await _write(dut, [a for a, _ in acts], [d for _, d in acts])
-            await _write(dut, case[f"{l}/addr"], case[f"{l}/data"])
+                await tb.write("load", [d for _, d in acts], addrs=[a for a, _ in acts])
+            await tb.write("load", case[f"{l}/data"], addrs=case[f"{l}/addr"])
             if not case["acts_first"]:
-                await _write(dut, [a for a, _ in acts], [d for _, d in acts])
-            await RisingEdge(dut.clk)
-            dut.start.value = 1
-            start = scaffold.cycle_of(period) + 1
-            await RisingEdge(dut.clk)
-            dut.start.value = 0
+                await tb.write("load", [d for _, d in acts], addrs=[a for a, _ in acts])
+            start = await tb.pulse("start")
             budget = 1000 + 20 * (len(case[f"{l}/addr"]) + case[f"{l}/cols"])
-            for _ in range(budget):
-                await RisingEdge(dut.clk)
-                await ReadOnly()
-                if dut.done.value == 1:
-                    break
-            assert dut.done.value == 1, f"{tag}: not done after {budget} cycles"
-            done_seen = scaffold.cycle_of(period)
+            done_seen = await tb.wait_until(lambda: dut.done.value == 1, budget, f"{tag}: not done")
             cycles = await _status(dut, array, Status.ARRAY, 0)
             stalls = await _status(dut, array, Status.ARRAY, 1)
             counters = [[await _status(dut, array, kind, k) for kind in (Status.BUSY, Status.STARVED, Status.STALLED)]
@@ -165,22 +138,13 @@ async def eie_network(dut):
                 assert stalls == case[f"{l}/exp_bcast_stalls"], \
                     f"{tag}: {stalls} broadcast stalls, model {case[f'{l}/exp_bcast_stalls']}"
 
-            await RisingEdge(dut.clk)
-            dut.read_start.value = 1
-            await RisingEdge(dut.clk)
-            dut.read_start.value = 0
+            await tb.pulse("read_start")
             rows = int(case[f"{l}/rows"])
-            sink = StreamSink(dut, "outputs", dut.clk, period, p_ready=float(case["p_ready"]),
-                              seed=int(case["seed"]) + l)
-            for _ in range(int(100 + 6 * rows / float(case["p_ready"]))):
-                await RisingEdge(dut.clk)
-                if len(sink.received) >= rows:
-                    break
-            await scaffold.settle(dut, 6)
-            sink.stop()
-            got = [scaffold.unpack(v, out_f) for _, v in sink.received]
-            assert [g["row"] for g in got] == list(range(rows)), f"{tag}: rows out of order or missing"
-            y = [to_signed(g["value"], out_f["value"][1]) for g in got]
+            sink = tb.sink("outputs", p_ready=float(case["p_ready"]), seed=int(case["seed"]) + l)
+            await tb.drain(sink, rows, budget=int(100 + 6 * rows / float(case["p_ready"])), settle=6, tag=tag)
+            got = unpack(array.outputs.payload.shape(), sink.values)
+            assert got["row"].tolist() == list(range(rows)), f"{tag}: rows out of order or missing"
+            y = got["value"].tolist()
             exp = case[f"{l}/exp_y"].tolist()
             bad = [r for r, (a, b) in enumerate(zip(y, exp, strict=True)) if a != b]
             assert not bad, (f"{tag}: {len(bad)} of {rows} rows differ, first rows {bad[:8]}: "
@@ -188,4 +152,4 @@ async def eie_network(dut):
             layers.append({"cycles": cycles, "bcast_stalls": stalls, "counters": counters, "y": y})
             x = y
         report.append(layers)
-    sim.report({"cases": report, "sim_cycles": scaffold.cycle_of(period), "sim_wall_s": time.perf_counter() - wall0})
+    tb.report({"cases": report})

@@ -3,7 +3,7 @@
     python -m verif.bench.sparse24             # cycle counts from Verilator
 
 Both units run the same random 2:4 int8 layers without back-pressure through the cocotb testbench
-of ``verif/tests/test_sparse24_mac.py``; dense-equivalent MACs are ``rows · K`` (the multiply-adds a
+of ``verif/tb/sparse24_mac.py``; dense-equivalent MACs are ``rows · K`` (the multiply-adds a
 dense unit would do), divided by the measured cycles (first beat in to last result out) and by the
 unit's multiplier count. FPGA size and fmax: ``runtime.bench.synth``.
 """
@@ -24,7 +24,7 @@ def throughput(shapes=SHAPES, seed: int = 0) -> list:
     from pyhdl.sparse24.dense_mac import DenseMAC
     from pyhdl.sparse24.sparse_mac import SparseMAC
     from runtime import sim
-    from verif.tests import test_sparse24_mac as tb
+    from verif.tb import sparse24_mac as tb
 
     units = [("SparseMAC", SparseMAC(), tb.sparse_case), ("DenseMAC", DenseMAC(), tb.dense_case)]
     rng = np.random.default_rng(seed)
@@ -34,8 +34,7 @@ def throughput(shapes=SHAPES, seed: int = 0) -> list:
             W, X = tb.random_24(rng, rows, k), tb.acts(rng, rows, k)
             for name, unit, make in units:
                 model = sim.build(unit)
-                m = sim.run(model, tb.MODULE, [make(name, [(W, X)])], testcase="mac_rows",
-                            test_dir=Path(tmp) / f"{name}-{rows}x{k}")
+                m = tb.run(model, [make(name, [(W, X)])], Path(tmp) / f"{name}-{rows}x{k}")
                 per_cycle = m["dense_macs"] / m["cycles"]
                 rows_out.append(dict(unit=unit.name, rows=rows, k=k, multipliers=unit.multipliers,
                                      cycles=m["cycles"], dense_macs=m["dense_macs"], per_cycle=per_cycle,

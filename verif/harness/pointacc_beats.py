@@ -9,8 +9,8 @@ values when an ``rng`` is given, so a block that looked at them would be caught.
 import numpy as np
 
 from pyhdl.pointacc.streams import key_beat_layout, pair_beat_layout, query_beat_layout
+from runtime.payload import pack, unpack
 from verif.golden.pointacc import beats
-from verif.harness.layouts import pack, unpack
 
 
 def beat_arrays(elems, width, *, key_bits, index_bits, rng=None, prefix=""):
@@ -39,33 +39,29 @@ def concat(parts, prefix=""):
 def key_beat_ints(case, width, key_bits, index_bits, prefix="", offsets=None, coord_bits=None):
     """Payload integers of the beats stored in ``case`` (query beats when ``offsets`` is given:
     one ``(x, y, z)`` row per beat)."""
-    keys, idx = case[f"{prefix}keys"], case[f"{prefix}idx"]
-    keep, last = case[f"{prefix}keep"], case[f"{prefix}last"]
+    value = {"lanes": {"key": case[f"{prefix}keys"], "idx": case[f"{prefix}idx"]},
+             "keep": case[f"{prefix}keep"], "last": case[f"{prefix}last"]}
     if offsets is None:
-        layout = key_beat_layout(width, key_bits, index_bits)
-    else:
-        layout = query_beat_layout(width, key_bits, index_bits, coord_bits)
-    out = []
-    for n in range(len(keep)):
-        v = {"lanes": [{"key": int(keys[n, i]), "idx": int(idx[n, i])} for i in range(width)],
-             "keep": int(keep[n]), "last": int(last[n])}
-        if offsets is not None:
-            v["offset"] = dict(zip("xyz", (int(o) for o in offsets[n]), strict=True))
-        out.append(pack(layout, v))
-    return out
+        return pack(key_beat_layout(width, key_bits, index_bits), value)
+    offsets = np.asarray(offsets)
+    value["offset"] = {c: offsets[:, k] for k, c in enumerate("xyz")}
+    return pack(query_beat_layout(width, key_bits, index_bits, coord_bits), value)
 
 
 def read_key_beat(value, width, key_bits, index_bits):
     """``(elements of the kept lanes, keep, last)`` of a key-beat payload integer."""
-    v = unpack(key_beat_layout(width, key_bits, index_bits), value)
-    elems = [(v["lanes"][i]["key"], v["lanes"][i]["idx"]) for i in range(width) if v["keep"] >> i & 1]
-    return elems, v["keep"], v["last"]
+    return _read_beat(unpack(key_beat_layout(width, key_bits, index_bits), value), width, "key", "idx")
 
 
 def read_pair_beat(value, width, index_bits):
-    v = unpack(pair_beat_layout(width, index_bits), value)
-    pairs = [(v["lanes"][i]["in_idx"], v["lanes"][i]["out_idx"]) for i in range(width) if v["keep"] >> i & 1]
-    return pairs, v["keep"], v["last"]
+    """``(pairs of the kept lanes, keep, last)`` of a pair-beat payload integer."""
+    return _read_beat(unpack(pair_beat_layout(width, index_bits), value), width, "in_idx", "out_idx")
+
+
+def _read_beat(v, width, first, second):
+    lanes = v["lanes"]
+    elems = [(lanes[first][i], lanes[second][i]) for i in range(width) if v["keep"] >> i & 1]
+    return elems, v["keep"], v["last"]
 
 
 def split_lists(received, width, reader):

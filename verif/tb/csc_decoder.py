@@ -6,16 +6,15 @@ sticky error flag, ``error_clear``, and (error-free streams without back-pressur
 which every entry leaves: ``first column accepted + LATENCY + issue slot``.
 """
 
-import time
-
 import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from pyhdl.eie.csc_decoder import CSCDecoder
-from runtime import scaffold, sim
+from runtime import sim
 from runtime.eie.host import decoder_words
-from runtime.stream import StreamSink, StreamSource
+from runtime.payload import unpack
+from runtime.scaffold import Testbench
 from verif.golden.csc import decode_stream
 
 PARAMS = dict(max_cols=256, max_entries=4096, max_local_rows=64)
@@ -55,18 +54,19 @@ class _Activity:
     """Counts the decoder's per-cycle ``issued`` and ``skipped`` strobes, and checks that ``busy``
     is high in every cycle in which an accepted column still has entries to deliver."""
 
-    def __init__(self, dut, period, src, sink, entries_of):
+    def __init__(self, tb, src, sink, entries_of):
         self.issued = self.skipped = 0
         self.busy_seen = False
         self.idle_while_busy = None
-        self._task = cocotb.start_soon(self._run(dut, period, src, sink, entries_of))
+        self._task = cocotb.start_soon(self._run(tb, src, sink, entries_of))
 
-    async def _run(self, dut, period, src, sink, entries_of):
+    async def _run(self, tb, src, sink, entries_of):
+        dut = tb.dut
         owed = n_sent = n_received = 0
         while True:
             await RisingEdge(dut.clk)
             await ReadOnly()
-            now = scaffold.cycle_of(period)
+            now = tb.cycle
             self.issued += int(dut.issued.value)
             self.skipped += int(dut.skipped.value)
             self.busy_seen |= bool(dut.busy.value)
@@ -83,48 +83,34 @@ class _Activity:
         self._task.cancel()
 
 
-
 @cocotb.test()
 async def decode_columns(dut):
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
-    wall0 = time.perf_counter()
+    tb = Testbench(dut)
     timed = []
     for i, case in enumerate(cases):
-        await RisingEdge(dut.clk)   # leave the previous case's read-only phase
-        dut.error_clear.value = 0
-        dut.ptr_load__en.value = 0
-        dut.spmat_load__en.value = 0
-        dut.cols__valid.value = 0
-        dut.decoded__ready.value = 0
-        await scaffold.reset(dut)
+        await tb.reset("error_clear", "ptr_load__en", "spmat_load__en", "cols__valid", "decoded__ready")
         if case["load"]:
-            await scaffold.write_words(dut, "ptr_load", case["col_ptr"])
-            await scaffold.write_words(dut, "spmat_load", case["entries"])
+            await tb.write("ptr_load", case["col_ptr"])
+            await tb.write("spmat_load", case["entries"])
         dut.n_cols.value = int(case["n_cols"])
         await RisingEdge(dut.clk)
         assert dut.error.value == 0, f"case {i}: error set before any column"
 
         layout = CSCDecoder(**{k: int(case[k]) for k in PARAMS}).decoded.payload.shape()
-        f = scaffold.fields(layout)
         seed = int(case["seed"])
-        src = StreamSource(dut, "cols", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
-        sink = StreamSink(dut, "decoded", dut.clk, period, p_ready=float(case["p_ready"]), seed=seed + 1)
+        src = tb.source("cols", p_valid=float(case["p_valid"]), seed=seed)
+        sink = tb.sink("decoded", p_ready=float(case["p_ready"]), seed=seed + 1)
         col_ptr, n_cols = case["col_ptr"], int(case["n_cols"])
-        activity = _Activity(dut, period, src, sink,
+        activity = _Activity(tb, src, sink,
                              lambda c, cp=col_ptr, n=n_cols: int(cp[c + 1] - cp[c]) if c < n else 0)
         src.send(case["columns"])
         expected = list(zip(case["exp_row"].tolist(), case["exp_widx"].tolist(),
                             case["exp_last"].tolist(), strict=True))
         budget = 200 + 8 * (int(np.sum(case["exp_slots"])) + len(case["columns"])) / min(
             float(case["p_valid"]), float(case["p_ready"]))
-        cycles = 0
-        while (not src.idle or len(sink.received) < len(expected)) and cycles < budget:
-            await RisingEdge(dut.clk)
-            cycles += 1
-        await scaffold.settle(dut, CSCDecoder.LATENCY + 8)   # anything extra would show up now
-        src.stop()
-        sink.stop()
+        await tb.drain(sink, len(expected), budget=budget, settle=CSCDecoder.LATENCY + 8,
+                       tag=f"case {i} ({case['name']})")
         activity.stop()
         assert activity.issued == len(expected), f"case {i}: issued strobed {activity.issued} times"
         assert activity.skipped == case["exp_skipped"], \
@@ -134,8 +120,9 @@ async def decode_columns(dut):
         assert activity.idle_while_busy is None, \
             f"case {i}: busy low on cycle {activity.idle_while_busy[0]} while entries were owed"
 
-        got = [scaffold.unpack(v, f) for _, v in sink.received]
-        got = [(g["local_row"], g["weight_idx"], bool(g["last"])) for g in got]
+        got = unpack(layout, sink.values)
+        got = list(zip(got["local_row"].tolist(), got["weight_idx"].tolist(), got["last"].astype(bool).tolist(),
+                       strict=True))
         for k, (g, e) in enumerate(zip(got, expected, strict=False)):  # lengths: below
             assert g == e, f"case {i} ({case['name']}): entry {k}: RTL {g}, golden {e}"
         assert len(got) == len(expected), (
@@ -158,12 +145,8 @@ async def decode_columns(dut):
             timed.append({"case": i, "entries": len(expected), "cycles": edges[-1] - first_in + 1})
 
         if case["exp_error"]:
-            await RisingEdge(dut.clk)
-            dut.error_clear.value = 1
-            await RisingEdge(dut.clk)
-            dut.error_clear.value = 0
-            await scaffold.settle(dut, 1)
+            await tb.pulse("error_clear")
+            await tb.settle(1)
             assert dut.error.value == 0, f"case {i}: error_clear did not clear the error"
-    sim.report({"entries": sum(t["entries"] for t in timed), "cycles": sum(t["cycles"] for t in timed),
-                "timed": timed, "sim_cycles": scaffold.cycle_of(period),
-                "sim_wall_s": time.perf_counter() - wall0})
+    tb.report({"entries": sum(t["entries"] for t in timed), "cycles": sum(t["cycles"] for t in timed),
+               "timed": timed})

@@ -6,14 +6,11 @@ list with its kernel offset on ``outputs``) and checks each job's pairs in order
 the golden step count (``job_cycles``).
 """
 
-import time
-
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
 
-from runtime import scaffold, sim
-from runtime.stream import StreamSink, StreamSource, cycle_of
+from runtime import sim
+from runtime.scaffold import Testbench
 from sw.pointcloud import KeyFormat, kernel_map, kernel_offsets, scenes
 from verif.golden.pointacc import encode, intersect, intersect_steps, sort_elements
 from verif.harness.pointacc_beats import beat_arrays, concat, key_beat_ints, read_pair_beat, split_lists
@@ -98,15 +95,10 @@ def random_scene(seed, n):
 @cocotb.test()
 async def intersect_lists(dut):
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
-    wall0 = time.perf_counter()
+    tb = Testbench(dut)
     total = dict(keys=0, steps=0, cycles=0, pairs=0)
     for c, case in enumerate(cases):
-        await RisingEdge(dut.clk)
-        dut.inputs__valid.value = 0
-        dut.outputs__valid.value = 0
-        dut.pairs__ready.value = 0
-        await scaffold.reset(dut)
+        await tb.reset("inputs__valid", "outputs__valid", "pairs__ready")
         w, cb, ib = (int(case[k]) for k in ("width", "coord_bits", "index_bits"))
         kb = int(case["key_bits"])
         in_words = key_beat_ints(case, w, kb, ib, prefix="in_")
@@ -114,24 +106,15 @@ async def intersect_lists(dut):
         lens = case["exp_len"]
         pv, pr = float(case["p_valid"]), float(case["p_ready"])
         seed = int(case["seed"])
-        src_in = StreamSource(dut, "inputs", dut.clk, period, p_valid=pv, seed=seed)
-        src_out = StreamSource(dut, "outputs", dut.clk, period, p_valid=pv, seed=seed + 1)
-        sink = StreamSink(dut, "pairs", dut.clk, period, p_ready=pr, seed=seed + 2)
+        src_in = tb.source("inputs", p_valid=pv, seed=seed)
+        src_out = tb.source("outputs", p_valid=pv, seed=seed + 1)
+        sink = tb.sink("pairs", p_ready=pr, seed=seed + 2)
         src_in.send(in_words)
         src_out.send(out_words)
         budget = 100 + 4 * (len(in_words) + len(out_words) + np.sum(lens) + len(lens)) / min(pv, pr)
-        cycles = seen = n_last = 0
-        while n_last < len(lens) and cycles < budget:
-            await RisingEdge(dut.clk)
-            cycles += 1
-            for _, v in sink.received[seen:]:
-                n_last += read_pair_beat(v, w, ib)[2]
-            seen = len(sink.received)
-        await scaffold.settle(dut, 6)
-        for d in (src_in, src_out, sink):
-            d.stop()
         name = f"case {c} ({case['name']})"
-        assert src_in.idle and src_out.idle, f"{name}: inputs not all consumed"
+        await tb.drain(sink, len(lens), count=lambda v, w=w, ib=ib: read_pair_beat(v, w, ib)[2], budget=budget,
+                       settle=6, tag=name)
         lists = split_lists(sink.received, w, lambda v, w=w, ib=ib: read_pair_beat(v, w, ib))
         assert len(lists) == len(lens), f"{name}: {len(lists)} pair lists, expected {len(lens)}"
         starts = np.concatenate([[0], np.cumsum(lens)])
@@ -149,4 +132,4 @@ async def intersect_lists(dut):
             total["steps"] += int(np.sum(case["exp_steps"]))
             total["keys"] += int(np.sum(case["n_keys"]))
             total["pairs"] += int(np.sum(lens))
-    sim.report({**total, "sim_cycles": cycle_of(period), "sim_wall_s": time.perf_counter() - wall0})
+    tb.report(total)

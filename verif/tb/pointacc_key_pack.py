@@ -5,18 +5,15 @@ key against ``verif.golden.pointacc.encode`` and its index, ``keep`` and ``last`
 back-pressure each beat must leave one cycle after it entered.
 """
 
-import time
-
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
 
 from pyhdl.pointacc.streams import coord_beat_layout
-from runtime import scaffold, sim
-from runtime.stream import StreamSink, StreamSource, cycle_of
+from runtime import sim
+from runtime.payload import pack
+from runtime.scaffold import Testbench
 from sw.pointcloud import KeyFormat
 from verif.golden.pointacc import encode
-from verif.harness.layouts import pack
 from verif.harness.pointacc_beats import read_key_beat
 
 PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
@@ -58,35 +55,21 @@ def make_case(name, coords, keep=None, last=None, *, p_valid=1.0, p_ready=1.0, s
 @cocotb.test()
 async def pack_coords(dut):
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
-    wall0 = time.perf_counter()
+    tb = Testbench(dut)
     total = dict(beats=0, keys=0, cycles=0)
     for c, case in enumerate(cases):
-        await RisingEdge(dut.clk)
-        dut.coords__valid.value = 0
-        dut.keys__ready.value = 0
-        await scaffold.reset(dut)
+        await tb.reset("coords__valid", "keys__ready")
         w, cb, bb, ib = (int(case[k]) for k in ("width", "coord_bits", "batch_bits", "index_bits"))
-        layout = coord_beat_layout(w, cb, bb, ib)
         coords, idx, keep, last = case["coords"], case["idx"], case["keep"], case["last"]
         n = len(keep)
-        words = []
-        for b in range(n):
-            lanes = [dict(zip(("batch", "x", "y", "z"), map(int, coords[b, i]), strict=True),
-                          idx=int(idx[b, i])) for i in range(w)]
-            words.append(pack(layout, {"lanes": lanes, "keep": int(keep[b]), "last": int(last[b])}))
+        lanes = {f: coords[:, :, k] for k, f in enumerate(("batch", "x", "y", "z"))} | {"idx": idx}
+        words = pack(coord_beat_layout(w, cb, bb, ib), {"lanes": lanes, "keep": keep, "last": last})
         pv, pr = float(case["p_valid"]), float(case["p_ready"])
-        src = StreamSource(dut, "coords", dut.clk, period, p_valid=pv, seed=int(case["seed"]))
-        sink = StreamSink(dut, "keys", dut.clk, period, p_ready=pr, seed=int(case["seed"]) + 1)
+        src = tb.source("coords", p_valid=pv, seed=int(case["seed"]))
+        sink = tb.sink("keys", p_ready=pr, seed=int(case["seed"]) + 1)
         src.send(words)
-        cycles = 0
-        while len(sink.received) < n and cycles < 50 + 10 * n / min(pv, pr):
-            await RisingEdge(dut.clk)
-            cycles += 1
-        await scaffold.settle(dut, 4)
-        src.stop()
-        sink.stop()
         name = f"case {c} ({case['name']})"
+        await tb.drain(sink, n, budget=50 + 10 * n / min(pv, pr), settle=4, tag=name)
         assert len(sink.received) == n, f"{name}: {len(sink.received)} of {n} beats"
         kb = bb + 3 * cb
         for b, (_, value) in enumerate(sink.received):
@@ -103,4 +86,4 @@ async def pack_coords(dut):
             total["beats"] += n
             total["keys"] += sum(bin(int(k)).count("1") for k in keep)
             total["cycles"] += sink.received[-1][0] - first + 1
-    sim.report({**total, "sim_cycles": cycle_of(period), "sim_wall_s": time.perf_counter() - wall0})
+    tb.report(total)

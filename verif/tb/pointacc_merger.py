@@ -8,14 +8,11 @@ bitonic sorter (runs of ``width``), then merge passes, each pairing up the runs 
 one (the testbench plays the run memory).
 """
 
-import time
-
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
 
-from runtime import scaffold, sim
-from runtime.stream import StreamSink, StreamSource, cycle_of
+from runtime import sim
+from runtime.scaffold import Testbench
 from sw.pointcloud import KeyFormat
 from verif.golden.pointacc import merge, merge_cycles, sort_elements
 from verif.harness.pointacc_beats import beat_arrays, concat, key_beat_ints, read_key_beat, split_lists
@@ -27,7 +24,7 @@ MODULE = __name__
 def run(model, cases, test_dir=None, testcase="merge_lists") -> dict:
     """``merge_lists`` returns ``keys`` and ``cycles`` over the timed cases (no back-pressure;
     first input beat to last output beat); ``sort_by_passes`` returns, per case name, the
-    ``keys`` and the cycles of each merge pass."""
+    ``keys`` and the cycles of each merge pass; both add the simulator's speed."""
     return sim.run(model, MODULE, cases, testcase=testcase, test_dir=test_dir)
 
 
@@ -50,34 +47,18 @@ def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):
     return case
 
 
-async def _start(dut):
-    await RisingEdge(dut.clk)
-    for port in ("a", "b"):
-        getattr(dut, f"{port}__valid").value = 0
-    dut.merged__ready.value = 0
-    await scaffold.reset(dut)
-
-
-async def _merge(dut, period, case, a_words, b_words, n_lists, pv, pr, seed):
-    """Stream the lists, collect ``n_lists`` merged lists; return (lists, sources, sink)."""
+async def _merge(tb, case, a_words, b_words, n_lists, pv, pr, seed):
+    """From reset, stream the lists, collect ``n_lists`` merged lists; return (lists, sources, sink)."""
     w, kb, ib = (int(case[k]) for k in ("width", "key_bits", "index_bits"))
-    src_a = StreamSource(dut, "a", dut.clk, period, p_valid=pv, seed=seed)
-    src_b = StreamSource(dut, "b", dut.clk, period, p_valid=pv, seed=seed + 1)
-    sink = StreamSink(dut, "merged", dut.clk, period, p_ready=pr, seed=seed + 2)
+    await tb.reset("a__valid", "b__valid", "merged__ready")
+    src_a = tb.source("a", p_valid=pv, seed=seed)
+    src_b = tb.source("b", p_valid=pv, seed=seed + 1)
+    sink = tb.sink("merged", p_ready=pr, seed=seed + 2)
     src_a.send(a_words)
     src_b.send(b_words)
     budget = 100 + 10 * (len(a_words) + len(b_words) + n_lists) / min(pv, pr)
-    cycles = seen = n_last = 0
-    while n_last < n_lists and cycles < budget:
-        await RisingEdge(dut.clk)
-        cycles += 1
-        for _, v in sink.received[seen:]:
-            n_last += read_key_beat(v, w, kb, ib)[2]
-        seen = len(sink.received)
-    await scaffold.settle(dut, 6)
-    for d in (src_a, src_b, sink):
-        d.stop()
-    assert src_a.idle and src_b.idle, f"{case['name']}: inputs not all consumed"
+    await tb.drain(sink, n_lists, count=lambda v: read_key_beat(v, w, kb, ib)[2], budget=budget, settle=6,
+                   tag=str(case["name"]))
     lists = split_lists(sink.received, w, lambda v: read_key_beat(v, w, kb, ib))
     assert len(lists) == n_lists, f"{case['name']}: {len(lists)} merged lists, expected {n_lists}"
     for elems, info in lists:
@@ -89,18 +70,15 @@ async def _merge(dut, period, case, a_words, b_words, n_lists, pv, pr, seed):
 @cocotb.test()
 async def merge_lists(dut):
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
-    wall0 = time.perf_counter()
+    tb = Testbench(dut)
     total = dict(keys=0, cycles=0)
     for c, case in enumerate(cases):
-        await _start(dut)
         w, kb, ib = (int(case[k]) for k in ("width", "key_bits", "index_bits"))
         a_words = key_beat_ints(case, w, kb, ib, prefix="a_")
         b_words = key_beat_ints(case, w, kb, ib, prefix="b_")
         lens = case["exp_len"]
         pv, pr = float(case["p_valid"]), float(case["p_ready"])
-        lists, (src_a, src_b), sink = await _merge(dut, period, case, a_words, b_words, len(lens), pv, pr,
-                                                   int(case["seed"]))
+        lists, (src_a, src_b), sink = await _merge(tb, case, a_words, b_words, len(lens), pv, pr, int(case["seed"]))
         starts = np.concatenate([[0], np.cumsum(lens)])
         for j, (elems, _) in enumerate(lists):
             want = list(zip(case["exp_keys"][starts[j]:starts[j + 1]].tolist(),
@@ -113,14 +91,14 @@ async def merge_lists(dut):
                 f"case {c} ({case['name']}): {took} cycles, expected {int(case['exp_cycles'])}"
             total["keys"] += int(np.sum(lens))
             total["cycles"] += took
-    sim.report({**total, "sim_cycles": cycle_of(period), "sim_wall_s": time.perf_counter() - wall0})
+    tb.report(total)
 
 
 @cocotb.test()
 async def sort_by_passes(dut):
     """Merge passes over sorted runs until one run is left; report cycles per pass."""
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
+    tb = Testbench(dut)
     report = {}
     for case in cases:
         w, kb, ib = (int(case[k]) for k in ("width", "key_bits", "index_bits"))
@@ -129,7 +107,6 @@ async def sort_by_passes(dut):
         runs = [sort_elements(r) for r in runs]        # what the bitonic sorter emits (its own test)
         pass_cycles = []
         while len(runs) > 1:
-            await _start(dut)
             pairs = [(runs[i], runs[i + 1] if i + 1 < len(runs) else []) for i in range(0, len(runs), 2)]
             enc = {}
             for side, k in (("a", 0), ("b", 1)):
@@ -137,8 +114,8 @@ async def sort_by_passes(dut):
                 enc.update(concat(parts, prefix=f"{side}_"))
             a_words = key_beat_ints(enc, w, kb, ib, prefix="a_")
             b_words = key_beat_ints(enc, w, kb, ib, prefix="b_")
-            lists, (src_a, src_b), sink = await _merge(dut, period, case, a_words, b_words, len(pairs),
-                                                       1.0, 1.0, len(pass_cycles))
+            lists, (src_a, src_b), sink = await _merge(tb, case, a_words, b_words, len(pairs), 1.0, 1.0,
+                                                       len(pass_cycles))
             took = sink.received[-1][0] - min(src_a.sent[0][0], src_b.sent[0][0])
             assert took == sum(merge_cycles(len(a), len(b), w) for a, b in pairs), f"pass {len(pass_cycles)}"
             pass_cycles.append(took)
@@ -146,4 +123,4 @@ async def sort_by_passes(dut):
         want = sort_elements(zip(keys, idx, strict=True))
         assert runs[0] == want, "the merge passes did not sort the cloud"
         report[str(case["name"])] = {"keys": len(keys), "pass_cycles": pass_cycles}
-    sim.report(report)
+    tb.report(report)

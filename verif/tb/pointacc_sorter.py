@@ -6,20 +6,15 @@ in a prefix of lanes with ``last`` passed through; without back-pressure each be
 exactly ``LATENCY`` cycles after it entered, one beat per cycle.
 """
 
-import time
-
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
 
 from pyhdl.pointacc.network import sort_layers
-from pyhdl.pointacc.streams import key_beat_layout
-from runtime import scaffold, sim
-from runtime.stream import StreamSink, StreamSource, cycle_of
+from runtime import sim
+from runtime.scaffold import Testbench
 from sw.pointcloud import KeyFormat, scenes
 from verif.golden.pointacc import sort_elements
-from verif.harness.layouts import pack
-from verif.harness.pointacc_beats import read_key_beat
+from verif.harness.pointacc_beats import key_beat_ints, read_key_beat
 
 PARAMS = dict(width=8, key_bits=KeyFormat().key_bits, index_bits=20)
 LATENCY = len(sort_layers(PARAMS["width"]))
@@ -63,37 +58,23 @@ def scene_beats(w=8):
             for b in range(len(keys) // w)]
 
 
-
 @cocotb.test()
 async def sort_beats(dut):
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
-    wall0 = time.perf_counter()
+    tb = Testbench(dut)
     total = dict(beats=0, keys=0, cycles=0)
     for c, case in enumerate(cases):
-        await RisingEdge(dut.clk)
-        dut.unsorted__valid.value = 0
-        dut.sorted__ready.value = 0
-        await scaffold.reset(dut)
+        await tb.reset("unsorted__valid", "sorted__ready")
         w, kb, ib = (int(case[k]) for k in ("width", "key_bits", "index_bits"))
         latency = len(sort_layers(w))
-        layout = key_beat_layout(w, kb, ib)
         keys, idx, keep, last = case["keys"], case["idx"], case["keep"], case["last"]
         n = len(keep)
-        words = [pack(layout, {"lanes": [{"key": int(keys[b, i]), "idx": int(idx[b, i])} for i in range(w)],
-                               "keep": int(keep[b]), "last": int(last[b])}) for b in range(n)]
         pv, pr = float(case["p_valid"]), float(case["p_ready"])
-        src = StreamSource(dut, "unsorted", dut.clk, period, p_valid=pv, seed=int(case["seed"]))
-        sink = StreamSink(dut, "sorted", dut.clk, period, p_ready=pr, seed=int(case["seed"]) + 1)
-        src.send(words)
-        budget = 50 + 10 * n / min(pv, pr)
-        cycles = 0
-        while len(sink.received) < n and cycles < budget:
-            await RisingEdge(dut.clk)
-            cycles += 1
-        await scaffold.settle(dut, latency + 4)
-        src.stop()
-        sink.stop()
+        src = tb.source("unsorted", p_valid=pv, seed=int(case["seed"]))
+        sink = tb.sink("sorted", p_ready=pr, seed=int(case["seed"]) + 1)
+        src.send(key_beat_ints(case, w, kb, ib))
+        await tb.drain(sink, n, budget=50 + 10 * n / min(pv, pr), settle=latency + 4,
+                       tag=f"case {c} ({case['name']})")
         assert len(sink.received) == n, f"case {c} ({case['name']}): {len(sink.received)} of {n} beats"
         for b, (_, value) in enumerate(sink.received):
             got, got_keep, got_last = read_key_beat(value, w, kb, ib)
@@ -110,4 +91,4 @@ async def sort_beats(dut):
             total["beats"] += n
             total["keys"] += int(sum(bin(int(k)).count("1") for k in keep))
             total["cycles"] += sink.received[-1][0] - first + 1
-    sim.report({**total, "sim_cycles": cycle_of(period), "sim_wall_s": time.perf_counter() - wall0})
+    tb.report(total)

@@ -3,17 +3,15 @@
 (outputs, error flag) and the cycle model (queue push cycles, idle cycle, performance counters).
 """
 
-import time
-
 import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from pyhdl.eie.processing_element import ProcessingElement
-from runtime import scaffold, sim
+from runtime import sim
 from runtime.eie.host import decoder_words
-from runtime.payload import pack_payloads, to_signed
-from runtime.stream import StreamSink, StreamSource
+from runtime.payload import pack, unpack
+from runtime.scaffold import Testbench
 from sw.cyclemodel.eie import pe_timing
 from verif.golden.csc import decode_column
 from verif.golden.eie_pe import pe_accumulators, pe_outputs
@@ -55,52 +53,39 @@ def make_case(name, pe, codebook, cols, local_rows, acts, *, n_cols=None, shift=
 @cocotb.test()
 async def pe_layer(dut):
     cases = sim.load_case()
-    period = scaffold.start_clock(dut)
-    wall0 = time.perf_counter()
+    tb = Testbench(dut)
     measured = []
     for i, case in enumerate(cases):
         tag = f"case {i} ({case['name']})"
         pe = ProcessingElement(**{k: int(case[k]) for k in PARAMS})
-        out_f = scaffold.fields(pe.outputs.payload.shape())
-        await RisingEdge(dut.clk)
-        for sig in ("acts__valid", "rows__valid", "outputs__ready", "running", "codebook_load__en",
-                    "ptr_load__en", "spmat_load__en"):
-            getattr(dut, sig).value = 0
-        dut.clear.value = 0
-        await scaffold.reset(dut)
+        await tb.reset("acts__valid", "rows__valid", "outputs__ready", "running", "codebook_load__en",
+                       "ptr_load__en", "spmat_load__en", "clear")
         dut.clear.value = 1
         await RisingEdge(dut.clk)
         dut.clear.value = 0
-        await scaffold.write_words(dut, "codebook_load", [v & 0xFFFF for v in case["codebook"]])
-        await scaffold.write_words(dut, "ptr_load", case["col_ptr"])
-        await scaffold.write_words(dut, "spmat_load", case["entries"])
+        await tb.write("codebook_load", [v & 0xFFFF for v in case["codebook"]])
+        await tb.write("ptr_load", case["col_ptr"])
+        await tb.write("spmat_load", case["entries"])
         dut.n_cols.value = int(case["n_cols"])
         dut.shift.value = int(case["shift"])
         dut.relu.value = int(case["relu"])
 
         # Compute phase: activations stream in while `running` is high.
         await RisingEdge(dut.clk)
-        run_start = scaffold.cycle_of(period) + 1
+        run_start = tb.cycle + 1
         dut.running.value = 1
         seed = int(case["seed"])
-        src = StreamSource(dut, "acts", dut.clk, period, p_valid=float(case["p_valid"]), seed=seed)
-        src.send(pack_payloads(pe.acts.payload.shape(), len(case["act_col"]), col=case["act_col"],
-                               value=case["act_value"]))
+        src = tb.source("acts", p_valid=float(case["p_valid"]), seed=seed)
+        src.send(pack(pe.acts.payload.shape(), {"col": case["act_col"], "value": case["act_value"]}))
         n_acts = len(case["act_col"])
         budget = 100 + 4 * (int(np.sum(np.maximum(case["col_entries"], 1))) + n_acts) / float(case["p_valid"])
-        idle_at = None
-        for _ in range(int(budget)):
-            await RisingEdge(dut.clk)
-            await ReadOnly()
-            if src.idle and len(src.sent) == n_acts and dut.idle.value == 1:
-                idle_at = scaffold.cycle_of(period) + 1
-                break
-        assert idle_at is not None, f"{tag}: the PE did not go idle within {budget:.0f} cycles"
+        idle_at = 1 + await tb.wait_until(lambda s=src, n=n_acts: s.idle and len(s.sent) == n and dut.idle.value == 1,
+                                          budget, f"{tag}: the PE did not go idle")
         await RisingEdge(dut.clk)
-        src.stop()
+        tb.stop()
         dut.acts__valid.value = 0
         dut.running.value = 0
-        run_end = scaffold.cycle_of(period)
+        run_end = tb.cycle
         await ReadOnly()
         counters = [int(getattr(dut, f"{c}_cycles").value) for c in ("busy", "starved", "stalled")]
         assert int(dut.error.value) == int(case["exp_error"]), f"{tag}: error flag {dut.error.value}"
@@ -119,24 +104,16 @@ async def pe_layer(dut):
 
         # Read-out phase: every local row, with back-pressure on both sides.
         await RisingEdge(dut.clk)
-        rows = StreamSource(dut, "rows", dut.clk, period, p_valid=float(case["p_read"]), seed=seed + 1)
-        sink = StreamSink(dut, "outputs", dut.clk, period, p_ready=float(case["p_ready"]), seed=seed + 2)
+        rows = tb.source("rows", p_valid=float(case["p_read"]), seed=seed + 1)
+        sink = tb.sink("outputs", p_ready=float(case["p_ready"]), seed=seed + 2)
         local_rows = int(case["local_rows"])
         rows.send(range(local_rows))
-        for _ in range(100 + 8 * local_rows * 4):
-            await RisingEdge(dut.clk)
-            if len(sink.received) >= local_rows and rows.idle:
-                break
-        await scaffold.settle(dut, 4)
-        rows.stop()
-        sink.stop()
-        got = [scaffold.unpack(v, out_f) for _, v in sink.received]
-        assert [g["local_row"] for g in got] == list(range(local_rows)), f"{tag}: rows read out out of order"
-        values = [to_signed(g["value"], out_f["value"][1]) for g in got]
-        for r, (g, e) in enumerate(zip(values, case["exp_out"].tolist(), strict=True)):
+        await tb.drain(sink, local_rows, budget=100 + 8 * local_rows * 4, settle=4, tag=tag)
+        got = unpack(pe.outputs.payload.shape(), sink.values)
+        assert got["local_row"].tolist() == list(range(local_rows)), f"{tag}: rows read out out of order"
+        for r, (g, e) in enumerate(zip(got["value"].tolist(), case["exp_out"].tolist(), strict=True)):
             assert g == e, f"{tag}: local row {r}: RTL {g}, golden {e}"
         measured.append({"case": i, "macs": timing.macs, "first_push": pushes[0] if pushes else run_start,
                          "idle_at": idle_at, "busy": counters[0], "starved": counters[1],
                          "stalled": counters[2]})
-    sim.report({"cases": measured, "sim_cycles": scaffold.cycle_of(period),
-                "sim_wall_s": time.perf_counter() - wall0})
+    tb.report({"cases": measured})
