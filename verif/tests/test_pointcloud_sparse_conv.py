@@ -63,44 +63,31 @@ def test_float_against_dense():
                                rtol=1e-5, atol=1e-5)
 
 
-_DIGEST_SCRIPT = """
-import hashlib, sys, numpy as np, torch
-from sw.pointcloud import kernel_map, scenes
-from sw.pointcloud.sparse_conv import sparse_conv3d
-torch.set_num_threads(int(sys.argv[1]))
-c = scenes.scene("lidar", 0.2, seed=5, n_azimuth=512)
-out, maps = kernel_map(c, 3, 2)
-g = torch.Generator().manual_seed(0)
-x = torch.randn(len(c), 32, generator=g)
-w = torch.randn(27, 32, 48, generator=g)
-h = hashlib.sha256(out.tobytes())
-for m in maps:
-    h.update(m.tobytes())
-h.update(sparse_conv3d(x, maps, w, len(out)).numpy().tobytes())
-print(h.hexdigest())
-"""
+def scene_digest(threads: int) -> str:
+    """SHA-256 of a stride-2 lidar scene's output coordinates, kernel maps and convolution output."""
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        c = scenes.scene("lidar", 0.2, seed=5, n_azimuth=512)
+        out, maps = kernel_map(c, 3, 2)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(len(c), 32, generator=g)
+        w = torch.randn(27, 32, 48, generator=g)
+        h = hashlib.sha256(out.tobytes())
+        for m in maps:
+            h.update(m.tobytes())
+        h.update(sparse_conv3d(x, maps, w, len(out)).numpy().tobytes())
+        return h.hexdigest()
+    finally:
+        torch.set_num_threads(old)
 
 
 def test_deterministic_across_runs_and_threads():
     """Maps and float32 outputs are bit-identical across processes and torch thread counts."""
-    digests = {subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT, "1"], capture_output=True, text=True,
+    script = f"from {__name__} import scene_digest; print(scene_digest(1))"
+    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                               check=True).stdout.strip()}
-    old = torch.get_num_threads()
-    try:
-        for t in (2, 1):
-            torch.set_num_threads(t)
-            c = scenes.scene("lidar", 0.2, seed=5, n_azimuth=512)
-            out, maps = kernel_map(c, 3, 2)
-            g = torch.Generator().manual_seed(0)
-            x = torch.randn(len(c), 32, generator=g)
-            w = torch.randn(27, 32, 48, generator=g)
-            h = hashlib.sha256(out.tobytes())
-            for m in maps:
-                h.update(m.tobytes())
-            h.update(sparse_conv3d(x, maps, w, len(out)).numpy().tobytes())
-            digests.add(h.hexdigest())
-    finally:
-        torch.set_num_threads(old)
+    digests |= {scene_digest(t) for t in (2, 1)}
     assert len(digests) == 1, digests
 
 
