@@ -14,14 +14,15 @@ from sw.pack import pack_eie, unpack_eie
 
 
 def prune_and_share(w: np.ndarray, density: float):
-    """Keep the ``density`` largest |w|; map survivors to 15 linearly spaced shared values.
+    """Keep the ``density`` largest |w|; map survivors to 15 linearly spaced shared values (fewer
+    when the survivors span less: a single survivor gets one).
 
-    Returns ``(idx, codebook)``: the index matrix (0 = pruned) and the 16-entry codebook."""
+    Returns ``(idx, codebook)``: the index matrix (0 = pruned) and the codebook (entry 0 = 0)."""
     k = max(1, int(round(density * w.size)))
     thresh = np.partition(np.abs(w).ravel(), w.size - k)[w.size - k]
     keep = np.abs(w) >= thresh
     survivors = w[keep]
-    centroids = np.linspace(survivors.min(), survivors.max(), CODEBOOK_SIZE - 1)
+    centroids = np.unique(np.linspace(survivors.min(), survivors.max(), CODEBOOK_SIZE - 1))
     codebook = np.concatenate([[0.0], centroids])
     idx = np.zeros(w.shape, dtype=np.int64)
     idx[keep] = 1 + np.abs(survivors[:, None] - centroids[None, :]).argmin(axis=1)
@@ -48,7 +49,8 @@ def run_layer_on_array(idx, codebook, rng, n_pe: int) -> int:
     shift = int(np.floor(np.log2(((1 << 15) - 1) / np.abs(codebook).max())))   # largest power-of-two scale
     cb_int = np.round(codebook * 2.0 ** shift).astype(np.int64)
     w_int = cb_int[idx]
-    packed = pack_eie(w_int, n_pe, codebook=cb_int)
+    # values that rounding merged (or sent to 0) share one entry
+    packed = pack_eie(w_int, n_pe, codebook=np.concatenate([[0], np.unique(w_int[w_int != 0])]))
     x = rng.integers(-128, 128, idx.shape[1])
     x[rng.random(idx.shape[1]) < 0.5] = 0
     want = np.clip((w_int @ x) >> shift, -(1 << 15), (1 << 15) - 1)

@@ -1,13 +1,14 @@
 """``sparsehw``: the command line over the library (each subcommand is a thin layer)."""
 
-import argparse
 import sys
+
+from sw.cli_io import CLIError, Parser, in_range, run
 
 
 def _verilog(args) -> int:
     from pyhdl.gen import write_all
 
-    for path in write_all(args.out):
+    for path in write_all(args.out, force=args.force):
         print(path)
     return 0
 
@@ -15,34 +16,48 @@ def _verilog(args) -> int:
 def _demo(args) -> int:
     from runtime.demo import run_demo
 
+    in_range("--seed", args.seed, 0)
+    for option, value in (("--n-pe", args.n_pe), ("--rows", args.rows), ("--cols", args.cols)):
+        in_range(option, value, 1)
+    in_range("--density", args.density, 0, 1, "(]")
     return run_demo(seed=args.seed, n_pe=args.n_pe, rows=args.rows, cols=args.cols, density=args.density)
 
 
 def _sim_eie(args) -> int:
     from runtime.eie.sim_command import main_layer, main_network
 
+    if bool(args.net) == bool(args.weights):
+        raise CLIError("give either --weights W.npy (with --n-pe) or --net DIR" if not args.net
+                       else "give either --weights or --net, not both")
     if args.net:
-        if args.weights:
-            raise SystemExit("error: give either --weights or --net, not both")
+        for option, given in (("--n-pe", args.n_pe is not None), ("--shift", args.shift is not None),
+                              ("--no-relu", args.no_relu)):
+            if given:
+                raise CLIError(f"{option} applies to --weights only; a --net layer's PEs, shift and ReLU are in "
+                               "its eie.npz")
         return main_network(args.net, args.act, args.out, force=args.force)
-    if not args.weights or not args.n_pe:
-        raise SystemExit("error: --weights and --n-pe are required without --net")
-    return main_layer(args.weights, args.act, args.n_pe, args.out, relu=not args.no_relu, shift=args.shift,
-                      force=args.force)
+    if args.n_pe is None:
+        raise CLIError("--n-pe is required with --weights")
+    return main_layer(args.weights, args.act, args.n_pe, args.out, relu=not args.no_relu,
+                      shift=0 if args.shift is None else args.shift, force=args.force)
 
 
 def _bench(args) -> int:
-    from runtime.bench import main as bench_main
+    from runtime import bench
 
-    return bench_main(args.sections)
+    unknown = [s for s in args.sections if s not in bench.SECTIONS]
+    if unknown:
+        raise CLIError(f"unknown section {unknown[0]!r}; sparsehw bench runs {', '.join(bench.SECTIONS)} "
+                       "(`make bench` adds the single-block testbench sections)")
+    return bench.main(args.sections)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     from sw.pack import cli as pack_cli
     from sw.pointcloud import cli as pointcloud_cli
     from sw.prune import cli as prune_cli
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sparsehw",
         description="Sparse neural-network inference hardware: pruning, packing, RTL simulation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,14 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "run in name order)")
     eie.add_argument("--act", required=True, help="x.npy: integer input activations (int16)")
     eie.add_argument("--n-pe", type=int, help="processing elements (with --weights)")
-    eie.add_argument("--out", required=True, help="y.npy to write")
-    eie.add_argument("--shift", type=int, default=0, help="output shift (with --weights)")
+    eie.add_argument("--out", required=True, help="y.npy to write (the name must end in .npy)")
+    eie.add_argument("--shift", type=int, help="output shift 0..15 (with --weights; default 0)")
     eie.add_argument("--no-relu", action="store_true", help="no ReLU (with --weights)")
     eie.add_argument("--force", action="store_true", help="overwrite --out")
     eie.set_defaults(func=_sim_eie)
 
     verilog = sub.add_parser("verilog", help="generate Verilog for every block into a directory")
     verilog.add_argument("--out", default="rtl", help="output directory (default rtl)")
+    verilog.add_argument("--force", action="store_true", help="replace existing <module>.v files")
     verilog.set_defaults(func=_verilog)
 
     demo = sub.add_parser("demo", help="prune a random layer, pack it for the PEs and decode it in RTL")
@@ -77,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-pe", type=int, default=4)
     demo.add_argument("--rows", type=int, default=256)
     demo.add_argument("--cols", type=int, default=256)
-    demo.add_argument("--density", type=float, default=0.1, help="fraction of weights kept")
+    demo.add_argument("--density", type=float, default=0.1, help="fraction of weights kept, in (0, 1]")
     demo.set_defaults(func=_demo)
 
     bench = sub.add_parser("bench", help="measure and rewrite the sections of BENCHMARKS.md")
@@ -87,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Run ``sparsehw`` on ``argv``; returns the exit status (2 and one line on stderr on bad input)."""
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ non-decreasing, a sentinel that disagrees with the entry count, rows beyond the 
 or an image larger than the configured memories raise ``ValueError``.
 """
 
-from pathlib import Path
 
 import numpy as np
 
 from pyhdl.eie.array import Config, EIEArray, Region
 from sw.formats import ACT_WIDTH, CODEBOOK_SIZE, WEIGHT_WIDTH, entry_word
 from sw.pack import validate_pe
-from sw.pack.images import codebook_is_integral, read_eie_images
+from sw.pack.images import codebook_is_integral
 
 ARRAY_PARAMS = ("n_pe", "max_cols", "max_entries", "max_local_rows", "queue_depth", "lnzd_width")
 
@@ -81,20 +80,6 @@ def check_activations(x, cols: int, *, where: str = "input") -> np.ndarray:
 
 def activation_writes(array: EIEArray, x):
     return [(array.address(Region.ACTIVATION, 0, j), int(v) & ((1 << ACT_WIDTH) - 1)) for j, v in enumerate(x)]
-
-
-def load_layer_dir(directory):
-    """``(packed, shift, relu)`` from a ``sparsehw pack eie`` output directory (validated)."""
-    return read_eie_images(Path(directory))
-
-
-def network_dirs(directory):
-    """The layer directories of a network directory: subdirectories holding ``eie.npz``, in name order."""
-    d = Path(directory)
-    layers = sorted(p for p in d.iterdir() if (p / "eie.npz").exists()) if d.is_dir() else []
-    if not layers:
-        raise ValueError(f"{d}: no layer directories (subdirectories with eie.npz) found")
-    return layers
 
 
 def fit_params(packed_layers, n_pe: int, queue_depth: int = 8, lnzd_width: int = 8) -> dict:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.eie.host import check_activations, load_layer_dir, network_dirs
+from runtime.eie.host import check_activations
 from runtime.eie.network import report, run_layers
-from sw.formats import CODEBOOK_SIZE
+from sw.cli_io import CLIError, atomic_write, bad_input, check_output_file, in_range, load_array
+from sw.formats import ACT_WIDTH, CODEBOOK_SIZE
 from sw.pack import pack_eie
+from sw.pack.images import network_dirs, read_eie_images
 
 
 def codebook_for(w: np.ndarray, where: str) -> np.ndarray:
@@ -30,46 +32,52 @@ def codebook_for(w: np.ndarray, where: str) -> np.ndarray:
 
 
 def main_layer(weights_path, act_path, n_pe, out_path, relu=True, shift=0, force=False) -> int:
-    from sw.pack.cli import load_array
-
-    w = load_array(weights_path, "weights")
-    x = load_array(act_path, "activations")
-    try:
-        cb = codebook_for(w, str(weights_path))
+    """Run ``W`` (``weights_path``) on ``act_path`` and save the outputs to ``out_path`` (``.npy``);
+    every argument and file is checked before the RTL is built (:class:`CLIError`)."""
+    in_range("--n-pe", n_pe, 1)
+    in_range("--shift", shift, 0, ACT_WIDTH - 1)
+    out = check_output_file(out_path, force=force, suffix=".npy")
+    w = load_array(weights_path, "--weights")
+    x = load_array(act_path, "--act")
+    with bad_input():
+        cb = codebook_for(w, f"--weights {weights_path}")
+    with bad_input(f"--weights {weights_path}"):
         packed = pack_eie(w, n_pe, codebook=cb)
-        check_activations(x, packed.cols, where=str(act_path))
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    return _finish([(packed, shift, relu)], x, n_pe, out_path, force)
+    with bad_input():
+        check_activations(x, packed.cols, where=f"--act {act_path}")
+    return _finish([(packed, shift, relu)], x, n_pe, out)
 
 
 def main_network(net_dir, act_path, out_path, force=False) -> int:
-    from sw.pack.cli import load_array
+    """Run the packed layers of ``net_dir`` (subdirectories, in name order) on ``act_path`` and save
+    the outputs to ``out_path`` (``.npy``); everything is checked before the RTL is built."""
+    out = check_output_file(out_path, force=force, suffix=".npy")
+    if not Path(net_dir).is_dir():
+        raise CLIError(f"--net {net_dir}: no such directory")
+    with bad_input():
+        dirs = network_dirs(net_dir)
+        layers = [read_eie_images(d) for d in dirs]
+    for d, (prev, _, _), (packed, _, _) in zip(dirs[1:], layers[:-1], layers[1:], strict=True):
+        if packed.n_pe != prev.n_pe:
+            raise CLIError(f"--net {net_dir}: {d.name} is packed for {packed.n_pe} PEs, the layers before it "
+                           f"for {prev.n_pe}")
+        if packed.cols != prev.rows:
+            raise CLIError(f"--net {net_dir}: {d.name} takes {packed.cols} inputs, the layer before it gives "
+                           f"{prev.rows}")
+    x = load_array(act_path, "--act")
+    with bad_input():
+        check_activations(x, layers[0][0].cols, where=f"--act {act_path}")
+    return _finish(layers, x, layers[0][0].n_pe, out)
 
-    try:
-        layers = [load_layer_dir(d) for d in network_dirs(net_dir)]
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    n_pe = layers[0][0].n_pe
-    x = load_array(act_path, "activations")
-    try:
-        check_activations(x, layers[0][0].cols, where=str(act_path))
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    return _finish(layers, x, n_pe, out_path, force)
 
-
-def _finish(layers, x, n_pe, out_path, force) -> int:
-    out = Path(out_path)
-    if out.exists() and not force:
-        raise SystemExit(f"error: {out} exists; pass --force to overwrite")
+def _finish(layers, x, n_pe, out) -> int:
     try:
         y, layers_out, params = run_layers(layers, x, n_pe)
     except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise CLIError(str(e)) from None
     except (AssertionError, SystemExit) as e:
-        raise SystemExit(f"error: the RTL disagreed with the golden or cycle model: {e}") from None
+        raise CLIError(f"the RTL disagreed with the golden or cycle model: {e}") from None
     report(layers_out, n_pe)
-    np.save(out, y)
+    atomic_write(out, lambda f: np.save(f, y))
     print(f"wrote {out} ({y.shape[0]} outputs); RTL matched the golden model and the cycle model")
     return 0

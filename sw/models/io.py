@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
+from sw.cli_io import atomic_write, check_output_file
 from sw.models import registry
 
 FORMAT = "sparsehw-model-1"
@@ -95,36 +96,42 @@ def build_architecture(arch: dict) -> nn.Module:
 
 
 def save_model(model: nn.Module, path, info: dict | None = None, force: bool = False) -> Path:
-    """Write ``model`` to ``path`` (safetensors). Refuses to overwrite an existing file unless ``force``."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; refusing to overwrite a saved model (use --force)")
+    """Write ``model`` to ``path`` (safetensors, complete or not at all). Refuses to overwrite an
+    existing file unless ``force`` (``OutputExists``, a ``FileExistsError``)."""
+    path = check_output_file(path, force=force, option=None)
     arch = architecture(model)
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     meta = {"architecture": json.dumps(arch), "info": json.dumps(info or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata=meta)
-    return path
+    data = save(state, metadata=meta)
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def load_model(path):
     """Load a model written by :func:`save_model`: returns ``(model, {"architecture": ..., "info": ...})``,
-    the model in eval mode."""
+    the model in eval mode. ``FileNotFoundError`` when there is no file, ``ValueError`` naming it
+    when it is not a sparsehw model."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved model at {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if "architecture" not in meta:
-            raise ValueError(f"{path} is not a sparsehw model (no recorded architecture)")
-        state = {k: f.get_tensor(k) for k in f.keys()}
-    arch = json.loads(meta["architecture"])
-    model = build_architecture(arch)
-    model.load_state_dict(state, strict=True)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors reports damaged files with its own error types
+        raise ValueError(f"{path}: not a safetensors file ({e})") from None
+    if "architecture" not in meta:
+        raise ValueError(f"{path} is not a sparsehw model (no recorded architecture)")
+    try:
+        arch = json.loads(meta["architecture"])
+        model = build_architecture(arch)
+        model.load_state_dict(state, strict=True)
+        info = json.loads(meta.get("info", "{}"))
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise ValueError(f"{path}: its recorded architecture does not build ({e})") from None
     from sw.prune.masks import enforce_masks
     from sw.prune.share import refresh_shared
 
     refresh_shared(model)
     enforce_masks(model)
     model.eval()
-    return model, {"architecture": arch, "info": json.loads(meta.get("info", "{}"))}
+    return model, {"architecture": arch, "info": info}

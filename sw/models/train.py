@@ -171,8 +171,5 @@ def pretrained(model_name: str, data_name: str, cfg: TrainConfig | None = None, 
     info = {"model": model_name, "data": data_name, "train": asdict(cfg), "path": str(path),
             "val_acc": evaluate(model, data.x_val, data.y_val),
             "test_acc": evaluate(model, data.x_test, data.y_test), "history": history}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_model(model, tmp, info=info, force=True)
-    os.replace(tmp, path)
+    save_model(model, path, info=info, force=True)     # atomic: parallel runs never see half a file
     return model, info

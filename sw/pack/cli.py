@@ -4,29 +4,25 @@ from pathlib import Path
 
 import numpy as np
 
+from sw.cli_io import CLIError, bad_input, check_output_dir, in_range, load_array
+from sw.formats import ACT_WIDTH
 from sw.pack import cli24
-from sw.pack.eie import pack_eie
-from sw.pack.images import write_eie_images
-
-
-def load_array(path, what: str) -> np.ndarray:
-    p = Path(path)
-    if not p.exists():
-        raise SystemExit(f"error: {what} file {p} does not exist")
-    try:
-        return np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"error: {p}: cannot read a .npy array ({e})") from None
+from sw.pack.eie import check_codebook, pack_eie
+from sw.pack.images import is_eie_image, is_eie_layer_dir, write_eie_images, write_eie_network
 
 
 def load_codebook(spec: str) -> np.ndarray:
-    """A codebook from a ``.npy`` file or an inline comma-separated list (``0,-3,5``)."""
+    """A codebook from a ``.npy`` file or an inline comma-separated list (``0,-3,5``), checked."""
     if Path(spec).exists() or spec.endswith(".npy"):
-        return load_array(spec, "codebook")
-    try:
-        return np.asarray([float(v) for v in spec.split(",")])
-    except ValueError:
-        raise SystemExit(f"error: --codebook {spec!r} is neither a .npy file nor a comma-separated list") from None
+        cb = load_array(spec, "--codebook")
+    else:
+        try:
+            cb = np.asarray([float(v) for v in spec.split(",")])
+        except ValueError:
+            raise CLIError(f"--codebook {spec!r} is neither a .npy file nor a comma-separated list") from None
+    with bad_input(f"--codebook {spec}"):
+        check_codebook(cb)
+    return cb
 
 
 def add_parser(sub) -> None:
@@ -35,30 +31,41 @@ def add_parser(sub) -> None:
     eie = kinds.add_parser(
         "eie", help="EIE interleaved relative-index CSC (docs/spec.md §2)",
         description="Pack W (an integer index matrix 0..15, or a float matrix plus --codebook) for "
-                    "N PEs and write eie.npz, spmat_pe{k}.hex, colptr_pe{k}.hex and codebook.hex.")
-    eie.add_argument("--weights", required=True, help="W.npy: (rows, cols) matrix, y = W @ x")
+                    "N PEs and write eie.npz, spmat_pe{k}.hex, colptr_pe{k}.hex and codebook.hex into --out; "
+                    "or pack every layer of a `sparsehw prune share` export.npz (--export) into one such "
+                    "directory per layer under --out, which `sparsehw sim eie --net` runs.")
+    eie.add_argument("--weights", help="W.npy: (rows, cols) matrix, y = W @ x")
+    eie.add_argument("--export", help="export.npz of `sparsehw prune share` (instead of --weights)")
     eie.add_argument("--n-pe", type=int, required=True, help="number of processing elements")
-    eie.add_argument("--out", required=True, help="output directory")
+    eie.add_argument("--out", required=True, help="output directory (replaced as a whole with --force)")
     eie.add_argument("--codebook", help="codebook .npy or comma list (entry 0 must be 0); "
                                         "without it W holds indices and index i decodes to i")
-    eie.add_argument("--shift", type=int, default=0, help="output stage arithmetic right shift")
+    eie.add_argument("--shift", type=int, help="output stage arithmetic right shift, 0..15 (default 0)")
     eie.add_argument("--no-relu", action="store_true", help="record relu=False for this layer")
-    eie.add_argument("--force", action="store_true", help="overwrite existing images")
+    eie.add_argument("--force", action="store_true", help="replace existing images")
     eie.set_defaults(func=run_eie)
     cli24.add_parser(kinds).set_defaults(func=cli24.run)
 
 
 def run_eie(args) -> int:
-    w = load_array(args.weights, "weights")
+    if bool(args.weights) == bool(args.export):
+        raise CLIError("give either --weights W.npy or --export export.npz" if not args.weights
+                       else "give either --weights or --export, not both")
+    in_range("--n-pe", args.n_pe, 1)
+    if args.export:
+        for option, given in (("--codebook", args.codebook is not None), ("--shift", args.shift is not None),
+                              ("--no-relu", args.no_relu)):
+            if given:
+                raise CLIError(f"{option} applies to --weights only; an --export layer's codebook, shift and "
+                               "ReLU come from the export")
+        return _run_export(args)
+    shift = in_range("--shift", 0 if args.shift is None else args.shift, 0, ACT_WIDTH - 1)
+    check_output_dir(args.out, force=args.force, owned=is_eie_image, kind="EIE images")
+    w = load_array(args.weights, "--weights")
     cb = load_codebook(args.codebook) if args.codebook else None
-    try:
+    with bad_input(f"--weights {args.weights}"):
         packed = pack_eie(w, args.n_pe, codebook=cb)
-    except ValueError as e:
-        raise SystemExit(f"error: {args.weights}: {e}") from None
-    try:
-        paths = write_eie_images(packed, args.out, shift=args.shift, relu=not args.no_relu, force=args.force)
-    except (FileExistsError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+    paths = write_eie_images(packed, args.out, shift=shift, relu=not args.no_relu, force=args.force)
     nnz = int(np.count_nonzero(w))
     print(f"packed {packed.rows}x{packed.cols} ({nnz} nonzeros, density {nnz / w.size:.3f}) for "
           f"{packed.n_pe} PEs: {packed.n_entries} entries ({packed.n_padding} padding)")
@@ -68,4 +75,29 @@ def run_eie(args) -> int:
         print("note: the codebook is not integral int16, so no codebook.hex was written; "
               "quantise it before running in hardware")
     print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+def _run_export(args) -> int:
+    """Every layer of an integer export (docs/spec.md §1.4) as a network directory."""
+    from sw.prune.export import IntegerNetwork
+
+    check_output_dir(args.out, force=args.force, owned=is_eie_layer_dir, kind="EIE layer directories")
+    with bad_input("--export", sep=" "):
+        net = IntegerNetwork.load(args.export)
+    layers = []
+    for layer in net.layers:
+        where = f"--export {args.export}: layer {layer.name}"
+        if not 0 <= layer.shift < ACT_WIDTH:
+            raise CLIError(f"{where}: shift {layer.shift} is outside the hardware's 0..{ACT_WIDTH - 1} "
+                           "(docs/spec.md §1.4: the export does not bound it)")
+        with bad_input(where):
+            layers.append((layer.name, pack_eie(layer.weights(), args.n_pe, codebook=layer.codebook),
+                           layer.shift, layer.relu))
+    dirs = write_eie_network(layers, args.out, force=args.force)
+    for d, (_, packed, shift, relu) in zip(dirs, layers, strict=True):
+        print(f"{d}: {packed.rows}x{packed.cols}, {packed.n_entries} entries for {packed.n_pe} PEs, "
+              f"shift {shift}{', ReLU' if relu else ''}")
+    print(f"inputs: int16 round(x * 2**{net.input_exp}) (IntegerNetwork.quantize_input); "
+          f"run with `sparsehw sim eie --net {args.out} --act x.npy --out y.npy`")
     return 0

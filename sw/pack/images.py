@@ -8,16 +8,25 @@ Directory layout written by :func:`write_eie_images` (``sparsehw pack eie``):
 - ``colptr_pe{k}.hex``: one pointer a line (``cols + 1`` lines, the sentinel last);
 - ``codebook.hex``: 16 lines of 16-bit two's complement, written when the codebook is integral
   and fits int16 (a real-valued codebook must be quantised before it can run in hardware).
+
+A network directory (:func:`write_eie_network`, ``sparsehw pack eie --export``) holds one such
+directory per layer, named so that name order is layer order (``sparsehw sim eie --net``).
+Directories are replaced as a whole, never mixed with an earlier run's files.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
 
+from sw.cli_io import check_output_dir, load_arrays, new_dir, read_text
 from sw.formats import ACT_WIDTH, WEIGHT_WIDTH, entry_word
 from sw.pack.eie import EIEPacked, PEImage, check_codebook, validate_pe
 
 NPZ = "eie.npz"
+CODEBOOK_HEX = "codebook.hex"
+_PE_HEX = re.compile(r"(spmat|colptr)_pe(\d+)\.hex")
+_LAYER_DIR = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def write_memh(path, values, width_bits: int) -> None:
@@ -32,7 +41,7 @@ def write_memh(path, values, width_bits: int) -> None:
 def read_memh(path) -> np.ndarray:
     """Read a ``$readmemh`` file of one value per line (``//`` comments and blank lines allowed)."""
     out = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         line = line.split("//", 1)[0].strip()
         if not line:
             continue
@@ -51,24 +60,26 @@ def codebook_is_integral(codebook) -> bool:
     return bool(np.all(np.round(cb) == cb) and cb.min() >= lo and cb.max() <= hi)
 
 
-def write_eie_images(packed: EIEPacked, out_dir, *, shift: int = 0, relu: bool = True,
-                     force: bool = False) -> list:
-    """Write the images of ``packed`` into ``out_dir``; returns the paths written.
+def is_eie_image(path) -> bool:
+    """Whether ``path`` is a file :func:`write_eie_images` writes (by its name)."""
+    name = Path(path).name
+    return Path(path).is_file() and (name in (NPZ, CODEBOOK_HEX) or bool(_PE_HEX.fullmatch(name)))
 
-    Refuses to overwrite existing image files unless ``force``.
-    """
+
+def is_eie_layer_dir(path) -> bool:
+    """Whether ``path`` is a directory holding only EIE images (a layer of a network directory)."""
+    p = Path(path)
+    return p.is_dir() and all(is_eie_image(e) for e in p.iterdir())
+
+
+def _check_shift(shift) -> int:
     if not 0 <= int(shift) < ACT_WIDTH:
         raise ValueError(f"shift must be in 0..{ACT_WIDTH - 1}, got {shift}")
-    out = Path(out_dir)
+    return int(shift)
+
+
+def _write_layer(packed: EIEPacked, out: Path, shift: int, relu: bool) -> list:
     names = [NPZ] + [f"{kind}_pe{k}.hex" for k in range(packed.n_pe) for kind in ("spmat", "colptr")]
-    integral = codebook_is_integral(packed.codebook)
-    if integral:
-        names.append("codebook.hex")
-    existing = [n for n in names if (out / n).exists()]
-    if existing and not force:
-        raise FileExistsError(f"{out} already holds {', '.join(existing[:3])}"
-                              f"{' ...' if len(existing) > 3 else ''}; pass force=True (--force) to overwrite")
-    out.mkdir(parents=True, exist_ok=True)
     arrays = dict(rows=packed.rows, cols=packed.cols, n_pe=packed.n_pe, codebook=packed.codebook,
                   shift=int(shift), relu=bool(relu))
     for k, pe in enumerate(packed.pe):
@@ -81,40 +92,127 @@ def write_eie_images(packed: EIEPacked, out_dir, *, shift: int = 0, relu: bool =
         write_memh(out / f"spmat_pe{k}.hex",
                    entry_word(pe.weight_idx.astype(np.int64), pe.rel_index.astype(np.int64)), 8)
         write_memh(out / f"colptr_pe{k}.hex", pe.col_ptr, ptr_bits)
-    if integral:
+    if codebook_is_integral(packed.codebook):
         cb = np.asarray(packed.codebook, dtype=np.int64) & ((1 << WEIGHT_WIDTH) - 1)
-        write_memh(out / "codebook.hex", cb, WEIGHT_WIDTH)
+        write_memh(out / CODEBOOK_HEX, cb, WEIGHT_WIDTH)
+        names.append(CODEBOOK_HEX)
+    return names
+
+
+def write_eie_images(packed: EIEPacked, out_dir, *, shift: int = 0, relu: bool = True,
+                     force: bool = False) -> list:
+    """Write the images of ``packed`` as the directory ``out_dir``; returns the paths written.
+
+    The directory is built complete beside ``out_dir`` and then replaces it as a whole, so no
+    file of an earlier layer survives. An existing image directory is replaced only with
+    ``force``; a directory holding anything but EIE images never is (``CLIError``).
+    """
+    shift = _check_shift(shift)
+    out = check_output_dir(out_dir, force=force, owned=is_eie_image, kind="EIE images", option=None)
+    with new_dir(out) as tmp:
+        names = _write_layer(packed, tmp, shift, relu)
     return [out / n for n in names]
+
+
+def layer_dir_names(names) -> list:
+    """The directory of each layer in a network directory: its position, then its name, so that
+    name order is layer order (``00_fc1``, ``01_fc2``, ...)."""
+    width = max(2, len(str(len(names) - 1)))
+    return [f"{i:0{width}d}_{_LAYER_DIR.sub('_', str(n))}" for i, n in enumerate(names)]
+
+
+def write_eie_network(layers, out_dir, *, force: bool = False) -> list:
+    """Write a network directory: ``layers`` is ``[(name, packed, shift, relu)]`` in order, each
+    written by :func:`write_eie_images` into the subdirectory :func:`layer_dir_names` gives it.
+    ``out_dir`` is replaced as a whole, as in :func:`write_eie_images`. Returns the layer
+    directories."""
+    if not layers:
+        raise ValueError("a network needs at least one layer")
+    layers = [(name, packed, _check_shift(shift), relu) for name, packed, shift, relu in layers]
+    out = check_output_dir(out_dir, force=force, owned=is_eie_layer_dir, kind="EIE layer directories",
+                           option=None)
+    dirs = layer_dir_names([name for name, *_ in layers])
+    with new_dir(out) as tmp:
+        for d, (_, packed, shift, relu) in zip(dirs, layers, strict=True):
+            (tmp / d).mkdir()
+            _write_layer(packed, tmp / d, shift, relu)
+    return [out / d for d in dirs]
+
+
+def network_dirs(directory) -> list:
+    """The layer directories of a network directory: subdirectories holding ``eie.npz``, in name order."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise ValueError(f"{d}: no such directory")
+    layers = sorted(p for p in d.iterdir() if (p / NPZ).is_file())
+    if not layers:
+        raise ValueError(f"{d}: no layer directories (subdirectories with {NPZ}) found")
+    return layers
+
+
+def _scalar(z: dict, key: str, path) -> int:
+    v = _array(z, key, path)
+    try:
+        if v.size != 1:
+            raise ValueError
+        return int(v.item())
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: {key!r} must be one integer, got {v.dtype} of shape {v.shape}") from None
+
+
+def _array(z: dict, key: str, path) -> np.ndarray:
+    if key not in z:
+        raise ValueError(f"{path}: missing array {key!r}")
+    return z[key]
 
 
 def read_eie_images(directory):
     """Load and validate images written by :func:`write_eie_images`.
 
     Returns ``(packed, shift, relu)``. Raises ``ValueError`` naming the file and the problem for
-    a malformed image (missing arrays, a non-monotonic ``col_ptr``, a sentinel that disagrees
-    with the entry count, hex files that disagree with the ``.npz``).
+    a malformed image: an unreadable or truncated ``eie.npz``, missing arrays, a PE that fails
+    ``validate_pe``, a missing hex file (``codebook.hex`` is required exactly when the codebook
+    is integral int16), a hex file that disagrees with the ``.npz``, or a PE file beyond ``n_pe``.
     """
     d = Path(directory)
     path = d / NPZ
     if not path.exists():
         raise ValueError(f"{d}: no {NPZ} (write images with `sparsehw pack eie`)")
-    with np.load(path) as z:
-        try:
-            rows, cols, n_pe = int(z["rows"]), int(z["cols"]), int(z["n_pe"])
-            codebook = check_codebook(z["codebook"])
-            shift, relu = int(z["shift"]), bool(z["relu"])
-            pes = tuple(PEImage(z[f"pe{k}_weight_idx"], z[f"pe{k}_rel_index"], z[f"pe{k}_col_ptr"])
-                        for k in range(n_pe))
-        except KeyError as e:
-            raise ValueError(f"{path}: missing array {e}") from None
+    z = load_arrays(path)
+    rows, cols, n_pe = (_scalar(z, k, path) for k in ("rows", "cols", "n_pe"))
+    shift, relu = _scalar(z, "shift", path), bool(_scalar(z, "relu", path))
     if rows < 1 or cols < 1 or n_pe < 1:
         raise ValueError(f"{path}: bad shape rows={rows} cols={cols} n_pe={n_pe}")
+    try:
+        shift = _check_shift(shift)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    try:
+        codebook = check_codebook(_array(z, "codebook", path))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    pes = tuple(PEImage(*(_array(z, f"pe{k}_{a}", path) for a in ("weight_idx", "rel_index", "col_ptr")))
+                for k in range(n_pe))
     packed = EIEPacked(rows=rows, cols=cols, n_pe=n_pe, codebook=codebook, pe=pes)
     for k, pe in enumerate(pes):
         validate_pe(pe, cols, packed.local_rows, where=f"{path} PE {k}")
         for kind, want in (("spmat", entry_word(pe.weight_idx.astype(np.int64), pe.rel_index.astype(np.int64))),
                            ("colptr", pe.col_ptr)):
-            hex_path = d / f"{kind}_pe{k}.hex"
-            if hex_path.exists() and not np.array_equal(read_memh(hex_path), want):
-                raise ValueError(f"{hex_path} disagrees with {path}")
+            _check_hex(d / f"{kind}_pe{k}.hex", want, path)
+    cb_hex = d / CODEBOOK_HEX
+    if codebook_is_integral(codebook):
+        _check_hex(cb_hex, np.asarray(codebook, dtype=np.int64) & ((1 << WEIGHT_WIDTH) - 1), path)
+    elif cb_hex.exists():
+        raise ValueError(f"{cb_hex} is stale: the codebook in {path} is not integral int{WEIGHT_WIDTH}")
+    for f in sorted(d.iterdir()):
+        m = _PE_HEX.fullmatch(f.name)
+        if m and int(m.group(2)) >= n_pe:
+            raise ValueError(f"{f} is stale: {path} has {n_pe} PEs")
     return packed, shift, relu
+
+
+def _check_hex(hex_path: Path, want, npz_path) -> None:
+    if not hex_path.exists():
+        raise ValueError(f"{hex_path} is missing (written with {npz_path.name} by `sparsehw pack eie`)")
+    if not np.array_equal(read_memh(hex_path), want):
+        raise ValueError(f"{hex_path} disagrees with {npz_path}")

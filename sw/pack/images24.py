@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sw.cli_io import check_output_dir, load_arrays, new_dir, read_text
 from sw.formats import GROUP_24, KEPT_24, MAC24_GROUPS, META_WIDTH
 from sw.pack.sparse24 import check_int8, unpack_24
 
@@ -41,7 +42,12 @@ def image_paths(out_dir) -> list:
     return [out / NPZ_NAME, out / VALUES_HEX, out / META_HEX]
 
 
-def _check_groups(groups, k: int) -> int:
+def is_24_image(path) -> bool:
+    """Whether ``path`` is a file :func:`write_24_images` writes (by its name)."""
+    return Path(path).is_file() and Path(path).name in (NPZ_NAME, VALUES_HEX, META_HEX)
+
+
+def check_groups(groups, k: int) -> int:
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"groups must be a positive integer, got {groups!r}")
     if k % (GROUP_24 * groups):
@@ -70,28 +76,27 @@ def beat_words_hex(values: np.ndarray, meta: np.ndarray, groups: int) -> tuple:
 
 
 def write_24_images(values, meta, out_dir, *, groups: int = MAC24_GROUPS, force: bool = False) -> list:
-    """Write the ``.npz`` and ``$readmemh`` images of a packed int8 layer; return their paths.
+    """Write the ``.npz`` and ``$readmemh`` images of a packed int8 layer as the directory
+    ``out_dir``; return their paths.
 
     ``values`` must be integers in -128..127 and ``meta`` valid (4-bit, ``i0 < i1``), ``K`` a multiple
-    of ``4·groups``. Existing files are never replaced unless ``force=True`` (``FileExistsError``
-    names them); nothing is written if any check fails.
+    of ``4·groups``. The directory is built complete and replaces ``out_dir`` as a whole; existing
+    images are replaced only with ``force=True`` (``OutputExists``, a ``FileExistsError``, names
+    them), a directory holding other files never is; nothing is written if any check fails.
     """
     v = check_int8(values, "values")
     mt = np.asarray(meta)
     unpack_24(v, mt)                                    # shapes and metadata fields checked here
     rows, k = v.shape[0], v.shape[1] * GROUP_24 // KEPT_24
-    groups = _check_groups(groups, k)
-    paths = image_paths(out_dir)
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise FileExistsError(f"refusing to overwrite {', '.join(existing)} (use force=True / --force)")
+    groups = check_groups(groups, k)
+    out = check_output_dir(out_dir, force=force, owned=is_24_image, kind="2:4 images", option=None)
     values_hex, meta_hex = beat_words_hex(v, mt, groups)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(paths[0], values=v, meta=mt.astype(np.uint8), rows=rows, k=k, groups=groups)
-    paths[1].write_text(values_hex)
-    paths[2].write_text(meta_hex)
-    return paths
+    with new_dir(out) as tmp:
+        paths = image_paths(tmp)
+        np.savez(paths[0], values=v, meta=mt.astype(np.uint8), rows=rows, k=k, groups=groups)
+        paths[1].write_text(values_hex)
+        paths[2].write_text(meta_hex)
+    return image_paths(out)
 
 
 _NIBBLE = np.full(256, -1, dtype=np.int64)
@@ -102,7 +107,7 @@ for _i, _c in enumerate("0123456789abcdef"):
 def read_hex_words(path, n_words: int, n_nibbles: int) -> np.ndarray:
     """The ``(n_words, n_nibbles)`` nibbles (most significant first) of a ``$readmemh`` file with one
     fixed-width word a line; ``ValueError`` naming the line on anything else."""
-    lines = Path(path).read_text().split()
+    lines = read_text(path).split()
     if len(lines) != n_words:
         raise ValueError(f"{path}: {len(lines)} words, expected {n_words}")
     for i, line in enumerate(lines):
@@ -121,13 +126,18 @@ def read_24_images(out_dir) -> Images24:
     """Read what :func:`write_24_images` wrote; ``ValueError`` if the hex images disagree with the
     ``.npz`` or the layer is not valid."""
     npz, vpath, mpath = image_paths(out_dir)
-    with np.load(npz) as z:
+    z = load_arrays(npz)
+    try:
         values, meta = z["values"], z["meta"]
-        rows, k, groups = int(z["rows"]), int(z["k"]), int(z["groups"])
+        rows, k, groups = int(z["rows"].item()), int(z["k"].item()), int(z["groups"].item())
+    except KeyError as e:
+        raise ValueError(f"{npz}: missing array {e}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{npz}: rows, k and groups must be single integers") from None
     unpack_24(check_int8(values, "values"), meta)
     if values.shape != (rows, k // 2):
         raise ValueError(f"{npz}: values shape {values.shape} disagrees with rows={rows}, k={k}")
-    groups = _check_groups(groups, k)
+    groups = check_groups(groups, k)
     n_beats = rows * k // (GROUP_24 * groups)
     v_nib = read_hex_words(vpath, n_beats, KEPT_24 * groups * _VALUE_BITS // 4)
     vb = (v_nib[:, 0::2] << 4 | v_nib[:, 1::2])[:, ::-1].astype(np.uint8).view(np.int8)

@@ -8,10 +8,9 @@ concatenated as ``pairs`` (``(n, 2)``: ``in_idx, out_idx``) with ``offset_index`
 ``maps[k] = pairs[offset_index == k]``, sorted by ``out_idx`` as ``kernel_map`` returns them.
 """
 
-from pathlib import Path
-
 import numpy as np
 
+from sw.cli_io import CLIError, atomic_write, bad_input, check_output_file, in_range, load_array
 from sw.pointcloud import kernel_map, kernel_offsets, scenes
 
 
@@ -24,7 +23,7 @@ def add_parser(sub) -> None:
     sc.add_argument("--kind", choices=sorted(scenes.SCENES), default="room")
     sc.add_argument("--voxel", type=float, default=0.05, help="voxel size in metres (default 0.05)")
     sc.add_argument("--seed", type=int, default=0)
-    sc.add_argument("--out", required=True, help="output .npy file")
+    sc.add_argument("--out", required=True, help="output file, ending in .npy")
     sc.add_argument("--force", action="store_true", help="overwrite an existing output file")
     sc.set_defaults(func=run)
 
@@ -33,45 +32,39 @@ def add_parser(sub) -> None:
                                       "batch index first; see sw.pointcloud.kernel_map.")
     km.add_argument("--coords", required=True, help="coords.npy: integer (P, 3) or (P, 4) array")
     km.add_argument("--kernel-size", type=int, default=3)
-    km.add_argument("--stride", type=int, default=1, help="1 (submanifold) or 2 (downsampling)")
+    km.add_argument("--stride", type=int, default=1, choices=(1, 2), help="1 (submanifold) or 2 (downsampling)")
     km.add_argument("--tensor-stride", type=int, default=1, help="stride of the input coordinates")
     km.add_argument("--method", choices=("sort", "hash"), default="sort")
-    km.add_argument("--out", required=True, help="output .npz file")
+    km.add_argument("--out", required=True, help="output file, ending in .npz")
     km.add_argument("--force", action="store_true", help="overwrite an existing output file")
     km.set_defaults(func=run)
 
 
-def _check_out(path: Path, force: bool):
-    if path.exists() and not force:
-        raise SystemExit(f"error: {path} exists; pass --force to overwrite it")
-
-
 def run(args) -> int:
-    out = Path(args.out)
     if args.pointcloud_command == "scene":
-        _check_out(out, args.force)
-        try:
+        in_range("--voxel", args.voxel, 0, None, "()")
+        in_range("--seed", args.seed, 0)
+        out = check_output_file(args.out, force=args.force, suffix=".npy")
+        with bad_input(f"--voxel {args.voxel}"):
             c = scenes.scene(args.kind, args.voxel, seed=args.seed)
-        except ValueError as e:
-            raise SystemExit(f"error: {e}") from None
-        np.save(out, c)
+        atomic_write(out, lambda f: np.save(f, c))
         print(f"{args.kind} scene, voxel {args.voxel:g} m: {len(c)} voxels, "
               f"density {scenes.density(c):.2e} of the bounding box; wrote {out}")
         return 0
-    src = Path(args.coords)
-    if not src.exists():
-        raise SystemExit(f"error: coords file {src} does not exist")
-    _check_out(out, args.force)
-    try:
-        coords = np.load(src, allow_pickle=False)
+    for option, value in (("--kernel-size", args.kernel_size), ("--tensor-stride", args.tensor_stride)):
+        in_range(option, value, 1)
+    if args.kernel_size % 2 == 0:
+        raise CLIError(f"--kernel-size {args.kernel_size} must be odd (offsets centred on the output)")
+    out = check_output_file(args.out, force=args.force, suffix=".npz")
+    coords = load_array(args.coords, "--coords")
+    with bad_input(f"--coords {args.coords}"):
         out_coords, maps = kernel_map(coords, args.kernel_size, args.stride, tensor_stride=args.tensor_stride,
                                       method=args.method)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"error: {src}: {e}") from None
     counts = [len(m) for m in maps]
     pairs = np.concatenate(maps) if maps else np.zeros((0, 2), dtype=np.int64)
-    np.savez(out, out_coords=out_coords, offsets=kernel_offsets(args.kernel_size, args.tensor_stride),
-             pairs=pairs, offset_index=np.repeat(np.arange(len(maps)), counts))
+    arrays = dict(out_coords=out_coords, offsets=kernel_offsets(args.kernel_size, args.tensor_stride),
+                  pairs=pairs, offset_index=np.repeat(np.arange(len(maps)), counts))
+    atomic_write(out, lambda f: np.savez(f, **arrays))
     print(f"{len(coords)} inputs -> {len(out_coords)} outputs, {len(maps)} offsets, {len(pairs)} pairs "
           f"(per offset min {min(counts)}, max {max(counts)}); wrote {out}")
     return 0

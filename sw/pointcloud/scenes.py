@@ -198,7 +198,11 @@ def voxelize(points, voxel_size: float) -> np.ndarray:
     """Unique ``floor(points / voxel_size)`` int64 voxels, in the order of their first point."""
     if not voxel_size > 0:
         raise ValueError(f"voxel_size must be positive, got {voxel_size!r}")
-    v = np.floor(np.asarray(points, dtype=np.float64) / voxel_size).astype(np.int64)
+    with np.errstate(over="ignore"):
+        f = np.floor(np.asarray(points, dtype=np.float64) / voxel_size)
+    if f.size and not np.abs(f).max() < 2.0 ** 62:
+        raise ValueError(f"voxel_size {voxel_size!r} is too small: voxel coordinates overflow int64")
+    v = f.astype(np.int64)
     _, first = np.unique(v, axis=0, return_index=True)
     return v[np.sort(first)]
 

@@ -2,18 +2,22 @@
 
 Every subcommand starts from a trained model (the cached baseline of ``--model`` on ``--data``,
 trained on first use, or ``--load PATH``), writes ``<command>.json`` (and PNG plots) into the
-directory ``--out`` names and, when it produces a model, ``model.safetensors`` there. Existing
-outputs are never overwritten without ``--force``. Each subcommand is a thin layer over library
-functions (``sw.prune.*``) a user can import.
+directory ``--out`` names and, when it produces a model, ``model.safetensors`` there (``share``
+also ``export.npz``, which ``sparsehw pack eie --export`` packs). Arguments and the model's layers
+are checked before any training; the outputs appear together when the command succeeds, and
+existing ones are never overwritten without ``--force``. Each subcommand is a thin layer over
+library functions (``sw.prune.*``) a user can import.
 
 ``sw.cli`` registers this with :func:`add_parser` and dispatches to :func:`run`.
 """
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
+
+from sw.cli_io import CLIError, bad_input, check_output_files, in_range, input_file, new_files
+from sw.formats import INDEX_WIDTH
 
 COMMANDS = ("sensitivity", "magnitude", "channel", "nm", "slim", "iterative", "netadapt", "amc", "share")
 MODEL_FILE = "model.safetensors"
@@ -142,32 +146,54 @@ def _outputs(args) -> list:
         files.append(MODEL_FILE)
     if name == "share":
         files.append("export.npz")
-    return [args.out / f for f in files]
+    return files
+
+
+def _ratio(args):
+    """The ``--ratio`` or the parsed ``--ratios`` of a command that takes either."""
+    return args.ratio if args.ratio is not None else args.ratios
 
 
 def _layers(s):
     return None if s is None else [x.strip() for x in s.split(",") if x.strip()]
 
 
-def _ratios(args):
-    if getattr(args, "ratio", None) is not None:
-        return args.ratio
+def _ratios(text: str) -> dict:
+    """``--ratios fc1=0.9,fc2=0.8`` as ``{layer: ratio}``, each ratio in [0, 1)."""
     out = {}
-    for item in args.ratios.split(","):
+    for item in text.split(","):
         name, eq, value = item.partition("=")
         if not eq:
-            raise ValueError(f"--ratios wants layer=ratio pairs such as fc1=0.9,fc2=0.8; got {item!r}")
+            raise CLIError(f"--ratios wants layer=ratio pairs such as fc1=0.9,fc2=0.8; got {item!r}")
         try:
-            out[name.strip()] = float(value)
+            ratio = float(value)
         except ValueError:
-            raise ValueError(f"--ratios: {value!r} for layer {name.strip()!r} is not a number") from None
+            raise CLIError(f"--ratios: {value!r} for layer {name.strip()!r} is not a number") from None
+        if not 0 <= ratio < 1:
+            raise CLIError(f"--ratios {item.strip()}: a ratio must be in [0, 1)")
+        out[name.strip()] = ratio
     return out
+
+
+def _scan_ratios(text: str) -> list:
+    """``sensitivity --ratios 0.1,0.5,0.9``: increasing, distinct, each in [0, 1)."""
+    try:
+        ratios = [float(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        raise CLIError(f"--ratios must be comma-separated numbers, got {text!r}") from None
+    for r in ratios:
+        in_range("--ratios", r, 0, 1, "[)")
+    if not ratios or sorted(set(ratios)) != ratios:
+        raise CLIError(f"--ratios must be increasing and distinct, got {text!r}")
+    return ratios
 
 
 def _start(args, baseline: bool = True):
     """``(model, data, train_cfg, info)`` the command starts from (``model`` is None when no
-    ``--load`` is given and ``baseline`` is False: the command trains its own)."""
+    ``--load`` is given and ``baseline`` is False: the command trains its own). The command's
+    layers and model are checked (:func:`_check_model`) before any training."""
     from sw.models import data as datasets
+    from sw.models import registry
     from sw.models.io import load_model
     from sw.models.train import BASELINES, TrainConfig, pretrained
 
@@ -177,15 +203,80 @@ def _start(args, baseline: bool = True):
         cfg = replace(cfg, epochs=args.train_epochs)
     cfg = replace(cfg, seed=args.seed)
     if args.load is not None:
-        model, meta = load_model(args.load)
+        with bad_input("--load", sep=" "):
+            model, meta = load_model(args.load)
         if tuple(model.input_shape) != data.input_shape:
-            raise ValueError(f"{args.load} expects inputs {tuple(model.input_shape)}, but {args.data} has "
-                             f"{data.input_shape}")
+            raise CLIError(f"--load {args.load} expects inputs {tuple(model.input_shape)}, but {args.data} has "
+                           f"{data.input_shape}")
+        _check_model(args, model, data)
         return model, data, cfg, {"loaded": str(args.load)}
+    _check_model(args, registry.build(args.model, data.input_shape, data.classes, seed=cfg.seed), data)
     if not baseline:
         return None, data, cfg, {}
     model, info = pretrained(args.model, args.data, cfg, progress=not args.no_progress)
     return model, data, cfg, {"baseline": {k: v for k, v in info.items() if k != "history"}}
+
+
+def _check_args(args) -> None:
+    """The numeric options of every command, before anything is loaded or trained."""
+    lt1 = dict(lo=0, hi=1, interval="[)")
+    checks = {"train_epochs": dict(lo=1), "seed": dict(lo=0), "finetune_epochs": dict(lo=0),
+              "lr_scale": dict(lo=0, interval="(]"), "ratio": lt1, "bits": dict(lo=1, hi=INDEX_WIDTH),
+              "l1": dict(lo=0), "steps": dict(lo=2), "epochs_per_step": dict(lo=0),
+              "n_pe": dict(lo=1), "samples": dict(lo=1), "short_epochs": dict(lo=0), "episodes": dict(lo=1),
+              "warmup": dict(lo=0), "max_ratio": dict(lo=0, hi=1, interval="()"),
+              "n": dict(lo=1), "m": dict(lo=1)}
+    for name, bounds in checks.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            in_range("--" + name.replace("_", "-"), value, **bounds)
+    cmd = args.prune_command
+    if cmd == "sensitivity":
+        args.ratios = _scan_ratios(args.ratios)
+        if args.target is not None:
+            in_range("--target", args.target, 0, 1, "()")
+    elif getattr(args, "ratios", None) is not None:
+        args.ratios = _ratios(args.ratios)
+    if cmd == "netadapt":
+        in_range("--target", args.target, 0, 1, "()")
+        in_range("--step", args.step, 0, round(1 - args.target, 12), "(]")
+    if cmd == "amc":
+        in_range("--target", args.target, 0, 1, "()")
+        in_range("--warmup", args.warmup, 0, args.episodes - 1)
+    if cmd == "nm" and args.n > args.m:
+        raise CLIError(f"--n {args.n} must be <= --m {args.m}")
+
+
+def _check_model(args, model, data) -> None:
+    """What depends on the model (layer names, structure EIE or slimming needs), checked on the
+    untrained or loaded model, so a bad choice fails before training."""
+    from sw.prune.criteria import criterion
+    from sw.prune.export import linear_chain
+    from sw.prune.granularity import NM, Channel, granularity
+    from sw.prune.pruner import Pruner
+    from sw.prune.slim import slimming_layers
+
+    cmd = args.prune_command
+    pruner = None
+    if cmd == "sensitivity":
+        pruner = Pruner(model, granularity(args.granularity), criterion(args.criterion), _layers(args.layers))
+    elif cmd in ("magnitude", "iterative"):
+        pruner = Pruner(model)
+    elif cmd in ("channel", "netadapt"):
+        pruner = Pruner(model, Channel(), layers=_layers(args.layers))
+    elif cmd == "nm":
+        pruner = Pruner(model, NM(args.n, args.m), layers=_layers(args.layers))
+    elif cmd == "slim":
+        slimming_layers(model)
+    if cmd == "share" or (cmd == "netadapt" and args.resource == "eie-cycles"):
+        linear_chain(model)     # refuse models EIE cannot run before spending time on them
+    if cmd == "netadapt" and args.resource == "eie-cycles":
+        in_range("--samples", args.samples, 1, len(data.x_val))
+    if isinstance(getattr(args, "ratios", None), dict):
+        unknown = [n for n in args.ratios if n not in pruner.layers]
+        if unknown:
+            raise CLIError(f"--ratios: unknown layer(s) {', '.join(map(repr, unknown))}; the prunable layers "
+                           f"are {', '.join(pruner.layers)}")
 
 
 def _acc(model, data):
@@ -199,8 +290,7 @@ def _save(args, model, result):
     from sw.models.io import save_model
 
     info = {"command": args.prune_command, **result.get("accuracy", {})}
-    save_model(model, args.out / MODEL_FILE, info=info,
-               force=args.force)
+    save_model(model, args.stage / MODEL_FILE, info=info)
 
 
 def _cmd_sensitivity(args, model, data, cfg, result):
@@ -208,13 +298,9 @@ def _cmd_sensitivity(args, model, data, cfg, result):
     from sw.prune.granularity import granularity
     from sw.prune.sensitivity import sensitivity_scan
 
-    try:
-        ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
-    except ValueError:
-        raise ValueError(f"--ratios must be comma-separated numbers, got {args.ratios!r}") from None
-    scan = sensitivity_scan(model, data, _layers(args.layers), ratios, granularity(args.granularity),
+    scan = sensitivity_scan(model, data, _layers(args.layers), args.ratios, granularity(args.granularity),
                             criterion(args.criterion), progress=not args.no_progress)
-    scan.plot(args.out / "sensitivity.png")
+    scan.plot(args.stage / "sensitivity.png")
     result["scan"] = scan.to_dict()
     text = scan.table()
     if args.target is not None:
@@ -229,7 +315,7 @@ def _plot_recovery(args, before: float, start: float, history: list, what: str =
     from sw.prune.plots import line_plot
 
     epochs = [0] + [h["epoch"] for h in history]
-    line_plot(args.out / f"{args.prune_command}.png",
+    line_plot(args.stage / f"{args.prune_command}.png",
               {"fine-tuning": (epochs, [start] + [h["val_acc"] for h in history]),
                f"before {what}": ([0, epochs[-1]], [before, before])},
               "fine-tuning epoch", "val accuracy (%)", f"sparsehw prune {args.prune_command}: recovery")
@@ -266,7 +352,7 @@ def _cmd_magnitude(args, model, data, cfg, result):
     from sw.prune.pruner import Pruner
 
     pruner = Pruner(model, FineGrained(), criterion(args.criterion))
-    return _prune_finetune(args, model, data, cfg, result, pruner, _ratios(args), args.scope)
+    return _prune_finetune(args, model, data, cfg, result, pruner, _ratio(args), args.scope)
 
 
 def _cmd_channel(args, model, data, cfg, result):
@@ -275,7 +361,7 @@ def _cmd_channel(args, model, data, cfg, result):
     from sw.prune.pruner import Pruner
 
     pruner = Pruner(model, Channel(), criterion(args.criterion), _layers(args.layers))
-    return _prune_finetune(args, model, data, cfg, result, pruner, _ratios(args), args.scope, remove=True)
+    return _prune_finetune(args, model, data, cfg, result, pruner, _ratio(args), args.scope, remove=True)
 
 
 def _cmd_nm(args, model, data, cfg, result):
@@ -312,7 +398,7 @@ def _cmd_iterative(args, model, data, cfg, result):
     from sw.prune.plots import line_plot
 
     base = evaluate(model, data.x_test, data.y_test)
-    cmp = compare_schedules(model, data, cfg, _ratios(args), args.steps, args.epochs_per_step,
+    cmp = compare_schedules(model, data, cfg, _ratio(args), args.steps, args.epochs_per_step,
                             lr_scale=args.lr_scale, scope=args.scope, schedule=args.schedule,
                             progress=not args.no_progress)
     result["baseline_test_acc"] = base
@@ -320,7 +406,7 @@ def _cmd_iterative(args, model, data, cfg, result):
     result["one_shot_equal_epochs"] = cmp.equal_epochs.to_dict()
     result["accuracy"] = {"iterative_test_acc": cmp.iterative.test_acc, "one_shot_test_acc": cmp.one_shot.test_acc,
                           "one_shot_equal_epochs_test_acc": cmp.equal_epochs.test_acc}
-    line_plot(args.out / "iterative.png",
+    line_plot(args.stage / "iterative.png",
               {r.name: ([100 * row["sparsity"] for row in r.rows], [row["val_after_finetune"] for row in r.rows])
                for r in cmp.results},
               "weights pruned (%)", "val accuracy after fine-tuning (%)", "Iterative vs one-shot pruning")
@@ -334,8 +420,6 @@ def _cmd_netadapt(args, model, data, cfg, result):
     if args.resource == "eie-cycles":
         from sw.prune.latency import EIECycles
 
-        if not 1 <= args.samples <= len(data.x_val):
-            raise ValueError(f"--samples must be 1..{len(data.x_val)}, got {args.samples}")
         resource = EIECycles(data.x_val[:args.samples], n_pe=args.n_pe)
     else:
         resource = RESOURCES[args.resource]
@@ -347,7 +431,7 @@ def _cmd_netadapt(args, model, data, cfg, result):
     result["netadapt"] = res.to_dict()
     result["resource"] = {"kind": args.resource, "before": r0, "after": r1}
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
-    res.plot(args.out / "netadapt.png", before["val_acc"], f"{args.resource} (fraction of the original's)",
+    res.plot(args.stage / "netadapt.png", before["val_acc"], f"{args.resource} (fraction of the original's)",
              "NetAdapt search trace")
     _save(args, small, result)
     lines = [res.table(), "",
@@ -369,7 +453,7 @@ def _cmd_amc(args, model, data, cfg, result):
                      seed=args.seed, progress=not args.no_progress)
     result["amc"] = res.to_dict()
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
-    res.plot(args.out / "amc.png", args.warmup)
+    res.plot(args.stage / "amc.png", args.warmup)
     _save(args, small, result)
     best = res.best
     return "\n".join([
@@ -382,15 +466,11 @@ def _cmd_amc(args, model, data, cfg, result):
 
 
 def _cmd_share(args, model, data, cfg, result):
-    from sw.formats import INDEX_WIDTH
     from sw.models.train import evaluate, finetune
-    from sw.prune.export import export_integer, linear_chain, storage_bits
+    from sw.prune.export import export_integer, storage_bits
     from sw.prune.pruner import Pruner
     from sw.prune.share import share_weights
 
-    if not 1 <= args.bits <= INDEX_WIDTH:
-        raise ValueError(f"--bits must be 1..{INDEX_WIDTH}: the EIE weight index is {INDEX_WIDTH} bits")
-    linear_chain(model)     # refuse models EIE cannot run before spending time on them
     lines = []
     progress = not args.no_progress
     if args.ratio is not None:
@@ -409,7 +489,7 @@ def _cmd_share(args, model, data, cfg, result):
     tuned = evaluate(model, data.x_test, data.y_test)
     notes = []
     net = export_integer(model, data.x_train, notes)
-    net.save(args.out / "export.npz", force=args.force)
+    net.save(args.stage / "export.npz")
     integer = net.accuracy(data.x_test, data.y_test)
     storage = storage_bits(net, 1)
     result["accuracy"] = {"before_sharing": pruned, "shared": shared, "centroid_finetuned": tuned,
@@ -423,36 +503,27 @@ def _cmd_share(args, model, data, cfg, result):
               f"{tuned:.2f}%; integer export {integer:.2f}% (float {tuned:.2f}%)",
               f"Deep Compression storage: {storage['dense_bits'] / 8:,.0f} B → "
               f"{storage['compressed_bits'] / 8:,.0f} B "
-              f"({storage['ratio']:.1f}×); export for pack_eie: {args.out / 'export.npz'}", *notes]
+              f"({storage['ratio']:.1f}×)",
+              f"pack it for EIE: sparsehw pack eie --export {args.out / 'export.npz'} --n-pe 4 --out layers/",
+              *notes]
     return "\n".join(lines)
 
 
 def run(args) -> int:
-    """Run a parsed ``sparsehw prune …`` command. Returns the exit status (2 on bad input)."""
+    """Run a parsed ``sparsehw prune …`` command: arguments, ``--load`` and ``--out`` are checked
+    first, the model's layers before any training; the outputs are staged and appear in ``--out``
+    together when the command succeeds (:class:`CLIError` otherwise, with nothing written)."""
     cmd = args.prune_command
-    try:
-        outputs = _outputs(args)
-        existing = [str(p) for p in outputs if p.exists()]
-        if existing and not args.force:
-            raise FileExistsError(f"refusing to overwrite {', '.join(existing)}; use --force")
-        args.out.mkdir(parents=True, exist_ok=True)
+    _check_args(args)
+    check_output_files(args.out, _outputs(args), force=args.force)
+    if args.load is not None:
+        input_file(args.load, "--load")
+    with bad_input():
         model, data, cfg, start = _start(args, baseline=cmd != "slim")
         result = {"command": cmd, "args": {k: str(v) for k, v in vars(args).items() if k != "func"}, **start}
-        text = globals()[f"_cmd_{cmd}"](args, model, data, cfg, result)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
-        print(f"sparsehw prune {cmd}: error: {e}", file=sys.stderr)
-        return 2
-    (args.out / f"{cmd}.json").write_text(json.dumps(result, indent=2, default=str))
+        with new_files(args.out) as stage:
+            args.stage = stage
+            text = globals()[f"_cmd_{cmd}"](args, model, data, cfg, result)
+            (stage / f"{cmd}.json").write_text(json.dumps(result, indent=2, default=str))
     print(text)
     return 0
-
-
-def main(argv=None) -> int:
-    """Stand-alone entry (``python -m sw.prune.cli prune …``), as ``sparsehw`` will call it."""
-    parser = argparse.ArgumentParser(prog="sparsehw")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

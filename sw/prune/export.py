@@ -5,7 +5,8 @@ Per layer ``l`` with input activations ``a ≈ A · 2**-e_in`` (int16 ``A``) and
 ``acc = C[index] @ A`` exactly and ``Y = clamp(acc >> shift, -2**15, 2**15 - 1)`` (then ReLU), with
 ``shift = f + e_in - e_out``, so that ``Y ≈ y · 2**e_out``. Exponents are powers of two chosen per
 layer: ``e_out`` from the largest activation seen on calibration data, ``f`` from the largest
-codebook value, each the largest that fits int16. ``index`` and ``codebook`` are exactly what
+codebook value, each the largest that fits int16 (``f`` lowered where needed so that
+``shift <= 15``, what the hardware holds). ``index`` and ``codebook`` are exactly what
 ``sw.pack.pack_eie(index, n_pe)`` / ``pack_eie(C[index], n_pe, codebook=C)`` consume.
 """
 
@@ -19,9 +20,11 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
+from sw.cli_io import atomic_write, check_output_file, load_arrays
 from sw.formats import ACT_WIDTH, CODEBOOK_SIZE, INDEX_WIDTH, OUT_MAX, OUT_MIN, REL_INDEX_WIDTH, WEIGHT_WIDTH
 
 WEIGHT_MAX = (1 << (WEIGHT_WIDTH - 1)) - 1
+MAX_SHIFT = ACT_WIDTH - 1          # the output stage's shift register (docs/spec.md §3.5)
 ACT_MAX = (1 << (ACT_WIDTH - 1)) - 1
 FLOAT_BITS = 32
 
@@ -93,10 +96,9 @@ class IntegerNetwork:
         return 100.0 * float(np.mean(self.predict(x) == np.asarray(y)))
 
     def save(self, path, force: bool = False) -> Path:
-        """Write an ``.npz``: per layer ``{name}.index``/``.codebook``/``.shift``/``.relu``/exponents."""
-        path = Path(path)
-        if path.exists() and not force:
-            raise FileExistsError(f"{path} exists; refusing to overwrite (use --force / force=True)")
+        """Write an ``.npz``: per layer ``{name}.index``/``.codebook``/``.shift``/``.relu``/exponents.
+        An existing file is replaced only with ``force`` (``OutputExists``)."""
+        path = check_output_file(path, force=force, option=None)
         arrays = {"names": np.array([ly.name for ly in self.layers]), "input_exp": np.int64(self.input_exp)}
         for ly in self.layers:
             arrays |= {f"{ly.name}.index": ly.index, f"{ly.name}.codebook": ly.codebook,
@@ -104,19 +106,40 @@ class IntegerNetwork:
                        f"{ly.name}.in_exp": np.int64(ly.in_exp),
                        f"{ly.name}.weight_exp": np.int64(ly.weight_exp),
                        f"{ly.name}.out_exp": np.int64(ly.out_exp)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
-        return path
+        return atomic_write(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, path) -> "IntegerNetwork":
-        with np.load(path, allow_pickle=False) as z:
-            layers = tuple(IntegerLayer(str(n), z[f"{n}.index"], z[f"{n}.codebook"], int(z[f"{n}.shift"]),
-                                        bool(z[f"{n}.relu"]), int(z[f"{n}.in_exp"]),
-                                        int(z[f"{n}.weight_exp"]),
-                                        int(z[f"{n}.out_exp"])) for n in z["names"])
-            return cls(layers, int(z["input_exp"]))
+        """Read what :meth:`save` wrote; ``ValueError`` naming the file for anything else (an
+        unreadable archive, missing arrays, indices beyond a codebook, layers that do not chain)."""
+        z = load_arrays(path)
+
+        def get(key, kind=None):
+            if key not in z:
+                raise ValueError(f"{path}: not a sparsehw integer export (no array {key!r})")
+            v = z[key]
+            if kind is not None and (v.size != 1 or not np.issubdtype(v.dtype, kind)):
+                raise ValueError(f"{path}: {key!r} must be a single {'bool' if kind is np.bool_ else 'integer'}")
+            return v if kind is None else v.item()
+
+        names = get("names")
+        if names.ndim != 1 or names.size == 0 or names.dtype.kind != "U":
+            raise ValueError(f"{path}: 'names' must list the layers")
+        layers = []
+        for n in map(str, names):
+            index, codebook = get(f"{n}.index"), get(f"{n}.codebook")
+            if index.ndim != 2 or not np.issubdtype(index.dtype, np.integer) or not np.issubdtype(
+                    codebook.dtype, np.integer) or codebook.ndim != 1:
+                raise ValueError(f"{path}: layer {n}: index must be a 2-D and codebook a 1-D integer array")
+            if index.size and (index.min() < 0 or index.max() >= codebook.size):
+                raise ValueError(f"{path}: layer {n}: indices must be 0..{codebook.size - 1} (the codebook's)")
+            if layers and index.shape[1] != layers[-1].shape[0]:
+                raise ValueError(f"{path}: layer {n} takes {index.shape[1]} inputs, the layer before it gives "
+                                 f"{layers[-1].shape[0]}")
+            layers.append(IntegerLayer(n, index, codebook, get(f"{n}.shift", np.integer),
+                                       get(f"{n}.relu", np.bool_), get(f"{n}.in_exp", np.integer),
+                                       get(f"{n}.weight_exp", np.integer), get(f"{n}.out_exp", np.integer)))
+        return cls(tuple(layers), get("input_exp", np.integer))
 
 
 def linear_chain(model: nn.Module) -> list:
@@ -162,7 +185,9 @@ def _exp_for(max_abs: float, limit: int) -> int:
     return math.floor(math.log2(limit / max_abs))
 
 
-def _integer_codebook(name, module, notes):
+def _integer_codebook(name, module, notes, f_max: int):
+    """``(index, codebook, f)``: the layer's centroids scaled by ``2**f``, ``f`` the largest that fits
+    int16 and at most ``f_max``."""
     if not hasattr(module, "weight_index"):
         raise ValueError(f"layer {name} is not weight-shared; run sw.prune.share.share_weights first")
     centroids = module.codebook.detach().double().numpy()
@@ -173,6 +198,10 @@ def _integer_codebook(name, module, notes):
                          f"{CODEBOOK_SIZE - 1} (plus the reserved 0)")
     used = np.unique(index[index > 0])
     f = _exp_for(float(np.abs(centroids[used - 1]).max(initial=0.0)), WEIGHT_MAX)
+    if f > f_max:
+        notes.append(f"layer {name}: codebook scale 2**{f_max} instead of 2**{f} so that its shift fits "
+                     f"0..{MAX_SHIFT}")
+        f = f_max
     q = np.zeros(centroids.size + 1, dtype=np.int64)
     q[1:] = np.rint(centroids * 2.0 ** f)
     values = np.unique(q[used])
@@ -206,9 +235,9 @@ def export_integer(model: nn.Module, calib_x, notes: list | None = None) -> Inte
     e_in = _exp_for(float(x.abs().max()), ACT_MAX)
     input_exp, layers = e_in, []
     for name, module, relu in chain:
-        index, codebook, f = _integer_codebook(name, module, notes)
         y = outs[name].clamp(min=0) if relu else outs[name]
         e_out = _exp_for(float(y.abs().max()), ACT_MAX)
+        index, codebook, f = _integer_codebook(name, module, notes, MAX_SHIFT + e_out - e_in)
         shift = f + e_in - e_out
         if shift < 0:
             e_out, shift = f + e_in, 0

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sw.cli_io import CLIError, check_output_files, new_files
 from sw.markdown import table
 from sw.models import data as datasets
 from sw.models.train import BASELINES, evaluate, finetune, pretrained
@@ -104,17 +105,13 @@ def plot(rows, path) -> None:
 
 
 def write_results(rows, out_dir, *, force: bool = False) -> list:
-    """``results.json``, ``results.md`` and ``accuracy.png`` under ``out_dir``; existing files are
-    kept unless ``force``."""
-    out = Path(out_dir)
-    paths = [out / f for f in RESULT_FILES]
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise FileExistsError(f"refusing to overwrite {', '.join(existing)} (use --force)")
-    out.mkdir(parents=True, exist_ok=True)
-    paths[0].write_text(json.dumps(rows, indent=1))
-    paths[1].write_text(markdown(rows))
-    plot(rows, paths[2])
+    """``results.json``, ``results.md`` and ``accuracy.png`` under ``out_dir``, appearing together;
+    existing files are kept unless ``force`` (``OutputExists``)."""
+    paths = check_output_files(out_dir, RESULT_FILES, force=force, option=None)
+    with new_files(out_dir) as stage:
+        (stage / paths[0].name).write_text(json.dumps(rows, indent=1))
+        (stage / paths[1].name).write_text(markdown(rows))
+        plot(rows, stage / paths[2].name)
     return paths
 
 
@@ -128,9 +125,10 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="overwrite existing result files")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    existing = [str(args.out / f) for f in RESULT_FILES if (args.out / f).exists()]
-    if existing and not args.force:
-        raise SystemExit(f"refusing to overwrite {', '.join(existing)} (use --force)")
+    try:
+        check_output_files(args.out, RESULT_FILES, force=args.force)
+    except CLIError as e:
+        raise SystemExit(f"{ap.prog}: error: {e}") from None
     rows = run_experiment(data=args.data, finetune_epochs=args.finetune_epochs, lr_scale=args.lr_scale,
                           seed=args.seed, progress=not args.no_progress)
     write_results(rows, args.out, force=True)

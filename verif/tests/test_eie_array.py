@@ -197,6 +197,32 @@ def test_cli_sim_eie_network_from_packed_dirs(tmp_path):
     assert np.array_equal(np.load(tmp_path / "y.npy"), want)
 
 
+def test_cli_from_a_shared_model_to_the_rtl(tmp_path, monkeypatch):
+    """`prune share`'s export.npz → `pack eie --export` → `sim eie --net`: the RTL computes the integer
+    model (a tiny pruned, weight-shared MLP; the same array build as the test above)."""
+    import torch
+
+    from sw.cli import main
+    from sw.models.mlp import MLP
+    from sw.prune.export import export_integer
+    from sw.prune.pruner import Pruner
+    from sw.prune.share import share_weights
+
+    torch.manual_seed(0)
+    model = MLP((1, 4, 5), (12,), 6)
+    Pruner(model).prune(0.6)
+    share_weights(model, bits=3)
+    calib = np.random.default_rng(52).random((32, 20))
+    net = export_integer(model, calib)
+    monkeypatch.chdir(tmp_path)
+    net.save("export.npz")
+    assert main(["pack", "eie", "--export", "export.npz", "--n-pe", "2", "--out", "layers"]) == 0
+    x = net.quantize_input(calib[:1])[0]
+    np.save("x.npy", x)
+    assert main(["sim", "eie", "--net", "layers", "--act", "x.npy", "--out", "y.npy"]) == 0
+    assert np.array_equal(np.load("y.npy"), net.forward(x[None])[0])
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda r: (np.arange(20 * 10).reshape(20, 10), np.ones(10, int)), "distinct nonzero weights"),
     (lambda r: (np.ones((4, 4)), np.ones(4, int)), "integer matrix"),
@@ -204,12 +230,14 @@ def test_cli_sim_eie_network_from_packed_dirs(tmp_path):
     (lambda r: (np.ones((4, 4), int), np.full(4, 1 << 16)), "int16"),
     (lambda r: (np.ones((4, 4), int), np.ones(4)), "integers"),
 ])
-def test_cli_sim_eie_bad_input(tmp_path, make, message):
+def test_cli_sim_eie_bad_input(tmp_path, capsys, make, message):
     from sw.cli import main
 
     w, x = make(None)
     np.save(tmp_path / "W.npy", w)
     np.save(tmp_path / "x.npy", x)
-    with pytest.raises(SystemExit, match=message):
-        main(["sim", "eie", "--weights", str(tmp_path / "W.npy"), "--act", str(tmp_path / "x.npy"),
-              "--n-pe", "2", "--out", str(tmp_path / "y.npy")])
+    assert main(["sim", "eie", "--weights", str(tmp_path / "W.npy"), "--act", str(tmp_path / "x.npy"),
+                 "--n-pe", "2", "--out", str(tmp_path / "y.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparsehw sim eie: error: --") and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "y.npy").exists()

@@ -1,5 +1,7 @@
 """``sw.pack``: docs/spec.md §2 packing, its inverse, bad input, memory images and ``sparsehw pack eie``."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -178,14 +180,17 @@ def test_cli_pack_eie(tmp_path, capsys):
     q, _, relu = read_eie_images(out)
     assert np.array_equal(q.weights(), w) and relu
     assert not (out / "codebook.hex").exists()        # real-valued codebook: no hardware image
-    with pytest.raises(SystemExit, match="force"):
-        main(["pack", "eie", "--weights", str(tmp_path / "W.npy"), "--n-pe", "4",
-              "--codebook", "0,-0.5,0.5,1", "--out", str(out)])
+    assert main(["pack", "eie", "--weights", str(tmp_path / "W.npy"), "--n-pe", "4",
+                 "--codebook", "0,-0.5,0.5,1", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
 
 
-def test_cli_pack_eie_errors_name_the_file(tmp_path):
+def test_cli_pack_eie_errors_name_the_file(tmp_path, capsys):
     np.save(tmp_path / "W.npy", np.array([[1, 99]]))
-    with pytest.raises(SystemExit, match=r"W.npy: weight index 99"):
-        main(["pack", "eie", "--weights", str(tmp_path / "W.npy"), "--n-pe", "1", "--out", str(tmp_path / "o")])
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(["pack", "eie", "--weights", str(tmp_path / "nope.npy"), "--n-pe", "1", "--out", str(tmp_path / "o")])
+    assert main(["pack", "eie", "--weights", str(tmp_path / "W.npy"), "--n-pe", "1",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert re.match(r"sparsehw pack eie: error: --weights \S*W.npy: weight index 99", capsys.readouterr().err)
+    assert main(["pack", "eie", "--weights", str(tmp_path / "nope.npy"), "--n-pe", "1",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert re.match(r"sparsehw pack eie: error: --weights \S*nope.npy: no such file", capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()

@@ -63,23 +63,15 @@ def test_voxelize_batch_density():
 
 
 def test_cli_scene_and_kmap(tmp_path, capsys):
-    import argparse
-
-    from sw.pointcloud import cli, kernel_map
-
-    parser = argparse.ArgumentParser()
-    cli.add_parser(parser.add_subparsers(dest="command"))
-
-    def main(*argv):
-        args = parser.parse_args(list(argv))
-        return args.func(args)
+    from sw.cli import main
+    from sw.pointcloud import kernel_map
 
     coords = tmp_path / "c.npy"
-    assert main("pointcloud", "scene", "--kind", "room", "--voxel", "0.3", "--out", str(coords)) == 0
-    with pytest.raises(SystemExit, match="exists; pass --force"):
-        main("pointcloud", "scene", "--out", str(coords))
+    assert main(["pointcloud", "scene", "--kind", "room", "--voxel", "0.3", "--out", str(coords)]) == 0
+    assert main(["pointcloud", "scene", "--out", str(coords)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
     maps = tmp_path / "m.npz"
-    assert main("pointcloud", "kmap", "--coords", str(coords), "--stride", "2", "--out", str(maps)) == 0
+    assert main(["pointcloud", "kmap", "--coords", str(coords), "--stride", "2", "--out", str(maps)]) == 0
     c = np.load(coords)
     out, ref = kernel_map(c, 3, 2)
     z = np.load(maps)
@@ -88,7 +80,8 @@ def test_cli_scene_and_kmap(tmp_path, capsys):
         assert np.array_equal(z["pairs"][z["offset_index"] == k], ref[k])
     assert "outputs, 27 offsets" in capsys.readouterr().out
     np.save(tmp_path / "bad.npy", np.array([[0, 0, 0], [0, 0, 0]]))
-    with pytest.raises(SystemExit, match="duplicate coordinates"):
-        main("pointcloud", "kmap", "--coords", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "x.npz"))
-    with pytest.raises(SystemExit, match="does not exist"):
-        main("pointcloud", "kmap", "--coords", str(tmp_path / "none.npy"), "--out", str(tmp_path / "x.npz"))
+    assert main(["pointcloud", "kmap", "--coords", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert "duplicate coordinates" in capsys.readouterr().err
+    assert main(["pointcloud", "kmap", "--coords", str(tmp_path / "none.npy"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert "none.npy: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()

@@ -1,12 +1,12 @@
 """``sparsehw pack 24``: the ``.npz`` and ``$readmemh`` images and the command-line form."""
 
-import argparse
+import re
 
 import numpy as np
 import pytest
 
+from sw.cli import main
 from sw.pack import mask_24, pack_24, read_24_images, write_24_images
-from sw.pack.cli24 import add_parser, run
 from sw.pack.images24 import META_HEX, NPZ_NAME, VALUES_HEX, image_paths
 
 
@@ -51,7 +51,7 @@ def test_never_overwrites_without_force(tmp_path):
     v2, m2 = pack_24(random_24(rng, 4, 16))
     write_24_images(v1, m1, tmp_path)
     before = {p.name: p.read_bytes() for p in image_paths(tmp_path)}
-    with pytest.raises(FileExistsError, match="use force=True"):
+    with pytest.raises(FileExistsError, match="refusing to overwrite .*; pass --force"):
         write_24_images(v2, m2, tmp_path)
     assert {p.name: p.read_bytes() for p in image_paths(tmp_path)} == before
     (tmp_path / NPZ_NAME).unlink()                     # one file left over is still protected
@@ -100,43 +100,41 @@ def test_reader_rejects_corrupt_images(tmp_path):
 
 # ---------------------------------------------------------------- the command-line form
 
-def parse(argv):
-    parser = argparse.ArgumentParser(prog="sparsehw pack")
-    add_parser(parser.add_subparsers(dest="form", required=True))
-    return parser.parse_args(argv)
+def pack24(capsys, *argv):
+    """``(exit status, stdout, stderr)`` of ``sparsehw pack 24 argv``."""
+    code = main(["pack", "24", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def test_cli_packs(tmp_path, capsys):
     w = random_24(np.random.default_rng(3), 8, 32)
     np.save(tmp_path / "W.npy", w.astype(np.int64))
-    args = parse(["24", "--weights", str(tmp_path / "W.npy"), "--out", str(tmp_path / "img")])
-    assert args.run is run and args.groups == 4
-    assert run(args) == 0
-    assert "packed 8x32 2:4" in capsys.readouterr().out
+    code, out, _ = pack24(capsys, "--weights", tmp_path / "W.npy", "--out", tmp_path / "img")
+    assert code == 0 and "packed 8x32 2:4" in out
     back = read_24_images(tmp_path / "img")
     assert np.array_equal(back.values, pack_24(w).values) and back.groups == 4
 
 
-def test_cli_errors(tmp_path):
+def test_cli_errors(tmp_path, capsys):
     w = np.ones((2, 8), dtype=np.int64)                # 4 nonzeros a group
     np.save(tmp_path / "W.npy", w)
     out = tmp_path / "img"
-    with pytest.raises(SystemExit, match=r"row 0, group 0 .* \(apply mask_24 first\); --prune applies it"):
-        run(parse(["24", "--weights", str(tmp_path / "W.npy"), "--out", str(out)]))
+    code, _, err = pack24(capsys, "--weights", tmp_path / "W.npy", "--out", out)
+    assert code == 2 and re.match(r"sparsehw pack 24: error: --weights \S*W.npy: row 0, group 0 .* "
+                                  r"\(apply mask_24 first\); --prune applies it$", err)
     assert not out.exists()
-    assert run(parse(["24", "--weights", str(tmp_path / "W.npy"), "--out", str(out), "--prune",
-                      "--groups", "2"])) == 0
+    assert pack24(capsys, "--weights", tmp_path / "W.npy", "--out", out, "--prune", "--groups", "2")[0] == 0
     assert np.array_equal(read_24_images(out).values, np.ones((2, 4)))
-    with pytest.raises(SystemExit, match="refusing to overwrite"):
-        run(parse(["24", "--weights", str(tmp_path / "W.npy"), "--out", str(out), "--prune",
-                   "--groups", "2"]))
-    with pytest.raises(SystemExit, match="choose groups dividing K / 4 = 2"):
-        run(parse(["24", "--weights", str(tmp_path / "W.npy"), "--out", str(tmp_path / "g4"), "--prune"]))
-    assert run(parse(["24", "--weights", str(tmp_path / "W.npy"), "--out", str(out), "--prune",
-                      "--force", "--groups", "1"])) == 0
+    code, _, err = pack24(capsys, "--weights", tmp_path / "W.npy", "--out", out, "--prune", "--groups", "2")
+    assert code == 2 and "refusing to overwrite" in err and "--force" in err
+    code, _, err = pack24(capsys, "--weights", tmp_path / "W.npy", "--out", tmp_path / "g4", "--prune")
+    assert code == 2 and "--groups 4" in err and "choose groups dividing K / 4 = 2" in err
+    assert pack24(capsys, "--weights", tmp_path / "W.npy", "--out", out, "--prune", "--force", "--groups", "1")[0] == 0
     assert read_24_images(out).groups == 1
     np.save(tmp_path / "F.npy", np.full((2, 8), 0.5))
-    with pytest.raises(SystemExit, match="not an integer"):
-        run(parse(["24", "--weights", str(tmp_path / "F.npy"), "--out", str(tmp_path / "f")]))
-    with pytest.raises(SystemExit, match="No such file"):
-        run(parse(["24", "--weights", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "m")]))
+    code, _, err = pack24(capsys, "--weights", tmp_path / "F.npy", "--out", tmp_path / "f")
+    assert code == 2 and "not an integer" in err
+    code, _, err = pack24(capsys, "--weights", tmp_path / "missing.npy", "--out", tmp_path / "m")
+    assert code == 2 and re.search(r"--weights \S*missing.npy: no such file", err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["F.npy", "W.npy", "img"]
