@@ -11,6 +11,8 @@ import re
 import time
 from pathlib import Path
 
+from sw.cli_io import atomic_write
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
@@ -36,5 +38,5 @@ def update(sections: dict, names, path=BENCHMARKS) -> None:
             text = text.rstrip() + f"\n\n{block}\n"
         print(body, flush=True)
         print(f"bench: {name} took {time.perf_counter() - t0:.0f} s", flush=True)
-        path.write_text(text)
+        atomic_write(path, lambda f, t=text: f.write(t.encode()))   # each finished section kept
     print(f"wrote {path}")
