@@ -70,7 +70,7 @@ def build_parser() -> Parser:
     eie = kinds.add_parser(
         "eie", help="a layer or a network on the EIE array",
         description="Run y = relu(W @ x) (or a network of packed layers) on the EIE array RTL; checks the "
-                    "outputs against the golden model and the timing against the cycle model; prints cycles, "
+                    "outputs against the integer model and the timing against the cycle model; prints cycles, "
                     "per-PE busy cycles and load-balance efficiency.")
     eie.add_argument("--weights", help="W.npy: integer (rows, cols) weights, at most 15 distinct nonzero values")
     eie.add_argument("--net", help="directory of packed layers (subdirectories written by `sparsehw pack eie`, "

@@ -128,7 +128,7 @@ def eie_array() -> str:
                          f"{busy / (n_pe * lay['cycles']):.3f}", f"{speed:,.0f}"])
     return "\n".join([
         "A pruned (8 % weights), weight-shared (15 values) MLP 784->300->100->10 run back to back on the array "
-        "RTL (each layer's RTL output is the next layer's input), checked against the golden model and, cycle "
+        "RTL (each layer's RTL output is the next layer's input), checked against the integer model and, cycle "
         "for cycle, against the array cycle model; 20 %-dense input. Simulated cycles/s covers the whole run "
         "(host loading of every layer included).",
         "",

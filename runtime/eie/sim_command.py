@@ -1,7 +1,7 @@
 """``sparsehw sim eie``: run a layer or a network on the EIE array RTL in Verilator.
 
 The array is sized for the layers (powers of two, so similar runs share one Verilator build);
-outputs are checked against the golden model and timing against the cycle model while they run.
+outputs are checked against the integer model and timing against the cycle model while they run.
 """
 
 from pathlib import Path
