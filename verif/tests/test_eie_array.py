@@ -107,6 +107,20 @@ def test_corner_inputs(models, tmp_path, n_pe):
     run_cases(model_for(models, p), cases, tmp_path)
 
 
+def test_sizes_that_are_not_powers_of_two(models, tmp_path):
+    """3 PEs, 5 local rows, 100 columns, 300 entries: every memory, counter and read-back index is
+    used up to its last value, where a width one bit short would lose it."""
+    rng = np.random.default_rng(40)
+    p = dict(n_pe=3, max_cols=100, max_entries=300, max_local_rows=5, queue_depth=3, lnzd_width=8)
+    w, cb = int_layer(rng, 15, 100, 0.5)
+    w[:, 99] = cb[1]                                   # the last column and every row are used
+    packed = pack_eie(w, 3, codebook=cb)
+    assert packed.local_rows == 5 and max(pe.n_entries for pe in packed.pe) <= 300
+    cases = [make_case("full", p, [(packed, 2, False)], acts(rng, 100, 0.7), p_ready=0.5),
+             make_case("last column only", p, [(packed, 0, True)], np.eye(100, dtype=np.int64)[99] * 7)]
+    run_cases(model_for(models, p), cases, tmp_path)
+
+
 def test_queue_full_stalls_the_broadcast(models, tmp_path):
     """One PE with long columns and a short queue: the broadcast must wait (stalls counted)."""
     rng = np.random.default_rng(20)
