@@ -8,6 +8,7 @@ busy/starved/stalled counters and broadcast stalls against ``sw.cyclemodel.eie.a
 
 import numpy as np
 import pytest
+from amaranth.hdl import Shape
 
 from pyhdl.eie.array import EIEArray
 from runtime import sim
@@ -146,6 +147,21 @@ def test_network_back_to_back(models, tmp_path):
     case = make_case("mlp 64-300-100-10", p, layers, acts(rng, 64, 0.6, 0, 300), p_ready=0.6)
     m = run_cases(model_for(models, p), [case], tmp_path)
     assert len(m["cases"][0]) == 3
+
+
+@pytest.mark.parametrize("n_pe, max_cols, max_entries, max_local_rows, want", [
+    # (row, load.addr, load.data, status_addr) widths of docs/spec.md §3.5's table
+    (4, 1024, 4096, 64, (8, 17, 16, 4)),
+    (64, 1024, 4096, 64, (12, 21, 16, 8)),
+    (3, 100, 300, 5, (4, 14, 16, 4)),
+    (1, 16, 16, 1, (1, 9, 16, 4)),
+])
+def test_port_widths_follow_the_spec(n_pe, max_cols, max_entries, max_local_rows, want):
+    a = EIEArray(n_pe=n_pe, max_cols=max_cols, max_entries=max_entries, max_local_rows=max_local_rows)
+    out = dict((name, (f.offset, f.width)) for name, f in a.outputs.payload.shape())
+    assert out["row"] == (0, want[0]) and out["value"] == (want[0], 16)
+    got = (want[0], a.load.addr.shape().width, a.load.data.shape().width, Shape.cast(a.status_addr.shape()).width)
+    assert got == want
 
 
 def test_driver_rejects_mismatched_images():
