@@ -2,7 +2,7 @@
 
 import sys
 
-from sw.cli_io import CLIError, Parser, in_range, run
+from sw.cli_io import CLIError, Parser, either, in_range, run
 
 
 def _verilog(args) -> int:
@@ -26,15 +26,9 @@ def _demo(args) -> int:
 def _sim_eie(args) -> int:
     from runtime.eie.sim_command import main_layer, main_network
 
-    if bool(args.net) == bool(args.weights):
-        raise CLIError("give either --weights W.npy (with --n-pe) or --net DIR" if not args.net
-                       else "give either --weights or --net, not both")
-    if args.net:
-        for option, given in (("--n-pe", args.n_pe is not None), ("--shift", args.shift is not None),
-                              ("--no-relu", args.no_relu)):
-            if given:
-                raise CLIError(f"{option} applies to --weights only; a --net layer's PEs, shift and ReLU are in "
-                               "its eie.npz")
+    only_weights = {"--n-pe": args.n_pe is not None, "--shift": args.shift is not None, "--no-relu": args.no_relu}
+    if not either("--weights W.npy (with --n-pe)", args.weights, "--net DIR", args.net, only_first=only_weights,
+                  why="a --net layer's PEs, shift and ReLU are in its eie.npz"):
         return main_network(args.net, args.act, args.out, force=args.force)
     if args.n_pe is None:
         raise CLIError("--n-pe is required with --weights")

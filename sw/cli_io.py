@@ -98,6 +98,20 @@ def in_range(option: str, value, lo=None, hi=None, interval: str = "[]"):
     raise CLIError(f"{option} {value} is outside {interval[0]}{lo}, {hi}{interval[1]}")
 
 
+def either(first: str, first_given, second: str, second_given, *, only_first: dict, why: str) -> bool:
+    """Two ways to name an input (``first``/``second``, usage strings such as ``"--weights W.npy"``):
+    exactly one must be given, and the options of ``only_first`` (option -> given) belong to the
+    first. Returns whether the first was given."""
+    if bool(first_given) == bool(second_given):
+        a, b = first.split()[0], second.split()[0]
+        raise CLIError(f"give either {first} or {second}" if not first_given else f"give either {a} or {b}, not both")
+    if second_given:
+        for option, given in only_first.items():
+            if given:
+                raise CLIError(f"{option} applies to {first.split()[0]} only; {why}")
+    return bool(first_given)
+
+
 # ---------------------------------------------------------------- inputs
 
 def input_file(path, option: str | None = None) -> Path:

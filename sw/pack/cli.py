@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.cli_io import CLIError, bad_input, check_output_dir, in_range, load_array
+from sw.cli_io import CLIError, bad_input, check_output_dir, either, in_range, load_array
 from sw.formats import ACT_WIDTH
 from sw.pack import cli24
 from sw.pack.eie import check_codebook, pack_eie
@@ -48,16 +48,12 @@ def add_parser(sub) -> None:
 
 
 def run_eie(args) -> int:
-    if bool(args.weights) == bool(args.export):
-        raise CLIError("give either --weights W.npy or --export export.npz" if not args.weights
-                       else "give either --weights or --export, not both")
+    only_weights = {"--codebook": args.codebook is not None, "--shift": args.shift is not None,
+                    "--no-relu": args.no_relu}
+    weights = either("--weights W.npy", args.weights, "--export export.npz", args.export, only_first=only_weights,
+                     why="an --export layer's codebook, shift and ReLU come from the export")
     in_range("--n-pe", args.n_pe, 1)
-    if args.export:
-        for option, given in (("--codebook", args.codebook is not None), ("--shift", args.shift is not None),
-                              ("--no-relu", args.no_relu)):
-            if given:
-                raise CLIError(f"{option} applies to --weights only; an --export layer's codebook, shift and "
-                               "ReLU come from the export")
+    if not weights:
         return _run_export(args)
     shift = in_range("--shift", 0 if args.shift is None else args.shift, 0, ACT_WIDTH - 1)
     check_output_dir(args.out, force=args.force, owned=is_eie_image, kind="EIE images")
