@@ -167,6 +167,21 @@ def test_init_image(tmp_path):
     sim.run(m, MODULE, [case], testcase="decode_columns", test_dir=tmp_path)
 
 
+def test_sizes_that_are_not_powers_of_two(tmp_path):
+    """5 columns, 33 entries, 7 local rows, every one used and loaded through the ports: an address
+    or row field one bit short loses the last of them, which power-of-two sizes hide."""
+    params = dict(max_cols=5, max_entries=33, max_local_rows=7)
+    W = np.zeros((7, 5), dtype=np.int64)
+    W[:, :4] = np.arange(1, 29).reshape(7, 4) % 15 + 1       # 28 entries in columns 0..3
+    W[[0, 2, 4, 5, 6], 4] = [3, 1, 4, 1, 5]                  # 5 more in the last column: 33
+    p = pack_eie(W, 1)
+    assert p.pe[0].n_entries == 33 and p.local_rows == 7
+    m = sim.build(CSCDecoder(**params))
+    cases = [make_case("all columns", p.pe[0], 5, 7, list(range(5)), params=params),
+             make_case("last column", p.pe[0], 5, 7, [4], params=params, p_ready=0.5, seed=3)]
+    sim.run(m, MODULE, cases, testcase="decode_columns", test_dir=tmp_path)
+
+
 def test_bad_image_rejected_before_hardware():
     p = pack_eie(np.eye(4, dtype=np.int64), 1).pe[0]
     bad_ptr = PEImage(p.weight_idx, p.rel_index, np.array([0, 2, 1, 3, 4]))
