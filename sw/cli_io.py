@@ -161,6 +161,28 @@ def load_arrays(path, option: str | None = None) -> dict:
         raise CLIError(f"{_named(p, option)}: not a readable .npz archive ({e})") from None
 
 
+def npz_array(arrays: dict, key: str, path, what: str | None = None) -> np.ndarray:
+    """``arrays[key]`` of the ``.npz`` at ``path`` (read by :func:`load_arrays`); ``ValueError``
+    naming the file and the key when it is missing (``what``: the kind of file expected)."""
+    if key not in arrays:
+        raise ValueError(f"{path}: not {what} (no array {key!r})" if what else f"{path}: missing array {key!r}")
+    return arrays[key]
+
+
+def npz_item(arrays: dict, key: str, path, kind=None, what: str | None = None):
+    """The single value ``arrays[key]`` as a Python scalar: of numpy ``kind`` (``np.integer``,
+    ``np.bool_``), or with ``kind=None`` any number ``int()`` takes, as an ``int``; ``ValueError``
+    naming the file and the key otherwise."""
+    v = npz_array(arrays, key, path, what)
+    if v.size == 1 and (kind is None or np.issubdtype(v.dtype, kind)):
+        try:
+            return v.item() if kind is not None else int(v.item())
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"{path}: {key!r} must be a single {'bool' if kind is np.bool_ else 'integer'}, "
+                     f"got {v.dtype} of shape {v.shape}")
+
+
 def read_text(path, option: str | None = None) -> str:
     """The ASCII text of a file (``$readmemh`` images); :class:`CLIError` naming the file otherwise."""
     p = input_file(path, option)
@@ -261,8 +283,12 @@ def _remove_dirs(created: list) -> None:
             pass
 
 
-def _write_error(path, e: OSError) -> CLIError:
-    return CLIError(f"{path}: cannot write ({e.strerror or e})")
+def _reraise_write_error(path, e: BaseException):
+    """Re-raise ``e`` from a failed write of ``path``; an OS error (other than the ``--force``
+    refusal) becomes a :class:`CLIError` naming ``path``."""
+    if isinstance(e, OSError) and not isinstance(e, CLIError):
+        raise CLIError(f"{path}: cannot write ({e.strerror or e})") from None
+    raise e
 
 
 def atomic_write(path, write) -> Path:
@@ -281,9 +307,7 @@ def atomic_write(path, write) -> Path:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         _remove_dirs(created)
-        if isinstance(e, OSError) and not isinstance(e, CLIError):
-            raise _write_error(p, e) from None
-        raise
+        _reraise_write_error(p, e)
     return p
 
 
@@ -314,9 +338,7 @@ def new_dir(path):
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         _remove_dirs(created)
-        if isinstance(e, OSError) and not isinstance(e, CLIError):
-            raise _write_error(p, e) from None
-        raise
+        _reraise_write_error(p, e)
 
 
 @contextmanager
@@ -340,7 +362,5 @@ def new_files(directory):
     except BaseException as e:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
-        if isinstance(e, OSError) and not isinstance(e, CLIError):
-            raise _write_error(d, e) from None
-        raise
+        _reraise_write_error(d, e)
 

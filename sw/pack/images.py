@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.cli_io import check_output_dir, load_arrays, new_dir, read_text
+from sw.cli_io import check_output_dir, load_arrays, new_dir, npz_array, npz_item, read_text
 from sw.formats import ACT_WIDTH, WEIGHT_WIDTH, entry_word
 from sw.pack.eie import EIEPacked, PEImage, check_codebook, validate_pe
 
@@ -150,22 +150,6 @@ def network_dirs(directory) -> list:
     return layers
 
 
-def _scalar(z: dict, key: str, path) -> int:
-    v = _array(z, key, path)
-    try:
-        if v.size != 1:
-            raise ValueError
-        return int(v.item())
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: {key!r} must be one integer, got {v.dtype} of shape {v.shape}") from None
-
-
-def _array(z: dict, key: str, path) -> np.ndarray:
-    if key not in z:
-        raise ValueError(f"{path}: missing array {key!r}")
-    return z[key]
-
-
 def read_eie_images(directory):
     """Load and validate images written by :func:`write_eie_images`.
 
@@ -179,8 +163,8 @@ def read_eie_images(directory):
     if not path.exists():
         raise ValueError(f"{d}: no {NPZ} (write images with `sparsehw pack eie`)")
     z = load_arrays(path)
-    rows, cols, n_pe = (_scalar(z, k, path) for k in ("rows", "cols", "n_pe"))
-    shift, relu = _scalar(z, "shift", path), bool(_scalar(z, "relu", path))
+    rows, cols, n_pe = (npz_item(z, k, path) for k in ("rows", "cols", "n_pe"))
+    shift, relu = npz_item(z, "shift", path), bool(npz_item(z, "relu", path))
     if rows < 1 or cols < 1 or n_pe < 1:
         raise ValueError(f"{path}: bad shape rows={rows} cols={cols} n_pe={n_pe}")
     try:
@@ -188,10 +172,10 @@ def read_eie_images(directory):
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     try:
-        codebook = check_codebook(_array(z, "codebook", path))
+        codebook = check_codebook(npz_array(z, "codebook", path))
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
-    pes = tuple(PEImage(*(_array(z, f"pe{k}_{a}", path) for a in ("weight_idx", "rel_index", "col_ptr")))
+    pes = tuple(PEImage(*(npz_array(z, f"pe{k}_{a}", path) for a in ("weight_idx", "rel_index", "col_ptr")))
                 for k in range(n_pe))
     packed = EIEPacked(rows=rows, cols=cols, n_pe=n_pe, codebook=codebook, pe=pes)
     for k, pe in enumerate(pes):

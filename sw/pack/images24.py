@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sw.cli_io import check_output_dir, load_arrays, new_dir, read_text
+from sw.cli_io import check_output_dir, load_arrays, new_dir, npz_array, npz_item, read_text
 from sw.formats import GROUP_24, KEPT_24, MAC24_GROUPS, META_WIDTH
 from sw.pack.sparse24 import check_int8, unpack_24
 
@@ -127,13 +127,8 @@ def read_24_images(out_dir) -> Images24:
     ``.npz`` or the layer is not valid."""
     npz, vpath, mpath = image_paths(out_dir)
     z = load_arrays(npz)
-    try:
-        values, meta = z["values"], z["meta"]
-        rows, k, groups = int(z["rows"].item()), int(z["k"].item()), int(z["groups"].item())
-    except KeyError as e:
-        raise ValueError(f"{npz}: missing array {e}") from None
-    except (TypeError, ValueError):
-        raise ValueError(f"{npz}: rows, k and groups must be single integers") from None
+    values, meta = npz_array(z, "values", npz), npz_array(z, "meta", npz)
+    rows, k, groups = (npz_item(z, key, npz) for key in ("rows", "k", "groups"))
     unpack_24(check_int8(values, "values"), meta)
     if values.shape != (rows, k // 2):
         raise ValueError(f"{npz}: values shape {values.shape} disagrees with rows={rows}, k={k}")

@@ -20,7 +20,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from sw.cli_io import atomic_write, check_output_file, load_arrays
+from sw.cli_io import atomic_write, check_output_file, load_arrays, npz_array, npz_item
 from sw.formats import ACT_WIDTH, CODEBOOK_SIZE, INDEX_WIDTH, OUT_MAX, OUT_MIN, REL_INDEX_WIDTH, WEIGHT_WIDTH
 
 WEIGHT_MAX = (1 << (WEIGHT_WIDTH - 1)) - 1
@@ -113,14 +113,12 @@ class IntegerNetwork:
         """Read what :meth:`save` wrote; ``ValueError`` naming the file for anything else (an
         unreadable archive, missing arrays, indices beyond a codebook, layers that do not chain)."""
         z = load_arrays(path)
+        what = "a sparsehw integer export"
 
         def get(key, kind=None):
-            if key not in z:
-                raise ValueError(f"{path}: not a sparsehw integer export (no array {key!r})")
-            v = z[key]
-            if kind is not None and (v.size != 1 or not np.issubdtype(v.dtype, kind)):
-                raise ValueError(f"{path}: {key!r} must be a single {'bool' if kind is np.bool_ else 'integer'}")
-            return v if kind is None else v.item()
+            if kind is None:
+                return npz_array(z, key, path, what)
+            return npz_item(z, key, path, kind, what)
 
         names = get("names")
         if names.ndim != 1 or names.size == 0 or names.dtype.kind != "U":
