@@ -60,7 +60,7 @@ def run_layer_on_array(idx, codebook, rng, n_pe: int) -> int:
     try:
         y, layers_out, _ = run_layers([(packed, shift, True)], x, n_pe)
     except (AssertionError, SystemExit) as e:
-        print(f"FAIL: the array RTL disagrees with the golden or cycle model ({e})")
+        print(f"FAIL: the array RTL disagrees with the integer model or the cycle model ({e})")
         return 1
     report(layers_out, n_pe)
     if not np.array_equal(y, want):

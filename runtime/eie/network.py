@@ -148,7 +148,7 @@ async def eie_network(dut):
             exp = case[f"{l}/exp_y"].tolist()
             bad = [r for r, (a, b) in enumerate(zip(y, exp, strict=True)) if a != b]
             assert not bad, (f"{tag}: {len(bad)} of {rows} rows differ, first rows {bad[:8]}: "
-                             f"RTL {[y[r] for r in bad[:8]]}, golden {[exp[r] for r in bad[:8]]}")
+                             f"RTL {[y[r] for r in bad[:8]]}, reference {[exp[r] for r in bad[:8]]}")
             layers.append({"cycles": cycles, "bcast_stalls": stalls, "counters": counters, "y": y})
             x = y
         report.append(layers)

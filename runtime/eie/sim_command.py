@@ -76,8 +76,8 @@ def _finish(layers, x, n_pe, out) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from None
     except (AssertionError, SystemExit) as e:
-        raise CLIError(f"the RTL disagreed with the golden or cycle model: {e}") from None
+        raise CLIError(f"the RTL disagreed with the integer model or the cycle model: {e}") from None
     report(layers_out, n_pe)
     atomic_write(out, lambda f: np.save(f, y))
-    print(f"wrote {out} ({y.shape[0]} outputs); RTL matched the golden model and the cycle model")
+    print(f"wrote {out} ({y.shape[0]} outputs); RTL matched the integer model and the cycle model")
     return 0
