@@ -33,8 +33,15 @@ def tops():
 
 
 def generate(component) -> str:
-    """Verilog text of ``component``, its module named ``component.name``."""
-    return verilog.convert(component, name=component.name, emit_src=False)
+    """Verilog text of ``component``, its module named ``component.name``, followed by the modules
+    it instantiates by name (``component.verilog_dependencies()``, ``pyhdl.instance``), each once."""
+    texts = [verilog.convert(component, name=component.name, emit_src=False)]
+    seen = {component.name}
+    for dep in getattr(component, "verilog_dependencies", list)():
+        if dep.name not in seen:
+            seen.add(dep.name)
+            texts.append(generate(dep))
+    return "".join(texts)
 
 
 def write_all(out_dir, *, force: bool = False) -> list:

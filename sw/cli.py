@@ -69,7 +69,8 @@ def build_parser() -> Parser:
     eie.add_argument("--weights", help="W.npy: integer (rows, cols) weights, at most 15 distinct nonzero values")
     eie.add_argument("--net", help="directory of packed layers (subdirectories written by `sparsehw pack eie`, "
                                    "run in name order)")
-    eie.add_argument("--act", required=True, help="x.npy: integer input activations (int16)")
+    eie.add_argument("--act", required=True,
+                     help="x.npy: integer input activations (int16): a vector, or an (n, cols) batch")
     eie.add_argument("--n-pe", type=int, help="processing elements (with --weights)")
     eie.add_argument("--out", required=True, help="y.npy to write (the name must end in .npy)")
     eie.add_argument("--shift", type=int, help="output shift 0..15 (with --weights; default 0)")

@@ -1,9 +1,12 @@
+# amaranth: UnusedElaboratable=no
+# (a PE object here only names the ports of its Verilog instance; it is elaborated once, alone.)
 from amaranth.hdl import Array, Cat, Module, Signal, signed
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_scanner import ActivationScanner, check_lnzd_width
 from pyhdl.eie.processing_element import ProcessingElement, check_pe_params
+from pyhdl.instance import instance_of
 from pyhdl.params import bits_for, check_int, module_name
 from sw.formats import ACT_WIDTH, INDEX_WIDTH, QUEUE_DEPTH, WEIGHT_WIDTH
 
@@ -116,6 +119,10 @@ class EIEArray(wiring.Component):
             "error": Out(1),
         })
 
+    def verilog_dependencies(self) -> list:
+        """The PE, written once beside the array's module and instantiated ``n_pe`` times."""
+        return [ProcessingElement(**self.pe_args)]
+
     def address(self, region: int, pe: int = 0, offset: int = 0) -> int:
         """The load-port address of ``offset`` in ``region`` of PE ``pe`` (for drivers)."""
         return self.load_layout.const({"region": region, "pe": pe, "offset": offset}).as_bits()
@@ -128,9 +135,9 @@ class EIEArray(wiring.Component):
         m = Module()
         m.submodules.scanner = scan = ActivationScanner(max_cols=self.max_cols, lnzd_width=self.lnzd_width)
         pes = []
-        for k in range(self.n_pe):
+        for k in range(self.n_pe):     # instances of the one PE module (verilog_dependencies)
             pe = ProcessingElement(**self.pe_args)
-            m.submodules[f"pe{k}"] = pe
+            m.submodules[f"pe{k}"] = instance_of(pe)
             pes.append(pe)
 
         addr = Signal(self.load_layout)         # named fields in the Verilog

@@ -92,6 +92,11 @@ class ProcessingElement(wiring.Component):
     across column boundaries and for any sequence of destination rows.
     """
 
+    # The Verilog paths, below a PE instance, of the memories a simulation may fill in bulk (the
+    # CSC decoder's submodules and their memories): the pointer banks and the sparse-matrix memory.
+    MEMORY_PATHS = {"col_ptr_even": "decoder.pointer_read.even", "col_ptr_odd": "decoder.pointer_read.odd",
+                    "spmat": "decoder.spmat_read.mem"}
+
     def __init__(self, *, max_cols: int = 1024, max_entries: int = 4096, max_local_rows: int = 64,
                  queue_depth: int = QUEUE_DEPTH, acc_width: int | None = None, act_width: int = ACT_WIDTH,
                  weight_width: int = WEIGHT_WIDTH, counter_width: int = 32,

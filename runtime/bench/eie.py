@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime import sim
 from sw.markdown import table
 from sw.pack import pack_eie, unpack_eie
 
@@ -104,7 +103,7 @@ def eie_load_balance() -> str:
 
 def eie_array() -> str:
     from runtime.eie import network
-    from runtime.eie.host import array_for, fit_params
+    from runtime.eie.host import fit_params
 
     rng = np.random.default_rng(30)
     sizes = [784, 300, 100, 10]
@@ -117,15 +116,14 @@ def eie_array() -> str:
     for n_pe in (4, 8):
         layers = [(pack_eie(w, n_pe, codebook=codebook), 3, i < 2) for i, w in enumerate(weights)]
         p = fit_params([lay[0] for lay in layers], n_pe)
-        model = sim.build(array_for(p))
+        model = network.model(p)
         case = network.make_case(f"mlp n_pe={n_pe}", p, layers, x)
         with tempfile.TemporaryDirectory() as tmp:
             m = network.run(model, [case], tmp)
         speed = m["sim_cycles"] / m["sim_wall_s"]
         for l, lay in enumerate(m["cases"][0]):
-            busy = sum(c[0] for c in lay["counters"])
-            rows.append([n_pe, f"{sizes[l]}->{sizes[l + 1]}", lay["cycles"], lay["bcast_stalls"],
-                         f"{busy / (n_pe * lay['cycles']):.3f}", f"{speed:,.0f}"])
+            rows.append([n_pe, f"{sizes[l]}->{sizes[l + 1]}", lay["cycles"][0], lay["bcast_stalls"][0],
+                         f"{network.efficiency(lay, n_pe):.3f}", f"{speed:,.0f}"])
     return "\n".join([
         "A pruned (8 % weights), weight-shared (15 values) MLP 784->300->100->10 run back to back on the array "
         "RTL (each layer's RTL output is the next layer's input), checked against the integer model and, cycle "

@@ -39,21 +39,26 @@ def array_for(params: dict) -> EIEArray:
     return EIEArray(**{k: int(params[k]) for k in ARRAY_PARAMS})
 
 
-def weight_writes(array: EIEArray, packed, *, where: str = "layer"):
-    """Load-port writes for the codebooks, pointers and sparse-matrix entries of every PE."""
+def codebook_writes(array: EIEArray, packed, *, where: str = "layer"):
+    """Load-port writes of every PE's codebook (entries 1..15), after checking the layer's shape."""
     if packed.n_pe != array.n_pe:
         raise ValueError(f"{where}: images packed for n_pe = {packed.n_pe}, the array has {array.n_pe} PEs")
     if not codebook_is_integral(packed.codebook):
         raise ValueError(f"{where}: the codebook is not integral int{WEIGHT_WIDTH}; quantise it first")
     if packed.rows > array.max_rows:
         raise ValueError(f"{where}: {packed.rows} rows exceed n_pe x max_local_rows = {array.max_rows}")
-    writes = []
     cb = np.asarray(packed.codebook, dtype=np.int64) & ((1 << WEIGHT_WIDTH) - 1)
+    return [(array.address(Region.CODEBOOK, k, i), int(cb[i]))
+            for k in range(array.n_pe) for i in range(1, CODEBOOK_SIZE)]
+
+
+def weight_writes(array: EIEArray, packed, *, where: str = "layer"):
+    """Load-port writes for the codebooks, pointers and sparse-matrix entries of every PE."""
+    writes = codebook_writes(array, packed, where=where)
     for k, pe in enumerate(packed.pe):
         col_ptr, words = decoder_words(pe, packed.cols, packed.local_rows, max_cols=array.max_cols,
                                        max_entries=array.max_entries, max_local_rows=array.max_local_rows,
                                        where=f"{where} PE {k}")
-        writes += [(array.address(Region.CODEBOOK, k, i), int(cb[i])) for i in range(1, CODEBOOK_SIZE)]
         writes += [(array.address(Region.COL_PTR, k, i), int(p)) for i, p in enumerate(col_ptr)]
         writes += [(array.address(Region.SPMAT, k, i), int(w)) for i, w in enumerate(words)]
     return writes
@@ -66,16 +71,21 @@ def config_writes(array: EIEArray, packed, shift: int, relu: bool):
             (array.address(Region.CONFIG, 0, Config.RELU), int(bool(relu)))]
 
 
-def check_activations(x, cols: int, *, where: str = "input") -> np.ndarray:
+def check_activations(x, cols: int, *, where: str = "input", batch: bool = False) -> np.ndarray:
+    """``x`` as int64 after checking it: a vector of ``cols`` int16 values, or with ``batch`` also a
+    ``(n, cols)`` batch of them (returned as ``(n, cols)``; a vector becomes a batch of one)."""
     a = np.asarray(x)
-    if a.ndim != 1 or a.shape[0] != cols:
-        raise ValueError(f"{where}: activations must be a vector of {cols} values, got shape {a.shape}")
+    ok = a.ndim == 1 or (batch and a.ndim == 2 and a.shape[0] > 0)
+    if not ok or a.shape[-1] != cols:
+        want = f"a vector of {cols} values" + (f" or an (n, {cols}) batch" if batch else "")
+        raise ValueError(f"{where}: activations must be {want}, got shape {a.shape}")
     if not np.issubdtype(a.dtype, np.integer):
         raise ValueError(f"{where}: activations must be integers, got dtype {a.dtype}")
     lo, hi = -(1 << (ACT_WIDTH - 1)), (1 << (ACT_WIDTH - 1)) - 1
     if a.size and (a.min() < lo or a.max() > hi):
         raise ValueError(f"{where}: activations must fit int{ACT_WIDTH} ({lo}..{hi})")
-    return a.astype(np.int64)
+    a = a.astype(np.int64)
+    return a.reshape(-1, cols) if batch else a
 
 
 def activation_writes(array: EIEArray, x):

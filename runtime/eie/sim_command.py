@@ -44,13 +44,15 @@ def main_layer(weights_path, act_path, n_pe, out_path, relu=True, shift=0, force
     with bad_input(f"--weights {weights_path}"):
         packed = pack_eie(w, n_pe, codebook=cb)
     with bad_input():
-        check_activations(x, packed.cols, where=f"--act {act_path}")
+        check_activations(x, packed.cols, where=f"--act {act_path}", batch=True)
     return _finish([(packed, shift, relu)], x, n_pe, out)
 
 
 def main_network(net_dir, act_path, out_path, force=False) -> int:
-    """Run the packed layers of ``net_dir`` (subdirectories, in name order) on ``act_path`` and save
-    the outputs to ``out_path`` (``.npy``); everything is checked before the RTL is built."""
+    """Run the packed layers of ``net_dir`` (subdirectories, in name order) on ``act_path`` (a vector
+    or an ``(n, cols)`` batch: each layer's weights are loaded once for the whole batch) and save the
+    outputs (``(rows,)`` or ``(n, rows)``) to ``out_path`` (``.npy``); everything is checked before
+    the RTL is built."""
     out = check_output_file(out_path, force=force, suffix=".npy")
     if not Path(net_dir).is_dir():
         raise CLIError(f"--net {net_dir}: no such directory")
@@ -66,7 +68,7 @@ def main_network(net_dir, act_path, out_path, force=False) -> int:
                            f"{prev.rows}")
     x = load_array(act_path, "--act")
     with bad_input():
-        check_activations(x, layers[0][0].cols, where=f"--act {act_path}")
+        check_activations(x, layers[0][0].cols, where=f"--act {act_path}", batch=True)
     return _finish(layers, x, layers[0][0].n_pe, out)
 
 
@@ -79,5 +81,6 @@ def _finish(layers, x, n_pe, out) -> int:
         raise CLIError(f"the RTL disagreed with the integer model or the cycle model: {e}") from None
     report(layers_out, n_pe)
     atomic_write(out, lambda f: np.save(f, y))
-    print(f"wrote {out} ({y.shape[0]} outputs); RTL matched the integer model and the cycle model")
+    shape = f"{y.shape[0]} outputs" if y.ndim == 1 else f"{y.shape[0]} x {y.shape[1]} outputs"
+    print(f"wrote {out} ({shape}); RTL matched the integer model and the cycle model")
     return 0

@@ -20,12 +20,13 @@ SECTIONS = {
     **bench.SECTIONS,
     "csc-decoder": bench.lazy("verif.bench.eie", "csc_decoder"),
     "eie-pe": bench.lazy("verif.bench.eie", "eie_pe"),
+    "eie-alex7": bench.lazy("verif.bench.eie", "alex7"),
     "sparse24-throughput": _sparse24_throughput,
     "pointacc-rtl": bench.lazy("verif.bench.pointacc", "markdown"),
 }
 # BENCHMARKS.md's order.
 DEFAULT = ("eie-pack", "csc-decoder", "eie-pe", "eie-array", "eie-load-balance", "sparse24-throughput",
-           "pointcloud-software", "pointacc-rtl", "verilator-build")
+           "pointcloud-software", "pointacc-rtl", "verilator-build", "eie-scaling", "verilator-options", "eie-alex7")
 
 
 def main(argv=None) -> int:

@@ -11,8 +11,8 @@ import pytest
 from amaranth.hdl import Shape
 
 from pyhdl.eie.array import EIEArray
-from runtime import sim
-from runtime.eie.host import array_for, fit_params
+from runtime.eie import network
+from runtime.eie.host import fit_params
 from sw.cyclemodel.eie import layer_work
 from sw.pack import pack_eie
 from verif.tb.eie_array import make_case
@@ -34,7 +34,7 @@ def models():
 def model_for(models, p):
     key = tuple(sorted(p.items()))
     if key not in models:
-        models[key] = sim.build(array_for(p))
+        models[key] = network.model(p)
     return models[key]
 
 
@@ -131,7 +131,7 @@ def test_queue_full_stalls_the_broadcast(models, tmp_path):
     w[1::4, ::7] = 3
     case = make_case("short queue", p, [(pack_eie(w, 4, codebook=np.arange(8)), 0, True)], acts(rng, 80, 1.0))
     m = run_cases(model_for(models, p), [case], tmp_path)
-    assert m["cases"][0][0]["bcast_stalls"] > 0
+    assert m["cases"][0][0]["bcast_stalls"][0] > 0
 
 
 def test_network_back_to_back(models, tmp_path):
@@ -179,12 +179,21 @@ def test_driver_rejects_mismatched_images():
         make_case("bad input", p, [(pack_eie(w, 4, codebook=cb), 0, True)], np.ones(11, dtype=np.int64))
 
 
-def test_array_generates_up_to_64_pes():
+def test_array_emits_the_pe_once_and_instantiates_it():
+    """64 PEs are 64 instances of one PE module: the Verilog does not grow by a PE's copy per PE."""
+    import re
+
     from pyhdl.gen import generate
 
     a = EIEArray(n_pe=64, max_cols=64, max_entries=64, max_local_rows=4)
+    pe = a.verilog_dependencies()[0].name
     text = generate(a)
-    assert f"module \\{a.name}.pe63 " in text and f"module {a.name}(" in text
+    assert f"module {a.name}(" in text
+    assert len(re.findall(rf"^module {pe}\(", text, re.M)) == 1
+    assert sorted(re.findall(rf"^  {pe} (pe\d+) \(", text, re.M)) == sorted(f"pe{k}" for k in range(64))
+    four = generate(EIEArray(n_pe=4, max_cols=64, max_entries=64, max_local_rows=4))
+    per_pe = (len(text) - len(four)) / 60            # an instance's wiring, not a copy of the PE
+    assert per_pe < len(generate(a.verilog_dependencies()[0])) / 4
 
 
 def test_cli_sim_eie_matches_numpy(tmp_path, capsys):
@@ -225,6 +234,16 @@ def test_cli_sim_eie_network_from_packed_dirs(tmp_path):
     for w in ws:
         want = np.maximum(w @ want, 0)
     assert np.array_equal(np.load(tmp_path / "y.npy"), want)
+    # A batch (n, cols): every layer loaded once, (n, rows) written.
+    xs = rng.integers(0, 20, (4, 40))
+    xs[rng.random(xs.shape) < 0.5] = 0
+    np.save(tmp_path / "xs.npy", xs)
+    assert main(["sim", "eie", "--net", str(tmp_path / "net"), "--act", str(tmp_path / "xs.npy"),
+                 "--out", str(tmp_path / "ys.npy")]) == 0
+    want = xs.T
+    for w in ws:
+        want = np.maximum(w @ want, 0)
+    assert np.array_equal(np.load(tmp_path / "ys.npy"), want.T)
 
 
 def test_cli_from_a_shared_model_to_the_rtl(tmp_path, monkeypatch):
@@ -271,3 +290,46 @@ def test_cli_sim_eie_bad_input(tmp_path, capsys, make, message):
     err = capsys.readouterr().err
     assert err.startswith("sparsehw sim eie: error: --") and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_bulk_loading_equals_the_host_port(models, tmp_path):
+    """The same network and batch, loaded in bulk ($readmemh) and through the host port, in one
+    simulation: outputs equal the golden model and cycles the cycle model either way; a bulk-loaded
+    layer replaces the previous one (every memory word it uses is written)."""
+    rng = np.random.default_rng(40)
+    n_pe = 4
+    layers = [packed_layer(rng, 60, 90, 0.3, n_pe, shift=2), packed_layer(rng, 25, 60, 0.5, n_pe, relu=False)]
+    p = fit_params([lay[0] for lay in layers], n_pe)
+    xs = np.stack([acts(rng, 90, d) for d in (0.2, 0.6, 1.0)])
+    cases = [make_case("bulk", p, layers, xs, bulk_load=True, p_ready=0.6, seed=1),
+             make_case("host", p, layers, xs, seed=2),
+             make_case("bulk again, reversed batch", p, layers, xs[::-1], bulk_load=True)]
+    m = run_cases(model_for(models, p), cases, tmp_path)
+    bulk, host, again = m["cases"]
+    for b, h in zip(bulk, host, strict=True):
+        assert b["y"] == h["y"] and b["cycles"] == h["cycles"] and len(b["y"]) == 3
+    assert again[-1]["y"] == bulk[-1]["y"][::-1]
+
+
+def test_bulk_loading_refuses_a_layer_larger_than_the_memories():
+    rng = np.random.default_rng(41)
+    p = params(2, max_entries=64)
+    with pytest.raises(ValueError, match=r"entries do not fit max_entries = 64"):
+        make_case("too many entries", p, [packed_layer(rng, 8, 100, 0.9, 2)], acts(rng, 100, 0.5), bulk_load=True)
+    with pytest.raises(ValueError, match=r"needs 200 local rows; the hardware holds max_local_rows = 64"):
+        make_case("too many rows", params(2), [packed_layer(rng, 400, 10, 0.1, 2)], acts(rng, 10, 0.5),
+                  bulk_load=True)
+
+
+def test_64_pes_cycle_for_cycle(models, tmp_path):
+    """The paper's 64 PEs: a 300 x 256 layer and a 64 x 300 layer (some PEs with no rows), a batch
+    of three inputs, bulk-loaded; outputs equal the golden model and every input's cycles, per-PE
+    counters and broadcast stalls equal the cycle model's."""
+    rng = np.random.default_rng(64)
+    n_pe = 64
+    layers = [packed_layer(rng, 300, 256, 0.1, n_pe, shift=3), packed_layer(rng, 40, 300, 0.2, n_pe, relu=False)]
+    p = fit_params([lay[0] for lay in layers], n_pe)
+    xs = np.stack([acts(rng, 256, d) for d in (0.35, 0.1, 1.0)])
+    m = run_cases(model_for(models, p), [make_case("64 PEs", p, layers, xs, bulk_load=True, p_ready=0.7)], tmp_path)
+    assert [len(lay["cycles"]) for lay in m["cases"][0]] == [3, 3]
+    assert all(len(c) == 64 for lay in m["cases"][0] for c in lay["counters"])
