@@ -1,0 +1,111 @@
+"""The EIE speedup breakdown (sw/cyclemodel/speedup.py, docs/spec.md §3.6): exact cycles of hand-worked
+layers, and the ordering of the four schedules on random ones."""
+
+import numpy as np
+import pytest
+
+from sw.cyclemodel.eie import array_timing, layer_work
+from sw.cyclemodel.speedup import SCHEDULES, layer_breakdown, network_breakdown, rows_per_pe, schedule_work, total
+from sw.pack import pack_eie
+from sw.prune.export import IntegerLayer, IntegerNetwork
+
+# docs/spec.md §3.6's example: PE 0 holds rows 0, 2 (column entries [2, 1, 0, 0]), PE 1 rows 1, 3 ([0, 0, 0, 1]).
+W4 = np.array([[1, 0, 0, 0],
+               [0, 0, 0, 0],
+               [1, 1, 0, 0],
+               [0, 0, 0, 1]])
+
+
+def test_hand_worked_4x4():
+    # Broadcasts in cycles 4, 5, ... (emit 3, 4, ...). PE k's take_i = max(pop_i + 1, take_{i-1} + max(e, 1)),
+    # pop_i = max(fire_i + 1, take_{i-1}); end = take + e + 3 (take when e = 0); cycles = max end + 1.
+    # (a) 2 entries per column in both PEs, 4 columns: take 6, 8, 10, 12; end 17 -> 18 = 10 + 2·4.
+    # (b) PE 0 takes 6 (2), 8 (1), 9, 10 -> end 12; PE 1 takes 6, 7, 8, 9 (1) -> end 13 -> 14.
+    # (c) columns 0 and 3, 2 entries each: take 6, 8 -> end 13 -> 14 = 10 + 2·2.
+    # (d) PE 0: column 0 (2) at 6 -> end 11; PE 1: column 3 (1) at 7 -> end 11 -> 12.
+    b = layer_breakdown(pack_eie(W4, 2), [5, 0, 0, 7])
+    assert b.cycles == {"dense": 18, "weight_sparse": 14, "act_sparse": 14, "both": 12}
+    assert b.speedup == pytest.approx({"dense": 1.0, "weight_sparse": 18 / 14, "act_sparse": 18 / 14,
+                                       "both": 1.5})
+    assert (b.rows, b.cols, b.n_pe, b.weights, b.nonzero_weights, b.entries, b.acts, b.nonzero_acts) == \
+        (4, 4, 2, 16, 4, 4, 4, 2)
+    assert b.weight_density == 0.25 and b.act_density == 0.5
+    # No nonzero activation: (c) and (d) only scan the one word, 3 + 1 + 1 cycles (docs/spec.md §3.6).
+    z = layer_breakdown(pack_eie(W4, 2), [0, 0, 0, 0])
+    assert z.cycles == {"dense": 18, "weight_sparse": 14, "act_sparse": 5, "both": 5}
+
+
+def test_hand_worked_with_zero_words():
+    # 3×20, n_pe = 2 (rows_k = 2, 1), W[0, 3] = 1 (PE 0), W[1, 17] = 5 (PE 1), only x[17] nonzero (LNZD word 2).
+    w = np.zeros((3, 20), dtype=np.int64)
+    w[0, 3], w[1, 17] = 1, 5
+    x = np.zeros(20, dtype=np.int64)
+    x[17] = 9
+    b = layer_breakdown(pack_eie(w, 2), x, queue_depth=32, lnzd_width=8)
+    # (a) 20 columns broadcast back to back, PE 0 2 entries each: 10 + 2·20.
+    # (b) every column 1 cycle in both PEs: take_i = 6 + i; PE 1's entry at i = 17: 23 + 1 + 3 = 27 -> 28.
+    # (c) emit 3 + 2 = 5, fire 6, take 8, PE 0's 2 entries: end 13 -> 14 (= 10 + w_0 + 2·1).
+    # (d) PE 1's 1 entry taken at 8: end 12 -> 13.
+    assert b.cycles == {"dense": 50, "weight_sparse": 28, "act_sparse": 14, "both": 13}
+
+
+def test_schedules_feed_the_cycle_model():
+    p = pack_eie(W4, 2)
+    x = np.array([5, 0, 0, 7])
+    assert np.array_equal(rows_per_pe(4, 2), [2, 2]) and np.array_equal(rows_per_pe(5, 4), [2, 1, 1, 1])
+    assert np.array_equal(rows_per_pe(2, 4), [1, 1, 0, 0])
+    entries, cols = schedule_work(p, x, "both")
+    ref = layer_work(p, x)
+    assert np.array_equal(entries, ref[0]) and np.array_equal(cols, ref[1])
+    entries, cols = schedule_work(p, x, "weight_sparse")
+    assert np.array_equal(cols, np.arange(4)) and np.array_equal(entries, [[2, 1, 0, 0], [0, 0, 0, 1]])
+    entries, cols = schedule_work(p, x, "act_sparse")
+    assert np.array_equal(cols, [0, 3]) and np.array_equal(entries, [[2, 2], [2, 2]])
+    entries, cols = schedule_work(p, x, "dense")
+    assert np.array_equal(cols, np.arange(4)) and np.array_equal(entries, np.full((2, 4), 2))
+    with pytest.raises(ValueError, match="schedule"):
+        schedule_work(p, x, "sparse")
+    with pytest.raises(ValueError, match="4 inputs"):
+        layer_breakdown(p, [1, 2, 3])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ordering_and_dense_closed_form_on_random_layers(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        rows, cols, n_pe = int(rng.integers(1, 80)), int(rng.integers(1, 50)), int(rng.integers(1, 9))
+        qd, lw = int(rng.integers(1, 9)), int(2 ** rng.integers(1, 5))
+        w = np.where(rng.random((rows, cols)) < rng.uniform(0, 1), rng.integers(1, 16, (rows, cols)), 0)
+        x = np.where(rng.random(cols) < rng.uniform(0, 1), rng.integers(-5, 6, cols), 0)
+        c = layer_breakdown(pack_eie(w, n_pe), x, queue_depth=qd, lnzd_width=lw).cycles
+        assert c["both"] <= c["weight_sparse"] <= c["dense"]
+        assert c["both"] <= c["act_sparse"] <= c["dense"]
+        r = -(-rows // n_pe)
+        if qd >= 2:
+            assert c["dense"] == 10 + r * cols
+        nz = np.flatnonzero(x)
+        if nz.size:
+            assert c["act_sparse"] >= 10 + nz[0] // lw + r * nz.size
+
+
+def test_network_breakdown_runs_each_layer_on_the_previous_outputs():
+    rng = np.random.default_rng(3)
+    cb = np.arange(16, dtype=np.int16) - 7
+    cb[0], cb[7] = 0, 9
+    layers = []
+    for name, (rows, cols) in (("fc1", (12, 20)), ("fc2", (5, 12))):
+        idx = np.where(rng.random((rows, cols)) < 0.3, rng.integers(1, 16, (rows, cols)), 0).astype(np.uint8)
+        layers.append(IntegerLayer(name, idx, cb, 2, name == "fc1", 0, 0, 0))
+    net = IntegerNetwork(tuple(layers), 0)
+    a = np.where(rng.random(20) < 0.5, rng.integers(0, 50, 20), 0)
+    per_layer, tot = network_breakdown(net, a, 4)
+    h = layers[0].forward(a)
+    for ly, x, b in zip(layers, (a, h), per_layer, strict=True):
+        p = pack_eie(ly.index, 4)
+        assert b.name == ly.name and b.nonzero_acts == np.count_nonzero(x)
+        assert b.cycles["both"] == array_timing(*layer_work(p, x), p.cols, queue_depth=8, lnzd_width=8).cycles
+    assert tot.cycles == {s: sum(b.cycles[s] for b in per_layer) for s in SCHEDULES}
+    assert (tot.rows, tot.cols, tot.acts, tot.weights) == (5, 20, 32, 12 * 20 + 5 * 12)
+    assert tot.speedup["dense"] == 1.0 and tot.to_dict()["cycles"] == tot.cycles
+    with pytest.raises(ValueError):
+        total([])
