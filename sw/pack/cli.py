@@ -42,6 +42,9 @@ def add_parser(sub) -> None:
                                         "without it W holds indices and index i decodes to i")
     eie.add_argument("--shift", type=int, help="output stage arithmetic right shift, 0..15 (default 0)")
     eie.add_argument("--no-relu", action="store_true", help="record relu=False for this layer")
+    eie.add_argument("--balance", action="store_true",
+                     help="store the rows in a load-balanced order (docs/spec.md §2.7a), recorded as "
+                          "row_order in eie.npz; the hardware's outputs then come back in that order")
     eie.add_argument("--force", action="store_true", help="replace existing images")
     eie.set_defaults(func=run_eie)
     cli24.add_parser(kinds).set_defaults(func=cli24.run)
@@ -60,18 +63,27 @@ def run_eie(args) -> int:
     w = load_array(args.weights, "--weights")
     cb = load_codebook(args.codebook) if args.codebook else None
     with bad_input(f"--weights {args.weights}"):
-        packed = pack_eie(w, args.n_pe, codebook=cb)
+        packed = pack_eie(w, args.n_pe, codebook=cb, balance=args.balance)
     paths = write_eie_images(packed, args.out, shift=shift, relu=not args.no_relu, force=args.force)
     nnz = int(np.count_nonzero(w))
     print(f"packed {packed.rows}x{packed.cols} ({nnz} nonzeros, density {nnz / w.size:.3f}) for "
           f"{packed.n_pe} PEs: {packed.n_entries} entries ({packed.n_padding} padding)")
     per_pe = [p.n_entries for p in packed.pe]
     print(f"entries per PE: min {min(per_pe)}, max {max(per_pe)}, mean {np.mean(per_pe):.1f}")
+    if args.balance:
+        print(_balance_note(packed))
     if not any(p.name == "codebook.hex" for p in paths):
         print("note: the codebook is not integral int16, so no codebook.hex was written; "
               "quantise it before running in hardware")
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
+
+
+def _balance_note(packed) -> str:
+    if not packed.reordered:
+        return "--balance: the original row order is already the balanced one (no row_order stored)"
+    return ("--balance: rows stored in a balanced order (row_order in eie.npz); map the hardware's "
+            "outputs back with EIEPacked.to_original")
 
 
 def _run_export(args) -> int:
@@ -88,12 +100,12 @@ def _run_export(args) -> int:
             raise CLIError(f"{where}: shift {layer.shift} is outside the hardware's 0..{ACT_WIDTH - 1} "
                            "(docs/spec.md §1.4: the export does not bound it)")
         with bad_input(where):
-            layers.append((layer.name, pack_eie(layer.weights(), args.n_pe, codebook=layer.codebook),
-                           layer.shift, layer.relu))
+            layers.append((layer.name, pack_eie(layer.weights(), args.n_pe, codebook=layer.codebook,
+                                                balance=args.balance), layer.shift, layer.relu))
     dirs = write_eie_network(layers, args.out, force=args.force)
     for d, (_, packed, shift, relu) in zip(dirs, layers, strict=True):
         print(f"{d}: {packed.rows}x{packed.cols}, {packed.n_entries} entries for {packed.n_pe} PEs, "
-              f"shift {shift}{', ReLU' if relu else ''}")
+              f"shift {shift}{', ReLU' if relu else ''}" + (f"; {_balance_note(packed)}" if args.balance else ""))
     print(f"inputs: int16 round(x * 2**{net.input_exp}) (IntegerNetwork.quantize_input); "
           f"run with `sparsehw sim eie --net {args.out} --act x.npy --out y.npy`")
     return 0

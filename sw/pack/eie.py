@@ -4,6 +4,11 @@ Row ``i`` of ``W`` (shape ``(rows, cols)``, ``y = W @ x``) belongs to PE ``i % n
 ``i // n_pe``. Each PE stores its sub-matrix column by column as 8-bit entries
 (``weight_idx``, ``rel_index``); a zero run longer than 15 is broken by a padding entry
 ``(0, 15)``; ``col_ptr`` has ``cols + 1`` entries ending in the sentinel (the entry count).
+
+Optionally (``balance=True`` or an explicit ``row_order``) the rows are stored in another order:
+stored row ``r`` holds original row ``row_order[r]`` and the interleave applies to the stored rows,
+so the hardware format is unchanged; the hardware's outputs come back in stored order and
+``EIEPacked.to_original`` puts them back (docs/spec.md §2.7a).
 """
 
 from dataclasses import dataclass
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sw.formats import CODEBOOK_SIZE, MAX_REL_INDEX, PADDING_WEIGHT_IDX
+from sw.pack.balance import balanced_row_order
 
 _RUN = MAX_REL_INDEX + 1  # a padding entry stands for 15 zeros plus its own zero row
 
@@ -36,13 +42,21 @@ class PEImage:
 @dataclass(frozen=True)
 class EIEPacked:
     """A layer packed for ``n_pe`` PEs. ``codebook`` holds the 16 values the indices decode to
-    (entry 0 is 0); ``local_rows`` = ``ceil(rows / n_pe)`` rows per PE."""
+    (entry 0 is 0); ``local_rows`` = ``ceil(rows / n_pe)`` rows per PE. ``row_order``: ``None``
+    (the identity) or a permutation of ``range(rows)``, stored row ``r`` (PE ``r % n_pe``, local
+    row ``r // n_pe``) holding original row ``row_order[r]``."""
 
     rows: int
     cols: int
     n_pe: int
     codebook: np.ndarray
     pe: tuple
+    row_order: np.ndarray | None = None
+
+    @property
+    def reordered(self) -> bool:
+        """Whether the stored row order differs from the original one."""
+        return self.row_order is not None and not _is_identity(self.row_order)
 
     @property
     def local_rows(self) -> int:
@@ -57,8 +71,30 @@ class EIEPacked:
         return sum(p.n_padding for p in self.pe)
 
     def weights(self) -> np.ndarray:
-        """The dense weight matrix the packed indices stand for (codebook applied)."""
+        """The dense weight matrix the packed indices stand for (codebook applied), original row order."""
         return self.codebook[unpack_eie(self)]
+
+    def to_original(self, y_hw) -> np.ndarray:
+        """Hardware outputs (stored row order; the last axis has ``rows`` values) in the original
+        row order, as a new array: ``y[..., row_order] = y_hw``."""
+        y, order = self._outputs(y_hw)
+        if order is None:
+            return y.copy()
+        out = np.empty_like(y)
+        out[..., order] = y
+        return out
+
+    def to_stored(self, y) -> np.ndarray:
+        """The inverse of :meth:`to_original`: original-order outputs in the hardware's stored
+        order, as a new array: ``y[..., row_order]``."""
+        y, order = self._outputs(y)
+        return y.copy() if order is None else y[..., order]
+
+    def _outputs(self, y):
+        y = np.asarray(y)
+        if y.ndim == 0 or y.shape[-1] != self.rows:
+            raise ValueError(f"outputs must have rows = {self.rows} values on their last axis, got shape {y.shape}")
+        return y, (check_row_order(self.row_order, self.rows) if self.reordered else None)
 
 
 def identity_codebook() -> np.ndarray:
@@ -119,6 +155,32 @@ def _to_index_matrix(weights, codebook):
     return idx.astype(np.uint8), cb
 
 
+def _is_identity(order) -> bool:
+    return bool(np.array_equal(order, np.arange(len(order))))
+
+
+def check_row_order(row_order, rows: int) -> np.ndarray:
+    """``row_order`` as int64 after checking it is a permutation of ``range(rows)`` (``ValueError``
+    naming the first offending position otherwise)."""
+    o = np.asarray(row_order)
+    if o.ndim != 1 or o.shape[0] != rows:
+        raise ValueError(f"row_order must be 1-D with rows = {rows} entries, got shape {o.shape}")
+    if o.dtype == np.bool_ or not np.issubdtype(o.dtype, np.integer):
+        raise ValueError(f"row_order must hold integers, got dtype {o.dtype}")
+    o = o.astype(np.int64)
+    bad = (o < 0) | (o >= rows)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"row_order[{i}] = {o[i]} is outside 0..{rows - 1}")
+    count = np.bincount(o, minlength=rows)
+    if (count != 1).any():
+        v = int(np.argmax(count > 1))
+        i, j = np.flatnonzero(o == v)[:2]
+        raise ValueError(f"row_order is not a permutation of range({rows}): row {v} appears at "
+                         f"positions {i} and {j}")
+    return o
+
+
 def _pack_pe(sub: np.ndarray) -> PEImage:
     """Pack one PE's ``(local_rows, cols)`` index sub-matrix; vectorised over its nonzeros."""
     cols = sub.shape[1]
@@ -144,7 +206,7 @@ def _pack_pe(sub: np.ndarray) -> PEImage:
     return PEImage(weight_idx, rel_index, col_ptr)
 
 
-def pack_eie(weights, n_pe: int, codebook=None) -> EIEPacked:
+def pack_eie(weights, n_pe: int, codebook=None, *, balance: bool = False, row_order=None) -> EIEPacked:
     """Pack ``weights`` for ``n_pe`` PEs as docs/spec.md §2's interleaved relative-index CSC.
 
     ``weights``: without ``codebook``, an integer index matrix ``(rows, cols)`` with values 0..15
@@ -152,15 +214,32 @@ def pack_eie(weights, n_pe: int, codebook=None) -> EIEPacked:
     ``codebook`` (up to 16 values, entry 0 == 0), a matrix of values whose nonzeros all equal
     codebook entries. Returns the per-PE images; cost is vectorised over the nonzeros
     (a 4096 x 9216 layer at 9 % density packs for 64 PEs in well under a second).
+
+    ``balance=True`` stores the rows in :func:`~sw.pack.balance.balanced_row_order`'s order, which
+    evens out the entries per PE and per column (about a second more at that size); ``row_order``
+    gives a permutation explicitly. Either way ``packed.row_order`` records it (``None`` when it is
+    the identity), ``unpack_eie``/``weights()`` return the original order, and
+    ``packed.to_original(y_hw)`` maps the hardware's outputs back.
     """
     if isinstance(n_pe, bool) or not isinstance(n_pe, (int, np.integer)):
         raise ValueError(f"n_pe must be an integer, got {n_pe!r}")
     if n_pe < 1:
         raise ValueError(f"n_pe must be >= 1, got {n_pe}")
+    if not isinstance(balance, (bool, np.bool_)):
+        raise ValueError(f"balance must be True or False, got {balance!r}")
+    if balance and row_order is not None:
+        raise ValueError("give balance=True or a row_order, not both")
     idx, cb = _to_index_matrix(weights, codebook)
     rows, cols = idx.shape
-    pes = tuple(_pack_pe(idx[k::n_pe]) for k in range(n_pe))
-    return EIEPacked(rows=rows, cols=cols, n_pe=int(n_pe), codebook=cb, pe=pes)
+    if balance:
+        row_order = balanced_row_order(idx, int(n_pe))
+    elif row_order is not None:
+        row_order = check_row_order(row_order, rows)
+    if row_order is not None and _is_identity(row_order):
+        row_order = None
+    stored = idx if row_order is None else idx[row_order]
+    pes = tuple(_pack_pe(stored[k::n_pe]) for k in range(n_pe))
+    return EIEPacked(rows=rows, cols=cols, n_pe=int(n_pe), codebook=cb, pe=pes, row_order=row_order)
 
 
 def validate_pe(pe: PEImage, cols: int, local_rows: int, *, where: str = "PE") -> None:
@@ -206,8 +285,9 @@ def _decode_rows(rel: np.ndarray, col_ptr: np.ndarray) -> np.ndarray:
     return step - base - 1
 
 
-def unpack_eie(packed: EIEPacked) -> np.ndarray:
-    """The exact inverse of :func:`pack_eie`: the ``(rows, cols)`` uint8 index matrix."""
+def unpack_eie(packed: EIEPacked, *, stored: bool = False) -> np.ndarray:
+    """The exact inverse of :func:`pack_eie`: the ``(rows, cols)`` uint8 index matrix in the
+    original row order, or with ``stored=True`` in the stored (hardware) order."""
     out = np.zeros((packed.n_pe * packed.local_rows, packed.cols), dtype=np.uint8)
     for k, pe in enumerate(packed.pe):
         validate_pe(pe, packed.cols, packed.local_rows, where=f"PE {k}")
@@ -218,4 +298,9 @@ def unpack_eie(packed: EIEPacked) -> np.ndarray:
         col = np.repeat(np.arange(packed.cols), np.diff(cp))
         keep = np.asarray(pe.weight_idx) != PADDING_WEIGHT_IDX
         out[rows[keep] * packed.n_pe + k, col[keep]] = pe.weight_idx[keep]
-    return out[: packed.rows]
+    out = out[: packed.rows]
+    if stored or not packed.reordered:
+        return out
+    original = np.empty_like(out)
+    original[check_row_order(packed.row_order, packed.rows)] = out
+    return original

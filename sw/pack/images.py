@@ -2,8 +2,9 @@
 
 Directory layout written by :func:`write_eie_images` (``sparsehw pack eie``):
 
-- ``eie.npz``: ``rows``, ``cols``, ``n_pe``, ``codebook`` (16 values), ``shift``, ``relu`` and per
-  PE ``pe{k}_weight_idx``, ``pe{k}_rel_index``, ``pe{k}_col_ptr``;
+- ``eie.npz``: ``rows``, ``cols``, ``n_pe``, ``codebook`` (16 values), ``shift``, ``relu``, per
+  PE ``pe{k}_weight_idx``, ``pe{k}_rel_index``, ``pe{k}_col_ptr``, and ``row_order`` when the rows
+  are stored in another order than the original (``pack_eie(..., balance=True)``; absent = identity);
 - ``spmat_pe{k}.hex``: one 8-bit entry a line (``weight_idx << 4 | rel_index``, 2 hex digits);
 - ``colptr_pe{k}.hex``: one pointer a line (``cols + 1`` lines, the sentinel last);
 - ``codebook.hex``: 16 lines of 16-bit two's complement, written when the codebook is integral
@@ -21,7 +22,7 @@ import numpy as np
 
 from sw.cli_io import check_output_dir, load_arrays, new_dir, npz_array, npz_item, read_text
 from sw.formats import ACT_WIDTH, WEIGHT_WIDTH, entry_word
-from sw.pack.eie import EIEPacked, PEImage, check_codebook, validate_pe
+from sw.pack.eie import EIEPacked, PEImage, check_codebook, check_row_order, validate_pe
 
 NPZ = "eie.npz"
 CODEBOOK_HEX = "codebook.hex"
@@ -86,6 +87,8 @@ def _write_layer(packed: EIEPacked, out: Path, shift: int, relu: bool) -> list:
         arrays[f"pe{k}_weight_idx"] = pe.weight_idx
         arrays[f"pe{k}_rel_index"] = pe.rel_index
         arrays[f"pe{k}_col_ptr"] = pe.col_ptr
+    if packed.reordered:
+        arrays["row_order"] = check_row_order(packed.row_order, packed.rows)
     np.savez(out / NPZ, **arrays)
     ptr_bits = max(1, int(max(int(pe.col_ptr[-1]) for pe in packed.pe)).bit_length())
     for k, pe in enumerate(packed.pe):
@@ -154,9 +157,10 @@ def read_eie_images(directory):
     """Load and validate images written by :func:`write_eie_images`.
 
     Returns ``(packed, shift, relu)``. Raises ``ValueError`` naming the file and the problem for
-    a malformed image: an unreadable or truncated ``eie.npz``, missing arrays, a PE that fails
-    ``validate_pe``, a missing hex file (``codebook.hex`` is required exactly when the codebook
-    is integral int16), a hex file that disagrees with the ``.npz``, or a PE file beyond ``n_pe``.
+    a malformed image: an unreadable or truncated ``eie.npz``, missing arrays, a ``row_order``
+    that is not a permutation of ``range(rows)``, a PE that fails ``validate_pe``, a missing hex
+    file (``codebook.hex`` is required exactly when the codebook is integral int16), a hex file
+    that disagrees with the ``.npz``, or a PE file beyond ``n_pe``.
     """
     d = Path(directory)
     path = d / NPZ
@@ -177,7 +181,13 @@ def read_eie_images(directory):
         raise ValueError(f"{path}: {e}") from None
     pes = tuple(PEImage(*(npz_array(z, f"pe{k}_{a}", path) for a in ("weight_idx", "rel_index", "col_ptr")))
                 for k in range(n_pe))
-    packed = EIEPacked(rows=rows, cols=cols, n_pe=n_pe, codebook=codebook, pe=pes)
+    row_order = None
+    if "row_order" in z:
+        try:
+            row_order = check_row_order(z["row_order"], rows)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+    packed = EIEPacked(rows=rows, cols=cols, n_pe=n_pe, codebook=codebook, pe=pes, row_order=row_order)
     for k, pe in enumerate(pes):
         validate_pe(pe, cols, packed.local_rows, where=f"{path} PE {k}")
         for kind, want in (("spmat", entry_word(pe.weight_idx.astype(np.int64), pe.rel_index.astype(np.int64))),

@@ -259,6 +259,8 @@ CASES = [
     ("net-missing-codebook", NET, "sim eie", ["net/l0/codebook.hex"], unlink("codebook.hex")),
     ("net-stale-pe", NET, "sim eie", ["net/l0/spmat_pe5.hex"], add_stale_pe()),
     ("net-bad-hex-value", NET, "sim eie", ["net/l0/colptr_pe1.hex"], write("colptr_pe1.hex", b"zz\n")),
+    ("net-bad-row-order", NET, "sim eie", ["net/l0/eie.npz", "row_order", "not a permutation"],
+     corrupt_net(lambda d: np.savez(f"{d}/eie.npz", **dict(np.load(f"{d}/eie.npz")), row_order=np.zeros(6, int)))),
     ("net-layers-do-not-chain", NET, "sim eie", ["--net net", "l1"], second_layer(4, 5, 2)),
     ("net-layers-n-pe-differ", NET, "sim eie", ["--net net", "l1"], second_layer(4, 6, 4)),
     ("net-act-empty", SIM + ["--net", "net", "--act", "empty.npy", "--out", "ynew.npy"], "sim eie",
@@ -454,6 +456,12 @@ def test_pack_eie_export_writes_a_network_directory_that_round_trips(work, capsy
         assert np.array_equal(packed.weights(), layer.weights())
         a = IntegerLayer(d, unpack_eie(packed), np.asarray(packed.codebook), shift, relu, 0, 0, 0).forward(a)
     assert np.array_equal(a, net.forward(x))
+    code, out, _ = cli(PE + ["--export", "net3.npz", "--out", "balanced", "--balance"], capsys)
+    assert code == 0 and "--balance" in out
+    for d, layer in zip(sorted(os.listdir("balanced")), net.layers, strict=True):
+        packed = read_eie_images(f"balanced/{d}")[0]
+        assert np.array_equal(packed.weights(), layer.weights())               # original row order
+        assert packed.reordered and sorted(packed.row_order) == list(range(layer.shape[0]))
     tiny_network(1).save("net1.npz")
     assert cli(PE + ["--export", "net1.npz", "--out", "layers"], capsys)[0] == 2
     assert cli(PE + ["--export", "net1.npz", "--out", "layers", "--force"], capsys)[0] == 0

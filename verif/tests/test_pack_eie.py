@@ -6,14 +6,26 @@ import numpy as np
 import pytest
 
 from sw.cli import main
+from sw.cyclemodel.eie import array_timing, layer_work
 from sw.formats import MAX_REL_INDEX
-from sw.pack import EIEPacked, PEImage, pack_eie, unpack_eie, validate_pe
-from sw.pack.images import read_eie_images, read_memh, write_eie_images
+from sw.pack import EIEPacked, PEImage, balanced_row_order, pack_eie, unpack_eie, validate_pe
+from sw.pack.images import read_eie_images, read_memh, write_eie_images, write_eie_network
 from verif.golden.csc import dense_column
 
 
 def random_index_matrix(rng, rows, cols, density):
     return np.where(rng.random((rows, cols)) < density, rng.integers(1, 16, (rows, cols)), 0)
+
+
+def skewed_index_matrix(rng, rows, cols, n_pe):
+    """What real pruning leaves and the plain interleave handles worst: every ``n_pe``-th row
+    dense (all in PE 0), some rows empty, and a dense corner (some columns dense in some rows)."""
+    density = np.full(rows, 0.03)
+    density[::n_pe] = 0.4
+    density[1::n_pe * 4] = 0.0
+    p = np.broadcast_to(density[:, None], (rows, cols)).copy()
+    p[: rows // 4, : cols // 8] = 0.5
+    return np.where(rng.random((rows, cols)) < p, rng.integers(1, 16, (rows, cols)), 0)
 
 
 def test_spec_worked_example():
@@ -194,3 +206,178 @@ def test_cli_pack_eie_errors_name_the_file(tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 2
     assert re.match(r"sparsehw pack eie: error: --weights \S*nope.npy: no such file", capsys.readouterr().err)
     assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------- row order (docs/spec.md §2.7a)
+
+def check_reordered(w, p):
+    """``p`` packs ``w`` in its ``row_order``: the stored matrix is ``w[row_order]`` under the plain
+    interleave, every view of it gives ``w`` back in the original order."""
+    order = np.arange(w.shape[0]) if p.row_order is None else p.row_order
+    assert sorted(order.tolist()) == list(range(w.shape[0]))
+    assert np.array_equal(unpack_eie(p), w)
+    assert np.array_equal(p.weights(), w)
+    stored = unpack_eie(p, stored=True)
+    assert np.array_equal(stored, w[order])
+    plain = pack_eie(w[order], p.n_pe)                    # the hardware format does not change
+    for a, b in zip(p.pe, plain.pe, strict=True):
+        assert np.array_equal(a.weight_idx, b.weight_idx) and np.array_equal(a.rel_index, b.rel_index)
+        assert np.array_equal(a.col_ptr, b.col_ptr)
+    x = np.arange(1, w.shape[1] + 1)
+    y_hw = stored.astype(np.int64) @ x                    # what the hardware computes, in stored order
+    assert np.array_equal(p.to_original(y_hw), w.astype(np.int64) @ x)
+    assert np.array_equal(p.to_stored(w.astype(np.int64) @ x), y_hw)
+    batch = np.stack([y_hw, 2 * y_hw])                    # the last axis is the output axis
+    assert np.array_equal(p.to_original(batch)[1], 2 * (w.astype(np.int64) @ x))
+
+
+@pytest.mark.parametrize("rows, cols, n_pe", [(64, 40, 8), (61, 33, 8), (5, 9, 8), (30, 17, 1), (1, 1, 3)])
+def test_balance_round_trips(rows, cols, n_pe):
+    rng = np.random.default_rng(rows * 100 + n_pe)
+    for w in (random_index_matrix(rng, rows, cols, 0.2), skewed_index_matrix(rng, rows, cols, n_pe),
+              np.zeros((rows, cols), dtype=np.int64)):
+        p = pack_eie(w, n_pe, balance=True)
+        check_reordered(w, p)
+        assert p.local_rows == -(-rows // n_pe)
+        if n_pe == 1 or not w.any():
+            assert p.row_order is None and not p.reordered       # nothing to balance
+    w = random_index_matrix(rng, rows, cols, 0.3)
+    check_reordered(w, pack_eie(w, n_pe, row_order=np.arange(rows)[::-1]))
+
+
+def test_balance_with_a_codebook_and_golden_decoder():
+    rng = np.random.default_rng(4)
+    cb = np.array([0.0, -1.5, 0.25, 3.0])
+    w = cb[skewed_index_matrix(rng, 45, 20, 4) % 4]
+    p = pack_eie(w, 4, codebook=cb, balance=True)
+    assert p.reordered and np.array_equal(p.weights(), w)
+    stored = unpack_eie(p, stored=True)
+    for k, pe in enumerate(p.pe):                        # the golden decoder sees the stored rows
+        for j in range(w.shape[1]):
+            col = dense_column(pe.col_ptr, pe.weight_idx, pe.rel_index, j, p.local_rows)
+            assert col[: stored[k::4].shape[0]] == stored[k::4, j].tolist()
+
+
+def test_balanced_order_is_deterministic_and_keeps_the_interleave_shares():
+    rng = np.random.default_rng(5)
+    w = skewed_index_matrix(rng, 203, 64, 16)
+    a, b = balanced_row_order(w, 16), balanced_row_order(w.copy(), 16)
+    assert np.array_equal(a, b)
+    # Every row slot the interleave gives is used once; empty rows fill slots, no PE gets more.
+    assert sorted(a.tolist()) == list(range(203))
+    assert np.array_equal(balanced_row_order(w != 0, 16), a)    # only the positions matter
+
+
+@pytest.mark.parametrize("rows, cols, n_pe", [(250, 96, 8), (203, 64, 16)])
+def test_balance_evens_out_entries_per_pe_and_per_column(rows, cols, n_pe):
+    rng = np.random.default_rng(3)
+    w = skewed_index_matrix(rng, rows, cols, n_pe)
+    plain, bal = pack_eie(w, n_pe), pack_eie(w, n_pe, balance=True)
+
+    def per_pe(p):
+        return np.array([np.count_nonzero(pe.weight_idx) for pe in p.pe])
+
+    def per_pe_col(p):
+        return np.stack([np.diff(pe.col_ptr) for pe in p.pe])
+
+    mean = np.count_nonzero(w) / n_pe
+    assert per_pe(plain).max() > 3 * mean                        # the skew is real
+    assert per_pe(bal).max() <= per_pe(plain).max()
+    assert np.abs(per_pe(bal) - mean).max() <= 0.1 * mean                  # near the mean, both ways
+    assert (per_pe_col(bal) ** 2).sum() < 0.5 * (per_pe_col(plain) ** 2).sum()    # columns spread too
+
+
+def test_balance_improves_the_cycle_model_efficiency():
+    rng = np.random.default_rng(6)
+    rows, cols, n_pe = 250, 96, 8
+    w = skewed_index_matrix(rng, rows, cols, n_pe)
+    x = rng.integers(1, 50, cols)
+    x[rng.random(cols) < 0.3] = 0
+
+    def timing(p):
+        t = array_timing(*layer_work(p, x), cols, queue_depth=8, lnzd_width=8)
+        starved = np.asarray(t.counters())[:, 1]
+        return t.cycles, float(np.mean(1 - starved / t.cycles))
+
+    (c0, e0), (c1, e1) = timing(pack_eie(w, n_pe)), timing(pack_eie(w, n_pe, balance=True))
+    assert e1 > 0.85 and e1 > e0 + 0.3
+    assert c1 < 0.5 * c0
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(row_order=[0, 1, 2]), r"1-D with rows = 4 entries, got shape \(3,\)"),
+    (dict(row_order=[[0, 1, 2, 3]]), "1-D"),
+    (dict(row_order=[0, 1, 2, 4]), r"row_order\[3\] = 4 is outside 0..3"),
+    (dict(row_order=[0, -1, 2, 3]), "outside 0..3"),
+    (dict(row_order=[0, 2, 2, 3]), "not a permutation of range\\(4\\): row 2 appears at positions 1 and 2"),
+    (dict(row_order=[0.0, 1.0, 2.0, 3.0]), "integers"),
+    (dict(row_order=[0, 1, 2, 3], balance=True), "not both"),
+    (dict(balance="yes"), "balance must be True or False"),
+])
+def test_bad_row_order(kw, message):
+    with pytest.raises(ValueError, match=message):
+        pack_eie(np.eye(4, dtype=int), 2, **kw)
+
+
+def test_to_original_checks_the_output_length():
+    p = pack_eie(skewed_index_matrix(np.random.default_rng(0), 16, 8, 4), 4, balance=True)
+    with pytest.raises(ValueError, match="rows = 16 values"):
+        p.to_original(np.zeros(20))
+    with pytest.raises(ValueError, match="rows = 16 values"):
+        p.to_stored(np.int64(3))
+
+
+def test_images_store_the_row_order_only_when_it_is_not_the_identity(tmp_path):
+    rng = np.random.default_rng(7)
+    w = skewed_index_matrix(rng, 37, 21, 4)
+    bal, plain = pack_eie(w, 4, balance=True), pack_eie(w, 4)
+    write_eie_images(bal, tmp_path / "b", shift=2)
+    write_eie_images(plain, tmp_path / "p")
+    write_eie_images(pack_eie(w, 4, row_order=np.arange(37)), tmp_path / "i")
+    assert "row_order" in np.load(tmp_path / "b" / "eie.npz").files
+    assert "row_order" not in np.load(tmp_path / "p" / "eie.npz").files
+    assert "row_order" not in np.load(tmp_path / "i" / "eie.npz").files
+    q, shift, _ = read_eie_images(tmp_path / "b")
+    assert shift == 2 and np.array_equal(q.row_order, bal.row_order) and np.array_equal(unpack_eie(q), w)
+    assert read_eie_images(tmp_path / "p")[0].row_order is None
+    for k, pe in enumerate(bal.pe):                       # the hex files hold the stored order
+        words = read_memh(tmp_path / "b" / f"spmat_pe{k}.hex")
+        assert np.array_equal(words >> 4, pe.weight_idx) and np.array_equal(words & 15, pe.rel_index)
+    dirs = write_eie_network([("fc1", bal, 0, True), ("fc2", plain, 1, False)], tmp_path / "net")
+    assert np.array_equal(read_eie_images(dirs[0])[0].row_order, bal.row_order)
+    assert read_eie_images(dirs[1])[0].row_order is None
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda o: o[:-1], "1-D with rows = 37 entries"),
+    (lambda o: np.where(o == 5, 6, o), "not a permutation of range\\(37\\): row 6 appears"),
+    (lambda o: o + 1, "is outside 0..36"),
+    (lambda o: o.astype(float), "integers"),
+])
+def test_images_refuse_a_bad_row_order(tmp_path, bad, message):
+    p = pack_eie(skewed_index_matrix(np.random.default_rng(7), 37, 21, 4), 4, balance=True)
+    write_eie_images(p, tmp_path)
+    npz = tmp_path / "eie.npz"
+    arrays = dict(np.load(npz))
+    arrays["row_order"] = bad(arrays["row_order"])
+    np.savez(npz, **arrays)
+    with pytest.raises(ValueError, match=re.escape(str(npz)) + ": row_order.*" + message):
+        read_eie_images(tmp_path)
+
+
+def test_cli_pack_eie_balance(tmp_path, capsys):
+    rng = np.random.default_rng(8)
+    w = skewed_index_matrix(rng, 96, 40, 8)
+    np.save(tmp_path / "W.npy", w)
+    args = ["pack", "eie", "--weights", str(tmp_path / "W.npy"), "--n-pe", "8"]
+    assert main(args + ["--out", str(tmp_path / "plain")]) == 0
+    plain_out = capsys.readouterr().out
+    assert main(args + ["--balance", "--out", str(tmp_path / "bal")]) == 0
+    out = capsys.readouterr().out
+    assert "balanced order" in out and "to_original" in out
+    q, _, _ = read_eie_images(tmp_path / "bal")
+    assert q.reordered and np.array_equal(unpack_eie(q), w)
+
+    def max_per_pe(text):
+        return int(re.search(r"entries per PE: min \d+, max (\d+)", text).group(1))
+    assert max_per_pe(out) < max_per_pe(plain_out)
