@@ -1,0 +1,5 @@
+import sys
+
+from verif.bench import main
+
+sys.exit(main())
