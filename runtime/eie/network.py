@@ -102,7 +102,9 @@ def make_case(name, params: dict, layers, x, *, p_ready=1.0, seed=0, check=True,
             cycles.append(t.cycles)
             counters.append(t.counters())
             stalls.append(t.bcast_stalls)
-        case.update({f"{l}/addr": np.asarray([a for a, _ in writes], dtype=np.int64),
+        order = np.arange(packed.rows) if packed.row_order is None else np.asarray(packed.row_order)
+        case.update({f"{l}/row_order": order.astype(np.int64),
+                     f"{l}/addr": np.asarray([a for a, _ in writes], dtype=np.int64),
                      f"{l}/data": np.asarray([d for _, d in writes], dtype=np.int64),
                      f"{l}/cols": packed.cols, f"{l}/rows": packed.rows, f"{l}/exp_y": np.stack(ys),
                      f"{l}/exp_cycles": np.asarray(cycles, dtype=np.int64),
@@ -218,7 +220,10 @@ async def _run_one(tb, dut, array, case, l, s, tag, out) -> list:
     await tb.drain(sink, rows, budget=int(100 + 6 * rows / float(case["p_ready"])), settle=6, tag=tag)
     got = unpack(array.outputs.payload.shape(), sink.values)
     assert got["row"].tolist() == list(range(rows)), f"{tag}: rows out of order or missing"
-    y = got["value"].tolist()
+    # The array reads back in stored row order; a balanced layer's row_order maps it back (§2.7a).
+    y = [0] * rows
+    for r, v in zip(case[f"{l}/row_order"].tolist(), got["value"].tolist(), strict=True):
+        y[r] = v
     exp = case[f"{l}/exp_y"][s].tolist()
     bad = [r for r, (a, b) in enumerate(zip(y, exp, strict=True)) if a != b]
     assert not bad, (f"{tag}: {len(bad)} of {rows} rows differ, first rows {bad[:8]}: "
