@@ -261,6 +261,23 @@ def test_run_layer_24_small_layer(tmp_path):
     assert r.dense_macs == n * rows * k
 
 
+def test_finetuned_lenet_layer_on_both_units(tmp_path, monkeypatch):
+    """A real layer end to end: fc3 of a 2:4 fine-tuned LeNet-300-100 (8×8 digits, short training),
+    int8, on its inputs from test digits, through both units; rescaled by the layer's powers of two
+    the RTL's integers match the float layer."""
+    from runtime.sparse24 import run_layer_24
+    from sw.prune.nm_accuracy import finetuned_24_lenet_layer
+
+    monkeypatch.setenv("SPARSEHW_CACHE", str(tmp_path / "cache"))
+    layer = finetuned_24_lenet_layer("fc3", n_inputs=6, data="digits", train_epochs=3, finetune_epochs=1)
+    r = run_layer_24(layer.weight, layer.x, test_dir=tmp_path / "sim")
+    y = r.y * 2.0 ** -(layer.weight_exp + layer.in_exp)
+    assert np.abs(y - layer.float_out).max() < 0.05 * np.abs(layer.float_out).max()
+    assert (r.k_sparse, r.k_dense) == (112, 104)                       # K = 100
+    assert r.sparse_cycles == 6 * 10 * 7 + SparseMAC.LATENCY
+    assert r.dense_cycles == 6 * 10 * 13 + DenseMAC.LATENCY
+
+
 def test_run_layer_24_rejects_before_simulating():
     from runtime.sparse24 import run_layer_24
 
