@@ -246,8 +246,9 @@ def layer_cycles(n: int, rows: int, k: int, per_beat: int, latency: int) -> int:
     return n * rows * math.ceil(k / per_beat) + latency
 
 
-def layer_cases(w_int, x_batch, *, groups: int = GROUPS, multipliers: int = MULTIPLIERS):
+def layer_cases(w_int, x_batch, *, groups: int = GROUPS, multipliers: int | None = None):
     """``(sparse case, dense case, y)`` for ``Y = X @ W.T`` (see :func:`run_layer_24`)."""
+    multipliers = KEPT_24 * groups if multipliers is None else multipliers
     w = check_int8(w_int, "w_int")
     check_24(w)                               # 2-D, K % 4 == 0, at most 2 nonzeros a group
     x = check_int8(x_batch, "x_batch")
@@ -287,7 +288,7 @@ def run_layer_24(w_int, x_batch, *, groups: int = GROUPS, multipliers: int | Non
     outputs must equal the exact product wrapped to int32 (docs/spec.md §4.3) and their cycle
     counts §4.3's; ``AssertionError`` otherwise, ``ValueError`` for a matrix that is not int8 2:4.
     """
-    multipliers = KEPT_24 * groups if multipliers is None else multipliers
+    multipliers = KEPT_24 * groups if multipliers is None else multipliers   # the sparse unit's count
     sparse, dense, y = layer_cases(w_int, x_batch, groups=groups, multipliers=multipliers)
     rows, k = np.shape(w_int)
     n = y.shape[0]
