@@ -7,22 +7,28 @@ every pattern (2:4 first, then 1:4, 2:8, 4:8) from a fresh copy with :class:`~sw
 on every layer whose input dimension splits into groups of ``m`` (the others stay dense),
 evaluated (one-shot), fine-tuned with ``sw.models.train.finetune`` (masks held) and evaluated
 again on the test split. Writes ``results.json``, ``results.md`` and ``accuracy.png``.
+
+:func:`finetuned_24_lenet_layer` gives one 2:4 fine-tuned layer of LeNet-300-100 in integers for the
+2:4 MAC hardware (docs/spec.md §4.3): int8 weights and the int8 inputs that layer sees on test digits.
 """
 
 import argparse
 import copy
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from sw.cli_io import CLIError, check_output_files, new_files
+from sw.formats import INT8_MAX, INT8_MIN
 from sw.markdown import table
 from sw.models import data as datasets
+from sw.models import registry
 from sw.models.train import BASELINES, evaluate, finetune, pretrained
+from sw.prune.export import _exp_for
 from sw.prune.granularity import NM
 from sw.prune.graph import prunable_layers
 from sw.prune.pruner import Pruner
@@ -74,6 +80,125 @@ def _run(models, patterns, d, train_epochs, finetune_epochs, lr_scale, seed, thr
                              dense_layers=[f"{k} ({type(mod).__name__})" for k, mod in layers.items()
                                            if k not in pruner.layers]))
     return rows
+
+
+@dataclass(frozen=True)
+class Layer24:
+    """One 2:4 fine-tuned LeNet-300-100 layer in integers (what :func:`finetuned_24_lenet_layer` gives).
+
+    ``weight``: ``(rows, K)`` int8, at most 2 nonzeros in every group of 4 along ``K``, the layer's
+    float weights ``≈ weight · 2**-weight_exp``; ``x``: ``(n, K)`` int8, the layer's inputs on the
+    first ``n`` test digits ``≈ x · 2**-in_exp`` (clamped to int8); ``labels``: those digits' classes;
+    ``float_out``: the fine-tuned float layer's outputs on them (before any ReLU), so
+    ``weight @ x[b] · 2**-(weight_exp + in_exp) ≈ float_out[b]``. Test accuracies (%) of the whole
+    network: ``dense`` (the baseline), ``one_shot`` (2:4 masks, no fine-tuning), ``finetuned``
+    and ``quantized`` (fine-tuned, this layer computing on the int8 weights and inputs);
+    ``pruned``: the layers under 2:4 masks.
+    """
+
+    name: str
+    weight: np.ndarray
+    weight_exp: int
+    x: np.ndarray
+    in_exp: int
+    labels: np.ndarray
+    float_out: np.ndarray
+    dense: float
+    one_shot: float
+    finetuned: float
+    quantized: float
+    pruned: tuple
+
+
+def _int8(a: np.ndarray, exp: int) -> np.ndarray:
+    """docs/spec.md §1.4's power-of-two quantisation, to int8: ``clamp(round(a · 2**exp))``."""
+    return np.clip(np.rint(a * 2.0 ** exp), INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+@torch.no_grad()
+def _layer_io(model, layer, x):
+    """The inputs and outputs of module ``layer`` of ``model`` (eval mode) on ``x``, as float64."""
+    seen = {}
+    hook = layer.register_forward_hook(lambda m, i, o: seen.update(i=i[0], o=o))
+    try:
+        model.eval()
+        model(torch.as_tensor(np.asarray(x)))
+    finally:
+        hook.remove()
+    return seen["i"].double().numpy(), seen["o"].double().numpy()
+
+
+def finetuned_24_lenet_layer(layer: str = "fc2", *, n_inputs: int = 20, data: str = "mnist",
+                             prune_all: bool = True, finetune_epochs: int = 10, lr_scale: float = 0.1,
+                             seed: int = 0, threads: int = 1, train_epochs: int | None = None,
+                             progress: bool = False) -> Layer24:
+    """A 2:4 fine-tuned LeNet-300-100 and the integer form of its layer ``layer`` (``fc1``, ``fc2``
+    or ``fc3``) for the 2:4 MAC.
+
+    The cached ``lenet300`` baseline on ``data`` (``sw.models.train.pretrained``, the recipe of
+    ``BASELINES`` with ``seed``/``threads``; ``train_epochs`` shortens it) gets 2:4 masks
+    (:class:`~sw.prune.granularity.NM`, along the input axis) on every layer (``prune_all``, all
+    three fit) or on ``layer`` alone, and ``finetune_epochs`` of fine-tuning at ``lr_scale`` of the
+    training rate, masks held, as :func:`run_experiment` does (on ``mnist``, 10 epochs take about
+    a second on one thread). Then, as docs/spec.md §1.4 scales to int16 but for the
+    int8 MAC: the weights as ``round(w · 2**f)``, ``f`` the largest with ``max|w| · 2**f <= 127``;
+    the inputs as ``round(x · 2**e)`` clamped to int8, ``e`` the largest with the layer's largest input
+    over the training split ``· 2**e <= 127``; ``x`` holds the first ``n_inputs`` test digits'.
+    Rounding only adds zeros, so the int8 matrix stays 2:4. See :class:`Layer24`.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _finetuned_24(layer, n_inputs, datasets.load(data), prune_all, finetune_epochs, lr_scale, seed,
+                             threads, train_epochs, progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _finetuned_24(layer, n_inputs, d, prune_all, finetune_epochs, lr_scale, seed, threads, train_epochs,
+                  progress):
+    cfg = replace(BASELINES["lenet300"], seed=seed, threads=threads)
+    if train_epochs is not None:
+        cfg = replace(cfg, epochs=train_epochs)
+    names = list(prunable_layers(registry.build("lenet300", d.input_shape, d.classes)))
+    if layer not in names:                  # checked before any training
+        raise ValueError(f"lenet300 has no layer {layer!r}; its layers are {', '.join(names)}")
+    if not 1 <= n_inputs <= len(d.x_test):
+        raise ValueError(f"n_inputs must be 1..{len(d.x_test)} (the test digits), got {n_inputs}")
+    dense, _ = pretrained("lenet300", d.name, cfg, progress=progress)
+    layers = prunable_layers(dense)
+    nm = NM(2, 4)
+    pruned = [k for k, mod in layers.items() if nm.fits(mod)] if prune_all else [layer]
+    model = copy.deepcopy(dense)
+    pruner = Pruner(model, nm, layers=pruned)
+    pruner.prune()
+    one_shot = evaluate(model, d.x_test, d.y_test)
+    finetune(model, d, cfg, finetune_epochs, lr_scale=lr_scale, progress=progress,
+             desc=f"lenet300 2:4 fine-tune ({', '.join(pruned)})")
+    if nm.violations(pruner):
+        raise RuntimeError(f"lenet300 2:4: the mask did not hold through fine-tuning: {nm.violations(pruner)}")
+
+    module = dict(model.named_modules())[layer]
+    w = module.weight.detach().double().numpy()
+    weight_exp = _exp_for(float(np.abs(w).max()), INT8_MAX)
+    w_int = _int8(w, weight_exp)
+    calib, _ = _layer_io(model, module, d.x_train)
+    in_exp = _exp_for(float(np.abs(calib).max()), INT8_MAX)
+    x_in, out = _layer_io(model, module, d.x_test[:n_inputs])
+
+    quantized = copy.deepcopy(model)
+    q_module = dict(quantized.named_modules())[layer]
+    with torch.no_grad():
+        q_module.weight.copy_(torch.from_numpy(w_int.astype(np.float64) * 2.0 ** -weight_exp))
+    hook = q_module.register_forward_pre_hook(
+        lambda m, i: (torch.clamp(torch.round(i[0] * 2.0 ** in_exp), INT8_MIN, INT8_MAX) * 2.0 ** -in_exp,))
+    try:
+        quantized_acc = evaluate(quantized, d.x_test, d.y_test)
+    finally:
+        hook.remove()
+    return Layer24(layer, w_int, int(weight_exp), _int8(x_in, in_exp), int(in_exp), np.asarray(d.y_test[:n_inputs]),
+                   out, evaluate(dense, d.x_test, d.y_test), one_shot, evaluate(model, d.x_test, d.y_test),
+                   quantized_acc, tuple(pruned))
 
 
 def markdown(rows) -> str:

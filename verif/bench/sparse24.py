@@ -3,9 +3,9 @@
     python -m verif.bench.sparse24             # cycle counts from Verilator
 
 Both units run the same random 2:4 int8 layers without back-pressure through the cocotb testbench
-of ``verif/tb/sparse24_mac.py``; dense-equivalent MACs are ``rows · K`` (the multiply-adds a
-dense unit would do), divided by the measured cycles (first beat in to last result out) and by the
-unit's multiplier count. FPGA size and fmax: ``runtime.bench.synth``.
+of ``verif/tb/sparse24_mac.py`` (on the driver ``runtime.sparse24``); dense-equivalent MACs are
+``rows · K`` (the multiply-adds a dense unit would do), divided by the measured cycles (first beat
+in to last result out) and by the unit's multiplier count. FPGA size and fmax: ``runtime.bench.synth``.
 """
 
 import argparse

@@ -1,6 +1,7 @@
 """The 2:4 sparse MAC and its dense baseline (``pyhdl/sparse24``) against docs/spec.md §4's golden model.
 
-Scenarios only; case construction and the cocotb scoreboard live in ``verif/tb/sparse24_mac.py``.
+Scenarios only; case construction lives in ``verif/tb/sparse24_mac.py``, the cocotb scoreboard in
+``runtime/sparse24.py``.
 """
 
 import gc
@@ -231,6 +232,66 @@ def test_pruned_linear_layer_end_to_end(sparse_model, tmp_path):
     case = sparse_case("pruned nn.Linear", [(img.values, img.meta, X)], groups=img.groups)
     assert case["expected"].tolist() == want
     run(sparse_model, [case], tmp_path / "sim")
+
+
+# ---------------------------------------------------------------- a layer on both units (runtime)
+
+def test_run_layer_24_small_layer(tmp_path):
+    """``runtime.sparse24.run_layer_24``: a random 2:4 layer whose K (36) is no whole number of beats
+    of either unit, extremes in it, a batch of vectors: both units give the exact product (numpy and
+    the golden model) in docs/spec.md §4.3's cycles, K padded to 48 (sparse) and 40 (dense)."""
+    from runtime.sparse24 import run_layer_24
+
+    rng = np.random.default_rng(30)
+    rows, k, n = 12, 36, 5
+    W = random_24(rng, rows, k, 0.2)
+    W[0] = np.where(mask_24(rng.random(k)[None])[0], INT8_MIN, 0)
+    X = acts(rng, n, k)
+    X[0] = INT8_MIN
+    r = run_layer_24(W, X, test_dir=tmp_path)
+    assert r.y.shape == (n, rows)
+    assert np.array_equal(r.y, X.astype(np.int64) @ W.astype(np.int64).T)
+    values, meta = golden.pack_matrix(W.tolist())
+    assert r.y.tolist() == [[golden.sparse_dot(v, mt, x) for v, mt in zip(values, meta, strict=True)]
+                            for x in X.tolist()]
+    assert r.y[0, 0] == 16384 * k // 2
+    assert (r.k_sparse, r.k_dense) == (48, 40)
+    assert r.sparse_cycles == r.sparse_expected == n * rows * 3 + SparseMAC.LATENCY
+    assert r.dense_cycles == r.dense_expected == n * rows * 5 + DenseMAC.LATENCY
+    assert r.dense_macs == n * rows * k
+
+
+def test_finetuned_lenet_layer_on_both_units(tmp_path, monkeypatch):
+    """A real layer end to end: fc3 of a 2:4 fine-tuned LeNet-300-100 (8×8 digits, short training),
+    int8, on its inputs from test digits, through both units; rescaled by the layer's powers of two
+    the RTL's integers match the float layer."""
+    from runtime.sparse24 import run_layer_24
+    from sw.prune.nm_accuracy import finetuned_24_lenet_layer
+
+    monkeypatch.setenv("SPARSEHW_CACHE", str(tmp_path / "cache"))
+    layer = finetuned_24_lenet_layer("fc3", n_inputs=6, data="digits", train_epochs=3, finetune_epochs=1)
+    r = run_layer_24(layer.weight, layer.x, test_dir=tmp_path / "sim")
+    y = r.y * 2.0 ** -(layer.weight_exp + layer.in_exp)
+    assert np.abs(y - layer.float_out).max() < 0.05 * np.abs(layer.float_out).max()
+    assert (r.k_sparse, r.k_dense) == (112, 104)                       # K = 100
+    assert r.sparse_cycles == 6 * 10 * 7 + SparseMAC.LATENCY
+    assert r.dense_cycles == 6 * 10 * 13 + DenseMAC.LATENCY
+
+
+def test_run_layer_24_rejects_before_simulating():
+    from runtime.sparse24 import run_layer_24
+
+    W = np.zeros((2, 8), dtype=np.int64)
+    with pytest.raises(ValueError, match="row 1, group 1"):
+        run_layer_24(W + np.array([[0] * 8, [0, 0, 0, 0, 1, 1, 1, 0]]), np.zeros((1, 8)))
+    with pytest.raises(ValueError, match="outside int8"):
+        run_layer_24(W, np.full((1, 8), 128))
+    with pytest.raises(ValueError, match="not an integer"):
+        run_layer_24(W + 0.5, np.zeros((1, 8)))
+    with pytest.raises(ValueError, match=r"x_batch has shape \(1, 12\); W \(2, 8\) needs"):
+        run_layer_24(W, np.zeros((1, 12)))
+    with pytest.raises(ValueError, match="not a multiple of 4"):
+        run_layer_24(np.zeros((2, 6)), np.zeros((1, 6)))
 
 
 # ---------------------------------------------------------------- dense MAC

@@ -126,3 +126,38 @@ def test_experiment_small(tmp_path, monkeypatch):
         experiment.write_results(rows, tmp_path)
     with pytest.raises(SystemExit, match="refusing to overwrite"):
         experiment.main(["--out", str(tmp_path)])
+
+
+def test_finetuned_24_lenet_layer(tmp_path, monkeypatch):
+    """A short run on the 8×8 digits: fc2 of a 2:4 LeNet-300-100 as int8 2:4 weights and the int8
+    inputs it sees on test digits, scaled by powers of two (docs/spec.md §1.4's rule, to int8), whose
+    integer product rescaled matches the float layer; the accuracies are reported."""
+    from sw.formats import INT8_MAX
+    from sw.pack import check_24
+
+    monkeypatch.setenv("SPARSEHW_CACHE", str(tmp_path / "cache"))
+    layer = experiment.finetuned_24_lenet_layer("fc2", n_inputs=7, data="digits", train_epochs=3,
+                                                finetune_epochs=1)
+    assert layer.name == "fc2" and layer.pruned == ("fc1", "fc2", "fc3")
+    assert layer.weight.dtype == np.int8 and layer.weight.shape == (100, 300)
+    check_24(layer.weight)
+    assert np.count_nonzero(layer.weight) <= layer.weight.size // 2
+    # The largest power of two that fits: the largest weight lands in the top octave of int8.
+    assert (INT8_MAX + 1) // 2 <= np.abs(layer.weight.astype(np.int64)).max() <= INT8_MAX
+    assert layer.x.dtype == np.int8 and layer.x.shape == (7, 300) and layer.x.min() >= 0    # after a ReLU
+    assert layer.labels.shape == (7,) and layer.float_out.shape == (7, 100)
+    y = layer.x.astype(np.int64) @ layer.weight.astype(np.int64).T * 2.0 ** -(layer.weight_exp + layer.in_exp)
+    assert np.abs(y - layer.float_out).max() < 0.05 * np.abs(layer.float_out).max()
+    for acc in (layer.dense, layer.one_shot, layer.finetuned, layer.quantized):
+        assert 50 < acc <= 100
+    assert abs(layer.quantized - layer.finetuned) < 5
+
+    only = experiment.finetuned_24_lenet_layer("fc3", n_inputs=2, data="digits", train_epochs=3,
+                                               finetune_epochs=1, prune_all=False)
+    assert only.pruned == ("fc3",) and only.weight.shape == (10, 100) and only.x.shape == (2, 100)
+    monkeypatch.setenv("SPARSEHW_CACHE", str(tmp_path / "untouched"))
+    with pytest.raises(ValueError, match="no layer 'fc4'; its layers are fc1, fc2, fc3"):
+        experiment.finetuned_24_lenet_layer("fc4", data="digits", train_epochs=3)
+    with pytest.raises(ValueError, match="n_inputs"):
+        experiment.finetuned_24_lenet_layer("fc2", n_inputs=0, data="digits", train_epochs=3)
+    assert not (tmp_path / "untouched").exists()          # refused before any training
