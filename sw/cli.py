@@ -14,13 +14,12 @@ def _verilog(args) -> int:
 
 
 def _demo(args) -> int:
-    from runtime.demo import run_demo
+    from runtime.demo import check_out, run_demo
 
-    in_range("--seed", args.seed, 0)
-    for option, value in (("--n-pe", args.n_pe), ("--rows", args.rows), ("--cols", args.cols)):
-        in_range(option, value, 1)
-    in_range("--density", args.density, 0, 1, "(]")
-    return run_demo(seed=args.seed, n_pe=args.n_pe, rows=args.rows, cols=args.cols, density=args.density)
+    in_range("--digits", args.digits, 1, 1000)
+    in_range("--n-pe", args.n_pe, 1, 256)
+    check_out(args.out, args.force)
+    return run_demo(args.out, digits=args.digits, n_pe=args.n_pe, force=args.force)
 
 
 def _sim_eie(args) -> int:
@@ -83,12 +82,12 @@ def build_parser() -> Parser:
     verilog.add_argument("--force", action="store_true", help="replace existing <module>.v files")
     verilog.set_defaults(func=_verilog)
 
-    demo = sub.add_parser("demo", help="prune a random layer, pack it for the PEs and decode it in RTL")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--n-pe", type=int, default=4)
-    demo.add_argument("--rows", type=int, default=256)
-    demo.add_argument("--cols", type=int, default=256)
-    demo.add_argument("--density", type=float, default=0.1, help="fraction of weights kept, in (0, 1]")
+    demo = sub.add_parser("demo", help="LeNet-300-100 trained, pruned, shared, exported and run on the 64-PE "
+                                       "array RTL; speedup, energy and a 2:4 layer on the MAC RTL")
+    demo.add_argument("--out", required=True, help="directory for the figures and summary.json (written as a whole)")
+    demo.add_argument("--digits", type=int, default=200, help="test digits through the RTL (1..1000; default 200)")
+    demo.add_argument("--n-pe", type=int, default=64, help="processing elements (1..256; default 64)")
+    demo.add_argument("--force", action="store_true", help="replace an earlier demo output directory")
     demo.set_defaults(func=_demo)
 
     bench = sub.add_parser("bench", help="measure and rewrite the sections of BENCHMARKS.md")

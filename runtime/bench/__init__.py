@@ -31,12 +31,13 @@ SECTIONS = {
     "pointcloud-software": _pointcloud_software,
     "verilator-build": lazy("runtime.bench.build", "verilator_build"),
     "eie-scaling": lazy("runtime.bench.build", "eie_scaling"),
+    "eie-demo": lazy("runtime.bench.eie", "eie_demo"),
     "verilator-options": lazy("runtime.bench.build", "verilator_options"),
     "synth": lazy("runtime.bench.synth", "synth_section"),
 }
 # Sections run by default; synth needs the yowasp tools (``make synth``).
 DEFAULT = ("eie-pack", "eie-array", "eie-load-balance", "pointcloud-software", "verilator-build", "eie-scaling",
-           "verilator-options")
+           "verilator-options", "eie-demo")
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,6 @@
 """Benchmark sections of EIE: packing, the array on the RTL, load balance (cycle model)."""
 
+import json
 import statistics
 import tempfile
 import time
@@ -166,4 +167,61 @@ def eie_array() -> str:
         "(host loading of every layer included).",
         "",
         *table(["n_pe", "layer", "cycles (RTL = model)", "broadcast stalls", "MAC eff.", "simulated cycles/s"], rows),
+    ])
+
+
+def eie_demo() -> str:
+    """``make demo``'s figures: the compressed LeNet-300-100 on the 64-PE array RTL."""
+    import io
+    import shutil
+    import time
+    from contextlib import redirect_stdout
+
+    from runtime.demo import run_demo
+    from sw.benchmarks import BENCHMARKS
+
+    docs = BENCHMARKS.parent / "docs"
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        with redirect_stdout(io.StringIO()):
+            run_demo(f"{tmp}/demo")
+        wall = time.perf_counter() - t0
+        s = json.loads(Path(f"{tmp}/demo/summary.json").read_text())
+        for name in ("speedup", "load_balance", "energy"):
+            shutil.copy(f"{tmp}/demo/{name}.png", docs / f"demo_{name}.png")
+    c, r, sp, e, t = s["compression"], s["rtl"], s["speedup"], s["energy_nj"], s["sparse24"]
+    layers = [[ly["name"], f"{ly['shape'][0]}x{ly['shape'][1]}", f"{ly['density']:.1%}", ly["codebook_size"],
+               f"{cyc:,.0f}", f"{eff:.3f}"]
+              for ly, cyc, eff in zip(c["layers"], r["layer_cycles_per_inference"], r["efficiency"], strict=True)]
+    names = {"dense": "dense", "weight_sparse": "weight sparsity only", "act_sparse": "activation sparsity only",
+             "both": "both (EIE)"}
+    return "\n".join([
+        f"`make demo` (`sparsehw demo --out build/demo --force`): LeNet-300-100 pruned to {c['density']:.1%} of its "
+        f"weights, 4-bit shared, exported to int16 and run for {s['digits']} MNIST test digits on the "
+        f"{s['n_pe']}-PE array RTL (bulk-loaded, weights once per layer). Every digit's outputs equal the "
+        "integer model's and every (digit, layer)'s cycles the cycle model's. This run took "
+        f"{wall:.0f} s with the trained model and the Verilator models cached (Verilator build {r['build_s']:.0f} s, "
+        f"RTL simulation {r['simulation_s']:.0f} s).",
+        "",
+        f"Accuracy on these digits: RTL {r['accuracy_rtl']:.1f} %, float (weight-shared) model "
+        f"{r['accuracy_float']:.1f} %; on the 1,000-digit test split: dense {c['accuracy']['dense']:.1f} %, "
+        f"integer {c['accuracy']['integer']:.1f} %.",
+        "",
+        *table(["layer", "shape", "weights kept", "codebook", "RTL cycles per inference", "load-balance eff."],
+               layers, align="llrrrr"),
+        "",
+        *table(["schedule on the same PEs (cycle model)", "cycles per inference", "speedup"],
+               [[names[k], f"{sp['cycles'][k]:,.0f}", f"{sp['speedup'][k]:.1f}x"] for k in names], align="lrr"),
+        "",
+        f"Energy per inference (docs/energy.md's 45 nm figures): EIE {e['eie']:,.1f} nJ, dense with weights in "
+        f"SRAM {e['dense_sram']:,.1f} nJ ({e['dense_sram'] / e['eie']:.1f}x), dense with weights in DRAM "
+        f"{e['dense_dram']:,.0f} nJ ({e['dense_dram'] / e['eie']:.0f}x).",
+        "",
+        f"2:4: LeNet {t['layer']} ({t['rows']}x{t['k']}, int8, 2:4 fine-tuned: {t['accuracy']['finetuned']:.1f} % "
+        f"vs {t['accuracy']['dense']:.1f} % dense) on {t['digits']} digits: SparseMAC {t['sparse_cycles']:,} cycles, "
+        f"DenseMAC with as many multipliers {t['dense_cycles']:,} cycles; outputs equal.",
+        "",
+        "![speedup](docs/demo_speedup.png) ![energy](docs/demo_energy.png)",
+        "",
+        "![per-PE cycles](docs/demo_load_balance.png)",
     ])

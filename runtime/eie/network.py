@@ -47,15 +47,16 @@ def run(model, cases, test_dir=None, *, progress: str | None = None) -> dict:
     under ``test_dir`` first. ``progress``: a bar of that name over every (layer, input) run."""
     test_dir = Path(test_dir or tempfile.mkdtemp(prefix="sparsehw-eie-"))
     images = (test_dir / "bulk").resolve()
-    n = 0
+    n, sim_cases = 0, []
     for case in cases:
+        case = {k: v for k, v in case.items() if k != "packed"}   # the caller's case is left as it was
         if case["bulk"]:
-            packed = case.pop("packed")
-            bulk.write_images(images, array_for(case), packed, first=n)
+            bulk.write_images(images, array_for(case), cases[len(sim_cases)]["packed"], first=n)
             case["bulk_first"] = n
-            n += len(packed)
+            n += int(case["n_layers"])
+        sim_cases.append(case)
     total = sum(int(c["n_layers"]) * len(c["x0"]) for c in cases)
-    return sim.run(model, MODULE, cases, testcase="eie_network", test_dir=test_dir,
+    return sim.run(model, MODULE, sim_cases, testcase="eie_network", test_dir=test_dir,
                    plusargs=[f"+{bulk.PLUSARG}={images}"] if n else [],
                    progress=(progress, total) if progress else None)
 

@@ -26,7 +26,8 @@ SECTIONS = {
 }
 # BENCHMARKS.md's order.
 DEFAULT = ("eie-pack", "csc-decoder", "eie-pe", "eie-array", "eie-load-balance", "sparse24-throughput",
-           "pointcloud-software", "pointacc-rtl", "verilator-build", "eie-scaling", "verilator-options", "eie-alex7")
+           "pointcloud-software", "pointacc-rtl", "verilator-build", "eie-scaling", "verilator-options", "eie-alex7",
+           "eie-demo")
 
 
 def main(argv=None) -> int:
