@@ -155,6 +155,7 @@ def test_network_back_to_back(models, tmp_path):
     (64, 1024, 4096, 64, (12, 21, 16, 8)),
     (3, 100, 300, 5, (4, 14, 16, 4)),
     (1, 16, 16, 1, (1, 9, 16, 4)),
+    (3, 16, 16, 3, (4, 10, 16, 4)),       # 9 rows: the row index needs bits_for(8), one more than for 8 rows
 ])
 def test_port_widths_follow_the_spec(n_pe, max_cols, max_entries, max_local_rows, want):
     a = EIEArray(n_pe=n_pe, max_cols=max_cols, max_entries=max_entries, max_local_rows=max_local_rows)
