@@ -209,22 +209,28 @@ def progress(done: int) -> None:
     Path(PROGRESS_FILE).write_text(str(done))
 
 
+def _done(path: Path) -> int:
+    try:
+        return int(path.read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 @contextmanager
-def _watch(path: Path, desc: str | None, total: int | None):
-    """A progress bar on stderr fed by :func:`progress` (the simulator runs in another process)."""
+def watch(test_dirs, desc: str | None, total: int | None):
+    """A progress bar on stderr fed by :func:`progress` in the simulators running in ``test_dirs``
+    (other processes; their counts add up)."""
     if not desc:
         yield
         return
     from tqdm import tqdm
 
+    paths = [Path(d) / PROGRESS_FILE for d in test_dirs]
     done = threading.Event()
     with tqdm(desc=desc, total=total, file=sys.stderr, leave=False, disable=None) as bar:
         def poll():
             while not done.wait(0.5):
-                try:
-                    bar.n = int(path.read_text() or 0)
-                except (OSError, ValueError):
-                    continue
+                bar.n = sum(_done(p) for p in paths)
                 bar.refresh()
         thread = threading.Thread(target=poll, daemon=True)
         thread.start()
@@ -254,7 +260,7 @@ def run(model: Model, test_module: str, cases: list, *, testcase: str, test_dir=
     runner = get_runner("verilator")
     desc, total = progress or (None, None)
     try:
-        with _watch(test_dir / PROGRESS_FILE, desc, total):
+        with watch([test_dir], desc, total):
             results = runner.test(
                 test_module=test_module,
                 hdl_toplevel=model.toplevel,

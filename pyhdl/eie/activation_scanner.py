@@ -39,6 +39,18 @@ class ActivationScanner(wiring.Component):
     """
 
     FIRST_WINDOW = 3    # cycles from `start` to word 0 in the window
+    BUFFER_PATH = "buffer"   # the Verilog name of the activation memory: lnzd_width lanes a word
+
+    @staticmethod
+    def buffer_words(values, lnzd_width: int, act_width: int = 16) -> list:
+        """The activation memory's words holding ``values`` (column ``j`` in lane ``j % lnzd_width``
+        of word ``j // lnzd_width``, lane 0 in the low bits; two's complement): what the host port's
+        writes leave there, for loading the memory directly in simulation."""
+        w, aw = lnzd_width, act_width
+        mask = (1 << aw) - 1
+        vals = [int(v) & mask for v in values]
+        vals += [0] * (-len(vals) % w)
+        return [sum(v << (aw * lane) for lane, v in enumerate(vals[i:i + w])) for i in range(0, len(vals), w)]
 
     def __init__(self, *, max_cols: int, lnzd_width: int = 8, act_width: int = 16):
         self.max_cols = check_int("max_cols", max_cols)

@@ -3,11 +3,12 @@
 Loading a layer through the host port costs one write, and one simulated cycle driven from
 Python, per pointer and per entry: about 600k for Alex-7 on 64 PEs. The simulation model of the
 array is therefore built inside a thin top module (:func:`harness`) with the array's own ports
-plus two more, ``bulk_load`` and ``bulk_index``: on a clock edge with ``bulk_load`` high it
+plus ``bulk_load``, ``bulk_acts`` and ``bulk_index``: on a clock edge with ``bulk_load`` high it
 fills every PE's pointer banks and sparse-matrix memory with ``$readmemh`` from
-``<dir>/<bulk_index>/pe<k>_<memory>.hex``, where ``<dir>`` comes from the plusarg
-``+eie_bulk=<dir>``. :func:`write_images` writes those files from packed layers. The codebooks,
-the layer registers and the activations still go through the host port (16 + 4 + cols writes).
+``<dir>/<bulk_index>/pe<k>_<memory>.hex``; with ``bulk_acts`` high, the activation memory from
+``<dir>/acts/<bulk_index>.hex`` (:func:`write_activations`). ``<dir>`` comes from the plusarg
+``+eie_bulk=<dir>``. :func:`write_images` writes the PE files from packed layers. The codebooks
+and the layer registers still go through the host port (15 per PE + 4 writes).
 
 The harness is simulation only; the array's Verilog in ``rtl/`` and its host port are unchanged,
 and one model serves both paths.
@@ -19,9 +20,11 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
+from pyhdl.eie.activation_scanner import ActivationScanner
 from pyhdl.eie.processing_element import ProcessingElement
 from pyhdl.instance import port_name
 from runtime.eie.host import decoder_words
+from sw.formats import ACT_WIDTH
 from sw.pack.images import write_memh
 
 PLUSARG = "eie_bulk"
@@ -41,6 +44,7 @@ def harness(array) -> tuple:
     decls = [f"  {d} wire {f'[{w - 1}:0] ' if w > 1 else ''}{n};" for d, w, n in ports]
     conns = ",\n".join(f"    .{n}({n})" for _, _, n in ports)
     loads = []
+    scanner = f"dut.scanner.{ActivationScanner.BUFFER_PATH}"
     for k in range(array.n_pe):
         for mem, path in ProcessingElement.MEMORY_PATHS.items():
             loads.append(f'      $readmemh($sformatf("%0s/%0d/pe{k}_{mem}.hex", dir, bulk_index), '
@@ -49,9 +53,10 @@ def harness(array) -> tuple:
     return top, "\n".join([
         "",
         "// Simulation only: the array with $readmemh bulk loading of its PE memories (runtime/eie/bulk.py).",
-        f"module {top}({', '.join(n for _, _, n in ports)}, bulk_load, bulk_index);",
+        f"module {top}({', '.join(n for _, _, n in ports)}, bulk_load, bulk_acts, bulk_index);",
         *decls,
         "  input wire bulk_load;",
+        "  input wire bulk_acts;",
         f"  input wire [{INDEX_WIDTH - 1}:0] bulk_index;",
         "  string dir;",
         f'  initial if (!$value$plusargs("{PLUSARG}=%s", dir)) dir = "";',
@@ -60,6 +65,11 @@ def harness(array) -> tuple:
         "    if (bulk_load) begin",
         '      if (dir == "") $fatal(1, "bulk_load without +' + PLUSARG + '=<dir>");',
         *loads,
+        "    end",
+        "  always @(posedge clk)",
+        "    if (bulk_acts) begin",
+        '      if (dir == "") $fatal(1, "bulk_acts without +' + PLUSARG + '=<dir>");',
+        f'      $readmemh($sformatf("%0s/acts/%0d.hex", dir, bulk_index), {scanner});',
         "    end",
         "endmodule",
         "",
@@ -93,3 +103,13 @@ def write_images(directory, array, packed_layers, *, first: int = 0) -> Path:
             # An empty file would leave $readmemh nothing to read; a word past the end is never used.
             write_memh(d / f"pe{k}_{mem}.hex", words if len(words) else np.zeros(1, np.int64), widths[mem])
     return Path(directory)
+
+
+def write_activations(directory, array, index: int, x) -> Path:
+    """Write input vector ``x`` as ``<directory>/acts/<index>.hex`` for ``bulk_acts``."""
+    words = ActivationScanner.buffer_words(x, array.lnzd_width, ACT_WIDTH) or [0]
+    digits = -(-array.lnzd_width * ACT_WIDTH // 4)
+    path = Path(directory) / "acts" / f"{index}.hex"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
+    return path

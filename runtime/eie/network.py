@@ -10,6 +10,7 @@ against the exact cycle model ``sw.cyclemodel.eie``. :func:`run_layers` is what 
 eie`` and the demo call; ``eie_network`` is the cocotb test that runs inside the simulator.
 """
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def run(model, cases, test_dir=None, *, progress: str | None = None) -> dict:
         if case["bulk"]:
             bulk.write_images(images, array_for(case), cases[len(sim_cases)]["packed"], first=n)
             case["bulk_first"] = n
+            case["bulk_dir"] = str(images)
             n += int(case["n_layers"])
         sim_cases.append(case)
     total = sum(int(c["n_layers"]) * len(c["x0"]) for c in cases)
@@ -75,8 +77,8 @@ def make_case(name, params: dict, layers, x, *, p_ready=1.0, seed=0, check=True,
     """``layers``: ``(packed, shift, relu)`` in order; ``x``: one input vector or an ``(n, cols)``
     batch. Returns the case with the reference outputs (``reference(packed, x, shift, relu)``) and
     the cycle model's predictions for every (layer, input). With ``bulk_load`` the pointer and
-    sparse-matrix memories are filled by ``$readmemh`` (:mod:`runtime.eie.bulk`), the rest by the
-    host port."""
+    sparse-matrix memories and every input vector are filled by ``$readmemh`` (:mod:`runtime.eie.bulk`),
+    the codebooks and layer registers by the host port."""
     array = array_for(params)
     xs = check_activations(x, layers[0][0].cols, batch=True)
     case = dict(name=name, **{k: params[k] for k in ARRAY_PARAMS}, n_layers=len(layers), x0=xs,
@@ -116,15 +118,26 @@ def make_case(name, params: dict, layers, x, *, p_ready=1.0, seed=0, check=True,
 
 
 def run_layers(layers, x, n_pe: int, *, queue_depth: int = 8, p_ready: float = 1.0, bulk_load: bool = True,
-               params: dict | None = None, progress: str | None = "layers x inputs on the RTL"):
-    """``layers``: ``[(packed, shift, relu)]``; ``x``: a vector or an ``(n, cols)`` batch. Returns
-    ``(y, per-layer measurements, params)``, ``y`` shaped like ``x`` (``(rows,)`` or ``(n, rows)``)."""
+               params: dict | None = None, progress: str | None = "layers x inputs on the RTL",
+               jobs: int | None = None):
+    """``layers``: ``[(packed, shift, relu)]``; ``x``: a vector or an ``(n, cols)`` batch, split over
+    ``jobs`` simulators running side by side (default: one per CPU). Returns ``(y, per-layer
+    measurements, params)``, ``y`` shaped like ``x`` (``(rows,)`` or ``(n, rows)``), the
+    measurements' lists in batch order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     params = params or fit_params([p for p, _, _ in layers], n_pe, queue_depth=queue_depth)
-    case = make_case("cli", params, layers, x, p_ready=p_ready, bulk_load=bulk_load)
+    xs = check_activations(x, layers[0][0].cols, batch=True)
+    chunks = np.array_split(xs, max(1, min(len(xs), jobs or os.cpu_count() or 1)))
+    cases = [make_case(f"inputs {i}", params, layers, c, p_ready=p_ready, bulk_load=bulk_load)
+             for i, c in enumerate(chunks)]
     m = model(params)
     with tempfile.TemporaryDirectory(prefix="sparsehw-sim-") as tmp:
-        metrics = run(m, [case], tmp, progress=progress)
-    layers_out = metrics["cases"][0]
+        dirs = [Path(tmp) / f"part{i}" for i in range(len(cases))]
+        with sim.watch(dirs, progress, len(layers) * len(xs)), ThreadPoolExecutor(len(cases)) as pool:
+            parts = list(pool.map(lambda dc: run(m, [dc[1]], dc[0]), zip(dirs, cases, strict=True)))
+    layers_out = [{k: [v for part in parts for v in part["cases"][0][l][k]] for k in parts[0]["cases"][0][l]}
+                  for l in range(len(layers))]
     y = np.asarray(layers_out[-1]["y"], dtype=np.int64)
     return (y[0] if np.asarray(x).ndim == 1 else y), layers_out, params
 
@@ -160,10 +173,10 @@ async def eie_network(dut):
     cases = sim.load_case()
     tb = Testbench(dut)
     report = []
-    runs = 0
+    runs = n_acts = 0
     for i, case in enumerate(cases):
         array = array_for(case)
-        await tb.reset("load__en", "start", "read_start", "outputs__ready", "status_addr", "bulk_load")
+        await tb.reset("load__en", "start", "read_start", "outputs__ready", "status_addr", "bulk_load", "bulk_acts")
         xs = [[int(v) for v in x] for x in case["x0"]]
         layers = []
         for l in range(int(case["n_layers"])):
@@ -181,7 +194,13 @@ async def eie_network(dut):
                 if first:                       # the layer's weights (or codebooks) and registers, once
                     await tb.write("load", case[f"{l}/data"], addrs=case[f"{l}/addr"])
                     first = False
-                if not case["acts_first"]:
+                if case["bulk"]:                # the RTL's own outputs of the layer before, in bulk
+                    n_acts += 1
+                    bulk.write_activations(case["bulk_dir"], array, n_acts, x)
+                    await RisingEdge(dut.clk)
+                    dut.bulk_index.value = n_acts
+                    await tb.pulse("bulk_acts")
+                elif not case["acts_first"]:
                     await tb.write("load", [d for _, d in acts], addrs=[a for a, _ in acts])
                 y = await _run_one(tb, dut, array, case, l, s, tag, out)
                 out["y"].append(y)
