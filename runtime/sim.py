@@ -157,14 +157,23 @@ def objcache_environment(cache: Path) -> dict:
 @contextmanager
 def _progress(what: str):
     """An elapsed-time bar on stderr while a long step runs (a Verilator build has no known length)."""
-    from tqdm import tqdm
-
     if not sys.stderr.isatty():
         print(f"{what} ...", file=sys.stderr, flush=True)
+    with _live_bar(lambda bar: None, 1.0, desc=what, bar_format="{desc}: {elapsed}"):
+        yield
+
+
+@contextmanager
+def _live_bar(update, interval: float, **tqdm_args):
+    """A tqdm bar on stderr that a background thread updates (``update(bar)``) and redraws every
+    ``interval`` seconds while the block runs."""
+    from tqdm import tqdm
+
     done = threading.Event()
-    with tqdm(desc=what, bar_format="{desc}: {elapsed}", file=sys.stderr, leave=False, disable=None) as bar:
+    with tqdm(file=sys.stderr, leave=False, disable=None, **tqdm_args) as bar:
         def tick():
-            while not done.wait(1.0):
+            while not done.wait(interval):
+                update(bar)
                 bar.refresh()
         thread = threading.Thread(target=tick, daemon=True)
         thread.start()
@@ -223,22 +232,12 @@ def watch(test_dirs, desc: str | None, total: int | None):
     if not desc:
         yield
         return
-    from tqdm import tqdm
-
     paths = [Path(d) / PROGRESS_FILE for d in test_dirs]
-    done = threading.Event()
-    with tqdm(desc=desc, total=total, file=sys.stderr, leave=False, disable=None) as bar:
-        def poll():
-            while not done.wait(0.5):
-                bar.n = sum(_done(p) for p in paths)
-                bar.refresh()
-        thread = threading.Thread(target=poll, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+
+    def update(bar):
+        bar.n = sum(_done(p) for p in paths)
+    with _live_bar(update, 0.5, desc=desc, total=total):
+        yield
 
 
 def run(model: Model, test_module: str, cases: list, *, testcase: str, test_dir=None,

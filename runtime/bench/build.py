@@ -117,8 +117,8 @@ def eie_scaling(plot_dir=None) -> str:
         "Verilator's runtime library from the object cache) and run on a `64 n_pe x 4096` layer at Alex-7's "
         "densities (9 % weights, 35 % activations), so every PE has Alex-7's work. The PE is one Verilog module "
         "instantiated `n_pe` times and kept whole by Verilator (`no_inline`); only the top's ports are public. "
-        "Simulated cycles/s covers the whole cocotb run (bulk load of the PE memories, 4096 activation writes "
-        "through the host port, the layer, 192 counter reads, the read-out). "
+        "Simulated cycles/s covers the whole cocotb run (bulk load of the PE memories and the activations, the "
+        "codebook and register writes, the layer, 3 n_pe + 3 counter reads, the read-out). "
         "Before this layout (every PE a copy of its module, cocotb's `--public-flat-rw`): 2.2 MB of Verilog "
         "at 4 PEs, 9.0 MB at 16, and the 64-PE build did not finish in 20 minutes.",
         "",
@@ -157,6 +157,7 @@ OPTION_VARIANTS = (
     ("only the top's ports public (--public-depth 1)", ("--public-depth", "1"), False),
     ("+ -O3 --x-assign fast --x-initial fast --noassert", sim.SPEED_FLAGS, False),
     ("+ PE kept whole (no_inline): the default", sim.SPEED_FLAGS, True),
+    ("+ --threads 2 (not used)", (*sim.SPEED_FLAGS, "--threads", "2"), True),
 )
 
 

@@ -125,8 +125,8 @@ def alex7() -> str:
         "A synthetic Alex-7 (`runtime.bench.build.alex7_like`, seed 0) on the 64-PE array RTL "
         "(memories: 4096 columns, 32768 entries, 64 local rows per PE), run under cocotb; the driver asserts "
         "the outputs equal the golden model's and the cycles, per-PE counters and broadcast stalls equal the "
-        "cycle model's. The layer is loaded twice: pointers and entries by `$readmemh` (`runtime.eie.bulk`), "
-        "and everything through the host port.",
+        "cycle model's. The layer is loaded twice: pointers, entries and activations by `$readmemh` "
+        "(`runtime.eie.bulk`; codebooks and registers by the host port), and everything through the host port.",
         "",
         *table(["", "Alex-7 on 64 PEs"], rows, align="ll"),
     ])

@@ -92,6 +92,9 @@ def work(tmp_path, monkeypatch):
     z = open("export.npz", "rb").read()
     open("export_trunc.npz", "wb").write(z[: len(z) // 2])
     np.savez("export_nonames.npz", input_exp=np.int64(3))
+    z = dict(np.load("export.npz"))
+    z["fc2.index"] = np.zeros((5, 7), dtype=np.uint8)       # fc1 gives 6 outputs, fc2 takes 7
+    np.savez("export_nochain.npz", **z)
     return tmp_path
 
 
@@ -190,6 +193,8 @@ CASES = [
      None),
     ("pe-export-not-export", PE + ["--export", "export_nonames.npz", "--out", "o"], "pack eie",
      ["export_nonames.npz", "names"], None),
+    ("pe-export-no-chain", PE + ["--export", "export_nochain.npz", "--out", "o"], "pack eie",
+     ["export_nochain.npz", "fc2 takes 7 inputs", "gives 6"], None),
     ("pe-export-npy", PE + ["--export", "W.npy", "--out", "o"], "pack eie", ["W.npy"], None),
     ("pe-export-shift-16", PE + ["--export", "export16.npz", "--out", "o"], "pack eie",
      ["--export export16.npz", "fc1", "shift 16"], lambda: tiny_network(shift=16).save("export16.npz")),
