@@ -66,7 +66,7 @@ def _eie(summary: dict, stage: Path, digits: int, n_pe: int) -> bool:
     from sw.pack import pack_eie
     from sw.prune.pipeline import compressed_lenet
 
-    print("== 1. LeNet-300-100: train (cached), prune, share, export")
+    print("== 1. LeNet-300-100: train, prune, share, export (on first use; cached after that)")
     net, info = compressed_lenet(progress=True)
     acc = info["accuracy"]
     for ly in info["layers"]:
