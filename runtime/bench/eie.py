@@ -200,8 +200,8 @@ def eie_demo() -> str:
         f"weights, 4-bit shared, exported to int16 and run for {s['digits']} MNIST test digits on the "
         f"{s['n_pe']}-PE array RTL (bulk-loaded, weights once per layer). Every digit's outputs equal the "
         "integer model's and every (digit, layer)'s cycles the cycle model's. This run took "
-        f"{wall:.0f} s with the trained model and the Verilator models cached (Verilator build {r['build_s']:.0f} s, "
-        f"RTL simulation {r['simulation_s']:.0f} s).",
+        f"{wall:.0f} s with the trained model and the Verilator models cached (Verilog generation and model "
+        f"lookup {r['build_s']:.0f} s, RTL simulation {r['simulation_s']:.0f} s).",
         "",
         f"Accuracy on these digits: RTL {r['accuracy_rtl']:.1f} %, float (weight-shared) model "
         f"{r['accuracy_float']:.1f} %; on the 1,000-digit test split: dense {c['accuracy']['dense']:.1f} %, "
