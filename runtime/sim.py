@@ -1,6 +1,7 @@
 """Verilator builds cached by content, and cocotb runs driven from Python (the CLI or pytest).
 
-A model is keyed by (top module name, SHA-256 of its generated Verilog, simulator versions):
+A model is keyed by (top module name, SHA-256 of its generated Verilog, simulator versions,
+Verilator options and configuration):
 the suite compiles each configuration once, parallel workers share it under a file lock, and
 any edit to ``pyhdl/`` changes the Verilog and therefore the key, so a stale model can never
 run a test.
@@ -63,9 +64,10 @@ def _versions() -> str:
 
 # Verilator's options for every model (measured in BENCHMARKS.md, "verilator-options"):
 # cocotb's own flow marks every signal public (--public-flat-rw), which keeps Amaranth's many
-# internal nets alive in the C++ and doubles build time; the testbenches touch only the top
-# module's ports, so only those are public. -O3 and the fast X options change no behaviour of
-# Amaranth's output (every register has an init value; no X is ever assigned).
+# internal nets alive in the C++ and doubles its compile time; the testbenches touch only the top
+# module's ports, so only those are public. -O3 and the fast X options measured neither faster
+# nor slower; they cannot change what Amaranth's output does (every register has an init value
+# and no X is ever assigned), so they stay as Verilator's recommended speed settings.
 SPEED_FLAGS = ("--public-depth", "1", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
 
 
@@ -85,7 +87,9 @@ def build(component, root=None, *, harness=None) -> Model:
         toplevel, wrapper = harness(component)
         text += wrapper
     waves = waves_requested()
-    key = hashlib.sha256((text + _versions() + f"waves={waves}").encode()).hexdigest()[:16]
+    config_text = verilator_config(component)
+    recipe = f"{_versions()}; waves={waves}; flags={' '.join(SPEED_FLAGS)}; config={config_text}"
+    key = hashlib.sha256((text + recipe).encode()).hexdigest()[:16]
     root = Path(root or BUILD_ROOT)
     build_dir = root / f"{toplevel}-{key}"
     verilog = build_dir / f"{toplevel}.v"
@@ -97,7 +101,7 @@ def build(component, root=None, *, harness=None) -> Model:
             build_dir.mkdir(parents=True, exist_ok=True)
             verilog.write_text(text)
             config = build_dir / "config.vlt"
-            config.write_text(verilator_config(component))
+            config.write_text(config_text)
             env = {**toolchain.environment(), **objcache_environment(root / "objcache")}
             with _progress(f"building Verilator model {toplevel} (once; 15-60 s)"):
                 for cmd in verilator_commands(toplevel, [config, verilog], build_dir, waves=waves):

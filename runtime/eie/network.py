@@ -195,7 +195,7 @@ async def eie_network(dut):
                     await tb.write("load", case[f"{l}/data"], addrs=case[f"{l}/addr"])
                     first = False
                 if case["bulk"]:                # the RTL's own outputs of the layer before, in bulk
-                    n_acts += 1
+                    n_acts = (n_acts + 1) % (1 << bulk.INDEX_WIDTH)    # a file is rewritten before each use
                     bulk.write_activations(case["bulk_dir"], array, n_acts, x)
                     await RisingEdge(dut.clk)
                     dut.bulk_index.value = n_acts
