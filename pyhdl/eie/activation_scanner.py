@@ -4,7 +4,7 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_queue import activation_layout
 from pyhdl.eie.lnzd import LeadingNonzeroDetector
-from pyhdl.params import bits_for, check_int
+from pyhdl.params import bits_for, check_int, module_name
 
 
 class ActivationScanner(wiring.Component):
@@ -57,6 +57,7 @@ class ActivationScanner(wiring.Component):
         self.lnzd_width = check_lnzd_width(lnzd_width)
         self.act_width = check_int("act_width", act_width, minimum=2)
         self.n_words = -(-max_cols // lnzd_width)
+        self.name = module_name("activation_scanner", max_cols=max_cols, lnzd_width=lnzd_width)
         self.col_width = bits_for(max_cols - 1)
         super().__init__({
             "load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols - 1), shape=act_width)),

@@ -1,0 +1,32 @@
+"""The synthesis section's reading of nextpnr reports (no FPGA tools needed)."""
+
+from runtime.bench.synth import SPEED_GRADES, critical_path, synth_table
+
+
+def seg(kind, frm, to):
+    return {"type": kind, "from": {"cell": frm, "port": "Q"}, "to": {"cell": to, "port": "D"}, "delay": 0.5}
+
+
+REPORT = {"fmax": {"clk": {"achieved": 171.1, "constraint": 200}}, "critical_paths": [{
+    "from": "posedge clk", "to": "posedge clk", "path": [
+        seg("clk-to-q", "acc.products_TRELLIS_FF_Q_80", "acc.products_TRELLIS_FF_Q_80"),
+        seg("routing", "acc.products_TRELLIS_FF_Q_80", "acc.sum_LUT4_Z"),
+        seg("logic", "acc.sum_LUT4_Z", "acc.sum_CCU2C_S0"),
+        seg("routing", "acc.sum_CCU2C_S0", "acc.sum_CCU2C_S0"),
+        seg("logic", "acc.sum_CCU2C_S0", "acc.total$CCU2_COMB0"),
+        seg("logic", "acc.total$CCU2_COMB0", "acc.total_TRELLIS_FF_Q_3"),
+        seg("setup", "acc.total_TRELLIS_FF_Q_3", "acc.total_TRELLIS_FF_Q_3")]}]}
+
+
+def test_critical_path_names_its_registers_and_counts_logic_levels():
+    assert critical_path(REPORT) == {"from": "acc.products", "to": "acc.total", "levels": 3}
+    assert critical_path({"critical_paths": []}) == {"from": "-", "to": "-", "levels": 0}
+
+
+def test_table_has_a_fmax_column_per_speed_grade():
+    row = {"unit": "u", "lut4": 10, "ff": 5, "ccu2c": 2, "dsp": 1, "bram": 0,
+           "fmax_mhz": {str(g): 100.0 + g for g in SPEED_GRADES},
+           "critical_path": {str(g): critical_path(REPORT) for g in SPEED_GRADES}}
+    header, rule, line = synth_table([row]).splitlines()
+    assert [f"fmax -{g} (MHz)" in header for g in SPEED_GRADES] == [True] * len(SPEED_GRADES)
+    assert "| 106.0 | 108.0 |" in line and "`acc.products` → `acc.total` | 3 |" in line
