@@ -120,7 +120,8 @@ def eie_scaling(plot_dir=None) -> str:
         "Simulated cycles/s covers the whole cocotb run (bulk load of the PE memories and the activations, the "
         "codebook and register writes, the layer, 3 n_pe + 3 counter reads, the read-out). "
         "Before this layout (every PE a copy of its module, cocotb's `--public-flat-rw`): 2.2 MB of Verilog "
-        "at 4 PEs, 9.0 MB at 16, and the 64-PE build did not finish in 20 minutes.",
+        "at 4 PEs and 9.0 MB at 16 (16,384 entries a PE), and a 64-PE build (1024 columns, 4096 entries) did "
+        "not finish in 20 minutes.",
         "",
         *table(["n_pe", "Verilog KiB", "build wall s", "build CPU s", "layer", "layer cycles",
                 "simulated cycles/s", "PE-cycles/s"], rows, align="rrrrrrrr"),
