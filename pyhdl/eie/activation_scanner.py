@@ -5,6 +5,7 @@ from amaranth.lib.wiring import In, Out
 from pyhdl.eie.activation_queue import activation_layout
 from pyhdl.eie.lnzd import LeadingNonzeroDetector
 from pyhdl.params import bits_for, check_int, module_name
+from sw.formats import ACT_WIDTH
 
 
 class ActivationScanner(wiring.Component):
@@ -42,7 +43,7 @@ class ActivationScanner(wiring.Component):
     BUFFER_PATH = "buffer"   # the Verilog name of the activation memory: lnzd_width lanes a word
 
     @staticmethod
-    def buffer_words(values, lnzd_width: int, act_width: int = 16) -> list:
+    def buffer_words(values, lnzd_width: int, act_width: int = ACT_WIDTH) -> list:
         """The activation memory's words holding ``values`` (column ``j`` in lane ``j % lnzd_width``
         of word ``j // lnzd_width``, lane 0 in the low bits; two's complement): what the host port's
         writes leave there, for loading the memory directly in simulation."""
@@ -52,7 +53,7 @@ class ActivationScanner(wiring.Component):
         vals += [0] * (-len(vals) % w)
         return [sum(v << (aw * lane) for lane, v in enumerate(vals[i:i + w])) for i in range(0, len(vals), w)]
 
-    def __init__(self, *, max_cols: int, lnzd_width: int = 8, act_width: int = 16):
+    def __init__(self, *, max_cols: int, lnzd_width: int = 8, act_width: int = ACT_WIDTH):
         self.max_cols = check_int("max_cols", max_cols)
         self.lnzd_width = check_lnzd_width(lnzd_width)
         self.act_width = check_int("act_width", act_width, minimum=2)

@@ -7,7 +7,8 @@ plus ``bulk_load``, ``bulk_acts`` and ``bulk_index``: on a clock edge with ``bul
 fills every PE's pointer banks and sparse-matrix memory with ``$readmemh`` from
 ``<dir>/<bulk_index>/pe<k>_<memory>.hex``; with ``bulk_acts`` high, the activation memory from
 ``<dir>/acts/<bulk_index>.hex`` (:func:`write_activations`). ``<dir>`` comes from the plusarg
-``+eie_bulk=<dir>``. :func:`write_images` writes the PE files from packed layers. The codebooks
+``+eie_bulk=<dir>``. :func:`write_images` writes the PE files of packed layers
+(:func:`memory_images`). The codebooks
 and the layer registers still go through the host port (15 per PE + 4 writes).
 
 The harness is simulation only; the array's Verilog in ``rtl/`` and its host port are unchanged,
@@ -89,17 +90,18 @@ def memory_images(array, packed, *, where: str = "layer") -> dict:
     return out
 
 
-def write_images(directory, array, packed_layers, *, first: int = 0) -> Path:
-    """Write the bulk-load files of each layer (``<directory>/<first + l>/``); returns ``directory``."""
+def write_images(directory, array, layer_images, *, first: int = 0) -> Path:
+    """Write the bulk-load files of each layer's :func:`memory_images` (``<directory>/<first + l>/``);
+    returns ``directory``."""
     from pyhdl.params import bits_for
     from sw.formats import ENTRY_WIDTH
 
     widths = {"col_ptr_even": bits_for(array.max_entries), "col_ptr_odd": bits_for(array.max_entries),
               "spmat": ENTRY_WIDTH}
-    for l, packed in enumerate(packed_layers):
+    for l, images in enumerate(layer_images):
         d = Path(directory) / str(first + l)
         d.mkdir(parents=True, exist_ok=True)
-        for (k, mem), words in memory_images(array, packed, where=f"layer {l}").items():
+        for (k, mem), words in images.items():
             # An empty file would leave $readmemh nothing to read; a word past the end is never used.
             write_memh(d / f"pe{k}_{mem}.hex", words if len(words) else np.zeros(1, np.int64), widths[mem])
     return Path(directory)
@@ -108,8 +110,7 @@ def write_images(directory, array, packed_layers, *, first: int = 0) -> Path:
 def write_activations(directory, array, index: int, x) -> Path:
     """Write input vector ``x`` as ``<directory>/acts/<index>.hex`` for ``bulk_acts``."""
     words = ActivationScanner.buffer_words(x, array.lnzd_width, ACT_WIDTH) or [0]
-    digits = -(-array.lnzd_width * ACT_WIDTH // 4)
     path = Path(directory) / "acts" / f"{index}.hex"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
+    write_memh(path, words, array.lnzd_width * ACT_WIDTH)
     return path

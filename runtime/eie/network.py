@@ -50,9 +50,10 @@ def run(model, cases, test_dir=None, *, progress: str | None = None) -> dict:
     images = (test_dir / "bulk").resolve()
     n, sim_cases = 0, []
     for case in cases:
-        case = {k: v for k, v in case.items() if k != "packed"}   # the caller's case is left as it was
+        layer_images = case.get("bulk_images")
+        case = {k: v for k, v in case.items() if k != "bulk_images"}   # the caller's case is left as it was
         if case["bulk"]:
-            bulk.write_images(images, array_for(case), cases[len(sim_cases)]["packed"], first=n)
+            bulk.write_images(images, array_for(case), layer_images, first=n)
             case["bulk_first"] = n
             case["bulk_dir"] = str(images)
             n += int(case["n_layers"])
@@ -84,14 +85,14 @@ def make_case(name, params: dict, layers, x, *, p_ready=1.0, seed=0, check=True,
     case = dict(name=name, **{k: params[k] for k in ARRAY_PARAMS}, n_layers=len(layers), x0=xs,
                 p_ready=p_ready, seed=seed, check=int(check), acts_first=int(acts_first), bulk=int(bulk_load))
     if bulk_load:
-        case["packed"] = [packed for packed, _, _ in layers]    # written to files by run()
+        case["bulk_images"] = []                                  # written to files by run()
     for l, (packed, shift, relu) in enumerate(layers):
         where = f"layer {l}"
         if l and packed.cols != layers[l - 1][0].rows:
             raise ValueError(f"{where}: {packed.cols} columns do not match the previous layer's "
                              f"{layers[l - 1][0].rows} rows")
         if bulk_load:
-            bulk.memory_images(array, packed, where=where)        # checks that the layer fits
+            case["bulk_images"].append(bulk.memory_images(array, packed, where=where))   # checks it fits
             writes = codebook_writes(array, packed, where=where)
         else:
             writes = weight_writes(array, packed, where=where)

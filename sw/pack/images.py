@@ -31,9 +31,10 @@ _LAYER_DIR = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def write_memh(path, values, width_bits: int) -> None:
-    """Write non-negative ints one per line as fixed-width hex (``$readmemh`` format)."""
+    """Write non-negative ints one per line as fixed-width hex (``$readmemh`` format); words wider
+    than 62 bits are Python ints."""
     digits = max(1, -(-width_bits // 4))
-    v = np.asarray(values, dtype=np.int64)
+    v = np.asarray(values, dtype=np.int64 if width_bits <= 62 else object)
     if v.size and (v.min() < 0 or v.max() >= 1 << width_bits):
         raise ValueError(f"{path}: values do not fit {width_bits} bits")
     Path(path).write_text("".join(f"{int(x):0{digits}x}\n" for x in v))
