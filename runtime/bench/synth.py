@@ -17,6 +17,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sw.cli_io import atomic_write
 from sw.markdown import table
 
 CELLS = ("LUT4", "PFUMX", "L6MUX21", "TRELLIS_FF", "CCU2C", "MULT18X18D", "DP16KD")
@@ -102,10 +103,7 @@ def synth(component) -> dict:
     result = dict(unit=name, lut4=cells["LUT4"], pfumx=cells["PFUMX"], l6mux21=cells["L6MUX21"],
                   ff=cells["TRELLIS_FF"], ccu2c=cells["CCU2C"], dsp=cells["MULT18X18D"], bram=cells["DP16KD"],
                   fmax_mhz=fmax, critical_path=paths)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = cached.with_name(f".{cached.name}.{os.getpid()}")
-    tmp_path.write_text(json.dumps(result, indent=1))
-    os.replace(tmp_path, cached)
+    atomic_write(cached, lambda f: f.write(json.dumps(result, indent=1).encode()))
     return result
 
 
