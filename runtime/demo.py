@@ -93,7 +93,8 @@ def _eie(summary: dict, stage: Path, digits: int, n_pe: int) -> bool:
     y, layers_out, _ = run_layers(layers, a, n_pe, bulk_load=True, params=params,
                                   progress=f"{digits} digits x 3 layers on the {n_pe}-PE RTL")
     rtl_s = time.perf_counter() - t
-    golden = net.forward(a)
+    acts = net.activations(a)           # each layer's integer input, then the integer model's output
+    golden = acts[-1]
     exact = int(np.sum(np.all(y == golden, axis=1)))
     rtl_pred = y.argmax(axis=1)
     rtl_acc = 100.0 * float(np.mean(rtl_pred == y_test))
@@ -113,9 +114,9 @@ def _eie(summary: dict, stage: Path, digits: int, n_pe: int) -> bool:
     _load_balance_plot(layers_out, net, n_pe, stage / "load_balance.png")
 
     print(f"\n== 3. speedup over a dense schedule on the same {n_pe} PEs (cycle model, mean over the digits)")
-    _speedup(summary, stage, net, layers, a, n_pe)
+    _speedup(summary, stage, layers, acts[:-1], n_pe)
     print("\n== 4. energy per inference (45 nm figures of docs/energy.md)")
-    _energy(summary, stage, layers, net, a)
+    _energy(summary, stage, layers, acts[:-1])
     return exact == digits
 
 
@@ -128,21 +129,12 @@ def _float_accuracy(info, x, y) -> float:
     return float(evaluate(model, x, y))
 
 
-def _inputs(net, a):
-    """Each layer's input activations for every digit (the integer model's; the RTL's equal them)."""
-    out = []
-    for ly in net.layers:
-        out.append(a)
-        a = ly.forward(a)
-    return out
-
-
-def _speedup(summary, stage, net, layers, a, n_pe) -> None:
+def _speedup(summary, stage, layers, inputs, n_pe) -> None:
+    """``inputs``: each layer's input activations for every digit."""
     from sw.cyclemodel.speedup import SCHEDULES, layer_breakdown, total
 
-    inputs = _inputs(net, a)
     per_digit = [total([layer_breakdown(p, x[i]) for (p, _, _), x in zip(layers, inputs, strict=True)])
-                 for i in range(len(a))]
+                 for i in range(len(inputs[0]))]
     cycles = {s: float(np.mean([b.cycles[s] for b in per_digit])) for s in SCHEDULES}
     speed = {s: cycles["dense"] / cycles[s] for s in SCHEDULES}
     names = {"dense": "dense", "weight_sparse": "weight sparsity only", "act_sparse": "activation sparsity only",
@@ -154,11 +146,11 @@ def _speedup(summary, stage, net, layers, a, n_pe) -> None:
               f"LeNet-300-100 on {n_pe} PEs: speedup by source", stage / "speedup.png")
 
 
-def _energy(summary, stage, layers, net, a) -> None:
+def _energy(summary, stage, layers, inputs) -> None:
     from sw.cyclemodel.energy import energy_per_inference
 
-    inputs = _inputs(net, a)
-    reports = [energy_per_inference([p for p, _, _ in layers], [x[i] for x in inputs]) for i in range(len(a))]
+    reports = [energy_per_inference([p for p, _, _ in layers], [x[i] for x in inputs])
+               for i in range(len(inputs[0]))]
     sparse = float(np.mean([r.sparse_pj for r in reports]))
     dense = float(np.mean([r.dense_pj for r in reports]))
     dram = float(np.mean([r.dense_dram_pj for r in reports]))

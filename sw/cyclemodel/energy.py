@@ -139,10 +139,5 @@ def network_energy(net, a, n_pe: int, table: dict | None = None) -> EnergyReport
     integer outputs."""
     from sw.pack.eie import pack_eie
 
-    a = np.asarray(a, dtype=np.int64)
-    packed, inputs = [], []
-    for ly in net.layers:
-        packed.append(pack_eie(ly.index, n_pe))
-        inputs.append(a)
-        a = ly.forward(a)
-    return energy_per_inference(packed, inputs, table)
+    inputs = net.activations(np.asarray(a, dtype=np.int64))[:-1]
+    return energy_per_inference([pack_eie(ly.index, n_pe) for ly in net.layers], inputs, table)

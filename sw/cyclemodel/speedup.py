@@ -131,10 +131,7 @@ def network_breakdown(net, a, n_pe: int, *, queue_depth: int = QUEUE_DEPTH, lnzd
     layer's integer outputs. Returns ``(layers, total)``."""
     from sw.pack.eie import pack_eie
 
-    a = np.asarray(a, dtype=np.int64)
-    out = []
-    for ly in net.layers:
-        out.append(layer_breakdown(pack_eie(ly.index, n_pe), a, queue_depth=queue_depth, lnzd_width=lnzd_width,
-                                   name=ly.name))
-        a = ly.forward(a)
+    inputs = net.activations(np.asarray(a, dtype=np.int64))[:-1]
+    out = [layer_breakdown(pack_eie(ly.index, n_pe), x, queue_depth=queue_depth, lnzd_width=lnzd_width, name=ly.name)
+           for ly, x in zip(net.layers, inputs, strict=True)]
     return out, total(out)

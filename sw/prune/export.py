@@ -84,9 +84,15 @@ class IntegerNetwork:
 
     def forward(self, a: np.ndarray, upto: int | None = None) -> np.ndarray:
         """Integer forward pass of quantized inputs ``a`` through the first ``upto`` layers (all)."""
+        return self.activations(a, upto)[-1]
+
+    def activations(self, a: np.ndarray, upto: int | None = None) -> list:
+        """The inputs ``a``, then the integer output of each of the first ``upto`` layers (all): every
+        layer's input, then the network's output."""
+        acts = [a]
         for layer in self.layers[:upto]:
-            a = layer.forward(a)
-        return a
+            acts.append(layer.forward(acts[-1]))
+        return acts
 
     def predict(self, x) -> np.ndarray:
         return self.forward(self.quantize_input(x)).argmax(axis=1)
