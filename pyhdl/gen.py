@@ -32,15 +32,18 @@ def tops():
     return [cls() for cls in TOP_CLASSES]
 
 
-def generate(component) -> str:
+def generate(component, platform=None) -> str:
     """Verilog text of ``component``, its module named ``component.name``, followed by the modules
-    it instantiates by name (``component.verilog_dependencies()``, ``pyhdl.instance``), each once."""
-    texts = [verilog.convert(component, name=component.name, emit_src=False)]
+    it instantiates by name (``component.verilog_dependencies()``, ``pyhdl.instance``), each once.
+
+    ``platform`` is handed to every ``elaborate`` (the dependencies' too): ``None`` is the
+    behavioural design (simulation, ``rtl/``), ``pyhdl.platform.ECP5()`` the ECP5 primitives."""
+    texts = [verilog.convert(component, name=component.name, emit_src=False, platform=platform)]
     seen = {component.name}
     for dep in getattr(component, "verilog_dependencies", list)():
         if dep.name not in seen:
             seen.add(dep.name)
-            texts.append(generate(dep))
+            texts.append(generate(dep, platform))
     return "".join(texts)
 
 

