@@ -33,3 +33,32 @@ class BlockRAMModel:
             self.mem[write_addr] = old
         return self.data
 
+
+class MultiplierModel:
+    """``Multiplier``: ``p = a · b`` (signed) through ``latency`` registers (1: output; 2: input,
+    output; 3: input, product, output), every stage loading when ``en``, cleared by ``rst``."""
+
+    def __init__(self, *, a_width: int, b_width: int, latency: int):
+        self.a_width, self.b_width, self.latency = a_width, b_width, latency
+        self.reset()
+
+    def reset(self):
+        self.a = self.b = 0          # input registers (signed values)
+        self.prod = 0                # pipeline register
+        self.p = 0                   # output register
+
+    def edge(self, *, a, b, en, rst) -> int:
+        """``a``, ``b``: signed values; returns ``p`` (signed) after the edge."""
+        if rst:
+            self.reset()
+        elif en:
+            if self.latency == 1:
+                self.p = a * b
+            elif self.latency == 2:
+                self.p = self.a * self.b
+                self.a, self.b = a, b
+            else:
+                self.p = self.prod
+                self.prod = self.a * self.b
+                self.a, self.b = a, b
+        return self.p

@@ -15,7 +15,8 @@ from amaranth.hdl import signed, unsigned
 from pyhdl.gen import generate
 from pyhdl.platform import ECP5, is_ecp5
 from pyhdl.primitives.block_ram import BlockRAM, dp16kd_config
-from verif.golden.primitives import BlockRAMModel
+from pyhdl.primitives.multiplier import Multiplier
+from verif.golden.primitives import BlockRAMModel, MultiplierModel
 from verif.tb import primitives as tb
 
 BANK = 16384
@@ -173,3 +174,80 @@ def test_block_ram_parameters_validated():
     assert ram.init == [255, 127] and ram.addr_width == 3
     assert BlockRAM(shape=8, depth=1).addr_width == 1
     assert len(BlockRAM(shape=32, depth=4, granularity=8).write.en) == 4
+
+
+# (latency, a_width, b_width): each latency at int8 and at the full 18 x 18, and odd widths.
+MULTS = [(1, 8, 8), (2, 8, 8), (3, 8, 8), (1, 18, 18), (2, 18, 18), (3, 18, 18), (2, 18, 5), (3, 1, 18), (1, 7, 3)]
+
+
+@pytest.fixture(scope="module")
+def mult_model():
+    units = [(f"l{lat}_{aw}x{bw}", lambda lat=lat, aw=aw, bw=bw: Multiplier(a_width=aw, b_width=bw, latency=lat))
+             for lat, aw, bw in MULTS]
+    return tb.build("prim_mult", units)
+
+
+def _operands(rng, width, n):
+    """Random signed operands, a third of them the extremes (min, max, -1, 0, 1)."""
+    lo, hi = -(1 << width - 1), (1 << width - 1) - 1
+    x = rng.integers(lo, hi + 1, n)
+    extremes = np.array([lo, hi, -1, 0, 1])
+    extremes = extremes[(extremes >= lo) & (extremes <= hi)]
+    pick = rng.random(n) < 0.35
+    x[pick] = rng.choice(extremes, pick.sum())
+    return x
+
+
+def mult_case(seed, n):
+    rng = np.random.default_rng(seed)
+    case = {"rst": (rng.random(n) < 0.01).astype(np.int64)}
+    case["rst"][:2] = 1
+    for lat, aw, bw in MULTS:
+        tag = f"l{lat}_{aw}x{bw}"
+        a, b = _operands(rng, aw, n), _operands(rng, bw, n)
+        p_en = np.repeat([1.0, 0.5, 0.9, 0.2, 1.0], -(-n // 5))[:n]
+        en = (rng.random(n) < p_en).astype(np.int64)
+        golden = MultiplierModel(a_width=aw, b_width=bw, latency=lat)
+        mask = (1 << aw + bw) - 1
+        exp = [golden.edge(a=int(a[t]), b=int(b[t]), en=int(en[t]), rst=int(case["rst"][t])) & mask for t in range(n)]
+        case[f"in/{tag}__a"] = a & ((1 << aw) - 1)
+        case[f"in/{tag}__b"] = b & ((1 << bw) - 1)
+        case[f"in/{tag}__en"] = en
+        case[f"exp/{tag}__p"] = np.array(exp, dtype=np.int64)
+    return case
+
+
+def test_multiplier_ecp5_equals_behavioural(mult_model, tmp_path):
+    m = tb.run(mult_model, mult_case(seed=3, n=4000), tmp_path)
+    assert m["cycles"] == 4000 and m["checked"] == 4000 * len(MULTS)
+
+
+@pytest.mark.parametrize("latency, regs", [(1, ("NONE", "NONE", "CLK0")), (2, ("CLK0", "NONE", "CLK0")),
+                                           (3, ("CLK0", "CLK0", "CLK0"))])
+def test_multiplier_uses_the_dsp_registers(latency, regs):
+    mult = Multiplier(a_width=8, b_width=8, latency=latency)
+    mult.name = "mult"
+    beh, ecp5 = generate(mult), generate(mult, platform=ECP5())
+    assert "MULT18X18D" not in beh
+    (inst,) = _instances(ecp5, "MULT18X18D")
+    got = tuple(re.search(rf'\.{p}_CLK\("(\w+)"\)', inst).group(1)
+                for p in ("REG_INPUTA", "REG_PIPELINE", "REG_OUTPUT"))
+    assert got == regs and re.search(r'\.REG_INPUTB_CLK\("(\w+)"\)', inst).group(1) == regs[0]
+    # No fabric register and no logic around the DSP: only the instance and wiring.
+    body = ecp5.split("MULT18X18D #(")[0]
+    assert "always @(posedge" not in body and "reg " not in body.split("module mult(")[1]
+
+
+def test_multiplier_parameters_validated():
+    with pytest.raises(ValueError, match="a_width must be <= 18"):
+        Multiplier(a_width=19, b_width=8, latency=2)
+    with pytest.raises(ValueError, match="b_width must be >= 1"):
+        Multiplier(a_width=8, b_width=0, latency=2)
+    with pytest.raises(ValueError, match="latency must be <= 3"):
+        Multiplier(a_width=8, b_width=8, latency=4)
+    with pytest.raises(ValueError, match="latency must be >= 1"):
+        Multiplier(a_width=8, b_width=8, latency=0)
+    with pytest.raises(TypeError, match="latency"):
+        Multiplier(a_width=8, b_width=8, latency=True)
+    m = Multiplier(a_width=18, b_width=5, latency=3)
+    assert len(m.p) == 23 and m.p.shape().signed and m.en.init == 1
