@@ -6,12 +6,45 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [1:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [1:0] \$102 ;
+  wire [2:0] \$100 ;
+  wire [9:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  reg [10:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [3:0] \$109 ;
   wire \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg [25:0] \$112 ;
+  reg \$113 ;
+  reg [25:0] \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
+  reg [31:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg [8:0] \$132 ;
+  reg [1:0] \$133 ;
+  reg [5:0] \$134 ;
+  reg [1:0] \$135 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -41,18 +74,18 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg [31:0] \$42 ;
+  reg [31:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
-  reg [31:0] \$49 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [31:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
@@ -67,10 +100,10 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [32:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [32:0] \$67 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
@@ -81,52 +114,62 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [9:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
-  wire [6:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [2:0] \$80 ;
-  wire [9:0] \$81 ;
+  wire \$80 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [3:0] \$84 ;
+  wire [32:0] \$84 ;
   wire \$85 ;
-  wire [3:0] \$86 ;
-  wire \$87 ;
-  wire [3:0] \$88 ;
+  wire \$86 ;
+  wire [32:0] \$87 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [3:0] \$90 ;
-  reg [10:0] \$91 ;
-  reg [8:0] \$92 ;
-  reg [3:0] \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [31:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg [8:0] \$99 ;
-  wire [25:0] acts__payload;
-  wire [25:0] \acts__payload$79 ;
-  wire [9:0] \acts__payload$79.col ;
-  wire [15:0] \acts__payload$79.value ;
-  wire [25:0] \acts__payload$81 ;
-  wire [9:0] \acts__payload$81.col ;
-  wire [15:0] \acts__payload$81.value ;
-  wire [25:0] \acts__payload$83 ;
-  wire [9:0] \acts__payload$83.col ;
-  wire [15:0] \acts__payload$83.value ;
-  wire [25:0] \acts__payload$85 ;
-  wire [9:0] \acts__payload$85.col ;
-  wire [15:0] \acts__payload$85.value ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [9:0] \$97 ;
+  wire \$98 ;
+  wire [6:0] \$99 ;
+  reg [25:0] acts__payload = 26'h0000000;
+  wire [25:0] \acts__payload$140 ;
+  wire [9:0] \acts__payload$140.col ;
+  wire [15:0] \acts__payload$140.value ;
+  (* init = 26'h0000000 *)
+  wire [25:0] \acts__payload$78 ;
+  wire [9:0] \acts__payload$78.col ;
+  wire [15:0] \acts__payload$78.value ;
+  (* init = 26'h0000000 *)
+  wire [25:0] \acts__payload$80 ;
+  wire [9:0] \acts__payload$80.col ;
+  wire [15:0] \acts__payload$80.value ;
+  (* init = 26'h0000000 *)
+  wire [25:0] \acts__payload$82 ;
+  wire [9:0] \acts__payload$82.col ;
+  wire [15:0] \acts__payload$82.value ;
   wire [9:0] \acts__payload.col ;
   wire [15:0] \acts__payload.value ;
   wire acts__ready;
-  wire acts__valid;
+  wire \acts__ready$149 ;
+  wire \acts__ready$150 ;
+  wire \acts__ready$151 ;
+  wire \acts__ready$152 ;
+  reg acts__valid = 1'h0;
+  wire \acts__valid$138 ;
+  (* init = 1'h0 *)
   wire \acts__valid$77 ;
-  wire \acts__valid$80 ;
-  wire \acts__valid$82 ;
-  wire \acts__valid$84 ;
+  (* init = 1'h0 *)
+  wire \acts__valid$79 ;
+  (* init = 1'h0 *)
+  wire \acts__valid$81 ;
   wire [16:0] addr;
   wire [11:0] \addr.offset ;
   wire [1:0] \addr.pe ;
@@ -137,15 +180,19 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   (* enum_value_011 = "ACTIVATION" *)
   (* enum_value_100 = "CONFIG" *)
   wire [2:0] \addr.region ;
+  reg [25:0] bcast = 26'h0000000;
+  wire [9:0] \bcast.col ;
+  wire [15:0] \bcast.value ;
   reg [31:0] bcast_stalls = 32'd0;
+  reg bcast_valid = 1'h0;
   wire [31:0] busy_cycles;
+  wire [31:0] \busy_cycles$100 ;
   wire [31:0] \busy_cycles$101 ;
-  wire [31:0] \busy_cycles$102 ;
-  wire [31:0] \busy_cycles$103 ;
+  wire [31:0] \busy_cycles$99 ;
   wire clear;
+  wire \clear$92 ;
   wire \clear$94 ;
   wire \clear$96 ;
-  wire \clear$98 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -163,19 +210,27 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg [31:0] cycles = 32'd0;
   output done;
   reg done = 1'h0;
-  wire \done$139 ;
+  wire \done$163 ;
   output error;
   wire error;
+  wire \error$85 ;
+  wire \error$86 ;
+  wire \error$87 ;
   wire \error$88 ;
-  wire \error$89 ;
-  wire \error$90 ;
-  wire \error$91 ;
   reg [1:0] fsm_state = 2'h0;
   reg [8:0] g = 9'h000;
+  (* init = 26'h0000000 *)
+  wire [25:0] group0_acts;
+  wire [9:0] \group0_acts.col ;
+  wire [15:0] \group0_acts.value ;
+  (* init = 1'h0 *)
+  wire group0_acts_valid;
+  reg group0_idle = 1'h0;
+  reg group0_stop = 1'h0;
   wire idle;
-  wire \idle$141 ;
-  wire \idle$142 ;
-  wire \idle$143 ;
+  wire \idle$156 ;
+  wire \idle$158 ;
+  wire \idle$160 ;
   input [16:0] load__addr;
   wire [16:0] load__addr;
   wire [9:0] \load__addr$67 ;
@@ -199,32 +254,41 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg [8:0] n_rows = 9'h000;
   output [23:0] outputs__payload;
   reg [23:0] outputs__payload;
-  wire [21:0] \outputs__payload$126 ;
-  wire [5:0] \outputs__payload$126.local_row ;
-  wire [15:0] \outputs__payload$126.value ;
-  wire [21:0] \outputs__payload$129 ;
-  wire [5:0] \outputs__payload$129.local_row ;
-  wire [15:0] \outputs__payload$129.value ;
-  wire [21:0] \outputs__payload$132 ;
-  wire [5:0] \outputs__payload$132.local_row ;
-  wire [15:0] \outputs__payload$132.value ;
-  wire [21:0] \outputs__payload$135 ;
-  wire [5:0] \outputs__payload$135.local_row ;
-  wire [15:0] \outputs__payload$135.value ;
+  wire [21:0] \outputs__payload$124 ;
+  wire [5:0] \outputs__payload$124.local_row ;
+  wire [15:0] \outputs__payload$124.value ;
+  wire [21:0] \outputs__payload$127 ;
+  wire [5:0] \outputs__payload$127.local_row ;
+  wire [15:0] \outputs__payload$127.value ;
+  wire [21:0] \outputs__payload$130 ;
+  wire [5:0] \outputs__payload$130.local_row ;
+  wire [15:0] \outputs__payload$130.value ;
+  wire [21:0] \outputs__payload$133 ;
+  wire [5:0] \outputs__payload$133.local_row ;
+  wire [15:0] \outputs__payload$133.value ;
   wire [7:0] \outputs__payload.row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
-  reg \outputs__ready$127 ;
-  reg \outputs__ready$130 ;
-  reg \outputs__ready$133 ;
-  reg \outputs__ready$136 ;
+  reg \outputs__ready$125 ;
+  reg \outputs__ready$128 ;
+  reg \outputs__ready$131 ;
+  reg \outputs__ready$134 ;
   output outputs__valid;
   reg outputs__valid;
-  wire \outputs__valid$125 ;
-  wire \outputs__valid$128 ;
-  wire \outputs__valid$131 ;
-  wire \outputs__valid$134 ;
+  wire \outputs__valid$123 ;
+  wire \outputs__valid$126 ;
+  wire \outputs__valid$129 ;
+  wire \outputs__valid$132 ;
+  reg overflow = 1'h0;
+  reg pe0_idle = 1'h0;
+  reg pe0_nearly_full = 1'h0;
+  reg pe1_idle = 1'h0;
+  reg pe1_nearly_full = 1'h0;
+  reg pe2_idle = 1'h0;
+  reg pe2_nearly_full = 1'h0;
+  reg pe3_idle = 1'h0;
+  reg pe3_nearly_full = 1'h0;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$34 ;
   wire [10:0] \ptr_load__addr$46 ;
@@ -237,10 +301,12 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \ptr_load__en$36 ;
   wire \ptr_load__en$48 ;
   wire \ptr_load__en$60 ;
-  wire queue_full;
-  wire \queue_full$73 ;
-  wire \queue_full$74 ;
-  wire \queue_full$75 ;
+  wire [3:0] queue_level;
+  wire [3:0] \queue_level$146 ;
+  wire [3:0] \queue_level$147 ;
+  wire [3:0] \queue_level$148 ;
+  reg quiet0 = 1'h0;
+  reg quiet1 = 1'h0;
   reg [5:0] rd_local = 6'h00;
   reg [1:0] rd_pe = 2'h0;
   input read_start;
@@ -255,31 +321,31 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   (* init = 1'h1 *)
   wire \relu$66 ;
   reg [5:0] rows__payload;
+  reg [5:0] \rows__payload$118 ;
   reg [5:0] \rows__payload$120 ;
   reg [5:0] \rows__payload$122 ;
-  reg [5:0] \rows__payload$124 ;
   wire rows__ready;
-  wire \rows__ready$145 ;
-  wire \rows__ready$146 ;
-  wire \rows__ready$147 ;
+  wire \rows__ready$166 ;
+  wire \rows__ready$167 ;
+  wire \rows__ready$168 ;
   reg rows__valid;
+  reg \rows__valid$117 ;
   reg \rows__valid$119 ;
   reg \rows__valid$121 ;
-  reg \rows__valid$123 ;
   input rst;
   wire rst;
   output running;
   reg running = 1'h0;
   (* init = 1'h0 *)
-  wire \running$87 ;
+  wire \running$84 ;
+  (* init = 1'h0 *)
+  wire \running$91 ;
   (* init = 1'h0 *)
   wire \running$93 ;
   (* init = 1'h0 *)
   wire \running$95 ;
   (* init = 1'h0 *)
   wire \running$97 ;
-  (* init = 1'h0 *)
-  wire \running$99 ;
   reg [3:0] shift = 4'h0;
   (* init = 4'h0 *)
   wire [3:0] \shift$28 ;
@@ -302,16 +368,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \spmat_load__en$51 ;
   wire \spmat_load__en$63 ;
   wire [31:0] stalled_cycles;
+  wire [31:0] \stalled_cycles$107 ;
+  wire [31:0] \stalled_cycles$108 ;
   wire [31:0] \stalled_cycles$109 ;
-  wire [31:0] \stalled_cycles$110 ;
-  wire [31:0] \stalled_cycles$111 ;
   input start;
   wire start;
-  wire \start$86 ;
+  wire \start$83 ;
   wire [31:0] starved_cycles;
+  wire [31:0] \starved_cycles$103 ;
+  wire [31:0] \starved_cycles$104 ;
   wire [31:0] \starved_cycles$105 ;
-  wire [31:0] \starved_cycles$106 ;
-  wire [31:0] \starved_cycles$107 ;
   input [3:0] status_addr;
   wire [3:0] status_addr;
   wire [1:0] \status_addr.index ;
@@ -373,80 +439,125 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \spmat_load__en$63  = \$35  & \$36 ;
   assign \$37  = load__addr[16:14] == 2'h3;
   assign \load__en$69  = load__en & \$37 ;
-  assign \$38  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
   assign acts__ready = ~ \$38 ;
-  assign \$39  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
-  assign \$40  = ~ \$39 ;
-  assign acts__valid = \acts__valid$77  & \$40 ;
-  assign \$41  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
-  assign \$42  = ~ \$41 ;
-  assign \acts__valid$80  = \acts__valid$77  & \$42 ;
-  assign \$43  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
-  assign \$44  = ~ \$43 ;
-  assign \acts__valid$82  = \acts__valid$77  & \$44 ;
-  assign \$45  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
-  assign \$46  = ~ \$45 ;
-  assign \acts__valid$84  = \acts__valid$77  & \$46 ;
-  assign error = | { \error$91 , \error$90 , \error$89 , \error$88  };
-  assign \$51  = ! rd_pe;
-  assign \$52  = rd_pe == 1'h1;
-  assign \$53  = rd_pe == 2'h2;
-  assign \$54  = rd_pe == 2'h3;
-  assign \$55  = ! rd_pe;
-  assign \$56  = rd_pe == 1'h1;
-  assign \$57  = rd_pe == 2'h2;
-  assign \$58  = rd_pe == 2'h3;
-  assign \$59  = ! fsm_state;
-  assign \$60  = fsm_state == 1'h1;
-  assign \$61  = fsm_state == 2'h2;
-  assign \$62  = load__addr[16:14] == 3'h4;
-  assign \$63  = load__en & \$62 ;
-  assign \$64  = cycles + 1'h1;
-  assign \$65  = | { \queue_full$75 , \queue_full$74 , \queue_full$73 , queue_full };
-  assign \$66  = \acts__valid$77  & \$65 ;
-  assign \$67  = bcast_stalls + 1'h1;
-  assign \$68  = & { \idle$143 , \idle$142 , \idle$141 , idle };
-  assign \$69  = \done$139  & \$68 ;
-  assign \$70  = | n_rows;
-  assign \$71  = read_start & \$70 ;
-  assign \$72  = ! rd_pe;
-  assign \$73  = rd_pe == 1'h1;
-  assign \$74  = rd_pe == 2'h2;
-  assign \$75  = rd_pe == 2'h3;
-  assign \$76  = outputs__valid & outputs__ready;
-  assign \$77  = g + 1'h1;
-  assign \$78  = rd_pe == 2'h3;
-  assign \$79  = rd_local + 1'h1;
-  assign \$80  = rd_pe + 1'h1;
-  assign \$81  = g + 1'h1;
-  assign \$82  = \$81  == n_rows;
+  assign \$39  = | { \error$88 , \error$87 , \error$86 , \error$85  };
+  assign error = \$39  | overflow;
+  assign \$44  = ! rd_pe;
+  assign \$45  = rd_pe == 1'h1;
+  assign \$46  = rd_pe == 2'h2;
+  assign \$47  = rd_pe == 2'h3;
+  assign \$48  = ! rd_pe;
+  assign \$49  = rd_pe == 1'h1;
+  assign \$50  = rd_pe == 2'h2;
+  assign \$51  = rd_pe == 2'h3;
+  assign \$52  = ! fsm_state;
+  assign \$53  = fsm_state == 1'h1;
+  assign \$54  = fsm_state == 2'h2;
+  assign \$55  = load__addr[16:14] == 3'h4;
+  assign \$56  = load__en & \$55 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \acts__valid$138  & \$58 ;
+  assign \$60  = | { pe3_nearly_full, pe2_nearly_full, pe1_nearly_full, pe0_nearly_full };
+  assign \$61  = queue_level >= 4'h8;
+  assign \$62  = \queue_level$146  >= 4'h8;
+  assign \$63  = \queue_level$147  >= 4'h8;
+  assign \$64  = \queue_level$148  >= 4'h8;
+  assign \$65  = ~ \acts__ready$149 ;
+  assign \$66  = acts__valid & \$65 ;
+  assign \$67  = ~ \acts__ready$150 ;
+  assign \$68  = acts__valid & \$67 ;
+  assign \$69  = ~ \acts__ready$151 ;
+  assign \$70  = acts__valid & \$69 ;
+  assign \$71  = ~ \acts__ready$152 ;
+  assign \$72  = acts__valid & \$71 ;
+  assign \$73  = | { \$72 , \$70 , \$68 , \$66  };
+  assign \$74  = & { pe3_idle, pe2_idle, pe1_idle, pe0_idle };
+  assign \$75  = ~ bcast_valid;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$75  & \$77 ;
+  assign \$79  = \done$163  & \$78 ;
+  assign \$80  = ~ start;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = ~ start;
+  assign \$83  = quiet0 & \$82 ;
+  assign \$84  = cycles + 1'h1;
+  assign \$86  = \acts__valid$138  & \$85 ;
+  assign \$87  = bcast_stalls + 1'h1;
+  assign \$89  = quiet1 & \$88 ;
+  assign \$90  = | n_rows;
+  assign \$91  = read_start & \$90 ;
+  assign \$92  = ! rd_pe;
+  assign \$93  = rd_pe == 1'h1;
+  assign \$94  = rd_pe == 2'h2;
+  assign \$95  = rd_pe == 2'h3;
+  assign \$96  = outputs__valid & outputs__ready;
+  assign \$97  = g + 1'h1;
+  assign \$98  = rd_pe == 2'h3;
+  assign \$99  = rd_local + 1'h1;
+  assign \$100  = rd_pe + 1'h1;
+  assign \$101  = g + 1'h1;
+  assign \$102  = \$101  == n_rows;
   always @(posedge clk)
-    n_cols <= \$91 ;
+    n_cols <= \$107 ;
   always @(posedge clk)
-    n_rows <= \$92 ;
+    n_rows <= \$108 ;
   always @(posedge clk)
-    shift <= \$93 ;
+    shift <= \$109 ;
   always @(posedge clk)
-    relu <= \$94 ;
+    relu <= \$110 ;
   always @(posedge clk)
-    running <= \$95 ;
+    bcast_valid <= \$111 ;
   always @(posedge clk)
-    done <= \$96 ;
+    bcast <= \$112 ;
   always @(posedge clk)
-    cycles <= \$97 ;
+    acts__valid <= \$113 ;
   always @(posedge clk)
-    bcast_stalls <= \$98 ;
+    acts__payload <= \$114 ;
   always @(posedge clk)
-    g <= \$99 ;
+    group0_stop <= \$115 ;
   always @(posedge clk)
-    rd_pe <= \$100 ;
+    pe0_nearly_full <= \$116 ;
   always @(posedge clk)
-    rd_local <= \$101 ;
+    pe1_nearly_full <= \$117 ;
   always @(posedge clk)
-    fsm_state <= \$102 ;
-  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42 pe0 (
+    pe2_nearly_full <= \$118 ;
+  always @(posedge clk)
+    pe3_nearly_full <= \$119 ;
+  always @(posedge clk)
+    overflow <= \$120 ;
+  always @(posedge clk)
+    pe0_idle <= \$121 ;
+  always @(posedge clk)
+    pe1_idle <= \$122 ;
+  always @(posedge clk)
+    pe2_idle <= \$123 ;
+  always @(posedge clk)
+    pe3_idle <= \$124 ;
+  always @(posedge clk)
+    group0_idle <= \$125 ;
+  always @(posedge clk)
+    quiet0 <= \$126 ;
+  always @(posedge clk)
+    quiet1 <= \$127 ;
+  always @(posedge clk)
+    running <= \$128 ;
+  always @(posedge clk)
+    done <= \$129 ;
+  always @(posedge clk)
+    cycles <= \$130 ;
+  always @(posedge clk)
+    bcast_stalls <= \$131 ;
+  always @(posedge clk)
+    g <= \$132 ;
+  always @(posedge clk)
+    rd_pe <= \$133 ;
+  always @(posedge clk)
+    rd_local <= \$134 ;
+  always @(posedge clk)
+    fsm_state <= \$135 ;
+  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe0 (
     .acts__payload(acts__payload),
-    .acts__ready(\$83 ),
+    .acts__ready(\acts__ready$149 ),
     .acts__valid(acts__valid),
     .busy_cycles(busy_cycles),
     .clear(start),
@@ -454,17 +565,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(codebook_load__en),
-    .error(\error$88 ),
+    .error(\error$85 ),
     .idle(idle),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$126 ),
-    .outputs__ready(\outputs__ready$127 ),
-    .outputs__valid(\outputs__valid$125 ),
+    .outputs__payload(\outputs__payload$124 ),
+    .outputs__ready(\outputs__ready$125 ),
+    .outputs__valid(\outputs__valid$123 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(ptr_load__en),
-    .queue_full(queue_full),
-    .queue_level(\$84 ),
+    .queue_full(\$103 ),
+    .queue_level(queue_level),
     .relu(relu),
     .rows__payload(rows__payload),
     .rows__ready(rows__ready),
@@ -478,114 +589,114 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .stalled_cycles(stalled_cycles),
     .starved_cycles(starved_cycles)
   );
-  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42 pe1 (
+  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe1 (
     .acts__payload(acts__payload),
-    .acts__ready(\$85 ),
-    .acts__valid(\acts__valid$80 ),
-    .busy_cycles(\busy_cycles$101 ),
+    .acts__ready(\acts__ready$150 ),
+    .acts__valid(acts__valid),
+    .busy_cycles(\busy_cycles$99 ),
     .clear(start),
     .clk(clk),
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$33 ),
-    .error(\error$89 ),
-    .idle(\idle$141 ),
+    .error(\error$86 ),
+    .idle(\idle$156 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$129 ),
-    .outputs__ready(\outputs__ready$130 ),
-    .outputs__valid(\outputs__valid$128 ),
+    .outputs__payload(\outputs__payload$127 ),
+    .outputs__ready(\outputs__ready$128 ),
+    .outputs__valid(\outputs__valid$126 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$36 ),
-    .queue_full(\queue_full$73 ),
-    .queue_level(\$86 ),
+    .queue_full(\$104 ),
+    .queue_level(\queue_level$146 ),
     .relu(relu),
-    .rows__payload(\rows__payload$120 ),
-    .rows__ready(\rows__ready$145 ),
-    .rows__valid(\rows__valid$119 ),
+    .rows__payload(\rows__payload$118 ),
+    .rows__ready(\rows__ready$166 ),
+    .rows__valid(\rows__valid$117 ),
     .rst(rst),
     .running(running),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
     .spmat_load__en(\spmat_load__en$39 ),
-    .stalled_cycles(\stalled_cycles$109 ),
-    .starved_cycles(\starved_cycles$105 )
+    .stalled_cycles(\stalled_cycles$107 ),
+    .starved_cycles(\starved_cycles$103 )
   );
-  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42 pe2 (
+  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe2 (
     .acts__payload(acts__payload),
-    .acts__ready(\$87 ),
-    .acts__valid(\acts__valid$82 ),
-    .busy_cycles(\busy_cycles$102 ),
+    .acts__ready(\acts__ready$151 ),
+    .acts__valid(acts__valid),
+    .busy_cycles(\busy_cycles$100 ),
     .clear(start),
     .clk(clk),
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$45 ),
-    .error(\error$90 ),
-    .idle(\idle$142 ),
+    .error(\error$87 ),
+    .idle(\idle$158 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$132 ),
-    .outputs__ready(\outputs__ready$133 ),
-    .outputs__valid(\outputs__valid$131 ),
+    .outputs__payload(\outputs__payload$130 ),
+    .outputs__ready(\outputs__ready$131 ),
+    .outputs__valid(\outputs__valid$129 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$48 ),
-    .queue_full(\queue_full$74 ),
-    .queue_level(\$88 ),
+    .queue_full(\$105 ),
+    .queue_level(\queue_level$147 ),
     .relu(relu),
-    .rows__payload(\rows__payload$122 ),
-    .rows__ready(\rows__ready$146 ),
-    .rows__valid(\rows__valid$121 ),
+    .rows__payload(\rows__payload$120 ),
+    .rows__ready(\rows__ready$167 ),
+    .rows__valid(\rows__valid$119 ),
     .rst(rst),
     .running(running),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
     .spmat_load__en(\spmat_load__en$51 ),
-    .stalled_cycles(\stalled_cycles$110 ),
-    .starved_cycles(\starved_cycles$106 )
+    .stalled_cycles(\stalled_cycles$108 ),
+    .starved_cycles(\starved_cycles$104 )
   );
-  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42 pe3 (
+  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe3 (
     .acts__payload(acts__payload),
-    .acts__ready(\$89 ),
-    .acts__valid(\acts__valid$84 ),
-    .busy_cycles(\busy_cycles$103 ),
+    .acts__ready(\acts__ready$152 ),
+    .acts__valid(acts__valid),
+    .busy_cycles(\busy_cycles$101 ),
     .clear(start),
     .clk(clk),
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$57 ),
-    .error(\error$91 ),
-    .idle(\idle$143 ),
+    .error(\error$88 ),
+    .idle(\idle$160 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$135 ),
-    .outputs__ready(\outputs__ready$136 ),
-    .outputs__valid(\outputs__valid$134 ),
+    .outputs__payload(\outputs__payload$133 ),
+    .outputs__ready(\outputs__ready$134 ),
+    .outputs__valid(\outputs__valid$132 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$60 ),
-    .queue_full(\queue_full$75 ),
-    .queue_level(\$90 ),
+    .queue_full(\$106 ),
+    .queue_level(\queue_level$148 ),
     .relu(relu),
-    .rows__payload(\rows__payload$124 ),
-    .rows__ready(\rows__ready$147 ),
-    .rows__valid(\rows__valid$123 ),
+    .rows__payload(\rows__payload$122 ),
+    .rows__ready(\rows__ready$168 ),
+    .rows__valid(\rows__valid$121 ),
     .rst(rst),
     .running(running),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
     .spmat_load__en(\spmat_load__en$63 ),
-    .stalled_cycles(\stalled_cycles$111 ),
-    .starved_cycles(\starved_cycles$107 )
+    .stalled_cycles(\stalled_cycles$109 ),
+    .starved_cycles(\starved_cycles$105 )
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner  scanner (
-    .acts__payload(acts__payload),
+    .acts__payload(\acts__payload$140 ),
     .acts__ready(acts__ready),
-    .acts__valid(\acts__valid$77 ),
+    .acts__valid(\acts__valid$138 ),
     .clk(clk),
-    .done(\done$139 ),
+    .done(\done$163 ),
     .load__addr(load__addr[9:0]),
     .load__data(load__data),
     .load__en(\load__en$69 ),
@@ -598,13 +709,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     (* full_case = 32'd1 *)
     casez (status_addr[1:0])
       2'h0:
-          \$47  = busy_cycles;
+          \$40  = busy_cycles;
       2'h1:
-          \$47  = \busy_cycles$101 ;
+          \$40  = \busy_cycles$99 ;
       2'h2:
-          \$47  = \busy_cycles$102 ;
+          \$40  = \busy_cycles$100 ;
       2'h3:
-          \$47  = \busy_cycles$103 ;
+          \$40  = \busy_cycles$101 ;
     endcase
   end
   always @* begin
@@ -612,13 +723,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     (* full_case = 32'd1 *)
     casez (status_addr[1:0])
       2'h0:
-          \$48  = starved_cycles;
+          \$41  = starved_cycles;
       2'h1:
-          \$48  = \starved_cycles$105 ;
+          \$41  = \starved_cycles$103 ;
       2'h2:
-          \$48  = \starved_cycles$106 ;
+          \$41  = \starved_cycles$104 ;
       2'h3:
-          \$48  = \starved_cycles$107 ;
+          \$41  = \starved_cycles$105 ;
     endcase
   end
   always @* begin
@@ -626,25 +737,25 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     (* full_case = 32'd1 *)
     casez (status_addr[1:0])
       2'h0:
-          \$49  = stalled_cycles;
+          \$42  = stalled_cycles;
       2'h1:
-          \$49  = \stalled_cycles$109 ;
+          \$42  = \stalled_cycles$107 ;
       2'h2:
-          \$49  = \stalled_cycles$110 ;
+          \$42  = \stalled_cycles$108 ;
       2'h3:
-          \$49  = \stalled_cycles$111 ;
+          \$42  = \stalled_cycles$109 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = 32'd0;
+    \$43  = 32'd0;
     casez (status_addr[1:0])
       2'h0:
-          \$50  = cycles;
+          \$43  = cycles;
       2'h1:
-          \$50  = bcast_stalls;
+          \$43  = bcast_stalls;
       2'h2:
-          \$50  = { 31'h00000000, error };
+          \$43  = { 31'h00000000, error };
     endcase
   end
   always @* begin
@@ -652,13 +763,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     (* full_case = 32'd1 *)
     casez (status_addr[3:2])
       2'h0:
-          status_data = \$47 ;
+          status_data = \$40 ;
       2'h1:
-          status_data = \$48 ;
+          status_data = \$41 ;
       2'h2:
-          status_data = \$49 ;
+          status_data = \$42 ;
       2'h3:
-          status_data = \$50 ;
+          status_data = \$43 ;
     endcase
   end
   always @* begin
@@ -668,7 +779,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           /* empty */;
       2'h1:
-          if (\$51 ) begin
+          if (\$44 ) begin
             rows__valid = 1'h1;
           end
     endcase
@@ -680,8 +791,32 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           /* empty */;
       2'h1:
-          if (\$51 ) begin
+          if (\$44 ) begin
             rows__payload = rd_local;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \rows__valid$117  = 1'h0;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          if (\$45 ) begin
+            \rows__valid$117  = 1'h1;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \rows__payload$118  = 6'h00;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          if (\$45 ) begin
+            \rows__payload$118  = rd_local;
           end
     endcase
   end
@@ -692,7 +827,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           /* empty */;
       2'h1:
-          if (\$52 ) begin
+          if (\$46 ) begin
             \rows__valid$119  = 1'h1;
           end
     endcase
@@ -704,7 +839,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           /* empty */;
       2'h1:
-          if (\$52 ) begin
+          if (\$46 ) begin
             \rows__payload$120  = rd_local;
           end
     endcase
@@ -716,7 +851,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           /* empty */;
       2'h1:
-          if (\$53 ) begin
+          if (\$47 ) begin
             \rows__valid$121  = 1'h1;
           end
     endcase
@@ -728,32 +863,8 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           /* empty */;
       2'h1:
-          if (\$53 ) begin
+          if (\$47 ) begin
             \rows__payload$122  = rd_local;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$123  = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$54 ) begin
-            \rows__valid$123  = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$124  = 6'h00;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$54 ) begin
-            \rows__payload$124  = rd_local;
           end
     endcase
   end
@@ -767,17 +878,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
         begin
-          if (\$55 ) begin
-            outputs__valid = \outputs__valid$125 ;
+          if (\$48 ) begin
+            outputs__valid = \outputs__valid$123 ;
           end
-          if (\$56 ) begin
-            outputs__valid = \outputs__valid$128 ;
+          if (\$49 ) begin
+            outputs__valid = \outputs__valid$126 ;
           end
-          if (\$57 ) begin
-            outputs__valid = \outputs__valid$131 ;
+          if (\$50 ) begin
+            outputs__valid = \outputs__valid$129 ;
           end
-          if (\$58 ) begin
-            outputs__valid = \outputs__valid$134 ;
+          if (\$51 ) begin
+            outputs__valid = \outputs__valid$132 ;
           end
         end
     endcase
@@ -792,17 +903,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
           /* empty */;
       2'h2:
         begin
-          if (\$55 ) begin
-            outputs__payload[23:8] = \outputs__payload$126 [21:6];
+          if (\$48 ) begin
+            outputs__payload[23:8] = \outputs__payload$124 [21:6];
           end
-          if (\$56 ) begin
-            outputs__payload[23:8] = \outputs__payload$129 [21:6];
+          if (\$49 ) begin
+            outputs__payload[23:8] = \outputs__payload$127 [21:6];
           end
-          if (\$57 ) begin
-            outputs__payload[23:8] = \outputs__payload$132 [21:6];
+          if (\$50 ) begin
+            outputs__payload[23:8] = \outputs__payload$130 [21:6];
           end
-          if (\$58 ) begin
-            outputs__payload[23:8] = \outputs__payload$135 [21:6];
+          if (\$51 ) begin
+            outputs__payload[23:8] = \outputs__payload$133 [21:6];
           end
           begin
               outputs__payload[7:0] = g[7:0];
@@ -812,109 +923,109 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$127  = 1'h0;
+    \outputs__ready$125  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           /* empty */;
       2'h2:
-          if (\$55 ) begin
-            \outputs__ready$127  = outputs__ready;
+          if (\$48 ) begin
+            \outputs__ready$125  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$130  = 1'h0;
+    \outputs__ready$128  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           /* empty */;
       2'h2:
-          if (\$56 ) begin
-            \outputs__ready$130  = outputs__ready;
+          if (\$49 ) begin
+            \outputs__ready$128  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$133  = 1'h0;
+    \outputs__ready$131  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           /* empty */;
       2'h2:
-          if (\$57 ) begin
-            \outputs__ready$133  = outputs__ready;
+          if (\$50 ) begin
+            \outputs__ready$131  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$136  = 1'h0;
+    \outputs__ready$134  = 1'h0;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
           /* empty */;
       2'h2:
-          if (\$58 ) begin
-            \outputs__ready$136  = outputs__ready;
+          if (\$51 ) begin
+            \outputs__ready$134  = outputs__ready;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = n_cols;
-    if (\$63 ) begin
+    \$107  = n_cols;
+    if (\$56 ) begin
       casez (load__addr[11:0])
         12'h000:
-            \$91  = load__data[10:0];
+            \$107  = load__data[10:0];
       endcase
     end
     if (rst) begin
-      \$91  = 11'h000;
+      \$107  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = n_rows;
-    if (\$63 ) begin
+    \$108  = n_rows;
+    if (\$56 ) begin
       casez (load__addr[11:0])
         12'h000:
             /* empty */;
         12'h001:
-            \$92  = load__data[8:0];
+            \$108  = load__data[8:0];
       endcase
     end
     if (rst) begin
-      \$92  = 9'h000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = shift;
-    if (\$63 ) begin
+    \$109  = shift;
+    if (\$56 ) begin
       casez (load__addr[11:0])
         12'h000:
             /* empty */;
         12'h001:
             /* empty */;
         12'h002:
-            \$93  = load__data[3:0];
+            \$109  = load__data[3:0];
       endcase
     end
     if (rst) begin
-      \$93  = 4'h0;
+      \$109  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = relu;
-    if (\$63 ) begin
+    \$110  = relu;
+    if (\$56 ) begin
       casez (load__addr[11:0])
         12'h000:
             /* empty */;
@@ -923,172 +1034,296 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
         12'h002:
             /* empty */;
         12'h003:
-            \$94  = load__data[0];
+            \$110  = load__data[0];
       endcase
     end
     if (rst) begin
-      \$94  = 1'h1;
+      \$110  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = running;
+    \$111  = \$59 ;
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \acts__payload$140 ;
+    if (rst) begin
+      \$112  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = bcast_valid;
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = bcast;
+    if (rst) begin
+      \$114  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \$60 ;
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \$61 ;
+    if (rst) begin
+      \$116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \$62 ;
+    if (rst) begin
+      \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \$63 ;
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \$64 ;
+    if (rst) begin
+      \$119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = overflow;
     if (start) begin
-      \$95  = 1'h1;
+      \$120  = 1'h0;
+    end else if (\$73 ) begin
+      \$120  = 1'h1;
+    end
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = idle;
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \idle$156 ;
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \idle$158 ;
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \idle$160 ;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \$74 ;
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \$81 ;
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \$83 ;
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = running;
+    if (start) begin
+      \$128  = 1'h1;
     end else if (running) begin
-      if (\$69 ) begin
-        \$95  = 1'h0;
+      if (\$89 ) begin
+        \$128  = 1'h0;
       end
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = done;
+    \$129  = done;
     if (start) begin
-      \$96  = 1'h0;
+      \$129  = 1'h0;
     end else if (running) begin
-      if (\$69 ) begin
-        \$96  = 1'h1;
+      if (\$89 ) begin
+        \$129  = 1'h1;
       end
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = cycles;
+    \$130  = cycles;
     if (start) begin
-      \$97  = 32'd0;
+      \$130  = 32'd0;
     end else if (running) begin
-      \$97  = \$64 [31:0];
+      \$130  = \$84 [31:0];
     end
     if (rst) begin
-      \$97  = 32'd0;
+      \$130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = bcast_stalls;
+    \$131  = bcast_stalls;
     if (start) begin
-      \$98  = 32'd0;
+      \$131  = 32'd0;
     end else if (running) begin
-      if (\$66 ) begin
-        \$98  = \$67 [31:0];
+      if (\$86 ) begin
+        \$131  = \$87 [31:0];
       end
     end
     if (rst) begin
-      \$98  = 32'd0;
+      \$131  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = g;
+    \$132  = g;
     casez (fsm_state)
       2'h0:
-          if (\$71 ) begin
-            \$99  = 9'h000;
+          if (\$91 ) begin
+            \$132  = 9'h000;
           end
       2'h1:
           /* empty */;
       2'h2:
-          if (\$76 ) begin
-            \$99  = \$77 [8:0];
+          if (\$96 ) begin
+            \$132  = \$97 [8:0];
           end
     endcase
     if (rst) begin
-      \$99  = 9'h000;
+      \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = rd_pe;
+    \$133  = rd_pe;
     casez (fsm_state)
       2'h0:
-          if (\$71 ) begin
-            \$100  = 2'h0;
+          if (\$91 ) begin
+            \$133  = 2'h0;
           end
       2'h1:
           /* empty */;
       2'h2:
-          if (\$76 ) begin
+          if (\$96 ) begin
             (* full_case = 32'd1 *)
-            if (\$78 ) begin
-              \$100  = 2'h0;
+            if (\$98 ) begin
+              \$133  = 2'h0;
             end else begin
-              \$100  = \$80 [1:0];
+              \$133  = \$100 [1:0];
             end
           end
     endcase
     if (rst) begin
-      \$100  = 2'h0;
+      \$133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = rd_local;
+    \$134  = rd_local;
     casez (fsm_state)
       2'h0:
-          if (\$71 ) begin
-            \$101  = 6'h00;
+          if (\$91 ) begin
+            \$134  = 6'h00;
           end
       2'h1:
           /* empty */;
       2'h2:
-          if (\$76 ) begin
-            if (\$78 ) begin
-              \$101  = \$79 [5:0];
+          if (\$96 ) begin
+            if (\$98 ) begin
+              \$134  = \$99 [5:0];
             end
           end
     endcase
     if (rst) begin
-      \$101  = 6'h00;
+      \$134  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = fsm_state;
+    \$135  = fsm_state;
     casez (fsm_state)
       2'h0:
-          if (\$71 ) begin
-            \$102  = 2'h1;
+          if (\$91 ) begin
+            \$135  = 2'h1;
           end
       2'h1:
         begin
-          if (\$72 ) begin
+          if (\$92 ) begin
             if (rows__ready) begin
-              \$102  = 2'h2;
+              \$135  = 2'h2;
             end
           end
-          if (\$73 ) begin
-            if (\rows__ready$145 ) begin
-              \$102  = 2'h2;
+          if (\$93 ) begin
+            if (\rows__ready$166 ) begin
+              \$135  = 2'h2;
             end
           end
-          if (\$74 ) begin
-            if (\rows__ready$146 ) begin
-              \$102  = 2'h2;
+          if (\$94 ) begin
+            if (\rows__ready$167 ) begin
+              \$135  = 2'h2;
             end
           end
-          if (\$75 ) begin
-            if (\rows__ready$147 ) begin
-              \$102  = 2'h2;
+          if (\$95 ) begin
+            if (\rows__ready$168 ) begin
+              \$135  = 2'h2;
             end
           end
         end
       2'h2:
-          if (\$76 ) begin
-            \$102  = 2'h1;
-            if (\$82 ) begin
-              \$102  = 2'h0;
+          if (\$96 ) begin
+            \$135  = 2'h1;
+            if (\$102 ) begin
+              \$135  = 2'h0;
             end
           end
     endcase
     if (rst) begin
-      \$102  = 2'h0;
+      \$135  = 2'h0;
     end
   end
   assign addr = load__addr;
@@ -1131,20 +1366,24 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \load__addr$67  = load__addr[9:0];
   assign \load__data$68  = load__data;
   assign \n_cols$70  = n_cols;
-  assign \acts__payload$79  = acts__payload;
-  assign \acts__payload$81  = acts__payload;
-  assign \acts__payload$83  = acts__payload;
-  assign \acts__payload$85  = acts__payload;
-  assign \start$86  = start;
-  assign \running$87  = running;
+  assign group0_acts_valid = acts__valid;
+  assign group0_acts = acts__payload;
+  assign \acts__valid$77  = acts__valid;
+  assign \acts__payload$78  = acts__payload;
+  assign \acts__valid$79  = acts__valid;
+  assign \acts__payload$80  = acts__payload;
+  assign \acts__valid$81  = acts__valid;
+  assign \acts__payload$82  = acts__payload;
+  assign \start$83  = start;
+  assign \running$84  = running;
   assign clear = start;
+  assign \running$91  = running;
+  assign \clear$92  = start;
   assign \running$93  = running;
   assign \clear$94  = start;
   assign \running$95  = running;
   assign \clear$96  = start;
   assign \running$97  = running;
-  assign \clear$98  = start;
-  assign \running$99  = running;
   assign \outputs__payload.row  = outputs__payload[7:0];
   assign \outputs__payload.value  = outputs__payload[23:8];
   assign \status_addr.index  = status_addr[1:0];
@@ -1154,22 +1393,31 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \addr.region  = load__addr[16:14];
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
-  assign \acts__payload$79.col  = acts__payload[9:0];
-  assign \acts__payload$79.value  = acts__payload[25:10];
-  assign \acts__payload$81.col  = acts__payload[9:0];
-  assign \acts__payload$81.value  = acts__payload[25:10];
-  assign \acts__payload$83.col  = acts__payload[9:0];
-  assign \acts__payload$83.value  = acts__payload[25:10];
-  assign \acts__payload$85.col  = acts__payload[9:0];
-  assign \acts__payload$85.value  = acts__payload[25:10];
-  assign \outputs__payload$126.local_row  = \outputs__payload$126 [5:0];
-  assign \outputs__payload$126.value  = \outputs__payload$126 [21:6];
-  assign \outputs__payload$129.local_row  = \outputs__payload$129 [5:0];
-  assign \outputs__payload$129.value  = \outputs__payload$129 [21:6];
-  assign \outputs__payload$132.local_row  = \outputs__payload$132 [5:0];
-  assign \outputs__payload$132.value  = \outputs__payload$132 [21:6];
-  assign \outputs__payload$135.local_row  = \outputs__payload$135 [5:0];
-  assign \outputs__payload$135.value  = \outputs__payload$135 [21:6];
+  assign \group0_acts.col  = acts__payload[9:0];
+  assign \group0_acts.value  = acts__payload[25:10];
+  assign \acts__payload$78.col  = acts__payload[9:0];
+  assign \acts__payload$78.value  = acts__payload[25:10];
+  assign \acts__payload$80.col  = acts__payload[9:0];
+  assign \acts__payload$80.value  = acts__payload[25:10];
+  assign \acts__payload$82.col  = acts__payload[9:0];
+  assign \acts__payload$82.value  = acts__payload[25:10];
+  assign \outputs__payload$124.local_row  = \outputs__payload$124 [5:0];
+  assign \outputs__payload$124.value  = \outputs__payload$124 [21:6];
+  assign \outputs__payload$127.local_row  = \outputs__payload$127 [5:0];
+  assign \outputs__payload$127.value  = \outputs__payload$127 [21:6];
+  assign \outputs__payload$130.local_row  = \outputs__payload$130 [5:0];
+  assign \outputs__payload$130.value  = \outputs__payload$130 [21:6];
+  assign \outputs__payload$133.local_row  = \outputs__payload$133 [5:0];
+  assign \outputs__payload$133.value  = \outputs__payload$133 [21:6];
+  assign \bcast.col  = bcast[9:0];
+  assign \bcast.value  = bcast[25:10];
+  assign \acts__payload$140.col  = \acts__payload$140 [9:0];
+  assign \acts__payload$140.value  = \acts__payload$140 [25:10];
+  assign \$38  = group0_stop;
+  assign \$57  = group0_stop;
+  assign \$76  = acts__valid;
+  assign \$85  = group0_stop;
+  assign \$88  = group0_idle;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1177,32 +1425,42 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [9:0] \$1 ;
   wire \$10 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [25:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg \$105 ;
+  reg [127:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
   wire [7:0] \$12 ;
   wire [7:0] \$13 ;
   wire [7:0] \$14 ;
   wire \$15 ;
-  wire \$16 ;
+  wire [8:0] \$16 ;
   wire \$17 ;
-  wire \$18 ;
+  wire [8:0] \$18 ;
   wire \$19 ;
   wire [7:0] \$2 ;
-  wire \$20 ;
+  wire [8:0] \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [8:0] \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [8:0] \$24 ;
   wire \$25 ;
-  wire \$26 ;
+  wire [8:0] \$26 ;
   wire \$27 ;
-  wire \$28 ;
+  wire [8:0] \$28 ;
   wire \$29 ;
   wire [11:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  reg [15:0] \$34 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -1237,27 +1495,43 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [8:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  reg [15:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  reg \$74 ;
-  reg [7:0] \$75 ;
-  reg [7:0] \$76 ;
-  reg [25:0] \$77 ;
-  reg [7:0] \$78 ;
-  reg \$79 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [127:0] \$80 ;
-  reg [7:0] \$81 ;
-  reg \$82 ;
-  reg \$83 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [7:0] \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  reg \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg \$99 ;
   output [25:0] acts__payload;
   reg [25:0] acts__payload = 26'h0000000;
   wire [9:0] \acts__payload.col ;
@@ -1270,9 +1544,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire clk;
   output done;
   wire done;
+  wire drained;
   reg [7:0] fetch_ptr = 8'h00;
-  reg fetch_valid = 1'h0;
-  reg [7:0] fetch_word = 8'h00;
   wire [2:0] index;
   input [9:0] load__addr;
   wire [9:0] load__addr;
@@ -1281,16 +1554,23 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input load__en;
   wire load__en;
   wire [7:0] mask;
-  reg [7:0] \mask$15  = 8'h00;
+  reg [7:0] \mask$16  = 8'h00;
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [7:0] n_words;
-  wire [6:0] rd__addr;
-  wire [127:0] rd__data;
-  wire rd__en;
+  wire [6:0] read__addr;
+  wire [127:0] read__data;
+  wire read__en;
+  wire read__out_en;
   wire [7:0] remaining;
   input rst;
   wire rst;
+  reg [7:0] s1_lanes = 8'h00;
+  reg s1_valid = 1'h0;
+  reg [7:0] s1_word = 8'h00;
+  reg [7:0] s2_lanes = 8'h00;
+  reg s2_valid = 1'h0;
+  reg [7:0] s2_word = 8'h00;
   reg scanning = 1'h0;
   input start;
   wire start;
@@ -1299,261 +1579,140 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire window_take;
   reg window_valid = 1'h0;
   reg [7:0] window_word = 8'h00;
-  wire [6:0] wp__addr;
-  wire [127:0] wp__data;
-  wire [7:0] wp__en;
-  reg [127:0] buffer [127:0];
-  initial begin
-    buffer[0] = 128'h00000000000000000000000000000000;
-    buffer[1] = 128'h00000000000000000000000000000000;
-    buffer[2] = 128'h00000000000000000000000000000000;
-    buffer[3] = 128'h00000000000000000000000000000000;
-    buffer[4] = 128'h00000000000000000000000000000000;
-    buffer[5] = 128'h00000000000000000000000000000000;
-    buffer[6] = 128'h00000000000000000000000000000000;
-    buffer[7] = 128'h00000000000000000000000000000000;
-    buffer[8] = 128'h00000000000000000000000000000000;
-    buffer[9] = 128'h00000000000000000000000000000000;
-    buffer[10] = 128'h00000000000000000000000000000000;
-    buffer[11] = 128'h00000000000000000000000000000000;
-    buffer[12] = 128'h00000000000000000000000000000000;
-    buffer[13] = 128'h00000000000000000000000000000000;
-    buffer[14] = 128'h00000000000000000000000000000000;
-    buffer[15] = 128'h00000000000000000000000000000000;
-    buffer[16] = 128'h00000000000000000000000000000000;
-    buffer[17] = 128'h00000000000000000000000000000000;
-    buffer[18] = 128'h00000000000000000000000000000000;
-    buffer[19] = 128'h00000000000000000000000000000000;
-    buffer[20] = 128'h00000000000000000000000000000000;
-    buffer[21] = 128'h00000000000000000000000000000000;
-    buffer[22] = 128'h00000000000000000000000000000000;
-    buffer[23] = 128'h00000000000000000000000000000000;
-    buffer[24] = 128'h00000000000000000000000000000000;
-    buffer[25] = 128'h00000000000000000000000000000000;
-    buffer[26] = 128'h00000000000000000000000000000000;
-    buffer[27] = 128'h00000000000000000000000000000000;
-    buffer[28] = 128'h00000000000000000000000000000000;
-    buffer[29] = 128'h00000000000000000000000000000000;
-    buffer[30] = 128'h00000000000000000000000000000000;
-    buffer[31] = 128'h00000000000000000000000000000000;
-    buffer[32] = 128'h00000000000000000000000000000000;
-    buffer[33] = 128'h00000000000000000000000000000000;
-    buffer[34] = 128'h00000000000000000000000000000000;
-    buffer[35] = 128'h00000000000000000000000000000000;
-    buffer[36] = 128'h00000000000000000000000000000000;
-    buffer[37] = 128'h00000000000000000000000000000000;
-    buffer[38] = 128'h00000000000000000000000000000000;
-    buffer[39] = 128'h00000000000000000000000000000000;
-    buffer[40] = 128'h00000000000000000000000000000000;
-    buffer[41] = 128'h00000000000000000000000000000000;
-    buffer[42] = 128'h00000000000000000000000000000000;
-    buffer[43] = 128'h00000000000000000000000000000000;
-    buffer[44] = 128'h00000000000000000000000000000000;
-    buffer[45] = 128'h00000000000000000000000000000000;
-    buffer[46] = 128'h00000000000000000000000000000000;
-    buffer[47] = 128'h00000000000000000000000000000000;
-    buffer[48] = 128'h00000000000000000000000000000000;
-    buffer[49] = 128'h00000000000000000000000000000000;
-    buffer[50] = 128'h00000000000000000000000000000000;
-    buffer[51] = 128'h00000000000000000000000000000000;
-    buffer[52] = 128'h00000000000000000000000000000000;
-    buffer[53] = 128'h00000000000000000000000000000000;
-    buffer[54] = 128'h00000000000000000000000000000000;
-    buffer[55] = 128'h00000000000000000000000000000000;
-    buffer[56] = 128'h00000000000000000000000000000000;
-    buffer[57] = 128'h00000000000000000000000000000000;
-    buffer[58] = 128'h00000000000000000000000000000000;
-    buffer[59] = 128'h00000000000000000000000000000000;
-    buffer[60] = 128'h00000000000000000000000000000000;
-    buffer[61] = 128'h00000000000000000000000000000000;
-    buffer[62] = 128'h00000000000000000000000000000000;
-    buffer[63] = 128'h00000000000000000000000000000000;
-    buffer[64] = 128'h00000000000000000000000000000000;
-    buffer[65] = 128'h00000000000000000000000000000000;
-    buffer[66] = 128'h00000000000000000000000000000000;
-    buffer[67] = 128'h00000000000000000000000000000000;
-    buffer[68] = 128'h00000000000000000000000000000000;
-    buffer[69] = 128'h00000000000000000000000000000000;
-    buffer[70] = 128'h00000000000000000000000000000000;
-    buffer[71] = 128'h00000000000000000000000000000000;
-    buffer[72] = 128'h00000000000000000000000000000000;
-    buffer[73] = 128'h00000000000000000000000000000000;
-    buffer[74] = 128'h00000000000000000000000000000000;
-    buffer[75] = 128'h00000000000000000000000000000000;
-    buffer[76] = 128'h00000000000000000000000000000000;
-    buffer[77] = 128'h00000000000000000000000000000000;
-    buffer[78] = 128'h00000000000000000000000000000000;
-    buffer[79] = 128'h00000000000000000000000000000000;
-    buffer[80] = 128'h00000000000000000000000000000000;
-    buffer[81] = 128'h00000000000000000000000000000000;
-    buffer[82] = 128'h00000000000000000000000000000000;
-    buffer[83] = 128'h00000000000000000000000000000000;
-    buffer[84] = 128'h00000000000000000000000000000000;
-    buffer[85] = 128'h00000000000000000000000000000000;
-    buffer[86] = 128'h00000000000000000000000000000000;
-    buffer[87] = 128'h00000000000000000000000000000000;
-    buffer[88] = 128'h00000000000000000000000000000000;
-    buffer[89] = 128'h00000000000000000000000000000000;
-    buffer[90] = 128'h00000000000000000000000000000000;
-    buffer[91] = 128'h00000000000000000000000000000000;
-    buffer[92] = 128'h00000000000000000000000000000000;
-    buffer[93] = 128'h00000000000000000000000000000000;
-    buffer[94] = 128'h00000000000000000000000000000000;
-    buffer[95] = 128'h00000000000000000000000000000000;
-    buffer[96] = 128'h00000000000000000000000000000000;
-    buffer[97] = 128'h00000000000000000000000000000000;
-    buffer[98] = 128'h00000000000000000000000000000000;
-    buffer[99] = 128'h00000000000000000000000000000000;
-    buffer[100] = 128'h00000000000000000000000000000000;
-    buffer[101] = 128'h00000000000000000000000000000000;
-    buffer[102] = 128'h00000000000000000000000000000000;
-    buffer[103] = 128'h00000000000000000000000000000000;
-    buffer[104] = 128'h00000000000000000000000000000000;
-    buffer[105] = 128'h00000000000000000000000000000000;
-    buffer[106] = 128'h00000000000000000000000000000000;
-    buffer[107] = 128'h00000000000000000000000000000000;
-    buffer[108] = 128'h00000000000000000000000000000000;
-    buffer[109] = 128'h00000000000000000000000000000000;
-    buffer[110] = 128'h00000000000000000000000000000000;
-    buffer[111] = 128'h00000000000000000000000000000000;
-    buffer[112] = 128'h00000000000000000000000000000000;
-    buffer[113] = 128'h00000000000000000000000000000000;
-    buffer[114] = 128'h00000000000000000000000000000000;
-    buffer[115] = 128'h00000000000000000000000000000000;
-    buffer[116] = 128'h00000000000000000000000000000000;
-    buffer[117] = 128'h00000000000000000000000000000000;
-    buffer[118] = 128'h00000000000000000000000000000000;
-    buffer[119] = 128'h00000000000000000000000000000000;
-    buffer[120] = 128'h00000000000000000000000000000000;
-    buffer[121] = 128'h00000000000000000000000000000000;
-    buffer[122] = 128'h00000000000000000000000000000000;
-    buffer[123] = 128'h00000000000000000000000000000000;
-    buffer[124] = 128'h00000000000000000000000000000000;
-    buffer[125] = 128'h00000000000000000000000000000000;
-    buffer[126] = 128'h00000000000000000000000000000000;
-    buffer[127] = 128'h00000000000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (wp__en[0])
-      buffer[\$1 [6:0]][15:0] <= load__data;
-    if (wp__en[1])
-      buffer[\$1 [6:0]][31:16] <= load__data;
-    if (wp__en[2])
-      buffer[\$1 [6:0]][47:32] <= load__data;
-    if (wp__en[3])
-      buffer[\$1 [6:0]][63:48] <= load__data;
-    if (wp__en[4])
-      buffer[\$1 [6:0]][79:64] <= load__data;
-    if (wp__en[5])
-      buffer[\$1 [6:0]][95:80] <= load__data;
-    if (wp__en[6])
-      buffer[\$1 [6:0]][111:96] <= load__data;
-    if (wp__en[7])
-      buffer[\$1 [6:0]][127:112] <= load__data;
-  end
-  reg [127:0] _0_;
-  always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= buffer[fetch_ptr[6:0]];
-    end
-  end
-  assign rd__data = _0_;
-  assign \$14  = ~ \$13 ;
-  assign remaining = \mask$15  & \$14 ;
-  assign \$15  = ~ window_valid;
-  assign \$16  = ! remaining;
-  assign \$17  = \$15  | \$16 ;
-  assign window_take = fetch_valid & \$17 ;
-  assign done = ~ scanning;
-  assign \$18  = ~ fetch_valid;
-  assign \$19  = \$18  | window_take;
-  assign \$20  = fetch_ptr < \$4 [7:0];
-  assign \$21  = scanning & \$20 ;
-  assign \$22  = ~ fetch_valid;
-  assign \$23  = \$22  | window_take;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = fetch_ptr < \$4 [7:0];
-  assign \$26  = scanning & \$25 ;
-  assign \$27  = ~ fetch_valid;
-  assign \$28  = \$27  | window_take;
-  assign \$29  = \$26  & \$28 ;
-  assign \$30  = fetch_ptr + 1'h1;
-  assign \$31  = ~ acts__valid;
-  assign \$32  = \$31  | acts__ready;
-  assign \$33  = valid & \$32 ;
-  assign \$35  = ~ acts__valid;
-  assign \$36  = \$35  | acts__ready;
-  assign \$37  = ~ acts__valid;
-  assign \$38  = \$37  | acts__ready;
-  assign \$39  = valid & \$38 ;
-  assign \$40  = ! remaining;
-  assign \$41  = window_valid & \$40 ;
-  assign \$42  = | rd__data[15:0];
-  assign \$43  = { fetch_word, 3'h0 } < n_cols;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = | rd__data[31:16];
-  assign \$46  = { fetch_word, 3'h1 } < n_cols;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = | rd__data[47:32];
-  assign \$49  = { fetch_word, 3'h2 } < n_cols;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = | rd__data[63:48];
-  assign \$52  = { fetch_word, 3'h3 } < n_cols;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = | rd__data[79:64];
-  assign \$55  = { fetch_word, 3'h4 } < n_cols;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = | rd__data[95:80];
-  assign \$58  = { fetch_word, 3'h5 } < n_cols;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = | rd__data[111:96];
-  assign \$61  = { fetch_word, 3'h6 } < n_cols;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = | rd__data[127:112];
-  assign \$64  = { fetch_word, 3'h7 } < n_cols;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = fetch_ptr == \$4 [7:0];
-  assign \$67  = scanning & \$66 ;
-  assign \$68  = ~ fetch_valid;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = ~ window_valid;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = ~ acts__valid;
-  assign \$73  = \$71  & \$72 ;
-  always @(posedge clk)
-    fetch_valid <= \$74 ;
-  always @(posedge clk)
-    fetch_ptr <= \$75 ;
-  always @(posedge clk)
-    fetch_word <= \$76 ;
-  always @(posedge clk)
-    acts__payload <= \$77 ;
-  always @(posedge clk)
-    \mask$15  <= \$78 ;
-  always @(posedge clk)
-    acts__valid <= \$79 ;
-  always @(posedge clk)
-    window <= \$80 ;
-  always @(posedge clk)
-    window_word <= \$81 ;
-  always @(posedge clk)
-    window_valid <= \$82 ;
-  always @(posedge clk)
-    scanning <= \$83 ;
+  wire [6:0] write__addr;
+  wire [127:0] write__data;
+  wire [7:0] write__en;
   assign \$2  = 1'h1 << load__addr[2:0];
-  assign wp__en = { load__en, load__en, load__en, load__en, load__en, load__en, load__en, load__en } & \$2 ;
+  assign write__en = { load__en, load__en, load__en, load__en, load__en, load__en, load__en, load__en } & \$2 ;
   assign \$3  = n_cols + 3'h7;
-  assign \$5  = fetch_ptr < \$4 [7:0];
-  assign \$6  = scanning & \$5 ;
-  assign \$7  = ~ fetch_valid;
-  assign \$8  = \$7  | window_take;
-  assign rd__en = \$6  & \$8 ;
-  assign mask = \mask$15  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
+  assign \$5  = ~ s1_valid;
+  assign \$6  = ~ s2_valid;
+  assign \$7  = \$6  | window_take;
+  assign read__en = \$5  | \$7 ;
+  assign \$8  = ~ s2_valid;
+  assign read__out_en = \$8  | window_take;
+  assign mask = \mask$16  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
   assign \$9  = ~ acts__valid;
   assign \$10  = \$9  | acts__ready;
   assign \$11  = valid & \$10 ;
   assign \$12  = 1'h1 << index;
   assign \$13  = \$11  ? \$12  : 8'h00;
+  assign \$14  = ~ \$13 ;
+  assign remaining = \mask$16  & \$14 ;
+  assign \$15  = ! \mask$16 ;
+  assign \$17  = ! \$16 ;
+  assign \$19  = ! \$18 ;
+  assign \$21  = ! \$20 ;
+  assign \$23  = ! \$22 ;
+  assign \$25  = ! \$24 ;
+  assign \$27  = ! \$26 ;
+  assign \$29  = ! \$28 ;
+  assign \$31  = ! \$30 ;
+  assign \$32  = | { \$31 , \$29 , \$27 , \$25 , \$23 , \$21 , \$19 , \$17  };
+  assign \$33  = ~ acts__valid;
+  assign \$34  = \$33  | acts__ready;
+  assign \$35  = \$32  & \$34 ;
+  assign drained = \$15  | \$35 ;
+  assign \$36  = ~ window_valid;
+  assign \$37  = \$36  | drained;
+  assign window_take = s2_valid & \$37 ;
+  assign done = ~ scanning;
+  assign \$38  = ~ s1_valid;
+  assign \$39  = ~ s2_valid;
+  assign \$40  = \$39  | window_take;
+  assign \$41  = \$38  | \$40 ;
+  assign \$42  = fetch_ptr < \$4 [7:0];
+  assign \$43  = scanning & \$42 ;
+  assign \$44  = ~ s1_valid;
+  assign \$45  = ~ s2_valid;
+  assign \$46  = \$45  | window_take;
+  assign \$47  = \$44  | \$46 ;
+  assign \$48  = \$43  & \$47 ;
+  assign \$49  = { fetch_ptr, 3'h0 } < n_cols;
+  assign \$50  = { fetch_ptr, 3'h1 } < n_cols;
+  assign \$51  = { fetch_ptr, 3'h2 } < n_cols;
+  assign \$52  = { fetch_ptr, 3'h3 } < n_cols;
+  assign \$53  = { fetch_ptr, 3'h4 } < n_cols;
+  assign \$54  = { fetch_ptr, 3'h5 } < n_cols;
+  assign \$55  = { fetch_ptr, 3'h6 } < n_cols;
+  assign \$56  = { fetch_ptr, 3'h7 } < n_cols;
+  assign \$57  = ~ s2_valid;
+  assign \$58  = \$57  | window_take;
+  assign \$59  = fetch_ptr < \$4 [7:0];
+  assign \$60  = scanning & \$59 ;
+  assign \$61  = ~ s1_valid;
+  assign \$62  = ~ s2_valid;
+  assign \$63  = \$62  | window_take;
+  assign \$64  = \$61  | \$63 ;
+  assign \$65  = \$60  & \$64 ;
+  assign \$66  = fetch_ptr + 1'h1;
+  assign \$67  = ~ acts__valid;
+  assign \$68  = \$67  | acts__ready;
+  assign \$69  = valid & \$68 ;
+  assign \$71  = ~ acts__valid;
+  assign \$72  = \$71  | acts__ready;
+  assign \$73  = ~ acts__valid;
+  assign \$74  = \$73  | acts__ready;
+  assign \$75  = valid & \$74 ;
+  assign \$76  = window_valid & drained;
+  assign \$77  = | read__data[15:0];
+  assign \$78  = | read__data[31:16];
+  assign \$79  = | read__data[47:32];
+  assign \$80  = | read__data[63:48];
+  assign \$81  = | read__data[79:64];
+  assign \$82  = | read__data[95:80];
+  assign \$83  = | read__data[111:96];
+  assign \$84  = | read__data[127:112];
+  assign \$85  = { \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77  } & s2_lanes;
+  assign \$86  = fetch_ptr == \$4 [7:0];
+  assign \$87  = scanning & \$86 ;
+  assign \$88  = ~ s1_valid;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = ~ s2_valid;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = ~ window_valid;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = ~ acts__valid;
+  assign \$95  = \$93  & \$94 ;
+  always @(posedge clk)
+    s1_valid <= \$96 ;
+  always @(posedge clk)
+    s1_word <= \$97 ;
+  always @(posedge clk)
+    s1_lanes <= \$98 ;
+  always @(posedge clk)
+    s2_valid <= \$99 ;
+  always @(posedge clk)
+    s2_word <= \$100 ;
+  always @(posedge clk)
+    s2_lanes <= \$101 ;
+  always @(posedge clk)
+    fetch_ptr <= \$102 ;
+  always @(posedge clk)
+    acts__payload <= \$103 ;
+  always @(posedge clk)
+    \mask$16  <= \$104 ;
+  always @(posedge clk)
+    acts__valid <= \$105 ;
+  always @(posedge clk)
+    window <= \$106 ;
+  always @(posedge clk)
+    window_word <= \$107 ;
+  always @(posedge clk)
+    window_valid <= \$108 ;
+  always @(posedge clk)
+    scanning <= \$109 ;
+  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer  buffer (
+    .clk(clk),
+    .\port$0$20 (load__data),
+    .rd__addr(fetch_ptr[6:0]),
+    .rd__en(read__en),
+    .read__data(read__data),
+    .read__out_en(read__out_en),
+    .rst(rst),
+    .wr__addr(\$1 [6:0]),
+    .wr__en(write__en)
+  );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.lnzd  lnzd (
     .index(index),
     .mask(mask),
@@ -1564,151 +1723,415 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     (* full_case = 32'd1 *)
     casez (index)
       3'h0:
-          \$34  = window[15:0];
+          \$70  = window[15:0];
       3'h1:
-          \$34  = window[31:16];
+          \$70  = window[31:16];
       3'h2:
-          \$34  = window[47:32];
+          \$70  = window[47:32];
       3'h3:
-          \$34  = window[63:48];
+          \$70  = window[63:48];
       3'h4:
-          \$34  = window[79:64];
+          \$70  = window[79:64];
       3'h5:
-          \$34  = window[95:80];
+          \$70  = window[95:80];
       3'h6:
-          \$34  = window[111:96];
+          \$70  = window[111:96];
       3'h7:
-          \$34  = window[127:112];
+          \$70  = window[127:112];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$74  = fetch_valid;
-    if (\$19 ) begin
-      \$74  = \$24 ;
+    \$96  = s1_valid;
+    if (\$41 ) begin
+      \$96  = \$48 ;
     end
     if (start) begin
-      \$74  = 1'h0;
+      \$96  = 1'h0;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$75  = fetch_ptr;
-    if (\$29 ) begin
-      \$75  = \$30 [7:0];
+    \$97  = s1_word;
+    if (\$41 ) begin
+      \$97  = fetch_ptr;
+    end
+    if (rst) begin
+      \$97  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$98  = s1_lanes;
+    if (\$41 ) begin
+      \$98  = { \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
+    end
+    if (rst) begin
+      \$98  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$99  = s2_valid;
+    if (\$58 ) begin
+      \$99  = s1_valid;
     end
     if (start) begin
-      \$75  = 8'h00;
+      \$99  = 1'h0;
     end
     if (rst) begin
-      \$75  = 8'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$76  = fetch_word;
-    if (\$29 ) begin
-      \$76  = fetch_ptr;
+    \$100  = s2_word;
+    if (\$58 ) begin
+      \$100  = s1_word;
     end
     if (rst) begin
-      \$76  = 8'h00;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$77  = acts__payload;
-    if (\$33 ) begin
-      \$77 [9:0] = { window_word[6:0], index };
-      \$77 [25:10] = \$34 ;
+    \$101  = s2_lanes;
+    if (\$58 ) begin
+      \$101  = s1_lanes;
     end
     if (rst) begin
-      \$77  = 26'h0000000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$78  = \mask$15 ;
-    if (\$33 ) begin
-      \$78  = remaining;
+    \$102  = fetch_ptr;
+    if (\$65 ) begin
+      \$102  = \$66 [7:0];
+    end
+    if (start) begin
+      \$102  = 8'h00;
+    end
+    if (rst) begin
+      \$102  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$103  = acts__payload;
+    if (\$69 ) begin
+      \$103 [9:0] = { window_word[6:0], index };
+      \$103 [25:10] = \$70 ;
+    end
+    if (rst) begin
+      \$103  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$104  = \mask$16 ;
+    if (\$69 ) begin
+      \$104  = remaining;
     end
     if (window_take) begin
-      \$78  = { \$65 , \$62 , \$59 , \$56 , \$53 , \$50 , \$47 , \$44  };
+      \$104  = \$85 ;
     end
     if (rst) begin
-      \$78  = 8'h00;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$79  = acts__valid;
-    if (\$36 ) begin
-      \$79  = \$39 ;
+    \$105  = acts__valid;
+    if (\$72 ) begin
+      \$105  = \$75 ;
     end
     if (start) begin
-      \$79  = 1'h0;
+      \$105  = 1'h0;
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$80  = window;
+    \$106  = window;
     if (window_take) begin
-      \$80  = rd__data;
+      \$106  = read__data;
     end
     if (rst) begin
-      \$80  = 128'h00000000000000000000000000000000;
+      \$106  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$81  = window_word;
+    \$107  = window_word;
     if (window_take) begin
-      \$81  = fetch_word;
+      \$107  = s2_word;
     end
     if (rst) begin
-      \$81  = 8'h00;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$82  = window_valid;
+    \$108  = window_valid;
     if (window_take) begin
-      \$82  = 1'h1;
-    end else if (\$41 ) begin
-      \$82  = 1'h0;
+      \$108  = 1'h1;
+    end else if (\$76 ) begin
+      \$108  = 1'h0;
     end
     if (start) begin
-      \$82  = 1'h0;
+      \$108  = 1'h0;
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$83  = scanning;
+    \$109  = scanning;
     if (start) begin
-      \$83  = 1'h1;
-    end else if (\$73 ) begin
-      \$83  = 1'h0;
+      \$109  = 1'h1;
+    end else if (\$95 ) begin
+      \$109  = 1'h0;
     end
     if (rst) begin
-      \$83  = 1'h0;
+      \$109  = 1'h0;
     end
   end
-  assign wp__addr = \$1 [6:0];
-  assign wp__data = { load__data, load__data, load__data, load__data, load__data, load__data, load__data, load__data };
+  assign write__addr = \$1 [6:0];
+  assign write__data = { load__data, load__data, load__data, load__data, load__data, load__data, load__data, load__data };
   assign n_words = \$4 [7:0];
-  assign rd__addr = fetch_ptr[6:0];
+  assign read__addr = fetch_ptr[6:0];
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
   assign \$1  = { 3'h0, load__addr[9:3] };
   assign \$4  = { 3'h0, \$3 [11:3] };
+  assign \$16 [0] = 1'h0;
+  assign \$16 [8:1] = { 1'h0, \mask$16 [7:1] };
+  assign \$18 [1] = 1'h0;
+  assign { \$18 [8:2], \$18 [0] } = { 1'h0, \mask$16 [7:2], \mask$16 [0] };
+  assign \$20 [2] = 1'h0;
+  assign { \$20 [8:3], \$20 [1:0] } = { 1'h0, \mask$16 [7:3], \mask$16 [1:0] };
+  assign \$22 [3] = 1'h0;
+  assign { \$22 [8:4], \$22 [2:0] } = { 1'h0, \mask$16 [7:4], \mask$16 [2:0] };
+  assign \$24 [4] = 1'h0;
+  assign { \$24 [8:5], \$24 [3:0] } = { 1'h0, \mask$16 [7:5], \mask$16 [3:0] };
+  assign \$26 [5] = 1'h0;
+  assign { \$26 [8:6], \$26 [4:0] } = { 1'h0, \mask$16 [7:6], \mask$16 [4:0] };
+  assign \$28 [6] = 1'h0;
+  assign { \$28 [8:7], \$28 [5:0] } = { 1'h0, \mask$16 [7], \mask$16 [5:0] };
+  assign \$30 [7] = 1'h0;
+  assign { \$30 [8], \$30 [6:0] } = { 1'h0, \mask$16 [6:0] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer (clk, rst, wr__addr, wr__en, rd__en, read__out_en, rd__addr, read__data, \port$0$20 );
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg [127:0] \$1 ;
+  input clk;
+  wire clk;
+  (* init = 128'h00000000000000000000000000000000 *)
+  wire [127:0] out;
+  input [15:0] \port$0$20 ;
+  wire [15:0] \port$0$20 ;
+  input [6:0] rd__addr;
+  wire [6:0] rd__addr;
+  wire [127:0] rd__data;
+  input rd__en;
+  wire rd__en;
+  wire [6:0] read__addr;
+  output [127:0] read__data;
+  reg [127:0] read__data = 128'h00000000000000000000000000000000;
+  wire read__en;
+  input read__out_en;
+  wire read__out_en;
+  input rst;
+  wire rst;
+  input [6:0] wr__addr;
+  wire [6:0] wr__addr;
+  wire [127:0] wr__data;
+  input [7:0] wr__en;
+  wire [7:0] wr__en;
+  wire [6:0] write__addr;
+  wire [127:0] write__data;
+  wire [7:0] write__en;
+  reg [127:0] memory [127:0];
+  initial begin
+    memory[0] = 128'h00000000000000000000000000000000;
+    memory[1] = 128'h00000000000000000000000000000000;
+    memory[2] = 128'h00000000000000000000000000000000;
+    memory[3] = 128'h00000000000000000000000000000000;
+    memory[4] = 128'h00000000000000000000000000000000;
+    memory[5] = 128'h00000000000000000000000000000000;
+    memory[6] = 128'h00000000000000000000000000000000;
+    memory[7] = 128'h00000000000000000000000000000000;
+    memory[8] = 128'h00000000000000000000000000000000;
+    memory[9] = 128'h00000000000000000000000000000000;
+    memory[10] = 128'h00000000000000000000000000000000;
+    memory[11] = 128'h00000000000000000000000000000000;
+    memory[12] = 128'h00000000000000000000000000000000;
+    memory[13] = 128'h00000000000000000000000000000000;
+    memory[14] = 128'h00000000000000000000000000000000;
+    memory[15] = 128'h00000000000000000000000000000000;
+    memory[16] = 128'h00000000000000000000000000000000;
+    memory[17] = 128'h00000000000000000000000000000000;
+    memory[18] = 128'h00000000000000000000000000000000;
+    memory[19] = 128'h00000000000000000000000000000000;
+    memory[20] = 128'h00000000000000000000000000000000;
+    memory[21] = 128'h00000000000000000000000000000000;
+    memory[22] = 128'h00000000000000000000000000000000;
+    memory[23] = 128'h00000000000000000000000000000000;
+    memory[24] = 128'h00000000000000000000000000000000;
+    memory[25] = 128'h00000000000000000000000000000000;
+    memory[26] = 128'h00000000000000000000000000000000;
+    memory[27] = 128'h00000000000000000000000000000000;
+    memory[28] = 128'h00000000000000000000000000000000;
+    memory[29] = 128'h00000000000000000000000000000000;
+    memory[30] = 128'h00000000000000000000000000000000;
+    memory[31] = 128'h00000000000000000000000000000000;
+    memory[32] = 128'h00000000000000000000000000000000;
+    memory[33] = 128'h00000000000000000000000000000000;
+    memory[34] = 128'h00000000000000000000000000000000;
+    memory[35] = 128'h00000000000000000000000000000000;
+    memory[36] = 128'h00000000000000000000000000000000;
+    memory[37] = 128'h00000000000000000000000000000000;
+    memory[38] = 128'h00000000000000000000000000000000;
+    memory[39] = 128'h00000000000000000000000000000000;
+    memory[40] = 128'h00000000000000000000000000000000;
+    memory[41] = 128'h00000000000000000000000000000000;
+    memory[42] = 128'h00000000000000000000000000000000;
+    memory[43] = 128'h00000000000000000000000000000000;
+    memory[44] = 128'h00000000000000000000000000000000;
+    memory[45] = 128'h00000000000000000000000000000000;
+    memory[46] = 128'h00000000000000000000000000000000;
+    memory[47] = 128'h00000000000000000000000000000000;
+    memory[48] = 128'h00000000000000000000000000000000;
+    memory[49] = 128'h00000000000000000000000000000000;
+    memory[50] = 128'h00000000000000000000000000000000;
+    memory[51] = 128'h00000000000000000000000000000000;
+    memory[52] = 128'h00000000000000000000000000000000;
+    memory[53] = 128'h00000000000000000000000000000000;
+    memory[54] = 128'h00000000000000000000000000000000;
+    memory[55] = 128'h00000000000000000000000000000000;
+    memory[56] = 128'h00000000000000000000000000000000;
+    memory[57] = 128'h00000000000000000000000000000000;
+    memory[58] = 128'h00000000000000000000000000000000;
+    memory[59] = 128'h00000000000000000000000000000000;
+    memory[60] = 128'h00000000000000000000000000000000;
+    memory[61] = 128'h00000000000000000000000000000000;
+    memory[62] = 128'h00000000000000000000000000000000;
+    memory[63] = 128'h00000000000000000000000000000000;
+    memory[64] = 128'h00000000000000000000000000000000;
+    memory[65] = 128'h00000000000000000000000000000000;
+    memory[66] = 128'h00000000000000000000000000000000;
+    memory[67] = 128'h00000000000000000000000000000000;
+    memory[68] = 128'h00000000000000000000000000000000;
+    memory[69] = 128'h00000000000000000000000000000000;
+    memory[70] = 128'h00000000000000000000000000000000;
+    memory[71] = 128'h00000000000000000000000000000000;
+    memory[72] = 128'h00000000000000000000000000000000;
+    memory[73] = 128'h00000000000000000000000000000000;
+    memory[74] = 128'h00000000000000000000000000000000;
+    memory[75] = 128'h00000000000000000000000000000000;
+    memory[76] = 128'h00000000000000000000000000000000;
+    memory[77] = 128'h00000000000000000000000000000000;
+    memory[78] = 128'h00000000000000000000000000000000;
+    memory[79] = 128'h00000000000000000000000000000000;
+    memory[80] = 128'h00000000000000000000000000000000;
+    memory[81] = 128'h00000000000000000000000000000000;
+    memory[82] = 128'h00000000000000000000000000000000;
+    memory[83] = 128'h00000000000000000000000000000000;
+    memory[84] = 128'h00000000000000000000000000000000;
+    memory[85] = 128'h00000000000000000000000000000000;
+    memory[86] = 128'h00000000000000000000000000000000;
+    memory[87] = 128'h00000000000000000000000000000000;
+    memory[88] = 128'h00000000000000000000000000000000;
+    memory[89] = 128'h00000000000000000000000000000000;
+    memory[90] = 128'h00000000000000000000000000000000;
+    memory[91] = 128'h00000000000000000000000000000000;
+    memory[92] = 128'h00000000000000000000000000000000;
+    memory[93] = 128'h00000000000000000000000000000000;
+    memory[94] = 128'h00000000000000000000000000000000;
+    memory[95] = 128'h00000000000000000000000000000000;
+    memory[96] = 128'h00000000000000000000000000000000;
+    memory[97] = 128'h00000000000000000000000000000000;
+    memory[98] = 128'h00000000000000000000000000000000;
+    memory[99] = 128'h00000000000000000000000000000000;
+    memory[100] = 128'h00000000000000000000000000000000;
+    memory[101] = 128'h00000000000000000000000000000000;
+    memory[102] = 128'h00000000000000000000000000000000;
+    memory[103] = 128'h00000000000000000000000000000000;
+    memory[104] = 128'h00000000000000000000000000000000;
+    memory[105] = 128'h00000000000000000000000000000000;
+    memory[106] = 128'h00000000000000000000000000000000;
+    memory[107] = 128'h00000000000000000000000000000000;
+    memory[108] = 128'h00000000000000000000000000000000;
+    memory[109] = 128'h00000000000000000000000000000000;
+    memory[110] = 128'h00000000000000000000000000000000;
+    memory[111] = 128'h00000000000000000000000000000000;
+    memory[112] = 128'h00000000000000000000000000000000;
+    memory[113] = 128'h00000000000000000000000000000000;
+    memory[114] = 128'h00000000000000000000000000000000;
+    memory[115] = 128'h00000000000000000000000000000000;
+    memory[116] = 128'h00000000000000000000000000000000;
+    memory[117] = 128'h00000000000000000000000000000000;
+    memory[118] = 128'h00000000000000000000000000000000;
+    memory[119] = 128'h00000000000000000000000000000000;
+    memory[120] = 128'h00000000000000000000000000000000;
+    memory[121] = 128'h00000000000000000000000000000000;
+    memory[122] = 128'h00000000000000000000000000000000;
+    memory[123] = 128'h00000000000000000000000000000000;
+    memory[124] = 128'h00000000000000000000000000000000;
+    memory[125] = 128'h00000000000000000000000000000000;
+    memory[126] = 128'h00000000000000000000000000000000;
+    memory[127] = 128'h00000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (wr__en[0])
+      memory[wr__addr][15:0] <= \port$0$20 ;
+    if (wr__en[1])
+      memory[wr__addr][31:16] <= \port$0$20 ;
+    if (wr__en[2])
+      memory[wr__addr][47:32] <= \port$0$20 ;
+    if (wr__en[3])
+      memory[wr__addr][63:48] <= \port$0$20 ;
+    if (wr__en[4])
+      memory[wr__addr][79:64] <= \port$0$20 ;
+    if (wr__en[5])
+      memory[wr__addr][95:80] <= \port$0$20 ;
+    if (wr__en[6])
+      memory[wr__addr][111:96] <= \port$0$20 ;
+    if (wr__en[7])
+      memory[wr__addr][127:112] <= \port$0$20 ;
+  end
+  reg [127:0] _0_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _0_ <= memory[rd__addr];
+    end
+  end
+  assign rd__data = _0_;
+  always @(posedge clk)
+    read__data <= \$1 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1  = read__data;
+    if (read__out_en) begin
+      \$1  = rd__data;
+    end
+  end
+  assign write__addr = wr__addr;
+  assign wr__data = { \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20  };
+  assign write__data = { \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20  };
+  assign write__en = wr__en;
+  assign read__addr = rd__addr;
+  assign read__en = rd__en;
+  assign out = read__data;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1760,7 +2183,7 @@ endmodule
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42(acts__valid, codebook_load__en, codebook_load__addr, codebook_load__data, ptr_load__en, ptr_load__addr, ptr_load__data, spmat_load__en, spmat_load__addr, spmat_load__data, n_cols, clear, running, rows__payload, rows__valid, outputs__ready, shift, relu, clk, rst, acts__ready
+module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42(acts__valid, codebook_load__en, codebook_load__addr, codebook_load__data, ptr_load__en, ptr_load__addr, ptr_load__data, spmat_load__en, spmat_load__addr, spmat_load__data, n_cols, clear, running, rows__payload, rows__valid, outputs__ready, shift, relu, clk, rst, acts__ready
 , queue_full, queue_level, rows__ready, outputs__payload, outputs__valid, idle, error, busy_cycles, starved_cycles, stalled_cycles, acts__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
@@ -1941,7 +2364,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \$2  = ~ busy;
   assign \$3  = ~ \entries__valid$60 ;
   assign \$4  = \$2  & \$3 ;
-  assign \$5  = ~ acc_write__en;
+  assign \$5  = ~ \busy$94 ;
   assign \$6  = \$4  & \$5 ;
   assign idle = \$1  & \$6 ;
   assign \rows__valid$95  = rows__valid & idle;
@@ -1955,18 +2378,21 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     starved_cycles <= \$11 ;
   always @(posedge clk)
     stalled_cycles <= \$12 ;
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit  arithmetic_unit (
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit  arithmetic_unit (
+    .acc_read__addr(acc_read__addr),
     .acc_read__data(acc_read__data),
-    .acc_read__en(\entries__valid$60 ),
+    .acc_read__en(acc_read__en),
+    .acc_write__addr(acc_write__addr),
     .acc_write__en(acc_write__en),
+    .busy(\busy$94 ),
     .clear(clear),
     .clk(clk),
     .entries__payload(\entries__payload$56 ),
-    .row(acc_write__addr),
+    .entries__valid(\entries__valid$60 ),
     .rst(rst),
     .total(acc_write__data)
   );
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder  decoder (
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder  decoder (
     .busy(busy),
     .clk(clk),
     .cols__payload(cols__payload),
@@ -1988,36 +2414,36 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .rst(rst),
     .skipped(skipped)
   );
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.destination_registers  destination_registers (
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers  destination_registers (
     .acc_read__data(acc_read__data),
     .clear(clear),
     .clk(clk),
     .out_read__data(out_read__data),
-    .rp__addr(\entries__payload$56 [5:0]),
+    .rp__addr(acc_read__addr),
     .\rp__addr$13 (rows__payload),
-    .rp__en(\entries__valid$60 ),
+    .rp__en(acc_read__en),
     .\rp__en$15 (out_read__en),
     .rst(rst),
     .wp__addr(acc_write__addr),
     .wp__data(acc_write__data),
     .wp__en(acc_write__en)
   );
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage  output_stage (
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.output_stage  output_stage (
     .clk(clk),
     .out_read__addr(rows__payload),
     .out_read__data(out_read__data),
     .out_read__en(out_read__en),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$308$0 (\$13 ),
-    .\port$430$0 (\$14 ),
+    .\port$446$0 (\$13 ),
+    .\port$621$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$97 ),
     .rows__valid(\rows__valid$95 ),
     .rst(rst),
     .shift(shift)
   );
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue  queue (
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue  queue (
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
@@ -2029,7 +2455,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .w_data(acts__payload),
     .w_en(acts__valid)
   );
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder  weight_decoder (
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder  weight_decoder (
     .clk(clk),
     .entries__payload(entries__payload),
     .entries__ready(decoded__ready),
@@ -2109,11 +2535,9 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign weighted__ready = 1'h1;
   assign \entries__ready$59  = 1'h1;
   assign weighted__valid = \entries__valid$60 ;
-  assign acc_read__addr = \entries__payload$56 [5:0];
-  assign \acc_read__addr$63  = \entries__payload$56 [5:0];
+  assign \acc_read__addr$63  = acc_read__addr;
   assign \acc_read__data$65  = acc_read__data;
-  assign acc_read__en = \entries__valid$60 ;
-  assign \acc_read__en$67  = \entries__valid$60 ;
+  assign \acc_read__en$67  = acc_read__en;
   assign \acc_write__addr$69  = acc_write__addr;
   assign \acc_write__data$71  = acc_write__data;
   assign \acc_write__en$73  = acc_write__en;
@@ -2134,7 +2558,6 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \outputs__ready$90  = outputs__ready;
   assign \outputs__valid$91  = outputs__valid;
   assign \idle$92  = idle;
-  assign \busy$94  = acc_write__en;
   assign \rows__payload$96  = rows__payload;
   assign outputs__payload = { \$13 , \$14  };
   assign \acts__payload.col  = acts__payload[9:0];
@@ -2168,33 +2591,39 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit (clk, rst, total, acc_read__data, acc_read__en, entries__payload, row, acc_write__en, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit (clk, rst, total, busy, acc_read__data, entries__valid, entries__payload, acc_read__addr, acc_read__en, acc_write__addr, acc_write__en, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire \$1 ;
-  reg \$10 ;
-  reg [5:0] \$11 ;
-  reg [41:0] \$12 ;
+  wire [41:0] \$1 ;
+  reg [5:0] \$10 ;
+  reg \$11 ;
+  reg [5:0] \$12 ;
   reg \$13 ;
-  wire \$2 ;
-  wire [41:0] \$3 ;
-  wire [42:0] \$4 ;
-  wire [31:0] \$5 ;
+  reg [41:0] \$14 ;
+  reg \$15 ;
+  wire [42:0] \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
   wire \$7 ;
-  reg [31:0] \$8 ;
-  reg [5:0] \$9 ;
-  wire [5:0] acc_read__addr;
+  reg [5:0] \$8 ;
+  reg \$9 ;
+  wire [15:0] a;
+  output [5:0] acc_read__addr;
+  reg [5:0] acc_read__addr = 6'h00;
   input [41:0] acc_read__data;
   wire [41:0] acc_read__data;
-  input acc_read__en;
-  wire acc_read__en;
-  (* init = 6'h00 *)
-  wire [5:0] acc_write__addr;
+  output acc_read__en;
+  reg acc_read__en = 1'h0;
+  output [5:0] acc_write__addr;
+  reg [5:0] acc_write__addr = 6'h00;
   wire [41:0] acc_write__data;
   output acc_write__en;
   reg acc_write__en = 1'h0;
-  (* init = 1'h0 *)
+  wire [15:0] b;
+  output busy;
   wire busy;
+  reg bypass = 1'h0;
   input clear;
   wire clear;
   input clk;
@@ -2206,88 +2635,119 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] \entries__payload.value ;
   wire [15:0] \entries__payload.weight ;
   wire entries__ready;
+  input entries__valid;
   wire entries__valid;
-  reg [5:0] last_row = 6'h00;
   reg [41:0] last_sum = 42'h00000000000;
-  reg last_valid = 1'h0;
-  reg [31:0] product = 32'd0;
-  output [5:0] row;
-  reg [5:0] row = 6'h00;
+  wire [31:0] p;
+  reg [5:0] row1 = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] row2;
+  (* init = 6'h00 *)
+  wire [5:0] row3;
   input rst;
   wire rst;
   output [41:0] total;
   wire [41:0] total;
+  reg valid1 = 1'h0;
   (* init = 1'h0 *)
-  wire valid;
-  assign \$1  = last_row == row;
-  assign \$2  = last_valid & \$1 ;
-  assign \$3  = \$2  ? last_sum : acc_read__data;
-  assign \$4  = $signed(\$3 ) + $signed(product);
-  assign \$5  = $signed(entries__payload[21:6]) * $signed(entries__payload[37:22]);
+  wire valid2;
+  (* init = 1'h0 *)
+  wire valid3;
+  assign \$1  = bypass ? last_sum : acc_read__data;
+  assign \$2  = $signed(\$1 ) + $signed(p);
+  assign busy = | { acc_write__en, acc_read__en, valid1 };
+  assign \$3  = acc_write__en & acc_read__en;
+  assign \$4  = acc_write__addr == acc_read__addr;
+  assign \$5  = \$3  & \$4 ;
   assign \$6  = ~ clear;
-  assign \$7  = acc_write__en & \$6 ;
+  assign \$7  = \$5  & \$6 ;
   always @(posedge clk)
-    product <= \$8 ;
+    row1 <= \$8 ;
   always @(posedge clk)
-    row <= \$9 ;
+    valid1 <= \$9 ;
   always @(posedge clk)
-    acc_write__en <= \$10 ;
+    acc_read__addr <= \$10 ;
   always @(posedge clk)
-    last_row <= \$11 ;
+    acc_read__en <= \$11 ;
   always @(posedge clk)
-    last_sum <= \$12 ;
+    acc_write__addr <= \$12 ;
   always @(posedge clk)
-    last_valid <= \$13 ;
+    acc_write__en <= \$13 ;
+  always @(posedge clk)
+    last_sum <= \$14 ;
+  always @(posedge clk)
+    bypass <= \$15 ;
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
+    .clk(clk),
+    .p(p),
+    .\port$581$6 (entries__payload[37:6]),
+    .rst(rst)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$8  = \$5 ;
+    \$8  = entries__payload[5:0];
     if (rst) begin
-      \$8  = 32'd0;
+      \$8  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$9  = entries__payload[5:0];
+    \$9  = entries__valid;
     if (rst) begin
-      \$9  = 6'h00;
+      \$9  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$10  = acc_read__en;
+    \$10  = row1;
     if (rst) begin
-      \$10  = 1'h0;
+      \$10  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$11  = row;
+    \$11  = valid1;
     if (rst) begin
-      \$11  = 6'h00;
+      \$11  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$12  = \$4 [41:0];
+    \$12  = acc_read__addr;
     if (rst) begin
-      \$12  = 42'h00000000000;
+      \$12  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$13  = \$7 ;
+    \$13  = acc_read__en;
     if (rst) begin
       \$13  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$14  = \$2 [41:0];
+    if (rst) begin
+      \$14  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$15  = \$7 ;
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
   assign entries__ready = 1'h1;
-  assign acc_read__addr = entries__payload[5:0];
-  assign entries__valid = acc_read__en;
-  assign acc_write__addr = row;
-  assign acc_write__data = \$4 [41:0];
-  assign valid = acc_write__en;
-  assign busy = acc_write__en;
-  assign total = \$4 [41:0];
+  assign a = entries__payload[21:6];
+  assign b = entries__payload[37:22];
+  assign row2 = acc_read__addr;
+  assign valid2 = acc_read__en;
+  assign row3 = acc_write__addr;
+  assign acc_write__data = \$2 [41:0];
+  assign valid3 = acc_write__en;
+  assign total = \$2 [41:0];
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight  = entries__payload[21:6];
   assign \entries__payload.value  = entries__payload[37:22];
@@ -2295,15 +2755,78 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, decoded__valid, decoded__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$581$6 , p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  wire [31:0] \$1 ;
+  reg [15:0] \$2 ;
+  reg [15:0] \$3 ;
+  reg [31:0] \$4 ;
+  reg [31:0] \$5 ;
+  wire [15:0] a;
+  reg [15:0] a_reg = 16'h0000;
+  wire [15:0] b;
+  reg [15:0] b_reg = 16'h0000;
+  input clk;
+  wire clk;
+  wire en;
+  output [31:0] p;
+  reg [31:0] p = 32'd0;
+  input [31:0] \port$581$6 ;
+  wire [31:0] \port$581$6 ;
+  reg [31:0] product_reg = 32'd0;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @(posedge clk)
+    product_reg <= \$4 ;
+  always @(posedge clk)
+    p <= \$5 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$4  = \$1 ;
+    if (rst) begin
+      \$4  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$5  = product_reg;
+    if (rst) begin
+      \$5  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2  = \port$581$6 [15:0];
+    if (rst) begin
+      \$2  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3  = \port$581$6 [31:16];
+    if (rst) begin
+      \$3  = 16'h0000;
+    end
+  end
+  assign en = 1'h1;
+  assign a = \port$581$6 [15:0];
+  assign b = \port$581$6 [31:16];
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, decoded__valid, decoded__payload, load__en);
   wire \$1 ;
-  wire [25:0] \$2 ;
+  wire [9:0] \$2 ;
   wire [15:0] \$3 ;
-  wire [9:0] \$4 ;
-  wire [15:0] \$5 ;
   output busy;
   wire busy;
   wire \busy$45 ;
+  wire \busy$46 ;
   input clk;
   wire clk;
   input [25:0] cols__payload;
@@ -2362,7 +2885,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \error_clear$40 ;
   output issued;
   wire issued;
-  wire \issued$47 ;
+  wire \issued$48 ;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   input [11:0] \load__addr$30 ;
@@ -2385,13 +2908,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire rst;
   output skipped;
   wire skipped;
-  wire \skipped$49 ;
-  wire [41:0] spans__payload;
-  wire [41:0] \spans__payload$7 ;
+  wire \skipped$50 ;
+  wire [43:0] spans__payload;
+  wire [43:0] \spans__payload$7 ;
+  wire \spans__payload$7.empty ;
   wire [12:0] \spans__payload$7.end ;
+  wire \spans__payload$7.single ;
   wire [12:0] \spans__payload$7.start ;
   wire [15:0] \spans__payload$7.value ;
+  wire \spans__payload.empty ;
   wire [12:0] \spans__payload.end ;
+  wire \spans__payload.single ;
   wire [12:0] \spans__payload.start ;
   wire [15:0] \spans__payload.value ;
   wire spans__ready;
@@ -2402,9 +2929,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [7:0] spmat_load__data;
   wire spmat_load__en;
   assign error = \error$42  | \error$43 ;
-  assign \$1  = spans__valid | \busy$45 ;
+  assign \$1  = \busy$45  | \busy$46 ;
   assign busy = \$1  | decoded__valid;
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator  address_accumulator (
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator  address_accumulator (
     .clk(clk),
     .decoded__payload(decoded__payload),
     .decoded__ready(decoded__ready),
@@ -2413,11 +2940,12 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$340$0 (\$4 ),
-    .\port$344$0 (\$5 ),
+    .\port$507$0 (\$2 ),
+    .\port$511$0 (\$3 ),
     .rst(rst)
   );
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
+    .busy(\busy$45 ),
     .clk(clk),
     .cols__payload(cols__payload),
     .cols__ready(cols__ready),
@@ -2427,40 +2955,37 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .load__addr(load__addr),
     .load__en(load__en),
     .n_cols(n_cols),
-    .\port$329$0 (\$2 ),
-    .\port$333$0 (\$3 ),
     .rst(rst),
+    .spans__payload(spans__payload),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
-    .wp__data(load__data)
+    .write__data(load__data)
   );
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read  spmat_read (
-    .busy(\busy$45 ),
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read  spmat_read (
+    .busy(\busy$46 ),
     .clk(clk),
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$329$0 (\$2 ),
-    .\port$333$0 (\$3 ),
-    .\port$340$0 (\$4 ),
-    .\port$344$0 (\$5 ),
+    .\port$507$0 (\$2 ),
+    .\port$511$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
+    .spans__payload(spans__payload),
     .spans__ready(spans__ready),
     .spans__valid(spans__valid),
-    .wp__addr(\load__addr$30 ),
-    .wp__data(\load__data$32 ),
-    .wp__en(\load__en$34 )
+    .write__addr(\load__addr$30 ),
+    .write__data(\load__data$32 ),
+    .write__en(\load__en$34 )
   );
   assign \cols__payload$1  = cols__payload;
   assign \cols__ready$3  = cols__ready;
   assign \cols__valid$5  = cols__valid;
-  assign spans__payload = { \$3 , \$2  };
-  assign \spans__payload$7  = { \$3 , \$2  };
+  assign \spans__payload$7  = spans__payload;
   assign \spans__ready$9  = spans__ready;
   assign \spans__valid$11  = spans__valid;
-  assign entries__payload = { \$5 , \$4  };
-  assign \entries__payload$13  = { \$5 , \$4  };
+  assign entries__payload = { \$3 , \$2  };
+  assign \entries__payload$13  = { \$3 , \$2  };
   assign \entries__ready$15  = entries__ready;
   assign \entries__valid$17  = entries__valid;
   assign \decoded__payload$19  = decoded__payload;
@@ -2475,28 +3000,32 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \n_cols$37  = n_cols;
   assign \error_clear$39  = error_clear;
   assign \error_clear$40  = error_clear;
-  assign \issued$47  = issued;
-  assign \skipped$49  = skipped;
+  assign \issued$48  = issued;
+  assign \skipped$50  = skipped;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
   assign \cols__payload$1.value  = cols__payload[25:10];
-  assign \spans__payload.start  = \$2 [12:0];
-  assign \spans__payload.end  = \$2 [25:13];
-  assign \spans__payload.value  = \$3 ;
-  assign \spans__payload$7.start  = \$2 [12:0];
-  assign \spans__payload$7.end  = \$2 [25:13];
-  assign \spans__payload$7.value  = \$3 ;
-  assign \entries__payload.rel_index  = \$4 [3:0];
-  assign \entries__payload.weight_idx  = \$4 [7:4];
-  assign \entries__payload.first  = \$4 [8];
-  assign \entries__payload.last  = \$4 [9];
-  assign \entries__payload.value  = \$5 ;
-  assign \entries__payload$13.rel_index  = \$4 [3:0];
-  assign \entries__payload$13.weight_idx  = \$4 [7:4];
-  assign \entries__payload$13.first  = \$4 [8];
-  assign \entries__payload$13.last  = \$4 [9];
-  assign \entries__payload$13.value  = \$5 ;
+  assign \spans__payload.start  = spans__payload[12:0];
+  assign \spans__payload.end  = spans__payload[25:13];
+  assign \spans__payload.empty  = spans__payload[26];
+  assign \spans__payload.single  = spans__payload[27];
+  assign \spans__payload.value  = spans__payload[43:28];
+  assign \spans__payload$7.start  = spans__payload[12:0];
+  assign \spans__payload$7.end  = spans__payload[25:13];
+  assign \spans__payload$7.empty  = spans__payload[26];
+  assign \spans__payload$7.single  = spans__payload[27];
+  assign \spans__payload$7.value  = spans__payload[43:28];
+  assign \entries__payload.rel_index  = \$2 [3:0];
+  assign \entries__payload.weight_idx  = \$2 [7:4];
+  assign \entries__payload.first  = \$2 [8];
+  assign \entries__payload.last  = \$2 [9];
+  assign \entries__payload.value  = \$3 ;
+  assign \entries__payload$13.rel_index  = \$2 [3:0];
+  assign \entries__payload$13.weight_idx  = \$2 [7:4];
+  assign \entries__payload$13.first  = \$2 [8];
+  assign \entries__payload$13.last  = \$2 [9];
+  assign \entries__payload$13.value  = \$3 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -2508,8 +3037,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$340$0 , \port$344$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$507$0 , \port$511$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -2554,17 +3083,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$340$0 ;
-  wire [9:0] \port$340$0 ;
-  input [15:0] \port$344$0 ;
-  wire [15:0] \port$344$0 ;
+  input [9:0] \port$507$0 ;
+  wire [9:0] \port$507$0 ;
+  input [15:0] \port$511$0 ;
+  wire [15:0] \port$511$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$340$0 [3:0];
-  assign \$3  = \port$340$0 [8] ? { 4'h0, \port$340$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$507$0 [3:0];
+  assign \$3  = \port$507$0 [8] ? { 4'h0, \port$507$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -2586,7 +3115,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     error <= \$18 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$15  = decoded__valid;
     if (\$6 ) begin
       \$15  = entries__valid;
@@ -2596,7 +3125,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$16  = prev_row;
     if (\$9 ) begin
       \$16  = \$3 [5:0];
@@ -2606,20 +3135,20 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$340$0 [7:4];
-      \$17 [10] = \port$340$0 [9];
-      \$17 [26:11] = \port$344$0 ;
+      \$17 [9:6] = \port$507$0 [7:4];
+      \$17 [10] = \port$507$0 [9];
+      \$17 [26:11] = \port$511$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$18  = error;
     if (error_clear) begin
       \$18  = 1'h0;
@@ -2632,12 +3161,12 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$344$0 , \port$340$0  };
-  assign \entries__payload.rel_index  = \port$340$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$340$0 [7:4];
-  assign \entries__payload.first  = \port$340$0 [8];
-  assign \entries__payload.last  = \port$340$0 [9];
-  assign \entries__payload.value  = \port$344$0 ;
+  assign entries__payload = { \port$511$0 , \port$507$0  };
+  assign \entries__payload.rel_index  = \port$507$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$507$0 [7:4];
+  assign \entries__payload.first  = \port$507$0 [8];
+  assign \entries__payload.last  = \port$507$0 [9];
+  assign \entries__payload.value  = \port$511$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -2645,16 +3174,50 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (load__addr, wp__data, n_cols, error_clear, clk, rst, cols__valid, cols__payload, cols__ready, spans__ready, \port$329$0 , \port$333$0 , spans__valid, error, load__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__valid, cols__payload, cols__ready, busy, spans__ready, spans__valid, spans__payload, error, load__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  reg \$117 ;
+  reg [9:0] \$118 ;
+  reg [15:0] \$119 ;
   wire \$12 ;
-  wire [12:0] \$13 ;
-  wire [12:0] \$14 ;
-  wire \$15 ;
-  wire \$16 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg [12:0] \$125 ;
+  reg [12:0] \$126 ;
+  reg [13:0] \$127 ;
+  reg \$128 ;
+  reg [43:0] \$129 ;
+  wire \$13 ;
+  reg [15:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg [15:0] \$132 ;
+  reg \$133 ;
+  wire [10:0] \$14 ;
+  wire [10:0] \$15 ;
+  wire [9:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -2672,20 +3235,85 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [10:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire [25:0] \$32 ;
-  reg [15:0] \$33 ;
-  reg [15:0] \$34  = 16'h0000;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [10:0] \$6 ;
-  wire [10:0] \$7 ;
-  wire [9:0] \$8 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [12:0] \$75 ;
+  wire [12:0] \$76 ;
+  wire [12:0] \$77 ;
+  wire [12:0] \$78 ;
+  wire [13:0] \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  output busy;
+  wire busy;
   input clk;
   wire clk;
+  reg [9:0] col = 10'h000;
   input [25:0] cols__payload;
   wire [25:0] cols__payload;
   wire [9:0] \cols__payload.col ;
@@ -2705,1196 +3333,1571 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
-  reg odd_col = 1'h0;
-  output [25:0] \port$329$0 ;
-  wire [25:0] \port$329$0 ;
-  (* init = 16'h0000 *)
-  output [15:0] \port$333$0 ;
-  wire [15:0] \port$333$0 ;
-  wire [9:0] rd_even__addr;
-  wire [12:0] rd_even__data;
-  wire rd_even__en;
-  wire [8:0] rd_odd__addr;
-  wire [12:0] rd_odd__data;
-  wire rd_odd__en;
+  wire [9:0] read__addr;
+  wire [8:0] \read__addr$18 ;
+  wire [12:0] read__data;
+  wire [12:0] \read__data$34 ;
+  wire read__en;
+  wire \read__en$20 ;
+  wire read__out_en;
+  wire \read__out_en$22 ;
   input rst;
   wire rst;
-  wire [41:0] spans__payload;
+  reg s1_valid = 1'h0;
+  reg [15:0] s1_value = 16'h0000;
+  reg s2_odd = 1'h0;
+  reg s2_valid = 1'h0;
+  reg [15:0] s2_value = 16'h0000;
+  reg s3_odd = 1'h0;
+  reg s3_valid = 1'h0;
+  reg [15:0] s3_value = 16'h0000;
+  reg [13:0] s4_count = 14'h0000;
+  reg [12:0] s4_end = 13'h0000;
+  reg [12:0] s4_start = 13'h0000;
+  reg s4_valid = 1'h0;
+  reg [15:0] s4_value = 16'h0000;
+  output [43:0] spans__payload;
+  reg [43:0] spans__payload = 44'h00000000000;
+  wire \spans__payload.empty ;
   wire [12:0] \spans__payload.end ;
+  wire \spans__payload.single ;
   wire [12:0] \spans__payload.start ;
   wire [15:0] \spans__payload.value ;
   input spans__ready;
   wire spans__ready;
   output spans__valid;
   reg spans__valid = 1'h0;
-  wire [9:0] wp__addr;
-  wire [8:0] \wp__addr$6 ;
-  input [12:0] wp__data;
-  wire [12:0] wp__data;
-  wire [12:0] \wp__data$7 ;
-  wire wp__en;
-  wire \wp__en$8 ;
-  reg [12:0] even [512:0];
-  initial begin
-    even[0] = 13'h0000;
-    even[1] = 13'h0000;
-    even[2] = 13'h0000;
-    even[3] = 13'h0000;
-    even[4] = 13'h0000;
-    even[5] = 13'h0000;
-    even[6] = 13'h0000;
-    even[7] = 13'h0000;
-    even[8] = 13'h0000;
-    even[9] = 13'h0000;
-    even[10] = 13'h0000;
-    even[11] = 13'h0000;
-    even[12] = 13'h0000;
-    even[13] = 13'h0000;
-    even[14] = 13'h0000;
-    even[15] = 13'h0000;
-    even[16] = 13'h0000;
-    even[17] = 13'h0000;
-    even[18] = 13'h0000;
-    even[19] = 13'h0000;
-    even[20] = 13'h0000;
-    even[21] = 13'h0000;
-    even[22] = 13'h0000;
-    even[23] = 13'h0000;
-    even[24] = 13'h0000;
-    even[25] = 13'h0000;
-    even[26] = 13'h0000;
-    even[27] = 13'h0000;
-    even[28] = 13'h0000;
-    even[29] = 13'h0000;
-    even[30] = 13'h0000;
-    even[31] = 13'h0000;
-    even[32] = 13'h0000;
-    even[33] = 13'h0000;
-    even[34] = 13'h0000;
-    even[35] = 13'h0000;
-    even[36] = 13'h0000;
-    even[37] = 13'h0000;
-    even[38] = 13'h0000;
-    even[39] = 13'h0000;
-    even[40] = 13'h0000;
-    even[41] = 13'h0000;
-    even[42] = 13'h0000;
-    even[43] = 13'h0000;
-    even[44] = 13'h0000;
-    even[45] = 13'h0000;
-    even[46] = 13'h0000;
-    even[47] = 13'h0000;
-    even[48] = 13'h0000;
-    even[49] = 13'h0000;
-    even[50] = 13'h0000;
-    even[51] = 13'h0000;
-    even[52] = 13'h0000;
-    even[53] = 13'h0000;
-    even[54] = 13'h0000;
-    even[55] = 13'h0000;
-    even[56] = 13'h0000;
-    even[57] = 13'h0000;
-    even[58] = 13'h0000;
-    even[59] = 13'h0000;
-    even[60] = 13'h0000;
-    even[61] = 13'h0000;
-    even[62] = 13'h0000;
-    even[63] = 13'h0000;
-    even[64] = 13'h0000;
-    even[65] = 13'h0000;
-    even[66] = 13'h0000;
-    even[67] = 13'h0000;
-    even[68] = 13'h0000;
-    even[69] = 13'h0000;
-    even[70] = 13'h0000;
-    even[71] = 13'h0000;
-    even[72] = 13'h0000;
-    even[73] = 13'h0000;
-    even[74] = 13'h0000;
-    even[75] = 13'h0000;
-    even[76] = 13'h0000;
-    even[77] = 13'h0000;
-    even[78] = 13'h0000;
-    even[79] = 13'h0000;
-    even[80] = 13'h0000;
-    even[81] = 13'h0000;
-    even[82] = 13'h0000;
-    even[83] = 13'h0000;
-    even[84] = 13'h0000;
-    even[85] = 13'h0000;
-    even[86] = 13'h0000;
-    even[87] = 13'h0000;
-    even[88] = 13'h0000;
-    even[89] = 13'h0000;
-    even[90] = 13'h0000;
-    even[91] = 13'h0000;
-    even[92] = 13'h0000;
-    even[93] = 13'h0000;
-    even[94] = 13'h0000;
-    even[95] = 13'h0000;
-    even[96] = 13'h0000;
-    even[97] = 13'h0000;
-    even[98] = 13'h0000;
-    even[99] = 13'h0000;
-    even[100] = 13'h0000;
-    even[101] = 13'h0000;
-    even[102] = 13'h0000;
-    even[103] = 13'h0000;
-    even[104] = 13'h0000;
-    even[105] = 13'h0000;
-    even[106] = 13'h0000;
-    even[107] = 13'h0000;
-    even[108] = 13'h0000;
-    even[109] = 13'h0000;
-    even[110] = 13'h0000;
-    even[111] = 13'h0000;
-    even[112] = 13'h0000;
-    even[113] = 13'h0000;
-    even[114] = 13'h0000;
-    even[115] = 13'h0000;
-    even[116] = 13'h0000;
-    even[117] = 13'h0000;
-    even[118] = 13'h0000;
-    even[119] = 13'h0000;
-    even[120] = 13'h0000;
-    even[121] = 13'h0000;
-    even[122] = 13'h0000;
-    even[123] = 13'h0000;
-    even[124] = 13'h0000;
-    even[125] = 13'h0000;
-    even[126] = 13'h0000;
-    even[127] = 13'h0000;
-    even[128] = 13'h0000;
-    even[129] = 13'h0000;
-    even[130] = 13'h0000;
-    even[131] = 13'h0000;
-    even[132] = 13'h0000;
-    even[133] = 13'h0000;
-    even[134] = 13'h0000;
-    even[135] = 13'h0000;
-    even[136] = 13'h0000;
-    even[137] = 13'h0000;
-    even[138] = 13'h0000;
-    even[139] = 13'h0000;
-    even[140] = 13'h0000;
-    even[141] = 13'h0000;
-    even[142] = 13'h0000;
-    even[143] = 13'h0000;
-    even[144] = 13'h0000;
-    even[145] = 13'h0000;
-    even[146] = 13'h0000;
-    even[147] = 13'h0000;
-    even[148] = 13'h0000;
-    even[149] = 13'h0000;
-    even[150] = 13'h0000;
-    even[151] = 13'h0000;
-    even[152] = 13'h0000;
-    even[153] = 13'h0000;
-    even[154] = 13'h0000;
-    even[155] = 13'h0000;
-    even[156] = 13'h0000;
-    even[157] = 13'h0000;
-    even[158] = 13'h0000;
-    even[159] = 13'h0000;
-    even[160] = 13'h0000;
-    even[161] = 13'h0000;
-    even[162] = 13'h0000;
-    even[163] = 13'h0000;
-    even[164] = 13'h0000;
-    even[165] = 13'h0000;
-    even[166] = 13'h0000;
-    even[167] = 13'h0000;
-    even[168] = 13'h0000;
-    even[169] = 13'h0000;
-    even[170] = 13'h0000;
-    even[171] = 13'h0000;
-    even[172] = 13'h0000;
-    even[173] = 13'h0000;
-    even[174] = 13'h0000;
-    even[175] = 13'h0000;
-    even[176] = 13'h0000;
-    even[177] = 13'h0000;
-    even[178] = 13'h0000;
-    even[179] = 13'h0000;
-    even[180] = 13'h0000;
-    even[181] = 13'h0000;
-    even[182] = 13'h0000;
-    even[183] = 13'h0000;
-    even[184] = 13'h0000;
-    even[185] = 13'h0000;
-    even[186] = 13'h0000;
-    even[187] = 13'h0000;
-    even[188] = 13'h0000;
-    even[189] = 13'h0000;
-    even[190] = 13'h0000;
-    even[191] = 13'h0000;
-    even[192] = 13'h0000;
-    even[193] = 13'h0000;
-    even[194] = 13'h0000;
-    even[195] = 13'h0000;
-    even[196] = 13'h0000;
-    even[197] = 13'h0000;
-    even[198] = 13'h0000;
-    even[199] = 13'h0000;
-    even[200] = 13'h0000;
-    even[201] = 13'h0000;
-    even[202] = 13'h0000;
-    even[203] = 13'h0000;
-    even[204] = 13'h0000;
-    even[205] = 13'h0000;
-    even[206] = 13'h0000;
-    even[207] = 13'h0000;
-    even[208] = 13'h0000;
-    even[209] = 13'h0000;
-    even[210] = 13'h0000;
-    even[211] = 13'h0000;
-    even[212] = 13'h0000;
-    even[213] = 13'h0000;
-    even[214] = 13'h0000;
-    even[215] = 13'h0000;
-    even[216] = 13'h0000;
-    even[217] = 13'h0000;
-    even[218] = 13'h0000;
-    even[219] = 13'h0000;
-    even[220] = 13'h0000;
-    even[221] = 13'h0000;
-    even[222] = 13'h0000;
-    even[223] = 13'h0000;
-    even[224] = 13'h0000;
-    even[225] = 13'h0000;
-    even[226] = 13'h0000;
-    even[227] = 13'h0000;
-    even[228] = 13'h0000;
-    even[229] = 13'h0000;
-    even[230] = 13'h0000;
-    even[231] = 13'h0000;
-    even[232] = 13'h0000;
-    even[233] = 13'h0000;
-    even[234] = 13'h0000;
-    even[235] = 13'h0000;
-    even[236] = 13'h0000;
-    even[237] = 13'h0000;
-    even[238] = 13'h0000;
-    even[239] = 13'h0000;
-    even[240] = 13'h0000;
-    even[241] = 13'h0000;
-    even[242] = 13'h0000;
-    even[243] = 13'h0000;
-    even[244] = 13'h0000;
-    even[245] = 13'h0000;
-    even[246] = 13'h0000;
-    even[247] = 13'h0000;
-    even[248] = 13'h0000;
-    even[249] = 13'h0000;
-    even[250] = 13'h0000;
-    even[251] = 13'h0000;
-    even[252] = 13'h0000;
-    even[253] = 13'h0000;
-    even[254] = 13'h0000;
-    even[255] = 13'h0000;
-    even[256] = 13'h0000;
-    even[257] = 13'h0000;
-    even[258] = 13'h0000;
-    even[259] = 13'h0000;
-    even[260] = 13'h0000;
-    even[261] = 13'h0000;
-    even[262] = 13'h0000;
-    even[263] = 13'h0000;
-    even[264] = 13'h0000;
-    even[265] = 13'h0000;
-    even[266] = 13'h0000;
-    even[267] = 13'h0000;
-    even[268] = 13'h0000;
-    even[269] = 13'h0000;
-    even[270] = 13'h0000;
-    even[271] = 13'h0000;
-    even[272] = 13'h0000;
-    even[273] = 13'h0000;
-    even[274] = 13'h0000;
-    even[275] = 13'h0000;
-    even[276] = 13'h0000;
-    even[277] = 13'h0000;
-    even[278] = 13'h0000;
-    even[279] = 13'h0000;
-    even[280] = 13'h0000;
-    even[281] = 13'h0000;
-    even[282] = 13'h0000;
-    even[283] = 13'h0000;
-    even[284] = 13'h0000;
-    even[285] = 13'h0000;
-    even[286] = 13'h0000;
-    even[287] = 13'h0000;
-    even[288] = 13'h0000;
-    even[289] = 13'h0000;
-    even[290] = 13'h0000;
-    even[291] = 13'h0000;
-    even[292] = 13'h0000;
-    even[293] = 13'h0000;
-    even[294] = 13'h0000;
-    even[295] = 13'h0000;
-    even[296] = 13'h0000;
-    even[297] = 13'h0000;
-    even[298] = 13'h0000;
-    even[299] = 13'h0000;
-    even[300] = 13'h0000;
-    even[301] = 13'h0000;
-    even[302] = 13'h0000;
-    even[303] = 13'h0000;
-    even[304] = 13'h0000;
-    even[305] = 13'h0000;
-    even[306] = 13'h0000;
-    even[307] = 13'h0000;
-    even[308] = 13'h0000;
-    even[309] = 13'h0000;
-    even[310] = 13'h0000;
-    even[311] = 13'h0000;
-    even[312] = 13'h0000;
-    even[313] = 13'h0000;
-    even[314] = 13'h0000;
-    even[315] = 13'h0000;
-    even[316] = 13'h0000;
-    even[317] = 13'h0000;
-    even[318] = 13'h0000;
-    even[319] = 13'h0000;
-    even[320] = 13'h0000;
-    even[321] = 13'h0000;
-    even[322] = 13'h0000;
-    even[323] = 13'h0000;
-    even[324] = 13'h0000;
-    even[325] = 13'h0000;
-    even[326] = 13'h0000;
-    even[327] = 13'h0000;
-    even[328] = 13'h0000;
-    even[329] = 13'h0000;
-    even[330] = 13'h0000;
-    even[331] = 13'h0000;
-    even[332] = 13'h0000;
-    even[333] = 13'h0000;
-    even[334] = 13'h0000;
-    even[335] = 13'h0000;
-    even[336] = 13'h0000;
-    even[337] = 13'h0000;
-    even[338] = 13'h0000;
-    even[339] = 13'h0000;
-    even[340] = 13'h0000;
-    even[341] = 13'h0000;
-    even[342] = 13'h0000;
-    even[343] = 13'h0000;
-    even[344] = 13'h0000;
-    even[345] = 13'h0000;
-    even[346] = 13'h0000;
-    even[347] = 13'h0000;
-    even[348] = 13'h0000;
-    even[349] = 13'h0000;
-    even[350] = 13'h0000;
-    even[351] = 13'h0000;
-    even[352] = 13'h0000;
-    even[353] = 13'h0000;
-    even[354] = 13'h0000;
-    even[355] = 13'h0000;
-    even[356] = 13'h0000;
-    even[357] = 13'h0000;
-    even[358] = 13'h0000;
-    even[359] = 13'h0000;
-    even[360] = 13'h0000;
-    even[361] = 13'h0000;
-    even[362] = 13'h0000;
-    even[363] = 13'h0000;
-    even[364] = 13'h0000;
-    even[365] = 13'h0000;
-    even[366] = 13'h0000;
-    even[367] = 13'h0000;
-    even[368] = 13'h0000;
-    even[369] = 13'h0000;
-    even[370] = 13'h0000;
-    even[371] = 13'h0000;
-    even[372] = 13'h0000;
-    even[373] = 13'h0000;
-    even[374] = 13'h0000;
-    even[375] = 13'h0000;
-    even[376] = 13'h0000;
-    even[377] = 13'h0000;
-    even[378] = 13'h0000;
-    even[379] = 13'h0000;
-    even[380] = 13'h0000;
-    even[381] = 13'h0000;
-    even[382] = 13'h0000;
-    even[383] = 13'h0000;
-    even[384] = 13'h0000;
-    even[385] = 13'h0000;
-    even[386] = 13'h0000;
-    even[387] = 13'h0000;
-    even[388] = 13'h0000;
-    even[389] = 13'h0000;
-    even[390] = 13'h0000;
-    even[391] = 13'h0000;
-    even[392] = 13'h0000;
-    even[393] = 13'h0000;
-    even[394] = 13'h0000;
-    even[395] = 13'h0000;
-    even[396] = 13'h0000;
-    even[397] = 13'h0000;
-    even[398] = 13'h0000;
-    even[399] = 13'h0000;
-    even[400] = 13'h0000;
-    even[401] = 13'h0000;
-    even[402] = 13'h0000;
-    even[403] = 13'h0000;
-    even[404] = 13'h0000;
-    even[405] = 13'h0000;
-    even[406] = 13'h0000;
-    even[407] = 13'h0000;
-    even[408] = 13'h0000;
-    even[409] = 13'h0000;
-    even[410] = 13'h0000;
-    even[411] = 13'h0000;
-    even[412] = 13'h0000;
-    even[413] = 13'h0000;
-    even[414] = 13'h0000;
-    even[415] = 13'h0000;
-    even[416] = 13'h0000;
-    even[417] = 13'h0000;
-    even[418] = 13'h0000;
-    even[419] = 13'h0000;
-    even[420] = 13'h0000;
-    even[421] = 13'h0000;
-    even[422] = 13'h0000;
-    even[423] = 13'h0000;
-    even[424] = 13'h0000;
-    even[425] = 13'h0000;
-    even[426] = 13'h0000;
-    even[427] = 13'h0000;
-    even[428] = 13'h0000;
-    even[429] = 13'h0000;
-    even[430] = 13'h0000;
-    even[431] = 13'h0000;
-    even[432] = 13'h0000;
-    even[433] = 13'h0000;
-    even[434] = 13'h0000;
-    even[435] = 13'h0000;
-    even[436] = 13'h0000;
-    even[437] = 13'h0000;
-    even[438] = 13'h0000;
-    even[439] = 13'h0000;
-    even[440] = 13'h0000;
-    even[441] = 13'h0000;
-    even[442] = 13'h0000;
-    even[443] = 13'h0000;
-    even[444] = 13'h0000;
-    even[445] = 13'h0000;
-    even[446] = 13'h0000;
-    even[447] = 13'h0000;
-    even[448] = 13'h0000;
-    even[449] = 13'h0000;
-    even[450] = 13'h0000;
-    even[451] = 13'h0000;
-    even[452] = 13'h0000;
-    even[453] = 13'h0000;
-    even[454] = 13'h0000;
-    even[455] = 13'h0000;
-    even[456] = 13'h0000;
-    even[457] = 13'h0000;
-    even[458] = 13'h0000;
-    even[459] = 13'h0000;
-    even[460] = 13'h0000;
-    even[461] = 13'h0000;
-    even[462] = 13'h0000;
-    even[463] = 13'h0000;
-    even[464] = 13'h0000;
-    even[465] = 13'h0000;
-    even[466] = 13'h0000;
-    even[467] = 13'h0000;
-    even[468] = 13'h0000;
-    even[469] = 13'h0000;
-    even[470] = 13'h0000;
-    even[471] = 13'h0000;
-    even[472] = 13'h0000;
-    even[473] = 13'h0000;
-    even[474] = 13'h0000;
-    even[475] = 13'h0000;
-    even[476] = 13'h0000;
-    even[477] = 13'h0000;
-    even[478] = 13'h0000;
-    even[479] = 13'h0000;
-    even[480] = 13'h0000;
-    even[481] = 13'h0000;
-    even[482] = 13'h0000;
-    even[483] = 13'h0000;
-    even[484] = 13'h0000;
-    even[485] = 13'h0000;
-    even[486] = 13'h0000;
-    even[487] = 13'h0000;
-    even[488] = 13'h0000;
-    even[489] = 13'h0000;
-    even[490] = 13'h0000;
-    even[491] = 13'h0000;
-    even[492] = 13'h0000;
-    even[493] = 13'h0000;
-    even[494] = 13'h0000;
-    even[495] = 13'h0000;
-    even[496] = 13'h0000;
-    even[497] = 13'h0000;
-    even[498] = 13'h0000;
-    even[499] = 13'h0000;
-    even[500] = 13'h0000;
-    even[501] = 13'h0000;
-    even[502] = 13'h0000;
-    even[503] = 13'h0000;
-    even[504] = 13'h0000;
-    even[505] = 13'h0000;
-    even[506] = 13'h0000;
-    even[507] = 13'h0000;
-    even[508] = 13'h0000;
-    even[509] = 13'h0000;
-    even[510] = 13'h0000;
-    even[511] = 13'h0000;
-    even[512] = 13'h0000;
-  end
-  always @(posedge clk) begin
-    if (wp__en)
-      even[\$1 [9:0]] <= wp__data;
-  end
-  reg [12:0] _0_;
-  always @(posedge clk) begin
-    if (rd_even__en) begin
-      _0_ <= even[\$7 [9:0]];
-    end
-  end
-  assign rd_even__data = _0_;
-  reg [12:0] odd [511:0];
-  initial begin
-    odd[0] = 13'h0000;
-    odd[1] = 13'h0000;
-    odd[2] = 13'h0000;
-    odd[3] = 13'h0000;
-    odd[4] = 13'h0000;
-    odd[5] = 13'h0000;
-    odd[6] = 13'h0000;
-    odd[7] = 13'h0000;
-    odd[8] = 13'h0000;
-    odd[9] = 13'h0000;
-    odd[10] = 13'h0000;
-    odd[11] = 13'h0000;
-    odd[12] = 13'h0000;
-    odd[13] = 13'h0000;
-    odd[14] = 13'h0000;
-    odd[15] = 13'h0000;
-    odd[16] = 13'h0000;
-    odd[17] = 13'h0000;
-    odd[18] = 13'h0000;
-    odd[19] = 13'h0000;
-    odd[20] = 13'h0000;
-    odd[21] = 13'h0000;
-    odd[22] = 13'h0000;
-    odd[23] = 13'h0000;
-    odd[24] = 13'h0000;
-    odd[25] = 13'h0000;
-    odd[26] = 13'h0000;
-    odd[27] = 13'h0000;
-    odd[28] = 13'h0000;
-    odd[29] = 13'h0000;
-    odd[30] = 13'h0000;
-    odd[31] = 13'h0000;
-    odd[32] = 13'h0000;
-    odd[33] = 13'h0000;
-    odd[34] = 13'h0000;
-    odd[35] = 13'h0000;
-    odd[36] = 13'h0000;
-    odd[37] = 13'h0000;
-    odd[38] = 13'h0000;
-    odd[39] = 13'h0000;
-    odd[40] = 13'h0000;
-    odd[41] = 13'h0000;
-    odd[42] = 13'h0000;
-    odd[43] = 13'h0000;
-    odd[44] = 13'h0000;
-    odd[45] = 13'h0000;
-    odd[46] = 13'h0000;
-    odd[47] = 13'h0000;
-    odd[48] = 13'h0000;
-    odd[49] = 13'h0000;
-    odd[50] = 13'h0000;
-    odd[51] = 13'h0000;
-    odd[52] = 13'h0000;
-    odd[53] = 13'h0000;
-    odd[54] = 13'h0000;
-    odd[55] = 13'h0000;
-    odd[56] = 13'h0000;
-    odd[57] = 13'h0000;
-    odd[58] = 13'h0000;
-    odd[59] = 13'h0000;
-    odd[60] = 13'h0000;
-    odd[61] = 13'h0000;
-    odd[62] = 13'h0000;
-    odd[63] = 13'h0000;
-    odd[64] = 13'h0000;
-    odd[65] = 13'h0000;
-    odd[66] = 13'h0000;
-    odd[67] = 13'h0000;
-    odd[68] = 13'h0000;
-    odd[69] = 13'h0000;
-    odd[70] = 13'h0000;
-    odd[71] = 13'h0000;
-    odd[72] = 13'h0000;
-    odd[73] = 13'h0000;
-    odd[74] = 13'h0000;
-    odd[75] = 13'h0000;
-    odd[76] = 13'h0000;
-    odd[77] = 13'h0000;
-    odd[78] = 13'h0000;
-    odd[79] = 13'h0000;
-    odd[80] = 13'h0000;
-    odd[81] = 13'h0000;
-    odd[82] = 13'h0000;
-    odd[83] = 13'h0000;
-    odd[84] = 13'h0000;
-    odd[85] = 13'h0000;
-    odd[86] = 13'h0000;
-    odd[87] = 13'h0000;
-    odd[88] = 13'h0000;
-    odd[89] = 13'h0000;
-    odd[90] = 13'h0000;
-    odd[91] = 13'h0000;
-    odd[92] = 13'h0000;
-    odd[93] = 13'h0000;
-    odd[94] = 13'h0000;
-    odd[95] = 13'h0000;
-    odd[96] = 13'h0000;
-    odd[97] = 13'h0000;
-    odd[98] = 13'h0000;
-    odd[99] = 13'h0000;
-    odd[100] = 13'h0000;
-    odd[101] = 13'h0000;
-    odd[102] = 13'h0000;
-    odd[103] = 13'h0000;
-    odd[104] = 13'h0000;
-    odd[105] = 13'h0000;
-    odd[106] = 13'h0000;
-    odd[107] = 13'h0000;
-    odd[108] = 13'h0000;
-    odd[109] = 13'h0000;
-    odd[110] = 13'h0000;
-    odd[111] = 13'h0000;
-    odd[112] = 13'h0000;
-    odd[113] = 13'h0000;
-    odd[114] = 13'h0000;
-    odd[115] = 13'h0000;
-    odd[116] = 13'h0000;
-    odd[117] = 13'h0000;
-    odd[118] = 13'h0000;
-    odd[119] = 13'h0000;
-    odd[120] = 13'h0000;
-    odd[121] = 13'h0000;
-    odd[122] = 13'h0000;
-    odd[123] = 13'h0000;
-    odd[124] = 13'h0000;
-    odd[125] = 13'h0000;
-    odd[126] = 13'h0000;
-    odd[127] = 13'h0000;
-    odd[128] = 13'h0000;
-    odd[129] = 13'h0000;
-    odd[130] = 13'h0000;
-    odd[131] = 13'h0000;
-    odd[132] = 13'h0000;
-    odd[133] = 13'h0000;
-    odd[134] = 13'h0000;
-    odd[135] = 13'h0000;
-    odd[136] = 13'h0000;
-    odd[137] = 13'h0000;
-    odd[138] = 13'h0000;
-    odd[139] = 13'h0000;
-    odd[140] = 13'h0000;
-    odd[141] = 13'h0000;
-    odd[142] = 13'h0000;
-    odd[143] = 13'h0000;
-    odd[144] = 13'h0000;
-    odd[145] = 13'h0000;
-    odd[146] = 13'h0000;
-    odd[147] = 13'h0000;
-    odd[148] = 13'h0000;
-    odd[149] = 13'h0000;
-    odd[150] = 13'h0000;
-    odd[151] = 13'h0000;
-    odd[152] = 13'h0000;
-    odd[153] = 13'h0000;
-    odd[154] = 13'h0000;
-    odd[155] = 13'h0000;
-    odd[156] = 13'h0000;
-    odd[157] = 13'h0000;
-    odd[158] = 13'h0000;
-    odd[159] = 13'h0000;
-    odd[160] = 13'h0000;
-    odd[161] = 13'h0000;
-    odd[162] = 13'h0000;
-    odd[163] = 13'h0000;
-    odd[164] = 13'h0000;
-    odd[165] = 13'h0000;
-    odd[166] = 13'h0000;
-    odd[167] = 13'h0000;
-    odd[168] = 13'h0000;
-    odd[169] = 13'h0000;
-    odd[170] = 13'h0000;
-    odd[171] = 13'h0000;
-    odd[172] = 13'h0000;
-    odd[173] = 13'h0000;
-    odd[174] = 13'h0000;
-    odd[175] = 13'h0000;
-    odd[176] = 13'h0000;
-    odd[177] = 13'h0000;
-    odd[178] = 13'h0000;
-    odd[179] = 13'h0000;
-    odd[180] = 13'h0000;
-    odd[181] = 13'h0000;
-    odd[182] = 13'h0000;
-    odd[183] = 13'h0000;
-    odd[184] = 13'h0000;
-    odd[185] = 13'h0000;
-    odd[186] = 13'h0000;
-    odd[187] = 13'h0000;
-    odd[188] = 13'h0000;
-    odd[189] = 13'h0000;
-    odd[190] = 13'h0000;
-    odd[191] = 13'h0000;
-    odd[192] = 13'h0000;
-    odd[193] = 13'h0000;
-    odd[194] = 13'h0000;
-    odd[195] = 13'h0000;
-    odd[196] = 13'h0000;
-    odd[197] = 13'h0000;
-    odd[198] = 13'h0000;
-    odd[199] = 13'h0000;
-    odd[200] = 13'h0000;
-    odd[201] = 13'h0000;
-    odd[202] = 13'h0000;
-    odd[203] = 13'h0000;
-    odd[204] = 13'h0000;
-    odd[205] = 13'h0000;
-    odd[206] = 13'h0000;
-    odd[207] = 13'h0000;
-    odd[208] = 13'h0000;
-    odd[209] = 13'h0000;
-    odd[210] = 13'h0000;
-    odd[211] = 13'h0000;
-    odd[212] = 13'h0000;
-    odd[213] = 13'h0000;
-    odd[214] = 13'h0000;
-    odd[215] = 13'h0000;
-    odd[216] = 13'h0000;
-    odd[217] = 13'h0000;
-    odd[218] = 13'h0000;
-    odd[219] = 13'h0000;
-    odd[220] = 13'h0000;
-    odd[221] = 13'h0000;
-    odd[222] = 13'h0000;
-    odd[223] = 13'h0000;
-    odd[224] = 13'h0000;
-    odd[225] = 13'h0000;
-    odd[226] = 13'h0000;
-    odd[227] = 13'h0000;
-    odd[228] = 13'h0000;
-    odd[229] = 13'h0000;
-    odd[230] = 13'h0000;
-    odd[231] = 13'h0000;
-    odd[232] = 13'h0000;
-    odd[233] = 13'h0000;
-    odd[234] = 13'h0000;
-    odd[235] = 13'h0000;
-    odd[236] = 13'h0000;
-    odd[237] = 13'h0000;
-    odd[238] = 13'h0000;
-    odd[239] = 13'h0000;
-    odd[240] = 13'h0000;
-    odd[241] = 13'h0000;
-    odd[242] = 13'h0000;
-    odd[243] = 13'h0000;
-    odd[244] = 13'h0000;
-    odd[245] = 13'h0000;
-    odd[246] = 13'h0000;
-    odd[247] = 13'h0000;
-    odd[248] = 13'h0000;
-    odd[249] = 13'h0000;
-    odd[250] = 13'h0000;
-    odd[251] = 13'h0000;
-    odd[252] = 13'h0000;
-    odd[253] = 13'h0000;
-    odd[254] = 13'h0000;
-    odd[255] = 13'h0000;
-    odd[256] = 13'h0000;
-    odd[257] = 13'h0000;
-    odd[258] = 13'h0000;
-    odd[259] = 13'h0000;
-    odd[260] = 13'h0000;
-    odd[261] = 13'h0000;
-    odd[262] = 13'h0000;
-    odd[263] = 13'h0000;
-    odd[264] = 13'h0000;
-    odd[265] = 13'h0000;
-    odd[266] = 13'h0000;
-    odd[267] = 13'h0000;
-    odd[268] = 13'h0000;
-    odd[269] = 13'h0000;
-    odd[270] = 13'h0000;
-    odd[271] = 13'h0000;
-    odd[272] = 13'h0000;
-    odd[273] = 13'h0000;
-    odd[274] = 13'h0000;
-    odd[275] = 13'h0000;
-    odd[276] = 13'h0000;
-    odd[277] = 13'h0000;
-    odd[278] = 13'h0000;
-    odd[279] = 13'h0000;
-    odd[280] = 13'h0000;
-    odd[281] = 13'h0000;
-    odd[282] = 13'h0000;
-    odd[283] = 13'h0000;
-    odd[284] = 13'h0000;
-    odd[285] = 13'h0000;
-    odd[286] = 13'h0000;
-    odd[287] = 13'h0000;
-    odd[288] = 13'h0000;
-    odd[289] = 13'h0000;
-    odd[290] = 13'h0000;
-    odd[291] = 13'h0000;
-    odd[292] = 13'h0000;
-    odd[293] = 13'h0000;
-    odd[294] = 13'h0000;
-    odd[295] = 13'h0000;
-    odd[296] = 13'h0000;
-    odd[297] = 13'h0000;
-    odd[298] = 13'h0000;
-    odd[299] = 13'h0000;
-    odd[300] = 13'h0000;
-    odd[301] = 13'h0000;
-    odd[302] = 13'h0000;
-    odd[303] = 13'h0000;
-    odd[304] = 13'h0000;
-    odd[305] = 13'h0000;
-    odd[306] = 13'h0000;
-    odd[307] = 13'h0000;
-    odd[308] = 13'h0000;
-    odd[309] = 13'h0000;
-    odd[310] = 13'h0000;
-    odd[311] = 13'h0000;
-    odd[312] = 13'h0000;
-    odd[313] = 13'h0000;
-    odd[314] = 13'h0000;
-    odd[315] = 13'h0000;
-    odd[316] = 13'h0000;
-    odd[317] = 13'h0000;
-    odd[318] = 13'h0000;
-    odd[319] = 13'h0000;
-    odd[320] = 13'h0000;
-    odd[321] = 13'h0000;
-    odd[322] = 13'h0000;
-    odd[323] = 13'h0000;
-    odd[324] = 13'h0000;
-    odd[325] = 13'h0000;
-    odd[326] = 13'h0000;
-    odd[327] = 13'h0000;
-    odd[328] = 13'h0000;
-    odd[329] = 13'h0000;
-    odd[330] = 13'h0000;
-    odd[331] = 13'h0000;
-    odd[332] = 13'h0000;
-    odd[333] = 13'h0000;
-    odd[334] = 13'h0000;
-    odd[335] = 13'h0000;
-    odd[336] = 13'h0000;
-    odd[337] = 13'h0000;
-    odd[338] = 13'h0000;
-    odd[339] = 13'h0000;
-    odd[340] = 13'h0000;
-    odd[341] = 13'h0000;
-    odd[342] = 13'h0000;
-    odd[343] = 13'h0000;
-    odd[344] = 13'h0000;
-    odd[345] = 13'h0000;
-    odd[346] = 13'h0000;
-    odd[347] = 13'h0000;
-    odd[348] = 13'h0000;
-    odd[349] = 13'h0000;
-    odd[350] = 13'h0000;
-    odd[351] = 13'h0000;
-    odd[352] = 13'h0000;
-    odd[353] = 13'h0000;
-    odd[354] = 13'h0000;
-    odd[355] = 13'h0000;
-    odd[356] = 13'h0000;
-    odd[357] = 13'h0000;
-    odd[358] = 13'h0000;
-    odd[359] = 13'h0000;
-    odd[360] = 13'h0000;
-    odd[361] = 13'h0000;
-    odd[362] = 13'h0000;
-    odd[363] = 13'h0000;
-    odd[364] = 13'h0000;
-    odd[365] = 13'h0000;
-    odd[366] = 13'h0000;
-    odd[367] = 13'h0000;
-    odd[368] = 13'h0000;
-    odd[369] = 13'h0000;
-    odd[370] = 13'h0000;
-    odd[371] = 13'h0000;
-    odd[372] = 13'h0000;
-    odd[373] = 13'h0000;
-    odd[374] = 13'h0000;
-    odd[375] = 13'h0000;
-    odd[376] = 13'h0000;
-    odd[377] = 13'h0000;
-    odd[378] = 13'h0000;
-    odd[379] = 13'h0000;
-    odd[380] = 13'h0000;
-    odd[381] = 13'h0000;
-    odd[382] = 13'h0000;
-    odd[383] = 13'h0000;
-    odd[384] = 13'h0000;
-    odd[385] = 13'h0000;
-    odd[386] = 13'h0000;
-    odd[387] = 13'h0000;
-    odd[388] = 13'h0000;
-    odd[389] = 13'h0000;
-    odd[390] = 13'h0000;
-    odd[391] = 13'h0000;
-    odd[392] = 13'h0000;
-    odd[393] = 13'h0000;
-    odd[394] = 13'h0000;
-    odd[395] = 13'h0000;
-    odd[396] = 13'h0000;
-    odd[397] = 13'h0000;
-    odd[398] = 13'h0000;
-    odd[399] = 13'h0000;
-    odd[400] = 13'h0000;
-    odd[401] = 13'h0000;
-    odd[402] = 13'h0000;
-    odd[403] = 13'h0000;
-    odd[404] = 13'h0000;
-    odd[405] = 13'h0000;
-    odd[406] = 13'h0000;
-    odd[407] = 13'h0000;
-    odd[408] = 13'h0000;
-    odd[409] = 13'h0000;
-    odd[410] = 13'h0000;
-    odd[411] = 13'h0000;
-    odd[412] = 13'h0000;
-    odd[413] = 13'h0000;
-    odd[414] = 13'h0000;
-    odd[415] = 13'h0000;
-    odd[416] = 13'h0000;
-    odd[417] = 13'h0000;
-    odd[418] = 13'h0000;
-    odd[419] = 13'h0000;
-    odd[420] = 13'h0000;
-    odd[421] = 13'h0000;
-    odd[422] = 13'h0000;
-    odd[423] = 13'h0000;
-    odd[424] = 13'h0000;
-    odd[425] = 13'h0000;
-    odd[426] = 13'h0000;
-    odd[427] = 13'h0000;
-    odd[428] = 13'h0000;
-    odd[429] = 13'h0000;
-    odd[430] = 13'h0000;
-    odd[431] = 13'h0000;
-    odd[432] = 13'h0000;
-    odd[433] = 13'h0000;
-    odd[434] = 13'h0000;
-    odd[435] = 13'h0000;
-    odd[436] = 13'h0000;
-    odd[437] = 13'h0000;
-    odd[438] = 13'h0000;
-    odd[439] = 13'h0000;
-    odd[440] = 13'h0000;
-    odd[441] = 13'h0000;
-    odd[442] = 13'h0000;
-    odd[443] = 13'h0000;
-    odd[444] = 13'h0000;
-    odd[445] = 13'h0000;
-    odd[446] = 13'h0000;
-    odd[447] = 13'h0000;
-    odd[448] = 13'h0000;
-    odd[449] = 13'h0000;
-    odd[450] = 13'h0000;
-    odd[451] = 13'h0000;
-    odd[452] = 13'h0000;
-    odd[453] = 13'h0000;
-    odd[454] = 13'h0000;
-    odd[455] = 13'h0000;
-    odd[456] = 13'h0000;
-    odd[457] = 13'h0000;
-    odd[458] = 13'h0000;
-    odd[459] = 13'h0000;
-    odd[460] = 13'h0000;
-    odd[461] = 13'h0000;
-    odd[462] = 13'h0000;
-    odd[463] = 13'h0000;
-    odd[464] = 13'h0000;
-    odd[465] = 13'h0000;
-    odd[466] = 13'h0000;
-    odd[467] = 13'h0000;
-    odd[468] = 13'h0000;
-    odd[469] = 13'h0000;
-    odd[470] = 13'h0000;
-    odd[471] = 13'h0000;
-    odd[472] = 13'h0000;
-    odd[473] = 13'h0000;
-    odd[474] = 13'h0000;
-    odd[475] = 13'h0000;
-    odd[476] = 13'h0000;
-    odd[477] = 13'h0000;
-    odd[478] = 13'h0000;
-    odd[479] = 13'h0000;
-    odd[480] = 13'h0000;
-    odd[481] = 13'h0000;
-    odd[482] = 13'h0000;
-    odd[483] = 13'h0000;
-    odd[484] = 13'h0000;
-    odd[485] = 13'h0000;
-    odd[486] = 13'h0000;
-    odd[487] = 13'h0000;
-    odd[488] = 13'h0000;
-    odd[489] = 13'h0000;
-    odd[490] = 13'h0000;
-    odd[491] = 13'h0000;
-    odd[492] = 13'h0000;
-    odd[493] = 13'h0000;
-    odd[494] = 13'h0000;
-    odd[495] = 13'h0000;
-    odd[496] = 13'h0000;
-    odd[497] = 13'h0000;
-    odd[498] = 13'h0000;
-    odd[499] = 13'h0000;
-    odd[500] = 13'h0000;
-    odd[501] = 13'h0000;
-    odd[502] = 13'h0000;
-    odd[503] = 13'h0000;
-    odd[504] = 13'h0000;
-    odd[505] = 13'h0000;
-    odd[506] = 13'h0000;
-    odd[507] = 13'h0000;
-    odd[508] = 13'h0000;
-    odd[509] = 13'h0000;
-    odd[510] = 13'h0000;
-    odd[511] = 13'h0000;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$8 )
-      odd[\$3 [8:0]] <= wp__data;
-  end
-  reg [12:0] _1_;
-  always @(posedge clk) begin
-    if (rd_odd__en) begin
-      _1_ <= odd[\$8 [8:0]];
-    end
-  end
-  assign rd_odd__data = _1_;
+  wire [9:0] write__addr;
+  wire [8:0] \write__addr$6 ;
+  input [12:0] write__data;
+  wire [12:0] write__data;
+  wire [12:0] \write__data$7 ;
+  wire write__en;
+  wire \write__en$8 ;
   assign \$2  = ! load__addr[0];
-  assign wp__en = load__en & \$2 ;
-  assign \wp__en$8  = load__en & \$4 ;
-  assign \$5  = ~ spans__valid;
-  assign cols__ready = \$5  | spans__ready;
-  assign \$6  = cols__payload[9:0] + 1'h1;
+  assign write__en = load__en & \$2 ;
+  assign \write__en$8  = load__en & \$4 ;
+  assign \$5  = ~ s1_valid;
+  assign \$6  = ~ s2_valid;
+  assign \$7  = ~ s3_valid;
+  assign \$8  = ~ s4_valid;
   assign \$9  = ~ spans__valid;
   assign \$10  = \$9  | spans__ready;
-  assign rd_even__en = cols__valid & \$10 ;
-  assign \$11  = ~ spans__valid;
-  assign \$12  = \$11  | spans__ready;
-  assign rd_odd__en = cols__valid & \$12 ;
-  assign \$13  = odd_col ? rd_odd__data : rd_even__data;
-  assign \$14  = odd_col ? rd_even__data : rd_odd__data;
-  assign \$15  = ~ spans__valid;
-  assign \$16  = \$15  | spans__ready;
-  assign \$17  = ~ spans__valid;
-  assign \$18  = \$17  | spans__ready;
-  assign \$19  = cols__valid & \$18 ;
-  assign \$20  = cols__payload[9:0] >= n_cols;
-  assign \$21  = cols__payload[9:0] >= 11'h400;
-  assign \$22  = \$20  | \$21 ;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$19  & \$23 ;
-  assign \$25  = ~ spans__valid;
-  assign \$26  = \$25  | spans__ready;
-  assign \$27  = cols__valid & \$26 ;
-  assign \$28  = cols__payload[9:0] >= n_cols;
-  assign \$29  = cols__payload[9:0] >= 11'h400;
-  assign \$30  = \$28  | \$29 ;
-  assign \$31  = \$27  & \$30 ;
+  assign \$11  = \$8  | \$10 ;
+  assign \$12  = \$7  | \$11 ;
+  assign \$13  = \$6  | \$12 ;
+  assign cols__ready = \$5  | \$13 ;
+  assign \$14  = col + 1'h1;
+  assign \$17  = ~ s2_valid;
+  assign \$18  = ~ s3_valid;
+  assign \$19  = ~ s4_valid;
+  assign \$20  = ~ spans__valid;
+  assign \$21  = \$20  | spans__ready;
+  assign \$22  = \$19  | \$21 ;
+  assign \$23  = \$18  | \$22 ;
+  assign read__en = \$17  | \$23 ;
+  assign \$24  = ~ s2_valid;
+  assign \$25  = ~ s3_valid;
+  assign \$26  = ~ s4_valid;
+  assign \$27  = ~ spans__valid;
+  assign \$28  = \$27  | spans__ready;
+  assign \$29  = \$26  | \$28 ;
+  assign \$30  = \$25  | \$29 ;
+  assign \read__en$20  = \$24  | \$30 ;
+  assign \$31  = ~ s3_valid;
+  assign \$32  = ~ s4_valid;
+  assign \$33  = ~ spans__valid;
+  assign \$34  = \$33  | spans__ready;
+  assign \$35  = \$32  | \$34 ;
+  assign read__out_en = \$31  | \$35 ;
+  assign \$36  = ~ s3_valid;
+  assign \$37  = ~ s4_valid;
+  assign \$38  = ~ spans__valid;
+  assign \$39  = \$38  | spans__ready;
+  assign \$40  = \$37  | \$39 ;
+  assign \read__out_en$22  = \$36  | \$40 ;
+  assign \$41  = | { s4_valid, s3_valid, s2_valid, s1_valid };
+  assign busy = \$41  | spans__valid;
+  assign \$42  = ~ s1_valid;
+  assign \$43  = ~ s2_valid;
+  assign \$44  = ~ s3_valid;
+  assign \$45  = ~ s4_valid;
+  assign \$46  = ~ spans__valid;
+  assign \$47  = \$46  | spans__ready;
+  assign \$48  = \$45  | \$47 ;
+  assign \$49  = \$44  | \$48 ;
+  assign \$50  = \$43  | \$49 ;
+  assign \$51  = \$42  | \$50 ;
+  assign \$52  = ~ s2_valid;
+  assign \$53  = ~ s3_valid;
+  assign \$54  = ~ s4_valid;
+  assign \$55  = ~ spans__valid;
+  assign \$56  = \$55  | spans__ready;
+  assign \$57  = \$54  | \$56 ;
+  assign \$58  = \$53  | \$57 ;
+  assign \$59  = \$52  | \$58 ;
+  assign \$60  = col >= n_cols;
+  assign \$61  = col >= 11'h400;
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = s1_valid & \$63 ;
+  assign \$65  = ~ s3_valid;
+  assign \$66  = ~ s4_valid;
+  assign \$67  = ~ spans__valid;
+  assign \$68  = \$67  | spans__ready;
+  assign \$69  = \$66  | \$68 ;
+  assign \$70  = \$65  | \$69 ;
+  assign \$71  = ~ s4_valid;
+  assign \$72  = ~ spans__valid;
+  assign \$73  = \$72  | spans__ready;
+  assign \$74  = \$71  | \$73 ;
+  assign \$75  = s3_odd ? \read__data$34  : read__data;
+  assign \$76  = s3_odd ? read__data : \read__data$34 ;
+  assign \$77  = s3_odd ? read__data : \read__data$34 ;
+  assign \$78  = s3_odd ? \read__data$34  : read__data;
+  assign \$79  = \$77  - \$78 ;
+  assign \$80  = ~ spans__valid;
+  assign \$81  = \$80  | spans__ready;
+  assign \$82  = $signed(s4_count) <= $signed(1'h0);
+  assign \$83  = s4_count == 1'h1;
+  assign \$84  = ~ s2_valid;
+  assign \$85  = ~ s3_valid;
+  assign \$86  = ~ s4_valid;
+  assign \$87  = ~ spans__valid;
+  assign \$88  = \$87  | spans__ready;
+  assign \$89  = \$86  | \$88 ;
+  assign \$90  = \$85  | \$89 ;
+  assign \$91  = \$84  | \$90 ;
+  assign \$92  = ~ s3_valid;
+  assign \$93  = ~ s4_valid;
+  assign \$94  = ~ spans__valid;
+  assign \$95  = \$94  | spans__ready;
+  assign \$96  = \$93  | \$95 ;
+  assign \$97  = \$92  | \$96 ;
+  assign \$98  = ~ s4_valid;
+  assign \$99  = ~ spans__valid;
+  assign \$100  = \$99  | spans__ready;
+  assign \$101  = \$98  | \$100 ;
+  assign \$102  = ~ spans__valid;
+  assign \$103  = \$102  | spans__ready;
+  assign \$104  = ~ s2_valid;
+  assign \$105  = ~ s3_valid;
+  assign \$106  = ~ s4_valid;
+  assign \$107  = ~ spans__valid;
+  assign \$108  = \$107  | spans__ready;
+  assign \$109  = \$106  | \$108 ;
+  assign \$110  = \$105  | \$109 ;
+  assign \$111  = \$104  | \$110 ;
+  assign \$112  = \$111  & s1_valid;
+  assign \$113  = col >= n_cols;
+  assign \$114  = col >= 11'h400;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = \$112  & \$115 ;
   always @(posedge clk)
-    \$34  <= \$33 ;
+    s1_valid <= \$117 ;
   always @(posedge clk)
-    spans__valid <= \$35 ;
+    col <= \$118 ;
   always @(posedge clk)
-    odd_col <= \$36 ;
+    s1_value <= \$119 ;
   always @(posedge clk)
-    error <= \$37 ;
+    s2_valid <= \$120 ;
+  always @(posedge clk)
+    s2_odd <= \$121 ;
+  always @(posedge clk)
+    s3_valid <= \$122 ;
+  always @(posedge clk)
+    s3_odd <= \$123 ;
+  always @(posedge clk)
+    s4_valid <= \$124 ;
+  always @(posedge clk)
+    s4_start <= \$125 ;
+  always @(posedge clk)
+    s4_end <= \$126 ;
+  always @(posedge clk)
+    s4_count <= \$127 ;
+  always @(posedge clk)
+    spans__valid <= \$128 ;
+  always @(posedge clk)
+    spans__payload <= \$129 ;
+  always @(posedge clk)
+    s2_value <= \$130 ;
+  always @(posedge clk)
+    s3_value <= \$131 ;
+  always @(posedge clk)
+    s4_value <= \$132 ;
+  always @(posedge clk)
+    error <= \$133 ;
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.even  even (
+    .clk(clk),
+    .rd__addr(\$15 [9:0]),
+    .rd__en(read__en),
+    .read__data(read__data),
+    .read__out_en(read__out_en),
+    .rst(rst),
+    .wr__addr(\$1 [9:0]),
+    .wr__data(write__data),
+    .wr__en(write__en)
+  );
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.odd  odd (
+    .clk(clk),
+    .rd__addr(\$16 [8:0]),
+    .rd__en(\read__en$20 ),
+    .read__data(\read__data$34 ),
+    .read__out_en(\read__out_en$22 ),
+    .rst(rst),
+    .wr__addr(\$3 [8:0]),
+    .wr__data(write__data),
+    .wr__en(\write__en$8 )
+  );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$33  = \$34 ;
-    if (\$16 ) begin
-      \$33  = cols__payload[25:10];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$117  = s1_valid;
+    if (\$51 ) begin
+      \$117  = cols__valid;
     end
     if (rst) begin
-      \$33  = 16'h0000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$35  = spans__valid;
-    if (\$16 ) begin
-      \$35  = \$24 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$118  = col;
+    if (\$51 ) begin
+      \$118  = cols__payload[9:0];
     end
     if (rst) begin
-      \$35  = 1'h0;
+      \$118  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$36  = odd_col;
-    if (\$16 ) begin
-      \$36  = cols__payload[0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$119  = s1_value;
+    if (\$51 ) begin
+      \$119  = cols__payload[25:10];
     end
     if (rst) begin
-      \$36  = 1'h0;
+      \$119  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$37  = error;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$120  = s2_valid;
+    if (\$59 ) begin
+      \$120  = \$64 ;
+    end
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$121  = s2_odd;
+    if (\$59 ) begin
+      \$121  = col[0];
+    end
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$122  = s3_valid;
+    if (\$70 ) begin
+      \$122  = s2_valid;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$123  = s3_odd;
+    if (\$70 ) begin
+      \$123  = s2_odd;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$124  = s4_valid;
+    if (\$74 ) begin
+      \$124  = s3_valid;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$125  = s4_start;
+    if (\$74 ) begin
+      \$125  = \$75 ;
+    end
+    if (rst) begin
+      \$125  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$126  = s4_end;
+    if (\$74 ) begin
+      \$126  = \$76 ;
+    end
+    if (rst) begin
+      \$126  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$127  = s4_count;
+    if (\$74 ) begin
+      \$127  = \$79 ;
+    end
+    if (rst) begin
+      \$127  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$128  = spans__valid;
+    if (\$81 ) begin
+      \$128  = s4_valid;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$129  = spans__payload;
+    if (\$81 ) begin
+      \$129 [12:0] = s4_start;
+      \$129 [25:13] = s4_end;
+      \$129 [26] = \$82 ;
+      \$129 [27] = \$83 ;
+    end
+    if (\$103 ) begin
+      \$129 [43:28] = s4_value;
+    end
+    if (rst) begin
+      \$129  = 44'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$130  = s2_value;
+    if (\$91 ) begin
+      \$130  = s1_value;
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$131  = s3_value;
+    if (\$97 ) begin
+      \$131  = s2_value;
+    end
+    if (rst) begin
+      \$131  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$132  = s4_value;
+    if (\$101 ) begin
+      \$132  = s3_value;
+    end
+    if (rst) begin
+      \$132  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$133  = error;
     if (error_clear) begin
-      \$37  = 1'h0;
+      \$133  = 1'h0;
     end
-    if (\$31 ) begin
-      \$37  = 1'h1;
+    if (\$116 ) begin
+      \$133  = 1'h1;
     end
     if (rst) begin
-      \$37  = 1'h0;
+      \$133  = 1'h0;
     end
   end
-  assign wp__addr = \$1 [9:0];
-  assign load__data = wp__data;
-  assign \wp__addr$6  = \$3 [8:0];
-  assign \wp__data$7  = wp__data;
-  assign rd_even__addr = \$7 [9:0];
-  assign rd_odd__addr = \$8 [8:0];
-  assign spans__payload = { \$34 , \$32  };
-  assign \port$329$0  = \$32 ;
-  assign \port$333$0  = \$34 ;
+  assign write__addr = \$1 [9:0];
+  assign load__data = write__data;
+  assign \write__addr$6  = \$3 [8:0];
+  assign \write__data$7  = write__data;
+  assign read__addr = \$15 [9:0];
+  assign \read__addr$18  = \$16 [8:0];
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
-  assign \spans__payload.start  = \$32 [12:0];
-  assign \spans__payload.end  = \$32 [25:13];
-  assign \spans__payload.value  = \$34 ;
-  assign \$32 [25:13] = \$14 ;
-  assign \$32 [12:0] = \$13 ;
+  assign \spans__payload.start  = spans__payload[12:0];
+  assign \spans__payload.end  = spans__payload[25:13];
+  assign \spans__payload.empty  = spans__payload[26];
+  assign \spans__payload.single  = spans__payload[27];
+  assign \spans__payload.value  = spans__payload[43:28];
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$7  = { 1'h0, \$6 [10:1] };
-  assign \$8  = { 1'h0, cols__payload[9:1] };
+  assign \$15  = { 1'h0, \$14 [10:1] };
+  assign \$16  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (wp__addr, wp__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, \port$329$0 , \port$333$0 , spans__valid, \port$340$0 , \port$344$0 , entries__valid, wp__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.even (clk, rst, wr__addr, wr__en, rd__addr, rd__en, read__out_en, read__data, wr__data);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  reg [12:0] \$1 ;
+  input clk;
+  wire clk;
+  (* init = 13'h0000 *)
+  wire [12:0] out;
+  input [9:0] rd__addr;
+  wire [9:0] rd__addr;
+  wire [12:0] rd__data;
+  input rd__en;
+  wire rd__en;
+  wire [9:0] read__addr;
+  output [12:0] read__data;
+  reg [12:0] read__data = 13'h0000;
+  wire read__en;
+  input read__out_en;
+  wire read__out_en;
+  input rst;
+  wire rst;
+  input [9:0] wr__addr;
+  wire [9:0] wr__addr;
+  input [12:0] wr__data;
+  wire [12:0] wr__data;
+  input wr__en;
+  wire wr__en;
+  wire [9:0] write__addr;
+  wire [12:0] write__data;
+  wire write__en;
+  reg [12:0] memory [512:0];
+  initial begin
+    memory[0] = 13'h0000;
+    memory[1] = 13'h0000;
+    memory[2] = 13'h0000;
+    memory[3] = 13'h0000;
+    memory[4] = 13'h0000;
+    memory[5] = 13'h0000;
+    memory[6] = 13'h0000;
+    memory[7] = 13'h0000;
+    memory[8] = 13'h0000;
+    memory[9] = 13'h0000;
+    memory[10] = 13'h0000;
+    memory[11] = 13'h0000;
+    memory[12] = 13'h0000;
+    memory[13] = 13'h0000;
+    memory[14] = 13'h0000;
+    memory[15] = 13'h0000;
+    memory[16] = 13'h0000;
+    memory[17] = 13'h0000;
+    memory[18] = 13'h0000;
+    memory[19] = 13'h0000;
+    memory[20] = 13'h0000;
+    memory[21] = 13'h0000;
+    memory[22] = 13'h0000;
+    memory[23] = 13'h0000;
+    memory[24] = 13'h0000;
+    memory[25] = 13'h0000;
+    memory[26] = 13'h0000;
+    memory[27] = 13'h0000;
+    memory[28] = 13'h0000;
+    memory[29] = 13'h0000;
+    memory[30] = 13'h0000;
+    memory[31] = 13'h0000;
+    memory[32] = 13'h0000;
+    memory[33] = 13'h0000;
+    memory[34] = 13'h0000;
+    memory[35] = 13'h0000;
+    memory[36] = 13'h0000;
+    memory[37] = 13'h0000;
+    memory[38] = 13'h0000;
+    memory[39] = 13'h0000;
+    memory[40] = 13'h0000;
+    memory[41] = 13'h0000;
+    memory[42] = 13'h0000;
+    memory[43] = 13'h0000;
+    memory[44] = 13'h0000;
+    memory[45] = 13'h0000;
+    memory[46] = 13'h0000;
+    memory[47] = 13'h0000;
+    memory[48] = 13'h0000;
+    memory[49] = 13'h0000;
+    memory[50] = 13'h0000;
+    memory[51] = 13'h0000;
+    memory[52] = 13'h0000;
+    memory[53] = 13'h0000;
+    memory[54] = 13'h0000;
+    memory[55] = 13'h0000;
+    memory[56] = 13'h0000;
+    memory[57] = 13'h0000;
+    memory[58] = 13'h0000;
+    memory[59] = 13'h0000;
+    memory[60] = 13'h0000;
+    memory[61] = 13'h0000;
+    memory[62] = 13'h0000;
+    memory[63] = 13'h0000;
+    memory[64] = 13'h0000;
+    memory[65] = 13'h0000;
+    memory[66] = 13'h0000;
+    memory[67] = 13'h0000;
+    memory[68] = 13'h0000;
+    memory[69] = 13'h0000;
+    memory[70] = 13'h0000;
+    memory[71] = 13'h0000;
+    memory[72] = 13'h0000;
+    memory[73] = 13'h0000;
+    memory[74] = 13'h0000;
+    memory[75] = 13'h0000;
+    memory[76] = 13'h0000;
+    memory[77] = 13'h0000;
+    memory[78] = 13'h0000;
+    memory[79] = 13'h0000;
+    memory[80] = 13'h0000;
+    memory[81] = 13'h0000;
+    memory[82] = 13'h0000;
+    memory[83] = 13'h0000;
+    memory[84] = 13'h0000;
+    memory[85] = 13'h0000;
+    memory[86] = 13'h0000;
+    memory[87] = 13'h0000;
+    memory[88] = 13'h0000;
+    memory[89] = 13'h0000;
+    memory[90] = 13'h0000;
+    memory[91] = 13'h0000;
+    memory[92] = 13'h0000;
+    memory[93] = 13'h0000;
+    memory[94] = 13'h0000;
+    memory[95] = 13'h0000;
+    memory[96] = 13'h0000;
+    memory[97] = 13'h0000;
+    memory[98] = 13'h0000;
+    memory[99] = 13'h0000;
+    memory[100] = 13'h0000;
+    memory[101] = 13'h0000;
+    memory[102] = 13'h0000;
+    memory[103] = 13'h0000;
+    memory[104] = 13'h0000;
+    memory[105] = 13'h0000;
+    memory[106] = 13'h0000;
+    memory[107] = 13'h0000;
+    memory[108] = 13'h0000;
+    memory[109] = 13'h0000;
+    memory[110] = 13'h0000;
+    memory[111] = 13'h0000;
+    memory[112] = 13'h0000;
+    memory[113] = 13'h0000;
+    memory[114] = 13'h0000;
+    memory[115] = 13'h0000;
+    memory[116] = 13'h0000;
+    memory[117] = 13'h0000;
+    memory[118] = 13'h0000;
+    memory[119] = 13'h0000;
+    memory[120] = 13'h0000;
+    memory[121] = 13'h0000;
+    memory[122] = 13'h0000;
+    memory[123] = 13'h0000;
+    memory[124] = 13'h0000;
+    memory[125] = 13'h0000;
+    memory[126] = 13'h0000;
+    memory[127] = 13'h0000;
+    memory[128] = 13'h0000;
+    memory[129] = 13'h0000;
+    memory[130] = 13'h0000;
+    memory[131] = 13'h0000;
+    memory[132] = 13'h0000;
+    memory[133] = 13'h0000;
+    memory[134] = 13'h0000;
+    memory[135] = 13'h0000;
+    memory[136] = 13'h0000;
+    memory[137] = 13'h0000;
+    memory[138] = 13'h0000;
+    memory[139] = 13'h0000;
+    memory[140] = 13'h0000;
+    memory[141] = 13'h0000;
+    memory[142] = 13'h0000;
+    memory[143] = 13'h0000;
+    memory[144] = 13'h0000;
+    memory[145] = 13'h0000;
+    memory[146] = 13'h0000;
+    memory[147] = 13'h0000;
+    memory[148] = 13'h0000;
+    memory[149] = 13'h0000;
+    memory[150] = 13'h0000;
+    memory[151] = 13'h0000;
+    memory[152] = 13'h0000;
+    memory[153] = 13'h0000;
+    memory[154] = 13'h0000;
+    memory[155] = 13'h0000;
+    memory[156] = 13'h0000;
+    memory[157] = 13'h0000;
+    memory[158] = 13'h0000;
+    memory[159] = 13'h0000;
+    memory[160] = 13'h0000;
+    memory[161] = 13'h0000;
+    memory[162] = 13'h0000;
+    memory[163] = 13'h0000;
+    memory[164] = 13'h0000;
+    memory[165] = 13'h0000;
+    memory[166] = 13'h0000;
+    memory[167] = 13'h0000;
+    memory[168] = 13'h0000;
+    memory[169] = 13'h0000;
+    memory[170] = 13'h0000;
+    memory[171] = 13'h0000;
+    memory[172] = 13'h0000;
+    memory[173] = 13'h0000;
+    memory[174] = 13'h0000;
+    memory[175] = 13'h0000;
+    memory[176] = 13'h0000;
+    memory[177] = 13'h0000;
+    memory[178] = 13'h0000;
+    memory[179] = 13'h0000;
+    memory[180] = 13'h0000;
+    memory[181] = 13'h0000;
+    memory[182] = 13'h0000;
+    memory[183] = 13'h0000;
+    memory[184] = 13'h0000;
+    memory[185] = 13'h0000;
+    memory[186] = 13'h0000;
+    memory[187] = 13'h0000;
+    memory[188] = 13'h0000;
+    memory[189] = 13'h0000;
+    memory[190] = 13'h0000;
+    memory[191] = 13'h0000;
+    memory[192] = 13'h0000;
+    memory[193] = 13'h0000;
+    memory[194] = 13'h0000;
+    memory[195] = 13'h0000;
+    memory[196] = 13'h0000;
+    memory[197] = 13'h0000;
+    memory[198] = 13'h0000;
+    memory[199] = 13'h0000;
+    memory[200] = 13'h0000;
+    memory[201] = 13'h0000;
+    memory[202] = 13'h0000;
+    memory[203] = 13'h0000;
+    memory[204] = 13'h0000;
+    memory[205] = 13'h0000;
+    memory[206] = 13'h0000;
+    memory[207] = 13'h0000;
+    memory[208] = 13'h0000;
+    memory[209] = 13'h0000;
+    memory[210] = 13'h0000;
+    memory[211] = 13'h0000;
+    memory[212] = 13'h0000;
+    memory[213] = 13'h0000;
+    memory[214] = 13'h0000;
+    memory[215] = 13'h0000;
+    memory[216] = 13'h0000;
+    memory[217] = 13'h0000;
+    memory[218] = 13'h0000;
+    memory[219] = 13'h0000;
+    memory[220] = 13'h0000;
+    memory[221] = 13'h0000;
+    memory[222] = 13'h0000;
+    memory[223] = 13'h0000;
+    memory[224] = 13'h0000;
+    memory[225] = 13'h0000;
+    memory[226] = 13'h0000;
+    memory[227] = 13'h0000;
+    memory[228] = 13'h0000;
+    memory[229] = 13'h0000;
+    memory[230] = 13'h0000;
+    memory[231] = 13'h0000;
+    memory[232] = 13'h0000;
+    memory[233] = 13'h0000;
+    memory[234] = 13'h0000;
+    memory[235] = 13'h0000;
+    memory[236] = 13'h0000;
+    memory[237] = 13'h0000;
+    memory[238] = 13'h0000;
+    memory[239] = 13'h0000;
+    memory[240] = 13'h0000;
+    memory[241] = 13'h0000;
+    memory[242] = 13'h0000;
+    memory[243] = 13'h0000;
+    memory[244] = 13'h0000;
+    memory[245] = 13'h0000;
+    memory[246] = 13'h0000;
+    memory[247] = 13'h0000;
+    memory[248] = 13'h0000;
+    memory[249] = 13'h0000;
+    memory[250] = 13'h0000;
+    memory[251] = 13'h0000;
+    memory[252] = 13'h0000;
+    memory[253] = 13'h0000;
+    memory[254] = 13'h0000;
+    memory[255] = 13'h0000;
+    memory[256] = 13'h0000;
+    memory[257] = 13'h0000;
+    memory[258] = 13'h0000;
+    memory[259] = 13'h0000;
+    memory[260] = 13'h0000;
+    memory[261] = 13'h0000;
+    memory[262] = 13'h0000;
+    memory[263] = 13'h0000;
+    memory[264] = 13'h0000;
+    memory[265] = 13'h0000;
+    memory[266] = 13'h0000;
+    memory[267] = 13'h0000;
+    memory[268] = 13'h0000;
+    memory[269] = 13'h0000;
+    memory[270] = 13'h0000;
+    memory[271] = 13'h0000;
+    memory[272] = 13'h0000;
+    memory[273] = 13'h0000;
+    memory[274] = 13'h0000;
+    memory[275] = 13'h0000;
+    memory[276] = 13'h0000;
+    memory[277] = 13'h0000;
+    memory[278] = 13'h0000;
+    memory[279] = 13'h0000;
+    memory[280] = 13'h0000;
+    memory[281] = 13'h0000;
+    memory[282] = 13'h0000;
+    memory[283] = 13'h0000;
+    memory[284] = 13'h0000;
+    memory[285] = 13'h0000;
+    memory[286] = 13'h0000;
+    memory[287] = 13'h0000;
+    memory[288] = 13'h0000;
+    memory[289] = 13'h0000;
+    memory[290] = 13'h0000;
+    memory[291] = 13'h0000;
+    memory[292] = 13'h0000;
+    memory[293] = 13'h0000;
+    memory[294] = 13'h0000;
+    memory[295] = 13'h0000;
+    memory[296] = 13'h0000;
+    memory[297] = 13'h0000;
+    memory[298] = 13'h0000;
+    memory[299] = 13'h0000;
+    memory[300] = 13'h0000;
+    memory[301] = 13'h0000;
+    memory[302] = 13'h0000;
+    memory[303] = 13'h0000;
+    memory[304] = 13'h0000;
+    memory[305] = 13'h0000;
+    memory[306] = 13'h0000;
+    memory[307] = 13'h0000;
+    memory[308] = 13'h0000;
+    memory[309] = 13'h0000;
+    memory[310] = 13'h0000;
+    memory[311] = 13'h0000;
+    memory[312] = 13'h0000;
+    memory[313] = 13'h0000;
+    memory[314] = 13'h0000;
+    memory[315] = 13'h0000;
+    memory[316] = 13'h0000;
+    memory[317] = 13'h0000;
+    memory[318] = 13'h0000;
+    memory[319] = 13'h0000;
+    memory[320] = 13'h0000;
+    memory[321] = 13'h0000;
+    memory[322] = 13'h0000;
+    memory[323] = 13'h0000;
+    memory[324] = 13'h0000;
+    memory[325] = 13'h0000;
+    memory[326] = 13'h0000;
+    memory[327] = 13'h0000;
+    memory[328] = 13'h0000;
+    memory[329] = 13'h0000;
+    memory[330] = 13'h0000;
+    memory[331] = 13'h0000;
+    memory[332] = 13'h0000;
+    memory[333] = 13'h0000;
+    memory[334] = 13'h0000;
+    memory[335] = 13'h0000;
+    memory[336] = 13'h0000;
+    memory[337] = 13'h0000;
+    memory[338] = 13'h0000;
+    memory[339] = 13'h0000;
+    memory[340] = 13'h0000;
+    memory[341] = 13'h0000;
+    memory[342] = 13'h0000;
+    memory[343] = 13'h0000;
+    memory[344] = 13'h0000;
+    memory[345] = 13'h0000;
+    memory[346] = 13'h0000;
+    memory[347] = 13'h0000;
+    memory[348] = 13'h0000;
+    memory[349] = 13'h0000;
+    memory[350] = 13'h0000;
+    memory[351] = 13'h0000;
+    memory[352] = 13'h0000;
+    memory[353] = 13'h0000;
+    memory[354] = 13'h0000;
+    memory[355] = 13'h0000;
+    memory[356] = 13'h0000;
+    memory[357] = 13'h0000;
+    memory[358] = 13'h0000;
+    memory[359] = 13'h0000;
+    memory[360] = 13'h0000;
+    memory[361] = 13'h0000;
+    memory[362] = 13'h0000;
+    memory[363] = 13'h0000;
+    memory[364] = 13'h0000;
+    memory[365] = 13'h0000;
+    memory[366] = 13'h0000;
+    memory[367] = 13'h0000;
+    memory[368] = 13'h0000;
+    memory[369] = 13'h0000;
+    memory[370] = 13'h0000;
+    memory[371] = 13'h0000;
+    memory[372] = 13'h0000;
+    memory[373] = 13'h0000;
+    memory[374] = 13'h0000;
+    memory[375] = 13'h0000;
+    memory[376] = 13'h0000;
+    memory[377] = 13'h0000;
+    memory[378] = 13'h0000;
+    memory[379] = 13'h0000;
+    memory[380] = 13'h0000;
+    memory[381] = 13'h0000;
+    memory[382] = 13'h0000;
+    memory[383] = 13'h0000;
+    memory[384] = 13'h0000;
+    memory[385] = 13'h0000;
+    memory[386] = 13'h0000;
+    memory[387] = 13'h0000;
+    memory[388] = 13'h0000;
+    memory[389] = 13'h0000;
+    memory[390] = 13'h0000;
+    memory[391] = 13'h0000;
+    memory[392] = 13'h0000;
+    memory[393] = 13'h0000;
+    memory[394] = 13'h0000;
+    memory[395] = 13'h0000;
+    memory[396] = 13'h0000;
+    memory[397] = 13'h0000;
+    memory[398] = 13'h0000;
+    memory[399] = 13'h0000;
+    memory[400] = 13'h0000;
+    memory[401] = 13'h0000;
+    memory[402] = 13'h0000;
+    memory[403] = 13'h0000;
+    memory[404] = 13'h0000;
+    memory[405] = 13'h0000;
+    memory[406] = 13'h0000;
+    memory[407] = 13'h0000;
+    memory[408] = 13'h0000;
+    memory[409] = 13'h0000;
+    memory[410] = 13'h0000;
+    memory[411] = 13'h0000;
+    memory[412] = 13'h0000;
+    memory[413] = 13'h0000;
+    memory[414] = 13'h0000;
+    memory[415] = 13'h0000;
+    memory[416] = 13'h0000;
+    memory[417] = 13'h0000;
+    memory[418] = 13'h0000;
+    memory[419] = 13'h0000;
+    memory[420] = 13'h0000;
+    memory[421] = 13'h0000;
+    memory[422] = 13'h0000;
+    memory[423] = 13'h0000;
+    memory[424] = 13'h0000;
+    memory[425] = 13'h0000;
+    memory[426] = 13'h0000;
+    memory[427] = 13'h0000;
+    memory[428] = 13'h0000;
+    memory[429] = 13'h0000;
+    memory[430] = 13'h0000;
+    memory[431] = 13'h0000;
+    memory[432] = 13'h0000;
+    memory[433] = 13'h0000;
+    memory[434] = 13'h0000;
+    memory[435] = 13'h0000;
+    memory[436] = 13'h0000;
+    memory[437] = 13'h0000;
+    memory[438] = 13'h0000;
+    memory[439] = 13'h0000;
+    memory[440] = 13'h0000;
+    memory[441] = 13'h0000;
+    memory[442] = 13'h0000;
+    memory[443] = 13'h0000;
+    memory[444] = 13'h0000;
+    memory[445] = 13'h0000;
+    memory[446] = 13'h0000;
+    memory[447] = 13'h0000;
+    memory[448] = 13'h0000;
+    memory[449] = 13'h0000;
+    memory[450] = 13'h0000;
+    memory[451] = 13'h0000;
+    memory[452] = 13'h0000;
+    memory[453] = 13'h0000;
+    memory[454] = 13'h0000;
+    memory[455] = 13'h0000;
+    memory[456] = 13'h0000;
+    memory[457] = 13'h0000;
+    memory[458] = 13'h0000;
+    memory[459] = 13'h0000;
+    memory[460] = 13'h0000;
+    memory[461] = 13'h0000;
+    memory[462] = 13'h0000;
+    memory[463] = 13'h0000;
+    memory[464] = 13'h0000;
+    memory[465] = 13'h0000;
+    memory[466] = 13'h0000;
+    memory[467] = 13'h0000;
+    memory[468] = 13'h0000;
+    memory[469] = 13'h0000;
+    memory[470] = 13'h0000;
+    memory[471] = 13'h0000;
+    memory[472] = 13'h0000;
+    memory[473] = 13'h0000;
+    memory[474] = 13'h0000;
+    memory[475] = 13'h0000;
+    memory[476] = 13'h0000;
+    memory[477] = 13'h0000;
+    memory[478] = 13'h0000;
+    memory[479] = 13'h0000;
+    memory[480] = 13'h0000;
+    memory[481] = 13'h0000;
+    memory[482] = 13'h0000;
+    memory[483] = 13'h0000;
+    memory[484] = 13'h0000;
+    memory[485] = 13'h0000;
+    memory[486] = 13'h0000;
+    memory[487] = 13'h0000;
+    memory[488] = 13'h0000;
+    memory[489] = 13'h0000;
+    memory[490] = 13'h0000;
+    memory[491] = 13'h0000;
+    memory[492] = 13'h0000;
+    memory[493] = 13'h0000;
+    memory[494] = 13'h0000;
+    memory[495] = 13'h0000;
+    memory[496] = 13'h0000;
+    memory[497] = 13'h0000;
+    memory[498] = 13'h0000;
+    memory[499] = 13'h0000;
+    memory[500] = 13'h0000;
+    memory[501] = 13'h0000;
+    memory[502] = 13'h0000;
+    memory[503] = 13'h0000;
+    memory[504] = 13'h0000;
+    memory[505] = 13'h0000;
+    memory[506] = 13'h0000;
+    memory[507] = 13'h0000;
+    memory[508] = 13'h0000;
+    memory[509] = 13'h0000;
+    memory[510] = 13'h0000;
+    memory[511] = 13'h0000;
+    memory[512] = 13'h0000;
+  end
+  always @(posedge clk) begin
+    if (wr__en)
+      memory[wr__addr] <= wr__data;
+  end
+  reg [12:0] _0_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _0_ <= memory[rd__addr];
+    end
+  end
+  assign rd__data = _0_;
+  always @(posedge clk)
+    read__data <= \$1 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1  = read__data;
+    if (read__out_en) begin
+      \$1  = rd__data;
+    end
+  end
+  assign write__addr = wr__addr;
+  assign write__data = wr__data;
+  assign write__en = wr__en;
+  assign read__addr = rd__addr;
+  assign read__en = rd__en;
+  assign out = read__data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.odd (clk, rst, wr__addr, wr__en, rd__addr, rd__en, read__out_en, read__data, wr__data);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  reg [12:0] \$1 ;
+  input clk;
+  wire clk;
+  (* init = 13'h0000 *)
+  wire [12:0] out;
+  input [8:0] rd__addr;
+  wire [8:0] rd__addr;
+  wire [12:0] rd__data;
+  input rd__en;
+  wire rd__en;
+  wire [8:0] read__addr;
+  output [12:0] read__data;
+  reg [12:0] read__data = 13'h0000;
+  wire read__en;
+  input read__out_en;
+  wire read__out_en;
+  input rst;
+  wire rst;
+  input [8:0] wr__addr;
+  wire [8:0] wr__addr;
+  input [12:0] wr__data;
+  wire [12:0] wr__data;
+  input wr__en;
+  wire wr__en;
+  wire [8:0] write__addr;
+  wire [12:0] write__data;
+  wire write__en;
+  reg [12:0] memory [511:0];
+  initial begin
+    memory[0] = 13'h0000;
+    memory[1] = 13'h0000;
+    memory[2] = 13'h0000;
+    memory[3] = 13'h0000;
+    memory[4] = 13'h0000;
+    memory[5] = 13'h0000;
+    memory[6] = 13'h0000;
+    memory[7] = 13'h0000;
+    memory[8] = 13'h0000;
+    memory[9] = 13'h0000;
+    memory[10] = 13'h0000;
+    memory[11] = 13'h0000;
+    memory[12] = 13'h0000;
+    memory[13] = 13'h0000;
+    memory[14] = 13'h0000;
+    memory[15] = 13'h0000;
+    memory[16] = 13'h0000;
+    memory[17] = 13'h0000;
+    memory[18] = 13'h0000;
+    memory[19] = 13'h0000;
+    memory[20] = 13'h0000;
+    memory[21] = 13'h0000;
+    memory[22] = 13'h0000;
+    memory[23] = 13'h0000;
+    memory[24] = 13'h0000;
+    memory[25] = 13'h0000;
+    memory[26] = 13'h0000;
+    memory[27] = 13'h0000;
+    memory[28] = 13'h0000;
+    memory[29] = 13'h0000;
+    memory[30] = 13'h0000;
+    memory[31] = 13'h0000;
+    memory[32] = 13'h0000;
+    memory[33] = 13'h0000;
+    memory[34] = 13'h0000;
+    memory[35] = 13'h0000;
+    memory[36] = 13'h0000;
+    memory[37] = 13'h0000;
+    memory[38] = 13'h0000;
+    memory[39] = 13'h0000;
+    memory[40] = 13'h0000;
+    memory[41] = 13'h0000;
+    memory[42] = 13'h0000;
+    memory[43] = 13'h0000;
+    memory[44] = 13'h0000;
+    memory[45] = 13'h0000;
+    memory[46] = 13'h0000;
+    memory[47] = 13'h0000;
+    memory[48] = 13'h0000;
+    memory[49] = 13'h0000;
+    memory[50] = 13'h0000;
+    memory[51] = 13'h0000;
+    memory[52] = 13'h0000;
+    memory[53] = 13'h0000;
+    memory[54] = 13'h0000;
+    memory[55] = 13'h0000;
+    memory[56] = 13'h0000;
+    memory[57] = 13'h0000;
+    memory[58] = 13'h0000;
+    memory[59] = 13'h0000;
+    memory[60] = 13'h0000;
+    memory[61] = 13'h0000;
+    memory[62] = 13'h0000;
+    memory[63] = 13'h0000;
+    memory[64] = 13'h0000;
+    memory[65] = 13'h0000;
+    memory[66] = 13'h0000;
+    memory[67] = 13'h0000;
+    memory[68] = 13'h0000;
+    memory[69] = 13'h0000;
+    memory[70] = 13'h0000;
+    memory[71] = 13'h0000;
+    memory[72] = 13'h0000;
+    memory[73] = 13'h0000;
+    memory[74] = 13'h0000;
+    memory[75] = 13'h0000;
+    memory[76] = 13'h0000;
+    memory[77] = 13'h0000;
+    memory[78] = 13'h0000;
+    memory[79] = 13'h0000;
+    memory[80] = 13'h0000;
+    memory[81] = 13'h0000;
+    memory[82] = 13'h0000;
+    memory[83] = 13'h0000;
+    memory[84] = 13'h0000;
+    memory[85] = 13'h0000;
+    memory[86] = 13'h0000;
+    memory[87] = 13'h0000;
+    memory[88] = 13'h0000;
+    memory[89] = 13'h0000;
+    memory[90] = 13'h0000;
+    memory[91] = 13'h0000;
+    memory[92] = 13'h0000;
+    memory[93] = 13'h0000;
+    memory[94] = 13'h0000;
+    memory[95] = 13'h0000;
+    memory[96] = 13'h0000;
+    memory[97] = 13'h0000;
+    memory[98] = 13'h0000;
+    memory[99] = 13'h0000;
+    memory[100] = 13'h0000;
+    memory[101] = 13'h0000;
+    memory[102] = 13'h0000;
+    memory[103] = 13'h0000;
+    memory[104] = 13'h0000;
+    memory[105] = 13'h0000;
+    memory[106] = 13'h0000;
+    memory[107] = 13'h0000;
+    memory[108] = 13'h0000;
+    memory[109] = 13'h0000;
+    memory[110] = 13'h0000;
+    memory[111] = 13'h0000;
+    memory[112] = 13'h0000;
+    memory[113] = 13'h0000;
+    memory[114] = 13'h0000;
+    memory[115] = 13'h0000;
+    memory[116] = 13'h0000;
+    memory[117] = 13'h0000;
+    memory[118] = 13'h0000;
+    memory[119] = 13'h0000;
+    memory[120] = 13'h0000;
+    memory[121] = 13'h0000;
+    memory[122] = 13'h0000;
+    memory[123] = 13'h0000;
+    memory[124] = 13'h0000;
+    memory[125] = 13'h0000;
+    memory[126] = 13'h0000;
+    memory[127] = 13'h0000;
+    memory[128] = 13'h0000;
+    memory[129] = 13'h0000;
+    memory[130] = 13'h0000;
+    memory[131] = 13'h0000;
+    memory[132] = 13'h0000;
+    memory[133] = 13'h0000;
+    memory[134] = 13'h0000;
+    memory[135] = 13'h0000;
+    memory[136] = 13'h0000;
+    memory[137] = 13'h0000;
+    memory[138] = 13'h0000;
+    memory[139] = 13'h0000;
+    memory[140] = 13'h0000;
+    memory[141] = 13'h0000;
+    memory[142] = 13'h0000;
+    memory[143] = 13'h0000;
+    memory[144] = 13'h0000;
+    memory[145] = 13'h0000;
+    memory[146] = 13'h0000;
+    memory[147] = 13'h0000;
+    memory[148] = 13'h0000;
+    memory[149] = 13'h0000;
+    memory[150] = 13'h0000;
+    memory[151] = 13'h0000;
+    memory[152] = 13'h0000;
+    memory[153] = 13'h0000;
+    memory[154] = 13'h0000;
+    memory[155] = 13'h0000;
+    memory[156] = 13'h0000;
+    memory[157] = 13'h0000;
+    memory[158] = 13'h0000;
+    memory[159] = 13'h0000;
+    memory[160] = 13'h0000;
+    memory[161] = 13'h0000;
+    memory[162] = 13'h0000;
+    memory[163] = 13'h0000;
+    memory[164] = 13'h0000;
+    memory[165] = 13'h0000;
+    memory[166] = 13'h0000;
+    memory[167] = 13'h0000;
+    memory[168] = 13'h0000;
+    memory[169] = 13'h0000;
+    memory[170] = 13'h0000;
+    memory[171] = 13'h0000;
+    memory[172] = 13'h0000;
+    memory[173] = 13'h0000;
+    memory[174] = 13'h0000;
+    memory[175] = 13'h0000;
+    memory[176] = 13'h0000;
+    memory[177] = 13'h0000;
+    memory[178] = 13'h0000;
+    memory[179] = 13'h0000;
+    memory[180] = 13'h0000;
+    memory[181] = 13'h0000;
+    memory[182] = 13'h0000;
+    memory[183] = 13'h0000;
+    memory[184] = 13'h0000;
+    memory[185] = 13'h0000;
+    memory[186] = 13'h0000;
+    memory[187] = 13'h0000;
+    memory[188] = 13'h0000;
+    memory[189] = 13'h0000;
+    memory[190] = 13'h0000;
+    memory[191] = 13'h0000;
+    memory[192] = 13'h0000;
+    memory[193] = 13'h0000;
+    memory[194] = 13'h0000;
+    memory[195] = 13'h0000;
+    memory[196] = 13'h0000;
+    memory[197] = 13'h0000;
+    memory[198] = 13'h0000;
+    memory[199] = 13'h0000;
+    memory[200] = 13'h0000;
+    memory[201] = 13'h0000;
+    memory[202] = 13'h0000;
+    memory[203] = 13'h0000;
+    memory[204] = 13'h0000;
+    memory[205] = 13'h0000;
+    memory[206] = 13'h0000;
+    memory[207] = 13'h0000;
+    memory[208] = 13'h0000;
+    memory[209] = 13'h0000;
+    memory[210] = 13'h0000;
+    memory[211] = 13'h0000;
+    memory[212] = 13'h0000;
+    memory[213] = 13'h0000;
+    memory[214] = 13'h0000;
+    memory[215] = 13'h0000;
+    memory[216] = 13'h0000;
+    memory[217] = 13'h0000;
+    memory[218] = 13'h0000;
+    memory[219] = 13'h0000;
+    memory[220] = 13'h0000;
+    memory[221] = 13'h0000;
+    memory[222] = 13'h0000;
+    memory[223] = 13'h0000;
+    memory[224] = 13'h0000;
+    memory[225] = 13'h0000;
+    memory[226] = 13'h0000;
+    memory[227] = 13'h0000;
+    memory[228] = 13'h0000;
+    memory[229] = 13'h0000;
+    memory[230] = 13'h0000;
+    memory[231] = 13'h0000;
+    memory[232] = 13'h0000;
+    memory[233] = 13'h0000;
+    memory[234] = 13'h0000;
+    memory[235] = 13'h0000;
+    memory[236] = 13'h0000;
+    memory[237] = 13'h0000;
+    memory[238] = 13'h0000;
+    memory[239] = 13'h0000;
+    memory[240] = 13'h0000;
+    memory[241] = 13'h0000;
+    memory[242] = 13'h0000;
+    memory[243] = 13'h0000;
+    memory[244] = 13'h0000;
+    memory[245] = 13'h0000;
+    memory[246] = 13'h0000;
+    memory[247] = 13'h0000;
+    memory[248] = 13'h0000;
+    memory[249] = 13'h0000;
+    memory[250] = 13'h0000;
+    memory[251] = 13'h0000;
+    memory[252] = 13'h0000;
+    memory[253] = 13'h0000;
+    memory[254] = 13'h0000;
+    memory[255] = 13'h0000;
+    memory[256] = 13'h0000;
+    memory[257] = 13'h0000;
+    memory[258] = 13'h0000;
+    memory[259] = 13'h0000;
+    memory[260] = 13'h0000;
+    memory[261] = 13'h0000;
+    memory[262] = 13'h0000;
+    memory[263] = 13'h0000;
+    memory[264] = 13'h0000;
+    memory[265] = 13'h0000;
+    memory[266] = 13'h0000;
+    memory[267] = 13'h0000;
+    memory[268] = 13'h0000;
+    memory[269] = 13'h0000;
+    memory[270] = 13'h0000;
+    memory[271] = 13'h0000;
+    memory[272] = 13'h0000;
+    memory[273] = 13'h0000;
+    memory[274] = 13'h0000;
+    memory[275] = 13'h0000;
+    memory[276] = 13'h0000;
+    memory[277] = 13'h0000;
+    memory[278] = 13'h0000;
+    memory[279] = 13'h0000;
+    memory[280] = 13'h0000;
+    memory[281] = 13'h0000;
+    memory[282] = 13'h0000;
+    memory[283] = 13'h0000;
+    memory[284] = 13'h0000;
+    memory[285] = 13'h0000;
+    memory[286] = 13'h0000;
+    memory[287] = 13'h0000;
+    memory[288] = 13'h0000;
+    memory[289] = 13'h0000;
+    memory[290] = 13'h0000;
+    memory[291] = 13'h0000;
+    memory[292] = 13'h0000;
+    memory[293] = 13'h0000;
+    memory[294] = 13'h0000;
+    memory[295] = 13'h0000;
+    memory[296] = 13'h0000;
+    memory[297] = 13'h0000;
+    memory[298] = 13'h0000;
+    memory[299] = 13'h0000;
+    memory[300] = 13'h0000;
+    memory[301] = 13'h0000;
+    memory[302] = 13'h0000;
+    memory[303] = 13'h0000;
+    memory[304] = 13'h0000;
+    memory[305] = 13'h0000;
+    memory[306] = 13'h0000;
+    memory[307] = 13'h0000;
+    memory[308] = 13'h0000;
+    memory[309] = 13'h0000;
+    memory[310] = 13'h0000;
+    memory[311] = 13'h0000;
+    memory[312] = 13'h0000;
+    memory[313] = 13'h0000;
+    memory[314] = 13'h0000;
+    memory[315] = 13'h0000;
+    memory[316] = 13'h0000;
+    memory[317] = 13'h0000;
+    memory[318] = 13'h0000;
+    memory[319] = 13'h0000;
+    memory[320] = 13'h0000;
+    memory[321] = 13'h0000;
+    memory[322] = 13'h0000;
+    memory[323] = 13'h0000;
+    memory[324] = 13'h0000;
+    memory[325] = 13'h0000;
+    memory[326] = 13'h0000;
+    memory[327] = 13'h0000;
+    memory[328] = 13'h0000;
+    memory[329] = 13'h0000;
+    memory[330] = 13'h0000;
+    memory[331] = 13'h0000;
+    memory[332] = 13'h0000;
+    memory[333] = 13'h0000;
+    memory[334] = 13'h0000;
+    memory[335] = 13'h0000;
+    memory[336] = 13'h0000;
+    memory[337] = 13'h0000;
+    memory[338] = 13'h0000;
+    memory[339] = 13'h0000;
+    memory[340] = 13'h0000;
+    memory[341] = 13'h0000;
+    memory[342] = 13'h0000;
+    memory[343] = 13'h0000;
+    memory[344] = 13'h0000;
+    memory[345] = 13'h0000;
+    memory[346] = 13'h0000;
+    memory[347] = 13'h0000;
+    memory[348] = 13'h0000;
+    memory[349] = 13'h0000;
+    memory[350] = 13'h0000;
+    memory[351] = 13'h0000;
+    memory[352] = 13'h0000;
+    memory[353] = 13'h0000;
+    memory[354] = 13'h0000;
+    memory[355] = 13'h0000;
+    memory[356] = 13'h0000;
+    memory[357] = 13'h0000;
+    memory[358] = 13'h0000;
+    memory[359] = 13'h0000;
+    memory[360] = 13'h0000;
+    memory[361] = 13'h0000;
+    memory[362] = 13'h0000;
+    memory[363] = 13'h0000;
+    memory[364] = 13'h0000;
+    memory[365] = 13'h0000;
+    memory[366] = 13'h0000;
+    memory[367] = 13'h0000;
+    memory[368] = 13'h0000;
+    memory[369] = 13'h0000;
+    memory[370] = 13'h0000;
+    memory[371] = 13'h0000;
+    memory[372] = 13'h0000;
+    memory[373] = 13'h0000;
+    memory[374] = 13'h0000;
+    memory[375] = 13'h0000;
+    memory[376] = 13'h0000;
+    memory[377] = 13'h0000;
+    memory[378] = 13'h0000;
+    memory[379] = 13'h0000;
+    memory[380] = 13'h0000;
+    memory[381] = 13'h0000;
+    memory[382] = 13'h0000;
+    memory[383] = 13'h0000;
+    memory[384] = 13'h0000;
+    memory[385] = 13'h0000;
+    memory[386] = 13'h0000;
+    memory[387] = 13'h0000;
+    memory[388] = 13'h0000;
+    memory[389] = 13'h0000;
+    memory[390] = 13'h0000;
+    memory[391] = 13'h0000;
+    memory[392] = 13'h0000;
+    memory[393] = 13'h0000;
+    memory[394] = 13'h0000;
+    memory[395] = 13'h0000;
+    memory[396] = 13'h0000;
+    memory[397] = 13'h0000;
+    memory[398] = 13'h0000;
+    memory[399] = 13'h0000;
+    memory[400] = 13'h0000;
+    memory[401] = 13'h0000;
+    memory[402] = 13'h0000;
+    memory[403] = 13'h0000;
+    memory[404] = 13'h0000;
+    memory[405] = 13'h0000;
+    memory[406] = 13'h0000;
+    memory[407] = 13'h0000;
+    memory[408] = 13'h0000;
+    memory[409] = 13'h0000;
+    memory[410] = 13'h0000;
+    memory[411] = 13'h0000;
+    memory[412] = 13'h0000;
+    memory[413] = 13'h0000;
+    memory[414] = 13'h0000;
+    memory[415] = 13'h0000;
+    memory[416] = 13'h0000;
+    memory[417] = 13'h0000;
+    memory[418] = 13'h0000;
+    memory[419] = 13'h0000;
+    memory[420] = 13'h0000;
+    memory[421] = 13'h0000;
+    memory[422] = 13'h0000;
+    memory[423] = 13'h0000;
+    memory[424] = 13'h0000;
+    memory[425] = 13'h0000;
+    memory[426] = 13'h0000;
+    memory[427] = 13'h0000;
+    memory[428] = 13'h0000;
+    memory[429] = 13'h0000;
+    memory[430] = 13'h0000;
+    memory[431] = 13'h0000;
+    memory[432] = 13'h0000;
+    memory[433] = 13'h0000;
+    memory[434] = 13'h0000;
+    memory[435] = 13'h0000;
+    memory[436] = 13'h0000;
+    memory[437] = 13'h0000;
+    memory[438] = 13'h0000;
+    memory[439] = 13'h0000;
+    memory[440] = 13'h0000;
+    memory[441] = 13'h0000;
+    memory[442] = 13'h0000;
+    memory[443] = 13'h0000;
+    memory[444] = 13'h0000;
+    memory[445] = 13'h0000;
+    memory[446] = 13'h0000;
+    memory[447] = 13'h0000;
+    memory[448] = 13'h0000;
+    memory[449] = 13'h0000;
+    memory[450] = 13'h0000;
+    memory[451] = 13'h0000;
+    memory[452] = 13'h0000;
+    memory[453] = 13'h0000;
+    memory[454] = 13'h0000;
+    memory[455] = 13'h0000;
+    memory[456] = 13'h0000;
+    memory[457] = 13'h0000;
+    memory[458] = 13'h0000;
+    memory[459] = 13'h0000;
+    memory[460] = 13'h0000;
+    memory[461] = 13'h0000;
+    memory[462] = 13'h0000;
+    memory[463] = 13'h0000;
+    memory[464] = 13'h0000;
+    memory[465] = 13'h0000;
+    memory[466] = 13'h0000;
+    memory[467] = 13'h0000;
+    memory[468] = 13'h0000;
+    memory[469] = 13'h0000;
+    memory[470] = 13'h0000;
+    memory[471] = 13'h0000;
+    memory[472] = 13'h0000;
+    memory[473] = 13'h0000;
+    memory[474] = 13'h0000;
+    memory[475] = 13'h0000;
+    memory[476] = 13'h0000;
+    memory[477] = 13'h0000;
+    memory[478] = 13'h0000;
+    memory[479] = 13'h0000;
+    memory[480] = 13'h0000;
+    memory[481] = 13'h0000;
+    memory[482] = 13'h0000;
+    memory[483] = 13'h0000;
+    memory[484] = 13'h0000;
+    memory[485] = 13'h0000;
+    memory[486] = 13'h0000;
+    memory[487] = 13'h0000;
+    memory[488] = 13'h0000;
+    memory[489] = 13'h0000;
+    memory[490] = 13'h0000;
+    memory[491] = 13'h0000;
+    memory[492] = 13'h0000;
+    memory[493] = 13'h0000;
+    memory[494] = 13'h0000;
+    memory[495] = 13'h0000;
+    memory[496] = 13'h0000;
+    memory[497] = 13'h0000;
+    memory[498] = 13'h0000;
+    memory[499] = 13'h0000;
+    memory[500] = 13'h0000;
+    memory[501] = 13'h0000;
+    memory[502] = 13'h0000;
+    memory[503] = 13'h0000;
+    memory[504] = 13'h0000;
+    memory[505] = 13'h0000;
+    memory[506] = 13'h0000;
+    memory[507] = 13'h0000;
+    memory[508] = 13'h0000;
+    memory[509] = 13'h0000;
+    memory[510] = 13'h0000;
+    memory[511] = 13'h0000;
+  end
+  always @(posedge clk) begin
+    if (wr__en)
+      memory[wr__addr] <= wr__data;
+  end
+  reg [12:0] _0_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _0_ <= memory[rd__addr];
+    end
+  end
+  assign rd__data = _0_;
+  always @(posedge clk)
+    read__data <= \$1 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1  = read__data;
+    if (read__out_en) begin
+      \$1  = rd__data;
+    end
+  end
+  assign write__addr = wr__addr;
+  assign write__data = wr__data;
+  assign write__en = wr__en;
+  assign read__addr = rd__addr;
+  assign read__en = rd__en;
+  assign out = read__data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$507$0 , \port$511$0 , entries__valid, write__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -3913,24 +4916,24 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [12:0] \$26 ;
-  wire [13:0] \$27 ;
-  wire [12:0] \$28 ;
-  wire \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire [13:0] \$28 ;
+  wire [13:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
+  wire [13:0] \$30 ;
+  wire [13:0] \$31 ;
+  wire [14:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [12:0] \$36 ;
-  wire [13:0] \$37 ;
-  wire [12:0] \$38 ;
-  wire [12:0] \$39 ;
-  wire [12:0] \$4 ;
-  wire [13:0] \$40 ;
-  wire [12:0] \$41 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
@@ -3941,19 +4944,32 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [15:0] \$51 ;
-  wire [9:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54  = 16'h0000;
-  reg \$55 ;
-  reg \$56 ;
-  reg \$57 ;
-  reg [12:0] \$58 ;
-  reg [12:0] \$59 ;
-  wire \$6 ;
-  reg \$60 ;
-  reg [15:0] \$61 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [15:0] \$58 ;
+  wire \$59 ;
+  wire [12:0] \$6 ;
+  wire \$60 ;
+  wire [9:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63  = 16'h0000;
+  reg [12:0] \$64 ;
+  reg [12:0] \$65 ;
+  reg \$66 ;
+  reg \$67 ;
+  reg \$68 ;
+  reg \$69 ;
   wire \$7 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
   wire \$8 ;
   wire \$9 ;
   reg active = 1'h0;
@@ -3962,7 +4978,6 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input clk;
   wire clk;
   reg [15:0] col_value = 16'h0000;
-  reg [12:0] \end  = 13'h0000;
   wire [25:0] entries__payload;
   wire \entries__payload.first ;
   wire \entries__payload.last ;
@@ -3973,4331 +4988,4463 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire entries__ready;
   output entries__valid;
   reg entries__valid = 1'h0;
-  reg first = 1'h0;
   output issued;
   wire issued;
-  reg last = 1'h0;
+  reg [12:0] left = 13'h0000;
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  input [25:0] \port$329$0 ;
-  wire [25:0] \port$329$0 ;
-  input [15:0] \port$333$0 ;
-  wire [15:0] \port$333$0 ;
-  output [9:0] \port$340$0 ;
-  wire [9:0] \port$340$0 ;
+  output [9:0] \port$507$0 ;
+  wire [9:0] \port$507$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$344$0 ;
-  wire [15:0] \port$344$0 ;
+  output [15:0] \port$511$0 ;
+  wire [15:0] \port$511$0 ;
   reg [12:0] ptr = 13'h0000;
-  wire [11:0] rd__addr;
-  wire [7:0] rd__data;
-  wire rd__en;
+  wire [11:0] read__addr;
+  wire [7:0] read__data;
+  wire read__en;
+  wire read__out_en;
   input rst;
   wire rst;
+  reg s1_first = 1'h0;
+  reg s1_last = 1'h0;
+  reg s1_valid = 1'h0;
+  reg [15:0] s1_value = 16'h0000;
+  reg s2_first = 1'h0;
+  reg s2_last = 1'h0;
   output skipped;
   wire skipped;
-  wire [41:0] spans__payload;
+  input [43:0] spans__payload;
+  wire [43:0] spans__payload;
+  wire \spans__payload.empty ;
   wire [12:0] \spans__payload.end ;
+  wire \spans__payload.single ;
   wire [12:0] \spans__payload.start ;
   wire [15:0] \spans__payload.value ;
   output spans__ready;
   wire spans__ready;
   input spans__valid;
   wire spans__valid;
-  input [11:0] wp__addr;
-  wire [11:0] wp__addr;
-  input [7:0] wp__data;
-  wire [7:0] wp__data;
-  input wp__en;
-  wire wp__en;
-  reg [7:0] mem [4095:0];
+  input [11:0] write__addr;
+  wire [11:0] write__addr;
+  input [7:0] write__data;
+  wire [7:0] write__data;
+  input write__en;
+  wire write__en;
+  assign \$20  = ~ s1_valid;
+  assign \$21  = ~ entries__valid;
+  assign \$22  = \$21  | entries__ready;
+  assign \$23  = \$20  | \$22 ;
+  assign \$24  = ~ spans__payload[26];
+  assign \$25  = spans__valid & \$24 ;
+  assign \$26  = active | \$25 ;
+  assign \$27  = \$23  & \$26 ;
+  assign \$28  = ptr + 1'h1;
+  assign \$29  = left - 1'h1;
+  assign \$30  = spans__payload[12:0] + 1'h1;
+  assign \$31  = spans__payload[25:13] - spans__payload[12:0];
+  assign \$32  = $signed(\$31 ) - $signed(2'h1);
+  assign \$33  = left == 1'h1;
+  assign \$34  = active ? \$33  : spans__payload[27];
+  assign \$35  = ~ \$34 ;
+  assign \$36  = ~ s1_valid;
+  assign \$37  = ~ entries__valid;
+  assign \$38  = \$37  | entries__ready;
+  assign \$39  = \$36  | \$38 ;
+  assign \$40  = ~ s1_valid;
+  assign \$41  = ~ entries__valid;
+  assign \$42  = \$41  | entries__ready;
+  assign \$43  = \$40  | \$42 ;
+  assign \$44  = ~ spans__payload[26];
+  assign \$45  = spans__valid & \$44 ;
+  assign \$46  = active | \$45 ;
+  assign \$47  = \$43  & \$46 ;
+  assign \$48  = ~ active;
+  assign \$49  = left == 1'h1;
+  assign \$50  = active ? \$49  : spans__payload[27];
+  assign \$51  = ~ entries__valid;
+  assign \$52  = \$51  | entries__ready;
+  assign \$53  = spans__valid & spans__ready;
+  assign \$54  = ~ s1_valid;
+  assign \$55  = ~ entries__valid;
+  assign \$56  = \$55  | entries__ready;
+  assign \$57  = \$54  | \$56 ;
+  assign \$58  = active ? col_value : spans__payload[43:28];
+  assign \$59  = ~ entries__valid;
+  assign \$60  = \$59  | entries__ready;
+  always @(posedge clk)
+    \$63  <= \$62 ;
+  always @(posedge clk)
+    ptr <= \$64 ;
+  always @(posedge clk)
+    left <= \$65 ;
+  always @(posedge clk)
+    active <= \$66 ;
+  always @(posedge clk)
+    s1_valid <= \$67 ;
+  always @(posedge clk)
+    s1_first <= \$68 ;
+  always @(posedge clk)
+    s1_last <= \$69 ;
+  always @(posedge clk)
+    entries__valid <= \$70 ;
+  always @(posedge clk)
+    s2_first <= \$71 ;
+  always @(posedge clk)
+    s2_last <= \$72 ;
+  always @(posedge clk)
+    col_value <= \$73 ;
+  always @(posedge clk)
+    s1_value <= \$74 ;
+  assign \$1  = ~ s1_valid;
+  assign \$2  = ~ entries__valid;
+  assign \$3  = \$2  | entries__ready;
+  assign \$4  = \$1  | \$3 ;
+  assign \$5  = ~ active;
+  assign spans__ready = \$4  & \$5 ;
+  assign \$6  = active ? ptr : spans__payload[12:0];
+  assign \$7  = ~ s1_valid;
+  assign \$8  = ~ entries__valid;
+  assign \$9  = \$8  | entries__ready;
+  assign read__en = \$7  | \$9 ;
+  assign \$10  = ~ entries__valid;
+  assign read__out_en = \$10  | entries__ready;
+  assign \$11  = active | s1_valid;
+  assign busy = \$11  | entries__valid;
+  assign \$12  = ~ s1_valid;
+  assign \$13  = ~ entries__valid;
+  assign \$14  = \$13  | entries__ready;
+  assign \$15  = \$12  | \$14 ;
+  assign \$16  = ~ spans__payload[26];
+  assign \$17  = spans__valid & \$16 ;
+  assign \$18  = active | \$17 ;
+  assign issued = \$15  & \$18 ;
+  assign \$19  = spans__valid & spans__ready;
+  assign skipped = \$19  & spans__payload[26];
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read.mem  mem (
+    .clk(clk),
+    .rd__addr(\$6 [11:0]),
+    .rd__en(read__en),
+    .read__data(read__data),
+    .read__out_en(read__out_en),
+    .rst(rst),
+    .wr__addr(write__addr),
+    .wr__data(write__data),
+    .wr__en(write__en)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$62  = \$63 ;
+    if (\$60 ) begin
+      \$62  = s1_value;
+    end
+    if (rst) begin
+      \$62  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$64  = ptr;
+    if (\$27 ) begin
+      (* full_case = 32'd1 *)
+      if (active) begin
+        \$64  = \$28 [12:0];
+      end else begin
+        \$64  = \$30 [12:0];
+      end
+    end
+    if (rst) begin
+      \$64  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$65  = left;
+    if (\$27 ) begin
+      (* full_case = 32'd1 *)
+      if (active) begin
+        \$65  = \$29 [12:0];
+      end else begin
+        \$65  = \$32 [12:0];
+      end
+    end
+    if (rst) begin
+      \$65  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$66  = active;
+    if (\$27 ) begin
+      \$66  = \$35 ;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$67  = s1_valid;
+    if (\$39 ) begin
+      \$67  = \$47 ;
+    end
+    if (rst) begin
+      \$67  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$68  = s1_first;
+    if (\$39 ) begin
+      \$68  = \$48 ;
+    end
+    if (rst) begin
+      \$68  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$69  = s1_last;
+    if (\$39 ) begin
+      \$69  = \$50 ;
+    end
+    if (rst) begin
+      \$69  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$70  = entries__valid;
+    if (\$52 ) begin
+      \$70  = s1_valid;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$71  = s2_first;
+    if (\$52 ) begin
+      \$71  = s1_first;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$72  = s2_last;
+    if (\$52 ) begin
+      \$72  = s1_last;
+    end
+    if (rst) begin
+      \$72  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$73  = col_value;
+    if (\$53 ) begin
+      \$73  = spans__payload[43:28];
+    end
+    if (rst) begin
+      \$73  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$74  = s1_value;
+    if (\$57 ) begin
+      \$74  = \$58 ;
+    end
+    if (rst) begin
+      \$74  = 16'h0000;
+    end
+  end
+  assign load__addr = write__addr;
+  assign load__data = write__data;
+  assign load__en = write__en;
+  assign read__addr = \$6 [11:0];
+  assign entries__payload = { \$63 , \$61  };
+  assign \port$507$0  = \$61 ;
+  assign \port$511$0  = \$63 ;
+  assign \spans__payload.start  = spans__payload[12:0];
+  assign \spans__payload.end  = spans__payload[25:13];
+  assign \spans__payload.empty  = spans__payload[26];
+  assign \spans__payload.single  = spans__payload[27];
+  assign \spans__payload.value  = spans__payload[43:28];
+  assign \entries__payload.rel_index  = \$61 [3:0];
+  assign \entries__payload.weight_idx  = \$61 [7:4];
+  assign \entries__payload.first  = \$61 [8];
+  assign \entries__payload.last  = \$61 [9];
+  assign \entries__payload.value  = \$63 ;
+  assign \$61 [9] = s2_last;
+  assign \$61 [8] = s2_first;
+  assign \$61 [7:4] = read__data[7:4];
+  assign \$61 [3:0] = read__data[3:0];
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read.mem (wr__addr, wr__data, clk, rst, rd__addr, rd__en, read__out_en, read__data, wr__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  reg [7:0] \$1 ;
+  input clk;
+  wire clk;
+  (* init = 8'h00 *)
+  wire [7:0] out;
+  input [11:0] rd__addr;
+  wire [11:0] rd__addr;
+  wire [7:0] rd__data;
+  input rd__en;
+  wire rd__en;
+  wire [11:0] read__addr;
+  output [7:0] read__data;
+  reg [7:0] read__data = 8'h00;
+  wire read__en;
+  input read__out_en;
+  wire read__out_en;
+  input rst;
+  wire rst;
+  input [11:0] wr__addr;
+  wire [11:0] wr__addr;
+  input [7:0] wr__data;
+  wire [7:0] wr__data;
+  input wr__en;
+  wire wr__en;
+  wire [11:0] write__addr;
+  wire [7:0] write__data;
+  wire write__en;
+  reg [7:0] memory [4095:0];
   initial begin
-    mem[0] = 8'h00;
-    mem[1] = 8'h00;
-    mem[2] = 8'h00;
-    mem[3] = 8'h00;
-    mem[4] = 8'h00;
-    mem[5] = 8'h00;
-    mem[6] = 8'h00;
-    mem[7] = 8'h00;
-    mem[8] = 8'h00;
-    mem[9] = 8'h00;
-    mem[10] = 8'h00;
-    mem[11] = 8'h00;
-    mem[12] = 8'h00;
-    mem[13] = 8'h00;
-    mem[14] = 8'h00;
-    mem[15] = 8'h00;
-    mem[16] = 8'h00;
-    mem[17] = 8'h00;
-    mem[18] = 8'h00;
-    mem[19] = 8'h00;
-    mem[20] = 8'h00;
-    mem[21] = 8'h00;
-    mem[22] = 8'h00;
-    mem[23] = 8'h00;
-    mem[24] = 8'h00;
-    mem[25] = 8'h00;
-    mem[26] = 8'h00;
-    mem[27] = 8'h00;
-    mem[28] = 8'h00;
-    mem[29] = 8'h00;
-    mem[30] = 8'h00;
-    mem[31] = 8'h00;
-    mem[32] = 8'h00;
-    mem[33] = 8'h00;
-    mem[34] = 8'h00;
-    mem[35] = 8'h00;
-    mem[36] = 8'h00;
-    mem[37] = 8'h00;
-    mem[38] = 8'h00;
-    mem[39] = 8'h00;
-    mem[40] = 8'h00;
-    mem[41] = 8'h00;
-    mem[42] = 8'h00;
-    mem[43] = 8'h00;
-    mem[44] = 8'h00;
-    mem[45] = 8'h00;
-    mem[46] = 8'h00;
-    mem[47] = 8'h00;
-    mem[48] = 8'h00;
-    mem[49] = 8'h00;
-    mem[50] = 8'h00;
-    mem[51] = 8'h00;
-    mem[52] = 8'h00;
-    mem[53] = 8'h00;
-    mem[54] = 8'h00;
-    mem[55] = 8'h00;
-    mem[56] = 8'h00;
-    mem[57] = 8'h00;
-    mem[58] = 8'h00;
-    mem[59] = 8'h00;
-    mem[60] = 8'h00;
-    mem[61] = 8'h00;
-    mem[62] = 8'h00;
-    mem[63] = 8'h00;
-    mem[64] = 8'h00;
-    mem[65] = 8'h00;
-    mem[66] = 8'h00;
-    mem[67] = 8'h00;
-    mem[68] = 8'h00;
-    mem[69] = 8'h00;
-    mem[70] = 8'h00;
-    mem[71] = 8'h00;
-    mem[72] = 8'h00;
-    mem[73] = 8'h00;
-    mem[74] = 8'h00;
-    mem[75] = 8'h00;
-    mem[76] = 8'h00;
-    mem[77] = 8'h00;
-    mem[78] = 8'h00;
-    mem[79] = 8'h00;
-    mem[80] = 8'h00;
-    mem[81] = 8'h00;
-    mem[82] = 8'h00;
-    mem[83] = 8'h00;
-    mem[84] = 8'h00;
-    mem[85] = 8'h00;
-    mem[86] = 8'h00;
-    mem[87] = 8'h00;
-    mem[88] = 8'h00;
-    mem[89] = 8'h00;
-    mem[90] = 8'h00;
-    mem[91] = 8'h00;
-    mem[92] = 8'h00;
-    mem[93] = 8'h00;
-    mem[94] = 8'h00;
-    mem[95] = 8'h00;
-    mem[96] = 8'h00;
-    mem[97] = 8'h00;
-    mem[98] = 8'h00;
-    mem[99] = 8'h00;
-    mem[100] = 8'h00;
-    mem[101] = 8'h00;
-    mem[102] = 8'h00;
-    mem[103] = 8'h00;
-    mem[104] = 8'h00;
-    mem[105] = 8'h00;
-    mem[106] = 8'h00;
-    mem[107] = 8'h00;
-    mem[108] = 8'h00;
-    mem[109] = 8'h00;
-    mem[110] = 8'h00;
-    mem[111] = 8'h00;
-    mem[112] = 8'h00;
-    mem[113] = 8'h00;
-    mem[114] = 8'h00;
-    mem[115] = 8'h00;
-    mem[116] = 8'h00;
-    mem[117] = 8'h00;
-    mem[118] = 8'h00;
-    mem[119] = 8'h00;
-    mem[120] = 8'h00;
-    mem[121] = 8'h00;
-    mem[122] = 8'h00;
-    mem[123] = 8'h00;
-    mem[124] = 8'h00;
-    mem[125] = 8'h00;
-    mem[126] = 8'h00;
-    mem[127] = 8'h00;
-    mem[128] = 8'h00;
-    mem[129] = 8'h00;
-    mem[130] = 8'h00;
-    mem[131] = 8'h00;
-    mem[132] = 8'h00;
-    mem[133] = 8'h00;
-    mem[134] = 8'h00;
-    mem[135] = 8'h00;
-    mem[136] = 8'h00;
-    mem[137] = 8'h00;
-    mem[138] = 8'h00;
-    mem[139] = 8'h00;
-    mem[140] = 8'h00;
-    mem[141] = 8'h00;
-    mem[142] = 8'h00;
-    mem[143] = 8'h00;
-    mem[144] = 8'h00;
-    mem[145] = 8'h00;
-    mem[146] = 8'h00;
-    mem[147] = 8'h00;
-    mem[148] = 8'h00;
-    mem[149] = 8'h00;
-    mem[150] = 8'h00;
-    mem[151] = 8'h00;
-    mem[152] = 8'h00;
-    mem[153] = 8'h00;
-    mem[154] = 8'h00;
-    mem[155] = 8'h00;
-    mem[156] = 8'h00;
-    mem[157] = 8'h00;
-    mem[158] = 8'h00;
-    mem[159] = 8'h00;
-    mem[160] = 8'h00;
-    mem[161] = 8'h00;
-    mem[162] = 8'h00;
-    mem[163] = 8'h00;
-    mem[164] = 8'h00;
-    mem[165] = 8'h00;
-    mem[166] = 8'h00;
-    mem[167] = 8'h00;
-    mem[168] = 8'h00;
-    mem[169] = 8'h00;
-    mem[170] = 8'h00;
-    mem[171] = 8'h00;
-    mem[172] = 8'h00;
-    mem[173] = 8'h00;
-    mem[174] = 8'h00;
-    mem[175] = 8'h00;
-    mem[176] = 8'h00;
-    mem[177] = 8'h00;
-    mem[178] = 8'h00;
-    mem[179] = 8'h00;
-    mem[180] = 8'h00;
-    mem[181] = 8'h00;
-    mem[182] = 8'h00;
-    mem[183] = 8'h00;
-    mem[184] = 8'h00;
-    mem[185] = 8'h00;
-    mem[186] = 8'h00;
-    mem[187] = 8'h00;
-    mem[188] = 8'h00;
-    mem[189] = 8'h00;
-    mem[190] = 8'h00;
-    mem[191] = 8'h00;
-    mem[192] = 8'h00;
-    mem[193] = 8'h00;
-    mem[194] = 8'h00;
-    mem[195] = 8'h00;
-    mem[196] = 8'h00;
-    mem[197] = 8'h00;
-    mem[198] = 8'h00;
-    mem[199] = 8'h00;
-    mem[200] = 8'h00;
-    mem[201] = 8'h00;
-    mem[202] = 8'h00;
-    mem[203] = 8'h00;
-    mem[204] = 8'h00;
-    mem[205] = 8'h00;
-    mem[206] = 8'h00;
-    mem[207] = 8'h00;
-    mem[208] = 8'h00;
-    mem[209] = 8'h00;
-    mem[210] = 8'h00;
-    mem[211] = 8'h00;
-    mem[212] = 8'h00;
-    mem[213] = 8'h00;
-    mem[214] = 8'h00;
-    mem[215] = 8'h00;
-    mem[216] = 8'h00;
-    mem[217] = 8'h00;
-    mem[218] = 8'h00;
-    mem[219] = 8'h00;
-    mem[220] = 8'h00;
-    mem[221] = 8'h00;
-    mem[222] = 8'h00;
-    mem[223] = 8'h00;
-    mem[224] = 8'h00;
-    mem[225] = 8'h00;
-    mem[226] = 8'h00;
-    mem[227] = 8'h00;
-    mem[228] = 8'h00;
-    mem[229] = 8'h00;
-    mem[230] = 8'h00;
-    mem[231] = 8'h00;
-    mem[232] = 8'h00;
-    mem[233] = 8'h00;
-    mem[234] = 8'h00;
-    mem[235] = 8'h00;
-    mem[236] = 8'h00;
-    mem[237] = 8'h00;
-    mem[238] = 8'h00;
-    mem[239] = 8'h00;
-    mem[240] = 8'h00;
-    mem[241] = 8'h00;
-    mem[242] = 8'h00;
-    mem[243] = 8'h00;
-    mem[244] = 8'h00;
-    mem[245] = 8'h00;
-    mem[246] = 8'h00;
-    mem[247] = 8'h00;
-    mem[248] = 8'h00;
-    mem[249] = 8'h00;
-    mem[250] = 8'h00;
-    mem[251] = 8'h00;
-    mem[252] = 8'h00;
-    mem[253] = 8'h00;
-    mem[254] = 8'h00;
-    mem[255] = 8'h00;
-    mem[256] = 8'h00;
-    mem[257] = 8'h00;
-    mem[258] = 8'h00;
-    mem[259] = 8'h00;
-    mem[260] = 8'h00;
-    mem[261] = 8'h00;
-    mem[262] = 8'h00;
-    mem[263] = 8'h00;
-    mem[264] = 8'h00;
-    mem[265] = 8'h00;
-    mem[266] = 8'h00;
-    mem[267] = 8'h00;
-    mem[268] = 8'h00;
-    mem[269] = 8'h00;
-    mem[270] = 8'h00;
-    mem[271] = 8'h00;
-    mem[272] = 8'h00;
-    mem[273] = 8'h00;
-    mem[274] = 8'h00;
-    mem[275] = 8'h00;
-    mem[276] = 8'h00;
-    mem[277] = 8'h00;
-    mem[278] = 8'h00;
-    mem[279] = 8'h00;
-    mem[280] = 8'h00;
-    mem[281] = 8'h00;
-    mem[282] = 8'h00;
-    mem[283] = 8'h00;
-    mem[284] = 8'h00;
-    mem[285] = 8'h00;
-    mem[286] = 8'h00;
-    mem[287] = 8'h00;
-    mem[288] = 8'h00;
-    mem[289] = 8'h00;
-    mem[290] = 8'h00;
-    mem[291] = 8'h00;
-    mem[292] = 8'h00;
-    mem[293] = 8'h00;
-    mem[294] = 8'h00;
-    mem[295] = 8'h00;
-    mem[296] = 8'h00;
-    mem[297] = 8'h00;
-    mem[298] = 8'h00;
-    mem[299] = 8'h00;
-    mem[300] = 8'h00;
-    mem[301] = 8'h00;
-    mem[302] = 8'h00;
-    mem[303] = 8'h00;
-    mem[304] = 8'h00;
-    mem[305] = 8'h00;
-    mem[306] = 8'h00;
-    mem[307] = 8'h00;
-    mem[308] = 8'h00;
-    mem[309] = 8'h00;
-    mem[310] = 8'h00;
-    mem[311] = 8'h00;
-    mem[312] = 8'h00;
-    mem[313] = 8'h00;
-    mem[314] = 8'h00;
-    mem[315] = 8'h00;
-    mem[316] = 8'h00;
-    mem[317] = 8'h00;
-    mem[318] = 8'h00;
-    mem[319] = 8'h00;
-    mem[320] = 8'h00;
-    mem[321] = 8'h00;
-    mem[322] = 8'h00;
-    mem[323] = 8'h00;
-    mem[324] = 8'h00;
-    mem[325] = 8'h00;
-    mem[326] = 8'h00;
-    mem[327] = 8'h00;
-    mem[328] = 8'h00;
-    mem[329] = 8'h00;
-    mem[330] = 8'h00;
-    mem[331] = 8'h00;
-    mem[332] = 8'h00;
-    mem[333] = 8'h00;
-    mem[334] = 8'h00;
-    mem[335] = 8'h00;
-    mem[336] = 8'h00;
-    mem[337] = 8'h00;
-    mem[338] = 8'h00;
-    mem[339] = 8'h00;
-    mem[340] = 8'h00;
-    mem[341] = 8'h00;
-    mem[342] = 8'h00;
-    mem[343] = 8'h00;
-    mem[344] = 8'h00;
-    mem[345] = 8'h00;
-    mem[346] = 8'h00;
-    mem[347] = 8'h00;
-    mem[348] = 8'h00;
-    mem[349] = 8'h00;
-    mem[350] = 8'h00;
-    mem[351] = 8'h00;
-    mem[352] = 8'h00;
-    mem[353] = 8'h00;
-    mem[354] = 8'h00;
-    mem[355] = 8'h00;
-    mem[356] = 8'h00;
-    mem[357] = 8'h00;
-    mem[358] = 8'h00;
-    mem[359] = 8'h00;
-    mem[360] = 8'h00;
-    mem[361] = 8'h00;
-    mem[362] = 8'h00;
-    mem[363] = 8'h00;
-    mem[364] = 8'h00;
-    mem[365] = 8'h00;
-    mem[366] = 8'h00;
-    mem[367] = 8'h00;
-    mem[368] = 8'h00;
-    mem[369] = 8'h00;
-    mem[370] = 8'h00;
-    mem[371] = 8'h00;
-    mem[372] = 8'h00;
-    mem[373] = 8'h00;
-    mem[374] = 8'h00;
-    mem[375] = 8'h00;
-    mem[376] = 8'h00;
-    mem[377] = 8'h00;
-    mem[378] = 8'h00;
-    mem[379] = 8'h00;
-    mem[380] = 8'h00;
-    mem[381] = 8'h00;
-    mem[382] = 8'h00;
-    mem[383] = 8'h00;
-    mem[384] = 8'h00;
-    mem[385] = 8'h00;
-    mem[386] = 8'h00;
-    mem[387] = 8'h00;
-    mem[388] = 8'h00;
-    mem[389] = 8'h00;
-    mem[390] = 8'h00;
-    mem[391] = 8'h00;
-    mem[392] = 8'h00;
-    mem[393] = 8'h00;
-    mem[394] = 8'h00;
-    mem[395] = 8'h00;
-    mem[396] = 8'h00;
-    mem[397] = 8'h00;
-    mem[398] = 8'h00;
-    mem[399] = 8'h00;
-    mem[400] = 8'h00;
-    mem[401] = 8'h00;
-    mem[402] = 8'h00;
-    mem[403] = 8'h00;
-    mem[404] = 8'h00;
-    mem[405] = 8'h00;
-    mem[406] = 8'h00;
-    mem[407] = 8'h00;
-    mem[408] = 8'h00;
-    mem[409] = 8'h00;
-    mem[410] = 8'h00;
-    mem[411] = 8'h00;
-    mem[412] = 8'h00;
-    mem[413] = 8'h00;
-    mem[414] = 8'h00;
-    mem[415] = 8'h00;
-    mem[416] = 8'h00;
-    mem[417] = 8'h00;
-    mem[418] = 8'h00;
-    mem[419] = 8'h00;
-    mem[420] = 8'h00;
-    mem[421] = 8'h00;
-    mem[422] = 8'h00;
-    mem[423] = 8'h00;
-    mem[424] = 8'h00;
-    mem[425] = 8'h00;
-    mem[426] = 8'h00;
-    mem[427] = 8'h00;
-    mem[428] = 8'h00;
-    mem[429] = 8'h00;
-    mem[430] = 8'h00;
-    mem[431] = 8'h00;
-    mem[432] = 8'h00;
-    mem[433] = 8'h00;
-    mem[434] = 8'h00;
-    mem[435] = 8'h00;
-    mem[436] = 8'h00;
-    mem[437] = 8'h00;
-    mem[438] = 8'h00;
-    mem[439] = 8'h00;
-    mem[440] = 8'h00;
-    mem[441] = 8'h00;
-    mem[442] = 8'h00;
-    mem[443] = 8'h00;
-    mem[444] = 8'h00;
-    mem[445] = 8'h00;
-    mem[446] = 8'h00;
-    mem[447] = 8'h00;
-    mem[448] = 8'h00;
-    mem[449] = 8'h00;
-    mem[450] = 8'h00;
-    mem[451] = 8'h00;
-    mem[452] = 8'h00;
-    mem[453] = 8'h00;
-    mem[454] = 8'h00;
-    mem[455] = 8'h00;
-    mem[456] = 8'h00;
-    mem[457] = 8'h00;
-    mem[458] = 8'h00;
-    mem[459] = 8'h00;
-    mem[460] = 8'h00;
-    mem[461] = 8'h00;
-    mem[462] = 8'h00;
-    mem[463] = 8'h00;
-    mem[464] = 8'h00;
-    mem[465] = 8'h00;
-    mem[466] = 8'h00;
-    mem[467] = 8'h00;
-    mem[468] = 8'h00;
-    mem[469] = 8'h00;
-    mem[470] = 8'h00;
-    mem[471] = 8'h00;
-    mem[472] = 8'h00;
-    mem[473] = 8'h00;
-    mem[474] = 8'h00;
-    mem[475] = 8'h00;
-    mem[476] = 8'h00;
-    mem[477] = 8'h00;
-    mem[478] = 8'h00;
-    mem[479] = 8'h00;
-    mem[480] = 8'h00;
-    mem[481] = 8'h00;
-    mem[482] = 8'h00;
-    mem[483] = 8'h00;
-    mem[484] = 8'h00;
-    mem[485] = 8'h00;
-    mem[486] = 8'h00;
-    mem[487] = 8'h00;
-    mem[488] = 8'h00;
-    mem[489] = 8'h00;
-    mem[490] = 8'h00;
-    mem[491] = 8'h00;
-    mem[492] = 8'h00;
-    mem[493] = 8'h00;
-    mem[494] = 8'h00;
-    mem[495] = 8'h00;
-    mem[496] = 8'h00;
-    mem[497] = 8'h00;
-    mem[498] = 8'h00;
-    mem[499] = 8'h00;
-    mem[500] = 8'h00;
-    mem[501] = 8'h00;
-    mem[502] = 8'h00;
-    mem[503] = 8'h00;
-    mem[504] = 8'h00;
-    mem[505] = 8'h00;
-    mem[506] = 8'h00;
-    mem[507] = 8'h00;
-    mem[508] = 8'h00;
-    mem[509] = 8'h00;
-    mem[510] = 8'h00;
-    mem[511] = 8'h00;
-    mem[512] = 8'h00;
-    mem[513] = 8'h00;
-    mem[514] = 8'h00;
-    mem[515] = 8'h00;
-    mem[516] = 8'h00;
-    mem[517] = 8'h00;
-    mem[518] = 8'h00;
-    mem[519] = 8'h00;
-    mem[520] = 8'h00;
-    mem[521] = 8'h00;
-    mem[522] = 8'h00;
-    mem[523] = 8'h00;
-    mem[524] = 8'h00;
-    mem[525] = 8'h00;
-    mem[526] = 8'h00;
-    mem[527] = 8'h00;
-    mem[528] = 8'h00;
-    mem[529] = 8'h00;
-    mem[530] = 8'h00;
-    mem[531] = 8'h00;
-    mem[532] = 8'h00;
-    mem[533] = 8'h00;
-    mem[534] = 8'h00;
-    mem[535] = 8'h00;
-    mem[536] = 8'h00;
-    mem[537] = 8'h00;
-    mem[538] = 8'h00;
-    mem[539] = 8'h00;
-    mem[540] = 8'h00;
-    mem[541] = 8'h00;
-    mem[542] = 8'h00;
-    mem[543] = 8'h00;
-    mem[544] = 8'h00;
-    mem[545] = 8'h00;
-    mem[546] = 8'h00;
-    mem[547] = 8'h00;
-    mem[548] = 8'h00;
-    mem[549] = 8'h00;
-    mem[550] = 8'h00;
-    mem[551] = 8'h00;
-    mem[552] = 8'h00;
-    mem[553] = 8'h00;
-    mem[554] = 8'h00;
-    mem[555] = 8'h00;
-    mem[556] = 8'h00;
-    mem[557] = 8'h00;
-    mem[558] = 8'h00;
-    mem[559] = 8'h00;
-    mem[560] = 8'h00;
-    mem[561] = 8'h00;
-    mem[562] = 8'h00;
-    mem[563] = 8'h00;
-    mem[564] = 8'h00;
-    mem[565] = 8'h00;
-    mem[566] = 8'h00;
-    mem[567] = 8'h00;
-    mem[568] = 8'h00;
-    mem[569] = 8'h00;
-    mem[570] = 8'h00;
-    mem[571] = 8'h00;
-    mem[572] = 8'h00;
-    mem[573] = 8'h00;
-    mem[574] = 8'h00;
-    mem[575] = 8'h00;
-    mem[576] = 8'h00;
-    mem[577] = 8'h00;
-    mem[578] = 8'h00;
-    mem[579] = 8'h00;
-    mem[580] = 8'h00;
-    mem[581] = 8'h00;
-    mem[582] = 8'h00;
-    mem[583] = 8'h00;
-    mem[584] = 8'h00;
-    mem[585] = 8'h00;
-    mem[586] = 8'h00;
-    mem[587] = 8'h00;
-    mem[588] = 8'h00;
-    mem[589] = 8'h00;
-    mem[590] = 8'h00;
-    mem[591] = 8'h00;
-    mem[592] = 8'h00;
-    mem[593] = 8'h00;
-    mem[594] = 8'h00;
-    mem[595] = 8'h00;
-    mem[596] = 8'h00;
-    mem[597] = 8'h00;
-    mem[598] = 8'h00;
-    mem[599] = 8'h00;
-    mem[600] = 8'h00;
-    mem[601] = 8'h00;
-    mem[602] = 8'h00;
-    mem[603] = 8'h00;
-    mem[604] = 8'h00;
-    mem[605] = 8'h00;
-    mem[606] = 8'h00;
-    mem[607] = 8'h00;
-    mem[608] = 8'h00;
-    mem[609] = 8'h00;
-    mem[610] = 8'h00;
-    mem[611] = 8'h00;
-    mem[612] = 8'h00;
-    mem[613] = 8'h00;
-    mem[614] = 8'h00;
-    mem[615] = 8'h00;
-    mem[616] = 8'h00;
-    mem[617] = 8'h00;
-    mem[618] = 8'h00;
-    mem[619] = 8'h00;
-    mem[620] = 8'h00;
-    mem[621] = 8'h00;
-    mem[622] = 8'h00;
-    mem[623] = 8'h00;
-    mem[624] = 8'h00;
-    mem[625] = 8'h00;
-    mem[626] = 8'h00;
-    mem[627] = 8'h00;
-    mem[628] = 8'h00;
-    mem[629] = 8'h00;
-    mem[630] = 8'h00;
-    mem[631] = 8'h00;
-    mem[632] = 8'h00;
-    mem[633] = 8'h00;
-    mem[634] = 8'h00;
-    mem[635] = 8'h00;
-    mem[636] = 8'h00;
-    mem[637] = 8'h00;
-    mem[638] = 8'h00;
-    mem[639] = 8'h00;
-    mem[640] = 8'h00;
-    mem[641] = 8'h00;
-    mem[642] = 8'h00;
-    mem[643] = 8'h00;
-    mem[644] = 8'h00;
-    mem[645] = 8'h00;
-    mem[646] = 8'h00;
-    mem[647] = 8'h00;
-    mem[648] = 8'h00;
-    mem[649] = 8'h00;
-    mem[650] = 8'h00;
-    mem[651] = 8'h00;
-    mem[652] = 8'h00;
-    mem[653] = 8'h00;
-    mem[654] = 8'h00;
-    mem[655] = 8'h00;
-    mem[656] = 8'h00;
-    mem[657] = 8'h00;
-    mem[658] = 8'h00;
-    mem[659] = 8'h00;
-    mem[660] = 8'h00;
-    mem[661] = 8'h00;
-    mem[662] = 8'h00;
-    mem[663] = 8'h00;
-    mem[664] = 8'h00;
-    mem[665] = 8'h00;
-    mem[666] = 8'h00;
-    mem[667] = 8'h00;
-    mem[668] = 8'h00;
-    mem[669] = 8'h00;
-    mem[670] = 8'h00;
-    mem[671] = 8'h00;
-    mem[672] = 8'h00;
-    mem[673] = 8'h00;
-    mem[674] = 8'h00;
-    mem[675] = 8'h00;
-    mem[676] = 8'h00;
-    mem[677] = 8'h00;
-    mem[678] = 8'h00;
-    mem[679] = 8'h00;
-    mem[680] = 8'h00;
-    mem[681] = 8'h00;
-    mem[682] = 8'h00;
-    mem[683] = 8'h00;
-    mem[684] = 8'h00;
-    mem[685] = 8'h00;
-    mem[686] = 8'h00;
-    mem[687] = 8'h00;
-    mem[688] = 8'h00;
-    mem[689] = 8'h00;
-    mem[690] = 8'h00;
-    mem[691] = 8'h00;
-    mem[692] = 8'h00;
-    mem[693] = 8'h00;
-    mem[694] = 8'h00;
-    mem[695] = 8'h00;
-    mem[696] = 8'h00;
-    mem[697] = 8'h00;
-    mem[698] = 8'h00;
-    mem[699] = 8'h00;
-    mem[700] = 8'h00;
-    mem[701] = 8'h00;
-    mem[702] = 8'h00;
-    mem[703] = 8'h00;
-    mem[704] = 8'h00;
-    mem[705] = 8'h00;
-    mem[706] = 8'h00;
-    mem[707] = 8'h00;
-    mem[708] = 8'h00;
-    mem[709] = 8'h00;
-    mem[710] = 8'h00;
-    mem[711] = 8'h00;
-    mem[712] = 8'h00;
-    mem[713] = 8'h00;
-    mem[714] = 8'h00;
-    mem[715] = 8'h00;
-    mem[716] = 8'h00;
-    mem[717] = 8'h00;
-    mem[718] = 8'h00;
-    mem[719] = 8'h00;
-    mem[720] = 8'h00;
-    mem[721] = 8'h00;
-    mem[722] = 8'h00;
-    mem[723] = 8'h00;
-    mem[724] = 8'h00;
-    mem[725] = 8'h00;
-    mem[726] = 8'h00;
-    mem[727] = 8'h00;
-    mem[728] = 8'h00;
-    mem[729] = 8'h00;
-    mem[730] = 8'h00;
-    mem[731] = 8'h00;
-    mem[732] = 8'h00;
-    mem[733] = 8'h00;
-    mem[734] = 8'h00;
-    mem[735] = 8'h00;
-    mem[736] = 8'h00;
-    mem[737] = 8'h00;
-    mem[738] = 8'h00;
-    mem[739] = 8'h00;
-    mem[740] = 8'h00;
-    mem[741] = 8'h00;
-    mem[742] = 8'h00;
-    mem[743] = 8'h00;
-    mem[744] = 8'h00;
-    mem[745] = 8'h00;
-    mem[746] = 8'h00;
-    mem[747] = 8'h00;
-    mem[748] = 8'h00;
-    mem[749] = 8'h00;
-    mem[750] = 8'h00;
-    mem[751] = 8'h00;
-    mem[752] = 8'h00;
-    mem[753] = 8'h00;
-    mem[754] = 8'h00;
-    mem[755] = 8'h00;
-    mem[756] = 8'h00;
-    mem[757] = 8'h00;
-    mem[758] = 8'h00;
-    mem[759] = 8'h00;
-    mem[760] = 8'h00;
-    mem[761] = 8'h00;
-    mem[762] = 8'h00;
-    mem[763] = 8'h00;
-    mem[764] = 8'h00;
-    mem[765] = 8'h00;
-    mem[766] = 8'h00;
-    mem[767] = 8'h00;
-    mem[768] = 8'h00;
-    mem[769] = 8'h00;
-    mem[770] = 8'h00;
-    mem[771] = 8'h00;
-    mem[772] = 8'h00;
-    mem[773] = 8'h00;
-    mem[774] = 8'h00;
-    mem[775] = 8'h00;
-    mem[776] = 8'h00;
-    mem[777] = 8'h00;
-    mem[778] = 8'h00;
-    mem[779] = 8'h00;
-    mem[780] = 8'h00;
-    mem[781] = 8'h00;
-    mem[782] = 8'h00;
-    mem[783] = 8'h00;
-    mem[784] = 8'h00;
-    mem[785] = 8'h00;
-    mem[786] = 8'h00;
-    mem[787] = 8'h00;
-    mem[788] = 8'h00;
-    mem[789] = 8'h00;
-    mem[790] = 8'h00;
-    mem[791] = 8'h00;
-    mem[792] = 8'h00;
-    mem[793] = 8'h00;
-    mem[794] = 8'h00;
-    mem[795] = 8'h00;
-    mem[796] = 8'h00;
-    mem[797] = 8'h00;
-    mem[798] = 8'h00;
-    mem[799] = 8'h00;
-    mem[800] = 8'h00;
-    mem[801] = 8'h00;
-    mem[802] = 8'h00;
-    mem[803] = 8'h00;
-    mem[804] = 8'h00;
-    mem[805] = 8'h00;
-    mem[806] = 8'h00;
-    mem[807] = 8'h00;
-    mem[808] = 8'h00;
-    mem[809] = 8'h00;
-    mem[810] = 8'h00;
-    mem[811] = 8'h00;
-    mem[812] = 8'h00;
-    mem[813] = 8'h00;
-    mem[814] = 8'h00;
-    mem[815] = 8'h00;
-    mem[816] = 8'h00;
-    mem[817] = 8'h00;
-    mem[818] = 8'h00;
-    mem[819] = 8'h00;
-    mem[820] = 8'h00;
-    mem[821] = 8'h00;
-    mem[822] = 8'h00;
-    mem[823] = 8'h00;
-    mem[824] = 8'h00;
-    mem[825] = 8'h00;
-    mem[826] = 8'h00;
-    mem[827] = 8'h00;
-    mem[828] = 8'h00;
-    mem[829] = 8'h00;
-    mem[830] = 8'h00;
-    mem[831] = 8'h00;
-    mem[832] = 8'h00;
-    mem[833] = 8'h00;
-    mem[834] = 8'h00;
-    mem[835] = 8'h00;
-    mem[836] = 8'h00;
-    mem[837] = 8'h00;
-    mem[838] = 8'h00;
-    mem[839] = 8'h00;
-    mem[840] = 8'h00;
-    mem[841] = 8'h00;
-    mem[842] = 8'h00;
-    mem[843] = 8'h00;
-    mem[844] = 8'h00;
-    mem[845] = 8'h00;
-    mem[846] = 8'h00;
-    mem[847] = 8'h00;
-    mem[848] = 8'h00;
-    mem[849] = 8'h00;
-    mem[850] = 8'h00;
-    mem[851] = 8'h00;
-    mem[852] = 8'h00;
-    mem[853] = 8'h00;
-    mem[854] = 8'h00;
-    mem[855] = 8'h00;
-    mem[856] = 8'h00;
-    mem[857] = 8'h00;
-    mem[858] = 8'h00;
-    mem[859] = 8'h00;
-    mem[860] = 8'h00;
-    mem[861] = 8'h00;
-    mem[862] = 8'h00;
-    mem[863] = 8'h00;
-    mem[864] = 8'h00;
-    mem[865] = 8'h00;
-    mem[866] = 8'h00;
-    mem[867] = 8'h00;
-    mem[868] = 8'h00;
-    mem[869] = 8'h00;
-    mem[870] = 8'h00;
-    mem[871] = 8'h00;
-    mem[872] = 8'h00;
-    mem[873] = 8'h00;
-    mem[874] = 8'h00;
-    mem[875] = 8'h00;
-    mem[876] = 8'h00;
-    mem[877] = 8'h00;
-    mem[878] = 8'h00;
-    mem[879] = 8'h00;
-    mem[880] = 8'h00;
-    mem[881] = 8'h00;
-    mem[882] = 8'h00;
-    mem[883] = 8'h00;
-    mem[884] = 8'h00;
-    mem[885] = 8'h00;
-    mem[886] = 8'h00;
-    mem[887] = 8'h00;
-    mem[888] = 8'h00;
-    mem[889] = 8'h00;
-    mem[890] = 8'h00;
-    mem[891] = 8'h00;
-    mem[892] = 8'h00;
-    mem[893] = 8'h00;
-    mem[894] = 8'h00;
-    mem[895] = 8'h00;
-    mem[896] = 8'h00;
-    mem[897] = 8'h00;
-    mem[898] = 8'h00;
-    mem[899] = 8'h00;
-    mem[900] = 8'h00;
-    mem[901] = 8'h00;
-    mem[902] = 8'h00;
-    mem[903] = 8'h00;
-    mem[904] = 8'h00;
-    mem[905] = 8'h00;
-    mem[906] = 8'h00;
-    mem[907] = 8'h00;
-    mem[908] = 8'h00;
-    mem[909] = 8'h00;
-    mem[910] = 8'h00;
-    mem[911] = 8'h00;
-    mem[912] = 8'h00;
-    mem[913] = 8'h00;
-    mem[914] = 8'h00;
-    mem[915] = 8'h00;
-    mem[916] = 8'h00;
-    mem[917] = 8'h00;
-    mem[918] = 8'h00;
-    mem[919] = 8'h00;
-    mem[920] = 8'h00;
-    mem[921] = 8'h00;
-    mem[922] = 8'h00;
-    mem[923] = 8'h00;
-    mem[924] = 8'h00;
-    mem[925] = 8'h00;
-    mem[926] = 8'h00;
-    mem[927] = 8'h00;
-    mem[928] = 8'h00;
-    mem[929] = 8'h00;
-    mem[930] = 8'h00;
-    mem[931] = 8'h00;
-    mem[932] = 8'h00;
-    mem[933] = 8'h00;
-    mem[934] = 8'h00;
-    mem[935] = 8'h00;
-    mem[936] = 8'h00;
-    mem[937] = 8'h00;
-    mem[938] = 8'h00;
-    mem[939] = 8'h00;
-    mem[940] = 8'h00;
-    mem[941] = 8'h00;
-    mem[942] = 8'h00;
-    mem[943] = 8'h00;
-    mem[944] = 8'h00;
-    mem[945] = 8'h00;
-    mem[946] = 8'h00;
-    mem[947] = 8'h00;
-    mem[948] = 8'h00;
-    mem[949] = 8'h00;
-    mem[950] = 8'h00;
-    mem[951] = 8'h00;
-    mem[952] = 8'h00;
-    mem[953] = 8'h00;
-    mem[954] = 8'h00;
-    mem[955] = 8'h00;
-    mem[956] = 8'h00;
-    mem[957] = 8'h00;
-    mem[958] = 8'h00;
-    mem[959] = 8'h00;
-    mem[960] = 8'h00;
-    mem[961] = 8'h00;
-    mem[962] = 8'h00;
-    mem[963] = 8'h00;
-    mem[964] = 8'h00;
-    mem[965] = 8'h00;
-    mem[966] = 8'h00;
-    mem[967] = 8'h00;
-    mem[968] = 8'h00;
-    mem[969] = 8'h00;
-    mem[970] = 8'h00;
-    mem[971] = 8'h00;
-    mem[972] = 8'h00;
-    mem[973] = 8'h00;
-    mem[974] = 8'h00;
-    mem[975] = 8'h00;
-    mem[976] = 8'h00;
-    mem[977] = 8'h00;
-    mem[978] = 8'h00;
-    mem[979] = 8'h00;
-    mem[980] = 8'h00;
-    mem[981] = 8'h00;
-    mem[982] = 8'h00;
-    mem[983] = 8'h00;
-    mem[984] = 8'h00;
-    mem[985] = 8'h00;
-    mem[986] = 8'h00;
-    mem[987] = 8'h00;
-    mem[988] = 8'h00;
-    mem[989] = 8'h00;
-    mem[990] = 8'h00;
-    mem[991] = 8'h00;
-    mem[992] = 8'h00;
-    mem[993] = 8'h00;
-    mem[994] = 8'h00;
-    mem[995] = 8'h00;
-    mem[996] = 8'h00;
-    mem[997] = 8'h00;
-    mem[998] = 8'h00;
-    mem[999] = 8'h00;
-    mem[1000] = 8'h00;
-    mem[1001] = 8'h00;
-    mem[1002] = 8'h00;
-    mem[1003] = 8'h00;
-    mem[1004] = 8'h00;
-    mem[1005] = 8'h00;
-    mem[1006] = 8'h00;
-    mem[1007] = 8'h00;
-    mem[1008] = 8'h00;
-    mem[1009] = 8'h00;
-    mem[1010] = 8'h00;
-    mem[1011] = 8'h00;
-    mem[1012] = 8'h00;
-    mem[1013] = 8'h00;
-    mem[1014] = 8'h00;
-    mem[1015] = 8'h00;
-    mem[1016] = 8'h00;
-    mem[1017] = 8'h00;
-    mem[1018] = 8'h00;
-    mem[1019] = 8'h00;
-    mem[1020] = 8'h00;
-    mem[1021] = 8'h00;
-    mem[1022] = 8'h00;
-    mem[1023] = 8'h00;
-    mem[1024] = 8'h00;
-    mem[1025] = 8'h00;
-    mem[1026] = 8'h00;
-    mem[1027] = 8'h00;
-    mem[1028] = 8'h00;
-    mem[1029] = 8'h00;
-    mem[1030] = 8'h00;
-    mem[1031] = 8'h00;
-    mem[1032] = 8'h00;
-    mem[1033] = 8'h00;
-    mem[1034] = 8'h00;
-    mem[1035] = 8'h00;
-    mem[1036] = 8'h00;
-    mem[1037] = 8'h00;
-    mem[1038] = 8'h00;
-    mem[1039] = 8'h00;
-    mem[1040] = 8'h00;
-    mem[1041] = 8'h00;
-    mem[1042] = 8'h00;
-    mem[1043] = 8'h00;
-    mem[1044] = 8'h00;
-    mem[1045] = 8'h00;
-    mem[1046] = 8'h00;
-    mem[1047] = 8'h00;
-    mem[1048] = 8'h00;
-    mem[1049] = 8'h00;
-    mem[1050] = 8'h00;
-    mem[1051] = 8'h00;
-    mem[1052] = 8'h00;
-    mem[1053] = 8'h00;
-    mem[1054] = 8'h00;
-    mem[1055] = 8'h00;
-    mem[1056] = 8'h00;
-    mem[1057] = 8'h00;
-    mem[1058] = 8'h00;
-    mem[1059] = 8'h00;
-    mem[1060] = 8'h00;
-    mem[1061] = 8'h00;
-    mem[1062] = 8'h00;
-    mem[1063] = 8'h00;
-    mem[1064] = 8'h00;
-    mem[1065] = 8'h00;
-    mem[1066] = 8'h00;
-    mem[1067] = 8'h00;
-    mem[1068] = 8'h00;
-    mem[1069] = 8'h00;
-    mem[1070] = 8'h00;
-    mem[1071] = 8'h00;
-    mem[1072] = 8'h00;
-    mem[1073] = 8'h00;
-    mem[1074] = 8'h00;
-    mem[1075] = 8'h00;
-    mem[1076] = 8'h00;
-    mem[1077] = 8'h00;
-    mem[1078] = 8'h00;
-    mem[1079] = 8'h00;
-    mem[1080] = 8'h00;
-    mem[1081] = 8'h00;
-    mem[1082] = 8'h00;
-    mem[1083] = 8'h00;
-    mem[1084] = 8'h00;
-    mem[1085] = 8'h00;
-    mem[1086] = 8'h00;
-    mem[1087] = 8'h00;
-    mem[1088] = 8'h00;
-    mem[1089] = 8'h00;
-    mem[1090] = 8'h00;
-    mem[1091] = 8'h00;
-    mem[1092] = 8'h00;
-    mem[1093] = 8'h00;
-    mem[1094] = 8'h00;
-    mem[1095] = 8'h00;
-    mem[1096] = 8'h00;
-    mem[1097] = 8'h00;
-    mem[1098] = 8'h00;
-    mem[1099] = 8'h00;
-    mem[1100] = 8'h00;
-    mem[1101] = 8'h00;
-    mem[1102] = 8'h00;
-    mem[1103] = 8'h00;
-    mem[1104] = 8'h00;
-    mem[1105] = 8'h00;
-    mem[1106] = 8'h00;
-    mem[1107] = 8'h00;
-    mem[1108] = 8'h00;
-    mem[1109] = 8'h00;
-    mem[1110] = 8'h00;
-    mem[1111] = 8'h00;
-    mem[1112] = 8'h00;
-    mem[1113] = 8'h00;
-    mem[1114] = 8'h00;
-    mem[1115] = 8'h00;
-    mem[1116] = 8'h00;
-    mem[1117] = 8'h00;
-    mem[1118] = 8'h00;
-    mem[1119] = 8'h00;
-    mem[1120] = 8'h00;
-    mem[1121] = 8'h00;
-    mem[1122] = 8'h00;
-    mem[1123] = 8'h00;
-    mem[1124] = 8'h00;
-    mem[1125] = 8'h00;
-    mem[1126] = 8'h00;
-    mem[1127] = 8'h00;
-    mem[1128] = 8'h00;
-    mem[1129] = 8'h00;
-    mem[1130] = 8'h00;
-    mem[1131] = 8'h00;
-    mem[1132] = 8'h00;
-    mem[1133] = 8'h00;
-    mem[1134] = 8'h00;
-    mem[1135] = 8'h00;
-    mem[1136] = 8'h00;
-    mem[1137] = 8'h00;
-    mem[1138] = 8'h00;
-    mem[1139] = 8'h00;
-    mem[1140] = 8'h00;
-    mem[1141] = 8'h00;
-    mem[1142] = 8'h00;
-    mem[1143] = 8'h00;
-    mem[1144] = 8'h00;
-    mem[1145] = 8'h00;
-    mem[1146] = 8'h00;
-    mem[1147] = 8'h00;
-    mem[1148] = 8'h00;
-    mem[1149] = 8'h00;
-    mem[1150] = 8'h00;
-    mem[1151] = 8'h00;
-    mem[1152] = 8'h00;
-    mem[1153] = 8'h00;
-    mem[1154] = 8'h00;
-    mem[1155] = 8'h00;
-    mem[1156] = 8'h00;
-    mem[1157] = 8'h00;
-    mem[1158] = 8'h00;
-    mem[1159] = 8'h00;
-    mem[1160] = 8'h00;
-    mem[1161] = 8'h00;
-    mem[1162] = 8'h00;
-    mem[1163] = 8'h00;
-    mem[1164] = 8'h00;
-    mem[1165] = 8'h00;
-    mem[1166] = 8'h00;
-    mem[1167] = 8'h00;
-    mem[1168] = 8'h00;
-    mem[1169] = 8'h00;
-    mem[1170] = 8'h00;
-    mem[1171] = 8'h00;
-    mem[1172] = 8'h00;
-    mem[1173] = 8'h00;
-    mem[1174] = 8'h00;
-    mem[1175] = 8'h00;
-    mem[1176] = 8'h00;
-    mem[1177] = 8'h00;
-    mem[1178] = 8'h00;
-    mem[1179] = 8'h00;
-    mem[1180] = 8'h00;
-    mem[1181] = 8'h00;
-    mem[1182] = 8'h00;
-    mem[1183] = 8'h00;
-    mem[1184] = 8'h00;
-    mem[1185] = 8'h00;
-    mem[1186] = 8'h00;
-    mem[1187] = 8'h00;
-    mem[1188] = 8'h00;
-    mem[1189] = 8'h00;
-    mem[1190] = 8'h00;
-    mem[1191] = 8'h00;
-    mem[1192] = 8'h00;
-    mem[1193] = 8'h00;
-    mem[1194] = 8'h00;
-    mem[1195] = 8'h00;
-    mem[1196] = 8'h00;
-    mem[1197] = 8'h00;
-    mem[1198] = 8'h00;
-    mem[1199] = 8'h00;
-    mem[1200] = 8'h00;
-    mem[1201] = 8'h00;
-    mem[1202] = 8'h00;
-    mem[1203] = 8'h00;
-    mem[1204] = 8'h00;
-    mem[1205] = 8'h00;
-    mem[1206] = 8'h00;
-    mem[1207] = 8'h00;
-    mem[1208] = 8'h00;
-    mem[1209] = 8'h00;
-    mem[1210] = 8'h00;
-    mem[1211] = 8'h00;
-    mem[1212] = 8'h00;
-    mem[1213] = 8'h00;
-    mem[1214] = 8'h00;
-    mem[1215] = 8'h00;
-    mem[1216] = 8'h00;
-    mem[1217] = 8'h00;
-    mem[1218] = 8'h00;
-    mem[1219] = 8'h00;
-    mem[1220] = 8'h00;
-    mem[1221] = 8'h00;
-    mem[1222] = 8'h00;
-    mem[1223] = 8'h00;
-    mem[1224] = 8'h00;
-    mem[1225] = 8'h00;
-    mem[1226] = 8'h00;
-    mem[1227] = 8'h00;
-    mem[1228] = 8'h00;
-    mem[1229] = 8'h00;
-    mem[1230] = 8'h00;
-    mem[1231] = 8'h00;
-    mem[1232] = 8'h00;
-    mem[1233] = 8'h00;
-    mem[1234] = 8'h00;
-    mem[1235] = 8'h00;
-    mem[1236] = 8'h00;
-    mem[1237] = 8'h00;
-    mem[1238] = 8'h00;
-    mem[1239] = 8'h00;
-    mem[1240] = 8'h00;
-    mem[1241] = 8'h00;
-    mem[1242] = 8'h00;
-    mem[1243] = 8'h00;
-    mem[1244] = 8'h00;
-    mem[1245] = 8'h00;
-    mem[1246] = 8'h00;
-    mem[1247] = 8'h00;
-    mem[1248] = 8'h00;
-    mem[1249] = 8'h00;
-    mem[1250] = 8'h00;
-    mem[1251] = 8'h00;
-    mem[1252] = 8'h00;
-    mem[1253] = 8'h00;
-    mem[1254] = 8'h00;
-    mem[1255] = 8'h00;
-    mem[1256] = 8'h00;
-    mem[1257] = 8'h00;
-    mem[1258] = 8'h00;
-    mem[1259] = 8'h00;
-    mem[1260] = 8'h00;
-    mem[1261] = 8'h00;
-    mem[1262] = 8'h00;
-    mem[1263] = 8'h00;
-    mem[1264] = 8'h00;
-    mem[1265] = 8'h00;
-    mem[1266] = 8'h00;
-    mem[1267] = 8'h00;
-    mem[1268] = 8'h00;
-    mem[1269] = 8'h00;
-    mem[1270] = 8'h00;
-    mem[1271] = 8'h00;
-    mem[1272] = 8'h00;
-    mem[1273] = 8'h00;
-    mem[1274] = 8'h00;
-    mem[1275] = 8'h00;
-    mem[1276] = 8'h00;
-    mem[1277] = 8'h00;
-    mem[1278] = 8'h00;
-    mem[1279] = 8'h00;
-    mem[1280] = 8'h00;
-    mem[1281] = 8'h00;
-    mem[1282] = 8'h00;
-    mem[1283] = 8'h00;
-    mem[1284] = 8'h00;
-    mem[1285] = 8'h00;
-    mem[1286] = 8'h00;
-    mem[1287] = 8'h00;
-    mem[1288] = 8'h00;
-    mem[1289] = 8'h00;
-    mem[1290] = 8'h00;
-    mem[1291] = 8'h00;
-    mem[1292] = 8'h00;
-    mem[1293] = 8'h00;
-    mem[1294] = 8'h00;
-    mem[1295] = 8'h00;
-    mem[1296] = 8'h00;
-    mem[1297] = 8'h00;
-    mem[1298] = 8'h00;
-    mem[1299] = 8'h00;
-    mem[1300] = 8'h00;
-    mem[1301] = 8'h00;
-    mem[1302] = 8'h00;
-    mem[1303] = 8'h00;
-    mem[1304] = 8'h00;
-    mem[1305] = 8'h00;
-    mem[1306] = 8'h00;
-    mem[1307] = 8'h00;
-    mem[1308] = 8'h00;
-    mem[1309] = 8'h00;
-    mem[1310] = 8'h00;
-    mem[1311] = 8'h00;
-    mem[1312] = 8'h00;
-    mem[1313] = 8'h00;
-    mem[1314] = 8'h00;
-    mem[1315] = 8'h00;
-    mem[1316] = 8'h00;
-    mem[1317] = 8'h00;
-    mem[1318] = 8'h00;
-    mem[1319] = 8'h00;
-    mem[1320] = 8'h00;
-    mem[1321] = 8'h00;
-    mem[1322] = 8'h00;
-    mem[1323] = 8'h00;
-    mem[1324] = 8'h00;
-    mem[1325] = 8'h00;
-    mem[1326] = 8'h00;
-    mem[1327] = 8'h00;
-    mem[1328] = 8'h00;
-    mem[1329] = 8'h00;
-    mem[1330] = 8'h00;
-    mem[1331] = 8'h00;
-    mem[1332] = 8'h00;
-    mem[1333] = 8'h00;
-    mem[1334] = 8'h00;
-    mem[1335] = 8'h00;
-    mem[1336] = 8'h00;
-    mem[1337] = 8'h00;
-    mem[1338] = 8'h00;
-    mem[1339] = 8'h00;
-    mem[1340] = 8'h00;
-    mem[1341] = 8'h00;
-    mem[1342] = 8'h00;
-    mem[1343] = 8'h00;
-    mem[1344] = 8'h00;
-    mem[1345] = 8'h00;
-    mem[1346] = 8'h00;
-    mem[1347] = 8'h00;
-    mem[1348] = 8'h00;
-    mem[1349] = 8'h00;
-    mem[1350] = 8'h00;
-    mem[1351] = 8'h00;
-    mem[1352] = 8'h00;
-    mem[1353] = 8'h00;
-    mem[1354] = 8'h00;
-    mem[1355] = 8'h00;
-    mem[1356] = 8'h00;
-    mem[1357] = 8'h00;
-    mem[1358] = 8'h00;
-    mem[1359] = 8'h00;
-    mem[1360] = 8'h00;
-    mem[1361] = 8'h00;
-    mem[1362] = 8'h00;
-    mem[1363] = 8'h00;
-    mem[1364] = 8'h00;
-    mem[1365] = 8'h00;
-    mem[1366] = 8'h00;
-    mem[1367] = 8'h00;
-    mem[1368] = 8'h00;
-    mem[1369] = 8'h00;
-    mem[1370] = 8'h00;
-    mem[1371] = 8'h00;
-    mem[1372] = 8'h00;
-    mem[1373] = 8'h00;
-    mem[1374] = 8'h00;
-    mem[1375] = 8'h00;
-    mem[1376] = 8'h00;
-    mem[1377] = 8'h00;
-    mem[1378] = 8'h00;
-    mem[1379] = 8'h00;
-    mem[1380] = 8'h00;
-    mem[1381] = 8'h00;
-    mem[1382] = 8'h00;
-    mem[1383] = 8'h00;
-    mem[1384] = 8'h00;
-    mem[1385] = 8'h00;
-    mem[1386] = 8'h00;
-    mem[1387] = 8'h00;
-    mem[1388] = 8'h00;
-    mem[1389] = 8'h00;
-    mem[1390] = 8'h00;
-    mem[1391] = 8'h00;
-    mem[1392] = 8'h00;
-    mem[1393] = 8'h00;
-    mem[1394] = 8'h00;
-    mem[1395] = 8'h00;
-    mem[1396] = 8'h00;
-    mem[1397] = 8'h00;
-    mem[1398] = 8'h00;
-    mem[1399] = 8'h00;
-    mem[1400] = 8'h00;
-    mem[1401] = 8'h00;
-    mem[1402] = 8'h00;
-    mem[1403] = 8'h00;
-    mem[1404] = 8'h00;
-    mem[1405] = 8'h00;
-    mem[1406] = 8'h00;
-    mem[1407] = 8'h00;
-    mem[1408] = 8'h00;
-    mem[1409] = 8'h00;
-    mem[1410] = 8'h00;
-    mem[1411] = 8'h00;
-    mem[1412] = 8'h00;
-    mem[1413] = 8'h00;
-    mem[1414] = 8'h00;
-    mem[1415] = 8'h00;
-    mem[1416] = 8'h00;
-    mem[1417] = 8'h00;
-    mem[1418] = 8'h00;
-    mem[1419] = 8'h00;
-    mem[1420] = 8'h00;
-    mem[1421] = 8'h00;
-    mem[1422] = 8'h00;
-    mem[1423] = 8'h00;
-    mem[1424] = 8'h00;
-    mem[1425] = 8'h00;
-    mem[1426] = 8'h00;
-    mem[1427] = 8'h00;
-    mem[1428] = 8'h00;
-    mem[1429] = 8'h00;
-    mem[1430] = 8'h00;
-    mem[1431] = 8'h00;
-    mem[1432] = 8'h00;
-    mem[1433] = 8'h00;
-    mem[1434] = 8'h00;
-    mem[1435] = 8'h00;
-    mem[1436] = 8'h00;
-    mem[1437] = 8'h00;
-    mem[1438] = 8'h00;
-    mem[1439] = 8'h00;
-    mem[1440] = 8'h00;
-    mem[1441] = 8'h00;
-    mem[1442] = 8'h00;
-    mem[1443] = 8'h00;
-    mem[1444] = 8'h00;
-    mem[1445] = 8'h00;
-    mem[1446] = 8'h00;
-    mem[1447] = 8'h00;
-    mem[1448] = 8'h00;
-    mem[1449] = 8'h00;
-    mem[1450] = 8'h00;
-    mem[1451] = 8'h00;
-    mem[1452] = 8'h00;
-    mem[1453] = 8'h00;
-    mem[1454] = 8'h00;
-    mem[1455] = 8'h00;
-    mem[1456] = 8'h00;
-    mem[1457] = 8'h00;
-    mem[1458] = 8'h00;
-    mem[1459] = 8'h00;
-    mem[1460] = 8'h00;
-    mem[1461] = 8'h00;
-    mem[1462] = 8'h00;
-    mem[1463] = 8'h00;
-    mem[1464] = 8'h00;
-    mem[1465] = 8'h00;
-    mem[1466] = 8'h00;
-    mem[1467] = 8'h00;
-    mem[1468] = 8'h00;
-    mem[1469] = 8'h00;
-    mem[1470] = 8'h00;
-    mem[1471] = 8'h00;
-    mem[1472] = 8'h00;
-    mem[1473] = 8'h00;
-    mem[1474] = 8'h00;
-    mem[1475] = 8'h00;
-    mem[1476] = 8'h00;
-    mem[1477] = 8'h00;
-    mem[1478] = 8'h00;
-    mem[1479] = 8'h00;
-    mem[1480] = 8'h00;
-    mem[1481] = 8'h00;
-    mem[1482] = 8'h00;
-    mem[1483] = 8'h00;
-    mem[1484] = 8'h00;
-    mem[1485] = 8'h00;
-    mem[1486] = 8'h00;
-    mem[1487] = 8'h00;
-    mem[1488] = 8'h00;
-    mem[1489] = 8'h00;
-    mem[1490] = 8'h00;
-    mem[1491] = 8'h00;
-    mem[1492] = 8'h00;
-    mem[1493] = 8'h00;
-    mem[1494] = 8'h00;
-    mem[1495] = 8'h00;
-    mem[1496] = 8'h00;
-    mem[1497] = 8'h00;
-    mem[1498] = 8'h00;
-    mem[1499] = 8'h00;
-    mem[1500] = 8'h00;
-    mem[1501] = 8'h00;
-    mem[1502] = 8'h00;
-    mem[1503] = 8'h00;
-    mem[1504] = 8'h00;
-    mem[1505] = 8'h00;
-    mem[1506] = 8'h00;
-    mem[1507] = 8'h00;
-    mem[1508] = 8'h00;
-    mem[1509] = 8'h00;
-    mem[1510] = 8'h00;
-    mem[1511] = 8'h00;
-    mem[1512] = 8'h00;
-    mem[1513] = 8'h00;
-    mem[1514] = 8'h00;
-    mem[1515] = 8'h00;
-    mem[1516] = 8'h00;
-    mem[1517] = 8'h00;
-    mem[1518] = 8'h00;
-    mem[1519] = 8'h00;
-    mem[1520] = 8'h00;
-    mem[1521] = 8'h00;
-    mem[1522] = 8'h00;
-    mem[1523] = 8'h00;
-    mem[1524] = 8'h00;
-    mem[1525] = 8'h00;
-    mem[1526] = 8'h00;
-    mem[1527] = 8'h00;
-    mem[1528] = 8'h00;
-    mem[1529] = 8'h00;
-    mem[1530] = 8'h00;
-    mem[1531] = 8'h00;
-    mem[1532] = 8'h00;
-    mem[1533] = 8'h00;
-    mem[1534] = 8'h00;
-    mem[1535] = 8'h00;
-    mem[1536] = 8'h00;
-    mem[1537] = 8'h00;
-    mem[1538] = 8'h00;
-    mem[1539] = 8'h00;
-    mem[1540] = 8'h00;
-    mem[1541] = 8'h00;
-    mem[1542] = 8'h00;
-    mem[1543] = 8'h00;
-    mem[1544] = 8'h00;
-    mem[1545] = 8'h00;
-    mem[1546] = 8'h00;
-    mem[1547] = 8'h00;
-    mem[1548] = 8'h00;
-    mem[1549] = 8'h00;
-    mem[1550] = 8'h00;
-    mem[1551] = 8'h00;
-    mem[1552] = 8'h00;
-    mem[1553] = 8'h00;
-    mem[1554] = 8'h00;
-    mem[1555] = 8'h00;
-    mem[1556] = 8'h00;
-    mem[1557] = 8'h00;
-    mem[1558] = 8'h00;
-    mem[1559] = 8'h00;
-    mem[1560] = 8'h00;
-    mem[1561] = 8'h00;
-    mem[1562] = 8'h00;
-    mem[1563] = 8'h00;
-    mem[1564] = 8'h00;
-    mem[1565] = 8'h00;
-    mem[1566] = 8'h00;
-    mem[1567] = 8'h00;
-    mem[1568] = 8'h00;
-    mem[1569] = 8'h00;
-    mem[1570] = 8'h00;
-    mem[1571] = 8'h00;
-    mem[1572] = 8'h00;
-    mem[1573] = 8'h00;
-    mem[1574] = 8'h00;
-    mem[1575] = 8'h00;
-    mem[1576] = 8'h00;
-    mem[1577] = 8'h00;
-    mem[1578] = 8'h00;
-    mem[1579] = 8'h00;
-    mem[1580] = 8'h00;
-    mem[1581] = 8'h00;
-    mem[1582] = 8'h00;
-    mem[1583] = 8'h00;
-    mem[1584] = 8'h00;
-    mem[1585] = 8'h00;
-    mem[1586] = 8'h00;
-    mem[1587] = 8'h00;
-    mem[1588] = 8'h00;
-    mem[1589] = 8'h00;
-    mem[1590] = 8'h00;
-    mem[1591] = 8'h00;
-    mem[1592] = 8'h00;
-    mem[1593] = 8'h00;
-    mem[1594] = 8'h00;
-    mem[1595] = 8'h00;
-    mem[1596] = 8'h00;
-    mem[1597] = 8'h00;
-    mem[1598] = 8'h00;
-    mem[1599] = 8'h00;
-    mem[1600] = 8'h00;
-    mem[1601] = 8'h00;
-    mem[1602] = 8'h00;
-    mem[1603] = 8'h00;
-    mem[1604] = 8'h00;
-    mem[1605] = 8'h00;
-    mem[1606] = 8'h00;
-    mem[1607] = 8'h00;
-    mem[1608] = 8'h00;
-    mem[1609] = 8'h00;
-    mem[1610] = 8'h00;
-    mem[1611] = 8'h00;
-    mem[1612] = 8'h00;
-    mem[1613] = 8'h00;
-    mem[1614] = 8'h00;
-    mem[1615] = 8'h00;
-    mem[1616] = 8'h00;
-    mem[1617] = 8'h00;
-    mem[1618] = 8'h00;
-    mem[1619] = 8'h00;
-    mem[1620] = 8'h00;
-    mem[1621] = 8'h00;
-    mem[1622] = 8'h00;
-    mem[1623] = 8'h00;
-    mem[1624] = 8'h00;
-    mem[1625] = 8'h00;
-    mem[1626] = 8'h00;
-    mem[1627] = 8'h00;
-    mem[1628] = 8'h00;
-    mem[1629] = 8'h00;
-    mem[1630] = 8'h00;
-    mem[1631] = 8'h00;
-    mem[1632] = 8'h00;
-    mem[1633] = 8'h00;
-    mem[1634] = 8'h00;
-    mem[1635] = 8'h00;
-    mem[1636] = 8'h00;
-    mem[1637] = 8'h00;
-    mem[1638] = 8'h00;
-    mem[1639] = 8'h00;
-    mem[1640] = 8'h00;
-    mem[1641] = 8'h00;
-    mem[1642] = 8'h00;
-    mem[1643] = 8'h00;
-    mem[1644] = 8'h00;
-    mem[1645] = 8'h00;
-    mem[1646] = 8'h00;
-    mem[1647] = 8'h00;
-    mem[1648] = 8'h00;
-    mem[1649] = 8'h00;
-    mem[1650] = 8'h00;
-    mem[1651] = 8'h00;
-    mem[1652] = 8'h00;
-    mem[1653] = 8'h00;
-    mem[1654] = 8'h00;
-    mem[1655] = 8'h00;
-    mem[1656] = 8'h00;
-    mem[1657] = 8'h00;
-    mem[1658] = 8'h00;
-    mem[1659] = 8'h00;
-    mem[1660] = 8'h00;
-    mem[1661] = 8'h00;
-    mem[1662] = 8'h00;
-    mem[1663] = 8'h00;
-    mem[1664] = 8'h00;
-    mem[1665] = 8'h00;
-    mem[1666] = 8'h00;
-    mem[1667] = 8'h00;
-    mem[1668] = 8'h00;
-    mem[1669] = 8'h00;
-    mem[1670] = 8'h00;
-    mem[1671] = 8'h00;
-    mem[1672] = 8'h00;
-    mem[1673] = 8'h00;
-    mem[1674] = 8'h00;
-    mem[1675] = 8'h00;
-    mem[1676] = 8'h00;
-    mem[1677] = 8'h00;
-    mem[1678] = 8'h00;
-    mem[1679] = 8'h00;
-    mem[1680] = 8'h00;
-    mem[1681] = 8'h00;
-    mem[1682] = 8'h00;
-    mem[1683] = 8'h00;
-    mem[1684] = 8'h00;
-    mem[1685] = 8'h00;
-    mem[1686] = 8'h00;
-    mem[1687] = 8'h00;
-    mem[1688] = 8'h00;
-    mem[1689] = 8'h00;
-    mem[1690] = 8'h00;
-    mem[1691] = 8'h00;
-    mem[1692] = 8'h00;
-    mem[1693] = 8'h00;
-    mem[1694] = 8'h00;
-    mem[1695] = 8'h00;
-    mem[1696] = 8'h00;
-    mem[1697] = 8'h00;
-    mem[1698] = 8'h00;
-    mem[1699] = 8'h00;
-    mem[1700] = 8'h00;
-    mem[1701] = 8'h00;
-    mem[1702] = 8'h00;
-    mem[1703] = 8'h00;
-    mem[1704] = 8'h00;
-    mem[1705] = 8'h00;
-    mem[1706] = 8'h00;
-    mem[1707] = 8'h00;
-    mem[1708] = 8'h00;
-    mem[1709] = 8'h00;
-    mem[1710] = 8'h00;
-    mem[1711] = 8'h00;
-    mem[1712] = 8'h00;
-    mem[1713] = 8'h00;
-    mem[1714] = 8'h00;
-    mem[1715] = 8'h00;
-    mem[1716] = 8'h00;
-    mem[1717] = 8'h00;
-    mem[1718] = 8'h00;
-    mem[1719] = 8'h00;
-    mem[1720] = 8'h00;
-    mem[1721] = 8'h00;
-    mem[1722] = 8'h00;
-    mem[1723] = 8'h00;
-    mem[1724] = 8'h00;
-    mem[1725] = 8'h00;
-    mem[1726] = 8'h00;
-    mem[1727] = 8'h00;
-    mem[1728] = 8'h00;
-    mem[1729] = 8'h00;
-    mem[1730] = 8'h00;
-    mem[1731] = 8'h00;
-    mem[1732] = 8'h00;
-    mem[1733] = 8'h00;
-    mem[1734] = 8'h00;
-    mem[1735] = 8'h00;
-    mem[1736] = 8'h00;
-    mem[1737] = 8'h00;
-    mem[1738] = 8'h00;
-    mem[1739] = 8'h00;
-    mem[1740] = 8'h00;
-    mem[1741] = 8'h00;
-    mem[1742] = 8'h00;
-    mem[1743] = 8'h00;
-    mem[1744] = 8'h00;
-    mem[1745] = 8'h00;
-    mem[1746] = 8'h00;
-    mem[1747] = 8'h00;
-    mem[1748] = 8'h00;
-    mem[1749] = 8'h00;
-    mem[1750] = 8'h00;
-    mem[1751] = 8'h00;
-    mem[1752] = 8'h00;
-    mem[1753] = 8'h00;
-    mem[1754] = 8'h00;
-    mem[1755] = 8'h00;
-    mem[1756] = 8'h00;
-    mem[1757] = 8'h00;
-    mem[1758] = 8'h00;
-    mem[1759] = 8'h00;
-    mem[1760] = 8'h00;
-    mem[1761] = 8'h00;
-    mem[1762] = 8'h00;
-    mem[1763] = 8'h00;
-    mem[1764] = 8'h00;
-    mem[1765] = 8'h00;
-    mem[1766] = 8'h00;
-    mem[1767] = 8'h00;
-    mem[1768] = 8'h00;
-    mem[1769] = 8'h00;
-    mem[1770] = 8'h00;
-    mem[1771] = 8'h00;
-    mem[1772] = 8'h00;
-    mem[1773] = 8'h00;
-    mem[1774] = 8'h00;
-    mem[1775] = 8'h00;
-    mem[1776] = 8'h00;
-    mem[1777] = 8'h00;
-    mem[1778] = 8'h00;
-    mem[1779] = 8'h00;
-    mem[1780] = 8'h00;
-    mem[1781] = 8'h00;
-    mem[1782] = 8'h00;
-    mem[1783] = 8'h00;
-    mem[1784] = 8'h00;
-    mem[1785] = 8'h00;
-    mem[1786] = 8'h00;
-    mem[1787] = 8'h00;
-    mem[1788] = 8'h00;
-    mem[1789] = 8'h00;
-    mem[1790] = 8'h00;
-    mem[1791] = 8'h00;
-    mem[1792] = 8'h00;
-    mem[1793] = 8'h00;
-    mem[1794] = 8'h00;
-    mem[1795] = 8'h00;
-    mem[1796] = 8'h00;
-    mem[1797] = 8'h00;
-    mem[1798] = 8'h00;
-    mem[1799] = 8'h00;
-    mem[1800] = 8'h00;
-    mem[1801] = 8'h00;
-    mem[1802] = 8'h00;
-    mem[1803] = 8'h00;
-    mem[1804] = 8'h00;
-    mem[1805] = 8'h00;
-    mem[1806] = 8'h00;
-    mem[1807] = 8'h00;
-    mem[1808] = 8'h00;
-    mem[1809] = 8'h00;
-    mem[1810] = 8'h00;
-    mem[1811] = 8'h00;
-    mem[1812] = 8'h00;
-    mem[1813] = 8'h00;
-    mem[1814] = 8'h00;
-    mem[1815] = 8'h00;
-    mem[1816] = 8'h00;
-    mem[1817] = 8'h00;
-    mem[1818] = 8'h00;
-    mem[1819] = 8'h00;
-    mem[1820] = 8'h00;
-    mem[1821] = 8'h00;
-    mem[1822] = 8'h00;
-    mem[1823] = 8'h00;
-    mem[1824] = 8'h00;
-    mem[1825] = 8'h00;
-    mem[1826] = 8'h00;
-    mem[1827] = 8'h00;
-    mem[1828] = 8'h00;
-    mem[1829] = 8'h00;
-    mem[1830] = 8'h00;
-    mem[1831] = 8'h00;
-    mem[1832] = 8'h00;
-    mem[1833] = 8'h00;
-    mem[1834] = 8'h00;
-    mem[1835] = 8'h00;
-    mem[1836] = 8'h00;
-    mem[1837] = 8'h00;
-    mem[1838] = 8'h00;
-    mem[1839] = 8'h00;
-    mem[1840] = 8'h00;
-    mem[1841] = 8'h00;
-    mem[1842] = 8'h00;
-    mem[1843] = 8'h00;
-    mem[1844] = 8'h00;
-    mem[1845] = 8'h00;
-    mem[1846] = 8'h00;
-    mem[1847] = 8'h00;
-    mem[1848] = 8'h00;
-    mem[1849] = 8'h00;
-    mem[1850] = 8'h00;
-    mem[1851] = 8'h00;
-    mem[1852] = 8'h00;
-    mem[1853] = 8'h00;
-    mem[1854] = 8'h00;
-    mem[1855] = 8'h00;
-    mem[1856] = 8'h00;
-    mem[1857] = 8'h00;
-    mem[1858] = 8'h00;
-    mem[1859] = 8'h00;
-    mem[1860] = 8'h00;
-    mem[1861] = 8'h00;
-    mem[1862] = 8'h00;
-    mem[1863] = 8'h00;
-    mem[1864] = 8'h00;
-    mem[1865] = 8'h00;
-    mem[1866] = 8'h00;
-    mem[1867] = 8'h00;
-    mem[1868] = 8'h00;
-    mem[1869] = 8'h00;
-    mem[1870] = 8'h00;
-    mem[1871] = 8'h00;
-    mem[1872] = 8'h00;
-    mem[1873] = 8'h00;
-    mem[1874] = 8'h00;
-    mem[1875] = 8'h00;
-    mem[1876] = 8'h00;
-    mem[1877] = 8'h00;
-    mem[1878] = 8'h00;
-    mem[1879] = 8'h00;
-    mem[1880] = 8'h00;
-    mem[1881] = 8'h00;
-    mem[1882] = 8'h00;
-    mem[1883] = 8'h00;
-    mem[1884] = 8'h00;
-    mem[1885] = 8'h00;
-    mem[1886] = 8'h00;
-    mem[1887] = 8'h00;
-    mem[1888] = 8'h00;
-    mem[1889] = 8'h00;
-    mem[1890] = 8'h00;
-    mem[1891] = 8'h00;
-    mem[1892] = 8'h00;
-    mem[1893] = 8'h00;
-    mem[1894] = 8'h00;
-    mem[1895] = 8'h00;
-    mem[1896] = 8'h00;
-    mem[1897] = 8'h00;
-    mem[1898] = 8'h00;
-    mem[1899] = 8'h00;
-    mem[1900] = 8'h00;
-    mem[1901] = 8'h00;
-    mem[1902] = 8'h00;
-    mem[1903] = 8'h00;
-    mem[1904] = 8'h00;
-    mem[1905] = 8'h00;
-    mem[1906] = 8'h00;
-    mem[1907] = 8'h00;
-    mem[1908] = 8'h00;
-    mem[1909] = 8'h00;
-    mem[1910] = 8'h00;
-    mem[1911] = 8'h00;
-    mem[1912] = 8'h00;
-    mem[1913] = 8'h00;
-    mem[1914] = 8'h00;
-    mem[1915] = 8'h00;
-    mem[1916] = 8'h00;
-    mem[1917] = 8'h00;
-    mem[1918] = 8'h00;
-    mem[1919] = 8'h00;
-    mem[1920] = 8'h00;
-    mem[1921] = 8'h00;
-    mem[1922] = 8'h00;
-    mem[1923] = 8'h00;
-    mem[1924] = 8'h00;
-    mem[1925] = 8'h00;
-    mem[1926] = 8'h00;
-    mem[1927] = 8'h00;
-    mem[1928] = 8'h00;
-    mem[1929] = 8'h00;
-    mem[1930] = 8'h00;
-    mem[1931] = 8'h00;
-    mem[1932] = 8'h00;
-    mem[1933] = 8'h00;
-    mem[1934] = 8'h00;
-    mem[1935] = 8'h00;
-    mem[1936] = 8'h00;
-    mem[1937] = 8'h00;
-    mem[1938] = 8'h00;
-    mem[1939] = 8'h00;
-    mem[1940] = 8'h00;
-    mem[1941] = 8'h00;
-    mem[1942] = 8'h00;
-    mem[1943] = 8'h00;
-    mem[1944] = 8'h00;
-    mem[1945] = 8'h00;
-    mem[1946] = 8'h00;
-    mem[1947] = 8'h00;
-    mem[1948] = 8'h00;
-    mem[1949] = 8'h00;
-    mem[1950] = 8'h00;
-    mem[1951] = 8'h00;
-    mem[1952] = 8'h00;
-    mem[1953] = 8'h00;
-    mem[1954] = 8'h00;
-    mem[1955] = 8'h00;
-    mem[1956] = 8'h00;
-    mem[1957] = 8'h00;
-    mem[1958] = 8'h00;
-    mem[1959] = 8'h00;
-    mem[1960] = 8'h00;
-    mem[1961] = 8'h00;
-    mem[1962] = 8'h00;
-    mem[1963] = 8'h00;
-    mem[1964] = 8'h00;
-    mem[1965] = 8'h00;
-    mem[1966] = 8'h00;
-    mem[1967] = 8'h00;
-    mem[1968] = 8'h00;
-    mem[1969] = 8'h00;
-    mem[1970] = 8'h00;
-    mem[1971] = 8'h00;
-    mem[1972] = 8'h00;
-    mem[1973] = 8'h00;
-    mem[1974] = 8'h00;
-    mem[1975] = 8'h00;
-    mem[1976] = 8'h00;
-    mem[1977] = 8'h00;
-    mem[1978] = 8'h00;
-    mem[1979] = 8'h00;
-    mem[1980] = 8'h00;
-    mem[1981] = 8'h00;
-    mem[1982] = 8'h00;
-    mem[1983] = 8'h00;
-    mem[1984] = 8'h00;
-    mem[1985] = 8'h00;
-    mem[1986] = 8'h00;
-    mem[1987] = 8'h00;
-    mem[1988] = 8'h00;
-    mem[1989] = 8'h00;
-    mem[1990] = 8'h00;
-    mem[1991] = 8'h00;
-    mem[1992] = 8'h00;
-    mem[1993] = 8'h00;
-    mem[1994] = 8'h00;
-    mem[1995] = 8'h00;
-    mem[1996] = 8'h00;
-    mem[1997] = 8'h00;
-    mem[1998] = 8'h00;
-    mem[1999] = 8'h00;
-    mem[2000] = 8'h00;
-    mem[2001] = 8'h00;
-    mem[2002] = 8'h00;
-    mem[2003] = 8'h00;
-    mem[2004] = 8'h00;
-    mem[2005] = 8'h00;
-    mem[2006] = 8'h00;
-    mem[2007] = 8'h00;
-    mem[2008] = 8'h00;
-    mem[2009] = 8'h00;
-    mem[2010] = 8'h00;
-    mem[2011] = 8'h00;
-    mem[2012] = 8'h00;
-    mem[2013] = 8'h00;
-    mem[2014] = 8'h00;
-    mem[2015] = 8'h00;
-    mem[2016] = 8'h00;
-    mem[2017] = 8'h00;
-    mem[2018] = 8'h00;
-    mem[2019] = 8'h00;
-    mem[2020] = 8'h00;
-    mem[2021] = 8'h00;
-    mem[2022] = 8'h00;
-    mem[2023] = 8'h00;
-    mem[2024] = 8'h00;
-    mem[2025] = 8'h00;
-    mem[2026] = 8'h00;
-    mem[2027] = 8'h00;
-    mem[2028] = 8'h00;
-    mem[2029] = 8'h00;
-    mem[2030] = 8'h00;
-    mem[2031] = 8'h00;
-    mem[2032] = 8'h00;
-    mem[2033] = 8'h00;
-    mem[2034] = 8'h00;
-    mem[2035] = 8'h00;
-    mem[2036] = 8'h00;
-    mem[2037] = 8'h00;
-    mem[2038] = 8'h00;
-    mem[2039] = 8'h00;
-    mem[2040] = 8'h00;
-    mem[2041] = 8'h00;
-    mem[2042] = 8'h00;
-    mem[2043] = 8'h00;
-    mem[2044] = 8'h00;
-    mem[2045] = 8'h00;
-    mem[2046] = 8'h00;
-    mem[2047] = 8'h00;
-    mem[2048] = 8'h00;
-    mem[2049] = 8'h00;
-    mem[2050] = 8'h00;
-    mem[2051] = 8'h00;
-    mem[2052] = 8'h00;
-    mem[2053] = 8'h00;
-    mem[2054] = 8'h00;
-    mem[2055] = 8'h00;
-    mem[2056] = 8'h00;
-    mem[2057] = 8'h00;
-    mem[2058] = 8'h00;
-    mem[2059] = 8'h00;
-    mem[2060] = 8'h00;
-    mem[2061] = 8'h00;
-    mem[2062] = 8'h00;
-    mem[2063] = 8'h00;
-    mem[2064] = 8'h00;
-    mem[2065] = 8'h00;
-    mem[2066] = 8'h00;
-    mem[2067] = 8'h00;
-    mem[2068] = 8'h00;
-    mem[2069] = 8'h00;
-    mem[2070] = 8'h00;
-    mem[2071] = 8'h00;
-    mem[2072] = 8'h00;
-    mem[2073] = 8'h00;
-    mem[2074] = 8'h00;
-    mem[2075] = 8'h00;
-    mem[2076] = 8'h00;
-    mem[2077] = 8'h00;
-    mem[2078] = 8'h00;
-    mem[2079] = 8'h00;
-    mem[2080] = 8'h00;
-    mem[2081] = 8'h00;
-    mem[2082] = 8'h00;
-    mem[2083] = 8'h00;
-    mem[2084] = 8'h00;
-    mem[2085] = 8'h00;
-    mem[2086] = 8'h00;
-    mem[2087] = 8'h00;
-    mem[2088] = 8'h00;
-    mem[2089] = 8'h00;
-    mem[2090] = 8'h00;
-    mem[2091] = 8'h00;
-    mem[2092] = 8'h00;
-    mem[2093] = 8'h00;
-    mem[2094] = 8'h00;
-    mem[2095] = 8'h00;
-    mem[2096] = 8'h00;
-    mem[2097] = 8'h00;
-    mem[2098] = 8'h00;
-    mem[2099] = 8'h00;
-    mem[2100] = 8'h00;
-    mem[2101] = 8'h00;
-    mem[2102] = 8'h00;
-    mem[2103] = 8'h00;
-    mem[2104] = 8'h00;
-    mem[2105] = 8'h00;
-    mem[2106] = 8'h00;
-    mem[2107] = 8'h00;
-    mem[2108] = 8'h00;
-    mem[2109] = 8'h00;
-    mem[2110] = 8'h00;
-    mem[2111] = 8'h00;
-    mem[2112] = 8'h00;
-    mem[2113] = 8'h00;
-    mem[2114] = 8'h00;
-    mem[2115] = 8'h00;
-    mem[2116] = 8'h00;
-    mem[2117] = 8'h00;
-    mem[2118] = 8'h00;
-    mem[2119] = 8'h00;
-    mem[2120] = 8'h00;
-    mem[2121] = 8'h00;
-    mem[2122] = 8'h00;
-    mem[2123] = 8'h00;
-    mem[2124] = 8'h00;
-    mem[2125] = 8'h00;
-    mem[2126] = 8'h00;
-    mem[2127] = 8'h00;
-    mem[2128] = 8'h00;
-    mem[2129] = 8'h00;
-    mem[2130] = 8'h00;
-    mem[2131] = 8'h00;
-    mem[2132] = 8'h00;
-    mem[2133] = 8'h00;
-    mem[2134] = 8'h00;
-    mem[2135] = 8'h00;
-    mem[2136] = 8'h00;
-    mem[2137] = 8'h00;
-    mem[2138] = 8'h00;
-    mem[2139] = 8'h00;
-    mem[2140] = 8'h00;
-    mem[2141] = 8'h00;
-    mem[2142] = 8'h00;
-    mem[2143] = 8'h00;
-    mem[2144] = 8'h00;
-    mem[2145] = 8'h00;
-    mem[2146] = 8'h00;
-    mem[2147] = 8'h00;
-    mem[2148] = 8'h00;
-    mem[2149] = 8'h00;
-    mem[2150] = 8'h00;
-    mem[2151] = 8'h00;
-    mem[2152] = 8'h00;
-    mem[2153] = 8'h00;
-    mem[2154] = 8'h00;
-    mem[2155] = 8'h00;
-    mem[2156] = 8'h00;
-    mem[2157] = 8'h00;
-    mem[2158] = 8'h00;
-    mem[2159] = 8'h00;
-    mem[2160] = 8'h00;
-    mem[2161] = 8'h00;
-    mem[2162] = 8'h00;
-    mem[2163] = 8'h00;
-    mem[2164] = 8'h00;
-    mem[2165] = 8'h00;
-    mem[2166] = 8'h00;
-    mem[2167] = 8'h00;
-    mem[2168] = 8'h00;
-    mem[2169] = 8'h00;
-    mem[2170] = 8'h00;
-    mem[2171] = 8'h00;
-    mem[2172] = 8'h00;
-    mem[2173] = 8'h00;
-    mem[2174] = 8'h00;
-    mem[2175] = 8'h00;
-    mem[2176] = 8'h00;
-    mem[2177] = 8'h00;
-    mem[2178] = 8'h00;
-    mem[2179] = 8'h00;
-    mem[2180] = 8'h00;
-    mem[2181] = 8'h00;
-    mem[2182] = 8'h00;
-    mem[2183] = 8'h00;
-    mem[2184] = 8'h00;
-    mem[2185] = 8'h00;
-    mem[2186] = 8'h00;
-    mem[2187] = 8'h00;
-    mem[2188] = 8'h00;
-    mem[2189] = 8'h00;
-    mem[2190] = 8'h00;
-    mem[2191] = 8'h00;
-    mem[2192] = 8'h00;
-    mem[2193] = 8'h00;
-    mem[2194] = 8'h00;
-    mem[2195] = 8'h00;
-    mem[2196] = 8'h00;
-    mem[2197] = 8'h00;
-    mem[2198] = 8'h00;
-    mem[2199] = 8'h00;
-    mem[2200] = 8'h00;
-    mem[2201] = 8'h00;
-    mem[2202] = 8'h00;
-    mem[2203] = 8'h00;
-    mem[2204] = 8'h00;
-    mem[2205] = 8'h00;
-    mem[2206] = 8'h00;
-    mem[2207] = 8'h00;
-    mem[2208] = 8'h00;
-    mem[2209] = 8'h00;
-    mem[2210] = 8'h00;
-    mem[2211] = 8'h00;
-    mem[2212] = 8'h00;
-    mem[2213] = 8'h00;
-    mem[2214] = 8'h00;
-    mem[2215] = 8'h00;
-    mem[2216] = 8'h00;
-    mem[2217] = 8'h00;
-    mem[2218] = 8'h00;
-    mem[2219] = 8'h00;
-    mem[2220] = 8'h00;
-    mem[2221] = 8'h00;
-    mem[2222] = 8'h00;
-    mem[2223] = 8'h00;
-    mem[2224] = 8'h00;
-    mem[2225] = 8'h00;
-    mem[2226] = 8'h00;
-    mem[2227] = 8'h00;
-    mem[2228] = 8'h00;
-    mem[2229] = 8'h00;
-    mem[2230] = 8'h00;
-    mem[2231] = 8'h00;
-    mem[2232] = 8'h00;
-    mem[2233] = 8'h00;
-    mem[2234] = 8'h00;
-    mem[2235] = 8'h00;
-    mem[2236] = 8'h00;
-    mem[2237] = 8'h00;
-    mem[2238] = 8'h00;
-    mem[2239] = 8'h00;
-    mem[2240] = 8'h00;
-    mem[2241] = 8'h00;
-    mem[2242] = 8'h00;
-    mem[2243] = 8'h00;
-    mem[2244] = 8'h00;
-    mem[2245] = 8'h00;
-    mem[2246] = 8'h00;
-    mem[2247] = 8'h00;
-    mem[2248] = 8'h00;
-    mem[2249] = 8'h00;
-    mem[2250] = 8'h00;
-    mem[2251] = 8'h00;
-    mem[2252] = 8'h00;
-    mem[2253] = 8'h00;
-    mem[2254] = 8'h00;
-    mem[2255] = 8'h00;
-    mem[2256] = 8'h00;
-    mem[2257] = 8'h00;
-    mem[2258] = 8'h00;
-    mem[2259] = 8'h00;
-    mem[2260] = 8'h00;
-    mem[2261] = 8'h00;
-    mem[2262] = 8'h00;
-    mem[2263] = 8'h00;
-    mem[2264] = 8'h00;
-    mem[2265] = 8'h00;
-    mem[2266] = 8'h00;
-    mem[2267] = 8'h00;
-    mem[2268] = 8'h00;
-    mem[2269] = 8'h00;
-    mem[2270] = 8'h00;
-    mem[2271] = 8'h00;
-    mem[2272] = 8'h00;
-    mem[2273] = 8'h00;
-    mem[2274] = 8'h00;
-    mem[2275] = 8'h00;
-    mem[2276] = 8'h00;
-    mem[2277] = 8'h00;
-    mem[2278] = 8'h00;
-    mem[2279] = 8'h00;
-    mem[2280] = 8'h00;
-    mem[2281] = 8'h00;
-    mem[2282] = 8'h00;
-    mem[2283] = 8'h00;
-    mem[2284] = 8'h00;
-    mem[2285] = 8'h00;
-    mem[2286] = 8'h00;
-    mem[2287] = 8'h00;
-    mem[2288] = 8'h00;
-    mem[2289] = 8'h00;
-    mem[2290] = 8'h00;
-    mem[2291] = 8'h00;
-    mem[2292] = 8'h00;
-    mem[2293] = 8'h00;
-    mem[2294] = 8'h00;
-    mem[2295] = 8'h00;
-    mem[2296] = 8'h00;
-    mem[2297] = 8'h00;
-    mem[2298] = 8'h00;
-    mem[2299] = 8'h00;
-    mem[2300] = 8'h00;
-    mem[2301] = 8'h00;
-    mem[2302] = 8'h00;
-    mem[2303] = 8'h00;
-    mem[2304] = 8'h00;
-    mem[2305] = 8'h00;
-    mem[2306] = 8'h00;
-    mem[2307] = 8'h00;
-    mem[2308] = 8'h00;
-    mem[2309] = 8'h00;
-    mem[2310] = 8'h00;
-    mem[2311] = 8'h00;
-    mem[2312] = 8'h00;
-    mem[2313] = 8'h00;
-    mem[2314] = 8'h00;
-    mem[2315] = 8'h00;
-    mem[2316] = 8'h00;
-    mem[2317] = 8'h00;
-    mem[2318] = 8'h00;
-    mem[2319] = 8'h00;
-    mem[2320] = 8'h00;
-    mem[2321] = 8'h00;
-    mem[2322] = 8'h00;
-    mem[2323] = 8'h00;
-    mem[2324] = 8'h00;
-    mem[2325] = 8'h00;
-    mem[2326] = 8'h00;
-    mem[2327] = 8'h00;
-    mem[2328] = 8'h00;
-    mem[2329] = 8'h00;
-    mem[2330] = 8'h00;
-    mem[2331] = 8'h00;
-    mem[2332] = 8'h00;
-    mem[2333] = 8'h00;
-    mem[2334] = 8'h00;
-    mem[2335] = 8'h00;
-    mem[2336] = 8'h00;
-    mem[2337] = 8'h00;
-    mem[2338] = 8'h00;
-    mem[2339] = 8'h00;
-    mem[2340] = 8'h00;
-    mem[2341] = 8'h00;
-    mem[2342] = 8'h00;
-    mem[2343] = 8'h00;
-    mem[2344] = 8'h00;
-    mem[2345] = 8'h00;
-    mem[2346] = 8'h00;
-    mem[2347] = 8'h00;
-    mem[2348] = 8'h00;
-    mem[2349] = 8'h00;
-    mem[2350] = 8'h00;
-    mem[2351] = 8'h00;
-    mem[2352] = 8'h00;
-    mem[2353] = 8'h00;
-    mem[2354] = 8'h00;
-    mem[2355] = 8'h00;
-    mem[2356] = 8'h00;
-    mem[2357] = 8'h00;
-    mem[2358] = 8'h00;
-    mem[2359] = 8'h00;
-    mem[2360] = 8'h00;
-    mem[2361] = 8'h00;
-    mem[2362] = 8'h00;
-    mem[2363] = 8'h00;
-    mem[2364] = 8'h00;
-    mem[2365] = 8'h00;
-    mem[2366] = 8'h00;
-    mem[2367] = 8'h00;
-    mem[2368] = 8'h00;
-    mem[2369] = 8'h00;
-    mem[2370] = 8'h00;
-    mem[2371] = 8'h00;
-    mem[2372] = 8'h00;
-    mem[2373] = 8'h00;
-    mem[2374] = 8'h00;
-    mem[2375] = 8'h00;
-    mem[2376] = 8'h00;
-    mem[2377] = 8'h00;
-    mem[2378] = 8'h00;
-    mem[2379] = 8'h00;
-    mem[2380] = 8'h00;
-    mem[2381] = 8'h00;
-    mem[2382] = 8'h00;
-    mem[2383] = 8'h00;
-    mem[2384] = 8'h00;
-    mem[2385] = 8'h00;
-    mem[2386] = 8'h00;
-    mem[2387] = 8'h00;
-    mem[2388] = 8'h00;
-    mem[2389] = 8'h00;
-    mem[2390] = 8'h00;
-    mem[2391] = 8'h00;
-    mem[2392] = 8'h00;
-    mem[2393] = 8'h00;
-    mem[2394] = 8'h00;
-    mem[2395] = 8'h00;
-    mem[2396] = 8'h00;
-    mem[2397] = 8'h00;
-    mem[2398] = 8'h00;
-    mem[2399] = 8'h00;
-    mem[2400] = 8'h00;
-    mem[2401] = 8'h00;
-    mem[2402] = 8'h00;
-    mem[2403] = 8'h00;
-    mem[2404] = 8'h00;
-    mem[2405] = 8'h00;
-    mem[2406] = 8'h00;
-    mem[2407] = 8'h00;
-    mem[2408] = 8'h00;
-    mem[2409] = 8'h00;
-    mem[2410] = 8'h00;
-    mem[2411] = 8'h00;
-    mem[2412] = 8'h00;
-    mem[2413] = 8'h00;
-    mem[2414] = 8'h00;
-    mem[2415] = 8'h00;
-    mem[2416] = 8'h00;
-    mem[2417] = 8'h00;
-    mem[2418] = 8'h00;
-    mem[2419] = 8'h00;
-    mem[2420] = 8'h00;
-    mem[2421] = 8'h00;
-    mem[2422] = 8'h00;
-    mem[2423] = 8'h00;
-    mem[2424] = 8'h00;
-    mem[2425] = 8'h00;
-    mem[2426] = 8'h00;
-    mem[2427] = 8'h00;
-    mem[2428] = 8'h00;
-    mem[2429] = 8'h00;
-    mem[2430] = 8'h00;
-    mem[2431] = 8'h00;
-    mem[2432] = 8'h00;
-    mem[2433] = 8'h00;
-    mem[2434] = 8'h00;
-    mem[2435] = 8'h00;
-    mem[2436] = 8'h00;
-    mem[2437] = 8'h00;
-    mem[2438] = 8'h00;
-    mem[2439] = 8'h00;
-    mem[2440] = 8'h00;
-    mem[2441] = 8'h00;
-    mem[2442] = 8'h00;
-    mem[2443] = 8'h00;
-    mem[2444] = 8'h00;
-    mem[2445] = 8'h00;
-    mem[2446] = 8'h00;
-    mem[2447] = 8'h00;
-    mem[2448] = 8'h00;
-    mem[2449] = 8'h00;
-    mem[2450] = 8'h00;
-    mem[2451] = 8'h00;
-    mem[2452] = 8'h00;
-    mem[2453] = 8'h00;
-    mem[2454] = 8'h00;
-    mem[2455] = 8'h00;
-    mem[2456] = 8'h00;
-    mem[2457] = 8'h00;
-    mem[2458] = 8'h00;
-    mem[2459] = 8'h00;
-    mem[2460] = 8'h00;
-    mem[2461] = 8'h00;
-    mem[2462] = 8'h00;
-    mem[2463] = 8'h00;
-    mem[2464] = 8'h00;
-    mem[2465] = 8'h00;
-    mem[2466] = 8'h00;
-    mem[2467] = 8'h00;
-    mem[2468] = 8'h00;
-    mem[2469] = 8'h00;
-    mem[2470] = 8'h00;
-    mem[2471] = 8'h00;
-    mem[2472] = 8'h00;
-    mem[2473] = 8'h00;
-    mem[2474] = 8'h00;
-    mem[2475] = 8'h00;
-    mem[2476] = 8'h00;
-    mem[2477] = 8'h00;
-    mem[2478] = 8'h00;
-    mem[2479] = 8'h00;
-    mem[2480] = 8'h00;
-    mem[2481] = 8'h00;
-    mem[2482] = 8'h00;
-    mem[2483] = 8'h00;
-    mem[2484] = 8'h00;
-    mem[2485] = 8'h00;
-    mem[2486] = 8'h00;
-    mem[2487] = 8'h00;
-    mem[2488] = 8'h00;
-    mem[2489] = 8'h00;
-    mem[2490] = 8'h00;
-    mem[2491] = 8'h00;
-    mem[2492] = 8'h00;
-    mem[2493] = 8'h00;
-    mem[2494] = 8'h00;
-    mem[2495] = 8'h00;
-    mem[2496] = 8'h00;
-    mem[2497] = 8'h00;
-    mem[2498] = 8'h00;
-    mem[2499] = 8'h00;
-    mem[2500] = 8'h00;
-    mem[2501] = 8'h00;
-    mem[2502] = 8'h00;
-    mem[2503] = 8'h00;
-    mem[2504] = 8'h00;
-    mem[2505] = 8'h00;
-    mem[2506] = 8'h00;
-    mem[2507] = 8'h00;
-    mem[2508] = 8'h00;
-    mem[2509] = 8'h00;
-    mem[2510] = 8'h00;
-    mem[2511] = 8'h00;
-    mem[2512] = 8'h00;
-    mem[2513] = 8'h00;
-    mem[2514] = 8'h00;
-    mem[2515] = 8'h00;
-    mem[2516] = 8'h00;
-    mem[2517] = 8'h00;
-    mem[2518] = 8'h00;
-    mem[2519] = 8'h00;
-    mem[2520] = 8'h00;
-    mem[2521] = 8'h00;
-    mem[2522] = 8'h00;
-    mem[2523] = 8'h00;
-    mem[2524] = 8'h00;
-    mem[2525] = 8'h00;
-    mem[2526] = 8'h00;
-    mem[2527] = 8'h00;
-    mem[2528] = 8'h00;
-    mem[2529] = 8'h00;
-    mem[2530] = 8'h00;
-    mem[2531] = 8'h00;
-    mem[2532] = 8'h00;
-    mem[2533] = 8'h00;
-    mem[2534] = 8'h00;
-    mem[2535] = 8'h00;
-    mem[2536] = 8'h00;
-    mem[2537] = 8'h00;
-    mem[2538] = 8'h00;
-    mem[2539] = 8'h00;
-    mem[2540] = 8'h00;
-    mem[2541] = 8'h00;
-    mem[2542] = 8'h00;
-    mem[2543] = 8'h00;
-    mem[2544] = 8'h00;
-    mem[2545] = 8'h00;
-    mem[2546] = 8'h00;
-    mem[2547] = 8'h00;
-    mem[2548] = 8'h00;
-    mem[2549] = 8'h00;
-    mem[2550] = 8'h00;
-    mem[2551] = 8'h00;
-    mem[2552] = 8'h00;
-    mem[2553] = 8'h00;
-    mem[2554] = 8'h00;
-    mem[2555] = 8'h00;
-    mem[2556] = 8'h00;
-    mem[2557] = 8'h00;
-    mem[2558] = 8'h00;
-    mem[2559] = 8'h00;
-    mem[2560] = 8'h00;
-    mem[2561] = 8'h00;
-    mem[2562] = 8'h00;
-    mem[2563] = 8'h00;
-    mem[2564] = 8'h00;
-    mem[2565] = 8'h00;
-    mem[2566] = 8'h00;
-    mem[2567] = 8'h00;
-    mem[2568] = 8'h00;
-    mem[2569] = 8'h00;
-    mem[2570] = 8'h00;
-    mem[2571] = 8'h00;
-    mem[2572] = 8'h00;
-    mem[2573] = 8'h00;
-    mem[2574] = 8'h00;
-    mem[2575] = 8'h00;
-    mem[2576] = 8'h00;
-    mem[2577] = 8'h00;
-    mem[2578] = 8'h00;
-    mem[2579] = 8'h00;
-    mem[2580] = 8'h00;
-    mem[2581] = 8'h00;
-    mem[2582] = 8'h00;
-    mem[2583] = 8'h00;
-    mem[2584] = 8'h00;
-    mem[2585] = 8'h00;
-    mem[2586] = 8'h00;
-    mem[2587] = 8'h00;
-    mem[2588] = 8'h00;
-    mem[2589] = 8'h00;
-    mem[2590] = 8'h00;
-    mem[2591] = 8'h00;
-    mem[2592] = 8'h00;
-    mem[2593] = 8'h00;
-    mem[2594] = 8'h00;
-    mem[2595] = 8'h00;
-    mem[2596] = 8'h00;
-    mem[2597] = 8'h00;
-    mem[2598] = 8'h00;
-    mem[2599] = 8'h00;
-    mem[2600] = 8'h00;
-    mem[2601] = 8'h00;
-    mem[2602] = 8'h00;
-    mem[2603] = 8'h00;
-    mem[2604] = 8'h00;
-    mem[2605] = 8'h00;
-    mem[2606] = 8'h00;
-    mem[2607] = 8'h00;
-    mem[2608] = 8'h00;
-    mem[2609] = 8'h00;
-    mem[2610] = 8'h00;
-    mem[2611] = 8'h00;
-    mem[2612] = 8'h00;
-    mem[2613] = 8'h00;
-    mem[2614] = 8'h00;
-    mem[2615] = 8'h00;
-    mem[2616] = 8'h00;
-    mem[2617] = 8'h00;
-    mem[2618] = 8'h00;
-    mem[2619] = 8'h00;
-    mem[2620] = 8'h00;
-    mem[2621] = 8'h00;
-    mem[2622] = 8'h00;
-    mem[2623] = 8'h00;
-    mem[2624] = 8'h00;
-    mem[2625] = 8'h00;
-    mem[2626] = 8'h00;
-    mem[2627] = 8'h00;
-    mem[2628] = 8'h00;
-    mem[2629] = 8'h00;
-    mem[2630] = 8'h00;
-    mem[2631] = 8'h00;
-    mem[2632] = 8'h00;
-    mem[2633] = 8'h00;
-    mem[2634] = 8'h00;
-    mem[2635] = 8'h00;
-    mem[2636] = 8'h00;
-    mem[2637] = 8'h00;
-    mem[2638] = 8'h00;
-    mem[2639] = 8'h00;
-    mem[2640] = 8'h00;
-    mem[2641] = 8'h00;
-    mem[2642] = 8'h00;
-    mem[2643] = 8'h00;
-    mem[2644] = 8'h00;
-    mem[2645] = 8'h00;
-    mem[2646] = 8'h00;
-    mem[2647] = 8'h00;
-    mem[2648] = 8'h00;
-    mem[2649] = 8'h00;
-    mem[2650] = 8'h00;
-    mem[2651] = 8'h00;
-    mem[2652] = 8'h00;
-    mem[2653] = 8'h00;
-    mem[2654] = 8'h00;
-    mem[2655] = 8'h00;
-    mem[2656] = 8'h00;
-    mem[2657] = 8'h00;
-    mem[2658] = 8'h00;
-    mem[2659] = 8'h00;
-    mem[2660] = 8'h00;
-    mem[2661] = 8'h00;
-    mem[2662] = 8'h00;
-    mem[2663] = 8'h00;
-    mem[2664] = 8'h00;
-    mem[2665] = 8'h00;
-    mem[2666] = 8'h00;
-    mem[2667] = 8'h00;
-    mem[2668] = 8'h00;
-    mem[2669] = 8'h00;
-    mem[2670] = 8'h00;
-    mem[2671] = 8'h00;
-    mem[2672] = 8'h00;
-    mem[2673] = 8'h00;
-    mem[2674] = 8'h00;
-    mem[2675] = 8'h00;
-    mem[2676] = 8'h00;
-    mem[2677] = 8'h00;
-    mem[2678] = 8'h00;
-    mem[2679] = 8'h00;
-    mem[2680] = 8'h00;
-    mem[2681] = 8'h00;
-    mem[2682] = 8'h00;
-    mem[2683] = 8'h00;
-    mem[2684] = 8'h00;
-    mem[2685] = 8'h00;
-    mem[2686] = 8'h00;
-    mem[2687] = 8'h00;
-    mem[2688] = 8'h00;
-    mem[2689] = 8'h00;
-    mem[2690] = 8'h00;
-    mem[2691] = 8'h00;
-    mem[2692] = 8'h00;
-    mem[2693] = 8'h00;
-    mem[2694] = 8'h00;
-    mem[2695] = 8'h00;
-    mem[2696] = 8'h00;
-    mem[2697] = 8'h00;
-    mem[2698] = 8'h00;
-    mem[2699] = 8'h00;
-    mem[2700] = 8'h00;
-    mem[2701] = 8'h00;
-    mem[2702] = 8'h00;
-    mem[2703] = 8'h00;
-    mem[2704] = 8'h00;
-    mem[2705] = 8'h00;
-    mem[2706] = 8'h00;
-    mem[2707] = 8'h00;
-    mem[2708] = 8'h00;
-    mem[2709] = 8'h00;
-    mem[2710] = 8'h00;
-    mem[2711] = 8'h00;
-    mem[2712] = 8'h00;
-    mem[2713] = 8'h00;
-    mem[2714] = 8'h00;
-    mem[2715] = 8'h00;
-    mem[2716] = 8'h00;
-    mem[2717] = 8'h00;
-    mem[2718] = 8'h00;
-    mem[2719] = 8'h00;
-    mem[2720] = 8'h00;
-    mem[2721] = 8'h00;
-    mem[2722] = 8'h00;
-    mem[2723] = 8'h00;
-    mem[2724] = 8'h00;
-    mem[2725] = 8'h00;
-    mem[2726] = 8'h00;
-    mem[2727] = 8'h00;
-    mem[2728] = 8'h00;
-    mem[2729] = 8'h00;
-    mem[2730] = 8'h00;
-    mem[2731] = 8'h00;
-    mem[2732] = 8'h00;
-    mem[2733] = 8'h00;
-    mem[2734] = 8'h00;
-    mem[2735] = 8'h00;
-    mem[2736] = 8'h00;
-    mem[2737] = 8'h00;
-    mem[2738] = 8'h00;
-    mem[2739] = 8'h00;
-    mem[2740] = 8'h00;
-    mem[2741] = 8'h00;
-    mem[2742] = 8'h00;
-    mem[2743] = 8'h00;
-    mem[2744] = 8'h00;
-    mem[2745] = 8'h00;
-    mem[2746] = 8'h00;
-    mem[2747] = 8'h00;
-    mem[2748] = 8'h00;
-    mem[2749] = 8'h00;
-    mem[2750] = 8'h00;
-    mem[2751] = 8'h00;
-    mem[2752] = 8'h00;
-    mem[2753] = 8'h00;
-    mem[2754] = 8'h00;
-    mem[2755] = 8'h00;
-    mem[2756] = 8'h00;
-    mem[2757] = 8'h00;
-    mem[2758] = 8'h00;
-    mem[2759] = 8'h00;
-    mem[2760] = 8'h00;
-    mem[2761] = 8'h00;
-    mem[2762] = 8'h00;
-    mem[2763] = 8'h00;
-    mem[2764] = 8'h00;
-    mem[2765] = 8'h00;
-    mem[2766] = 8'h00;
-    mem[2767] = 8'h00;
-    mem[2768] = 8'h00;
-    mem[2769] = 8'h00;
-    mem[2770] = 8'h00;
-    mem[2771] = 8'h00;
-    mem[2772] = 8'h00;
-    mem[2773] = 8'h00;
-    mem[2774] = 8'h00;
-    mem[2775] = 8'h00;
-    mem[2776] = 8'h00;
-    mem[2777] = 8'h00;
-    mem[2778] = 8'h00;
-    mem[2779] = 8'h00;
-    mem[2780] = 8'h00;
-    mem[2781] = 8'h00;
-    mem[2782] = 8'h00;
-    mem[2783] = 8'h00;
-    mem[2784] = 8'h00;
-    mem[2785] = 8'h00;
-    mem[2786] = 8'h00;
-    mem[2787] = 8'h00;
-    mem[2788] = 8'h00;
-    mem[2789] = 8'h00;
-    mem[2790] = 8'h00;
-    mem[2791] = 8'h00;
-    mem[2792] = 8'h00;
-    mem[2793] = 8'h00;
-    mem[2794] = 8'h00;
-    mem[2795] = 8'h00;
-    mem[2796] = 8'h00;
-    mem[2797] = 8'h00;
-    mem[2798] = 8'h00;
-    mem[2799] = 8'h00;
-    mem[2800] = 8'h00;
-    mem[2801] = 8'h00;
-    mem[2802] = 8'h00;
-    mem[2803] = 8'h00;
-    mem[2804] = 8'h00;
-    mem[2805] = 8'h00;
-    mem[2806] = 8'h00;
-    mem[2807] = 8'h00;
-    mem[2808] = 8'h00;
-    mem[2809] = 8'h00;
-    mem[2810] = 8'h00;
-    mem[2811] = 8'h00;
-    mem[2812] = 8'h00;
-    mem[2813] = 8'h00;
-    mem[2814] = 8'h00;
-    mem[2815] = 8'h00;
-    mem[2816] = 8'h00;
-    mem[2817] = 8'h00;
-    mem[2818] = 8'h00;
-    mem[2819] = 8'h00;
-    mem[2820] = 8'h00;
-    mem[2821] = 8'h00;
-    mem[2822] = 8'h00;
-    mem[2823] = 8'h00;
-    mem[2824] = 8'h00;
-    mem[2825] = 8'h00;
-    mem[2826] = 8'h00;
-    mem[2827] = 8'h00;
-    mem[2828] = 8'h00;
-    mem[2829] = 8'h00;
-    mem[2830] = 8'h00;
-    mem[2831] = 8'h00;
-    mem[2832] = 8'h00;
-    mem[2833] = 8'h00;
-    mem[2834] = 8'h00;
-    mem[2835] = 8'h00;
-    mem[2836] = 8'h00;
-    mem[2837] = 8'h00;
-    mem[2838] = 8'h00;
-    mem[2839] = 8'h00;
-    mem[2840] = 8'h00;
-    mem[2841] = 8'h00;
-    mem[2842] = 8'h00;
-    mem[2843] = 8'h00;
-    mem[2844] = 8'h00;
-    mem[2845] = 8'h00;
-    mem[2846] = 8'h00;
-    mem[2847] = 8'h00;
-    mem[2848] = 8'h00;
-    mem[2849] = 8'h00;
-    mem[2850] = 8'h00;
-    mem[2851] = 8'h00;
-    mem[2852] = 8'h00;
-    mem[2853] = 8'h00;
-    mem[2854] = 8'h00;
-    mem[2855] = 8'h00;
-    mem[2856] = 8'h00;
-    mem[2857] = 8'h00;
-    mem[2858] = 8'h00;
-    mem[2859] = 8'h00;
-    mem[2860] = 8'h00;
-    mem[2861] = 8'h00;
-    mem[2862] = 8'h00;
-    mem[2863] = 8'h00;
-    mem[2864] = 8'h00;
-    mem[2865] = 8'h00;
-    mem[2866] = 8'h00;
-    mem[2867] = 8'h00;
-    mem[2868] = 8'h00;
-    mem[2869] = 8'h00;
-    mem[2870] = 8'h00;
-    mem[2871] = 8'h00;
-    mem[2872] = 8'h00;
-    mem[2873] = 8'h00;
-    mem[2874] = 8'h00;
-    mem[2875] = 8'h00;
-    mem[2876] = 8'h00;
-    mem[2877] = 8'h00;
-    mem[2878] = 8'h00;
-    mem[2879] = 8'h00;
-    mem[2880] = 8'h00;
-    mem[2881] = 8'h00;
-    mem[2882] = 8'h00;
-    mem[2883] = 8'h00;
-    mem[2884] = 8'h00;
-    mem[2885] = 8'h00;
-    mem[2886] = 8'h00;
-    mem[2887] = 8'h00;
-    mem[2888] = 8'h00;
-    mem[2889] = 8'h00;
-    mem[2890] = 8'h00;
-    mem[2891] = 8'h00;
-    mem[2892] = 8'h00;
-    mem[2893] = 8'h00;
-    mem[2894] = 8'h00;
-    mem[2895] = 8'h00;
-    mem[2896] = 8'h00;
-    mem[2897] = 8'h00;
-    mem[2898] = 8'h00;
-    mem[2899] = 8'h00;
-    mem[2900] = 8'h00;
-    mem[2901] = 8'h00;
-    mem[2902] = 8'h00;
-    mem[2903] = 8'h00;
-    mem[2904] = 8'h00;
-    mem[2905] = 8'h00;
-    mem[2906] = 8'h00;
-    mem[2907] = 8'h00;
-    mem[2908] = 8'h00;
-    mem[2909] = 8'h00;
-    mem[2910] = 8'h00;
-    mem[2911] = 8'h00;
-    mem[2912] = 8'h00;
-    mem[2913] = 8'h00;
-    mem[2914] = 8'h00;
-    mem[2915] = 8'h00;
-    mem[2916] = 8'h00;
-    mem[2917] = 8'h00;
-    mem[2918] = 8'h00;
-    mem[2919] = 8'h00;
-    mem[2920] = 8'h00;
-    mem[2921] = 8'h00;
-    mem[2922] = 8'h00;
-    mem[2923] = 8'h00;
-    mem[2924] = 8'h00;
-    mem[2925] = 8'h00;
-    mem[2926] = 8'h00;
-    mem[2927] = 8'h00;
-    mem[2928] = 8'h00;
-    mem[2929] = 8'h00;
-    mem[2930] = 8'h00;
-    mem[2931] = 8'h00;
-    mem[2932] = 8'h00;
-    mem[2933] = 8'h00;
-    mem[2934] = 8'h00;
-    mem[2935] = 8'h00;
-    mem[2936] = 8'h00;
-    mem[2937] = 8'h00;
-    mem[2938] = 8'h00;
-    mem[2939] = 8'h00;
-    mem[2940] = 8'h00;
-    mem[2941] = 8'h00;
-    mem[2942] = 8'h00;
-    mem[2943] = 8'h00;
-    mem[2944] = 8'h00;
-    mem[2945] = 8'h00;
-    mem[2946] = 8'h00;
-    mem[2947] = 8'h00;
-    mem[2948] = 8'h00;
-    mem[2949] = 8'h00;
-    mem[2950] = 8'h00;
-    mem[2951] = 8'h00;
-    mem[2952] = 8'h00;
-    mem[2953] = 8'h00;
-    mem[2954] = 8'h00;
-    mem[2955] = 8'h00;
-    mem[2956] = 8'h00;
-    mem[2957] = 8'h00;
-    mem[2958] = 8'h00;
-    mem[2959] = 8'h00;
-    mem[2960] = 8'h00;
-    mem[2961] = 8'h00;
-    mem[2962] = 8'h00;
-    mem[2963] = 8'h00;
-    mem[2964] = 8'h00;
-    mem[2965] = 8'h00;
-    mem[2966] = 8'h00;
-    mem[2967] = 8'h00;
-    mem[2968] = 8'h00;
-    mem[2969] = 8'h00;
-    mem[2970] = 8'h00;
-    mem[2971] = 8'h00;
-    mem[2972] = 8'h00;
-    mem[2973] = 8'h00;
-    mem[2974] = 8'h00;
-    mem[2975] = 8'h00;
-    mem[2976] = 8'h00;
-    mem[2977] = 8'h00;
-    mem[2978] = 8'h00;
-    mem[2979] = 8'h00;
-    mem[2980] = 8'h00;
-    mem[2981] = 8'h00;
-    mem[2982] = 8'h00;
-    mem[2983] = 8'h00;
-    mem[2984] = 8'h00;
-    mem[2985] = 8'h00;
-    mem[2986] = 8'h00;
-    mem[2987] = 8'h00;
-    mem[2988] = 8'h00;
-    mem[2989] = 8'h00;
-    mem[2990] = 8'h00;
-    mem[2991] = 8'h00;
-    mem[2992] = 8'h00;
-    mem[2993] = 8'h00;
-    mem[2994] = 8'h00;
-    mem[2995] = 8'h00;
-    mem[2996] = 8'h00;
-    mem[2997] = 8'h00;
-    mem[2998] = 8'h00;
-    mem[2999] = 8'h00;
-    mem[3000] = 8'h00;
-    mem[3001] = 8'h00;
-    mem[3002] = 8'h00;
-    mem[3003] = 8'h00;
-    mem[3004] = 8'h00;
-    mem[3005] = 8'h00;
-    mem[3006] = 8'h00;
-    mem[3007] = 8'h00;
-    mem[3008] = 8'h00;
-    mem[3009] = 8'h00;
-    mem[3010] = 8'h00;
-    mem[3011] = 8'h00;
-    mem[3012] = 8'h00;
-    mem[3013] = 8'h00;
-    mem[3014] = 8'h00;
-    mem[3015] = 8'h00;
-    mem[3016] = 8'h00;
-    mem[3017] = 8'h00;
-    mem[3018] = 8'h00;
-    mem[3019] = 8'h00;
-    mem[3020] = 8'h00;
-    mem[3021] = 8'h00;
-    mem[3022] = 8'h00;
-    mem[3023] = 8'h00;
-    mem[3024] = 8'h00;
-    mem[3025] = 8'h00;
-    mem[3026] = 8'h00;
-    mem[3027] = 8'h00;
-    mem[3028] = 8'h00;
-    mem[3029] = 8'h00;
-    mem[3030] = 8'h00;
-    mem[3031] = 8'h00;
-    mem[3032] = 8'h00;
-    mem[3033] = 8'h00;
-    mem[3034] = 8'h00;
-    mem[3035] = 8'h00;
-    mem[3036] = 8'h00;
-    mem[3037] = 8'h00;
-    mem[3038] = 8'h00;
-    mem[3039] = 8'h00;
-    mem[3040] = 8'h00;
-    mem[3041] = 8'h00;
-    mem[3042] = 8'h00;
-    mem[3043] = 8'h00;
-    mem[3044] = 8'h00;
-    mem[3045] = 8'h00;
-    mem[3046] = 8'h00;
-    mem[3047] = 8'h00;
-    mem[3048] = 8'h00;
-    mem[3049] = 8'h00;
-    mem[3050] = 8'h00;
-    mem[3051] = 8'h00;
-    mem[3052] = 8'h00;
-    mem[3053] = 8'h00;
-    mem[3054] = 8'h00;
-    mem[3055] = 8'h00;
-    mem[3056] = 8'h00;
-    mem[3057] = 8'h00;
-    mem[3058] = 8'h00;
-    mem[3059] = 8'h00;
-    mem[3060] = 8'h00;
-    mem[3061] = 8'h00;
-    mem[3062] = 8'h00;
-    mem[3063] = 8'h00;
-    mem[3064] = 8'h00;
-    mem[3065] = 8'h00;
-    mem[3066] = 8'h00;
-    mem[3067] = 8'h00;
-    mem[3068] = 8'h00;
-    mem[3069] = 8'h00;
-    mem[3070] = 8'h00;
-    mem[3071] = 8'h00;
-    mem[3072] = 8'h00;
-    mem[3073] = 8'h00;
-    mem[3074] = 8'h00;
-    mem[3075] = 8'h00;
-    mem[3076] = 8'h00;
-    mem[3077] = 8'h00;
-    mem[3078] = 8'h00;
-    mem[3079] = 8'h00;
-    mem[3080] = 8'h00;
-    mem[3081] = 8'h00;
-    mem[3082] = 8'h00;
-    mem[3083] = 8'h00;
-    mem[3084] = 8'h00;
-    mem[3085] = 8'h00;
-    mem[3086] = 8'h00;
-    mem[3087] = 8'h00;
-    mem[3088] = 8'h00;
-    mem[3089] = 8'h00;
-    mem[3090] = 8'h00;
-    mem[3091] = 8'h00;
-    mem[3092] = 8'h00;
-    mem[3093] = 8'h00;
-    mem[3094] = 8'h00;
-    mem[3095] = 8'h00;
-    mem[3096] = 8'h00;
-    mem[3097] = 8'h00;
-    mem[3098] = 8'h00;
-    mem[3099] = 8'h00;
-    mem[3100] = 8'h00;
-    mem[3101] = 8'h00;
-    mem[3102] = 8'h00;
-    mem[3103] = 8'h00;
-    mem[3104] = 8'h00;
-    mem[3105] = 8'h00;
-    mem[3106] = 8'h00;
-    mem[3107] = 8'h00;
-    mem[3108] = 8'h00;
-    mem[3109] = 8'h00;
-    mem[3110] = 8'h00;
-    mem[3111] = 8'h00;
-    mem[3112] = 8'h00;
-    mem[3113] = 8'h00;
-    mem[3114] = 8'h00;
-    mem[3115] = 8'h00;
-    mem[3116] = 8'h00;
-    mem[3117] = 8'h00;
-    mem[3118] = 8'h00;
-    mem[3119] = 8'h00;
-    mem[3120] = 8'h00;
-    mem[3121] = 8'h00;
-    mem[3122] = 8'h00;
-    mem[3123] = 8'h00;
-    mem[3124] = 8'h00;
-    mem[3125] = 8'h00;
-    mem[3126] = 8'h00;
-    mem[3127] = 8'h00;
-    mem[3128] = 8'h00;
-    mem[3129] = 8'h00;
-    mem[3130] = 8'h00;
-    mem[3131] = 8'h00;
-    mem[3132] = 8'h00;
-    mem[3133] = 8'h00;
-    mem[3134] = 8'h00;
-    mem[3135] = 8'h00;
-    mem[3136] = 8'h00;
-    mem[3137] = 8'h00;
-    mem[3138] = 8'h00;
-    mem[3139] = 8'h00;
-    mem[3140] = 8'h00;
-    mem[3141] = 8'h00;
-    mem[3142] = 8'h00;
-    mem[3143] = 8'h00;
-    mem[3144] = 8'h00;
-    mem[3145] = 8'h00;
-    mem[3146] = 8'h00;
-    mem[3147] = 8'h00;
-    mem[3148] = 8'h00;
-    mem[3149] = 8'h00;
-    mem[3150] = 8'h00;
-    mem[3151] = 8'h00;
-    mem[3152] = 8'h00;
-    mem[3153] = 8'h00;
-    mem[3154] = 8'h00;
-    mem[3155] = 8'h00;
-    mem[3156] = 8'h00;
-    mem[3157] = 8'h00;
-    mem[3158] = 8'h00;
-    mem[3159] = 8'h00;
-    mem[3160] = 8'h00;
-    mem[3161] = 8'h00;
-    mem[3162] = 8'h00;
-    mem[3163] = 8'h00;
-    mem[3164] = 8'h00;
-    mem[3165] = 8'h00;
-    mem[3166] = 8'h00;
-    mem[3167] = 8'h00;
-    mem[3168] = 8'h00;
-    mem[3169] = 8'h00;
-    mem[3170] = 8'h00;
-    mem[3171] = 8'h00;
-    mem[3172] = 8'h00;
-    mem[3173] = 8'h00;
-    mem[3174] = 8'h00;
-    mem[3175] = 8'h00;
-    mem[3176] = 8'h00;
-    mem[3177] = 8'h00;
-    mem[3178] = 8'h00;
-    mem[3179] = 8'h00;
-    mem[3180] = 8'h00;
-    mem[3181] = 8'h00;
-    mem[3182] = 8'h00;
-    mem[3183] = 8'h00;
-    mem[3184] = 8'h00;
-    mem[3185] = 8'h00;
-    mem[3186] = 8'h00;
-    mem[3187] = 8'h00;
-    mem[3188] = 8'h00;
-    mem[3189] = 8'h00;
-    mem[3190] = 8'h00;
-    mem[3191] = 8'h00;
-    mem[3192] = 8'h00;
-    mem[3193] = 8'h00;
-    mem[3194] = 8'h00;
-    mem[3195] = 8'h00;
-    mem[3196] = 8'h00;
-    mem[3197] = 8'h00;
-    mem[3198] = 8'h00;
-    mem[3199] = 8'h00;
-    mem[3200] = 8'h00;
-    mem[3201] = 8'h00;
-    mem[3202] = 8'h00;
-    mem[3203] = 8'h00;
-    mem[3204] = 8'h00;
-    mem[3205] = 8'h00;
-    mem[3206] = 8'h00;
-    mem[3207] = 8'h00;
-    mem[3208] = 8'h00;
-    mem[3209] = 8'h00;
-    mem[3210] = 8'h00;
-    mem[3211] = 8'h00;
-    mem[3212] = 8'h00;
-    mem[3213] = 8'h00;
-    mem[3214] = 8'h00;
-    mem[3215] = 8'h00;
-    mem[3216] = 8'h00;
-    mem[3217] = 8'h00;
-    mem[3218] = 8'h00;
-    mem[3219] = 8'h00;
-    mem[3220] = 8'h00;
-    mem[3221] = 8'h00;
-    mem[3222] = 8'h00;
-    mem[3223] = 8'h00;
-    mem[3224] = 8'h00;
-    mem[3225] = 8'h00;
-    mem[3226] = 8'h00;
-    mem[3227] = 8'h00;
-    mem[3228] = 8'h00;
-    mem[3229] = 8'h00;
-    mem[3230] = 8'h00;
-    mem[3231] = 8'h00;
-    mem[3232] = 8'h00;
-    mem[3233] = 8'h00;
-    mem[3234] = 8'h00;
-    mem[3235] = 8'h00;
-    mem[3236] = 8'h00;
-    mem[3237] = 8'h00;
-    mem[3238] = 8'h00;
-    mem[3239] = 8'h00;
-    mem[3240] = 8'h00;
-    mem[3241] = 8'h00;
-    mem[3242] = 8'h00;
-    mem[3243] = 8'h00;
-    mem[3244] = 8'h00;
-    mem[3245] = 8'h00;
-    mem[3246] = 8'h00;
-    mem[3247] = 8'h00;
-    mem[3248] = 8'h00;
-    mem[3249] = 8'h00;
-    mem[3250] = 8'h00;
-    mem[3251] = 8'h00;
-    mem[3252] = 8'h00;
-    mem[3253] = 8'h00;
-    mem[3254] = 8'h00;
-    mem[3255] = 8'h00;
-    mem[3256] = 8'h00;
-    mem[3257] = 8'h00;
-    mem[3258] = 8'h00;
-    mem[3259] = 8'h00;
-    mem[3260] = 8'h00;
-    mem[3261] = 8'h00;
-    mem[3262] = 8'h00;
-    mem[3263] = 8'h00;
-    mem[3264] = 8'h00;
-    mem[3265] = 8'h00;
-    mem[3266] = 8'h00;
-    mem[3267] = 8'h00;
-    mem[3268] = 8'h00;
-    mem[3269] = 8'h00;
-    mem[3270] = 8'h00;
-    mem[3271] = 8'h00;
-    mem[3272] = 8'h00;
-    mem[3273] = 8'h00;
-    mem[3274] = 8'h00;
-    mem[3275] = 8'h00;
-    mem[3276] = 8'h00;
-    mem[3277] = 8'h00;
-    mem[3278] = 8'h00;
-    mem[3279] = 8'h00;
-    mem[3280] = 8'h00;
-    mem[3281] = 8'h00;
-    mem[3282] = 8'h00;
-    mem[3283] = 8'h00;
-    mem[3284] = 8'h00;
-    mem[3285] = 8'h00;
-    mem[3286] = 8'h00;
-    mem[3287] = 8'h00;
-    mem[3288] = 8'h00;
-    mem[3289] = 8'h00;
-    mem[3290] = 8'h00;
-    mem[3291] = 8'h00;
-    mem[3292] = 8'h00;
-    mem[3293] = 8'h00;
-    mem[3294] = 8'h00;
-    mem[3295] = 8'h00;
-    mem[3296] = 8'h00;
-    mem[3297] = 8'h00;
-    mem[3298] = 8'h00;
-    mem[3299] = 8'h00;
-    mem[3300] = 8'h00;
-    mem[3301] = 8'h00;
-    mem[3302] = 8'h00;
-    mem[3303] = 8'h00;
-    mem[3304] = 8'h00;
-    mem[3305] = 8'h00;
-    mem[3306] = 8'h00;
-    mem[3307] = 8'h00;
-    mem[3308] = 8'h00;
-    mem[3309] = 8'h00;
-    mem[3310] = 8'h00;
-    mem[3311] = 8'h00;
-    mem[3312] = 8'h00;
-    mem[3313] = 8'h00;
-    mem[3314] = 8'h00;
-    mem[3315] = 8'h00;
-    mem[3316] = 8'h00;
-    mem[3317] = 8'h00;
-    mem[3318] = 8'h00;
-    mem[3319] = 8'h00;
-    mem[3320] = 8'h00;
-    mem[3321] = 8'h00;
-    mem[3322] = 8'h00;
-    mem[3323] = 8'h00;
-    mem[3324] = 8'h00;
-    mem[3325] = 8'h00;
-    mem[3326] = 8'h00;
-    mem[3327] = 8'h00;
-    mem[3328] = 8'h00;
-    mem[3329] = 8'h00;
-    mem[3330] = 8'h00;
-    mem[3331] = 8'h00;
-    mem[3332] = 8'h00;
-    mem[3333] = 8'h00;
-    mem[3334] = 8'h00;
-    mem[3335] = 8'h00;
-    mem[3336] = 8'h00;
-    mem[3337] = 8'h00;
-    mem[3338] = 8'h00;
-    mem[3339] = 8'h00;
-    mem[3340] = 8'h00;
-    mem[3341] = 8'h00;
-    mem[3342] = 8'h00;
-    mem[3343] = 8'h00;
-    mem[3344] = 8'h00;
-    mem[3345] = 8'h00;
-    mem[3346] = 8'h00;
-    mem[3347] = 8'h00;
-    mem[3348] = 8'h00;
-    mem[3349] = 8'h00;
-    mem[3350] = 8'h00;
-    mem[3351] = 8'h00;
-    mem[3352] = 8'h00;
-    mem[3353] = 8'h00;
-    mem[3354] = 8'h00;
-    mem[3355] = 8'h00;
-    mem[3356] = 8'h00;
-    mem[3357] = 8'h00;
-    mem[3358] = 8'h00;
-    mem[3359] = 8'h00;
-    mem[3360] = 8'h00;
-    mem[3361] = 8'h00;
-    mem[3362] = 8'h00;
-    mem[3363] = 8'h00;
-    mem[3364] = 8'h00;
-    mem[3365] = 8'h00;
-    mem[3366] = 8'h00;
-    mem[3367] = 8'h00;
-    mem[3368] = 8'h00;
-    mem[3369] = 8'h00;
-    mem[3370] = 8'h00;
-    mem[3371] = 8'h00;
-    mem[3372] = 8'h00;
-    mem[3373] = 8'h00;
-    mem[3374] = 8'h00;
-    mem[3375] = 8'h00;
-    mem[3376] = 8'h00;
-    mem[3377] = 8'h00;
-    mem[3378] = 8'h00;
-    mem[3379] = 8'h00;
-    mem[3380] = 8'h00;
-    mem[3381] = 8'h00;
-    mem[3382] = 8'h00;
-    mem[3383] = 8'h00;
-    mem[3384] = 8'h00;
-    mem[3385] = 8'h00;
-    mem[3386] = 8'h00;
-    mem[3387] = 8'h00;
-    mem[3388] = 8'h00;
-    mem[3389] = 8'h00;
-    mem[3390] = 8'h00;
-    mem[3391] = 8'h00;
-    mem[3392] = 8'h00;
-    mem[3393] = 8'h00;
-    mem[3394] = 8'h00;
-    mem[3395] = 8'h00;
-    mem[3396] = 8'h00;
-    mem[3397] = 8'h00;
-    mem[3398] = 8'h00;
-    mem[3399] = 8'h00;
-    mem[3400] = 8'h00;
-    mem[3401] = 8'h00;
-    mem[3402] = 8'h00;
-    mem[3403] = 8'h00;
-    mem[3404] = 8'h00;
-    mem[3405] = 8'h00;
-    mem[3406] = 8'h00;
-    mem[3407] = 8'h00;
-    mem[3408] = 8'h00;
-    mem[3409] = 8'h00;
-    mem[3410] = 8'h00;
-    mem[3411] = 8'h00;
-    mem[3412] = 8'h00;
-    mem[3413] = 8'h00;
-    mem[3414] = 8'h00;
-    mem[3415] = 8'h00;
-    mem[3416] = 8'h00;
-    mem[3417] = 8'h00;
-    mem[3418] = 8'h00;
-    mem[3419] = 8'h00;
-    mem[3420] = 8'h00;
-    mem[3421] = 8'h00;
-    mem[3422] = 8'h00;
-    mem[3423] = 8'h00;
-    mem[3424] = 8'h00;
-    mem[3425] = 8'h00;
-    mem[3426] = 8'h00;
-    mem[3427] = 8'h00;
-    mem[3428] = 8'h00;
-    mem[3429] = 8'h00;
-    mem[3430] = 8'h00;
-    mem[3431] = 8'h00;
-    mem[3432] = 8'h00;
-    mem[3433] = 8'h00;
-    mem[3434] = 8'h00;
-    mem[3435] = 8'h00;
-    mem[3436] = 8'h00;
-    mem[3437] = 8'h00;
-    mem[3438] = 8'h00;
-    mem[3439] = 8'h00;
-    mem[3440] = 8'h00;
-    mem[3441] = 8'h00;
-    mem[3442] = 8'h00;
-    mem[3443] = 8'h00;
-    mem[3444] = 8'h00;
-    mem[3445] = 8'h00;
-    mem[3446] = 8'h00;
-    mem[3447] = 8'h00;
-    mem[3448] = 8'h00;
-    mem[3449] = 8'h00;
-    mem[3450] = 8'h00;
-    mem[3451] = 8'h00;
-    mem[3452] = 8'h00;
-    mem[3453] = 8'h00;
-    mem[3454] = 8'h00;
-    mem[3455] = 8'h00;
-    mem[3456] = 8'h00;
-    mem[3457] = 8'h00;
-    mem[3458] = 8'h00;
-    mem[3459] = 8'h00;
-    mem[3460] = 8'h00;
-    mem[3461] = 8'h00;
-    mem[3462] = 8'h00;
-    mem[3463] = 8'h00;
-    mem[3464] = 8'h00;
-    mem[3465] = 8'h00;
-    mem[3466] = 8'h00;
-    mem[3467] = 8'h00;
-    mem[3468] = 8'h00;
-    mem[3469] = 8'h00;
-    mem[3470] = 8'h00;
-    mem[3471] = 8'h00;
-    mem[3472] = 8'h00;
-    mem[3473] = 8'h00;
-    mem[3474] = 8'h00;
-    mem[3475] = 8'h00;
-    mem[3476] = 8'h00;
-    mem[3477] = 8'h00;
-    mem[3478] = 8'h00;
-    mem[3479] = 8'h00;
-    mem[3480] = 8'h00;
-    mem[3481] = 8'h00;
-    mem[3482] = 8'h00;
-    mem[3483] = 8'h00;
-    mem[3484] = 8'h00;
-    mem[3485] = 8'h00;
-    mem[3486] = 8'h00;
-    mem[3487] = 8'h00;
-    mem[3488] = 8'h00;
-    mem[3489] = 8'h00;
-    mem[3490] = 8'h00;
-    mem[3491] = 8'h00;
-    mem[3492] = 8'h00;
-    mem[3493] = 8'h00;
-    mem[3494] = 8'h00;
-    mem[3495] = 8'h00;
-    mem[3496] = 8'h00;
-    mem[3497] = 8'h00;
-    mem[3498] = 8'h00;
-    mem[3499] = 8'h00;
-    mem[3500] = 8'h00;
-    mem[3501] = 8'h00;
-    mem[3502] = 8'h00;
-    mem[3503] = 8'h00;
-    mem[3504] = 8'h00;
-    mem[3505] = 8'h00;
-    mem[3506] = 8'h00;
-    mem[3507] = 8'h00;
-    mem[3508] = 8'h00;
-    mem[3509] = 8'h00;
-    mem[3510] = 8'h00;
-    mem[3511] = 8'h00;
-    mem[3512] = 8'h00;
-    mem[3513] = 8'h00;
-    mem[3514] = 8'h00;
-    mem[3515] = 8'h00;
-    mem[3516] = 8'h00;
-    mem[3517] = 8'h00;
-    mem[3518] = 8'h00;
-    mem[3519] = 8'h00;
-    mem[3520] = 8'h00;
-    mem[3521] = 8'h00;
-    mem[3522] = 8'h00;
-    mem[3523] = 8'h00;
-    mem[3524] = 8'h00;
-    mem[3525] = 8'h00;
-    mem[3526] = 8'h00;
-    mem[3527] = 8'h00;
-    mem[3528] = 8'h00;
-    mem[3529] = 8'h00;
-    mem[3530] = 8'h00;
-    mem[3531] = 8'h00;
-    mem[3532] = 8'h00;
-    mem[3533] = 8'h00;
-    mem[3534] = 8'h00;
-    mem[3535] = 8'h00;
-    mem[3536] = 8'h00;
-    mem[3537] = 8'h00;
-    mem[3538] = 8'h00;
-    mem[3539] = 8'h00;
-    mem[3540] = 8'h00;
-    mem[3541] = 8'h00;
-    mem[3542] = 8'h00;
-    mem[3543] = 8'h00;
-    mem[3544] = 8'h00;
-    mem[3545] = 8'h00;
-    mem[3546] = 8'h00;
-    mem[3547] = 8'h00;
-    mem[3548] = 8'h00;
-    mem[3549] = 8'h00;
-    mem[3550] = 8'h00;
-    mem[3551] = 8'h00;
-    mem[3552] = 8'h00;
-    mem[3553] = 8'h00;
-    mem[3554] = 8'h00;
-    mem[3555] = 8'h00;
-    mem[3556] = 8'h00;
-    mem[3557] = 8'h00;
-    mem[3558] = 8'h00;
-    mem[3559] = 8'h00;
-    mem[3560] = 8'h00;
-    mem[3561] = 8'h00;
-    mem[3562] = 8'h00;
-    mem[3563] = 8'h00;
-    mem[3564] = 8'h00;
-    mem[3565] = 8'h00;
-    mem[3566] = 8'h00;
-    mem[3567] = 8'h00;
-    mem[3568] = 8'h00;
-    mem[3569] = 8'h00;
-    mem[3570] = 8'h00;
-    mem[3571] = 8'h00;
-    mem[3572] = 8'h00;
-    mem[3573] = 8'h00;
-    mem[3574] = 8'h00;
-    mem[3575] = 8'h00;
-    mem[3576] = 8'h00;
-    mem[3577] = 8'h00;
-    mem[3578] = 8'h00;
-    mem[3579] = 8'h00;
-    mem[3580] = 8'h00;
-    mem[3581] = 8'h00;
-    mem[3582] = 8'h00;
-    mem[3583] = 8'h00;
-    mem[3584] = 8'h00;
-    mem[3585] = 8'h00;
-    mem[3586] = 8'h00;
-    mem[3587] = 8'h00;
-    mem[3588] = 8'h00;
-    mem[3589] = 8'h00;
-    mem[3590] = 8'h00;
-    mem[3591] = 8'h00;
-    mem[3592] = 8'h00;
-    mem[3593] = 8'h00;
-    mem[3594] = 8'h00;
-    mem[3595] = 8'h00;
-    mem[3596] = 8'h00;
-    mem[3597] = 8'h00;
-    mem[3598] = 8'h00;
-    mem[3599] = 8'h00;
-    mem[3600] = 8'h00;
-    mem[3601] = 8'h00;
-    mem[3602] = 8'h00;
-    mem[3603] = 8'h00;
-    mem[3604] = 8'h00;
-    mem[3605] = 8'h00;
-    mem[3606] = 8'h00;
-    mem[3607] = 8'h00;
-    mem[3608] = 8'h00;
-    mem[3609] = 8'h00;
-    mem[3610] = 8'h00;
-    mem[3611] = 8'h00;
-    mem[3612] = 8'h00;
-    mem[3613] = 8'h00;
-    mem[3614] = 8'h00;
-    mem[3615] = 8'h00;
-    mem[3616] = 8'h00;
-    mem[3617] = 8'h00;
-    mem[3618] = 8'h00;
-    mem[3619] = 8'h00;
-    mem[3620] = 8'h00;
-    mem[3621] = 8'h00;
-    mem[3622] = 8'h00;
-    mem[3623] = 8'h00;
-    mem[3624] = 8'h00;
-    mem[3625] = 8'h00;
-    mem[3626] = 8'h00;
-    mem[3627] = 8'h00;
-    mem[3628] = 8'h00;
-    mem[3629] = 8'h00;
-    mem[3630] = 8'h00;
-    mem[3631] = 8'h00;
-    mem[3632] = 8'h00;
-    mem[3633] = 8'h00;
-    mem[3634] = 8'h00;
-    mem[3635] = 8'h00;
-    mem[3636] = 8'h00;
-    mem[3637] = 8'h00;
-    mem[3638] = 8'h00;
-    mem[3639] = 8'h00;
-    mem[3640] = 8'h00;
-    mem[3641] = 8'h00;
-    mem[3642] = 8'h00;
-    mem[3643] = 8'h00;
-    mem[3644] = 8'h00;
-    mem[3645] = 8'h00;
-    mem[3646] = 8'h00;
-    mem[3647] = 8'h00;
-    mem[3648] = 8'h00;
-    mem[3649] = 8'h00;
-    mem[3650] = 8'h00;
-    mem[3651] = 8'h00;
-    mem[3652] = 8'h00;
-    mem[3653] = 8'h00;
-    mem[3654] = 8'h00;
-    mem[3655] = 8'h00;
-    mem[3656] = 8'h00;
-    mem[3657] = 8'h00;
-    mem[3658] = 8'h00;
-    mem[3659] = 8'h00;
-    mem[3660] = 8'h00;
-    mem[3661] = 8'h00;
-    mem[3662] = 8'h00;
-    mem[3663] = 8'h00;
-    mem[3664] = 8'h00;
-    mem[3665] = 8'h00;
-    mem[3666] = 8'h00;
-    mem[3667] = 8'h00;
-    mem[3668] = 8'h00;
-    mem[3669] = 8'h00;
-    mem[3670] = 8'h00;
-    mem[3671] = 8'h00;
-    mem[3672] = 8'h00;
-    mem[3673] = 8'h00;
-    mem[3674] = 8'h00;
-    mem[3675] = 8'h00;
-    mem[3676] = 8'h00;
-    mem[3677] = 8'h00;
-    mem[3678] = 8'h00;
-    mem[3679] = 8'h00;
-    mem[3680] = 8'h00;
-    mem[3681] = 8'h00;
-    mem[3682] = 8'h00;
-    mem[3683] = 8'h00;
-    mem[3684] = 8'h00;
-    mem[3685] = 8'h00;
-    mem[3686] = 8'h00;
-    mem[3687] = 8'h00;
-    mem[3688] = 8'h00;
-    mem[3689] = 8'h00;
-    mem[3690] = 8'h00;
-    mem[3691] = 8'h00;
-    mem[3692] = 8'h00;
-    mem[3693] = 8'h00;
-    mem[3694] = 8'h00;
-    mem[3695] = 8'h00;
-    mem[3696] = 8'h00;
-    mem[3697] = 8'h00;
-    mem[3698] = 8'h00;
-    mem[3699] = 8'h00;
-    mem[3700] = 8'h00;
-    mem[3701] = 8'h00;
-    mem[3702] = 8'h00;
-    mem[3703] = 8'h00;
-    mem[3704] = 8'h00;
-    mem[3705] = 8'h00;
-    mem[3706] = 8'h00;
-    mem[3707] = 8'h00;
-    mem[3708] = 8'h00;
-    mem[3709] = 8'h00;
-    mem[3710] = 8'h00;
-    mem[3711] = 8'h00;
-    mem[3712] = 8'h00;
-    mem[3713] = 8'h00;
-    mem[3714] = 8'h00;
-    mem[3715] = 8'h00;
-    mem[3716] = 8'h00;
-    mem[3717] = 8'h00;
-    mem[3718] = 8'h00;
-    mem[3719] = 8'h00;
-    mem[3720] = 8'h00;
-    mem[3721] = 8'h00;
-    mem[3722] = 8'h00;
-    mem[3723] = 8'h00;
-    mem[3724] = 8'h00;
-    mem[3725] = 8'h00;
-    mem[3726] = 8'h00;
-    mem[3727] = 8'h00;
-    mem[3728] = 8'h00;
-    mem[3729] = 8'h00;
-    mem[3730] = 8'h00;
-    mem[3731] = 8'h00;
-    mem[3732] = 8'h00;
-    mem[3733] = 8'h00;
-    mem[3734] = 8'h00;
-    mem[3735] = 8'h00;
-    mem[3736] = 8'h00;
-    mem[3737] = 8'h00;
-    mem[3738] = 8'h00;
-    mem[3739] = 8'h00;
-    mem[3740] = 8'h00;
-    mem[3741] = 8'h00;
-    mem[3742] = 8'h00;
-    mem[3743] = 8'h00;
-    mem[3744] = 8'h00;
-    mem[3745] = 8'h00;
-    mem[3746] = 8'h00;
-    mem[3747] = 8'h00;
-    mem[3748] = 8'h00;
-    mem[3749] = 8'h00;
-    mem[3750] = 8'h00;
-    mem[3751] = 8'h00;
-    mem[3752] = 8'h00;
-    mem[3753] = 8'h00;
-    mem[3754] = 8'h00;
-    mem[3755] = 8'h00;
-    mem[3756] = 8'h00;
-    mem[3757] = 8'h00;
-    mem[3758] = 8'h00;
-    mem[3759] = 8'h00;
-    mem[3760] = 8'h00;
-    mem[3761] = 8'h00;
-    mem[3762] = 8'h00;
-    mem[3763] = 8'h00;
-    mem[3764] = 8'h00;
-    mem[3765] = 8'h00;
-    mem[3766] = 8'h00;
-    mem[3767] = 8'h00;
-    mem[3768] = 8'h00;
-    mem[3769] = 8'h00;
-    mem[3770] = 8'h00;
-    mem[3771] = 8'h00;
-    mem[3772] = 8'h00;
-    mem[3773] = 8'h00;
-    mem[3774] = 8'h00;
-    mem[3775] = 8'h00;
-    mem[3776] = 8'h00;
-    mem[3777] = 8'h00;
-    mem[3778] = 8'h00;
-    mem[3779] = 8'h00;
-    mem[3780] = 8'h00;
-    mem[3781] = 8'h00;
-    mem[3782] = 8'h00;
-    mem[3783] = 8'h00;
-    mem[3784] = 8'h00;
-    mem[3785] = 8'h00;
-    mem[3786] = 8'h00;
-    mem[3787] = 8'h00;
-    mem[3788] = 8'h00;
-    mem[3789] = 8'h00;
-    mem[3790] = 8'h00;
-    mem[3791] = 8'h00;
-    mem[3792] = 8'h00;
-    mem[3793] = 8'h00;
-    mem[3794] = 8'h00;
-    mem[3795] = 8'h00;
-    mem[3796] = 8'h00;
-    mem[3797] = 8'h00;
-    mem[3798] = 8'h00;
-    mem[3799] = 8'h00;
-    mem[3800] = 8'h00;
-    mem[3801] = 8'h00;
-    mem[3802] = 8'h00;
-    mem[3803] = 8'h00;
-    mem[3804] = 8'h00;
-    mem[3805] = 8'h00;
-    mem[3806] = 8'h00;
-    mem[3807] = 8'h00;
-    mem[3808] = 8'h00;
-    mem[3809] = 8'h00;
-    mem[3810] = 8'h00;
-    mem[3811] = 8'h00;
-    mem[3812] = 8'h00;
-    mem[3813] = 8'h00;
-    mem[3814] = 8'h00;
-    mem[3815] = 8'h00;
-    mem[3816] = 8'h00;
-    mem[3817] = 8'h00;
-    mem[3818] = 8'h00;
-    mem[3819] = 8'h00;
-    mem[3820] = 8'h00;
-    mem[3821] = 8'h00;
-    mem[3822] = 8'h00;
-    mem[3823] = 8'h00;
-    mem[3824] = 8'h00;
-    mem[3825] = 8'h00;
-    mem[3826] = 8'h00;
-    mem[3827] = 8'h00;
-    mem[3828] = 8'h00;
-    mem[3829] = 8'h00;
-    mem[3830] = 8'h00;
-    mem[3831] = 8'h00;
-    mem[3832] = 8'h00;
-    mem[3833] = 8'h00;
-    mem[3834] = 8'h00;
-    mem[3835] = 8'h00;
-    mem[3836] = 8'h00;
-    mem[3837] = 8'h00;
-    mem[3838] = 8'h00;
-    mem[3839] = 8'h00;
-    mem[3840] = 8'h00;
-    mem[3841] = 8'h00;
-    mem[3842] = 8'h00;
-    mem[3843] = 8'h00;
-    mem[3844] = 8'h00;
-    mem[3845] = 8'h00;
-    mem[3846] = 8'h00;
-    mem[3847] = 8'h00;
-    mem[3848] = 8'h00;
-    mem[3849] = 8'h00;
-    mem[3850] = 8'h00;
-    mem[3851] = 8'h00;
-    mem[3852] = 8'h00;
-    mem[3853] = 8'h00;
-    mem[3854] = 8'h00;
-    mem[3855] = 8'h00;
-    mem[3856] = 8'h00;
-    mem[3857] = 8'h00;
-    mem[3858] = 8'h00;
-    mem[3859] = 8'h00;
-    mem[3860] = 8'h00;
-    mem[3861] = 8'h00;
-    mem[3862] = 8'h00;
-    mem[3863] = 8'h00;
-    mem[3864] = 8'h00;
-    mem[3865] = 8'h00;
-    mem[3866] = 8'h00;
-    mem[3867] = 8'h00;
-    mem[3868] = 8'h00;
-    mem[3869] = 8'h00;
-    mem[3870] = 8'h00;
-    mem[3871] = 8'h00;
-    mem[3872] = 8'h00;
-    mem[3873] = 8'h00;
-    mem[3874] = 8'h00;
-    mem[3875] = 8'h00;
-    mem[3876] = 8'h00;
-    mem[3877] = 8'h00;
-    mem[3878] = 8'h00;
-    mem[3879] = 8'h00;
-    mem[3880] = 8'h00;
-    mem[3881] = 8'h00;
-    mem[3882] = 8'h00;
-    mem[3883] = 8'h00;
-    mem[3884] = 8'h00;
-    mem[3885] = 8'h00;
-    mem[3886] = 8'h00;
-    mem[3887] = 8'h00;
-    mem[3888] = 8'h00;
-    mem[3889] = 8'h00;
-    mem[3890] = 8'h00;
-    mem[3891] = 8'h00;
-    mem[3892] = 8'h00;
-    mem[3893] = 8'h00;
-    mem[3894] = 8'h00;
-    mem[3895] = 8'h00;
-    mem[3896] = 8'h00;
-    mem[3897] = 8'h00;
-    mem[3898] = 8'h00;
-    mem[3899] = 8'h00;
-    mem[3900] = 8'h00;
-    mem[3901] = 8'h00;
-    mem[3902] = 8'h00;
-    mem[3903] = 8'h00;
-    mem[3904] = 8'h00;
-    mem[3905] = 8'h00;
-    mem[3906] = 8'h00;
-    mem[3907] = 8'h00;
-    mem[3908] = 8'h00;
-    mem[3909] = 8'h00;
-    mem[3910] = 8'h00;
-    mem[3911] = 8'h00;
-    mem[3912] = 8'h00;
-    mem[3913] = 8'h00;
-    mem[3914] = 8'h00;
-    mem[3915] = 8'h00;
-    mem[3916] = 8'h00;
-    mem[3917] = 8'h00;
-    mem[3918] = 8'h00;
-    mem[3919] = 8'h00;
-    mem[3920] = 8'h00;
-    mem[3921] = 8'h00;
-    mem[3922] = 8'h00;
-    mem[3923] = 8'h00;
-    mem[3924] = 8'h00;
-    mem[3925] = 8'h00;
-    mem[3926] = 8'h00;
-    mem[3927] = 8'h00;
-    mem[3928] = 8'h00;
-    mem[3929] = 8'h00;
-    mem[3930] = 8'h00;
-    mem[3931] = 8'h00;
-    mem[3932] = 8'h00;
-    mem[3933] = 8'h00;
-    mem[3934] = 8'h00;
-    mem[3935] = 8'h00;
-    mem[3936] = 8'h00;
-    mem[3937] = 8'h00;
-    mem[3938] = 8'h00;
-    mem[3939] = 8'h00;
-    mem[3940] = 8'h00;
-    mem[3941] = 8'h00;
-    mem[3942] = 8'h00;
-    mem[3943] = 8'h00;
-    mem[3944] = 8'h00;
-    mem[3945] = 8'h00;
-    mem[3946] = 8'h00;
-    mem[3947] = 8'h00;
-    mem[3948] = 8'h00;
-    mem[3949] = 8'h00;
-    mem[3950] = 8'h00;
-    mem[3951] = 8'h00;
-    mem[3952] = 8'h00;
-    mem[3953] = 8'h00;
-    mem[3954] = 8'h00;
-    mem[3955] = 8'h00;
-    mem[3956] = 8'h00;
-    mem[3957] = 8'h00;
-    mem[3958] = 8'h00;
-    mem[3959] = 8'h00;
-    mem[3960] = 8'h00;
-    mem[3961] = 8'h00;
-    mem[3962] = 8'h00;
-    mem[3963] = 8'h00;
-    mem[3964] = 8'h00;
-    mem[3965] = 8'h00;
-    mem[3966] = 8'h00;
-    mem[3967] = 8'h00;
-    mem[3968] = 8'h00;
-    mem[3969] = 8'h00;
-    mem[3970] = 8'h00;
-    mem[3971] = 8'h00;
-    mem[3972] = 8'h00;
-    mem[3973] = 8'h00;
-    mem[3974] = 8'h00;
-    mem[3975] = 8'h00;
-    mem[3976] = 8'h00;
-    mem[3977] = 8'h00;
-    mem[3978] = 8'h00;
-    mem[3979] = 8'h00;
-    mem[3980] = 8'h00;
-    mem[3981] = 8'h00;
-    mem[3982] = 8'h00;
-    mem[3983] = 8'h00;
-    mem[3984] = 8'h00;
-    mem[3985] = 8'h00;
-    mem[3986] = 8'h00;
-    mem[3987] = 8'h00;
-    mem[3988] = 8'h00;
-    mem[3989] = 8'h00;
-    mem[3990] = 8'h00;
-    mem[3991] = 8'h00;
-    mem[3992] = 8'h00;
-    mem[3993] = 8'h00;
-    mem[3994] = 8'h00;
-    mem[3995] = 8'h00;
-    mem[3996] = 8'h00;
-    mem[3997] = 8'h00;
-    mem[3998] = 8'h00;
-    mem[3999] = 8'h00;
-    mem[4000] = 8'h00;
-    mem[4001] = 8'h00;
-    mem[4002] = 8'h00;
-    mem[4003] = 8'h00;
-    mem[4004] = 8'h00;
-    mem[4005] = 8'h00;
-    mem[4006] = 8'h00;
-    mem[4007] = 8'h00;
-    mem[4008] = 8'h00;
-    mem[4009] = 8'h00;
-    mem[4010] = 8'h00;
-    mem[4011] = 8'h00;
-    mem[4012] = 8'h00;
-    mem[4013] = 8'h00;
-    mem[4014] = 8'h00;
-    mem[4015] = 8'h00;
-    mem[4016] = 8'h00;
-    mem[4017] = 8'h00;
-    mem[4018] = 8'h00;
-    mem[4019] = 8'h00;
-    mem[4020] = 8'h00;
-    mem[4021] = 8'h00;
-    mem[4022] = 8'h00;
-    mem[4023] = 8'h00;
-    mem[4024] = 8'h00;
-    mem[4025] = 8'h00;
-    mem[4026] = 8'h00;
-    mem[4027] = 8'h00;
-    mem[4028] = 8'h00;
-    mem[4029] = 8'h00;
-    mem[4030] = 8'h00;
-    mem[4031] = 8'h00;
-    mem[4032] = 8'h00;
-    mem[4033] = 8'h00;
-    mem[4034] = 8'h00;
-    mem[4035] = 8'h00;
-    mem[4036] = 8'h00;
-    mem[4037] = 8'h00;
-    mem[4038] = 8'h00;
-    mem[4039] = 8'h00;
-    mem[4040] = 8'h00;
-    mem[4041] = 8'h00;
-    mem[4042] = 8'h00;
-    mem[4043] = 8'h00;
-    mem[4044] = 8'h00;
-    mem[4045] = 8'h00;
-    mem[4046] = 8'h00;
-    mem[4047] = 8'h00;
-    mem[4048] = 8'h00;
-    mem[4049] = 8'h00;
-    mem[4050] = 8'h00;
-    mem[4051] = 8'h00;
-    mem[4052] = 8'h00;
-    mem[4053] = 8'h00;
-    mem[4054] = 8'h00;
-    mem[4055] = 8'h00;
-    mem[4056] = 8'h00;
-    mem[4057] = 8'h00;
-    mem[4058] = 8'h00;
-    mem[4059] = 8'h00;
-    mem[4060] = 8'h00;
-    mem[4061] = 8'h00;
-    mem[4062] = 8'h00;
-    mem[4063] = 8'h00;
-    mem[4064] = 8'h00;
-    mem[4065] = 8'h00;
-    mem[4066] = 8'h00;
-    mem[4067] = 8'h00;
-    mem[4068] = 8'h00;
-    mem[4069] = 8'h00;
-    mem[4070] = 8'h00;
-    mem[4071] = 8'h00;
-    mem[4072] = 8'h00;
-    mem[4073] = 8'h00;
-    mem[4074] = 8'h00;
-    mem[4075] = 8'h00;
-    mem[4076] = 8'h00;
-    mem[4077] = 8'h00;
-    mem[4078] = 8'h00;
-    mem[4079] = 8'h00;
-    mem[4080] = 8'h00;
-    mem[4081] = 8'h00;
-    mem[4082] = 8'h00;
-    mem[4083] = 8'h00;
-    mem[4084] = 8'h00;
-    mem[4085] = 8'h00;
-    mem[4086] = 8'h00;
-    mem[4087] = 8'h00;
-    mem[4088] = 8'h00;
-    mem[4089] = 8'h00;
-    mem[4090] = 8'h00;
-    mem[4091] = 8'h00;
-    mem[4092] = 8'h00;
-    mem[4093] = 8'h00;
-    mem[4094] = 8'h00;
-    mem[4095] = 8'h00;
+    memory[0] = 8'h00;
+    memory[1] = 8'h00;
+    memory[2] = 8'h00;
+    memory[3] = 8'h00;
+    memory[4] = 8'h00;
+    memory[5] = 8'h00;
+    memory[6] = 8'h00;
+    memory[7] = 8'h00;
+    memory[8] = 8'h00;
+    memory[9] = 8'h00;
+    memory[10] = 8'h00;
+    memory[11] = 8'h00;
+    memory[12] = 8'h00;
+    memory[13] = 8'h00;
+    memory[14] = 8'h00;
+    memory[15] = 8'h00;
+    memory[16] = 8'h00;
+    memory[17] = 8'h00;
+    memory[18] = 8'h00;
+    memory[19] = 8'h00;
+    memory[20] = 8'h00;
+    memory[21] = 8'h00;
+    memory[22] = 8'h00;
+    memory[23] = 8'h00;
+    memory[24] = 8'h00;
+    memory[25] = 8'h00;
+    memory[26] = 8'h00;
+    memory[27] = 8'h00;
+    memory[28] = 8'h00;
+    memory[29] = 8'h00;
+    memory[30] = 8'h00;
+    memory[31] = 8'h00;
+    memory[32] = 8'h00;
+    memory[33] = 8'h00;
+    memory[34] = 8'h00;
+    memory[35] = 8'h00;
+    memory[36] = 8'h00;
+    memory[37] = 8'h00;
+    memory[38] = 8'h00;
+    memory[39] = 8'h00;
+    memory[40] = 8'h00;
+    memory[41] = 8'h00;
+    memory[42] = 8'h00;
+    memory[43] = 8'h00;
+    memory[44] = 8'h00;
+    memory[45] = 8'h00;
+    memory[46] = 8'h00;
+    memory[47] = 8'h00;
+    memory[48] = 8'h00;
+    memory[49] = 8'h00;
+    memory[50] = 8'h00;
+    memory[51] = 8'h00;
+    memory[52] = 8'h00;
+    memory[53] = 8'h00;
+    memory[54] = 8'h00;
+    memory[55] = 8'h00;
+    memory[56] = 8'h00;
+    memory[57] = 8'h00;
+    memory[58] = 8'h00;
+    memory[59] = 8'h00;
+    memory[60] = 8'h00;
+    memory[61] = 8'h00;
+    memory[62] = 8'h00;
+    memory[63] = 8'h00;
+    memory[64] = 8'h00;
+    memory[65] = 8'h00;
+    memory[66] = 8'h00;
+    memory[67] = 8'h00;
+    memory[68] = 8'h00;
+    memory[69] = 8'h00;
+    memory[70] = 8'h00;
+    memory[71] = 8'h00;
+    memory[72] = 8'h00;
+    memory[73] = 8'h00;
+    memory[74] = 8'h00;
+    memory[75] = 8'h00;
+    memory[76] = 8'h00;
+    memory[77] = 8'h00;
+    memory[78] = 8'h00;
+    memory[79] = 8'h00;
+    memory[80] = 8'h00;
+    memory[81] = 8'h00;
+    memory[82] = 8'h00;
+    memory[83] = 8'h00;
+    memory[84] = 8'h00;
+    memory[85] = 8'h00;
+    memory[86] = 8'h00;
+    memory[87] = 8'h00;
+    memory[88] = 8'h00;
+    memory[89] = 8'h00;
+    memory[90] = 8'h00;
+    memory[91] = 8'h00;
+    memory[92] = 8'h00;
+    memory[93] = 8'h00;
+    memory[94] = 8'h00;
+    memory[95] = 8'h00;
+    memory[96] = 8'h00;
+    memory[97] = 8'h00;
+    memory[98] = 8'h00;
+    memory[99] = 8'h00;
+    memory[100] = 8'h00;
+    memory[101] = 8'h00;
+    memory[102] = 8'h00;
+    memory[103] = 8'h00;
+    memory[104] = 8'h00;
+    memory[105] = 8'h00;
+    memory[106] = 8'h00;
+    memory[107] = 8'h00;
+    memory[108] = 8'h00;
+    memory[109] = 8'h00;
+    memory[110] = 8'h00;
+    memory[111] = 8'h00;
+    memory[112] = 8'h00;
+    memory[113] = 8'h00;
+    memory[114] = 8'h00;
+    memory[115] = 8'h00;
+    memory[116] = 8'h00;
+    memory[117] = 8'h00;
+    memory[118] = 8'h00;
+    memory[119] = 8'h00;
+    memory[120] = 8'h00;
+    memory[121] = 8'h00;
+    memory[122] = 8'h00;
+    memory[123] = 8'h00;
+    memory[124] = 8'h00;
+    memory[125] = 8'h00;
+    memory[126] = 8'h00;
+    memory[127] = 8'h00;
+    memory[128] = 8'h00;
+    memory[129] = 8'h00;
+    memory[130] = 8'h00;
+    memory[131] = 8'h00;
+    memory[132] = 8'h00;
+    memory[133] = 8'h00;
+    memory[134] = 8'h00;
+    memory[135] = 8'h00;
+    memory[136] = 8'h00;
+    memory[137] = 8'h00;
+    memory[138] = 8'h00;
+    memory[139] = 8'h00;
+    memory[140] = 8'h00;
+    memory[141] = 8'h00;
+    memory[142] = 8'h00;
+    memory[143] = 8'h00;
+    memory[144] = 8'h00;
+    memory[145] = 8'h00;
+    memory[146] = 8'h00;
+    memory[147] = 8'h00;
+    memory[148] = 8'h00;
+    memory[149] = 8'h00;
+    memory[150] = 8'h00;
+    memory[151] = 8'h00;
+    memory[152] = 8'h00;
+    memory[153] = 8'h00;
+    memory[154] = 8'h00;
+    memory[155] = 8'h00;
+    memory[156] = 8'h00;
+    memory[157] = 8'h00;
+    memory[158] = 8'h00;
+    memory[159] = 8'h00;
+    memory[160] = 8'h00;
+    memory[161] = 8'h00;
+    memory[162] = 8'h00;
+    memory[163] = 8'h00;
+    memory[164] = 8'h00;
+    memory[165] = 8'h00;
+    memory[166] = 8'h00;
+    memory[167] = 8'h00;
+    memory[168] = 8'h00;
+    memory[169] = 8'h00;
+    memory[170] = 8'h00;
+    memory[171] = 8'h00;
+    memory[172] = 8'h00;
+    memory[173] = 8'h00;
+    memory[174] = 8'h00;
+    memory[175] = 8'h00;
+    memory[176] = 8'h00;
+    memory[177] = 8'h00;
+    memory[178] = 8'h00;
+    memory[179] = 8'h00;
+    memory[180] = 8'h00;
+    memory[181] = 8'h00;
+    memory[182] = 8'h00;
+    memory[183] = 8'h00;
+    memory[184] = 8'h00;
+    memory[185] = 8'h00;
+    memory[186] = 8'h00;
+    memory[187] = 8'h00;
+    memory[188] = 8'h00;
+    memory[189] = 8'h00;
+    memory[190] = 8'h00;
+    memory[191] = 8'h00;
+    memory[192] = 8'h00;
+    memory[193] = 8'h00;
+    memory[194] = 8'h00;
+    memory[195] = 8'h00;
+    memory[196] = 8'h00;
+    memory[197] = 8'h00;
+    memory[198] = 8'h00;
+    memory[199] = 8'h00;
+    memory[200] = 8'h00;
+    memory[201] = 8'h00;
+    memory[202] = 8'h00;
+    memory[203] = 8'h00;
+    memory[204] = 8'h00;
+    memory[205] = 8'h00;
+    memory[206] = 8'h00;
+    memory[207] = 8'h00;
+    memory[208] = 8'h00;
+    memory[209] = 8'h00;
+    memory[210] = 8'h00;
+    memory[211] = 8'h00;
+    memory[212] = 8'h00;
+    memory[213] = 8'h00;
+    memory[214] = 8'h00;
+    memory[215] = 8'h00;
+    memory[216] = 8'h00;
+    memory[217] = 8'h00;
+    memory[218] = 8'h00;
+    memory[219] = 8'h00;
+    memory[220] = 8'h00;
+    memory[221] = 8'h00;
+    memory[222] = 8'h00;
+    memory[223] = 8'h00;
+    memory[224] = 8'h00;
+    memory[225] = 8'h00;
+    memory[226] = 8'h00;
+    memory[227] = 8'h00;
+    memory[228] = 8'h00;
+    memory[229] = 8'h00;
+    memory[230] = 8'h00;
+    memory[231] = 8'h00;
+    memory[232] = 8'h00;
+    memory[233] = 8'h00;
+    memory[234] = 8'h00;
+    memory[235] = 8'h00;
+    memory[236] = 8'h00;
+    memory[237] = 8'h00;
+    memory[238] = 8'h00;
+    memory[239] = 8'h00;
+    memory[240] = 8'h00;
+    memory[241] = 8'h00;
+    memory[242] = 8'h00;
+    memory[243] = 8'h00;
+    memory[244] = 8'h00;
+    memory[245] = 8'h00;
+    memory[246] = 8'h00;
+    memory[247] = 8'h00;
+    memory[248] = 8'h00;
+    memory[249] = 8'h00;
+    memory[250] = 8'h00;
+    memory[251] = 8'h00;
+    memory[252] = 8'h00;
+    memory[253] = 8'h00;
+    memory[254] = 8'h00;
+    memory[255] = 8'h00;
+    memory[256] = 8'h00;
+    memory[257] = 8'h00;
+    memory[258] = 8'h00;
+    memory[259] = 8'h00;
+    memory[260] = 8'h00;
+    memory[261] = 8'h00;
+    memory[262] = 8'h00;
+    memory[263] = 8'h00;
+    memory[264] = 8'h00;
+    memory[265] = 8'h00;
+    memory[266] = 8'h00;
+    memory[267] = 8'h00;
+    memory[268] = 8'h00;
+    memory[269] = 8'h00;
+    memory[270] = 8'h00;
+    memory[271] = 8'h00;
+    memory[272] = 8'h00;
+    memory[273] = 8'h00;
+    memory[274] = 8'h00;
+    memory[275] = 8'h00;
+    memory[276] = 8'h00;
+    memory[277] = 8'h00;
+    memory[278] = 8'h00;
+    memory[279] = 8'h00;
+    memory[280] = 8'h00;
+    memory[281] = 8'h00;
+    memory[282] = 8'h00;
+    memory[283] = 8'h00;
+    memory[284] = 8'h00;
+    memory[285] = 8'h00;
+    memory[286] = 8'h00;
+    memory[287] = 8'h00;
+    memory[288] = 8'h00;
+    memory[289] = 8'h00;
+    memory[290] = 8'h00;
+    memory[291] = 8'h00;
+    memory[292] = 8'h00;
+    memory[293] = 8'h00;
+    memory[294] = 8'h00;
+    memory[295] = 8'h00;
+    memory[296] = 8'h00;
+    memory[297] = 8'h00;
+    memory[298] = 8'h00;
+    memory[299] = 8'h00;
+    memory[300] = 8'h00;
+    memory[301] = 8'h00;
+    memory[302] = 8'h00;
+    memory[303] = 8'h00;
+    memory[304] = 8'h00;
+    memory[305] = 8'h00;
+    memory[306] = 8'h00;
+    memory[307] = 8'h00;
+    memory[308] = 8'h00;
+    memory[309] = 8'h00;
+    memory[310] = 8'h00;
+    memory[311] = 8'h00;
+    memory[312] = 8'h00;
+    memory[313] = 8'h00;
+    memory[314] = 8'h00;
+    memory[315] = 8'h00;
+    memory[316] = 8'h00;
+    memory[317] = 8'h00;
+    memory[318] = 8'h00;
+    memory[319] = 8'h00;
+    memory[320] = 8'h00;
+    memory[321] = 8'h00;
+    memory[322] = 8'h00;
+    memory[323] = 8'h00;
+    memory[324] = 8'h00;
+    memory[325] = 8'h00;
+    memory[326] = 8'h00;
+    memory[327] = 8'h00;
+    memory[328] = 8'h00;
+    memory[329] = 8'h00;
+    memory[330] = 8'h00;
+    memory[331] = 8'h00;
+    memory[332] = 8'h00;
+    memory[333] = 8'h00;
+    memory[334] = 8'h00;
+    memory[335] = 8'h00;
+    memory[336] = 8'h00;
+    memory[337] = 8'h00;
+    memory[338] = 8'h00;
+    memory[339] = 8'h00;
+    memory[340] = 8'h00;
+    memory[341] = 8'h00;
+    memory[342] = 8'h00;
+    memory[343] = 8'h00;
+    memory[344] = 8'h00;
+    memory[345] = 8'h00;
+    memory[346] = 8'h00;
+    memory[347] = 8'h00;
+    memory[348] = 8'h00;
+    memory[349] = 8'h00;
+    memory[350] = 8'h00;
+    memory[351] = 8'h00;
+    memory[352] = 8'h00;
+    memory[353] = 8'h00;
+    memory[354] = 8'h00;
+    memory[355] = 8'h00;
+    memory[356] = 8'h00;
+    memory[357] = 8'h00;
+    memory[358] = 8'h00;
+    memory[359] = 8'h00;
+    memory[360] = 8'h00;
+    memory[361] = 8'h00;
+    memory[362] = 8'h00;
+    memory[363] = 8'h00;
+    memory[364] = 8'h00;
+    memory[365] = 8'h00;
+    memory[366] = 8'h00;
+    memory[367] = 8'h00;
+    memory[368] = 8'h00;
+    memory[369] = 8'h00;
+    memory[370] = 8'h00;
+    memory[371] = 8'h00;
+    memory[372] = 8'h00;
+    memory[373] = 8'h00;
+    memory[374] = 8'h00;
+    memory[375] = 8'h00;
+    memory[376] = 8'h00;
+    memory[377] = 8'h00;
+    memory[378] = 8'h00;
+    memory[379] = 8'h00;
+    memory[380] = 8'h00;
+    memory[381] = 8'h00;
+    memory[382] = 8'h00;
+    memory[383] = 8'h00;
+    memory[384] = 8'h00;
+    memory[385] = 8'h00;
+    memory[386] = 8'h00;
+    memory[387] = 8'h00;
+    memory[388] = 8'h00;
+    memory[389] = 8'h00;
+    memory[390] = 8'h00;
+    memory[391] = 8'h00;
+    memory[392] = 8'h00;
+    memory[393] = 8'h00;
+    memory[394] = 8'h00;
+    memory[395] = 8'h00;
+    memory[396] = 8'h00;
+    memory[397] = 8'h00;
+    memory[398] = 8'h00;
+    memory[399] = 8'h00;
+    memory[400] = 8'h00;
+    memory[401] = 8'h00;
+    memory[402] = 8'h00;
+    memory[403] = 8'h00;
+    memory[404] = 8'h00;
+    memory[405] = 8'h00;
+    memory[406] = 8'h00;
+    memory[407] = 8'h00;
+    memory[408] = 8'h00;
+    memory[409] = 8'h00;
+    memory[410] = 8'h00;
+    memory[411] = 8'h00;
+    memory[412] = 8'h00;
+    memory[413] = 8'h00;
+    memory[414] = 8'h00;
+    memory[415] = 8'h00;
+    memory[416] = 8'h00;
+    memory[417] = 8'h00;
+    memory[418] = 8'h00;
+    memory[419] = 8'h00;
+    memory[420] = 8'h00;
+    memory[421] = 8'h00;
+    memory[422] = 8'h00;
+    memory[423] = 8'h00;
+    memory[424] = 8'h00;
+    memory[425] = 8'h00;
+    memory[426] = 8'h00;
+    memory[427] = 8'h00;
+    memory[428] = 8'h00;
+    memory[429] = 8'h00;
+    memory[430] = 8'h00;
+    memory[431] = 8'h00;
+    memory[432] = 8'h00;
+    memory[433] = 8'h00;
+    memory[434] = 8'h00;
+    memory[435] = 8'h00;
+    memory[436] = 8'h00;
+    memory[437] = 8'h00;
+    memory[438] = 8'h00;
+    memory[439] = 8'h00;
+    memory[440] = 8'h00;
+    memory[441] = 8'h00;
+    memory[442] = 8'h00;
+    memory[443] = 8'h00;
+    memory[444] = 8'h00;
+    memory[445] = 8'h00;
+    memory[446] = 8'h00;
+    memory[447] = 8'h00;
+    memory[448] = 8'h00;
+    memory[449] = 8'h00;
+    memory[450] = 8'h00;
+    memory[451] = 8'h00;
+    memory[452] = 8'h00;
+    memory[453] = 8'h00;
+    memory[454] = 8'h00;
+    memory[455] = 8'h00;
+    memory[456] = 8'h00;
+    memory[457] = 8'h00;
+    memory[458] = 8'h00;
+    memory[459] = 8'h00;
+    memory[460] = 8'h00;
+    memory[461] = 8'h00;
+    memory[462] = 8'h00;
+    memory[463] = 8'h00;
+    memory[464] = 8'h00;
+    memory[465] = 8'h00;
+    memory[466] = 8'h00;
+    memory[467] = 8'h00;
+    memory[468] = 8'h00;
+    memory[469] = 8'h00;
+    memory[470] = 8'h00;
+    memory[471] = 8'h00;
+    memory[472] = 8'h00;
+    memory[473] = 8'h00;
+    memory[474] = 8'h00;
+    memory[475] = 8'h00;
+    memory[476] = 8'h00;
+    memory[477] = 8'h00;
+    memory[478] = 8'h00;
+    memory[479] = 8'h00;
+    memory[480] = 8'h00;
+    memory[481] = 8'h00;
+    memory[482] = 8'h00;
+    memory[483] = 8'h00;
+    memory[484] = 8'h00;
+    memory[485] = 8'h00;
+    memory[486] = 8'h00;
+    memory[487] = 8'h00;
+    memory[488] = 8'h00;
+    memory[489] = 8'h00;
+    memory[490] = 8'h00;
+    memory[491] = 8'h00;
+    memory[492] = 8'h00;
+    memory[493] = 8'h00;
+    memory[494] = 8'h00;
+    memory[495] = 8'h00;
+    memory[496] = 8'h00;
+    memory[497] = 8'h00;
+    memory[498] = 8'h00;
+    memory[499] = 8'h00;
+    memory[500] = 8'h00;
+    memory[501] = 8'h00;
+    memory[502] = 8'h00;
+    memory[503] = 8'h00;
+    memory[504] = 8'h00;
+    memory[505] = 8'h00;
+    memory[506] = 8'h00;
+    memory[507] = 8'h00;
+    memory[508] = 8'h00;
+    memory[509] = 8'h00;
+    memory[510] = 8'h00;
+    memory[511] = 8'h00;
+    memory[512] = 8'h00;
+    memory[513] = 8'h00;
+    memory[514] = 8'h00;
+    memory[515] = 8'h00;
+    memory[516] = 8'h00;
+    memory[517] = 8'h00;
+    memory[518] = 8'h00;
+    memory[519] = 8'h00;
+    memory[520] = 8'h00;
+    memory[521] = 8'h00;
+    memory[522] = 8'h00;
+    memory[523] = 8'h00;
+    memory[524] = 8'h00;
+    memory[525] = 8'h00;
+    memory[526] = 8'h00;
+    memory[527] = 8'h00;
+    memory[528] = 8'h00;
+    memory[529] = 8'h00;
+    memory[530] = 8'h00;
+    memory[531] = 8'h00;
+    memory[532] = 8'h00;
+    memory[533] = 8'h00;
+    memory[534] = 8'h00;
+    memory[535] = 8'h00;
+    memory[536] = 8'h00;
+    memory[537] = 8'h00;
+    memory[538] = 8'h00;
+    memory[539] = 8'h00;
+    memory[540] = 8'h00;
+    memory[541] = 8'h00;
+    memory[542] = 8'h00;
+    memory[543] = 8'h00;
+    memory[544] = 8'h00;
+    memory[545] = 8'h00;
+    memory[546] = 8'h00;
+    memory[547] = 8'h00;
+    memory[548] = 8'h00;
+    memory[549] = 8'h00;
+    memory[550] = 8'h00;
+    memory[551] = 8'h00;
+    memory[552] = 8'h00;
+    memory[553] = 8'h00;
+    memory[554] = 8'h00;
+    memory[555] = 8'h00;
+    memory[556] = 8'h00;
+    memory[557] = 8'h00;
+    memory[558] = 8'h00;
+    memory[559] = 8'h00;
+    memory[560] = 8'h00;
+    memory[561] = 8'h00;
+    memory[562] = 8'h00;
+    memory[563] = 8'h00;
+    memory[564] = 8'h00;
+    memory[565] = 8'h00;
+    memory[566] = 8'h00;
+    memory[567] = 8'h00;
+    memory[568] = 8'h00;
+    memory[569] = 8'h00;
+    memory[570] = 8'h00;
+    memory[571] = 8'h00;
+    memory[572] = 8'h00;
+    memory[573] = 8'h00;
+    memory[574] = 8'h00;
+    memory[575] = 8'h00;
+    memory[576] = 8'h00;
+    memory[577] = 8'h00;
+    memory[578] = 8'h00;
+    memory[579] = 8'h00;
+    memory[580] = 8'h00;
+    memory[581] = 8'h00;
+    memory[582] = 8'h00;
+    memory[583] = 8'h00;
+    memory[584] = 8'h00;
+    memory[585] = 8'h00;
+    memory[586] = 8'h00;
+    memory[587] = 8'h00;
+    memory[588] = 8'h00;
+    memory[589] = 8'h00;
+    memory[590] = 8'h00;
+    memory[591] = 8'h00;
+    memory[592] = 8'h00;
+    memory[593] = 8'h00;
+    memory[594] = 8'h00;
+    memory[595] = 8'h00;
+    memory[596] = 8'h00;
+    memory[597] = 8'h00;
+    memory[598] = 8'h00;
+    memory[599] = 8'h00;
+    memory[600] = 8'h00;
+    memory[601] = 8'h00;
+    memory[602] = 8'h00;
+    memory[603] = 8'h00;
+    memory[604] = 8'h00;
+    memory[605] = 8'h00;
+    memory[606] = 8'h00;
+    memory[607] = 8'h00;
+    memory[608] = 8'h00;
+    memory[609] = 8'h00;
+    memory[610] = 8'h00;
+    memory[611] = 8'h00;
+    memory[612] = 8'h00;
+    memory[613] = 8'h00;
+    memory[614] = 8'h00;
+    memory[615] = 8'h00;
+    memory[616] = 8'h00;
+    memory[617] = 8'h00;
+    memory[618] = 8'h00;
+    memory[619] = 8'h00;
+    memory[620] = 8'h00;
+    memory[621] = 8'h00;
+    memory[622] = 8'h00;
+    memory[623] = 8'h00;
+    memory[624] = 8'h00;
+    memory[625] = 8'h00;
+    memory[626] = 8'h00;
+    memory[627] = 8'h00;
+    memory[628] = 8'h00;
+    memory[629] = 8'h00;
+    memory[630] = 8'h00;
+    memory[631] = 8'h00;
+    memory[632] = 8'h00;
+    memory[633] = 8'h00;
+    memory[634] = 8'h00;
+    memory[635] = 8'h00;
+    memory[636] = 8'h00;
+    memory[637] = 8'h00;
+    memory[638] = 8'h00;
+    memory[639] = 8'h00;
+    memory[640] = 8'h00;
+    memory[641] = 8'h00;
+    memory[642] = 8'h00;
+    memory[643] = 8'h00;
+    memory[644] = 8'h00;
+    memory[645] = 8'h00;
+    memory[646] = 8'h00;
+    memory[647] = 8'h00;
+    memory[648] = 8'h00;
+    memory[649] = 8'h00;
+    memory[650] = 8'h00;
+    memory[651] = 8'h00;
+    memory[652] = 8'h00;
+    memory[653] = 8'h00;
+    memory[654] = 8'h00;
+    memory[655] = 8'h00;
+    memory[656] = 8'h00;
+    memory[657] = 8'h00;
+    memory[658] = 8'h00;
+    memory[659] = 8'h00;
+    memory[660] = 8'h00;
+    memory[661] = 8'h00;
+    memory[662] = 8'h00;
+    memory[663] = 8'h00;
+    memory[664] = 8'h00;
+    memory[665] = 8'h00;
+    memory[666] = 8'h00;
+    memory[667] = 8'h00;
+    memory[668] = 8'h00;
+    memory[669] = 8'h00;
+    memory[670] = 8'h00;
+    memory[671] = 8'h00;
+    memory[672] = 8'h00;
+    memory[673] = 8'h00;
+    memory[674] = 8'h00;
+    memory[675] = 8'h00;
+    memory[676] = 8'h00;
+    memory[677] = 8'h00;
+    memory[678] = 8'h00;
+    memory[679] = 8'h00;
+    memory[680] = 8'h00;
+    memory[681] = 8'h00;
+    memory[682] = 8'h00;
+    memory[683] = 8'h00;
+    memory[684] = 8'h00;
+    memory[685] = 8'h00;
+    memory[686] = 8'h00;
+    memory[687] = 8'h00;
+    memory[688] = 8'h00;
+    memory[689] = 8'h00;
+    memory[690] = 8'h00;
+    memory[691] = 8'h00;
+    memory[692] = 8'h00;
+    memory[693] = 8'h00;
+    memory[694] = 8'h00;
+    memory[695] = 8'h00;
+    memory[696] = 8'h00;
+    memory[697] = 8'h00;
+    memory[698] = 8'h00;
+    memory[699] = 8'h00;
+    memory[700] = 8'h00;
+    memory[701] = 8'h00;
+    memory[702] = 8'h00;
+    memory[703] = 8'h00;
+    memory[704] = 8'h00;
+    memory[705] = 8'h00;
+    memory[706] = 8'h00;
+    memory[707] = 8'h00;
+    memory[708] = 8'h00;
+    memory[709] = 8'h00;
+    memory[710] = 8'h00;
+    memory[711] = 8'h00;
+    memory[712] = 8'h00;
+    memory[713] = 8'h00;
+    memory[714] = 8'h00;
+    memory[715] = 8'h00;
+    memory[716] = 8'h00;
+    memory[717] = 8'h00;
+    memory[718] = 8'h00;
+    memory[719] = 8'h00;
+    memory[720] = 8'h00;
+    memory[721] = 8'h00;
+    memory[722] = 8'h00;
+    memory[723] = 8'h00;
+    memory[724] = 8'h00;
+    memory[725] = 8'h00;
+    memory[726] = 8'h00;
+    memory[727] = 8'h00;
+    memory[728] = 8'h00;
+    memory[729] = 8'h00;
+    memory[730] = 8'h00;
+    memory[731] = 8'h00;
+    memory[732] = 8'h00;
+    memory[733] = 8'h00;
+    memory[734] = 8'h00;
+    memory[735] = 8'h00;
+    memory[736] = 8'h00;
+    memory[737] = 8'h00;
+    memory[738] = 8'h00;
+    memory[739] = 8'h00;
+    memory[740] = 8'h00;
+    memory[741] = 8'h00;
+    memory[742] = 8'h00;
+    memory[743] = 8'h00;
+    memory[744] = 8'h00;
+    memory[745] = 8'h00;
+    memory[746] = 8'h00;
+    memory[747] = 8'h00;
+    memory[748] = 8'h00;
+    memory[749] = 8'h00;
+    memory[750] = 8'h00;
+    memory[751] = 8'h00;
+    memory[752] = 8'h00;
+    memory[753] = 8'h00;
+    memory[754] = 8'h00;
+    memory[755] = 8'h00;
+    memory[756] = 8'h00;
+    memory[757] = 8'h00;
+    memory[758] = 8'h00;
+    memory[759] = 8'h00;
+    memory[760] = 8'h00;
+    memory[761] = 8'h00;
+    memory[762] = 8'h00;
+    memory[763] = 8'h00;
+    memory[764] = 8'h00;
+    memory[765] = 8'h00;
+    memory[766] = 8'h00;
+    memory[767] = 8'h00;
+    memory[768] = 8'h00;
+    memory[769] = 8'h00;
+    memory[770] = 8'h00;
+    memory[771] = 8'h00;
+    memory[772] = 8'h00;
+    memory[773] = 8'h00;
+    memory[774] = 8'h00;
+    memory[775] = 8'h00;
+    memory[776] = 8'h00;
+    memory[777] = 8'h00;
+    memory[778] = 8'h00;
+    memory[779] = 8'h00;
+    memory[780] = 8'h00;
+    memory[781] = 8'h00;
+    memory[782] = 8'h00;
+    memory[783] = 8'h00;
+    memory[784] = 8'h00;
+    memory[785] = 8'h00;
+    memory[786] = 8'h00;
+    memory[787] = 8'h00;
+    memory[788] = 8'h00;
+    memory[789] = 8'h00;
+    memory[790] = 8'h00;
+    memory[791] = 8'h00;
+    memory[792] = 8'h00;
+    memory[793] = 8'h00;
+    memory[794] = 8'h00;
+    memory[795] = 8'h00;
+    memory[796] = 8'h00;
+    memory[797] = 8'h00;
+    memory[798] = 8'h00;
+    memory[799] = 8'h00;
+    memory[800] = 8'h00;
+    memory[801] = 8'h00;
+    memory[802] = 8'h00;
+    memory[803] = 8'h00;
+    memory[804] = 8'h00;
+    memory[805] = 8'h00;
+    memory[806] = 8'h00;
+    memory[807] = 8'h00;
+    memory[808] = 8'h00;
+    memory[809] = 8'h00;
+    memory[810] = 8'h00;
+    memory[811] = 8'h00;
+    memory[812] = 8'h00;
+    memory[813] = 8'h00;
+    memory[814] = 8'h00;
+    memory[815] = 8'h00;
+    memory[816] = 8'h00;
+    memory[817] = 8'h00;
+    memory[818] = 8'h00;
+    memory[819] = 8'h00;
+    memory[820] = 8'h00;
+    memory[821] = 8'h00;
+    memory[822] = 8'h00;
+    memory[823] = 8'h00;
+    memory[824] = 8'h00;
+    memory[825] = 8'h00;
+    memory[826] = 8'h00;
+    memory[827] = 8'h00;
+    memory[828] = 8'h00;
+    memory[829] = 8'h00;
+    memory[830] = 8'h00;
+    memory[831] = 8'h00;
+    memory[832] = 8'h00;
+    memory[833] = 8'h00;
+    memory[834] = 8'h00;
+    memory[835] = 8'h00;
+    memory[836] = 8'h00;
+    memory[837] = 8'h00;
+    memory[838] = 8'h00;
+    memory[839] = 8'h00;
+    memory[840] = 8'h00;
+    memory[841] = 8'h00;
+    memory[842] = 8'h00;
+    memory[843] = 8'h00;
+    memory[844] = 8'h00;
+    memory[845] = 8'h00;
+    memory[846] = 8'h00;
+    memory[847] = 8'h00;
+    memory[848] = 8'h00;
+    memory[849] = 8'h00;
+    memory[850] = 8'h00;
+    memory[851] = 8'h00;
+    memory[852] = 8'h00;
+    memory[853] = 8'h00;
+    memory[854] = 8'h00;
+    memory[855] = 8'h00;
+    memory[856] = 8'h00;
+    memory[857] = 8'h00;
+    memory[858] = 8'h00;
+    memory[859] = 8'h00;
+    memory[860] = 8'h00;
+    memory[861] = 8'h00;
+    memory[862] = 8'h00;
+    memory[863] = 8'h00;
+    memory[864] = 8'h00;
+    memory[865] = 8'h00;
+    memory[866] = 8'h00;
+    memory[867] = 8'h00;
+    memory[868] = 8'h00;
+    memory[869] = 8'h00;
+    memory[870] = 8'h00;
+    memory[871] = 8'h00;
+    memory[872] = 8'h00;
+    memory[873] = 8'h00;
+    memory[874] = 8'h00;
+    memory[875] = 8'h00;
+    memory[876] = 8'h00;
+    memory[877] = 8'h00;
+    memory[878] = 8'h00;
+    memory[879] = 8'h00;
+    memory[880] = 8'h00;
+    memory[881] = 8'h00;
+    memory[882] = 8'h00;
+    memory[883] = 8'h00;
+    memory[884] = 8'h00;
+    memory[885] = 8'h00;
+    memory[886] = 8'h00;
+    memory[887] = 8'h00;
+    memory[888] = 8'h00;
+    memory[889] = 8'h00;
+    memory[890] = 8'h00;
+    memory[891] = 8'h00;
+    memory[892] = 8'h00;
+    memory[893] = 8'h00;
+    memory[894] = 8'h00;
+    memory[895] = 8'h00;
+    memory[896] = 8'h00;
+    memory[897] = 8'h00;
+    memory[898] = 8'h00;
+    memory[899] = 8'h00;
+    memory[900] = 8'h00;
+    memory[901] = 8'h00;
+    memory[902] = 8'h00;
+    memory[903] = 8'h00;
+    memory[904] = 8'h00;
+    memory[905] = 8'h00;
+    memory[906] = 8'h00;
+    memory[907] = 8'h00;
+    memory[908] = 8'h00;
+    memory[909] = 8'h00;
+    memory[910] = 8'h00;
+    memory[911] = 8'h00;
+    memory[912] = 8'h00;
+    memory[913] = 8'h00;
+    memory[914] = 8'h00;
+    memory[915] = 8'h00;
+    memory[916] = 8'h00;
+    memory[917] = 8'h00;
+    memory[918] = 8'h00;
+    memory[919] = 8'h00;
+    memory[920] = 8'h00;
+    memory[921] = 8'h00;
+    memory[922] = 8'h00;
+    memory[923] = 8'h00;
+    memory[924] = 8'h00;
+    memory[925] = 8'h00;
+    memory[926] = 8'h00;
+    memory[927] = 8'h00;
+    memory[928] = 8'h00;
+    memory[929] = 8'h00;
+    memory[930] = 8'h00;
+    memory[931] = 8'h00;
+    memory[932] = 8'h00;
+    memory[933] = 8'h00;
+    memory[934] = 8'h00;
+    memory[935] = 8'h00;
+    memory[936] = 8'h00;
+    memory[937] = 8'h00;
+    memory[938] = 8'h00;
+    memory[939] = 8'h00;
+    memory[940] = 8'h00;
+    memory[941] = 8'h00;
+    memory[942] = 8'h00;
+    memory[943] = 8'h00;
+    memory[944] = 8'h00;
+    memory[945] = 8'h00;
+    memory[946] = 8'h00;
+    memory[947] = 8'h00;
+    memory[948] = 8'h00;
+    memory[949] = 8'h00;
+    memory[950] = 8'h00;
+    memory[951] = 8'h00;
+    memory[952] = 8'h00;
+    memory[953] = 8'h00;
+    memory[954] = 8'h00;
+    memory[955] = 8'h00;
+    memory[956] = 8'h00;
+    memory[957] = 8'h00;
+    memory[958] = 8'h00;
+    memory[959] = 8'h00;
+    memory[960] = 8'h00;
+    memory[961] = 8'h00;
+    memory[962] = 8'h00;
+    memory[963] = 8'h00;
+    memory[964] = 8'h00;
+    memory[965] = 8'h00;
+    memory[966] = 8'h00;
+    memory[967] = 8'h00;
+    memory[968] = 8'h00;
+    memory[969] = 8'h00;
+    memory[970] = 8'h00;
+    memory[971] = 8'h00;
+    memory[972] = 8'h00;
+    memory[973] = 8'h00;
+    memory[974] = 8'h00;
+    memory[975] = 8'h00;
+    memory[976] = 8'h00;
+    memory[977] = 8'h00;
+    memory[978] = 8'h00;
+    memory[979] = 8'h00;
+    memory[980] = 8'h00;
+    memory[981] = 8'h00;
+    memory[982] = 8'h00;
+    memory[983] = 8'h00;
+    memory[984] = 8'h00;
+    memory[985] = 8'h00;
+    memory[986] = 8'h00;
+    memory[987] = 8'h00;
+    memory[988] = 8'h00;
+    memory[989] = 8'h00;
+    memory[990] = 8'h00;
+    memory[991] = 8'h00;
+    memory[992] = 8'h00;
+    memory[993] = 8'h00;
+    memory[994] = 8'h00;
+    memory[995] = 8'h00;
+    memory[996] = 8'h00;
+    memory[997] = 8'h00;
+    memory[998] = 8'h00;
+    memory[999] = 8'h00;
+    memory[1000] = 8'h00;
+    memory[1001] = 8'h00;
+    memory[1002] = 8'h00;
+    memory[1003] = 8'h00;
+    memory[1004] = 8'h00;
+    memory[1005] = 8'h00;
+    memory[1006] = 8'h00;
+    memory[1007] = 8'h00;
+    memory[1008] = 8'h00;
+    memory[1009] = 8'h00;
+    memory[1010] = 8'h00;
+    memory[1011] = 8'h00;
+    memory[1012] = 8'h00;
+    memory[1013] = 8'h00;
+    memory[1014] = 8'h00;
+    memory[1015] = 8'h00;
+    memory[1016] = 8'h00;
+    memory[1017] = 8'h00;
+    memory[1018] = 8'h00;
+    memory[1019] = 8'h00;
+    memory[1020] = 8'h00;
+    memory[1021] = 8'h00;
+    memory[1022] = 8'h00;
+    memory[1023] = 8'h00;
+    memory[1024] = 8'h00;
+    memory[1025] = 8'h00;
+    memory[1026] = 8'h00;
+    memory[1027] = 8'h00;
+    memory[1028] = 8'h00;
+    memory[1029] = 8'h00;
+    memory[1030] = 8'h00;
+    memory[1031] = 8'h00;
+    memory[1032] = 8'h00;
+    memory[1033] = 8'h00;
+    memory[1034] = 8'h00;
+    memory[1035] = 8'h00;
+    memory[1036] = 8'h00;
+    memory[1037] = 8'h00;
+    memory[1038] = 8'h00;
+    memory[1039] = 8'h00;
+    memory[1040] = 8'h00;
+    memory[1041] = 8'h00;
+    memory[1042] = 8'h00;
+    memory[1043] = 8'h00;
+    memory[1044] = 8'h00;
+    memory[1045] = 8'h00;
+    memory[1046] = 8'h00;
+    memory[1047] = 8'h00;
+    memory[1048] = 8'h00;
+    memory[1049] = 8'h00;
+    memory[1050] = 8'h00;
+    memory[1051] = 8'h00;
+    memory[1052] = 8'h00;
+    memory[1053] = 8'h00;
+    memory[1054] = 8'h00;
+    memory[1055] = 8'h00;
+    memory[1056] = 8'h00;
+    memory[1057] = 8'h00;
+    memory[1058] = 8'h00;
+    memory[1059] = 8'h00;
+    memory[1060] = 8'h00;
+    memory[1061] = 8'h00;
+    memory[1062] = 8'h00;
+    memory[1063] = 8'h00;
+    memory[1064] = 8'h00;
+    memory[1065] = 8'h00;
+    memory[1066] = 8'h00;
+    memory[1067] = 8'h00;
+    memory[1068] = 8'h00;
+    memory[1069] = 8'h00;
+    memory[1070] = 8'h00;
+    memory[1071] = 8'h00;
+    memory[1072] = 8'h00;
+    memory[1073] = 8'h00;
+    memory[1074] = 8'h00;
+    memory[1075] = 8'h00;
+    memory[1076] = 8'h00;
+    memory[1077] = 8'h00;
+    memory[1078] = 8'h00;
+    memory[1079] = 8'h00;
+    memory[1080] = 8'h00;
+    memory[1081] = 8'h00;
+    memory[1082] = 8'h00;
+    memory[1083] = 8'h00;
+    memory[1084] = 8'h00;
+    memory[1085] = 8'h00;
+    memory[1086] = 8'h00;
+    memory[1087] = 8'h00;
+    memory[1088] = 8'h00;
+    memory[1089] = 8'h00;
+    memory[1090] = 8'h00;
+    memory[1091] = 8'h00;
+    memory[1092] = 8'h00;
+    memory[1093] = 8'h00;
+    memory[1094] = 8'h00;
+    memory[1095] = 8'h00;
+    memory[1096] = 8'h00;
+    memory[1097] = 8'h00;
+    memory[1098] = 8'h00;
+    memory[1099] = 8'h00;
+    memory[1100] = 8'h00;
+    memory[1101] = 8'h00;
+    memory[1102] = 8'h00;
+    memory[1103] = 8'h00;
+    memory[1104] = 8'h00;
+    memory[1105] = 8'h00;
+    memory[1106] = 8'h00;
+    memory[1107] = 8'h00;
+    memory[1108] = 8'h00;
+    memory[1109] = 8'h00;
+    memory[1110] = 8'h00;
+    memory[1111] = 8'h00;
+    memory[1112] = 8'h00;
+    memory[1113] = 8'h00;
+    memory[1114] = 8'h00;
+    memory[1115] = 8'h00;
+    memory[1116] = 8'h00;
+    memory[1117] = 8'h00;
+    memory[1118] = 8'h00;
+    memory[1119] = 8'h00;
+    memory[1120] = 8'h00;
+    memory[1121] = 8'h00;
+    memory[1122] = 8'h00;
+    memory[1123] = 8'h00;
+    memory[1124] = 8'h00;
+    memory[1125] = 8'h00;
+    memory[1126] = 8'h00;
+    memory[1127] = 8'h00;
+    memory[1128] = 8'h00;
+    memory[1129] = 8'h00;
+    memory[1130] = 8'h00;
+    memory[1131] = 8'h00;
+    memory[1132] = 8'h00;
+    memory[1133] = 8'h00;
+    memory[1134] = 8'h00;
+    memory[1135] = 8'h00;
+    memory[1136] = 8'h00;
+    memory[1137] = 8'h00;
+    memory[1138] = 8'h00;
+    memory[1139] = 8'h00;
+    memory[1140] = 8'h00;
+    memory[1141] = 8'h00;
+    memory[1142] = 8'h00;
+    memory[1143] = 8'h00;
+    memory[1144] = 8'h00;
+    memory[1145] = 8'h00;
+    memory[1146] = 8'h00;
+    memory[1147] = 8'h00;
+    memory[1148] = 8'h00;
+    memory[1149] = 8'h00;
+    memory[1150] = 8'h00;
+    memory[1151] = 8'h00;
+    memory[1152] = 8'h00;
+    memory[1153] = 8'h00;
+    memory[1154] = 8'h00;
+    memory[1155] = 8'h00;
+    memory[1156] = 8'h00;
+    memory[1157] = 8'h00;
+    memory[1158] = 8'h00;
+    memory[1159] = 8'h00;
+    memory[1160] = 8'h00;
+    memory[1161] = 8'h00;
+    memory[1162] = 8'h00;
+    memory[1163] = 8'h00;
+    memory[1164] = 8'h00;
+    memory[1165] = 8'h00;
+    memory[1166] = 8'h00;
+    memory[1167] = 8'h00;
+    memory[1168] = 8'h00;
+    memory[1169] = 8'h00;
+    memory[1170] = 8'h00;
+    memory[1171] = 8'h00;
+    memory[1172] = 8'h00;
+    memory[1173] = 8'h00;
+    memory[1174] = 8'h00;
+    memory[1175] = 8'h00;
+    memory[1176] = 8'h00;
+    memory[1177] = 8'h00;
+    memory[1178] = 8'h00;
+    memory[1179] = 8'h00;
+    memory[1180] = 8'h00;
+    memory[1181] = 8'h00;
+    memory[1182] = 8'h00;
+    memory[1183] = 8'h00;
+    memory[1184] = 8'h00;
+    memory[1185] = 8'h00;
+    memory[1186] = 8'h00;
+    memory[1187] = 8'h00;
+    memory[1188] = 8'h00;
+    memory[1189] = 8'h00;
+    memory[1190] = 8'h00;
+    memory[1191] = 8'h00;
+    memory[1192] = 8'h00;
+    memory[1193] = 8'h00;
+    memory[1194] = 8'h00;
+    memory[1195] = 8'h00;
+    memory[1196] = 8'h00;
+    memory[1197] = 8'h00;
+    memory[1198] = 8'h00;
+    memory[1199] = 8'h00;
+    memory[1200] = 8'h00;
+    memory[1201] = 8'h00;
+    memory[1202] = 8'h00;
+    memory[1203] = 8'h00;
+    memory[1204] = 8'h00;
+    memory[1205] = 8'h00;
+    memory[1206] = 8'h00;
+    memory[1207] = 8'h00;
+    memory[1208] = 8'h00;
+    memory[1209] = 8'h00;
+    memory[1210] = 8'h00;
+    memory[1211] = 8'h00;
+    memory[1212] = 8'h00;
+    memory[1213] = 8'h00;
+    memory[1214] = 8'h00;
+    memory[1215] = 8'h00;
+    memory[1216] = 8'h00;
+    memory[1217] = 8'h00;
+    memory[1218] = 8'h00;
+    memory[1219] = 8'h00;
+    memory[1220] = 8'h00;
+    memory[1221] = 8'h00;
+    memory[1222] = 8'h00;
+    memory[1223] = 8'h00;
+    memory[1224] = 8'h00;
+    memory[1225] = 8'h00;
+    memory[1226] = 8'h00;
+    memory[1227] = 8'h00;
+    memory[1228] = 8'h00;
+    memory[1229] = 8'h00;
+    memory[1230] = 8'h00;
+    memory[1231] = 8'h00;
+    memory[1232] = 8'h00;
+    memory[1233] = 8'h00;
+    memory[1234] = 8'h00;
+    memory[1235] = 8'h00;
+    memory[1236] = 8'h00;
+    memory[1237] = 8'h00;
+    memory[1238] = 8'h00;
+    memory[1239] = 8'h00;
+    memory[1240] = 8'h00;
+    memory[1241] = 8'h00;
+    memory[1242] = 8'h00;
+    memory[1243] = 8'h00;
+    memory[1244] = 8'h00;
+    memory[1245] = 8'h00;
+    memory[1246] = 8'h00;
+    memory[1247] = 8'h00;
+    memory[1248] = 8'h00;
+    memory[1249] = 8'h00;
+    memory[1250] = 8'h00;
+    memory[1251] = 8'h00;
+    memory[1252] = 8'h00;
+    memory[1253] = 8'h00;
+    memory[1254] = 8'h00;
+    memory[1255] = 8'h00;
+    memory[1256] = 8'h00;
+    memory[1257] = 8'h00;
+    memory[1258] = 8'h00;
+    memory[1259] = 8'h00;
+    memory[1260] = 8'h00;
+    memory[1261] = 8'h00;
+    memory[1262] = 8'h00;
+    memory[1263] = 8'h00;
+    memory[1264] = 8'h00;
+    memory[1265] = 8'h00;
+    memory[1266] = 8'h00;
+    memory[1267] = 8'h00;
+    memory[1268] = 8'h00;
+    memory[1269] = 8'h00;
+    memory[1270] = 8'h00;
+    memory[1271] = 8'h00;
+    memory[1272] = 8'h00;
+    memory[1273] = 8'h00;
+    memory[1274] = 8'h00;
+    memory[1275] = 8'h00;
+    memory[1276] = 8'h00;
+    memory[1277] = 8'h00;
+    memory[1278] = 8'h00;
+    memory[1279] = 8'h00;
+    memory[1280] = 8'h00;
+    memory[1281] = 8'h00;
+    memory[1282] = 8'h00;
+    memory[1283] = 8'h00;
+    memory[1284] = 8'h00;
+    memory[1285] = 8'h00;
+    memory[1286] = 8'h00;
+    memory[1287] = 8'h00;
+    memory[1288] = 8'h00;
+    memory[1289] = 8'h00;
+    memory[1290] = 8'h00;
+    memory[1291] = 8'h00;
+    memory[1292] = 8'h00;
+    memory[1293] = 8'h00;
+    memory[1294] = 8'h00;
+    memory[1295] = 8'h00;
+    memory[1296] = 8'h00;
+    memory[1297] = 8'h00;
+    memory[1298] = 8'h00;
+    memory[1299] = 8'h00;
+    memory[1300] = 8'h00;
+    memory[1301] = 8'h00;
+    memory[1302] = 8'h00;
+    memory[1303] = 8'h00;
+    memory[1304] = 8'h00;
+    memory[1305] = 8'h00;
+    memory[1306] = 8'h00;
+    memory[1307] = 8'h00;
+    memory[1308] = 8'h00;
+    memory[1309] = 8'h00;
+    memory[1310] = 8'h00;
+    memory[1311] = 8'h00;
+    memory[1312] = 8'h00;
+    memory[1313] = 8'h00;
+    memory[1314] = 8'h00;
+    memory[1315] = 8'h00;
+    memory[1316] = 8'h00;
+    memory[1317] = 8'h00;
+    memory[1318] = 8'h00;
+    memory[1319] = 8'h00;
+    memory[1320] = 8'h00;
+    memory[1321] = 8'h00;
+    memory[1322] = 8'h00;
+    memory[1323] = 8'h00;
+    memory[1324] = 8'h00;
+    memory[1325] = 8'h00;
+    memory[1326] = 8'h00;
+    memory[1327] = 8'h00;
+    memory[1328] = 8'h00;
+    memory[1329] = 8'h00;
+    memory[1330] = 8'h00;
+    memory[1331] = 8'h00;
+    memory[1332] = 8'h00;
+    memory[1333] = 8'h00;
+    memory[1334] = 8'h00;
+    memory[1335] = 8'h00;
+    memory[1336] = 8'h00;
+    memory[1337] = 8'h00;
+    memory[1338] = 8'h00;
+    memory[1339] = 8'h00;
+    memory[1340] = 8'h00;
+    memory[1341] = 8'h00;
+    memory[1342] = 8'h00;
+    memory[1343] = 8'h00;
+    memory[1344] = 8'h00;
+    memory[1345] = 8'h00;
+    memory[1346] = 8'h00;
+    memory[1347] = 8'h00;
+    memory[1348] = 8'h00;
+    memory[1349] = 8'h00;
+    memory[1350] = 8'h00;
+    memory[1351] = 8'h00;
+    memory[1352] = 8'h00;
+    memory[1353] = 8'h00;
+    memory[1354] = 8'h00;
+    memory[1355] = 8'h00;
+    memory[1356] = 8'h00;
+    memory[1357] = 8'h00;
+    memory[1358] = 8'h00;
+    memory[1359] = 8'h00;
+    memory[1360] = 8'h00;
+    memory[1361] = 8'h00;
+    memory[1362] = 8'h00;
+    memory[1363] = 8'h00;
+    memory[1364] = 8'h00;
+    memory[1365] = 8'h00;
+    memory[1366] = 8'h00;
+    memory[1367] = 8'h00;
+    memory[1368] = 8'h00;
+    memory[1369] = 8'h00;
+    memory[1370] = 8'h00;
+    memory[1371] = 8'h00;
+    memory[1372] = 8'h00;
+    memory[1373] = 8'h00;
+    memory[1374] = 8'h00;
+    memory[1375] = 8'h00;
+    memory[1376] = 8'h00;
+    memory[1377] = 8'h00;
+    memory[1378] = 8'h00;
+    memory[1379] = 8'h00;
+    memory[1380] = 8'h00;
+    memory[1381] = 8'h00;
+    memory[1382] = 8'h00;
+    memory[1383] = 8'h00;
+    memory[1384] = 8'h00;
+    memory[1385] = 8'h00;
+    memory[1386] = 8'h00;
+    memory[1387] = 8'h00;
+    memory[1388] = 8'h00;
+    memory[1389] = 8'h00;
+    memory[1390] = 8'h00;
+    memory[1391] = 8'h00;
+    memory[1392] = 8'h00;
+    memory[1393] = 8'h00;
+    memory[1394] = 8'h00;
+    memory[1395] = 8'h00;
+    memory[1396] = 8'h00;
+    memory[1397] = 8'h00;
+    memory[1398] = 8'h00;
+    memory[1399] = 8'h00;
+    memory[1400] = 8'h00;
+    memory[1401] = 8'h00;
+    memory[1402] = 8'h00;
+    memory[1403] = 8'h00;
+    memory[1404] = 8'h00;
+    memory[1405] = 8'h00;
+    memory[1406] = 8'h00;
+    memory[1407] = 8'h00;
+    memory[1408] = 8'h00;
+    memory[1409] = 8'h00;
+    memory[1410] = 8'h00;
+    memory[1411] = 8'h00;
+    memory[1412] = 8'h00;
+    memory[1413] = 8'h00;
+    memory[1414] = 8'h00;
+    memory[1415] = 8'h00;
+    memory[1416] = 8'h00;
+    memory[1417] = 8'h00;
+    memory[1418] = 8'h00;
+    memory[1419] = 8'h00;
+    memory[1420] = 8'h00;
+    memory[1421] = 8'h00;
+    memory[1422] = 8'h00;
+    memory[1423] = 8'h00;
+    memory[1424] = 8'h00;
+    memory[1425] = 8'h00;
+    memory[1426] = 8'h00;
+    memory[1427] = 8'h00;
+    memory[1428] = 8'h00;
+    memory[1429] = 8'h00;
+    memory[1430] = 8'h00;
+    memory[1431] = 8'h00;
+    memory[1432] = 8'h00;
+    memory[1433] = 8'h00;
+    memory[1434] = 8'h00;
+    memory[1435] = 8'h00;
+    memory[1436] = 8'h00;
+    memory[1437] = 8'h00;
+    memory[1438] = 8'h00;
+    memory[1439] = 8'h00;
+    memory[1440] = 8'h00;
+    memory[1441] = 8'h00;
+    memory[1442] = 8'h00;
+    memory[1443] = 8'h00;
+    memory[1444] = 8'h00;
+    memory[1445] = 8'h00;
+    memory[1446] = 8'h00;
+    memory[1447] = 8'h00;
+    memory[1448] = 8'h00;
+    memory[1449] = 8'h00;
+    memory[1450] = 8'h00;
+    memory[1451] = 8'h00;
+    memory[1452] = 8'h00;
+    memory[1453] = 8'h00;
+    memory[1454] = 8'h00;
+    memory[1455] = 8'h00;
+    memory[1456] = 8'h00;
+    memory[1457] = 8'h00;
+    memory[1458] = 8'h00;
+    memory[1459] = 8'h00;
+    memory[1460] = 8'h00;
+    memory[1461] = 8'h00;
+    memory[1462] = 8'h00;
+    memory[1463] = 8'h00;
+    memory[1464] = 8'h00;
+    memory[1465] = 8'h00;
+    memory[1466] = 8'h00;
+    memory[1467] = 8'h00;
+    memory[1468] = 8'h00;
+    memory[1469] = 8'h00;
+    memory[1470] = 8'h00;
+    memory[1471] = 8'h00;
+    memory[1472] = 8'h00;
+    memory[1473] = 8'h00;
+    memory[1474] = 8'h00;
+    memory[1475] = 8'h00;
+    memory[1476] = 8'h00;
+    memory[1477] = 8'h00;
+    memory[1478] = 8'h00;
+    memory[1479] = 8'h00;
+    memory[1480] = 8'h00;
+    memory[1481] = 8'h00;
+    memory[1482] = 8'h00;
+    memory[1483] = 8'h00;
+    memory[1484] = 8'h00;
+    memory[1485] = 8'h00;
+    memory[1486] = 8'h00;
+    memory[1487] = 8'h00;
+    memory[1488] = 8'h00;
+    memory[1489] = 8'h00;
+    memory[1490] = 8'h00;
+    memory[1491] = 8'h00;
+    memory[1492] = 8'h00;
+    memory[1493] = 8'h00;
+    memory[1494] = 8'h00;
+    memory[1495] = 8'h00;
+    memory[1496] = 8'h00;
+    memory[1497] = 8'h00;
+    memory[1498] = 8'h00;
+    memory[1499] = 8'h00;
+    memory[1500] = 8'h00;
+    memory[1501] = 8'h00;
+    memory[1502] = 8'h00;
+    memory[1503] = 8'h00;
+    memory[1504] = 8'h00;
+    memory[1505] = 8'h00;
+    memory[1506] = 8'h00;
+    memory[1507] = 8'h00;
+    memory[1508] = 8'h00;
+    memory[1509] = 8'h00;
+    memory[1510] = 8'h00;
+    memory[1511] = 8'h00;
+    memory[1512] = 8'h00;
+    memory[1513] = 8'h00;
+    memory[1514] = 8'h00;
+    memory[1515] = 8'h00;
+    memory[1516] = 8'h00;
+    memory[1517] = 8'h00;
+    memory[1518] = 8'h00;
+    memory[1519] = 8'h00;
+    memory[1520] = 8'h00;
+    memory[1521] = 8'h00;
+    memory[1522] = 8'h00;
+    memory[1523] = 8'h00;
+    memory[1524] = 8'h00;
+    memory[1525] = 8'h00;
+    memory[1526] = 8'h00;
+    memory[1527] = 8'h00;
+    memory[1528] = 8'h00;
+    memory[1529] = 8'h00;
+    memory[1530] = 8'h00;
+    memory[1531] = 8'h00;
+    memory[1532] = 8'h00;
+    memory[1533] = 8'h00;
+    memory[1534] = 8'h00;
+    memory[1535] = 8'h00;
+    memory[1536] = 8'h00;
+    memory[1537] = 8'h00;
+    memory[1538] = 8'h00;
+    memory[1539] = 8'h00;
+    memory[1540] = 8'h00;
+    memory[1541] = 8'h00;
+    memory[1542] = 8'h00;
+    memory[1543] = 8'h00;
+    memory[1544] = 8'h00;
+    memory[1545] = 8'h00;
+    memory[1546] = 8'h00;
+    memory[1547] = 8'h00;
+    memory[1548] = 8'h00;
+    memory[1549] = 8'h00;
+    memory[1550] = 8'h00;
+    memory[1551] = 8'h00;
+    memory[1552] = 8'h00;
+    memory[1553] = 8'h00;
+    memory[1554] = 8'h00;
+    memory[1555] = 8'h00;
+    memory[1556] = 8'h00;
+    memory[1557] = 8'h00;
+    memory[1558] = 8'h00;
+    memory[1559] = 8'h00;
+    memory[1560] = 8'h00;
+    memory[1561] = 8'h00;
+    memory[1562] = 8'h00;
+    memory[1563] = 8'h00;
+    memory[1564] = 8'h00;
+    memory[1565] = 8'h00;
+    memory[1566] = 8'h00;
+    memory[1567] = 8'h00;
+    memory[1568] = 8'h00;
+    memory[1569] = 8'h00;
+    memory[1570] = 8'h00;
+    memory[1571] = 8'h00;
+    memory[1572] = 8'h00;
+    memory[1573] = 8'h00;
+    memory[1574] = 8'h00;
+    memory[1575] = 8'h00;
+    memory[1576] = 8'h00;
+    memory[1577] = 8'h00;
+    memory[1578] = 8'h00;
+    memory[1579] = 8'h00;
+    memory[1580] = 8'h00;
+    memory[1581] = 8'h00;
+    memory[1582] = 8'h00;
+    memory[1583] = 8'h00;
+    memory[1584] = 8'h00;
+    memory[1585] = 8'h00;
+    memory[1586] = 8'h00;
+    memory[1587] = 8'h00;
+    memory[1588] = 8'h00;
+    memory[1589] = 8'h00;
+    memory[1590] = 8'h00;
+    memory[1591] = 8'h00;
+    memory[1592] = 8'h00;
+    memory[1593] = 8'h00;
+    memory[1594] = 8'h00;
+    memory[1595] = 8'h00;
+    memory[1596] = 8'h00;
+    memory[1597] = 8'h00;
+    memory[1598] = 8'h00;
+    memory[1599] = 8'h00;
+    memory[1600] = 8'h00;
+    memory[1601] = 8'h00;
+    memory[1602] = 8'h00;
+    memory[1603] = 8'h00;
+    memory[1604] = 8'h00;
+    memory[1605] = 8'h00;
+    memory[1606] = 8'h00;
+    memory[1607] = 8'h00;
+    memory[1608] = 8'h00;
+    memory[1609] = 8'h00;
+    memory[1610] = 8'h00;
+    memory[1611] = 8'h00;
+    memory[1612] = 8'h00;
+    memory[1613] = 8'h00;
+    memory[1614] = 8'h00;
+    memory[1615] = 8'h00;
+    memory[1616] = 8'h00;
+    memory[1617] = 8'h00;
+    memory[1618] = 8'h00;
+    memory[1619] = 8'h00;
+    memory[1620] = 8'h00;
+    memory[1621] = 8'h00;
+    memory[1622] = 8'h00;
+    memory[1623] = 8'h00;
+    memory[1624] = 8'h00;
+    memory[1625] = 8'h00;
+    memory[1626] = 8'h00;
+    memory[1627] = 8'h00;
+    memory[1628] = 8'h00;
+    memory[1629] = 8'h00;
+    memory[1630] = 8'h00;
+    memory[1631] = 8'h00;
+    memory[1632] = 8'h00;
+    memory[1633] = 8'h00;
+    memory[1634] = 8'h00;
+    memory[1635] = 8'h00;
+    memory[1636] = 8'h00;
+    memory[1637] = 8'h00;
+    memory[1638] = 8'h00;
+    memory[1639] = 8'h00;
+    memory[1640] = 8'h00;
+    memory[1641] = 8'h00;
+    memory[1642] = 8'h00;
+    memory[1643] = 8'h00;
+    memory[1644] = 8'h00;
+    memory[1645] = 8'h00;
+    memory[1646] = 8'h00;
+    memory[1647] = 8'h00;
+    memory[1648] = 8'h00;
+    memory[1649] = 8'h00;
+    memory[1650] = 8'h00;
+    memory[1651] = 8'h00;
+    memory[1652] = 8'h00;
+    memory[1653] = 8'h00;
+    memory[1654] = 8'h00;
+    memory[1655] = 8'h00;
+    memory[1656] = 8'h00;
+    memory[1657] = 8'h00;
+    memory[1658] = 8'h00;
+    memory[1659] = 8'h00;
+    memory[1660] = 8'h00;
+    memory[1661] = 8'h00;
+    memory[1662] = 8'h00;
+    memory[1663] = 8'h00;
+    memory[1664] = 8'h00;
+    memory[1665] = 8'h00;
+    memory[1666] = 8'h00;
+    memory[1667] = 8'h00;
+    memory[1668] = 8'h00;
+    memory[1669] = 8'h00;
+    memory[1670] = 8'h00;
+    memory[1671] = 8'h00;
+    memory[1672] = 8'h00;
+    memory[1673] = 8'h00;
+    memory[1674] = 8'h00;
+    memory[1675] = 8'h00;
+    memory[1676] = 8'h00;
+    memory[1677] = 8'h00;
+    memory[1678] = 8'h00;
+    memory[1679] = 8'h00;
+    memory[1680] = 8'h00;
+    memory[1681] = 8'h00;
+    memory[1682] = 8'h00;
+    memory[1683] = 8'h00;
+    memory[1684] = 8'h00;
+    memory[1685] = 8'h00;
+    memory[1686] = 8'h00;
+    memory[1687] = 8'h00;
+    memory[1688] = 8'h00;
+    memory[1689] = 8'h00;
+    memory[1690] = 8'h00;
+    memory[1691] = 8'h00;
+    memory[1692] = 8'h00;
+    memory[1693] = 8'h00;
+    memory[1694] = 8'h00;
+    memory[1695] = 8'h00;
+    memory[1696] = 8'h00;
+    memory[1697] = 8'h00;
+    memory[1698] = 8'h00;
+    memory[1699] = 8'h00;
+    memory[1700] = 8'h00;
+    memory[1701] = 8'h00;
+    memory[1702] = 8'h00;
+    memory[1703] = 8'h00;
+    memory[1704] = 8'h00;
+    memory[1705] = 8'h00;
+    memory[1706] = 8'h00;
+    memory[1707] = 8'h00;
+    memory[1708] = 8'h00;
+    memory[1709] = 8'h00;
+    memory[1710] = 8'h00;
+    memory[1711] = 8'h00;
+    memory[1712] = 8'h00;
+    memory[1713] = 8'h00;
+    memory[1714] = 8'h00;
+    memory[1715] = 8'h00;
+    memory[1716] = 8'h00;
+    memory[1717] = 8'h00;
+    memory[1718] = 8'h00;
+    memory[1719] = 8'h00;
+    memory[1720] = 8'h00;
+    memory[1721] = 8'h00;
+    memory[1722] = 8'h00;
+    memory[1723] = 8'h00;
+    memory[1724] = 8'h00;
+    memory[1725] = 8'h00;
+    memory[1726] = 8'h00;
+    memory[1727] = 8'h00;
+    memory[1728] = 8'h00;
+    memory[1729] = 8'h00;
+    memory[1730] = 8'h00;
+    memory[1731] = 8'h00;
+    memory[1732] = 8'h00;
+    memory[1733] = 8'h00;
+    memory[1734] = 8'h00;
+    memory[1735] = 8'h00;
+    memory[1736] = 8'h00;
+    memory[1737] = 8'h00;
+    memory[1738] = 8'h00;
+    memory[1739] = 8'h00;
+    memory[1740] = 8'h00;
+    memory[1741] = 8'h00;
+    memory[1742] = 8'h00;
+    memory[1743] = 8'h00;
+    memory[1744] = 8'h00;
+    memory[1745] = 8'h00;
+    memory[1746] = 8'h00;
+    memory[1747] = 8'h00;
+    memory[1748] = 8'h00;
+    memory[1749] = 8'h00;
+    memory[1750] = 8'h00;
+    memory[1751] = 8'h00;
+    memory[1752] = 8'h00;
+    memory[1753] = 8'h00;
+    memory[1754] = 8'h00;
+    memory[1755] = 8'h00;
+    memory[1756] = 8'h00;
+    memory[1757] = 8'h00;
+    memory[1758] = 8'h00;
+    memory[1759] = 8'h00;
+    memory[1760] = 8'h00;
+    memory[1761] = 8'h00;
+    memory[1762] = 8'h00;
+    memory[1763] = 8'h00;
+    memory[1764] = 8'h00;
+    memory[1765] = 8'h00;
+    memory[1766] = 8'h00;
+    memory[1767] = 8'h00;
+    memory[1768] = 8'h00;
+    memory[1769] = 8'h00;
+    memory[1770] = 8'h00;
+    memory[1771] = 8'h00;
+    memory[1772] = 8'h00;
+    memory[1773] = 8'h00;
+    memory[1774] = 8'h00;
+    memory[1775] = 8'h00;
+    memory[1776] = 8'h00;
+    memory[1777] = 8'h00;
+    memory[1778] = 8'h00;
+    memory[1779] = 8'h00;
+    memory[1780] = 8'h00;
+    memory[1781] = 8'h00;
+    memory[1782] = 8'h00;
+    memory[1783] = 8'h00;
+    memory[1784] = 8'h00;
+    memory[1785] = 8'h00;
+    memory[1786] = 8'h00;
+    memory[1787] = 8'h00;
+    memory[1788] = 8'h00;
+    memory[1789] = 8'h00;
+    memory[1790] = 8'h00;
+    memory[1791] = 8'h00;
+    memory[1792] = 8'h00;
+    memory[1793] = 8'h00;
+    memory[1794] = 8'h00;
+    memory[1795] = 8'h00;
+    memory[1796] = 8'h00;
+    memory[1797] = 8'h00;
+    memory[1798] = 8'h00;
+    memory[1799] = 8'h00;
+    memory[1800] = 8'h00;
+    memory[1801] = 8'h00;
+    memory[1802] = 8'h00;
+    memory[1803] = 8'h00;
+    memory[1804] = 8'h00;
+    memory[1805] = 8'h00;
+    memory[1806] = 8'h00;
+    memory[1807] = 8'h00;
+    memory[1808] = 8'h00;
+    memory[1809] = 8'h00;
+    memory[1810] = 8'h00;
+    memory[1811] = 8'h00;
+    memory[1812] = 8'h00;
+    memory[1813] = 8'h00;
+    memory[1814] = 8'h00;
+    memory[1815] = 8'h00;
+    memory[1816] = 8'h00;
+    memory[1817] = 8'h00;
+    memory[1818] = 8'h00;
+    memory[1819] = 8'h00;
+    memory[1820] = 8'h00;
+    memory[1821] = 8'h00;
+    memory[1822] = 8'h00;
+    memory[1823] = 8'h00;
+    memory[1824] = 8'h00;
+    memory[1825] = 8'h00;
+    memory[1826] = 8'h00;
+    memory[1827] = 8'h00;
+    memory[1828] = 8'h00;
+    memory[1829] = 8'h00;
+    memory[1830] = 8'h00;
+    memory[1831] = 8'h00;
+    memory[1832] = 8'h00;
+    memory[1833] = 8'h00;
+    memory[1834] = 8'h00;
+    memory[1835] = 8'h00;
+    memory[1836] = 8'h00;
+    memory[1837] = 8'h00;
+    memory[1838] = 8'h00;
+    memory[1839] = 8'h00;
+    memory[1840] = 8'h00;
+    memory[1841] = 8'h00;
+    memory[1842] = 8'h00;
+    memory[1843] = 8'h00;
+    memory[1844] = 8'h00;
+    memory[1845] = 8'h00;
+    memory[1846] = 8'h00;
+    memory[1847] = 8'h00;
+    memory[1848] = 8'h00;
+    memory[1849] = 8'h00;
+    memory[1850] = 8'h00;
+    memory[1851] = 8'h00;
+    memory[1852] = 8'h00;
+    memory[1853] = 8'h00;
+    memory[1854] = 8'h00;
+    memory[1855] = 8'h00;
+    memory[1856] = 8'h00;
+    memory[1857] = 8'h00;
+    memory[1858] = 8'h00;
+    memory[1859] = 8'h00;
+    memory[1860] = 8'h00;
+    memory[1861] = 8'h00;
+    memory[1862] = 8'h00;
+    memory[1863] = 8'h00;
+    memory[1864] = 8'h00;
+    memory[1865] = 8'h00;
+    memory[1866] = 8'h00;
+    memory[1867] = 8'h00;
+    memory[1868] = 8'h00;
+    memory[1869] = 8'h00;
+    memory[1870] = 8'h00;
+    memory[1871] = 8'h00;
+    memory[1872] = 8'h00;
+    memory[1873] = 8'h00;
+    memory[1874] = 8'h00;
+    memory[1875] = 8'h00;
+    memory[1876] = 8'h00;
+    memory[1877] = 8'h00;
+    memory[1878] = 8'h00;
+    memory[1879] = 8'h00;
+    memory[1880] = 8'h00;
+    memory[1881] = 8'h00;
+    memory[1882] = 8'h00;
+    memory[1883] = 8'h00;
+    memory[1884] = 8'h00;
+    memory[1885] = 8'h00;
+    memory[1886] = 8'h00;
+    memory[1887] = 8'h00;
+    memory[1888] = 8'h00;
+    memory[1889] = 8'h00;
+    memory[1890] = 8'h00;
+    memory[1891] = 8'h00;
+    memory[1892] = 8'h00;
+    memory[1893] = 8'h00;
+    memory[1894] = 8'h00;
+    memory[1895] = 8'h00;
+    memory[1896] = 8'h00;
+    memory[1897] = 8'h00;
+    memory[1898] = 8'h00;
+    memory[1899] = 8'h00;
+    memory[1900] = 8'h00;
+    memory[1901] = 8'h00;
+    memory[1902] = 8'h00;
+    memory[1903] = 8'h00;
+    memory[1904] = 8'h00;
+    memory[1905] = 8'h00;
+    memory[1906] = 8'h00;
+    memory[1907] = 8'h00;
+    memory[1908] = 8'h00;
+    memory[1909] = 8'h00;
+    memory[1910] = 8'h00;
+    memory[1911] = 8'h00;
+    memory[1912] = 8'h00;
+    memory[1913] = 8'h00;
+    memory[1914] = 8'h00;
+    memory[1915] = 8'h00;
+    memory[1916] = 8'h00;
+    memory[1917] = 8'h00;
+    memory[1918] = 8'h00;
+    memory[1919] = 8'h00;
+    memory[1920] = 8'h00;
+    memory[1921] = 8'h00;
+    memory[1922] = 8'h00;
+    memory[1923] = 8'h00;
+    memory[1924] = 8'h00;
+    memory[1925] = 8'h00;
+    memory[1926] = 8'h00;
+    memory[1927] = 8'h00;
+    memory[1928] = 8'h00;
+    memory[1929] = 8'h00;
+    memory[1930] = 8'h00;
+    memory[1931] = 8'h00;
+    memory[1932] = 8'h00;
+    memory[1933] = 8'h00;
+    memory[1934] = 8'h00;
+    memory[1935] = 8'h00;
+    memory[1936] = 8'h00;
+    memory[1937] = 8'h00;
+    memory[1938] = 8'h00;
+    memory[1939] = 8'h00;
+    memory[1940] = 8'h00;
+    memory[1941] = 8'h00;
+    memory[1942] = 8'h00;
+    memory[1943] = 8'h00;
+    memory[1944] = 8'h00;
+    memory[1945] = 8'h00;
+    memory[1946] = 8'h00;
+    memory[1947] = 8'h00;
+    memory[1948] = 8'h00;
+    memory[1949] = 8'h00;
+    memory[1950] = 8'h00;
+    memory[1951] = 8'h00;
+    memory[1952] = 8'h00;
+    memory[1953] = 8'h00;
+    memory[1954] = 8'h00;
+    memory[1955] = 8'h00;
+    memory[1956] = 8'h00;
+    memory[1957] = 8'h00;
+    memory[1958] = 8'h00;
+    memory[1959] = 8'h00;
+    memory[1960] = 8'h00;
+    memory[1961] = 8'h00;
+    memory[1962] = 8'h00;
+    memory[1963] = 8'h00;
+    memory[1964] = 8'h00;
+    memory[1965] = 8'h00;
+    memory[1966] = 8'h00;
+    memory[1967] = 8'h00;
+    memory[1968] = 8'h00;
+    memory[1969] = 8'h00;
+    memory[1970] = 8'h00;
+    memory[1971] = 8'h00;
+    memory[1972] = 8'h00;
+    memory[1973] = 8'h00;
+    memory[1974] = 8'h00;
+    memory[1975] = 8'h00;
+    memory[1976] = 8'h00;
+    memory[1977] = 8'h00;
+    memory[1978] = 8'h00;
+    memory[1979] = 8'h00;
+    memory[1980] = 8'h00;
+    memory[1981] = 8'h00;
+    memory[1982] = 8'h00;
+    memory[1983] = 8'h00;
+    memory[1984] = 8'h00;
+    memory[1985] = 8'h00;
+    memory[1986] = 8'h00;
+    memory[1987] = 8'h00;
+    memory[1988] = 8'h00;
+    memory[1989] = 8'h00;
+    memory[1990] = 8'h00;
+    memory[1991] = 8'h00;
+    memory[1992] = 8'h00;
+    memory[1993] = 8'h00;
+    memory[1994] = 8'h00;
+    memory[1995] = 8'h00;
+    memory[1996] = 8'h00;
+    memory[1997] = 8'h00;
+    memory[1998] = 8'h00;
+    memory[1999] = 8'h00;
+    memory[2000] = 8'h00;
+    memory[2001] = 8'h00;
+    memory[2002] = 8'h00;
+    memory[2003] = 8'h00;
+    memory[2004] = 8'h00;
+    memory[2005] = 8'h00;
+    memory[2006] = 8'h00;
+    memory[2007] = 8'h00;
+    memory[2008] = 8'h00;
+    memory[2009] = 8'h00;
+    memory[2010] = 8'h00;
+    memory[2011] = 8'h00;
+    memory[2012] = 8'h00;
+    memory[2013] = 8'h00;
+    memory[2014] = 8'h00;
+    memory[2015] = 8'h00;
+    memory[2016] = 8'h00;
+    memory[2017] = 8'h00;
+    memory[2018] = 8'h00;
+    memory[2019] = 8'h00;
+    memory[2020] = 8'h00;
+    memory[2021] = 8'h00;
+    memory[2022] = 8'h00;
+    memory[2023] = 8'h00;
+    memory[2024] = 8'h00;
+    memory[2025] = 8'h00;
+    memory[2026] = 8'h00;
+    memory[2027] = 8'h00;
+    memory[2028] = 8'h00;
+    memory[2029] = 8'h00;
+    memory[2030] = 8'h00;
+    memory[2031] = 8'h00;
+    memory[2032] = 8'h00;
+    memory[2033] = 8'h00;
+    memory[2034] = 8'h00;
+    memory[2035] = 8'h00;
+    memory[2036] = 8'h00;
+    memory[2037] = 8'h00;
+    memory[2038] = 8'h00;
+    memory[2039] = 8'h00;
+    memory[2040] = 8'h00;
+    memory[2041] = 8'h00;
+    memory[2042] = 8'h00;
+    memory[2043] = 8'h00;
+    memory[2044] = 8'h00;
+    memory[2045] = 8'h00;
+    memory[2046] = 8'h00;
+    memory[2047] = 8'h00;
+    memory[2048] = 8'h00;
+    memory[2049] = 8'h00;
+    memory[2050] = 8'h00;
+    memory[2051] = 8'h00;
+    memory[2052] = 8'h00;
+    memory[2053] = 8'h00;
+    memory[2054] = 8'h00;
+    memory[2055] = 8'h00;
+    memory[2056] = 8'h00;
+    memory[2057] = 8'h00;
+    memory[2058] = 8'h00;
+    memory[2059] = 8'h00;
+    memory[2060] = 8'h00;
+    memory[2061] = 8'h00;
+    memory[2062] = 8'h00;
+    memory[2063] = 8'h00;
+    memory[2064] = 8'h00;
+    memory[2065] = 8'h00;
+    memory[2066] = 8'h00;
+    memory[2067] = 8'h00;
+    memory[2068] = 8'h00;
+    memory[2069] = 8'h00;
+    memory[2070] = 8'h00;
+    memory[2071] = 8'h00;
+    memory[2072] = 8'h00;
+    memory[2073] = 8'h00;
+    memory[2074] = 8'h00;
+    memory[2075] = 8'h00;
+    memory[2076] = 8'h00;
+    memory[2077] = 8'h00;
+    memory[2078] = 8'h00;
+    memory[2079] = 8'h00;
+    memory[2080] = 8'h00;
+    memory[2081] = 8'h00;
+    memory[2082] = 8'h00;
+    memory[2083] = 8'h00;
+    memory[2084] = 8'h00;
+    memory[2085] = 8'h00;
+    memory[2086] = 8'h00;
+    memory[2087] = 8'h00;
+    memory[2088] = 8'h00;
+    memory[2089] = 8'h00;
+    memory[2090] = 8'h00;
+    memory[2091] = 8'h00;
+    memory[2092] = 8'h00;
+    memory[2093] = 8'h00;
+    memory[2094] = 8'h00;
+    memory[2095] = 8'h00;
+    memory[2096] = 8'h00;
+    memory[2097] = 8'h00;
+    memory[2098] = 8'h00;
+    memory[2099] = 8'h00;
+    memory[2100] = 8'h00;
+    memory[2101] = 8'h00;
+    memory[2102] = 8'h00;
+    memory[2103] = 8'h00;
+    memory[2104] = 8'h00;
+    memory[2105] = 8'h00;
+    memory[2106] = 8'h00;
+    memory[2107] = 8'h00;
+    memory[2108] = 8'h00;
+    memory[2109] = 8'h00;
+    memory[2110] = 8'h00;
+    memory[2111] = 8'h00;
+    memory[2112] = 8'h00;
+    memory[2113] = 8'h00;
+    memory[2114] = 8'h00;
+    memory[2115] = 8'h00;
+    memory[2116] = 8'h00;
+    memory[2117] = 8'h00;
+    memory[2118] = 8'h00;
+    memory[2119] = 8'h00;
+    memory[2120] = 8'h00;
+    memory[2121] = 8'h00;
+    memory[2122] = 8'h00;
+    memory[2123] = 8'h00;
+    memory[2124] = 8'h00;
+    memory[2125] = 8'h00;
+    memory[2126] = 8'h00;
+    memory[2127] = 8'h00;
+    memory[2128] = 8'h00;
+    memory[2129] = 8'h00;
+    memory[2130] = 8'h00;
+    memory[2131] = 8'h00;
+    memory[2132] = 8'h00;
+    memory[2133] = 8'h00;
+    memory[2134] = 8'h00;
+    memory[2135] = 8'h00;
+    memory[2136] = 8'h00;
+    memory[2137] = 8'h00;
+    memory[2138] = 8'h00;
+    memory[2139] = 8'h00;
+    memory[2140] = 8'h00;
+    memory[2141] = 8'h00;
+    memory[2142] = 8'h00;
+    memory[2143] = 8'h00;
+    memory[2144] = 8'h00;
+    memory[2145] = 8'h00;
+    memory[2146] = 8'h00;
+    memory[2147] = 8'h00;
+    memory[2148] = 8'h00;
+    memory[2149] = 8'h00;
+    memory[2150] = 8'h00;
+    memory[2151] = 8'h00;
+    memory[2152] = 8'h00;
+    memory[2153] = 8'h00;
+    memory[2154] = 8'h00;
+    memory[2155] = 8'h00;
+    memory[2156] = 8'h00;
+    memory[2157] = 8'h00;
+    memory[2158] = 8'h00;
+    memory[2159] = 8'h00;
+    memory[2160] = 8'h00;
+    memory[2161] = 8'h00;
+    memory[2162] = 8'h00;
+    memory[2163] = 8'h00;
+    memory[2164] = 8'h00;
+    memory[2165] = 8'h00;
+    memory[2166] = 8'h00;
+    memory[2167] = 8'h00;
+    memory[2168] = 8'h00;
+    memory[2169] = 8'h00;
+    memory[2170] = 8'h00;
+    memory[2171] = 8'h00;
+    memory[2172] = 8'h00;
+    memory[2173] = 8'h00;
+    memory[2174] = 8'h00;
+    memory[2175] = 8'h00;
+    memory[2176] = 8'h00;
+    memory[2177] = 8'h00;
+    memory[2178] = 8'h00;
+    memory[2179] = 8'h00;
+    memory[2180] = 8'h00;
+    memory[2181] = 8'h00;
+    memory[2182] = 8'h00;
+    memory[2183] = 8'h00;
+    memory[2184] = 8'h00;
+    memory[2185] = 8'h00;
+    memory[2186] = 8'h00;
+    memory[2187] = 8'h00;
+    memory[2188] = 8'h00;
+    memory[2189] = 8'h00;
+    memory[2190] = 8'h00;
+    memory[2191] = 8'h00;
+    memory[2192] = 8'h00;
+    memory[2193] = 8'h00;
+    memory[2194] = 8'h00;
+    memory[2195] = 8'h00;
+    memory[2196] = 8'h00;
+    memory[2197] = 8'h00;
+    memory[2198] = 8'h00;
+    memory[2199] = 8'h00;
+    memory[2200] = 8'h00;
+    memory[2201] = 8'h00;
+    memory[2202] = 8'h00;
+    memory[2203] = 8'h00;
+    memory[2204] = 8'h00;
+    memory[2205] = 8'h00;
+    memory[2206] = 8'h00;
+    memory[2207] = 8'h00;
+    memory[2208] = 8'h00;
+    memory[2209] = 8'h00;
+    memory[2210] = 8'h00;
+    memory[2211] = 8'h00;
+    memory[2212] = 8'h00;
+    memory[2213] = 8'h00;
+    memory[2214] = 8'h00;
+    memory[2215] = 8'h00;
+    memory[2216] = 8'h00;
+    memory[2217] = 8'h00;
+    memory[2218] = 8'h00;
+    memory[2219] = 8'h00;
+    memory[2220] = 8'h00;
+    memory[2221] = 8'h00;
+    memory[2222] = 8'h00;
+    memory[2223] = 8'h00;
+    memory[2224] = 8'h00;
+    memory[2225] = 8'h00;
+    memory[2226] = 8'h00;
+    memory[2227] = 8'h00;
+    memory[2228] = 8'h00;
+    memory[2229] = 8'h00;
+    memory[2230] = 8'h00;
+    memory[2231] = 8'h00;
+    memory[2232] = 8'h00;
+    memory[2233] = 8'h00;
+    memory[2234] = 8'h00;
+    memory[2235] = 8'h00;
+    memory[2236] = 8'h00;
+    memory[2237] = 8'h00;
+    memory[2238] = 8'h00;
+    memory[2239] = 8'h00;
+    memory[2240] = 8'h00;
+    memory[2241] = 8'h00;
+    memory[2242] = 8'h00;
+    memory[2243] = 8'h00;
+    memory[2244] = 8'h00;
+    memory[2245] = 8'h00;
+    memory[2246] = 8'h00;
+    memory[2247] = 8'h00;
+    memory[2248] = 8'h00;
+    memory[2249] = 8'h00;
+    memory[2250] = 8'h00;
+    memory[2251] = 8'h00;
+    memory[2252] = 8'h00;
+    memory[2253] = 8'h00;
+    memory[2254] = 8'h00;
+    memory[2255] = 8'h00;
+    memory[2256] = 8'h00;
+    memory[2257] = 8'h00;
+    memory[2258] = 8'h00;
+    memory[2259] = 8'h00;
+    memory[2260] = 8'h00;
+    memory[2261] = 8'h00;
+    memory[2262] = 8'h00;
+    memory[2263] = 8'h00;
+    memory[2264] = 8'h00;
+    memory[2265] = 8'h00;
+    memory[2266] = 8'h00;
+    memory[2267] = 8'h00;
+    memory[2268] = 8'h00;
+    memory[2269] = 8'h00;
+    memory[2270] = 8'h00;
+    memory[2271] = 8'h00;
+    memory[2272] = 8'h00;
+    memory[2273] = 8'h00;
+    memory[2274] = 8'h00;
+    memory[2275] = 8'h00;
+    memory[2276] = 8'h00;
+    memory[2277] = 8'h00;
+    memory[2278] = 8'h00;
+    memory[2279] = 8'h00;
+    memory[2280] = 8'h00;
+    memory[2281] = 8'h00;
+    memory[2282] = 8'h00;
+    memory[2283] = 8'h00;
+    memory[2284] = 8'h00;
+    memory[2285] = 8'h00;
+    memory[2286] = 8'h00;
+    memory[2287] = 8'h00;
+    memory[2288] = 8'h00;
+    memory[2289] = 8'h00;
+    memory[2290] = 8'h00;
+    memory[2291] = 8'h00;
+    memory[2292] = 8'h00;
+    memory[2293] = 8'h00;
+    memory[2294] = 8'h00;
+    memory[2295] = 8'h00;
+    memory[2296] = 8'h00;
+    memory[2297] = 8'h00;
+    memory[2298] = 8'h00;
+    memory[2299] = 8'h00;
+    memory[2300] = 8'h00;
+    memory[2301] = 8'h00;
+    memory[2302] = 8'h00;
+    memory[2303] = 8'h00;
+    memory[2304] = 8'h00;
+    memory[2305] = 8'h00;
+    memory[2306] = 8'h00;
+    memory[2307] = 8'h00;
+    memory[2308] = 8'h00;
+    memory[2309] = 8'h00;
+    memory[2310] = 8'h00;
+    memory[2311] = 8'h00;
+    memory[2312] = 8'h00;
+    memory[2313] = 8'h00;
+    memory[2314] = 8'h00;
+    memory[2315] = 8'h00;
+    memory[2316] = 8'h00;
+    memory[2317] = 8'h00;
+    memory[2318] = 8'h00;
+    memory[2319] = 8'h00;
+    memory[2320] = 8'h00;
+    memory[2321] = 8'h00;
+    memory[2322] = 8'h00;
+    memory[2323] = 8'h00;
+    memory[2324] = 8'h00;
+    memory[2325] = 8'h00;
+    memory[2326] = 8'h00;
+    memory[2327] = 8'h00;
+    memory[2328] = 8'h00;
+    memory[2329] = 8'h00;
+    memory[2330] = 8'h00;
+    memory[2331] = 8'h00;
+    memory[2332] = 8'h00;
+    memory[2333] = 8'h00;
+    memory[2334] = 8'h00;
+    memory[2335] = 8'h00;
+    memory[2336] = 8'h00;
+    memory[2337] = 8'h00;
+    memory[2338] = 8'h00;
+    memory[2339] = 8'h00;
+    memory[2340] = 8'h00;
+    memory[2341] = 8'h00;
+    memory[2342] = 8'h00;
+    memory[2343] = 8'h00;
+    memory[2344] = 8'h00;
+    memory[2345] = 8'h00;
+    memory[2346] = 8'h00;
+    memory[2347] = 8'h00;
+    memory[2348] = 8'h00;
+    memory[2349] = 8'h00;
+    memory[2350] = 8'h00;
+    memory[2351] = 8'h00;
+    memory[2352] = 8'h00;
+    memory[2353] = 8'h00;
+    memory[2354] = 8'h00;
+    memory[2355] = 8'h00;
+    memory[2356] = 8'h00;
+    memory[2357] = 8'h00;
+    memory[2358] = 8'h00;
+    memory[2359] = 8'h00;
+    memory[2360] = 8'h00;
+    memory[2361] = 8'h00;
+    memory[2362] = 8'h00;
+    memory[2363] = 8'h00;
+    memory[2364] = 8'h00;
+    memory[2365] = 8'h00;
+    memory[2366] = 8'h00;
+    memory[2367] = 8'h00;
+    memory[2368] = 8'h00;
+    memory[2369] = 8'h00;
+    memory[2370] = 8'h00;
+    memory[2371] = 8'h00;
+    memory[2372] = 8'h00;
+    memory[2373] = 8'h00;
+    memory[2374] = 8'h00;
+    memory[2375] = 8'h00;
+    memory[2376] = 8'h00;
+    memory[2377] = 8'h00;
+    memory[2378] = 8'h00;
+    memory[2379] = 8'h00;
+    memory[2380] = 8'h00;
+    memory[2381] = 8'h00;
+    memory[2382] = 8'h00;
+    memory[2383] = 8'h00;
+    memory[2384] = 8'h00;
+    memory[2385] = 8'h00;
+    memory[2386] = 8'h00;
+    memory[2387] = 8'h00;
+    memory[2388] = 8'h00;
+    memory[2389] = 8'h00;
+    memory[2390] = 8'h00;
+    memory[2391] = 8'h00;
+    memory[2392] = 8'h00;
+    memory[2393] = 8'h00;
+    memory[2394] = 8'h00;
+    memory[2395] = 8'h00;
+    memory[2396] = 8'h00;
+    memory[2397] = 8'h00;
+    memory[2398] = 8'h00;
+    memory[2399] = 8'h00;
+    memory[2400] = 8'h00;
+    memory[2401] = 8'h00;
+    memory[2402] = 8'h00;
+    memory[2403] = 8'h00;
+    memory[2404] = 8'h00;
+    memory[2405] = 8'h00;
+    memory[2406] = 8'h00;
+    memory[2407] = 8'h00;
+    memory[2408] = 8'h00;
+    memory[2409] = 8'h00;
+    memory[2410] = 8'h00;
+    memory[2411] = 8'h00;
+    memory[2412] = 8'h00;
+    memory[2413] = 8'h00;
+    memory[2414] = 8'h00;
+    memory[2415] = 8'h00;
+    memory[2416] = 8'h00;
+    memory[2417] = 8'h00;
+    memory[2418] = 8'h00;
+    memory[2419] = 8'h00;
+    memory[2420] = 8'h00;
+    memory[2421] = 8'h00;
+    memory[2422] = 8'h00;
+    memory[2423] = 8'h00;
+    memory[2424] = 8'h00;
+    memory[2425] = 8'h00;
+    memory[2426] = 8'h00;
+    memory[2427] = 8'h00;
+    memory[2428] = 8'h00;
+    memory[2429] = 8'h00;
+    memory[2430] = 8'h00;
+    memory[2431] = 8'h00;
+    memory[2432] = 8'h00;
+    memory[2433] = 8'h00;
+    memory[2434] = 8'h00;
+    memory[2435] = 8'h00;
+    memory[2436] = 8'h00;
+    memory[2437] = 8'h00;
+    memory[2438] = 8'h00;
+    memory[2439] = 8'h00;
+    memory[2440] = 8'h00;
+    memory[2441] = 8'h00;
+    memory[2442] = 8'h00;
+    memory[2443] = 8'h00;
+    memory[2444] = 8'h00;
+    memory[2445] = 8'h00;
+    memory[2446] = 8'h00;
+    memory[2447] = 8'h00;
+    memory[2448] = 8'h00;
+    memory[2449] = 8'h00;
+    memory[2450] = 8'h00;
+    memory[2451] = 8'h00;
+    memory[2452] = 8'h00;
+    memory[2453] = 8'h00;
+    memory[2454] = 8'h00;
+    memory[2455] = 8'h00;
+    memory[2456] = 8'h00;
+    memory[2457] = 8'h00;
+    memory[2458] = 8'h00;
+    memory[2459] = 8'h00;
+    memory[2460] = 8'h00;
+    memory[2461] = 8'h00;
+    memory[2462] = 8'h00;
+    memory[2463] = 8'h00;
+    memory[2464] = 8'h00;
+    memory[2465] = 8'h00;
+    memory[2466] = 8'h00;
+    memory[2467] = 8'h00;
+    memory[2468] = 8'h00;
+    memory[2469] = 8'h00;
+    memory[2470] = 8'h00;
+    memory[2471] = 8'h00;
+    memory[2472] = 8'h00;
+    memory[2473] = 8'h00;
+    memory[2474] = 8'h00;
+    memory[2475] = 8'h00;
+    memory[2476] = 8'h00;
+    memory[2477] = 8'h00;
+    memory[2478] = 8'h00;
+    memory[2479] = 8'h00;
+    memory[2480] = 8'h00;
+    memory[2481] = 8'h00;
+    memory[2482] = 8'h00;
+    memory[2483] = 8'h00;
+    memory[2484] = 8'h00;
+    memory[2485] = 8'h00;
+    memory[2486] = 8'h00;
+    memory[2487] = 8'h00;
+    memory[2488] = 8'h00;
+    memory[2489] = 8'h00;
+    memory[2490] = 8'h00;
+    memory[2491] = 8'h00;
+    memory[2492] = 8'h00;
+    memory[2493] = 8'h00;
+    memory[2494] = 8'h00;
+    memory[2495] = 8'h00;
+    memory[2496] = 8'h00;
+    memory[2497] = 8'h00;
+    memory[2498] = 8'h00;
+    memory[2499] = 8'h00;
+    memory[2500] = 8'h00;
+    memory[2501] = 8'h00;
+    memory[2502] = 8'h00;
+    memory[2503] = 8'h00;
+    memory[2504] = 8'h00;
+    memory[2505] = 8'h00;
+    memory[2506] = 8'h00;
+    memory[2507] = 8'h00;
+    memory[2508] = 8'h00;
+    memory[2509] = 8'h00;
+    memory[2510] = 8'h00;
+    memory[2511] = 8'h00;
+    memory[2512] = 8'h00;
+    memory[2513] = 8'h00;
+    memory[2514] = 8'h00;
+    memory[2515] = 8'h00;
+    memory[2516] = 8'h00;
+    memory[2517] = 8'h00;
+    memory[2518] = 8'h00;
+    memory[2519] = 8'h00;
+    memory[2520] = 8'h00;
+    memory[2521] = 8'h00;
+    memory[2522] = 8'h00;
+    memory[2523] = 8'h00;
+    memory[2524] = 8'h00;
+    memory[2525] = 8'h00;
+    memory[2526] = 8'h00;
+    memory[2527] = 8'h00;
+    memory[2528] = 8'h00;
+    memory[2529] = 8'h00;
+    memory[2530] = 8'h00;
+    memory[2531] = 8'h00;
+    memory[2532] = 8'h00;
+    memory[2533] = 8'h00;
+    memory[2534] = 8'h00;
+    memory[2535] = 8'h00;
+    memory[2536] = 8'h00;
+    memory[2537] = 8'h00;
+    memory[2538] = 8'h00;
+    memory[2539] = 8'h00;
+    memory[2540] = 8'h00;
+    memory[2541] = 8'h00;
+    memory[2542] = 8'h00;
+    memory[2543] = 8'h00;
+    memory[2544] = 8'h00;
+    memory[2545] = 8'h00;
+    memory[2546] = 8'h00;
+    memory[2547] = 8'h00;
+    memory[2548] = 8'h00;
+    memory[2549] = 8'h00;
+    memory[2550] = 8'h00;
+    memory[2551] = 8'h00;
+    memory[2552] = 8'h00;
+    memory[2553] = 8'h00;
+    memory[2554] = 8'h00;
+    memory[2555] = 8'h00;
+    memory[2556] = 8'h00;
+    memory[2557] = 8'h00;
+    memory[2558] = 8'h00;
+    memory[2559] = 8'h00;
+    memory[2560] = 8'h00;
+    memory[2561] = 8'h00;
+    memory[2562] = 8'h00;
+    memory[2563] = 8'h00;
+    memory[2564] = 8'h00;
+    memory[2565] = 8'h00;
+    memory[2566] = 8'h00;
+    memory[2567] = 8'h00;
+    memory[2568] = 8'h00;
+    memory[2569] = 8'h00;
+    memory[2570] = 8'h00;
+    memory[2571] = 8'h00;
+    memory[2572] = 8'h00;
+    memory[2573] = 8'h00;
+    memory[2574] = 8'h00;
+    memory[2575] = 8'h00;
+    memory[2576] = 8'h00;
+    memory[2577] = 8'h00;
+    memory[2578] = 8'h00;
+    memory[2579] = 8'h00;
+    memory[2580] = 8'h00;
+    memory[2581] = 8'h00;
+    memory[2582] = 8'h00;
+    memory[2583] = 8'h00;
+    memory[2584] = 8'h00;
+    memory[2585] = 8'h00;
+    memory[2586] = 8'h00;
+    memory[2587] = 8'h00;
+    memory[2588] = 8'h00;
+    memory[2589] = 8'h00;
+    memory[2590] = 8'h00;
+    memory[2591] = 8'h00;
+    memory[2592] = 8'h00;
+    memory[2593] = 8'h00;
+    memory[2594] = 8'h00;
+    memory[2595] = 8'h00;
+    memory[2596] = 8'h00;
+    memory[2597] = 8'h00;
+    memory[2598] = 8'h00;
+    memory[2599] = 8'h00;
+    memory[2600] = 8'h00;
+    memory[2601] = 8'h00;
+    memory[2602] = 8'h00;
+    memory[2603] = 8'h00;
+    memory[2604] = 8'h00;
+    memory[2605] = 8'h00;
+    memory[2606] = 8'h00;
+    memory[2607] = 8'h00;
+    memory[2608] = 8'h00;
+    memory[2609] = 8'h00;
+    memory[2610] = 8'h00;
+    memory[2611] = 8'h00;
+    memory[2612] = 8'h00;
+    memory[2613] = 8'h00;
+    memory[2614] = 8'h00;
+    memory[2615] = 8'h00;
+    memory[2616] = 8'h00;
+    memory[2617] = 8'h00;
+    memory[2618] = 8'h00;
+    memory[2619] = 8'h00;
+    memory[2620] = 8'h00;
+    memory[2621] = 8'h00;
+    memory[2622] = 8'h00;
+    memory[2623] = 8'h00;
+    memory[2624] = 8'h00;
+    memory[2625] = 8'h00;
+    memory[2626] = 8'h00;
+    memory[2627] = 8'h00;
+    memory[2628] = 8'h00;
+    memory[2629] = 8'h00;
+    memory[2630] = 8'h00;
+    memory[2631] = 8'h00;
+    memory[2632] = 8'h00;
+    memory[2633] = 8'h00;
+    memory[2634] = 8'h00;
+    memory[2635] = 8'h00;
+    memory[2636] = 8'h00;
+    memory[2637] = 8'h00;
+    memory[2638] = 8'h00;
+    memory[2639] = 8'h00;
+    memory[2640] = 8'h00;
+    memory[2641] = 8'h00;
+    memory[2642] = 8'h00;
+    memory[2643] = 8'h00;
+    memory[2644] = 8'h00;
+    memory[2645] = 8'h00;
+    memory[2646] = 8'h00;
+    memory[2647] = 8'h00;
+    memory[2648] = 8'h00;
+    memory[2649] = 8'h00;
+    memory[2650] = 8'h00;
+    memory[2651] = 8'h00;
+    memory[2652] = 8'h00;
+    memory[2653] = 8'h00;
+    memory[2654] = 8'h00;
+    memory[2655] = 8'h00;
+    memory[2656] = 8'h00;
+    memory[2657] = 8'h00;
+    memory[2658] = 8'h00;
+    memory[2659] = 8'h00;
+    memory[2660] = 8'h00;
+    memory[2661] = 8'h00;
+    memory[2662] = 8'h00;
+    memory[2663] = 8'h00;
+    memory[2664] = 8'h00;
+    memory[2665] = 8'h00;
+    memory[2666] = 8'h00;
+    memory[2667] = 8'h00;
+    memory[2668] = 8'h00;
+    memory[2669] = 8'h00;
+    memory[2670] = 8'h00;
+    memory[2671] = 8'h00;
+    memory[2672] = 8'h00;
+    memory[2673] = 8'h00;
+    memory[2674] = 8'h00;
+    memory[2675] = 8'h00;
+    memory[2676] = 8'h00;
+    memory[2677] = 8'h00;
+    memory[2678] = 8'h00;
+    memory[2679] = 8'h00;
+    memory[2680] = 8'h00;
+    memory[2681] = 8'h00;
+    memory[2682] = 8'h00;
+    memory[2683] = 8'h00;
+    memory[2684] = 8'h00;
+    memory[2685] = 8'h00;
+    memory[2686] = 8'h00;
+    memory[2687] = 8'h00;
+    memory[2688] = 8'h00;
+    memory[2689] = 8'h00;
+    memory[2690] = 8'h00;
+    memory[2691] = 8'h00;
+    memory[2692] = 8'h00;
+    memory[2693] = 8'h00;
+    memory[2694] = 8'h00;
+    memory[2695] = 8'h00;
+    memory[2696] = 8'h00;
+    memory[2697] = 8'h00;
+    memory[2698] = 8'h00;
+    memory[2699] = 8'h00;
+    memory[2700] = 8'h00;
+    memory[2701] = 8'h00;
+    memory[2702] = 8'h00;
+    memory[2703] = 8'h00;
+    memory[2704] = 8'h00;
+    memory[2705] = 8'h00;
+    memory[2706] = 8'h00;
+    memory[2707] = 8'h00;
+    memory[2708] = 8'h00;
+    memory[2709] = 8'h00;
+    memory[2710] = 8'h00;
+    memory[2711] = 8'h00;
+    memory[2712] = 8'h00;
+    memory[2713] = 8'h00;
+    memory[2714] = 8'h00;
+    memory[2715] = 8'h00;
+    memory[2716] = 8'h00;
+    memory[2717] = 8'h00;
+    memory[2718] = 8'h00;
+    memory[2719] = 8'h00;
+    memory[2720] = 8'h00;
+    memory[2721] = 8'h00;
+    memory[2722] = 8'h00;
+    memory[2723] = 8'h00;
+    memory[2724] = 8'h00;
+    memory[2725] = 8'h00;
+    memory[2726] = 8'h00;
+    memory[2727] = 8'h00;
+    memory[2728] = 8'h00;
+    memory[2729] = 8'h00;
+    memory[2730] = 8'h00;
+    memory[2731] = 8'h00;
+    memory[2732] = 8'h00;
+    memory[2733] = 8'h00;
+    memory[2734] = 8'h00;
+    memory[2735] = 8'h00;
+    memory[2736] = 8'h00;
+    memory[2737] = 8'h00;
+    memory[2738] = 8'h00;
+    memory[2739] = 8'h00;
+    memory[2740] = 8'h00;
+    memory[2741] = 8'h00;
+    memory[2742] = 8'h00;
+    memory[2743] = 8'h00;
+    memory[2744] = 8'h00;
+    memory[2745] = 8'h00;
+    memory[2746] = 8'h00;
+    memory[2747] = 8'h00;
+    memory[2748] = 8'h00;
+    memory[2749] = 8'h00;
+    memory[2750] = 8'h00;
+    memory[2751] = 8'h00;
+    memory[2752] = 8'h00;
+    memory[2753] = 8'h00;
+    memory[2754] = 8'h00;
+    memory[2755] = 8'h00;
+    memory[2756] = 8'h00;
+    memory[2757] = 8'h00;
+    memory[2758] = 8'h00;
+    memory[2759] = 8'h00;
+    memory[2760] = 8'h00;
+    memory[2761] = 8'h00;
+    memory[2762] = 8'h00;
+    memory[2763] = 8'h00;
+    memory[2764] = 8'h00;
+    memory[2765] = 8'h00;
+    memory[2766] = 8'h00;
+    memory[2767] = 8'h00;
+    memory[2768] = 8'h00;
+    memory[2769] = 8'h00;
+    memory[2770] = 8'h00;
+    memory[2771] = 8'h00;
+    memory[2772] = 8'h00;
+    memory[2773] = 8'h00;
+    memory[2774] = 8'h00;
+    memory[2775] = 8'h00;
+    memory[2776] = 8'h00;
+    memory[2777] = 8'h00;
+    memory[2778] = 8'h00;
+    memory[2779] = 8'h00;
+    memory[2780] = 8'h00;
+    memory[2781] = 8'h00;
+    memory[2782] = 8'h00;
+    memory[2783] = 8'h00;
+    memory[2784] = 8'h00;
+    memory[2785] = 8'h00;
+    memory[2786] = 8'h00;
+    memory[2787] = 8'h00;
+    memory[2788] = 8'h00;
+    memory[2789] = 8'h00;
+    memory[2790] = 8'h00;
+    memory[2791] = 8'h00;
+    memory[2792] = 8'h00;
+    memory[2793] = 8'h00;
+    memory[2794] = 8'h00;
+    memory[2795] = 8'h00;
+    memory[2796] = 8'h00;
+    memory[2797] = 8'h00;
+    memory[2798] = 8'h00;
+    memory[2799] = 8'h00;
+    memory[2800] = 8'h00;
+    memory[2801] = 8'h00;
+    memory[2802] = 8'h00;
+    memory[2803] = 8'h00;
+    memory[2804] = 8'h00;
+    memory[2805] = 8'h00;
+    memory[2806] = 8'h00;
+    memory[2807] = 8'h00;
+    memory[2808] = 8'h00;
+    memory[2809] = 8'h00;
+    memory[2810] = 8'h00;
+    memory[2811] = 8'h00;
+    memory[2812] = 8'h00;
+    memory[2813] = 8'h00;
+    memory[2814] = 8'h00;
+    memory[2815] = 8'h00;
+    memory[2816] = 8'h00;
+    memory[2817] = 8'h00;
+    memory[2818] = 8'h00;
+    memory[2819] = 8'h00;
+    memory[2820] = 8'h00;
+    memory[2821] = 8'h00;
+    memory[2822] = 8'h00;
+    memory[2823] = 8'h00;
+    memory[2824] = 8'h00;
+    memory[2825] = 8'h00;
+    memory[2826] = 8'h00;
+    memory[2827] = 8'h00;
+    memory[2828] = 8'h00;
+    memory[2829] = 8'h00;
+    memory[2830] = 8'h00;
+    memory[2831] = 8'h00;
+    memory[2832] = 8'h00;
+    memory[2833] = 8'h00;
+    memory[2834] = 8'h00;
+    memory[2835] = 8'h00;
+    memory[2836] = 8'h00;
+    memory[2837] = 8'h00;
+    memory[2838] = 8'h00;
+    memory[2839] = 8'h00;
+    memory[2840] = 8'h00;
+    memory[2841] = 8'h00;
+    memory[2842] = 8'h00;
+    memory[2843] = 8'h00;
+    memory[2844] = 8'h00;
+    memory[2845] = 8'h00;
+    memory[2846] = 8'h00;
+    memory[2847] = 8'h00;
+    memory[2848] = 8'h00;
+    memory[2849] = 8'h00;
+    memory[2850] = 8'h00;
+    memory[2851] = 8'h00;
+    memory[2852] = 8'h00;
+    memory[2853] = 8'h00;
+    memory[2854] = 8'h00;
+    memory[2855] = 8'h00;
+    memory[2856] = 8'h00;
+    memory[2857] = 8'h00;
+    memory[2858] = 8'h00;
+    memory[2859] = 8'h00;
+    memory[2860] = 8'h00;
+    memory[2861] = 8'h00;
+    memory[2862] = 8'h00;
+    memory[2863] = 8'h00;
+    memory[2864] = 8'h00;
+    memory[2865] = 8'h00;
+    memory[2866] = 8'h00;
+    memory[2867] = 8'h00;
+    memory[2868] = 8'h00;
+    memory[2869] = 8'h00;
+    memory[2870] = 8'h00;
+    memory[2871] = 8'h00;
+    memory[2872] = 8'h00;
+    memory[2873] = 8'h00;
+    memory[2874] = 8'h00;
+    memory[2875] = 8'h00;
+    memory[2876] = 8'h00;
+    memory[2877] = 8'h00;
+    memory[2878] = 8'h00;
+    memory[2879] = 8'h00;
+    memory[2880] = 8'h00;
+    memory[2881] = 8'h00;
+    memory[2882] = 8'h00;
+    memory[2883] = 8'h00;
+    memory[2884] = 8'h00;
+    memory[2885] = 8'h00;
+    memory[2886] = 8'h00;
+    memory[2887] = 8'h00;
+    memory[2888] = 8'h00;
+    memory[2889] = 8'h00;
+    memory[2890] = 8'h00;
+    memory[2891] = 8'h00;
+    memory[2892] = 8'h00;
+    memory[2893] = 8'h00;
+    memory[2894] = 8'h00;
+    memory[2895] = 8'h00;
+    memory[2896] = 8'h00;
+    memory[2897] = 8'h00;
+    memory[2898] = 8'h00;
+    memory[2899] = 8'h00;
+    memory[2900] = 8'h00;
+    memory[2901] = 8'h00;
+    memory[2902] = 8'h00;
+    memory[2903] = 8'h00;
+    memory[2904] = 8'h00;
+    memory[2905] = 8'h00;
+    memory[2906] = 8'h00;
+    memory[2907] = 8'h00;
+    memory[2908] = 8'h00;
+    memory[2909] = 8'h00;
+    memory[2910] = 8'h00;
+    memory[2911] = 8'h00;
+    memory[2912] = 8'h00;
+    memory[2913] = 8'h00;
+    memory[2914] = 8'h00;
+    memory[2915] = 8'h00;
+    memory[2916] = 8'h00;
+    memory[2917] = 8'h00;
+    memory[2918] = 8'h00;
+    memory[2919] = 8'h00;
+    memory[2920] = 8'h00;
+    memory[2921] = 8'h00;
+    memory[2922] = 8'h00;
+    memory[2923] = 8'h00;
+    memory[2924] = 8'h00;
+    memory[2925] = 8'h00;
+    memory[2926] = 8'h00;
+    memory[2927] = 8'h00;
+    memory[2928] = 8'h00;
+    memory[2929] = 8'h00;
+    memory[2930] = 8'h00;
+    memory[2931] = 8'h00;
+    memory[2932] = 8'h00;
+    memory[2933] = 8'h00;
+    memory[2934] = 8'h00;
+    memory[2935] = 8'h00;
+    memory[2936] = 8'h00;
+    memory[2937] = 8'h00;
+    memory[2938] = 8'h00;
+    memory[2939] = 8'h00;
+    memory[2940] = 8'h00;
+    memory[2941] = 8'h00;
+    memory[2942] = 8'h00;
+    memory[2943] = 8'h00;
+    memory[2944] = 8'h00;
+    memory[2945] = 8'h00;
+    memory[2946] = 8'h00;
+    memory[2947] = 8'h00;
+    memory[2948] = 8'h00;
+    memory[2949] = 8'h00;
+    memory[2950] = 8'h00;
+    memory[2951] = 8'h00;
+    memory[2952] = 8'h00;
+    memory[2953] = 8'h00;
+    memory[2954] = 8'h00;
+    memory[2955] = 8'h00;
+    memory[2956] = 8'h00;
+    memory[2957] = 8'h00;
+    memory[2958] = 8'h00;
+    memory[2959] = 8'h00;
+    memory[2960] = 8'h00;
+    memory[2961] = 8'h00;
+    memory[2962] = 8'h00;
+    memory[2963] = 8'h00;
+    memory[2964] = 8'h00;
+    memory[2965] = 8'h00;
+    memory[2966] = 8'h00;
+    memory[2967] = 8'h00;
+    memory[2968] = 8'h00;
+    memory[2969] = 8'h00;
+    memory[2970] = 8'h00;
+    memory[2971] = 8'h00;
+    memory[2972] = 8'h00;
+    memory[2973] = 8'h00;
+    memory[2974] = 8'h00;
+    memory[2975] = 8'h00;
+    memory[2976] = 8'h00;
+    memory[2977] = 8'h00;
+    memory[2978] = 8'h00;
+    memory[2979] = 8'h00;
+    memory[2980] = 8'h00;
+    memory[2981] = 8'h00;
+    memory[2982] = 8'h00;
+    memory[2983] = 8'h00;
+    memory[2984] = 8'h00;
+    memory[2985] = 8'h00;
+    memory[2986] = 8'h00;
+    memory[2987] = 8'h00;
+    memory[2988] = 8'h00;
+    memory[2989] = 8'h00;
+    memory[2990] = 8'h00;
+    memory[2991] = 8'h00;
+    memory[2992] = 8'h00;
+    memory[2993] = 8'h00;
+    memory[2994] = 8'h00;
+    memory[2995] = 8'h00;
+    memory[2996] = 8'h00;
+    memory[2997] = 8'h00;
+    memory[2998] = 8'h00;
+    memory[2999] = 8'h00;
+    memory[3000] = 8'h00;
+    memory[3001] = 8'h00;
+    memory[3002] = 8'h00;
+    memory[3003] = 8'h00;
+    memory[3004] = 8'h00;
+    memory[3005] = 8'h00;
+    memory[3006] = 8'h00;
+    memory[3007] = 8'h00;
+    memory[3008] = 8'h00;
+    memory[3009] = 8'h00;
+    memory[3010] = 8'h00;
+    memory[3011] = 8'h00;
+    memory[3012] = 8'h00;
+    memory[3013] = 8'h00;
+    memory[3014] = 8'h00;
+    memory[3015] = 8'h00;
+    memory[3016] = 8'h00;
+    memory[3017] = 8'h00;
+    memory[3018] = 8'h00;
+    memory[3019] = 8'h00;
+    memory[3020] = 8'h00;
+    memory[3021] = 8'h00;
+    memory[3022] = 8'h00;
+    memory[3023] = 8'h00;
+    memory[3024] = 8'h00;
+    memory[3025] = 8'h00;
+    memory[3026] = 8'h00;
+    memory[3027] = 8'h00;
+    memory[3028] = 8'h00;
+    memory[3029] = 8'h00;
+    memory[3030] = 8'h00;
+    memory[3031] = 8'h00;
+    memory[3032] = 8'h00;
+    memory[3033] = 8'h00;
+    memory[3034] = 8'h00;
+    memory[3035] = 8'h00;
+    memory[3036] = 8'h00;
+    memory[3037] = 8'h00;
+    memory[3038] = 8'h00;
+    memory[3039] = 8'h00;
+    memory[3040] = 8'h00;
+    memory[3041] = 8'h00;
+    memory[3042] = 8'h00;
+    memory[3043] = 8'h00;
+    memory[3044] = 8'h00;
+    memory[3045] = 8'h00;
+    memory[3046] = 8'h00;
+    memory[3047] = 8'h00;
+    memory[3048] = 8'h00;
+    memory[3049] = 8'h00;
+    memory[3050] = 8'h00;
+    memory[3051] = 8'h00;
+    memory[3052] = 8'h00;
+    memory[3053] = 8'h00;
+    memory[3054] = 8'h00;
+    memory[3055] = 8'h00;
+    memory[3056] = 8'h00;
+    memory[3057] = 8'h00;
+    memory[3058] = 8'h00;
+    memory[3059] = 8'h00;
+    memory[3060] = 8'h00;
+    memory[3061] = 8'h00;
+    memory[3062] = 8'h00;
+    memory[3063] = 8'h00;
+    memory[3064] = 8'h00;
+    memory[3065] = 8'h00;
+    memory[3066] = 8'h00;
+    memory[3067] = 8'h00;
+    memory[3068] = 8'h00;
+    memory[3069] = 8'h00;
+    memory[3070] = 8'h00;
+    memory[3071] = 8'h00;
+    memory[3072] = 8'h00;
+    memory[3073] = 8'h00;
+    memory[3074] = 8'h00;
+    memory[3075] = 8'h00;
+    memory[3076] = 8'h00;
+    memory[3077] = 8'h00;
+    memory[3078] = 8'h00;
+    memory[3079] = 8'h00;
+    memory[3080] = 8'h00;
+    memory[3081] = 8'h00;
+    memory[3082] = 8'h00;
+    memory[3083] = 8'h00;
+    memory[3084] = 8'h00;
+    memory[3085] = 8'h00;
+    memory[3086] = 8'h00;
+    memory[3087] = 8'h00;
+    memory[3088] = 8'h00;
+    memory[3089] = 8'h00;
+    memory[3090] = 8'h00;
+    memory[3091] = 8'h00;
+    memory[3092] = 8'h00;
+    memory[3093] = 8'h00;
+    memory[3094] = 8'h00;
+    memory[3095] = 8'h00;
+    memory[3096] = 8'h00;
+    memory[3097] = 8'h00;
+    memory[3098] = 8'h00;
+    memory[3099] = 8'h00;
+    memory[3100] = 8'h00;
+    memory[3101] = 8'h00;
+    memory[3102] = 8'h00;
+    memory[3103] = 8'h00;
+    memory[3104] = 8'h00;
+    memory[3105] = 8'h00;
+    memory[3106] = 8'h00;
+    memory[3107] = 8'h00;
+    memory[3108] = 8'h00;
+    memory[3109] = 8'h00;
+    memory[3110] = 8'h00;
+    memory[3111] = 8'h00;
+    memory[3112] = 8'h00;
+    memory[3113] = 8'h00;
+    memory[3114] = 8'h00;
+    memory[3115] = 8'h00;
+    memory[3116] = 8'h00;
+    memory[3117] = 8'h00;
+    memory[3118] = 8'h00;
+    memory[3119] = 8'h00;
+    memory[3120] = 8'h00;
+    memory[3121] = 8'h00;
+    memory[3122] = 8'h00;
+    memory[3123] = 8'h00;
+    memory[3124] = 8'h00;
+    memory[3125] = 8'h00;
+    memory[3126] = 8'h00;
+    memory[3127] = 8'h00;
+    memory[3128] = 8'h00;
+    memory[3129] = 8'h00;
+    memory[3130] = 8'h00;
+    memory[3131] = 8'h00;
+    memory[3132] = 8'h00;
+    memory[3133] = 8'h00;
+    memory[3134] = 8'h00;
+    memory[3135] = 8'h00;
+    memory[3136] = 8'h00;
+    memory[3137] = 8'h00;
+    memory[3138] = 8'h00;
+    memory[3139] = 8'h00;
+    memory[3140] = 8'h00;
+    memory[3141] = 8'h00;
+    memory[3142] = 8'h00;
+    memory[3143] = 8'h00;
+    memory[3144] = 8'h00;
+    memory[3145] = 8'h00;
+    memory[3146] = 8'h00;
+    memory[3147] = 8'h00;
+    memory[3148] = 8'h00;
+    memory[3149] = 8'h00;
+    memory[3150] = 8'h00;
+    memory[3151] = 8'h00;
+    memory[3152] = 8'h00;
+    memory[3153] = 8'h00;
+    memory[3154] = 8'h00;
+    memory[3155] = 8'h00;
+    memory[3156] = 8'h00;
+    memory[3157] = 8'h00;
+    memory[3158] = 8'h00;
+    memory[3159] = 8'h00;
+    memory[3160] = 8'h00;
+    memory[3161] = 8'h00;
+    memory[3162] = 8'h00;
+    memory[3163] = 8'h00;
+    memory[3164] = 8'h00;
+    memory[3165] = 8'h00;
+    memory[3166] = 8'h00;
+    memory[3167] = 8'h00;
+    memory[3168] = 8'h00;
+    memory[3169] = 8'h00;
+    memory[3170] = 8'h00;
+    memory[3171] = 8'h00;
+    memory[3172] = 8'h00;
+    memory[3173] = 8'h00;
+    memory[3174] = 8'h00;
+    memory[3175] = 8'h00;
+    memory[3176] = 8'h00;
+    memory[3177] = 8'h00;
+    memory[3178] = 8'h00;
+    memory[3179] = 8'h00;
+    memory[3180] = 8'h00;
+    memory[3181] = 8'h00;
+    memory[3182] = 8'h00;
+    memory[3183] = 8'h00;
+    memory[3184] = 8'h00;
+    memory[3185] = 8'h00;
+    memory[3186] = 8'h00;
+    memory[3187] = 8'h00;
+    memory[3188] = 8'h00;
+    memory[3189] = 8'h00;
+    memory[3190] = 8'h00;
+    memory[3191] = 8'h00;
+    memory[3192] = 8'h00;
+    memory[3193] = 8'h00;
+    memory[3194] = 8'h00;
+    memory[3195] = 8'h00;
+    memory[3196] = 8'h00;
+    memory[3197] = 8'h00;
+    memory[3198] = 8'h00;
+    memory[3199] = 8'h00;
+    memory[3200] = 8'h00;
+    memory[3201] = 8'h00;
+    memory[3202] = 8'h00;
+    memory[3203] = 8'h00;
+    memory[3204] = 8'h00;
+    memory[3205] = 8'h00;
+    memory[3206] = 8'h00;
+    memory[3207] = 8'h00;
+    memory[3208] = 8'h00;
+    memory[3209] = 8'h00;
+    memory[3210] = 8'h00;
+    memory[3211] = 8'h00;
+    memory[3212] = 8'h00;
+    memory[3213] = 8'h00;
+    memory[3214] = 8'h00;
+    memory[3215] = 8'h00;
+    memory[3216] = 8'h00;
+    memory[3217] = 8'h00;
+    memory[3218] = 8'h00;
+    memory[3219] = 8'h00;
+    memory[3220] = 8'h00;
+    memory[3221] = 8'h00;
+    memory[3222] = 8'h00;
+    memory[3223] = 8'h00;
+    memory[3224] = 8'h00;
+    memory[3225] = 8'h00;
+    memory[3226] = 8'h00;
+    memory[3227] = 8'h00;
+    memory[3228] = 8'h00;
+    memory[3229] = 8'h00;
+    memory[3230] = 8'h00;
+    memory[3231] = 8'h00;
+    memory[3232] = 8'h00;
+    memory[3233] = 8'h00;
+    memory[3234] = 8'h00;
+    memory[3235] = 8'h00;
+    memory[3236] = 8'h00;
+    memory[3237] = 8'h00;
+    memory[3238] = 8'h00;
+    memory[3239] = 8'h00;
+    memory[3240] = 8'h00;
+    memory[3241] = 8'h00;
+    memory[3242] = 8'h00;
+    memory[3243] = 8'h00;
+    memory[3244] = 8'h00;
+    memory[3245] = 8'h00;
+    memory[3246] = 8'h00;
+    memory[3247] = 8'h00;
+    memory[3248] = 8'h00;
+    memory[3249] = 8'h00;
+    memory[3250] = 8'h00;
+    memory[3251] = 8'h00;
+    memory[3252] = 8'h00;
+    memory[3253] = 8'h00;
+    memory[3254] = 8'h00;
+    memory[3255] = 8'h00;
+    memory[3256] = 8'h00;
+    memory[3257] = 8'h00;
+    memory[3258] = 8'h00;
+    memory[3259] = 8'h00;
+    memory[3260] = 8'h00;
+    memory[3261] = 8'h00;
+    memory[3262] = 8'h00;
+    memory[3263] = 8'h00;
+    memory[3264] = 8'h00;
+    memory[3265] = 8'h00;
+    memory[3266] = 8'h00;
+    memory[3267] = 8'h00;
+    memory[3268] = 8'h00;
+    memory[3269] = 8'h00;
+    memory[3270] = 8'h00;
+    memory[3271] = 8'h00;
+    memory[3272] = 8'h00;
+    memory[3273] = 8'h00;
+    memory[3274] = 8'h00;
+    memory[3275] = 8'h00;
+    memory[3276] = 8'h00;
+    memory[3277] = 8'h00;
+    memory[3278] = 8'h00;
+    memory[3279] = 8'h00;
+    memory[3280] = 8'h00;
+    memory[3281] = 8'h00;
+    memory[3282] = 8'h00;
+    memory[3283] = 8'h00;
+    memory[3284] = 8'h00;
+    memory[3285] = 8'h00;
+    memory[3286] = 8'h00;
+    memory[3287] = 8'h00;
+    memory[3288] = 8'h00;
+    memory[3289] = 8'h00;
+    memory[3290] = 8'h00;
+    memory[3291] = 8'h00;
+    memory[3292] = 8'h00;
+    memory[3293] = 8'h00;
+    memory[3294] = 8'h00;
+    memory[3295] = 8'h00;
+    memory[3296] = 8'h00;
+    memory[3297] = 8'h00;
+    memory[3298] = 8'h00;
+    memory[3299] = 8'h00;
+    memory[3300] = 8'h00;
+    memory[3301] = 8'h00;
+    memory[3302] = 8'h00;
+    memory[3303] = 8'h00;
+    memory[3304] = 8'h00;
+    memory[3305] = 8'h00;
+    memory[3306] = 8'h00;
+    memory[3307] = 8'h00;
+    memory[3308] = 8'h00;
+    memory[3309] = 8'h00;
+    memory[3310] = 8'h00;
+    memory[3311] = 8'h00;
+    memory[3312] = 8'h00;
+    memory[3313] = 8'h00;
+    memory[3314] = 8'h00;
+    memory[3315] = 8'h00;
+    memory[3316] = 8'h00;
+    memory[3317] = 8'h00;
+    memory[3318] = 8'h00;
+    memory[3319] = 8'h00;
+    memory[3320] = 8'h00;
+    memory[3321] = 8'h00;
+    memory[3322] = 8'h00;
+    memory[3323] = 8'h00;
+    memory[3324] = 8'h00;
+    memory[3325] = 8'h00;
+    memory[3326] = 8'h00;
+    memory[3327] = 8'h00;
+    memory[3328] = 8'h00;
+    memory[3329] = 8'h00;
+    memory[3330] = 8'h00;
+    memory[3331] = 8'h00;
+    memory[3332] = 8'h00;
+    memory[3333] = 8'h00;
+    memory[3334] = 8'h00;
+    memory[3335] = 8'h00;
+    memory[3336] = 8'h00;
+    memory[3337] = 8'h00;
+    memory[3338] = 8'h00;
+    memory[3339] = 8'h00;
+    memory[3340] = 8'h00;
+    memory[3341] = 8'h00;
+    memory[3342] = 8'h00;
+    memory[3343] = 8'h00;
+    memory[3344] = 8'h00;
+    memory[3345] = 8'h00;
+    memory[3346] = 8'h00;
+    memory[3347] = 8'h00;
+    memory[3348] = 8'h00;
+    memory[3349] = 8'h00;
+    memory[3350] = 8'h00;
+    memory[3351] = 8'h00;
+    memory[3352] = 8'h00;
+    memory[3353] = 8'h00;
+    memory[3354] = 8'h00;
+    memory[3355] = 8'h00;
+    memory[3356] = 8'h00;
+    memory[3357] = 8'h00;
+    memory[3358] = 8'h00;
+    memory[3359] = 8'h00;
+    memory[3360] = 8'h00;
+    memory[3361] = 8'h00;
+    memory[3362] = 8'h00;
+    memory[3363] = 8'h00;
+    memory[3364] = 8'h00;
+    memory[3365] = 8'h00;
+    memory[3366] = 8'h00;
+    memory[3367] = 8'h00;
+    memory[3368] = 8'h00;
+    memory[3369] = 8'h00;
+    memory[3370] = 8'h00;
+    memory[3371] = 8'h00;
+    memory[3372] = 8'h00;
+    memory[3373] = 8'h00;
+    memory[3374] = 8'h00;
+    memory[3375] = 8'h00;
+    memory[3376] = 8'h00;
+    memory[3377] = 8'h00;
+    memory[3378] = 8'h00;
+    memory[3379] = 8'h00;
+    memory[3380] = 8'h00;
+    memory[3381] = 8'h00;
+    memory[3382] = 8'h00;
+    memory[3383] = 8'h00;
+    memory[3384] = 8'h00;
+    memory[3385] = 8'h00;
+    memory[3386] = 8'h00;
+    memory[3387] = 8'h00;
+    memory[3388] = 8'h00;
+    memory[3389] = 8'h00;
+    memory[3390] = 8'h00;
+    memory[3391] = 8'h00;
+    memory[3392] = 8'h00;
+    memory[3393] = 8'h00;
+    memory[3394] = 8'h00;
+    memory[3395] = 8'h00;
+    memory[3396] = 8'h00;
+    memory[3397] = 8'h00;
+    memory[3398] = 8'h00;
+    memory[3399] = 8'h00;
+    memory[3400] = 8'h00;
+    memory[3401] = 8'h00;
+    memory[3402] = 8'h00;
+    memory[3403] = 8'h00;
+    memory[3404] = 8'h00;
+    memory[3405] = 8'h00;
+    memory[3406] = 8'h00;
+    memory[3407] = 8'h00;
+    memory[3408] = 8'h00;
+    memory[3409] = 8'h00;
+    memory[3410] = 8'h00;
+    memory[3411] = 8'h00;
+    memory[3412] = 8'h00;
+    memory[3413] = 8'h00;
+    memory[3414] = 8'h00;
+    memory[3415] = 8'h00;
+    memory[3416] = 8'h00;
+    memory[3417] = 8'h00;
+    memory[3418] = 8'h00;
+    memory[3419] = 8'h00;
+    memory[3420] = 8'h00;
+    memory[3421] = 8'h00;
+    memory[3422] = 8'h00;
+    memory[3423] = 8'h00;
+    memory[3424] = 8'h00;
+    memory[3425] = 8'h00;
+    memory[3426] = 8'h00;
+    memory[3427] = 8'h00;
+    memory[3428] = 8'h00;
+    memory[3429] = 8'h00;
+    memory[3430] = 8'h00;
+    memory[3431] = 8'h00;
+    memory[3432] = 8'h00;
+    memory[3433] = 8'h00;
+    memory[3434] = 8'h00;
+    memory[3435] = 8'h00;
+    memory[3436] = 8'h00;
+    memory[3437] = 8'h00;
+    memory[3438] = 8'h00;
+    memory[3439] = 8'h00;
+    memory[3440] = 8'h00;
+    memory[3441] = 8'h00;
+    memory[3442] = 8'h00;
+    memory[3443] = 8'h00;
+    memory[3444] = 8'h00;
+    memory[3445] = 8'h00;
+    memory[3446] = 8'h00;
+    memory[3447] = 8'h00;
+    memory[3448] = 8'h00;
+    memory[3449] = 8'h00;
+    memory[3450] = 8'h00;
+    memory[3451] = 8'h00;
+    memory[3452] = 8'h00;
+    memory[3453] = 8'h00;
+    memory[3454] = 8'h00;
+    memory[3455] = 8'h00;
+    memory[3456] = 8'h00;
+    memory[3457] = 8'h00;
+    memory[3458] = 8'h00;
+    memory[3459] = 8'h00;
+    memory[3460] = 8'h00;
+    memory[3461] = 8'h00;
+    memory[3462] = 8'h00;
+    memory[3463] = 8'h00;
+    memory[3464] = 8'h00;
+    memory[3465] = 8'h00;
+    memory[3466] = 8'h00;
+    memory[3467] = 8'h00;
+    memory[3468] = 8'h00;
+    memory[3469] = 8'h00;
+    memory[3470] = 8'h00;
+    memory[3471] = 8'h00;
+    memory[3472] = 8'h00;
+    memory[3473] = 8'h00;
+    memory[3474] = 8'h00;
+    memory[3475] = 8'h00;
+    memory[3476] = 8'h00;
+    memory[3477] = 8'h00;
+    memory[3478] = 8'h00;
+    memory[3479] = 8'h00;
+    memory[3480] = 8'h00;
+    memory[3481] = 8'h00;
+    memory[3482] = 8'h00;
+    memory[3483] = 8'h00;
+    memory[3484] = 8'h00;
+    memory[3485] = 8'h00;
+    memory[3486] = 8'h00;
+    memory[3487] = 8'h00;
+    memory[3488] = 8'h00;
+    memory[3489] = 8'h00;
+    memory[3490] = 8'h00;
+    memory[3491] = 8'h00;
+    memory[3492] = 8'h00;
+    memory[3493] = 8'h00;
+    memory[3494] = 8'h00;
+    memory[3495] = 8'h00;
+    memory[3496] = 8'h00;
+    memory[3497] = 8'h00;
+    memory[3498] = 8'h00;
+    memory[3499] = 8'h00;
+    memory[3500] = 8'h00;
+    memory[3501] = 8'h00;
+    memory[3502] = 8'h00;
+    memory[3503] = 8'h00;
+    memory[3504] = 8'h00;
+    memory[3505] = 8'h00;
+    memory[3506] = 8'h00;
+    memory[3507] = 8'h00;
+    memory[3508] = 8'h00;
+    memory[3509] = 8'h00;
+    memory[3510] = 8'h00;
+    memory[3511] = 8'h00;
+    memory[3512] = 8'h00;
+    memory[3513] = 8'h00;
+    memory[3514] = 8'h00;
+    memory[3515] = 8'h00;
+    memory[3516] = 8'h00;
+    memory[3517] = 8'h00;
+    memory[3518] = 8'h00;
+    memory[3519] = 8'h00;
+    memory[3520] = 8'h00;
+    memory[3521] = 8'h00;
+    memory[3522] = 8'h00;
+    memory[3523] = 8'h00;
+    memory[3524] = 8'h00;
+    memory[3525] = 8'h00;
+    memory[3526] = 8'h00;
+    memory[3527] = 8'h00;
+    memory[3528] = 8'h00;
+    memory[3529] = 8'h00;
+    memory[3530] = 8'h00;
+    memory[3531] = 8'h00;
+    memory[3532] = 8'h00;
+    memory[3533] = 8'h00;
+    memory[3534] = 8'h00;
+    memory[3535] = 8'h00;
+    memory[3536] = 8'h00;
+    memory[3537] = 8'h00;
+    memory[3538] = 8'h00;
+    memory[3539] = 8'h00;
+    memory[3540] = 8'h00;
+    memory[3541] = 8'h00;
+    memory[3542] = 8'h00;
+    memory[3543] = 8'h00;
+    memory[3544] = 8'h00;
+    memory[3545] = 8'h00;
+    memory[3546] = 8'h00;
+    memory[3547] = 8'h00;
+    memory[3548] = 8'h00;
+    memory[3549] = 8'h00;
+    memory[3550] = 8'h00;
+    memory[3551] = 8'h00;
+    memory[3552] = 8'h00;
+    memory[3553] = 8'h00;
+    memory[3554] = 8'h00;
+    memory[3555] = 8'h00;
+    memory[3556] = 8'h00;
+    memory[3557] = 8'h00;
+    memory[3558] = 8'h00;
+    memory[3559] = 8'h00;
+    memory[3560] = 8'h00;
+    memory[3561] = 8'h00;
+    memory[3562] = 8'h00;
+    memory[3563] = 8'h00;
+    memory[3564] = 8'h00;
+    memory[3565] = 8'h00;
+    memory[3566] = 8'h00;
+    memory[3567] = 8'h00;
+    memory[3568] = 8'h00;
+    memory[3569] = 8'h00;
+    memory[3570] = 8'h00;
+    memory[3571] = 8'h00;
+    memory[3572] = 8'h00;
+    memory[3573] = 8'h00;
+    memory[3574] = 8'h00;
+    memory[3575] = 8'h00;
+    memory[3576] = 8'h00;
+    memory[3577] = 8'h00;
+    memory[3578] = 8'h00;
+    memory[3579] = 8'h00;
+    memory[3580] = 8'h00;
+    memory[3581] = 8'h00;
+    memory[3582] = 8'h00;
+    memory[3583] = 8'h00;
+    memory[3584] = 8'h00;
+    memory[3585] = 8'h00;
+    memory[3586] = 8'h00;
+    memory[3587] = 8'h00;
+    memory[3588] = 8'h00;
+    memory[3589] = 8'h00;
+    memory[3590] = 8'h00;
+    memory[3591] = 8'h00;
+    memory[3592] = 8'h00;
+    memory[3593] = 8'h00;
+    memory[3594] = 8'h00;
+    memory[3595] = 8'h00;
+    memory[3596] = 8'h00;
+    memory[3597] = 8'h00;
+    memory[3598] = 8'h00;
+    memory[3599] = 8'h00;
+    memory[3600] = 8'h00;
+    memory[3601] = 8'h00;
+    memory[3602] = 8'h00;
+    memory[3603] = 8'h00;
+    memory[3604] = 8'h00;
+    memory[3605] = 8'h00;
+    memory[3606] = 8'h00;
+    memory[3607] = 8'h00;
+    memory[3608] = 8'h00;
+    memory[3609] = 8'h00;
+    memory[3610] = 8'h00;
+    memory[3611] = 8'h00;
+    memory[3612] = 8'h00;
+    memory[3613] = 8'h00;
+    memory[3614] = 8'h00;
+    memory[3615] = 8'h00;
+    memory[3616] = 8'h00;
+    memory[3617] = 8'h00;
+    memory[3618] = 8'h00;
+    memory[3619] = 8'h00;
+    memory[3620] = 8'h00;
+    memory[3621] = 8'h00;
+    memory[3622] = 8'h00;
+    memory[3623] = 8'h00;
+    memory[3624] = 8'h00;
+    memory[3625] = 8'h00;
+    memory[3626] = 8'h00;
+    memory[3627] = 8'h00;
+    memory[3628] = 8'h00;
+    memory[3629] = 8'h00;
+    memory[3630] = 8'h00;
+    memory[3631] = 8'h00;
+    memory[3632] = 8'h00;
+    memory[3633] = 8'h00;
+    memory[3634] = 8'h00;
+    memory[3635] = 8'h00;
+    memory[3636] = 8'h00;
+    memory[3637] = 8'h00;
+    memory[3638] = 8'h00;
+    memory[3639] = 8'h00;
+    memory[3640] = 8'h00;
+    memory[3641] = 8'h00;
+    memory[3642] = 8'h00;
+    memory[3643] = 8'h00;
+    memory[3644] = 8'h00;
+    memory[3645] = 8'h00;
+    memory[3646] = 8'h00;
+    memory[3647] = 8'h00;
+    memory[3648] = 8'h00;
+    memory[3649] = 8'h00;
+    memory[3650] = 8'h00;
+    memory[3651] = 8'h00;
+    memory[3652] = 8'h00;
+    memory[3653] = 8'h00;
+    memory[3654] = 8'h00;
+    memory[3655] = 8'h00;
+    memory[3656] = 8'h00;
+    memory[3657] = 8'h00;
+    memory[3658] = 8'h00;
+    memory[3659] = 8'h00;
+    memory[3660] = 8'h00;
+    memory[3661] = 8'h00;
+    memory[3662] = 8'h00;
+    memory[3663] = 8'h00;
+    memory[3664] = 8'h00;
+    memory[3665] = 8'h00;
+    memory[3666] = 8'h00;
+    memory[3667] = 8'h00;
+    memory[3668] = 8'h00;
+    memory[3669] = 8'h00;
+    memory[3670] = 8'h00;
+    memory[3671] = 8'h00;
+    memory[3672] = 8'h00;
+    memory[3673] = 8'h00;
+    memory[3674] = 8'h00;
+    memory[3675] = 8'h00;
+    memory[3676] = 8'h00;
+    memory[3677] = 8'h00;
+    memory[3678] = 8'h00;
+    memory[3679] = 8'h00;
+    memory[3680] = 8'h00;
+    memory[3681] = 8'h00;
+    memory[3682] = 8'h00;
+    memory[3683] = 8'h00;
+    memory[3684] = 8'h00;
+    memory[3685] = 8'h00;
+    memory[3686] = 8'h00;
+    memory[3687] = 8'h00;
+    memory[3688] = 8'h00;
+    memory[3689] = 8'h00;
+    memory[3690] = 8'h00;
+    memory[3691] = 8'h00;
+    memory[3692] = 8'h00;
+    memory[3693] = 8'h00;
+    memory[3694] = 8'h00;
+    memory[3695] = 8'h00;
+    memory[3696] = 8'h00;
+    memory[3697] = 8'h00;
+    memory[3698] = 8'h00;
+    memory[3699] = 8'h00;
+    memory[3700] = 8'h00;
+    memory[3701] = 8'h00;
+    memory[3702] = 8'h00;
+    memory[3703] = 8'h00;
+    memory[3704] = 8'h00;
+    memory[3705] = 8'h00;
+    memory[3706] = 8'h00;
+    memory[3707] = 8'h00;
+    memory[3708] = 8'h00;
+    memory[3709] = 8'h00;
+    memory[3710] = 8'h00;
+    memory[3711] = 8'h00;
+    memory[3712] = 8'h00;
+    memory[3713] = 8'h00;
+    memory[3714] = 8'h00;
+    memory[3715] = 8'h00;
+    memory[3716] = 8'h00;
+    memory[3717] = 8'h00;
+    memory[3718] = 8'h00;
+    memory[3719] = 8'h00;
+    memory[3720] = 8'h00;
+    memory[3721] = 8'h00;
+    memory[3722] = 8'h00;
+    memory[3723] = 8'h00;
+    memory[3724] = 8'h00;
+    memory[3725] = 8'h00;
+    memory[3726] = 8'h00;
+    memory[3727] = 8'h00;
+    memory[3728] = 8'h00;
+    memory[3729] = 8'h00;
+    memory[3730] = 8'h00;
+    memory[3731] = 8'h00;
+    memory[3732] = 8'h00;
+    memory[3733] = 8'h00;
+    memory[3734] = 8'h00;
+    memory[3735] = 8'h00;
+    memory[3736] = 8'h00;
+    memory[3737] = 8'h00;
+    memory[3738] = 8'h00;
+    memory[3739] = 8'h00;
+    memory[3740] = 8'h00;
+    memory[3741] = 8'h00;
+    memory[3742] = 8'h00;
+    memory[3743] = 8'h00;
+    memory[3744] = 8'h00;
+    memory[3745] = 8'h00;
+    memory[3746] = 8'h00;
+    memory[3747] = 8'h00;
+    memory[3748] = 8'h00;
+    memory[3749] = 8'h00;
+    memory[3750] = 8'h00;
+    memory[3751] = 8'h00;
+    memory[3752] = 8'h00;
+    memory[3753] = 8'h00;
+    memory[3754] = 8'h00;
+    memory[3755] = 8'h00;
+    memory[3756] = 8'h00;
+    memory[3757] = 8'h00;
+    memory[3758] = 8'h00;
+    memory[3759] = 8'h00;
+    memory[3760] = 8'h00;
+    memory[3761] = 8'h00;
+    memory[3762] = 8'h00;
+    memory[3763] = 8'h00;
+    memory[3764] = 8'h00;
+    memory[3765] = 8'h00;
+    memory[3766] = 8'h00;
+    memory[3767] = 8'h00;
+    memory[3768] = 8'h00;
+    memory[3769] = 8'h00;
+    memory[3770] = 8'h00;
+    memory[3771] = 8'h00;
+    memory[3772] = 8'h00;
+    memory[3773] = 8'h00;
+    memory[3774] = 8'h00;
+    memory[3775] = 8'h00;
+    memory[3776] = 8'h00;
+    memory[3777] = 8'h00;
+    memory[3778] = 8'h00;
+    memory[3779] = 8'h00;
+    memory[3780] = 8'h00;
+    memory[3781] = 8'h00;
+    memory[3782] = 8'h00;
+    memory[3783] = 8'h00;
+    memory[3784] = 8'h00;
+    memory[3785] = 8'h00;
+    memory[3786] = 8'h00;
+    memory[3787] = 8'h00;
+    memory[3788] = 8'h00;
+    memory[3789] = 8'h00;
+    memory[3790] = 8'h00;
+    memory[3791] = 8'h00;
+    memory[3792] = 8'h00;
+    memory[3793] = 8'h00;
+    memory[3794] = 8'h00;
+    memory[3795] = 8'h00;
+    memory[3796] = 8'h00;
+    memory[3797] = 8'h00;
+    memory[3798] = 8'h00;
+    memory[3799] = 8'h00;
+    memory[3800] = 8'h00;
+    memory[3801] = 8'h00;
+    memory[3802] = 8'h00;
+    memory[3803] = 8'h00;
+    memory[3804] = 8'h00;
+    memory[3805] = 8'h00;
+    memory[3806] = 8'h00;
+    memory[3807] = 8'h00;
+    memory[3808] = 8'h00;
+    memory[3809] = 8'h00;
+    memory[3810] = 8'h00;
+    memory[3811] = 8'h00;
+    memory[3812] = 8'h00;
+    memory[3813] = 8'h00;
+    memory[3814] = 8'h00;
+    memory[3815] = 8'h00;
+    memory[3816] = 8'h00;
+    memory[3817] = 8'h00;
+    memory[3818] = 8'h00;
+    memory[3819] = 8'h00;
+    memory[3820] = 8'h00;
+    memory[3821] = 8'h00;
+    memory[3822] = 8'h00;
+    memory[3823] = 8'h00;
+    memory[3824] = 8'h00;
+    memory[3825] = 8'h00;
+    memory[3826] = 8'h00;
+    memory[3827] = 8'h00;
+    memory[3828] = 8'h00;
+    memory[3829] = 8'h00;
+    memory[3830] = 8'h00;
+    memory[3831] = 8'h00;
+    memory[3832] = 8'h00;
+    memory[3833] = 8'h00;
+    memory[3834] = 8'h00;
+    memory[3835] = 8'h00;
+    memory[3836] = 8'h00;
+    memory[3837] = 8'h00;
+    memory[3838] = 8'h00;
+    memory[3839] = 8'h00;
+    memory[3840] = 8'h00;
+    memory[3841] = 8'h00;
+    memory[3842] = 8'h00;
+    memory[3843] = 8'h00;
+    memory[3844] = 8'h00;
+    memory[3845] = 8'h00;
+    memory[3846] = 8'h00;
+    memory[3847] = 8'h00;
+    memory[3848] = 8'h00;
+    memory[3849] = 8'h00;
+    memory[3850] = 8'h00;
+    memory[3851] = 8'h00;
+    memory[3852] = 8'h00;
+    memory[3853] = 8'h00;
+    memory[3854] = 8'h00;
+    memory[3855] = 8'h00;
+    memory[3856] = 8'h00;
+    memory[3857] = 8'h00;
+    memory[3858] = 8'h00;
+    memory[3859] = 8'h00;
+    memory[3860] = 8'h00;
+    memory[3861] = 8'h00;
+    memory[3862] = 8'h00;
+    memory[3863] = 8'h00;
+    memory[3864] = 8'h00;
+    memory[3865] = 8'h00;
+    memory[3866] = 8'h00;
+    memory[3867] = 8'h00;
+    memory[3868] = 8'h00;
+    memory[3869] = 8'h00;
+    memory[3870] = 8'h00;
+    memory[3871] = 8'h00;
+    memory[3872] = 8'h00;
+    memory[3873] = 8'h00;
+    memory[3874] = 8'h00;
+    memory[3875] = 8'h00;
+    memory[3876] = 8'h00;
+    memory[3877] = 8'h00;
+    memory[3878] = 8'h00;
+    memory[3879] = 8'h00;
+    memory[3880] = 8'h00;
+    memory[3881] = 8'h00;
+    memory[3882] = 8'h00;
+    memory[3883] = 8'h00;
+    memory[3884] = 8'h00;
+    memory[3885] = 8'h00;
+    memory[3886] = 8'h00;
+    memory[3887] = 8'h00;
+    memory[3888] = 8'h00;
+    memory[3889] = 8'h00;
+    memory[3890] = 8'h00;
+    memory[3891] = 8'h00;
+    memory[3892] = 8'h00;
+    memory[3893] = 8'h00;
+    memory[3894] = 8'h00;
+    memory[3895] = 8'h00;
+    memory[3896] = 8'h00;
+    memory[3897] = 8'h00;
+    memory[3898] = 8'h00;
+    memory[3899] = 8'h00;
+    memory[3900] = 8'h00;
+    memory[3901] = 8'h00;
+    memory[3902] = 8'h00;
+    memory[3903] = 8'h00;
+    memory[3904] = 8'h00;
+    memory[3905] = 8'h00;
+    memory[3906] = 8'h00;
+    memory[3907] = 8'h00;
+    memory[3908] = 8'h00;
+    memory[3909] = 8'h00;
+    memory[3910] = 8'h00;
+    memory[3911] = 8'h00;
+    memory[3912] = 8'h00;
+    memory[3913] = 8'h00;
+    memory[3914] = 8'h00;
+    memory[3915] = 8'h00;
+    memory[3916] = 8'h00;
+    memory[3917] = 8'h00;
+    memory[3918] = 8'h00;
+    memory[3919] = 8'h00;
+    memory[3920] = 8'h00;
+    memory[3921] = 8'h00;
+    memory[3922] = 8'h00;
+    memory[3923] = 8'h00;
+    memory[3924] = 8'h00;
+    memory[3925] = 8'h00;
+    memory[3926] = 8'h00;
+    memory[3927] = 8'h00;
+    memory[3928] = 8'h00;
+    memory[3929] = 8'h00;
+    memory[3930] = 8'h00;
+    memory[3931] = 8'h00;
+    memory[3932] = 8'h00;
+    memory[3933] = 8'h00;
+    memory[3934] = 8'h00;
+    memory[3935] = 8'h00;
+    memory[3936] = 8'h00;
+    memory[3937] = 8'h00;
+    memory[3938] = 8'h00;
+    memory[3939] = 8'h00;
+    memory[3940] = 8'h00;
+    memory[3941] = 8'h00;
+    memory[3942] = 8'h00;
+    memory[3943] = 8'h00;
+    memory[3944] = 8'h00;
+    memory[3945] = 8'h00;
+    memory[3946] = 8'h00;
+    memory[3947] = 8'h00;
+    memory[3948] = 8'h00;
+    memory[3949] = 8'h00;
+    memory[3950] = 8'h00;
+    memory[3951] = 8'h00;
+    memory[3952] = 8'h00;
+    memory[3953] = 8'h00;
+    memory[3954] = 8'h00;
+    memory[3955] = 8'h00;
+    memory[3956] = 8'h00;
+    memory[3957] = 8'h00;
+    memory[3958] = 8'h00;
+    memory[3959] = 8'h00;
+    memory[3960] = 8'h00;
+    memory[3961] = 8'h00;
+    memory[3962] = 8'h00;
+    memory[3963] = 8'h00;
+    memory[3964] = 8'h00;
+    memory[3965] = 8'h00;
+    memory[3966] = 8'h00;
+    memory[3967] = 8'h00;
+    memory[3968] = 8'h00;
+    memory[3969] = 8'h00;
+    memory[3970] = 8'h00;
+    memory[3971] = 8'h00;
+    memory[3972] = 8'h00;
+    memory[3973] = 8'h00;
+    memory[3974] = 8'h00;
+    memory[3975] = 8'h00;
+    memory[3976] = 8'h00;
+    memory[3977] = 8'h00;
+    memory[3978] = 8'h00;
+    memory[3979] = 8'h00;
+    memory[3980] = 8'h00;
+    memory[3981] = 8'h00;
+    memory[3982] = 8'h00;
+    memory[3983] = 8'h00;
+    memory[3984] = 8'h00;
+    memory[3985] = 8'h00;
+    memory[3986] = 8'h00;
+    memory[3987] = 8'h00;
+    memory[3988] = 8'h00;
+    memory[3989] = 8'h00;
+    memory[3990] = 8'h00;
+    memory[3991] = 8'h00;
+    memory[3992] = 8'h00;
+    memory[3993] = 8'h00;
+    memory[3994] = 8'h00;
+    memory[3995] = 8'h00;
+    memory[3996] = 8'h00;
+    memory[3997] = 8'h00;
+    memory[3998] = 8'h00;
+    memory[3999] = 8'h00;
+    memory[4000] = 8'h00;
+    memory[4001] = 8'h00;
+    memory[4002] = 8'h00;
+    memory[4003] = 8'h00;
+    memory[4004] = 8'h00;
+    memory[4005] = 8'h00;
+    memory[4006] = 8'h00;
+    memory[4007] = 8'h00;
+    memory[4008] = 8'h00;
+    memory[4009] = 8'h00;
+    memory[4010] = 8'h00;
+    memory[4011] = 8'h00;
+    memory[4012] = 8'h00;
+    memory[4013] = 8'h00;
+    memory[4014] = 8'h00;
+    memory[4015] = 8'h00;
+    memory[4016] = 8'h00;
+    memory[4017] = 8'h00;
+    memory[4018] = 8'h00;
+    memory[4019] = 8'h00;
+    memory[4020] = 8'h00;
+    memory[4021] = 8'h00;
+    memory[4022] = 8'h00;
+    memory[4023] = 8'h00;
+    memory[4024] = 8'h00;
+    memory[4025] = 8'h00;
+    memory[4026] = 8'h00;
+    memory[4027] = 8'h00;
+    memory[4028] = 8'h00;
+    memory[4029] = 8'h00;
+    memory[4030] = 8'h00;
+    memory[4031] = 8'h00;
+    memory[4032] = 8'h00;
+    memory[4033] = 8'h00;
+    memory[4034] = 8'h00;
+    memory[4035] = 8'h00;
+    memory[4036] = 8'h00;
+    memory[4037] = 8'h00;
+    memory[4038] = 8'h00;
+    memory[4039] = 8'h00;
+    memory[4040] = 8'h00;
+    memory[4041] = 8'h00;
+    memory[4042] = 8'h00;
+    memory[4043] = 8'h00;
+    memory[4044] = 8'h00;
+    memory[4045] = 8'h00;
+    memory[4046] = 8'h00;
+    memory[4047] = 8'h00;
+    memory[4048] = 8'h00;
+    memory[4049] = 8'h00;
+    memory[4050] = 8'h00;
+    memory[4051] = 8'h00;
+    memory[4052] = 8'h00;
+    memory[4053] = 8'h00;
+    memory[4054] = 8'h00;
+    memory[4055] = 8'h00;
+    memory[4056] = 8'h00;
+    memory[4057] = 8'h00;
+    memory[4058] = 8'h00;
+    memory[4059] = 8'h00;
+    memory[4060] = 8'h00;
+    memory[4061] = 8'h00;
+    memory[4062] = 8'h00;
+    memory[4063] = 8'h00;
+    memory[4064] = 8'h00;
+    memory[4065] = 8'h00;
+    memory[4066] = 8'h00;
+    memory[4067] = 8'h00;
+    memory[4068] = 8'h00;
+    memory[4069] = 8'h00;
+    memory[4070] = 8'h00;
+    memory[4071] = 8'h00;
+    memory[4072] = 8'h00;
+    memory[4073] = 8'h00;
+    memory[4074] = 8'h00;
+    memory[4075] = 8'h00;
+    memory[4076] = 8'h00;
+    memory[4077] = 8'h00;
+    memory[4078] = 8'h00;
+    memory[4079] = 8'h00;
+    memory[4080] = 8'h00;
+    memory[4081] = 8'h00;
+    memory[4082] = 8'h00;
+    memory[4083] = 8'h00;
+    memory[4084] = 8'h00;
+    memory[4085] = 8'h00;
+    memory[4086] = 8'h00;
+    memory[4087] = 8'h00;
+    memory[4088] = 8'h00;
+    memory[4089] = 8'h00;
+    memory[4090] = 8'h00;
+    memory[4091] = 8'h00;
+    memory[4092] = 8'h00;
+    memory[4093] = 8'h00;
+    memory[4094] = 8'h00;
+    memory[4095] = 8'h00;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      mem[wp__addr] <= wp__data;
+    if (wr__en)
+      memory[wr__addr] <= wr__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (rd__en) begin
-      _0_ <= mem[\$4 [11:0]];
+      _0_ <= memory[rd__addr];
     end
   end
   assign rd__data = _0_;
-  assign \$34  = active | \$33 ;
-  assign \$35  = \$31  & \$34 ;
-  assign \$36  = active ? ptr : \port$329$0 [12:0];
-  assign \$37  = \$36  + 1'h1;
-  assign \$38  = active ? \end  : \port$329$0 [25:13];
-  assign \$39  = active ? ptr : \port$329$0 [12:0];
-  assign \$40  = \$39  + 1'h1;
-  assign \$41  = active ? \end  : \port$329$0 [25:13];
-  assign \$42  = \$40  >= \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = spans__valid & spans__ready;
-  assign \$45  = ~ entries__valid;
-  assign \$46  = \$45  | entries__ready;
-  assign \$47  = \port$329$0 [12:0] < \port$329$0 [25:13];
-  assign \$48  = spans__valid & \$47 ;
-  assign \$49  = active | \$48 ;
-  assign \$50  = \$46  & \$49 ;
-  assign \$51  = active ? col_value : \port$333$0 ;
   always @(posedge clk)
-    \$54  <= \$53 ;
-  always @(posedge clk)
-    entries__valid <= \$55 ;
-  always @(posedge clk)
-    first <= \$56 ;
-  always @(posedge clk)
-    last <= \$57 ;
-  always @(posedge clk)
-    ptr <= \$58 ;
-  always @(posedge clk)
-    \end  <= \$59 ;
-  always @(posedge clk)
-    active <= \$60 ;
-  always @(posedge clk)
-    col_value <= \$61 ;
-  assign \$1  = ~ entries__valid;
-  assign \$2  = \$1  | entries__ready;
-  assign \$3  = ~ active;
-  assign spans__ready = \$2  & \$3 ;
-  assign \$4  = active ? ptr : \port$329$0 [12:0];
-  assign \$5  = ~ entries__valid;
-  assign \$6  = \$5  | entries__ready;
-  assign \$7  = \port$329$0 [12:0] < \port$329$0 [25:13];
-  assign \$8  = spans__valid & \$7 ;
-  assign \$9  = active | \$8 ;
-  assign rd__en = \$6  & \$9 ;
-  assign busy = active | entries__valid;
-  assign \$10  = ~ entries__valid;
-  assign \$11  = \$10  | entries__ready;
-  assign \$12  = \port$329$0 [12:0] < \port$329$0 [25:13];
-  assign \$13  = spans__valid & \$12 ;
-  assign \$14  = active | \$13 ;
-  assign issued = \$11  & \$14 ;
-  assign \$15  = spans__valid & spans__ready;
-  assign \$16  = \port$329$0 [12:0] >= \port$329$0 [25:13];
-  assign skipped = \$15  & \$16 ;
-  assign \$17  = ~ entries__valid;
-  assign \$18  = \$17  | entries__ready;
-  assign \$19  = ~ entries__valid;
-  assign \$20  = \$19  | entries__ready;
-  assign \$21  = \port$329$0 [12:0] < \port$329$0 [25:13];
-  assign \$22  = spans__valid & \$21 ;
-  assign \$23  = active | \$22 ;
-  assign \$24  = \$20  & \$23 ;
-  assign \$25  = ~ active;
-  assign \$26  = active ? ptr : \port$329$0 [12:0];
-  assign \$27  = \$26  + 1'h1;
-  assign \$28  = active ? \end  : \port$329$0 [25:13];
-  assign \$29  = \$27  >= \$28 ;
-  assign \$30  = ~ entries__valid;
-  assign \$31  = \$30  | entries__ready;
-  assign \$32  = \port$329$0 [12:0] < \port$329$0 [25:13];
-  assign \$33  = spans__valid & \$32 ;
+    read__data <= \$1 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$53  = \$54 ;
-    if (\$50 ) begin
-      \$53  = \$51 ;
-    end
-    if (rst) begin
-      \$53  = 16'h0000;
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$1  = read__data;
+    if (read__out_en) begin
+      \$1  = rd__data;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$55  = entries__valid;
-    if (\$18 ) begin
-      \$55  = \$24 ;
-    end
-    if (rst) begin
-      \$55  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = first;
-    if (\$18 ) begin
-      \$56  = \$25 ;
-    end
-    if (rst) begin
-      \$56  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$57  = last;
-    if (\$18 ) begin
-      \$57  = \$29 ;
-    end
-    if (rst) begin
-      \$57  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$58  = ptr;
-    if (\$35 ) begin
-      \$58  = \$37 [12:0];
-    end
-    if (rst) begin
-      \$58  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$59  = \end ;
-    if (\$35 ) begin
-      \$59  = \$38 ;
-    end
-    if (rst) begin
-      \$59  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$60  = active;
-    if (\$35 ) begin
-      \$60  = \$43 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$61  = col_value;
-    if (\$44 ) begin
-      \$61  = \port$333$0 ;
-    end
-    if (rst) begin
-      \$61  = 16'h0000;
-    end
-  end
-  assign load__addr = wp__addr;
-  assign load__data = wp__data;
-  assign load__en = wp__en;
-  assign rd__addr = \$4 [11:0];
-  assign spans__payload = { \port$333$0 , \port$329$0  };
-  assign entries__payload = { \$54 , \$52  };
-  assign \port$340$0  = \$52 ;
-  assign \port$344$0  = \$54 ;
-  assign \spans__payload.start  = \port$329$0 [12:0];
-  assign \spans__payload.end  = \port$329$0 [25:13];
-  assign \spans__payload.value  = \port$333$0 ;
-  assign \entries__payload.rel_index  = \$52 [3:0];
-  assign \entries__payload.weight_idx  = \$52 [7:4];
-  assign \entries__payload.first  = \$52 [8];
-  assign \entries__payload.last  = \$52 [9];
-  assign \entries__payload.value  = \$54 ;
-  assign \$52 [9] = last;
-  assign \$52 [8] = first;
-  assign \$52 [7:4] = rd__data[7:4];
-  assign \$52 [3:0] = rd__data[3:0];
+  assign write__addr = wr__addr;
+  assign write__data = wr__data;
+  assign write__en = wr__en;
+  assign read__addr = rd__addr;
+  assign read__en = rd__en;
+  assign out = read__data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.destination_registers (\rp__addr$13 , clk, rst, wp__data, acc_read__data, out_read__data, \rp__en$15 , rp__en, rp__addr, wp__addr, wp__en, clear);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers (\rp__addr$13 , clk, rst, wp__data, acc_read__data, out_read__data, \rp__en$15 , rp__addr, rp__en, wp__addr, wp__en, clear);
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [63:0] \$1 ;
   wire [63:0] \$2 ;
   wire [63:0] \$3 ;
@@ -8441,14 +9588,14 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     \row_valid$18  <= \$9 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$7  = \$4 ;
     if (rst) begin
       \$7  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$8  = row_valid;
     if (rp__en) begin
       \$8  = \$5 ;
@@ -8458,7 +9605,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$9  = \row_valid$18 ;
     if (\rp__en$15 ) begin
       \$9  = \$6 ;
@@ -8477,8 +9624,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$308$0 , \port$430$0 , outputs__valid, out_read__addr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$446$0 , \port$621$0 , outputs__valid, out_read__addr);
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire [15:0] \$10 ;
   wire \$11 ;
@@ -8510,11 +9657,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire outputs__ready;
   output outputs__valid;
   reg outputs__valid = 1'h0;
-  output [15:0] \port$308$0 ;
-  wire [15:0] \port$308$0 ;
+  output [15:0] \port$446$0 ;
+  wire [15:0] \port$446$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$430$0 ;
-  wire [5:0] \port$430$0 ;
+  output [5:0] \port$621$0 ;
+  wire [5:0] \port$621$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -8547,7 +9694,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     outputs__valid <= \$15 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$13  = \$14 ;
     if (\$12 ) begin
       \$13  = out_read__addr;
@@ -8557,7 +9704,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$15  = outputs__valid;
     if (\$12 ) begin
       \$15  = rows__valid;
@@ -8569,14 +9716,14 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign rows__payload = out_read__addr;
   assign clamped = \$7 [15:0];
   assign outputs__payload = { \$10 , \$14  };
-  assign \port$308$0  = \$10 ;
-  assign \port$430$0  = \$14 ;
+  assign \port$446$0  = \$10 ;
+  assign \port$621$0  = \$14 ;
   assign \outputs__payload.local_row  = \$14 ;
   assign \outputs__payload.value  = \$10 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue (w_en, clk, rst, full, push__ready, pop__valid, pop__payload, r_en, level, w_data);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue (w_en, clk, rst, full, push__ready, pop__valid, pop__payload, r_en, level, w_data);
   input clk;
   wire clk;
   output full;
@@ -8608,8 +9755,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input w_en;
   wire w_en;
   wire w_rdy;
-  assign full = level == 4'h8;
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue.fifo  fifo (
+  assign full = level == 4'hc;
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue.fifo  fifo (
     .clk(clk),
     .level(level),
     .r_data(pop__payload),
@@ -8634,40 +9781,44 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue.fifo (w_en, clk, rst, w_rdy, r_rdy, r_data, r_en, level, w_port__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue.fifo (w_en, clk, rst, w_rdy, r_rdy, r_data, r_en, level, w_port__data);
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  reg [2:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [3:0] \$17 ;
-  wire [3:0] \$2 ;
-  wire \$3 ;
-  wire [3:0] \$4 ;
+  wire [4:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [4:0] \$18 ;
+  reg [3:0] \$19 ;
+  wire \$2 ;
+  reg [3:0] \$20 ;
+  reg [3:0] \$21 ;
+  wire [4:0] \$3 ;
+  wire [4:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire [4:0] \$9 ;
+  wire [4:0] \$7 ;
+  wire [4:0] \$8 ;
+  wire \$9 ;
   input clk;
   wire clk;
-  (* init = 3'h0 *)
-  wire [2:0] consume;
+  (* init = 4'h0 *)
+  wire [3:0] consume;
   output [3:0] level;
   reg [3:0] level = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] produce;
+  (* init = 4'h0 *)
+  wire [3:0] produce;
   output [25:0] r_data;
   wire [25:0] r_data;
   input r_en;
   wire r_en;
   (* init = 4'h0 *)
   wire [3:0] r_level;
-  reg [2:0] r_port__addr = 3'h0;
+  reg [3:0] r_port__addr = 4'h0;
   wire [25:0] r_port__data;
   output r_rdy;
   wire r_rdy;
@@ -8678,13 +9829,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire w_en;
   (* init = 4'h0 *)
   wire [3:0] w_level;
-  reg [2:0] w_port__addr = 3'h0;
+  reg [3:0] w_port__addr = 4'h0;
   input [25:0] w_port__data;
   wire [25:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [25:0] storage [7:0];
+  reg [25:0] storage [11:0];
   initial begin
     storage[0] = 26'h0000000;
     storage[1] = 26'h0000000;
@@ -8694,66 +9845,74 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     storage[5] = 26'h0000000;
     storage[6] = 26'h0000000;
     storage[7] = 26'h0000000;
+    storage[8] = 26'h0000000;
+    storage[9] = 26'h0000000;
+    storage[10] = 26'h0000000;
+    storage[11] = 26'h0000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
   assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 4'h8;
+  assign w_rdy = level != 4'hc;
   assign r_rdy = | level;
   assign w_port__en = w_en & w_rdy;
   assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr + 1'h1;
-  assign \$3  = r_rdy & r_en;
-  assign \$4  = r_port__addr + 1'h1;
-  assign \$5  = w_rdy & w_en;
-  assign \$6  = r_rdy & r_en;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$5  & \$7 ;
-  assign \$9  = level + 1'h1;
+  assign \$2  = w_port__addr == 4'hb;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 4'hb;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 5'h00 : \$7 ;
+  assign \$9  = w_rdy & w_en;
   assign \$10  = r_rdy & r_en;
-  assign \$11  = w_rdy & w_en;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = level - 1'h1;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$15 ;
+    w_port__addr <= \$19 ;
   always @(posedge clk)
-    r_port__addr <= \$16 ;
+    r_port__addr <= \$20 ;
   always @(posedge clk)
-    level <= \$17 ;
+    level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$15  = w_port__addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$19  = w_port__addr;
     if (\$1 ) begin
-      \$15  = \$2 [2:0];
+      \$19  = \$4 [3:0];
     end
     if (rst) begin
-      \$15  = 3'h0;
+      \$19  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$16  = r_port__addr;
-    if (\$3 ) begin
-      \$16  = \$4 [2:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [3:0];
     end
     if (rst) begin
-      \$16  = 3'h0;
+      \$20  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$17  = level;
-    if (\$8 ) begin
-      \$17  = \$9 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [3:0];
     end
-    if (\$13 ) begin
-      \$17  = \$14 [3:0];
+    if (\$17 ) begin
+      \$21  = \$18 [3:0];
     end
     if (rst) begin
-      \$17  = 4'h0;
+      \$21  = 4'h0;
     end
   end
   assign w_level = level;
@@ -8765,8 +9924,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -8930,7 +10089,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     codebook6 <= \$40 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$42  = codebook8;
     if (\$16 ) begin
       \$42  = load__data;
@@ -8940,7 +10099,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$43  = codebook9;
     if (\$18 ) begin
       \$43  = load__data;
@@ -8950,7 +10109,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$44  = codebook10;
     if (\$20 ) begin
       \$44  = load__data;
@@ -8960,7 +10119,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$45  = codebook11;
     if (\$22 ) begin
       \$45  = load__data;
@@ -8970,7 +10129,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$46  = codebook12;
     if (\$24 ) begin
       \$46  = load__data;
@@ -8980,7 +10139,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$47  = codebook13;
     if (\$26 ) begin
       \$47  = load__data;
@@ -8990,7 +10149,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$48  = codebook14;
     if (\$28 ) begin
       \$48  = load__data;
@@ -9000,7 +10159,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$49  = codebook15;
     if (\$30 ) begin
       \$49  = load__data;
@@ -9010,7 +10169,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$50  = weighted__valid;
     if (\$32 ) begin
       \$50  = entries__valid;
@@ -9020,7 +10179,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
       \$51 [5:0] = entries__payload[5:0];
@@ -9033,7 +10192,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (entries__payload[9:6])
       4'h0:
@@ -9071,7 +10230,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$35  = codebook1;
     if (\$2 ) begin
       \$35  = load__data;
@@ -9081,7 +10240,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$36  = codebook2;
     if (\$4 ) begin
       \$36  = load__data;
@@ -9091,7 +10250,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$37  = codebook3;
     if (\$6 ) begin
       \$37  = load__data;
@@ -9101,7 +10260,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$38  = codebook4;
     if (\$8 ) begin
       \$38  = load__data;
@@ -9111,7 +10270,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$39  = codebook5;
     if (\$10 ) begin
       \$39  = load__data;
@@ -9121,7 +10280,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$40  = codebook6;
     if (\$12 ) begin
       \$40  = load__data;
@@ -9131,7 +10290,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$41  = codebook7;
     if (\$14 ) begin
       \$41  = load__data;

@@ -5,23 +5,26 @@ from amaranth.lib.wiring import In, Out
 from pyhdl.eie.activation_queue import activation_layout
 from pyhdl.eie.lnzd import LeadingNonzeroDetector
 from pyhdl.params import bits_for, check_int, module_name
+from pyhdl.primitives.block_ram import BlockRAM
 from sw.formats import ACT_WIDTH
 
 
 class ActivationScanner(wiring.Component):
     """The input activation buffer and the leading-nonzero detection that feeds the broadcast.
 
-    The buffer holds ``max_cols`` signed activations as words of ``lnzd_width`` values. After
-    ``start`` the scanner fetches word after word (a synchronous read one word ahead) into a
-    window register; every cycle the LNZD tree picks the lowest remaining nonzero of the window
-    (columns at or beyond ``n_cols`` do not count) and, when the broadcast register can take
-    it, emits ``(col, value)`` and clears it. A window with nothing left is replaced by the next
-    word in the same cycle, so a word of zeros costs one cycle for ``lnzd_width`` activations
-    and a word with ``n`` nonzeros costs ``n`` cycles when the broadcast is not stalled.
+    The buffer holds ``max_cols`` signed activations as words of ``lnzd_width`` values in a
+    ``BlockRAM``. After ``start`` the scanner fetches word after word (two words ahead: the
+    buffer's read and output registers) into a window register; every cycle the LNZD tree picks
+    the lowest remaining nonzero of the window (columns at or beyond ``n_cols`` do not count)
+    and, when the broadcast register can take it, emits ``(col, value)`` and clears it. A window
+    with nothing left is replaced by the next word in the same cycle (decided from the mask alone:
+    no bit, or one bit that leaves now), so a word of zeros costs one cycle for ``lnzd_width``
+    activations and a word with ``n`` nonzeros costs ``n`` cycles when the broadcast is not
+    stalled.
 
     Timing (for the cycle model): with ``start`` high in cycle ``S``, word 0 is in the window in
-    cycle ``S + 3``; a word entering the window in cycle ``w`` with nonzeros emitted in cycles
-    ``l_1 < ... < l_n`` is followed by the next word in cycle ``l_n + 1`` (``w + 1`` if it has
+    cycle ``S + FIRST_WINDOW``; a word entering the window in cycle ``w`` with nonzeros emitted in
+    cycles ``l_1 < ... < l_n`` is followed by the next word in cycle ``l_n + 1`` (``w + 1`` if it has
     none); an emission in cycle ``l`` is on ``acts`` from ``l + 1`` until it is taken, and the next
     emission waits for that cycle.
 
@@ -39,8 +42,9 @@ class ActivationScanner(wiring.Component):
         The scan has finished and the broadcast register is empty (high until ``start``).
     """
 
-    FIRST_WINDOW = 3    # cycles from `start` to word 0 in the window
-    BUFFER_PATH = "buffer"   # the Verilog name of the activation memory: lnzd_width lanes a word
+    FIRST_WINDOW = 4    # cycles from `start` to word 0 in the window
+    # The Verilog path of the activation memory (lnzd_width lanes a word): the buffer's behavioural memory.
+    BUFFER_PATH = f"buffer.{BlockRAM.MEMORY_PATH}"
 
     @staticmethod
     def buffer_words(values, lnzd_width: int, act_width: int = ACT_WIDTH) -> list:
@@ -73,32 +77,37 @@ class ActivationScanner(wiring.Component):
         w, aw = self.lnzd_width, self.act_width
         lane_bits = w.bit_length() - 1
         word_bits = bits_for(self.n_words)
-        m.submodules.buffer = buf = memory.Memory(shape=w * aw, depth=self.n_words, init=[])
-        wp = buf.write_port(granularity=aw)
+        m.submodules.buffer = buf = BlockRAM(shape=w * aw, depth=self.n_words, granularity=aw)
         lane = self.load.addr[:lane_bits]
         m.d.comb += [
-            wp.addr.eq(self.load.addr >> lane_bits),
-            wp.data.eq(self.load.data.replicate(w)),
-            wp.en.eq(self.load.en.replicate(w) & (1 << lane)),
+            buf.write.addr.eq(self.load.addr >> lane_bits),
+            buf.write.data.eq(self.load.data.replicate(w)),
+            buf.write.en.eq(self.load.en.replicate(w) & (1 << lane)),
         ]
 
         scanning = Signal()
         n_words = Signal(word_bits)
         m.d.comb += n_words.eq((self.n_cols + (w - 1)) >> lane_bits)
 
-        # Fetch: one word ahead of the window, in the read port's data register.
+        # Fetch, two words ahead of the window: the buffer's read register (stage 1) and output
+        # register (stage 2), each advancing when the stage after it is free or advancing. Each
+        # word carries its index and which of its lanes lie below ``n_cols``.
         fetch_ptr = Signal(word_bits)
-        fetch_valid = Signal()
-        fetch_word = Signal(word_bits)
+        s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2)]
+        s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2)]
+        s_lanes = [Signal(w, name=f"s{k}_lanes") for k in (1, 2)]
         window_take = Signal()
-        fetch_advance = ~fetch_valid | window_take
-        issue = scanning & (fetch_ptr < n_words) & fetch_advance
-        rd = buf.read_port()
-        m.d.comb += [rd.addr.eq(fetch_ptr), rd.en.eq(issue)]
-        with m.If(fetch_advance):
-            m.d.sync += fetch_valid.eq(issue)
+        adv2 = ~s_valid[1] | window_take
+        adv1 = ~s_valid[0] | adv2
+        issue = scanning & (fetch_ptr < n_words) & adv1
+        in_range = Cat(Cat(Const(i, lane_bits), fetch_ptr) < self.n_cols for i in range(w))
+        m.d.comb += [buf.read.addr.eq(fetch_ptr), buf.read.en.eq(adv1), buf.read.out_en.eq(adv2)]
+        with m.If(adv1):
+            m.d.sync += [s_valid[0].eq(issue), s_word[0].eq(fetch_ptr), s_lanes[0].eq(in_range)]
+        with m.If(adv2):
+            m.d.sync += [s_valid[1].eq(s_valid[0]), s_word[1].eq(s_word[0]), s_lanes[1].eq(s_lanes[0])]
         with m.If(issue):
-            m.d.sync += [fetch_ptr.eq(fetch_ptr + 1), fetch_word.eq(fetch_ptr)]
+            m.d.sync += fetch_ptr.eq(fetch_ptr + 1)
 
         # Window: the word being scanned and the nonzeros not yet emitted.
         window = Signal(w * aw)
@@ -113,7 +122,13 @@ class ActivationScanner(wiring.Component):
         emit = lnzd.valid & out_advance
         remaining = Signal(w)
         m.d.comb += remaining.eq(mask & ~Mux(emit, 1 << lnzd.index, 0))
-        m.d.comb += window_take.eq(fetch_valid & (~window_valid | (remaining == 0)))
+        # ``remaining == 0`` without waiting for the LNZD: no bit left, or one bit and it leaves now.
+        drained = Signal()
+        mask_single = Cat(mask & ~(1 << i) == 0 for i in range(w)).any()
+        m.d.comb += [
+            drained.eq((mask == 0) | (mask_single & out_advance)),
+            window_take.eq(s_valid[1] & (~window_valid | drained)),
+        ]
 
         with m.If(emit):
             m.d.sync += [
@@ -124,19 +139,19 @@ class ActivationScanner(wiring.Component):
         with m.If(out_advance):
             m.d.sync += self.acts.valid.eq(emit)
 
-        # Nonzero and within the vector's length.
-        nonzero = Cat((rd.data[i * aw:(i + 1) * aw] != 0) & (Cat(Const(i, lane_bits), fetch_word) < self.n_cols)
-                      for i in range(w))
+        nonzero = Cat(buf.read.data[i * aw:(i + 1) * aw] != 0 for i in range(w)) & s_lanes[1]
         with m.If(window_take):
-            m.d.sync += [window.eq(rd.data), window_word.eq(fetch_word), mask.eq(nonzero), window_valid.eq(1)]
-        with m.Elif(window_valid & (remaining == 0)):
+            m.d.sync += [window.eq(buf.read.data), window_word.eq(s_word[1]), mask.eq(nonzero),
+                         window_valid.eq(1)]
+        with m.Elif(window_valid & drained):
             m.d.sync += window_valid.eq(0)
 
         m.d.comb += self.done.eq(~scanning)
         with m.If(self.start):
-            m.d.sync += [scanning.eq(1), fetch_ptr.eq(0), fetch_valid.eq(0), window_valid.eq(0),
-                         self.acts.valid.eq(0)]
-        with m.Elif(scanning & (fetch_ptr == n_words) & ~fetch_valid & ~window_valid & ~self.acts.valid):
+            m.d.sync += [scanning.eq(1), fetch_ptr.eq(0), s_valid[0].eq(0), s_valid[1].eq(0),
+                         window_valid.eq(0), self.acts.valid.eq(0)]
+        with m.Elif(scanning & (fetch_ptr == n_words) & ~s_valid[0] & ~s_valid[1] & ~window_valid
+                    & ~self.acts.valid):
             m.d.sync += scanning.eq(0)
         return m
 

@@ -29,8 +29,10 @@ class AddressAccumulator(wiring.Component):
         Sticky: set when a row reaches ``max_local_rows`` (a corrupt image); cleared by
         ``error_clear``. The entry is still passed on, with its row truncated.
 
-    Throughput one entry per cycle; latency one cycle.
+    Throughput one entry per cycle; latency ``LATENCY`` = 1 cycle.
     """
+
+    LATENCY = 1
 
     def __init__(self, *, max_local_rows: int, value_width: int = 0):
         self.max_local_rows = check_int("max_local_rows", max_local_rows)

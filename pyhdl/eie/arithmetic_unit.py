@@ -1,20 +1,24 @@
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.weight_decoder import weighted_entry_layout
 from pyhdl.params import bits_for, check_int
+from pyhdl.primitives.multiplier import Multiplier
 
 
 class ArithmeticUnit(wiring.Component):
     """Multiply-accumulate into the destination registers, with a bypass for same-row hits.
 
-    Stage 1 (the cycle an entry is accepted): ``weight * value`` is registered and the
-    destination row is read. Stage 2 (next cycle): the registered product is added to the row's
-    value and written back. The read in stage 1 cannot see the write of the entry one ahead
-    (the memory is not transparent), so when that entry wrote the same row, the bypass takes its
-    freshly computed sum instead of the stale read. Always ready: one entry per cycle, no stall,
-    whatever the row sequence; an entry's sum is in the registers two cycles after acceptance.
+    An entry accepted in cycle ``t`` enters a ``Multiplier`` of ``MULT_LATENCY`` = 3 (input,
+    pipeline and output registers: a fully registered DSP) while its row travels alongside. The
+    destination row is read in cycle ``t + 2`` and in cycle ``t + 3`` the product is added to it
+    and written back. That read cannot see the write of the entry one ahead, which lands at the
+    end of the same cycle (the memory is not transparent), so when that entry wrote the same row
+    the bypass takes its freshly computed sum instead; entries further ahead have been written
+    before the read. The bypass decision is registered a cycle early, so the write-back cycle is
+    one 2:1 select and the adder. Always ready: one entry per cycle, no stall, whatever the row
+    sequence; an entry's sum is in the registers at the end of cycle ``t + LATENCY``.
 
     Attributes
     ----------
@@ -27,12 +31,15 @@ class ArithmeticUnit(wiring.Component):
         Layer start (with the destination registers' clear): forget the bypass state.
     """
 
+    MULT_LATENCY = 3
+    LATENCY = MULT_LATENCY      # acceptance -> write-back cycle
+
     def __init__(self, *, max_local_rows: int, acc_width: int, act_width: int, weight_width: int):
         self.max_local_rows = check_int("max_local_rows", max_local_rows)
         self.acc_width = check_int("acc_width", acc_width, minimum=act_width + weight_width)
         row_width = bits_for(max_local_rows - 1)
         self.row_width = row_width
-        self.product_width = act_width + weight_width
+        self.act_width, self.weight_width = act_width, weight_width
         super().__init__({
             "entries": In(stream.Signature(weighted_entry_layout(row_width, weight_width, act_width))),
             "acc_read": In(memory.ReadPort.Signature(addr_width=row_width, shape=signed(acc_width))),
@@ -44,28 +51,36 @@ class ArithmeticUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         entry = self.entries.payload
-        accept = self.entries.valid
         m.d.comb += self.entries.ready.eq(1)
 
-        # Stage 1: multiply; read the destination row.
-        product = Signal(signed(self.product_width))
-        row = Signal(self.row_width)
-        valid = Signal()
-        m.d.sync += [product.eq(entry.weight * entry.value), row.eq(entry.local_row), valid.eq(accept)]
-        m.d.comb += [self.acc_read.addr.eq(entry.local_row), self.acc_read.en.eq(accept)]
+        m.submodules.multiplier = mul = Multiplier(a_width=self.weight_width, b_width=self.act_width,
+                                                   latency=self.MULT_LATENCY)
+        m.d.comb += [mul.a.eq(entry.weight), mul.b.eq(entry.value)]
 
-        # Stage 2: accumulate and write back; bypass the stale read after a same-row write.
-        last_row = Signal(self.row_width)
+        # The row and valid bit of the entry in each multiplier stage: index k holds the entry
+        # accepted k + 1 cycles ago; the last is the write-back stage.
+        rows = [Signal(self.row_width, name=f"row{k + 1}") for k in range(self.LATENCY)]
+        valid = [Signal(name=f"valid{k + 1}") for k in range(self.LATENCY)]
+        m.d.sync += [rows[0].eq(entry.local_row), valid[0].eq(self.entries.valid)]
+        for k in range(1, self.LATENCY):
+            m.d.sync += [rows[k].eq(rows[k - 1]), valid[k].eq(valid[k - 1])]
+        row, wb_valid = rows[-1], valid[-1]
+        m.d.comb += [self.acc_read.addr.eq(rows[-2]), self.acc_read.en.eq(valid[-2])]
+
+        # Write-back: add the product to the row; bypass the stale read after a same-row write.
         last_sum = Signal(signed(self.acc_width))
-        last_valid = Signal()
-        bypass = last_valid & (last_row == row)
+        bypass = Signal()
         total = Signal(signed(self.acc_width))
         m.d.comb += [
-            total.eq(Mux(bypass, last_sum, self.acc_read.data) + product),
+            total.eq(Mux(bypass, last_sum, self.acc_read.data) + mul.p),
             self.acc_write.addr.eq(row),
             self.acc_write.data.eq(total),
-            self.acc_write.en.eq(valid),
-            self.busy.eq(valid),
+            self.acc_write.en.eq(wb_valid),
+            self.busy.eq(Cat(valid).any()),
         ]
-        m.d.sync += [last_row.eq(row), last_sum.eq(total), last_valid.eq(valid & ~self.clear)]
+        m.d.sync += [
+            last_sum.eq(total),
+            # Next cycle's entry read its row in this cycle, while this write was still pending.
+            bypass.eq(wb_valid & valid[-2] & (row == rows[-2]) & ~self.clear),
+        ]
         return m

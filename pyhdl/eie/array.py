@@ -4,6 +4,7 @@ from amaranth.hdl import Array, Cat, Module, Signal, signed
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from pyhdl.eie.activation_queue import activation_layout
 from pyhdl.eie.activation_scanner import ActivationScanner, check_lnzd_width
 from pyhdl.eie.processing_element import ProcessingElement, check_pe_params
 from pyhdl.instance import instance_of
@@ -62,9 +63,13 @@ class EIEArray(wiring.Component):
 
     Row ``i`` of the layer lives in PE ``i % n_pe`` as local row ``i // n_pe``. After ``start``
     the activation scanner finds the input's nonzeros (``lnzd_width`` activations per cycle
-    through the LNZD tree) and broadcasts each ``(col, value)`` to every PE's queue in the same
-    cycle; the broadcast waits only while some queue is full. ``done`` rises when the scan has
-    finished and every PE is idle. ``read_start`` then streams the ``n_rows`` outputs on
+    through the LNZD tree) and broadcasts each ``(col, value)`` through a register and a register
+    per group of ``GROUP`` PEs into every PE's queue in the same cycle (``BROADCAST_LATENCY``).
+    The broadcast stops while some queue held ``queue_depth`` or more activations
+    ``STOP_LATENCY`` cycles ago (the reduction is registered per PE and per group); each queue
+    holds ``queue_depth + QUEUE_SLACK`` entries, so what is already on its way always finds room.
+    ``done`` rises ``DONE_LATENCY`` cycles after a cycle in which the scan had finished, the
+    broadcast was empty and every PE was idle. ``read_start`` then streams the ``n_rows`` outputs on
     ``outputs`` in global row order (one row per two cycles).
 
     Host interface
@@ -79,7 +84,8 @@ class EIEArray(wiring.Component):
         Performance counters, combinational read (:class:`Status`, :class:`ArrayStatus`;
         :meth:`status_address` encodes the address); cleared by ``start``; 0 out of range.
     error : Out(1)
-        Some PE saw a column beyond its loaded columns.
+        Some PE saw a column beyond its loaded columns (or an activation met a full queue, which
+        the slack rules out).
 
     Attributes
     ----------
@@ -89,12 +95,21 @@ class EIEArray(wiring.Component):
         and :meth:`status_address`.
     """
 
+    GROUP = 8                 # PEs behind one broadcast register and one reduction register
+    BROADCAST_LATENCY = 2     # fire -> every queue: the broadcast register, then the group's
+    STOP_LATENCY = 2          # queue level -> stop: a register per PE, then one per group
+    QUEUE_SLACK = BROADCAST_LATENCY + STOP_LATENCY    # queue entries beyond the stop threshold
+    DONE_LATENCY = 2          # finished -> done: the idle reduction's two registers
+
     def __init__(self, *, n_pe: int = 4, max_cols: int = 1024, max_entries: int = 4096,
                  max_local_rows: int = 64, queue_depth: int = QUEUE_DEPTH, lnzd_width: int = 8,
                  acc_width: int | None = None, counter_width: int = 32):
         self.n_pe = check_int("n_pe", n_pe)
+        check_int("queue_depth", queue_depth)
+        # Each PE's queue holds QUEUE_SLACK entries beyond the broadcast's stop threshold.
         self.pe_args = check_pe_params(max_cols=max_cols, max_entries=max_entries, max_local_rows=max_local_rows,
-                                       queue_depth=queue_depth, acc_width=acc_width, counter_width=counter_width)
+                                       queue_depth=queue_depth + self.QUEUE_SLACK, acc_width=acc_width,
+                                       counter_width=counter_width)
         self.lnzd_width = check_lnzd_width(lnzd_width)
         self.max_cols, self.max_entries, self.max_local_rows = max_cols, max_entries, max_local_rows
         self.queue_depth, self.acc_width, self.counter_width = queue_depth, self.pe_args["acc_width"], counter_width
@@ -170,29 +185,66 @@ class EIEArray(wiring.Component):
                 with m.Case(Config.RELU):
                     m.d.sync += relu.eq(self.load.data)
 
-        # Broadcast: every queue takes the activation in the same cycle, or none does.
-        any_full = Cat(pe.queue_full for pe in pes).any()
-        fire = scan.acts.valid & ~any_full
-        m.d.comb += scan.acts.ready.eq(~any_full)
-        for pe in pes:
-            m.d.comb += [pe.acts.valid.eq(fire), pe.acts.payload.eq(scan.acts.payload)]
+        # Broadcast: the scanner's activation goes through the broadcast register and one register
+        # per group of PEs (BROADCAST_LATENCY) into every queue in the same cycle. It leaves the
+        # scanner unless `stop`: some queue held `queue_depth` or more activations STOP_LATENCY
+        # cycles ago (a register per PE, then one per group); the QUEUE_SLACK entries beyond that
+        # threshold take what is already on its way, so no queue is ever written while full.
+        groups = [pes[g:g + self.GROUP] for g in range(0, self.n_pe, self.GROUP)]
+        layout = activation_layout(bits_for(self.max_cols - 1), ACT_WIDTH)
+        bcast_valid = Signal()
+        bcast = Signal(layout)
+        nearly_full = [Signal(name=f"pe{k}_nearly_full") for k in range(self.n_pe)]
+        group_stop = [Signal(name=f"group{g}_stop") for g in range(len(groups))]
+        stop = Cat(group_stop).any()
+        fire = scan.acts.valid & ~stop
+        m.d.comb += scan.acts.ready.eq(~stop)
+        m.d.sync += [bcast_valid.eq(fire), bcast.eq(scan.acts.payload)]
+        overflow = Signal()
+        group_valid = [Signal(name=f"group{g}_acts_valid") for g in range(len(groups))]
+        for g, members in enumerate(groups):
+            g_acts = Signal(layout, name=f"group{g}_acts")
+            m.d.sync += [group_valid[g].eq(bcast_valid), g_acts.eq(bcast)]
+            for pe in members:
+                m.d.comb += [pe.acts.valid.eq(group_valid[g]), pe.acts.payload.eq(g_acts)]
+            first = g * self.GROUP
+            m.d.sync += group_stop[g].eq(Cat(nearly_full[first:first + len(members)]).any())
+        for k, pe in enumerate(pes):
+            m.d.sync += nearly_full[k].eq(pe.queue_level >= self.queue_depth)
+        # Sticky: an activation met a full queue (the slack makes this impossible; a check).
+        with m.If(self.start):
+            m.d.sync += overflow.eq(0)
+        with m.Elif(Cat(pe.acts.valid & ~pe.acts.ready for pe in pes).any()):
+            m.d.sync += overflow.eq(1)
 
-        # Layer control and array counters.
+        # Layer control and array counters. The layer is done DONE_LATENCY cycles after a cycle
+        # in which the scan had finished, nothing was in the broadcast and every PE was idle
+        # (a register per PE and one per group, the scan's side delayed alike).
         running = Signal()
-        all_idle = Cat(pe.idle for pe in pes).all()
+        pe_idle = [Signal(name=f"pe{k}_idle") for k in range(self.n_pe)]
+        group_idle = [Signal(name=f"group{g}_idle") for g in range(len(groups))]
+        quiet = [Signal(name=f"quiet{k}") for k in range(2)]
+        m.d.sync += [pe_idle[k].eq(pe.idle) for k, pe in enumerate(pes)]
+        for g, members in enumerate(groups):
+            first = g * self.GROUP
+            m.d.sync += group_idle[g].eq(Cat(pe_idle[first:first + len(members)]).all())
+        bcast_empty = ~bcast_valid & ~Cat(group_valid).any()
+        m.d.sync += [quiet[0].eq(scan.done & bcast_empty & ~self.start), quiet[1].eq(quiet[0] & ~self.start)]
+        finished = quiet[1] & Cat(group_idle).all()
+
         cycles = Signal(self.counter_width)
         bcast_stalls = Signal(self.counter_width)
         m.d.comb += [scan.start.eq(self.start), self.running.eq(running),
-                     self.error.eq(Cat(pe.error for pe in pes).any())]
+                     self.error.eq(Cat(pe.error for pe in pes).any() | overflow)]
         for pe in pes:
             m.d.comb += [pe.clear.eq(self.start), pe.running.eq(running)]
         with m.If(self.start):
             m.d.sync += [running.eq(1), self.done.eq(0), cycles.eq(0), bcast_stalls.eq(0)]
         with m.Elif(running):
             m.d.sync += cycles.eq(cycles + 1)
-            with m.If(scan.acts.valid & any_full):
+            with m.If(scan.acts.valid & stop):
                 m.d.sync += bcast_stalls.eq(bcast_stalls + 1)
-            with m.If(scan.done & all_idle):
+            with m.If(finished):
                 m.d.sync += [running.eq(0), self.done.eq(1)]
 
         array_counters = {ArrayStatus.CYCLES: cycles, ArrayStatus.BROADCAST_STALLS: bcast_stalls,

@@ -43,14 +43,14 @@ class CSCDecoder(wiring.Component):
         A column or entry is in flight (a column is accepted only from a non-empty source, so
         ``busy`` low with nothing offered means the decoder is empty).
 
-    Timing: the first entry of a column leaves 3 cycles after the column is accepted;
-    sustained throughput is one entry per cycle across column boundaries while columns wait at
-    the input; an empty column costs one cycle. Without back-pressure, columns with
-    ``e_1 .. e_n`` entries take ``sum(max(e_i, 1)) + 3`` cycles from the first column accepted
-    to the last entry out.
+    Timing: the first entry of a column leaves ``LATENCY`` = 8 cycles after the column is
+    accepted (pointer read 5, sparse-matrix read 2, address accumulator 1); sustained throughput
+    is one entry per cycle across column boundaries while columns wait at the input; an empty
+    column costs one cycle. Without back-pressure, columns with ``e_1 .. e_n`` entries take
+    ``sum(max(e_i, 1)) + LATENCY`` cycles from the first column accepted to the last entry out.
     """
 
-    LATENCY = 3
+    LATENCY = PointerRead.LATENCY + SparseMatrixRead.LATENCY + AddressAccumulator.LATENCY
 
     def __init__(self, *, max_cols: int = 1024, max_entries: int = 4096, max_local_rows: int = 64,
                  value_width: int = 0, col_ptr=None, entries=None):
@@ -98,7 +98,7 @@ class CSCDecoder(wiring.Component):
             ptr.error_clear.eq(self.error_clear),
             accum.error_clear.eq(self.error_clear),
             self.error.eq(ptr.error | accum.error),
-            self.busy.eq(ptr.spans.valid | spmat.busy | accum.decoded.valid),
+            self.busy.eq(ptr.busy | spmat.busy | accum.decoded.valid),
             self.issued.eq(spmat.issued),
             self.skipped.eq(spmat.skipped),
         ]

@@ -1,8 +1,9 @@
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import bits_for, check_int
+from pyhdl.primitives.block_ram import BlockRAM
 
 
 def column_layout(col_width: int, value_width: int) -> data.StructLayout:
@@ -11,8 +12,10 @@ def column_layout(col_width: int, value_width: int) -> data.StructLayout:
 
 
 def span_layout(ptr_width: int, value_width: int = 0) -> data.StructLayout:
-    """A column's entries ``start .. end - 1`` in the sparse-matrix memory, and its value."""
-    return data.StructLayout({"start": ptr_width, "end": ptr_width, **value_field(value_width)})
+    """A column's entries ``start .. end - 1`` in the sparse-matrix memory, whether there are none
+    (``start >= end``) or one, and its value."""
+    return data.StructLayout({"start": ptr_width, "end": ptr_width, "empty": 1, "single": 1,
+                              **value_field(value_width)})
 
 
 def value_field(value_width: int) -> dict:
@@ -21,12 +24,18 @@ def value_field(value_width: int) -> dict:
 
 
 class PointerRead(wiring.Component):
-    """Looks up a column's start and end pointer in one cycle from even/odd pointer banks.
+    """Looks up a column's start and end pointer from even/odd pointer banks.
 
     ``col_ptr`` (``max_cols + 1`` pointers) is split by index parity: the even bank holds
     ``col_ptr[0], col_ptr[2], ...``, the odd bank ``col_ptr[1], col_ptr[3], ...``. Column ``j``
     needs ``col_ptr[j]`` and ``col_ptr[j + 1]``, which always sit in different banks, so one read
     of each bank (even address ``(j + 1) >> 1``, odd address ``j >> 1``) yields both.
+
+    Five stages, each with its own valid bit and advancing whenever the stage after it is empty or
+    advancing (bubbles close up): the input register, the banks' read register and output
+    register (``BlockRAM``), the ordered pointers with their difference, and the span register,
+    which holds ``start``, ``end`` and the decoded ``empty`` (``start >= end``) and ``single``
+    (one entry) flags. A column out of range leaves the input register without entering the banks.
 
     Parameters
     ----------
@@ -44,17 +53,21 @@ class PointerRead(wiring.Component):
     cols : In(stream of column_layout)
         Column indices (and values) to look up.
     spans : Out(stream of span_layout)
-        ``(start, end)`` of each accepted, in-range column; one cycle after it is accepted.
+        ``(start, end, empty, single)`` of each accepted, in-range column.
     n_cols : In(bits_for(max_cols))
         Number of loaded columns. A column ``>= n_cols`` is consumed, produces no span, and sets
         ``error``.
     error : Out(1)
         Sticky; cleared by ``error_clear``.
+    busy : Out(1)
+        A column is in one of the stages.
     load : Out(memory.WritePort.Signature)
         Host write port: ``col_ptr[addr] = data`` at the next clock edge.
 
-    Throughput one column per cycle; latency one cycle (a synchronous SRAM read).
+    Throughput one column per cycle; latency ``LATENCY`` = 5 cycles from acceptance to ``spans``.
     """
+
+    LATENCY = 5
 
     def __init__(self, *, max_cols: int, max_entries: int, value_width: int = 0, col_ptr=None):
         self.max_cols = check_int("max_cols", max_cols)
@@ -69,57 +82,89 @@ class PointerRead(wiring.Component):
             "n_cols": In(bits_for(max_cols)),
             "error": Out(1),
             "error_clear": In(1),
+            "busy": Out(1),
             "load": Out(memory.WritePort.Signature(addr_width=bits_for(max_cols), shape=self.ptr_width)),
         })
 
     def elaborate(self, platform):
         m = Module()
         n_ptr = self.max_cols + 1
-        m.submodules.even = even = memory.Memory(
-            shape=self.ptr_width, depth=(n_ptr + 1) // 2, init=self.init[0::2])
-        m.submodules.odd = odd = memory.Memory(
-            shape=self.ptr_width, depth=n_ptr // 2, init=self.init[1::2])
+        m.submodules.even = even = BlockRAM(shape=self.ptr_width, depth=(n_ptr + 1) // 2, init=self.init[0::2])
+        m.submodules.odd = odd = BlockRAM(shape=self.ptr_width, depth=n_ptr // 2, init=self.init[1::2])
 
         # Host load: the pointer index's low bit picks the bank.
         for bank, parity in ((even, 0), (odd, 1)):
-            wp = bank.write_port()
             m.d.comb += [
-                wp.addr.eq(self.load.addr >> 1),
-                wp.data.eq(self.load.data),
-                wp.en.eq(self.load.en & (self.load.addr[0] == parity)),
+                bank.write.addr.eq(self.load.addr >> 1),
+                bank.write.data.eq(self.load.data),
+                bank.write.en.eq(self.load.en & (self.load.addr[0] == parity)),
             ]
 
-        advance = ~self.spans.valid | self.spans.ready
-        accept = self.cols.valid & advance
-        col = self.cols.payload.col
-        out_of_range = (col >= self.n_cols) | (col >= self.max_cols)
-        m.d.comb += self.cols.ready.eq(advance)
+        # Stages 1..4 hold a valid bit each (stage 5 is ``spans``); stage k advances on ``adv[k]``,
+        # when the stage after it is empty or advancing.
+        valid = [Signal(name=f"s{k}_valid") for k in range(1, 5)]
+        adv = [None] * 6
+        adv[5] = ~self.spans.valid | self.spans.ready
+        for k in (4, 3, 2, 1):
+            adv[k] = ~valid[k - 1] | adv[k + 1]
+        values = [Signal(signed(self.value_width), name=f"s{k}_value") for k in range(1, 5)] if self.value_width else []
 
-        rd_even = even.read_port()
-        rd_odd = odd.read_port()
-        m.d.comb += [
-            rd_even.addr.eq((col + 1) >> 1),
-            rd_odd.addr.eq(col >> 1),
-            rd_even.en.eq(accept),
-            rd_odd.en.eq(accept),
-        ]
-
-        odd_col = Signal()
-        with m.If(advance):
-            m.d.sync += [
-                self.spans.valid.eq(accept & ~out_of_range),
-                odd_col.eq(col[0]),
-            ]
+        # Stage 1: the accepted column.
+        col = Signal(self.col_width)
+        m.d.comb += self.cols.ready.eq(adv[1])
+        with m.If(adv[1]):
+            m.d.sync += [valid[0].eq(self.cols.valid), col.eq(self.cols.payload.col)]
             if self.value_width:
-                m.d.sync += self.spans.payload.value.eq(self.cols.payload.value)
+                m.d.sync += values[0].eq(self.cols.payload.value)
+
+        # Stage 2: the banks' read registers; a column out of range is dropped here.
+        out_of_range = (col >= self.n_cols) | (col >= self.max_cols)
+        odd_col = [Signal(name=f"s{k}_odd") for k in (2, 3)]
         m.d.comb += [
-            self.spans.payload.start.eq(Mux(odd_col, rd_odd.data, rd_even.data)),
-            self.spans.payload.end.eq(Mux(odd_col, rd_even.data, rd_odd.data)),
+            even.read.addr.eq((col + 1) >> 1),
+            odd.read.addr.eq(col >> 1),
+            even.read.en.eq(adv[2]),
+            odd.read.en.eq(adv[2]),
+            even.read.out_en.eq(adv[3]),
+            odd.read.out_en.eq(adv[3]),
         ]
+        with m.If(adv[2]):
+            m.d.sync += [valid[1].eq(valid[0] & ~out_of_range), odd_col[0].eq(col[0])]
+        # Stage 3: the banks' output registers.
+        with m.If(adv[3]):
+            m.d.sync += [valid[2].eq(valid[1]), odd_col[1].eq(odd_col[0])]
+
+        # Stage 4: the column's two pointers, in order, and their difference (signed: a corrupt
+        # image with start > end gives a negative count, which reads as empty).
+        s4_start = Signal(self.ptr_width)
+        s4_end = Signal(self.ptr_width)
+        s4_count = Signal(signed(self.ptr_width + 1))
+        start = Mux(odd_col[1], odd.read.data, even.read.data)
+        end = Mux(odd_col[1], even.read.data, odd.read.data)
+        with m.If(adv[4]):
+            m.d.sync += [valid[3].eq(valid[2]), s4_start.eq(start), s4_end.eq(end), s4_count.eq(end - start)]
+
+        # Stage 5: the span, with its count decoded into ``empty`` and ``single``.
+        span = self.spans.payload
+        with m.If(adv[5]):
+            m.d.sync += [
+                self.spans.valid.eq(valid[3]),
+                span.start.eq(s4_start),
+                span.end.eq(s4_end),
+                span.empty.eq(s4_count <= 0),
+                span.single.eq(s4_count == 1),
+            ]
+        if self.value_width:
+            for k in (2, 3, 4):
+                with m.If(adv[k]):
+                    m.d.sync += values[k - 1].eq(values[k - 2])
+            with m.If(adv[5]):
+                m.d.sync += span.value.eq(values[3])
+        m.d.comb += self.busy.eq(Cat(valid).any() | self.spans.valid)
 
         with m.If(self.error_clear):
             m.d.sync += self.error.eq(0)
-        with m.If(accept & out_of_range):
+        with m.If(adv[2] & valid[0] & out_of_range):
             m.d.sync += self.error.eq(1)
         return m
 

@@ -11,6 +11,7 @@ from pyhdl.eie.pointer_read import check_col_ptr
 from pyhdl.eie.spmat_read import check_entries
 from pyhdl.eie.weight_decoder import WeightDecoder, check_codebook_init
 from pyhdl.params import bits_for, check_int, module_name
+from pyhdl.primitives.block_ram import BlockRAM
 from sw.formats import ACT_WIDTH, ENTRY_WIDTH, INDEX_WIDTH, PRODUCT_WIDTH, QUEUE_DEPTH, WEIGHT_WIDTH
 
 
@@ -85,17 +86,20 @@ class ProcessingElement(wiring.Component):
     error : Out(1)
     busy_cycles, starved_cycles, stalled_cycles : Out(counter_width)
         While ``running``, each cycle at the sparse-matrix read: an entry issued (a MAC, which
-        follows three cycles later); nothing to work on (queue and pointer stage empty: the PE
-        waits for activations); an empty column consumed. The three add up to the running cycles.
+        follows ``ISSUE_TO_MAC`` cycles later, ``sw.cyclemodel.eie``); nothing to work on (queue
+        and pointer stages empty: the PE waits for activations); an empty column consumed. The
+        three add up to the running cycles.
 
     Throughput: one stored entry (padding included) per cycle while the queue holds work,
     across column boundaries and for any sequence of destination rows.
     """
 
     # The Verilog paths, below a PE instance, of the memories a simulation may fill in bulk (the
-    # CSC decoder's submodules and their memories): the pointer banks and the sparse-matrix memory.
-    MEMORY_PATHS = {"col_ptr_even": "decoder.pointer_read.even", "col_ptr_odd": "decoder.pointer_read.odd",
-                    "spmat": "decoder.spmat_read.mem"}
+    # CSC decoder's block RAMs and their behavioural memories): the pointer banks and the
+    # sparse-matrix memory.
+    MEMORY_PATHS = {"col_ptr_even": f"decoder.pointer_read.even.{BlockRAM.MEMORY_PATH}",
+                    "col_ptr_odd": f"decoder.pointer_read.odd.{BlockRAM.MEMORY_PATH}",
+                    "spmat": f"decoder.spmat_read.mem.{BlockRAM.MEMORY_PATH}"}
 
     def __init__(self, *, max_cols: int = 1024, max_entries: int = 4096, max_local_rows: int = 64,
                  queue_depth: int = QUEUE_DEPTH, acc_width: int | None = None, act_width: int = ACT_WIDTH,

@@ -4,6 +4,7 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.pointer_read import span_layout, value_field
 from pyhdl.params import bits_for, check_int
+from pyhdl.primitives.block_ram import BlockRAM
 from sw.formats import ENTRY_WIDTH, INDEX_WIDTH, REL_INDEX_WIDTH
 
 
@@ -22,26 +23,30 @@ class SparseMatrixRead(wiring.Component):
     """Walks each column span through the sparse-matrix memory, one entry per cycle.
 
     The memory holds ``max_entries`` 8-bit words (docs/spec.md §2: ``weight_idx`` in bits 7..4,
-    ``rel_index`` in bits 3..0). A span ``(start, end)`` produces the entries
-    ``start .. end - 1`` in order, marked ``first``/``last``. The next span is taken in the
-    cycle after the current column's last entry is issued and its first entry is read in that
-    same cycle, so consecutive columns stream with no bubble; an empty span is consumed in one
-    cycle and produces nothing.
+    ``rel_index`` in bits 3..0) in a ``BlockRAM``: a read register and an output register. A span
+    ``(start, end)`` produces the entries ``start .. end - 1`` in order, marked ``first``/``last``.
+    The next span is taken in the cycle after the current column's last entry is issued and its
+    first entry is read in that same cycle, so consecutive columns stream with no bubble; an empty
+    span is consumed in one cycle and produces nothing. The issue loop compares only a count of the
+    entries left (``left == 1``), never an address.
 
     Attributes
     ----------
     spans : In(stream of span_layout)
     entries : Out(stream of entry_layout)
-        Valid one cycle after the read is issued (synchronous SRAM).
+        Valid ``LATENCY`` = 2 cycles after the read is issued; the read register and the output
+        register each advance when the stage after them is empty or advancing.
     load : Out(memory.WritePort.Signature)
         Host write port: the word ``data`` at ``addr``.
     busy : Out(1)
-        A column is being walked or an entry waits at the output.
+        A column is being walked or an entry is in the read pipeline.
     issued, skipped : Out(1)
         This cycle an entry's read was issued / an empty span was consumed (for counters).
 
-    Throughput one entry per cycle; latency one cycle from span to first entry.
+    Throughput one entry per cycle.
     """
+
+    LATENCY = 2
 
     def __init__(self, *, max_entries: int, value_width: int = 0, entries=None):
         self.max_entries = check_int("max_entries", max_entries)
@@ -60,67 +65,67 @@ class SparseMatrixRead(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(
-            shape=ENTRY_WIDTH, depth=self.max_entries, init=self.init)
-        wp = mem.write_port()
+        m.submodules.mem = mem = BlockRAM(shape=ENTRY_WIDTH, depth=self.max_entries, init=self.init)
         m.d.comb += [
-            wp.addr.eq(self.load.addr),
-            wp.data.eq(self.load.data),
-            wp.en.eq(self.load.en),
+            mem.write.addr.eq(self.load.addr),
+            mem.write.data.eq(self.load.data),
+            mem.write.en.eq(self.load.en),
         ]
 
         active = Signal()                    # a column with entries left to issue
         ptr = Signal(self.ptr_width)         # next entry of the active column
-        end = Signal(self.ptr_width)
+        left = Signal(self.ptr_width)        # entries of the active column not yet issued
 
         span = self.spans.payload
-        advance = ~self.entries.valid | self.entries.ready
+        s1_valid = Signal()
+        adv2 = ~self.entries.valid | self.entries.ready
+        adv1 = ~s1_valid | adv2
         # Idle: the waiting span's first entry is issued straight from the input.
-        addr = Mux(active, ptr, span.start)
-        col_end = Mux(active, end, span.end)
-        # ``<`` / ``>=`` rather than equality: a corrupt span (start > end) issues one entry, never
-        # runs away through the memory.
-        issue = advance & (active | (self.spans.valid & (span.start < span.end)))
-        is_last = (addr + 1) >= col_end
-        m.d.comb += self.spans.ready.eq(advance & ~active)
+        issue = adv1 & (active | (self.spans.valid & ~span.empty))
+        is_last = Mux(active, left == 1, span.single)
+        m.d.comb += self.spans.ready.eq(adv1 & ~active)
 
-        rd = mem.read_port()
-        m.d.comb += [rd.addr.eq(addr), rd.en.eq(issue)]
-
-        first = Signal()
-        last = Signal()
-        with m.If(advance):
-            m.d.sync += [
-                self.entries.valid.eq(issue),
-                first.eq(~active),
-                last.eq(is_last),
-            ]
+        m.d.comb += [
+            mem.read.addr.eq(Mux(active, ptr, span.start)),
+            mem.read.en.eq(adv1),
+            mem.read.out_en.eq(adv2),
+        ]
         with m.If(issue):
-            m.d.sync += [
-                ptr.eq(addr + 1),
-                end.eq(col_end),
-                active.eq(~is_last),
-            ]
+            with m.If(active):
+                m.d.sync += [ptr.eq(ptr + 1), left.eq(left - 1)]
+            with m.Else():
+                m.d.sync += [ptr.eq(span.start + 1), left.eq(span.end - span.start - 1)]
+            m.d.sync += active.eq(~is_last)
+
+        first = [Signal(name=f"s{k}_first") for k in (1, 2)]
+        last = [Signal(name=f"s{k}_last") for k in (1, 2)]
+        with m.If(adv1):
+            m.d.sync += [s1_valid.eq(issue), first[0].eq(~active), last[0].eq(is_last)]
+        with m.If(adv2):
+            m.d.sync += [self.entries.valid.eq(s1_valid), first[1].eq(first[0]), last[1].eq(last[0])]
         if self.value_width:
             # The value of the span being walked: taken with the span, issued with each entry.
             col_value = Signal(signed(self.value_width))
+            s1_value = Signal(signed(self.value_width))
             with m.If(self.spans.valid & self.spans.ready):
                 m.d.sync += col_value.eq(span.value)
-            with m.If(issue):
-                m.d.sync += self.entries.payload.value.eq(Mux(active, col_value, span.value))
+            with m.If(adv1):
+                m.d.sync += s1_value.eq(Mux(active, col_value, span.value))
+            with m.If(adv2):
+                m.d.sync += self.entries.payload.value.eq(s1_value)
         m.d.comb += [
-            self.busy.eq(active | self.entries.valid),
+            self.busy.eq(active | s1_valid | self.entries.valid),
             self.issued.eq(issue),
-            self.skipped.eq(self.spans.valid & self.spans.ready & (span.start >= span.end)),
+            self.skipped.eq(self.spans.valid & self.spans.ready & span.empty),
         ]
 
         word = data.View(data.StructLayout({"rel_index": REL_INDEX_WIDTH, "weight_idx": INDEX_WIDTH}),
-                         rd.data)
+                         mem.read.data)
         m.d.comb += [
             self.entries.payload.rel_index.eq(word.rel_index),
             self.entries.payload.weight_idx.eq(word.weight_idx),
-            self.entries.payload.first.eq(first),
-            self.entries.payload.last.eq(last),
+            self.entries.payload.first.eq(first[1]),
+            self.entries.payload.last.eq(last[1]),
         ]
         return m
 

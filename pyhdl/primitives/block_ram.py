@@ -110,6 +110,10 @@ class BlockRAM(wiring.Component):
         ``addr_width = bits_for(depth - 1)`` (at least 1).
     """
 
+    # The Verilog name, below the block, of the behavioural version's memory (for simulations that
+    # fill it with $readmemh).
+    MEMORY_PATH = "memory"
+
     def __init__(self, *, shape, depth, init=(), granularity=None):
         self.depth = check_int("depth", depth)
         if not isinstance(shape, ShapeCastable):
@@ -149,7 +153,8 @@ class BlockRAM(wiring.Component):
     def _elaborate_behavioural(self):
         m = Module()
         # A one-word Memory has a 0-bit address, which its Verilog declares as [-1:0]: use two.
-        m.submodules.memory = mem = memory.Memory(shape=self.shape, depth=max(2, self.depth), init=self._data.init)
+        mem = memory.Memory(shape=self.shape, depth=max(2, self.depth), init=self._data.init)
+        m.submodules[self.MEMORY_PATH] = mem
         wr = mem.write_port(granularity=self.granularity)
         rd = mem.read_port(transparent_for=())      # its data register is the array register
         m.d.comb += [

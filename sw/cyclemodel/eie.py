@@ -7,17 +7,22 @@ effect at the end of it. For activation ``i`` of the stream a PE receives (its c
 - ``push_i``: accepted by the activation queue (depth ``D``). The queue is a first-word-fall-
   through FIFO that refuses a write while full, even in a cycle it is read:
   ``push_i = max(offer_i, push_{i-1} + 1, pop_{i-D} + 1)``.
-- ``pop_i``: taken by the pointer read stage, which holds one span until the sparse-matrix
-  read takes it: ``pop_i = max(push_i + 1, take_{i-1})``.
+- ``pop_i``: taken by the pointer read, a pipeline of ``POINTER_STAGES`` stages (input register,
+  the banks' read and output registers, the ordered pointers, the span register) in which each
+  stage holds one column and advances when the stage after it is free or advancing. Column ``i``
+  enters stage ``k + 1`` in cycle ``s^{k+1}_i = max(s^k_i + 1, s^{k+2}_{i'})``, ``i'`` the
+  previous column to pass that way, with ``s^1 = pop``,
+  ``pop_i = max(push_i + 1, pop_{i-1} + 1, s^2_{i-1})`` and the last move being ``take``.
+  A column out of range leaves stage 1 in cycle ``s^2_i`` and goes no further.
 - ``take_i``: its span enters the sparse-matrix read, which issues one entry per cycle and is
-  free again after ``max(e_i, 1)`` cycles: ``take_i = max(pop_i + 1, take_{i-1} + max(e_{i-1}, 1))``.
-  A column out of range is dropped by the pointer read: it has a ``pop`` but no ``take``.
+  free again after ``max(e_i, 1)`` cycles: ``take_i = max(s^S_i + 1, take_{i'} + max(e_{i'}, 1))``,
+  ``S = POINTER_STAGES``.
 - entry ``p`` of column ``i`` is multiplied (a MAC issued) in cycle ``take_i + p + ISSUE_TO_MAC``
-  and written back one cycle later.
+  and written back ``MAC_TO_WRITEBACK`` cycles later.
 
 The PE is idle (queue empty, nothing in flight) outside the union of the intervals
 ``[push_i + 1, end_i]``, with ``end_i`` the write-back cycle of its last entry, ``take_i`` for an
-empty column and ``pop_i`` for a dropped one. The performance counters classify every cycle at
+empty column and ``s^2_i`` for a dropped one. The performance counters classify every cycle at
 the sparse-matrix read: an entry issued (busy), an empty column taken (stalled), or neither
 (starved).
 """
@@ -26,11 +31,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Pipeline distances of the RTL, in cycles.
+# Pipeline distances of the RTL, in cycles (docs/pipelines.md).
 QUEUE_LATENCY = 1      # push -> readable at the queue head
-POINTER_LATENCY = 1    # pop -> span at the sparse-matrix read
-ISSUE_TO_MAC = 3       # sparse-matrix read issue -> address accumulator -> weight decoder -> MAC
-MAC_TO_WRITEBACK = 1
+POINTER_STAGES = 5     # pointer read: input register, bank read and output registers, ordered
+                       # pointers, span
+POINTER_LATENCY = POINTER_STAGES   # pop -> span at the sparse-matrix read, when nothing waits
+ISSUE_TO_MAC = 4       # sparse-matrix read issue -> read and output registers -> address
+                       # accumulator -> weight decoder -> MAC (arithmetic unit accepts)
+MAC_TO_WRITEBACK = 3   # multiplier input, pipeline and output registers; the sum is written
 
 
 @dataclass(frozen=True)
@@ -75,18 +83,23 @@ def pe_timing(entries, queue_depth: int, offer=None, dropped=None, start: int = 
     push, pop, take, end = (np.zeros(n, dtype=np.int64) for _ in range(4))
     take[:] = -1
     prev_push = start - 1
-    prev_take = -1                # take time of the last column that reached the sparse-matrix read
+    # ``moved[k]``: the cycle in which the last column to pass that way entered pointer stage
+    # ``k + 2`` (``moved[0]``: left stage 1, dropped columns included; the last is ``take``).
+    moved = [start - 1] * POINTER_STAGES
     free = start                  # first cycle the sparse-matrix read can take a span
     for i in range(n):
         p = max(offer[i], prev_push + 1)
         if i >= queue_depth:
             p = max(p, pop[i - queue_depth] + 1)
         push[i] = prev_push = p
-        pop[i] = max(p + QUEUE_LATENCY, prev_take, pop[i - 1] + 1 if i else start)
+        pop[i] = max(p + QUEUE_LATENCY, moved[0], pop[i - 1] + 1 if i else start)
+        moved[0] = max(pop[i] + 1, moved[1])
         if dropped[i]:
-            end[i] = pop[i]
+            end[i] = moved[0]
             continue
-        take[i] = prev_take = max(pop[i] + POINTER_LATENCY, free)
+        for k in range(1, POINTER_STAGES - 1):
+            moved[k] = max(moved[k - 1] + 1, moved[k + 1])
+        take[i] = moved[-1] = max(moved[-2] + 1, free)
         e = entries[i]
         free = take[i] + max(e, 1)
         end[i] = take[i] + e - 1 + ISSUE_TO_MAC + MAC_TO_WRITEBACK if e else take[i]
@@ -94,7 +107,13 @@ def pe_timing(entries, queue_depth: int, offer=None, dropped=None, start: int = 
 
 
 # Activation scanner (``pyhdl/eie/activation_scanner.py``).
-FIRST_WINDOW = 3       # `start` -> word 0 in the LNZD window
+FIRST_WINDOW = 4       # `start` -> word 0 in the LNZD window (two buffer registers ahead)
+
+# The array's broadcast and reduction networks (``pyhdl/eie/array.py``).
+BROADCAST_LATENCY = 2  # fire -> pushed into the queues: broadcast register, group register
+STOP_LATENCY = 2       # queue level -> the broadcast's stop: per-PE register, group register
+DONE_LATENCY = 2       # scanner done, broadcast empty, PEs idle -> layer done: same two registers
+QUEUE_SLACK = BROADCAST_LATENCY + STOP_LATENCY   # queue entries beyond the stop threshold
 
 
 @dataclass(frozen=True)
@@ -102,8 +121,8 @@ class ArrayTiming:
     """Timing of one layer on the array; cycle numbers relative to the ``start`` cycle (0)."""
 
     emit: np.ndarray          # LNZD emission cycle of every nonzero activation
-    fire: np.ndarray          # broadcast cycle (pushed into every queue)
-    pe: tuple                 # PETiming per PE
+    fire: np.ndarray          # broadcast cycle (leaves the scanner for every queue)
+    pe: tuple                 # PETiming per PE (``push`` = fire + BROADCAST_LATENCY)
     done: int                 # last running cycle; the layer takes ``cycles`` = done cycles
     bcast_stalls: int
 
@@ -121,12 +140,17 @@ def array_timing(entries, act_cols, n_cols: int, *, queue_depth: int, lnzd_width
 
     ``entries``: ``(n_pe, n_acts)`` stored entries of each nonzero activation's column in each
     PE; ``act_cols``: the nonzero activations' columns, increasing. The recurrences of
-    :func:`pe_timing` run in every PE, fed by the broadcast: activation ``i`` leaves the LNZD
-    window in cycle ``emit_i`` and is pushed into all queues in
-    ``fire_i = max(emit_i + 1, max_k pop^k_{i-D} + 1)`` (the broadcast waits while any queue is
-    full). The window scans one word of ``lnzd_width`` activations per cycle and one nonzero per
-    cycle: ``emit_i = max(window_i, fire_{i-1})``, the window reaching the word of activation
-    ``i`` one cycle after the previous nonzero plus one cycle per zero word in between.
+    :func:`pe_timing` run in every PE, fed by the broadcast. The window scans one word of
+    ``lnzd_width`` activations per cycle and one nonzero per cycle: activation ``i`` leaves the
+    LNZD window in cycle ``emit_i = max(window_i, fire_{i-1})``, the window reaching the word of
+    activation ``i`` one cycle after the previous nonzero plus one cycle per zero word in between.
+    It leaves the scanner (fires) in the first cycle ``f > emit_i`` in which the broadcast is not
+    stopped, and reaches every queue in cycle ``push_i = f + BROADCAST_LATENCY``. The stop seen in
+    cycle ``f`` is "some queue held ``queue_depth`` or more activations in cycle
+    ``f - STOP_LATENCY``": with ``P(f)`` the activations pushed before that cycle, it is lifted once
+    activation ``P(f) - queue_depth`` has left every queue, so
+    ``f > max_k pop^k_{P(f) - D} + STOP_LATENCY``. Each queue holds ``queue_depth + QUEUE_SLACK``
+    entries, so a fired activation always finds room (checked here).
     """
     entries = np.asarray(entries, dtype=np.int64)
     cols = np.asarray(act_cols, dtype=np.int64)
@@ -136,11 +160,12 @@ def array_timing(entries, act_cols, n_cols: int, *, queue_depth: int, lnzd_width
     words = cols // lnzd_width
     emit = np.zeros(n, dtype=np.int64)
     fire = np.zeros(n, dtype=np.int64)
+    last_pop = np.zeros(n, dtype=np.int64)       # max over PEs of each activation's pop
     pop = np.zeros((n_pe, n), dtype=np.int64)
     take = np.zeros((n_pe, n), dtype=np.int64)
     end = np.zeros((n_pe, n), dtype=np.int64)
     free = np.full(n_pe, -1, dtype=np.int64)
-    prev_take = np.full(n_pe, -1, dtype=np.int64)
+    moved = [np.full(n_pe, -1, dtype=np.int64) for _ in range(POINTER_STAGES)]
     for i in range(n):
         if i == 0:
             window = FIRST_WINDOW + words[0]
@@ -150,13 +175,25 @@ def array_timing(entries, act_cols, n_cols: int, *, queue_depth: int, lnzd_width
             e = max(window, fire[i - 1])
         emit[i] = e
         f = e + 1
-        if i >= D:
-            f = max(f, int(pop[:, i - D].max()) + 1)
+        while True:
+            # Activations pushed before cycle f - STOP_LATENCY, i.e. fired before this cycle.
+            pushed = int(np.searchsorted(fire[:i], f - STOP_LATENCY - BROADCAST_LATENCY))
+            blocker = pushed - D
+            if blocker < 0 or last_pop[blocker] + STOP_LATENCY < f:
+                break
+            f = int(last_pop[blocker]) + STOP_LATENCY + 1
         fire[i] = f
-        p = np.maximum(f + QUEUE_LATENCY, prev_take)
+        push = f + BROADCAST_LATENCY
+        if i >= D + QUEUE_SLACK and int(pop[:, i - D - QUEUE_SLACK].max()) >= push:
+            raise AssertionError(f"activation {i} reaches a full queue in cycle {push}")
+        p = np.maximum(push + QUEUE_LATENCY, moved[0])
         pop[:, i] = p
-        t = np.maximum(p + POINTER_LATENCY, free)
-        take[:, i] = prev_take = t
+        last_pop[i] = int(p.max())
+        moved[0] = np.maximum(p + 1, moved[1])
+        for k in range(1, POINTER_STAGES - 1):
+            moved[k] = np.maximum(moved[k - 1] + 1, moved[k + 1])
+        t = moved[-1] = np.maximum(moved[-2] + 1, free)
+        take[:, i] = t
         ei = entries[:, i]
         free = t + np.maximum(ei, 1)
         end[:, i] = np.where(ei > 0, t + ei - 1 + ISSUE_TO_MAC + MAC_TO_WRITEBACK, t)
@@ -167,8 +204,9 @@ def array_timing(entries, act_cols, n_cols: int, *, queue_depth: int, lnzd_width
         scan_idle = FIRST_WINDOW + n_words        # the cycle after the last (zero) word
     scan_done = scan_idle + 1
     pe_idle = int(end.max()) + 1 if n else 0
-    done = max(scan_done, pe_idle)
-    pes = tuple(PETiming(fire.copy(), pop[k], take[k], entries[k], end[k]) for k in range(n_pe))
+    done = max(scan_done, pe_idle) + DONE_LATENCY
+    push = fire + BROADCAST_LATENCY
+    pes = tuple(PETiming(push.copy(), pop[k], take[k], entries[k], end[k]) for k in range(n_pe))
     return ArrayTiming(emit, fire, pes, done, int((fire - emit - 1).sum()))
 
 

@@ -17,22 +17,23 @@ W4 = np.array([[1, 0, 0, 0],
 
 
 def test_hand_worked_4x4():
-    # Broadcasts in cycles 4, 5, ... (emit 3, 4, ...). PE k's take_i = max(pop_i + 1, take_{i-1} + max(e, 1)),
-    # pop_i = max(fire_i + 1, take_{i-1}); end = take + e + 3 (take when e = 0); cycles = max end + 1.
-    # (a) 2 entries per column in both PEs, 4 columns: take 6, 8, 10, 12; end 17 -> 18 = 10 + 2·4.
-    # (b) PE 0 takes 6 (2), 8 (1), 9, 10 -> end 12; PE 1 takes 6, 7, 8, 9 (1) -> end 13 -> 14.
-    # (c) columns 0 and 3, 2 entries each: take 6, 8 -> end 13 -> 14 = 10 + 2·2.
-    # (d) PE 0: column 0 (2) at 6 -> end 11; PE 1: column 3 (1) at 7 -> end 11 -> 12.
+    # Broadcasts (fires) in cycles 5, 6, ... (emit 4, 5, ...), pushed 2 cycles later, popped 1 after that,
+    # then 5 pointer stages: take_i = max(pop_i + 5, take_{i-1} + max(e, 1)) with no queue stop here;
+    # end = take + e + 6 (take when e = 0); cycles = max end + 1 + 2 (the done reduction).
+    # (a) 2 entries per column in both PEs, 4 columns: take 13, 15, 17, 19; end 27 -> 30 = 22 + 2·4.
+    # (b) PE 0 takes 13 (2), 15 (1), 16, 17 -> end 22; PE 1 takes 13, 14, 15, 16 (1) -> end 23 -> 26.
+    # (c) columns 0 and 3, 2 entries each: take 13, 15 -> end 23 -> 26 = 22 + 2·2.
+    # (d) PE 0: column 0 (2) at 13 -> end 21; PE 1: column 3 (1) at 14 -> end 21 -> 24.
     b = layer_breakdown(pack_eie(W4, 2), [5, 0, 0, 7])
-    assert b.cycles == {"dense": 18, "weight_sparse": 14, "act_sparse": 14, "both": 12}
-    assert b.speedup == pytest.approx({"dense": 1.0, "weight_sparse": 18 / 14, "act_sparse": 18 / 14,
-                                       "both": 1.5})
+    assert b.cycles == {"dense": 30, "weight_sparse": 26, "act_sparse": 26, "both": 24}
+    assert b.speedup == pytest.approx({"dense": 1.0, "weight_sparse": 30 / 26, "act_sparse": 30 / 26,
+                                       "both": 30 / 24})
     assert (b.rows, b.cols, b.n_pe, b.weights, b.nonzero_weights, b.entries, b.acts, b.nonzero_acts) == \
         (4, 4, 2, 16, 4, 4, 4, 2)
     assert b.weight_density == 0.25 and b.act_density == 0.5
-    # No nonzero activation: (c) and (d) only scan the one word, 3 + 1 + 1 cycles (docs/spec.md §3.6).
+    # No nonzero activation: (c) and (d) only scan the one word, 4 + 1 + 1 + 2 cycles (docs/spec.md §3.6).
     z = layer_breakdown(pack_eie(W4, 2), [0, 0, 0, 0])
-    assert z.cycles == {"dense": 18, "weight_sparse": 14, "act_sparse": 5, "both": 5}
+    assert z.cycles == {"dense": 30, "weight_sparse": 26, "act_sparse": 8, "both": 8}
 
 
 def test_hand_worked_with_zero_words():
@@ -42,11 +43,11 @@ def test_hand_worked_with_zero_words():
     x = np.zeros(20, dtype=np.int64)
     x[17] = 9
     b = layer_breakdown(pack_eie(w, 2), x, queue_depth=32, lnzd_width=8)
-    # (a) 20 columns broadcast back to back, PE 0 2 entries each: 10 + 2·20.
-    # (b) every column 1 cycle in both PEs: take_i = 6 + i; PE 1's entry at i = 17: 23 + 1 + 3 = 27 -> 28.
-    # (c) emit 3 + 2 = 5, fire 6, take 8, PE 0's 2 entries: end 13 -> 14 (= 10 + w_0 + 2·1).
-    # (d) PE 1's 1 entry taken at 8: end 12 -> 13.
-    assert b.cycles == {"dense": 50, "weight_sparse": 28, "act_sparse": 14, "both": 13}
+    # (a) 20 columns broadcast back to back, PE 0 2 entries each: 22 + 2·20.
+    # (b) every column 1 cycle in both PEs: take_i = 13 + i; PE 1's entry at i = 17: 30 + 1 + 6 = 37 -> 40.
+    # (c) emit 4 + 2 = 6, fire 7, push 9, pop 10, take 15, PE 0's 2 entries: end 23 -> 26 (= 22 + w_0 + 2·1).
+    # (d) PE 1's 1 entry taken at 15: end 22 -> 25.
+    assert b.cycles == {"dense": 62, "weight_sparse": 40, "act_sparse": 26, "both": 25}
 
 
 def test_schedules_feed_the_cycle_model():
@@ -82,10 +83,10 @@ def test_ordering_and_dense_closed_form_on_random_layers(seed):
         assert c["both"] <= c["act_sparse"] <= c["dense"]
         r = -(-rows // n_pe)
         if qd >= 2:
-            assert c["dense"] == 10 + r * cols
+            assert c["dense"] == 22 + r * cols
         nz = np.flatnonzero(x)
         if nz.size:
-            assert c["act_sparse"] >= 10 + nz[0] // lw + r * nz.size
+            assert c["act_sparse"] >= 22 + nz[0] // lw + r * nz.size
 
 
 def test_network_breakdown_runs_each_layer_on_the_previous_outputs():
