@@ -6,51 +6,111 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [2:0] \$100 ;
-  wire [9:0] \$101 ;
+  wire \$100 ;
+  wire [4:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  reg [10:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [3:0] \$109 ;
+  wire \$107 ;
+  wire [4:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg [25:0] \$112 ;
-  reg \$113 ;
-  reg [25:0] \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [4:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  wire \$120 ;
+  wire [16:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [16:0] \$126 ;
+  wire [16:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg [31:0] \$130 ;
-  reg [31:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [1:0] \$133 ;
-  reg [5:0] \$134 ;
-  reg [1:0] \$135 ;
+  wire [4:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire [4:0] \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [4:0] \$142 ;
+  wire [4:0] \$143 ;
+  wire \$144 ;
+  wire [9:0] \$145 ;
+  wire [9:0] \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  reg [10:0] \$156 ;
+  reg [10:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg [25:0] \$162 ;
+  reg \$163 ;
+  reg [25:0] \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire \$17 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire \$18 ;
+  reg [31:0] \$180 ;
+  reg [31:0] \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg [8:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [5:0] \$187 ;
+  reg \$188 ;
+  reg \$189 ;
   wire \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg [5:0] \$192 ;
+  reg \$193 ;
+  reg [15:0] \$194 ;
+  reg [3:0] \$195 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -110,10 +170,10 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [32:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [32:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
@@ -122,54 +182,56 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [32:0] \$84 ;
-  wire \$85 ;
+  wire \$84 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
-  wire [32:0] \$87 ;
-  wire \$88 ;
+  wire \$87 ;
+  wire [9:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
+  wire [6:0] \$90 ;
+  wire [2:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [4:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [9:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire [6:0] \$99 ;
+  wire \$99 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signal ;
   reg [25:0] acts__payload = 26'h0000000;
-  wire [25:0] \acts__payload$140 ;
-  wire [9:0] \acts__payload$140.col ;
-  wire [15:0] \acts__payload$140.value ;
+  wire [25:0] \acts__payload$144 ;
+  wire [9:0] \acts__payload$144.col ;
+  wire [15:0] \acts__payload$144.value ;
   (* init = 26'h0000000 *)
-  wire [25:0] \acts__payload$78 ;
-  wire [9:0] \acts__payload$78.col ;
-  wire [15:0] \acts__payload$78.value ;
+  wire [25:0] \acts__payload$79 ;
+  wire [9:0] \acts__payload$79.col ;
+  wire [15:0] \acts__payload$79.value ;
   (* init = 26'h0000000 *)
-  wire [25:0] \acts__payload$80 ;
-  wire [9:0] \acts__payload$80.col ;
-  wire [15:0] \acts__payload$80.value ;
+  wire [25:0] \acts__payload$81 ;
+  wire [9:0] \acts__payload$81.col ;
+  wire [15:0] \acts__payload$81.value ;
   (* init = 26'h0000000 *)
-  wire [25:0] \acts__payload$82 ;
-  wire [9:0] \acts__payload$82.col ;
-  wire [15:0] \acts__payload$82.value ;
+  wire [25:0] \acts__payload$83 ;
+  wire [9:0] \acts__payload$83.col ;
+  wire [15:0] \acts__payload$83.value ;
   wire [9:0] \acts__payload.col ;
   wire [15:0] \acts__payload.value ;
   wire acts__ready;
-  wire \acts__ready$149 ;
-  wire \acts__ready$150 ;
-  wire \acts__ready$151 ;
-  wire \acts__ready$152 ;
+  wire \acts__ready$153 ;
+  wire \acts__ready$154 ;
+  wire \acts__ready$155 ;
+  wire \acts__ready$156 ;
   reg acts__valid = 1'h0;
-  wire \acts__valid$138 ;
+  wire \acts__valid$142 ;
   (* init = 1'h0 *)
-  wire \acts__valid$77 ;
+  wire \acts__valid$78 ;
   (* init = 1'h0 *)
-  wire \acts__valid$79 ;
+  wire \acts__valid$80 ;
   (* init = 1'h0 *)
-  wire \acts__valid$81 ;
+  wire \acts__valid$82 ;
   wire [16:0] addr;
   wire [11:0] \addr.offset ;
   wire [1:0] \addr.pe ;
@@ -186,13 +248,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg [31:0] bcast_stalls = 32'd0;
   reg bcast_valid = 1'h0;
   wire [31:0] busy_cycles;
-  wire [31:0] \busy_cycles$100 ;
   wire [31:0] \busy_cycles$101 ;
-  wire [31:0] \busy_cycles$99 ;
+  wire [31:0] \busy_cycles$102 ;
+  wire [31:0] \busy_cycles$103 ;
   wire clear;
-  wire \clear$92 ;
   wire \clear$94 ;
   wire \clear$96 ;
+  wire \clear$98 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -208,17 +270,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \codebook_load__en$45 ;
   wire \codebook_load__en$57 ;
   reg [31:0] cycles = 32'd0;
+  reg [8:0] delivered = 9'h000;
   output done;
   reg done = 1'h0;
-  wire \done$163 ;
+  wire \done$167 ;
   output error;
   wire error;
-  wire \error$85 ;
   wire \error$86 ;
   wire \error$87 ;
   wire \error$88 ;
-  reg [1:0] fsm_state = 2'h0;
-  reg [8:0] g = 9'h000;
+  wire \error$89 ;
   (* init = 26'h0000000 *)
   wire [25:0] group0_acts;
   wire [9:0] \group0_acts.col ;
@@ -226,11 +287,27 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   (* init = 1'h0 *)
   wire group0_acts_valid;
   reg group0_idle = 1'h0;
+  (* init = 11'h000 *)
+  wire [10:0] group0_n_cols;
+  reg group0_out_valid = 1'h0;
+  (* init = 16'h0000 *)
+  wire [15:0] group0_out_value;
+  (* init = 1'h1 *)
+  wire group0_relu;
+  (* init = 6'h00 *)
+  wire [5:0] group0_request_row;
+  (* init = 1'h0 *)
+  wire group0_running;
+  (* init = 4'h0 *)
+  wire [3:0] group0_shift;
   reg group0_stop = 1'h0;
   wire idle;
-  wire \idle$156 ;
-  wire \idle$158 ;
   wire \idle$160 ;
+  wire \idle$162 ;
+  wire \idle$164 ;
+  reg [3:0] in_flight = 4'h0;
+  reg [8:0] issued = 9'h000;
+  wire [3:0] level;
   input [16:0] load__addr;
   wire [16:0] load__addr;
   wire [9:0] \load__addr$67 ;
@@ -242,53 +319,58 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \load__en$69 ;
   reg [10:0] n_cols = 11'h000;
   (* init = 11'h000 *)
-  wire [10:0] \n_cols$26 ;
-  (* init = 11'h000 *)
   wire [10:0] \n_cols$40 ;
   (* init = 11'h000 *)
   wire [10:0] \n_cols$52 ;
   (* init = 11'h000 *)
   wire [10:0] \n_cols$64 ;
-  (* init = 11'h000 *)
-  wire [10:0] \n_cols$70 ;
+  reg [10:0] \n_cols$70  = 11'h000;
   reg [8:0] n_rows = 9'h000;
   output [23:0] outputs__payload;
-  reg [23:0] outputs__payload;
-  wire [21:0] \outputs__payload$124 ;
-  wire [5:0] \outputs__payload$124.local_row ;
-  wire [15:0] \outputs__payload$124.value ;
-  wire [21:0] \outputs__payload$127 ;
-  wire [5:0] \outputs__payload$127.local_row ;
-  wire [15:0] \outputs__payload$127.value ;
-  wire [21:0] \outputs__payload$130 ;
-  wire [5:0] \outputs__payload$130.local_row ;
-  wire [15:0] \outputs__payload$130.value ;
-  wire [21:0] \outputs__payload$133 ;
-  wire [5:0] \outputs__payload$133.local_row ;
-  wire [15:0] \outputs__payload$133.value ;
+  wire [23:0] outputs__payload;
+  wire [21:0] \outputs__payload$178 ;
+  wire [5:0] \outputs__payload$178.local_row ;
+  wire [15:0] \outputs__payload$178.value ;
+  wire [21:0] \outputs__payload$179 ;
+  wire [5:0] \outputs__payload$179.local_row ;
+  wire [15:0] \outputs__payload$179.value ;
+  wire [21:0] \outputs__payload$180 ;
+  wire [5:0] \outputs__payload$180.local_row ;
+  wire [15:0] \outputs__payload$180.value ;
+  wire [21:0] \outputs__payload$181 ;
+  wire [5:0] \outputs__payload$181.local_row ;
+  wire [15:0] \outputs__payload$181.value ;
   wire [7:0] \outputs__payload.row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
-  reg \outputs__ready$125 ;
-  reg \outputs__ready$128 ;
-  reg \outputs__ready$131 ;
-  reg \outputs__ready$134 ;
+  wire \outputs__ready$118 ;
+  wire \outputs__ready$122 ;
+  wire \outputs__ready$126 ;
+  wire \outputs__ready$130 ;
   output outputs__valid;
-  reg outputs__valid;
-  wire \outputs__valid$123 ;
-  wire \outputs__valid$126 ;
-  wire \outputs__valid$129 ;
-  wire \outputs__valid$132 ;
+  wire outputs__valid;
+  wire \outputs__valid$174 ;
+  wire \outputs__valid$175 ;
+  wire \outputs__valid$176 ;
+  wire \outputs__valid$177 ;
   reg overflow = 1'h0;
   reg pe0_idle = 1'h0;
   reg pe0_nearly_full = 1'h0;
+  (* init = 1'h0 *)
+  wire pe0_request;
   reg pe1_idle = 1'h0;
   reg pe1_nearly_full = 1'h0;
+  (* init = 1'h0 *)
+  wire pe1_request;
   reg pe2_idle = 1'h0;
   reg pe2_nearly_full = 1'h0;
+  (* init = 1'h0 *)
+  wire pe2_request;
   reg pe3_idle = 1'h0;
   reg pe3_nearly_full = 1'h0;
+  (* init = 1'h0 *)
+  wire pe3_request;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$34 ;
   wire [10:0] \ptr_load__addr$46 ;
@@ -302,53 +384,51 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \ptr_load__en$48 ;
   wire \ptr_load__en$60 ;
   wire [3:0] queue_level;
-  wire [3:0] \queue_level$146 ;
-  wire [3:0] \queue_level$147 ;
-  wire [3:0] \queue_level$148 ;
+  wire [3:0] \queue_level$150 ;
+  wire [3:0] \queue_level$151 ;
+  wire [3:0] \queue_level$152 ;
   reg quiet0 = 1'h0;
   reg quiet1 = 1'h0;
+  wire [15:0] r_data;
+  wire r_en;
+  wire r_rdy;
   reg [5:0] rd_local = 6'h00;
   reg [1:0] rd_pe = 2'h0;
   input read_start;
   wire read_start;
+  reg reading = 1'h0;
   reg relu = 1'h1;
-  (* init = 1'h1 *)
-  wire \relu$30 ;
   (* init = 1'h1 *)
   wire \relu$42 ;
   (* init = 1'h1 *)
   wire \relu$54 ;
   (* init = 1'h1 *)
   wire \relu$66 ;
-  reg [5:0] rows__payload;
-  reg [5:0] \rows__payload$118 ;
-  reg [5:0] \rows__payload$120 ;
-  reg [5:0] \rows__payload$122 ;
-  wire rows__ready;
-  wire \rows__ready$166 ;
-  wire \rows__ready$167 ;
-  wire \rows__ready$168 ;
-  reg rows__valid;
-  reg \rows__valid$117 ;
-  reg \rows__valid$119 ;
-  reg \rows__valid$121 ;
+  reg [5:0] rows__payload = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] \rows__payload$121 ;
+  (* init = 6'h00 *)
+  wire [5:0] \rows__payload$125 ;
+  (* init = 6'h00 *)
+  wire [5:0] \rows__payload$129 ;
+  reg rows__valid = 1'h0;
+  reg \rows__valid$119  = 1'h0;
+  reg \rows__valid$123  = 1'h0;
+  reg \rows__valid$127  = 1'h0;
   input rst;
   wire rst;
   output running;
   reg running = 1'h0;
   (* init = 1'h0 *)
-  wire \running$84 ;
-  (* init = 1'h0 *)
-  wire \running$91 ;
-  (* init = 1'h0 *)
-  wire \running$93 ;
+  wire \running$85 ;
+  reg \running$92  = 1'h0;
   (* init = 1'h0 *)
   wire \running$95 ;
   (* init = 1'h0 *)
   wire \running$97 ;
+  (* init = 1'h0 *)
+  wire \running$99 ;
   reg [3:0] shift = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] \shift$28 ;
   (* init = 4'h0 *)
   wire [3:0] \shift$41 ;
   (* init = 4'h0 *)
@@ -368,16 +448,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \spmat_load__en$51 ;
   wire \spmat_load__en$63 ;
   wire [31:0] stalled_cycles;
-  wire [31:0] \stalled_cycles$107 ;
-  wire [31:0] \stalled_cycles$108 ;
   wire [31:0] \stalled_cycles$109 ;
+  wire [31:0] \stalled_cycles$110 ;
+  wire [31:0] \stalled_cycles$111 ;
   input start;
   wire start;
-  wire \start$83 ;
+  wire \start$84 ;
   wire [31:0] starved_cycles;
-  wire [31:0] \starved_cycles$103 ;
-  wire [31:0] \starved_cycles$104 ;
   wire [31:0] \starved_cycles$105 ;
+  wire [31:0] \starved_cycles$106 ;
+  wire [31:0] \starved_cycles$107 ;
   input [3:0] status_addr;
   wire [3:0] status_addr;
   wire [1:0] \status_addr.index ;
@@ -389,6 +469,8 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire [1:0] \status_addr.kind ;
   output [31:0] status_data;
   reg [31:0] status_data;
+  reg [15:0] w_data = 16'h0000;
+  wire w_en;
   assign \$1  = ! load__addr[13:12];
   assign \$2  = load__en & \$1 ;
   assign \$3  = ! load__addr[16:14];
@@ -440,124 +522,193 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$37  = load__addr[16:14] == 2'h3;
   assign \load__en$69  = load__en & \$37 ;
   assign acts__ready = ~ \$38 ;
-  assign \$39  = | { \error$88 , \error$87 , \error$86 , \error$85  };
+  assign \$39  = | { \error$89 , \error$88 , \error$87 , \error$86  };
   assign error = \$39  | overflow;
-  assign \$44  = ! rd_pe;
-  assign \$45  = rd_pe == 1'h1;
-  assign \$46  = rd_pe == 2'h2;
-  assign \$47  = rd_pe == 2'h3;
-  assign \$48  = ! rd_pe;
-  assign \$49  = rd_pe == 1'h1;
-  assign \$50  = rd_pe == 2'h2;
-  assign \$51  = rd_pe == 2'h3;
-  assign \$52  = ! fsm_state;
-  assign \$53  = fsm_state == 1'h1;
-  assign \$54  = fsm_state == 2'h2;
-  assign \$55  = load__addr[16:14] == 3'h4;
-  assign \$56  = load__en & \$55 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = \acts__valid$138  & \$58 ;
-  assign \$60  = | { pe3_nearly_full, pe2_nearly_full, pe1_nearly_full, pe0_nearly_full };
-  assign \$61  = queue_level >= 4'h8;
-  assign \$62  = \queue_level$146  >= 4'h8;
-  assign \$63  = \queue_level$147  >= 4'h8;
-  assign \$64  = \queue_level$148  >= 4'h8;
-  assign \$65  = ~ \acts__ready$149 ;
-  assign \$66  = acts__valid & \$65 ;
-  assign \$67  = ~ \acts__ready$150 ;
-  assign \$68  = acts__valid & \$67 ;
-  assign \$69  = ~ \acts__ready$151 ;
-  assign \$70  = acts__valid & \$69 ;
-  assign \$71  = ~ \acts__ready$152 ;
-  assign \$72  = acts__valid & \$71 ;
-  assign \$73  = | { \$72 , \$70 , \$68 , \$66  };
-  assign \$74  = & { pe3_idle, pe2_idle, pe1_idle, pe0_idle };
-  assign \$75  = ~ bcast_valid;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$75  & \$77 ;
-  assign \$79  = \done$163  & \$78 ;
-  assign \$80  = ~ start;
+  assign outputs__valid = r_rdy & reading;
+  assign r_en = outputs__ready & reading;
+  assign \$44  = load__addr[16:14] == 3'h4;
+  assign \$45  = load__en & \$44 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \acts__valid$142  & \$47 ;
+  assign \$49  = | { pe3_nearly_full, pe2_nearly_full, pe1_nearly_full, pe0_nearly_full };
+  assign \$50  = queue_level >= 4'h8;
+  assign \$51  = \queue_level$150  >= 4'h8;
+  assign \$52  = \queue_level$151  >= 4'h8;
+  assign \$53  = \queue_level$152  >= 4'h8;
+  assign \$54  = ~ \acts__ready$153 ;
+  assign \$55  = acts__valid & \$54 ;
+  assign \$56  = ~ \acts__ready$154 ;
+  assign \$57  = acts__valid & \$56 ;
+  assign \$58  = ~ \acts__ready$155 ;
+  assign \$59  = acts__valid & \$58 ;
+  assign \$60  = ~ \acts__ready$156 ;
+  assign \$61  = acts__valid & \$60 ;
+  assign \$62  = | { \$61 , \$59 , \$57 , \$55  };
+  assign \$63  = & { pe3_idle, pe2_idle, pe1_idle, pe0_idle };
+  assign \$64  = ~ bcast_valid;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = \done$167  & \$67 ;
+  assign \$69  = ~ start;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = ~ start;
+  assign \$72  = quiet0 & \$71 ;
+  assign \$73  = cycles + 1'h1;
+  assign \$75  = \acts__valid$142  & \$74 ;
+  assign \$76  = bcast_stalls + 1'h1;
+  assign \$78  = quiet1 & \$77 ;
+  assign \$79  = read_start & done;
+  assign \$80  = ~ reading;
   assign \$81  = \$79  & \$80 ;
-  assign \$82  = ~ start;
-  assign \$83  = quiet0 & \$82 ;
-  assign \$84  = cycles + 1'h1;
-  assign \$86  = \acts__valid$138  & \$85 ;
-  assign \$87  = bcast_stalls + 1'h1;
-  assign \$89  = quiet1 & \$88 ;
-  assign \$90  = | n_rows;
-  assign \$91  = read_start & \$90 ;
-  assign \$92  = ! rd_pe;
-  assign \$93  = rd_pe == 1'h1;
-  assign \$94  = rd_pe == 2'h2;
-  assign \$95  = rd_pe == 2'h3;
-  assign \$96  = outputs__valid & outputs__ready;
-  assign \$97  = g + 1'h1;
-  assign \$98  = rd_pe == 2'h3;
-  assign \$99  = rd_local + 1'h1;
-  assign \$100  = rd_pe + 1'h1;
-  assign \$101  = g + 1'h1;
-  assign \$102  = \$101  == n_rows;
+  assign \$82  = | n_rows;
+  assign \$83  = issued != n_rows;
+  assign \$84  = reading & \$83 ;
+  assign \$85  = level + in_flight;
+  assign \$86  = \$85  < 4'h8;
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = issued + 1'h1;
+  assign \$89  = rd_pe == 2'h3;
+  assign \$90  = rd_local + 1'h1;
+  assign \$91  = rd_pe + 1'h1;
+  assign \$92  = issued != n_rows;
+  assign \$93  = reading & \$92 ;
+  assign \$94  = level + in_flight;
+  assign \$95  = \$94  < 4'h8;
+  assign \$96  = \$93  & \$95 ;
+  assign \$97  = ! rd_pe;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = issued != n_rows;
+  assign \$100  = reading & \$99 ;
+  assign \$101  = level + in_flight;
+  assign \$102  = \$101  < 4'h8;
+  assign \$103  = \$100  & \$102 ;
+  assign \$104  = rd_pe == 1'h1;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = issued != n_rows;
+  assign \$107  = reading & \$106 ;
+  assign \$108  = level + in_flight;
+  assign \$109  = \$108  < 4'h8;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = rd_pe == 2'h2;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = issued != n_rows;
+  assign \$114  = reading & \$113 ;
+  assign \$115  = level + in_flight;
+  assign \$116  = \$115  < 4'h8;
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = rd_pe == 2'h3;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = | { \outputs__valid$177 , \outputs__valid$176 , \outputs__valid$175 , \outputs__valid$174  };
+  assign \$121  = { \outputs__payload$178 [21], \outputs__payload$178 [21:6] } & { 1'h0, \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174  };
+  assign \$122  = { \outputs__payload$179 [21], \outputs__payload$179 [21:6] } & { 1'h0, \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175  };
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = { \outputs__payload$180 [21], \outputs__payload$180 [21:6] } & { 1'h0, \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176  };
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = { \outputs__payload$181 [21], \outputs__payload$181 [21:6] } & { 1'h0, \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177  };
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = issued != n_rows;
+  assign \$129  = reading & \$128 ;
+  assign \$130  = level + in_flight;
+  assign \$131  = \$130  < 4'h8;
+  assign \$132  = \$129  & \$131 ;
+  assign \$133  = ~ w_en;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = issued != n_rows;
+  assign \$136  = reading & \$135 ;
+  assign \$137  = level + in_flight;
+  assign \$138  = \$137  < 4'h8;
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = \$140  & w_en;
+  assign \$142  = in_flight + 1'h1;
+  assign \$143  = in_flight - 1'h1;
+  assign \$144  = outputs__valid & outputs__ready;
+  assign \$145  = delivered + 1'h1;
+  assign \$146  = delivered + 1'h1;
+  assign \$147  = \$146  == n_rows;
   always @(posedge clk)
-    n_cols <= \$107 ;
+    \n_cols$70  <= \$156 ;
   always @(posedge clk)
-    n_rows <= \$108 ;
+    n_cols <= \$157 ;
   always @(posedge clk)
-    shift <= \$109 ;
+    n_rows <= \$158 ;
   always @(posedge clk)
-    relu <= \$110 ;
+    shift <= \$159 ;
   always @(posedge clk)
-    bcast_valid <= \$111 ;
+    relu <= \$160 ;
   always @(posedge clk)
-    bcast <= \$112 ;
+    bcast_valid <= \$161 ;
   always @(posedge clk)
-    acts__valid <= \$113 ;
+    bcast <= \$162 ;
   always @(posedge clk)
-    acts__payload <= \$114 ;
+    acts__valid <= \$163 ;
   always @(posedge clk)
-    group0_stop <= \$115 ;
+    acts__payload <= \$164 ;
   always @(posedge clk)
-    pe0_nearly_full <= \$116 ;
+    group0_stop <= \$165 ;
   always @(posedge clk)
-    pe1_nearly_full <= \$117 ;
+    pe0_nearly_full <= \$166 ;
   always @(posedge clk)
-    pe2_nearly_full <= \$118 ;
+    pe1_nearly_full <= \$167 ;
   always @(posedge clk)
-    pe3_nearly_full <= \$119 ;
+    pe2_nearly_full <= \$168 ;
   always @(posedge clk)
-    overflow <= \$120 ;
+    pe3_nearly_full <= \$169 ;
   always @(posedge clk)
-    pe0_idle <= \$121 ;
+    overflow <= \$170 ;
   always @(posedge clk)
-    pe1_idle <= \$122 ;
+    pe0_idle <= \$171 ;
   always @(posedge clk)
-    pe2_idle <= \$123 ;
+    pe1_idle <= \$172 ;
   always @(posedge clk)
-    pe3_idle <= \$124 ;
+    pe2_idle <= \$173 ;
   always @(posedge clk)
-    group0_idle <= \$125 ;
+    pe3_idle <= \$174 ;
   always @(posedge clk)
-    quiet0 <= \$126 ;
+    group0_idle <= \$175 ;
   always @(posedge clk)
-    quiet1 <= \$127 ;
+    quiet0 <= \$176 ;
   always @(posedge clk)
-    running <= \$128 ;
+    quiet1 <= \$177 ;
   always @(posedge clk)
-    done <= \$129 ;
+    running <= \$178 ;
   always @(posedge clk)
-    cycles <= \$130 ;
+    done <= \$179 ;
   always @(posedge clk)
-    bcast_stalls <= \$131 ;
+    cycles <= \$180 ;
   always @(posedge clk)
-    g <= \$132 ;
+    bcast_stalls <= \$181 ;
   always @(posedge clk)
-    rd_pe <= \$133 ;
+    \running$92  <= \$182 ;
   always @(posedge clk)
-    rd_local <= \$134 ;
+    reading <= \$183 ;
   always @(posedge clk)
-    fsm_state <= \$135 ;
+    issued <= \$184 ;
+  always @(posedge clk)
+    delivered <= \$185 ;
+  always @(posedge clk)
+    rd_pe <= \$186 ;
+  always @(posedge clk)
+    rd_local <= \$187 ;
+  always @(posedge clk)
+    rows__valid <= \$188 ;
+  always @(posedge clk)
+    \rows__valid$119  <= \$189 ;
+  always @(posedge clk)
+    \rows__valid$123  <= \$190 ;
+  always @(posedge clk)
+    \rows__valid$127  <= \$191 ;
+  always @(posedge clk)
+    rows__payload <= \$192 ;
+  always @(posedge clk)
+    group0_out_valid <= \$193 ;
+  always @(posedge clk)
+    w_data <= \$194 ;
+  always @(posedge clk)
+    in_flight <= \$195 ;
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe0 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$149 ),
+    .acts__ready(\acts__ready$153 ),
     .acts__valid(acts__valid),
     .busy_cycles(busy_cycles),
     .clear(start),
@@ -565,23 +716,23 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(codebook_load__en),
-    .error(\error$85 ),
+    .error(\error$86 ),
     .idle(idle),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$124 ),
-    .outputs__ready(\outputs__ready$125 ),
-    .outputs__valid(\outputs__valid$123 ),
+    .outputs__payload(\outputs__payload$178 ),
+    .outputs__ready(1'h1),
+    .outputs__valid(\outputs__valid$174 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(ptr_load__en),
-    .queue_full(\$103 ),
+    .queue_full(\$148 ),
     .queue_level(queue_level),
     .relu(relu),
     .rows__payload(rows__payload),
-    .rows__ready(rows__ready),
+    .rows__ready(\$149 ),
     .rows__valid(rows__valid),
     .rst(rst),
-    .running(running),
+    .running(\running$92 ),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
@@ -591,116 +742,126 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   );
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe1 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$150 ),
-    .acts__valid(acts__valid),
-    .busy_cycles(\busy_cycles$99 ),
-    .clear(start),
-    .clk(clk),
-    .codebook_load__addr(load__addr[3:0]),
-    .codebook_load__data(load__data),
-    .codebook_load__en(\codebook_load__en$33 ),
-    .error(\error$86 ),
-    .idle(\idle$156 ),
-    .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$127 ),
-    .outputs__ready(\outputs__ready$128 ),
-    .outputs__valid(\outputs__valid$126 ),
-    .ptr_load__addr(load__addr[10:0]),
-    .ptr_load__data(load__data[12:0]),
-    .ptr_load__en(\ptr_load__en$36 ),
-    .queue_full(\$104 ),
-    .queue_level(\queue_level$146 ),
-    .relu(relu),
-    .rows__payload(\rows__payload$118 ),
-    .rows__ready(\rows__ready$166 ),
-    .rows__valid(\rows__valid$117 ),
-    .rst(rst),
-    .running(running),
-    .shift(shift),
-    .spmat_load__addr(load__addr[11:0]),
-    .spmat_load__data(load__data[7:0]),
-    .spmat_load__en(\spmat_load__en$39 ),
-    .stalled_cycles(\stalled_cycles$107 ),
-    .starved_cycles(\starved_cycles$103 )
-  );
-  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe2 (
-    .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$151 ),
-    .acts__valid(acts__valid),
-    .busy_cycles(\busy_cycles$100 ),
-    .clear(start),
-    .clk(clk),
-    .codebook_load__addr(load__addr[3:0]),
-    .codebook_load__data(load__data),
-    .codebook_load__en(\codebook_load__en$45 ),
-    .error(\error$87 ),
-    .idle(\idle$158 ),
-    .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$130 ),
-    .outputs__ready(\outputs__ready$131 ),
-    .outputs__valid(\outputs__valid$129 ),
-    .ptr_load__addr(load__addr[10:0]),
-    .ptr_load__data(load__data[12:0]),
-    .ptr_load__en(\ptr_load__en$48 ),
-    .queue_full(\$105 ),
-    .queue_level(\queue_level$147 ),
-    .relu(relu),
-    .rows__payload(\rows__payload$120 ),
-    .rows__ready(\rows__ready$167 ),
-    .rows__valid(\rows__valid$119 ),
-    .rst(rst),
-    .running(running),
-    .shift(shift),
-    .spmat_load__addr(load__addr[11:0]),
-    .spmat_load__data(load__data[7:0]),
-    .spmat_load__en(\spmat_load__en$51 ),
-    .stalled_cycles(\stalled_cycles$108 ),
-    .starved_cycles(\starved_cycles$104 )
-  );
-  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe3 (
-    .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$152 ),
+    .acts__ready(\acts__ready$154 ),
     .acts__valid(acts__valid),
     .busy_cycles(\busy_cycles$101 ),
     .clear(start),
     .clk(clk),
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
-    .codebook_load__en(\codebook_load__en$57 ),
-    .error(\error$88 ),
+    .codebook_load__en(\codebook_load__en$33 ),
+    .error(\error$87 ),
     .idle(\idle$160 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$133 ),
-    .outputs__ready(\outputs__ready$134 ),
-    .outputs__valid(\outputs__valid$132 ),
+    .outputs__payload(\outputs__payload$179 ),
+    .outputs__ready(1'h1),
+    .outputs__valid(\outputs__valid$175 ),
+    .ptr_load__addr(load__addr[10:0]),
+    .ptr_load__data(load__data[12:0]),
+    .ptr_load__en(\ptr_load__en$36 ),
+    .queue_full(\$150 ),
+    .queue_level(\queue_level$150 ),
+    .relu(relu),
+    .rows__payload(rows__payload),
+    .rows__ready(\$151 ),
+    .rows__valid(\rows__valid$119 ),
+    .rst(rst),
+    .running(\running$92 ),
+    .shift(shift),
+    .spmat_load__addr(load__addr[11:0]),
+    .spmat_load__data(load__data[7:0]),
+    .spmat_load__en(\spmat_load__en$39 ),
+    .stalled_cycles(\stalled_cycles$109 ),
+    .starved_cycles(\starved_cycles$105 )
+  );
+  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe2 (
+    .acts__payload(acts__payload),
+    .acts__ready(\acts__ready$155 ),
+    .acts__valid(acts__valid),
+    .busy_cycles(\busy_cycles$102 ),
+    .clear(start),
+    .clk(clk),
+    .codebook_load__addr(load__addr[3:0]),
+    .codebook_load__data(load__data),
+    .codebook_load__en(\codebook_load__en$45 ),
+    .error(\error$88 ),
+    .idle(\idle$162 ),
+    .n_cols(n_cols),
+    .outputs__payload(\outputs__payload$180 ),
+    .outputs__ready(1'h1),
+    .outputs__valid(\outputs__valid$176 ),
+    .ptr_load__addr(load__addr[10:0]),
+    .ptr_load__data(load__data[12:0]),
+    .ptr_load__en(\ptr_load__en$48 ),
+    .queue_full(\$152 ),
+    .queue_level(\queue_level$151 ),
+    .relu(relu),
+    .rows__payload(rows__payload),
+    .rows__ready(\$153 ),
+    .rows__valid(\rows__valid$123 ),
+    .rst(rst),
+    .running(\running$92 ),
+    .shift(shift),
+    .spmat_load__addr(load__addr[11:0]),
+    .spmat_load__data(load__data[7:0]),
+    .spmat_load__en(\spmat_load__en$51 ),
+    .stalled_cycles(\stalled_cycles$110 ),
+    .starved_cycles(\starved_cycles$106 )
+  );
+  eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe3 (
+    .acts__payload(acts__payload),
+    .acts__ready(\acts__ready$156 ),
+    .acts__valid(acts__valid),
+    .busy_cycles(\busy_cycles$103 ),
+    .clear(start),
+    .clk(clk),
+    .codebook_load__addr(load__addr[3:0]),
+    .codebook_load__data(load__data),
+    .codebook_load__en(\codebook_load__en$57 ),
+    .error(\error$89 ),
+    .idle(\idle$164 ),
+    .n_cols(n_cols),
+    .outputs__payload(\outputs__payload$181 ),
+    .outputs__ready(1'h1),
+    .outputs__valid(\outputs__valid$177 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$60 ),
-    .queue_full(\$106 ),
-    .queue_level(\queue_level$148 ),
+    .queue_full(\$154 ),
+    .queue_level(\queue_level$152 ),
     .relu(relu),
-    .rows__payload(\rows__payload$122 ),
-    .rows__ready(\rows__ready$168 ),
-    .rows__valid(\rows__valid$121 ),
+    .rows__payload(rows__payload),
+    .rows__ready(\$155 ),
+    .rows__valid(\rows__valid$127 ),
     .rst(rst),
-    .running(running),
+    .running(\running$92 ),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
     .spmat_load__en(\spmat_load__en$63 ),
-    .stalled_cycles(\stalled_cycles$109 ),
-    .starved_cycles(\starved_cycles$105 )
+    .stalled_cycles(\stalled_cycles$111 ),
+    .starved_cycles(\starved_cycles$107 )
+  );
+  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.readout  readout (
+    .clk(clk),
+    .level(level),
+    .r_data(r_data),
+    .r_en(r_en),
+    .r_rdy(r_rdy),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner  scanner (
-    .acts__payload(\acts__payload$140 ),
+    .acts__payload(\acts__payload$144 ),
     .acts__ready(acts__ready),
-    .acts__valid(\acts__valid$138 ),
+    .acts__valid(\acts__valid$142 ),
     .clk(clk),
-    .done(\done$163 ),
+    .done(\done$167 ),
     .load__addr(load__addr[9:0]),
     .load__data(load__data),
     .load__en(\load__en$69 ),
-    .n_cols(n_cols),
+    .n_cols(\n_cols$70 ),
     .rst(rst),
     .start(start)
   );
@@ -711,11 +872,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$40  = busy_cycles;
       2'h1:
-          \$40  = \busy_cycles$99 ;
-      2'h2:
-          \$40  = \busy_cycles$100 ;
-      2'h3:
           \$40  = \busy_cycles$101 ;
+      2'h2:
+          \$40  = \busy_cycles$102 ;
+      2'h3:
+          \$40  = \busy_cycles$103 ;
     endcase
   end
   always @* begin
@@ -725,11 +886,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$41  = starved_cycles;
       2'h1:
-          \$41  = \starved_cycles$103 ;
-      2'h2:
-          \$41  = \starved_cycles$104 ;
-      2'h3:
           \$41  = \starved_cycles$105 ;
+      2'h2:
+          \$41  = \starved_cycles$106 ;
+      2'h3:
+          \$41  = \starved_cycles$107 ;
     endcase
   end
   always @* begin
@@ -739,11 +900,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$42  = stalled_cycles;
       2'h1:
-          \$42  = \stalled_cycles$107 ;
-      2'h2:
-          \$42  = \stalled_cycles$108 ;
-      2'h3:
           \$42  = \stalled_cycles$109 ;
+      2'h2:
+          \$42  = \stalled_cycles$110 ;
+      2'h3:
+          \$42  = \stalled_cycles$111 ;
     endcase
   end
   always @* begin
@@ -774,258 +935,66 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    rows__valid = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$44 ) begin
-            rows__valid = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    rows__payload = 6'h00;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$44 ) begin
-            rows__payload = rd_local;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$117  = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$45 ) begin
-            \rows__valid$117  = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$118  = 6'h00;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$45 ) begin
-            \rows__payload$118  = rd_local;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$119  = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$46 ) begin
-            \rows__valid$119  = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$120  = 6'h00;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$46 ) begin
-            \rows__payload$120  = rd_local;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__valid$121  = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$47 ) begin
-            \rows__valid$121  = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \rows__payload$122  = 6'h00;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$47 ) begin
-            \rows__payload$122  = rd_local;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    outputs__valid = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-        begin
-          if (\$48 ) begin
-            outputs__valid = \outputs__valid$123 ;
-          end
-          if (\$49 ) begin
-            outputs__valid = \outputs__valid$126 ;
-          end
-          if (\$50 ) begin
-            outputs__valid = \outputs__valid$129 ;
-          end
-          if (\$51 ) begin
-            outputs__valid = \outputs__valid$132 ;
-          end
-        end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    outputs__payload = 24'h000000;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-        begin
-          if (\$48 ) begin
-            outputs__payload[23:8] = \outputs__payload$124 [21:6];
-          end
-          if (\$49 ) begin
-            outputs__payload[23:8] = \outputs__payload$127 [21:6];
-          end
-          if (\$50 ) begin
-            outputs__payload[23:8] = \outputs__payload$130 [21:6];
-          end
-          if (\$51 ) begin
-            outputs__payload[23:8] = \outputs__payload$133 [21:6];
-          end
-          begin
-              outputs__payload[7:0] = g[7:0];
-          end
-        end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$125  = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$48 ) begin
-            \outputs__ready$125  = outputs__ready;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$128  = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$49 ) begin
-            \outputs__ready$128  = outputs__ready;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$131  = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$50 ) begin
-            \outputs__ready$131  = outputs__ready;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \outputs__ready$134  = 1'h0;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$51 ) begin
-            \outputs__ready$134  = outputs__ready;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = n_cols;
-    if (\$56 ) begin
+    \$156  = \n_cols$70 ;
+    if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
-            \$107  = load__data[10:0];
+            \$156  = load__data[10:0];
       endcase
     end
     if (rst) begin
-      \$107  = 11'h000;
+      \$156  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = n_rows;
-    if (\$56 ) begin
+    \$157  = n_cols;
+    if (\$45 ) begin
+      casez (load__addr[11:0])
+        12'h000:
+            \$157  = load__data[10:0];
+      endcase
+    end
+    if (rst) begin
+      \$157  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = n_rows;
+    if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
             /* empty */;
         12'h001:
-            \$108  = load__data[8:0];
+            \$158  = load__data[8:0];
       endcase
     end
     if (rst) begin
-      \$108  = 9'h000;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = shift;
-    if (\$56 ) begin
+    \$159  = shift;
+    if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
             /* empty */;
         12'h001:
             /* empty */;
         12'h002:
-            \$109  = load__data[3:0];
+            \$159  = load__data[3:0];
       endcase
     end
     if (rst) begin
-      \$109  = 4'h0;
+      \$159  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = relu;
-    if (\$56 ) begin
+    \$160  = relu;
+    if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
             /* empty */;
@@ -1034,296 +1003,338 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
         12'h002:
             /* empty */;
         12'h003:
-            \$110  = load__data[0];
+            \$160  = load__data[0];
       endcase
     end
     if (rst) begin
-      \$110  = 1'h1;
+      \$160  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \$59 ;
+    \$161  = \$48 ;
     if (rst) begin
-      \$111  = 1'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \acts__payload$140 ;
+    \$162  = \acts__payload$144 ;
     if (rst) begin
-      \$112  = 26'h0000000;
+      \$162  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = bcast_valid;
+    \$163  = bcast_valid;
     if (rst) begin
-      \$113  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = bcast;
+    \$164  = bcast;
     if (rst) begin
-      \$114  = 26'h0000000;
+      \$164  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \$60 ;
+    \$165  = \$49 ;
     if (rst) begin
-      \$115  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \$61 ;
+    \$166  = \$50 ;
     if (rst) begin
-      \$116  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \$62 ;
+    \$167  = \$51 ;
     if (rst) begin
-      \$117  = 1'h0;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \$63 ;
+    \$168  = \$52 ;
     if (rst) begin
-      \$118  = 1'h0;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \$64 ;
+    \$169  = \$53 ;
     if (rst) begin
-      \$119  = 1'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = overflow;
+    \$170  = overflow;
     if (start) begin
-      \$120  = 1'h0;
-    end else if (\$73 ) begin
-      \$120  = 1'h1;
+      \$170  = 1'h0;
+    end else if (\$62 ) begin
+      \$170  = 1'h1;
     end
     if (rst) begin
-      \$120  = 1'h0;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = idle;
+    \$171  = idle;
     if (rst) begin
-      \$121  = 1'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \idle$156 ;
+    \$172  = \idle$160 ;
     if (rst) begin
-      \$122  = 1'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \idle$158 ;
+    \$173  = \idle$162 ;
     if (rst) begin
-      \$123  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \idle$160 ;
+    \$174  = \idle$164 ;
     if (rst) begin
-      \$124  = 1'h0;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \$74 ;
+    \$175  = \$63 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \$81 ;
+    \$176  = \$70 ;
     if (rst) begin
-      \$126  = 1'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \$83 ;
+    \$177  = \$72 ;
     if (rst) begin
-      \$127  = 1'h0;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = running;
+    \$178  = running;
     if (start) begin
-      \$128  = 1'h1;
+      \$178  = 1'h1;
     end else if (running) begin
+      if (\$78 ) begin
+        \$178  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = done;
+    if (start) begin
+      \$179  = 1'h0;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$179  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = cycles;
+    if (start) begin
+      \$180  = 32'd0;
+    end else if (running) begin
+      \$180  = \$73 [31:0];
+    end
+    if (rst) begin
+      \$180  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = bcast_stalls;
+    if (start) begin
+      \$181  = 32'd0;
+    end else if (running) begin
+      if (\$75 ) begin
+        \$181  = \$76 [31:0];
+      end
+    end
+    if (rst) begin
+      \$181  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \running$92 ;
+    if (start) begin
+      \$182  = 1'h1;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$182  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = reading;
+    if (\$81 ) begin
+      \$183  = \$82 ;
+    end
+    if (\$144 ) begin
+      if (\$147 ) begin
+        \$183  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = issued;
+    if (\$81 ) begin
+      \$184  = 9'h000;
+    end
+    if (\$87 ) begin
+      \$184  = \$88 [8:0];
+    end
+    if (rst) begin
+      \$184  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = delivered;
+    if (\$81 ) begin
+      \$185  = 9'h000;
+    end
+    if (\$144 ) begin
+      \$185  = \$145 [8:0];
+    end
+    if (rst) begin
+      \$185  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = rd_pe;
+    if (\$81 ) begin
+      \$186  = 2'h0;
+    end
+    if (\$87 ) begin
+      (* full_case = 32'd1 *)
       if (\$89 ) begin
-        \$128  = 1'h0;
+        \$186  = 2'h0;
+      end else begin
+        \$186  = \$91 [1:0];
       end
     end
     if (rst) begin
-      \$128  = 1'h0;
+      \$186  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = done;
-    if (start) begin
-      \$129  = 1'h0;
-    end else if (running) begin
+    \$187  = rd_local;
+    if (\$81 ) begin
+      \$187  = 6'h00;
+    end
+    if (\$87 ) begin
       if (\$89 ) begin
-        \$129  = 1'h1;
+        \$187  = \$90 [5:0];
       end
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = cycles;
-    if (start) begin
-      \$130  = 32'd0;
-    end else if (running) begin
-      \$130  = \$84 [31:0];
-    end
+    \$188  = \$98 ;
     if (rst) begin
-      \$130  = 32'd0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = bcast_stalls;
-    if (start) begin
-      \$131  = 32'd0;
-    end else if (running) begin
-      if (\$86 ) begin
-        \$131  = \$87 [31:0];
-      end
-    end
+    \$189  = \$105 ;
     if (rst) begin
-      \$131  = 32'd0;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = g;
-    casez (fsm_state)
-      2'h0:
-          if (\$91 ) begin
-            \$132  = 9'h000;
-          end
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$96 ) begin
-            \$132  = \$97 [8:0];
-          end
-    endcase
+    \$190  = \$112 ;
     if (rst) begin
-      \$132  = 9'h000;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = rd_pe;
-    casez (fsm_state)
-      2'h0:
-          if (\$91 ) begin
-            \$133  = 2'h0;
-          end
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$96 ) begin
-            (* full_case = 32'd1 *)
-            if (\$98 ) begin
-              \$133  = 2'h0;
-            end else begin
-              \$133  = \$100 [1:0];
-            end
-          end
-    endcase
+    \$191  = \$119 ;
     if (rst) begin
-      \$133  = 2'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = rd_local;
-    casez (fsm_state)
-      2'h0:
-          if (\$91 ) begin
-            \$134  = 6'h00;
-          end
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$96 ) begin
-            if (\$98 ) begin
-              \$134  = \$99 [5:0];
-            end
-          end
-    endcase
+    \$192  = rd_local;
     if (rst) begin
-      \$134  = 6'h00;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = fsm_state;
-    casez (fsm_state)
-      2'h0:
-          if (\$91 ) begin
-            \$135  = 2'h1;
-          end
-      2'h1:
-        begin
-          if (\$92 ) begin
-            if (rows__ready) begin
-              \$135  = 2'h2;
-            end
-          end
-          if (\$93 ) begin
-            if (\rows__ready$166 ) begin
-              \$135  = 2'h2;
-            end
-          end
-          if (\$94 ) begin
-            if (\rows__ready$167 ) begin
-              \$135  = 2'h2;
-            end
-          end
-          if (\$95 ) begin
-            if (\rows__ready$168 ) begin
-              \$135  = 2'h2;
-            end
-          end
-        end
-      2'h2:
-          if (\$96 ) begin
-            \$135  = 2'h1;
-            if (\$102 ) begin
-              \$135  = 2'h0;
-            end
-          end
-    endcase
+    \$193  = \$120 ;
     if (rst) begin
-      \$135  = 2'h0;
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \$127 [15:0];
+    if (rst) begin
+      \$194  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = in_flight;
+    if (\$134 ) begin
+      \$195  = \$142 [3:0];
+    end else if (\$141 ) begin
+      \$195  = \$143 [3:0];
+    end
+    if (rst) begin
+      \$195  = 4'h0;
     end
   end
   assign addr = load__addr;
@@ -1333,9 +1344,9 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign ptr_load__data = load__data[12:0];
   assign spmat_load__addr = load__addr[11:0];
   assign spmat_load__data = load__data[7:0];
-  assign \n_cols$26  = n_cols;
-  assign \shift$28  = shift;
-  assign \relu$30  = relu;
+  assign group0_n_cols = n_cols;
+  assign group0_shift = shift;
+  assign group0_relu = relu;
   assign \codebook_load__addr$31  = load__addr[3:0];
   assign \codebook_load__data$32  = load__data;
   assign \ptr_load__addr$34  = load__addr[10:0];
@@ -1365,25 +1376,38 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \relu$66  = relu;
   assign \load__addr$67  = load__addr[9:0];
   assign \load__data$68  = load__data;
-  assign \n_cols$70  = n_cols;
+  assign \$signal  = \n_cols$70 ;
   assign group0_acts_valid = acts__valid;
   assign group0_acts = acts__payload;
-  assign \acts__valid$77  = acts__valid;
-  assign \acts__payload$78  = acts__payload;
-  assign \acts__valid$79  = acts__valid;
-  assign \acts__payload$80  = acts__payload;
-  assign \acts__valid$81  = acts__valid;
-  assign \acts__payload$82  = acts__payload;
-  assign \start$83  = start;
-  assign \running$84  = running;
+  assign \acts__valid$78  = acts__valid;
+  assign \acts__payload$79  = acts__payload;
+  assign \acts__valid$80  = acts__valid;
+  assign \acts__payload$81  = acts__payload;
+  assign \acts__valid$82  = acts__valid;
+  assign \acts__payload$83  = acts__payload;
+  assign \start$84  = start;
+  assign \running$85  = running;
   assign clear = start;
-  assign \running$91  = running;
-  assign \clear$92  = start;
-  assign \running$93  = running;
+  assign group0_running = \running$92 ;
   assign \clear$94  = start;
-  assign \running$95  = running;
+  assign \running$95  = \running$92 ;
   assign \clear$96  = start;
-  assign \running$97  = running;
+  assign \running$97  = \running$92 ;
+  assign \clear$98  = start;
+  assign \running$99  = \running$92 ;
+  assign pe0_request = rows__valid;
+  assign group0_request_row = rows__payload;
+  assign \outputs__ready$118  = 1'h1;
+  assign pe1_request = \rows__valid$119 ;
+  assign \rows__payload$121  = rows__payload;
+  assign \outputs__ready$122  = 1'h1;
+  assign pe2_request = \rows__valid$123 ;
+  assign \rows__payload$125  = rows__payload;
+  assign \outputs__ready$126  = 1'h1;
+  assign pe3_request = \rows__valid$127 ;
+  assign \rows__payload$129  = rows__payload;
+  assign \outputs__ready$130  = 1'h1;
+  assign group0_out_value = w_data;
   assign \outputs__payload.row  = outputs__payload[7:0];
   assign \outputs__payload.value  = outputs__payload[23:8];
   assign \status_addr.index  = status_addr[1:0];
@@ -1395,34 +1419,167 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \acts__payload.value  = acts__payload[25:10];
   assign \group0_acts.col  = acts__payload[9:0];
   assign \group0_acts.value  = acts__payload[25:10];
-  assign \acts__payload$78.col  = acts__payload[9:0];
-  assign \acts__payload$78.value  = acts__payload[25:10];
-  assign \acts__payload$80.col  = acts__payload[9:0];
-  assign \acts__payload$80.value  = acts__payload[25:10];
-  assign \acts__payload$82.col  = acts__payload[9:0];
-  assign \acts__payload$82.value  = acts__payload[25:10];
-  assign \outputs__payload$124.local_row  = \outputs__payload$124 [5:0];
-  assign \outputs__payload$124.value  = \outputs__payload$124 [21:6];
-  assign \outputs__payload$127.local_row  = \outputs__payload$127 [5:0];
-  assign \outputs__payload$127.value  = \outputs__payload$127 [21:6];
-  assign \outputs__payload$130.local_row  = \outputs__payload$130 [5:0];
-  assign \outputs__payload$130.value  = \outputs__payload$130 [21:6];
-  assign \outputs__payload$133.local_row  = \outputs__payload$133 [5:0];
-  assign \outputs__payload$133.value  = \outputs__payload$133 [21:6];
+  assign \acts__payload$79.col  = acts__payload[9:0];
+  assign \acts__payload$79.value  = acts__payload[25:10];
+  assign \acts__payload$81.col  = acts__payload[9:0];
+  assign \acts__payload$81.value  = acts__payload[25:10];
+  assign \acts__payload$83.col  = acts__payload[9:0];
+  assign \acts__payload$83.value  = acts__payload[25:10];
   assign \bcast.col  = bcast[9:0];
   assign \bcast.value  = bcast[25:10];
-  assign \acts__payload$140.col  = \acts__payload$140 [9:0];
-  assign \acts__payload$140.value  = \acts__payload$140 [25:10];
+  assign \acts__payload$144.col  = \acts__payload$144 [9:0];
+  assign \acts__payload$144.value  = \acts__payload$144 [25:10];
+  assign \outputs__payload$178.local_row  = \outputs__payload$178 [5:0];
+  assign \outputs__payload$178.value  = \outputs__payload$178 [21:6];
+  assign \outputs__payload$179.local_row  = \outputs__payload$179 [5:0];
+  assign \outputs__payload$179.value  = \outputs__payload$179 [21:6];
+  assign \outputs__payload$180.local_row  = \outputs__payload$180 [5:0];
+  assign \outputs__payload$180.value  = \outputs__payload$180 [21:6];
+  assign \outputs__payload$181.local_row  = \outputs__payload$181 [5:0];
+  assign \outputs__payload$181.value  = \outputs__payload$181 [21:6];
+  assign outputs__payload[7:0] = delivered[7:0];
+  assign outputs__payload[23:8] = r_data;
   assign \$38  = group0_stop;
-  assign \$57  = group0_stop;
-  assign \$76  = acts__valid;
-  assign \$85  = group0_stop;
-  assign \$88  = group0_idle;
+  assign w_en = group0_out_valid;
+  assign \$46  = group0_stop;
+  assign \$65  = acts__valid;
+  assign \$74  = group0_stop;
+  assign \$77  = group0_idle;
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.readout (rst, w_en, r_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [4:0] \$14 ;
+  reg [2:0] \$15 ;
+  reg [2:0] \$16 ;
+  reg [3:0] \$17 ;
+  wire [3:0] \$2 ;
+  wire \$3 ;
+  wire [3:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire [4:0] \$9 ;
+  input clk;
+  wire clk;
+  (* init = 3'h0 *)
+  wire [2:0] consume;
+  output [3:0] level;
+  reg [3:0] level = 4'h0;
+  (* init = 3'h0 *)
+  wire [2:0] produce;
+  output [15:0] r_data;
+  wire [15:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 4'h0 *)
+  wire [3:0] r_level;
+  reg [2:0] r_port__addr = 3'h0;
+  wire [15:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [15:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 4'h0 *)
+  wire [3:0] w_level;
+  reg [2:0] w_port__addr = 3'h0;
+  input [15:0] w_port__data;
+  wire [15:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [15:0] storage [7:0];
+  initial begin
+    storage[0] = 16'h0000;
+    storage[1] = 16'h0000;
+    storage[2] = 16'h0000;
+    storage[3] = 16'h0000;
+    storage[4] = 16'h0000;
+    storage[5] = 16'h0000;
+    storage[6] = 16'h0000;
+    storage[7] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 4'h8;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr + 1'h1;
+  assign \$3  = r_rdy & r_en;
+  assign \$4  = r_port__addr + 1'h1;
+  assign \$5  = w_rdy & w_en;
+  assign \$6  = r_rdy & r_en;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$5  & \$7 ;
+  assign \$9  = level + 1'h1;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = w_rdy & w_en;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$15 ;
+  always @(posedge clk)
+    r_port__addr <= \$16 ;
+  always @(posedge clk)
+    level <= \$17 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$15  = w_port__addr;
+    if (\$1 ) begin
+      \$15  = \$2 [2:0];
+    end
+    if (rst) begin
+      \$15  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$16  = r_port__addr;
+    if (\$3 ) begin
+      \$16  = \$4 [2:0];
+    end
+    if (rst) begin
+      \$16  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$17  = level;
+    if (\$8 ) begin
+      \$17  = \$9 [3:0];
+    end
+    if (\$13 ) begin
+      \$17  = \$14 [3:0];
+    end
+    if (rst) begin
+      \$17  = 4'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner (load__data, start, clk, rst, load__en, acts__ready, done, n_cols, acts__payload, acts__valid, load__addr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [9:0] \$1 ;
   wire \$10 ;
   reg [7:0] \$100 ;
@@ -1719,7 +1876,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .valid(valid)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez (index)
       3'h0:
@@ -1741,7 +1898,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$96  = s1_valid;
     if (\$41 ) begin
       \$96  = \$48 ;
@@ -1754,7 +1911,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$97  = s1_word;
     if (\$41 ) begin
       \$97  = fetch_ptr;
@@ -1764,7 +1921,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$98  = s1_lanes;
     if (\$41 ) begin
       \$98  = { \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
@@ -1774,7 +1931,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$99  = s2_valid;
     if (\$58 ) begin
       \$99  = s1_valid;
@@ -1787,7 +1944,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$100  = s2_word;
     if (\$58 ) begin
       \$100  = s1_word;
@@ -1797,7 +1954,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$101  = s2_lanes;
     if (\$58 ) begin
       \$101  = s1_lanes;
@@ -1807,7 +1964,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$102  = fetch_ptr;
     if (\$65 ) begin
       \$102  = \$66 [7:0];
@@ -1820,7 +1977,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$103  = acts__payload;
     if (\$69 ) begin
       \$103 [9:0] = { window_word[6:0], index };
@@ -1831,7 +1988,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$104  = \mask$16 ;
     if (\$69 ) begin
       \$104  = remaining;
@@ -1844,7 +2001,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$105  = acts__valid;
     if (\$72 ) begin
       \$105  = \$75 ;
@@ -1857,7 +2014,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$106  = window;
     if (window_take) begin
       \$106  = read__data;
@@ -1867,7 +2024,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$107  = window_word;
     if (window_take) begin
       \$107  = s2_word;
@@ -1877,7 +2034,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$108  = window_valid;
     if (window_take) begin
       \$108  = 1'h1;
@@ -1892,7 +2049,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$109  = scanning;
     if (start) begin
       \$109  = 1'h1;
@@ -1931,7 +2088,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer (clk, rst, wr__addr, wr__en, rd__en, read__out_en, rd__addr, read__data, \port$0$20 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   reg [127:0] \$1 ;
   input clk;
   wire clk;
@@ -2119,7 +2276,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   always @(posedge clk)
     read__data <= \$1 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$1  = read__data;
     if (read__out_en) begin
       \$1  = rd__data;

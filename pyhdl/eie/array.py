@@ -2,6 +2,7 @@
 # (a PE object here only names the ports of its Verilog instance; it is elaborated once, alone.)
 from amaranth.hdl import Array, Cat, Module, Signal, signed
 from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_queue import activation_layout
@@ -69,8 +70,9 @@ class EIEArray(wiring.Component):
     ``STOP_LATENCY`` cycles ago (the reduction is registered per PE and per group); each queue
     holds ``queue_depth + QUEUE_SLACK`` entries, so what is already on its way always finds room.
     ``done`` rises ``DONE_LATENCY`` cycles after a cycle in which the scan had finished, the
-    broadcast was empty and every PE was idle. ``read_start`` then streams the ``n_rows`` outputs on
-    ``outputs`` in global row order (one row per two cycles).
+    broadcast was empty and every PE was idle. ``read_start`` (while ``done``) then streams the
+    ``n_rows`` outputs on ``outputs`` in global row order, one row a cycle after four cycles of
+    latency (a request register per PE, the PE's output register, a register per group, a FIFO).
 
     Host interface
     --------------
@@ -100,6 +102,7 @@ class EIEArray(wiring.Component):
     STOP_LATENCY = 2          # queue level -> stop: a register per PE, then one per group
     QUEUE_SLACK = BROADCAST_LATENCY + STOP_LATENCY    # queue entries beyond the stop threshold
     DONE_LATENCY = 2          # finished -> done: the idle reduction's two registers
+    READOUT_DEPTH = 8         # read-out response FIFO (three responses in flight at most)
 
     def __init__(self, *, n_pe: int = 4, max_cols: int = 1024, max_entries: int = 4096,
                  max_local_rows: int = 64, queue_depth: int = QUEUE_DEPTH, lnzd_width: int = 8,
@@ -157,17 +160,20 @@ class EIEArray(wiring.Component):
 
         addr = Signal(self.load_layout)         # named fields in the Verilog
         m.d.comb += addr.eq(self.load.addr)
-        n_cols = Signal(bits_for(self.max_cols))
-        n_rows = Signal(bits_for(self.max_rows))
-        shift = Signal(4)
-        relu = Signal(init=1)
+        # The layer registers. Each group of PEs has its own copy of n_cols, shift and relu, written
+        # by the same load (no register fans out to every PE); the scanner has its own n_cols.
+        n_groups = -(-self.n_pe // self.GROUP)
+        n_cols, n_rows = Signal(bits_for(self.max_cols)), Signal(bits_for(self.max_rows))
+        copies = [(Signal(bits_for(self.max_cols), name=f"group{g}_n_cols"), Signal(4, name=f"group{g}_shift"),
+                   Signal(init=1, name=f"group{g}_relu")) for g in range(n_groups)]
         for k, pe in enumerate(pes):
             mine = self.load.en & (addr.pe == k)
             for port, reg in ((pe.codebook_load, Region.CODEBOOK), (pe.ptr_load, Region.COL_PTR),
                               (pe.spmat_load, Region.SPMAT)):
                 m.d.comb += [port.addr.eq(addr.offset), port.data.eq(self.load.data),
                              port.en.eq(mine & (addr.region == reg))]
-            m.d.comb += [pe.n_cols.eq(n_cols), pe.shift.eq(shift), pe.relu.eq(relu)]
+            g_cols, g_shift, g_relu = copies[k // self.GROUP]
+            m.d.comb += [pe.n_cols.eq(g_cols), pe.shift.eq(g_shift), pe.relu.eq(g_relu)]
         m.d.comb += [
             scan.load.addr.eq(addr.offset),
             scan.load.data.eq(self.load.data),
@@ -177,13 +183,13 @@ class EIEArray(wiring.Component):
         with m.If(self.load.en & (addr.region == Region.CONFIG)):
             with m.Switch(addr.offset):
                 with m.Case(Config.N_COLS):
-                    m.d.sync += n_cols.eq(self.load.data)
+                    m.d.sync += [n_cols.eq(self.load.data), *(c[0].eq(self.load.data) for c in copies)]
                 with m.Case(Config.N_ROWS):
                     m.d.sync += n_rows.eq(self.load.data)
                 with m.Case(Config.SHIFT):
-                    m.d.sync += shift.eq(self.load.data)
+                    m.d.sync += [c[1].eq(self.load.data) for c in copies]
                 with m.Case(Config.RELU):
-                    m.d.sync += relu.eq(self.load.data)
+                    m.d.sync += [c[2].eq(self.load.data) for c in copies]
 
         # Broadcast: the scanner's activation goes through the broadcast register and one register
         # per group of PEs (BROADCAST_LATENCY) into every queue in the same cycle. It leaves the
@@ -236,16 +242,19 @@ class EIEArray(wiring.Component):
         bcast_stalls = Signal(self.counter_width)
         m.d.comb += [scan.start.eq(self.start), self.running.eq(running),
                      self.error.eq(Cat(pe.error for pe in pes).any() | overflow)]
-        for pe in pes:
-            m.d.comb += [pe.clear.eq(self.start), pe.running.eq(running)]
+        # `running`, and one copy per group for the PEs' counters, set and cleared together.
+        group_running = [Signal(name=f"group{g}_running") for g in range(n_groups)]
+        for k, pe in enumerate(pes):
+            m.d.comb += [pe.clear.eq(self.start), pe.running.eq(group_running[k // self.GROUP])]
         with m.If(self.start):
-            m.d.sync += [running.eq(1), self.done.eq(0), cycles.eq(0), bcast_stalls.eq(0)]
+            m.d.sync += [running.eq(1), self.done.eq(0), cycles.eq(0), bcast_stalls.eq(0),
+                         *(r.eq(1) for r in group_running)]
         with m.Elif(running):
             m.d.sync += cycles.eq(cycles + 1)
             with m.If(scan.acts.valid & stop):
                 m.d.sync += bcast_stalls.eq(bcast_stalls + 1)
             with m.If(finished):
-                m.d.sync += [running.eq(0), self.done.eq(1)]
+                m.d.sync += [running.eq(0), self.done.eq(1), *(r.eq(0) for r in group_running)]
 
         array_counters = {ArrayStatus.CYCLES: cycles, ArrayStatus.BROADCAST_STALLS: bcast_stalls,
                           ArrayStatus.ERROR: self.error}
@@ -258,37 +267,67 @@ class EIEArray(wiring.Component):
         status = Array(Array(counters[kind]) for kind in Status)
         m.d.comb += self.status_data.eq(status[self.status_addr.kind][self.status_addr.index])
 
-        # Read-out in global row order: row g is local row g // n_pe of PE g % n_pe.
-        g = Signal(self.row_width + 1)
+        # Read-out in global row order (row g is local row g // n_pe of PE g % n_pe), once the layer
+        # is done (every PE idle, its output register free: a request is always taken). One request
+        # a cycle while the response FIFO has room for everything in flight: a register per PE
+        # (its `rows`), the PE's output register, a register per group, then the FIFO.
+        m.submodules.readout = fifo = SyncFIFO(width=ACT_WIDTH, depth=self.READOUT_DEPTH)
+        local_width = bits_for(self.max_local_rows - 1)
+        issued = Signal(self.row_width + 1)             # rows requested
+        delivered = Signal(self.row_width + 1)          # rows handed out on `outputs`
         rd_pe = Signal(self.pe_bits)
-        rd_local = Signal(bits_for(self.max_local_rows - 1))
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.read_start & (n_rows != 0)):
-                    m.d.sync += [g.eq(0), rd_pe.eq(0), rd_local.eq(0)]
-                    m.next = "ISSUE"
-            with m.State("ISSUE"):
-                for k, pe in enumerate(pes):
-                    with m.If(rd_pe == k):
-                        m.d.comb += [pe.rows.valid.eq(1), pe.rows.payload.eq(rd_local)]
-                        with m.If(pe.rows.ready):
-                            m.next = "WAIT"
-            with m.State("WAIT"):
-                for k, pe in enumerate(pes):
-                    with m.If(rd_pe == k):
-                        m.d.comb += [
-                            self.outputs.valid.eq(pe.outputs.valid),
-                            self.outputs.payload.value.eq(pe.outputs.payload.value),
-                            pe.outputs.ready.eq(self.outputs.ready),
-                        ]
-                m.d.comb += self.outputs.payload.row.eq(g)
-                with m.If(self.outputs.valid & self.outputs.ready):
-                    m.d.sync += g.eq(g + 1)
-                    with m.If(rd_pe == self.n_pe - 1):
-                        m.d.sync += [rd_pe.eq(0), rd_local.eq(rd_local + 1)]
-                    with m.Else():
-                        m.d.sync += rd_pe.eq(rd_pe + 1)
-                    m.next = "ISSUE"
-                    with m.If(g + 1 == n_rows):
-                        m.next = "IDLE"
+        rd_local = Signal(local_width)
+        reading = Signal()
+        in_flight = Signal(range(self.READOUT_DEPTH + 1))
+        issue = reading & (issued != n_rows) & (fifo.level + in_flight < self.READOUT_DEPTH)
+        with m.If(self.read_start & self.done & ~reading):
+            m.d.sync += [reading.eq(n_rows != 0), issued.eq(0), delivered.eq(0), rd_pe.eq(0), rd_local.eq(0)]
+        with m.If(issue):
+            m.d.sync += issued.eq(issued + 1)
+            with m.If(rd_pe == self.n_pe - 1):
+                m.d.sync += [rd_pe.eq(0), rd_local.eq(rd_local + 1)]
+            with m.Else():
+                m.d.sync += rd_pe.eq(rd_pe + 1)
+        request = [Signal(name=f"pe{k}_request") for k in range(self.n_pe)]
+        request_row = [Signal(local_width, name=f"group{g}_request_row") for g in range(n_groups)]
+        for k, pe in enumerate(pes):
+            m.d.sync += request[k].eq(issue & (rd_pe == k))
+            m.d.comb += [pe.rows.valid.eq(request[k]), pe.rows.payload.eq(request_row[k // self.GROUP]),
+                         pe.outputs.ready.eq(1)]
+        m.d.sync += [r.eq(rd_local) for r in request_row]
+        group_valid_out = [Signal(name=f"group{g}_out_valid") for g in range(n_groups)]
+        group_value = [Signal(signed(ACT_WIDTH), name=f"group{g}_out_value") for g in range(n_groups)]
+        for g, members in enumerate(groups):
+            m.d.sync += [
+                group_valid_out[g].eq(Cat(pe.outputs.valid for pe in members).any()),
+                group_value[g].eq(_or_all([pe.outputs.payload.value & pe.outputs.valid.replicate(ACT_WIDTH)
+                                           for pe in members])),
+            ]
+        m.d.comb += [
+            fifo.w_en.eq(Cat(group_valid_out).any()),
+            fifo.w_data.eq(_or_all(group_value)),       # zero but for the group that answered
+        ]
+        arrived = fifo.w_en
+        with m.If(issue & ~arrived):
+            m.d.sync += in_flight.eq(in_flight + 1)
+        with m.Elif(~issue & arrived):
+            m.d.sync += in_flight.eq(in_flight - 1)
+        m.d.comb += [
+            self.outputs.valid.eq(fifo.r_rdy & reading),
+            self.outputs.payload.value.eq(fifo.r_data),
+            self.outputs.payload.row.eq(delivered),
+            fifo.r_en.eq(self.outputs.ready & reading),
+        ]
+        with m.If(self.outputs.valid & self.outputs.ready):
+            m.d.sync += delivered.eq(delivered + 1)
+            with m.If(delivered + 1 == n_rows):
+                m.d.sync += reading.eq(0)
         return m
+
+
+def _or_all(values):
+    """The bitwise OR of ``values`` (one-hot selection: every value but one is zero)."""
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
