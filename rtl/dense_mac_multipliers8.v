@@ -5,21 +5,27 @@
 module dense_mac_multipliers8(beats__valid, results__ready, clk, rst, beats__ready, results__payload, results__valid, beats__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
-  wire [15:0] \$11 ;
-  wire [15:0] \$12 ;
-  wire [15:0] \$13 ;
-  wire [15:0] \$14 ;
-  reg \$15 ;
-  reg [128:0] \$16 ;
-  wire \$2 ;
-  wire \$3 ;
-  wire \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire [15:0] \$7 ;
-  wire [15:0] \$8 ;
-  wire [15:0] \$9 ;
+  reg \$2 ;
+  reg \$3 ;
+  reg \$4 ;
+  reg \$5 ;
+  wire [7:0] a;
+  wire [7:0] \a$21 ;
+  wire [7:0] \a$25 ;
+  wire [7:0] \a$29 ;
+  wire [7:0] \a$33 ;
+  wire [7:0] \a$37 ;
+  wire [7:0] \a$41 ;
+  wire [7:0] \a$45 ;
+  wire advance;
+  wire [7:0] b;
+  wire [7:0] \b$22 ;
+  wire [7:0] \b$26 ;
+  wire [7:0] \b$30 ;
+  wire [7:0] \b$34 ;
+  wire [7:0] \b$38 ;
+  wire [7:0] \b$42 ;
+  wire [7:0] \b$46 ;
   input [128:0] beats__payload;
   wire [128:0] beats__payload;
   wire [63:0] \beats__payload.acts ;
@@ -47,7 +53,23 @@ module dense_mac_multipliers8(beats__valid, results__ready, clk, rst, beats__rea
   wire beats__valid;
   input clk;
   wire clk;
-  reg [128:0] products__payload = 129'h000000000000000000000000000000000;
+  wire en;
+  wire \en$23 ;
+  wire \en$27 ;
+  wire \en$31 ;
+  wire \en$35 ;
+  wire \en$39 ;
+  wire \en$43 ;
+  wire \en$47 ;
+  wire [15:0] p;
+  wire [15:0] \p$24 ;
+  wire [15:0] \p$28 ;
+  wire [15:0] \p$32 ;
+  wire [15:0] \p$36 ;
+  wire [15:0] \p$40 ;
+  wire [15:0] \p$44 ;
+  wire [15:0] \p$48 ;
+  wire [128:0] products__payload;
   wire \products__payload.last ;
   wire [127:0] \products__payload.products ;
   wire [15:0] \products__payload.products[0] ;
@@ -71,25 +93,85 @@ module dense_mac_multipliers8(beats__valid, results__ready, clk, rst, beats__rea
   wire \results__valid$10 ;
   input rst;
   wire rst;
+  reg stage0_last = 1'h0;
+  reg stage0_valid = 1'h0;
+  reg stage1_last = 1'h0;
+  (* init = 1'h0 *)
+  wire stage1_valid;
+  always @(posedge clk)
+    stage0_valid <= \$2 ;
+  always @(posedge clk)
+    stage0_last <= \$3 ;
+  always @(posedge clk)
+    products__valid <= \$4 ;
+  always @(posedge clk)
+    stage1_last <= \$5 ;
   assign \$1  = ~ products__valid;
   assign beats__ready = \$1  | products__ready;
-  assign \$2  = ~ products__valid;
-  assign \$3  = \$2  | products__ready;
-  assign \$4  = ~ products__valid;
-  assign \$5  = \$4  | products__ready;
-  assign \$6  = beats__valid & \$5 ;
-  assign \$7  = $signed(beats__payload[7:0]) * $signed(beats__payload[71:64]);
-  assign \$8  = $signed(beats__payload[15:8]) * $signed(beats__payload[79:72]);
-  assign \$9  = $signed(beats__payload[23:16]) * $signed(beats__payload[87:80]);
-  assign \$10  = $signed(beats__payload[31:24]) * $signed(beats__payload[95:88]);
-  assign \$11  = $signed(beats__payload[39:32]) * $signed(beats__payload[103:96]);
-  assign \$12  = $signed(beats__payload[47:40]) * $signed(beats__payload[111:104]);
-  assign \$13  = $signed(beats__payload[55:48]) * $signed(beats__payload[119:112]);
-  assign \$14  = $signed(beats__payload[63:56]) * $signed(beats__payload[127:120]);
-  always @(posedge clk)
-    products__valid <= \$15 ;
-  always @(posedge clk)
-    products__payload <= \$16 ;
+  \dense_mac_multipliers8.multiplier0  multiplier0 (
+    .a(beats__payload[7:0]),
+    .b(beats__payload[71:64]),
+    .clk(clk),
+    .en(beats__ready),
+    .p(p),
+    .rst(rst)
+  );
+  \dense_mac_multipliers8.multiplier1  multiplier1 (
+    .a(beats__payload[15:8]),
+    .b(beats__payload[79:72]),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$24 ),
+    .rst(rst)
+  );
+  \dense_mac_multipliers8.multiplier2  multiplier2 (
+    .a(beats__payload[23:16]),
+    .b(beats__payload[87:80]),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$28 ),
+    .rst(rst)
+  );
+  \dense_mac_multipliers8.multiplier3  multiplier3 (
+    .a(beats__payload[31:24]),
+    .b(beats__payload[95:88]),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$32 ),
+    .rst(rst)
+  );
+  \dense_mac_multipliers8.multiplier4  multiplier4 (
+    .a(beats__payload[39:32]),
+    .b(beats__payload[103:96]),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$36 ),
+    .rst(rst)
+  );
+  \dense_mac_multipliers8.multiplier5  multiplier5 (
+    .a(beats__payload[47:40]),
+    .b(beats__payload[111:104]),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$40 ),
+    .rst(rst)
+  );
+  \dense_mac_multipliers8.multiplier6  multiplier6 (
+    .a(beats__payload[55:48]),
+    .b(beats__payload[119:112]),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$44 ),
+    .rst(rst)
+  );
+  \dense_mac_multipliers8.multiplier7  multiplier7 (
+    .a(beats__payload[63:56]),
+    .b(beats__payload[127:120]),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$48 ),
+    .rst(rst)
+  );
   \dense_mac_multipliers8.row_accumulator  row_accumulator (
     .clk(clk),
     .products__payload(products__payload),
@@ -102,35 +184,73 @@ module dense_mac_multipliers8(beats__valid, results__ready, clk, rst, beats__rea
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = products__valid;
-    if (\$3 ) begin
-      \$15  = beats__valid;
+    \$3  = stage0_last;
+    if (beats__ready) begin
+      \$3  = beats__payload[128];
     end
     if (rst) begin
-      \$15  = 1'h0;
+      \$3  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$16  = products__payload;
-    if (\$6 ) begin
-      \$16 [128] = beats__payload[128];
-      \$16 [15:0] = \$7 ;
-      \$16 [31:16] = \$8 ;
-      \$16 [47:32] = \$9 ;
-      \$16 [63:48] = \$10 ;
-      \$16 [79:64] = \$11 ;
-      \$16 [95:80] = \$12 ;
-      \$16 [111:96] = \$13 ;
-      \$16 [127:112] = \$14 ;
+    \$4  = products__valid;
+    if (beats__ready) begin
+      \$4  = stage0_valid;
     end
     if (rst) begin
-      \$16  = 129'h000000000000000000000000000000000;
+      \$4  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$5  = stage1_last;
+    if (beats__ready) begin
+      \$5  = stage0_last;
+    end
+    if (rst) begin
+      \$5  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2  = stage0_valid;
+    if (beats__ready) begin
+      \$2  = beats__valid;
+    end
+    if (rst) begin
+      \$2  = 1'h0;
     end
   end
   assign \results__payload$8  = results__payload;
   assign \results__ready$9  = results__ready;
   assign \results__valid$10  = results__valid;
+  assign advance = beats__ready;
+  assign stage1_valid = products__valid;
+  assign a = beats__payload[7:0];
+  assign b = beats__payload[71:64];
+  assign en = beats__ready;
+  assign \a$21  = beats__payload[15:8];
+  assign \b$22  = beats__payload[79:72];
+  assign \en$23  = beats__ready;
+  assign \a$25  = beats__payload[23:16];
+  assign \b$26  = beats__payload[87:80];
+  assign \en$27  = beats__ready;
+  assign \a$29  = beats__payload[31:24];
+  assign \b$30  = beats__payload[95:88];
+  assign \en$31  = beats__ready;
+  assign \a$33  = beats__payload[39:32];
+  assign \b$34  = beats__payload[103:96];
+  assign \en$35  = beats__ready;
+  assign \a$37  = beats__payload[47:40];
+  assign \b$38  = beats__payload[111:104];
+  assign \en$39  = beats__ready;
+  assign \a$41  = beats__payload[55:48];
+  assign \b$42  = beats__payload[119:112];
+  assign \en$43  = beats__ready;
+  assign \a$45  = beats__payload[63:56];
+  assign \b$46  = beats__payload[127:120];
+  assign \en$47  = beats__ready;
   assign \beats__payload.weights  = beats__payload[63:0];
   assign \beats__payload.weights[0]  = beats__payload[7:0];
   assign \beats__payload.weights[1]  = beats__payload[15:8];
@@ -160,40 +280,549 @@ module dense_mac_multipliers8(beats__valid, results__ready, clk, rst, beats__rea
   assign \products__payload.products[6]  = products__payload[111:96];
   assign \products__payload.products[7]  = products__payload[127:112];
   assign \products__payload.last  = products__payload[128];
+  assign products__payload[127:112] = \p$48 ;
+  assign products__payload[111:96] = \p$44 ;
+  assign products__payload[95:80] = \p$40 ;
+  assign products__payload[79:64] = \p$36 ;
+  assign products__payload[63:48] = \p$32 ;
+  assign products__payload[47:32] = \p$28 ;
+  assign products__payload[31:16] = \p$24 ;
+  assign products__payload[15:0] = p;
+  assign products__payload[128] = stage1_last;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dense_mac_multipliers8.row_accumulator (clk, rst, products__ready, products__valid, products__payload, results__valid, results__payload, results__ready);
+module \dense_mac_multipliers8.multiplier0 (b, clk, rst, en, p, a);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \dense_mac_multipliers8.multiplier1 (b, clk, rst, en, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \dense_mac_multipliers8.multiplier2 (b, clk, rst, en, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \dense_mac_multipliers8.multiplier3 (b, clk, rst, en, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \dense_mac_multipliers8.multiplier4 (b, clk, rst, en, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \dense_mac_multipliers8.multiplier5 (b, clk, rst, en, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \dense_mac_multipliers8.multiplier6 (b, clk, rst, en, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \dense_mac_multipliers8.multiplier7 (b, clk, rst, en, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \dense_mac_multipliers8.row_accumulator (clk, rst, products__ready, products__payload, products__valid, results__valid, results__payload, results__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  wire [17:0] \$11 ;
-  wire [16:0] \$12 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
   wire [16:0] \$13 ;
-  wire [17:0] \$14 ;
-  wire [18:0] \$15 ;
-  wire \$16 ;
+  wire [16:0] \$14 ;
+  wire [16:0] \$15 ;
+  wire [16:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [31:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  reg \$20 ;
-  reg [18:0] \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg [31:0] \$24 ;
-  reg [31:0] \$25 ;
+  wire \$20 ;
+  wire [17:0] \$21 ;
+  wire [17:0] \$22 ;
+  wire [18:0] \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [31:0] \$27 ;
+  reg \$28 ;
+  reg [16:0] \$29 ;
   wire \$3 ;
-  wire [32:0] \$4 ;
+  reg [16:0] \$30 ;
+  reg [16:0] \$31 ;
+  reg [16:0] \$32 ;
+  reg \$33 ;
+  reg \$34 ;
+  reg [18:0] \$35 ;
+  reg \$36 ;
+  reg \$37 ;
+  reg [31:0] \$38 ;
+  reg [31:0] \$39 ;
+  wire \$4 ;
   wire \$5 ;
-  wire \$6 ;
+  wire [32:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [16:0] \$9 ;
+  wire \$9 ;
   reg [31:0] acc = 32'd0;
   reg [18:0] beat_sum = 19'h00000;
   input clk;
   wire clk;
+  reg pair_last = 1'h0;
+  reg [16:0] pair_sum0 = 17'h00000;
+  reg [16:0] pair_sum1 = 17'h00000;
+  reg [16:0] pair_sum2 = 17'h00000;
+  reg [16:0] pair_sum3 = 17'h00000;
+  reg pair_valid = 1'h0;
   input [128:0] products__payload;
   wire [128:0] products__payload;
   wire \products__payload.last ;
@@ -221,109 +850,199 @@ module \dense_mac_multipliers8.row_accumulator (clk, rst, products__ready, produ
   reg sum_last = 1'h0;
   reg sum_valid = 1'h0;
   wire [31:0] total;
-  assign \$1  = ~ sum_valid;
-  assign \$2  = ~ results__valid;
-  assign \$3  = \$2  | results__ready;
-  assign products__ready = \$1  | \$3 ;
-  assign \$4  = $signed(acc) + $signed(beat_sum);
-  assign \$5  = ~ sum_valid;
-  assign \$6  = ~ results__valid;
-  assign \$7  = \$6  | results__ready;
-  assign \$8  = \$5  | \$7 ;
-  assign \$9  = $signed(products__payload[15:0]) + $signed(products__payload[31:16]);
-  assign \$10  = $signed(products__payload[47:32]) + $signed(products__payload[63:48]);
-  assign \$11  = $signed(\$9 ) + $signed(\$10 );
-  assign \$12  = $signed(products__payload[79:64]) + $signed(products__payload[95:80]);
-  assign \$13  = $signed(products__payload[111:96]) + $signed(products__payload[127:112]);
-  assign \$14  = $signed(\$12 ) + $signed(\$13 );
-  assign \$15  = $signed(\$11 ) + $signed(\$14 );
-  assign \$16  = ~ results__valid;
-  assign \$17  = \$16  | results__ready;
-  assign \$18  = sum_valid & sum_last;
-  assign \$19  = sum_last ? 32'd0 : \$4 [31:0];
+  assign \$1  = ~ pair_valid;
+  assign \$2  = ~ sum_valid;
+  assign \$3  = ~ results__valid;
+  assign \$4  = \$3  | results__ready;
+  assign \$5  = \$2  | \$4 ;
+  assign products__ready = \$1  | \$5 ;
+  assign \$6  = $signed(acc) + $signed(beat_sum);
+  assign \$7  = ~ pair_valid;
+  assign \$8  = ~ sum_valid;
+  assign \$9  = ~ results__valid;
+  assign \$10  = \$9  | results__ready;
+  assign \$11  = \$8  | \$10 ;
+  assign \$12  = \$7  | \$11 ;
+  assign \$13  = $signed(products__payload[15:0]) + $signed(products__payload[31:16]);
+  assign \$14  = $signed(products__payload[47:32]) + $signed(products__payload[63:48]);
+  assign \$15  = $signed(products__payload[79:64]) + $signed(products__payload[95:80]);
+  assign \$16  = $signed(products__payload[111:96]) + $signed(products__payload[127:112]);
+  assign \$17  = ~ sum_valid;
+  assign \$18  = ~ results__valid;
+  assign \$19  = \$18  | results__ready;
+  assign \$20  = \$17  | \$19 ;
+  assign \$21  = $signed(pair_sum0) + $signed(pair_sum1);
+  assign \$22  = $signed(pair_sum2) + $signed(pair_sum3);
+  assign \$23  = $signed(\$21 ) + $signed(\$22 );
+  assign \$24  = ~ results__valid;
+  assign \$25  = \$24  | results__ready;
+  assign \$26  = sum_valid & sum_last;
+  assign \$27  = sum_last ? 32'd0 : \$6 [31:0];
   always @(posedge clk)
-    sum_valid <= \$20 ;
+    pair_valid <= \$28 ;
   always @(posedge clk)
-    beat_sum <= \$21 ;
+    pair_sum0 <= \$29 ;
   always @(posedge clk)
-    sum_last <= \$22 ;
+    pair_sum1 <= \$30 ;
   always @(posedge clk)
-    results__valid <= \$23 ;
+    pair_sum2 <= \$31 ;
   always @(posedge clk)
-    acc <= \$24 ;
+    pair_sum3 <= \$32 ;
   always @(posedge clk)
-    results__payload <= \$25 ;
+    pair_last <= \$33 ;
+  always @(posedge clk)
+    sum_valid <= \$34 ;
+  always @(posedge clk)
+    beat_sum <= \$35 ;
+  always @(posedge clk)
+    sum_last <= \$36 ;
+  always @(posedge clk)
+    results__valid <= \$37 ;
+  always @(posedge clk)
+    acc <= \$38 ;
+  always @(posedge clk)
+    results__payload <= \$39 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = sum_valid;
-    if (\$8 ) begin
-      \$20  = products__valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$28  = pair_valid;
+    if (\$12 ) begin
+      \$28  = products__valid;
     end
     if (rst) begin
-      \$20  = 1'h0;
+      \$28  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = beat_sum;
-    if (\$8 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$29  = pair_sum0;
+    if (\$12 ) begin
       if (products__valid) begin
-        \$21  = \$15 ;
+        \$29  = \$13 ;
       end
     end
     if (rst) begin
-      \$21  = 19'h00000;
+      \$29  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$22  = sum_last;
-    if (\$8 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$30  = pair_sum1;
+    if (\$12 ) begin
       if (products__valid) begin
-        \$22  = products__payload[128];
+        \$30  = \$14 ;
       end
     end
     if (rst) begin
-      \$22  = 1'h0;
+      \$30  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$23  = results__valid;
-    if (\$17 ) begin
-      \$23  = \$18 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$31  = pair_sum2;
+    if (\$12 ) begin
+      if (products__valid) begin
+        \$31  = \$15 ;
+      end
     end
     if (rst) begin
-      \$23  = 1'h0;
+      \$31  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$24  = acc;
-    if (\$17 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$32  = pair_sum3;
+    if (\$12 ) begin
+      if (products__valid) begin
+        \$32  = \$16 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$33  = pair_last;
+    if (\$12 ) begin
+      if (products__valid) begin
+        \$33  = products__payload[128];
+      end
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$34  = sum_valid;
+    if (\$20 ) begin
+      \$34  = pair_valid;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$35  = beat_sum;
+    if (\$20 ) begin
+      if (pair_valid) begin
+        \$35  = \$23 ;
+      end
+    end
+    if (rst) begin
+      \$35  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$36  = sum_last;
+    if (\$20 ) begin
+      if (pair_valid) begin
+        \$36  = pair_last;
+      end
+    end
+    if (rst) begin
+      \$36  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$37  = results__valid;
+    if (\$25 ) begin
+      \$37  = \$26 ;
+    end
+    if (rst) begin
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$38  = acc;
+    if (\$25 ) begin
       if (sum_valid) begin
-        \$24  = \$19 ;
+        \$38  = \$27 ;
       end
     end
     if (rst) begin
-      \$24  = 32'd0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = results__payload;
-    if (\$17 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$39  = results__payload;
+    if (\$25 ) begin
       if (sum_valid) begin
         if (sum_last) begin
-          \$25  = \$4 [31:0];
+          \$39  = \$6 [31:0];
         end
       end
     end
     if (rst) begin
-      \$25  = 32'd0;
+      \$39  = 32'd0;
     end
   end
-  assign total = \$4 [31:0];
+  assign total = \$6 [31:0];
   assign \products__payload.products  = products__payload[127:0];
   assign \products__payload.products[0]  = products__payload[15:0];
   assign \products__payload.products[1]  = products__payload[31:16];

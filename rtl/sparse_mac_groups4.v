@@ -5,47 +5,43 @@
 module sparse_mac_groups4(beats__valid, results__ready, error_clear, clk, rst, beats__ready, results__payload, results__valid, error, beats__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
-  wire [7:0] \$11 ;
-  wire [15:0] \$12 ;
-  wire [7:0] \$13 ;
-  wire [15:0] \$14 ;
-  wire [7:0] \$15 ;
-  wire [15:0] \$16 ;
-  wire [7:0] \$17 ;
-  wire [15:0] \$18 ;
-  wire [7:0] \$19 ;
+  reg \$10 ;
+  reg \$11 ;
+  reg \$12 ;
+  reg \$13 ;
+  wire [5:0] \$16 ;
+  wire [5:0] \$19 ;
   wire \$2 ;
-  wire [15:0] \$20 ;
-  wire [7:0] \$21 ;
-  wire [15:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [5:0] \$22 ;
+  wire [5:0] \$25 ;
+  wire [5:0] \$28 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  reg \$32 ;
-  reg [128:0] \$33 ;
-  reg \$34 ;
+  wire [5:0] \$31 ;
+  wire [5:0] \$34 ;
+  wire [5:0] \$37 ;
   wire \$4 ;
-  wire [5:0] \$42 ;
-  wire [5:0] \$46 ;
   wire \$5 ;
-  wire [5:0] \$50 ;
-  wire [5:0] \$54 ;
-  wire [5:0] \$58 ;
   wire \$6 ;
-  wire [5:0] \$62 ;
-  wire [5:0] \$66 ;
-  wire [7:0] \$7 ;
-  wire [5:0] \$70 ;
-  wire [15:0] \$8 ;
-  wire [7:0] \$9 ;
+  wire \$7 ;
+  wire \$8 ;
+  reg \$9 ;
+  wire [7:0] a;
+  wire [7:0] \a$23 ;
+  wire [7:0] \a$27 ;
+  wire [7:0] \a$31 ;
+  wire [7:0] \a$35 ;
+  wire [7:0] \a$39 ;
+  wire [7:0] \a$43 ;
+  wire [7:0] \a$47 ;
+  wire advance;
+  wire [7:0] b;
+  wire [7:0] \b$24 ;
+  wire [7:0] \b$28 ;
+  wire [7:0] \b$32 ;
+  wire [7:0] \b$36 ;
+  wire [7:0] \b$40 ;
+  wire [7:0] \b$44 ;
+  wire [7:0] \b$48 ;
   input [208:0] beats__payload;
   wire [208:0] beats__payload;
   wire [127:0] \beats__payload.acts ;
@@ -94,11 +90,27 @@ module sparse_mac_groups4(beats__valid, results__ready, error_clear, clk, rst, b
   wire beats__valid;
   input clk;
   wire clk;
+  wire en;
+  wire \en$25 ;
+  wire \en$29 ;
+  wire \en$33 ;
+  wire \en$37 ;
+  wire \en$41 ;
+  wire \en$45 ;
+  wire \en$49 ;
   output error;
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  reg [128:0] products__payload = 129'h000000000000000000000000000000000;
+  wire [15:0] p;
+  wire [15:0] \p$26 ;
+  wire [15:0] \p$30 ;
+  wire [15:0] \p$34 ;
+  wire [15:0] \p$38 ;
+  wire [15:0] \p$42 ;
+  wire [15:0] \p$46 ;
+  wire [15:0] \p$50 ;
+  wire [128:0] products__payload;
   wire \products__payload.last ;
   wire [127:0] \products__payload.products ;
   wire [15:0] \products__payload.products[0] ;
@@ -122,52 +134,110 @@ module sparse_mac_groups4(beats__valid, results__ready, error_clear, clk, rst, b
   wire \results__valid$12 ;
   input rst;
   wire rst;
+  reg stage0_last = 1'h0;
+  reg stage0_valid = 1'h0;
+  reg stage1_last = 1'h0;
+  (* init = 1'h0 *)
+  wire stage1_valid;
   assign \$1  = ~ products__valid;
   assign beats__ready = \$1  | products__ready;
-  assign \$2  = ~ products__valid;
-  assign \$3  = \$2  | products__ready;
-  assign \$4  = ~ products__valid;
-  assign \$5  = \$4  | products__ready;
-  assign \$6  = beats__valid & \$5 ;
-  assign \$42  = beats__payload[65:64] * 4'h8;
-  assign \$7  = beats__payload[111:80] >> \$42 ;
-  assign \$8  = $signed(beats__payload[7:0]) * $signed(\$7 );
-  assign \$46  = beats__payload[67:66] * 4'h8;
-  assign \$9  = beats__payload[111:80] >> \$46 ;
-  assign \$10  = $signed(beats__payload[15:8]) * $signed(\$9 );
-  assign \$50  = beats__payload[69:68] * 4'h8;
-  assign \$11  = beats__payload[143:112] >> \$50 ;
-  assign \$12  = $signed(beats__payload[23:16]) * $signed(\$11 );
-  assign \$54  = beats__payload[71:70] * 4'h8;
-  assign \$13  = beats__payload[143:112] >> \$54 ;
-  assign \$14  = $signed(beats__payload[31:24]) * $signed(\$13 );
-  assign \$58  = beats__payload[73:72] * 4'h8;
-  assign \$15  = beats__payload[175:144] >> \$58 ;
-  assign \$16  = $signed(beats__payload[39:32]) * $signed(\$15 );
-  assign \$62  = beats__payload[75:74] * 4'h8;
-  assign \$17  = beats__payload[175:144] >> \$62 ;
-  assign \$18  = $signed(beats__payload[47:40]) * $signed(\$17 );
-  assign \$66  = beats__payload[77:76] * 4'h8;
-  assign \$19  = beats__payload[207:176] >> \$66 ;
-  assign \$20  = $signed(beats__payload[55:48]) * $signed(\$19 );
-  assign \$70  = beats__payload[79:78] * 4'h8;
-  assign \$21  = beats__payload[207:176] >> \$70 ;
-  assign \$22  = $signed(beats__payload[63:56]) * $signed(\$21 );
-  assign \$23  = ~ products__valid;
-  assign \$24  = \$23  | products__ready;
-  assign \$25  = beats__valid & \$24 ;
-  assign \$26  = beats__payload[65:64] >= beats__payload[67:66];
-  assign \$27  = beats__payload[69:68] >= beats__payload[71:70];
-  assign \$28  = beats__payload[73:72] >= beats__payload[75:74];
-  assign \$29  = beats__payload[77:76] >= beats__payload[79:78];
-  assign \$30  = | { \$29 , \$28 , \$27 , \$26  };
-  assign \$31  = \$25  & \$30 ;
+  assign \$16  = beats__payload[65:64] * 4'h8;
+  assign b = beats__payload[111:80] >> \$16 ;
+  assign \$19  = beats__payload[67:66] * 4'h8;
+  assign \b$24  = beats__payload[111:80] >> \$19 ;
+  assign \$22  = beats__payload[69:68] * 4'h8;
+  assign \b$28  = beats__payload[143:112] >> \$22 ;
+  assign \$25  = beats__payload[71:70] * 4'h8;
+  assign \b$32  = beats__payload[143:112] >> \$25 ;
+  assign \$28  = beats__payload[73:72] * 4'h8;
+  assign \b$36  = beats__payload[175:144] >> \$28 ;
+  assign \$31  = beats__payload[75:74] * 4'h8;
+  assign \b$40  = beats__payload[175:144] >> \$31 ;
+  assign \$34  = beats__payload[77:76] * 4'h8;
+  assign \b$44  = beats__payload[207:176] >> \$34 ;
+  assign \$37  = beats__payload[79:78] * 4'h8;
+  assign \b$48  = beats__payload[207:176] >> \$37 ;
+  assign \$2  = beats__valid & beats__ready;
+  assign \$3  = beats__payload[65:64] >= beats__payload[67:66];
+  assign \$4  = beats__payload[69:68] >= beats__payload[71:70];
+  assign \$5  = beats__payload[73:72] >= beats__payload[75:74];
+  assign \$6  = beats__payload[77:76] >= beats__payload[79:78];
+  assign \$7  = | { \$6 , \$5 , \$4 , \$3  };
+  assign \$8  = \$2  & \$7 ;
   always @(posedge clk)
-    products__valid <= \$32 ;
+    stage0_valid <= \$9 ;
   always @(posedge clk)
-    products__payload <= \$33 ;
+    stage0_last <= \$10 ;
   always @(posedge clk)
-    error <= \$34 ;
+    products__valid <= \$11 ;
+  always @(posedge clk)
+    stage1_last <= \$12 ;
+  always @(posedge clk)
+    error <= \$13 ;
+  \sparse_mac_groups4.multiplier0  multiplier0 (
+    .a(beats__payload[7:0]),
+    .b(b),
+    .clk(clk),
+    .en(beats__ready),
+    .p(p),
+    .rst(rst)
+  );
+  \sparse_mac_groups4.multiplier1  multiplier1 (
+    .a(beats__payload[15:8]),
+    .b(\b$24 ),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$26 ),
+    .rst(rst)
+  );
+  \sparse_mac_groups4.multiplier2  multiplier2 (
+    .a(beats__payload[23:16]),
+    .b(\b$28 ),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$30 ),
+    .rst(rst)
+  );
+  \sparse_mac_groups4.multiplier3  multiplier3 (
+    .a(beats__payload[31:24]),
+    .b(\b$32 ),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$34 ),
+    .rst(rst)
+  );
+  \sparse_mac_groups4.multiplier4  multiplier4 (
+    .a(beats__payload[39:32]),
+    .b(\b$36 ),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$38 ),
+    .rst(rst)
+  );
+  \sparse_mac_groups4.multiplier5  multiplier5 (
+    .a(beats__payload[47:40]),
+    .b(\b$40 ),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$42 ),
+    .rst(rst)
+  );
+  \sparse_mac_groups4.multiplier6  multiplier6 (
+    .a(beats__payload[55:48]),
+    .b(\b$44 ),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$46 ),
+    .rst(rst)
+  );
+  \sparse_mac_groups4.multiplier7  multiplier7 (
+    .a(beats__payload[63:56]),
+    .b(\b$48 ),
+    .clk(clk),
+    .en(beats__ready),
+    .p(\p$50 ),
+    .rst(rst)
+  );
   \sparse_mac_groups4.row_accumulator  row_accumulator (
     .clk(clk),
     .products__payload(products__payload),
@@ -180,48 +250,78 @@ module sparse_mac_groups4(beats__valid, results__ready, error_clear, clk, rst, b
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = products__valid;
-    if (\$3 ) begin
-      \$32  = beats__valid;
+    \$9  = stage0_valid;
+    if (beats__ready) begin
+      \$9  = beats__valid;
     end
     if (rst) begin
-      \$32  = 1'h0;
+      \$9  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = products__payload;
-    if (\$6 ) begin
-      \$33 [128] = beats__payload[208];
-      \$33 [15:0] = \$8 ;
-      \$33 [31:16] = \$10 ;
-      \$33 [47:32] = \$12 ;
-      \$33 [63:48] = \$14 ;
-      \$33 [79:64] = \$16 ;
-      \$33 [95:80] = \$18 ;
-      \$33 [111:96] = \$20 ;
-      \$33 [127:112] = \$22 ;
+    \$10  = stage0_last;
+    if (beats__ready) begin
+      \$10  = beats__payload[208];
     end
     if (rst) begin
-      \$33  = 129'h000000000000000000000000000000000;
+      \$10  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = error;
+    \$11  = products__valid;
+    if (beats__ready) begin
+      \$11  = stage0_valid;
+    end
+    if (rst) begin
+      \$11  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12  = stage1_last;
+    if (beats__ready) begin
+      \$12  = stage0_last;
+    end
+    if (rst) begin
+      \$12  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13  = error;
     if (error_clear) begin
-      \$34  = 1'h0;
+      \$13  = 1'h0;
     end
-    if (\$31 ) begin
-      \$34  = 1'h1;
+    if (\$8 ) begin
+      \$13  = 1'h1;
     end
     if (rst) begin
-      \$34  = 1'h0;
+      \$13  = 1'h0;
     end
   end
   assign \results__payload$10  = results__payload;
   assign \results__ready$11  = results__ready;
   assign \results__valid$12  = results__valid;
+  assign advance = beats__ready;
+  assign stage1_valid = products__valid;
+  assign a = beats__payload[7:0];
+  assign en = beats__ready;
+  assign \a$23  = beats__payload[15:8];
+  assign \en$25  = beats__ready;
+  assign \a$27  = beats__payload[23:16];
+  assign \en$29  = beats__ready;
+  assign \a$31  = beats__payload[31:24];
+  assign \en$33  = beats__ready;
+  assign \a$35  = beats__payload[39:32];
+  assign \en$37  = beats__ready;
+  assign \a$39  = beats__payload[47:40];
+  assign \en$41  = beats__ready;
+  assign \a$43  = beats__payload[55:48];
+  assign \en$45  = beats__ready;
+  assign \a$47  = beats__payload[63:56];
+  assign \en$49  = beats__ready;
   assign \beats__payload.values  = beats__payload[63:0];
   assign \beats__payload.values[0]  = beats__payload[7:0];
   assign \beats__payload.values[1]  = beats__payload[15:8];
@@ -272,40 +372,549 @@ module sparse_mac_groups4(beats__valid, results__ready, error_clear, clk, rst, b
   assign \products__payload.products[6]  = products__payload[111:96];
   assign \products__payload.products[7]  = products__payload[127:112];
   assign \products__payload.last  = products__payload[128];
+  assign products__payload[127:112] = \p$50 ;
+  assign products__payload[111:96] = \p$46 ;
+  assign products__payload[95:80] = \p$42 ;
+  assign products__payload[79:64] = \p$38 ;
+  assign products__payload[63:48] = \p$34 ;
+  assign products__payload[47:32] = \p$30 ;
+  assign products__payload[31:16] = \p$26 ;
+  assign products__payload[15:0] = p;
+  assign products__payload[128] = stage1_last;
 endmodule
 
 (* generator = "Amaranth" *)
-module \sparse_mac_groups4.row_accumulator (clk, rst, products__ready, products__valid, products__payload, results__valid, results__payload, results__ready);
+module \sparse_mac_groups4.multiplier0 (clk, rst, en, b, p, a);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \sparse_mac_groups4.multiplier1 (clk, rst, en, b, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \sparse_mac_groups4.multiplier2 (clk, rst, en, b, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \sparse_mac_groups4.multiplier3 (clk, rst, en, b, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \sparse_mac_groups4.multiplier4 (clk, rst, en, b, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \sparse_mac_groups4.multiplier5 (clk, rst, en, b, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \sparse_mac_groups4.multiplier6 (clk, rst, en, b, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \sparse_mac_groups4.multiplier7 (clk, rst, en, b, p, a);
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  input [7:0] a;
+  wire [7:0] a;
+  reg [7:0] a_reg = 8'h00;
+  input [7:0] b;
+  wire [7:0] b;
+  reg [7:0] b_reg = 8'h00;
+  input clk;
+  wire clk;
+  input en;
+  wire en;
+  output [15:0] p;
+  reg [15:0] p = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    p <= \$4 ;
+  assign \$1  = $signed(a_reg) * $signed(b_reg);
+  always @(posedge clk)
+    a_reg <= \$2 ;
+  always @(posedge clk)
+    b_reg <= \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$4  = p;
+    if (en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$2  = a_reg;
+    if (en) begin
+      \$2  = a;
+    end
+    if (rst) begin
+      \$2  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$3  = b_reg;
+    if (en) begin
+      \$3  = b;
+    end
+    if (rst) begin
+      \$3  = 8'h00;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \sparse_mac_groups4.row_accumulator (clk, rst, products__ready, products__payload, products__valid, results__valid, results__payload, results__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  wire [17:0] \$11 ;
-  wire [16:0] \$12 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
   wire [16:0] \$13 ;
-  wire [17:0] \$14 ;
-  wire [18:0] \$15 ;
-  wire \$16 ;
+  wire [16:0] \$14 ;
+  wire [16:0] \$15 ;
+  wire [16:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [31:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  reg \$20 ;
-  reg [18:0] \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg [31:0] \$24 ;
-  reg [31:0] \$25 ;
+  wire \$20 ;
+  wire [17:0] \$21 ;
+  wire [17:0] \$22 ;
+  wire [18:0] \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [31:0] \$27 ;
+  reg \$28 ;
+  reg [16:0] \$29 ;
   wire \$3 ;
-  wire [32:0] \$4 ;
+  reg [16:0] \$30 ;
+  reg [16:0] \$31 ;
+  reg [16:0] \$32 ;
+  reg \$33 ;
+  reg \$34 ;
+  reg [18:0] \$35 ;
+  reg \$36 ;
+  reg \$37 ;
+  reg [31:0] \$38 ;
+  reg [31:0] \$39 ;
+  wire \$4 ;
   wire \$5 ;
-  wire \$6 ;
+  wire [32:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [16:0] \$9 ;
+  wire \$9 ;
   reg [31:0] acc = 32'd0;
   reg [18:0] beat_sum = 19'h00000;
   input clk;
   wire clk;
+  reg pair_last = 1'h0;
+  reg [16:0] pair_sum0 = 17'h00000;
+  reg [16:0] pair_sum1 = 17'h00000;
+  reg [16:0] pair_sum2 = 17'h00000;
+  reg [16:0] pair_sum3 = 17'h00000;
+  reg pair_valid = 1'h0;
   input [128:0] products__payload;
   wire [128:0] products__payload;
   wire \products__payload.last ;
@@ -333,109 +942,199 @@ module \sparse_mac_groups4.row_accumulator (clk, rst, products__ready, products_
   reg sum_last = 1'h0;
   reg sum_valid = 1'h0;
   wire [31:0] total;
-  assign \$1  = ~ sum_valid;
-  assign \$2  = ~ results__valid;
-  assign \$3  = \$2  | results__ready;
-  assign products__ready = \$1  | \$3 ;
-  assign \$4  = $signed(acc) + $signed(beat_sum);
-  assign \$5  = ~ sum_valid;
-  assign \$6  = ~ results__valid;
-  assign \$7  = \$6  | results__ready;
-  assign \$8  = \$5  | \$7 ;
-  assign \$9  = $signed(products__payload[15:0]) + $signed(products__payload[31:16]);
-  assign \$10  = $signed(products__payload[47:32]) + $signed(products__payload[63:48]);
-  assign \$11  = $signed(\$9 ) + $signed(\$10 );
-  assign \$12  = $signed(products__payload[79:64]) + $signed(products__payload[95:80]);
-  assign \$13  = $signed(products__payload[111:96]) + $signed(products__payload[127:112]);
-  assign \$14  = $signed(\$12 ) + $signed(\$13 );
-  assign \$15  = $signed(\$11 ) + $signed(\$14 );
-  assign \$16  = ~ results__valid;
-  assign \$17  = \$16  | results__ready;
-  assign \$18  = sum_valid & sum_last;
-  assign \$19  = sum_last ? 32'd0 : \$4 [31:0];
+  assign \$1  = ~ pair_valid;
+  assign \$2  = ~ sum_valid;
+  assign \$3  = ~ results__valid;
+  assign \$4  = \$3  | results__ready;
+  assign \$5  = \$2  | \$4 ;
+  assign products__ready = \$1  | \$5 ;
+  assign \$6  = $signed(acc) + $signed(beat_sum);
+  assign \$7  = ~ pair_valid;
+  assign \$8  = ~ sum_valid;
+  assign \$9  = ~ results__valid;
+  assign \$10  = \$9  | results__ready;
+  assign \$11  = \$8  | \$10 ;
+  assign \$12  = \$7  | \$11 ;
+  assign \$13  = $signed(products__payload[15:0]) + $signed(products__payload[31:16]);
+  assign \$14  = $signed(products__payload[47:32]) + $signed(products__payload[63:48]);
+  assign \$15  = $signed(products__payload[79:64]) + $signed(products__payload[95:80]);
+  assign \$16  = $signed(products__payload[111:96]) + $signed(products__payload[127:112]);
+  assign \$17  = ~ sum_valid;
+  assign \$18  = ~ results__valid;
+  assign \$19  = \$18  | results__ready;
+  assign \$20  = \$17  | \$19 ;
+  assign \$21  = $signed(pair_sum0) + $signed(pair_sum1);
+  assign \$22  = $signed(pair_sum2) + $signed(pair_sum3);
+  assign \$23  = $signed(\$21 ) + $signed(\$22 );
+  assign \$24  = ~ results__valid;
+  assign \$25  = \$24  | results__ready;
+  assign \$26  = sum_valid & sum_last;
+  assign \$27  = sum_last ? 32'd0 : \$6 [31:0];
   always @(posedge clk)
-    sum_valid <= \$20 ;
+    pair_valid <= \$28 ;
   always @(posedge clk)
-    beat_sum <= \$21 ;
+    pair_sum0 <= \$29 ;
   always @(posedge clk)
-    sum_last <= \$22 ;
+    pair_sum1 <= \$30 ;
   always @(posedge clk)
-    results__valid <= \$23 ;
+    pair_sum2 <= \$31 ;
   always @(posedge clk)
-    acc <= \$24 ;
+    pair_sum3 <= \$32 ;
   always @(posedge clk)
-    results__payload <= \$25 ;
+    pair_last <= \$33 ;
+  always @(posedge clk)
+    sum_valid <= \$34 ;
+  always @(posedge clk)
+    beat_sum <= \$35 ;
+  always @(posedge clk)
+    sum_last <= \$36 ;
+  always @(posedge clk)
+    results__valid <= \$37 ;
+  always @(posedge clk)
+    acc <= \$38 ;
+  always @(posedge clk)
+    results__payload <= \$39 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = sum_valid;
-    if (\$8 ) begin
-      \$20  = products__valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$28  = pair_valid;
+    if (\$12 ) begin
+      \$28  = products__valid;
     end
     if (rst) begin
-      \$20  = 1'h0;
+      \$28  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = beat_sum;
-    if (\$8 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$29  = pair_sum0;
+    if (\$12 ) begin
       if (products__valid) begin
-        \$21  = \$15 ;
+        \$29  = \$13 ;
       end
     end
     if (rst) begin
-      \$21  = 19'h00000;
+      \$29  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$22  = sum_last;
-    if (\$8 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$30  = pair_sum1;
+    if (\$12 ) begin
       if (products__valid) begin
-        \$22  = products__payload[128];
+        \$30  = \$14 ;
       end
     end
     if (rst) begin
-      \$22  = 1'h0;
+      \$30  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$23  = results__valid;
-    if (\$17 ) begin
-      \$23  = \$18 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$31  = pair_sum2;
+    if (\$12 ) begin
+      if (products__valid) begin
+        \$31  = \$15 ;
+      end
     end
     if (rst) begin
-      \$23  = 1'h0;
+      \$31  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$24  = acc;
-    if (\$17 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$32  = pair_sum3;
+    if (\$12 ) begin
+      if (products__valid) begin
+        \$32  = \$16 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$33  = pair_last;
+    if (\$12 ) begin
+      if (products__valid) begin
+        \$33  = products__payload[128];
+      end
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$34  = sum_valid;
+    if (\$20 ) begin
+      \$34  = pair_valid;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$35  = beat_sum;
+    if (\$20 ) begin
+      if (pair_valid) begin
+        \$35  = \$23 ;
+      end
+    end
+    if (rst) begin
+      \$35  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$36  = sum_last;
+    if (\$20 ) begin
+      if (pair_valid) begin
+        \$36  = pair_last;
+      end
+    end
+    if (rst) begin
+      \$36  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$37  = results__valid;
+    if (\$25 ) begin
+      \$37  = \$26 ;
+    end
+    if (rst) begin
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$38  = acc;
+    if (\$25 ) begin
       if (sum_valid) begin
-        \$24  = \$19 ;
+        \$38  = \$27 ;
       end
     end
     if (rst) begin
-      \$24  = 32'd0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = results__payload;
-    if (\$17 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$39  = results__payload;
+    if (\$25 ) begin
       if (sum_valid) begin
         if (sum_last) begin
-          \$25  = \$4 [31:0];
+          \$39  = \$6 [31:0];
         end
       end
     end
     if (rst) begin
-      \$25  = 32'd0;
+      \$39  = 32'd0;
     end
   end
-  assign total = \$4 [31:0];
+  assign total = \$6 [31:0];
   assign \products__payload.products  = products__payload[127:0];
   assign \products__payload.products[0]  = products__payload[15:0];
   assign \products__payload.products[1]  = products__payload[31:16];

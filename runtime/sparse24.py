@@ -211,9 +211,9 @@ class Layer24Run:
     is ``rows × k`` and ran on ``n`` vectors.
     ``k_sparse``/``k_dense``: ``K`` padded with zero columns to whole beats of each unit.
     ``sparse_cycles``/``dense_cycles``: first beat in to last result out, equal to
-    ``sparse_expected``/``dense_expected`` = ``n · rows · k_sparse / (4·groups) + 3`` and
-    ``n · rows · k_dense / multipliers + 3`` (docs/spec.md §4.3). ``sim_wall_s``: simulator wall time
-    of each run (build excluded).
+    ``sparse_expected``/``dense_expected`` = ``n · rows · k_sparse / (4·groups) + LATENCY`` and
+    ``n · rows · k_dense / multipliers + LATENCY`` (5 each; docs/spec.md §4.3). ``sim_wall_s``:
+    simulator wall time of each run (build excluded).
     """
 
     y: np.ndarray

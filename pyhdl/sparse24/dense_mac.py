@@ -3,7 +3,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int, module_name
-from pyhdl.sparse24.row_accumulator import RowAccumulator
+from pyhdl.sparse24.row_accumulator import MULTIPLIER_LATENCY, RowAccumulator, multiply_into
 from sw.formats import ACC24_WIDTH, INT8_WIDTH, KEPT_24, MAC24_GROUPS
 
 
@@ -36,12 +36,13 @@ class DenseMAC(wiring.Component):
     results : Out(stream of signed(32))
         One int32 per row, in row order.
 
-    Timing: initiation interval 1; a row's result leaves ``LATENCY`` = 3 cycles after its last
-    beat is accepted (when ``results.ready`` is high); without back-pressure ``rows`` rows take
-    ``rows · K / multipliers + 3`` cycles. A result held by ``results.ready`` low stalls the pipeline.
+    Timing: initiation interval 1; a row's result leaves ``LATENCY`` = 5 cycles after its last
+    beat is accepted (when ``results.ready`` is high: two multiplier stages, two adder-tree
+    stages, the accumulator; docs/pipelines.md); without back-pressure ``rows`` rows take
+    ``rows · K / multipliers + 5`` cycles. A result held by ``results.ready`` low stalls the pipeline.
     """
 
-    LATENCY = 1 + RowAccumulator.LATENCY
+    LATENCY = MULTIPLIER_LATENCY + RowAccumulator.LATENCY
 
     def __init__(self, *, multipliers: int = KEPT_24 * MAC24_GROUPS):
         self.multipliers = check_int("multipliers", multipliers)
@@ -56,14 +57,6 @@ class DenseMAC(wiring.Component):
         m = Module()
         m.submodules.row_accumulator = acc = self._acc
         wiring.connect(m, acc.results, wiring.flipped(self.results))
-
         beat = self.beats.payload
-        advance = ~acc.products.valid | acc.products.ready
-        m.d.comb += self.beats.ready.eq(advance)
-        with m.If(advance):
-            m.d.sync += acc.products.valid.eq(self.beats.valid)
-        with m.If(self.beats.valid & advance):
-            m.d.sync += acc.products.payload.last.eq(beat.last)
-            for j in range(self.multipliers):
-                m.d.sync += acc.products.payload.products[j].eq(beat.weights[j] * beat.acts[j])
+        multiply_into(m, acc, self.beats, [(beat.weights[j], beat.acts[j]) for j in range(self.multipliers)])
         return m

@@ -3,7 +3,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int, module_name
-from pyhdl.sparse24.row_accumulator import RowAccumulator
+from pyhdl.sparse24.row_accumulator import MULTIPLIER_LATENCY, RowAccumulator, multiply_into
 from sw.formats import ACC24_WIDTH, GROUP_24, INT8_WIDTH, KEPT_24, MAC24_GROUPS, META_INDEX_WIDTH
 
 
@@ -57,14 +57,16 @@ class SparseMAC(wiring.Component):
         Sticky: an accepted beat had a group with ``i0 >= i1`` (not docs/spec.md §4 metadata; the beat is
         still computed as the multiplexers select). ``error_clear`` clears it.
 
-    Timing: initiation interval 1 across beats and rows. A row's result leaves ``LATENCY`` = 3
-    cycles after its last beat is accepted (select and multiply, adder tree, accumulate; with
-    ``results.ready`` high); without back-pressure ``rows`` rows take ``rows · K / (4·groups) + 3``
-    cycles from the first beat accepted to the last result taken. A result held by
-    ``results.ready`` low stalls the whole pipeline (``beats.ready`` drops) until it is taken.
+    Timing: initiation interval 1 across beats and rows. A row's result leaves ``LATENCY`` = 5
+    cycles after its last beat is accepted (with ``results.ready`` high): the multiplexers feed
+    the multipliers' input registers, then their output registers (one MULT18X18D each on an
+    ECP5), the two adder-tree stages and the accumulator (docs/pipelines.md). Without
+    back-pressure ``rows`` rows take ``rows · K / (4·groups) + 5`` cycles from the first beat
+    accepted to the last result taken. A result held by ``results.ready`` low stalls the whole
+    pipeline (``beats.ready`` drops) until it is taken.
     """
 
-    LATENCY = 1 + RowAccumulator.LATENCY
+    LATENCY = MULTIPLIER_LATENCY + RowAccumulator.LATENCY
 
     def __init__(self, *, groups: int = MAC24_GROUPS):
         self.groups = check_int("groups", groups)
@@ -84,19 +86,12 @@ class SparseMAC(wiring.Component):
         wiring.connect(m, acc.results, wiring.flipped(self.results))
 
         beat = self.beats.payload
-        advance = ~acc.products.valid | acc.products.ready
-        accept = self.beats.valid & advance
-        m.d.comb += self.beats.ready.eq(advance)
-
-        with m.If(advance):
-            m.d.sync += acc.products.valid.eq(self.beats.valid)
-        with m.If(accept):
-            m.d.sync += acc.products.payload.last.eq(beat.last)
-            for g in range(self.groups):
-                group_acts = beat.acts[GROUP_24 * g: GROUP_24 * (g + 1)]
-                for k, position in enumerate((beat.meta[g].i0, beat.meta[g].i1)):
-                    j = KEPT_24 * g + k
-                    m.d.sync += acc.products.payload.products[j].eq(beat.values[j] * group_acts[position])
+        operands = []
+        for g in range(self.groups):
+            group_acts = beat.acts[GROUP_24 * g: GROUP_24 * (g + 1)]
+            for k, position in enumerate((beat.meta[g].i0, beat.meta[g].i1)):
+                operands.append((beat.values[KEPT_24 * g + k], group_acts[position]))
+        accept = multiply_into(m, acc, self.beats, operands)
 
         bad_meta = Cat(beat.meta[g].i0 >= beat.meta[g].i1 for g in range(self.groups)).any()
         with m.If(self.error_clear):
