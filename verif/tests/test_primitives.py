@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
 
 from pyhdl.gen import generate
 from pyhdl.platform import ECP5, is_ecp5
@@ -174,6 +175,20 @@ def test_block_ram_parameters_validated():
     assert ram.init == [255, 127] and ram.addr_width == 3
     assert BlockRAM(shape=8, depth=1).addr_width == 1
     assert len(BlockRAM(shape=32, depth=4, granularity=8).write.en) == 4
+
+
+def test_block_ram_layout_words():
+    """A ShapeCastable word (an array of signed nibbles, one write granule each): its init values
+    become the raw bits the DP16KD INITVALs hold, element 0 lowest."""
+    layout = data.ArrayLayout(signed(4), 3)
+    ram = BlockRAM(shape=layout, depth=4, init=[[-1, 2, -8], [7, 0, 1]], granularity=1)
+    assert ram.init == [0x8_2_F, 0x1_0_7] and len(ram.write.en) == 3 and ram.granule_width == 4
+    ram.name = "ram"
+    text = generate(ram, platform=ECP5())
+    # 1K x 18 configuration, one slice per nibble; INITVAL_00 holds words 0 and 1 in 20-bit fields.
+    assert len(_instances(text, "DP16KD")) == 3
+    assert [re.findall(r"\.INITVAL_00\(320'h0*([0-9a-f]+)\)", i)[0] for i in _instances(text, "DP16KD")] == \
+        ["70000f", "2", "100008"]      # word 1 in bits 20.. of INITVAL_00
 
 
 # (latency, a_width, b_width): each latency at int8 and at the full 18 x 18, and odd widths.
