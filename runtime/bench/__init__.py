@@ -34,8 +34,9 @@ SECTIONS = {
     "eie-demo": lazy("runtime.bench.eie", "eie_demo"),
     "verilator-options": lazy("runtime.bench.build", "verilator_options"),
     "synth": lazy("runtime.bench.synth", "synth_section"),
+    "synth-array": lazy("runtime.bench.synth", "synth_array_section"),
 }
-# Sections run by default; synth needs the yowasp tools (``make synth``).
+# Sections run by default; synth and synth-array need the yowasp tools (``make synth``, ``make synth-array``).
 DEFAULT = ("eie-pack", "eie-array", "eie-load-balance", "pointcloud-software", "verilator-build", "eie-scaling",
            "verilator-options", "eie-demo")
 

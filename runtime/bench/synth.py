@@ -155,3 +155,98 @@ def synth_section() -> str:
             "starts and ends at, by the net name yosys kept, and the logic cells on it. Blocks run two at a "
             "time and results are cached by the hash of the Verilog. Reproduce: `make synth`.\n\n"
             + synth_table(rows))
+
+
+# LFE5U-85F capacity (Lattice DS1044): LUT4s (41,820 slices of two), DP16KD, MULT18X18D (18x18).
+DEVICE_CAPACITY = {"lut": 83640, "bram": 208, "dsp": 156}
+LUT_BUDGET = 0.9        # fraction of the LUTs a placement is asked to use
+ARRAY_SIZES = (4, 8, 16)
+
+
+def luts(row) -> int:
+    """LUT4s a synthesised block occupies: logic LUTs and two for each CCU2C carry cell."""
+    return row["lut4"] + 2 * row["ccu2c"]
+
+
+def largest_array(small, large) -> tuple:
+    """``(n_pe, limiting resource)``: the most PEs whose array fits the LFE5U-85F, extrapolating
+    linearly from the synthesised arrays ``small`` and ``large`` (dicts with ``n_pe``)."""
+    dn = large["n_pe"] - small["n_pe"]
+    fits = {}
+    for res, cap in (("lut", LUT_BUDGET * DEVICE_CAPACITY["lut"]), ("bram", DEVICE_CAPACITY["bram"]),
+                     ("dsp", DEVICE_CAPACITY["dsp"])):
+        get = luts if res == "lut" else (lambda r, k=res: r[k])
+        per_pe = (get(large) - get(small)) / dn
+        fixed = get(small) - per_pe * small["n_pe"]
+        fits[res] = int((cap - fixed) // per_pe)
+    limit = min(fits, key=fits.get)
+    return fits[limit], limit
+
+
+def synth_arrays(jobs: int | None = None) -> tuple:
+    """Synthesis of the EIE array at :data:`ARRAY_SIZES` PEs and at the largest count that fits the
+    LFE5U-85F (extrapolated from the 4- and 8-PE results); returns ``(rows, limiting resource)``."""
+    from pyhdl.eie.array import EIEArray
+
+    rows = [dict(r, n_pe=n) for n, r in zip(ARRAY_SIZES, synth_all([EIEArray(n_pe=n) for n in ARRAY_SIZES], jobs),
+                                             strict=True)]
+    n_max, limit = largest_array(rows[0], rows[1])
+    if n_max > ARRAY_SIZES[-1]:
+        rows.append(dict(synth(EIEArray(n_pe=n_max)), n_pe=n_max))
+    return rows, limit
+
+
+def plot_arrays(rows, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["n_pe"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for grade, style in zip(SPEED_GRADES, ("o-", "s-"), strict=True):
+        ax1.plot(n, [r["fmax_mhz"][str(grade)] for r in rows], style, label=f"speed grade {grade}")
+    ax1.set(xlabel="PEs", ylabel="fmax (MHz)", title="EIE array on LFE5U-85F: fmax", ylim=(0, None))
+    ax1.legend()
+    for res, cap in DEVICE_CAPACITY.items():
+        get = luts if res == "lut" else (lambda r, k=res: r[k])
+        ax2.plot(n, [100 * get(r) / cap for r in rows], "o-", label={"lut": "LUT4 (+2 per CCU2C)",
+                                                                    "bram": "DP16KD", "dsp": "MULT18X18D"}[res])
+    ax2.axhline(100, color="grey", lw=0.8)
+    ax2.set(xlabel="PEs", ylabel="% of the device", title="resources")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def synth_array_section() -> str:
+    """The ``synth-array`` section of BENCHMARKS.md (``make synth-array``)."""
+    from sw.benchmarks import BENCHMARKS
+
+    rows, limit = synth_arrays()
+    plot_arrays(rows, BENCHMARKS.parent / "docs" / "eie_synth_array.png")
+    cells = []
+    for r in rows:
+        cp = r["critical_path"][str(SPEED_GRADES[-1])]
+        cells.append([r["n_pe"], r["lut4"], r["ccu2c"], r["ff"], r["bram"], r["dsp"],
+                      f"{100 * luts(r) / DEVICE_CAPACITY['lut']:.0f}%",
+                      f"{100 * r['bram'] / DEVICE_CAPACITY['bram']:.0f}%",
+                      *(f"{r['fmax_mhz'][str(g)]:.1f}" for g in SPEED_GRADES),
+                      f"`{cp['from']}` → `{cp['to']}`", cp["levels"]])
+    first, last = rows[0], rows[-1]
+    drop = {g: 100 * (1 - last["fmax_mhz"][str(g)] / first["fmax_mhz"][str(g)]) for g in SPEED_GRADES}
+    names = {"lut": "LUTs", "bram": "block RAMs (DP16KD)", "dsp": "multipliers (MULT18X18D)"}
+    return ("The EIE array (default PE memories: 1,024 columns, 4,096 entries, 64 local rows) synthesised as "
+            "in the section above (ECP5 primitives, out of context, seed 1), at 4, 8 and 16 PEs and at the "
+            "largest count that fits the LFE5U-85F, extrapolated linearly from the 4- and 8-PE results "
+            f"({LUT_BUDGET:.0%} of the LUTs, every DP16KD and MULT18X18D). Reproduce: `make synth-array` "
+            "(cached like `make synth`).\n\n"
+            + "\n".join(table(["PEs", "LUT4", "CCU2C", "FF", "DP16KD", "MULT18X18D", "LUT use", "DP16KD use",
+                               *(f"fmax -{g} (MHz)" for g in SPEED_GRADES),
+                               f"critical path at -{SPEED_GRADES[-1]} (from → to)", "logic levels"],
+                              cells, align="rrrrrrrrrrlr"))
+            + f"\n\nThe limiting resource is the {names[limit]}: {last['n_pe']} PEs. From {first['n_pe']} to "
+            f"{last['n_pe']} PEs fmax changes by "
+            + ", ".join(f"{-drop[g]:+.1f}% at speed grade {g}" for g in SPEED_GRADES)
+            + ".\n\n![EIE array synthesis](docs/eie_synth_array.png)\n")
