@@ -2347,8 +2347,6 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   reg [31:0] \$10 ;
   reg [31:0] \$11 ;
   reg [31:0] \$12 ;
-  wire [15:0] \$13 ;
-  wire [5:0] \$14 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -2590,10 +2588,9 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .out_read__addr(rows__payload),
     .out_read__data(out_read__data),
     .out_read__en(out_read__en),
+    .outputs__payload(outputs__payload),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$446$0 (\$13 ),
-    .\port$621$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$97 ),
     .rows__valid(\rows__valid$95 ),
@@ -2711,16 +2708,15 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   assign \spmat_load__addr$86  = spmat_load__addr;
   assign \spmat_load__data$87  = spmat_load__data;
   assign \spmat_load__en$88  = spmat_load__en;
-  assign \outputs__payload$89  = { \$13 , \$14  };
+  assign \outputs__payload$89  = outputs__payload;
   assign \outputs__ready$90  = outputs__ready;
   assign \outputs__valid$91  = outputs__valid;
   assign \idle$92  = idle;
   assign \rows__payload$96  = rows__payload;
-  assign outputs__payload = { \$13 , \$14  };
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
-  assign \outputs__payload.local_row  = \$14 ;
-  assign \outputs__payload.value  = \$13 ;
+  assign \outputs__payload.local_row  = outputs__payload[5:0];
+  assign \outputs__payload.value  = outputs__payload[21:6];
   assign \push__payload.col  = acts__payload[9:0];
   assign \push__payload.value  = acts__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
@@ -2743,8 +2739,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   assign \weighted__payload.weight  = \entries__payload$56 [21:6];
   assign \weighted__payload.value  = \entries__payload$56 [37:22];
   assign \weighted__payload.last  = \entries__payload$56 [38];
-  assign \outputs__payload$89.local_row  = \$14 ;
-  assign \outputs__payload$89.value  = \$13 ;
+  assign \outputs__payload$89.local_row  = outputs__payload[5:0];
+  assign \outputs__payload$89.value  = outputs__payload[21:6];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2837,7 +2833,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$581$6 (entries__payload[37:6]),
+    .\port$580$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -2912,7 +2908,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$581$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$580$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -2928,8 +2924,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$581$6 ;
-  wire [31:0] \port$581$6 ;
+  input [31:0] \port$580$6 ;
+  wire [31:0] \port$580$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -2958,21 +2954,21 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$581$6 [15:0];
+    \$2  = \port$580$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$581$6 [31:16];
+    \$3  = \port$580$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$581$6 [15:0];
-  assign b = \port$581$6 [31:16];
+  assign a = \port$580$6 [15:0];
+  assign b = \port$580$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3097,8 +3093,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$507$0 (\$2 ),
-    .\port$511$0 (\$3 ),
+    .\port$506$0 (\$2 ),
+    .\port$510$0 (\$3 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3124,8 +3120,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$507$0 (\$2 ),
-    .\port$511$0 (\$3 ),
+    .\port$506$0 (\$2 ),
+    .\port$510$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3194,7 +3190,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$507$0 , \port$511$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$506$0 , \port$510$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -3240,17 +3236,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$507$0 ;
-  wire [9:0] \port$507$0 ;
-  input [15:0] \port$511$0 ;
-  wire [15:0] \port$511$0 ;
+  input [9:0] \port$506$0 ;
+  wire [9:0] \port$506$0 ;
+  input [15:0] \port$510$0 ;
+  wire [15:0] \port$510$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$507$0 [3:0];
-  assign \$3  = \port$507$0 [8] ? { 4'h0, \port$507$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$506$0 [3:0];
+  assign \$3  = \port$506$0 [8] ? { 4'h0, \port$506$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -3296,9 +3292,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$507$0 [7:4];
-      \$17 [10] = \port$507$0 [9];
-      \$17 [26:11] = \port$511$0 ;
+      \$17 [9:6] = \port$506$0 [7:4];
+      \$17 [10] = \port$506$0 [9];
+      \$17 [26:11] = \port$510$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -3318,12 +3314,12 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$511$0 , \port$507$0  };
-  assign \entries__payload.rel_index  = \port$507$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$507$0 [7:4];
-  assign \entries__payload.first  = \port$507$0 [8];
-  assign \entries__payload.last  = \port$507$0 [9];
-  assign \entries__payload.value  = \port$511$0 ;
+  assign entries__payload = { \port$510$0 , \port$506$0  };
+  assign \entries__payload.rel_index  = \port$506$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$506$0 [7:4];
+  assign \entries__payload.first  = \port$506$0 [8];
+  assign \entries__payload.last  = \port$506$0 [9];
+  assign \entries__payload.value  = \port$510$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -5053,7 +5049,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$507$0 , \port$511$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$506$0 , \port$510$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5151,11 +5147,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$507$0 ;
-  wire [9:0] \port$507$0 ;
+  output [9:0] \port$506$0 ;
+  wire [9:0] \port$506$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$511$0 ;
-  wire [15:0] \port$511$0 ;
+  output [15:0] \port$510$0 ;
+  wire [15:0] \port$510$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5424,8 +5420,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$507$0  = \$61 ;
-  assign \port$511$0  = \$63 ;
+  assign \port$506$0  = \$61 ;
+  assign \port$510$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -9781,23 +9777,27 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$446$0 , \port$621$0 , outputs__valid, out_read__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, outputs__valid, outputs__payload, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
+  wire \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  reg [5:0] \$13 ;
-  reg [5:0] \$14  = 6'h00;
+  wire [15:0] \$12 ;
+  reg \$13 ;
+  reg [5:0] \$14 ;
   reg \$15 ;
+  reg [5:0] \$16 ;
+  reg [41:0] \$17 ;
+  reg \$18 ;
+  reg [21:0] \$19 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
-  wire \$5 ;
+  wire [41:0] \$5 ;
   wire [41:0] \$6 ;
-  wire [41:0] \$7 ;
+  wire \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [41:0] \$9 ;
   wire [15:0] clamped;
   input clk;
   wire clk;
@@ -9807,18 +9807,14 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [41:0] out_read__data;
   output out_read__en;
   wire out_read__en;
-  wire [21:0] outputs__payload;
+  output [21:0] outputs__payload;
+  reg [21:0] outputs__payload = 22'h000000;
   wire [5:0] \outputs__payload.local_row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
   output outputs__valid;
   reg outputs__valid = 1'h0;
-  output [15:0] \port$446$0 ;
-  wire [15:0] \port$446$0 ;
-  (* init = 6'h00 *)
-  output [5:0] \port$621$0 ;
-  wire [5:0] \port$621$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -9828,55 +9824,116 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire rows__valid;
   input rst;
   wire rst;
+  reg [5:0] s1_row = 6'h00;
+  reg s1_valid = 1'h0;
+  reg [5:0] s2_row = 6'h00;
+  reg s2_valid = 1'h0;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [41:0] shifted;
+  reg [41:0] shifted = 42'h00000000000;
   assign \$1  = ~ outputs__valid;
   assign rows__ready = \$1  | outputs__ready;
   assign \$2  = ~ outputs__valid;
-  assign \$3  = \$2  | outputs__ready;
-  assign out_read__en = rows__valid & \$3 ;
-  assign shifted = $signed(out_read__data) >>> shift;
-  assign \$4  = $signed(shifted) > $signed(16'h7fff);
-  assign \$5  = $signed(shifted) < $signed(16'h8000);
-  assign \$6  = \$5  ? 42'h3ffffff8000 : shifted;
-  assign \$7  = \$4  ? 42'h00000007fff : \$6 ;
-  assign \$8  = $signed(\$7 [15:0]) < $signed(1'h0);
-  assign \$9  = relu & \$8 ;
-  assign \$10  = \$9  ? 16'h0000 : \$7 [15:0];
-  assign \$11  = ~ outputs__valid;
-  assign \$12  = \$11  | outputs__ready;
+  assign out_read__en = \$2  | outputs__ready;
+  assign \$3  = $signed(shifted) > $signed(16'h7fff);
+  assign \$4  = $signed(shifted) < $signed(16'h8000);
+  assign \$5  = \$4  ? 42'h3ffffff8000 : shifted;
+  assign \$6  = \$3  ? 42'h00000007fff : \$5 ;
+  assign \$7  = ~ outputs__valid;
+  assign \$8  = \$7  | outputs__ready;
+  assign \$9  = $signed(out_read__data) >>> shift;
+  assign \$10  = $signed(\$6 [15:0]) < $signed(1'h0);
+  assign \$11  = relu & \$10 ;
+  assign \$12  = \$11  ? 16'h0000 : \$6 [15:0];
   always @(posedge clk)
-    \$14  <= \$13 ;
+    s1_valid <= \$13 ;
   always @(posedge clk)
-    outputs__valid <= \$15 ;
+    s1_row <= \$14 ;
+  always @(posedge clk)
+    s2_valid <= \$15 ;
+  always @(posedge clk)
+    s2_row <= \$16 ;
+  always @(posedge clk)
+    shifted <= \$17 ;
+  always @(posedge clk)
+    outputs__valid <= \$18 ;
+  always @(posedge clk)
+    outputs__payload <= \$19 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$13  = \$14 ;
-    if (\$12 ) begin
-      \$13  = out_read__addr;
+    \$13  = s1_valid;
+    if (\$8 ) begin
+      \$13  = rows__valid;
     end
     if (rst) begin
-      \$13  = 6'h00;
+      \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$15  = outputs__valid;
-    if (\$12 ) begin
-      \$15  = rows__valid;
+    \$14  = s1_row;
+    if (\$8 ) begin
+      \$14  = out_read__addr;
+    end
+    if (rst) begin
+      \$14  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$15  = s2_valid;
+    if (\$8 ) begin
+      \$15  = s1_valid;
     end
     if (rst) begin
       \$15  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$16  = s2_row;
+    if (\$8 ) begin
+      \$16  = s1_row;
+    end
+    if (rst) begin
+      \$16  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$17  = shifted;
+    if (\$8 ) begin
+      \$17  = \$9 ;
+    end
+    if (rst) begin
+      \$17  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$18  = outputs__valid;
+    if (\$8 ) begin
+      \$18  = s2_valid;
+    end
+    if (rst) begin
+      \$18  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$19  = outputs__payload;
+    if (\$8 ) begin
+      \$19 [5:0] = s2_row;
+      \$19 [21:6] = \$12 ;
+    end
+    if (rst) begin
+      \$19  = 22'h000000;
+    end
+  end
   assign rows__payload = out_read__addr;
-  assign clamped = \$7 [15:0];
-  assign outputs__payload = { \$10 , \$14  };
-  assign \port$446$0  = \$10 ;
-  assign \port$621$0  = \$14 ;
-  assign \outputs__payload.local_row  = \$14 ;
-  assign \outputs__payload.value  = \$10 ;
+  assign clamped = \$6 [15:0];
+  assign \outputs__payload.local_row  = outputs__payload[5:0];
+  assign \outputs__payload.value  = outputs__payload[21:6];
 endmodule
 
 (* generator = "Amaranth" *)

@@ -9,8 +9,6 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   reg [31:0] \$10 ;
   reg [31:0] \$11 ;
   reg [31:0] \$12 ;
-  wire [15:0] \$13 ;
-  wire [5:0] \$14 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -252,10 +250,9 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .out_read__addr(rows__payload),
     .out_read__data(out_read__data),
     .out_read__en(out_read__en),
+    .outputs__payload(outputs__payload),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .\port$442$0 (\$13 ),
-    .\port$617$0 (\$14 ),
     .relu(relu),
     .rows__ready(\rows__ready$97 ),
     .rows__valid(\rows__valid$95 ),
@@ -373,16 +370,15 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \spmat_load__addr$86  = spmat_load__addr;
   assign \spmat_load__data$87  = spmat_load__data;
   assign \spmat_load__en$88  = spmat_load__en;
-  assign \outputs__payload$89  = { \$13 , \$14  };
+  assign \outputs__payload$89  = outputs__payload;
   assign \outputs__ready$90  = outputs__ready;
   assign \outputs__valid$91  = outputs__valid;
   assign \idle$92  = idle;
   assign \rows__payload$96  = rows__payload;
-  assign outputs__payload = { \$13 , \$14  };
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
-  assign \outputs__payload.local_row  = \$14 ;
-  assign \outputs__payload.value  = \$13 ;
+  assign \outputs__payload.local_row  = outputs__payload[5:0];
+  assign \outputs__payload.value  = outputs__payload[21:6];
   assign \push__payload.col  = acts__payload[9:0];
   assign \push__payload.value  = acts__payload[25:10];
   assign \cols__payload.col  = cols__payload[9:0];
@@ -405,8 +401,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \weighted__payload.weight  = \entries__payload$56 [21:6];
   assign \weighted__payload.value  = \entries__payload$56 [37:22];
   assign \weighted__payload.last  = \entries__payload$56 [38];
-  assign \outputs__payload$89.local_row  = \$14 ;
-  assign \outputs__payload$89.value  = \$13 ;
+  assign \outputs__payload$89.local_row  = outputs__payload[5:0];
+  assign \outputs__payload$89.value  = outputs__payload[21:6];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -499,7 +495,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$577$6 (entries__payload[37:6]),
+    .\port$576$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -574,7 +570,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$577$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$576$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -590,8 +586,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$577$6 ;
-  wire [31:0] \port$577$6 ;
+  input [31:0] \port$576$6 ;
+  wire [31:0] \port$576$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -620,21 +616,21 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$577$6 [15:0];
+    \$2  = \port$576$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$577$6 [31:16];
+    \$3  = \port$576$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$577$6 [15:0];
-  assign b = \port$577$6 [31:16];
+  assign a = \port$576$6 [15:0];
+  assign b = \port$576$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -759,8 +755,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$503$0 (\$2 ),
-    .\port$507$0 (\$3 ),
+    .\port$502$0 (\$2 ),
+    .\port$506$0 (\$3 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -786,8 +782,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$503$0 (\$2 ),
-    .\port$507$0 (\$3 ),
+    .\port$502$0 (\$2 ),
+    .\port$506$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -856,7 +852,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$503$0 , \port$507$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$502$0 , \port$506$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -902,17 +898,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$503$0 ;
-  wire [9:0] \port$503$0 ;
-  input [15:0] \port$507$0 ;
-  wire [15:0] \port$507$0 ;
+  input [9:0] \port$502$0 ;
+  wire [9:0] \port$502$0 ;
+  input [15:0] \port$506$0 ;
+  wire [15:0] \port$506$0 ;
   reg [5:0] prev_row = 6'h00;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$503$0 [3:0];
-  assign \$3  = \port$503$0 [8] ? { 4'h0, \port$503$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$502$0 [3:0];
+  assign \$3  = \port$502$0 [8] ? { 4'h0, \port$502$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -958,9 +954,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     \$17  = decoded__payload;
     if (\$9 ) begin
       \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$503$0 [7:4];
-      \$17 [10] = \port$503$0 [9];
-      \$17 [26:11] = \port$507$0 ;
+      \$17 [9:6] = \port$502$0 [7:4];
+      \$17 [10] = \port$502$0 [9];
+      \$17 [26:11] = \port$506$0 ;
     end
     if (rst) begin
       \$17  = 27'h0000000;
@@ -980,12 +976,12 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$507$0 , \port$503$0  };
-  assign \entries__payload.rel_index  = \port$503$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$503$0 [7:4];
-  assign \entries__payload.first  = \port$503$0 [8];
-  assign \entries__payload.last  = \port$503$0 [9];
-  assign \entries__payload.value  = \port$507$0 ;
+  assign entries__payload = { \port$506$0 , \port$502$0  };
+  assign \entries__payload.rel_index  = \port$502$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$502$0 [7:4];
+  assign \entries__payload.first  = \port$502$0 [8];
+  assign \entries__payload.last  = \port$502$0 [9];
+  assign \entries__payload.value  = \port$506$0 ;
   assign \decoded__payload.local_row  = decoded__payload[5:0];
   assign \decoded__payload.weight_idx  = decoded__payload[9:6];
   assign \decoded__payload.last  = decoded__payload[10];
@@ -2715,7 +2711,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$503$0 , \port$507$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$502$0 , \port$506$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2813,11 +2809,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$503$0 ;
-  wire [9:0] \port$503$0 ;
+  output [9:0] \port$502$0 ;
+  wire [9:0] \port$502$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$507$0 ;
-  wire [15:0] \port$507$0 ;
+  output [15:0] \port$506$0 ;
+  wire [15:0] \port$506$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3086,8 +3082,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$503$0  = \$61 ;
-  assign \port$507$0  = \$63 ;
+  assign \port$502$0  = \$61 ;
+  assign \port$506$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7443,23 +7439,27 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, \port$442$0 , \port$617$0 , outputs__valid, out_read__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, outputs__valid, outputs__payload, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
+  wire \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  reg [5:0] \$13 ;
-  reg [5:0] \$14  = 6'h00;
+  wire [15:0] \$12 ;
+  reg \$13 ;
+  reg [5:0] \$14 ;
   reg \$15 ;
+  reg [5:0] \$16 ;
+  reg [41:0] \$17 ;
+  reg \$18 ;
+  reg [21:0] \$19 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
-  wire \$5 ;
+  wire [41:0] \$5 ;
   wire [41:0] \$6 ;
-  wire [41:0] \$7 ;
+  wire \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [41:0] \$9 ;
   wire [15:0] clamped;
   input clk;
   wire clk;
@@ -7469,18 +7469,14 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] out_read__data;
   output out_read__en;
   wire out_read__en;
-  wire [21:0] outputs__payload;
+  output [21:0] outputs__payload;
+  reg [21:0] outputs__payload = 22'h000000;
   wire [5:0] \outputs__payload.local_row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
   output outputs__valid;
   reg outputs__valid = 1'h0;
-  output [15:0] \port$442$0 ;
-  wire [15:0] \port$442$0 ;
-  (* init = 6'h00 *)
-  output [5:0] \port$617$0 ;
-  wire [5:0] \port$617$0 ;
   input relu;
   wire relu;
   wire [5:0] rows__payload;
@@ -7490,55 +7486,116 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire rows__valid;
   input rst;
   wire rst;
+  reg [5:0] s1_row = 6'h00;
+  reg s1_valid = 1'h0;
+  reg [5:0] s2_row = 6'h00;
+  reg s2_valid = 1'h0;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [41:0] shifted;
+  reg [41:0] shifted = 42'h00000000000;
   assign \$1  = ~ outputs__valid;
   assign rows__ready = \$1  | outputs__ready;
   assign \$2  = ~ outputs__valid;
-  assign \$3  = \$2  | outputs__ready;
-  assign out_read__en = rows__valid & \$3 ;
-  assign shifted = $signed(out_read__data) >>> shift;
-  assign \$4  = $signed(shifted) > $signed(16'h7fff);
-  assign \$5  = $signed(shifted) < $signed(16'h8000);
-  assign \$6  = \$5  ? 42'h3ffffff8000 : shifted;
-  assign \$7  = \$4  ? 42'h00000007fff : \$6 ;
-  assign \$8  = $signed(\$7 [15:0]) < $signed(1'h0);
-  assign \$9  = relu & \$8 ;
-  assign \$10  = \$9  ? 16'h0000 : \$7 [15:0];
-  assign \$11  = ~ outputs__valid;
-  assign \$12  = \$11  | outputs__ready;
+  assign out_read__en = \$2  | outputs__ready;
+  assign \$3  = $signed(shifted) > $signed(16'h7fff);
+  assign \$4  = $signed(shifted) < $signed(16'h8000);
+  assign \$5  = \$4  ? 42'h3ffffff8000 : shifted;
+  assign \$6  = \$3  ? 42'h00000007fff : \$5 ;
+  assign \$7  = ~ outputs__valid;
+  assign \$8  = \$7  | outputs__ready;
+  assign \$9  = $signed(out_read__data) >>> shift;
+  assign \$10  = $signed(\$6 [15:0]) < $signed(1'h0);
+  assign \$11  = relu & \$10 ;
+  assign \$12  = \$11  ? 16'h0000 : \$6 [15:0];
   always @(posedge clk)
-    \$14  <= \$13 ;
+    s1_valid <= \$13 ;
   always @(posedge clk)
-    outputs__valid <= \$15 ;
+    s1_row <= \$14 ;
+  always @(posedge clk)
+    s2_valid <= \$15 ;
+  always @(posedge clk)
+    s2_row <= \$16 ;
+  always @(posedge clk)
+    shifted <= \$17 ;
+  always @(posedge clk)
+    outputs__valid <= \$18 ;
+  always @(posedge clk)
+    outputs__payload <= \$19 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$13  = \$14 ;
-    if (\$12 ) begin
-      \$13  = out_read__addr;
+    \$13  = s1_valid;
+    if (\$8 ) begin
+      \$13  = rows__valid;
     end
     if (rst) begin
-      \$13  = 6'h00;
+      \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$15  = outputs__valid;
-    if (\$12 ) begin
-      \$15  = rows__valid;
+    \$14  = s1_row;
+    if (\$8 ) begin
+      \$14  = out_read__addr;
+    end
+    if (rst) begin
+      \$14  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$15  = s2_valid;
+    if (\$8 ) begin
+      \$15  = s1_valid;
     end
     if (rst) begin
       \$15  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$16  = s2_row;
+    if (\$8 ) begin
+      \$16  = s1_row;
+    end
+    if (rst) begin
+      \$16  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$17  = shifted;
+    if (\$8 ) begin
+      \$17  = \$9 ;
+    end
+    if (rst) begin
+      \$17  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$18  = outputs__valid;
+    if (\$8 ) begin
+      \$18  = s2_valid;
+    end
+    if (rst) begin
+      \$18  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$19  = outputs__payload;
+    if (\$8 ) begin
+      \$19 [5:0] = s2_row;
+      \$19 [21:6] = \$12 ;
+    end
+    if (rst) begin
+      \$19  = 22'h000000;
+    end
+  end
   assign rows__payload = out_read__addr;
-  assign clamped = \$7 [15:0];
-  assign outputs__payload = { \$10 , \$14  };
-  assign \port$442$0  = \$10 ;
-  assign \port$617$0  = \$14 ;
-  assign \outputs__payload.local_row  = \$14 ;
-  assign \outputs__payload.value  = \$10 ;
+  assign clamped = \$6 [15:0];
+  assign \outputs__payload.local_row  = outputs__payload[5:0];
+  assign \outputs__payload.value  = outputs__payload[21:6];
 endmodule
 
 (* generator = "Amaranth" *)

@@ -71,8 +71,8 @@ class EIEArray(wiring.Component):
     holds ``queue_depth + QUEUE_SLACK`` entries, so what is already on its way always finds room.
     ``done`` rises ``DONE_LATENCY`` cycles after a cycle in which the scan had finished, the
     broadcast was empty and every PE was idle. ``read_start`` (while ``done``) then streams the
-    ``n_rows`` outputs on ``outputs`` in global row order, one row a cycle after four cycles of
-    latency (a request register per PE, the PE's output register, a register per group, a FIFO).
+    ``n_rows`` outputs on ``outputs`` in global row order, one row a cycle after six cycles of
+    latency (a request register per PE, the PE's three output stages, a register per group, a FIFO).
 
     Host interface
     --------------
@@ -102,7 +102,7 @@ class EIEArray(wiring.Component):
     STOP_LATENCY = 2          # queue level -> stop: a register per PE, then one per group
     QUEUE_SLACK = BROADCAST_LATENCY + STOP_LATENCY    # queue entries beyond the stop threshold
     DONE_LATENCY = 2          # finished -> done: the idle reduction's two registers
-    READOUT_DEPTH = 8         # read-out response FIFO (three responses in flight at most)
+    READOUT_DEPTH = 8         # read-out response FIFO (five responses in flight at most)
 
     def __init__(self, *, n_pe: int = 4, max_cols: int = 1024, max_entries: int = 4096,
                  max_local_rows: int = 64, queue_depth: int = QUEUE_DEPTH, lnzd_width: int = 8,
@@ -270,7 +270,7 @@ class EIEArray(wiring.Component):
         # Read-out in global row order (row g is local row g // n_pe of PE g % n_pe), once the layer
         # is done (every PE idle, its output register free: a request is always taken). One request
         # a cycle while the response FIFO has room for everything in flight: a register per PE
-        # (its `rows`), the PE's output register, a register per group, then the FIFO.
+        # (its `rows`), the PE's output stage (OutputStage.LATENCY), a register per group, the FIFO.
         m.submodules.readout = fifo = SyncFIFO(width=ACT_WIDTH, depth=self.READOUT_DEPTH)
         local_width = bits_for(self.max_local_rows - 1)
         issued = Signal(self.row_width + 1)             # rows requested

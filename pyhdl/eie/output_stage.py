@@ -13,9 +13,10 @@ class OutputStage(wiring.Component):
     """Reads accumulators out: ``y = clamp(acc >> shift, -2**(w-1), 2**(w-1) - 1)``, then ReLU.
 
     docs/spec.md §1's output stage with an arithmetic (floor) shift of 0..15 and saturation to the
-    ``act_width``-bit activation range. Each accepted row index is read from the destination
-    registers and its output leaves one cycle later; one row per cycle; under back-pressure the
-    read is held.
+    ``act_width``-bit activation range, in three register stages: the destination registers' read,
+    the shifted accumulator, the clamped (and rectified) output. A row accepted in cycle ``c`` is
+    on ``outputs`` from ``c + LATENCY``; one row per cycle. All three stages advance together, on
+    ``~outputs.valid | outputs.ready``, so back-pressure holds every row in flight.
 
     Attributes
     ----------
@@ -26,6 +27,8 @@ class OutputStage(wiring.Component):
     shift : In(range(16)), relu : In(1)
         Layer settings; hold them steady while reading.
     """
+
+    LATENCY = 3
 
     def __init__(self, *, max_local_rows: int, acc_width: int, act_width: int):
         self.max_local_rows = check_int("max_local_rows", max_local_rows)
@@ -43,22 +46,24 @@ class OutputStage(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         advance = ~self.outputs.valid | self.outputs.ready
-        accept = self.rows.valid & advance
         m.d.comb += [
             self.rows.ready.eq(advance),
             self.out_read.addr.eq(self.rows.payload),
-            self.out_read.en.eq(accept),
+            self.out_read.en.eq(advance),
         ]
-        with m.If(advance):
-            m.d.sync += [self.outputs.valid.eq(self.rows.valid), self.outputs.payload.local_row.eq(self.rows.payload)]
-
+        # Stage 1 is the destination registers' read register; stage 2 the shifted accumulator.
+        valid = [Signal(name=f"s{k}_valid") for k in (1, 2)]
+        rows = [Signal(self.row_width, name=f"s{k}_row") for k in (1, 2)]
+        shifted = Signal(signed(self.acc_width))
         hi = (1 << (self.act_width - 1)) - 1
         lo = -(1 << (self.act_width - 1))
-        shifted = Signal(signed(self.acc_width))
         clamped = Signal(signed(self.act_width))
-        m.d.comb += [
-            shifted.eq(self.out_read.data >> self.shift),
-            clamped.eq(Mux(shifted > hi, hi, Mux(shifted < lo, lo, shifted))),
-            self.outputs.payload.value.eq(Mux(self.relu & (clamped < 0), 0, clamped)),
-        ]
+        m.d.comb += clamped.eq(Mux(shifted > hi, hi, Mux(shifted < lo, lo, shifted)))
+        with m.If(advance):
+            m.d.sync += [
+                valid[0].eq(self.rows.valid), rows[0].eq(self.rows.payload),
+                valid[1].eq(valid[0]), rows[1].eq(rows[0]), shifted.eq(self.out_read.data >> self.shift),
+                self.outputs.valid.eq(valid[1]), self.outputs.payload.local_row.eq(rows[1]),
+                self.outputs.payload.value.eq(Mux(self.relu & (clamped < 0), 0, clamped)),
+            ]
         return m
