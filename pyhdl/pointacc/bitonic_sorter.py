@@ -3,7 +3,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int, module_name
-from pyhdl.pointacc.network import apply, sort_layers
+from pyhdl.pointacc.network import sort_layers
 from pyhdl.pointacc.pipeline import chunk_flags, greater, stage_control
 from pyhdl.pointacc.streams import key_beat_layout, rank
 from sw.pointcloud.keys import INDEX_BITS, KeyFormat
@@ -14,24 +14,6 @@ def check_width(width):
     if width & (width - 1):
         raise ValueError(f"width must be a power of two, got {width}")
     return width
-
-
-def compare_exchange(a, b):
-    """``(min, max)`` of two elements in rank form."""
-    swap = a > b
-    return Mux(swap, b, a), Mux(swap, a, b)
-
-
-def comb_network(m, layers, values, name):
-    """``values`` through ``layers`` of compare-exchanges, each layer's outputs a named comb signal
-    (so deeper layers refer to wires instead of re-expanding the expressions before them)."""
-    v = list(values)
-    for n, layer in enumerate(layers):
-        v = apply([layer], v, compare_exchange)
-        sigs = [Signal(len(x), name=f"{name}_l{n}_{i}") for i, x in enumerate(v)]
-        m.d.comb += [s.eq(x) for s, x in zip(sigs, v, strict=True)]
-        v = sigs
-    return v
 
 
 def cas_layers(m, layers, values, last, load, name):
