@@ -27,10 +27,11 @@ def greater(flags):
     return gt
 
 
-def stage_control(m, n: int, in_valid, out_ready, name: str):
+def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None):
     """Valid bits and load enables of ``n`` register stages between a producer (``in_valid``)
     and a consumer (``out_ready``); returns ``(valid, load)``, ``load[0]`` being the ready of the
-    producer.
+    producer. ``gate``: ``{s: condition}``, items for which the condition (on stage ``s - 1``'s
+    registers) is low vanish on their way into stage ``s``.
 
     ``load[s] = ~valid[s] | ~valid[n-1] | out_ready``: one LUT from registers and ``out_ready``
     for every stage (no ready chain through the stages). A stage loads the stage before it when
@@ -45,6 +46,8 @@ def stage_control(m, n: int, in_valid, out_ready, name: str):
     for s in range(n):
         m.d.comb += load[s].eq(~valid[s] | moves)
         src = in_valid if s == 0 else valid[s - 1]
+        if gate and s in gate:
+            src = src & gate[s]
         with m.If(load[s]):
             m.d.sync += valid[s].eq(src)
         if s + 1 < n:
