@@ -7,147 +7,2676 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
   wire \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg [76:0] \$135 ;
-  reg [76:0] \$136 ;
-  reg [76:0] \$137 ;
-  reg [76:0] \$138 ;
-  reg [76:0] \$139 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
+  wire \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
+  wire \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
+  wire \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
+  wire \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
+  wire \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
+  wire \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
+  wire \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  wire \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
-  reg [76:0] \$140 ;
-  reg [76:0] \$141 ;
-  reg [76:0] \$142 ;
-  reg [616:0] \$143 ;
-  reg \$144 ;
+  wire \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
+  wire \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
+  wire \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
+  wire \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
+  wire \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
+  wire \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
+  wire \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
+  wire \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
+  wire \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
+  wire \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
+  wire \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
+  wire \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
+  wire \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
+  wire \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
+  wire \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
+  wire \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
+  wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
+  wire \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
+  wire \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
+  wire \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
+  wire \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
+  wire \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
+  wire \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
+  wire \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
+  wire \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
+  wire \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
+  wire \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
+  wire \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
+  wire \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
+  wire \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
+  wire \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
+  wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
+  wire \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
+  wire \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
+  wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire \$18 ;
+  wire \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
+  wire \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
+  wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
+  wire \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
+  wire \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
+  wire \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
+  wire \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
+  wire \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
+  wire \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
+  wire \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire \$19 ;
+  wire \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire [76:0] \$1909 ;
+  wire \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire [76:0] \$1912 ;
+  wire \$1913 ;
+  wire \$1914 ;
+  wire [76:0] \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire [76:0] \$1918 ;
+  wire \$1919 ;
+  wire \$192 ;
+  wire \$1920 ;
+  wire [76:0] \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire [76:0] \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire [76:0] \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
+  wire \$193 ;
+  wire [76:0] \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
+  wire \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
+  wire \$195 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
+  wire [2:0] \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire [76:0] \$1969 ;
+  wire [2:0] \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire [76:0] \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
+  wire \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire [76:0] \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
+  wire \$199 ;
+  wire [76:0] \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire [76:0] \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
+  wire \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire [76:0] \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
+  wire \$201 ;
+  wire \$2010 ;
+  wire [76:0] \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire [76:0] \$2018 ;
+  wire \$2019 ;
+  wire \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
+  wire \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
+  wire [2:0] \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
+  wire [2:0] \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire [76:0] \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
+  wire [4:0] \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire [76:0] \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
+  wire \$207 ;
+  wire \$2070 ;
+  wire [76:0] \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire [76:0] \$2078 ;
+  wire \$2079 ;
+  wire \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire [76:0] \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
+  wire \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire [76:0] \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire [76:0] \$2099 ;
   wire \$21 ;
+  wire [3:0] \$210 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire [76:0] \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
+  wire \$211 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  wire \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
+  wire \$213 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
+  wire [3:0] \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire [76:0] \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
+  wire [4:0] \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire [76:0] \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire [76:0] \$2159 ;
+  wire [5:0] \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire [76:0] \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
+  wire [8:0] \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire [76:0] \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
+  wire \$218 ;
+  wire [76:0] \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire [76:0] \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
+  wire \$219 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire [76:0] \$2194 ;
+  reg \$2195 ;
+  reg \$2196 ;
+  reg \$2197 ;
+  reg \$2198 ;
+  reg \$2199 ;
   wire \$22 ;
+  wire \$220 ;
+  reg \$2200 ;
+  reg \$2201 ;
+  reg [1:0] \$2202 ;
+  reg [1:0] \$2203 ;
+  reg [6:0] \$2204 ;
+  reg [6:0] \$2205 ;
+  reg \$2206 ;
+  reg [75:0] \$2207 ;
+  reg [75:0] \$2208 ;
+  reg [75:0] \$2209 ;
+  wire \$221 ;
+  reg \$2210 ;
+  reg \$2211 ;
+  reg \$2212 ;
+  reg \$2213 ;
+  reg \$2214 ;
+  reg \$2215 ;
+  reg \$2216 ;
+  reg [75:0] \$2217 ;
+  reg \$2218 ;
+  reg [75:0] \$2219 ;
+  wire [3:0] \$222 ;
+  reg [75:0] \$2220 ;
+  reg [75:0] \$2221 ;
+  reg \$2222 ;
+  reg \$2223 ;
+  reg \$2224 ;
+  reg \$2225 ;
+  reg \$2226 ;
+  reg \$2227 ;
+  reg \$2228 ;
+  reg [75:0] \$2229 ;
+  wire \$223 ;
+  reg \$2230 ;
+  reg \$2231 ;
+  reg [75:0] \$2232 ;
+  reg [75:0] \$2233 ;
+  reg [75:0] \$2234 ;
+  reg \$2235 ;
+  reg \$2236 ;
+  reg \$2237 ;
+  reg \$2238 ;
+  reg \$2239 ;
+  wire \$224 ;
+  reg \$2240 ;
+  reg \$2241 ;
+  reg [75:0] \$2242 ;
+  reg \$2243 ;
+  reg [75:0] \$2244 ;
+  reg [75:0] \$2245 ;
+  reg [75:0] \$2246 ;
+  reg \$2247 ;
+  reg \$2248 ;
+  reg \$2249 ;
+  wire \$225 ;
+  reg \$2250 ;
+  reg \$2251 ;
+  reg \$2252 ;
+  reg \$2253 ;
+  reg [75:0] \$2254 ;
+  reg \$2255 ;
+  reg \$2256 ;
+  reg [75:0] \$2257 ;
+  reg [75:0] \$2258 ;
+  reg [75:0] \$2259 ;
+  wire [3:0] \$226 ;
+  reg \$2260 ;
+  reg \$2261 ;
+  reg \$2262 ;
+  reg \$2263 ;
+  reg \$2264 ;
+  reg \$2265 ;
+  reg \$2266 ;
+  reg [75:0] \$2267 ;
+  reg \$2268 ;
+  reg [75:0] \$2269 ;
+  wire [4:0] \$227 ;
+  reg [75:0] \$2270 ;
+  reg [75:0] \$2271 ;
+  reg \$2272 ;
+  reg \$2273 ;
+  reg \$2274 ;
+  reg \$2275 ;
+  reg \$2276 ;
+  reg \$2277 ;
+  reg \$2278 ;
+  reg [75:0] \$2279 ;
+  wire [7:0] \$228 ;
+  reg \$2280 ;
+  reg \$2281 ;
+  reg [75:0] \$2282 ;
+  reg [75:0] \$2283 ;
+  reg [75:0] \$2284 ;
+  reg \$2285 ;
+  reg \$2286 ;
+  reg \$2287 ;
+  reg \$2288 ;
+  reg \$2289 ;
+  wire [3:0] \$229 ;
+  reg \$2290 ;
+  reg \$2291 ;
+  reg [75:0] \$2292 ;
+  reg \$2293 ;
+  reg [75:0] \$2294 ;
+  reg [75:0] \$2295 ;
+  reg [75:0] \$2296 ;
+  reg \$2297 ;
+  reg \$2298 ;
+  reg \$2299 ;
   wire \$23 ;
+  wire [8:0] \$230 ;
+  reg \$2300 ;
+  reg \$2301 ;
+  reg \$2302 ;
+  reg \$2303 ;
+  reg [75:0] \$2304 ;
+  reg \$2305 ;
+  reg \$2306 ;
+  reg [75:0] \$2307 ;
+  reg [75:0] \$2308 ;
+  reg [75:0] \$2309 ;
+  wire [4:0] \$231 ;
+  reg \$2310 ;
+  reg \$2311 ;
+  reg \$2312 ;
+  reg \$2313 ;
+  reg \$2314 ;
+  reg \$2315 ;
+  reg \$2316 ;
+  reg [75:0] \$2317 ;
+  reg \$2318 ;
+  reg [75:0] \$2319 ;
+  wire \$232 ;
+  reg [75:0] \$2320 ;
+  reg [75:0] \$2321 ;
+  reg \$2322 ;
+  reg \$2323 ;
+  reg \$2324 ;
+  reg \$2325 ;
+  reg \$2326 ;
+  reg \$2327 ;
+  reg \$2328 ;
+  reg [75:0] \$2329 ;
+  wire \$233 ;
+  reg \$2330 ;
+  reg \$2331 ;
+  reg [75:0] \$2332 ;
+  reg [75:0] \$2333 ;
+  reg [75:0] \$2334 ;
+  reg \$2335 ;
+  reg \$2336 ;
+  reg \$2337 ;
+  reg \$2338 ;
+  reg \$2339 ;
+  wire \$234 ;
+  reg \$2340 ;
+  reg \$2341 ;
+  reg [75:0] \$2342 ;
+  reg \$2343 ;
+  reg [75:0] \$2344 ;
+  reg [75:0] \$2345 ;
+  reg [75:0] \$2346 ;
+  reg \$2347 ;
+  reg \$2348 ;
+  reg \$2349 ;
+  wire [3:0] \$235 ;
+  reg \$2350 ;
+  reg \$2351 ;
+  reg \$2352 ;
+  reg \$2353 ;
+  reg [75:0] \$2354 ;
+  reg \$2355 ;
+  reg \$2356 ;
+  reg [75:0] \$2357 ;
+  reg [75:0] \$2358 ;
+  reg [75:0] \$2359 ;
+  wire \$236 ;
+  reg \$2360 ;
+  reg \$2361 ;
+  reg \$2362 ;
+  reg \$2363 ;
+  reg \$2364 ;
+  reg \$2365 ;
+  reg \$2366 ;
+  reg [75:0] \$2367 ;
+  reg \$2368 ;
+  reg [75:0] \$2369 ;
+  wire \$237 ;
+  reg [75:0] \$2370 ;
+  reg [75:0] \$2371 ;
+  reg \$2372 ;
+  reg \$2373 ;
+  reg \$2374 ;
+  reg \$2375 ;
+  reg \$2376 ;
+  reg \$2377 ;
+  reg \$2378 ;
+  reg [75:0] \$2379 ;
+  wire \$238 ;
+  reg \$2380 ;
+  reg \$2381 ;
+  reg [75:0] \$2382 ;
+  reg [75:0] \$2383 ;
+  reg [75:0] \$2384 ;
+  reg \$2385 ;
+  reg \$2386 ;
+  reg \$2387 ;
+  reg \$2388 ;
+  reg \$2389 ;
+  wire [3:0] \$239 ;
+  reg \$2390 ;
+  reg \$2391 ;
+  reg [75:0] \$2392 ;
+  reg \$2393 ;
+  reg [75:0] \$2394 ;
+  reg [75:0] \$2395 ;
+  reg [75:0] \$2396 ;
+  reg \$2397 ;
+  reg \$2398 ;
+  reg \$2399 ;
   wire \$24 ;
+  wire [4:0] \$240 ;
+  reg \$2400 ;
+  reg \$2401 ;
+  reg \$2402 ;
+  reg \$2403 ;
+  reg [75:0] \$2404 ;
+  reg \$2405 ;
+  reg \$2406 ;
+  reg [76:0] \$2407 ;
+  reg [76:0] \$2408 ;
+  reg [76:0] \$2409 ;
+  wire [5:0] \$241 ;
+  reg [76:0] \$2410 ;
+  reg [76:0] \$2411 ;
+  reg [76:0] \$2412 ;
+  reg [76:0] \$2413 ;
+  reg [76:0] \$2414 ;
+  reg \$2415 ;
+  reg [76:0] \$2416 ;
+  reg [76:0] \$2417 ;
+  reg [76:0] \$2418 ;
+  reg [76:0] \$2419 ;
+  wire [8:0] \$242 ;
+  reg [76:0] \$2420 ;
+  reg [76:0] \$2421 ;
+  reg [76:0] \$2422 ;
+  reg [76:0] \$2423 ;
+  reg \$2424 ;
+  reg \$2425 ;
+  reg \$2426 ;
+  reg \$2427 ;
+  reg \$2428 ;
+  reg \$2429 ;
+  wire \$243 ;
+  reg \$2430 ;
+  reg \$2431 ;
+  reg \$2432 ;
+  reg \$2433 ;
+  reg \$2434 ;
+  reg \$2435 ;
+  reg \$2436 ;
+  reg \$2437 ;
+  reg \$2438 ;
+  reg \$2439 ;
+  wire \$244 ;
+  reg \$2440 ;
+  reg \$2441 ;
+  reg \$2442 ;
+  reg \$2443 ;
+  reg \$2444 ;
+  reg \$2445 ;
+  reg \$2446 ;
+  reg \$2447 ;
+  reg \$2448 ;
+  reg \$2449 ;
+  wire \$245 ;
+  reg \$2450 ;
+  reg \$2451 ;
+  reg \$2452 ;
+  reg \$2453 ;
+  reg \$2454 ;
+  reg \$2455 ;
+  reg \$2456 ;
+  reg [76:0] \$2457 ;
+  reg [76:0] \$2458 ;
+  reg [76:0] \$2459 ;
+  wire \$246 ;
+  reg [76:0] \$2460 ;
+  reg [76:0] \$2461 ;
+  reg [76:0] \$2462 ;
+  reg [76:0] \$2463 ;
+  reg [76:0] \$2464 ;
+  reg \$2465 ;
+  reg [76:0] \$2466 ;
+  reg [76:0] \$2467 ;
+  reg [76:0] \$2468 ;
+  reg [76:0] \$2469 ;
+  wire \$247 ;
+  reg [76:0] \$2470 ;
+  reg [76:0] \$2471 ;
+  reg [76:0] \$2472 ;
+  reg [76:0] \$2473 ;
+  reg \$2474 ;
+  reg \$2475 ;
+  reg \$2476 ;
+  reg \$2477 ;
+  reg \$2478 ;
+  reg \$2479 ;
+  wire \$248 ;
+  reg \$2480 ;
+  reg \$2481 ;
+  reg \$2482 ;
+  reg \$2483 ;
+  reg \$2484 ;
+  reg \$2485 ;
+  reg \$2486 ;
+  reg \$2487 ;
+  reg \$2488 ;
+  reg \$2489 ;
+  wire \$249 ;
+  reg \$2490 ;
+  reg \$2491 ;
+  reg \$2492 ;
+  reg \$2493 ;
+  reg \$2494 ;
+  reg \$2495 ;
+  reg \$2496 ;
+  reg \$2497 ;
+  reg \$2498 ;
+  reg \$2499 ;
   wire \$25 ;
+  wire \$250 ;
+  reg \$2500 ;
+  reg \$2501 ;
+  reg \$2502 ;
+  reg \$2503 ;
+  reg \$2504 ;
+  reg \$2505 ;
+  reg \$2506 ;
+  reg [76:0] \$2507 ;
+  reg [76:0] \$2508 ;
+  reg [76:0] \$2509 ;
+  wire \$251 ;
+  reg [76:0] \$2510 ;
+  reg [76:0] \$2511 ;
+  reg [76:0] \$2512 ;
+  reg [76:0] \$2513 ;
+  reg [76:0] \$2514 ;
+  reg \$2515 ;
+  reg [76:0] \$2516 ;
+  reg [76:0] \$2517 ;
+  reg [76:0] \$2518 ;
+  reg [76:0] \$2519 ;
+  wire \$252 ;
+  reg [76:0] \$2520 ;
+  reg [76:0] \$2521 ;
+  reg [76:0] \$2522 ;
+  reg [76:0] \$2523 ;
+  reg \$2524 ;
+  reg \$2525 ;
+  reg \$2526 ;
+  reg \$2527 ;
+  reg \$2528 ;
+  reg \$2529 ;
+  wire \$253 ;
+  reg \$2530 ;
+  reg \$2531 ;
+  reg \$2532 ;
+  reg \$2533 ;
+  reg \$2534 ;
+  reg \$2535 ;
+  reg \$2536 ;
+  reg \$2537 ;
+  reg \$2538 ;
+  reg \$2539 ;
+  wire \$254 ;
+  reg \$2540 ;
+  reg \$2541 ;
+  reg \$2542 ;
+  reg \$2543 ;
+  reg \$2544 ;
+  reg \$2545 ;
+  reg \$2546 ;
+  reg \$2547 ;
+  reg \$2548 ;
+  reg \$2549 ;
+  wire \$255 ;
+  reg \$2550 ;
+  reg \$2551 ;
+  reg \$2552 ;
+  reg \$2553 ;
+  reg \$2554 ;
+  reg \$2555 ;
+  reg \$2556 ;
+  reg [76:0] \$2557 ;
+  reg [76:0] \$2558 ;
+  reg [76:0] \$2559 ;
+  wire \$256 ;
+  reg [76:0] \$2560 ;
+  reg [76:0] \$2561 ;
+  reg [76:0] \$2562 ;
+  reg [76:0] \$2563 ;
+  reg [76:0] \$2564 ;
+  reg \$2565 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [76:0] \$3 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire \$3 ;
   wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire [1:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire [2:0] \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire [3:0] \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire [4:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire [5:0] \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire [6:0] \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire [7:0] \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
+  wire [8:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [8:0] \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  wire [76:0] \$5 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire \$5 ;
   wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire [1:0] \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire [2:0] \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire [3:0] \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire [4:0] \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire [5:0] \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire [6:0] \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire [7:0] \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [8:0] \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire [8:0] \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  reg \$signal  = 1'h0;
+  wire \$signal$129 ;
+  reg [6:0] \$signal$130  = 7'h00;
+  wire \$signal$96 ;
+  reg [75:0] a0_e0 = 76'h0000000000000000000;
+  reg [75:0] a0_e1 = 76'h0000000000000000000;
+  reg [75:0] a0_e2 = 76'h0000000000000000000;
+  reg [75:0] a0_e3 = 76'h0000000000000000000;
+  reg a0_g0 = 1'h0;
+  reg a0_g1 = 1'h0;
+  reg a0_g2 = 1'h0;
+  reg a0_g3 = 1'h0;
+  reg a0_v0 = 1'h0;
+  reg a0_v1 = 1'h0;
+  reg a0_v2 = 1'h0;
+  reg a0_v3 = 1'h0;
+  wire a0_vis;
+  reg [75:0] a1_e0 = 76'h0000000000000000000;
+  reg [75:0] a1_e1 = 76'h0000000000000000000;
+  reg [75:0] a1_e2 = 76'h0000000000000000000;
+  reg [75:0] a1_e3 = 76'h0000000000000000000;
+  reg a1_g0 = 1'h0;
+  reg a1_g1 = 1'h0;
+  reg a1_g2 = 1'h0;
+  reg a1_g3 = 1'h0;
+  reg a1_v0 = 1'h0;
+  reg a1_v1 = 1'h0;
+  reg a1_v2 = 1'h0;
+  reg a1_v3 = 1'h0;
+  wire a1_vis;
+  reg [75:0] a2_e0 = 76'h0000000000000000000;
+  reg [75:0] a2_e1 = 76'h0000000000000000000;
+  reg [75:0] a2_e2 = 76'h0000000000000000000;
+  reg [75:0] a2_e3 = 76'h0000000000000000000;
+  reg a2_g0 = 1'h0;
+  reg a2_g1 = 1'h0;
+  reg a2_g2 = 1'h0;
+  reg a2_g3 = 1'h0;
+  reg a2_v0 = 1'h0;
+  reg a2_v1 = 1'h0;
+  reg a2_v2 = 1'h0;
+  reg a2_v3 = 1'h0;
+  wire a2_vis;
+  reg [75:0] a3_e0 = 76'h0000000000000000000;
+  reg [75:0] a3_e1 = 76'h0000000000000000000;
+  reg [75:0] a3_e2 = 76'h0000000000000000000;
+  reg [75:0] a3_e3 = 76'h0000000000000000000;
+  reg a3_g0 = 1'h0;
+  reg a3_g1 = 1'h0;
+  reg a3_g2 = 1'h0;
+  reg a3_g3 = 1'h0;
+  reg a3_v0 = 1'h0;
+  reg a3_v1 = 1'h0;
+  reg a3_v2 = 1'h0;
+  reg a3_v3 = 1'h0;
+  wire a3_vis;
+  reg [75:0] a4_e0 = 76'h0000000000000000000;
+  reg [75:0] a4_e1 = 76'h0000000000000000000;
+  reg [75:0] a4_e2 = 76'h0000000000000000000;
+  reg [75:0] a4_e3 = 76'h0000000000000000000;
+  reg a4_g0 = 1'h0;
+  reg a4_g1 = 1'h0;
+  reg a4_g2 = 1'h0;
+  reg a4_g3 = 1'h0;
+  reg a4_v0 = 1'h0;
+  reg a4_v1 = 1'h0;
+  reg a4_v2 = 1'h0;
+  reg a4_v3 = 1'h0;
+  wire a4_vis;
+  reg [75:0] a5_e0 = 76'h0000000000000000000;
+  reg [75:0] a5_e1 = 76'h0000000000000000000;
+  reg [75:0] a5_e2 = 76'h0000000000000000000;
+  reg [75:0] a5_e3 = 76'h0000000000000000000;
+  reg a5_g0 = 1'h0;
+  reg a5_g1 = 1'h0;
+  reg a5_g2 = 1'h0;
+  reg a5_g3 = 1'h0;
+  reg a5_v0 = 1'h0;
+  reg a5_v1 = 1'h0;
+  reg a5_v2 = 1'h0;
+  reg a5_v3 = 1'h0;
+  wire a5_vis;
+  reg [75:0] a6_e0 = 76'h0000000000000000000;
+  reg [75:0] a6_e1 = 76'h0000000000000000000;
+  reg [75:0] a6_e2 = 76'h0000000000000000000;
+  reg [75:0] a6_e3 = 76'h0000000000000000000;
+  reg a6_g0 = 1'h0;
+  reg a6_g1 = 1'h0;
+  reg a6_g2 = 1'h0;
+  reg a6_g3 = 1'h0;
+  reg a6_v0 = 1'h0;
+  reg a6_v1 = 1'h0;
+  reg a6_v2 = 1'h0;
+  reg a6_v3 = 1'h0;
+  wire a6_vis;
+  reg [75:0] a7_e0 = 76'h0000000000000000000;
+  reg [75:0] a7_e1 = 76'h0000000000000000000;
+  reg [75:0] a7_e2 = 76'h0000000000000000000;
+  reg [75:0] a7_e3 = 76'h0000000000000000000;
+  reg a7_g0 = 1'h0;
+  reg a7_g1 = 1'h0;
+  reg a7_g2 = 1'h0;
+  reg a7_g3 = 1'h0;
+  reg a7_v0 = 1'h0;
+  reg a7_v1 = 1'h0;
+  reg a7_v2 = 1'h0;
+  reg a7_v3 = 1'h0;
+  wire a7_vis;
   input [616:0] a__payload;
   wire [616:0] a__payload;
   wire [7:0] \a__payload.keep ;
@@ -181,7 +2710,121 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire a__ready;
   input a__valid;
   wire a__valid;
-  reg a_done = 1'h0;
+  wire a_accept;
+  reg [1:0] a_ahead = 2'h0;
+  wire [3:0] a_count;
+  reg a_wins0 = 1'h0;
+  reg a_wins1 = 1'h0;
+  reg a_wins2 = 1'h0;
+  reg a_wins3 = 1'h0;
+  reg a_wins4 = 1'h0;
+  reg a_wins5 = 1'h0;
+  reg a_wins6 = 1'h0;
+  reg a_wins7 = 1'h0;
+  reg [75:0] b0_e0 = 76'h0000000000000000000;
+  reg [75:0] b0_e1 = 76'h0000000000000000000;
+  reg [75:0] b0_e2 = 76'h0000000000000000000;
+  reg [75:0] b0_e3 = 76'h0000000000000000000;
+  reg b0_g0 = 1'h0;
+  reg b0_g1 = 1'h0;
+  reg b0_g2 = 1'h0;
+  reg b0_g3 = 1'h0;
+  reg b0_v0 = 1'h0;
+  reg b0_v1 = 1'h0;
+  reg b0_v2 = 1'h0;
+  reg b0_v3 = 1'h0;
+  wire b0_vis;
+  reg [75:0] b1_e0 = 76'h0000000000000000000;
+  reg [75:0] b1_e1 = 76'h0000000000000000000;
+  reg [75:0] b1_e2 = 76'h0000000000000000000;
+  reg [75:0] b1_e3 = 76'h0000000000000000000;
+  reg b1_g0 = 1'h0;
+  reg b1_g1 = 1'h0;
+  reg b1_g2 = 1'h0;
+  reg b1_g3 = 1'h0;
+  reg b1_v0 = 1'h0;
+  reg b1_v1 = 1'h0;
+  reg b1_v2 = 1'h0;
+  reg b1_v3 = 1'h0;
+  wire b1_vis;
+  reg [75:0] b2_e0 = 76'h0000000000000000000;
+  reg [75:0] b2_e1 = 76'h0000000000000000000;
+  reg [75:0] b2_e2 = 76'h0000000000000000000;
+  reg [75:0] b2_e3 = 76'h0000000000000000000;
+  reg b2_g0 = 1'h0;
+  reg b2_g1 = 1'h0;
+  reg b2_g2 = 1'h0;
+  reg b2_g3 = 1'h0;
+  reg b2_v0 = 1'h0;
+  reg b2_v1 = 1'h0;
+  reg b2_v2 = 1'h0;
+  reg b2_v3 = 1'h0;
+  wire b2_vis;
+  reg [75:0] b3_e0 = 76'h0000000000000000000;
+  reg [75:0] b3_e1 = 76'h0000000000000000000;
+  reg [75:0] b3_e2 = 76'h0000000000000000000;
+  reg [75:0] b3_e3 = 76'h0000000000000000000;
+  reg b3_g0 = 1'h0;
+  reg b3_g1 = 1'h0;
+  reg b3_g2 = 1'h0;
+  reg b3_g3 = 1'h0;
+  reg b3_v0 = 1'h0;
+  reg b3_v1 = 1'h0;
+  reg b3_v2 = 1'h0;
+  reg b3_v3 = 1'h0;
+  wire b3_vis;
+  reg [75:0] b4_e0 = 76'h0000000000000000000;
+  reg [75:0] b4_e1 = 76'h0000000000000000000;
+  reg [75:0] b4_e2 = 76'h0000000000000000000;
+  reg [75:0] b4_e3 = 76'h0000000000000000000;
+  reg b4_g0 = 1'h0;
+  reg b4_g1 = 1'h0;
+  reg b4_g2 = 1'h0;
+  reg b4_g3 = 1'h0;
+  reg b4_v0 = 1'h0;
+  reg b4_v1 = 1'h0;
+  reg b4_v2 = 1'h0;
+  reg b4_v3 = 1'h0;
+  wire b4_vis;
+  reg [75:0] b5_e0 = 76'h0000000000000000000;
+  reg [75:0] b5_e1 = 76'h0000000000000000000;
+  reg [75:0] b5_e2 = 76'h0000000000000000000;
+  reg [75:0] b5_e3 = 76'h0000000000000000000;
+  reg b5_g0 = 1'h0;
+  reg b5_g1 = 1'h0;
+  reg b5_g2 = 1'h0;
+  reg b5_g3 = 1'h0;
+  reg b5_v0 = 1'h0;
+  reg b5_v1 = 1'h0;
+  reg b5_v2 = 1'h0;
+  reg b5_v3 = 1'h0;
+  wire b5_vis;
+  reg [75:0] b6_e0 = 76'h0000000000000000000;
+  reg [75:0] b6_e1 = 76'h0000000000000000000;
+  reg [75:0] b6_e2 = 76'h0000000000000000000;
+  reg [75:0] b6_e3 = 76'h0000000000000000000;
+  reg b6_g0 = 1'h0;
+  reg b6_g1 = 1'h0;
+  reg b6_g2 = 1'h0;
+  reg b6_g3 = 1'h0;
+  reg b6_v0 = 1'h0;
+  reg b6_v1 = 1'h0;
+  reg b6_v2 = 1'h0;
+  reg b6_v3 = 1'h0;
+  wire b6_vis;
+  reg [75:0] b7_e0 = 76'h0000000000000000000;
+  reg [75:0] b7_e1 = 76'h0000000000000000000;
+  reg [75:0] b7_e2 = 76'h0000000000000000000;
+  reg [75:0] b7_e3 = 76'h0000000000000000000;
+  reg b7_g0 = 1'h0;
+  reg b7_g1 = 1'h0;
+  reg b7_g2 = 1'h0;
+  reg b7_g3 = 1'h0;
+  reg b7_v0 = 1'h0;
+  reg b7_v1 = 1'h0;
+  reg b7_v2 = 1'h0;
+  reg b7_v3 = 1'h0;
+  wire b7_vis;
   input [616:0] b__payload;
   wire [616:0] b__payload;
   wire [7:0] \b__payload.keep ;
@@ -215,70 +2858,164 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire b__ready;
   input b__valid;
   wire b__valid;
-  reg b_done = 1'h0;
-  wire [76:0] beat0;
-  wire [76:0] beat1;
-  wire [76:0] beat2;
-  wire [76:0] beat3;
-  wire [76:0] beat4;
-  wire [76:0] beat5;
-  wire [76:0] beat6;
-  wire [76:0] beat7;
-  wire beat_last;
-  wire [76:0] cleaned_l0_0;
-  wire [76:0] cleaned_l0_1;
-  wire [76:0] cleaned_l0_10;
-  wire [76:0] cleaned_l0_11;
-  wire [76:0] cleaned_l0_12;
-  wire [76:0] cleaned_l0_13;
-  wire [76:0] cleaned_l0_14;
-  wire [76:0] cleaned_l0_15;
-  wire [76:0] cleaned_l0_2;
-  wire [76:0] cleaned_l0_3;
-  wire [76:0] cleaned_l0_4;
-  wire [76:0] cleaned_l0_5;
-  wire [76:0] cleaned_l0_6;
-  wire [76:0] cleaned_l0_7;
-  wire [76:0] cleaned_l0_8;
-  wire [76:0] cleaned_l0_9;
+  wire b_accept;
+  reg [1:0] b_ahead = 2'h0;
+  wire [3:0] b_count;
   input clk;
   wire clk;
-  wire \final ;
-  reg flush = 1'h0;
-  reg [76:0] held0 = 77'h00000000000000000000;
-  reg [76:0] held1 = 77'h00000000000000000000;
-  reg [76:0] held2 = 77'h00000000000000000000;
-  reg [76:0] held3 = 77'h00000000000000000000;
-  reg [76:0] held4 = 77'h00000000000000000000;
-  reg [76:0] held5 = 77'h00000000000000000000;
-  reg [76:0] held6 = 77'h00000000000000000000;
-  reg [76:0] held7 = 77'h00000000000000000000;
-  wire [76:0] lower_l0_0;
-  wire [76:0] lower_l0_1;
-  wire [76:0] lower_l0_2;
-  wire [76:0] lower_l0_3;
-  wire [76:0] lower_l0_4;
-  wire [76:0] lower_l0_5;
-  wire [76:0] lower_l0_6;
-  wire [76:0] lower_l0_7;
-  wire [76:0] lower_l1_0;
-  wire [76:0] lower_l1_1;
-  wire [76:0] lower_l1_2;
-  wire [76:0] lower_l1_3;
-  wire [76:0] lower_l1_4;
-  wire [76:0] lower_l1_5;
-  wire [76:0] lower_l1_6;
-  wire [76:0] lower_l1_7;
-  wire [76:0] lower_l2_0;
-  wire [76:0] lower_l2_1;
-  wire [76:0] lower_l2_2;
-  wire [76:0] lower_l2_3;
-  wire [76:0] lower_l2_4;
-  wire [76:0] lower_l2_5;
-  wire [76:0] lower_l2_6;
-  wire [76:0] lower_l2_7;
+  reg [6:0] cnt_next = 7'h00;
+  reg merge0_eq0_0 = 1'h0;
+  reg merge0_eq0_1 = 1'h0;
+  reg merge0_eq0_2 = 1'h0;
+  reg merge0_eq0_3 = 1'h0;
+  reg merge0_eq1_0 = 1'h0;
+  reg merge0_eq1_1 = 1'h0;
+  reg merge0_eq1_2 = 1'h0;
+  reg merge0_eq1_3 = 1'h0;
+  reg merge0_eq2_0 = 1'h0;
+  reg merge0_eq2_1 = 1'h0;
+  reg merge0_eq2_2 = 1'h0;
+  reg merge0_eq2_3 = 1'h0;
+  reg merge0_eq3_0 = 1'h0;
+  reg merge0_eq3_1 = 1'h0;
+  reg merge0_eq3_2 = 1'h0;
+  reg merge0_eq3_3 = 1'h0;
+  reg merge0_gt0_0 = 1'h0;
+  reg merge0_gt0_1 = 1'h0;
+  reg merge0_gt0_2 = 1'h0;
+  reg merge0_gt0_3 = 1'h0;
+  reg merge0_gt1_0 = 1'h0;
+  reg merge0_gt1_1 = 1'h0;
+  reg merge0_gt1_2 = 1'h0;
+  reg merge0_gt1_3 = 1'h0;
+  reg merge0_gt2_0 = 1'h0;
+  reg merge0_gt2_1 = 1'h0;
+  reg merge0_gt2_2 = 1'h0;
+  reg merge0_gt2_3 = 1'h0;
+  reg merge0_gt3_0 = 1'h0;
+  reg merge0_gt3_1 = 1'h0;
+  reg merge0_gt3_2 = 1'h0;
+  reg merge0_gt3_3 = 1'h0;
+  reg [76:0] merge0_in0 = 77'h00000000000000000000;
+  reg [76:0] merge0_in1 = 77'h00000000000000000000;
+  reg [76:0] merge0_in2 = 77'h00000000000000000000;
+  reg [76:0] merge0_in3 = 77'h00000000000000000000;
+  reg [76:0] merge0_in4 = 77'h00000000000000000000;
+  reg [76:0] merge0_in5 = 77'h00000000000000000000;
+  reg [76:0] merge0_in6 = 77'h00000000000000000000;
+  reg [76:0] merge0_in7 = 77'h00000000000000000000;
+  reg merge0_in_last = 1'h0;
+  reg [76:0] merge0_lane0 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane1 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane2 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane3 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane4 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane5 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane6 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane7 = 77'h00000000000000000000;
+  reg merge0_last = 1'h0;
+  reg merge1_eq0_0 = 1'h0;
+  reg merge1_eq0_1 = 1'h0;
+  reg merge1_eq0_2 = 1'h0;
+  reg merge1_eq0_3 = 1'h0;
+  reg merge1_eq1_0 = 1'h0;
+  reg merge1_eq1_1 = 1'h0;
+  reg merge1_eq1_2 = 1'h0;
+  reg merge1_eq1_3 = 1'h0;
+  reg merge1_eq4_0 = 1'h0;
+  reg merge1_eq4_1 = 1'h0;
+  reg merge1_eq4_2 = 1'h0;
+  reg merge1_eq4_3 = 1'h0;
+  reg merge1_eq5_0 = 1'h0;
+  reg merge1_eq5_1 = 1'h0;
+  reg merge1_eq5_2 = 1'h0;
+  reg merge1_eq5_3 = 1'h0;
+  reg merge1_gt0_0 = 1'h0;
+  reg merge1_gt0_1 = 1'h0;
+  reg merge1_gt0_2 = 1'h0;
+  reg merge1_gt0_3 = 1'h0;
+  reg merge1_gt1_0 = 1'h0;
+  reg merge1_gt1_1 = 1'h0;
+  reg merge1_gt1_2 = 1'h0;
+  reg merge1_gt1_3 = 1'h0;
+  reg merge1_gt4_0 = 1'h0;
+  reg merge1_gt4_1 = 1'h0;
+  reg merge1_gt4_2 = 1'h0;
+  reg merge1_gt4_3 = 1'h0;
+  reg merge1_gt5_0 = 1'h0;
+  reg merge1_gt5_1 = 1'h0;
+  reg merge1_gt5_2 = 1'h0;
+  reg merge1_gt5_3 = 1'h0;
+  reg [76:0] merge1_in0 = 77'h00000000000000000000;
+  reg [76:0] merge1_in1 = 77'h00000000000000000000;
+  reg [76:0] merge1_in2 = 77'h00000000000000000000;
+  reg [76:0] merge1_in3 = 77'h00000000000000000000;
+  reg [76:0] merge1_in4 = 77'h00000000000000000000;
+  reg [76:0] merge1_in5 = 77'h00000000000000000000;
+  reg [76:0] merge1_in6 = 77'h00000000000000000000;
+  reg [76:0] merge1_in7 = 77'h00000000000000000000;
+  reg merge1_in_last = 1'h0;
+  reg [76:0] merge1_lane0 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane1 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane2 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane3 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane4 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane5 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane6 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane7 = 77'h00000000000000000000;
+  reg merge1_last = 1'h0;
+  reg merge2_eq0_0 = 1'h0;
+  reg merge2_eq0_1 = 1'h0;
+  reg merge2_eq0_2 = 1'h0;
+  reg merge2_eq0_3 = 1'h0;
+  reg merge2_eq2_0 = 1'h0;
+  reg merge2_eq2_1 = 1'h0;
+  reg merge2_eq2_2 = 1'h0;
+  reg merge2_eq2_3 = 1'h0;
+  reg merge2_eq4_0 = 1'h0;
+  reg merge2_eq4_1 = 1'h0;
+  reg merge2_eq4_2 = 1'h0;
+  reg merge2_eq4_3 = 1'h0;
+  reg merge2_eq6_0 = 1'h0;
+  reg merge2_eq6_1 = 1'h0;
+  reg merge2_eq6_2 = 1'h0;
+  reg merge2_eq6_3 = 1'h0;
+  reg merge2_gt0_0 = 1'h0;
+  reg merge2_gt0_1 = 1'h0;
+  reg merge2_gt0_2 = 1'h0;
+  reg merge2_gt0_3 = 1'h0;
+  reg merge2_gt2_0 = 1'h0;
+  reg merge2_gt2_1 = 1'h0;
+  reg merge2_gt2_2 = 1'h0;
+  reg merge2_gt2_3 = 1'h0;
+  reg merge2_gt4_0 = 1'h0;
+  reg merge2_gt4_1 = 1'h0;
+  reg merge2_gt4_2 = 1'h0;
+  reg merge2_gt4_3 = 1'h0;
+  reg merge2_gt6_0 = 1'h0;
+  reg merge2_gt6_1 = 1'h0;
+  reg merge2_gt6_2 = 1'h0;
+  reg merge2_gt6_3 = 1'h0;
+  reg [76:0] merge2_in0 = 77'h00000000000000000000;
+  reg [76:0] merge2_in1 = 77'h00000000000000000000;
+  reg [76:0] merge2_in2 = 77'h00000000000000000000;
+  reg [76:0] merge2_in3 = 77'h00000000000000000000;
+  reg [76:0] merge2_in4 = 77'h00000000000000000000;
+  reg [76:0] merge2_in5 = 77'h00000000000000000000;
+  reg [76:0] merge2_in6 = 77'h00000000000000000000;
+  reg [76:0] merge2_in7 = 77'h00000000000000000000;
+  reg merge2_in_last = 1'h0;
+  reg [76:0] merge2_lane0 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane1 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane2 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane3 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane4 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane5 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane6 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane7 = 77'h00000000000000000000;
+  reg merge2_last = 1'h0;
   output [616:0] merged__payload;
-  reg [616:0] merged__payload = 617'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [616:0] merged__payload;
   wire [7:0] \merged__payload.keep ;
   wire [607:0] \merged__payload.lanes ;
   wire [75:0] \merged__payload.lanes[0] ;
@@ -310,553 +3047,6834 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire merged__ready;
   output merged__valid;
   reg merged__valid = 1'h0;
-  wire pick_a;
   input rst;
   wire rst;
-  reg started = 1'h0;
-  wire step;
-  wire [76:0] upper_l0_0;
-  wire [76:0] upper_l0_1;
-  wire [76:0] upper_l0_2;
-  wire [76:0] upper_l0_3;
-  wire [76:0] upper_l0_4;
-  wire [76:0] upper_l0_5;
-  wire [76:0] upper_l0_6;
-  wire [76:0] upper_l0_7;
-  wire [76:0] upper_l1_0;
-  wire [76:0] upper_l1_1;
-  wire [76:0] upper_l1_2;
-  wire [76:0] upper_l1_3;
-  wire [76:0] upper_l1_4;
-  wire [76:0] upper_l1_5;
-  wire [76:0] upper_l1_6;
-  wire [76:0] upper_l1_7;
-  wire [76:0] upper_l2_0;
-  wire [76:0] upper_l2_1;
-  wire [76:0] upper_l2_2;
-  wire [76:0] upper_l2_3;
-  wire [76:0] upper_l2_4;
-  wire [76:0] upper_l2_5;
-  wire [76:0] upper_l2_6;
-  wire [76:0] upper_l2_7;
-  assign \$1  = ~ a_done;
-  assign \$2  = ~ a__payload[608];
-  assign \$3  = a__payload[608] ? { \$2 , a__payload[55:0], a__payload[75:56] } : 77'h1fffffffffffffffffff;
-  assign \$4  = ~ b__payload[608];
-  assign \$5  = b__payload[608] ? { \$4 , b__payload[55:0], b__payload[75:56] } : 77'h1fffffffffffffffffff;
-  assign \$6  = \$3  <= \$5 ;
-  assign \$7  = b_done | \$6 ;
-  assign pick_a = \$1  & \$7 ;
-  assign \$8  = a_done | a__valid;
-  assign \$9  = b_done | b__valid;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = a_done & b_done;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ flush;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = ~ merged__valid;
-  assign \$17  = \$16  | merged__ready;
-  assign \$18  = ~ started;
-  assign \$19  = \$17  | \$18 ;
-  assign step = \$15  & \$19 ;
-  assign a__ready = step & pick_a;
-  assign \$20  = ~ pick_a;
-  assign b__ready = step & \$20 ;
-  assign \$21  = ~ a__payload[608];
-  assign \$22  = ~ b__payload[608];
-  assign beat0 = pick_a ? { \$21 , a__payload[55:0], a__payload[75:56] } : { \$22 , b__payload[55:0], b__payload[75:56] };
-  assign \$23  = ~ a__payload[609];
-  assign \$24  = ~ b__payload[609];
-  assign beat1 = pick_a ? { \$23 , a__payload[131:76], a__payload[151:132] } : { \$24 , b__payload[131:76], b__payload[151:132] };
-  assign \$25  = ~ a__payload[610];
-  assign \$26  = ~ b__payload[610];
-  assign beat2 = pick_a ? { \$25 , a__payload[207:152], a__payload[227:208] } : { \$26 , b__payload[207:152], b__payload[227:208] };
-  assign \$27  = ~ a__payload[611];
-  assign \$28  = ~ b__payload[611];
-  assign beat3 = pick_a ? { \$27 , a__payload[283:228], a__payload[303:284] } : { \$28 , b__payload[283:228], b__payload[303:284] };
-  assign \$29  = ~ a__payload[612];
-  assign \$30  = ~ b__payload[612];
-  assign beat4 = pick_a ? { \$29 , a__payload[359:304], a__payload[379:360] } : { \$30 , b__payload[359:304], b__payload[379:360] };
-  assign \$31  = ~ a__payload[613];
-  assign \$32  = ~ b__payload[613];
-  assign beat5 = pick_a ? { \$31 , a__payload[435:380], a__payload[455:436] } : { \$32 , b__payload[435:380], b__payload[455:436] };
-  assign \$33  = ~ a__payload[614];
-  assign \$34  = ~ b__payload[614];
-  assign beat6 = pick_a ? { \$33 , a__payload[511:456], a__payload[531:512] } : { \$34 , b__payload[511:456], b__payload[531:512] };
-  assign \$35  = ~ a__payload[615];
-  assign \$36  = ~ b__payload[615];
-  assign beat7 = pick_a ? { \$35 , a__payload[587:532], a__payload[607:588] } : { \$36 , b__payload[587:532], b__payload[607:588] };
-  assign beat_last = pick_a ? a__payload[616] : b__payload[616];
-  assign \$37  = held0 > beat7;
-  assign cleaned_l0_0 = \$37  ? beat7 : held0;
-  assign \$38  = held1 > beat6;
-  assign cleaned_l0_1 = \$38  ? beat6 : held1;
-  assign \$39  = held2 > beat5;
-  assign cleaned_l0_2 = \$39  ? beat5 : held2;
-  assign \$40  = held3 > beat4;
-  assign cleaned_l0_3 = \$40  ? beat4 : held3;
-  assign \$41  = held4 > beat3;
-  assign cleaned_l0_4 = \$41  ? beat3 : held4;
-  assign \$42  = held5 > beat2;
-  assign cleaned_l0_5 = \$42  ? beat2 : held5;
-  assign \$43  = held6 > beat1;
-  assign cleaned_l0_6 = \$43  ? beat1 : held6;
-  assign \$44  = held7 > beat0;
-  assign cleaned_l0_7 = \$44  ? beat0 : held7;
-  assign \$45  = held7 > beat0;
-  assign cleaned_l0_8 = \$45  ? held7 : beat0;
-  assign \$46  = held6 > beat1;
-  assign cleaned_l0_9 = \$46  ? held6 : beat1;
-  assign \$47  = held5 > beat2;
-  assign cleaned_l0_10 = \$47  ? held5 : beat2;
-  assign \$48  = held4 > beat3;
-  assign cleaned_l0_11 = \$48  ? held4 : beat3;
-  assign \$49  = held3 > beat4;
-  assign cleaned_l0_12 = \$49  ? held3 : beat4;
-  assign \$50  = held2 > beat5;
-  assign cleaned_l0_13 = \$50  ? held2 : beat5;
-  assign \$51  = held1 > beat6;
-  assign cleaned_l0_14 = \$51  ? held1 : beat6;
-  assign \$52  = held0 > beat7;
-  assign cleaned_l0_15 = \$52  ? held0 : beat7;
-  assign \$53  = cleaned_l0_0 > cleaned_l0_4;
-  assign lower_l0_0 = \$53  ? cleaned_l0_4 : cleaned_l0_0;
-  assign \$54  = cleaned_l0_1 > cleaned_l0_5;
-  assign lower_l0_1 = \$54  ? cleaned_l0_5 : cleaned_l0_1;
-  assign \$55  = cleaned_l0_2 > cleaned_l0_6;
-  assign lower_l0_2 = \$55  ? cleaned_l0_6 : cleaned_l0_2;
-  assign \$56  = cleaned_l0_3 > cleaned_l0_7;
-  assign lower_l0_3 = \$56  ? cleaned_l0_7 : cleaned_l0_3;
-  assign \$57  = cleaned_l0_0 > cleaned_l0_4;
-  assign lower_l0_4 = \$57  ? cleaned_l0_0 : cleaned_l0_4;
-  assign \$58  = cleaned_l0_1 > cleaned_l0_5;
-  assign lower_l0_5 = \$58  ? cleaned_l0_1 : cleaned_l0_5;
-  assign \$59  = cleaned_l0_2 > cleaned_l0_6;
-  assign lower_l0_6 = \$59  ? cleaned_l0_2 : cleaned_l0_6;
-  assign \$60  = cleaned_l0_3 > cleaned_l0_7;
-  assign lower_l0_7 = \$60  ? cleaned_l0_3 : cleaned_l0_7;
-  assign \$61  = lower_l0_0 > lower_l0_2;
-  assign lower_l1_0 = \$61  ? lower_l0_2 : lower_l0_0;
-  assign \$62  = lower_l0_1 > lower_l0_3;
-  assign lower_l1_1 = \$62  ? lower_l0_3 : lower_l0_1;
-  assign \$63  = lower_l0_0 > lower_l0_2;
-  assign lower_l1_2 = \$63  ? lower_l0_0 : lower_l0_2;
-  assign \$64  = lower_l0_1 > lower_l0_3;
-  assign lower_l1_3 = \$64  ? lower_l0_1 : lower_l0_3;
-  assign \$65  = lower_l0_4 > lower_l0_6;
-  assign lower_l1_4 = \$65  ? lower_l0_6 : lower_l0_4;
-  assign \$66  = lower_l0_5 > lower_l0_7;
-  assign lower_l1_5 = \$66  ? lower_l0_7 : lower_l0_5;
-  assign \$67  = lower_l0_4 > lower_l0_6;
-  assign lower_l1_6 = \$67  ? lower_l0_4 : lower_l0_6;
-  assign \$68  = lower_l0_5 > lower_l0_7;
-  assign lower_l1_7 = \$68  ? lower_l0_5 : lower_l0_7;
-  assign \$69  = lower_l1_0 > lower_l1_1;
-  assign lower_l2_0 = \$69  ? lower_l1_1 : lower_l1_0;
-  assign \$70  = lower_l1_0 > lower_l1_1;
-  assign lower_l2_1 = \$70  ? lower_l1_0 : lower_l1_1;
-  assign \$71  = lower_l1_2 > lower_l1_3;
-  assign lower_l2_2 = \$71  ? lower_l1_3 : lower_l1_2;
-  assign \$72  = lower_l1_2 > lower_l1_3;
-  assign lower_l2_3 = \$72  ? lower_l1_2 : lower_l1_3;
-  assign \$73  = lower_l1_4 > lower_l1_5;
-  assign lower_l2_4 = \$73  ? lower_l1_5 : lower_l1_4;
-  assign \$74  = lower_l1_4 > lower_l1_5;
-  assign lower_l2_5 = \$74  ? lower_l1_4 : lower_l1_5;
-  assign \$75  = lower_l1_6 > lower_l1_7;
-  assign lower_l2_6 = \$75  ? lower_l1_7 : lower_l1_6;
-  assign \$76  = lower_l1_6 > lower_l1_7;
-  assign lower_l2_7 = \$76  ? lower_l1_6 : lower_l1_7;
-  assign \$77  = cleaned_l0_8 > cleaned_l0_12;
-  assign upper_l0_0 = \$77  ? cleaned_l0_12 : cleaned_l0_8;
-  assign \$78  = cleaned_l0_9 > cleaned_l0_13;
-  assign upper_l0_1 = \$78  ? cleaned_l0_13 : cleaned_l0_9;
-  assign \$79  = cleaned_l0_10 > cleaned_l0_14;
-  assign upper_l0_2 = \$79  ? cleaned_l0_14 : cleaned_l0_10;
-  assign \$80  = cleaned_l0_11 > cleaned_l0_15;
-  assign upper_l0_3 = \$80  ? cleaned_l0_15 : cleaned_l0_11;
-  assign \$81  = cleaned_l0_8 > cleaned_l0_12;
-  assign upper_l0_4 = \$81  ? cleaned_l0_8 : cleaned_l0_12;
-  assign \$82  = cleaned_l0_9 > cleaned_l0_13;
-  assign upper_l0_5 = \$82  ? cleaned_l0_9 : cleaned_l0_13;
-  assign \$83  = cleaned_l0_10 > cleaned_l0_14;
-  assign upper_l0_6 = \$83  ? cleaned_l0_10 : cleaned_l0_14;
-  assign \$84  = cleaned_l0_11 > cleaned_l0_15;
-  assign upper_l0_7 = \$84  ? cleaned_l0_11 : cleaned_l0_15;
-  assign \$85  = upper_l0_0 > upper_l0_2;
-  assign upper_l1_0 = \$85  ? upper_l0_2 : upper_l0_0;
-  assign \$86  = upper_l0_1 > upper_l0_3;
-  assign upper_l1_1 = \$86  ? upper_l0_3 : upper_l0_1;
-  assign \$87  = upper_l0_0 > upper_l0_2;
-  assign upper_l1_2 = \$87  ? upper_l0_0 : upper_l0_2;
-  assign \$88  = upper_l0_1 > upper_l0_3;
-  assign upper_l1_3 = \$88  ? upper_l0_1 : upper_l0_3;
-  assign \$89  = upper_l0_4 > upper_l0_6;
-  assign upper_l1_4 = \$89  ? upper_l0_6 : upper_l0_4;
-  assign \$90  = upper_l0_5 > upper_l0_7;
-  assign upper_l1_5 = \$90  ? upper_l0_7 : upper_l0_5;
-  assign \$91  = upper_l0_4 > upper_l0_6;
-  assign upper_l1_6 = \$91  ? upper_l0_4 : upper_l0_6;
-  assign \$92  = upper_l0_5 > upper_l0_7;
-  assign upper_l1_7 = \$92  ? upper_l0_5 : upper_l0_7;
-  assign \$93  = upper_l1_0 > upper_l1_1;
-  assign upper_l2_0 = \$93  ? upper_l1_1 : upper_l1_0;
-  assign \$94  = upper_l1_0 > upper_l1_1;
-  assign upper_l2_1 = \$94  ? upper_l1_0 : upper_l1_1;
-  assign \$95  = upper_l1_2 > upper_l1_3;
-  assign upper_l2_2 = \$95  ? upper_l1_3 : upper_l1_2;
-  assign \$96  = upper_l1_2 > upper_l1_3;
-  assign upper_l2_3 = \$96  ? upper_l1_2 : upper_l1_3;
-  assign \$97  = upper_l1_4 > upper_l1_5;
-  assign upper_l2_4 = \$97  ? upper_l1_5 : upper_l1_4;
-  assign \$98  = upper_l1_4 > upper_l1_5;
-  assign upper_l2_5 = \$98  ? upper_l1_4 : upper_l1_5;
-  assign \$99  = upper_l1_6 > upper_l1_7;
-  assign upper_l2_6 = \$99  ? upper_l1_7 : upper_l1_6;
-  assign \$100  = upper_l1_6 > upper_l1_7;
-  assign upper_l2_7 = \$100  ? upper_l1_6 : upper_l1_7;
-  assign \$101  = pick_a & beat_last;
-  assign \$102  = a_done | \$101 ;
-  assign \$103  = step & \$102 ;
-  assign \$104  = ~ pick_a;
-  assign \$105  = \$104  & beat_last;
-  assign \$106  = b_done | \$105 ;
-  assign \final  = \$103  & \$106 ;
-  assign \$107  = pick_a & beat_last;
-  assign \$108  = ~ pick_a;
-  assign \$109  = \$108  & beat_last;
-  assign \$110  = ~ started;
-  assign \$111  = \final  & upper_l2_0[76];
-  assign \$112  = ~ lower_l2_0[76];
-  assign \$113  = ~ lower_l2_1[76];
-  assign \$114  = ~ lower_l2_2[76];
-  assign \$115  = ~ lower_l2_3[76];
-  assign \$116  = ~ lower_l2_4[76];
-  assign \$117  = ~ lower_l2_5[76];
-  assign \$118  = ~ lower_l2_6[76];
-  assign \$119  = ~ lower_l2_7[76];
-  assign \$120  = ~ merged__valid;
-  assign \$121  = \$120  | merged__ready;
-  assign \$122  = flush & \$121 ;
-  assign \$123  = ~ held0[76];
-  assign \$124  = ~ held1[76];
-  assign \$125  = ~ held2[76];
-  assign \$126  = ~ held3[76];
-  assign \$127  = ~ held4[76];
-  assign \$128  = ~ held5[76];
-  assign \$129  = ~ held6[76];
-  assign \$130  = ~ held7[76];
+  reg s0_last = 1'h0;
+  wire stage0_load;
+  reg stage0_valid = 1'h0;
+  wire stage1_load;
+  reg stage1_valid = 1'h0;
+  wire stage2_load;
+  reg stage2_valid = 1'h0;
+  wire stage3_load;
+  reg stage3_valid = 1'h0;
+  wire stage4_load;
+  reg stage4_valid = 1'h0;
+  wire stage5_load;
+  reg stage5_valid = 1'h0;
+  wire stage6_load;
+  (* init = 1'h0 *)
+  wire stage6_valid;
+  reg [76:0] winner0 = 77'h00000000000000000000;
+  reg [76:0] winner1 = 77'h00000000000000000000;
+  reg [76:0] winner2 = 77'h00000000000000000000;
+  reg [76:0] winner3 = 77'h00000000000000000000;
+  reg [76:0] winner4 = 77'h00000000000000000000;
+  reg [76:0] winner5 = 77'h00000000000000000000;
+  reg [76:0] winner6 = 77'h00000000000000000000;
+  reg [76:0] winner7 = 77'h00000000000000000000;
+  assign \$1  = ~ stage0_valid;
+  assign \$2  = ~ merged__valid;
+  assign \$3  = \$2  | merged__ready;
+  assign stage0_load = \$1  | \$3 ;
+  assign \$4  = ~ stage1_valid;
+  assign \$5  = ~ merged__valid;
+  assign \$6  = \$5  | merged__ready;
+  assign stage1_load = \$4  | \$6 ;
+  assign \$7  = ~ stage2_valid;
+  assign \$8  = ~ merged__valid;
+  assign \$9  = \$8  | merged__ready;
+  assign stage2_load = \$7  | \$9 ;
+  assign \$10  = ~ stage3_valid;
+  assign \$11  = ~ merged__valid;
+  assign \$12  = \$11  | merged__ready;
+  assign stage3_load = \$10  | \$12 ;
+  assign \$13  = ~ stage4_valid;
+  assign \$14  = ~ merged__valid;
+  assign \$15  = \$14  | merged__ready;
+  assign stage4_load = \$13  | \$15 ;
+  assign \$16  = ~ stage5_valid;
+  assign \$17  = ~ merged__valid;
+  assign \$18  = \$17  | merged__ready;
+  assign stage5_load = \$16  | \$18 ;
+  assign \$19  = ~ merged__valid;
+  assign \$20  = ~ merged__valid;
+  assign \$21  = \$20  | merged__ready;
+  assign stage6_load = \$19  | \$21 ;
+  assign \$22  = a_ahead != 2'h2;
+  assign \$23  = | { a7_v3, a6_v3, a5_v3, a4_v3, a3_v3, a2_v3, a1_v3, a0_v3 };
+  assign \$24  = ~ \$23 ;
+  assign a__ready = \$22  & \$24 ;
+  assign a_accept = a__valid & a__ready;
+  assign \$25  = a0_g0 == \$signal ;
+  assign a0_vis = a0_v0 & \$25 ;
+  assign \$26  = a1_g0 == \$signal ;
+  assign a1_vis = a1_v0 & \$26 ;
+  assign \$27  = a2_g0 == \$signal ;
+  assign a2_vis = a2_v0 & \$27 ;
+  assign \$28  = a3_g0 == \$signal ;
+  assign a3_vis = a3_v0 & \$28 ;
+  assign \$29  = a4_g0 == \$signal ;
+  assign a4_vis = a4_v0 & \$29 ;
+  assign \$30  = a5_g0 == \$signal ;
+  assign a5_vis = a5_v0 & \$30 ;
+  assign \$31  = a6_g0 == \$signal ;
+  assign a6_vis = a6_v0 & \$31 ;
+  assign \$32  = a7_g0 == \$signal ;
+  assign a7_vis = a7_v0 & \$32 ;
+  assign \$33  = 1'h0 + a__payload[608];
+  assign \$34  = \$33  + a__payload[609];
+  assign \$35  = \$34  + a__payload[610];
+  assign \$36  = \$35  + a__payload[611];
+  assign \$37  = \$36  + a__payload[612];
+  assign \$38  = \$37  + a__payload[613];
+  assign \$39  = \$38  + a__payload[614];
+  assign \$40  = \$39  + a__payload[615];
+  assign \$41  = a_accept ? \$40  : 9'h000;
+  assign \$42  = b_ahead != 2'h2;
+  assign \$43  = | { b7_v3, b6_v3, b5_v3, b4_v3, b3_v3, b2_v3, b1_v3, b0_v3 };
+  assign \$44  = ~ \$43 ;
+  assign b__ready = \$42  & \$44 ;
+  assign b_accept = b__valid & b__ready;
+  assign \$45  = b0_g0 == \$signal ;
+  assign b0_vis = b0_v0 & \$45 ;
+  assign \$46  = b1_g0 == \$signal ;
+  assign b1_vis = b1_v0 & \$46 ;
+  assign \$47  = b2_g0 == \$signal ;
+  assign b2_vis = b2_v0 & \$47 ;
+  assign \$48  = b3_g0 == \$signal ;
+  assign b3_vis = b3_v0 & \$48 ;
+  assign \$49  = b4_g0 == \$signal ;
+  assign b4_vis = b4_v0 & \$49 ;
+  assign \$50  = b5_g0 == \$signal ;
+  assign b5_vis = b5_v0 & \$50 ;
+  assign \$51  = b6_g0 == \$signal ;
+  assign b6_vis = b6_v0 & \$51 ;
+  assign \$52  = b7_g0 == \$signal ;
+  assign b7_vis = b7_v0 & \$52 ;
+  assign \$53  = 1'h0 + b__payload[608];
+  assign \$54  = \$53  + b__payload[609];
+  assign \$55  = \$54  + b__payload[610];
+  assign \$56  = \$55  + b__payload[611];
+  assign \$57  = \$56  + b__payload[612];
+  assign \$58  = \$57  + b__payload[613];
+  assign \$59  = \$58  + b__payload[614];
+  assign \$60  = \$59  + b__payload[615];
+  assign \$61  = b_accept ? \$60  : 9'h000;
+  assign \$62  = | a_ahead;
+  assign \$63  = ~ a0_v1;
+  assign \$64  = a0_v0 | \$63 ;
+  assign \$65  = a0_g1 != \$signal ;
+  assign \$66  = \$64  | \$65 ;
+  assign \$67  = \$62  & \$66 ;
+  assign \$68  = a0_vis | \$67 ;
+  assign \$69  = | a_ahead;
+  assign \$70  = ~ a1_v1;
+  assign \$71  = a1_v0 | \$70 ;
+  assign \$72  = a1_g1 != \$signal ;
+  assign \$73  = \$71  | \$72 ;
+  assign \$74  = \$69  & \$73 ;
+  assign \$75  = a1_vis | \$74 ;
+  assign \$76  = | a_ahead;
+  assign \$77  = ~ a2_v1;
+  assign \$78  = a2_v0 | \$77 ;
+  assign \$79  = a2_g1 != \$signal ;
+  assign \$80  = \$78  | \$79 ;
+  assign \$81  = \$76  & \$80 ;
+  assign \$82  = a2_vis | \$81 ;
+  assign \$83  = | a_ahead;
+  assign \$84  = ~ a3_v1;
+  assign \$85  = a3_v0 | \$84 ;
+  assign \$86  = a3_g1 != \$signal ;
+  assign \$87  = \$85  | \$86 ;
+  assign \$88  = \$83  & \$87 ;
+  assign \$89  = a3_vis | \$88 ;
+  assign \$90  = | a_ahead;
+  assign \$91  = ~ a4_v1;
+  assign \$92  = a4_v0 | \$91 ;
+  assign \$93  = a4_g1 != \$signal ;
+  assign \$94  = \$92  | \$93 ;
+  assign \$95  = \$90  & \$94 ;
+  assign \$96  = a4_vis | \$95 ;
+  assign \$97  = | a_ahead;
+  assign \$98  = ~ a5_v1;
+  assign \$99  = a5_v0 | \$98 ;
+  assign \$100  = a5_g1 != \$signal ;
+  assign \$101  = \$99  | \$100 ;
+  assign \$102  = \$97  & \$101 ;
+  assign \$103  = a5_vis | \$102 ;
+  assign \$104  = | a_ahead;
+  assign \$105  = ~ a6_v1;
+  assign \$106  = a6_v0 | \$105 ;
+  assign \$107  = a6_g1 != \$signal ;
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = \$104  & \$108 ;
+  assign \$110  = a6_vis | \$109 ;
+  assign \$111  = | a_ahead;
+  assign \$112  = ~ a7_v1;
+  assign \$113  = a7_v0 | \$112 ;
+  assign \$114  = a7_g1 != \$signal ;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = \$111  & \$115 ;
+  assign \$117  = a7_vis | \$116 ;
+  assign \$118  = & { \$117 , \$110 , \$103 , \$96 , \$89 , \$82 , \$75 , \$68  };
+  assign \$119  = | b_ahead;
+  assign \$120  = ~ b0_v1;
+  assign \$121  = b0_v0 | \$120 ;
+  assign \$122  = b0_g1 != \$signal ;
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = \$119  & \$123 ;
+  assign \$125  = b0_vis | \$124 ;
+  assign \$126  = | b_ahead;
+  assign \$127  = ~ b1_v1;
+  assign \$128  = b1_v0 | \$127 ;
+  assign \$129  = b1_g1 != \$signal ;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = \$126  & \$130 ;
+  assign \$132  = b1_vis | \$131 ;
+  assign \$133  = | b_ahead;
+  assign \$134  = ~ b2_v1;
+  assign \$135  = b2_v0 | \$134 ;
+  assign \$136  = b2_g1 != \$signal ;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$133  & \$137 ;
+  assign \$139  = b2_vis | \$138 ;
+  assign \$140  = | b_ahead;
+  assign \$141  = ~ b3_v1;
+  assign \$142  = b3_v0 | \$141 ;
+  assign \$143  = b3_g1 != \$signal ;
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = \$140  & \$144 ;
+  assign \$146  = b3_vis | \$145 ;
+  assign \$147  = | b_ahead;
+  assign \$148  = ~ b4_v1;
+  assign \$149  = b4_v0 | \$148 ;
+  assign \$150  = b4_g1 != \$signal ;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = \$147  & \$151 ;
+  assign \$153  = b4_vis | \$152 ;
+  assign \$154  = | b_ahead;
+  assign \$155  = ~ b5_v1;
+  assign \$156  = b5_v0 | \$155 ;
+  assign \$157  = b5_g1 != \$signal ;
+  assign \$158  = \$156  | \$157 ;
+  assign \$159  = \$154  & \$158 ;
+  assign \$160  = b5_vis | \$159 ;
+  assign \$161  = | b_ahead;
+  assign \$162  = ~ b6_v1;
+  assign \$163  = b6_v0 | \$162 ;
+  assign \$164  = b6_g1 != \$signal ;
+  assign \$165  = \$163  | \$164 ;
+  assign \$166  = \$161  & \$165 ;
+  assign \$167  = b6_vis | \$166 ;
+  assign \$168  = | b_ahead;
+  assign \$169  = ~ b7_v1;
+  assign \$170  = b7_v0 | \$169 ;
+  assign \$171  = b7_g1 != \$signal ;
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = \$168  & \$172 ;
+  assign \$174  = b7_vis | \$173 ;
+  assign \$175  = & { \$174 , \$167 , \$160 , \$153 , \$146 , \$139 , \$132 , \$125  };
+  assign \$176  = \$118  & \$175 ;
+  assign \$signal$96  = \$176  & stage0_load;
+  assign \$177  = | a_ahead;
+  assign \$178  = \$signal$96  & \$177 ;
+  assign \$179  = | b_ahead;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = \$signal$130  <= 4'h8;
+  assign \$signal$129  = \$180  & \$181 ;
+  assign \$182  = ~ merge2_lane0[76];
+  assign \$183  = ~ merge2_lane1[76];
+  assign \$184  = ~ merge2_lane2[76];
+  assign \$185  = ~ merge2_lane3[76];
+  assign \$186  = ~ merge2_lane4[76];
+  assign \$187  = ~ merge2_lane5[76];
+  assign \$188  = ~ merge2_lane6[76];
+  assign \$189  = ~ merge2_lane7[76];
+  assign \$190  = a_accept & a__payload[616];
+  assign \$191  = ~ \$signal$129 ;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = a_accept & a__payload[616];
+  assign \$194  = ~ \$193 ;
+  assign \$195  = \$signal$129  & \$194 ;
+  assign \$196  = a_ahead + 1'h1;
+  assign \$197  = a_ahead - 1'h1;
+  assign \$198  = b_accept & b__payload[616];
+  assign \$199  = ~ \$signal$129 ;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = b_accept & b__payload[616];
+  assign \$202  = ~ \$201 ;
+  assign \$203  = \$signal$129  & \$202 ;
+  assign \$204  = b_ahead + 1'h1;
+  assign \$205  = b_ahead - 1'h1;
+  assign \$206  = \$41 [3:0] + \$61 [3:0];
+  assign \$207  = | a_ahead;
+  assign \$208  = \$signal  ^ \$207 ;
+  assign \$209  = \$208  == \$signal ;
+  assign \$210  = \$209  ? \$41 [3:0] : 4'h0;
+  assign \$211  = | b_ahead;
+  assign \$212  = \$signal  ^ \$211 ;
+  assign \$213  = \$212  == \$signal ;
+  assign \$214  = \$213  ? \$61 [3:0] : 4'h0;
+  assign \$215  = \$210  + \$214 ;
+  assign \$216  = \$206  - \$215 ;
+  assign \$217  = $signed({ 1'h0, cnt_next }) + $signed(\$216 );
+  assign \$218  = ~ \$signal ;
+  assign \$219  = | a_ahead;
+  assign \$220  = \$signal  ^ \$219 ;
+  assign \$221  = \$220  == \$signal ;
+  assign \$222  = \$221  ? \$41 [3:0] : 4'h0;
+  assign \$223  = | b_ahead;
+  assign \$224  = \$signal  ^ \$223 ;
+  assign \$225  = \$224  == \$signal ;
+  assign \$226  = \$225  ? \$61 [3:0] : 4'h0;
+  assign \$227  = \$222  + \$226 ;
+  assign \$228  = \$signal$130  + \$227 ;
+  assign \$229  = \$signal$96  ? 4'h8 : 4'h0;
+  assign \$230  = \$228  - \$229 ;
+  assign \$231  = \$41 [3:0] + \$61 [3:0];
+  assign \$232  = | a_ahead;
+  assign \$233  = \$signal  ^ \$232 ;
+  assign \$234  = \$233  == \$signal ;
+  assign \$235  = \$234  ? \$41 [3:0] : 4'h0;
+  assign \$236  = | b_ahead;
+  assign \$237  = \$signal  ^ \$236 ;
+  assign \$238  = \$237  == \$signal ;
+  assign \$239  = \$238  ? \$61 [3:0] : 4'h0;
+  assign \$240  = \$235  + \$239 ;
+  assign \$241  = \$231  - \$240 ;
+  assign \$242  = $signed({ 1'h0, cnt_next }) + $signed(\$241 );
+  assign \$243  = ~ a0_v0;
+  assign \$244  = \$signal$96  & a_wins0;
+  assign \$245  = \$244  & a0_vis;
+  assign \$246  = \$243  | \$245 ;
+  assign \$247  = ~ a0_v0;
+  assign \$248  = \$signal$96  & a_wins0;
+  assign \$249  = \$248  & a0_vis;
+  assign \$250  = \$247  | \$249 ;
+  assign \$251  = \$250  ? a0_v1 : a0_v0;
+  assign \$252  = ~ a0_v0;
+  assign \$253  = \$signal$96  & a_wins0;
+  assign \$254  = \$253  & a0_vis;
+  assign \$255  = \$252  | \$254 ;
+  assign \$256  = \$255  ? a0_v2 : a0_v1;
+  assign \$257  = ~ a0_v0;
+  assign \$258  = \$signal$96  & a_wins0;
+  assign \$259  = \$258  & a0_vis;
+  assign \$260  = \$257  | \$259 ;
+  assign \$261  = \$260  ? a0_v3 : a0_v2;
+  assign \$262  = ~ a0_v0;
+  assign \$263  = \$signal$96  & a_wins0;
+  assign \$264  = \$263  & a0_vis;
+  assign \$265  = \$262  | \$264 ;
+  assign \$266  = ~ \$265 ;
+  assign \$267  = a0_v3 & \$266 ;
+  assign \$268  = a_accept & a__payload[608];
+  assign \$269  = ~ a0_v0;
+  assign \$270  = \$signal$96  & a_wins0;
+  assign \$271  = \$270  & a0_vis;
+  assign \$272  = \$269  | \$271 ;
+  assign \$273  = \$272  ? a0_v2 : a0_v1;
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$268  & \$274 ;
+  assign \$277  = | a_ahead;
+  assign \$278  = \$signal  ^ \$277 ;
+  assign \$279  = a_accept & a__payload[608];
+  assign \$280  = ~ a0_v0;
+  assign \$281  = \$signal$96  & a_wins0;
+  assign \$282  = \$281  & a0_vis;
+  assign \$283  = \$280  | \$282 ;
+  assign \$284  = \$283  ? a0_v3 : a0_v2;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = \$279  & \$285 ;
+  assign \$287  = ~ a0_v0;
+  assign \$288  = \$signal$96  & a_wins0;
+  assign \$289  = \$288  & a0_vis;
+  assign \$290  = \$287  | \$289 ;
+  assign \$291  = \$290  ? a0_v2 : a0_v1;
+  assign \$292  = \$286  & \$291 ;
+  assign \$293  = | a_ahead;
+  assign \$294  = \$signal  ^ \$293 ;
+  assign \$295  = a_accept & a__payload[608];
+  assign \$296  = ~ a0_v0;
+  assign \$297  = \$signal$96  & a_wins0;
+  assign \$298  = \$297  & a0_vis;
+  assign \$299  = \$296  | \$298 ;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = a0_v3 & \$300 ;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = \$295  & \$302 ;
+  assign \$304  = ~ a0_v0;
+  assign \$305  = \$signal$96  & a_wins0;
+  assign \$306  = \$305  & a0_vis;
+  assign \$307  = \$304  | \$306 ;
+  assign \$308  = \$307  ? a0_v3 : a0_v2;
+  assign \$309  = \$303  & \$308 ;
+  assign \$310  = | a_ahead;
+  assign \$311  = \$signal  ^ \$310 ;
+  assign \$312  = ~ b7_v0;
+  assign \$313  = ~ a_wins0;
+  assign \$314  = \$signal$96  & \$313 ;
+  assign \$315  = \$314  & b7_vis;
+  assign \$316  = \$312  | \$315 ;
+  assign \$317  = ~ b7_v0;
+  assign \$318  = ~ a_wins0;
+  assign \$319  = \$signal$96  & \$318 ;
+  assign \$320  = \$319  & b7_vis;
+  assign \$321  = \$317  | \$320 ;
+  assign \$322  = \$321  ? b7_v1 : b7_v0;
+  assign \$323  = ~ b7_v0;
+  assign \$324  = ~ a_wins0;
+  assign \$325  = \$signal$96  & \$324 ;
+  assign \$326  = \$325  & b7_vis;
+  assign \$327  = \$323  | \$326 ;
+  assign \$328  = \$327  ? b7_v2 : b7_v1;
+  assign \$329  = ~ b7_v0;
+  assign \$330  = ~ a_wins0;
+  assign \$331  = \$signal$96  & \$330 ;
+  assign \$332  = \$331  & b7_vis;
+  assign \$333  = \$329  | \$332 ;
+  assign \$334  = \$333  ? b7_v3 : b7_v2;
+  assign \$335  = ~ b7_v0;
+  assign \$336  = ~ a_wins0;
+  assign \$337  = \$signal$96  & \$336 ;
+  assign \$338  = \$337  & b7_vis;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = b7_v3 & \$340 ;
+  assign \$342  = b_accept & b__payload[615];
+  assign \$343  = ~ b7_v0;
+  assign \$344  = ~ a_wins0;
+  assign \$345  = \$signal$96  & \$344 ;
+  assign \$346  = \$345  & b7_vis;
+  assign \$347  = \$343  | \$346 ;
+  assign \$348  = \$347  ? b7_v2 : b7_v1;
+  assign \$349  = ~ \$348 ;
+  assign \$350  = \$342  & \$349 ;
+  assign \$352  = | b_ahead;
+  assign \$353  = \$signal  ^ \$352 ;
+  assign \$354  = b_accept & b__payload[615];
+  assign \$355  = ~ b7_v0;
+  assign \$356  = ~ a_wins0;
+  assign \$357  = \$signal$96  & \$356 ;
+  assign \$358  = \$357  & b7_vis;
+  assign \$359  = \$355  | \$358 ;
+  assign \$360  = \$359  ? b7_v3 : b7_v2;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$354  & \$361 ;
+  assign \$363  = ~ b7_v0;
+  assign \$364  = ~ a_wins0;
+  assign \$365  = \$signal$96  & \$364 ;
+  assign \$366  = \$365  & b7_vis;
+  assign \$367  = \$363  | \$366 ;
+  assign \$368  = \$367  ? b7_v2 : b7_v1;
+  assign \$369  = \$362  & \$368 ;
+  assign \$370  = | b_ahead;
+  assign \$371  = \$signal  ^ \$370 ;
+  assign \$372  = b_accept & b__payload[615];
+  assign \$373  = ~ b7_v0;
+  assign \$374  = ~ a_wins0;
+  assign \$375  = \$signal$96  & \$374 ;
+  assign \$376  = \$375  & b7_vis;
+  assign \$377  = \$373  | \$376 ;
+  assign \$378  = ~ \$377 ;
+  assign \$379  = b7_v3 & \$378 ;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = \$372  & \$380 ;
+  assign \$382  = ~ b7_v0;
+  assign \$383  = ~ a_wins0;
+  assign \$384  = \$signal$96  & \$383 ;
+  assign \$385  = \$384  & b7_vis;
+  assign \$386  = \$382  | \$385 ;
+  assign \$387  = \$386  ? b7_v3 : b7_v2;
+  assign \$388  = \$381  & \$387 ;
+  assign \$389  = | b_ahead;
+  assign \$390  = \$signal  ^ \$389 ;
+  assign \$391  = ~ a0_v0;
+  assign \$392  = \$signal$96  & a_wins0;
+  assign \$393  = \$392  & a0_vis;
+  assign \$394  = \$391  | \$393 ;
+  assign \$395  = \$signal  ^ \$signal$129 ;
+  assign \$396  = a0_g1 == \$395 ;
+  assign \$397  = a0_v1 & \$396 ;
+  assign \$398  = \$signal  ^ \$signal$129 ;
+  assign \$399  = a0_g0 == \$398 ;
+  assign \$400  = a0_v0 & \$399 ;
+  assign \$401  = \$394  ? \$397  : \$400 ;
+  assign \$402  = ~ b7_v0;
+  assign \$403  = ~ a_wins0;
+  assign \$404  = \$signal$96  & \$403 ;
+  assign \$405  = \$404  & b7_vis;
+  assign \$406  = \$402  | \$405 ;
+  assign \$407  = \$signal  ^ \$signal$129 ;
+  assign \$408  = b7_g1 == \$407 ;
+  assign \$409  = b7_v1 & \$408 ;
+  assign \$410  = \$signal  ^ \$signal$129 ;
+  assign \$411  = b7_g0 == \$410 ;
+  assign \$412  = b7_v0 & \$411 ;
+  assign \$413  = \$406  ? \$409  : \$412 ;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = ~ a0_v0;
+  assign \$416  = \$signal$96  & a_wins0;
+  assign \$417  = \$416  & a0_vis;
+  assign \$418  = \$415  | \$417 ;
+  assign \$419  = ~ b7_v0;
+  assign \$420  = ~ a_wins0;
+  assign \$421  = \$signal$96  & \$420 ;
+  assign \$422  = \$421  & b7_vis;
+  assign \$423  = \$419  | \$422 ;
+  assign \$424  = a0_e1 <= b7_e1;
+  assign \$425  = a0_e1 <= b7_e0;
+  assign \$426  = \$423  ? \$424  : \$425 ;
+  assign \$427  = ~ b7_v0;
+  assign \$428  = ~ a_wins0;
+  assign \$429  = \$signal$96  & \$428 ;
+  assign \$430  = \$429  & b7_vis;
+  assign \$431  = \$427  | \$430 ;
+  assign \$432  = a0_e0 <= b7_e1;
+  assign \$433  = a0_e0 <= b7_e0;
+  assign \$434  = \$431  ? \$432  : \$433 ;
+  assign \$435  = \$418  ? \$426  : \$434 ;
+  assign \$436  = \$414  | \$435 ;
+  assign \$437  = ~ b7_v0;
+  assign \$438  = ~ a_wins0;
+  assign \$439  = \$signal$96  & \$438 ;
+  assign \$440  = \$439  & b7_vis;
+  assign \$441  = \$437  | \$440 ;
+  assign \$442  = \$signal  ^ \$signal$129 ;
+  assign \$443  = b7_g1 == \$442 ;
+  assign \$444  = b7_v1 & \$443 ;
+  assign \$445  = \$signal  ^ \$signal$129 ;
+  assign \$446  = b7_g0 == \$445 ;
+  assign \$447  = b7_v0 & \$446 ;
+  assign \$448  = \$441  ? \$444  : \$447 ;
+  assign \$449  = ~ \$448 ;
+  assign \$450  = \$401  ? \$436  : \$449 ;
+  assign \$451  = ~ a1_v0;
+  assign \$452  = \$signal$96  & a_wins1;
+  assign \$453  = \$452  & a1_vis;
+  assign \$454  = \$451  | \$453 ;
+  assign \$455  = ~ a1_v0;
+  assign \$456  = \$signal$96  & a_wins1;
+  assign \$457  = \$456  & a1_vis;
+  assign \$458  = \$455  | \$457 ;
+  assign \$459  = \$458  ? a1_v1 : a1_v0;
+  assign \$460  = ~ a1_v0;
+  assign \$461  = \$signal$96  & a_wins1;
+  assign \$462  = \$461  & a1_vis;
+  assign \$463  = \$460  | \$462 ;
+  assign \$464  = \$463  ? a1_v2 : a1_v1;
+  assign \$465  = ~ a1_v0;
+  assign \$466  = \$signal$96  & a_wins1;
+  assign \$467  = \$466  & a1_vis;
+  assign \$468  = \$465  | \$467 ;
+  assign \$469  = \$468  ? a1_v3 : a1_v2;
+  assign \$470  = ~ a1_v0;
+  assign \$471  = \$signal$96  & a_wins1;
+  assign \$472  = \$471  & a1_vis;
+  assign \$473  = \$470  | \$472 ;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = a1_v3 & \$474 ;
+  assign \$476  = a_accept & a__payload[609];
+  assign \$477  = ~ a1_v0;
+  assign \$478  = \$signal$96  & a_wins1;
+  assign \$479  = \$478  & a1_vis;
+  assign \$480  = \$477  | \$479 ;
+  assign \$481  = \$480  ? a1_v2 : a1_v1;
+  assign \$482  = ~ \$481 ;
+  assign \$483  = \$476  & \$482 ;
+  assign \$485  = | a_ahead;
+  assign \$486  = \$signal  ^ \$485 ;
+  assign \$487  = a_accept & a__payload[609];
+  assign \$488  = ~ a1_v0;
+  assign \$489  = \$signal$96  & a_wins1;
+  assign \$490  = \$489  & a1_vis;
+  assign \$491  = \$488  | \$490 ;
+  assign \$492  = \$491  ? a1_v3 : a1_v2;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$487  & \$493 ;
+  assign \$495  = ~ a1_v0;
+  assign \$496  = \$signal$96  & a_wins1;
+  assign \$497  = \$496  & a1_vis;
+  assign \$498  = \$495  | \$497 ;
+  assign \$499  = \$498  ? a1_v2 : a1_v1;
+  assign \$500  = \$494  & \$499 ;
+  assign \$501  = | a_ahead;
+  assign \$502  = \$signal  ^ \$501 ;
+  assign \$503  = a_accept & a__payload[609];
+  assign \$504  = ~ a1_v0;
+  assign \$505  = \$signal$96  & a_wins1;
+  assign \$506  = \$505  & a1_vis;
+  assign \$507  = \$504  | \$506 ;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = a1_v3 & \$508 ;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = \$503  & \$510 ;
+  assign \$512  = ~ a1_v0;
+  assign \$513  = \$signal$96  & a_wins1;
+  assign \$514  = \$513  & a1_vis;
+  assign \$515  = \$512  | \$514 ;
+  assign \$516  = \$515  ? a1_v3 : a1_v2;
+  assign \$517  = \$511  & \$516 ;
+  assign \$518  = | a_ahead;
+  assign \$519  = \$signal  ^ \$518 ;
+  assign \$520  = ~ b6_v0;
+  assign \$521  = ~ a_wins1;
+  assign \$522  = \$signal$96  & \$521 ;
+  assign \$523  = \$522  & b6_vis;
+  assign \$524  = \$520  | \$523 ;
+  assign \$525  = ~ b6_v0;
+  assign \$526  = ~ a_wins1;
+  assign \$527  = \$signal$96  & \$526 ;
+  assign \$528  = \$527  & b6_vis;
+  assign \$529  = \$525  | \$528 ;
+  assign \$530  = \$529  ? b6_v1 : b6_v0;
+  assign \$531  = ~ b6_v0;
+  assign \$532  = ~ a_wins1;
+  assign \$533  = \$signal$96  & \$532 ;
+  assign \$534  = \$533  & b6_vis;
+  assign \$535  = \$531  | \$534 ;
+  assign \$536  = \$535  ? b6_v2 : b6_v1;
+  assign \$537  = ~ b6_v0;
+  assign \$538  = ~ a_wins1;
+  assign \$539  = \$signal$96  & \$538 ;
+  assign \$540  = \$539  & b6_vis;
+  assign \$541  = \$537  | \$540 ;
+  assign \$542  = \$541  ? b6_v3 : b6_v2;
+  assign \$543  = ~ b6_v0;
+  assign \$544  = ~ a_wins1;
+  assign \$545  = \$signal$96  & \$544 ;
+  assign \$546  = \$545  & b6_vis;
+  assign \$547  = \$543  | \$546 ;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = b6_v3 & \$548 ;
+  assign \$550  = b_accept & b__payload[614];
+  assign \$551  = ~ b6_v0;
+  assign \$552  = ~ a_wins1;
+  assign \$553  = \$signal$96  & \$552 ;
+  assign \$554  = \$553  & b6_vis;
+  assign \$555  = \$551  | \$554 ;
+  assign \$556  = \$555  ? b6_v2 : b6_v1;
+  assign \$557  = ~ \$556 ;
+  assign \$558  = \$550  & \$557 ;
+  assign \$560  = | b_ahead;
+  assign \$561  = \$signal  ^ \$560 ;
+  assign \$562  = b_accept & b__payload[614];
+  assign \$563  = ~ b6_v0;
+  assign \$564  = ~ a_wins1;
+  assign \$565  = \$signal$96  & \$564 ;
+  assign \$566  = \$565  & b6_vis;
+  assign \$567  = \$563  | \$566 ;
+  assign \$568  = \$567  ? b6_v3 : b6_v2;
+  assign \$569  = ~ \$568 ;
+  assign \$570  = \$562  & \$569 ;
+  assign \$571  = ~ b6_v0;
+  assign \$572  = ~ a_wins1;
+  assign \$573  = \$signal$96  & \$572 ;
+  assign \$574  = \$573  & b6_vis;
+  assign \$575  = \$571  | \$574 ;
+  assign \$576  = \$575  ? b6_v2 : b6_v1;
+  assign \$577  = \$570  & \$576 ;
+  assign \$578  = | b_ahead;
+  assign \$579  = \$signal  ^ \$578 ;
+  assign \$580  = b_accept & b__payload[614];
+  assign \$581  = ~ b6_v0;
+  assign \$582  = ~ a_wins1;
+  assign \$583  = \$signal$96  & \$582 ;
+  assign \$584  = \$583  & b6_vis;
+  assign \$585  = \$581  | \$584 ;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = b6_v3 & \$586 ;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = \$580  & \$588 ;
+  assign \$590  = ~ b6_v0;
+  assign \$591  = ~ a_wins1;
+  assign \$592  = \$signal$96  & \$591 ;
+  assign \$593  = \$592  & b6_vis;
+  assign \$594  = \$590  | \$593 ;
+  assign \$595  = \$594  ? b6_v3 : b6_v2;
+  assign \$596  = \$589  & \$595 ;
+  assign \$597  = | b_ahead;
+  assign \$598  = \$signal  ^ \$597 ;
+  assign \$599  = ~ a1_v0;
+  assign \$600  = \$signal$96  & a_wins1;
+  assign \$601  = \$600  & a1_vis;
+  assign \$602  = \$599  | \$601 ;
+  assign \$603  = \$signal  ^ \$signal$129 ;
+  assign \$604  = a1_g1 == \$603 ;
+  assign \$605  = a1_v1 & \$604 ;
+  assign \$606  = \$signal  ^ \$signal$129 ;
+  assign \$607  = a1_g0 == \$606 ;
+  assign \$608  = a1_v0 & \$607 ;
+  assign \$609  = \$602  ? \$605  : \$608 ;
+  assign \$610  = ~ b6_v0;
+  assign \$611  = ~ a_wins1;
+  assign \$612  = \$signal$96  & \$611 ;
+  assign \$613  = \$612  & b6_vis;
+  assign \$614  = \$610  | \$613 ;
+  assign \$615  = \$signal  ^ \$signal$129 ;
+  assign \$616  = b6_g1 == \$615 ;
+  assign \$617  = b6_v1 & \$616 ;
+  assign \$618  = \$signal  ^ \$signal$129 ;
+  assign \$619  = b6_g0 == \$618 ;
+  assign \$620  = b6_v0 & \$619 ;
+  assign \$621  = \$614  ? \$617  : \$620 ;
+  assign \$622  = ~ \$621 ;
+  assign \$623  = ~ a1_v0;
+  assign \$624  = \$signal$96  & a_wins1;
+  assign \$625  = \$624  & a1_vis;
+  assign \$626  = \$623  | \$625 ;
+  assign \$627  = ~ b6_v0;
+  assign \$628  = ~ a_wins1;
+  assign \$629  = \$signal$96  & \$628 ;
+  assign \$630  = \$629  & b6_vis;
+  assign \$631  = \$627  | \$630 ;
+  assign \$632  = a1_e1 <= b6_e1;
+  assign \$633  = a1_e1 <= b6_e0;
+  assign \$634  = \$631  ? \$632  : \$633 ;
+  assign \$635  = ~ b6_v0;
+  assign \$636  = ~ a_wins1;
+  assign \$637  = \$signal$96  & \$636 ;
+  assign \$638  = \$637  & b6_vis;
+  assign \$639  = \$635  | \$638 ;
+  assign \$640  = a1_e0 <= b6_e1;
+  assign \$641  = a1_e0 <= b6_e0;
+  assign \$642  = \$639  ? \$640  : \$641 ;
+  assign \$643  = \$626  ? \$634  : \$642 ;
+  assign \$644  = \$622  | \$643 ;
+  assign \$645  = ~ b6_v0;
+  assign \$646  = ~ a_wins1;
+  assign \$647  = \$signal$96  & \$646 ;
+  assign \$648  = \$647  & b6_vis;
+  assign \$649  = \$645  | \$648 ;
+  assign \$650  = \$signal  ^ \$signal$129 ;
+  assign \$651  = b6_g1 == \$650 ;
+  assign \$652  = b6_v1 & \$651 ;
+  assign \$653  = \$signal  ^ \$signal$129 ;
+  assign \$654  = b6_g0 == \$653 ;
+  assign \$655  = b6_v0 & \$654 ;
+  assign \$656  = \$649  ? \$652  : \$655 ;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = \$609  ? \$644  : \$657 ;
+  assign \$659  = ~ a2_v0;
+  assign \$660  = \$signal$96  & a_wins2;
+  assign \$661  = \$660  & a2_vis;
+  assign \$662  = \$659  | \$661 ;
+  assign \$663  = ~ a2_v0;
+  assign \$664  = \$signal$96  & a_wins2;
+  assign \$665  = \$664  & a2_vis;
+  assign \$666  = \$663  | \$665 ;
+  assign \$667  = \$666  ? a2_v1 : a2_v0;
+  assign \$668  = ~ a2_v0;
+  assign \$669  = \$signal$96  & a_wins2;
+  assign \$670  = \$669  & a2_vis;
+  assign \$671  = \$668  | \$670 ;
+  assign \$672  = \$671  ? a2_v2 : a2_v1;
+  assign \$673  = ~ a2_v0;
+  assign \$674  = \$signal$96  & a_wins2;
+  assign \$675  = \$674  & a2_vis;
+  assign \$676  = \$673  | \$675 ;
+  assign \$677  = \$676  ? a2_v3 : a2_v2;
+  assign \$678  = ~ a2_v0;
+  assign \$679  = \$signal$96  & a_wins2;
+  assign \$680  = \$679  & a2_vis;
+  assign \$681  = \$678  | \$680 ;
+  assign \$682  = ~ \$681 ;
+  assign \$683  = a2_v3 & \$682 ;
+  assign \$684  = a_accept & a__payload[610];
+  assign \$685  = ~ a2_v0;
+  assign \$686  = \$signal$96  & a_wins2;
+  assign \$687  = \$686  & a2_vis;
+  assign \$688  = \$685  | \$687 ;
+  assign \$689  = \$688  ? a2_v2 : a2_v1;
+  assign \$690  = ~ \$689 ;
+  assign \$691  = \$684  & \$690 ;
+  assign \$693  = | a_ahead;
+  assign \$694  = \$signal  ^ \$693 ;
+  assign \$695  = a_accept & a__payload[610];
+  assign \$696  = ~ a2_v0;
+  assign \$697  = \$signal$96  & a_wins2;
+  assign \$698  = \$697  & a2_vis;
+  assign \$699  = \$696  | \$698 ;
+  assign \$700  = \$699  ? a2_v3 : a2_v2;
+  assign \$701  = ~ \$700 ;
+  assign \$702  = \$695  & \$701 ;
+  assign \$703  = ~ a2_v0;
+  assign \$704  = \$signal$96  & a_wins2;
+  assign \$705  = \$704  & a2_vis;
+  assign \$706  = \$703  | \$705 ;
+  assign \$707  = \$706  ? a2_v2 : a2_v1;
+  assign \$708  = \$702  & \$707 ;
+  assign \$709  = | a_ahead;
+  assign \$710  = \$signal  ^ \$709 ;
+  assign \$711  = a_accept & a__payload[610];
+  assign \$712  = ~ a2_v0;
+  assign \$713  = \$signal$96  & a_wins2;
+  assign \$714  = \$713  & a2_vis;
+  assign \$715  = \$712  | \$714 ;
+  assign \$716  = ~ \$715 ;
+  assign \$717  = a2_v3 & \$716 ;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = \$711  & \$718 ;
+  assign \$720  = ~ a2_v0;
+  assign \$721  = \$signal$96  & a_wins2;
+  assign \$722  = \$721  & a2_vis;
+  assign \$723  = \$720  | \$722 ;
+  assign \$724  = \$723  ? a2_v3 : a2_v2;
+  assign \$725  = \$719  & \$724 ;
+  assign \$726  = | a_ahead;
+  assign \$727  = \$signal  ^ \$726 ;
+  assign \$728  = ~ b5_v0;
+  assign \$729  = ~ a_wins2;
+  assign \$730  = \$signal$96  & \$729 ;
+  assign \$731  = \$730  & b5_vis;
+  assign \$732  = \$728  | \$731 ;
+  assign \$733  = ~ b5_v0;
+  assign \$734  = ~ a_wins2;
+  assign \$735  = \$signal$96  & \$734 ;
+  assign \$736  = \$735  & b5_vis;
+  assign \$737  = \$733  | \$736 ;
+  assign \$738  = \$737  ? b5_v1 : b5_v0;
+  assign \$739  = ~ b5_v0;
+  assign \$740  = ~ a_wins2;
+  assign \$741  = \$signal$96  & \$740 ;
+  assign \$742  = \$741  & b5_vis;
+  assign \$743  = \$739  | \$742 ;
+  assign \$744  = \$743  ? b5_v2 : b5_v1;
+  assign \$745  = ~ b5_v0;
+  assign \$746  = ~ a_wins2;
+  assign \$747  = \$signal$96  & \$746 ;
+  assign \$748  = \$747  & b5_vis;
+  assign \$749  = \$745  | \$748 ;
+  assign \$750  = \$749  ? b5_v3 : b5_v2;
+  assign \$751  = ~ b5_v0;
+  assign \$752  = ~ a_wins2;
+  assign \$753  = \$signal$96  & \$752 ;
+  assign \$754  = \$753  & b5_vis;
+  assign \$755  = \$751  | \$754 ;
+  assign \$756  = ~ \$755 ;
+  assign \$757  = b5_v3 & \$756 ;
+  assign \$758  = b_accept & b__payload[613];
+  assign \$759  = ~ b5_v0;
+  assign \$760  = ~ a_wins2;
+  assign \$761  = \$signal$96  & \$760 ;
+  assign \$762  = \$761  & b5_vis;
+  assign \$763  = \$759  | \$762 ;
+  assign \$764  = \$763  ? b5_v2 : b5_v1;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = \$758  & \$765 ;
+  assign \$768  = | b_ahead;
+  assign \$769  = \$signal  ^ \$768 ;
+  assign \$770  = b_accept & b__payload[613];
+  assign \$771  = ~ b5_v0;
+  assign \$772  = ~ a_wins2;
+  assign \$773  = \$signal$96  & \$772 ;
+  assign \$774  = \$773  & b5_vis;
+  assign \$775  = \$771  | \$774 ;
+  assign \$776  = \$775  ? b5_v3 : b5_v2;
+  assign \$777  = ~ \$776 ;
+  assign \$778  = \$770  & \$777 ;
+  assign \$779  = ~ b5_v0;
+  assign \$780  = ~ a_wins2;
+  assign \$781  = \$signal$96  & \$780 ;
+  assign \$782  = \$781  & b5_vis;
+  assign \$783  = \$779  | \$782 ;
+  assign \$784  = \$783  ? b5_v2 : b5_v1;
+  assign \$785  = \$778  & \$784 ;
+  assign \$786  = | b_ahead;
+  assign \$787  = \$signal  ^ \$786 ;
+  assign \$788  = b_accept & b__payload[613];
+  assign \$789  = ~ b5_v0;
+  assign \$790  = ~ a_wins2;
+  assign \$791  = \$signal$96  & \$790 ;
+  assign \$792  = \$791  & b5_vis;
+  assign \$793  = \$789  | \$792 ;
+  assign \$794  = ~ \$793 ;
+  assign \$795  = b5_v3 & \$794 ;
+  assign \$796  = ~ \$795 ;
+  assign \$797  = \$788  & \$796 ;
+  assign \$798  = ~ b5_v0;
+  assign \$799  = ~ a_wins2;
+  assign \$800  = \$signal$96  & \$799 ;
+  assign \$801  = \$800  & b5_vis;
+  assign \$802  = \$798  | \$801 ;
+  assign \$803  = \$802  ? b5_v3 : b5_v2;
+  assign \$804  = \$797  & \$803 ;
+  assign \$805  = | b_ahead;
+  assign \$806  = \$signal  ^ \$805 ;
+  assign \$807  = ~ a2_v0;
+  assign \$808  = \$signal$96  & a_wins2;
+  assign \$809  = \$808  & a2_vis;
+  assign \$810  = \$807  | \$809 ;
+  assign \$811  = \$signal  ^ \$signal$129 ;
+  assign \$812  = a2_g1 == \$811 ;
+  assign \$813  = a2_v1 & \$812 ;
+  assign \$814  = \$signal  ^ \$signal$129 ;
+  assign \$815  = a2_g0 == \$814 ;
+  assign \$816  = a2_v0 & \$815 ;
+  assign \$817  = \$810  ? \$813  : \$816 ;
+  assign \$818  = ~ b5_v0;
+  assign \$819  = ~ a_wins2;
+  assign \$820  = \$signal$96  & \$819 ;
+  assign \$821  = \$820  & b5_vis;
+  assign \$822  = \$818  | \$821 ;
+  assign \$823  = \$signal  ^ \$signal$129 ;
+  assign \$824  = b5_g1 == \$823 ;
+  assign \$825  = b5_v1 & \$824 ;
+  assign \$826  = \$signal  ^ \$signal$129 ;
+  assign \$827  = b5_g0 == \$826 ;
+  assign \$828  = b5_v0 & \$827 ;
+  assign \$829  = \$822  ? \$825  : \$828 ;
+  assign \$830  = ~ \$829 ;
+  assign \$831  = ~ a2_v0;
+  assign \$832  = \$signal$96  & a_wins2;
+  assign \$833  = \$832  & a2_vis;
+  assign \$834  = \$831  | \$833 ;
+  assign \$835  = ~ b5_v0;
+  assign \$836  = ~ a_wins2;
+  assign \$837  = \$signal$96  & \$836 ;
+  assign \$838  = \$837  & b5_vis;
+  assign \$839  = \$835  | \$838 ;
+  assign \$840  = a2_e1 <= b5_e1;
+  assign \$841  = a2_e1 <= b5_e0;
+  assign \$842  = \$839  ? \$840  : \$841 ;
+  assign \$843  = ~ b5_v0;
+  assign \$844  = ~ a_wins2;
+  assign \$845  = \$signal$96  & \$844 ;
+  assign \$846  = \$845  & b5_vis;
+  assign \$847  = \$843  | \$846 ;
+  assign \$848  = a2_e0 <= b5_e1;
+  assign \$849  = a2_e0 <= b5_e0;
+  assign \$850  = \$847  ? \$848  : \$849 ;
+  assign \$851  = \$834  ? \$842  : \$850 ;
+  assign \$852  = \$830  | \$851 ;
+  assign \$853  = ~ b5_v0;
+  assign \$854  = ~ a_wins2;
+  assign \$855  = \$signal$96  & \$854 ;
+  assign \$856  = \$855  & b5_vis;
+  assign \$857  = \$853  | \$856 ;
+  assign \$858  = \$signal  ^ \$signal$129 ;
+  assign \$859  = b5_g1 == \$858 ;
+  assign \$860  = b5_v1 & \$859 ;
+  assign \$861  = \$signal  ^ \$signal$129 ;
+  assign \$862  = b5_g0 == \$861 ;
+  assign \$863  = b5_v0 & \$862 ;
+  assign \$864  = \$857  ? \$860  : \$863 ;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = \$817  ? \$852  : \$865 ;
+  assign \$867  = ~ a3_v0;
+  assign \$868  = \$signal$96  & a_wins3;
+  assign \$869  = \$868  & a3_vis;
+  assign \$870  = \$867  | \$869 ;
+  assign \$871  = ~ a3_v0;
+  assign \$872  = \$signal$96  & a_wins3;
+  assign \$873  = \$872  & a3_vis;
+  assign \$874  = \$871  | \$873 ;
+  assign \$875  = \$874  ? a3_v1 : a3_v0;
+  assign \$876  = ~ a3_v0;
+  assign \$877  = \$signal$96  & a_wins3;
+  assign \$878  = \$877  & a3_vis;
+  assign \$879  = \$876  | \$878 ;
+  assign \$880  = \$879  ? a3_v2 : a3_v1;
+  assign \$881  = ~ a3_v0;
+  assign \$882  = \$signal$96  & a_wins3;
+  assign \$883  = \$882  & a3_vis;
+  assign \$884  = \$881  | \$883 ;
+  assign \$885  = \$884  ? a3_v3 : a3_v2;
+  assign \$886  = ~ a3_v0;
+  assign \$887  = \$signal$96  & a_wins3;
+  assign \$888  = \$887  & a3_vis;
+  assign \$889  = \$886  | \$888 ;
+  assign \$890  = ~ \$889 ;
+  assign \$891  = a3_v3 & \$890 ;
+  assign \$892  = a_accept & a__payload[611];
+  assign \$893  = ~ a3_v0;
+  assign \$894  = \$signal$96  & a_wins3;
+  assign \$895  = \$894  & a3_vis;
+  assign \$896  = \$893  | \$895 ;
+  assign \$897  = \$896  ? a3_v2 : a3_v1;
+  assign \$898  = ~ \$897 ;
+  assign \$899  = \$892  & \$898 ;
+  assign \$901  = | a_ahead;
+  assign \$902  = \$signal  ^ \$901 ;
+  assign \$903  = a_accept & a__payload[611];
+  assign \$904  = ~ a3_v0;
+  assign \$905  = \$signal$96  & a_wins3;
+  assign \$906  = \$905  & a3_vis;
+  assign \$907  = \$904  | \$906 ;
+  assign \$908  = \$907  ? a3_v3 : a3_v2;
+  assign \$909  = ~ \$908 ;
+  assign \$910  = \$903  & \$909 ;
+  assign \$911  = ~ a3_v0;
+  assign \$912  = \$signal$96  & a_wins3;
+  assign \$913  = \$912  & a3_vis;
+  assign \$914  = \$911  | \$913 ;
+  assign \$915  = \$914  ? a3_v2 : a3_v1;
+  assign \$916  = \$910  & \$915 ;
+  assign \$917  = | a_ahead;
+  assign \$918  = \$signal  ^ \$917 ;
+  assign \$919  = a_accept & a__payload[611];
+  assign \$920  = ~ a3_v0;
+  assign \$921  = \$signal$96  & a_wins3;
+  assign \$922  = \$921  & a3_vis;
+  assign \$923  = \$920  | \$922 ;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = a3_v3 & \$924 ;
+  assign \$926  = ~ \$925 ;
+  assign \$927  = \$919  & \$926 ;
+  assign \$928  = ~ a3_v0;
+  assign \$929  = \$signal$96  & a_wins3;
+  assign \$930  = \$929  & a3_vis;
+  assign \$931  = \$928  | \$930 ;
+  assign \$932  = \$931  ? a3_v3 : a3_v2;
+  assign \$933  = \$927  & \$932 ;
+  assign \$934  = | a_ahead;
+  assign \$935  = \$signal  ^ \$934 ;
+  assign \$936  = ~ b4_v0;
+  assign \$937  = ~ a_wins3;
+  assign \$938  = \$signal$96  & \$937 ;
+  assign \$939  = \$938  & b4_vis;
+  assign \$940  = \$936  | \$939 ;
+  assign \$941  = ~ b4_v0;
+  assign \$942  = ~ a_wins3;
+  assign \$943  = \$signal$96  & \$942 ;
+  assign \$944  = \$943  & b4_vis;
+  assign \$945  = \$941  | \$944 ;
+  assign \$946  = \$945  ? b4_v1 : b4_v0;
+  assign \$947  = ~ b4_v0;
+  assign \$948  = ~ a_wins3;
+  assign \$949  = \$signal$96  & \$948 ;
+  assign \$950  = \$949  & b4_vis;
+  assign \$951  = \$947  | \$950 ;
+  assign \$952  = \$951  ? b4_v2 : b4_v1;
+  assign \$953  = ~ b4_v0;
+  assign \$954  = ~ a_wins3;
+  assign \$955  = \$signal$96  & \$954 ;
+  assign \$956  = \$955  & b4_vis;
+  assign \$957  = \$953  | \$956 ;
+  assign \$958  = \$957  ? b4_v3 : b4_v2;
+  assign \$959  = ~ b4_v0;
+  assign \$960  = ~ a_wins3;
+  assign \$961  = \$signal$96  & \$960 ;
+  assign \$962  = \$961  & b4_vis;
+  assign \$963  = \$959  | \$962 ;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = b4_v3 & \$964 ;
+  assign \$966  = b_accept & b__payload[612];
+  assign \$967  = ~ b4_v0;
+  assign \$968  = ~ a_wins3;
+  assign \$969  = \$signal$96  & \$968 ;
+  assign \$970  = \$969  & b4_vis;
+  assign \$971  = \$967  | \$970 ;
+  assign \$972  = \$971  ? b4_v2 : b4_v1;
+  assign \$973  = ~ \$972 ;
+  assign \$974  = \$966  & \$973 ;
+  assign \$976  = | b_ahead;
+  assign \$977  = \$signal  ^ \$976 ;
+  assign \$978  = b_accept & b__payload[612];
+  assign \$979  = ~ b4_v0;
+  assign \$980  = ~ a_wins3;
+  assign \$981  = \$signal$96  & \$980 ;
+  assign \$982  = \$981  & b4_vis;
+  assign \$983  = \$979  | \$982 ;
+  assign \$984  = \$983  ? b4_v3 : b4_v2;
+  assign \$985  = ~ \$984 ;
+  assign \$986  = \$978  & \$985 ;
+  assign \$987  = ~ b4_v0;
+  assign \$988  = ~ a_wins3;
+  assign \$989  = \$signal$96  & \$988 ;
+  assign \$990  = \$989  & b4_vis;
+  assign \$991  = \$987  | \$990 ;
+  assign \$992  = \$991  ? b4_v2 : b4_v1;
+  assign \$993  = \$986  & \$992 ;
+  assign \$994  = | b_ahead;
+  assign \$995  = \$signal  ^ \$994 ;
+  assign \$996  = b_accept & b__payload[612];
+  assign \$997  = ~ b4_v0;
+  assign \$998  = ~ a_wins3;
+  assign \$999  = \$signal$96  & \$998 ;
+  assign \$1000  = \$999  & b4_vis;
+  assign \$1001  = \$997  | \$1000 ;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = b4_v3 & \$1002 ;
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = \$996  & \$1004 ;
+  assign \$1006  = ~ b4_v0;
+  assign \$1007  = ~ a_wins3;
+  assign \$1008  = \$signal$96  & \$1007 ;
+  assign \$1009  = \$1008  & b4_vis;
+  assign \$1010  = \$1006  | \$1009 ;
+  assign \$1011  = \$1010  ? b4_v3 : b4_v2;
+  assign \$1012  = \$1005  & \$1011 ;
+  assign \$1013  = | b_ahead;
+  assign \$1014  = \$signal  ^ \$1013 ;
+  assign \$1015  = ~ a3_v0;
+  assign \$1016  = \$signal$96  & a_wins3;
+  assign \$1017  = \$1016  & a3_vis;
+  assign \$1018  = \$1015  | \$1017 ;
+  assign \$1019  = \$signal  ^ \$signal$129 ;
+  assign \$1020  = a3_g1 == \$1019 ;
+  assign \$1021  = a3_v1 & \$1020 ;
+  assign \$1022  = \$signal  ^ \$signal$129 ;
+  assign \$1023  = a3_g0 == \$1022 ;
+  assign \$1024  = a3_v0 & \$1023 ;
+  assign \$1025  = \$1018  ? \$1021  : \$1024 ;
+  assign \$1026  = ~ b4_v0;
+  assign \$1027  = ~ a_wins3;
+  assign \$1028  = \$signal$96  & \$1027 ;
+  assign \$1029  = \$1028  & b4_vis;
+  assign \$1030  = \$1026  | \$1029 ;
+  assign \$1031  = \$signal  ^ \$signal$129 ;
+  assign \$1032  = b4_g1 == \$1031 ;
+  assign \$1033  = b4_v1 & \$1032 ;
+  assign \$1034  = \$signal  ^ \$signal$129 ;
+  assign \$1035  = b4_g0 == \$1034 ;
+  assign \$1036  = b4_v0 & \$1035 ;
+  assign \$1037  = \$1030  ? \$1033  : \$1036 ;
+  assign \$1038  = ~ \$1037 ;
+  assign \$1039  = ~ a3_v0;
+  assign \$1040  = \$signal$96  & a_wins3;
+  assign \$1041  = \$1040  & a3_vis;
+  assign \$1042  = \$1039  | \$1041 ;
+  assign \$1043  = ~ b4_v0;
+  assign \$1044  = ~ a_wins3;
+  assign \$1045  = \$signal$96  & \$1044 ;
+  assign \$1046  = \$1045  & b4_vis;
+  assign \$1047  = \$1043  | \$1046 ;
+  assign \$1048  = a3_e1 <= b4_e1;
+  assign \$1049  = a3_e1 <= b4_e0;
+  assign \$1050  = \$1047  ? \$1048  : \$1049 ;
+  assign \$1051  = ~ b4_v0;
+  assign \$1052  = ~ a_wins3;
+  assign \$1053  = \$signal$96  & \$1052 ;
+  assign \$1054  = \$1053  & b4_vis;
+  assign \$1055  = \$1051  | \$1054 ;
+  assign \$1056  = a3_e0 <= b4_e1;
+  assign \$1057  = a3_e0 <= b4_e0;
+  assign \$1058  = \$1055  ? \$1056  : \$1057 ;
+  assign \$1059  = \$1042  ? \$1050  : \$1058 ;
+  assign \$1060  = \$1038  | \$1059 ;
+  assign \$1061  = ~ b4_v0;
+  assign \$1062  = ~ a_wins3;
+  assign \$1063  = \$signal$96  & \$1062 ;
+  assign \$1064  = \$1063  & b4_vis;
+  assign \$1065  = \$1061  | \$1064 ;
+  assign \$1066  = \$signal  ^ \$signal$129 ;
+  assign \$1067  = b4_g1 == \$1066 ;
+  assign \$1068  = b4_v1 & \$1067 ;
+  assign \$1069  = \$signal  ^ \$signal$129 ;
+  assign \$1070  = b4_g0 == \$1069 ;
+  assign \$1071  = b4_v0 & \$1070 ;
+  assign \$1072  = \$1065  ? \$1068  : \$1071 ;
+  assign \$1073  = ~ \$1072 ;
+  assign \$1074  = \$1025  ? \$1060  : \$1073 ;
+  assign \$1075  = ~ a4_v0;
+  assign \$1076  = \$signal$96  & a_wins4;
+  assign \$1077  = \$1076  & a4_vis;
+  assign \$1078  = \$1075  | \$1077 ;
+  assign \$1079  = ~ a4_v0;
+  assign \$1080  = \$signal$96  & a_wins4;
+  assign \$1081  = \$1080  & a4_vis;
+  assign \$1082  = \$1079  | \$1081 ;
+  assign \$1083  = \$1082  ? a4_v1 : a4_v0;
+  assign \$1084  = ~ a4_v0;
+  assign \$1085  = \$signal$96  & a_wins4;
+  assign \$1086  = \$1085  & a4_vis;
+  assign \$1087  = \$1084  | \$1086 ;
+  assign \$1088  = \$1087  ? a4_v2 : a4_v1;
+  assign \$1089  = ~ a4_v0;
+  assign \$1090  = \$signal$96  & a_wins4;
+  assign \$1091  = \$1090  & a4_vis;
+  assign \$1092  = \$1089  | \$1091 ;
+  assign \$1093  = \$1092  ? a4_v3 : a4_v2;
+  assign \$1094  = ~ a4_v0;
+  assign \$1095  = \$signal$96  & a_wins4;
+  assign \$1096  = \$1095  & a4_vis;
+  assign \$1097  = \$1094  | \$1096 ;
+  assign \$1098  = ~ \$1097 ;
+  assign \$1099  = a4_v3 & \$1098 ;
+  assign \$1100  = a_accept & a__payload[612];
+  assign \$1101  = ~ a4_v0;
+  assign \$1102  = \$signal$96  & a_wins4;
+  assign \$1103  = \$1102  & a4_vis;
+  assign \$1104  = \$1101  | \$1103 ;
+  assign \$1105  = \$1104  ? a4_v2 : a4_v1;
+  assign \$1106  = ~ \$1105 ;
+  assign \$1107  = \$1100  & \$1106 ;
+  assign \$1109  = | a_ahead;
+  assign \$1110  = \$signal  ^ \$1109 ;
+  assign \$1111  = a_accept & a__payload[612];
+  assign \$1112  = ~ a4_v0;
+  assign \$1113  = \$signal$96  & a_wins4;
+  assign \$1114  = \$1113  & a4_vis;
+  assign \$1115  = \$1112  | \$1114 ;
+  assign \$1116  = \$1115  ? a4_v3 : a4_v2;
+  assign \$1117  = ~ \$1116 ;
+  assign \$1118  = \$1111  & \$1117 ;
+  assign \$1119  = ~ a4_v0;
+  assign \$1120  = \$signal$96  & a_wins4;
+  assign \$1121  = \$1120  & a4_vis;
+  assign \$1122  = \$1119  | \$1121 ;
+  assign \$1123  = \$1122  ? a4_v2 : a4_v1;
+  assign \$1124  = \$1118  & \$1123 ;
+  assign \$1125  = | a_ahead;
+  assign \$1126  = \$signal  ^ \$1125 ;
+  assign \$1127  = a_accept & a__payload[612];
+  assign \$1128  = ~ a4_v0;
+  assign \$1129  = \$signal$96  & a_wins4;
+  assign \$1130  = \$1129  & a4_vis;
+  assign \$1131  = \$1128  | \$1130 ;
+  assign \$1132  = ~ \$1131 ;
+  assign \$1133  = a4_v3 & \$1132 ;
+  assign \$1134  = ~ \$1133 ;
+  assign \$1135  = \$1127  & \$1134 ;
+  assign \$1136  = ~ a4_v0;
+  assign \$1137  = \$signal$96  & a_wins4;
+  assign \$1138  = \$1137  & a4_vis;
+  assign \$1139  = \$1136  | \$1138 ;
+  assign \$1140  = \$1139  ? a4_v3 : a4_v2;
+  assign \$1141  = \$1135  & \$1140 ;
+  assign \$1142  = | a_ahead;
+  assign \$1143  = \$signal  ^ \$1142 ;
+  assign \$1144  = ~ b3_v0;
+  assign \$1145  = ~ a_wins4;
+  assign \$1146  = \$signal$96  & \$1145 ;
+  assign \$1147  = \$1146  & b3_vis;
+  assign \$1148  = \$1144  | \$1147 ;
+  assign \$1149  = ~ b3_v0;
+  assign \$1150  = ~ a_wins4;
+  assign \$1151  = \$signal$96  & \$1150 ;
+  assign \$1152  = \$1151  & b3_vis;
+  assign \$1153  = \$1149  | \$1152 ;
+  assign \$1154  = \$1153  ? b3_v1 : b3_v0;
+  assign \$1155  = ~ b3_v0;
+  assign \$1156  = ~ a_wins4;
+  assign \$1157  = \$signal$96  & \$1156 ;
+  assign \$1158  = \$1157  & b3_vis;
+  assign \$1159  = \$1155  | \$1158 ;
+  assign \$1160  = \$1159  ? b3_v2 : b3_v1;
+  assign \$1161  = ~ b3_v0;
+  assign \$1162  = ~ a_wins4;
+  assign \$1163  = \$signal$96  & \$1162 ;
+  assign \$1164  = \$1163  & b3_vis;
+  assign \$1165  = \$1161  | \$1164 ;
+  assign \$1166  = \$1165  ? b3_v3 : b3_v2;
+  assign \$1167  = ~ b3_v0;
+  assign \$1168  = ~ a_wins4;
+  assign \$1169  = \$signal$96  & \$1168 ;
+  assign \$1170  = \$1169  & b3_vis;
+  assign \$1171  = \$1167  | \$1170 ;
+  assign \$1172  = ~ \$1171 ;
+  assign \$1173  = b3_v3 & \$1172 ;
+  assign \$1174  = b_accept & b__payload[611];
+  assign \$1175  = ~ b3_v0;
+  assign \$1176  = ~ a_wins4;
+  assign \$1177  = \$signal$96  & \$1176 ;
+  assign \$1178  = \$1177  & b3_vis;
+  assign \$1179  = \$1175  | \$1178 ;
+  assign \$1180  = \$1179  ? b3_v2 : b3_v1;
+  assign \$1181  = ~ \$1180 ;
+  assign \$1182  = \$1174  & \$1181 ;
+  assign \$1184  = | b_ahead;
+  assign \$1185  = \$signal  ^ \$1184 ;
+  assign \$1186  = b_accept & b__payload[611];
+  assign \$1187  = ~ b3_v0;
+  assign \$1188  = ~ a_wins4;
+  assign \$1189  = \$signal$96  & \$1188 ;
+  assign \$1190  = \$1189  & b3_vis;
+  assign \$1191  = \$1187  | \$1190 ;
+  assign \$1192  = \$1191  ? b3_v3 : b3_v2;
+  assign \$1193  = ~ \$1192 ;
+  assign \$1194  = \$1186  & \$1193 ;
+  assign \$1195  = ~ b3_v0;
+  assign \$1196  = ~ a_wins4;
+  assign \$1197  = \$signal$96  & \$1196 ;
+  assign \$1198  = \$1197  & b3_vis;
+  assign \$1199  = \$1195  | \$1198 ;
+  assign \$1200  = \$1199  ? b3_v2 : b3_v1;
+  assign \$1201  = \$1194  & \$1200 ;
+  assign \$1202  = | b_ahead;
+  assign \$1203  = \$signal  ^ \$1202 ;
+  assign \$1204  = b_accept & b__payload[611];
+  assign \$1205  = ~ b3_v0;
+  assign \$1206  = ~ a_wins4;
+  assign \$1207  = \$signal$96  & \$1206 ;
+  assign \$1208  = \$1207  & b3_vis;
+  assign \$1209  = \$1205  | \$1208 ;
+  assign \$1210  = ~ \$1209 ;
+  assign \$1211  = b3_v3 & \$1210 ;
+  assign \$1212  = ~ \$1211 ;
+  assign \$1213  = \$1204  & \$1212 ;
+  assign \$1214  = ~ b3_v0;
+  assign \$1215  = ~ a_wins4;
+  assign \$1216  = \$signal$96  & \$1215 ;
+  assign \$1217  = \$1216  & b3_vis;
+  assign \$1218  = \$1214  | \$1217 ;
+  assign \$1219  = \$1218  ? b3_v3 : b3_v2;
+  assign \$1220  = \$1213  & \$1219 ;
+  assign \$1221  = | b_ahead;
+  assign \$1222  = \$signal  ^ \$1221 ;
+  assign \$1223  = ~ a4_v0;
+  assign \$1224  = \$signal$96  & a_wins4;
+  assign \$1225  = \$1224  & a4_vis;
+  assign \$1226  = \$1223  | \$1225 ;
+  assign \$1227  = \$signal  ^ \$signal$129 ;
+  assign \$1228  = a4_g1 == \$1227 ;
+  assign \$1229  = a4_v1 & \$1228 ;
+  assign \$1230  = \$signal  ^ \$signal$129 ;
+  assign \$1231  = a4_g0 == \$1230 ;
+  assign \$1232  = a4_v0 & \$1231 ;
+  assign \$1233  = \$1226  ? \$1229  : \$1232 ;
+  assign \$1234  = ~ b3_v0;
+  assign \$1235  = ~ a_wins4;
+  assign \$1236  = \$signal$96  & \$1235 ;
+  assign \$1237  = \$1236  & b3_vis;
+  assign \$1238  = \$1234  | \$1237 ;
+  assign \$1239  = \$signal  ^ \$signal$129 ;
+  assign \$1240  = b3_g1 == \$1239 ;
+  assign \$1241  = b3_v1 & \$1240 ;
+  assign \$1242  = \$signal  ^ \$signal$129 ;
+  assign \$1243  = b3_g0 == \$1242 ;
+  assign \$1244  = b3_v0 & \$1243 ;
+  assign \$1245  = \$1238  ? \$1241  : \$1244 ;
+  assign \$1246  = ~ \$1245 ;
+  assign \$1247  = ~ a4_v0;
+  assign \$1248  = \$signal$96  & a_wins4;
+  assign \$1249  = \$1248  & a4_vis;
+  assign \$1250  = \$1247  | \$1249 ;
+  assign \$1251  = ~ b3_v0;
+  assign \$1252  = ~ a_wins4;
+  assign \$1253  = \$signal$96  & \$1252 ;
+  assign \$1254  = \$1253  & b3_vis;
+  assign \$1255  = \$1251  | \$1254 ;
+  assign \$1256  = a4_e1 <= b3_e1;
+  assign \$1257  = a4_e1 <= b3_e0;
+  assign \$1258  = \$1255  ? \$1256  : \$1257 ;
+  assign \$1259  = ~ b3_v0;
+  assign \$1260  = ~ a_wins4;
+  assign \$1261  = \$signal$96  & \$1260 ;
+  assign \$1262  = \$1261  & b3_vis;
+  assign \$1263  = \$1259  | \$1262 ;
+  assign \$1264  = a4_e0 <= b3_e1;
+  assign \$1265  = a4_e0 <= b3_e0;
+  assign \$1266  = \$1263  ? \$1264  : \$1265 ;
+  assign \$1267  = \$1250  ? \$1258  : \$1266 ;
+  assign \$1268  = \$1246  | \$1267 ;
+  assign \$1269  = ~ b3_v0;
+  assign \$1270  = ~ a_wins4;
+  assign \$1271  = \$signal$96  & \$1270 ;
+  assign \$1272  = \$1271  & b3_vis;
+  assign \$1273  = \$1269  | \$1272 ;
+  assign \$1274  = \$signal  ^ \$signal$129 ;
+  assign \$1275  = b3_g1 == \$1274 ;
+  assign \$1276  = b3_v1 & \$1275 ;
+  assign \$1277  = \$signal  ^ \$signal$129 ;
+  assign \$1278  = b3_g0 == \$1277 ;
+  assign \$1279  = b3_v0 & \$1278 ;
+  assign \$1280  = \$1273  ? \$1276  : \$1279 ;
+  assign \$1281  = ~ \$1280 ;
+  assign \$1282  = \$1233  ? \$1268  : \$1281 ;
+  assign \$1283  = ~ a5_v0;
+  assign \$1284  = \$signal$96  & a_wins5;
+  assign \$1285  = \$1284  & a5_vis;
+  assign \$1286  = \$1283  | \$1285 ;
+  assign \$1287  = ~ a5_v0;
+  assign \$1288  = \$signal$96  & a_wins5;
+  assign \$1289  = \$1288  & a5_vis;
+  assign \$1290  = \$1287  | \$1289 ;
+  assign \$1291  = \$1290  ? a5_v1 : a5_v0;
+  assign \$1292  = ~ a5_v0;
+  assign \$1293  = \$signal$96  & a_wins5;
+  assign \$1294  = \$1293  & a5_vis;
+  assign \$1295  = \$1292  | \$1294 ;
+  assign \$1296  = \$1295  ? a5_v2 : a5_v1;
+  assign \$1297  = ~ a5_v0;
+  assign \$1298  = \$signal$96  & a_wins5;
+  assign \$1299  = \$1298  & a5_vis;
+  assign \$1300  = \$1297  | \$1299 ;
+  assign \$1301  = \$1300  ? a5_v3 : a5_v2;
+  assign \$1302  = ~ a5_v0;
+  assign \$1303  = \$signal$96  & a_wins5;
+  assign \$1304  = \$1303  & a5_vis;
+  assign \$1305  = \$1302  | \$1304 ;
+  assign \$1306  = ~ \$1305 ;
+  assign \$1307  = a5_v3 & \$1306 ;
+  assign \$1308  = a_accept & a__payload[613];
+  assign \$1309  = ~ a5_v0;
+  assign \$1310  = \$signal$96  & a_wins5;
+  assign \$1311  = \$1310  & a5_vis;
+  assign \$1312  = \$1309  | \$1311 ;
+  assign \$1313  = \$1312  ? a5_v2 : a5_v1;
+  assign \$1314  = ~ \$1313 ;
+  assign \$1315  = \$1308  & \$1314 ;
+  assign \$1317  = | a_ahead;
+  assign \$1318  = \$signal  ^ \$1317 ;
+  assign \$1319  = a_accept & a__payload[613];
+  assign \$1320  = ~ a5_v0;
+  assign \$1321  = \$signal$96  & a_wins5;
+  assign \$1322  = \$1321  & a5_vis;
+  assign \$1323  = \$1320  | \$1322 ;
+  assign \$1324  = \$1323  ? a5_v3 : a5_v2;
+  assign \$1325  = ~ \$1324 ;
+  assign \$1326  = \$1319  & \$1325 ;
+  assign \$1327  = ~ a5_v0;
+  assign \$1328  = \$signal$96  & a_wins5;
+  assign \$1329  = \$1328  & a5_vis;
+  assign \$1330  = \$1327  | \$1329 ;
+  assign \$1331  = \$1330  ? a5_v2 : a5_v1;
+  assign \$1332  = \$1326  & \$1331 ;
+  assign \$1333  = | a_ahead;
+  assign \$1334  = \$signal  ^ \$1333 ;
+  assign \$1335  = a_accept & a__payload[613];
+  assign \$1336  = ~ a5_v0;
+  assign \$1337  = \$signal$96  & a_wins5;
+  assign \$1338  = \$1337  & a5_vis;
+  assign \$1339  = \$1336  | \$1338 ;
+  assign \$1340  = ~ \$1339 ;
+  assign \$1341  = a5_v3 & \$1340 ;
+  assign \$1342  = ~ \$1341 ;
+  assign \$1343  = \$1335  & \$1342 ;
+  assign \$1344  = ~ a5_v0;
+  assign \$1345  = \$signal$96  & a_wins5;
+  assign \$1346  = \$1345  & a5_vis;
+  assign \$1347  = \$1344  | \$1346 ;
+  assign \$1348  = \$1347  ? a5_v3 : a5_v2;
+  assign \$1349  = \$1343  & \$1348 ;
+  assign \$1350  = | a_ahead;
+  assign \$1351  = \$signal  ^ \$1350 ;
+  assign \$1352  = ~ b2_v0;
+  assign \$1353  = ~ a_wins5;
+  assign \$1354  = \$signal$96  & \$1353 ;
+  assign \$1355  = \$1354  & b2_vis;
+  assign \$1356  = \$1352  | \$1355 ;
+  assign \$1357  = ~ b2_v0;
+  assign \$1358  = ~ a_wins5;
+  assign \$1359  = \$signal$96  & \$1358 ;
+  assign \$1360  = \$1359  & b2_vis;
+  assign \$1361  = \$1357  | \$1360 ;
+  assign \$1362  = \$1361  ? b2_v1 : b2_v0;
+  assign \$1363  = ~ b2_v0;
+  assign \$1364  = ~ a_wins5;
+  assign \$1365  = \$signal$96  & \$1364 ;
+  assign \$1366  = \$1365  & b2_vis;
+  assign \$1367  = \$1363  | \$1366 ;
+  assign \$1368  = \$1367  ? b2_v2 : b2_v1;
+  assign \$1369  = ~ b2_v0;
+  assign \$1370  = ~ a_wins5;
+  assign \$1371  = \$signal$96  & \$1370 ;
+  assign \$1372  = \$1371  & b2_vis;
+  assign \$1373  = \$1369  | \$1372 ;
+  assign \$1374  = \$1373  ? b2_v3 : b2_v2;
+  assign \$1375  = ~ b2_v0;
+  assign \$1376  = ~ a_wins5;
+  assign \$1377  = \$signal$96  & \$1376 ;
+  assign \$1378  = \$1377  & b2_vis;
+  assign \$1379  = \$1375  | \$1378 ;
+  assign \$1380  = ~ \$1379 ;
+  assign \$1381  = b2_v3 & \$1380 ;
+  assign \$1382  = b_accept & b__payload[610];
+  assign \$1383  = ~ b2_v0;
+  assign \$1384  = ~ a_wins5;
+  assign \$1385  = \$signal$96  & \$1384 ;
+  assign \$1386  = \$1385  & b2_vis;
+  assign \$1387  = \$1383  | \$1386 ;
+  assign \$1388  = \$1387  ? b2_v2 : b2_v1;
+  assign \$1389  = ~ \$1388 ;
+  assign \$1390  = \$1382  & \$1389 ;
+  assign \$1392  = | b_ahead;
+  assign \$1393  = \$signal  ^ \$1392 ;
+  assign \$1394  = b_accept & b__payload[610];
+  assign \$1395  = ~ b2_v0;
+  assign \$1396  = ~ a_wins5;
+  assign \$1397  = \$signal$96  & \$1396 ;
+  assign \$1398  = \$1397  & b2_vis;
+  assign \$1399  = \$1395  | \$1398 ;
+  assign \$1400  = \$1399  ? b2_v3 : b2_v2;
+  assign \$1401  = ~ \$1400 ;
+  assign \$1402  = \$1394  & \$1401 ;
+  assign \$1403  = ~ b2_v0;
+  assign \$1404  = ~ a_wins5;
+  assign \$1405  = \$signal$96  & \$1404 ;
+  assign \$1406  = \$1405  & b2_vis;
+  assign \$1407  = \$1403  | \$1406 ;
+  assign \$1408  = \$1407  ? b2_v2 : b2_v1;
+  assign \$1409  = \$1402  & \$1408 ;
+  assign \$1410  = | b_ahead;
+  assign \$1411  = \$signal  ^ \$1410 ;
+  assign \$1412  = b_accept & b__payload[610];
+  assign \$1413  = ~ b2_v0;
+  assign \$1414  = ~ a_wins5;
+  assign \$1415  = \$signal$96  & \$1414 ;
+  assign \$1416  = \$1415  & b2_vis;
+  assign \$1417  = \$1413  | \$1416 ;
+  assign \$1418  = ~ \$1417 ;
+  assign \$1419  = b2_v3 & \$1418 ;
+  assign \$1420  = ~ \$1419 ;
+  assign \$1421  = \$1412  & \$1420 ;
+  assign \$1422  = ~ b2_v0;
+  assign \$1423  = ~ a_wins5;
+  assign \$1424  = \$signal$96  & \$1423 ;
+  assign \$1425  = \$1424  & b2_vis;
+  assign \$1426  = \$1422  | \$1425 ;
+  assign \$1427  = \$1426  ? b2_v3 : b2_v2;
+  assign \$1428  = \$1421  & \$1427 ;
+  assign \$1429  = | b_ahead;
+  assign \$1430  = \$signal  ^ \$1429 ;
+  assign \$1431  = ~ a5_v0;
+  assign \$1432  = \$signal$96  & a_wins5;
+  assign \$1433  = \$1432  & a5_vis;
+  assign \$1434  = \$1431  | \$1433 ;
+  assign \$1435  = \$signal  ^ \$signal$129 ;
+  assign \$1436  = a5_g1 == \$1435 ;
+  assign \$1437  = a5_v1 & \$1436 ;
+  assign \$1438  = \$signal  ^ \$signal$129 ;
+  assign \$1439  = a5_g0 == \$1438 ;
+  assign \$1440  = a5_v0 & \$1439 ;
+  assign \$1441  = \$1434  ? \$1437  : \$1440 ;
+  assign \$1442  = ~ b2_v0;
+  assign \$1443  = ~ a_wins5;
+  assign \$1444  = \$signal$96  & \$1443 ;
+  assign \$1445  = \$1444  & b2_vis;
+  assign \$1446  = \$1442  | \$1445 ;
+  assign \$1447  = \$signal  ^ \$signal$129 ;
+  assign \$1448  = b2_g1 == \$1447 ;
+  assign \$1449  = b2_v1 & \$1448 ;
+  assign \$1450  = \$signal  ^ \$signal$129 ;
+  assign \$1451  = b2_g0 == \$1450 ;
+  assign \$1452  = b2_v0 & \$1451 ;
+  assign \$1453  = \$1446  ? \$1449  : \$1452 ;
+  assign \$1454  = ~ \$1453 ;
+  assign \$1455  = ~ a5_v0;
+  assign \$1456  = \$signal$96  & a_wins5;
+  assign \$1457  = \$1456  & a5_vis;
+  assign \$1458  = \$1455  | \$1457 ;
+  assign \$1459  = ~ b2_v0;
+  assign \$1460  = ~ a_wins5;
+  assign \$1461  = \$signal$96  & \$1460 ;
+  assign \$1462  = \$1461  & b2_vis;
+  assign \$1463  = \$1459  | \$1462 ;
+  assign \$1464  = a5_e1 <= b2_e1;
+  assign \$1465  = a5_e1 <= b2_e0;
+  assign \$1466  = \$1463  ? \$1464  : \$1465 ;
+  assign \$1467  = ~ b2_v0;
+  assign \$1468  = ~ a_wins5;
+  assign \$1469  = \$signal$96  & \$1468 ;
+  assign \$1470  = \$1469  & b2_vis;
+  assign \$1471  = \$1467  | \$1470 ;
+  assign \$1472  = a5_e0 <= b2_e1;
+  assign \$1473  = a5_e0 <= b2_e0;
+  assign \$1474  = \$1471  ? \$1472  : \$1473 ;
+  assign \$1475  = \$1458  ? \$1466  : \$1474 ;
+  assign \$1476  = \$1454  | \$1475 ;
+  assign \$1477  = ~ b2_v0;
+  assign \$1478  = ~ a_wins5;
+  assign \$1479  = \$signal$96  & \$1478 ;
+  assign \$1480  = \$1479  & b2_vis;
+  assign \$1481  = \$1477  | \$1480 ;
+  assign \$1482  = \$signal  ^ \$signal$129 ;
+  assign \$1483  = b2_g1 == \$1482 ;
+  assign \$1484  = b2_v1 & \$1483 ;
+  assign \$1485  = \$signal  ^ \$signal$129 ;
+  assign \$1486  = b2_g0 == \$1485 ;
+  assign \$1487  = b2_v0 & \$1486 ;
+  assign \$1488  = \$1481  ? \$1484  : \$1487 ;
+  assign \$1489  = ~ \$1488 ;
+  assign \$1490  = \$1441  ? \$1476  : \$1489 ;
+  assign \$1491  = ~ a6_v0;
+  assign \$1492  = \$signal$96  & a_wins6;
+  assign \$1493  = \$1492  & a6_vis;
+  assign \$1494  = \$1491  | \$1493 ;
+  assign \$1495  = ~ a6_v0;
+  assign \$1496  = \$signal$96  & a_wins6;
+  assign \$1497  = \$1496  & a6_vis;
+  assign \$1498  = \$1495  | \$1497 ;
+  assign \$1499  = \$1498  ? a6_v1 : a6_v0;
+  assign \$1500  = ~ a6_v0;
+  assign \$1501  = \$signal$96  & a_wins6;
+  assign \$1502  = \$1501  & a6_vis;
+  assign \$1503  = \$1500  | \$1502 ;
+  assign \$1504  = \$1503  ? a6_v2 : a6_v1;
+  assign \$1505  = ~ a6_v0;
+  assign \$1506  = \$signal$96  & a_wins6;
+  assign \$1507  = \$1506  & a6_vis;
+  assign \$1508  = \$1505  | \$1507 ;
+  assign \$1509  = \$1508  ? a6_v3 : a6_v2;
+  assign \$1510  = ~ a6_v0;
+  assign \$1511  = \$signal$96  & a_wins6;
+  assign \$1512  = \$1511  & a6_vis;
+  assign \$1513  = \$1510  | \$1512 ;
+  assign \$1514  = ~ \$1513 ;
+  assign \$1515  = a6_v3 & \$1514 ;
+  assign \$1516  = a_accept & a__payload[614];
+  assign \$1517  = ~ a6_v0;
+  assign \$1518  = \$signal$96  & a_wins6;
+  assign \$1519  = \$1518  & a6_vis;
+  assign \$1520  = \$1517  | \$1519 ;
+  assign \$1521  = \$1520  ? a6_v2 : a6_v1;
+  assign \$1522  = ~ \$1521 ;
+  assign \$1523  = \$1516  & \$1522 ;
+  assign \$1525  = | a_ahead;
+  assign \$1526  = \$signal  ^ \$1525 ;
+  assign \$1527  = a_accept & a__payload[614];
+  assign \$1528  = ~ a6_v0;
+  assign \$1529  = \$signal$96  & a_wins6;
+  assign \$1530  = \$1529  & a6_vis;
+  assign \$1531  = \$1528  | \$1530 ;
+  assign \$1532  = \$1531  ? a6_v3 : a6_v2;
+  assign \$1533  = ~ \$1532 ;
+  assign \$1534  = \$1527  & \$1533 ;
+  assign \$1535  = ~ a6_v0;
+  assign \$1536  = \$signal$96  & a_wins6;
+  assign \$1537  = \$1536  & a6_vis;
+  assign \$1538  = \$1535  | \$1537 ;
+  assign \$1539  = \$1538  ? a6_v2 : a6_v1;
+  assign \$1540  = \$1534  & \$1539 ;
+  assign \$1541  = | a_ahead;
+  assign \$1542  = \$signal  ^ \$1541 ;
+  assign \$1543  = a_accept & a__payload[614];
+  assign \$1544  = ~ a6_v0;
+  assign \$1545  = \$signal$96  & a_wins6;
+  assign \$1546  = \$1545  & a6_vis;
+  assign \$1547  = \$1544  | \$1546 ;
+  assign \$1548  = ~ \$1547 ;
+  assign \$1549  = a6_v3 & \$1548 ;
+  assign \$1550  = ~ \$1549 ;
+  assign \$1551  = \$1543  & \$1550 ;
+  assign \$1552  = ~ a6_v0;
+  assign \$1553  = \$signal$96  & a_wins6;
+  assign \$1554  = \$1553  & a6_vis;
+  assign \$1555  = \$1552  | \$1554 ;
+  assign \$1556  = \$1555  ? a6_v3 : a6_v2;
+  assign \$1557  = \$1551  & \$1556 ;
+  assign \$1558  = | a_ahead;
+  assign \$1559  = \$signal  ^ \$1558 ;
+  assign \$1560  = ~ b1_v0;
+  assign \$1561  = ~ a_wins6;
+  assign \$1562  = \$signal$96  & \$1561 ;
+  assign \$1563  = \$1562  & b1_vis;
+  assign \$1564  = \$1560  | \$1563 ;
+  assign \$1565  = ~ b1_v0;
+  assign \$1566  = ~ a_wins6;
+  assign \$1567  = \$signal$96  & \$1566 ;
+  assign \$1568  = \$1567  & b1_vis;
+  assign \$1569  = \$1565  | \$1568 ;
+  assign \$1570  = \$1569  ? b1_v1 : b1_v0;
+  assign \$1571  = ~ b1_v0;
+  assign \$1572  = ~ a_wins6;
+  assign \$1573  = \$signal$96  & \$1572 ;
+  assign \$1574  = \$1573  & b1_vis;
+  assign \$1575  = \$1571  | \$1574 ;
+  assign \$1576  = \$1575  ? b1_v2 : b1_v1;
+  assign \$1577  = ~ b1_v0;
+  assign \$1578  = ~ a_wins6;
+  assign \$1579  = \$signal$96  & \$1578 ;
+  assign \$1580  = \$1579  & b1_vis;
+  assign \$1581  = \$1577  | \$1580 ;
+  assign \$1582  = \$1581  ? b1_v3 : b1_v2;
+  assign \$1583  = ~ b1_v0;
+  assign \$1584  = ~ a_wins6;
+  assign \$1585  = \$signal$96  & \$1584 ;
+  assign \$1586  = \$1585  & b1_vis;
+  assign \$1587  = \$1583  | \$1586 ;
+  assign \$1588  = ~ \$1587 ;
+  assign \$1589  = b1_v3 & \$1588 ;
+  assign \$1590  = b_accept & b__payload[609];
+  assign \$1591  = ~ b1_v0;
+  assign \$1592  = ~ a_wins6;
+  assign \$1593  = \$signal$96  & \$1592 ;
+  assign \$1594  = \$1593  & b1_vis;
+  assign \$1595  = \$1591  | \$1594 ;
+  assign \$1596  = \$1595  ? b1_v2 : b1_v1;
+  assign \$1597  = ~ \$1596 ;
+  assign \$1598  = \$1590  & \$1597 ;
+  assign \$1600  = | b_ahead;
+  assign \$1601  = \$signal  ^ \$1600 ;
+  assign \$1602  = b_accept & b__payload[609];
+  assign \$1603  = ~ b1_v0;
+  assign \$1604  = ~ a_wins6;
+  assign \$1605  = \$signal$96  & \$1604 ;
+  assign \$1606  = \$1605  & b1_vis;
+  assign \$1607  = \$1603  | \$1606 ;
+  assign \$1608  = \$1607  ? b1_v3 : b1_v2;
+  assign \$1609  = ~ \$1608 ;
+  assign \$1610  = \$1602  & \$1609 ;
+  assign \$1611  = ~ b1_v0;
+  assign \$1612  = ~ a_wins6;
+  assign \$1613  = \$signal$96  & \$1612 ;
+  assign \$1614  = \$1613  & b1_vis;
+  assign \$1615  = \$1611  | \$1614 ;
+  assign \$1616  = \$1615  ? b1_v2 : b1_v1;
+  assign \$1617  = \$1610  & \$1616 ;
+  assign \$1618  = | b_ahead;
+  assign \$1619  = \$signal  ^ \$1618 ;
+  assign \$1620  = b_accept & b__payload[609];
+  assign \$1621  = ~ b1_v0;
+  assign \$1622  = ~ a_wins6;
+  assign \$1623  = \$signal$96  & \$1622 ;
+  assign \$1624  = \$1623  & b1_vis;
+  assign \$1625  = \$1621  | \$1624 ;
+  assign \$1626  = ~ \$1625 ;
+  assign \$1627  = b1_v3 & \$1626 ;
+  assign \$1628  = ~ \$1627 ;
+  assign \$1629  = \$1620  & \$1628 ;
+  assign \$1630  = ~ b1_v0;
+  assign \$1631  = ~ a_wins6;
+  assign \$1632  = \$signal$96  & \$1631 ;
+  assign \$1633  = \$1632  & b1_vis;
+  assign \$1634  = \$1630  | \$1633 ;
+  assign \$1635  = \$1634  ? b1_v3 : b1_v2;
+  assign \$1636  = \$1629  & \$1635 ;
+  assign \$1637  = | b_ahead;
+  assign \$1638  = \$signal  ^ \$1637 ;
+  assign \$1639  = ~ a6_v0;
+  assign \$1640  = \$signal$96  & a_wins6;
+  assign \$1641  = \$1640  & a6_vis;
+  assign \$1642  = \$1639  | \$1641 ;
+  assign \$1643  = \$signal  ^ \$signal$129 ;
+  assign \$1644  = a6_g1 == \$1643 ;
+  assign \$1645  = a6_v1 & \$1644 ;
+  assign \$1646  = \$signal  ^ \$signal$129 ;
+  assign \$1647  = a6_g0 == \$1646 ;
+  assign \$1648  = a6_v0 & \$1647 ;
+  assign \$1649  = \$1642  ? \$1645  : \$1648 ;
+  assign \$1650  = ~ b1_v0;
+  assign \$1651  = ~ a_wins6;
+  assign \$1652  = \$signal$96  & \$1651 ;
+  assign \$1653  = \$1652  & b1_vis;
+  assign \$1654  = \$1650  | \$1653 ;
+  assign \$1655  = \$signal  ^ \$signal$129 ;
+  assign \$1656  = b1_g1 == \$1655 ;
+  assign \$1657  = b1_v1 & \$1656 ;
+  assign \$1658  = \$signal  ^ \$signal$129 ;
+  assign \$1659  = b1_g0 == \$1658 ;
+  assign \$1660  = b1_v0 & \$1659 ;
+  assign \$1661  = \$1654  ? \$1657  : \$1660 ;
+  assign \$1662  = ~ \$1661 ;
+  assign \$1663  = ~ a6_v0;
+  assign \$1664  = \$signal$96  & a_wins6;
+  assign \$1665  = \$1664  & a6_vis;
+  assign \$1666  = \$1663  | \$1665 ;
+  assign \$1667  = ~ b1_v0;
+  assign \$1668  = ~ a_wins6;
+  assign \$1669  = \$signal$96  & \$1668 ;
+  assign \$1670  = \$1669  & b1_vis;
+  assign \$1671  = \$1667  | \$1670 ;
+  assign \$1672  = a6_e1 <= b1_e1;
+  assign \$1673  = a6_e1 <= b1_e0;
+  assign \$1674  = \$1671  ? \$1672  : \$1673 ;
+  assign \$1675  = ~ b1_v0;
+  assign \$1676  = ~ a_wins6;
+  assign \$1677  = \$signal$96  & \$1676 ;
+  assign \$1678  = \$1677  & b1_vis;
+  assign \$1679  = \$1675  | \$1678 ;
+  assign \$1680  = a6_e0 <= b1_e1;
+  assign \$1681  = a6_e0 <= b1_e0;
+  assign \$1682  = \$1679  ? \$1680  : \$1681 ;
+  assign \$1683  = \$1666  ? \$1674  : \$1682 ;
+  assign \$1684  = \$1662  | \$1683 ;
+  assign \$1685  = ~ b1_v0;
+  assign \$1686  = ~ a_wins6;
+  assign \$1687  = \$signal$96  & \$1686 ;
+  assign \$1688  = \$1687  & b1_vis;
+  assign \$1689  = \$1685  | \$1688 ;
+  assign \$1690  = \$signal  ^ \$signal$129 ;
+  assign \$1691  = b1_g1 == \$1690 ;
+  assign \$1692  = b1_v1 & \$1691 ;
+  assign \$1693  = \$signal  ^ \$signal$129 ;
+  assign \$1694  = b1_g0 == \$1693 ;
+  assign \$1695  = b1_v0 & \$1694 ;
+  assign \$1696  = \$1689  ? \$1692  : \$1695 ;
+  assign \$1697  = ~ \$1696 ;
+  assign \$1698  = \$1649  ? \$1684  : \$1697 ;
+  assign \$1699  = ~ a7_v0;
+  assign \$1700  = \$signal$96  & a_wins7;
+  assign \$1701  = \$1700  & a7_vis;
+  assign \$1702  = \$1699  | \$1701 ;
+  assign \$1703  = ~ a7_v0;
+  assign \$1704  = \$signal$96  & a_wins7;
+  assign \$1705  = \$1704  & a7_vis;
+  assign \$1706  = \$1703  | \$1705 ;
+  assign \$1707  = \$1706  ? a7_v1 : a7_v0;
+  assign \$1708  = ~ a7_v0;
+  assign \$1709  = \$signal$96  & a_wins7;
+  assign \$1710  = \$1709  & a7_vis;
+  assign \$1711  = \$1708  | \$1710 ;
+  assign \$1712  = \$1711  ? a7_v2 : a7_v1;
+  assign \$1713  = ~ a7_v0;
+  assign \$1714  = \$signal$96  & a_wins7;
+  assign \$1715  = \$1714  & a7_vis;
+  assign \$1716  = \$1713  | \$1715 ;
+  assign \$1717  = \$1716  ? a7_v3 : a7_v2;
+  assign \$1718  = ~ a7_v0;
+  assign \$1719  = \$signal$96  & a_wins7;
+  assign \$1720  = \$1719  & a7_vis;
+  assign \$1721  = \$1718  | \$1720 ;
+  assign \$1722  = ~ \$1721 ;
+  assign \$1723  = a7_v3 & \$1722 ;
+  assign \$1724  = a_accept & a__payload[615];
+  assign \$1725  = ~ a7_v0;
+  assign \$1726  = \$signal$96  & a_wins7;
+  assign \$1727  = \$1726  & a7_vis;
+  assign \$1728  = \$1725  | \$1727 ;
+  assign \$1729  = \$1728  ? a7_v2 : a7_v1;
+  assign \$1730  = ~ \$1729 ;
+  assign \$1731  = \$1724  & \$1730 ;
+  assign \$1733  = | a_ahead;
+  assign \$1734  = \$signal  ^ \$1733 ;
+  assign \$1735  = a_accept & a__payload[615];
+  assign \$1736  = ~ a7_v0;
+  assign \$1737  = \$signal$96  & a_wins7;
+  assign \$1738  = \$1737  & a7_vis;
+  assign \$1739  = \$1736  | \$1738 ;
+  assign \$1740  = \$1739  ? a7_v3 : a7_v2;
+  assign \$1741  = ~ \$1740 ;
+  assign \$1742  = \$1735  & \$1741 ;
+  assign \$1743  = ~ a7_v0;
+  assign \$1744  = \$signal$96  & a_wins7;
+  assign \$1745  = \$1744  & a7_vis;
+  assign \$1746  = \$1743  | \$1745 ;
+  assign \$1747  = \$1746  ? a7_v2 : a7_v1;
+  assign \$1748  = \$1742  & \$1747 ;
+  assign \$1749  = | a_ahead;
+  assign \$1750  = \$signal  ^ \$1749 ;
+  assign \$1751  = a_accept & a__payload[615];
+  assign \$1752  = ~ a7_v0;
+  assign \$1753  = \$signal$96  & a_wins7;
+  assign \$1754  = \$1753  & a7_vis;
+  assign \$1755  = \$1752  | \$1754 ;
+  assign \$1756  = ~ \$1755 ;
+  assign \$1757  = a7_v3 & \$1756 ;
+  assign \$1758  = ~ \$1757 ;
+  assign \$1759  = \$1751  & \$1758 ;
+  assign \$1760  = ~ a7_v0;
+  assign \$1761  = \$signal$96  & a_wins7;
+  assign \$1762  = \$1761  & a7_vis;
+  assign \$1763  = \$1760  | \$1762 ;
+  assign \$1764  = \$1763  ? a7_v3 : a7_v2;
+  assign \$1765  = \$1759  & \$1764 ;
+  assign \$1766  = | a_ahead;
+  assign \$1767  = \$signal  ^ \$1766 ;
+  assign \$1768  = ~ b0_v0;
+  assign \$1769  = ~ a_wins7;
+  assign \$1770  = \$signal$96  & \$1769 ;
+  assign \$1771  = \$1770  & b0_vis;
+  assign \$1772  = \$1768  | \$1771 ;
+  assign \$1773  = ~ b0_v0;
+  assign \$1774  = ~ a_wins7;
+  assign \$1775  = \$signal$96  & \$1774 ;
+  assign \$1776  = \$1775  & b0_vis;
+  assign \$1777  = \$1773  | \$1776 ;
+  assign \$1778  = \$1777  ? b0_v1 : b0_v0;
+  assign \$1779  = ~ b0_v0;
+  assign \$1780  = ~ a_wins7;
+  assign \$1781  = \$signal$96  & \$1780 ;
+  assign \$1782  = \$1781  & b0_vis;
+  assign \$1783  = \$1779  | \$1782 ;
+  assign \$1784  = \$1783  ? b0_v2 : b0_v1;
+  assign \$1785  = ~ b0_v0;
+  assign \$1786  = ~ a_wins7;
+  assign \$1787  = \$signal$96  & \$1786 ;
+  assign \$1788  = \$1787  & b0_vis;
+  assign \$1789  = \$1785  | \$1788 ;
+  assign \$1790  = \$1789  ? b0_v3 : b0_v2;
+  assign \$1791  = ~ b0_v0;
+  assign \$1792  = ~ a_wins7;
+  assign \$1793  = \$signal$96  & \$1792 ;
+  assign \$1794  = \$1793  & b0_vis;
+  assign \$1795  = \$1791  | \$1794 ;
+  assign \$1796  = ~ \$1795 ;
+  assign \$1797  = b0_v3 & \$1796 ;
+  assign \$1798  = b_accept & b__payload[608];
+  assign \$1799  = ~ b0_v0;
+  assign \$1800  = ~ a_wins7;
+  assign \$1801  = \$signal$96  & \$1800 ;
+  assign \$1802  = \$1801  & b0_vis;
+  assign \$1803  = \$1799  | \$1802 ;
+  assign \$1804  = \$1803  ? b0_v2 : b0_v1;
+  assign \$1805  = ~ \$1804 ;
+  assign \$1806  = \$1798  & \$1805 ;
+  assign \$1808  = | b_ahead;
+  assign \$1809  = \$signal  ^ \$1808 ;
+  assign \$1810  = b_accept & b__payload[608];
+  assign \$1811  = ~ b0_v0;
+  assign \$1812  = ~ a_wins7;
+  assign \$1813  = \$signal$96  & \$1812 ;
+  assign \$1814  = \$1813  & b0_vis;
+  assign \$1815  = \$1811  | \$1814 ;
+  assign \$1816  = \$1815  ? b0_v3 : b0_v2;
+  assign \$1817  = ~ \$1816 ;
+  assign \$1818  = \$1810  & \$1817 ;
+  assign \$1819  = ~ b0_v0;
+  assign \$1820  = ~ a_wins7;
+  assign \$1821  = \$signal$96  & \$1820 ;
+  assign \$1822  = \$1821  & b0_vis;
+  assign \$1823  = \$1819  | \$1822 ;
+  assign \$1824  = \$1823  ? b0_v2 : b0_v1;
+  assign \$1825  = \$1818  & \$1824 ;
+  assign \$1826  = | b_ahead;
+  assign \$1827  = \$signal  ^ \$1826 ;
+  assign \$1828  = b_accept & b__payload[608];
+  assign \$1829  = ~ b0_v0;
+  assign \$1830  = ~ a_wins7;
+  assign \$1831  = \$signal$96  & \$1830 ;
+  assign \$1832  = \$1831  & b0_vis;
+  assign \$1833  = \$1829  | \$1832 ;
+  assign \$1834  = ~ \$1833 ;
+  assign \$1835  = b0_v3 & \$1834 ;
+  assign \$1836  = ~ \$1835 ;
+  assign \$1837  = \$1828  & \$1836 ;
+  assign \$1838  = ~ b0_v0;
+  assign \$1839  = ~ a_wins7;
+  assign \$1840  = \$signal$96  & \$1839 ;
+  assign \$1841  = \$1840  & b0_vis;
+  assign \$1842  = \$1838  | \$1841 ;
+  assign \$1843  = \$1842  ? b0_v3 : b0_v2;
+  assign \$1844  = \$1837  & \$1843 ;
+  assign \$1845  = | b_ahead;
+  assign \$1846  = \$signal  ^ \$1845 ;
+  assign \$1847  = ~ a7_v0;
+  assign \$1848  = \$signal$96  & a_wins7;
+  assign \$1849  = \$1848  & a7_vis;
+  assign \$1850  = \$1847  | \$1849 ;
+  assign \$1851  = \$signal  ^ \$signal$129 ;
+  assign \$1852  = a7_g1 == \$1851 ;
+  assign \$1853  = a7_v1 & \$1852 ;
+  assign \$1854  = \$signal  ^ \$signal$129 ;
+  assign \$1855  = a7_g0 == \$1854 ;
+  assign \$1856  = a7_v0 & \$1855 ;
+  assign \$1857  = \$1850  ? \$1853  : \$1856 ;
+  assign \$1858  = ~ b0_v0;
+  assign \$1859  = ~ a_wins7;
+  assign \$1860  = \$signal$96  & \$1859 ;
+  assign \$1861  = \$1860  & b0_vis;
+  assign \$1862  = \$1858  | \$1861 ;
+  assign \$1863  = \$signal  ^ \$signal$129 ;
+  assign \$1864  = b0_g1 == \$1863 ;
+  assign \$1865  = b0_v1 & \$1864 ;
+  assign \$1866  = \$signal  ^ \$signal$129 ;
+  assign \$1867  = b0_g0 == \$1866 ;
+  assign \$1868  = b0_v0 & \$1867 ;
+  assign \$1869  = \$1862  ? \$1865  : \$1868 ;
+  assign \$1870  = ~ \$1869 ;
+  assign \$1871  = ~ a7_v0;
+  assign \$1872  = \$signal$96  & a_wins7;
+  assign \$1873  = \$1872  & a7_vis;
+  assign \$1874  = \$1871  | \$1873 ;
+  assign \$1875  = ~ b0_v0;
+  assign \$1876  = ~ a_wins7;
+  assign \$1877  = \$signal$96  & \$1876 ;
+  assign \$1878  = \$1877  & b0_vis;
+  assign \$1879  = \$1875  | \$1878 ;
+  assign \$1880  = a7_e1 <= b0_e1;
+  assign \$1881  = a7_e1 <= b0_e0;
+  assign \$1882  = \$1879  ? \$1880  : \$1881 ;
+  assign \$1883  = ~ b0_v0;
+  assign \$1884  = ~ a_wins7;
+  assign \$1885  = \$signal$96  & \$1884 ;
+  assign \$1886  = \$1885  & b0_vis;
+  assign \$1887  = \$1883  | \$1886 ;
+  assign \$1888  = a7_e0 <= b0_e1;
+  assign \$1889  = a7_e0 <= b0_e0;
+  assign \$1890  = \$1887  ? \$1888  : \$1889 ;
+  assign \$1891  = \$1874  ? \$1882  : \$1890 ;
+  assign \$1892  = \$1870  | \$1891 ;
+  assign \$1893  = ~ b0_v0;
+  assign \$1894  = ~ a_wins7;
+  assign \$1895  = \$signal$96  & \$1894 ;
+  assign \$1896  = \$1895  & b0_vis;
+  assign \$1897  = \$1893  | \$1896 ;
+  assign \$1898  = \$signal  ^ \$signal$129 ;
+  assign \$1899  = b0_g1 == \$1898 ;
+  assign \$1900  = b0_v1 & \$1899 ;
+  assign \$1901  = \$signal  ^ \$signal$129 ;
+  assign \$1902  = b0_g0 == \$1901 ;
+  assign \$1903  = b0_v0 & \$1902 ;
+  assign \$1904  = \$1897  ? \$1900  : \$1903 ;
+  assign \$1905  = ~ \$1904 ;
+  assign \$1906  = \$1857  ? \$1892  : \$1905 ;
+  assign \$1907  = ~ a0_vis;
+  assign \$1908  = ~ b7_vis;
+  assign \$1909  = a_wins0 ? { \$1907 , a0_e0 } : { \$1908 , b7_e0 };
+  assign \$1910  = ~ a1_vis;
+  assign \$1911  = ~ b6_vis;
+  assign \$1912  = a_wins1 ? { \$1910 , a1_e0 } : { \$1911 , b6_e0 };
+  assign \$1913  = ~ a2_vis;
+  assign \$1914  = ~ b5_vis;
+  assign \$1915  = a_wins2 ? { \$1913 , a2_e0 } : { \$1914 , b5_e0 };
+  assign \$1916  = ~ a3_vis;
+  assign \$1917  = ~ b4_vis;
+  assign \$1918  = a_wins3 ? { \$1916 , a3_e0 } : { \$1917 , b4_e0 };
+  assign \$1919  = ~ a4_vis;
+  assign \$1920  = ~ b3_vis;
+  assign \$1921  = a_wins4 ? { \$1919 , a4_e0 } : { \$1920 , b3_e0 };
+  assign \$1922  = ~ a5_vis;
+  assign \$1923  = ~ b2_vis;
+  assign \$1924  = a_wins5 ? { \$1922 , a5_e0 } : { \$1923 , b2_e0 };
+  assign \$1925  = ~ a6_vis;
+  assign \$1926  = ~ b1_vis;
+  assign \$1927  = a_wins6 ? { \$1925 , a6_e0 } : { \$1926 , b1_e0 };
+  assign \$1928  = ~ a7_vis;
+  assign \$1929  = ~ b0_vis;
+  assign \$1930  = a_wins7 ? { \$1928 , a7_e0 } : { \$1929 , b0_e0 };
+  assign \$1931  = winner0[19:0] > winner4[19:0];
+  assign \$1932  = winner0[19:0] == winner4[19:0];
+  assign \$1933  = winner0[39:20] > winner4[39:20];
+  assign \$1934  = winner0[39:20] == winner4[39:20];
+  assign \$1935  = winner0[59:40] > winner4[59:40];
+  assign \$1936  = winner0[59:40] == winner4[59:40];
+  assign \$1937  = winner0[76:60] > winner4[76:60];
+  assign \$1938  = winner0[76:60] == winner4[76:60];
+  assign \$1939  = winner1[19:0] > winner5[19:0];
+  assign \$1940  = winner1[19:0] == winner5[19:0];
+  assign \$1941  = winner1[39:20] > winner5[39:20];
+  assign \$1942  = winner1[39:20] == winner5[39:20];
+  assign \$1943  = winner1[59:40] > winner5[59:40];
+  assign \$1944  = winner1[59:40] == winner5[59:40];
+  assign \$1945  = winner1[76:60] > winner5[76:60];
+  assign \$1946  = winner1[76:60] == winner5[76:60];
+  assign \$1947  = winner2[19:0] > winner6[19:0];
+  assign \$1948  = winner2[19:0] == winner6[19:0];
+  assign \$1949  = winner2[39:20] > winner6[39:20];
+  assign \$1950  = winner2[39:20] == winner6[39:20];
+  assign \$1951  = winner2[59:40] > winner6[59:40];
+  assign \$1952  = winner2[59:40] == winner6[59:40];
+  assign \$1953  = winner2[76:60] > winner6[76:60];
+  assign \$1954  = winner2[76:60] == winner6[76:60];
+  assign \$1955  = winner3[19:0] > winner7[19:0];
+  assign \$1956  = winner3[19:0] == winner7[19:0];
+  assign \$1957  = winner3[39:20] > winner7[39:20];
+  assign \$1958  = winner3[39:20] == winner7[39:20];
+  assign \$1959  = winner3[59:40] > winner7[59:40];
+  assign \$1960  = winner3[59:40] == winner7[59:40];
+  assign \$1961  = winner3[76:60] > winner7[76:60];
+  assign \$1962  = winner3[76:60] == winner7[76:60];
+  assign \$1963  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$1964  = merge0_gt0_1 | \$1963 ;
+  assign \$1965  = merge0_eq0_2 & \$1964 ;
+  assign \$1966  = merge0_gt0_2 | \$1965 ;
+  assign \$1967  = merge0_eq0_3 & \$1966 ;
+  assign \$1968  = merge0_gt0_3 | \$1967 ;
+  assign \$1969  = \$1968  ? merge0_in4 : merge0_in0;
+  assign \$1970  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$1971  = merge0_gt1_1 | \$1970 ;
+  assign \$1972  = merge0_eq1_2 & \$1971 ;
+  assign \$1973  = merge0_gt1_2 | \$1972 ;
+  assign \$1974  = merge0_eq1_3 & \$1973 ;
+  assign \$1975  = merge0_gt1_3 | \$1974 ;
+  assign \$1976  = \$1975  ? merge0_in5 : merge0_in1;
+  assign \$1977  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$1978  = merge0_gt2_1 | \$1977 ;
+  assign \$1979  = merge0_eq2_2 & \$1978 ;
+  assign \$1980  = merge0_gt2_2 | \$1979 ;
+  assign \$1981  = merge0_eq2_3 & \$1980 ;
+  assign \$1982  = merge0_gt2_3 | \$1981 ;
+  assign \$1983  = \$1982  ? merge0_in6 : merge0_in2;
+  assign \$1984  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$1985  = merge0_gt3_1 | \$1984 ;
+  assign \$1986  = merge0_eq3_2 & \$1985 ;
+  assign \$1987  = merge0_gt3_2 | \$1986 ;
+  assign \$1988  = merge0_eq3_3 & \$1987 ;
+  assign \$1989  = merge0_gt3_3 | \$1988 ;
+  assign \$1990  = \$1989  ? merge0_in7 : merge0_in3;
+  assign \$1991  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$1992  = merge0_gt0_1 | \$1991 ;
+  assign \$1993  = merge0_eq0_2 & \$1992 ;
+  assign \$1994  = merge0_gt0_2 | \$1993 ;
+  assign \$1995  = merge0_eq0_3 & \$1994 ;
+  assign \$1996  = merge0_gt0_3 | \$1995 ;
+  assign \$1997  = \$1996  ? merge0_in0 : merge0_in4;
+  assign \$1998  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$1999  = merge0_gt1_1 | \$1998 ;
+  assign \$2000  = merge0_eq1_2 & \$1999 ;
+  assign \$2001  = merge0_gt1_2 | \$2000 ;
+  assign \$2002  = merge0_eq1_3 & \$2001 ;
+  assign \$2003  = merge0_gt1_3 | \$2002 ;
+  assign \$2004  = \$2003  ? merge0_in1 : merge0_in5;
+  assign \$2005  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2006  = merge0_gt2_1 | \$2005 ;
+  assign \$2007  = merge0_eq2_2 & \$2006 ;
+  assign \$2008  = merge0_gt2_2 | \$2007 ;
+  assign \$2009  = merge0_eq2_3 & \$2008 ;
+  assign \$2010  = merge0_gt2_3 | \$2009 ;
+  assign \$2011  = \$2010  ? merge0_in2 : merge0_in6;
+  assign \$2012  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2013  = merge0_gt3_1 | \$2012 ;
+  assign \$2014  = merge0_eq3_2 & \$2013 ;
+  assign \$2015  = merge0_gt3_2 | \$2014 ;
+  assign \$2016  = merge0_eq3_3 & \$2015 ;
+  assign \$2017  = merge0_gt3_3 | \$2016 ;
+  assign \$2018  = \$2017  ? merge0_in3 : merge0_in7;
+  assign \$2019  = merge0_lane0[19:0] > merge0_lane2[19:0];
+  assign \$2020  = merge0_lane0[19:0] == merge0_lane2[19:0];
+  assign \$2021  = merge0_lane0[39:20] > merge0_lane2[39:20];
+  assign \$2022  = merge0_lane0[39:20] == merge0_lane2[39:20];
+  assign \$2023  = merge0_lane0[59:40] > merge0_lane2[59:40];
+  assign \$2024  = merge0_lane0[59:40] == merge0_lane2[59:40];
+  assign \$2025  = merge0_lane0[76:60] > merge0_lane2[76:60];
+  assign \$2026  = merge0_lane0[76:60] == merge0_lane2[76:60];
+  assign \$2027  = merge0_lane1[19:0] > merge0_lane3[19:0];
+  assign \$2028  = merge0_lane1[19:0] == merge0_lane3[19:0];
+  assign \$2029  = merge0_lane1[39:20] > merge0_lane3[39:20];
+  assign \$2030  = merge0_lane1[39:20] == merge0_lane3[39:20];
+  assign \$2031  = merge0_lane1[59:40] > merge0_lane3[59:40];
+  assign \$2032  = merge0_lane1[59:40] == merge0_lane3[59:40];
+  assign \$2033  = merge0_lane1[76:60] > merge0_lane3[76:60];
+  assign \$2034  = merge0_lane1[76:60] == merge0_lane3[76:60];
+  assign \$2035  = merge0_lane4[19:0] > merge0_lane6[19:0];
+  assign \$2036  = merge0_lane4[19:0] == merge0_lane6[19:0];
+  assign \$2037  = merge0_lane4[39:20] > merge0_lane6[39:20];
+  assign \$2038  = merge0_lane4[39:20] == merge0_lane6[39:20];
+  assign \$2039  = merge0_lane4[59:40] > merge0_lane6[59:40];
+  assign \$2040  = merge0_lane4[59:40] == merge0_lane6[59:40];
+  assign \$2041  = merge0_lane4[76:60] > merge0_lane6[76:60];
+  assign \$2042  = merge0_lane4[76:60] == merge0_lane6[76:60];
+  assign \$2043  = merge0_lane5[19:0] > merge0_lane7[19:0];
+  assign \$2044  = merge0_lane5[19:0] == merge0_lane7[19:0];
+  assign \$2045  = merge0_lane5[39:20] > merge0_lane7[39:20];
+  assign \$2046  = merge0_lane5[39:20] == merge0_lane7[39:20];
+  assign \$2047  = merge0_lane5[59:40] > merge0_lane7[59:40];
+  assign \$2048  = merge0_lane5[59:40] == merge0_lane7[59:40];
+  assign \$2049  = merge0_lane5[76:60] > merge0_lane7[76:60];
+  assign \$2050  = merge0_lane5[76:60] == merge0_lane7[76:60];
+  assign \$2051  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2052  = merge1_gt0_1 | \$2051 ;
+  assign \$2053  = merge1_eq0_2 & \$2052 ;
+  assign \$2054  = merge1_gt0_2 | \$2053 ;
+  assign \$2055  = merge1_eq0_3 & \$2054 ;
+  assign \$2056  = merge1_gt0_3 | \$2055 ;
+  assign \$2057  = \$2056  ? merge1_in2 : merge1_in0;
+  assign \$2058  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2059  = merge1_gt1_1 | \$2058 ;
+  assign \$2060  = merge1_eq1_2 & \$2059 ;
+  assign \$2061  = merge1_gt1_2 | \$2060 ;
+  assign \$2062  = merge1_eq1_3 & \$2061 ;
+  assign \$2063  = merge1_gt1_3 | \$2062 ;
+  assign \$2064  = \$2063  ? merge1_in3 : merge1_in1;
+  assign \$2065  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2066  = merge1_gt0_1 | \$2065 ;
+  assign \$2067  = merge1_eq0_2 & \$2066 ;
+  assign \$2068  = merge1_gt0_2 | \$2067 ;
+  assign \$2069  = merge1_eq0_3 & \$2068 ;
+  assign \$2070  = merge1_gt0_3 | \$2069 ;
+  assign \$2071  = \$2070  ? merge1_in0 : merge1_in2;
+  assign \$2072  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2073  = merge1_gt1_1 | \$2072 ;
+  assign \$2074  = merge1_eq1_2 & \$2073 ;
+  assign \$2075  = merge1_gt1_2 | \$2074 ;
+  assign \$2076  = merge1_eq1_3 & \$2075 ;
+  assign \$2077  = merge1_gt1_3 | \$2076 ;
+  assign \$2078  = \$2077  ? merge1_in1 : merge1_in3;
+  assign \$2079  = merge1_eq4_1 & merge1_gt4_0;
+  assign \$2080  = merge1_gt4_1 | \$2079 ;
+  assign \$2081  = merge1_eq4_2 & \$2080 ;
+  assign \$2082  = merge1_gt4_2 | \$2081 ;
+  assign \$2083  = merge1_eq4_3 & \$2082 ;
+  assign \$2084  = merge1_gt4_3 | \$2083 ;
+  assign \$2085  = \$2084  ? merge1_in6 : merge1_in4;
+  assign \$2086  = merge1_eq5_1 & merge1_gt5_0;
+  assign \$2087  = merge1_gt5_1 | \$2086 ;
+  assign \$2088  = merge1_eq5_2 & \$2087 ;
+  assign \$2089  = merge1_gt5_2 | \$2088 ;
+  assign \$2090  = merge1_eq5_3 & \$2089 ;
+  assign \$2091  = merge1_gt5_3 | \$2090 ;
+  assign \$2092  = \$2091  ? merge1_in7 : merge1_in5;
+  assign \$2093  = merge1_eq4_1 & merge1_gt4_0;
+  assign \$2094  = merge1_gt4_1 | \$2093 ;
+  assign \$2095  = merge1_eq4_2 & \$2094 ;
+  assign \$2096  = merge1_gt4_2 | \$2095 ;
+  assign \$2097  = merge1_eq4_3 & \$2096 ;
+  assign \$2098  = merge1_gt4_3 | \$2097 ;
+  assign \$2099  = \$2098  ? merge1_in4 : merge1_in6;
+  assign \$2100  = merge1_eq5_1 & merge1_gt5_0;
+  assign \$2101  = merge1_gt5_1 | \$2100 ;
+  assign \$2102  = merge1_eq5_2 & \$2101 ;
+  assign \$2103  = merge1_gt5_2 | \$2102 ;
+  assign \$2104  = merge1_eq5_3 & \$2103 ;
+  assign \$2105  = merge1_gt5_3 | \$2104 ;
+  assign \$2106  = \$2105  ? merge1_in5 : merge1_in7;
+  assign \$2107  = merge1_lane0[19:0] > merge1_lane1[19:0];
+  assign \$2108  = merge1_lane0[19:0] == merge1_lane1[19:0];
+  assign \$2109  = merge1_lane0[39:20] > merge1_lane1[39:20];
+  assign \$2110  = merge1_lane0[39:20] == merge1_lane1[39:20];
+  assign \$2111  = merge1_lane0[59:40] > merge1_lane1[59:40];
+  assign \$2112  = merge1_lane0[59:40] == merge1_lane1[59:40];
+  assign \$2113  = merge1_lane0[76:60] > merge1_lane1[76:60];
+  assign \$2114  = merge1_lane0[76:60] == merge1_lane1[76:60];
+  assign \$2115  = merge1_lane2[19:0] > merge1_lane3[19:0];
+  assign \$2116  = merge1_lane2[19:0] == merge1_lane3[19:0];
+  assign \$2117  = merge1_lane2[39:20] > merge1_lane3[39:20];
+  assign \$2118  = merge1_lane2[39:20] == merge1_lane3[39:20];
+  assign \$2119  = merge1_lane2[59:40] > merge1_lane3[59:40];
+  assign \$2120  = merge1_lane2[59:40] == merge1_lane3[59:40];
+  assign \$2121  = merge1_lane2[76:60] > merge1_lane3[76:60];
+  assign \$2122  = merge1_lane2[76:60] == merge1_lane3[76:60];
+  assign \$2123  = merge1_lane4[19:0] > merge1_lane5[19:0];
+  assign \$2124  = merge1_lane4[19:0] == merge1_lane5[19:0];
+  assign \$2125  = merge1_lane4[39:20] > merge1_lane5[39:20];
+  assign \$2126  = merge1_lane4[39:20] == merge1_lane5[39:20];
+  assign \$2127  = merge1_lane4[59:40] > merge1_lane5[59:40];
+  assign \$2128  = merge1_lane4[59:40] == merge1_lane5[59:40];
+  assign \$2129  = merge1_lane4[76:60] > merge1_lane5[76:60];
+  assign \$2130  = merge1_lane4[76:60] == merge1_lane5[76:60];
+  assign \$2131  = merge1_lane6[19:0] > merge1_lane7[19:0];
+  assign \$2132  = merge1_lane6[19:0] == merge1_lane7[19:0];
+  assign \$2133  = merge1_lane6[39:20] > merge1_lane7[39:20];
+  assign \$2134  = merge1_lane6[39:20] == merge1_lane7[39:20];
+  assign \$2135  = merge1_lane6[59:40] > merge1_lane7[59:40];
+  assign \$2136  = merge1_lane6[59:40] == merge1_lane7[59:40];
+  assign \$2137  = merge1_lane6[76:60] > merge1_lane7[76:60];
+  assign \$2138  = merge1_lane6[76:60] == merge1_lane7[76:60];
+  assign \$2139  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2140  = merge2_gt0_1 | \$2139 ;
+  assign \$2141  = merge2_eq0_2 & \$2140 ;
+  assign \$2142  = merge2_gt0_2 | \$2141 ;
+  assign \$2143  = merge2_eq0_3 & \$2142 ;
+  assign \$2144  = merge2_gt0_3 | \$2143 ;
+  assign \$2145  = \$2144  ? merge2_in1 : merge2_in0;
+  assign \$2146  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2147  = merge2_gt0_1 | \$2146 ;
+  assign \$2148  = merge2_eq0_2 & \$2147 ;
+  assign \$2149  = merge2_gt0_2 | \$2148 ;
+  assign \$2150  = merge2_eq0_3 & \$2149 ;
+  assign \$2151  = merge2_gt0_3 | \$2150 ;
+  assign \$2152  = \$2151  ? merge2_in0 : merge2_in1;
+  assign \$2153  = merge2_eq2_1 & merge2_gt2_0;
+  assign \$2154  = merge2_gt2_1 | \$2153 ;
+  assign \$2155  = merge2_eq2_2 & \$2154 ;
+  assign \$2156  = merge2_gt2_2 | \$2155 ;
+  assign \$2157  = merge2_eq2_3 & \$2156 ;
+  assign \$2158  = merge2_gt2_3 | \$2157 ;
+  assign \$2159  = \$2158  ? merge2_in3 : merge2_in2;
+  assign \$2160  = merge2_eq2_1 & merge2_gt2_0;
+  assign \$2161  = merge2_gt2_1 | \$2160 ;
+  assign \$2162  = merge2_eq2_2 & \$2161 ;
+  assign \$2163  = merge2_gt2_2 | \$2162 ;
+  assign \$2164  = merge2_eq2_3 & \$2163 ;
+  assign \$2165  = merge2_gt2_3 | \$2164 ;
+  assign \$2166  = \$2165  ? merge2_in2 : merge2_in3;
+  assign \$2167  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2168  = merge2_gt4_1 | \$2167 ;
+  assign \$2169  = merge2_eq4_2 & \$2168 ;
+  assign \$2170  = merge2_gt4_2 | \$2169 ;
+  assign \$2171  = merge2_eq4_3 & \$2170 ;
+  assign \$2172  = merge2_gt4_3 | \$2171 ;
+  assign \$2173  = \$2172  ? merge2_in5 : merge2_in4;
+  assign \$2174  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2175  = merge2_gt4_1 | \$2174 ;
+  assign \$2176  = merge2_eq4_2 & \$2175 ;
+  assign \$2177  = merge2_gt4_2 | \$2176 ;
+  assign \$2178  = merge2_eq4_3 & \$2177 ;
+  assign \$2179  = merge2_gt4_3 | \$2178 ;
+  assign \$2180  = \$2179  ? merge2_in4 : merge2_in5;
+  assign \$2181  = merge2_eq6_1 & merge2_gt6_0;
+  assign \$2182  = merge2_gt6_1 | \$2181 ;
+  assign \$2183  = merge2_eq6_2 & \$2182 ;
+  assign \$2184  = merge2_gt6_2 | \$2183 ;
+  assign \$2185  = merge2_eq6_3 & \$2184 ;
+  assign \$2186  = merge2_gt6_3 | \$2185 ;
+  assign \$2187  = \$2186  ? merge2_in7 : merge2_in6;
+  assign \$2188  = merge2_eq6_1 & merge2_gt6_0;
+  assign \$2189  = merge2_gt6_1 | \$2188 ;
+  assign \$2190  = merge2_eq6_2 & \$2189 ;
+  assign \$2191  = merge2_gt6_2 | \$2190 ;
+  assign \$2192  = merge2_eq6_3 & \$2191 ;
+  assign \$2193  = merge2_gt6_3 | \$2192 ;
+  assign \$2194  = \$2193  ? merge2_in6 : merge2_in7;
   always @(posedge clk)
-    merged__valid <= \$131 ;
+    stage0_valid <= \$2195 ;
   always @(posedge clk)
-    started <= \$132 ;
+    stage1_valid <= \$2196 ;
   always @(posedge clk)
-    a_done <= \$133 ;
+    stage2_valid <= \$2197 ;
   always @(posedge clk)
-    b_done <= \$134 ;
+    stage3_valid <= \$2198 ;
   always @(posedge clk)
-    held0 <= \$135 ;
+    stage4_valid <= \$2199 ;
   always @(posedge clk)
-    held1 <= \$136 ;
+    stage5_valid <= \$2200 ;
   always @(posedge clk)
-    held2 <= \$137 ;
+    merged__valid <= \$2201 ;
   always @(posedge clk)
-    held3 <= \$138 ;
+    a_ahead <= \$2202 ;
   always @(posedge clk)
-    held4 <= \$139 ;
+    b_ahead <= \$2203 ;
   always @(posedge clk)
-    held5 <= \$140 ;
+    \$signal$130  <= \$2204 ;
   always @(posedge clk)
-    held6 <= \$141 ;
+    cnt_next <= \$2205 ;
   always @(posedge clk)
-    held7 <= \$142 ;
+    \$signal  <= \$2206 ;
   always @(posedge clk)
-    merged__payload <= \$143 ;
+    a0_e0 <= \$2207 ;
   always @(posedge clk)
-    flush <= \$144 ;
+    a0_e1 <= \$2208 ;
+  always @(posedge clk)
+    a0_e2 <= \$2209 ;
+  always @(posedge clk)
+    a0_g0 <= \$2210 ;
+  always @(posedge clk)
+    a0_g1 <= \$2211 ;
+  always @(posedge clk)
+    a0_g2 <= \$2212 ;
+  always @(posedge clk)
+    a0_v0 <= \$2213 ;
+  always @(posedge clk)
+    a0_v1 <= \$2214 ;
+  always @(posedge clk)
+    a0_v2 <= \$2215 ;
+  always @(posedge clk)
+    a0_v3 <= \$2216 ;
+  always @(posedge clk)
+    a0_e3 <= \$2217 ;
+  always @(posedge clk)
+    a0_g3 <= \$2218 ;
+  always @(posedge clk)
+    b7_e0 <= \$2219 ;
+  always @(posedge clk)
+    b7_e1 <= \$2220 ;
+  always @(posedge clk)
+    b7_e2 <= \$2221 ;
+  always @(posedge clk)
+    b7_g0 <= \$2222 ;
+  always @(posedge clk)
+    b7_g1 <= \$2223 ;
+  always @(posedge clk)
+    b7_g2 <= \$2224 ;
+  always @(posedge clk)
+    b7_v0 <= \$2225 ;
+  always @(posedge clk)
+    b7_v1 <= \$2226 ;
+  always @(posedge clk)
+    b7_v2 <= \$2227 ;
+  always @(posedge clk)
+    b7_v3 <= \$2228 ;
+  always @(posedge clk)
+    b7_e3 <= \$2229 ;
+  always @(posedge clk)
+    b7_g3 <= \$2230 ;
+  always @(posedge clk)
+    a_wins0 <= \$2231 ;
+  always @(posedge clk)
+    a1_e0 <= \$2232 ;
+  always @(posedge clk)
+    a1_e1 <= \$2233 ;
+  always @(posedge clk)
+    a1_e2 <= \$2234 ;
+  always @(posedge clk)
+    a1_g0 <= \$2235 ;
+  always @(posedge clk)
+    a1_g1 <= \$2236 ;
+  always @(posedge clk)
+    a1_g2 <= \$2237 ;
+  always @(posedge clk)
+    a1_v0 <= \$2238 ;
+  always @(posedge clk)
+    a1_v1 <= \$2239 ;
+  always @(posedge clk)
+    a1_v2 <= \$2240 ;
+  always @(posedge clk)
+    a1_v3 <= \$2241 ;
+  always @(posedge clk)
+    a1_e3 <= \$2242 ;
+  always @(posedge clk)
+    a1_g3 <= \$2243 ;
+  always @(posedge clk)
+    b6_e0 <= \$2244 ;
+  always @(posedge clk)
+    b6_e1 <= \$2245 ;
+  always @(posedge clk)
+    b6_e2 <= \$2246 ;
+  always @(posedge clk)
+    b6_g0 <= \$2247 ;
+  always @(posedge clk)
+    b6_g1 <= \$2248 ;
+  always @(posedge clk)
+    b6_g2 <= \$2249 ;
+  always @(posedge clk)
+    b6_v0 <= \$2250 ;
+  always @(posedge clk)
+    b6_v1 <= \$2251 ;
+  always @(posedge clk)
+    b6_v2 <= \$2252 ;
+  always @(posedge clk)
+    b6_v3 <= \$2253 ;
+  always @(posedge clk)
+    b6_e3 <= \$2254 ;
+  always @(posedge clk)
+    b6_g3 <= \$2255 ;
+  always @(posedge clk)
+    a_wins1 <= \$2256 ;
+  always @(posedge clk)
+    a2_e0 <= \$2257 ;
+  always @(posedge clk)
+    a2_e1 <= \$2258 ;
+  always @(posedge clk)
+    a2_e2 <= \$2259 ;
+  always @(posedge clk)
+    a2_g0 <= \$2260 ;
+  always @(posedge clk)
+    a2_g1 <= \$2261 ;
+  always @(posedge clk)
+    a2_g2 <= \$2262 ;
+  always @(posedge clk)
+    a2_v0 <= \$2263 ;
+  always @(posedge clk)
+    a2_v1 <= \$2264 ;
+  always @(posedge clk)
+    a2_v2 <= \$2265 ;
+  always @(posedge clk)
+    a2_v3 <= \$2266 ;
+  always @(posedge clk)
+    a2_e3 <= \$2267 ;
+  always @(posedge clk)
+    a2_g3 <= \$2268 ;
+  always @(posedge clk)
+    b5_e0 <= \$2269 ;
+  always @(posedge clk)
+    b5_e1 <= \$2270 ;
+  always @(posedge clk)
+    b5_e2 <= \$2271 ;
+  always @(posedge clk)
+    b5_g0 <= \$2272 ;
+  always @(posedge clk)
+    b5_g1 <= \$2273 ;
+  always @(posedge clk)
+    b5_g2 <= \$2274 ;
+  always @(posedge clk)
+    b5_v0 <= \$2275 ;
+  always @(posedge clk)
+    b5_v1 <= \$2276 ;
+  always @(posedge clk)
+    b5_v2 <= \$2277 ;
+  always @(posedge clk)
+    b5_v3 <= \$2278 ;
+  always @(posedge clk)
+    b5_e3 <= \$2279 ;
+  always @(posedge clk)
+    b5_g3 <= \$2280 ;
+  always @(posedge clk)
+    a_wins2 <= \$2281 ;
+  always @(posedge clk)
+    a3_e0 <= \$2282 ;
+  always @(posedge clk)
+    a3_e1 <= \$2283 ;
+  always @(posedge clk)
+    a3_e2 <= \$2284 ;
+  always @(posedge clk)
+    a3_g0 <= \$2285 ;
+  always @(posedge clk)
+    a3_g1 <= \$2286 ;
+  always @(posedge clk)
+    a3_g2 <= \$2287 ;
+  always @(posedge clk)
+    a3_v0 <= \$2288 ;
+  always @(posedge clk)
+    a3_v1 <= \$2289 ;
+  always @(posedge clk)
+    a3_v2 <= \$2290 ;
+  always @(posedge clk)
+    a3_v3 <= \$2291 ;
+  always @(posedge clk)
+    a3_e3 <= \$2292 ;
+  always @(posedge clk)
+    a3_g3 <= \$2293 ;
+  always @(posedge clk)
+    b4_e0 <= \$2294 ;
+  always @(posedge clk)
+    b4_e1 <= \$2295 ;
+  always @(posedge clk)
+    b4_e2 <= \$2296 ;
+  always @(posedge clk)
+    b4_g0 <= \$2297 ;
+  always @(posedge clk)
+    b4_g1 <= \$2298 ;
+  always @(posedge clk)
+    b4_g2 <= \$2299 ;
+  always @(posedge clk)
+    b4_v0 <= \$2300 ;
+  always @(posedge clk)
+    b4_v1 <= \$2301 ;
+  always @(posedge clk)
+    b4_v2 <= \$2302 ;
+  always @(posedge clk)
+    b4_v3 <= \$2303 ;
+  always @(posedge clk)
+    b4_e3 <= \$2304 ;
+  always @(posedge clk)
+    b4_g3 <= \$2305 ;
+  always @(posedge clk)
+    a_wins3 <= \$2306 ;
+  always @(posedge clk)
+    a4_e0 <= \$2307 ;
+  always @(posedge clk)
+    a4_e1 <= \$2308 ;
+  always @(posedge clk)
+    a4_e2 <= \$2309 ;
+  always @(posedge clk)
+    a4_g0 <= \$2310 ;
+  always @(posedge clk)
+    a4_g1 <= \$2311 ;
+  always @(posedge clk)
+    a4_g2 <= \$2312 ;
+  always @(posedge clk)
+    a4_v0 <= \$2313 ;
+  always @(posedge clk)
+    a4_v1 <= \$2314 ;
+  always @(posedge clk)
+    a4_v2 <= \$2315 ;
+  always @(posedge clk)
+    a4_v3 <= \$2316 ;
+  always @(posedge clk)
+    a4_e3 <= \$2317 ;
+  always @(posedge clk)
+    a4_g3 <= \$2318 ;
+  always @(posedge clk)
+    b3_e0 <= \$2319 ;
+  always @(posedge clk)
+    b3_e1 <= \$2320 ;
+  always @(posedge clk)
+    b3_e2 <= \$2321 ;
+  always @(posedge clk)
+    b3_g0 <= \$2322 ;
+  always @(posedge clk)
+    b3_g1 <= \$2323 ;
+  always @(posedge clk)
+    b3_g2 <= \$2324 ;
+  always @(posedge clk)
+    b3_v0 <= \$2325 ;
+  always @(posedge clk)
+    b3_v1 <= \$2326 ;
+  always @(posedge clk)
+    b3_v2 <= \$2327 ;
+  always @(posedge clk)
+    b3_v3 <= \$2328 ;
+  always @(posedge clk)
+    b3_e3 <= \$2329 ;
+  always @(posedge clk)
+    b3_g3 <= \$2330 ;
+  always @(posedge clk)
+    a_wins4 <= \$2331 ;
+  always @(posedge clk)
+    a5_e0 <= \$2332 ;
+  always @(posedge clk)
+    a5_e1 <= \$2333 ;
+  always @(posedge clk)
+    a5_e2 <= \$2334 ;
+  always @(posedge clk)
+    a5_g0 <= \$2335 ;
+  always @(posedge clk)
+    a5_g1 <= \$2336 ;
+  always @(posedge clk)
+    a5_g2 <= \$2337 ;
+  always @(posedge clk)
+    a5_v0 <= \$2338 ;
+  always @(posedge clk)
+    a5_v1 <= \$2339 ;
+  always @(posedge clk)
+    a5_v2 <= \$2340 ;
+  always @(posedge clk)
+    a5_v3 <= \$2341 ;
+  always @(posedge clk)
+    a5_e3 <= \$2342 ;
+  always @(posedge clk)
+    a5_g3 <= \$2343 ;
+  always @(posedge clk)
+    b2_e0 <= \$2344 ;
+  always @(posedge clk)
+    b2_e1 <= \$2345 ;
+  always @(posedge clk)
+    b2_e2 <= \$2346 ;
+  always @(posedge clk)
+    b2_g0 <= \$2347 ;
+  always @(posedge clk)
+    b2_g1 <= \$2348 ;
+  always @(posedge clk)
+    b2_g2 <= \$2349 ;
+  always @(posedge clk)
+    b2_v0 <= \$2350 ;
+  always @(posedge clk)
+    b2_v1 <= \$2351 ;
+  always @(posedge clk)
+    b2_v2 <= \$2352 ;
+  always @(posedge clk)
+    b2_v3 <= \$2353 ;
+  always @(posedge clk)
+    b2_e3 <= \$2354 ;
+  always @(posedge clk)
+    b2_g3 <= \$2355 ;
+  always @(posedge clk)
+    a_wins5 <= \$2356 ;
+  always @(posedge clk)
+    a6_e0 <= \$2357 ;
+  always @(posedge clk)
+    a6_e1 <= \$2358 ;
+  always @(posedge clk)
+    a6_e2 <= \$2359 ;
+  always @(posedge clk)
+    a6_g0 <= \$2360 ;
+  always @(posedge clk)
+    a6_g1 <= \$2361 ;
+  always @(posedge clk)
+    a6_g2 <= \$2362 ;
+  always @(posedge clk)
+    a6_v0 <= \$2363 ;
+  always @(posedge clk)
+    a6_v1 <= \$2364 ;
+  always @(posedge clk)
+    a6_v2 <= \$2365 ;
+  always @(posedge clk)
+    a6_v3 <= \$2366 ;
+  always @(posedge clk)
+    a6_e3 <= \$2367 ;
+  always @(posedge clk)
+    a6_g3 <= \$2368 ;
+  always @(posedge clk)
+    b1_e0 <= \$2369 ;
+  always @(posedge clk)
+    b1_e1 <= \$2370 ;
+  always @(posedge clk)
+    b1_e2 <= \$2371 ;
+  always @(posedge clk)
+    b1_g0 <= \$2372 ;
+  always @(posedge clk)
+    b1_g1 <= \$2373 ;
+  always @(posedge clk)
+    b1_g2 <= \$2374 ;
+  always @(posedge clk)
+    b1_v0 <= \$2375 ;
+  always @(posedge clk)
+    b1_v1 <= \$2376 ;
+  always @(posedge clk)
+    b1_v2 <= \$2377 ;
+  always @(posedge clk)
+    b1_v3 <= \$2378 ;
+  always @(posedge clk)
+    b1_e3 <= \$2379 ;
+  always @(posedge clk)
+    b1_g3 <= \$2380 ;
+  always @(posedge clk)
+    a_wins6 <= \$2381 ;
+  always @(posedge clk)
+    a7_e0 <= \$2382 ;
+  always @(posedge clk)
+    a7_e1 <= \$2383 ;
+  always @(posedge clk)
+    a7_e2 <= \$2384 ;
+  always @(posedge clk)
+    a7_g0 <= \$2385 ;
+  always @(posedge clk)
+    a7_g1 <= \$2386 ;
+  always @(posedge clk)
+    a7_g2 <= \$2387 ;
+  always @(posedge clk)
+    a7_v0 <= \$2388 ;
+  always @(posedge clk)
+    a7_v1 <= \$2389 ;
+  always @(posedge clk)
+    a7_v2 <= \$2390 ;
+  always @(posedge clk)
+    a7_v3 <= \$2391 ;
+  always @(posedge clk)
+    a7_e3 <= \$2392 ;
+  always @(posedge clk)
+    a7_g3 <= \$2393 ;
+  always @(posedge clk)
+    b0_e0 <= \$2394 ;
+  always @(posedge clk)
+    b0_e1 <= \$2395 ;
+  always @(posedge clk)
+    b0_e2 <= \$2396 ;
+  always @(posedge clk)
+    b0_g0 <= \$2397 ;
+  always @(posedge clk)
+    b0_g1 <= \$2398 ;
+  always @(posedge clk)
+    b0_g2 <= \$2399 ;
+  always @(posedge clk)
+    b0_v0 <= \$2400 ;
+  always @(posedge clk)
+    b0_v1 <= \$2401 ;
+  always @(posedge clk)
+    b0_v2 <= \$2402 ;
+  always @(posedge clk)
+    b0_v3 <= \$2403 ;
+  always @(posedge clk)
+    b0_e3 <= \$2404 ;
+  always @(posedge clk)
+    b0_g3 <= \$2405 ;
+  always @(posedge clk)
+    a_wins7 <= \$2406 ;
+  always @(posedge clk)
+    winner0 <= \$2407 ;
+  always @(posedge clk)
+    winner1 <= \$2408 ;
+  always @(posedge clk)
+    winner2 <= \$2409 ;
+  always @(posedge clk)
+    winner3 <= \$2410 ;
+  always @(posedge clk)
+    winner4 <= \$2411 ;
+  always @(posedge clk)
+    winner5 <= \$2412 ;
+  always @(posedge clk)
+    winner6 <= \$2413 ;
+  always @(posedge clk)
+    winner7 <= \$2414 ;
+  always @(posedge clk)
+    s0_last <= \$2415 ;
+  always @(posedge clk)
+    merge0_in0 <= \$2416 ;
+  always @(posedge clk)
+    merge0_in1 <= \$2417 ;
+  always @(posedge clk)
+    merge0_in2 <= \$2418 ;
+  always @(posedge clk)
+    merge0_in3 <= \$2419 ;
+  always @(posedge clk)
+    merge0_in4 <= \$2420 ;
+  always @(posedge clk)
+    merge0_in5 <= \$2421 ;
+  always @(posedge clk)
+    merge0_in6 <= \$2422 ;
+  always @(posedge clk)
+    merge0_in7 <= \$2423 ;
+  always @(posedge clk)
+    merge0_in_last <= \$2424 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$2425 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$2426 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$2427 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$2428 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$2429 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$2430 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$2431 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$2432 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$2433 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$2434 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$2435 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$2436 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$2437 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$2438 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$2439 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$2440 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$2441 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$2442 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$2443 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$2444 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$2445 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$2446 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$2447 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$2448 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$2449 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$2450 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$2451 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$2452 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$2453 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$2454 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$2455 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$2456 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$2457 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$2458 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$2459 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$2460 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$2461 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$2462 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$2463 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$2464 ;
+  always @(posedge clk)
+    merge0_last <= \$2465 ;
+  always @(posedge clk)
+    merge1_in0 <= \$2466 ;
+  always @(posedge clk)
+    merge1_in1 <= \$2467 ;
+  always @(posedge clk)
+    merge1_in2 <= \$2468 ;
+  always @(posedge clk)
+    merge1_in3 <= \$2469 ;
+  always @(posedge clk)
+    merge1_in4 <= \$2470 ;
+  always @(posedge clk)
+    merge1_in5 <= \$2471 ;
+  always @(posedge clk)
+    merge1_in6 <= \$2472 ;
+  always @(posedge clk)
+    merge1_in7 <= \$2473 ;
+  always @(posedge clk)
+    merge1_in_last <= \$2474 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$2475 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$2476 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$2477 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$2478 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$2479 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$2480 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$2481 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$2482 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$2483 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$2484 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$2485 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$2486 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$2487 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$2488 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$2489 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$2490 ;
+  always @(posedge clk)
+    merge1_gt4_0 <= \$2491 ;
+  always @(posedge clk)
+    merge1_eq4_0 <= \$2492 ;
+  always @(posedge clk)
+    merge1_gt4_1 <= \$2493 ;
+  always @(posedge clk)
+    merge1_eq4_1 <= \$2494 ;
+  always @(posedge clk)
+    merge1_gt4_2 <= \$2495 ;
+  always @(posedge clk)
+    merge1_eq4_2 <= \$2496 ;
+  always @(posedge clk)
+    merge1_gt4_3 <= \$2497 ;
+  always @(posedge clk)
+    merge1_eq4_3 <= \$2498 ;
+  always @(posedge clk)
+    merge1_gt5_0 <= \$2499 ;
+  always @(posedge clk)
+    merge1_eq5_0 <= \$2500 ;
+  always @(posedge clk)
+    merge1_gt5_1 <= \$2501 ;
+  always @(posedge clk)
+    merge1_eq5_1 <= \$2502 ;
+  always @(posedge clk)
+    merge1_gt5_2 <= \$2503 ;
+  always @(posedge clk)
+    merge1_eq5_2 <= \$2504 ;
+  always @(posedge clk)
+    merge1_gt5_3 <= \$2505 ;
+  always @(posedge clk)
+    merge1_eq5_3 <= \$2506 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$2507 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$2508 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$2509 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$2510 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$2511 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$2512 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$2513 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$2514 ;
+  always @(posedge clk)
+    merge1_last <= \$2515 ;
+  always @(posedge clk)
+    merge2_in0 <= \$2516 ;
+  always @(posedge clk)
+    merge2_in1 <= \$2517 ;
+  always @(posedge clk)
+    merge2_in2 <= \$2518 ;
+  always @(posedge clk)
+    merge2_in3 <= \$2519 ;
+  always @(posedge clk)
+    merge2_in4 <= \$2520 ;
+  always @(posedge clk)
+    merge2_in5 <= \$2521 ;
+  always @(posedge clk)
+    merge2_in6 <= \$2522 ;
+  always @(posedge clk)
+    merge2_in7 <= \$2523 ;
+  always @(posedge clk)
+    merge2_in_last <= \$2524 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$2525 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$2526 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$2527 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$2528 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$2529 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$2530 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$2531 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$2532 ;
+  always @(posedge clk)
+    merge2_gt2_0 <= \$2533 ;
+  always @(posedge clk)
+    merge2_eq2_0 <= \$2534 ;
+  always @(posedge clk)
+    merge2_gt2_1 <= \$2535 ;
+  always @(posedge clk)
+    merge2_eq2_1 <= \$2536 ;
+  always @(posedge clk)
+    merge2_gt2_2 <= \$2537 ;
+  always @(posedge clk)
+    merge2_eq2_2 <= \$2538 ;
+  always @(posedge clk)
+    merge2_gt2_3 <= \$2539 ;
+  always @(posedge clk)
+    merge2_eq2_3 <= \$2540 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$2541 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$2542 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$2543 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$2544 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$2545 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$2546 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$2547 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$2548 ;
+  always @(posedge clk)
+    merge2_gt6_0 <= \$2549 ;
+  always @(posedge clk)
+    merge2_eq6_0 <= \$2550 ;
+  always @(posedge clk)
+    merge2_gt6_1 <= \$2551 ;
+  always @(posedge clk)
+    merge2_eq6_1 <= \$2552 ;
+  always @(posedge clk)
+    merge2_gt6_2 <= \$2553 ;
+  always @(posedge clk)
+    merge2_eq6_2 <= \$2554 ;
+  always @(posedge clk)
+    merge2_gt6_3 <= \$2555 ;
+  always @(posedge clk)
+    merge2_eq6_3 <= \$2556 ;
+  always @(posedge clk)
+    merge2_lane0 <= \$2557 ;
+  always @(posedge clk)
+    merge2_lane1 <= \$2558 ;
+  always @(posedge clk)
+    merge2_lane2 <= \$2559 ;
+  always @(posedge clk)
+    merge2_lane3 <= \$2560 ;
+  always @(posedge clk)
+    merge2_lane4 <= \$2561 ;
+  always @(posedge clk)
+    merge2_lane5 <= \$2562 ;
+  always @(posedge clk)
+    merge2_lane6 <= \$2563 ;
+  always @(posedge clk)
+    merge2_lane7 <= \$2564 ;
+  always @(posedge clk)
+    merge2_last <= \$2565 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = merged__valid;
-    if (merged__ready) begin
-      \$131  = 1'h0;
-    end
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-      end else begin
-        \$131  = 1'h1;
-      end
-    end
-    if (\$122 ) begin
-      \$131  = 1'h1;
+    \$2195  = stage0_valid;
+    if (stage0_load) begin
+      \$2195  = \$signal$96 ;
+    end else if (stage1_load) begin
+      \$2195  = 1'h0;
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$2195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = started;
-    if (step) begin
-      \$132  = 1'h1;
-      if (\final ) begin
-        if (upper_l2_0[76]) begin
-          \$132  = 1'h0;
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$132  = 1'h0;
+    \$2196  = stage1_valid;
+    if (stage1_load) begin
+      \$2196  = stage0_valid;
+    end else if (stage2_load) begin
+      \$2196  = 1'h0;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$2196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = a_done;
-    if (step) begin
-      if (\$107 ) begin
-        \$133  = 1'h1;
-      end
-      if (\final ) begin
-        if (upper_l2_0[76]) begin
-          \$133  = 1'h0;
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$133  = 1'h0;
+    \$2197  = stage2_valid;
+    if (stage2_load) begin
+      \$2197  = stage1_valid;
+    end else if (stage3_load) begin
+      \$2197  = 1'h0;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$2197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = b_done;
-    if (step) begin
-      if (\$109 ) begin
-        \$134  = 1'h1;
-      end
-      if (\final ) begin
-        if (upper_l2_0[76]) begin
-          \$134  = 1'h0;
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$134  = 1'h0;
+    \$2198  = stage3_valid;
+    if (stage3_load) begin
+      \$2198  = stage2_valid;
+    end else if (stage4_load) begin
+      \$2198  = 1'h0;
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$2198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = held0;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$135  = beat0;
-      end else begin
-        \$135  = upper_l2_0;
-      end
+    \$2199  = stage4_valid;
+    if (stage4_load) begin
+      \$2199  = stage3_valid;
+    end else if (stage5_load) begin
+      \$2199  = 1'h0;
     end
     if (rst) begin
-      \$135  = 77'h00000000000000000000;
+      \$2199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = held1;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$136  = beat1;
-      end else begin
-        \$136  = upper_l2_1;
-      end
+    \$2200  = stage5_valid;
+    if (stage5_load) begin
+      \$2200  = stage4_valid;
+    end else if (stage6_load) begin
+      \$2200  = 1'h0;
     end
     if (rst) begin
-      \$136  = 77'h00000000000000000000;
+      \$2200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = held2;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$137  = beat2;
-      end else begin
-        \$137  = upper_l2_2;
-      end
+    \$2201  = merged__valid;
+    if (stage6_load) begin
+      \$2201  = stage5_valid;
     end
     if (rst) begin
-      \$137  = 77'h00000000000000000000;
+      \$2201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = held3;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$138  = beat3;
-      end else begin
-        \$138  = upper_l2_3;
-      end
+    \$2202  = a_ahead;
+    if (\$192 ) begin
+      \$2202  = \$196 [1:0];
+    end else if (\$195 ) begin
+      \$2202  = \$197 [1:0];
     end
     if (rst) begin
-      \$138  = 77'h00000000000000000000;
+      \$2202  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = held4;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$139  = beat4;
-      end else begin
-        \$139  = upper_l2_4;
-      end
+    \$2203  = b_ahead;
+    if (\$200 ) begin
+      \$2203  = \$204 [1:0];
+    end else if (\$203 ) begin
+      \$2203  = \$205 [1:0];
     end
     if (rst) begin
-      \$139  = 77'h00000000000000000000;
+      \$2203  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = held5;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$140  = beat5;
-      end else begin
-        \$140  = upper_l2_5;
-      end
+    (* full_case = 32'd1 *)
+    if (\$signal$129 ) begin
+      \$2204  = \$217 [6:0];
+    end else begin
+      \$2204  = \$230 [6:0];
     end
     if (rst) begin
-      \$140  = 77'h00000000000000000000;
+      \$2204  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = held6;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$141  = beat6;
-      end else begin
-        \$141  = upper_l2_6;
-      end
+    (* full_case = 32'd1 *)
+    if (\$signal$129 ) begin
+      \$2205  = 7'h00;
+    end else begin
+      \$2205  = \$242 [6:0];
     end
     if (rst) begin
-      \$141  = 77'h00000000000000000000;
+      \$2205  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = held7;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$142  = beat7;
-      end else begin
-        \$142  = upper_l2_7;
-      end
+    \$2206  = \$signal ;
+    if (\$signal$129 ) begin
+      \$2206  = \$218 ;
     end
     if (rst) begin
-      \$142  = 77'h00000000000000000000;
+      \$2206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = merged__payload;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-      end else begin
-        \$143 [616] = \$111 ;
-        \$143 [75:56] = lower_l2_0[19:0];
-        \$143 [55:0] = lower_l2_0[75:20];
-        \$143 [608] = \$112 ;
-        \$143 [151:132] = lower_l2_1[19:0];
-        \$143 [131:76] = lower_l2_1[75:20];
-        \$143 [609] = \$113 ;
-        \$143 [227:208] = lower_l2_2[19:0];
-        \$143 [207:152] = lower_l2_2[75:20];
-        \$143 [610] = \$114 ;
-        \$143 [303:284] = lower_l2_3[19:0];
-        \$143 [283:228] = lower_l2_3[75:20];
-        \$143 [611] = \$115 ;
-        \$143 [379:360] = lower_l2_4[19:0];
-        \$143 [359:304] = lower_l2_4[75:20];
-        \$143 [612] = \$116 ;
-        \$143 [455:436] = lower_l2_5[19:0];
-        \$143 [435:380] = lower_l2_5[75:20];
-        \$143 [613] = \$117 ;
-        \$143 [531:512] = lower_l2_6[19:0];
-        \$143 [511:456] = lower_l2_6[75:20];
-        \$143 [614] = \$118 ;
-        \$143 [607:588] = lower_l2_7[19:0];
-        \$143 [587:532] = lower_l2_7[75:20];
-        \$143 [615] = \$119 ;
-      end
-    end
-    if (\$122 ) begin
-      \$143 [616] = 1'h1;
-      \$143 [75:56] = held0[19:0];
-      \$143 [55:0] = held0[75:20];
-      \$143 [608] = \$123 ;
-      \$143 [151:132] = held1[19:0];
-      \$143 [131:76] = held1[75:20];
-      \$143 [609] = \$124 ;
-      \$143 [227:208] = held2[19:0];
-      \$143 [207:152] = held2[75:20];
-      \$143 [610] = \$125 ;
-      \$143 [303:284] = held3[19:0];
-      \$143 [283:228] = held3[75:20];
-      \$143 [611] = \$126 ;
-      \$143 [379:360] = held4[19:0];
-      \$143 [359:304] = held4[75:20];
-      \$143 [612] = \$127 ;
-      \$143 [455:436] = held5[19:0];
-      \$143 [435:380] = held5[75:20];
-      \$143 [613] = \$128 ;
-      \$143 [531:512] = held6[19:0];
-      \$143 [511:456] = held6[75:20];
-      \$143 [614] = \$129 ;
-      \$143 [607:588] = held7[19:0];
-      \$143 [587:532] = held7[75:20];
-      \$143 [615] = \$130 ;
+    \$2207  = a0_e0;
+    if (\$246 ) begin
+      \$2207  = a0_e1;
     end
     if (rst) begin
-      \$143  = 617'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$2207  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = flush;
-    if (step) begin
-      if (\final ) begin
-        (* full_case = 32'd1 *)
-        if (upper_l2_0[76]) begin
-        end else begin
-          \$144  = 1'h1;
-        end
-      end
+    \$2208  = a0_e1;
+    if (\$246 ) begin
+      \$2208  = a0_e2;
     end
-    if (\$122 ) begin
-      \$144  = 1'h0;
+    if (\$276 ) begin
+      \$2208  = { a__payload[55:0], a__payload[75:56] };
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$2208  = 76'h0000000000000000000;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2209  = a0_e2;
+    if (\$246 ) begin
+      \$2209  = a0_e3;
+    end
+    if (\$292 ) begin
+      \$2209  = { a__payload[55:0], a__payload[75:56] };
+    end
+    if (rst) begin
+      \$2209  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2210  = a0_g0;
+    if (\$246 ) begin
+      \$2210  = a0_g1;
+    end
+    if (rst) begin
+      \$2210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2211  = a0_g1;
+    if (\$246 ) begin
+      \$2211  = a0_g2;
+    end
+    if (\$276 ) begin
+      \$2211  = \$278 ;
+    end
+    if (rst) begin
+      \$2211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2212  = a0_g2;
+    if (\$246 ) begin
+      \$2212  = a0_g3;
+    end
+    if (\$292 ) begin
+      \$2212  = \$294 ;
+    end
+    if (rst) begin
+      \$2212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2213  = \$251 ;
+    if (rst) begin
+      \$2213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2214  = \$256 ;
+    if (\$276 ) begin
+      \$2214  = 1'h1;
+    end
+    if (rst) begin
+      \$2214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2215  = \$261 ;
+    if (\$292 ) begin
+      \$2215  = 1'h1;
+    end
+    if (rst) begin
+      \$2215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2216  = \$267 ;
+    if (\$309 ) begin
+      \$2216  = 1'h1;
+    end
+    if (rst) begin
+      \$2216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2217  = a0_e3;
+    if (\$309 ) begin
+      \$2217  = { a__payload[55:0], a__payload[75:56] };
+    end
+    if (rst) begin
+      \$2217  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2218  = a0_g3;
+    if (\$309 ) begin
+      \$2218  = \$311 ;
+    end
+    if (rst) begin
+      \$2218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2219  = b7_e0;
+    if (\$316 ) begin
+      \$2219  = b7_e1;
+    end
+    if (rst) begin
+      \$2219  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2220  = b7_e1;
+    if (\$316 ) begin
+      \$2220  = b7_e2;
+    end
+    if (\$351 ) begin
+      \$2220  = { b__payload[587:532], b__payload[607:588] };
+    end
+    if (rst) begin
+      \$2220  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2221  = b7_e2;
+    if (\$316 ) begin
+      \$2221  = b7_e3;
+    end
+    if (\$369 ) begin
+      \$2221  = { b__payload[587:532], b__payload[607:588] };
+    end
+    if (rst) begin
+      \$2221  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2222  = b7_g0;
+    if (\$316 ) begin
+      \$2222  = b7_g1;
+    end
+    if (rst) begin
+      \$2222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2223  = b7_g1;
+    if (\$316 ) begin
+      \$2223  = b7_g2;
+    end
+    if (\$351 ) begin
+      \$2223  = \$353 ;
+    end
+    if (rst) begin
+      \$2223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2224  = b7_g2;
+    if (\$316 ) begin
+      \$2224  = b7_g3;
+    end
+    if (\$369 ) begin
+      \$2224  = \$371 ;
+    end
+    if (rst) begin
+      \$2224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2225  = \$322 ;
+    if (rst) begin
+      \$2225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2226  = \$328 ;
+    if (\$351 ) begin
+      \$2226  = 1'h1;
+    end
+    if (rst) begin
+      \$2226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2227  = \$334 ;
+    if (\$369 ) begin
+      \$2227  = 1'h1;
+    end
+    if (rst) begin
+      \$2227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2228  = \$341 ;
+    if (\$388 ) begin
+      \$2228  = 1'h1;
+    end
+    if (rst) begin
+      \$2228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2229  = b7_e3;
+    if (\$388 ) begin
+      \$2229  = { b__payload[587:532], b__payload[607:588] };
+    end
+    if (rst) begin
+      \$2229  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2230  = b7_g3;
+    if (\$388 ) begin
+      \$2230  = \$390 ;
+    end
+    if (rst) begin
+      \$2230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2231  = \$450 ;
+    if (rst) begin
+      \$2231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2232  = a1_e0;
+    if (\$454 ) begin
+      \$2232  = a1_e1;
+    end
+    if (rst) begin
+      \$2232  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2233  = a1_e1;
+    if (\$454 ) begin
+      \$2233  = a1_e2;
+    end
+    if (\$484 ) begin
+      \$2233  = { a__payload[131:76], a__payload[151:132] };
+    end
+    if (rst) begin
+      \$2233  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2234  = a1_e2;
+    if (\$454 ) begin
+      \$2234  = a1_e3;
+    end
+    if (\$500 ) begin
+      \$2234  = { a__payload[131:76], a__payload[151:132] };
+    end
+    if (rst) begin
+      \$2234  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2235  = a1_g0;
+    if (\$454 ) begin
+      \$2235  = a1_g1;
+    end
+    if (rst) begin
+      \$2235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2236  = a1_g1;
+    if (\$454 ) begin
+      \$2236  = a1_g2;
+    end
+    if (\$484 ) begin
+      \$2236  = \$486 ;
+    end
+    if (rst) begin
+      \$2236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2237  = a1_g2;
+    if (\$454 ) begin
+      \$2237  = a1_g3;
+    end
+    if (\$500 ) begin
+      \$2237  = \$502 ;
+    end
+    if (rst) begin
+      \$2237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2238  = \$459 ;
+    if (rst) begin
+      \$2238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2239  = \$464 ;
+    if (\$484 ) begin
+      \$2239  = 1'h1;
+    end
+    if (rst) begin
+      \$2239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2240  = \$469 ;
+    if (\$500 ) begin
+      \$2240  = 1'h1;
+    end
+    if (rst) begin
+      \$2240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2241  = \$475 ;
+    if (\$517 ) begin
+      \$2241  = 1'h1;
+    end
+    if (rst) begin
+      \$2241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2242  = a1_e3;
+    if (\$517 ) begin
+      \$2242  = { a__payload[131:76], a__payload[151:132] };
+    end
+    if (rst) begin
+      \$2242  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2243  = a1_g3;
+    if (\$517 ) begin
+      \$2243  = \$519 ;
+    end
+    if (rst) begin
+      \$2243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2244  = b6_e0;
+    if (\$524 ) begin
+      \$2244  = b6_e1;
+    end
+    if (rst) begin
+      \$2244  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2245  = b6_e1;
+    if (\$524 ) begin
+      \$2245  = b6_e2;
+    end
+    if (\$559 ) begin
+      \$2245  = { b__payload[511:456], b__payload[531:512] };
+    end
+    if (rst) begin
+      \$2245  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2246  = b6_e2;
+    if (\$524 ) begin
+      \$2246  = b6_e3;
+    end
+    if (\$577 ) begin
+      \$2246  = { b__payload[511:456], b__payload[531:512] };
+    end
+    if (rst) begin
+      \$2246  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2247  = b6_g0;
+    if (\$524 ) begin
+      \$2247  = b6_g1;
+    end
+    if (rst) begin
+      \$2247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2248  = b6_g1;
+    if (\$524 ) begin
+      \$2248  = b6_g2;
+    end
+    if (\$559 ) begin
+      \$2248  = \$561 ;
+    end
+    if (rst) begin
+      \$2248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2249  = b6_g2;
+    if (\$524 ) begin
+      \$2249  = b6_g3;
+    end
+    if (\$577 ) begin
+      \$2249  = \$579 ;
+    end
+    if (rst) begin
+      \$2249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2250  = \$530 ;
+    if (rst) begin
+      \$2250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2251  = \$536 ;
+    if (\$559 ) begin
+      \$2251  = 1'h1;
+    end
+    if (rst) begin
+      \$2251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2252  = \$542 ;
+    if (\$577 ) begin
+      \$2252  = 1'h1;
+    end
+    if (rst) begin
+      \$2252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2253  = \$549 ;
+    if (\$596 ) begin
+      \$2253  = 1'h1;
+    end
+    if (rst) begin
+      \$2253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2254  = b6_e3;
+    if (\$596 ) begin
+      \$2254  = { b__payload[511:456], b__payload[531:512] };
+    end
+    if (rst) begin
+      \$2254  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2255  = b6_g3;
+    if (\$596 ) begin
+      \$2255  = \$598 ;
+    end
+    if (rst) begin
+      \$2255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2256  = \$658 ;
+    if (rst) begin
+      \$2256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2257  = a2_e0;
+    if (\$662 ) begin
+      \$2257  = a2_e1;
+    end
+    if (rst) begin
+      \$2257  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2258  = a2_e1;
+    if (\$662 ) begin
+      \$2258  = a2_e2;
+    end
+    if (\$692 ) begin
+      \$2258  = { a__payload[207:152], a__payload[227:208] };
+    end
+    if (rst) begin
+      \$2258  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2259  = a2_e2;
+    if (\$662 ) begin
+      \$2259  = a2_e3;
+    end
+    if (\$708 ) begin
+      \$2259  = { a__payload[207:152], a__payload[227:208] };
+    end
+    if (rst) begin
+      \$2259  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2260  = a2_g0;
+    if (\$662 ) begin
+      \$2260  = a2_g1;
+    end
+    if (rst) begin
+      \$2260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2261  = a2_g1;
+    if (\$662 ) begin
+      \$2261  = a2_g2;
+    end
+    if (\$692 ) begin
+      \$2261  = \$694 ;
+    end
+    if (rst) begin
+      \$2261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2262  = a2_g2;
+    if (\$662 ) begin
+      \$2262  = a2_g3;
+    end
+    if (\$708 ) begin
+      \$2262  = \$710 ;
+    end
+    if (rst) begin
+      \$2262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2263  = \$667 ;
+    if (rst) begin
+      \$2263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2264  = \$672 ;
+    if (\$692 ) begin
+      \$2264  = 1'h1;
+    end
+    if (rst) begin
+      \$2264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2265  = \$677 ;
+    if (\$708 ) begin
+      \$2265  = 1'h1;
+    end
+    if (rst) begin
+      \$2265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2266  = \$683 ;
+    if (\$725 ) begin
+      \$2266  = 1'h1;
+    end
+    if (rst) begin
+      \$2266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2267  = a2_e3;
+    if (\$725 ) begin
+      \$2267  = { a__payload[207:152], a__payload[227:208] };
+    end
+    if (rst) begin
+      \$2267  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2268  = a2_g3;
+    if (\$725 ) begin
+      \$2268  = \$727 ;
+    end
+    if (rst) begin
+      \$2268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2269  = b5_e0;
+    if (\$732 ) begin
+      \$2269  = b5_e1;
+    end
+    if (rst) begin
+      \$2269  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2270  = b5_e1;
+    if (\$732 ) begin
+      \$2270  = b5_e2;
+    end
+    if (\$767 ) begin
+      \$2270  = { b__payload[435:380], b__payload[455:436] };
+    end
+    if (rst) begin
+      \$2270  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2271  = b5_e2;
+    if (\$732 ) begin
+      \$2271  = b5_e3;
+    end
+    if (\$785 ) begin
+      \$2271  = { b__payload[435:380], b__payload[455:436] };
+    end
+    if (rst) begin
+      \$2271  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2272  = b5_g0;
+    if (\$732 ) begin
+      \$2272  = b5_g1;
+    end
+    if (rst) begin
+      \$2272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2273  = b5_g1;
+    if (\$732 ) begin
+      \$2273  = b5_g2;
+    end
+    if (\$767 ) begin
+      \$2273  = \$769 ;
+    end
+    if (rst) begin
+      \$2273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2274  = b5_g2;
+    if (\$732 ) begin
+      \$2274  = b5_g3;
+    end
+    if (\$785 ) begin
+      \$2274  = \$787 ;
+    end
+    if (rst) begin
+      \$2274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2275  = \$738 ;
+    if (rst) begin
+      \$2275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2276  = \$744 ;
+    if (\$767 ) begin
+      \$2276  = 1'h1;
+    end
+    if (rst) begin
+      \$2276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2277  = \$750 ;
+    if (\$785 ) begin
+      \$2277  = 1'h1;
+    end
+    if (rst) begin
+      \$2277  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2278  = \$757 ;
+    if (\$804 ) begin
+      \$2278  = 1'h1;
+    end
+    if (rst) begin
+      \$2278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2279  = b5_e3;
+    if (\$804 ) begin
+      \$2279  = { b__payload[435:380], b__payload[455:436] };
+    end
+    if (rst) begin
+      \$2279  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2280  = b5_g3;
+    if (\$804 ) begin
+      \$2280  = \$806 ;
+    end
+    if (rst) begin
+      \$2280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2281  = \$866 ;
+    if (rst) begin
+      \$2281  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2282  = a3_e0;
+    if (\$870 ) begin
+      \$2282  = a3_e1;
+    end
+    if (rst) begin
+      \$2282  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2283  = a3_e1;
+    if (\$870 ) begin
+      \$2283  = a3_e2;
+    end
+    if (\$900 ) begin
+      \$2283  = { a__payload[283:228], a__payload[303:284] };
+    end
+    if (rst) begin
+      \$2283  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2284  = a3_e2;
+    if (\$870 ) begin
+      \$2284  = a3_e3;
+    end
+    if (\$916 ) begin
+      \$2284  = { a__payload[283:228], a__payload[303:284] };
+    end
+    if (rst) begin
+      \$2284  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2285  = a3_g0;
+    if (\$870 ) begin
+      \$2285  = a3_g1;
+    end
+    if (rst) begin
+      \$2285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2286  = a3_g1;
+    if (\$870 ) begin
+      \$2286  = a3_g2;
+    end
+    if (\$900 ) begin
+      \$2286  = \$902 ;
+    end
+    if (rst) begin
+      \$2286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2287  = a3_g2;
+    if (\$870 ) begin
+      \$2287  = a3_g3;
+    end
+    if (\$916 ) begin
+      \$2287  = \$918 ;
+    end
+    if (rst) begin
+      \$2287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2288  = \$875 ;
+    if (rst) begin
+      \$2288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2289  = \$880 ;
+    if (\$900 ) begin
+      \$2289  = 1'h1;
+    end
+    if (rst) begin
+      \$2289  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2290  = \$885 ;
+    if (\$916 ) begin
+      \$2290  = 1'h1;
+    end
+    if (rst) begin
+      \$2290  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2291  = \$891 ;
+    if (\$933 ) begin
+      \$2291  = 1'h1;
+    end
+    if (rst) begin
+      \$2291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2292  = a3_e3;
+    if (\$933 ) begin
+      \$2292  = { a__payload[283:228], a__payload[303:284] };
+    end
+    if (rst) begin
+      \$2292  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2293  = a3_g3;
+    if (\$933 ) begin
+      \$2293  = \$935 ;
+    end
+    if (rst) begin
+      \$2293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2294  = b4_e0;
+    if (\$940 ) begin
+      \$2294  = b4_e1;
+    end
+    if (rst) begin
+      \$2294  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2295  = b4_e1;
+    if (\$940 ) begin
+      \$2295  = b4_e2;
+    end
+    if (\$975 ) begin
+      \$2295  = { b__payload[359:304], b__payload[379:360] };
+    end
+    if (rst) begin
+      \$2295  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2296  = b4_e2;
+    if (\$940 ) begin
+      \$2296  = b4_e3;
+    end
+    if (\$993 ) begin
+      \$2296  = { b__payload[359:304], b__payload[379:360] };
+    end
+    if (rst) begin
+      \$2296  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2297  = b4_g0;
+    if (\$940 ) begin
+      \$2297  = b4_g1;
+    end
+    if (rst) begin
+      \$2297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2298  = b4_g1;
+    if (\$940 ) begin
+      \$2298  = b4_g2;
+    end
+    if (\$975 ) begin
+      \$2298  = \$977 ;
+    end
+    if (rst) begin
+      \$2298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2299  = b4_g2;
+    if (\$940 ) begin
+      \$2299  = b4_g3;
+    end
+    if (\$993 ) begin
+      \$2299  = \$995 ;
+    end
+    if (rst) begin
+      \$2299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2300  = \$946 ;
+    if (rst) begin
+      \$2300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2301  = \$952 ;
+    if (\$975 ) begin
+      \$2301  = 1'h1;
+    end
+    if (rst) begin
+      \$2301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2302  = \$958 ;
+    if (\$993 ) begin
+      \$2302  = 1'h1;
+    end
+    if (rst) begin
+      \$2302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2303  = \$965 ;
+    if (\$1012 ) begin
+      \$2303  = 1'h1;
+    end
+    if (rst) begin
+      \$2303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2304  = b4_e3;
+    if (\$1012 ) begin
+      \$2304  = { b__payload[359:304], b__payload[379:360] };
+    end
+    if (rst) begin
+      \$2304  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2305  = b4_g3;
+    if (\$1012 ) begin
+      \$2305  = \$1014 ;
+    end
+    if (rst) begin
+      \$2305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2306  = \$1074 ;
+    if (rst) begin
+      \$2306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2307  = a4_e0;
+    if (\$1078 ) begin
+      \$2307  = a4_e1;
+    end
+    if (rst) begin
+      \$2307  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2308  = a4_e1;
+    if (\$1078 ) begin
+      \$2308  = a4_e2;
+    end
+    if (\$1108 ) begin
+      \$2308  = { a__payload[359:304], a__payload[379:360] };
+    end
+    if (rst) begin
+      \$2308  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2309  = a4_e2;
+    if (\$1078 ) begin
+      \$2309  = a4_e3;
+    end
+    if (\$1124 ) begin
+      \$2309  = { a__payload[359:304], a__payload[379:360] };
+    end
+    if (rst) begin
+      \$2309  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2310  = a4_g0;
+    if (\$1078 ) begin
+      \$2310  = a4_g1;
+    end
+    if (rst) begin
+      \$2310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2311  = a4_g1;
+    if (\$1078 ) begin
+      \$2311  = a4_g2;
+    end
+    if (\$1108 ) begin
+      \$2311  = \$1110 ;
+    end
+    if (rst) begin
+      \$2311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2312  = a4_g2;
+    if (\$1078 ) begin
+      \$2312  = a4_g3;
+    end
+    if (\$1124 ) begin
+      \$2312  = \$1126 ;
+    end
+    if (rst) begin
+      \$2312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2313  = \$1083 ;
+    if (rst) begin
+      \$2313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2314  = \$1088 ;
+    if (\$1108 ) begin
+      \$2314  = 1'h1;
+    end
+    if (rst) begin
+      \$2314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2315  = \$1093 ;
+    if (\$1124 ) begin
+      \$2315  = 1'h1;
+    end
+    if (rst) begin
+      \$2315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2316  = \$1099 ;
+    if (\$1141 ) begin
+      \$2316  = 1'h1;
+    end
+    if (rst) begin
+      \$2316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2317  = a4_e3;
+    if (\$1141 ) begin
+      \$2317  = { a__payload[359:304], a__payload[379:360] };
+    end
+    if (rst) begin
+      \$2317  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2318  = a4_g3;
+    if (\$1141 ) begin
+      \$2318  = \$1143 ;
+    end
+    if (rst) begin
+      \$2318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2319  = b3_e0;
+    if (\$1148 ) begin
+      \$2319  = b3_e1;
+    end
+    if (rst) begin
+      \$2319  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2320  = b3_e1;
+    if (\$1148 ) begin
+      \$2320  = b3_e2;
+    end
+    if (\$1183 ) begin
+      \$2320  = { b__payload[283:228], b__payload[303:284] };
+    end
+    if (rst) begin
+      \$2320  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2321  = b3_e2;
+    if (\$1148 ) begin
+      \$2321  = b3_e3;
+    end
+    if (\$1201 ) begin
+      \$2321  = { b__payload[283:228], b__payload[303:284] };
+    end
+    if (rst) begin
+      \$2321  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2322  = b3_g0;
+    if (\$1148 ) begin
+      \$2322  = b3_g1;
+    end
+    if (rst) begin
+      \$2322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2323  = b3_g1;
+    if (\$1148 ) begin
+      \$2323  = b3_g2;
+    end
+    if (\$1183 ) begin
+      \$2323  = \$1185 ;
+    end
+    if (rst) begin
+      \$2323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2324  = b3_g2;
+    if (\$1148 ) begin
+      \$2324  = b3_g3;
+    end
+    if (\$1201 ) begin
+      \$2324  = \$1203 ;
+    end
+    if (rst) begin
+      \$2324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2325  = \$1154 ;
+    if (rst) begin
+      \$2325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2326  = \$1160 ;
+    if (\$1183 ) begin
+      \$2326  = 1'h1;
+    end
+    if (rst) begin
+      \$2326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2327  = \$1166 ;
+    if (\$1201 ) begin
+      \$2327  = 1'h1;
+    end
+    if (rst) begin
+      \$2327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2328  = \$1173 ;
+    if (\$1220 ) begin
+      \$2328  = 1'h1;
+    end
+    if (rst) begin
+      \$2328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2329  = b3_e3;
+    if (\$1220 ) begin
+      \$2329  = { b__payload[283:228], b__payload[303:284] };
+    end
+    if (rst) begin
+      \$2329  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2330  = b3_g3;
+    if (\$1220 ) begin
+      \$2330  = \$1222 ;
+    end
+    if (rst) begin
+      \$2330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2331  = \$1282 ;
+    if (rst) begin
+      \$2331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2332  = a5_e0;
+    if (\$1286 ) begin
+      \$2332  = a5_e1;
+    end
+    if (rst) begin
+      \$2332  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2333  = a5_e1;
+    if (\$1286 ) begin
+      \$2333  = a5_e2;
+    end
+    if (\$1316 ) begin
+      \$2333  = { a__payload[435:380], a__payload[455:436] };
+    end
+    if (rst) begin
+      \$2333  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2334  = a5_e2;
+    if (\$1286 ) begin
+      \$2334  = a5_e3;
+    end
+    if (\$1332 ) begin
+      \$2334  = { a__payload[435:380], a__payload[455:436] };
+    end
+    if (rst) begin
+      \$2334  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2335  = a5_g0;
+    if (\$1286 ) begin
+      \$2335  = a5_g1;
+    end
+    if (rst) begin
+      \$2335  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2336  = a5_g1;
+    if (\$1286 ) begin
+      \$2336  = a5_g2;
+    end
+    if (\$1316 ) begin
+      \$2336  = \$1318 ;
+    end
+    if (rst) begin
+      \$2336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2337  = a5_g2;
+    if (\$1286 ) begin
+      \$2337  = a5_g3;
+    end
+    if (\$1332 ) begin
+      \$2337  = \$1334 ;
+    end
+    if (rst) begin
+      \$2337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2338  = \$1291 ;
+    if (rst) begin
+      \$2338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2339  = \$1296 ;
+    if (\$1316 ) begin
+      \$2339  = 1'h1;
+    end
+    if (rst) begin
+      \$2339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2340  = \$1301 ;
+    if (\$1332 ) begin
+      \$2340  = 1'h1;
+    end
+    if (rst) begin
+      \$2340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2341  = \$1307 ;
+    if (\$1349 ) begin
+      \$2341  = 1'h1;
+    end
+    if (rst) begin
+      \$2341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2342  = a5_e3;
+    if (\$1349 ) begin
+      \$2342  = { a__payload[435:380], a__payload[455:436] };
+    end
+    if (rst) begin
+      \$2342  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2343  = a5_g3;
+    if (\$1349 ) begin
+      \$2343  = \$1351 ;
+    end
+    if (rst) begin
+      \$2343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2344  = b2_e0;
+    if (\$1356 ) begin
+      \$2344  = b2_e1;
+    end
+    if (rst) begin
+      \$2344  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2345  = b2_e1;
+    if (\$1356 ) begin
+      \$2345  = b2_e2;
+    end
+    if (\$1391 ) begin
+      \$2345  = { b__payload[207:152], b__payload[227:208] };
+    end
+    if (rst) begin
+      \$2345  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2346  = b2_e2;
+    if (\$1356 ) begin
+      \$2346  = b2_e3;
+    end
+    if (\$1409 ) begin
+      \$2346  = { b__payload[207:152], b__payload[227:208] };
+    end
+    if (rst) begin
+      \$2346  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2347  = b2_g0;
+    if (\$1356 ) begin
+      \$2347  = b2_g1;
+    end
+    if (rst) begin
+      \$2347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2348  = b2_g1;
+    if (\$1356 ) begin
+      \$2348  = b2_g2;
+    end
+    if (\$1391 ) begin
+      \$2348  = \$1393 ;
+    end
+    if (rst) begin
+      \$2348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2349  = b2_g2;
+    if (\$1356 ) begin
+      \$2349  = b2_g3;
+    end
+    if (\$1409 ) begin
+      \$2349  = \$1411 ;
+    end
+    if (rst) begin
+      \$2349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2350  = \$1362 ;
+    if (rst) begin
+      \$2350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2351  = \$1368 ;
+    if (\$1391 ) begin
+      \$2351  = 1'h1;
+    end
+    if (rst) begin
+      \$2351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2352  = \$1374 ;
+    if (\$1409 ) begin
+      \$2352  = 1'h1;
+    end
+    if (rst) begin
+      \$2352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2353  = \$1381 ;
+    if (\$1428 ) begin
+      \$2353  = 1'h1;
+    end
+    if (rst) begin
+      \$2353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2354  = b2_e3;
+    if (\$1428 ) begin
+      \$2354  = { b__payload[207:152], b__payload[227:208] };
+    end
+    if (rst) begin
+      \$2354  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2355  = b2_g3;
+    if (\$1428 ) begin
+      \$2355  = \$1430 ;
+    end
+    if (rst) begin
+      \$2355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2356  = \$1490 ;
+    if (rst) begin
+      \$2356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2357  = a6_e0;
+    if (\$1494 ) begin
+      \$2357  = a6_e1;
+    end
+    if (rst) begin
+      \$2357  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2358  = a6_e1;
+    if (\$1494 ) begin
+      \$2358  = a6_e2;
+    end
+    if (\$1524 ) begin
+      \$2358  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2358  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2359  = a6_e2;
+    if (\$1494 ) begin
+      \$2359  = a6_e3;
+    end
+    if (\$1540 ) begin
+      \$2359  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2359  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2360  = a6_g0;
+    if (\$1494 ) begin
+      \$2360  = a6_g1;
+    end
+    if (rst) begin
+      \$2360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2361  = a6_g1;
+    if (\$1494 ) begin
+      \$2361  = a6_g2;
+    end
+    if (\$1524 ) begin
+      \$2361  = \$1526 ;
+    end
+    if (rst) begin
+      \$2361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2362  = a6_g2;
+    if (\$1494 ) begin
+      \$2362  = a6_g3;
+    end
+    if (\$1540 ) begin
+      \$2362  = \$1542 ;
+    end
+    if (rst) begin
+      \$2362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2363  = \$1499 ;
+    if (rst) begin
+      \$2363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2364  = \$1504 ;
+    if (\$1524 ) begin
+      \$2364  = 1'h1;
+    end
+    if (rst) begin
+      \$2364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2365  = \$1509 ;
+    if (\$1540 ) begin
+      \$2365  = 1'h1;
+    end
+    if (rst) begin
+      \$2365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2366  = \$1515 ;
+    if (\$1557 ) begin
+      \$2366  = 1'h1;
+    end
+    if (rst) begin
+      \$2366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2367  = a6_e3;
+    if (\$1557 ) begin
+      \$2367  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2367  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2368  = a6_g3;
+    if (\$1557 ) begin
+      \$2368  = \$1559 ;
+    end
+    if (rst) begin
+      \$2368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2369  = b1_e0;
+    if (\$1564 ) begin
+      \$2369  = b1_e1;
+    end
+    if (rst) begin
+      \$2369  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2370  = b1_e1;
+    if (\$1564 ) begin
+      \$2370  = b1_e2;
+    end
+    if (\$1599 ) begin
+      \$2370  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2370  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2371  = b1_e2;
+    if (\$1564 ) begin
+      \$2371  = b1_e3;
+    end
+    if (\$1617 ) begin
+      \$2371  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2371  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2372  = b1_g0;
+    if (\$1564 ) begin
+      \$2372  = b1_g1;
+    end
+    if (rst) begin
+      \$2372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2373  = b1_g1;
+    if (\$1564 ) begin
+      \$2373  = b1_g2;
+    end
+    if (\$1599 ) begin
+      \$2373  = \$1601 ;
+    end
+    if (rst) begin
+      \$2373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2374  = b1_g2;
+    if (\$1564 ) begin
+      \$2374  = b1_g3;
+    end
+    if (\$1617 ) begin
+      \$2374  = \$1619 ;
+    end
+    if (rst) begin
+      \$2374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2375  = \$1570 ;
+    if (rst) begin
+      \$2375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2376  = \$1576 ;
+    if (\$1599 ) begin
+      \$2376  = 1'h1;
+    end
+    if (rst) begin
+      \$2376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2377  = \$1582 ;
+    if (\$1617 ) begin
+      \$2377  = 1'h1;
+    end
+    if (rst) begin
+      \$2377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2378  = \$1589 ;
+    if (\$1636 ) begin
+      \$2378  = 1'h1;
+    end
+    if (rst) begin
+      \$2378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2379  = b1_e3;
+    if (\$1636 ) begin
+      \$2379  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2379  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2380  = b1_g3;
+    if (\$1636 ) begin
+      \$2380  = \$1638 ;
+    end
+    if (rst) begin
+      \$2380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2381  = \$1698 ;
+    if (rst) begin
+      \$2381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2382  = a7_e0;
+    if (\$1702 ) begin
+      \$2382  = a7_e1;
+    end
+    if (rst) begin
+      \$2382  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2383  = a7_e1;
+    if (\$1702 ) begin
+      \$2383  = a7_e2;
+    end
+    if (\$1732 ) begin
+      \$2383  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2383  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2384  = a7_e2;
+    if (\$1702 ) begin
+      \$2384  = a7_e3;
+    end
+    if (\$1748 ) begin
+      \$2384  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2384  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2385  = a7_g0;
+    if (\$1702 ) begin
+      \$2385  = a7_g1;
+    end
+    if (rst) begin
+      \$2385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2386  = a7_g1;
+    if (\$1702 ) begin
+      \$2386  = a7_g2;
+    end
+    if (\$1732 ) begin
+      \$2386  = \$1734 ;
+    end
+    if (rst) begin
+      \$2386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2387  = a7_g2;
+    if (\$1702 ) begin
+      \$2387  = a7_g3;
+    end
+    if (\$1748 ) begin
+      \$2387  = \$1750 ;
+    end
+    if (rst) begin
+      \$2387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2388  = \$1707 ;
+    if (rst) begin
+      \$2388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2389  = \$1712 ;
+    if (\$1732 ) begin
+      \$2389  = 1'h1;
+    end
+    if (rst) begin
+      \$2389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2390  = \$1717 ;
+    if (\$1748 ) begin
+      \$2390  = 1'h1;
+    end
+    if (rst) begin
+      \$2390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2391  = \$1723 ;
+    if (\$1765 ) begin
+      \$2391  = 1'h1;
+    end
+    if (rst) begin
+      \$2391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2392  = a7_e3;
+    if (\$1765 ) begin
+      \$2392  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2392  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2393  = a7_g3;
+    if (\$1765 ) begin
+      \$2393  = \$1767 ;
+    end
+    if (rst) begin
+      \$2393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2394  = b0_e0;
+    if (\$1772 ) begin
+      \$2394  = b0_e1;
+    end
+    if (rst) begin
+      \$2394  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2395  = b0_e1;
+    if (\$1772 ) begin
+      \$2395  = b0_e2;
+    end
+    if (\$1807 ) begin
+      \$2395  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2395  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2396  = b0_e2;
+    if (\$1772 ) begin
+      \$2396  = b0_e3;
+    end
+    if (\$1825 ) begin
+      \$2396  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2396  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2397  = b0_g0;
+    if (\$1772 ) begin
+      \$2397  = b0_g1;
+    end
+    if (rst) begin
+      \$2397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2398  = b0_g1;
+    if (\$1772 ) begin
+      \$2398  = b0_g2;
+    end
+    if (\$1807 ) begin
+      \$2398  = \$1809 ;
+    end
+    if (rst) begin
+      \$2398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2399  = b0_g2;
+    if (\$1772 ) begin
+      \$2399  = b0_g3;
+    end
+    if (\$1825 ) begin
+      \$2399  = \$1827 ;
+    end
+    if (rst) begin
+      \$2399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2400  = \$1778 ;
+    if (rst) begin
+      \$2400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2401  = \$1784 ;
+    if (\$1807 ) begin
+      \$2401  = 1'h1;
+    end
+    if (rst) begin
+      \$2401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2402  = \$1790 ;
+    if (\$1825 ) begin
+      \$2402  = 1'h1;
+    end
+    if (rst) begin
+      \$2402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2403  = \$1797 ;
+    if (\$1844 ) begin
+      \$2403  = 1'h1;
+    end
+    if (rst) begin
+      \$2403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2404  = b0_e3;
+    if (\$1844 ) begin
+      \$2404  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2404  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2405  = b0_g3;
+    if (\$1844 ) begin
+      \$2405  = \$1846 ;
+    end
+    if (rst) begin
+      \$2405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2406  = \$1906 ;
+    if (rst) begin
+      \$2406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2407  = winner0;
+    if (stage0_load) begin
+      \$2407  = \$1909 ;
+    end
+    if (rst) begin
+      \$2407  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2408  = winner1;
+    if (stage0_load) begin
+      \$2408  = \$1912 ;
+    end
+    if (rst) begin
+      \$2408  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2409  = winner2;
+    if (stage0_load) begin
+      \$2409  = \$1915 ;
+    end
+    if (rst) begin
+      \$2409  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2410  = winner3;
+    if (stage0_load) begin
+      \$2410  = \$1918 ;
+    end
+    if (rst) begin
+      \$2410  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2411  = winner4;
+    if (stage0_load) begin
+      \$2411  = \$1921 ;
+    end
+    if (rst) begin
+      \$2411  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2412  = winner5;
+    if (stage0_load) begin
+      \$2412  = \$1924 ;
+    end
+    if (rst) begin
+      \$2412  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2413  = winner6;
+    if (stage0_load) begin
+      \$2413  = \$1927 ;
+    end
+    if (rst) begin
+      \$2413  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2414  = winner7;
+    if (stage0_load) begin
+      \$2414  = \$1930 ;
+    end
+    if (rst) begin
+      \$2414  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2415  = s0_last;
+    if (stage0_load) begin
+      \$2415  = \$signal$129 ;
+    end
+    if (rst) begin
+      \$2415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2416  = merge0_in0;
+    if (stage1_load) begin
+      \$2416  = winner0;
+    end
+    if (rst) begin
+      \$2416  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2417  = merge0_in1;
+    if (stage1_load) begin
+      \$2417  = winner1;
+    end
+    if (rst) begin
+      \$2417  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2418  = merge0_in2;
+    if (stage1_load) begin
+      \$2418  = winner2;
+    end
+    if (rst) begin
+      \$2418  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2419  = merge0_in3;
+    if (stage1_load) begin
+      \$2419  = winner3;
+    end
+    if (rst) begin
+      \$2419  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2420  = merge0_in4;
+    if (stage1_load) begin
+      \$2420  = winner4;
+    end
+    if (rst) begin
+      \$2420  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2421  = merge0_in5;
+    if (stage1_load) begin
+      \$2421  = winner5;
+    end
+    if (rst) begin
+      \$2421  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2422  = merge0_in6;
+    if (stage1_load) begin
+      \$2422  = winner6;
+    end
+    if (rst) begin
+      \$2422  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2423  = merge0_in7;
+    if (stage1_load) begin
+      \$2423  = winner7;
+    end
+    if (rst) begin
+      \$2423  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2424  = merge0_in_last;
+    if (stage1_load) begin
+      \$2424  = s0_last;
+    end
+    if (rst) begin
+      \$2424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2425  = merge0_gt0_0;
+    if (stage1_load) begin
+      \$2425  = \$1931 ;
+    end
+    if (rst) begin
+      \$2425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2426  = merge0_eq0_0;
+    if (stage1_load) begin
+      \$2426  = \$1932 ;
+    end
+    if (rst) begin
+      \$2426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2427  = merge0_gt0_1;
+    if (stage1_load) begin
+      \$2427  = \$1933 ;
+    end
+    if (rst) begin
+      \$2427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2428  = merge0_eq0_1;
+    if (stage1_load) begin
+      \$2428  = \$1934 ;
+    end
+    if (rst) begin
+      \$2428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2429  = merge0_gt0_2;
+    if (stage1_load) begin
+      \$2429  = \$1935 ;
+    end
+    if (rst) begin
+      \$2429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2430  = merge0_eq0_2;
+    if (stage1_load) begin
+      \$2430  = \$1936 ;
+    end
+    if (rst) begin
+      \$2430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2431  = merge0_gt0_3;
+    if (stage1_load) begin
+      \$2431  = \$1937 ;
+    end
+    if (rst) begin
+      \$2431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2432  = merge0_eq0_3;
+    if (stage1_load) begin
+      \$2432  = \$1938 ;
+    end
+    if (rst) begin
+      \$2432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2433  = merge0_gt1_0;
+    if (stage1_load) begin
+      \$2433  = \$1939 ;
+    end
+    if (rst) begin
+      \$2433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2434  = merge0_eq1_0;
+    if (stage1_load) begin
+      \$2434  = \$1940 ;
+    end
+    if (rst) begin
+      \$2434  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2435  = merge0_gt1_1;
+    if (stage1_load) begin
+      \$2435  = \$1941 ;
+    end
+    if (rst) begin
+      \$2435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2436  = merge0_eq1_1;
+    if (stage1_load) begin
+      \$2436  = \$1942 ;
+    end
+    if (rst) begin
+      \$2436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2437  = merge0_gt1_2;
+    if (stage1_load) begin
+      \$2437  = \$1943 ;
+    end
+    if (rst) begin
+      \$2437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2438  = merge0_eq1_2;
+    if (stage1_load) begin
+      \$2438  = \$1944 ;
+    end
+    if (rst) begin
+      \$2438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2439  = merge0_gt1_3;
+    if (stage1_load) begin
+      \$2439  = \$1945 ;
+    end
+    if (rst) begin
+      \$2439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2440  = merge0_eq1_3;
+    if (stage1_load) begin
+      \$2440  = \$1946 ;
+    end
+    if (rst) begin
+      \$2440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2441  = merge0_gt2_0;
+    if (stage1_load) begin
+      \$2441  = \$1947 ;
+    end
+    if (rst) begin
+      \$2441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2442  = merge0_eq2_0;
+    if (stage1_load) begin
+      \$2442  = \$1948 ;
+    end
+    if (rst) begin
+      \$2442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2443  = merge0_gt2_1;
+    if (stage1_load) begin
+      \$2443  = \$1949 ;
+    end
+    if (rst) begin
+      \$2443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2444  = merge0_eq2_1;
+    if (stage1_load) begin
+      \$2444  = \$1950 ;
+    end
+    if (rst) begin
+      \$2444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2445  = merge0_gt2_2;
+    if (stage1_load) begin
+      \$2445  = \$1951 ;
+    end
+    if (rst) begin
+      \$2445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2446  = merge0_eq2_2;
+    if (stage1_load) begin
+      \$2446  = \$1952 ;
+    end
+    if (rst) begin
+      \$2446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2447  = merge0_gt2_3;
+    if (stage1_load) begin
+      \$2447  = \$1953 ;
+    end
+    if (rst) begin
+      \$2447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2448  = merge0_eq2_3;
+    if (stage1_load) begin
+      \$2448  = \$1954 ;
+    end
+    if (rst) begin
+      \$2448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2449  = merge0_gt3_0;
+    if (stage1_load) begin
+      \$2449  = \$1955 ;
+    end
+    if (rst) begin
+      \$2449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2450  = merge0_eq3_0;
+    if (stage1_load) begin
+      \$2450  = \$1956 ;
+    end
+    if (rst) begin
+      \$2450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2451  = merge0_gt3_1;
+    if (stage1_load) begin
+      \$2451  = \$1957 ;
+    end
+    if (rst) begin
+      \$2451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2452  = merge0_eq3_1;
+    if (stage1_load) begin
+      \$2452  = \$1958 ;
+    end
+    if (rst) begin
+      \$2452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2453  = merge0_gt3_2;
+    if (stage1_load) begin
+      \$2453  = \$1959 ;
+    end
+    if (rst) begin
+      \$2453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2454  = merge0_eq3_2;
+    if (stage1_load) begin
+      \$2454  = \$1960 ;
+    end
+    if (rst) begin
+      \$2454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2455  = merge0_gt3_3;
+    if (stage1_load) begin
+      \$2455  = \$1961 ;
+    end
+    if (rst) begin
+      \$2455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2456  = merge0_eq3_3;
+    if (stage1_load) begin
+      \$2456  = \$1962 ;
+    end
+    if (rst) begin
+      \$2456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2457  = merge0_lane0;
+    if (stage2_load) begin
+      \$2457  = \$1969 ;
+    end
+    if (rst) begin
+      \$2457  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2458  = merge0_lane1;
+    if (stage2_load) begin
+      \$2458  = \$1976 ;
+    end
+    if (rst) begin
+      \$2458  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2459  = merge0_lane2;
+    if (stage2_load) begin
+      \$2459  = \$1983 ;
+    end
+    if (rst) begin
+      \$2459  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2460  = merge0_lane3;
+    if (stage2_load) begin
+      \$2460  = \$1990 ;
+    end
+    if (rst) begin
+      \$2460  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2461  = merge0_lane4;
+    if (stage2_load) begin
+      \$2461  = \$1997 ;
+    end
+    if (rst) begin
+      \$2461  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2462  = merge0_lane5;
+    if (stage2_load) begin
+      \$2462  = \$2004 ;
+    end
+    if (rst) begin
+      \$2462  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2463  = merge0_lane6;
+    if (stage2_load) begin
+      \$2463  = \$2011 ;
+    end
+    if (rst) begin
+      \$2463  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2464  = merge0_lane7;
+    if (stage2_load) begin
+      \$2464  = \$2018 ;
+    end
+    if (rst) begin
+      \$2464  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2465  = merge0_last;
+    if (stage2_load) begin
+      \$2465  = merge0_in_last;
+    end
+    if (rst) begin
+      \$2465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2466  = merge1_in0;
+    if (stage3_load) begin
+      \$2466  = merge0_lane0;
+    end
+    if (rst) begin
+      \$2466  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2467  = merge1_in1;
+    if (stage3_load) begin
+      \$2467  = merge0_lane1;
+    end
+    if (rst) begin
+      \$2467  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2468  = merge1_in2;
+    if (stage3_load) begin
+      \$2468  = merge0_lane2;
+    end
+    if (rst) begin
+      \$2468  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2469  = merge1_in3;
+    if (stage3_load) begin
+      \$2469  = merge0_lane3;
+    end
+    if (rst) begin
+      \$2469  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2470  = merge1_in4;
+    if (stage3_load) begin
+      \$2470  = merge0_lane4;
+    end
+    if (rst) begin
+      \$2470  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2471  = merge1_in5;
+    if (stage3_load) begin
+      \$2471  = merge0_lane5;
+    end
+    if (rst) begin
+      \$2471  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2472  = merge1_in6;
+    if (stage3_load) begin
+      \$2472  = merge0_lane6;
+    end
+    if (rst) begin
+      \$2472  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2473  = merge1_in7;
+    if (stage3_load) begin
+      \$2473  = merge0_lane7;
+    end
+    if (rst) begin
+      \$2473  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2474  = merge1_in_last;
+    if (stage3_load) begin
+      \$2474  = merge0_last;
+    end
+    if (rst) begin
+      \$2474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2475  = merge1_gt0_0;
+    if (stage3_load) begin
+      \$2475  = \$2019 ;
+    end
+    if (rst) begin
+      \$2475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2476  = merge1_eq0_0;
+    if (stage3_load) begin
+      \$2476  = \$2020 ;
+    end
+    if (rst) begin
+      \$2476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2477  = merge1_gt0_1;
+    if (stage3_load) begin
+      \$2477  = \$2021 ;
+    end
+    if (rst) begin
+      \$2477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2478  = merge1_eq0_1;
+    if (stage3_load) begin
+      \$2478  = \$2022 ;
+    end
+    if (rst) begin
+      \$2478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2479  = merge1_gt0_2;
+    if (stage3_load) begin
+      \$2479  = \$2023 ;
+    end
+    if (rst) begin
+      \$2479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2480  = merge1_eq0_2;
+    if (stage3_load) begin
+      \$2480  = \$2024 ;
+    end
+    if (rst) begin
+      \$2480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2481  = merge1_gt0_3;
+    if (stage3_load) begin
+      \$2481  = \$2025 ;
+    end
+    if (rst) begin
+      \$2481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2482  = merge1_eq0_3;
+    if (stage3_load) begin
+      \$2482  = \$2026 ;
+    end
+    if (rst) begin
+      \$2482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2483  = merge1_gt1_0;
+    if (stage3_load) begin
+      \$2483  = \$2027 ;
+    end
+    if (rst) begin
+      \$2483  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2484  = merge1_eq1_0;
+    if (stage3_load) begin
+      \$2484  = \$2028 ;
+    end
+    if (rst) begin
+      \$2484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2485  = merge1_gt1_1;
+    if (stage3_load) begin
+      \$2485  = \$2029 ;
+    end
+    if (rst) begin
+      \$2485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2486  = merge1_eq1_1;
+    if (stage3_load) begin
+      \$2486  = \$2030 ;
+    end
+    if (rst) begin
+      \$2486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2487  = merge1_gt1_2;
+    if (stage3_load) begin
+      \$2487  = \$2031 ;
+    end
+    if (rst) begin
+      \$2487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2488  = merge1_eq1_2;
+    if (stage3_load) begin
+      \$2488  = \$2032 ;
+    end
+    if (rst) begin
+      \$2488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2489  = merge1_gt1_3;
+    if (stage3_load) begin
+      \$2489  = \$2033 ;
+    end
+    if (rst) begin
+      \$2489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2490  = merge1_eq1_3;
+    if (stage3_load) begin
+      \$2490  = \$2034 ;
+    end
+    if (rst) begin
+      \$2490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2491  = merge1_gt4_0;
+    if (stage3_load) begin
+      \$2491  = \$2035 ;
+    end
+    if (rst) begin
+      \$2491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2492  = merge1_eq4_0;
+    if (stage3_load) begin
+      \$2492  = \$2036 ;
+    end
+    if (rst) begin
+      \$2492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2493  = merge1_gt4_1;
+    if (stage3_load) begin
+      \$2493  = \$2037 ;
+    end
+    if (rst) begin
+      \$2493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2494  = merge1_eq4_1;
+    if (stage3_load) begin
+      \$2494  = \$2038 ;
+    end
+    if (rst) begin
+      \$2494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2495  = merge1_gt4_2;
+    if (stage3_load) begin
+      \$2495  = \$2039 ;
+    end
+    if (rst) begin
+      \$2495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2496  = merge1_eq4_2;
+    if (stage3_load) begin
+      \$2496  = \$2040 ;
+    end
+    if (rst) begin
+      \$2496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2497  = merge1_gt4_3;
+    if (stage3_load) begin
+      \$2497  = \$2041 ;
+    end
+    if (rst) begin
+      \$2497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2498  = merge1_eq4_3;
+    if (stage3_load) begin
+      \$2498  = \$2042 ;
+    end
+    if (rst) begin
+      \$2498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2499  = merge1_gt5_0;
+    if (stage3_load) begin
+      \$2499  = \$2043 ;
+    end
+    if (rst) begin
+      \$2499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2500  = merge1_eq5_0;
+    if (stage3_load) begin
+      \$2500  = \$2044 ;
+    end
+    if (rst) begin
+      \$2500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2501  = merge1_gt5_1;
+    if (stage3_load) begin
+      \$2501  = \$2045 ;
+    end
+    if (rst) begin
+      \$2501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2502  = merge1_eq5_1;
+    if (stage3_load) begin
+      \$2502  = \$2046 ;
+    end
+    if (rst) begin
+      \$2502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2503  = merge1_gt5_2;
+    if (stage3_load) begin
+      \$2503  = \$2047 ;
+    end
+    if (rst) begin
+      \$2503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2504  = merge1_eq5_2;
+    if (stage3_load) begin
+      \$2504  = \$2048 ;
+    end
+    if (rst) begin
+      \$2504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2505  = merge1_gt5_3;
+    if (stage3_load) begin
+      \$2505  = \$2049 ;
+    end
+    if (rst) begin
+      \$2505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2506  = merge1_eq5_3;
+    if (stage3_load) begin
+      \$2506  = \$2050 ;
+    end
+    if (rst) begin
+      \$2506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2507  = merge1_lane0;
+    if (stage4_load) begin
+      \$2507  = \$2057 ;
+    end
+    if (rst) begin
+      \$2507  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2508  = merge1_lane1;
+    if (stage4_load) begin
+      \$2508  = \$2064 ;
+    end
+    if (rst) begin
+      \$2508  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2509  = merge1_lane2;
+    if (stage4_load) begin
+      \$2509  = \$2071 ;
+    end
+    if (rst) begin
+      \$2509  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2510  = merge1_lane3;
+    if (stage4_load) begin
+      \$2510  = \$2078 ;
+    end
+    if (rst) begin
+      \$2510  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2511  = merge1_lane4;
+    if (stage4_load) begin
+      \$2511  = \$2085 ;
+    end
+    if (rst) begin
+      \$2511  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2512  = merge1_lane5;
+    if (stage4_load) begin
+      \$2512  = \$2092 ;
+    end
+    if (rst) begin
+      \$2512  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2513  = merge1_lane6;
+    if (stage4_load) begin
+      \$2513  = \$2099 ;
+    end
+    if (rst) begin
+      \$2513  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2514  = merge1_lane7;
+    if (stage4_load) begin
+      \$2514  = \$2106 ;
+    end
+    if (rst) begin
+      \$2514  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2515  = merge1_last;
+    if (stage4_load) begin
+      \$2515  = merge1_in_last;
+    end
+    if (rst) begin
+      \$2515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2516  = merge2_in0;
+    if (stage5_load) begin
+      \$2516  = merge1_lane0;
+    end
+    if (rst) begin
+      \$2516  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2517  = merge2_in1;
+    if (stage5_load) begin
+      \$2517  = merge1_lane1;
+    end
+    if (rst) begin
+      \$2517  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2518  = merge2_in2;
+    if (stage5_load) begin
+      \$2518  = merge1_lane2;
+    end
+    if (rst) begin
+      \$2518  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2519  = merge2_in3;
+    if (stage5_load) begin
+      \$2519  = merge1_lane3;
+    end
+    if (rst) begin
+      \$2519  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2520  = merge2_in4;
+    if (stage5_load) begin
+      \$2520  = merge1_lane4;
+    end
+    if (rst) begin
+      \$2520  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2521  = merge2_in5;
+    if (stage5_load) begin
+      \$2521  = merge1_lane5;
+    end
+    if (rst) begin
+      \$2521  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2522  = merge2_in6;
+    if (stage5_load) begin
+      \$2522  = merge1_lane6;
+    end
+    if (rst) begin
+      \$2522  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2523  = merge2_in7;
+    if (stage5_load) begin
+      \$2523  = merge1_lane7;
+    end
+    if (rst) begin
+      \$2523  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2524  = merge2_in_last;
+    if (stage5_load) begin
+      \$2524  = merge1_last;
+    end
+    if (rst) begin
+      \$2524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2525  = merge2_gt0_0;
+    if (stage5_load) begin
+      \$2525  = \$2107 ;
+    end
+    if (rst) begin
+      \$2525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2526  = merge2_eq0_0;
+    if (stage5_load) begin
+      \$2526  = \$2108 ;
+    end
+    if (rst) begin
+      \$2526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2527  = merge2_gt0_1;
+    if (stage5_load) begin
+      \$2527  = \$2109 ;
+    end
+    if (rst) begin
+      \$2527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2528  = merge2_eq0_1;
+    if (stage5_load) begin
+      \$2528  = \$2110 ;
+    end
+    if (rst) begin
+      \$2528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2529  = merge2_gt0_2;
+    if (stage5_load) begin
+      \$2529  = \$2111 ;
+    end
+    if (rst) begin
+      \$2529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2530  = merge2_eq0_2;
+    if (stage5_load) begin
+      \$2530  = \$2112 ;
+    end
+    if (rst) begin
+      \$2530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2531  = merge2_gt0_3;
+    if (stage5_load) begin
+      \$2531  = \$2113 ;
+    end
+    if (rst) begin
+      \$2531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2532  = merge2_eq0_3;
+    if (stage5_load) begin
+      \$2532  = \$2114 ;
+    end
+    if (rst) begin
+      \$2532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2533  = merge2_gt2_0;
+    if (stage5_load) begin
+      \$2533  = \$2115 ;
+    end
+    if (rst) begin
+      \$2533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2534  = merge2_eq2_0;
+    if (stage5_load) begin
+      \$2534  = \$2116 ;
+    end
+    if (rst) begin
+      \$2534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2535  = merge2_gt2_1;
+    if (stage5_load) begin
+      \$2535  = \$2117 ;
+    end
+    if (rst) begin
+      \$2535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2536  = merge2_eq2_1;
+    if (stage5_load) begin
+      \$2536  = \$2118 ;
+    end
+    if (rst) begin
+      \$2536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2537  = merge2_gt2_2;
+    if (stage5_load) begin
+      \$2537  = \$2119 ;
+    end
+    if (rst) begin
+      \$2537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2538  = merge2_eq2_2;
+    if (stage5_load) begin
+      \$2538  = \$2120 ;
+    end
+    if (rst) begin
+      \$2538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2539  = merge2_gt2_3;
+    if (stage5_load) begin
+      \$2539  = \$2121 ;
+    end
+    if (rst) begin
+      \$2539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2540  = merge2_eq2_3;
+    if (stage5_load) begin
+      \$2540  = \$2122 ;
+    end
+    if (rst) begin
+      \$2540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2541  = merge2_gt4_0;
+    if (stage5_load) begin
+      \$2541  = \$2123 ;
+    end
+    if (rst) begin
+      \$2541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2542  = merge2_eq4_0;
+    if (stage5_load) begin
+      \$2542  = \$2124 ;
+    end
+    if (rst) begin
+      \$2542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2543  = merge2_gt4_1;
+    if (stage5_load) begin
+      \$2543  = \$2125 ;
+    end
+    if (rst) begin
+      \$2543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2544  = merge2_eq4_1;
+    if (stage5_load) begin
+      \$2544  = \$2126 ;
+    end
+    if (rst) begin
+      \$2544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2545  = merge2_gt4_2;
+    if (stage5_load) begin
+      \$2545  = \$2127 ;
+    end
+    if (rst) begin
+      \$2545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2546  = merge2_eq4_2;
+    if (stage5_load) begin
+      \$2546  = \$2128 ;
+    end
+    if (rst) begin
+      \$2546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2547  = merge2_gt4_3;
+    if (stage5_load) begin
+      \$2547  = \$2129 ;
+    end
+    if (rst) begin
+      \$2547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2548  = merge2_eq4_3;
+    if (stage5_load) begin
+      \$2548  = \$2130 ;
+    end
+    if (rst) begin
+      \$2548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2549  = merge2_gt6_0;
+    if (stage5_load) begin
+      \$2549  = \$2131 ;
+    end
+    if (rst) begin
+      \$2549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2550  = merge2_eq6_0;
+    if (stage5_load) begin
+      \$2550  = \$2132 ;
+    end
+    if (rst) begin
+      \$2550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2551  = merge2_gt6_1;
+    if (stage5_load) begin
+      \$2551  = \$2133 ;
+    end
+    if (rst) begin
+      \$2551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2552  = merge2_eq6_1;
+    if (stage5_load) begin
+      \$2552  = \$2134 ;
+    end
+    if (rst) begin
+      \$2552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2553  = merge2_gt6_2;
+    if (stage5_load) begin
+      \$2553  = \$2135 ;
+    end
+    if (rst) begin
+      \$2553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2554  = merge2_eq6_2;
+    if (stage5_load) begin
+      \$2554  = \$2136 ;
+    end
+    if (rst) begin
+      \$2554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2555  = merge2_gt6_3;
+    if (stage5_load) begin
+      \$2555  = \$2137 ;
+    end
+    if (rst) begin
+      \$2555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2556  = merge2_eq6_3;
+    if (stage5_load) begin
+      \$2556  = \$2138 ;
+    end
+    if (rst) begin
+      \$2556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2557  = merge2_lane0;
+    if (stage6_load) begin
+      \$2557  = \$2145 ;
+    end
+    if (rst) begin
+      \$2557  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2558  = merge2_lane1;
+    if (stage6_load) begin
+      \$2558  = \$2152 ;
+    end
+    if (rst) begin
+      \$2558  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2559  = merge2_lane2;
+    if (stage6_load) begin
+      \$2559  = \$2159 ;
+    end
+    if (rst) begin
+      \$2559  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2560  = merge2_lane3;
+    if (stage6_load) begin
+      \$2560  = \$2166 ;
+    end
+    if (rst) begin
+      \$2560  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2561  = merge2_lane4;
+    if (stage6_load) begin
+      \$2561  = \$2173 ;
+    end
+    if (rst) begin
+      \$2561  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2562  = merge2_lane5;
+    if (stage6_load) begin
+      \$2562  = \$2180 ;
+    end
+    if (rst) begin
+      \$2562  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2563  = merge2_lane6;
+    if (stage6_load) begin
+      \$2563  = \$2187 ;
+    end
+    if (rst) begin
+      \$2563  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2564  = merge2_lane7;
+    if (stage6_load) begin
+      \$2564  = \$2194 ;
+    end
+    if (rst) begin
+      \$2564  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2565  = merge2_last;
+    if (stage6_load) begin
+      \$2565  = merge2_in_last;
+    end
+    if (rst) begin
+      \$2565  = 1'h0;
+    end
+  end
+  assign stage6_valid = merged__valid;
+  assign a_count = \$41 [3:0];
+  assign b_count = \$61 [3:0];
   assign \a__payload.lanes  = a__payload[607:0];
   assign \a__payload.lanes[0]  = a__payload[75:0];
   assign \a__payload.lanes[0].key  = a__payload[55:0];
@@ -938,4 +9956,45 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   assign \merged__payload.lanes[7].idx  = merged__payload[607:588];
   assign \merged__payload.keep  = merged__payload[615:608];
   assign \merged__payload.last  = merged__payload[616];
+  assign merged__payload[615] = \$189 ;
+  assign merged__payload[587:532] = merge2_lane7[75:20];
+  assign merged__payload[607:588] = merge2_lane7[19:0];
+  assign merged__payload[614] = \$188 ;
+  assign merged__payload[511:456] = merge2_lane6[75:20];
+  assign merged__payload[531:512] = merge2_lane6[19:0];
+  assign merged__payload[613] = \$187 ;
+  assign merged__payload[435:380] = merge2_lane5[75:20];
+  assign merged__payload[455:436] = merge2_lane5[19:0];
+  assign merged__payload[612] = \$186 ;
+  assign merged__payload[359:304] = merge2_lane4[75:20];
+  assign merged__payload[379:360] = merge2_lane4[19:0];
+  assign merged__payload[611] = \$185 ;
+  assign merged__payload[283:228] = merge2_lane3[75:20];
+  assign merged__payload[303:284] = merge2_lane3[19:0];
+  assign merged__payload[610] = \$184 ;
+  assign merged__payload[207:152] = merge2_lane2[75:20];
+  assign merged__payload[227:208] = merge2_lane2[19:0];
+  assign merged__payload[609] = \$183 ;
+  assign merged__payload[131:76] = merge2_lane1[75:20];
+  assign merged__payload[151:132] = merge2_lane1[19:0];
+  assign merged__payload[608] = \$182 ;
+  assign merged__payload[55:0] = merge2_lane0[75:20];
+  assign merged__payload[75:56] = merge2_lane0[19:0];
+  assign merged__payload[616] = merge2_last;
+  assign \$276  = \$275 ;
+  assign \$351  = \$350 ;
+  assign \$484  = \$483 ;
+  assign \$559  = \$558 ;
+  assign \$692  = \$691 ;
+  assign \$767  = \$766 ;
+  assign \$900  = \$899 ;
+  assign \$975  = \$974 ;
+  assign \$1108  = \$1107 ;
+  assign \$1183  = \$1182 ;
+  assign \$1316  = \$1315 ;
+  assign \$1391  = \$1390 ;
+  assign \$1524  = \$1523 ;
+  assign \$1599  = \$1598 ;
+  assign \$1732  = \$1731 ;
+  assign \$1807  = \$1806 ;
 endmodule
