@@ -1015,31 +1015,31 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$1906 ;
   wire \$1907 ;
   wire \$1908 ;
-  wire [76:0] \$1909 ;
+  wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
   wire \$1911 ;
-  wire [76:0] \$1912 ;
+  wire \$1912 ;
   wire \$1913 ;
   wire \$1914 ;
-  wire [76:0] \$1915 ;
+  wire \$1915 ;
   wire \$1916 ;
   wire \$1917 ;
-  wire [76:0] \$1918 ;
+  wire \$1918 ;
   wire \$1919 ;
   wire \$192 ;
   wire \$1920 ;
-  wire [76:0] \$1921 ;
+  wire \$1921 ;
   wire \$1922 ;
   wire \$1923 ;
-  wire [76:0] \$1924 ;
+  wire \$1924 ;
   wire \$1925 ;
   wire \$1926 ;
-  wire [76:0] \$1927 ;
+  wire \$1927 ;
   wire \$1928 ;
   wire \$1929 ;
   wire \$193 ;
-  wire [76:0] \$1930 ;
+  wire \$1930 ;
   wire \$1931 ;
   wire \$1932 ;
   wire \$1933 ;
@@ -1071,7 +1071,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$1957 ;
   wire \$1958 ;
   wire \$1959 ;
-  wire [2:0] \$196 ;
+  wire \$196 ;
   wire \$1960 ;
   wire \$1961 ;
   wire \$1962 ;
@@ -1081,15 +1081,15 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$1966 ;
   wire \$1967 ;
   wire \$1968 ;
-  wire [76:0] \$1969 ;
-  wire [2:0] \$197 ;
+  wire \$1969 ;
+  wire \$197 ;
   wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
   wire \$1973 ;
   wire \$1974 ;
   wire \$1975 ;
-  wire [76:0] \$1976 ;
+  wire \$1976 ;
   wire \$1977 ;
   wire \$1978 ;
   wire \$1979 ;
@@ -1097,7 +1097,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$1980 ;
   wire \$1981 ;
   wire \$1982 ;
-  wire [76:0] \$1983 ;
+  wire \$1983 ;
   wire \$1984 ;
   wire \$1985 ;
   wire \$1986 ;
@@ -1105,14 +1105,14 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$1988 ;
   wire \$1989 ;
   wire \$199 ;
-  wire [76:0] \$1990 ;
+  wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
   wire \$1993 ;
   wire \$1994 ;
   wire \$1995 ;
   wire \$1996 ;
-  wire [76:0] \$1997 ;
+  wire \$1997 ;
   wire \$1998 ;
   wire \$1999 ;
   wire \$2 ;
@@ -1122,7 +1122,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2001 ;
   wire \$2002 ;
   wire \$2003 ;
-  wire [76:0] \$2004 ;
+  wire \$2004 ;
   wire \$2005 ;
   wire \$2006 ;
   wire \$2007 ;
@@ -1130,14 +1130,14 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2009 ;
   wire \$201 ;
   wire \$2010 ;
-  wire [76:0] \$2011 ;
+  wire \$2011 ;
   wire \$2012 ;
   wire \$2013 ;
   wire \$2014 ;
   wire \$2015 ;
   wire \$2016 ;
   wire \$2017 ;
-  wire [76:0] \$2018 ;
+  wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
@@ -1161,7 +1161,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
-  wire [2:0] \$204 ;
+  wire \$204 ;
   wire \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
@@ -1172,7 +1172,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2047 ;
   wire \$2048 ;
   wire \$2049 ;
-  wire [2:0] \$205 ;
+  wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
   wire \$2052 ;
@@ -1180,15 +1180,15 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2054 ;
   wire \$2055 ;
   wire \$2056 ;
-  wire [76:0] \$2057 ;
+  wire \$2057 ;
   wire \$2058 ;
   wire \$2059 ;
-  wire [4:0] \$206 ;
+  wire \$206 ;
   wire \$2060 ;
   wire \$2061 ;
   wire \$2062 ;
   wire \$2063 ;
-  wire [76:0] \$2064 ;
+  wire \$2064 ;
   wire \$2065 ;
   wire \$2066 ;
   wire \$2067 ;
@@ -1196,14 +1196,14 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2069 ;
   wire \$207 ;
   wire \$2070 ;
-  wire [76:0] \$2071 ;
+  wire \$2071 ;
   wire \$2072 ;
   wire \$2073 ;
   wire \$2074 ;
   wire \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
-  wire [76:0] \$2078 ;
+  wire \$2078 ;
   wire \$2079 ;
   wire \$208 ;
   wire \$2080 ;
@@ -1211,7 +1211,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2082 ;
   wire \$2083 ;
   wire \$2084 ;
-  wire [76:0] \$2085 ;
+  wire \$2085 ;
   wire \$2086 ;
   wire \$2087 ;
   wire \$2088 ;
@@ -1219,23 +1219,23 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$209 ;
   wire \$2090 ;
   wire \$2091 ;
-  wire [76:0] \$2092 ;
+  wire \$2092 ;
   wire \$2093 ;
   wire \$2094 ;
   wire \$2095 ;
   wire \$2096 ;
   wire \$2097 ;
   wire \$2098 ;
-  wire [76:0] \$2099 ;
+  wire \$2099 ;
   wire \$21 ;
-  wire [3:0] \$210 ;
+  wire \$210 ;
   wire \$2100 ;
   wire \$2101 ;
   wire \$2102 ;
   wire \$2103 ;
   wire \$2104 ;
   wire \$2105 ;
-  wire [76:0] \$2106 ;
+  wire \$2106 ;
   wire \$2107 ;
   wire \$2108 ;
   wire \$2109 ;
@@ -1272,44 +1272,44 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2137 ;
   wire \$2138 ;
   wire \$2139 ;
-  wire [3:0] \$214 ;
+  wire \$214 ;
   wire \$2140 ;
   wire \$2141 ;
   wire \$2142 ;
   wire \$2143 ;
   wire \$2144 ;
-  wire [76:0] \$2145 ;
+  wire \$2145 ;
   wire \$2146 ;
   wire \$2147 ;
   wire \$2148 ;
   wire \$2149 ;
-  wire [4:0] \$215 ;
+  wire \$215 ;
   wire \$2150 ;
   wire \$2151 ;
-  wire [76:0] \$2152 ;
+  wire \$2152 ;
   wire \$2153 ;
   wire \$2154 ;
   wire \$2155 ;
   wire \$2156 ;
   wire \$2157 ;
   wire \$2158 ;
-  wire [76:0] \$2159 ;
-  wire [5:0] \$216 ;
+  wire \$2159 ;
+  wire \$216 ;
   wire \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
   wire \$2165 ;
-  wire [76:0] \$2166 ;
+  wire \$2166 ;
   wire \$2167 ;
   wire \$2168 ;
   wire \$2169 ;
-  wire [8:0] \$217 ;
+  wire \$217 ;
   wire \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
-  wire [76:0] \$2173 ;
+  wire \$2173 ;
   wire \$2174 ;
   wire \$2175 ;
   wire \$2176 ;
@@ -1317,14 +1317,14 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2178 ;
   wire \$2179 ;
   wire \$218 ;
-  wire [76:0] \$2180 ;
+  wire \$2180 ;
   wire \$2181 ;
   wire \$2182 ;
   wire \$2183 ;
   wire \$2184 ;
   wire \$2185 ;
   wire \$2186 ;
-  wire [76:0] \$2187 ;
+  wire \$2187 ;
   wire \$2188 ;
   wire \$2189 ;
   wire \$219 ;
@@ -1332,466 +1332,898 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$2191 ;
   wire \$2192 ;
   wire \$2193 ;
-  wire [76:0] \$2194 ;
-  reg \$2195 ;
-  reg \$2196 ;
-  reg \$2197 ;
-  reg \$2198 ;
-  reg \$2199 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
   wire \$22 ;
   wire \$220 ;
-  reg \$2200 ;
-  reg \$2201 ;
-  reg [1:0] \$2202 ;
-  reg [1:0] \$2203 ;
-  reg [6:0] \$2204 ;
-  reg [6:0] \$2205 ;
-  reg \$2206 ;
-  reg [75:0] \$2207 ;
-  reg [75:0] \$2208 ;
-  reg [75:0] \$2209 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
   wire \$221 ;
-  reg \$2210 ;
-  reg \$2211 ;
-  reg \$2212 ;
-  reg \$2213 ;
-  reg \$2214 ;
-  reg \$2215 ;
-  reg \$2216 ;
-  reg [75:0] \$2217 ;
-  reg \$2218 ;
-  reg [75:0] \$2219 ;
-  wire [3:0] \$222 ;
-  reg [75:0] \$2220 ;
-  reg [75:0] \$2221 ;
-  reg \$2222 ;
-  reg \$2223 ;
-  reg \$2224 ;
-  reg \$2225 ;
-  reg \$2226 ;
-  reg \$2227 ;
-  reg \$2228 ;
-  reg [75:0] \$2229 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
+  wire \$222 ;
+  wire \$2220 ;
+  wire \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
   wire \$223 ;
-  reg \$2230 ;
-  reg \$2231 ;
-  reg [75:0] \$2232 ;
-  reg [75:0] \$2233 ;
-  reg [75:0] \$2234 ;
-  reg \$2235 ;
-  reg \$2236 ;
-  reg \$2237 ;
-  reg \$2238 ;
-  reg \$2239 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
   wire \$224 ;
-  reg \$2240 ;
-  reg \$2241 ;
-  reg [75:0] \$2242 ;
-  reg \$2243 ;
-  reg [75:0] \$2244 ;
-  reg [75:0] \$2245 ;
-  reg [75:0] \$2246 ;
-  reg \$2247 ;
-  reg \$2248 ;
-  reg \$2249 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
   wire \$225 ;
-  reg \$2250 ;
-  reg \$2251 ;
-  reg \$2252 ;
-  reg \$2253 ;
-  reg [75:0] \$2254 ;
-  reg \$2255 ;
-  reg \$2256 ;
-  reg [75:0] \$2257 ;
-  reg [75:0] \$2258 ;
-  reg [75:0] \$2259 ;
-  wire [3:0] \$226 ;
-  reg \$2260 ;
-  reg \$2261 ;
-  reg \$2262 ;
-  reg \$2263 ;
-  reg \$2264 ;
-  reg \$2265 ;
-  reg \$2266 ;
-  reg [75:0] \$2267 ;
-  reg \$2268 ;
-  reg [75:0] \$2269 ;
-  wire [4:0] \$227 ;
-  reg [75:0] \$2270 ;
-  reg [75:0] \$2271 ;
-  reg \$2272 ;
-  reg \$2273 ;
-  reg \$2274 ;
-  reg \$2275 ;
-  reg \$2276 ;
-  reg \$2277 ;
-  reg \$2278 ;
-  reg [75:0] \$2279 ;
-  wire [7:0] \$228 ;
-  reg \$2280 ;
-  reg \$2281 ;
-  reg [75:0] \$2282 ;
-  reg [75:0] \$2283 ;
-  reg [75:0] \$2284 ;
-  reg \$2285 ;
-  reg \$2286 ;
-  reg \$2287 ;
-  reg \$2288 ;
-  reg \$2289 ;
-  wire [3:0] \$229 ;
-  reg \$2290 ;
-  reg \$2291 ;
-  reg [75:0] \$2292 ;
-  reg \$2293 ;
-  reg [75:0] \$2294 ;
-  reg [75:0] \$2295 ;
-  reg [75:0] \$2296 ;
-  reg \$2297 ;
-  reg \$2298 ;
-  reg \$2299 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
+  wire \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
+  wire \$227 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
+  wire \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
+  wire \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire \$23 ;
-  wire [8:0] \$230 ;
-  reg \$2300 ;
-  reg \$2301 ;
-  reg \$2302 ;
-  reg \$2303 ;
-  reg [75:0] \$2304 ;
-  reg \$2305 ;
-  reg \$2306 ;
-  reg [75:0] \$2307 ;
-  reg [75:0] \$2308 ;
-  reg [75:0] \$2309 ;
-  wire [4:0] \$231 ;
-  reg \$2310 ;
-  reg \$2311 ;
-  reg \$2312 ;
-  reg \$2313 ;
-  reg \$2314 ;
-  reg \$2315 ;
-  reg \$2316 ;
-  reg [75:0] \$2317 ;
-  reg \$2318 ;
-  reg [75:0] \$2319 ;
+  wire \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
+  wire \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire \$2319 ;
   wire \$232 ;
-  reg [75:0] \$2320 ;
-  reg [75:0] \$2321 ;
-  reg \$2322 ;
-  reg \$2323 ;
-  reg \$2324 ;
-  reg \$2325 ;
-  reg \$2326 ;
-  reg \$2327 ;
-  reg \$2328 ;
-  reg [75:0] \$2329 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
   wire \$233 ;
-  reg \$2330 ;
-  reg \$2331 ;
-  reg [75:0] \$2332 ;
-  reg [75:0] \$2333 ;
-  reg [75:0] \$2334 ;
-  reg \$2335 ;
-  reg \$2336 ;
-  reg \$2337 ;
-  reg \$2338 ;
-  reg \$2339 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
   wire \$234 ;
-  reg \$2340 ;
-  reg \$2341 ;
-  reg [75:0] \$2342 ;
-  reg \$2343 ;
-  reg [75:0] \$2344 ;
-  reg [75:0] \$2345 ;
-  reg [75:0] \$2346 ;
-  reg \$2347 ;
-  reg \$2348 ;
-  reg \$2349 ;
-  wire [3:0] \$235 ;
-  reg \$2350 ;
-  reg \$2351 ;
-  reg \$2352 ;
-  reg \$2353 ;
-  reg [75:0] \$2354 ;
-  reg \$2355 ;
-  reg \$2356 ;
-  reg [75:0] \$2357 ;
-  reg [75:0] \$2358 ;
-  reg [75:0] \$2359 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire [76:0] \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire [76:0] \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire [76:0] \$2349 ;
+  wire \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire [76:0] \$2352 ;
+  wire \$2353 ;
+  wire \$2354 ;
+  wire [76:0] \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire [76:0] \$2358 ;
+  wire \$2359 ;
   wire \$236 ;
-  reg \$2360 ;
-  reg \$2361 ;
-  reg \$2362 ;
-  reg \$2363 ;
-  reg \$2364 ;
-  reg \$2365 ;
-  reg \$2366 ;
-  reg [75:0] \$2367 ;
-  reg \$2368 ;
-  reg [75:0] \$2369 ;
+  wire \$2360 ;
+  wire [76:0] \$2361 ;
+  wire \$2362 ;
+  wire \$2363 ;
+  wire [76:0] \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
   wire \$237 ;
-  reg [75:0] \$2370 ;
-  reg [75:0] \$2371 ;
-  reg \$2372 ;
-  reg \$2373 ;
-  reg \$2374 ;
-  reg \$2375 ;
-  reg \$2376 ;
-  reg \$2377 ;
-  reg \$2378 ;
-  reg [75:0] \$2379 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
   wire \$238 ;
-  reg \$2380 ;
-  reg \$2381 ;
-  reg [75:0] \$2382 ;
-  reg [75:0] \$2383 ;
-  reg [75:0] \$2384 ;
-  reg \$2385 ;
-  reg \$2386 ;
-  reg \$2387 ;
-  reg \$2388 ;
-  reg \$2389 ;
-  wire [3:0] \$239 ;
-  reg \$2390 ;
-  reg \$2391 ;
-  reg [75:0] \$2392 ;
-  reg \$2393 ;
-  reg [75:0] \$2394 ;
-  reg [75:0] \$2395 ;
-  reg [75:0] \$2396 ;
-  reg \$2397 ;
-  reg \$2398 ;
-  reg \$2399 ;
+  wire \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
+  wire \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire \$24 ;
-  wire [4:0] \$240 ;
-  reg \$2400 ;
-  reg \$2401 ;
-  reg \$2402 ;
-  reg \$2403 ;
-  reg [75:0] \$2404 ;
-  reg \$2405 ;
-  reg \$2406 ;
-  reg [76:0] \$2407 ;
-  reg [76:0] \$2408 ;
-  reg [76:0] \$2409 ;
-  wire [5:0] \$241 ;
-  reg [76:0] \$2410 ;
-  reg [76:0] \$2411 ;
-  reg [76:0] \$2412 ;
-  reg [76:0] \$2413 ;
-  reg [76:0] \$2414 ;
-  reg \$2415 ;
-  reg [76:0] \$2416 ;
-  reg [76:0] \$2417 ;
-  reg [76:0] \$2418 ;
-  reg [76:0] \$2419 ;
-  wire [8:0] \$242 ;
-  reg [76:0] \$2420 ;
-  reg [76:0] \$2421 ;
-  reg [76:0] \$2422 ;
-  reg [76:0] \$2423 ;
-  reg \$2424 ;
-  reg \$2425 ;
-  reg \$2426 ;
-  reg \$2427 ;
-  reg \$2428 ;
-  reg \$2429 ;
+  wire \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire [76:0] \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
+  wire \$241 ;
+  wire [76:0] \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire [76:0] \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
+  wire \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire [76:0] \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
   wire \$243 ;
-  reg \$2430 ;
-  reg \$2431 ;
-  reg \$2432 ;
-  reg \$2433 ;
-  reg \$2434 ;
-  reg \$2435 ;
-  reg \$2436 ;
-  reg \$2437 ;
-  reg \$2438 ;
-  reg \$2439 ;
+  wire \$2430 ;
+  wire [76:0] \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire [76:0] \$2438 ;
+  wire \$2439 ;
   wire \$244 ;
-  reg \$2440 ;
-  reg \$2441 ;
-  reg \$2442 ;
-  reg \$2443 ;
-  reg \$2444 ;
-  reg \$2445 ;
-  reg \$2446 ;
-  reg \$2447 ;
-  reg \$2448 ;
-  reg \$2449 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire [76:0] \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
   wire \$245 ;
-  reg \$2450 ;
-  reg \$2451 ;
-  reg \$2452 ;
-  reg \$2453 ;
-  reg \$2454 ;
-  reg \$2455 ;
-  reg \$2456 ;
-  reg [76:0] \$2457 ;
-  reg [76:0] \$2458 ;
-  reg [76:0] \$2459 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire [76:0] \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
   wire \$246 ;
-  reg [76:0] \$2460 ;
-  reg [76:0] \$2461 ;
-  reg [76:0] \$2462 ;
-  reg [76:0] \$2463 ;
-  reg [76:0] \$2464 ;
-  reg \$2465 ;
-  reg [76:0] \$2466 ;
-  reg [76:0] \$2467 ;
-  reg [76:0] \$2468 ;
-  reg [76:0] \$2469 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
   wire \$247 ;
-  reg [76:0] \$2470 ;
-  reg [76:0] \$2471 ;
-  reg [76:0] \$2472 ;
-  reg [76:0] \$2473 ;
-  reg \$2474 ;
-  reg \$2475 ;
-  reg \$2476 ;
-  reg \$2477 ;
-  reg \$2478 ;
-  reg \$2479 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
   wire \$248 ;
-  reg \$2480 ;
-  reg \$2481 ;
-  reg \$2482 ;
-  reg \$2483 ;
-  reg \$2484 ;
-  reg \$2485 ;
-  reg \$2486 ;
-  reg \$2487 ;
-  reg \$2488 ;
-  reg \$2489 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
   wire \$249 ;
-  reg \$2490 ;
-  reg \$2491 ;
-  reg \$2492 ;
-  reg \$2493 ;
-  reg \$2494 ;
-  reg \$2495 ;
-  reg \$2496 ;
-  reg \$2497 ;
-  reg \$2498 ;
-  reg \$2499 ;
+  wire \$2490 ;
+  wire [76:0] \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire [76:0] \$2498 ;
+  wire \$2499 ;
   wire \$25 ;
   wire \$250 ;
-  reg \$2500 ;
-  reg \$2501 ;
-  reg \$2502 ;
-  reg \$2503 ;
-  reg \$2504 ;
-  reg \$2505 ;
-  reg \$2506 ;
-  reg [76:0] \$2507 ;
-  reg [76:0] \$2508 ;
-  reg [76:0] \$2509 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire [76:0] \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
   wire \$251 ;
-  reg [76:0] \$2510 ;
-  reg [76:0] \$2511 ;
-  reg [76:0] \$2512 ;
-  reg [76:0] \$2513 ;
-  reg [76:0] \$2514 ;
-  reg \$2515 ;
-  reg [76:0] \$2516 ;
-  reg [76:0] \$2517 ;
-  reg [76:0] \$2518 ;
-  reg [76:0] \$2519 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire [76:0] \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire [76:0] \$2519 ;
   wire \$252 ;
-  reg [76:0] \$2520 ;
-  reg [76:0] \$2521 ;
-  reg [76:0] \$2522 ;
-  reg [76:0] \$2523 ;
-  reg \$2524 ;
-  reg \$2525 ;
-  reg \$2526 ;
-  reg \$2527 ;
-  reg \$2528 ;
-  reg \$2529 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire [76:0] \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
   wire \$253 ;
-  reg \$2530 ;
-  reg \$2531 ;
-  reg \$2532 ;
-  reg \$2533 ;
-  reg \$2534 ;
-  reg \$2535 ;
-  reg \$2536 ;
-  reg \$2537 ;
-  reg \$2538 ;
-  reg \$2539 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire [76:0] \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
   wire \$254 ;
-  reg \$2540 ;
-  reg \$2541 ;
-  reg \$2542 ;
-  reg \$2543 ;
-  reg \$2544 ;
-  reg \$2545 ;
-  reg \$2546 ;
-  reg \$2547 ;
-  reg \$2548 ;
-  reg \$2549 ;
+  wire [76:0] \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
   wire \$255 ;
-  reg \$2550 ;
-  reg \$2551 ;
-  reg \$2552 ;
-  reg \$2553 ;
-  reg \$2554 ;
-  reg \$2555 ;
-  reg \$2556 ;
-  reg [76:0] \$2557 ;
-  reg [76:0] \$2558 ;
-  reg [76:0] \$2559 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
   wire \$256 ;
-  reg [76:0] \$2560 ;
-  reg [76:0] \$2561 ;
-  reg [76:0] \$2562 ;
-  reg [76:0] \$2563 ;
-  reg [76:0] \$2564 ;
-  reg \$2565 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
   wire \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire [76:0] \$2579 ;
   wire \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire [76:0] \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
   wire \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire [76:0] \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
+  wire [76:0] \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire [76:0] \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
   wire \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire [76:0] \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
   wire \$262 ;
+  wire \$2620 ;
+  wire [76:0] \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire [76:0] \$2628 ;
+  reg \$2629 ;
   wire \$263 ;
+  reg \$2630 ;
+  reg \$2631 ;
+  reg \$2632 ;
+  reg \$2633 ;
+  reg \$2634 ;
+  reg \$2635 ;
+  reg [1:0] \$2636 ;
+  reg [1:0] \$2637 ;
+  reg \$2638 ;
+  reg [75:0] \$2639 ;
   wire \$264 ;
+  reg [75:0] \$2640 ;
+  reg [75:0] \$2641 ;
+  reg \$2642 ;
+  reg \$2643 ;
+  reg \$2644 ;
+  reg \$2645 ;
+  reg \$2646 ;
+  reg \$2647 ;
+  reg \$2648 ;
+  reg [75:0] \$2649 ;
   wire \$265 ;
+  reg \$2650 ;
+  reg [75:0] \$2651 ;
+  reg [75:0] \$2652 ;
+  reg [75:0] \$2653 ;
+  reg \$2654 ;
+  reg \$2655 ;
+  reg \$2656 ;
+  reg \$2657 ;
+  reg \$2658 ;
+  reg \$2659 ;
   wire \$266 ;
+  reg \$2660 ;
+  reg [75:0] \$2661 ;
+  reg \$2662 ;
+  reg \$2663 ;
+  reg [75:0] \$2664 ;
+  reg [75:0] \$2665 ;
+  reg [75:0] \$2666 ;
+  reg \$2667 ;
+  reg \$2668 ;
+  reg \$2669 ;
   wire \$267 ;
+  reg \$2670 ;
+  reg \$2671 ;
+  reg \$2672 ;
+  reg \$2673 ;
+  reg [75:0] \$2674 ;
+  reg \$2675 ;
+  reg [75:0] \$2676 ;
+  reg [75:0] \$2677 ;
+  reg [75:0] \$2678 ;
+  reg \$2679 ;
   wire \$268 ;
+  reg \$2680 ;
+  reg \$2681 ;
+  reg \$2682 ;
+  reg \$2683 ;
+  reg \$2684 ;
+  reg \$2685 ;
+  reg [75:0] \$2686 ;
+  reg \$2687 ;
+  reg \$2688 ;
+  reg [75:0] \$2689 ;
   wire \$269 ;
+  reg [75:0] \$2690 ;
+  reg [75:0] \$2691 ;
+  reg \$2692 ;
+  reg \$2693 ;
+  reg \$2694 ;
+  reg \$2695 ;
+  reg \$2696 ;
+  reg \$2697 ;
+  reg \$2698 ;
+  reg [75:0] \$2699 ;
   wire \$27 ;
   wire \$270 ;
+  reg \$2700 ;
+  reg [75:0] \$2701 ;
+  reg [75:0] \$2702 ;
+  reg [75:0] \$2703 ;
+  reg \$2704 ;
+  reg \$2705 ;
+  reg \$2706 ;
+  reg \$2707 ;
+  reg \$2708 ;
+  reg \$2709 ;
   wire \$271 ;
+  reg \$2710 ;
+  reg [75:0] \$2711 ;
+  reg \$2712 ;
+  reg \$2713 ;
+  reg [75:0] \$2714 ;
+  reg [75:0] \$2715 ;
+  reg [75:0] \$2716 ;
+  reg \$2717 ;
+  reg \$2718 ;
+  reg \$2719 ;
   wire \$272 ;
+  reg \$2720 ;
+  reg \$2721 ;
+  reg \$2722 ;
+  reg \$2723 ;
+  reg [75:0] \$2724 ;
+  reg \$2725 ;
+  reg [75:0] \$2726 ;
+  reg [75:0] \$2727 ;
+  reg [75:0] \$2728 ;
+  reg \$2729 ;
   wire \$273 ;
+  reg \$2730 ;
+  reg \$2731 ;
+  reg \$2732 ;
+  reg \$2733 ;
+  reg \$2734 ;
+  reg \$2735 ;
+  reg [75:0] \$2736 ;
+  reg \$2737 ;
+  reg \$2738 ;
+  reg [75:0] \$2739 ;
   wire \$274 ;
+  reg [75:0] \$2740 ;
+  reg [75:0] \$2741 ;
+  reg \$2742 ;
+  reg \$2743 ;
+  reg \$2744 ;
+  reg \$2745 ;
+  reg \$2746 ;
+  reg \$2747 ;
+  reg \$2748 ;
+  reg [75:0] \$2749 ;
   wire \$275 ;
+  reg \$2750 ;
+  reg [75:0] \$2751 ;
+  reg [75:0] \$2752 ;
+  reg [75:0] \$2753 ;
+  reg \$2754 ;
+  reg \$2755 ;
+  reg \$2756 ;
+  reg \$2757 ;
+  reg \$2758 ;
+  reg \$2759 ;
   wire \$276 ;
+  reg \$2760 ;
+  reg [75:0] \$2761 ;
+  reg \$2762 ;
+  reg \$2763 ;
+  reg [75:0] \$2764 ;
+  reg [75:0] \$2765 ;
+  reg [75:0] \$2766 ;
+  reg \$2767 ;
+  reg \$2768 ;
+  reg \$2769 ;
   wire \$277 ;
+  reg \$2770 ;
+  reg \$2771 ;
+  reg \$2772 ;
+  reg \$2773 ;
+  reg [75:0] \$2774 ;
+  reg \$2775 ;
+  reg [75:0] \$2776 ;
+  reg [75:0] \$2777 ;
+  reg [75:0] \$2778 ;
+  reg \$2779 ;
   wire \$278 ;
+  reg \$2780 ;
+  reg \$2781 ;
+  reg \$2782 ;
+  reg \$2783 ;
+  reg \$2784 ;
+  reg \$2785 ;
+  reg [75:0] \$2786 ;
+  reg \$2787 ;
+  reg \$2788 ;
+  reg [75:0] \$2789 ;
   wire \$279 ;
+  reg [75:0] \$2790 ;
+  reg [75:0] \$2791 ;
+  reg \$2792 ;
+  reg \$2793 ;
+  reg \$2794 ;
+  reg \$2795 ;
+  reg \$2796 ;
+  reg \$2797 ;
+  reg \$2798 ;
+  reg [75:0] \$2799 ;
   wire \$28 ;
   wire \$280 ;
+  reg \$2800 ;
+  reg [75:0] \$2801 ;
+  reg [75:0] \$2802 ;
+  reg [75:0] \$2803 ;
+  reg \$2804 ;
+  reg \$2805 ;
+  reg \$2806 ;
+  reg \$2807 ;
+  reg \$2808 ;
+  reg \$2809 ;
   wire \$281 ;
+  reg \$2810 ;
+  reg [75:0] \$2811 ;
+  reg \$2812 ;
+  reg \$2813 ;
+  reg [75:0] \$2814 ;
+  reg [75:0] \$2815 ;
+  reg [75:0] \$2816 ;
+  reg \$2817 ;
+  reg \$2818 ;
+  reg \$2819 ;
   wire \$282 ;
+  reg \$2820 ;
+  reg \$2821 ;
+  reg \$2822 ;
+  reg \$2823 ;
+  reg [75:0] \$2824 ;
+  reg \$2825 ;
+  reg [75:0] \$2826 ;
+  reg [75:0] \$2827 ;
+  reg [75:0] \$2828 ;
+  reg \$2829 ;
   wire \$283 ;
+  reg \$2830 ;
+  reg \$2831 ;
+  reg \$2832 ;
+  reg \$2833 ;
+  reg \$2834 ;
+  reg \$2835 ;
+  reg [75:0] \$2836 ;
+  reg \$2837 ;
+  reg \$2838 ;
+  reg [76:0] \$2839 ;
   wire \$284 ;
+  reg [76:0] \$2840 ;
+  reg [76:0] \$2841 ;
+  reg [76:0] \$2842 ;
+  reg [76:0] \$2843 ;
+  reg [76:0] \$2844 ;
+  reg [76:0] \$2845 ;
+  reg [76:0] \$2846 ;
+  reg \$2847 ;
+  reg [76:0] \$2848 ;
+  reg [76:0] \$2849 ;
   wire \$285 ;
+  reg [76:0] \$2850 ;
+  reg [76:0] \$2851 ;
+  reg [76:0] \$2852 ;
+  reg [76:0] \$2853 ;
+  reg [76:0] \$2854 ;
+  reg [76:0] \$2855 ;
+  reg \$2856 ;
+  reg \$2857 ;
+  reg \$2858 ;
+  reg \$2859 ;
   wire \$286 ;
+  reg \$2860 ;
+  reg \$2861 ;
+  reg \$2862 ;
+  reg \$2863 ;
+  reg \$2864 ;
+  reg \$2865 ;
+  reg \$2866 ;
+  reg \$2867 ;
+  reg \$2868 ;
+  reg \$2869 ;
   wire \$287 ;
+  reg \$2870 ;
+  reg \$2871 ;
+  reg \$2872 ;
+  reg \$2873 ;
+  reg \$2874 ;
+  reg \$2875 ;
+  reg \$2876 ;
+  reg \$2877 ;
+  reg \$2878 ;
+  reg \$2879 ;
   wire \$288 ;
+  reg \$2880 ;
+  reg \$2881 ;
+  reg \$2882 ;
+  reg \$2883 ;
+  reg \$2884 ;
+  reg \$2885 ;
+  reg \$2886 ;
+  reg \$2887 ;
+  reg \$2888 ;
+  reg [76:0] \$2889 ;
   wire \$289 ;
+  reg [76:0] \$2890 ;
+  reg [76:0] \$2891 ;
+  reg [76:0] \$2892 ;
+  reg [76:0] \$2893 ;
+  reg [76:0] \$2894 ;
+  reg [76:0] \$2895 ;
+  reg [76:0] \$2896 ;
+  reg \$2897 ;
+  reg [76:0] \$2898 ;
+  reg [76:0] \$2899 ;
   wire \$29 ;
   wire \$290 ;
+  reg [76:0] \$2900 ;
+  reg [76:0] \$2901 ;
+  reg [76:0] \$2902 ;
+  reg [76:0] \$2903 ;
+  reg [76:0] \$2904 ;
+  reg [76:0] \$2905 ;
+  reg \$2906 ;
+  reg \$2907 ;
+  reg \$2908 ;
+  reg \$2909 ;
   wire \$291 ;
+  reg \$2910 ;
+  reg \$2911 ;
+  reg \$2912 ;
+  reg \$2913 ;
+  reg \$2914 ;
+  reg \$2915 ;
+  reg \$2916 ;
+  reg \$2917 ;
+  reg \$2918 ;
+  reg \$2919 ;
   wire \$292 ;
+  reg \$2920 ;
+  reg \$2921 ;
+  reg \$2922 ;
+  reg \$2923 ;
+  reg \$2924 ;
+  reg \$2925 ;
+  reg \$2926 ;
+  reg \$2927 ;
+  reg \$2928 ;
+  reg \$2929 ;
   wire \$293 ;
+  reg \$2930 ;
+  reg \$2931 ;
+  reg \$2932 ;
+  reg \$2933 ;
+  reg \$2934 ;
+  reg \$2935 ;
+  reg \$2936 ;
+  reg \$2937 ;
+  reg \$2938 ;
+  reg [76:0] \$2939 ;
   wire \$294 ;
+  reg [76:0] \$2940 ;
+  reg [76:0] \$2941 ;
+  reg [76:0] \$2942 ;
+  reg [76:0] \$2943 ;
+  reg [76:0] \$2944 ;
+  reg [76:0] \$2945 ;
+  reg [76:0] \$2946 ;
+  reg \$2947 ;
+  reg [76:0] \$2948 ;
+  reg [76:0] \$2949 ;
   wire \$295 ;
+  reg [76:0] \$2950 ;
+  reg [76:0] \$2951 ;
+  reg [76:0] \$2952 ;
+  reg [76:0] \$2953 ;
+  reg [76:0] \$2954 ;
+  reg [76:0] \$2955 ;
+  reg \$2956 ;
+  reg \$2957 ;
+  reg \$2958 ;
+  reg \$2959 ;
   wire \$296 ;
+  reg \$2960 ;
+  reg \$2961 ;
+  reg \$2962 ;
+  reg \$2963 ;
+  reg \$2964 ;
+  reg \$2965 ;
+  reg \$2966 ;
+  reg \$2967 ;
+  reg \$2968 ;
+  reg \$2969 ;
   wire \$297 ;
+  reg \$2970 ;
+  reg \$2971 ;
+  reg \$2972 ;
+  reg \$2973 ;
+  reg \$2974 ;
+  reg \$2975 ;
+  reg \$2976 ;
+  reg \$2977 ;
+  reg \$2978 ;
+  reg \$2979 ;
   wire \$298 ;
+  reg \$2980 ;
+  reg \$2981 ;
+  reg \$2982 ;
+  reg \$2983 ;
+  reg \$2984 ;
+  reg \$2985 ;
+  reg \$2986 ;
+  reg \$2987 ;
+  reg \$2988 ;
+  reg [76:0] \$2989 ;
   wire \$299 ;
+  reg [76:0] \$2990 ;
+  reg [76:0] \$2991 ;
+  reg [76:0] \$2992 ;
+  reg [76:0] \$2993 ;
+  reg [76:0] \$2994 ;
+  reg [76:0] \$2995 ;
+  reg [76:0] \$2996 ;
+  reg \$2997 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
@@ -1826,7 +2258,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [1:0] \$33 ;
+  wire \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
@@ -1837,7 +2269,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [2:0] \$34 ;
+  wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -1848,7 +2280,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [3:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -1859,7 +2291,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [4:0] \$36 ;
+  wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -1870,7 +2302,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire [5:0] \$37 ;
+  wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -1881,7 +2313,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [6:0] \$38 ;
+  wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
@@ -1892,7 +2324,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [7:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -1904,7 +2336,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -1915,7 +2347,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire [8:0] \$41 ;
+  wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -2048,7 +2480,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire [1:0] \$53 ;
+  wire \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -2059,7 +2491,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire [2:0] \$54 ;
+  wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
@@ -2070,7 +2502,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire [3:0] \$55 ;
+  wire \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
@@ -2081,7 +2513,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire [4:0] \$56 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
@@ -2092,7 +2524,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [5:0] \$57 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -2103,7 +2535,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [6:0] \$58 ;
+  wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -2114,7 +2546,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [7:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -2126,7 +2558,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -2137,7 +2569,7 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [8:0] \$61 ;
+  wire \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -2199,8 +2631,8 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
+  wire [2:0] \$666 ;
+  wire [2:0] \$667 ;
   wire \$668 ;
   wire \$669 ;
   wire \$67 ;
@@ -2208,8 +2640,8 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
+  wire [2:0] \$674 ;
+  wire [2:0] \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
@@ -2570,9 +3002,8 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
-  wire \$signal$129 ;
-  reg [6:0] \$signal$130  = 7'h00;
-  wire \$signal$96 ;
+  wire \$signal$127 ;
+  wire \$signal$94 ;
   reg [75:0] a0_e0 = 76'h0000000000000000000;
   reg [75:0] a0_e1 = 76'h0000000000000000000;
   reg [75:0] a0_e2 = 76'h0000000000000000000;
@@ -2712,7 +3143,6 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire a__valid;
   wire a_accept;
   reg [1:0] a_ahead = 2'h0;
-  wire [3:0] a_count;
   reg a_wins0 = 1'h0;
   reg a_wins1 = 1'h0;
   reg a_wins2 = 1'h0;
@@ -2860,10 +3290,8 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire b__valid;
   wire b_accept;
   reg [1:0] b_ahead = 2'h0;
-  wire [3:0] b_count;
   input clk;
   wire clk;
-  reg [6:0] cnt_next = 7'h00;
   reg merge0_eq0_0 = 1'h0;
   reg merge0_eq0_1 = 1'h0;
   reg merge0_eq0_2 = 1'h0;
@@ -3122,6759 +3550,7163 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   assign a6_vis = a6_v0 & \$31 ;
   assign \$32  = a7_g0 == \$signal ;
   assign a7_vis = a7_v0 & \$32 ;
-  assign \$33  = 1'h0 + a__payload[608];
-  assign \$34  = \$33  + a__payload[609];
-  assign \$35  = \$34  + a__payload[610];
-  assign \$36  = \$35  + a__payload[611];
-  assign \$37  = \$36  + a__payload[612];
-  assign \$38  = \$37  + a__payload[613];
-  assign \$39  = \$38  + a__payload[614];
-  assign \$40  = \$39  + a__payload[615];
-  assign \$41  = a_accept ? \$40  : 9'h000;
-  assign \$42  = b_ahead != 2'h2;
-  assign \$43  = | { b7_v3, b6_v3, b5_v3, b4_v3, b3_v3, b2_v3, b1_v3, b0_v3 };
-  assign \$44  = ~ \$43 ;
-  assign b__ready = \$42  & \$44 ;
+  assign \$33  = b_ahead != 2'h2;
+  assign \$34  = | { b7_v3, b6_v3, b5_v3, b4_v3, b3_v3, b2_v3, b1_v3, b0_v3 };
+  assign \$35  = ~ \$34 ;
+  assign b__ready = \$33  & \$35 ;
   assign b_accept = b__valid & b__ready;
-  assign \$45  = b0_g0 == \$signal ;
-  assign b0_vis = b0_v0 & \$45 ;
-  assign \$46  = b1_g0 == \$signal ;
-  assign b1_vis = b1_v0 & \$46 ;
-  assign \$47  = b2_g0 == \$signal ;
-  assign b2_vis = b2_v0 & \$47 ;
-  assign \$48  = b3_g0 == \$signal ;
-  assign b3_vis = b3_v0 & \$48 ;
-  assign \$49  = b4_g0 == \$signal ;
-  assign b4_vis = b4_v0 & \$49 ;
-  assign \$50  = b5_g0 == \$signal ;
-  assign b5_vis = b5_v0 & \$50 ;
-  assign \$51  = b6_g0 == \$signal ;
-  assign b6_vis = b6_v0 & \$51 ;
-  assign \$52  = b7_g0 == \$signal ;
-  assign b7_vis = b7_v0 & \$52 ;
-  assign \$53  = 1'h0 + b__payload[608];
-  assign \$54  = \$53  + b__payload[609];
-  assign \$55  = \$54  + b__payload[610];
-  assign \$56  = \$55  + b__payload[611];
-  assign \$57  = \$56  + b__payload[612];
-  assign \$58  = \$57  + b__payload[613];
-  assign \$59  = \$58  + b__payload[614];
-  assign \$60  = \$59  + b__payload[615];
-  assign \$61  = b_accept ? \$60  : 9'h000;
-  assign \$62  = | a_ahead;
-  assign \$63  = ~ a0_v1;
-  assign \$64  = a0_v0 | \$63 ;
-  assign \$65  = a0_g1 != \$signal ;
-  assign \$66  = \$64  | \$65 ;
-  assign \$67  = \$62  & \$66 ;
-  assign \$68  = a0_vis | \$67 ;
-  assign \$69  = | a_ahead;
-  assign \$70  = ~ a1_v1;
-  assign \$71  = a1_v0 | \$70 ;
-  assign \$72  = a1_g1 != \$signal ;
-  assign \$73  = \$71  | \$72 ;
-  assign \$74  = \$69  & \$73 ;
-  assign \$75  = a1_vis | \$74 ;
-  assign \$76  = | a_ahead;
-  assign \$77  = ~ a2_v1;
-  assign \$78  = a2_v0 | \$77 ;
-  assign \$79  = a2_g1 != \$signal ;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = \$76  & \$80 ;
-  assign \$82  = a2_vis | \$81 ;
-  assign \$83  = | a_ahead;
-  assign \$84  = ~ a3_v1;
-  assign \$85  = a3_v0 | \$84 ;
-  assign \$86  = a3_g1 != \$signal ;
-  assign \$87  = \$85  | \$86 ;
-  assign \$88  = \$83  & \$87 ;
-  assign \$89  = a3_vis | \$88 ;
-  assign \$90  = | a_ahead;
-  assign \$91  = ~ a4_v1;
-  assign \$92  = a4_v0 | \$91 ;
-  assign \$93  = a4_g1 != \$signal ;
-  assign \$94  = \$92  | \$93 ;
-  assign \$95  = \$90  & \$94 ;
-  assign \$96  = a4_vis | \$95 ;
-  assign \$97  = | a_ahead;
-  assign \$98  = ~ a5_v1;
-  assign \$99  = a5_v0 | \$98 ;
-  assign \$100  = a5_g1 != \$signal ;
-  assign \$101  = \$99  | \$100 ;
-  assign \$102  = \$97  & \$101 ;
-  assign \$103  = a5_vis | \$102 ;
-  assign \$104  = | a_ahead;
-  assign \$105  = ~ a6_v1;
-  assign \$106  = a6_v0 | \$105 ;
-  assign \$107  = a6_g1 != \$signal ;
-  assign \$108  = \$106  | \$107 ;
-  assign \$109  = \$104  & \$108 ;
-  assign \$110  = a6_vis | \$109 ;
-  assign \$111  = | a_ahead;
-  assign \$112  = ~ a7_v1;
-  assign \$113  = a7_v0 | \$112 ;
-  assign \$114  = a7_g1 != \$signal ;
-  assign \$115  = \$113  | \$114 ;
-  assign \$116  = \$111  & \$115 ;
-  assign \$117  = a7_vis | \$116 ;
-  assign \$118  = & { \$117 , \$110 , \$103 , \$96 , \$89 , \$82 , \$75 , \$68  };
-  assign \$119  = | b_ahead;
-  assign \$120  = ~ b0_v1;
-  assign \$121  = b0_v0 | \$120 ;
-  assign \$122  = b0_g1 != \$signal ;
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = \$119  & \$123 ;
-  assign \$125  = b0_vis | \$124 ;
-  assign \$126  = | b_ahead;
-  assign \$127  = ~ b1_v1;
-  assign \$128  = b1_v0 | \$127 ;
-  assign \$129  = b1_g1 != \$signal ;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = \$126  & \$130 ;
-  assign \$132  = b1_vis | \$131 ;
-  assign \$133  = | b_ahead;
-  assign \$134  = ~ b2_v1;
-  assign \$135  = b2_v0 | \$134 ;
-  assign \$136  = b2_g1 != \$signal ;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$133  & \$137 ;
-  assign \$139  = b2_vis | \$138 ;
-  assign \$140  = | b_ahead;
-  assign \$141  = ~ b3_v1;
-  assign \$142  = b3_v0 | \$141 ;
-  assign \$143  = b3_g1 != \$signal ;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = \$140  & \$144 ;
-  assign \$146  = b3_vis | \$145 ;
-  assign \$147  = | b_ahead;
-  assign \$148  = ~ b4_v1;
-  assign \$149  = b4_v0 | \$148 ;
-  assign \$150  = b4_g1 != \$signal ;
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$147  & \$151 ;
-  assign \$153  = b4_vis | \$152 ;
-  assign \$154  = | b_ahead;
-  assign \$155  = ~ b5_v1;
-  assign \$156  = b5_v0 | \$155 ;
-  assign \$157  = b5_g1 != \$signal ;
-  assign \$158  = \$156  | \$157 ;
-  assign \$159  = \$154  & \$158 ;
-  assign \$160  = b5_vis | \$159 ;
+  assign \$36  = b0_g0 == \$signal ;
+  assign b0_vis = b0_v0 & \$36 ;
+  assign \$37  = b1_g0 == \$signal ;
+  assign b1_vis = b1_v0 & \$37 ;
+  assign \$38  = b2_g0 == \$signal ;
+  assign b2_vis = b2_v0 & \$38 ;
+  assign \$39  = b3_g0 == \$signal ;
+  assign b3_vis = b3_v0 & \$39 ;
+  assign \$40  = b4_g0 == \$signal ;
+  assign b4_vis = b4_v0 & \$40 ;
+  assign \$41  = b5_g0 == \$signal ;
+  assign b5_vis = b5_v0 & \$41 ;
+  assign \$42  = b6_g0 == \$signal ;
+  assign b6_vis = b6_v0 & \$42 ;
+  assign \$43  = b7_g0 == \$signal ;
+  assign b7_vis = b7_v0 & \$43 ;
+  assign \$44  = | a_ahead;
+  assign \$45  = ~ a0_v1;
+  assign \$46  = a0_v0 | \$45 ;
+  assign \$47  = a0_g1 != \$signal ;
+  assign \$48  = \$46  | \$47 ;
+  assign \$49  = \$44  & \$48 ;
+  assign \$50  = a0_vis | \$49 ;
+  assign \$51  = | a_ahead;
+  assign \$52  = ~ a1_v1;
+  assign \$53  = a1_v0 | \$52 ;
+  assign \$54  = a1_g1 != \$signal ;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = \$51  & \$55 ;
+  assign \$57  = a1_vis | \$56 ;
+  assign \$58  = | a_ahead;
+  assign \$59  = ~ a2_v1;
+  assign \$60  = a2_v0 | \$59 ;
+  assign \$61  = a2_g1 != \$signal ;
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = \$58  & \$62 ;
+  assign \$64  = a2_vis | \$63 ;
+  assign \$65  = | a_ahead;
+  assign \$66  = ~ a3_v1;
+  assign \$67  = a3_v0 | \$66 ;
+  assign \$68  = a3_g1 != \$signal ;
+  assign \$69  = \$67  | \$68 ;
+  assign \$70  = \$65  & \$69 ;
+  assign \$71  = a3_vis | \$70 ;
+  assign \$72  = | a_ahead;
+  assign \$73  = ~ a4_v1;
+  assign \$74  = a4_v0 | \$73 ;
+  assign \$75  = a4_g1 != \$signal ;
+  assign \$76  = \$74  | \$75 ;
+  assign \$77  = \$72  & \$76 ;
+  assign \$78  = a4_vis | \$77 ;
+  assign \$79  = | a_ahead;
+  assign \$80  = ~ a5_v1;
+  assign \$81  = a5_v0 | \$80 ;
+  assign \$82  = a5_g1 != \$signal ;
+  assign \$83  = \$81  | \$82 ;
+  assign \$84  = \$79  & \$83 ;
+  assign \$85  = a5_vis | \$84 ;
+  assign \$86  = | a_ahead;
+  assign \$87  = ~ a6_v1;
+  assign \$88  = a6_v0 | \$87 ;
+  assign \$89  = a6_g1 != \$signal ;
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = \$86  & \$90 ;
+  assign \$92  = a6_vis | \$91 ;
+  assign \$93  = | a_ahead;
+  assign \$94  = ~ a7_v1;
+  assign \$95  = a7_v0 | \$94 ;
+  assign \$96  = a7_g1 != \$signal ;
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = \$93  & \$97 ;
+  assign \$99  = a7_vis | \$98 ;
+  assign \$100  = & { \$99 , \$92 , \$85 , \$78 , \$71 , \$64 , \$57 , \$50  };
+  assign \$101  = | b_ahead;
+  assign \$102  = ~ b0_v1;
+  assign \$103  = b0_v0 | \$102 ;
+  assign \$104  = b0_g1 != \$signal ;
+  assign \$105  = \$103  | \$104 ;
+  assign \$106  = \$101  & \$105 ;
+  assign \$107  = b0_vis | \$106 ;
+  assign \$108  = | b_ahead;
+  assign \$109  = ~ b1_v1;
+  assign \$110  = b1_v0 | \$109 ;
+  assign \$111  = b1_g1 != \$signal ;
+  assign \$112  = \$110  | \$111 ;
+  assign \$113  = \$108  & \$112 ;
+  assign \$114  = b1_vis | \$113 ;
+  assign \$115  = | b_ahead;
+  assign \$116  = ~ b2_v1;
+  assign \$117  = b2_v0 | \$116 ;
+  assign \$118  = b2_g1 != \$signal ;
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = \$115  & \$119 ;
+  assign \$121  = b2_vis | \$120 ;
+  assign \$122  = | b_ahead;
+  assign \$123  = ~ b3_v1;
+  assign \$124  = b3_v0 | \$123 ;
+  assign \$125  = b3_g1 != \$signal ;
+  assign \$126  = \$124  | \$125 ;
+  assign \$127  = \$122  & \$126 ;
+  assign \$128  = b3_vis | \$127 ;
+  assign \$129  = | b_ahead;
+  assign \$130  = ~ b4_v1;
+  assign \$131  = b4_v0 | \$130 ;
+  assign \$132  = b4_g1 != \$signal ;
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = \$129  & \$133 ;
+  assign \$135  = b4_vis | \$134 ;
+  assign \$136  = | b_ahead;
+  assign \$137  = ~ b5_v1;
+  assign \$138  = b5_v0 | \$137 ;
+  assign \$139  = b5_g1 != \$signal ;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = \$136  & \$140 ;
+  assign \$142  = b5_vis | \$141 ;
+  assign \$143  = | b_ahead;
+  assign \$144  = ~ b6_v1;
+  assign \$145  = b6_v0 | \$144 ;
+  assign \$146  = b6_g1 != \$signal ;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = \$143  & \$147 ;
+  assign \$149  = b6_vis | \$148 ;
+  assign \$150  = | b_ahead;
+  assign \$151  = ~ b7_v1;
+  assign \$152  = b7_v0 | \$151 ;
+  assign \$153  = b7_g1 != \$signal ;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$150  & \$154 ;
+  assign \$156  = b7_vis | \$155 ;
+  assign \$157  = & { \$156 , \$149 , \$142 , \$135 , \$128 , \$121 , \$114 , \$107  };
+  assign \$158  = \$100  & \$157 ;
+  assign \$signal$94  = \$158  & stage0_load;
+  assign \$159  = | a_ahead;
+  assign \$160  = \$signal$94  & \$159 ;
   assign \$161  = | b_ahead;
-  assign \$162  = ~ b6_v1;
-  assign \$163  = b6_v0 | \$162 ;
-  assign \$164  = b6_g1 != \$signal ;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = \$161  & \$165 ;
-  assign \$167  = b6_vis | \$166 ;
-  assign \$168  = | b_ahead;
-  assign \$169  = ~ b7_v1;
-  assign \$170  = b7_v0 | \$169 ;
-  assign \$171  = b7_g1 != \$signal ;
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = \$168  & \$172 ;
-  assign \$174  = b7_vis | \$173 ;
-  assign \$175  = & { \$174 , \$167 , \$160 , \$153 , \$146 , \$139 , \$132 , \$125  };
-  assign \$176  = \$118  & \$175 ;
-  assign \$signal$96  = \$176  & stage0_load;
-  assign \$177  = | a_ahead;
-  assign \$178  = \$signal$96  & \$177 ;
-  assign \$179  = | b_ahead;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = \$signal$130  <= 4'h8;
-  assign \$signal$129  = \$180  & \$181 ;
-  assign \$182  = ~ merge2_lane0[76];
-  assign \$183  = ~ merge2_lane1[76];
-  assign \$184  = ~ merge2_lane2[76];
-  assign \$185  = ~ merge2_lane3[76];
-  assign \$186  = ~ merge2_lane4[76];
-  assign \$187  = ~ merge2_lane5[76];
-  assign \$188  = ~ merge2_lane6[76];
-  assign \$189  = ~ merge2_lane7[76];
-  assign \$190  = a_accept & a__payload[616];
-  assign \$191  = ~ \$signal$129 ;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = a_accept & a__payload[616];
-  assign \$194  = ~ \$193 ;
-  assign \$195  = \$signal$129  & \$194 ;
-  assign \$196  = a_ahead + 1'h1;
-  assign \$197  = a_ahead - 1'h1;
-  assign \$198  = b_accept & b__payload[616];
-  assign \$199  = ~ \$signal$129 ;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = b_accept & b__payload[616];
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = a0_g0 == \$signal ;
+  assign \$164  = a0_v0 & \$163 ;
+  assign \$165  = a0_g1 == \$signal ;
+  assign \$166  = a0_v1 & \$165 ;
+  assign \$167  = a0_g2 == \$signal ;
+  assign \$168  = a0_v2 & \$167 ;
+  assign \$169  = a0_g3 == \$signal ;
+  assign \$170  = a0_v3 & \$169 ;
+  assign \$171  = | { \$170 , \$168 , \$166 , \$164  };
+  assign \$172  = ~ \$171 ;
+  assign \$173  = a0_g0 == \$signal ;
+  assign \$174  = a0_v0 & \$173 ;
+  assign \$175  = a0_g1 == \$signal ;
+  assign \$176  = a0_v1 & \$175 ;
+  assign \$177  = a0_g2 == \$signal ;
+  assign \$178  = a0_v2 & \$177 ;
+  assign \$179  = a0_g3 == \$signal ;
+  assign \$180  = a0_v3 & \$179 ;
+  assign \$181  = | { \$180 , \$178 , \$176 , \$174  };
+  assign \$182  = a0_g1 == \$signal ;
+  assign \$183  = a0_v1 & \$182 ;
+  assign \$184  = a0_g2 == \$signal ;
+  assign \$185  = a0_v2 & \$184 ;
+  assign \$186  = a0_g3 == \$signal ;
+  assign \$187  = a0_v3 & \$186 ;
+  assign \$188  = | { \$187 , \$185 , \$183  };
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$181  & \$189 ;
+  assign \$191  = \$190  & a_wins0;
+  assign \$192  = \$172  | \$191 ;
+  assign \$193  = b7_g0 == \$signal ;
+  assign \$194  = b7_v0 & \$193 ;
+  assign \$195  = b7_g1 == \$signal ;
+  assign \$196  = b7_v1 & \$195 ;
+  assign \$197  = b7_g2 == \$signal ;
+  assign \$198  = b7_v2 & \$197 ;
+  assign \$199  = b7_g3 == \$signal ;
+  assign \$200  = b7_v3 & \$199 ;
+  assign \$201  = | { \$200 , \$198 , \$196 , \$194  };
   assign \$202  = ~ \$201 ;
-  assign \$203  = \$signal$129  & \$202 ;
-  assign \$204  = b_ahead + 1'h1;
-  assign \$205  = b_ahead - 1'h1;
-  assign \$206  = \$41 [3:0] + \$61 [3:0];
-  assign \$207  = | a_ahead;
-  assign \$208  = \$signal  ^ \$207 ;
-  assign \$209  = \$208  == \$signal ;
-  assign \$210  = \$209  ? \$41 [3:0] : 4'h0;
-  assign \$211  = | b_ahead;
-  assign \$212  = \$signal  ^ \$211 ;
-  assign \$213  = \$212  == \$signal ;
-  assign \$214  = \$213  ? \$61 [3:0] : 4'h0;
-  assign \$215  = \$210  + \$214 ;
-  assign \$216  = \$206  - \$215 ;
-  assign \$217  = $signed({ 1'h0, cnt_next }) + $signed(\$216 );
-  assign \$218  = ~ \$signal ;
-  assign \$219  = | a_ahead;
-  assign \$220  = \$signal  ^ \$219 ;
-  assign \$221  = \$220  == \$signal ;
-  assign \$222  = \$221  ? \$41 [3:0] : 4'h0;
-  assign \$223  = | b_ahead;
-  assign \$224  = \$signal  ^ \$223 ;
-  assign \$225  = \$224  == \$signal ;
-  assign \$226  = \$225  ? \$61 [3:0] : 4'h0;
-  assign \$227  = \$222  + \$226 ;
-  assign \$228  = \$signal$130  + \$227 ;
-  assign \$229  = \$signal$96  ? 4'h8 : 4'h0;
-  assign \$230  = \$228  - \$229 ;
-  assign \$231  = \$41 [3:0] + \$61 [3:0];
-  assign \$232  = | a_ahead;
-  assign \$233  = \$signal  ^ \$232 ;
-  assign \$234  = \$233  == \$signal ;
-  assign \$235  = \$234  ? \$41 [3:0] : 4'h0;
-  assign \$236  = | b_ahead;
-  assign \$237  = \$signal  ^ \$236 ;
-  assign \$238  = \$237  == \$signal ;
-  assign \$239  = \$238  ? \$61 [3:0] : 4'h0;
-  assign \$240  = \$235  + \$239 ;
-  assign \$241  = \$231  - \$240 ;
-  assign \$242  = $signed({ 1'h0, cnt_next }) + $signed(\$241 );
-  assign \$243  = ~ a0_v0;
-  assign \$244  = \$signal$96  & a_wins0;
-  assign \$245  = \$244  & a0_vis;
-  assign \$246  = \$243  | \$245 ;
-  assign \$247  = ~ a0_v0;
-  assign \$248  = \$signal$96  & a_wins0;
-  assign \$249  = \$248  & a0_vis;
-  assign \$250  = \$247  | \$249 ;
-  assign \$251  = \$250  ? a0_v1 : a0_v0;
-  assign \$252  = ~ a0_v0;
-  assign \$253  = \$signal$96  & a_wins0;
-  assign \$254  = \$253  & a0_vis;
-  assign \$255  = \$252  | \$254 ;
-  assign \$256  = \$255  ? a0_v2 : a0_v1;
-  assign \$257  = ~ a0_v0;
-  assign \$258  = \$signal$96  & a_wins0;
-  assign \$259  = \$258  & a0_vis;
-  assign \$260  = \$257  | \$259 ;
-  assign \$261  = \$260  ? a0_v3 : a0_v2;
-  assign \$262  = ~ a0_v0;
-  assign \$263  = \$signal$96  & a_wins0;
-  assign \$264  = \$263  & a0_vis;
-  assign \$265  = \$262  | \$264 ;
-  assign \$266  = ~ \$265 ;
-  assign \$267  = a0_v3 & \$266 ;
-  assign \$268  = a_accept & a__payload[608];
-  assign \$269  = ~ a0_v0;
-  assign \$270  = \$signal$96  & a_wins0;
-  assign \$271  = \$270  & a0_vis;
-  assign \$272  = \$269  | \$271 ;
-  assign \$273  = \$272  ? a0_v2 : a0_v1;
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$268  & \$274 ;
-  assign \$277  = | a_ahead;
-  assign \$278  = \$signal  ^ \$277 ;
-  assign \$279  = a_accept & a__payload[608];
-  assign \$280  = ~ a0_v0;
-  assign \$281  = \$signal$96  & a_wins0;
-  assign \$282  = \$281  & a0_vis;
-  assign \$283  = \$280  | \$282 ;
-  assign \$284  = \$283  ? a0_v3 : a0_v2;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = \$279  & \$285 ;
-  assign \$287  = ~ a0_v0;
-  assign \$288  = \$signal$96  & a_wins0;
-  assign \$289  = \$288  & a0_vis;
-  assign \$290  = \$287  | \$289 ;
-  assign \$291  = \$290  ? a0_v2 : a0_v1;
-  assign \$292  = \$286  & \$291 ;
-  assign \$293  = | a_ahead;
-  assign \$294  = \$signal  ^ \$293 ;
-  assign \$295  = a_accept & a__payload[608];
-  assign \$296  = ~ a0_v0;
-  assign \$297  = \$signal$96  & a_wins0;
-  assign \$298  = \$297  & a0_vis;
-  assign \$299  = \$296  | \$298 ;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = a0_v3 & \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = \$295  & \$302 ;
-  assign \$304  = ~ a0_v0;
-  assign \$305  = \$signal$96  & a_wins0;
-  assign \$306  = \$305  & a0_vis;
-  assign \$307  = \$304  | \$306 ;
-  assign \$308  = \$307  ? a0_v3 : a0_v2;
-  assign \$309  = \$303  & \$308 ;
-  assign \$310  = | a_ahead;
-  assign \$311  = \$signal  ^ \$310 ;
-  assign \$312  = ~ b7_v0;
-  assign \$313  = ~ a_wins0;
-  assign \$314  = \$signal$96  & \$313 ;
-  assign \$315  = \$314  & b7_vis;
-  assign \$316  = \$312  | \$315 ;
-  assign \$317  = ~ b7_v0;
-  assign \$318  = ~ a_wins0;
-  assign \$319  = \$signal$96  & \$318 ;
-  assign \$320  = \$319  & b7_vis;
-  assign \$321  = \$317  | \$320 ;
-  assign \$322  = \$321  ? b7_v1 : b7_v0;
-  assign \$323  = ~ b7_v0;
-  assign \$324  = ~ a_wins0;
-  assign \$325  = \$signal$96  & \$324 ;
-  assign \$326  = \$325  & b7_vis;
-  assign \$327  = \$323  | \$326 ;
-  assign \$328  = \$327  ? b7_v2 : b7_v1;
-  assign \$329  = ~ b7_v0;
-  assign \$330  = ~ a_wins0;
-  assign \$331  = \$signal$96  & \$330 ;
-  assign \$332  = \$331  & b7_vis;
-  assign \$333  = \$329  | \$332 ;
-  assign \$334  = \$333  ? b7_v3 : b7_v2;
-  assign \$335  = ~ b7_v0;
-  assign \$336  = ~ a_wins0;
-  assign \$337  = \$signal$96  & \$336 ;
-  assign \$338  = \$337  & b7_vis;
-  assign \$339  = \$335  | \$338 ;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = b7_v3 & \$340 ;
-  assign \$342  = b_accept & b__payload[615];
-  assign \$343  = ~ b7_v0;
-  assign \$344  = ~ a_wins0;
-  assign \$345  = \$signal$96  & \$344 ;
-  assign \$346  = \$345  & b7_vis;
-  assign \$347  = \$343  | \$346 ;
-  assign \$348  = \$347  ? b7_v2 : b7_v1;
-  assign \$349  = ~ \$348 ;
-  assign \$350  = \$342  & \$349 ;
-  assign \$352  = | b_ahead;
-  assign \$353  = \$signal  ^ \$352 ;
-  assign \$354  = b_accept & b__payload[615];
-  assign \$355  = ~ b7_v0;
-  assign \$356  = ~ a_wins0;
-  assign \$357  = \$signal$96  & \$356 ;
-  assign \$358  = \$357  & b7_vis;
-  assign \$359  = \$355  | \$358 ;
-  assign \$360  = \$359  ? b7_v3 : b7_v2;
-  assign \$361  = ~ \$360 ;
-  assign \$362  = \$354  & \$361 ;
-  assign \$363  = ~ b7_v0;
-  assign \$364  = ~ a_wins0;
-  assign \$365  = \$signal$96  & \$364 ;
-  assign \$366  = \$365  & b7_vis;
-  assign \$367  = \$363  | \$366 ;
-  assign \$368  = \$367  ? b7_v2 : b7_v1;
-  assign \$369  = \$362  & \$368 ;
-  assign \$370  = | b_ahead;
-  assign \$371  = \$signal  ^ \$370 ;
-  assign \$372  = b_accept & b__payload[615];
-  assign \$373  = ~ b7_v0;
-  assign \$374  = ~ a_wins0;
-  assign \$375  = \$signal$96  & \$374 ;
-  assign \$376  = \$375  & b7_vis;
-  assign \$377  = \$373  | \$376 ;
-  assign \$378  = ~ \$377 ;
-  assign \$379  = b7_v3 & \$378 ;
-  assign \$380  = ~ \$379 ;
-  assign \$381  = \$372  & \$380 ;
-  assign \$382  = ~ b7_v0;
-  assign \$383  = ~ a_wins0;
-  assign \$384  = \$signal$96  & \$383 ;
-  assign \$385  = \$384  & b7_vis;
-  assign \$386  = \$382  | \$385 ;
-  assign \$387  = \$386  ? b7_v3 : b7_v2;
-  assign \$388  = \$381  & \$387 ;
-  assign \$389  = | b_ahead;
-  assign \$390  = \$signal  ^ \$389 ;
-  assign \$391  = ~ a0_v0;
-  assign \$392  = \$signal$96  & a_wins0;
-  assign \$393  = \$392  & a0_vis;
-  assign \$394  = \$391  | \$393 ;
-  assign \$395  = \$signal  ^ \$signal$129 ;
-  assign \$396  = a0_g1 == \$395 ;
-  assign \$397  = a0_v1 & \$396 ;
-  assign \$398  = \$signal  ^ \$signal$129 ;
-  assign \$399  = a0_g0 == \$398 ;
-  assign \$400  = a0_v0 & \$399 ;
-  assign \$401  = \$394  ? \$397  : \$400 ;
-  assign \$402  = ~ b7_v0;
-  assign \$403  = ~ a_wins0;
-  assign \$404  = \$signal$96  & \$403 ;
-  assign \$405  = \$404  & b7_vis;
-  assign \$406  = \$402  | \$405 ;
-  assign \$407  = \$signal  ^ \$signal$129 ;
-  assign \$408  = b7_g1 == \$407 ;
-  assign \$409  = b7_v1 & \$408 ;
-  assign \$410  = \$signal  ^ \$signal$129 ;
-  assign \$411  = b7_g0 == \$410 ;
-  assign \$412  = b7_v0 & \$411 ;
-  assign \$413  = \$406  ? \$409  : \$412 ;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = ~ a0_v0;
-  assign \$416  = \$signal$96  & a_wins0;
-  assign \$417  = \$416  & a0_vis;
-  assign \$418  = \$415  | \$417 ;
-  assign \$419  = ~ b7_v0;
-  assign \$420  = ~ a_wins0;
-  assign \$421  = \$signal$96  & \$420 ;
-  assign \$422  = \$421  & b7_vis;
-  assign \$423  = \$419  | \$422 ;
-  assign \$424  = a0_e1 <= b7_e1;
-  assign \$425  = a0_e1 <= b7_e0;
-  assign \$426  = \$423  ? \$424  : \$425 ;
-  assign \$427  = ~ b7_v0;
-  assign \$428  = ~ a_wins0;
-  assign \$429  = \$signal$96  & \$428 ;
-  assign \$430  = \$429  & b7_vis;
-  assign \$431  = \$427  | \$430 ;
-  assign \$432  = a0_e0 <= b7_e1;
-  assign \$433  = a0_e0 <= b7_e0;
-  assign \$434  = \$431  ? \$432  : \$433 ;
-  assign \$435  = \$418  ? \$426  : \$434 ;
-  assign \$436  = \$414  | \$435 ;
-  assign \$437  = ~ b7_v0;
-  assign \$438  = ~ a_wins0;
-  assign \$439  = \$signal$96  & \$438 ;
-  assign \$440  = \$439  & b7_vis;
-  assign \$441  = \$437  | \$440 ;
-  assign \$442  = \$signal  ^ \$signal$129 ;
-  assign \$443  = b7_g1 == \$442 ;
-  assign \$444  = b7_v1 & \$443 ;
-  assign \$445  = \$signal  ^ \$signal$129 ;
-  assign \$446  = b7_g0 == \$445 ;
-  assign \$447  = b7_v0 & \$446 ;
-  assign \$448  = \$441  ? \$444  : \$447 ;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = \$401  ? \$436  : \$449 ;
-  assign \$451  = ~ a1_v0;
-  assign \$452  = \$signal$96  & a_wins1;
-  assign \$453  = \$452  & a1_vis;
-  assign \$454  = \$451  | \$453 ;
-  assign \$455  = ~ a1_v0;
-  assign \$456  = \$signal$96  & a_wins1;
-  assign \$457  = \$456  & a1_vis;
-  assign \$458  = \$455  | \$457 ;
-  assign \$459  = \$458  ? a1_v1 : a1_v0;
-  assign \$460  = ~ a1_v0;
-  assign \$461  = \$signal$96  & a_wins1;
-  assign \$462  = \$461  & a1_vis;
-  assign \$463  = \$460  | \$462 ;
-  assign \$464  = \$463  ? a1_v2 : a1_v1;
-  assign \$465  = ~ a1_v0;
-  assign \$466  = \$signal$96  & a_wins1;
-  assign \$467  = \$466  & a1_vis;
-  assign \$468  = \$465  | \$467 ;
-  assign \$469  = \$468  ? a1_v3 : a1_v2;
-  assign \$470  = ~ a1_v0;
-  assign \$471  = \$signal$96  & a_wins1;
-  assign \$472  = \$471  & a1_vis;
-  assign \$473  = \$470  | \$472 ;
-  assign \$474  = ~ \$473 ;
-  assign \$475  = a1_v3 & \$474 ;
-  assign \$476  = a_accept & a__payload[609];
-  assign \$477  = ~ a1_v0;
-  assign \$478  = \$signal$96  & a_wins1;
-  assign \$479  = \$478  & a1_vis;
-  assign \$480  = \$477  | \$479 ;
-  assign \$481  = \$480  ? a1_v2 : a1_v1;
-  assign \$482  = ~ \$481 ;
-  assign \$483  = \$476  & \$482 ;
-  assign \$485  = | a_ahead;
-  assign \$486  = \$signal  ^ \$485 ;
-  assign \$487  = a_accept & a__payload[609];
-  assign \$488  = ~ a1_v0;
-  assign \$489  = \$signal$96  & a_wins1;
-  assign \$490  = \$489  & a1_vis;
-  assign \$491  = \$488  | \$490 ;
-  assign \$492  = \$491  ? a1_v3 : a1_v2;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$487  & \$493 ;
-  assign \$495  = ~ a1_v0;
-  assign \$496  = \$signal$96  & a_wins1;
-  assign \$497  = \$496  & a1_vis;
-  assign \$498  = \$495  | \$497 ;
-  assign \$499  = \$498  ? a1_v2 : a1_v1;
-  assign \$500  = \$494  & \$499 ;
-  assign \$501  = | a_ahead;
-  assign \$502  = \$signal  ^ \$501 ;
-  assign \$503  = a_accept & a__payload[609];
-  assign \$504  = ~ a1_v0;
-  assign \$505  = \$signal$96  & a_wins1;
-  assign \$506  = \$505  & a1_vis;
-  assign \$507  = \$504  | \$506 ;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = a1_v3 & \$508 ;
-  assign \$510  = ~ \$509 ;
-  assign \$511  = \$503  & \$510 ;
-  assign \$512  = ~ a1_v0;
-  assign \$513  = \$signal$96  & a_wins1;
-  assign \$514  = \$513  & a1_vis;
-  assign \$515  = \$512  | \$514 ;
-  assign \$516  = \$515  ? a1_v3 : a1_v2;
-  assign \$517  = \$511  & \$516 ;
-  assign \$518  = | a_ahead;
-  assign \$519  = \$signal  ^ \$518 ;
-  assign \$520  = ~ b6_v0;
-  assign \$521  = ~ a_wins1;
-  assign \$522  = \$signal$96  & \$521 ;
-  assign \$523  = \$522  & b6_vis;
-  assign \$524  = \$520  | \$523 ;
-  assign \$525  = ~ b6_v0;
-  assign \$526  = ~ a_wins1;
-  assign \$527  = \$signal$96  & \$526 ;
-  assign \$528  = \$527  & b6_vis;
-  assign \$529  = \$525  | \$528 ;
-  assign \$530  = \$529  ? b6_v1 : b6_v0;
-  assign \$531  = ~ b6_v0;
-  assign \$532  = ~ a_wins1;
-  assign \$533  = \$signal$96  & \$532 ;
-  assign \$534  = \$533  & b6_vis;
-  assign \$535  = \$531  | \$534 ;
-  assign \$536  = \$535  ? b6_v2 : b6_v1;
-  assign \$537  = ~ b6_v0;
-  assign \$538  = ~ a_wins1;
-  assign \$539  = \$signal$96  & \$538 ;
-  assign \$540  = \$539  & b6_vis;
-  assign \$541  = \$537  | \$540 ;
-  assign \$542  = \$541  ? b6_v3 : b6_v2;
-  assign \$543  = ~ b6_v0;
-  assign \$544  = ~ a_wins1;
-  assign \$545  = \$signal$96  & \$544 ;
-  assign \$546  = \$545  & b6_vis;
-  assign \$547  = \$543  | \$546 ;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = b6_v3 & \$548 ;
-  assign \$550  = b_accept & b__payload[614];
-  assign \$551  = ~ b6_v0;
-  assign \$552  = ~ a_wins1;
-  assign \$553  = \$signal$96  & \$552 ;
-  assign \$554  = \$553  & b6_vis;
-  assign \$555  = \$551  | \$554 ;
-  assign \$556  = \$555  ? b6_v2 : b6_v1;
-  assign \$557  = ~ \$556 ;
-  assign \$558  = \$550  & \$557 ;
-  assign \$560  = | b_ahead;
-  assign \$561  = \$signal  ^ \$560 ;
-  assign \$562  = b_accept & b__payload[614];
-  assign \$563  = ~ b6_v0;
-  assign \$564  = ~ a_wins1;
-  assign \$565  = \$signal$96  & \$564 ;
-  assign \$566  = \$565  & b6_vis;
-  assign \$567  = \$563  | \$566 ;
-  assign \$568  = \$567  ? b6_v3 : b6_v2;
-  assign \$569  = ~ \$568 ;
-  assign \$570  = \$562  & \$569 ;
-  assign \$571  = ~ b6_v0;
-  assign \$572  = ~ a_wins1;
-  assign \$573  = \$signal$96  & \$572 ;
-  assign \$574  = \$573  & b6_vis;
-  assign \$575  = \$571  | \$574 ;
-  assign \$576  = \$575  ? b6_v2 : b6_v1;
-  assign \$577  = \$570  & \$576 ;
-  assign \$578  = | b_ahead;
-  assign \$579  = \$signal  ^ \$578 ;
-  assign \$580  = b_accept & b__payload[614];
-  assign \$581  = ~ b6_v0;
-  assign \$582  = ~ a_wins1;
-  assign \$583  = \$signal$96  & \$582 ;
-  assign \$584  = \$583  & b6_vis;
-  assign \$585  = \$581  | \$584 ;
-  assign \$586  = ~ \$585 ;
-  assign \$587  = b6_v3 & \$586 ;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$580  & \$588 ;
-  assign \$590  = ~ b6_v0;
-  assign \$591  = ~ a_wins1;
-  assign \$592  = \$signal$96  & \$591 ;
-  assign \$593  = \$592  & b6_vis;
-  assign \$594  = \$590  | \$593 ;
-  assign \$595  = \$594  ? b6_v3 : b6_v2;
-  assign \$596  = \$589  & \$595 ;
-  assign \$597  = | b_ahead;
-  assign \$598  = \$signal  ^ \$597 ;
-  assign \$599  = ~ a1_v0;
-  assign \$600  = \$signal$96  & a_wins1;
-  assign \$601  = \$600  & a1_vis;
-  assign \$602  = \$599  | \$601 ;
-  assign \$603  = \$signal  ^ \$signal$129 ;
-  assign \$604  = a1_g1 == \$603 ;
-  assign \$605  = a1_v1 & \$604 ;
-  assign \$606  = \$signal  ^ \$signal$129 ;
-  assign \$607  = a1_g0 == \$606 ;
-  assign \$608  = a1_v0 & \$607 ;
-  assign \$609  = \$602  ? \$605  : \$608 ;
-  assign \$610  = ~ b6_v0;
-  assign \$611  = ~ a_wins1;
-  assign \$612  = \$signal$96  & \$611 ;
-  assign \$613  = \$612  & b6_vis;
-  assign \$614  = \$610  | \$613 ;
-  assign \$615  = \$signal  ^ \$signal$129 ;
-  assign \$616  = b6_g1 == \$615 ;
-  assign \$617  = b6_v1 & \$616 ;
-  assign \$618  = \$signal  ^ \$signal$129 ;
-  assign \$619  = b6_g0 == \$618 ;
-  assign \$620  = b6_v0 & \$619 ;
-  assign \$621  = \$614  ? \$617  : \$620 ;
-  assign \$622  = ~ \$621 ;
-  assign \$623  = ~ a1_v0;
-  assign \$624  = \$signal$96  & a_wins1;
-  assign \$625  = \$624  & a1_vis;
-  assign \$626  = \$623  | \$625 ;
-  assign \$627  = ~ b6_v0;
-  assign \$628  = ~ a_wins1;
-  assign \$629  = \$signal$96  & \$628 ;
-  assign \$630  = \$629  & b6_vis;
-  assign \$631  = \$627  | \$630 ;
-  assign \$632  = a1_e1 <= b6_e1;
-  assign \$633  = a1_e1 <= b6_e0;
-  assign \$634  = \$631  ? \$632  : \$633 ;
-  assign \$635  = ~ b6_v0;
-  assign \$636  = ~ a_wins1;
-  assign \$637  = \$signal$96  & \$636 ;
-  assign \$638  = \$637  & b6_vis;
-  assign \$639  = \$635  | \$638 ;
-  assign \$640  = a1_e0 <= b6_e1;
-  assign \$641  = a1_e0 <= b6_e0;
-  assign \$642  = \$639  ? \$640  : \$641 ;
-  assign \$643  = \$626  ? \$634  : \$642 ;
-  assign \$644  = \$622  | \$643 ;
-  assign \$645  = ~ b6_v0;
-  assign \$646  = ~ a_wins1;
-  assign \$647  = \$signal$96  & \$646 ;
-  assign \$648  = \$647  & b6_vis;
-  assign \$649  = \$645  | \$648 ;
-  assign \$650  = \$signal  ^ \$signal$129 ;
-  assign \$651  = b6_g1 == \$650 ;
-  assign \$652  = b6_v1 & \$651 ;
-  assign \$653  = \$signal  ^ \$signal$129 ;
-  assign \$654  = b6_g0 == \$653 ;
-  assign \$655  = b6_v0 & \$654 ;
-  assign \$656  = \$649  ? \$652  : \$655 ;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = \$609  ? \$644  : \$657 ;
-  assign \$659  = ~ a2_v0;
-  assign \$660  = \$signal$96  & a_wins2;
-  assign \$661  = \$660  & a2_vis;
-  assign \$662  = \$659  | \$661 ;
-  assign \$663  = ~ a2_v0;
-  assign \$664  = \$signal$96  & a_wins2;
-  assign \$665  = \$664  & a2_vis;
-  assign \$666  = \$663  | \$665 ;
-  assign \$667  = \$666  ? a2_v1 : a2_v0;
-  assign \$668  = ~ a2_v0;
-  assign \$669  = \$signal$96  & a_wins2;
-  assign \$670  = \$669  & a2_vis;
-  assign \$671  = \$668  | \$670 ;
-  assign \$672  = \$671  ? a2_v2 : a2_v1;
-  assign \$673  = ~ a2_v0;
-  assign \$674  = \$signal$96  & a_wins2;
-  assign \$675  = \$674  & a2_vis;
-  assign \$676  = \$673  | \$675 ;
-  assign \$677  = \$676  ? a2_v3 : a2_v2;
-  assign \$678  = ~ a2_v0;
-  assign \$679  = \$signal$96  & a_wins2;
-  assign \$680  = \$679  & a2_vis;
-  assign \$681  = \$678  | \$680 ;
-  assign \$682  = ~ \$681 ;
-  assign \$683  = a2_v3 & \$682 ;
-  assign \$684  = a_accept & a__payload[610];
-  assign \$685  = ~ a2_v0;
-  assign \$686  = \$signal$96  & a_wins2;
-  assign \$687  = \$686  & a2_vis;
-  assign \$688  = \$685  | \$687 ;
-  assign \$689  = \$688  ? a2_v2 : a2_v1;
-  assign \$690  = ~ \$689 ;
-  assign \$691  = \$684  & \$690 ;
-  assign \$693  = | a_ahead;
-  assign \$694  = \$signal  ^ \$693 ;
-  assign \$695  = a_accept & a__payload[610];
-  assign \$696  = ~ a2_v0;
-  assign \$697  = \$signal$96  & a_wins2;
-  assign \$698  = \$697  & a2_vis;
+  assign \$203  = b7_g0 == \$signal ;
+  assign \$204  = b7_v0 & \$203 ;
+  assign \$205  = b7_g1 == \$signal ;
+  assign \$206  = b7_v1 & \$205 ;
+  assign \$207  = b7_g2 == \$signal ;
+  assign \$208  = b7_v2 & \$207 ;
+  assign \$209  = b7_g3 == \$signal ;
+  assign \$210  = b7_v3 & \$209 ;
+  assign \$211  = | { \$210 , \$208 , \$206 , \$204  };
+  assign \$212  = b7_g1 == \$signal ;
+  assign \$213  = b7_v1 & \$212 ;
+  assign \$214  = b7_g2 == \$signal ;
+  assign \$215  = b7_v2 & \$214 ;
+  assign \$216  = b7_g3 == \$signal ;
+  assign \$217  = b7_v3 & \$216 ;
+  assign \$218  = | { \$217 , \$215 , \$213  };
+  assign \$219  = ~ \$218 ;
+  assign \$220  = \$211  & \$219 ;
+  assign \$221  = ~ a_wins0;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = \$202  | \$222 ;
+  assign \$224  = a1_g0 == \$signal ;
+  assign \$225  = a1_v0 & \$224 ;
+  assign \$226  = a1_g1 == \$signal ;
+  assign \$227  = a1_v1 & \$226 ;
+  assign \$228  = a1_g2 == \$signal ;
+  assign \$229  = a1_v2 & \$228 ;
+  assign \$230  = a1_g3 == \$signal ;
+  assign \$231  = a1_v3 & \$230 ;
+  assign \$232  = | { \$231 , \$229 , \$227 , \$225  };
+  assign \$233  = ~ \$232 ;
+  assign \$234  = a1_g0 == \$signal ;
+  assign \$235  = a1_v0 & \$234 ;
+  assign \$236  = a1_g1 == \$signal ;
+  assign \$237  = a1_v1 & \$236 ;
+  assign \$238  = a1_g2 == \$signal ;
+  assign \$239  = a1_v2 & \$238 ;
+  assign \$240  = a1_g3 == \$signal ;
+  assign \$241  = a1_v3 & \$240 ;
+  assign \$242  = | { \$241 , \$239 , \$237 , \$235  };
+  assign \$243  = a1_g1 == \$signal ;
+  assign \$244  = a1_v1 & \$243 ;
+  assign \$245  = a1_g2 == \$signal ;
+  assign \$246  = a1_v2 & \$245 ;
+  assign \$247  = a1_g3 == \$signal ;
+  assign \$248  = a1_v3 & \$247 ;
+  assign \$249  = | { \$248 , \$246 , \$244  };
+  assign \$250  = ~ \$249 ;
+  assign \$251  = \$242  & \$250 ;
+  assign \$252  = \$251  & a_wins1;
+  assign \$253  = \$233  | \$252 ;
+  assign \$254  = b6_g0 == \$signal ;
+  assign \$255  = b6_v0 & \$254 ;
+  assign \$256  = b6_g1 == \$signal ;
+  assign \$257  = b6_v1 & \$256 ;
+  assign \$258  = b6_g2 == \$signal ;
+  assign \$259  = b6_v2 & \$258 ;
+  assign \$260  = b6_g3 == \$signal ;
+  assign \$261  = b6_v3 & \$260 ;
+  assign \$262  = | { \$261 , \$259 , \$257 , \$255  };
+  assign \$263  = ~ \$262 ;
+  assign \$264  = b6_g0 == \$signal ;
+  assign \$265  = b6_v0 & \$264 ;
+  assign \$266  = b6_g1 == \$signal ;
+  assign \$267  = b6_v1 & \$266 ;
+  assign \$268  = b6_g2 == \$signal ;
+  assign \$269  = b6_v2 & \$268 ;
+  assign \$270  = b6_g3 == \$signal ;
+  assign \$271  = b6_v3 & \$270 ;
+  assign \$272  = | { \$271 , \$269 , \$267 , \$265  };
+  assign \$273  = b6_g1 == \$signal ;
+  assign \$274  = b6_v1 & \$273 ;
+  assign \$275  = b6_g2 == \$signal ;
+  assign \$276  = b6_v2 & \$275 ;
+  assign \$277  = b6_g3 == \$signal ;
+  assign \$278  = b6_v3 & \$277 ;
+  assign \$279  = | { \$278 , \$276 , \$274  };
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$272  & \$280 ;
+  assign \$282  = ~ a_wins1;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$263  | \$283 ;
+  assign \$285  = a2_g0 == \$signal ;
+  assign \$286  = a2_v0 & \$285 ;
+  assign \$287  = a2_g1 == \$signal ;
+  assign \$288  = a2_v1 & \$287 ;
+  assign \$289  = a2_g2 == \$signal ;
+  assign \$290  = a2_v2 & \$289 ;
+  assign \$291  = a2_g3 == \$signal ;
+  assign \$292  = a2_v3 & \$291 ;
+  assign \$293  = | { \$292 , \$290 , \$288 , \$286  };
+  assign \$294  = ~ \$293 ;
+  assign \$295  = a2_g0 == \$signal ;
+  assign \$296  = a2_v0 & \$295 ;
+  assign \$297  = a2_g1 == \$signal ;
+  assign \$298  = a2_v1 & \$297 ;
+  assign \$299  = a2_g2 == \$signal ;
+  assign \$300  = a2_v2 & \$299 ;
+  assign \$301  = a2_g3 == \$signal ;
+  assign \$302  = a2_v3 & \$301 ;
+  assign \$303  = | { \$302 , \$300 , \$298 , \$296  };
+  assign \$304  = a2_g1 == \$signal ;
+  assign \$305  = a2_v1 & \$304 ;
+  assign \$306  = a2_g2 == \$signal ;
+  assign \$307  = a2_v2 & \$306 ;
+  assign \$308  = a2_g3 == \$signal ;
+  assign \$309  = a2_v3 & \$308 ;
+  assign \$310  = | { \$309 , \$307 , \$305  };
+  assign \$311  = ~ \$310 ;
+  assign \$312  = \$303  & \$311 ;
+  assign \$313  = \$312  & a_wins2;
+  assign \$314  = \$294  | \$313 ;
+  assign \$315  = b5_g0 == \$signal ;
+  assign \$316  = b5_v0 & \$315 ;
+  assign \$317  = b5_g1 == \$signal ;
+  assign \$318  = b5_v1 & \$317 ;
+  assign \$319  = b5_g2 == \$signal ;
+  assign \$320  = b5_v2 & \$319 ;
+  assign \$321  = b5_g3 == \$signal ;
+  assign \$322  = b5_v3 & \$321 ;
+  assign \$323  = | { \$322 , \$320 , \$318 , \$316  };
+  assign \$324  = ~ \$323 ;
+  assign \$325  = b5_g0 == \$signal ;
+  assign \$326  = b5_v0 & \$325 ;
+  assign \$327  = b5_g1 == \$signal ;
+  assign \$328  = b5_v1 & \$327 ;
+  assign \$329  = b5_g2 == \$signal ;
+  assign \$330  = b5_v2 & \$329 ;
+  assign \$331  = b5_g3 == \$signal ;
+  assign \$332  = b5_v3 & \$331 ;
+  assign \$333  = | { \$332 , \$330 , \$328 , \$326  };
+  assign \$334  = b5_g1 == \$signal ;
+  assign \$335  = b5_v1 & \$334 ;
+  assign \$336  = b5_g2 == \$signal ;
+  assign \$337  = b5_v2 & \$336 ;
+  assign \$338  = b5_g3 == \$signal ;
+  assign \$339  = b5_v3 & \$338 ;
+  assign \$340  = | { \$339 , \$337 , \$335  };
+  assign \$341  = ~ \$340 ;
+  assign \$342  = \$333  & \$341 ;
+  assign \$343  = ~ a_wins2;
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = \$324  | \$344 ;
+  assign \$346  = a3_g0 == \$signal ;
+  assign \$347  = a3_v0 & \$346 ;
+  assign \$348  = a3_g1 == \$signal ;
+  assign \$349  = a3_v1 & \$348 ;
+  assign \$350  = a3_g2 == \$signal ;
+  assign \$351  = a3_v2 & \$350 ;
+  assign \$352  = a3_g3 == \$signal ;
+  assign \$353  = a3_v3 & \$352 ;
+  assign \$354  = | { \$353 , \$351 , \$349 , \$347  };
+  assign \$355  = ~ \$354 ;
+  assign \$356  = a3_g0 == \$signal ;
+  assign \$357  = a3_v0 & \$356 ;
+  assign \$358  = a3_g1 == \$signal ;
+  assign \$359  = a3_v1 & \$358 ;
+  assign \$360  = a3_g2 == \$signal ;
+  assign \$361  = a3_v2 & \$360 ;
+  assign \$362  = a3_g3 == \$signal ;
+  assign \$363  = a3_v3 & \$362 ;
+  assign \$364  = | { \$363 , \$361 , \$359 , \$357  };
+  assign \$365  = a3_g1 == \$signal ;
+  assign \$366  = a3_v1 & \$365 ;
+  assign \$367  = a3_g2 == \$signal ;
+  assign \$368  = a3_v2 & \$367 ;
+  assign \$369  = a3_g3 == \$signal ;
+  assign \$370  = a3_v3 & \$369 ;
+  assign \$371  = | { \$370 , \$368 , \$366  };
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$364  & \$372 ;
+  assign \$374  = \$373  & a_wins3;
+  assign \$375  = \$355  | \$374 ;
+  assign \$376  = b4_g0 == \$signal ;
+  assign \$377  = b4_v0 & \$376 ;
+  assign \$378  = b4_g1 == \$signal ;
+  assign \$379  = b4_v1 & \$378 ;
+  assign \$380  = b4_g2 == \$signal ;
+  assign \$381  = b4_v2 & \$380 ;
+  assign \$382  = b4_g3 == \$signal ;
+  assign \$383  = b4_v3 & \$382 ;
+  assign \$384  = | { \$383 , \$381 , \$379 , \$377  };
+  assign \$385  = ~ \$384 ;
+  assign \$386  = b4_g0 == \$signal ;
+  assign \$387  = b4_v0 & \$386 ;
+  assign \$388  = b4_g1 == \$signal ;
+  assign \$389  = b4_v1 & \$388 ;
+  assign \$390  = b4_g2 == \$signal ;
+  assign \$391  = b4_v2 & \$390 ;
+  assign \$392  = b4_g3 == \$signal ;
+  assign \$393  = b4_v3 & \$392 ;
+  assign \$394  = | { \$393 , \$391 , \$389 , \$387  };
+  assign \$395  = b4_g1 == \$signal ;
+  assign \$396  = b4_v1 & \$395 ;
+  assign \$397  = b4_g2 == \$signal ;
+  assign \$398  = b4_v2 & \$397 ;
+  assign \$399  = b4_g3 == \$signal ;
+  assign \$400  = b4_v3 & \$399 ;
+  assign \$401  = | { \$400 , \$398 , \$396  };
+  assign \$402  = ~ \$401 ;
+  assign \$403  = \$394  & \$402 ;
+  assign \$404  = ~ a_wins3;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = \$385  | \$405 ;
+  assign \$407  = a4_g0 == \$signal ;
+  assign \$408  = a4_v0 & \$407 ;
+  assign \$409  = a4_g1 == \$signal ;
+  assign \$410  = a4_v1 & \$409 ;
+  assign \$411  = a4_g2 == \$signal ;
+  assign \$412  = a4_v2 & \$411 ;
+  assign \$413  = a4_g3 == \$signal ;
+  assign \$414  = a4_v3 & \$413 ;
+  assign \$415  = | { \$414 , \$412 , \$410 , \$408  };
+  assign \$416  = ~ \$415 ;
+  assign \$417  = a4_g0 == \$signal ;
+  assign \$418  = a4_v0 & \$417 ;
+  assign \$419  = a4_g1 == \$signal ;
+  assign \$420  = a4_v1 & \$419 ;
+  assign \$421  = a4_g2 == \$signal ;
+  assign \$422  = a4_v2 & \$421 ;
+  assign \$423  = a4_g3 == \$signal ;
+  assign \$424  = a4_v3 & \$423 ;
+  assign \$425  = | { \$424 , \$422 , \$420 , \$418  };
+  assign \$426  = a4_g1 == \$signal ;
+  assign \$427  = a4_v1 & \$426 ;
+  assign \$428  = a4_g2 == \$signal ;
+  assign \$429  = a4_v2 & \$428 ;
+  assign \$430  = a4_g3 == \$signal ;
+  assign \$431  = a4_v3 & \$430 ;
+  assign \$432  = | { \$431 , \$429 , \$427  };
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$425  & \$433 ;
+  assign \$435  = \$434  & a_wins4;
+  assign \$436  = \$416  | \$435 ;
+  assign \$437  = b3_g0 == \$signal ;
+  assign \$438  = b3_v0 & \$437 ;
+  assign \$439  = b3_g1 == \$signal ;
+  assign \$440  = b3_v1 & \$439 ;
+  assign \$441  = b3_g2 == \$signal ;
+  assign \$442  = b3_v2 & \$441 ;
+  assign \$443  = b3_g3 == \$signal ;
+  assign \$444  = b3_v3 & \$443 ;
+  assign \$445  = | { \$444 , \$442 , \$440 , \$438  };
+  assign \$446  = ~ \$445 ;
+  assign \$447  = b3_g0 == \$signal ;
+  assign \$448  = b3_v0 & \$447 ;
+  assign \$449  = b3_g1 == \$signal ;
+  assign \$450  = b3_v1 & \$449 ;
+  assign \$451  = b3_g2 == \$signal ;
+  assign \$452  = b3_v2 & \$451 ;
+  assign \$453  = b3_g3 == \$signal ;
+  assign \$454  = b3_v3 & \$453 ;
+  assign \$455  = | { \$454 , \$452 , \$450 , \$448  };
+  assign \$456  = b3_g1 == \$signal ;
+  assign \$457  = b3_v1 & \$456 ;
+  assign \$458  = b3_g2 == \$signal ;
+  assign \$459  = b3_v2 & \$458 ;
+  assign \$460  = b3_g3 == \$signal ;
+  assign \$461  = b3_v3 & \$460 ;
+  assign \$462  = | { \$461 , \$459 , \$457  };
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$455  & \$463 ;
+  assign \$465  = ~ a_wins4;
+  assign \$466  = \$464  & \$465 ;
+  assign \$467  = \$446  | \$466 ;
+  assign \$468  = a5_g0 == \$signal ;
+  assign \$469  = a5_v0 & \$468 ;
+  assign \$470  = a5_g1 == \$signal ;
+  assign \$471  = a5_v1 & \$470 ;
+  assign \$472  = a5_g2 == \$signal ;
+  assign \$473  = a5_v2 & \$472 ;
+  assign \$474  = a5_g3 == \$signal ;
+  assign \$475  = a5_v3 & \$474 ;
+  assign \$476  = | { \$475 , \$473 , \$471 , \$469  };
+  assign \$477  = ~ \$476 ;
+  assign \$478  = a5_g0 == \$signal ;
+  assign \$479  = a5_v0 & \$478 ;
+  assign \$480  = a5_g1 == \$signal ;
+  assign \$481  = a5_v1 & \$480 ;
+  assign \$482  = a5_g2 == \$signal ;
+  assign \$483  = a5_v2 & \$482 ;
+  assign \$484  = a5_g3 == \$signal ;
+  assign \$485  = a5_v3 & \$484 ;
+  assign \$486  = | { \$485 , \$483 , \$481 , \$479  };
+  assign \$487  = a5_g1 == \$signal ;
+  assign \$488  = a5_v1 & \$487 ;
+  assign \$489  = a5_g2 == \$signal ;
+  assign \$490  = a5_v2 & \$489 ;
+  assign \$491  = a5_g3 == \$signal ;
+  assign \$492  = a5_v3 & \$491 ;
+  assign \$493  = | { \$492 , \$490 , \$488  };
+  assign \$494  = ~ \$493 ;
+  assign \$495  = \$486  & \$494 ;
+  assign \$496  = \$495  & a_wins5;
+  assign \$497  = \$477  | \$496 ;
+  assign \$498  = b2_g0 == \$signal ;
+  assign \$499  = b2_v0 & \$498 ;
+  assign \$500  = b2_g1 == \$signal ;
+  assign \$501  = b2_v1 & \$500 ;
+  assign \$502  = b2_g2 == \$signal ;
+  assign \$503  = b2_v2 & \$502 ;
+  assign \$504  = b2_g3 == \$signal ;
+  assign \$505  = b2_v3 & \$504 ;
+  assign \$506  = | { \$505 , \$503 , \$501 , \$499  };
+  assign \$507  = ~ \$506 ;
+  assign \$508  = b2_g0 == \$signal ;
+  assign \$509  = b2_v0 & \$508 ;
+  assign \$510  = b2_g1 == \$signal ;
+  assign \$511  = b2_v1 & \$510 ;
+  assign \$512  = b2_g2 == \$signal ;
+  assign \$513  = b2_v2 & \$512 ;
+  assign \$514  = b2_g3 == \$signal ;
+  assign \$515  = b2_v3 & \$514 ;
+  assign \$516  = | { \$515 , \$513 , \$511 , \$509  };
+  assign \$517  = b2_g1 == \$signal ;
+  assign \$518  = b2_v1 & \$517 ;
+  assign \$519  = b2_g2 == \$signal ;
+  assign \$520  = b2_v2 & \$519 ;
+  assign \$521  = b2_g3 == \$signal ;
+  assign \$522  = b2_v3 & \$521 ;
+  assign \$523  = | { \$522 , \$520 , \$518  };
+  assign \$524  = ~ \$523 ;
+  assign \$525  = \$516  & \$524 ;
+  assign \$526  = ~ a_wins5;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = \$507  | \$527 ;
+  assign \$529  = a6_g0 == \$signal ;
+  assign \$530  = a6_v0 & \$529 ;
+  assign \$531  = a6_g1 == \$signal ;
+  assign \$532  = a6_v1 & \$531 ;
+  assign \$533  = a6_g2 == \$signal ;
+  assign \$534  = a6_v2 & \$533 ;
+  assign \$535  = a6_g3 == \$signal ;
+  assign \$536  = a6_v3 & \$535 ;
+  assign \$537  = | { \$536 , \$534 , \$532 , \$530  };
+  assign \$538  = ~ \$537 ;
+  assign \$539  = a6_g0 == \$signal ;
+  assign \$540  = a6_v0 & \$539 ;
+  assign \$541  = a6_g1 == \$signal ;
+  assign \$542  = a6_v1 & \$541 ;
+  assign \$543  = a6_g2 == \$signal ;
+  assign \$544  = a6_v2 & \$543 ;
+  assign \$545  = a6_g3 == \$signal ;
+  assign \$546  = a6_v3 & \$545 ;
+  assign \$547  = | { \$546 , \$544 , \$542 , \$540  };
+  assign \$548  = a6_g1 == \$signal ;
+  assign \$549  = a6_v1 & \$548 ;
+  assign \$550  = a6_g2 == \$signal ;
+  assign \$551  = a6_v2 & \$550 ;
+  assign \$552  = a6_g3 == \$signal ;
+  assign \$553  = a6_v3 & \$552 ;
+  assign \$554  = | { \$553 , \$551 , \$549  };
+  assign \$555  = ~ \$554 ;
+  assign \$556  = \$547  & \$555 ;
+  assign \$557  = \$556  & a_wins6;
+  assign \$558  = \$538  | \$557 ;
+  assign \$559  = b1_g0 == \$signal ;
+  assign \$560  = b1_v0 & \$559 ;
+  assign \$561  = b1_g1 == \$signal ;
+  assign \$562  = b1_v1 & \$561 ;
+  assign \$563  = b1_g2 == \$signal ;
+  assign \$564  = b1_v2 & \$563 ;
+  assign \$565  = b1_g3 == \$signal ;
+  assign \$566  = b1_v3 & \$565 ;
+  assign \$567  = | { \$566 , \$564 , \$562 , \$560  };
+  assign \$568  = ~ \$567 ;
+  assign \$569  = b1_g0 == \$signal ;
+  assign \$570  = b1_v0 & \$569 ;
+  assign \$571  = b1_g1 == \$signal ;
+  assign \$572  = b1_v1 & \$571 ;
+  assign \$573  = b1_g2 == \$signal ;
+  assign \$574  = b1_v2 & \$573 ;
+  assign \$575  = b1_g3 == \$signal ;
+  assign \$576  = b1_v3 & \$575 ;
+  assign \$577  = | { \$576 , \$574 , \$572 , \$570  };
+  assign \$578  = b1_g1 == \$signal ;
+  assign \$579  = b1_v1 & \$578 ;
+  assign \$580  = b1_g2 == \$signal ;
+  assign \$581  = b1_v2 & \$580 ;
+  assign \$582  = b1_g3 == \$signal ;
+  assign \$583  = b1_v3 & \$582 ;
+  assign \$584  = | { \$583 , \$581 , \$579  };
+  assign \$585  = ~ \$584 ;
+  assign \$586  = \$577  & \$585 ;
+  assign \$587  = ~ a_wins6;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = \$568  | \$588 ;
+  assign \$590  = a7_g0 == \$signal ;
+  assign \$591  = a7_v0 & \$590 ;
+  assign \$592  = a7_g1 == \$signal ;
+  assign \$593  = a7_v1 & \$592 ;
+  assign \$594  = a7_g2 == \$signal ;
+  assign \$595  = a7_v2 & \$594 ;
+  assign \$596  = a7_g3 == \$signal ;
+  assign \$597  = a7_v3 & \$596 ;
+  assign \$598  = | { \$597 , \$595 , \$593 , \$591  };
+  assign \$599  = ~ \$598 ;
+  assign \$600  = a7_g0 == \$signal ;
+  assign \$601  = a7_v0 & \$600 ;
+  assign \$602  = a7_g1 == \$signal ;
+  assign \$603  = a7_v1 & \$602 ;
+  assign \$604  = a7_g2 == \$signal ;
+  assign \$605  = a7_v2 & \$604 ;
+  assign \$606  = a7_g3 == \$signal ;
+  assign \$607  = a7_v3 & \$606 ;
+  assign \$608  = | { \$607 , \$605 , \$603 , \$601  };
+  assign \$609  = a7_g1 == \$signal ;
+  assign \$610  = a7_v1 & \$609 ;
+  assign \$611  = a7_g2 == \$signal ;
+  assign \$612  = a7_v2 & \$611 ;
+  assign \$613  = a7_g3 == \$signal ;
+  assign \$614  = a7_v3 & \$613 ;
+  assign \$615  = | { \$614 , \$612 , \$610  };
+  assign \$616  = ~ \$615 ;
+  assign \$617  = \$608  & \$616 ;
+  assign \$618  = \$617  & a_wins7;
+  assign \$619  = \$599  | \$618 ;
+  assign \$620  = b0_g0 == \$signal ;
+  assign \$621  = b0_v0 & \$620 ;
+  assign \$622  = b0_g1 == \$signal ;
+  assign \$623  = b0_v1 & \$622 ;
+  assign \$624  = b0_g2 == \$signal ;
+  assign \$625  = b0_v2 & \$624 ;
+  assign \$626  = b0_g3 == \$signal ;
+  assign \$627  = b0_v3 & \$626 ;
+  assign \$628  = | { \$627 , \$625 , \$623 , \$621  };
+  assign \$629  = ~ \$628 ;
+  assign \$630  = b0_g0 == \$signal ;
+  assign \$631  = b0_v0 & \$630 ;
+  assign \$632  = b0_g1 == \$signal ;
+  assign \$633  = b0_v1 & \$632 ;
+  assign \$634  = b0_g2 == \$signal ;
+  assign \$635  = b0_v2 & \$634 ;
+  assign \$636  = b0_g3 == \$signal ;
+  assign \$637  = b0_v3 & \$636 ;
+  assign \$638  = | { \$637 , \$635 , \$633 , \$631  };
+  assign \$639  = b0_g1 == \$signal ;
+  assign \$640  = b0_v1 & \$639 ;
+  assign \$641  = b0_g2 == \$signal ;
+  assign \$642  = b0_v2 & \$641 ;
+  assign \$643  = b0_g3 == \$signal ;
+  assign \$644  = b0_v3 & \$643 ;
+  assign \$645  = | { \$644 , \$642 , \$640  };
+  assign \$646  = ~ \$645 ;
+  assign \$647  = \$638  & \$646 ;
+  assign \$648  = ~ a_wins7;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = \$629  | \$649 ;
+  assign \$651  = & { \$650 , \$619 , \$589 , \$558 , \$528 , \$497 , \$467 , \$436 , \$406 , \$375 , \$345 , \$314 , \$284 , \$253 , \$223 , \$192  };
+  assign \$signal$127  = \$162  & \$651 ;
+  assign \$652  = ~ merge2_lane0[76];
+  assign \$653  = ~ merge2_lane1[76];
+  assign \$654  = ~ merge2_lane2[76];
+  assign \$655  = ~ merge2_lane3[76];
+  assign \$656  = ~ merge2_lane4[76];
+  assign \$657  = ~ merge2_lane5[76];
+  assign \$658  = ~ merge2_lane6[76];
+  assign \$659  = ~ merge2_lane7[76];
+  assign \$660  = a_accept & a__payload[616];
+  assign \$661  = ~ \$signal$127 ;
+  assign \$662  = \$660  & \$661 ;
+  assign \$663  = a_accept & a__payload[616];
+  assign \$664  = ~ \$663 ;
+  assign \$665  = \$signal$127  & \$664 ;
+  assign \$666  = a_ahead + 1'h1;
+  assign \$667  = a_ahead - 1'h1;
+  assign \$668  = b_accept & b__payload[616];
+  assign \$669  = ~ \$signal$127 ;
+  assign \$670  = \$668  & \$669 ;
+  assign \$671  = b_accept & b__payload[616];
+  assign \$672  = ~ \$671 ;
+  assign \$673  = \$signal$127  & \$672 ;
+  assign \$674  = b_ahead + 1'h1;
+  assign \$675  = b_ahead - 1'h1;
+  assign \$676  = ~ \$signal ;
+  assign \$677  = ~ a0_v0;
+  assign \$678  = \$signal$94  & a_wins0;
+  assign \$679  = \$678  & a0_vis;
+  assign \$680  = \$677  | \$679 ;
+  assign \$681  = ~ a0_v0;
+  assign \$682  = \$signal$94  & a_wins0;
+  assign \$683  = \$682  & a0_vis;
+  assign \$684  = \$681  | \$683 ;
+  assign \$685  = \$684  ? a0_v1 : a0_v0;
+  assign \$686  = ~ a0_v0;
+  assign \$687  = \$signal$94  & a_wins0;
+  assign \$688  = \$687  & a0_vis;
+  assign \$689  = \$686  | \$688 ;
+  assign \$690  = \$689  ? a0_v2 : a0_v1;
+  assign \$691  = ~ a0_v0;
+  assign \$692  = \$signal$94  & a_wins0;
+  assign \$693  = \$692  & a0_vis;
+  assign \$694  = \$691  | \$693 ;
+  assign \$695  = \$694  ? a0_v3 : a0_v2;
+  assign \$696  = ~ a0_v0;
+  assign \$697  = \$signal$94  & a_wins0;
+  assign \$698  = \$697  & a0_vis;
   assign \$699  = \$696  | \$698 ;
-  assign \$700  = \$699  ? a2_v3 : a2_v2;
-  assign \$701  = ~ \$700 ;
-  assign \$702  = \$695  & \$701 ;
-  assign \$703  = ~ a2_v0;
-  assign \$704  = \$signal$96  & a_wins2;
-  assign \$705  = \$704  & a2_vis;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = a0_v3 & \$700 ;
+  assign \$702  = a_accept & a__payload[608];
+  assign \$703  = ~ a0_v0;
+  assign \$704  = \$signal$94  & a_wins0;
+  assign \$705  = \$704  & a0_vis;
   assign \$706  = \$703  | \$705 ;
-  assign \$707  = \$706  ? a2_v2 : a2_v1;
-  assign \$708  = \$702  & \$707 ;
-  assign \$709  = | a_ahead;
-  assign \$710  = \$signal  ^ \$709 ;
-  assign \$711  = a_accept & a__payload[610];
-  assign \$712  = ~ a2_v0;
-  assign \$713  = \$signal$96  & a_wins2;
-  assign \$714  = \$713  & a2_vis;
-  assign \$715  = \$712  | \$714 ;
-  assign \$716  = ~ \$715 ;
-  assign \$717  = a2_v3 & \$716 ;
-  assign \$718  = ~ \$717 ;
-  assign \$719  = \$711  & \$718 ;
-  assign \$720  = ~ a2_v0;
-  assign \$721  = \$signal$96  & a_wins2;
-  assign \$722  = \$721  & a2_vis;
-  assign \$723  = \$720  | \$722 ;
-  assign \$724  = \$723  ? a2_v3 : a2_v2;
-  assign \$725  = \$719  & \$724 ;
-  assign \$726  = | a_ahead;
-  assign \$727  = \$signal  ^ \$726 ;
-  assign \$728  = ~ b5_v0;
-  assign \$729  = ~ a_wins2;
-  assign \$730  = \$signal$96  & \$729 ;
-  assign \$731  = \$730  & b5_vis;
-  assign \$732  = \$728  | \$731 ;
-  assign \$733  = ~ b5_v0;
-  assign \$734  = ~ a_wins2;
-  assign \$735  = \$signal$96  & \$734 ;
-  assign \$736  = \$735  & b5_vis;
-  assign \$737  = \$733  | \$736 ;
-  assign \$738  = \$737  ? b5_v1 : b5_v0;
-  assign \$739  = ~ b5_v0;
-  assign \$740  = ~ a_wins2;
-  assign \$741  = \$signal$96  & \$740 ;
-  assign \$742  = \$741  & b5_vis;
-  assign \$743  = \$739  | \$742 ;
-  assign \$744  = \$743  ? b5_v2 : b5_v1;
-  assign \$745  = ~ b5_v0;
-  assign \$746  = ~ a_wins2;
-  assign \$747  = \$signal$96  & \$746 ;
-  assign \$748  = \$747  & b5_vis;
-  assign \$749  = \$745  | \$748 ;
-  assign \$750  = \$749  ? b5_v3 : b5_v2;
-  assign \$751  = ~ b5_v0;
-  assign \$752  = ~ a_wins2;
-  assign \$753  = \$signal$96  & \$752 ;
-  assign \$754  = \$753  & b5_vis;
+  assign \$707  = \$706  ? a0_v2 : a0_v1;
+  assign \$708  = ~ \$707 ;
+  assign \$709  = \$702  & \$708 ;
+  assign \$711  = | a_ahead;
+  assign \$712  = \$signal  ^ \$711 ;
+  assign \$713  = a_accept & a__payload[608];
+  assign \$714  = ~ a0_v0;
+  assign \$715  = \$signal$94  & a_wins0;
+  assign \$716  = \$715  & a0_vis;
+  assign \$717  = \$714  | \$716 ;
+  assign \$718  = \$717  ? a0_v3 : a0_v2;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = \$713  & \$719 ;
+  assign \$721  = ~ a0_v0;
+  assign \$722  = \$signal$94  & a_wins0;
+  assign \$723  = \$722  & a0_vis;
+  assign \$724  = \$721  | \$723 ;
+  assign \$725  = \$724  ? a0_v2 : a0_v1;
+  assign \$726  = \$720  & \$725 ;
+  assign \$727  = | a_ahead;
+  assign \$728  = \$signal  ^ \$727 ;
+  assign \$729  = a_accept & a__payload[608];
+  assign \$730  = ~ a0_v0;
+  assign \$731  = \$signal$94  & a_wins0;
+  assign \$732  = \$731  & a0_vis;
+  assign \$733  = \$730  | \$732 ;
+  assign \$734  = ~ \$733 ;
+  assign \$735  = a0_v3 & \$734 ;
+  assign \$736  = ~ \$735 ;
+  assign \$737  = \$729  & \$736 ;
+  assign \$738  = ~ a0_v0;
+  assign \$739  = \$signal$94  & a_wins0;
+  assign \$740  = \$739  & a0_vis;
+  assign \$741  = \$738  | \$740 ;
+  assign \$742  = \$741  ? a0_v3 : a0_v2;
+  assign \$743  = \$737  & \$742 ;
+  assign \$744  = | a_ahead;
+  assign \$745  = \$signal  ^ \$744 ;
+  assign \$746  = ~ b7_v0;
+  assign \$747  = ~ a_wins0;
+  assign \$748  = \$signal$94  & \$747 ;
+  assign \$749  = \$748  & b7_vis;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = ~ b7_v0;
+  assign \$752  = ~ a_wins0;
+  assign \$753  = \$signal$94  & \$752 ;
+  assign \$754  = \$753  & b7_vis;
   assign \$755  = \$751  | \$754 ;
-  assign \$756  = ~ \$755 ;
-  assign \$757  = b5_v3 & \$756 ;
-  assign \$758  = b_accept & b__payload[613];
-  assign \$759  = ~ b5_v0;
-  assign \$760  = ~ a_wins2;
-  assign \$761  = \$signal$96  & \$760 ;
-  assign \$762  = \$761  & b5_vis;
-  assign \$763  = \$759  | \$762 ;
-  assign \$764  = \$763  ? b5_v2 : b5_v1;
-  assign \$765  = ~ \$764 ;
-  assign \$766  = \$758  & \$765 ;
-  assign \$768  = | b_ahead;
-  assign \$769  = \$signal  ^ \$768 ;
-  assign \$770  = b_accept & b__payload[613];
-  assign \$771  = ~ b5_v0;
-  assign \$772  = ~ a_wins2;
-  assign \$773  = \$signal$96  & \$772 ;
-  assign \$774  = \$773  & b5_vis;
-  assign \$775  = \$771  | \$774 ;
-  assign \$776  = \$775  ? b5_v3 : b5_v2;
-  assign \$777  = ~ \$776 ;
-  assign \$778  = \$770  & \$777 ;
-  assign \$779  = ~ b5_v0;
-  assign \$780  = ~ a_wins2;
-  assign \$781  = \$signal$96  & \$780 ;
-  assign \$782  = \$781  & b5_vis;
-  assign \$783  = \$779  | \$782 ;
-  assign \$784  = \$783  ? b5_v2 : b5_v1;
-  assign \$785  = \$778  & \$784 ;
+  assign \$756  = \$755  ? b7_v1 : b7_v0;
+  assign \$757  = ~ b7_v0;
+  assign \$758  = ~ a_wins0;
+  assign \$759  = \$signal$94  & \$758 ;
+  assign \$760  = \$759  & b7_vis;
+  assign \$761  = \$757  | \$760 ;
+  assign \$762  = \$761  ? b7_v2 : b7_v1;
+  assign \$763  = ~ b7_v0;
+  assign \$764  = ~ a_wins0;
+  assign \$765  = \$signal$94  & \$764 ;
+  assign \$766  = \$765  & b7_vis;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = \$767  ? b7_v3 : b7_v2;
+  assign \$769  = ~ b7_v0;
+  assign \$770  = ~ a_wins0;
+  assign \$771  = \$signal$94  & \$770 ;
+  assign \$772  = \$771  & b7_vis;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = b7_v3 & \$774 ;
+  assign \$776  = b_accept & b__payload[615];
+  assign \$777  = ~ b7_v0;
+  assign \$778  = ~ a_wins0;
+  assign \$779  = \$signal$94  & \$778 ;
+  assign \$780  = \$779  & b7_vis;
+  assign \$781  = \$777  | \$780 ;
+  assign \$782  = \$781  ? b7_v2 : b7_v1;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = \$776  & \$783 ;
   assign \$786  = | b_ahead;
   assign \$787  = \$signal  ^ \$786 ;
-  assign \$788  = b_accept & b__payload[613];
-  assign \$789  = ~ b5_v0;
-  assign \$790  = ~ a_wins2;
-  assign \$791  = \$signal$96  & \$790 ;
-  assign \$792  = \$791  & b5_vis;
+  assign \$788  = b_accept & b__payload[615];
+  assign \$789  = ~ b7_v0;
+  assign \$790  = ~ a_wins0;
+  assign \$791  = \$signal$94  & \$790 ;
+  assign \$792  = \$791  & b7_vis;
   assign \$793  = \$789  | \$792 ;
-  assign \$794  = ~ \$793 ;
-  assign \$795  = b5_v3 & \$794 ;
-  assign \$796  = ~ \$795 ;
-  assign \$797  = \$788  & \$796 ;
-  assign \$798  = ~ b5_v0;
-  assign \$799  = ~ a_wins2;
-  assign \$800  = \$signal$96  & \$799 ;
-  assign \$801  = \$800  & b5_vis;
-  assign \$802  = \$798  | \$801 ;
-  assign \$803  = \$802  ? b5_v3 : b5_v2;
-  assign \$804  = \$797  & \$803 ;
-  assign \$805  = | b_ahead;
-  assign \$806  = \$signal  ^ \$805 ;
-  assign \$807  = ~ a2_v0;
-  assign \$808  = \$signal$96  & a_wins2;
-  assign \$809  = \$808  & a2_vis;
-  assign \$810  = \$807  | \$809 ;
-  assign \$811  = \$signal  ^ \$signal$129 ;
-  assign \$812  = a2_g1 == \$811 ;
-  assign \$813  = a2_v1 & \$812 ;
-  assign \$814  = \$signal  ^ \$signal$129 ;
-  assign \$815  = a2_g0 == \$814 ;
-  assign \$816  = a2_v0 & \$815 ;
-  assign \$817  = \$810  ? \$813  : \$816 ;
-  assign \$818  = ~ b5_v0;
-  assign \$819  = ~ a_wins2;
-  assign \$820  = \$signal$96  & \$819 ;
-  assign \$821  = \$820  & b5_vis;
-  assign \$822  = \$818  | \$821 ;
-  assign \$823  = \$signal  ^ \$signal$129 ;
-  assign \$824  = b5_g1 == \$823 ;
-  assign \$825  = b5_v1 & \$824 ;
-  assign \$826  = \$signal  ^ \$signal$129 ;
-  assign \$827  = b5_g0 == \$826 ;
-  assign \$828  = b5_v0 & \$827 ;
-  assign \$829  = \$822  ? \$825  : \$828 ;
-  assign \$830  = ~ \$829 ;
-  assign \$831  = ~ a2_v0;
-  assign \$832  = \$signal$96  & a_wins2;
-  assign \$833  = \$832  & a2_vis;
-  assign \$834  = \$831  | \$833 ;
-  assign \$835  = ~ b5_v0;
-  assign \$836  = ~ a_wins2;
-  assign \$837  = \$signal$96  & \$836 ;
-  assign \$838  = \$837  & b5_vis;
-  assign \$839  = \$835  | \$838 ;
-  assign \$840  = a2_e1 <= b5_e1;
-  assign \$841  = a2_e1 <= b5_e0;
-  assign \$842  = \$839  ? \$840  : \$841 ;
-  assign \$843  = ~ b5_v0;
-  assign \$844  = ~ a_wins2;
-  assign \$845  = \$signal$96  & \$844 ;
-  assign \$846  = \$845  & b5_vis;
-  assign \$847  = \$843  | \$846 ;
-  assign \$848  = a2_e0 <= b5_e1;
-  assign \$849  = a2_e0 <= b5_e0;
-  assign \$850  = \$847  ? \$848  : \$849 ;
-  assign \$851  = \$834  ? \$842  : \$850 ;
-  assign \$852  = \$830  | \$851 ;
-  assign \$853  = ~ b5_v0;
-  assign \$854  = ~ a_wins2;
-  assign \$855  = \$signal$96  & \$854 ;
-  assign \$856  = \$855  & b5_vis;
+  assign \$794  = \$793  ? b7_v3 : b7_v2;
+  assign \$795  = ~ \$794 ;
+  assign \$796  = \$788  & \$795 ;
+  assign \$797  = ~ b7_v0;
+  assign \$798  = ~ a_wins0;
+  assign \$799  = \$signal$94  & \$798 ;
+  assign \$800  = \$799  & b7_vis;
+  assign \$801  = \$797  | \$800 ;
+  assign \$802  = \$801  ? b7_v2 : b7_v1;
+  assign \$803  = \$796  & \$802 ;
+  assign \$804  = | b_ahead;
+  assign \$805  = \$signal  ^ \$804 ;
+  assign \$806  = b_accept & b__payload[615];
+  assign \$807  = ~ b7_v0;
+  assign \$808  = ~ a_wins0;
+  assign \$809  = \$signal$94  & \$808 ;
+  assign \$810  = \$809  & b7_vis;
+  assign \$811  = \$807  | \$810 ;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = b7_v3 & \$812 ;
+  assign \$814  = ~ \$813 ;
+  assign \$815  = \$806  & \$814 ;
+  assign \$816  = ~ b7_v0;
+  assign \$817  = ~ a_wins0;
+  assign \$818  = \$signal$94  & \$817 ;
+  assign \$819  = \$818  & b7_vis;
+  assign \$820  = \$816  | \$819 ;
+  assign \$821  = \$820  ? b7_v3 : b7_v2;
+  assign \$822  = \$815  & \$821 ;
+  assign \$823  = | b_ahead;
+  assign \$824  = \$signal  ^ \$823 ;
+  assign \$825  = ~ a0_v0;
+  assign \$826  = \$signal$94  & a_wins0;
+  assign \$827  = \$826  & a0_vis;
+  assign \$828  = \$825  | \$827 ;
+  assign \$829  = \$signal  ^ \$signal$127 ;
+  assign \$830  = a0_g1 == \$829 ;
+  assign \$831  = a0_v1 & \$830 ;
+  assign \$832  = \$signal  ^ \$signal$127 ;
+  assign \$833  = a0_g0 == \$832 ;
+  assign \$834  = a0_v0 & \$833 ;
+  assign \$835  = \$828  ? \$831  : \$834 ;
+  assign \$836  = ~ b7_v0;
+  assign \$837  = ~ a_wins0;
+  assign \$838  = \$signal$94  & \$837 ;
+  assign \$839  = \$838  & b7_vis;
+  assign \$840  = \$836  | \$839 ;
+  assign \$841  = \$signal  ^ \$signal$127 ;
+  assign \$842  = b7_g1 == \$841 ;
+  assign \$843  = b7_v1 & \$842 ;
+  assign \$844  = \$signal  ^ \$signal$127 ;
+  assign \$845  = b7_g0 == \$844 ;
+  assign \$846  = b7_v0 & \$845 ;
+  assign \$847  = \$840  ? \$843  : \$846 ;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = ~ a0_v0;
+  assign \$850  = \$signal$94  & a_wins0;
+  assign \$851  = \$850  & a0_vis;
+  assign \$852  = \$849  | \$851 ;
+  assign \$853  = ~ b7_v0;
+  assign \$854  = ~ a_wins0;
+  assign \$855  = \$signal$94  & \$854 ;
+  assign \$856  = \$855  & b7_vis;
   assign \$857  = \$853  | \$856 ;
-  assign \$858  = \$signal  ^ \$signal$129 ;
-  assign \$859  = b5_g1 == \$858 ;
-  assign \$860  = b5_v1 & \$859 ;
-  assign \$861  = \$signal  ^ \$signal$129 ;
-  assign \$862  = b5_g0 == \$861 ;
-  assign \$863  = b5_v0 & \$862 ;
-  assign \$864  = \$857  ? \$860  : \$863 ;
-  assign \$865  = ~ \$864 ;
-  assign \$866  = \$817  ? \$852  : \$865 ;
-  assign \$867  = ~ a3_v0;
-  assign \$868  = \$signal$96  & a_wins3;
-  assign \$869  = \$868  & a3_vis;
-  assign \$870  = \$867  | \$869 ;
-  assign \$871  = ~ a3_v0;
-  assign \$872  = \$signal$96  & a_wins3;
-  assign \$873  = \$872  & a3_vis;
-  assign \$874  = \$871  | \$873 ;
-  assign \$875  = \$874  ? a3_v1 : a3_v0;
-  assign \$876  = ~ a3_v0;
-  assign \$877  = \$signal$96  & a_wins3;
-  assign \$878  = \$877  & a3_vis;
-  assign \$879  = \$876  | \$878 ;
-  assign \$880  = \$879  ? a3_v2 : a3_v1;
-  assign \$881  = ~ a3_v0;
-  assign \$882  = \$signal$96  & a_wins3;
-  assign \$883  = \$882  & a3_vis;
-  assign \$884  = \$881  | \$883 ;
-  assign \$885  = \$884  ? a3_v3 : a3_v2;
-  assign \$886  = ~ a3_v0;
-  assign \$887  = \$signal$96  & a_wins3;
-  assign \$888  = \$887  & a3_vis;
-  assign \$889  = \$886  | \$888 ;
-  assign \$890  = ~ \$889 ;
-  assign \$891  = a3_v3 & \$890 ;
-  assign \$892  = a_accept & a__payload[611];
-  assign \$893  = ~ a3_v0;
-  assign \$894  = \$signal$96  & a_wins3;
-  assign \$895  = \$894  & a3_vis;
-  assign \$896  = \$893  | \$895 ;
-  assign \$897  = \$896  ? a3_v2 : a3_v1;
-  assign \$898  = ~ \$897 ;
-  assign \$899  = \$892  & \$898 ;
-  assign \$901  = | a_ahead;
-  assign \$902  = \$signal  ^ \$901 ;
-  assign \$903  = a_accept & a__payload[611];
-  assign \$904  = ~ a3_v0;
-  assign \$905  = \$signal$96  & a_wins3;
-  assign \$906  = \$905  & a3_vis;
+  assign \$858  = a0_e1 <= b7_e1;
+  assign \$859  = a0_e1 <= b7_e0;
+  assign \$860  = \$857  ? \$858  : \$859 ;
+  assign \$861  = ~ b7_v0;
+  assign \$862  = ~ a_wins0;
+  assign \$863  = \$signal$94  & \$862 ;
+  assign \$864  = \$863  & b7_vis;
+  assign \$865  = \$861  | \$864 ;
+  assign \$866  = a0_e0 <= b7_e1;
+  assign \$867  = a0_e0 <= b7_e0;
+  assign \$868  = \$865  ? \$866  : \$867 ;
+  assign \$869  = \$852  ? \$860  : \$868 ;
+  assign \$870  = \$848  | \$869 ;
+  assign \$871  = ~ b7_v0;
+  assign \$872  = ~ a_wins0;
+  assign \$873  = \$signal$94  & \$872 ;
+  assign \$874  = \$873  & b7_vis;
+  assign \$875  = \$871  | \$874 ;
+  assign \$876  = \$signal  ^ \$signal$127 ;
+  assign \$877  = b7_g1 == \$876 ;
+  assign \$878  = b7_v1 & \$877 ;
+  assign \$879  = \$signal  ^ \$signal$127 ;
+  assign \$880  = b7_g0 == \$879 ;
+  assign \$881  = b7_v0 & \$880 ;
+  assign \$882  = \$875  ? \$878  : \$881 ;
+  assign \$883  = ~ \$882 ;
+  assign \$884  = \$835  ? \$870  : \$883 ;
+  assign \$885  = ~ a1_v0;
+  assign \$886  = \$signal$94  & a_wins1;
+  assign \$887  = \$886  & a1_vis;
+  assign \$888  = \$885  | \$887 ;
+  assign \$889  = ~ a1_v0;
+  assign \$890  = \$signal$94  & a_wins1;
+  assign \$891  = \$890  & a1_vis;
+  assign \$892  = \$889  | \$891 ;
+  assign \$893  = \$892  ? a1_v1 : a1_v0;
+  assign \$894  = ~ a1_v0;
+  assign \$895  = \$signal$94  & a_wins1;
+  assign \$896  = \$895  & a1_vis;
+  assign \$897  = \$894  | \$896 ;
+  assign \$898  = \$897  ? a1_v2 : a1_v1;
+  assign \$899  = ~ a1_v0;
+  assign \$900  = \$signal$94  & a_wins1;
+  assign \$901  = \$900  & a1_vis;
+  assign \$902  = \$899  | \$901 ;
+  assign \$903  = \$902  ? a1_v3 : a1_v2;
+  assign \$904  = ~ a1_v0;
+  assign \$905  = \$signal$94  & a_wins1;
+  assign \$906  = \$905  & a1_vis;
   assign \$907  = \$904  | \$906 ;
-  assign \$908  = \$907  ? a3_v3 : a3_v2;
-  assign \$909  = ~ \$908 ;
-  assign \$910  = \$903  & \$909 ;
-  assign \$911  = ~ a3_v0;
-  assign \$912  = \$signal$96  & a_wins3;
-  assign \$913  = \$912  & a3_vis;
+  assign \$908  = ~ \$907 ;
+  assign \$909  = a1_v3 & \$908 ;
+  assign \$910  = a_accept & a__payload[609];
+  assign \$911  = ~ a1_v0;
+  assign \$912  = \$signal$94  & a_wins1;
+  assign \$913  = \$912  & a1_vis;
   assign \$914  = \$911  | \$913 ;
-  assign \$915  = \$914  ? a3_v2 : a3_v1;
-  assign \$916  = \$910  & \$915 ;
-  assign \$917  = | a_ahead;
-  assign \$918  = \$signal  ^ \$917 ;
-  assign \$919  = a_accept & a__payload[611];
-  assign \$920  = ~ a3_v0;
-  assign \$921  = \$signal$96  & a_wins3;
-  assign \$922  = \$921  & a3_vis;
-  assign \$923  = \$920  | \$922 ;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = a3_v3 & \$924 ;
-  assign \$926  = ~ \$925 ;
-  assign \$927  = \$919  & \$926 ;
-  assign \$928  = ~ a3_v0;
-  assign \$929  = \$signal$96  & a_wins3;
-  assign \$930  = \$929  & a3_vis;
-  assign \$931  = \$928  | \$930 ;
-  assign \$932  = \$931  ? a3_v3 : a3_v2;
-  assign \$933  = \$927  & \$932 ;
-  assign \$934  = | a_ahead;
-  assign \$935  = \$signal  ^ \$934 ;
-  assign \$936  = ~ b4_v0;
-  assign \$937  = ~ a_wins3;
-  assign \$938  = \$signal$96  & \$937 ;
-  assign \$939  = \$938  & b4_vis;
-  assign \$940  = \$936  | \$939 ;
-  assign \$941  = ~ b4_v0;
-  assign \$942  = ~ a_wins3;
-  assign \$943  = \$signal$96  & \$942 ;
-  assign \$944  = \$943  & b4_vis;
-  assign \$945  = \$941  | \$944 ;
-  assign \$946  = \$945  ? b4_v1 : b4_v0;
-  assign \$947  = ~ b4_v0;
-  assign \$948  = ~ a_wins3;
-  assign \$949  = \$signal$96  & \$948 ;
-  assign \$950  = \$949  & b4_vis;
-  assign \$951  = \$947  | \$950 ;
-  assign \$952  = \$951  ? b4_v2 : b4_v1;
-  assign \$953  = ~ b4_v0;
-  assign \$954  = ~ a_wins3;
-  assign \$955  = \$signal$96  & \$954 ;
-  assign \$956  = \$955  & b4_vis;
-  assign \$957  = \$953  | \$956 ;
-  assign \$958  = \$957  ? b4_v3 : b4_v2;
-  assign \$959  = ~ b4_v0;
-  assign \$960  = ~ a_wins3;
-  assign \$961  = \$signal$96  & \$960 ;
-  assign \$962  = \$961  & b4_vis;
+  assign \$915  = \$914  ? a1_v2 : a1_v1;
+  assign \$916  = ~ \$915 ;
+  assign \$917  = \$910  & \$916 ;
+  assign \$919  = | a_ahead;
+  assign \$920  = \$signal  ^ \$919 ;
+  assign \$921  = a_accept & a__payload[609];
+  assign \$922  = ~ a1_v0;
+  assign \$923  = \$signal$94  & a_wins1;
+  assign \$924  = \$923  & a1_vis;
+  assign \$925  = \$922  | \$924 ;
+  assign \$926  = \$925  ? a1_v3 : a1_v2;
+  assign \$927  = ~ \$926 ;
+  assign \$928  = \$921  & \$927 ;
+  assign \$929  = ~ a1_v0;
+  assign \$930  = \$signal$94  & a_wins1;
+  assign \$931  = \$930  & a1_vis;
+  assign \$932  = \$929  | \$931 ;
+  assign \$933  = \$932  ? a1_v2 : a1_v1;
+  assign \$934  = \$928  & \$933 ;
+  assign \$935  = | a_ahead;
+  assign \$936  = \$signal  ^ \$935 ;
+  assign \$937  = a_accept & a__payload[609];
+  assign \$938  = ~ a1_v0;
+  assign \$939  = \$signal$94  & a_wins1;
+  assign \$940  = \$939  & a1_vis;
+  assign \$941  = \$938  | \$940 ;
+  assign \$942  = ~ \$941 ;
+  assign \$943  = a1_v3 & \$942 ;
+  assign \$944  = ~ \$943 ;
+  assign \$945  = \$937  & \$944 ;
+  assign \$946  = ~ a1_v0;
+  assign \$947  = \$signal$94  & a_wins1;
+  assign \$948  = \$947  & a1_vis;
+  assign \$949  = \$946  | \$948 ;
+  assign \$950  = \$949  ? a1_v3 : a1_v2;
+  assign \$951  = \$945  & \$950 ;
+  assign \$952  = | a_ahead;
+  assign \$953  = \$signal  ^ \$952 ;
+  assign \$954  = ~ b6_v0;
+  assign \$955  = ~ a_wins1;
+  assign \$956  = \$signal$94  & \$955 ;
+  assign \$957  = \$956  & b6_vis;
+  assign \$958  = \$954  | \$957 ;
+  assign \$959  = ~ b6_v0;
+  assign \$960  = ~ a_wins1;
+  assign \$961  = \$signal$94  & \$960 ;
+  assign \$962  = \$961  & b6_vis;
   assign \$963  = \$959  | \$962 ;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = b4_v3 & \$964 ;
-  assign \$966  = b_accept & b__payload[612];
-  assign \$967  = ~ b4_v0;
-  assign \$968  = ~ a_wins3;
-  assign \$969  = \$signal$96  & \$968 ;
-  assign \$970  = \$969  & b4_vis;
-  assign \$971  = \$967  | \$970 ;
-  assign \$972  = \$971  ? b4_v2 : b4_v1;
-  assign \$973  = ~ \$972 ;
-  assign \$974  = \$966  & \$973 ;
-  assign \$976  = | b_ahead;
-  assign \$977  = \$signal  ^ \$976 ;
-  assign \$978  = b_accept & b__payload[612];
-  assign \$979  = ~ b4_v0;
-  assign \$980  = ~ a_wins3;
-  assign \$981  = \$signal$96  & \$980 ;
-  assign \$982  = \$981  & b4_vis;
-  assign \$983  = \$979  | \$982 ;
-  assign \$984  = \$983  ? b4_v3 : b4_v2;
-  assign \$985  = ~ \$984 ;
-  assign \$986  = \$978  & \$985 ;
-  assign \$987  = ~ b4_v0;
-  assign \$988  = ~ a_wins3;
-  assign \$989  = \$signal$96  & \$988 ;
-  assign \$990  = \$989  & b4_vis;
-  assign \$991  = \$987  | \$990 ;
-  assign \$992  = \$991  ? b4_v2 : b4_v1;
-  assign \$993  = \$986  & \$992 ;
+  assign \$964  = \$963  ? b6_v1 : b6_v0;
+  assign \$965  = ~ b6_v0;
+  assign \$966  = ~ a_wins1;
+  assign \$967  = \$signal$94  & \$966 ;
+  assign \$968  = \$967  & b6_vis;
+  assign \$969  = \$965  | \$968 ;
+  assign \$970  = \$969  ? b6_v2 : b6_v1;
+  assign \$971  = ~ b6_v0;
+  assign \$972  = ~ a_wins1;
+  assign \$973  = \$signal$94  & \$972 ;
+  assign \$974  = \$973  & b6_vis;
+  assign \$975  = \$971  | \$974 ;
+  assign \$976  = \$975  ? b6_v3 : b6_v2;
+  assign \$977  = ~ b6_v0;
+  assign \$978  = ~ a_wins1;
+  assign \$979  = \$signal$94  & \$978 ;
+  assign \$980  = \$979  & b6_vis;
+  assign \$981  = \$977  | \$980 ;
+  assign \$982  = ~ \$981 ;
+  assign \$983  = b6_v3 & \$982 ;
+  assign \$984  = b_accept & b__payload[614];
+  assign \$985  = ~ b6_v0;
+  assign \$986  = ~ a_wins1;
+  assign \$987  = \$signal$94  & \$986 ;
+  assign \$988  = \$987  & b6_vis;
+  assign \$989  = \$985  | \$988 ;
+  assign \$990  = \$989  ? b6_v2 : b6_v1;
+  assign \$991  = ~ \$990 ;
+  assign \$992  = \$984  & \$991 ;
   assign \$994  = | b_ahead;
   assign \$995  = \$signal  ^ \$994 ;
-  assign \$996  = b_accept & b__payload[612];
-  assign \$997  = ~ b4_v0;
-  assign \$998  = ~ a_wins3;
-  assign \$999  = \$signal$96  & \$998 ;
-  assign \$1000  = \$999  & b4_vis;
+  assign \$996  = b_accept & b__payload[614];
+  assign \$997  = ~ b6_v0;
+  assign \$998  = ~ a_wins1;
+  assign \$999  = \$signal$94  & \$998 ;
+  assign \$1000  = \$999  & b6_vis;
   assign \$1001  = \$997  | \$1000 ;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = b4_v3 & \$1002 ;
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = \$996  & \$1004 ;
-  assign \$1006  = ~ b4_v0;
-  assign \$1007  = ~ a_wins3;
-  assign \$1008  = \$signal$96  & \$1007 ;
-  assign \$1009  = \$1008  & b4_vis;
-  assign \$1010  = \$1006  | \$1009 ;
-  assign \$1011  = \$1010  ? b4_v3 : b4_v2;
-  assign \$1012  = \$1005  & \$1011 ;
-  assign \$1013  = | b_ahead;
-  assign \$1014  = \$signal  ^ \$1013 ;
-  assign \$1015  = ~ a3_v0;
-  assign \$1016  = \$signal$96  & a_wins3;
-  assign \$1017  = \$1016  & a3_vis;
-  assign \$1018  = \$1015  | \$1017 ;
-  assign \$1019  = \$signal  ^ \$signal$129 ;
-  assign \$1020  = a3_g1 == \$1019 ;
-  assign \$1021  = a3_v1 & \$1020 ;
-  assign \$1022  = \$signal  ^ \$signal$129 ;
-  assign \$1023  = a3_g0 == \$1022 ;
-  assign \$1024  = a3_v0 & \$1023 ;
-  assign \$1025  = \$1018  ? \$1021  : \$1024 ;
-  assign \$1026  = ~ b4_v0;
-  assign \$1027  = ~ a_wins3;
-  assign \$1028  = \$signal$96  & \$1027 ;
-  assign \$1029  = \$1028  & b4_vis;
-  assign \$1030  = \$1026  | \$1029 ;
-  assign \$1031  = \$signal  ^ \$signal$129 ;
-  assign \$1032  = b4_g1 == \$1031 ;
-  assign \$1033  = b4_v1 & \$1032 ;
-  assign \$1034  = \$signal  ^ \$signal$129 ;
-  assign \$1035  = b4_g0 == \$1034 ;
-  assign \$1036  = b4_v0 & \$1035 ;
-  assign \$1037  = \$1030  ? \$1033  : \$1036 ;
-  assign \$1038  = ~ \$1037 ;
-  assign \$1039  = ~ a3_v0;
-  assign \$1040  = \$signal$96  & a_wins3;
-  assign \$1041  = \$1040  & a3_vis;
-  assign \$1042  = \$1039  | \$1041 ;
-  assign \$1043  = ~ b4_v0;
-  assign \$1044  = ~ a_wins3;
-  assign \$1045  = \$signal$96  & \$1044 ;
-  assign \$1046  = \$1045  & b4_vis;
-  assign \$1047  = \$1043  | \$1046 ;
-  assign \$1048  = a3_e1 <= b4_e1;
-  assign \$1049  = a3_e1 <= b4_e0;
-  assign \$1050  = \$1047  ? \$1048  : \$1049 ;
-  assign \$1051  = ~ b4_v0;
-  assign \$1052  = ~ a_wins3;
-  assign \$1053  = \$signal$96  & \$1052 ;
-  assign \$1054  = \$1053  & b4_vis;
-  assign \$1055  = \$1051  | \$1054 ;
-  assign \$1056  = a3_e0 <= b4_e1;
-  assign \$1057  = a3_e0 <= b4_e0;
-  assign \$1058  = \$1055  ? \$1056  : \$1057 ;
-  assign \$1059  = \$1042  ? \$1050  : \$1058 ;
-  assign \$1060  = \$1038  | \$1059 ;
-  assign \$1061  = ~ b4_v0;
-  assign \$1062  = ~ a_wins3;
-  assign \$1063  = \$signal$96  & \$1062 ;
-  assign \$1064  = \$1063  & b4_vis;
+  assign \$1002  = \$1001  ? b6_v3 : b6_v2;
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = \$996  & \$1003 ;
+  assign \$1005  = ~ b6_v0;
+  assign \$1006  = ~ a_wins1;
+  assign \$1007  = \$signal$94  & \$1006 ;
+  assign \$1008  = \$1007  & b6_vis;
+  assign \$1009  = \$1005  | \$1008 ;
+  assign \$1010  = \$1009  ? b6_v2 : b6_v1;
+  assign \$1011  = \$1004  & \$1010 ;
+  assign \$1012  = | b_ahead;
+  assign \$1013  = \$signal  ^ \$1012 ;
+  assign \$1014  = b_accept & b__payload[614];
+  assign \$1015  = ~ b6_v0;
+  assign \$1016  = ~ a_wins1;
+  assign \$1017  = \$signal$94  & \$1016 ;
+  assign \$1018  = \$1017  & b6_vis;
+  assign \$1019  = \$1015  | \$1018 ;
+  assign \$1020  = ~ \$1019 ;
+  assign \$1021  = b6_v3 & \$1020 ;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = \$1014  & \$1022 ;
+  assign \$1024  = ~ b6_v0;
+  assign \$1025  = ~ a_wins1;
+  assign \$1026  = \$signal$94  & \$1025 ;
+  assign \$1027  = \$1026  & b6_vis;
+  assign \$1028  = \$1024  | \$1027 ;
+  assign \$1029  = \$1028  ? b6_v3 : b6_v2;
+  assign \$1030  = \$1023  & \$1029 ;
+  assign \$1031  = | b_ahead;
+  assign \$1032  = \$signal  ^ \$1031 ;
+  assign \$1033  = ~ a1_v0;
+  assign \$1034  = \$signal$94  & a_wins1;
+  assign \$1035  = \$1034  & a1_vis;
+  assign \$1036  = \$1033  | \$1035 ;
+  assign \$1037  = \$signal  ^ \$signal$127 ;
+  assign \$1038  = a1_g1 == \$1037 ;
+  assign \$1039  = a1_v1 & \$1038 ;
+  assign \$1040  = \$signal  ^ \$signal$127 ;
+  assign \$1041  = a1_g0 == \$1040 ;
+  assign \$1042  = a1_v0 & \$1041 ;
+  assign \$1043  = \$1036  ? \$1039  : \$1042 ;
+  assign \$1044  = ~ b6_v0;
+  assign \$1045  = ~ a_wins1;
+  assign \$1046  = \$signal$94  & \$1045 ;
+  assign \$1047  = \$1046  & b6_vis;
+  assign \$1048  = \$1044  | \$1047 ;
+  assign \$1049  = \$signal  ^ \$signal$127 ;
+  assign \$1050  = b6_g1 == \$1049 ;
+  assign \$1051  = b6_v1 & \$1050 ;
+  assign \$1052  = \$signal  ^ \$signal$127 ;
+  assign \$1053  = b6_g0 == \$1052 ;
+  assign \$1054  = b6_v0 & \$1053 ;
+  assign \$1055  = \$1048  ? \$1051  : \$1054 ;
+  assign \$1056  = ~ \$1055 ;
+  assign \$1057  = ~ a1_v0;
+  assign \$1058  = \$signal$94  & a_wins1;
+  assign \$1059  = \$1058  & a1_vis;
+  assign \$1060  = \$1057  | \$1059 ;
+  assign \$1061  = ~ b6_v0;
+  assign \$1062  = ~ a_wins1;
+  assign \$1063  = \$signal$94  & \$1062 ;
+  assign \$1064  = \$1063  & b6_vis;
   assign \$1065  = \$1061  | \$1064 ;
-  assign \$1066  = \$signal  ^ \$signal$129 ;
-  assign \$1067  = b4_g1 == \$1066 ;
-  assign \$1068  = b4_v1 & \$1067 ;
-  assign \$1069  = \$signal  ^ \$signal$129 ;
-  assign \$1070  = b4_g0 == \$1069 ;
-  assign \$1071  = b4_v0 & \$1070 ;
-  assign \$1072  = \$1065  ? \$1068  : \$1071 ;
-  assign \$1073  = ~ \$1072 ;
-  assign \$1074  = \$1025  ? \$1060  : \$1073 ;
-  assign \$1075  = ~ a4_v0;
-  assign \$1076  = \$signal$96  & a_wins4;
-  assign \$1077  = \$1076  & a4_vis;
-  assign \$1078  = \$1075  | \$1077 ;
-  assign \$1079  = ~ a4_v0;
-  assign \$1080  = \$signal$96  & a_wins4;
-  assign \$1081  = \$1080  & a4_vis;
-  assign \$1082  = \$1079  | \$1081 ;
-  assign \$1083  = \$1082  ? a4_v1 : a4_v0;
-  assign \$1084  = ~ a4_v0;
-  assign \$1085  = \$signal$96  & a_wins4;
-  assign \$1086  = \$1085  & a4_vis;
-  assign \$1087  = \$1084  | \$1086 ;
-  assign \$1088  = \$1087  ? a4_v2 : a4_v1;
-  assign \$1089  = ~ a4_v0;
-  assign \$1090  = \$signal$96  & a_wins4;
-  assign \$1091  = \$1090  & a4_vis;
-  assign \$1092  = \$1089  | \$1091 ;
-  assign \$1093  = \$1092  ? a4_v3 : a4_v2;
-  assign \$1094  = ~ a4_v0;
-  assign \$1095  = \$signal$96  & a_wins4;
-  assign \$1096  = \$1095  & a4_vis;
-  assign \$1097  = \$1094  | \$1096 ;
-  assign \$1098  = ~ \$1097 ;
-  assign \$1099  = a4_v3 & \$1098 ;
-  assign \$1100  = a_accept & a__payload[612];
-  assign \$1101  = ~ a4_v0;
-  assign \$1102  = \$signal$96  & a_wins4;
-  assign \$1103  = \$1102  & a4_vis;
-  assign \$1104  = \$1101  | \$1103 ;
-  assign \$1105  = \$1104  ? a4_v2 : a4_v1;
-  assign \$1106  = ~ \$1105 ;
-  assign \$1107  = \$1100  & \$1106 ;
-  assign \$1109  = | a_ahead;
-  assign \$1110  = \$signal  ^ \$1109 ;
-  assign \$1111  = a_accept & a__payload[612];
-  assign \$1112  = ~ a4_v0;
-  assign \$1113  = \$signal$96  & a_wins4;
-  assign \$1114  = \$1113  & a4_vis;
+  assign \$1066  = a1_e1 <= b6_e1;
+  assign \$1067  = a1_e1 <= b6_e0;
+  assign \$1068  = \$1065  ? \$1066  : \$1067 ;
+  assign \$1069  = ~ b6_v0;
+  assign \$1070  = ~ a_wins1;
+  assign \$1071  = \$signal$94  & \$1070 ;
+  assign \$1072  = \$1071  & b6_vis;
+  assign \$1073  = \$1069  | \$1072 ;
+  assign \$1074  = a1_e0 <= b6_e1;
+  assign \$1075  = a1_e0 <= b6_e0;
+  assign \$1076  = \$1073  ? \$1074  : \$1075 ;
+  assign \$1077  = \$1060  ? \$1068  : \$1076 ;
+  assign \$1078  = \$1056  | \$1077 ;
+  assign \$1079  = ~ b6_v0;
+  assign \$1080  = ~ a_wins1;
+  assign \$1081  = \$signal$94  & \$1080 ;
+  assign \$1082  = \$1081  & b6_vis;
+  assign \$1083  = \$1079  | \$1082 ;
+  assign \$1084  = \$signal  ^ \$signal$127 ;
+  assign \$1085  = b6_g1 == \$1084 ;
+  assign \$1086  = b6_v1 & \$1085 ;
+  assign \$1087  = \$signal  ^ \$signal$127 ;
+  assign \$1088  = b6_g0 == \$1087 ;
+  assign \$1089  = b6_v0 & \$1088 ;
+  assign \$1090  = \$1083  ? \$1086  : \$1089 ;
+  assign \$1091  = ~ \$1090 ;
+  assign \$1092  = \$1043  ? \$1078  : \$1091 ;
+  assign \$1093  = ~ a2_v0;
+  assign \$1094  = \$signal$94  & a_wins2;
+  assign \$1095  = \$1094  & a2_vis;
+  assign \$1096  = \$1093  | \$1095 ;
+  assign \$1097  = ~ a2_v0;
+  assign \$1098  = \$signal$94  & a_wins2;
+  assign \$1099  = \$1098  & a2_vis;
+  assign \$1100  = \$1097  | \$1099 ;
+  assign \$1101  = \$1100  ? a2_v1 : a2_v0;
+  assign \$1102  = ~ a2_v0;
+  assign \$1103  = \$signal$94  & a_wins2;
+  assign \$1104  = \$1103  & a2_vis;
+  assign \$1105  = \$1102  | \$1104 ;
+  assign \$1106  = \$1105  ? a2_v2 : a2_v1;
+  assign \$1107  = ~ a2_v0;
+  assign \$1108  = \$signal$94  & a_wins2;
+  assign \$1109  = \$1108  & a2_vis;
+  assign \$1110  = \$1107  | \$1109 ;
+  assign \$1111  = \$1110  ? a2_v3 : a2_v2;
+  assign \$1112  = ~ a2_v0;
+  assign \$1113  = \$signal$94  & a_wins2;
+  assign \$1114  = \$1113  & a2_vis;
   assign \$1115  = \$1112  | \$1114 ;
-  assign \$1116  = \$1115  ? a4_v3 : a4_v2;
-  assign \$1117  = ~ \$1116 ;
-  assign \$1118  = \$1111  & \$1117 ;
-  assign \$1119  = ~ a4_v0;
-  assign \$1120  = \$signal$96  & a_wins4;
-  assign \$1121  = \$1120  & a4_vis;
+  assign \$1116  = ~ \$1115 ;
+  assign \$1117  = a2_v3 & \$1116 ;
+  assign \$1118  = a_accept & a__payload[610];
+  assign \$1119  = ~ a2_v0;
+  assign \$1120  = \$signal$94  & a_wins2;
+  assign \$1121  = \$1120  & a2_vis;
   assign \$1122  = \$1119  | \$1121 ;
-  assign \$1123  = \$1122  ? a4_v2 : a4_v1;
-  assign \$1124  = \$1118  & \$1123 ;
-  assign \$1125  = | a_ahead;
-  assign \$1126  = \$signal  ^ \$1125 ;
-  assign \$1127  = a_accept & a__payload[612];
-  assign \$1128  = ~ a4_v0;
-  assign \$1129  = \$signal$96  & a_wins4;
-  assign \$1130  = \$1129  & a4_vis;
-  assign \$1131  = \$1128  | \$1130 ;
-  assign \$1132  = ~ \$1131 ;
-  assign \$1133  = a4_v3 & \$1132 ;
-  assign \$1134  = ~ \$1133 ;
-  assign \$1135  = \$1127  & \$1134 ;
-  assign \$1136  = ~ a4_v0;
-  assign \$1137  = \$signal$96  & a_wins4;
-  assign \$1138  = \$1137  & a4_vis;
-  assign \$1139  = \$1136  | \$1138 ;
-  assign \$1140  = \$1139  ? a4_v3 : a4_v2;
-  assign \$1141  = \$1135  & \$1140 ;
-  assign \$1142  = | a_ahead;
-  assign \$1143  = \$signal  ^ \$1142 ;
-  assign \$1144  = ~ b3_v0;
-  assign \$1145  = ~ a_wins4;
-  assign \$1146  = \$signal$96  & \$1145 ;
-  assign \$1147  = \$1146  & b3_vis;
-  assign \$1148  = \$1144  | \$1147 ;
-  assign \$1149  = ~ b3_v0;
-  assign \$1150  = ~ a_wins4;
-  assign \$1151  = \$signal$96  & \$1150 ;
-  assign \$1152  = \$1151  & b3_vis;
-  assign \$1153  = \$1149  | \$1152 ;
-  assign \$1154  = \$1153  ? b3_v1 : b3_v0;
-  assign \$1155  = ~ b3_v0;
-  assign \$1156  = ~ a_wins4;
-  assign \$1157  = \$signal$96  & \$1156 ;
-  assign \$1158  = \$1157  & b3_vis;
-  assign \$1159  = \$1155  | \$1158 ;
-  assign \$1160  = \$1159  ? b3_v2 : b3_v1;
-  assign \$1161  = ~ b3_v0;
-  assign \$1162  = ~ a_wins4;
-  assign \$1163  = \$signal$96  & \$1162 ;
-  assign \$1164  = \$1163  & b3_vis;
-  assign \$1165  = \$1161  | \$1164 ;
-  assign \$1166  = \$1165  ? b3_v3 : b3_v2;
-  assign \$1167  = ~ b3_v0;
-  assign \$1168  = ~ a_wins4;
-  assign \$1169  = \$signal$96  & \$1168 ;
-  assign \$1170  = \$1169  & b3_vis;
+  assign \$1123  = \$1122  ? a2_v2 : a2_v1;
+  assign \$1124  = ~ \$1123 ;
+  assign \$1125  = \$1118  & \$1124 ;
+  assign \$1127  = | a_ahead;
+  assign \$1128  = \$signal  ^ \$1127 ;
+  assign \$1129  = a_accept & a__payload[610];
+  assign \$1130  = ~ a2_v0;
+  assign \$1131  = \$signal$94  & a_wins2;
+  assign \$1132  = \$1131  & a2_vis;
+  assign \$1133  = \$1130  | \$1132 ;
+  assign \$1134  = \$1133  ? a2_v3 : a2_v2;
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = \$1129  & \$1135 ;
+  assign \$1137  = ~ a2_v0;
+  assign \$1138  = \$signal$94  & a_wins2;
+  assign \$1139  = \$1138  & a2_vis;
+  assign \$1140  = \$1137  | \$1139 ;
+  assign \$1141  = \$1140  ? a2_v2 : a2_v1;
+  assign \$1142  = \$1136  & \$1141 ;
+  assign \$1143  = | a_ahead;
+  assign \$1144  = \$signal  ^ \$1143 ;
+  assign \$1145  = a_accept & a__payload[610];
+  assign \$1146  = ~ a2_v0;
+  assign \$1147  = \$signal$94  & a_wins2;
+  assign \$1148  = \$1147  & a2_vis;
+  assign \$1149  = \$1146  | \$1148 ;
+  assign \$1150  = ~ \$1149 ;
+  assign \$1151  = a2_v3 & \$1150 ;
+  assign \$1152  = ~ \$1151 ;
+  assign \$1153  = \$1145  & \$1152 ;
+  assign \$1154  = ~ a2_v0;
+  assign \$1155  = \$signal$94  & a_wins2;
+  assign \$1156  = \$1155  & a2_vis;
+  assign \$1157  = \$1154  | \$1156 ;
+  assign \$1158  = \$1157  ? a2_v3 : a2_v2;
+  assign \$1159  = \$1153  & \$1158 ;
+  assign \$1160  = | a_ahead;
+  assign \$1161  = \$signal  ^ \$1160 ;
+  assign \$1162  = ~ b5_v0;
+  assign \$1163  = ~ a_wins2;
+  assign \$1164  = \$signal$94  & \$1163 ;
+  assign \$1165  = \$1164  & b5_vis;
+  assign \$1166  = \$1162  | \$1165 ;
+  assign \$1167  = ~ b5_v0;
+  assign \$1168  = ~ a_wins2;
+  assign \$1169  = \$signal$94  & \$1168 ;
+  assign \$1170  = \$1169  & b5_vis;
   assign \$1171  = \$1167  | \$1170 ;
-  assign \$1172  = ~ \$1171 ;
-  assign \$1173  = b3_v3 & \$1172 ;
-  assign \$1174  = b_accept & b__payload[611];
-  assign \$1175  = ~ b3_v0;
-  assign \$1176  = ~ a_wins4;
-  assign \$1177  = \$signal$96  & \$1176 ;
-  assign \$1178  = \$1177  & b3_vis;
-  assign \$1179  = \$1175  | \$1178 ;
-  assign \$1180  = \$1179  ? b3_v2 : b3_v1;
-  assign \$1181  = ~ \$1180 ;
-  assign \$1182  = \$1174  & \$1181 ;
-  assign \$1184  = | b_ahead;
-  assign \$1185  = \$signal  ^ \$1184 ;
-  assign \$1186  = b_accept & b__payload[611];
-  assign \$1187  = ~ b3_v0;
-  assign \$1188  = ~ a_wins4;
-  assign \$1189  = \$signal$96  & \$1188 ;
-  assign \$1190  = \$1189  & b3_vis;
-  assign \$1191  = \$1187  | \$1190 ;
-  assign \$1192  = \$1191  ? b3_v3 : b3_v2;
-  assign \$1193  = ~ \$1192 ;
-  assign \$1194  = \$1186  & \$1193 ;
-  assign \$1195  = ~ b3_v0;
-  assign \$1196  = ~ a_wins4;
-  assign \$1197  = \$signal$96  & \$1196 ;
-  assign \$1198  = \$1197  & b3_vis;
-  assign \$1199  = \$1195  | \$1198 ;
-  assign \$1200  = \$1199  ? b3_v2 : b3_v1;
-  assign \$1201  = \$1194  & \$1200 ;
+  assign \$1172  = \$1171  ? b5_v1 : b5_v0;
+  assign \$1173  = ~ b5_v0;
+  assign \$1174  = ~ a_wins2;
+  assign \$1175  = \$signal$94  & \$1174 ;
+  assign \$1176  = \$1175  & b5_vis;
+  assign \$1177  = \$1173  | \$1176 ;
+  assign \$1178  = \$1177  ? b5_v2 : b5_v1;
+  assign \$1179  = ~ b5_v0;
+  assign \$1180  = ~ a_wins2;
+  assign \$1181  = \$signal$94  & \$1180 ;
+  assign \$1182  = \$1181  & b5_vis;
+  assign \$1183  = \$1179  | \$1182 ;
+  assign \$1184  = \$1183  ? b5_v3 : b5_v2;
+  assign \$1185  = ~ b5_v0;
+  assign \$1186  = ~ a_wins2;
+  assign \$1187  = \$signal$94  & \$1186 ;
+  assign \$1188  = \$1187  & b5_vis;
+  assign \$1189  = \$1185  | \$1188 ;
+  assign \$1190  = ~ \$1189 ;
+  assign \$1191  = b5_v3 & \$1190 ;
+  assign \$1192  = b_accept & b__payload[613];
+  assign \$1193  = ~ b5_v0;
+  assign \$1194  = ~ a_wins2;
+  assign \$1195  = \$signal$94  & \$1194 ;
+  assign \$1196  = \$1195  & b5_vis;
+  assign \$1197  = \$1193  | \$1196 ;
+  assign \$1198  = \$1197  ? b5_v2 : b5_v1;
+  assign \$1199  = ~ \$1198 ;
+  assign \$1200  = \$1192  & \$1199 ;
   assign \$1202  = | b_ahead;
   assign \$1203  = \$signal  ^ \$1202 ;
-  assign \$1204  = b_accept & b__payload[611];
-  assign \$1205  = ~ b3_v0;
-  assign \$1206  = ~ a_wins4;
-  assign \$1207  = \$signal$96  & \$1206 ;
-  assign \$1208  = \$1207  & b3_vis;
+  assign \$1204  = b_accept & b__payload[613];
+  assign \$1205  = ~ b5_v0;
+  assign \$1206  = ~ a_wins2;
+  assign \$1207  = \$signal$94  & \$1206 ;
+  assign \$1208  = \$1207  & b5_vis;
   assign \$1209  = \$1205  | \$1208 ;
-  assign \$1210  = ~ \$1209 ;
-  assign \$1211  = b3_v3 & \$1210 ;
-  assign \$1212  = ~ \$1211 ;
-  assign \$1213  = \$1204  & \$1212 ;
-  assign \$1214  = ~ b3_v0;
-  assign \$1215  = ~ a_wins4;
-  assign \$1216  = \$signal$96  & \$1215 ;
-  assign \$1217  = \$1216  & b3_vis;
-  assign \$1218  = \$1214  | \$1217 ;
-  assign \$1219  = \$1218  ? b3_v3 : b3_v2;
-  assign \$1220  = \$1213  & \$1219 ;
-  assign \$1221  = | b_ahead;
-  assign \$1222  = \$signal  ^ \$1221 ;
-  assign \$1223  = ~ a4_v0;
-  assign \$1224  = \$signal$96  & a_wins4;
-  assign \$1225  = \$1224  & a4_vis;
-  assign \$1226  = \$1223  | \$1225 ;
-  assign \$1227  = \$signal  ^ \$signal$129 ;
-  assign \$1228  = a4_g1 == \$1227 ;
-  assign \$1229  = a4_v1 & \$1228 ;
-  assign \$1230  = \$signal  ^ \$signal$129 ;
-  assign \$1231  = a4_g0 == \$1230 ;
-  assign \$1232  = a4_v0 & \$1231 ;
-  assign \$1233  = \$1226  ? \$1229  : \$1232 ;
-  assign \$1234  = ~ b3_v0;
-  assign \$1235  = ~ a_wins4;
-  assign \$1236  = \$signal$96  & \$1235 ;
-  assign \$1237  = \$1236  & b3_vis;
-  assign \$1238  = \$1234  | \$1237 ;
-  assign \$1239  = \$signal  ^ \$signal$129 ;
-  assign \$1240  = b3_g1 == \$1239 ;
-  assign \$1241  = b3_v1 & \$1240 ;
-  assign \$1242  = \$signal  ^ \$signal$129 ;
-  assign \$1243  = b3_g0 == \$1242 ;
-  assign \$1244  = b3_v0 & \$1243 ;
-  assign \$1245  = \$1238  ? \$1241  : \$1244 ;
-  assign \$1246  = ~ \$1245 ;
-  assign \$1247  = ~ a4_v0;
-  assign \$1248  = \$signal$96  & a_wins4;
-  assign \$1249  = \$1248  & a4_vis;
-  assign \$1250  = \$1247  | \$1249 ;
-  assign \$1251  = ~ b3_v0;
-  assign \$1252  = ~ a_wins4;
-  assign \$1253  = \$signal$96  & \$1252 ;
-  assign \$1254  = \$1253  & b3_vis;
-  assign \$1255  = \$1251  | \$1254 ;
-  assign \$1256  = a4_e1 <= b3_e1;
-  assign \$1257  = a4_e1 <= b3_e0;
-  assign \$1258  = \$1255  ? \$1256  : \$1257 ;
-  assign \$1259  = ~ b3_v0;
-  assign \$1260  = ~ a_wins4;
-  assign \$1261  = \$signal$96  & \$1260 ;
-  assign \$1262  = \$1261  & b3_vis;
-  assign \$1263  = \$1259  | \$1262 ;
-  assign \$1264  = a4_e0 <= b3_e1;
-  assign \$1265  = a4_e0 <= b3_e0;
-  assign \$1266  = \$1263  ? \$1264  : \$1265 ;
-  assign \$1267  = \$1250  ? \$1258  : \$1266 ;
-  assign \$1268  = \$1246  | \$1267 ;
-  assign \$1269  = ~ b3_v0;
-  assign \$1270  = ~ a_wins4;
-  assign \$1271  = \$signal$96  & \$1270 ;
-  assign \$1272  = \$1271  & b3_vis;
+  assign \$1210  = \$1209  ? b5_v3 : b5_v2;
+  assign \$1211  = ~ \$1210 ;
+  assign \$1212  = \$1204  & \$1211 ;
+  assign \$1213  = ~ b5_v0;
+  assign \$1214  = ~ a_wins2;
+  assign \$1215  = \$signal$94  & \$1214 ;
+  assign \$1216  = \$1215  & b5_vis;
+  assign \$1217  = \$1213  | \$1216 ;
+  assign \$1218  = \$1217  ? b5_v2 : b5_v1;
+  assign \$1219  = \$1212  & \$1218 ;
+  assign \$1220  = | b_ahead;
+  assign \$1221  = \$signal  ^ \$1220 ;
+  assign \$1222  = b_accept & b__payload[613];
+  assign \$1223  = ~ b5_v0;
+  assign \$1224  = ~ a_wins2;
+  assign \$1225  = \$signal$94  & \$1224 ;
+  assign \$1226  = \$1225  & b5_vis;
+  assign \$1227  = \$1223  | \$1226 ;
+  assign \$1228  = ~ \$1227 ;
+  assign \$1229  = b5_v3 & \$1228 ;
+  assign \$1230  = ~ \$1229 ;
+  assign \$1231  = \$1222  & \$1230 ;
+  assign \$1232  = ~ b5_v0;
+  assign \$1233  = ~ a_wins2;
+  assign \$1234  = \$signal$94  & \$1233 ;
+  assign \$1235  = \$1234  & b5_vis;
+  assign \$1236  = \$1232  | \$1235 ;
+  assign \$1237  = \$1236  ? b5_v3 : b5_v2;
+  assign \$1238  = \$1231  & \$1237 ;
+  assign \$1239  = | b_ahead;
+  assign \$1240  = \$signal  ^ \$1239 ;
+  assign \$1241  = ~ a2_v0;
+  assign \$1242  = \$signal$94  & a_wins2;
+  assign \$1243  = \$1242  & a2_vis;
+  assign \$1244  = \$1241  | \$1243 ;
+  assign \$1245  = \$signal  ^ \$signal$127 ;
+  assign \$1246  = a2_g1 == \$1245 ;
+  assign \$1247  = a2_v1 & \$1246 ;
+  assign \$1248  = \$signal  ^ \$signal$127 ;
+  assign \$1249  = a2_g0 == \$1248 ;
+  assign \$1250  = a2_v0 & \$1249 ;
+  assign \$1251  = \$1244  ? \$1247  : \$1250 ;
+  assign \$1252  = ~ b5_v0;
+  assign \$1253  = ~ a_wins2;
+  assign \$1254  = \$signal$94  & \$1253 ;
+  assign \$1255  = \$1254  & b5_vis;
+  assign \$1256  = \$1252  | \$1255 ;
+  assign \$1257  = \$signal  ^ \$signal$127 ;
+  assign \$1258  = b5_g1 == \$1257 ;
+  assign \$1259  = b5_v1 & \$1258 ;
+  assign \$1260  = \$signal  ^ \$signal$127 ;
+  assign \$1261  = b5_g0 == \$1260 ;
+  assign \$1262  = b5_v0 & \$1261 ;
+  assign \$1263  = \$1256  ? \$1259  : \$1262 ;
+  assign \$1264  = ~ \$1263 ;
+  assign \$1265  = ~ a2_v0;
+  assign \$1266  = \$signal$94  & a_wins2;
+  assign \$1267  = \$1266  & a2_vis;
+  assign \$1268  = \$1265  | \$1267 ;
+  assign \$1269  = ~ b5_v0;
+  assign \$1270  = ~ a_wins2;
+  assign \$1271  = \$signal$94  & \$1270 ;
+  assign \$1272  = \$1271  & b5_vis;
   assign \$1273  = \$1269  | \$1272 ;
-  assign \$1274  = \$signal  ^ \$signal$129 ;
-  assign \$1275  = b3_g1 == \$1274 ;
-  assign \$1276  = b3_v1 & \$1275 ;
-  assign \$1277  = \$signal  ^ \$signal$129 ;
-  assign \$1278  = b3_g0 == \$1277 ;
-  assign \$1279  = b3_v0 & \$1278 ;
-  assign \$1280  = \$1273  ? \$1276  : \$1279 ;
-  assign \$1281  = ~ \$1280 ;
-  assign \$1282  = \$1233  ? \$1268  : \$1281 ;
-  assign \$1283  = ~ a5_v0;
-  assign \$1284  = \$signal$96  & a_wins5;
-  assign \$1285  = \$1284  & a5_vis;
-  assign \$1286  = \$1283  | \$1285 ;
-  assign \$1287  = ~ a5_v0;
-  assign \$1288  = \$signal$96  & a_wins5;
-  assign \$1289  = \$1288  & a5_vis;
-  assign \$1290  = \$1287  | \$1289 ;
-  assign \$1291  = \$1290  ? a5_v1 : a5_v0;
-  assign \$1292  = ~ a5_v0;
-  assign \$1293  = \$signal$96  & a_wins5;
-  assign \$1294  = \$1293  & a5_vis;
-  assign \$1295  = \$1292  | \$1294 ;
-  assign \$1296  = \$1295  ? a5_v2 : a5_v1;
-  assign \$1297  = ~ a5_v0;
-  assign \$1298  = \$signal$96  & a_wins5;
-  assign \$1299  = \$1298  & a5_vis;
-  assign \$1300  = \$1297  | \$1299 ;
-  assign \$1301  = \$1300  ? a5_v3 : a5_v2;
-  assign \$1302  = ~ a5_v0;
-  assign \$1303  = \$signal$96  & a_wins5;
-  assign \$1304  = \$1303  & a5_vis;
-  assign \$1305  = \$1302  | \$1304 ;
-  assign \$1306  = ~ \$1305 ;
-  assign \$1307  = a5_v3 & \$1306 ;
-  assign \$1308  = a_accept & a__payload[613];
-  assign \$1309  = ~ a5_v0;
-  assign \$1310  = \$signal$96  & a_wins5;
-  assign \$1311  = \$1310  & a5_vis;
-  assign \$1312  = \$1309  | \$1311 ;
-  assign \$1313  = \$1312  ? a5_v2 : a5_v1;
-  assign \$1314  = ~ \$1313 ;
-  assign \$1315  = \$1308  & \$1314 ;
-  assign \$1317  = | a_ahead;
-  assign \$1318  = \$signal  ^ \$1317 ;
-  assign \$1319  = a_accept & a__payload[613];
-  assign \$1320  = ~ a5_v0;
-  assign \$1321  = \$signal$96  & a_wins5;
-  assign \$1322  = \$1321  & a5_vis;
+  assign \$1274  = a2_e1 <= b5_e1;
+  assign \$1275  = a2_e1 <= b5_e0;
+  assign \$1276  = \$1273  ? \$1274  : \$1275 ;
+  assign \$1277  = ~ b5_v0;
+  assign \$1278  = ~ a_wins2;
+  assign \$1279  = \$signal$94  & \$1278 ;
+  assign \$1280  = \$1279  & b5_vis;
+  assign \$1281  = \$1277  | \$1280 ;
+  assign \$1282  = a2_e0 <= b5_e1;
+  assign \$1283  = a2_e0 <= b5_e0;
+  assign \$1284  = \$1281  ? \$1282  : \$1283 ;
+  assign \$1285  = \$1268  ? \$1276  : \$1284 ;
+  assign \$1286  = \$1264  | \$1285 ;
+  assign \$1287  = ~ b5_v0;
+  assign \$1288  = ~ a_wins2;
+  assign \$1289  = \$signal$94  & \$1288 ;
+  assign \$1290  = \$1289  & b5_vis;
+  assign \$1291  = \$1287  | \$1290 ;
+  assign \$1292  = \$signal  ^ \$signal$127 ;
+  assign \$1293  = b5_g1 == \$1292 ;
+  assign \$1294  = b5_v1 & \$1293 ;
+  assign \$1295  = \$signal  ^ \$signal$127 ;
+  assign \$1296  = b5_g0 == \$1295 ;
+  assign \$1297  = b5_v0 & \$1296 ;
+  assign \$1298  = \$1291  ? \$1294  : \$1297 ;
+  assign \$1299  = ~ \$1298 ;
+  assign \$1300  = \$1251  ? \$1286  : \$1299 ;
+  assign \$1301  = ~ a3_v0;
+  assign \$1302  = \$signal$94  & a_wins3;
+  assign \$1303  = \$1302  & a3_vis;
+  assign \$1304  = \$1301  | \$1303 ;
+  assign \$1305  = ~ a3_v0;
+  assign \$1306  = \$signal$94  & a_wins3;
+  assign \$1307  = \$1306  & a3_vis;
+  assign \$1308  = \$1305  | \$1307 ;
+  assign \$1309  = \$1308  ? a3_v1 : a3_v0;
+  assign \$1310  = ~ a3_v0;
+  assign \$1311  = \$signal$94  & a_wins3;
+  assign \$1312  = \$1311  & a3_vis;
+  assign \$1313  = \$1310  | \$1312 ;
+  assign \$1314  = \$1313  ? a3_v2 : a3_v1;
+  assign \$1315  = ~ a3_v0;
+  assign \$1316  = \$signal$94  & a_wins3;
+  assign \$1317  = \$1316  & a3_vis;
+  assign \$1318  = \$1315  | \$1317 ;
+  assign \$1319  = \$1318  ? a3_v3 : a3_v2;
+  assign \$1320  = ~ a3_v0;
+  assign \$1321  = \$signal$94  & a_wins3;
+  assign \$1322  = \$1321  & a3_vis;
   assign \$1323  = \$1320  | \$1322 ;
-  assign \$1324  = \$1323  ? a5_v3 : a5_v2;
-  assign \$1325  = ~ \$1324 ;
-  assign \$1326  = \$1319  & \$1325 ;
-  assign \$1327  = ~ a5_v0;
-  assign \$1328  = \$signal$96  & a_wins5;
-  assign \$1329  = \$1328  & a5_vis;
+  assign \$1324  = ~ \$1323 ;
+  assign \$1325  = a3_v3 & \$1324 ;
+  assign \$1326  = a_accept & a__payload[611];
+  assign \$1327  = ~ a3_v0;
+  assign \$1328  = \$signal$94  & a_wins3;
+  assign \$1329  = \$1328  & a3_vis;
   assign \$1330  = \$1327  | \$1329 ;
-  assign \$1331  = \$1330  ? a5_v2 : a5_v1;
-  assign \$1332  = \$1326  & \$1331 ;
-  assign \$1333  = | a_ahead;
-  assign \$1334  = \$signal  ^ \$1333 ;
-  assign \$1335  = a_accept & a__payload[613];
-  assign \$1336  = ~ a5_v0;
-  assign \$1337  = \$signal$96  & a_wins5;
-  assign \$1338  = \$1337  & a5_vis;
-  assign \$1339  = \$1336  | \$1338 ;
-  assign \$1340  = ~ \$1339 ;
-  assign \$1341  = a5_v3 & \$1340 ;
-  assign \$1342  = ~ \$1341 ;
-  assign \$1343  = \$1335  & \$1342 ;
-  assign \$1344  = ~ a5_v0;
-  assign \$1345  = \$signal$96  & a_wins5;
-  assign \$1346  = \$1345  & a5_vis;
-  assign \$1347  = \$1344  | \$1346 ;
-  assign \$1348  = \$1347  ? a5_v3 : a5_v2;
-  assign \$1349  = \$1343  & \$1348 ;
-  assign \$1350  = | a_ahead;
-  assign \$1351  = \$signal  ^ \$1350 ;
-  assign \$1352  = ~ b2_v0;
-  assign \$1353  = ~ a_wins5;
-  assign \$1354  = \$signal$96  & \$1353 ;
-  assign \$1355  = \$1354  & b2_vis;
-  assign \$1356  = \$1352  | \$1355 ;
-  assign \$1357  = ~ b2_v0;
-  assign \$1358  = ~ a_wins5;
-  assign \$1359  = \$signal$96  & \$1358 ;
-  assign \$1360  = \$1359  & b2_vis;
-  assign \$1361  = \$1357  | \$1360 ;
-  assign \$1362  = \$1361  ? b2_v1 : b2_v0;
-  assign \$1363  = ~ b2_v0;
-  assign \$1364  = ~ a_wins5;
-  assign \$1365  = \$signal$96  & \$1364 ;
-  assign \$1366  = \$1365  & b2_vis;
-  assign \$1367  = \$1363  | \$1366 ;
-  assign \$1368  = \$1367  ? b2_v2 : b2_v1;
-  assign \$1369  = ~ b2_v0;
-  assign \$1370  = ~ a_wins5;
-  assign \$1371  = \$signal$96  & \$1370 ;
-  assign \$1372  = \$1371  & b2_vis;
-  assign \$1373  = \$1369  | \$1372 ;
-  assign \$1374  = \$1373  ? b2_v3 : b2_v2;
-  assign \$1375  = ~ b2_v0;
-  assign \$1376  = ~ a_wins5;
-  assign \$1377  = \$signal$96  & \$1376 ;
-  assign \$1378  = \$1377  & b2_vis;
+  assign \$1331  = \$1330  ? a3_v2 : a3_v1;
+  assign \$1332  = ~ \$1331 ;
+  assign \$1333  = \$1326  & \$1332 ;
+  assign \$1335  = | a_ahead;
+  assign \$1336  = \$signal  ^ \$1335 ;
+  assign \$1337  = a_accept & a__payload[611];
+  assign \$1338  = ~ a3_v0;
+  assign \$1339  = \$signal$94  & a_wins3;
+  assign \$1340  = \$1339  & a3_vis;
+  assign \$1341  = \$1338  | \$1340 ;
+  assign \$1342  = \$1341  ? a3_v3 : a3_v2;
+  assign \$1343  = ~ \$1342 ;
+  assign \$1344  = \$1337  & \$1343 ;
+  assign \$1345  = ~ a3_v0;
+  assign \$1346  = \$signal$94  & a_wins3;
+  assign \$1347  = \$1346  & a3_vis;
+  assign \$1348  = \$1345  | \$1347 ;
+  assign \$1349  = \$1348  ? a3_v2 : a3_v1;
+  assign \$1350  = \$1344  & \$1349 ;
+  assign \$1351  = | a_ahead;
+  assign \$1352  = \$signal  ^ \$1351 ;
+  assign \$1353  = a_accept & a__payload[611];
+  assign \$1354  = ~ a3_v0;
+  assign \$1355  = \$signal$94  & a_wins3;
+  assign \$1356  = \$1355  & a3_vis;
+  assign \$1357  = \$1354  | \$1356 ;
+  assign \$1358  = ~ \$1357 ;
+  assign \$1359  = a3_v3 & \$1358 ;
+  assign \$1360  = ~ \$1359 ;
+  assign \$1361  = \$1353  & \$1360 ;
+  assign \$1362  = ~ a3_v0;
+  assign \$1363  = \$signal$94  & a_wins3;
+  assign \$1364  = \$1363  & a3_vis;
+  assign \$1365  = \$1362  | \$1364 ;
+  assign \$1366  = \$1365  ? a3_v3 : a3_v2;
+  assign \$1367  = \$1361  & \$1366 ;
+  assign \$1368  = | a_ahead;
+  assign \$1369  = \$signal  ^ \$1368 ;
+  assign \$1370  = ~ b4_v0;
+  assign \$1371  = ~ a_wins3;
+  assign \$1372  = \$signal$94  & \$1371 ;
+  assign \$1373  = \$1372  & b4_vis;
+  assign \$1374  = \$1370  | \$1373 ;
+  assign \$1375  = ~ b4_v0;
+  assign \$1376  = ~ a_wins3;
+  assign \$1377  = \$signal$94  & \$1376 ;
+  assign \$1378  = \$1377  & b4_vis;
   assign \$1379  = \$1375  | \$1378 ;
-  assign \$1380  = ~ \$1379 ;
-  assign \$1381  = b2_v3 & \$1380 ;
-  assign \$1382  = b_accept & b__payload[610];
-  assign \$1383  = ~ b2_v0;
-  assign \$1384  = ~ a_wins5;
-  assign \$1385  = \$signal$96  & \$1384 ;
-  assign \$1386  = \$1385  & b2_vis;
-  assign \$1387  = \$1383  | \$1386 ;
-  assign \$1388  = \$1387  ? b2_v2 : b2_v1;
-  assign \$1389  = ~ \$1388 ;
-  assign \$1390  = \$1382  & \$1389 ;
-  assign \$1392  = | b_ahead;
-  assign \$1393  = \$signal  ^ \$1392 ;
-  assign \$1394  = b_accept & b__payload[610];
-  assign \$1395  = ~ b2_v0;
-  assign \$1396  = ~ a_wins5;
-  assign \$1397  = \$signal$96  & \$1396 ;
-  assign \$1398  = \$1397  & b2_vis;
-  assign \$1399  = \$1395  | \$1398 ;
-  assign \$1400  = \$1399  ? b2_v3 : b2_v2;
-  assign \$1401  = ~ \$1400 ;
-  assign \$1402  = \$1394  & \$1401 ;
-  assign \$1403  = ~ b2_v0;
-  assign \$1404  = ~ a_wins5;
-  assign \$1405  = \$signal$96  & \$1404 ;
-  assign \$1406  = \$1405  & b2_vis;
-  assign \$1407  = \$1403  | \$1406 ;
-  assign \$1408  = \$1407  ? b2_v2 : b2_v1;
-  assign \$1409  = \$1402  & \$1408 ;
+  assign \$1380  = \$1379  ? b4_v1 : b4_v0;
+  assign \$1381  = ~ b4_v0;
+  assign \$1382  = ~ a_wins3;
+  assign \$1383  = \$signal$94  & \$1382 ;
+  assign \$1384  = \$1383  & b4_vis;
+  assign \$1385  = \$1381  | \$1384 ;
+  assign \$1386  = \$1385  ? b4_v2 : b4_v1;
+  assign \$1387  = ~ b4_v0;
+  assign \$1388  = ~ a_wins3;
+  assign \$1389  = \$signal$94  & \$1388 ;
+  assign \$1390  = \$1389  & b4_vis;
+  assign \$1391  = \$1387  | \$1390 ;
+  assign \$1392  = \$1391  ? b4_v3 : b4_v2;
+  assign \$1393  = ~ b4_v0;
+  assign \$1394  = ~ a_wins3;
+  assign \$1395  = \$signal$94  & \$1394 ;
+  assign \$1396  = \$1395  & b4_vis;
+  assign \$1397  = \$1393  | \$1396 ;
+  assign \$1398  = ~ \$1397 ;
+  assign \$1399  = b4_v3 & \$1398 ;
+  assign \$1400  = b_accept & b__payload[612];
+  assign \$1401  = ~ b4_v0;
+  assign \$1402  = ~ a_wins3;
+  assign \$1403  = \$signal$94  & \$1402 ;
+  assign \$1404  = \$1403  & b4_vis;
+  assign \$1405  = \$1401  | \$1404 ;
+  assign \$1406  = \$1405  ? b4_v2 : b4_v1;
+  assign \$1407  = ~ \$1406 ;
+  assign \$1408  = \$1400  & \$1407 ;
   assign \$1410  = | b_ahead;
   assign \$1411  = \$signal  ^ \$1410 ;
-  assign \$1412  = b_accept & b__payload[610];
-  assign \$1413  = ~ b2_v0;
-  assign \$1414  = ~ a_wins5;
-  assign \$1415  = \$signal$96  & \$1414 ;
-  assign \$1416  = \$1415  & b2_vis;
+  assign \$1412  = b_accept & b__payload[612];
+  assign \$1413  = ~ b4_v0;
+  assign \$1414  = ~ a_wins3;
+  assign \$1415  = \$signal$94  & \$1414 ;
+  assign \$1416  = \$1415  & b4_vis;
   assign \$1417  = \$1413  | \$1416 ;
-  assign \$1418  = ~ \$1417 ;
-  assign \$1419  = b2_v3 & \$1418 ;
-  assign \$1420  = ~ \$1419 ;
-  assign \$1421  = \$1412  & \$1420 ;
-  assign \$1422  = ~ b2_v0;
-  assign \$1423  = ~ a_wins5;
-  assign \$1424  = \$signal$96  & \$1423 ;
-  assign \$1425  = \$1424  & b2_vis;
-  assign \$1426  = \$1422  | \$1425 ;
-  assign \$1427  = \$1426  ? b2_v3 : b2_v2;
-  assign \$1428  = \$1421  & \$1427 ;
-  assign \$1429  = | b_ahead;
-  assign \$1430  = \$signal  ^ \$1429 ;
-  assign \$1431  = ~ a5_v0;
-  assign \$1432  = \$signal$96  & a_wins5;
-  assign \$1433  = \$1432  & a5_vis;
-  assign \$1434  = \$1431  | \$1433 ;
-  assign \$1435  = \$signal  ^ \$signal$129 ;
-  assign \$1436  = a5_g1 == \$1435 ;
-  assign \$1437  = a5_v1 & \$1436 ;
-  assign \$1438  = \$signal  ^ \$signal$129 ;
-  assign \$1439  = a5_g0 == \$1438 ;
-  assign \$1440  = a5_v0 & \$1439 ;
-  assign \$1441  = \$1434  ? \$1437  : \$1440 ;
-  assign \$1442  = ~ b2_v0;
-  assign \$1443  = ~ a_wins5;
-  assign \$1444  = \$signal$96  & \$1443 ;
-  assign \$1445  = \$1444  & b2_vis;
-  assign \$1446  = \$1442  | \$1445 ;
-  assign \$1447  = \$signal  ^ \$signal$129 ;
-  assign \$1448  = b2_g1 == \$1447 ;
-  assign \$1449  = b2_v1 & \$1448 ;
-  assign \$1450  = \$signal  ^ \$signal$129 ;
-  assign \$1451  = b2_g0 == \$1450 ;
-  assign \$1452  = b2_v0 & \$1451 ;
-  assign \$1453  = \$1446  ? \$1449  : \$1452 ;
-  assign \$1454  = ~ \$1453 ;
-  assign \$1455  = ~ a5_v0;
-  assign \$1456  = \$signal$96  & a_wins5;
-  assign \$1457  = \$1456  & a5_vis;
-  assign \$1458  = \$1455  | \$1457 ;
-  assign \$1459  = ~ b2_v0;
-  assign \$1460  = ~ a_wins5;
-  assign \$1461  = \$signal$96  & \$1460 ;
-  assign \$1462  = \$1461  & b2_vis;
-  assign \$1463  = \$1459  | \$1462 ;
-  assign \$1464  = a5_e1 <= b2_e1;
-  assign \$1465  = a5_e1 <= b2_e0;
-  assign \$1466  = \$1463  ? \$1464  : \$1465 ;
-  assign \$1467  = ~ b2_v0;
-  assign \$1468  = ~ a_wins5;
-  assign \$1469  = \$signal$96  & \$1468 ;
-  assign \$1470  = \$1469  & b2_vis;
-  assign \$1471  = \$1467  | \$1470 ;
-  assign \$1472  = a5_e0 <= b2_e1;
-  assign \$1473  = a5_e0 <= b2_e0;
-  assign \$1474  = \$1471  ? \$1472  : \$1473 ;
-  assign \$1475  = \$1458  ? \$1466  : \$1474 ;
-  assign \$1476  = \$1454  | \$1475 ;
-  assign \$1477  = ~ b2_v0;
-  assign \$1478  = ~ a_wins5;
-  assign \$1479  = \$signal$96  & \$1478 ;
-  assign \$1480  = \$1479  & b2_vis;
+  assign \$1418  = \$1417  ? b4_v3 : b4_v2;
+  assign \$1419  = ~ \$1418 ;
+  assign \$1420  = \$1412  & \$1419 ;
+  assign \$1421  = ~ b4_v0;
+  assign \$1422  = ~ a_wins3;
+  assign \$1423  = \$signal$94  & \$1422 ;
+  assign \$1424  = \$1423  & b4_vis;
+  assign \$1425  = \$1421  | \$1424 ;
+  assign \$1426  = \$1425  ? b4_v2 : b4_v1;
+  assign \$1427  = \$1420  & \$1426 ;
+  assign \$1428  = | b_ahead;
+  assign \$1429  = \$signal  ^ \$1428 ;
+  assign \$1430  = b_accept & b__payload[612];
+  assign \$1431  = ~ b4_v0;
+  assign \$1432  = ~ a_wins3;
+  assign \$1433  = \$signal$94  & \$1432 ;
+  assign \$1434  = \$1433  & b4_vis;
+  assign \$1435  = \$1431  | \$1434 ;
+  assign \$1436  = ~ \$1435 ;
+  assign \$1437  = b4_v3 & \$1436 ;
+  assign \$1438  = ~ \$1437 ;
+  assign \$1439  = \$1430  & \$1438 ;
+  assign \$1440  = ~ b4_v0;
+  assign \$1441  = ~ a_wins3;
+  assign \$1442  = \$signal$94  & \$1441 ;
+  assign \$1443  = \$1442  & b4_vis;
+  assign \$1444  = \$1440  | \$1443 ;
+  assign \$1445  = \$1444  ? b4_v3 : b4_v2;
+  assign \$1446  = \$1439  & \$1445 ;
+  assign \$1447  = | b_ahead;
+  assign \$1448  = \$signal  ^ \$1447 ;
+  assign \$1449  = ~ a3_v0;
+  assign \$1450  = \$signal$94  & a_wins3;
+  assign \$1451  = \$1450  & a3_vis;
+  assign \$1452  = \$1449  | \$1451 ;
+  assign \$1453  = \$signal  ^ \$signal$127 ;
+  assign \$1454  = a3_g1 == \$1453 ;
+  assign \$1455  = a3_v1 & \$1454 ;
+  assign \$1456  = \$signal  ^ \$signal$127 ;
+  assign \$1457  = a3_g0 == \$1456 ;
+  assign \$1458  = a3_v0 & \$1457 ;
+  assign \$1459  = \$1452  ? \$1455  : \$1458 ;
+  assign \$1460  = ~ b4_v0;
+  assign \$1461  = ~ a_wins3;
+  assign \$1462  = \$signal$94  & \$1461 ;
+  assign \$1463  = \$1462  & b4_vis;
+  assign \$1464  = \$1460  | \$1463 ;
+  assign \$1465  = \$signal  ^ \$signal$127 ;
+  assign \$1466  = b4_g1 == \$1465 ;
+  assign \$1467  = b4_v1 & \$1466 ;
+  assign \$1468  = \$signal  ^ \$signal$127 ;
+  assign \$1469  = b4_g0 == \$1468 ;
+  assign \$1470  = b4_v0 & \$1469 ;
+  assign \$1471  = \$1464  ? \$1467  : \$1470 ;
+  assign \$1472  = ~ \$1471 ;
+  assign \$1473  = ~ a3_v0;
+  assign \$1474  = \$signal$94  & a_wins3;
+  assign \$1475  = \$1474  & a3_vis;
+  assign \$1476  = \$1473  | \$1475 ;
+  assign \$1477  = ~ b4_v0;
+  assign \$1478  = ~ a_wins3;
+  assign \$1479  = \$signal$94  & \$1478 ;
+  assign \$1480  = \$1479  & b4_vis;
   assign \$1481  = \$1477  | \$1480 ;
-  assign \$1482  = \$signal  ^ \$signal$129 ;
-  assign \$1483  = b2_g1 == \$1482 ;
-  assign \$1484  = b2_v1 & \$1483 ;
-  assign \$1485  = \$signal  ^ \$signal$129 ;
-  assign \$1486  = b2_g0 == \$1485 ;
-  assign \$1487  = b2_v0 & \$1486 ;
-  assign \$1488  = \$1481  ? \$1484  : \$1487 ;
-  assign \$1489  = ~ \$1488 ;
-  assign \$1490  = \$1441  ? \$1476  : \$1489 ;
-  assign \$1491  = ~ a6_v0;
-  assign \$1492  = \$signal$96  & a_wins6;
-  assign \$1493  = \$1492  & a6_vis;
-  assign \$1494  = \$1491  | \$1493 ;
-  assign \$1495  = ~ a6_v0;
-  assign \$1496  = \$signal$96  & a_wins6;
-  assign \$1497  = \$1496  & a6_vis;
-  assign \$1498  = \$1495  | \$1497 ;
-  assign \$1499  = \$1498  ? a6_v1 : a6_v0;
-  assign \$1500  = ~ a6_v0;
-  assign \$1501  = \$signal$96  & a_wins6;
-  assign \$1502  = \$1501  & a6_vis;
-  assign \$1503  = \$1500  | \$1502 ;
-  assign \$1504  = \$1503  ? a6_v2 : a6_v1;
-  assign \$1505  = ~ a6_v0;
-  assign \$1506  = \$signal$96  & a_wins6;
-  assign \$1507  = \$1506  & a6_vis;
-  assign \$1508  = \$1505  | \$1507 ;
-  assign \$1509  = \$1508  ? a6_v3 : a6_v2;
-  assign \$1510  = ~ a6_v0;
-  assign \$1511  = \$signal$96  & a_wins6;
-  assign \$1512  = \$1511  & a6_vis;
-  assign \$1513  = \$1510  | \$1512 ;
-  assign \$1514  = ~ \$1513 ;
-  assign \$1515  = a6_v3 & \$1514 ;
-  assign \$1516  = a_accept & a__payload[614];
-  assign \$1517  = ~ a6_v0;
-  assign \$1518  = \$signal$96  & a_wins6;
-  assign \$1519  = \$1518  & a6_vis;
-  assign \$1520  = \$1517  | \$1519 ;
-  assign \$1521  = \$1520  ? a6_v2 : a6_v1;
-  assign \$1522  = ~ \$1521 ;
-  assign \$1523  = \$1516  & \$1522 ;
-  assign \$1525  = | a_ahead;
-  assign \$1526  = \$signal  ^ \$1525 ;
-  assign \$1527  = a_accept & a__payload[614];
-  assign \$1528  = ~ a6_v0;
-  assign \$1529  = \$signal$96  & a_wins6;
-  assign \$1530  = \$1529  & a6_vis;
+  assign \$1482  = a3_e1 <= b4_e1;
+  assign \$1483  = a3_e1 <= b4_e0;
+  assign \$1484  = \$1481  ? \$1482  : \$1483 ;
+  assign \$1485  = ~ b4_v0;
+  assign \$1486  = ~ a_wins3;
+  assign \$1487  = \$signal$94  & \$1486 ;
+  assign \$1488  = \$1487  & b4_vis;
+  assign \$1489  = \$1485  | \$1488 ;
+  assign \$1490  = a3_e0 <= b4_e1;
+  assign \$1491  = a3_e0 <= b4_e0;
+  assign \$1492  = \$1489  ? \$1490  : \$1491 ;
+  assign \$1493  = \$1476  ? \$1484  : \$1492 ;
+  assign \$1494  = \$1472  | \$1493 ;
+  assign \$1495  = ~ b4_v0;
+  assign \$1496  = ~ a_wins3;
+  assign \$1497  = \$signal$94  & \$1496 ;
+  assign \$1498  = \$1497  & b4_vis;
+  assign \$1499  = \$1495  | \$1498 ;
+  assign \$1500  = \$signal  ^ \$signal$127 ;
+  assign \$1501  = b4_g1 == \$1500 ;
+  assign \$1502  = b4_v1 & \$1501 ;
+  assign \$1503  = \$signal  ^ \$signal$127 ;
+  assign \$1504  = b4_g0 == \$1503 ;
+  assign \$1505  = b4_v0 & \$1504 ;
+  assign \$1506  = \$1499  ? \$1502  : \$1505 ;
+  assign \$1507  = ~ \$1506 ;
+  assign \$1508  = \$1459  ? \$1494  : \$1507 ;
+  assign \$1509  = ~ a4_v0;
+  assign \$1510  = \$signal$94  & a_wins4;
+  assign \$1511  = \$1510  & a4_vis;
+  assign \$1512  = \$1509  | \$1511 ;
+  assign \$1513  = ~ a4_v0;
+  assign \$1514  = \$signal$94  & a_wins4;
+  assign \$1515  = \$1514  & a4_vis;
+  assign \$1516  = \$1513  | \$1515 ;
+  assign \$1517  = \$1516  ? a4_v1 : a4_v0;
+  assign \$1518  = ~ a4_v0;
+  assign \$1519  = \$signal$94  & a_wins4;
+  assign \$1520  = \$1519  & a4_vis;
+  assign \$1521  = \$1518  | \$1520 ;
+  assign \$1522  = \$1521  ? a4_v2 : a4_v1;
+  assign \$1523  = ~ a4_v0;
+  assign \$1524  = \$signal$94  & a_wins4;
+  assign \$1525  = \$1524  & a4_vis;
+  assign \$1526  = \$1523  | \$1525 ;
+  assign \$1527  = \$1526  ? a4_v3 : a4_v2;
+  assign \$1528  = ~ a4_v0;
+  assign \$1529  = \$signal$94  & a_wins4;
+  assign \$1530  = \$1529  & a4_vis;
   assign \$1531  = \$1528  | \$1530 ;
-  assign \$1532  = \$1531  ? a6_v3 : a6_v2;
-  assign \$1533  = ~ \$1532 ;
-  assign \$1534  = \$1527  & \$1533 ;
-  assign \$1535  = ~ a6_v0;
-  assign \$1536  = \$signal$96  & a_wins6;
-  assign \$1537  = \$1536  & a6_vis;
+  assign \$1532  = ~ \$1531 ;
+  assign \$1533  = a4_v3 & \$1532 ;
+  assign \$1534  = a_accept & a__payload[612];
+  assign \$1535  = ~ a4_v0;
+  assign \$1536  = \$signal$94  & a_wins4;
+  assign \$1537  = \$1536  & a4_vis;
   assign \$1538  = \$1535  | \$1537 ;
-  assign \$1539  = \$1538  ? a6_v2 : a6_v1;
-  assign \$1540  = \$1534  & \$1539 ;
-  assign \$1541  = | a_ahead;
-  assign \$1542  = \$signal  ^ \$1541 ;
-  assign \$1543  = a_accept & a__payload[614];
-  assign \$1544  = ~ a6_v0;
-  assign \$1545  = \$signal$96  & a_wins6;
-  assign \$1546  = \$1545  & a6_vis;
-  assign \$1547  = \$1544  | \$1546 ;
-  assign \$1548  = ~ \$1547 ;
-  assign \$1549  = a6_v3 & \$1548 ;
-  assign \$1550  = ~ \$1549 ;
-  assign \$1551  = \$1543  & \$1550 ;
-  assign \$1552  = ~ a6_v0;
-  assign \$1553  = \$signal$96  & a_wins6;
-  assign \$1554  = \$1553  & a6_vis;
-  assign \$1555  = \$1552  | \$1554 ;
-  assign \$1556  = \$1555  ? a6_v3 : a6_v2;
-  assign \$1557  = \$1551  & \$1556 ;
-  assign \$1558  = | a_ahead;
-  assign \$1559  = \$signal  ^ \$1558 ;
-  assign \$1560  = ~ b1_v0;
-  assign \$1561  = ~ a_wins6;
-  assign \$1562  = \$signal$96  & \$1561 ;
-  assign \$1563  = \$1562  & b1_vis;
-  assign \$1564  = \$1560  | \$1563 ;
-  assign \$1565  = ~ b1_v0;
-  assign \$1566  = ~ a_wins6;
-  assign \$1567  = \$signal$96  & \$1566 ;
-  assign \$1568  = \$1567  & b1_vis;
-  assign \$1569  = \$1565  | \$1568 ;
-  assign \$1570  = \$1569  ? b1_v1 : b1_v0;
-  assign \$1571  = ~ b1_v0;
-  assign \$1572  = ~ a_wins6;
-  assign \$1573  = \$signal$96  & \$1572 ;
-  assign \$1574  = \$1573  & b1_vis;
-  assign \$1575  = \$1571  | \$1574 ;
-  assign \$1576  = \$1575  ? b1_v2 : b1_v1;
-  assign \$1577  = ~ b1_v0;
-  assign \$1578  = ~ a_wins6;
-  assign \$1579  = \$signal$96  & \$1578 ;
-  assign \$1580  = \$1579  & b1_vis;
-  assign \$1581  = \$1577  | \$1580 ;
-  assign \$1582  = \$1581  ? b1_v3 : b1_v2;
-  assign \$1583  = ~ b1_v0;
-  assign \$1584  = ~ a_wins6;
-  assign \$1585  = \$signal$96  & \$1584 ;
-  assign \$1586  = \$1585  & b1_vis;
+  assign \$1539  = \$1538  ? a4_v2 : a4_v1;
+  assign \$1540  = ~ \$1539 ;
+  assign \$1541  = \$1534  & \$1540 ;
+  assign \$1543  = | a_ahead;
+  assign \$1544  = \$signal  ^ \$1543 ;
+  assign \$1545  = a_accept & a__payload[612];
+  assign \$1546  = ~ a4_v0;
+  assign \$1547  = \$signal$94  & a_wins4;
+  assign \$1548  = \$1547  & a4_vis;
+  assign \$1549  = \$1546  | \$1548 ;
+  assign \$1550  = \$1549  ? a4_v3 : a4_v2;
+  assign \$1551  = ~ \$1550 ;
+  assign \$1552  = \$1545  & \$1551 ;
+  assign \$1553  = ~ a4_v0;
+  assign \$1554  = \$signal$94  & a_wins4;
+  assign \$1555  = \$1554  & a4_vis;
+  assign \$1556  = \$1553  | \$1555 ;
+  assign \$1557  = \$1556  ? a4_v2 : a4_v1;
+  assign \$1558  = \$1552  & \$1557 ;
+  assign \$1559  = | a_ahead;
+  assign \$1560  = \$signal  ^ \$1559 ;
+  assign \$1561  = a_accept & a__payload[612];
+  assign \$1562  = ~ a4_v0;
+  assign \$1563  = \$signal$94  & a_wins4;
+  assign \$1564  = \$1563  & a4_vis;
+  assign \$1565  = \$1562  | \$1564 ;
+  assign \$1566  = ~ \$1565 ;
+  assign \$1567  = a4_v3 & \$1566 ;
+  assign \$1568  = ~ \$1567 ;
+  assign \$1569  = \$1561  & \$1568 ;
+  assign \$1570  = ~ a4_v0;
+  assign \$1571  = \$signal$94  & a_wins4;
+  assign \$1572  = \$1571  & a4_vis;
+  assign \$1573  = \$1570  | \$1572 ;
+  assign \$1574  = \$1573  ? a4_v3 : a4_v2;
+  assign \$1575  = \$1569  & \$1574 ;
+  assign \$1576  = | a_ahead;
+  assign \$1577  = \$signal  ^ \$1576 ;
+  assign \$1578  = ~ b3_v0;
+  assign \$1579  = ~ a_wins4;
+  assign \$1580  = \$signal$94  & \$1579 ;
+  assign \$1581  = \$1580  & b3_vis;
+  assign \$1582  = \$1578  | \$1581 ;
+  assign \$1583  = ~ b3_v0;
+  assign \$1584  = ~ a_wins4;
+  assign \$1585  = \$signal$94  & \$1584 ;
+  assign \$1586  = \$1585  & b3_vis;
   assign \$1587  = \$1583  | \$1586 ;
-  assign \$1588  = ~ \$1587 ;
-  assign \$1589  = b1_v3 & \$1588 ;
-  assign \$1590  = b_accept & b__payload[609];
-  assign \$1591  = ~ b1_v0;
-  assign \$1592  = ~ a_wins6;
-  assign \$1593  = \$signal$96  & \$1592 ;
-  assign \$1594  = \$1593  & b1_vis;
-  assign \$1595  = \$1591  | \$1594 ;
-  assign \$1596  = \$1595  ? b1_v2 : b1_v1;
-  assign \$1597  = ~ \$1596 ;
-  assign \$1598  = \$1590  & \$1597 ;
-  assign \$1600  = | b_ahead;
-  assign \$1601  = \$signal  ^ \$1600 ;
-  assign \$1602  = b_accept & b__payload[609];
-  assign \$1603  = ~ b1_v0;
-  assign \$1604  = ~ a_wins6;
-  assign \$1605  = \$signal$96  & \$1604 ;
-  assign \$1606  = \$1605  & b1_vis;
-  assign \$1607  = \$1603  | \$1606 ;
-  assign \$1608  = \$1607  ? b1_v3 : b1_v2;
-  assign \$1609  = ~ \$1608 ;
-  assign \$1610  = \$1602  & \$1609 ;
-  assign \$1611  = ~ b1_v0;
-  assign \$1612  = ~ a_wins6;
-  assign \$1613  = \$signal$96  & \$1612 ;
-  assign \$1614  = \$1613  & b1_vis;
-  assign \$1615  = \$1611  | \$1614 ;
-  assign \$1616  = \$1615  ? b1_v2 : b1_v1;
-  assign \$1617  = \$1610  & \$1616 ;
+  assign \$1588  = \$1587  ? b3_v1 : b3_v0;
+  assign \$1589  = ~ b3_v0;
+  assign \$1590  = ~ a_wins4;
+  assign \$1591  = \$signal$94  & \$1590 ;
+  assign \$1592  = \$1591  & b3_vis;
+  assign \$1593  = \$1589  | \$1592 ;
+  assign \$1594  = \$1593  ? b3_v2 : b3_v1;
+  assign \$1595  = ~ b3_v0;
+  assign \$1596  = ~ a_wins4;
+  assign \$1597  = \$signal$94  & \$1596 ;
+  assign \$1598  = \$1597  & b3_vis;
+  assign \$1599  = \$1595  | \$1598 ;
+  assign \$1600  = \$1599  ? b3_v3 : b3_v2;
+  assign \$1601  = ~ b3_v0;
+  assign \$1602  = ~ a_wins4;
+  assign \$1603  = \$signal$94  & \$1602 ;
+  assign \$1604  = \$1603  & b3_vis;
+  assign \$1605  = \$1601  | \$1604 ;
+  assign \$1606  = ~ \$1605 ;
+  assign \$1607  = b3_v3 & \$1606 ;
+  assign \$1608  = b_accept & b__payload[611];
+  assign \$1609  = ~ b3_v0;
+  assign \$1610  = ~ a_wins4;
+  assign \$1611  = \$signal$94  & \$1610 ;
+  assign \$1612  = \$1611  & b3_vis;
+  assign \$1613  = \$1609  | \$1612 ;
+  assign \$1614  = \$1613  ? b3_v2 : b3_v1;
+  assign \$1615  = ~ \$1614 ;
+  assign \$1616  = \$1608  & \$1615 ;
   assign \$1618  = | b_ahead;
   assign \$1619  = \$signal  ^ \$1618 ;
-  assign \$1620  = b_accept & b__payload[609];
-  assign \$1621  = ~ b1_v0;
-  assign \$1622  = ~ a_wins6;
-  assign \$1623  = \$signal$96  & \$1622 ;
-  assign \$1624  = \$1623  & b1_vis;
+  assign \$1620  = b_accept & b__payload[611];
+  assign \$1621  = ~ b3_v0;
+  assign \$1622  = ~ a_wins4;
+  assign \$1623  = \$signal$94  & \$1622 ;
+  assign \$1624  = \$1623  & b3_vis;
   assign \$1625  = \$1621  | \$1624 ;
-  assign \$1626  = ~ \$1625 ;
-  assign \$1627  = b1_v3 & \$1626 ;
-  assign \$1628  = ~ \$1627 ;
-  assign \$1629  = \$1620  & \$1628 ;
-  assign \$1630  = ~ b1_v0;
-  assign \$1631  = ~ a_wins6;
-  assign \$1632  = \$signal$96  & \$1631 ;
-  assign \$1633  = \$1632  & b1_vis;
-  assign \$1634  = \$1630  | \$1633 ;
-  assign \$1635  = \$1634  ? b1_v3 : b1_v2;
-  assign \$1636  = \$1629  & \$1635 ;
-  assign \$1637  = | b_ahead;
-  assign \$1638  = \$signal  ^ \$1637 ;
-  assign \$1639  = ~ a6_v0;
-  assign \$1640  = \$signal$96  & a_wins6;
-  assign \$1641  = \$1640  & a6_vis;
-  assign \$1642  = \$1639  | \$1641 ;
-  assign \$1643  = \$signal  ^ \$signal$129 ;
-  assign \$1644  = a6_g1 == \$1643 ;
-  assign \$1645  = a6_v1 & \$1644 ;
-  assign \$1646  = \$signal  ^ \$signal$129 ;
-  assign \$1647  = a6_g0 == \$1646 ;
-  assign \$1648  = a6_v0 & \$1647 ;
-  assign \$1649  = \$1642  ? \$1645  : \$1648 ;
-  assign \$1650  = ~ b1_v0;
-  assign \$1651  = ~ a_wins6;
-  assign \$1652  = \$signal$96  & \$1651 ;
-  assign \$1653  = \$1652  & b1_vis;
-  assign \$1654  = \$1650  | \$1653 ;
-  assign \$1655  = \$signal  ^ \$signal$129 ;
-  assign \$1656  = b1_g1 == \$1655 ;
-  assign \$1657  = b1_v1 & \$1656 ;
-  assign \$1658  = \$signal  ^ \$signal$129 ;
-  assign \$1659  = b1_g0 == \$1658 ;
-  assign \$1660  = b1_v0 & \$1659 ;
-  assign \$1661  = \$1654  ? \$1657  : \$1660 ;
-  assign \$1662  = ~ \$1661 ;
-  assign \$1663  = ~ a6_v0;
-  assign \$1664  = \$signal$96  & a_wins6;
-  assign \$1665  = \$1664  & a6_vis;
-  assign \$1666  = \$1663  | \$1665 ;
-  assign \$1667  = ~ b1_v0;
-  assign \$1668  = ~ a_wins6;
-  assign \$1669  = \$signal$96  & \$1668 ;
-  assign \$1670  = \$1669  & b1_vis;
-  assign \$1671  = \$1667  | \$1670 ;
-  assign \$1672  = a6_e1 <= b1_e1;
-  assign \$1673  = a6_e1 <= b1_e0;
-  assign \$1674  = \$1671  ? \$1672  : \$1673 ;
-  assign \$1675  = ~ b1_v0;
-  assign \$1676  = ~ a_wins6;
-  assign \$1677  = \$signal$96  & \$1676 ;
-  assign \$1678  = \$1677  & b1_vis;
-  assign \$1679  = \$1675  | \$1678 ;
-  assign \$1680  = a6_e0 <= b1_e1;
-  assign \$1681  = a6_e0 <= b1_e0;
-  assign \$1682  = \$1679  ? \$1680  : \$1681 ;
-  assign \$1683  = \$1666  ? \$1674  : \$1682 ;
-  assign \$1684  = \$1662  | \$1683 ;
-  assign \$1685  = ~ b1_v0;
-  assign \$1686  = ~ a_wins6;
-  assign \$1687  = \$signal$96  & \$1686 ;
-  assign \$1688  = \$1687  & b1_vis;
+  assign \$1626  = \$1625  ? b3_v3 : b3_v2;
+  assign \$1627  = ~ \$1626 ;
+  assign \$1628  = \$1620  & \$1627 ;
+  assign \$1629  = ~ b3_v0;
+  assign \$1630  = ~ a_wins4;
+  assign \$1631  = \$signal$94  & \$1630 ;
+  assign \$1632  = \$1631  & b3_vis;
+  assign \$1633  = \$1629  | \$1632 ;
+  assign \$1634  = \$1633  ? b3_v2 : b3_v1;
+  assign \$1635  = \$1628  & \$1634 ;
+  assign \$1636  = | b_ahead;
+  assign \$1637  = \$signal  ^ \$1636 ;
+  assign \$1638  = b_accept & b__payload[611];
+  assign \$1639  = ~ b3_v0;
+  assign \$1640  = ~ a_wins4;
+  assign \$1641  = \$signal$94  & \$1640 ;
+  assign \$1642  = \$1641  & b3_vis;
+  assign \$1643  = \$1639  | \$1642 ;
+  assign \$1644  = ~ \$1643 ;
+  assign \$1645  = b3_v3 & \$1644 ;
+  assign \$1646  = ~ \$1645 ;
+  assign \$1647  = \$1638  & \$1646 ;
+  assign \$1648  = ~ b3_v0;
+  assign \$1649  = ~ a_wins4;
+  assign \$1650  = \$signal$94  & \$1649 ;
+  assign \$1651  = \$1650  & b3_vis;
+  assign \$1652  = \$1648  | \$1651 ;
+  assign \$1653  = \$1652  ? b3_v3 : b3_v2;
+  assign \$1654  = \$1647  & \$1653 ;
+  assign \$1655  = | b_ahead;
+  assign \$1656  = \$signal  ^ \$1655 ;
+  assign \$1657  = ~ a4_v0;
+  assign \$1658  = \$signal$94  & a_wins4;
+  assign \$1659  = \$1658  & a4_vis;
+  assign \$1660  = \$1657  | \$1659 ;
+  assign \$1661  = \$signal  ^ \$signal$127 ;
+  assign \$1662  = a4_g1 == \$1661 ;
+  assign \$1663  = a4_v1 & \$1662 ;
+  assign \$1664  = \$signal  ^ \$signal$127 ;
+  assign \$1665  = a4_g0 == \$1664 ;
+  assign \$1666  = a4_v0 & \$1665 ;
+  assign \$1667  = \$1660  ? \$1663  : \$1666 ;
+  assign \$1668  = ~ b3_v0;
+  assign \$1669  = ~ a_wins4;
+  assign \$1670  = \$signal$94  & \$1669 ;
+  assign \$1671  = \$1670  & b3_vis;
+  assign \$1672  = \$1668  | \$1671 ;
+  assign \$1673  = \$signal  ^ \$signal$127 ;
+  assign \$1674  = b3_g1 == \$1673 ;
+  assign \$1675  = b3_v1 & \$1674 ;
+  assign \$1676  = \$signal  ^ \$signal$127 ;
+  assign \$1677  = b3_g0 == \$1676 ;
+  assign \$1678  = b3_v0 & \$1677 ;
+  assign \$1679  = \$1672  ? \$1675  : \$1678 ;
+  assign \$1680  = ~ \$1679 ;
+  assign \$1681  = ~ a4_v0;
+  assign \$1682  = \$signal$94  & a_wins4;
+  assign \$1683  = \$1682  & a4_vis;
+  assign \$1684  = \$1681  | \$1683 ;
+  assign \$1685  = ~ b3_v0;
+  assign \$1686  = ~ a_wins4;
+  assign \$1687  = \$signal$94  & \$1686 ;
+  assign \$1688  = \$1687  & b3_vis;
   assign \$1689  = \$1685  | \$1688 ;
-  assign \$1690  = \$signal  ^ \$signal$129 ;
-  assign \$1691  = b1_g1 == \$1690 ;
-  assign \$1692  = b1_v1 & \$1691 ;
-  assign \$1693  = \$signal  ^ \$signal$129 ;
-  assign \$1694  = b1_g0 == \$1693 ;
-  assign \$1695  = b1_v0 & \$1694 ;
-  assign \$1696  = \$1689  ? \$1692  : \$1695 ;
-  assign \$1697  = ~ \$1696 ;
-  assign \$1698  = \$1649  ? \$1684  : \$1697 ;
-  assign \$1699  = ~ a7_v0;
-  assign \$1700  = \$signal$96  & a_wins7;
-  assign \$1701  = \$1700  & a7_vis;
-  assign \$1702  = \$1699  | \$1701 ;
-  assign \$1703  = ~ a7_v0;
-  assign \$1704  = \$signal$96  & a_wins7;
-  assign \$1705  = \$1704  & a7_vis;
-  assign \$1706  = \$1703  | \$1705 ;
-  assign \$1707  = \$1706  ? a7_v1 : a7_v0;
-  assign \$1708  = ~ a7_v0;
-  assign \$1709  = \$signal$96  & a_wins7;
-  assign \$1710  = \$1709  & a7_vis;
-  assign \$1711  = \$1708  | \$1710 ;
-  assign \$1712  = \$1711  ? a7_v2 : a7_v1;
-  assign \$1713  = ~ a7_v0;
-  assign \$1714  = \$signal$96  & a_wins7;
-  assign \$1715  = \$1714  & a7_vis;
-  assign \$1716  = \$1713  | \$1715 ;
-  assign \$1717  = \$1716  ? a7_v3 : a7_v2;
-  assign \$1718  = ~ a7_v0;
-  assign \$1719  = \$signal$96  & a_wins7;
-  assign \$1720  = \$1719  & a7_vis;
-  assign \$1721  = \$1718  | \$1720 ;
-  assign \$1722  = ~ \$1721 ;
-  assign \$1723  = a7_v3 & \$1722 ;
-  assign \$1724  = a_accept & a__payload[615];
-  assign \$1725  = ~ a7_v0;
-  assign \$1726  = \$signal$96  & a_wins7;
-  assign \$1727  = \$1726  & a7_vis;
-  assign \$1728  = \$1725  | \$1727 ;
-  assign \$1729  = \$1728  ? a7_v2 : a7_v1;
-  assign \$1730  = ~ \$1729 ;
-  assign \$1731  = \$1724  & \$1730 ;
-  assign \$1733  = | a_ahead;
-  assign \$1734  = \$signal  ^ \$1733 ;
-  assign \$1735  = a_accept & a__payload[615];
-  assign \$1736  = ~ a7_v0;
-  assign \$1737  = \$signal$96  & a_wins7;
-  assign \$1738  = \$1737  & a7_vis;
+  assign \$1690  = a4_e1 <= b3_e1;
+  assign \$1691  = a4_e1 <= b3_e0;
+  assign \$1692  = \$1689  ? \$1690  : \$1691 ;
+  assign \$1693  = ~ b3_v0;
+  assign \$1694  = ~ a_wins4;
+  assign \$1695  = \$signal$94  & \$1694 ;
+  assign \$1696  = \$1695  & b3_vis;
+  assign \$1697  = \$1693  | \$1696 ;
+  assign \$1698  = a4_e0 <= b3_e1;
+  assign \$1699  = a4_e0 <= b3_e0;
+  assign \$1700  = \$1697  ? \$1698  : \$1699 ;
+  assign \$1701  = \$1684  ? \$1692  : \$1700 ;
+  assign \$1702  = \$1680  | \$1701 ;
+  assign \$1703  = ~ b3_v0;
+  assign \$1704  = ~ a_wins4;
+  assign \$1705  = \$signal$94  & \$1704 ;
+  assign \$1706  = \$1705  & b3_vis;
+  assign \$1707  = \$1703  | \$1706 ;
+  assign \$1708  = \$signal  ^ \$signal$127 ;
+  assign \$1709  = b3_g1 == \$1708 ;
+  assign \$1710  = b3_v1 & \$1709 ;
+  assign \$1711  = \$signal  ^ \$signal$127 ;
+  assign \$1712  = b3_g0 == \$1711 ;
+  assign \$1713  = b3_v0 & \$1712 ;
+  assign \$1714  = \$1707  ? \$1710  : \$1713 ;
+  assign \$1715  = ~ \$1714 ;
+  assign \$1716  = \$1667  ? \$1702  : \$1715 ;
+  assign \$1717  = ~ a5_v0;
+  assign \$1718  = \$signal$94  & a_wins5;
+  assign \$1719  = \$1718  & a5_vis;
+  assign \$1720  = \$1717  | \$1719 ;
+  assign \$1721  = ~ a5_v0;
+  assign \$1722  = \$signal$94  & a_wins5;
+  assign \$1723  = \$1722  & a5_vis;
+  assign \$1724  = \$1721  | \$1723 ;
+  assign \$1725  = \$1724  ? a5_v1 : a5_v0;
+  assign \$1726  = ~ a5_v0;
+  assign \$1727  = \$signal$94  & a_wins5;
+  assign \$1728  = \$1727  & a5_vis;
+  assign \$1729  = \$1726  | \$1728 ;
+  assign \$1730  = \$1729  ? a5_v2 : a5_v1;
+  assign \$1731  = ~ a5_v0;
+  assign \$1732  = \$signal$94  & a_wins5;
+  assign \$1733  = \$1732  & a5_vis;
+  assign \$1734  = \$1731  | \$1733 ;
+  assign \$1735  = \$1734  ? a5_v3 : a5_v2;
+  assign \$1736  = ~ a5_v0;
+  assign \$1737  = \$signal$94  & a_wins5;
+  assign \$1738  = \$1737  & a5_vis;
   assign \$1739  = \$1736  | \$1738 ;
-  assign \$1740  = \$1739  ? a7_v3 : a7_v2;
-  assign \$1741  = ~ \$1740 ;
-  assign \$1742  = \$1735  & \$1741 ;
-  assign \$1743  = ~ a7_v0;
-  assign \$1744  = \$signal$96  & a_wins7;
-  assign \$1745  = \$1744  & a7_vis;
+  assign \$1740  = ~ \$1739 ;
+  assign \$1741  = a5_v3 & \$1740 ;
+  assign \$1742  = a_accept & a__payload[613];
+  assign \$1743  = ~ a5_v0;
+  assign \$1744  = \$signal$94  & a_wins5;
+  assign \$1745  = \$1744  & a5_vis;
   assign \$1746  = \$1743  | \$1745 ;
-  assign \$1747  = \$1746  ? a7_v2 : a7_v1;
-  assign \$1748  = \$1742  & \$1747 ;
-  assign \$1749  = | a_ahead;
-  assign \$1750  = \$signal  ^ \$1749 ;
-  assign \$1751  = a_accept & a__payload[615];
-  assign \$1752  = ~ a7_v0;
-  assign \$1753  = \$signal$96  & a_wins7;
-  assign \$1754  = \$1753  & a7_vis;
-  assign \$1755  = \$1752  | \$1754 ;
-  assign \$1756  = ~ \$1755 ;
-  assign \$1757  = a7_v3 & \$1756 ;
-  assign \$1758  = ~ \$1757 ;
-  assign \$1759  = \$1751  & \$1758 ;
-  assign \$1760  = ~ a7_v0;
-  assign \$1761  = \$signal$96  & a_wins7;
-  assign \$1762  = \$1761  & a7_vis;
-  assign \$1763  = \$1760  | \$1762 ;
-  assign \$1764  = \$1763  ? a7_v3 : a7_v2;
-  assign \$1765  = \$1759  & \$1764 ;
-  assign \$1766  = | a_ahead;
-  assign \$1767  = \$signal  ^ \$1766 ;
-  assign \$1768  = ~ b0_v0;
-  assign \$1769  = ~ a_wins7;
-  assign \$1770  = \$signal$96  & \$1769 ;
-  assign \$1771  = \$1770  & b0_vis;
-  assign \$1772  = \$1768  | \$1771 ;
-  assign \$1773  = ~ b0_v0;
-  assign \$1774  = ~ a_wins7;
-  assign \$1775  = \$signal$96  & \$1774 ;
-  assign \$1776  = \$1775  & b0_vis;
-  assign \$1777  = \$1773  | \$1776 ;
-  assign \$1778  = \$1777  ? b0_v1 : b0_v0;
-  assign \$1779  = ~ b0_v0;
-  assign \$1780  = ~ a_wins7;
-  assign \$1781  = \$signal$96  & \$1780 ;
-  assign \$1782  = \$1781  & b0_vis;
-  assign \$1783  = \$1779  | \$1782 ;
-  assign \$1784  = \$1783  ? b0_v2 : b0_v1;
-  assign \$1785  = ~ b0_v0;
-  assign \$1786  = ~ a_wins7;
-  assign \$1787  = \$signal$96  & \$1786 ;
-  assign \$1788  = \$1787  & b0_vis;
-  assign \$1789  = \$1785  | \$1788 ;
-  assign \$1790  = \$1789  ? b0_v3 : b0_v2;
-  assign \$1791  = ~ b0_v0;
-  assign \$1792  = ~ a_wins7;
-  assign \$1793  = \$signal$96  & \$1792 ;
-  assign \$1794  = \$1793  & b0_vis;
+  assign \$1747  = \$1746  ? a5_v2 : a5_v1;
+  assign \$1748  = ~ \$1747 ;
+  assign \$1749  = \$1742  & \$1748 ;
+  assign \$1751  = | a_ahead;
+  assign \$1752  = \$signal  ^ \$1751 ;
+  assign \$1753  = a_accept & a__payload[613];
+  assign \$1754  = ~ a5_v0;
+  assign \$1755  = \$signal$94  & a_wins5;
+  assign \$1756  = \$1755  & a5_vis;
+  assign \$1757  = \$1754  | \$1756 ;
+  assign \$1758  = \$1757  ? a5_v3 : a5_v2;
+  assign \$1759  = ~ \$1758 ;
+  assign \$1760  = \$1753  & \$1759 ;
+  assign \$1761  = ~ a5_v0;
+  assign \$1762  = \$signal$94  & a_wins5;
+  assign \$1763  = \$1762  & a5_vis;
+  assign \$1764  = \$1761  | \$1763 ;
+  assign \$1765  = \$1764  ? a5_v2 : a5_v1;
+  assign \$1766  = \$1760  & \$1765 ;
+  assign \$1767  = | a_ahead;
+  assign \$1768  = \$signal  ^ \$1767 ;
+  assign \$1769  = a_accept & a__payload[613];
+  assign \$1770  = ~ a5_v0;
+  assign \$1771  = \$signal$94  & a_wins5;
+  assign \$1772  = \$1771  & a5_vis;
+  assign \$1773  = \$1770  | \$1772 ;
+  assign \$1774  = ~ \$1773 ;
+  assign \$1775  = a5_v3 & \$1774 ;
+  assign \$1776  = ~ \$1775 ;
+  assign \$1777  = \$1769  & \$1776 ;
+  assign \$1778  = ~ a5_v0;
+  assign \$1779  = \$signal$94  & a_wins5;
+  assign \$1780  = \$1779  & a5_vis;
+  assign \$1781  = \$1778  | \$1780 ;
+  assign \$1782  = \$1781  ? a5_v3 : a5_v2;
+  assign \$1783  = \$1777  & \$1782 ;
+  assign \$1784  = | a_ahead;
+  assign \$1785  = \$signal  ^ \$1784 ;
+  assign \$1786  = ~ b2_v0;
+  assign \$1787  = ~ a_wins5;
+  assign \$1788  = \$signal$94  & \$1787 ;
+  assign \$1789  = \$1788  & b2_vis;
+  assign \$1790  = \$1786  | \$1789 ;
+  assign \$1791  = ~ b2_v0;
+  assign \$1792  = ~ a_wins5;
+  assign \$1793  = \$signal$94  & \$1792 ;
+  assign \$1794  = \$1793  & b2_vis;
   assign \$1795  = \$1791  | \$1794 ;
-  assign \$1796  = ~ \$1795 ;
-  assign \$1797  = b0_v3 & \$1796 ;
-  assign \$1798  = b_accept & b__payload[608];
-  assign \$1799  = ~ b0_v0;
-  assign \$1800  = ~ a_wins7;
-  assign \$1801  = \$signal$96  & \$1800 ;
-  assign \$1802  = \$1801  & b0_vis;
-  assign \$1803  = \$1799  | \$1802 ;
-  assign \$1804  = \$1803  ? b0_v2 : b0_v1;
-  assign \$1805  = ~ \$1804 ;
-  assign \$1806  = \$1798  & \$1805 ;
-  assign \$1808  = | b_ahead;
-  assign \$1809  = \$signal  ^ \$1808 ;
-  assign \$1810  = b_accept & b__payload[608];
-  assign \$1811  = ~ b0_v0;
-  assign \$1812  = ~ a_wins7;
-  assign \$1813  = \$signal$96  & \$1812 ;
-  assign \$1814  = \$1813  & b0_vis;
-  assign \$1815  = \$1811  | \$1814 ;
-  assign \$1816  = \$1815  ? b0_v3 : b0_v2;
-  assign \$1817  = ~ \$1816 ;
-  assign \$1818  = \$1810  & \$1817 ;
-  assign \$1819  = ~ b0_v0;
-  assign \$1820  = ~ a_wins7;
-  assign \$1821  = \$signal$96  & \$1820 ;
-  assign \$1822  = \$1821  & b0_vis;
-  assign \$1823  = \$1819  | \$1822 ;
-  assign \$1824  = \$1823  ? b0_v2 : b0_v1;
-  assign \$1825  = \$1818  & \$1824 ;
+  assign \$1796  = \$1795  ? b2_v1 : b2_v0;
+  assign \$1797  = ~ b2_v0;
+  assign \$1798  = ~ a_wins5;
+  assign \$1799  = \$signal$94  & \$1798 ;
+  assign \$1800  = \$1799  & b2_vis;
+  assign \$1801  = \$1797  | \$1800 ;
+  assign \$1802  = \$1801  ? b2_v2 : b2_v1;
+  assign \$1803  = ~ b2_v0;
+  assign \$1804  = ~ a_wins5;
+  assign \$1805  = \$signal$94  & \$1804 ;
+  assign \$1806  = \$1805  & b2_vis;
+  assign \$1807  = \$1803  | \$1806 ;
+  assign \$1808  = \$1807  ? b2_v3 : b2_v2;
+  assign \$1809  = ~ b2_v0;
+  assign \$1810  = ~ a_wins5;
+  assign \$1811  = \$signal$94  & \$1810 ;
+  assign \$1812  = \$1811  & b2_vis;
+  assign \$1813  = \$1809  | \$1812 ;
+  assign \$1814  = ~ \$1813 ;
+  assign \$1815  = b2_v3 & \$1814 ;
+  assign \$1816  = b_accept & b__payload[610];
+  assign \$1817  = ~ b2_v0;
+  assign \$1818  = ~ a_wins5;
+  assign \$1819  = \$signal$94  & \$1818 ;
+  assign \$1820  = \$1819  & b2_vis;
+  assign \$1821  = \$1817  | \$1820 ;
+  assign \$1822  = \$1821  ? b2_v2 : b2_v1;
+  assign \$1823  = ~ \$1822 ;
+  assign \$1824  = \$1816  & \$1823 ;
   assign \$1826  = | b_ahead;
   assign \$1827  = \$signal  ^ \$1826 ;
-  assign \$1828  = b_accept & b__payload[608];
-  assign \$1829  = ~ b0_v0;
-  assign \$1830  = ~ a_wins7;
-  assign \$1831  = \$signal$96  & \$1830 ;
-  assign \$1832  = \$1831  & b0_vis;
+  assign \$1828  = b_accept & b__payload[610];
+  assign \$1829  = ~ b2_v0;
+  assign \$1830  = ~ a_wins5;
+  assign \$1831  = \$signal$94  & \$1830 ;
+  assign \$1832  = \$1831  & b2_vis;
   assign \$1833  = \$1829  | \$1832 ;
-  assign \$1834  = ~ \$1833 ;
-  assign \$1835  = b0_v3 & \$1834 ;
-  assign \$1836  = ~ \$1835 ;
-  assign \$1837  = \$1828  & \$1836 ;
-  assign \$1838  = ~ b0_v0;
-  assign \$1839  = ~ a_wins7;
-  assign \$1840  = \$signal$96  & \$1839 ;
-  assign \$1841  = \$1840  & b0_vis;
-  assign \$1842  = \$1838  | \$1841 ;
-  assign \$1843  = \$1842  ? b0_v3 : b0_v2;
-  assign \$1844  = \$1837  & \$1843 ;
-  assign \$1845  = | b_ahead;
-  assign \$1846  = \$signal  ^ \$1845 ;
-  assign \$1847  = ~ a7_v0;
-  assign \$1848  = \$signal$96  & a_wins7;
-  assign \$1849  = \$1848  & a7_vis;
-  assign \$1850  = \$1847  | \$1849 ;
-  assign \$1851  = \$signal  ^ \$signal$129 ;
-  assign \$1852  = a7_g1 == \$1851 ;
-  assign \$1853  = a7_v1 & \$1852 ;
-  assign \$1854  = \$signal  ^ \$signal$129 ;
-  assign \$1855  = a7_g0 == \$1854 ;
-  assign \$1856  = a7_v0 & \$1855 ;
-  assign \$1857  = \$1850  ? \$1853  : \$1856 ;
-  assign \$1858  = ~ b0_v0;
-  assign \$1859  = ~ a_wins7;
-  assign \$1860  = \$signal$96  & \$1859 ;
-  assign \$1861  = \$1860  & b0_vis;
-  assign \$1862  = \$1858  | \$1861 ;
-  assign \$1863  = \$signal  ^ \$signal$129 ;
-  assign \$1864  = b0_g1 == \$1863 ;
-  assign \$1865  = b0_v1 & \$1864 ;
-  assign \$1866  = \$signal  ^ \$signal$129 ;
-  assign \$1867  = b0_g0 == \$1866 ;
-  assign \$1868  = b0_v0 & \$1867 ;
-  assign \$1869  = \$1862  ? \$1865  : \$1868 ;
-  assign \$1870  = ~ \$1869 ;
-  assign \$1871  = ~ a7_v0;
-  assign \$1872  = \$signal$96  & a_wins7;
-  assign \$1873  = \$1872  & a7_vis;
-  assign \$1874  = \$1871  | \$1873 ;
-  assign \$1875  = ~ b0_v0;
-  assign \$1876  = ~ a_wins7;
-  assign \$1877  = \$signal$96  & \$1876 ;
-  assign \$1878  = \$1877  & b0_vis;
-  assign \$1879  = \$1875  | \$1878 ;
-  assign \$1880  = a7_e1 <= b0_e1;
-  assign \$1881  = a7_e1 <= b0_e0;
-  assign \$1882  = \$1879  ? \$1880  : \$1881 ;
-  assign \$1883  = ~ b0_v0;
-  assign \$1884  = ~ a_wins7;
-  assign \$1885  = \$signal$96  & \$1884 ;
-  assign \$1886  = \$1885  & b0_vis;
-  assign \$1887  = \$1883  | \$1886 ;
-  assign \$1888  = a7_e0 <= b0_e1;
-  assign \$1889  = a7_e0 <= b0_e0;
-  assign \$1890  = \$1887  ? \$1888  : \$1889 ;
-  assign \$1891  = \$1874  ? \$1882  : \$1890 ;
-  assign \$1892  = \$1870  | \$1891 ;
-  assign \$1893  = ~ b0_v0;
-  assign \$1894  = ~ a_wins7;
-  assign \$1895  = \$signal$96  & \$1894 ;
-  assign \$1896  = \$1895  & b0_vis;
+  assign \$1834  = \$1833  ? b2_v3 : b2_v2;
+  assign \$1835  = ~ \$1834 ;
+  assign \$1836  = \$1828  & \$1835 ;
+  assign \$1837  = ~ b2_v0;
+  assign \$1838  = ~ a_wins5;
+  assign \$1839  = \$signal$94  & \$1838 ;
+  assign \$1840  = \$1839  & b2_vis;
+  assign \$1841  = \$1837  | \$1840 ;
+  assign \$1842  = \$1841  ? b2_v2 : b2_v1;
+  assign \$1843  = \$1836  & \$1842 ;
+  assign \$1844  = | b_ahead;
+  assign \$1845  = \$signal  ^ \$1844 ;
+  assign \$1846  = b_accept & b__payload[610];
+  assign \$1847  = ~ b2_v0;
+  assign \$1848  = ~ a_wins5;
+  assign \$1849  = \$signal$94  & \$1848 ;
+  assign \$1850  = \$1849  & b2_vis;
+  assign \$1851  = \$1847  | \$1850 ;
+  assign \$1852  = ~ \$1851 ;
+  assign \$1853  = b2_v3 & \$1852 ;
+  assign \$1854  = ~ \$1853 ;
+  assign \$1855  = \$1846  & \$1854 ;
+  assign \$1856  = ~ b2_v0;
+  assign \$1857  = ~ a_wins5;
+  assign \$1858  = \$signal$94  & \$1857 ;
+  assign \$1859  = \$1858  & b2_vis;
+  assign \$1860  = \$1856  | \$1859 ;
+  assign \$1861  = \$1860  ? b2_v3 : b2_v2;
+  assign \$1862  = \$1855  & \$1861 ;
+  assign \$1863  = | b_ahead;
+  assign \$1864  = \$signal  ^ \$1863 ;
+  assign \$1865  = ~ a5_v0;
+  assign \$1866  = \$signal$94  & a_wins5;
+  assign \$1867  = \$1866  & a5_vis;
+  assign \$1868  = \$1865  | \$1867 ;
+  assign \$1869  = \$signal  ^ \$signal$127 ;
+  assign \$1870  = a5_g1 == \$1869 ;
+  assign \$1871  = a5_v1 & \$1870 ;
+  assign \$1872  = \$signal  ^ \$signal$127 ;
+  assign \$1873  = a5_g0 == \$1872 ;
+  assign \$1874  = a5_v0 & \$1873 ;
+  assign \$1875  = \$1868  ? \$1871  : \$1874 ;
+  assign \$1876  = ~ b2_v0;
+  assign \$1877  = ~ a_wins5;
+  assign \$1878  = \$signal$94  & \$1877 ;
+  assign \$1879  = \$1878  & b2_vis;
+  assign \$1880  = \$1876  | \$1879 ;
+  assign \$1881  = \$signal  ^ \$signal$127 ;
+  assign \$1882  = b2_g1 == \$1881 ;
+  assign \$1883  = b2_v1 & \$1882 ;
+  assign \$1884  = \$signal  ^ \$signal$127 ;
+  assign \$1885  = b2_g0 == \$1884 ;
+  assign \$1886  = b2_v0 & \$1885 ;
+  assign \$1887  = \$1880  ? \$1883  : \$1886 ;
+  assign \$1888  = ~ \$1887 ;
+  assign \$1889  = ~ a5_v0;
+  assign \$1890  = \$signal$94  & a_wins5;
+  assign \$1891  = \$1890  & a5_vis;
+  assign \$1892  = \$1889  | \$1891 ;
+  assign \$1893  = ~ b2_v0;
+  assign \$1894  = ~ a_wins5;
+  assign \$1895  = \$signal$94  & \$1894 ;
+  assign \$1896  = \$1895  & b2_vis;
   assign \$1897  = \$1893  | \$1896 ;
-  assign \$1898  = \$signal  ^ \$signal$129 ;
-  assign \$1899  = b0_g1 == \$1898 ;
-  assign \$1900  = b0_v1 & \$1899 ;
-  assign \$1901  = \$signal  ^ \$signal$129 ;
-  assign \$1902  = b0_g0 == \$1901 ;
-  assign \$1903  = b0_v0 & \$1902 ;
-  assign \$1904  = \$1897  ? \$1900  : \$1903 ;
-  assign \$1905  = ~ \$1904 ;
-  assign \$1906  = \$1857  ? \$1892  : \$1905 ;
-  assign \$1907  = ~ a0_vis;
-  assign \$1908  = ~ b7_vis;
-  assign \$1909  = a_wins0 ? { \$1907 , a0_e0 } : { \$1908 , b7_e0 };
-  assign \$1910  = ~ a1_vis;
-  assign \$1911  = ~ b6_vis;
-  assign \$1912  = a_wins1 ? { \$1910 , a1_e0 } : { \$1911 , b6_e0 };
-  assign \$1913  = ~ a2_vis;
-  assign \$1914  = ~ b5_vis;
-  assign \$1915  = a_wins2 ? { \$1913 , a2_e0 } : { \$1914 , b5_e0 };
-  assign \$1916  = ~ a3_vis;
-  assign \$1917  = ~ b4_vis;
-  assign \$1918  = a_wins3 ? { \$1916 , a3_e0 } : { \$1917 , b4_e0 };
-  assign \$1919  = ~ a4_vis;
-  assign \$1920  = ~ b3_vis;
-  assign \$1921  = a_wins4 ? { \$1919 , a4_e0 } : { \$1920 , b3_e0 };
-  assign \$1922  = ~ a5_vis;
-  assign \$1923  = ~ b2_vis;
-  assign \$1924  = a_wins5 ? { \$1922 , a5_e0 } : { \$1923 , b2_e0 };
-  assign \$1925  = ~ a6_vis;
-  assign \$1926  = ~ b1_vis;
-  assign \$1927  = a_wins6 ? { \$1925 , a6_e0 } : { \$1926 , b1_e0 };
-  assign \$1928  = ~ a7_vis;
-  assign \$1929  = ~ b0_vis;
-  assign \$1930  = a_wins7 ? { \$1928 , a7_e0 } : { \$1929 , b0_e0 };
-  assign \$1931  = winner0[19:0] > winner4[19:0];
-  assign \$1932  = winner0[19:0] == winner4[19:0];
-  assign \$1933  = winner0[39:20] > winner4[39:20];
-  assign \$1934  = winner0[39:20] == winner4[39:20];
-  assign \$1935  = winner0[59:40] > winner4[59:40];
-  assign \$1936  = winner0[59:40] == winner4[59:40];
-  assign \$1937  = winner0[76:60] > winner4[76:60];
-  assign \$1938  = winner0[76:60] == winner4[76:60];
-  assign \$1939  = winner1[19:0] > winner5[19:0];
-  assign \$1940  = winner1[19:0] == winner5[19:0];
-  assign \$1941  = winner1[39:20] > winner5[39:20];
-  assign \$1942  = winner1[39:20] == winner5[39:20];
-  assign \$1943  = winner1[59:40] > winner5[59:40];
-  assign \$1944  = winner1[59:40] == winner5[59:40];
-  assign \$1945  = winner1[76:60] > winner5[76:60];
-  assign \$1946  = winner1[76:60] == winner5[76:60];
-  assign \$1947  = winner2[19:0] > winner6[19:0];
-  assign \$1948  = winner2[19:0] == winner6[19:0];
-  assign \$1949  = winner2[39:20] > winner6[39:20];
-  assign \$1950  = winner2[39:20] == winner6[39:20];
-  assign \$1951  = winner2[59:40] > winner6[59:40];
-  assign \$1952  = winner2[59:40] == winner6[59:40];
-  assign \$1953  = winner2[76:60] > winner6[76:60];
-  assign \$1954  = winner2[76:60] == winner6[76:60];
-  assign \$1955  = winner3[19:0] > winner7[19:0];
-  assign \$1956  = winner3[19:0] == winner7[19:0];
-  assign \$1957  = winner3[39:20] > winner7[39:20];
-  assign \$1958  = winner3[39:20] == winner7[39:20];
-  assign \$1959  = winner3[59:40] > winner7[59:40];
-  assign \$1960  = winner3[59:40] == winner7[59:40];
-  assign \$1961  = winner3[76:60] > winner7[76:60];
-  assign \$1962  = winner3[76:60] == winner7[76:60];
-  assign \$1963  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$1964  = merge0_gt0_1 | \$1963 ;
-  assign \$1965  = merge0_eq0_2 & \$1964 ;
-  assign \$1966  = merge0_gt0_2 | \$1965 ;
-  assign \$1967  = merge0_eq0_3 & \$1966 ;
-  assign \$1968  = merge0_gt0_3 | \$1967 ;
-  assign \$1969  = \$1968  ? merge0_in4 : merge0_in0;
-  assign \$1970  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$1971  = merge0_gt1_1 | \$1970 ;
-  assign \$1972  = merge0_eq1_2 & \$1971 ;
-  assign \$1973  = merge0_gt1_2 | \$1972 ;
-  assign \$1974  = merge0_eq1_3 & \$1973 ;
-  assign \$1975  = merge0_gt1_3 | \$1974 ;
-  assign \$1976  = \$1975  ? merge0_in5 : merge0_in1;
-  assign \$1977  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$1978  = merge0_gt2_1 | \$1977 ;
-  assign \$1979  = merge0_eq2_2 & \$1978 ;
-  assign \$1980  = merge0_gt2_2 | \$1979 ;
-  assign \$1981  = merge0_eq2_3 & \$1980 ;
-  assign \$1982  = merge0_gt2_3 | \$1981 ;
-  assign \$1983  = \$1982  ? merge0_in6 : merge0_in2;
-  assign \$1984  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$1985  = merge0_gt3_1 | \$1984 ;
-  assign \$1986  = merge0_eq3_2 & \$1985 ;
-  assign \$1987  = merge0_gt3_2 | \$1986 ;
-  assign \$1988  = merge0_eq3_3 & \$1987 ;
-  assign \$1989  = merge0_gt3_3 | \$1988 ;
-  assign \$1990  = \$1989  ? merge0_in7 : merge0_in3;
-  assign \$1991  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$1992  = merge0_gt0_1 | \$1991 ;
-  assign \$1993  = merge0_eq0_2 & \$1992 ;
-  assign \$1994  = merge0_gt0_2 | \$1993 ;
-  assign \$1995  = merge0_eq0_3 & \$1994 ;
-  assign \$1996  = merge0_gt0_3 | \$1995 ;
-  assign \$1997  = \$1996  ? merge0_in0 : merge0_in4;
-  assign \$1998  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$1999  = merge0_gt1_1 | \$1998 ;
-  assign \$2000  = merge0_eq1_2 & \$1999 ;
-  assign \$2001  = merge0_gt1_2 | \$2000 ;
-  assign \$2002  = merge0_eq1_3 & \$2001 ;
-  assign \$2003  = merge0_gt1_3 | \$2002 ;
-  assign \$2004  = \$2003  ? merge0_in1 : merge0_in5;
-  assign \$2005  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2006  = merge0_gt2_1 | \$2005 ;
-  assign \$2007  = merge0_eq2_2 & \$2006 ;
-  assign \$2008  = merge0_gt2_2 | \$2007 ;
-  assign \$2009  = merge0_eq2_3 & \$2008 ;
-  assign \$2010  = merge0_gt2_3 | \$2009 ;
-  assign \$2011  = \$2010  ? merge0_in2 : merge0_in6;
-  assign \$2012  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2013  = merge0_gt3_1 | \$2012 ;
-  assign \$2014  = merge0_eq3_2 & \$2013 ;
-  assign \$2015  = merge0_gt3_2 | \$2014 ;
-  assign \$2016  = merge0_eq3_3 & \$2015 ;
-  assign \$2017  = merge0_gt3_3 | \$2016 ;
-  assign \$2018  = \$2017  ? merge0_in3 : merge0_in7;
-  assign \$2019  = merge0_lane0[19:0] > merge0_lane2[19:0];
-  assign \$2020  = merge0_lane0[19:0] == merge0_lane2[19:0];
-  assign \$2021  = merge0_lane0[39:20] > merge0_lane2[39:20];
-  assign \$2022  = merge0_lane0[39:20] == merge0_lane2[39:20];
-  assign \$2023  = merge0_lane0[59:40] > merge0_lane2[59:40];
-  assign \$2024  = merge0_lane0[59:40] == merge0_lane2[59:40];
-  assign \$2025  = merge0_lane0[76:60] > merge0_lane2[76:60];
-  assign \$2026  = merge0_lane0[76:60] == merge0_lane2[76:60];
-  assign \$2027  = merge0_lane1[19:0] > merge0_lane3[19:0];
-  assign \$2028  = merge0_lane1[19:0] == merge0_lane3[19:0];
-  assign \$2029  = merge0_lane1[39:20] > merge0_lane3[39:20];
-  assign \$2030  = merge0_lane1[39:20] == merge0_lane3[39:20];
-  assign \$2031  = merge0_lane1[59:40] > merge0_lane3[59:40];
-  assign \$2032  = merge0_lane1[59:40] == merge0_lane3[59:40];
-  assign \$2033  = merge0_lane1[76:60] > merge0_lane3[76:60];
-  assign \$2034  = merge0_lane1[76:60] == merge0_lane3[76:60];
-  assign \$2035  = merge0_lane4[19:0] > merge0_lane6[19:0];
-  assign \$2036  = merge0_lane4[19:0] == merge0_lane6[19:0];
-  assign \$2037  = merge0_lane4[39:20] > merge0_lane6[39:20];
-  assign \$2038  = merge0_lane4[39:20] == merge0_lane6[39:20];
-  assign \$2039  = merge0_lane4[59:40] > merge0_lane6[59:40];
-  assign \$2040  = merge0_lane4[59:40] == merge0_lane6[59:40];
-  assign \$2041  = merge0_lane4[76:60] > merge0_lane6[76:60];
-  assign \$2042  = merge0_lane4[76:60] == merge0_lane6[76:60];
-  assign \$2043  = merge0_lane5[19:0] > merge0_lane7[19:0];
-  assign \$2044  = merge0_lane5[19:0] == merge0_lane7[19:0];
-  assign \$2045  = merge0_lane5[39:20] > merge0_lane7[39:20];
-  assign \$2046  = merge0_lane5[39:20] == merge0_lane7[39:20];
-  assign \$2047  = merge0_lane5[59:40] > merge0_lane7[59:40];
-  assign \$2048  = merge0_lane5[59:40] == merge0_lane7[59:40];
-  assign \$2049  = merge0_lane5[76:60] > merge0_lane7[76:60];
-  assign \$2050  = merge0_lane5[76:60] == merge0_lane7[76:60];
-  assign \$2051  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2052  = merge1_gt0_1 | \$2051 ;
-  assign \$2053  = merge1_eq0_2 & \$2052 ;
-  assign \$2054  = merge1_gt0_2 | \$2053 ;
-  assign \$2055  = merge1_eq0_3 & \$2054 ;
-  assign \$2056  = merge1_gt0_3 | \$2055 ;
-  assign \$2057  = \$2056  ? merge1_in2 : merge1_in0;
-  assign \$2058  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2059  = merge1_gt1_1 | \$2058 ;
-  assign \$2060  = merge1_eq1_2 & \$2059 ;
-  assign \$2061  = merge1_gt1_2 | \$2060 ;
-  assign \$2062  = merge1_eq1_3 & \$2061 ;
-  assign \$2063  = merge1_gt1_3 | \$2062 ;
-  assign \$2064  = \$2063  ? merge1_in3 : merge1_in1;
-  assign \$2065  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2066  = merge1_gt0_1 | \$2065 ;
-  assign \$2067  = merge1_eq0_2 & \$2066 ;
-  assign \$2068  = merge1_gt0_2 | \$2067 ;
-  assign \$2069  = merge1_eq0_3 & \$2068 ;
-  assign \$2070  = merge1_gt0_3 | \$2069 ;
-  assign \$2071  = \$2070  ? merge1_in0 : merge1_in2;
-  assign \$2072  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2073  = merge1_gt1_1 | \$2072 ;
-  assign \$2074  = merge1_eq1_2 & \$2073 ;
-  assign \$2075  = merge1_gt1_2 | \$2074 ;
-  assign \$2076  = merge1_eq1_3 & \$2075 ;
-  assign \$2077  = merge1_gt1_3 | \$2076 ;
-  assign \$2078  = \$2077  ? merge1_in1 : merge1_in3;
-  assign \$2079  = merge1_eq4_1 & merge1_gt4_0;
-  assign \$2080  = merge1_gt4_1 | \$2079 ;
-  assign \$2081  = merge1_eq4_2 & \$2080 ;
-  assign \$2082  = merge1_gt4_2 | \$2081 ;
-  assign \$2083  = merge1_eq4_3 & \$2082 ;
-  assign \$2084  = merge1_gt4_3 | \$2083 ;
-  assign \$2085  = \$2084  ? merge1_in6 : merge1_in4;
-  assign \$2086  = merge1_eq5_1 & merge1_gt5_0;
-  assign \$2087  = merge1_gt5_1 | \$2086 ;
-  assign \$2088  = merge1_eq5_2 & \$2087 ;
-  assign \$2089  = merge1_gt5_2 | \$2088 ;
-  assign \$2090  = merge1_eq5_3 & \$2089 ;
-  assign \$2091  = merge1_gt5_3 | \$2090 ;
-  assign \$2092  = \$2091  ? merge1_in7 : merge1_in5;
-  assign \$2093  = merge1_eq4_1 & merge1_gt4_0;
-  assign \$2094  = merge1_gt4_1 | \$2093 ;
-  assign \$2095  = merge1_eq4_2 & \$2094 ;
-  assign \$2096  = merge1_gt4_2 | \$2095 ;
-  assign \$2097  = merge1_eq4_3 & \$2096 ;
-  assign \$2098  = merge1_gt4_3 | \$2097 ;
-  assign \$2099  = \$2098  ? merge1_in4 : merge1_in6;
-  assign \$2100  = merge1_eq5_1 & merge1_gt5_0;
-  assign \$2101  = merge1_gt5_1 | \$2100 ;
-  assign \$2102  = merge1_eq5_2 & \$2101 ;
-  assign \$2103  = merge1_gt5_2 | \$2102 ;
-  assign \$2104  = merge1_eq5_3 & \$2103 ;
-  assign \$2105  = merge1_gt5_3 | \$2104 ;
-  assign \$2106  = \$2105  ? merge1_in5 : merge1_in7;
-  assign \$2107  = merge1_lane0[19:0] > merge1_lane1[19:0];
-  assign \$2108  = merge1_lane0[19:0] == merge1_lane1[19:0];
-  assign \$2109  = merge1_lane0[39:20] > merge1_lane1[39:20];
-  assign \$2110  = merge1_lane0[39:20] == merge1_lane1[39:20];
-  assign \$2111  = merge1_lane0[59:40] > merge1_lane1[59:40];
-  assign \$2112  = merge1_lane0[59:40] == merge1_lane1[59:40];
-  assign \$2113  = merge1_lane0[76:60] > merge1_lane1[76:60];
-  assign \$2114  = merge1_lane0[76:60] == merge1_lane1[76:60];
-  assign \$2115  = merge1_lane2[19:0] > merge1_lane3[19:0];
-  assign \$2116  = merge1_lane2[19:0] == merge1_lane3[19:0];
-  assign \$2117  = merge1_lane2[39:20] > merge1_lane3[39:20];
-  assign \$2118  = merge1_lane2[39:20] == merge1_lane3[39:20];
-  assign \$2119  = merge1_lane2[59:40] > merge1_lane3[59:40];
-  assign \$2120  = merge1_lane2[59:40] == merge1_lane3[59:40];
-  assign \$2121  = merge1_lane2[76:60] > merge1_lane3[76:60];
-  assign \$2122  = merge1_lane2[76:60] == merge1_lane3[76:60];
-  assign \$2123  = merge1_lane4[19:0] > merge1_lane5[19:0];
-  assign \$2124  = merge1_lane4[19:0] == merge1_lane5[19:0];
-  assign \$2125  = merge1_lane4[39:20] > merge1_lane5[39:20];
-  assign \$2126  = merge1_lane4[39:20] == merge1_lane5[39:20];
-  assign \$2127  = merge1_lane4[59:40] > merge1_lane5[59:40];
-  assign \$2128  = merge1_lane4[59:40] == merge1_lane5[59:40];
-  assign \$2129  = merge1_lane4[76:60] > merge1_lane5[76:60];
-  assign \$2130  = merge1_lane4[76:60] == merge1_lane5[76:60];
-  assign \$2131  = merge1_lane6[19:0] > merge1_lane7[19:0];
-  assign \$2132  = merge1_lane6[19:0] == merge1_lane7[19:0];
-  assign \$2133  = merge1_lane6[39:20] > merge1_lane7[39:20];
-  assign \$2134  = merge1_lane6[39:20] == merge1_lane7[39:20];
-  assign \$2135  = merge1_lane6[59:40] > merge1_lane7[59:40];
-  assign \$2136  = merge1_lane6[59:40] == merge1_lane7[59:40];
-  assign \$2137  = merge1_lane6[76:60] > merge1_lane7[76:60];
-  assign \$2138  = merge1_lane6[76:60] == merge1_lane7[76:60];
-  assign \$2139  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2140  = merge2_gt0_1 | \$2139 ;
-  assign \$2141  = merge2_eq0_2 & \$2140 ;
-  assign \$2142  = merge2_gt0_2 | \$2141 ;
-  assign \$2143  = merge2_eq0_3 & \$2142 ;
-  assign \$2144  = merge2_gt0_3 | \$2143 ;
-  assign \$2145  = \$2144  ? merge2_in1 : merge2_in0;
-  assign \$2146  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2147  = merge2_gt0_1 | \$2146 ;
-  assign \$2148  = merge2_eq0_2 & \$2147 ;
-  assign \$2149  = merge2_gt0_2 | \$2148 ;
-  assign \$2150  = merge2_eq0_3 & \$2149 ;
-  assign \$2151  = merge2_gt0_3 | \$2150 ;
-  assign \$2152  = \$2151  ? merge2_in0 : merge2_in1;
-  assign \$2153  = merge2_eq2_1 & merge2_gt2_0;
-  assign \$2154  = merge2_gt2_1 | \$2153 ;
-  assign \$2155  = merge2_eq2_2 & \$2154 ;
-  assign \$2156  = merge2_gt2_2 | \$2155 ;
-  assign \$2157  = merge2_eq2_3 & \$2156 ;
-  assign \$2158  = merge2_gt2_3 | \$2157 ;
-  assign \$2159  = \$2158  ? merge2_in3 : merge2_in2;
-  assign \$2160  = merge2_eq2_1 & merge2_gt2_0;
-  assign \$2161  = merge2_gt2_1 | \$2160 ;
-  assign \$2162  = merge2_eq2_2 & \$2161 ;
-  assign \$2163  = merge2_gt2_2 | \$2162 ;
-  assign \$2164  = merge2_eq2_3 & \$2163 ;
-  assign \$2165  = merge2_gt2_3 | \$2164 ;
-  assign \$2166  = \$2165  ? merge2_in2 : merge2_in3;
-  assign \$2167  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2168  = merge2_gt4_1 | \$2167 ;
-  assign \$2169  = merge2_eq4_2 & \$2168 ;
-  assign \$2170  = merge2_gt4_2 | \$2169 ;
-  assign \$2171  = merge2_eq4_3 & \$2170 ;
-  assign \$2172  = merge2_gt4_3 | \$2171 ;
-  assign \$2173  = \$2172  ? merge2_in5 : merge2_in4;
-  assign \$2174  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2175  = merge2_gt4_1 | \$2174 ;
-  assign \$2176  = merge2_eq4_2 & \$2175 ;
-  assign \$2177  = merge2_gt4_2 | \$2176 ;
-  assign \$2178  = merge2_eq4_3 & \$2177 ;
-  assign \$2179  = merge2_gt4_3 | \$2178 ;
-  assign \$2180  = \$2179  ? merge2_in4 : merge2_in5;
-  assign \$2181  = merge2_eq6_1 & merge2_gt6_0;
-  assign \$2182  = merge2_gt6_1 | \$2181 ;
-  assign \$2183  = merge2_eq6_2 & \$2182 ;
-  assign \$2184  = merge2_gt6_2 | \$2183 ;
-  assign \$2185  = merge2_eq6_3 & \$2184 ;
-  assign \$2186  = merge2_gt6_3 | \$2185 ;
-  assign \$2187  = \$2186  ? merge2_in7 : merge2_in6;
-  assign \$2188  = merge2_eq6_1 & merge2_gt6_0;
-  assign \$2189  = merge2_gt6_1 | \$2188 ;
-  assign \$2190  = merge2_eq6_2 & \$2189 ;
-  assign \$2191  = merge2_gt6_2 | \$2190 ;
-  assign \$2192  = merge2_eq6_3 & \$2191 ;
-  assign \$2193  = merge2_gt6_3 | \$2192 ;
-  assign \$2194  = \$2193  ? merge2_in6 : merge2_in7;
-  always @(posedge clk)
-    stage0_valid <= \$2195 ;
-  always @(posedge clk)
-    stage1_valid <= \$2196 ;
-  always @(posedge clk)
-    stage2_valid <= \$2197 ;
-  always @(posedge clk)
-    stage3_valid <= \$2198 ;
-  always @(posedge clk)
-    stage4_valid <= \$2199 ;
-  always @(posedge clk)
-    stage5_valid <= \$2200 ;
-  always @(posedge clk)
-    merged__valid <= \$2201 ;
-  always @(posedge clk)
-    a_ahead <= \$2202 ;
-  always @(posedge clk)
-    b_ahead <= \$2203 ;
-  always @(posedge clk)
-    \$signal$130  <= \$2204 ;
-  always @(posedge clk)
-    cnt_next <= \$2205 ;
-  always @(posedge clk)
-    \$signal  <= \$2206 ;
-  always @(posedge clk)
-    a0_e0 <= \$2207 ;
-  always @(posedge clk)
-    a0_e1 <= \$2208 ;
-  always @(posedge clk)
-    a0_e2 <= \$2209 ;
-  always @(posedge clk)
-    a0_g0 <= \$2210 ;
-  always @(posedge clk)
-    a0_g1 <= \$2211 ;
-  always @(posedge clk)
-    a0_g2 <= \$2212 ;
-  always @(posedge clk)
-    a0_v0 <= \$2213 ;
-  always @(posedge clk)
-    a0_v1 <= \$2214 ;
-  always @(posedge clk)
-    a0_v2 <= \$2215 ;
-  always @(posedge clk)
-    a0_v3 <= \$2216 ;
-  always @(posedge clk)
-    a0_e3 <= \$2217 ;
-  always @(posedge clk)
-    a0_g3 <= \$2218 ;
-  always @(posedge clk)
-    b7_e0 <= \$2219 ;
-  always @(posedge clk)
-    b7_e1 <= \$2220 ;
-  always @(posedge clk)
-    b7_e2 <= \$2221 ;
-  always @(posedge clk)
-    b7_g0 <= \$2222 ;
-  always @(posedge clk)
-    b7_g1 <= \$2223 ;
-  always @(posedge clk)
-    b7_g2 <= \$2224 ;
-  always @(posedge clk)
-    b7_v0 <= \$2225 ;
-  always @(posedge clk)
-    b7_v1 <= \$2226 ;
-  always @(posedge clk)
-    b7_v2 <= \$2227 ;
-  always @(posedge clk)
-    b7_v3 <= \$2228 ;
-  always @(posedge clk)
-    b7_e3 <= \$2229 ;
-  always @(posedge clk)
-    b7_g3 <= \$2230 ;
-  always @(posedge clk)
-    a_wins0 <= \$2231 ;
-  always @(posedge clk)
-    a1_e0 <= \$2232 ;
-  always @(posedge clk)
-    a1_e1 <= \$2233 ;
-  always @(posedge clk)
-    a1_e2 <= \$2234 ;
-  always @(posedge clk)
-    a1_g0 <= \$2235 ;
-  always @(posedge clk)
-    a1_g1 <= \$2236 ;
-  always @(posedge clk)
-    a1_g2 <= \$2237 ;
-  always @(posedge clk)
-    a1_v0 <= \$2238 ;
-  always @(posedge clk)
-    a1_v1 <= \$2239 ;
-  always @(posedge clk)
-    a1_v2 <= \$2240 ;
-  always @(posedge clk)
-    a1_v3 <= \$2241 ;
-  always @(posedge clk)
-    a1_e3 <= \$2242 ;
-  always @(posedge clk)
-    a1_g3 <= \$2243 ;
+  assign \$1898  = a5_e1 <= b2_e1;
+  assign \$1899  = a5_e1 <= b2_e0;
+  assign \$1900  = \$1897  ? \$1898  : \$1899 ;
+  assign \$1901  = ~ b2_v0;
+  assign \$1902  = ~ a_wins5;
+  assign \$1903  = \$signal$94  & \$1902 ;
+  assign \$1904  = \$1903  & b2_vis;
+  assign \$1905  = \$1901  | \$1904 ;
+  assign \$1906  = a5_e0 <= b2_e1;
+  assign \$1907  = a5_e0 <= b2_e0;
+  assign \$1908  = \$1905  ? \$1906  : \$1907 ;
+  assign \$1909  = \$1892  ? \$1900  : \$1908 ;
+  assign \$1910  = \$1888  | \$1909 ;
+  assign \$1911  = ~ b2_v0;
+  assign \$1912  = ~ a_wins5;
+  assign \$1913  = \$signal$94  & \$1912 ;
+  assign \$1914  = \$1913  & b2_vis;
+  assign \$1915  = \$1911  | \$1914 ;
+  assign \$1916  = \$signal  ^ \$signal$127 ;
+  assign \$1917  = b2_g1 == \$1916 ;
+  assign \$1918  = b2_v1 & \$1917 ;
+  assign \$1919  = \$signal  ^ \$signal$127 ;
+  assign \$1920  = b2_g0 == \$1919 ;
+  assign \$1921  = b2_v0 & \$1920 ;
+  assign \$1922  = \$1915  ? \$1918  : \$1921 ;
+  assign \$1923  = ~ \$1922 ;
+  assign \$1924  = \$1875  ? \$1910  : \$1923 ;
+  assign \$1925  = ~ a6_v0;
+  assign \$1926  = \$signal$94  & a_wins6;
+  assign \$1927  = \$1926  & a6_vis;
+  assign \$1928  = \$1925  | \$1927 ;
+  assign \$1929  = ~ a6_v0;
+  assign \$1930  = \$signal$94  & a_wins6;
+  assign \$1931  = \$1930  & a6_vis;
+  assign \$1932  = \$1929  | \$1931 ;
+  assign \$1933  = \$1932  ? a6_v1 : a6_v0;
+  assign \$1934  = ~ a6_v0;
+  assign \$1935  = \$signal$94  & a_wins6;
+  assign \$1936  = \$1935  & a6_vis;
+  assign \$1937  = \$1934  | \$1936 ;
+  assign \$1938  = \$1937  ? a6_v2 : a6_v1;
+  assign \$1939  = ~ a6_v0;
+  assign \$1940  = \$signal$94  & a_wins6;
+  assign \$1941  = \$1940  & a6_vis;
+  assign \$1942  = \$1939  | \$1941 ;
+  assign \$1943  = \$1942  ? a6_v3 : a6_v2;
+  assign \$1944  = ~ a6_v0;
+  assign \$1945  = \$signal$94  & a_wins6;
+  assign \$1946  = \$1945  & a6_vis;
+  assign \$1947  = \$1944  | \$1946 ;
+  assign \$1948  = ~ \$1947 ;
+  assign \$1949  = a6_v3 & \$1948 ;
+  assign \$1950  = a_accept & a__payload[614];
+  assign \$1951  = ~ a6_v0;
+  assign \$1952  = \$signal$94  & a_wins6;
+  assign \$1953  = \$1952  & a6_vis;
+  assign \$1954  = \$1951  | \$1953 ;
+  assign \$1955  = \$1954  ? a6_v2 : a6_v1;
+  assign \$1956  = ~ \$1955 ;
+  assign \$1957  = \$1950  & \$1956 ;
+  assign \$1959  = | a_ahead;
+  assign \$1960  = \$signal  ^ \$1959 ;
+  assign \$1961  = a_accept & a__payload[614];
+  assign \$1962  = ~ a6_v0;
+  assign \$1963  = \$signal$94  & a_wins6;
+  assign \$1964  = \$1963  & a6_vis;
+  assign \$1965  = \$1962  | \$1964 ;
+  assign \$1966  = \$1965  ? a6_v3 : a6_v2;
+  assign \$1967  = ~ \$1966 ;
+  assign \$1968  = \$1961  & \$1967 ;
+  assign \$1969  = ~ a6_v0;
+  assign \$1970  = \$signal$94  & a_wins6;
+  assign \$1971  = \$1970  & a6_vis;
+  assign \$1972  = \$1969  | \$1971 ;
+  assign \$1973  = \$1972  ? a6_v2 : a6_v1;
+  assign \$1974  = \$1968  & \$1973 ;
+  assign \$1975  = | a_ahead;
+  assign \$1976  = \$signal  ^ \$1975 ;
+  assign \$1977  = a_accept & a__payload[614];
+  assign \$1978  = ~ a6_v0;
+  assign \$1979  = \$signal$94  & a_wins6;
+  assign \$1980  = \$1979  & a6_vis;
+  assign \$1981  = \$1978  | \$1980 ;
+  assign \$1982  = ~ \$1981 ;
+  assign \$1983  = a6_v3 & \$1982 ;
+  assign \$1984  = ~ \$1983 ;
+  assign \$1985  = \$1977  & \$1984 ;
+  assign \$1986  = ~ a6_v0;
+  assign \$1987  = \$signal$94  & a_wins6;
+  assign \$1988  = \$1987  & a6_vis;
+  assign \$1989  = \$1986  | \$1988 ;
+  assign \$1990  = \$1989  ? a6_v3 : a6_v2;
+  assign \$1991  = \$1985  & \$1990 ;
+  assign \$1992  = | a_ahead;
+  assign \$1993  = \$signal  ^ \$1992 ;
+  assign \$1994  = ~ b1_v0;
+  assign \$1995  = ~ a_wins6;
+  assign \$1996  = \$signal$94  & \$1995 ;
+  assign \$1997  = \$1996  & b1_vis;
+  assign \$1998  = \$1994  | \$1997 ;
+  assign \$1999  = ~ b1_v0;
+  assign \$2000  = ~ a_wins6;
+  assign \$2001  = \$signal$94  & \$2000 ;
+  assign \$2002  = \$2001  & b1_vis;
+  assign \$2003  = \$1999  | \$2002 ;
+  assign \$2004  = \$2003  ? b1_v1 : b1_v0;
+  assign \$2005  = ~ b1_v0;
+  assign \$2006  = ~ a_wins6;
+  assign \$2007  = \$signal$94  & \$2006 ;
+  assign \$2008  = \$2007  & b1_vis;
+  assign \$2009  = \$2005  | \$2008 ;
+  assign \$2010  = \$2009  ? b1_v2 : b1_v1;
+  assign \$2011  = ~ b1_v0;
+  assign \$2012  = ~ a_wins6;
+  assign \$2013  = \$signal$94  & \$2012 ;
+  assign \$2014  = \$2013  & b1_vis;
+  assign \$2015  = \$2011  | \$2014 ;
+  assign \$2016  = \$2015  ? b1_v3 : b1_v2;
+  assign \$2017  = ~ b1_v0;
+  assign \$2018  = ~ a_wins6;
+  assign \$2019  = \$signal$94  & \$2018 ;
+  assign \$2020  = \$2019  & b1_vis;
+  assign \$2021  = \$2017  | \$2020 ;
+  assign \$2022  = ~ \$2021 ;
+  assign \$2023  = b1_v3 & \$2022 ;
+  assign \$2024  = b_accept & b__payload[609];
+  assign \$2025  = ~ b1_v0;
+  assign \$2026  = ~ a_wins6;
+  assign \$2027  = \$signal$94  & \$2026 ;
+  assign \$2028  = \$2027  & b1_vis;
+  assign \$2029  = \$2025  | \$2028 ;
+  assign \$2030  = \$2029  ? b1_v2 : b1_v1;
+  assign \$2031  = ~ \$2030 ;
+  assign \$2032  = \$2024  & \$2031 ;
+  assign \$2034  = | b_ahead;
+  assign \$2035  = \$signal  ^ \$2034 ;
+  assign \$2036  = b_accept & b__payload[609];
+  assign \$2037  = ~ b1_v0;
+  assign \$2038  = ~ a_wins6;
+  assign \$2039  = \$signal$94  & \$2038 ;
+  assign \$2040  = \$2039  & b1_vis;
+  assign \$2041  = \$2037  | \$2040 ;
+  assign \$2042  = \$2041  ? b1_v3 : b1_v2;
+  assign \$2043  = ~ \$2042 ;
+  assign \$2044  = \$2036  & \$2043 ;
+  assign \$2045  = ~ b1_v0;
+  assign \$2046  = ~ a_wins6;
+  assign \$2047  = \$signal$94  & \$2046 ;
+  assign \$2048  = \$2047  & b1_vis;
+  assign \$2049  = \$2045  | \$2048 ;
+  assign \$2050  = \$2049  ? b1_v2 : b1_v1;
+  assign \$2051  = \$2044  & \$2050 ;
+  assign \$2052  = | b_ahead;
+  assign \$2053  = \$signal  ^ \$2052 ;
+  assign \$2054  = b_accept & b__payload[609];
+  assign \$2055  = ~ b1_v0;
+  assign \$2056  = ~ a_wins6;
+  assign \$2057  = \$signal$94  & \$2056 ;
+  assign \$2058  = \$2057  & b1_vis;
+  assign \$2059  = \$2055  | \$2058 ;
+  assign \$2060  = ~ \$2059 ;
+  assign \$2061  = b1_v3 & \$2060 ;
+  assign \$2062  = ~ \$2061 ;
+  assign \$2063  = \$2054  & \$2062 ;
+  assign \$2064  = ~ b1_v0;
+  assign \$2065  = ~ a_wins6;
+  assign \$2066  = \$signal$94  & \$2065 ;
+  assign \$2067  = \$2066  & b1_vis;
+  assign \$2068  = \$2064  | \$2067 ;
+  assign \$2069  = \$2068  ? b1_v3 : b1_v2;
+  assign \$2070  = \$2063  & \$2069 ;
+  assign \$2071  = | b_ahead;
+  assign \$2072  = \$signal  ^ \$2071 ;
+  assign \$2073  = ~ a6_v0;
+  assign \$2074  = \$signal$94  & a_wins6;
+  assign \$2075  = \$2074  & a6_vis;
+  assign \$2076  = \$2073  | \$2075 ;
+  assign \$2077  = \$signal  ^ \$signal$127 ;
+  assign \$2078  = a6_g1 == \$2077 ;
+  assign \$2079  = a6_v1 & \$2078 ;
+  assign \$2080  = \$signal  ^ \$signal$127 ;
+  assign \$2081  = a6_g0 == \$2080 ;
+  assign \$2082  = a6_v0 & \$2081 ;
+  assign \$2083  = \$2076  ? \$2079  : \$2082 ;
+  assign \$2084  = ~ b1_v0;
+  assign \$2085  = ~ a_wins6;
+  assign \$2086  = \$signal$94  & \$2085 ;
+  assign \$2087  = \$2086  & b1_vis;
+  assign \$2088  = \$2084  | \$2087 ;
+  assign \$2089  = \$signal  ^ \$signal$127 ;
+  assign \$2090  = b1_g1 == \$2089 ;
+  assign \$2091  = b1_v1 & \$2090 ;
+  assign \$2092  = \$signal  ^ \$signal$127 ;
+  assign \$2093  = b1_g0 == \$2092 ;
+  assign \$2094  = b1_v0 & \$2093 ;
+  assign \$2095  = \$2088  ? \$2091  : \$2094 ;
+  assign \$2096  = ~ \$2095 ;
+  assign \$2097  = ~ a6_v0;
+  assign \$2098  = \$signal$94  & a_wins6;
+  assign \$2099  = \$2098  & a6_vis;
+  assign \$2100  = \$2097  | \$2099 ;
+  assign \$2101  = ~ b1_v0;
+  assign \$2102  = ~ a_wins6;
+  assign \$2103  = \$signal$94  & \$2102 ;
+  assign \$2104  = \$2103  & b1_vis;
+  assign \$2105  = \$2101  | \$2104 ;
+  assign \$2106  = a6_e1 <= b1_e1;
+  assign \$2107  = a6_e1 <= b1_e0;
+  assign \$2108  = \$2105  ? \$2106  : \$2107 ;
+  assign \$2109  = ~ b1_v0;
+  assign \$2110  = ~ a_wins6;
+  assign \$2111  = \$signal$94  & \$2110 ;
+  assign \$2112  = \$2111  & b1_vis;
+  assign \$2113  = \$2109  | \$2112 ;
+  assign \$2114  = a6_e0 <= b1_e1;
+  assign \$2115  = a6_e0 <= b1_e0;
+  assign \$2116  = \$2113  ? \$2114  : \$2115 ;
+  assign \$2117  = \$2100  ? \$2108  : \$2116 ;
+  assign \$2118  = \$2096  | \$2117 ;
+  assign \$2119  = ~ b1_v0;
+  assign \$2120  = ~ a_wins6;
+  assign \$2121  = \$signal$94  & \$2120 ;
+  assign \$2122  = \$2121  & b1_vis;
+  assign \$2123  = \$2119  | \$2122 ;
+  assign \$2124  = \$signal  ^ \$signal$127 ;
+  assign \$2125  = b1_g1 == \$2124 ;
+  assign \$2126  = b1_v1 & \$2125 ;
+  assign \$2127  = \$signal  ^ \$signal$127 ;
+  assign \$2128  = b1_g0 == \$2127 ;
+  assign \$2129  = b1_v0 & \$2128 ;
+  assign \$2130  = \$2123  ? \$2126  : \$2129 ;
+  assign \$2131  = ~ \$2130 ;
+  assign \$2132  = \$2083  ? \$2118  : \$2131 ;
+  assign \$2133  = ~ a7_v0;
+  assign \$2134  = \$signal$94  & a_wins7;
+  assign \$2135  = \$2134  & a7_vis;
+  assign \$2136  = \$2133  | \$2135 ;
+  assign \$2137  = ~ a7_v0;
+  assign \$2138  = \$signal$94  & a_wins7;
+  assign \$2139  = \$2138  & a7_vis;
+  assign \$2140  = \$2137  | \$2139 ;
+  assign \$2141  = \$2140  ? a7_v1 : a7_v0;
+  assign \$2142  = ~ a7_v0;
+  assign \$2143  = \$signal$94  & a_wins7;
+  assign \$2144  = \$2143  & a7_vis;
+  assign \$2145  = \$2142  | \$2144 ;
+  assign \$2146  = \$2145  ? a7_v2 : a7_v1;
+  assign \$2147  = ~ a7_v0;
+  assign \$2148  = \$signal$94  & a_wins7;
+  assign \$2149  = \$2148  & a7_vis;
+  assign \$2150  = \$2147  | \$2149 ;
+  assign \$2151  = \$2150  ? a7_v3 : a7_v2;
+  assign \$2152  = ~ a7_v0;
+  assign \$2153  = \$signal$94  & a_wins7;
+  assign \$2154  = \$2153  & a7_vis;
+  assign \$2155  = \$2152  | \$2154 ;
+  assign \$2156  = ~ \$2155 ;
+  assign \$2157  = a7_v3 & \$2156 ;
+  assign \$2158  = a_accept & a__payload[615];
+  assign \$2159  = ~ a7_v0;
+  assign \$2160  = \$signal$94  & a_wins7;
+  assign \$2161  = \$2160  & a7_vis;
+  assign \$2162  = \$2159  | \$2161 ;
+  assign \$2163  = \$2162  ? a7_v2 : a7_v1;
+  assign \$2164  = ~ \$2163 ;
+  assign \$2165  = \$2158  & \$2164 ;
+  assign \$2167  = | a_ahead;
+  assign \$2168  = \$signal  ^ \$2167 ;
+  assign \$2169  = a_accept & a__payload[615];
+  assign \$2170  = ~ a7_v0;
+  assign \$2171  = \$signal$94  & a_wins7;
+  assign \$2172  = \$2171  & a7_vis;
+  assign \$2173  = \$2170  | \$2172 ;
+  assign \$2174  = \$2173  ? a7_v3 : a7_v2;
+  assign \$2175  = ~ \$2174 ;
+  assign \$2176  = \$2169  & \$2175 ;
+  assign \$2177  = ~ a7_v0;
+  assign \$2178  = \$signal$94  & a_wins7;
+  assign \$2179  = \$2178  & a7_vis;
+  assign \$2180  = \$2177  | \$2179 ;
+  assign \$2181  = \$2180  ? a7_v2 : a7_v1;
+  assign \$2182  = \$2176  & \$2181 ;
+  assign \$2183  = | a_ahead;
+  assign \$2184  = \$signal  ^ \$2183 ;
+  assign \$2185  = a_accept & a__payload[615];
+  assign \$2186  = ~ a7_v0;
+  assign \$2187  = \$signal$94  & a_wins7;
+  assign \$2188  = \$2187  & a7_vis;
+  assign \$2189  = \$2186  | \$2188 ;
+  assign \$2190  = ~ \$2189 ;
+  assign \$2191  = a7_v3 & \$2190 ;
+  assign \$2192  = ~ \$2191 ;
+  assign \$2193  = \$2185  & \$2192 ;
+  assign \$2194  = ~ a7_v0;
+  assign \$2195  = \$signal$94  & a_wins7;
+  assign \$2196  = \$2195  & a7_vis;
+  assign \$2197  = \$2194  | \$2196 ;
+  assign \$2198  = \$2197  ? a7_v3 : a7_v2;
+  assign \$2199  = \$2193  & \$2198 ;
+  assign \$2200  = | a_ahead;
+  assign \$2201  = \$signal  ^ \$2200 ;
+  assign \$2202  = ~ b0_v0;
+  assign \$2203  = ~ a_wins7;
+  assign \$2204  = \$signal$94  & \$2203 ;
+  assign \$2205  = \$2204  & b0_vis;
+  assign \$2206  = \$2202  | \$2205 ;
+  assign \$2207  = ~ b0_v0;
+  assign \$2208  = ~ a_wins7;
+  assign \$2209  = \$signal$94  & \$2208 ;
+  assign \$2210  = \$2209  & b0_vis;
+  assign \$2211  = \$2207  | \$2210 ;
+  assign \$2212  = \$2211  ? b0_v1 : b0_v0;
+  assign \$2213  = ~ b0_v0;
+  assign \$2214  = ~ a_wins7;
+  assign \$2215  = \$signal$94  & \$2214 ;
+  assign \$2216  = \$2215  & b0_vis;
+  assign \$2217  = \$2213  | \$2216 ;
+  assign \$2218  = \$2217  ? b0_v2 : b0_v1;
+  assign \$2219  = ~ b0_v0;
+  assign \$2220  = ~ a_wins7;
+  assign \$2221  = \$signal$94  & \$2220 ;
+  assign \$2222  = \$2221  & b0_vis;
+  assign \$2223  = \$2219  | \$2222 ;
+  assign \$2224  = \$2223  ? b0_v3 : b0_v2;
+  assign \$2225  = ~ b0_v0;
+  assign \$2226  = ~ a_wins7;
+  assign \$2227  = \$signal$94  & \$2226 ;
+  assign \$2228  = \$2227  & b0_vis;
+  assign \$2229  = \$2225  | \$2228 ;
+  assign \$2230  = ~ \$2229 ;
+  assign \$2231  = b0_v3 & \$2230 ;
+  assign \$2232  = b_accept & b__payload[608];
+  assign \$2233  = ~ b0_v0;
+  assign \$2234  = ~ a_wins7;
+  assign \$2235  = \$signal$94  & \$2234 ;
+  assign \$2236  = \$2235  & b0_vis;
+  assign \$2237  = \$2233  | \$2236 ;
+  assign \$2238  = \$2237  ? b0_v2 : b0_v1;
+  assign \$2239  = ~ \$2238 ;
+  assign \$2240  = \$2232  & \$2239 ;
+  assign \$2242  = | b_ahead;
+  assign \$2243  = \$signal  ^ \$2242 ;
+  assign \$2244  = b_accept & b__payload[608];
+  assign \$2245  = ~ b0_v0;
+  assign \$2246  = ~ a_wins7;
+  assign \$2247  = \$signal$94  & \$2246 ;
+  assign \$2248  = \$2247  & b0_vis;
+  assign \$2249  = \$2245  | \$2248 ;
+  assign \$2250  = \$2249  ? b0_v3 : b0_v2;
+  assign \$2251  = ~ \$2250 ;
+  assign \$2252  = \$2244  & \$2251 ;
+  assign \$2253  = ~ b0_v0;
+  assign \$2254  = ~ a_wins7;
+  assign \$2255  = \$signal$94  & \$2254 ;
+  assign \$2256  = \$2255  & b0_vis;
+  assign \$2257  = \$2253  | \$2256 ;
+  assign \$2258  = \$2257  ? b0_v2 : b0_v1;
+  assign \$2259  = \$2252  & \$2258 ;
+  assign \$2260  = | b_ahead;
+  assign \$2261  = \$signal  ^ \$2260 ;
+  assign \$2262  = b_accept & b__payload[608];
+  assign \$2263  = ~ b0_v0;
+  assign \$2264  = ~ a_wins7;
+  assign \$2265  = \$signal$94  & \$2264 ;
+  assign \$2266  = \$2265  & b0_vis;
+  assign \$2267  = \$2263  | \$2266 ;
+  assign \$2268  = ~ \$2267 ;
+  assign \$2269  = b0_v3 & \$2268 ;
+  assign \$2270  = ~ \$2269 ;
+  assign \$2271  = \$2262  & \$2270 ;
+  assign \$2272  = ~ b0_v0;
+  assign \$2273  = ~ a_wins7;
+  assign \$2274  = \$signal$94  & \$2273 ;
+  assign \$2275  = \$2274  & b0_vis;
+  assign \$2276  = \$2272  | \$2275 ;
+  assign \$2277  = \$2276  ? b0_v3 : b0_v2;
+  assign \$2278  = \$2271  & \$2277 ;
+  assign \$2279  = | b_ahead;
+  assign \$2280  = \$signal  ^ \$2279 ;
+  assign \$2281  = ~ a7_v0;
+  assign \$2282  = \$signal$94  & a_wins7;
+  assign \$2283  = \$2282  & a7_vis;
+  assign \$2284  = \$2281  | \$2283 ;
+  assign \$2285  = \$signal  ^ \$signal$127 ;
+  assign \$2286  = a7_g1 == \$2285 ;
+  assign \$2287  = a7_v1 & \$2286 ;
+  assign \$2288  = \$signal  ^ \$signal$127 ;
+  assign \$2289  = a7_g0 == \$2288 ;
+  assign \$2290  = a7_v0 & \$2289 ;
+  assign \$2291  = \$2284  ? \$2287  : \$2290 ;
+  assign \$2292  = ~ b0_v0;
+  assign \$2293  = ~ a_wins7;
+  assign \$2294  = \$signal$94  & \$2293 ;
+  assign \$2295  = \$2294  & b0_vis;
+  assign \$2296  = \$2292  | \$2295 ;
+  assign \$2297  = \$signal  ^ \$signal$127 ;
+  assign \$2298  = b0_g1 == \$2297 ;
+  assign \$2299  = b0_v1 & \$2298 ;
+  assign \$2300  = \$signal  ^ \$signal$127 ;
+  assign \$2301  = b0_g0 == \$2300 ;
+  assign \$2302  = b0_v0 & \$2301 ;
+  assign \$2303  = \$2296  ? \$2299  : \$2302 ;
+  assign \$2304  = ~ \$2303 ;
+  assign \$2305  = ~ a7_v0;
+  assign \$2306  = \$signal$94  & a_wins7;
+  assign \$2307  = \$2306  & a7_vis;
+  assign \$2308  = \$2305  | \$2307 ;
+  assign \$2309  = ~ b0_v0;
+  assign \$2310  = ~ a_wins7;
+  assign \$2311  = \$signal$94  & \$2310 ;
+  assign \$2312  = \$2311  & b0_vis;
+  assign \$2313  = \$2309  | \$2312 ;
+  assign \$2314  = a7_e1 <= b0_e1;
+  assign \$2315  = a7_e1 <= b0_e0;
+  assign \$2316  = \$2313  ? \$2314  : \$2315 ;
+  assign \$2317  = ~ b0_v0;
+  assign \$2318  = ~ a_wins7;
+  assign \$2319  = \$signal$94  & \$2318 ;
+  assign \$2320  = \$2319  & b0_vis;
+  assign \$2321  = \$2317  | \$2320 ;
+  assign \$2322  = a7_e0 <= b0_e1;
+  assign \$2323  = a7_e0 <= b0_e0;
+  assign \$2324  = \$2321  ? \$2322  : \$2323 ;
+  assign \$2325  = \$2308  ? \$2316  : \$2324 ;
+  assign \$2326  = \$2304  | \$2325 ;
+  assign \$2327  = ~ b0_v0;
+  assign \$2328  = ~ a_wins7;
+  assign \$2329  = \$signal$94  & \$2328 ;
+  assign \$2330  = \$2329  & b0_vis;
+  assign \$2331  = \$2327  | \$2330 ;
+  assign \$2332  = \$signal  ^ \$signal$127 ;
+  assign \$2333  = b0_g1 == \$2332 ;
+  assign \$2334  = b0_v1 & \$2333 ;
+  assign \$2335  = \$signal  ^ \$signal$127 ;
+  assign \$2336  = b0_g0 == \$2335 ;
+  assign \$2337  = b0_v0 & \$2336 ;
+  assign \$2338  = \$2331  ? \$2334  : \$2337 ;
+  assign \$2339  = ~ \$2338 ;
+  assign \$2340  = \$2291  ? \$2326  : \$2339 ;
+  assign \$2341  = ~ a0_vis;
+  assign \$2342  = ~ b7_vis;
+  assign \$2343  = a_wins0 ? { \$2341 , a0_e0 } : { \$2342 , b7_e0 };
+  assign \$2344  = ~ a1_vis;
+  assign \$2345  = ~ b6_vis;
+  assign \$2346  = a_wins1 ? { \$2344 , a1_e0 } : { \$2345 , b6_e0 };
+  assign \$2347  = ~ a2_vis;
+  assign \$2348  = ~ b5_vis;
+  assign \$2349  = a_wins2 ? { \$2347 , a2_e0 } : { \$2348 , b5_e0 };
+  assign \$2350  = ~ a3_vis;
+  assign \$2351  = ~ b4_vis;
+  assign \$2352  = a_wins3 ? { \$2350 , a3_e0 } : { \$2351 , b4_e0 };
+  assign \$2353  = ~ a4_vis;
+  assign \$2354  = ~ b3_vis;
+  assign \$2355  = a_wins4 ? { \$2353 , a4_e0 } : { \$2354 , b3_e0 };
+  assign \$2356  = ~ a5_vis;
+  assign \$2357  = ~ b2_vis;
+  assign \$2358  = a_wins5 ? { \$2356 , a5_e0 } : { \$2357 , b2_e0 };
+  assign \$2359  = ~ a6_vis;
+  assign \$2360  = ~ b1_vis;
+  assign \$2361  = a_wins6 ? { \$2359 , a6_e0 } : { \$2360 , b1_e0 };
+  assign \$2362  = ~ a7_vis;
+  assign \$2363  = ~ b0_vis;
+  assign \$2364  = a_wins7 ? { \$2362 , a7_e0 } : { \$2363 , b0_e0 };
+  assign \$2365  = winner0[19:0] > winner4[19:0];
+  assign \$2366  = winner0[19:0] == winner4[19:0];
+  assign \$2367  = winner0[39:20] > winner4[39:20];
+  assign \$2368  = winner0[39:20] == winner4[39:20];
+  assign \$2369  = winner0[59:40] > winner4[59:40];
+  assign \$2370  = winner0[59:40] == winner4[59:40];
+  assign \$2371  = winner0[76:60] > winner4[76:60];
+  assign \$2372  = winner0[76:60] == winner4[76:60];
+  assign \$2373  = winner1[19:0] > winner5[19:0];
+  assign \$2374  = winner1[19:0] == winner5[19:0];
+  assign \$2375  = winner1[39:20] > winner5[39:20];
+  assign \$2376  = winner1[39:20] == winner5[39:20];
+  assign \$2377  = winner1[59:40] > winner5[59:40];
+  assign \$2378  = winner1[59:40] == winner5[59:40];
+  assign \$2379  = winner1[76:60] > winner5[76:60];
+  assign \$2380  = winner1[76:60] == winner5[76:60];
+  assign \$2381  = winner2[19:0] > winner6[19:0];
+  assign \$2382  = winner2[19:0] == winner6[19:0];
+  assign \$2383  = winner2[39:20] > winner6[39:20];
+  assign \$2384  = winner2[39:20] == winner6[39:20];
+  assign \$2385  = winner2[59:40] > winner6[59:40];
+  assign \$2386  = winner2[59:40] == winner6[59:40];
+  assign \$2387  = winner2[76:60] > winner6[76:60];
+  assign \$2388  = winner2[76:60] == winner6[76:60];
+  assign \$2389  = winner3[19:0] > winner7[19:0];
+  assign \$2390  = winner3[19:0] == winner7[19:0];
+  assign \$2391  = winner3[39:20] > winner7[39:20];
+  assign \$2392  = winner3[39:20] == winner7[39:20];
+  assign \$2393  = winner3[59:40] > winner7[59:40];
+  assign \$2394  = winner3[59:40] == winner7[59:40];
+  assign \$2395  = winner3[76:60] > winner7[76:60];
+  assign \$2396  = winner3[76:60] == winner7[76:60];
+  assign \$2397  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2398  = merge0_gt0_1 | \$2397 ;
+  assign \$2399  = merge0_eq0_2 & \$2398 ;
+  assign \$2400  = merge0_gt0_2 | \$2399 ;
+  assign \$2401  = merge0_eq0_3 & \$2400 ;
+  assign \$2402  = merge0_gt0_3 | \$2401 ;
+  assign \$2403  = \$2402  ? merge0_in4 : merge0_in0;
+  assign \$2404  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2405  = merge0_gt1_1 | \$2404 ;
+  assign \$2406  = merge0_eq1_2 & \$2405 ;
+  assign \$2407  = merge0_gt1_2 | \$2406 ;
+  assign \$2408  = merge0_eq1_3 & \$2407 ;
+  assign \$2409  = merge0_gt1_3 | \$2408 ;
+  assign \$2410  = \$2409  ? merge0_in5 : merge0_in1;
+  assign \$2411  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2412  = merge0_gt2_1 | \$2411 ;
+  assign \$2413  = merge0_eq2_2 & \$2412 ;
+  assign \$2414  = merge0_gt2_2 | \$2413 ;
+  assign \$2415  = merge0_eq2_3 & \$2414 ;
+  assign \$2416  = merge0_gt2_3 | \$2415 ;
+  assign \$2417  = \$2416  ? merge0_in6 : merge0_in2;
+  assign \$2418  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2419  = merge0_gt3_1 | \$2418 ;
+  assign \$2420  = merge0_eq3_2 & \$2419 ;
+  assign \$2421  = merge0_gt3_2 | \$2420 ;
+  assign \$2422  = merge0_eq3_3 & \$2421 ;
+  assign \$2423  = merge0_gt3_3 | \$2422 ;
+  assign \$2424  = \$2423  ? merge0_in7 : merge0_in3;
+  assign \$2425  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2426  = merge0_gt0_1 | \$2425 ;
+  assign \$2427  = merge0_eq0_2 & \$2426 ;
+  assign \$2428  = merge0_gt0_2 | \$2427 ;
+  assign \$2429  = merge0_eq0_3 & \$2428 ;
+  assign \$2430  = merge0_gt0_3 | \$2429 ;
+  assign \$2431  = \$2430  ? merge0_in0 : merge0_in4;
+  assign \$2432  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2433  = merge0_gt1_1 | \$2432 ;
+  assign \$2434  = merge0_eq1_2 & \$2433 ;
+  assign \$2435  = merge0_gt1_2 | \$2434 ;
+  assign \$2436  = merge0_eq1_3 & \$2435 ;
+  assign \$2437  = merge0_gt1_3 | \$2436 ;
+  assign \$2438  = \$2437  ? merge0_in1 : merge0_in5;
+  assign \$2439  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2440  = merge0_gt2_1 | \$2439 ;
+  assign \$2441  = merge0_eq2_2 & \$2440 ;
+  assign \$2442  = merge0_gt2_2 | \$2441 ;
+  assign \$2443  = merge0_eq2_3 & \$2442 ;
+  assign \$2444  = merge0_gt2_3 | \$2443 ;
+  assign \$2445  = \$2444  ? merge0_in2 : merge0_in6;
+  assign \$2446  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2447  = merge0_gt3_1 | \$2446 ;
+  assign \$2448  = merge0_eq3_2 & \$2447 ;
+  assign \$2449  = merge0_gt3_2 | \$2448 ;
+  assign \$2450  = merge0_eq3_3 & \$2449 ;
+  assign \$2451  = merge0_gt3_3 | \$2450 ;
+  assign \$2452  = \$2451  ? merge0_in3 : merge0_in7;
+  assign \$2453  = merge0_lane0[19:0] > merge0_lane2[19:0];
+  assign \$2454  = merge0_lane0[19:0] == merge0_lane2[19:0];
+  assign \$2455  = merge0_lane0[39:20] > merge0_lane2[39:20];
+  assign \$2456  = merge0_lane0[39:20] == merge0_lane2[39:20];
+  assign \$2457  = merge0_lane0[59:40] > merge0_lane2[59:40];
+  assign \$2458  = merge0_lane0[59:40] == merge0_lane2[59:40];
+  assign \$2459  = merge0_lane0[76:60] > merge0_lane2[76:60];
+  assign \$2460  = merge0_lane0[76:60] == merge0_lane2[76:60];
+  assign \$2461  = merge0_lane1[19:0] > merge0_lane3[19:0];
+  assign \$2462  = merge0_lane1[19:0] == merge0_lane3[19:0];
+  assign \$2463  = merge0_lane1[39:20] > merge0_lane3[39:20];
+  assign \$2464  = merge0_lane1[39:20] == merge0_lane3[39:20];
+  assign \$2465  = merge0_lane1[59:40] > merge0_lane3[59:40];
+  assign \$2466  = merge0_lane1[59:40] == merge0_lane3[59:40];
+  assign \$2467  = merge0_lane1[76:60] > merge0_lane3[76:60];
+  assign \$2468  = merge0_lane1[76:60] == merge0_lane3[76:60];
+  assign \$2469  = merge0_lane4[19:0] > merge0_lane6[19:0];
+  assign \$2470  = merge0_lane4[19:0] == merge0_lane6[19:0];
+  assign \$2471  = merge0_lane4[39:20] > merge0_lane6[39:20];
+  assign \$2472  = merge0_lane4[39:20] == merge0_lane6[39:20];
+  assign \$2473  = merge0_lane4[59:40] > merge0_lane6[59:40];
+  assign \$2474  = merge0_lane4[59:40] == merge0_lane6[59:40];
+  assign \$2475  = merge0_lane4[76:60] > merge0_lane6[76:60];
+  assign \$2476  = merge0_lane4[76:60] == merge0_lane6[76:60];
+  assign \$2477  = merge0_lane5[19:0] > merge0_lane7[19:0];
+  assign \$2478  = merge0_lane5[19:0] == merge0_lane7[19:0];
+  assign \$2479  = merge0_lane5[39:20] > merge0_lane7[39:20];
+  assign \$2480  = merge0_lane5[39:20] == merge0_lane7[39:20];
+  assign \$2481  = merge0_lane5[59:40] > merge0_lane7[59:40];
+  assign \$2482  = merge0_lane5[59:40] == merge0_lane7[59:40];
+  assign \$2483  = merge0_lane5[76:60] > merge0_lane7[76:60];
+  assign \$2484  = merge0_lane5[76:60] == merge0_lane7[76:60];
+  assign \$2485  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2486  = merge1_gt0_1 | \$2485 ;
+  assign \$2487  = merge1_eq0_2 & \$2486 ;
+  assign \$2488  = merge1_gt0_2 | \$2487 ;
+  assign \$2489  = merge1_eq0_3 & \$2488 ;
+  assign \$2490  = merge1_gt0_3 | \$2489 ;
+  assign \$2491  = \$2490  ? merge1_in2 : merge1_in0;
+  assign \$2492  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2493  = merge1_gt1_1 | \$2492 ;
+  assign \$2494  = merge1_eq1_2 & \$2493 ;
+  assign \$2495  = merge1_gt1_2 | \$2494 ;
+  assign \$2496  = merge1_eq1_3 & \$2495 ;
+  assign \$2497  = merge1_gt1_3 | \$2496 ;
+  assign \$2498  = \$2497  ? merge1_in3 : merge1_in1;
+  assign \$2499  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2500  = merge1_gt0_1 | \$2499 ;
+  assign \$2501  = merge1_eq0_2 & \$2500 ;
+  assign \$2502  = merge1_gt0_2 | \$2501 ;
+  assign \$2503  = merge1_eq0_3 & \$2502 ;
+  assign \$2504  = merge1_gt0_3 | \$2503 ;
+  assign \$2505  = \$2504  ? merge1_in0 : merge1_in2;
+  assign \$2506  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2507  = merge1_gt1_1 | \$2506 ;
+  assign \$2508  = merge1_eq1_2 & \$2507 ;
+  assign \$2509  = merge1_gt1_2 | \$2508 ;
+  assign \$2510  = merge1_eq1_3 & \$2509 ;
+  assign \$2511  = merge1_gt1_3 | \$2510 ;
+  assign \$2512  = \$2511  ? merge1_in1 : merge1_in3;
+  assign \$2513  = merge1_eq4_1 & merge1_gt4_0;
+  assign \$2514  = merge1_gt4_1 | \$2513 ;
+  assign \$2515  = merge1_eq4_2 & \$2514 ;
+  assign \$2516  = merge1_gt4_2 | \$2515 ;
+  assign \$2517  = merge1_eq4_3 & \$2516 ;
+  assign \$2518  = merge1_gt4_3 | \$2517 ;
+  assign \$2519  = \$2518  ? merge1_in6 : merge1_in4;
+  assign \$2520  = merge1_eq5_1 & merge1_gt5_0;
+  assign \$2521  = merge1_gt5_1 | \$2520 ;
+  assign \$2522  = merge1_eq5_2 & \$2521 ;
+  assign \$2523  = merge1_gt5_2 | \$2522 ;
+  assign \$2524  = merge1_eq5_3 & \$2523 ;
+  assign \$2525  = merge1_gt5_3 | \$2524 ;
+  assign \$2526  = \$2525  ? merge1_in7 : merge1_in5;
+  assign \$2527  = merge1_eq4_1 & merge1_gt4_0;
+  assign \$2528  = merge1_gt4_1 | \$2527 ;
+  assign \$2529  = merge1_eq4_2 & \$2528 ;
+  assign \$2530  = merge1_gt4_2 | \$2529 ;
+  assign \$2531  = merge1_eq4_3 & \$2530 ;
+  assign \$2532  = merge1_gt4_3 | \$2531 ;
+  assign \$2533  = \$2532  ? merge1_in4 : merge1_in6;
+  assign \$2534  = merge1_eq5_1 & merge1_gt5_0;
+  assign \$2535  = merge1_gt5_1 | \$2534 ;
+  assign \$2536  = merge1_eq5_2 & \$2535 ;
+  assign \$2537  = merge1_gt5_2 | \$2536 ;
+  assign \$2538  = merge1_eq5_3 & \$2537 ;
+  assign \$2539  = merge1_gt5_3 | \$2538 ;
+  assign \$2540  = \$2539  ? merge1_in5 : merge1_in7;
+  assign \$2541  = merge1_lane0[19:0] > merge1_lane1[19:0];
+  assign \$2542  = merge1_lane0[19:0] == merge1_lane1[19:0];
+  assign \$2543  = merge1_lane0[39:20] > merge1_lane1[39:20];
+  assign \$2544  = merge1_lane0[39:20] == merge1_lane1[39:20];
+  assign \$2545  = merge1_lane0[59:40] > merge1_lane1[59:40];
+  assign \$2546  = merge1_lane0[59:40] == merge1_lane1[59:40];
+  assign \$2547  = merge1_lane0[76:60] > merge1_lane1[76:60];
+  assign \$2548  = merge1_lane0[76:60] == merge1_lane1[76:60];
+  assign \$2549  = merge1_lane2[19:0] > merge1_lane3[19:0];
+  assign \$2550  = merge1_lane2[19:0] == merge1_lane3[19:0];
+  assign \$2551  = merge1_lane2[39:20] > merge1_lane3[39:20];
+  assign \$2552  = merge1_lane2[39:20] == merge1_lane3[39:20];
+  assign \$2553  = merge1_lane2[59:40] > merge1_lane3[59:40];
+  assign \$2554  = merge1_lane2[59:40] == merge1_lane3[59:40];
+  assign \$2555  = merge1_lane2[76:60] > merge1_lane3[76:60];
+  assign \$2556  = merge1_lane2[76:60] == merge1_lane3[76:60];
+  assign \$2557  = merge1_lane4[19:0] > merge1_lane5[19:0];
+  assign \$2558  = merge1_lane4[19:0] == merge1_lane5[19:0];
+  assign \$2559  = merge1_lane4[39:20] > merge1_lane5[39:20];
+  assign \$2560  = merge1_lane4[39:20] == merge1_lane5[39:20];
+  assign \$2561  = merge1_lane4[59:40] > merge1_lane5[59:40];
+  assign \$2562  = merge1_lane4[59:40] == merge1_lane5[59:40];
+  assign \$2563  = merge1_lane4[76:60] > merge1_lane5[76:60];
+  assign \$2564  = merge1_lane4[76:60] == merge1_lane5[76:60];
+  assign \$2565  = merge1_lane6[19:0] > merge1_lane7[19:0];
+  assign \$2566  = merge1_lane6[19:0] == merge1_lane7[19:0];
+  assign \$2567  = merge1_lane6[39:20] > merge1_lane7[39:20];
+  assign \$2568  = merge1_lane6[39:20] == merge1_lane7[39:20];
+  assign \$2569  = merge1_lane6[59:40] > merge1_lane7[59:40];
+  assign \$2570  = merge1_lane6[59:40] == merge1_lane7[59:40];
+  assign \$2571  = merge1_lane6[76:60] > merge1_lane7[76:60];
+  assign \$2572  = merge1_lane6[76:60] == merge1_lane7[76:60];
+  assign \$2573  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2574  = merge2_gt0_1 | \$2573 ;
+  assign \$2575  = merge2_eq0_2 & \$2574 ;
+  assign \$2576  = merge2_gt0_2 | \$2575 ;
+  assign \$2577  = merge2_eq0_3 & \$2576 ;
+  assign \$2578  = merge2_gt0_3 | \$2577 ;
+  assign \$2579  = \$2578  ? merge2_in1 : merge2_in0;
+  assign \$2580  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2581  = merge2_gt0_1 | \$2580 ;
+  assign \$2582  = merge2_eq0_2 & \$2581 ;
+  assign \$2583  = merge2_gt0_2 | \$2582 ;
+  assign \$2584  = merge2_eq0_3 & \$2583 ;
+  assign \$2585  = merge2_gt0_3 | \$2584 ;
+  assign \$2586  = \$2585  ? merge2_in0 : merge2_in1;
+  assign \$2587  = merge2_eq2_1 & merge2_gt2_0;
+  assign \$2588  = merge2_gt2_1 | \$2587 ;
+  assign \$2589  = merge2_eq2_2 & \$2588 ;
+  assign \$2590  = merge2_gt2_2 | \$2589 ;
+  assign \$2591  = merge2_eq2_3 & \$2590 ;
+  assign \$2592  = merge2_gt2_3 | \$2591 ;
+  assign \$2593  = \$2592  ? merge2_in3 : merge2_in2;
+  assign \$2594  = merge2_eq2_1 & merge2_gt2_0;
+  assign \$2595  = merge2_gt2_1 | \$2594 ;
+  assign \$2596  = merge2_eq2_2 & \$2595 ;
+  assign \$2597  = merge2_gt2_2 | \$2596 ;
+  assign \$2598  = merge2_eq2_3 & \$2597 ;
+  assign \$2599  = merge2_gt2_3 | \$2598 ;
+  assign \$2600  = \$2599  ? merge2_in2 : merge2_in3;
+  assign \$2601  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2602  = merge2_gt4_1 | \$2601 ;
+  assign \$2603  = merge2_eq4_2 & \$2602 ;
+  assign \$2604  = merge2_gt4_2 | \$2603 ;
+  assign \$2605  = merge2_eq4_3 & \$2604 ;
+  assign \$2606  = merge2_gt4_3 | \$2605 ;
+  assign \$2607  = \$2606  ? merge2_in5 : merge2_in4;
+  assign \$2608  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2609  = merge2_gt4_1 | \$2608 ;
+  assign \$2610  = merge2_eq4_2 & \$2609 ;
+  assign \$2611  = merge2_gt4_2 | \$2610 ;
+  assign \$2612  = merge2_eq4_3 & \$2611 ;
+  assign \$2613  = merge2_gt4_3 | \$2612 ;
+  assign \$2614  = \$2613  ? merge2_in4 : merge2_in5;
+  assign \$2615  = merge2_eq6_1 & merge2_gt6_0;
+  assign \$2616  = merge2_gt6_1 | \$2615 ;
+  assign \$2617  = merge2_eq6_2 & \$2616 ;
+  assign \$2618  = merge2_gt6_2 | \$2617 ;
+  assign \$2619  = merge2_eq6_3 & \$2618 ;
+  assign \$2620  = merge2_gt6_3 | \$2619 ;
+  assign \$2621  = \$2620  ? merge2_in7 : merge2_in6;
+  assign \$2622  = merge2_eq6_1 & merge2_gt6_0;
+  assign \$2623  = merge2_gt6_1 | \$2622 ;
+  assign \$2624  = merge2_eq6_2 & \$2623 ;
+  assign \$2625  = merge2_gt6_2 | \$2624 ;
+  assign \$2626  = merge2_eq6_3 & \$2625 ;
+  assign \$2627  = merge2_gt6_3 | \$2626 ;
+  assign \$2628  = \$2627  ? merge2_in6 : merge2_in7;
+  always @(posedge clk)
+    stage0_valid <= \$2629 ;
+  always @(posedge clk)
+    stage1_valid <= \$2630 ;
+  always @(posedge clk)
+    stage2_valid <= \$2631 ;
+  always @(posedge clk)
+    stage3_valid <= \$2632 ;
+  always @(posedge clk)
+    stage4_valid <= \$2633 ;
+  always @(posedge clk)
+    stage5_valid <= \$2634 ;
+  always @(posedge clk)
+    merged__valid <= \$2635 ;
+  always @(posedge clk)
+    a_ahead <= \$2636 ;
+  always @(posedge clk)
+    b_ahead <= \$2637 ;
+  always @(posedge clk)
+    \$signal  <= \$2638 ;
+  always @(posedge clk)
+    a0_e0 <= \$2639 ;
+  always @(posedge clk)
+    a0_e1 <= \$2640 ;
+  always @(posedge clk)
+    a0_e2 <= \$2641 ;
+  always @(posedge clk)
+    a0_g0 <= \$2642 ;
+  always @(posedge clk)
+    a0_g1 <= \$2643 ;
+  always @(posedge clk)
+    a0_g2 <= \$2644 ;
+  always @(posedge clk)
+    a0_v0 <= \$2645 ;
+  always @(posedge clk)
+    a0_v1 <= \$2646 ;
+  always @(posedge clk)
+    a0_v2 <= \$2647 ;
+  always @(posedge clk)
+    a0_v3 <= \$2648 ;
+  always @(posedge clk)
+    a0_e3 <= \$2649 ;
+  always @(posedge clk)
+    a0_g3 <= \$2650 ;
+  always @(posedge clk)
+    b7_e0 <= \$2651 ;
+  always @(posedge clk)
+    b7_e1 <= \$2652 ;
+  always @(posedge clk)
+    b7_e2 <= \$2653 ;
+  always @(posedge clk)
+    b7_g0 <= \$2654 ;
+  always @(posedge clk)
+    b7_g1 <= \$2655 ;
+  always @(posedge clk)
+    b7_g2 <= \$2656 ;
+  always @(posedge clk)
+    b7_v0 <= \$2657 ;
+  always @(posedge clk)
+    b7_v1 <= \$2658 ;
+  always @(posedge clk)
+    b7_v2 <= \$2659 ;
+  always @(posedge clk)
+    b7_v3 <= \$2660 ;
+  always @(posedge clk)
+    b7_e3 <= \$2661 ;
+  always @(posedge clk)
+    b7_g3 <= \$2662 ;
+  always @(posedge clk)
+    a_wins0 <= \$2663 ;
+  always @(posedge clk)
+    a1_e0 <= \$2664 ;
+  always @(posedge clk)
+    a1_e1 <= \$2665 ;
+  always @(posedge clk)
+    a1_e2 <= \$2666 ;
+  always @(posedge clk)
+    a1_g0 <= \$2667 ;
+  always @(posedge clk)
+    a1_g1 <= \$2668 ;
+  always @(posedge clk)
+    a1_g2 <= \$2669 ;
+  always @(posedge clk)
+    a1_v0 <= \$2670 ;
+  always @(posedge clk)
+    a1_v1 <= \$2671 ;
+  always @(posedge clk)
+    a1_v2 <= \$2672 ;
+  always @(posedge clk)
+    a1_v3 <= \$2673 ;
+  always @(posedge clk)
+    a1_e3 <= \$2674 ;
+  always @(posedge clk)
+    a1_g3 <= \$2675 ;
+  always @(posedge clk)
+    b6_e0 <= \$2676 ;
+  always @(posedge clk)
+    b6_e1 <= \$2677 ;
+  always @(posedge clk)
+    b6_e2 <= \$2678 ;
+  always @(posedge clk)
+    b6_g0 <= \$2679 ;
+  always @(posedge clk)
+    b6_g1 <= \$2680 ;
+  always @(posedge clk)
+    b6_g2 <= \$2681 ;
+  always @(posedge clk)
+    b6_v0 <= \$2682 ;
+  always @(posedge clk)
+    b6_v1 <= \$2683 ;
+  always @(posedge clk)
+    b6_v2 <= \$2684 ;
+  always @(posedge clk)
+    b6_v3 <= \$2685 ;
+  always @(posedge clk)
+    b6_e3 <= \$2686 ;
+  always @(posedge clk)
+    b6_g3 <= \$2687 ;
+  always @(posedge clk)
+    a_wins1 <= \$2688 ;
+  always @(posedge clk)
+    a2_e0 <= \$2689 ;
+  always @(posedge clk)
+    a2_e1 <= \$2690 ;
+  always @(posedge clk)
+    a2_e2 <= \$2691 ;
+  always @(posedge clk)
+    a2_g0 <= \$2692 ;
+  always @(posedge clk)
+    a2_g1 <= \$2693 ;
+  always @(posedge clk)
+    a2_g2 <= \$2694 ;
+  always @(posedge clk)
+    a2_v0 <= \$2695 ;
+  always @(posedge clk)
+    a2_v1 <= \$2696 ;
+  always @(posedge clk)
+    a2_v2 <= \$2697 ;
+  always @(posedge clk)
+    a2_v3 <= \$2698 ;
+  always @(posedge clk)
+    a2_e3 <= \$2699 ;
+  always @(posedge clk)
+    a2_g3 <= \$2700 ;
+  always @(posedge clk)
+    b5_e0 <= \$2701 ;
+  always @(posedge clk)
+    b5_e1 <= \$2702 ;
+  always @(posedge clk)
+    b5_e2 <= \$2703 ;
+  always @(posedge clk)
+    b5_g0 <= \$2704 ;
+  always @(posedge clk)
+    b5_g1 <= \$2705 ;
+  always @(posedge clk)
+    b5_g2 <= \$2706 ;
+  always @(posedge clk)
+    b5_v0 <= \$2707 ;
+  always @(posedge clk)
+    b5_v1 <= \$2708 ;
+  always @(posedge clk)
+    b5_v2 <= \$2709 ;
+  always @(posedge clk)
+    b5_v3 <= \$2710 ;
+  always @(posedge clk)
+    b5_e3 <= \$2711 ;
+  always @(posedge clk)
+    b5_g3 <= \$2712 ;
+  always @(posedge clk)
+    a_wins2 <= \$2713 ;
+  always @(posedge clk)
+    a3_e0 <= \$2714 ;
+  always @(posedge clk)
+    a3_e1 <= \$2715 ;
+  always @(posedge clk)
+    a3_e2 <= \$2716 ;
+  always @(posedge clk)
+    a3_g0 <= \$2717 ;
+  always @(posedge clk)
+    a3_g1 <= \$2718 ;
+  always @(posedge clk)
+    a3_g2 <= \$2719 ;
+  always @(posedge clk)
+    a3_v0 <= \$2720 ;
+  always @(posedge clk)
+    a3_v1 <= \$2721 ;
+  always @(posedge clk)
+    a3_v2 <= \$2722 ;
+  always @(posedge clk)
+    a3_v3 <= \$2723 ;
+  always @(posedge clk)
+    a3_e3 <= \$2724 ;
+  always @(posedge clk)
+    a3_g3 <= \$2725 ;
+  always @(posedge clk)
+    b4_e0 <= \$2726 ;
+  always @(posedge clk)
+    b4_e1 <= \$2727 ;
+  always @(posedge clk)
+    b4_e2 <= \$2728 ;
+  always @(posedge clk)
+    b4_g0 <= \$2729 ;
+  always @(posedge clk)
+    b4_g1 <= \$2730 ;
+  always @(posedge clk)
+    b4_g2 <= \$2731 ;
+  always @(posedge clk)
+    b4_v0 <= \$2732 ;
+  always @(posedge clk)
+    b4_v1 <= \$2733 ;
+  always @(posedge clk)
+    b4_v2 <= \$2734 ;
+  always @(posedge clk)
+    b4_v3 <= \$2735 ;
+  always @(posedge clk)
+    b4_e3 <= \$2736 ;
+  always @(posedge clk)
+    b4_g3 <= \$2737 ;
+  always @(posedge clk)
+    a_wins3 <= \$2738 ;
+  always @(posedge clk)
+    a4_e0 <= \$2739 ;
+  always @(posedge clk)
+    a4_e1 <= \$2740 ;
+  always @(posedge clk)
+    a4_e2 <= \$2741 ;
+  always @(posedge clk)
+    a4_g0 <= \$2742 ;
+  always @(posedge clk)
+    a4_g1 <= \$2743 ;
+  always @(posedge clk)
+    a4_g2 <= \$2744 ;
+  always @(posedge clk)
+    a4_v0 <= \$2745 ;
+  always @(posedge clk)
+    a4_v1 <= \$2746 ;
+  always @(posedge clk)
+    a4_v2 <= \$2747 ;
+  always @(posedge clk)
+    a4_v3 <= \$2748 ;
+  always @(posedge clk)
+    a4_e3 <= \$2749 ;
+  always @(posedge clk)
+    a4_g3 <= \$2750 ;
+  always @(posedge clk)
+    b3_e0 <= \$2751 ;
+  always @(posedge clk)
+    b3_e1 <= \$2752 ;
+  always @(posedge clk)
+    b3_e2 <= \$2753 ;
+  always @(posedge clk)
+    b3_g0 <= \$2754 ;
+  always @(posedge clk)
+    b3_g1 <= \$2755 ;
+  always @(posedge clk)
+    b3_g2 <= \$2756 ;
+  always @(posedge clk)
+    b3_v0 <= \$2757 ;
+  always @(posedge clk)
+    b3_v1 <= \$2758 ;
+  always @(posedge clk)
+    b3_v2 <= \$2759 ;
+  always @(posedge clk)
+    b3_v3 <= \$2760 ;
+  always @(posedge clk)
+    b3_e3 <= \$2761 ;
+  always @(posedge clk)
+    b3_g3 <= \$2762 ;
+  always @(posedge clk)
+    a_wins4 <= \$2763 ;
+  always @(posedge clk)
+    a5_e0 <= \$2764 ;
+  always @(posedge clk)
+    a5_e1 <= \$2765 ;
+  always @(posedge clk)
+    a5_e2 <= \$2766 ;
+  always @(posedge clk)
+    a5_g0 <= \$2767 ;
+  always @(posedge clk)
+    a5_g1 <= \$2768 ;
+  always @(posedge clk)
+    a5_g2 <= \$2769 ;
+  always @(posedge clk)
+    a5_v0 <= \$2770 ;
+  always @(posedge clk)
+    a5_v1 <= \$2771 ;
+  always @(posedge clk)
+    a5_v2 <= \$2772 ;
+  always @(posedge clk)
+    a5_v3 <= \$2773 ;
+  always @(posedge clk)
+    a5_e3 <= \$2774 ;
+  always @(posedge clk)
+    a5_g3 <= \$2775 ;
+  always @(posedge clk)
+    b2_e0 <= \$2776 ;
+  always @(posedge clk)
+    b2_e1 <= \$2777 ;
+  always @(posedge clk)
+    b2_e2 <= \$2778 ;
+  always @(posedge clk)
+    b2_g0 <= \$2779 ;
+  always @(posedge clk)
+    b2_g1 <= \$2780 ;
+  always @(posedge clk)
+    b2_g2 <= \$2781 ;
+  always @(posedge clk)
+    b2_v0 <= \$2782 ;
+  always @(posedge clk)
+    b2_v1 <= \$2783 ;
+  always @(posedge clk)
+    b2_v2 <= \$2784 ;
+  always @(posedge clk)
+    b2_v3 <= \$2785 ;
+  always @(posedge clk)
+    b2_e3 <= \$2786 ;
+  always @(posedge clk)
+    b2_g3 <= \$2787 ;
+  always @(posedge clk)
+    a_wins5 <= \$2788 ;
+  always @(posedge clk)
+    a6_e0 <= \$2789 ;
+  always @(posedge clk)
+    a6_e1 <= \$2790 ;
+  always @(posedge clk)
+    a6_e2 <= \$2791 ;
+  always @(posedge clk)
+    a6_g0 <= \$2792 ;
+  always @(posedge clk)
+    a6_g1 <= \$2793 ;
+  always @(posedge clk)
+    a6_g2 <= \$2794 ;
+  always @(posedge clk)
+    a6_v0 <= \$2795 ;
+  always @(posedge clk)
+    a6_v1 <= \$2796 ;
+  always @(posedge clk)
+    a6_v2 <= \$2797 ;
+  always @(posedge clk)
+    a6_v3 <= \$2798 ;
+  always @(posedge clk)
+    a6_e3 <= \$2799 ;
+  always @(posedge clk)
+    a6_g3 <= \$2800 ;
+  always @(posedge clk)
+    b1_e0 <= \$2801 ;
+  always @(posedge clk)
+    b1_e1 <= \$2802 ;
+  always @(posedge clk)
+    b1_e2 <= \$2803 ;
+  always @(posedge clk)
+    b1_g0 <= \$2804 ;
+  always @(posedge clk)
+    b1_g1 <= \$2805 ;
+  always @(posedge clk)
+    b1_g2 <= \$2806 ;
+  always @(posedge clk)
+    b1_v0 <= \$2807 ;
+  always @(posedge clk)
+    b1_v1 <= \$2808 ;
+  always @(posedge clk)
+    b1_v2 <= \$2809 ;
+  always @(posedge clk)
+    b1_v3 <= \$2810 ;
+  always @(posedge clk)
+    b1_e3 <= \$2811 ;
+  always @(posedge clk)
+    b1_g3 <= \$2812 ;
+  always @(posedge clk)
+    a_wins6 <= \$2813 ;
+  always @(posedge clk)
+    a7_e0 <= \$2814 ;
+  always @(posedge clk)
+    a7_e1 <= \$2815 ;
+  always @(posedge clk)
+    a7_e2 <= \$2816 ;
+  always @(posedge clk)
+    a7_g0 <= \$2817 ;
+  always @(posedge clk)
+    a7_g1 <= \$2818 ;
+  always @(posedge clk)
+    a7_g2 <= \$2819 ;
+  always @(posedge clk)
+    a7_v0 <= \$2820 ;
+  always @(posedge clk)
+    a7_v1 <= \$2821 ;
+  always @(posedge clk)
+    a7_v2 <= \$2822 ;
+  always @(posedge clk)
+    a7_v3 <= \$2823 ;
+  always @(posedge clk)
+    a7_e3 <= \$2824 ;
+  always @(posedge clk)
+    a7_g3 <= \$2825 ;
+  always @(posedge clk)
+    b0_e0 <= \$2826 ;
+  always @(posedge clk)
+    b0_e1 <= \$2827 ;
+  always @(posedge clk)
+    b0_e2 <= \$2828 ;
+  always @(posedge clk)
+    b0_g0 <= \$2829 ;
+  always @(posedge clk)
+    b0_g1 <= \$2830 ;
+  always @(posedge clk)
+    b0_g2 <= \$2831 ;
+  always @(posedge clk)
+    b0_v0 <= \$2832 ;
+  always @(posedge clk)
+    b0_v1 <= \$2833 ;
+  always @(posedge clk)
+    b0_v2 <= \$2834 ;
+  always @(posedge clk)
+    b0_v3 <= \$2835 ;
+  always @(posedge clk)
+    b0_e3 <= \$2836 ;
+  always @(posedge clk)
+    b0_g3 <= \$2837 ;
+  always @(posedge clk)
+    a_wins7 <= \$2838 ;
+  always @(posedge clk)
+    winner0 <= \$2839 ;
+  always @(posedge clk)
+    winner1 <= \$2840 ;
+  always @(posedge clk)
+    winner2 <= \$2841 ;
+  always @(posedge clk)
+    winner3 <= \$2842 ;
+  always @(posedge clk)
+    winner4 <= \$2843 ;
+  always @(posedge clk)
+    winner5 <= \$2844 ;
+  always @(posedge clk)
+    winner6 <= \$2845 ;
+  always @(posedge clk)
+    winner7 <= \$2846 ;
+  always @(posedge clk)
+    s0_last <= \$2847 ;
+  always @(posedge clk)
+    merge0_in0 <= \$2848 ;
+  always @(posedge clk)
+    merge0_in1 <= \$2849 ;
+  always @(posedge clk)
+    merge0_in2 <= \$2850 ;
+  always @(posedge clk)
+    merge0_in3 <= \$2851 ;
+  always @(posedge clk)
+    merge0_in4 <= \$2852 ;
+  always @(posedge clk)
+    merge0_in5 <= \$2853 ;
+  always @(posedge clk)
+    merge0_in6 <= \$2854 ;
+  always @(posedge clk)
+    merge0_in7 <= \$2855 ;
+  always @(posedge clk)
+    merge0_in_last <= \$2856 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$2857 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$2858 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$2859 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$2860 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$2861 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$2862 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$2863 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$2864 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$2865 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$2866 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$2867 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$2868 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$2869 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$2870 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$2871 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$2872 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$2873 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$2874 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$2875 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$2876 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$2877 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$2878 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$2879 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$2880 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$2881 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$2882 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$2883 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$2884 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$2885 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$2886 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$2887 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$2888 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$2889 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$2890 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$2891 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$2892 ;
   always @(posedge clk)
-    b6_e0 <= \$2244 ;
+    merge0_lane4 <= \$2893 ;
   always @(posedge clk)
-    b6_e1 <= \$2245 ;
+    merge0_lane5 <= \$2894 ;
   always @(posedge clk)
-    b6_e2 <= \$2246 ;
+    merge0_lane6 <= \$2895 ;
   always @(posedge clk)
-    b6_g0 <= \$2247 ;
+    merge0_lane7 <= \$2896 ;
   always @(posedge clk)
-    b6_g1 <= \$2248 ;
+    merge0_last <= \$2897 ;
   always @(posedge clk)
-    b6_g2 <= \$2249 ;
+    merge1_in0 <= \$2898 ;
   always @(posedge clk)
-    b6_v0 <= \$2250 ;
+    merge1_in1 <= \$2899 ;
   always @(posedge clk)
-    b6_v1 <= \$2251 ;
+    merge1_in2 <= \$2900 ;
   always @(posedge clk)
-    b6_v2 <= \$2252 ;
+    merge1_in3 <= \$2901 ;
   always @(posedge clk)
-    b6_v3 <= \$2253 ;
+    merge1_in4 <= \$2902 ;
   always @(posedge clk)
-    b6_e3 <= \$2254 ;
+    merge1_in5 <= \$2903 ;
   always @(posedge clk)
-    b6_g3 <= \$2255 ;
+    merge1_in6 <= \$2904 ;
   always @(posedge clk)
-    a_wins1 <= \$2256 ;
+    merge1_in7 <= \$2905 ;
   always @(posedge clk)
-    a2_e0 <= \$2257 ;
+    merge1_in_last <= \$2906 ;
   always @(posedge clk)
-    a2_e1 <= \$2258 ;
+    merge1_gt0_0 <= \$2907 ;
   always @(posedge clk)
-    a2_e2 <= \$2259 ;
+    merge1_eq0_0 <= \$2908 ;
   always @(posedge clk)
-    a2_g0 <= \$2260 ;
+    merge1_gt0_1 <= \$2909 ;
   always @(posedge clk)
-    a2_g1 <= \$2261 ;
+    merge1_eq0_1 <= \$2910 ;
   always @(posedge clk)
-    a2_g2 <= \$2262 ;
+    merge1_gt0_2 <= \$2911 ;
   always @(posedge clk)
-    a2_v0 <= \$2263 ;
+    merge1_eq0_2 <= \$2912 ;
   always @(posedge clk)
-    a2_v1 <= \$2264 ;
+    merge1_gt0_3 <= \$2913 ;
   always @(posedge clk)
-    a2_v2 <= \$2265 ;
+    merge1_eq0_3 <= \$2914 ;
   always @(posedge clk)
-    a2_v3 <= \$2266 ;
+    merge1_gt1_0 <= \$2915 ;
   always @(posedge clk)
-    a2_e3 <= \$2267 ;
+    merge1_eq1_0 <= \$2916 ;
   always @(posedge clk)
-    a2_g3 <= \$2268 ;
+    merge1_gt1_1 <= \$2917 ;
   always @(posedge clk)
-    b5_e0 <= \$2269 ;
+    merge1_eq1_1 <= \$2918 ;
   always @(posedge clk)
-    b5_e1 <= \$2270 ;
+    merge1_gt1_2 <= \$2919 ;
   always @(posedge clk)
-    b5_e2 <= \$2271 ;
+    merge1_eq1_2 <= \$2920 ;
   always @(posedge clk)
-    b5_g0 <= \$2272 ;
+    merge1_gt1_3 <= \$2921 ;
   always @(posedge clk)
-    b5_g1 <= \$2273 ;
+    merge1_eq1_3 <= \$2922 ;
   always @(posedge clk)
-    b5_g2 <= \$2274 ;
+    merge1_gt4_0 <= \$2923 ;
   always @(posedge clk)
-    b5_v0 <= \$2275 ;
+    merge1_eq4_0 <= \$2924 ;
   always @(posedge clk)
-    b5_v1 <= \$2276 ;
+    merge1_gt4_1 <= \$2925 ;
   always @(posedge clk)
-    b5_v2 <= \$2277 ;
+    merge1_eq4_1 <= \$2926 ;
   always @(posedge clk)
-    b5_v3 <= \$2278 ;
+    merge1_gt4_2 <= \$2927 ;
   always @(posedge clk)
-    b5_e3 <= \$2279 ;
+    merge1_eq4_2 <= \$2928 ;
   always @(posedge clk)
-    b5_g3 <= \$2280 ;
+    merge1_gt4_3 <= \$2929 ;
   always @(posedge clk)
-    a_wins2 <= \$2281 ;
+    merge1_eq4_3 <= \$2930 ;
   always @(posedge clk)
-    a3_e0 <= \$2282 ;
+    merge1_gt5_0 <= \$2931 ;
   always @(posedge clk)
-    a3_e1 <= \$2283 ;
+    merge1_eq5_0 <= \$2932 ;
   always @(posedge clk)
-    a3_e2 <= \$2284 ;
+    merge1_gt5_1 <= \$2933 ;
   always @(posedge clk)
-    a3_g0 <= \$2285 ;
+    merge1_eq5_1 <= \$2934 ;
   always @(posedge clk)
-    a3_g1 <= \$2286 ;
+    merge1_gt5_2 <= \$2935 ;
   always @(posedge clk)
-    a3_g2 <= \$2287 ;
+    merge1_eq5_2 <= \$2936 ;
   always @(posedge clk)
-    a3_v0 <= \$2288 ;
+    merge1_gt5_3 <= \$2937 ;
   always @(posedge clk)
-    a3_v1 <= \$2289 ;
+    merge1_eq5_3 <= \$2938 ;
   always @(posedge clk)
-    a3_v2 <= \$2290 ;
+    merge1_lane0 <= \$2939 ;
   always @(posedge clk)
-    a3_v3 <= \$2291 ;
+    merge1_lane1 <= \$2940 ;
   always @(posedge clk)
-    a3_e3 <= \$2292 ;
+    merge1_lane2 <= \$2941 ;
   always @(posedge clk)
-    a3_g3 <= \$2293 ;
+    merge1_lane3 <= \$2942 ;
   always @(posedge clk)
-    b4_e0 <= \$2294 ;
+    merge1_lane4 <= \$2943 ;
   always @(posedge clk)
-    b4_e1 <= \$2295 ;
+    merge1_lane5 <= \$2944 ;
   always @(posedge clk)
-    b4_e2 <= \$2296 ;
+    merge1_lane6 <= \$2945 ;
   always @(posedge clk)
-    b4_g0 <= \$2297 ;
+    merge1_lane7 <= \$2946 ;
   always @(posedge clk)
-    b4_g1 <= \$2298 ;
+    merge1_last <= \$2947 ;
   always @(posedge clk)
-    b4_g2 <= \$2299 ;
+    merge2_in0 <= \$2948 ;
   always @(posedge clk)
-    b4_v0 <= \$2300 ;
+    merge2_in1 <= \$2949 ;
   always @(posedge clk)
-    b4_v1 <= \$2301 ;
+    merge2_in2 <= \$2950 ;
   always @(posedge clk)
-    b4_v2 <= \$2302 ;
+    merge2_in3 <= \$2951 ;
   always @(posedge clk)
-    b4_v3 <= \$2303 ;
+    merge2_in4 <= \$2952 ;
   always @(posedge clk)
-    b4_e3 <= \$2304 ;
+    merge2_in5 <= \$2953 ;
   always @(posedge clk)
-    b4_g3 <= \$2305 ;
+    merge2_in6 <= \$2954 ;
   always @(posedge clk)
-    a_wins3 <= \$2306 ;
+    merge2_in7 <= \$2955 ;
   always @(posedge clk)
-    a4_e0 <= \$2307 ;
+    merge2_in_last <= \$2956 ;
   always @(posedge clk)
-    a4_e1 <= \$2308 ;
+    merge2_gt0_0 <= \$2957 ;
   always @(posedge clk)
-    a4_e2 <= \$2309 ;
+    merge2_eq0_0 <= \$2958 ;
   always @(posedge clk)
-    a4_g0 <= \$2310 ;
+    merge2_gt0_1 <= \$2959 ;
   always @(posedge clk)
-    a4_g1 <= \$2311 ;
+    merge2_eq0_1 <= \$2960 ;
   always @(posedge clk)
-    a4_g2 <= \$2312 ;
+    merge2_gt0_2 <= \$2961 ;
   always @(posedge clk)
-    a4_v0 <= \$2313 ;
+    merge2_eq0_2 <= \$2962 ;
   always @(posedge clk)
-    a4_v1 <= \$2314 ;
+    merge2_gt0_3 <= \$2963 ;
   always @(posedge clk)
-    a4_v2 <= \$2315 ;
+    merge2_eq0_3 <= \$2964 ;
   always @(posedge clk)
-    a4_v3 <= \$2316 ;
+    merge2_gt2_0 <= \$2965 ;
   always @(posedge clk)
-    a4_e3 <= \$2317 ;
+    merge2_eq2_0 <= \$2966 ;
   always @(posedge clk)
-    a4_g3 <= \$2318 ;
+    merge2_gt2_1 <= \$2967 ;
   always @(posedge clk)
-    b3_e0 <= \$2319 ;
+    merge2_eq2_1 <= \$2968 ;
   always @(posedge clk)
-    b3_e1 <= \$2320 ;
+    merge2_gt2_2 <= \$2969 ;
   always @(posedge clk)
-    b3_e2 <= \$2321 ;
+    merge2_eq2_2 <= \$2970 ;
   always @(posedge clk)
-    b3_g0 <= \$2322 ;
+    merge2_gt2_3 <= \$2971 ;
   always @(posedge clk)
-    b3_g1 <= \$2323 ;
+    merge2_eq2_3 <= \$2972 ;
   always @(posedge clk)
-    b3_g2 <= \$2324 ;
+    merge2_gt4_0 <= \$2973 ;
   always @(posedge clk)
-    b3_v0 <= \$2325 ;
+    merge2_eq4_0 <= \$2974 ;
   always @(posedge clk)
-    b3_v1 <= \$2326 ;
+    merge2_gt4_1 <= \$2975 ;
   always @(posedge clk)
-    b3_v2 <= \$2327 ;
+    merge2_eq4_1 <= \$2976 ;
   always @(posedge clk)
-    b3_v3 <= \$2328 ;
+    merge2_gt4_2 <= \$2977 ;
   always @(posedge clk)
-    b3_e3 <= \$2329 ;
+    merge2_eq4_2 <= \$2978 ;
   always @(posedge clk)
-    b3_g3 <= \$2330 ;
+    merge2_gt4_3 <= \$2979 ;
   always @(posedge clk)
-    a_wins4 <= \$2331 ;
+    merge2_eq4_3 <= \$2980 ;
   always @(posedge clk)
-    a5_e0 <= \$2332 ;
+    merge2_gt6_0 <= \$2981 ;
   always @(posedge clk)
-    a5_e1 <= \$2333 ;
+    merge2_eq6_0 <= \$2982 ;
   always @(posedge clk)
-    a5_e2 <= \$2334 ;
+    merge2_gt6_1 <= \$2983 ;
   always @(posedge clk)
-    a5_g0 <= \$2335 ;
+    merge2_eq6_1 <= \$2984 ;
   always @(posedge clk)
-    a5_g1 <= \$2336 ;
+    merge2_gt6_2 <= \$2985 ;
   always @(posedge clk)
-    a5_g2 <= \$2337 ;
+    merge2_eq6_2 <= \$2986 ;
   always @(posedge clk)
-    a5_v0 <= \$2338 ;
+    merge2_gt6_3 <= \$2987 ;
   always @(posedge clk)
-    a5_v1 <= \$2339 ;
+    merge2_eq6_3 <= \$2988 ;
   always @(posedge clk)
-    a5_v2 <= \$2340 ;
+    merge2_lane0 <= \$2989 ;
   always @(posedge clk)
-    a5_v3 <= \$2341 ;
+    merge2_lane1 <= \$2990 ;
   always @(posedge clk)
-    a5_e3 <= \$2342 ;
+    merge2_lane2 <= \$2991 ;
   always @(posedge clk)
-    a5_g3 <= \$2343 ;
+    merge2_lane3 <= \$2992 ;
   always @(posedge clk)
-    b2_e0 <= \$2344 ;
+    merge2_lane4 <= \$2993 ;
   always @(posedge clk)
-    b2_e1 <= \$2345 ;
+    merge2_lane5 <= \$2994 ;
   always @(posedge clk)
-    b2_e2 <= \$2346 ;
+    merge2_lane6 <= \$2995 ;
   always @(posedge clk)
-    b2_g0 <= \$2347 ;
+    merge2_lane7 <= \$2996 ;
   always @(posedge clk)
-    b2_g1 <= \$2348 ;
-  always @(posedge clk)
-    b2_g2 <= \$2349 ;
-  always @(posedge clk)
-    b2_v0 <= \$2350 ;
-  always @(posedge clk)
-    b2_v1 <= \$2351 ;
-  always @(posedge clk)
-    b2_v2 <= \$2352 ;
-  always @(posedge clk)
-    b2_v3 <= \$2353 ;
-  always @(posedge clk)
-    b2_e3 <= \$2354 ;
-  always @(posedge clk)
-    b2_g3 <= \$2355 ;
-  always @(posedge clk)
-    a_wins5 <= \$2356 ;
-  always @(posedge clk)
-    a6_e0 <= \$2357 ;
-  always @(posedge clk)
-    a6_e1 <= \$2358 ;
-  always @(posedge clk)
-    a6_e2 <= \$2359 ;
-  always @(posedge clk)
-    a6_g0 <= \$2360 ;
-  always @(posedge clk)
-    a6_g1 <= \$2361 ;
-  always @(posedge clk)
-    a6_g2 <= \$2362 ;
-  always @(posedge clk)
-    a6_v0 <= \$2363 ;
-  always @(posedge clk)
-    a6_v1 <= \$2364 ;
-  always @(posedge clk)
-    a6_v2 <= \$2365 ;
-  always @(posedge clk)
-    a6_v3 <= \$2366 ;
-  always @(posedge clk)
-    a6_e3 <= \$2367 ;
-  always @(posedge clk)
-    a6_g3 <= \$2368 ;
-  always @(posedge clk)
-    b1_e0 <= \$2369 ;
-  always @(posedge clk)
-    b1_e1 <= \$2370 ;
-  always @(posedge clk)
-    b1_e2 <= \$2371 ;
-  always @(posedge clk)
-    b1_g0 <= \$2372 ;
-  always @(posedge clk)
-    b1_g1 <= \$2373 ;
-  always @(posedge clk)
-    b1_g2 <= \$2374 ;
-  always @(posedge clk)
-    b1_v0 <= \$2375 ;
-  always @(posedge clk)
-    b1_v1 <= \$2376 ;
-  always @(posedge clk)
-    b1_v2 <= \$2377 ;
-  always @(posedge clk)
-    b1_v3 <= \$2378 ;
-  always @(posedge clk)
-    b1_e3 <= \$2379 ;
-  always @(posedge clk)
-    b1_g3 <= \$2380 ;
-  always @(posedge clk)
-    a_wins6 <= \$2381 ;
-  always @(posedge clk)
-    a7_e0 <= \$2382 ;
-  always @(posedge clk)
-    a7_e1 <= \$2383 ;
-  always @(posedge clk)
-    a7_e2 <= \$2384 ;
-  always @(posedge clk)
-    a7_g0 <= \$2385 ;
-  always @(posedge clk)
-    a7_g1 <= \$2386 ;
-  always @(posedge clk)
-    a7_g2 <= \$2387 ;
-  always @(posedge clk)
-    a7_v0 <= \$2388 ;
-  always @(posedge clk)
-    a7_v1 <= \$2389 ;
-  always @(posedge clk)
-    a7_v2 <= \$2390 ;
-  always @(posedge clk)
-    a7_v3 <= \$2391 ;
-  always @(posedge clk)
-    a7_e3 <= \$2392 ;
-  always @(posedge clk)
-    a7_g3 <= \$2393 ;
-  always @(posedge clk)
-    b0_e0 <= \$2394 ;
-  always @(posedge clk)
-    b0_e1 <= \$2395 ;
-  always @(posedge clk)
-    b0_e2 <= \$2396 ;
-  always @(posedge clk)
-    b0_g0 <= \$2397 ;
-  always @(posedge clk)
-    b0_g1 <= \$2398 ;
-  always @(posedge clk)
-    b0_g2 <= \$2399 ;
-  always @(posedge clk)
-    b0_v0 <= \$2400 ;
-  always @(posedge clk)
-    b0_v1 <= \$2401 ;
-  always @(posedge clk)
-    b0_v2 <= \$2402 ;
-  always @(posedge clk)
-    b0_v3 <= \$2403 ;
-  always @(posedge clk)
-    b0_e3 <= \$2404 ;
-  always @(posedge clk)
-    b0_g3 <= \$2405 ;
-  always @(posedge clk)
-    a_wins7 <= \$2406 ;
-  always @(posedge clk)
-    winner0 <= \$2407 ;
-  always @(posedge clk)
-    winner1 <= \$2408 ;
-  always @(posedge clk)
-    winner2 <= \$2409 ;
-  always @(posedge clk)
-    winner3 <= \$2410 ;
-  always @(posedge clk)
-    winner4 <= \$2411 ;
-  always @(posedge clk)
-    winner5 <= \$2412 ;
-  always @(posedge clk)
-    winner6 <= \$2413 ;
-  always @(posedge clk)
-    winner7 <= \$2414 ;
-  always @(posedge clk)
-    s0_last <= \$2415 ;
-  always @(posedge clk)
-    merge0_in0 <= \$2416 ;
-  always @(posedge clk)
-    merge0_in1 <= \$2417 ;
-  always @(posedge clk)
-    merge0_in2 <= \$2418 ;
-  always @(posedge clk)
-    merge0_in3 <= \$2419 ;
-  always @(posedge clk)
-    merge0_in4 <= \$2420 ;
-  always @(posedge clk)
-    merge0_in5 <= \$2421 ;
-  always @(posedge clk)
-    merge0_in6 <= \$2422 ;
-  always @(posedge clk)
-    merge0_in7 <= \$2423 ;
-  always @(posedge clk)
-    merge0_in_last <= \$2424 ;
-  always @(posedge clk)
-    merge0_gt0_0 <= \$2425 ;
-  always @(posedge clk)
-    merge0_eq0_0 <= \$2426 ;
-  always @(posedge clk)
-    merge0_gt0_1 <= \$2427 ;
-  always @(posedge clk)
-    merge0_eq0_1 <= \$2428 ;
-  always @(posedge clk)
-    merge0_gt0_2 <= \$2429 ;
-  always @(posedge clk)
-    merge0_eq0_2 <= \$2430 ;
-  always @(posedge clk)
-    merge0_gt0_3 <= \$2431 ;
-  always @(posedge clk)
-    merge0_eq0_3 <= \$2432 ;
-  always @(posedge clk)
-    merge0_gt1_0 <= \$2433 ;
-  always @(posedge clk)
-    merge0_eq1_0 <= \$2434 ;
-  always @(posedge clk)
-    merge0_gt1_1 <= \$2435 ;
-  always @(posedge clk)
-    merge0_eq1_1 <= \$2436 ;
-  always @(posedge clk)
-    merge0_gt1_2 <= \$2437 ;
-  always @(posedge clk)
-    merge0_eq1_2 <= \$2438 ;
-  always @(posedge clk)
-    merge0_gt1_3 <= \$2439 ;
-  always @(posedge clk)
-    merge0_eq1_3 <= \$2440 ;
-  always @(posedge clk)
-    merge0_gt2_0 <= \$2441 ;
-  always @(posedge clk)
-    merge0_eq2_0 <= \$2442 ;
-  always @(posedge clk)
-    merge0_gt2_1 <= \$2443 ;
-  always @(posedge clk)
-    merge0_eq2_1 <= \$2444 ;
-  always @(posedge clk)
-    merge0_gt2_2 <= \$2445 ;
-  always @(posedge clk)
-    merge0_eq2_2 <= \$2446 ;
-  always @(posedge clk)
-    merge0_gt2_3 <= \$2447 ;
-  always @(posedge clk)
-    merge0_eq2_3 <= \$2448 ;
-  always @(posedge clk)
-    merge0_gt3_0 <= \$2449 ;
-  always @(posedge clk)
-    merge0_eq3_0 <= \$2450 ;
-  always @(posedge clk)
-    merge0_gt3_1 <= \$2451 ;
-  always @(posedge clk)
-    merge0_eq3_1 <= \$2452 ;
-  always @(posedge clk)
-    merge0_gt3_2 <= \$2453 ;
-  always @(posedge clk)
-    merge0_eq3_2 <= \$2454 ;
-  always @(posedge clk)
-    merge0_gt3_3 <= \$2455 ;
-  always @(posedge clk)
-    merge0_eq3_3 <= \$2456 ;
-  always @(posedge clk)
-    merge0_lane0 <= \$2457 ;
-  always @(posedge clk)
-    merge0_lane1 <= \$2458 ;
-  always @(posedge clk)
-    merge0_lane2 <= \$2459 ;
-  always @(posedge clk)
-    merge0_lane3 <= \$2460 ;
-  always @(posedge clk)
-    merge0_lane4 <= \$2461 ;
-  always @(posedge clk)
-    merge0_lane5 <= \$2462 ;
-  always @(posedge clk)
-    merge0_lane6 <= \$2463 ;
-  always @(posedge clk)
-    merge0_lane7 <= \$2464 ;
-  always @(posedge clk)
-    merge0_last <= \$2465 ;
-  always @(posedge clk)
-    merge1_in0 <= \$2466 ;
-  always @(posedge clk)
-    merge1_in1 <= \$2467 ;
-  always @(posedge clk)
-    merge1_in2 <= \$2468 ;
-  always @(posedge clk)
-    merge1_in3 <= \$2469 ;
-  always @(posedge clk)
-    merge1_in4 <= \$2470 ;
-  always @(posedge clk)
-    merge1_in5 <= \$2471 ;
-  always @(posedge clk)
-    merge1_in6 <= \$2472 ;
-  always @(posedge clk)
-    merge1_in7 <= \$2473 ;
-  always @(posedge clk)
-    merge1_in_last <= \$2474 ;
-  always @(posedge clk)
-    merge1_gt0_0 <= \$2475 ;
-  always @(posedge clk)
-    merge1_eq0_0 <= \$2476 ;
-  always @(posedge clk)
-    merge1_gt0_1 <= \$2477 ;
-  always @(posedge clk)
-    merge1_eq0_1 <= \$2478 ;
-  always @(posedge clk)
-    merge1_gt0_2 <= \$2479 ;
-  always @(posedge clk)
-    merge1_eq0_2 <= \$2480 ;
-  always @(posedge clk)
-    merge1_gt0_3 <= \$2481 ;
-  always @(posedge clk)
-    merge1_eq0_3 <= \$2482 ;
-  always @(posedge clk)
-    merge1_gt1_0 <= \$2483 ;
-  always @(posedge clk)
-    merge1_eq1_0 <= \$2484 ;
-  always @(posedge clk)
-    merge1_gt1_1 <= \$2485 ;
-  always @(posedge clk)
-    merge1_eq1_1 <= \$2486 ;
-  always @(posedge clk)
-    merge1_gt1_2 <= \$2487 ;
-  always @(posedge clk)
-    merge1_eq1_2 <= \$2488 ;
-  always @(posedge clk)
-    merge1_gt1_3 <= \$2489 ;
-  always @(posedge clk)
-    merge1_eq1_3 <= \$2490 ;
-  always @(posedge clk)
-    merge1_gt4_0 <= \$2491 ;
-  always @(posedge clk)
-    merge1_eq4_0 <= \$2492 ;
-  always @(posedge clk)
-    merge1_gt4_1 <= \$2493 ;
-  always @(posedge clk)
-    merge1_eq4_1 <= \$2494 ;
-  always @(posedge clk)
-    merge1_gt4_2 <= \$2495 ;
-  always @(posedge clk)
-    merge1_eq4_2 <= \$2496 ;
-  always @(posedge clk)
-    merge1_gt4_3 <= \$2497 ;
-  always @(posedge clk)
-    merge1_eq4_3 <= \$2498 ;
-  always @(posedge clk)
-    merge1_gt5_0 <= \$2499 ;
-  always @(posedge clk)
-    merge1_eq5_0 <= \$2500 ;
-  always @(posedge clk)
-    merge1_gt5_1 <= \$2501 ;
-  always @(posedge clk)
-    merge1_eq5_1 <= \$2502 ;
-  always @(posedge clk)
-    merge1_gt5_2 <= \$2503 ;
-  always @(posedge clk)
-    merge1_eq5_2 <= \$2504 ;
-  always @(posedge clk)
-    merge1_gt5_3 <= \$2505 ;
-  always @(posedge clk)
-    merge1_eq5_3 <= \$2506 ;
-  always @(posedge clk)
-    merge1_lane0 <= \$2507 ;
-  always @(posedge clk)
-    merge1_lane1 <= \$2508 ;
-  always @(posedge clk)
-    merge1_lane2 <= \$2509 ;
-  always @(posedge clk)
-    merge1_lane3 <= \$2510 ;
-  always @(posedge clk)
-    merge1_lane4 <= \$2511 ;
-  always @(posedge clk)
-    merge1_lane5 <= \$2512 ;
-  always @(posedge clk)
-    merge1_lane6 <= \$2513 ;
-  always @(posedge clk)
-    merge1_lane7 <= \$2514 ;
-  always @(posedge clk)
-    merge1_last <= \$2515 ;
-  always @(posedge clk)
-    merge2_in0 <= \$2516 ;
-  always @(posedge clk)
-    merge2_in1 <= \$2517 ;
-  always @(posedge clk)
-    merge2_in2 <= \$2518 ;
-  always @(posedge clk)
-    merge2_in3 <= \$2519 ;
-  always @(posedge clk)
-    merge2_in4 <= \$2520 ;
-  always @(posedge clk)
-    merge2_in5 <= \$2521 ;
-  always @(posedge clk)
-    merge2_in6 <= \$2522 ;
-  always @(posedge clk)
-    merge2_in7 <= \$2523 ;
-  always @(posedge clk)
-    merge2_in_last <= \$2524 ;
-  always @(posedge clk)
-    merge2_gt0_0 <= \$2525 ;
-  always @(posedge clk)
-    merge2_eq0_0 <= \$2526 ;
-  always @(posedge clk)
-    merge2_gt0_1 <= \$2527 ;
-  always @(posedge clk)
-    merge2_eq0_1 <= \$2528 ;
-  always @(posedge clk)
-    merge2_gt0_2 <= \$2529 ;
-  always @(posedge clk)
-    merge2_eq0_2 <= \$2530 ;
-  always @(posedge clk)
-    merge2_gt0_3 <= \$2531 ;
-  always @(posedge clk)
-    merge2_eq0_3 <= \$2532 ;
-  always @(posedge clk)
-    merge2_gt2_0 <= \$2533 ;
-  always @(posedge clk)
-    merge2_eq2_0 <= \$2534 ;
-  always @(posedge clk)
-    merge2_gt2_1 <= \$2535 ;
-  always @(posedge clk)
-    merge2_eq2_1 <= \$2536 ;
-  always @(posedge clk)
-    merge2_gt2_2 <= \$2537 ;
-  always @(posedge clk)
-    merge2_eq2_2 <= \$2538 ;
-  always @(posedge clk)
-    merge2_gt2_3 <= \$2539 ;
-  always @(posedge clk)
-    merge2_eq2_3 <= \$2540 ;
-  always @(posedge clk)
-    merge2_gt4_0 <= \$2541 ;
-  always @(posedge clk)
-    merge2_eq4_0 <= \$2542 ;
-  always @(posedge clk)
-    merge2_gt4_1 <= \$2543 ;
-  always @(posedge clk)
-    merge2_eq4_1 <= \$2544 ;
-  always @(posedge clk)
-    merge2_gt4_2 <= \$2545 ;
-  always @(posedge clk)
-    merge2_eq4_2 <= \$2546 ;
-  always @(posedge clk)
-    merge2_gt4_3 <= \$2547 ;
-  always @(posedge clk)
-    merge2_eq4_3 <= \$2548 ;
-  always @(posedge clk)
-    merge2_gt6_0 <= \$2549 ;
-  always @(posedge clk)
-    merge2_eq6_0 <= \$2550 ;
-  always @(posedge clk)
-    merge2_gt6_1 <= \$2551 ;
-  always @(posedge clk)
-    merge2_eq6_1 <= \$2552 ;
-  always @(posedge clk)
-    merge2_gt6_2 <= \$2553 ;
-  always @(posedge clk)
-    merge2_eq6_2 <= \$2554 ;
-  always @(posedge clk)
-    merge2_gt6_3 <= \$2555 ;
-  always @(posedge clk)
-    merge2_eq6_3 <= \$2556 ;
-  always @(posedge clk)
-    merge2_lane0 <= \$2557 ;
-  always @(posedge clk)
-    merge2_lane1 <= \$2558 ;
-  always @(posedge clk)
-    merge2_lane2 <= \$2559 ;
-  always @(posedge clk)
-    merge2_lane3 <= \$2560 ;
-  always @(posedge clk)
-    merge2_lane4 <= \$2561 ;
-  always @(posedge clk)
-    merge2_lane5 <= \$2562 ;
-  always @(posedge clk)
-    merge2_lane6 <= \$2563 ;
-  always @(posedge clk)
-    merge2_lane7 <= \$2564 ;
-  always @(posedge clk)
-    merge2_last <= \$2565 ;
+    merge2_last <= \$2997 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = stage0_valid;
+    \$2629  = stage0_valid;
     if (stage0_load) begin
-      \$2195  = \$signal$96 ;
+      \$2629  = \$signal$94 ;
     end else if (stage1_load) begin
-      \$2195  = 1'h0;
+      \$2629  = 1'h0;
     end
     if (rst) begin
-      \$2195  = 1'h0;
+      \$2629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = stage1_valid;
+    \$2630  = stage1_valid;
     if (stage1_load) begin
-      \$2196  = stage0_valid;
+      \$2630  = stage0_valid;
     end else if (stage2_load) begin
-      \$2196  = 1'h0;
+      \$2630  = 1'h0;
     end
     if (rst) begin
-      \$2196  = 1'h0;
+      \$2630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = stage2_valid;
+    \$2631  = stage2_valid;
     if (stage2_load) begin
-      \$2197  = stage1_valid;
+      \$2631  = stage1_valid;
     end else if (stage3_load) begin
-      \$2197  = 1'h0;
+      \$2631  = 1'h0;
     end
     if (rst) begin
-      \$2197  = 1'h0;
+      \$2631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = stage3_valid;
+    \$2632  = stage3_valid;
     if (stage3_load) begin
-      \$2198  = stage2_valid;
+      \$2632  = stage2_valid;
     end else if (stage4_load) begin
-      \$2198  = 1'h0;
+      \$2632  = 1'h0;
     end
     if (rst) begin
-      \$2198  = 1'h0;
+      \$2632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = stage4_valid;
+    \$2633  = stage4_valid;
     if (stage4_load) begin
-      \$2199  = stage3_valid;
+      \$2633  = stage3_valid;
     end else if (stage5_load) begin
-      \$2199  = 1'h0;
+      \$2633  = 1'h0;
     end
     if (rst) begin
-      \$2199  = 1'h0;
+      \$2633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = stage5_valid;
+    \$2634  = stage5_valid;
     if (stage5_load) begin
-      \$2200  = stage4_valid;
+      \$2634  = stage4_valid;
     end else if (stage6_load) begin
-      \$2200  = 1'h0;
+      \$2634  = 1'h0;
     end
     if (rst) begin
-      \$2200  = 1'h0;
+      \$2634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = merged__valid;
+    \$2635  = merged__valid;
     if (stage6_load) begin
-      \$2201  = stage5_valid;
+      \$2635  = stage5_valid;
     end
     if (rst) begin
-      \$2201  = 1'h0;
+      \$2635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = a_ahead;
-    if (\$192 ) begin
-      \$2202  = \$196 [1:0];
-    end else if (\$195 ) begin
-      \$2202  = \$197 [1:0];
-    end
-    if (rst) begin
-      \$2202  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = b_ahead;
-    if (\$200 ) begin
-      \$2203  = \$204 [1:0];
-    end else if (\$203 ) begin
-      \$2203  = \$205 [1:0];
-    end
-    if (rst) begin
-      \$2203  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$129 ) begin
-      \$2204  = \$217 [6:0];
-    end else begin
-      \$2204  = \$230 [6:0];
-    end
-    if (rst) begin
-      \$2204  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$129 ) begin
-      \$2205  = 7'h00;
-    end else begin
-      \$2205  = \$242 [6:0];
-    end
-    if (rst) begin
-      \$2205  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \$signal ;
-    if (\$signal$129 ) begin
-      \$2206  = \$218 ;
-    end
-    if (rst) begin
-      \$2206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = a0_e0;
-    if (\$246 ) begin
-      \$2207  = a0_e1;
-    end
-    if (rst) begin
-      \$2207  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = a0_e1;
-    if (\$246 ) begin
-      \$2208  = a0_e2;
-    end
-    if (\$276 ) begin
-      \$2208  = { a__payload[55:0], a__payload[75:56] };
-    end
-    if (rst) begin
-      \$2208  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = a0_e2;
-    if (\$246 ) begin
-      \$2209  = a0_e3;
-    end
-    if (\$292 ) begin
-      \$2209  = { a__payload[55:0], a__payload[75:56] };
-    end
-    if (rst) begin
-      \$2209  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = a0_g0;
-    if (\$246 ) begin
-      \$2210  = a0_g1;
-    end
-    if (rst) begin
-      \$2210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = a0_g1;
-    if (\$246 ) begin
-      \$2211  = a0_g2;
-    end
-    if (\$276 ) begin
-      \$2211  = \$278 ;
-    end
-    if (rst) begin
-      \$2211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = a0_g2;
-    if (\$246 ) begin
-      \$2212  = a0_g3;
-    end
-    if (\$292 ) begin
-      \$2212  = \$294 ;
-    end
-    if (rst) begin
-      \$2212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \$251 ;
-    if (rst) begin
-      \$2213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \$256 ;
-    if (\$276 ) begin
-      \$2214  = 1'h1;
-    end
-    if (rst) begin
-      \$2214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = \$261 ;
-    if (\$292 ) begin
-      \$2215  = 1'h1;
-    end
-    if (rst) begin
-      \$2215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \$267 ;
-    if (\$309 ) begin
-      \$2216  = 1'h1;
-    end
-    if (rst) begin
-      \$2216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = a0_e3;
-    if (\$309 ) begin
-      \$2217  = { a__payload[55:0], a__payload[75:56] };
-    end
-    if (rst) begin
-      \$2217  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = a0_g3;
-    if (\$309 ) begin
-      \$2218  = \$311 ;
-    end
-    if (rst) begin
-      \$2218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = b7_e0;
-    if (\$316 ) begin
-      \$2219  = b7_e1;
-    end
-    if (rst) begin
-      \$2219  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = b7_e1;
-    if (\$316 ) begin
-      \$2220  = b7_e2;
-    end
-    if (\$351 ) begin
-      \$2220  = { b__payload[587:532], b__payload[607:588] };
-    end
-    if (rst) begin
-      \$2220  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = b7_e2;
-    if (\$316 ) begin
-      \$2221  = b7_e3;
-    end
-    if (\$369 ) begin
-      \$2221  = { b__payload[587:532], b__payload[607:588] };
-    end
-    if (rst) begin
-      \$2221  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = b7_g0;
-    if (\$316 ) begin
-      \$2222  = b7_g1;
-    end
-    if (rst) begin
-      \$2222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = b7_g1;
-    if (\$316 ) begin
-      \$2223  = b7_g2;
-    end
-    if (\$351 ) begin
-      \$2223  = \$353 ;
-    end
-    if (rst) begin
-      \$2223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = b7_g2;
-    if (\$316 ) begin
-      \$2224  = b7_g3;
-    end
-    if (\$369 ) begin
-      \$2224  = \$371 ;
-    end
-    if (rst) begin
-      \$2224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \$322 ;
-    if (rst) begin
-      \$2225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \$328 ;
-    if (\$351 ) begin
-      \$2226  = 1'h1;
-    end
-    if (rst) begin
-      \$2226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \$334 ;
-    if (\$369 ) begin
-      \$2227  = 1'h1;
-    end
-    if (rst) begin
-      \$2227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \$341 ;
-    if (\$388 ) begin
-      \$2228  = 1'h1;
-    end
-    if (rst) begin
-      \$2228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = b7_e3;
-    if (\$388 ) begin
-      \$2229  = { b__payload[587:532], b__payload[607:588] };
-    end
-    if (rst) begin
-      \$2229  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = b7_g3;
-    if (\$388 ) begin
-      \$2230  = \$390 ;
-    end
-    if (rst) begin
-      \$2230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \$450 ;
-    if (rst) begin
-      \$2231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = a1_e0;
-    if (\$454 ) begin
-      \$2232  = a1_e1;
-    end
-    if (rst) begin
-      \$2232  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = a1_e1;
-    if (\$454 ) begin
-      \$2233  = a1_e2;
-    end
-    if (\$484 ) begin
-      \$2233  = { a__payload[131:76], a__payload[151:132] };
-    end
-    if (rst) begin
-      \$2233  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = a1_e2;
-    if (\$454 ) begin
-      \$2234  = a1_e3;
-    end
-    if (\$500 ) begin
-      \$2234  = { a__payload[131:76], a__payload[151:132] };
-    end
-    if (rst) begin
-      \$2234  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = a1_g0;
-    if (\$454 ) begin
-      \$2235  = a1_g1;
-    end
-    if (rst) begin
-      \$2235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = a1_g1;
-    if (\$454 ) begin
-      \$2236  = a1_g2;
-    end
-    if (\$484 ) begin
-      \$2236  = \$486 ;
-    end
-    if (rst) begin
-      \$2236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = a1_g2;
-    if (\$454 ) begin
-      \$2237  = a1_g3;
-    end
-    if (\$500 ) begin
-      \$2237  = \$502 ;
-    end
-    if (rst) begin
-      \$2237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \$459 ;
-    if (rst) begin
-      \$2238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = \$464 ;
-    if (\$484 ) begin
-      \$2239  = 1'h1;
-    end
-    if (rst) begin
-      \$2239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \$469 ;
-    if (\$500 ) begin
-      \$2240  = 1'h1;
-    end
-    if (rst) begin
-      \$2240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = \$475 ;
-    if (\$517 ) begin
-      \$2241  = 1'h1;
-    end
-    if (rst) begin
-      \$2241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = a1_e3;
-    if (\$517 ) begin
-      \$2242  = { a__payload[131:76], a__payload[151:132] };
-    end
-    if (rst) begin
-      \$2242  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = a1_g3;
-    if (\$517 ) begin
-      \$2243  = \$519 ;
-    end
-    if (rst) begin
-      \$2243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = b6_e0;
-    if (\$524 ) begin
-      \$2244  = b6_e1;
-    end
-    if (rst) begin
-      \$2244  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = b6_e1;
-    if (\$524 ) begin
-      \$2245  = b6_e2;
-    end
-    if (\$559 ) begin
-      \$2245  = { b__payload[511:456], b__payload[531:512] };
-    end
-    if (rst) begin
-      \$2245  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = b6_e2;
-    if (\$524 ) begin
-      \$2246  = b6_e3;
-    end
-    if (\$577 ) begin
-      \$2246  = { b__payload[511:456], b__payload[531:512] };
-    end
-    if (rst) begin
-      \$2246  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = b6_g0;
-    if (\$524 ) begin
-      \$2247  = b6_g1;
-    end
-    if (rst) begin
-      \$2247  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = b6_g1;
-    if (\$524 ) begin
-      \$2248  = b6_g2;
-    end
-    if (\$559 ) begin
-      \$2248  = \$561 ;
-    end
-    if (rst) begin
-      \$2248  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = b6_g2;
-    if (\$524 ) begin
-      \$2249  = b6_g3;
-    end
-    if (\$577 ) begin
-      \$2249  = \$579 ;
-    end
-    if (rst) begin
-      \$2249  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \$530 ;
-    if (rst) begin
-      \$2250  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \$536 ;
-    if (\$559 ) begin
-      \$2251  = 1'h1;
-    end
-    if (rst) begin
-      \$2251  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \$542 ;
-    if (\$577 ) begin
-      \$2252  = 1'h1;
-    end
-    if (rst) begin
-      \$2252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \$549 ;
-    if (\$596 ) begin
-      \$2253  = 1'h1;
-    end
-    if (rst) begin
-      \$2253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = b6_e3;
-    if (\$596 ) begin
-      \$2254  = { b__payload[511:456], b__payload[531:512] };
-    end
-    if (rst) begin
-      \$2254  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = b6_g3;
-    if (\$596 ) begin
-      \$2255  = \$598 ;
-    end
-    if (rst) begin
-      \$2255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \$658 ;
-    if (rst) begin
-      \$2256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = a2_e0;
+    \$2636  = a_ahead;
     if (\$662 ) begin
-      \$2257  = a2_e1;
+      \$2636  = \$666 [1:0];
+    end else if (\$665 ) begin
+      \$2636  = \$667 [1:0];
     end
     if (rst) begin
-      \$2257  = 76'h0000000000000000000;
+      \$2636  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = a2_e1;
-    if (\$662 ) begin
-      \$2258  = a2_e2;
-    end
-    if (\$692 ) begin
-      \$2258  = { a__payload[207:152], a__payload[227:208] };
+    \$2637  = b_ahead;
+    if (\$670 ) begin
+      \$2637  = \$674 [1:0];
+    end else if (\$673 ) begin
+      \$2637  = \$675 [1:0];
     end
     if (rst) begin
-      \$2258  = 76'h0000000000000000000;
+      \$2637  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = a2_e2;
-    if (\$662 ) begin
-      \$2259  = a2_e3;
-    end
-    if (\$708 ) begin
-      \$2259  = { a__payload[207:152], a__payload[227:208] };
+    \$2638  = \$signal ;
+    if (\$signal$127 ) begin
+      \$2638  = \$676 ;
     end
     if (rst) begin
-      \$2259  = 76'h0000000000000000000;
+      \$2638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = a2_g0;
-    if (\$662 ) begin
-      \$2260  = a2_g1;
+    \$2639  = a0_e0;
+    if (\$680 ) begin
+      \$2639  = a0_e1;
     end
     if (rst) begin
-      \$2260  = 1'h0;
+      \$2639  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = a2_g1;
-    if (\$662 ) begin
-      \$2261  = a2_g2;
+    \$2640  = a0_e1;
+    if (\$680 ) begin
+      \$2640  = a0_e2;
     end
-    if (\$692 ) begin
-      \$2261  = \$694 ;
+    if (\$710 ) begin
+      \$2640  = { a__payload[55:0], a__payload[75:56] };
     end
     if (rst) begin
-      \$2261  = 1'h0;
+      \$2640  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = a2_g2;
-    if (\$662 ) begin
-      \$2262  = a2_g3;
+    \$2641  = a0_e2;
+    if (\$680 ) begin
+      \$2641  = a0_e3;
     end
-    if (\$708 ) begin
-      \$2262  = \$710 ;
+    if (\$726 ) begin
+      \$2641  = { a__payload[55:0], a__payload[75:56] };
     end
     if (rst) begin
-      \$2262  = 1'h0;
+      \$2641  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \$667 ;
+    \$2642  = a0_g0;
+    if (\$680 ) begin
+      \$2642  = a0_g1;
+    end
     if (rst) begin
-      \$2263  = 1'h0;
+      \$2642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \$672 ;
-    if (\$692 ) begin
-      \$2264  = 1'h1;
+    \$2643  = a0_g1;
+    if (\$680 ) begin
+      \$2643  = a0_g2;
+    end
+    if (\$710 ) begin
+      \$2643  = \$712 ;
     end
     if (rst) begin
-      \$2264  = 1'h0;
+      \$2643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \$677 ;
-    if (\$708 ) begin
-      \$2265  = 1'h1;
+    \$2644  = a0_g2;
+    if (\$680 ) begin
+      \$2644  = a0_g3;
+    end
+    if (\$726 ) begin
+      \$2644  = \$728 ;
     end
     if (rst) begin
-      \$2265  = 1'h0;
+      \$2644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \$683 ;
-    if (\$725 ) begin
-      \$2266  = 1'h1;
-    end
+    \$2645  = \$685 ;
     if (rst) begin
-      \$2266  = 1'h0;
+      \$2645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = a2_e3;
-    if (\$725 ) begin
-      \$2267  = { a__payload[207:152], a__payload[227:208] };
+    \$2646  = \$690 ;
+    if (\$710 ) begin
+      \$2646  = 1'h1;
     end
     if (rst) begin
-      \$2267  = 76'h0000000000000000000;
+      \$2646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = a2_g3;
-    if (\$725 ) begin
-      \$2268  = \$727 ;
+    \$2647  = \$695 ;
+    if (\$726 ) begin
+      \$2647  = 1'h1;
     end
     if (rst) begin
-      \$2268  = 1'h0;
+      \$2647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = b5_e0;
-    if (\$732 ) begin
-      \$2269  = b5_e1;
+    \$2648  = \$701 ;
+    if (\$743 ) begin
+      \$2648  = 1'h1;
     end
     if (rst) begin
-      \$2269  = 76'h0000000000000000000;
+      \$2648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = b5_e1;
-    if (\$732 ) begin
-      \$2270  = b5_e2;
-    end
-    if (\$767 ) begin
-      \$2270  = { b__payload[435:380], b__payload[455:436] };
+    \$2649  = a0_e3;
+    if (\$743 ) begin
+      \$2649  = { a__payload[55:0], a__payload[75:56] };
     end
     if (rst) begin
-      \$2270  = 76'h0000000000000000000;
+      \$2649  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = b5_e2;
-    if (\$732 ) begin
-      \$2271  = b5_e3;
+    \$2650  = a0_g3;
+    if (\$743 ) begin
+      \$2650  = \$745 ;
+    end
+    if (rst) begin
+      \$2650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2651  = b7_e0;
+    if (\$750 ) begin
+      \$2651  = b7_e1;
+    end
+    if (rst) begin
+      \$2651  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2652  = b7_e1;
+    if (\$750 ) begin
+      \$2652  = b7_e2;
     end
     if (\$785 ) begin
-      \$2271  = { b__payload[435:380], b__payload[455:436] };
+      \$2652  = { b__payload[587:532], b__payload[607:588] };
     end
     if (rst) begin
-      \$2271  = 76'h0000000000000000000;
+      \$2652  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = b5_g0;
-    if (\$732 ) begin
-      \$2272  = b5_g1;
+    \$2653  = b7_e2;
+    if (\$750 ) begin
+      \$2653  = b7_e3;
+    end
+    if (\$803 ) begin
+      \$2653  = { b__payload[587:532], b__payload[607:588] };
     end
     if (rst) begin
-      \$2272  = 1'h0;
+      \$2653  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = b5_g1;
-    if (\$732 ) begin
-      \$2273  = b5_g2;
-    end
-    if (\$767 ) begin
-      \$2273  = \$769 ;
+    \$2654  = b7_g0;
+    if (\$750 ) begin
+      \$2654  = b7_g1;
     end
     if (rst) begin
-      \$2273  = 1'h0;
+      \$2654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = b5_g2;
-    if (\$732 ) begin
-      \$2274  = b5_g3;
+    \$2655  = b7_g1;
+    if (\$750 ) begin
+      \$2655  = b7_g2;
     end
     if (\$785 ) begin
-      \$2274  = \$787 ;
+      \$2655  = \$787 ;
     end
     if (rst) begin
-      \$2274  = 1'h0;
+      \$2655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \$738 ;
+    \$2656  = b7_g2;
+    if (\$750 ) begin
+      \$2656  = b7_g3;
+    end
+    if (\$803 ) begin
+      \$2656  = \$805 ;
+    end
     if (rst) begin
-      \$2275  = 1'h0;
+      \$2656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \$744 ;
-    if (\$767 ) begin
-      \$2276  = 1'h1;
-    end
+    \$2657  = \$756 ;
     if (rst) begin
-      \$2276  = 1'h0;
+      \$2657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \$750 ;
+    \$2658  = \$762 ;
     if (\$785 ) begin
-      \$2277  = 1'h1;
+      \$2658  = 1'h1;
     end
     if (rst) begin
-      \$2277  = 1'h0;
+      \$2658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \$757 ;
-    if (\$804 ) begin
-      \$2278  = 1'h1;
+    \$2659  = \$768 ;
+    if (\$803 ) begin
+      \$2659  = 1'h1;
     end
     if (rst) begin
-      \$2278  = 1'h0;
+      \$2659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = b5_e3;
-    if (\$804 ) begin
-      \$2279  = { b__payload[435:380], b__payload[455:436] };
+    \$2660  = \$775 ;
+    if (\$822 ) begin
+      \$2660  = 1'h1;
     end
     if (rst) begin
-      \$2279  = 76'h0000000000000000000;
+      \$2660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = b5_g3;
-    if (\$804 ) begin
-      \$2280  = \$806 ;
+    \$2661  = b7_e3;
+    if (\$822 ) begin
+      \$2661  = { b__payload[587:532], b__payload[607:588] };
     end
     if (rst) begin
-      \$2280  = 1'h0;
+      \$2661  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \$866 ;
+    \$2662  = b7_g3;
+    if (\$822 ) begin
+      \$2662  = \$824 ;
+    end
     if (rst) begin
-      \$2281  = 1'h0;
+      \$2662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = a3_e0;
-    if (\$870 ) begin
-      \$2282  = a3_e1;
-    end
+    \$2663  = \$884 ;
     if (rst) begin
-      \$2282  = 76'h0000000000000000000;
+      \$2663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = a3_e1;
-    if (\$870 ) begin
-      \$2283  = a3_e2;
-    end
-    if (\$900 ) begin
-      \$2283  = { a__payload[283:228], a__payload[303:284] };
+    \$2664  = a1_e0;
+    if (\$888 ) begin
+      \$2664  = a1_e1;
     end
     if (rst) begin
-      \$2283  = 76'h0000000000000000000;
+      \$2664  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = a3_e2;
-    if (\$870 ) begin
-      \$2284  = a3_e3;
+    \$2665  = a1_e1;
+    if (\$888 ) begin
+      \$2665  = a1_e2;
     end
-    if (\$916 ) begin
-      \$2284  = { a__payload[283:228], a__payload[303:284] };
+    if (\$918 ) begin
+      \$2665  = { a__payload[131:76], a__payload[151:132] };
     end
     if (rst) begin
-      \$2284  = 76'h0000000000000000000;
+      \$2665  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = a3_g0;
-    if (\$870 ) begin
-      \$2285  = a3_g1;
+    \$2666  = a1_e2;
+    if (\$888 ) begin
+      \$2666  = a1_e3;
+    end
+    if (\$934 ) begin
+      \$2666  = { a__payload[131:76], a__payload[151:132] };
     end
     if (rst) begin
-      \$2285  = 1'h0;
+      \$2666  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = a3_g1;
-    if (\$870 ) begin
-      \$2286  = a3_g2;
-    end
-    if (\$900 ) begin
-      \$2286  = \$902 ;
+    \$2667  = a1_g0;
+    if (\$888 ) begin
+      \$2667  = a1_g1;
     end
     if (rst) begin
-      \$2286  = 1'h0;
+      \$2667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = a3_g2;
-    if (\$870 ) begin
-      \$2287  = a3_g3;
+    \$2668  = a1_g1;
+    if (\$888 ) begin
+      \$2668  = a1_g2;
     end
-    if (\$916 ) begin
-      \$2287  = \$918 ;
+    if (\$918 ) begin
+      \$2668  = \$920 ;
     end
     if (rst) begin
-      \$2287  = 1'h0;
+      \$2668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \$875 ;
+    \$2669  = a1_g2;
+    if (\$888 ) begin
+      \$2669  = a1_g3;
+    end
+    if (\$934 ) begin
+      \$2669  = \$936 ;
+    end
     if (rst) begin
-      \$2288  = 1'h0;
+      \$2669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \$880 ;
-    if (\$900 ) begin
-      \$2289  = 1'h1;
-    end
+    \$2670  = \$893 ;
     if (rst) begin
-      \$2289  = 1'h0;
+      \$2670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \$885 ;
-    if (\$916 ) begin
-      \$2290  = 1'h1;
+    \$2671  = \$898 ;
+    if (\$918 ) begin
+      \$2671  = 1'h1;
     end
     if (rst) begin
-      \$2290  = 1'h0;
+      \$2671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \$891 ;
-    if (\$933 ) begin
-      \$2291  = 1'h1;
+    \$2672  = \$903 ;
+    if (\$934 ) begin
+      \$2672  = 1'h1;
     end
     if (rst) begin
-      \$2291  = 1'h0;
+      \$2672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = a3_e3;
-    if (\$933 ) begin
-      \$2292  = { a__payload[283:228], a__payload[303:284] };
+    \$2673  = \$909 ;
+    if (\$951 ) begin
+      \$2673  = 1'h1;
     end
     if (rst) begin
-      \$2292  = 76'h0000000000000000000;
+      \$2673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = a3_g3;
-    if (\$933 ) begin
-      \$2293  = \$935 ;
+    \$2674  = a1_e3;
+    if (\$951 ) begin
+      \$2674  = { a__payload[131:76], a__payload[151:132] };
     end
     if (rst) begin
-      \$2293  = 1'h0;
+      \$2674  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = b4_e0;
-    if (\$940 ) begin
-      \$2294  = b4_e1;
+    \$2675  = a1_g3;
+    if (\$951 ) begin
+      \$2675  = \$953 ;
     end
     if (rst) begin
-      \$2294  = 76'h0000000000000000000;
+      \$2675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = b4_e1;
-    if (\$940 ) begin
-      \$2295  = b4_e2;
-    end
-    if (\$975 ) begin
-      \$2295  = { b__payload[359:304], b__payload[379:360] };
+    \$2676  = b6_e0;
+    if (\$958 ) begin
+      \$2676  = b6_e1;
     end
     if (rst) begin
-      \$2295  = 76'h0000000000000000000;
+      \$2676  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = b4_e2;
-    if (\$940 ) begin
-      \$2296  = b4_e3;
+    \$2677  = b6_e1;
+    if (\$958 ) begin
+      \$2677  = b6_e2;
     end
     if (\$993 ) begin
-      \$2296  = { b__payload[359:304], b__payload[379:360] };
+      \$2677  = { b__payload[511:456], b__payload[531:512] };
     end
     if (rst) begin
-      \$2296  = 76'h0000000000000000000;
+      \$2677  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = b4_g0;
-    if (\$940 ) begin
-      \$2297  = b4_g1;
+    \$2678  = b6_e2;
+    if (\$958 ) begin
+      \$2678  = b6_e3;
+    end
+    if (\$1011 ) begin
+      \$2678  = { b__payload[511:456], b__payload[531:512] };
     end
     if (rst) begin
-      \$2297  = 1'h0;
+      \$2678  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = b4_g1;
-    if (\$940 ) begin
-      \$2298  = b4_g2;
-    end
-    if (\$975 ) begin
-      \$2298  = \$977 ;
+    \$2679  = b6_g0;
+    if (\$958 ) begin
+      \$2679  = b6_g1;
     end
     if (rst) begin
-      \$2298  = 1'h0;
+      \$2679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = b4_g2;
-    if (\$940 ) begin
-      \$2299  = b4_g3;
+    \$2680  = b6_g1;
+    if (\$958 ) begin
+      \$2680  = b6_g2;
     end
     if (\$993 ) begin
-      \$2299  = \$995 ;
+      \$2680  = \$995 ;
     end
     if (rst) begin
-      \$2299  = 1'h0;
+      \$2680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \$946 ;
+    \$2681  = b6_g2;
+    if (\$958 ) begin
+      \$2681  = b6_g3;
+    end
+    if (\$1011 ) begin
+      \$2681  = \$1013 ;
+    end
     if (rst) begin
-      \$2300  = 1'h0;
+      \$2681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = \$952 ;
-    if (\$975 ) begin
-      \$2301  = 1'h1;
-    end
+    \$2682  = \$964 ;
     if (rst) begin
-      \$2301  = 1'h0;
+      \$2682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = \$958 ;
+    \$2683  = \$970 ;
     if (\$993 ) begin
-      \$2302  = 1'h1;
+      \$2683  = 1'h1;
     end
     if (rst) begin
-      \$2302  = 1'h0;
+      \$2683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = \$965 ;
-    if (\$1012 ) begin
-      \$2303  = 1'h1;
+    \$2684  = \$976 ;
+    if (\$1011 ) begin
+      \$2684  = 1'h1;
     end
     if (rst) begin
-      \$2303  = 1'h0;
+      \$2684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = b4_e3;
-    if (\$1012 ) begin
-      \$2304  = { b__payload[359:304], b__payload[379:360] };
+    \$2685  = \$983 ;
+    if (\$1030 ) begin
+      \$2685  = 1'h1;
     end
     if (rst) begin
-      \$2304  = 76'h0000000000000000000;
+      \$2685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = b4_g3;
-    if (\$1012 ) begin
-      \$2305  = \$1014 ;
+    \$2686  = b6_e3;
+    if (\$1030 ) begin
+      \$2686  = { b__payload[511:456], b__payload[531:512] };
     end
     if (rst) begin
-      \$2305  = 1'h0;
+      \$2686  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \$1074 ;
+    \$2687  = b6_g3;
+    if (\$1030 ) begin
+      \$2687  = \$1032 ;
+    end
     if (rst) begin
-      \$2306  = 1'h0;
+      \$2687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = a4_e0;
-    if (\$1078 ) begin
-      \$2307  = a4_e1;
-    end
+    \$2688  = \$1092 ;
     if (rst) begin
-      \$2307  = 76'h0000000000000000000;
+      \$2688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = a4_e1;
-    if (\$1078 ) begin
-      \$2308  = a4_e2;
-    end
-    if (\$1108 ) begin
-      \$2308  = { a__payload[359:304], a__payload[379:360] };
+    \$2689  = a2_e0;
+    if (\$1096 ) begin
+      \$2689  = a2_e1;
     end
     if (rst) begin
-      \$2308  = 76'h0000000000000000000;
+      \$2689  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = a4_e2;
-    if (\$1078 ) begin
-      \$2309  = a4_e3;
+    \$2690  = a2_e1;
+    if (\$1096 ) begin
+      \$2690  = a2_e2;
     end
-    if (\$1124 ) begin
-      \$2309  = { a__payload[359:304], a__payload[379:360] };
+    if (\$1126 ) begin
+      \$2690  = { a__payload[207:152], a__payload[227:208] };
     end
     if (rst) begin
-      \$2309  = 76'h0000000000000000000;
+      \$2690  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = a4_g0;
-    if (\$1078 ) begin
-      \$2310  = a4_g1;
+    \$2691  = a2_e2;
+    if (\$1096 ) begin
+      \$2691  = a2_e3;
+    end
+    if (\$1142 ) begin
+      \$2691  = { a__payload[207:152], a__payload[227:208] };
     end
     if (rst) begin
-      \$2310  = 1'h0;
+      \$2691  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = a4_g1;
-    if (\$1078 ) begin
-      \$2311  = a4_g2;
-    end
-    if (\$1108 ) begin
-      \$2311  = \$1110 ;
+    \$2692  = a2_g0;
+    if (\$1096 ) begin
+      \$2692  = a2_g1;
     end
     if (rst) begin
-      \$2311  = 1'h0;
+      \$2692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = a4_g2;
-    if (\$1078 ) begin
-      \$2312  = a4_g3;
+    \$2693  = a2_g1;
+    if (\$1096 ) begin
+      \$2693  = a2_g2;
     end
-    if (\$1124 ) begin
-      \$2312  = \$1126 ;
+    if (\$1126 ) begin
+      \$2693  = \$1128 ;
     end
     if (rst) begin
-      \$2312  = 1'h0;
+      \$2693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = \$1083 ;
+    \$2694  = a2_g2;
+    if (\$1096 ) begin
+      \$2694  = a2_g3;
+    end
+    if (\$1142 ) begin
+      \$2694  = \$1144 ;
+    end
     if (rst) begin
-      \$2313  = 1'h0;
+      \$2694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = \$1088 ;
-    if (\$1108 ) begin
-      \$2314  = 1'h1;
-    end
+    \$2695  = \$1101 ;
     if (rst) begin
-      \$2314  = 1'h0;
+      \$2695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = \$1093 ;
-    if (\$1124 ) begin
-      \$2315  = 1'h1;
+    \$2696  = \$1106 ;
+    if (\$1126 ) begin
+      \$2696  = 1'h1;
     end
     if (rst) begin
-      \$2315  = 1'h0;
+      \$2696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = \$1099 ;
-    if (\$1141 ) begin
-      \$2316  = 1'h1;
+    \$2697  = \$1111 ;
+    if (\$1142 ) begin
+      \$2697  = 1'h1;
     end
     if (rst) begin
-      \$2316  = 1'h0;
+      \$2697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = a4_e3;
-    if (\$1141 ) begin
-      \$2317  = { a__payload[359:304], a__payload[379:360] };
+    \$2698  = \$1117 ;
+    if (\$1159 ) begin
+      \$2698  = 1'h1;
     end
     if (rst) begin
-      \$2317  = 76'h0000000000000000000;
+      \$2698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = a4_g3;
-    if (\$1141 ) begin
-      \$2318  = \$1143 ;
+    \$2699  = a2_e3;
+    if (\$1159 ) begin
+      \$2699  = { a__payload[207:152], a__payload[227:208] };
     end
     if (rst) begin
-      \$2318  = 1'h0;
+      \$2699  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = b3_e0;
-    if (\$1148 ) begin
-      \$2319  = b3_e1;
+    \$2700  = a2_g3;
+    if (\$1159 ) begin
+      \$2700  = \$1161 ;
     end
     if (rst) begin
-      \$2319  = 76'h0000000000000000000;
+      \$2700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = b3_e1;
-    if (\$1148 ) begin
-      \$2320  = b3_e2;
-    end
-    if (\$1183 ) begin
-      \$2320  = { b__payload[283:228], b__payload[303:284] };
+    \$2701  = b5_e0;
+    if (\$1166 ) begin
+      \$2701  = b5_e1;
     end
     if (rst) begin
-      \$2320  = 76'h0000000000000000000;
+      \$2701  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = b3_e2;
-    if (\$1148 ) begin
-      \$2321  = b3_e3;
+    \$2702  = b5_e1;
+    if (\$1166 ) begin
+      \$2702  = b5_e2;
     end
     if (\$1201 ) begin
-      \$2321  = { b__payload[283:228], b__payload[303:284] };
+      \$2702  = { b__payload[435:380], b__payload[455:436] };
     end
     if (rst) begin
-      \$2321  = 76'h0000000000000000000;
+      \$2702  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = b3_g0;
-    if (\$1148 ) begin
-      \$2322  = b3_g1;
+    \$2703  = b5_e2;
+    if (\$1166 ) begin
+      \$2703  = b5_e3;
+    end
+    if (\$1219 ) begin
+      \$2703  = { b__payload[435:380], b__payload[455:436] };
     end
     if (rst) begin
-      \$2322  = 1'h0;
+      \$2703  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = b3_g1;
-    if (\$1148 ) begin
-      \$2323  = b3_g2;
-    end
-    if (\$1183 ) begin
-      \$2323  = \$1185 ;
+    \$2704  = b5_g0;
+    if (\$1166 ) begin
+      \$2704  = b5_g1;
     end
     if (rst) begin
-      \$2323  = 1'h0;
+      \$2704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = b3_g2;
-    if (\$1148 ) begin
-      \$2324  = b3_g3;
+    \$2705  = b5_g1;
+    if (\$1166 ) begin
+      \$2705  = b5_g2;
     end
     if (\$1201 ) begin
-      \$2324  = \$1203 ;
+      \$2705  = \$1203 ;
     end
     if (rst) begin
-      \$2324  = 1'h0;
+      \$2705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = \$1154 ;
+    \$2706  = b5_g2;
+    if (\$1166 ) begin
+      \$2706  = b5_g3;
+    end
+    if (\$1219 ) begin
+      \$2706  = \$1221 ;
+    end
     if (rst) begin
-      \$2325  = 1'h0;
+      \$2706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = \$1160 ;
-    if (\$1183 ) begin
-      \$2326  = 1'h1;
-    end
+    \$2707  = \$1172 ;
     if (rst) begin
-      \$2326  = 1'h0;
+      \$2707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = \$1166 ;
+    \$2708  = \$1178 ;
     if (\$1201 ) begin
-      \$2327  = 1'h1;
+      \$2708  = 1'h1;
     end
     if (rst) begin
-      \$2327  = 1'h0;
+      \$2708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = \$1173 ;
-    if (\$1220 ) begin
-      \$2328  = 1'h1;
+    \$2709  = \$1184 ;
+    if (\$1219 ) begin
+      \$2709  = 1'h1;
     end
     if (rst) begin
-      \$2328  = 1'h0;
+      \$2709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = b3_e3;
-    if (\$1220 ) begin
-      \$2329  = { b__payload[283:228], b__payload[303:284] };
+    \$2710  = \$1191 ;
+    if (\$1238 ) begin
+      \$2710  = 1'h1;
     end
     if (rst) begin
-      \$2329  = 76'h0000000000000000000;
+      \$2710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = b3_g3;
-    if (\$1220 ) begin
-      \$2330  = \$1222 ;
+    \$2711  = b5_e3;
+    if (\$1238 ) begin
+      \$2711  = { b__payload[435:380], b__payload[455:436] };
     end
     if (rst) begin
-      \$2330  = 1'h0;
+      \$2711  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = \$1282 ;
+    \$2712  = b5_g3;
+    if (\$1238 ) begin
+      \$2712  = \$1240 ;
+    end
     if (rst) begin
-      \$2331  = 1'h0;
+      \$2712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = a5_e0;
-    if (\$1286 ) begin
-      \$2332  = a5_e1;
-    end
+    \$2713  = \$1300 ;
     if (rst) begin
-      \$2332  = 76'h0000000000000000000;
+      \$2713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = a5_e1;
-    if (\$1286 ) begin
-      \$2333  = a5_e2;
-    end
-    if (\$1316 ) begin
-      \$2333  = { a__payload[435:380], a__payload[455:436] };
+    \$2714  = a3_e0;
+    if (\$1304 ) begin
+      \$2714  = a3_e1;
     end
     if (rst) begin
-      \$2333  = 76'h0000000000000000000;
+      \$2714  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = a5_e2;
-    if (\$1286 ) begin
-      \$2334  = a5_e3;
+    \$2715  = a3_e1;
+    if (\$1304 ) begin
+      \$2715  = a3_e2;
     end
-    if (\$1332 ) begin
-      \$2334  = { a__payload[435:380], a__payload[455:436] };
+    if (\$1334 ) begin
+      \$2715  = { a__payload[283:228], a__payload[303:284] };
     end
     if (rst) begin
-      \$2334  = 76'h0000000000000000000;
+      \$2715  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = a5_g0;
-    if (\$1286 ) begin
-      \$2335  = a5_g1;
+    \$2716  = a3_e2;
+    if (\$1304 ) begin
+      \$2716  = a3_e3;
+    end
+    if (\$1350 ) begin
+      \$2716  = { a__payload[283:228], a__payload[303:284] };
     end
     if (rst) begin
-      \$2335  = 1'h0;
+      \$2716  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = a5_g1;
-    if (\$1286 ) begin
-      \$2336  = a5_g2;
-    end
-    if (\$1316 ) begin
-      \$2336  = \$1318 ;
+    \$2717  = a3_g0;
+    if (\$1304 ) begin
+      \$2717  = a3_g1;
     end
     if (rst) begin
-      \$2336  = 1'h0;
+      \$2717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = a5_g2;
-    if (\$1286 ) begin
-      \$2337  = a5_g3;
+    \$2718  = a3_g1;
+    if (\$1304 ) begin
+      \$2718  = a3_g2;
     end
-    if (\$1332 ) begin
-      \$2337  = \$1334 ;
+    if (\$1334 ) begin
+      \$2718  = \$1336 ;
     end
     if (rst) begin
-      \$2337  = 1'h0;
+      \$2718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = \$1291 ;
+    \$2719  = a3_g2;
+    if (\$1304 ) begin
+      \$2719  = a3_g3;
+    end
+    if (\$1350 ) begin
+      \$2719  = \$1352 ;
+    end
     if (rst) begin
-      \$2338  = 1'h0;
+      \$2719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = \$1296 ;
-    if (\$1316 ) begin
-      \$2339  = 1'h1;
-    end
+    \$2720  = \$1309 ;
     if (rst) begin
-      \$2339  = 1'h0;
+      \$2720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \$1301 ;
-    if (\$1332 ) begin
-      \$2340  = 1'h1;
+    \$2721  = \$1314 ;
+    if (\$1334 ) begin
+      \$2721  = 1'h1;
     end
     if (rst) begin
-      \$2340  = 1'h0;
+      \$2721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = \$1307 ;
-    if (\$1349 ) begin
-      \$2341  = 1'h1;
+    \$2722  = \$1319 ;
+    if (\$1350 ) begin
+      \$2722  = 1'h1;
     end
     if (rst) begin
-      \$2341  = 1'h0;
+      \$2722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = a5_e3;
-    if (\$1349 ) begin
-      \$2342  = { a__payload[435:380], a__payload[455:436] };
+    \$2723  = \$1325 ;
+    if (\$1367 ) begin
+      \$2723  = 1'h1;
     end
     if (rst) begin
-      \$2342  = 76'h0000000000000000000;
+      \$2723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = a5_g3;
-    if (\$1349 ) begin
-      \$2343  = \$1351 ;
+    \$2724  = a3_e3;
+    if (\$1367 ) begin
+      \$2724  = { a__payload[283:228], a__payload[303:284] };
     end
     if (rst) begin
-      \$2343  = 1'h0;
+      \$2724  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = b2_e0;
-    if (\$1356 ) begin
-      \$2344  = b2_e1;
+    \$2725  = a3_g3;
+    if (\$1367 ) begin
+      \$2725  = \$1369 ;
     end
     if (rst) begin
-      \$2344  = 76'h0000000000000000000;
+      \$2725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = b2_e1;
-    if (\$1356 ) begin
-      \$2345  = b2_e2;
-    end
-    if (\$1391 ) begin
-      \$2345  = { b__payload[207:152], b__payload[227:208] };
+    \$2726  = b4_e0;
+    if (\$1374 ) begin
+      \$2726  = b4_e1;
     end
     if (rst) begin
-      \$2345  = 76'h0000000000000000000;
+      \$2726  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = b2_e2;
-    if (\$1356 ) begin
-      \$2346  = b2_e3;
+    \$2727  = b4_e1;
+    if (\$1374 ) begin
+      \$2727  = b4_e2;
     end
     if (\$1409 ) begin
-      \$2346  = { b__payload[207:152], b__payload[227:208] };
+      \$2727  = { b__payload[359:304], b__payload[379:360] };
     end
     if (rst) begin
-      \$2346  = 76'h0000000000000000000;
+      \$2727  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = b2_g0;
-    if (\$1356 ) begin
-      \$2347  = b2_g1;
+    \$2728  = b4_e2;
+    if (\$1374 ) begin
+      \$2728  = b4_e3;
+    end
+    if (\$1427 ) begin
+      \$2728  = { b__payload[359:304], b__payload[379:360] };
     end
     if (rst) begin
-      \$2347  = 1'h0;
+      \$2728  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = b2_g1;
-    if (\$1356 ) begin
-      \$2348  = b2_g2;
-    end
-    if (\$1391 ) begin
-      \$2348  = \$1393 ;
+    \$2729  = b4_g0;
+    if (\$1374 ) begin
+      \$2729  = b4_g1;
     end
     if (rst) begin
-      \$2348  = 1'h0;
+      \$2729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = b2_g2;
-    if (\$1356 ) begin
-      \$2349  = b2_g3;
+    \$2730  = b4_g1;
+    if (\$1374 ) begin
+      \$2730  = b4_g2;
     end
     if (\$1409 ) begin
-      \$2349  = \$1411 ;
+      \$2730  = \$1411 ;
     end
     if (rst) begin
-      \$2349  = 1'h0;
+      \$2730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \$1362 ;
+    \$2731  = b4_g2;
+    if (\$1374 ) begin
+      \$2731  = b4_g3;
+    end
+    if (\$1427 ) begin
+      \$2731  = \$1429 ;
+    end
     if (rst) begin
-      \$2350  = 1'h0;
+      \$2731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = \$1368 ;
-    if (\$1391 ) begin
-      \$2351  = 1'h1;
-    end
+    \$2732  = \$1380 ;
     if (rst) begin
-      \$2351  = 1'h0;
+      \$2732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = \$1374 ;
+    \$2733  = \$1386 ;
     if (\$1409 ) begin
-      \$2352  = 1'h1;
+      \$2733  = 1'h1;
     end
     if (rst) begin
-      \$2352  = 1'h0;
+      \$2733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = \$1381 ;
-    if (\$1428 ) begin
-      \$2353  = 1'h1;
+    \$2734  = \$1392 ;
+    if (\$1427 ) begin
+      \$2734  = 1'h1;
     end
     if (rst) begin
-      \$2353  = 1'h0;
+      \$2734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = b2_e3;
-    if (\$1428 ) begin
-      \$2354  = { b__payload[207:152], b__payload[227:208] };
+    \$2735  = \$1399 ;
+    if (\$1446 ) begin
+      \$2735  = 1'h1;
     end
     if (rst) begin
-      \$2354  = 76'h0000000000000000000;
+      \$2735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = b2_g3;
-    if (\$1428 ) begin
-      \$2355  = \$1430 ;
+    \$2736  = b4_e3;
+    if (\$1446 ) begin
+      \$2736  = { b__payload[359:304], b__payload[379:360] };
     end
     if (rst) begin
-      \$2355  = 1'h0;
+      \$2736  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \$1490 ;
+    \$2737  = b4_g3;
+    if (\$1446 ) begin
+      \$2737  = \$1448 ;
+    end
     if (rst) begin
-      \$2356  = 1'h0;
+      \$2737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = a6_e0;
-    if (\$1494 ) begin
-      \$2357  = a6_e1;
-    end
+    \$2738  = \$1508 ;
     if (rst) begin
-      \$2357  = 76'h0000000000000000000;
+      \$2738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = a6_e1;
-    if (\$1494 ) begin
-      \$2358  = a6_e2;
-    end
-    if (\$1524 ) begin
-      \$2358  = { a__payload[511:456], a__payload[531:512] };
+    \$2739  = a4_e0;
+    if (\$1512 ) begin
+      \$2739  = a4_e1;
     end
     if (rst) begin
-      \$2358  = 76'h0000000000000000000;
+      \$2739  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = a6_e2;
-    if (\$1494 ) begin
-      \$2359  = a6_e3;
+    \$2740  = a4_e1;
+    if (\$1512 ) begin
+      \$2740  = a4_e2;
     end
-    if (\$1540 ) begin
-      \$2359  = { a__payload[511:456], a__payload[531:512] };
+    if (\$1542 ) begin
+      \$2740  = { a__payload[359:304], a__payload[379:360] };
     end
     if (rst) begin
-      \$2359  = 76'h0000000000000000000;
+      \$2740  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = a6_g0;
-    if (\$1494 ) begin
-      \$2360  = a6_g1;
+    \$2741  = a4_e2;
+    if (\$1512 ) begin
+      \$2741  = a4_e3;
+    end
+    if (\$1558 ) begin
+      \$2741  = { a__payload[359:304], a__payload[379:360] };
     end
     if (rst) begin
-      \$2360  = 1'h0;
+      \$2741  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = a6_g1;
-    if (\$1494 ) begin
-      \$2361  = a6_g2;
-    end
-    if (\$1524 ) begin
-      \$2361  = \$1526 ;
+    \$2742  = a4_g0;
+    if (\$1512 ) begin
+      \$2742  = a4_g1;
     end
     if (rst) begin
-      \$2361  = 1'h0;
+      \$2742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = a6_g2;
-    if (\$1494 ) begin
-      \$2362  = a6_g3;
+    \$2743  = a4_g1;
+    if (\$1512 ) begin
+      \$2743  = a4_g2;
     end
-    if (\$1540 ) begin
-      \$2362  = \$1542 ;
+    if (\$1542 ) begin
+      \$2743  = \$1544 ;
     end
     if (rst) begin
-      \$2362  = 1'h0;
+      \$2743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = \$1499 ;
+    \$2744  = a4_g2;
+    if (\$1512 ) begin
+      \$2744  = a4_g3;
+    end
+    if (\$1558 ) begin
+      \$2744  = \$1560 ;
+    end
     if (rst) begin
-      \$2363  = 1'h0;
+      \$2744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \$1504 ;
-    if (\$1524 ) begin
-      \$2364  = 1'h1;
-    end
+    \$2745  = \$1517 ;
     if (rst) begin
-      \$2364  = 1'h0;
+      \$2745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \$1509 ;
-    if (\$1540 ) begin
-      \$2365  = 1'h1;
+    \$2746  = \$1522 ;
+    if (\$1542 ) begin
+      \$2746  = 1'h1;
     end
     if (rst) begin
-      \$2365  = 1'h0;
+      \$2746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \$1515 ;
-    if (\$1557 ) begin
-      \$2366  = 1'h1;
+    \$2747  = \$1527 ;
+    if (\$1558 ) begin
+      \$2747  = 1'h1;
     end
     if (rst) begin
-      \$2366  = 1'h0;
+      \$2747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = a6_e3;
-    if (\$1557 ) begin
-      \$2367  = { a__payload[511:456], a__payload[531:512] };
+    \$2748  = \$1533 ;
+    if (\$1575 ) begin
+      \$2748  = 1'h1;
     end
     if (rst) begin
-      \$2367  = 76'h0000000000000000000;
+      \$2748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = a6_g3;
-    if (\$1557 ) begin
-      \$2368  = \$1559 ;
+    \$2749  = a4_e3;
+    if (\$1575 ) begin
+      \$2749  = { a__payload[359:304], a__payload[379:360] };
     end
     if (rst) begin
-      \$2368  = 1'h0;
+      \$2749  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = b1_e0;
-    if (\$1564 ) begin
-      \$2369  = b1_e1;
+    \$2750  = a4_g3;
+    if (\$1575 ) begin
+      \$2750  = \$1577 ;
     end
     if (rst) begin
-      \$2369  = 76'h0000000000000000000;
+      \$2750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = b1_e1;
-    if (\$1564 ) begin
-      \$2370  = b1_e2;
-    end
-    if (\$1599 ) begin
-      \$2370  = { b__payload[131:76], b__payload[151:132] };
+    \$2751  = b3_e0;
+    if (\$1582 ) begin
+      \$2751  = b3_e1;
     end
     if (rst) begin
-      \$2370  = 76'h0000000000000000000;
+      \$2751  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = b1_e2;
-    if (\$1564 ) begin
-      \$2371  = b1_e3;
+    \$2752  = b3_e1;
+    if (\$1582 ) begin
+      \$2752  = b3_e2;
     end
     if (\$1617 ) begin
-      \$2371  = { b__payload[131:76], b__payload[151:132] };
+      \$2752  = { b__payload[283:228], b__payload[303:284] };
     end
     if (rst) begin
-      \$2371  = 76'h0000000000000000000;
+      \$2752  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = b1_g0;
-    if (\$1564 ) begin
-      \$2372  = b1_g1;
+    \$2753  = b3_e2;
+    if (\$1582 ) begin
+      \$2753  = b3_e3;
+    end
+    if (\$1635 ) begin
+      \$2753  = { b__payload[283:228], b__payload[303:284] };
     end
     if (rst) begin
-      \$2372  = 1'h0;
+      \$2753  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = b1_g1;
-    if (\$1564 ) begin
-      \$2373  = b1_g2;
-    end
-    if (\$1599 ) begin
-      \$2373  = \$1601 ;
+    \$2754  = b3_g0;
+    if (\$1582 ) begin
+      \$2754  = b3_g1;
     end
     if (rst) begin
-      \$2373  = 1'h0;
+      \$2754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = b1_g2;
-    if (\$1564 ) begin
-      \$2374  = b1_g3;
+    \$2755  = b3_g1;
+    if (\$1582 ) begin
+      \$2755  = b3_g2;
     end
     if (\$1617 ) begin
-      \$2374  = \$1619 ;
+      \$2755  = \$1619 ;
     end
     if (rst) begin
-      \$2374  = 1'h0;
+      \$2755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = \$1570 ;
+    \$2756  = b3_g2;
+    if (\$1582 ) begin
+      \$2756  = b3_g3;
+    end
+    if (\$1635 ) begin
+      \$2756  = \$1637 ;
+    end
     if (rst) begin
-      \$2375  = 1'h0;
+      \$2756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \$1576 ;
-    if (\$1599 ) begin
-      \$2376  = 1'h1;
-    end
+    \$2757  = \$1588 ;
     if (rst) begin
-      \$2376  = 1'h0;
+      \$2757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = \$1582 ;
+    \$2758  = \$1594 ;
     if (\$1617 ) begin
-      \$2377  = 1'h1;
+      \$2758  = 1'h1;
     end
     if (rst) begin
-      \$2377  = 1'h0;
+      \$2758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \$1589 ;
-    if (\$1636 ) begin
-      \$2378  = 1'h1;
+    \$2759  = \$1600 ;
+    if (\$1635 ) begin
+      \$2759  = 1'h1;
     end
     if (rst) begin
-      \$2378  = 1'h0;
+      \$2759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = b1_e3;
-    if (\$1636 ) begin
-      \$2379  = { b__payload[131:76], b__payload[151:132] };
+    \$2760  = \$1607 ;
+    if (\$1654 ) begin
+      \$2760  = 1'h1;
     end
     if (rst) begin
-      \$2379  = 76'h0000000000000000000;
+      \$2760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = b1_g3;
-    if (\$1636 ) begin
-      \$2380  = \$1638 ;
+    \$2761  = b3_e3;
+    if (\$1654 ) begin
+      \$2761  = { b__payload[283:228], b__payload[303:284] };
     end
     if (rst) begin
-      \$2380  = 1'h0;
+      \$2761  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \$1698 ;
+    \$2762  = b3_g3;
+    if (\$1654 ) begin
+      \$2762  = \$1656 ;
+    end
     if (rst) begin
-      \$2381  = 1'h0;
+      \$2762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = a7_e0;
-    if (\$1702 ) begin
-      \$2382  = a7_e1;
-    end
+    \$2763  = \$1716 ;
     if (rst) begin
-      \$2382  = 76'h0000000000000000000;
+      \$2763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = a7_e1;
-    if (\$1702 ) begin
-      \$2383  = a7_e2;
-    end
-    if (\$1732 ) begin
-      \$2383  = { a__payload[587:532], a__payload[607:588] };
+    \$2764  = a5_e0;
+    if (\$1720 ) begin
+      \$2764  = a5_e1;
     end
     if (rst) begin
-      \$2383  = 76'h0000000000000000000;
+      \$2764  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = a7_e2;
-    if (\$1702 ) begin
-      \$2384  = a7_e3;
+    \$2765  = a5_e1;
+    if (\$1720 ) begin
+      \$2765  = a5_e2;
     end
-    if (\$1748 ) begin
-      \$2384  = { a__payload[587:532], a__payload[607:588] };
+    if (\$1750 ) begin
+      \$2765  = { a__payload[435:380], a__payload[455:436] };
     end
     if (rst) begin
-      \$2384  = 76'h0000000000000000000;
+      \$2765  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = a7_g0;
-    if (\$1702 ) begin
-      \$2385  = a7_g1;
+    \$2766  = a5_e2;
+    if (\$1720 ) begin
+      \$2766  = a5_e3;
+    end
+    if (\$1766 ) begin
+      \$2766  = { a__payload[435:380], a__payload[455:436] };
     end
     if (rst) begin
-      \$2385  = 1'h0;
+      \$2766  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = a7_g1;
-    if (\$1702 ) begin
-      \$2386  = a7_g2;
-    end
-    if (\$1732 ) begin
-      \$2386  = \$1734 ;
+    \$2767  = a5_g0;
+    if (\$1720 ) begin
+      \$2767  = a5_g1;
     end
     if (rst) begin
-      \$2386  = 1'h0;
+      \$2767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = a7_g2;
-    if (\$1702 ) begin
-      \$2387  = a7_g3;
+    \$2768  = a5_g1;
+    if (\$1720 ) begin
+      \$2768  = a5_g2;
     end
-    if (\$1748 ) begin
-      \$2387  = \$1750 ;
+    if (\$1750 ) begin
+      \$2768  = \$1752 ;
     end
     if (rst) begin
-      \$2387  = 1'h0;
+      \$2768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \$1707 ;
+    \$2769  = a5_g2;
+    if (\$1720 ) begin
+      \$2769  = a5_g3;
+    end
+    if (\$1766 ) begin
+      \$2769  = \$1768 ;
+    end
     if (rst) begin
-      \$2388  = 1'h0;
+      \$2769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \$1712 ;
-    if (\$1732 ) begin
-      \$2389  = 1'h1;
-    end
+    \$2770  = \$1725 ;
     if (rst) begin
-      \$2389  = 1'h0;
+      \$2770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \$1717 ;
-    if (\$1748 ) begin
-      \$2390  = 1'h1;
+    \$2771  = \$1730 ;
+    if (\$1750 ) begin
+      \$2771  = 1'h1;
     end
     if (rst) begin
-      \$2390  = 1'h0;
+      \$2771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \$1723 ;
-    if (\$1765 ) begin
-      \$2391  = 1'h1;
+    \$2772  = \$1735 ;
+    if (\$1766 ) begin
+      \$2772  = 1'h1;
     end
     if (rst) begin
-      \$2391  = 1'h0;
+      \$2772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = a7_e3;
-    if (\$1765 ) begin
-      \$2392  = { a__payload[587:532], a__payload[607:588] };
+    \$2773  = \$1741 ;
+    if (\$1783 ) begin
+      \$2773  = 1'h1;
     end
     if (rst) begin
-      \$2392  = 76'h0000000000000000000;
+      \$2773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = a7_g3;
-    if (\$1765 ) begin
-      \$2393  = \$1767 ;
+    \$2774  = a5_e3;
+    if (\$1783 ) begin
+      \$2774  = { a__payload[435:380], a__payload[455:436] };
     end
     if (rst) begin
-      \$2393  = 1'h0;
+      \$2774  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = b0_e0;
-    if (\$1772 ) begin
-      \$2394  = b0_e1;
+    \$2775  = a5_g3;
+    if (\$1783 ) begin
+      \$2775  = \$1785 ;
     end
     if (rst) begin
-      \$2394  = 76'h0000000000000000000;
+      \$2775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = b0_e1;
-    if (\$1772 ) begin
-      \$2395  = b0_e2;
-    end
-    if (\$1807 ) begin
-      \$2395  = { b__payload[55:0], b__payload[75:56] };
+    \$2776  = b2_e0;
+    if (\$1790 ) begin
+      \$2776  = b2_e1;
     end
     if (rst) begin
-      \$2395  = 76'h0000000000000000000;
+      \$2776  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = b0_e2;
-    if (\$1772 ) begin
-      \$2396  = b0_e3;
+    \$2777  = b2_e1;
+    if (\$1790 ) begin
+      \$2777  = b2_e2;
     end
     if (\$1825 ) begin
-      \$2396  = { b__payload[55:0], b__payload[75:56] };
+      \$2777  = { b__payload[207:152], b__payload[227:208] };
     end
     if (rst) begin
-      \$2396  = 76'h0000000000000000000;
+      \$2777  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = b0_g0;
-    if (\$1772 ) begin
-      \$2397  = b0_g1;
+    \$2778  = b2_e2;
+    if (\$1790 ) begin
+      \$2778  = b2_e3;
+    end
+    if (\$1843 ) begin
+      \$2778  = { b__payload[207:152], b__payload[227:208] };
     end
     if (rst) begin
-      \$2397  = 1'h0;
+      \$2778  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = b0_g1;
-    if (\$1772 ) begin
-      \$2398  = b0_g2;
-    end
-    if (\$1807 ) begin
-      \$2398  = \$1809 ;
+    \$2779  = b2_g0;
+    if (\$1790 ) begin
+      \$2779  = b2_g1;
     end
     if (rst) begin
-      \$2398  = 1'h0;
+      \$2779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = b0_g2;
-    if (\$1772 ) begin
-      \$2399  = b0_g3;
+    \$2780  = b2_g1;
+    if (\$1790 ) begin
+      \$2780  = b2_g2;
     end
     if (\$1825 ) begin
-      \$2399  = \$1827 ;
+      \$2780  = \$1827 ;
     end
     if (rst) begin
-      \$2399  = 1'h0;
+      \$2780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \$1778 ;
+    \$2781  = b2_g2;
+    if (\$1790 ) begin
+      \$2781  = b2_g3;
+    end
+    if (\$1843 ) begin
+      \$2781  = \$1845 ;
+    end
     if (rst) begin
-      \$2400  = 1'h0;
+      \$2781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \$1784 ;
-    if (\$1807 ) begin
-      \$2401  = 1'h1;
-    end
+    \$2782  = \$1796 ;
     if (rst) begin
-      \$2401  = 1'h0;
+      \$2782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = \$1790 ;
+    \$2783  = \$1802 ;
     if (\$1825 ) begin
-      \$2402  = 1'h1;
+      \$2783  = 1'h1;
     end
     if (rst) begin
-      \$2402  = 1'h0;
+      \$2783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = \$1797 ;
-    if (\$1844 ) begin
-      \$2403  = 1'h1;
+    \$2784  = \$1808 ;
+    if (\$1843 ) begin
+      \$2784  = 1'h1;
     end
     if (rst) begin
-      \$2403  = 1'h0;
+      \$2784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = b0_e3;
-    if (\$1844 ) begin
-      \$2404  = { b__payload[55:0], b__payload[75:56] };
+    \$2785  = \$1815 ;
+    if (\$1862 ) begin
+      \$2785  = 1'h1;
     end
     if (rst) begin
-      \$2404  = 76'h0000000000000000000;
+      \$2785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = b0_g3;
-    if (\$1844 ) begin
-      \$2405  = \$1846 ;
+    \$2786  = b2_e3;
+    if (\$1862 ) begin
+      \$2786  = { b__payload[207:152], b__payload[227:208] };
     end
     if (rst) begin
-      \$2405  = 1'h0;
+      \$2786  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \$1906 ;
+    \$2787  = b2_g3;
+    if (\$1862 ) begin
+      \$2787  = \$1864 ;
+    end
     if (rst) begin
-      \$2406  = 1'h0;
+      \$2787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = winner0;
+    \$2788  = \$1924 ;
+    if (rst) begin
+      \$2788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2789  = a6_e0;
+    if (\$1928 ) begin
+      \$2789  = a6_e1;
+    end
+    if (rst) begin
+      \$2789  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2790  = a6_e1;
+    if (\$1928 ) begin
+      \$2790  = a6_e2;
+    end
+    if (\$1958 ) begin
+      \$2790  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2790  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2791  = a6_e2;
+    if (\$1928 ) begin
+      \$2791  = a6_e3;
+    end
+    if (\$1974 ) begin
+      \$2791  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2791  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2792  = a6_g0;
+    if (\$1928 ) begin
+      \$2792  = a6_g1;
+    end
+    if (rst) begin
+      \$2792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2793  = a6_g1;
+    if (\$1928 ) begin
+      \$2793  = a6_g2;
+    end
+    if (\$1958 ) begin
+      \$2793  = \$1960 ;
+    end
+    if (rst) begin
+      \$2793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2794  = a6_g2;
+    if (\$1928 ) begin
+      \$2794  = a6_g3;
+    end
+    if (\$1974 ) begin
+      \$2794  = \$1976 ;
+    end
+    if (rst) begin
+      \$2794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2795  = \$1933 ;
+    if (rst) begin
+      \$2795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2796  = \$1938 ;
+    if (\$1958 ) begin
+      \$2796  = 1'h1;
+    end
+    if (rst) begin
+      \$2796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2797  = \$1943 ;
+    if (\$1974 ) begin
+      \$2797  = 1'h1;
+    end
+    if (rst) begin
+      \$2797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2798  = \$1949 ;
+    if (\$1991 ) begin
+      \$2798  = 1'h1;
+    end
+    if (rst) begin
+      \$2798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2799  = a6_e3;
+    if (\$1991 ) begin
+      \$2799  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2799  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2800  = a6_g3;
+    if (\$1991 ) begin
+      \$2800  = \$1993 ;
+    end
+    if (rst) begin
+      \$2800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2801  = b1_e0;
+    if (\$1998 ) begin
+      \$2801  = b1_e1;
+    end
+    if (rst) begin
+      \$2801  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2802  = b1_e1;
+    if (\$1998 ) begin
+      \$2802  = b1_e2;
+    end
+    if (\$2033 ) begin
+      \$2802  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2802  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2803  = b1_e2;
+    if (\$1998 ) begin
+      \$2803  = b1_e3;
+    end
+    if (\$2051 ) begin
+      \$2803  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2803  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2804  = b1_g0;
+    if (\$1998 ) begin
+      \$2804  = b1_g1;
+    end
+    if (rst) begin
+      \$2804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2805  = b1_g1;
+    if (\$1998 ) begin
+      \$2805  = b1_g2;
+    end
+    if (\$2033 ) begin
+      \$2805  = \$2035 ;
+    end
+    if (rst) begin
+      \$2805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2806  = b1_g2;
+    if (\$1998 ) begin
+      \$2806  = b1_g3;
+    end
+    if (\$2051 ) begin
+      \$2806  = \$2053 ;
+    end
+    if (rst) begin
+      \$2806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2807  = \$2004 ;
+    if (rst) begin
+      \$2807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2808  = \$2010 ;
+    if (\$2033 ) begin
+      \$2808  = 1'h1;
+    end
+    if (rst) begin
+      \$2808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2809  = \$2016 ;
+    if (\$2051 ) begin
+      \$2809  = 1'h1;
+    end
+    if (rst) begin
+      \$2809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2810  = \$2023 ;
+    if (\$2070 ) begin
+      \$2810  = 1'h1;
+    end
+    if (rst) begin
+      \$2810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2811  = b1_e3;
+    if (\$2070 ) begin
+      \$2811  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2811  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2812  = b1_g3;
+    if (\$2070 ) begin
+      \$2812  = \$2072 ;
+    end
+    if (rst) begin
+      \$2812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2813  = \$2132 ;
+    if (rst) begin
+      \$2813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2814  = a7_e0;
+    if (\$2136 ) begin
+      \$2814  = a7_e1;
+    end
+    if (rst) begin
+      \$2814  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2815  = a7_e1;
+    if (\$2136 ) begin
+      \$2815  = a7_e2;
+    end
+    if (\$2166 ) begin
+      \$2815  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2815  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2816  = a7_e2;
+    if (\$2136 ) begin
+      \$2816  = a7_e3;
+    end
+    if (\$2182 ) begin
+      \$2816  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2816  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2817  = a7_g0;
+    if (\$2136 ) begin
+      \$2817  = a7_g1;
+    end
+    if (rst) begin
+      \$2817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = a7_g1;
+    if (\$2136 ) begin
+      \$2818  = a7_g2;
+    end
+    if (\$2166 ) begin
+      \$2818  = \$2168 ;
+    end
+    if (rst) begin
+      \$2818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2819  = a7_g2;
+    if (\$2136 ) begin
+      \$2819  = a7_g3;
+    end
+    if (\$2182 ) begin
+      \$2819  = \$2184 ;
+    end
+    if (rst) begin
+      \$2819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2820  = \$2141 ;
+    if (rst) begin
+      \$2820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2821  = \$2146 ;
+    if (\$2166 ) begin
+      \$2821  = 1'h1;
+    end
+    if (rst) begin
+      \$2821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2822  = \$2151 ;
+    if (\$2182 ) begin
+      \$2822  = 1'h1;
+    end
+    if (rst) begin
+      \$2822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2823  = \$2157 ;
+    if (\$2199 ) begin
+      \$2823  = 1'h1;
+    end
+    if (rst) begin
+      \$2823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2824  = a7_e3;
+    if (\$2199 ) begin
+      \$2824  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2824  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2825  = a7_g3;
+    if (\$2199 ) begin
+      \$2825  = \$2201 ;
+    end
+    if (rst) begin
+      \$2825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2826  = b0_e0;
+    if (\$2206 ) begin
+      \$2826  = b0_e1;
+    end
+    if (rst) begin
+      \$2826  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = b0_e1;
+    if (\$2206 ) begin
+      \$2827  = b0_e2;
+    end
+    if (\$2241 ) begin
+      \$2827  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2827  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = b0_e2;
+    if (\$2206 ) begin
+      \$2828  = b0_e3;
+    end
+    if (\$2259 ) begin
+      \$2828  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2828  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = b0_g0;
+    if (\$2206 ) begin
+      \$2829  = b0_g1;
+    end
+    if (rst) begin
+      \$2829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = b0_g1;
+    if (\$2206 ) begin
+      \$2830  = b0_g2;
+    end
+    if (\$2241 ) begin
+      \$2830  = \$2243 ;
+    end
+    if (rst) begin
+      \$2830  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = b0_g2;
+    if (\$2206 ) begin
+      \$2831  = b0_g3;
+    end
+    if (\$2259 ) begin
+      \$2831  = \$2261 ;
+    end
+    if (rst) begin
+      \$2831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = \$2212 ;
+    if (rst) begin
+      \$2832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = \$2218 ;
+    if (\$2241 ) begin
+      \$2833  = 1'h1;
+    end
+    if (rst) begin
+      \$2833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \$2224 ;
+    if (\$2259 ) begin
+      \$2834  = 1'h1;
+    end
+    if (rst) begin
+      \$2834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \$2231 ;
+    if (\$2278 ) begin
+      \$2835  = 1'h1;
+    end
+    if (rst) begin
+      \$2835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = b0_e3;
+    if (\$2278 ) begin
+      \$2836  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2836  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = b0_g3;
+    if (\$2278 ) begin
+      \$2837  = \$2280 ;
+    end
+    if (rst) begin
+      \$2837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \$2340 ;
+    if (rst) begin
+      \$2838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = winner0;
     if (stage0_load) begin
-      \$2407  = \$1909 ;
+      \$2839  = \$2343 ;
     end
     if (rst) begin
-      \$2407  = 77'h00000000000000000000;
+      \$2839  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = winner1;
+    \$2840  = winner1;
     if (stage0_load) begin
-      \$2408  = \$1912 ;
+      \$2840  = \$2346 ;
     end
     if (rst) begin
-      \$2408  = 77'h00000000000000000000;
+      \$2840  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = winner2;
+    \$2841  = winner2;
     if (stage0_load) begin
-      \$2409  = \$1915 ;
+      \$2841  = \$2349 ;
     end
     if (rst) begin
-      \$2409  = 77'h00000000000000000000;
+      \$2841  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = winner3;
+    \$2842  = winner3;
     if (stage0_load) begin
-      \$2410  = \$1918 ;
+      \$2842  = \$2352 ;
     end
     if (rst) begin
-      \$2410  = 77'h00000000000000000000;
+      \$2842  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = winner4;
+    \$2843  = winner4;
     if (stage0_load) begin
-      \$2411  = \$1921 ;
+      \$2843  = \$2355 ;
     end
     if (rst) begin
-      \$2411  = 77'h00000000000000000000;
+      \$2843  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = winner5;
+    \$2844  = winner5;
     if (stage0_load) begin
-      \$2412  = \$1924 ;
+      \$2844  = \$2358 ;
     end
     if (rst) begin
-      \$2412  = 77'h00000000000000000000;
+      \$2844  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = winner6;
+    \$2845  = winner6;
     if (stage0_load) begin
-      \$2413  = \$1927 ;
+      \$2845  = \$2361 ;
     end
     if (rst) begin
-      \$2413  = 77'h00000000000000000000;
+      \$2845  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = winner7;
+    \$2846  = winner7;
     if (stage0_load) begin
-      \$2414  = \$1930 ;
+      \$2846  = \$2364 ;
     end
     if (rst) begin
-      \$2414  = 77'h00000000000000000000;
+      \$2846  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = s0_last;
+    \$2847  = s0_last;
     if (stage0_load) begin
-      \$2415  = \$signal$129 ;
+      \$2847  = \$signal$127 ;
     end
     if (rst) begin
-      \$2415  = 1'h0;
+      \$2847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = merge0_in0;
+    \$2848  = merge0_in0;
     if (stage1_load) begin
-      \$2416  = winner0;
+      \$2848  = winner0;
     end
     if (rst) begin
-      \$2416  = 77'h00000000000000000000;
+      \$2848  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = merge0_in1;
+    \$2849  = merge0_in1;
     if (stage1_load) begin
-      \$2417  = winner1;
+      \$2849  = winner1;
     end
     if (rst) begin
-      \$2417  = 77'h00000000000000000000;
+      \$2849  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = merge0_in2;
+    \$2850  = merge0_in2;
     if (stage1_load) begin
-      \$2418  = winner2;
+      \$2850  = winner2;
     end
     if (rst) begin
-      \$2418  = 77'h00000000000000000000;
+      \$2850  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = merge0_in3;
+    \$2851  = merge0_in3;
     if (stage1_load) begin
-      \$2419  = winner3;
+      \$2851  = winner3;
     end
     if (rst) begin
-      \$2419  = 77'h00000000000000000000;
+      \$2851  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = merge0_in4;
+    \$2852  = merge0_in4;
     if (stage1_load) begin
-      \$2420  = winner4;
+      \$2852  = winner4;
     end
     if (rst) begin
-      \$2420  = 77'h00000000000000000000;
+      \$2852  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = merge0_in5;
+    \$2853  = merge0_in5;
     if (stage1_load) begin
-      \$2421  = winner5;
+      \$2853  = winner5;
     end
     if (rst) begin
-      \$2421  = 77'h00000000000000000000;
+      \$2853  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = merge0_in6;
+    \$2854  = merge0_in6;
     if (stage1_load) begin
-      \$2422  = winner6;
+      \$2854  = winner6;
     end
     if (rst) begin
-      \$2422  = 77'h00000000000000000000;
+      \$2854  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = merge0_in7;
+    \$2855  = merge0_in7;
     if (stage1_load) begin
-      \$2423  = winner7;
+      \$2855  = winner7;
     end
     if (rst) begin
-      \$2423  = 77'h00000000000000000000;
+      \$2855  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = merge0_in_last;
+    \$2856  = merge0_in_last;
     if (stage1_load) begin
-      \$2424  = s0_last;
+      \$2856  = s0_last;
     end
     if (rst) begin
-      \$2424  = 1'h0;
+      \$2856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = merge0_gt0_0;
+    \$2857  = merge0_gt0_0;
     if (stage1_load) begin
-      \$2425  = \$1931 ;
+      \$2857  = \$2365 ;
     end
     if (rst) begin
-      \$2425  = 1'h0;
+      \$2857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = merge0_eq0_0;
+    \$2858  = merge0_eq0_0;
     if (stage1_load) begin
-      \$2426  = \$1932 ;
+      \$2858  = \$2366 ;
     end
     if (rst) begin
-      \$2426  = 1'h0;
+      \$2858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = merge0_gt0_1;
+    \$2859  = merge0_gt0_1;
     if (stage1_load) begin
-      \$2427  = \$1933 ;
+      \$2859  = \$2367 ;
     end
     if (rst) begin
-      \$2427  = 1'h0;
+      \$2859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = merge0_eq0_1;
+    \$2860  = merge0_eq0_1;
     if (stage1_load) begin
-      \$2428  = \$1934 ;
+      \$2860  = \$2368 ;
     end
     if (rst) begin
-      \$2428  = 1'h0;
+      \$2860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = merge0_gt0_2;
+    \$2861  = merge0_gt0_2;
     if (stage1_load) begin
-      \$2429  = \$1935 ;
+      \$2861  = \$2369 ;
     end
     if (rst) begin
-      \$2429  = 1'h0;
+      \$2861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = merge0_eq0_2;
+    \$2862  = merge0_eq0_2;
     if (stage1_load) begin
-      \$2430  = \$1936 ;
+      \$2862  = \$2370 ;
     end
     if (rst) begin
-      \$2430  = 1'h0;
+      \$2862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = merge0_gt0_3;
+    \$2863  = merge0_gt0_3;
     if (stage1_load) begin
-      \$2431  = \$1937 ;
+      \$2863  = \$2371 ;
     end
     if (rst) begin
-      \$2431  = 1'h0;
+      \$2863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = merge0_eq0_3;
+    \$2864  = merge0_eq0_3;
     if (stage1_load) begin
-      \$2432  = \$1938 ;
+      \$2864  = \$2372 ;
     end
     if (rst) begin
-      \$2432  = 1'h0;
+      \$2864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = merge0_gt1_0;
+    \$2865  = merge0_gt1_0;
     if (stage1_load) begin
-      \$2433  = \$1939 ;
+      \$2865  = \$2373 ;
     end
     if (rst) begin
-      \$2433  = 1'h0;
+      \$2865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = merge0_eq1_0;
+    \$2866  = merge0_eq1_0;
     if (stage1_load) begin
-      \$2434  = \$1940 ;
+      \$2866  = \$2374 ;
     end
     if (rst) begin
-      \$2434  = 1'h0;
+      \$2866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = merge0_gt1_1;
+    \$2867  = merge0_gt1_1;
     if (stage1_load) begin
-      \$2435  = \$1941 ;
+      \$2867  = \$2375 ;
     end
     if (rst) begin
-      \$2435  = 1'h0;
+      \$2867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = merge0_eq1_1;
+    \$2868  = merge0_eq1_1;
     if (stage1_load) begin
-      \$2436  = \$1942 ;
+      \$2868  = \$2376 ;
     end
     if (rst) begin
-      \$2436  = 1'h0;
+      \$2868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = merge0_gt1_2;
+    \$2869  = merge0_gt1_2;
     if (stage1_load) begin
-      \$2437  = \$1943 ;
+      \$2869  = \$2377 ;
     end
     if (rst) begin
-      \$2437  = 1'h0;
+      \$2869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = merge0_eq1_2;
+    \$2870  = merge0_eq1_2;
     if (stage1_load) begin
-      \$2438  = \$1944 ;
+      \$2870  = \$2378 ;
     end
     if (rst) begin
-      \$2438  = 1'h0;
+      \$2870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = merge0_gt1_3;
+    \$2871  = merge0_gt1_3;
     if (stage1_load) begin
-      \$2439  = \$1945 ;
+      \$2871  = \$2379 ;
     end
     if (rst) begin
-      \$2439  = 1'h0;
+      \$2871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = merge0_eq1_3;
+    \$2872  = merge0_eq1_3;
     if (stage1_load) begin
-      \$2440  = \$1946 ;
+      \$2872  = \$2380 ;
     end
     if (rst) begin
-      \$2440  = 1'h0;
+      \$2872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = merge0_gt2_0;
+    \$2873  = merge0_gt2_0;
     if (stage1_load) begin
-      \$2441  = \$1947 ;
+      \$2873  = \$2381 ;
     end
     if (rst) begin
-      \$2441  = 1'h0;
+      \$2873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = merge0_eq2_0;
+    \$2874  = merge0_eq2_0;
     if (stage1_load) begin
-      \$2442  = \$1948 ;
+      \$2874  = \$2382 ;
     end
     if (rst) begin
-      \$2442  = 1'h0;
+      \$2874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = merge0_gt2_1;
+    \$2875  = merge0_gt2_1;
     if (stage1_load) begin
-      \$2443  = \$1949 ;
+      \$2875  = \$2383 ;
     end
     if (rst) begin
-      \$2443  = 1'h0;
+      \$2875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = merge0_eq2_1;
+    \$2876  = merge0_eq2_1;
     if (stage1_load) begin
-      \$2444  = \$1950 ;
+      \$2876  = \$2384 ;
     end
     if (rst) begin
-      \$2444  = 1'h0;
+      \$2876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = merge0_gt2_2;
+    \$2877  = merge0_gt2_2;
     if (stage1_load) begin
-      \$2445  = \$1951 ;
+      \$2877  = \$2385 ;
     end
     if (rst) begin
-      \$2445  = 1'h0;
+      \$2877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = merge0_eq2_2;
+    \$2878  = merge0_eq2_2;
     if (stage1_load) begin
-      \$2446  = \$1952 ;
+      \$2878  = \$2386 ;
     end
     if (rst) begin
-      \$2446  = 1'h0;
+      \$2878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = merge0_gt2_3;
+    \$2879  = merge0_gt2_3;
     if (stage1_load) begin
-      \$2447  = \$1953 ;
+      \$2879  = \$2387 ;
     end
     if (rst) begin
-      \$2447  = 1'h0;
+      \$2879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = merge0_eq2_3;
+    \$2880  = merge0_eq2_3;
     if (stage1_load) begin
-      \$2448  = \$1954 ;
+      \$2880  = \$2388 ;
     end
     if (rst) begin
-      \$2448  = 1'h0;
+      \$2880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = merge0_gt3_0;
+    \$2881  = merge0_gt3_0;
     if (stage1_load) begin
-      \$2449  = \$1955 ;
+      \$2881  = \$2389 ;
     end
     if (rst) begin
-      \$2449  = 1'h0;
+      \$2881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = merge0_eq3_0;
+    \$2882  = merge0_eq3_0;
     if (stage1_load) begin
-      \$2450  = \$1956 ;
+      \$2882  = \$2390 ;
     end
     if (rst) begin
-      \$2450  = 1'h0;
+      \$2882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = merge0_gt3_1;
+    \$2883  = merge0_gt3_1;
     if (stage1_load) begin
-      \$2451  = \$1957 ;
+      \$2883  = \$2391 ;
     end
     if (rst) begin
-      \$2451  = 1'h0;
+      \$2883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = merge0_eq3_1;
+    \$2884  = merge0_eq3_1;
     if (stage1_load) begin
-      \$2452  = \$1958 ;
+      \$2884  = \$2392 ;
     end
     if (rst) begin
-      \$2452  = 1'h0;
+      \$2884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = merge0_gt3_2;
+    \$2885  = merge0_gt3_2;
     if (stage1_load) begin
-      \$2453  = \$1959 ;
+      \$2885  = \$2393 ;
     end
     if (rst) begin
-      \$2453  = 1'h0;
+      \$2885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = merge0_eq3_2;
+    \$2886  = merge0_eq3_2;
     if (stage1_load) begin
-      \$2454  = \$1960 ;
+      \$2886  = \$2394 ;
     end
     if (rst) begin
-      \$2454  = 1'h0;
+      \$2886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = merge0_gt3_3;
+    \$2887  = merge0_gt3_3;
     if (stage1_load) begin
-      \$2455  = \$1961 ;
+      \$2887  = \$2395 ;
     end
     if (rst) begin
-      \$2455  = 1'h0;
+      \$2887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = merge0_eq3_3;
+    \$2888  = merge0_eq3_3;
     if (stage1_load) begin
-      \$2456  = \$1962 ;
+      \$2888  = \$2396 ;
     end
     if (rst) begin
-      \$2456  = 1'h0;
+      \$2888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = merge0_lane0;
+    \$2889  = merge0_lane0;
     if (stage2_load) begin
-      \$2457  = \$1969 ;
+      \$2889  = \$2403 ;
     end
     if (rst) begin
-      \$2457  = 77'h00000000000000000000;
+      \$2889  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = merge0_lane1;
+    \$2890  = merge0_lane1;
     if (stage2_load) begin
-      \$2458  = \$1976 ;
+      \$2890  = \$2410 ;
     end
     if (rst) begin
-      \$2458  = 77'h00000000000000000000;
+      \$2890  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = merge0_lane2;
+    \$2891  = merge0_lane2;
     if (stage2_load) begin
-      \$2459  = \$1983 ;
+      \$2891  = \$2417 ;
     end
     if (rst) begin
-      \$2459  = 77'h00000000000000000000;
+      \$2891  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = merge0_lane3;
+    \$2892  = merge0_lane3;
     if (stage2_load) begin
-      \$2460  = \$1990 ;
+      \$2892  = \$2424 ;
     end
     if (rst) begin
-      \$2460  = 77'h00000000000000000000;
+      \$2892  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = merge0_lane4;
+    \$2893  = merge0_lane4;
     if (stage2_load) begin
-      \$2461  = \$1997 ;
+      \$2893  = \$2431 ;
     end
     if (rst) begin
-      \$2461  = 77'h00000000000000000000;
+      \$2893  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = merge0_lane5;
+    \$2894  = merge0_lane5;
     if (stage2_load) begin
-      \$2462  = \$2004 ;
+      \$2894  = \$2438 ;
     end
     if (rst) begin
-      \$2462  = 77'h00000000000000000000;
+      \$2894  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = merge0_lane6;
+    \$2895  = merge0_lane6;
     if (stage2_load) begin
-      \$2463  = \$2011 ;
+      \$2895  = \$2445 ;
     end
     if (rst) begin
-      \$2463  = 77'h00000000000000000000;
+      \$2895  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = merge0_lane7;
+    \$2896  = merge0_lane7;
     if (stage2_load) begin
-      \$2464  = \$2018 ;
+      \$2896  = \$2452 ;
     end
     if (rst) begin
-      \$2464  = 77'h00000000000000000000;
+      \$2896  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = merge0_last;
+    \$2897  = merge0_last;
     if (stage2_load) begin
-      \$2465  = merge0_in_last;
+      \$2897  = merge0_in_last;
     end
     if (rst) begin
-      \$2465  = 1'h0;
+      \$2897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = merge1_in0;
+    \$2898  = merge1_in0;
     if (stage3_load) begin
-      \$2466  = merge0_lane0;
+      \$2898  = merge0_lane0;
     end
     if (rst) begin
-      \$2466  = 77'h00000000000000000000;
+      \$2898  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = merge1_in1;
+    \$2899  = merge1_in1;
     if (stage3_load) begin
-      \$2467  = merge0_lane1;
+      \$2899  = merge0_lane1;
     end
     if (rst) begin
-      \$2467  = 77'h00000000000000000000;
+      \$2899  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = merge1_in2;
+    \$2900  = merge1_in2;
     if (stage3_load) begin
-      \$2468  = merge0_lane2;
+      \$2900  = merge0_lane2;
     end
     if (rst) begin
-      \$2468  = 77'h00000000000000000000;
+      \$2900  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = merge1_in3;
+    \$2901  = merge1_in3;
     if (stage3_load) begin
-      \$2469  = merge0_lane3;
+      \$2901  = merge0_lane3;
     end
     if (rst) begin
-      \$2469  = 77'h00000000000000000000;
+      \$2901  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = merge1_in4;
+    \$2902  = merge1_in4;
     if (stage3_load) begin
-      \$2470  = merge0_lane4;
+      \$2902  = merge0_lane4;
     end
     if (rst) begin
-      \$2470  = 77'h00000000000000000000;
+      \$2902  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = merge1_in5;
+    \$2903  = merge1_in5;
     if (stage3_load) begin
-      \$2471  = merge0_lane5;
+      \$2903  = merge0_lane5;
     end
     if (rst) begin
-      \$2471  = 77'h00000000000000000000;
+      \$2903  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = merge1_in6;
+    \$2904  = merge1_in6;
     if (stage3_load) begin
-      \$2472  = merge0_lane6;
+      \$2904  = merge0_lane6;
     end
     if (rst) begin
-      \$2472  = 77'h00000000000000000000;
+      \$2904  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = merge1_in7;
+    \$2905  = merge1_in7;
     if (stage3_load) begin
-      \$2473  = merge0_lane7;
+      \$2905  = merge0_lane7;
     end
     if (rst) begin
-      \$2473  = 77'h00000000000000000000;
+      \$2905  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = merge1_in_last;
+    \$2906  = merge1_in_last;
     if (stage3_load) begin
-      \$2474  = merge0_last;
+      \$2906  = merge0_last;
     end
     if (rst) begin
-      \$2474  = 1'h0;
+      \$2906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = merge1_gt0_0;
+    \$2907  = merge1_gt0_0;
     if (stage3_load) begin
-      \$2475  = \$2019 ;
+      \$2907  = \$2453 ;
     end
     if (rst) begin
-      \$2475  = 1'h0;
+      \$2907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = merge1_eq0_0;
+    \$2908  = merge1_eq0_0;
     if (stage3_load) begin
-      \$2476  = \$2020 ;
+      \$2908  = \$2454 ;
     end
     if (rst) begin
-      \$2476  = 1'h0;
+      \$2908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = merge1_gt0_1;
+    \$2909  = merge1_gt0_1;
     if (stage3_load) begin
-      \$2477  = \$2021 ;
+      \$2909  = \$2455 ;
     end
     if (rst) begin
-      \$2477  = 1'h0;
+      \$2909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = merge1_eq0_1;
+    \$2910  = merge1_eq0_1;
     if (stage3_load) begin
-      \$2478  = \$2022 ;
+      \$2910  = \$2456 ;
     end
     if (rst) begin
-      \$2478  = 1'h0;
+      \$2910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = merge1_gt0_2;
+    \$2911  = merge1_gt0_2;
     if (stage3_load) begin
-      \$2479  = \$2023 ;
+      \$2911  = \$2457 ;
     end
     if (rst) begin
-      \$2479  = 1'h0;
+      \$2911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = merge1_eq0_2;
+    \$2912  = merge1_eq0_2;
     if (stage3_load) begin
-      \$2480  = \$2024 ;
+      \$2912  = \$2458 ;
     end
     if (rst) begin
-      \$2480  = 1'h0;
+      \$2912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = merge1_gt0_3;
+    \$2913  = merge1_gt0_3;
     if (stage3_load) begin
-      \$2481  = \$2025 ;
+      \$2913  = \$2459 ;
     end
     if (rst) begin
-      \$2481  = 1'h0;
+      \$2913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = merge1_eq0_3;
+    \$2914  = merge1_eq0_3;
     if (stage3_load) begin
-      \$2482  = \$2026 ;
+      \$2914  = \$2460 ;
     end
     if (rst) begin
-      \$2482  = 1'h0;
+      \$2914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = merge1_gt1_0;
+    \$2915  = merge1_gt1_0;
     if (stage3_load) begin
-      \$2483  = \$2027 ;
+      \$2915  = \$2461 ;
     end
     if (rst) begin
-      \$2483  = 1'h0;
+      \$2915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = merge1_eq1_0;
+    \$2916  = merge1_eq1_0;
     if (stage3_load) begin
-      \$2484  = \$2028 ;
+      \$2916  = \$2462 ;
     end
     if (rst) begin
-      \$2484  = 1'h0;
+      \$2916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = merge1_gt1_1;
+    \$2917  = merge1_gt1_1;
     if (stage3_load) begin
-      \$2485  = \$2029 ;
+      \$2917  = \$2463 ;
     end
     if (rst) begin
-      \$2485  = 1'h0;
+      \$2917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = merge1_eq1_1;
+    \$2918  = merge1_eq1_1;
     if (stage3_load) begin
-      \$2486  = \$2030 ;
+      \$2918  = \$2464 ;
     end
     if (rst) begin
-      \$2486  = 1'h0;
+      \$2918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = merge1_gt1_2;
+    \$2919  = merge1_gt1_2;
     if (stage3_load) begin
-      \$2487  = \$2031 ;
+      \$2919  = \$2465 ;
     end
     if (rst) begin
-      \$2487  = 1'h0;
+      \$2919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = merge1_eq1_2;
+    \$2920  = merge1_eq1_2;
     if (stage3_load) begin
-      \$2488  = \$2032 ;
+      \$2920  = \$2466 ;
     end
     if (rst) begin
-      \$2488  = 1'h0;
+      \$2920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = merge1_gt1_3;
+    \$2921  = merge1_gt1_3;
     if (stage3_load) begin
-      \$2489  = \$2033 ;
+      \$2921  = \$2467 ;
     end
     if (rst) begin
-      \$2489  = 1'h0;
+      \$2921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = merge1_eq1_3;
+    \$2922  = merge1_eq1_3;
     if (stage3_load) begin
-      \$2490  = \$2034 ;
+      \$2922  = \$2468 ;
     end
     if (rst) begin
-      \$2490  = 1'h0;
+      \$2922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = merge1_gt4_0;
+    \$2923  = merge1_gt4_0;
     if (stage3_load) begin
-      \$2491  = \$2035 ;
+      \$2923  = \$2469 ;
     end
     if (rst) begin
-      \$2491  = 1'h0;
+      \$2923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = merge1_eq4_0;
+    \$2924  = merge1_eq4_0;
     if (stage3_load) begin
-      \$2492  = \$2036 ;
+      \$2924  = \$2470 ;
     end
     if (rst) begin
-      \$2492  = 1'h0;
+      \$2924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = merge1_gt4_1;
+    \$2925  = merge1_gt4_1;
     if (stage3_load) begin
-      \$2493  = \$2037 ;
+      \$2925  = \$2471 ;
     end
     if (rst) begin
-      \$2493  = 1'h0;
+      \$2925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = merge1_eq4_1;
+    \$2926  = merge1_eq4_1;
     if (stage3_load) begin
-      \$2494  = \$2038 ;
+      \$2926  = \$2472 ;
     end
     if (rst) begin
-      \$2494  = 1'h0;
+      \$2926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = merge1_gt4_2;
+    \$2927  = merge1_gt4_2;
     if (stage3_load) begin
-      \$2495  = \$2039 ;
+      \$2927  = \$2473 ;
     end
     if (rst) begin
-      \$2495  = 1'h0;
+      \$2927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = merge1_eq4_2;
+    \$2928  = merge1_eq4_2;
     if (stage3_load) begin
-      \$2496  = \$2040 ;
+      \$2928  = \$2474 ;
     end
     if (rst) begin
-      \$2496  = 1'h0;
+      \$2928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = merge1_gt4_3;
+    \$2929  = merge1_gt4_3;
     if (stage3_load) begin
-      \$2497  = \$2041 ;
+      \$2929  = \$2475 ;
     end
     if (rst) begin
-      \$2497  = 1'h0;
+      \$2929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = merge1_eq4_3;
+    \$2930  = merge1_eq4_3;
     if (stage3_load) begin
-      \$2498  = \$2042 ;
+      \$2930  = \$2476 ;
     end
     if (rst) begin
-      \$2498  = 1'h0;
+      \$2930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = merge1_gt5_0;
+    \$2931  = merge1_gt5_0;
     if (stage3_load) begin
-      \$2499  = \$2043 ;
+      \$2931  = \$2477 ;
     end
     if (rst) begin
-      \$2499  = 1'h0;
+      \$2931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = merge1_eq5_0;
+    \$2932  = merge1_eq5_0;
     if (stage3_load) begin
-      \$2500  = \$2044 ;
+      \$2932  = \$2478 ;
     end
     if (rst) begin
-      \$2500  = 1'h0;
+      \$2932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = merge1_gt5_1;
+    \$2933  = merge1_gt5_1;
     if (stage3_load) begin
-      \$2501  = \$2045 ;
+      \$2933  = \$2479 ;
     end
     if (rst) begin
-      \$2501  = 1'h0;
+      \$2933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = merge1_eq5_1;
+    \$2934  = merge1_eq5_1;
     if (stage3_load) begin
-      \$2502  = \$2046 ;
+      \$2934  = \$2480 ;
     end
     if (rst) begin
-      \$2502  = 1'h0;
+      \$2934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = merge1_gt5_2;
+    \$2935  = merge1_gt5_2;
     if (stage3_load) begin
-      \$2503  = \$2047 ;
+      \$2935  = \$2481 ;
     end
     if (rst) begin
-      \$2503  = 1'h0;
+      \$2935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = merge1_eq5_2;
+    \$2936  = merge1_eq5_2;
     if (stage3_load) begin
-      \$2504  = \$2048 ;
+      \$2936  = \$2482 ;
     end
     if (rst) begin
-      \$2504  = 1'h0;
+      \$2936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = merge1_gt5_3;
+    \$2937  = merge1_gt5_3;
     if (stage3_load) begin
-      \$2505  = \$2049 ;
+      \$2937  = \$2483 ;
     end
     if (rst) begin
-      \$2505  = 1'h0;
+      \$2937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = merge1_eq5_3;
+    \$2938  = merge1_eq5_3;
     if (stage3_load) begin
-      \$2506  = \$2050 ;
+      \$2938  = \$2484 ;
     end
     if (rst) begin
-      \$2506  = 1'h0;
+      \$2938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = merge1_lane0;
+    \$2939  = merge1_lane0;
     if (stage4_load) begin
-      \$2507  = \$2057 ;
+      \$2939  = \$2491 ;
     end
     if (rst) begin
-      \$2507  = 77'h00000000000000000000;
+      \$2939  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = merge1_lane1;
+    \$2940  = merge1_lane1;
     if (stage4_load) begin
-      \$2508  = \$2064 ;
+      \$2940  = \$2498 ;
     end
     if (rst) begin
-      \$2508  = 77'h00000000000000000000;
+      \$2940  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = merge1_lane2;
+    \$2941  = merge1_lane2;
     if (stage4_load) begin
-      \$2509  = \$2071 ;
+      \$2941  = \$2505 ;
     end
     if (rst) begin
-      \$2509  = 77'h00000000000000000000;
+      \$2941  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = merge1_lane3;
+    \$2942  = merge1_lane3;
     if (stage4_load) begin
-      \$2510  = \$2078 ;
+      \$2942  = \$2512 ;
     end
     if (rst) begin
-      \$2510  = 77'h00000000000000000000;
+      \$2942  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = merge1_lane4;
+    \$2943  = merge1_lane4;
     if (stage4_load) begin
-      \$2511  = \$2085 ;
+      \$2943  = \$2519 ;
     end
     if (rst) begin
-      \$2511  = 77'h00000000000000000000;
+      \$2943  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = merge1_lane5;
+    \$2944  = merge1_lane5;
     if (stage4_load) begin
-      \$2512  = \$2092 ;
+      \$2944  = \$2526 ;
     end
     if (rst) begin
-      \$2512  = 77'h00000000000000000000;
+      \$2944  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = merge1_lane6;
+    \$2945  = merge1_lane6;
     if (stage4_load) begin
-      \$2513  = \$2099 ;
+      \$2945  = \$2533 ;
     end
     if (rst) begin
-      \$2513  = 77'h00000000000000000000;
+      \$2945  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = merge1_lane7;
+    \$2946  = merge1_lane7;
     if (stage4_load) begin
-      \$2514  = \$2106 ;
+      \$2946  = \$2540 ;
     end
     if (rst) begin
-      \$2514  = 77'h00000000000000000000;
+      \$2946  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = merge1_last;
+    \$2947  = merge1_last;
     if (stage4_load) begin
-      \$2515  = merge1_in_last;
+      \$2947  = merge1_in_last;
     end
     if (rst) begin
-      \$2515  = 1'h0;
+      \$2947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = merge2_in0;
+    \$2948  = merge2_in0;
     if (stage5_load) begin
-      \$2516  = merge1_lane0;
+      \$2948  = merge1_lane0;
     end
     if (rst) begin
-      \$2516  = 77'h00000000000000000000;
+      \$2948  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = merge2_in1;
+    \$2949  = merge2_in1;
     if (stage5_load) begin
-      \$2517  = merge1_lane1;
+      \$2949  = merge1_lane1;
     end
     if (rst) begin
-      \$2517  = 77'h00000000000000000000;
+      \$2949  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = merge2_in2;
+    \$2950  = merge2_in2;
     if (stage5_load) begin
-      \$2518  = merge1_lane2;
+      \$2950  = merge1_lane2;
     end
     if (rst) begin
-      \$2518  = 77'h00000000000000000000;
+      \$2950  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = merge2_in3;
+    \$2951  = merge2_in3;
     if (stage5_load) begin
-      \$2519  = merge1_lane3;
+      \$2951  = merge1_lane3;
     end
     if (rst) begin
-      \$2519  = 77'h00000000000000000000;
+      \$2951  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = merge2_in4;
+    \$2952  = merge2_in4;
     if (stage5_load) begin
-      \$2520  = merge1_lane4;
+      \$2952  = merge1_lane4;
     end
     if (rst) begin
-      \$2520  = 77'h00000000000000000000;
+      \$2952  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = merge2_in5;
+    \$2953  = merge2_in5;
     if (stage5_load) begin
-      \$2521  = merge1_lane5;
+      \$2953  = merge1_lane5;
     end
     if (rst) begin
-      \$2521  = 77'h00000000000000000000;
+      \$2953  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = merge2_in6;
+    \$2954  = merge2_in6;
     if (stage5_load) begin
-      \$2522  = merge1_lane6;
+      \$2954  = merge1_lane6;
     end
     if (rst) begin
-      \$2522  = 77'h00000000000000000000;
+      \$2954  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = merge2_in7;
+    \$2955  = merge2_in7;
     if (stage5_load) begin
-      \$2523  = merge1_lane7;
+      \$2955  = merge1_lane7;
     end
     if (rst) begin
-      \$2523  = 77'h00000000000000000000;
+      \$2955  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = merge2_in_last;
+    \$2956  = merge2_in_last;
     if (stage5_load) begin
-      \$2524  = merge1_last;
+      \$2956  = merge1_last;
     end
     if (rst) begin
-      \$2524  = 1'h0;
+      \$2956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = merge2_gt0_0;
+    \$2957  = merge2_gt0_0;
     if (stage5_load) begin
-      \$2525  = \$2107 ;
+      \$2957  = \$2541 ;
     end
     if (rst) begin
-      \$2525  = 1'h0;
+      \$2957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = merge2_eq0_0;
+    \$2958  = merge2_eq0_0;
     if (stage5_load) begin
-      \$2526  = \$2108 ;
+      \$2958  = \$2542 ;
     end
     if (rst) begin
-      \$2526  = 1'h0;
+      \$2958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = merge2_gt0_1;
+    \$2959  = merge2_gt0_1;
     if (stage5_load) begin
-      \$2527  = \$2109 ;
+      \$2959  = \$2543 ;
     end
     if (rst) begin
-      \$2527  = 1'h0;
+      \$2959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = merge2_eq0_1;
+    \$2960  = merge2_eq0_1;
     if (stage5_load) begin
-      \$2528  = \$2110 ;
+      \$2960  = \$2544 ;
     end
     if (rst) begin
-      \$2528  = 1'h0;
+      \$2960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = merge2_gt0_2;
+    \$2961  = merge2_gt0_2;
     if (stage5_load) begin
-      \$2529  = \$2111 ;
+      \$2961  = \$2545 ;
     end
     if (rst) begin
-      \$2529  = 1'h0;
+      \$2961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = merge2_eq0_2;
+    \$2962  = merge2_eq0_2;
     if (stage5_load) begin
-      \$2530  = \$2112 ;
+      \$2962  = \$2546 ;
     end
     if (rst) begin
-      \$2530  = 1'h0;
+      \$2962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = merge2_gt0_3;
+    \$2963  = merge2_gt0_3;
     if (stage5_load) begin
-      \$2531  = \$2113 ;
+      \$2963  = \$2547 ;
     end
     if (rst) begin
-      \$2531  = 1'h0;
+      \$2963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = merge2_eq0_3;
+    \$2964  = merge2_eq0_3;
     if (stage5_load) begin
-      \$2532  = \$2114 ;
+      \$2964  = \$2548 ;
     end
     if (rst) begin
-      \$2532  = 1'h0;
+      \$2964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = merge2_gt2_0;
+    \$2965  = merge2_gt2_0;
     if (stage5_load) begin
-      \$2533  = \$2115 ;
+      \$2965  = \$2549 ;
     end
     if (rst) begin
-      \$2533  = 1'h0;
+      \$2965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = merge2_eq2_0;
+    \$2966  = merge2_eq2_0;
     if (stage5_load) begin
-      \$2534  = \$2116 ;
+      \$2966  = \$2550 ;
     end
     if (rst) begin
-      \$2534  = 1'h0;
+      \$2966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = merge2_gt2_1;
+    \$2967  = merge2_gt2_1;
     if (stage5_load) begin
-      \$2535  = \$2117 ;
+      \$2967  = \$2551 ;
     end
     if (rst) begin
-      \$2535  = 1'h0;
+      \$2967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = merge2_eq2_1;
+    \$2968  = merge2_eq2_1;
     if (stage5_load) begin
-      \$2536  = \$2118 ;
+      \$2968  = \$2552 ;
     end
     if (rst) begin
-      \$2536  = 1'h0;
+      \$2968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = merge2_gt2_2;
+    \$2969  = merge2_gt2_2;
     if (stage5_load) begin
-      \$2537  = \$2119 ;
+      \$2969  = \$2553 ;
     end
     if (rst) begin
-      \$2537  = 1'h0;
+      \$2969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = merge2_eq2_2;
+    \$2970  = merge2_eq2_2;
     if (stage5_load) begin
-      \$2538  = \$2120 ;
+      \$2970  = \$2554 ;
     end
     if (rst) begin
-      \$2538  = 1'h0;
+      \$2970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = merge2_gt2_3;
+    \$2971  = merge2_gt2_3;
     if (stage5_load) begin
-      \$2539  = \$2121 ;
+      \$2971  = \$2555 ;
     end
     if (rst) begin
-      \$2539  = 1'h0;
+      \$2971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = merge2_eq2_3;
+    \$2972  = merge2_eq2_3;
     if (stage5_load) begin
-      \$2540  = \$2122 ;
+      \$2972  = \$2556 ;
     end
     if (rst) begin
-      \$2540  = 1'h0;
+      \$2972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = merge2_gt4_0;
+    \$2973  = merge2_gt4_0;
     if (stage5_load) begin
-      \$2541  = \$2123 ;
+      \$2973  = \$2557 ;
     end
     if (rst) begin
-      \$2541  = 1'h0;
+      \$2973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = merge2_eq4_0;
+    \$2974  = merge2_eq4_0;
     if (stage5_load) begin
-      \$2542  = \$2124 ;
+      \$2974  = \$2558 ;
     end
     if (rst) begin
-      \$2542  = 1'h0;
+      \$2974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = merge2_gt4_1;
+    \$2975  = merge2_gt4_1;
     if (stage5_load) begin
-      \$2543  = \$2125 ;
+      \$2975  = \$2559 ;
     end
     if (rst) begin
-      \$2543  = 1'h0;
+      \$2975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = merge2_eq4_1;
+    \$2976  = merge2_eq4_1;
     if (stage5_load) begin
-      \$2544  = \$2126 ;
+      \$2976  = \$2560 ;
     end
     if (rst) begin
-      \$2544  = 1'h0;
+      \$2976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = merge2_gt4_2;
+    \$2977  = merge2_gt4_2;
     if (stage5_load) begin
-      \$2545  = \$2127 ;
+      \$2977  = \$2561 ;
     end
     if (rst) begin
-      \$2545  = 1'h0;
+      \$2977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = merge2_eq4_2;
+    \$2978  = merge2_eq4_2;
     if (stage5_load) begin
-      \$2546  = \$2128 ;
+      \$2978  = \$2562 ;
     end
     if (rst) begin
-      \$2546  = 1'h0;
+      \$2978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = merge2_gt4_3;
+    \$2979  = merge2_gt4_3;
     if (stage5_load) begin
-      \$2547  = \$2129 ;
+      \$2979  = \$2563 ;
     end
     if (rst) begin
-      \$2547  = 1'h0;
+      \$2979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = merge2_eq4_3;
+    \$2980  = merge2_eq4_3;
     if (stage5_load) begin
-      \$2548  = \$2130 ;
+      \$2980  = \$2564 ;
     end
     if (rst) begin
-      \$2548  = 1'h0;
+      \$2980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = merge2_gt6_0;
+    \$2981  = merge2_gt6_0;
     if (stage5_load) begin
-      \$2549  = \$2131 ;
+      \$2981  = \$2565 ;
     end
     if (rst) begin
-      \$2549  = 1'h0;
+      \$2981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = merge2_eq6_0;
+    \$2982  = merge2_eq6_0;
     if (stage5_load) begin
-      \$2550  = \$2132 ;
+      \$2982  = \$2566 ;
     end
     if (rst) begin
-      \$2550  = 1'h0;
+      \$2982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = merge2_gt6_1;
+    \$2983  = merge2_gt6_1;
     if (stage5_load) begin
-      \$2551  = \$2133 ;
+      \$2983  = \$2567 ;
     end
     if (rst) begin
-      \$2551  = 1'h0;
+      \$2983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = merge2_eq6_1;
+    \$2984  = merge2_eq6_1;
     if (stage5_load) begin
-      \$2552  = \$2134 ;
+      \$2984  = \$2568 ;
     end
     if (rst) begin
-      \$2552  = 1'h0;
+      \$2984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = merge2_gt6_2;
+    \$2985  = merge2_gt6_2;
     if (stage5_load) begin
-      \$2553  = \$2135 ;
+      \$2985  = \$2569 ;
     end
     if (rst) begin
-      \$2553  = 1'h0;
+      \$2985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = merge2_eq6_2;
+    \$2986  = merge2_eq6_2;
     if (stage5_load) begin
-      \$2554  = \$2136 ;
+      \$2986  = \$2570 ;
     end
     if (rst) begin
-      \$2554  = 1'h0;
+      \$2986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = merge2_gt6_3;
+    \$2987  = merge2_gt6_3;
     if (stage5_load) begin
-      \$2555  = \$2137 ;
+      \$2987  = \$2571 ;
     end
     if (rst) begin
-      \$2555  = 1'h0;
+      \$2987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = merge2_eq6_3;
+    \$2988  = merge2_eq6_3;
     if (stage5_load) begin
-      \$2556  = \$2138 ;
+      \$2988  = \$2572 ;
     end
     if (rst) begin
-      \$2556  = 1'h0;
+      \$2988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2557  = merge2_lane0;
+    \$2989  = merge2_lane0;
     if (stage6_load) begin
-      \$2557  = \$2145 ;
+      \$2989  = \$2579 ;
     end
     if (rst) begin
-      \$2557  = 77'h00000000000000000000;
+      \$2989  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = merge2_lane1;
+    \$2990  = merge2_lane1;
     if (stage6_load) begin
-      \$2558  = \$2152 ;
+      \$2990  = \$2586 ;
     end
     if (rst) begin
-      \$2558  = 77'h00000000000000000000;
+      \$2990  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = merge2_lane2;
+    \$2991  = merge2_lane2;
     if (stage6_load) begin
-      \$2559  = \$2159 ;
+      \$2991  = \$2593 ;
     end
     if (rst) begin
-      \$2559  = 77'h00000000000000000000;
+      \$2991  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = merge2_lane3;
+    \$2992  = merge2_lane3;
     if (stage6_load) begin
-      \$2560  = \$2166 ;
+      \$2992  = \$2600 ;
     end
     if (rst) begin
-      \$2560  = 77'h00000000000000000000;
+      \$2992  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = merge2_lane4;
+    \$2993  = merge2_lane4;
     if (stage6_load) begin
-      \$2561  = \$2173 ;
+      \$2993  = \$2607 ;
     end
     if (rst) begin
-      \$2561  = 77'h00000000000000000000;
+      \$2993  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = merge2_lane5;
+    \$2994  = merge2_lane5;
     if (stage6_load) begin
-      \$2562  = \$2180 ;
+      \$2994  = \$2614 ;
     end
     if (rst) begin
-      \$2562  = 77'h00000000000000000000;
+      \$2994  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = merge2_lane6;
+    \$2995  = merge2_lane6;
     if (stage6_load) begin
-      \$2563  = \$2187 ;
+      \$2995  = \$2621 ;
     end
     if (rst) begin
-      \$2563  = 77'h00000000000000000000;
+      \$2995  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = merge2_lane7;
+    \$2996  = merge2_lane7;
     if (stage6_load) begin
-      \$2564  = \$2194 ;
+      \$2996  = \$2628 ;
     end
     if (rst) begin
-      \$2564  = 77'h00000000000000000000;
+      \$2996  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = merge2_last;
+    \$2997  = merge2_last;
     if (stage6_load) begin
-      \$2565  = merge2_in_last;
+      \$2997  = merge2_in_last;
     end
     if (rst) begin
-      \$2565  = 1'h0;
+      \$2997  = 1'h0;
     end
   end
   assign stage6_valid = merged__valid;
-  assign a_count = \$41 [3:0];
-  assign b_count = \$61 [3:0];
   assign \a__payload.lanes  = a__payload[607:0];
   assign \a__payload.lanes[0]  = a__payload[75:0];
   assign \a__payload.lanes[0].key  = a__payload[55:0];
@@ -9956,45 +10788,45 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   assign \merged__payload.lanes[7].idx  = merged__payload[607:588];
   assign \merged__payload.keep  = merged__payload[615:608];
   assign \merged__payload.last  = merged__payload[616];
-  assign merged__payload[615] = \$189 ;
+  assign merged__payload[615] = \$659 ;
   assign merged__payload[587:532] = merge2_lane7[75:20];
   assign merged__payload[607:588] = merge2_lane7[19:0];
-  assign merged__payload[614] = \$188 ;
+  assign merged__payload[614] = \$658 ;
   assign merged__payload[511:456] = merge2_lane6[75:20];
   assign merged__payload[531:512] = merge2_lane6[19:0];
-  assign merged__payload[613] = \$187 ;
+  assign merged__payload[613] = \$657 ;
   assign merged__payload[435:380] = merge2_lane5[75:20];
   assign merged__payload[455:436] = merge2_lane5[19:0];
-  assign merged__payload[612] = \$186 ;
+  assign merged__payload[612] = \$656 ;
   assign merged__payload[359:304] = merge2_lane4[75:20];
   assign merged__payload[379:360] = merge2_lane4[19:0];
-  assign merged__payload[611] = \$185 ;
+  assign merged__payload[611] = \$655 ;
   assign merged__payload[283:228] = merge2_lane3[75:20];
   assign merged__payload[303:284] = merge2_lane3[19:0];
-  assign merged__payload[610] = \$184 ;
+  assign merged__payload[610] = \$654 ;
   assign merged__payload[207:152] = merge2_lane2[75:20];
   assign merged__payload[227:208] = merge2_lane2[19:0];
-  assign merged__payload[609] = \$183 ;
+  assign merged__payload[609] = \$653 ;
   assign merged__payload[131:76] = merge2_lane1[75:20];
   assign merged__payload[151:132] = merge2_lane1[19:0];
-  assign merged__payload[608] = \$182 ;
+  assign merged__payload[608] = \$652 ;
   assign merged__payload[55:0] = merge2_lane0[75:20];
   assign merged__payload[75:56] = merge2_lane0[19:0];
   assign merged__payload[616] = merge2_last;
-  assign \$276  = \$275 ;
-  assign \$351  = \$350 ;
-  assign \$484  = \$483 ;
-  assign \$559  = \$558 ;
-  assign \$692  = \$691 ;
-  assign \$767  = \$766 ;
-  assign \$900  = \$899 ;
-  assign \$975  = \$974 ;
-  assign \$1108  = \$1107 ;
-  assign \$1183  = \$1182 ;
-  assign \$1316  = \$1315 ;
-  assign \$1391  = \$1390 ;
-  assign \$1524  = \$1523 ;
-  assign \$1599  = \$1598 ;
-  assign \$1732  = \$1731 ;
-  assign \$1807  = \$1806 ;
+  assign \$710  = \$709 ;
+  assign \$785  = \$784 ;
+  assign \$918  = \$917 ;
+  assign \$993  = \$992 ;
+  assign \$1126  = \$1125 ;
+  assign \$1201  = \$1200 ;
+  assign \$1334  = \$1333 ;
+  assign \$1409  = \$1408 ;
+  assign \$1542  = \$1541 ;
+  assign \$1617  = \$1616 ;
+  assign \$1750  = \$1749 ;
+  assign \$1825  = \$1824 ;
+  assign \$1958  = \$1957 ;
+  assign \$2033  = \$2032 ;
+  assign \$2166  = \$2165 ;
+  assign \$2241  = \$2240 ;
 endmodule

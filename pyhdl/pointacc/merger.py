@@ -2,7 +2,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.params import bits_for, check_int, module_name
+from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import cas_layers, check_width, ranks_to_lanes
 from pyhdl.pointacc.network import merge_layers
 from pyhdl.pointacc.pipeline import stage_control
@@ -30,7 +30,7 @@ class Merger(wiring.Component):
     front slots of both queues (four comparators a pair), so the loop is a few LUTs; queues
     load slot 0 only from slot 1. An element of a finished list's queues, or of the next pair of
     lists, ranks as infinite; a step needs every head present or its list finished, and emits
-    one beat; the step that takes the last element of both lists (counted per generation)
+    one beat; the step after which no queue holds an element of the pair (both lists ended)
     carries ``last``, and the next pair of lists (already queued behind, one generation bit per
     slot) follows the cycle after.
 
@@ -98,29 +98,18 @@ class Merger(wiring.Component):
             with m.Elif(final & ~(accept & port.payload.last)):
                 m.d.sync += ahead.eq(ahead - 1)
             q[side] = dict(port=port, ahead=ahead, e=e, g=g, v=v, vis=vis, accept=accept,
-                           tag=cur ^ (ahead != 0), avail=Cat(*avail).all(),
-                           count=Signal(range(w + 1), name=f"{side}_count"))
-            m.d.comb += q[side]["count"].eq(Mux(accept, sum(port.payload.keep[p] for p in range(w)), 0))
+                           tag=cur ^ (ahead != 0), avail=Cat(*avail).all())
 
         a, b = q["a"], q["b"]
         m.d.comb += step.eq(a["avail"] & b["avail"] & load[0])
 
-        # Elements of each generation in the queues (no more of the current one come once both
-        # lists ended): the step that leaves none is the final one.
-        cnt_bits = bits_for(2 * w * d)
-        cnt_cur, cnt_next = Signal(cnt_bits), Signal(cnt_bits)
-        arr_cur = Mux(a["tag"] == cur, a["count"], 0) + Mux(b["tag"] == cur, b["count"], 0)
-        arr_next = a["count"] + b["count"] - arr_cur
-        m.d.comb += final.eq(step & (a["ahead"] != 0) & (b["ahead"] != 0) & (cnt_cur <= w))
         with m.If(final):
-            m.d.sync += [cnt_cur.eq(cnt_next + arr_next), cnt_next.eq(0), cur.eq(~cur)]
-        with m.Else():
-            m.d.sync += [cnt_cur.eq(cnt_cur + arr_cur - Mux(step, w, 0)), cnt_next.eq(cnt_next + arr_next)]
+            m.d.sync += cur.eq(~cur)
         next_cur = cur ^ final
 
         # Per pair p: a's queue p against b's queue w-1-p; c[p] registered: a's head wins.
         c = [Signal(name=f"a_wins{p}") for p in range(w)]
-        winners = []
+        winners, emptied = [], []
         for p in range(w):
             lanes = ((a, p), (b, w - 1 - p))
             deq = [step & c[p] & a["vis"][p], step & ~c[p] & b["vis"][w - 1 - p]]
@@ -148,7 +137,15 @@ class Merger(wiring.Component):
             raw = Mux(shifts[0], Mux(shifts[1], ea[1] <= eb_[1], ea[1] <= eb_[0]),
                       Mux(shifts[1], ea[0] <= eb_[1], ea[0] <= eb_[0]))
             m.d.sync += c[p].eq(Mux(nxt_vis[0], ~nxt_vis[1] | raw, ~nxt_vis[1]))
+            for (x, lane), wins in zip(lanes, (c[p], ~c[p]), strict=True):
+                held = [x["v"][lane][k] & (x["g"][lane][k] == cur) for k in range(d)]
+                one = Cat(*held).any() & ~Cat(*held[1:]).any()      # only the head (slots in order)
+                emptied.append(~Cat(*held).any() | (one & wins))
             winners.append(Mux(c[p], Cat(ea[0], ~a["vis"][p]), Cat(eb_[0], ~b["vis"][w - 1 - p])))
+
+        # The final step of a pair: both lists ended and no queue keeps an element of it (checked
+        # on registers, beside the step condition, not on the step's result).
+        m.d.comb += final.eq(step & (a["ahead"] != 0) & (b["ahead"] != 0) & Cat(*emptied).all())
 
         # Stage 0: the winners (a rotated bitonic sequence, rank form); then the bitonic merge.
         s0 = [Signal(eb + 1, name=f"winner{p}") for p in range(w)]

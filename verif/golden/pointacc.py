@@ -73,7 +73,7 @@ def merge_cycles(jobs, width, depth=4, latency=None):
     the current pair present, or its list finished and no element of it on the way to the head
     of that queue; it pairs head ``p`` of ``a`` with head
     ``width - 1 - p`` of ``b`` and pops the smaller of each pair (ties to ``a``); the step that
-    leaves nothing of the current pair is its last; a step's beat leaves ``latency`` cycles
+    leaves nothing of the current pair in the queues is its last; a step's beat leaves ``latency`` cycles
     later (default ``1 + 2 log2(width)``)."""
     if latency is None:
         latency = 1 + 2 * (width.bit_length() - 1)
@@ -92,13 +92,14 @@ def merge_cycles(jobs, width, depth=4, latency=None):
         pops = [[False] * width for _ in (0, 1)]
         final = False
         if step:
-            final = ahead[0] > 0 and ahead[1] > 0 and sum(
-                x is not None and x[1] == cur for s in (0, 1) for sl in slots[s] for x in sl) <= width
             for p in range(width):
                 qb = width - 1 - p
                 va, vb = vis[0][p], vis[1][qb]
                 a_wins = va and (not vb or slots[0][p][0][0] <= slots[1][qb][0][0]) or not (va or vb)
                 pops[0][p], pops[1][qb] = a_wins and va, not a_wins and vb
+            final = ahead[0] > 0 and ahead[1] > 0 and not any(
+                x is not None and x[1] == cur for s in (0, 1) for p, sl in enumerate(slots[s])
+                for x in sl[pops[s][p]:])
             if final:
                 last_out, done = cycle + latency, done + 1
         for s in (0, 1):
