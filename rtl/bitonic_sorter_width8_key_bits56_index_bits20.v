@@ -6,208 +6,1003 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [76:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
-  wire [76:0] \$102 ;
+  wire \$102 ;
   wire \$103 ;
-  wire [76:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire [76:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
-  wire [76:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [76:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
-  wire [76:0] \$112 ;
+  wire \$112 ;
   wire \$113 ;
-  wire [76:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
-  wire [76:0] \$116 ;
+  wire \$116 ;
   wire \$117 ;
-  wire [76:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [76:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
-  wire [76:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
-  wire [76:0] \$124 ;
+  wire \$124 ;
   wire \$125 ;
-  wire [76:0] \$126 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [76:0] \$128 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [76:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
-  wire [76:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
-  wire [76:0] \$134 ;
+  wire \$134 ;
   wire \$135 ;
-  wire [76:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
-  wire [76:0] \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [76:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
-  wire [76:0] \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg [76:0] \$145 ;
-  reg [76:0] \$146 ;
-  reg [76:0] \$147 ;
-  reg [76:0] \$148 ;
-  reg [76:0] \$149 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg [76:0] \$150 ;
-  reg [76:0] \$151 ;
-  reg [76:0] \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg [76:0] \$155 ;
-  reg [76:0] \$156 ;
-  reg [76:0] \$157 ;
-  reg [76:0] \$158 ;
-  reg [76:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire [76:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  reg [76:0] \$160 ;
-  reg [76:0] \$161 ;
-  reg [76:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [76:0] \$165 ;
-  reg [76:0] \$166 ;
-  reg [76:0] \$167 ;
-  reg [76:0] \$168 ;
-  reg [76:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [76:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [76:0] \$169 ;
   wire \$17 ;
-  reg [76:0] \$170 ;
-  reg [76:0] \$171 ;
-  reg [76:0] \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg [76:0] \$175 ;
-  reg [76:0] \$176 ;
-  reg [76:0] \$177 ;
-  reg [76:0] \$178 ;
-  reg [76:0] \$179 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [76:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg [76:0] \$180 ;
-  reg [76:0] \$181 ;
-  reg [76:0] \$182 ;
-  reg \$183 ;
-  reg \$184 ;
-  reg [76:0] \$185 ;
-  reg [76:0] \$186 ;
-  reg [76:0] \$187 ;
-  reg [76:0] \$188 ;
-  reg [76:0] \$189 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire [76:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [76:0] \$190 ;
-  reg [76:0] \$191 ;
-  reg [76:0] \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [76:0] \$195 ;
-  reg [76:0] \$196 ;
-  reg [76:0] \$197 ;
-  reg [76:0] \$198 ;
-  reg [76:0] \$199 ;
+  wire [76:0] \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [76:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  wire [76:0] \$20 ;
-  reg [76:0] \$200 ;
-  reg [76:0] \$201 ;
-  reg [76:0] \$202 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [76:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [76:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [76:0] \$26 ;
+  wire [76:0] \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire [76:0] \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire [76:0] \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
+  wire \$270 ;
+  wire [76:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire [76:0] \$278 ;
+  wire \$279 ;
   wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire [76:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [76:0] \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [76:0] \$32 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
+  wire \$330 ;
+  wire [76:0] \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire [76:0] \$338 ;
+  wire \$339 ;
   wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire [76:0] \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire [76:0] \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire [76:0] \$359 ;
   wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire [76:0] \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [76:0] \$38 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire [76:0] \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire [76:0] \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire [76:0] \$419 ;
   wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire [76:0] \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [76:0] \$44 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire [76:0] \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire [76:0] \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire [76:0] \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire [76:0] \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
+  wire \$460 ;
+  wire [76:0] \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire [76:0] \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  wire [76:0] \$50 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire [76:0] \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire [76:0] \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
+  wire \$520 ;
+  wire [76:0] \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire [76:0] \$528 ;
+  wire \$529 ;
   wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire [76:0] \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire [76:0] \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire [76:0] \$549 ;
   wire \$55 ;
-  wire [76:0] \$56 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire [76:0] \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire [76:0] \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire [76:0] \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire [76:0] \$609 ;
   wire \$61 ;
-  wire [76:0] \$62 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire [76:0] \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire [76:0] \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire [76:0] \$64 ;
+  wire [76:0] \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire [76:0] \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire [76:0] \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
   wire \$65 ;
-  wire [76:0] \$66 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg [76:0] \$657 ;
+  reg [76:0] \$658 ;
+  reg [76:0] \$659 ;
+  wire \$66 ;
+  reg [76:0] \$660 ;
+  reg [76:0] \$661 ;
+  reg [76:0] \$662 ;
+  reg [76:0] \$663 ;
+  reg [76:0] \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
   wire \$67 ;
-  wire [76:0] \$68 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg \$676 ;
+  reg \$677 ;
+  reg \$678 ;
+  reg \$679 ;
+  wire \$68 ;
+  reg \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire \$69 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg [76:0] \$698 ;
+  reg [76:0] \$699 ;
   wire \$7 ;
-  wire [76:0] \$70 ;
+  wire \$70 ;
+  reg [76:0] \$700 ;
+  reg [76:0] \$701 ;
+  reg [76:0] \$702 ;
+  reg [76:0] \$703 ;
+  reg [76:0] \$704 ;
+  reg [76:0] \$705 ;
+  reg \$706 ;
+  reg [76:0] \$707 ;
+  reg [76:0] \$708 ;
+  reg [76:0] \$709 ;
   wire \$71 ;
-  wire [76:0] \$72 ;
+  reg [76:0] \$710 ;
+  reg [76:0] \$711 ;
+  reg [76:0] \$712 ;
+  reg [76:0] \$713 ;
+  reg [76:0] \$714 ;
+  reg \$715 ;
+  reg \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
+  wire \$72 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
   wire \$73 ;
-  wire [76:0] \$74 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
+  wire \$74 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg [76:0] \$748 ;
+  reg [76:0] \$749 ;
   wire \$75 ;
-  wire [76:0] \$76 ;
+  reg [76:0] \$750 ;
+  reg [76:0] \$751 ;
+  reg [76:0] \$752 ;
+  reg [76:0] \$753 ;
+  reg [76:0] \$754 ;
+  reg [76:0] \$755 ;
+  reg \$756 ;
+  reg [76:0] \$757 ;
+  reg [76:0] \$758 ;
+  reg [76:0] \$759 ;
+  wire \$76 ;
+  reg [76:0] \$760 ;
+  reg [76:0] \$761 ;
+  reg [76:0] \$762 ;
+  reg [76:0] \$763 ;
+  reg [76:0] \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire \$77 ;
-  wire [76:0] \$78 ;
+  reg \$770 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg \$776 ;
+  reg \$777 ;
+  reg \$778 ;
+  reg \$779 ;
+  wire \$78 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire \$79 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg \$795 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg [76:0] \$798 ;
+  reg [76:0] \$799 ;
   wire \$8 ;
-  wire [76:0] \$80 ;
+  wire \$80 ;
+  reg [76:0] \$800 ;
+  reg [76:0] \$801 ;
+  reg [76:0] \$802 ;
+  reg [76:0] \$803 ;
+  reg [76:0] \$804 ;
+  reg [76:0] \$805 ;
+  reg \$806 ;
+  reg [76:0] \$807 ;
+  reg [76:0] \$808 ;
+  reg [76:0] \$809 ;
   wire \$81 ;
-  wire [76:0] \$82 ;
+  reg [76:0] \$810 ;
+  reg [76:0] \$811 ;
+  reg [76:0] \$812 ;
+  reg [76:0] \$813 ;
+  reg [76:0] \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
+  wire \$82 ;
+  reg \$820 ;
+  reg \$821 ;
+  reg \$822 ;
+  reg \$823 ;
+  reg \$824 ;
+  reg \$825 ;
+  reg \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg \$829 ;
   wire \$83 ;
-  wire [76:0] \$84 ;
+  reg \$830 ;
+  reg \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg \$839 ;
+  wire \$84 ;
+  reg \$840 ;
+  reg \$841 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg \$846 ;
+  reg \$847 ;
+  reg [76:0] \$848 ;
+  reg [76:0] \$849 ;
   wire \$85 ;
-  wire [76:0] \$86 ;
+  reg [76:0] \$850 ;
+  reg [76:0] \$851 ;
+  reg [76:0] \$852 ;
+  reg [76:0] \$853 ;
+  reg [76:0] \$854 ;
+  reg [76:0] \$855 ;
+  reg \$856 ;
+  reg [76:0] \$857 ;
+  reg [76:0] \$858 ;
+  reg [76:0] \$859 ;
+  wire \$86 ;
+  reg [76:0] \$860 ;
+  reg [76:0] \$861 ;
+  reg [76:0] \$862 ;
+  reg [76:0] \$863 ;
+  reg [76:0] \$864 ;
+  reg \$865 ;
+  reg \$866 ;
+  reg \$867 ;
+  reg \$868 ;
+  reg \$869 ;
   wire \$87 ;
-  wire [76:0] \$88 ;
+  reg \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg \$876 ;
+  reg \$877 ;
+  reg \$878 ;
+  reg \$879 ;
+  wire \$88 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg \$882 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
   wire \$89 ;
+  reg \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg \$894 ;
+  reg \$895 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg [76:0] \$898 ;
+  reg [76:0] \$899 ;
   wire \$9 ;
-  wire [76:0] \$90 ;
+  wire \$90 ;
+  reg [76:0] \$900 ;
+  reg [76:0] \$901 ;
+  reg [76:0] \$902 ;
+  reg [76:0] \$903 ;
+  reg [76:0] \$904 ;
+  reg [76:0] \$905 ;
+  reg \$906 ;
+  reg [76:0] \$907 ;
+  reg [76:0] \$908 ;
+  reg [76:0] \$909 ;
   wire \$91 ;
-  wire [76:0] \$92 ;
+  reg [76:0] \$910 ;
+  reg [76:0] \$911 ;
+  reg [76:0] \$912 ;
+  reg [76:0] \$913 ;
+  reg [76:0] \$914 ;
+  reg \$915 ;
+  reg \$916 ;
+  reg \$917 ;
+  reg \$918 ;
+  reg \$919 ;
+  wire \$92 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg \$922 ;
+  reg \$923 ;
+  reg \$924 ;
+  reg \$925 ;
+  reg \$926 ;
+  reg \$927 ;
+  reg \$928 ;
+  reg \$929 ;
   wire \$93 ;
-  wire [76:0] \$94 ;
+  reg \$930 ;
+  reg \$931 ;
+  reg \$932 ;
+  reg \$933 ;
+  reg \$934 ;
+  reg \$935 ;
+  reg \$936 ;
+  reg \$937 ;
+  reg \$938 ;
+  reg \$939 ;
+  wire \$94 ;
+  reg \$940 ;
+  reg \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  reg \$944 ;
+  reg \$945 ;
+  reg \$946 ;
+  reg \$947 ;
+  reg [76:0] \$948 ;
+  reg [76:0] \$949 ;
   wire \$95 ;
-  wire [76:0] \$96 ;
+  reg [76:0] \$950 ;
+  reg [76:0] \$951 ;
+  reg [76:0] \$952 ;
+  reg [76:0] \$953 ;
+  reg [76:0] \$954 ;
+  reg [76:0] \$955 ;
+  reg \$956 ;
+  wire \$96 ;
   wire \$97 ;
-  wire [76:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   input clk;
   wire clk;
+  reg layer0_eq0_0 = 1'h0;
+  reg layer0_eq0_1 = 1'h0;
+  reg layer0_eq0_2 = 1'h0;
+  reg layer0_eq0_3 = 1'h0;
+  reg layer0_eq2_0 = 1'h0;
+  reg layer0_eq2_1 = 1'h0;
+  reg layer0_eq2_2 = 1'h0;
+  reg layer0_eq2_3 = 1'h0;
+  reg layer0_eq4_0 = 1'h0;
+  reg layer0_eq4_1 = 1'h0;
+  reg layer0_eq4_2 = 1'h0;
+  reg layer0_eq4_3 = 1'h0;
+  reg layer0_eq6_0 = 1'h0;
+  reg layer0_eq6_1 = 1'h0;
+  reg layer0_eq6_2 = 1'h0;
+  reg layer0_eq6_3 = 1'h0;
+  reg layer0_gt0_0 = 1'h0;
+  reg layer0_gt0_1 = 1'h0;
+  reg layer0_gt0_2 = 1'h0;
+  reg layer0_gt0_3 = 1'h0;
+  reg layer0_gt2_0 = 1'h0;
+  reg layer0_gt2_1 = 1'h0;
+  reg layer0_gt2_2 = 1'h0;
+  reg layer0_gt2_3 = 1'h0;
+  reg layer0_gt4_0 = 1'h0;
+  reg layer0_gt4_1 = 1'h0;
+  reg layer0_gt4_2 = 1'h0;
+  reg layer0_gt4_3 = 1'h0;
+  reg layer0_gt6_0 = 1'h0;
+  reg layer0_gt6_1 = 1'h0;
+  reg layer0_gt6_2 = 1'h0;
+  reg layer0_gt6_3 = 1'h0;
+  reg [76:0] layer0_in0 = 77'h00000000000000000000;
+  reg [76:0] layer0_in1 = 77'h00000000000000000000;
+  reg [76:0] layer0_in2 = 77'h00000000000000000000;
+  reg [76:0] layer0_in3 = 77'h00000000000000000000;
+  reg [76:0] layer0_in4 = 77'h00000000000000000000;
+  reg [76:0] layer0_in5 = 77'h00000000000000000000;
+  reg [76:0] layer0_in6 = 77'h00000000000000000000;
+  reg [76:0] layer0_in7 = 77'h00000000000000000000;
+  reg layer0_in_last = 1'h0;
   reg [76:0] layer0_lane0 = 77'h00000000000000000000;
   reg [76:0] layer0_lane1 = 77'h00000000000000000000;
   reg [76:0] layer0_lane2 = 77'h00000000000000000000;
@@ -217,8 +1012,47 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   reg [76:0] layer0_lane6 = 77'h00000000000000000000;
   reg [76:0] layer0_lane7 = 77'h00000000000000000000;
   reg layer0_last = 1'h0;
-  wire layer0_load;
-  reg layer0_valid = 1'h0;
+  reg layer1_eq0_0 = 1'h0;
+  reg layer1_eq0_1 = 1'h0;
+  reg layer1_eq0_2 = 1'h0;
+  reg layer1_eq0_3 = 1'h0;
+  reg layer1_eq1_0 = 1'h0;
+  reg layer1_eq1_1 = 1'h0;
+  reg layer1_eq1_2 = 1'h0;
+  reg layer1_eq1_3 = 1'h0;
+  reg layer1_eq4_0 = 1'h0;
+  reg layer1_eq4_1 = 1'h0;
+  reg layer1_eq4_2 = 1'h0;
+  reg layer1_eq4_3 = 1'h0;
+  reg layer1_eq5_0 = 1'h0;
+  reg layer1_eq5_1 = 1'h0;
+  reg layer1_eq5_2 = 1'h0;
+  reg layer1_eq5_3 = 1'h0;
+  reg layer1_gt0_0 = 1'h0;
+  reg layer1_gt0_1 = 1'h0;
+  reg layer1_gt0_2 = 1'h0;
+  reg layer1_gt0_3 = 1'h0;
+  reg layer1_gt1_0 = 1'h0;
+  reg layer1_gt1_1 = 1'h0;
+  reg layer1_gt1_2 = 1'h0;
+  reg layer1_gt1_3 = 1'h0;
+  reg layer1_gt4_0 = 1'h0;
+  reg layer1_gt4_1 = 1'h0;
+  reg layer1_gt4_2 = 1'h0;
+  reg layer1_gt4_3 = 1'h0;
+  reg layer1_gt5_0 = 1'h0;
+  reg layer1_gt5_1 = 1'h0;
+  reg layer1_gt5_2 = 1'h0;
+  reg layer1_gt5_3 = 1'h0;
+  reg [76:0] layer1_in0 = 77'h00000000000000000000;
+  reg [76:0] layer1_in1 = 77'h00000000000000000000;
+  reg [76:0] layer1_in2 = 77'h00000000000000000000;
+  reg [76:0] layer1_in3 = 77'h00000000000000000000;
+  reg [76:0] layer1_in4 = 77'h00000000000000000000;
+  reg [76:0] layer1_in5 = 77'h00000000000000000000;
+  reg [76:0] layer1_in6 = 77'h00000000000000000000;
+  reg [76:0] layer1_in7 = 77'h00000000000000000000;
+  reg layer1_in_last = 1'h0;
   reg [76:0] layer1_lane0 = 77'h00000000000000000000;
   reg [76:0] layer1_lane1 = 77'h00000000000000000000;
   reg [76:0] layer1_lane2 = 77'h00000000000000000000;
@@ -228,8 +1062,47 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   reg [76:0] layer1_lane6 = 77'h00000000000000000000;
   reg [76:0] layer1_lane7 = 77'h00000000000000000000;
   reg layer1_last = 1'h0;
-  wire layer1_load;
-  reg layer1_valid = 1'h0;
+  reg layer2_eq0_0 = 1'h0;
+  reg layer2_eq0_1 = 1'h0;
+  reg layer2_eq0_2 = 1'h0;
+  reg layer2_eq0_3 = 1'h0;
+  reg layer2_eq2_0 = 1'h0;
+  reg layer2_eq2_1 = 1'h0;
+  reg layer2_eq2_2 = 1'h0;
+  reg layer2_eq2_3 = 1'h0;
+  reg layer2_eq4_0 = 1'h0;
+  reg layer2_eq4_1 = 1'h0;
+  reg layer2_eq4_2 = 1'h0;
+  reg layer2_eq4_3 = 1'h0;
+  reg layer2_eq6_0 = 1'h0;
+  reg layer2_eq6_1 = 1'h0;
+  reg layer2_eq6_2 = 1'h0;
+  reg layer2_eq6_3 = 1'h0;
+  reg layer2_gt0_0 = 1'h0;
+  reg layer2_gt0_1 = 1'h0;
+  reg layer2_gt0_2 = 1'h0;
+  reg layer2_gt0_3 = 1'h0;
+  reg layer2_gt2_0 = 1'h0;
+  reg layer2_gt2_1 = 1'h0;
+  reg layer2_gt2_2 = 1'h0;
+  reg layer2_gt2_3 = 1'h0;
+  reg layer2_gt4_0 = 1'h0;
+  reg layer2_gt4_1 = 1'h0;
+  reg layer2_gt4_2 = 1'h0;
+  reg layer2_gt4_3 = 1'h0;
+  reg layer2_gt6_0 = 1'h0;
+  reg layer2_gt6_1 = 1'h0;
+  reg layer2_gt6_2 = 1'h0;
+  reg layer2_gt6_3 = 1'h0;
+  reg [76:0] layer2_in0 = 77'h00000000000000000000;
+  reg [76:0] layer2_in1 = 77'h00000000000000000000;
+  reg [76:0] layer2_in2 = 77'h00000000000000000000;
+  reg [76:0] layer2_in3 = 77'h00000000000000000000;
+  reg [76:0] layer2_in4 = 77'h00000000000000000000;
+  reg [76:0] layer2_in5 = 77'h00000000000000000000;
+  reg [76:0] layer2_in6 = 77'h00000000000000000000;
+  reg [76:0] layer2_in7 = 77'h00000000000000000000;
+  reg layer2_in_last = 1'h0;
   reg [76:0] layer2_lane0 = 77'h00000000000000000000;
   reg [76:0] layer2_lane1 = 77'h00000000000000000000;
   reg [76:0] layer2_lane2 = 77'h00000000000000000000;
@@ -239,8 +1112,47 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   reg [76:0] layer2_lane6 = 77'h00000000000000000000;
   reg [76:0] layer2_lane7 = 77'h00000000000000000000;
   reg layer2_last = 1'h0;
-  wire layer2_load;
-  reg layer2_valid = 1'h0;
+  reg layer3_eq0_0 = 1'h0;
+  reg layer3_eq0_1 = 1'h0;
+  reg layer3_eq0_2 = 1'h0;
+  reg layer3_eq0_3 = 1'h0;
+  reg layer3_eq1_0 = 1'h0;
+  reg layer3_eq1_1 = 1'h0;
+  reg layer3_eq1_2 = 1'h0;
+  reg layer3_eq1_3 = 1'h0;
+  reg layer3_eq2_0 = 1'h0;
+  reg layer3_eq2_1 = 1'h0;
+  reg layer3_eq2_2 = 1'h0;
+  reg layer3_eq2_3 = 1'h0;
+  reg layer3_eq3_0 = 1'h0;
+  reg layer3_eq3_1 = 1'h0;
+  reg layer3_eq3_2 = 1'h0;
+  reg layer3_eq3_3 = 1'h0;
+  reg layer3_gt0_0 = 1'h0;
+  reg layer3_gt0_1 = 1'h0;
+  reg layer3_gt0_2 = 1'h0;
+  reg layer3_gt0_3 = 1'h0;
+  reg layer3_gt1_0 = 1'h0;
+  reg layer3_gt1_1 = 1'h0;
+  reg layer3_gt1_2 = 1'h0;
+  reg layer3_gt1_3 = 1'h0;
+  reg layer3_gt2_0 = 1'h0;
+  reg layer3_gt2_1 = 1'h0;
+  reg layer3_gt2_2 = 1'h0;
+  reg layer3_gt2_3 = 1'h0;
+  reg layer3_gt3_0 = 1'h0;
+  reg layer3_gt3_1 = 1'h0;
+  reg layer3_gt3_2 = 1'h0;
+  reg layer3_gt3_3 = 1'h0;
+  reg [76:0] layer3_in0 = 77'h00000000000000000000;
+  reg [76:0] layer3_in1 = 77'h00000000000000000000;
+  reg [76:0] layer3_in2 = 77'h00000000000000000000;
+  reg [76:0] layer3_in3 = 77'h00000000000000000000;
+  reg [76:0] layer3_in4 = 77'h00000000000000000000;
+  reg [76:0] layer3_in5 = 77'h00000000000000000000;
+  reg [76:0] layer3_in6 = 77'h00000000000000000000;
+  reg [76:0] layer3_in7 = 77'h00000000000000000000;
+  reg layer3_in_last = 1'h0;
   reg [76:0] layer3_lane0 = 77'h00000000000000000000;
   reg [76:0] layer3_lane1 = 77'h00000000000000000000;
   reg [76:0] layer3_lane2 = 77'h00000000000000000000;
@@ -250,8 +1162,47 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   reg [76:0] layer3_lane6 = 77'h00000000000000000000;
   reg [76:0] layer3_lane7 = 77'h00000000000000000000;
   reg layer3_last = 1'h0;
-  wire layer3_load;
-  reg layer3_valid = 1'h0;
+  reg layer4_eq0_0 = 1'h0;
+  reg layer4_eq0_1 = 1'h0;
+  reg layer4_eq0_2 = 1'h0;
+  reg layer4_eq0_3 = 1'h0;
+  reg layer4_eq1_0 = 1'h0;
+  reg layer4_eq1_1 = 1'h0;
+  reg layer4_eq1_2 = 1'h0;
+  reg layer4_eq1_3 = 1'h0;
+  reg layer4_eq4_0 = 1'h0;
+  reg layer4_eq4_1 = 1'h0;
+  reg layer4_eq4_2 = 1'h0;
+  reg layer4_eq4_3 = 1'h0;
+  reg layer4_eq5_0 = 1'h0;
+  reg layer4_eq5_1 = 1'h0;
+  reg layer4_eq5_2 = 1'h0;
+  reg layer4_eq5_3 = 1'h0;
+  reg layer4_gt0_0 = 1'h0;
+  reg layer4_gt0_1 = 1'h0;
+  reg layer4_gt0_2 = 1'h0;
+  reg layer4_gt0_3 = 1'h0;
+  reg layer4_gt1_0 = 1'h0;
+  reg layer4_gt1_1 = 1'h0;
+  reg layer4_gt1_2 = 1'h0;
+  reg layer4_gt1_3 = 1'h0;
+  reg layer4_gt4_0 = 1'h0;
+  reg layer4_gt4_1 = 1'h0;
+  reg layer4_gt4_2 = 1'h0;
+  reg layer4_gt4_3 = 1'h0;
+  reg layer4_gt5_0 = 1'h0;
+  reg layer4_gt5_1 = 1'h0;
+  reg layer4_gt5_2 = 1'h0;
+  reg layer4_gt5_3 = 1'h0;
+  reg [76:0] layer4_in0 = 77'h00000000000000000000;
+  reg [76:0] layer4_in1 = 77'h00000000000000000000;
+  reg [76:0] layer4_in2 = 77'h00000000000000000000;
+  reg [76:0] layer4_in3 = 77'h00000000000000000000;
+  reg [76:0] layer4_in4 = 77'h00000000000000000000;
+  reg [76:0] layer4_in5 = 77'h00000000000000000000;
+  reg [76:0] layer4_in6 = 77'h00000000000000000000;
+  reg [76:0] layer4_in7 = 77'h00000000000000000000;
+  reg layer4_in_last = 1'h0;
   reg [76:0] layer4_lane0 = 77'h00000000000000000000;
   reg [76:0] layer4_lane1 = 77'h00000000000000000000;
   reg [76:0] layer4_lane2 = 77'h00000000000000000000;
@@ -261,8 +1212,47 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   reg [76:0] layer4_lane6 = 77'h00000000000000000000;
   reg [76:0] layer4_lane7 = 77'h00000000000000000000;
   reg layer4_last = 1'h0;
-  wire layer4_load;
-  reg layer4_valid = 1'h0;
+  reg layer5_eq0_0 = 1'h0;
+  reg layer5_eq0_1 = 1'h0;
+  reg layer5_eq0_2 = 1'h0;
+  reg layer5_eq0_3 = 1'h0;
+  reg layer5_eq2_0 = 1'h0;
+  reg layer5_eq2_1 = 1'h0;
+  reg layer5_eq2_2 = 1'h0;
+  reg layer5_eq2_3 = 1'h0;
+  reg layer5_eq4_0 = 1'h0;
+  reg layer5_eq4_1 = 1'h0;
+  reg layer5_eq4_2 = 1'h0;
+  reg layer5_eq4_3 = 1'h0;
+  reg layer5_eq6_0 = 1'h0;
+  reg layer5_eq6_1 = 1'h0;
+  reg layer5_eq6_2 = 1'h0;
+  reg layer5_eq6_3 = 1'h0;
+  reg layer5_gt0_0 = 1'h0;
+  reg layer5_gt0_1 = 1'h0;
+  reg layer5_gt0_2 = 1'h0;
+  reg layer5_gt0_3 = 1'h0;
+  reg layer5_gt2_0 = 1'h0;
+  reg layer5_gt2_1 = 1'h0;
+  reg layer5_gt2_2 = 1'h0;
+  reg layer5_gt2_3 = 1'h0;
+  reg layer5_gt4_0 = 1'h0;
+  reg layer5_gt4_1 = 1'h0;
+  reg layer5_gt4_2 = 1'h0;
+  reg layer5_gt4_3 = 1'h0;
+  reg layer5_gt6_0 = 1'h0;
+  reg layer5_gt6_1 = 1'h0;
+  reg layer5_gt6_2 = 1'h0;
+  reg layer5_gt6_3 = 1'h0;
+  reg [76:0] layer5_in0 = 77'h00000000000000000000;
+  reg [76:0] layer5_in1 = 77'h00000000000000000000;
+  reg [76:0] layer5_in2 = 77'h00000000000000000000;
+  reg [76:0] layer5_in3 = 77'h00000000000000000000;
+  reg [76:0] layer5_in4 = 77'h00000000000000000000;
+  reg [76:0] layer5_in5 = 77'h00000000000000000000;
+  reg [76:0] layer5_in6 = 77'h00000000000000000000;
+  reg [76:0] layer5_in7 = 77'h00000000000000000000;
+  reg layer5_in_last = 1'h0;
   reg [76:0] layer5_lane0 = 77'h00000000000000000000;
   reg [76:0] layer5_lane1 = 77'h00000000000000000000;
   reg [76:0] layer5_lane2 = 77'h00000000000000000000;
@@ -272,9 +1262,6 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   reg [76:0] layer5_lane6 = 77'h00000000000000000000;
   reg [76:0] layer5_lane7 = 77'h00000000000000000000;
   reg layer5_last = 1'h0;
-  wire layer5_load;
-  (* init = 1'h0 *)
-  wire layer5_valid;
   input rst;
   wire rst;
   output [616:0] sorted__payload;
@@ -310,6 +1297,31 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   wire sorted__ready;
   output sorted__valid;
   reg sorted__valid = 1'h0;
+  wire stage0_load;
+  reg stage0_valid = 1'h0;
+  wire stage10_load;
+  reg stage10_valid = 1'h0;
+  wire stage11_load;
+  (* init = 1'h0 *)
+  wire stage11_valid;
+  wire stage1_load;
+  reg stage1_valid = 1'h0;
+  wire stage2_load;
+  reg stage2_valid = 1'h0;
+  wire stage3_load;
+  reg stage3_valid = 1'h0;
+  wire stage4_load;
+  reg stage4_valid = 1'h0;
+  wire stage5_load;
+  reg stage5_valid = 1'h0;
+  wire stage6_load;
+  reg stage6_valid = 1'h0;
+  wire stage7_load;
+  reg stage7_valid = 1'h0;
+  wire stage8_load;
+  reg stage8_valid = 1'h0;
+  wire stage9_load;
+  reg stage9_valid = 1'h0;
   input [616:0] unsorted__payload;
   wire [616:0] unsorted__payload;
   wire [7:0] \unsorted__payload.keep ;
@@ -343,876 +1355,4430 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   wire unsorted__ready;
   input unsorted__valid;
   wire unsorted__valid;
-  assign \$1  = ~ layer0_valid;
-  assign unsorted__ready = \$1  | layer1_load;
-  assign \$2  = ~ layer1_valid;
-  assign layer1_load = \$2  | layer2_load;
-  assign \$3  = ~ layer2_valid;
-  assign layer2_load = \$3  | layer3_load;
-  assign \$4  = ~ layer3_valid;
-  assign layer3_load = \$4  | layer4_load;
-  assign \$5  = ~ layer4_valid;
-  assign layer4_load = \$5  | layer5_load;
-  assign \$6  = ~ sorted__valid;
-  assign layer5_load = \$6  | sorted__ready;
-  assign \$7  = ~ layer5_lane0[76];
-  assign \$8  = ~ layer5_lane1[76];
-  assign \$9  = ~ layer5_lane2[76];
-  assign \$10  = ~ layer5_lane3[76];
-  assign \$11  = ~ layer5_lane4[76];
-  assign \$12  = ~ layer5_lane5[76];
-  assign \$13  = ~ layer5_lane6[76];
-  assign \$14  = ~ layer5_lane7[76];
-  assign \$15  = ~ unsorted__payload[608];
-  assign \$16  = ~ unsorted__payload[609];
-  assign \$17  = { \$15 , unsorted__payload[55:0], unsorted__payload[75:56] } > { \$16 , unsorted__payload[131:76], unsorted__payload[151:132] };
-  assign \$18  = ~ unsorted__payload[609];
-  assign \$19  = ~ unsorted__payload[608];
-  assign \$20  = \$17  ? { \$18 , unsorted__payload[131:76], unsorted__payload[151:132] } : { \$19 , unsorted__payload[55:0], unsorted__payload[75:56] };
-  assign \$21  = ~ unsorted__payload[608];
-  assign \$22  = ~ unsorted__payload[609];
-  assign \$23  = { \$21 , unsorted__payload[55:0], unsorted__payload[75:56] } > { \$22 , unsorted__payload[131:76], unsorted__payload[151:132] };
-  assign \$24  = ~ unsorted__payload[608];
-  assign \$25  = ~ unsorted__payload[609];
-  assign \$26  = \$23  ? { \$24 , unsorted__payload[55:0], unsorted__payload[75:56] } : { \$25 , unsorted__payload[131:76], unsorted__payload[151:132] };
-  assign \$27  = ~ unsorted__payload[610];
-  assign \$28  = ~ unsorted__payload[611];
-  assign \$29  = { \$27 , unsorted__payload[207:152], unsorted__payload[227:208] } > { \$28 , unsorted__payload[283:228], unsorted__payload[303:284] };
-  assign \$30  = ~ unsorted__payload[611];
-  assign \$31  = ~ unsorted__payload[610];
-  assign \$32  = \$29  ? { \$30 , unsorted__payload[283:228], unsorted__payload[303:284] } : { \$31 , unsorted__payload[207:152], unsorted__payload[227:208] };
-  assign \$33  = ~ unsorted__payload[610];
-  assign \$34  = ~ unsorted__payload[611];
-  assign \$35  = { \$33 , unsorted__payload[207:152], unsorted__payload[227:208] } > { \$34 , unsorted__payload[283:228], unsorted__payload[303:284] };
-  assign \$36  = ~ unsorted__payload[610];
-  assign \$37  = ~ unsorted__payload[611];
-  assign \$38  = \$35  ? { \$36 , unsorted__payload[207:152], unsorted__payload[227:208] } : { \$37 , unsorted__payload[283:228], unsorted__payload[303:284] };
-  assign \$39  = ~ unsorted__payload[612];
-  assign \$40  = ~ unsorted__payload[613];
-  assign \$41  = { \$39 , unsorted__payload[359:304], unsorted__payload[379:360] } > { \$40 , unsorted__payload[435:380], unsorted__payload[455:436] };
-  assign \$42  = ~ unsorted__payload[613];
-  assign \$43  = ~ unsorted__payload[612];
-  assign \$44  = \$41  ? { \$42 , unsorted__payload[435:380], unsorted__payload[455:436] } : { \$43 , unsorted__payload[359:304], unsorted__payload[379:360] };
-  assign \$45  = ~ unsorted__payload[612];
-  assign \$46  = ~ unsorted__payload[613];
-  assign \$47  = { \$45 , unsorted__payload[359:304], unsorted__payload[379:360] } > { \$46 , unsorted__payload[435:380], unsorted__payload[455:436] };
-  assign \$48  = ~ unsorted__payload[612];
-  assign \$49  = ~ unsorted__payload[613];
-  assign \$50  = \$47  ? { \$48 , unsorted__payload[359:304], unsorted__payload[379:360] } : { \$49 , unsorted__payload[435:380], unsorted__payload[455:436] };
+  assign stage10_load = \$31  | \$33 ;
+  assign \$34  = ~ sorted__valid;
+  assign \$35  = ~ sorted__valid;
+  assign \$36  = \$35  | sorted__ready;
+  assign stage11_load = \$34  | \$36 ;
+  assign \$37  = ~ layer5_lane0[76];
+  assign \$38  = ~ layer5_lane1[76];
+  assign \$39  = ~ layer5_lane2[76];
+  assign \$40  = ~ layer5_lane3[76];
+  assign \$41  = ~ layer5_lane4[76];
+  assign \$42  = ~ layer5_lane5[76];
+  assign \$43  = ~ layer5_lane6[76];
+  assign \$44  = ~ layer5_lane7[76];
+  assign \$45  = ~ unsorted__payload[608];
+  assign \$46  = ~ unsorted__payload[609];
+  assign \$47  = ~ unsorted__payload[610];
+  assign \$48  = ~ unsorted__payload[611];
+  assign \$49  = ~ unsorted__payload[612];
+  assign \$50  = ~ unsorted__payload[613];
   assign \$51  = ~ unsorted__payload[614];
   assign \$52  = ~ unsorted__payload[615];
-  assign \$53  = { \$51 , unsorted__payload[511:456], unsorted__payload[531:512] } > { \$52 , unsorted__payload[587:532], unsorted__payload[607:588] };
-  assign \$54  = ~ unsorted__payload[615];
-  assign \$55  = ~ unsorted__payload[614];
-  assign \$56  = \$53  ? { \$54 , unsorted__payload[587:532], unsorted__payload[607:588] } : { \$55 , unsorted__payload[511:456], unsorted__payload[531:512] };
-  assign \$57  = ~ unsorted__payload[614];
-  assign \$58  = ~ unsorted__payload[615];
-  assign \$59  = { \$57 , unsorted__payload[511:456], unsorted__payload[531:512] } > { \$58 , unsorted__payload[587:532], unsorted__payload[607:588] };
-  assign \$60  = ~ unsorted__payload[614];
-  assign \$61  = ~ unsorted__payload[615];
-  assign \$62  = \$59  ? { \$60 , unsorted__payload[511:456], unsorted__payload[531:512] } : { \$61 , unsorted__payload[587:532], unsorted__payload[607:588] };
-  assign \$63  = layer0_lane0 > layer0_lane3;
-  assign \$64  = \$63  ? layer0_lane3 : layer0_lane0;
-  assign \$65  = layer0_lane1 > layer0_lane2;
-  assign \$66  = \$65  ? layer0_lane2 : layer0_lane1;
-  assign \$67  = layer0_lane1 > layer0_lane2;
-  assign \$68  = \$67  ? layer0_lane1 : layer0_lane2;
-  assign \$69  = layer0_lane0 > layer0_lane3;
-  assign \$70  = \$69  ? layer0_lane0 : layer0_lane3;
-  assign \$71  = layer0_lane4 > layer0_lane7;
-  assign \$72  = \$71  ? layer0_lane7 : layer0_lane4;
-  assign \$73  = layer0_lane5 > layer0_lane6;
-  assign \$74  = \$73  ? layer0_lane6 : layer0_lane5;
-  assign \$75  = layer0_lane5 > layer0_lane6;
-  assign \$76  = \$75  ? layer0_lane5 : layer0_lane6;
-  assign \$77  = layer0_lane4 > layer0_lane7;
-  assign \$78  = \$77  ? layer0_lane4 : layer0_lane7;
-  assign \$79  = layer1_lane0 > layer1_lane1;
-  assign \$80  = \$79  ? layer1_lane1 : layer1_lane0;
-  assign \$81  = layer1_lane0 > layer1_lane1;
-  assign \$82  = \$81  ? layer1_lane0 : layer1_lane1;
-  assign \$83  = layer1_lane2 > layer1_lane3;
-  assign \$84  = \$83  ? layer1_lane3 : layer1_lane2;
-  assign \$85  = layer1_lane2 > layer1_lane3;
-  assign \$86  = \$85  ? layer1_lane2 : layer1_lane3;
-  assign \$87  = layer1_lane4 > layer1_lane5;
-  assign \$88  = \$87  ? layer1_lane5 : layer1_lane4;
-  assign \$89  = layer1_lane4 > layer1_lane5;
-  assign \$90  = \$89  ? layer1_lane4 : layer1_lane5;
-  assign \$91  = layer1_lane6 > layer1_lane7;
-  assign \$92  = \$91  ? layer1_lane7 : layer1_lane6;
-  assign \$93  = layer1_lane6 > layer1_lane7;
-  assign \$94  = \$93  ? layer1_lane6 : layer1_lane7;
-  assign \$95  = layer2_lane0 > layer2_lane7;
-  assign \$96  = \$95  ? layer2_lane7 : layer2_lane0;
-  assign \$97  = layer2_lane1 > layer2_lane6;
-  assign \$98  = \$97  ? layer2_lane6 : layer2_lane1;
-  assign \$99  = layer2_lane2 > layer2_lane5;
-  assign \$100  = \$99  ? layer2_lane5 : layer2_lane2;
-  assign \$101  = layer2_lane3 > layer2_lane4;
-  assign \$102  = \$101  ? layer2_lane4 : layer2_lane3;
-  assign \$103  = layer2_lane3 > layer2_lane4;
-  assign \$104  = \$103  ? layer2_lane3 : layer2_lane4;
-  assign \$105  = layer2_lane2 > layer2_lane5;
-  assign \$106  = \$105  ? layer2_lane2 : layer2_lane5;
-  assign \$107  = layer2_lane1 > layer2_lane6;
-  assign \$108  = \$107  ? layer2_lane1 : layer2_lane6;
-  assign \$109  = layer2_lane0 > layer2_lane7;
-  assign \$110  = \$109  ? layer2_lane0 : layer2_lane7;
-  assign \$111  = layer3_lane0 > layer3_lane2;
-  assign \$112  = \$111  ? layer3_lane2 : layer3_lane0;
-  assign \$113  = layer3_lane1 > layer3_lane3;
-  assign \$114  = \$113  ? layer3_lane3 : layer3_lane1;
-  assign \$115  = layer3_lane0 > layer3_lane2;
-  assign \$116  = \$115  ? layer3_lane0 : layer3_lane2;
-  assign \$117  = layer3_lane1 > layer3_lane3;
-  assign \$118  = \$117  ? layer3_lane1 : layer3_lane3;
-  assign \$119  = layer3_lane4 > layer3_lane6;
-  assign \$120  = \$119  ? layer3_lane6 : layer3_lane4;
-  assign \$121  = layer3_lane5 > layer3_lane7;
-  assign \$122  = \$121  ? layer3_lane7 : layer3_lane5;
-  assign \$123  = layer3_lane4 > layer3_lane6;
-  assign \$124  = \$123  ? layer3_lane4 : layer3_lane6;
-  assign \$125  = layer3_lane5 > layer3_lane7;
-  assign \$126  = \$125  ? layer3_lane5 : layer3_lane7;
-  assign \$127  = layer4_lane0 > layer4_lane1;
-  assign \$128  = \$127  ? layer4_lane1 : layer4_lane0;
-  assign \$129  = layer4_lane0 > layer4_lane1;
-  assign \$130  = \$129  ? layer4_lane0 : layer4_lane1;
-  assign \$131  = layer4_lane2 > layer4_lane3;
-  assign \$132  = \$131  ? layer4_lane3 : layer4_lane2;
-  assign \$133  = layer4_lane2 > layer4_lane3;
-  assign \$134  = \$133  ? layer4_lane2 : layer4_lane3;
-  assign \$135  = layer4_lane4 > layer4_lane5;
-  assign \$136  = \$135  ? layer4_lane5 : layer4_lane4;
-  assign \$137  = layer4_lane4 > layer4_lane5;
-  assign \$138  = \$137  ? layer4_lane4 : layer4_lane5;
-  assign \$139  = layer4_lane6 > layer4_lane7;
-  assign \$140  = \$139  ? layer4_lane7 : layer4_lane6;
-  assign \$141  = layer4_lane6 > layer4_lane7;
-  assign \$142  = \$141  ? layer4_lane6 : layer4_lane7;
+  assign \$53  = ~ unsorted__payload[608];
+  assign \$54  = ~ unsorted__payload[609];
+  assign \$55  = unsorted__payload[75:56] > unsorted__payload[151:132];
+  assign \$56  = ~ unsorted__payload[608];
+  assign \$57  = ~ unsorted__payload[609];
+  assign \$58  = unsorted__payload[75:56] == unsorted__payload[151:132];
+  assign \$59  = ~ unsorted__payload[608];
+  assign \$60  = ~ unsorted__payload[609];
+  assign \$61  = unsorted__payload[19:0] > unsorted__payload[95:76];
+  assign \$62  = ~ unsorted__payload[608];
+  assign \$63  = ~ unsorted__payload[609];
+  assign \$64  = unsorted__payload[19:0] == unsorted__payload[95:76];
+  assign \$65  = ~ unsorted__payload[608];
+  assign \$66  = ~ unsorted__payload[609];
+  assign \$67  = unsorted__payload[39:20] > unsorted__payload[115:96];
+  assign \$68  = ~ unsorted__payload[608];
+  assign \$69  = ~ unsorted__payload[609];
+  assign \$70  = unsorted__payload[39:20] == unsorted__payload[115:96];
+  assign \$71  = ~ unsorted__payload[608];
+  assign \$72  = ~ unsorted__payload[609];
+  assign \$73  = { \$71 , unsorted__payload[55:40] } > { \$72 , unsorted__payload[131:116] };
+  assign \$74  = ~ unsorted__payload[608];
+  assign \$75  = ~ unsorted__payload[609];
+  assign \$76  = { \$74 , unsorted__payload[55:40] } == { \$75 , unsorted__payload[131:116] };
+  assign \$77  = ~ unsorted__payload[610];
+  assign \$78  = ~ unsorted__payload[611];
+  assign \$79  = unsorted__payload[227:208] > unsorted__payload[303:284];
+  assign \$80  = ~ unsorted__payload[610];
+  assign \$81  = ~ unsorted__payload[611];
+  assign \$82  = unsorted__payload[227:208] == unsorted__payload[303:284];
+  assign \$83  = ~ unsorted__payload[610];
+  assign \$84  = ~ unsorted__payload[611];
+  assign \$85  = unsorted__payload[171:152] > unsorted__payload[247:228];
+  assign \$86  = ~ unsorted__payload[610];
+  assign \$87  = ~ unsorted__payload[611];
+  assign \$88  = unsorted__payload[171:152] == unsorted__payload[247:228];
+  assign \$89  = ~ unsorted__payload[610];
+  assign \$90  = ~ unsorted__payload[611];
+  assign \$91  = unsorted__payload[191:172] > unsorted__payload[267:248];
+  assign \$92  = ~ unsorted__payload[610];
+  assign \$93  = ~ unsorted__payload[611];
+  assign \$94  = unsorted__payload[191:172] == unsorted__payload[267:248];
+  assign \$95  = ~ unsorted__payload[610];
+  assign \$96  = ~ unsorted__payload[611];
+  assign \$97  = { \$95 , unsorted__payload[207:192] } > { \$96 , unsorted__payload[283:268] };
+  assign \$98  = ~ unsorted__payload[610];
+  assign \$99  = ~ unsorted__payload[611];
+  assign \$100  = { \$98 , unsorted__payload[207:192] } == { \$99 , unsorted__payload[283:268] };
+  assign \$101  = ~ unsorted__payload[612];
+  assign \$102  = ~ unsorted__payload[613];
+  assign \$103  = unsorted__payload[379:360] > unsorted__payload[455:436];
+  assign \$104  = ~ unsorted__payload[612];
+  assign \$105  = ~ unsorted__payload[613];
+  assign \$106  = unsorted__payload[379:360] == unsorted__payload[455:436];
+  assign \$107  = ~ unsorted__payload[612];
+  assign \$108  = ~ unsorted__payload[613];
+  assign \$109  = unsorted__payload[323:304] > unsorted__payload[399:380];
+  assign \$110  = ~ unsorted__payload[612];
+  assign \$111  = ~ unsorted__payload[613];
+  assign \$112  = unsorted__payload[323:304] == unsorted__payload[399:380];
+  assign \$113  = ~ unsorted__payload[612];
+  assign \$114  = ~ unsorted__payload[613];
+  assign \$115  = unsorted__payload[343:324] > unsorted__payload[419:400];
+  assign \$116  = ~ unsorted__payload[612];
+  assign \$117  = ~ unsorted__payload[613];
+  assign \$118  = unsorted__payload[343:324] == unsorted__payload[419:400];
+  assign \$119  = ~ unsorted__payload[612];
+  assign \$120  = ~ unsorted__payload[613];
+  assign \$121  = { \$119 , unsorted__payload[359:344] } > { \$120 , unsorted__payload[435:420] };
+  assign \$122  = ~ unsorted__payload[612];
+  assign \$123  = ~ unsorted__payload[613];
+  assign \$124  = { \$122 , unsorted__payload[359:344] } == { \$123 , unsorted__payload[435:420] };
+  assign \$125  = ~ unsorted__payload[614];
+  assign \$126  = ~ unsorted__payload[615];
+  assign \$127  = unsorted__payload[531:512] > unsorted__payload[607:588];
+  assign \$128  = ~ unsorted__payload[614];
+  assign \$129  = ~ unsorted__payload[615];
+  assign \$130  = unsorted__payload[531:512] == unsorted__payload[607:588];
+  assign \$131  = ~ unsorted__payload[614];
+  assign \$132  = ~ unsorted__payload[615];
+  assign \$133  = unsorted__payload[475:456] > unsorted__payload[551:532];
+  assign \$134  = ~ unsorted__payload[614];
+  assign \$135  = ~ unsorted__payload[615];
+  assign \$136  = unsorted__payload[475:456] == unsorted__payload[551:532];
+  assign \$137  = ~ unsorted__payload[614];
+  assign \$138  = ~ unsorted__payload[615];
+  assign \$139  = unsorted__payload[495:476] > unsorted__payload[571:552];
+  assign \$140  = ~ unsorted__payload[614];
+  assign \$141  = ~ unsorted__payload[615];
+  assign \$142  = unsorted__payload[495:476] == unsorted__payload[571:552];
+  assign \$143  = ~ unsorted__payload[614];
+  assign \$144  = ~ unsorted__payload[615];
+  assign \$145  = { \$143 , unsorted__payload[511:496] } > { \$144 , unsorted__payload[587:572] };
+  assign \$146  = ~ unsorted__payload[614];
+  assign \$147  = ~ unsorted__payload[615];
+  assign \$148  = { \$146 , unsorted__payload[511:496] } == { \$147 , unsorted__payload[587:572] };
+  assign \$149  = layer0_eq0_1 & layer0_gt0_0;
+  assign \$150  = layer0_gt0_1 | \$149 ;
+  assign \$151  = layer0_eq0_2 & \$150 ;
+  assign \$152  = layer0_gt0_2 | \$151 ;
+  assign \$153  = layer0_eq0_3 & \$152 ;
+  assign \$154  = layer0_gt0_3 | \$153 ;
+  assign \$155  = \$154  ? layer0_in1 : layer0_in0;
+  assign \$156  = layer0_eq0_1 & layer0_gt0_0;
+  assign \$157  = layer0_gt0_1 | \$156 ;
+  assign \$158  = layer0_eq0_2 & \$157 ;
+  assign \$159  = layer0_gt0_2 | \$158 ;
+  assign \$160  = layer0_eq0_3 & \$159 ;
+  assign \$161  = layer0_gt0_3 | \$160 ;
+  assign \$162  = \$161  ? layer0_in0 : layer0_in1;
+  assign \$163  = layer0_eq2_1 & layer0_gt2_0;
+  assign \$164  = layer0_gt2_1 | \$163 ;
+  assign \$165  = layer0_eq2_2 & \$164 ;
+  assign \$166  = layer0_gt2_2 | \$165 ;
+  assign \$167  = layer0_eq2_3 & \$166 ;
+  assign \$168  = layer0_gt2_3 | \$167 ;
+  assign \$169  = \$168  ? layer0_in3 : layer0_in2;
+  assign \$170  = layer0_eq2_1 & layer0_gt2_0;
+  assign \$171  = layer0_gt2_1 | \$170 ;
+  assign \$172  = layer0_eq2_2 & \$171 ;
+  assign \$173  = layer0_gt2_2 | \$172 ;
+  assign \$174  = layer0_eq2_3 & \$173 ;
+  assign \$175  = layer0_gt2_3 | \$174 ;
+  assign \$176  = \$175  ? layer0_in2 : layer0_in3;
+  assign \$177  = layer0_eq4_1 & layer0_gt4_0;
+  assign \$178  = layer0_gt4_1 | \$177 ;
+  assign \$179  = layer0_eq4_2 & \$178 ;
+  assign \$180  = layer0_gt4_2 | \$179 ;
+  assign \$181  = layer0_eq4_3 & \$180 ;
+  assign \$182  = layer0_gt4_3 | \$181 ;
+  assign \$183  = \$182  ? layer0_in5 : layer0_in4;
+  assign \$184  = layer0_eq4_1 & layer0_gt4_0;
+  assign \$185  = layer0_gt4_1 | \$184 ;
+  assign \$186  = layer0_eq4_2 & \$185 ;
+  assign \$187  = layer0_gt4_2 | \$186 ;
+  assign \$188  = layer0_eq4_3 & \$187 ;
+  assign \$189  = layer0_gt4_3 | \$188 ;
+  assign \$190  = \$189  ? layer0_in4 : layer0_in5;
+  assign \$191  = layer0_eq6_1 & layer0_gt6_0;
+  assign \$192  = layer0_gt6_1 | \$191 ;
+  assign \$193  = layer0_eq6_2 & \$192 ;
+  assign \$194  = layer0_gt6_2 | \$193 ;
+  assign \$195  = layer0_eq6_3 & \$194 ;
+  assign \$196  = layer0_gt6_3 | \$195 ;
+  assign \$197  = \$196  ? layer0_in7 : layer0_in6;
+  assign \$198  = layer0_eq6_1 & layer0_gt6_0;
+  assign \$199  = layer0_gt6_1 | \$198 ;
+  assign \$200  = layer0_eq6_2 & \$199 ;
+  assign \$201  = layer0_gt6_2 | \$200 ;
+  assign \$202  = layer0_eq6_3 & \$201 ;
+  assign \$203  = layer0_gt6_3 | \$202 ;
+  assign \$204  = \$203  ? layer0_in6 : layer0_in7;
+  assign \$205  = layer0_lane0[19:0] > layer0_lane3[19:0];
+  assign \$206  = layer0_lane0[19:0] == layer0_lane3[19:0];
+  assign \$207  = layer0_lane0[39:20] > layer0_lane3[39:20];
+  assign \$208  = layer0_lane0[39:20] == layer0_lane3[39:20];
+  assign \$209  = layer0_lane0[59:40] > layer0_lane3[59:40];
+  assign \$210  = layer0_lane0[59:40] == layer0_lane3[59:40];
+  assign \$211  = layer0_lane0[76:60] > layer0_lane3[76:60];
+  assign \$212  = layer0_lane0[76:60] == layer0_lane3[76:60];
+  assign \$213  = layer0_lane1[19:0] > layer0_lane2[19:0];
+  assign \$214  = layer0_lane1[19:0] == layer0_lane2[19:0];
+  assign \$215  = layer0_lane1[39:20] > layer0_lane2[39:20];
+  assign \$216  = layer0_lane1[39:20] == layer0_lane2[39:20];
+  assign \$217  = layer0_lane1[59:40] > layer0_lane2[59:40];
+  assign \$218  = layer0_lane1[59:40] == layer0_lane2[59:40];
+  assign \$219  = layer0_lane1[76:60] > layer0_lane2[76:60];
+  assign \$220  = layer0_lane1[76:60] == layer0_lane2[76:60];
+  assign \$221  = layer0_lane4[19:0] > layer0_lane7[19:0];
+  assign \$222  = layer0_lane4[19:0] == layer0_lane7[19:0];
+  assign \$223  = layer0_lane4[39:20] > layer0_lane7[39:20];
+  assign \$224  = layer0_lane4[39:20] == layer0_lane7[39:20];
+  assign \$225  = layer0_lane4[59:40] > layer0_lane7[59:40];
+  assign \$226  = layer0_lane4[59:40] == layer0_lane7[59:40];
+  assign \$227  = layer0_lane4[76:60] > layer0_lane7[76:60];
+  assign \$228  = layer0_lane4[76:60] == layer0_lane7[76:60];
+  assign \$229  = layer0_lane5[19:0] > layer0_lane6[19:0];
+  assign \$230  = layer0_lane5[19:0] == layer0_lane6[19:0];
+  assign \$231  = layer0_lane5[39:20] > layer0_lane6[39:20];
+  assign \$232  = layer0_lane5[39:20] == layer0_lane6[39:20];
+  assign \$233  = layer0_lane5[59:40] > layer0_lane6[59:40];
+  assign \$234  = layer0_lane5[59:40] == layer0_lane6[59:40];
+  assign \$235  = layer0_lane5[76:60] > layer0_lane6[76:60];
+  assign \$236  = layer0_lane5[76:60] == layer0_lane6[76:60];
+  assign \$237  = layer1_eq0_1 & layer1_gt0_0;
+  assign \$238  = layer1_gt0_1 | \$237 ;
+  assign \$239  = layer1_eq0_2 & \$238 ;
+  assign \$240  = layer1_gt0_2 | \$239 ;
+  assign \$241  = layer1_eq0_3 & \$240 ;
+  assign \$242  = layer1_gt0_3 | \$241 ;
+  assign \$243  = \$242  ? layer1_in3 : layer1_in0;
+  assign \$244  = layer1_eq1_1 & layer1_gt1_0;
+  assign \$245  = layer1_gt1_1 | \$244 ;
+  assign \$246  = layer1_eq1_2 & \$245 ;
+  assign \$247  = layer1_gt1_2 | \$246 ;
+  assign \$248  = layer1_eq1_3 & \$247 ;
+  assign \$249  = layer1_gt1_3 | \$248 ;
+  assign \$250  = \$249  ? layer1_in2 : layer1_in1;
+  assign \$251  = layer1_eq1_1 & layer1_gt1_0;
+  assign \$252  = layer1_gt1_1 | \$251 ;
+  assign \$253  = layer1_eq1_2 & \$252 ;
+  assign \$254  = layer1_gt1_2 | \$253 ;
+  assign \$255  = layer1_eq1_3 & \$254 ;
+  assign \$256  = layer1_gt1_3 | \$255 ;
+  assign \$257  = \$256  ? layer1_in1 : layer1_in2;
+  assign \$258  = layer1_eq0_1 & layer1_gt0_0;
+  assign \$259  = layer1_gt0_1 | \$258 ;
+  assign \$260  = layer1_eq0_2 & \$259 ;
+  assign \$261  = layer1_gt0_2 | \$260 ;
+  assign \$262  = layer1_eq0_3 & \$261 ;
+  assign \$263  = layer1_gt0_3 | \$262 ;
+  assign \$264  = \$263  ? layer1_in0 : layer1_in3;
+  assign \$265  = layer1_eq4_1 & layer1_gt4_0;
+  assign \$266  = layer1_gt4_1 | \$265 ;
+  assign \$267  = layer1_eq4_2 & \$266 ;
+  assign \$268  = layer1_gt4_2 | \$267 ;
+  assign \$269  = layer1_eq4_3 & \$268 ;
+  assign \$270  = layer1_gt4_3 | \$269 ;
+  assign \$271  = \$270  ? layer1_in7 : layer1_in4;
+  assign \$272  = layer1_eq5_1 & layer1_gt5_0;
+  assign \$273  = layer1_gt5_1 | \$272 ;
+  assign \$274  = layer1_eq5_2 & \$273 ;
+  assign \$275  = layer1_gt5_2 | \$274 ;
+  assign \$276  = layer1_eq5_3 & \$275 ;
+  assign \$277  = layer1_gt5_3 | \$276 ;
+  assign \$278  = \$277  ? layer1_in6 : layer1_in5;
+  assign \$279  = layer1_eq5_1 & layer1_gt5_0;
+  assign \$280  = layer1_gt5_1 | \$279 ;
+  assign \$281  = layer1_eq5_2 & \$280 ;
+  assign \$282  = layer1_gt5_2 | \$281 ;
+  assign \$283  = layer1_eq5_3 & \$282 ;
+  assign \$284  = layer1_gt5_3 | \$283 ;
+  assign \$285  = \$284  ? layer1_in5 : layer1_in6;
+  assign \$286  = layer1_eq4_1 & layer1_gt4_0;
+  assign \$287  = layer1_gt4_1 | \$286 ;
+  assign \$288  = layer1_eq4_2 & \$287 ;
+  assign \$289  = layer1_gt4_2 | \$288 ;
+  assign \$290  = layer1_eq4_3 & \$289 ;
+  assign \$291  = layer1_gt4_3 | \$290 ;
+  assign \$292  = \$291  ? layer1_in4 : layer1_in7;
+  assign \$293  = layer1_lane0[19:0] > layer1_lane1[19:0];
+  assign \$294  = layer1_lane0[19:0] == layer1_lane1[19:0];
+  assign \$295  = layer1_lane0[39:20] > layer1_lane1[39:20];
+  assign \$296  = layer1_lane0[39:20] == layer1_lane1[39:20];
+  assign \$297  = layer1_lane0[59:40] > layer1_lane1[59:40];
+  assign \$298  = layer1_lane0[59:40] == layer1_lane1[59:40];
+  assign \$299  = layer1_lane0[76:60] > layer1_lane1[76:60];
+  assign \$300  = layer1_lane0[76:60] == layer1_lane1[76:60];
+  assign \$301  = layer1_lane2[19:0] > layer1_lane3[19:0];
+  assign \$302  = layer1_lane2[19:0] == layer1_lane3[19:0];
+  assign \$303  = layer1_lane2[39:20] > layer1_lane3[39:20];
+  assign \$304  = layer1_lane2[39:20] == layer1_lane3[39:20];
+  assign \$305  = layer1_lane2[59:40] > layer1_lane3[59:40];
+  assign \$306  = layer1_lane2[59:40] == layer1_lane3[59:40];
+  assign \$307  = layer1_lane2[76:60] > layer1_lane3[76:60];
+  assign \$308  = layer1_lane2[76:60] == layer1_lane3[76:60];
+  assign \$309  = layer1_lane4[19:0] > layer1_lane5[19:0];
+  assign \$310  = layer1_lane4[19:0] == layer1_lane5[19:0];
+  assign \$311  = layer1_lane4[39:20] > layer1_lane5[39:20];
+  assign \$312  = layer1_lane4[39:20] == layer1_lane5[39:20];
+  assign \$313  = layer1_lane4[59:40] > layer1_lane5[59:40];
+  assign \$314  = layer1_lane4[59:40] == layer1_lane5[59:40];
+  assign \$315  = layer1_lane4[76:60] > layer1_lane5[76:60];
+  assign \$316  = layer1_lane4[76:60] == layer1_lane5[76:60];
+  assign \$317  = layer1_lane6[19:0] > layer1_lane7[19:0];
+  assign \$318  = layer1_lane6[19:0] == layer1_lane7[19:0];
+  assign \$319  = layer1_lane6[39:20] > layer1_lane7[39:20];
+  assign \$320  = layer1_lane6[39:20] == layer1_lane7[39:20];
+  assign \$321  = layer1_lane6[59:40] > layer1_lane7[59:40];
+  assign \$322  = layer1_lane6[59:40] == layer1_lane7[59:40];
+  assign \$323  = layer1_lane6[76:60] > layer1_lane7[76:60];
+  assign \$324  = layer1_lane6[76:60] == layer1_lane7[76:60];
+  assign \$325  = layer2_eq0_1 & layer2_gt0_0;
+  assign \$326  = layer2_gt0_1 | \$325 ;
+  assign \$327  = layer2_eq0_2 & \$326 ;
+  assign \$328  = layer2_gt0_2 | \$327 ;
+  assign \$329  = layer2_eq0_3 & \$328 ;
+  assign \$330  = layer2_gt0_3 | \$329 ;
+  assign \$331  = \$330  ? layer2_in1 : layer2_in0;
+  assign \$332  = layer2_eq0_1 & layer2_gt0_0;
+  assign \$333  = layer2_gt0_1 | \$332 ;
+  assign \$334  = layer2_eq0_2 & \$333 ;
+  assign \$335  = layer2_gt0_2 | \$334 ;
+  assign \$336  = layer2_eq0_3 & \$335 ;
+  assign \$337  = layer2_gt0_3 | \$336 ;
+  assign \$338  = \$337  ? layer2_in0 : layer2_in1;
+  assign \$339  = layer2_eq2_1 & layer2_gt2_0;
+  assign \$340  = layer2_gt2_1 | \$339 ;
+  assign \$341  = layer2_eq2_2 & \$340 ;
+  assign \$342  = layer2_gt2_2 | \$341 ;
+  assign \$343  = layer2_eq2_3 & \$342 ;
+  assign \$344  = layer2_gt2_3 | \$343 ;
+  assign \$345  = \$344  ? layer2_in3 : layer2_in2;
+  assign \$346  = layer2_eq2_1 & layer2_gt2_0;
+  assign \$347  = layer2_gt2_1 | \$346 ;
+  assign \$348  = layer2_eq2_2 & \$347 ;
+  assign \$349  = layer2_gt2_2 | \$348 ;
+  assign \$350  = layer2_eq2_3 & \$349 ;
+  assign \$351  = layer2_gt2_3 | \$350 ;
+  assign \$352  = \$351  ? layer2_in2 : layer2_in3;
+  assign \$353  = layer2_eq4_1 & layer2_gt4_0;
+  assign \$354  = layer2_gt4_1 | \$353 ;
+  assign \$355  = layer2_eq4_2 & \$354 ;
+  assign \$356  = layer2_gt4_2 | \$355 ;
+  assign \$357  = layer2_eq4_3 & \$356 ;
+  assign \$358  = layer2_gt4_3 | \$357 ;
+  assign \$359  = \$358  ? layer2_in5 : layer2_in4;
+  assign \$360  = layer2_eq4_1 & layer2_gt4_0;
+  assign \$361  = layer2_gt4_1 | \$360 ;
+  assign \$362  = layer2_eq4_2 & \$361 ;
+  assign \$363  = layer2_gt4_2 | \$362 ;
+  assign \$364  = layer2_eq4_3 & \$363 ;
+  assign \$365  = layer2_gt4_3 | \$364 ;
+  assign \$366  = \$365  ? layer2_in4 : layer2_in5;
+  assign \$367  = layer2_eq6_1 & layer2_gt6_0;
+  assign \$368  = layer2_gt6_1 | \$367 ;
+  assign \$369  = layer2_eq6_2 & \$368 ;
+  assign \$370  = layer2_gt6_2 | \$369 ;
+  assign \$371  = layer2_eq6_3 & \$370 ;
+  assign \$372  = layer2_gt6_3 | \$371 ;
+  assign \$373  = \$372  ? layer2_in7 : layer2_in6;
+  assign \$374  = layer2_eq6_1 & layer2_gt6_0;
+  assign \$375  = layer2_gt6_1 | \$374 ;
+  assign \$376  = layer2_eq6_2 & \$375 ;
+  assign \$377  = layer2_gt6_2 | \$376 ;
+  assign \$378  = layer2_eq6_3 & \$377 ;
+  assign \$379  = layer2_gt6_3 | \$378 ;
+  assign \$380  = \$379  ? layer2_in6 : layer2_in7;
+  assign \$381  = layer2_lane0[19:0] > layer2_lane7[19:0];
+  assign \$382  = layer2_lane0[19:0] == layer2_lane7[19:0];
+  assign \$383  = layer2_lane0[39:20] > layer2_lane7[39:20];
+  assign \$384  = layer2_lane0[39:20] == layer2_lane7[39:20];
+  assign \$385  = layer2_lane0[59:40] > layer2_lane7[59:40];
+  assign \$386  = layer2_lane0[59:40] == layer2_lane7[59:40];
+  assign \$387  = layer2_lane0[76:60] > layer2_lane7[76:60];
+  assign \$388  = layer2_lane0[76:60] == layer2_lane7[76:60];
+  assign \$389  = layer2_lane1[19:0] > layer2_lane6[19:0];
+  assign \$390  = layer2_lane1[19:0] == layer2_lane6[19:0];
+  assign \$391  = layer2_lane1[39:20] > layer2_lane6[39:20];
+  assign \$392  = layer2_lane1[39:20] == layer2_lane6[39:20];
+  assign \$393  = layer2_lane1[59:40] > layer2_lane6[59:40];
+  assign \$394  = layer2_lane1[59:40] == layer2_lane6[59:40];
+  assign \$395  = layer2_lane1[76:60] > layer2_lane6[76:60];
+  assign \$396  = layer2_lane1[76:60] == layer2_lane6[76:60];
+  assign \$397  = layer2_lane2[19:0] > layer2_lane5[19:0];
+  assign \$398  = layer2_lane2[19:0] == layer2_lane5[19:0];
+  assign \$399  = layer2_lane2[39:20] > layer2_lane5[39:20];
+  assign \$400  = layer2_lane2[39:20] == layer2_lane5[39:20];
+  assign \$401  = layer2_lane2[59:40] > layer2_lane5[59:40];
+  assign \$402  = layer2_lane2[59:40] == layer2_lane5[59:40];
+  assign \$403  = layer2_lane2[76:60] > layer2_lane5[76:60];
+  assign \$404  = layer2_lane2[76:60] == layer2_lane5[76:60];
+  assign \$405  = layer2_lane3[19:0] > layer2_lane4[19:0];
+  assign \$406  = layer2_lane3[19:0] == layer2_lane4[19:0];
+  assign \$407  = layer2_lane3[39:20] > layer2_lane4[39:20];
+  assign \$408  = layer2_lane3[39:20] == layer2_lane4[39:20];
+  assign \$409  = layer2_lane3[59:40] > layer2_lane4[59:40];
+  assign \$410  = layer2_lane3[59:40] == layer2_lane4[59:40];
+  assign \$411  = layer2_lane3[76:60] > layer2_lane4[76:60];
+  assign \$412  = layer2_lane3[76:60] == layer2_lane4[76:60];
+  assign \$413  = layer3_eq0_1 & layer3_gt0_0;
+  assign \$414  = layer3_gt0_1 | \$413 ;
+  assign \$415  = layer3_eq0_2 & \$414 ;
+  assign \$416  = layer3_gt0_2 | \$415 ;
+  assign \$417  = layer3_eq0_3 & \$416 ;
+  assign \$418  = layer3_gt0_3 | \$417 ;
+  assign \$419  = \$418  ? layer3_in7 : layer3_in0;
+  assign \$420  = layer3_eq1_1 & layer3_gt1_0;
+  assign \$421  = layer3_gt1_1 | \$420 ;
+  assign \$422  = layer3_eq1_2 & \$421 ;
+  assign \$423  = layer3_gt1_2 | \$422 ;
+  assign \$424  = layer3_eq1_3 & \$423 ;
+  assign \$425  = layer3_gt1_3 | \$424 ;
+  assign \$426  = \$425  ? layer3_in6 : layer3_in1;
+  assign \$427  = layer3_eq2_1 & layer3_gt2_0;
+  assign \$428  = layer3_gt2_1 | \$427 ;
+  assign \$429  = layer3_eq2_2 & \$428 ;
+  assign \$430  = layer3_gt2_2 | \$429 ;
+  assign \$431  = layer3_eq2_3 & \$430 ;
+  assign \$432  = layer3_gt2_3 | \$431 ;
+  assign \$433  = \$432  ? layer3_in5 : layer3_in2;
+  assign \$434  = layer3_eq3_1 & layer3_gt3_0;
+  assign \$435  = layer3_gt3_1 | \$434 ;
+  assign \$436  = layer3_eq3_2 & \$435 ;
+  assign \$437  = layer3_gt3_2 | \$436 ;
+  assign \$438  = layer3_eq3_3 & \$437 ;
+  assign \$439  = layer3_gt3_3 | \$438 ;
+  assign \$440  = \$439  ? layer3_in4 : layer3_in3;
+  assign \$441  = layer3_eq3_1 & layer3_gt3_0;
+  assign \$442  = layer3_gt3_1 | \$441 ;
+  assign \$443  = layer3_eq3_2 & \$442 ;
+  assign \$444  = layer3_gt3_2 | \$443 ;
+  assign \$445  = layer3_eq3_3 & \$444 ;
+  assign \$446  = layer3_gt3_3 | \$445 ;
+  assign \$447  = \$446  ? layer3_in3 : layer3_in4;
+  assign \$448  = layer3_eq2_1 & layer3_gt2_0;
+  assign \$449  = layer3_gt2_1 | \$448 ;
+  assign \$450  = layer3_eq2_2 & \$449 ;
+  assign \$451  = layer3_gt2_2 | \$450 ;
+  assign \$452  = layer3_eq2_3 & \$451 ;
+  assign \$453  = layer3_gt2_3 | \$452 ;
+  assign \$454  = \$453  ? layer3_in2 : layer3_in5;
+  assign \$455  = layer3_eq1_1 & layer3_gt1_0;
+  assign \$456  = layer3_gt1_1 | \$455 ;
+  assign \$457  = layer3_eq1_2 & \$456 ;
+  assign \$458  = layer3_gt1_2 | \$457 ;
+  assign \$459  = layer3_eq1_3 & \$458 ;
+  assign \$460  = layer3_gt1_3 | \$459 ;
+  assign \$461  = \$460  ? layer3_in1 : layer3_in6;
+  assign \$462  = layer3_eq0_1 & layer3_gt0_0;
+  assign \$463  = layer3_gt0_1 | \$462 ;
+  assign \$464  = layer3_eq0_2 & \$463 ;
+  assign \$465  = layer3_gt0_2 | \$464 ;
+  assign \$466  = layer3_eq0_3 & \$465 ;
+  assign \$467  = layer3_gt0_3 | \$466 ;
+  assign \$468  = \$467  ? layer3_in0 : layer3_in7;
+  assign \$469  = layer3_lane0[19:0] > layer3_lane2[19:0];
+  assign \$470  = layer3_lane0[19:0] == layer3_lane2[19:0];
+  assign \$471  = layer3_lane0[39:20] > layer3_lane2[39:20];
+  assign \$472  = layer3_lane0[39:20] == layer3_lane2[39:20];
+  assign \$473  = layer3_lane0[59:40] > layer3_lane2[59:40];
+  assign \$474  = layer3_lane0[59:40] == layer3_lane2[59:40];
+  assign \$475  = layer3_lane0[76:60] > layer3_lane2[76:60];
+  assign \$476  = layer3_lane0[76:60] == layer3_lane2[76:60];
+  assign \$477  = layer3_lane1[19:0] > layer3_lane3[19:0];
+  assign \$478  = layer3_lane1[19:0] == layer3_lane3[19:0];
+  assign \$479  = layer3_lane1[39:20] > layer3_lane3[39:20];
+  assign \$480  = layer3_lane1[39:20] == layer3_lane3[39:20];
+  assign \$481  = layer3_lane1[59:40] > layer3_lane3[59:40];
+  assign \$482  = layer3_lane1[59:40] == layer3_lane3[59:40];
+  assign \$483  = layer3_lane1[76:60] > layer3_lane3[76:60];
+  assign \$484  = layer3_lane1[76:60] == layer3_lane3[76:60];
+  assign \$485  = layer3_lane4[19:0] > layer3_lane6[19:0];
+  assign \$486  = layer3_lane4[19:0] == layer3_lane6[19:0];
+  assign \$487  = layer3_lane4[39:20] > layer3_lane6[39:20];
+  assign \$488  = layer3_lane4[39:20] == layer3_lane6[39:20];
+  assign \$489  = layer3_lane4[59:40] > layer3_lane6[59:40];
+  assign \$490  = layer3_lane4[59:40] == layer3_lane6[59:40];
+  assign \$491  = layer3_lane4[76:60] > layer3_lane6[76:60];
+  assign \$492  = layer3_lane4[76:60] == layer3_lane6[76:60];
+  assign \$493  = layer3_lane5[19:0] > layer3_lane7[19:0];
+  assign \$494  = layer3_lane5[19:0] == layer3_lane7[19:0];
+  assign \$495  = layer3_lane5[39:20] > layer3_lane7[39:20];
+  assign \$496  = layer3_lane5[39:20] == layer3_lane7[39:20];
+  assign \$497  = layer3_lane5[59:40] > layer3_lane7[59:40];
+  assign \$498  = layer3_lane5[59:40] == layer3_lane7[59:40];
+  assign \$499  = layer3_lane5[76:60] > layer3_lane7[76:60];
+  assign \$500  = layer3_lane5[76:60] == layer3_lane7[76:60];
+  assign \$501  = layer4_eq0_1 & layer4_gt0_0;
+  assign \$502  = layer4_gt0_1 | \$501 ;
+  assign \$503  = layer4_eq0_2 & \$502 ;
+  assign \$504  = layer4_gt0_2 | \$503 ;
+  assign \$505  = layer4_eq0_3 & \$504 ;
+  assign \$506  = layer4_gt0_3 | \$505 ;
+  assign \$507  = \$506  ? layer4_in2 : layer4_in0;
+  assign \$508  = layer4_eq1_1 & layer4_gt1_0;
+  assign \$509  = layer4_gt1_1 | \$508 ;
+  assign \$510  = layer4_eq1_2 & \$509 ;
+  assign \$511  = layer4_gt1_2 | \$510 ;
+  assign \$512  = layer4_eq1_3 & \$511 ;
+  assign \$513  = layer4_gt1_3 | \$512 ;
+  assign \$514  = \$513  ? layer4_in3 : layer4_in1;
+  assign \$515  = layer4_eq0_1 & layer4_gt0_0;
+  assign \$516  = layer4_gt0_1 | \$515 ;
+  assign \$517  = layer4_eq0_2 & \$516 ;
+  assign \$518  = layer4_gt0_2 | \$517 ;
+  assign \$519  = layer4_eq0_3 & \$518 ;
+  assign \$520  = layer4_gt0_3 | \$519 ;
+  assign \$521  = \$520  ? layer4_in0 : layer4_in2;
+  assign \$522  = layer4_eq1_1 & layer4_gt1_0;
+  assign \$523  = layer4_gt1_1 | \$522 ;
+  assign \$524  = layer4_eq1_2 & \$523 ;
+  assign \$525  = layer4_gt1_2 | \$524 ;
+  assign \$526  = layer4_eq1_3 & \$525 ;
+  assign \$527  = layer4_gt1_3 | \$526 ;
+  assign \$528  = \$527  ? layer4_in1 : layer4_in3;
+  assign \$529  = layer4_eq4_1 & layer4_gt4_0;
+  assign \$530  = layer4_gt4_1 | \$529 ;
+  assign \$531  = layer4_eq4_2 & \$530 ;
+  assign \$532  = layer4_gt4_2 | \$531 ;
+  assign \$533  = layer4_eq4_3 & \$532 ;
+  assign \$534  = layer4_gt4_3 | \$533 ;
+  assign \$535  = \$534  ? layer4_in6 : layer4_in4;
+  assign \$536  = layer4_eq5_1 & layer4_gt5_0;
+  assign \$537  = layer4_gt5_1 | \$536 ;
+  assign \$538  = layer4_eq5_2 & \$537 ;
+  assign \$539  = layer4_gt5_2 | \$538 ;
+  assign \$540  = layer4_eq5_3 & \$539 ;
+  assign \$541  = layer4_gt5_3 | \$540 ;
+  assign \$542  = \$541  ? layer4_in7 : layer4_in5;
+  assign \$543  = layer4_eq4_1 & layer4_gt4_0;
+  assign \$544  = layer4_gt4_1 | \$543 ;
+  assign \$545  = layer4_eq4_2 & \$544 ;
+  assign \$546  = layer4_gt4_2 | \$545 ;
+  assign \$547  = layer4_eq4_3 & \$546 ;
+  assign \$548  = layer4_gt4_3 | \$547 ;
+  assign \$549  = \$548  ? layer4_in4 : layer4_in6;
+  assign \$550  = layer4_eq5_1 & layer4_gt5_0;
+  assign \$551  = layer4_gt5_1 | \$550 ;
+  assign \$552  = layer4_eq5_2 & \$551 ;
+  assign \$553  = layer4_gt5_2 | \$552 ;
+  assign \$554  = layer4_eq5_3 & \$553 ;
+  assign \$555  = layer4_gt5_3 | \$554 ;
+  assign \$556  = \$555  ? layer4_in5 : layer4_in7;
+  assign \$557  = layer4_lane0[19:0] > layer4_lane1[19:0];
+  assign \$558  = layer4_lane0[19:0] == layer4_lane1[19:0];
+  assign \$559  = layer4_lane0[39:20] > layer4_lane1[39:20];
+  assign \$560  = layer4_lane0[39:20] == layer4_lane1[39:20];
+  assign \$561  = layer4_lane0[59:40] > layer4_lane1[59:40];
+  assign \$562  = layer4_lane0[59:40] == layer4_lane1[59:40];
+  assign \$563  = layer4_lane0[76:60] > layer4_lane1[76:60];
+  assign \$564  = layer4_lane0[76:60] == layer4_lane1[76:60];
+  assign \$565  = layer4_lane2[19:0] > layer4_lane3[19:0];
+  assign \$566  = layer4_lane2[19:0] == layer4_lane3[19:0];
+  assign \$567  = layer4_lane2[39:20] > layer4_lane3[39:20];
+  assign \$568  = layer4_lane2[39:20] == layer4_lane3[39:20];
+  assign \$569  = layer4_lane2[59:40] > layer4_lane3[59:40];
+  assign \$570  = layer4_lane2[59:40] == layer4_lane3[59:40];
+  assign \$571  = layer4_lane2[76:60] > layer4_lane3[76:60];
+  assign \$572  = layer4_lane2[76:60] == layer4_lane3[76:60];
+  assign \$573  = layer4_lane4[19:0] > layer4_lane5[19:0];
+  assign \$574  = layer4_lane4[19:0] == layer4_lane5[19:0];
+  assign \$575  = layer4_lane4[39:20] > layer4_lane5[39:20];
+  assign \$576  = layer4_lane4[39:20] == layer4_lane5[39:20];
+  assign \$577  = layer4_lane4[59:40] > layer4_lane5[59:40];
+  assign \$578  = layer4_lane4[59:40] == layer4_lane5[59:40];
+  assign \$579  = layer4_lane4[76:60] > layer4_lane5[76:60];
+  assign \$580  = layer4_lane4[76:60] == layer4_lane5[76:60];
+  assign \$581  = layer4_lane6[19:0] > layer4_lane7[19:0];
+  assign \$582  = layer4_lane6[19:0] == layer4_lane7[19:0];
+  assign \$583  = layer4_lane6[39:20] > layer4_lane7[39:20];
+  assign \$584  = layer4_lane6[39:20] == layer4_lane7[39:20];
+  assign \$585  = layer4_lane6[59:40] > layer4_lane7[59:40];
+  assign \$586  = layer4_lane6[59:40] == layer4_lane7[59:40];
+  assign \$587  = layer4_lane6[76:60] > layer4_lane7[76:60];
+  assign \$588  = layer4_lane6[76:60] == layer4_lane7[76:60];
+  assign \$589  = layer5_eq0_1 & layer5_gt0_0;
+  assign \$590  = layer5_gt0_1 | \$589 ;
+  assign \$591  = layer5_eq0_2 & \$590 ;
+  assign \$592  = layer5_gt0_2 | \$591 ;
+  assign \$593  = layer5_eq0_3 & \$592 ;
+  assign \$594  = layer5_gt0_3 | \$593 ;
+  assign \$595  = \$594  ? layer5_in1 : layer5_in0;
+  assign \$596  = layer5_eq0_1 & layer5_gt0_0;
+  assign \$597  = layer5_gt0_1 | \$596 ;
+  assign \$598  = layer5_eq0_2 & \$597 ;
+  assign \$599  = layer5_gt0_2 | \$598 ;
+  assign \$600  = layer5_eq0_3 & \$599 ;
+  assign \$601  = layer5_gt0_3 | \$600 ;
+  assign \$602  = \$601  ? layer5_in0 : layer5_in1;
+  assign \$603  = layer5_eq2_1 & layer5_gt2_0;
+  assign \$604  = layer5_gt2_1 | \$603 ;
+  assign \$605  = layer5_eq2_2 & \$604 ;
+  assign \$606  = layer5_gt2_2 | \$605 ;
+  assign \$607  = layer5_eq2_3 & \$606 ;
+  assign \$608  = layer5_gt2_3 | \$607 ;
+  assign \$609  = \$608  ? layer5_in3 : layer5_in2;
+  assign \$610  = layer5_eq2_1 & layer5_gt2_0;
+  assign \$611  = layer5_gt2_1 | \$610 ;
+  assign \$612  = layer5_eq2_2 & \$611 ;
+  assign \$613  = layer5_gt2_2 | \$612 ;
+  assign \$614  = layer5_eq2_3 & \$613 ;
+  assign \$615  = layer5_gt2_3 | \$614 ;
+  assign \$616  = \$615  ? layer5_in2 : layer5_in3;
+  assign \$617  = layer5_eq4_1 & layer5_gt4_0;
+  assign \$618  = layer5_gt4_1 | \$617 ;
+  assign \$619  = layer5_eq4_2 & \$618 ;
+  assign \$620  = layer5_gt4_2 | \$619 ;
+  assign \$621  = layer5_eq4_3 & \$620 ;
+  assign \$622  = layer5_gt4_3 | \$621 ;
+  assign \$623  = \$622  ? layer5_in5 : layer5_in4;
+  assign \$624  = layer5_eq4_1 & layer5_gt4_0;
+  assign \$625  = layer5_gt4_1 | \$624 ;
+  assign \$626  = layer5_eq4_2 & \$625 ;
+  assign \$627  = layer5_gt4_2 | \$626 ;
+  assign \$628  = layer5_eq4_3 & \$627 ;
+  assign \$629  = layer5_gt4_3 | \$628 ;
+  assign \$630  = \$629  ? layer5_in4 : layer5_in5;
+  assign \$631  = layer5_eq6_1 & layer5_gt6_0;
+  assign \$632  = layer5_gt6_1 | \$631 ;
+  assign \$633  = layer5_eq6_2 & \$632 ;
+  assign \$634  = layer5_gt6_2 | \$633 ;
+  assign \$635  = layer5_eq6_3 & \$634 ;
+  assign \$636  = layer5_gt6_3 | \$635 ;
+  assign \$637  = \$636  ? layer5_in7 : layer5_in6;
+  assign \$638  = layer5_eq6_1 & layer5_gt6_0;
+  assign \$639  = layer5_gt6_1 | \$638 ;
+  assign \$640  = layer5_eq6_2 & \$639 ;
+  assign \$641  = layer5_gt6_2 | \$640 ;
+  assign \$642  = layer5_eq6_3 & \$641 ;
+  assign \$643  = layer5_gt6_3 | \$642 ;
+  assign \$644  = \$643  ? layer5_in6 : layer5_in7;
   always @(posedge clk)
-    layer0_valid <= \$143 ;
+    stage0_valid <= \$645 ;
   always @(posedge clk)
-    layer0_last <= \$144 ;
+    stage1_valid <= \$646 ;
   always @(posedge clk)
-    layer0_lane0 <= \$145 ;
+    stage2_valid <= \$647 ;
   always @(posedge clk)
-    layer0_lane1 <= \$146 ;
+    stage3_valid <= \$648 ;
   always @(posedge clk)
-    layer0_lane2 <= \$147 ;
+    stage4_valid <= \$649 ;
   always @(posedge clk)
-    layer0_lane3 <= \$148 ;
+    stage5_valid <= \$650 ;
   always @(posedge clk)
-    layer0_lane4 <= \$149 ;
+    stage6_valid <= \$651 ;
   always @(posedge clk)
-    layer0_lane5 <= \$150 ;
+    stage7_valid <= \$652 ;
   always @(posedge clk)
-    layer0_lane6 <= \$151 ;
+    stage8_valid <= \$653 ;
   always @(posedge clk)
-    layer0_lane7 <= \$152 ;
+    stage9_valid <= \$654 ;
   always @(posedge clk)
-    layer1_valid <= \$153 ;
+    stage10_valid <= \$655 ;
   always @(posedge clk)
-    layer1_last <= \$154 ;
+    sorted__valid <= \$656 ;
   always @(posedge clk)
-    layer1_lane0 <= \$155 ;
+    layer0_in0 <= \$657 ;
   always @(posedge clk)
-    layer1_lane1 <= \$156 ;
+    layer0_in1 <= \$658 ;
   always @(posedge clk)
-    layer1_lane2 <= \$157 ;
+    layer0_in2 <= \$659 ;
   always @(posedge clk)
-    layer1_lane3 <= \$158 ;
+    layer0_in3 <= \$660 ;
   always @(posedge clk)
-    layer1_lane4 <= \$159 ;
+    layer0_in4 <= \$661 ;
   always @(posedge clk)
-    layer1_lane5 <= \$160 ;
+    layer0_in5 <= \$662 ;
   always @(posedge clk)
-    layer1_lane6 <= \$161 ;
+    layer0_in6 <= \$663 ;
   always @(posedge clk)
-    layer1_lane7 <= \$162 ;
+    layer0_in7 <= \$664 ;
   always @(posedge clk)
-    layer2_valid <= \$163 ;
+    layer0_in_last <= \$665 ;
   always @(posedge clk)
-    layer2_last <= \$164 ;
+    layer0_gt0_0 <= \$666 ;
   always @(posedge clk)
-    layer2_lane0 <= \$165 ;
+    layer0_eq0_0 <= \$667 ;
   always @(posedge clk)
-    layer2_lane1 <= \$166 ;
+    layer0_gt0_1 <= \$668 ;
   always @(posedge clk)
-    layer2_lane2 <= \$167 ;
+    layer0_eq0_1 <= \$669 ;
   always @(posedge clk)
-    layer2_lane3 <= \$168 ;
+    layer0_gt0_2 <= \$670 ;
   always @(posedge clk)
-    layer2_lane4 <= \$169 ;
+    layer0_eq0_2 <= \$671 ;
   always @(posedge clk)
-    layer2_lane5 <= \$170 ;
+    layer0_gt0_3 <= \$672 ;
   always @(posedge clk)
-    layer2_lane6 <= \$171 ;
+    layer0_eq0_3 <= \$673 ;
   always @(posedge clk)
-    layer2_lane7 <= \$172 ;
+    layer0_gt2_0 <= \$674 ;
   always @(posedge clk)
-    layer3_valid <= \$173 ;
+    layer0_eq2_0 <= \$675 ;
   always @(posedge clk)
-    layer3_last <= \$174 ;
+    layer0_gt2_1 <= \$676 ;
   always @(posedge clk)
-    layer3_lane0 <= \$175 ;
+    layer0_eq2_1 <= \$677 ;
   always @(posedge clk)
-    layer3_lane1 <= \$176 ;
+    layer0_gt2_2 <= \$678 ;
   always @(posedge clk)
-    layer3_lane2 <= \$177 ;
+    layer0_eq2_2 <= \$679 ;
   always @(posedge clk)
-    layer3_lane3 <= \$178 ;
+    layer0_gt2_3 <= \$680 ;
   always @(posedge clk)
-    layer3_lane4 <= \$179 ;
+    layer0_eq2_3 <= \$681 ;
   always @(posedge clk)
-    layer3_lane5 <= \$180 ;
+    layer0_gt4_0 <= \$682 ;
   always @(posedge clk)
-    layer3_lane6 <= \$181 ;
+    layer0_eq4_0 <= \$683 ;
   always @(posedge clk)
-    layer3_lane7 <= \$182 ;
+    layer0_gt4_1 <= \$684 ;
   always @(posedge clk)
-    layer4_valid <= \$183 ;
+    layer0_eq4_1 <= \$685 ;
   always @(posedge clk)
-    layer4_last <= \$184 ;
+    layer0_gt4_2 <= \$686 ;
   always @(posedge clk)
-    layer4_lane0 <= \$185 ;
+    layer0_eq4_2 <= \$687 ;
   always @(posedge clk)
-    layer4_lane1 <= \$186 ;
+    layer0_gt4_3 <= \$688 ;
   always @(posedge clk)
-    layer4_lane2 <= \$187 ;
+    layer0_eq4_3 <= \$689 ;
   always @(posedge clk)
-    layer4_lane3 <= \$188 ;
+    layer0_gt6_0 <= \$690 ;
   always @(posedge clk)
-    layer4_lane4 <= \$189 ;
+    layer0_eq6_0 <= \$691 ;
   always @(posedge clk)
-    layer4_lane5 <= \$190 ;
+    layer0_gt6_1 <= \$692 ;
   always @(posedge clk)
-    layer4_lane6 <= \$191 ;
+    layer0_eq6_1 <= \$693 ;
   always @(posedge clk)
-    layer4_lane7 <= \$192 ;
+    layer0_gt6_2 <= \$694 ;
   always @(posedge clk)
-    sorted__valid <= \$193 ;
+    layer0_eq6_2 <= \$695 ;
   always @(posedge clk)
-    layer5_last <= \$194 ;
+    layer0_gt6_3 <= \$696 ;
   always @(posedge clk)
-    layer5_lane0 <= \$195 ;
+    layer0_eq6_3 <= \$697 ;
   always @(posedge clk)
-    layer5_lane1 <= \$196 ;
+    layer0_lane0 <= \$698 ;
   always @(posedge clk)
-    layer5_lane2 <= \$197 ;
+    layer0_lane1 <= \$699 ;
   always @(posedge clk)
-    layer5_lane3 <= \$198 ;
+    layer0_lane2 <= \$700 ;
   always @(posedge clk)
-    layer5_lane4 <= \$199 ;
+    layer0_lane3 <= \$701 ;
   always @(posedge clk)
-    layer5_lane5 <= \$200 ;
+    layer0_lane4 <= \$702 ;
   always @(posedge clk)
-    layer5_lane6 <= \$201 ;
+    layer0_lane5 <= \$703 ;
   always @(posedge clk)
-    layer5_lane7 <= \$202 ;
+    layer0_lane6 <= \$704 ;
+  always @(posedge clk)
+    layer0_lane7 <= \$705 ;
+  always @(posedge clk)
+    layer0_last <= \$706 ;
+  always @(posedge clk)
+    layer1_in0 <= \$707 ;
+  always @(posedge clk)
+    layer1_in1 <= \$708 ;
+  always @(posedge clk)
+    layer1_in2 <= \$709 ;
+  always @(posedge clk)
+    layer1_in3 <= \$710 ;
+  always @(posedge clk)
+    layer1_in4 <= \$711 ;
+  always @(posedge clk)
+    layer1_in5 <= \$712 ;
+  always @(posedge clk)
+    layer1_in6 <= \$713 ;
+  always @(posedge clk)
+    layer1_in7 <= \$714 ;
+  always @(posedge clk)
+    layer1_in_last <= \$715 ;
+  always @(posedge clk)
+    layer1_gt0_0 <= \$716 ;
+  always @(posedge clk)
+    layer1_eq0_0 <= \$717 ;
+  always @(posedge clk)
+    layer1_gt0_1 <= \$718 ;
+  always @(posedge clk)
+    layer1_eq0_1 <= \$719 ;
+  always @(posedge clk)
+    layer1_gt0_2 <= \$720 ;
+  always @(posedge clk)
+    layer1_eq0_2 <= \$721 ;
+  always @(posedge clk)
+    layer1_gt0_3 <= \$722 ;
+  always @(posedge clk)
+    layer1_eq0_3 <= \$723 ;
+  always @(posedge clk)
+    layer1_gt1_0 <= \$724 ;
+  always @(posedge clk)
+    layer1_eq1_0 <= \$725 ;
+  always @(posedge clk)
+    layer1_gt1_1 <= \$726 ;
+  always @(posedge clk)
+    layer1_eq1_1 <= \$727 ;
+  always @(posedge clk)
+    layer1_gt1_2 <= \$728 ;
+  always @(posedge clk)
+    layer1_eq1_2 <= \$729 ;
+  always @(posedge clk)
+    layer1_gt1_3 <= \$730 ;
+  always @(posedge clk)
+    layer1_eq1_3 <= \$731 ;
+  always @(posedge clk)
+    layer1_gt4_0 <= \$732 ;
+  always @(posedge clk)
+    layer1_eq4_0 <= \$733 ;
+  always @(posedge clk)
+    layer1_gt4_1 <= \$734 ;
+  always @(posedge clk)
+    layer1_eq4_1 <= \$735 ;
+  always @(posedge clk)
+    layer1_gt4_2 <= \$736 ;
+  always @(posedge clk)
+    layer1_eq4_2 <= \$737 ;
+  always @(posedge clk)
+    layer1_gt4_3 <= \$738 ;
+  always @(posedge clk)
+    layer1_eq4_3 <= \$739 ;
+  always @(posedge clk)
+    layer1_gt5_0 <= \$740 ;
+  always @(posedge clk)
+    layer1_eq5_0 <= \$741 ;
+  always @(posedge clk)
+    layer1_gt5_1 <= \$742 ;
+  always @(posedge clk)
+    layer1_eq5_1 <= \$743 ;
+  always @(posedge clk)
+    layer1_gt5_2 <= \$744 ;
+  always @(posedge clk)
+    layer1_eq5_2 <= \$745 ;
+  always @(posedge clk)
+    layer1_gt5_3 <= \$746 ;
+  always @(posedge clk)
+    layer1_eq5_3 <= \$747 ;
+  always @(posedge clk)
+    layer1_lane0 <= \$748 ;
+  always @(posedge clk)
+    layer1_lane1 <= \$749 ;
+  always @(posedge clk)
+    layer1_lane2 <= \$750 ;
+  always @(posedge clk)
+    layer1_lane3 <= \$751 ;
+  always @(posedge clk)
+    layer1_lane4 <= \$752 ;
+  always @(posedge clk)
+    layer1_lane5 <= \$753 ;
+  always @(posedge clk)
+    layer1_lane6 <= \$754 ;
+  always @(posedge clk)
+    layer1_lane7 <= \$755 ;
+  always @(posedge clk)
+    layer1_last <= \$756 ;
+  always @(posedge clk)
+    layer2_in0 <= \$757 ;
+  always @(posedge clk)
+    layer2_in1 <= \$758 ;
+  always @(posedge clk)
+    layer2_in2 <= \$759 ;
+  always @(posedge clk)
+    layer2_in3 <= \$760 ;
+  always @(posedge clk)
+    layer2_in4 <= \$761 ;
+  always @(posedge clk)
+    layer2_in5 <= \$762 ;
+  always @(posedge clk)
+    layer2_in6 <= \$763 ;
+  always @(posedge clk)
+    layer2_in7 <= \$764 ;
+  always @(posedge clk)
+    layer2_in_last <= \$765 ;
+  always @(posedge clk)
+    layer2_gt0_0 <= \$766 ;
+  always @(posedge clk)
+    layer2_eq0_0 <= \$767 ;
+  always @(posedge clk)
+    layer2_gt0_1 <= \$768 ;
+  always @(posedge clk)
+    layer2_eq0_1 <= \$769 ;
+  always @(posedge clk)
+    layer2_gt0_2 <= \$770 ;
+  always @(posedge clk)
+    layer2_eq0_2 <= \$771 ;
+  always @(posedge clk)
+    layer2_gt0_3 <= \$772 ;
+  always @(posedge clk)
+    layer2_eq0_3 <= \$773 ;
+  always @(posedge clk)
+    layer2_gt2_0 <= \$774 ;
+  always @(posedge clk)
+    layer2_eq2_0 <= \$775 ;
+  always @(posedge clk)
+    layer2_gt2_1 <= \$776 ;
+  always @(posedge clk)
+    layer2_eq2_1 <= \$777 ;
+  always @(posedge clk)
+    layer2_gt2_2 <= \$778 ;
+  always @(posedge clk)
+    layer2_eq2_2 <= \$779 ;
+  always @(posedge clk)
+    layer2_gt2_3 <= \$780 ;
+  always @(posedge clk)
+    layer2_eq2_3 <= \$781 ;
+  always @(posedge clk)
+    layer2_gt4_0 <= \$782 ;
+  always @(posedge clk)
+    layer2_eq4_0 <= \$783 ;
+  always @(posedge clk)
+    layer2_gt4_1 <= \$784 ;
+  always @(posedge clk)
+    layer2_eq4_1 <= \$785 ;
+  always @(posedge clk)
+    layer2_gt4_2 <= \$786 ;
+  always @(posedge clk)
+    layer2_eq4_2 <= \$787 ;
+  always @(posedge clk)
+    layer2_gt4_3 <= \$788 ;
+  always @(posedge clk)
+    layer2_eq4_3 <= \$789 ;
+  always @(posedge clk)
+    layer2_gt6_0 <= \$790 ;
+  always @(posedge clk)
+    layer2_eq6_0 <= \$791 ;
+  always @(posedge clk)
+    layer2_gt6_1 <= \$792 ;
+  always @(posedge clk)
+    layer2_eq6_1 <= \$793 ;
+  always @(posedge clk)
+    layer2_gt6_2 <= \$794 ;
+  always @(posedge clk)
+    layer2_eq6_2 <= \$795 ;
+  always @(posedge clk)
+    layer2_gt6_3 <= \$796 ;
+  always @(posedge clk)
+    layer2_eq6_3 <= \$797 ;
+  always @(posedge clk)
+    layer2_lane0 <= \$798 ;
+  always @(posedge clk)
+    layer2_lane1 <= \$799 ;
+  always @(posedge clk)
+    layer2_lane2 <= \$800 ;
+  always @(posedge clk)
+    layer2_lane3 <= \$801 ;
+  always @(posedge clk)
+    layer2_lane4 <= \$802 ;
+  always @(posedge clk)
+    layer2_lane5 <= \$803 ;
+  always @(posedge clk)
+    layer2_lane6 <= \$804 ;
+  always @(posedge clk)
+    layer2_lane7 <= \$805 ;
+  always @(posedge clk)
+    layer2_last <= \$806 ;
+  always @(posedge clk)
+    layer3_in0 <= \$807 ;
+  always @(posedge clk)
+    layer3_in1 <= \$808 ;
+  always @(posedge clk)
+    layer3_in2 <= \$809 ;
+  always @(posedge clk)
+    layer3_in3 <= \$810 ;
+  always @(posedge clk)
+    layer3_in4 <= \$811 ;
+  always @(posedge clk)
+    layer3_in5 <= \$812 ;
+  always @(posedge clk)
+    layer3_in6 <= \$813 ;
+  always @(posedge clk)
+    layer3_in7 <= \$814 ;
+  always @(posedge clk)
+    layer3_in_last <= \$815 ;
+  always @(posedge clk)
+    layer3_gt0_0 <= \$816 ;
+  always @(posedge clk)
+    layer3_eq0_0 <= \$817 ;
+  always @(posedge clk)
+    layer3_gt0_1 <= \$818 ;
+  always @(posedge clk)
+    layer3_eq0_1 <= \$819 ;
+  always @(posedge clk)
+    layer3_gt0_2 <= \$820 ;
+  always @(posedge clk)
+    layer3_eq0_2 <= \$821 ;
+  always @(posedge clk)
+    layer3_gt0_3 <= \$822 ;
+  always @(posedge clk)
+    layer3_eq0_3 <= \$823 ;
+  always @(posedge clk)
+    layer3_gt1_0 <= \$824 ;
+  always @(posedge clk)
+    layer3_eq1_0 <= \$825 ;
+  always @(posedge clk)
+    layer3_gt1_1 <= \$826 ;
+  always @(posedge clk)
+    layer3_eq1_1 <= \$827 ;
+  always @(posedge clk)
+    layer3_gt1_2 <= \$828 ;
+  always @(posedge clk)
+    layer3_eq1_2 <= \$829 ;
+  always @(posedge clk)
+    layer3_gt1_3 <= \$830 ;
+  always @(posedge clk)
+    layer3_eq1_3 <= \$831 ;
+  always @(posedge clk)
+    layer3_gt2_0 <= \$832 ;
+  always @(posedge clk)
+    layer3_eq2_0 <= \$833 ;
+  always @(posedge clk)
+    layer3_gt2_1 <= \$834 ;
+  always @(posedge clk)
+    layer3_eq2_1 <= \$835 ;
+  always @(posedge clk)
+    layer3_gt2_2 <= \$836 ;
+  always @(posedge clk)
+    layer3_eq2_2 <= \$837 ;
+  always @(posedge clk)
+    layer3_gt2_3 <= \$838 ;
+  always @(posedge clk)
+    layer3_eq2_3 <= \$839 ;
+  always @(posedge clk)
+    layer3_gt3_0 <= \$840 ;
+  always @(posedge clk)
+    layer3_eq3_0 <= \$841 ;
+  always @(posedge clk)
+    layer3_gt3_1 <= \$842 ;
+  always @(posedge clk)
+    layer3_eq3_1 <= \$843 ;
+  always @(posedge clk)
+    layer3_gt3_2 <= \$844 ;
+  always @(posedge clk)
+    layer3_eq3_2 <= \$845 ;
+  always @(posedge clk)
+    layer3_gt3_3 <= \$846 ;
+  always @(posedge clk)
+    layer3_eq3_3 <= \$847 ;
+  always @(posedge clk)
+    layer3_lane0 <= \$848 ;
+  always @(posedge clk)
+    layer3_lane1 <= \$849 ;
+  always @(posedge clk)
+    layer3_lane2 <= \$850 ;
+  always @(posedge clk)
+    layer3_lane3 <= \$851 ;
+  always @(posedge clk)
+    layer3_lane4 <= \$852 ;
+  always @(posedge clk)
+    layer3_lane5 <= \$853 ;
+  always @(posedge clk)
+    layer3_lane6 <= \$854 ;
+  always @(posedge clk)
+    layer3_lane7 <= \$855 ;
+  always @(posedge clk)
+    layer3_last <= \$856 ;
+  always @(posedge clk)
+    layer4_in0 <= \$857 ;
+  always @(posedge clk)
+    layer4_in1 <= \$858 ;
+  always @(posedge clk)
+    layer4_in2 <= \$859 ;
+  always @(posedge clk)
+    layer4_in3 <= \$860 ;
+  always @(posedge clk)
+    layer4_in4 <= \$861 ;
+  always @(posedge clk)
+    layer4_in5 <= \$862 ;
+  always @(posedge clk)
+    layer4_in6 <= \$863 ;
+  always @(posedge clk)
+    layer4_in7 <= \$864 ;
+  always @(posedge clk)
+    layer4_in_last <= \$865 ;
+  always @(posedge clk)
+    layer4_gt0_0 <= \$866 ;
+  always @(posedge clk)
+    layer4_eq0_0 <= \$867 ;
+  always @(posedge clk)
+    layer4_gt0_1 <= \$868 ;
+  always @(posedge clk)
+    layer4_eq0_1 <= \$869 ;
+  always @(posedge clk)
+    layer4_gt0_2 <= \$870 ;
+  always @(posedge clk)
+    layer4_eq0_2 <= \$871 ;
+  always @(posedge clk)
+    layer4_gt0_3 <= \$872 ;
+  always @(posedge clk)
+    layer4_eq0_3 <= \$873 ;
+  always @(posedge clk)
+    layer4_gt1_0 <= \$874 ;
+  always @(posedge clk)
+    layer4_eq1_0 <= \$875 ;
+  always @(posedge clk)
+    layer4_gt1_1 <= \$876 ;
+  always @(posedge clk)
+    layer4_eq1_1 <= \$877 ;
+  always @(posedge clk)
+    layer4_gt1_2 <= \$878 ;
+  always @(posedge clk)
+    layer4_eq1_2 <= \$879 ;
+  always @(posedge clk)
+    layer4_gt1_3 <= \$880 ;
+  always @(posedge clk)
+    layer4_eq1_3 <= \$881 ;
+  always @(posedge clk)
+    layer4_gt4_0 <= \$882 ;
+  always @(posedge clk)
+    layer4_eq4_0 <= \$883 ;
+  always @(posedge clk)
+    layer4_gt4_1 <= \$884 ;
+  always @(posedge clk)
+    layer4_eq4_1 <= \$885 ;
+  always @(posedge clk)
+    layer4_gt4_2 <= \$886 ;
+  always @(posedge clk)
+    layer4_eq4_2 <= \$887 ;
+  always @(posedge clk)
+    layer4_gt4_3 <= \$888 ;
+  always @(posedge clk)
+    layer4_eq4_3 <= \$889 ;
+  always @(posedge clk)
+    layer4_gt5_0 <= \$890 ;
+  always @(posedge clk)
+    layer4_eq5_0 <= \$891 ;
+  always @(posedge clk)
+    layer4_gt5_1 <= \$892 ;
+  always @(posedge clk)
+    layer4_eq5_1 <= \$893 ;
+  always @(posedge clk)
+    layer4_gt5_2 <= \$894 ;
+  always @(posedge clk)
+    layer4_eq5_2 <= \$895 ;
+  always @(posedge clk)
+    layer4_gt5_3 <= \$896 ;
+  always @(posedge clk)
+    layer4_eq5_3 <= \$897 ;
+  always @(posedge clk)
+    layer4_lane0 <= \$898 ;
+  always @(posedge clk)
+    layer4_lane1 <= \$899 ;
+  always @(posedge clk)
+    layer4_lane2 <= \$900 ;
+  always @(posedge clk)
+    layer4_lane3 <= \$901 ;
+  always @(posedge clk)
+    layer4_lane4 <= \$902 ;
+  always @(posedge clk)
+    layer4_lane5 <= \$903 ;
+  always @(posedge clk)
+    layer4_lane6 <= \$904 ;
+  always @(posedge clk)
+    layer4_lane7 <= \$905 ;
+  always @(posedge clk)
+    layer4_last <= \$906 ;
+  always @(posedge clk)
+    layer5_in0 <= \$907 ;
+  always @(posedge clk)
+    layer5_in1 <= \$908 ;
+  always @(posedge clk)
+    layer5_in2 <= \$909 ;
+  always @(posedge clk)
+    layer5_in3 <= \$910 ;
+  always @(posedge clk)
+    layer5_in4 <= \$911 ;
+  always @(posedge clk)
+    layer5_in5 <= \$912 ;
+  always @(posedge clk)
+    layer5_in6 <= \$913 ;
+  always @(posedge clk)
+    layer5_in7 <= \$914 ;
+  always @(posedge clk)
+    layer5_in_last <= \$915 ;
+  always @(posedge clk)
+    layer5_gt0_0 <= \$916 ;
+  always @(posedge clk)
+    layer5_eq0_0 <= \$917 ;
+  always @(posedge clk)
+    layer5_gt0_1 <= \$918 ;
+  always @(posedge clk)
+    layer5_eq0_1 <= \$919 ;
+  always @(posedge clk)
+    layer5_gt0_2 <= \$920 ;
+  always @(posedge clk)
+    layer5_eq0_2 <= \$921 ;
+  always @(posedge clk)
+    layer5_gt0_3 <= \$922 ;
+  always @(posedge clk)
+    layer5_eq0_3 <= \$923 ;
+  always @(posedge clk)
+    layer5_gt2_0 <= \$924 ;
+  always @(posedge clk)
+    layer5_eq2_0 <= \$925 ;
+  always @(posedge clk)
+    layer5_gt2_1 <= \$926 ;
+  always @(posedge clk)
+    layer5_eq2_1 <= \$927 ;
+  always @(posedge clk)
+    layer5_gt2_2 <= \$928 ;
+  always @(posedge clk)
+    layer5_eq2_2 <= \$929 ;
+  always @(posedge clk)
+    layer5_gt2_3 <= \$930 ;
+  always @(posedge clk)
+    layer5_eq2_3 <= \$931 ;
+  always @(posedge clk)
+    layer5_gt4_0 <= \$932 ;
+  always @(posedge clk)
+    layer5_eq4_0 <= \$933 ;
+  always @(posedge clk)
+    layer5_gt4_1 <= \$934 ;
+  always @(posedge clk)
+    layer5_eq4_1 <= \$935 ;
+  always @(posedge clk)
+    layer5_gt4_2 <= \$936 ;
+  always @(posedge clk)
+    layer5_eq4_2 <= \$937 ;
+  always @(posedge clk)
+    layer5_gt4_3 <= \$938 ;
+  always @(posedge clk)
+    layer5_eq4_3 <= \$939 ;
+  always @(posedge clk)
+    layer5_gt6_0 <= \$940 ;
+  always @(posedge clk)
+    layer5_eq6_0 <= \$941 ;
+  always @(posedge clk)
+    layer5_gt6_1 <= \$942 ;
+  always @(posedge clk)
+    layer5_eq6_1 <= \$943 ;
+  always @(posedge clk)
+    layer5_gt6_2 <= \$944 ;
+  always @(posedge clk)
+    layer5_eq6_2 <= \$945 ;
+  always @(posedge clk)
+    layer5_gt6_3 <= \$946 ;
+  always @(posedge clk)
+    layer5_eq6_3 <= \$947 ;
+  always @(posedge clk)
+    layer5_lane0 <= \$948 ;
+  always @(posedge clk)
+    layer5_lane1 <= \$949 ;
+  always @(posedge clk)
+    layer5_lane2 <= \$950 ;
+  always @(posedge clk)
+    layer5_lane3 <= \$951 ;
+  always @(posedge clk)
+    layer5_lane4 <= \$952 ;
+  always @(posedge clk)
+    layer5_lane5 <= \$953 ;
+  always @(posedge clk)
+    layer5_lane6 <= \$954 ;
+  always @(posedge clk)
+    layer5_lane7 <= \$955 ;
+  always @(posedge clk)
+    layer5_last <= \$956 ;
+  assign \$1  = ~ stage0_valid;
+  assign \$2  = ~ sorted__valid;
+  assign \$3  = \$2  | sorted__ready;
+  assign unsorted__ready = \$1  | \$3 ;
+  assign \$4  = ~ stage1_valid;
+  assign \$5  = ~ sorted__valid;
+  assign \$6  = \$5  | sorted__ready;
+  assign stage1_load = \$4  | \$6 ;
+  assign \$7  = ~ stage2_valid;
+  assign \$8  = ~ sorted__valid;
+  assign \$9  = \$8  | sorted__ready;
+  assign stage2_load = \$7  | \$9 ;
+  assign \$10  = ~ stage3_valid;
+  assign \$11  = ~ sorted__valid;
+  assign \$12  = \$11  | sorted__ready;
+  assign stage3_load = \$10  | \$12 ;
+  assign \$13  = ~ stage4_valid;
+  assign \$14  = ~ sorted__valid;
+  assign \$15  = \$14  | sorted__ready;
+  assign stage4_load = \$13  | \$15 ;
+  assign \$16  = ~ stage5_valid;
+  assign \$17  = ~ sorted__valid;
+  assign \$18  = \$17  | sorted__ready;
+  assign stage5_load = \$16  | \$18 ;
+  assign \$19  = ~ stage6_valid;
+  assign \$20  = ~ sorted__valid;
+  assign \$21  = \$20  | sorted__ready;
+  assign stage6_load = \$19  | \$21 ;
+  assign \$22  = ~ stage7_valid;
+  assign \$23  = ~ sorted__valid;
+  assign \$24  = \$23  | sorted__ready;
+  assign stage7_load = \$22  | \$24 ;
+  assign \$25  = ~ stage8_valid;
+  assign \$26  = ~ sorted__valid;
+  assign \$27  = \$26  | sorted__ready;
+  assign stage8_load = \$25  | \$27 ;
+  assign \$28  = ~ stage9_valid;
+  assign \$29  = ~ sorted__valid;
+  assign \$30  = \$29  | sorted__ready;
+  assign stage9_load = \$28  | \$30 ;
+  assign \$31  = ~ stage10_valid;
+  assign \$32  = ~ sorted__valid;
+  assign \$33  = \$32  | sorted__ready;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = layer0_valid;
+    \$645  = stage0_valid;
     if (unsorted__ready) begin
-      \$143  = unsorted__valid;
+      \$645  = unsorted__valid;
+    end else if (stage1_load) begin
+      \$645  = 1'h0;
     end
     if (rst) begin
-      \$143  = 1'h0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = layer0_last;
+    \$646  = stage1_valid;
+    if (stage1_load) begin
+      \$646  = stage0_valid;
+    end else if (stage2_load) begin
+      \$646  = 1'h0;
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = stage2_valid;
+    if (stage2_load) begin
+      \$647  = stage1_valid;
+    end else if (stage3_load) begin
+      \$647  = 1'h0;
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = stage3_valid;
+    if (stage3_load) begin
+      \$648  = stage2_valid;
+    end else if (stage4_load) begin
+      \$648  = 1'h0;
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = stage4_valid;
+    if (stage4_load) begin
+      \$649  = stage3_valid;
+    end else if (stage5_load) begin
+      \$649  = 1'h0;
+    end
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = stage5_valid;
+    if (stage5_load) begin
+      \$650  = stage4_valid;
+    end else if (stage6_load) begin
+      \$650  = 1'h0;
+    end
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = stage6_valid;
+    if (stage6_load) begin
+      \$651  = stage5_valid;
+    end else if (stage7_load) begin
+      \$651  = 1'h0;
+    end
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = stage7_valid;
+    if (stage7_load) begin
+      \$652  = stage6_valid;
+    end else if (stage8_load) begin
+      \$652  = 1'h0;
+    end
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = stage8_valid;
+    if (stage8_load) begin
+      \$653  = stage7_valid;
+    end else if (stage9_load) begin
+      \$653  = 1'h0;
+    end
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = stage9_valid;
+    if (stage9_load) begin
+      \$654  = stage8_valid;
+    end else if (stage10_load) begin
+      \$654  = 1'h0;
+    end
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = stage10_valid;
+    if (stage10_load) begin
+      \$655  = stage9_valid;
+    end else if (stage11_load) begin
+      \$655  = 1'h0;
+    end
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = sorted__valid;
+    if (stage11_load) begin
+      \$656  = stage10_valid;
+    end
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = layer0_in0;
     if (unsorted__ready) begin
-      \$144  = unsorted__payload[616];
+      \$657  = { \$45 , unsorted__payload[55:0], unsorted__payload[75:56] };
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$657  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = layer0_lane0;
+    \$658  = layer0_in1;
     if (unsorted__ready) begin
-      \$145  = \$20 ;
+      \$658  = { \$46 , unsorted__payload[131:76], unsorted__payload[151:132] };
     end
     if (rst) begin
-      \$145  = 77'h00000000000000000000;
+      \$658  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = layer0_lane1;
+    \$659  = layer0_in2;
     if (unsorted__ready) begin
-      \$146  = \$26 ;
+      \$659  = { \$47 , unsorted__payload[207:152], unsorted__payload[227:208] };
     end
     if (rst) begin
-      \$146  = 77'h00000000000000000000;
+      \$659  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = layer0_lane2;
+    \$660  = layer0_in3;
     if (unsorted__ready) begin
-      \$147  = \$32 ;
+      \$660  = { \$48 , unsorted__payload[283:228], unsorted__payload[303:284] };
     end
     if (rst) begin
-      \$147  = 77'h00000000000000000000;
+      \$660  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = layer0_lane3;
+    \$661  = layer0_in4;
     if (unsorted__ready) begin
-      \$148  = \$38 ;
+      \$661  = { \$49 , unsorted__payload[359:304], unsorted__payload[379:360] };
     end
     if (rst) begin
-      \$148  = 77'h00000000000000000000;
+      \$661  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = layer0_lane4;
+    \$662  = layer0_in5;
     if (unsorted__ready) begin
-      \$149  = \$44 ;
+      \$662  = { \$50 , unsorted__payload[435:380], unsorted__payload[455:436] };
     end
     if (rst) begin
-      \$149  = 77'h00000000000000000000;
+      \$662  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = layer0_lane5;
+    \$663  = layer0_in6;
     if (unsorted__ready) begin
-      \$150  = \$50 ;
+      \$663  = { \$51 , unsorted__payload[511:456], unsorted__payload[531:512] };
     end
     if (rst) begin
-      \$150  = 77'h00000000000000000000;
+      \$663  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = layer0_lane6;
+    \$664  = layer0_in7;
     if (unsorted__ready) begin
-      \$151  = \$56 ;
+      \$664  = { \$52 , unsorted__payload[587:532], unsorted__payload[607:588] };
     end
     if (rst) begin
-      \$151  = 77'h00000000000000000000;
+      \$664  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = layer0_lane7;
+    \$665  = layer0_in_last;
     if (unsorted__ready) begin
-      \$152  = \$62 ;
+      \$665  = unsorted__payload[616];
     end
     if (rst) begin
-      \$152  = 77'h00000000000000000000;
+      \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = layer1_valid;
-    if (layer1_load) begin
-      \$153  = layer0_valid;
+    \$666  = layer0_gt0_0;
+    if (unsorted__ready) begin
+      \$666  = \$55 ;
     end
     if (rst) begin
-      \$153  = 1'h0;
+      \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = layer1_last;
-    if (layer1_load) begin
-      \$154  = layer0_last;
+    \$667  = layer0_eq0_0;
+    if (unsorted__ready) begin
+      \$667  = \$58 ;
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = layer1_lane0;
-    if (layer1_load) begin
-      \$155  = \$64 ;
+    \$668  = layer0_gt0_1;
+    if (unsorted__ready) begin
+      \$668  = \$61 ;
     end
     if (rst) begin
-      \$155  = 77'h00000000000000000000;
+      \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = layer1_lane1;
-    if (layer1_load) begin
-      \$156  = \$66 ;
+    \$669  = layer0_eq0_1;
+    if (unsorted__ready) begin
+      \$669  = \$64 ;
     end
     if (rst) begin
-      \$156  = 77'h00000000000000000000;
+      \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = layer1_lane2;
-    if (layer1_load) begin
-      \$157  = \$68 ;
+    \$670  = layer0_gt0_2;
+    if (unsorted__ready) begin
+      \$670  = \$67 ;
     end
     if (rst) begin
-      \$157  = 77'h00000000000000000000;
+      \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = layer1_lane3;
-    if (layer1_load) begin
-      \$158  = \$70 ;
+    \$671  = layer0_eq0_2;
+    if (unsorted__ready) begin
+      \$671  = \$70 ;
     end
     if (rst) begin
-      \$158  = 77'h00000000000000000000;
+      \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = layer1_lane4;
-    if (layer1_load) begin
-      \$159  = \$72 ;
+    \$672  = layer0_gt0_3;
+    if (unsorted__ready) begin
+      \$672  = \$73 ;
     end
     if (rst) begin
-      \$159  = 77'h00000000000000000000;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = layer1_lane5;
-    if (layer1_load) begin
-      \$160  = \$74 ;
+    \$673  = layer0_eq0_3;
+    if (unsorted__ready) begin
+      \$673  = \$76 ;
     end
     if (rst) begin
-      \$160  = 77'h00000000000000000000;
+      \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = layer1_lane6;
-    if (layer1_load) begin
-      \$161  = \$76 ;
+    \$674  = layer0_gt2_0;
+    if (unsorted__ready) begin
+      \$674  = \$79 ;
     end
     if (rst) begin
-      \$161  = 77'h00000000000000000000;
+      \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = layer1_lane7;
-    if (layer1_load) begin
-      \$162  = \$78 ;
+    \$675  = layer0_eq2_0;
+    if (unsorted__ready) begin
+      \$675  = \$82 ;
     end
     if (rst) begin
-      \$162  = 77'h00000000000000000000;
+      \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = layer2_valid;
-    if (layer2_load) begin
-      \$163  = layer1_valid;
+    \$676  = layer0_gt2_1;
+    if (unsorted__ready) begin
+      \$676  = \$85 ;
     end
     if (rst) begin
-      \$163  = 1'h0;
+      \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = layer2_last;
-    if (layer2_load) begin
-      \$164  = layer1_last;
+    \$677  = layer0_eq2_1;
+    if (unsorted__ready) begin
+      \$677  = \$88 ;
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = layer2_lane0;
-    if (layer2_load) begin
-      \$165  = \$80 ;
+    \$678  = layer0_gt2_2;
+    if (unsorted__ready) begin
+      \$678  = \$91 ;
     end
     if (rst) begin
-      \$165  = 77'h00000000000000000000;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = layer2_lane1;
-    if (layer2_load) begin
-      \$166  = \$82 ;
+    \$679  = layer0_eq2_2;
+    if (unsorted__ready) begin
+      \$679  = \$94 ;
     end
     if (rst) begin
-      \$166  = 77'h00000000000000000000;
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = layer2_lane2;
-    if (layer2_load) begin
-      \$167  = \$84 ;
+    \$680  = layer0_gt2_3;
+    if (unsorted__ready) begin
+      \$680  = \$97 ;
     end
     if (rst) begin
-      \$167  = 77'h00000000000000000000;
+      \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = layer2_lane3;
-    if (layer2_load) begin
-      \$168  = \$86 ;
+    \$681  = layer0_eq2_3;
+    if (unsorted__ready) begin
+      \$681  = \$100 ;
     end
     if (rst) begin
-      \$168  = 77'h00000000000000000000;
+      \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = layer2_lane4;
-    if (layer2_load) begin
-      \$169  = \$88 ;
+    \$682  = layer0_gt4_0;
+    if (unsorted__ready) begin
+      \$682  = \$103 ;
     end
     if (rst) begin
-      \$169  = 77'h00000000000000000000;
+      \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = layer2_lane5;
-    if (layer2_load) begin
-      \$170  = \$90 ;
+    \$683  = layer0_eq4_0;
+    if (unsorted__ready) begin
+      \$683  = \$106 ;
     end
     if (rst) begin
-      \$170  = 77'h00000000000000000000;
+      \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = layer2_lane6;
-    if (layer2_load) begin
-      \$171  = \$92 ;
+    \$684  = layer0_gt4_1;
+    if (unsorted__ready) begin
+      \$684  = \$109 ;
     end
     if (rst) begin
-      \$171  = 77'h00000000000000000000;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = layer2_lane7;
-    if (layer2_load) begin
-      \$172  = \$94 ;
+    \$685  = layer0_eq4_1;
+    if (unsorted__ready) begin
+      \$685  = \$112 ;
     end
     if (rst) begin
-      \$172  = 77'h00000000000000000000;
+      \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = layer3_valid;
-    if (layer3_load) begin
-      \$173  = layer2_valid;
+    \$686  = layer0_gt4_2;
+    if (unsorted__ready) begin
+      \$686  = \$115 ;
     end
     if (rst) begin
-      \$173  = 1'h0;
+      \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = layer3_last;
-    if (layer3_load) begin
-      \$174  = layer2_last;
+    \$687  = layer0_eq4_2;
+    if (unsorted__ready) begin
+      \$687  = \$118 ;
     end
     if (rst) begin
-      \$174  = 1'h0;
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = layer3_lane0;
-    if (layer3_load) begin
-      \$175  = \$96 ;
+    \$688  = layer0_gt4_3;
+    if (unsorted__ready) begin
+      \$688  = \$121 ;
     end
     if (rst) begin
-      \$175  = 77'h00000000000000000000;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = layer3_lane1;
-    if (layer3_load) begin
-      \$176  = \$98 ;
+    \$689  = layer0_eq4_3;
+    if (unsorted__ready) begin
+      \$689  = \$124 ;
     end
     if (rst) begin
-      \$176  = 77'h00000000000000000000;
+      \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = layer3_lane2;
-    if (layer3_load) begin
-      \$177  = \$100 ;
+    \$690  = layer0_gt6_0;
+    if (unsorted__ready) begin
+      \$690  = \$127 ;
     end
     if (rst) begin
-      \$177  = 77'h00000000000000000000;
+      \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = layer3_lane3;
-    if (layer3_load) begin
-      \$178  = \$102 ;
+    \$691  = layer0_eq6_0;
+    if (unsorted__ready) begin
+      \$691  = \$130 ;
     end
     if (rst) begin
-      \$178  = 77'h00000000000000000000;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = layer3_lane4;
-    if (layer3_load) begin
-      \$179  = \$104 ;
+    \$692  = layer0_gt6_1;
+    if (unsorted__ready) begin
+      \$692  = \$133 ;
     end
     if (rst) begin
-      \$179  = 77'h00000000000000000000;
+      \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = layer3_lane5;
-    if (layer3_load) begin
-      \$180  = \$106 ;
+    \$693  = layer0_eq6_1;
+    if (unsorted__ready) begin
+      \$693  = \$136 ;
     end
     if (rst) begin
-      \$180  = 77'h00000000000000000000;
+      \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = layer3_lane6;
-    if (layer3_load) begin
-      \$181  = \$108 ;
+    \$694  = layer0_gt6_2;
+    if (unsorted__ready) begin
+      \$694  = \$139 ;
     end
     if (rst) begin
-      \$181  = 77'h00000000000000000000;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = layer3_lane7;
-    if (layer3_load) begin
-      \$182  = \$110 ;
+    \$695  = layer0_eq6_2;
+    if (unsorted__ready) begin
+      \$695  = \$142 ;
     end
     if (rst) begin
-      \$182  = 77'h00000000000000000000;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = layer4_valid;
-    if (layer4_load) begin
-      \$183  = layer3_valid;
+    \$696  = layer0_gt6_3;
+    if (unsorted__ready) begin
+      \$696  = \$145 ;
     end
     if (rst) begin
-      \$183  = 1'h0;
+      \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = layer4_last;
-    if (layer4_load) begin
-      \$184  = layer3_last;
+    \$697  = layer0_eq6_3;
+    if (unsorted__ready) begin
+      \$697  = \$148 ;
     end
     if (rst) begin
-      \$184  = 1'h0;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = layer4_lane0;
-    if (layer4_load) begin
-      \$185  = \$112 ;
+    \$698  = layer0_lane0;
+    if (stage1_load) begin
+      \$698  = \$155 ;
     end
     if (rst) begin
-      \$185  = 77'h00000000000000000000;
+      \$698  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = layer4_lane1;
-    if (layer4_load) begin
-      \$186  = \$114 ;
+    \$699  = layer0_lane1;
+    if (stage1_load) begin
+      \$699  = \$162 ;
     end
     if (rst) begin
-      \$186  = 77'h00000000000000000000;
+      \$699  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = layer4_lane2;
-    if (layer4_load) begin
-      \$187  = \$116 ;
+    \$700  = layer0_lane2;
+    if (stage1_load) begin
+      \$700  = \$169 ;
     end
     if (rst) begin
-      \$187  = 77'h00000000000000000000;
+      \$700  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = layer4_lane3;
-    if (layer4_load) begin
-      \$188  = \$118 ;
+    \$701  = layer0_lane3;
+    if (stage1_load) begin
+      \$701  = \$176 ;
     end
     if (rst) begin
-      \$188  = 77'h00000000000000000000;
+      \$701  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = layer4_lane4;
-    if (layer4_load) begin
-      \$189  = \$120 ;
+    \$702  = layer0_lane4;
+    if (stage1_load) begin
+      \$702  = \$183 ;
     end
     if (rst) begin
-      \$189  = 77'h00000000000000000000;
+      \$702  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = layer4_lane5;
-    if (layer4_load) begin
-      \$190  = \$122 ;
+    \$703  = layer0_lane5;
+    if (stage1_load) begin
+      \$703  = \$190 ;
     end
     if (rst) begin
-      \$190  = 77'h00000000000000000000;
+      \$703  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = layer4_lane6;
-    if (layer4_load) begin
-      \$191  = \$124 ;
+    \$704  = layer0_lane6;
+    if (stage1_load) begin
+      \$704  = \$197 ;
     end
     if (rst) begin
-      \$191  = 77'h00000000000000000000;
+      \$704  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = layer4_lane7;
-    if (layer4_load) begin
-      \$192  = \$126 ;
+    \$705  = layer0_lane7;
+    if (stage1_load) begin
+      \$705  = \$204 ;
     end
     if (rst) begin
-      \$192  = 77'h00000000000000000000;
+      \$705  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = sorted__valid;
-    if (layer5_load) begin
-      \$193  = layer4_valid;
+    \$706  = layer0_last;
+    if (stage1_load) begin
+      \$706  = layer0_in_last;
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = layer5_last;
-    if (layer5_load) begin
-      \$194  = layer4_last;
+    \$707  = layer1_in0;
+    if (stage2_load) begin
+      \$707  = layer0_lane0;
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$707  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = layer5_lane0;
-    if (layer5_load) begin
-      \$195  = \$128 ;
+    \$708  = layer1_in1;
+    if (stage2_load) begin
+      \$708  = layer0_lane1;
     end
     if (rst) begin
-      \$195  = 77'h00000000000000000000;
+      \$708  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = layer5_lane1;
-    if (layer5_load) begin
-      \$196  = \$130 ;
+    \$709  = layer1_in2;
+    if (stage2_load) begin
+      \$709  = layer0_lane2;
     end
     if (rst) begin
-      \$196  = 77'h00000000000000000000;
+      \$709  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = layer5_lane2;
-    if (layer5_load) begin
-      \$197  = \$132 ;
+    \$710  = layer1_in3;
+    if (stage2_load) begin
+      \$710  = layer0_lane3;
     end
     if (rst) begin
-      \$197  = 77'h00000000000000000000;
+      \$710  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = layer5_lane3;
-    if (layer5_load) begin
-      \$198  = \$134 ;
+    \$711  = layer1_in4;
+    if (stage2_load) begin
+      \$711  = layer0_lane4;
     end
     if (rst) begin
-      \$198  = 77'h00000000000000000000;
+      \$711  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = layer5_lane4;
-    if (layer5_load) begin
-      \$199  = \$136 ;
+    \$712  = layer1_in5;
+    if (stage2_load) begin
+      \$712  = layer0_lane5;
     end
     if (rst) begin
-      \$199  = 77'h00000000000000000000;
+      \$712  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = layer5_lane5;
-    if (layer5_load) begin
-      \$200  = \$138 ;
+    \$713  = layer1_in6;
+    if (stage2_load) begin
+      \$713  = layer0_lane6;
     end
     if (rst) begin
-      \$200  = 77'h00000000000000000000;
+      \$713  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = layer5_lane6;
-    if (layer5_load) begin
-      \$201  = \$140 ;
+    \$714  = layer1_in7;
+    if (stage2_load) begin
+      \$714  = layer0_lane7;
     end
     if (rst) begin
-      \$201  = 77'h00000000000000000000;
+      \$714  = 77'h00000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = layer5_lane7;
-    if (layer5_load) begin
-      \$202  = \$142 ;
+    \$715  = layer1_in_last;
+    if (stage2_load) begin
+      \$715  = layer0_last;
     end
     if (rst) begin
-      \$202  = 77'h00000000000000000000;
+      \$715  = 1'h0;
     end
   end
-  assign layer0_load = unsorted__ready;
-  assign layer5_valid = sorted__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = layer1_gt0_0;
+    if (stage2_load) begin
+      \$716  = \$205 ;
+    end
+    if (rst) begin
+      \$716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = layer1_eq0_0;
+    if (stage2_load) begin
+      \$717  = \$206 ;
+    end
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = layer1_gt0_1;
+    if (stage2_load) begin
+      \$718  = \$207 ;
+    end
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = layer1_eq0_1;
+    if (stage2_load) begin
+      \$719  = \$208 ;
+    end
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = layer1_gt0_2;
+    if (stage2_load) begin
+      \$720  = \$209 ;
+    end
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = layer1_eq0_2;
+    if (stage2_load) begin
+      \$721  = \$210 ;
+    end
+    if (rst) begin
+      \$721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = layer1_gt0_3;
+    if (stage2_load) begin
+      \$722  = \$211 ;
+    end
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = layer1_eq0_3;
+    if (stage2_load) begin
+      \$723  = \$212 ;
+    end
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = layer1_gt1_0;
+    if (stage2_load) begin
+      \$724  = \$213 ;
+    end
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = layer1_eq1_0;
+    if (stage2_load) begin
+      \$725  = \$214 ;
+    end
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = layer1_gt1_1;
+    if (stage2_load) begin
+      \$726  = \$215 ;
+    end
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = layer1_eq1_1;
+    if (stage2_load) begin
+      \$727  = \$216 ;
+    end
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = layer1_gt1_2;
+    if (stage2_load) begin
+      \$728  = \$217 ;
+    end
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = layer1_eq1_2;
+    if (stage2_load) begin
+      \$729  = \$218 ;
+    end
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = layer1_gt1_3;
+    if (stage2_load) begin
+      \$730  = \$219 ;
+    end
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = layer1_eq1_3;
+    if (stage2_load) begin
+      \$731  = \$220 ;
+    end
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = layer1_gt4_0;
+    if (stage2_load) begin
+      \$732  = \$221 ;
+    end
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = layer1_eq4_0;
+    if (stage2_load) begin
+      \$733  = \$222 ;
+    end
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = layer1_gt4_1;
+    if (stage2_load) begin
+      \$734  = \$223 ;
+    end
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = layer1_eq4_1;
+    if (stage2_load) begin
+      \$735  = \$224 ;
+    end
+    if (rst) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = layer1_gt4_2;
+    if (stage2_load) begin
+      \$736  = \$225 ;
+    end
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = layer1_eq4_2;
+    if (stage2_load) begin
+      \$737  = \$226 ;
+    end
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = layer1_gt4_3;
+    if (stage2_load) begin
+      \$738  = \$227 ;
+    end
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = layer1_eq4_3;
+    if (stage2_load) begin
+      \$739  = \$228 ;
+    end
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = layer1_gt5_0;
+    if (stage2_load) begin
+      \$740  = \$229 ;
+    end
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = layer1_eq5_0;
+    if (stage2_load) begin
+      \$741  = \$230 ;
+    end
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = layer1_gt5_1;
+    if (stage2_load) begin
+      \$742  = \$231 ;
+    end
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = layer1_eq5_1;
+    if (stage2_load) begin
+      \$743  = \$232 ;
+    end
+    if (rst) begin
+      \$743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = layer1_gt5_2;
+    if (stage2_load) begin
+      \$744  = \$233 ;
+    end
+    if (rst) begin
+      \$744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = layer1_eq5_2;
+    if (stage2_load) begin
+      \$745  = \$234 ;
+    end
+    if (rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = layer1_gt5_3;
+    if (stage2_load) begin
+      \$746  = \$235 ;
+    end
+    if (rst) begin
+      \$746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = layer1_eq5_3;
+    if (stage2_load) begin
+      \$747  = \$236 ;
+    end
+    if (rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = layer1_lane0;
+    if (stage3_load) begin
+      \$748  = \$243 ;
+    end
+    if (rst) begin
+      \$748  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = layer1_lane1;
+    if (stage3_load) begin
+      \$749  = \$250 ;
+    end
+    if (rst) begin
+      \$749  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$750  = layer1_lane2;
+    if (stage3_load) begin
+      \$750  = \$257 ;
+    end
+    if (rst) begin
+      \$750  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = layer1_lane3;
+    if (stage3_load) begin
+      \$751  = \$264 ;
+    end
+    if (rst) begin
+      \$751  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$752  = layer1_lane4;
+    if (stage3_load) begin
+      \$752  = \$271 ;
+    end
+    if (rst) begin
+      \$752  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = layer1_lane5;
+    if (stage3_load) begin
+      \$753  = \$278 ;
+    end
+    if (rst) begin
+      \$753  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = layer1_lane6;
+    if (stage3_load) begin
+      \$754  = \$285 ;
+    end
+    if (rst) begin
+      \$754  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = layer1_lane7;
+    if (stage3_load) begin
+      \$755  = \$292 ;
+    end
+    if (rst) begin
+      \$755  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = layer1_last;
+    if (stage3_load) begin
+      \$756  = layer1_in_last;
+    end
+    if (rst) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = layer2_in0;
+    if (stage4_load) begin
+      \$757  = layer1_lane0;
+    end
+    if (rst) begin
+      \$757  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = layer2_in1;
+    if (stage4_load) begin
+      \$758  = layer1_lane1;
+    end
+    if (rst) begin
+      \$758  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = layer2_in2;
+    if (stage4_load) begin
+      \$759  = layer1_lane2;
+    end
+    if (rst) begin
+      \$759  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = layer2_in3;
+    if (stage4_load) begin
+      \$760  = layer1_lane3;
+    end
+    if (rst) begin
+      \$760  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = layer2_in4;
+    if (stage4_load) begin
+      \$761  = layer1_lane4;
+    end
+    if (rst) begin
+      \$761  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = layer2_in5;
+    if (stage4_load) begin
+      \$762  = layer1_lane5;
+    end
+    if (rst) begin
+      \$762  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = layer2_in6;
+    if (stage4_load) begin
+      \$763  = layer1_lane6;
+    end
+    if (rst) begin
+      \$763  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = layer2_in7;
+    if (stage4_load) begin
+      \$764  = layer1_lane7;
+    end
+    if (rst) begin
+      \$764  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = layer2_in_last;
+    if (stage4_load) begin
+      \$765  = layer1_last;
+    end
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = layer2_gt0_0;
+    if (stage4_load) begin
+      \$766  = \$293 ;
+    end
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = layer2_eq0_0;
+    if (stage4_load) begin
+      \$767  = \$294 ;
+    end
+    if (rst) begin
+      \$767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = layer2_gt0_1;
+    if (stage4_load) begin
+      \$768  = \$295 ;
+    end
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = layer2_eq0_1;
+    if (stage4_load) begin
+      \$769  = \$296 ;
+    end
+    if (rst) begin
+      \$769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = layer2_gt0_2;
+    if (stage4_load) begin
+      \$770  = \$297 ;
+    end
+    if (rst) begin
+      \$770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$771  = layer2_eq0_2;
+    if (stage4_load) begin
+      \$771  = \$298 ;
+    end
+    if (rst) begin
+      \$771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = layer2_gt0_3;
+    if (stage4_load) begin
+      \$772  = \$299 ;
+    end
+    if (rst) begin
+      \$772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = layer2_eq0_3;
+    if (stage4_load) begin
+      \$773  = \$300 ;
+    end
+    if (rst) begin
+      \$773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = layer2_gt2_0;
+    if (stage4_load) begin
+      \$774  = \$301 ;
+    end
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = layer2_eq2_0;
+    if (stage4_load) begin
+      \$775  = \$302 ;
+    end
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = layer2_gt2_1;
+    if (stage4_load) begin
+      \$776  = \$303 ;
+    end
+    if (rst) begin
+      \$776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = layer2_eq2_1;
+    if (stage4_load) begin
+      \$777  = \$304 ;
+    end
+    if (rst) begin
+      \$777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$778  = layer2_gt2_2;
+    if (stage4_load) begin
+      \$778  = \$305 ;
+    end
+    if (rst) begin
+      \$778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = layer2_eq2_2;
+    if (stage4_load) begin
+      \$779  = \$306 ;
+    end
+    if (rst) begin
+      \$779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$780  = layer2_gt2_3;
+    if (stage4_load) begin
+      \$780  = \$307 ;
+    end
+    if (rst) begin
+      \$780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = layer2_eq2_3;
+    if (stage4_load) begin
+      \$781  = \$308 ;
+    end
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = layer2_gt4_0;
+    if (stage4_load) begin
+      \$782  = \$309 ;
+    end
+    if (rst) begin
+      \$782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = layer2_eq4_0;
+    if (stage4_load) begin
+      \$783  = \$310 ;
+    end
+    if (rst) begin
+      \$783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = layer2_gt4_1;
+    if (stage4_load) begin
+      \$784  = \$311 ;
+    end
+    if (rst) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = layer2_eq4_1;
+    if (stage4_load) begin
+      \$785  = \$312 ;
+    end
+    if (rst) begin
+      \$785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = layer2_gt4_2;
+    if (stage4_load) begin
+      \$786  = \$313 ;
+    end
+    if (rst) begin
+      \$786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = layer2_eq4_2;
+    if (stage4_load) begin
+      \$787  = \$314 ;
+    end
+    if (rst) begin
+      \$787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = layer2_gt4_3;
+    if (stage4_load) begin
+      \$788  = \$315 ;
+    end
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = layer2_eq4_3;
+    if (stage4_load) begin
+      \$789  = \$316 ;
+    end
+    if (rst) begin
+      \$789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = layer2_gt6_0;
+    if (stage4_load) begin
+      \$790  = \$317 ;
+    end
+    if (rst) begin
+      \$790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = layer2_eq6_0;
+    if (stage4_load) begin
+      \$791  = \$318 ;
+    end
+    if (rst) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = layer2_gt6_1;
+    if (stage4_load) begin
+      \$792  = \$319 ;
+    end
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = layer2_eq6_1;
+    if (stage4_load) begin
+      \$793  = \$320 ;
+    end
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = layer2_gt6_2;
+    if (stage4_load) begin
+      \$794  = \$321 ;
+    end
+    if (rst) begin
+      \$794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = layer2_eq6_2;
+    if (stage4_load) begin
+      \$795  = \$322 ;
+    end
+    if (rst) begin
+      \$795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = layer2_gt6_3;
+    if (stage4_load) begin
+      \$796  = \$323 ;
+    end
+    if (rst) begin
+      \$796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = layer2_eq6_3;
+    if (stage4_load) begin
+      \$797  = \$324 ;
+    end
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = layer2_lane0;
+    if (stage5_load) begin
+      \$798  = \$331 ;
+    end
+    if (rst) begin
+      \$798  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = layer2_lane1;
+    if (stage5_load) begin
+      \$799  = \$338 ;
+    end
+    if (rst) begin
+      \$799  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = layer2_lane2;
+    if (stage5_load) begin
+      \$800  = \$345 ;
+    end
+    if (rst) begin
+      \$800  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = layer2_lane3;
+    if (stage5_load) begin
+      \$801  = \$352 ;
+    end
+    if (rst) begin
+      \$801  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = layer2_lane4;
+    if (stage5_load) begin
+      \$802  = \$359 ;
+    end
+    if (rst) begin
+      \$802  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = layer2_lane5;
+    if (stage5_load) begin
+      \$803  = \$366 ;
+    end
+    if (rst) begin
+      \$803  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = layer2_lane6;
+    if (stage5_load) begin
+      \$804  = \$373 ;
+    end
+    if (rst) begin
+      \$804  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = layer2_lane7;
+    if (stage5_load) begin
+      \$805  = \$380 ;
+    end
+    if (rst) begin
+      \$805  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = layer2_last;
+    if (stage5_load) begin
+      \$806  = layer2_in_last;
+    end
+    if (rst) begin
+      \$806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = layer3_in0;
+    if (stage6_load) begin
+      \$807  = layer2_lane0;
+    end
+    if (rst) begin
+      \$807  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = layer3_in1;
+    if (stage6_load) begin
+      \$808  = layer2_lane1;
+    end
+    if (rst) begin
+      \$808  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = layer3_in2;
+    if (stage6_load) begin
+      \$809  = layer2_lane2;
+    end
+    if (rst) begin
+      \$809  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = layer3_in3;
+    if (stage6_load) begin
+      \$810  = layer2_lane3;
+    end
+    if (rst) begin
+      \$810  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = layer3_in4;
+    if (stage6_load) begin
+      \$811  = layer2_lane4;
+    end
+    if (rst) begin
+      \$811  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = layer3_in5;
+    if (stage6_load) begin
+      \$812  = layer2_lane5;
+    end
+    if (rst) begin
+      \$812  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = layer3_in6;
+    if (stage6_load) begin
+      \$813  = layer2_lane6;
+    end
+    if (rst) begin
+      \$813  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = layer3_in7;
+    if (stage6_load) begin
+      \$814  = layer2_lane7;
+    end
+    if (rst) begin
+      \$814  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = layer3_in_last;
+    if (stage6_load) begin
+      \$815  = layer2_last;
+    end
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = layer3_gt0_0;
+    if (stage6_load) begin
+      \$816  = \$381 ;
+    end
+    if (rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = layer3_eq0_0;
+    if (stage6_load) begin
+      \$817  = \$382 ;
+    end
+    if (rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = layer3_gt0_1;
+    if (stage6_load) begin
+      \$818  = \$383 ;
+    end
+    if (rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = layer3_eq0_1;
+    if (stage6_load) begin
+      \$819  = \$384 ;
+    end
+    if (rst) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$820  = layer3_gt0_2;
+    if (stage6_load) begin
+      \$820  = \$385 ;
+    end
+    if (rst) begin
+      \$820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = layer3_eq0_2;
+    if (stage6_load) begin
+      \$821  = \$386 ;
+    end
+    if (rst) begin
+      \$821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$822  = layer3_gt0_3;
+    if (stage6_load) begin
+      \$822  = \$387 ;
+    end
+    if (rst) begin
+      \$822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$823  = layer3_eq0_3;
+    if (stage6_load) begin
+      \$823  = \$388 ;
+    end
+    if (rst) begin
+      \$823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$824  = layer3_gt1_0;
+    if (stage6_load) begin
+      \$824  = \$389 ;
+    end
+    if (rst) begin
+      \$824  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$825  = layer3_eq1_0;
+    if (stage6_load) begin
+      \$825  = \$390 ;
+    end
+    if (rst) begin
+      \$825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$826  = layer3_gt1_1;
+    if (stage6_load) begin
+      \$826  = \$391 ;
+    end
+    if (rst) begin
+      \$826  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$827  = layer3_eq1_1;
+    if (stage6_load) begin
+      \$827  = \$392 ;
+    end
+    if (rst) begin
+      \$827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$828  = layer3_gt1_2;
+    if (stage6_load) begin
+      \$828  = \$393 ;
+    end
+    if (rst) begin
+      \$828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$829  = layer3_eq1_2;
+    if (stage6_load) begin
+      \$829  = \$394 ;
+    end
+    if (rst) begin
+      \$829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$830  = layer3_gt1_3;
+    if (stage6_load) begin
+      \$830  = \$395 ;
+    end
+    if (rst) begin
+      \$830  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$831  = layer3_eq1_3;
+    if (stage6_load) begin
+      \$831  = \$396 ;
+    end
+    if (rst) begin
+      \$831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$832  = layer3_gt2_0;
+    if (stage6_load) begin
+      \$832  = \$397 ;
+    end
+    if (rst) begin
+      \$832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$833  = layer3_eq2_0;
+    if (stage6_load) begin
+      \$833  = \$398 ;
+    end
+    if (rst) begin
+      \$833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$834  = layer3_gt2_1;
+    if (stage6_load) begin
+      \$834  = \$399 ;
+    end
+    if (rst) begin
+      \$834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = layer3_eq2_1;
+    if (stage6_load) begin
+      \$835  = \$400 ;
+    end
+    if (rst) begin
+      \$835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$836  = layer3_gt2_2;
+    if (stage6_load) begin
+      \$836  = \$401 ;
+    end
+    if (rst) begin
+      \$836  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$837  = layer3_eq2_2;
+    if (stage6_load) begin
+      \$837  = \$402 ;
+    end
+    if (rst) begin
+      \$837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$838  = layer3_gt2_3;
+    if (stage6_load) begin
+      \$838  = \$403 ;
+    end
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$839  = layer3_eq2_3;
+    if (stage6_load) begin
+      \$839  = \$404 ;
+    end
+    if (rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$840  = layer3_gt3_0;
+    if (stage6_load) begin
+      \$840  = \$405 ;
+    end
+    if (rst) begin
+      \$840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$841  = layer3_eq3_0;
+    if (stage6_load) begin
+      \$841  = \$406 ;
+    end
+    if (rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$842  = layer3_gt3_1;
+    if (stage6_load) begin
+      \$842  = \$407 ;
+    end
+    if (rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$843  = layer3_eq3_1;
+    if (stage6_load) begin
+      \$843  = \$408 ;
+    end
+    if (rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = layer3_gt3_2;
+    if (stage6_load) begin
+      \$844  = \$409 ;
+    end
+    if (rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$845  = layer3_eq3_2;
+    if (stage6_load) begin
+      \$845  = \$410 ;
+    end
+    if (rst) begin
+      \$845  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = layer3_gt3_3;
+    if (stage6_load) begin
+      \$846  = \$411 ;
+    end
+    if (rst) begin
+      \$846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = layer3_eq3_3;
+    if (stage6_load) begin
+      \$847  = \$412 ;
+    end
+    if (rst) begin
+      \$847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = layer3_lane0;
+    if (stage7_load) begin
+      \$848  = \$419 ;
+    end
+    if (rst) begin
+      \$848  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = layer3_lane1;
+    if (stage7_load) begin
+      \$849  = \$426 ;
+    end
+    if (rst) begin
+      \$849  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$850  = layer3_lane2;
+    if (stage7_load) begin
+      \$850  = \$433 ;
+    end
+    if (rst) begin
+      \$850  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$851  = layer3_lane3;
+    if (stage7_load) begin
+      \$851  = \$440 ;
+    end
+    if (rst) begin
+      \$851  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = layer3_lane4;
+    if (stage7_load) begin
+      \$852  = \$447 ;
+    end
+    if (rst) begin
+      \$852  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = layer3_lane5;
+    if (stage7_load) begin
+      \$853  = \$454 ;
+    end
+    if (rst) begin
+      \$853  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = layer3_lane6;
+    if (stage7_load) begin
+      \$854  = \$461 ;
+    end
+    if (rst) begin
+      \$854  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$855  = layer3_lane7;
+    if (stage7_load) begin
+      \$855  = \$468 ;
+    end
+    if (rst) begin
+      \$855  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = layer3_last;
+    if (stage7_load) begin
+      \$856  = layer3_in_last;
+    end
+    if (rst) begin
+      \$856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$857  = layer4_in0;
+    if (stage8_load) begin
+      \$857  = layer3_lane0;
+    end
+    if (rst) begin
+      \$857  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$858  = layer4_in1;
+    if (stage8_load) begin
+      \$858  = layer3_lane1;
+    end
+    if (rst) begin
+      \$858  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$859  = layer4_in2;
+    if (stage8_load) begin
+      \$859  = layer3_lane2;
+    end
+    if (rst) begin
+      \$859  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$860  = layer4_in3;
+    if (stage8_load) begin
+      \$860  = layer3_lane3;
+    end
+    if (rst) begin
+      \$860  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$861  = layer4_in4;
+    if (stage8_load) begin
+      \$861  = layer3_lane4;
+    end
+    if (rst) begin
+      \$861  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$862  = layer4_in5;
+    if (stage8_load) begin
+      \$862  = layer3_lane5;
+    end
+    if (rst) begin
+      \$862  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$863  = layer4_in6;
+    if (stage8_load) begin
+      \$863  = layer3_lane6;
+    end
+    if (rst) begin
+      \$863  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$864  = layer4_in7;
+    if (stage8_load) begin
+      \$864  = layer3_lane7;
+    end
+    if (rst) begin
+      \$864  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$865  = layer4_in_last;
+    if (stage8_load) begin
+      \$865  = layer3_last;
+    end
+    if (rst) begin
+      \$865  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$866  = layer4_gt0_0;
+    if (stage8_load) begin
+      \$866  = \$469 ;
+    end
+    if (rst) begin
+      \$866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$867  = layer4_eq0_0;
+    if (stage8_load) begin
+      \$867  = \$470 ;
+    end
+    if (rst) begin
+      \$867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$868  = layer4_gt0_1;
+    if (stage8_load) begin
+      \$868  = \$471 ;
+    end
+    if (rst) begin
+      \$868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = layer4_eq0_1;
+    if (stage8_load) begin
+      \$869  = \$472 ;
+    end
+    if (rst) begin
+      \$869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = layer4_gt0_2;
+    if (stage8_load) begin
+      \$870  = \$473 ;
+    end
+    if (rst) begin
+      \$870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = layer4_eq0_2;
+    if (stage8_load) begin
+      \$871  = \$474 ;
+    end
+    if (rst) begin
+      \$871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$872  = layer4_gt0_3;
+    if (stage8_load) begin
+      \$872  = \$475 ;
+    end
+    if (rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$873  = layer4_eq0_3;
+    if (stage8_load) begin
+      \$873  = \$476 ;
+    end
+    if (rst) begin
+      \$873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$874  = layer4_gt1_0;
+    if (stage8_load) begin
+      \$874  = \$477 ;
+    end
+    if (rst) begin
+      \$874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$875  = layer4_eq1_0;
+    if (stage8_load) begin
+      \$875  = \$478 ;
+    end
+    if (rst) begin
+      \$875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$876  = layer4_gt1_1;
+    if (stage8_load) begin
+      \$876  = \$479 ;
+    end
+    if (rst) begin
+      \$876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = layer4_eq1_1;
+    if (stage8_load) begin
+      \$877  = \$480 ;
+    end
+    if (rst) begin
+      \$877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$878  = layer4_gt1_2;
+    if (stage8_load) begin
+      \$878  = \$481 ;
+    end
+    if (rst) begin
+      \$878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$879  = layer4_eq1_2;
+    if (stage8_load) begin
+      \$879  = \$482 ;
+    end
+    if (rst) begin
+      \$879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$880  = layer4_gt1_3;
+    if (stage8_load) begin
+      \$880  = \$483 ;
+    end
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = layer4_eq1_3;
+    if (stage8_load) begin
+      \$881  = \$484 ;
+    end
+    if (rst) begin
+      \$881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = layer4_gt4_0;
+    if (stage8_load) begin
+      \$882  = \$485 ;
+    end
+    if (rst) begin
+      \$882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$883  = layer4_eq4_0;
+    if (stage8_load) begin
+      \$883  = \$486 ;
+    end
+    if (rst) begin
+      \$883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = layer4_gt4_1;
+    if (stage8_load) begin
+      \$884  = \$487 ;
+    end
+    if (rst) begin
+      \$884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = layer4_eq4_1;
+    if (stage8_load) begin
+      \$885  = \$488 ;
+    end
+    if (rst) begin
+      \$885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$886  = layer4_gt4_2;
+    if (stage8_load) begin
+      \$886  = \$489 ;
+    end
+    if (rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = layer4_eq4_2;
+    if (stage8_load) begin
+      \$887  = \$490 ;
+    end
+    if (rst) begin
+      \$887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = layer4_gt4_3;
+    if (stage8_load) begin
+      \$888  = \$491 ;
+    end
+    if (rst) begin
+      \$888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = layer4_eq4_3;
+    if (stage8_load) begin
+      \$889  = \$492 ;
+    end
+    if (rst) begin
+      \$889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = layer4_gt5_0;
+    if (stage8_load) begin
+      \$890  = \$493 ;
+    end
+    if (rst) begin
+      \$890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = layer4_eq5_0;
+    if (stage8_load) begin
+      \$891  = \$494 ;
+    end
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = layer4_gt5_1;
+    if (stage8_load) begin
+      \$892  = \$495 ;
+    end
+    if (rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = layer4_eq5_1;
+    if (stage8_load) begin
+      \$893  = \$496 ;
+    end
+    if (rst) begin
+      \$893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = layer4_gt5_2;
+    if (stage8_load) begin
+      \$894  = \$497 ;
+    end
+    if (rst) begin
+      \$894  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = layer4_eq5_2;
+    if (stage8_load) begin
+      \$895  = \$498 ;
+    end
+    if (rst) begin
+      \$895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = layer4_gt5_3;
+    if (stage8_load) begin
+      \$896  = \$499 ;
+    end
+    if (rst) begin
+      \$896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = layer4_eq5_3;
+    if (stage8_load) begin
+      \$897  = \$500 ;
+    end
+    if (rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = layer4_lane0;
+    if (stage9_load) begin
+      \$898  = \$507 ;
+    end
+    if (rst) begin
+      \$898  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = layer4_lane1;
+    if (stage9_load) begin
+      \$899  = \$514 ;
+    end
+    if (rst) begin
+      \$899  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = layer4_lane2;
+    if (stage9_load) begin
+      \$900  = \$521 ;
+    end
+    if (rst) begin
+      \$900  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = layer4_lane3;
+    if (stage9_load) begin
+      \$901  = \$528 ;
+    end
+    if (rst) begin
+      \$901  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = layer4_lane4;
+    if (stage9_load) begin
+      \$902  = \$535 ;
+    end
+    if (rst) begin
+      \$902  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = layer4_lane5;
+    if (stage9_load) begin
+      \$903  = \$542 ;
+    end
+    if (rst) begin
+      \$903  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = layer4_lane6;
+    if (stage9_load) begin
+      \$904  = \$549 ;
+    end
+    if (rst) begin
+      \$904  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = layer4_lane7;
+    if (stage9_load) begin
+      \$905  = \$556 ;
+    end
+    if (rst) begin
+      \$905  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = layer4_last;
+    if (stage9_load) begin
+      \$906  = layer4_in_last;
+    end
+    if (rst) begin
+      \$906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = layer5_in0;
+    if (stage10_load) begin
+      \$907  = layer4_lane0;
+    end
+    if (rst) begin
+      \$907  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = layer5_in1;
+    if (stage10_load) begin
+      \$908  = layer4_lane1;
+    end
+    if (rst) begin
+      \$908  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = layer5_in2;
+    if (stage10_load) begin
+      \$909  = layer4_lane2;
+    end
+    if (rst) begin
+      \$909  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = layer5_in3;
+    if (stage10_load) begin
+      \$910  = layer4_lane3;
+    end
+    if (rst) begin
+      \$910  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = layer5_in4;
+    if (stage10_load) begin
+      \$911  = layer4_lane4;
+    end
+    if (rst) begin
+      \$911  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = layer5_in5;
+    if (stage10_load) begin
+      \$912  = layer4_lane5;
+    end
+    if (rst) begin
+      \$912  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = layer5_in6;
+    if (stage10_load) begin
+      \$913  = layer4_lane6;
+    end
+    if (rst) begin
+      \$913  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = layer5_in7;
+    if (stage10_load) begin
+      \$914  = layer4_lane7;
+    end
+    if (rst) begin
+      \$914  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = layer5_in_last;
+    if (stage10_load) begin
+      \$915  = layer4_last;
+    end
+    if (rst) begin
+      \$915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = layer5_gt0_0;
+    if (stage10_load) begin
+      \$916  = \$557 ;
+    end
+    if (rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = layer5_eq0_0;
+    if (stage10_load) begin
+      \$917  = \$558 ;
+    end
+    if (rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = layer5_gt0_1;
+    if (stage10_load) begin
+      \$918  = \$559 ;
+    end
+    if (rst) begin
+      \$918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = layer5_eq0_1;
+    if (stage10_load) begin
+      \$919  = \$560 ;
+    end
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = layer5_gt0_2;
+    if (stage10_load) begin
+      \$920  = \$561 ;
+    end
+    if (rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = layer5_eq0_2;
+    if (stage10_load) begin
+      \$921  = \$562 ;
+    end
+    if (rst) begin
+      \$921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = layer5_gt0_3;
+    if (stage10_load) begin
+      \$922  = \$563 ;
+    end
+    if (rst) begin
+      \$922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = layer5_eq0_3;
+    if (stage10_load) begin
+      \$923  = \$564 ;
+    end
+    if (rst) begin
+      \$923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = layer5_gt2_0;
+    if (stage10_load) begin
+      \$924  = \$565 ;
+    end
+    if (rst) begin
+      \$924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = layer5_eq2_0;
+    if (stage10_load) begin
+      \$925  = \$566 ;
+    end
+    if (rst) begin
+      \$925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = layer5_gt2_1;
+    if (stage10_load) begin
+      \$926  = \$567 ;
+    end
+    if (rst) begin
+      \$926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = layer5_eq2_1;
+    if (stage10_load) begin
+      \$927  = \$568 ;
+    end
+    if (rst) begin
+      \$927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = layer5_gt2_2;
+    if (stage10_load) begin
+      \$928  = \$569 ;
+    end
+    if (rst) begin
+      \$928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = layer5_eq2_2;
+    if (stage10_load) begin
+      \$929  = \$570 ;
+    end
+    if (rst) begin
+      \$929  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = layer5_gt2_3;
+    if (stage10_load) begin
+      \$930  = \$571 ;
+    end
+    if (rst) begin
+      \$930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = layer5_eq2_3;
+    if (stage10_load) begin
+      \$931  = \$572 ;
+    end
+    if (rst) begin
+      \$931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = layer5_gt4_0;
+    if (stage10_load) begin
+      \$932  = \$573 ;
+    end
+    if (rst) begin
+      \$932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = layer5_eq4_0;
+    if (stage10_load) begin
+      \$933  = \$574 ;
+    end
+    if (rst) begin
+      \$933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = layer5_gt4_1;
+    if (stage10_load) begin
+      \$934  = \$575 ;
+    end
+    if (rst) begin
+      \$934  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = layer5_eq4_1;
+    if (stage10_load) begin
+      \$935  = \$576 ;
+    end
+    if (rst) begin
+      \$935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = layer5_gt4_2;
+    if (stage10_load) begin
+      \$936  = \$577 ;
+    end
+    if (rst) begin
+      \$936  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = layer5_eq4_2;
+    if (stage10_load) begin
+      \$937  = \$578 ;
+    end
+    if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = layer5_gt4_3;
+    if (stage10_load) begin
+      \$938  = \$579 ;
+    end
+    if (rst) begin
+      \$938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = layer5_eq4_3;
+    if (stage10_load) begin
+      \$939  = \$580 ;
+    end
+    if (rst) begin
+      \$939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = layer5_gt6_0;
+    if (stage10_load) begin
+      \$940  = \$581 ;
+    end
+    if (rst) begin
+      \$940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = layer5_eq6_0;
+    if (stage10_load) begin
+      \$941  = \$582 ;
+    end
+    if (rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = layer5_gt6_1;
+    if (stage10_load) begin
+      \$942  = \$583 ;
+    end
+    if (rst) begin
+      \$942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = layer5_eq6_1;
+    if (stage10_load) begin
+      \$943  = \$584 ;
+    end
+    if (rst) begin
+      \$943  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = layer5_gt6_2;
+    if (stage10_load) begin
+      \$944  = \$585 ;
+    end
+    if (rst) begin
+      \$944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = layer5_eq6_2;
+    if (stage10_load) begin
+      \$945  = \$586 ;
+    end
+    if (rst) begin
+      \$945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = layer5_gt6_3;
+    if (stage10_load) begin
+      \$946  = \$587 ;
+    end
+    if (rst) begin
+      \$946  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = layer5_eq6_3;
+    if (stage10_load) begin
+      \$947  = \$588 ;
+    end
+    if (rst) begin
+      \$947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = layer5_lane0;
+    if (stage11_load) begin
+      \$948  = \$595 ;
+    end
+    if (rst) begin
+      \$948  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = layer5_lane1;
+    if (stage11_load) begin
+      \$949  = \$602 ;
+    end
+    if (rst) begin
+      \$949  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = layer5_lane2;
+    if (stage11_load) begin
+      \$950  = \$609 ;
+    end
+    if (rst) begin
+      \$950  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = layer5_lane3;
+    if (stage11_load) begin
+      \$951  = \$616 ;
+    end
+    if (rst) begin
+      \$951  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = layer5_lane4;
+    if (stage11_load) begin
+      \$952  = \$623 ;
+    end
+    if (rst) begin
+      \$952  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = layer5_lane5;
+    if (stage11_load) begin
+      \$953  = \$630 ;
+    end
+    if (rst) begin
+      \$953  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = layer5_lane6;
+    if (stage11_load) begin
+      \$954  = \$637 ;
+    end
+    if (rst) begin
+      \$954  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = layer5_lane7;
+    if (stage11_load) begin
+      \$955  = \$644 ;
+    end
+    if (rst) begin
+      \$955  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = layer5_last;
+    if (stage11_load) begin
+      \$956  = layer5_in_last;
+    end
+    if (rst) begin
+      \$956  = 1'h0;
+    end
+  end
+  assign stage0_load = unsorted__ready;
+  assign stage11_valid = sorted__valid;
   assign \unsorted__payload.lanes  = unsorted__payload[607:0];
   assign \unsorted__payload.lanes[0]  = unsorted__payload[75:0];
   assign \unsorted__payload.lanes[0].key  = unsorted__payload[55:0];
@@ -1267,28 +5833,28 @@ module bitonic_sorter_width8_key_bits56_index_bits20(unsorted__valid, sorted__re
   assign \sorted__payload.lanes[7].idx  = sorted__payload[607:588];
   assign \sorted__payload.keep  = sorted__payload[615:608];
   assign \sorted__payload.last  = sorted__payload[616];
-  assign sorted__payload[615] = \$14 ;
+  assign sorted__payload[615] = \$44 ;
   assign sorted__payload[587:532] = layer5_lane7[75:20];
   assign sorted__payload[607:588] = layer5_lane7[19:0];
-  assign sorted__payload[614] = \$13 ;
+  assign sorted__payload[614] = \$43 ;
   assign sorted__payload[511:456] = layer5_lane6[75:20];
   assign sorted__payload[531:512] = layer5_lane6[19:0];
-  assign sorted__payload[613] = \$12 ;
+  assign sorted__payload[613] = \$42 ;
   assign sorted__payload[435:380] = layer5_lane5[75:20];
   assign sorted__payload[455:436] = layer5_lane5[19:0];
-  assign sorted__payload[612] = \$11 ;
+  assign sorted__payload[612] = \$41 ;
   assign sorted__payload[359:304] = layer5_lane4[75:20];
   assign sorted__payload[379:360] = layer5_lane4[19:0];
-  assign sorted__payload[611] = \$10 ;
+  assign sorted__payload[611] = \$40 ;
   assign sorted__payload[283:228] = layer5_lane3[75:20];
   assign sorted__payload[303:284] = layer5_lane3[19:0];
-  assign sorted__payload[610] = \$9 ;
+  assign sorted__payload[610] = \$39 ;
   assign sorted__payload[207:152] = layer5_lane2[75:20];
   assign sorted__payload[227:208] = layer5_lane2[19:0];
-  assign sorted__payload[609] = \$8 ;
+  assign sorted__payload[609] = \$38 ;
   assign sorted__payload[131:76] = layer5_lane1[75:20];
   assign sorted__payload[151:132] = layer5_lane1[19:0];
-  assign sorted__payload[608] = \$7 ;
+  assign sorted__payload[608] = \$37 ;
   assign sorted__payload[55:0] = layer5_lane0[75:20];
   assign sorted__payload[75:56] = layer5_lane0[19:0];
   assign sorted__payload[616] = layer5_last;

@@ -5,42 +5,326 @@
 module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, outputs__payload, outputs__valid, pairs__ready, clk, rst, inputs__ready, outputs__ready, pairs__payload, pairs__valid, inputs__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [61:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire \$10 ;
+  wire [18:0] \$100 ;
+  wire [19:0] \$1000 ;
+  wire [19:0] \$1001 ;
+  wire [19:0] \$1002 ;
+  wire [19:0] \$1003 ;
+  wire [19:0] \$1004 ;
+  wire [19:0] \$1005 ;
+  wire [19:0] \$1006 ;
+  wire [19:0] \$1007 ;
+  wire [19:0] \$1008 ;
+  wire [19:0] \$1009 ;
+  wire [17:0] \$101 ;
+  wire [19:0] \$1010 ;
+  wire [19:0] \$1011 ;
+  wire [19:0] \$1012 ;
+  wire [19:0] \$1013 ;
+  wire [19:0] \$1014 ;
+  wire [19:0] \$1015 ;
+  wire [19:0] \$1016 ;
+  wire [19:0] \$1017 ;
+  wire [19:0] \$1018 ;
+  wire [19:0] \$1019 ;
+  wire [18:0] \$102 ;
+  wire [19:0] \$1020 ;
+  wire [19:0] \$1021 ;
+  wire [19:0] \$1022 ;
+  wire [19:0] \$1023 ;
+  wire [19:0] \$1024 ;
+  wire [19:0] \$1025 ;
+  wire [19:0] \$1026 ;
+  wire [19:0] \$1027 ;
+  wire [19:0] \$1028 ;
+  wire [19:0] \$1029 ;
+  wire [17:0] \$103 ;
+  wire [19:0] \$1030 ;
+  wire [19:0] \$1031 ;
+  wire [19:0] \$1032 ;
+  wire [19:0] \$1033 ;
+  wire [19:0] \$1034 ;
+  wire [19:0] \$1035 ;
+  wire [19:0] \$1036 ;
+  wire [19:0] \$1037 ;
+  wire [19:0] \$1038 ;
+  wire [19:0] \$1039 ;
+  wire [18:0] \$104 ;
+  wire [19:0] \$1040 ;
+  wire [19:0] \$1041 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg [7:0] \$1048 ;
+  reg \$1049 ;
+  wire [17:0] \$105 ;
+  reg [62:0] \$1050 ;
+  reg [61:0] \$1051 ;
+  reg [61:0] \$1052 ;
+  reg [61:0] \$1053 ;
+  reg [61:0] \$1054 ;
+  reg [61:0] \$1055 ;
+  reg [61:0] \$1056 ;
+  reg [61:0] \$1057 ;
+  reg [61:0] \$1058 ;
+  reg [19:0] \$1059 ;
+  wire [18:0] \$106 ;
+  reg [19:0] \$1060 ;
+  reg [19:0] \$1061 ;
+  reg [19:0] \$1062 ;
+  reg [19:0] \$1063 ;
+  reg [19:0] \$1064 ;
+  reg [19:0] \$1065 ;
+  reg [19:0] \$1066 ;
+  reg [7:0] \$1067 ;
+  reg \$1068 ;
+  reg [62:0] \$1069 ;
+  wire [17:0] \$107 ;
+  reg \$1070 ;
+  reg [61:0] \$1071 ;
+  reg [61:0] \$1072 ;
+  reg [61:0] \$1073 ;
+  reg [61:0] \$1074 ;
+  reg [61:0] \$1075 ;
+  reg [61:0] \$1076 ;
+  reg [61:0] \$1077 ;
+  reg [61:0] \$1078 ;
+  reg [19:0] \$1079 ;
+  wire [18:0] \$108 ;
+  reg [19:0] \$1080 ;
+  reg [19:0] \$1081 ;
+  reg [19:0] \$1082 ;
+  reg [19:0] \$1083 ;
+  reg [19:0] \$1084 ;
+  reg [19:0] \$1085 ;
+  reg [19:0] \$1086 ;
+  reg \$1087 ;
+  reg \$1088 ;
+  reg [7:0] \$1089 ;
+  wire [17:0] \$109 ;
+  reg \$1090 ;
+  reg [62:0] \$1091 ;
+  reg [61:0] \$1092 ;
+  reg [61:0] \$1093 ;
+  reg [61:0] \$1094 ;
+  reg [61:0] \$1095 ;
+  reg [61:0] \$1096 ;
+  reg [61:0] \$1097 ;
+  reg [61:0] \$1098 ;
+  reg [61:0] \$1099 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire [19:0] \$117 ;
-  wire [19:0] \$118 ;
-  wire [19:0] \$119 ;
-  wire [61:0] \$12 ;
-  wire [19:0] \$120 ;
-  wire [19:0] \$121 ;
-  wire [19:0] \$122 ;
-  wire [19:0] \$123 ;
-  wire [19:0] \$124 ;
-  wire [19:0] \$125 ;
-  wire [19:0] \$126 ;
-  wire [19:0] \$127 ;
-  wire [19:0] \$128 ;
-  wire [19:0] \$129 ;
+  wire [18:0] \$110 ;
+  reg [19:0] \$1100 ;
+  reg [19:0] \$1101 ;
+  reg [19:0] \$1102 ;
+  reg [19:0] \$1103 ;
+  reg [19:0] \$1104 ;
+  reg [19:0] \$1105 ;
+  reg [19:0] \$1106 ;
+  reg [19:0] \$1107 ;
+  reg [7:0] \$1108 ;
+  reg \$1109 ;
+  wire [17:0] \$111 ;
+  reg [62:0] \$1110 ;
+  reg \$1111 ;
+  reg [61:0] \$1112 ;
+  reg [61:0] \$1113 ;
+  reg [61:0] \$1114 ;
+  reg [61:0] \$1115 ;
+  reg [61:0] \$1116 ;
+  reg [61:0] \$1117 ;
+  reg [61:0] \$1118 ;
+  reg [61:0] \$1119 ;
+  wire [18:0] \$112 ;
+  reg [19:0] \$1120 ;
+  reg [19:0] \$1121 ;
+  reg [19:0] \$1122 ;
+  reg [19:0] \$1123 ;
+  reg [19:0] \$1124 ;
+  reg [19:0] \$1125 ;
+  reg [19:0] \$1126 ;
+  reg [19:0] \$1127 ;
+  reg \$1128 ;
+  reg \$1129 ;
+  wire [17:0] \$113 ;
+  reg \$1130 ;
+  reg \$1131 ;
+  reg \$1132 ;
+  reg \$1133 ;
+  reg \$1134 ;
+  reg \$1135 ;
+  reg \$1136 ;
+  reg \$1137 ;
+  reg \$1138 ;
+  reg \$1139 ;
+  wire [18:0] \$114 ;
+  reg \$1140 ;
+  reg \$1141 ;
+  reg \$1142 ;
+  reg \$1143 ;
+  reg \$1144 ;
+  reg \$1145 ;
+  reg \$1146 ;
+  reg \$1147 ;
+  reg \$1148 ;
+  reg \$1149 ;
+  wire [17:0] \$115 ;
+  reg \$1150 ;
+  reg \$1151 ;
+  reg \$1152 ;
+  reg \$1153 ;
+  reg \$1154 ;
+  reg \$1155 ;
+  reg \$1156 ;
+  reg \$1157 ;
+  reg \$1158 ;
+  reg \$1159 ;
+  wire [18:0] \$116 ;
+  reg \$1160 ;
+  reg \$1161 ;
+  reg \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg \$1165 ;
+  reg \$1166 ;
+  reg \$1167 ;
+  reg \$1168 ;
+  reg \$1169 ;
+  wire \$117 ;
+  reg \$1170 ;
+  reg \$1171 ;
+  reg \$1172 ;
+  reg \$1173 ;
+  reg \$1174 ;
+  reg \$1175 ;
+  reg \$1176 ;
+  reg \$1177 ;
+  reg \$1178 ;
+  reg \$1179 ;
+  wire \$118 ;
+  reg \$1180 ;
+  reg \$1181 ;
+  reg \$1182 ;
+  reg \$1183 ;
+  reg \$1184 ;
+  reg \$1185 ;
+  reg \$1186 ;
+  reg \$1187 ;
+  reg \$1188 ;
+  reg \$1189 ;
+  wire \$119 ;
+  reg \$1190 ;
+  reg \$1191 ;
+  reg \$1192 ;
+  reg \$1193 ;
+  reg [19:0] \$1194 ;
+  reg [19:0] \$1195 ;
+  reg [19:0] \$1196 ;
+  reg [19:0] \$1197 ;
+  reg [19:0] \$1198 ;
+  reg [19:0] \$1199 ;
+  wire \$12 ;
+  wire \$120 ;
+  reg [19:0] \$1200 ;
+  reg [19:0] \$1201 ;
+  reg [19:0] \$1202 ;
+  reg [19:0] \$1203 ;
+  reg [19:0] \$1204 ;
+  reg [19:0] \$1205 ;
+  reg [19:0] \$1206 ;
+  reg [19:0] \$1207 ;
+  reg [19:0] \$1208 ;
+  reg [19:0] \$1209 ;
+  wire \$121 ;
+  reg \$1210 ;
+  reg [7:0] \$1211 ;
+  reg [19:0] \$1212 ;
+  reg [19:0] \$1213 ;
+  reg [19:0] \$1214 ;
+  reg [19:0] \$1215 ;
+  reg [19:0] \$1216 ;
+  reg [19:0] \$1217 ;
+  reg [19:0] \$1218 ;
+  reg [19:0] \$1219 ;
+  wire \$122 ;
+  reg [19:0] \$1220 ;
+  reg [19:0] \$1221 ;
+  reg [19:0] \$1222 ;
+  reg [19:0] \$1223 ;
+  reg [19:0] \$1224 ;
+  reg [19:0] \$1225 ;
+  reg [19:0] \$1226 ;
+  reg [19:0] \$1227 ;
+  reg \$1228 ;
+  reg \$1229 ;
+  wire \$123 ;
+  reg \$1230 ;
+  reg \$1231 ;
+  reg \$1232 ;
+  reg \$1233 ;
+  reg \$1234 ;
+  reg \$1235 ;
+  reg \$1236 ;
+  reg \$1237 ;
+  reg \$1238 ;
+  reg \$1239 ;
+  wire \$124 ;
+  reg \$1240 ;
+  reg \$1241 ;
+  reg \$1242 ;
+  reg \$1243 ;
+  reg \$1244 ;
+  reg \$1245 ;
+  reg \$1246 ;
+  reg \$1247 ;
+  reg \$1248 ;
+  reg \$1249 ;
+  wire \$125 ;
+  reg \$1250 ;
+  reg \$1251 ;
+  reg \$1252 ;
+  reg \$1253 ;
+  reg \$1254 ;
+  reg \$1255 ;
+  reg \$1256 ;
+  reg \$1257 ;
+  reg \$1258 ;
+  reg \$1259 ;
+  wire \$126 ;
+  reg \$1260 ;
+  reg \$1261 ;
+  reg \$1262 ;
+  reg \$1263 ;
+  reg \$1264 ;
+  reg [7:0] \$1265 ;
+  reg [19:0] \$1266 ;
+  reg [19:0] \$1267 ;
+  reg [19:0] \$1268 ;
+  reg [19:0] \$1269 ;
+  wire \$127 ;
+  reg [19:0] \$1270 ;
+  reg [19:0] \$1271 ;
+  reg [19:0] \$1272 ;
+  reg [19:0] \$1273 ;
+  reg [19:0] \$1274 ;
+  reg [19:0] \$1275 ;
+  reg [19:0] \$1276 ;
+  reg [19:0] \$1277 ;
+  reg [19:0] \$1278 ;
+  reg [19:0] \$1279 ;
+  wire \$128 ;
+  reg [19:0] \$1280 ;
+  reg [19:0] \$1281 ;
+  reg \$1282 ;
+  reg [328:0] \$1283 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [19:0] \$130 ;
-  wire [19:0] \$131 ;
+  wire \$130 ;
+  wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
@@ -76,22 +360,22 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [19:0] \$164 ;
-  wire [19:0] \$165 ;
-  wire [19:0] \$166 ;
-  wire [19:0] \$167 ;
-  wire [19:0] \$168 ;
-  wire [19:0] \$169 ;
-  wire [61:0] \$17 ;
-  wire [19:0] \$170 ;
-  wire [19:0] \$171 ;
-  wire [19:0] \$172 ;
-  wire [19:0] \$173 ;
-  wire [19:0] \$174 ;
-  wire [19:0] \$175 ;
-  wire [19:0] \$176 ;
-  wire [19:0] \$177 ;
-  wire [19:0] \$178 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
@@ -104,7 +388,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [61:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -129,22 +413,22 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [19:0] \$211 ;
-  wire [19:0] \$212 ;
-  wire [19:0] \$213 ;
-  wire [19:0] \$214 ;
-  wire [19:0] \$215 ;
-  wire [19:0] \$216 ;
-  wire [19:0] \$217 ;
-  wire [19:0] \$218 ;
-  wire [19:0] \$219 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [19:0] \$220 ;
-  wire [19:0] \$221 ;
-  wire [19:0] \$222 ;
-  wire [19:0] \$223 ;
-  wire [19:0] \$224 ;
-  wire [19:0] \$225 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
@@ -180,23 +464,23 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire [19:0] \$258 ;
-  wire [19:0] \$259 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [19:0] \$260 ;
-  wire [19:0] \$261 ;
-  wire [19:0] \$262 ;
-  wire [19:0] \$263 ;
-  wire [19:0] \$264 ;
-  wire [19:0] \$265 ;
-  wire [19:0] \$266 ;
-  wire [19:0] \$267 ;
-  wire [19:0] \$268 ;
-  wire [19:0] \$269 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [19:0] \$270 ;
-  wire [19:0] \$271 ;
-  wire [19:0] \$272 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
@@ -233,22 +517,22 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire [19:0] \$305 ;
-  wire [19:0] \$306 ;
-  wire [19:0] \$307 ;
-  wire [19:0] \$308 ;
-  wire [19:0] \$309 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [19:0] \$310 ;
-  wire [19:0] \$311 ;
-  wire [19:0] \$312 ;
-  wire [19:0] \$313 ;
-  wire [19:0] \$314 ;
-  wire [19:0] \$315 ;
-  wire [19:0] \$316 ;
-  wire [19:0] \$317 ;
-  wire [19:0] \$318 ;
-  wire [19:0] \$319 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
@@ -285,22 +569,22 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [19:0] \$352 ;
-  wire [19:0] \$353 ;
-  wire [19:0] \$354 ;
-  wire [19:0] \$355 ;
-  wire [19:0] \$356 ;
-  wire [19:0] \$357 ;
-  wire [19:0] \$358 ;
-  wire [19:0] \$359 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [19:0] \$360 ;
-  wire [19:0] \$361 ;
-  wire [19:0] \$362 ;
-  wire [19:0] \$363 ;
-  wire [19:0] \$364 ;
-  wire [19:0] \$365 ;
-  wire [19:0] \$366 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
@@ -336,33 +620,33 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire [19:0] \$399 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [19:0] \$400 ;
-  wire [19:0] \$401 ;
-  wire [19:0] \$402 ;
-  wire [19:0] \$403 ;
-  wire [19:0] \$404 ;
-  wire [19:0] \$405 ;
-  wire [19:0] \$406 ;
-  wire [19:0] \$407 ;
-  wire [19:0] \$408 ;
-  wire [19:0] \$409 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [19:0] \$410 ;
-  wire [19:0] \$411 ;
-  wire [19:0] \$412 ;
-  wire [19:0] \$413 ;
-  wire [4:0] \$414 ;
-  wire [4:0] \$415 ;
-  wire [4:0] \$416 ;
-  wire [4:0] \$417 ;
-  wire [4:0] \$418 ;
-  wire [4:0] \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [4:0] \$420 ;
-  wire [4:0] \$421 ;
+  wire \$420 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
@@ -396,73 +680,73 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [19:0] \$452 ;
+  wire [19:0] \$453 ;
+  wire [19:0] \$454 ;
+  wire [19:0] \$455 ;
+  wire [19:0] \$456 ;
+  wire [19:0] \$457 ;
+  wire [19:0] \$458 ;
+  wire [19:0] \$459 ;
   wire \$46 ;
-  wire [17:0] \$460 ;
-  wire [18:0] \$461 ;
-  wire [17:0] \$462 ;
-  wire [18:0] \$463 ;
-  wire [17:0] \$464 ;
-  wire [18:0] \$465 ;
-  wire [17:0] \$466 ;
-  wire [18:0] \$467 ;
-  wire [17:0] \$468 ;
-  wire [18:0] \$469 ;
+  wire [19:0] \$460 ;
+  wire [19:0] \$461 ;
+  wire [19:0] \$462 ;
+  wire [19:0] \$463 ;
+  wire [19:0] \$464 ;
+  wire [19:0] \$465 ;
+  wire [19:0] \$466 ;
+  wire [19:0] \$467 ;
+  wire \$468 ;
+  wire [19:0] \$469 ;
   wire \$47 ;
-  wire [17:0] \$470 ;
-  wire [18:0] \$471 ;
-  wire [17:0] \$472 ;
-  wire [18:0] \$473 ;
-  wire [17:0] \$474 ;
-  wire [18:0] \$475 ;
-  wire [17:0] \$476 ;
-  wire [18:0] \$477 ;
-  wire [17:0] \$478 ;
-  wire [18:0] \$479 ;
+  wire [19:0] \$470 ;
+  wire [19:0] \$471 ;
+  wire [19:0] \$472 ;
+  wire [19:0] \$473 ;
+  wire [19:0] \$474 ;
+  wire [19:0] \$475 ;
+  wire [19:0] \$476 ;
+  wire [19:0] \$477 ;
+  wire [19:0] \$478 ;
+  wire [19:0] \$479 ;
   wire \$48 ;
-  wire [17:0] \$480 ;
-  wire [18:0] \$481 ;
-  wire [17:0] \$482 ;
-  wire [18:0] \$483 ;
-  wire [17:0] \$484 ;
-  wire [18:0] \$485 ;
-  wire [17:0] \$486 ;
-  wire [18:0] \$487 ;
-  wire [17:0] \$488 ;
-  wire [18:0] \$489 ;
+  wire [19:0] \$480 ;
+  wire [19:0] \$481 ;
+  wire [19:0] \$482 ;
+  wire [19:0] \$483 ;
+  wire [19:0] \$484 ;
+  wire \$485 ;
+  wire [19:0] \$486 ;
+  wire [19:0] \$487 ;
+  wire [19:0] \$488 ;
+  wire [19:0] \$489 ;
   wire \$49 ;
-  wire [17:0] \$490 ;
-  wire [18:0] \$491 ;
-  wire [17:0] \$492 ;
-  wire [18:0] \$493 ;
-  wire [17:0] \$494 ;
-  wire [18:0] \$495 ;
-  wire [17:0] \$496 ;
-  wire [18:0] \$497 ;
-  wire [17:0] \$498 ;
-  wire [18:0] \$499 ;
+  wire [19:0] \$490 ;
+  wire [19:0] \$491 ;
+  wire [19:0] \$492 ;
+  wire [19:0] \$493 ;
+  wire [19:0] \$494 ;
+  wire [19:0] \$495 ;
+  wire [19:0] \$496 ;
+  wire [19:0] \$497 ;
+  wire [19:0] \$498 ;
+  wire [19:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [17:0] \$500 ;
-  wire [18:0] \$501 ;
-  wire [17:0] \$502 ;
-  wire [18:0] \$503 ;
-  wire [17:0] \$504 ;
-  wire [18:0] \$505 ;
-  wire [17:0] \$506 ;
-  wire [18:0] \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [19:0] \$500 ;
+  wire [19:0] \$501 ;
+  wire \$502 ;
+  wire [19:0] \$503 ;
+  wire [19:0] \$504 ;
+  wire [19:0] \$505 ;
+  wire [19:0] \$506 ;
+  wire [19:0] \$507 ;
+  wire [19:0] \$508 ;
+  wire [19:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
+  wire [19:0] \$510 ;
+  wire [19:0] \$511 ;
   wire [19:0] \$512 ;
   wire [19:0] \$513 ;
   wire [19:0] \$514 ;
@@ -470,7 +754,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$516 ;
   wire [19:0] \$517 ;
   wire [19:0] \$518 ;
-  wire [19:0] \$519 ;
+  wire \$519 ;
   wire \$52 ;
   wire [19:0] \$520 ;
   wire [19:0] \$521 ;
@@ -489,16 +773,16 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$533 ;
   wire [19:0] \$534 ;
   wire [19:0] \$535 ;
-  wire [19:0] \$536 ;
+  wire \$536 ;
   wire [19:0] \$537 ;
   wire [19:0] \$538 ;
   wire [19:0] \$539 ;
-  wire \$54 ;
+  wire [61:0] \$54 ;
   wire [19:0] \$540 ;
   wire [19:0] \$541 ;
   wire [19:0] \$542 ;
   wire [19:0] \$543 ;
-  wire \$544 ;
+  wire [19:0] \$544 ;
   wire [19:0] \$545 ;
   wire [19:0] \$546 ;
   wire [19:0] \$547 ;
@@ -508,7 +792,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$550 ;
   wire [19:0] \$551 ;
   wire [19:0] \$552 ;
-  wire [19:0] \$553 ;
+  wire \$553 ;
   wire [19:0] \$554 ;
   wire [19:0] \$555 ;
   wire [19:0] \$556 ;
@@ -527,10 +811,10 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$568 ;
   wire [19:0] \$569 ;
   wire \$57 ;
-  wire [19:0] \$570 ;
+  wire \$570 ;
   wire [19:0] \$571 ;
   wire [19:0] \$572 ;
-  wire \$573 ;
+  wire [19:0] \$573 ;
   wire [19:0] \$574 ;
   wire [19:0] \$575 ;
   wire [19:0] \$576 ;
@@ -545,263 +829,541 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$584 ;
   wire [19:0] \$585 ;
   wire [19:0] \$586 ;
-  wire [19:0] \$587 ;
-  wire [19:0] \$588 ;
-  wire [19:0] \$589 ;
+  wire \$587 ;
+  wire [1:0] \$588 ;
+  wire \$589 ;
   wire \$59 ;
-  wire [19:0] \$590 ;
-  wire [19:0] \$591 ;
-  wire [19:0] \$592 ;
-  wire [19:0] \$593 ;
-  wire [19:0] \$594 ;
-  wire [19:0] \$595 ;
-  wire [19:0] \$596 ;
-  wire [19:0] \$597 ;
+  wire \$590 ;
+  wire [1:0] \$591 ;
+  wire [2:0] \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire [1:0] \$595 ;
+  wire [2:0] \$596 ;
+  wire [3:0] \$597 ;
   wire \$598 ;
-  wire [19:0] \$599 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [19:0] \$600 ;
-  wire [19:0] \$601 ;
-  wire [19:0] \$602 ;
-  wire [19:0] \$603 ;
-  wire [19:0] \$604 ;
-  wire [19:0] \$605 ;
-  wire [19:0] \$606 ;
-  wire [19:0] \$607 ;
-  wire [19:0] \$608 ;
-  wire [19:0] \$609 ;
-  wire \$61 ;
-  wire [19:0] \$610 ;
-  wire [19:0] \$611 ;
-  wire [19:0] \$612 ;
-  wire [19:0] \$613 ;
-  wire [19:0] \$614 ;
-  wire [19:0] \$615 ;
-  wire [19:0] \$616 ;
-  wire [19:0] \$617 ;
-  wire [19:0] \$618 ;
+  wire [1:0] \$600 ;
+  wire [2:0] \$601 ;
+  wire [3:0] \$602 ;
+  wire [4:0] \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire [1:0] \$606 ;
+  wire [2:0] \$607 ;
+  wire [3:0] \$608 ;
+  wire [4:0] \$609 ;
+  wire [17:0] \$61 ;
+  wire [5:0] \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire [1:0] \$613 ;
+  wire [2:0] \$614 ;
+  wire [3:0] \$615 ;
+  wire [4:0] \$616 ;
+  wire [5:0] \$617 ;
+  wire [6:0] \$618 ;
   wire \$619 ;
-  wire \$62 ;
-  wire [19:0] \$620 ;
-  wire [19:0] \$621 ;
-  wire [19:0] \$622 ;
-  wire [19:0] \$623 ;
-  wire [19:0] \$624 ;
-  wire [19:0] \$625 ;
-  wire [19:0] \$626 ;
-  wire [19:0] \$627 ;
-  wire [19:0] \$628 ;
-  wire [19:0] \$629 ;
-  wire \$63 ;
-  wire [19:0] \$630 ;
-  wire [19:0] \$631 ;
-  wire [19:0] \$632 ;
-  wire [19:0] \$633 ;
-  wire [19:0] \$634 ;
-  wire [19:0] \$635 ;
+  wire [18:0] \$62 ;
+  wire \$620 ;
+  wire [1:0] \$621 ;
+  wire [2:0] \$622 ;
+  wire [3:0] \$623 ;
+  wire [4:0] \$624 ;
+  wire [5:0] \$625 ;
+  wire [6:0] \$626 ;
+  wire [7:0] \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire [17:0] \$63 ;
+  wire [1:0] \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire [1:0] \$633 ;
+  wire [2:0] \$634 ;
+  wire \$635 ;
   wire \$636 ;
-  wire [19:0] \$637 ;
-  wire [19:0] \$638 ;
-  wire [19:0] \$639 ;
-  wire \$64 ;
-  wire [19:0] \$640 ;
-  wire [19:0] \$641 ;
-  wire [19:0] \$642 ;
-  wire [19:0] \$643 ;
-  wire [19:0] \$644 ;
-  wire [19:0] \$645 ;
-  wire [19:0] \$646 ;
-  wire [19:0] \$647 ;
-  wire [19:0] \$648 ;
-  wire \$649 ;
-  wire \$65 ;
-  wire [19:0] \$650 ;
-  wire [19:0] \$651 ;
-  wire [19:0] \$652 ;
-  wire [19:0] \$653 ;
-  wire [19:0] \$654 ;
-  wire [19:0] \$655 ;
-  wire [19:0] \$656 ;
-  wire [19:0] \$657 ;
-  wire \$658 ;
-  wire [19:0] \$659 ;
-  wire \$66 ;
-  wire [19:0] \$660 ;
-  wire [19:0] \$661 ;
-  wire [19:0] \$662 ;
-  wire \$663 ;
-  reg \$664 ;
-  reg [7:0] \$665 ;
-  reg \$666 ;
-  reg [61:0] \$667 ;
-  reg [19:0] \$668 ;
-  reg [61:0] \$669 ;
-  wire \$67 ;
-  reg [19:0] \$670 ;
-  reg [61:0] \$671 ;
-  reg [19:0] \$672 ;
-  reg [61:0] \$673 ;
-  reg [19:0] \$674 ;
-  reg [61:0] \$675 ;
-  reg [19:0] \$676 ;
-  reg [61:0] \$677 ;
-  reg [19:0] \$678 ;
-  reg [61:0] \$679 ;
+  wire [1:0] \$637 ;
+  wire [2:0] \$638 ;
+  wire [3:0] \$639 ;
+  wire [18:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire [1:0] \$642 ;
+  wire [2:0] \$643 ;
+  wire [3:0] \$644 ;
+  wire [4:0] \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire [1:0] \$648 ;
+  wire [2:0] \$649 ;
+  wire [17:0] \$65 ;
+  wire [3:0] \$650 ;
+  wire [4:0] \$651 ;
+  wire [5:0] \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire [1:0] \$655 ;
+  wire [2:0] \$656 ;
+  wire [3:0] \$657 ;
+  wire [4:0] \$658 ;
+  wire [5:0] \$659 ;
+  wire [18:0] \$66 ;
+  wire [6:0] \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire [1:0] \$663 ;
+  wire [2:0] \$664 ;
+  wire [3:0] \$665 ;
+  wire [4:0] \$666 ;
+  wire [5:0] \$667 ;
+  wire [6:0] \$668 ;
+  wire [7:0] \$669 ;
+  wire [61:0] \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire [1:0] \$672 ;
+  wire [2:0] \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire [1:0] \$676 ;
+  wire [2:0] \$677 ;
+  wire [3:0] \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  reg [19:0] \$680 ;
-  reg [61:0] \$681 ;
-  reg [19:0] \$682 ;
-  reg \$683 ;
-  reg [7:0] \$684 ;
-  reg \$685 ;
-  reg [61:0] \$686 ;
-  reg [19:0] \$687 ;
-  reg [61:0] \$688 ;
-  reg [19:0] \$689 ;
-  wire \$69 ;
-  reg [61:0] \$690 ;
-  reg [19:0] \$691 ;
-  reg [61:0] \$692 ;
-  reg [19:0] \$693 ;
-  reg [61:0] \$694 ;
-  reg [19:0] \$695 ;
-  reg [61:0] \$696 ;
-  reg [19:0] \$697 ;
-  reg [61:0] \$698 ;
-  reg [19:0] \$699 ;
+  wire \$680 ;
+  wire [1:0] \$681 ;
+  wire [2:0] \$682 ;
+  wire [3:0] \$683 ;
+  wire [4:0] \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire [1:0] \$687 ;
+  wire [2:0] \$688 ;
+  wire [3:0] \$689 ;
+  wire [17:0] \$69 ;
+  wire [4:0] \$690 ;
+  wire [5:0] \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire [1:0] \$694 ;
+  wire [2:0] \$695 ;
+  wire [3:0] \$696 ;
+  wire [4:0] \$697 ;
+  wire [5:0] \$698 ;
+  wire [6:0] \$699 ;
   wire \$7 ;
-  wire [19:0] \$70 ;
-  reg [61:0] \$700 ;
-  reg [19:0] \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg [328:0] \$705 ;
-  wire [19:0] \$71 ;
-  wire [19:0] \$72 ;
-  wire [19:0] \$73 ;
-  wire [19:0] \$74 ;
-  wire [19:0] \$75 ;
-  wire [19:0] \$76 ;
-  wire [19:0] \$77 ;
-  wire [19:0] \$78 ;
-  wire [19:0] \$79 ;
+  wire [18:0] \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire [1:0] \$702 ;
+  wire [2:0] \$703 ;
+  wire [3:0] \$704 ;
+  wire [4:0] \$705 ;
+  wire [5:0] \$706 ;
+  wire [6:0] \$707 ;
+  wire [7:0] \$708 ;
+  wire \$709 ;
+  wire [17:0] \$71 ;
+  wire \$710 ;
+  wire [1:0] \$711 ;
+  wire [2:0] \$712 ;
+  wire [3:0] \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire [1:0] \$716 ;
+  wire [2:0] \$717 ;
+  wire [3:0] \$718 ;
+  wire [4:0] \$719 ;
+  wire [18:0] \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire [1:0] \$722 ;
+  wire [2:0] \$723 ;
+  wire [3:0] \$724 ;
+  wire [4:0] \$725 ;
+  wire [5:0] \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire [1:0] \$729 ;
+  wire [17:0] \$73 ;
+  wire [2:0] \$730 ;
+  wire [3:0] \$731 ;
+  wire [4:0] \$732 ;
+  wire [5:0] \$733 ;
+  wire [6:0] \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire [1:0] \$737 ;
+  wire [2:0] \$738 ;
+  wire [3:0] \$739 ;
+  wire [18:0] \$74 ;
+  wire [4:0] \$740 ;
+  wire [5:0] \$741 ;
+  wire [6:0] \$742 ;
+  wire [7:0] \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire [1:0] \$746 ;
+  wire [2:0] \$747 ;
+  wire [3:0] \$748 ;
+  wire [4:0] \$749 ;
+  wire [17:0] \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire [1:0] \$752 ;
+  wire [2:0] \$753 ;
+  wire [3:0] \$754 ;
+  wire [4:0] \$755 ;
+  wire [5:0] \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire [1:0] \$759 ;
+  wire [18:0] \$76 ;
+  wire [2:0] \$760 ;
+  wire [3:0] \$761 ;
+  wire [4:0] \$762 ;
+  wire [5:0] \$763 ;
+  wire [6:0] \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire [1:0] \$767 ;
+  wire [2:0] \$768 ;
+  wire [3:0] \$769 ;
+  wire [17:0] \$77 ;
+  wire [4:0] \$770 ;
+  wire [5:0] \$771 ;
+  wire [6:0] \$772 ;
+  wire [7:0] \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire [1:0] \$776 ;
+  wire [2:0] \$777 ;
+  wire [3:0] \$778 ;
+  wire [4:0] \$779 ;
+  wire [18:0] \$78 ;
+  wire [5:0] \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire [1:0] \$783 ;
+  wire [2:0] \$784 ;
+  wire [3:0] \$785 ;
+  wire [4:0] \$786 ;
+  wire [5:0] \$787 ;
+  wire [6:0] \$788 ;
+  wire \$789 ;
+  wire [17:0] \$79 ;
+  wire \$790 ;
+  wire [1:0] \$791 ;
+  wire [2:0] \$792 ;
+  wire [3:0] \$793 ;
+  wire [4:0] \$794 ;
+  wire [5:0] \$795 ;
+  wire [6:0] \$796 ;
+  wire [7:0] \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
-  wire [19:0] \$80 ;
-  wire [19:0] \$81 ;
-  wire [19:0] \$82 ;
-  wire [19:0] \$83 ;
-  wire [19:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [18:0] \$80 ;
+  wire [1:0] \$800 ;
+  wire [2:0] \$801 ;
+  wire [3:0] \$802 ;
+  wire [4:0] \$803 ;
+  wire [5:0] \$804 ;
+  wire [6:0] \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire [1:0] \$808 ;
+  wire [2:0] \$809 ;
+  wire [17:0] \$81 ;
+  wire [3:0] \$810 ;
+  wire [4:0] \$811 ;
+  wire [5:0] \$812 ;
+  wire [6:0] \$813 ;
+  wire [7:0] \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire [1:0] \$817 ;
+  wire [2:0] \$818 ;
+  wire [3:0] \$819 ;
+  wire [18:0] \$82 ;
+  wire [4:0] \$820 ;
+  wire [5:0] \$821 ;
+  wire [6:0] \$822 ;
+  wire [7:0] \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire [1:0] \$826 ;
+  wire [2:0] \$827 ;
+  wire [3:0] \$828 ;
+  wire [4:0] \$829 ;
+  wire [17:0] \$83 ;
+  wire [5:0] \$830 ;
+  wire [6:0] \$831 ;
+  wire [7:0] \$832 ;
+  wire [8:0] \$833 ;
+  wire \$834 ;
+  wire [1:0] \$835 ;
+  wire [2:0] \$836 ;
+  wire [3:0] \$837 ;
+  wire [4:0] \$838 ;
+  wire [5:0] \$839 ;
+  wire [18:0] \$84 ;
+  wire [6:0] \$840 ;
+  wire [7:0] \$841 ;
+  wire [8:0] \$842 ;
+  wire \$843 ;
+  wire [1:0] \$844 ;
+  wire [2:0] \$845 ;
+  wire [3:0] \$846 ;
+  wire [4:0] \$847 ;
+  wire [5:0] \$848 ;
+  wire [6:0] \$849 ;
+  wire [17:0] \$85 ;
+  wire [7:0] \$850 ;
+  wire [8:0] \$851 ;
+  wire \$852 ;
+  wire [1:0] \$853 ;
+  wire [2:0] \$854 ;
+  wire [3:0] \$855 ;
+  wire [4:0] \$856 ;
+  wire [5:0] \$857 ;
+  wire [6:0] \$858 ;
+  wire [7:0] \$859 ;
+  wire [18:0] \$86 ;
+  wire [8:0] \$860 ;
+  wire \$861 ;
+  wire [1:0] \$862 ;
+  wire [2:0] \$863 ;
+  wire [3:0] \$864 ;
+  wire [4:0] \$865 ;
+  wire [5:0] \$866 ;
+  wire [6:0] \$867 ;
+  wire [7:0] \$868 ;
+  wire [8:0] \$869 ;
+  wire [17:0] \$87 ;
+  wire \$870 ;
+  wire [1:0] \$871 ;
+  wire [2:0] \$872 ;
+  wire [3:0] \$873 ;
+  wire [4:0] \$874 ;
+  wire [5:0] \$875 ;
+  wire [6:0] \$876 ;
+  wire [7:0] \$877 ;
+  wire [8:0] \$878 ;
+  wire \$879 ;
+  wire [18:0] \$88 ;
+  wire [1:0] \$880 ;
+  wire [2:0] \$881 ;
+  wire [3:0] \$882 ;
+  wire [4:0] \$883 ;
+  wire [5:0] \$884 ;
+  wire [6:0] \$885 ;
+  wire [7:0] \$886 ;
+  wire [8:0] \$887 ;
+  wire \$888 ;
+  wire [1:0] \$889 ;
+  wire [17:0] \$89 ;
+  wire [2:0] \$890 ;
+  wire [3:0] \$891 ;
+  wire [4:0] \$892 ;
+  wire [5:0] \$893 ;
+  wire [6:0] \$894 ;
+  wire [7:0] \$895 ;
+  wire [8:0] \$896 ;
+  wire \$897 ;
+  wire [19:0] \$898 ;
+  wire [19:0] \$899 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$13  = 1'h0;
-  reg \$signal$14  = 1'h0;
-  reg \$signal$15  = 1'h0;
-  wire \$signal$16 ;
-  reg [7:0] \$signal$17  = 8'h00;
-  reg [7:0] \$signal$19  = 8'h00;
-  wire \$signal$21 ;
-  reg \$signal$23  = 1'h0;
-  reg \$signal$24  = 1'h0;
+  wire [18:0] \$90 ;
+  wire [19:0] \$900 ;
+  wire [19:0] \$901 ;
+  wire [19:0] \$902 ;
+  wire [19:0] \$903 ;
+  wire [19:0] \$904 ;
+  wire [19:0] \$905 ;
+  wire [19:0] \$906 ;
+  wire [19:0] \$907 ;
+  wire [19:0] \$908 ;
+  wire [19:0] \$909 ;
+  wire [17:0] \$91 ;
+  wire [19:0] \$910 ;
+  wire [19:0] \$911 ;
+  wire [19:0] \$912 ;
+  wire [19:0] \$913 ;
+  wire [19:0] \$914 ;
+  wire [19:0] \$915 ;
+  wire [19:0] \$916 ;
+  wire [19:0] \$917 ;
+  wire [19:0] \$918 ;
+  wire [19:0] \$919 ;
+  wire [18:0] \$92 ;
+  wire [19:0] \$920 ;
+  wire [19:0] \$921 ;
+  wire [19:0] \$922 ;
+  wire [19:0] \$923 ;
+  wire [19:0] \$924 ;
+  wire [19:0] \$925 ;
+  wire [19:0] \$926 ;
+  wire [19:0] \$927 ;
+  wire [19:0] \$928 ;
+  wire [19:0] \$929 ;
+  wire [17:0] \$93 ;
+  wire [19:0] \$930 ;
+  wire [19:0] \$931 ;
+  wire [19:0] \$932 ;
+  wire [19:0] \$933 ;
+  wire [19:0] \$934 ;
+  wire [19:0] \$935 ;
+  wire [19:0] \$936 ;
+  wire [19:0] \$937 ;
+  wire [19:0] \$938 ;
+  wire [19:0] \$939 ;
+  wire [18:0] \$94 ;
+  wire [19:0] \$940 ;
+  wire [19:0] \$941 ;
+  wire [19:0] \$942 ;
+  wire [19:0] \$943 ;
+  wire [19:0] \$944 ;
+  wire [19:0] \$945 ;
+  wire [19:0] \$946 ;
+  wire [19:0] \$947 ;
+  wire [19:0] \$948 ;
+  wire [19:0] \$949 ;
+  wire [17:0] \$95 ;
+  wire [19:0] \$950 ;
+  wire [19:0] \$951 ;
+  wire [19:0] \$952 ;
+  wire [19:0] \$953 ;
+  wire [19:0] \$954 ;
+  wire [19:0] \$955 ;
+  wire [19:0] \$956 ;
+  wire [19:0] \$957 ;
+  wire [19:0] \$958 ;
+  wire [19:0] \$959 ;
+  wire [18:0] \$96 ;
+  wire [19:0] \$960 ;
+  wire [19:0] \$961 ;
+  wire [19:0] \$962 ;
+  wire [19:0] \$963 ;
+  wire [19:0] \$964 ;
+  wire [19:0] \$965 ;
+  wire [19:0] \$966 ;
+  wire [19:0] \$967 ;
+  wire [19:0] \$968 ;
+  wire [19:0] \$969 ;
+  wire [17:0] \$97 ;
+  wire [19:0] \$970 ;
+  wire [19:0] \$971 ;
+  wire [19:0] \$972 ;
+  wire [19:0] \$973 ;
+  wire [19:0] \$974 ;
+  wire [19:0] \$975 ;
+  wire [19:0] \$976 ;
+  wire [19:0] \$977 ;
+  wire [19:0] \$978 ;
+  wire [19:0] \$979 ;
+  wire [18:0] \$98 ;
+  wire [19:0] \$980 ;
+  wire [19:0] \$981 ;
+  wire [19:0] \$982 ;
+  wire [19:0] \$983 ;
+  wire [19:0] \$984 ;
+  wire [19:0] \$985 ;
+  wire [19:0] \$986 ;
+  wire [19:0] \$987 ;
+  wire [19:0] \$988 ;
+  wire [19:0] \$989 ;
+  wire [17:0] \$99 ;
+  wire [19:0] \$990 ;
+  wire [19:0] \$991 ;
+  wire [19:0] \$992 ;
+  wire [19:0] \$993 ;
+  wire [19:0] \$994 ;
+  wire [19:0] \$995 ;
+  wire [19:0] \$996 ;
+  wire [19:0] \$997 ;
+  wire [19:0] \$998 ;
+  wire [19:0] \$999 ;
+  wire \$signal ;
+  reg [7:0] \$signal$244  = 8'h00;
+  reg \$signal$25  = 1'h0;
+  reg \$signal$261  = 1'h0;
+  reg [7:0] \$signal$35  = 8'h00;
+  reg \$signal$36  = 1'h0;
+  reg b_le_a = 1'h0;
   input clk;
   wire clk;
-  wire eq0_0;
-  wire eq0_1;
-  wire eq0_2;
-  wire eq0_3;
-  wire eq0_4;
-  wire eq0_5;
-  wire eq0_6;
-  wire eq0_7;
-  wire eq1_0;
-  wire eq1_1;
-  wire eq1_2;
-  wire eq1_3;
-  wire eq1_4;
-  wire eq1_5;
-  wire eq1_6;
-  wire eq1_7;
-  wire eq2_0;
-  wire eq2_1;
-  wire eq2_2;
-  wire eq2_3;
-  wire eq2_4;
-  wire eq2_5;
-  wire eq2_6;
-  wire eq2_7;
-  wire eq3_0;
-  wire eq3_1;
-  wire eq3_2;
-  wire eq3_3;
-  wire eq3_4;
-  wire eq3_5;
-  wire eq3_6;
-  wire eq3_7;
-  wire eq4_0;
-  wire eq4_1;
-  wire eq4_2;
-  wire eq4_3;
-  wire eq4_4;
-  wire eq4_5;
-  wire eq4_6;
-  wire eq4_7;
-  wire eq5_0;
-  wire eq5_1;
-  wire eq5_2;
-  wire eq5_3;
-  wire eq5_4;
-  wire eq5_5;
-  wire eq5_6;
-  wire eq5_7;
-  wire eq6_0;
-  wire eq6_1;
-  wire eq6_2;
-  wire eq6_3;
-  wire eq6_4;
-  wire eq6_5;
-  wire eq6_6;
-  wire eq6_7;
-  wire eq7_0;
-  wire eq7_1;
-  wire eq7_2;
-  wire eq7_3;
-  wire eq7_4;
-  wire eq7_5;
-  wire eq7_6;
-  wire eq7_7;
+  reg eq0_0 = 1'h0;
+  reg eq0_1 = 1'h0;
+  reg eq0_2 = 1'h0;
+  reg eq0_3 = 1'h0;
+  reg eq0_4 = 1'h0;
+  reg eq0_5 = 1'h0;
+  reg eq0_6 = 1'h0;
+  reg eq0_7 = 1'h0;
+  reg eq1_0 = 1'h0;
+  reg eq1_1 = 1'h0;
+  reg eq1_2 = 1'h0;
+  reg eq1_3 = 1'h0;
+  reg eq1_4 = 1'h0;
+  reg eq1_5 = 1'h0;
+  reg eq1_6 = 1'h0;
+  reg eq1_7 = 1'h0;
+  reg eq2_0 = 1'h0;
+  reg eq2_1 = 1'h0;
+  reg eq2_2 = 1'h0;
+  reg eq2_3 = 1'h0;
+  reg eq2_4 = 1'h0;
+  reg eq2_5 = 1'h0;
+  reg eq2_6 = 1'h0;
+  reg eq2_7 = 1'h0;
+  reg eq3_0 = 1'h0;
+  reg eq3_1 = 1'h0;
+  reg eq3_2 = 1'h0;
+  reg eq3_3 = 1'h0;
+  reg eq3_4 = 1'h0;
+  reg eq3_5 = 1'h0;
+  reg eq3_6 = 1'h0;
+  reg eq3_7 = 1'h0;
+  reg eq4_0 = 1'h0;
+  reg eq4_1 = 1'h0;
+  reg eq4_2 = 1'h0;
+  reg eq4_3 = 1'h0;
+  reg eq4_4 = 1'h0;
+  reg eq4_5 = 1'h0;
+  reg eq4_6 = 1'h0;
+  reg eq4_7 = 1'h0;
+  reg eq5_0 = 1'h0;
+  reg eq5_1 = 1'h0;
+  reg eq5_2 = 1'h0;
+  reg eq5_3 = 1'h0;
+  reg eq5_4 = 1'h0;
+  reg eq5_5 = 1'h0;
+  reg eq5_6 = 1'h0;
+  reg eq5_7 = 1'h0;
+  reg eq6_0 = 1'h0;
+  reg eq6_1 = 1'h0;
+  reg eq6_2 = 1'h0;
+  reg eq6_3 = 1'h0;
+  reg eq6_4 = 1'h0;
+  reg eq6_5 = 1'h0;
+  reg eq6_6 = 1'h0;
+  reg eq6_7 = 1'h0;
+  reg eq7_0 = 1'h0;
+  reg eq7_1 = 1'h0;
+  reg eq7_2 = 1'h0;
+  reg eq7_3 = 1'h0;
+  reg eq7_4 = 1'h0;
+  reg eq7_5 = 1'h0;
+  reg eq7_6 = 1'h0;
+  reg eq7_7 = 1'h0;
   wire \final ;
-  wire hit0;
-  wire hit1;
-  wire hit2;
-  wire hit3;
-  wire hit4;
-  wire hit5;
-  wire hit6;
-  wire hit7;
-  wire [3:0] hits_upto0;
-  wire [3:0] hits_upto1;
-  wire [3:0] hits_upto2;
-  wire [3:0] hits_upto3;
-  wire [3:0] hits_upto4;
-  wire [3:0] hits_upto5;
-  wire [3:0] hits_upto6;
-  wire [3:0] hits_upto7;
+  wire in_adv;
+  reg in_done = 1'h0;
+  reg in_full = 1'h0;
   reg [19:0] in_idx0 = 20'h00000;
   reg [19:0] in_idx1 = 20'h00000;
   reg [19:0] in_idx2 = 20'h00000;
@@ -810,6 +1372,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [19:0] in_idx5 = 20'h00000;
   reg [19:0] in_idx6 = 20'h00000;
   reg [19:0] in_idx7 = 20'h00000;
+  reg [7:0] in_keep = 8'h00;
   reg [61:0] in_key0 = 62'h0000000000000000;
   reg [61:0] in_key1 = 62'h0000000000000000;
   reg [61:0] in_key2 = 62'h0000000000000000;
@@ -818,6 +1381,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [61:0] in_key5 = 62'h0000000000000000;
   reg [61:0] in_key6 = 62'h0000000000000000;
   reg [61:0] in_key7 = 62'h0000000000000000;
+  reg in_last = 1'h0;
+  wire in_load;
+  reg in_next_full = 1'h0;
+  reg [19:0] in_next_idx0 = 20'h00000;
+  reg [19:0] in_next_idx1 = 20'h00000;
+  reg [19:0] in_next_idx2 = 20'h00000;
+  reg [19:0] in_next_idx3 = 20'h00000;
+  reg [19:0] in_next_idx4 = 20'h00000;
+  reg [19:0] in_next_idx5 = 20'h00000;
+  reg [19:0] in_next_idx6 = 20'h00000;
+  reg [19:0] in_next_idx7 = 20'h00000;
+  reg [7:0] in_next_keep = 8'h00;
+  reg [61:0] in_next_key0 = 62'h0000000000000000;
+  reg [61:0] in_next_key1 = 62'h0000000000000000;
+  reg [61:0] in_next_key2 = 62'h0000000000000000;
+  reg [61:0] in_next_key3 = 62'h0000000000000000;
+  reg [61:0] in_next_key4 = 62'h0000000000000000;
+  reg [61:0] in_next_key5 = 62'h0000000000000000;
+  reg [61:0] in_next_key6 = 62'h0000000000000000;
+  reg [61:0] in_next_key7 = 62'h0000000000000000;
+  reg in_next_last = 1'h0;
+  reg [62:0] in_next_top = 63'h0000000000000000;
+  reg [62:0] in_top = 63'h0000000000000000;
   input [616:0] inputs__payload;
   wire [616:0] inputs__payload;
   wire [7:0] \inputs__payload.keep ;
@@ -851,50 +1437,54 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire inputs__ready;
   input inputs__valid;
   wire inputs__valid;
-  wire lane0_takes0;
-  wire lane0_takes1;
-  wire lane0_takes2;
-  wire lane0_takes3;
-  wire lane0_takes4;
-  wire lane0_takes5;
-  wire lane0_takes6;
-  wire lane0_takes7;
-  wire lane1_takes1;
-  wire lane1_takes2;
-  wire lane1_takes3;
-  wire lane1_takes4;
-  wire lane1_takes5;
-  wire lane1_takes6;
-  wire lane1_takes7;
-  wire lane2_takes2;
-  wire lane2_takes3;
-  wire lane2_takes4;
-  wire lane2_takes5;
-  wire lane2_takes6;
-  wire lane2_takes7;
-  wire lane3_takes3;
-  wire lane3_takes4;
-  wire lane3_takes5;
-  wire lane3_takes6;
-  wire lane3_takes7;
-  wire lane4_takes4;
-  wire lane4_takes5;
-  wire lane4_takes6;
-  wire lane4_takes7;
-  wire lane5_takes5;
-  wire lane5_takes6;
-  wire lane5_takes7;
-  wire lane6_takes6;
-  wire lane6_takes7;
-  wire lane7_takes7;
-  wire [19:0] match_out0;
-  wire [19:0] match_out1;
-  wire [19:0] match_out2;
-  wire [19:0] match_out3;
-  wire [19:0] match_out4;
-  wire [19:0] match_out5;
-  wire [19:0] match_out6;
-  wire [19:0] match_out7;
+  reg lane0_takes0 = 1'h0;
+  reg lane0_takes1 = 1'h0;
+  reg lane0_takes2 = 1'h0;
+  reg lane0_takes3 = 1'h0;
+  reg lane0_takes4 = 1'h0;
+  reg lane0_takes5 = 1'h0;
+  reg lane0_takes6 = 1'h0;
+  reg lane0_takes7 = 1'h0;
+  reg lane1_takes1 = 1'h0;
+  reg lane1_takes2 = 1'h0;
+  reg lane1_takes3 = 1'h0;
+  reg lane1_takes4 = 1'h0;
+  reg lane1_takes5 = 1'h0;
+  reg lane1_takes6 = 1'h0;
+  reg lane1_takes7 = 1'h0;
+  reg lane2_takes2 = 1'h0;
+  reg lane2_takes3 = 1'h0;
+  reg lane2_takes4 = 1'h0;
+  reg lane2_takes5 = 1'h0;
+  reg lane2_takes6 = 1'h0;
+  reg lane2_takes7 = 1'h0;
+  reg lane3_takes3 = 1'h0;
+  reg lane3_takes4 = 1'h0;
+  reg lane3_takes5 = 1'h0;
+  reg lane3_takes6 = 1'h0;
+  reg lane3_takes7 = 1'h0;
+  reg lane4_takes4 = 1'h0;
+  reg lane4_takes5 = 1'h0;
+  reg lane4_takes6 = 1'h0;
+  reg lane4_takes7 = 1'h0;
+  reg lane5_takes5 = 1'h0;
+  reg lane5_takes6 = 1'h0;
+  reg lane5_takes7 = 1'h0;
+  reg lane6_takes6 = 1'h0;
+  reg lane6_takes7 = 1'h0;
+  reg lane7_takes7 = 1'h0;
+  wire match0_load;
+  reg match0_valid = 1'h0;
+  wire match1_load;
+  reg match1_valid = 1'h0;
+  wire match2_load;
+  reg match2_valid = 1'h0;
+  wire match3_load;
+  (* init = 1'h0 *)
+  wire match3_valid;
+  wire out_adv;
+  reg out_done = 1'h0;
+  reg out_full = 1'h0;
   reg [19:0] out_idx0 = 20'h00000;
   reg [19:0] out_idx1 = 20'h00000;
   reg [19:0] out_idx2 = 20'h00000;
@@ -903,6 +1493,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [19:0] out_idx5 = 20'h00000;
   reg [19:0] out_idx6 = 20'h00000;
   reg [19:0] out_idx7 = 20'h00000;
+  reg [7:0] out_keep = 8'h00;
   reg [61:0] out_key0 = 62'h0000000000000000;
   reg [61:0] out_key1 = 62'h0000000000000000;
   reg [61:0] out_key2 = 62'h0000000000000000;
@@ -911,6 +1502,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [61:0] out_key5 = 62'h0000000000000000;
   reg [61:0] out_key6 = 62'h0000000000000000;
   reg [61:0] out_key7 = 62'h0000000000000000;
+  reg out_last = 1'h0;
+  wire out_load;
+  reg out_next_full = 1'h0;
+  reg [19:0] out_next_idx0 = 20'h00000;
+  reg [19:0] out_next_idx1 = 20'h00000;
+  reg [19:0] out_next_idx2 = 20'h00000;
+  reg [19:0] out_next_idx3 = 20'h00000;
+  reg [19:0] out_next_idx4 = 20'h00000;
+  reg [19:0] out_next_idx5 = 20'h00000;
+  reg [19:0] out_next_idx6 = 20'h00000;
+  reg [19:0] out_next_idx7 = 20'h00000;
+  reg [7:0] out_next_keep = 8'h00;
+  reg [61:0] out_next_key0 = 62'h0000000000000000;
+  reg [61:0] out_next_key1 = 62'h0000000000000000;
+  reg [61:0] out_next_key2 = 62'h0000000000000000;
+  reg [61:0] out_next_key3 = 62'h0000000000000000;
+  reg [61:0] out_next_key4 = 62'h0000000000000000;
+  reg [61:0] out_next_key5 = 62'h0000000000000000;
+  reg [61:0] out_next_key6 = 62'h0000000000000000;
+  reg [61:0] out_next_key7 = 62'h0000000000000000;
+  reg out_next_last = 1'h0;
+  reg [62:0] out_next_top = 63'h0000000000000000;
+  reg [62:0] out_top = 63'h0000000000000000;
   input [664:0] outputs__payload;
   wire [664:0] outputs__payload;
   wire [7:0] \outputs__payload.keep ;
@@ -983,1327 +1597,4021 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg pairs__valid = 1'h0;
   input rst;
   wire rst;
-  wire step;
-  assign \$245  = in_key4 == out_key4;
-  assign eq4_4 = \$244  & \$245 ;
-  assign \$246  = \$signal  & \$signal$14 ;
-  assign \$247  = \$246  & \$signal$17 [4];
-  assign \$248  = \$247  & \$signal$19 [5];
-  assign \$249  = in_key4 == out_key5;
-  assign eq4_5 = \$248  & \$249 ;
-  assign \$250  = \$signal  & \$signal$14 ;
-  assign \$251  = \$250  & \$signal$17 [4];
-  assign \$252  = \$251  & \$signal$19 [6];
-  assign \$253  = in_key4 == out_key6;
-  assign eq4_6 = \$252  & \$253 ;
-  assign \$254  = \$signal  & \$signal$14 ;
-  assign \$255  = \$254  & \$signal$17 [4];
-  assign \$256  = \$255  & \$signal$19 [7];
-  assign \$257  = in_key4 == out_key7;
-  assign eq4_7 = \$256  & \$257 ;
-  assign hit4 = | { eq4_7, eq4_6, eq4_5, eq4_4, eq4_3, eq4_2, eq4_1, eq4_0 };
-  assign \$258  = eq4_0 ? out_idx0 : 20'h00000;
-  assign \$260  = eq4_1 ? out_idx1 : 20'h00000;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = eq4_2 ? out_idx2 : 20'h00000;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = eq4_3 ? out_idx3 : 20'h00000;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = eq4_4 ? out_idx4 : 20'h00000;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = eq4_5 ? out_idx5 : 20'h00000;
-  assign \$269  = \$267  | \$268 ;
-  assign \$270  = eq4_6 ? out_idx6 : 20'h00000;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = eq4_7 ? out_idx7 : 20'h00000;
-  assign match_out4 = \$271  | \$272 ;
-  assign \$273  = \$signal  & \$signal$14 ;
-  assign \$274  = \$273  & \$signal$17 [5];
-  assign \$275  = \$274  & \$signal$19 [0];
-  assign \$276  = in_key5 == out_key0;
-  assign eq5_0 = \$275  & \$276 ;
-  assign \$277  = \$signal  & \$signal$14 ;
-  assign \$278  = \$277  & \$signal$17 [5];
-  assign \$279  = \$278  & \$signal$19 [1];
-  assign \$280  = in_key5 == out_key1;
-  assign eq5_1 = \$279  & \$280 ;
-  assign \$281  = \$signal  & \$signal$14 ;
-  assign \$282  = \$281  & \$signal$17 [5];
-  assign \$283  = \$282  & \$signal$19 [2];
-  assign \$284  = in_key5 == out_key2;
-  assign eq5_2 = \$283  & \$284 ;
-  assign \$285  = \$signal  & \$signal$14 ;
-  assign \$286  = \$285  & \$signal$17 [5];
-  assign \$287  = \$286  & \$signal$19 [3];
-  assign \$288  = in_key5 == out_key3;
-  assign eq5_3 = \$287  & \$288 ;
-  assign \$289  = \$signal  & \$signal$14 ;
-  assign \$290  = \$289  & \$signal$17 [5];
-  assign \$291  = \$290  & \$signal$19 [4];
-  assign \$292  = in_key5 == out_key4;
-  assign eq5_4 = \$291  & \$292 ;
-  assign \$293  = \$signal  & \$signal$14 ;
-  assign \$294  = \$293  & \$signal$17 [5];
-  assign \$295  = \$294  & \$signal$19 [5];
-  assign \$296  = in_key5 == out_key5;
-  assign eq5_5 = \$295  & \$296 ;
-  assign \$297  = \$signal  & \$signal$14 ;
-  assign \$298  = \$297  & \$signal$17 [5];
-  assign \$299  = \$298  & \$signal$19 [6];
-  assign \$300  = in_key5 == out_key6;
-  assign eq5_6 = \$299  & \$300 ;
-  assign \$301  = \$signal  & \$signal$14 ;
-  assign \$302  = \$301  & \$signal$17 [5];
-  assign \$303  = \$302  & \$signal$19 [7];
-  assign \$304  = in_key5 == out_key7;
-  assign eq5_7 = \$303  & \$304 ;
-  assign hit5 = | { eq5_7, eq5_6, eq5_5, eq5_4, eq5_3, eq5_2, eq5_1, eq5_0 };
-  assign \$305  = eq5_0 ? out_idx0 : 20'h00000;
-  assign \$307  = eq5_1 ? out_idx1 : 20'h00000;
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = eq5_2 ? out_idx2 : 20'h00000;
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = eq5_3 ? out_idx3 : 20'h00000;
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = eq5_4 ? out_idx4 : 20'h00000;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = eq5_5 ? out_idx5 : 20'h00000;
-  assign \$316  = \$314  | \$315 ;
-  assign \$317  = eq5_6 ? out_idx6 : 20'h00000;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = eq5_7 ? out_idx7 : 20'h00000;
-  assign match_out5 = \$318  | \$319 ;
-  assign \$320  = \$signal  & \$signal$14 ;
-  assign \$321  = \$320  & \$signal$17 [6];
-  assign \$322  = \$321  & \$signal$19 [0];
-  assign \$323  = in_key6 == out_key0;
-  assign eq6_0 = \$322  & \$323 ;
-  assign \$324  = \$signal  & \$signal$14 ;
-  assign \$325  = \$324  & \$signal$17 [6];
-  assign \$326  = \$325  & \$signal$19 [1];
-  assign \$327  = in_key6 == out_key1;
-  assign eq6_1 = \$326  & \$327 ;
-  assign \$328  = \$signal  & \$signal$14 ;
-  assign \$329  = \$328  & \$signal$17 [6];
-  assign \$330  = \$329  & \$signal$19 [2];
-  assign \$331  = in_key6 == out_key2;
-  assign eq6_2 = \$330  & \$331 ;
-  assign \$332  = \$signal  & \$signal$14 ;
-  assign \$333  = \$332  & \$signal$17 [6];
-  assign \$334  = \$333  & \$signal$19 [3];
-  assign \$335  = in_key6 == out_key3;
-  assign eq6_3 = \$334  & \$335 ;
-  assign \$336  = \$signal  & \$signal$14 ;
-  assign \$337  = \$336  & \$signal$17 [6];
-  assign \$338  = \$337  & \$signal$19 [4];
-  assign \$339  = in_key6 == out_key4;
-  assign eq6_4 = \$338  & \$339 ;
-  assign \$340  = \$signal  & \$signal$14 ;
-  assign \$341  = \$340  & \$signal$17 [6];
-  assign \$342  = \$341  & \$signal$19 [5];
-  assign \$343  = in_key6 == out_key5;
-  assign eq6_5 = \$342  & \$343 ;
-  assign \$344  = \$signal  & \$signal$14 ;
-  assign \$345  = \$344  & \$signal$17 [6];
-  assign \$346  = \$345  & \$signal$19 [6];
-  assign \$347  = in_key6 == out_key6;
-  assign eq6_6 = \$346  & \$347 ;
-  assign \$348  = \$signal  & \$signal$14 ;
-  assign \$349  = \$348  & \$signal$17 [6];
-  assign \$350  = \$349  & \$signal$19 [7];
-  assign \$351  = in_key6 == out_key7;
-  assign eq6_7 = \$350  & \$351 ;
-  assign hit6 = | { eq6_7, eq6_6, eq6_5, eq6_4, eq6_3, eq6_2, eq6_1, eq6_0 };
-  assign \$352  = eq6_0 ? out_idx0 : 20'h00000;
-  assign \$354  = eq6_1 ? out_idx1 : 20'h00000;
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = eq6_2 ? out_idx2 : 20'h00000;
-  assign \$357  = \$355  | \$356 ;
-  assign \$358  = eq6_3 ? out_idx3 : 20'h00000;
-  assign \$359  = \$357  | \$358 ;
-  assign \$360  = eq6_4 ? out_idx4 : 20'h00000;
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = eq6_5 ? out_idx5 : 20'h00000;
-  assign \$363  = \$361  | \$362 ;
-  assign \$364  = eq6_6 ? out_idx6 : 20'h00000;
-  assign \$365  = \$363  | \$364 ;
-  assign \$366  = eq6_7 ? out_idx7 : 20'h00000;
-  assign match_out6 = \$365  | \$366 ;
-  assign \$367  = \$signal  & \$signal$14 ;
-  assign \$368  = \$367  & \$signal$17 [7];
-  assign \$369  = \$368  & \$signal$19 [0];
-  assign \$370  = in_key7 == out_key0;
-  assign eq7_0 = \$369  & \$370 ;
-  assign \$371  = \$signal  & \$signal$14 ;
-  assign \$372  = \$371  & \$signal$17 [7];
-  assign \$373  = \$372  & \$signal$19 [1];
-  assign \$374  = in_key7 == out_key1;
-  assign eq7_1 = \$373  & \$374 ;
-  assign \$375  = \$signal  & \$signal$14 ;
-  assign \$376  = \$375  & \$signal$17 [7];
-  assign \$377  = \$376  & \$signal$19 [2];
-  assign \$378  = in_key7 == out_key2;
-  assign eq7_2 = \$377  & \$378 ;
-  assign \$379  = \$signal  & \$signal$14 ;
-  assign \$380  = \$379  & \$signal$17 [7];
-  assign \$381  = \$380  & \$signal$19 [3];
-  assign \$382  = in_key7 == out_key3;
-  assign eq7_3 = \$381  & \$382 ;
-  assign \$383  = \$signal  & \$signal$14 ;
-  assign \$384  = \$383  & \$signal$17 [7];
-  assign \$385  = \$384  & \$signal$19 [4];
-  assign \$386  = in_key7 == out_key4;
-  assign eq7_4 = \$385  & \$386 ;
-  assign \$387  = \$signal  & \$signal$14 ;
-  assign \$388  = \$387  & \$signal$17 [7];
-  assign \$389  = \$388  & \$signal$19 [5];
-  assign \$390  = in_key7 == out_key5;
-  assign eq7_5 = \$389  & \$390 ;
-  assign \$391  = \$signal  & \$signal$14 ;
-  assign \$392  = \$391  & \$signal$17 [7];
-  assign \$393  = \$392  & \$signal$19 [6];
-  assign \$394  = in_key7 == out_key6;
-  assign eq7_6 = \$393  & \$394 ;
-  assign \$395  = \$signal  & \$signal$14 ;
-  assign \$396  = \$395  & \$signal$17 [7];
-  assign \$397  = \$396  & \$signal$19 [7];
-  assign \$398  = in_key7 == out_key7;
-  assign eq7_7 = \$397  & \$398 ;
-  assign hit7 = | { eq7_7, eq7_6, eq7_5, eq7_4, eq7_3, eq7_2, eq7_1, eq7_0 };
-  assign \$399  = eq7_0 ? out_idx0 : 20'h00000;
-  assign \$401  = eq7_1 ? out_idx1 : 20'h00000;
-  assign \$402  = \$400  | \$401 ;
-  assign \$403  = eq7_2 ? out_idx2 : 20'h00000;
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = eq7_3 ? out_idx3 : 20'h00000;
-  assign \$406  = \$404  | \$405 ;
-  assign \$407  = eq7_4 ? out_idx4 : 20'h00000;
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = eq7_5 ? out_idx5 : 20'h00000;
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = eq7_6 ? out_idx6 : 20'h00000;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = eq7_7 ? out_idx7 : 20'h00000;
-  assign match_out7 = \$412  | \$413 ;
-  assign \$414  = 1'h0 + hit0;
-  assign \$415  = \$414 [3:0] + hit1;
-  assign \$416  = \$415 [3:0] + hit2;
-  assign \$417  = \$416 [3:0] + hit3;
-  assign \$418  = \$417 [3:0] + hit4;
-  assign \$419  = \$418 [3:0] + hit5;
-  assign \$420  = \$419 [3:0] + hit6;
-  assign \$421  = \$420 [3:0] + hit7;
-  assign \$423  = ! \$414 [3:0];
-  assign lane0_takes1 = hit1 & \$423 ;
-  assign \$424  = ! \$415 [3:0];
-  assign lane0_takes2 = hit2 & \$424 ;
-  assign \$425  = ! \$416 [3:0];
-  assign lane0_takes3 = hit3 & \$425 ;
-  assign \$426  = ! \$417 [3:0];
-  assign lane0_takes4 = hit4 & \$426 ;
-  assign \$427  = ! \$418 [3:0];
-  assign lane0_takes5 = hit5 & \$427 ;
-  assign \$428  = ! \$419 [3:0];
-  assign lane0_takes6 = hit6 & \$428 ;
-  assign \$429  = ! \$420 [3:0];
-  assign lane0_takes7 = hit7 & \$429 ;
-  assign \$430  = \$414 [3:0] == 1'h1;
-  assign lane1_takes1 = hit1 & \$430 ;
-  assign \$431  = \$415 [3:0] == 1'h1;
-  assign lane1_takes2 = hit2 & \$431 ;
-  assign \$432  = \$416 [3:0] == 1'h1;
-  assign lane1_takes3 = hit3 & \$432 ;
-  assign \$433  = \$417 [3:0] == 1'h1;
-  assign lane1_takes4 = hit4 & \$433 ;
-  assign \$434  = \$418 [3:0] == 1'h1;
-  assign lane1_takes5 = hit5 & \$434 ;
-  assign \$435  = \$419 [3:0] == 1'h1;
-  assign lane1_takes6 = hit6 & \$435 ;
-  assign \$436  = \$420 [3:0] == 1'h1;
-  assign lane1_takes7 = hit7 & \$436 ;
-  assign \$437  = \$415 [3:0] == 2'h2;
-  assign lane2_takes2 = hit2 & \$437 ;
-  assign \$438  = \$416 [3:0] == 2'h2;
-  assign lane2_takes3 = hit3 & \$438 ;
-  assign \$439  = \$417 [3:0] == 2'h2;
-  assign lane2_takes4 = hit4 & \$439 ;
-  assign \$440  = \$418 [3:0] == 2'h2;
-  assign lane2_takes5 = hit5 & \$440 ;
-  assign \$441  = \$419 [3:0] == 2'h2;
-  assign lane2_takes6 = hit6 & \$441 ;
-  assign \$442  = \$420 [3:0] == 2'h2;
-  assign lane2_takes7 = hit7 & \$442 ;
-  assign \$443  = \$416 [3:0] == 2'h3;
-  assign lane3_takes3 = hit3 & \$443 ;
-  assign \$444  = \$417 [3:0] == 2'h3;
-  assign lane3_takes4 = hit4 & \$444 ;
-  assign \$445  = \$418 [3:0] == 2'h3;
-  assign lane3_takes5 = hit5 & \$445 ;
-  assign \$446  = \$419 [3:0] == 2'h3;
-  assign lane3_takes6 = hit6 & \$446 ;
-  assign \$447  = \$420 [3:0] == 2'h3;
-  assign lane3_takes7 = hit7 & \$447 ;
-  assign \$448  = \$417 [3:0] == 3'h4;
-  assign lane4_takes4 = hit4 & \$448 ;
-  assign \$449  = \$418 [3:0] == 3'h4;
-  assign lane4_takes5 = hit5 & \$449 ;
-  assign \$450  = \$419 [3:0] == 3'h4;
-  assign lane4_takes6 = hit6 & \$450 ;
-  assign \$451  = \$420 [3:0] == 3'h4;
-  assign lane4_takes7 = hit7 & \$451 ;
-  assign \$452  = \$418 [3:0] == 3'h5;
-  assign lane5_takes5 = hit5 & \$452 ;
-  assign \$453  = \$419 [3:0] == 3'h5;
-  assign lane5_takes6 = hit6 & \$453 ;
-  assign \$454  = \$420 [3:0] == 3'h5;
-  assign lane5_takes7 = hit7 & \$454 ;
-  assign \$455  = \$419 [3:0] == 3'h6;
-  assign lane6_takes6 = hit6 & \$455 ;
-  assign \$456  = \$420 [3:0] == 3'h6;
-  assign lane6_takes7 = hit7 & \$456 ;
-  assign \$457  = \$420 [3:0] == 3'h7;
-  assign lane7_takes7 = hit7 & \$457 ;
-  assign \$458  = inputs__valid & inputs__ready;
-  assign \$459  = outputs__valid & outputs__ready;
-  assign \$460  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$461  = $signed(\$460 ) + $signed(18'h10000);
-  assign \$462  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$463  = $signed(\$462 ) + $signed(18'h10000);
-  assign \$464  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$465  = $signed(\$464 ) + $signed(18'h10000);
-  assign \$466  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
-  assign \$467  = $signed(\$466 ) + $signed(18'h10000);
-  assign \$468  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$469  = $signed(\$468 ) + $signed(18'h10000);
-  assign \$470  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$471  = $signed(\$470 ) + $signed(18'h10000);
-  assign \$472  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
-  assign \$473  = $signed(\$472 ) + $signed(18'h10000);
-  assign \$474  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$475  = $signed(\$474 ) + $signed(18'h10000);
-  assign \$476  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$477  = $signed(\$476 ) + $signed(18'h10000);
-  assign \$478  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
-  assign \$479  = $signed(\$478 ) + $signed(18'h10000);
-  assign \$480  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
-  assign \$481  = $signed(\$480 ) + $signed(18'h10000);
-  assign \$482  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
-  assign \$483  = $signed(\$482 ) + $signed(18'h10000);
-  assign \$484  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
-  assign \$485  = $signed(\$484 ) + $signed(18'h10000);
-  assign \$486  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$487  = $signed(\$486 ) + $signed(18'h10000);
-  assign \$488  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$489  = $signed(\$488 ) + $signed(18'h10000);
-  assign \$490  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
-  assign \$491  = $signed(\$490 ) + $signed(18'h10000);
-  assign \$492  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$493  = $signed(\$492 ) + $signed(18'h10000);
-  assign \$494  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
-  assign \$495  = $signed(\$494 ) + $signed(18'h10000);
-  assign \$496  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
-  assign \$497  = $signed(\$496 ) + $signed(18'h10000);
-  assign \$498  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$499  = $signed(\$498 ) + $signed(18'h10000);
-  assign \$500  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$501  = $signed(\$500 ) + $signed(18'h10000);
-  assign \$502  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$503  = $signed(\$502 ) + $signed(18'h10000);
-  assign \$504  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$505  = $signed(\$504 ) + $signed(18'h10000);
-  assign \$506  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$507  = $signed(\$506 ) + $signed(18'h10000);
-  assign \$508  = \$signal$16  & \$signal$23 ;
-  assign \$509  = \$signal$21  & \$signal$24 ;
-  assign \$510  = | \$421 [3:0];
-  assign \$511  = \$510  | \final ;
-  assign \$512  = lane0_takes0 ? in_idx0 : 20'h00000;
-  assign \$514  = lane0_takes1 ? in_idx1 : 20'h00000;
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = lane0_takes2 ? in_idx2 : 20'h00000;
-  assign \$517  = \$515  | \$516 ;
-  assign \$518  = lane0_takes3 ? in_idx3 : 20'h00000;
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = lane0_takes4 ? in_idx4 : 20'h00000;
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = lane0_takes5 ? in_idx5 : 20'h00000;
-  assign \$523  = \$521  | \$522 ;
-  assign \$524  = lane0_takes6 ? in_idx6 : 20'h00000;
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = lane0_takes7 ? in_idx7 : 20'h00000;
-  assign \$527  = \$525  | \$526 ;
-  assign \$528  = lane0_takes0 ? match_out0 : 20'h00000;
-  assign \$530  = lane0_takes1 ? match_out1 : 20'h00000;
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = lane0_takes2 ? match_out2 : 20'h00000;
-  assign \$533  = \$531  | \$532 ;
-  assign \$534  = lane0_takes3 ? match_out3 : 20'h00000;
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = lane0_takes4 ? match_out4 : 20'h00000;
-  assign \$537  = \$535  | \$536 ;
-  assign \$538  = lane0_takes5 ? match_out5 : 20'h00000;
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = lane0_takes6 ? match_out6 : 20'h00000;
-  assign \$541  = \$539  | \$540 ;
-  assign \$542  = lane0_takes7 ? match_out7 : 20'h00000;
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = \$421 [3:0] > 1'h0;
-  assign \$545  = lane1_takes1 ? in_idx1 : 20'h00000;
-  assign \$547  = lane1_takes2 ? in_idx2 : 20'h00000;
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = lane1_takes3 ? in_idx3 : 20'h00000;
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = lane1_takes4 ? in_idx4 : 20'h00000;
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = lane1_takes5 ? in_idx5 : 20'h00000;
-  assign \$554  = \$552  | \$553 ;
-  assign \$555  = lane1_takes6 ? in_idx6 : 20'h00000;
-  assign \$556  = \$554  | \$555 ;
-  assign \$557  = lane1_takes7 ? in_idx7 : 20'h00000;
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = lane1_takes1 ? match_out1 : 20'h00000;
-  assign \$561  = lane1_takes2 ? match_out2 : 20'h00000;
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = lane1_takes3 ? match_out3 : 20'h00000;
-  assign \$564  = \$562  | \$563 ;
-  assign \$565  = lane1_takes4 ? match_out4 : 20'h00000;
-  assign \$566  = \$564  | \$565 ;
-  assign \$567  = lane1_takes5 ? match_out5 : 20'h00000;
-  assign \$568  = \$566  | \$567 ;
-  assign \$569  = lane1_takes6 ? match_out6 : 20'h00000;
-  assign \$570  = \$568  | \$569 ;
-  assign \$571  = lane1_takes7 ? match_out7 : 20'h00000;
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = \$421 [3:0] > 1'h1;
-  assign \$574  = lane2_takes2 ? in_idx2 : 20'h00000;
-  assign \$576  = lane2_takes3 ? in_idx3 : 20'h00000;
-  assign \$577  = \$575  | \$576 ;
-  assign \$578  = lane2_takes4 ? in_idx4 : 20'h00000;
-  assign \$579  = \$577  | \$578 ;
-  assign \$580  = lane2_takes5 ? in_idx5 : 20'h00000;
-  assign \$581  = \$579  | \$580 ;
-  assign \$582  = lane2_takes6 ? in_idx6 : 20'h00000;
-  assign \$583  = \$581  | \$582 ;
-  assign \$584  = lane2_takes7 ? in_idx7 : 20'h00000;
-  assign \$585  = \$583  | \$584 ;
-  assign \$586  = lane2_takes2 ? match_out2 : 20'h00000;
-  assign \$588  = lane2_takes3 ? match_out3 : 20'h00000;
-  assign \$589  = \$587  | \$588 ;
-  assign \$590  = lane2_takes4 ? match_out4 : 20'h00000;
-  assign \$591  = \$589  | \$590 ;
-  assign \$592  = lane2_takes5 ? match_out5 : 20'h00000;
-  assign \$593  = \$591  | \$592 ;
-  assign \$594  = lane2_takes6 ? match_out6 : 20'h00000;
-  assign \$595  = \$593  | \$594 ;
-  assign \$596  = lane2_takes7 ? match_out7 : 20'h00000;
-  assign \$597  = \$595  | \$596 ;
-  assign \$598  = \$421 [3:0] > 2'h2;
-  assign \$599  = lane3_takes3 ? in_idx3 : 20'h00000;
-  assign \$601  = lane3_takes4 ? in_idx4 : 20'h00000;
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = lane3_takes5 ? in_idx5 : 20'h00000;
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = lane3_takes6 ? in_idx6 : 20'h00000;
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = lane3_takes7 ? in_idx7 : 20'h00000;
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = lane3_takes3 ? match_out3 : 20'h00000;
-  assign \$611  = lane3_takes4 ? match_out4 : 20'h00000;
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = lane3_takes5 ? match_out5 : 20'h00000;
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = lane3_takes6 ? match_out6 : 20'h00000;
-  assign \$616  = \$614  | \$615 ;
-  assign \$617  = lane3_takes7 ? match_out7 : 20'h00000;
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = \$421 [3:0] > 2'h3;
-  assign \$620  = lane4_takes4 ? in_idx4 : 20'h00000;
-  assign \$622  = lane4_takes5 ? in_idx5 : 20'h00000;
-  assign \$623  = \$621  | \$622 ;
-  assign \$624  = lane4_takes6 ? in_idx6 : 20'h00000;
-  assign \$625  = \$623  | \$624 ;
-  assign \$626  = lane4_takes7 ? in_idx7 : 20'h00000;
-  assign \$627  = \$625  | \$626 ;
-  assign \$628  = lane4_takes4 ? match_out4 : 20'h00000;
-  assign \$630  = lane4_takes5 ? match_out5 : 20'h00000;
-  assign \$631  = \$629  | \$630 ;
-  assign \$632  = lane4_takes6 ? match_out6 : 20'h00000;
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = lane4_takes7 ? match_out7 : 20'h00000;
-  assign \$635  = \$633  | \$634 ;
-  assign \$636  = \$421 [3:0] > 3'h4;
-  assign \$637  = lane5_takes5 ? in_idx5 : 20'h00000;
-  assign \$639  = lane5_takes6 ? in_idx6 : 20'h00000;
-  assign \$640  = \$638  | \$639 ;
-  assign \$641  = lane5_takes7 ? in_idx7 : 20'h00000;
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = lane5_takes5 ? match_out5 : 20'h00000;
-  assign \$645  = lane5_takes6 ? match_out6 : 20'h00000;
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = lane5_takes7 ? match_out7 : 20'h00000;
-  assign \$648  = \$646  | \$647 ;
-  assign \$649  = \$421 [3:0] > 3'h5;
-  assign \$650  = lane6_takes6 ? in_idx6 : 20'h00000;
-  assign \$652  = lane6_takes7 ? in_idx7 : 20'h00000;
-  assign \$653  = \$651  | \$652 ;
-  assign \$654  = lane6_takes6 ? match_out6 : 20'h00000;
-  assign \$656  = lane6_takes7 ? match_out7 : 20'h00000;
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = \$421 [3:0] > 3'h6;
-  assign \$659  = lane7_takes7 ? in_idx7 : 20'h00000;
-  assign \$661  = lane7_takes7 ? match_out7 : 20'h00000;
-  assign \$663  = \$421 [3:0] > 3'h7;
-  always @(posedge clk)
-    \$signal  <= \$664 ;
-  always @(posedge clk)
-    \$signal$17  <= \$665 ;
-  always @(posedge clk)
-    \$signal$23  <= \$666 ;
-  always @(posedge clk)
-    in_key0 <= \$667 ;
-  always @(posedge clk)
-    in_idx0 <= \$668 ;
-  always @(posedge clk)
-    in_key1 <= \$669 ;
-  always @(posedge clk)
-    in_idx1 <= \$670 ;
-  always @(posedge clk)
-    in_key2 <= \$671 ;
-  always @(posedge clk)
-    in_idx2 <= \$672 ;
-  always @(posedge clk)
-    in_key3 <= \$673 ;
-  always @(posedge clk)
-    in_idx3 <= \$674 ;
-  always @(posedge clk)
-    in_key4 <= \$675 ;
-  always @(posedge clk)
-    in_idx4 <= \$676 ;
-  always @(posedge clk)
-    in_key5 <= \$677 ;
-  always @(posedge clk)
-    in_idx5 <= \$678 ;
-  always @(posedge clk)
-    in_key6 <= \$679 ;
-  always @(posedge clk)
-    in_idx6 <= \$680 ;
-  always @(posedge clk)
-    in_key7 <= \$681 ;
-  always @(posedge clk)
-    in_idx7 <= \$682 ;
-  always @(posedge clk)
-    \$signal$14  <= \$683 ;
-  always @(posedge clk)
-    \$signal$19  <= \$684 ;
-  always @(posedge clk)
-    \$signal$24  <= \$685 ;
-  always @(posedge clk)
-    out_key0 <= \$686 ;
-  always @(posedge clk)
-    out_idx0 <= \$687 ;
-  always @(posedge clk)
-    out_key1 <= \$688 ;
-  always @(posedge clk)
-    out_idx1 <= \$689 ;
-  always @(posedge clk)
-    out_key2 <= \$690 ;
-  always @(posedge clk)
-    out_idx2 <= \$691 ;
-  always @(posedge clk)
-    out_key3 <= \$692 ;
-  always @(posedge clk)
-    out_idx3 <= \$693 ;
-  always @(posedge clk)
-    out_key4 <= \$694 ;
-  always @(posedge clk)
-    out_idx4 <= \$695 ;
-  always @(posedge clk)
-    out_key5 <= \$696 ;
-  always @(posedge clk)
-    out_idx5 <= \$697 ;
-  always @(posedge clk)
-    out_key6 <= \$698 ;
-  always @(posedge clk)
-    out_idx6 <= \$699 ;
-  always @(posedge clk)
-    out_key7 <= \$700 ;
-  always @(posedge clk)
-    out_idx7 <= \$701 ;
-  always @(posedge clk)
-    pairs__valid <= \$702 ;
-  always @(posedge clk)
-    \$signal$13  <= \$703 ;
-  always @(posedge clk)
-    \$signal$15  <= \$704 ;
-  always @(posedge clk)
-    pairs__payload <= \$705 ;
-  assign \$1  = \$signal  | \$signal$13 ;
-  assign \$2  = \$signal$14  | \$signal$15 ;
-  assign \$3  = \$1  & \$2 ;
-  assign \$4  = \$signal$13  & \$signal$15 ;
-  assign \$5  = ~ \$4 ;
-  assign \$6  = \$3  & \$5 ;
-  assign \$7  = ~ pairs__valid;
-  assign \$8  = \$7  | pairs__ready;
-  assign step = \$6  & \$8 ;
-  assign \$9  = step & \$signal ;
-  assign \$10  = \$signal$17 [7] ? in_key7 : 62'h0000000000000000;
-  assign \$11  = ~ \$signal$17 [7];
-  assign \$12  = \$signal$19 [7] ? out_key7 : 62'h0000000000000000;
-  assign \$13  = ~ \$signal$19 [7];
-  assign \$14  = { \$11 , \$10  } <= { \$13 , \$12  };
-  assign \$15  = \$signal$15  | \$14 ;
-  assign \$signal$16  = \$9  & \$15 ;
-  assign \$16  = step & \$signal$14 ;
-  assign \$17  = \$signal$19 [7] ? out_key7 : 62'h0000000000000000;
-  assign \$18  = ~ \$signal$19 [7];
-  assign \$19  = \$signal$17 [7] ? in_key7 : 62'h0000000000000000;
-  assign \$20  = ~ \$signal$17 [7];
-  assign \$21  = { \$18 , \$17  } <= { \$20 , \$19  };
-  assign \$22  = \$signal$13  | \$21 ;
-  assign \$signal$21  = \$16  & \$22 ;
-  assign \$23  = \$signal$16  & \$signal$23 ;
-  assign \$24  = \$signal$13  | \$23 ;
-  assign \$25  = step & \$24 ;
-  assign \$26  = \$signal$21  & \$signal$24 ;
-  assign \$27  = \$signal$15  | \$26 ;
+  reg [19:0] s1_in_idx0 = 20'h00000;
+  reg [19:0] s1_in_idx1 = 20'h00000;
+  reg [19:0] s1_in_idx2 = 20'h00000;
+  reg [19:0] s1_in_idx3 = 20'h00000;
+  reg [19:0] s1_in_idx4 = 20'h00000;
+  reg [19:0] s1_in_idx5 = 20'h00000;
+  reg [19:0] s1_in_idx6 = 20'h00000;
+  reg [19:0] s1_in_idx7 = 20'h00000;
+  reg s1_last = 1'h0;
+  reg [19:0] s1_out_idx0 = 20'h00000;
+  reg [19:0] s1_out_idx1 = 20'h00000;
+  reg [19:0] s1_out_idx2 = 20'h00000;
+  reg [19:0] s1_out_idx3 = 20'h00000;
+  reg [19:0] s1_out_idx4 = 20'h00000;
+  reg [19:0] s1_out_idx5 = 20'h00000;
+  reg [19:0] s1_out_idx6 = 20'h00000;
+  reg [19:0] s1_out_idx7 = 20'h00000;
+  reg [19:0] s2_in_idx0 = 20'h00000;
+  reg [19:0] s2_in_idx1 = 20'h00000;
+  reg [19:0] s2_in_idx2 = 20'h00000;
+  reg [19:0] s2_in_idx3 = 20'h00000;
+  reg [19:0] s2_in_idx4 = 20'h00000;
+  reg [19:0] s2_in_idx5 = 20'h00000;
+  reg [19:0] s2_in_idx6 = 20'h00000;
+  reg [19:0] s2_in_idx7 = 20'h00000;
+  reg [19:0] s2_out_idx0 = 20'h00000;
+  reg [19:0] s2_out_idx1 = 20'h00000;
+  reg [19:0] s2_out_idx2 = 20'h00000;
+  reg [19:0] s2_out_idx3 = 20'h00000;
+  reg [19:0] s2_out_idx4 = 20'h00000;
+  reg [19:0] s2_out_idx5 = 20'h00000;
+  reg [19:0] s2_out_idx6 = 20'h00000;
+  reg [19:0] s2_out_idx7 = 20'h00000;
+  reg [19:0] s3_in_idx0 = 20'h00000;
+  reg [19:0] s3_in_idx1 = 20'h00000;
+  reg [19:0] s3_in_idx2 = 20'h00000;
+  reg [19:0] s3_in_idx3 = 20'h00000;
+  reg [19:0] s3_in_idx4 = 20'h00000;
+  reg [19:0] s3_in_idx5 = 20'h00000;
+  reg [19:0] s3_in_idx6 = 20'h00000;
+  reg [19:0] s3_in_idx7 = 20'h00000;
+  reg [19:0] s3_out_idx0 = 20'h00000;
+  reg [19:0] s3_out_idx1 = 20'h00000;
+  reg [19:0] s3_out_idx2 = 20'h00000;
+  reg [19:0] s3_out_idx3 = 20'h00000;
+  reg [19:0] s3_out_idx4 = 20'h00000;
+  reg [19:0] s3_out_idx5 = 20'h00000;
+  reg [19:0] s3_out_idx6 = 20'h00000;
+  reg [19:0] s3_out_idx7 = 20'h00000;
+  assign \$1  = ~ match0_valid;
+  assign \$2  = ~ pairs__valid;
+  assign \$3  = \$2  | pairs__ready;
+  assign match0_load = \$1  | \$3 ;
+  assign \$4  = ~ match1_valid;
+  assign \$5  = ~ pairs__valid;
+  assign \$6  = \$5  | pairs__ready;
+  assign match1_load = \$4  | \$6 ;
+  assign \$7  = ~ match2_valid;
+  assign \$8  = ~ pairs__valid;
+  assign \$9  = \$8  | pairs__ready;
+  assign match2_load = \$7  | \$9 ;
+  assign \$10  = ~ pairs__valid;
+  assign \$11  = ~ pairs__valid;
+  assign \$12  = \$11  | pairs__ready;
+  assign match3_load = \$10  | \$12 ;
+  assign \$13  = in_full | in_done;
+  assign \$14  = out_full | out_done;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = in_done & out_done;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$15  & \$17 ;
+  assign \$signal  = \$18  & match0_load;
+  assign \$19  = \$signal  & in_full;
+  assign \$20  = out_done | \$signal$25 ;
+  assign in_adv = \$19  & \$20 ;
+  assign \$21  = \$signal  & out_full;
+  assign \$22  = in_done | b_le_a;
+  assign out_adv = \$21  & \$22 ;
+  assign \$23  = in_adv & in_last;
+  assign \$24  = in_done | \$23 ;
+  assign \$25  = \$signal  & \$24 ;
+  assign \$26  = out_adv & out_last;
+  assign \$27  = out_done | \$26 ;
   assign \final  = \$25  & \$27 ;
-  assign \$28  = ~ \$signal$13 ;
-  assign \$29  = ~ \$signal ;
-  assign \$30  = ~ \$signal$23 ;
-  assign \$31  = \$signal$16  & \$30 ;
-  assign \$32  = \$29  | \$31 ;
-  assign inputs__ready = \$28  & \$32 ;
-  assign \$33  = ~ \$signal$15 ;
-  assign \$34  = ~ \$signal$14 ;
-  assign \$35  = ~ \$signal$24 ;
-  assign \$36  = \$signal$21  & \$35 ;
-  assign \$37  = \$34  | \$36 ;
-  assign outputs__ready = \$33  & \$37 ;
-  assign \$38  = \$signal  & \$signal$14 ;
-  assign \$39  = \$38  & \$signal$17 [0];
-  assign \$40  = \$39  & \$signal$19 [0];
-  assign \$41  = in_key0 == out_key0;
-  assign eq0_0 = \$40  & \$41 ;
-  assign \$42  = \$signal  & \$signal$14 ;
-  assign \$43  = \$42  & \$signal$17 [0];
-  assign \$44  = \$43  & \$signal$19 [1];
-  assign \$45  = in_key0 == out_key1;
-  assign eq0_1 = \$44  & \$45 ;
-  assign \$46  = \$signal  & \$signal$14 ;
-  assign \$47  = \$46  & \$signal$17 [0];
-  assign \$48  = \$47  & \$signal$19 [2];
-  assign \$49  = in_key0 == out_key2;
-  assign eq0_2 = \$48  & \$49 ;
-  assign \$50  = \$signal  & \$signal$14 ;
-  assign \$51  = \$50  & \$signal$17 [0];
-  assign \$52  = \$51  & \$signal$19 [3];
-  assign \$53  = in_key0 == out_key3;
-  assign eq0_3 = \$52  & \$53 ;
-  assign \$54  = \$signal  & \$signal$14 ;
-  assign \$55  = \$54  & \$signal$17 [0];
-  assign \$56  = \$55  & \$signal$19 [4];
-  assign \$57  = in_key0 == out_key4;
-  assign eq0_4 = \$56  & \$57 ;
-  assign \$58  = \$signal  & \$signal$14 ;
-  assign \$59  = \$58  & \$signal$17 [0];
-  assign \$60  = \$59  & \$signal$19 [5];
-  assign \$61  = in_key0 == out_key5;
-  assign eq0_5 = \$60  & \$61 ;
-  assign \$62  = \$signal  & \$signal$14 ;
-  assign \$63  = \$62  & \$signal$17 [0];
-  assign \$64  = \$63  & \$signal$19 [6];
-  assign \$65  = in_key0 == out_key6;
-  assign eq0_6 = \$64  & \$65 ;
-  assign \$66  = \$signal  & \$signal$14 ;
-  assign \$67  = \$66  & \$signal$17 [0];
-  assign \$68  = \$67  & \$signal$19 [7];
-  assign \$69  = in_key0 == out_key7;
-  assign eq0_7 = \$68  & \$69 ;
-  assign hit0 = | { eq0_7, eq0_6, eq0_5, eq0_4, eq0_3, eq0_2, eq0_1, eq0_0 };
-  assign \$70  = eq0_0 ? out_idx0 : 20'h00000;
-  assign \$72  = eq0_1 ? out_idx1 : 20'h00000;
-  assign \$73  = \$71  | \$72 ;
-  assign \$74  = eq0_2 ? out_idx2 : 20'h00000;
-  assign \$75  = \$73  | \$74 ;
-  assign \$76  = eq0_3 ? out_idx3 : 20'h00000;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = eq0_4 ? out_idx4 : 20'h00000;
-  assign \$79  = \$77  | \$78 ;
-  assign \$80  = eq0_5 ? out_idx5 : 20'h00000;
-  assign \$81  = \$79  | \$80 ;
-  assign \$82  = eq0_6 ? out_idx6 : 20'h00000;
-  assign \$83  = \$81  | \$82 ;
-  assign \$84  = eq0_7 ? out_idx7 : 20'h00000;
-  assign match_out0 = \$83  | \$84 ;
-  assign \$85  = \$signal  & \$signal$14 ;
-  assign \$86  = \$85  & \$signal$17 [1];
-  assign \$87  = \$86  & \$signal$19 [0];
-  assign \$88  = in_key1 == out_key0;
-  assign eq1_0 = \$87  & \$88 ;
-  assign \$89  = \$signal  & \$signal$14 ;
-  assign \$90  = \$89  & \$signal$17 [1];
-  assign \$91  = \$90  & \$signal$19 [1];
-  assign \$92  = in_key1 == out_key1;
-  assign eq1_1 = \$91  & \$92 ;
-  assign \$93  = \$signal  & \$signal$14 ;
-  assign \$94  = \$93  & \$signal$17 [1];
-  assign \$95  = \$94  & \$signal$19 [2];
-  assign \$96  = in_key1 == out_key2;
-  assign eq1_2 = \$95  & \$96 ;
-  assign \$97  = \$signal  & \$signal$14 ;
-  assign \$98  = \$97  & \$signal$17 [1];
-  assign \$99  = \$98  & \$signal$19 [3];
-  assign \$100  = in_key1 == out_key3;
-  assign eq1_3 = \$99  & \$100 ;
-  assign \$101  = \$signal  & \$signal$14 ;
-  assign \$102  = \$101  & \$signal$17 [1];
-  assign \$103  = \$102  & \$signal$19 [4];
-  assign \$104  = in_key1 == out_key4;
-  assign eq1_4 = \$103  & \$104 ;
-  assign \$105  = \$signal  & \$signal$14 ;
-  assign \$106  = \$105  & \$signal$17 [1];
-  assign \$107  = \$106  & \$signal$19 [5];
-  assign \$108  = in_key1 == out_key5;
-  assign eq1_5 = \$107  & \$108 ;
-  assign \$109  = \$signal  & \$signal$14 ;
-  assign \$110  = \$109  & \$signal$17 [1];
-  assign \$111  = \$110  & \$signal$19 [6];
-  assign \$112  = in_key1 == out_key6;
-  assign eq1_6 = \$111  & \$112 ;
-  assign \$113  = \$signal  & \$signal$14 ;
-  assign \$114  = \$113  & \$signal$17 [1];
-  assign \$115  = \$114  & \$signal$19 [7];
-  assign \$116  = in_key1 == out_key7;
-  assign eq1_7 = \$115  & \$116 ;
-  assign hit1 = | { eq1_7, eq1_6, eq1_5, eq1_4, eq1_3, eq1_2, eq1_1, eq1_0 };
-  assign \$117  = eq1_0 ? out_idx0 : 20'h00000;
-  assign \$119  = eq1_1 ? out_idx1 : 20'h00000;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = eq1_2 ? out_idx2 : 20'h00000;
-  assign \$122  = \$120  | \$121 ;
-  assign \$123  = eq1_3 ? out_idx3 : 20'h00000;
-  assign \$124  = \$122  | \$123 ;
-  assign \$125  = eq1_4 ? out_idx4 : 20'h00000;
-  assign \$126  = \$124  | \$125 ;
-  assign \$127  = eq1_5 ? out_idx5 : 20'h00000;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = eq1_6 ? out_idx6 : 20'h00000;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = eq1_7 ? out_idx7 : 20'h00000;
-  assign match_out1 = \$130  | \$131 ;
-  assign \$132  = \$signal  & \$signal$14 ;
-  assign \$133  = \$132  & \$signal$17 [2];
-  assign \$134  = \$133  & \$signal$19 [0];
-  assign \$135  = in_key2 == out_key0;
-  assign eq2_0 = \$134  & \$135 ;
-  assign \$136  = \$signal  & \$signal$14 ;
-  assign \$137  = \$136  & \$signal$17 [2];
-  assign \$138  = \$137  & \$signal$19 [1];
-  assign \$139  = in_key2 == out_key1;
-  assign eq2_1 = \$138  & \$139 ;
-  assign \$140  = \$signal  & \$signal$14 ;
-  assign \$141  = \$140  & \$signal$17 [2];
-  assign \$142  = \$141  & \$signal$19 [2];
-  assign \$143  = in_key2 == out_key2;
-  assign eq2_2 = \$142  & \$143 ;
-  assign \$144  = \$signal  & \$signal$14 ;
-  assign \$145  = \$144  & \$signal$17 [2];
-  assign \$146  = \$145  & \$signal$19 [3];
-  assign \$147  = in_key2 == out_key3;
-  assign eq2_3 = \$146  & \$147 ;
-  assign \$148  = \$signal  & \$signal$14 ;
-  assign \$149  = \$148  & \$signal$17 [2];
-  assign \$150  = \$149  & \$signal$19 [4];
-  assign \$151  = in_key2 == out_key4;
-  assign eq2_4 = \$150  & \$151 ;
-  assign \$152  = \$signal  & \$signal$14 ;
-  assign \$153  = \$152  & \$signal$17 [2];
-  assign \$154  = \$153  & \$signal$19 [5];
-  assign \$155  = in_key2 == out_key5;
-  assign eq2_5 = \$154  & \$155 ;
-  assign \$156  = \$signal  & \$signal$14 ;
-  assign \$157  = \$156  & \$signal$17 [2];
-  assign \$158  = \$157  & \$signal$19 [6];
-  assign \$159  = in_key2 == out_key6;
-  assign eq2_6 = \$158  & \$159 ;
-  assign \$160  = \$signal  & \$signal$14 ;
-  assign \$161  = \$160  & \$signal$17 [2];
-  assign \$162  = \$161  & \$signal$19 [7];
-  assign \$163  = in_key2 == out_key7;
-  assign eq2_7 = \$162  & \$163 ;
-  assign hit2 = | { eq2_7, eq2_6, eq2_5, eq2_4, eq2_3, eq2_2, eq2_1, eq2_0 };
-  assign \$164  = eq2_0 ? out_idx0 : 20'h00000;
-  assign \$166  = eq2_1 ? out_idx1 : 20'h00000;
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = eq2_2 ? out_idx2 : 20'h00000;
-  assign \$169  = \$167  | \$168 ;
-  assign \$170  = eq2_3 ? out_idx3 : 20'h00000;
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = eq2_4 ? out_idx4 : 20'h00000;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = eq2_5 ? out_idx5 : 20'h00000;
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = eq2_6 ? out_idx6 : 20'h00000;
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = eq2_7 ? out_idx7 : 20'h00000;
-  assign match_out2 = \$177  | \$178 ;
-  assign \$179  = \$signal  & \$signal$14 ;
-  assign \$180  = \$179  & \$signal$17 [3];
-  assign \$181  = \$180  & \$signal$19 [0];
-  assign \$182  = in_key3 == out_key0;
-  assign eq3_0 = \$181  & \$182 ;
-  assign \$183  = \$signal  & \$signal$14 ;
-  assign \$184  = \$183  & \$signal$17 [3];
-  assign \$185  = \$184  & \$signal$19 [1];
-  assign \$186  = in_key3 == out_key1;
-  assign eq3_1 = \$185  & \$186 ;
-  assign \$187  = \$signal  & \$signal$14 ;
-  assign \$188  = \$187  & \$signal$17 [3];
-  assign \$189  = \$188  & \$signal$19 [2];
-  assign \$190  = in_key3 == out_key2;
-  assign eq3_2 = \$189  & \$190 ;
-  assign \$191  = \$signal  & \$signal$14 ;
-  assign \$192  = \$191  & \$signal$17 [3];
-  assign \$193  = \$192  & \$signal$19 [3];
-  assign \$194  = in_key3 == out_key3;
-  assign eq3_3 = \$193  & \$194 ;
-  assign \$195  = \$signal  & \$signal$14 ;
-  assign \$196  = \$195  & \$signal$17 [3];
-  assign \$197  = \$196  & \$signal$19 [4];
-  assign \$198  = in_key3 == out_key4;
-  assign eq3_4 = \$197  & \$198 ;
-  assign \$199  = \$signal  & \$signal$14 ;
-  assign \$200  = \$199  & \$signal$17 [3];
-  assign \$201  = \$200  & \$signal$19 [5];
-  assign \$202  = in_key3 == out_key5;
-  assign eq3_5 = \$201  & \$202 ;
-  assign \$203  = \$signal  & \$signal$14 ;
-  assign \$204  = \$203  & \$signal$17 [3];
-  assign \$205  = \$204  & \$signal$19 [6];
-  assign \$206  = in_key3 == out_key6;
-  assign eq3_6 = \$205  & \$206 ;
-  assign \$207  = \$signal  & \$signal$14 ;
-  assign \$208  = \$207  & \$signal$17 [3];
-  assign \$209  = \$208  & \$signal$19 [7];
-  assign \$210  = in_key3 == out_key7;
-  assign eq3_7 = \$209  & \$210 ;
-  assign hit3 = | { eq3_7, eq3_6, eq3_5, eq3_4, eq3_3, eq3_2, eq3_1, eq3_0 };
-  assign \$211  = eq3_0 ? out_idx0 : 20'h00000;
-  assign \$213  = eq3_1 ? out_idx1 : 20'h00000;
-  assign \$214  = \$212  | \$213 ;
-  assign \$215  = eq3_2 ? out_idx2 : 20'h00000;
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = eq3_3 ? out_idx3 : 20'h00000;
-  assign \$218  = \$216  | \$217 ;
-  assign \$219  = eq3_4 ? out_idx4 : 20'h00000;
-  assign \$220  = \$218  | \$219 ;
-  assign \$221  = eq3_5 ? out_idx5 : 20'h00000;
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = eq3_6 ? out_idx6 : 20'h00000;
-  assign \$224  = \$222  | \$223 ;
-  assign \$225  = eq3_7 ? out_idx7 : 20'h00000;
-  assign match_out3 = \$224  | \$225 ;
-  assign \$226  = \$signal  & \$signal$14 ;
-  assign \$227  = \$226  & \$signal$17 [4];
-  assign \$228  = \$227  & \$signal$19 [0];
-  assign \$229  = in_key4 == out_key0;
-  assign eq4_0 = \$228  & \$229 ;
-  assign \$230  = \$signal  & \$signal$14 ;
-  assign \$231  = \$230  & \$signal$17 [4];
-  assign \$232  = \$231  & \$signal$19 [1];
-  assign \$233  = in_key4 == out_key1;
-  assign eq4_1 = \$232  & \$233 ;
-  assign \$234  = \$signal  & \$signal$14 ;
-  assign \$235  = \$234  & \$signal$17 [4];
-  assign \$236  = \$235  & \$signal$19 [2];
-  assign \$237  = in_key4 == out_key2;
-  assign eq4_2 = \$236  & \$237 ;
-  assign \$238  = \$signal  & \$signal$14 ;
-  assign \$239  = \$238  & \$signal$17 [4];
-  assign \$240  = \$239  & \$signal$19 [3];
-  assign \$241  = in_key4 == out_key3;
-  assign eq4_3 = \$240  & \$241 ;
-  assign \$242  = \$signal  & \$signal$14 ;
-  assign \$243  = \$242  & \$signal$17 [4];
-  assign \$244  = \$243  & \$signal$19 [4];
+  assign \$28  = ~ in_full;
+  assign \$29  = \$28  | in_adv;
+  assign \$30  = in_next_full & \$29 ;
+  assign \$31  = in_adv & in_last;
+  assign \$32  = in_done | \$31 ;
+  assign \$33  = ~ \final ;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign in_load = \$30  & \$35 ;
+  assign \$36  = ~ in_next_full;
+  assign inputs__ready = \$36  | in_load;
+  assign \$37  = ~ out_full;
+  assign \$38  = \$37  | out_adv;
+  assign \$39  = out_next_full & \$38 ;
+  assign \$40  = out_adv & out_last;
+  assign \$41  = out_done | \$40 ;
+  assign \$42  = ~ \final ;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = ~ \$43 ;
+  assign out_load = \$39  & \$44 ;
+  assign \$45  = ~ out_next_full;
+  assign outputs__ready = \$45  | out_load;
+  assign \$46  = | \$signal$35 ;
+  assign \$47  = \$46  | \$signal$36 ;
+  assign \$48  = match1_valid & \$47 ;
+  assign \$49  = in_adv & in_last;
+  assign \$50  = in_done | \$49 ;
+  assign \$51  = ~ \final ;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = inputs__valid & inputs__ready;
+  assign \$54  = inputs__payload[615] ? { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] } : 62'h0000000000000000;
+  assign \$55  = ~ inputs__payload[615];
+  assign \$56  = out_adv & out_last;
+  assign \$57  = out_done | \$56 ;
+  assign \$58  = ~ \final ;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = outputs__valid & outputs__ready;
+  assign \$61  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$62  = $signed(\$61 ) + $signed(18'h10000);
+  assign \$63  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$64  = $signed(\$63 ) + $signed(18'h10000);
+  assign \$65  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$66  = $signed(\$65 ) + $signed(18'h10000);
+  assign \$67  = outputs__payload[615] ? { outputs__payload[587:580], \$66 [17:0], \$64 [17:0], \$62 [17:0] } : 62'h0000000000000000;
+  assign \$68  = ~ outputs__payload[615];
+  assign \$69  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$70  = $signed(\$69 ) + $signed(18'h10000);
+  assign \$71  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$72  = $signed(\$71 ) + $signed(18'h10000);
+  assign \$73  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
+  assign \$74  = $signed(\$73 ) + $signed(18'h10000);
+  assign \$75  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$76  = $signed(\$75 ) + $signed(18'h10000);
+  assign \$77  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
+  assign \$78  = $signed(\$77 ) + $signed(18'h10000);
+  assign \$79  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
+  assign \$80  = $signed(\$79 ) + $signed(18'h10000);
+  assign \$81  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$82  = $signed(\$81 ) + $signed(18'h10000);
+  assign \$83  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$84  = $signed(\$83 ) + $signed(18'h10000);
+  assign \$85  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
+  assign \$86  = $signed(\$85 ) + $signed(18'h10000);
+  assign \$87  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$88  = $signed(\$87 ) + $signed(18'h10000);
+  assign \$89  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$90  = $signed(\$89 ) + $signed(18'h10000);
+  assign \$91  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$92  = $signed(\$91 ) + $signed(18'h10000);
+  assign \$93  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$94  = $signed(\$93 ) + $signed(18'h10000);
+  assign \$95  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$96  = $signed(\$95 ) + $signed(18'h10000);
+  assign \$97  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
+  assign \$98  = $signed(\$97 ) + $signed(18'h10000);
+  assign \$99  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$100  = $signed(\$99 ) + $signed(18'h10000);
+  assign \$101  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$102  = $signed(\$101 ) + $signed(18'h10000);
+  assign \$103  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$104  = $signed(\$103 ) + $signed(18'h10000);
+  assign \$105  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$106  = $signed(\$105 ) + $signed(18'h10000);
+  assign \$107  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
+  assign \$108  = $signed(\$107 ) + $signed(18'h10000);
+  assign \$109  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
+  assign \$110  = $signed(\$109 ) + $signed(18'h10000);
+  assign \$111  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$112  = $signed(\$111 ) + $signed(18'h10000);
+  assign \$113  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$114  = $signed(\$113 ) + $signed(18'h10000);
+  assign \$115  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$116  = $signed(\$115 ) + $signed(18'h10000);
+  assign \$117  = in_next_top <= out_next_top;
+  assign \$118  = in_next_top <= out_top;
+  assign \$119  = out_load ? \$117  : \$118 ;
+  assign \$120  = in_top <= out_next_top;
+  assign \$121  = in_top <= out_top;
+  assign \$122  = out_load ? \$120  : \$121 ;
+  assign \$123  = in_load ? \$119  : \$122 ;
+  assign \$124  = out_next_top <= in_next_top;
+  assign \$125  = out_next_top <= in_top;
+  assign \$126  = in_load ? \$124  : \$125 ;
+  assign \$127  = out_top <= in_next_top;
+  assign \$128  = out_top <= in_top;
+  assign \$129  = in_load ? \$127  : \$128 ;
+  assign \$130  = out_load ? \$126  : \$129 ;
+  assign \$131  = in_full & out_full;
+  assign \$132  = \$131  & in_keep[0];
+  assign \$133  = \$132  & out_keep[0];
+  assign \$134  = in_key0 == out_key0;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = in_full & out_full;
+  assign \$137  = \$136  & in_keep[0];
+  assign \$138  = \$137  & out_keep[1];
+  assign \$139  = in_key0 == out_key1;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = in_full & out_full;
+  assign \$142  = \$141  & in_keep[0];
+  assign \$143  = \$142  & out_keep[2];
+  assign \$144  = in_key0 == out_key2;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = in_full & out_full;
+  assign \$147  = \$146  & in_keep[0];
+  assign \$148  = \$147  & out_keep[3];
+  assign \$149  = in_key0 == out_key3;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = in_full & out_full;
+  assign \$152  = \$151  & in_keep[0];
+  assign \$153  = \$152  & out_keep[4];
+  assign \$154  = in_key0 == out_key4;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = in_full & out_full;
+  assign \$157  = \$156  & in_keep[0];
+  assign \$158  = \$157  & out_keep[5];
+  assign \$159  = in_key0 == out_key5;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = in_full & out_full;
+  assign \$162  = \$161  & in_keep[0];
+  assign \$163  = \$162  & out_keep[6];
+  assign \$164  = in_key0 == out_key6;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = in_full & out_full;
+  assign \$167  = \$166  & in_keep[0];
+  assign \$168  = \$167  & out_keep[7];
+  assign \$169  = in_key0 == out_key7;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = in_full & out_full;
+  assign \$172  = \$171  & in_keep[1];
+  assign \$173  = \$172  & out_keep[0];
+  assign \$174  = in_key1 == out_key0;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = in_full & out_full;
+  assign \$177  = \$176  & in_keep[1];
+  assign \$178  = \$177  & out_keep[1];
+  assign \$179  = in_key1 == out_key1;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = in_full & out_full;
+  assign \$182  = \$181  & in_keep[1];
+  assign \$183  = \$182  & out_keep[2];
+  assign \$184  = in_key1 == out_key2;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = in_full & out_full;
+  assign \$187  = \$186  & in_keep[1];
+  assign \$188  = \$187  & out_keep[3];
+  assign \$189  = in_key1 == out_key3;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = in_full & out_full;
+  assign \$192  = \$191  & in_keep[1];
+  assign \$193  = \$192  & out_keep[4];
+  assign \$194  = in_key1 == out_key4;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = in_full & out_full;
+  assign \$197  = \$196  & in_keep[1];
+  assign \$198  = \$197  & out_keep[5];
+  assign \$199  = in_key1 == out_key5;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = in_full & out_full;
+  assign \$202  = \$201  & in_keep[1];
+  assign \$203  = \$202  & out_keep[6];
+  assign \$204  = in_key1 == out_key6;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = in_full & out_full;
+  assign \$207  = \$206  & in_keep[1];
+  assign \$208  = \$207  & out_keep[7];
+  assign \$209  = in_key1 == out_key7;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = in_full & out_full;
+  assign \$212  = \$211  & in_keep[2];
+  assign \$213  = \$212  & out_keep[0];
+  assign \$214  = in_key2 == out_key0;
+  assign \$215  = \$213  & \$214 ;
+  assign \$216  = in_full & out_full;
+  assign \$217  = \$216  & in_keep[2];
+  assign \$218  = \$217  & out_keep[1];
+  assign \$219  = in_key2 == out_key1;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = in_full & out_full;
+  assign \$222  = \$221  & in_keep[2];
+  assign \$223  = \$222  & out_keep[2];
+  assign \$224  = in_key2 == out_key2;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = in_full & out_full;
+  assign \$227  = \$226  & in_keep[2];
+  assign \$228  = \$227  & out_keep[3];
+  assign \$229  = in_key2 == out_key3;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = in_full & out_full;
+  assign \$232  = \$231  & in_keep[2];
+  assign \$233  = \$232  & out_keep[4];
+  assign \$234  = in_key2 == out_key4;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = in_full & out_full;
+  assign \$237  = \$236  & in_keep[2];
+  assign \$238  = \$237  & out_keep[5];
+  assign \$239  = in_key2 == out_key5;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = in_full & out_full;
+  assign \$242  = \$241  & in_keep[2];
+  assign \$243  = \$242  & out_keep[6];
+  assign \$244  = in_key2 == out_key6;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = in_full & out_full;
+  assign \$247  = \$246  & in_keep[2];
+  assign \$248  = \$247  & out_keep[7];
+  assign \$249  = in_key2 == out_key7;
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = in_full & out_full;
+  assign \$252  = \$251  & in_keep[3];
+  assign \$253  = \$252  & out_keep[0];
+  assign \$254  = in_key3 == out_key0;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = in_full & out_full;
+  assign \$257  = \$256  & in_keep[3];
+  assign \$258  = \$257  & out_keep[1];
+  assign \$259  = in_key3 == out_key1;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = in_full & out_full;
+  assign \$262  = \$261  & in_keep[3];
+  assign \$263  = \$262  & out_keep[2];
+  assign \$264  = in_key3 == out_key2;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = in_full & out_full;
+  assign \$267  = \$266  & in_keep[3];
+  assign \$268  = \$267  & out_keep[3];
+  assign \$269  = in_key3 == out_key3;
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = in_full & out_full;
+  assign \$272  = \$271  & in_keep[3];
+  assign \$273  = \$272  & out_keep[4];
+  assign \$274  = in_key3 == out_key4;
+  assign \$275  = \$273  & \$274 ;
+  assign \$276  = in_full & out_full;
+  assign \$277  = \$276  & in_keep[3];
+  assign \$278  = \$277  & out_keep[5];
+  assign \$279  = in_key3 == out_key5;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = in_full & out_full;
+  assign \$282  = \$281  & in_keep[3];
+  assign \$283  = \$282  & out_keep[6];
+  assign \$284  = in_key3 == out_key6;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = in_full & out_full;
+  assign \$287  = \$286  & in_keep[3];
+  assign \$288  = \$287  & out_keep[7];
+  assign \$289  = in_key3 == out_key7;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = in_full & out_full;
+  assign \$292  = \$291  & in_keep[4];
+  assign \$293  = \$292  & out_keep[0];
+  assign \$294  = in_key4 == out_key0;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = in_full & out_full;
+  assign \$297  = \$296  & in_keep[4];
+  assign \$298  = \$297  & out_keep[1];
+  assign \$299  = in_key4 == out_key1;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = in_full & out_full;
+  assign \$302  = \$301  & in_keep[4];
+  assign \$303  = \$302  & out_keep[2];
+  assign \$304  = in_key4 == out_key2;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = in_full & out_full;
+  assign \$307  = \$306  & in_keep[4];
+  assign \$308  = \$307  & out_keep[3];
+  assign \$309  = in_key4 == out_key3;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = in_full & out_full;
+  assign \$312  = \$311  & in_keep[4];
+  assign \$313  = \$312  & out_keep[4];
+  assign \$314  = in_key4 == out_key4;
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = in_full & out_full;
+  assign \$317  = \$316  & in_keep[4];
+  assign \$318  = \$317  & out_keep[5];
+  assign \$319  = in_key4 == out_key5;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = in_full & out_full;
+  assign \$322  = \$321  & in_keep[4];
+  assign \$323  = \$322  & out_keep[6];
+  assign \$324  = in_key4 == out_key6;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = in_full & out_full;
+  assign \$327  = \$326  & in_keep[4];
+  assign \$328  = \$327  & out_keep[7];
+  assign \$329  = in_key4 == out_key7;
+  assign \$330  = \$328  & \$329 ;
+  assign \$331  = in_full & out_full;
+  assign \$332  = \$331  & in_keep[5];
+  assign \$333  = \$332  & out_keep[0];
+  assign \$334  = in_key5 == out_key0;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = in_full & out_full;
+  assign \$337  = \$336  & in_keep[5];
+  assign \$338  = \$337  & out_keep[1];
+  assign \$339  = in_key5 == out_key1;
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = in_full & out_full;
+  assign \$342  = \$341  & in_keep[5];
+  assign \$343  = \$342  & out_keep[2];
+  assign \$344  = in_key5 == out_key2;
+  assign \$345  = \$343  & \$344 ;
+  assign \$346  = in_full & out_full;
+  assign \$347  = \$346  & in_keep[5];
+  assign \$348  = \$347  & out_keep[3];
+  assign \$349  = in_key5 == out_key3;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = in_full & out_full;
+  assign \$352  = \$351  & in_keep[5];
+  assign \$353  = \$352  & out_keep[4];
+  assign \$354  = in_key5 == out_key4;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = in_full & out_full;
+  assign \$357  = \$356  & in_keep[5];
+  assign \$358  = \$357  & out_keep[5];
+  assign \$359  = in_key5 == out_key5;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = in_full & out_full;
+  assign \$362  = \$361  & in_keep[5];
+  assign \$363  = \$362  & out_keep[6];
+  assign \$364  = in_key5 == out_key6;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = in_full & out_full;
+  assign \$367  = \$366  & in_keep[5];
+  assign \$368  = \$367  & out_keep[7];
+  assign \$369  = in_key5 == out_key7;
+  assign \$370  = \$368  & \$369 ;
+  assign \$371  = in_full & out_full;
+  assign \$372  = \$371  & in_keep[6];
+  assign \$373  = \$372  & out_keep[0];
+  assign \$374  = in_key6 == out_key0;
+  assign \$375  = \$373  & \$374 ;
+  assign \$376  = in_full & out_full;
+  assign \$377  = \$376  & in_keep[6];
+  assign \$378  = \$377  & out_keep[1];
+  assign \$379  = in_key6 == out_key1;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = in_full & out_full;
+  assign \$382  = \$381  & in_keep[6];
+  assign \$383  = \$382  & out_keep[2];
+  assign \$384  = in_key6 == out_key2;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = in_full & out_full;
+  assign \$387  = \$386  & in_keep[6];
+  assign \$388  = \$387  & out_keep[3];
+  assign \$389  = in_key6 == out_key3;
+  assign \$390  = \$388  & \$389 ;
+  assign \$391  = in_full & out_full;
+  assign \$392  = \$391  & in_keep[6];
+  assign \$393  = \$392  & out_keep[4];
+  assign \$394  = in_key6 == out_key4;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = in_full & out_full;
+  assign \$397  = \$396  & in_keep[6];
+  assign \$398  = \$397  & out_keep[5];
+  assign \$399  = in_key6 == out_key5;
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = in_full & out_full;
+  assign \$402  = \$401  & in_keep[6];
+  assign \$403  = \$402  & out_keep[6];
+  assign \$404  = in_key6 == out_key6;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = in_full & out_full;
+  assign \$407  = \$406  & in_keep[6];
+  assign \$408  = \$407  & out_keep[7];
+  assign \$409  = in_key6 == out_key7;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = in_full & out_full;
+  assign \$412  = \$411  & in_keep[7];
+  assign \$413  = \$412  & out_keep[0];
+  assign \$414  = in_key7 == out_key0;
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = in_full & out_full;
+  assign \$417  = \$416  & in_keep[7];
+  assign \$418  = \$417  & out_keep[1];
+  assign \$419  = in_key7 == out_key1;
+  assign \$420  = \$418  & \$419 ;
+  assign \$421  = in_full & out_full;
+  assign \$422  = \$421  & in_keep[7];
+  assign \$423  = \$422  & out_keep[2];
+  assign \$424  = in_key7 == out_key2;
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = in_full & out_full;
+  assign \$427  = \$426  & in_keep[7];
+  assign \$428  = \$427  & out_keep[3];
+  assign \$429  = in_key7 == out_key3;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = in_full & out_full;
+  assign \$432  = \$431  & in_keep[7];
+  assign \$433  = \$432  & out_keep[4];
+  assign \$434  = in_key7 == out_key4;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = in_full & out_full;
+  assign \$437  = \$436  & in_keep[7];
+  assign \$438  = \$437  & out_keep[5];
+  assign \$439  = in_key7 == out_key5;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = in_full & out_full;
+  assign \$442  = \$441  & in_keep[7];
+  assign \$443  = \$442  & out_keep[6];
+  assign \$444  = in_key7 == out_key6;
+  assign \$445  = \$443  & \$444 ;
+  assign \$446  = in_full & out_full;
+  assign \$447  = \$446  & in_keep[7];
+  assign \$448  = \$447  & out_keep[7];
+  assign \$449  = in_key7 == out_key7;
+  assign \$450  = \$448  & \$449 ;
+  assign \$451  = | { eq0_7, eq0_6, eq0_5, eq0_4, eq0_3, eq0_2, eq0_1, eq0_0 };
+  assign \$452  = eq0_0 ? s1_out_idx0 : 20'h00000;
+  assign \$454  = eq0_1 ? s1_out_idx1 : 20'h00000;
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = eq0_2 ? s1_out_idx2 : 20'h00000;
+  assign \$457  = \$455  | \$456 ;
+  assign \$458  = eq0_3 ? s1_out_idx3 : 20'h00000;
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = eq0_4 ? s1_out_idx4 : 20'h00000;
+  assign \$461  = \$459  | \$460 ;
+  assign \$462  = eq0_5 ? s1_out_idx5 : 20'h00000;
+  assign \$463  = \$461  | \$462 ;
+  assign \$464  = eq0_6 ? s1_out_idx6 : 20'h00000;
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = eq0_7 ? s1_out_idx7 : 20'h00000;
+  assign \$467  = \$465  | \$466 ;
+  assign \$468  = | { eq1_7, eq1_6, eq1_5, eq1_4, eq1_3, eq1_2, eq1_1, eq1_0 };
+  assign \$469  = eq1_0 ? s1_out_idx0 : 20'h00000;
+  assign \$471  = eq1_1 ? s1_out_idx1 : 20'h00000;
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = eq1_2 ? s1_out_idx2 : 20'h00000;
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = eq1_3 ? s1_out_idx3 : 20'h00000;
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = eq1_4 ? s1_out_idx4 : 20'h00000;
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = eq1_5 ? s1_out_idx5 : 20'h00000;
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = eq1_6 ? s1_out_idx6 : 20'h00000;
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = eq1_7 ? s1_out_idx7 : 20'h00000;
+  assign \$484  = \$482  | \$483 ;
+  assign \$485  = | { eq2_7, eq2_6, eq2_5, eq2_4, eq2_3, eq2_2, eq2_1, eq2_0 };
+  assign \$486  = eq2_0 ? s1_out_idx0 : 20'h00000;
+  assign \$488  = eq2_1 ? s1_out_idx1 : 20'h00000;
+  assign \$489  = \$487  | \$488 ;
+  assign \$490  = eq2_2 ? s1_out_idx2 : 20'h00000;
+  assign \$491  = \$489  | \$490 ;
+  assign \$492  = eq2_3 ? s1_out_idx3 : 20'h00000;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = eq2_4 ? s1_out_idx4 : 20'h00000;
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = eq2_5 ? s1_out_idx5 : 20'h00000;
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = eq2_6 ? s1_out_idx6 : 20'h00000;
+  assign \$499  = \$497  | \$498 ;
+  assign \$500  = eq2_7 ? s1_out_idx7 : 20'h00000;
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = | { eq3_7, eq3_6, eq3_5, eq3_4, eq3_3, eq3_2, eq3_1, eq3_0 };
+  assign \$503  = eq3_0 ? s1_out_idx0 : 20'h00000;
+  assign \$505  = eq3_1 ? s1_out_idx1 : 20'h00000;
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = eq3_2 ? s1_out_idx2 : 20'h00000;
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = eq3_3 ? s1_out_idx3 : 20'h00000;
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = eq3_4 ? s1_out_idx4 : 20'h00000;
+  assign \$512  = \$510  | \$511 ;
+  assign \$513  = eq3_5 ? s1_out_idx5 : 20'h00000;
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = eq3_6 ? s1_out_idx6 : 20'h00000;
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = eq3_7 ? s1_out_idx7 : 20'h00000;
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = | { eq4_7, eq4_6, eq4_5, eq4_4, eq4_3, eq4_2, eq4_1, eq4_0 };
+  assign \$520  = eq4_0 ? s1_out_idx0 : 20'h00000;
+  assign \$522  = eq4_1 ? s1_out_idx1 : 20'h00000;
+  assign \$523  = \$521  | \$522 ;
+  assign \$524  = eq4_2 ? s1_out_idx2 : 20'h00000;
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = eq4_3 ? s1_out_idx3 : 20'h00000;
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = eq4_4 ? s1_out_idx4 : 20'h00000;
+  assign \$529  = \$527  | \$528 ;
+  assign \$530  = eq4_5 ? s1_out_idx5 : 20'h00000;
+  assign \$531  = \$529  | \$530 ;
+  assign \$532  = eq4_6 ? s1_out_idx6 : 20'h00000;
+  assign \$533  = \$531  | \$532 ;
+  assign \$534  = eq4_7 ? s1_out_idx7 : 20'h00000;
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = | { eq5_7, eq5_6, eq5_5, eq5_4, eq5_3, eq5_2, eq5_1, eq5_0 };
+  assign \$537  = eq5_0 ? s1_out_idx0 : 20'h00000;
+  assign \$539  = eq5_1 ? s1_out_idx1 : 20'h00000;
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = eq5_2 ? s1_out_idx2 : 20'h00000;
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = eq5_3 ? s1_out_idx3 : 20'h00000;
+  assign \$544  = \$542  | \$543 ;
+  assign \$545  = eq5_4 ? s1_out_idx4 : 20'h00000;
+  assign \$546  = \$544  | \$545 ;
+  assign \$547  = eq5_5 ? s1_out_idx5 : 20'h00000;
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = eq5_6 ? s1_out_idx6 : 20'h00000;
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = eq5_7 ? s1_out_idx7 : 20'h00000;
+  assign \$552  = \$550  | \$551 ;
+  assign \$553  = | { eq6_7, eq6_6, eq6_5, eq6_4, eq6_3, eq6_2, eq6_1, eq6_0 };
+  assign \$554  = eq6_0 ? s1_out_idx0 : 20'h00000;
+  assign \$556  = eq6_1 ? s1_out_idx1 : 20'h00000;
+  assign \$557  = \$555  | \$556 ;
+  assign \$558  = eq6_2 ? s1_out_idx2 : 20'h00000;
+  assign \$559  = \$557  | \$558 ;
+  assign \$560  = eq6_3 ? s1_out_idx3 : 20'h00000;
+  assign \$561  = \$559  | \$560 ;
+  assign \$562  = eq6_4 ? s1_out_idx4 : 20'h00000;
+  assign \$563  = \$561  | \$562 ;
+  assign \$564  = eq6_5 ? s1_out_idx5 : 20'h00000;
+  assign \$565  = \$563  | \$564 ;
+  assign \$566  = eq6_6 ? s1_out_idx6 : 20'h00000;
+  assign \$567  = \$565  | \$566 ;
+  assign \$568  = eq6_7 ? s1_out_idx7 : 20'h00000;
+  assign \$569  = \$567  | \$568 ;
+  assign \$570  = | { eq7_7, eq7_6, eq7_5, eq7_4, eq7_3, eq7_2, eq7_1, eq7_0 };
+  assign \$571  = eq7_0 ? s1_out_idx0 : 20'h00000;
+  assign \$573  = eq7_1 ? s1_out_idx1 : 20'h00000;
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = eq7_2 ? s1_out_idx2 : 20'h00000;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = eq7_3 ? s1_out_idx3 : 20'h00000;
+  assign \$578  = \$576  | \$577 ;
+  assign \$579  = eq7_4 ? s1_out_idx4 : 20'h00000;
+  assign \$580  = \$578  | \$579 ;
+  assign \$581  = eq7_5 ? s1_out_idx5 : 20'h00000;
+  assign \$582  = \$580  | \$581 ;
+  assign \$583  = eq7_6 ? s1_out_idx6 : 20'h00000;
+  assign \$584  = \$582  | \$583 ;
+  assign \$585  = eq7_7 ? s1_out_idx7 : 20'h00000;
+  assign \$586  = \$584  | \$585 ;
+  assign \$588  = 1'h0 + \$signal$35 [0];
+  assign \$589  = ! \$588 ;
+  assign \$590  = \$signal$35 [1] & \$589 ;
+  assign \$591  = 1'h0 + \$signal$35 [0];
+  assign \$592  = \$591  + \$signal$35 [1];
+  assign \$593  = ! \$592 ;
+  assign \$594  = \$signal$35 [2] & \$593 ;
+  assign \$595  = 1'h0 + \$signal$35 [0];
+  assign \$596  = \$595  + \$signal$35 [1];
+  assign \$597  = \$596  + \$signal$35 [2];
+  assign \$598  = ! \$597 ;
+  assign \$599  = \$signal$35 [3] & \$598 ;
+  assign \$600  = 1'h0 + \$signal$35 [0];
+  assign \$601  = \$600  + \$signal$35 [1];
+  assign \$602  = \$601  + \$signal$35 [2];
+  assign \$603  = \$602  + \$signal$35 [3];
+  assign \$604  = ! \$603 ;
+  assign \$605  = \$signal$35 [4] & \$604 ;
+  assign \$606  = 1'h0 + \$signal$35 [0];
+  assign \$607  = \$606  + \$signal$35 [1];
+  assign \$608  = \$607  + \$signal$35 [2];
+  assign \$609  = \$608  + \$signal$35 [3];
+  assign \$610  = \$609  + \$signal$35 [4];
+  assign \$611  = ! \$610 ;
+  assign \$612  = \$signal$35 [5] & \$611 ;
+  assign \$613  = 1'h0 + \$signal$35 [0];
+  assign \$614  = \$613  + \$signal$35 [1];
+  assign \$615  = \$614  + \$signal$35 [2];
+  assign \$616  = \$615  + \$signal$35 [3];
+  assign \$617  = \$616  + \$signal$35 [4];
+  assign \$618  = \$617  + \$signal$35 [5];
+  assign \$619  = ! \$618 ;
+  assign \$620  = \$signal$35 [6] & \$619 ;
+  assign \$621  = 1'h0 + \$signal$35 [0];
+  assign \$622  = \$621  + \$signal$35 [1];
+  assign \$623  = \$622  + \$signal$35 [2];
+  assign \$624  = \$623  + \$signal$35 [3];
+  assign \$625  = \$624  + \$signal$35 [4];
+  assign \$626  = \$625  + \$signal$35 [5];
+  assign \$627  = \$626  + \$signal$35 [6];
+  assign \$628  = ! \$627 ;
+  assign \$629  = \$signal$35 [7] & \$628 ;
+  assign \$630  = 1'h0 + \$signal$35 [0];
+  assign \$631  = \$630  == 1'h1;
+  assign \$632  = \$signal$35 [1] & \$631 ;
+  assign \$633  = 1'h0 + \$signal$35 [0];
+  assign \$634  = \$633  + \$signal$35 [1];
+  assign \$635  = \$634  == 1'h1;
+  assign \$636  = \$signal$35 [2] & \$635 ;
+  assign \$637  = 1'h0 + \$signal$35 [0];
+  assign \$638  = \$637  + \$signal$35 [1];
+  assign \$639  = \$638  + \$signal$35 [2];
+  assign \$640  = \$639  == 1'h1;
+  assign \$641  = \$signal$35 [3] & \$640 ;
+  assign \$642  = 1'h0 + \$signal$35 [0];
+  assign \$643  = \$642  + \$signal$35 [1];
+  assign \$644  = \$643  + \$signal$35 [2];
+  assign \$645  = \$644  + \$signal$35 [3];
+  assign \$646  = \$645  == 1'h1;
+  assign \$647  = \$signal$35 [4] & \$646 ;
+  assign \$648  = 1'h0 + \$signal$35 [0];
+  assign \$649  = \$648  + \$signal$35 [1];
+  assign \$650  = \$649  + \$signal$35 [2];
+  assign \$651  = \$650  + \$signal$35 [3];
+  assign \$652  = \$651  + \$signal$35 [4];
+  assign \$653  = \$652  == 1'h1;
+  assign \$654  = \$signal$35 [5] & \$653 ;
+  assign \$655  = 1'h0 + \$signal$35 [0];
+  assign \$656  = \$655  + \$signal$35 [1];
+  assign \$657  = \$656  + \$signal$35 [2];
+  assign \$658  = \$657  + \$signal$35 [3];
+  assign \$659  = \$658  + \$signal$35 [4];
+  assign \$660  = \$659  + \$signal$35 [5];
+  assign \$661  = \$660  == 1'h1;
+  assign \$662  = \$signal$35 [6] & \$661 ;
+  assign \$663  = 1'h0 + \$signal$35 [0];
+  assign \$664  = \$663  + \$signal$35 [1];
+  assign \$665  = \$664  + \$signal$35 [2];
+  assign \$666  = \$665  + \$signal$35 [3];
+  assign \$667  = \$666  + \$signal$35 [4];
+  assign \$668  = \$667  + \$signal$35 [5];
+  assign \$669  = \$668  + \$signal$35 [6];
+  assign \$670  = \$669  == 1'h1;
+  assign \$671  = \$signal$35 [7] & \$670 ;
+  assign \$672  = 1'h0 + \$signal$35 [0];
+  assign \$673  = \$672  + \$signal$35 [1];
+  assign \$674  = \$673  == 2'h2;
+  assign \$675  = \$signal$35 [2] & \$674 ;
+  assign \$676  = 1'h0 + \$signal$35 [0];
+  assign \$677  = \$676  + \$signal$35 [1];
+  assign \$678  = \$677  + \$signal$35 [2];
+  assign \$679  = \$678  == 2'h2;
+  assign \$680  = \$signal$35 [3] & \$679 ;
+  assign \$681  = 1'h0 + \$signal$35 [0];
+  assign \$682  = \$681  + \$signal$35 [1];
+  assign \$683  = \$682  + \$signal$35 [2];
+  assign \$684  = \$683  + \$signal$35 [3];
+  assign \$685  = \$684  == 2'h2;
+  assign \$686  = \$signal$35 [4] & \$685 ;
+  assign \$687  = 1'h0 + \$signal$35 [0];
+  assign \$688  = \$687  + \$signal$35 [1];
+  assign \$689  = \$688  + \$signal$35 [2];
+  assign \$690  = \$689  + \$signal$35 [3];
+  assign \$691  = \$690  + \$signal$35 [4];
+  assign \$692  = \$691  == 2'h2;
+  assign \$693  = \$signal$35 [5] & \$692 ;
+  assign \$694  = 1'h0 + \$signal$35 [0];
+  assign \$695  = \$694  + \$signal$35 [1];
+  assign \$696  = \$695  + \$signal$35 [2];
+  assign \$697  = \$696  + \$signal$35 [3];
+  assign \$698  = \$697  + \$signal$35 [4];
+  assign \$699  = \$698  + \$signal$35 [5];
+  assign \$700  = \$699  == 2'h2;
+  assign \$701  = \$signal$35 [6] & \$700 ;
+  assign \$702  = 1'h0 + \$signal$35 [0];
+  assign \$703  = \$702  + \$signal$35 [1];
+  assign \$704  = \$703  + \$signal$35 [2];
+  assign \$705  = \$704  + \$signal$35 [3];
+  assign \$706  = \$705  + \$signal$35 [4];
+  assign \$707  = \$706  + \$signal$35 [5];
+  assign \$708  = \$707  + \$signal$35 [6];
+  assign \$709  = \$708  == 2'h2;
+  assign \$710  = \$signal$35 [7] & \$709 ;
+  assign \$711  = 1'h0 + \$signal$35 [0];
+  assign \$712  = \$711  + \$signal$35 [1];
+  assign \$713  = \$712  + \$signal$35 [2];
+  assign \$714  = \$713  == 2'h3;
+  assign \$715  = \$signal$35 [3] & \$714 ;
+  assign \$716  = 1'h0 + \$signal$35 [0];
+  assign \$717  = \$716  + \$signal$35 [1];
+  assign \$718  = \$717  + \$signal$35 [2];
+  assign \$719  = \$718  + \$signal$35 [3];
+  assign \$720  = \$719  == 2'h3;
+  assign \$721  = \$signal$35 [4] & \$720 ;
+  assign \$722  = 1'h0 + \$signal$35 [0];
+  assign \$723  = \$722  + \$signal$35 [1];
+  assign \$724  = \$723  + \$signal$35 [2];
+  assign \$725  = \$724  + \$signal$35 [3];
+  assign \$726  = \$725  + \$signal$35 [4];
+  assign \$727  = \$726  == 2'h3;
+  assign \$728  = \$signal$35 [5] & \$727 ;
+  assign \$729  = 1'h0 + \$signal$35 [0];
+  assign \$730  = \$729  + \$signal$35 [1];
+  assign \$731  = \$730  + \$signal$35 [2];
+  assign \$732  = \$731  + \$signal$35 [3];
+  assign \$733  = \$732  + \$signal$35 [4];
+  assign \$734  = \$733  + \$signal$35 [5];
+  assign \$735  = \$734  == 2'h3;
+  assign \$736  = \$signal$35 [6] & \$735 ;
+  assign \$737  = 1'h0 + \$signal$35 [0];
+  assign \$738  = \$737  + \$signal$35 [1];
+  assign \$739  = \$738  + \$signal$35 [2];
+  assign \$740  = \$739  + \$signal$35 [3];
+  assign \$741  = \$740  + \$signal$35 [4];
+  assign \$742  = \$741  + \$signal$35 [5];
+  assign \$743  = \$742  + \$signal$35 [6];
+  assign \$744  = \$743  == 2'h3;
+  assign \$745  = \$signal$35 [7] & \$744 ;
+  assign \$746  = 1'h0 + \$signal$35 [0];
+  assign \$747  = \$746  + \$signal$35 [1];
+  assign \$748  = \$747  + \$signal$35 [2];
+  assign \$749  = \$748  + \$signal$35 [3];
+  assign \$750  = \$749  == 3'h4;
+  assign \$751  = \$signal$35 [4] & \$750 ;
+  assign \$752  = 1'h0 + \$signal$35 [0];
+  assign \$753  = \$752  + \$signal$35 [1];
+  assign \$754  = \$753  + \$signal$35 [2];
+  assign \$755  = \$754  + \$signal$35 [3];
+  assign \$756  = \$755  + \$signal$35 [4];
+  assign \$757  = \$756  == 3'h4;
+  assign \$758  = \$signal$35 [5] & \$757 ;
+  assign \$759  = 1'h0 + \$signal$35 [0];
+  assign \$760  = \$759  + \$signal$35 [1];
+  assign \$761  = \$760  + \$signal$35 [2];
+  assign \$762  = \$761  + \$signal$35 [3];
+  assign \$763  = \$762  + \$signal$35 [4];
+  assign \$764  = \$763  + \$signal$35 [5];
+  assign \$765  = \$764  == 3'h4;
+  assign \$766  = \$signal$35 [6] & \$765 ;
+  assign \$767  = 1'h0 + \$signal$35 [0];
+  assign \$768  = \$767  + \$signal$35 [1];
+  assign \$769  = \$768  + \$signal$35 [2];
+  assign \$770  = \$769  + \$signal$35 [3];
+  assign \$771  = \$770  + \$signal$35 [4];
+  assign \$772  = \$771  + \$signal$35 [5];
+  assign \$773  = \$772  + \$signal$35 [6];
+  assign \$774  = \$773  == 3'h4;
+  assign \$775  = \$signal$35 [7] & \$774 ;
+  assign \$776  = 1'h0 + \$signal$35 [0];
+  assign \$777  = \$776  + \$signal$35 [1];
+  assign \$778  = \$777  + \$signal$35 [2];
+  assign \$779  = \$778  + \$signal$35 [3];
+  assign \$780  = \$779  + \$signal$35 [4];
+  assign \$781  = \$780  == 3'h5;
+  assign \$782  = \$signal$35 [5] & \$781 ;
+  assign \$783  = 1'h0 + \$signal$35 [0];
+  assign \$784  = \$783  + \$signal$35 [1];
+  assign \$785  = \$784  + \$signal$35 [2];
+  assign \$786  = \$785  + \$signal$35 [3];
+  assign \$787  = \$786  + \$signal$35 [4];
+  assign \$788  = \$787  + \$signal$35 [5];
+  assign \$789  = \$788  == 3'h5;
+  assign \$790  = \$signal$35 [6] & \$789 ;
+  assign \$791  = 1'h0 + \$signal$35 [0];
+  assign \$792  = \$791  + \$signal$35 [1];
+  assign \$793  = \$792  + \$signal$35 [2];
+  assign \$794  = \$793  + \$signal$35 [3];
+  assign \$795  = \$794  + \$signal$35 [4];
+  assign \$796  = \$795  + \$signal$35 [5];
+  assign \$797  = \$796  + \$signal$35 [6];
+  assign \$798  = \$797  == 3'h5;
+  assign \$799  = \$signal$35 [7] & \$798 ;
+  assign \$800  = 1'h0 + \$signal$35 [0];
+  assign \$801  = \$800  + \$signal$35 [1];
+  assign \$802  = \$801  + \$signal$35 [2];
+  assign \$803  = \$802  + \$signal$35 [3];
+  assign \$804  = \$803  + \$signal$35 [4];
+  assign \$805  = \$804  + \$signal$35 [5];
+  assign \$806  = \$805  == 3'h6;
+  assign \$807  = \$signal$35 [6] & \$806 ;
+  assign \$808  = 1'h0 + \$signal$35 [0];
+  assign \$809  = \$808  + \$signal$35 [1];
+  assign \$810  = \$809  + \$signal$35 [2];
+  assign \$811  = \$810  + \$signal$35 [3];
+  assign \$812  = \$811  + \$signal$35 [4];
+  assign \$813  = \$812  + \$signal$35 [5];
+  assign \$814  = \$813  + \$signal$35 [6];
+  assign \$815  = \$814  == 3'h6;
+  assign \$816  = \$signal$35 [7] & \$815 ;
+  assign \$817  = 1'h0 + \$signal$35 [0];
+  assign \$818  = \$817  + \$signal$35 [1];
+  assign \$819  = \$818  + \$signal$35 [2];
+  assign \$820  = \$819  + \$signal$35 [3];
+  assign \$821  = \$820  + \$signal$35 [4];
+  assign \$822  = \$821  + \$signal$35 [5];
+  assign \$823  = \$822  + \$signal$35 [6];
+  assign \$824  = \$823  == 3'h7;
+  assign \$825  = \$signal$35 [7] & \$824 ;
+  assign \$826  = 1'h0 + \$signal$35 [0];
+  assign \$827  = \$826  + \$signal$35 [1];
+  assign \$828  = \$827  + \$signal$35 [2];
+  assign \$829  = \$828  + \$signal$35 [3];
+  assign \$830  = \$829  + \$signal$35 [4];
+  assign \$831  = \$830  + \$signal$35 [5];
+  assign \$832  = \$831  + \$signal$35 [6];
+  assign \$833  = \$832  + \$signal$35 [7];
+  assign \$834  = \$833  > 1'h0;
+  assign \$835  = 1'h0 + \$signal$35 [0];
+  assign \$836  = \$835  + \$signal$35 [1];
+  assign \$837  = \$836  + \$signal$35 [2];
+  assign \$838  = \$837  + \$signal$35 [3];
+  assign \$839  = \$838  + \$signal$35 [4];
+  assign \$840  = \$839  + \$signal$35 [5];
+  assign \$841  = \$840  + \$signal$35 [6];
+  assign \$842  = \$841  + \$signal$35 [7];
+  assign \$843  = \$842  > 1'h1;
+  assign \$844  = 1'h0 + \$signal$35 [0];
+  assign \$845  = \$844  + \$signal$35 [1];
+  assign \$846  = \$845  + \$signal$35 [2];
+  assign \$847  = \$846  + \$signal$35 [3];
+  assign \$848  = \$847  + \$signal$35 [4];
+  assign \$849  = \$848  + \$signal$35 [5];
+  assign \$850  = \$849  + \$signal$35 [6];
+  assign \$851  = \$850  + \$signal$35 [7];
+  assign \$852  = \$851  > 2'h2;
+  assign \$853  = 1'h0 + \$signal$35 [0];
+  assign \$854  = \$853  + \$signal$35 [1];
+  assign \$855  = \$854  + \$signal$35 [2];
+  assign \$856  = \$855  + \$signal$35 [3];
+  assign \$857  = \$856  + \$signal$35 [4];
+  assign \$858  = \$857  + \$signal$35 [5];
+  assign \$859  = \$858  + \$signal$35 [6];
+  assign \$860  = \$859  + \$signal$35 [7];
+  assign \$861  = \$860  > 2'h3;
+  assign \$862  = 1'h0 + \$signal$35 [0];
+  assign \$863  = \$862  + \$signal$35 [1];
+  assign \$864  = \$863  + \$signal$35 [2];
+  assign \$865  = \$864  + \$signal$35 [3];
+  assign \$866  = \$865  + \$signal$35 [4];
+  assign \$867  = \$866  + \$signal$35 [5];
+  assign \$868  = \$867  + \$signal$35 [6];
+  assign \$869  = \$868  + \$signal$35 [7];
+  assign \$870  = \$869  > 3'h4;
+  assign \$871  = 1'h0 + \$signal$35 [0];
+  assign \$872  = \$871  + \$signal$35 [1];
+  assign \$873  = \$872  + \$signal$35 [2];
+  assign \$874  = \$873  + \$signal$35 [3];
+  assign \$875  = \$874  + \$signal$35 [4];
+  assign \$876  = \$875  + \$signal$35 [5];
+  assign \$877  = \$876  + \$signal$35 [6];
+  assign \$878  = \$877  + \$signal$35 [7];
+  assign \$879  = \$878  > 3'h5;
+  assign \$880  = 1'h0 + \$signal$35 [0];
+  assign \$881  = \$880  + \$signal$35 [1];
+  assign \$882  = \$881  + \$signal$35 [2];
+  assign \$883  = \$882  + \$signal$35 [3];
+  assign \$884  = \$883  + \$signal$35 [4];
+  assign \$885  = \$884  + \$signal$35 [5];
+  assign \$886  = \$885  + \$signal$35 [6];
+  assign \$887  = \$886  + \$signal$35 [7];
+  assign \$888  = \$887  > 3'h6;
+  assign \$889  = 1'h0 + \$signal$35 [0];
+  assign \$890  = \$889  + \$signal$35 [1];
+  assign \$891  = \$890  + \$signal$35 [2];
+  assign \$892  = \$891  + \$signal$35 [3];
+  assign \$893  = \$892  + \$signal$35 [4];
+  assign \$894  = \$893  + \$signal$35 [5];
+  assign \$895  = \$894  + \$signal$35 [6];
+  assign \$896  = \$895  + \$signal$35 [7];
+  assign \$897  = \$896  > 3'h7;
+  assign \$898  = lane0_takes0 ? s3_in_idx0 : 20'h00000;
+  assign \$900  = lane0_takes1 ? s3_in_idx1 : 20'h00000;
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = lane0_takes2 ? s3_in_idx2 : 20'h00000;
+  assign \$903  = \$901  | \$902 ;
+  assign \$904  = lane0_takes3 ? s3_in_idx3 : 20'h00000;
+  assign \$905  = \$903  | \$904 ;
+  assign \$906  = lane0_takes4 ? s3_in_idx4 : 20'h00000;
+  assign \$907  = \$905  | \$906 ;
+  assign \$908  = lane0_takes5 ? s3_in_idx5 : 20'h00000;
+  assign \$909  = \$907  | \$908 ;
+  assign \$910  = lane0_takes6 ? s3_in_idx6 : 20'h00000;
+  assign \$911  = \$909  | \$910 ;
+  assign \$912  = lane0_takes7 ? s3_in_idx7 : 20'h00000;
+  assign \$913  = \$911  | \$912 ;
+  assign \$914  = lane0_takes0 ? s3_out_idx0 : 20'h00000;
+  assign \$916  = lane0_takes1 ? s3_out_idx1 : 20'h00000;
+  assign \$917  = \$915  | \$916 ;
+  assign \$918  = lane0_takes2 ? s3_out_idx2 : 20'h00000;
+  assign \$919  = \$917  | \$918 ;
+  assign \$920  = lane0_takes3 ? s3_out_idx3 : 20'h00000;
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = lane0_takes4 ? s3_out_idx4 : 20'h00000;
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = lane0_takes5 ? s3_out_idx5 : 20'h00000;
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = lane0_takes6 ? s3_out_idx6 : 20'h00000;
+  assign \$927  = \$925  | \$926 ;
+  assign \$928  = lane0_takes7 ? s3_out_idx7 : 20'h00000;
+  assign \$929  = \$927  | \$928 ;
+  assign \$930  = lane1_takes1 ? s3_in_idx1 : 20'h00000;
+  assign \$932  = lane1_takes2 ? s3_in_idx2 : 20'h00000;
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = lane1_takes3 ? s3_in_idx3 : 20'h00000;
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = lane1_takes4 ? s3_in_idx4 : 20'h00000;
+  assign \$937  = \$935  | \$936 ;
+  assign \$938  = lane1_takes5 ? s3_in_idx5 : 20'h00000;
+  assign \$939  = \$937  | \$938 ;
+  assign \$940  = lane1_takes6 ? s3_in_idx6 : 20'h00000;
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = lane1_takes7 ? s3_in_idx7 : 20'h00000;
+  assign \$943  = \$941  | \$942 ;
+  assign \$944  = lane1_takes1 ? s3_out_idx1 : 20'h00000;
+  assign \$946  = lane1_takes2 ? s3_out_idx2 : 20'h00000;
+  assign \$947  = \$945  | \$946 ;
+  assign \$948  = lane1_takes3 ? s3_out_idx3 : 20'h00000;
+  assign \$949  = \$947  | \$948 ;
+  assign \$950  = lane1_takes4 ? s3_out_idx4 : 20'h00000;
+  assign \$951  = \$949  | \$950 ;
+  assign \$952  = lane1_takes5 ? s3_out_idx5 : 20'h00000;
+  assign \$953  = \$951  | \$952 ;
+  assign \$954  = lane1_takes6 ? s3_out_idx6 : 20'h00000;
+  assign \$955  = \$953  | \$954 ;
+  assign \$956  = lane1_takes7 ? s3_out_idx7 : 20'h00000;
+  assign \$957  = \$955  | \$956 ;
+  assign \$958  = lane2_takes2 ? s3_in_idx2 : 20'h00000;
+  assign \$960  = lane2_takes3 ? s3_in_idx3 : 20'h00000;
+  assign \$961  = \$959  | \$960 ;
+  assign \$962  = lane2_takes4 ? s3_in_idx4 : 20'h00000;
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = lane2_takes5 ? s3_in_idx5 : 20'h00000;
+  assign \$965  = \$963  | \$964 ;
+  assign \$966  = lane2_takes6 ? s3_in_idx6 : 20'h00000;
+  assign \$967  = \$965  | \$966 ;
+  assign \$968  = lane2_takes7 ? s3_in_idx7 : 20'h00000;
+  assign \$969  = \$967  | \$968 ;
+  assign \$970  = lane2_takes2 ? s3_out_idx2 : 20'h00000;
+  assign \$972  = lane2_takes3 ? s3_out_idx3 : 20'h00000;
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = lane2_takes4 ? s3_out_idx4 : 20'h00000;
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = lane2_takes5 ? s3_out_idx5 : 20'h00000;
+  assign \$977  = \$975  | \$976 ;
+  assign \$978  = lane2_takes6 ? s3_out_idx6 : 20'h00000;
+  assign \$979  = \$977  | \$978 ;
+  assign \$980  = lane2_takes7 ? s3_out_idx7 : 20'h00000;
+  assign \$981  = \$979  | \$980 ;
+  assign \$982  = lane3_takes3 ? s3_in_idx3 : 20'h00000;
+  assign \$984  = lane3_takes4 ? s3_in_idx4 : 20'h00000;
+  assign \$985  = \$983  | \$984 ;
+  assign \$986  = lane3_takes5 ? s3_in_idx5 : 20'h00000;
+  assign \$987  = \$985  | \$986 ;
+  assign \$988  = lane3_takes6 ? s3_in_idx6 : 20'h00000;
+  assign \$989  = \$987  | \$988 ;
+  assign \$990  = lane3_takes7 ? s3_in_idx7 : 20'h00000;
+  assign \$991  = \$989  | \$990 ;
+  assign \$992  = lane3_takes3 ? s3_out_idx3 : 20'h00000;
+  assign \$994  = lane3_takes4 ? s3_out_idx4 : 20'h00000;
+  assign \$995  = \$993  | \$994 ;
+  assign \$996  = lane3_takes5 ? s3_out_idx5 : 20'h00000;
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = lane3_takes6 ? s3_out_idx6 : 20'h00000;
+  assign \$999  = \$997  | \$998 ;
+  assign \$1000  = lane3_takes7 ? s3_out_idx7 : 20'h00000;
+  assign \$1001  = \$999  | \$1000 ;
+  assign \$1002  = lane4_takes4 ? s3_in_idx4 : 20'h00000;
+  assign \$1004  = lane4_takes5 ? s3_in_idx5 : 20'h00000;
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = lane4_takes6 ? s3_in_idx6 : 20'h00000;
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = lane4_takes7 ? s3_in_idx7 : 20'h00000;
+  assign \$1009  = \$1007  | \$1008 ;
+  assign \$1010  = lane4_takes4 ? s3_out_idx4 : 20'h00000;
+  assign \$1012  = lane4_takes5 ? s3_out_idx5 : 20'h00000;
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = lane4_takes6 ? s3_out_idx6 : 20'h00000;
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = lane4_takes7 ? s3_out_idx7 : 20'h00000;
+  assign \$1017  = \$1015  | \$1016 ;
+  assign \$1018  = lane5_takes5 ? s3_in_idx5 : 20'h00000;
+  assign \$1020  = lane5_takes6 ? s3_in_idx6 : 20'h00000;
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = lane5_takes7 ? s3_in_idx7 : 20'h00000;
+  assign \$1023  = \$1021  | \$1022 ;
+  assign \$1024  = lane5_takes5 ? s3_out_idx5 : 20'h00000;
+  assign \$1026  = lane5_takes6 ? s3_out_idx6 : 20'h00000;
+  assign \$1027  = \$1025  | \$1026 ;
+  assign \$1028  = lane5_takes7 ? s3_out_idx7 : 20'h00000;
+  assign \$1029  = \$1027  | \$1028 ;
+  assign \$1030  = lane6_takes6 ? s3_in_idx6 : 20'h00000;
+  assign \$1032  = lane6_takes7 ? s3_in_idx7 : 20'h00000;
+  assign \$1033  = \$1031  | \$1032 ;
+  assign \$1034  = lane6_takes6 ? s3_out_idx6 : 20'h00000;
+  assign \$1036  = lane6_takes7 ? s3_out_idx7 : 20'h00000;
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = lane7_takes7 ? s3_in_idx7 : 20'h00000;
+  assign \$1040  = lane7_takes7 ? s3_out_idx7 : 20'h00000;
+  always @(posedge clk)
+    match0_valid <= \$1042 ;
+  always @(posedge clk)
+    match1_valid <= \$1043 ;
+  always @(posedge clk)
+    match2_valid <= \$1044 ;
+  always @(posedge clk)
+    pairs__valid <= \$1045 ;
+  always @(posedge clk)
+    in_done <= \$1046 ;
+  always @(posedge clk)
+    in_next_full <= \$1047 ;
+  always @(posedge clk)
+    in_next_keep <= \$1048 ;
+  always @(posedge clk)
+    in_next_last <= \$1049 ;
+  always @(posedge clk)
+    in_next_top <= \$1050 ;
+  always @(posedge clk)
+    in_next_key0 <= \$1051 ;
+  always @(posedge clk)
+    in_next_key1 <= \$1052 ;
+  always @(posedge clk)
+    in_next_key2 <= \$1053 ;
+  always @(posedge clk)
+    in_next_key3 <= \$1054 ;
+  always @(posedge clk)
+    in_next_key4 <= \$1055 ;
+  always @(posedge clk)
+    in_next_key5 <= \$1056 ;
+  always @(posedge clk)
+    in_next_key6 <= \$1057 ;
+  always @(posedge clk)
+    in_next_key7 <= \$1058 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$1059 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$1060 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$1061 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$1062 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$1063 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$1064 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$1065 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$1066 ;
+  always @(posedge clk)
+    in_keep <= \$1067 ;
+  always @(posedge clk)
+    in_last <= \$1068 ;
+  always @(posedge clk)
+    in_top <= \$1069 ;
+  always @(posedge clk)
+    in_full <= \$1070 ;
+  always @(posedge clk)
+    in_key0 <= \$1071 ;
+  always @(posedge clk)
+    in_key1 <= \$1072 ;
+  always @(posedge clk)
+    in_key2 <= \$1073 ;
+  always @(posedge clk)
+    in_key3 <= \$1074 ;
+  always @(posedge clk)
+    in_key4 <= \$1075 ;
+  always @(posedge clk)
+    in_key5 <= \$1076 ;
+  always @(posedge clk)
+    in_key6 <= \$1077 ;
+  always @(posedge clk)
+    in_key7 <= \$1078 ;
+  always @(posedge clk)
+    in_idx0 <= \$1079 ;
+  always @(posedge clk)
+    in_idx1 <= \$1080 ;
+  always @(posedge clk)
+    in_idx2 <= \$1081 ;
+  always @(posedge clk)
+    in_idx3 <= \$1082 ;
+  always @(posedge clk)
+    in_idx4 <= \$1083 ;
+  always @(posedge clk)
+    in_idx5 <= \$1084 ;
+  always @(posedge clk)
+    in_idx6 <= \$1085 ;
+  always @(posedge clk)
+    in_idx7 <= \$1086 ;
+  always @(posedge clk)
+    out_done <= \$1087 ;
+  always @(posedge clk)
+    out_next_full <= \$1088 ;
+  always @(posedge clk)
+    out_next_keep <= \$1089 ;
+  always @(posedge clk)
+    out_next_last <= \$1090 ;
+  always @(posedge clk)
+    out_next_top <= \$1091 ;
+  always @(posedge clk)
+    out_next_key0 <= \$1092 ;
+  always @(posedge clk)
+    out_next_key1 <= \$1093 ;
+  always @(posedge clk)
+    out_next_key2 <= \$1094 ;
+  always @(posedge clk)
+    out_next_key3 <= \$1095 ;
+  always @(posedge clk)
+    out_next_key4 <= \$1096 ;
+  always @(posedge clk)
+    out_next_key5 <= \$1097 ;
+  always @(posedge clk)
+    out_next_key6 <= \$1098 ;
+  always @(posedge clk)
+    out_next_key7 <= \$1099 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$1100 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$1101 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$1102 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$1103 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$1104 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$1105 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$1106 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$1107 ;
+  always @(posedge clk)
+    out_keep <= \$1108 ;
+  always @(posedge clk)
+    out_last <= \$1109 ;
+  always @(posedge clk)
+    out_top <= \$1110 ;
+  always @(posedge clk)
+    out_full <= \$1111 ;
+  always @(posedge clk)
+    out_key0 <= \$1112 ;
+  always @(posedge clk)
+    out_key1 <= \$1113 ;
+  always @(posedge clk)
+    out_key2 <= \$1114 ;
+  always @(posedge clk)
+    out_key3 <= \$1115 ;
+  always @(posedge clk)
+    out_key4 <= \$1116 ;
+  always @(posedge clk)
+    out_key5 <= \$1117 ;
+  always @(posedge clk)
+    out_key6 <= \$1118 ;
+  always @(posedge clk)
+    out_key7 <= \$1119 ;
+  always @(posedge clk)
+    out_idx0 <= \$1120 ;
+  always @(posedge clk)
+    out_idx1 <= \$1121 ;
+  always @(posedge clk)
+    out_idx2 <= \$1122 ;
+  always @(posedge clk)
+    out_idx3 <= \$1123 ;
+  always @(posedge clk)
+    out_idx4 <= \$1124 ;
+  always @(posedge clk)
+    out_idx5 <= \$1125 ;
+  always @(posedge clk)
+    out_idx6 <= \$1126 ;
+  always @(posedge clk)
+    out_idx7 <= \$1127 ;
+  always @(posedge clk)
+    \$signal$25  <= \$1128 ;
+  always @(posedge clk)
+    b_le_a <= \$1129 ;
+  always @(posedge clk)
+    eq0_0 <= \$1130 ;
+  always @(posedge clk)
+    eq0_1 <= \$1131 ;
+  always @(posedge clk)
+    eq0_2 <= \$1132 ;
+  always @(posedge clk)
+    eq0_3 <= \$1133 ;
+  always @(posedge clk)
+    eq0_4 <= \$1134 ;
+  always @(posedge clk)
+    eq0_5 <= \$1135 ;
+  always @(posedge clk)
+    eq0_6 <= \$1136 ;
+  always @(posedge clk)
+    eq0_7 <= \$1137 ;
+  always @(posedge clk)
+    eq1_0 <= \$1138 ;
+  always @(posedge clk)
+    eq1_1 <= \$1139 ;
+  always @(posedge clk)
+    eq1_2 <= \$1140 ;
+  always @(posedge clk)
+    eq1_3 <= \$1141 ;
+  always @(posedge clk)
+    eq1_4 <= \$1142 ;
+  always @(posedge clk)
+    eq1_5 <= \$1143 ;
+  always @(posedge clk)
+    eq1_6 <= \$1144 ;
+  always @(posedge clk)
+    eq1_7 <= \$1145 ;
+  always @(posedge clk)
+    eq2_0 <= \$1146 ;
+  always @(posedge clk)
+    eq2_1 <= \$1147 ;
+  always @(posedge clk)
+    eq2_2 <= \$1148 ;
+  always @(posedge clk)
+    eq2_3 <= \$1149 ;
+  always @(posedge clk)
+    eq2_4 <= \$1150 ;
+  always @(posedge clk)
+    eq2_5 <= \$1151 ;
+  always @(posedge clk)
+    eq2_6 <= \$1152 ;
+  always @(posedge clk)
+    eq2_7 <= \$1153 ;
+  always @(posedge clk)
+    eq3_0 <= \$1154 ;
+  always @(posedge clk)
+    eq3_1 <= \$1155 ;
+  always @(posedge clk)
+    eq3_2 <= \$1156 ;
+  always @(posedge clk)
+    eq3_3 <= \$1157 ;
+  always @(posedge clk)
+    eq3_4 <= \$1158 ;
+  always @(posedge clk)
+    eq3_5 <= \$1159 ;
+  always @(posedge clk)
+    eq3_6 <= \$1160 ;
+  always @(posedge clk)
+    eq3_7 <= \$1161 ;
+  always @(posedge clk)
+    eq4_0 <= \$1162 ;
+  always @(posedge clk)
+    eq4_1 <= \$1163 ;
+  always @(posedge clk)
+    eq4_2 <= \$1164 ;
+  always @(posedge clk)
+    eq4_3 <= \$1165 ;
+  always @(posedge clk)
+    eq4_4 <= \$1166 ;
+  always @(posedge clk)
+    eq4_5 <= \$1167 ;
+  always @(posedge clk)
+    eq4_6 <= \$1168 ;
+  always @(posedge clk)
+    eq4_7 <= \$1169 ;
+  always @(posedge clk)
+    eq5_0 <= \$1170 ;
+  always @(posedge clk)
+    eq5_1 <= \$1171 ;
+  always @(posedge clk)
+    eq5_2 <= \$1172 ;
+  always @(posedge clk)
+    eq5_3 <= \$1173 ;
+  always @(posedge clk)
+    eq5_4 <= \$1174 ;
+  always @(posedge clk)
+    eq5_5 <= \$1175 ;
+  always @(posedge clk)
+    eq5_6 <= \$1176 ;
+  always @(posedge clk)
+    eq5_7 <= \$1177 ;
+  always @(posedge clk)
+    eq6_0 <= \$1178 ;
+  always @(posedge clk)
+    eq6_1 <= \$1179 ;
+  always @(posedge clk)
+    eq6_2 <= \$1180 ;
+  always @(posedge clk)
+    eq6_3 <= \$1181 ;
+  always @(posedge clk)
+    eq6_4 <= \$1182 ;
+  always @(posedge clk)
+    eq6_5 <= \$1183 ;
+  always @(posedge clk)
+    eq6_6 <= \$1184 ;
+  always @(posedge clk)
+    eq6_7 <= \$1185 ;
+  always @(posedge clk)
+    eq7_0 <= \$1186 ;
+  always @(posedge clk)
+    eq7_1 <= \$1187 ;
+  always @(posedge clk)
+    eq7_2 <= \$1188 ;
+  always @(posedge clk)
+    eq7_3 <= \$1189 ;
+  always @(posedge clk)
+    eq7_4 <= \$1190 ;
+  always @(posedge clk)
+    eq7_5 <= \$1191 ;
+  always @(posedge clk)
+    eq7_6 <= \$1192 ;
+  always @(posedge clk)
+    eq7_7 <= \$1193 ;
+  always @(posedge clk)
+    s1_in_idx0 <= \$1194 ;
+  always @(posedge clk)
+    s1_in_idx1 <= \$1195 ;
+  always @(posedge clk)
+    s1_in_idx2 <= \$1196 ;
+  always @(posedge clk)
+    s1_in_idx3 <= \$1197 ;
+  always @(posedge clk)
+    s1_in_idx4 <= \$1198 ;
+  always @(posedge clk)
+    s1_in_idx5 <= \$1199 ;
+  always @(posedge clk)
+    s1_in_idx6 <= \$1200 ;
+  always @(posedge clk)
+    s1_in_idx7 <= \$1201 ;
+  always @(posedge clk)
+    s1_out_idx0 <= \$1202 ;
+  always @(posedge clk)
+    s1_out_idx1 <= \$1203 ;
+  always @(posedge clk)
+    s1_out_idx2 <= \$1204 ;
+  always @(posedge clk)
+    s1_out_idx3 <= \$1205 ;
+  always @(posedge clk)
+    s1_out_idx4 <= \$1206 ;
+  always @(posedge clk)
+    s1_out_idx5 <= \$1207 ;
+  always @(posedge clk)
+    s1_out_idx6 <= \$1208 ;
+  always @(posedge clk)
+    s1_out_idx7 <= \$1209 ;
+  always @(posedge clk)
+    s1_last <= \$1210 ;
+  always @(posedge clk)
+    \$signal$35  <= \$1211 ;
+  always @(posedge clk)
+    s2_out_idx0 <= \$1212 ;
+  always @(posedge clk)
+    s2_in_idx0 <= \$1213 ;
+  always @(posedge clk)
+    s2_out_idx1 <= \$1214 ;
+  always @(posedge clk)
+    s2_in_idx1 <= \$1215 ;
+  always @(posedge clk)
+    s2_out_idx2 <= \$1216 ;
+  always @(posedge clk)
+    s2_in_idx2 <= \$1217 ;
+  always @(posedge clk)
+    s2_out_idx3 <= \$1218 ;
+  always @(posedge clk)
+    s2_in_idx3 <= \$1219 ;
+  always @(posedge clk)
+    s2_out_idx4 <= \$1220 ;
+  always @(posedge clk)
+    s2_in_idx4 <= \$1221 ;
+  always @(posedge clk)
+    s2_out_idx5 <= \$1222 ;
+  always @(posedge clk)
+    s2_in_idx5 <= \$1223 ;
+  always @(posedge clk)
+    s2_out_idx6 <= \$1224 ;
+  always @(posedge clk)
+    s2_in_idx6 <= \$1225 ;
+  always @(posedge clk)
+    s2_out_idx7 <= \$1226 ;
+  always @(posedge clk)
+    s2_in_idx7 <= \$1227 ;
+  always @(posedge clk)
+    \$signal$36  <= \$1228 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$1229 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$1230 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$1231 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$1232 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$1233 ;
+  always @(posedge clk)
+    lane0_takes5 <= \$1234 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$1235 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$1236 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$1237 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$1238 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$1239 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$1240 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$1241 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$1242 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$1243 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$1244 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$1245 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$1246 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$1247 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$1248 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$1249 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$1250 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$1251 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$1252 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$1253 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$1254 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$1255 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$1256 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$1257 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$1258 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$1259 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$1260 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$1261 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$1262 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$1263 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$1264 ;
+  always @(posedge clk)
+    \$signal$244  <= \$1265 ;
+  always @(posedge clk)
+    s3_in_idx0 <= \$1266 ;
+  always @(posedge clk)
+    s3_in_idx1 <= \$1267 ;
+  always @(posedge clk)
+    s3_in_idx2 <= \$1268 ;
+  always @(posedge clk)
+    s3_in_idx3 <= \$1269 ;
+  always @(posedge clk)
+    s3_in_idx4 <= \$1270 ;
+  always @(posedge clk)
+    s3_in_idx5 <= \$1271 ;
+  always @(posedge clk)
+    s3_in_idx6 <= \$1272 ;
+  always @(posedge clk)
+    s3_in_idx7 <= \$1273 ;
+  always @(posedge clk)
+    s3_out_idx0 <= \$1274 ;
+  always @(posedge clk)
+    s3_out_idx1 <= \$1275 ;
+  always @(posedge clk)
+    s3_out_idx2 <= \$1276 ;
+  always @(posedge clk)
+    s3_out_idx3 <= \$1277 ;
+  always @(posedge clk)
+    s3_out_idx4 <= \$1278 ;
+  always @(posedge clk)
+    s3_out_idx5 <= \$1279 ;
+  always @(posedge clk)
+    s3_out_idx6 <= \$1280 ;
+  always @(posedge clk)
+    s3_out_idx7 <= \$1281 ;
+  always @(posedge clk)
+    \$signal$261  <= \$1282 ;
+  always @(posedge clk)
+    pairs__payload <= \$1283 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \$signal ;
-    if (\$458 ) begin
-      \$664  = 1'h1;
-    end else if (\$signal$16 ) begin
-      \$664  = 1'h0;
+    \$1042  = match0_valid;
+    if (match0_load) begin
+      \$1042  = \$signal ;
+    end else if (match1_load) begin
+      \$1042  = 1'h0;
     end
     if (rst) begin
-      \$664  = 1'h0;
+      \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \$signal$17 ;
-    if (\$458 ) begin
-      \$665  = inputs__payload[615:608];
+    \$1043  = match1_valid;
+    if (match1_load) begin
+      \$1043  = match0_valid;
+    end else if (match2_load) begin
+      \$1043  = 1'h0;
     end
     if (rst) begin
-      \$665  = 8'h00;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \$signal$23 ;
-    if (\$458 ) begin
-      \$666  = inputs__payload[616];
+    \$1044  = match2_valid;
+    if (match2_load) begin
+      \$1044  = \$48 ;
+    end else if (match3_load) begin
+      \$1044  = 1'h0;
     end
     if (rst) begin
-      \$666  = 1'h0;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = in_key0;
-    if (\$458 ) begin
-      \$667  = { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+    \$1045  = pairs__valid;
+    if (match3_load) begin
+      \$1045  = match2_valid;
     end
     if (rst) begin
-      \$667  = 62'h0000000000000000;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = in_idx0;
-    if (\$458 ) begin
-      \$668  = inputs__payload[75:56];
-    end
+    \$1046  = \$52 ;
     if (rst) begin
-      \$668  = 20'h00000;
+      \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = in_key1;
-    if (\$458 ) begin
-      \$669  = { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+    \$1047  = in_next_full;
+    if (\$53 ) begin
+      \$1047  = 1'h1;
+    end else if (in_load) begin
+      \$1047  = 1'h0;
     end
     if (rst) begin
-      \$669  = 62'h0000000000000000;
+      \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = in_idx1;
-    if (\$458 ) begin
-      \$670  = inputs__payload[151:132];
+    \$1048  = in_next_keep;
+    if (\$53 ) begin
+      \$1048  = inputs__payload[615:608];
     end
     if (rst) begin
-      \$670  = 20'h00000;
+      \$1048  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = in_key2;
-    if (\$458 ) begin
-      \$671  = { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+    \$1049  = in_next_last;
+    if (\$53 ) begin
+      \$1049  = inputs__payload[616];
     end
     if (rst) begin
-      \$671  = 62'h0000000000000000;
+      \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = in_idx2;
-    if (\$458 ) begin
-      \$672  = inputs__payload[227:208];
+    \$1050  = in_next_top;
+    if (\$53 ) begin
+      \$1050  = { \$55 , \$54  };
     end
     if (rst) begin
-      \$672  = 20'h00000;
+      \$1050  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = in_key3;
-    if (\$458 ) begin
-      \$673  = { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+    \$1051  = in_next_key0;
+    if (\$53 ) begin
+      \$1051  = { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
     end
     if (rst) begin
-      \$673  = 62'h0000000000000000;
+      \$1051  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = in_idx3;
-    if (\$458 ) begin
-      \$674  = inputs__payload[303:284];
+    \$1052  = in_next_key1;
+    if (\$53 ) begin
+      \$1052  = { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
     end
     if (rst) begin
-      \$674  = 20'h00000;
+      \$1052  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = in_key4;
-    if (\$458 ) begin
-      \$675  = { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+    \$1053  = in_next_key2;
+    if (\$53 ) begin
+      \$1053  = { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
     end
     if (rst) begin
-      \$675  = 62'h0000000000000000;
+      \$1053  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = in_idx4;
-    if (\$458 ) begin
-      \$676  = inputs__payload[379:360];
+    \$1054  = in_next_key3;
+    if (\$53 ) begin
+      \$1054  = { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
     end
     if (rst) begin
-      \$676  = 20'h00000;
+      \$1054  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = in_key5;
-    if (\$458 ) begin
-      \$677  = { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+    \$1055  = in_next_key4;
+    if (\$53 ) begin
+      \$1055  = { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
     end
     if (rst) begin
-      \$677  = 62'h0000000000000000;
+      \$1055  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = in_idx5;
-    if (\$458 ) begin
-      \$678  = inputs__payload[455:436];
+    \$1056  = in_next_key5;
+    if (\$53 ) begin
+      \$1056  = { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
     end
     if (rst) begin
-      \$678  = 20'h00000;
+      \$1056  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = in_key6;
-    if (\$458 ) begin
-      \$679  = { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+    \$1057  = in_next_key6;
+    if (\$53 ) begin
+      \$1057  = { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
     end
     if (rst) begin
-      \$679  = 62'h0000000000000000;
+      \$1057  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = in_idx6;
-    if (\$458 ) begin
-      \$680  = inputs__payload[531:512];
+    \$1058  = in_next_key7;
+    if (\$53 ) begin
+      \$1058  = { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
     end
     if (rst) begin
-      \$680  = 20'h00000;
+      \$1058  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = in_key7;
-    if (\$458 ) begin
-      \$681  = { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+    \$1059  = in_next_idx0;
+    if (\$53 ) begin
+      \$1059  = inputs__payload[75:56];
     end
     if (rst) begin
-      \$681  = 62'h0000000000000000;
+      \$1059  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = in_idx7;
-    if (\$458 ) begin
-      \$682  = inputs__payload[607:588];
+    \$1060  = in_next_idx1;
+    if (\$53 ) begin
+      \$1060  = inputs__payload[151:132];
     end
     if (rst) begin
-      \$682  = 20'h00000;
+      \$1060  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \$signal$14 ;
-    if (\$459 ) begin
-      \$683  = 1'h1;
-    end else if (\$signal$21 ) begin
-      \$683  = 1'h0;
+    \$1061  = in_next_idx2;
+    if (\$53 ) begin
+      \$1061  = inputs__payload[227:208];
     end
     if (rst) begin
-      \$683  = 1'h0;
+      \$1061  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \$signal$19 ;
-    if (\$459 ) begin
-      \$684  = outputs__payload[615:608];
+    \$1062  = in_next_idx3;
+    if (\$53 ) begin
+      \$1062  = inputs__payload[303:284];
     end
     if (rst) begin
-      \$684  = 8'h00;
+      \$1062  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = \$signal$24 ;
-    if (\$459 ) begin
-      \$685  = outputs__payload[616];
+    \$1063  = in_next_idx4;
+    if (\$53 ) begin
+      \$1063  = inputs__payload[379:360];
     end
     if (rst) begin
-      \$685  = 1'h0;
+      \$1063  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = out_key0;
-    if (\$459 ) begin
-      \$686  = { outputs__payload[55:48], \$465 [17:0], \$463 [17:0], \$461 [17:0] };
+    \$1064  = in_next_idx5;
+    if (\$53 ) begin
+      \$1064  = inputs__payload[455:436];
     end
     if (rst) begin
-      \$686  = 62'h0000000000000000;
+      \$1064  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = out_idx0;
-    if (\$459 ) begin
-      \$687  = outputs__payload[75:56];
+    \$1065  = in_next_idx6;
+    if (\$53 ) begin
+      \$1065  = inputs__payload[531:512];
     end
     if (rst) begin
-      \$687  = 20'h00000;
+      \$1065  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = out_key1;
-    if (\$459 ) begin
-      \$688  = { outputs__payload[131:124], \$471 [17:0], \$469 [17:0], \$467 [17:0] };
+    \$1066  = in_next_idx7;
+    if (\$53 ) begin
+      \$1066  = inputs__payload[607:588];
     end
     if (rst) begin
-      \$688  = 62'h0000000000000000;
+      \$1066  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = out_idx1;
-    if (\$459 ) begin
-      \$689  = outputs__payload[151:132];
+    \$1067  = in_keep;
+    if (in_load) begin
+      \$1067  = in_next_keep;
     end
     if (rst) begin
-      \$689  = 20'h00000;
+      \$1067  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = out_key2;
-    if (\$459 ) begin
-      \$690  = { outputs__payload[207:200], \$477 [17:0], \$475 [17:0], \$473 [17:0] };
+    \$1068  = in_last;
+    if (in_load) begin
+      \$1068  = in_next_last;
     end
     if (rst) begin
-      \$690  = 62'h0000000000000000;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = out_idx2;
-    if (\$459 ) begin
-      \$691  = outputs__payload[227:208];
+    \$1069  = in_top;
+    if (in_load) begin
+      \$1069  = in_next_top;
     end
     if (rst) begin
-      \$691  = 20'h00000;
+      \$1069  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = out_key3;
-    if (\$459 ) begin
-      \$692  = { outputs__payload[283:276], \$483 [17:0], \$481 [17:0], \$479 [17:0] };
+    \$1070  = in_full;
+    if (in_load) begin
+      \$1070  = in_next_full;
+    end else if (in_adv) begin
+      \$1070  = 1'h0;
     end
     if (rst) begin
-      \$692  = 62'h0000000000000000;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = out_idx3;
-    if (\$459 ) begin
-      \$693  = outputs__payload[303:284];
+    \$1071  = in_key0;
+    if (in_load) begin
+      \$1071  = in_next_key0;
     end
     if (rst) begin
-      \$693  = 20'h00000;
+      \$1071  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = out_key4;
-    if (\$459 ) begin
-      \$694  = { outputs__payload[359:352], \$489 [17:0], \$487 [17:0], \$485 [17:0] };
+    \$1072  = in_key1;
+    if (in_load) begin
+      \$1072  = in_next_key1;
     end
     if (rst) begin
-      \$694  = 62'h0000000000000000;
+      \$1072  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = out_idx4;
-    if (\$459 ) begin
-      \$695  = outputs__payload[379:360];
+    \$1073  = in_key2;
+    if (in_load) begin
+      \$1073  = in_next_key2;
     end
     if (rst) begin
-      \$695  = 20'h00000;
+      \$1073  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = out_key5;
-    if (\$459 ) begin
-      \$696  = { outputs__payload[435:428], \$495 [17:0], \$493 [17:0], \$491 [17:0] };
+    \$1074  = in_key3;
+    if (in_load) begin
+      \$1074  = in_next_key3;
     end
     if (rst) begin
-      \$696  = 62'h0000000000000000;
+      \$1074  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = out_idx5;
-    if (\$459 ) begin
-      \$697  = outputs__payload[455:436];
+    \$1075  = in_key4;
+    if (in_load) begin
+      \$1075  = in_next_key4;
     end
     if (rst) begin
-      \$697  = 20'h00000;
+      \$1075  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = out_key6;
-    if (\$459 ) begin
-      \$698  = { outputs__payload[511:504], \$501 [17:0], \$499 [17:0], \$497 [17:0] };
+    \$1076  = in_key5;
+    if (in_load) begin
+      \$1076  = in_next_key5;
     end
     if (rst) begin
-      \$698  = 62'h0000000000000000;
+      \$1076  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = out_idx6;
-    if (\$459 ) begin
-      \$699  = outputs__payload[531:512];
+    \$1077  = in_key6;
+    if (in_load) begin
+      \$1077  = in_next_key6;
     end
     if (rst) begin
-      \$699  = 20'h00000;
+      \$1077  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = out_key7;
-    if (\$459 ) begin
-      \$700  = { outputs__payload[587:580], \$507 [17:0], \$505 [17:0], \$503 [17:0] };
+    \$1078  = in_key7;
+    if (in_load) begin
+      \$1078  = in_next_key7;
     end
     if (rst) begin
-      \$700  = 62'h0000000000000000;
+      \$1078  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = out_idx7;
-    if (\$459 ) begin
-      \$701  = outputs__payload[607:588];
+    \$1079  = in_idx0;
+    if (in_load) begin
+      \$1079  = in_next_idx0;
     end
     if (rst) begin
-      \$701  = 20'h00000;
+      \$1079  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = pairs__valid;
-    if (pairs__ready) begin
-      \$702  = 1'h0;
-    end
-    if (step) begin
-      if (\$511 ) begin
-        \$702  = 1'h1;
-      end
+    \$1080  = in_idx1;
+    if (in_load) begin
+      \$1080  = in_next_idx1;
     end
     if (rst) begin
-      \$702  = 1'h0;
+      \$1080  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \$signal$13 ;
-    if (step) begin
-      if (\$508 ) begin
-        \$703  = 1'h1;
-      end
-      if (\final ) begin
-        \$703  = 1'h0;
-      end
+    \$1081  = in_idx2;
+    if (in_load) begin
+      \$1081  = in_next_idx2;
     end
     if (rst) begin
-      \$703  = 1'h0;
+      \$1081  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \$signal$15 ;
-    if (step) begin
-      if (\$509 ) begin
-        \$704  = 1'h1;
-      end
-      if (\final ) begin
-        \$704  = 1'h0;
-      end
+    \$1082  = in_idx3;
+    if (in_load) begin
+      \$1082  = in_next_idx3;
     end
     if (rst) begin
-      \$704  = 1'h0;
+      \$1082  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = pairs__payload;
-    if (step) begin
-      if (\$511 ) begin
-        \$705 [328] = \final ;
-      end
-      begin
-        begin
-          \$705 [19:0] = \$527 ;
-          \$705 [39:20] = \$543 ;
-          \$705 [320] = \$544 ;
-          \$705 [59:40] = \$558 ;
-          \$705 [79:60] = \$572 ;
-          \$705 [321] = \$573 ;
-          \$705 [99:80] = \$585 ;
-          \$705 [119:100] = \$597 ;
-          \$705 [322] = \$598 ;
-          \$705 [139:120] = \$608 ;
-          \$705 [159:140] = \$618 ;
-          \$705 [323] = \$619 ;
-          \$705 [179:160] = \$627 ;
-          \$705 [199:180] = \$635 ;
-          \$705 [324] = \$636 ;
-          \$705 [219:200] = \$642 ;
-          \$705 [239:220] = \$648 ;
-          \$705 [325] = \$649 ;
-          \$705 [259:240] = \$653 ;
-          \$705 [279:260] = \$657 ;
-          \$705 [326] = \$658 ;
-          \$705 [299:280] = \$660 ;
-          \$705 [319:300] = \$662 ;
-          \$705 [327] = \$663 ;
-        end
-      end
+    \$1083  = in_idx4;
+    if (in_load) begin
+      \$1083  = in_next_idx4;
     end
     if (rst) begin
-      \$705  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1083  = 20'h00000;
     end
   end
-  assign hits_upto0 = \$414 [3:0];
-  assign hits_upto1 = \$415 [3:0];
-  assign hits_upto2 = \$416 [3:0];
-  assign hits_upto3 = \$417 [3:0];
-  assign hits_upto4 = \$418 [3:0];
-  assign hits_upto5 = \$419 [3:0];
-  assign hits_upto6 = \$420 [3:0];
-  assign hits_upto7 = \$421 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = in_idx5;
+    if (in_load) begin
+      \$1084  = in_next_idx5;
+    end
+    if (rst) begin
+      \$1084  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = in_idx6;
+    if (in_load) begin
+      \$1085  = in_next_idx6;
+    end
+    if (rst) begin
+      \$1085  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = in_idx7;
+    if (in_load) begin
+      \$1086  = in_next_idx7;
+    end
+    if (rst) begin
+      \$1086  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = \$59 ;
+    if (rst) begin
+      \$1087  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = out_next_full;
+    if (\$60 ) begin
+      \$1088  = 1'h1;
+    end else if (out_load) begin
+      \$1088  = 1'h0;
+    end
+    if (rst) begin
+      \$1088  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1089  = out_next_keep;
+    if (\$60 ) begin
+      \$1089  = outputs__payload[615:608];
+    end
+    if (rst) begin
+      \$1089  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = out_next_last;
+    if (\$60 ) begin
+      \$1090  = outputs__payload[616];
+    end
+    if (rst) begin
+      \$1090  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = out_next_top;
+    if (\$60 ) begin
+      \$1091  = { \$68 , \$67  };
+    end
+    if (rst) begin
+      \$1091  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = out_next_key0;
+    if (\$60 ) begin
+      \$1092  = { outputs__payload[55:48], \$74 [17:0], \$72 [17:0], \$70 [17:0] };
+    end
+    if (rst) begin
+      \$1092  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1093  = out_next_key1;
+    if (\$60 ) begin
+      \$1093  = { outputs__payload[131:124], \$80 [17:0], \$78 [17:0], \$76 [17:0] };
+    end
+    if (rst) begin
+      \$1093  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = out_next_key2;
+    if (\$60 ) begin
+      \$1094  = { outputs__payload[207:200], \$86 [17:0], \$84 [17:0], \$82 [17:0] };
+    end
+    if (rst) begin
+      \$1094  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1095  = out_next_key3;
+    if (\$60 ) begin
+      \$1095  = { outputs__payload[283:276], \$92 [17:0], \$90 [17:0], \$88 [17:0] };
+    end
+    if (rst) begin
+      \$1095  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = out_next_key4;
+    if (\$60 ) begin
+      \$1096  = { outputs__payload[359:352], \$98 [17:0], \$96 [17:0], \$94 [17:0] };
+    end
+    if (rst) begin
+      \$1096  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = out_next_key5;
+    if (\$60 ) begin
+      \$1097  = { outputs__payload[435:428], \$104 [17:0], \$102 [17:0], \$100 [17:0] };
+    end
+    if (rst) begin
+      \$1097  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = out_next_key6;
+    if (\$60 ) begin
+      \$1098  = { outputs__payload[511:504], \$110 [17:0], \$108 [17:0], \$106 [17:0] };
+    end
+    if (rst) begin
+      \$1098  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = out_next_key7;
+    if (\$60 ) begin
+      \$1099  = { outputs__payload[587:580], \$116 [17:0], \$114 [17:0], \$112 [17:0] };
+    end
+    if (rst) begin
+      \$1099  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = out_next_idx0;
+    if (\$60 ) begin
+      \$1100  = outputs__payload[75:56];
+    end
+    if (rst) begin
+      \$1100  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = out_next_idx1;
+    if (\$60 ) begin
+      \$1101  = outputs__payload[151:132];
+    end
+    if (rst) begin
+      \$1101  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = out_next_idx2;
+    if (\$60 ) begin
+      \$1102  = outputs__payload[227:208];
+    end
+    if (rst) begin
+      \$1102  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = out_next_idx3;
+    if (\$60 ) begin
+      \$1103  = outputs__payload[303:284];
+    end
+    if (rst) begin
+      \$1103  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = out_next_idx4;
+    if (\$60 ) begin
+      \$1104  = outputs__payload[379:360];
+    end
+    if (rst) begin
+      \$1104  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = out_next_idx5;
+    if (\$60 ) begin
+      \$1105  = outputs__payload[455:436];
+    end
+    if (rst) begin
+      \$1105  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = out_next_idx6;
+    if (\$60 ) begin
+      \$1106  = outputs__payload[531:512];
+    end
+    if (rst) begin
+      \$1106  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = out_next_idx7;
+    if (\$60 ) begin
+      \$1107  = outputs__payload[607:588];
+    end
+    if (rst) begin
+      \$1107  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = out_keep;
+    if (out_load) begin
+      \$1108  = out_next_keep;
+    end
+    if (rst) begin
+      \$1108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = out_last;
+    if (out_load) begin
+      \$1109  = out_next_last;
+    end
+    if (rst) begin
+      \$1109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = out_top;
+    if (out_load) begin
+      \$1110  = out_next_top;
+    end
+    if (rst) begin
+      \$1110  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = out_full;
+    if (out_load) begin
+      \$1111  = out_next_full;
+    end else if (out_adv) begin
+      \$1111  = 1'h0;
+    end
+    if (rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = out_key0;
+    if (out_load) begin
+      \$1112  = out_next_key0;
+    end
+    if (rst) begin
+      \$1112  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = out_key1;
+    if (out_load) begin
+      \$1113  = out_next_key1;
+    end
+    if (rst) begin
+      \$1113  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = out_key2;
+    if (out_load) begin
+      \$1114  = out_next_key2;
+    end
+    if (rst) begin
+      \$1114  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = out_key3;
+    if (out_load) begin
+      \$1115  = out_next_key3;
+    end
+    if (rst) begin
+      \$1115  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = out_key4;
+    if (out_load) begin
+      \$1116  = out_next_key4;
+    end
+    if (rst) begin
+      \$1116  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = out_key5;
+    if (out_load) begin
+      \$1117  = out_next_key5;
+    end
+    if (rst) begin
+      \$1117  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = out_key6;
+    if (out_load) begin
+      \$1118  = out_next_key6;
+    end
+    if (rst) begin
+      \$1118  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = out_key7;
+    if (out_load) begin
+      \$1119  = out_next_key7;
+    end
+    if (rst) begin
+      \$1119  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = out_idx0;
+    if (out_load) begin
+      \$1120  = out_next_idx0;
+    end
+    if (rst) begin
+      \$1120  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = out_idx1;
+    if (out_load) begin
+      \$1121  = out_next_idx1;
+    end
+    if (rst) begin
+      \$1121  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = out_idx2;
+    if (out_load) begin
+      \$1122  = out_next_idx2;
+    end
+    if (rst) begin
+      \$1122  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = out_idx3;
+    if (out_load) begin
+      \$1123  = out_next_idx3;
+    end
+    if (rst) begin
+      \$1123  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = out_idx4;
+    if (out_load) begin
+      \$1124  = out_next_idx4;
+    end
+    if (rst) begin
+      \$1124  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = out_idx5;
+    if (out_load) begin
+      \$1125  = out_next_idx5;
+    end
+    if (rst) begin
+      \$1125  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = out_idx6;
+    if (out_load) begin
+      \$1126  = out_next_idx6;
+    end
+    if (rst) begin
+      \$1126  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = out_idx7;
+    if (out_load) begin
+      \$1127  = out_next_idx7;
+    end
+    if (rst) begin
+      \$1127  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = \$123 ;
+    if (rst) begin
+      \$1128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = \$130 ;
+    if (rst) begin
+      \$1129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = eq0_0;
+    if (match0_load) begin
+      \$1130  = \$135 ;
+    end
+    if (rst) begin
+      \$1130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = eq0_1;
+    if (match0_load) begin
+      \$1131  = \$140 ;
+    end
+    if (rst) begin
+      \$1131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = eq0_2;
+    if (match0_load) begin
+      \$1132  = \$145 ;
+    end
+    if (rst) begin
+      \$1132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = eq0_3;
+    if (match0_load) begin
+      \$1133  = \$150 ;
+    end
+    if (rst) begin
+      \$1133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = eq0_4;
+    if (match0_load) begin
+      \$1134  = \$155 ;
+    end
+    if (rst) begin
+      \$1134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = eq0_5;
+    if (match0_load) begin
+      \$1135  = \$160 ;
+    end
+    if (rst) begin
+      \$1135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = eq0_6;
+    if (match0_load) begin
+      \$1136  = \$165 ;
+    end
+    if (rst) begin
+      \$1136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = eq0_7;
+    if (match0_load) begin
+      \$1137  = \$170 ;
+    end
+    if (rst) begin
+      \$1137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = eq1_0;
+    if (match0_load) begin
+      \$1138  = \$175 ;
+    end
+    if (rst) begin
+      \$1138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = eq1_1;
+    if (match0_load) begin
+      \$1139  = \$180 ;
+    end
+    if (rst) begin
+      \$1139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = eq1_2;
+    if (match0_load) begin
+      \$1140  = \$185 ;
+    end
+    if (rst) begin
+      \$1140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = eq1_3;
+    if (match0_load) begin
+      \$1141  = \$190 ;
+    end
+    if (rst) begin
+      \$1141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = eq1_4;
+    if (match0_load) begin
+      \$1142  = \$195 ;
+    end
+    if (rst) begin
+      \$1142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1143  = eq1_5;
+    if (match0_load) begin
+      \$1143  = \$200 ;
+    end
+    if (rst) begin
+      \$1143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = eq1_6;
+    if (match0_load) begin
+      \$1144  = \$205 ;
+    end
+    if (rst) begin
+      \$1144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = eq1_7;
+    if (match0_load) begin
+      \$1145  = \$210 ;
+    end
+    if (rst) begin
+      \$1145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = eq2_0;
+    if (match0_load) begin
+      \$1146  = \$215 ;
+    end
+    if (rst) begin
+      \$1146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = eq2_1;
+    if (match0_load) begin
+      \$1147  = \$220 ;
+    end
+    if (rst) begin
+      \$1147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1148  = eq2_2;
+    if (match0_load) begin
+      \$1148  = \$225 ;
+    end
+    if (rst) begin
+      \$1148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1149  = eq2_3;
+    if (match0_load) begin
+      \$1149  = \$230 ;
+    end
+    if (rst) begin
+      \$1149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1150  = eq2_4;
+    if (match0_load) begin
+      \$1150  = \$235 ;
+    end
+    if (rst) begin
+      \$1150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1151  = eq2_5;
+    if (match0_load) begin
+      \$1151  = \$240 ;
+    end
+    if (rst) begin
+      \$1151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1152  = eq2_6;
+    if (match0_load) begin
+      \$1152  = \$245 ;
+    end
+    if (rst) begin
+      \$1152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1153  = eq2_7;
+    if (match0_load) begin
+      \$1153  = \$250 ;
+    end
+    if (rst) begin
+      \$1153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1154  = eq3_0;
+    if (match0_load) begin
+      \$1154  = \$255 ;
+    end
+    if (rst) begin
+      \$1154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1155  = eq3_1;
+    if (match0_load) begin
+      \$1155  = \$260 ;
+    end
+    if (rst) begin
+      \$1155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1156  = eq3_2;
+    if (match0_load) begin
+      \$1156  = \$265 ;
+    end
+    if (rst) begin
+      \$1156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1157  = eq3_3;
+    if (match0_load) begin
+      \$1157  = \$270 ;
+    end
+    if (rst) begin
+      \$1157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1158  = eq3_4;
+    if (match0_load) begin
+      \$1158  = \$275 ;
+    end
+    if (rst) begin
+      \$1158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1159  = eq3_5;
+    if (match0_load) begin
+      \$1159  = \$280 ;
+    end
+    if (rst) begin
+      \$1159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1160  = eq3_6;
+    if (match0_load) begin
+      \$1160  = \$285 ;
+    end
+    if (rst) begin
+      \$1160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1161  = eq3_7;
+    if (match0_load) begin
+      \$1161  = \$290 ;
+    end
+    if (rst) begin
+      \$1161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1162  = eq4_0;
+    if (match0_load) begin
+      \$1162  = \$295 ;
+    end
+    if (rst) begin
+      \$1162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1163  = eq4_1;
+    if (match0_load) begin
+      \$1163  = \$300 ;
+    end
+    if (rst) begin
+      \$1163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1164  = eq4_2;
+    if (match0_load) begin
+      \$1164  = \$305 ;
+    end
+    if (rst) begin
+      \$1164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1165  = eq4_3;
+    if (match0_load) begin
+      \$1165  = \$310 ;
+    end
+    if (rst) begin
+      \$1165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1166  = eq4_4;
+    if (match0_load) begin
+      \$1166  = \$315 ;
+    end
+    if (rst) begin
+      \$1166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1167  = eq4_5;
+    if (match0_load) begin
+      \$1167  = \$320 ;
+    end
+    if (rst) begin
+      \$1167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1168  = eq4_6;
+    if (match0_load) begin
+      \$1168  = \$325 ;
+    end
+    if (rst) begin
+      \$1168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1169  = eq4_7;
+    if (match0_load) begin
+      \$1169  = \$330 ;
+    end
+    if (rst) begin
+      \$1169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1170  = eq5_0;
+    if (match0_load) begin
+      \$1170  = \$335 ;
+    end
+    if (rst) begin
+      \$1170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = eq5_1;
+    if (match0_load) begin
+      \$1171  = \$340 ;
+    end
+    if (rst) begin
+      \$1171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = eq5_2;
+    if (match0_load) begin
+      \$1172  = \$345 ;
+    end
+    if (rst) begin
+      \$1172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = eq5_3;
+    if (match0_load) begin
+      \$1173  = \$350 ;
+    end
+    if (rst) begin
+      \$1173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = eq5_4;
+    if (match0_load) begin
+      \$1174  = \$355 ;
+    end
+    if (rst) begin
+      \$1174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1175  = eq5_5;
+    if (match0_load) begin
+      \$1175  = \$360 ;
+    end
+    if (rst) begin
+      \$1175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1176  = eq5_6;
+    if (match0_load) begin
+      \$1176  = \$365 ;
+    end
+    if (rst) begin
+      \$1176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1177  = eq5_7;
+    if (match0_load) begin
+      \$1177  = \$370 ;
+    end
+    if (rst) begin
+      \$1177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1178  = eq6_0;
+    if (match0_load) begin
+      \$1178  = \$375 ;
+    end
+    if (rst) begin
+      \$1178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1179  = eq6_1;
+    if (match0_load) begin
+      \$1179  = \$380 ;
+    end
+    if (rst) begin
+      \$1179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1180  = eq6_2;
+    if (match0_load) begin
+      \$1180  = \$385 ;
+    end
+    if (rst) begin
+      \$1180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1181  = eq6_3;
+    if (match0_load) begin
+      \$1181  = \$390 ;
+    end
+    if (rst) begin
+      \$1181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1182  = eq6_4;
+    if (match0_load) begin
+      \$1182  = \$395 ;
+    end
+    if (rst) begin
+      \$1182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1183  = eq6_5;
+    if (match0_load) begin
+      \$1183  = \$400 ;
+    end
+    if (rst) begin
+      \$1183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1184  = eq6_6;
+    if (match0_load) begin
+      \$1184  = \$405 ;
+    end
+    if (rst) begin
+      \$1184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1185  = eq6_7;
+    if (match0_load) begin
+      \$1185  = \$410 ;
+    end
+    if (rst) begin
+      \$1185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1186  = eq7_0;
+    if (match0_load) begin
+      \$1186  = \$415 ;
+    end
+    if (rst) begin
+      \$1186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1187  = eq7_1;
+    if (match0_load) begin
+      \$1187  = \$420 ;
+    end
+    if (rst) begin
+      \$1187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1188  = eq7_2;
+    if (match0_load) begin
+      \$1188  = \$425 ;
+    end
+    if (rst) begin
+      \$1188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = eq7_3;
+    if (match0_load) begin
+      \$1189  = \$430 ;
+    end
+    if (rst) begin
+      \$1189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = eq7_4;
+    if (match0_load) begin
+      \$1190  = \$435 ;
+    end
+    if (rst) begin
+      \$1190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = eq7_5;
+    if (match0_load) begin
+      \$1191  = \$440 ;
+    end
+    if (rst) begin
+      \$1191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1192  = eq7_6;
+    if (match0_load) begin
+      \$1192  = \$445 ;
+    end
+    if (rst) begin
+      \$1192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1193  = eq7_7;
+    if (match0_load) begin
+      \$1193  = \$450 ;
+    end
+    if (rst) begin
+      \$1193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1194  = s1_in_idx0;
+    if (match0_load) begin
+      \$1194  = in_idx0;
+    end
+    if (rst) begin
+      \$1194  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1195  = s1_in_idx1;
+    if (match0_load) begin
+      \$1195  = in_idx1;
+    end
+    if (rst) begin
+      \$1195  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1196  = s1_in_idx2;
+    if (match0_load) begin
+      \$1196  = in_idx2;
+    end
+    if (rst) begin
+      \$1196  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1197  = s1_in_idx3;
+    if (match0_load) begin
+      \$1197  = in_idx3;
+    end
+    if (rst) begin
+      \$1197  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1198  = s1_in_idx4;
+    if (match0_load) begin
+      \$1198  = in_idx4;
+    end
+    if (rst) begin
+      \$1198  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1199  = s1_in_idx5;
+    if (match0_load) begin
+      \$1199  = in_idx5;
+    end
+    if (rst) begin
+      \$1199  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1200  = s1_in_idx6;
+    if (match0_load) begin
+      \$1200  = in_idx6;
+    end
+    if (rst) begin
+      \$1200  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1201  = s1_in_idx7;
+    if (match0_load) begin
+      \$1201  = in_idx7;
+    end
+    if (rst) begin
+      \$1201  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1202  = s1_out_idx0;
+    if (match0_load) begin
+      \$1202  = out_idx0;
+    end
+    if (rst) begin
+      \$1202  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1203  = s1_out_idx1;
+    if (match0_load) begin
+      \$1203  = out_idx1;
+    end
+    if (rst) begin
+      \$1203  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1204  = s1_out_idx2;
+    if (match0_load) begin
+      \$1204  = out_idx2;
+    end
+    if (rst) begin
+      \$1204  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1205  = s1_out_idx3;
+    if (match0_load) begin
+      \$1205  = out_idx3;
+    end
+    if (rst) begin
+      \$1205  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = s1_out_idx4;
+    if (match0_load) begin
+      \$1206  = out_idx4;
+    end
+    if (rst) begin
+      \$1206  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = s1_out_idx5;
+    if (match0_load) begin
+      \$1207  = out_idx5;
+    end
+    if (rst) begin
+      \$1207  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = s1_out_idx6;
+    if (match0_load) begin
+      \$1208  = out_idx6;
+    end
+    if (rst) begin
+      \$1208  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = s1_out_idx7;
+    if (match0_load) begin
+      \$1209  = out_idx7;
+    end
+    if (rst) begin
+      \$1209  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = s1_last;
+    if (match0_load) begin
+      \$1210  = \final ;
+    end
+    if (rst) begin
+      \$1210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1211  = \$signal$35 ;
+    if (match1_load) begin
+      \$1211 [0] = \$451 ;
+      \$1211 [1] = \$468 ;
+      \$1211 [2] = \$485 ;
+      \$1211 [3] = \$502 ;
+      \$1211 [4] = \$519 ;
+      \$1211 [5] = \$536 ;
+      \$1211 [6] = \$553 ;
+      \$1211 [7] = \$570 ;
+    end
+    if (rst) begin
+      \$1211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1212  = s2_out_idx0;
+    if (match1_load) begin
+      \$1212  = \$467 ;
+    end
+    if (rst) begin
+      \$1212  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1213  = s2_in_idx0;
+    if (match1_load) begin
+      \$1213  = s1_in_idx0;
+    end
+    if (rst) begin
+      \$1213  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1214  = s2_out_idx1;
+    if (match1_load) begin
+      \$1214  = \$484 ;
+    end
+    if (rst) begin
+      \$1214  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1215  = s2_in_idx1;
+    if (match1_load) begin
+      \$1215  = s1_in_idx1;
+    end
+    if (rst) begin
+      \$1215  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1216  = s2_out_idx2;
+    if (match1_load) begin
+      \$1216  = \$501 ;
+    end
+    if (rst) begin
+      \$1216  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1217  = s2_in_idx2;
+    if (match1_load) begin
+      \$1217  = s1_in_idx2;
+    end
+    if (rst) begin
+      \$1217  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1218  = s2_out_idx3;
+    if (match1_load) begin
+      \$1218  = \$518 ;
+    end
+    if (rst) begin
+      \$1218  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1219  = s2_in_idx3;
+    if (match1_load) begin
+      \$1219  = s1_in_idx3;
+    end
+    if (rst) begin
+      \$1219  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1220  = s2_out_idx4;
+    if (match1_load) begin
+      \$1220  = \$535 ;
+    end
+    if (rst) begin
+      \$1220  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1221  = s2_in_idx4;
+    if (match1_load) begin
+      \$1221  = s1_in_idx4;
+    end
+    if (rst) begin
+      \$1221  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1222  = s2_out_idx5;
+    if (match1_load) begin
+      \$1222  = \$552 ;
+    end
+    if (rst) begin
+      \$1222  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1223  = s2_in_idx5;
+    if (match1_load) begin
+      \$1223  = s1_in_idx5;
+    end
+    if (rst) begin
+      \$1223  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1224  = s2_out_idx6;
+    if (match1_load) begin
+      \$1224  = \$569 ;
+    end
+    if (rst) begin
+      \$1224  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1225  = s2_in_idx6;
+    if (match1_load) begin
+      \$1225  = s1_in_idx6;
+    end
+    if (rst) begin
+      \$1225  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1226  = s2_out_idx7;
+    if (match1_load) begin
+      \$1226  = \$586 ;
+    end
+    if (rst) begin
+      \$1226  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1227  = s2_in_idx7;
+    if (match1_load) begin
+      \$1227  = s1_in_idx7;
+    end
+    if (rst) begin
+      \$1227  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1228  = \$signal$36 ;
+    if (match1_load) begin
+      \$1228  = s1_last;
+    end
+    if (rst) begin
+      \$1228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1229  = lane0_takes0;
+    if (match2_load) begin
+      \$1229  = \$587 ;
+    end
+    if (rst) begin
+      \$1229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1230  = lane0_takes1;
+    if (match2_load) begin
+      \$1230  = \$590 ;
+    end
+    if (rst) begin
+      \$1230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1231  = lane0_takes2;
+    if (match2_load) begin
+      \$1231  = \$594 ;
+    end
+    if (rst) begin
+      \$1231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1232  = lane0_takes3;
+    if (match2_load) begin
+      \$1232  = \$599 ;
+    end
+    if (rst) begin
+      \$1232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1233  = lane0_takes4;
+    if (match2_load) begin
+      \$1233  = \$605 ;
+    end
+    if (rst) begin
+      \$1233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1234  = lane0_takes5;
+    if (match2_load) begin
+      \$1234  = \$612 ;
+    end
+    if (rst) begin
+      \$1234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1235  = lane0_takes6;
+    if (match2_load) begin
+      \$1235  = \$620 ;
+    end
+    if (rst) begin
+      \$1235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1236  = lane0_takes7;
+    if (match2_load) begin
+      \$1236  = \$629 ;
+    end
+    if (rst) begin
+      \$1236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1237  = lane1_takes1;
+    if (match2_load) begin
+      \$1237  = \$632 ;
+    end
+    if (rst) begin
+      \$1237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1238  = lane1_takes2;
+    if (match2_load) begin
+      \$1238  = \$636 ;
+    end
+    if (rst) begin
+      \$1238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1239  = lane1_takes3;
+    if (match2_load) begin
+      \$1239  = \$641 ;
+    end
+    if (rst) begin
+      \$1239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1240  = lane1_takes4;
+    if (match2_load) begin
+      \$1240  = \$647 ;
+    end
+    if (rst) begin
+      \$1240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1241  = lane1_takes5;
+    if (match2_load) begin
+      \$1241  = \$654 ;
+    end
+    if (rst) begin
+      \$1241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1242  = lane1_takes6;
+    if (match2_load) begin
+      \$1242  = \$662 ;
+    end
+    if (rst) begin
+      \$1242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1243  = lane1_takes7;
+    if (match2_load) begin
+      \$1243  = \$671 ;
+    end
+    if (rst) begin
+      \$1243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1244  = lane2_takes2;
+    if (match2_load) begin
+      \$1244  = \$675 ;
+    end
+    if (rst) begin
+      \$1244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1245  = lane2_takes3;
+    if (match2_load) begin
+      \$1245  = \$680 ;
+    end
+    if (rst) begin
+      \$1245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1246  = lane2_takes4;
+    if (match2_load) begin
+      \$1246  = \$686 ;
+    end
+    if (rst) begin
+      \$1246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1247  = lane2_takes5;
+    if (match2_load) begin
+      \$1247  = \$693 ;
+    end
+    if (rst) begin
+      \$1247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1248  = lane2_takes6;
+    if (match2_load) begin
+      \$1248  = \$701 ;
+    end
+    if (rst) begin
+      \$1248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1249  = lane2_takes7;
+    if (match2_load) begin
+      \$1249  = \$710 ;
+    end
+    if (rst) begin
+      \$1249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1250  = lane3_takes3;
+    if (match2_load) begin
+      \$1250  = \$715 ;
+    end
+    if (rst) begin
+      \$1250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1251  = lane3_takes4;
+    if (match2_load) begin
+      \$1251  = \$721 ;
+    end
+    if (rst) begin
+      \$1251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1252  = lane3_takes5;
+    if (match2_load) begin
+      \$1252  = \$728 ;
+    end
+    if (rst) begin
+      \$1252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1253  = lane3_takes6;
+    if (match2_load) begin
+      \$1253  = \$736 ;
+    end
+    if (rst) begin
+      \$1253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1254  = lane3_takes7;
+    if (match2_load) begin
+      \$1254  = \$745 ;
+    end
+    if (rst) begin
+      \$1254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1255  = lane4_takes4;
+    if (match2_load) begin
+      \$1255  = \$751 ;
+    end
+    if (rst) begin
+      \$1255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1256  = lane4_takes5;
+    if (match2_load) begin
+      \$1256  = \$758 ;
+    end
+    if (rst) begin
+      \$1256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1257  = lane4_takes6;
+    if (match2_load) begin
+      \$1257  = \$766 ;
+    end
+    if (rst) begin
+      \$1257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1258  = lane4_takes7;
+    if (match2_load) begin
+      \$1258  = \$775 ;
+    end
+    if (rst) begin
+      \$1258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1259  = lane5_takes5;
+    if (match2_load) begin
+      \$1259  = \$782 ;
+    end
+    if (rst) begin
+      \$1259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1260  = lane5_takes6;
+    if (match2_load) begin
+      \$1260  = \$790 ;
+    end
+    if (rst) begin
+      \$1260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1261  = lane5_takes7;
+    if (match2_load) begin
+      \$1261  = \$799 ;
+    end
+    if (rst) begin
+      \$1261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1262  = lane6_takes6;
+    if (match2_load) begin
+      \$1262  = \$807 ;
+    end
+    if (rst) begin
+      \$1262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1263  = lane6_takes7;
+    if (match2_load) begin
+      \$1263  = \$816 ;
+    end
+    if (rst) begin
+      \$1263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1264  = lane7_takes7;
+    if (match2_load) begin
+      \$1264  = \$825 ;
+    end
+    if (rst) begin
+      \$1264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1265  = \$signal$244 ;
+    if (match2_load) begin
+      \$1265 [0] = \$834 ;
+      \$1265 [1] = \$843 ;
+      \$1265 [2] = \$852 ;
+      \$1265 [3] = \$861 ;
+      \$1265 [4] = \$870 ;
+      \$1265 [5] = \$879 ;
+      \$1265 [6] = \$888 ;
+      \$1265 [7] = \$897 ;
+    end
+    if (rst) begin
+      \$1265  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1266  = s3_in_idx0;
+    if (match2_load) begin
+      \$1266  = s2_in_idx0;
+    end
+    if (rst) begin
+      \$1266  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1267  = s3_in_idx1;
+    if (match2_load) begin
+      \$1267  = s2_in_idx1;
+    end
+    if (rst) begin
+      \$1267  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1268  = s3_in_idx2;
+    if (match2_load) begin
+      \$1268  = s2_in_idx2;
+    end
+    if (rst) begin
+      \$1268  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1269  = s3_in_idx3;
+    if (match2_load) begin
+      \$1269  = s2_in_idx3;
+    end
+    if (rst) begin
+      \$1269  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1270  = s3_in_idx4;
+    if (match2_load) begin
+      \$1270  = s2_in_idx4;
+    end
+    if (rst) begin
+      \$1270  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1271  = s3_in_idx5;
+    if (match2_load) begin
+      \$1271  = s2_in_idx5;
+    end
+    if (rst) begin
+      \$1271  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1272  = s3_in_idx6;
+    if (match2_load) begin
+      \$1272  = s2_in_idx6;
+    end
+    if (rst) begin
+      \$1272  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1273  = s3_in_idx7;
+    if (match2_load) begin
+      \$1273  = s2_in_idx7;
+    end
+    if (rst) begin
+      \$1273  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1274  = s3_out_idx0;
+    if (match2_load) begin
+      \$1274  = s2_out_idx0;
+    end
+    if (rst) begin
+      \$1274  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1275  = s3_out_idx1;
+    if (match2_load) begin
+      \$1275  = s2_out_idx1;
+    end
+    if (rst) begin
+      \$1275  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1276  = s3_out_idx2;
+    if (match2_load) begin
+      \$1276  = s2_out_idx2;
+    end
+    if (rst) begin
+      \$1276  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1277  = s3_out_idx3;
+    if (match2_load) begin
+      \$1277  = s2_out_idx3;
+    end
+    if (rst) begin
+      \$1277  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1278  = s3_out_idx4;
+    if (match2_load) begin
+      \$1278  = s2_out_idx4;
+    end
+    if (rst) begin
+      \$1278  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1279  = s3_out_idx5;
+    if (match2_load) begin
+      \$1279  = s2_out_idx5;
+    end
+    if (rst) begin
+      \$1279  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1280  = s3_out_idx6;
+    if (match2_load) begin
+      \$1280  = s2_out_idx6;
+    end
+    if (rst) begin
+      \$1280  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1281  = s3_out_idx7;
+    if (match2_load) begin
+      \$1281  = s2_out_idx7;
+    end
+    if (rst) begin
+      \$1281  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1282  = \$signal$261 ;
+    if (match2_load) begin
+      \$1282  = \$signal$36 ;
+    end
+    if (rst) begin
+      \$1282  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1283  = pairs__payload;
+    if (match3_load) begin
+      \$1283 [19:0] = \$913 ;
+      \$1283 [39:20] = \$929 ;
+      \$1283 [59:40] = \$943 ;
+      \$1283 [79:60] = \$957 ;
+      \$1283 [99:80] = \$969 ;
+      \$1283 [119:100] = \$981 ;
+      \$1283 [139:120] = \$991 ;
+      \$1283 [159:140] = \$1001 ;
+      \$1283 [179:160] = \$1009 ;
+      \$1283 [199:180] = \$1017 ;
+      \$1283 [219:200] = \$1023 ;
+      \$1283 [239:220] = \$1029 ;
+      \$1283 [259:240] = \$1033 ;
+      \$1283 [279:260] = \$1037 ;
+      \$1283 [299:280] = \$1039 ;
+      \$1283 [319:300] = \$1041 ;
+      \$1283 [327:320] = \$signal$244 ;
+      \$1283 [328] = \$signal$261 ;
+    end
+    if (rst) begin
+      \$1283  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  assign match3_valid = pairs__valid;
   assign \inputs__payload.lanes  = inputs__payload[607:0];
   assign \inputs__payload.lanes[0]  = inputs__payload[75:0];
   assign \inputs__payload.lanes[0].key  = inputs__payload[55:0];
@@ -2389,30 +5697,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \pairs__payload.lanes[7].out_idx  = pairs__payload[319:300];
   assign \pairs__payload.keep  = pairs__payload[327:320];
   assign \pairs__payload.last  = pairs__payload[328];
-  assign \$71  = \$70 ;
-  assign \$118  = \$117 ;
-  assign \$165  = \$164 ;
-  assign \$212  = \$211 ;
-  assign \$259  = \$258 ;
-  assign \$306  = \$305 ;
-  assign \$353  = \$352 ;
-  assign \$400  = \$399 ;
-  assign \$422  = 1'h1;
-  assign lane0_takes0 = hit0;
-  assign \$513  = \$512 ;
-  assign \$529  = \$528 ;
-  assign \$546  = \$545 ;
-  assign \$560  = \$559 ;
-  assign \$575  = \$574 ;
-  assign \$587  = \$586 ;
-  assign \$600  = \$599 ;
-  assign \$610  = \$609 ;
-  assign \$621  = \$620 ;
-  assign \$629  = \$628 ;
-  assign \$638  = \$637 ;
-  assign \$644  = \$643 ;
-  assign \$651  = \$650 ;
-  assign \$655  = \$654 ;
-  assign \$660  = \$659 ;
-  assign \$662  = \$661 ;
+  assign \$453  = \$452 ;
+  assign \$470  = \$469 ;
+  assign \$487  = \$486 ;
+  assign \$504  = \$503 ;
+  assign \$521  = \$520 ;
+  assign \$538  = \$537 ;
+  assign \$555  = \$554 ;
+  assign \$572  = \$571 ;
+  assign \$587  = \$signal$35 [0];
+  assign \$899  = \$898 ;
+  assign \$915  = \$914 ;
+  assign \$931  = \$930 ;
+  assign \$945  = \$944 ;
+  assign \$959  = \$958 ;
+  assign \$971  = \$970 ;
+  assign \$983  = \$982 ;
+  assign \$993  = \$992 ;
+  assign \$1003  = \$1002 ;
+  assign \$1011  = \$1010 ;
+  assign \$1019  = \$1018 ;
+  assign \$1025  = \$1024 ;
+  assign \$1031  = \$1030 ;
+  assign \$1035  = \$1034 ;
+  assign \$1039  = \$1038 ;
+  assign \$1041  = \$1040 ;
 endmodule

@@ -7,147 +7,3107 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
   wire \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg [76:0] \$135 ;
-  reg [76:0] \$136 ;
-  reg [76:0] \$137 ;
-  reg [76:0] \$138 ;
-  reg [76:0] \$139 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
+  wire \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
+  wire \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
+  wire \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
+  wire \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
+  wire \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
+  wire \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
+  wire \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  wire \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
-  reg [76:0] \$140 ;
-  reg [76:0] \$141 ;
-  reg [76:0] \$142 ;
-  reg [616:0] \$143 ;
-  reg \$144 ;
+  wire \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
+  wire \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
+  wire \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
+  wire \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
+  wire \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
+  wire \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
+  wire \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
+  wire \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
+  wire \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
+  wire \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
+  wire \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
+  wire \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
+  wire \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
+  wire \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
+  wire \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
+  wire \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
+  wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
+  wire \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
+  wire \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
+  wire \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
+  wire \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
+  wire \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
+  wire \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
+  wire \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
+  wire \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
+  wire \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
+  wire \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
+  wire \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
+  wire \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
+  wire \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
+  wire \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
+  wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
+  wire \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
+  wire \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
+  wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire \$18 ;
+  wire \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
+  wire \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
+  wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
+  wire \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
+  wire \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
+  wire \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
+  wire \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
+  wire \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
+  wire \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
+  wire \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire \$19 ;
+  wire \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
+  wire \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
+  wire \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
+  wire \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
+  wire \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
+  wire \$195 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
+  wire \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
+  wire \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
+  wire \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
+  wire \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
+  wire \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
+  wire \$201 ;
+  wire \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
+  wire \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
+  wire \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
+  wire \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
+  wire \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
+  wire \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
+  wire \$207 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
+  wire \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
+  wire \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire \$21 ;
+  wire \$210 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
+  wire \$211 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  wire \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
+  wire \$213 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
+  wire \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
+  wire \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
+  wire \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
+  wire \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
+  wire \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
+  wire \$219 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
   wire \$22 ;
+  wire \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
+  wire \$221 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
+  wire \$222 ;
+  wire \$2220 ;
+  wire \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
+  wire \$223 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
+  wire \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
+  wire \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
+  wire \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
+  wire \$227 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
+  wire \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
+  wire \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire \$23 ;
+  wire \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
+  wire \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire \$2319 ;
+  wire \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
+  wire \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
+  wire \$234 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire [76:0] \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire [76:0] \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire [76:0] \$2349 ;
+  wire \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire [76:0] \$2352 ;
+  wire \$2353 ;
+  wire \$2354 ;
+  wire [76:0] \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire [76:0] \$2358 ;
+  wire \$2359 ;
+  wire \$236 ;
+  wire \$2360 ;
+  wire [76:0] \$2361 ;
+  wire \$2362 ;
+  wire \$2363 ;
+  wire [76:0] \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
+  wire \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
+  wire \$238 ;
+  wire \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
+  wire \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire \$24 ;
+  wire \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire [76:0] \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
+  wire \$241 ;
+  wire [76:0] \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire [76:0] \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
+  wire \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire [76:0] \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
+  wire \$243 ;
+  wire \$2430 ;
+  wire [76:0] \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire [76:0] \$2438 ;
+  wire \$2439 ;
+  wire \$244 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire [76:0] \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
+  wire \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire [76:0] \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
+  wire \$246 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
+  wire \$247 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
+  wire \$248 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
+  wire \$249 ;
+  wire \$2490 ;
+  wire [76:0] \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire [76:0] \$2498 ;
+  wire \$2499 ;
   wire \$25 ;
+  wire \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire [76:0] \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
+  wire \$251 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire [76:0] \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire [76:0] \$2519 ;
+  wire \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire [76:0] \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
+  wire \$253 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire [76:0] \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
+  wire \$254 ;
+  wire [76:0] \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
+  wire \$255 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
+  wire \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
+  wire \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire [76:0] \$2579 ;
+  wire \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire [76:0] \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
+  wire \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire [76:0] \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
+  wire \$260 ;
+  wire [76:0] \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire [76:0] \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
+  wire \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire [76:0] \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
+  wire \$262 ;
+  wire \$2620 ;
+  wire [76:0] \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire [76:0] \$2628 ;
+  reg \$2629 ;
+  wire \$263 ;
+  reg \$2630 ;
+  reg \$2631 ;
+  reg \$2632 ;
+  reg \$2633 ;
+  reg \$2634 ;
+  reg \$2635 ;
+  reg [1:0] \$2636 ;
+  reg [1:0] \$2637 ;
+  reg \$2638 ;
+  reg [75:0] \$2639 ;
+  wire \$264 ;
+  reg [75:0] \$2640 ;
+  reg [75:0] \$2641 ;
+  reg \$2642 ;
+  reg \$2643 ;
+  reg \$2644 ;
+  reg \$2645 ;
+  reg \$2646 ;
+  reg \$2647 ;
+  reg \$2648 ;
+  reg [75:0] \$2649 ;
+  wire \$265 ;
+  reg \$2650 ;
+  reg [75:0] \$2651 ;
+  reg [75:0] \$2652 ;
+  reg [75:0] \$2653 ;
+  reg \$2654 ;
+  reg \$2655 ;
+  reg \$2656 ;
+  reg \$2657 ;
+  reg \$2658 ;
+  reg \$2659 ;
+  wire \$266 ;
+  reg \$2660 ;
+  reg [75:0] \$2661 ;
+  reg \$2662 ;
+  reg \$2663 ;
+  reg [75:0] \$2664 ;
+  reg [75:0] \$2665 ;
+  reg [75:0] \$2666 ;
+  reg \$2667 ;
+  reg \$2668 ;
+  reg \$2669 ;
+  wire \$267 ;
+  reg \$2670 ;
+  reg \$2671 ;
+  reg \$2672 ;
+  reg \$2673 ;
+  reg [75:0] \$2674 ;
+  reg \$2675 ;
+  reg [75:0] \$2676 ;
+  reg [75:0] \$2677 ;
+  reg [75:0] \$2678 ;
+  reg \$2679 ;
+  wire \$268 ;
+  reg \$2680 ;
+  reg \$2681 ;
+  reg \$2682 ;
+  reg \$2683 ;
+  reg \$2684 ;
+  reg \$2685 ;
+  reg [75:0] \$2686 ;
+  reg \$2687 ;
+  reg \$2688 ;
+  reg [75:0] \$2689 ;
+  wire \$269 ;
+  reg [75:0] \$2690 ;
+  reg [75:0] \$2691 ;
+  reg \$2692 ;
+  reg \$2693 ;
+  reg \$2694 ;
+  reg \$2695 ;
+  reg \$2696 ;
+  reg \$2697 ;
+  reg \$2698 ;
+  reg [75:0] \$2699 ;
   wire \$27 ;
+  wire \$270 ;
+  reg \$2700 ;
+  reg [75:0] \$2701 ;
+  reg [75:0] \$2702 ;
+  reg [75:0] \$2703 ;
+  reg \$2704 ;
+  reg \$2705 ;
+  reg \$2706 ;
+  reg \$2707 ;
+  reg \$2708 ;
+  reg \$2709 ;
+  wire \$271 ;
+  reg \$2710 ;
+  reg [75:0] \$2711 ;
+  reg \$2712 ;
+  reg \$2713 ;
+  reg [75:0] \$2714 ;
+  reg [75:0] \$2715 ;
+  reg [75:0] \$2716 ;
+  reg \$2717 ;
+  reg \$2718 ;
+  reg \$2719 ;
+  wire \$272 ;
+  reg \$2720 ;
+  reg \$2721 ;
+  reg \$2722 ;
+  reg \$2723 ;
+  reg [75:0] \$2724 ;
+  reg \$2725 ;
+  reg [75:0] \$2726 ;
+  reg [75:0] \$2727 ;
+  reg [75:0] \$2728 ;
+  reg \$2729 ;
+  wire \$273 ;
+  reg \$2730 ;
+  reg \$2731 ;
+  reg \$2732 ;
+  reg \$2733 ;
+  reg \$2734 ;
+  reg \$2735 ;
+  reg [75:0] \$2736 ;
+  reg \$2737 ;
+  reg \$2738 ;
+  reg [75:0] \$2739 ;
+  wire \$274 ;
+  reg [75:0] \$2740 ;
+  reg [75:0] \$2741 ;
+  reg \$2742 ;
+  reg \$2743 ;
+  reg \$2744 ;
+  reg \$2745 ;
+  reg \$2746 ;
+  reg \$2747 ;
+  reg \$2748 ;
+  reg [75:0] \$2749 ;
+  wire \$275 ;
+  reg \$2750 ;
+  reg [75:0] \$2751 ;
+  reg [75:0] \$2752 ;
+  reg [75:0] \$2753 ;
+  reg \$2754 ;
+  reg \$2755 ;
+  reg \$2756 ;
+  reg \$2757 ;
+  reg \$2758 ;
+  reg \$2759 ;
+  wire \$276 ;
+  reg \$2760 ;
+  reg [75:0] \$2761 ;
+  reg \$2762 ;
+  reg \$2763 ;
+  reg [75:0] \$2764 ;
+  reg [75:0] \$2765 ;
+  reg [75:0] \$2766 ;
+  reg \$2767 ;
+  reg \$2768 ;
+  reg \$2769 ;
+  wire \$277 ;
+  reg \$2770 ;
+  reg \$2771 ;
+  reg \$2772 ;
+  reg \$2773 ;
+  reg [75:0] \$2774 ;
+  reg \$2775 ;
+  reg [75:0] \$2776 ;
+  reg [75:0] \$2777 ;
+  reg [75:0] \$2778 ;
+  reg \$2779 ;
+  wire \$278 ;
+  reg \$2780 ;
+  reg \$2781 ;
+  reg \$2782 ;
+  reg \$2783 ;
+  reg \$2784 ;
+  reg \$2785 ;
+  reg [75:0] \$2786 ;
+  reg \$2787 ;
+  reg \$2788 ;
+  reg [75:0] \$2789 ;
+  wire \$279 ;
+  reg [75:0] \$2790 ;
+  reg [75:0] \$2791 ;
+  reg \$2792 ;
+  reg \$2793 ;
+  reg \$2794 ;
+  reg \$2795 ;
+  reg \$2796 ;
+  reg \$2797 ;
+  reg \$2798 ;
+  reg [75:0] \$2799 ;
   wire \$28 ;
+  wire \$280 ;
+  reg \$2800 ;
+  reg [75:0] \$2801 ;
+  reg [75:0] \$2802 ;
+  reg [75:0] \$2803 ;
+  reg \$2804 ;
+  reg \$2805 ;
+  reg \$2806 ;
+  reg \$2807 ;
+  reg \$2808 ;
+  reg \$2809 ;
+  wire \$281 ;
+  reg \$2810 ;
+  reg [75:0] \$2811 ;
+  reg \$2812 ;
+  reg \$2813 ;
+  reg [75:0] \$2814 ;
+  reg [75:0] \$2815 ;
+  reg [75:0] \$2816 ;
+  reg \$2817 ;
+  reg \$2818 ;
+  reg \$2819 ;
+  wire \$282 ;
+  reg \$2820 ;
+  reg \$2821 ;
+  reg \$2822 ;
+  reg \$2823 ;
+  reg [75:0] \$2824 ;
+  reg \$2825 ;
+  reg [75:0] \$2826 ;
+  reg [75:0] \$2827 ;
+  reg [75:0] \$2828 ;
+  reg \$2829 ;
+  wire \$283 ;
+  reg \$2830 ;
+  reg \$2831 ;
+  reg \$2832 ;
+  reg \$2833 ;
+  reg \$2834 ;
+  reg \$2835 ;
+  reg [75:0] \$2836 ;
+  reg \$2837 ;
+  reg \$2838 ;
+  reg [76:0] \$2839 ;
+  wire \$284 ;
+  reg [76:0] \$2840 ;
+  reg [76:0] \$2841 ;
+  reg [76:0] \$2842 ;
+  reg [76:0] \$2843 ;
+  reg [76:0] \$2844 ;
+  reg [76:0] \$2845 ;
+  reg [76:0] \$2846 ;
+  reg \$2847 ;
+  reg [76:0] \$2848 ;
+  reg [76:0] \$2849 ;
+  wire \$285 ;
+  reg [76:0] \$2850 ;
+  reg [76:0] \$2851 ;
+  reg [76:0] \$2852 ;
+  reg [76:0] \$2853 ;
+  reg [76:0] \$2854 ;
+  reg [76:0] \$2855 ;
+  reg \$2856 ;
+  reg \$2857 ;
+  reg \$2858 ;
+  reg \$2859 ;
+  wire \$286 ;
+  reg \$2860 ;
+  reg \$2861 ;
+  reg \$2862 ;
+  reg \$2863 ;
+  reg \$2864 ;
+  reg \$2865 ;
+  reg \$2866 ;
+  reg \$2867 ;
+  reg \$2868 ;
+  reg \$2869 ;
+  wire \$287 ;
+  reg \$2870 ;
+  reg \$2871 ;
+  reg \$2872 ;
+  reg \$2873 ;
+  reg \$2874 ;
+  reg \$2875 ;
+  reg \$2876 ;
+  reg \$2877 ;
+  reg \$2878 ;
+  reg \$2879 ;
+  wire \$288 ;
+  reg \$2880 ;
+  reg \$2881 ;
+  reg \$2882 ;
+  reg \$2883 ;
+  reg \$2884 ;
+  reg \$2885 ;
+  reg \$2886 ;
+  reg \$2887 ;
+  reg \$2888 ;
+  reg [76:0] \$2889 ;
+  wire \$289 ;
+  reg [76:0] \$2890 ;
+  reg [76:0] \$2891 ;
+  reg [76:0] \$2892 ;
+  reg [76:0] \$2893 ;
+  reg [76:0] \$2894 ;
+  reg [76:0] \$2895 ;
+  reg [76:0] \$2896 ;
+  reg \$2897 ;
+  reg [76:0] \$2898 ;
+  reg [76:0] \$2899 ;
   wire \$29 ;
-  wire [76:0] \$3 ;
+  wire \$290 ;
+  reg [76:0] \$2900 ;
+  reg [76:0] \$2901 ;
+  reg [76:0] \$2902 ;
+  reg [76:0] \$2903 ;
+  reg [76:0] \$2904 ;
+  reg [76:0] \$2905 ;
+  reg \$2906 ;
+  reg \$2907 ;
+  reg \$2908 ;
+  reg \$2909 ;
+  wire \$291 ;
+  reg \$2910 ;
+  reg \$2911 ;
+  reg \$2912 ;
+  reg \$2913 ;
+  reg \$2914 ;
+  reg \$2915 ;
+  reg \$2916 ;
+  reg \$2917 ;
+  reg \$2918 ;
+  reg \$2919 ;
+  wire \$292 ;
+  reg \$2920 ;
+  reg \$2921 ;
+  reg \$2922 ;
+  reg \$2923 ;
+  reg \$2924 ;
+  reg \$2925 ;
+  reg \$2926 ;
+  reg \$2927 ;
+  reg \$2928 ;
+  reg \$2929 ;
+  wire \$293 ;
+  reg \$2930 ;
+  reg \$2931 ;
+  reg \$2932 ;
+  reg \$2933 ;
+  reg \$2934 ;
+  reg \$2935 ;
+  reg \$2936 ;
+  reg \$2937 ;
+  reg \$2938 ;
+  reg [76:0] \$2939 ;
+  wire \$294 ;
+  reg [76:0] \$2940 ;
+  reg [76:0] \$2941 ;
+  reg [76:0] \$2942 ;
+  reg [76:0] \$2943 ;
+  reg [76:0] \$2944 ;
+  reg [76:0] \$2945 ;
+  reg [76:0] \$2946 ;
+  reg \$2947 ;
+  reg [76:0] \$2948 ;
+  reg [76:0] \$2949 ;
+  wire \$295 ;
+  reg [76:0] \$2950 ;
+  reg [76:0] \$2951 ;
+  reg [76:0] \$2952 ;
+  reg [76:0] \$2953 ;
+  reg [76:0] \$2954 ;
+  reg [76:0] \$2955 ;
+  reg \$2956 ;
+  reg \$2957 ;
+  reg \$2958 ;
+  reg \$2959 ;
+  wire \$296 ;
+  reg \$2960 ;
+  reg \$2961 ;
+  reg \$2962 ;
+  reg \$2963 ;
+  reg \$2964 ;
+  reg \$2965 ;
+  reg \$2966 ;
+  reg \$2967 ;
+  reg \$2968 ;
+  reg \$2969 ;
+  wire \$297 ;
+  reg \$2970 ;
+  reg \$2971 ;
+  reg \$2972 ;
+  reg \$2973 ;
+  reg \$2974 ;
+  reg \$2975 ;
+  reg \$2976 ;
+  reg \$2977 ;
+  reg \$2978 ;
+  reg \$2979 ;
+  wire \$298 ;
+  reg \$2980 ;
+  reg \$2981 ;
+  reg \$2982 ;
+  reg \$2983 ;
+  reg \$2984 ;
+  reg \$2985 ;
+  reg \$2986 ;
+  reg \$2987 ;
+  reg \$2988 ;
+  reg [76:0] \$2989 ;
+  wire \$299 ;
+  reg [76:0] \$2990 ;
+  reg [76:0] \$2991 ;
+  reg [76:0] \$2992 ;
+  reg [76:0] \$2993 ;
+  reg [76:0] \$2994 ;
+  reg [76:0] \$2995 ;
+  reg [76:0] \$2996 ;
+  reg \$2997 ;
+  wire \$3 ;
   wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  wire [76:0] \$5 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire \$5 ;
   wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire [2:0] \$666 ;
+  wire [2:0] \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire [2:0] \$674 ;
+  wire [2:0] \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  reg \$signal  = 1'h0;
+  wire \$signal$127 ;
+  wire \$signal$94 ;
+  reg [75:0] a0_e0 = 76'h0000000000000000000;
+  reg [75:0] a0_e1 = 76'h0000000000000000000;
+  reg [75:0] a0_e2 = 76'h0000000000000000000;
+  reg [75:0] a0_e3 = 76'h0000000000000000000;
+  reg a0_g0 = 1'h0;
+  reg a0_g1 = 1'h0;
+  reg a0_g2 = 1'h0;
+  reg a0_g3 = 1'h0;
+  reg a0_v0 = 1'h0;
+  reg a0_v1 = 1'h0;
+  reg a0_v2 = 1'h0;
+  reg a0_v3 = 1'h0;
+  wire a0_vis;
+  reg [75:0] a1_e0 = 76'h0000000000000000000;
+  reg [75:0] a1_e1 = 76'h0000000000000000000;
+  reg [75:0] a1_e2 = 76'h0000000000000000000;
+  reg [75:0] a1_e3 = 76'h0000000000000000000;
+  reg a1_g0 = 1'h0;
+  reg a1_g1 = 1'h0;
+  reg a1_g2 = 1'h0;
+  reg a1_g3 = 1'h0;
+  reg a1_v0 = 1'h0;
+  reg a1_v1 = 1'h0;
+  reg a1_v2 = 1'h0;
+  reg a1_v3 = 1'h0;
+  wire a1_vis;
+  reg [75:0] a2_e0 = 76'h0000000000000000000;
+  reg [75:0] a2_e1 = 76'h0000000000000000000;
+  reg [75:0] a2_e2 = 76'h0000000000000000000;
+  reg [75:0] a2_e3 = 76'h0000000000000000000;
+  reg a2_g0 = 1'h0;
+  reg a2_g1 = 1'h0;
+  reg a2_g2 = 1'h0;
+  reg a2_g3 = 1'h0;
+  reg a2_v0 = 1'h0;
+  reg a2_v1 = 1'h0;
+  reg a2_v2 = 1'h0;
+  reg a2_v3 = 1'h0;
+  wire a2_vis;
+  reg [75:0] a3_e0 = 76'h0000000000000000000;
+  reg [75:0] a3_e1 = 76'h0000000000000000000;
+  reg [75:0] a3_e2 = 76'h0000000000000000000;
+  reg [75:0] a3_e3 = 76'h0000000000000000000;
+  reg a3_g0 = 1'h0;
+  reg a3_g1 = 1'h0;
+  reg a3_g2 = 1'h0;
+  reg a3_g3 = 1'h0;
+  reg a3_v0 = 1'h0;
+  reg a3_v1 = 1'h0;
+  reg a3_v2 = 1'h0;
+  reg a3_v3 = 1'h0;
+  wire a3_vis;
+  reg [75:0] a4_e0 = 76'h0000000000000000000;
+  reg [75:0] a4_e1 = 76'h0000000000000000000;
+  reg [75:0] a4_e2 = 76'h0000000000000000000;
+  reg [75:0] a4_e3 = 76'h0000000000000000000;
+  reg a4_g0 = 1'h0;
+  reg a4_g1 = 1'h0;
+  reg a4_g2 = 1'h0;
+  reg a4_g3 = 1'h0;
+  reg a4_v0 = 1'h0;
+  reg a4_v1 = 1'h0;
+  reg a4_v2 = 1'h0;
+  reg a4_v3 = 1'h0;
+  wire a4_vis;
+  reg [75:0] a5_e0 = 76'h0000000000000000000;
+  reg [75:0] a5_e1 = 76'h0000000000000000000;
+  reg [75:0] a5_e2 = 76'h0000000000000000000;
+  reg [75:0] a5_e3 = 76'h0000000000000000000;
+  reg a5_g0 = 1'h0;
+  reg a5_g1 = 1'h0;
+  reg a5_g2 = 1'h0;
+  reg a5_g3 = 1'h0;
+  reg a5_v0 = 1'h0;
+  reg a5_v1 = 1'h0;
+  reg a5_v2 = 1'h0;
+  reg a5_v3 = 1'h0;
+  wire a5_vis;
+  reg [75:0] a6_e0 = 76'h0000000000000000000;
+  reg [75:0] a6_e1 = 76'h0000000000000000000;
+  reg [75:0] a6_e2 = 76'h0000000000000000000;
+  reg [75:0] a6_e3 = 76'h0000000000000000000;
+  reg a6_g0 = 1'h0;
+  reg a6_g1 = 1'h0;
+  reg a6_g2 = 1'h0;
+  reg a6_g3 = 1'h0;
+  reg a6_v0 = 1'h0;
+  reg a6_v1 = 1'h0;
+  reg a6_v2 = 1'h0;
+  reg a6_v3 = 1'h0;
+  wire a6_vis;
+  reg [75:0] a7_e0 = 76'h0000000000000000000;
+  reg [75:0] a7_e1 = 76'h0000000000000000000;
+  reg [75:0] a7_e2 = 76'h0000000000000000000;
+  reg [75:0] a7_e3 = 76'h0000000000000000000;
+  reg a7_g0 = 1'h0;
+  reg a7_g1 = 1'h0;
+  reg a7_g2 = 1'h0;
+  reg a7_g3 = 1'h0;
+  reg a7_v0 = 1'h0;
+  reg a7_v1 = 1'h0;
+  reg a7_v2 = 1'h0;
+  reg a7_v3 = 1'h0;
+  wire a7_vis;
   input [616:0] a__payload;
   wire [616:0] a__payload;
   wire [7:0] \a__payload.keep ;
@@ -181,7 +3141,120 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire a__ready;
   input a__valid;
   wire a__valid;
-  reg a_done = 1'h0;
+  wire a_accept;
+  reg [1:0] a_ahead = 2'h0;
+  reg a_wins0 = 1'h0;
+  reg a_wins1 = 1'h0;
+  reg a_wins2 = 1'h0;
+  reg a_wins3 = 1'h0;
+  reg a_wins4 = 1'h0;
+  reg a_wins5 = 1'h0;
+  reg a_wins6 = 1'h0;
+  reg a_wins7 = 1'h0;
+  reg [75:0] b0_e0 = 76'h0000000000000000000;
+  reg [75:0] b0_e1 = 76'h0000000000000000000;
+  reg [75:0] b0_e2 = 76'h0000000000000000000;
+  reg [75:0] b0_e3 = 76'h0000000000000000000;
+  reg b0_g0 = 1'h0;
+  reg b0_g1 = 1'h0;
+  reg b0_g2 = 1'h0;
+  reg b0_g3 = 1'h0;
+  reg b0_v0 = 1'h0;
+  reg b0_v1 = 1'h0;
+  reg b0_v2 = 1'h0;
+  reg b0_v3 = 1'h0;
+  wire b0_vis;
+  reg [75:0] b1_e0 = 76'h0000000000000000000;
+  reg [75:0] b1_e1 = 76'h0000000000000000000;
+  reg [75:0] b1_e2 = 76'h0000000000000000000;
+  reg [75:0] b1_e3 = 76'h0000000000000000000;
+  reg b1_g0 = 1'h0;
+  reg b1_g1 = 1'h0;
+  reg b1_g2 = 1'h0;
+  reg b1_g3 = 1'h0;
+  reg b1_v0 = 1'h0;
+  reg b1_v1 = 1'h0;
+  reg b1_v2 = 1'h0;
+  reg b1_v3 = 1'h0;
+  wire b1_vis;
+  reg [75:0] b2_e0 = 76'h0000000000000000000;
+  reg [75:0] b2_e1 = 76'h0000000000000000000;
+  reg [75:0] b2_e2 = 76'h0000000000000000000;
+  reg [75:0] b2_e3 = 76'h0000000000000000000;
+  reg b2_g0 = 1'h0;
+  reg b2_g1 = 1'h0;
+  reg b2_g2 = 1'h0;
+  reg b2_g3 = 1'h0;
+  reg b2_v0 = 1'h0;
+  reg b2_v1 = 1'h0;
+  reg b2_v2 = 1'h0;
+  reg b2_v3 = 1'h0;
+  wire b2_vis;
+  reg [75:0] b3_e0 = 76'h0000000000000000000;
+  reg [75:0] b3_e1 = 76'h0000000000000000000;
+  reg [75:0] b3_e2 = 76'h0000000000000000000;
+  reg [75:0] b3_e3 = 76'h0000000000000000000;
+  reg b3_g0 = 1'h0;
+  reg b3_g1 = 1'h0;
+  reg b3_g2 = 1'h0;
+  reg b3_g3 = 1'h0;
+  reg b3_v0 = 1'h0;
+  reg b3_v1 = 1'h0;
+  reg b3_v2 = 1'h0;
+  reg b3_v3 = 1'h0;
+  wire b3_vis;
+  reg [75:0] b4_e0 = 76'h0000000000000000000;
+  reg [75:0] b4_e1 = 76'h0000000000000000000;
+  reg [75:0] b4_e2 = 76'h0000000000000000000;
+  reg [75:0] b4_e3 = 76'h0000000000000000000;
+  reg b4_g0 = 1'h0;
+  reg b4_g1 = 1'h0;
+  reg b4_g2 = 1'h0;
+  reg b4_g3 = 1'h0;
+  reg b4_v0 = 1'h0;
+  reg b4_v1 = 1'h0;
+  reg b4_v2 = 1'h0;
+  reg b4_v3 = 1'h0;
+  wire b4_vis;
+  reg [75:0] b5_e0 = 76'h0000000000000000000;
+  reg [75:0] b5_e1 = 76'h0000000000000000000;
+  reg [75:0] b5_e2 = 76'h0000000000000000000;
+  reg [75:0] b5_e3 = 76'h0000000000000000000;
+  reg b5_g0 = 1'h0;
+  reg b5_g1 = 1'h0;
+  reg b5_g2 = 1'h0;
+  reg b5_g3 = 1'h0;
+  reg b5_v0 = 1'h0;
+  reg b5_v1 = 1'h0;
+  reg b5_v2 = 1'h0;
+  reg b5_v3 = 1'h0;
+  wire b5_vis;
+  reg [75:0] b6_e0 = 76'h0000000000000000000;
+  reg [75:0] b6_e1 = 76'h0000000000000000000;
+  reg [75:0] b6_e2 = 76'h0000000000000000000;
+  reg [75:0] b6_e3 = 76'h0000000000000000000;
+  reg b6_g0 = 1'h0;
+  reg b6_g1 = 1'h0;
+  reg b6_g2 = 1'h0;
+  reg b6_g3 = 1'h0;
+  reg b6_v0 = 1'h0;
+  reg b6_v1 = 1'h0;
+  reg b6_v2 = 1'h0;
+  reg b6_v3 = 1'h0;
+  wire b6_vis;
+  reg [75:0] b7_e0 = 76'h0000000000000000000;
+  reg [75:0] b7_e1 = 76'h0000000000000000000;
+  reg [75:0] b7_e2 = 76'h0000000000000000000;
+  reg [75:0] b7_e3 = 76'h0000000000000000000;
+  reg b7_g0 = 1'h0;
+  reg b7_g1 = 1'h0;
+  reg b7_g2 = 1'h0;
+  reg b7_g3 = 1'h0;
+  reg b7_v0 = 1'h0;
+  reg b7_v1 = 1'h0;
+  reg b7_v2 = 1'h0;
+  reg b7_v3 = 1'h0;
+  wire b7_vis;
   input [616:0] b__payload;
   wire [616:0] b__payload;
   wire [7:0] \b__payload.keep ;
@@ -215,70 +3288,162 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire b__ready;
   input b__valid;
   wire b__valid;
-  reg b_done = 1'h0;
-  wire [76:0] beat0;
-  wire [76:0] beat1;
-  wire [76:0] beat2;
-  wire [76:0] beat3;
-  wire [76:0] beat4;
-  wire [76:0] beat5;
-  wire [76:0] beat6;
-  wire [76:0] beat7;
-  wire beat_last;
-  wire [76:0] cleaned_l0_0;
-  wire [76:0] cleaned_l0_1;
-  wire [76:0] cleaned_l0_10;
-  wire [76:0] cleaned_l0_11;
-  wire [76:0] cleaned_l0_12;
-  wire [76:0] cleaned_l0_13;
-  wire [76:0] cleaned_l0_14;
-  wire [76:0] cleaned_l0_15;
-  wire [76:0] cleaned_l0_2;
-  wire [76:0] cleaned_l0_3;
-  wire [76:0] cleaned_l0_4;
-  wire [76:0] cleaned_l0_5;
-  wire [76:0] cleaned_l0_6;
-  wire [76:0] cleaned_l0_7;
-  wire [76:0] cleaned_l0_8;
-  wire [76:0] cleaned_l0_9;
+  wire b_accept;
+  reg [1:0] b_ahead = 2'h0;
   input clk;
   wire clk;
-  wire \final ;
-  reg flush = 1'h0;
-  reg [76:0] held0 = 77'h00000000000000000000;
-  reg [76:0] held1 = 77'h00000000000000000000;
-  reg [76:0] held2 = 77'h00000000000000000000;
-  reg [76:0] held3 = 77'h00000000000000000000;
-  reg [76:0] held4 = 77'h00000000000000000000;
-  reg [76:0] held5 = 77'h00000000000000000000;
-  reg [76:0] held6 = 77'h00000000000000000000;
-  reg [76:0] held7 = 77'h00000000000000000000;
-  wire [76:0] lower_l0_0;
-  wire [76:0] lower_l0_1;
-  wire [76:0] lower_l0_2;
-  wire [76:0] lower_l0_3;
-  wire [76:0] lower_l0_4;
-  wire [76:0] lower_l0_5;
-  wire [76:0] lower_l0_6;
-  wire [76:0] lower_l0_7;
-  wire [76:0] lower_l1_0;
-  wire [76:0] lower_l1_1;
-  wire [76:0] lower_l1_2;
-  wire [76:0] lower_l1_3;
-  wire [76:0] lower_l1_4;
-  wire [76:0] lower_l1_5;
-  wire [76:0] lower_l1_6;
-  wire [76:0] lower_l1_7;
-  wire [76:0] lower_l2_0;
-  wire [76:0] lower_l2_1;
-  wire [76:0] lower_l2_2;
-  wire [76:0] lower_l2_3;
-  wire [76:0] lower_l2_4;
-  wire [76:0] lower_l2_5;
-  wire [76:0] lower_l2_6;
-  wire [76:0] lower_l2_7;
+  reg merge0_eq0_0 = 1'h0;
+  reg merge0_eq0_1 = 1'h0;
+  reg merge0_eq0_2 = 1'h0;
+  reg merge0_eq0_3 = 1'h0;
+  reg merge0_eq1_0 = 1'h0;
+  reg merge0_eq1_1 = 1'h0;
+  reg merge0_eq1_2 = 1'h0;
+  reg merge0_eq1_3 = 1'h0;
+  reg merge0_eq2_0 = 1'h0;
+  reg merge0_eq2_1 = 1'h0;
+  reg merge0_eq2_2 = 1'h0;
+  reg merge0_eq2_3 = 1'h0;
+  reg merge0_eq3_0 = 1'h0;
+  reg merge0_eq3_1 = 1'h0;
+  reg merge0_eq3_2 = 1'h0;
+  reg merge0_eq3_3 = 1'h0;
+  reg merge0_gt0_0 = 1'h0;
+  reg merge0_gt0_1 = 1'h0;
+  reg merge0_gt0_2 = 1'h0;
+  reg merge0_gt0_3 = 1'h0;
+  reg merge0_gt1_0 = 1'h0;
+  reg merge0_gt1_1 = 1'h0;
+  reg merge0_gt1_2 = 1'h0;
+  reg merge0_gt1_3 = 1'h0;
+  reg merge0_gt2_0 = 1'h0;
+  reg merge0_gt2_1 = 1'h0;
+  reg merge0_gt2_2 = 1'h0;
+  reg merge0_gt2_3 = 1'h0;
+  reg merge0_gt3_0 = 1'h0;
+  reg merge0_gt3_1 = 1'h0;
+  reg merge0_gt3_2 = 1'h0;
+  reg merge0_gt3_3 = 1'h0;
+  reg [76:0] merge0_in0 = 77'h00000000000000000000;
+  reg [76:0] merge0_in1 = 77'h00000000000000000000;
+  reg [76:0] merge0_in2 = 77'h00000000000000000000;
+  reg [76:0] merge0_in3 = 77'h00000000000000000000;
+  reg [76:0] merge0_in4 = 77'h00000000000000000000;
+  reg [76:0] merge0_in5 = 77'h00000000000000000000;
+  reg [76:0] merge0_in6 = 77'h00000000000000000000;
+  reg [76:0] merge0_in7 = 77'h00000000000000000000;
+  reg merge0_in_last = 1'h0;
+  reg [76:0] merge0_lane0 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane1 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane2 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane3 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane4 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane5 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane6 = 77'h00000000000000000000;
+  reg [76:0] merge0_lane7 = 77'h00000000000000000000;
+  reg merge0_last = 1'h0;
+  reg merge1_eq0_0 = 1'h0;
+  reg merge1_eq0_1 = 1'h0;
+  reg merge1_eq0_2 = 1'h0;
+  reg merge1_eq0_3 = 1'h0;
+  reg merge1_eq1_0 = 1'h0;
+  reg merge1_eq1_1 = 1'h0;
+  reg merge1_eq1_2 = 1'h0;
+  reg merge1_eq1_3 = 1'h0;
+  reg merge1_eq4_0 = 1'h0;
+  reg merge1_eq4_1 = 1'h0;
+  reg merge1_eq4_2 = 1'h0;
+  reg merge1_eq4_3 = 1'h0;
+  reg merge1_eq5_0 = 1'h0;
+  reg merge1_eq5_1 = 1'h0;
+  reg merge1_eq5_2 = 1'h0;
+  reg merge1_eq5_3 = 1'h0;
+  reg merge1_gt0_0 = 1'h0;
+  reg merge1_gt0_1 = 1'h0;
+  reg merge1_gt0_2 = 1'h0;
+  reg merge1_gt0_3 = 1'h0;
+  reg merge1_gt1_0 = 1'h0;
+  reg merge1_gt1_1 = 1'h0;
+  reg merge1_gt1_2 = 1'h0;
+  reg merge1_gt1_3 = 1'h0;
+  reg merge1_gt4_0 = 1'h0;
+  reg merge1_gt4_1 = 1'h0;
+  reg merge1_gt4_2 = 1'h0;
+  reg merge1_gt4_3 = 1'h0;
+  reg merge1_gt5_0 = 1'h0;
+  reg merge1_gt5_1 = 1'h0;
+  reg merge1_gt5_2 = 1'h0;
+  reg merge1_gt5_3 = 1'h0;
+  reg [76:0] merge1_in0 = 77'h00000000000000000000;
+  reg [76:0] merge1_in1 = 77'h00000000000000000000;
+  reg [76:0] merge1_in2 = 77'h00000000000000000000;
+  reg [76:0] merge1_in3 = 77'h00000000000000000000;
+  reg [76:0] merge1_in4 = 77'h00000000000000000000;
+  reg [76:0] merge1_in5 = 77'h00000000000000000000;
+  reg [76:0] merge1_in6 = 77'h00000000000000000000;
+  reg [76:0] merge1_in7 = 77'h00000000000000000000;
+  reg merge1_in_last = 1'h0;
+  reg [76:0] merge1_lane0 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane1 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane2 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane3 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane4 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane5 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane6 = 77'h00000000000000000000;
+  reg [76:0] merge1_lane7 = 77'h00000000000000000000;
+  reg merge1_last = 1'h0;
+  reg merge2_eq0_0 = 1'h0;
+  reg merge2_eq0_1 = 1'h0;
+  reg merge2_eq0_2 = 1'h0;
+  reg merge2_eq0_3 = 1'h0;
+  reg merge2_eq2_0 = 1'h0;
+  reg merge2_eq2_1 = 1'h0;
+  reg merge2_eq2_2 = 1'h0;
+  reg merge2_eq2_3 = 1'h0;
+  reg merge2_eq4_0 = 1'h0;
+  reg merge2_eq4_1 = 1'h0;
+  reg merge2_eq4_2 = 1'h0;
+  reg merge2_eq4_3 = 1'h0;
+  reg merge2_eq6_0 = 1'h0;
+  reg merge2_eq6_1 = 1'h0;
+  reg merge2_eq6_2 = 1'h0;
+  reg merge2_eq6_3 = 1'h0;
+  reg merge2_gt0_0 = 1'h0;
+  reg merge2_gt0_1 = 1'h0;
+  reg merge2_gt0_2 = 1'h0;
+  reg merge2_gt0_3 = 1'h0;
+  reg merge2_gt2_0 = 1'h0;
+  reg merge2_gt2_1 = 1'h0;
+  reg merge2_gt2_2 = 1'h0;
+  reg merge2_gt2_3 = 1'h0;
+  reg merge2_gt4_0 = 1'h0;
+  reg merge2_gt4_1 = 1'h0;
+  reg merge2_gt4_2 = 1'h0;
+  reg merge2_gt4_3 = 1'h0;
+  reg merge2_gt6_0 = 1'h0;
+  reg merge2_gt6_1 = 1'h0;
+  reg merge2_gt6_2 = 1'h0;
+  reg merge2_gt6_3 = 1'h0;
+  reg [76:0] merge2_in0 = 77'h00000000000000000000;
+  reg [76:0] merge2_in1 = 77'h00000000000000000000;
+  reg [76:0] merge2_in2 = 77'h00000000000000000000;
+  reg [76:0] merge2_in3 = 77'h00000000000000000000;
+  reg [76:0] merge2_in4 = 77'h00000000000000000000;
+  reg [76:0] merge2_in5 = 77'h00000000000000000000;
+  reg [76:0] merge2_in6 = 77'h00000000000000000000;
+  reg [76:0] merge2_in7 = 77'h00000000000000000000;
+  reg merge2_in_last = 1'h0;
+  reg [76:0] merge2_lane0 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane1 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane2 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane3 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane4 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane5 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane6 = 77'h00000000000000000000;
+  reg [76:0] merge2_lane7 = 77'h00000000000000000000;
+  reg merge2_last = 1'h0;
   output [616:0] merged__payload;
-  reg [616:0] merged__payload = 617'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [616:0] merged__payload;
   wire [7:0] \merged__payload.keep ;
   wire [607:0] \merged__payload.lanes ;
   wire [75:0] \merged__payload.lanes[0] ;
@@ -310,553 +3475,7238 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   wire merged__ready;
   output merged__valid;
   reg merged__valid = 1'h0;
-  wire pick_a;
   input rst;
   wire rst;
-  reg started = 1'h0;
-  wire step;
-  wire [76:0] upper_l0_0;
-  wire [76:0] upper_l0_1;
-  wire [76:0] upper_l0_2;
-  wire [76:0] upper_l0_3;
-  wire [76:0] upper_l0_4;
-  wire [76:0] upper_l0_5;
-  wire [76:0] upper_l0_6;
-  wire [76:0] upper_l0_7;
-  wire [76:0] upper_l1_0;
-  wire [76:0] upper_l1_1;
-  wire [76:0] upper_l1_2;
-  wire [76:0] upper_l1_3;
-  wire [76:0] upper_l1_4;
-  wire [76:0] upper_l1_5;
-  wire [76:0] upper_l1_6;
-  wire [76:0] upper_l1_7;
-  wire [76:0] upper_l2_0;
-  wire [76:0] upper_l2_1;
-  wire [76:0] upper_l2_2;
-  wire [76:0] upper_l2_3;
-  wire [76:0] upper_l2_4;
-  wire [76:0] upper_l2_5;
-  wire [76:0] upper_l2_6;
-  wire [76:0] upper_l2_7;
-  assign \$1  = ~ a_done;
-  assign \$2  = ~ a__payload[608];
-  assign \$3  = a__payload[608] ? { \$2 , a__payload[55:0], a__payload[75:56] } : 77'h1fffffffffffffffffff;
-  assign \$4  = ~ b__payload[608];
-  assign \$5  = b__payload[608] ? { \$4 , b__payload[55:0], b__payload[75:56] } : 77'h1fffffffffffffffffff;
-  assign \$6  = \$3  <= \$5 ;
-  assign \$7  = b_done | \$6 ;
-  assign pick_a = \$1  & \$7 ;
-  assign \$8  = a_done | a__valid;
-  assign \$9  = b_done | b__valid;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = a_done & b_done;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ flush;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = ~ merged__valid;
-  assign \$17  = \$16  | merged__ready;
-  assign \$18  = ~ started;
-  assign \$19  = \$17  | \$18 ;
-  assign step = \$15  & \$19 ;
-  assign a__ready = step & pick_a;
-  assign \$20  = ~ pick_a;
-  assign b__ready = step & \$20 ;
-  assign \$21  = ~ a__payload[608];
-  assign \$22  = ~ b__payload[608];
-  assign beat0 = pick_a ? { \$21 , a__payload[55:0], a__payload[75:56] } : { \$22 , b__payload[55:0], b__payload[75:56] };
-  assign \$23  = ~ a__payload[609];
-  assign \$24  = ~ b__payload[609];
-  assign beat1 = pick_a ? { \$23 , a__payload[131:76], a__payload[151:132] } : { \$24 , b__payload[131:76], b__payload[151:132] };
-  assign \$25  = ~ a__payload[610];
-  assign \$26  = ~ b__payload[610];
-  assign beat2 = pick_a ? { \$25 , a__payload[207:152], a__payload[227:208] } : { \$26 , b__payload[207:152], b__payload[227:208] };
-  assign \$27  = ~ a__payload[611];
-  assign \$28  = ~ b__payload[611];
-  assign beat3 = pick_a ? { \$27 , a__payload[283:228], a__payload[303:284] } : { \$28 , b__payload[283:228], b__payload[303:284] };
-  assign \$29  = ~ a__payload[612];
-  assign \$30  = ~ b__payload[612];
-  assign beat4 = pick_a ? { \$29 , a__payload[359:304], a__payload[379:360] } : { \$30 , b__payload[359:304], b__payload[379:360] };
-  assign \$31  = ~ a__payload[613];
-  assign \$32  = ~ b__payload[613];
-  assign beat5 = pick_a ? { \$31 , a__payload[435:380], a__payload[455:436] } : { \$32 , b__payload[435:380], b__payload[455:436] };
-  assign \$33  = ~ a__payload[614];
-  assign \$34  = ~ b__payload[614];
-  assign beat6 = pick_a ? { \$33 , a__payload[511:456], a__payload[531:512] } : { \$34 , b__payload[511:456], b__payload[531:512] };
-  assign \$35  = ~ a__payload[615];
-  assign \$36  = ~ b__payload[615];
-  assign beat7 = pick_a ? { \$35 , a__payload[587:532], a__payload[607:588] } : { \$36 , b__payload[587:532], b__payload[607:588] };
-  assign beat_last = pick_a ? a__payload[616] : b__payload[616];
-  assign \$37  = held0 > beat7;
-  assign cleaned_l0_0 = \$37  ? beat7 : held0;
-  assign \$38  = held1 > beat6;
-  assign cleaned_l0_1 = \$38  ? beat6 : held1;
-  assign \$39  = held2 > beat5;
-  assign cleaned_l0_2 = \$39  ? beat5 : held2;
-  assign \$40  = held3 > beat4;
-  assign cleaned_l0_3 = \$40  ? beat4 : held3;
-  assign \$41  = held4 > beat3;
-  assign cleaned_l0_4 = \$41  ? beat3 : held4;
-  assign \$42  = held5 > beat2;
-  assign cleaned_l0_5 = \$42  ? beat2 : held5;
-  assign \$43  = held6 > beat1;
-  assign cleaned_l0_6 = \$43  ? beat1 : held6;
-  assign \$44  = held7 > beat0;
-  assign cleaned_l0_7 = \$44  ? beat0 : held7;
-  assign \$45  = held7 > beat0;
-  assign cleaned_l0_8 = \$45  ? held7 : beat0;
-  assign \$46  = held6 > beat1;
-  assign cleaned_l0_9 = \$46  ? held6 : beat1;
-  assign \$47  = held5 > beat2;
-  assign cleaned_l0_10 = \$47  ? held5 : beat2;
-  assign \$48  = held4 > beat3;
-  assign cleaned_l0_11 = \$48  ? held4 : beat3;
-  assign \$49  = held3 > beat4;
-  assign cleaned_l0_12 = \$49  ? held3 : beat4;
-  assign \$50  = held2 > beat5;
-  assign cleaned_l0_13 = \$50  ? held2 : beat5;
-  assign \$51  = held1 > beat6;
-  assign cleaned_l0_14 = \$51  ? held1 : beat6;
-  assign \$52  = held0 > beat7;
-  assign cleaned_l0_15 = \$52  ? held0 : beat7;
-  assign \$53  = cleaned_l0_0 > cleaned_l0_4;
-  assign lower_l0_0 = \$53  ? cleaned_l0_4 : cleaned_l0_0;
-  assign \$54  = cleaned_l0_1 > cleaned_l0_5;
-  assign lower_l0_1 = \$54  ? cleaned_l0_5 : cleaned_l0_1;
-  assign \$55  = cleaned_l0_2 > cleaned_l0_6;
-  assign lower_l0_2 = \$55  ? cleaned_l0_6 : cleaned_l0_2;
-  assign \$56  = cleaned_l0_3 > cleaned_l0_7;
-  assign lower_l0_3 = \$56  ? cleaned_l0_7 : cleaned_l0_3;
-  assign \$57  = cleaned_l0_0 > cleaned_l0_4;
-  assign lower_l0_4 = \$57  ? cleaned_l0_0 : cleaned_l0_4;
-  assign \$58  = cleaned_l0_1 > cleaned_l0_5;
-  assign lower_l0_5 = \$58  ? cleaned_l0_1 : cleaned_l0_5;
-  assign \$59  = cleaned_l0_2 > cleaned_l0_6;
-  assign lower_l0_6 = \$59  ? cleaned_l0_2 : cleaned_l0_6;
-  assign \$60  = cleaned_l0_3 > cleaned_l0_7;
-  assign lower_l0_7 = \$60  ? cleaned_l0_3 : cleaned_l0_7;
-  assign \$61  = lower_l0_0 > lower_l0_2;
-  assign lower_l1_0 = \$61  ? lower_l0_2 : lower_l0_0;
-  assign \$62  = lower_l0_1 > lower_l0_3;
-  assign lower_l1_1 = \$62  ? lower_l0_3 : lower_l0_1;
-  assign \$63  = lower_l0_0 > lower_l0_2;
-  assign lower_l1_2 = \$63  ? lower_l0_0 : lower_l0_2;
-  assign \$64  = lower_l0_1 > lower_l0_3;
-  assign lower_l1_3 = \$64  ? lower_l0_1 : lower_l0_3;
-  assign \$65  = lower_l0_4 > lower_l0_6;
-  assign lower_l1_4 = \$65  ? lower_l0_6 : lower_l0_4;
-  assign \$66  = lower_l0_5 > lower_l0_7;
-  assign lower_l1_5 = \$66  ? lower_l0_7 : lower_l0_5;
-  assign \$67  = lower_l0_4 > lower_l0_6;
-  assign lower_l1_6 = \$67  ? lower_l0_4 : lower_l0_6;
-  assign \$68  = lower_l0_5 > lower_l0_7;
-  assign lower_l1_7 = \$68  ? lower_l0_5 : lower_l0_7;
-  assign \$69  = lower_l1_0 > lower_l1_1;
-  assign lower_l2_0 = \$69  ? lower_l1_1 : lower_l1_0;
-  assign \$70  = lower_l1_0 > lower_l1_1;
-  assign lower_l2_1 = \$70  ? lower_l1_0 : lower_l1_1;
-  assign \$71  = lower_l1_2 > lower_l1_3;
-  assign lower_l2_2 = \$71  ? lower_l1_3 : lower_l1_2;
-  assign \$72  = lower_l1_2 > lower_l1_3;
-  assign lower_l2_3 = \$72  ? lower_l1_2 : lower_l1_3;
-  assign \$73  = lower_l1_4 > lower_l1_5;
-  assign lower_l2_4 = \$73  ? lower_l1_5 : lower_l1_4;
-  assign \$74  = lower_l1_4 > lower_l1_5;
-  assign lower_l2_5 = \$74  ? lower_l1_4 : lower_l1_5;
-  assign \$75  = lower_l1_6 > lower_l1_7;
-  assign lower_l2_6 = \$75  ? lower_l1_7 : lower_l1_6;
-  assign \$76  = lower_l1_6 > lower_l1_7;
-  assign lower_l2_7 = \$76  ? lower_l1_6 : lower_l1_7;
-  assign \$77  = cleaned_l0_8 > cleaned_l0_12;
-  assign upper_l0_0 = \$77  ? cleaned_l0_12 : cleaned_l0_8;
-  assign \$78  = cleaned_l0_9 > cleaned_l0_13;
-  assign upper_l0_1 = \$78  ? cleaned_l0_13 : cleaned_l0_9;
-  assign \$79  = cleaned_l0_10 > cleaned_l0_14;
-  assign upper_l0_2 = \$79  ? cleaned_l0_14 : cleaned_l0_10;
-  assign \$80  = cleaned_l0_11 > cleaned_l0_15;
-  assign upper_l0_3 = \$80  ? cleaned_l0_15 : cleaned_l0_11;
-  assign \$81  = cleaned_l0_8 > cleaned_l0_12;
-  assign upper_l0_4 = \$81  ? cleaned_l0_8 : cleaned_l0_12;
-  assign \$82  = cleaned_l0_9 > cleaned_l0_13;
-  assign upper_l0_5 = \$82  ? cleaned_l0_9 : cleaned_l0_13;
-  assign \$83  = cleaned_l0_10 > cleaned_l0_14;
-  assign upper_l0_6 = \$83  ? cleaned_l0_10 : cleaned_l0_14;
-  assign \$84  = cleaned_l0_11 > cleaned_l0_15;
-  assign upper_l0_7 = \$84  ? cleaned_l0_11 : cleaned_l0_15;
-  assign \$85  = upper_l0_0 > upper_l0_2;
-  assign upper_l1_0 = \$85  ? upper_l0_2 : upper_l0_0;
-  assign \$86  = upper_l0_1 > upper_l0_3;
-  assign upper_l1_1 = \$86  ? upper_l0_3 : upper_l0_1;
-  assign \$87  = upper_l0_0 > upper_l0_2;
-  assign upper_l1_2 = \$87  ? upper_l0_0 : upper_l0_2;
-  assign \$88  = upper_l0_1 > upper_l0_3;
-  assign upper_l1_3 = \$88  ? upper_l0_1 : upper_l0_3;
-  assign \$89  = upper_l0_4 > upper_l0_6;
-  assign upper_l1_4 = \$89  ? upper_l0_6 : upper_l0_4;
-  assign \$90  = upper_l0_5 > upper_l0_7;
-  assign upper_l1_5 = \$90  ? upper_l0_7 : upper_l0_5;
-  assign \$91  = upper_l0_4 > upper_l0_6;
-  assign upper_l1_6 = \$91  ? upper_l0_4 : upper_l0_6;
-  assign \$92  = upper_l0_5 > upper_l0_7;
-  assign upper_l1_7 = \$92  ? upper_l0_5 : upper_l0_7;
-  assign \$93  = upper_l1_0 > upper_l1_1;
-  assign upper_l2_0 = \$93  ? upper_l1_1 : upper_l1_0;
-  assign \$94  = upper_l1_0 > upper_l1_1;
-  assign upper_l2_1 = \$94  ? upper_l1_0 : upper_l1_1;
-  assign \$95  = upper_l1_2 > upper_l1_3;
-  assign upper_l2_2 = \$95  ? upper_l1_3 : upper_l1_2;
-  assign \$96  = upper_l1_2 > upper_l1_3;
-  assign upper_l2_3 = \$96  ? upper_l1_2 : upper_l1_3;
-  assign \$97  = upper_l1_4 > upper_l1_5;
-  assign upper_l2_4 = \$97  ? upper_l1_5 : upper_l1_4;
-  assign \$98  = upper_l1_4 > upper_l1_5;
-  assign upper_l2_5 = \$98  ? upper_l1_4 : upper_l1_5;
-  assign \$99  = upper_l1_6 > upper_l1_7;
-  assign upper_l2_6 = \$99  ? upper_l1_7 : upper_l1_6;
-  assign \$100  = upper_l1_6 > upper_l1_7;
-  assign upper_l2_7 = \$100  ? upper_l1_6 : upper_l1_7;
-  assign \$101  = pick_a & beat_last;
-  assign \$102  = a_done | \$101 ;
-  assign \$103  = step & \$102 ;
-  assign \$104  = ~ pick_a;
-  assign \$105  = \$104  & beat_last;
-  assign \$106  = b_done | \$105 ;
-  assign \final  = \$103  & \$106 ;
-  assign \$107  = pick_a & beat_last;
-  assign \$108  = ~ pick_a;
-  assign \$109  = \$108  & beat_last;
-  assign \$110  = ~ started;
-  assign \$111  = \final  & upper_l2_0[76];
-  assign \$112  = ~ lower_l2_0[76];
-  assign \$113  = ~ lower_l2_1[76];
-  assign \$114  = ~ lower_l2_2[76];
-  assign \$115  = ~ lower_l2_3[76];
-  assign \$116  = ~ lower_l2_4[76];
-  assign \$117  = ~ lower_l2_5[76];
-  assign \$118  = ~ lower_l2_6[76];
-  assign \$119  = ~ lower_l2_7[76];
-  assign \$120  = ~ merged__valid;
-  assign \$121  = \$120  | merged__ready;
-  assign \$122  = flush & \$121 ;
-  assign \$123  = ~ held0[76];
-  assign \$124  = ~ held1[76];
-  assign \$125  = ~ held2[76];
-  assign \$126  = ~ held3[76];
-  assign \$127  = ~ held4[76];
-  assign \$128  = ~ held5[76];
-  assign \$129  = ~ held6[76];
-  assign \$130  = ~ held7[76];
+  reg s0_last = 1'h0;
+  wire stage0_load;
+  reg stage0_valid = 1'h0;
+  wire stage1_load;
+  reg stage1_valid = 1'h0;
+  wire stage2_load;
+  reg stage2_valid = 1'h0;
+  wire stage3_load;
+  reg stage3_valid = 1'h0;
+  wire stage4_load;
+  reg stage4_valid = 1'h0;
+  wire stage5_load;
+  reg stage5_valid = 1'h0;
+  wire stage6_load;
+  (* init = 1'h0 *)
+  wire stage6_valid;
+  reg [76:0] winner0 = 77'h00000000000000000000;
+  reg [76:0] winner1 = 77'h00000000000000000000;
+  reg [76:0] winner2 = 77'h00000000000000000000;
+  reg [76:0] winner3 = 77'h00000000000000000000;
+  reg [76:0] winner4 = 77'h00000000000000000000;
+  reg [76:0] winner5 = 77'h00000000000000000000;
+  reg [76:0] winner6 = 77'h00000000000000000000;
+  reg [76:0] winner7 = 77'h00000000000000000000;
+  assign \$1  = ~ stage0_valid;
+  assign \$2  = ~ merged__valid;
+  assign \$3  = \$2  | merged__ready;
+  assign stage0_load = \$1  | \$3 ;
+  assign \$4  = ~ stage1_valid;
+  assign \$5  = ~ merged__valid;
+  assign \$6  = \$5  | merged__ready;
+  assign stage1_load = \$4  | \$6 ;
+  assign \$7  = ~ stage2_valid;
+  assign \$8  = ~ merged__valid;
+  assign \$9  = \$8  | merged__ready;
+  assign stage2_load = \$7  | \$9 ;
+  assign \$10  = ~ stage3_valid;
+  assign \$11  = ~ merged__valid;
+  assign \$12  = \$11  | merged__ready;
+  assign stage3_load = \$10  | \$12 ;
+  assign \$13  = ~ stage4_valid;
+  assign \$14  = ~ merged__valid;
+  assign \$15  = \$14  | merged__ready;
+  assign stage4_load = \$13  | \$15 ;
+  assign \$16  = ~ stage5_valid;
+  assign \$17  = ~ merged__valid;
+  assign \$18  = \$17  | merged__ready;
+  assign stage5_load = \$16  | \$18 ;
+  assign \$19  = ~ merged__valid;
+  assign \$20  = ~ merged__valid;
+  assign \$21  = \$20  | merged__ready;
+  assign stage6_load = \$19  | \$21 ;
+  assign \$22  = a_ahead != 2'h2;
+  assign \$23  = | { a7_v3, a6_v3, a5_v3, a4_v3, a3_v3, a2_v3, a1_v3, a0_v3 };
+  assign \$24  = ~ \$23 ;
+  assign a__ready = \$22  & \$24 ;
+  assign a_accept = a__valid & a__ready;
+  assign \$25  = a0_g0 == \$signal ;
+  assign a0_vis = a0_v0 & \$25 ;
+  assign \$26  = a1_g0 == \$signal ;
+  assign a1_vis = a1_v0 & \$26 ;
+  assign \$27  = a2_g0 == \$signal ;
+  assign a2_vis = a2_v0 & \$27 ;
+  assign \$28  = a3_g0 == \$signal ;
+  assign a3_vis = a3_v0 & \$28 ;
+  assign \$29  = a4_g0 == \$signal ;
+  assign a4_vis = a4_v0 & \$29 ;
+  assign \$30  = a5_g0 == \$signal ;
+  assign a5_vis = a5_v0 & \$30 ;
+  assign \$31  = a6_g0 == \$signal ;
+  assign a6_vis = a6_v0 & \$31 ;
+  assign \$32  = a7_g0 == \$signal ;
+  assign a7_vis = a7_v0 & \$32 ;
+  assign \$33  = b_ahead != 2'h2;
+  assign \$34  = | { b7_v3, b6_v3, b5_v3, b4_v3, b3_v3, b2_v3, b1_v3, b0_v3 };
+  assign \$35  = ~ \$34 ;
+  assign b__ready = \$33  & \$35 ;
+  assign b_accept = b__valid & b__ready;
+  assign \$36  = b0_g0 == \$signal ;
+  assign b0_vis = b0_v0 & \$36 ;
+  assign \$37  = b1_g0 == \$signal ;
+  assign b1_vis = b1_v0 & \$37 ;
+  assign \$38  = b2_g0 == \$signal ;
+  assign b2_vis = b2_v0 & \$38 ;
+  assign \$39  = b3_g0 == \$signal ;
+  assign b3_vis = b3_v0 & \$39 ;
+  assign \$40  = b4_g0 == \$signal ;
+  assign b4_vis = b4_v0 & \$40 ;
+  assign \$41  = b5_g0 == \$signal ;
+  assign b5_vis = b5_v0 & \$41 ;
+  assign \$42  = b6_g0 == \$signal ;
+  assign b6_vis = b6_v0 & \$42 ;
+  assign \$43  = b7_g0 == \$signal ;
+  assign b7_vis = b7_v0 & \$43 ;
+  assign \$44  = | a_ahead;
+  assign \$45  = ~ a0_v1;
+  assign \$46  = a0_v0 | \$45 ;
+  assign \$47  = a0_g1 != \$signal ;
+  assign \$48  = \$46  | \$47 ;
+  assign \$49  = \$44  & \$48 ;
+  assign \$50  = a0_vis | \$49 ;
+  assign \$51  = | a_ahead;
+  assign \$52  = ~ a1_v1;
+  assign \$53  = a1_v0 | \$52 ;
+  assign \$54  = a1_g1 != \$signal ;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = \$51  & \$55 ;
+  assign \$57  = a1_vis | \$56 ;
+  assign \$58  = | a_ahead;
+  assign \$59  = ~ a2_v1;
+  assign \$60  = a2_v0 | \$59 ;
+  assign \$61  = a2_g1 != \$signal ;
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = \$58  & \$62 ;
+  assign \$64  = a2_vis | \$63 ;
+  assign \$65  = | a_ahead;
+  assign \$66  = ~ a3_v1;
+  assign \$67  = a3_v0 | \$66 ;
+  assign \$68  = a3_g1 != \$signal ;
+  assign \$69  = \$67  | \$68 ;
+  assign \$70  = \$65  & \$69 ;
+  assign \$71  = a3_vis | \$70 ;
+  assign \$72  = | a_ahead;
+  assign \$73  = ~ a4_v1;
+  assign \$74  = a4_v0 | \$73 ;
+  assign \$75  = a4_g1 != \$signal ;
+  assign \$76  = \$74  | \$75 ;
+  assign \$77  = \$72  & \$76 ;
+  assign \$78  = a4_vis | \$77 ;
+  assign \$79  = | a_ahead;
+  assign \$80  = ~ a5_v1;
+  assign \$81  = a5_v0 | \$80 ;
+  assign \$82  = a5_g1 != \$signal ;
+  assign \$83  = \$81  | \$82 ;
+  assign \$84  = \$79  & \$83 ;
+  assign \$85  = a5_vis | \$84 ;
+  assign \$86  = | a_ahead;
+  assign \$87  = ~ a6_v1;
+  assign \$88  = a6_v0 | \$87 ;
+  assign \$89  = a6_g1 != \$signal ;
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = \$86  & \$90 ;
+  assign \$92  = a6_vis | \$91 ;
+  assign \$93  = | a_ahead;
+  assign \$94  = ~ a7_v1;
+  assign \$95  = a7_v0 | \$94 ;
+  assign \$96  = a7_g1 != \$signal ;
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = \$93  & \$97 ;
+  assign \$99  = a7_vis | \$98 ;
+  assign \$100  = & { \$99 , \$92 , \$85 , \$78 , \$71 , \$64 , \$57 , \$50  };
+  assign \$101  = | b_ahead;
+  assign \$102  = ~ b0_v1;
+  assign \$103  = b0_v0 | \$102 ;
+  assign \$104  = b0_g1 != \$signal ;
+  assign \$105  = \$103  | \$104 ;
+  assign \$106  = \$101  & \$105 ;
+  assign \$107  = b0_vis | \$106 ;
+  assign \$108  = | b_ahead;
+  assign \$109  = ~ b1_v1;
+  assign \$110  = b1_v0 | \$109 ;
+  assign \$111  = b1_g1 != \$signal ;
+  assign \$112  = \$110  | \$111 ;
+  assign \$113  = \$108  & \$112 ;
+  assign \$114  = b1_vis | \$113 ;
+  assign \$115  = | b_ahead;
+  assign \$116  = ~ b2_v1;
+  assign \$117  = b2_v0 | \$116 ;
+  assign \$118  = b2_g1 != \$signal ;
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = \$115  & \$119 ;
+  assign \$121  = b2_vis | \$120 ;
+  assign \$122  = | b_ahead;
+  assign \$123  = ~ b3_v1;
+  assign \$124  = b3_v0 | \$123 ;
+  assign \$125  = b3_g1 != \$signal ;
+  assign \$126  = \$124  | \$125 ;
+  assign \$127  = \$122  & \$126 ;
+  assign \$128  = b3_vis | \$127 ;
+  assign \$129  = | b_ahead;
+  assign \$130  = ~ b4_v1;
+  assign \$131  = b4_v0 | \$130 ;
+  assign \$132  = b4_g1 != \$signal ;
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = \$129  & \$133 ;
+  assign \$135  = b4_vis | \$134 ;
+  assign \$136  = | b_ahead;
+  assign \$137  = ~ b5_v1;
+  assign \$138  = b5_v0 | \$137 ;
+  assign \$139  = b5_g1 != \$signal ;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = \$136  & \$140 ;
+  assign \$142  = b5_vis | \$141 ;
+  assign \$143  = | b_ahead;
+  assign \$144  = ~ b6_v1;
+  assign \$145  = b6_v0 | \$144 ;
+  assign \$146  = b6_g1 != \$signal ;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = \$143  & \$147 ;
+  assign \$149  = b6_vis | \$148 ;
+  assign \$150  = | b_ahead;
+  assign \$151  = ~ b7_v1;
+  assign \$152  = b7_v0 | \$151 ;
+  assign \$153  = b7_g1 != \$signal ;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$150  & \$154 ;
+  assign \$156  = b7_vis | \$155 ;
+  assign \$157  = & { \$156 , \$149 , \$142 , \$135 , \$128 , \$121 , \$114 , \$107  };
+  assign \$158  = \$100  & \$157 ;
+  assign \$signal$94  = \$158  & stage0_load;
+  assign \$159  = | a_ahead;
+  assign \$160  = \$signal$94  & \$159 ;
+  assign \$161  = | b_ahead;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = a0_g0 == \$signal ;
+  assign \$164  = a0_v0 & \$163 ;
+  assign \$165  = a0_g1 == \$signal ;
+  assign \$166  = a0_v1 & \$165 ;
+  assign \$167  = a0_g2 == \$signal ;
+  assign \$168  = a0_v2 & \$167 ;
+  assign \$169  = a0_g3 == \$signal ;
+  assign \$170  = a0_v3 & \$169 ;
+  assign \$171  = | { \$170 , \$168 , \$166 , \$164  };
+  assign \$172  = ~ \$171 ;
+  assign \$173  = a0_g0 == \$signal ;
+  assign \$174  = a0_v0 & \$173 ;
+  assign \$175  = a0_g1 == \$signal ;
+  assign \$176  = a0_v1 & \$175 ;
+  assign \$177  = a0_g2 == \$signal ;
+  assign \$178  = a0_v2 & \$177 ;
+  assign \$179  = a0_g3 == \$signal ;
+  assign \$180  = a0_v3 & \$179 ;
+  assign \$181  = | { \$180 , \$178 , \$176 , \$174  };
+  assign \$182  = a0_g1 == \$signal ;
+  assign \$183  = a0_v1 & \$182 ;
+  assign \$184  = a0_g2 == \$signal ;
+  assign \$185  = a0_v2 & \$184 ;
+  assign \$186  = a0_g3 == \$signal ;
+  assign \$187  = a0_v3 & \$186 ;
+  assign \$188  = | { \$187 , \$185 , \$183  };
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$181  & \$189 ;
+  assign \$191  = \$190  & a_wins0;
+  assign \$192  = \$172  | \$191 ;
+  assign \$193  = b7_g0 == \$signal ;
+  assign \$194  = b7_v0 & \$193 ;
+  assign \$195  = b7_g1 == \$signal ;
+  assign \$196  = b7_v1 & \$195 ;
+  assign \$197  = b7_g2 == \$signal ;
+  assign \$198  = b7_v2 & \$197 ;
+  assign \$199  = b7_g3 == \$signal ;
+  assign \$200  = b7_v3 & \$199 ;
+  assign \$201  = | { \$200 , \$198 , \$196 , \$194  };
+  assign \$202  = ~ \$201 ;
+  assign \$203  = b7_g0 == \$signal ;
+  assign \$204  = b7_v0 & \$203 ;
+  assign \$205  = b7_g1 == \$signal ;
+  assign \$206  = b7_v1 & \$205 ;
+  assign \$207  = b7_g2 == \$signal ;
+  assign \$208  = b7_v2 & \$207 ;
+  assign \$209  = b7_g3 == \$signal ;
+  assign \$210  = b7_v3 & \$209 ;
+  assign \$211  = | { \$210 , \$208 , \$206 , \$204  };
+  assign \$212  = b7_g1 == \$signal ;
+  assign \$213  = b7_v1 & \$212 ;
+  assign \$214  = b7_g2 == \$signal ;
+  assign \$215  = b7_v2 & \$214 ;
+  assign \$216  = b7_g3 == \$signal ;
+  assign \$217  = b7_v3 & \$216 ;
+  assign \$218  = | { \$217 , \$215 , \$213  };
+  assign \$219  = ~ \$218 ;
+  assign \$220  = \$211  & \$219 ;
+  assign \$221  = ~ a_wins0;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = \$202  | \$222 ;
+  assign \$224  = a1_g0 == \$signal ;
+  assign \$225  = a1_v0 & \$224 ;
+  assign \$226  = a1_g1 == \$signal ;
+  assign \$227  = a1_v1 & \$226 ;
+  assign \$228  = a1_g2 == \$signal ;
+  assign \$229  = a1_v2 & \$228 ;
+  assign \$230  = a1_g3 == \$signal ;
+  assign \$231  = a1_v3 & \$230 ;
+  assign \$232  = | { \$231 , \$229 , \$227 , \$225  };
+  assign \$233  = ~ \$232 ;
+  assign \$234  = a1_g0 == \$signal ;
+  assign \$235  = a1_v0 & \$234 ;
+  assign \$236  = a1_g1 == \$signal ;
+  assign \$237  = a1_v1 & \$236 ;
+  assign \$238  = a1_g2 == \$signal ;
+  assign \$239  = a1_v2 & \$238 ;
+  assign \$240  = a1_g3 == \$signal ;
+  assign \$241  = a1_v3 & \$240 ;
+  assign \$242  = | { \$241 , \$239 , \$237 , \$235  };
+  assign \$243  = a1_g1 == \$signal ;
+  assign \$244  = a1_v1 & \$243 ;
+  assign \$245  = a1_g2 == \$signal ;
+  assign \$246  = a1_v2 & \$245 ;
+  assign \$247  = a1_g3 == \$signal ;
+  assign \$248  = a1_v3 & \$247 ;
+  assign \$249  = | { \$248 , \$246 , \$244  };
+  assign \$250  = ~ \$249 ;
+  assign \$251  = \$242  & \$250 ;
+  assign \$252  = \$251  & a_wins1;
+  assign \$253  = \$233  | \$252 ;
+  assign \$254  = b6_g0 == \$signal ;
+  assign \$255  = b6_v0 & \$254 ;
+  assign \$256  = b6_g1 == \$signal ;
+  assign \$257  = b6_v1 & \$256 ;
+  assign \$258  = b6_g2 == \$signal ;
+  assign \$259  = b6_v2 & \$258 ;
+  assign \$260  = b6_g3 == \$signal ;
+  assign \$261  = b6_v3 & \$260 ;
+  assign \$262  = | { \$261 , \$259 , \$257 , \$255  };
+  assign \$263  = ~ \$262 ;
+  assign \$264  = b6_g0 == \$signal ;
+  assign \$265  = b6_v0 & \$264 ;
+  assign \$266  = b6_g1 == \$signal ;
+  assign \$267  = b6_v1 & \$266 ;
+  assign \$268  = b6_g2 == \$signal ;
+  assign \$269  = b6_v2 & \$268 ;
+  assign \$270  = b6_g3 == \$signal ;
+  assign \$271  = b6_v3 & \$270 ;
+  assign \$272  = | { \$271 , \$269 , \$267 , \$265  };
+  assign \$273  = b6_g1 == \$signal ;
+  assign \$274  = b6_v1 & \$273 ;
+  assign \$275  = b6_g2 == \$signal ;
+  assign \$276  = b6_v2 & \$275 ;
+  assign \$277  = b6_g3 == \$signal ;
+  assign \$278  = b6_v3 & \$277 ;
+  assign \$279  = | { \$278 , \$276 , \$274  };
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$272  & \$280 ;
+  assign \$282  = ~ a_wins1;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$263  | \$283 ;
+  assign \$285  = a2_g0 == \$signal ;
+  assign \$286  = a2_v0 & \$285 ;
+  assign \$287  = a2_g1 == \$signal ;
+  assign \$288  = a2_v1 & \$287 ;
+  assign \$289  = a2_g2 == \$signal ;
+  assign \$290  = a2_v2 & \$289 ;
+  assign \$291  = a2_g3 == \$signal ;
+  assign \$292  = a2_v3 & \$291 ;
+  assign \$293  = | { \$292 , \$290 , \$288 , \$286  };
+  assign \$294  = ~ \$293 ;
+  assign \$295  = a2_g0 == \$signal ;
+  assign \$296  = a2_v0 & \$295 ;
+  assign \$297  = a2_g1 == \$signal ;
+  assign \$298  = a2_v1 & \$297 ;
+  assign \$299  = a2_g2 == \$signal ;
+  assign \$300  = a2_v2 & \$299 ;
+  assign \$301  = a2_g3 == \$signal ;
+  assign \$302  = a2_v3 & \$301 ;
+  assign \$303  = | { \$302 , \$300 , \$298 , \$296  };
+  assign \$304  = a2_g1 == \$signal ;
+  assign \$305  = a2_v1 & \$304 ;
+  assign \$306  = a2_g2 == \$signal ;
+  assign \$307  = a2_v2 & \$306 ;
+  assign \$308  = a2_g3 == \$signal ;
+  assign \$309  = a2_v3 & \$308 ;
+  assign \$310  = | { \$309 , \$307 , \$305  };
+  assign \$311  = ~ \$310 ;
+  assign \$312  = \$303  & \$311 ;
+  assign \$313  = \$312  & a_wins2;
+  assign \$314  = \$294  | \$313 ;
+  assign \$315  = b5_g0 == \$signal ;
+  assign \$316  = b5_v0 & \$315 ;
+  assign \$317  = b5_g1 == \$signal ;
+  assign \$318  = b5_v1 & \$317 ;
+  assign \$319  = b5_g2 == \$signal ;
+  assign \$320  = b5_v2 & \$319 ;
+  assign \$321  = b5_g3 == \$signal ;
+  assign \$322  = b5_v3 & \$321 ;
+  assign \$323  = | { \$322 , \$320 , \$318 , \$316  };
+  assign \$324  = ~ \$323 ;
+  assign \$325  = b5_g0 == \$signal ;
+  assign \$326  = b5_v0 & \$325 ;
+  assign \$327  = b5_g1 == \$signal ;
+  assign \$328  = b5_v1 & \$327 ;
+  assign \$329  = b5_g2 == \$signal ;
+  assign \$330  = b5_v2 & \$329 ;
+  assign \$331  = b5_g3 == \$signal ;
+  assign \$332  = b5_v3 & \$331 ;
+  assign \$333  = | { \$332 , \$330 , \$328 , \$326  };
+  assign \$334  = b5_g1 == \$signal ;
+  assign \$335  = b5_v1 & \$334 ;
+  assign \$336  = b5_g2 == \$signal ;
+  assign \$337  = b5_v2 & \$336 ;
+  assign \$338  = b5_g3 == \$signal ;
+  assign \$339  = b5_v3 & \$338 ;
+  assign \$340  = | { \$339 , \$337 , \$335  };
+  assign \$341  = ~ \$340 ;
+  assign \$342  = \$333  & \$341 ;
+  assign \$343  = ~ a_wins2;
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = \$324  | \$344 ;
+  assign \$346  = a3_g0 == \$signal ;
+  assign \$347  = a3_v0 & \$346 ;
+  assign \$348  = a3_g1 == \$signal ;
+  assign \$349  = a3_v1 & \$348 ;
+  assign \$350  = a3_g2 == \$signal ;
+  assign \$351  = a3_v2 & \$350 ;
+  assign \$352  = a3_g3 == \$signal ;
+  assign \$353  = a3_v3 & \$352 ;
+  assign \$354  = | { \$353 , \$351 , \$349 , \$347  };
+  assign \$355  = ~ \$354 ;
+  assign \$356  = a3_g0 == \$signal ;
+  assign \$357  = a3_v0 & \$356 ;
+  assign \$358  = a3_g1 == \$signal ;
+  assign \$359  = a3_v1 & \$358 ;
+  assign \$360  = a3_g2 == \$signal ;
+  assign \$361  = a3_v2 & \$360 ;
+  assign \$362  = a3_g3 == \$signal ;
+  assign \$363  = a3_v3 & \$362 ;
+  assign \$364  = | { \$363 , \$361 , \$359 , \$357  };
+  assign \$365  = a3_g1 == \$signal ;
+  assign \$366  = a3_v1 & \$365 ;
+  assign \$367  = a3_g2 == \$signal ;
+  assign \$368  = a3_v2 & \$367 ;
+  assign \$369  = a3_g3 == \$signal ;
+  assign \$370  = a3_v3 & \$369 ;
+  assign \$371  = | { \$370 , \$368 , \$366  };
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$364  & \$372 ;
+  assign \$374  = \$373  & a_wins3;
+  assign \$375  = \$355  | \$374 ;
+  assign \$376  = b4_g0 == \$signal ;
+  assign \$377  = b4_v0 & \$376 ;
+  assign \$378  = b4_g1 == \$signal ;
+  assign \$379  = b4_v1 & \$378 ;
+  assign \$380  = b4_g2 == \$signal ;
+  assign \$381  = b4_v2 & \$380 ;
+  assign \$382  = b4_g3 == \$signal ;
+  assign \$383  = b4_v3 & \$382 ;
+  assign \$384  = | { \$383 , \$381 , \$379 , \$377  };
+  assign \$385  = ~ \$384 ;
+  assign \$386  = b4_g0 == \$signal ;
+  assign \$387  = b4_v0 & \$386 ;
+  assign \$388  = b4_g1 == \$signal ;
+  assign \$389  = b4_v1 & \$388 ;
+  assign \$390  = b4_g2 == \$signal ;
+  assign \$391  = b4_v2 & \$390 ;
+  assign \$392  = b4_g3 == \$signal ;
+  assign \$393  = b4_v3 & \$392 ;
+  assign \$394  = | { \$393 , \$391 , \$389 , \$387  };
+  assign \$395  = b4_g1 == \$signal ;
+  assign \$396  = b4_v1 & \$395 ;
+  assign \$397  = b4_g2 == \$signal ;
+  assign \$398  = b4_v2 & \$397 ;
+  assign \$399  = b4_g3 == \$signal ;
+  assign \$400  = b4_v3 & \$399 ;
+  assign \$401  = | { \$400 , \$398 , \$396  };
+  assign \$402  = ~ \$401 ;
+  assign \$403  = \$394  & \$402 ;
+  assign \$404  = ~ a_wins3;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = \$385  | \$405 ;
+  assign \$407  = a4_g0 == \$signal ;
+  assign \$408  = a4_v0 & \$407 ;
+  assign \$409  = a4_g1 == \$signal ;
+  assign \$410  = a4_v1 & \$409 ;
+  assign \$411  = a4_g2 == \$signal ;
+  assign \$412  = a4_v2 & \$411 ;
+  assign \$413  = a4_g3 == \$signal ;
+  assign \$414  = a4_v3 & \$413 ;
+  assign \$415  = | { \$414 , \$412 , \$410 , \$408  };
+  assign \$416  = ~ \$415 ;
+  assign \$417  = a4_g0 == \$signal ;
+  assign \$418  = a4_v0 & \$417 ;
+  assign \$419  = a4_g1 == \$signal ;
+  assign \$420  = a4_v1 & \$419 ;
+  assign \$421  = a4_g2 == \$signal ;
+  assign \$422  = a4_v2 & \$421 ;
+  assign \$423  = a4_g3 == \$signal ;
+  assign \$424  = a4_v3 & \$423 ;
+  assign \$425  = | { \$424 , \$422 , \$420 , \$418  };
+  assign \$426  = a4_g1 == \$signal ;
+  assign \$427  = a4_v1 & \$426 ;
+  assign \$428  = a4_g2 == \$signal ;
+  assign \$429  = a4_v2 & \$428 ;
+  assign \$430  = a4_g3 == \$signal ;
+  assign \$431  = a4_v3 & \$430 ;
+  assign \$432  = | { \$431 , \$429 , \$427  };
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$425  & \$433 ;
+  assign \$435  = \$434  & a_wins4;
+  assign \$436  = \$416  | \$435 ;
+  assign \$437  = b3_g0 == \$signal ;
+  assign \$438  = b3_v0 & \$437 ;
+  assign \$439  = b3_g1 == \$signal ;
+  assign \$440  = b3_v1 & \$439 ;
+  assign \$441  = b3_g2 == \$signal ;
+  assign \$442  = b3_v2 & \$441 ;
+  assign \$443  = b3_g3 == \$signal ;
+  assign \$444  = b3_v3 & \$443 ;
+  assign \$445  = | { \$444 , \$442 , \$440 , \$438  };
+  assign \$446  = ~ \$445 ;
+  assign \$447  = b3_g0 == \$signal ;
+  assign \$448  = b3_v0 & \$447 ;
+  assign \$449  = b3_g1 == \$signal ;
+  assign \$450  = b3_v1 & \$449 ;
+  assign \$451  = b3_g2 == \$signal ;
+  assign \$452  = b3_v2 & \$451 ;
+  assign \$453  = b3_g3 == \$signal ;
+  assign \$454  = b3_v3 & \$453 ;
+  assign \$455  = | { \$454 , \$452 , \$450 , \$448  };
+  assign \$456  = b3_g1 == \$signal ;
+  assign \$457  = b3_v1 & \$456 ;
+  assign \$458  = b3_g2 == \$signal ;
+  assign \$459  = b3_v2 & \$458 ;
+  assign \$460  = b3_g3 == \$signal ;
+  assign \$461  = b3_v3 & \$460 ;
+  assign \$462  = | { \$461 , \$459 , \$457  };
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$455  & \$463 ;
+  assign \$465  = ~ a_wins4;
+  assign \$466  = \$464  & \$465 ;
+  assign \$467  = \$446  | \$466 ;
+  assign \$468  = a5_g0 == \$signal ;
+  assign \$469  = a5_v0 & \$468 ;
+  assign \$470  = a5_g1 == \$signal ;
+  assign \$471  = a5_v1 & \$470 ;
+  assign \$472  = a5_g2 == \$signal ;
+  assign \$473  = a5_v2 & \$472 ;
+  assign \$474  = a5_g3 == \$signal ;
+  assign \$475  = a5_v3 & \$474 ;
+  assign \$476  = | { \$475 , \$473 , \$471 , \$469  };
+  assign \$477  = ~ \$476 ;
+  assign \$478  = a5_g0 == \$signal ;
+  assign \$479  = a5_v0 & \$478 ;
+  assign \$480  = a5_g1 == \$signal ;
+  assign \$481  = a5_v1 & \$480 ;
+  assign \$482  = a5_g2 == \$signal ;
+  assign \$483  = a5_v2 & \$482 ;
+  assign \$484  = a5_g3 == \$signal ;
+  assign \$485  = a5_v3 & \$484 ;
+  assign \$486  = | { \$485 , \$483 , \$481 , \$479  };
+  assign \$487  = a5_g1 == \$signal ;
+  assign \$488  = a5_v1 & \$487 ;
+  assign \$489  = a5_g2 == \$signal ;
+  assign \$490  = a5_v2 & \$489 ;
+  assign \$491  = a5_g3 == \$signal ;
+  assign \$492  = a5_v3 & \$491 ;
+  assign \$493  = | { \$492 , \$490 , \$488  };
+  assign \$494  = ~ \$493 ;
+  assign \$495  = \$486  & \$494 ;
+  assign \$496  = \$495  & a_wins5;
+  assign \$497  = \$477  | \$496 ;
+  assign \$498  = b2_g0 == \$signal ;
+  assign \$499  = b2_v0 & \$498 ;
+  assign \$500  = b2_g1 == \$signal ;
+  assign \$501  = b2_v1 & \$500 ;
+  assign \$502  = b2_g2 == \$signal ;
+  assign \$503  = b2_v2 & \$502 ;
+  assign \$504  = b2_g3 == \$signal ;
+  assign \$505  = b2_v3 & \$504 ;
+  assign \$506  = | { \$505 , \$503 , \$501 , \$499  };
+  assign \$507  = ~ \$506 ;
+  assign \$508  = b2_g0 == \$signal ;
+  assign \$509  = b2_v0 & \$508 ;
+  assign \$510  = b2_g1 == \$signal ;
+  assign \$511  = b2_v1 & \$510 ;
+  assign \$512  = b2_g2 == \$signal ;
+  assign \$513  = b2_v2 & \$512 ;
+  assign \$514  = b2_g3 == \$signal ;
+  assign \$515  = b2_v3 & \$514 ;
+  assign \$516  = | { \$515 , \$513 , \$511 , \$509  };
+  assign \$517  = b2_g1 == \$signal ;
+  assign \$518  = b2_v1 & \$517 ;
+  assign \$519  = b2_g2 == \$signal ;
+  assign \$520  = b2_v2 & \$519 ;
+  assign \$521  = b2_g3 == \$signal ;
+  assign \$522  = b2_v3 & \$521 ;
+  assign \$523  = | { \$522 , \$520 , \$518  };
+  assign \$524  = ~ \$523 ;
+  assign \$525  = \$516  & \$524 ;
+  assign \$526  = ~ a_wins5;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = \$507  | \$527 ;
+  assign \$529  = a6_g0 == \$signal ;
+  assign \$530  = a6_v0 & \$529 ;
+  assign \$531  = a6_g1 == \$signal ;
+  assign \$532  = a6_v1 & \$531 ;
+  assign \$533  = a6_g2 == \$signal ;
+  assign \$534  = a6_v2 & \$533 ;
+  assign \$535  = a6_g3 == \$signal ;
+  assign \$536  = a6_v3 & \$535 ;
+  assign \$537  = | { \$536 , \$534 , \$532 , \$530  };
+  assign \$538  = ~ \$537 ;
+  assign \$539  = a6_g0 == \$signal ;
+  assign \$540  = a6_v0 & \$539 ;
+  assign \$541  = a6_g1 == \$signal ;
+  assign \$542  = a6_v1 & \$541 ;
+  assign \$543  = a6_g2 == \$signal ;
+  assign \$544  = a6_v2 & \$543 ;
+  assign \$545  = a6_g3 == \$signal ;
+  assign \$546  = a6_v3 & \$545 ;
+  assign \$547  = | { \$546 , \$544 , \$542 , \$540  };
+  assign \$548  = a6_g1 == \$signal ;
+  assign \$549  = a6_v1 & \$548 ;
+  assign \$550  = a6_g2 == \$signal ;
+  assign \$551  = a6_v2 & \$550 ;
+  assign \$552  = a6_g3 == \$signal ;
+  assign \$553  = a6_v3 & \$552 ;
+  assign \$554  = | { \$553 , \$551 , \$549  };
+  assign \$555  = ~ \$554 ;
+  assign \$556  = \$547  & \$555 ;
+  assign \$557  = \$556  & a_wins6;
+  assign \$558  = \$538  | \$557 ;
+  assign \$559  = b1_g0 == \$signal ;
+  assign \$560  = b1_v0 & \$559 ;
+  assign \$561  = b1_g1 == \$signal ;
+  assign \$562  = b1_v1 & \$561 ;
+  assign \$563  = b1_g2 == \$signal ;
+  assign \$564  = b1_v2 & \$563 ;
+  assign \$565  = b1_g3 == \$signal ;
+  assign \$566  = b1_v3 & \$565 ;
+  assign \$567  = | { \$566 , \$564 , \$562 , \$560  };
+  assign \$568  = ~ \$567 ;
+  assign \$569  = b1_g0 == \$signal ;
+  assign \$570  = b1_v0 & \$569 ;
+  assign \$571  = b1_g1 == \$signal ;
+  assign \$572  = b1_v1 & \$571 ;
+  assign \$573  = b1_g2 == \$signal ;
+  assign \$574  = b1_v2 & \$573 ;
+  assign \$575  = b1_g3 == \$signal ;
+  assign \$576  = b1_v3 & \$575 ;
+  assign \$577  = | { \$576 , \$574 , \$572 , \$570  };
+  assign \$578  = b1_g1 == \$signal ;
+  assign \$579  = b1_v1 & \$578 ;
+  assign \$580  = b1_g2 == \$signal ;
+  assign \$581  = b1_v2 & \$580 ;
+  assign \$582  = b1_g3 == \$signal ;
+  assign \$583  = b1_v3 & \$582 ;
+  assign \$584  = | { \$583 , \$581 , \$579  };
+  assign \$585  = ~ \$584 ;
+  assign \$586  = \$577  & \$585 ;
+  assign \$587  = ~ a_wins6;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = \$568  | \$588 ;
+  assign \$590  = a7_g0 == \$signal ;
+  assign \$591  = a7_v0 & \$590 ;
+  assign \$592  = a7_g1 == \$signal ;
+  assign \$593  = a7_v1 & \$592 ;
+  assign \$594  = a7_g2 == \$signal ;
+  assign \$595  = a7_v2 & \$594 ;
+  assign \$596  = a7_g3 == \$signal ;
+  assign \$597  = a7_v3 & \$596 ;
+  assign \$598  = | { \$597 , \$595 , \$593 , \$591  };
+  assign \$599  = ~ \$598 ;
+  assign \$600  = a7_g0 == \$signal ;
+  assign \$601  = a7_v0 & \$600 ;
+  assign \$602  = a7_g1 == \$signal ;
+  assign \$603  = a7_v1 & \$602 ;
+  assign \$604  = a7_g2 == \$signal ;
+  assign \$605  = a7_v2 & \$604 ;
+  assign \$606  = a7_g3 == \$signal ;
+  assign \$607  = a7_v3 & \$606 ;
+  assign \$608  = | { \$607 , \$605 , \$603 , \$601  };
+  assign \$609  = a7_g1 == \$signal ;
+  assign \$610  = a7_v1 & \$609 ;
+  assign \$611  = a7_g2 == \$signal ;
+  assign \$612  = a7_v2 & \$611 ;
+  assign \$613  = a7_g3 == \$signal ;
+  assign \$614  = a7_v3 & \$613 ;
+  assign \$615  = | { \$614 , \$612 , \$610  };
+  assign \$616  = ~ \$615 ;
+  assign \$617  = \$608  & \$616 ;
+  assign \$618  = \$617  & a_wins7;
+  assign \$619  = \$599  | \$618 ;
+  assign \$620  = b0_g0 == \$signal ;
+  assign \$621  = b0_v0 & \$620 ;
+  assign \$622  = b0_g1 == \$signal ;
+  assign \$623  = b0_v1 & \$622 ;
+  assign \$624  = b0_g2 == \$signal ;
+  assign \$625  = b0_v2 & \$624 ;
+  assign \$626  = b0_g3 == \$signal ;
+  assign \$627  = b0_v3 & \$626 ;
+  assign \$628  = | { \$627 , \$625 , \$623 , \$621  };
+  assign \$629  = ~ \$628 ;
+  assign \$630  = b0_g0 == \$signal ;
+  assign \$631  = b0_v0 & \$630 ;
+  assign \$632  = b0_g1 == \$signal ;
+  assign \$633  = b0_v1 & \$632 ;
+  assign \$634  = b0_g2 == \$signal ;
+  assign \$635  = b0_v2 & \$634 ;
+  assign \$636  = b0_g3 == \$signal ;
+  assign \$637  = b0_v3 & \$636 ;
+  assign \$638  = | { \$637 , \$635 , \$633 , \$631  };
+  assign \$639  = b0_g1 == \$signal ;
+  assign \$640  = b0_v1 & \$639 ;
+  assign \$641  = b0_g2 == \$signal ;
+  assign \$642  = b0_v2 & \$641 ;
+  assign \$643  = b0_g3 == \$signal ;
+  assign \$644  = b0_v3 & \$643 ;
+  assign \$645  = | { \$644 , \$642 , \$640  };
+  assign \$646  = ~ \$645 ;
+  assign \$647  = \$638  & \$646 ;
+  assign \$648  = ~ a_wins7;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = \$629  | \$649 ;
+  assign \$651  = & { \$650 , \$619 , \$589 , \$558 , \$528 , \$497 , \$467 , \$436 , \$406 , \$375 , \$345 , \$314 , \$284 , \$253 , \$223 , \$192  };
+  assign \$signal$127  = \$162  & \$651 ;
+  assign \$652  = ~ merge2_lane0[76];
+  assign \$653  = ~ merge2_lane1[76];
+  assign \$654  = ~ merge2_lane2[76];
+  assign \$655  = ~ merge2_lane3[76];
+  assign \$656  = ~ merge2_lane4[76];
+  assign \$657  = ~ merge2_lane5[76];
+  assign \$658  = ~ merge2_lane6[76];
+  assign \$659  = ~ merge2_lane7[76];
+  assign \$660  = a_accept & a__payload[616];
+  assign \$661  = ~ \$signal$127 ;
+  assign \$662  = \$660  & \$661 ;
+  assign \$663  = a_accept & a__payload[616];
+  assign \$664  = ~ \$663 ;
+  assign \$665  = \$signal$127  & \$664 ;
+  assign \$666  = a_ahead + 1'h1;
+  assign \$667  = a_ahead - 1'h1;
+  assign \$668  = b_accept & b__payload[616];
+  assign \$669  = ~ \$signal$127 ;
+  assign \$670  = \$668  & \$669 ;
+  assign \$671  = b_accept & b__payload[616];
+  assign \$672  = ~ \$671 ;
+  assign \$673  = \$signal$127  & \$672 ;
+  assign \$674  = b_ahead + 1'h1;
+  assign \$675  = b_ahead - 1'h1;
+  assign \$676  = ~ \$signal ;
+  assign \$677  = ~ a0_v0;
+  assign \$678  = \$signal$94  & a_wins0;
+  assign \$679  = \$678  & a0_vis;
+  assign \$680  = \$677  | \$679 ;
+  assign \$681  = ~ a0_v0;
+  assign \$682  = \$signal$94  & a_wins0;
+  assign \$683  = \$682  & a0_vis;
+  assign \$684  = \$681  | \$683 ;
+  assign \$685  = \$684  ? a0_v1 : a0_v0;
+  assign \$686  = ~ a0_v0;
+  assign \$687  = \$signal$94  & a_wins0;
+  assign \$688  = \$687  & a0_vis;
+  assign \$689  = \$686  | \$688 ;
+  assign \$690  = \$689  ? a0_v2 : a0_v1;
+  assign \$691  = ~ a0_v0;
+  assign \$692  = \$signal$94  & a_wins0;
+  assign \$693  = \$692  & a0_vis;
+  assign \$694  = \$691  | \$693 ;
+  assign \$695  = \$694  ? a0_v3 : a0_v2;
+  assign \$696  = ~ a0_v0;
+  assign \$697  = \$signal$94  & a_wins0;
+  assign \$698  = \$697  & a0_vis;
+  assign \$699  = \$696  | \$698 ;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = a0_v3 & \$700 ;
+  assign \$702  = a_accept & a__payload[608];
+  assign \$703  = ~ a0_v0;
+  assign \$704  = \$signal$94  & a_wins0;
+  assign \$705  = \$704  & a0_vis;
+  assign \$706  = \$703  | \$705 ;
+  assign \$707  = \$706  ? a0_v2 : a0_v1;
+  assign \$708  = ~ \$707 ;
+  assign \$709  = \$702  & \$708 ;
+  assign \$711  = | a_ahead;
+  assign \$712  = \$signal  ^ \$711 ;
+  assign \$713  = a_accept & a__payload[608];
+  assign \$714  = ~ a0_v0;
+  assign \$715  = \$signal$94  & a_wins0;
+  assign \$716  = \$715  & a0_vis;
+  assign \$717  = \$714  | \$716 ;
+  assign \$718  = \$717  ? a0_v3 : a0_v2;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = \$713  & \$719 ;
+  assign \$721  = ~ a0_v0;
+  assign \$722  = \$signal$94  & a_wins0;
+  assign \$723  = \$722  & a0_vis;
+  assign \$724  = \$721  | \$723 ;
+  assign \$725  = \$724  ? a0_v2 : a0_v1;
+  assign \$726  = \$720  & \$725 ;
+  assign \$727  = | a_ahead;
+  assign \$728  = \$signal  ^ \$727 ;
+  assign \$729  = a_accept & a__payload[608];
+  assign \$730  = ~ a0_v0;
+  assign \$731  = \$signal$94  & a_wins0;
+  assign \$732  = \$731  & a0_vis;
+  assign \$733  = \$730  | \$732 ;
+  assign \$734  = ~ \$733 ;
+  assign \$735  = a0_v3 & \$734 ;
+  assign \$736  = ~ \$735 ;
+  assign \$737  = \$729  & \$736 ;
+  assign \$738  = ~ a0_v0;
+  assign \$739  = \$signal$94  & a_wins0;
+  assign \$740  = \$739  & a0_vis;
+  assign \$741  = \$738  | \$740 ;
+  assign \$742  = \$741  ? a0_v3 : a0_v2;
+  assign \$743  = \$737  & \$742 ;
+  assign \$744  = | a_ahead;
+  assign \$745  = \$signal  ^ \$744 ;
+  assign \$746  = ~ b7_v0;
+  assign \$747  = ~ a_wins0;
+  assign \$748  = \$signal$94  & \$747 ;
+  assign \$749  = \$748  & b7_vis;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = ~ b7_v0;
+  assign \$752  = ~ a_wins0;
+  assign \$753  = \$signal$94  & \$752 ;
+  assign \$754  = \$753  & b7_vis;
+  assign \$755  = \$751  | \$754 ;
+  assign \$756  = \$755  ? b7_v1 : b7_v0;
+  assign \$757  = ~ b7_v0;
+  assign \$758  = ~ a_wins0;
+  assign \$759  = \$signal$94  & \$758 ;
+  assign \$760  = \$759  & b7_vis;
+  assign \$761  = \$757  | \$760 ;
+  assign \$762  = \$761  ? b7_v2 : b7_v1;
+  assign \$763  = ~ b7_v0;
+  assign \$764  = ~ a_wins0;
+  assign \$765  = \$signal$94  & \$764 ;
+  assign \$766  = \$765  & b7_vis;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = \$767  ? b7_v3 : b7_v2;
+  assign \$769  = ~ b7_v0;
+  assign \$770  = ~ a_wins0;
+  assign \$771  = \$signal$94  & \$770 ;
+  assign \$772  = \$771  & b7_vis;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = b7_v3 & \$774 ;
+  assign \$776  = b_accept & b__payload[615];
+  assign \$777  = ~ b7_v0;
+  assign \$778  = ~ a_wins0;
+  assign \$779  = \$signal$94  & \$778 ;
+  assign \$780  = \$779  & b7_vis;
+  assign \$781  = \$777  | \$780 ;
+  assign \$782  = \$781  ? b7_v2 : b7_v1;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = \$776  & \$783 ;
+  assign \$786  = | b_ahead;
+  assign \$787  = \$signal  ^ \$786 ;
+  assign \$788  = b_accept & b__payload[615];
+  assign \$789  = ~ b7_v0;
+  assign \$790  = ~ a_wins0;
+  assign \$791  = \$signal$94  & \$790 ;
+  assign \$792  = \$791  & b7_vis;
+  assign \$793  = \$789  | \$792 ;
+  assign \$794  = \$793  ? b7_v3 : b7_v2;
+  assign \$795  = ~ \$794 ;
+  assign \$796  = \$788  & \$795 ;
+  assign \$797  = ~ b7_v0;
+  assign \$798  = ~ a_wins0;
+  assign \$799  = \$signal$94  & \$798 ;
+  assign \$800  = \$799  & b7_vis;
+  assign \$801  = \$797  | \$800 ;
+  assign \$802  = \$801  ? b7_v2 : b7_v1;
+  assign \$803  = \$796  & \$802 ;
+  assign \$804  = | b_ahead;
+  assign \$805  = \$signal  ^ \$804 ;
+  assign \$806  = b_accept & b__payload[615];
+  assign \$807  = ~ b7_v0;
+  assign \$808  = ~ a_wins0;
+  assign \$809  = \$signal$94  & \$808 ;
+  assign \$810  = \$809  & b7_vis;
+  assign \$811  = \$807  | \$810 ;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = b7_v3 & \$812 ;
+  assign \$814  = ~ \$813 ;
+  assign \$815  = \$806  & \$814 ;
+  assign \$816  = ~ b7_v0;
+  assign \$817  = ~ a_wins0;
+  assign \$818  = \$signal$94  & \$817 ;
+  assign \$819  = \$818  & b7_vis;
+  assign \$820  = \$816  | \$819 ;
+  assign \$821  = \$820  ? b7_v3 : b7_v2;
+  assign \$822  = \$815  & \$821 ;
+  assign \$823  = | b_ahead;
+  assign \$824  = \$signal  ^ \$823 ;
+  assign \$825  = ~ a0_v0;
+  assign \$826  = \$signal$94  & a_wins0;
+  assign \$827  = \$826  & a0_vis;
+  assign \$828  = \$825  | \$827 ;
+  assign \$829  = \$signal  ^ \$signal$127 ;
+  assign \$830  = a0_g1 == \$829 ;
+  assign \$831  = a0_v1 & \$830 ;
+  assign \$832  = \$signal  ^ \$signal$127 ;
+  assign \$833  = a0_g0 == \$832 ;
+  assign \$834  = a0_v0 & \$833 ;
+  assign \$835  = \$828  ? \$831  : \$834 ;
+  assign \$836  = ~ b7_v0;
+  assign \$837  = ~ a_wins0;
+  assign \$838  = \$signal$94  & \$837 ;
+  assign \$839  = \$838  & b7_vis;
+  assign \$840  = \$836  | \$839 ;
+  assign \$841  = \$signal  ^ \$signal$127 ;
+  assign \$842  = b7_g1 == \$841 ;
+  assign \$843  = b7_v1 & \$842 ;
+  assign \$844  = \$signal  ^ \$signal$127 ;
+  assign \$845  = b7_g0 == \$844 ;
+  assign \$846  = b7_v0 & \$845 ;
+  assign \$847  = \$840  ? \$843  : \$846 ;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = ~ a0_v0;
+  assign \$850  = \$signal$94  & a_wins0;
+  assign \$851  = \$850  & a0_vis;
+  assign \$852  = \$849  | \$851 ;
+  assign \$853  = ~ b7_v0;
+  assign \$854  = ~ a_wins0;
+  assign \$855  = \$signal$94  & \$854 ;
+  assign \$856  = \$855  & b7_vis;
+  assign \$857  = \$853  | \$856 ;
+  assign \$858  = a0_e1 <= b7_e1;
+  assign \$859  = a0_e1 <= b7_e0;
+  assign \$860  = \$857  ? \$858  : \$859 ;
+  assign \$861  = ~ b7_v0;
+  assign \$862  = ~ a_wins0;
+  assign \$863  = \$signal$94  & \$862 ;
+  assign \$864  = \$863  & b7_vis;
+  assign \$865  = \$861  | \$864 ;
+  assign \$866  = a0_e0 <= b7_e1;
+  assign \$867  = a0_e0 <= b7_e0;
+  assign \$868  = \$865  ? \$866  : \$867 ;
+  assign \$869  = \$852  ? \$860  : \$868 ;
+  assign \$870  = \$848  | \$869 ;
+  assign \$871  = ~ b7_v0;
+  assign \$872  = ~ a_wins0;
+  assign \$873  = \$signal$94  & \$872 ;
+  assign \$874  = \$873  & b7_vis;
+  assign \$875  = \$871  | \$874 ;
+  assign \$876  = \$signal  ^ \$signal$127 ;
+  assign \$877  = b7_g1 == \$876 ;
+  assign \$878  = b7_v1 & \$877 ;
+  assign \$879  = \$signal  ^ \$signal$127 ;
+  assign \$880  = b7_g0 == \$879 ;
+  assign \$881  = b7_v0 & \$880 ;
+  assign \$882  = \$875  ? \$878  : \$881 ;
+  assign \$883  = ~ \$882 ;
+  assign \$884  = \$835  ? \$870  : \$883 ;
+  assign \$885  = ~ a1_v0;
+  assign \$886  = \$signal$94  & a_wins1;
+  assign \$887  = \$886  & a1_vis;
+  assign \$888  = \$885  | \$887 ;
+  assign \$889  = ~ a1_v0;
+  assign \$890  = \$signal$94  & a_wins1;
+  assign \$891  = \$890  & a1_vis;
+  assign \$892  = \$889  | \$891 ;
+  assign \$893  = \$892  ? a1_v1 : a1_v0;
+  assign \$894  = ~ a1_v0;
+  assign \$895  = \$signal$94  & a_wins1;
+  assign \$896  = \$895  & a1_vis;
+  assign \$897  = \$894  | \$896 ;
+  assign \$898  = \$897  ? a1_v2 : a1_v1;
+  assign \$899  = ~ a1_v0;
+  assign \$900  = \$signal$94  & a_wins1;
+  assign \$901  = \$900  & a1_vis;
+  assign \$902  = \$899  | \$901 ;
+  assign \$903  = \$902  ? a1_v3 : a1_v2;
+  assign \$904  = ~ a1_v0;
+  assign \$905  = \$signal$94  & a_wins1;
+  assign \$906  = \$905  & a1_vis;
+  assign \$907  = \$904  | \$906 ;
+  assign \$908  = ~ \$907 ;
+  assign \$909  = a1_v3 & \$908 ;
+  assign \$910  = a_accept & a__payload[609];
+  assign \$911  = ~ a1_v0;
+  assign \$912  = \$signal$94  & a_wins1;
+  assign \$913  = \$912  & a1_vis;
+  assign \$914  = \$911  | \$913 ;
+  assign \$915  = \$914  ? a1_v2 : a1_v1;
+  assign \$916  = ~ \$915 ;
+  assign \$917  = \$910  & \$916 ;
+  assign \$919  = | a_ahead;
+  assign \$920  = \$signal  ^ \$919 ;
+  assign \$921  = a_accept & a__payload[609];
+  assign \$922  = ~ a1_v0;
+  assign \$923  = \$signal$94  & a_wins1;
+  assign \$924  = \$923  & a1_vis;
+  assign \$925  = \$922  | \$924 ;
+  assign \$926  = \$925  ? a1_v3 : a1_v2;
+  assign \$927  = ~ \$926 ;
+  assign \$928  = \$921  & \$927 ;
+  assign \$929  = ~ a1_v0;
+  assign \$930  = \$signal$94  & a_wins1;
+  assign \$931  = \$930  & a1_vis;
+  assign \$932  = \$929  | \$931 ;
+  assign \$933  = \$932  ? a1_v2 : a1_v1;
+  assign \$934  = \$928  & \$933 ;
+  assign \$935  = | a_ahead;
+  assign \$936  = \$signal  ^ \$935 ;
+  assign \$937  = a_accept & a__payload[609];
+  assign \$938  = ~ a1_v0;
+  assign \$939  = \$signal$94  & a_wins1;
+  assign \$940  = \$939  & a1_vis;
+  assign \$941  = \$938  | \$940 ;
+  assign \$942  = ~ \$941 ;
+  assign \$943  = a1_v3 & \$942 ;
+  assign \$944  = ~ \$943 ;
+  assign \$945  = \$937  & \$944 ;
+  assign \$946  = ~ a1_v0;
+  assign \$947  = \$signal$94  & a_wins1;
+  assign \$948  = \$947  & a1_vis;
+  assign \$949  = \$946  | \$948 ;
+  assign \$950  = \$949  ? a1_v3 : a1_v2;
+  assign \$951  = \$945  & \$950 ;
+  assign \$952  = | a_ahead;
+  assign \$953  = \$signal  ^ \$952 ;
+  assign \$954  = ~ b6_v0;
+  assign \$955  = ~ a_wins1;
+  assign \$956  = \$signal$94  & \$955 ;
+  assign \$957  = \$956  & b6_vis;
+  assign \$958  = \$954  | \$957 ;
+  assign \$959  = ~ b6_v0;
+  assign \$960  = ~ a_wins1;
+  assign \$961  = \$signal$94  & \$960 ;
+  assign \$962  = \$961  & b6_vis;
+  assign \$963  = \$959  | \$962 ;
+  assign \$964  = \$963  ? b6_v1 : b6_v0;
+  assign \$965  = ~ b6_v0;
+  assign \$966  = ~ a_wins1;
+  assign \$967  = \$signal$94  & \$966 ;
+  assign \$968  = \$967  & b6_vis;
+  assign \$969  = \$965  | \$968 ;
+  assign \$970  = \$969  ? b6_v2 : b6_v1;
+  assign \$971  = ~ b6_v0;
+  assign \$972  = ~ a_wins1;
+  assign \$973  = \$signal$94  & \$972 ;
+  assign \$974  = \$973  & b6_vis;
+  assign \$975  = \$971  | \$974 ;
+  assign \$976  = \$975  ? b6_v3 : b6_v2;
+  assign \$977  = ~ b6_v0;
+  assign \$978  = ~ a_wins1;
+  assign \$979  = \$signal$94  & \$978 ;
+  assign \$980  = \$979  & b6_vis;
+  assign \$981  = \$977  | \$980 ;
+  assign \$982  = ~ \$981 ;
+  assign \$983  = b6_v3 & \$982 ;
+  assign \$984  = b_accept & b__payload[614];
+  assign \$985  = ~ b6_v0;
+  assign \$986  = ~ a_wins1;
+  assign \$987  = \$signal$94  & \$986 ;
+  assign \$988  = \$987  & b6_vis;
+  assign \$989  = \$985  | \$988 ;
+  assign \$990  = \$989  ? b6_v2 : b6_v1;
+  assign \$991  = ~ \$990 ;
+  assign \$992  = \$984  & \$991 ;
+  assign \$994  = | b_ahead;
+  assign \$995  = \$signal  ^ \$994 ;
+  assign \$996  = b_accept & b__payload[614];
+  assign \$997  = ~ b6_v0;
+  assign \$998  = ~ a_wins1;
+  assign \$999  = \$signal$94  & \$998 ;
+  assign \$1000  = \$999  & b6_vis;
+  assign \$1001  = \$997  | \$1000 ;
+  assign \$1002  = \$1001  ? b6_v3 : b6_v2;
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = \$996  & \$1003 ;
+  assign \$1005  = ~ b6_v0;
+  assign \$1006  = ~ a_wins1;
+  assign \$1007  = \$signal$94  & \$1006 ;
+  assign \$1008  = \$1007  & b6_vis;
+  assign \$1009  = \$1005  | \$1008 ;
+  assign \$1010  = \$1009  ? b6_v2 : b6_v1;
+  assign \$1011  = \$1004  & \$1010 ;
+  assign \$1012  = | b_ahead;
+  assign \$1013  = \$signal  ^ \$1012 ;
+  assign \$1014  = b_accept & b__payload[614];
+  assign \$1015  = ~ b6_v0;
+  assign \$1016  = ~ a_wins1;
+  assign \$1017  = \$signal$94  & \$1016 ;
+  assign \$1018  = \$1017  & b6_vis;
+  assign \$1019  = \$1015  | \$1018 ;
+  assign \$1020  = ~ \$1019 ;
+  assign \$1021  = b6_v3 & \$1020 ;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = \$1014  & \$1022 ;
+  assign \$1024  = ~ b6_v0;
+  assign \$1025  = ~ a_wins1;
+  assign \$1026  = \$signal$94  & \$1025 ;
+  assign \$1027  = \$1026  & b6_vis;
+  assign \$1028  = \$1024  | \$1027 ;
+  assign \$1029  = \$1028  ? b6_v3 : b6_v2;
+  assign \$1030  = \$1023  & \$1029 ;
+  assign \$1031  = | b_ahead;
+  assign \$1032  = \$signal  ^ \$1031 ;
+  assign \$1033  = ~ a1_v0;
+  assign \$1034  = \$signal$94  & a_wins1;
+  assign \$1035  = \$1034  & a1_vis;
+  assign \$1036  = \$1033  | \$1035 ;
+  assign \$1037  = \$signal  ^ \$signal$127 ;
+  assign \$1038  = a1_g1 == \$1037 ;
+  assign \$1039  = a1_v1 & \$1038 ;
+  assign \$1040  = \$signal  ^ \$signal$127 ;
+  assign \$1041  = a1_g0 == \$1040 ;
+  assign \$1042  = a1_v0 & \$1041 ;
+  assign \$1043  = \$1036  ? \$1039  : \$1042 ;
+  assign \$1044  = ~ b6_v0;
+  assign \$1045  = ~ a_wins1;
+  assign \$1046  = \$signal$94  & \$1045 ;
+  assign \$1047  = \$1046  & b6_vis;
+  assign \$1048  = \$1044  | \$1047 ;
+  assign \$1049  = \$signal  ^ \$signal$127 ;
+  assign \$1050  = b6_g1 == \$1049 ;
+  assign \$1051  = b6_v1 & \$1050 ;
+  assign \$1052  = \$signal  ^ \$signal$127 ;
+  assign \$1053  = b6_g0 == \$1052 ;
+  assign \$1054  = b6_v0 & \$1053 ;
+  assign \$1055  = \$1048  ? \$1051  : \$1054 ;
+  assign \$1056  = ~ \$1055 ;
+  assign \$1057  = ~ a1_v0;
+  assign \$1058  = \$signal$94  & a_wins1;
+  assign \$1059  = \$1058  & a1_vis;
+  assign \$1060  = \$1057  | \$1059 ;
+  assign \$1061  = ~ b6_v0;
+  assign \$1062  = ~ a_wins1;
+  assign \$1063  = \$signal$94  & \$1062 ;
+  assign \$1064  = \$1063  & b6_vis;
+  assign \$1065  = \$1061  | \$1064 ;
+  assign \$1066  = a1_e1 <= b6_e1;
+  assign \$1067  = a1_e1 <= b6_e0;
+  assign \$1068  = \$1065  ? \$1066  : \$1067 ;
+  assign \$1069  = ~ b6_v0;
+  assign \$1070  = ~ a_wins1;
+  assign \$1071  = \$signal$94  & \$1070 ;
+  assign \$1072  = \$1071  & b6_vis;
+  assign \$1073  = \$1069  | \$1072 ;
+  assign \$1074  = a1_e0 <= b6_e1;
+  assign \$1075  = a1_e0 <= b6_e0;
+  assign \$1076  = \$1073  ? \$1074  : \$1075 ;
+  assign \$1077  = \$1060  ? \$1068  : \$1076 ;
+  assign \$1078  = \$1056  | \$1077 ;
+  assign \$1079  = ~ b6_v0;
+  assign \$1080  = ~ a_wins1;
+  assign \$1081  = \$signal$94  & \$1080 ;
+  assign \$1082  = \$1081  & b6_vis;
+  assign \$1083  = \$1079  | \$1082 ;
+  assign \$1084  = \$signal  ^ \$signal$127 ;
+  assign \$1085  = b6_g1 == \$1084 ;
+  assign \$1086  = b6_v1 & \$1085 ;
+  assign \$1087  = \$signal  ^ \$signal$127 ;
+  assign \$1088  = b6_g0 == \$1087 ;
+  assign \$1089  = b6_v0 & \$1088 ;
+  assign \$1090  = \$1083  ? \$1086  : \$1089 ;
+  assign \$1091  = ~ \$1090 ;
+  assign \$1092  = \$1043  ? \$1078  : \$1091 ;
+  assign \$1093  = ~ a2_v0;
+  assign \$1094  = \$signal$94  & a_wins2;
+  assign \$1095  = \$1094  & a2_vis;
+  assign \$1096  = \$1093  | \$1095 ;
+  assign \$1097  = ~ a2_v0;
+  assign \$1098  = \$signal$94  & a_wins2;
+  assign \$1099  = \$1098  & a2_vis;
+  assign \$1100  = \$1097  | \$1099 ;
+  assign \$1101  = \$1100  ? a2_v1 : a2_v0;
+  assign \$1102  = ~ a2_v0;
+  assign \$1103  = \$signal$94  & a_wins2;
+  assign \$1104  = \$1103  & a2_vis;
+  assign \$1105  = \$1102  | \$1104 ;
+  assign \$1106  = \$1105  ? a2_v2 : a2_v1;
+  assign \$1107  = ~ a2_v0;
+  assign \$1108  = \$signal$94  & a_wins2;
+  assign \$1109  = \$1108  & a2_vis;
+  assign \$1110  = \$1107  | \$1109 ;
+  assign \$1111  = \$1110  ? a2_v3 : a2_v2;
+  assign \$1112  = ~ a2_v0;
+  assign \$1113  = \$signal$94  & a_wins2;
+  assign \$1114  = \$1113  & a2_vis;
+  assign \$1115  = \$1112  | \$1114 ;
+  assign \$1116  = ~ \$1115 ;
+  assign \$1117  = a2_v3 & \$1116 ;
+  assign \$1118  = a_accept & a__payload[610];
+  assign \$1119  = ~ a2_v0;
+  assign \$1120  = \$signal$94  & a_wins2;
+  assign \$1121  = \$1120  & a2_vis;
+  assign \$1122  = \$1119  | \$1121 ;
+  assign \$1123  = \$1122  ? a2_v2 : a2_v1;
+  assign \$1124  = ~ \$1123 ;
+  assign \$1125  = \$1118  & \$1124 ;
+  assign \$1127  = | a_ahead;
+  assign \$1128  = \$signal  ^ \$1127 ;
+  assign \$1129  = a_accept & a__payload[610];
+  assign \$1130  = ~ a2_v0;
+  assign \$1131  = \$signal$94  & a_wins2;
+  assign \$1132  = \$1131  & a2_vis;
+  assign \$1133  = \$1130  | \$1132 ;
+  assign \$1134  = \$1133  ? a2_v3 : a2_v2;
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = \$1129  & \$1135 ;
+  assign \$1137  = ~ a2_v0;
+  assign \$1138  = \$signal$94  & a_wins2;
+  assign \$1139  = \$1138  & a2_vis;
+  assign \$1140  = \$1137  | \$1139 ;
+  assign \$1141  = \$1140  ? a2_v2 : a2_v1;
+  assign \$1142  = \$1136  & \$1141 ;
+  assign \$1143  = | a_ahead;
+  assign \$1144  = \$signal  ^ \$1143 ;
+  assign \$1145  = a_accept & a__payload[610];
+  assign \$1146  = ~ a2_v0;
+  assign \$1147  = \$signal$94  & a_wins2;
+  assign \$1148  = \$1147  & a2_vis;
+  assign \$1149  = \$1146  | \$1148 ;
+  assign \$1150  = ~ \$1149 ;
+  assign \$1151  = a2_v3 & \$1150 ;
+  assign \$1152  = ~ \$1151 ;
+  assign \$1153  = \$1145  & \$1152 ;
+  assign \$1154  = ~ a2_v0;
+  assign \$1155  = \$signal$94  & a_wins2;
+  assign \$1156  = \$1155  & a2_vis;
+  assign \$1157  = \$1154  | \$1156 ;
+  assign \$1158  = \$1157  ? a2_v3 : a2_v2;
+  assign \$1159  = \$1153  & \$1158 ;
+  assign \$1160  = | a_ahead;
+  assign \$1161  = \$signal  ^ \$1160 ;
+  assign \$1162  = ~ b5_v0;
+  assign \$1163  = ~ a_wins2;
+  assign \$1164  = \$signal$94  & \$1163 ;
+  assign \$1165  = \$1164  & b5_vis;
+  assign \$1166  = \$1162  | \$1165 ;
+  assign \$1167  = ~ b5_v0;
+  assign \$1168  = ~ a_wins2;
+  assign \$1169  = \$signal$94  & \$1168 ;
+  assign \$1170  = \$1169  & b5_vis;
+  assign \$1171  = \$1167  | \$1170 ;
+  assign \$1172  = \$1171  ? b5_v1 : b5_v0;
+  assign \$1173  = ~ b5_v0;
+  assign \$1174  = ~ a_wins2;
+  assign \$1175  = \$signal$94  & \$1174 ;
+  assign \$1176  = \$1175  & b5_vis;
+  assign \$1177  = \$1173  | \$1176 ;
+  assign \$1178  = \$1177  ? b5_v2 : b5_v1;
+  assign \$1179  = ~ b5_v0;
+  assign \$1180  = ~ a_wins2;
+  assign \$1181  = \$signal$94  & \$1180 ;
+  assign \$1182  = \$1181  & b5_vis;
+  assign \$1183  = \$1179  | \$1182 ;
+  assign \$1184  = \$1183  ? b5_v3 : b5_v2;
+  assign \$1185  = ~ b5_v0;
+  assign \$1186  = ~ a_wins2;
+  assign \$1187  = \$signal$94  & \$1186 ;
+  assign \$1188  = \$1187  & b5_vis;
+  assign \$1189  = \$1185  | \$1188 ;
+  assign \$1190  = ~ \$1189 ;
+  assign \$1191  = b5_v3 & \$1190 ;
+  assign \$1192  = b_accept & b__payload[613];
+  assign \$1193  = ~ b5_v0;
+  assign \$1194  = ~ a_wins2;
+  assign \$1195  = \$signal$94  & \$1194 ;
+  assign \$1196  = \$1195  & b5_vis;
+  assign \$1197  = \$1193  | \$1196 ;
+  assign \$1198  = \$1197  ? b5_v2 : b5_v1;
+  assign \$1199  = ~ \$1198 ;
+  assign \$1200  = \$1192  & \$1199 ;
+  assign \$1202  = | b_ahead;
+  assign \$1203  = \$signal  ^ \$1202 ;
+  assign \$1204  = b_accept & b__payload[613];
+  assign \$1205  = ~ b5_v0;
+  assign \$1206  = ~ a_wins2;
+  assign \$1207  = \$signal$94  & \$1206 ;
+  assign \$1208  = \$1207  & b5_vis;
+  assign \$1209  = \$1205  | \$1208 ;
+  assign \$1210  = \$1209  ? b5_v3 : b5_v2;
+  assign \$1211  = ~ \$1210 ;
+  assign \$1212  = \$1204  & \$1211 ;
+  assign \$1213  = ~ b5_v0;
+  assign \$1214  = ~ a_wins2;
+  assign \$1215  = \$signal$94  & \$1214 ;
+  assign \$1216  = \$1215  & b5_vis;
+  assign \$1217  = \$1213  | \$1216 ;
+  assign \$1218  = \$1217  ? b5_v2 : b5_v1;
+  assign \$1219  = \$1212  & \$1218 ;
+  assign \$1220  = | b_ahead;
+  assign \$1221  = \$signal  ^ \$1220 ;
+  assign \$1222  = b_accept & b__payload[613];
+  assign \$1223  = ~ b5_v0;
+  assign \$1224  = ~ a_wins2;
+  assign \$1225  = \$signal$94  & \$1224 ;
+  assign \$1226  = \$1225  & b5_vis;
+  assign \$1227  = \$1223  | \$1226 ;
+  assign \$1228  = ~ \$1227 ;
+  assign \$1229  = b5_v3 & \$1228 ;
+  assign \$1230  = ~ \$1229 ;
+  assign \$1231  = \$1222  & \$1230 ;
+  assign \$1232  = ~ b5_v0;
+  assign \$1233  = ~ a_wins2;
+  assign \$1234  = \$signal$94  & \$1233 ;
+  assign \$1235  = \$1234  & b5_vis;
+  assign \$1236  = \$1232  | \$1235 ;
+  assign \$1237  = \$1236  ? b5_v3 : b5_v2;
+  assign \$1238  = \$1231  & \$1237 ;
+  assign \$1239  = | b_ahead;
+  assign \$1240  = \$signal  ^ \$1239 ;
+  assign \$1241  = ~ a2_v0;
+  assign \$1242  = \$signal$94  & a_wins2;
+  assign \$1243  = \$1242  & a2_vis;
+  assign \$1244  = \$1241  | \$1243 ;
+  assign \$1245  = \$signal  ^ \$signal$127 ;
+  assign \$1246  = a2_g1 == \$1245 ;
+  assign \$1247  = a2_v1 & \$1246 ;
+  assign \$1248  = \$signal  ^ \$signal$127 ;
+  assign \$1249  = a2_g0 == \$1248 ;
+  assign \$1250  = a2_v0 & \$1249 ;
+  assign \$1251  = \$1244  ? \$1247  : \$1250 ;
+  assign \$1252  = ~ b5_v0;
+  assign \$1253  = ~ a_wins2;
+  assign \$1254  = \$signal$94  & \$1253 ;
+  assign \$1255  = \$1254  & b5_vis;
+  assign \$1256  = \$1252  | \$1255 ;
+  assign \$1257  = \$signal  ^ \$signal$127 ;
+  assign \$1258  = b5_g1 == \$1257 ;
+  assign \$1259  = b5_v1 & \$1258 ;
+  assign \$1260  = \$signal  ^ \$signal$127 ;
+  assign \$1261  = b5_g0 == \$1260 ;
+  assign \$1262  = b5_v0 & \$1261 ;
+  assign \$1263  = \$1256  ? \$1259  : \$1262 ;
+  assign \$1264  = ~ \$1263 ;
+  assign \$1265  = ~ a2_v0;
+  assign \$1266  = \$signal$94  & a_wins2;
+  assign \$1267  = \$1266  & a2_vis;
+  assign \$1268  = \$1265  | \$1267 ;
+  assign \$1269  = ~ b5_v0;
+  assign \$1270  = ~ a_wins2;
+  assign \$1271  = \$signal$94  & \$1270 ;
+  assign \$1272  = \$1271  & b5_vis;
+  assign \$1273  = \$1269  | \$1272 ;
+  assign \$1274  = a2_e1 <= b5_e1;
+  assign \$1275  = a2_e1 <= b5_e0;
+  assign \$1276  = \$1273  ? \$1274  : \$1275 ;
+  assign \$1277  = ~ b5_v0;
+  assign \$1278  = ~ a_wins2;
+  assign \$1279  = \$signal$94  & \$1278 ;
+  assign \$1280  = \$1279  & b5_vis;
+  assign \$1281  = \$1277  | \$1280 ;
+  assign \$1282  = a2_e0 <= b5_e1;
+  assign \$1283  = a2_e0 <= b5_e0;
+  assign \$1284  = \$1281  ? \$1282  : \$1283 ;
+  assign \$1285  = \$1268  ? \$1276  : \$1284 ;
+  assign \$1286  = \$1264  | \$1285 ;
+  assign \$1287  = ~ b5_v0;
+  assign \$1288  = ~ a_wins2;
+  assign \$1289  = \$signal$94  & \$1288 ;
+  assign \$1290  = \$1289  & b5_vis;
+  assign \$1291  = \$1287  | \$1290 ;
+  assign \$1292  = \$signal  ^ \$signal$127 ;
+  assign \$1293  = b5_g1 == \$1292 ;
+  assign \$1294  = b5_v1 & \$1293 ;
+  assign \$1295  = \$signal  ^ \$signal$127 ;
+  assign \$1296  = b5_g0 == \$1295 ;
+  assign \$1297  = b5_v0 & \$1296 ;
+  assign \$1298  = \$1291  ? \$1294  : \$1297 ;
+  assign \$1299  = ~ \$1298 ;
+  assign \$1300  = \$1251  ? \$1286  : \$1299 ;
+  assign \$1301  = ~ a3_v0;
+  assign \$1302  = \$signal$94  & a_wins3;
+  assign \$1303  = \$1302  & a3_vis;
+  assign \$1304  = \$1301  | \$1303 ;
+  assign \$1305  = ~ a3_v0;
+  assign \$1306  = \$signal$94  & a_wins3;
+  assign \$1307  = \$1306  & a3_vis;
+  assign \$1308  = \$1305  | \$1307 ;
+  assign \$1309  = \$1308  ? a3_v1 : a3_v0;
+  assign \$1310  = ~ a3_v0;
+  assign \$1311  = \$signal$94  & a_wins3;
+  assign \$1312  = \$1311  & a3_vis;
+  assign \$1313  = \$1310  | \$1312 ;
+  assign \$1314  = \$1313  ? a3_v2 : a3_v1;
+  assign \$1315  = ~ a3_v0;
+  assign \$1316  = \$signal$94  & a_wins3;
+  assign \$1317  = \$1316  & a3_vis;
+  assign \$1318  = \$1315  | \$1317 ;
+  assign \$1319  = \$1318  ? a3_v3 : a3_v2;
+  assign \$1320  = ~ a3_v0;
+  assign \$1321  = \$signal$94  & a_wins3;
+  assign \$1322  = \$1321  & a3_vis;
+  assign \$1323  = \$1320  | \$1322 ;
+  assign \$1324  = ~ \$1323 ;
+  assign \$1325  = a3_v3 & \$1324 ;
+  assign \$1326  = a_accept & a__payload[611];
+  assign \$1327  = ~ a3_v0;
+  assign \$1328  = \$signal$94  & a_wins3;
+  assign \$1329  = \$1328  & a3_vis;
+  assign \$1330  = \$1327  | \$1329 ;
+  assign \$1331  = \$1330  ? a3_v2 : a3_v1;
+  assign \$1332  = ~ \$1331 ;
+  assign \$1333  = \$1326  & \$1332 ;
+  assign \$1335  = | a_ahead;
+  assign \$1336  = \$signal  ^ \$1335 ;
+  assign \$1337  = a_accept & a__payload[611];
+  assign \$1338  = ~ a3_v0;
+  assign \$1339  = \$signal$94  & a_wins3;
+  assign \$1340  = \$1339  & a3_vis;
+  assign \$1341  = \$1338  | \$1340 ;
+  assign \$1342  = \$1341  ? a3_v3 : a3_v2;
+  assign \$1343  = ~ \$1342 ;
+  assign \$1344  = \$1337  & \$1343 ;
+  assign \$1345  = ~ a3_v0;
+  assign \$1346  = \$signal$94  & a_wins3;
+  assign \$1347  = \$1346  & a3_vis;
+  assign \$1348  = \$1345  | \$1347 ;
+  assign \$1349  = \$1348  ? a3_v2 : a3_v1;
+  assign \$1350  = \$1344  & \$1349 ;
+  assign \$1351  = | a_ahead;
+  assign \$1352  = \$signal  ^ \$1351 ;
+  assign \$1353  = a_accept & a__payload[611];
+  assign \$1354  = ~ a3_v0;
+  assign \$1355  = \$signal$94  & a_wins3;
+  assign \$1356  = \$1355  & a3_vis;
+  assign \$1357  = \$1354  | \$1356 ;
+  assign \$1358  = ~ \$1357 ;
+  assign \$1359  = a3_v3 & \$1358 ;
+  assign \$1360  = ~ \$1359 ;
+  assign \$1361  = \$1353  & \$1360 ;
+  assign \$1362  = ~ a3_v0;
+  assign \$1363  = \$signal$94  & a_wins3;
+  assign \$1364  = \$1363  & a3_vis;
+  assign \$1365  = \$1362  | \$1364 ;
+  assign \$1366  = \$1365  ? a3_v3 : a3_v2;
+  assign \$1367  = \$1361  & \$1366 ;
+  assign \$1368  = | a_ahead;
+  assign \$1369  = \$signal  ^ \$1368 ;
+  assign \$1370  = ~ b4_v0;
+  assign \$1371  = ~ a_wins3;
+  assign \$1372  = \$signal$94  & \$1371 ;
+  assign \$1373  = \$1372  & b4_vis;
+  assign \$1374  = \$1370  | \$1373 ;
+  assign \$1375  = ~ b4_v0;
+  assign \$1376  = ~ a_wins3;
+  assign \$1377  = \$signal$94  & \$1376 ;
+  assign \$1378  = \$1377  & b4_vis;
+  assign \$1379  = \$1375  | \$1378 ;
+  assign \$1380  = \$1379  ? b4_v1 : b4_v0;
+  assign \$1381  = ~ b4_v0;
+  assign \$1382  = ~ a_wins3;
+  assign \$1383  = \$signal$94  & \$1382 ;
+  assign \$1384  = \$1383  & b4_vis;
+  assign \$1385  = \$1381  | \$1384 ;
+  assign \$1386  = \$1385  ? b4_v2 : b4_v1;
+  assign \$1387  = ~ b4_v0;
+  assign \$1388  = ~ a_wins3;
+  assign \$1389  = \$signal$94  & \$1388 ;
+  assign \$1390  = \$1389  & b4_vis;
+  assign \$1391  = \$1387  | \$1390 ;
+  assign \$1392  = \$1391  ? b4_v3 : b4_v2;
+  assign \$1393  = ~ b4_v0;
+  assign \$1394  = ~ a_wins3;
+  assign \$1395  = \$signal$94  & \$1394 ;
+  assign \$1396  = \$1395  & b4_vis;
+  assign \$1397  = \$1393  | \$1396 ;
+  assign \$1398  = ~ \$1397 ;
+  assign \$1399  = b4_v3 & \$1398 ;
+  assign \$1400  = b_accept & b__payload[612];
+  assign \$1401  = ~ b4_v0;
+  assign \$1402  = ~ a_wins3;
+  assign \$1403  = \$signal$94  & \$1402 ;
+  assign \$1404  = \$1403  & b4_vis;
+  assign \$1405  = \$1401  | \$1404 ;
+  assign \$1406  = \$1405  ? b4_v2 : b4_v1;
+  assign \$1407  = ~ \$1406 ;
+  assign \$1408  = \$1400  & \$1407 ;
+  assign \$1410  = | b_ahead;
+  assign \$1411  = \$signal  ^ \$1410 ;
+  assign \$1412  = b_accept & b__payload[612];
+  assign \$1413  = ~ b4_v0;
+  assign \$1414  = ~ a_wins3;
+  assign \$1415  = \$signal$94  & \$1414 ;
+  assign \$1416  = \$1415  & b4_vis;
+  assign \$1417  = \$1413  | \$1416 ;
+  assign \$1418  = \$1417  ? b4_v3 : b4_v2;
+  assign \$1419  = ~ \$1418 ;
+  assign \$1420  = \$1412  & \$1419 ;
+  assign \$1421  = ~ b4_v0;
+  assign \$1422  = ~ a_wins3;
+  assign \$1423  = \$signal$94  & \$1422 ;
+  assign \$1424  = \$1423  & b4_vis;
+  assign \$1425  = \$1421  | \$1424 ;
+  assign \$1426  = \$1425  ? b4_v2 : b4_v1;
+  assign \$1427  = \$1420  & \$1426 ;
+  assign \$1428  = | b_ahead;
+  assign \$1429  = \$signal  ^ \$1428 ;
+  assign \$1430  = b_accept & b__payload[612];
+  assign \$1431  = ~ b4_v0;
+  assign \$1432  = ~ a_wins3;
+  assign \$1433  = \$signal$94  & \$1432 ;
+  assign \$1434  = \$1433  & b4_vis;
+  assign \$1435  = \$1431  | \$1434 ;
+  assign \$1436  = ~ \$1435 ;
+  assign \$1437  = b4_v3 & \$1436 ;
+  assign \$1438  = ~ \$1437 ;
+  assign \$1439  = \$1430  & \$1438 ;
+  assign \$1440  = ~ b4_v0;
+  assign \$1441  = ~ a_wins3;
+  assign \$1442  = \$signal$94  & \$1441 ;
+  assign \$1443  = \$1442  & b4_vis;
+  assign \$1444  = \$1440  | \$1443 ;
+  assign \$1445  = \$1444  ? b4_v3 : b4_v2;
+  assign \$1446  = \$1439  & \$1445 ;
+  assign \$1447  = | b_ahead;
+  assign \$1448  = \$signal  ^ \$1447 ;
+  assign \$1449  = ~ a3_v0;
+  assign \$1450  = \$signal$94  & a_wins3;
+  assign \$1451  = \$1450  & a3_vis;
+  assign \$1452  = \$1449  | \$1451 ;
+  assign \$1453  = \$signal  ^ \$signal$127 ;
+  assign \$1454  = a3_g1 == \$1453 ;
+  assign \$1455  = a3_v1 & \$1454 ;
+  assign \$1456  = \$signal  ^ \$signal$127 ;
+  assign \$1457  = a3_g0 == \$1456 ;
+  assign \$1458  = a3_v0 & \$1457 ;
+  assign \$1459  = \$1452  ? \$1455  : \$1458 ;
+  assign \$1460  = ~ b4_v0;
+  assign \$1461  = ~ a_wins3;
+  assign \$1462  = \$signal$94  & \$1461 ;
+  assign \$1463  = \$1462  & b4_vis;
+  assign \$1464  = \$1460  | \$1463 ;
+  assign \$1465  = \$signal  ^ \$signal$127 ;
+  assign \$1466  = b4_g1 == \$1465 ;
+  assign \$1467  = b4_v1 & \$1466 ;
+  assign \$1468  = \$signal  ^ \$signal$127 ;
+  assign \$1469  = b4_g0 == \$1468 ;
+  assign \$1470  = b4_v0 & \$1469 ;
+  assign \$1471  = \$1464  ? \$1467  : \$1470 ;
+  assign \$1472  = ~ \$1471 ;
+  assign \$1473  = ~ a3_v0;
+  assign \$1474  = \$signal$94  & a_wins3;
+  assign \$1475  = \$1474  & a3_vis;
+  assign \$1476  = \$1473  | \$1475 ;
+  assign \$1477  = ~ b4_v0;
+  assign \$1478  = ~ a_wins3;
+  assign \$1479  = \$signal$94  & \$1478 ;
+  assign \$1480  = \$1479  & b4_vis;
+  assign \$1481  = \$1477  | \$1480 ;
+  assign \$1482  = a3_e1 <= b4_e1;
+  assign \$1483  = a3_e1 <= b4_e0;
+  assign \$1484  = \$1481  ? \$1482  : \$1483 ;
+  assign \$1485  = ~ b4_v0;
+  assign \$1486  = ~ a_wins3;
+  assign \$1487  = \$signal$94  & \$1486 ;
+  assign \$1488  = \$1487  & b4_vis;
+  assign \$1489  = \$1485  | \$1488 ;
+  assign \$1490  = a3_e0 <= b4_e1;
+  assign \$1491  = a3_e0 <= b4_e0;
+  assign \$1492  = \$1489  ? \$1490  : \$1491 ;
+  assign \$1493  = \$1476  ? \$1484  : \$1492 ;
+  assign \$1494  = \$1472  | \$1493 ;
+  assign \$1495  = ~ b4_v0;
+  assign \$1496  = ~ a_wins3;
+  assign \$1497  = \$signal$94  & \$1496 ;
+  assign \$1498  = \$1497  & b4_vis;
+  assign \$1499  = \$1495  | \$1498 ;
+  assign \$1500  = \$signal  ^ \$signal$127 ;
+  assign \$1501  = b4_g1 == \$1500 ;
+  assign \$1502  = b4_v1 & \$1501 ;
+  assign \$1503  = \$signal  ^ \$signal$127 ;
+  assign \$1504  = b4_g0 == \$1503 ;
+  assign \$1505  = b4_v0 & \$1504 ;
+  assign \$1506  = \$1499  ? \$1502  : \$1505 ;
+  assign \$1507  = ~ \$1506 ;
+  assign \$1508  = \$1459  ? \$1494  : \$1507 ;
+  assign \$1509  = ~ a4_v0;
+  assign \$1510  = \$signal$94  & a_wins4;
+  assign \$1511  = \$1510  & a4_vis;
+  assign \$1512  = \$1509  | \$1511 ;
+  assign \$1513  = ~ a4_v0;
+  assign \$1514  = \$signal$94  & a_wins4;
+  assign \$1515  = \$1514  & a4_vis;
+  assign \$1516  = \$1513  | \$1515 ;
+  assign \$1517  = \$1516  ? a4_v1 : a4_v0;
+  assign \$1518  = ~ a4_v0;
+  assign \$1519  = \$signal$94  & a_wins4;
+  assign \$1520  = \$1519  & a4_vis;
+  assign \$1521  = \$1518  | \$1520 ;
+  assign \$1522  = \$1521  ? a4_v2 : a4_v1;
+  assign \$1523  = ~ a4_v0;
+  assign \$1524  = \$signal$94  & a_wins4;
+  assign \$1525  = \$1524  & a4_vis;
+  assign \$1526  = \$1523  | \$1525 ;
+  assign \$1527  = \$1526  ? a4_v3 : a4_v2;
+  assign \$1528  = ~ a4_v0;
+  assign \$1529  = \$signal$94  & a_wins4;
+  assign \$1530  = \$1529  & a4_vis;
+  assign \$1531  = \$1528  | \$1530 ;
+  assign \$1532  = ~ \$1531 ;
+  assign \$1533  = a4_v3 & \$1532 ;
+  assign \$1534  = a_accept & a__payload[612];
+  assign \$1535  = ~ a4_v0;
+  assign \$1536  = \$signal$94  & a_wins4;
+  assign \$1537  = \$1536  & a4_vis;
+  assign \$1538  = \$1535  | \$1537 ;
+  assign \$1539  = \$1538  ? a4_v2 : a4_v1;
+  assign \$1540  = ~ \$1539 ;
+  assign \$1541  = \$1534  & \$1540 ;
+  assign \$1543  = | a_ahead;
+  assign \$1544  = \$signal  ^ \$1543 ;
+  assign \$1545  = a_accept & a__payload[612];
+  assign \$1546  = ~ a4_v0;
+  assign \$1547  = \$signal$94  & a_wins4;
+  assign \$1548  = \$1547  & a4_vis;
+  assign \$1549  = \$1546  | \$1548 ;
+  assign \$1550  = \$1549  ? a4_v3 : a4_v2;
+  assign \$1551  = ~ \$1550 ;
+  assign \$1552  = \$1545  & \$1551 ;
+  assign \$1553  = ~ a4_v0;
+  assign \$1554  = \$signal$94  & a_wins4;
+  assign \$1555  = \$1554  & a4_vis;
+  assign \$1556  = \$1553  | \$1555 ;
+  assign \$1557  = \$1556  ? a4_v2 : a4_v1;
+  assign \$1558  = \$1552  & \$1557 ;
+  assign \$1559  = | a_ahead;
+  assign \$1560  = \$signal  ^ \$1559 ;
+  assign \$1561  = a_accept & a__payload[612];
+  assign \$1562  = ~ a4_v0;
+  assign \$1563  = \$signal$94  & a_wins4;
+  assign \$1564  = \$1563  & a4_vis;
+  assign \$1565  = \$1562  | \$1564 ;
+  assign \$1566  = ~ \$1565 ;
+  assign \$1567  = a4_v3 & \$1566 ;
+  assign \$1568  = ~ \$1567 ;
+  assign \$1569  = \$1561  & \$1568 ;
+  assign \$1570  = ~ a4_v0;
+  assign \$1571  = \$signal$94  & a_wins4;
+  assign \$1572  = \$1571  & a4_vis;
+  assign \$1573  = \$1570  | \$1572 ;
+  assign \$1574  = \$1573  ? a4_v3 : a4_v2;
+  assign \$1575  = \$1569  & \$1574 ;
+  assign \$1576  = | a_ahead;
+  assign \$1577  = \$signal  ^ \$1576 ;
+  assign \$1578  = ~ b3_v0;
+  assign \$1579  = ~ a_wins4;
+  assign \$1580  = \$signal$94  & \$1579 ;
+  assign \$1581  = \$1580  & b3_vis;
+  assign \$1582  = \$1578  | \$1581 ;
+  assign \$1583  = ~ b3_v0;
+  assign \$1584  = ~ a_wins4;
+  assign \$1585  = \$signal$94  & \$1584 ;
+  assign \$1586  = \$1585  & b3_vis;
+  assign \$1587  = \$1583  | \$1586 ;
+  assign \$1588  = \$1587  ? b3_v1 : b3_v0;
+  assign \$1589  = ~ b3_v0;
+  assign \$1590  = ~ a_wins4;
+  assign \$1591  = \$signal$94  & \$1590 ;
+  assign \$1592  = \$1591  & b3_vis;
+  assign \$1593  = \$1589  | \$1592 ;
+  assign \$1594  = \$1593  ? b3_v2 : b3_v1;
+  assign \$1595  = ~ b3_v0;
+  assign \$1596  = ~ a_wins4;
+  assign \$1597  = \$signal$94  & \$1596 ;
+  assign \$1598  = \$1597  & b3_vis;
+  assign \$1599  = \$1595  | \$1598 ;
+  assign \$1600  = \$1599  ? b3_v3 : b3_v2;
+  assign \$1601  = ~ b3_v0;
+  assign \$1602  = ~ a_wins4;
+  assign \$1603  = \$signal$94  & \$1602 ;
+  assign \$1604  = \$1603  & b3_vis;
+  assign \$1605  = \$1601  | \$1604 ;
+  assign \$1606  = ~ \$1605 ;
+  assign \$1607  = b3_v3 & \$1606 ;
+  assign \$1608  = b_accept & b__payload[611];
+  assign \$1609  = ~ b3_v0;
+  assign \$1610  = ~ a_wins4;
+  assign \$1611  = \$signal$94  & \$1610 ;
+  assign \$1612  = \$1611  & b3_vis;
+  assign \$1613  = \$1609  | \$1612 ;
+  assign \$1614  = \$1613  ? b3_v2 : b3_v1;
+  assign \$1615  = ~ \$1614 ;
+  assign \$1616  = \$1608  & \$1615 ;
+  assign \$1618  = | b_ahead;
+  assign \$1619  = \$signal  ^ \$1618 ;
+  assign \$1620  = b_accept & b__payload[611];
+  assign \$1621  = ~ b3_v0;
+  assign \$1622  = ~ a_wins4;
+  assign \$1623  = \$signal$94  & \$1622 ;
+  assign \$1624  = \$1623  & b3_vis;
+  assign \$1625  = \$1621  | \$1624 ;
+  assign \$1626  = \$1625  ? b3_v3 : b3_v2;
+  assign \$1627  = ~ \$1626 ;
+  assign \$1628  = \$1620  & \$1627 ;
+  assign \$1629  = ~ b3_v0;
+  assign \$1630  = ~ a_wins4;
+  assign \$1631  = \$signal$94  & \$1630 ;
+  assign \$1632  = \$1631  & b3_vis;
+  assign \$1633  = \$1629  | \$1632 ;
+  assign \$1634  = \$1633  ? b3_v2 : b3_v1;
+  assign \$1635  = \$1628  & \$1634 ;
+  assign \$1636  = | b_ahead;
+  assign \$1637  = \$signal  ^ \$1636 ;
+  assign \$1638  = b_accept & b__payload[611];
+  assign \$1639  = ~ b3_v0;
+  assign \$1640  = ~ a_wins4;
+  assign \$1641  = \$signal$94  & \$1640 ;
+  assign \$1642  = \$1641  & b3_vis;
+  assign \$1643  = \$1639  | \$1642 ;
+  assign \$1644  = ~ \$1643 ;
+  assign \$1645  = b3_v3 & \$1644 ;
+  assign \$1646  = ~ \$1645 ;
+  assign \$1647  = \$1638  & \$1646 ;
+  assign \$1648  = ~ b3_v0;
+  assign \$1649  = ~ a_wins4;
+  assign \$1650  = \$signal$94  & \$1649 ;
+  assign \$1651  = \$1650  & b3_vis;
+  assign \$1652  = \$1648  | \$1651 ;
+  assign \$1653  = \$1652  ? b3_v3 : b3_v2;
+  assign \$1654  = \$1647  & \$1653 ;
+  assign \$1655  = | b_ahead;
+  assign \$1656  = \$signal  ^ \$1655 ;
+  assign \$1657  = ~ a4_v0;
+  assign \$1658  = \$signal$94  & a_wins4;
+  assign \$1659  = \$1658  & a4_vis;
+  assign \$1660  = \$1657  | \$1659 ;
+  assign \$1661  = \$signal  ^ \$signal$127 ;
+  assign \$1662  = a4_g1 == \$1661 ;
+  assign \$1663  = a4_v1 & \$1662 ;
+  assign \$1664  = \$signal  ^ \$signal$127 ;
+  assign \$1665  = a4_g0 == \$1664 ;
+  assign \$1666  = a4_v0 & \$1665 ;
+  assign \$1667  = \$1660  ? \$1663  : \$1666 ;
+  assign \$1668  = ~ b3_v0;
+  assign \$1669  = ~ a_wins4;
+  assign \$1670  = \$signal$94  & \$1669 ;
+  assign \$1671  = \$1670  & b3_vis;
+  assign \$1672  = \$1668  | \$1671 ;
+  assign \$1673  = \$signal  ^ \$signal$127 ;
+  assign \$1674  = b3_g1 == \$1673 ;
+  assign \$1675  = b3_v1 & \$1674 ;
+  assign \$1676  = \$signal  ^ \$signal$127 ;
+  assign \$1677  = b3_g0 == \$1676 ;
+  assign \$1678  = b3_v0 & \$1677 ;
+  assign \$1679  = \$1672  ? \$1675  : \$1678 ;
+  assign \$1680  = ~ \$1679 ;
+  assign \$1681  = ~ a4_v0;
+  assign \$1682  = \$signal$94  & a_wins4;
+  assign \$1683  = \$1682  & a4_vis;
+  assign \$1684  = \$1681  | \$1683 ;
+  assign \$1685  = ~ b3_v0;
+  assign \$1686  = ~ a_wins4;
+  assign \$1687  = \$signal$94  & \$1686 ;
+  assign \$1688  = \$1687  & b3_vis;
+  assign \$1689  = \$1685  | \$1688 ;
+  assign \$1690  = a4_e1 <= b3_e1;
+  assign \$1691  = a4_e1 <= b3_e0;
+  assign \$1692  = \$1689  ? \$1690  : \$1691 ;
+  assign \$1693  = ~ b3_v0;
+  assign \$1694  = ~ a_wins4;
+  assign \$1695  = \$signal$94  & \$1694 ;
+  assign \$1696  = \$1695  & b3_vis;
+  assign \$1697  = \$1693  | \$1696 ;
+  assign \$1698  = a4_e0 <= b3_e1;
+  assign \$1699  = a4_e0 <= b3_e0;
+  assign \$1700  = \$1697  ? \$1698  : \$1699 ;
+  assign \$1701  = \$1684  ? \$1692  : \$1700 ;
+  assign \$1702  = \$1680  | \$1701 ;
+  assign \$1703  = ~ b3_v0;
+  assign \$1704  = ~ a_wins4;
+  assign \$1705  = \$signal$94  & \$1704 ;
+  assign \$1706  = \$1705  & b3_vis;
+  assign \$1707  = \$1703  | \$1706 ;
+  assign \$1708  = \$signal  ^ \$signal$127 ;
+  assign \$1709  = b3_g1 == \$1708 ;
+  assign \$1710  = b3_v1 & \$1709 ;
+  assign \$1711  = \$signal  ^ \$signal$127 ;
+  assign \$1712  = b3_g0 == \$1711 ;
+  assign \$1713  = b3_v0 & \$1712 ;
+  assign \$1714  = \$1707  ? \$1710  : \$1713 ;
+  assign \$1715  = ~ \$1714 ;
+  assign \$1716  = \$1667  ? \$1702  : \$1715 ;
+  assign \$1717  = ~ a5_v0;
+  assign \$1718  = \$signal$94  & a_wins5;
+  assign \$1719  = \$1718  & a5_vis;
+  assign \$1720  = \$1717  | \$1719 ;
+  assign \$1721  = ~ a5_v0;
+  assign \$1722  = \$signal$94  & a_wins5;
+  assign \$1723  = \$1722  & a5_vis;
+  assign \$1724  = \$1721  | \$1723 ;
+  assign \$1725  = \$1724  ? a5_v1 : a5_v0;
+  assign \$1726  = ~ a5_v0;
+  assign \$1727  = \$signal$94  & a_wins5;
+  assign \$1728  = \$1727  & a5_vis;
+  assign \$1729  = \$1726  | \$1728 ;
+  assign \$1730  = \$1729  ? a5_v2 : a5_v1;
+  assign \$1731  = ~ a5_v0;
+  assign \$1732  = \$signal$94  & a_wins5;
+  assign \$1733  = \$1732  & a5_vis;
+  assign \$1734  = \$1731  | \$1733 ;
+  assign \$1735  = \$1734  ? a5_v3 : a5_v2;
+  assign \$1736  = ~ a5_v0;
+  assign \$1737  = \$signal$94  & a_wins5;
+  assign \$1738  = \$1737  & a5_vis;
+  assign \$1739  = \$1736  | \$1738 ;
+  assign \$1740  = ~ \$1739 ;
+  assign \$1741  = a5_v3 & \$1740 ;
+  assign \$1742  = a_accept & a__payload[613];
+  assign \$1743  = ~ a5_v0;
+  assign \$1744  = \$signal$94  & a_wins5;
+  assign \$1745  = \$1744  & a5_vis;
+  assign \$1746  = \$1743  | \$1745 ;
+  assign \$1747  = \$1746  ? a5_v2 : a5_v1;
+  assign \$1748  = ~ \$1747 ;
+  assign \$1749  = \$1742  & \$1748 ;
+  assign \$1751  = | a_ahead;
+  assign \$1752  = \$signal  ^ \$1751 ;
+  assign \$1753  = a_accept & a__payload[613];
+  assign \$1754  = ~ a5_v0;
+  assign \$1755  = \$signal$94  & a_wins5;
+  assign \$1756  = \$1755  & a5_vis;
+  assign \$1757  = \$1754  | \$1756 ;
+  assign \$1758  = \$1757  ? a5_v3 : a5_v2;
+  assign \$1759  = ~ \$1758 ;
+  assign \$1760  = \$1753  & \$1759 ;
+  assign \$1761  = ~ a5_v0;
+  assign \$1762  = \$signal$94  & a_wins5;
+  assign \$1763  = \$1762  & a5_vis;
+  assign \$1764  = \$1761  | \$1763 ;
+  assign \$1765  = \$1764  ? a5_v2 : a5_v1;
+  assign \$1766  = \$1760  & \$1765 ;
+  assign \$1767  = | a_ahead;
+  assign \$1768  = \$signal  ^ \$1767 ;
+  assign \$1769  = a_accept & a__payload[613];
+  assign \$1770  = ~ a5_v0;
+  assign \$1771  = \$signal$94  & a_wins5;
+  assign \$1772  = \$1771  & a5_vis;
+  assign \$1773  = \$1770  | \$1772 ;
+  assign \$1774  = ~ \$1773 ;
+  assign \$1775  = a5_v3 & \$1774 ;
+  assign \$1776  = ~ \$1775 ;
+  assign \$1777  = \$1769  & \$1776 ;
+  assign \$1778  = ~ a5_v0;
+  assign \$1779  = \$signal$94  & a_wins5;
+  assign \$1780  = \$1779  & a5_vis;
+  assign \$1781  = \$1778  | \$1780 ;
+  assign \$1782  = \$1781  ? a5_v3 : a5_v2;
+  assign \$1783  = \$1777  & \$1782 ;
+  assign \$1784  = | a_ahead;
+  assign \$1785  = \$signal  ^ \$1784 ;
+  assign \$1786  = ~ b2_v0;
+  assign \$1787  = ~ a_wins5;
+  assign \$1788  = \$signal$94  & \$1787 ;
+  assign \$1789  = \$1788  & b2_vis;
+  assign \$1790  = \$1786  | \$1789 ;
+  assign \$1791  = ~ b2_v0;
+  assign \$1792  = ~ a_wins5;
+  assign \$1793  = \$signal$94  & \$1792 ;
+  assign \$1794  = \$1793  & b2_vis;
+  assign \$1795  = \$1791  | \$1794 ;
+  assign \$1796  = \$1795  ? b2_v1 : b2_v0;
+  assign \$1797  = ~ b2_v0;
+  assign \$1798  = ~ a_wins5;
+  assign \$1799  = \$signal$94  & \$1798 ;
+  assign \$1800  = \$1799  & b2_vis;
+  assign \$1801  = \$1797  | \$1800 ;
+  assign \$1802  = \$1801  ? b2_v2 : b2_v1;
+  assign \$1803  = ~ b2_v0;
+  assign \$1804  = ~ a_wins5;
+  assign \$1805  = \$signal$94  & \$1804 ;
+  assign \$1806  = \$1805  & b2_vis;
+  assign \$1807  = \$1803  | \$1806 ;
+  assign \$1808  = \$1807  ? b2_v3 : b2_v2;
+  assign \$1809  = ~ b2_v0;
+  assign \$1810  = ~ a_wins5;
+  assign \$1811  = \$signal$94  & \$1810 ;
+  assign \$1812  = \$1811  & b2_vis;
+  assign \$1813  = \$1809  | \$1812 ;
+  assign \$1814  = ~ \$1813 ;
+  assign \$1815  = b2_v3 & \$1814 ;
+  assign \$1816  = b_accept & b__payload[610];
+  assign \$1817  = ~ b2_v0;
+  assign \$1818  = ~ a_wins5;
+  assign \$1819  = \$signal$94  & \$1818 ;
+  assign \$1820  = \$1819  & b2_vis;
+  assign \$1821  = \$1817  | \$1820 ;
+  assign \$1822  = \$1821  ? b2_v2 : b2_v1;
+  assign \$1823  = ~ \$1822 ;
+  assign \$1824  = \$1816  & \$1823 ;
+  assign \$1826  = | b_ahead;
+  assign \$1827  = \$signal  ^ \$1826 ;
+  assign \$1828  = b_accept & b__payload[610];
+  assign \$1829  = ~ b2_v0;
+  assign \$1830  = ~ a_wins5;
+  assign \$1831  = \$signal$94  & \$1830 ;
+  assign \$1832  = \$1831  & b2_vis;
+  assign \$1833  = \$1829  | \$1832 ;
+  assign \$1834  = \$1833  ? b2_v3 : b2_v2;
+  assign \$1835  = ~ \$1834 ;
+  assign \$1836  = \$1828  & \$1835 ;
+  assign \$1837  = ~ b2_v0;
+  assign \$1838  = ~ a_wins5;
+  assign \$1839  = \$signal$94  & \$1838 ;
+  assign \$1840  = \$1839  & b2_vis;
+  assign \$1841  = \$1837  | \$1840 ;
+  assign \$1842  = \$1841  ? b2_v2 : b2_v1;
+  assign \$1843  = \$1836  & \$1842 ;
+  assign \$1844  = | b_ahead;
+  assign \$1845  = \$signal  ^ \$1844 ;
+  assign \$1846  = b_accept & b__payload[610];
+  assign \$1847  = ~ b2_v0;
+  assign \$1848  = ~ a_wins5;
+  assign \$1849  = \$signal$94  & \$1848 ;
+  assign \$1850  = \$1849  & b2_vis;
+  assign \$1851  = \$1847  | \$1850 ;
+  assign \$1852  = ~ \$1851 ;
+  assign \$1853  = b2_v3 & \$1852 ;
+  assign \$1854  = ~ \$1853 ;
+  assign \$1855  = \$1846  & \$1854 ;
+  assign \$1856  = ~ b2_v0;
+  assign \$1857  = ~ a_wins5;
+  assign \$1858  = \$signal$94  & \$1857 ;
+  assign \$1859  = \$1858  & b2_vis;
+  assign \$1860  = \$1856  | \$1859 ;
+  assign \$1861  = \$1860  ? b2_v3 : b2_v2;
+  assign \$1862  = \$1855  & \$1861 ;
+  assign \$1863  = | b_ahead;
+  assign \$1864  = \$signal  ^ \$1863 ;
+  assign \$1865  = ~ a5_v0;
+  assign \$1866  = \$signal$94  & a_wins5;
+  assign \$1867  = \$1866  & a5_vis;
+  assign \$1868  = \$1865  | \$1867 ;
+  assign \$1869  = \$signal  ^ \$signal$127 ;
+  assign \$1870  = a5_g1 == \$1869 ;
+  assign \$1871  = a5_v1 & \$1870 ;
+  assign \$1872  = \$signal  ^ \$signal$127 ;
+  assign \$1873  = a5_g0 == \$1872 ;
+  assign \$1874  = a5_v0 & \$1873 ;
+  assign \$1875  = \$1868  ? \$1871  : \$1874 ;
+  assign \$1876  = ~ b2_v0;
+  assign \$1877  = ~ a_wins5;
+  assign \$1878  = \$signal$94  & \$1877 ;
+  assign \$1879  = \$1878  & b2_vis;
+  assign \$1880  = \$1876  | \$1879 ;
+  assign \$1881  = \$signal  ^ \$signal$127 ;
+  assign \$1882  = b2_g1 == \$1881 ;
+  assign \$1883  = b2_v1 & \$1882 ;
+  assign \$1884  = \$signal  ^ \$signal$127 ;
+  assign \$1885  = b2_g0 == \$1884 ;
+  assign \$1886  = b2_v0 & \$1885 ;
+  assign \$1887  = \$1880  ? \$1883  : \$1886 ;
+  assign \$1888  = ~ \$1887 ;
+  assign \$1889  = ~ a5_v0;
+  assign \$1890  = \$signal$94  & a_wins5;
+  assign \$1891  = \$1890  & a5_vis;
+  assign \$1892  = \$1889  | \$1891 ;
+  assign \$1893  = ~ b2_v0;
+  assign \$1894  = ~ a_wins5;
+  assign \$1895  = \$signal$94  & \$1894 ;
+  assign \$1896  = \$1895  & b2_vis;
+  assign \$1897  = \$1893  | \$1896 ;
+  assign \$1898  = a5_e1 <= b2_e1;
+  assign \$1899  = a5_e1 <= b2_e0;
+  assign \$1900  = \$1897  ? \$1898  : \$1899 ;
+  assign \$1901  = ~ b2_v0;
+  assign \$1902  = ~ a_wins5;
+  assign \$1903  = \$signal$94  & \$1902 ;
+  assign \$1904  = \$1903  & b2_vis;
+  assign \$1905  = \$1901  | \$1904 ;
+  assign \$1906  = a5_e0 <= b2_e1;
+  assign \$1907  = a5_e0 <= b2_e0;
+  assign \$1908  = \$1905  ? \$1906  : \$1907 ;
+  assign \$1909  = \$1892  ? \$1900  : \$1908 ;
+  assign \$1910  = \$1888  | \$1909 ;
+  assign \$1911  = ~ b2_v0;
+  assign \$1912  = ~ a_wins5;
+  assign \$1913  = \$signal$94  & \$1912 ;
+  assign \$1914  = \$1913  & b2_vis;
+  assign \$1915  = \$1911  | \$1914 ;
+  assign \$1916  = \$signal  ^ \$signal$127 ;
+  assign \$1917  = b2_g1 == \$1916 ;
+  assign \$1918  = b2_v1 & \$1917 ;
+  assign \$1919  = \$signal  ^ \$signal$127 ;
+  assign \$1920  = b2_g0 == \$1919 ;
+  assign \$1921  = b2_v0 & \$1920 ;
+  assign \$1922  = \$1915  ? \$1918  : \$1921 ;
+  assign \$1923  = ~ \$1922 ;
+  assign \$1924  = \$1875  ? \$1910  : \$1923 ;
+  assign \$1925  = ~ a6_v0;
+  assign \$1926  = \$signal$94  & a_wins6;
+  assign \$1927  = \$1926  & a6_vis;
+  assign \$1928  = \$1925  | \$1927 ;
+  assign \$1929  = ~ a6_v0;
+  assign \$1930  = \$signal$94  & a_wins6;
+  assign \$1931  = \$1930  & a6_vis;
+  assign \$1932  = \$1929  | \$1931 ;
+  assign \$1933  = \$1932  ? a6_v1 : a6_v0;
+  assign \$1934  = ~ a6_v0;
+  assign \$1935  = \$signal$94  & a_wins6;
+  assign \$1936  = \$1935  & a6_vis;
+  assign \$1937  = \$1934  | \$1936 ;
+  assign \$1938  = \$1937  ? a6_v2 : a6_v1;
+  assign \$1939  = ~ a6_v0;
+  assign \$1940  = \$signal$94  & a_wins6;
+  assign \$1941  = \$1940  & a6_vis;
+  assign \$1942  = \$1939  | \$1941 ;
+  assign \$1943  = \$1942  ? a6_v3 : a6_v2;
+  assign \$1944  = ~ a6_v0;
+  assign \$1945  = \$signal$94  & a_wins6;
+  assign \$1946  = \$1945  & a6_vis;
+  assign \$1947  = \$1944  | \$1946 ;
+  assign \$1948  = ~ \$1947 ;
+  assign \$1949  = a6_v3 & \$1948 ;
+  assign \$1950  = a_accept & a__payload[614];
+  assign \$1951  = ~ a6_v0;
+  assign \$1952  = \$signal$94  & a_wins6;
+  assign \$1953  = \$1952  & a6_vis;
+  assign \$1954  = \$1951  | \$1953 ;
+  assign \$1955  = \$1954  ? a6_v2 : a6_v1;
+  assign \$1956  = ~ \$1955 ;
+  assign \$1957  = \$1950  & \$1956 ;
+  assign \$1959  = | a_ahead;
+  assign \$1960  = \$signal  ^ \$1959 ;
+  assign \$1961  = a_accept & a__payload[614];
+  assign \$1962  = ~ a6_v0;
+  assign \$1963  = \$signal$94  & a_wins6;
+  assign \$1964  = \$1963  & a6_vis;
+  assign \$1965  = \$1962  | \$1964 ;
+  assign \$1966  = \$1965  ? a6_v3 : a6_v2;
+  assign \$1967  = ~ \$1966 ;
+  assign \$1968  = \$1961  & \$1967 ;
+  assign \$1969  = ~ a6_v0;
+  assign \$1970  = \$signal$94  & a_wins6;
+  assign \$1971  = \$1970  & a6_vis;
+  assign \$1972  = \$1969  | \$1971 ;
+  assign \$1973  = \$1972  ? a6_v2 : a6_v1;
+  assign \$1974  = \$1968  & \$1973 ;
+  assign \$1975  = | a_ahead;
+  assign \$1976  = \$signal  ^ \$1975 ;
+  assign \$1977  = a_accept & a__payload[614];
+  assign \$1978  = ~ a6_v0;
+  assign \$1979  = \$signal$94  & a_wins6;
+  assign \$1980  = \$1979  & a6_vis;
+  assign \$1981  = \$1978  | \$1980 ;
+  assign \$1982  = ~ \$1981 ;
+  assign \$1983  = a6_v3 & \$1982 ;
+  assign \$1984  = ~ \$1983 ;
+  assign \$1985  = \$1977  & \$1984 ;
+  assign \$1986  = ~ a6_v0;
+  assign \$1987  = \$signal$94  & a_wins6;
+  assign \$1988  = \$1987  & a6_vis;
+  assign \$1989  = \$1986  | \$1988 ;
+  assign \$1990  = \$1989  ? a6_v3 : a6_v2;
+  assign \$1991  = \$1985  & \$1990 ;
+  assign \$1992  = | a_ahead;
+  assign \$1993  = \$signal  ^ \$1992 ;
+  assign \$1994  = ~ b1_v0;
+  assign \$1995  = ~ a_wins6;
+  assign \$1996  = \$signal$94  & \$1995 ;
+  assign \$1997  = \$1996  & b1_vis;
+  assign \$1998  = \$1994  | \$1997 ;
+  assign \$1999  = ~ b1_v0;
+  assign \$2000  = ~ a_wins6;
+  assign \$2001  = \$signal$94  & \$2000 ;
+  assign \$2002  = \$2001  & b1_vis;
+  assign \$2003  = \$1999  | \$2002 ;
+  assign \$2004  = \$2003  ? b1_v1 : b1_v0;
+  assign \$2005  = ~ b1_v0;
+  assign \$2006  = ~ a_wins6;
+  assign \$2007  = \$signal$94  & \$2006 ;
+  assign \$2008  = \$2007  & b1_vis;
+  assign \$2009  = \$2005  | \$2008 ;
+  assign \$2010  = \$2009  ? b1_v2 : b1_v1;
+  assign \$2011  = ~ b1_v0;
+  assign \$2012  = ~ a_wins6;
+  assign \$2013  = \$signal$94  & \$2012 ;
+  assign \$2014  = \$2013  & b1_vis;
+  assign \$2015  = \$2011  | \$2014 ;
+  assign \$2016  = \$2015  ? b1_v3 : b1_v2;
+  assign \$2017  = ~ b1_v0;
+  assign \$2018  = ~ a_wins6;
+  assign \$2019  = \$signal$94  & \$2018 ;
+  assign \$2020  = \$2019  & b1_vis;
+  assign \$2021  = \$2017  | \$2020 ;
+  assign \$2022  = ~ \$2021 ;
+  assign \$2023  = b1_v3 & \$2022 ;
+  assign \$2024  = b_accept & b__payload[609];
+  assign \$2025  = ~ b1_v0;
+  assign \$2026  = ~ a_wins6;
+  assign \$2027  = \$signal$94  & \$2026 ;
+  assign \$2028  = \$2027  & b1_vis;
+  assign \$2029  = \$2025  | \$2028 ;
+  assign \$2030  = \$2029  ? b1_v2 : b1_v1;
+  assign \$2031  = ~ \$2030 ;
+  assign \$2032  = \$2024  & \$2031 ;
+  assign \$2034  = | b_ahead;
+  assign \$2035  = \$signal  ^ \$2034 ;
+  assign \$2036  = b_accept & b__payload[609];
+  assign \$2037  = ~ b1_v0;
+  assign \$2038  = ~ a_wins6;
+  assign \$2039  = \$signal$94  & \$2038 ;
+  assign \$2040  = \$2039  & b1_vis;
+  assign \$2041  = \$2037  | \$2040 ;
+  assign \$2042  = \$2041  ? b1_v3 : b1_v2;
+  assign \$2043  = ~ \$2042 ;
+  assign \$2044  = \$2036  & \$2043 ;
+  assign \$2045  = ~ b1_v0;
+  assign \$2046  = ~ a_wins6;
+  assign \$2047  = \$signal$94  & \$2046 ;
+  assign \$2048  = \$2047  & b1_vis;
+  assign \$2049  = \$2045  | \$2048 ;
+  assign \$2050  = \$2049  ? b1_v2 : b1_v1;
+  assign \$2051  = \$2044  & \$2050 ;
+  assign \$2052  = | b_ahead;
+  assign \$2053  = \$signal  ^ \$2052 ;
+  assign \$2054  = b_accept & b__payload[609];
+  assign \$2055  = ~ b1_v0;
+  assign \$2056  = ~ a_wins6;
+  assign \$2057  = \$signal$94  & \$2056 ;
+  assign \$2058  = \$2057  & b1_vis;
+  assign \$2059  = \$2055  | \$2058 ;
+  assign \$2060  = ~ \$2059 ;
+  assign \$2061  = b1_v3 & \$2060 ;
+  assign \$2062  = ~ \$2061 ;
+  assign \$2063  = \$2054  & \$2062 ;
+  assign \$2064  = ~ b1_v0;
+  assign \$2065  = ~ a_wins6;
+  assign \$2066  = \$signal$94  & \$2065 ;
+  assign \$2067  = \$2066  & b1_vis;
+  assign \$2068  = \$2064  | \$2067 ;
+  assign \$2069  = \$2068  ? b1_v3 : b1_v2;
+  assign \$2070  = \$2063  & \$2069 ;
+  assign \$2071  = | b_ahead;
+  assign \$2072  = \$signal  ^ \$2071 ;
+  assign \$2073  = ~ a6_v0;
+  assign \$2074  = \$signal$94  & a_wins6;
+  assign \$2075  = \$2074  & a6_vis;
+  assign \$2076  = \$2073  | \$2075 ;
+  assign \$2077  = \$signal  ^ \$signal$127 ;
+  assign \$2078  = a6_g1 == \$2077 ;
+  assign \$2079  = a6_v1 & \$2078 ;
+  assign \$2080  = \$signal  ^ \$signal$127 ;
+  assign \$2081  = a6_g0 == \$2080 ;
+  assign \$2082  = a6_v0 & \$2081 ;
+  assign \$2083  = \$2076  ? \$2079  : \$2082 ;
+  assign \$2084  = ~ b1_v0;
+  assign \$2085  = ~ a_wins6;
+  assign \$2086  = \$signal$94  & \$2085 ;
+  assign \$2087  = \$2086  & b1_vis;
+  assign \$2088  = \$2084  | \$2087 ;
+  assign \$2089  = \$signal  ^ \$signal$127 ;
+  assign \$2090  = b1_g1 == \$2089 ;
+  assign \$2091  = b1_v1 & \$2090 ;
+  assign \$2092  = \$signal  ^ \$signal$127 ;
+  assign \$2093  = b1_g0 == \$2092 ;
+  assign \$2094  = b1_v0 & \$2093 ;
+  assign \$2095  = \$2088  ? \$2091  : \$2094 ;
+  assign \$2096  = ~ \$2095 ;
+  assign \$2097  = ~ a6_v0;
+  assign \$2098  = \$signal$94  & a_wins6;
+  assign \$2099  = \$2098  & a6_vis;
+  assign \$2100  = \$2097  | \$2099 ;
+  assign \$2101  = ~ b1_v0;
+  assign \$2102  = ~ a_wins6;
+  assign \$2103  = \$signal$94  & \$2102 ;
+  assign \$2104  = \$2103  & b1_vis;
+  assign \$2105  = \$2101  | \$2104 ;
+  assign \$2106  = a6_e1 <= b1_e1;
+  assign \$2107  = a6_e1 <= b1_e0;
+  assign \$2108  = \$2105  ? \$2106  : \$2107 ;
+  assign \$2109  = ~ b1_v0;
+  assign \$2110  = ~ a_wins6;
+  assign \$2111  = \$signal$94  & \$2110 ;
+  assign \$2112  = \$2111  & b1_vis;
+  assign \$2113  = \$2109  | \$2112 ;
+  assign \$2114  = a6_e0 <= b1_e1;
+  assign \$2115  = a6_e0 <= b1_e0;
+  assign \$2116  = \$2113  ? \$2114  : \$2115 ;
+  assign \$2117  = \$2100  ? \$2108  : \$2116 ;
+  assign \$2118  = \$2096  | \$2117 ;
+  assign \$2119  = ~ b1_v0;
+  assign \$2120  = ~ a_wins6;
+  assign \$2121  = \$signal$94  & \$2120 ;
+  assign \$2122  = \$2121  & b1_vis;
+  assign \$2123  = \$2119  | \$2122 ;
+  assign \$2124  = \$signal  ^ \$signal$127 ;
+  assign \$2125  = b1_g1 == \$2124 ;
+  assign \$2126  = b1_v1 & \$2125 ;
+  assign \$2127  = \$signal  ^ \$signal$127 ;
+  assign \$2128  = b1_g0 == \$2127 ;
+  assign \$2129  = b1_v0 & \$2128 ;
+  assign \$2130  = \$2123  ? \$2126  : \$2129 ;
+  assign \$2131  = ~ \$2130 ;
+  assign \$2132  = \$2083  ? \$2118  : \$2131 ;
+  assign \$2133  = ~ a7_v0;
+  assign \$2134  = \$signal$94  & a_wins7;
+  assign \$2135  = \$2134  & a7_vis;
+  assign \$2136  = \$2133  | \$2135 ;
+  assign \$2137  = ~ a7_v0;
+  assign \$2138  = \$signal$94  & a_wins7;
+  assign \$2139  = \$2138  & a7_vis;
+  assign \$2140  = \$2137  | \$2139 ;
+  assign \$2141  = \$2140  ? a7_v1 : a7_v0;
+  assign \$2142  = ~ a7_v0;
+  assign \$2143  = \$signal$94  & a_wins7;
+  assign \$2144  = \$2143  & a7_vis;
+  assign \$2145  = \$2142  | \$2144 ;
+  assign \$2146  = \$2145  ? a7_v2 : a7_v1;
+  assign \$2147  = ~ a7_v0;
+  assign \$2148  = \$signal$94  & a_wins7;
+  assign \$2149  = \$2148  & a7_vis;
+  assign \$2150  = \$2147  | \$2149 ;
+  assign \$2151  = \$2150  ? a7_v3 : a7_v2;
+  assign \$2152  = ~ a7_v0;
+  assign \$2153  = \$signal$94  & a_wins7;
+  assign \$2154  = \$2153  & a7_vis;
+  assign \$2155  = \$2152  | \$2154 ;
+  assign \$2156  = ~ \$2155 ;
+  assign \$2157  = a7_v3 & \$2156 ;
+  assign \$2158  = a_accept & a__payload[615];
+  assign \$2159  = ~ a7_v0;
+  assign \$2160  = \$signal$94  & a_wins7;
+  assign \$2161  = \$2160  & a7_vis;
+  assign \$2162  = \$2159  | \$2161 ;
+  assign \$2163  = \$2162  ? a7_v2 : a7_v1;
+  assign \$2164  = ~ \$2163 ;
+  assign \$2165  = \$2158  & \$2164 ;
+  assign \$2167  = | a_ahead;
+  assign \$2168  = \$signal  ^ \$2167 ;
+  assign \$2169  = a_accept & a__payload[615];
+  assign \$2170  = ~ a7_v0;
+  assign \$2171  = \$signal$94  & a_wins7;
+  assign \$2172  = \$2171  & a7_vis;
+  assign \$2173  = \$2170  | \$2172 ;
+  assign \$2174  = \$2173  ? a7_v3 : a7_v2;
+  assign \$2175  = ~ \$2174 ;
+  assign \$2176  = \$2169  & \$2175 ;
+  assign \$2177  = ~ a7_v0;
+  assign \$2178  = \$signal$94  & a_wins7;
+  assign \$2179  = \$2178  & a7_vis;
+  assign \$2180  = \$2177  | \$2179 ;
+  assign \$2181  = \$2180  ? a7_v2 : a7_v1;
+  assign \$2182  = \$2176  & \$2181 ;
+  assign \$2183  = | a_ahead;
+  assign \$2184  = \$signal  ^ \$2183 ;
+  assign \$2185  = a_accept & a__payload[615];
+  assign \$2186  = ~ a7_v0;
+  assign \$2187  = \$signal$94  & a_wins7;
+  assign \$2188  = \$2187  & a7_vis;
+  assign \$2189  = \$2186  | \$2188 ;
+  assign \$2190  = ~ \$2189 ;
+  assign \$2191  = a7_v3 & \$2190 ;
+  assign \$2192  = ~ \$2191 ;
+  assign \$2193  = \$2185  & \$2192 ;
+  assign \$2194  = ~ a7_v0;
+  assign \$2195  = \$signal$94  & a_wins7;
+  assign \$2196  = \$2195  & a7_vis;
+  assign \$2197  = \$2194  | \$2196 ;
+  assign \$2198  = \$2197  ? a7_v3 : a7_v2;
+  assign \$2199  = \$2193  & \$2198 ;
+  assign \$2200  = | a_ahead;
+  assign \$2201  = \$signal  ^ \$2200 ;
+  assign \$2202  = ~ b0_v0;
+  assign \$2203  = ~ a_wins7;
+  assign \$2204  = \$signal$94  & \$2203 ;
+  assign \$2205  = \$2204  & b0_vis;
+  assign \$2206  = \$2202  | \$2205 ;
+  assign \$2207  = ~ b0_v0;
+  assign \$2208  = ~ a_wins7;
+  assign \$2209  = \$signal$94  & \$2208 ;
+  assign \$2210  = \$2209  & b0_vis;
+  assign \$2211  = \$2207  | \$2210 ;
+  assign \$2212  = \$2211  ? b0_v1 : b0_v0;
+  assign \$2213  = ~ b0_v0;
+  assign \$2214  = ~ a_wins7;
+  assign \$2215  = \$signal$94  & \$2214 ;
+  assign \$2216  = \$2215  & b0_vis;
+  assign \$2217  = \$2213  | \$2216 ;
+  assign \$2218  = \$2217  ? b0_v2 : b0_v1;
+  assign \$2219  = ~ b0_v0;
+  assign \$2220  = ~ a_wins7;
+  assign \$2221  = \$signal$94  & \$2220 ;
+  assign \$2222  = \$2221  & b0_vis;
+  assign \$2223  = \$2219  | \$2222 ;
+  assign \$2224  = \$2223  ? b0_v3 : b0_v2;
+  assign \$2225  = ~ b0_v0;
+  assign \$2226  = ~ a_wins7;
+  assign \$2227  = \$signal$94  & \$2226 ;
+  assign \$2228  = \$2227  & b0_vis;
+  assign \$2229  = \$2225  | \$2228 ;
+  assign \$2230  = ~ \$2229 ;
+  assign \$2231  = b0_v3 & \$2230 ;
+  assign \$2232  = b_accept & b__payload[608];
+  assign \$2233  = ~ b0_v0;
+  assign \$2234  = ~ a_wins7;
+  assign \$2235  = \$signal$94  & \$2234 ;
+  assign \$2236  = \$2235  & b0_vis;
+  assign \$2237  = \$2233  | \$2236 ;
+  assign \$2238  = \$2237  ? b0_v2 : b0_v1;
+  assign \$2239  = ~ \$2238 ;
+  assign \$2240  = \$2232  & \$2239 ;
+  assign \$2242  = | b_ahead;
+  assign \$2243  = \$signal  ^ \$2242 ;
+  assign \$2244  = b_accept & b__payload[608];
+  assign \$2245  = ~ b0_v0;
+  assign \$2246  = ~ a_wins7;
+  assign \$2247  = \$signal$94  & \$2246 ;
+  assign \$2248  = \$2247  & b0_vis;
+  assign \$2249  = \$2245  | \$2248 ;
+  assign \$2250  = \$2249  ? b0_v3 : b0_v2;
+  assign \$2251  = ~ \$2250 ;
+  assign \$2252  = \$2244  & \$2251 ;
+  assign \$2253  = ~ b0_v0;
+  assign \$2254  = ~ a_wins7;
+  assign \$2255  = \$signal$94  & \$2254 ;
+  assign \$2256  = \$2255  & b0_vis;
+  assign \$2257  = \$2253  | \$2256 ;
+  assign \$2258  = \$2257  ? b0_v2 : b0_v1;
+  assign \$2259  = \$2252  & \$2258 ;
+  assign \$2260  = | b_ahead;
+  assign \$2261  = \$signal  ^ \$2260 ;
+  assign \$2262  = b_accept & b__payload[608];
+  assign \$2263  = ~ b0_v0;
+  assign \$2264  = ~ a_wins7;
+  assign \$2265  = \$signal$94  & \$2264 ;
+  assign \$2266  = \$2265  & b0_vis;
+  assign \$2267  = \$2263  | \$2266 ;
+  assign \$2268  = ~ \$2267 ;
+  assign \$2269  = b0_v3 & \$2268 ;
+  assign \$2270  = ~ \$2269 ;
+  assign \$2271  = \$2262  & \$2270 ;
+  assign \$2272  = ~ b0_v0;
+  assign \$2273  = ~ a_wins7;
+  assign \$2274  = \$signal$94  & \$2273 ;
+  assign \$2275  = \$2274  & b0_vis;
+  assign \$2276  = \$2272  | \$2275 ;
+  assign \$2277  = \$2276  ? b0_v3 : b0_v2;
+  assign \$2278  = \$2271  & \$2277 ;
+  assign \$2279  = | b_ahead;
+  assign \$2280  = \$signal  ^ \$2279 ;
+  assign \$2281  = ~ a7_v0;
+  assign \$2282  = \$signal$94  & a_wins7;
+  assign \$2283  = \$2282  & a7_vis;
+  assign \$2284  = \$2281  | \$2283 ;
+  assign \$2285  = \$signal  ^ \$signal$127 ;
+  assign \$2286  = a7_g1 == \$2285 ;
+  assign \$2287  = a7_v1 & \$2286 ;
+  assign \$2288  = \$signal  ^ \$signal$127 ;
+  assign \$2289  = a7_g0 == \$2288 ;
+  assign \$2290  = a7_v0 & \$2289 ;
+  assign \$2291  = \$2284  ? \$2287  : \$2290 ;
+  assign \$2292  = ~ b0_v0;
+  assign \$2293  = ~ a_wins7;
+  assign \$2294  = \$signal$94  & \$2293 ;
+  assign \$2295  = \$2294  & b0_vis;
+  assign \$2296  = \$2292  | \$2295 ;
+  assign \$2297  = \$signal  ^ \$signal$127 ;
+  assign \$2298  = b0_g1 == \$2297 ;
+  assign \$2299  = b0_v1 & \$2298 ;
+  assign \$2300  = \$signal  ^ \$signal$127 ;
+  assign \$2301  = b0_g0 == \$2300 ;
+  assign \$2302  = b0_v0 & \$2301 ;
+  assign \$2303  = \$2296  ? \$2299  : \$2302 ;
+  assign \$2304  = ~ \$2303 ;
+  assign \$2305  = ~ a7_v0;
+  assign \$2306  = \$signal$94  & a_wins7;
+  assign \$2307  = \$2306  & a7_vis;
+  assign \$2308  = \$2305  | \$2307 ;
+  assign \$2309  = ~ b0_v0;
+  assign \$2310  = ~ a_wins7;
+  assign \$2311  = \$signal$94  & \$2310 ;
+  assign \$2312  = \$2311  & b0_vis;
+  assign \$2313  = \$2309  | \$2312 ;
+  assign \$2314  = a7_e1 <= b0_e1;
+  assign \$2315  = a7_e1 <= b0_e0;
+  assign \$2316  = \$2313  ? \$2314  : \$2315 ;
+  assign \$2317  = ~ b0_v0;
+  assign \$2318  = ~ a_wins7;
+  assign \$2319  = \$signal$94  & \$2318 ;
+  assign \$2320  = \$2319  & b0_vis;
+  assign \$2321  = \$2317  | \$2320 ;
+  assign \$2322  = a7_e0 <= b0_e1;
+  assign \$2323  = a7_e0 <= b0_e0;
+  assign \$2324  = \$2321  ? \$2322  : \$2323 ;
+  assign \$2325  = \$2308  ? \$2316  : \$2324 ;
+  assign \$2326  = \$2304  | \$2325 ;
+  assign \$2327  = ~ b0_v0;
+  assign \$2328  = ~ a_wins7;
+  assign \$2329  = \$signal$94  & \$2328 ;
+  assign \$2330  = \$2329  & b0_vis;
+  assign \$2331  = \$2327  | \$2330 ;
+  assign \$2332  = \$signal  ^ \$signal$127 ;
+  assign \$2333  = b0_g1 == \$2332 ;
+  assign \$2334  = b0_v1 & \$2333 ;
+  assign \$2335  = \$signal  ^ \$signal$127 ;
+  assign \$2336  = b0_g0 == \$2335 ;
+  assign \$2337  = b0_v0 & \$2336 ;
+  assign \$2338  = \$2331  ? \$2334  : \$2337 ;
+  assign \$2339  = ~ \$2338 ;
+  assign \$2340  = \$2291  ? \$2326  : \$2339 ;
+  assign \$2341  = ~ a0_vis;
+  assign \$2342  = ~ b7_vis;
+  assign \$2343  = a_wins0 ? { \$2341 , a0_e0 } : { \$2342 , b7_e0 };
+  assign \$2344  = ~ a1_vis;
+  assign \$2345  = ~ b6_vis;
+  assign \$2346  = a_wins1 ? { \$2344 , a1_e0 } : { \$2345 , b6_e0 };
+  assign \$2347  = ~ a2_vis;
+  assign \$2348  = ~ b5_vis;
+  assign \$2349  = a_wins2 ? { \$2347 , a2_e0 } : { \$2348 , b5_e0 };
+  assign \$2350  = ~ a3_vis;
+  assign \$2351  = ~ b4_vis;
+  assign \$2352  = a_wins3 ? { \$2350 , a3_e0 } : { \$2351 , b4_e0 };
+  assign \$2353  = ~ a4_vis;
+  assign \$2354  = ~ b3_vis;
+  assign \$2355  = a_wins4 ? { \$2353 , a4_e0 } : { \$2354 , b3_e0 };
+  assign \$2356  = ~ a5_vis;
+  assign \$2357  = ~ b2_vis;
+  assign \$2358  = a_wins5 ? { \$2356 , a5_e0 } : { \$2357 , b2_e0 };
+  assign \$2359  = ~ a6_vis;
+  assign \$2360  = ~ b1_vis;
+  assign \$2361  = a_wins6 ? { \$2359 , a6_e0 } : { \$2360 , b1_e0 };
+  assign \$2362  = ~ a7_vis;
+  assign \$2363  = ~ b0_vis;
+  assign \$2364  = a_wins7 ? { \$2362 , a7_e0 } : { \$2363 , b0_e0 };
+  assign \$2365  = winner0[19:0] > winner4[19:0];
+  assign \$2366  = winner0[19:0] == winner4[19:0];
+  assign \$2367  = winner0[39:20] > winner4[39:20];
+  assign \$2368  = winner0[39:20] == winner4[39:20];
+  assign \$2369  = winner0[59:40] > winner4[59:40];
+  assign \$2370  = winner0[59:40] == winner4[59:40];
+  assign \$2371  = winner0[76:60] > winner4[76:60];
+  assign \$2372  = winner0[76:60] == winner4[76:60];
+  assign \$2373  = winner1[19:0] > winner5[19:0];
+  assign \$2374  = winner1[19:0] == winner5[19:0];
+  assign \$2375  = winner1[39:20] > winner5[39:20];
+  assign \$2376  = winner1[39:20] == winner5[39:20];
+  assign \$2377  = winner1[59:40] > winner5[59:40];
+  assign \$2378  = winner1[59:40] == winner5[59:40];
+  assign \$2379  = winner1[76:60] > winner5[76:60];
+  assign \$2380  = winner1[76:60] == winner5[76:60];
+  assign \$2381  = winner2[19:0] > winner6[19:0];
+  assign \$2382  = winner2[19:0] == winner6[19:0];
+  assign \$2383  = winner2[39:20] > winner6[39:20];
+  assign \$2384  = winner2[39:20] == winner6[39:20];
+  assign \$2385  = winner2[59:40] > winner6[59:40];
+  assign \$2386  = winner2[59:40] == winner6[59:40];
+  assign \$2387  = winner2[76:60] > winner6[76:60];
+  assign \$2388  = winner2[76:60] == winner6[76:60];
+  assign \$2389  = winner3[19:0] > winner7[19:0];
+  assign \$2390  = winner3[19:0] == winner7[19:0];
+  assign \$2391  = winner3[39:20] > winner7[39:20];
+  assign \$2392  = winner3[39:20] == winner7[39:20];
+  assign \$2393  = winner3[59:40] > winner7[59:40];
+  assign \$2394  = winner3[59:40] == winner7[59:40];
+  assign \$2395  = winner3[76:60] > winner7[76:60];
+  assign \$2396  = winner3[76:60] == winner7[76:60];
+  assign \$2397  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2398  = merge0_gt0_1 | \$2397 ;
+  assign \$2399  = merge0_eq0_2 & \$2398 ;
+  assign \$2400  = merge0_gt0_2 | \$2399 ;
+  assign \$2401  = merge0_eq0_3 & \$2400 ;
+  assign \$2402  = merge0_gt0_3 | \$2401 ;
+  assign \$2403  = \$2402  ? merge0_in4 : merge0_in0;
+  assign \$2404  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2405  = merge0_gt1_1 | \$2404 ;
+  assign \$2406  = merge0_eq1_2 & \$2405 ;
+  assign \$2407  = merge0_gt1_2 | \$2406 ;
+  assign \$2408  = merge0_eq1_3 & \$2407 ;
+  assign \$2409  = merge0_gt1_3 | \$2408 ;
+  assign \$2410  = \$2409  ? merge0_in5 : merge0_in1;
+  assign \$2411  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2412  = merge0_gt2_1 | \$2411 ;
+  assign \$2413  = merge0_eq2_2 & \$2412 ;
+  assign \$2414  = merge0_gt2_2 | \$2413 ;
+  assign \$2415  = merge0_eq2_3 & \$2414 ;
+  assign \$2416  = merge0_gt2_3 | \$2415 ;
+  assign \$2417  = \$2416  ? merge0_in6 : merge0_in2;
+  assign \$2418  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2419  = merge0_gt3_1 | \$2418 ;
+  assign \$2420  = merge0_eq3_2 & \$2419 ;
+  assign \$2421  = merge0_gt3_2 | \$2420 ;
+  assign \$2422  = merge0_eq3_3 & \$2421 ;
+  assign \$2423  = merge0_gt3_3 | \$2422 ;
+  assign \$2424  = \$2423  ? merge0_in7 : merge0_in3;
+  assign \$2425  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2426  = merge0_gt0_1 | \$2425 ;
+  assign \$2427  = merge0_eq0_2 & \$2426 ;
+  assign \$2428  = merge0_gt0_2 | \$2427 ;
+  assign \$2429  = merge0_eq0_3 & \$2428 ;
+  assign \$2430  = merge0_gt0_3 | \$2429 ;
+  assign \$2431  = \$2430  ? merge0_in0 : merge0_in4;
+  assign \$2432  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2433  = merge0_gt1_1 | \$2432 ;
+  assign \$2434  = merge0_eq1_2 & \$2433 ;
+  assign \$2435  = merge0_gt1_2 | \$2434 ;
+  assign \$2436  = merge0_eq1_3 & \$2435 ;
+  assign \$2437  = merge0_gt1_3 | \$2436 ;
+  assign \$2438  = \$2437  ? merge0_in1 : merge0_in5;
+  assign \$2439  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2440  = merge0_gt2_1 | \$2439 ;
+  assign \$2441  = merge0_eq2_2 & \$2440 ;
+  assign \$2442  = merge0_gt2_2 | \$2441 ;
+  assign \$2443  = merge0_eq2_3 & \$2442 ;
+  assign \$2444  = merge0_gt2_3 | \$2443 ;
+  assign \$2445  = \$2444  ? merge0_in2 : merge0_in6;
+  assign \$2446  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2447  = merge0_gt3_1 | \$2446 ;
+  assign \$2448  = merge0_eq3_2 & \$2447 ;
+  assign \$2449  = merge0_gt3_2 | \$2448 ;
+  assign \$2450  = merge0_eq3_3 & \$2449 ;
+  assign \$2451  = merge0_gt3_3 | \$2450 ;
+  assign \$2452  = \$2451  ? merge0_in3 : merge0_in7;
+  assign \$2453  = merge0_lane0[19:0] > merge0_lane2[19:0];
+  assign \$2454  = merge0_lane0[19:0] == merge0_lane2[19:0];
+  assign \$2455  = merge0_lane0[39:20] > merge0_lane2[39:20];
+  assign \$2456  = merge0_lane0[39:20] == merge0_lane2[39:20];
+  assign \$2457  = merge0_lane0[59:40] > merge0_lane2[59:40];
+  assign \$2458  = merge0_lane0[59:40] == merge0_lane2[59:40];
+  assign \$2459  = merge0_lane0[76:60] > merge0_lane2[76:60];
+  assign \$2460  = merge0_lane0[76:60] == merge0_lane2[76:60];
+  assign \$2461  = merge0_lane1[19:0] > merge0_lane3[19:0];
+  assign \$2462  = merge0_lane1[19:0] == merge0_lane3[19:0];
+  assign \$2463  = merge0_lane1[39:20] > merge0_lane3[39:20];
+  assign \$2464  = merge0_lane1[39:20] == merge0_lane3[39:20];
+  assign \$2465  = merge0_lane1[59:40] > merge0_lane3[59:40];
+  assign \$2466  = merge0_lane1[59:40] == merge0_lane3[59:40];
+  assign \$2467  = merge0_lane1[76:60] > merge0_lane3[76:60];
+  assign \$2468  = merge0_lane1[76:60] == merge0_lane3[76:60];
+  assign \$2469  = merge0_lane4[19:0] > merge0_lane6[19:0];
+  assign \$2470  = merge0_lane4[19:0] == merge0_lane6[19:0];
+  assign \$2471  = merge0_lane4[39:20] > merge0_lane6[39:20];
+  assign \$2472  = merge0_lane4[39:20] == merge0_lane6[39:20];
+  assign \$2473  = merge0_lane4[59:40] > merge0_lane6[59:40];
+  assign \$2474  = merge0_lane4[59:40] == merge0_lane6[59:40];
+  assign \$2475  = merge0_lane4[76:60] > merge0_lane6[76:60];
+  assign \$2476  = merge0_lane4[76:60] == merge0_lane6[76:60];
+  assign \$2477  = merge0_lane5[19:0] > merge0_lane7[19:0];
+  assign \$2478  = merge0_lane5[19:0] == merge0_lane7[19:0];
+  assign \$2479  = merge0_lane5[39:20] > merge0_lane7[39:20];
+  assign \$2480  = merge0_lane5[39:20] == merge0_lane7[39:20];
+  assign \$2481  = merge0_lane5[59:40] > merge0_lane7[59:40];
+  assign \$2482  = merge0_lane5[59:40] == merge0_lane7[59:40];
+  assign \$2483  = merge0_lane5[76:60] > merge0_lane7[76:60];
+  assign \$2484  = merge0_lane5[76:60] == merge0_lane7[76:60];
+  assign \$2485  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2486  = merge1_gt0_1 | \$2485 ;
+  assign \$2487  = merge1_eq0_2 & \$2486 ;
+  assign \$2488  = merge1_gt0_2 | \$2487 ;
+  assign \$2489  = merge1_eq0_3 & \$2488 ;
+  assign \$2490  = merge1_gt0_3 | \$2489 ;
+  assign \$2491  = \$2490  ? merge1_in2 : merge1_in0;
+  assign \$2492  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2493  = merge1_gt1_1 | \$2492 ;
+  assign \$2494  = merge1_eq1_2 & \$2493 ;
+  assign \$2495  = merge1_gt1_2 | \$2494 ;
+  assign \$2496  = merge1_eq1_3 & \$2495 ;
+  assign \$2497  = merge1_gt1_3 | \$2496 ;
+  assign \$2498  = \$2497  ? merge1_in3 : merge1_in1;
+  assign \$2499  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2500  = merge1_gt0_1 | \$2499 ;
+  assign \$2501  = merge1_eq0_2 & \$2500 ;
+  assign \$2502  = merge1_gt0_2 | \$2501 ;
+  assign \$2503  = merge1_eq0_3 & \$2502 ;
+  assign \$2504  = merge1_gt0_3 | \$2503 ;
+  assign \$2505  = \$2504  ? merge1_in0 : merge1_in2;
+  assign \$2506  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2507  = merge1_gt1_1 | \$2506 ;
+  assign \$2508  = merge1_eq1_2 & \$2507 ;
+  assign \$2509  = merge1_gt1_2 | \$2508 ;
+  assign \$2510  = merge1_eq1_3 & \$2509 ;
+  assign \$2511  = merge1_gt1_3 | \$2510 ;
+  assign \$2512  = \$2511  ? merge1_in1 : merge1_in3;
+  assign \$2513  = merge1_eq4_1 & merge1_gt4_0;
+  assign \$2514  = merge1_gt4_1 | \$2513 ;
+  assign \$2515  = merge1_eq4_2 & \$2514 ;
+  assign \$2516  = merge1_gt4_2 | \$2515 ;
+  assign \$2517  = merge1_eq4_3 & \$2516 ;
+  assign \$2518  = merge1_gt4_3 | \$2517 ;
+  assign \$2519  = \$2518  ? merge1_in6 : merge1_in4;
+  assign \$2520  = merge1_eq5_1 & merge1_gt5_0;
+  assign \$2521  = merge1_gt5_1 | \$2520 ;
+  assign \$2522  = merge1_eq5_2 & \$2521 ;
+  assign \$2523  = merge1_gt5_2 | \$2522 ;
+  assign \$2524  = merge1_eq5_3 & \$2523 ;
+  assign \$2525  = merge1_gt5_3 | \$2524 ;
+  assign \$2526  = \$2525  ? merge1_in7 : merge1_in5;
+  assign \$2527  = merge1_eq4_1 & merge1_gt4_0;
+  assign \$2528  = merge1_gt4_1 | \$2527 ;
+  assign \$2529  = merge1_eq4_2 & \$2528 ;
+  assign \$2530  = merge1_gt4_2 | \$2529 ;
+  assign \$2531  = merge1_eq4_3 & \$2530 ;
+  assign \$2532  = merge1_gt4_3 | \$2531 ;
+  assign \$2533  = \$2532  ? merge1_in4 : merge1_in6;
+  assign \$2534  = merge1_eq5_1 & merge1_gt5_0;
+  assign \$2535  = merge1_gt5_1 | \$2534 ;
+  assign \$2536  = merge1_eq5_2 & \$2535 ;
+  assign \$2537  = merge1_gt5_2 | \$2536 ;
+  assign \$2538  = merge1_eq5_3 & \$2537 ;
+  assign \$2539  = merge1_gt5_3 | \$2538 ;
+  assign \$2540  = \$2539  ? merge1_in5 : merge1_in7;
+  assign \$2541  = merge1_lane0[19:0] > merge1_lane1[19:0];
+  assign \$2542  = merge1_lane0[19:0] == merge1_lane1[19:0];
+  assign \$2543  = merge1_lane0[39:20] > merge1_lane1[39:20];
+  assign \$2544  = merge1_lane0[39:20] == merge1_lane1[39:20];
+  assign \$2545  = merge1_lane0[59:40] > merge1_lane1[59:40];
+  assign \$2546  = merge1_lane0[59:40] == merge1_lane1[59:40];
+  assign \$2547  = merge1_lane0[76:60] > merge1_lane1[76:60];
+  assign \$2548  = merge1_lane0[76:60] == merge1_lane1[76:60];
+  assign \$2549  = merge1_lane2[19:0] > merge1_lane3[19:0];
+  assign \$2550  = merge1_lane2[19:0] == merge1_lane3[19:0];
+  assign \$2551  = merge1_lane2[39:20] > merge1_lane3[39:20];
+  assign \$2552  = merge1_lane2[39:20] == merge1_lane3[39:20];
+  assign \$2553  = merge1_lane2[59:40] > merge1_lane3[59:40];
+  assign \$2554  = merge1_lane2[59:40] == merge1_lane3[59:40];
+  assign \$2555  = merge1_lane2[76:60] > merge1_lane3[76:60];
+  assign \$2556  = merge1_lane2[76:60] == merge1_lane3[76:60];
+  assign \$2557  = merge1_lane4[19:0] > merge1_lane5[19:0];
+  assign \$2558  = merge1_lane4[19:0] == merge1_lane5[19:0];
+  assign \$2559  = merge1_lane4[39:20] > merge1_lane5[39:20];
+  assign \$2560  = merge1_lane4[39:20] == merge1_lane5[39:20];
+  assign \$2561  = merge1_lane4[59:40] > merge1_lane5[59:40];
+  assign \$2562  = merge1_lane4[59:40] == merge1_lane5[59:40];
+  assign \$2563  = merge1_lane4[76:60] > merge1_lane5[76:60];
+  assign \$2564  = merge1_lane4[76:60] == merge1_lane5[76:60];
+  assign \$2565  = merge1_lane6[19:0] > merge1_lane7[19:0];
+  assign \$2566  = merge1_lane6[19:0] == merge1_lane7[19:0];
+  assign \$2567  = merge1_lane6[39:20] > merge1_lane7[39:20];
+  assign \$2568  = merge1_lane6[39:20] == merge1_lane7[39:20];
+  assign \$2569  = merge1_lane6[59:40] > merge1_lane7[59:40];
+  assign \$2570  = merge1_lane6[59:40] == merge1_lane7[59:40];
+  assign \$2571  = merge1_lane6[76:60] > merge1_lane7[76:60];
+  assign \$2572  = merge1_lane6[76:60] == merge1_lane7[76:60];
+  assign \$2573  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2574  = merge2_gt0_1 | \$2573 ;
+  assign \$2575  = merge2_eq0_2 & \$2574 ;
+  assign \$2576  = merge2_gt0_2 | \$2575 ;
+  assign \$2577  = merge2_eq0_3 & \$2576 ;
+  assign \$2578  = merge2_gt0_3 | \$2577 ;
+  assign \$2579  = \$2578  ? merge2_in1 : merge2_in0;
+  assign \$2580  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2581  = merge2_gt0_1 | \$2580 ;
+  assign \$2582  = merge2_eq0_2 & \$2581 ;
+  assign \$2583  = merge2_gt0_2 | \$2582 ;
+  assign \$2584  = merge2_eq0_3 & \$2583 ;
+  assign \$2585  = merge2_gt0_3 | \$2584 ;
+  assign \$2586  = \$2585  ? merge2_in0 : merge2_in1;
+  assign \$2587  = merge2_eq2_1 & merge2_gt2_0;
+  assign \$2588  = merge2_gt2_1 | \$2587 ;
+  assign \$2589  = merge2_eq2_2 & \$2588 ;
+  assign \$2590  = merge2_gt2_2 | \$2589 ;
+  assign \$2591  = merge2_eq2_3 & \$2590 ;
+  assign \$2592  = merge2_gt2_3 | \$2591 ;
+  assign \$2593  = \$2592  ? merge2_in3 : merge2_in2;
+  assign \$2594  = merge2_eq2_1 & merge2_gt2_0;
+  assign \$2595  = merge2_gt2_1 | \$2594 ;
+  assign \$2596  = merge2_eq2_2 & \$2595 ;
+  assign \$2597  = merge2_gt2_2 | \$2596 ;
+  assign \$2598  = merge2_eq2_3 & \$2597 ;
+  assign \$2599  = merge2_gt2_3 | \$2598 ;
+  assign \$2600  = \$2599  ? merge2_in2 : merge2_in3;
+  assign \$2601  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2602  = merge2_gt4_1 | \$2601 ;
+  assign \$2603  = merge2_eq4_2 & \$2602 ;
+  assign \$2604  = merge2_gt4_2 | \$2603 ;
+  assign \$2605  = merge2_eq4_3 & \$2604 ;
+  assign \$2606  = merge2_gt4_3 | \$2605 ;
+  assign \$2607  = \$2606  ? merge2_in5 : merge2_in4;
+  assign \$2608  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2609  = merge2_gt4_1 | \$2608 ;
+  assign \$2610  = merge2_eq4_2 & \$2609 ;
+  assign \$2611  = merge2_gt4_2 | \$2610 ;
+  assign \$2612  = merge2_eq4_3 & \$2611 ;
+  assign \$2613  = merge2_gt4_3 | \$2612 ;
+  assign \$2614  = \$2613  ? merge2_in4 : merge2_in5;
+  assign \$2615  = merge2_eq6_1 & merge2_gt6_0;
+  assign \$2616  = merge2_gt6_1 | \$2615 ;
+  assign \$2617  = merge2_eq6_2 & \$2616 ;
+  assign \$2618  = merge2_gt6_2 | \$2617 ;
+  assign \$2619  = merge2_eq6_3 & \$2618 ;
+  assign \$2620  = merge2_gt6_3 | \$2619 ;
+  assign \$2621  = \$2620  ? merge2_in7 : merge2_in6;
+  assign \$2622  = merge2_eq6_1 & merge2_gt6_0;
+  assign \$2623  = merge2_gt6_1 | \$2622 ;
+  assign \$2624  = merge2_eq6_2 & \$2623 ;
+  assign \$2625  = merge2_gt6_2 | \$2624 ;
+  assign \$2626  = merge2_eq6_3 & \$2625 ;
+  assign \$2627  = merge2_gt6_3 | \$2626 ;
+  assign \$2628  = \$2627  ? merge2_in6 : merge2_in7;
   always @(posedge clk)
-    merged__valid <= \$131 ;
+    stage0_valid <= \$2629 ;
   always @(posedge clk)
-    started <= \$132 ;
+    stage1_valid <= \$2630 ;
   always @(posedge clk)
-    a_done <= \$133 ;
+    stage2_valid <= \$2631 ;
   always @(posedge clk)
-    b_done <= \$134 ;
+    stage3_valid <= \$2632 ;
   always @(posedge clk)
-    held0 <= \$135 ;
+    stage4_valid <= \$2633 ;
   always @(posedge clk)
-    held1 <= \$136 ;
+    stage5_valid <= \$2634 ;
   always @(posedge clk)
-    held2 <= \$137 ;
+    merged__valid <= \$2635 ;
   always @(posedge clk)
-    held3 <= \$138 ;
+    a_ahead <= \$2636 ;
   always @(posedge clk)
-    held4 <= \$139 ;
+    b_ahead <= \$2637 ;
   always @(posedge clk)
-    held5 <= \$140 ;
+    \$signal  <= \$2638 ;
   always @(posedge clk)
-    held6 <= \$141 ;
+    a0_e0 <= \$2639 ;
   always @(posedge clk)
-    held7 <= \$142 ;
+    a0_e1 <= \$2640 ;
   always @(posedge clk)
-    merged__payload <= \$143 ;
+    a0_e2 <= \$2641 ;
   always @(posedge clk)
-    flush <= \$144 ;
+    a0_g0 <= \$2642 ;
+  always @(posedge clk)
+    a0_g1 <= \$2643 ;
+  always @(posedge clk)
+    a0_g2 <= \$2644 ;
+  always @(posedge clk)
+    a0_v0 <= \$2645 ;
+  always @(posedge clk)
+    a0_v1 <= \$2646 ;
+  always @(posedge clk)
+    a0_v2 <= \$2647 ;
+  always @(posedge clk)
+    a0_v3 <= \$2648 ;
+  always @(posedge clk)
+    a0_e3 <= \$2649 ;
+  always @(posedge clk)
+    a0_g3 <= \$2650 ;
+  always @(posedge clk)
+    b7_e0 <= \$2651 ;
+  always @(posedge clk)
+    b7_e1 <= \$2652 ;
+  always @(posedge clk)
+    b7_e2 <= \$2653 ;
+  always @(posedge clk)
+    b7_g0 <= \$2654 ;
+  always @(posedge clk)
+    b7_g1 <= \$2655 ;
+  always @(posedge clk)
+    b7_g2 <= \$2656 ;
+  always @(posedge clk)
+    b7_v0 <= \$2657 ;
+  always @(posedge clk)
+    b7_v1 <= \$2658 ;
+  always @(posedge clk)
+    b7_v2 <= \$2659 ;
+  always @(posedge clk)
+    b7_v3 <= \$2660 ;
+  always @(posedge clk)
+    b7_e3 <= \$2661 ;
+  always @(posedge clk)
+    b7_g3 <= \$2662 ;
+  always @(posedge clk)
+    a_wins0 <= \$2663 ;
+  always @(posedge clk)
+    a1_e0 <= \$2664 ;
+  always @(posedge clk)
+    a1_e1 <= \$2665 ;
+  always @(posedge clk)
+    a1_e2 <= \$2666 ;
+  always @(posedge clk)
+    a1_g0 <= \$2667 ;
+  always @(posedge clk)
+    a1_g1 <= \$2668 ;
+  always @(posedge clk)
+    a1_g2 <= \$2669 ;
+  always @(posedge clk)
+    a1_v0 <= \$2670 ;
+  always @(posedge clk)
+    a1_v1 <= \$2671 ;
+  always @(posedge clk)
+    a1_v2 <= \$2672 ;
+  always @(posedge clk)
+    a1_v3 <= \$2673 ;
+  always @(posedge clk)
+    a1_e3 <= \$2674 ;
+  always @(posedge clk)
+    a1_g3 <= \$2675 ;
+  always @(posedge clk)
+    b6_e0 <= \$2676 ;
+  always @(posedge clk)
+    b6_e1 <= \$2677 ;
+  always @(posedge clk)
+    b6_e2 <= \$2678 ;
+  always @(posedge clk)
+    b6_g0 <= \$2679 ;
+  always @(posedge clk)
+    b6_g1 <= \$2680 ;
+  always @(posedge clk)
+    b6_g2 <= \$2681 ;
+  always @(posedge clk)
+    b6_v0 <= \$2682 ;
+  always @(posedge clk)
+    b6_v1 <= \$2683 ;
+  always @(posedge clk)
+    b6_v2 <= \$2684 ;
+  always @(posedge clk)
+    b6_v3 <= \$2685 ;
+  always @(posedge clk)
+    b6_e3 <= \$2686 ;
+  always @(posedge clk)
+    b6_g3 <= \$2687 ;
+  always @(posedge clk)
+    a_wins1 <= \$2688 ;
+  always @(posedge clk)
+    a2_e0 <= \$2689 ;
+  always @(posedge clk)
+    a2_e1 <= \$2690 ;
+  always @(posedge clk)
+    a2_e2 <= \$2691 ;
+  always @(posedge clk)
+    a2_g0 <= \$2692 ;
+  always @(posedge clk)
+    a2_g1 <= \$2693 ;
+  always @(posedge clk)
+    a2_g2 <= \$2694 ;
+  always @(posedge clk)
+    a2_v0 <= \$2695 ;
+  always @(posedge clk)
+    a2_v1 <= \$2696 ;
+  always @(posedge clk)
+    a2_v2 <= \$2697 ;
+  always @(posedge clk)
+    a2_v3 <= \$2698 ;
+  always @(posedge clk)
+    a2_e3 <= \$2699 ;
+  always @(posedge clk)
+    a2_g3 <= \$2700 ;
+  always @(posedge clk)
+    b5_e0 <= \$2701 ;
+  always @(posedge clk)
+    b5_e1 <= \$2702 ;
+  always @(posedge clk)
+    b5_e2 <= \$2703 ;
+  always @(posedge clk)
+    b5_g0 <= \$2704 ;
+  always @(posedge clk)
+    b5_g1 <= \$2705 ;
+  always @(posedge clk)
+    b5_g2 <= \$2706 ;
+  always @(posedge clk)
+    b5_v0 <= \$2707 ;
+  always @(posedge clk)
+    b5_v1 <= \$2708 ;
+  always @(posedge clk)
+    b5_v2 <= \$2709 ;
+  always @(posedge clk)
+    b5_v3 <= \$2710 ;
+  always @(posedge clk)
+    b5_e3 <= \$2711 ;
+  always @(posedge clk)
+    b5_g3 <= \$2712 ;
+  always @(posedge clk)
+    a_wins2 <= \$2713 ;
+  always @(posedge clk)
+    a3_e0 <= \$2714 ;
+  always @(posedge clk)
+    a3_e1 <= \$2715 ;
+  always @(posedge clk)
+    a3_e2 <= \$2716 ;
+  always @(posedge clk)
+    a3_g0 <= \$2717 ;
+  always @(posedge clk)
+    a3_g1 <= \$2718 ;
+  always @(posedge clk)
+    a3_g2 <= \$2719 ;
+  always @(posedge clk)
+    a3_v0 <= \$2720 ;
+  always @(posedge clk)
+    a3_v1 <= \$2721 ;
+  always @(posedge clk)
+    a3_v2 <= \$2722 ;
+  always @(posedge clk)
+    a3_v3 <= \$2723 ;
+  always @(posedge clk)
+    a3_e3 <= \$2724 ;
+  always @(posedge clk)
+    a3_g3 <= \$2725 ;
+  always @(posedge clk)
+    b4_e0 <= \$2726 ;
+  always @(posedge clk)
+    b4_e1 <= \$2727 ;
+  always @(posedge clk)
+    b4_e2 <= \$2728 ;
+  always @(posedge clk)
+    b4_g0 <= \$2729 ;
+  always @(posedge clk)
+    b4_g1 <= \$2730 ;
+  always @(posedge clk)
+    b4_g2 <= \$2731 ;
+  always @(posedge clk)
+    b4_v0 <= \$2732 ;
+  always @(posedge clk)
+    b4_v1 <= \$2733 ;
+  always @(posedge clk)
+    b4_v2 <= \$2734 ;
+  always @(posedge clk)
+    b4_v3 <= \$2735 ;
+  always @(posedge clk)
+    b4_e3 <= \$2736 ;
+  always @(posedge clk)
+    b4_g3 <= \$2737 ;
+  always @(posedge clk)
+    a_wins3 <= \$2738 ;
+  always @(posedge clk)
+    a4_e0 <= \$2739 ;
+  always @(posedge clk)
+    a4_e1 <= \$2740 ;
+  always @(posedge clk)
+    a4_e2 <= \$2741 ;
+  always @(posedge clk)
+    a4_g0 <= \$2742 ;
+  always @(posedge clk)
+    a4_g1 <= \$2743 ;
+  always @(posedge clk)
+    a4_g2 <= \$2744 ;
+  always @(posedge clk)
+    a4_v0 <= \$2745 ;
+  always @(posedge clk)
+    a4_v1 <= \$2746 ;
+  always @(posedge clk)
+    a4_v2 <= \$2747 ;
+  always @(posedge clk)
+    a4_v3 <= \$2748 ;
+  always @(posedge clk)
+    a4_e3 <= \$2749 ;
+  always @(posedge clk)
+    a4_g3 <= \$2750 ;
+  always @(posedge clk)
+    b3_e0 <= \$2751 ;
+  always @(posedge clk)
+    b3_e1 <= \$2752 ;
+  always @(posedge clk)
+    b3_e2 <= \$2753 ;
+  always @(posedge clk)
+    b3_g0 <= \$2754 ;
+  always @(posedge clk)
+    b3_g1 <= \$2755 ;
+  always @(posedge clk)
+    b3_g2 <= \$2756 ;
+  always @(posedge clk)
+    b3_v0 <= \$2757 ;
+  always @(posedge clk)
+    b3_v1 <= \$2758 ;
+  always @(posedge clk)
+    b3_v2 <= \$2759 ;
+  always @(posedge clk)
+    b3_v3 <= \$2760 ;
+  always @(posedge clk)
+    b3_e3 <= \$2761 ;
+  always @(posedge clk)
+    b3_g3 <= \$2762 ;
+  always @(posedge clk)
+    a_wins4 <= \$2763 ;
+  always @(posedge clk)
+    a5_e0 <= \$2764 ;
+  always @(posedge clk)
+    a5_e1 <= \$2765 ;
+  always @(posedge clk)
+    a5_e2 <= \$2766 ;
+  always @(posedge clk)
+    a5_g0 <= \$2767 ;
+  always @(posedge clk)
+    a5_g1 <= \$2768 ;
+  always @(posedge clk)
+    a5_g2 <= \$2769 ;
+  always @(posedge clk)
+    a5_v0 <= \$2770 ;
+  always @(posedge clk)
+    a5_v1 <= \$2771 ;
+  always @(posedge clk)
+    a5_v2 <= \$2772 ;
+  always @(posedge clk)
+    a5_v3 <= \$2773 ;
+  always @(posedge clk)
+    a5_e3 <= \$2774 ;
+  always @(posedge clk)
+    a5_g3 <= \$2775 ;
+  always @(posedge clk)
+    b2_e0 <= \$2776 ;
+  always @(posedge clk)
+    b2_e1 <= \$2777 ;
+  always @(posedge clk)
+    b2_e2 <= \$2778 ;
+  always @(posedge clk)
+    b2_g0 <= \$2779 ;
+  always @(posedge clk)
+    b2_g1 <= \$2780 ;
+  always @(posedge clk)
+    b2_g2 <= \$2781 ;
+  always @(posedge clk)
+    b2_v0 <= \$2782 ;
+  always @(posedge clk)
+    b2_v1 <= \$2783 ;
+  always @(posedge clk)
+    b2_v2 <= \$2784 ;
+  always @(posedge clk)
+    b2_v3 <= \$2785 ;
+  always @(posedge clk)
+    b2_e3 <= \$2786 ;
+  always @(posedge clk)
+    b2_g3 <= \$2787 ;
+  always @(posedge clk)
+    a_wins5 <= \$2788 ;
+  always @(posedge clk)
+    a6_e0 <= \$2789 ;
+  always @(posedge clk)
+    a6_e1 <= \$2790 ;
+  always @(posedge clk)
+    a6_e2 <= \$2791 ;
+  always @(posedge clk)
+    a6_g0 <= \$2792 ;
+  always @(posedge clk)
+    a6_g1 <= \$2793 ;
+  always @(posedge clk)
+    a6_g2 <= \$2794 ;
+  always @(posedge clk)
+    a6_v0 <= \$2795 ;
+  always @(posedge clk)
+    a6_v1 <= \$2796 ;
+  always @(posedge clk)
+    a6_v2 <= \$2797 ;
+  always @(posedge clk)
+    a6_v3 <= \$2798 ;
+  always @(posedge clk)
+    a6_e3 <= \$2799 ;
+  always @(posedge clk)
+    a6_g3 <= \$2800 ;
+  always @(posedge clk)
+    b1_e0 <= \$2801 ;
+  always @(posedge clk)
+    b1_e1 <= \$2802 ;
+  always @(posedge clk)
+    b1_e2 <= \$2803 ;
+  always @(posedge clk)
+    b1_g0 <= \$2804 ;
+  always @(posedge clk)
+    b1_g1 <= \$2805 ;
+  always @(posedge clk)
+    b1_g2 <= \$2806 ;
+  always @(posedge clk)
+    b1_v0 <= \$2807 ;
+  always @(posedge clk)
+    b1_v1 <= \$2808 ;
+  always @(posedge clk)
+    b1_v2 <= \$2809 ;
+  always @(posedge clk)
+    b1_v3 <= \$2810 ;
+  always @(posedge clk)
+    b1_e3 <= \$2811 ;
+  always @(posedge clk)
+    b1_g3 <= \$2812 ;
+  always @(posedge clk)
+    a_wins6 <= \$2813 ;
+  always @(posedge clk)
+    a7_e0 <= \$2814 ;
+  always @(posedge clk)
+    a7_e1 <= \$2815 ;
+  always @(posedge clk)
+    a7_e2 <= \$2816 ;
+  always @(posedge clk)
+    a7_g0 <= \$2817 ;
+  always @(posedge clk)
+    a7_g1 <= \$2818 ;
+  always @(posedge clk)
+    a7_g2 <= \$2819 ;
+  always @(posedge clk)
+    a7_v0 <= \$2820 ;
+  always @(posedge clk)
+    a7_v1 <= \$2821 ;
+  always @(posedge clk)
+    a7_v2 <= \$2822 ;
+  always @(posedge clk)
+    a7_v3 <= \$2823 ;
+  always @(posedge clk)
+    a7_e3 <= \$2824 ;
+  always @(posedge clk)
+    a7_g3 <= \$2825 ;
+  always @(posedge clk)
+    b0_e0 <= \$2826 ;
+  always @(posedge clk)
+    b0_e1 <= \$2827 ;
+  always @(posedge clk)
+    b0_e2 <= \$2828 ;
+  always @(posedge clk)
+    b0_g0 <= \$2829 ;
+  always @(posedge clk)
+    b0_g1 <= \$2830 ;
+  always @(posedge clk)
+    b0_g2 <= \$2831 ;
+  always @(posedge clk)
+    b0_v0 <= \$2832 ;
+  always @(posedge clk)
+    b0_v1 <= \$2833 ;
+  always @(posedge clk)
+    b0_v2 <= \$2834 ;
+  always @(posedge clk)
+    b0_v3 <= \$2835 ;
+  always @(posedge clk)
+    b0_e3 <= \$2836 ;
+  always @(posedge clk)
+    b0_g3 <= \$2837 ;
+  always @(posedge clk)
+    a_wins7 <= \$2838 ;
+  always @(posedge clk)
+    winner0 <= \$2839 ;
+  always @(posedge clk)
+    winner1 <= \$2840 ;
+  always @(posedge clk)
+    winner2 <= \$2841 ;
+  always @(posedge clk)
+    winner3 <= \$2842 ;
+  always @(posedge clk)
+    winner4 <= \$2843 ;
+  always @(posedge clk)
+    winner5 <= \$2844 ;
+  always @(posedge clk)
+    winner6 <= \$2845 ;
+  always @(posedge clk)
+    winner7 <= \$2846 ;
+  always @(posedge clk)
+    s0_last <= \$2847 ;
+  always @(posedge clk)
+    merge0_in0 <= \$2848 ;
+  always @(posedge clk)
+    merge0_in1 <= \$2849 ;
+  always @(posedge clk)
+    merge0_in2 <= \$2850 ;
+  always @(posedge clk)
+    merge0_in3 <= \$2851 ;
+  always @(posedge clk)
+    merge0_in4 <= \$2852 ;
+  always @(posedge clk)
+    merge0_in5 <= \$2853 ;
+  always @(posedge clk)
+    merge0_in6 <= \$2854 ;
+  always @(posedge clk)
+    merge0_in7 <= \$2855 ;
+  always @(posedge clk)
+    merge0_in_last <= \$2856 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$2857 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$2858 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$2859 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$2860 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$2861 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$2862 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$2863 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$2864 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$2865 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$2866 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$2867 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$2868 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$2869 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$2870 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$2871 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$2872 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$2873 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$2874 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$2875 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$2876 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$2877 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$2878 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$2879 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$2880 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$2881 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$2882 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$2883 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$2884 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$2885 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$2886 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$2887 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$2888 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$2889 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$2890 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$2891 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$2892 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$2893 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$2894 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$2895 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$2896 ;
+  always @(posedge clk)
+    merge0_last <= \$2897 ;
+  always @(posedge clk)
+    merge1_in0 <= \$2898 ;
+  always @(posedge clk)
+    merge1_in1 <= \$2899 ;
+  always @(posedge clk)
+    merge1_in2 <= \$2900 ;
+  always @(posedge clk)
+    merge1_in3 <= \$2901 ;
+  always @(posedge clk)
+    merge1_in4 <= \$2902 ;
+  always @(posedge clk)
+    merge1_in5 <= \$2903 ;
+  always @(posedge clk)
+    merge1_in6 <= \$2904 ;
+  always @(posedge clk)
+    merge1_in7 <= \$2905 ;
+  always @(posedge clk)
+    merge1_in_last <= \$2906 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$2907 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$2908 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$2909 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$2910 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$2911 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$2912 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$2913 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$2914 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$2915 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$2916 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$2917 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$2918 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$2919 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$2920 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$2921 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$2922 ;
+  always @(posedge clk)
+    merge1_gt4_0 <= \$2923 ;
+  always @(posedge clk)
+    merge1_eq4_0 <= \$2924 ;
+  always @(posedge clk)
+    merge1_gt4_1 <= \$2925 ;
+  always @(posedge clk)
+    merge1_eq4_1 <= \$2926 ;
+  always @(posedge clk)
+    merge1_gt4_2 <= \$2927 ;
+  always @(posedge clk)
+    merge1_eq4_2 <= \$2928 ;
+  always @(posedge clk)
+    merge1_gt4_3 <= \$2929 ;
+  always @(posedge clk)
+    merge1_eq4_3 <= \$2930 ;
+  always @(posedge clk)
+    merge1_gt5_0 <= \$2931 ;
+  always @(posedge clk)
+    merge1_eq5_0 <= \$2932 ;
+  always @(posedge clk)
+    merge1_gt5_1 <= \$2933 ;
+  always @(posedge clk)
+    merge1_eq5_1 <= \$2934 ;
+  always @(posedge clk)
+    merge1_gt5_2 <= \$2935 ;
+  always @(posedge clk)
+    merge1_eq5_2 <= \$2936 ;
+  always @(posedge clk)
+    merge1_gt5_3 <= \$2937 ;
+  always @(posedge clk)
+    merge1_eq5_3 <= \$2938 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$2939 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$2940 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$2941 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$2942 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$2943 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$2944 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$2945 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$2946 ;
+  always @(posedge clk)
+    merge1_last <= \$2947 ;
+  always @(posedge clk)
+    merge2_in0 <= \$2948 ;
+  always @(posedge clk)
+    merge2_in1 <= \$2949 ;
+  always @(posedge clk)
+    merge2_in2 <= \$2950 ;
+  always @(posedge clk)
+    merge2_in3 <= \$2951 ;
+  always @(posedge clk)
+    merge2_in4 <= \$2952 ;
+  always @(posedge clk)
+    merge2_in5 <= \$2953 ;
+  always @(posedge clk)
+    merge2_in6 <= \$2954 ;
+  always @(posedge clk)
+    merge2_in7 <= \$2955 ;
+  always @(posedge clk)
+    merge2_in_last <= \$2956 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$2957 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$2958 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$2959 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$2960 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$2961 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$2962 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$2963 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$2964 ;
+  always @(posedge clk)
+    merge2_gt2_0 <= \$2965 ;
+  always @(posedge clk)
+    merge2_eq2_0 <= \$2966 ;
+  always @(posedge clk)
+    merge2_gt2_1 <= \$2967 ;
+  always @(posedge clk)
+    merge2_eq2_1 <= \$2968 ;
+  always @(posedge clk)
+    merge2_gt2_2 <= \$2969 ;
+  always @(posedge clk)
+    merge2_eq2_2 <= \$2970 ;
+  always @(posedge clk)
+    merge2_gt2_3 <= \$2971 ;
+  always @(posedge clk)
+    merge2_eq2_3 <= \$2972 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$2973 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$2974 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$2975 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$2976 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$2977 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$2978 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$2979 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$2980 ;
+  always @(posedge clk)
+    merge2_gt6_0 <= \$2981 ;
+  always @(posedge clk)
+    merge2_eq6_0 <= \$2982 ;
+  always @(posedge clk)
+    merge2_gt6_1 <= \$2983 ;
+  always @(posedge clk)
+    merge2_eq6_1 <= \$2984 ;
+  always @(posedge clk)
+    merge2_gt6_2 <= \$2985 ;
+  always @(posedge clk)
+    merge2_eq6_2 <= \$2986 ;
+  always @(posedge clk)
+    merge2_gt6_3 <= \$2987 ;
+  always @(posedge clk)
+    merge2_eq6_3 <= \$2988 ;
+  always @(posedge clk)
+    merge2_lane0 <= \$2989 ;
+  always @(posedge clk)
+    merge2_lane1 <= \$2990 ;
+  always @(posedge clk)
+    merge2_lane2 <= \$2991 ;
+  always @(posedge clk)
+    merge2_lane3 <= \$2992 ;
+  always @(posedge clk)
+    merge2_lane4 <= \$2993 ;
+  always @(posedge clk)
+    merge2_lane5 <= \$2994 ;
+  always @(posedge clk)
+    merge2_lane6 <= \$2995 ;
+  always @(posedge clk)
+    merge2_lane7 <= \$2996 ;
+  always @(posedge clk)
+    merge2_last <= \$2997 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = merged__valid;
-    if (merged__ready) begin
-      \$131  = 1'h0;
-    end
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-      end else begin
-        \$131  = 1'h1;
-      end
-    end
-    if (\$122 ) begin
-      \$131  = 1'h1;
+    \$2629  = stage0_valid;
+    if (stage0_load) begin
+      \$2629  = \$signal$94 ;
+    end else if (stage1_load) begin
+      \$2629  = 1'h0;
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$2629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = started;
-    if (step) begin
-      \$132  = 1'h1;
-      if (\final ) begin
-        if (upper_l2_0[76]) begin
-          \$132  = 1'h0;
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$132  = 1'h0;
+    \$2630  = stage1_valid;
+    if (stage1_load) begin
+      \$2630  = stage0_valid;
+    end else if (stage2_load) begin
+      \$2630  = 1'h0;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$2630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = a_done;
-    if (step) begin
-      if (\$107 ) begin
-        \$133  = 1'h1;
-      end
-      if (\final ) begin
-        if (upper_l2_0[76]) begin
-          \$133  = 1'h0;
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$133  = 1'h0;
+    \$2631  = stage2_valid;
+    if (stage2_load) begin
+      \$2631  = stage1_valid;
+    end else if (stage3_load) begin
+      \$2631  = 1'h0;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$2631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = b_done;
-    if (step) begin
-      if (\$109 ) begin
-        \$134  = 1'h1;
-      end
-      if (\final ) begin
-        if (upper_l2_0[76]) begin
-          \$134  = 1'h0;
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$134  = 1'h0;
+    \$2632  = stage3_valid;
+    if (stage3_load) begin
+      \$2632  = stage2_valid;
+    end else if (stage4_load) begin
+      \$2632  = 1'h0;
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$2632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = held0;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$135  = beat0;
-      end else begin
-        \$135  = upper_l2_0;
-      end
+    \$2633  = stage4_valid;
+    if (stage4_load) begin
+      \$2633  = stage3_valid;
+    end else if (stage5_load) begin
+      \$2633  = 1'h0;
     end
     if (rst) begin
-      \$135  = 77'h00000000000000000000;
+      \$2633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = held1;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$136  = beat1;
-      end else begin
-        \$136  = upper_l2_1;
-      end
+    \$2634  = stage5_valid;
+    if (stage5_load) begin
+      \$2634  = stage4_valid;
+    end else if (stage6_load) begin
+      \$2634  = 1'h0;
     end
     if (rst) begin
-      \$136  = 77'h00000000000000000000;
+      \$2634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = held2;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$137  = beat2;
-      end else begin
-        \$137  = upper_l2_2;
-      end
+    \$2635  = merged__valid;
+    if (stage6_load) begin
+      \$2635  = stage5_valid;
     end
     if (rst) begin
-      \$137  = 77'h00000000000000000000;
+      \$2635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = held3;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$138  = beat3;
-      end else begin
-        \$138  = upper_l2_3;
-      end
+    \$2636  = a_ahead;
+    if (\$662 ) begin
+      \$2636  = \$666 [1:0];
+    end else if (\$665 ) begin
+      \$2636  = \$667 [1:0];
     end
     if (rst) begin
-      \$138  = 77'h00000000000000000000;
+      \$2636  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = held4;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$139  = beat4;
-      end else begin
-        \$139  = upper_l2_4;
-      end
+    \$2637  = b_ahead;
+    if (\$670 ) begin
+      \$2637  = \$674 [1:0];
+    end else if (\$673 ) begin
+      \$2637  = \$675 [1:0];
     end
     if (rst) begin
-      \$139  = 77'h00000000000000000000;
+      \$2637  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = held5;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$140  = beat5;
-      end else begin
-        \$140  = upper_l2_5;
-      end
+    \$2638  = \$signal ;
+    if (\$signal$127 ) begin
+      \$2638  = \$676 ;
     end
     if (rst) begin
-      \$140  = 77'h00000000000000000000;
+      \$2638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = held6;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$141  = beat6;
-      end else begin
-        \$141  = upper_l2_6;
-      end
+    \$2639  = a0_e0;
+    if (\$680 ) begin
+      \$2639  = a0_e1;
     end
     if (rst) begin
-      \$141  = 77'h00000000000000000000;
+      \$2639  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = held7;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-        \$142  = beat7;
-      end else begin
-        \$142  = upper_l2_7;
-      end
+    \$2640  = a0_e1;
+    if (\$680 ) begin
+      \$2640  = a0_e2;
+    end
+    if (\$710 ) begin
+      \$2640  = { a__payload[55:0], a__payload[75:56] };
     end
     if (rst) begin
-      \$142  = 77'h00000000000000000000;
+      \$2640  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = merged__payload;
-    if (step) begin
-      (* full_case = 32'd1 *)
-      if (\$110 ) begin
-      end else begin
-        \$143 [616] = \$111 ;
-        \$143 [75:56] = lower_l2_0[19:0];
-        \$143 [55:0] = lower_l2_0[75:20];
-        \$143 [608] = \$112 ;
-        \$143 [151:132] = lower_l2_1[19:0];
-        \$143 [131:76] = lower_l2_1[75:20];
-        \$143 [609] = \$113 ;
-        \$143 [227:208] = lower_l2_2[19:0];
-        \$143 [207:152] = lower_l2_2[75:20];
-        \$143 [610] = \$114 ;
-        \$143 [303:284] = lower_l2_3[19:0];
-        \$143 [283:228] = lower_l2_3[75:20];
-        \$143 [611] = \$115 ;
-        \$143 [379:360] = lower_l2_4[19:0];
-        \$143 [359:304] = lower_l2_4[75:20];
-        \$143 [612] = \$116 ;
-        \$143 [455:436] = lower_l2_5[19:0];
-        \$143 [435:380] = lower_l2_5[75:20];
-        \$143 [613] = \$117 ;
-        \$143 [531:512] = lower_l2_6[19:0];
-        \$143 [511:456] = lower_l2_6[75:20];
-        \$143 [614] = \$118 ;
-        \$143 [607:588] = lower_l2_7[19:0];
-        \$143 [587:532] = lower_l2_7[75:20];
-        \$143 [615] = \$119 ;
-      end
+    \$2641  = a0_e2;
+    if (\$680 ) begin
+      \$2641  = a0_e3;
     end
-    if (\$122 ) begin
-      \$143 [616] = 1'h1;
-      \$143 [75:56] = held0[19:0];
-      \$143 [55:0] = held0[75:20];
-      \$143 [608] = \$123 ;
-      \$143 [151:132] = held1[19:0];
-      \$143 [131:76] = held1[75:20];
-      \$143 [609] = \$124 ;
-      \$143 [227:208] = held2[19:0];
-      \$143 [207:152] = held2[75:20];
-      \$143 [610] = \$125 ;
-      \$143 [303:284] = held3[19:0];
-      \$143 [283:228] = held3[75:20];
-      \$143 [611] = \$126 ;
-      \$143 [379:360] = held4[19:0];
-      \$143 [359:304] = held4[75:20];
-      \$143 [612] = \$127 ;
-      \$143 [455:436] = held5[19:0];
-      \$143 [435:380] = held5[75:20];
-      \$143 [613] = \$128 ;
-      \$143 [531:512] = held6[19:0];
-      \$143 [511:456] = held6[75:20];
-      \$143 [614] = \$129 ;
-      \$143 [607:588] = held7[19:0];
-      \$143 [587:532] = held7[75:20];
-      \$143 [615] = \$130 ;
+    if (\$726 ) begin
+      \$2641  = { a__payload[55:0], a__payload[75:56] };
     end
     if (rst) begin
-      \$143  = 617'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$2641  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = flush;
-    if (step) begin
-      if (\final ) begin
-        (* full_case = 32'd1 *)
-        if (upper_l2_0[76]) begin
-        end else begin
-          \$144  = 1'h1;
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$144  = 1'h0;
+    \$2642  = a0_g0;
+    if (\$680 ) begin
+      \$2642  = a0_g1;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$2642  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2643  = a0_g1;
+    if (\$680 ) begin
+      \$2643  = a0_g2;
+    end
+    if (\$710 ) begin
+      \$2643  = \$712 ;
+    end
+    if (rst) begin
+      \$2643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2644  = a0_g2;
+    if (\$680 ) begin
+      \$2644  = a0_g3;
+    end
+    if (\$726 ) begin
+      \$2644  = \$728 ;
+    end
+    if (rst) begin
+      \$2644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2645  = \$685 ;
+    if (rst) begin
+      \$2645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2646  = \$690 ;
+    if (\$710 ) begin
+      \$2646  = 1'h1;
+    end
+    if (rst) begin
+      \$2646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2647  = \$695 ;
+    if (\$726 ) begin
+      \$2647  = 1'h1;
+    end
+    if (rst) begin
+      \$2647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2648  = \$701 ;
+    if (\$743 ) begin
+      \$2648  = 1'h1;
+    end
+    if (rst) begin
+      \$2648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2649  = a0_e3;
+    if (\$743 ) begin
+      \$2649  = { a__payload[55:0], a__payload[75:56] };
+    end
+    if (rst) begin
+      \$2649  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2650  = a0_g3;
+    if (\$743 ) begin
+      \$2650  = \$745 ;
+    end
+    if (rst) begin
+      \$2650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2651  = b7_e0;
+    if (\$750 ) begin
+      \$2651  = b7_e1;
+    end
+    if (rst) begin
+      \$2651  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2652  = b7_e1;
+    if (\$750 ) begin
+      \$2652  = b7_e2;
+    end
+    if (\$785 ) begin
+      \$2652  = { b__payload[587:532], b__payload[607:588] };
+    end
+    if (rst) begin
+      \$2652  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2653  = b7_e2;
+    if (\$750 ) begin
+      \$2653  = b7_e3;
+    end
+    if (\$803 ) begin
+      \$2653  = { b__payload[587:532], b__payload[607:588] };
+    end
+    if (rst) begin
+      \$2653  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2654  = b7_g0;
+    if (\$750 ) begin
+      \$2654  = b7_g1;
+    end
+    if (rst) begin
+      \$2654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2655  = b7_g1;
+    if (\$750 ) begin
+      \$2655  = b7_g2;
+    end
+    if (\$785 ) begin
+      \$2655  = \$787 ;
+    end
+    if (rst) begin
+      \$2655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2656  = b7_g2;
+    if (\$750 ) begin
+      \$2656  = b7_g3;
+    end
+    if (\$803 ) begin
+      \$2656  = \$805 ;
+    end
+    if (rst) begin
+      \$2656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2657  = \$756 ;
+    if (rst) begin
+      \$2657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2658  = \$762 ;
+    if (\$785 ) begin
+      \$2658  = 1'h1;
+    end
+    if (rst) begin
+      \$2658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2659  = \$768 ;
+    if (\$803 ) begin
+      \$2659  = 1'h1;
+    end
+    if (rst) begin
+      \$2659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2660  = \$775 ;
+    if (\$822 ) begin
+      \$2660  = 1'h1;
+    end
+    if (rst) begin
+      \$2660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2661  = b7_e3;
+    if (\$822 ) begin
+      \$2661  = { b__payload[587:532], b__payload[607:588] };
+    end
+    if (rst) begin
+      \$2661  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2662  = b7_g3;
+    if (\$822 ) begin
+      \$2662  = \$824 ;
+    end
+    if (rst) begin
+      \$2662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2663  = \$884 ;
+    if (rst) begin
+      \$2663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2664  = a1_e0;
+    if (\$888 ) begin
+      \$2664  = a1_e1;
+    end
+    if (rst) begin
+      \$2664  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2665  = a1_e1;
+    if (\$888 ) begin
+      \$2665  = a1_e2;
+    end
+    if (\$918 ) begin
+      \$2665  = { a__payload[131:76], a__payload[151:132] };
+    end
+    if (rst) begin
+      \$2665  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2666  = a1_e2;
+    if (\$888 ) begin
+      \$2666  = a1_e3;
+    end
+    if (\$934 ) begin
+      \$2666  = { a__payload[131:76], a__payload[151:132] };
+    end
+    if (rst) begin
+      \$2666  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2667  = a1_g0;
+    if (\$888 ) begin
+      \$2667  = a1_g1;
+    end
+    if (rst) begin
+      \$2667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2668  = a1_g1;
+    if (\$888 ) begin
+      \$2668  = a1_g2;
+    end
+    if (\$918 ) begin
+      \$2668  = \$920 ;
+    end
+    if (rst) begin
+      \$2668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2669  = a1_g2;
+    if (\$888 ) begin
+      \$2669  = a1_g3;
+    end
+    if (\$934 ) begin
+      \$2669  = \$936 ;
+    end
+    if (rst) begin
+      \$2669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2670  = \$893 ;
+    if (rst) begin
+      \$2670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2671  = \$898 ;
+    if (\$918 ) begin
+      \$2671  = 1'h1;
+    end
+    if (rst) begin
+      \$2671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2672  = \$903 ;
+    if (\$934 ) begin
+      \$2672  = 1'h1;
+    end
+    if (rst) begin
+      \$2672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2673  = \$909 ;
+    if (\$951 ) begin
+      \$2673  = 1'h1;
+    end
+    if (rst) begin
+      \$2673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2674  = a1_e3;
+    if (\$951 ) begin
+      \$2674  = { a__payload[131:76], a__payload[151:132] };
+    end
+    if (rst) begin
+      \$2674  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2675  = a1_g3;
+    if (\$951 ) begin
+      \$2675  = \$953 ;
+    end
+    if (rst) begin
+      \$2675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2676  = b6_e0;
+    if (\$958 ) begin
+      \$2676  = b6_e1;
+    end
+    if (rst) begin
+      \$2676  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2677  = b6_e1;
+    if (\$958 ) begin
+      \$2677  = b6_e2;
+    end
+    if (\$993 ) begin
+      \$2677  = { b__payload[511:456], b__payload[531:512] };
+    end
+    if (rst) begin
+      \$2677  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2678  = b6_e2;
+    if (\$958 ) begin
+      \$2678  = b6_e3;
+    end
+    if (\$1011 ) begin
+      \$2678  = { b__payload[511:456], b__payload[531:512] };
+    end
+    if (rst) begin
+      \$2678  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2679  = b6_g0;
+    if (\$958 ) begin
+      \$2679  = b6_g1;
+    end
+    if (rst) begin
+      \$2679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2680  = b6_g1;
+    if (\$958 ) begin
+      \$2680  = b6_g2;
+    end
+    if (\$993 ) begin
+      \$2680  = \$995 ;
+    end
+    if (rst) begin
+      \$2680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2681  = b6_g2;
+    if (\$958 ) begin
+      \$2681  = b6_g3;
+    end
+    if (\$1011 ) begin
+      \$2681  = \$1013 ;
+    end
+    if (rst) begin
+      \$2681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2682  = \$964 ;
+    if (rst) begin
+      \$2682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2683  = \$970 ;
+    if (\$993 ) begin
+      \$2683  = 1'h1;
+    end
+    if (rst) begin
+      \$2683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2684  = \$976 ;
+    if (\$1011 ) begin
+      \$2684  = 1'h1;
+    end
+    if (rst) begin
+      \$2684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2685  = \$983 ;
+    if (\$1030 ) begin
+      \$2685  = 1'h1;
+    end
+    if (rst) begin
+      \$2685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2686  = b6_e3;
+    if (\$1030 ) begin
+      \$2686  = { b__payload[511:456], b__payload[531:512] };
+    end
+    if (rst) begin
+      \$2686  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2687  = b6_g3;
+    if (\$1030 ) begin
+      \$2687  = \$1032 ;
+    end
+    if (rst) begin
+      \$2687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2688  = \$1092 ;
+    if (rst) begin
+      \$2688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2689  = a2_e0;
+    if (\$1096 ) begin
+      \$2689  = a2_e1;
+    end
+    if (rst) begin
+      \$2689  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2690  = a2_e1;
+    if (\$1096 ) begin
+      \$2690  = a2_e2;
+    end
+    if (\$1126 ) begin
+      \$2690  = { a__payload[207:152], a__payload[227:208] };
+    end
+    if (rst) begin
+      \$2690  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2691  = a2_e2;
+    if (\$1096 ) begin
+      \$2691  = a2_e3;
+    end
+    if (\$1142 ) begin
+      \$2691  = { a__payload[207:152], a__payload[227:208] };
+    end
+    if (rst) begin
+      \$2691  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2692  = a2_g0;
+    if (\$1096 ) begin
+      \$2692  = a2_g1;
+    end
+    if (rst) begin
+      \$2692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2693  = a2_g1;
+    if (\$1096 ) begin
+      \$2693  = a2_g2;
+    end
+    if (\$1126 ) begin
+      \$2693  = \$1128 ;
+    end
+    if (rst) begin
+      \$2693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2694  = a2_g2;
+    if (\$1096 ) begin
+      \$2694  = a2_g3;
+    end
+    if (\$1142 ) begin
+      \$2694  = \$1144 ;
+    end
+    if (rst) begin
+      \$2694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2695  = \$1101 ;
+    if (rst) begin
+      \$2695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2696  = \$1106 ;
+    if (\$1126 ) begin
+      \$2696  = 1'h1;
+    end
+    if (rst) begin
+      \$2696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2697  = \$1111 ;
+    if (\$1142 ) begin
+      \$2697  = 1'h1;
+    end
+    if (rst) begin
+      \$2697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2698  = \$1117 ;
+    if (\$1159 ) begin
+      \$2698  = 1'h1;
+    end
+    if (rst) begin
+      \$2698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2699  = a2_e3;
+    if (\$1159 ) begin
+      \$2699  = { a__payload[207:152], a__payload[227:208] };
+    end
+    if (rst) begin
+      \$2699  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2700  = a2_g3;
+    if (\$1159 ) begin
+      \$2700  = \$1161 ;
+    end
+    if (rst) begin
+      \$2700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2701  = b5_e0;
+    if (\$1166 ) begin
+      \$2701  = b5_e1;
+    end
+    if (rst) begin
+      \$2701  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2702  = b5_e1;
+    if (\$1166 ) begin
+      \$2702  = b5_e2;
+    end
+    if (\$1201 ) begin
+      \$2702  = { b__payload[435:380], b__payload[455:436] };
+    end
+    if (rst) begin
+      \$2702  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2703  = b5_e2;
+    if (\$1166 ) begin
+      \$2703  = b5_e3;
+    end
+    if (\$1219 ) begin
+      \$2703  = { b__payload[435:380], b__payload[455:436] };
+    end
+    if (rst) begin
+      \$2703  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2704  = b5_g0;
+    if (\$1166 ) begin
+      \$2704  = b5_g1;
+    end
+    if (rst) begin
+      \$2704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2705  = b5_g1;
+    if (\$1166 ) begin
+      \$2705  = b5_g2;
+    end
+    if (\$1201 ) begin
+      \$2705  = \$1203 ;
+    end
+    if (rst) begin
+      \$2705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2706  = b5_g2;
+    if (\$1166 ) begin
+      \$2706  = b5_g3;
+    end
+    if (\$1219 ) begin
+      \$2706  = \$1221 ;
+    end
+    if (rst) begin
+      \$2706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2707  = \$1172 ;
+    if (rst) begin
+      \$2707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2708  = \$1178 ;
+    if (\$1201 ) begin
+      \$2708  = 1'h1;
+    end
+    if (rst) begin
+      \$2708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2709  = \$1184 ;
+    if (\$1219 ) begin
+      \$2709  = 1'h1;
+    end
+    if (rst) begin
+      \$2709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2710  = \$1191 ;
+    if (\$1238 ) begin
+      \$2710  = 1'h1;
+    end
+    if (rst) begin
+      \$2710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2711  = b5_e3;
+    if (\$1238 ) begin
+      \$2711  = { b__payload[435:380], b__payload[455:436] };
+    end
+    if (rst) begin
+      \$2711  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2712  = b5_g3;
+    if (\$1238 ) begin
+      \$2712  = \$1240 ;
+    end
+    if (rst) begin
+      \$2712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2713  = \$1300 ;
+    if (rst) begin
+      \$2713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2714  = a3_e0;
+    if (\$1304 ) begin
+      \$2714  = a3_e1;
+    end
+    if (rst) begin
+      \$2714  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2715  = a3_e1;
+    if (\$1304 ) begin
+      \$2715  = a3_e2;
+    end
+    if (\$1334 ) begin
+      \$2715  = { a__payload[283:228], a__payload[303:284] };
+    end
+    if (rst) begin
+      \$2715  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2716  = a3_e2;
+    if (\$1304 ) begin
+      \$2716  = a3_e3;
+    end
+    if (\$1350 ) begin
+      \$2716  = { a__payload[283:228], a__payload[303:284] };
+    end
+    if (rst) begin
+      \$2716  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2717  = a3_g0;
+    if (\$1304 ) begin
+      \$2717  = a3_g1;
+    end
+    if (rst) begin
+      \$2717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2718  = a3_g1;
+    if (\$1304 ) begin
+      \$2718  = a3_g2;
+    end
+    if (\$1334 ) begin
+      \$2718  = \$1336 ;
+    end
+    if (rst) begin
+      \$2718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2719  = a3_g2;
+    if (\$1304 ) begin
+      \$2719  = a3_g3;
+    end
+    if (\$1350 ) begin
+      \$2719  = \$1352 ;
+    end
+    if (rst) begin
+      \$2719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2720  = \$1309 ;
+    if (rst) begin
+      \$2720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2721  = \$1314 ;
+    if (\$1334 ) begin
+      \$2721  = 1'h1;
+    end
+    if (rst) begin
+      \$2721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2722  = \$1319 ;
+    if (\$1350 ) begin
+      \$2722  = 1'h1;
+    end
+    if (rst) begin
+      \$2722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2723  = \$1325 ;
+    if (\$1367 ) begin
+      \$2723  = 1'h1;
+    end
+    if (rst) begin
+      \$2723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2724  = a3_e3;
+    if (\$1367 ) begin
+      \$2724  = { a__payload[283:228], a__payload[303:284] };
+    end
+    if (rst) begin
+      \$2724  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2725  = a3_g3;
+    if (\$1367 ) begin
+      \$2725  = \$1369 ;
+    end
+    if (rst) begin
+      \$2725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2726  = b4_e0;
+    if (\$1374 ) begin
+      \$2726  = b4_e1;
+    end
+    if (rst) begin
+      \$2726  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2727  = b4_e1;
+    if (\$1374 ) begin
+      \$2727  = b4_e2;
+    end
+    if (\$1409 ) begin
+      \$2727  = { b__payload[359:304], b__payload[379:360] };
+    end
+    if (rst) begin
+      \$2727  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2728  = b4_e2;
+    if (\$1374 ) begin
+      \$2728  = b4_e3;
+    end
+    if (\$1427 ) begin
+      \$2728  = { b__payload[359:304], b__payload[379:360] };
+    end
+    if (rst) begin
+      \$2728  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2729  = b4_g0;
+    if (\$1374 ) begin
+      \$2729  = b4_g1;
+    end
+    if (rst) begin
+      \$2729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2730  = b4_g1;
+    if (\$1374 ) begin
+      \$2730  = b4_g2;
+    end
+    if (\$1409 ) begin
+      \$2730  = \$1411 ;
+    end
+    if (rst) begin
+      \$2730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2731  = b4_g2;
+    if (\$1374 ) begin
+      \$2731  = b4_g3;
+    end
+    if (\$1427 ) begin
+      \$2731  = \$1429 ;
+    end
+    if (rst) begin
+      \$2731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2732  = \$1380 ;
+    if (rst) begin
+      \$2732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2733  = \$1386 ;
+    if (\$1409 ) begin
+      \$2733  = 1'h1;
+    end
+    if (rst) begin
+      \$2733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2734  = \$1392 ;
+    if (\$1427 ) begin
+      \$2734  = 1'h1;
+    end
+    if (rst) begin
+      \$2734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2735  = \$1399 ;
+    if (\$1446 ) begin
+      \$2735  = 1'h1;
+    end
+    if (rst) begin
+      \$2735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2736  = b4_e3;
+    if (\$1446 ) begin
+      \$2736  = { b__payload[359:304], b__payload[379:360] };
+    end
+    if (rst) begin
+      \$2736  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2737  = b4_g3;
+    if (\$1446 ) begin
+      \$2737  = \$1448 ;
+    end
+    if (rst) begin
+      \$2737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2738  = \$1508 ;
+    if (rst) begin
+      \$2738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2739  = a4_e0;
+    if (\$1512 ) begin
+      \$2739  = a4_e1;
+    end
+    if (rst) begin
+      \$2739  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2740  = a4_e1;
+    if (\$1512 ) begin
+      \$2740  = a4_e2;
+    end
+    if (\$1542 ) begin
+      \$2740  = { a__payload[359:304], a__payload[379:360] };
+    end
+    if (rst) begin
+      \$2740  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2741  = a4_e2;
+    if (\$1512 ) begin
+      \$2741  = a4_e3;
+    end
+    if (\$1558 ) begin
+      \$2741  = { a__payload[359:304], a__payload[379:360] };
+    end
+    if (rst) begin
+      \$2741  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2742  = a4_g0;
+    if (\$1512 ) begin
+      \$2742  = a4_g1;
+    end
+    if (rst) begin
+      \$2742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2743  = a4_g1;
+    if (\$1512 ) begin
+      \$2743  = a4_g2;
+    end
+    if (\$1542 ) begin
+      \$2743  = \$1544 ;
+    end
+    if (rst) begin
+      \$2743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2744  = a4_g2;
+    if (\$1512 ) begin
+      \$2744  = a4_g3;
+    end
+    if (\$1558 ) begin
+      \$2744  = \$1560 ;
+    end
+    if (rst) begin
+      \$2744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2745  = \$1517 ;
+    if (rst) begin
+      \$2745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2746  = \$1522 ;
+    if (\$1542 ) begin
+      \$2746  = 1'h1;
+    end
+    if (rst) begin
+      \$2746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2747  = \$1527 ;
+    if (\$1558 ) begin
+      \$2747  = 1'h1;
+    end
+    if (rst) begin
+      \$2747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2748  = \$1533 ;
+    if (\$1575 ) begin
+      \$2748  = 1'h1;
+    end
+    if (rst) begin
+      \$2748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2749  = a4_e3;
+    if (\$1575 ) begin
+      \$2749  = { a__payload[359:304], a__payload[379:360] };
+    end
+    if (rst) begin
+      \$2749  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2750  = a4_g3;
+    if (\$1575 ) begin
+      \$2750  = \$1577 ;
+    end
+    if (rst) begin
+      \$2750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2751  = b3_e0;
+    if (\$1582 ) begin
+      \$2751  = b3_e1;
+    end
+    if (rst) begin
+      \$2751  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2752  = b3_e1;
+    if (\$1582 ) begin
+      \$2752  = b3_e2;
+    end
+    if (\$1617 ) begin
+      \$2752  = { b__payload[283:228], b__payload[303:284] };
+    end
+    if (rst) begin
+      \$2752  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2753  = b3_e2;
+    if (\$1582 ) begin
+      \$2753  = b3_e3;
+    end
+    if (\$1635 ) begin
+      \$2753  = { b__payload[283:228], b__payload[303:284] };
+    end
+    if (rst) begin
+      \$2753  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2754  = b3_g0;
+    if (\$1582 ) begin
+      \$2754  = b3_g1;
+    end
+    if (rst) begin
+      \$2754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2755  = b3_g1;
+    if (\$1582 ) begin
+      \$2755  = b3_g2;
+    end
+    if (\$1617 ) begin
+      \$2755  = \$1619 ;
+    end
+    if (rst) begin
+      \$2755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2756  = b3_g2;
+    if (\$1582 ) begin
+      \$2756  = b3_g3;
+    end
+    if (\$1635 ) begin
+      \$2756  = \$1637 ;
+    end
+    if (rst) begin
+      \$2756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2757  = \$1588 ;
+    if (rst) begin
+      \$2757  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2758  = \$1594 ;
+    if (\$1617 ) begin
+      \$2758  = 1'h1;
+    end
+    if (rst) begin
+      \$2758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2759  = \$1600 ;
+    if (\$1635 ) begin
+      \$2759  = 1'h1;
+    end
+    if (rst) begin
+      \$2759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2760  = \$1607 ;
+    if (\$1654 ) begin
+      \$2760  = 1'h1;
+    end
+    if (rst) begin
+      \$2760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2761  = b3_e3;
+    if (\$1654 ) begin
+      \$2761  = { b__payload[283:228], b__payload[303:284] };
+    end
+    if (rst) begin
+      \$2761  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2762  = b3_g3;
+    if (\$1654 ) begin
+      \$2762  = \$1656 ;
+    end
+    if (rst) begin
+      \$2762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2763  = \$1716 ;
+    if (rst) begin
+      \$2763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2764  = a5_e0;
+    if (\$1720 ) begin
+      \$2764  = a5_e1;
+    end
+    if (rst) begin
+      \$2764  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2765  = a5_e1;
+    if (\$1720 ) begin
+      \$2765  = a5_e2;
+    end
+    if (\$1750 ) begin
+      \$2765  = { a__payload[435:380], a__payload[455:436] };
+    end
+    if (rst) begin
+      \$2765  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2766  = a5_e2;
+    if (\$1720 ) begin
+      \$2766  = a5_e3;
+    end
+    if (\$1766 ) begin
+      \$2766  = { a__payload[435:380], a__payload[455:436] };
+    end
+    if (rst) begin
+      \$2766  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2767  = a5_g0;
+    if (\$1720 ) begin
+      \$2767  = a5_g1;
+    end
+    if (rst) begin
+      \$2767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2768  = a5_g1;
+    if (\$1720 ) begin
+      \$2768  = a5_g2;
+    end
+    if (\$1750 ) begin
+      \$2768  = \$1752 ;
+    end
+    if (rst) begin
+      \$2768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2769  = a5_g2;
+    if (\$1720 ) begin
+      \$2769  = a5_g3;
+    end
+    if (\$1766 ) begin
+      \$2769  = \$1768 ;
+    end
+    if (rst) begin
+      \$2769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2770  = \$1725 ;
+    if (rst) begin
+      \$2770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2771  = \$1730 ;
+    if (\$1750 ) begin
+      \$2771  = 1'h1;
+    end
+    if (rst) begin
+      \$2771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2772  = \$1735 ;
+    if (\$1766 ) begin
+      \$2772  = 1'h1;
+    end
+    if (rst) begin
+      \$2772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2773  = \$1741 ;
+    if (\$1783 ) begin
+      \$2773  = 1'h1;
+    end
+    if (rst) begin
+      \$2773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2774  = a5_e3;
+    if (\$1783 ) begin
+      \$2774  = { a__payload[435:380], a__payload[455:436] };
+    end
+    if (rst) begin
+      \$2774  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2775  = a5_g3;
+    if (\$1783 ) begin
+      \$2775  = \$1785 ;
+    end
+    if (rst) begin
+      \$2775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2776  = b2_e0;
+    if (\$1790 ) begin
+      \$2776  = b2_e1;
+    end
+    if (rst) begin
+      \$2776  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2777  = b2_e1;
+    if (\$1790 ) begin
+      \$2777  = b2_e2;
+    end
+    if (\$1825 ) begin
+      \$2777  = { b__payload[207:152], b__payload[227:208] };
+    end
+    if (rst) begin
+      \$2777  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2778  = b2_e2;
+    if (\$1790 ) begin
+      \$2778  = b2_e3;
+    end
+    if (\$1843 ) begin
+      \$2778  = { b__payload[207:152], b__payload[227:208] };
+    end
+    if (rst) begin
+      \$2778  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2779  = b2_g0;
+    if (\$1790 ) begin
+      \$2779  = b2_g1;
+    end
+    if (rst) begin
+      \$2779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2780  = b2_g1;
+    if (\$1790 ) begin
+      \$2780  = b2_g2;
+    end
+    if (\$1825 ) begin
+      \$2780  = \$1827 ;
+    end
+    if (rst) begin
+      \$2780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2781  = b2_g2;
+    if (\$1790 ) begin
+      \$2781  = b2_g3;
+    end
+    if (\$1843 ) begin
+      \$2781  = \$1845 ;
+    end
+    if (rst) begin
+      \$2781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2782  = \$1796 ;
+    if (rst) begin
+      \$2782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2783  = \$1802 ;
+    if (\$1825 ) begin
+      \$2783  = 1'h1;
+    end
+    if (rst) begin
+      \$2783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2784  = \$1808 ;
+    if (\$1843 ) begin
+      \$2784  = 1'h1;
+    end
+    if (rst) begin
+      \$2784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2785  = \$1815 ;
+    if (\$1862 ) begin
+      \$2785  = 1'h1;
+    end
+    if (rst) begin
+      \$2785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2786  = b2_e3;
+    if (\$1862 ) begin
+      \$2786  = { b__payload[207:152], b__payload[227:208] };
+    end
+    if (rst) begin
+      \$2786  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2787  = b2_g3;
+    if (\$1862 ) begin
+      \$2787  = \$1864 ;
+    end
+    if (rst) begin
+      \$2787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2788  = \$1924 ;
+    if (rst) begin
+      \$2788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2789  = a6_e0;
+    if (\$1928 ) begin
+      \$2789  = a6_e1;
+    end
+    if (rst) begin
+      \$2789  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2790  = a6_e1;
+    if (\$1928 ) begin
+      \$2790  = a6_e2;
+    end
+    if (\$1958 ) begin
+      \$2790  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2790  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2791  = a6_e2;
+    if (\$1928 ) begin
+      \$2791  = a6_e3;
+    end
+    if (\$1974 ) begin
+      \$2791  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2791  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2792  = a6_g0;
+    if (\$1928 ) begin
+      \$2792  = a6_g1;
+    end
+    if (rst) begin
+      \$2792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2793  = a6_g1;
+    if (\$1928 ) begin
+      \$2793  = a6_g2;
+    end
+    if (\$1958 ) begin
+      \$2793  = \$1960 ;
+    end
+    if (rst) begin
+      \$2793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2794  = a6_g2;
+    if (\$1928 ) begin
+      \$2794  = a6_g3;
+    end
+    if (\$1974 ) begin
+      \$2794  = \$1976 ;
+    end
+    if (rst) begin
+      \$2794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2795  = \$1933 ;
+    if (rst) begin
+      \$2795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2796  = \$1938 ;
+    if (\$1958 ) begin
+      \$2796  = 1'h1;
+    end
+    if (rst) begin
+      \$2796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2797  = \$1943 ;
+    if (\$1974 ) begin
+      \$2797  = 1'h1;
+    end
+    if (rst) begin
+      \$2797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2798  = \$1949 ;
+    if (\$1991 ) begin
+      \$2798  = 1'h1;
+    end
+    if (rst) begin
+      \$2798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2799  = a6_e3;
+    if (\$1991 ) begin
+      \$2799  = { a__payload[511:456], a__payload[531:512] };
+    end
+    if (rst) begin
+      \$2799  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2800  = a6_g3;
+    if (\$1991 ) begin
+      \$2800  = \$1993 ;
+    end
+    if (rst) begin
+      \$2800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2801  = b1_e0;
+    if (\$1998 ) begin
+      \$2801  = b1_e1;
+    end
+    if (rst) begin
+      \$2801  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2802  = b1_e1;
+    if (\$1998 ) begin
+      \$2802  = b1_e2;
+    end
+    if (\$2033 ) begin
+      \$2802  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2802  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2803  = b1_e2;
+    if (\$1998 ) begin
+      \$2803  = b1_e3;
+    end
+    if (\$2051 ) begin
+      \$2803  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2803  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2804  = b1_g0;
+    if (\$1998 ) begin
+      \$2804  = b1_g1;
+    end
+    if (rst) begin
+      \$2804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2805  = b1_g1;
+    if (\$1998 ) begin
+      \$2805  = b1_g2;
+    end
+    if (\$2033 ) begin
+      \$2805  = \$2035 ;
+    end
+    if (rst) begin
+      \$2805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2806  = b1_g2;
+    if (\$1998 ) begin
+      \$2806  = b1_g3;
+    end
+    if (\$2051 ) begin
+      \$2806  = \$2053 ;
+    end
+    if (rst) begin
+      \$2806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2807  = \$2004 ;
+    if (rst) begin
+      \$2807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2808  = \$2010 ;
+    if (\$2033 ) begin
+      \$2808  = 1'h1;
+    end
+    if (rst) begin
+      \$2808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2809  = \$2016 ;
+    if (\$2051 ) begin
+      \$2809  = 1'h1;
+    end
+    if (rst) begin
+      \$2809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2810  = \$2023 ;
+    if (\$2070 ) begin
+      \$2810  = 1'h1;
+    end
+    if (rst) begin
+      \$2810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2811  = b1_e3;
+    if (\$2070 ) begin
+      \$2811  = { b__payload[131:76], b__payload[151:132] };
+    end
+    if (rst) begin
+      \$2811  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2812  = b1_g3;
+    if (\$2070 ) begin
+      \$2812  = \$2072 ;
+    end
+    if (rst) begin
+      \$2812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2813  = \$2132 ;
+    if (rst) begin
+      \$2813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2814  = a7_e0;
+    if (\$2136 ) begin
+      \$2814  = a7_e1;
+    end
+    if (rst) begin
+      \$2814  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2815  = a7_e1;
+    if (\$2136 ) begin
+      \$2815  = a7_e2;
+    end
+    if (\$2166 ) begin
+      \$2815  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2815  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2816  = a7_e2;
+    if (\$2136 ) begin
+      \$2816  = a7_e3;
+    end
+    if (\$2182 ) begin
+      \$2816  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2816  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2817  = a7_g0;
+    if (\$2136 ) begin
+      \$2817  = a7_g1;
+    end
+    if (rst) begin
+      \$2817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = a7_g1;
+    if (\$2136 ) begin
+      \$2818  = a7_g2;
+    end
+    if (\$2166 ) begin
+      \$2818  = \$2168 ;
+    end
+    if (rst) begin
+      \$2818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2819  = a7_g2;
+    if (\$2136 ) begin
+      \$2819  = a7_g3;
+    end
+    if (\$2182 ) begin
+      \$2819  = \$2184 ;
+    end
+    if (rst) begin
+      \$2819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2820  = \$2141 ;
+    if (rst) begin
+      \$2820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2821  = \$2146 ;
+    if (\$2166 ) begin
+      \$2821  = 1'h1;
+    end
+    if (rst) begin
+      \$2821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2822  = \$2151 ;
+    if (\$2182 ) begin
+      \$2822  = 1'h1;
+    end
+    if (rst) begin
+      \$2822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2823  = \$2157 ;
+    if (\$2199 ) begin
+      \$2823  = 1'h1;
+    end
+    if (rst) begin
+      \$2823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2824  = a7_e3;
+    if (\$2199 ) begin
+      \$2824  = { a__payload[587:532], a__payload[607:588] };
+    end
+    if (rst) begin
+      \$2824  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2825  = a7_g3;
+    if (\$2199 ) begin
+      \$2825  = \$2201 ;
+    end
+    if (rst) begin
+      \$2825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2826  = b0_e0;
+    if (\$2206 ) begin
+      \$2826  = b0_e1;
+    end
+    if (rst) begin
+      \$2826  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = b0_e1;
+    if (\$2206 ) begin
+      \$2827  = b0_e2;
+    end
+    if (\$2241 ) begin
+      \$2827  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2827  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = b0_e2;
+    if (\$2206 ) begin
+      \$2828  = b0_e3;
+    end
+    if (\$2259 ) begin
+      \$2828  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2828  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = b0_g0;
+    if (\$2206 ) begin
+      \$2829  = b0_g1;
+    end
+    if (rst) begin
+      \$2829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = b0_g1;
+    if (\$2206 ) begin
+      \$2830  = b0_g2;
+    end
+    if (\$2241 ) begin
+      \$2830  = \$2243 ;
+    end
+    if (rst) begin
+      \$2830  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = b0_g2;
+    if (\$2206 ) begin
+      \$2831  = b0_g3;
+    end
+    if (\$2259 ) begin
+      \$2831  = \$2261 ;
+    end
+    if (rst) begin
+      \$2831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = \$2212 ;
+    if (rst) begin
+      \$2832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = \$2218 ;
+    if (\$2241 ) begin
+      \$2833  = 1'h1;
+    end
+    if (rst) begin
+      \$2833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \$2224 ;
+    if (\$2259 ) begin
+      \$2834  = 1'h1;
+    end
+    if (rst) begin
+      \$2834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \$2231 ;
+    if (\$2278 ) begin
+      \$2835  = 1'h1;
+    end
+    if (rst) begin
+      \$2835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = b0_e3;
+    if (\$2278 ) begin
+      \$2836  = { b__payload[55:0], b__payload[75:56] };
+    end
+    if (rst) begin
+      \$2836  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = b0_g3;
+    if (\$2278 ) begin
+      \$2837  = \$2280 ;
+    end
+    if (rst) begin
+      \$2837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \$2340 ;
+    if (rst) begin
+      \$2838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = winner0;
+    if (stage0_load) begin
+      \$2839  = \$2343 ;
+    end
+    if (rst) begin
+      \$2839  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = winner1;
+    if (stage0_load) begin
+      \$2840  = \$2346 ;
+    end
+    if (rst) begin
+      \$2840  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = winner2;
+    if (stage0_load) begin
+      \$2841  = \$2349 ;
+    end
+    if (rst) begin
+      \$2841  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2842  = winner3;
+    if (stage0_load) begin
+      \$2842  = \$2352 ;
+    end
+    if (rst) begin
+      \$2842  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = winner4;
+    if (stage0_load) begin
+      \$2843  = \$2355 ;
+    end
+    if (rst) begin
+      \$2843  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = winner5;
+    if (stage0_load) begin
+      \$2844  = \$2358 ;
+    end
+    if (rst) begin
+      \$2844  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = winner6;
+    if (stage0_load) begin
+      \$2845  = \$2361 ;
+    end
+    if (rst) begin
+      \$2845  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = winner7;
+    if (stage0_load) begin
+      \$2846  = \$2364 ;
+    end
+    if (rst) begin
+      \$2846  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = s0_last;
+    if (stage0_load) begin
+      \$2847  = \$signal$127 ;
+    end
+    if (rst) begin
+      \$2847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = merge0_in0;
+    if (stage1_load) begin
+      \$2848  = winner0;
+    end
+    if (rst) begin
+      \$2848  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = merge0_in1;
+    if (stage1_load) begin
+      \$2849  = winner1;
+    end
+    if (rst) begin
+      \$2849  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = merge0_in2;
+    if (stage1_load) begin
+      \$2850  = winner2;
+    end
+    if (rst) begin
+      \$2850  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = merge0_in3;
+    if (stage1_load) begin
+      \$2851  = winner3;
+    end
+    if (rst) begin
+      \$2851  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = merge0_in4;
+    if (stage1_load) begin
+      \$2852  = winner4;
+    end
+    if (rst) begin
+      \$2852  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = merge0_in5;
+    if (stage1_load) begin
+      \$2853  = winner5;
+    end
+    if (rst) begin
+      \$2853  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2854  = merge0_in6;
+    if (stage1_load) begin
+      \$2854  = winner6;
+    end
+    if (rst) begin
+      \$2854  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = merge0_in7;
+    if (stage1_load) begin
+      \$2855  = winner7;
+    end
+    if (rst) begin
+      \$2855  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = merge0_in_last;
+    if (stage1_load) begin
+      \$2856  = s0_last;
+    end
+    if (rst) begin
+      \$2856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = merge0_gt0_0;
+    if (stage1_load) begin
+      \$2857  = \$2365 ;
+    end
+    if (rst) begin
+      \$2857  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2858  = merge0_eq0_0;
+    if (stage1_load) begin
+      \$2858  = \$2366 ;
+    end
+    if (rst) begin
+      \$2858  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = merge0_gt0_1;
+    if (stage1_load) begin
+      \$2859  = \$2367 ;
+    end
+    if (rst) begin
+      \$2859  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = merge0_eq0_1;
+    if (stage1_load) begin
+      \$2860  = \$2368 ;
+    end
+    if (rst) begin
+      \$2860  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = merge0_gt0_2;
+    if (stage1_load) begin
+      \$2861  = \$2369 ;
+    end
+    if (rst) begin
+      \$2861  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2862  = merge0_eq0_2;
+    if (stage1_load) begin
+      \$2862  = \$2370 ;
+    end
+    if (rst) begin
+      \$2862  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = merge0_gt0_3;
+    if (stage1_load) begin
+      \$2863  = \$2371 ;
+    end
+    if (rst) begin
+      \$2863  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = merge0_eq0_3;
+    if (stage1_load) begin
+      \$2864  = \$2372 ;
+    end
+    if (rst) begin
+      \$2864  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = merge0_gt1_0;
+    if (stage1_load) begin
+      \$2865  = \$2373 ;
+    end
+    if (rst) begin
+      \$2865  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = merge0_eq1_0;
+    if (stage1_load) begin
+      \$2866  = \$2374 ;
+    end
+    if (rst) begin
+      \$2866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = merge0_gt1_1;
+    if (stage1_load) begin
+      \$2867  = \$2375 ;
+    end
+    if (rst) begin
+      \$2867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = merge0_eq1_1;
+    if (stage1_load) begin
+      \$2868  = \$2376 ;
+    end
+    if (rst) begin
+      \$2868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = merge0_gt1_2;
+    if (stage1_load) begin
+      \$2869  = \$2377 ;
+    end
+    if (rst) begin
+      \$2869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = merge0_eq1_2;
+    if (stage1_load) begin
+      \$2870  = \$2378 ;
+    end
+    if (rst) begin
+      \$2870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = merge0_gt1_3;
+    if (stage1_load) begin
+      \$2871  = \$2379 ;
+    end
+    if (rst) begin
+      \$2871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = merge0_eq1_3;
+    if (stage1_load) begin
+      \$2872  = \$2380 ;
+    end
+    if (rst) begin
+      \$2872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = merge0_gt2_0;
+    if (stage1_load) begin
+      \$2873  = \$2381 ;
+    end
+    if (rst) begin
+      \$2873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = merge0_eq2_0;
+    if (stage1_load) begin
+      \$2874  = \$2382 ;
+    end
+    if (rst) begin
+      \$2874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = merge0_gt2_1;
+    if (stage1_load) begin
+      \$2875  = \$2383 ;
+    end
+    if (rst) begin
+      \$2875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = merge0_eq2_1;
+    if (stage1_load) begin
+      \$2876  = \$2384 ;
+    end
+    if (rst) begin
+      \$2876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = merge0_gt2_2;
+    if (stage1_load) begin
+      \$2877  = \$2385 ;
+    end
+    if (rst) begin
+      \$2877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = merge0_eq2_2;
+    if (stage1_load) begin
+      \$2878  = \$2386 ;
+    end
+    if (rst) begin
+      \$2878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = merge0_gt2_3;
+    if (stage1_load) begin
+      \$2879  = \$2387 ;
+    end
+    if (rst) begin
+      \$2879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = merge0_eq2_3;
+    if (stage1_load) begin
+      \$2880  = \$2388 ;
+    end
+    if (rst) begin
+      \$2880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = merge0_gt3_0;
+    if (stage1_load) begin
+      \$2881  = \$2389 ;
+    end
+    if (rst) begin
+      \$2881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = merge0_eq3_0;
+    if (stage1_load) begin
+      \$2882  = \$2390 ;
+    end
+    if (rst) begin
+      \$2882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = merge0_gt3_1;
+    if (stage1_load) begin
+      \$2883  = \$2391 ;
+    end
+    if (rst) begin
+      \$2883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = merge0_eq3_1;
+    if (stage1_load) begin
+      \$2884  = \$2392 ;
+    end
+    if (rst) begin
+      \$2884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = merge0_gt3_2;
+    if (stage1_load) begin
+      \$2885  = \$2393 ;
+    end
+    if (rst) begin
+      \$2885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = merge0_eq3_2;
+    if (stage1_load) begin
+      \$2886  = \$2394 ;
+    end
+    if (rst) begin
+      \$2886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = merge0_gt3_3;
+    if (stage1_load) begin
+      \$2887  = \$2395 ;
+    end
+    if (rst) begin
+      \$2887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = merge0_eq3_3;
+    if (stage1_load) begin
+      \$2888  = \$2396 ;
+    end
+    if (rst) begin
+      \$2888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = merge0_lane0;
+    if (stage2_load) begin
+      \$2889  = \$2403 ;
+    end
+    if (rst) begin
+      \$2889  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = merge0_lane1;
+    if (stage2_load) begin
+      \$2890  = \$2410 ;
+    end
+    if (rst) begin
+      \$2890  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = merge0_lane2;
+    if (stage2_load) begin
+      \$2891  = \$2417 ;
+    end
+    if (rst) begin
+      \$2891  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = merge0_lane3;
+    if (stage2_load) begin
+      \$2892  = \$2424 ;
+    end
+    if (rst) begin
+      \$2892  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = merge0_lane4;
+    if (stage2_load) begin
+      \$2893  = \$2431 ;
+    end
+    if (rst) begin
+      \$2893  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = merge0_lane5;
+    if (stage2_load) begin
+      \$2894  = \$2438 ;
+    end
+    if (rst) begin
+      \$2894  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = merge0_lane6;
+    if (stage2_load) begin
+      \$2895  = \$2445 ;
+    end
+    if (rst) begin
+      \$2895  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = merge0_lane7;
+    if (stage2_load) begin
+      \$2896  = \$2452 ;
+    end
+    if (rst) begin
+      \$2896  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = merge0_last;
+    if (stage2_load) begin
+      \$2897  = merge0_in_last;
+    end
+    if (rst) begin
+      \$2897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = merge1_in0;
+    if (stage3_load) begin
+      \$2898  = merge0_lane0;
+    end
+    if (rst) begin
+      \$2898  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = merge1_in1;
+    if (stage3_load) begin
+      \$2899  = merge0_lane1;
+    end
+    if (rst) begin
+      \$2899  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = merge1_in2;
+    if (stage3_load) begin
+      \$2900  = merge0_lane2;
+    end
+    if (rst) begin
+      \$2900  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = merge1_in3;
+    if (stage3_load) begin
+      \$2901  = merge0_lane3;
+    end
+    if (rst) begin
+      \$2901  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = merge1_in4;
+    if (stage3_load) begin
+      \$2902  = merge0_lane4;
+    end
+    if (rst) begin
+      \$2902  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = merge1_in5;
+    if (stage3_load) begin
+      \$2903  = merge0_lane5;
+    end
+    if (rst) begin
+      \$2903  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = merge1_in6;
+    if (stage3_load) begin
+      \$2904  = merge0_lane6;
+    end
+    if (rst) begin
+      \$2904  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = merge1_in7;
+    if (stage3_load) begin
+      \$2905  = merge0_lane7;
+    end
+    if (rst) begin
+      \$2905  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = merge1_in_last;
+    if (stage3_load) begin
+      \$2906  = merge0_last;
+    end
+    if (rst) begin
+      \$2906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = merge1_gt0_0;
+    if (stage3_load) begin
+      \$2907  = \$2453 ;
+    end
+    if (rst) begin
+      \$2907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = merge1_eq0_0;
+    if (stage3_load) begin
+      \$2908  = \$2454 ;
+    end
+    if (rst) begin
+      \$2908  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = merge1_gt0_1;
+    if (stage3_load) begin
+      \$2909  = \$2455 ;
+    end
+    if (rst) begin
+      \$2909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = merge1_eq0_1;
+    if (stage3_load) begin
+      \$2910  = \$2456 ;
+    end
+    if (rst) begin
+      \$2910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = merge1_gt0_2;
+    if (stage3_load) begin
+      \$2911  = \$2457 ;
+    end
+    if (rst) begin
+      \$2911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = merge1_eq0_2;
+    if (stage3_load) begin
+      \$2912  = \$2458 ;
+    end
+    if (rst) begin
+      \$2912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = merge1_gt0_3;
+    if (stage3_load) begin
+      \$2913  = \$2459 ;
+    end
+    if (rst) begin
+      \$2913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = merge1_eq0_3;
+    if (stage3_load) begin
+      \$2914  = \$2460 ;
+    end
+    if (rst) begin
+      \$2914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = merge1_gt1_0;
+    if (stage3_load) begin
+      \$2915  = \$2461 ;
+    end
+    if (rst) begin
+      \$2915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = merge1_eq1_0;
+    if (stage3_load) begin
+      \$2916  = \$2462 ;
+    end
+    if (rst) begin
+      \$2916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = merge1_gt1_1;
+    if (stage3_load) begin
+      \$2917  = \$2463 ;
+    end
+    if (rst) begin
+      \$2917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = merge1_eq1_1;
+    if (stage3_load) begin
+      \$2918  = \$2464 ;
+    end
+    if (rst) begin
+      \$2918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = merge1_gt1_2;
+    if (stage3_load) begin
+      \$2919  = \$2465 ;
+    end
+    if (rst) begin
+      \$2919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = merge1_eq1_2;
+    if (stage3_load) begin
+      \$2920  = \$2466 ;
+    end
+    if (rst) begin
+      \$2920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = merge1_gt1_3;
+    if (stage3_load) begin
+      \$2921  = \$2467 ;
+    end
+    if (rst) begin
+      \$2921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = merge1_eq1_3;
+    if (stage3_load) begin
+      \$2922  = \$2468 ;
+    end
+    if (rst) begin
+      \$2922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = merge1_gt4_0;
+    if (stage3_load) begin
+      \$2923  = \$2469 ;
+    end
+    if (rst) begin
+      \$2923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = merge1_eq4_0;
+    if (stage3_load) begin
+      \$2924  = \$2470 ;
+    end
+    if (rst) begin
+      \$2924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = merge1_gt4_1;
+    if (stage3_load) begin
+      \$2925  = \$2471 ;
+    end
+    if (rst) begin
+      \$2925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = merge1_eq4_1;
+    if (stage3_load) begin
+      \$2926  = \$2472 ;
+    end
+    if (rst) begin
+      \$2926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = merge1_gt4_2;
+    if (stage3_load) begin
+      \$2927  = \$2473 ;
+    end
+    if (rst) begin
+      \$2927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = merge1_eq4_2;
+    if (stage3_load) begin
+      \$2928  = \$2474 ;
+    end
+    if (rst) begin
+      \$2928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = merge1_gt4_3;
+    if (stage3_load) begin
+      \$2929  = \$2475 ;
+    end
+    if (rst) begin
+      \$2929  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = merge1_eq4_3;
+    if (stage3_load) begin
+      \$2930  = \$2476 ;
+    end
+    if (rst) begin
+      \$2930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = merge1_gt5_0;
+    if (stage3_load) begin
+      \$2931  = \$2477 ;
+    end
+    if (rst) begin
+      \$2931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = merge1_eq5_0;
+    if (stage3_load) begin
+      \$2932  = \$2478 ;
+    end
+    if (rst) begin
+      \$2932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = merge1_gt5_1;
+    if (stage3_load) begin
+      \$2933  = \$2479 ;
+    end
+    if (rst) begin
+      \$2933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = merge1_eq5_1;
+    if (stage3_load) begin
+      \$2934  = \$2480 ;
+    end
+    if (rst) begin
+      \$2934  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = merge1_gt5_2;
+    if (stage3_load) begin
+      \$2935  = \$2481 ;
+    end
+    if (rst) begin
+      \$2935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = merge1_eq5_2;
+    if (stage3_load) begin
+      \$2936  = \$2482 ;
+    end
+    if (rst) begin
+      \$2936  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = merge1_gt5_3;
+    if (stage3_load) begin
+      \$2937  = \$2483 ;
+    end
+    if (rst) begin
+      \$2937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = merge1_eq5_3;
+    if (stage3_load) begin
+      \$2938  = \$2484 ;
+    end
+    if (rst) begin
+      \$2938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = merge1_lane0;
+    if (stage4_load) begin
+      \$2939  = \$2491 ;
+    end
+    if (rst) begin
+      \$2939  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = merge1_lane1;
+    if (stage4_load) begin
+      \$2940  = \$2498 ;
+    end
+    if (rst) begin
+      \$2940  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = merge1_lane2;
+    if (stage4_load) begin
+      \$2941  = \$2505 ;
+    end
+    if (rst) begin
+      \$2941  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = merge1_lane3;
+    if (stage4_load) begin
+      \$2942  = \$2512 ;
+    end
+    if (rst) begin
+      \$2942  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2943  = merge1_lane4;
+    if (stage4_load) begin
+      \$2943  = \$2519 ;
+    end
+    if (rst) begin
+      \$2943  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = merge1_lane5;
+    if (stage4_load) begin
+      \$2944  = \$2526 ;
+    end
+    if (rst) begin
+      \$2944  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = merge1_lane6;
+    if (stage4_load) begin
+      \$2945  = \$2533 ;
+    end
+    if (rst) begin
+      \$2945  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = merge1_lane7;
+    if (stage4_load) begin
+      \$2946  = \$2540 ;
+    end
+    if (rst) begin
+      \$2946  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = merge1_last;
+    if (stage4_load) begin
+      \$2947  = merge1_in_last;
+    end
+    if (rst) begin
+      \$2947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = merge2_in0;
+    if (stage5_load) begin
+      \$2948  = merge1_lane0;
+    end
+    if (rst) begin
+      \$2948  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = merge2_in1;
+    if (stage5_load) begin
+      \$2949  = merge1_lane1;
+    end
+    if (rst) begin
+      \$2949  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = merge2_in2;
+    if (stage5_load) begin
+      \$2950  = merge1_lane2;
+    end
+    if (rst) begin
+      \$2950  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = merge2_in3;
+    if (stage5_load) begin
+      \$2951  = merge1_lane3;
+    end
+    if (rst) begin
+      \$2951  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = merge2_in4;
+    if (stage5_load) begin
+      \$2952  = merge1_lane4;
+    end
+    if (rst) begin
+      \$2952  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = merge2_in5;
+    if (stage5_load) begin
+      \$2953  = merge1_lane5;
+    end
+    if (rst) begin
+      \$2953  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = merge2_in6;
+    if (stage5_load) begin
+      \$2954  = merge1_lane6;
+    end
+    if (rst) begin
+      \$2954  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = merge2_in7;
+    if (stage5_load) begin
+      \$2955  = merge1_lane7;
+    end
+    if (rst) begin
+      \$2955  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = merge2_in_last;
+    if (stage5_load) begin
+      \$2956  = merge1_last;
+    end
+    if (rst) begin
+      \$2956  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = merge2_gt0_0;
+    if (stage5_load) begin
+      \$2957  = \$2541 ;
+    end
+    if (rst) begin
+      \$2957  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = merge2_eq0_0;
+    if (stage5_load) begin
+      \$2958  = \$2542 ;
+    end
+    if (rst) begin
+      \$2958  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = merge2_gt0_1;
+    if (stage5_load) begin
+      \$2959  = \$2543 ;
+    end
+    if (rst) begin
+      \$2959  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = merge2_eq0_1;
+    if (stage5_load) begin
+      \$2960  = \$2544 ;
+    end
+    if (rst) begin
+      \$2960  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = merge2_gt0_2;
+    if (stage5_load) begin
+      \$2961  = \$2545 ;
+    end
+    if (rst) begin
+      \$2961  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = merge2_eq0_2;
+    if (stage5_load) begin
+      \$2962  = \$2546 ;
+    end
+    if (rst) begin
+      \$2962  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = merge2_gt0_3;
+    if (stage5_load) begin
+      \$2963  = \$2547 ;
+    end
+    if (rst) begin
+      \$2963  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = merge2_eq0_3;
+    if (stage5_load) begin
+      \$2964  = \$2548 ;
+    end
+    if (rst) begin
+      \$2964  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = merge2_gt2_0;
+    if (stage5_load) begin
+      \$2965  = \$2549 ;
+    end
+    if (rst) begin
+      \$2965  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = merge2_eq2_0;
+    if (stage5_load) begin
+      \$2966  = \$2550 ;
+    end
+    if (rst) begin
+      \$2966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = merge2_gt2_1;
+    if (stage5_load) begin
+      \$2967  = \$2551 ;
+    end
+    if (rst) begin
+      \$2967  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = merge2_eq2_1;
+    if (stage5_load) begin
+      \$2968  = \$2552 ;
+    end
+    if (rst) begin
+      \$2968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = merge2_gt2_2;
+    if (stage5_load) begin
+      \$2969  = \$2553 ;
+    end
+    if (rst) begin
+      \$2969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = merge2_eq2_2;
+    if (stage5_load) begin
+      \$2970  = \$2554 ;
+    end
+    if (rst) begin
+      \$2970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = merge2_gt2_3;
+    if (stage5_load) begin
+      \$2971  = \$2555 ;
+    end
+    if (rst) begin
+      \$2971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = merge2_eq2_3;
+    if (stage5_load) begin
+      \$2972  = \$2556 ;
+    end
+    if (rst) begin
+      \$2972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = merge2_gt4_0;
+    if (stage5_load) begin
+      \$2973  = \$2557 ;
+    end
+    if (rst) begin
+      \$2973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = merge2_eq4_0;
+    if (stage5_load) begin
+      \$2974  = \$2558 ;
+    end
+    if (rst) begin
+      \$2974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = merge2_gt4_1;
+    if (stage5_load) begin
+      \$2975  = \$2559 ;
+    end
+    if (rst) begin
+      \$2975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = merge2_eq4_1;
+    if (stage5_load) begin
+      \$2976  = \$2560 ;
+    end
+    if (rst) begin
+      \$2976  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = merge2_gt4_2;
+    if (stage5_load) begin
+      \$2977  = \$2561 ;
+    end
+    if (rst) begin
+      \$2977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = merge2_eq4_2;
+    if (stage5_load) begin
+      \$2978  = \$2562 ;
+    end
+    if (rst) begin
+      \$2978  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = merge2_gt4_3;
+    if (stage5_load) begin
+      \$2979  = \$2563 ;
+    end
+    if (rst) begin
+      \$2979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = merge2_eq4_3;
+    if (stage5_load) begin
+      \$2980  = \$2564 ;
+    end
+    if (rst) begin
+      \$2980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = merge2_gt6_0;
+    if (stage5_load) begin
+      \$2981  = \$2565 ;
+    end
+    if (rst) begin
+      \$2981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = merge2_eq6_0;
+    if (stage5_load) begin
+      \$2982  = \$2566 ;
+    end
+    if (rst) begin
+      \$2982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = merge2_gt6_1;
+    if (stage5_load) begin
+      \$2983  = \$2567 ;
+    end
+    if (rst) begin
+      \$2983  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = merge2_eq6_1;
+    if (stage5_load) begin
+      \$2984  = \$2568 ;
+    end
+    if (rst) begin
+      \$2984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = merge2_gt6_2;
+    if (stage5_load) begin
+      \$2985  = \$2569 ;
+    end
+    if (rst) begin
+      \$2985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = merge2_eq6_2;
+    if (stage5_load) begin
+      \$2986  = \$2570 ;
+    end
+    if (rst) begin
+      \$2986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = merge2_gt6_3;
+    if (stage5_load) begin
+      \$2987  = \$2571 ;
+    end
+    if (rst) begin
+      \$2987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = merge2_eq6_3;
+    if (stage5_load) begin
+      \$2988  = \$2572 ;
+    end
+    if (rst) begin
+      \$2988  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = merge2_lane0;
+    if (stage6_load) begin
+      \$2989  = \$2579 ;
+    end
+    if (rst) begin
+      \$2989  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = merge2_lane1;
+    if (stage6_load) begin
+      \$2990  = \$2586 ;
+    end
+    if (rst) begin
+      \$2990  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = merge2_lane2;
+    if (stage6_load) begin
+      \$2991  = \$2593 ;
+    end
+    if (rst) begin
+      \$2991  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = merge2_lane3;
+    if (stage6_load) begin
+      \$2992  = \$2600 ;
+    end
+    if (rst) begin
+      \$2992  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = merge2_lane4;
+    if (stage6_load) begin
+      \$2993  = \$2607 ;
+    end
+    if (rst) begin
+      \$2993  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = merge2_lane5;
+    if (stage6_load) begin
+      \$2994  = \$2614 ;
+    end
+    if (rst) begin
+      \$2994  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = merge2_lane6;
+    if (stage6_load) begin
+      \$2995  = \$2621 ;
+    end
+    if (rst) begin
+      \$2995  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = merge2_lane7;
+    if (stage6_load) begin
+      \$2996  = \$2628 ;
+    end
+    if (rst) begin
+      \$2996  = 77'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = merge2_last;
+    if (stage6_load) begin
+      \$2997  = merge2_in_last;
+    end
+    if (rst) begin
+      \$2997  = 1'h0;
+    end
+  end
+  assign stage6_valid = merged__valid;
   assign \a__payload.lanes  = a__payload[607:0];
   assign \a__payload.lanes[0]  = a__payload[75:0];
   assign \a__payload.lanes[0].key  = a__payload[55:0];
@@ -938,4 +10788,45 @@ module merger_width8_key_bits56_index_bits20(a__valid, b__payload, b__valid, mer
   assign \merged__payload.lanes[7].idx  = merged__payload[607:588];
   assign \merged__payload.keep  = merged__payload[615:608];
   assign \merged__payload.last  = merged__payload[616];
+  assign merged__payload[615] = \$659 ;
+  assign merged__payload[587:532] = merge2_lane7[75:20];
+  assign merged__payload[607:588] = merge2_lane7[19:0];
+  assign merged__payload[614] = \$658 ;
+  assign merged__payload[511:456] = merge2_lane6[75:20];
+  assign merged__payload[531:512] = merge2_lane6[19:0];
+  assign merged__payload[613] = \$657 ;
+  assign merged__payload[435:380] = merge2_lane5[75:20];
+  assign merged__payload[455:436] = merge2_lane5[19:0];
+  assign merged__payload[612] = \$656 ;
+  assign merged__payload[359:304] = merge2_lane4[75:20];
+  assign merged__payload[379:360] = merge2_lane4[19:0];
+  assign merged__payload[611] = \$655 ;
+  assign merged__payload[283:228] = merge2_lane3[75:20];
+  assign merged__payload[303:284] = merge2_lane3[19:0];
+  assign merged__payload[610] = \$654 ;
+  assign merged__payload[207:152] = merge2_lane2[75:20];
+  assign merged__payload[227:208] = merge2_lane2[19:0];
+  assign merged__payload[609] = \$653 ;
+  assign merged__payload[131:76] = merge2_lane1[75:20];
+  assign merged__payload[151:132] = merge2_lane1[19:0];
+  assign merged__payload[608] = \$652 ;
+  assign merged__payload[55:0] = merge2_lane0[75:20];
+  assign merged__payload[75:56] = merge2_lane0[19:0];
+  assign merged__payload[616] = merge2_last;
+  assign \$710  = \$709 ;
+  assign \$785  = \$784 ;
+  assign \$918  = \$917 ;
+  assign \$993  = \$992 ;
+  assign \$1126  = \$1125 ;
+  assign \$1201  = \$1200 ;
+  assign \$1334  = \$1333 ;
+  assign \$1409  = \$1408 ;
+  assign \$1542  = \$1541 ;
+  assign \$1617  = \$1616 ;
+  assign \$1750  = \$1749 ;
+  assign \$1825  = \$1824 ;
+  assign \$1958  = \$1957 ;
+  assign \$2033  = \$2032 ;
+  assign \$2166  = \$2165 ;
+  assign \$2241  = \$2240 ;
 endmodule

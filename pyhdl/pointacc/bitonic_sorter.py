@@ -3,7 +3,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int, module_name
-from pyhdl.pointacc.network import apply, sort_layers
+from pyhdl.pointacc.network import sort_layers
+from pyhdl.pointacc.pipeline import chunk_flags, greater, stage_control
 from pyhdl.pointacc.streams import key_beat_layout, rank
 from sw.pointcloud.keys import INDEX_BITS, KeyFormat
 
@@ -15,22 +16,39 @@ def check_width(width):
     return width
 
 
-def compare_exchange(a, b):
-    """``(min, max)`` of two elements in rank form."""
-    swap = a > b
-    return Mux(swap, b, a), Mux(swap, a, b)
-
-
-def comb_network(m, layers, values, name):
-    """``values`` through ``layers`` of compare-exchanges, each layer's outputs a named comb signal
-    (so deeper layers refer to wires instead of re-expanding the expressions before them)."""
+def cas_layers(m, layers, values, last, load, name):
+    """``values`` (and a ``last`` bit) through ``layers`` of compare-exchanges, two register
+    stages a layer loaded by ``load[2 l]`` and ``load[2 l + 1]``: elements and the
+    ``pipeline.chunk_flags`` of every pair, then the exchanged elements. Returns the registers of
+    the final stage and its ``last``."""
     v = list(values)
     for n, layer in enumerate(layers):
-        v = apply([layer], v, compare_exchange)
-        sigs = [Signal(len(x), name=f"{name}_l{n}_{i}") for i, x in enumerate(v)]
-        m.d.comb += [s.eq(x) for s, x in zip(sigs, v, strict=True)]
-        v = sigs
-    return v
+        held = [Signal(len(x), name=f"{name}{n}_in{i}") for i, x in enumerate(v)]
+        held_last = Signal(name=f"{name}{n}_in_last")
+        flags = {}
+        with m.If(load[2 * n]):
+            m.d.sync += [h.eq(x) for h, x in zip(held, v, strict=True)]
+            m.d.sync += held_last.eq(last)
+            for lo, hi in layer:
+                for c, (gt, eq) in enumerate(chunk_flags(v[lo], v[hi])):
+                    g, e = Signal(name=f"{name}{n}_gt{lo}_{c}"), Signal(name=f"{name}{n}_eq{lo}_{c}")
+                    m.d.sync += [g.eq(gt), e.eq(eq)]
+                    flags.setdefault(lo, []).append((g, e))
+        out = list(held)
+        for lo, hi in layer:
+            swap = greater(flags[lo])
+            out[lo], out[hi] = Mux(swap, held[hi], held[lo]), Mux(swap, held[lo], held[hi])
+        v = [Signal(len(x), name=f"{name}{n}_lane{i}") for i, x in enumerate(held)]
+        last = Signal(name=f"{name}{n}_last")
+        with m.If(load[2 * n + 1]):
+            m.d.sync += [r.eq(x) for r, x in zip(v, out, strict=True)]
+            m.d.sync += last.eq(held_last)
+    return v, last
+
+
+def sorter_latency(width: int) -> int:
+    """Cycles a beat spends in :class:`BitonicSorter` of ``width`` lanes: two per layer."""
+    return 2 * len(sort_layers(width))
 
 
 def lanes_to_ranks(beat):
@@ -48,7 +66,7 @@ def ranks_to_lanes(m, ranks, beat, index_bits, key_bits):
 
 
 class BitonicSorter(wiring.Component):
-    """Sorts the lanes of every key beat: Batcher's bitonic network, one register per layer.
+    """Sorts the lanes of every key beat: Batcher's bitonic network, two register stages a layer.
 
     Parameters
     ----------
@@ -65,11 +83,11 @@ class BitonicSorter(wiring.Component):
         The same elements ascending by ``(key, idx)``, kept lanes first (``keep`` becomes a
         prefix); ``last`` passes through. A beat of ``width`` keys is one sorted run.
 
-    Latency ``log2(width) * (log2(width) + 1) / 2`` cycles (6 at width 8: one register after each
-    layer of ``width / 2`` compare-exchanges); throughput one beat (``width`` keys) per cycle.
-    Each layer register loads when it is empty or its content moves on, so bubbles collapse
-    under back-pressure; ``unsorted.ready`` is a combinational function of ``sorted.ready`` and
-    the layer valid bits.
+    Each layer of ``width / 2`` compare-exchanges is two stages (``pipeline``): the first
+    registers the elements and the chunk comparisons of every pair, the second combines them and
+    registers the exchanged elements. Latency ``latency = log2(width) (log2(width) + 1)`` cycles
+    (12 at width 8); throughput one beat (``width`` keys) per cycle. ``unsorted.ready`` is one LUT
+    of ``sorted.ready`` and two stage valid bits (``pipeline.stage_control``).
     """
 
     def __init__(self, *, width: int = 8, key_bits: int = KeyFormat().key_bits, index_bits: int = INDEX_BITS):
@@ -77,7 +95,7 @@ class BitonicSorter(wiring.Component):
         self.key_bits = check_int("key_bits", key_bits)
         self.index_bits = check_int("index_bits", index_bits)
         self.layers = sort_layers(width)
-        self.latency = len(self.layers)
+        self.latency = sorter_latency(width)
         self.name = module_name("bitonic_sorter", width=width, key_bits=key_bits, index_bits=index_bits)
         beat = key_beat_layout(width, key_bits, index_bits)
         super().__init__({
@@ -87,27 +105,10 @@ class BitonicSorter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n_layers = len(self.layers)
-        elem = self.index_bits + self.key_bits + 1
-        valid = [Signal(name=f"layer{s}_valid") for s in range(n_layers)]
-        last = [Signal(name=f"layer{s}_last") for s in range(n_layers)]
-        load = [Signal(name=f"layer{s}_load") for s in range(n_layers)]
-        regs = [[Signal(elem, name=f"layer{s}_lane{i}") for i in range(self.width)] for s in range(n_layers)]
-
-        for s in range(n_layers):
-            downstream_ready = self.sorted.ready if s == n_layers - 1 else load[s + 1]
-            m.d.comb += load[s].eq(~valid[s] | downstream_ready)
+        valid, load = stage_control(m, self.latency, self.unsorted.valid, self.sorted.ready, "stage")
         m.d.comb += self.unsorted.ready.eq(load[0])
-
-        prev, prev_valid, prev_last = lanes_to_ranks(self.unsorted.payload), self.unsorted.valid, \
-            self.unsorted.payload.last
-        for s, layer in enumerate(self.layers):
-            out = apply([layer], prev, compare_exchange)
-            with m.If(load[s]):
-                m.d.sync += [valid[s].eq(prev_valid), last[s].eq(prev_last)]
-                m.d.sync += [r.eq(v) for r, v in zip(regs[s], out, strict=True)]
-            prev, prev_valid, prev_last = regs[s], valid[s], last[s]
-
-        m.d.comb += [self.sorted.valid.eq(prev_valid), self.sorted.payload.last.eq(prev_last)]
-        ranks_to_lanes(m.d.comb, prev, self.sorted.payload, self.index_bits, self.key_bits)
+        ranks, last = cas_layers(m, self.layers, lanes_to_ranks(self.unsorted.payload), self.unsorted.payload.last,
+                                 load, "layer")
+        m.d.comb += [self.sorted.valid.eq(valid[-1]), self.sorted.payload.last.eq(last)]
+        ranks_to_lanes(m.d.comb, ranks, self.sorted.payload, self.index_bits, self.key_bits)
         return m

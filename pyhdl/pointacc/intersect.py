@@ -2,8 +2,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pyhdl.params import bits_for, check_int, module_name
+from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import check_width
+from pyhdl.pointacc.pipeline import stage_control
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_layout, query_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
@@ -12,12 +13,20 @@ class Intersect(wiring.Component):
     """Kernel-map pairs of one offset: the sorted input keys intersected with the sorted output
     keys shifted by the offset, ``width`` keys per side per cycle.
 
-    Both sides are held one beat at a time; each step compares all ``width × width`` lane pairs
-    for equality and emits every match as ``(in_idx, out_idx)``, then retires the beat whose
-    last lane ranks lower (both on a tie; an empty lane ranks above every key): nothing later
-    on the other side can match it. The output keys are shifted as they arrive, field by field
-    on keys widened by two bits per coordinate (``KeyFormat.widen``), so a shift past a
-    coordinate limit can neither wrap nor match, and the shifted keys stay sorted.
+    Each side holds a current beat and the next one; each step compares all ``width × width``
+    lane pairs of the current beats for equality and emits every match as ``(in_idx, out_idx)``,
+    then retires the beat whose last lane ranks lower (both on a tie; an empty lane ranks above
+    every key): nothing later on the other side can match it. The output keys are shifted as
+    they arrive, field by field on keys widened by two bits per coordinate (``KeyFormat.widen``),
+    so a shift past a coordinate limit can neither wrap nor match, and the shifted keys stay
+    sorted.
+
+    Pipelining: a beat arrives into the next-beat register and reaches the current one from
+    there; the two order bits of the current beats' last lanes are registered, computed a cycle
+    ahead from the current and next beats of both sides (four comparisons each way), so the
+    step loop is a few LUTs. The matches of a step pass four stages (equalities, per-lane hit
+    and matching ``out_idx``, packing selects, packed beat), stalled by ``pairs.ready``
+    (``pipeline.stage_control``); a step with no match and not final vanishes in the third.
 
     Parameters
     ----------
@@ -38,14 +47,18 @@ class Intersect(wiring.Component):
         beat of the final step (after both lists' ``last`` beats) carries ``last``, even with no
         match. Steps without matches emit nothing.
 
-    Timing: beats are registered on arrival (``ready`` depends only on state and
-    ``pairs.ready``); a step runs every cycle both sides hold a beat (or one side has finished
-    and the other drains) and the output register is free; its pairs appear the next cycle.
-    An intersection of ``p`` input and ``q`` output beats takes between ``max(p, q)`` and
-    ``p + q`` steps (``verif/golden/pointacc.py: intersect_steps``). Without back-pressure a
-    pair of lists takes ``steps + 1`` cycles: one to load its first beats, then a step per
-    cycle; its final pair beat leaves while the next pair of lists loads.
+    Timing: a step every cycle both sides hold a current beat (or one side has finished and the
+    other drains) and the first match stage is free; an intersection of ``p`` input and ``q``
+    output beats takes between ``max(p, q)`` and ``p + q`` steps (``verif/golden/pointacc.py:
+    intersect_steps``), and the next pair of lists steps the cycle after the final step of this
+    one. A step's pairs leave ``latency = 4`` cycles after it; a beat accepted on cycle ``t``
+    steps on ``t + 2`` at the earliest. Without back-pressure, jobs back to back take
+    ``sum(steps) + 1 + latency`` cycles from the first beat accepted to the last pair beat.
+    ``ready`` of each input is high when its next-beat register is empty or moves on this cycle
+    (which depends on ``pairs.ready`` through the step).
     """
+
+    latency = 4
 
     def __init__(self, *, width: int = 8, coord_bits: int = COORD_BITS, batch_bits: int = BATCH_BITS,
                  index_bits: int = INDEX_BITS):
@@ -79,92 +92,105 @@ class Intersect(wiring.Component):
         m = Module()
         w, ib = self.width, self.index_bits
         wide = self.format.wide_key_bits
-        ins, outs, pairs = self.inputs, self.outputs, self.pairs
+        step, final = Signal(), Signal()
+        hit, s2_last = Signal(w), Signal()       # stage 2: per input lane, a match; the final step
+        valid, load = stage_control(m, self.latency, step, self.pairs.ready, "match",
+                                    gate={2: hit.any() | s2_last})
 
-        # The beat each side holds: widened keys, indices, keep, last; `full` when one is held.
-        a_key = [Signal(wide, name=f"in_key{i}") for i in range(w)]
-        a_idx = [Signal(ib, name=f"in_idx{i}") for i in range(w)]
-        a_keep, a_last, a_full, a_done = Signal(w), Signal(), Signal(), Signal()
-        b_key = [Signal(wide, name=f"out_key{i}") for i in range(w)]
-        b_idx = [Signal(ib, name=f"out_idx{i}") for i in range(w)]
-        b_keep, b_last, b_full, b_done = Signal(w), Signal(), Signal(), Signal()
+        def beat(name):
+            return dict(key=[Signal(wide, name=f"{name}_key{i}") for i in range(w)],
+                        idx=[Signal(ib, name=f"{name}_idx{i}") for i in range(w)],
+                        keep=Signal(w, name=f"{name}_keep"), last=Signal(name=f"{name}_last"),
+                        top=Signal(wide + 1, name=f"{name}_top"), full=Signal(name=f"{name}_full"))
 
-        # The rank of a beat's highest lane: an empty lane (its key a don't-care) ranks above any key.
-        a_top = Cat(Mux(a_keep[w - 1], a_key[w - 1], 0), ~a_keep[w - 1])
-        b_top = Cat(Mux(b_keep[w - 1], b_key[w - 1], 0), ~b_keep[w - 1])
-        out_free = ~pairs.valid | pairs.ready
-        step = Signal()
-        adv_a, adv_b, final = Signal(), Signal(), Signal()
+        sides = {}
+        for side, port in (("in", self.inputs), ("out", self.outputs)):
+            keys = [self._widen(port.payload.lanes[i].key, None if side == "in" else port.payload.offset)
+                    for i in range(w)]
+            sides[side] = dict(port=port, keys=keys, cur=beat(side), nxt=beat(f"{side}_next"),
+                               done=Signal(name=f"{side}_done"), adv=Signal(name=f"{side}_adv"),
+                               load=Signal(name=f"{side}_load"))
+        a, b = sides["in"], sides["out"]
+
+        # The order of the current beats' last lanes (an empty lane ranks above any key).
+        a_le_b, b_le_a = Signal(), Signal()
+        ca, cb = a["cur"], b["cur"]
         m.d.comb += [
-            step.eq((a_full | a_done) & (b_full | b_done) & ~(a_done & b_done) & out_free),
-            adv_a.eq(step & a_full & (b_done | (a_top <= b_top))),
-            adv_b.eq(step & b_full & (a_done | (b_top <= a_top))),
-            final.eq(step & (a_done | (adv_a & a_last)) & (b_done | (adv_b & b_last))),
-            ins.ready.eq(~a_done & (~a_full | (adv_a & ~a_last))),
-            outs.ready.eq(~b_done & (~b_full | (adv_b & ~b_last))),
+            step.eq((ca["full"] | a["done"]) & (cb["full"] | b["done"]) & ~(a["done"] & b["done"]) & load[0]),
+            a["adv"].eq(step & ca["full"] & (b["done"] | a_le_b)),
+            b["adv"].eq(step & cb["full"] & (a["done"] | b_le_a)),
+            final.eq(step & (a["done"] | (a["adv"] & ca["last"])) & (b["done"] | (b["adv"] & cb["last"]))),
         ]
+        for x in (a, b):
+            cur, nxt, port = x["cur"], x["nxt"], x["port"]
+            done_next = (x["done"] | (x["adv"] & cur["last"])) & ~final
+            m.d.sync += x["done"].eq(done_next)
+            m.d.comb += [x["load"].eq(nxt["full"] & (~cur["full"] | x["adv"]) & ~done_next),
+                         port.ready.eq(~nxt["full"] | x["load"])]
+            with m.If(port.valid & port.ready):
+                top = Cat(Mux(port.payload.keep[w - 1], x["keys"][w - 1], 0), ~port.payload.keep[w - 1])
+                m.d.sync += [nxt["full"].eq(1), nxt["keep"].eq(port.payload.keep), nxt["last"].eq(port.payload.last),
+                             nxt["top"].eq(top)]
+                m.d.sync += [r.eq(v) for r, v in zip(nxt["key"], x["keys"], strict=True)]
+                m.d.sync += [r.eq(port.payload.lanes[i].idx) for i, r in enumerate(nxt["idx"])]
+            with m.Elif(x["load"]):
+                m.d.sync += nxt["full"].eq(0)
+            with m.If(x["load"]):
+                m.d.sync += [cur[f].eq(nxt[f]) for f in ("keep", "last", "top", "full")]
+                m.d.sync += [r.eq(v) for f in ("key", "idx") for r, v in zip(cur[f], nxt[f], strict=True)]
+            with m.Elif(x["adv"]):
+                m.d.sync += cur["full"].eq(0)
+        # Next cycle's current tops are this cycle's current or next ones: compare all four pairs.
+        ta = [ca["top"], a["nxt"]["top"]]
+        tb = [cb["top"], b["nxt"]["top"]]
+        for reg, (x, y) in ((a_le_b, (ta, tb)), (b_le_a, (tb, ta))):
+            lx, ly = (a["load"], b["load"]) if x is ta else (b["load"], a["load"])
+            m.d.sync += reg.eq(Mux(lx, Mux(ly, x[1] <= y[1], x[1] <= y[0]), Mux(ly, x[0] <= y[1], x[0] <= y[0])))
 
-        with m.If(ins.valid & ins.ready):
-            m.d.sync += [a_full.eq(1), a_keep.eq(ins.payload.keep), a_last.eq(ins.payload.last)]
+        # Stage 1: all width x width equalities; keys are unique per list, so each input lane
+        # matches at most one output lane.
+        both = ca["full"] & cb["full"]
+        eq = [[Signal(name=f"eq{i}_{j}") for j in range(w)] for i in range(w)]
+        s1_in = [Signal(ib, name=f"s1_in_idx{i}") for i in range(w)]
+        s1_out = [Signal(ib, name=f"s1_out_idx{j}") for j in range(w)]
+        s1_last = Signal()
+        with m.If(load[0]):
+            m.d.sync += [eq[i][j].eq(both & ca["keep"][i] & cb["keep"][j] & (ca["key"][i] == cb["key"][j]))
+                         for i in range(w) for j in range(w)]
+            m.d.sync += [r.eq(v) for r, v in zip(s1_in + s1_out, ca["idx"] + cb["idx"], strict=True)]
+            m.d.sync += s1_last.eq(final)
+        # Stage 2: per input lane, a hit and the out_idx of its match (the OR over the lanes).
+        s2_in = [Signal(ib, name=f"s2_in_idx{i}") for i in range(w)]
+        s2_out = [Signal(ib, name=f"s2_out_idx{i}") for i in range(w)]
+        with m.If(load[1]):
             for i in range(w):
-                m.d.sync += [a_key[i].eq(self._widen(ins.payload.lanes[i].key)),
-                             a_idx[i].eq(ins.payload.lanes[i].idx)]
-        with m.Elif(adv_a):
-            m.d.sync += a_full.eq(0)
-        with m.If(outs.valid & outs.ready):
-            m.d.sync += [b_full.eq(1), b_keep.eq(outs.payload.keep), b_last.eq(outs.payload.last)]
-            for i in range(w):
-                m.d.sync += [b_key[i].eq(self._widen(outs.payload.lanes[i].key, outs.payload.offset)),
-                             b_idx[i].eq(outs.payload.lanes[i].idx)]
-        with m.Elif(adv_b):
-            m.d.sync += b_full.eq(0)
-
-        # All width x width comparisons; keys are unique per list, so each input lane matches at
-        # most one output lane and the match's out_idx is the OR over the matching lanes.
-        both = a_full & b_full
-        hit = [Signal(name=f"hit{i}") for i in range(w)]
-        match_out = [Signal(ib, name=f"match_out{i}") for i in range(w)]
-        for i in range(w):
-            eq = [Signal(name=f"eq{i}_{j}") for j in range(w)]
-            for j in range(w):
-                m.d.comb += eq[j].eq(both & a_keep[i] & b_keep[j] & (a_key[i] == b_key[j]))
-            m.d.comb += hit[i].eq(Cat(*eq).any())
-            acc = Const(0, ib)
-            for j in range(w):
-                acc = acc | Mux(eq[j], b_idx[j], 0)
-            m.d.comb += match_out[i].eq(acc)
-
-        # Pack the matches into the lowest lanes: lane k takes the input lane that is the k-th hit.
-        # before[i]: hits among input lanes 0 .. i-1; before[w]: all of them.
-        before = [Const(0, bits_for(w))]
-        for i in range(w):
-            upto = Signal(bits_for(w), name=f"hits_upto{i}")
-            m.d.comb += upto.eq(before[-1] + hit[i])
-            before.append(upto)
-
-        lanes = []
-        for k in range(w):
-            sel_in, sel_out = Const(0, ib), Const(0, ib)
-            for i in range(k, w):
-                take = Signal(name=f"lane{k}_takes{i}")
-                m.d.comb += take.eq(hit[i] & (before[i] == k))
-                sel_in = sel_in | Mux(take, a_idx[i], 0)
-                sel_out = sel_out | Mux(take, match_out[i], 0)
-            lanes.append((sel_in, sel_out))
-
-        with m.If(pairs.ready):
-            m.d.sync += pairs.valid.eq(0)
-        with m.If(step):
-            with m.If(adv_a & a_last):
-                m.d.sync += a_done.eq(1)
-            with m.If(adv_b & b_last):
-                m.d.sync += b_done.eq(1)
-            with m.If(final):
-                m.d.sync += [a_done.eq(0), b_done.eq(0)]
-            with m.If((before[w] != 0) | final):
-                m.d.sync += [pairs.valid.eq(1), pairs.payload.last.eq(final)]
-            for k, (sel_in, sel_out) in enumerate(lanes):
-                m.d.sync += [pairs.payload.lanes[k].in_idx.eq(sel_in),
-                             pairs.payload.lanes[k].out_idx.eq(sel_out),
-                             pairs.payload.keep[k].eq(before[w] > k)]
+                acc = Const(0, ib)
+                for j in range(w):
+                    acc = acc | Mux(eq[i][j], s1_out[j], 0)
+                m.d.sync += [hit[i].eq(Cat(*eq[i]).any()), s2_out[i].eq(acc), s2_in[i].eq(s1_in[i])]
+            m.d.sync += s2_last.eq(s1_last)
+        # Stage 3 (a step with no match vanishes unless final): lane k takes the input lane that
+        # is the k-th hit.
+        take = {(k, i): Signal(name=f"lane{k}_takes{i}") for k in range(w) for i in range(k, w)}
+        s3_in = [Signal(ib, name=f"s3_in_idx{i}") for i in range(w)]
+        s3_out = [Signal(ib, name=f"s3_out_idx{i}") for i in range(w)]
+        s3_keep, s3_last = Signal(w), Signal()
+        with m.If(load[2]):
+            for (k, i), t in take.items():
+                m.d.sync += t.eq(hit[i] & (sum(hit[h] for h in range(i)) == k))
+            count = sum(hit[i] for i in range(w))
+            m.d.sync += [s3_keep[k].eq(count > k) for k in range(w)]
+            m.d.sync += [r.eq(v) for r, v in zip(s3_in + s3_out, s2_in + s2_out, strict=True)]
+            m.d.sync += s3_last.eq(s2_last)
+        # Stage 4: the packed beat.
+        out = self.pairs
+        with m.If(load[3]):
+            for k in range(w):
+                sel_in, sel_out = Const(0, ib), Const(0, ib)
+                for i in range(k, w):
+                    sel_in = sel_in | Mux(take[k, i], s3_in[i], 0)
+                    sel_out = sel_out | Mux(take[k, i], s3_out[i], 0)
+                m.d.sync += [out.payload.lanes[k].in_idx.eq(sel_in), out.payload.lanes[k].out_idx.eq(sel_out)]
+            m.d.sync += [out.payload.keep.eq(s3_keep), out.payload.last.eq(s3_last)]
+        m.d.comb += out.valid.eq(valid[3])
         return m

@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pyhdl.pointacc.bitonic_sorter import BitonicSorter
+from pyhdl.pointacc.bitonic_sorter import BitonicSorter, sorter_latency
 from pyhdl.pointacc.intersect import Intersect
 from pyhdl.pointacc.merger import Merger
-from pyhdl.pointacc.network import sort_layers
 from runtime import sim
 from sw.markdown import table
 from sw.pointcloud import KeyFormat, kernel_map, kernel_offsets, scenes
-from verif.golden.pointacc import intersect_steps, merge_cycles, sort_elements
+from verif.golden.pointacc import intersect_steps, merge, merge_cycles, sort_elements
 from verif.tb import pointacc_intersect as t_int
 from verif.tb import pointacc_merger as t_mrg
 from verif.tb import pointacc_sorter as t_srt
@@ -61,15 +60,17 @@ def rtl_sort(points, tmp):
     return rows
 
 
-def model_sort_cycles(n, w=WIDTH):
-    """Sorter (one beat a cycle) then merge passes (``merge_cycles`` per pair of runs)."""
-    cycles = -(-n // w) + len(sort_layers(w))
-    runs = [w] * (n // w) + ([n % w] if n % w else [])
+def model_sort_cycles(keys, w=WIDTH):
+    """Sorter (one beat a cycle) then merge passes (``merge_cycles`` of each pass's pairs of runs,
+    back to back) over ``keys`` in point order."""
+    elems = list(zip(keys, range(len(keys)), strict=True))
+    runs = [sort_elements(elems[i:i + w]) for i in range(0, len(elems), w)]
+    cycles = len(runs) + sorter_latency(w)
     passes = 0
     while len(runs) > 1:
-        pairs = [(runs[i], runs[i + 1] if i + 1 < len(runs) else 0) for i in range(0, len(runs), 2)]
-        cycles += sum(merge_cycles(a, b, w) for a, b in pairs)
-        runs = [a + b for a, b in pairs]
+        pairs = [(runs[i], runs[i + 1] if i + 1 < len(runs) else []) for i in range(0, len(runs), 2)]
+        cycles += merge_cycles(pairs, w)
+        runs = [merge(a, b) for a, b in pairs]
         passes += 1
     return cycles, passes
 
@@ -82,8 +83,8 @@ def model_scene(kind, vs, stride):
     b = a if stride == 1 else sort_elements(zip(fmt.pack(out).tolist(), range(len(out)), strict=True))
     steps = [intersect_steps(a, b, tuple(d), fmt.coord_bits, WIDTH) for d in kernel_offsets(3)]
     isect = sum(s + 1 for s in steps)
-    sort_in, passes = model_sort_cycles(len(c))
-    sort_out = 0 if stride == 1 else model_sort_cycles(len(out))[0]
+    sort_in, passes = model_sort_cycles(fmt.pack(c).tolist())
+    sort_out = 0 if stride == 1 else model_sort_cycles(fmt.pack(out).tolist())[0]
     keys = 27 * (len(a) + len(b))
     total = sort_in + sort_out + isect
     return [f"{kind} {vs:g} m", stride, len(c), len(out), sum(len(m) for m in maps), sort_in + sort_out,

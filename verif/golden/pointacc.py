@@ -63,12 +63,60 @@ def beats(elems, width):
     return [(c, (1 << len(c)) - 1, n == len(chunks) - 1) for n, c in enumerate(chunks)]
 
 
-def merge_cycles(n_a, n_b, width):
-    """Cycles the merger spends on one pair of lists of ``n_a`` and ``n_b`` elements: one step per
-    input beat, and one flush cycle when the output has more beats than steps after the first."""
-    steps = len(beats(range(n_a), width)) + len(beats(range(n_b), width))
-    out_beats = len(beats(range(n_a + n_b), width))
-    return max(steps, out_beats + 1)
+def merge_cycles(jobs, width, depth=4, latency=None):
+    """Cycles the FLiMS merger (``pyhdl/pointacc/merger.py``) takes for ``jobs``, pairs of sorted
+    lists ``(a, b)`` streamed back to back on its two inputs with no back-pressure: from the
+    first beat accepted to the last merged beat. A cycle model of its queues, written from its
+    docstring: lane ``p`` of a beat joins queue ``p`` of its side in the lowest free slot from 1
+    up (slot 0 is filled from slot 1, one cycle later); an input is ready while every queue of
+    its side has its last slot free and it is at most one list ahead; a step needs every head of
+    the current pair present, or its list finished and no element of it on the way to the head
+    of that queue; it pairs head ``p`` of ``a`` with head
+    ``width - 1 - p`` of ``b`` and pops the smaller of each pair (ties to ``a``); the step that
+    leaves nothing of the current pair in the queues is its last; a step's beat leaves ``latency`` cycles
+    later (default ``1 + 2 log2(width)``)."""
+    if latency is None:
+        latency = 1 + 2 * (width.bit_length() - 1)
+    streams = [[bt for job in jobs for bt in beats(job[s], width)] for s in (0, 1)]
+    nxt = [0, 0]                                   # next beat of each input
+    ahead = [0, 0]
+    slots = [[[None] * depth for _ in range(width)] for _ in (0, 1)]   # (element, generation)
+    cur, cycle, done, last_out = 0, 0, 0, None
+    while done < len(jobs):
+        vis = [[sl[0] is not None and sl[0][1] == cur for sl in slots[s]] for s in (0, 1)]
+        ready = [ahead[s] < 2 and all(sl[depth - 1] is None for sl in slots[s]) and nxt[s] < len(streams[s])
+                 for s in (0, 1)]
+        # A lane of a finished list is available unless an element of it is still on its way to slot 0.
+        step = all(vis[s][p] or ahead[s] > 0 and (sl[0] is not None or sl[1] is None or sl[1][1] != cur)
+                   for s in (0, 1) for p, sl in enumerate(slots[s]))
+        pops = [[False] * width for _ in (0, 1)]
+        final = False
+        if step:
+            for p in range(width):
+                qb = width - 1 - p
+                va, vb = vis[0][p], vis[1][qb]
+                a_wins = va and (not vb or slots[0][p][0][0] <= slots[1][qb][0][0]) or not (va or vb)
+                pops[0][p], pops[1][qb] = a_wins and va, not a_wins and vb
+            final = ahead[0] > 0 and ahead[1] > 0 and not any(
+                x is not None and x[1] == cur for s in (0, 1) for p, sl in enumerate(slots[s])
+                for x in sl[pops[s][p]:])
+            if final:
+                last_out, done = cycle + latency, done + 1
+        for s in (0, 1):
+            tag = cur ^ (ahead[s] > 0)
+            bt = streams[s][nxt[s]] if ready[s] else None
+            for p, sl in enumerate(slots[s]):
+                if sl[0] is None or pops[s][p]:
+                    sl[:] = sl[1:] + [None]
+                if bt is not None and p < len(bt[0]):
+                    sl[sl.index(None, 1)] = (bt[0][p], tag)
+            if bt is not None:
+                nxt[s] += 1
+                ahead[s] += bt[2]
+            ahead[s] -= final
+        cur ^= final
+        cycle += 1
+    return last_out
 
 
 # ---------------------------------------------------------------- intersection

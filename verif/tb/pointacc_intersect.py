@@ -9,6 +9,7 @@ the golden step count (``job_cycles``).
 import cocotb
 import numpy as np
 
+from pyhdl.pointacc.intersect import Intersect
 from runtime import sim
 from runtime.scaffold import Testbench
 from sw.pointcloud import KeyFormat, kernel_map, kernel_offsets, scenes
@@ -27,9 +28,10 @@ def run(model, cases, test_dir=None) -> dict:
 
 def job_cycles(steps):
     """Cycles from the first beat accepted to the last pair beat, jobs back to back without
-    back-pressure: per job its steps and one more (its first beats load, one step per cycle
-    after that, and the next job's first beats load while the final pair beat leaves)."""
-    return sum(s + 1 for s in steps)
+    back-pressure: a cycle for the first beats to reach the current-beat registers, a step per
+    cycle for every job (the next job's first step follows the final step of this one), and the
+    latency of the match stages after the last step."""
+    return sum(steps) + 1 + Intersect.latency
 
 
 def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):

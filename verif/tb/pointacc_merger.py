@@ -43,7 +43,7 @@ def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):
     case.update(exp_len=np.array([len(m) for m in merged], dtype=np.int64),
                 exp_keys=np.array([k for k, _ in flat], dtype=np.int64).reshape(-1),
                 exp_idx=np.array([i for _, i in flat], dtype=np.int64).reshape(-1),
-                exp_cycles=sum(merge_cycles(len(a), len(b), w) for a, b in jobs))
+                exp_cycles=merge_cycles(jobs, w))
     return case
 
 
@@ -117,7 +117,8 @@ async def sort_by_passes(dut):
             lists, (src_a, src_b), sink = await _merge(tb, case, a_words, b_words, len(pairs), 1.0, 1.0,
                                                        len(pass_cycles))
             took = sink.received[-1][0] - min(src_a.sent[0][0], src_b.sent[0][0])
-            assert took == sum(merge_cycles(len(a), len(b), w) for a, b in pairs), f"pass {len(pass_cycles)}"
+            want = merge_cycles(pairs, w)
+            assert took == want, f"pass {len(pass_cycles)}: {took} cycles, expected {want}"
             pass_cycles.append(took)
             runs = [elems for elems, _ in lists]
         want = sort_elements(zip(keys, idx, strict=True))

@@ -9,7 +9,7 @@ exactly ``LATENCY`` cycles after it entered, one beat per cycle.
 import cocotb
 import numpy as np
 
-from pyhdl.pointacc.network import sort_layers
+from pyhdl.pointacc.bitonic_sorter import sorter_latency
 from runtime import sim
 from runtime.scaffold import Testbench
 from sw.pointcloud import KeyFormat, scenes
@@ -17,7 +17,7 @@ from verif.golden.pointacc import sort_elements
 from verif.harness.pointacc_beats import key_beat_ints, read_key_beat
 
 PARAMS = dict(width=8, key_bits=KeyFormat().key_bits, index_bits=20)
-LATENCY = len(sort_layers(PARAMS["width"]))
+LATENCY = sorter_latency(PARAMS["width"])
 MODULE = __name__
 
 
@@ -66,7 +66,7 @@ async def sort_beats(dut):
     for c, case in enumerate(cases):
         await tb.reset("unsorted__valid", "sorted__ready")
         w, kb, ib = (int(case[k]) for k in ("width", "key_bits", "index_bits"))
-        latency = len(sort_layers(w))
+        latency = sorter_latency(w)
         keys, idx, keep, last = case["keys"], case["idx"], case["keep"], case["last"]
         n = len(keep)
         pv, pr = float(case["p_valid"]), float(case["p_ready"])

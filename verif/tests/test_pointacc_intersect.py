@@ -132,3 +132,4 @@ def test_parameters_validated():
     with pytest.raises(ValueError, match="must fit an int64"):
         Intersect(coord_bits=19)
     assert Intersect().name == "intersect_width8_coord_bits16_batch_bits8_index_bits20"
+    assert Intersect.latency == 4          # tb.job_cycles counts it after the last step

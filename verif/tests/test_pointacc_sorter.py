@@ -75,7 +75,7 @@ def test_parameters_validated():
     with pytest.raises(TypeError, match="key_bits must be an integer"):
         BitonicSorter(key_bits=3.5)
     s = BitonicSorter()
-    assert s.latency == 6 and s.name == "bitonic_sorter_width8_key_bits56_index_bits20"
+    assert s.latency == 12 and s.name == "bitonic_sorter_width8_key_bits56_index_bits20"
 
 
 def test_directed(model, tmp_path):

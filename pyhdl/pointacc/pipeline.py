@@ -1,0 +1,56 @@
+"""Pipeline helpers of the mapping-unit blocks: stall control without a ready chain, and rank
+comparisons split into chunks so a compare-exchange takes two short register stages.
+
+On an ECP5 a 77-bit comparison is one carry chain of 39 ``CCU2C`` cells, about 5.5 ns at speed
+grade 8 before anything uses its result, so a whole compare-exchange (comparison, then a 77-bit
+multiplexer driven by it) does not fit 5 ns. :func:`chunk_flags` compares ``CHUNK``-bit slices in
+parallel (``gt`` and ``eq`` each, to be registered); :func:`greater` combines registered flags in
+two LUT levels, in front of the multiplexer of the next stage.
+"""
+
+from amaranth.hdl import Signal
+
+CHUNK = 20
+
+
+def chunk_flags(x, y, chunk: int = CHUNK) -> list:
+    """``[(x[c] > y[c], x[c] == y[c]) for each chunk c, lowest first]``, unsigned."""
+    return [(x[lo:lo + chunk] > y[lo:lo + chunk], x[lo:lo + chunk] == y[lo:lo + chunk])
+            for lo in range(0, len(x), chunk)]
+
+
+def greater(flags):
+    """``x > y`` from the chunk flags of :func:`chunk_flags` (registered or not)."""
+    gt = flags[0][0]
+    for g, e in flags[1:]:
+        gt = g | (e & gt)
+    return gt
+
+
+def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None):
+    """Valid bits and load enables of ``n`` register stages between a producer (``in_valid``)
+    and a consumer (``out_ready``); returns ``(valid, load)``, ``load[0]`` being the ready of the
+    producer. ``gate``: ``{s: condition}``, items for which the condition (on stage ``s - 1``'s
+    registers) is low vanish on their way into stage ``s``.
+
+    ``load[s] = ~valid[s] | ~valid[n-1] | out_ready``: one LUT from registers and ``out_ready``
+    for every stage (no ready chain through the stages). A stage loads the stage before it when
+    the whole pipeline moves or when it is empty; in the second case the stage before is marked
+    empty unless it loads too, so a bubble moves one stage forward per stalled cycle. Throughput
+    one item per cycle whenever ``out_ready`` is high; latency ``n`` cycles. The caller loads its
+    stage-``s`` data registers under ``load[s]``.
+    """
+    valid = [Signal(name=f"{name}{s}_valid") for s in range(n)]
+    load = [Signal(name=f"{name}{s}_load") for s in range(n)]
+    moves = ~valid[n - 1] | out_ready
+    for s in range(n):
+        m.d.comb += load[s].eq(~valid[s] | moves)
+        src = in_valid if s == 0 else valid[s - 1]
+        if gate and s in gate:
+            src = src & gate[s]
+        with m.If(load[s]):
+            m.d.sync += valid[s].eq(src)
+        if s + 1 < n:
+            with m.Elif(load[s + 1]):
+                m.d.sync += valid[s].eq(0)
+    return valid, load
