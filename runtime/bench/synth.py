@@ -149,7 +149,9 @@ def synth_section() -> str:
     """The ``synth`` section of BENCHMARKS.md: every block and the 4-PE array on an LFE5U-85F."""
     rows = synth_all(blocks())
     return ("Yosys `synth_ecp5` and nextpnr-ecp5 (yowasp builds; LFE5U-85F, seed 1, 200 MHz target), each "
-            "block alone at its default parameters, placed and routed out of context (`--out-of-context`: no "
+            "block alone at its default parameters, elaborated for `pyhdl.platform.ECP5` (block RAMs as "
+            "DP16KD with their output register, multipliers as MULT18X18D with their input/pipeline/output "
+            "registers: `pyhdl/primitives/`), placed and routed out of context (`--out-of-context`: no "
             "package pins), so fmax is register to register inside the block; one column per speed grade. "
             "The critical path is nextpnr's slowest path at speed grade 8: the register (or memory) it "
             "starts and ends at, by the net name yosys kept, and the logic cells on it. Blocks run two at a "
