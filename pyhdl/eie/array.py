@@ -160,9 +160,14 @@ class EIEArray(wiring.Component):
 
         addr = Signal(self.load_layout)         # named fields in the Verilog
         m.d.comb += addr.eq(self.load.addr)
+        def by_group(xs):
+            """``xs`` (one per PE) cut into the groups of ``GROUP`` PEs."""
+            return [xs[i:i + self.GROUP] for i in range(0, len(xs), self.GROUP)]
+
+        groups = by_group(pes)
+        n_groups = len(groups)
         # The layer registers. Each group of PEs has its own copy of n_cols, shift and relu, written
         # by the same load (no register fans out to every PE); the scanner has its own n_cols.
-        n_groups = -(-self.n_pe // self.GROUP)
         n_cols, n_rows = Signal(bits_for(self.max_cols)), Signal(bits_for(self.max_rows))
         copies = [(Signal(bits_for(self.max_cols), name=f"group{g}_n_cols"), Signal(4, name=f"group{g}_shift"),
                    Signal(init=1, name=f"group{g}_relu")) for g in range(n_groups)]
@@ -196,25 +201,24 @@ class EIEArray(wiring.Component):
         # scanner unless `stop`: some queue held `queue_depth` or more activations STOP_LATENCY
         # cycles ago (a register per PE, then one per group); the QUEUE_SLACK entries beyond that
         # threshold take what is already on its way, so no queue is ever written while full.
-        groups = [pes[g:g + self.GROUP] for g in range(0, self.n_pe, self.GROUP)]
         layout = activation_layout(bits_for(self.max_cols - 1), ACT_WIDTH)
         bcast_valid = Signal()
         bcast = Signal(layout)
         nearly_full = [Signal(name=f"pe{k}_nearly_full") for k in range(self.n_pe)]
-        group_stop = [Signal(name=f"group{g}_stop") for g in range(len(groups))]
+        group_stop = [Signal(name=f"group{g}_stop") for g in range(n_groups)]
         stop = Cat(group_stop).any()
         fire = scan.acts.valid & ~stop
         m.d.comb += scan.acts.ready.eq(~stop)
         m.d.sync += [bcast_valid.eq(fire), bcast.eq(scan.acts.payload)]
         overflow = Signal()
-        group_valid = [Signal(name=f"group{g}_acts_valid") for g in range(len(groups))]
+        group_valid = [Signal(name=f"group{g}_acts_valid") for g in range(n_groups)]
         for g, members in enumerate(groups):
             g_acts = Signal(layout, name=f"group{g}_acts")
             m.d.sync += [group_valid[g].eq(bcast_valid), g_acts.eq(bcast)]
             for pe in members:
                 m.d.comb += [pe.acts.valid.eq(group_valid[g]), pe.acts.payload.eq(g_acts)]
-            first = g * self.GROUP
-            m.d.sync += group_stop[g].eq(Cat(nearly_full[first:first + len(members)]).any())
+        for g, flags in enumerate(by_group(nearly_full)):
+            m.d.sync += group_stop[g].eq(Cat(flags).any())
         for k, pe in enumerate(pes):
             m.d.sync += nearly_full[k].eq(pe.queue_level >= self.queue_depth)
         # Sticky: an activation met a full queue (the slack makes this impossible; a check).
@@ -228,12 +232,11 @@ class EIEArray(wiring.Component):
         # (a register per PE and one per group, the scan's side delayed alike).
         running = Signal()
         pe_idle = [Signal(name=f"pe{k}_idle") for k in range(self.n_pe)]
-        group_idle = [Signal(name=f"group{g}_idle") for g in range(len(groups))]
+        group_idle = [Signal(name=f"group{g}_idle") for g in range(n_groups)]
         quiet = [Signal(name=f"quiet{k}") for k in range(2)]
         m.d.sync += [pe_idle[k].eq(pe.idle) for k, pe in enumerate(pes)]
-        for g, members in enumerate(groups):
-            first = g * self.GROUP
-            m.d.sync += group_idle[g].eq(Cat(pe_idle[first:first + len(members)]).all())
+        for g, flags in enumerate(by_group(pe_idle)):
+            m.d.sync += group_idle[g].eq(Cat(flags).all())
         bcast_empty = ~bcast_valid & ~Cat(group_valid).any()
         m.d.sync += [quiet[0].eq(scan.done & bcast_empty & ~self.start), quiet[1].eq(quiet[0] & ~self.start)]
         finished = quiet[1] & Cat(group_idle).all()

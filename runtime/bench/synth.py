@@ -170,16 +170,20 @@ def luts(row) -> int:
     return row["lut4"] + 2 * row["ccu2c"]
 
 
+def usage(row, resource: str) -> int:
+    """``row``'s use of a :data:`DEVICE_CAPACITY` resource (LUTs as :func:`luts`)."""
+    return luts(row) if resource == "lut" else row[resource]
+
+
 def largest_array(small, large) -> tuple:
     """``(n_pe, limiting resource)``: the most PEs whose array fits the LFE5U-85F, extrapolating
     linearly from the synthesised arrays ``small`` and ``large`` (dicts with ``n_pe``)."""
     dn = large["n_pe"] - small["n_pe"]
     fits = {}
-    for res, cap in (("lut", LUT_BUDGET * DEVICE_CAPACITY["lut"]), ("bram", DEVICE_CAPACITY["bram"]),
-                     ("dsp", DEVICE_CAPACITY["dsp"])):
-        get = luts if res == "lut" else (lambda r, k=res: r[k])
-        per_pe = (get(large) - get(small)) / dn
-        fixed = get(small) - per_pe * small["n_pe"]
+    for res, cap in DEVICE_CAPACITY.items():
+        cap = LUT_BUDGET * cap if res == "lut" else cap
+        per_pe = (usage(large, res) - usage(small, res)) / dn
+        fixed = usage(small, res) - per_pe * small["n_pe"]
         fits[res] = int((cap - fixed) // per_pe)
     limit = min(fits, key=fits.get)
     return fits[limit], limit
@@ -211,8 +215,7 @@ def plot_arrays(rows, path) -> None:
     ax1.set(xlabel="PEs", ylabel="fmax (MHz)", title="EIE array on LFE5U-85F: fmax", ylim=(0, None))
     ax1.legend()
     for res, cap in DEVICE_CAPACITY.items():
-        get = luts if res == "lut" else (lambda r, k=res: r[k])
-        ax2.plot(n, [100 * get(r) / cap for r in rows], "o-", label={"lut": "LUT4 (+2 per CCU2C)",
+        ax2.plot(n, [100 * usage(r, res) / cap for r in rows], "o-", label={"lut": "LUT4 (+2 per CCU2C)",
                                                                     "bram": "DP16KD", "dsp": "MULT18X18D"}[res])
     ax2.axhline(100, color="grey", lw=0.8)
     ax2.set(xlabel="PEs", ylabel="% of the device", title="resources")

@@ -68,6 +68,16 @@ class PETiming:
         return busy, n - busy - stalled, stalled
 
 
+def _through_pointer_stages(moved, free):
+    """A column that entered pointer stage 2 in cycle ``moved[0]`` moves on through the later
+    stages (each when the column ahead has left it) and is taken by the sparse-matrix read once it
+    is free; updates ``moved`` and returns ``take``. Scalars (one PE) or arrays (one per PE)."""
+    for k in range(1, POINTER_STAGES - 1):
+        moved[k] = np.maximum(moved[k - 1] + 1, moved[k + 1])
+    moved[-1] = np.maximum(moved[-2] + 1, free)
+    return moved[-1]
+
+
 def pe_timing(entries, queue_depth: int, offer=None, dropped=None, start: int = 0) -> PETiming:
     """Timing of one PE for a stream of activations.
 
@@ -97,9 +107,7 @@ def pe_timing(entries, queue_depth: int, offer=None, dropped=None, start: int = 
         if dropped[i]:
             end[i] = moved[0]
             continue
-        for k in range(1, POINTER_STAGES - 1):
-            moved[k] = max(moved[k - 1] + 1, moved[k + 1])
-        take[i] = moved[-1] = max(moved[-2] + 1, free)
+        take[i] = _through_pointer_stages(moved, free)
         e = entries[i]
         free = take[i] + max(e, 1)
         end[i] = take[i] + e - 1 + ISSUE_TO_MAC + MAC_TO_WRITEBACK if e else take[i]
@@ -190,9 +198,7 @@ def array_timing(entries, act_cols, n_cols: int, *, queue_depth: int, lnzd_width
         pop[:, i] = p
         last_pop[i] = int(p.max())
         moved[0] = np.maximum(p + 1, moved[1])
-        for k in range(1, POINTER_STAGES - 1):
-            moved[k] = np.maximum(moved[k - 1] + 1, moved[k + 1])
-        t = moved[-1] = np.maximum(moved[-2] + 1, free)
+        t = _through_pointer_stages(moved, free)
         take[:, i] = t
         ei = entries[:, i]
         free = t + np.maximum(ei, 1)
