@@ -1582,24 +1582,44 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [9:0] \$1 ;
   wire \$10 ;
-  reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [25:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg \$105 ;
-  reg [127:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [7:0] \$12 ;
-  wire [7:0] \$13 ;
-  wire [7:0] \$14 ;
+  wire \$110 ;
+  wire \$111 ;
+  reg \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg \$115 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg \$118 ;
+  reg [7:0] \$119 ;
+  wire \$12 ;
+  reg [127:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [25:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg \$125 ;
+  reg [127:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg \$128 ;
+  reg \$129 ;
+  wire \$13 ;
+  wire \$14 ;
   wire \$15 ;
-  wire [8:0] \$16 ;
-  wire \$17 ;
-  wire [8:0] \$18 ;
+  wire [7:0] \$16 ;
+  wire [7:0] \$17 ;
+  wire [7:0] \$18 ;
   wire \$19 ;
   wire [7:0] \$2 ;
   wire [8:0] \$20 ;
@@ -1615,9 +1635,9 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire [11:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$31 ;
-  wire \$32 ;
+  wire [8:0] \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [8:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -1652,12 +1672,12 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [8:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  reg [15:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -1666,29 +1686,29 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [7:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [7:0] \$85 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [8:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  reg [15:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
-  reg \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg \$99 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   output [25:0] acts__payload;
   reg [25:0] acts__payload = 26'h0000000;
   wire [9:0] \acts__payload.col ;
@@ -1711,7 +1731,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input load__en;
   wire load__en;
   wire [7:0] mask;
-  reg [7:0] \mask$16  = 8'h00;
+  reg [7:0] \mask$17  = 8'h00;
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [7:0] n_words;
@@ -1728,6 +1748,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [7:0] s2_lanes = 8'h00;
   reg s2_valid = 1'h0;
   reg [7:0] s2_word = 8'h00;
+  reg [127:0] s3_data = 128'h00000000000000000000000000000000;
+  reg [7:0] s3_nonzero = 8'h00;
+  reg s3_valid = 1'h0;
+  reg [7:0] s3_word = 8'h00;
   reg scanning = 1'h0;
   input start;
   wire start;
@@ -1744,121 +1768,145 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$3  = n_cols + 3'h7;
   assign \$5  = ~ s1_valid;
   assign \$6  = ~ s2_valid;
-  assign \$7  = \$6  | window_take;
-  assign read__en = \$5  | \$7 ;
-  assign \$8  = ~ s2_valid;
-  assign read__out_en = \$8  | window_take;
-  assign mask = \mask$16  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
-  assign \$9  = ~ acts__valid;
-  assign \$10  = \$9  | acts__ready;
-  assign \$11  = valid & \$10 ;
-  assign \$12  = 1'h1 << index;
-  assign \$13  = \$11  ? \$12  : 8'h00;
-  assign \$14  = ~ \$13 ;
-  assign remaining = \mask$16  & \$14 ;
-  assign \$15  = ! \mask$16 ;
-  assign \$17  = ! \$16 ;
-  assign \$19  = ! \$18 ;
+  assign \$7  = ~ s3_valid;
+  assign \$8  = \$7  | window_take;
+  assign \$9  = \$6  | \$8 ;
+  assign read__en = \$5  | \$9 ;
+  assign \$10  = ~ s2_valid;
+  assign \$11  = ~ s3_valid;
+  assign \$12  = \$11  | window_take;
+  assign read__out_en = \$10  | \$12 ;
+  assign mask = \mask$17  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
+  assign \$13  = ~ acts__valid;
+  assign \$14  = \$13  | acts__ready;
+  assign \$15  = valid & \$14 ;
+  assign \$16  = 1'h1 << index;
+  assign \$17  = \$15  ? \$16  : 8'h00;
+  assign \$18  = ~ \$17 ;
+  assign remaining = \mask$17  & \$18 ;
+  assign \$19  = ! \mask$17 ;
   assign \$21  = ! \$20 ;
   assign \$23  = ! \$22 ;
   assign \$25  = ! \$24 ;
   assign \$27  = ! \$26 ;
   assign \$29  = ! \$28 ;
   assign \$31  = ! \$30 ;
-  assign \$32  = | { \$31 , \$29 , \$27 , \$25 , \$23 , \$21 , \$19 , \$17  };
-  assign \$33  = ~ acts__valid;
-  assign \$34  = \$33  | acts__ready;
-  assign \$35  = \$32  & \$34 ;
-  assign drained = \$15  | \$35 ;
-  assign \$36  = ~ window_valid;
-  assign \$37  = \$36  | drained;
-  assign window_take = s2_valid & \$37 ;
+  assign \$33  = ! \$32 ;
+  assign \$35  = ! \$34 ;
+  assign \$36  = | { \$35 , \$33 , \$31 , \$29 , \$27 , \$25 , \$23 , \$21  };
+  assign \$37  = ~ acts__valid;
+  assign \$38  = \$37  | acts__ready;
+  assign \$39  = \$36  & \$38 ;
+  assign drained = \$19  | \$39 ;
+  assign \$40  = ~ window_valid;
+  assign \$41  = \$40  | drained;
+  assign window_take = s3_valid & \$41 ;
   assign done = ~ scanning;
-  assign \$38  = ~ s1_valid;
-  assign \$39  = ~ s2_valid;
-  assign \$40  = \$39  | window_take;
-  assign \$41  = \$38  | \$40 ;
-  assign \$42  = fetch_ptr < \$4 [7:0];
-  assign \$43  = scanning & \$42 ;
-  assign \$44  = ~ s1_valid;
-  assign \$45  = ~ s2_valid;
-  assign \$46  = \$45  | window_take;
-  assign \$47  = \$44  | \$46 ;
-  assign \$48  = \$43  & \$47 ;
-  assign \$49  = { fetch_ptr, 3'h0 } < n_cols;
-  assign \$50  = { fetch_ptr, 3'h1 } < n_cols;
-  assign \$51  = { fetch_ptr, 3'h2 } < n_cols;
-  assign \$52  = { fetch_ptr, 3'h3 } < n_cols;
-  assign \$53  = { fetch_ptr, 3'h4 } < n_cols;
-  assign \$54  = { fetch_ptr, 3'h5 } < n_cols;
-  assign \$55  = { fetch_ptr, 3'h6 } < n_cols;
-  assign \$56  = { fetch_ptr, 3'h7 } < n_cols;
-  assign \$57  = ~ s2_valid;
-  assign \$58  = \$57  | window_take;
-  assign \$59  = fetch_ptr < \$4 [7:0];
-  assign \$60  = scanning & \$59 ;
-  assign \$61  = ~ s1_valid;
-  assign \$62  = ~ s2_valid;
-  assign \$63  = \$62  | window_take;
-  assign \$64  = \$61  | \$63 ;
-  assign \$65  = \$60  & \$64 ;
-  assign \$66  = fetch_ptr + 1'h1;
-  assign \$67  = ~ acts__valid;
-  assign \$68  = \$67  | acts__ready;
-  assign \$69  = valid & \$68 ;
-  assign \$71  = ~ acts__valid;
-  assign \$72  = \$71  | acts__ready;
-  assign \$73  = ~ acts__valid;
-  assign \$74  = \$73  | acts__ready;
-  assign \$75  = valid & \$74 ;
-  assign \$76  = window_valid & drained;
-  assign \$77  = | read__data[15:0];
-  assign \$78  = | read__data[31:16];
-  assign \$79  = | read__data[47:32];
-  assign \$80  = | read__data[63:48];
-  assign \$81  = | read__data[79:64];
-  assign \$82  = | read__data[95:80];
-  assign \$83  = | read__data[111:96];
-  assign \$84  = | read__data[127:112];
-  assign \$85  = { \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77  } & s2_lanes;
-  assign \$86  = fetch_ptr == \$4 [7:0];
-  assign \$87  = scanning & \$86 ;
-  assign \$88  = ~ s1_valid;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = ~ s2_valid;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = ~ window_valid;
-  assign \$93  = \$91  & \$92 ;
+  assign \$42  = ~ s1_valid;
+  assign \$43  = ~ s2_valid;
+  assign \$44  = ~ s3_valid;
+  assign \$45  = \$44  | window_take;
+  assign \$46  = \$43  | \$45 ;
+  assign \$47  = \$42  | \$46 ;
+  assign \$48  = fetch_ptr < \$4 [7:0];
+  assign \$49  = scanning & \$48 ;
+  assign \$50  = ~ s1_valid;
+  assign \$51  = ~ s2_valid;
+  assign \$52  = ~ s3_valid;
+  assign \$53  = \$52  | window_take;
+  assign \$54  = \$51  | \$53 ;
+  assign \$55  = \$50  | \$54 ;
+  assign \$56  = \$49  & \$55 ;
+  assign \$57  = { fetch_ptr, 3'h0 } < n_cols;
+  assign \$58  = { fetch_ptr, 3'h1 } < n_cols;
+  assign \$59  = { fetch_ptr, 3'h2 } < n_cols;
+  assign \$60  = { fetch_ptr, 3'h3 } < n_cols;
+  assign \$61  = { fetch_ptr, 3'h4 } < n_cols;
+  assign \$62  = { fetch_ptr, 3'h5 } < n_cols;
+  assign \$63  = { fetch_ptr, 3'h6 } < n_cols;
+  assign \$64  = { fetch_ptr, 3'h7 } < n_cols;
+  assign \$65  = ~ s2_valid;
+  assign \$66  = ~ s3_valid;
+  assign \$67  = \$66  | window_take;
+  assign \$68  = \$65  | \$67 ;
+  assign \$69  = ~ s3_valid;
+  assign \$70  = \$69  | window_take;
+  assign \$71  = | read__data[15:0];
+  assign \$72  = | read__data[31:16];
+  assign \$73  = | read__data[47:32];
+  assign \$74  = | read__data[63:48];
+  assign \$75  = | read__data[79:64];
+  assign \$76  = | read__data[95:80];
+  assign \$77  = | read__data[111:96];
+  assign \$78  = | read__data[127:112];
+  assign \$79  = { \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71  } & s2_lanes;
+  assign \$80  = fetch_ptr < \$4 [7:0];
+  assign \$81  = scanning & \$80 ;
+  assign \$82  = ~ s1_valid;
+  assign \$83  = ~ s2_valid;
+  assign \$84  = ~ s3_valid;
+  assign \$85  = \$84  | window_take;
+  assign \$86  = \$83  | \$85 ;
+  assign \$87  = \$82  | \$86 ;
+  assign \$88  = \$81  & \$87 ;
+  assign \$89  = fetch_ptr + 1'h1;
+  assign \$90  = ~ acts__valid;
+  assign \$91  = \$90  | acts__ready;
+  assign \$92  = valid & \$91 ;
   assign \$94  = ~ acts__valid;
-  assign \$95  = \$93  & \$94 ;
+  assign \$95  = \$94  | acts__ready;
+  assign \$96  = ~ acts__valid;
+  assign \$97  = \$96  | acts__ready;
+  assign \$98  = valid & \$97 ;
+  assign \$99  = window_valid & drained;
+  assign \$100  = fetch_ptr == \$4 [7:0];
+  assign \$101  = scanning & \$100 ;
+  assign \$102  = ~ s1_valid;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = ~ s2_valid;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = ~ s3_valid;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = ~ window_valid;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = ~ acts__valid;
+  assign \$111  = \$109  & \$110 ;
   always @(posedge clk)
-    s1_valid <= \$96 ;
+    s1_valid <= \$112 ;
   always @(posedge clk)
-    s1_word <= \$97 ;
+    s1_word <= \$113 ;
   always @(posedge clk)
-    s1_lanes <= \$98 ;
+    s1_lanes <= \$114 ;
   always @(posedge clk)
-    s2_valid <= \$99 ;
+    s2_valid <= \$115 ;
   always @(posedge clk)
-    s2_word <= \$100 ;
+    s2_word <= \$116 ;
   always @(posedge clk)
-    s2_lanes <= \$101 ;
+    s2_lanes <= \$117 ;
   always @(posedge clk)
-    fetch_ptr <= \$102 ;
+    s3_valid <= \$118 ;
   always @(posedge clk)
-    acts__payload <= \$103 ;
+    s3_word <= \$119 ;
   always @(posedge clk)
-    \mask$16  <= \$104 ;
+    s3_data <= \$120 ;
   always @(posedge clk)
-    acts__valid <= \$105 ;
+    s3_nonzero <= \$121 ;
   always @(posedge clk)
-    window <= \$106 ;
+    fetch_ptr <= \$122 ;
   always @(posedge clk)
-    window_word <= \$107 ;
+    acts__payload <= \$123 ;
   always @(posedge clk)
-    window_valid <= \$108 ;
+    \mask$17  <= \$124 ;
   always @(posedge clk)
-    scanning <= \$109 ;
+    acts__valid <= \$125 ;
+  always @(posedge clk)
+    window <= \$126 ;
+  always @(posedge clk)
+    window_word <= \$127 ;
+  always @(posedge clk)
+    window_valid <= \$128 ;
+  always @(posedge clk)
+    scanning <= \$129 ;
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer  buffer (
     .clk(clk),
     .\port$0$20 (load__data),
@@ -1880,184 +1928,227 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     (* full_case = 32'd1 *)
     casez (index)
       3'h0:
-          \$70  = window[15:0];
+          \$93  = window[15:0];
       3'h1:
-          \$70  = window[31:16];
+          \$93  = window[31:16];
       3'h2:
-          \$70  = window[47:32];
+          \$93  = window[47:32];
       3'h3:
-          \$70  = window[63:48];
+          \$93  = window[63:48];
       3'h4:
-          \$70  = window[79:64];
+          \$93  = window[79:64];
       3'h5:
-          \$70  = window[95:80];
+          \$93  = window[95:80];
       3'h6:
-          \$70  = window[111:96];
+          \$93  = window[111:96];
       3'h7:
-          \$70  = window[127:112];
+          \$93  = window[127:112];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$96  = s1_valid;
-    if (\$41 ) begin
-      \$96  = \$48 ;
+    \$112  = s1_valid;
+    if (\$47 ) begin
+      \$112  = \$56 ;
     end
     if (start) begin
-      \$96  = 1'h0;
+      \$112  = 1'h0;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$97  = s1_word;
-    if (\$41 ) begin
-      \$97  = fetch_ptr;
+    \$113  = s1_word;
+    if (\$47 ) begin
+      \$113  = fetch_ptr;
     end
     if (rst) begin
-      \$97  = 8'h00;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$98  = s1_lanes;
-    if (\$41 ) begin
-      \$98  = { \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
+    \$114  = s1_lanes;
+    if (\$47 ) begin
+      \$114  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57  };
     end
     if (rst) begin
-      \$98  = 8'h00;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$99  = s2_valid;
-    if (\$58 ) begin
-      \$99  = s1_valid;
+    \$115  = s2_valid;
+    if (\$68 ) begin
+      \$115  = s1_valid;
     end
     if (start) begin
-      \$99  = 1'h0;
+      \$115  = 1'h0;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$100  = s2_word;
-    if (\$58 ) begin
-      \$100  = s1_word;
+    \$116  = s2_word;
+    if (\$68 ) begin
+      \$116  = s1_word;
     end
     if (rst) begin
-      \$100  = 8'h00;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$101  = s2_lanes;
-    if (\$58 ) begin
-      \$101  = s1_lanes;
+    \$117  = s2_lanes;
+    if (\$68 ) begin
+      \$117  = s1_lanes;
     end
     if (rst) begin
-      \$101  = 8'h00;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$102  = fetch_ptr;
-    if (\$65 ) begin
-      \$102  = \$66 [7:0];
+    \$118  = s3_valid;
+    if (\$70 ) begin
+      \$118  = s2_valid;
     end
     if (start) begin
-      \$102  = 8'h00;
+      \$118  = 1'h0;
     end
     if (rst) begin
-      \$102  = 8'h00;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$103  = acts__payload;
-    if (\$69 ) begin
-      \$103 [9:0] = { window_word[6:0], index };
-      \$103 [25:10] = \$70 ;
+    \$119  = s3_word;
+    if (\$70 ) begin
+      \$119  = s2_word;
     end
     if (rst) begin
-      \$103  = 26'h0000000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$104  = \mask$16 ;
-    if (\$69 ) begin
-      \$104  = remaining;
+    \$120  = s3_data;
+    if (\$70 ) begin
+      \$120  = read__data;
+    end
+    if (rst) begin
+      \$120  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$121  = s3_nonzero;
+    if (\$70 ) begin
+      \$121  = \$79 ;
+    end
+    if (rst) begin
+      \$121  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$122  = fetch_ptr;
+    if (\$88 ) begin
+      \$122  = \$89 [7:0];
+    end
+    if (start) begin
+      \$122  = 8'h00;
+    end
+    if (rst) begin
+      \$122  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$123  = acts__payload;
+    if (\$92 ) begin
+      \$123 [9:0] = { window_word[6:0], index };
+      \$123 [25:10] = \$93 ;
+    end
+    if (rst) begin
+      \$123  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$124  = \mask$17 ;
+    if (\$92 ) begin
+      \$124  = remaining;
     end
     if (window_take) begin
-      \$104  = \$85 ;
+      \$124  = s3_nonzero;
     end
     if (rst) begin
-      \$104  = 8'h00;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$105  = acts__valid;
-    if (\$72 ) begin
-      \$105  = \$75 ;
+    \$125  = acts__valid;
+    if (\$95 ) begin
+      \$125  = \$98 ;
     end
     if (start) begin
-      \$105  = 1'h0;
+      \$125  = 1'h0;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$106  = window;
+    \$126  = window;
     if (window_take) begin
-      \$106  = read__data;
+      \$126  = s3_data;
     end
     if (rst) begin
-      \$106  = 128'h00000000000000000000000000000000;
+      \$126  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$107  = window_word;
+    \$127  = window_word;
     if (window_take) begin
-      \$107  = s2_word;
+      \$127  = s3_word;
     end
     if (rst) begin
-      \$107  = 8'h00;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$108  = window_valid;
+    \$128  = window_valid;
     if (window_take) begin
-      \$108  = 1'h1;
-    end else if (\$76 ) begin
-      \$108  = 1'h0;
+      \$128  = 1'h1;
+    end else if (\$99 ) begin
+      \$128  = 1'h0;
     end
     if (start) begin
-      \$108  = 1'h0;
+      \$128  = 1'h0;
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$109  = scanning;
+    \$129  = scanning;
     if (start) begin
-      \$109  = 1'h1;
-    end else if (\$95 ) begin
-      \$109  = 1'h0;
+      \$129  = 1'h1;
+    end else if (\$111 ) begin
+      \$129  = 1'h0;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   assign write__addr = \$1 [6:0];
@@ -2068,22 +2159,22 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \acts__payload.value  = acts__payload[25:10];
   assign \$1  = { 3'h0, load__addr[9:3] };
   assign \$4  = { 3'h0, \$3 [11:3] };
-  assign \$16 [0] = 1'h0;
-  assign \$16 [8:1] = { 1'h0, \mask$16 [7:1] };
-  assign \$18 [1] = 1'h0;
-  assign { \$18 [8:2], \$18 [0] } = { 1'h0, \mask$16 [7:2], \mask$16 [0] };
-  assign \$20 [2] = 1'h0;
-  assign { \$20 [8:3], \$20 [1:0] } = { 1'h0, \mask$16 [7:3], \mask$16 [1:0] };
-  assign \$22 [3] = 1'h0;
-  assign { \$22 [8:4], \$22 [2:0] } = { 1'h0, \mask$16 [7:4], \mask$16 [2:0] };
-  assign \$24 [4] = 1'h0;
-  assign { \$24 [8:5], \$24 [3:0] } = { 1'h0, \mask$16 [7:5], \mask$16 [3:0] };
-  assign \$26 [5] = 1'h0;
-  assign { \$26 [8:6], \$26 [4:0] } = { 1'h0, \mask$16 [7:6], \mask$16 [4:0] };
-  assign \$28 [6] = 1'h0;
-  assign { \$28 [8:7], \$28 [5:0] } = { 1'h0, \mask$16 [7], \mask$16 [5:0] };
-  assign \$30 [7] = 1'h0;
-  assign { \$30 [8], \$30 [6:0] } = { 1'h0, \mask$16 [6:0] };
+  assign \$20 [0] = 1'h0;
+  assign \$20 [8:1] = { 1'h0, \mask$17 [7:1] };
+  assign \$22 [1] = 1'h0;
+  assign { \$22 [8:2], \$22 [0] } = { 1'h0, \mask$17 [7:2], \mask$17 [0] };
+  assign \$24 [2] = 1'h0;
+  assign { \$24 [8:3], \$24 [1:0] } = { 1'h0, \mask$17 [7:3], \mask$17 [1:0] };
+  assign \$26 [3] = 1'h0;
+  assign { \$26 [8:4], \$26 [2:0] } = { 1'h0, \mask$17 [7:4], \mask$17 [2:0] };
+  assign \$28 [4] = 1'h0;
+  assign { \$28 [8:5], \$28 [3:0] } = { 1'h0, \mask$17 [7:5], \mask$17 [3:0] };
+  assign \$30 [5] = 1'h0;
+  assign { \$30 [8:6], \$30 [4:0] } = { 1'h0, \mask$17 [7:6], \mask$17 [4:0] };
+  assign \$32 [6] = 1'h0;
+  assign { \$32 [8:7], \$32 [5:0] } = { 1'h0, \mask$17 [7], \mask$17 [5:0] };
+  assign \$34 [7] = 1'h0;
+  assign { \$34 [8], \$34 [6:0] } = { 1'h0, \mask$17 [6:0] };
 endmodule
 
 (* generator = "Amaranth" *)

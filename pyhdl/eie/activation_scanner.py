@@ -14,7 +14,8 @@ class ActivationScanner(wiring.Component):
 
     The buffer holds ``max_cols`` signed activations as words of ``lnzd_width`` values in a
     ``BlockRAM``. After ``start`` the scanner fetches word after word (two words ahead: the
-    buffer's read and output registers) into a window register; every cycle the LNZD tree picks
+    buffer's read and output registers, then a register of the word and its nonzero lanes) into a
+    window register; every cycle the LNZD tree picks
     the lowest remaining nonzero of the window (columns at or beyond ``n_cols`` do not count)
     and, when the broadcast register can take it, emits ``(col, value)`` and clears it. A window
     with nothing left is replaced by the next word in the same cycle (decided from the mask alone:
@@ -42,7 +43,7 @@ class ActivationScanner(wiring.Component):
         The scan has finished and the broadcast register is empty (high until ``start``).
     """
 
-    FIRST_WINDOW = 4    # cycles from `start` to word 0 in the window
+    FIRST_WINDOW = 5    # cycles from `start` to word 0 in the window
     # The Verilog path of the activation memory (lnzd_width lanes a word): the buffer's behavioural memory.
     BUFFER_PATH = f"buffer.{BlockRAM.MEMORY_PATH}"
 
@@ -89,15 +90,19 @@ class ActivationScanner(wiring.Component):
         n_words = Signal(word_bits)
         m.d.comb += n_words.eq((self.n_cols + (w - 1)) >> lane_bits)
 
-        # Fetch, two words ahead of the window: the buffer's read register (stage 1) and output
-        # register (stage 2), each advancing when the stage after it is free or advancing. Each
-        # word carries its index and which of its lanes lie below ``n_cols``.
+        # Fetch, three words ahead of the window: the buffer's read register (stage 1), output
+        # register (stage 2) and a register of the word with its nonzero lanes (stage 3), each
+        # advancing when the stage after it is free or advancing. Each word carries its index and
+        # which of its lanes lie below ``n_cols``.
         fetch_ptr = Signal(word_bits)
-        s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2)]
-        s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2)]
+        s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2, 3)]
+        s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2, 3)]
         s_lanes = [Signal(w, name=f"s{k}_lanes") for k in (1, 2)]
+        s3_data = Signal(w * aw)
+        s3_nonzero = Signal(w)
         window_take = Signal()
-        adv2 = ~s_valid[1] | window_take
+        adv3 = ~s_valid[2] | window_take
+        adv2 = ~s_valid[1] | adv3
         adv1 = ~s_valid[0] | adv2
         issue = scanning & (fetch_ptr < n_words) & adv1
         in_range = Cat(Cat(Const(i, lane_bits), fetch_ptr) < self.n_cols for i in range(w))
@@ -106,6 +111,10 @@ class ActivationScanner(wiring.Component):
             m.d.sync += [s_valid[0].eq(issue), s_word[0].eq(fetch_ptr), s_lanes[0].eq(in_range)]
         with m.If(adv2):
             m.d.sync += [s_valid[1].eq(s_valid[0]), s_word[1].eq(s_word[0]), s_lanes[1].eq(s_lanes[0])]
+        nonzero = Cat(buf.read.data[i * aw:(i + 1) * aw] != 0 for i in range(w)) & s_lanes[1]
+        with m.If(adv3):
+            m.d.sync += [s_valid[2].eq(s_valid[1]), s_word[2].eq(s_word[1]), s3_data.eq(buf.read.data),
+                         s3_nonzero.eq(nonzero)]
         with m.If(issue):
             m.d.sync += fetch_ptr.eq(fetch_ptr + 1)
 
@@ -127,7 +136,7 @@ class ActivationScanner(wiring.Component):
         mask_single = Cat(mask & ~(1 << i) == 0 for i in range(w)).any()
         m.d.comb += [
             drained.eq((mask == 0) | (mask_single & out_advance)),
-            window_take.eq(s_valid[1] & (~window_valid | drained)),
+            window_take.eq(s_valid[2] & (~window_valid | drained)),
         ]
 
         with m.If(emit):
@@ -139,9 +148,8 @@ class ActivationScanner(wiring.Component):
         with m.If(out_advance):
             m.d.sync += self.acts.valid.eq(emit)
 
-        nonzero = Cat(buf.read.data[i * aw:(i + 1) * aw] != 0 for i in range(w)) & s_lanes[1]
         with m.If(window_take):
-            m.d.sync += [window.eq(buf.read.data), window_word.eq(s_word[1]), mask.eq(nonzero),
+            m.d.sync += [window.eq(s3_data), window_word.eq(s_word[2]), mask.eq(s3_nonzero),
                          window_valid.eq(1)]
         with m.Elif(window_valid & drained):
             m.d.sync += window_valid.eq(0)
@@ -149,8 +157,9 @@ class ActivationScanner(wiring.Component):
         m.d.comb += self.done.eq(~scanning)
         with m.If(self.start):
             m.d.sync += [scanning.eq(1), fetch_ptr.eq(0), s_valid[0].eq(0), s_valid[1].eq(0),
-                         window_valid.eq(0), self.acts.valid.eq(0)]
-        with m.Elif(scanning & (fetch_ptr == n_words) & ~s_valid[0] & ~s_valid[1] & ~window_valid
+                         s_valid[2].eq(0), window_valid.eq(0), self.acts.valid.eq(0)]
+        with m.Elif(scanning & (fetch_ptr == n_words) & ~s_valid[0] & ~s_valid[1] & ~s_valid[2]
+                    & ~window_valid
                     & ~self.acts.valid):
             m.d.sync += scanning.eq(0)
         return m
