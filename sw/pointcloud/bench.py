@@ -1,4 +1,5 @@
-"""Point-cloud software figures: scene densities, kernel-map build speed, implicit-GEMM padding.
+"""Point-cloud software figures: scene densities, kernel-map build speed, map + convolution against
+spconv's CPU ``SubMConv3d``, implicit-GEMM padding.
 
     python -m sw.pointcloud.bench [--out out/pointcloud] [--quick]
 
@@ -21,6 +22,9 @@ from sw.pointcloud.implicit_gemm import mac_counts, neighbor_table, plan
 SCENE_GRID = {"room": (0.02, 0.05, 0.1, 0.2), "lidar": (0.05, 0.1, 0.2, 0.4), "mesh": (0.05, 0.1, 0.2, 0.4)}
 MAP_SCENES = [("room", 0.03), ("lidar", 0.05), ("mesh", 0.1)]     # ~100k points each
 GEMM_SCENES = [("room", 0.05), ("lidar", 0.1), ("mesh", 0.2)]
+CONV_SCENES = [("room", 0.05), ("lidar", 0.1), ("mesh", 0.2)]
+CONV_CHANNELS = 16
+SPCONV = "spconv==2.3.8"
 PLANS = [("no reorder, 1 group", 1, False), ("reorder, 1 group", 1, True), ("reorder, 2 groups", 2, True),
          ("reorder, 3 groups", 3, True), ("reorder, 27 groups", 27, True)]
 
@@ -68,6 +72,74 @@ def map_speed(repeat=3, quick=False):
     return rows
 
 
+def conv_speed(repeat=5, quick=False):
+    """Kernel map + 16 -> 16 submanifold convolution (``kernel_map`` + ``sparse_conv3d``) against
+    spconv's CPU ``SubMConv3d`` building its own map, one torch thread each, runs interleaved;
+    medians. Without spconv installed its columns stay empty."""
+    import torch
+
+    try:
+        import spconv.pytorch as spconv
+    except ImportError:
+        spconv = None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [_conv_scene(kind, vs, repeat, spconv)
+                for kind, vs in tqdm(CONV_SCENES[:1] if quick else CONV_SCENES, desc="map + conv")]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _conv_scene(kind, vs, repeat, spconv):
+    import torch
+
+    from sw.pointcloud.sparse_conv import sparse_conv3d
+
+    c = scenes.scene(kind, vs, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    feats = torch.randn(len(c), CONV_CHANNELS, generator=gen)
+    weight = torch.randn(27, CONV_CHANNELS, CONV_CHANNELS, generator=gen)
+    state = {}
+
+    def ours():
+        state["maps"] = kernel_map(c)[1]
+
+    def conv():
+        state["out"] = sparse_conv3d(feats, state["maps"], weight, len(c))
+
+    runs = {"map": ours, "conv": conv}
+    if spconv is not None:
+        net = spconv.SubMConv3d(CONV_CHANNELS, CONV_CHANNELS, 3, bias=False)
+        with torch.no_grad():       # spconv's CPU weight layout: (C_out, z, y, x, C_in)
+            net.weight.copy_(weight.reshape(3, 3, 3, CONV_CHANNELS, CONV_CHANNELS).permute(4, 0, 1, 2, 3))
+        idx = torch.as_tensor(np.concatenate([np.zeros((len(c), 1), dtype=np.int64), c - c.min(0)], 1),
+                              dtype=torch.int32)[:, [0, 3, 2, 1]]       # (batch, z, y, x)
+        shape = (idx[:, 1:].max(0).values + 1).tolist()
+
+        def theirs():
+            with torch.no_grad():
+                state["spconv"] = net(spconv.SparseConvTensor(feats, idx, shape, 1)).features
+
+        runs["spconv"] = theirs
+    times = {k: [] for k in runs}
+    for _ in range(repeat):
+        for k, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    med = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    ours_ms = med["map"] + med["conv"]
+    sp = med.get("spconv")
+    if sp is not None:
+        err = float((state["spconv"] - state["out"]).abs().max())
+        if err > 1e-4 * float(state["out"].abs().max()):
+            raise RuntimeError(f"{kind}: spconv and sparse_conv3d differ by {err}")
+    return [f"{kind} {vs:g} m", len(c), sum(len(m) for m in state["maps"]), f"{med['map']:.0f}",
+            f"{med['conv']:.0f}", f"{ours_ms:.0f}", "" if sp is None else f"{sp:.0f}",
+            "" if sp is None else f"{sp / ours_ms:.2f}x"]
+
+
 def gemm_padding(tiles=(64, 128), quick=False):
     rows, plot = [], {}
     for kind, vs in tqdm(GEMM_SCENES[:1] if quick else GEMM_SCENES, desc="implicit GEMM"):
@@ -84,6 +156,28 @@ def gemm_padding(tiles=(64, 128), quick=False):
                 if tile == tiles[0]:
                     plot[f"{kind}\ns={stride}"] = [x["overhead"] for x in counts]
     return rows, plot
+
+
+def save_conv_plot(out: Path, conv):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r[0] for r in conv]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(x - 0.2, [float(r[3]) for r in conv], 0.4, label="kernel_map (sort)")
+    ax.bar(x - 0.2, [float(r[4]) for r in conv], 0.4, bottom=[float(r[3]) for r in conv],
+           label="sparse_conv3d")
+    if all(r[6] for r in conv):
+        ax.bar(x + 0.2, [float(r[6]) for r in conv], 0.4, label="spconv 2.3.8 SubMConv3d (map + conv)")
+    ax.set_xticks(x, [f"{n}\n{r[1]} pts" for n, r in zip(names, conv, strict=True)])
+    ax.set_ylabel("ms (median, one thread)")
+    ax.set_title(f"Submanifold 3x3x3 convolution, {CONV_CHANNELS} -> {CONV_CHANNELS} channels")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "pointcloud_vs_spconv.png", dpi=120)
+    plt.close(fig)
 
 
 def save_plots(out: Path, dens, plot):
@@ -122,9 +216,11 @@ def markdown(repeat=3, quick=False, out: Path | None = None) -> str:
     """The figures as Markdown (a BENCHMARKS.md section); with ``out``, also the plot there."""
     dens = densities(quick)
     speed = map_speed(repeat, quick)
+    conv = conv_speed(quick=quick)
     gemm, plot = gemm_padding(quick=quick)
     if out is not None:
         save_plots(out, dens, plot)
+        save_conv_plot(out, conv)
     md = [f"Machine: {platform.processor() or platform.machine()}, NumPy {np.__version__}, one process.", "",
           "**Scenes** (generated, `sw.pointcloud.scenes`; density = occupied / bounding-box voxels)", "",
           *table(["scene", "voxel (m)", "points sampled", "voxels", "bounding box", "density"], dens), "",
@@ -132,6 +228,13 @@ def markdown(repeat=3, quick=False, out: Path | None = None) -> str:
           "",
           *table(["cloud", "stride", "inputs", "outputs", "pairs", "sort-merge (s)", "Mpts/s",
                  "hash join (s)", "Mpts/s"], speed), "",
+          f"**Kernel map + submanifold convolution against spconv** (3x3x3, {CONV_CHANNELS} -> "
+          f"{CONV_CHANNELS} channels, float32; `kernel_map` + `sparse_conv3d` against {SPCONV}'s CPU "
+          "`SubMConv3d` building its own map; one torch thread each, runs interleaved, median of 5; "
+          "spconv's outputs checked equal to ours"
+          + ("" if all(r[6] for r in conv) else f"; spconv not installed: `pip install {SPCONV}`") + ")", "",
+          *table(["scene", "points", "pairs", "kernel_map (ms)", "sparse_conv3d (ms)", "ours (ms)",
+                  "spconv (ms)", "spconv / ours"], conv), "",
           "**Implicit GEMM padding** (GMACs at C_in = C_out = 64; computed incl. padding (x useful))", "",
           *table(["scene", "stride", "outputs", "tile rows", "useful"] + [p[0] for p in PLANS], gemm)]
     return "\n".join(md)

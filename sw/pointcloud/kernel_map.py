@@ -6,9 +6,13 @@
 ``coords[in_idx] == out_coords[out_idx] + offset_k * tensor_stride`` (same batch index), sorted
 by ``out_idx``.
 
-- ``method="sort"`` mirrors the PointAcc mapping unit: pack coordinates into sortable keys
-  (``sw.pointcloud.keys``), sort input and output keys once, shift the sorted output keys by
-  each offset (field by field, which keeps them sorted) and merge-intersect the two sorted lists.
+- ``method="sort"`` mirrors the PointAcc mapping unit: pack coordinates into sortable widened keys
+  (``sw.pointcloud.keys``), sort input and output keys once, shift the output keys by each offset
+  (one addition: widened fields never carry) and find them in the sorted inputs. Only the
+  ``kernel_size**2`` offsets with ``dz = 0`` are binary searches; the others step from them: with
+  every coordinate a multiple of the tensor stride ``t``, no key lies strictly between ``q`` and
+  ``q ± t``, so the insertion point of ``q ± t`` is that of ``q`` moved by one where ``q``
+  (resp. ``q - t``) is present. Submanifold maps are built for half the offsets and mirrored.
 - ``method="hash"`` is a hash join: the input coordinate rows go into a hash table
   (``sw.pointcloud.hashmap``), every shifted output row is looked up.
 
@@ -54,10 +58,13 @@ def kernel_map(coords, kernel_size: int = 3, stride: int = 1, *, tensor_stride: 
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    fmt, out, c_in, c_out, offsets = _prepare(coords, kernel_size, stride, tensor_stride, coord_bits,
-                                              batch_bits)
-    build = _maps_sorted if method == "sort" else _maps_hash
-    maps = build(fmt, c_in, c_out, offsets, same=stride == 1)
+    prepared = _prepare(coords, kernel_size, stride, tensor_stride, coord_bits, batch_bits)
+    fmt, out, c_in, c_out, offsets, in_order = prepared
+    if method == "sort":
+        maps = _maps_sorted(fmt, c_in, c_out, offsets, in_order, same=stride == 1,
+                            step=_check_positive("tensor_stride", tensor_stride))
+    else:
+        maps = _maps_hash(c_in, c_out, offsets)
     return out, maps
 
 
@@ -99,51 +106,84 @@ def _prepare(coords, kernel_size, stride, tensor_stride, coord_bits, batch_bits)
         s = 2 * ts
         down = c_in.copy()
         down[:, 1:] = np.floor_divide(down[:, 1:], s) * s
-        c_out = np.unique(down, axis=0)
-        fmt.check(c_out)
+        c_out = fmt.unpack(np.unique(fmt.pack(down)))     # sorted keys: sorted (batch, x, y, z) rows
     out = c_out if ncol == 4 else c_out[:, 1:]
-    return fmt, out.copy(), c_in, c_out, kernel_offsets(k, ts)
+    return fmt, out.copy(), c_in, c_out, kernel_offsets(k, ts), order
 
 
-def _sort_pairs(in_idx, out_idx, n_offsets, which):
-    """Split flat matches into per-offset ``(n_k, 2)`` arrays sorted by ``out_idx``."""
-    order = np.lexsort((out_idx, which))
-    which, in_idx, out_idx = which[order], in_idx[order], out_idx[order]
-    bounds = np.searchsorted(which, np.arange(n_offsets + 1))
-    pairs = np.stack([in_idx, out_idx], axis=1)
-    return [pairs[bounds[k]:bounds[k + 1]].copy() for k in range(n_offsets)]
+def _pairs(in_idx, out_idx) -> np.ndarray:
+    pairs = np.empty((len(out_idx), 2), dtype=np.int64)
+    pairs[:, 0], pairs[:, 1] = in_idx, out_idx
+    return pairs
 
 
-def _maps_sorted(fmt: KeyFormat, c_in, c_out, offsets, same):
-    """Sort and merge-intersect, as the mapping unit does it."""
-    k_in = fmt.pack(c_in)
-    in_order = np.argsort(k_in, kind="stable")
-    in_sorted = k_in[in_order]
+def _maps_sorted(fmt: KeyFormat, c_in, c_out, offsets, in_order, *, same, step):
+    """Sort and intersect, as the mapping unit does it (``step``: the tensor stride).
+
+    Work per offset is in output index order, so each map comes out sorted by ``out_idx``; only the
+    binary searches run on the sorted output keys. A submanifold map (``same``) is built for the
+    first half of the offsets only: offset ``-d`` (index ``n - 1 - k``) holds offset ``d``'s pairs
+    swapped, and the centre offset pairs every point with itself.
+    """
+    wide_in = fmt.widen(fmt.pack(c_in))
+    in_sorted = wide_in[in_order]
     if same:
-        out_order, out_sorted = in_order, in_sorted
+        wide_out, out_sorted, out_order = wide_in, in_sorted, in_order
     else:
-        k_out = fmt.pack(c_out)
-        out_order = np.argsort(k_out, kind="stable")
-        out_sorted = k_out[out_order]
-    n_off, n_out = len(offsets), len(out_sorted)
-    shifted = np.empty((n_off, n_out), dtype=np.int64)
-    in_range = np.empty((n_off, n_out), dtype=bool)
-    for k, d in enumerate(offsets):
-        shifted[k], in_range[k] = fmt.shift(out_sorted, d)
-    # Merge: where each shifted output key falls in the sorted input keys; a match sits right there.
-    pos = np.searchsorted(in_sorted, shifted.ravel()).reshape(n_off, n_out)
-    found = in_range & (pos < len(in_sorted))
-    found[found] = in_sorted[pos[found]] == shifted[found]
-    which, j = np.nonzero(found)
-    return _sort_pairs(in_order[pos[which, j]], out_order[j], n_off, which)
+        wide_out = out_sorted = fmt.widen(fmt.pack(c_out))          # np.unique's keys: sorted
+        out_order = None
+    n_off, n_out = len(offsets), len(wide_out)
+    # An offset of 2**coord_bits or more on some axis moves every point out of the key range.
+    usable = np.all(np.abs(offsets) <= fmt.field_mask, axis=1)
+    delta = fmt.wide_delta(np.where(usable[:, None], offsets, 0))
+    wanted = {k for k in np.flatnonzero(usable).tolist() if not (same and k >= n_off // 2)}
+    # One past the last key (index n, or -1 from 0) reads a sentinel no query equals.
+    padded = np.append(in_sorted, np.iinfo(np.int64).max)
+    columns = {}
+    for k in np.flatnonzero(usable).tolist():
+        dx, dy, dz = offsets[k].tolist()
+        columns.setdefault((dx, dy), {})[dz] = k
+    maps = [None] * n_off
+    for by_dz in columns.values():
+        want = [dz for dz, k in by_dz.items() if k in wanted]
+        if not want:
+            continue
+        q = wide_out + delta[by_dz[0]]      # the column's dz = 0 row: a binary search
+        if out_order is None:
+            p = np.searchsorted(in_sorted, q)
+        else:
+            p = np.empty(n_out, dtype=np.int64)
+            p[out_order] = np.searchsorted(in_sorted, out_sorted + delta[by_dz[0]])
+        rows = {0: (p, q)}
+        for sign in (1, -1):                # the other rows step from it, one tensor stride at a time
+            reach = max((abs(dz) for dz in want if dz * sign > 0), default=0)
+            pp, qq, dz = p, q, 0
+            while abs(dz) < reach:
+                nq = qq + sign * step
+                pp = pp + (padded[pp] == qq) if sign > 0 else pp - (padded[pp - 1] == nq)
+                qq, dz = nq, dz + sign * step
+                rows[dz] = (pp, qq)
+        for dz in want:
+            pp, qq = rows[dz]
+            out_idx = np.flatnonzero(padded[pp] == qq)
+            maps[by_dz[dz]] = _pairs(in_order[pp[out_idx]], out_idx)
+    if same:
+        centre = n_off // 2
+        maps[centre] = _pairs(np.arange(n_out), np.arange(n_out))
+        for k in range(centre):
+            if maps[k] is not None:
+                partner = np.full(n_out, -1, dtype=np.int64)
+                partner[maps[k][:, 0]] = maps[k][:, 1]
+                out_idx = np.flatnonzero(partner >= 0)
+                maps[n_off - 1 - k] = _pairs(partner[out_idx], out_idx)
+    return [np.empty((0, 2), dtype=np.int64) if m is None else m for m in maps]
 
 
-def _maps_hash(fmt: KeyFormat, c_in, c_out, offsets, same):
+def _maps_hash(c_in, c_out, offsets):
     """Hash join on coordinate rows."""
     table = CoordHashTable(c_in)
     n_off, n_out = len(offsets), len(c_out)
     q = np.repeat(c_out[None], n_off, axis=0)
     q[:, :, 1:] += offsets[:, None, :]
     hit = table.lookup(q.reshape(-1, 4)).reshape(n_off, n_out)
-    which, out_idx = np.nonzero(hit >= 0)
-    return _sort_pairs(hit[which, out_idx], out_idx, n_off, which)
+    return [_pairs(row[o], o) for row in hit for o in [np.flatnonzero(row >= 0)]]

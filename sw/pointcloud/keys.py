@@ -141,16 +141,24 @@ class KeyFormat:
     def widen(self, keys, offset=(0, 0, 0)) -> np.ndarray:
         """The widened key the hardware compares: each coordinate field ``f`` becomes the
         ``coord_bits + 2``-bit value ``f + d + 2**coord_bits`` (``d`` the offset of that axis,
-        ``|d| < 2**(coord_bits - 1)``), the batch index stays on top. Widened keys never wrap, order
+        ``|d| < 2**coord_bits``), the batch index stays on top. Widened keys never wrap, order
         like the points, and are equal exactly when the (shifted) points are equal."""
         f = self.fields(keys)
-        d = np.asarray(offset, dtype=np.int64).reshape(3)
-        if np.any(np.abs(d) > self.coord_max):
-            raise ValueError(f"offset {tuple(d.tolist())} exceeds the coordinate range of coord_bits="
-                             f"{self.coord_bits}")
-        f[:, 1:] += d + (1 << self.coord_bits)
+        f[:, 1:] += 1 << self.coord_bits
         wb = self.wide_field_bits
-        return (f[:, 0] << (3 * wb)) | (f[:, 1] << (2 * wb)) | (f[:, 2] << wb) | f[:, 3]
+        return ((f[:, 0] << (3 * wb)) | (f[:, 1] << (2 * wb)) | (f[:, 2] << wb) | f[:, 3]) + self.wide_delta(offset)
+
+    def wide_delta(self, offset) -> np.ndarray:
+        """What a widened key gains when its point moves by ``offset`` (``(3,)`` or ``(n, 3)``):
+        ``widen(k, d) == widen(k) + wide_delta(d)``. No field carries into the next, since a
+        shifted field ``f + d + 2**coord_bits`` stays inside its ``coord_bits + 2`` bits."""
+        d = np.asarray(offset, dtype=np.int64)
+        if np.any(np.abs(d) > self.field_mask):
+            bad = d.reshape(-1, 3)[np.any(np.abs(d.reshape(-1, 3)) > self.field_mask, axis=1)][0]
+            raise ValueError(f"offset {tuple(bad.tolist())} exceeds the coordinate range of coord_bits="
+                             f"{self.coord_bits}")
+        wb = self.wide_field_bits
+        return (d[..., 0] << (2 * wb)) + (d[..., 1] << wb) + d[..., 2]
 
 
 def as_coords(coords) -> np.ndarray:

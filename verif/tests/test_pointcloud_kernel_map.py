@@ -172,6 +172,30 @@ def test_matches_definition_on_random_clouds(method, stride):
         assert_maps_equal(maps, brute_force_map(cloud, out, ks, kw.get("tensor_stride", 1)), f"trial {trial}")
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_tensor_strides_and_offsets_beyond_the_coordinate_range(method):
+    # The sort builder searches only dz = 0 and steps by the tensor stride from there: kernel 5 at
+    # tensor strides 3 and 4 steps twice each way. With coord_bits = 4 (coordinates -8 .. 7),
+    # tensor stride 8 and kernel 5, offsets of +-8 still reach the other end of the range and
+    # offsets of +-16 reach nothing.
+    rng = np.random.default_rng(7)
+    for ts, kw in ((3, {}), (4, {}), (8, dict(coord_bits=4, batch_bits=2))):
+        span = 2 if ts == 8 else 6
+        lo = -1 if ts == 8 else -span
+        for trial in range(3):
+            pts = rng.integers(lo, span if ts != 8 else 1, (300, 3)) * ts
+            cloud = np.unique(np.concatenate([rng.integers(0, 2, (300, 1)), pts], 1), axis=0)
+            for stride in (1, 2):
+                if ts == 8 and stride == 2:
+                    continue        # 16-voxel cells do not fit 4-bit coordinates
+                out, maps = kernel_map(cloud, 5, stride, tensor_stride=ts, method=method, **kw)
+                assert_maps_equal(maps, brute_force_map(cloud, out, 5, ts), f"ts {ts} stride {stride} trial {trial}")
+                if ts == 8:
+                    far = np.any(np.abs(kernel_offsets(5, 8)) > 15, axis=1)
+                    assert all(len(m) == 0 for m, f in zip(maps, far, strict=True) if f) and far.any()
+                    assert sum(len(m) for m in maps) > len(cloud)
+
+
 def test_builders_agree_on_scenes():
     for kind, vs, kw in (("room", 0.1, dict(n_points=100_000)), ("lidar", 0.2, dict(n_azimuth=1024)),
                          ("mesh", 0.25, dict(n_points=100_000))):
