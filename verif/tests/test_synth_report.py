@@ -35,14 +35,18 @@ def test_table_has_a_fmax_column_per_speed_grade():
 def test_largest_array_extrapolates_each_resource_and_names_the_limit():
     from runtime.bench.synth import DEVICE_CAPACITY, LUT_BUDGET, largest_array
 
-    # 4 and 8 PEs: 1,000 LUT4 + 100 CCU2C (1,200 LUTs), 4 DP16KD and 1 MULT18X18D a PE, plus a fixed part.
-    small = {"n_pe": 4, "lut4": 4500, "ccu2c": 400, "bram": 24, "dsp": 4}
-    large = {"n_pe": 8, "lut4": 8500, "ccu2c": 800, "bram": 40, "dsp": 8}
+    # 4 and 8 PEs: 1,000 LUT4 + 100 CCU2C + 10 DPR16X4 (1,260 LUTs), 4 DP16KD and 1 MULT18X18D a PE,
+    # plus a fixed part (500 LUT4, 2 DPR16X4: 512 LUTs).
+    small = {"n_pe": 4, "lut4": 4500, "ccu2c": 400, "dpr": 42, "bram": 24, "dsp": 4}
+    large = {"n_pe": 8, "lut4": 8500, "ccu2c": 800, "dpr": 82, "bram": 40, "dsp": 8}
     n, limit = largest_array(small, large)
-    lut_fit = int((LUT_BUDGET * DEVICE_CAPACITY["lut"] - (5300 - 4 * 1200)) // 1200)
+    lut_fit = int((LUT_BUDGET * DEVICE_CAPACITY["lut"] - 512) // 1260)
     bram_fit = (DEVICE_CAPACITY["bram"] - 8) // 4
     assert (n, limit) == ((bram_fit, "bram") if bram_fit < lut_fit else (lut_fit, "lut"))
     assert n == 50 and limit == "bram"
-    # 1,400 more LUT4 a PE (2,600 LUTs): the LUTs limit before the block RAMs.
+    # 40 more DPR16X4 a PE (240 LUTs: 1,500 a PE): the LUTs limit first, at 49 PEs.
+    ram_small, ram = dict(small, dpr=small["dpr"] + 4 * 40), dict(large, dpr=large["dpr"] + 8 * 40)
+    assert largest_array(ram_small, ram) == (int((LUT_BUDGET * DEVICE_CAPACITY["lut"] - 512) // 1500), "lut") == (49, "lut")
+    # 1,400 more LUT4 a PE (2,660 LUTs): the LUTs limit before the block RAMs.
     heavy = dict(large, lut4=large["lut4"] + 4 * 1400)
     assert largest_array(small, heavy)[1] == "lut"
