@@ -15,7 +15,9 @@ from sw.models.train import TrainConfig, evaluate, train
 from sw.prune.criteria import L1, BNScale
 from sw.prune.granularity import Channel
 from sw.prune.pruner import Pruner
-from verif.tests.prune_common import digits
+from verif.tests.prune_common import digits, one_thread  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 NAMES = ("resnet", "mobilenet")
 

@@ -1,6 +1,7 @@
 """BatchNorm folding on removal: a pruned channel's constant output (``relu(β)``) goes into the
 consumers where that is exact, and is zeroed or kept (with the reason) where it is not."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -9,6 +10,9 @@ from sw.prune.granularity import Channel
 from sw.prune.masks import apply_mask, get_mask
 from sw.prune.pruner import Pruner
 from sw.prune.removal import remove_channels
+from verif.tests.prune_common import one_thread  # noqa: F401 - the fixture, by name
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _shifted(m, seed=0):

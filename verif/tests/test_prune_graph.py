@@ -14,6 +14,9 @@ from sw.prune.graph import channel_groups, unique_groups
 from sw.prune.masks import apply_mask
 from sw.prune.pruner import Pruner
 from sw.prune.removal import remove_channels
+from verif.tests.prune_common import one_thread  # noqa: F401 - the fixture, by name
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Coupled(nn.Module):
