@@ -153,7 +153,10 @@ def _is_spatial_mean(node):
             or (node.op == "call_function" and node.target is torch.mean)):
         return False
     dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-    ndim = len(node.args[0].meta["tensor_meta"].shape)
+    src = node.args[0].meta.get("tensor_meta") if isinstance(node.args[0], torch.fx.Node) else None
+    if not isinstance(src, TensorMetadata):
+        return False
+    ndim = len(src.shape)
     dims = [dims] if isinstance(dims, int) else dims
     return bool(dims) and all(isinstance(d, int) and d % ndim >= 2 for d in dims)
 
@@ -242,7 +245,11 @@ class _Tracer:
                     or (node.op == "call_function" and node.target is getattr)):
                 self.not_understood(node)      # tuples of tensors (split, chunk) and the like
             return
-        if len(meta.shape) < 2 or len(ins) != len(node.all_input_nodes):
+        untracked = [a for a in node.all_input_nodes          # sizes from x.size(0) and the like are fine
+                     if a not in self.feats and not (a.op == "call_method" and a.target in _SHAPE_METHODS)
+                     and not (a.op == "call_function" and a.target in (getattr, operator.getitem)
+                              and not isinstance(a.meta.get("tensor_meta"), TensorMetadata))]
+        if len(meta.shape) < 2 or untracked:
             self.not_understood(node)
             return
         if node.op == "call_module":

@@ -231,3 +231,21 @@ def test_removing_random_coupled_groups_of_random_architectures_is_exact(seed):
     for mod in m.modules():
         if isinstance(mod, nn.Conv2d):                       # groups stayed whole and consistent
             assert mod.weight.shape == (mod.out_channels, mod.in_channels // mod.groups, *mod.kernel_size)
+
+
+class Viewed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.input_shape = (2, 6, 6)
+        self.conv, self.bn, self.fc, self.out = nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Linear(64, 5), nn.Linear(5, 2)
+
+    def forward(self, x):
+        a, _ = torch.split(x, 1, 1)
+        x = torch.relu(self.bn(self.conv(a)))
+        return self.out(torch.relu(self.fc(x.view(x.size(0), -1))))
+
+
+def test_a_view_sized_by_the_batch_flattens_and_a_split_input_only_blocks_what_it_reaches():
+    g = channel_groups(Viewed())
+    assert g["conv"].blocked is None and [f.name for f in g["conv"].followers] == ["bn"]
+    assert torch.equal(g["conv"].consumers[0].index, torch.arange(4).repeat_interleave(16))
