@@ -2,9 +2,11 @@
 
 from sw.models.cnn import SmallCNN, small_cnn
 from sw.models.mlp import MLP, lenet_300_100
+from sw.models.mobilenet import SmallMobileNet, small_mobilenet
+from sw.models.resnet import SmallResNet, small_resnet
 
-MODELS = {"lenet300": lenet_300_100, "cnn": small_cnn}
-ARCHITECTURES = {"MLP": MLP, "SmallCNN": SmallCNN}
+MODELS = {"lenet300": lenet_300_100, "cnn": small_cnn, "resnet": small_resnet, "mobilenet": small_mobilenet}
+ARCHITECTURES = {"MLP": MLP, "SmallCNN": SmallCNN, "SmallResNet": SmallResNet, "SmallMobileNet": SmallMobileNet}
 
 
 def build(name: str, input_shape, classes: int, seed: int | None = None):

@@ -51,6 +51,8 @@ class TrainConfig:
 BASELINES = {
     "lenet300": TrainConfig(epochs=30, lr=0.1, weight_decay=1e-4),
     "cnn": TrainConfig(epochs=20, lr=0.05, weight_decay=1e-4),
+    "resnet": TrainConfig(epochs=10, lr=0.05, weight_decay=1e-4),      # not tuned: the cnn recipe, shorter
+    "mobilenet": TrainConfig(epochs=10, lr=0.05, weight_decay=1e-4),   # not tuned: the cnn recipe, shorter
 }
 
 

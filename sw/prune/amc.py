@@ -38,10 +38,17 @@ class _Layers:
         stats = model_stats(model)
         self.base_macs = stats.macs
         self.macs = {s.name: s.macs for s in stats.layers}          # every Linear/Conv2d, original
-        self.producer = {}                                          # consumer layer -> removable producer
+        self.units = {n: pruner.groups[n].units for n in self.names}
+        # per layer: [(group name, fraction of its output rows / input columns in that group)]
+        self.out_parts, self.in_parts = {}, {}
         for name in self.names:
-            for consumer, _, _ in pruner.groups[name].consumers:
-                self.producer[consumer] = name
+            group = pruner.groups[name]
+            for parts, members in ((self.out_parts, group.producers + group.followers),
+                                   (self.in_parts, group.consumers)):
+                for m in members:
+                    if not isinstance(m.module, nn.Conv2d | nn.Linear):
+                        continue
+                    parts.setdefault(m.name, []).append((name, float((m.index >= 0).float().mean())))
         modules = dict(model.named_modules())
         rows = []
         for t, name in enumerate(self.names):
@@ -52,9 +59,15 @@ class _Layers:
                          m.stride[0] if conv else 1, out_size, self.macs[name]])
         self.static = np.asarray(rows, dtype=np.float64)
 
+    @staticmethod
+    def _kept(parts, keep):
+        return 1.0 - sum(f for _, f in parts) + sum(f * keep.get(g, 1.0) for g, f in parts)
+
     def total(self, keep: dict) -> float:
-        """MACs with ``keep[layer]`` of each removable layer's channels kept (1 where absent)."""
-        return sum(m * keep.get(n, 1.0) * keep.get(self.producer.get(n), 1.0) for n, m in self.macs.items())
+        """MACs with ``keep[group]`` of each removable group's units kept (1 where absent): a layer's
+        MACs scale with the kept share of its output channels and of its input channels."""
+        return sum(m * self._kept(self.out_parts.get(n, ()), keep) * self._kept(self.in_parts.get(n, ()), keep)
+                   for n, m in self.macs.items())
 
     def least_ratio(self, t: int, keep: dict, budget: float, max_ratio: float) -> float:
         """The least ratio for layer ``t`` that still meets ``budget`` with every later layer at
@@ -111,13 +124,13 @@ class AMCResult:
 
 
 def apply_ratios(model, ratios: dict, criterion=None):
-    """A copy of ``model`` with ``ratios[layer]`` of each layer's channels (lowest score) removed; the
-    kept count is ``floor((1 - ratio) × n)``, at least 1."""
+    """A copy of ``model`` with ``ratios[layer]`` of each layer's channel-group units (lowest score)
+    removed; the kept count is ``floor((1 - ratio) × n)``, at least 1."""
     m = copy.deepcopy(model)
-    modules = dict(m.named_modules())
     fractions = {}
+    pruner = Pruner(m, Channel(), criterion or L1(), layers=list(ratios)) if ratios else None
     for n, r in ratios.items():
-        c = modules[n].weight.shape[0]
+        c = pruner.groups[n].units
         removed = c - max(1, int(np.floor((1 - r) * c + 1e-9)))
         if removed:
             fractions[n] = removed / c

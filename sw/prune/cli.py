@@ -24,8 +24,10 @@ MODEL_FILE = "model.safetensors"
 
 
 def _common(p, default_model="lenet300"):
+    from sw.models.registry import MODELS
+
     p.add_argument("--out", required=True, type=Path, help="output directory (JSON, PNG, saved model)")
-    p.add_argument("--model", default=default_model, choices=("lenet300", "cnn"),
+    p.add_argument("--model", default=default_model, choices=tuple(MODELS),
                    help=f"baseline to start from (default {default_model})")
     p.add_argument("--data", default="mnist", choices=("mnist", "digits"), help="dataset (default mnist)")
     p.add_argument("--load", type=Path, help="start from a model saved by an earlier command instead")

@@ -1,9 +1,10 @@
 """Granularities: what one pruning decision removes.
 
 * :class:`FineGrained` — single weights (unstructured; what EIE exploits).
-* :class:`Channel` — whole output channels (conv filters, linear neurons) together with
-  everything they feed: their bias, the BatchNorm channel after them (masked) and, at
-  :func:`sw.prune.removal.remove_channels`, the consumers' input channels (physically removed).
+* :class:`Channel` — whole output channels (conv filters, linear neurons) together with every
+  channel coupled to them (:mod:`sw.prune.graph`): filters and BatchNorm scales are masked, and
+  :func:`sw.prune.removal.remove_channels` removes them with the consumers' input channels,
+  folding what constant they still compute into the consumers (:mod:`sw.prune.fold`).
 * :class:`NM` — N:M patterns (``n`` kept of every ``m`` consecutive weights along the input
   dimension; conv weights grouped along input channels): :func:`nm_mask` lays a weight's groups
   along its last axis for ``sw.pack.sparse24.mask_nm``, the one definition of the selection rule
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 from sw.pack.sparse24 import mask_nm
+from sw.prune.criteria import REDUCTIONS
+from sw.prune.fold import fold_plan, node_values
 from sw.prune.masks import apply_mask, get_mask, keep_mask
 
 
@@ -34,8 +37,8 @@ class Granularity:
         """1-D importance per unit of ``layer``; ``-inf`` where the unit is already pruned."""
         raise NotImplementedError
 
-    def apply(self, pruner, layer: str, prune: torch.Tensor) -> None:
-        """Prune the units where ``prune`` (1-D bool, one per unit) is True."""
+    def apply(self, pruner, layer: str, prune: torch.Tensor):
+        """Prune the units where ``prune`` (1-D bool, one per unit) is True; may return notes."""
         raise NotImplementedError
 
     def min_kept(self, pruner, layer: str) -> int:
@@ -71,24 +74,44 @@ def _masked_out(module, name):
     return ~m.bool().flatten(1).any(1) if m.dim() > 1 else ~m.bool()
 
 
-def dead_channels(group) -> torch.Tensor:
-    """Bool per output channel of ``group``: pruned by :class:`Channel`, i.e. its weight row, bias
-    and the scale and shift of every BatchNorm after it are all masked out, so the channel's
-    activation is exactly zero and removing it changes nothing."""
-    dead = _masked_out(group.producer, "weight")
-    if group.producer.bias is not None:
-        dead &= _masked_out(group.producer, "bias")
-    for _, bn in group.followers:
-        if bn.weight is not None:
-            dead &= _masked_out(bn, "weight") & _masked_out(bn, "bias")
+def _per_channel(member, units: torch.Tensor) -> torch.Tensor:
+    """``units`` (bool per unit of the member's group) spread over the member's channels."""
+    out = torch.zeros(member.index.numel(), dtype=torch.bool)
+    sel = member.index >= 0
+    out[sel] = units[member.index[sel]]
+    return out
+
+
+def dead_units(group) -> torch.Tensor:
+    """Bool per unit of ``group``: pruned by :class:`Channel`, i.e. every filter of it (producers and
+    grouped convolutions) and every BatchNorm scale on it masked out, so each of its channels
+    computes a constant (zero, or a bias or BatchNorm shift: see :mod:`sw.prune.fold`)."""
+    dead = torch.ones(group.units, dtype=torch.bool)
+    for m in group.producers + group.followers:
+        sel = (m.index >= 0) & ~_masked_out(m.module, "weight")
+        dead[m.index[sel]] = False
     return dead
 
 
 class Channel(Granularity):
-    """One unit per output channel (conv filter / linear neuron) of layers whose channels can be
-    removed (see :func:`sw.prune.graph.channel_groups`)."""
+    """One unit per set of coupled output channels (a conv filter / linear neuron, with every channel
+    tied to it) of groups that can be removed (see :func:`sw.prune.graph.channel_groups`).
+
+    ``reduce``: how a criterion's channel scores combine over a unit's channels (``"mean"`` or
+    ``"sum"``, :func:`sw.prune.criteria.unit_scores`). ``fold``: keep a pruned unit's biases and
+    BatchNorm shifts, whose constant output ``remove_channels`` folds into the next layers
+    (:mod:`sw.prune.fold`), wherever that is exact; elsewhere, and always with ``fold=False``,
+    zero them too so the unit computes zero."""
 
     name = "channel"
+
+    def __init__(self, reduce: str = "mean", fold: bool = True):
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {reduce!r}; expected one of {', '.join(REDUCTIONS)}")
+        self.reduce, self.fold = reduce, bool(fold)
+
+    def __repr__(self):
+        return f"Channel(reduce={self.reduce!r}, fold={self.fold})"
 
     def validate(self, pruner, layer):
         group = pruner.groups[layer]
@@ -100,21 +123,38 @@ class Channel(Granularity):
 
     def scores(self, pruner, layer, criterion):
         group = pruner.groups[layer]
-        s = criterion.channel_scores(group).clone().float()
-        s[dead_channels(group)] = -torch.inf
+        s = criterion.channel_scores(group, self.reduce).clone().float()
+        s[dead_units(group)] = -torch.inf
         return s
 
     def apply(self, pruner, layer, prune):
+        """Mask the units where ``prune`` is True; returns notes on shifts that had to be zeroed."""
         group = pruner.groups[layer]
-        w = group.producer.weight
-        row = prune.reshape(-1, *([1] * (w.dim() - 1)))
-        apply_mask(group.producer, "weight", keep_mask(group.producer) & ~row)
-        if group.producer.bias is not None:
-            apply_mask(group.producer, "bias", keep_mask(group.producer, "bias") & ~prune)
-        for _, bn in group.followers:
-            if bn.weight is not None:
-                apply_mask(bn, "weight", keep_mask(bn, "weight") & ~prune)
-                apply_mask(bn, "bias", keep_mask(bn, "bias") & ~prune)
+        notes = []
+        prune = prune.clone()
+        for m in group.producers + group.followers:     # a coupled group may hold a layer's every unit
+            mine = m.index[m.index >= 0].unique()
+            if (prune | dead_units(group))[mine].all() and prune[mine].any():
+                mine = mine[prune[mine]]
+                best = mine[torch.argmax(self.scores(pruner, layer, pruner.criterion)[mine])]
+                prune[best] = False
+                notes.append(f"layer {layer}: kept unit {int(best)} so that {m.name} keeps a channel")
+        for m in group.producers + group.followers:
+            rows = _per_channel(m, prune)
+            w = m.module.weight
+            apply_mask(m.module, "weight", keep_mask(m.module) & ~rows.reshape(-1, *([1] * (w.dim() - 1))))
+        zero = prune
+        if self.fold and prune.any():
+            ok, _, why = fold_plan(group, dead_units(group), node_values(pruner.model, group.graph, pruner.example))
+            zero = prune & ~ok
+            if zero.any():
+                first = int(torch.nonzero(zero)[0])
+                notes.append(f"layer {layer}: {int(zero.sum())} pruned unit(s) also lose their bias/BatchNorm "
+                             f"shift, since their constant output cannot be folded: unit {first}: {why[first]}")
+        for m in group.producers + group.followers:
+            if m.module.bias is not None:
+                apply_mask(m.module, "bias", keep_mask(m.module, "bias") & ~_per_channel(m, zero))
+        return notes
 
 
 def _groups_last(w: torch.Tensor) -> torch.Tensor:

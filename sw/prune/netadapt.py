@@ -19,6 +19,7 @@ from sw.markdown import table
 from sw.models.train import evaluate, finetune
 from sw.prune.criteria import L1
 from sw.prune.granularity import Channel
+from sw.prune.graph import channel_groups
 from sw.prune.pruner import Pruner
 from sw.prune.report import model_stats
 
@@ -41,12 +42,17 @@ def _channels(model, layer: str) -> int:
     return getattr(module, "out_channels", None) or module.out_features
 
 
+def _units(model, layer: str) -> int:
+    """Units of ``layer``'s channel group: its channels, unless coupling ties several together."""
+    return channel_groups(model)[layer].units
+
+
 def _remove(model, layer: str, k: int, criterion):
-    """A copy of ``model`` with ``k`` channels of ``layer`` (lowest ``criterion`` score) removed."""
+    """A copy of ``model`` with ``k`` units of ``layer``'s group (lowest ``criterion`` score) removed."""
     m = copy.deepcopy(model)
     if k:
         pruner = Pruner(m, Channel(), criterion, layers=[layer])
-        pruner.prune(k / _channels(m, layer))
+        pruner.prune(k / pruner.groups[layer].units)
         pruner.remove()
     return m
 
@@ -57,7 +63,7 @@ def shrink_layer(model, layer: str, budget: float, resource=dense_macs, criterio
     criterion = criterion or L1()
     if resource(model) <= budget:
         return 0, copy.deepcopy(model)
-    n = _channels(model, layer)
+    n = _units(model, layer)
     if n < 2 or resource(_remove(model, layer, n - 1, criterion)) > budget:
         return None
     lo, hi = 0, n - 1          # resource(lo) > budget >= resource(hi); the resource falls with k

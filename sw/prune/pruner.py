@@ -69,8 +69,8 @@ class Pruner:
             raise ValueError(f"{type(model).__name__} has no prunable layer (no nn.Linear or nn.Conv2d)")
         if layers is None:
             names = list(available)
-            if isinstance(self.granularity, Channel):
-                names = [n for n in names if not self.groups[n].blocked]
+            if isinstance(self.granularity, Channel):        # one name per group: its own
+                names = [n for n in names if self.groups[n].layer == n and not self.groups[n].blocked]
                 if not names:
                     raise ValueError(f"{type(model).__name__} has no layer whose channels can be removed")
         else:
@@ -82,6 +82,13 @@ class Pruner:
                                  f"are {', '.join(available)}")
             if not names:
                 raise ValueError("no layers given to prune")
+            if isinstance(self.granularity, Channel):
+                seen = {}
+                for n in names:
+                    other = seen.setdefault(id(self.groups[n]), n)
+                    if other != n:
+                        raise ValueError(f"layers {other} and {n} are coupled into one channel group (named "
+                                         f"{self.groups[n].layer}); name it once")
         self.layers = {n: available[n] for n in names}
         for n in names:
             if hasattr(self.layers[n], "weight_index"):
@@ -154,7 +161,7 @@ class Pruner:
             return
         prune = torch.zeros(n, dtype=torch.bool)
         prune[lowest(s, target)] = True
-        g.apply(self, layer, prune)
+        notes += g.apply(self, layer, prune) or []
 
     def _prune_global(self, r, notes):
         g = self.granularity
@@ -179,7 +186,7 @@ class Pruner:
                 prune[best] = False
                 notes.append(f"layer {layer}: the global ranking would remove all its units; kept the best "
                              f"{keep_min}")
-            g.apply(self, layer, prune)
+            notes += g.apply(self, layer, prune) or []
 
     def remove(self) -> PruneReport:
         """Physically remove the pruned channels (see :func:`sw.prune.removal.remove_channels`)."""

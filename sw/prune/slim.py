@@ -5,17 +5,28 @@ and fine-tune.
 
 from dataclasses import dataclass
 
+import torch
+from torch import nn
+
 from sw.models.train import evaluate, finetune, train
 from sw.prune.criteria import BNScale
 from sw.prune.granularity import Channel
-from sw.prune.graph import channel_groups
+from sw.prune.graph import channel_groups, unique_groups
 from sw.prune.pruner import Pruner
 from sw.prune.regularize import BNScalePenalty
 
 
 def slimming_layers(model, example=None) -> list:
-    """Layers whose output channels pass through a BatchNorm and can be removed."""
-    names = [n for n, g in channel_groups(model, example).items() if not g.blocked and g.followers]
+    """Channel groups (by name) whose every unit passes through a BatchNorm and can be removed."""
+    bn = (nn.BatchNorm1d, nn.BatchNorm2d)
+    names = []
+    for g in unique_groups(channel_groups(model, example)):
+        covered = torch.zeros(g.units, dtype=torch.bool)
+        for f in g.followers:
+            if isinstance(f.module, bn):
+                covered[f.index[f.index >= 0]] = True
+        if not g.blocked and g.units and covered.all():
+            names.append(g.layer)
     if not names:
         raise ValueError(f"{type(model).__name__} has no removable layer followed by a BatchNorm; "
                          "network slimming needs one")

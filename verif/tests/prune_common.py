@@ -7,6 +7,7 @@ is written outside pytest's temporary directories.
 import copy
 from functools import cache
 
+import pytest
 import torch
 
 from sw.models import data as datasets
@@ -15,6 +16,16 @@ from sw.models.mlp import MLP
 from sw.models.train import TrainConfig, train
 
 CFG = TrainConfig(epochs=6, lr=0.1, weight_decay=1e-4, seed=0)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: these models are tiny, and on a busy machine a second intra-op thread
+    makes each small convolution wait (~100 ms) for a core. Import it and name it in ``usefixtures``."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def digits():
