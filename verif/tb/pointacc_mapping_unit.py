@@ -129,7 +129,7 @@ async def map_clouds(dut):
         stalled = [0]
         monitor = cocotb.start_soon(count_stalls(dut, stalled)) if p_ready < 1 else None
         started = await tb.pulse("start")
-        budget = 200 + 50 * int(case["n_points"]) / p_ready
+        budget = int(200 + 50 * int(case["n_points"]) / p_ready)
         await First(RisingEdge(dut.done), Timer(budget * PERIOD_NS, "ns"))
         if dut.done.value != 1:
             raise AssertionError(f"{name}: not done within {budget:.0f} cycles")
