@@ -18,6 +18,7 @@ from pyhdl.eie.processing_element import ProcessingElement
 from pyhdl.pointacc.bitonic_sorter import BitonicSorter
 from pyhdl.pointacc.intersect import Intersect
 from pyhdl.pointacc.key_pack import KeyPack
+from pyhdl.pointacc.mapping_unit import MappingUnit
 from pyhdl.pointacc.merger import Merger
 from pyhdl.sparse24.dense_mac import DenseMAC
 from pyhdl.sparse24.sparse_mac import SparseMAC
@@ -25,7 +26,7 @@ from sw.cli_io import check_output_files, new_files
 
 # The blocks written to ``rtl/``; each is built with its defaults (docs/spec.md's parameters).
 TOP_CLASSES = [CSCDecoder, ProcessingElement, EIEArray, SparseMAC, DenseMAC, KeyPack, BitonicSorter, Merger,
-               Intersect]
+               Intersect, MappingUnit]
 
 
 def tops():

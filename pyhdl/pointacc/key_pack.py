@@ -31,6 +31,8 @@ class KeyPack(wiring.Component):
     is ``keys.ready`` or an empty output register.
     """
 
+    latency = 1
+
     def __init__(self, *, width: int = 8, coord_bits: int = COORD_BITS, batch_bits: int = BATCH_BITS,
                  index_bits: int = INDEX_BITS):
         self.width = check_width(width)

@@ -145,12 +145,13 @@ def blocks() -> list:
     from pyhdl.pointacc.bitonic_sorter import BitonicSorter
     from pyhdl.pointacc.intersect import Intersect
     from pyhdl.pointacc.key_pack import KeyPack
+    from pyhdl.pointacc.mapping_unit import MappingUnit
     from pyhdl.pointacc.merger import Merger
     from pyhdl.sparse24.dense_mac import DenseMAC
     from pyhdl.sparse24.sparse_mac import SparseMAC
 
     return [CSCDecoder(), ProcessingElement(), ActivationScanner(max_cols=1024), EIEArray(n_pe=4), SparseMAC(),
-            DenseMAC(), KeyPack(), BitonicSorter(), Merger(), Intersect()]
+            DenseMAC(), KeyPack(), BitonicSorter(), Merger(), Intersect(), MappingUnit()]
 
 
 def synth_all(components, jobs: int | None = None) -> list:

@@ -1,0 +1,1 @@
+"""The PointAcc mapping unit at run time: the host driver (``host``)."""

@@ -1,0 +1,85 @@
+"""Exact cycle model of the PointAcc mapping unit (``pyhdl/pointacc/mapping_unit.py``).
+
+The unit runs its phases one after another; each begins on the edge that ends the one before (the
+edge sampling ``start``, for the first) and ends with the edge on which its block's last output
+beat is taken. A phase's first input beat is taken ``phase_latency`` cycles after it begins (a
+launch register and the run reader), and from then on its reader offers a beat every cycle, so
+the phase takes ``phase_latency`` plus the block's own time for its stream:
+
+- sort: the ``B = ceil(P / width)`` coordinate words through key packing and the bitonic sorter,
+  neither ever stalled: ``B - 1 + sort_latency``;
+- merge pass ``p`` (while the runs of ``2**p`` beats are more than one): the runs in pairs
+  ``(2j, 2j + 1)`` (an empty list when ``2j + 1`` is past the end) through the merger:
+  ``merge_cycles(jobs)``, the merger's own cycle model;
+- intersect (unless the sorted list holds a duplicate key): one job per kernel offset, the sorted
+  keys against the sorted keys renumbered by rank, shifted by the offset:
+  ``intersect_cycles(jobs)``, the intersection unit's model.
+
+The blocks' times are not restated here: :class:`UnitTiming` takes them from the blocks'
+own constants and cycle models (in this repository, ``verif/golden/pointacc.py`` and the
+blocks' ``latency`` attributes), so the model follows a re-pipelined block unchanged.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class UnitTiming:
+    """Timing of the unit's parts.
+
+    ``merge_cycles(jobs)``: cycles of the merger from the first input beat taken to the last
+    merged beat, for ``jobs`` (pairs of sorted ``(key, idx)`` lists) streamed back to back without
+    back-pressure. ``intersect_cycles(jobs)``: likewise for the intersection unit, ``jobs`` of
+    ``(inputs, outputs, offset)`` with sorted ``(key, idx)`` lists (keys unwidened) and the
+    output keys' offset ``(dx, dy, dz)``, up to the last pair beat."""
+
+    width: int
+    phase_latency: int          # phase begins -> its first beat taken (MappingUnit.PHASE_LATENCY)
+    sort_latency: int           # coordinate beat taken -> its sorted beat written (KeyPack + BitonicSorter)
+    merge_cycles: Callable
+    intersect_cycles: Callable
+
+
+@dataclass(frozen=True)
+class UnitCycles:
+    """Cycles of one run: per phase, and in all (the unit's ``CYCLES`` and ``SORT_CYCLES``)."""
+
+    sort: int
+    merge_passes: list = field(default_factory=list)
+    intersect: int = 0
+    duplicate: bool = False
+
+    @property
+    def sort_total(self) -> int:
+        return self.sort + sum(self.merge_passes)
+
+    @property
+    def total(self) -> int:
+        return self.sort_total + self.intersect
+
+
+def unit_cycles(keys, offsets, timing: UnitTiming) -> UnitCycles:
+    """The cycles of the mapping unit over the points with ``keys`` (int, one per row, rows in
+    load order) for the kernel ``offsets`` (``(K, 3)``)."""
+    w = timing.width
+    elems = [(int(k), i) for i, k in enumerate(np.asarray(keys, dtype=np.int64).tolist())]
+    n = len(elems)
+    if n == 0:
+        return UnitCycles(sort=0)
+    beats = -(-n // w)
+    sort = timing.phase_latency + beats - 1 + timing.sort_latency
+    runs = [sorted(elems[i:i + w]) for i in range(0, n, w)]
+    passes = []
+    while len(runs) > 1:
+        jobs = [(runs[i], runs[i + 1] if i + 1 < len(runs) else []) for i in range(0, len(runs), 2)]
+        passes.append(timing.phase_latency + timing.merge_cycles(jobs))
+        runs = [sorted(a + b) for a, b in jobs]
+    ordered = runs[0]
+    if any(x[0] == y[0] for x, y in zip(ordered, ordered[1:], strict=False)):
+        return UnitCycles(sort=sort, merge_passes=passes, duplicate=True)
+    ranked = [(k, r) for r, (k, _) in enumerate(ordered)]
+    jobs = [(ordered, ranked, tuple(int(x) for x in d)) for d in np.asarray(offsets).tolist()]
+    return UnitCycles(sort=sort, merge_passes=passes, intersect=timing.phase_latency + timing.intersect_cycles(jobs))

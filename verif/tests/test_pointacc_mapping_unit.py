@@ -1,0 +1,121 @@
+# amaranth: UnusedElaboratable=no
+"""Mapping unit (``pyhdl/pointacc/mapping_unit.py``) against ``kernel_map`` and its cycle model, in
+Verilator.
+
+Scenarios only; case construction and the cocotb scoreboard live in
+``verif/tb/pointacc_mapping_unit.py``.
+"""
+
+import numpy as np
+import pytest
+
+from pyhdl.pointacc.mapping_unit import Config, MappingUnit, Region
+from runtime import sim
+from runtime.pointacc.host import load_writes, unit_for
+from sw.cyclemodel.pointacc import unit_cycles
+from sw.pointcloud import scenes
+from verif.tb.pointacc_mapping_unit import make_case, run, timing
+
+PARAMS = dict(max_points=16384, width=8, coord_bits=16, batch_bits=8, kernel_size=3)
+
+
+@pytest.fixture(scope="session")
+def model():
+    return sim.build(unit_for(PARAMS))
+
+
+def small_clouds():
+    rng = np.random.default_rng(1)
+    line = np.stack([np.arange(-5, 6), np.zeros(11, int), np.zeros(11, int)], 1)
+    cube = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    room = scenes.scene("room", 0.2, seed=3, n_points=20_000)
+    room = room - room.mean(0).astype(np.int64)
+    return {"one point": np.array([[4, -2, 7]]), "line of 11": line, "cube 3x3x3": cube[rng.permutation(27)],
+            "room 300": room[rng.permutation(len(room))[:300]]}
+
+
+def test_small_clouds(model, tmp_path):
+    cases = [make_case(n, c, PARAMS, seed=s) for s, (n, c) in enumerate(small_clouds().items())]
+    cases.append(make_case("room 300 pr=0.3", small_clouds()["room 300"], PARAMS, p_ready=0.3, seed=9))
+    m = run(model, cases, tmp_path)
+    assert m["room 300 pr=0.3"]["stalls"] > 0 and m["cube 3x3x3"]["pairs"] == 7 ** 3
+
+
+def test_room_10k_points(model, tmp_path):
+    """A voxelised room of 10 425 points (12 cm voxels): every map and the cycle count, with
+    random back-pressure on the pairs in a second run."""
+    room = scenes.scene("room", 0.12, seed=0)
+    assert len(room) >= 10_000
+    m = run(model, [make_case("room 10k", room, PARAMS)], tmp_path)["room 10k"]
+    assert m["points"] == len(room) and m["pairs"] > 9 * len(room) and m["stalls"] == 0
+
+
+def test_lidar_and_a_batch_of_two(model, tmp_path):
+    """A LiDAR sweep of 13 990 points with random back-pressure on the pairs, and a batch of two
+    scenes (a room and a sweep, 13 229 points, batch indices 0 and 1)."""
+    lidar = scenes.scene("lidar", 0.3, seed=0)
+    pair = scenes.batch(scenes.scene("room", 0.15, seed=1), scenes.scene("lidar", 0.6, seed=2))
+    assert min(len(lidar), len(pair)) >= 10_000 and set(pair[:, 0].tolist()) == {0, 1}
+    m = run(model, [make_case("lidar pr=0.7", lidar, PARAMS, p_ready=0.7, seed=3),
+                    make_case("batch of two", pair, PARAMS, seed=4)], tmp_path)
+    assert m["lidar pr=0.7"]["stalls"] > 0 and m["batch of two"]["points"] == len(pair)
+
+
+def test_duplicates_set_the_sticky_error(model, tmp_path):
+    """Repeated rows (in one beat, across beats, across batch indices not) stop the unit after the
+    sort with the error flag set and no pairs; the cycle model says when. A clean cloud after them
+    runs normally (``start`` clears the flag)."""
+    cloud = small_clouds()["room 300"]
+    same_beat = np.concatenate([cloud[:5], cloud[3:4], cloud[5:40]])
+    across = np.concatenate([cloud, cloud[100:101]])
+    twice = np.concatenate([cloud[:64], cloud[:64]])
+    cases = [make_case(n, c, PARAMS, duplicate=True, seed=s)
+             for s, (n, c) in enumerate([("same beat", same_beat), ("across beats", across), ("every row", twice)])]
+    batch = np.concatenate([np.zeros((len(cloud), 1), np.int64), cloud], 1)
+    batch = np.concatenate([batch, batch[:50] + [1, 0, 0, 0]])        # same xyz, other batch: no duplicate
+    cases.append(make_case("same xyz in two batches", batch, PARAMS, seed=7))
+    m = run(model, cases, tmp_path)
+    assert all(m[n]["pairs"] == 0 for n in ("same beat", "across beats", "every row"))
+    assert m["same xyz in two batches"]["pairs"] > 0
+
+
+def test_driver_refuses_what_the_unit_cannot_take():
+    unit = unit_for(PARAMS)
+    with pytest.raises(ValueError, match="17000 points do not fit the mapping unit .max_points = 16384."):
+        load_writes(unit, np.zeros((17000, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="empty"):
+        load_writes(unit, np.zeros((0, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="row 1: y = 40000 is outside the key range -32768 .. 32767"):
+        load_writes(unit, np.array([[0, 0, 0], [1, 40000, 2]]))
+    with pytest.raises(ValueError, match="row 2: batch index 256 is outside 0 .. 255"):
+        load_writes(unit, np.array([[0, 0, 0, 0], [1, 0, 0, 0], [256, 0, 0, 0]]))
+    with pytest.raises(ValueError, match="integer array"):
+        load_writes(unit, np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"shape \(P, 3\) or \(P, 4"):
+        load_writes(unit, np.zeros((4, 2), dtype=np.int64))
+    writes = load_writes(unit, np.arange(30).reshape(10, 3))
+    assert len(writes) == 2 + 1 and writes[-1] == (unit.address(Region.CONFIG, Config.N_POINTS), 10)
+
+
+def test_parameters_validated():
+    with pytest.raises(ValueError, match="power of two"):
+        MappingUnit(width=6)
+    with pytest.raises(ValueError, match="multiple of width"):
+        MappingUnit(max_points=1001)
+    with pytest.raises(ValueError, match="odd"):
+        MappingUnit(kernel_size=4)
+    with pytest.raises(TypeError, match="max_points must be an integer"):
+        MappingUnit(max_points=4096.0)
+    u = MappingUnit()
+    assert u.name == "mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3"
+    assert (u.depth, u.index_bits, u.n_offsets) == (512, 12, 27)
+
+
+def test_cycle_model_edges():
+    unit = unit_for(PARAMS)
+    t = timing(unit)
+    assert unit_cycles([], unit.offsets, t).total == 0
+    one = unit_cycles([5], unit.offsets, t)
+    assert (one.merge_passes, one.sort) == ([], unit.PHASE_LATENCY + t.sort_latency)
+    dup = unit_cycles([5, 7, 5], unit.offsets, t)
+    assert dup.duplicate and dup.intersect == 0 and dup.total == dup.sort_total
