@@ -46,7 +46,8 @@ def test_largest_array_extrapolates_each_resource_and_names_the_limit():
     assert n == 50 and limit == "bram"
     # 40 more DPR16X4 a PE (240 LUTs: 1,500 a PE): the LUTs limit first, at 49 PEs.
     ram_small, ram = dict(small, dpr=small["dpr"] + 4 * 40), dict(large, dpr=large["dpr"] + 8 * 40)
-    assert largest_array(ram_small, ram) == (int((LUT_BUDGET * DEVICE_CAPACITY["lut"] - 512) // 1500), "lut") == (49, "lut")
+    fit = int((LUT_BUDGET * DEVICE_CAPACITY["lut"] - 512) // 1500)
+    assert largest_array(ram_small, ram) == (fit, "lut") == (49, "lut")
     # 1,400 more LUT4 a PE (2,660 LUTs): the LUTs limit before the block RAMs.
     heavy = dict(large, lut4=large["lut4"] + 4 * 1400)
     assert largest_array(small, heavy)[1] == "lut"
