@@ -25,8 +25,14 @@ class Intersect(wiring.Component):
     there; the two order bits of the current beats' last lanes are registered, computed a cycle
     ahead from the current and next beats of both sides (four comparisons each way), so the
     step loop is a few LUTs. The matches of a step pass four stages (equalities, per-lane hit
-    and matching ``out_idx``, packing selects, packed beat), stalled by ``pairs.ready``
-    (``pipeline.stage_control``); a step with no match and not final vanishes in the third.
+    and matching ``out_idx``, packing selects, packed beat); a step with no match and not final
+    vanishes in the third.
+
+    Every ready is a register: each input has a skid register behind ``next`` (an accepted beat
+    that finds ``next`` held waits there, and ``ready`` is low while it is full), and the packed
+    beat goes into the ``pairs`` register or, when that one is held, into an output skid register;
+    the first three match stages run under ``pipeline.stage_control`` with the emptiness of that
+    skid register as their ready, so ``pairs.ready`` only reaches the two output registers.
 
     Parameters
     ----------
@@ -54,8 +60,7 @@ class Intersect(wiring.Component):
     one. A step's pairs leave ``latency = 4`` cycles after it; a beat accepted on cycle ``t``
     steps on ``t + 2`` at the earliest. Without back-pressure, jobs back to back take
     ``sum(steps) + 1 + latency`` cycles from the first beat accepted to the last pair beat.
-    ``ready`` of each input is high when its next-beat register is empty or moves on this cycle
-    (which depends on ``pairs.ready`` through the step).
+    ``ready`` of each input is high when its skid register is empty.
     """
 
     latency = 4
@@ -94,7 +99,8 @@ class Intersect(wiring.Component):
         wide = self.format.wide_key_bits
         step, final = Signal(), Signal()
         hit, s2_last = Signal(w), Signal()       # stage 2: per input lane, a match; the final step
-        valid, load = stage_control(m, self.latency, step, self.pairs.ready, "match",
+        room = Signal(init=1)                    # the output skid register is empty
+        valid, load = stage_control(m, self.latency - 1, step, room, "match",
                                     gate={2: hit.any() | s2_last})
 
         def beat(name):
@@ -108,8 +114,8 @@ class Intersect(wiring.Component):
             keys = [self._widen(port.payload.lanes[i].key, None if side == "in" else port.payload.offset)
                     for i in range(w)]
             sides[side] = dict(port=port, keys=keys, cur=beat(side), nxt=beat(f"{side}_next"),
-                               done=Signal(name=f"{side}_done"), adv=Signal(name=f"{side}_adv"),
-                               load=Signal(name=f"{side}_load"))
+                               skid=beat(f"{side}_skid"), done=Signal(name=f"{side}_done"),
+                               adv=Signal(name=f"{side}_adv"), load=Signal(name=f"{side}_load"))
         a, b = sides["in"], sides["out"]
 
         # The order of the current beats' last lanes (an empty lane ranks above any key).
@@ -121,23 +127,38 @@ class Intersect(wiring.Component):
             b["adv"].eq(step & cb["full"] & (a["done"] | b_le_a)),
             final.eq(step & (a["done"] | (a["adv"] & ca["last"])) & (b["done"] | (b["adv"] & cb["last"]))),
         ]
+        fields = ("keep", "last", "top")
         for x in (a, b):
-            cur, nxt, port = x["cur"], x["nxt"], x["port"]
+            cur, nxt, skid, port = x["cur"], x["nxt"], x["skid"], x["port"]
             done_next = (x["done"] | (x["adv"] & cur["last"])) & ~final
             m.d.sync += x["done"].eq(done_next)
             m.d.comb += [x["load"].eq(nxt["full"] & (~cur["full"] | x["adv"]) & ~done_next),
-                         port.ready.eq(~nxt["full"] | x["load"])]
-            with m.If(port.valid & port.ready):
-                top = Cat(Mux(port.payload.keep[w - 1], x["keys"][w - 1], 0), ~port.payload.keep[w - 1])
-                m.d.sync += [nxt["full"].eq(1), nxt["keep"].eq(port.payload.keep), nxt["last"].eq(port.payload.last),
-                             nxt["top"].eq(top)]
-                m.d.sync += [r.eq(v) for r, v in zip(nxt["key"], x["keys"], strict=True)]
-                m.d.sync += [r.eq(port.payload.lanes[i].idx) for i, r in enumerate(nxt["idx"])]
-            with m.Elif(x["load"]):
-                m.d.sync += nxt["full"].eq(0)
+                         port.ready.eq(~skid["full"])]
+            top = Cat(Mux(port.payload.keep[w - 1], x["keys"][w - 1], 0), ~port.payload.keep[w - 1])
+            arriving = dict(key=x["keys"], idx=[port.payload.lanes[i].idx for i in range(w)],
+                            keep=port.payload.keep, last=port.payload.last, top=top)
+
+            def take(dst, src):
+                return ([dst[f].eq(src[f]) for f in fields] +
+                        [r.eq(v) for f in ("key", "idx") for r, v in zip(dst[f], src[f], strict=True)])
+
+            # Skid register: written by every accepted beat, full when that beat has no room in
+            # `next` (which then reloads from here), so `ready` is a register.
+            accept = port.valid & ~skid["full"]
+            nxt_free = ~nxt["full"] | x["load"]
+            with m.If(accept):
+                m.d.sync += take(skid, arriving)
+            with m.If(nxt_free):
+                with m.If(skid["full"]):
+                    m.d.sync += take(nxt, skid) + [nxt["full"].eq(1), skid["full"].eq(0)]
+                with m.Elif(port.valid):
+                    m.d.sync += take(nxt, arriving) + [nxt["full"].eq(1)]
+                with m.Else():
+                    m.d.sync += nxt["full"].eq(0)
+            with m.Elif(accept):
+                m.d.sync += skid["full"].eq(1)
             with m.If(x["load"]):
-                m.d.sync += [cur[f].eq(nxt[f]) for f in ("keep", "last", "top", "full")]
-                m.d.sync += [r.eq(v) for f in ("key", "idx") for r, v in zip(cur[f], nxt[f], strict=True)]
+                m.d.sync += take(cur, nxt) + [cur["full"].eq(1)]
             with m.Elif(x["adv"]):
                 m.d.sync += cur["full"].eq(0)
         # Next cycle's current tops are this cycle's current or next ones: compare all four pairs.
@@ -182,15 +203,31 @@ class Intersect(wiring.Component):
             m.d.sync += [s3_keep[k].eq(count > k) for k in range(w)]
             m.d.sync += [r.eq(v) for r, v in zip(s3_in + s3_out, s2_in + s2_out, strict=True)]
             m.d.sync += s3_last.eq(s2_last)
-        # Stage 4: the packed beat.
+        # Output: the packed beat goes into the `pairs` register, or, when that one is held,
+        # into the skid register, whose emptiness (`room`) is the ready of the match stages.
         out = self.pairs
-        with m.If(load[3]):
-            for k in range(w):
-                sel_in, sel_out = Const(0, ib), Const(0, ib)
-                for i in range(k, w):
-                    sel_in = sel_in | Mux(take[k, i], s3_in[i], 0)
-                    sel_out = sel_out | Mux(take[k, i], s3_out[i], 0)
-                m.d.sync += [out.payload.lanes[k].in_idx.eq(sel_in), out.payload.lanes[k].out_idx.eq(sel_out)]
-            m.d.sync += [out.payload.keep.eq(s3_keep), out.payload.last.eq(s3_last)]
-        m.d.comb += out.valid.eq(valid[3])
+        packed = Signal.like(out.payload, name="packed")
+        for k in range(w):
+            sel_in, sel_out = Const(0, ib), Const(0, ib)
+            for i in range(k, w):
+                sel_in = sel_in | Mux(take[k, i], s3_in[i], 0)
+                sel_out = sel_out | Mux(take[k, i], s3_out[i], 0)
+            m.d.comb += [packed.lanes[k].in_idx.eq(sel_in), packed.lanes[k].out_idx.eq(sel_out)]
+        m.d.comb += [packed.keep.eq(s3_keep), packed.last.eq(s3_last)]
+        out_skid = Signal.like(out.payload, name="pairs_skid")
+        out_valid = Signal(name="pairs_valid")
+        push = valid[2] & room
+        with m.If(push):
+            m.d.sync += out_skid.eq(packed)
+        with m.If(~room):
+            with m.If(out.ready):
+                m.d.sync += [out.payload.eq(out_skid), room.eq(1)]
+        with m.Elif(push):
+            with m.If(~out_valid | out.ready):
+                m.d.sync += [out.payload.eq(packed), out_valid.eq(1)]
+            with m.Else():
+                m.d.sync += room.eq(0)
+        with m.Elif(out.ready):
+            m.d.sync += out_valid.eq(0)
+        m.d.comb += out.valid.eq(out_valid)
         return m
