@@ -99,9 +99,9 @@ class Intersect(wiring.Component):
         wide = self.format.wide_key_bits
         step, final = Signal(), Signal()
         hit, s2_last = Signal(w), Signal()       # stage 2: per input lane, a match; the final step
-        room = Signal(init=1)                    # the output skid register is empty
+        room, room_next = Signal(init=1), Signal()      # the output skid register is empty
         valid, load = stage_control(m, self.latency - 1, step, room, "match",
-                                    gate={2: hit.any() | s2_last})
+                                    gate={2: hit.any() | s2_last}, out_ready_next=room_next)
 
         def beat(name):
             return dict(key=[Signal(wide, name=f"{name}_key{i}") for i in range(w)],
@@ -115,16 +115,18 @@ class Intersect(wiring.Component):
                     for i in range(w)]
             sides[side] = dict(port=port, keys=keys, cur=beat(side), nxt=beat(f"{side}_next"),
                                skid=beat(f"{side}_skid"), done=Signal(name=f"{side}_done"),
-                               adv=Signal(name=f"{side}_adv"), load=Signal(name=f"{side}_load"))
+                               adv=Signal(name=f"{side}_adv"), load=Signal(name=f"{side}_load"),
+                               free=Signal(name=f"{side}_free"))
         a, b = sides["in"], sides["out"]
 
-        # The order of the current beats' last lanes (an empty lane ranks above any key).
+        # The order of the current beats' last lanes (an empty lane ranks above any key). A side
+        # that is done may hold the first beat of the next pair of lists as its current one.
         a_le_b, b_le_a = Signal(), Signal()
         ca, cb = a["cur"], b["cur"]
         m.d.comb += [
             step.eq((ca["full"] | a["done"]) & (cb["full"] | b["done"]) & ~(a["done"] & b["done"]) & load[0]),
-            a["adv"].eq(step & ca["full"] & (b["done"] | a_le_b)),
-            b["adv"].eq(step & cb["full"] & (a["done"] | b_le_a)),
+            a["adv"].eq(step & ca["full"] & ~a["done"] & (b["done"] | a_le_b)),
+            b["adv"].eq(step & cb["full"] & ~b["done"] & (a["done"] | b_le_a)),
             final.eq(step & (a["done"] | (a["adv"] & ca["last"])) & (b["done"] | (b["adv"] & cb["last"]))),
         ]
         fields = ("keep", "last", "top")
@@ -132,7 +134,9 @@ class Intersect(wiring.Component):
             cur, nxt, skid, port = x["cur"], x["nxt"], x["skid"], x["port"]
             done_next = (x["done"] | (x["adv"] & cur["last"])) & ~final
             m.d.sync += x["done"].eq(done_next)
-            m.d.comb += [x["load"].eq(nxt["full"] & (~cur["full"] | x["adv"]) & ~done_next),
+            # `free`: the current register may take `next` (its data loads then, a don't-care
+            # when `next` is empty); `load`: it does.
+            m.d.comb += [x["free"].eq(~cur["full"] | x["adv"]), x["load"].eq(nxt["full"] & x["free"]),
                          port.ready.eq(~skid["full"])]
             top = Cat(Mux(port.payload.keep[w - 1], x["keys"][w - 1], 0), ~port.payload.keep[w - 1])
             arriving = dict(key=x["keys"], idx=[port.payload.lanes[i].idx for i in range(w)],
@@ -142,25 +146,23 @@ class Intersect(wiring.Component):
                 return ([dst[f].eq(src[f]) for f in fields] +
                         [r.eq(v) for f in ("key", "idx") for r, v in zip(dst[f], src[f], strict=True)])
 
-            # Skid register: written by every accepted beat, full when that beat has no room in
-            # `next` (which then reloads from here), so `ready` is a register.
+            # Skid register: takes the port's payload while empty, full when an accepted beat
+            # finds `next` held (`next` then reloads from here), so `ready` is a register. Data
+            # registers load whenever their content may be replaced (don't-cares when empty),
+            # so only the full flags depend on more than one step decision.
             accept = port.valid & ~skid["full"]
-            nxt_free = ~nxt["full"] | x["load"]
-            with m.If(accept):
+            with m.If(~skid["full"]):
                 m.d.sync += take(skid, arriving)
-            with m.If(nxt_free):
+            with m.If(~nxt["full"] | x["free"]):
+                m.d.sync += [nxt["full"].eq(skid["full"] | port.valid), skid["full"].eq(0)]
                 with m.If(skid["full"]):
-                    m.d.sync += take(nxt, skid) + [nxt["full"].eq(1), skid["full"].eq(0)]
-                with m.Elif(port.valid):
-                    m.d.sync += take(nxt, arriving) + [nxt["full"].eq(1)]
+                    m.d.sync += take(nxt, skid)
                 with m.Else():
-                    m.d.sync += nxt["full"].eq(0)
+                    m.d.sync += take(nxt, arriving)
             with m.Elif(accept):
                 m.d.sync += skid["full"].eq(1)
-            with m.If(x["load"]):
-                m.d.sync += take(cur, nxt) + [cur["full"].eq(1)]
-            with m.Elif(x["adv"]):
-                m.d.sync += cur["full"].eq(0)
+            with m.If(x["free"]):
+                m.d.sync += take(cur, nxt) + [cur["full"].eq(nxt["full"])]
         # Next cycle's current tops are this cycle's current or next ones: compare all four pairs.
         ta = [ca["top"], a["nxt"]["top"]]
         tb = [cb["top"], b["nxt"]["top"]]
@@ -170,7 +172,7 @@ class Intersect(wiring.Component):
 
         # Stage 1: all width x width equalities; keys are unique per list, so each input lane
         # matches at most one output lane.
-        both = ca["full"] & cb["full"]
+        both = ca["full"] & ~a["done"] & cb["full"] & ~b["done"]
         eq = [[Signal(name=f"eq{i}_{j}") for j in range(w)] for i in range(w)]
         s1_in = [Signal(ib, name=f"s1_in_idx{i}") for i in range(w)]
         s1_out = [Signal(ib, name=f"s1_out_idx{j}") for j in range(w)]
@@ -217,16 +219,15 @@ class Intersect(wiring.Component):
         out_skid = Signal.like(out.payload, name="pairs_skid")
         out_valid = Signal(name="pairs_valid")
         push = valid[2] & room
+        m.d.comb += room_next.eq(Mux(room, ~(push & out_valid & ~out.ready), out.ready))
+        m.d.sync += room.eq(room_next)
         with m.If(push):
             m.d.sync += out_skid.eq(packed)
         with m.If(~room):
             with m.If(out.ready):
-                m.d.sync += [out.payload.eq(out_skid), room.eq(1)]
-        with m.Elif(push):
-            with m.If(~out_valid | out.ready):
-                m.d.sync += [out.payload.eq(packed), out_valid.eq(1)]
-            with m.Else():
-                m.d.sync += room.eq(0)
+                m.d.sync += out.payload.eq(out_skid)
+        with m.Elif(push & (~out_valid | out.ready)):
+            m.d.sync += [out.payload.eq(packed), out_valid.eq(1)]
         with m.Elif(out.ready):
             m.d.sync += out_valid.eq(0)
         m.d.comb += out.valid.eq(out_valid)
