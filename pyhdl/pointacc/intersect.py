@@ -8,6 +8,17 @@ from pyhdl.pointacc.pipeline import stage_control
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_layout, query_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
+ORDER_CHUNK = 16     # bits per slice of the order comparisons (an 8-cell carry chain)
+
+
+def _greater(gt, lt):
+    """``x > y`` from the per-slice flags ``gt[c] = x[c] > y[c]`` and ``lt[c] = y[c] > x[c]``
+    (lowest slice first): the highest slice that differs decides."""
+    out = gt[0]
+    for g, lo in zip(gt[1:], lt[1:], strict=True):
+        out = g | (~lo & out)
+    return out
+
 
 class Intersect(wiring.Component):
     """Kernel-map pairs of one offset: the sorted input keys intersected with the sorted output
@@ -23,10 +34,10 @@ class Intersect(wiring.Component):
 
     Pipelining: a beat arrives into the next-beat register and reaches the current one from
     there; the two order bits of the current beats' last lanes are registered, computed a cycle
-    ahead from the current and next beats of both sides (four comparisons each way), so the
-    step loop is a few LUTs. The matches of a step pass four stages (equalities, per-lane hit
-    and matching ``out_idx``, packing selects, packed beat); a step with no match and not final
-    vanishes in the third.
+    ahead from the current and next beats of both sides (four comparisons, each from 16-bit
+    slices compared both ways in parallel), so the step loop is a few LUTs. The matches of a
+    step pass four stages (equalities, per-lane hit and matching ``out_idx``, packing selects,
+    packed beat); a step with no match and not final vanishes in the third.
 
     Every ready is a register: each input has a skid register behind ``next`` (an accepted beat
     that finds ``next`` held waits there, and ``ready`` is low while it is full), and the packed
@@ -164,11 +175,23 @@ class Intersect(wiring.Component):
             with m.If(x["free"]):
                 m.d.sync += take(cur, nxt) + [cur["full"].eq(nxt["full"])]
         # Next cycle's current tops are this cycle's current or next ones: compare all four pairs.
+        # Each comparison is split into ORDER_CHUNK-bit slices compared both ways in parallel
+        # (short carry chains), combined in two LUT levels: x > y and y > x from the same flags.
         ta = [ca["top"], a["nxt"]["top"]]
         tb = [cb["top"], b["nxt"]["top"]]
-        for reg, (x, y) in ((a_le_b, (ta, tb)), (b_le_a, (tb, ta))):
-            lx, ly = (a["load"], b["load"]) if x is ta else (b["load"], a["load"])
-            m.d.sync += reg.eq(Mux(lx, Mux(ly, x[1] <= y[1], x[1] <= y[0]), Mux(ly, x[0] <= y[1], x[0] <= y[0])))
+        a_gt = [[None, None], [None, None]]          # a_gt[i][j]: ta[i] > tb[j]
+        b_gt = [[None, None], [None, None]]
+        for i in range(2):
+            for j in range(2):
+                x, y = ta[i], tb[j]
+                gx = [x[lo:lo + ORDER_CHUNK] > y[lo:lo + ORDER_CHUNK] for lo in range(0, len(x), ORDER_CHUNK)]
+                gy = [y[lo:lo + ORDER_CHUNK] > x[lo:lo + ORDER_CHUNK] for lo in range(0, len(x), ORDER_CHUNK)]
+                a_gt[i][j], b_gt[i][j] = _greater(gx, gy), _greater(gy, gx)
+        la, lb = a["load"], b["load"]
+        m.d.sync += [
+            a_le_b.eq(~Mux(la, Mux(lb, a_gt[1][1], a_gt[1][0]), Mux(lb, a_gt[0][1], a_gt[0][0]))),
+            b_le_a.eq(~Mux(la, Mux(lb, b_gt[1][1], b_gt[1][0]), Mux(lb, b_gt[0][1], b_gt[0][0]))),
+        ]
 
         # Stage 1: all width x width equalities; keys are unique per list, so each input lane
         # matches at most one output lane.
