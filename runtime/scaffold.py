@@ -85,13 +85,13 @@ class Testbench:
             await RisingEdge(self.dut.clk)
         await ReadOnly()
 
-    def source(self, port: str, *, p_valid: float = 1.0, seed: int = 0) -> StreamSource:
-        src = StreamSource(self.dut, port, self.dut.clk, self.period, p_valid=p_valid, seed=seed)
+    def source(self, port: str, *, p_valid: float = 1.0, seed: int = 0, pattern=None) -> StreamSource:
+        src = StreamSource(self.dut, port, self.dut.clk, self.period, p_valid=p_valid, seed=seed, pattern=pattern)
         self._drivers.append(src)
         return src
 
-    def sink(self, port: str, *, p_ready: float = 1.0, seed: int = 0) -> StreamSink:
-        sink = StreamSink(self.dut, port, self.dut.clk, self.period, p_ready=p_ready, seed=seed)
+    def sink(self, port: str, *, p_ready: float = 1.0, seed: int = 0, pattern=None) -> StreamSink:
+        sink = StreamSink(self.dut, port, self.dut.clk, self.period, p_ready=p_ready, seed=seed, pattern=pattern)
         self._drivers.append(sink)
         return sink
 

@@ -3,7 +3,8 @@
 Every cycle follows the same order: after the rising edge the drivers set their outputs, then in
 the read-only phase both sides look at ``valid & ready``: a transfer happens at the next edge.
 Sources keep ``valid`` and the payload steady until the transfer (the stream contract); sinks
-may drop ``ready`` at random.
+may drop ``ready`` at random. A ``pattern`` (0/1 per cycle, repeated) replaces the random choice
+where a test needs a fixed schedule.
 """
 
 import random
@@ -24,11 +25,20 @@ class _Driver:
     """The ``valid``/``ready``/``payload`` handles of stream port ``name`` (Amaranth's ``name__x``),
     a seeded random generator, and the coroutine that drives the port until :meth:`stop`."""
 
-    def __init__(self, dut, name, clk, period_steps, seed):
+    def __init__(self, dut, name, clk, period_steps, seed, pattern=None):
         self.name = name
         self.valid, self.ready, self.payload = (getattr(dut, f"{name}__{s}") for s in ("valid", "ready", "payload"))
         self.clk, self.period = clk, period_steps
         self.rng = random.Random(seed)
+        self.pattern = None if pattern is None else [bool(int(x)) for x in pattern]
+        self._tick = 0
+
+    def _chance(self, p: float) -> bool:
+        """This cycle's coin: the next bit of ``pattern``, or ``random() < p``."""
+        if self.pattern is None:
+            return self.rng.random() < p
+        self._tick += 1
+        return self.pattern[(self._tick - 1) % len(self.pattern)]
 
     def _start(self):
         self._task = cocotb.start_soon(self._run())
@@ -39,10 +49,11 @@ class _Driver:
 
 
 class StreamSource(_Driver):
-    """Drives items into a stream port. ``p_valid`` is the chance of offering an item in a cycle."""
+    """Drives items into a stream port. ``p_valid`` is the chance of offering an item in a cycle
+    (``pattern``: whether to offer one, cycle by cycle)."""
 
-    def __init__(self, dut, name, clk, period_steps, *, p_valid=1.0, seed=0):
-        super().__init__(dut, name, clk, period_steps, seed)
+    def __init__(self, dut, name, clk, period_steps, *, p_valid=1.0, seed=0, pattern=None):
+        super().__init__(dut, name, clk, period_steps, seed, pattern)
         self.p_valid = p_valid
         self.queue = deque()
         self.sent = []          # (cycle of the transfer edge, item)
@@ -61,7 +72,7 @@ class StreamSource(_Driver):
     async def _run(self):
         while True:
             await RisingEdge(self.clk)
-            if not self._pending and self.queue and self.rng.random() < self.p_valid:
+            if not self._pending and self.queue and self._chance(self.p_valid):
                 self.payload.value = self.queue[0]
                 self._pending = True
                 self.offered.append(cycle_of(self.period) + 1)
@@ -73,10 +84,11 @@ class StreamSource(_Driver):
 
 
 class StreamSink(_Driver):
-    """Accepts items from a stream port. ``p_ready`` is the chance of ``ready`` in a cycle."""
+    """Accepts items from a stream port. ``p_ready`` is the chance of ``ready`` in a cycle
+    (``pattern``: ``ready``, cycle by cycle)."""
 
-    def __init__(self, dut, name, clk, period_steps, *, p_ready=1.0, seed=0):
-        super().__init__(dut, name, clk, period_steps, seed)
+    def __init__(self, dut, name, clk, period_steps, *, p_ready=1.0, seed=0, pattern=None):
+        super().__init__(dut, name, clk, period_steps, seed, pattern)
         self.p_ready = p_ready
         self.received = []      # (cycle of the transfer edge, payload as int)
         self.ready.value = 0
@@ -90,7 +102,7 @@ class StreamSink(_Driver):
     async def _run(self):
         while True:
             await RisingEdge(self.clk)
-            ready = self.rng.random() < self.p_ready
+            ready = self._chance(self.p_ready)
             self.ready.value = int(ready)
             await ReadOnly()
             if ready and self.valid.value == 1:

@@ -8,6 +8,17 @@ from pyhdl.pointacc.pipeline import stage_control
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_layout, query_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
+ORDER_CHUNK = 16     # bits per slice of the order comparisons (an 8-cell carry chain)
+
+
+def _greater(gt, lt):
+    """``x > y`` from the per-slice flags ``gt[c] = x[c] > y[c]`` and ``lt[c] = y[c] > x[c]``
+    (lowest slice first): the highest slice that differs decides."""
+    out = gt[0]
+    for g, lo in zip(gt[1:], lt[1:], strict=True):
+        out = g | (~lo & out)
+    return out
+
 
 class Intersect(wiring.Component):
     """Kernel-map pairs of one offset: the sorted input keys intersected with the sorted output
@@ -23,10 +34,16 @@ class Intersect(wiring.Component):
 
     Pipelining: a beat arrives into the next-beat register and reaches the current one from
     there; the two order bits of the current beats' last lanes are registered, computed a cycle
-    ahead from the current and next beats of both sides (four comparisons each way), so the
-    step loop is a few LUTs. The matches of a step pass four stages (equalities, per-lane hit
-    and matching ``out_idx``, packing selects, packed beat), stalled by ``pairs.ready``
-    (``pipeline.stage_control``); a step with no match and not final vanishes in the third.
+    ahead from the current and next beats of both sides (four comparisons, each from 16-bit
+    slices compared both ways in parallel), so the step loop is a few LUTs. The matches of a
+    step pass four stages (equalities, per-lane hit and matching ``out_idx``, packing selects,
+    packed beat); a step with no match and not final vanishes in the third.
+
+    Every ready is a register: each input has a skid register behind ``next`` (an accepted beat
+    that finds ``next`` held waits there, and ``ready`` is low while it is full), and the packed
+    beat goes into the ``pairs`` register or, when that one is held, into an output skid register;
+    the first three match stages run under ``pipeline.stage_control`` with the emptiness of that
+    skid register as their ready, so ``pairs.ready`` only reaches the two output registers.
 
     Parameters
     ----------
@@ -54,8 +71,7 @@ class Intersect(wiring.Component):
     one. A step's pairs leave ``latency = 4`` cycles after it; a beat accepted on cycle ``t``
     steps on ``t + 2`` at the earliest. Without back-pressure, jobs back to back take
     ``sum(steps) + 1 + latency`` cycles from the first beat accepted to the last pair beat.
-    ``ready`` of each input is high when its next-beat register is empty or moves on this cycle
-    (which depends on ``pairs.ready`` through the step).
+    ``ready`` of each input is high when its skid register is empty.
     """
 
     latency = 4
@@ -94,8 +110,9 @@ class Intersect(wiring.Component):
         wide = self.format.wide_key_bits
         step, final = Signal(), Signal()
         hit, s2_last = Signal(w), Signal()       # stage 2: per input lane, a match; the final step
-        valid, load = stage_control(m, self.latency, step, self.pairs.ready, "match",
-                                    gate={2: hit.any() | s2_last})
+        room, room_next = Signal(init=1), Signal()      # the output skid register is empty
+        valid, load = stage_control(m, self.latency - 1, step, room, "match",
+                                    gate={2: hit.any() | s2_last}, out_ready_next=room_next)
 
         def beat(name):
             return dict(key=[Signal(wide, name=f"{name}_key{i}") for i in range(w)],
@@ -108,48 +125,77 @@ class Intersect(wiring.Component):
             keys = [self._widen(port.payload.lanes[i].key, None if side == "in" else port.payload.offset)
                     for i in range(w)]
             sides[side] = dict(port=port, keys=keys, cur=beat(side), nxt=beat(f"{side}_next"),
-                               done=Signal(name=f"{side}_done"), adv=Signal(name=f"{side}_adv"),
-                               load=Signal(name=f"{side}_load"))
+                               skid=beat(f"{side}_skid"), done=Signal(name=f"{side}_done"),
+                               adv=Signal(name=f"{side}_adv"), load=Signal(name=f"{side}_load"),
+                               free=Signal(name=f"{side}_free"))
         a, b = sides["in"], sides["out"]
 
-        # The order of the current beats' last lanes (an empty lane ranks above any key).
+        # The order of the current beats' last lanes (an empty lane ranks above any key). A side
+        # that is done may hold the first beat of the next pair of lists as its current one.
         a_le_b, b_le_a = Signal(), Signal()
         ca, cb = a["cur"], b["cur"]
         m.d.comb += [
             step.eq((ca["full"] | a["done"]) & (cb["full"] | b["done"]) & ~(a["done"] & b["done"]) & load[0]),
-            a["adv"].eq(step & ca["full"] & (b["done"] | a_le_b)),
-            b["adv"].eq(step & cb["full"] & (a["done"] | b_le_a)),
+            a["adv"].eq(step & ca["full"] & ~a["done"] & (b["done"] | a_le_b)),
+            b["adv"].eq(step & cb["full"] & ~b["done"] & (a["done"] | b_le_a)),
             final.eq(step & (a["done"] | (a["adv"] & ca["last"])) & (b["done"] | (b["adv"] & cb["last"]))),
         ]
+        fields = ("keep", "last", "top")
         for x in (a, b):
-            cur, nxt, port = x["cur"], x["nxt"], x["port"]
+            cur, nxt, skid, port = x["cur"], x["nxt"], x["skid"], x["port"]
             done_next = (x["done"] | (x["adv"] & cur["last"])) & ~final
             m.d.sync += x["done"].eq(done_next)
-            m.d.comb += [x["load"].eq(nxt["full"] & (~cur["full"] | x["adv"]) & ~done_next),
-                         port.ready.eq(~nxt["full"] | x["load"])]
-            with m.If(port.valid & port.ready):
-                top = Cat(Mux(port.payload.keep[w - 1], x["keys"][w - 1], 0), ~port.payload.keep[w - 1])
-                m.d.sync += [nxt["full"].eq(1), nxt["keep"].eq(port.payload.keep), nxt["last"].eq(port.payload.last),
-                             nxt["top"].eq(top)]
-                m.d.sync += [r.eq(v) for r, v in zip(nxt["key"], x["keys"], strict=True)]
-                m.d.sync += [r.eq(port.payload.lanes[i].idx) for i, r in enumerate(nxt["idx"])]
-            with m.Elif(x["load"]):
-                m.d.sync += nxt["full"].eq(0)
-            with m.If(x["load"]):
-                m.d.sync += [cur[f].eq(nxt[f]) for f in ("keep", "last", "top", "full")]
-                m.d.sync += [r.eq(v) for f in ("key", "idx") for r, v in zip(cur[f], nxt[f], strict=True)]
-            with m.Elif(x["adv"]):
-                m.d.sync += cur["full"].eq(0)
+            # `free`: the current register may take `next` (its data loads then, a don't-care
+            # when `next` is empty); `load`: it does.
+            m.d.comb += [x["free"].eq(~cur["full"] | x["adv"]), x["load"].eq(nxt["full"] & x["free"]),
+                         port.ready.eq(~skid["full"])]
+            top = Cat(Mux(port.payload.keep[w - 1], x["keys"][w - 1], 0), ~port.payload.keep[w - 1])
+            arriving = dict(key=x["keys"], idx=[port.payload.lanes[i].idx for i in range(w)],
+                            keep=port.payload.keep, last=port.payload.last, top=top)
+
+            def take(dst, src):
+                return ([dst[f].eq(src[f]) for f in fields] +
+                        [r.eq(v) for f in ("key", "idx") for r, v in zip(dst[f], src[f], strict=True)])
+
+            # Skid register: takes the port's payload while empty, full when an accepted beat
+            # finds `next` held (`next` then reloads from here), so `ready` is a register. Data
+            # registers load whenever their content may be replaced (don't-cares when empty),
+            # so only the full flags depend on more than one step decision.
+            accept = port.valid & ~skid["full"]
+            with m.If(~skid["full"]):
+                m.d.sync += take(skid, arriving)
+            with m.If(~nxt["full"] | x["free"]):
+                m.d.sync += [nxt["full"].eq(skid["full"] | port.valid), skid["full"].eq(0)]
+                with m.If(skid["full"]):
+                    m.d.sync += take(nxt, skid)
+                with m.Else():
+                    m.d.sync += take(nxt, arriving)
+            with m.Elif(accept):
+                m.d.sync += skid["full"].eq(1)
+            with m.If(x["free"]):
+                m.d.sync += take(cur, nxt) + [cur["full"].eq(nxt["full"])]
         # Next cycle's current tops are this cycle's current or next ones: compare all four pairs.
+        # Each comparison is split into ORDER_CHUNK-bit slices compared both ways in parallel
+        # (short carry chains), combined in two LUT levels: x > y and y > x from the same flags.
         ta = [ca["top"], a["nxt"]["top"]]
         tb = [cb["top"], b["nxt"]["top"]]
-        for reg, (x, y) in ((a_le_b, (ta, tb)), (b_le_a, (tb, ta))):
-            lx, ly = (a["load"], b["load"]) if x is ta else (b["load"], a["load"])
-            m.d.sync += reg.eq(Mux(lx, Mux(ly, x[1] <= y[1], x[1] <= y[0]), Mux(ly, x[0] <= y[1], x[0] <= y[0])))
+        a_gt = [[None, None], [None, None]]          # a_gt[i][j]: ta[i] > tb[j]
+        b_gt = [[None, None], [None, None]]
+        for i in range(2):
+            for j in range(2):
+                x, y = ta[i], tb[j]
+                gx = [x[lo:lo + ORDER_CHUNK] > y[lo:lo + ORDER_CHUNK] for lo in range(0, len(x), ORDER_CHUNK)]
+                gy = [y[lo:lo + ORDER_CHUNK] > x[lo:lo + ORDER_CHUNK] for lo in range(0, len(x), ORDER_CHUNK)]
+                a_gt[i][j], b_gt[i][j] = _greater(gx, gy), _greater(gy, gx)
+        la, lb = a["load"], b["load"]
+        m.d.sync += [
+            a_le_b.eq(~Mux(la, Mux(lb, a_gt[1][1], a_gt[1][0]), Mux(lb, a_gt[0][1], a_gt[0][0]))),
+            b_le_a.eq(~Mux(la, Mux(lb, b_gt[1][1], b_gt[1][0]), Mux(lb, b_gt[0][1], b_gt[0][0]))),
+        ]
 
         # Stage 1: all width x width equalities; keys are unique per list, so each input lane
         # matches at most one output lane.
-        both = ca["full"] & cb["full"]
+        both = ca["full"] & ~a["done"] & cb["full"] & ~b["done"]
         eq = [[Signal(name=f"eq{i}_{j}") for j in range(w)] for i in range(w)]
         s1_in = [Signal(ib, name=f"s1_in_idx{i}") for i in range(w)]
         s1_out = [Signal(ib, name=f"s1_out_idx{j}") for j in range(w)]
@@ -182,15 +228,30 @@ class Intersect(wiring.Component):
             m.d.sync += [s3_keep[k].eq(count > k) for k in range(w)]
             m.d.sync += [r.eq(v) for r, v in zip(s3_in + s3_out, s2_in + s2_out, strict=True)]
             m.d.sync += s3_last.eq(s2_last)
-        # Stage 4: the packed beat.
+        # Output: the packed beat goes into the `pairs` register, or, when that one is held,
+        # into the skid register, whose emptiness (`room`) is the ready of the match stages.
         out = self.pairs
-        with m.If(load[3]):
-            for k in range(w):
-                sel_in, sel_out = Const(0, ib), Const(0, ib)
-                for i in range(k, w):
-                    sel_in = sel_in | Mux(take[k, i], s3_in[i], 0)
-                    sel_out = sel_out | Mux(take[k, i], s3_out[i], 0)
-                m.d.sync += [out.payload.lanes[k].in_idx.eq(sel_in), out.payload.lanes[k].out_idx.eq(sel_out)]
-            m.d.sync += [out.payload.keep.eq(s3_keep), out.payload.last.eq(s3_last)]
-        m.d.comb += out.valid.eq(valid[3])
+        packed = Signal.like(out.payload, name="packed")
+        for k in range(w):
+            sel_in, sel_out = Const(0, ib), Const(0, ib)
+            for i in range(k, w):
+                sel_in = sel_in | Mux(take[k, i], s3_in[i], 0)
+                sel_out = sel_out | Mux(take[k, i], s3_out[i], 0)
+            m.d.comb += [packed.lanes[k].in_idx.eq(sel_in), packed.lanes[k].out_idx.eq(sel_out)]
+        m.d.comb += [packed.keep.eq(s3_keep), packed.last.eq(s3_last)]
+        out_skid = Signal.like(out.payload, name="pairs_skid")
+        out_valid = Signal(name="pairs_valid")
+        push = valid[2] & room
+        m.d.comb += room_next.eq(Mux(room, ~(push & out_valid & ~out.ready), out.ready))
+        m.d.sync += room.eq(room_next)
+        with m.If(push):
+            m.d.sync += out_skid.eq(packed)
+        with m.If(~room):
+            with m.If(out.ready):
+                m.d.sync += out.payload.eq(out_skid)
+        with m.Elif(push & (~out_valid | out.ready)):
+            m.d.sync += [out.payload.eq(packed), out_valid.eq(1)]
+        with m.Elif(out.ready):
+            m.d.sync += out_valid.eq(0)
+        m.d.comb += out.valid.eq(out_valid)
         return m

@@ -8,7 +8,7 @@ parallel (``gt`` and ``eq`` each, to be registered); :func:`greater` combines re
 two LUT levels, in front of the multiplexer of the next stage.
 """
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Mux, Signal
 
 CHUNK = 20
 
@@ -27,11 +27,14 @@ def greater(flags):
     return gt
 
 
-def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None):
+def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_ready_next=None):
     """Valid bits and load enables of ``n`` register stages between a producer (``in_valid``)
     and a consumer (``out_ready``); returns ``(valid, load)``, ``load[0]`` being the ready of the
     producer. ``gate``: ``{s: condition}``, items for which the condition (on stage ``s - 1``'s
-    registers) is low vanish on their way into stage ``s``.
+    registers) is low vanish on their way into stage ``s``. ``out_ready_next``: when
+    ``out_ready`` is a register, its next value (the register's input); ``load[0]`` is then a
+    register too, computed a cycle ahead from the stages' next valid bits, so a producer whose
+    ``in_valid`` depends on ``load[0]`` starts its decision at a flip-flop.
 
     ``load[s] = ~valid[s] | ~valid[n-1] | out_ready``: one LUT from registers and ``out_ready``
     for every stage (no ready chain through the stages). A stage loads the stage before it when
@@ -43,6 +46,7 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None):
     valid = [Signal(name=f"{name}{s}_valid") for s in range(n)]
     load = [Signal(name=f"{name}{s}_load") for s in range(n)]
     moves = ~valid[n - 1] | out_ready
+    nxt = []
     for s in range(n):
         m.d.comb += load[s].eq(~valid[s] | moves)
         src = in_valid if s == 0 else valid[s - 1]
@@ -53,4 +57,11 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None):
         if s + 1 < n:
             with m.Elif(load[s + 1]):
                 m.d.sync += valid[s].eq(0)
+        if out_ready_next is not None and s in (0, n - 1):
+            later = Mux(load[s + 1], 0, valid[s]) if s + 1 < n else valid[s]
+            nxt.append(Mux(load[s], src, later))
+    if out_ready_next is not None:
+        load0 = Signal(name=f"{name}0_load_r", init=1)
+        m.d.sync += load0.eq(~nxt[0] | ~nxt[-1] | out_ready_next)
+        load[0] = load0
     return valid, load

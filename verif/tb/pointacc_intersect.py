@@ -3,11 +3,15 @@
 ``intersect_lists`` streams jobs (a sorted input-key list on ``inputs``, a sorted output-key
 list with its kernel offset on ``outputs``) and checks each job's pairs in order against
 ``verif.golden.pointacc.intersect`` and, without back-pressure, the cycle count predicted from
-the golden step count (``job_cycles``).
+the golden step count (``job_cycles``). Back-pressure is random (``p_valid``, ``p_ready``) or a
+fixed schedule (``valid_pattern``, ``ready_pattern``: 0/1 per cycle, repeated), optionally after
+``hold`` cycles with ``pairs.ready`` low, at the end of which the beats each input has taken
+and the port handshakes are recorded (``held`` in the metrics).
 """
 
 import cocotb
 import numpy as np
+from cocotb.triggers import RisingEdge
 
 from pyhdl.pointacc.intersect import Intersect
 from runtime import sim
@@ -34,7 +38,8 @@ def job_cycles(steps):
     return sum(steps) + 1 + Intersect.latency
 
 
-def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):
+def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS, valid_pattern=None,
+              ready_pattern=None, hold=0):
     """``jobs``: list of (input coords (n, 4), output coords (m, 4), offset (3,)); coords with a
     batch column. Keys are sorted here, ``idx`` = row number in the given arrays."""
     w, cb, bb = params["width"], params["coord_bits"], params["batch_bits"]
@@ -59,6 +64,11 @@ def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):
                 exp_out=np.array([p[1] for p in flat], dtype=np.int64),
                 exp_steps=np.array(steps, dtype=np.int64), n_keys=np.array(n_keys, dtype=np.int64),
                 exp_cycles=job_cycles(steps))
+    for k, pattern in (("valid_pattern", valid_pattern), ("ready_pattern", ready_pattern)):
+        if pattern is not None:
+            case[k] = np.asarray(pattern, dtype=np.int64)
+    if hold:
+        case["hold"] = int(hold)
     case.update(concat(ins, prefix="in_"))
     case.update(concat(outs, prefix="out_"))
     return case
@@ -99,6 +109,7 @@ async def intersect_lists(dut):
     cases = sim.load_case()
     tb = Testbench(dut)
     total = dict(keys=0, steps=0, cycles=0, pairs=0)
+    held = []
     for c, case in enumerate(cases):
         await tb.reset("inputs__valid", "outputs__valid", "pairs__ready")
         w, cb, ib = (int(case[k]) for k in ("width", "coord_bits", "index_bits"))
@@ -107,13 +118,22 @@ async def intersect_lists(dut):
         out_words = key_beat_ints(case, w, kb, ib, prefix="out_", offsets=case["out_offset"], coord_bits=cb)
         lens = case["exp_len"]
         pv, pr = float(case["p_valid"]), float(case["p_ready"])
+        vpat, rpat, hold = case.get("valid_pattern"), case.get("ready_pattern"), int(case.get("hold", 0))
+        timed = pv == 1.0 and pr == 1.0 and vpat is None and rpat is None and not hold
         seed = int(case["seed"])
-        src_in = tb.source("inputs", p_valid=pv, seed=seed)
-        src_out = tb.source("outputs", p_valid=pv, seed=seed + 1)
-        sink = tb.sink("pairs", p_ready=pr, seed=seed + 2)
+        src_in = tb.source("inputs", p_valid=pv, seed=seed, pattern=vpat)
+        src_out = tb.source("outputs", p_valid=pv, seed=seed + 1, pattern=vpat)
         src_in.send(in_words)
         src_out.send(out_words)
-        budget = 100 + 4 * (len(in_words) + len(out_words) + np.sum(lens) + len(lens)) / min(pv, pr)
+        if hold:        # pairs.ready stays low (reset) while the unit fills its buffers
+            await tb.settle(hold)
+            ports = ("inputs__ready", "outputs__ready", "pairs__valid")
+            held.append({"inputs": len(src_in.sent), "outputs": len(src_out.sent),
+                         **{p: int(getattr(dut, p).value) for p in ports}})
+            await RisingEdge(dut.clk)
+        sink = tb.sink("pairs", p_ready=pr, seed=seed + 2, pattern=rpat)
+        density = min(pv if vpat is None else np.mean(vpat), pr if rpat is None else np.mean(rpat))
+        budget = 100 + 4 * (len(in_words) + len(out_words) + np.sum(lens) + len(lens)) / density
         name = f"case {c} ({case['name']})"
         await tb.drain(sink, len(lens), count=lambda v, w=w, ib=ib: read_pair_beat(v, w, ib)[2], budget=budget,
                        settle=6, tag=name)
@@ -125,7 +145,7 @@ async def intersect_lists(dut):
                             case["exp_out"][starts[j]:starts[j + 1]].tolist(), strict=True))
             assert pairs == want, f"{name} job {j}: RTL {pairs[:8]}, golden {want[:8]}"
             assert all(keep for _, keep in info[:-1]), f"{name} job {j}: an empty beat before the last"
-        if pv == 1.0 and pr == 1.0:
+        if timed:
             first = min(src_in.sent[0][0], src_out.sent[0][0])
             took = sink.received[-1][0] - first
             want = int(case["exp_cycles"])
@@ -134,4 +154,4 @@ async def intersect_lists(dut):
             total["steps"] += int(np.sum(case["exp_steps"]))
             total["keys"] += int(np.sum(case["n_keys"]))
             total["pairs"] += int(np.sum(lens))
-    tb.report(total)
+    tb.report({**total, "held": held})
