@@ -3911,12 +3911,12 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     .inputs__payload(inputs__payload),
     .inputs__ready(inputs__ready),
     .inputs__valid(inputs__valid),
-    .match3_valid(pairs__valid),
     .outputs__payload(outputs__payload),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
     .pairs__payload(pairs__payload),
     .pairs__ready(pairs__ready),
+    .pairs_valid(pairs__valid),
     .rst(rst)
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.key_pack  key_pack (
@@ -6103,8 +6103,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$5645$0 (read__data),
-    .\port$7620$0 (meta),
+    .\port$6108$0 (read__data),
+    .\port$8170$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6349,7 +6349,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$5645$0 , w_en, \port$7620$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$6108$0 , w_en, \port$8170$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6374,10 +6374,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [447:0] \port$5645$0 ;
-  wire [447:0] \port$5645$0 ;
-  input [18:0] \port$7620$0 ;
-  wire [18:0] \port$7620$0 ;
+  input [447:0] \port$6108$0 ;
+  wire [447:0] \port$6108$0 ;
+  input [18:0] \port$8170$0 ;
+  wire [18:0] \port$8170$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -6410,7 +6410,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$7620$0 , \port$5645$0  };
+      storage[w_port__addr] <= { \port$8170$0 , \port$6108$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6472,386 +6472,881 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$7620$0 , \port$5645$0  };
-  assign w_data = { \port$7620$0 , \port$5645$0  };
+  assign w_port__data = { \port$8170$0 , \port$6108$0  };
+  assign w_data = { \port$8170$0 , \port$6108$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.intersect (clk, rst, inputs__valid, outputs__valid, inputs__ready, outputs__ready, inputs__payload, outputs__payload, match3_valid, pairs__payload, pairs__ready);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.intersect (clk, rst, inputs__valid, outputs__valid, inputs__ready, outputs__ready, inputs__payload, outputs__payload, pairs__payload, pairs_valid, pairs__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [18:0] \$100 ;
-  wire [11:0] \$1000 ;
-  wire [11:0] \$1001 ;
-  wire [11:0] \$1002 ;
-  wire [11:0] \$1003 ;
-  wire [11:0] \$1004 ;
-  wire [11:0] \$1005 ;
-  wire [11:0] \$1006 ;
-  wire [11:0] \$1007 ;
-  wire [11:0] \$1008 ;
-  wire [11:0] \$1009 ;
-  wire [17:0] \$101 ;
-  wire [11:0] \$1010 ;
-  wire [11:0] \$1011 ;
-  wire [11:0] \$1012 ;
-  wire [11:0] \$1013 ;
-  wire [11:0] \$1014 ;
-  wire [11:0] \$1015 ;
-  wire [11:0] \$1016 ;
-  wire [11:0] \$1017 ;
-  wire [11:0] \$1018 ;
-  wire [11:0] \$1019 ;
-  wire [18:0] \$102 ;
-  wire [11:0] \$1020 ;
-  wire [11:0] \$1021 ;
-  wire [11:0] \$1022 ;
-  wire [11:0] \$1023 ;
-  wire [11:0] \$1024 ;
-  wire [11:0] \$1025 ;
-  wire [11:0] \$1026 ;
-  wire [11:0] \$1027 ;
-  wire [11:0] \$1028 ;
-  wire [11:0] \$1029 ;
-  wire [17:0] \$103 ;
-  wire [11:0] \$1030 ;
-  wire [11:0] \$1031 ;
-  wire [11:0] \$1032 ;
-  wire [11:0] \$1033 ;
-  wire [11:0] \$1034 ;
-  wire [11:0] \$1035 ;
-  wire [11:0] \$1036 ;
-  wire [11:0] \$1037 ;
-  wire [11:0] \$1038 ;
-  wire [11:0] \$1039 ;
-  wire [18:0] \$104 ;
-  wire [11:0] \$1040 ;
-  wire [11:0] \$1041 ;
-  reg \$1042 ;
-  reg \$1043 ;
-  reg \$1044 ;
-  reg \$1045 ;
-  reg \$1046 ;
-  reg \$1047 ;
-  reg [7:0] \$1048 ;
-  reg \$1049 ;
-  wire [17:0] \$105 ;
-  reg [62:0] \$1050 ;
-  reg [61:0] \$1051 ;
-  reg [61:0] \$1052 ;
-  reg [61:0] \$1053 ;
-  reg [61:0] \$1054 ;
-  reg [61:0] \$1055 ;
-  reg [61:0] \$1056 ;
-  reg [61:0] \$1057 ;
-  reg [61:0] \$1058 ;
-  reg [11:0] \$1059 ;
-  wire [18:0] \$106 ;
-  reg [11:0] \$1060 ;
-  reg [11:0] \$1061 ;
-  reg [11:0] \$1062 ;
-  reg [11:0] \$1063 ;
-  reg [11:0] \$1064 ;
-  reg [11:0] \$1065 ;
-  reg [11:0] \$1066 ;
-  reg [7:0] \$1067 ;
-  reg \$1068 ;
-  reg [62:0] \$1069 ;
-  wire [17:0] \$107 ;
-  reg \$1070 ;
-  reg [61:0] \$1071 ;
-  reg [61:0] \$1072 ;
-  reg [61:0] \$1073 ;
-  reg [61:0] \$1074 ;
-  reg [61:0] \$1075 ;
-  reg [61:0] \$1076 ;
-  reg [61:0] \$1077 ;
-  reg [61:0] \$1078 ;
-  reg [11:0] \$1079 ;
-  wire [18:0] \$108 ;
-  reg [11:0] \$1080 ;
-  reg [11:0] \$1081 ;
-  reg [11:0] \$1082 ;
-  reg [11:0] \$1083 ;
-  reg [11:0] \$1084 ;
-  reg [11:0] \$1085 ;
-  reg [11:0] \$1086 ;
-  reg \$1087 ;
-  reg \$1088 ;
-  reg [7:0] \$1089 ;
-  wire [17:0] \$109 ;
-  reg \$1090 ;
-  reg [62:0] \$1091 ;
-  reg [61:0] \$1092 ;
-  reg [61:0] \$1093 ;
-  reg [61:0] \$1094 ;
-  reg [61:0] \$1095 ;
-  reg [61:0] \$1096 ;
-  reg [61:0] \$1097 ;
-  reg [61:0] \$1098 ;
-  reg [61:0] \$1099 ;
+  wire [11:0] \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire [11:0] \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
+  wire [11:0] \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire [11:0] \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
+  wire [11:0] \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire [11:0] \$1042 ;
+  wire [11:0] \$1043 ;
+  wire [11:0] \$1044 ;
+  wire [11:0] \$1045 ;
+  wire [11:0] \$1046 ;
+  wire [11:0] \$1047 ;
+  wire [11:0] \$1048 ;
+  wire [11:0] \$1049 ;
+  wire [11:0] \$105 ;
+  wire [11:0] \$1050 ;
+  wire [11:0] \$1051 ;
+  wire [11:0] \$1052 ;
+  wire [11:0] \$1053 ;
+  wire [11:0] \$1054 ;
+  wire [11:0] \$1055 ;
+  wire [11:0] \$1056 ;
+  wire [11:0] \$1057 ;
+  wire \$1058 ;
+  wire [11:0] \$1059 ;
+  wire [11:0] \$106 ;
+  wire [11:0] \$1060 ;
+  wire [11:0] \$1061 ;
+  wire [11:0] \$1062 ;
+  wire [11:0] \$1063 ;
+  wire [11:0] \$1064 ;
+  wire [11:0] \$1065 ;
+  wire [11:0] \$1066 ;
+  wire [11:0] \$1067 ;
+  wire [11:0] \$1068 ;
+  wire [11:0] \$1069 ;
+  wire [11:0] \$107 ;
+  wire [11:0] \$1070 ;
+  wire [11:0] \$1071 ;
+  wire [11:0] \$1072 ;
+  wire [11:0] \$1073 ;
+  wire [11:0] \$1074 ;
+  wire \$1075 ;
+  wire [11:0] \$1076 ;
+  wire [11:0] \$1077 ;
+  wire [11:0] \$1078 ;
+  wire [11:0] \$1079 ;
+  wire [11:0] \$108 ;
+  wire [11:0] \$1080 ;
+  wire [11:0] \$1081 ;
+  wire [11:0] \$1082 ;
+  wire [11:0] \$1083 ;
+  wire [11:0] \$1084 ;
+  wire [11:0] \$1085 ;
+  wire [11:0] \$1086 ;
+  wire [11:0] \$1087 ;
+  wire [11:0] \$1088 ;
+  wire [11:0] \$1089 ;
+  wire [11:0] \$109 ;
+  wire [11:0] \$1090 ;
+  wire [11:0] \$1091 ;
+  wire \$1092 ;
+  wire [11:0] \$1093 ;
+  wire [11:0] \$1094 ;
+  wire [11:0] \$1095 ;
+  wire [11:0] \$1096 ;
+  wire [11:0] \$1097 ;
+  wire [11:0] \$1098 ;
+  wire [11:0] \$1099 ;
   wire \$11 ;
-  wire [18:0] \$110 ;
-  reg [11:0] \$1100 ;
-  reg [11:0] \$1101 ;
-  reg [11:0] \$1102 ;
-  reg [11:0] \$1103 ;
-  reg [11:0] \$1104 ;
-  reg [11:0] \$1105 ;
-  reg [11:0] \$1106 ;
-  reg [11:0] \$1107 ;
-  reg [7:0] \$1108 ;
-  reg \$1109 ;
-  wire [17:0] \$111 ;
-  reg [62:0] \$1110 ;
-  reg \$1111 ;
-  reg [61:0] \$1112 ;
-  reg [61:0] \$1113 ;
-  reg [61:0] \$1114 ;
-  reg [61:0] \$1115 ;
-  reg [61:0] \$1116 ;
-  reg [61:0] \$1117 ;
-  reg [61:0] \$1118 ;
-  reg [61:0] \$1119 ;
-  wire [18:0] \$112 ;
-  reg [11:0] \$1120 ;
-  reg [11:0] \$1121 ;
-  reg [11:0] \$1122 ;
-  reg [11:0] \$1123 ;
-  reg [11:0] \$1124 ;
-  reg [11:0] \$1125 ;
-  reg [11:0] \$1126 ;
-  reg [11:0] \$1127 ;
-  reg \$1128 ;
-  reg \$1129 ;
-  wire [17:0] \$113 ;
-  reg \$1130 ;
-  reg \$1131 ;
-  reg \$1132 ;
-  reg \$1133 ;
-  reg \$1134 ;
-  reg \$1135 ;
-  reg \$1136 ;
-  reg \$1137 ;
-  reg \$1138 ;
-  reg \$1139 ;
-  wire [18:0] \$114 ;
-  reg \$1140 ;
-  reg \$1141 ;
-  reg \$1142 ;
-  reg \$1143 ;
-  reg \$1144 ;
-  reg \$1145 ;
-  reg \$1146 ;
-  reg \$1147 ;
-  reg \$1148 ;
-  reg \$1149 ;
-  wire [17:0] \$115 ;
-  reg \$1150 ;
-  reg \$1151 ;
-  reg \$1152 ;
-  reg \$1153 ;
-  reg \$1154 ;
-  reg \$1155 ;
-  reg \$1156 ;
-  reg \$1157 ;
-  reg \$1158 ;
-  reg \$1159 ;
-  wire [18:0] \$116 ;
-  reg \$1160 ;
-  reg \$1161 ;
-  reg \$1162 ;
-  reg \$1163 ;
-  reg \$1164 ;
-  reg \$1165 ;
-  reg \$1166 ;
-  reg \$1167 ;
-  reg \$1168 ;
-  reg \$1169 ;
-  wire \$117 ;
-  reg \$1170 ;
-  reg \$1171 ;
-  reg \$1172 ;
-  reg \$1173 ;
-  reg \$1174 ;
-  reg \$1175 ;
-  reg \$1176 ;
-  reg \$1177 ;
-  reg \$1178 ;
-  reg \$1179 ;
-  wire \$118 ;
-  reg \$1180 ;
-  reg \$1181 ;
-  reg \$1182 ;
-  reg \$1183 ;
-  reg \$1184 ;
-  reg \$1185 ;
-  reg \$1186 ;
-  reg \$1187 ;
-  reg \$1188 ;
-  reg \$1189 ;
-  wire \$119 ;
-  reg \$1190 ;
-  reg \$1191 ;
-  reg \$1192 ;
-  reg \$1193 ;
-  reg [11:0] \$1194 ;
-  reg [11:0] \$1195 ;
-  reg [11:0] \$1196 ;
-  reg [11:0] \$1197 ;
-  reg [11:0] \$1198 ;
-  reg [11:0] \$1199 ;
+  wire [11:0] \$110 ;
+  wire [11:0] \$1100 ;
+  wire [11:0] \$1101 ;
+  wire [11:0] \$1102 ;
+  wire [11:0] \$1103 ;
+  wire [11:0] \$1104 ;
+  wire [11:0] \$1105 ;
+  wire [11:0] \$1106 ;
+  wire [11:0] \$1107 ;
+  wire [11:0] \$1108 ;
+  wire \$1109 ;
+  wire [11:0] \$111 ;
+  wire [11:0] \$1110 ;
+  wire [11:0] \$1111 ;
+  wire [11:0] \$1112 ;
+  wire [11:0] \$1113 ;
+  wire [11:0] \$1114 ;
+  wire [11:0] \$1115 ;
+  wire [11:0] \$1116 ;
+  wire [11:0] \$1117 ;
+  wire [11:0] \$1118 ;
+  wire [11:0] \$1119 ;
+  wire [11:0] \$112 ;
+  wire [11:0] \$1120 ;
+  wire [11:0] \$1121 ;
+  wire [11:0] \$1122 ;
+  wire [11:0] \$1123 ;
+  wire [11:0] \$1124 ;
+  wire [11:0] \$1125 ;
+  wire \$1126 ;
+  wire [11:0] \$1127 ;
+  wire [11:0] \$1128 ;
+  wire [11:0] \$1129 ;
+  wire [11:0] \$113 ;
+  wire [11:0] \$1130 ;
+  wire [11:0] \$1131 ;
+  wire [11:0] \$1132 ;
+  wire [11:0] \$1133 ;
+  wire [11:0] \$1134 ;
+  wire [11:0] \$1135 ;
+  wire [11:0] \$1136 ;
+  wire [11:0] \$1137 ;
+  wire [11:0] \$1138 ;
+  wire [11:0] \$1139 ;
+  wire [11:0] \$114 ;
+  wire [11:0] \$1140 ;
+  wire [11:0] \$1141 ;
+  wire [11:0] \$1142 ;
+  wire \$1143 ;
+  wire [11:0] \$1144 ;
+  wire [11:0] \$1145 ;
+  wire [11:0] \$1146 ;
+  wire [11:0] \$1147 ;
+  wire [11:0] \$1148 ;
+  wire [11:0] \$1149 ;
+  wire [11:0] \$115 ;
+  wire [11:0] \$1150 ;
+  wire [11:0] \$1151 ;
+  wire [11:0] \$1152 ;
+  wire [11:0] \$1153 ;
+  wire [11:0] \$1154 ;
+  wire [11:0] \$1155 ;
+  wire [11:0] \$1156 ;
+  wire [11:0] \$1157 ;
+  wire [11:0] \$1158 ;
+  wire [11:0] \$1159 ;
+  wire [11:0] \$116 ;
+  wire \$1160 ;
+  wire [11:0] \$1161 ;
+  wire [11:0] \$1162 ;
+  wire [11:0] \$1163 ;
+  wire [11:0] \$1164 ;
+  wire [11:0] \$1165 ;
+  wire [11:0] \$1166 ;
+  wire [11:0] \$1167 ;
+  wire [11:0] \$1168 ;
+  wire [11:0] \$1169 ;
+  wire [11:0] \$117 ;
+  wire [11:0] \$1170 ;
+  wire [11:0] \$1171 ;
+  wire [11:0] \$1172 ;
+  wire [11:0] \$1173 ;
+  wire [11:0] \$1174 ;
+  wire [11:0] \$1175 ;
+  wire [11:0] \$1176 ;
+  wire \$1177 ;
+  wire [1:0] \$1178 ;
+  wire \$1179 ;
+  wire [11:0] \$118 ;
+  wire \$1180 ;
+  wire [1:0] \$1181 ;
+  wire [2:0] \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire [1:0] \$1185 ;
+  wire [2:0] \$1186 ;
+  wire [3:0] \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire [11:0] \$119 ;
+  wire [1:0] \$1190 ;
+  wire [2:0] \$1191 ;
+  wire [3:0] \$1192 ;
+  wire [4:0] \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire [1:0] \$1196 ;
+  wire [2:0] \$1197 ;
+  wire [3:0] \$1198 ;
+  wire [4:0] \$1199 ;
   wire \$12 ;
-  wire \$120 ;
-  reg [11:0] \$1200 ;
-  reg [11:0] \$1201 ;
-  reg [11:0] \$1202 ;
-  reg [11:0] \$1203 ;
-  reg [11:0] \$1204 ;
-  reg [11:0] \$1205 ;
-  reg [11:0] \$1206 ;
-  reg [11:0] \$1207 ;
-  reg [11:0] \$1208 ;
-  reg [11:0] \$1209 ;
-  wire \$121 ;
-  reg \$1210 ;
-  reg [7:0] \$1211 ;
-  reg [11:0] \$1212 ;
-  reg [11:0] \$1213 ;
-  reg [11:0] \$1214 ;
-  reg [11:0] \$1215 ;
-  reg [11:0] \$1216 ;
-  reg [11:0] \$1217 ;
-  reg [11:0] \$1218 ;
-  reg [11:0] \$1219 ;
-  wire \$122 ;
-  reg [11:0] \$1220 ;
-  reg [11:0] \$1221 ;
-  reg [11:0] \$1222 ;
-  reg [11:0] \$1223 ;
-  reg [11:0] \$1224 ;
-  reg [11:0] \$1225 ;
-  reg [11:0] \$1226 ;
-  reg [11:0] \$1227 ;
-  reg \$1228 ;
-  reg \$1229 ;
-  wire \$123 ;
-  reg \$1230 ;
-  reg \$1231 ;
-  reg \$1232 ;
-  reg \$1233 ;
-  reg \$1234 ;
-  reg \$1235 ;
-  reg \$1236 ;
-  reg \$1237 ;
-  reg \$1238 ;
-  reg \$1239 ;
-  wire \$124 ;
-  reg \$1240 ;
-  reg \$1241 ;
-  reg \$1242 ;
-  reg \$1243 ;
-  reg \$1244 ;
-  reg \$1245 ;
-  reg \$1246 ;
-  reg \$1247 ;
-  reg \$1248 ;
-  reg \$1249 ;
-  wire \$125 ;
-  reg \$1250 ;
-  reg \$1251 ;
-  reg \$1252 ;
-  reg \$1253 ;
-  reg \$1254 ;
-  reg \$1255 ;
-  reg \$1256 ;
-  reg \$1257 ;
-  reg \$1258 ;
-  reg \$1259 ;
-  wire \$126 ;
-  reg \$1260 ;
-  reg \$1261 ;
-  reg \$1262 ;
-  reg \$1263 ;
-  reg \$1264 ;
-  reg [7:0] \$1265 ;
-  reg [11:0] \$1266 ;
-  reg [11:0] \$1267 ;
-  reg [11:0] \$1268 ;
-  reg [11:0] \$1269 ;
-  wire \$127 ;
-  reg [11:0] \$1270 ;
-  reg [11:0] \$1271 ;
-  reg [11:0] \$1272 ;
-  reg [11:0] \$1273 ;
-  reg [11:0] \$1274 ;
-  reg [11:0] \$1275 ;
-  reg [11:0] \$1276 ;
-  reg [11:0] \$1277 ;
-  reg [11:0] \$1278 ;
-  reg [11:0] \$1279 ;
-  wire \$128 ;
-  reg [11:0] \$1280 ;
-  reg [11:0] \$1281 ;
-  reg \$1282 ;
-  reg [200:0] \$1283 ;
-  wire \$129 ;
+  wire [11:0] \$120 ;
+  wire [5:0] \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire [1:0] \$1203 ;
+  wire [2:0] \$1204 ;
+  wire [3:0] \$1205 ;
+  wire [4:0] \$1206 ;
+  wire [5:0] \$1207 ;
+  wire [6:0] \$1208 ;
+  wire \$1209 ;
+  wire [11:0] \$121 ;
+  wire \$1210 ;
+  wire [1:0] \$1211 ;
+  wire [2:0] \$1212 ;
+  wire [3:0] \$1213 ;
+  wire [4:0] \$1214 ;
+  wire [5:0] \$1215 ;
+  wire [6:0] \$1216 ;
+  wire [7:0] \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
+  wire [11:0] \$122 ;
+  wire [1:0] \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire [1:0] \$1223 ;
+  wire [2:0] \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire [1:0] \$1227 ;
+  wire [2:0] \$1228 ;
+  wire [3:0] \$1229 ;
+  wire [11:0] \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire [1:0] \$1232 ;
+  wire [2:0] \$1233 ;
+  wire [3:0] \$1234 ;
+  wire [4:0] \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire [1:0] \$1238 ;
+  wire [2:0] \$1239 ;
+  wire [11:0] \$124 ;
+  wire [3:0] \$1240 ;
+  wire [4:0] \$1241 ;
+  wire [5:0] \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire [1:0] \$1245 ;
+  wire [2:0] \$1246 ;
+  wire [3:0] \$1247 ;
+  wire [4:0] \$1248 ;
+  wire [5:0] \$1249 ;
+  wire [11:0] \$125 ;
+  wire [6:0] \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire [1:0] \$1253 ;
+  wire [2:0] \$1254 ;
+  wire [3:0] \$1255 ;
+  wire [4:0] \$1256 ;
+  wire [5:0] \$1257 ;
+  wire [6:0] \$1258 ;
+  wire [7:0] \$1259 ;
+  wire [11:0] \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire [1:0] \$1262 ;
+  wire [2:0] \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire [1:0] \$1266 ;
+  wire [2:0] \$1267 ;
+  wire [3:0] \$1268 ;
+  wire \$1269 ;
+  wire [11:0] \$127 ;
+  wire \$1270 ;
+  wire [1:0] \$1271 ;
+  wire [2:0] \$1272 ;
+  wire [3:0] \$1273 ;
+  wire [4:0] \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire [1:0] \$1277 ;
+  wire [2:0] \$1278 ;
+  wire [3:0] \$1279 ;
+  wire [11:0] \$128 ;
+  wire [4:0] \$1280 ;
+  wire [5:0] \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire [1:0] \$1284 ;
+  wire [2:0] \$1285 ;
+  wire [3:0] \$1286 ;
+  wire [4:0] \$1287 ;
+  wire [5:0] \$1288 ;
+  wire [6:0] \$1289 ;
+  wire [11:0] \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire [1:0] \$1292 ;
+  wire [2:0] \$1293 ;
+  wire [3:0] \$1294 ;
+  wire [4:0] \$1295 ;
+  wire [5:0] \$1296 ;
+  wire [6:0] \$1297 ;
+  wire [7:0] \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [11:0] \$130 ;
+  wire \$1300 ;
+  wire [1:0] \$1301 ;
+  wire [2:0] \$1302 ;
+  wire [3:0] \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire [1:0] \$1306 ;
+  wire [2:0] \$1307 ;
+  wire [3:0] \$1308 ;
+  wire [4:0] \$1309 ;
+  wire [11:0] \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire [1:0] \$1312 ;
+  wire [2:0] \$1313 ;
+  wire [3:0] \$1314 ;
+  wire [4:0] \$1315 ;
+  wire [5:0] \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire [1:0] \$1319 ;
+  wire [11:0] \$132 ;
+  wire [2:0] \$1320 ;
+  wire [3:0] \$1321 ;
+  wire [4:0] \$1322 ;
+  wire [5:0] \$1323 ;
+  wire [6:0] \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire [1:0] \$1327 ;
+  wire [2:0] \$1328 ;
+  wire [3:0] \$1329 ;
+  wire [11:0] \$133 ;
+  wire [4:0] \$1330 ;
+  wire [5:0] \$1331 ;
+  wire [6:0] \$1332 ;
+  wire [7:0] \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire [1:0] \$1336 ;
+  wire [2:0] \$1337 ;
+  wire [3:0] \$1338 ;
+  wire [4:0] \$1339 ;
+  wire [11:0] \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire [1:0] \$1342 ;
+  wire [2:0] \$1343 ;
+  wire [3:0] \$1344 ;
+  wire [4:0] \$1345 ;
+  wire [5:0] \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire [1:0] \$1349 ;
+  wire [11:0] \$135 ;
+  wire [2:0] \$1350 ;
+  wire [3:0] \$1351 ;
+  wire [4:0] \$1352 ;
+  wire [5:0] \$1353 ;
+  wire [6:0] \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire [1:0] \$1357 ;
+  wire [2:0] \$1358 ;
+  wire [3:0] \$1359 ;
+  wire [11:0] \$136 ;
+  wire [4:0] \$1360 ;
+  wire [5:0] \$1361 ;
+  wire [6:0] \$1362 ;
+  wire [7:0] \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire [1:0] \$1366 ;
+  wire [2:0] \$1367 ;
+  wire [3:0] \$1368 ;
+  wire [4:0] \$1369 ;
+  wire [11:0] \$137 ;
+  wire [5:0] \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire [1:0] \$1373 ;
+  wire [2:0] \$1374 ;
+  wire [3:0] \$1375 ;
+  wire [4:0] \$1376 ;
+  wire [5:0] \$1377 ;
+  wire [6:0] \$1378 ;
+  wire \$1379 ;
+  wire [11:0] \$138 ;
+  wire \$1380 ;
+  wire [1:0] \$1381 ;
+  wire [2:0] \$1382 ;
+  wire [3:0] \$1383 ;
+  wire [4:0] \$1384 ;
+  wire [5:0] \$1385 ;
+  wire [6:0] \$1386 ;
+  wire [7:0] \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire [11:0] \$139 ;
+  wire [1:0] \$1390 ;
+  wire [2:0] \$1391 ;
+  wire [3:0] \$1392 ;
+  wire [4:0] \$1393 ;
+  wire [5:0] \$1394 ;
+  wire [6:0] \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire [1:0] \$1398 ;
+  wire [2:0] \$1399 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [11:0] \$140 ;
+  wire [3:0] \$1400 ;
+  wire [4:0] \$1401 ;
+  wire [5:0] \$1402 ;
+  wire [6:0] \$1403 ;
+  wire [7:0] \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire [1:0] \$1407 ;
+  wire [2:0] \$1408 ;
+  wire [3:0] \$1409 ;
+  wire [11:0] \$141 ;
+  wire [4:0] \$1410 ;
+  wire [5:0] \$1411 ;
+  wire [6:0] \$1412 ;
+  wire [7:0] \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire [1:0] \$1416 ;
+  wire [2:0] \$1417 ;
+  wire [3:0] \$1418 ;
+  wire [4:0] \$1419 ;
+  wire [11:0] \$142 ;
+  wire [5:0] \$1420 ;
+  wire [6:0] \$1421 ;
+  wire [7:0] \$1422 ;
+  wire [8:0] \$1423 ;
+  wire \$1424 ;
+  wire [1:0] \$1425 ;
+  wire [2:0] \$1426 ;
+  wire [3:0] \$1427 ;
+  wire [4:0] \$1428 ;
+  wire [5:0] \$1429 ;
+  wire [11:0] \$143 ;
+  wire [6:0] \$1430 ;
+  wire [7:0] \$1431 ;
+  wire [8:0] \$1432 ;
+  wire \$1433 ;
+  wire [1:0] \$1434 ;
+  wire [2:0] \$1435 ;
+  wire [3:0] \$1436 ;
+  wire [4:0] \$1437 ;
+  wire [5:0] \$1438 ;
+  wire [6:0] \$1439 ;
+  wire [11:0] \$144 ;
+  wire [7:0] \$1440 ;
+  wire [8:0] \$1441 ;
+  wire \$1442 ;
+  wire [1:0] \$1443 ;
+  wire [2:0] \$1444 ;
+  wire [3:0] \$1445 ;
+  wire [4:0] \$1446 ;
+  wire [5:0] \$1447 ;
+  wire [6:0] \$1448 ;
+  wire [7:0] \$1449 ;
+  wire [11:0] \$145 ;
+  wire [8:0] \$1450 ;
+  wire \$1451 ;
+  wire [1:0] \$1452 ;
+  wire [2:0] \$1453 ;
+  wire [3:0] \$1454 ;
+  wire [4:0] \$1455 ;
+  wire [5:0] \$1456 ;
+  wire [6:0] \$1457 ;
+  wire [7:0] \$1458 ;
+  wire [8:0] \$1459 ;
+  wire [11:0] \$146 ;
+  wire \$1460 ;
+  wire [1:0] \$1461 ;
+  wire [2:0] \$1462 ;
+  wire [3:0] \$1463 ;
+  wire [4:0] \$1464 ;
+  wire [5:0] \$1465 ;
+  wire [6:0] \$1466 ;
+  wire [7:0] \$1467 ;
+  wire [8:0] \$1468 ;
+  wire \$1469 ;
+  wire [11:0] \$147 ;
+  wire [1:0] \$1470 ;
+  wire [2:0] \$1471 ;
+  wire [3:0] \$1472 ;
+  wire [4:0] \$1473 ;
+  wire [5:0] \$1474 ;
+  wire [6:0] \$1475 ;
+  wire [7:0] \$1476 ;
+  wire [8:0] \$1477 ;
+  wire \$1478 ;
+  wire [1:0] \$1479 ;
+  wire [11:0] \$148 ;
+  wire [2:0] \$1480 ;
+  wire [3:0] \$1481 ;
+  wire [4:0] \$1482 ;
+  wire [5:0] \$1483 ;
+  wire [6:0] \$1484 ;
+  wire [7:0] \$1485 ;
+  wire [8:0] \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
+  wire [11:0] \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  reg \$1494 ;
+  reg \$1495 ;
+  reg \$1496 ;
+  reg \$1497 ;
+  reg \$1498 ;
+  reg [7:0] \$1499 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [11:0] \$150 ;
+  reg \$1500 ;
+  reg [62:0] \$1501 ;
+  reg [61:0] \$1502 ;
+  reg [61:0] \$1503 ;
+  reg [61:0] \$1504 ;
+  reg [61:0] \$1505 ;
+  reg [61:0] \$1506 ;
+  reg [61:0] \$1507 ;
+  reg [61:0] \$1508 ;
+  reg [61:0] \$1509 ;
+  wire [11:0] \$151 ;
+  reg [11:0] \$1510 ;
+  reg [11:0] \$1511 ;
+  reg [11:0] \$1512 ;
+  reg [11:0] \$1513 ;
+  reg [11:0] \$1514 ;
+  reg [11:0] \$1515 ;
+  reg [11:0] \$1516 ;
+  reg [11:0] \$1517 ;
+  reg \$1518 ;
+  reg \$1519 ;
+  wire [11:0] \$152 ;
+  reg [7:0] \$1520 ;
+  reg \$1521 ;
+  reg [62:0] \$1522 ;
+  reg [61:0] \$1523 ;
+  reg [61:0] \$1524 ;
+  reg [61:0] \$1525 ;
+  reg [61:0] \$1526 ;
+  reg [61:0] \$1527 ;
+  reg [61:0] \$1528 ;
+  reg [61:0] \$1529 ;
+  wire [11:0] \$153 ;
+  reg [61:0] \$1530 ;
+  reg [11:0] \$1531 ;
+  reg [11:0] \$1532 ;
+  reg [11:0] \$1533 ;
+  reg [11:0] \$1534 ;
+  reg [11:0] \$1535 ;
+  reg [11:0] \$1536 ;
+  reg [11:0] \$1537 ;
+  reg [11:0] \$1538 ;
+  reg [7:0] \$1539 ;
+  wire [11:0] \$154 ;
+  reg \$1540 ;
+  reg [62:0] \$1541 ;
+  reg [61:0] \$1542 ;
+  reg [61:0] \$1543 ;
+  reg [61:0] \$1544 ;
+  reg [61:0] \$1545 ;
+  reg [61:0] \$1546 ;
+  reg [61:0] \$1547 ;
+  reg [61:0] \$1548 ;
+  reg [61:0] \$1549 ;
+  wire [11:0] \$155 ;
+  reg [11:0] \$1550 ;
+  reg [11:0] \$1551 ;
+  reg [11:0] \$1552 ;
+  reg [11:0] \$1553 ;
+  reg [11:0] \$1554 ;
+  reg [11:0] \$1555 ;
+  reg [11:0] \$1556 ;
+  reg [11:0] \$1557 ;
+  reg \$1558 ;
+  reg \$1559 ;
+  wire [11:0] \$156 ;
+  reg [7:0] \$1560 ;
+  reg \$1561 ;
+  reg [62:0] \$1562 ;
+  reg [61:0] \$1563 ;
+  reg [61:0] \$1564 ;
+  reg [61:0] \$1565 ;
+  reg [61:0] \$1566 ;
+  reg [61:0] \$1567 ;
+  reg [61:0] \$1568 ;
+  reg [61:0] \$1569 ;
+  wire [11:0] \$157 ;
+  reg [61:0] \$1570 ;
+  reg [11:0] \$1571 ;
+  reg [11:0] \$1572 ;
+  reg [11:0] \$1573 ;
+  reg [11:0] \$1574 ;
+  reg [11:0] \$1575 ;
+  reg [11:0] \$1576 ;
+  reg [11:0] \$1577 ;
+  reg [11:0] \$1578 ;
+  reg \$1579 ;
+  wire [11:0] \$158 ;
+  reg \$1580 ;
+  reg [7:0] \$1581 ;
+  reg \$1582 ;
+  reg [62:0] \$1583 ;
+  reg [61:0] \$1584 ;
+  reg [61:0] \$1585 ;
+  reg [61:0] \$1586 ;
+  reg [61:0] \$1587 ;
+  reg [61:0] \$1588 ;
+  reg [61:0] \$1589 ;
+  wire [11:0] \$159 ;
+  reg [61:0] \$1590 ;
+  reg [61:0] \$1591 ;
+  reg [11:0] \$1592 ;
+  reg [11:0] \$1593 ;
+  reg [11:0] \$1594 ;
+  reg [11:0] \$1595 ;
+  reg [11:0] \$1596 ;
+  reg [11:0] \$1597 ;
+  reg [11:0] \$1598 ;
+  reg [11:0] \$1599 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [11:0] \$160 ;
+  reg [7:0] \$1600 ;
+  reg \$1601 ;
+  reg [62:0] \$1602 ;
+  reg [61:0] \$1603 ;
+  reg [61:0] \$1604 ;
+  reg [61:0] \$1605 ;
+  reg [61:0] \$1606 ;
+  reg [61:0] \$1607 ;
+  reg [61:0] \$1608 ;
+  reg [61:0] \$1609 ;
+  wire [11:0] \$161 ;
+  reg [61:0] \$1610 ;
+  reg [11:0] \$1611 ;
+  reg [11:0] \$1612 ;
+  reg [11:0] \$1613 ;
+  reg [11:0] \$1614 ;
+  reg [11:0] \$1615 ;
+  reg [11:0] \$1616 ;
+  reg [11:0] \$1617 ;
+  reg [11:0] \$1618 ;
+  reg \$1619 ;
+  wire [11:0] \$162 ;
+  reg \$1620 ;
+  reg \$1621 ;
+  reg \$1622 ;
+  reg \$1623 ;
+  reg \$1624 ;
+  reg \$1625 ;
+  reg \$1626 ;
+  reg \$1627 ;
+  reg \$1628 ;
+  reg \$1629 ;
+  wire [11:0] \$163 ;
+  reg \$1630 ;
+  reg \$1631 ;
+  reg \$1632 ;
+  reg \$1633 ;
+  reg \$1634 ;
+  reg \$1635 ;
+  reg \$1636 ;
+  reg \$1637 ;
+  reg \$1638 ;
+  reg \$1639 ;
+  wire [11:0] \$164 ;
+  reg \$1640 ;
+  reg \$1641 ;
+  reg \$1642 ;
+  reg \$1643 ;
+  reg \$1644 ;
+  reg \$1645 ;
+  reg \$1646 ;
+  reg \$1647 ;
+  reg \$1648 ;
+  reg \$1649 ;
+  wire [11:0] \$165 ;
+  reg \$1650 ;
+  reg \$1651 ;
+  reg \$1652 ;
+  reg \$1653 ;
+  reg \$1654 ;
+  reg \$1655 ;
+  reg \$1656 ;
+  reg \$1657 ;
+  reg \$1658 ;
+  reg \$1659 ;
+  wire [11:0] \$166 ;
+  reg \$1660 ;
+  reg \$1661 ;
+  reg \$1662 ;
+  reg \$1663 ;
+  reg \$1664 ;
+  reg \$1665 ;
+  reg \$1666 ;
+  reg \$1667 ;
+  reg \$1668 ;
+  reg \$1669 ;
+  wire [11:0] \$167 ;
+  reg \$1670 ;
+  reg \$1671 ;
+  reg \$1672 ;
+  reg \$1673 ;
+  reg \$1674 ;
+  reg \$1675 ;
+  reg \$1676 ;
+  reg \$1677 ;
+  reg \$1678 ;
+  reg \$1679 ;
+  wire [11:0] \$168 ;
+  reg \$1680 ;
+  reg \$1681 ;
+  reg \$1682 ;
+  reg \$1683 ;
+  reg \$1684 ;
+  reg \$1685 ;
+  reg [11:0] \$1686 ;
+  reg [11:0] \$1687 ;
+  reg [11:0] \$1688 ;
+  reg [11:0] \$1689 ;
+  wire [11:0] \$169 ;
+  reg [11:0] \$1690 ;
+  reg [11:0] \$1691 ;
+  reg [11:0] \$1692 ;
+  reg [11:0] \$1693 ;
+  reg [11:0] \$1694 ;
+  reg [11:0] \$1695 ;
+  reg [11:0] \$1696 ;
+  reg [11:0] \$1697 ;
+  reg [11:0] \$1698 ;
+  reg [11:0] \$1699 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
+  wire [11:0] \$170 ;
+  reg [11:0] \$1700 ;
+  reg [11:0] \$1701 ;
+  reg \$1702 ;
+  reg [7:0] \$1703 ;
+  reg [11:0] \$1704 ;
+  reg [11:0] \$1705 ;
+  reg [11:0] \$1706 ;
+  reg [11:0] \$1707 ;
+  reg [11:0] \$1708 ;
+  reg [11:0] \$1709 ;
+  wire [11:0] \$171 ;
+  reg [11:0] \$1710 ;
+  reg [11:0] \$1711 ;
+  reg [11:0] \$1712 ;
+  reg [11:0] \$1713 ;
+  reg [11:0] \$1714 ;
+  reg [11:0] \$1715 ;
+  reg [11:0] \$1716 ;
+  reg [11:0] \$1717 ;
+  reg [11:0] \$1718 ;
+  reg [11:0] \$1719 ;
+  wire [11:0] \$172 ;
+  reg \$1720 ;
+  reg \$1721 ;
+  reg \$1722 ;
+  reg \$1723 ;
+  reg \$1724 ;
+  reg \$1725 ;
+  reg \$1726 ;
+  reg \$1727 ;
+  reg \$1728 ;
+  reg \$1729 ;
+  wire [11:0] \$173 ;
+  reg \$1730 ;
+  reg \$1731 ;
+  reg \$1732 ;
+  reg \$1733 ;
+  reg \$1734 ;
+  reg \$1735 ;
+  reg \$1736 ;
+  reg \$1737 ;
+  reg \$1738 ;
+  reg \$1739 ;
+  wire [11:0] \$174 ;
+  reg \$1740 ;
+  reg \$1741 ;
+  reg \$1742 ;
+  reg \$1743 ;
+  reg \$1744 ;
+  reg \$1745 ;
+  reg \$1746 ;
+  reg \$1747 ;
+  reg \$1748 ;
+  reg \$1749 ;
   wire \$175 ;
+  reg \$1750 ;
+  reg \$1751 ;
+  reg \$1752 ;
+  reg \$1753 ;
+  reg \$1754 ;
+  reg \$1755 ;
+  reg \$1756 ;
+  reg [7:0] \$1757 ;
+  reg [11:0] \$1758 ;
+  reg [11:0] \$1759 ;
   wire \$176 ;
+  reg [11:0] \$1760 ;
+  reg [11:0] \$1761 ;
+  reg [11:0] \$1762 ;
+  reg [11:0] \$1763 ;
+  reg [11:0] \$1764 ;
+  reg [11:0] \$1765 ;
+  reg [11:0] \$1766 ;
+  reg [11:0] \$1767 ;
+  reg [11:0] \$1768 ;
+  reg [11:0] \$1769 ;
   wire \$177 ;
+  reg [11:0] \$1770 ;
+  reg [11:0] \$1771 ;
+  reg [11:0] \$1772 ;
+  reg [11:0] \$1773 ;
+  reg \$1774 ;
+  reg \$1775 ;
+  reg [200:0] \$1776 ;
+  reg [200:0] \$1777 ;
+  reg \$1778 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
@@ -6874,7 +7369,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
+  wire [61:0] \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
@@ -6883,7 +7378,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire \$205 ;
+  wire [61:0] \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
@@ -6891,137 +7386,137 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire [17:0] \$212 ;
+  wire [18:0] \$213 ;
+  wire [17:0] \$214 ;
+  wire [18:0] \$215 ;
+  wire [17:0] \$216 ;
+  wire [18:0] \$217 ;
+  wire [61:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [17:0] \$220 ;
+  wire [18:0] \$221 ;
+  wire [17:0] \$222 ;
+  wire [18:0] \$223 ;
+  wire [17:0] \$224 ;
+  wire [18:0] \$225 ;
+  wire [17:0] \$226 ;
+  wire [18:0] \$227 ;
+  wire [17:0] \$228 ;
+  wire [18:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [17:0] \$230 ;
+  wire [18:0] \$231 ;
+  wire [17:0] \$232 ;
+  wire [18:0] \$233 ;
+  wire [17:0] \$234 ;
+  wire [18:0] \$235 ;
+  wire [17:0] \$236 ;
+  wire [18:0] \$237 ;
+  wire [17:0] \$238 ;
+  wire [18:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [17:0] \$240 ;
+  wire [18:0] \$241 ;
+  wire [17:0] \$242 ;
+  wire [18:0] \$243 ;
+  wire [17:0] \$244 ;
+  wire [18:0] \$245 ;
+  wire [17:0] \$246 ;
+  wire [18:0] \$247 ;
+  wire [17:0] \$248 ;
+  wire [18:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [17:0] \$250 ;
+  wire [18:0] \$251 ;
+  wire [17:0] \$252 ;
+  wire [18:0] \$253 ;
+  wire [17:0] \$254 ;
+  wire [18:0] \$255 ;
+  wire [17:0] \$256 ;
+  wire [18:0] \$257 ;
+  wire [17:0] \$258 ;
+  wire [18:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
+  wire [17:0] \$260 ;
+  wire [18:0] \$261 ;
+  wire [17:0] \$262 ;
+  wire [18:0] \$263 ;
+  wire [17:0] \$264 ;
+  wire [18:0] \$265 ;
+  wire [17:0] \$266 ;
+  wire [18:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [17:0] \$273 ;
+  wire [18:0] \$274 ;
+  wire [17:0] \$275 ;
+  wire [18:0] \$276 ;
+  wire [17:0] \$277 ;
+  wire [18:0] \$278 ;
+  wire [61:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [17:0] \$281 ;
+  wire [18:0] \$282 ;
+  wire [17:0] \$283 ;
+  wire [18:0] \$284 ;
+  wire [17:0] \$285 ;
+  wire [18:0] \$286 ;
+  wire [17:0] \$287 ;
+  wire [18:0] \$288 ;
+  wire [17:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [18:0] \$290 ;
+  wire [17:0] \$291 ;
+  wire [18:0] \$292 ;
+  wire [17:0] \$293 ;
+  wire [18:0] \$294 ;
+  wire [17:0] \$295 ;
+  wire [18:0] \$296 ;
+  wire [17:0] \$297 ;
+  wire [18:0] \$298 ;
+  wire [17:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
+  wire [18:0] \$300 ;
+  wire [17:0] \$301 ;
+  wire [18:0] \$302 ;
+  wire [17:0] \$303 ;
+  wire [18:0] \$304 ;
+  wire [17:0] \$305 ;
+  wire [18:0] \$306 ;
+  wire [17:0] \$307 ;
+  wire [18:0] \$308 ;
+  wire [17:0] \$309 ;
+  wire [11:0] \$31 ;
+  wire [18:0] \$310 ;
+  wire [17:0] \$311 ;
+  wire [18:0] \$312 ;
+  wire [17:0] \$313 ;
+  wire [18:0] \$314 ;
+  wire [17:0] \$315 ;
+  wire [18:0] \$316 ;
+  wire [17:0] \$317 ;
+  wire [18:0] \$318 ;
+  wire [17:0] \$319 ;
+  wire [11:0] \$32 ;
+  wire [18:0] \$320 ;
+  wire [17:0] \$321 ;
+  wire [18:0] \$322 ;
+  wire [17:0] \$323 ;
+  wire [18:0] \$324 ;
+  wire [17:0] \$325 ;
+  wire [18:0] \$326 ;
+  wire [17:0] \$327 ;
+  wire [18:0] \$328 ;
   wire \$329 ;
-  wire \$33 ;
+  wire [11:0] \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
@@ -7032,7 +7527,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire \$34 ;
+  wire [11:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -7043,7 +7538,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire \$35 ;
+  wire [11:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -7054,7 +7549,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire \$36 ;
+  wire [11:0] \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -7065,7 +7560,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire \$37 ;
+  wire [11:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -7076,7 +7571,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire \$38 ;
+  wire [11:0] \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
@@ -7087,7 +7582,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire \$39 ;
+  wire [11:0] \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -7099,7 +7594,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [11:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -7110,7 +7605,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire \$41 ;
+  wire [11:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -7121,7 +7616,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire \$42 ;
+  wire [11:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
@@ -7132,7 +7627,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire \$43 ;
+  wire [11:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
@@ -7143,7 +7638,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
-  wire \$44 ;
+  wire [11:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -7154,622 +7649,623 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [11:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [11:0] \$452 ;
-  wire [11:0] \$453 ;
-  wire [11:0] \$454 ;
-  wire [11:0] \$455 ;
-  wire [11:0] \$456 ;
-  wire [11:0] \$457 ;
-  wire [11:0] \$458 ;
-  wire [11:0] \$459 ;
-  wire \$46 ;
-  wire [11:0] \$460 ;
-  wire [11:0] \$461 ;
-  wire [11:0] \$462 ;
-  wire [11:0] \$463 ;
-  wire [11:0] \$464 ;
-  wire [11:0] \$465 ;
-  wire [11:0] \$466 ;
-  wire [11:0] \$467 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire [11:0] \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
   wire \$468 ;
-  wire [11:0] \$469 ;
-  wire \$47 ;
-  wire [11:0] \$470 ;
-  wire [11:0] \$471 ;
-  wire [11:0] \$472 ;
-  wire [11:0] \$473 ;
-  wire [11:0] \$474 ;
-  wire [11:0] \$475 ;
-  wire [11:0] \$476 ;
-  wire [11:0] \$477 ;
-  wire [11:0] \$478 ;
-  wire [11:0] \$479 ;
-  wire \$48 ;
-  wire [11:0] \$480 ;
-  wire [11:0] \$481 ;
-  wire [11:0] \$482 ;
-  wire [11:0] \$483 ;
-  wire [11:0] \$484 ;
+  wire \$469 ;
+  wire [11:0] \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire [11:0] \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
   wire \$485 ;
-  wire [11:0] \$486 ;
-  wire [11:0] \$487 ;
-  wire [11:0] \$488 ;
-  wire [11:0] \$489 ;
-  wire \$49 ;
-  wire [11:0] \$490 ;
-  wire [11:0] \$491 ;
-  wire [11:0] \$492 ;
-  wire [11:0] \$493 ;
-  wire [11:0] \$494 ;
-  wire [11:0] \$495 ;
-  wire [11:0] \$496 ;
-  wire [11:0] \$497 ;
-  wire [11:0] \$498 ;
-  wire [11:0] \$499 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire [11:0] \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  wire \$50 ;
-  wire [11:0] \$500 ;
-  wire [11:0] \$501 ;
+  wire [11:0] \$50 ;
+  wire \$500 ;
+  wire \$501 ;
   wire \$502 ;
-  wire [11:0] \$503 ;
-  wire [11:0] \$504 ;
-  wire [11:0] \$505 ;
-  wire [11:0] \$506 ;
-  wire [11:0] \$507 ;
-  wire [11:0] \$508 ;
-  wire [11:0] \$509 ;
-  wire \$51 ;
-  wire [11:0] \$510 ;
-  wire [11:0] \$511 ;
-  wire [11:0] \$512 ;
-  wire [11:0] \$513 ;
-  wire [11:0] \$514 ;
-  wire [11:0] \$515 ;
-  wire [11:0] \$516 ;
-  wire [11:0] \$517 ;
-  wire [11:0] \$518 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire [11:0] \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
   wire \$519 ;
-  wire \$52 ;
-  wire [11:0] \$520 ;
-  wire [11:0] \$521 ;
-  wire [11:0] \$522 ;
-  wire [11:0] \$523 ;
-  wire [11:0] \$524 ;
-  wire [11:0] \$525 ;
-  wire [11:0] \$526 ;
-  wire [11:0] \$527 ;
-  wire [11:0] \$528 ;
-  wire [11:0] \$529 ;
-  wire \$53 ;
-  wire [11:0] \$530 ;
-  wire [11:0] \$531 ;
-  wire [11:0] \$532 ;
-  wire [11:0] \$533 ;
-  wire [11:0] \$534 ;
-  wire [11:0] \$535 ;
+  wire [11:0] \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire [11:0] \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
   wire \$536 ;
-  wire [11:0] \$537 ;
-  wire [11:0] \$538 ;
-  wire [11:0] \$539 ;
-  wire [61:0] \$54 ;
-  wire [11:0] \$540 ;
-  wire [11:0] \$541 ;
-  wire [11:0] \$542 ;
-  wire [11:0] \$543 ;
-  wire [11:0] \$544 ;
-  wire [11:0] \$545 ;
-  wire [11:0] \$546 ;
-  wire [11:0] \$547 ;
-  wire [11:0] \$548 ;
-  wire [11:0] \$549 ;
-  wire \$55 ;
-  wire [11:0] \$550 ;
-  wire [11:0] \$551 ;
-  wire [11:0] \$552 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire [11:0] \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire [11:0] \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
   wire \$553 ;
-  wire [11:0] \$554 ;
-  wire [11:0] \$555 ;
-  wire [11:0] \$556 ;
-  wire [11:0] \$557 ;
-  wire [11:0] \$558 ;
-  wire [11:0] \$559 ;
-  wire \$56 ;
-  wire [11:0] \$560 ;
-  wire [11:0] \$561 ;
-  wire [11:0] \$562 ;
-  wire [11:0] \$563 ;
-  wire [11:0] \$564 ;
-  wire [11:0] \$565 ;
-  wire [11:0] \$566 ;
-  wire [11:0] \$567 ;
-  wire [11:0] \$568 ;
-  wire [11:0] \$569 ;
-  wire \$57 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire [11:0] \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire [11:0] \$57 ;
   wire \$570 ;
-  wire [11:0] \$571 ;
-  wire [11:0] \$572 ;
-  wire [11:0] \$573 ;
-  wire [11:0] \$574 ;
-  wire [11:0] \$575 ;
-  wire [11:0] \$576 ;
-  wire [11:0] \$577 ;
-  wire [11:0] \$578 ;
-  wire [11:0] \$579 ;
-  wire \$58 ;
-  wire [11:0] \$580 ;
-  wire [11:0] \$581 ;
-  wire [11:0] \$582 ;
-  wire [11:0] \$583 ;
-  wire [11:0] \$584 ;
-  wire [11:0] \$585 ;
-  wire [11:0] \$586 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire [11:0] \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
   wire \$587 ;
-  wire [1:0] \$588 ;
+  wire \$588 ;
   wire \$589 ;
-  wire \$59 ;
+  wire [11:0] \$59 ;
   wire \$590 ;
-  wire [1:0] \$591 ;
-  wire [2:0] \$592 ;
+  wire \$591 ;
+  wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire [1:0] \$595 ;
-  wire [2:0] \$596 ;
-  wire [3:0] \$597 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [1:0] \$600 ;
-  wire [2:0] \$601 ;
-  wire [3:0] \$602 ;
-  wire [4:0] \$603 ;
+  wire [11:0] \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire [1:0] \$606 ;
-  wire [2:0] \$607 ;
-  wire [3:0] \$608 ;
-  wire [4:0] \$609 ;
-  wire [17:0] \$61 ;
-  wire [5:0] \$610 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire [11:0] \$61 ;
+  wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [1:0] \$613 ;
-  wire [2:0] \$614 ;
-  wire [3:0] \$615 ;
-  wire [4:0] \$616 ;
-  wire [5:0] \$617 ;
-  wire [6:0] \$618 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
   wire \$619 ;
-  wire [18:0] \$62 ;
+  wire [11:0] \$62 ;
   wire \$620 ;
-  wire [1:0] \$621 ;
-  wire [2:0] \$622 ;
-  wire [3:0] \$623 ;
-  wire [4:0] \$624 ;
-  wire [5:0] \$625 ;
-  wire [6:0] \$626 ;
-  wire [7:0] \$627 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [17:0] \$63 ;
-  wire [1:0] \$630 ;
+  wire [11:0] \$63 ;
+  wire \$630 ;
   wire \$631 ;
   wire \$632 ;
-  wire [1:0] \$633 ;
-  wire [2:0] \$634 ;
+  wire \$633 ;
+  wire \$634 ;
   wire \$635 ;
   wire \$636 ;
-  wire [1:0] \$637 ;
-  wire [2:0] \$638 ;
-  wire [3:0] \$639 ;
-  wire [18:0] \$64 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire [11:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire [1:0] \$642 ;
-  wire [2:0] \$643 ;
-  wire [3:0] \$644 ;
-  wire [4:0] \$645 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
   wire \$646 ;
   wire \$647 ;
-  wire [1:0] \$648 ;
-  wire [2:0] \$649 ;
-  wire [17:0] \$65 ;
-  wire [3:0] \$650 ;
-  wire [4:0] \$651 ;
-  wire [5:0] \$652 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire [11:0] \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
   wire \$653 ;
   wire \$654 ;
-  wire [1:0] \$655 ;
-  wire [2:0] \$656 ;
-  wire [3:0] \$657 ;
-  wire [4:0] \$658 ;
-  wire [5:0] \$659 ;
-  wire [18:0] \$66 ;
-  wire [6:0] \$660 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire [11:0] \$66 ;
+  wire \$660 ;
   wire \$661 ;
   wire \$662 ;
-  wire [1:0] \$663 ;
-  wire [2:0] \$664 ;
-  wire [3:0] \$665 ;
-  wire [4:0] \$666 ;
-  wire [5:0] \$667 ;
-  wire [6:0] \$668 ;
-  wire [7:0] \$669 ;
-  wire [61:0] \$67 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire [11:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire [1:0] \$672 ;
-  wire [2:0] \$673 ;
+  wire \$672 ;
+  wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire [1:0] \$676 ;
-  wire [2:0] \$677 ;
-  wire [3:0] \$678 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [11:0] \$68 ;
   wire \$680 ;
-  wire [1:0] \$681 ;
-  wire [2:0] \$682 ;
-  wire [3:0] \$683 ;
-  wire [4:0] \$684 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire [1:0] \$687 ;
-  wire [2:0] \$688 ;
-  wire [3:0] \$689 ;
-  wire [17:0] \$69 ;
-  wire [4:0] \$690 ;
-  wire [5:0] \$691 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire [11:0] \$69 ;
+  wire \$690 ;
+  wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [1:0] \$694 ;
-  wire [2:0] \$695 ;
-  wire [3:0] \$696 ;
-  wire [4:0] \$697 ;
-  wire [5:0] \$698 ;
-  wire [6:0] \$699 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
-  wire [18:0] \$70 ;
+  wire [11:0] \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire [1:0] \$702 ;
-  wire [2:0] \$703 ;
-  wire [3:0] \$704 ;
-  wire [4:0] \$705 ;
-  wire [5:0] \$706 ;
-  wire [6:0] \$707 ;
-  wire [7:0] \$708 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
   wire \$709 ;
-  wire [17:0] \$71 ;
+  wire [11:0] \$71 ;
   wire \$710 ;
-  wire [1:0] \$711 ;
-  wire [2:0] \$712 ;
-  wire [3:0] \$713 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire [1:0] \$716 ;
-  wire [2:0] \$717 ;
-  wire [3:0] \$718 ;
-  wire [4:0] \$719 ;
-  wire [18:0] \$72 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire [11:0] \$72 ;
   wire \$720 ;
   wire \$721 ;
-  wire [1:0] \$722 ;
-  wire [2:0] \$723 ;
-  wire [3:0] \$724 ;
-  wire [4:0] \$725 ;
-  wire [5:0] \$726 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
   wire \$727 ;
   wire \$728 ;
-  wire [1:0] \$729 ;
-  wire [17:0] \$73 ;
-  wire [2:0] \$730 ;
-  wire [3:0] \$731 ;
-  wire [4:0] \$732 ;
-  wire [5:0] \$733 ;
-  wire [6:0] \$734 ;
+  wire \$729 ;
+  wire [11:0] \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
   wire \$735 ;
   wire \$736 ;
-  wire [1:0] \$737 ;
-  wire [2:0] \$738 ;
-  wire [3:0] \$739 ;
-  wire [18:0] \$74 ;
-  wire [4:0] \$740 ;
-  wire [5:0] \$741 ;
-  wire [6:0] \$742 ;
-  wire [7:0] \$743 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire [11:0] \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
   wire \$744 ;
   wire \$745 ;
-  wire [1:0] \$746 ;
-  wire [2:0] \$747 ;
-  wire [3:0] \$748 ;
-  wire [4:0] \$749 ;
-  wire [17:0] \$75 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire [11:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
-  wire [1:0] \$752 ;
-  wire [2:0] \$753 ;
-  wire [3:0] \$754 ;
-  wire [4:0] \$755 ;
-  wire [5:0] \$756 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire [1:0] \$759 ;
-  wire [18:0] \$76 ;
-  wire [2:0] \$760 ;
-  wire [3:0] \$761 ;
-  wire [4:0] \$762 ;
-  wire [5:0] \$763 ;
-  wire [6:0] \$764 ;
+  wire \$759 ;
+  wire [11:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire [1:0] \$767 ;
-  wire [2:0] \$768 ;
-  wire [3:0] \$769 ;
-  wire [17:0] \$77 ;
-  wire [4:0] \$770 ;
-  wire [5:0] \$771 ;
-  wire [6:0] \$772 ;
-  wire [7:0] \$773 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire [11:0] \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
   wire \$774 ;
   wire \$775 ;
-  wire [1:0] \$776 ;
-  wire [2:0] \$777 ;
-  wire [3:0] \$778 ;
-  wire [4:0] \$779 ;
-  wire [18:0] \$78 ;
-  wire [5:0] \$780 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
+  wire [11:0] \$78 ;
+  wire \$780 ;
   wire \$781 ;
   wire \$782 ;
-  wire [1:0] \$783 ;
-  wire [2:0] \$784 ;
-  wire [3:0] \$785 ;
-  wire [4:0] \$786 ;
-  wire [5:0] \$787 ;
-  wire [6:0] \$788 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
   wire \$789 ;
-  wire [17:0] \$79 ;
+  wire [11:0] \$79 ;
   wire \$790 ;
-  wire [1:0] \$791 ;
-  wire [2:0] \$792 ;
-  wire [3:0] \$793 ;
-  wire [4:0] \$794 ;
-  wire [5:0] \$795 ;
-  wire [6:0] \$796 ;
-  wire [7:0] \$797 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
-  wire [18:0] \$80 ;
-  wire [1:0] \$800 ;
-  wire [2:0] \$801 ;
-  wire [3:0] \$802 ;
-  wire [4:0] \$803 ;
-  wire [5:0] \$804 ;
-  wire [6:0] \$805 ;
+  wire [11:0] \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
   wire \$806 ;
   wire \$807 ;
-  wire [1:0] \$808 ;
-  wire [2:0] \$809 ;
-  wire [17:0] \$81 ;
-  wire [3:0] \$810 ;
-  wire [4:0] \$811 ;
-  wire [5:0] \$812 ;
-  wire [6:0] \$813 ;
-  wire [7:0] \$814 ;
+  wire \$808 ;
+  wire \$809 ;
+  wire [11:0] \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
   wire \$815 ;
   wire \$816 ;
-  wire [1:0] \$817 ;
-  wire [2:0] \$818 ;
-  wire [3:0] \$819 ;
-  wire [18:0] \$82 ;
-  wire [4:0] \$820 ;
-  wire [5:0] \$821 ;
-  wire [6:0] \$822 ;
-  wire [7:0] \$823 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire [11:0] \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire [1:0] \$826 ;
-  wire [2:0] \$827 ;
-  wire [3:0] \$828 ;
-  wire [4:0] \$829 ;
-  wire [17:0] \$83 ;
-  wire [5:0] \$830 ;
-  wire [6:0] \$831 ;
-  wire [7:0] \$832 ;
-  wire [8:0] \$833 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
+  wire [11:0] \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
   wire \$834 ;
-  wire [1:0] \$835 ;
-  wire [2:0] \$836 ;
-  wire [3:0] \$837 ;
-  wire [4:0] \$838 ;
-  wire [5:0] \$839 ;
-  wire [18:0] \$84 ;
-  wire [6:0] \$840 ;
-  wire [7:0] \$841 ;
-  wire [8:0] \$842 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire [11:0] \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
   wire \$843 ;
-  wire [1:0] \$844 ;
-  wire [2:0] \$845 ;
-  wire [3:0] \$846 ;
-  wire [4:0] \$847 ;
-  wire [5:0] \$848 ;
-  wire [6:0] \$849 ;
-  wire [17:0] \$85 ;
-  wire [7:0] \$850 ;
-  wire [8:0] \$851 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
+  wire [11:0] \$85 ;
+  wire \$850 ;
+  wire \$851 ;
   wire \$852 ;
-  wire [1:0] \$853 ;
-  wire [2:0] \$854 ;
-  wire [3:0] \$855 ;
-  wire [4:0] \$856 ;
-  wire [5:0] \$857 ;
-  wire [6:0] \$858 ;
-  wire [7:0] \$859 ;
-  wire [18:0] \$86 ;
-  wire [8:0] \$860 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire [11:0] \$86 ;
+  wire \$860 ;
   wire \$861 ;
-  wire [1:0] \$862 ;
-  wire [2:0] \$863 ;
-  wire [3:0] \$864 ;
-  wire [4:0] \$865 ;
-  wire [5:0] \$866 ;
-  wire [6:0] \$867 ;
-  wire [7:0] \$868 ;
-  wire [8:0] \$869 ;
-  wire [17:0] \$87 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire [11:0] \$87 ;
   wire \$870 ;
-  wire [1:0] \$871 ;
-  wire [2:0] \$872 ;
-  wire [3:0] \$873 ;
-  wire [4:0] \$874 ;
-  wire [5:0] \$875 ;
-  wire [6:0] \$876 ;
-  wire [7:0] \$877 ;
-  wire [8:0] \$878 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
   wire \$879 ;
-  wire [18:0] \$88 ;
-  wire [1:0] \$880 ;
-  wire [2:0] \$881 ;
-  wire [3:0] \$882 ;
-  wire [4:0] \$883 ;
-  wire [5:0] \$884 ;
-  wire [6:0] \$885 ;
-  wire [7:0] \$886 ;
-  wire [8:0] \$887 ;
+  wire [11:0] \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
   wire \$888 ;
-  wire [1:0] \$889 ;
-  wire [17:0] \$89 ;
-  wire [2:0] \$890 ;
-  wire [3:0] \$891 ;
-  wire [4:0] \$892 ;
-  wire [5:0] \$893 ;
-  wire [6:0] \$894 ;
-  wire [7:0] \$895 ;
-  wire [8:0] \$896 ;
+  wire \$889 ;
+  wire [11:0] \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
   wire \$897 ;
-  wire [11:0] \$898 ;
-  wire [11:0] \$899 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
-  wire [18:0] \$90 ;
-  wire [11:0] \$900 ;
-  wire [11:0] \$901 ;
-  wire [11:0] \$902 ;
-  wire [11:0] \$903 ;
-  wire [11:0] \$904 ;
-  wire [11:0] \$905 ;
-  wire [11:0] \$906 ;
-  wire [11:0] \$907 ;
-  wire [11:0] \$908 ;
-  wire [11:0] \$909 ;
-  wire [17:0] \$91 ;
-  wire [11:0] \$910 ;
-  wire [11:0] \$911 ;
-  wire [11:0] \$912 ;
-  wire [11:0] \$913 ;
-  wire [11:0] \$914 ;
-  wire [11:0] \$915 ;
-  wire [11:0] \$916 ;
-  wire [11:0] \$917 ;
-  wire [11:0] \$918 ;
-  wire [11:0] \$919 ;
-  wire [18:0] \$92 ;
-  wire [11:0] \$920 ;
-  wire [11:0] \$921 ;
-  wire [11:0] \$922 ;
-  wire [11:0] \$923 ;
-  wire [11:0] \$924 ;
-  wire [11:0] \$925 ;
-  wire [11:0] \$926 ;
-  wire [11:0] \$927 ;
-  wire [11:0] \$928 ;
-  wire [11:0] \$929 ;
-  wire [17:0] \$93 ;
-  wire [11:0] \$930 ;
-  wire [11:0] \$931 ;
-  wire [11:0] \$932 ;
-  wire [11:0] \$933 ;
-  wire [11:0] \$934 ;
-  wire [11:0] \$935 ;
-  wire [11:0] \$936 ;
-  wire [11:0] \$937 ;
-  wire [11:0] \$938 ;
-  wire [11:0] \$939 ;
-  wire [18:0] \$94 ;
-  wire [11:0] \$940 ;
-  wire [11:0] \$941 ;
-  wire [11:0] \$942 ;
-  wire [11:0] \$943 ;
-  wire [11:0] \$944 ;
-  wire [11:0] \$945 ;
-  wire [11:0] \$946 ;
-  wire [11:0] \$947 ;
-  wire [11:0] \$948 ;
-  wire [11:0] \$949 ;
-  wire [17:0] \$95 ;
-  wire [11:0] \$950 ;
-  wire [11:0] \$951 ;
-  wire [11:0] \$952 ;
-  wire [11:0] \$953 ;
-  wire [11:0] \$954 ;
-  wire [11:0] \$955 ;
-  wire [11:0] \$956 ;
-  wire [11:0] \$957 ;
-  wire [11:0] \$958 ;
-  wire [11:0] \$959 ;
-  wire [18:0] \$96 ;
-  wire [11:0] \$960 ;
-  wire [11:0] \$961 ;
-  wire [11:0] \$962 ;
-  wire [11:0] \$963 ;
-  wire [11:0] \$964 ;
-  wire [11:0] \$965 ;
-  wire [11:0] \$966 ;
-  wire [11:0] \$967 ;
-  wire [11:0] \$968 ;
-  wire [11:0] \$969 ;
-  wire [17:0] \$97 ;
-  wire [11:0] \$970 ;
-  wire [11:0] \$971 ;
-  wire [11:0] \$972 ;
-  wire [11:0] \$973 ;
-  wire [11:0] \$974 ;
-  wire [11:0] \$975 ;
-  wire [11:0] \$976 ;
-  wire [11:0] \$977 ;
-  wire [11:0] \$978 ;
-  wire [11:0] \$979 ;
-  wire [18:0] \$98 ;
-  wire [11:0] \$980 ;
-  wire [11:0] \$981 ;
-  wire [11:0] \$982 ;
-  wire [11:0] \$983 ;
-  wire [11:0] \$984 ;
-  wire [11:0] \$985 ;
-  wire [11:0] \$986 ;
-  wire [11:0] \$987 ;
-  wire [11:0] \$988 ;
-  wire [11:0] \$989 ;
-  wire [17:0] \$99 ;
-  wire [11:0] \$990 ;
-  wire [11:0] \$991 ;
-  wire [11:0] \$992 ;
-  wire [11:0] \$993 ;
-  wire [11:0] \$994 ;
-  wire [11:0] \$995 ;
-  wire [11:0] \$996 ;
-  wire [11:0] \$997 ;
-  wire [11:0] \$998 ;
-  wire [11:0] \$999 ;
-  wire \$signal ;
-  reg \$signal$15  = 1'h0;
-  reg [7:0] \$signal$243  = 8'h00;
-  reg \$signal$260  = 1'h0;
-  reg [7:0] \$signal$30  = 8'h00;
-  reg \$signal$31  = 1'h0;
+  wire [11:0] \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
+  wire [11:0] \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
+  wire [11:0] \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
+  wire [11:0] \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
+  wire [11:0] \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire [11:0] \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
+  wire [11:0] \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
+  wire [11:0] \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
+  wire [11:0] \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire [11:0] \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  reg \$signal  = 1'h1;
+  reg \$signal$14  = 1'h0;
+  wire \$signal$7 ;
+  reg [7:0] \$signal$83  = 8'h00;
+  reg \$signal$84  = 1'h0;
+  reg [7:0] \$signal$91  = 8'h00;
+  reg \$signal$92  = 1'h0;
   reg b_le_a = 1'h0;
   input clk;
   wire clk;
@@ -7840,6 +8336,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \final ;
   wire in_adv;
   reg in_done = 1'h0;
+  wire in_free;
   reg in_full = 1'h0;
   reg [11:0] in_idx0 = 12'h000;
   reg [11:0] in_idx1 = 12'h000;
@@ -7880,6 +8377,26 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [61:0] in_next_key7 = 62'h0000000000000000;
   reg in_next_last = 1'h0;
   reg [62:0] in_next_top = 63'h0000000000000000;
+  reg in_skid_full = 1'h0;
+  reg [11:0] in_skid_idx0 = 12'h000;
+  reg [11:0] in_skid_idx1 = 12'h000;
+  reg [11:0] in_skid_idx2 = 12'h000;
+  reg [11:0] in_skid_idx3 = 12'h000;
+  reg [11:0] in_skid_idx4 = 12'h000;
+  reg [11:0] in_skid_idx5 = 12'h000;
+  reg [11:0] in_skid_idx6 = 12'h000;
+  reg [11:0] in_skid_idx7 = 12'h000;
+  reg [7:0] in_skid_keep = 8'h00;
+  reg [61:0] in_skid_key0 = 62'h0000000000000000;
+  reg [61:0] in_skid_key1 = 62'h0000000000000000;
+  reg [61:0] in_skid_key2 = 62'h0000000000000000;
+  reg [61:0] in_skid_key3 = 62'h0000000000000000;
+  reg [61:0] in_skid_key4 = 62'h0000000000000000;
+  reg [61:0] in_skid_key5 = 62'h0000000000000000;
+  reg [61:0] in_skid_key6 = 62'h0000000000000000;
+  reg [61:0] in_skid_key7 = 62'h0000000000000000;
+  reg in_skid_last = 1'h0;
+  reg [62:0] in_skid_top = 63'h0000000000000000;
   reg [62:0] in_top = 63'h0000000000000000;
   input [552:0] inputs__payload;
   wire [552:0] inputs__payload;
@@ -7951,16 +8468,15 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg lane6_takes7 = 1'h0;
   reg lane7_takes7 = 1'h0;
   wire match0_load;
+  reg match0_load_r = 1'h1;
   reg match0_valid = 1'h0;
   wire match1_load;
   reg match1_valid = 1'h0;
   wire match2_load;
   reg match2_valid = 1'h0;
-  wire match3_load;
-  output match3_valid;
-  reg match3_valid = 1'h0;
   wire out_adv;
   reg out_done = 1'h0;
+  wire out_free;
   reg out_full = 1'h0;
   reg [11:0] out_idx0 = 12'h000;
   reg [11:0] out_idx1 = 12'h000;
@@ -8001,6 +8517,26 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [61:0] out_next_key7 = 62'h0000000000000000;
   reg out_next_last = 1'h0;
   reg [62:0] out_next_top = 63'h0000000000000000;
+  reg out_skid_full = 1'h0;
+  reg [11:0] out_skid_idx0 = 12'h000;
+  reg [11:0] out_skid_idx1 = 12'h000;
+  reg [11:0] out_skid_idx2 = 12'h000;
+  reg [11:0] out_skid_idx3 = 12'h000;
+  reg [11:0] out_skid_idx4 = 12'h000;
+  reg [11:0] out_skid_idx5 = 12'h000;
+  reg [11:0] out_skid_idx6 = 12'h000;
+  reg [11:0] out_skid_idx7 = 12'h000;
+  reg [7:0] out_skid_keep = 8'h00;
+  reg [61:0] out_skid_key0 = 62'h0000000000000000;
+  reg [61:0] out_skid_key1 = 62'h0000000000000000;
+  reg [61:0] out_skid_key2 = 62'h0000000000000000;
+  reg [61:0] out_skid_key3 = 62'h0000000000000000;
+  reg [61:0] out_skid_key4 = 62'h0000000000000000;
+  reg [61:0] out_skid_key5 = 62'h0000000000000000;
+  reg [61:0] out_skid_key6 = 62'h0000000000000000;
+  reg [61:0] out_skid_key7 = 62'h0000000000000000;
+  reg out_skid_last = 1'h0;
+  reg [62:0] out_skid_top = 63'h0000000000000000;
   reg [62:0] out_top = 63'h0000000000000000;
   input [600:0] outputs__payload;
   wire [600:0] outputs__payload;
@@ -8039,6 +8575,34 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire outputs__ready;
   input outputs__valid;
   wire outputs__valid;
+  wire [200:0] \packed ;
+  wire [7:0] \packed.keep ;
+  wire [191:0] \packed.lanes ;
+  wire [23:0] \packed.lanes[0] ;
+  wire [11:0] \packed.lanes[0].in_idx ;
+  wire [11:0] \packed.lanes[0].out_idx ;
+  wire [23:0] \packed.lanes[1] ;
+  wire [11:0] \packed.lanes[1].in_idx ;
+  wire [11:0] \packed.lanes[1].out_idx ;
+  wire [23:0] \packed.lanes[2] ;
+  wire [11:0] \packed.lanes[2].in_idx ;
+  wire [11:0] \packed.lanes[2].out_idx ;
+  wire [23:0] \packed.lanes[3] ;
+  wire [11:0] \packed.lanes[3].in_idx ;
+  wire [11:0] \packed.lanes[3].out_idx ;
+  wire [23:0] \packed.lanes[4] ;
+  wire [11:0] \packed.lanes[4].in_idx ;
+  wire [11:0] \packed.lanes[4].out_idx ;
+  wire [23:0] \packed.lanes[5] ;
+  wire [11:0] \packed.lanes[5].in_idx ;
+  wire [11:0] \packed.lanes[5].out_idx ;
+  wire [23:0] \packed.lanes[6] ;
+  wire [11:0] \packed.lanes[6].in_idx ;
+  wire [11:0] \packed.lanes[6].out_idx ;
+  wire [23:0] \packed.lanes[7] ;
+  wire [11:0] \packed.lanes[7].in_idx ;
+  wire [11:0] \packed.lanes[7].out_idx ;
+  wire \packed.last ;
   output [200:0] pairs__payload;
   reg [200:0] pairs__payload = 201'h000000000000000000000000000000000000000000000000000;
   wire [7:0] \pairs__payload.keep ;
@@ -8072,6 +8636,37 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire pairs__ready;
   (* init = 1'h0 *)
   wire pairs__valid;
+  reg [200:0] pairs_skid = 201'h000000000000000000000000000000000000000000000000000;
+  wire [7:0] \pairs_skid.keep ;
+  wire [191:0] \pairs_skid.lanes ;
+  wire [23:0] \pairs_skid.lanes[0] ;
+  wire [11:0] \pairs_skid.lanes[0].in_idx ;
+  wire [11:0] \pairs_skid.lanes[0].out_idx ;
+  wire [23:0] \pairs_skid.lanes[1] ;
+  wire [11:0] \pairs_skid.lanes[1].in_idx ;
+  wire [11:0] \pairs_skid.lanes[1].out_idx ;
+  wire [23:0] \pairs_skid.lanes[2] ;
+  wire [11:0] \pairs_skid.lanes[2].in_idx ;
+  wire [11:0] \pairs_skid.lanes[2].out_idx ;
+  wire [23:0] \pairs_skid.lanes[3] ;
+  wire [11:0] \pairs_skid.lanes[3].in_idx ;
+  wire [11:0] \pairs_skid.lanes[3].out_idx ;
+  wire [23:0] \pairs_skid.lanes[4] ;
+  wire [11:0] \pairs_skid.lanes[4].in_idx ;
+  wire [11:0] \pairs_skid.lanes[4].out_idx ;
+  wire [23:0] \pairs_skid.lanes[5] ;
+  wire [11:0] \pairs_skid.lanes[5].in_idx ;
+  wire [11:0] \pairs_skid.lanes[5].out_idx ;
+  wire [23:0] \pairs_skid.lanes[6] ;
+  wire [11:0] \pairs_skid.lanes[6].in_idx ;
+  wire [11:0] \pairs_skid.lanes[6].out_idx ;
+  wire [23:0] \pairs_skid.lanes[7] ;
+  wire [11:0] \pairs_skid.lanes[7].in_idx ;
+  wire [11:0] \pairs_skid.lanes[7].out_idx ;
+  wire \pairs_skid.last ;
+  output pairs_valid;
+  reg pairs_valid = 1'h0;
+  wire room_next;
   input rst;
   wire rst;
   reg [11:0] s1_in_idx0 = 12'h000;
@@ -8124,3971 +8719,5136 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [11:0] s3_out_idx6 = 12'h000;
   reg [11:0] s3_out_idx7 = 12'h000;
   assign \$1  = ~ match0_valid;
-  assign \$2  = ~ match3_valid;
-  assign \$3  = \$2  | pairs__ready;
+  assign \$2  = ~ match2_valid;
+  assign \$3  = \$2  | \$signal ;
   assign match0_load = \$1  | \$3 ;
   assign \$4  = ~ match1_valid;
-  assign \$5  = ~ match3_valid;
-  assign \$6  = \$5  | pairs__ready;
+  assign \$5  = ~ match2_valid;
+  assign \$6  = \$5  | \$signal ;
   assign match1_load = \$4  | \$6 ;
   assign \$7  = ~ match2_valid;
-  assign \$8  = ~ match3_valid;
-  assign \$9  = \$8  | pairs__ready;
+  assign \$8  = ~ match2_valid;
+  assign \$9  = \$8  | \$signal ;
   assign match2_load = \$7  | \$9 ;
-  assign \$10  = ~ match3_valid;
-  assign \$11  = ~ match3_valid;
-  assign \$12  = \$11  | pairs__ready;
-  assign match3_load = \$10  | \$12 ;
-  assign \$13  = in_full | in_done;
-  assign \$14  = out_full | out_done;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = in_done & out_done;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$signal  = \$18  & match0_load;
-  assign \$19  = \$signal  & in_full;
-  assign \$20  = out_done | \$signal$15 ;
-  assign in_adv = \$19  & \$20 ;
-  assign \$21  = \$signal  & out_full;
-  assign \$22  = in_done | b_le_a;
-  assign out_adv = \$21  & \$22 ;
-  assign \$23  = in_adv & in_last;
-  assign \$24  = in_done | \$23 ;
-  assign \$25  = \$signal  & \$24 ;
-  assign \$26  = out_adv & out_last;
-  assign \$27  = out_done | \$26 ;
-  assign \final  = \$25  & \$27 ;
-  assign \$28  = ~ in_full;
-  assign \$29  = \$28  | in_adv;
-  assign \$30  = in_next_full & \$29 ;
-  assign \$31  = in_adv & in_last;
-  assign \$32  = in_done | \$31 ;
-  assign \$33  = ~ \final ;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = ~ \$34 ;
-  assign in_load = \$30  & \$35 ;
-  assign \$36  = ~ in_next_full;
-  assign inputs__ready = \$36  | in_load;
-  assign \$37  = ~ out_full;
-  assign \$38  = \$37  | out_adv;
-  assign \$39  = out_next_full & \$38 ;
-  assign \$40  = out_adv & out_last;
-  assign \$41  = out_done | \$40 ;
-  assign \$42  = ~ \final ;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = ~ \$43 ;
-  assign out_load = \$39  & \$44 ;
-  assign \$45  = ~ out_next_full;
-  assign outputs__ready = \$45  | out_load;
-  assign \$46  = | \$signal$30 ;
-  assign \$47  = \$46  | \$signal$31 ;
-  assign \$48  = match1_valid & \$47 ;
-  assign \$49  = in_adv & in_last;
-  assign \$50  = in_done | \$49 ;
-  assign \$51  = ~ \final ;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = inputs__valid & inputs__ready;
-  assign \$54  = inputs__payload[551] ? { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] } : 62'h0000000000000000;
-  assign \$55  = ~ inputs__payload[551];
-  assign \$56  = out_adv & out_last;
-  assign \$57  = out_done | \$56 ;
-  assign \$58  = ~ \final ;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = outputs__valid & outputs__ready;
-  assign \$61  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$62  = $signed(\$61 ) + $signed(18'h10000);
-  assign \$63  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$64  = $signed(\$63 ) + $signed(18'h10000);
-  assign \$65  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$66  = $signed(\$65 ) + $signed(18'h10000);
-  assign \$67  = outputs__payload[551] ? { outputs__payload[531:524], \$66 [17:0], \$64 [17:0], \$62 [17:0] } : 62'h0000000000000000;
-  assign \$68  = ~ outputs__payload[551];
-  assign \$69  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$70  = $signed(\$69 ) + $signed(18'h10000);
-  assign \$71  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$72  = $signed(\$71 ) + $signed(18'h10000);
-  assign \$73  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$74  = $signed(\$73 ) + $signed(18'h10000);
-  assign \$75  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
-  assign \$76  = $signed(\$75 ) + $signed(18'h10000);
-  assign \$77  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$78  = $signed(\$77 ) + $signed(18'h10000);
-  assign \$79  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
-  assign \$80  = $signed(\$79 ) + $signed(18'h10000);
-  assign \$81  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
-  assign \$82  = $signed(\$81 ) + $signed(18'h10000);
-  assign \$83  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
-  assign \$84  = $signed(\$83 ) + $signed(18'h10000);
-  assign \$85  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$86  = $signed(\$85 ) + $signed(18'h10000);
-  assign \$87  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
-  assign \$88  = $signed(\$87 ) + $signed(18'h10000);
-  assign \$89  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
-  assign \$90  = $signed(\$89 ) + $signed(18'h10000);
-  assign \$91  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
-  assign \$92  = $signed(\$91 ) + $signed(18'h10000);
-  assign \$93  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
-  assign \$94  = $signed(\$93 ) + $signed(18'h10000);
-  assign \$95  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$96  = $signed(\$95 ) + $signed(18'h10000);
-  assign \$97  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$98  = $signed(\$97 ) + $signed(18'h10000);
-  assign \$99  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
-  assign \$100  = $signed(\$99 ) + $signed(18'h10000);
-  assign \$101  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
-  assign \$102  = $signed(\$101 ) + $signed(18'h10000);
-  assign \$103  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
-  assign \$104  = $signed(\$103 ) + $signed(18'h10000);
-  assign \$105  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
-  assign \$106  = $signed(\$105 ) + $signed(18'h10000);
-  assign \$107  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$108  = $signed(\$107 ) + $signed(18'h10000);
-  assign \$109  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$110  = $signed(\$109 ) + $signed(18'h10000);
-  assign \$111  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$112  = $signed(\$111 ) + $signed(18'h10000);
-  assign \$113  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$114  = $signed(\$113 ) + $signed(18'h10000);
-  assign \$115  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$116  = $signed(\$115 ) + $signed(18'h10000);
-  assign \$117  = in_next_top <= out_next_top;
-  assign \$118  = in_next_top <= out_top;
-  assign \$119  = out_load ? \$117  : \$118 ;
-  assign \$120  = in_top <= out_next_top;
-  assign \$121  = in_top <= out_top;
-  assign \$122  = out_load ? \$120  : \$121 ;
-  assign \$123  = in_load ? \$119  : \$122 ;
-  assign \$124  = out_next_top <= in_next_top;
-  assign \$125  = out_next_top <= in_top;
-  assign \$126  = in_load ? \$124  : \$125 ;
-  assign \$127  = out_top <= in_next_top;
-  assign \$128  = out_top <= in_top;
-  assign \$129  = in_load ? \$127  : \$128 ;
-  assign \$130  = out_load ? \$126  : \$129 ;
-  assign \$131  = in_full & out_full;
-  assign \$132  = \$131  & in_keep[0];
-  assign \$133  = \$132  & out_keep[0];
-  assign \$134  = in_key0 == out_key0;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = in_full & out_full;
-  assign \$137  = \$136  & in_keep[0];
-  assign \$138  = \$137  & out_keep[1];
-  assign \$139  = in_key0 == out_key1;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = in_full & out_full;
-  assign \$142  = \$141  & in_keep[0];
-  assign \$143  = \$142  & out_keep[2];
-  assign \$144  = in_key0 == out_key2;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = in_full & out_full;
-  assign \$147  = \$146  & in_keep[0];
-  assign \$148  = \$147  & out_keep[3];
-  assign \$149  = in_key0 == out_key3;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = in_full & out_full;
-  assign \$152  = \$151  & in_keep[0];
-  assign \$153  = \$152  & out_keep[4];
-  assign \$154  = in_key0 == out_key4;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = in_full & out_full;
-  assign \$157  = \$156  & in_keep[0];
-  assign \$158  = \$157  & out_keep[5];
-  assign \$159  = in_key0 == out_key5;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = in_full & out_full;
-  assign \$162  = \$161  & in_keep[0];
-  assign \$163  = \$162  & out_keep[6];
-  assign \$164  = in_key0 == out_key6;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = in_full & out_full;
-  assign \$167  = \$166  & in_keep[0];
-  assign \$168  = \$167  & out_keep[7];
-  assign \$169  = in_key0 == out_key7;
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = in_full & out_full;
-  assign \$172  = \$171  & in_keep[1];
-  assign \$173  = \$172  & out_keep[0];
-  assign \$174  = in_key1 == out_key0;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = in_full & out_full;
-  assign \$177  = \$176  & in_keep[1];
-  assign \$178  = \$177  & out_keep[1];
-  assign \$179  = in_key1 == out_key1;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = in_full & out_full;
-  assign \$182  = \$181  & in_keep[1];
-  assign \$183  = \$182  & out_keep[2];
-  assign \$184  = in_key1 == out_key2;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = in_full & out_full;
-  assign \$187  = \$186  & in_keep[1];
-  assign \$188  = \$187  & out_keep[3];
-  assign \$189  = in_key1 == out_key3;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = in_full & out_full;
-  assign \$192  = \$191  & in_keep[1];
-  assign \$193  = \$192  & out_keep[4];
-  assign \$194  = in_key1 == out_key4;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = in_full & out_full;
-  assign \$197  = \$196  & in_keep[1];
-  assign \$198  = \$197  & out_keep[5];
-  assign \$199  = in_key1 == out_key5;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = in_full & out_full;
-  assign \$202  = \$201  & in_keep[1];
-  assign \$203  = \$202  & out_keep[6];
-  assign \$204  = in_key1 == out_key6;
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = in_full & out_full;
-  assign \$207  = \$206  & in_keep[1];
-  assign \$208  = \$207  & out_keep[7];
-  assign \$209  = in_key1 == out_key7;
+  assign \$10  = in_full | in_done;
+  assign \$11  = out_full | out_done;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = in_done & out_done;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$signal$7  = \$15  & match0_load_r;
+  assign \$16  = \$signal$7  & in_full;
+  assign \$17  = ~ in_done;
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = out_done | \$signal$14 ;
+  assign in_adv = \$18  & \$19 ;
+  assign \$20  = \$signal$7  & out_full;
+  assign \$21  = ~ out_done;
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = in_done | b_le_a;
+  assign out_adv = \$22  & \$23 ;
+  assign \$24  = in_adv & in_last;
+  assign \$25  = in_done | \$24 ;
+  assign \$26  = \$signal$7  & \$25 ;
+  assign \$27  = out_adv & out_last;
+  assign \$28  = out_done | \$27 ;
+  assign \final  = \$26  & \$28 ;
+  assign \$29  = ~ in_full;
+  assign in_free = \$29  | in_adv;
+  assign in_load = in_next_full & in_free;
+  assign inputs__ready = ~ in_skid_full;
+  assign \$30  = ~ out_full;
+  assign out_free = \$30  | out_adv;
+  assign out_load = out_next_full & out_free;
+  assign outputs__ready = ~ out_skid_full;
+  assign \$31  = lane0_takes0 ? s3_in_idx0 : 12'h000;
+  assign \$33  = lane0_takes1 ? s3_in_idx1 : 12'h000;
+  assign \$34  = \$32  | \$33 ;
+  assign \$35  = lane0_takes2 ? s3_in_idx2 : 12'h000;
+  assign \$36  = \$34  | \$35 ;
+  assign \$37  = lane0_takes3 ? s3_in_idx3 : 12'h000;
+  assign \$38  = \$36  | \$37 ;
+  assign \$39  = lane0_takes4 ? s3_in_idx4 : 12'h000;
+  assign \$40  = \$38  | \$39 ;
+  assign \$41  = lane0_takes5 ? s3_in_idx5 : 12'h000;
+  assign \$42  = \$40  | \$41 ;
+  assign \$43  = lane0_takes6 ? s3_in_idx6 : 12'h000;
+  assign \$44  = \$42  | \$43 ;
+  assign \$45  = lane0_takes7 ? s3_in_idx7 : 12'h000;
+  assign \$46  = \$44  | \$45 ;
+  assign \$47  = lane0_takes0 ? s3_out_idx0 : 12'h000;
+  assign \$49  = lane0_takes1 ? s3_out_idx1 : 12'h000;
+  assign \$50  = \$48  | \$49 ;
+  assign \$51  = lane0_takes2 ? s3_out_idx2 : 12'h000;
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = lane0_takes3 ? s3_out_idx3 : 12'h000;
+  assign \$54  = \$52  | \$53 ;
+  assign \$55  = lane0_takes4 ? s3_out_idx4 : 12'h000;
+  assign \$56  = \$54  | \$55 ;
+  assign \$57  = lane0_takes5 ? s3_out_idx5 : 12'h000;
+  assign \$58  = \$56  | \$57 ;
+  assign \$59  = lane0_takes6 ? s3_out_idx6 : 12'h000;
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = lane0_takes7 ? s3_out_idx7 : 12'h000;
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = lane1_takes1 ? s3_in_idx1 : 12'h000;
+  assign \$65  = lane1_takes2 ? s3_in_idx2 : 12'h000;
+  assign \$66  = \$64  | \$65 ;
+  assign \$67  = lane1_takes3 ? s3_in_idx3 : 12'h000;
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = lane1_takes4 ? s3_in_idx4 : 12'h000;
+  assign \$70  = \$68  | \$69 ;
+  assign \$71  = lane1_takes5 ? s3_in_idx5 : 12'h000;
+  assign \$72  = \$70  | \$71 ;
+  assign \$73  = lane1_takes6 ? s3_in_idx6 : 12'h000;
+  assign \$74  = \$72  | \$73 ;
+  assign \$75  = lane1_takes7 ? s3_in_idx7 : 12'h000;
+  assign \$76  = \$74  | \$75 ;
+  assign \$77  = lane1_takes1 ? s3_out_idx1 : 12'h000;
+  assign \$79  = lane1_takes2 ? s3_out_idx2 : 12'h000;
+  assign \$80  = \$78  | \$79 ;
+  assign \$81  = lane1_takes3 ? s3_out_idx3 : 12'h000;
+  assign \$82  = \$80  | \$81 ;
+  assign \$83  = lane1_takes4 ? s3_out_idx4 : 12'h000;
+  assign \$84  = \$82  | \$83 ;
+  assign \$85  = lane1_takes5 ? s3_out_idx5 : 12'h000;
+  assign \$86  = \$84  | \$85 ;
+  assign \$87  = lane1_takes6 ? s3_out_idx6 : 12'h000;
+  assign \$88  = \$86  | \$87 ;
+  assign \$89  = lane1_takes7 ? s3_out_idx7 : 12'h000;
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = lane2_takes2 ? s3_in_idx2 : 12'h000;
+  assign \$93  = lane2_takes3 ? s3_in_idx3 : 12'h000;
+  assign \$94  = \$92  | \$93 ;
+  assign \$95  = lane2_takes4 ? s3_in_idx4 : 12'h000;
+  assign \$96  = \$94  | \$95 ;
+  assign \$97  = lane2_takes5 ? s3_in_idx5 : 12'h000;
+  assign \$98  = \$96  | \$97 ;
+  assign \$99  = lane2_takes6 ? s3_in_idx6 : 12'h000;
+  assign \$100  = \$98  | \$99 ;
+  assign \$101  = lane2_takes7 ? s3_in_idx7 : 12'h000;
+  assign \$102  = \$100  | \$101 ;
+  assign \$103  = lane2_takes2 ? s3_out_idx2 : 12'h000;
+  assign \$105  = lane2_takes3 ? s3_out_idx3 : 12'h000;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = lane2_takes4 ? s3_out_idx4 : 12'h000;
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = lane2_takes5 ? s3_out_idx5 : 12'h000;
+  assign \$110  = \$108  | \$109 ;
+  assign \$111  = lane2_takes6 ? s3_out_idx6 : 12'h000;
+  assign \$112  = \$110  | \$111 ;
+  assign \$113  = lane2_takes7 ? s3_out_idx7 : 12'h000;
+  assign \$114  = \$112  | \$113 ;
+  assign \$115  = lane3_takes3 ? s3_in_idx3 : 12'h000;
+  assign \$117  = lane3_takes4 ? s3_in_idx4 : 12'h000;
+  assign \$118  = \$116  | \$117 ;
+  assign \$119  = lane3_takes5 ? s3_in_idx5 : 12'h000;
+  assign \$120  = \$118  | \$119 ;
+  assign \$121  = lane3_takes6 ? s3_in_idx6 : 12'h000;
+  assign \$122  = \$120  | \$121 ;
+  assign \$123  = lane3_takes7 ? s3_in_idx7 : 12'h000;
+  assign \$124  = \$122  | \$123 ;
+  assign \$125  = lane3_takes3 ? s3_out_idx3 : 12'h000;
+  assign \$127  = lane3_takes4 ? s3_out_idx4 : 12'h000;
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = lane3_takes5 ? s3_out_idx5 : 12'h000;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = lane3_takes6 ? s3_out_idx6 : 12'h000;
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = lane3_takes7 ? s3_out_idx7 : 12'h000;
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = lane4_takes4 ? s3_in_idx4 : 12'h000;
+  assign \$137  = lane4_takes5 ? s3_in_idx5 : 12'h000;
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = lane4_takes6 ? s3_in_idx6 : 12'h000;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = lane4_takes7 ? s3_in_idx7 : 12'h000;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = lane4_takes4 ? s3_out_idx4 : 12'h000;
+  assign \$145  = lane4_takes5 ? s3_out_idx5 : 12'h000;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = lane4_takes6 ? s3_out_idx6 : 12'h000;
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = lane4_takes7 ? s3_out_idx7 : 12'h000;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = lane5_takes5 ? s3_in_idx5 : 12'h000;
+  assign \$153  = lane5_takes6 ? s3_in_idx6 : 12'h000;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = lane5_takes7 ? s3_in_idx7 : 12'h000;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = lane5_takes5 ? s3_out_idx5 : 12'h000;
+  assign \$159  = lane5_takes6 ? s3_out_idx6 : 12'h000;
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = lane5_takes7 ? s3_out_idx7 : 12'h000;
+  assign \$162  = \$160  | \$161 ;
+  assign \$163  = lane6_takes6 ? s3_in_idx6 : 12'h000;
+  assign \$165  = lane6_takes7 ? s3_in_idx7 : 12'h000;
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = lane6_takes6 ? s3_out_idx6 : 12'h000;
+  assign \$169  = lane6_takes7 ? s3_out_idx7 : 12'h000;
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = lane7_takes7 ? s3_in_idx7 : 12'h000;
+  assign \$173  = lane7_takes7 ? s3_out_idx7 : 12'h000;
+  assign \$175  = match2_valid & \$signal ;
+  assign \$176  = \$175  & pairs_valid;
+  assign \$177  = ~ pairs__ready;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = ~ \$178 ;
+  assign room_next = \$signal  ? \$179  : pairs__ready;
+  assign \$180  = | \$signal$91 ;
+  assign \$181  = \$180  | \$signal$92 ;
+  assign \$182  = match1_valid & \$181 ;
+  assign \$183  = match1_load ? 1'h0 : match0_valid;
+  assign \$184  = match0_load ? \$signal$7  : \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = | \$signal$91 ;
+  assign \$187  = \$186  | \$signal$92 ;
+  assign \$188  = match1_valid & \$187 ;
+  assign \$189  = match2_load ? \$188  : match2_valid;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$185  | \$190 ;
+  assign \$192  = \$191  | room_next;
+  assign \$193  = in_adv & in_last;
+  assign \$194  = in_done | \$193 ;
+  assign \$195  = ~ \final ;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = ~ in_skid_full;
+  assign \$198  = inputs__payload[551] ? { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] } : 62'h0000000000000000;
+  assign \$199  = ~ inputs__payload[551];
+  assign \$200  = ~ in_next_full;
+  assign \$201  = \$200  | in_free;
+  assign \$202  = ~ in_skid_full;
+  assign \$203  = inputs__valid & \$202 ;
+  assign \$204  = in_skid_full | inputs__valid;
+  assign \$205  = inputs__payload[551] ? { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] } : 62'h0000000000000000;
+  assign \$206  = ~ inputs__payload[551];
+  assign \$207  = out_adv & out_last;
+  assign \$208  = out_done | \$207 ;
+  assign \$209  = ~ \final ;
   assign \$210  = \$208  & \$209 ;
-  assign \$211  = in_full & out_full;
-  assign \$212  = \$211  & in_keep[2];
-  assign \$213  = \$212  & out_keep[0];
-  assign \$214  = in_key2 == out_key0;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = in_full & out_full;
-  assign \$217  = \$216  & in_keep[2];
-  assign \$218  = \$217  & out_keep[1];
-  assign \$219  = in_key2 == out_key1;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = in_full & out_full;
-  assign \$222  = \$221  & in_keep[2];
-  assign \$223  = \$222  & out_keep[2];
-  assign \$224  = in_key2 == out_key2;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = in_full & out_full;
-  assign \$227  = \$226  & in_keep[2];
-  assign \$228  = \$227  & out_keep[3];
-  assign \$229  = in_key2 == out_key3;
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = in_full & out_full;
-  assign \$232  = \$231  & in_keep[2];
-  assign \$233  = \$232  & out_keep[4];
-  assign \$234  = in_key2 == out_key4;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = in_full & out_full;
-  assign \$237  = \$236  & in_keep[2];
-  assign \$238  = \$237  & out_keep[5];
-  assign \$239  = in_key2 == out_key5;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = in_full & out_full;
-  assign \$242  = \$241  & in_keep[2];
-  assign \$243  = \$242  & out_keep[6];
-  assign \$244  = in_key2 == out_key6;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = in_full & out_full;
-  assign \$247  = \$246  & in_keep[2];
-  assign \$248  = \$247  & out_keep[7];
-  assign \$249  = in_key2 == out_key7;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = in_full & out_full;
-  assign \$252  = \$251  & in_keep[3];
-  assign \$253  = \$252  & out_keep[0];
-  assign \$254  = in_key3 == out_key0;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = in_full & out_full;
-  assign \$257  = \$256  & in_keep[3];
-  assign \$258  = \$257  & out_keep[1];
-  assign \$259  = in_key3 == out_key1;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = in_full & out_full;
-  assign \$262  = \$261  & in_keep[3];
-  assign \$263  = \$262  & out_keep[2];
-  assign \$264  = in_key3 == out_key2;
-  assign \$265  = \$263  & \$264 ;
-  assign \$266  = in_full & out_full;
-  assign \$267  = \$266  & in_keep[3];
-  assign \$268  = \$267  & out_keep[3];
-  assign \$269  = in_key3 == out_key3;
-  assign \$270  = \$268  & \$269 ;
-  assign \$271  = in_full & out_full;
-  assign \$272  = \$271  & in_keep[3];
-  assign \$273  = \$272  & out_keep[4];
-  assign \$274  = in_key3 == out_key4;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = in_full & out_full;
-  assign \$277  = \$276  & in_keep[3];
-  assign \$278  = \$277  & out_keep[5];
-  assign \$279  = in_key3 == out_key5;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = in_full & out_full;
-  assign \$282  = \$281  & in_keep[3];
-  assign \$283  = \$282  & out_keep[6];
-  assign \$284  = in_key3 == out_key6;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = in_full & out_full;
-  assign \$287  = \$286  & in_keep[3];
-  assign \$288  = \$287  & out_keep[7];
-  assign \$289  = in_key3 == out_key7;
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = in_full & out_full;
-  assign \$292  = \$291  & in_keep[4];
-  assign \$293  = \$292  & out_keep[0];
-  assign \$294  = in_key4 == out_key0;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = in_full & out_full;
-  assign \$297  = \$296  & in_keep[4];
-  assign \$298  = \$297  & out_keep[1];
-  assign \$299  = in_key4 == out_key1;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = in_full & out_full;
-  assign \$302  = \$301  & in_keep[4];
-  assign \$303  = \$302  & out_keep[2];
-  assign \$304  = in_key4 == out_key2;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = in_full & out_full;
-  assign \$307  = \$306  & in_keep[4];
-  assign \$308  = \$307  & out_keep[3];
-  assign \$309  = in_key4 == out_key3;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = in_full & out_full;
-  assign \$312  = \$311  & in_keep[4];
-  assign \$313  = \$312  & out_keep[4];
-  assign \$314  = in_key4 == out_key4;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = in_full & out_full;
-  assign \$317  = \$316  & in_keep[4];
-  assign \$318  = \$317  & out_keep[5];
-  assign \$319  = in_key4 == out_key5;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = in_full & out_full;
-  assign \$322  = \$321  & in_keep[4];
-  assign \$323  = \$322  & out_keep[6];
-  assign \$324  = in_key4 == out_key6;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = in_full & out_full;
-  assign \$327  = \$326  & in_keep[4];
-  assign \$328  = \$327  & out_keep[7];
-  assign \$329  = in_key4 == out_key7;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = in_full & out_full;
-  assign \$332  = \$331  & in_keep[5];
-  assign \$333  = \$332  & out_keep[0];
-  assign \$334  = in_key5 == out_key0;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = in_full & out_full;
-  assign \$337  = \$336  & in_keep[5];
-  assign \$338  = \$337  & out_keep[1];
-  assign \$339  = in_key5 == out_key1;
-  assign \$340  = \$338  & \$339 ;
-  assign \$341  = in_full & out_full;
-  assign \$342  = \$341  & in_keep[5];
-  assign \$343  = \$342  & out_keep[2];
-  assign \$344  = in_key5 == out_key2;
-  assign \$345  = \$343  & \$344 ;
-  assign \$346  = in_full & out_full;
-  assign \$347  = \$346  & in_keep[5];
-  assign \$348  = \$347  & out_keep[3];
-  assign \$349  = in_key5 == out_key3;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = in_full & out_full;
-  assign \$352  = \$351  & in_keep[5];
-  assign \$353  = \$352  & out_keep[4];
-  assign \$354  = in_key5 == out_key4;
+  assign \$211  = ~ out_skid_full;
+  assign \$212  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$213  = $signed(\$212 ) + $signed(18'h10000);
+  assign \$214  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$215  = $signed(\$214 ) + $signed(18'h10000);
+  assign \$216  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$217  = $signed(\$216 ) + $signed(18'h10000);
+  assign \$218  = outputs__payload[551] ? { outputs__payload[531:524], \$217 [17:0], \$215 [17:0], \$213 [17:0] } : 62'h0000000000000000;
+  assign \$219  = ~ outputs__payload[551];
+  assign \$220  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$221  = $signed(\$220 ) + $signed(18'h10000);
+  assign \$222  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$223  = $signed(\$222 ) + $signed(18'h10000);
+  assign \$224  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
+  assign \$225  = $signed(\$224 ) + $signed(18'h10000);
+  assign \$226  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$227  = $signed(\$226 ) + $signed(18'h10000);
+  assign \$228  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$229  = $signed(\$228 ) + $signed(18'h10000);
+  assign \$230  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
+  assign \$231  = $signed(\$230 ) + $signed(18'h10000);
+  assign \$232  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$233  = $signed(\$232 ) + $signed(18'h10000);
+  assign \$234  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$235  = $signed(\$234 ) + $signed(18'h10000);
+  assign \$236  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
+  assign \$237  = $signed(\$236 ) + $signed(18'h10000);
+  assign \$238  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$239  = $signed(\$238 ) + $signed(18'h10000);
+  assign \$240  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$241  = $signed(\$240 ) + $signed(18'h10000);
+  assign \$242  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$243  = $signed(\$242 ) + $signed(18'h10000);
+  assign \$244  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$245  = $signed(\$244 ) + $signed(18'h10000);
+  assign \$246  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$247  = $signed(\$246 ) + $signed(18'h10000);
+  assign \$248  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$249  = $signed(\$248 ) + $signed(18'h10000);
+  assign \$250  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$251  = $signed(\$250 ) + $signed(18'h10000);
+  assign \$252  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$253  = $signed(\$252 ) + $signed(18'h10000);
+  assign \$254  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$255  = $signed(\$254 ) + $signed(18'h10000);
+  assign \$256  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$257  = $signed(\$256 ) + $signed(18'h10000);
+  assign \$258  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$259  = $signed(\$258 ) + $signed(18'h10000);
+  assign \$260  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$261  = $signed(\$260 ) + $signed(18'h10000);
+  assign \$262  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$263  = $signed(\$262 ) + $signed(18'h10000);
+  assign \$264  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$265  = $signed(\$264 ) + $signed(18'h10000);
+  assign \$266  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$267  = $signed(\$266 ) + $signed(18'h10000);
+  assign \$268  = ~ out_next_full;
+  assign \$269  = \$268  | out_free;
+  assign \$270  = ~ out_skid_full;
+  assign \$271  = outputs__valid & \$270 ;
+  assign \$272  = out_skid_full | outputs__valid;
+  assign \$273  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$274  = $signed(\$273 ) + $signed(18'h10000);
+  assign \$275  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$276  = $signed(\$275 ) + $signed(18'h10000);
+  assign \$277  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$278  = $signed(\$277 ) + $signed(18'h10000);
+  assign \$279  = outputs__payload[551] ? { outputs__payload[531:524], \$278 [17:0], \$276 [17:0], \$274 [17:0] } : 62'h0000000000000000;
+  assign \$280  = ~ outputs__payload[551];
+  assign \$281  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$282  = $signed(\$281 ) + $signed(18'h10000);
+  assign \$283  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$284  = $signed(\$283 ) + $signed(18'h10000);
+  assign \$285  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
+  assign \$286  = $signed(\$285 ) + $signed(18'h10000);
+  assign \$287  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$288  = $signed(\$287 ) + $signed(18'h10000);
+  assign \$289  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$290  = $signed(\$289 ) + $signed(18'h10000);
+  assign \$291  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
+  assign \$292  = $signed(\$291 ) + $signed(18'h10000);
+  assign \$293  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$294  = $signed(\$293 ) + $signed(18'h10000);
+  assign \$295  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$296  = $signed(\$295 ) + $signed(18'h10000);
+  assign \$297  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
+  assign \$298  = $signed(\$297 ) + $signed(18'h10000);
+  assign \$299  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$300  = $signed(\$299 ) + $signed(18'h10000);
+  assign \$301  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$302  = $signed(\$301 ) + $signed(18'h10000);
+  assign \$303  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$304  = $signed(\$303 ) + $signed(18'h10000);
+  assign \$305  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$306  = $signed(\$305 ) + $signed(18'h10000);
+  assign \$307  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$308  = $signed(\$307 ) + $signed(18'h10000);
+  assign \$309  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$310  = $signed(\$309 ) + $signed(18'h10000);
+  assign \$311  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$312  = $signed(\$311 ) + $signed(18'h10000);
+  assign \$313  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$314  = $signed(\$313 ) + $signed(18'h10000);
+  assign \$315  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$316  = $signed(\$315 ) + $signed(18'h10000);
+  assign \$317  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$318  = $signed(\$317 ) + $signed(18'h10000);
+  assign \$319  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$320  = $signed(\$319 ) + $signed(18'h10000);
+  assign \$321  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$322  = $signed(\$321 ) + $signed(18'h10000);
+  assign \$323  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$324  = $signed(\$323 ) + $signed(18'h10000);
+  assign \$325  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$326  = $signed(\$325 ) + $signed(18'h10000);
+  assign \$327  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$328  = $signed(\$327 ) + $signed(18'h10000);
+  assign \$329  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$330  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$331  = ~ \$330 ;
+  assign \$332  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$333  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$334  = ~ \$333 ;
+  assign \$335  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$336  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$337  = ~ \$336 ;
+  assign \$338  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$335  | \$339 ;
+  assign \$341  = \$334  & \$340 ;
+  assign \$342  = \$332  | \$341 ;
+  assign \$343  = \$331  & \$342 ;
+  assign \$344  = \$329  | \$343 ;
+  assign \$345  = in_next_top[62:48] > out_top[62:48];
+  assign \$346  = out_top[62:48] > in_next_top[62:48];
+  assign \$347  = ~ \$346 ;
+  assign \$348  = in_next_top[47:32] > out_top[47:32];
+  assign \$349  = out_top[47:32] > in_next_top[47:32];
+  assign \$350  = ~ \$349 ;
+  assign \$351  = in_next_top[31:16] > out_top[31:16];
+  assign \$352  = out_top[31:16] > in_next_top[31:16];
+  assign \$353  = ~ \$352 ;
+  assign \$354  = in_next_top[15:0] > out_top[15:0];
   assign \$355  = \$353  & \$354 ;
-  assign \$356  = in_full & out_full;
-  assign \$357  = \$356  & in_keep[5];
-  assign \$358  = \$357  & out_keep[5];
-  assign \$359  = in_key5 == out_key5;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = in_full & out_full;
-  assign \$362  = \$361  & in_keep[5];
-  assign \$363  = \$362  & out_keep[6];
-  assign \$364  = in_key5 == out_key6;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = in_full & out_full;
-  assign \$367  = \$366  & in_keep[5];
-  assign \$368  = \$367  & out_keep[7];
-  assign \$369  = in_key5 == out_key7;
-  assign \$370  = \$368  & \$369 ;
-  assign \$371  = in_full & out_full;
-  assign \$372  = \$371  & in_keep[6];
-  assign \$373  = \$372  & out_keep[0];
-  assign \$374  = in_key6 == out_key0;
-  assign \$375  = \$373  & \$374 ;
-  assign \$376  = in_full & out_full;
-  assign \$377  = \$376  & in_keep[6];
-  assign \$378  = \$377  & out_keep[1];
-  assign \$379  = in_key6 == out_key1;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = in_full & out_full;
-  assign \$382  = \$381  & in_keep[6];
-  assign \$383  = \$382  & out_keep[2];
-  assign \$384  = in_key6 == out_key2;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = in_full & out_full;
-  assign \$387  = \$386  & in_keep[6];
-  assign \$388  = \$387  & out_keep[3];
-  assign \$389  = in_key6 == out_key3;
-  assign \$390  = \$388  & \$389 ;
-  assign \$391  = in_full & out_full;
-  assign \$392  = \$391  & in_keep[6];
-  assign \$393  = \$392  & out_keep[4];
-  assign \$394  = in_key6 == out_key4;
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = in_full & out_full;
-  assign \$397  = \$396  & in_keep[6];
-  assign \$398  = \$397  & out_keep[5];
-  assign \$399  = in_key6 == out_key5;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = in_full & out_full;
-  assign \$402  = \$401  & in_keep[6];
-  assign \$403  = \$402  & out_keep[6];
-  assign \$404  = in_key6 == out_key6;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = in_full & out_full;
-  assign \$407  = \$406  & in_keep[6];
-  assign \$408  = \$407  & out_keep[7];
-  assign \$409  = in_key6 == out_key7;
-  assign \$410  = \$408  & \$409 ;
-  assign \$411  = in_full & out_full;
-  assign \$412  = \$411  & in_keep[7];
-  assign \$413  = \$412  & out_keep[0];
-  assign \$414  = in_key7 == out_key0;
-  assign \$415  = \$413  & \$414 ;
-  assign \$416  = in_full & out_full;
-  assign \$417  = \$416  & in_keep[7];
-  assign \$418  = \$417  & out_keep[1];
-  assign \$419  = in_key7 == out_key1;
-  assign \$420  = \$418  & \$419 ;
-  assign \$421  = in_full & out_full;
-  assign \$422  = \$421  & in_keep[7];
-  assign \$423  = \$422  & out_keep[2];
-  assign \$424  = in_key7 == out_key2;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = in_full & out_full;
-  assign \$427  = \$426  & in_keep[7];
-  assign \$428  = \$427  & out_keep[3];
-  assign \$429  = in_key7 == out_key3;
-  assign \$430  = \$428  & \$429 ;
-  assign \$431  = in_full & out_full;
-  assign \$432  = \$431  & in_keep[7];
-  assign \$433  = \$432  & out_keep[4];
-  assign \$434  = in_key7 == out_key4;
-  assign \$435  = \$433  & \$434 ;
-  assign \$436  = in_full & out_full;
-  assign \$437  = \$436  & in_keep[7];
-  assign \$438  = \$437  & out_keep[5];
-  assign \$439  = in_key7 == out_key5;
+  assign \$356  = \$351  | \$355 ;
+  assign \$357  = \$350  & \$356 ;
+  assign \$358  = \$348  | \$357 ;
+  assign \$359  = \$347  & \$358 ;
+  assign \$360  = \$345  | \$359 ;
+  assign \$361  = out_load ? \$344  : \$360 ;
+  assign \$362  = in_top[62:48] > out_next_top[62:48];
+  assign \$363  = out_next_top[62:48] > in_top[62:48];
+  assign \$364  = ~ \$363 ;
+  assign \$365  = in_top[47:32] > out_next_top[47:32];
+  assign \$366  = out_next_top[47:32] > in_top[47:32];
+  assign \$367  = ~ \$366 ;
+  assign \$368  = in_top[31:16] > out_next_top[31:16];
+  assign \$369  = out_next_top[31:16] > in_top[31:16];
+  assign \$370  = ~ \$369 ;
+  assign \$371  = in_top[15:0] > out_next_top[15:0];
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = \$368  | \$372 ;
+  assign \$374  = \$367  & \$373 ;
+  assign \$375  = \$365  | \$374 ;
+  assign \$376  = \$364  & \$375 ;
+  assign \$377  = \$362  | \$376 ;
+  assign \$378  = in_top[62:48] > out_top[62:48];
+  assign \$379  = out_top[62:48] > in_top[62:48];
+  assign \$380  = ~ \$379 ;
+  assign \$381  = in_top[47:32] > out_top[47:32];
+  assign \$382  = out_top[47:32] > in_top[47:32];
+  assign \$383  = ~ \$382 ;
+  assign \$384  = in_top[31:16] > out_top[31:16];
+  assign \$385  = out_top[31:16] > in_top[31:16];
+  assign \$386  = ~ \$385 ;
+  assign \$387  = in_top[15:0] > out_top[15:0];
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = \$384  | \$388 ;
+  assign \$390  = \$383  & \$389 ;
+  assign \$391  = \$381  | \$390 ;
+  assign \$392  = \$380  & \$391 ;
+  assign \$393  = \$378  | \$392 ;
+  assign \$394  = out_load ? \$377  : \$393 ;
+  assign \$395  = in_load ? \$361  : \$394 ;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$398  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$399  = ~ \$398 ;
+  assign \$400  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$401  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$402  = ~ \$401 ;
+  assign \$403  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$404  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$405  = ~ \$404 ;
+  assign \$406  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = \$403  | \$407 ;
+  assign \$409  = \$402  & \$408 ;
+  assign \$410  = \$400  | \$409 ;
+  assign \$411  = \$399  & \$410 ;
+  assign \$412  = \$397  | \$411 ;
+  assign \$413  = out_top[62:48] > in_next_top[62:48];
+  assign \$414  = in_next_top[62:48] > out_top[62:48];
+  assign \$415  = ~ \$414 ;
+  assign \$416  = out_top[47:32] > in_next_top[47:32];
+  assign \$417  = in_next_top[47:32] > out_top[47:32];
+  assign \$418  = ~ \$417 ;
+  assign \$419  = out_top[31:16] > in_next_top[31:16];
+  assign \$420  = in_next_top[31:16] > out_top[31:16];
+  assign \$421  = ~ \$420 ;
+  assign \$422  = out_top[15:0] > in_next_top[15:0];
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = \$419  | \$423 ;
+  assign \$425  = \$418  & \$424 ;
+  assign \$426  = \$416  | \$425 ;
+  assign \$427  = \$415  & \$426 ;
+  assign \$428  = \$413  | \$427 ;
+  assign \$429  = out_load ? \$412  : \$428 ;
+  assign \$430  = out_next_top[62:48] > in_top[62:48];
+  assign \$431  = in_top[62:48] > out_next_top[62:48];
+  assign \$432  = ~ \$431 ;
+  assign \$433  = out_next_top[47:32] > in_top[47:32];
+  assign \$434  = in_top[47:32] > out_next_top[47:32];
+  assign \$435  = ~ \$434 ;
+  assign \$436  = out_next_top[31:16] > in_top[31:16];
+  assign \$437  = in_top[31:16] > out_next_top[31:16];
+  assign \$438  = ~ \$437 ;
+  assign \$439  = out_next_top[15:0] > in_top[15:0];
   assign \$440  = \$438  & \$439 ;
-  assign \$441  = in_full & out_full;
-  assign \$442  = \$441  & in_keep[7];
-  assign \$443  = \$442  & out_keep[6];
-  assign \$444  = in_key7 == out_key6;
-  assign \$445  = \$443  & \$444 ;
-  assign \$446  = in_full & out_full;
-  assign \$447  = \$446  & in_keep[7];
-  assign \$448  = \$447  & out_keep[7];
-  assign \$449  = in_key7 == out_key7;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = | { eq0_7, eq0_6, eq0_5, eq0_4, eq0_3, eq0_2, eq0_1, eq0_0 };
-  assign \$452  = eq0_0 ? s1_out_idx0 : 12'h000;
-  assign \$454  = eq0_1 ? s1_out_idx1 : 12'h000;
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = eq0_2 ? s1_out_idx2 : 12'h000;
-  assign \$457  = \$455  | \$456 ;
-  assign \$458  = eq0_3 ? s1_out_idx3 : 12'h000;
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = eq0_4 ? s1_out_idx4 : 12'h000;
-  assign \$461  = \$459  | \$460 ;
-  assign \$462  = eq0_5 ? s1_out_idx5 : 12'h000;
-  assign \$463  = \$461  | \$462 ;
-  assign \$464  = eq0_6 ? s1_out_idx6 : 12'h000;
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = eq0_7 ? s1_out_idx7 : 12'h000;
-  assign \$467  = \$465  | \$466 ;
-  assign \$468  = | { eq1_7, eq1_6, eq1_5, eq1_4, eq1_3, eq1_2, eq1_1, eq1_0 };
-  assign \$469  = eq1_0 ? s1_out_idx0 : 12'h000;
-  assign \$471  = eq1_1 ? s1_out_idx1 : 12'h000;
-  assign \$472  = \$470  | \$471 ;
-  assign \$473  = eq1_2 ? s1_out_idx2 : 12'h000;
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = eq1_3 ? s1_out_idx3 : 12'h000;
-  assign \$476  = \$474  | \$475 ;
-  assign \$477  = eq1_4 ? s1_out_idx4 : 12'h000;
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = eq1_5 ? s1_out_idx5 : 12'h000;
-  assign \$480  = \$478  | \$479 ;
-  assign \$481  = eq1_6 ? s1_out_idx6 : 12'h000;
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = eq1_7 ? s1_out_idx7 : 12'h000;
-  assign \$484  = \$482  | \$483 ;
-  assign \$485  = | { eq2_7, eq2_6, eq2_5, eq2_4, eq2_3, eq2_2, eq2_1, eq2_0 };
-  assign \$486  = eq2_0 ? s1_out_idx0 : 12'h000;
-  assign \$488  = eq2_1 ? s1_out_idx1 : 12'h000;
-  assign \$489  = \$487  | \$488 ;
-  assign \$490  = eq2_2 ? s1_out_idx2 : 12'h000;
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = eq2_3 ? s1_out_idx3 : 12'h000;
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = eq2_4 ? s1_out_idx4 : 12'h000;
-  assign \$495  = \$493  | \$494 ;
-  assign \$496  = eq2_5 ? s1_out_idx5 : 12'h000;
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = eq2_6 ? s1_out_idx6 : 12'h000;
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = eq2_7 ? s1_out_idx7 : 12'h000;
-  assign \$501  = \$499  | \$500 ;
-  assign \$502  = | { eq3_7, eq3_6, eq3_5, eq3_4, eq3_3, eq3_2, eq3_1, eq3_0 };
-  assign \$503  = eq3_0 ? s1_out_idx0 : 12'h000;
-  assign \$505  = eq3_1 ? s1_out_idx1 : 12'h000;
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = eq3_2 ? s1_out_idx2 : 12'h000;
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = eq3_3 ? s1_out_idx3 : 12'h000;
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = eq3_4 ? s1_out_idx4 : 12'h000;
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = eq3_5 ? s1_out_idx5 : 12'h000;
-  assign \$514  = \$512  | \$513 ;
-  assign \$515  = eq3_6 ? s1_out_idx6 : 12'h000;
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = eq3_7 ? s1_out_idx7 : 12'h000;
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = | { eq4_7, eq4_6, eq4_5, eq4_4, eq4_3, eq4_2, eq4_1, eq4_0 };
-  assign \$520  = eq4_0 ? s1_out_idx0 : 12'h000;
-  assign \$522  = eq4_1 ? s1_out_idx1 : 12'h000;
-  assign \$523  = \$521  | \$522 ;
-  assign \$524  = eq4_2 ? s1_out_idx2 : 12'h000;
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = eq4_3 ? s1_out_idx3 : 12'h000;
-  assign \$527  = \$525  | \$526 ;
-  assign \$528  = eq4_4 ? s1_out_idx4 : 12'h000;
-  assign \$529  = \$527  | \$528 ;
-  assign \$530  = eq4_5 ? s1_out_idx5 : 12'h000;
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = eq4_6 ? s1_out_idx6 : 12'h000;
-  assign \$533  = \$531  | \$532 ;
-  assign \$534  = eq4_7 ? s1_out_idx7 : 12'h000;
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = | { eq5_7, eq5_6, eq5_5, eq5_4, eq5_3, eq5_2, eq5_1, eq5_0 };
-  assign \$537  = eq5_0 ? s1_out_idx0 : 12'h000;
-  assign \$539  = eq5_1 ? s1_out_idx1 : 12'h000;
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = eq5_2 ? s1_out_idx2 : 12'h000;
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = eq5_3 ? s1_out_idx3 : 12'h000;
-  assign \$544  = \$542  | \$543 ;
-  assign \$545  = eq5_4 ? s1_out_idx4 : 12'h000;
-  assign \$546  = \$544  | \$545 ;
-  assign \$547  = eq5_5 ? s1_out_idx5 : 12'h000;
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = eq5_6 ? s1_out_idx6 : 12'h000;
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = eq5_7 ? s1_out_idx7 : 12'h000;
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = | { eq6_7, eq6_6, eq6_5, eq6_4, eq6_3, eq6_2, eq6_1, eq6_0 };
-  assign \$554  = eq6_0 ? s1_out_idx0 : 12'h000;
-  assign \$556  = eq6_1 ? s1_out_idx1 : 12'h000;
-  assign \$557  = \$555  | \$556 ;
-  assign \$558  = eq6_2 ? s1_out_idx2 : 12'h000;
-  assign \$559  = \$557  | \$558 ;
-  assign \$560  = eq6_3 ? s1_out_idx3 : 12'h000;
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = eq6_4 ? s1_out_idx4 : 12'h000;
-  assign \$563  = \$561  | \$562 ;
-  assign \$564  = eq6_5 ? s1_out_idx5 : 12'h000;
-  assign \$565  = \$563  | \$564 ;
-  assign \$566  = eq6_6 ? s1_out_idx6 : 12'h000;
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = eq6_7 ? s1_out_idx7 : 12'h000;
-  assign \$569  = \$567  | \$568 ;
-  assign \$570  = | { eq7_7, eq7_6, eq7_5, eq7_4, eq7_3, eq7_2, eq7_1, eq7_0 };
-  assign \$571  = eq7_0 ? s1_out_idx0 : 12'h000;
-  assign \$573  = eq7_1 ? s1_out_idx1 : 12'h000;
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = eq7_2 ? s1_out_idx2 : 12'h000;
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = eq7_3 ? s1_out_idx3 : 12'h000;
-  assign \$578  = \$576  | \$577 ;
-  assign \$579  = eq7_4 ? s1_out_idx4 : 12'h000;
-  assign \$580  = \$578  | \$579 ;
-  assign \$581  = eq7_5 ? s1_out_idx5 : 12'h000;
-  assign \$582  = \$580  | \$581 ;
-  assign \$583  = eq7_6 ? s1_out_idx6 : 12'h000;
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = eq7_7 ? s1_out_idx7 : 12'h000;
-  assign \$586  = \$584  | \$585 ;
-  assign \$588  = 1'h0 + \$signal$30 [0];
-  assign \$589  = ! \$588 ;
-  assign \$590  = \$signal$30 [1] & \$589 ;
-  assign \$591  = 1'h0 + \$signal$30 [0];
-  assign \$592  = \$591  + \$signal$30 [1];
-  assign \$593  = ! \$592 ;
-  assign \$594  = \$signal$30 [2] & \$593 ;
-  assign \$595  = 1'h0 + \$signal$30 [0];
-  assign \$596  = \$595  + \$signal$30 [1];
-  assign \$597  = \$596  + \$signal$30 [2];
-  assign \$598  = ! \$597 ;
-  assign \$599  = \$signal$30 [3] & \$598 ;
-  assign \$600  = 1'h0 + \$signal$30 [0];
-  assign \$601  = \$600  + \$signal$30 [1];
-  assign \$602  = \$601  + \$signal$30 [2];
-  assign \$603  = \$602  + \$signal$30 [3];
-  assign \$604  = ! \$603 ;
-  assign \$605  = \$signal$30 [4] & \$604 ;
-  assign \$606  = 1'h0 + \$signal$30 [0];
-  assign \$607  = \$606  + \$signal$30 [1];
-  assign \$608  = \$607  + \$signal$30 [2];
-  assign \$609  = \$608  + \$signal$30 [3];
-  assign \$610  = \$609  + \$signal$30 [4];
-  assign \$611  = ! \$610 ;
-  assign \$612  = \$signal$30 [5] & \$611 ;
-  assign \$613  = 1'h0 + \$signal$30 [0];
-  assign \$614  = \$613  + \$signal$30 [1];
-  assign \$615  = \$614  + \$signal$30 [2];
-  assign \$616  = \$615  + \$signal$30 [3];
-  assign \$617  = \$616  + \$signal$30 [4];
-  assign \$618  = \$617  + \$signal$30 [5];
-  assign \$619  = ! \$618 ;
-  assign \$620  = \$signal$30 [6] & \$619 ;
-  assign \$621  = 1'h0 + \$signal$30 [0];
-  assign \$622  = \$621  + \$signal$30 [1];
-  assign \$623  = \$622  + \$signal$30 [2];
-  assign \$624  = \$623  + \$signal$30 [3];
-  assign \$625  = \$624  + \$signal$30 [4];
-  assign \$626  = \$625  + \$signal$30 [5];
-  assign \$627  = \$626  + \$signal$30 [6];
-  assign \$628  = ! \$627 ;
-  assign \$629  = \$signal$30 [7] & \$628 ;
-  assign \$630  = 1'h0 + \$signal$30 [0];
-  assign \$631  = \$630  == 1'h1;
-  assign \$632  = \$signal$30 [1] & \$631 ;
-  assign \$633  = 1'h0 + \$signal$30 [0];
-  assign \$634  = \$633  + \$signal$30 [1];
-  assign \$635  = \$634  == 1'h1;
-  assign \$636  = \$signal$30 [2] & \$635 ;
-  assign \$637  = 1'h0 + \$signal$30 [0];
-  assign \$638  = \$637  + \$signal$30 [1];
-  assign \$639  = \$638  + \$signal$30 [2];
-  assign \$640  = \$639  == 1'h1;
-  assign \$641  = \$signal$30 [3] & \$640 ;
-  assign \$642  = 1'h0 + \$signal$30 [0];
-  assign \$643  = \$642  + \$signal$30 [1];
-  assign \$644  = \$643  + \$signal$30 [2];
-  assign \$645  = \$644  + \$signal$30 [3];
-  assign \$646  = \$645  == 1'h1;
-  assign \$647  = \$signal$30 [4] & \$646 ;
-  assign \$648  = 1'h0 + \$signal$30 [0];
-  assign \$649  = \$648  + \$signal$30 [1];
-  assign \$650  = \$649  + \$signal$30 [2];
-  assign \$651  = \$650  + \$signal$30 [3];
-  assign \$652  = \$651  + \$signal$30 [4];
-  assign \$653  = \$652  == 1'h1;
-  assign \$654  = \$signal$30 [5] & \$653 ;
-  assign \$655  = 1'h0 + \$signal$30 [0];
-  assign \$656  = \$655  + \$signal$30 [1];
-  assign \$657  = \$656  + \$signal$30 [2];
-  assign \$658  = \$657  + \$signal$30 [3];
-  assign \$659  = \$658  + \$signal$30 [4];
-  assign \$660  = \$659  + \$signal$30 [5];
-  assign \$661  = \$660  == 1'h1;
-  assign \$662  = \$signal$30 [6] & \$661 ;
-  assign \$663  = 1'h0 + \$signal$30 [0];
-  assign \$664  = \$663  + \$signal$30 [1];
-  assign \$665  = \$664  + \$signal$30 [2];
-  assign \$666  = \$665  + \$signal$30 [3];
-  assign \$667  = \$666  + \$signal$30 [4];
-  assign \$668  = \$667  + \$signal$30 [5];
-  assign \$669  = \$668  + \$signal$30 [6];
-  assign \$670  = \$669  == 1'h1;
-  assign \$671  = \$signal$30 [7] & \$670 ;
-  assign \$672  = 1'h0 + \$signal$30 [0];
-  assign \$673  = \$672  + \$signal$30 [1];
-  assign \$674  = \$673  == 2'h2;
-  assign \$675  = \$signal$30 [2] & \$674 ;
-  assign \$676  = 1'h0 + \$signal$30 [0];
-  assign \$677  = \$676  + \$signal$30 [1];
-  assign \$678  = \$677  + \$signal$30 [2];
-  assign \$679  = \$678  == 2'h2;
-  assign \$680  = \$signal$30 [3] & \$679 ;
-  assign \$681  = 1'h0 + \$signal$30 [0];
-  assign \$682  = \$681  + \$signal$30 [1];
-  assign \$683  = \$682  + \$signal$30 [2];
-  assign \$684  = \$683  + \$signal$30 [3];
-  assign \$685  = \$684  == 2'h2;
-  assign \$686  = \$signal$30 [4] & \$685 ;
-  assign \$687  = 1'h0 + \$signal$30 [0];
-  assign \$688  = \$687  + \$signal$30 [1];
-  assign \$689  = \$688  + \$signal$30 [2];
-  assign \$690  = \$689  + \$signal$30 [3];
-  assign \$691  = \$690  + \$signal$30 [4];
-  assign \$692  = \$691  == 2'h2;
-  assign \$693  = \$signal$30 [5] & \$692 ;
-  assign \$694  = 1'h0 + \$signal$30 [0];
-  assign \$695  = \$694  + \$signal$30 [1];
-  assign \$696  = \$695  + \$signal$30 [2];
-  assign \$697  = \$696  + \$signal$30 [3];
-  assign \$698  = \$697  + \$signal$30 [4];
-  assign \$699  = \$698  + \$signal$30 [5];
-  assign \$700  = \$699  == 2'h2;
-  assign \$701  = \$signal$30 [6] & \$700 ;
-  assign \$702  = 1'h0 + \$signal$30 [0];
-  assign \$703  = \$702  + \$signal$30 [1];
-  assign \$704  = \$703  + \$signal$30 [2];
-  assign \$705  = \$704  + \$signal$30 [3];
-  assign \$706  = \$705  + \$signal$30 [4];
-  assign \$707  = \$706  + \$signal$30 [5];
-  assign \$708  = \$707  + \$signal$30 [6];
-  assign \$709  = \$708  == 2'h2;
-  assign \$710  = \$signal$30 [7] & \$709 ;
-  assign \$711  = 1'h0 + \$signal$30 [0];
-  assign \$712  = \$711  + \$signal$30 [1];
-  assign \$713  = \$712  + \$signal$30 [2];
-  assign \$714  = \$713  == 2'h3;
-  assign \$715  = \$signal$30 [3] & \$714 ;
-  assign \$716  = 1'h0 + \$signal$30 [0];
-  assign \$717  = \$716  + \$signal$30 [1];
-  assign \$718  = \$717  + \$signal$30 [2];
-  assign \$719  = \$718  + \$signal$30 [3];
-  assign \$720  = \$719  == 2'h3;
-  assign \$721  = \$signal$30 [4] & \$720 ;
-  assign \$722  = 1'h0 + \$signal$30 [0];
-  assign \$723  = \$722  + \$signal$30 [1];
-  assign \$724  = \$723  + \$signal$30 [2];
-  assign \$725  = \$724  + \$signal$30 [3];
-  assign \$726  = \$725  + \$signal$30 [4];
-  assign \$727  = \$726  == 2'h3;
-  assign \$728  = \$signal$30 [5] & \$727 ;
-  assign \$729  = 1'h0 + \$signal$30 [0];
-  assign \$730  = \$729  + \$signal$30 [1];
-  assign \$731  = \$730  + \$signal$30 [2];
-  assign \$732  = \$731  + \$signal$30 [3];
-  assign \$733  = \$732  + \$signal$30 [4];
-  assign \$734  = \$733  + \$signal$30 [5];
-  assign \$735  = \$734  == 2'h3;
-  assign \$736  = \$signal$30 [6] & \$735 ;
-  assign \$737  = 1'h0 + \$signal$30 [0];
-  assign \$738  = \$737  + \$signal$30 [1];
-  assign \$739  = \$738  + \$signal$30 [2];
-  assign \$740  = \$739  + \$signal$30 [3];
-  assign \$741  = \$740  + \$signal$30 [4];
-  assign \$742  = \$741  + \$signal$30 [5];
-  assign \$743  = \$742  + \$signal$30 [6];
-  assign \$744  = \$743  == 2'h3;
-  assign \$745  = \$signal$30 [7] & \$744 ;
-  assign \$746  = 1'h0 + \$signal$30 [0];
-  assign \$747  = \$746  + \$signal$30 [1];
-  assign \$748  = \$747  + \$signal$30 [2];
-  assign \$749  = \$748  + \$signal$30 [3];
-  assign \$750  = \$749  == 3'h4;
-  assign \$751  = \$signal$30 [4] & \$750 ;
-  assign \$752  = 1'h0 + \$signal$30 [0];
-  assign \$753  = \$752  + \$signal$30 [1];
-  assign \$754  = \$753  + \$signal$30 [2];
-  assign \$755  = \$754  + \$signal$30 [3];
-  assign \$756  = \$755  + \$signal$30 [4];
-  assign \$757  = \$756  == 3'h4;
-  assign \$758  = \$signal$30 [5] & \$757 ;
-  assign \$759  = 1'h0 + \$signal$30 [0];
-  assign \$760  = \$759  + \$signal$30 [1];
-  assign \$761  = \$760  + \$signal$30 [2];
-  assign \$762  = \$761  + \$signal$30 [3];
-  assign \$763  = \$762  + \$signal$30 [4];
-  assign \$764  = \$763  + \$signal$30 [5];
-  assign \$765  = \$764  == 3'h4;
-  assign \$766  = \$signal$30 [6] & \$765 ;
-  assign \$767  = 1'h0 + \$signal$30 [0];
-  assign \$768  = \$767  + \$signal$30 [1];
-  assign \$769  = \$768  + \$signal$30 [2];
-  assign \$770  = \$769  + \$signal$30 [3];
-  assign \$771  = \$770  + \$signal$30 [4];
-  assign \$772  = \$771  + \$signal$30 [5];
-  assign \$773  = \$772  + \$signal$30 [6];
-  assign \$774  = \$773  == 3'h4;
-  assign \$775  = \$signal$30 [7] & \$774 ;
-  assign \$776  = 1'h0 + \$signal$30 [0];
-  assign \$777  = \$776  + \$signal$30 [1];
-  assign \$778  = \$777  + \$signal$30 [2];
-  assign \$779  = \$778  + \$signal$30 [3];
-  assign \$780  = \$779  + \$signal$30 [4];
-  assign \$781  = \$780  == 3'h5;
-  assign \$782  = \$signal$30 [5] & \$781 ;
-  assign \$783  = 1'h0 + \$signal$30 [0];
-  assign \$784  = \$783  + \$signal$30 [1];
-  assign \$785  = \$784  + \$signal$30 [2];
-  assign \$786  = \$785  + \$signal$30 [3];
-  assign \$787  = \$786  + \$signal$30 [4];
-  assign \$788  = \$787  + \$signal$30 [5];
-  assign \$789  = \$788  == 3'h5;
-  assign \$790  = \$signal$30 [6] & \$789 ;
-  assign \$791  = 1'h0 + \$signal$30 [0];
-  assign \$792  = \$791  + \$signal$30 [1];
-  assign \$793  = \$792  + \$signal$30 [2];
-  assign \$794  = \$793  + \$signal$30 [3];
-  assign \$795  = \$794  + \$signal$30 [4];
-  assign \$796  = \$795  + \$signal$30 [5];
-  assign \$797  = \$796  + \$signal$30 [6];
-  assign \$798  = \$797  == 3'h5;
-  assign \$799  = \$signal$30 [7] & \$798 ;
-  assign \$800  = 1'h0 + \$signal$30 [0];
-  assign \$801  = \$800  + \$signal$30 [1];
-  assign \$802  = \$801  + \$signal$30 [2];
-  assign \$803  = \$802  + \$signal$30 [3];
-  assign \$804  = \$803  + \$signal$30 [4];
-  assign \$805  = \$804  + \$signal$30 [5];
-  assign \$806  = \$805  == 3'h6;
-  assign \$807  = \$signal$30 [6] & \$806 ;
-  assign \$808  = 1'h0 + \$signal$30 [0];
-  assign \$809  = \$808  + \$signal$30 [1];
-  assign \$810  = \$809  + \$signal$30 [2];
-  assign \$811  = \$810  + \$signal$30 [3];
-  assign \$812  = \$811  + \$signal$30 [4];
-  assign \$813  = \$812  + \$signal$30 [5];
-  assign \$814  = \$813  + \$signal$30 [6];
-  assign \$815  = \$814  == 3'h6;
-  assign \$816  = \$signal$30 [7] & \$815 ;
-  assign \$817  = 1'h0 + \$signal$30 [0];
-  assign \$818  = \$817  + \$signal$30 [1];
-  assign \$819  = \$818  + \$signal$30 [2];
-  assign \$820  = \$819  + \$signal$30 [3];
-  assign \$821  = \$820  + \$signal$30 [4];
-  assign \$822  = \$821  + \$signal$30 [5];
-  assign \$823  = \$822  + \$signal$30 [6];
-  assign \$824  = \$823  == 3'h7;
-  assign \$825  = \$signal$30 [7] & \$824 ;
-  assign \$826  = 1'h0 + \$signal$30 [0];
-  assign \$827  = \$826  + \$signal$30 [1];
-  assign \$828  = \$827  + \$signal$30 [2];
-  assign \$829  = \$828  + \$signal$30 [3];
-  assign \$830  = \$829  + \$signal$30 [4];
-  assign \$831  = \$830  + \$signal$30 [5];
-  assign \$832  = \$831  + \$signal$30 [6];
-  assign \$833  = \$832  + \$signal$30 [7];
-  assign \$834  = \$833  > 1'h0;
-  assign \$835  = 1'h0 + \$signal$30 [0];
-  assign \$836  = \$835  + \$signal$30 [1];
-  assign \$837  = \$836  + \$signal$30 [2];
-  assign \$838  = \$837  + \$signal$30 [3];
-  assign \$839  = \$838  + \$signal$30 [4];
-  assign \$840  = \$839  + \$signal$30 [5];
-  assign \$841  = \$840  + \$signal$30 [6];
-  assign \$842  = \$841  + \$signal$30 [7];
-  assign \$843  = \$842  > 1'h1;
-  assign \$844  = 1'h0 + \$signal$30 [0];
-  assign \$845  = \$844  + \$signal$30 [1];
-  assign \$846  = \$845  + \$signal$30 [2];
-  assign \$847  = \$846  + \$signal$30 [3];
-  assign \$848  = \$847  + \$signal$30 [4];
-  assign \$849  = \$848  + \$signal$30 [5];
-  assign \$850  = \$849  + \$signal$30 [6];
-  assign \$851  = \$850  + \$signal$30 [7];
-  assign \$852  = \$851  > 2'h2;
-  assign \$853  = 1'h0 + \$signal$30 [0];
-  assign \$854  = \$853  + \$signal$30 [1];
-  assign \$855  = \$854  + \$signal$30 [2];
-  assign \$856  = \$855  + \$signal$30 [3];
-  assign \$857  = \$856  + \$signal$30 [4];
-  assign \$858  = \$857  + \$signal$30 [5];
-  assign \$859  = \$858  + \$signal$30 [6];
-  assign \$860  = \$859  + \$signal$30 [7];
-  assign \$861  = \$860  > 2'h3;
-  assign \$862  = 1'h0 + \$signal$30 [0];
-  assign \$863  = \$862  + \$signal$30 [1];
-  assign \$864  = \$863  + \$signal$30 [2];
-  assign \$865  = \$864  + \$signal$30 [3];
-  assign \$866  = \$865  + \$signal$30 [4];
-  assign \$867  = \$866  + \$signal$30 [5];
-  assign \$868  = \$867  + \$signal$30 [6];
-  assign \$869  = \$868  + \$signal$30 [7];
-  assign \$870  = \$869  > 3'h4;
-  assign \$871  = 1'h0 + \$signal$30 [0];
-  assign \$872  = \$871  + \$signal$30 [1];
-  assign \$873  = \$872  + \$signal$30 [2];
-  assign \$874  = \$873  + \$signal$30 [3];
-  assign \$875  = \$874  + \$signal$30 [4];
-  assign \$876  = \$875  + \$signal$30 [5];
-  assign \$877  = \$876  + \$signal$30 [6];
-  assign \$878  = \$877  + \$signal$30 [7];
-  assign \$879  = \$878  > 3'h5;
-  assign \$880  = 1'h0 + \$signal$30 [0];
-  assign \$881  = \$880  + \$signal$30 [1];
-  assign \$882  = \$881  + \$signal$30 [2];
-  assign \$883  = \$882  + \$signal$30 [3];
-  assign \$884  = \$883  + \$signal$30 [4];
-  assign \$885  = \$884  + \$signal$30 [5];
-  assign \$886  = \$885  + \$signal$30 [6];
-  assign \$887  = \$886  + \$signal$30 [7];
-  assign \$888  = \$887  > 3'h6;
-  assign \$889  = 1'h0 + \$signal$30 [0];
-  assign \$890  = \$889  + \$signal$30 [1];
-  assign \$891  = \$890  + \$signal$30 [2];
-  assign \$892  = \$891  + \$signal$30 [3];
-  assign \$893  = \$892  + \$signal$30 [4];
-  assign \$894  = \$893  + \$signal$30 [5];
-  assign \$895  = \$894  + \$signal$30 [6];
-  assign \$896  = \$895  + \$signal$30 [7];
-  assign \$897  = \$896  > 3'h7;
-  assign \$898  = lane0_takes0 ? s3_in_idx0 : 12'h000;
-  assign \$900  = lane0_takes1 ? s3_in_idx1 : 12'h000;
-  assign \$901  = \$899  | \$900 ;
-  assign \$902  = lane0_takes2 ? s3_in_idx2 : 12'h000;
-  assign \$903  = \$901  | \$902 ;
-  assign \$904  = lane0_takes3 ? s3_in_idx3 : 12'h000;
-  assign \$905  = \$903  | \$904 ;
-  assign \$906  = lane0_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$907  = \$905  | \$906 ;
-  assign \$908  = lane0_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$909  = \$907  | \$908 ;
-  assign \$910  = lane0_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$911  = \$909  | \$910 ;
-  assign \$912  = lane0_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$913  = \$911  | \$912 ;
-  assign \$914  = lane0_takes0 ? s3_out_idx0 : 12'h000;
-  assign \$916  = lane0_takes1 ? s3_out_idx1 : 12'h000;
-  assign \$917  = \$915  | \$916 ;
-  assign \$918  = lane0_takes2 ? s3_out_idx2 : 12'h000;
-  assign \$919  = \$917  | \$918 ;
-  assign \$920  = lane0_takes3 ? s3_out_idx3 : 12'h000;
-  assign \$921  = \$919  | \$920 ;
-  assign \$922  = lane0_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$923  = \$921  | \$922 ;
-  assign \$924  = lane0_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$925  = \$923  | \$924 ;
-  assign \$926  = lane0_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$927  = \$925  | \$926 ;
-  assign \$928  = lane0_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$929  = \$927  | \$928 ;
-  assign \$930  = lane1_takes1 ? s3_in_idx1 : 12'h000;
-  assign \$932  = lane1_takes2 ? s3_in_idx2 : 12'h000;
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = lane1_takes3 ? s3_in_idx3 : 12'h000;
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = lane1_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$937  = \$935  | \$936 ;
-  assign \$938  = lane1_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$939  = \$937  | \$938 ;
-  assign \$940  = lane1_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$941  = \$939  | \$940 ;
-  assign \$942  = lane1_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$943  = \$941  | \$942 ;
-  assign \$944  = lane1_takes1 ? s3_out_idx1 : 12'h000;
-  assign \$946  = lane1_takes2 ? s3_out_idx2 : 12'h000;
-  assign \$947  = \$945  | \$946 ;
-  assign \$948  = lane1_takes3 ? s3_out_idx3 : 12'h000;
-  assign \$949  = \$947  | \$948 ;
-  assign \$950  = lane1_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$951  = \$949  | \$950 ;
-  assign \$952  = lane1_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$953  = \$951  | \$952 ;
-  assign \$954  = lane1_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$955  = \$953  | \$954 ;
-  assign \$956  = lane1_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$957  = \$955  | \$956 ;
-  assign \$958  = lane2_takes2 ? s3_in_idx2 : 12'h000;
-  assign \$960  = lane2_takes3 ? s3_in_idx3 : 12'h000;
-  assign \$961  = \$959  | \$960 ;
-  assign \$962  = lane2_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$963  = \$961  | \$962 ;
-  assign \$964  = lane2_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = lane2_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$967  = \$965  | \$966 ;
-  assign \$968  = lane2_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$969  = \$967  | \$968 ;
-  assign \$970  = lane2_takes2 ? s3_out_idx2 : 12'h000;
-  assign \$972  = lane2_takes3 ? s3_out_idx3 : 12'h000;
-  assign \$973  = \$971  | \$972 ;
-  assign \$974  = lane2_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = lane2_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$977  = \$975  | \$976 ;
-  assign \$978  = lane2_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$979  = \$977  | \$978 ;
-  assign \$980  = lane2_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$981  = \$979  | \$980 ;
-  assign \$982  = lane3_takes3 ? s3_in_idx3 : 12'h000;
-  assign \$984  = lane3_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$985  = \$983  | \$984 ;
-  assign \$986  = lane3_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$987  = \$985  | \$986 ;
-  assign \$988  = lane3_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = lane3_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$991  = \$989  | \$990 ;
-  assign \$992  = lane3_takes3 ? s3_out_idx3 : 12'h000;
-  assign \$994  = lane3_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$995  = \$993  | \$994 ;
-  assign \$996  = lane3_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$997  = \$995  | \$996 ;
-  assign \$998  = lane3_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$999  = \$997  | \$998 ;
-  assign \$1000  = lane3_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$1001  = \$999  | \$1000 ;
-  assign \$1002  = lane4_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$1004  = lane4_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = lane4_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = lane4_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$1009  = \$1007  | \$1008 ;
-  assign \$1010  = lane4_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$1012  = lane4_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = lane4_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = lane4_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$1017  = \$1015  | \$1016 ;
-  assign \$1018  = lane5_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$1020  = lane5_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = lane5_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = lane5_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$1026  = lane5_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$1027  = \$1025  | \$1026 ;
-  assign \$1028  = lane5_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = lane6_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$1032  = lane6_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = lane6_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$1036  = lane6_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = lane7_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$1040  = lane7_takes7 ? s3_out_idx7 : 12'h000;
-  always @(posedge clk)
-    match0_valid <= \$1042 ;
-  always @(posedge clk)
-    match1_valid <= \$1043 ;
-  always @(posedge clk)
-    match2_valid <= \$1044 ;
-  always @(posedge clk)
-    match3_valid <= \$1045 ;
-  always @(posedge clk)
-    in_done <= \$1046 ;
-  always @(posedge clk)
-    in_next_full <= \$1047 ;
-  always @(posedge clk)
-    in_next_keep <= \$1048 ;
-  always @(posedge clk)
-    in_next_last <= \$1049 ;
-  always @(posedge clk)
-    in_next_top <= \$1050 ;
-  always @(posedge clk)
-    in_next_key0 <= \$1051 ;
-  always @(posedge clk)
-    in_next_key1 <= \$1052 ;
-  always @(posedge clk)
-    in_next_key2 <= \$1053 ;
-  always @(posedge clk)
-    in_next_key3 <= \$1054 ;
-  always @(posedge clk)
-    in_next_key4 <= \$1055 ;
-  always @(posedge clk)
-    in_next_key5 <= \$1056 ;
-  always @(posedge clk)
-    in_next_key6 <= \$1057 ;
-  always @(posedge clk)
-    in_next_key7 <= \$1058 ;
-  always @(posedge clk)
-    in_next_idx0 <= \$1059 ;
-  always @(posedge clk)
-    in_next_idx1 <= \$1060 ;
-  always @(posedge clk)
-    in_next_idx2 <= \$1061 ;
-  always @(posedge clk)
-    in_next_idx3 <= \$1062 ;
-  always @(posedge clk)
-    in_next_idx4 <= \$1063 ;
-  always @(posedge clk)
-    in_next_idx5 <= \$1064 ;
-  always @(posedge clk)
-    in_next_idx6 <= \$1065 ;
-  always @(posedge clk)
-    in_next_idx7 <= \$1066 ;
-  always @(posedge clk)
-    in_keep <= \$1067 ;
-  always @(posedge clk)
-    in_last <= \$1068 ;
-  always @(posedge clk)
-    in_top <= \$1069 ;
-  always @(posedge clk)
-    in_full <= \$1070 ;
-  always @(posedge clk)
-    in_key0 <= \$1071 ;
-  always @(posedge clk)
-    in_key1 <= \$1072 ;
-  always @(posedge clk)
-    in_key2 <= \$1073 ;
-  always @(posedge clk)
-    in_key3 <= \$1074 ;
-  always @(posedge clk)
-    in_key4 <= \$1075 ;
-  always @(posedge clk)
-    in_key5 <= \$1076 ;
-  always @(posedge clk)
-    in_key6 <= \$1077 ;
-  always @(posedge clk)
-    in_key7 <= \$1078 ;
-  always @(posedge clk)
-    in_idx0 <= \$1079 ;
-  always @(posedge clk)
-    in_idx1 <= \$1080 ;
-  always @(posedge clk)
-    in_idx2 <= \$1081 ;
-  always @(posedge clk)
-    in_idx3 <= \$1082 ;
-  always @(posedge clk)
-    in_idx4 <= \$1083 ;
-  always @(posedge clk)
-    in_idx5 <= \$1084 ;
-  always @(posedge clk)
-    in_idx6 <= \$1085 ;
-  always @(posedge clk)
-    in_idx7 <= \$1086 ;
-  always @(posedge clk)
-    out_done <= \$1087 ;
-  always @(posedge clk)
-    out_next_full <= \$1088 ;
-  always @(posedge clk)
-    out_next_keep <= \$1089 ;
-  always @(posedge clk)
-    out_next_last <= \$1090 ;
-  always @(posedge clk)
-    out_next_top <= \$1091 ;
-  always @(posedge clk)
-    out_next_key0 <= \$1092 ;
-  always @(posedge clk)
-    out_next_key1 <= \$1093 ;
-  always @(posedge clk)
-    out_next_key2 <= \$1094 ;
-  always @(posedge clk)
-    out_next_key3 <= \$1095 ;
-  always @(posedge clk)
-    out_next_key4 <= \$1096 ;
-  always @(posedge clk)
-    out_next_key5 <= \$1097 ;
-  always @(posedge clk)
-    out_next_key6 <= \$1098 ;
-  always @(posedge clk)
-    out_next_key7 <= \$1099 ;
-  always @(posedge clk)
-    out_next_idx0 <= \$1100 ;
-  always @(posedge clk)
-    out_next_idx1 <= \$1101 ;
-  always @(posedge clk)
-    out_next_idx2 <= \$1102 ;
-  always @(posedge clk)
-    out_next_idx3 <= \$1103 ;
-  always @(posedge clk)
-    out_next_idx4 <= \$1104 ;
-  always @(posedge clk)
-    out_next_idx5 <= \$1105 ;
-  always @(posedge clk)
-    out_next_idx6 <= \$1106 ;
-  always @(posedge clk)
-    out_next_idx7 <= \$1107 ;
-  always @(posedge clk)
-    out_keep <= \$1108 ;
-  always @(posedge clk)
-    out_last <= \$1109 ;
-  always @(posedge clk)
-    out_top <= \$1110 ;
-  always @(posedge clk)
-    out_full <= \$1111 ;
-  always @(posedge clk)
-    out_key0 <= \$1112 ;
-  always @(posedge clk)
-    out_key1 <= \$1113 ;
-  always @(posedge clk)
-    out_key2 <= \$1114 ;
-  always @(posedge clk)
-    out_key3 <= \$1115 ;
-  always @(posedge clk)
-    out_key4 <= \$1116 ;
-  always @(posedge clk)
-    out_key5 <= \$1117 ;
-  always @(posedge clk)
-    out_key6 <= \$1118 ;
-  always @(posedge clk)
-    out_key7 <= \$1119 ;
-  always @(posedge clk)
-    out_idx0 <= \$1120 ;
-  always @(posedge clk)
-    out_idx1 <= \$1121 ;
-  always @(posedge clk)
-    out_idx2 <= \$1122 ;
-  always @(posedge clk)
-    out_idx3 <= \$1123 ;
-  always @(posedge clk)
-    out_idx4 <= \$1124 ;
-  always @(posedge clk)
-    out_idx5 <= \$1125 ;
-  always @(posedge clk)
-    out_idx6 <= \$1126 ;
-  always @(posedge clk)
-    out_idx7 <= \$1127 ;
-  always @(posedge clk)
-    \$signal$15  <= \$1128 ;
-  always @(posedge clk)
-    b_le_a <= \$1129 ;
-  always @(posedge clk)
-    eq0_0 <= \$1130 ;
-  always @(posedge clk)
-    eq0_1 <= \$1131 ;
-  always @(posedge clk)
-    eq0_2 <= \$1132 ;
-  always @(posedge clk)
-    eq0_3 <= \$1133 ;
-  always @(posedge clk)
-    eq0_4 <= \$1134 ;
-  always @(posedge clk)
-    eq0_5 <= \$1135 ;
-  always @(posedge clk)
-    eq0_6 <= \$1136 ;
-  always @(posedge clk)
-    eq0_7 <= \$1137 ;
-  always @(posedge clk)
-    eq1_0 <= \$1138 ;
-  always @(posedge clk)
-    eq1_1 <= \$1139 ;
-  always @(posedge clk)
-    eq1_2 <= \$1140 ;
-  always @(posedge clk)
-    eq1_3 <= \$1141 ;
-  always @(posedge clk)
-    eq1_4 <= \$1142 ;
-  always @(posedge clk)
-    eq1_5 <= \$1143 ;
-  always @(posedge clk)
-    eq1_6 <= \$1144 ;
-  always @(posedge clk)
-    eq1_7 <= \$1145 ;
-  always @(posedge clk)
-    eq2_0 <= \$1146 ;
-  always @(posedge clk)
-    eq2_1 <= \$1147 ;
-  always @(posedge clk)
-    eq2_2 <= \$1148 ;
-  always @(posedge clk)
-    eq2_3 <= \$1149 ;
-  always @(posedge clk)
-    eq2_4 <= \$1150 ;
-  always @(posedge clk)
-    eq2_5 <= \$1151 ;
-  always @(posedge clk)
-    eq2_6 <= \$1152 ;
-  always @(posedge clk)
-    eq2_7 <= \$1153 ;
-  always @(posedge clk)
-    eq3_0 <= \$1154 ;
-  always @(posedge clk)
-    eq3_1 <= \$1155 ;
-  always @(posedge clk)
-    eq3_2 <= \$1156 ;
-  always @(posedge clk)
-    eq3_3 <= \$1157 ;
-  always @(posedge clk)
-    eq3_4 <= \$1158 ;
-  always @(posedge clk)
-    eq3_5 <= \$1159 ;
-  always @(posedge clk)
-    eq3_6 <= \$1160 ;
-  always @(posedge clk)
-    eq3_7 <= \$1161 ;
-  always @(posedge clk)
-    eq4_0 <= \$1162 ;
-  always @(posedge clk)
-    eq4_1 <= \$1163 ;
-  always @(posedge clk)
-    eq4_2 <= \$1164 ;
-  always @(posedge clk)
-    eq4_3 <= \$1165 ;
-  always @(posedge clk)
-    eq4_4 <= \$1166 ;
-  always @(posedge clk)
-    eq4_5 <= \$1167 ;
-  always @(posedge clk)
-    eq4_6 <= \$1168 ;
-  always @(posedge clk)
-    eq4_7 <= \$1169 ;
-  always @(posedge clk)
-    eq5_0 <= \$1170 ;
-  always @(posedge clk)
-    eq5_1 <= \$1171 ;
-  always @(posedge clk)
-    eq5_2 <= \$1172 ;
-  always @(posedge clk)
-    eq5_3 <= \$1173 ;
-  always @(posedge clk)
-    eq5_4 <= \$1174 ;
-  always @(posedge clk)
-    eq5_5 <= \$1175 ;
-  always @(posedge clk)
-    eq5_6 <= \$1176 ;
-  always @(posedge clk)
-    eq5_7 <= \$1177 ;
-  always @(posedge clk)
-    eq6_0 <= \$1178 ;
-  always @(posedge clk)
-    eq6_1 <= \$1179 ;
-  always @(posedge clk)
-    eq6_2 <= \$1180 ;
-  always @(posedge clk)
-    eq6_3 <= \$1181 ;
-  always @(posedge clk)
-    eq6_4 <= \$1182 ;
-  always @(posedge clk)
-    eq6_5 <= \$1183 ;
-  always @(posedge clk)
-    eq6_6 <= \$1184 ;
-  always @(posedge clk)
-    eq6_7 <= \$1185 ;
-  always @(posedge clk)
-    eq7_0 <= \$1186 ;
-  always @(posedge clk)
-    eq7_1 <= \$1187 ;
-  always @(posedge clk)
-    eq7_2 <= \$1188 ;
-  always @(posedge clk)
-    eq7_3 <= \$1189 ;
-  always @(posedge clk)
-    eq7_4 <= \$1190 ;
-  always @(posedge clk)
-    eq7_5 <= \$1191 ;
-  always @(posedge clk)
-    eq7_6 <= \$1192 ;
-  always @(posedge clk)
-    eq7_7 <= \$1193 ;
-  always @(posedge clk)
-    s1_in_idx0 <= \$1194 ;
-  always @(posedge clk)
-    s1_in_idx1 <= \$1195 ;
-  always @(posedge clk)
-    s1_in_idx2 <= \$1196 ;
-  always @(posedge clk)
-    s1_in_idx3 <= \$1197 ;
-  always @(posedge clk)
-    s1_in_idx4 <= \$1198 ;
-  always @(posedge clk)
-    s1_in_idx5 <= \$1199 ;
-  always @(posedge clk)
-    s1_in_idx6 <= \$1200 ;
-  always @(posedge clk)
-    s1_in_idx7 <= \$1201 ;
-  always @(posedge clk)
-    s1_out_idx0 <= \$1202 ;
-  always @(posedge clk)
-    s1_out_idx1 <= \$1203 ;
-  always @(posedge clk)
-    s1_out_idx2 <= \$1204 ;
-  always @(posedge clk)
-    s1_out_idx3 <= \$1205 ;
-  always @(posedge clk)
-    s1_out_idx4 <= \$1206 ;
-  always @(posedge clk)
-    s1_out_idx5 <= \$1207 ;
-  always @(posedge clk)
-    s1_out_idx6 <= \$1208 ;
-  always @(posedge clk)
-    s1_out_idx7 <= \$1209 ;
-  always @(posedge clk)
-    s1_last <= \$1210 ;
-  always @(posedge clk)
-    \$signal$30  <= \$1211 ;
-  always @(posedge clk)
-    s2_out_idx0 <= \$1212 ;
-  always @(posedge clk)
-    s2_in_idx0 <= \$1213 ;
-  always @(posedge clk)
-    s2_out_idx1 <= \$1214 ;
-  always @(posedge clk)
-    s2_in_idx1 <= \$1215 ;
-  always @(posedge clk)
-    s2_out_idx2 <= \$1216 ;
-  always @(posedge clk)
-    s2_in_idx2 <= \$1217 ;
-  always @(posedge clk)
-    s2_out_idx3 <= \$1218 ;
-  always @(posedge clk)
-    s2_in_idx3 <= \$1219 ;
-  always @(posedge clk)
-    s2_out_idx4 <= \$1220 ;
-  always @(posedge clk)
-    s2_in_idx4 <= \$1221 ;
-  always @(posedge clk)
-    s2_out_idx5 <= \$1222 ;
-  always @(posedge clk)
-    s2_in_idx5 <= \$1223 ;
-  always @(posedge clk)
-    s2_out_idx6 <= \$1224 ;
-  always @(posedge clk)
-    s2_in_idx6 <= \$1225 ;
-  always @(posedge clk)
-    s2_out_idx7 <= \$1226 ;
-  always @(posedge clk)
-    s2_in_idx7 <= \$1227 ;
-  always @(posedge clk)
-    \$signal$31  <= \$1228 ;
-  always @(posedge clk)
-    lane0_takes0 <= \$1229 ;
-  always @(posedge clk)
-    lane0_takes1 <= \$1230 ;
-  always @(posedge clk)
-    lane0_takes2 <= \$1231 ;
-  always @(posedge clk)
-    lane0_takes3 <= \$1232 ;
-  always @(posedge clk)
-    lane0_takes4 <= \$1233 ;
-  always @(posedge clk)
-    lane0_takes5 <= \$1234 ;
-  always @(posedge clk)
-    lane0_takes6 <= \$1235 ;
-  always @(posedge clk)
-    lane0_takes7 <= \$1236 ;
-  always @(posedge clk)
-    lane1_takes1 <= \$1237 ;
-  always @(posedge clk)
-    lane1_takes2 <= \$1238 ;
-  always @(posedge clk)
-    lane1_takes3 <= \$1239 ;
-  always @(posedge clk)
-    lane1_takes4 <= \$1240 ;
-  always @(posedge clk)
-    lane1_takes5 <= \$1241 ;
-  always @(posedge clk)
-    lane1_takes6 <= \$1242 ;
-  always @(posedge clk)
-    lane1_takes7 <= \$1243 ;
-  always @(posedge clk)
-    lane2_takes2 <= \$1244 ;
-  always @(posedge clk)
-    lane2_takes3 <= \$1245 ;
-  always @(posedge clk)
-    lane2_takes4 <= \$1246 ;
-  always @(posedge clk)
-    lane2_takes5 <= \$1247 ;
-  always @(posedge clk)
-    lane2_takes6 <= \$1248 ;
-  always @(posedge clk)
-    lane2_takes7 <= \$1249 ;
-  always @(posedge clk)
-    lane3_takes3 <= \$1250 ;
-  always @(posedge clk)
-    lane3_takes4 <= \$1251 ;
-  always @(posedge clk)
-    lane3_takes5 <= \$1252 ;
-  always @(posedge clk)
-    lane3_takes6 <= \$1253 ;
-  always @(posedge clk)
-    lane3_takes7 <= \$1254 ;
-  always @(posedge clk)
-    lane4_takes4 <= \$1255 ;
-  always @(posedge clk)
-    lane4_takes5 <= \$1256 ;
-  always @(posedge clk)
-    lane4_takes6 <= \$1257 ;
-  always @(posedge clk)
-    lane4_takes7 <= \$1258 ;
-  always @(posedge clk)
-    lane5_takes5 <= \$1259 ;
-  always @(posedge clk)
-    lane5_takes6 <= \$1260 ;
-  always @(posedge clk)
-    lane5_takes7 <= \$1261 ;
-  always @(posedge clk)
-    lane6_takes6 <= \$1262 ;
-  always @(posedge clk)
-    lane6_takes7 <= \$1263 ;
-  always @(posedge clk)
-    lane7_takes7 <= \$1264 ;
-  always @(posedge clk)
-    \$signal$243  <= \$1265 ;
-  always @(posedge clk)
-    s3_in_idx0 <= \$1266 ;
-  always @(posedge clk)
-    s3_in_idx1 <= \$1267 ;
-  always @(posedge clk)
-    s3_in_idx2 <= \$1268 ;
-  always @(posedge clk)
-    s3_in_idx3 <= \$1269 ;
-  always @(posedge clk)
-    s3_in_idx4 <= \$1270 ;
-  always @(posedge clk)
-    s3_in_idx5 <= \$1271 ;
-  always @(posedge clk)
-    s3_in_idx6 <= \$1272 ;
-  always @(posedge clk)
-    s3_in_idx7 <= \$1273 ;
-  always @(posedge clk)
-    s3_out_idx0 <= \$1274 ;
-  always @(posedge clk)
-    s3_out_idx1 <= \$1275 ;
-  always @(posedge clk)
-    s3_out_idx2 <= \$1276 ;
-  always @(posedge clk)
-    s3_out_idx3 <= \$1277 ;
-  always @(posedge clk)
-    s3_out_idx4 <= \$1278 ;
-  always @(posedge clk)
-    s3_out_idx5 <= \$1279 ;
-  always @(posedge clk)
-    s3_out_idx6 <= \$1280 ;
-  always @(posedge clk)
-    s3_out_idx7 <= \$1281 ;
-  always @(posedge clk)
-    \$signal$260  <= \$1282 ;
-  always @(posedge clk)
-    pairs__payload <= \$1283 ;
+  assign \$441  = \$436  | \$440 ;
+  assign \$442  = \$435  & \$441 ;
+  assign \$443  = \$433  | \$442 ;
+  assign \$444  = \$432  & \$443 ;
+  assign \$445  = \$430  | \$444 ;
+  assign \$446  = out_top[62:48] > in_top[62:48];
+  assign \$447  = in_top[62:48] > out_top[62:48];
+  assign \$448  = ~ \$447 ;
+  assign \$449  = out_top[47:32] > in_top[47:32];
+  assign \$450  = in_top[47:32] > out_top[47:32];
+  assign \$451  = ~ \$450 ;
+  assign \$452  = out_top[31:16] > in_top[31:16];
+  assign \$453  = in_top[31:16] > out_top[31:16];
+  assign \$454  = ~ \$453 ;
+  assign \$455  = out_top[15:0] > in_top[15:0];
+  assign \$456  = \$454  & \$455 ;
+  assign \$457  = \$452  | \$456 ;
+  assign \$458  = \$451  & \$457 ;
+  assign \$459  = \$449  | \$458 ;
+  assign \$460  = \$448  & \$459 ;
+  assign \$461  = \$446  | \$460 ;
+  assign \$462  = out_load ? \$445  : \$461 ;
+  assign \$463  = in_load ? \$429  : \$462 ;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = ~ in_done;
+  assign \$466  = in_full & \$465 ;
+  assign \$467  = \$466  & out_full;
+  assign \$468  = ~ out_done;
+  assign \$469  = \$467  & \$468 ;
+  assign \$470  = \$469  & in_keep[0];
+  assign \$471  = \$470  & out_keep[0];
+  assign \$472  = in_key0 == out_key0;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = ~ in_done;
+  assign \$475  = in_full & \$474 ;
+  assign \$476  = \$475  & out_full;
+  assign \$477  = ~ out_done;
+  assign \$478  = \$476  & \$477 ;
+  assign \$479  = \$478  & in_keep[0];
+  assign \$480  = \$479  & out_keep[1];
+  assign \$481  = in_key0 == out_key1;
+  assign \$482  = \$480  & \$481 ;
+  assign \$483  = ~ in_done;
+  assign \$484  = in_full & \$483 ;
+  assign \$485  = \$484  & out_full;
+  assign \$486  = ~ out_done;
+  assign \$487  = \$485  & \$486 ;
+  assign \$488  = \$487  & in_keep[0];
+  assign \$489  = \$488  & out_keep[2];
+  assign \$490  = in_key0 == out_key2;
+  assign \$491  = \$489  & \$490 ;
+  assign \$492  = ~ in_done;
+  assign \$493  = in_full & \$492 ;
+  assign \$494  = \$493  & out_full;
+  assign \$495  = ~ out_done;
+  assign \$496  = \$494  & \$495 ;
+  assign \$497  = \$496  & in_keep[0];
+  assign \$498  = \$497  & out_keep[3];
+  assign \$499  = in_key0 == out_key3;
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = ~ in_done;
+  assign \$502  = in_full & \$501 ;
+  assign \$503  = \$502  & out_full;
+  assign \$504  = ~ out_done;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = \$505  & in_keep[0];
+  assign \$507  = \$506  & out_keep[4];
+  assign \$508  = in_key0 == out_key4;
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = ~ in_done;
+  assign \$511  = in_full & \$510 ;
+  assign \$512  = \$511  & out_full;
+  assign \$513  = ~ out_done;
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = \$514  & in_keep[0];
+  assign \$516  = \$515  & out_keep[5];
+  assign \$517  = in_key0 == out_key5;
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = ~ in_done;
+  assign \$520  = in_full & \$519 ;
+  assign \$521  = \$520  & out_full;
+  assign \$522  = ~ out_done;
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = \$523  & in_keep[0];
+  assign \$525  = \$524  & out_keep[6];
+  assign \$526  = in_key0 == out_key6;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = ~ in_done;
+  assign \$529  = in_full & \$528 ;
+  assign \$530  = \$529  & out_full;
+  assign \$531  = ~ out_done;
+  assign \$532  = \$530  & \$531 ;
+  assign \$533  = \$532  & in_keep[0];
+  assign \$534  = \$533  & out_keep[7];
+  assign \$535  = in_key0 == out_key7;
+  assign \$536  = \$534  & \$535 ;
+  assign \$537  = ~ in_done;
+  assign \$538  = in_full & \$537 ;
+  assign \$539  = \$538  & out_full;
+  assign \$540  = ~ out_done;
+  assign \$541  = \$539  & \$540 ;
+  assign \$542  = \$541  & in_keep[1];
+  assign \$543  = \$542  & out_keep[0];
+  assign \$544  = in_key1 == out_key0;
+  assign \$545  = \$543  & \$544 ;
+  assign \$546  = ~ in_done;
+  assign \$547  = in_full & \$546 ;
+  assign \$548  = \$547  & out_full;
+  assign \$549  = ~ out_done;
+  assign \$550  = \$548  & \$549 ;
+  assign \$551  = \$550  & in_keep[1];
+  assign \$552  = \$551  & out_keep[1];
+  assign \$553  = in_key1 == out_key1;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = ~ in_done;
+  assign \$556  = in_full & \$555 ;
+  assign \$557  = \$556  & out_full;
+  assign \$558  = ~ out_done;
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = \$559  & in_keep[1];
+  assign \$561  = \$560  & out_keep[2];
+  assign \$562  = in_key1 == out_key2;
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = ~ in_done;
+  assign \$565  = in_full & \$564 ;
+  assign \$566  = \$565  & out_full;
+  assign \$567  = ~ out_done;
+  assign \$568  = \$566  & \$567 ;
+  assign \$569  = \$568  & in_keep[1];
+  assign \$570  = \$569  & out_keep[3];
+  assign \$571  = in_key1 == out_key3;
+  assign \$572  = \$570  & \$571 ;
+  assign \$573  = ~ in_done;
+  assign \$574  = in_full & \$573 ;
+  assign \$575  = \$574  & out_full;
+  assign \$576  = ~ out_done;
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = \$577  & in_keep[1];
+  assign \$579  = \$578  & out_keep[4];
+  assign \$580  = in_key1 == out_key4;
+  assign \$581  = \$579  & \$580 ;
+  assign \$582  = ~ in_done;
+  assign \$583  = in_full & \$582 ;
+  assign \$584  = \$583  & out_full;
+  assign \$585  = ~ out_done;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = \$586  & in_keep[1];
+  assign \$588  = \$587  & out_keep[5];
+  assign \$589  = in_key1 == out_key5;
+  assign \$590  = \$588  & \$589 ;
+  assign \$591  = ~ in_done;
+  assign \$592  = in_full & \$591 ;
+  assign \$593  = \$592  & out_full;
+  assign \$594  = ~ out_done;
+  assign \$595  = \$593  & \$594 ;
+  assign \$596  = \$595  & in_keep[1];
+  assign \$597  = \$596  & out_keep[6];
+  assign \$598  = in_key1 == out_key6;
+  assign \$599  = \$597  & \$598 ;
+  assign \$600  = ~ in_done;
+  assign \$601  = in_full & \$600 ;
+  assign \$602  = \$601  & out_full;
+  assign \$603  = ~ out_done;
+  assign \$604  = \$602  & \$603 ;
+  assign \$605  = \$604  & in_keep[1];
+  assign \$606  = \$605  & out_keep[7];
+  assign \$607  = in_key1 == out_key7;
+  assign \$608  = \$606  & \$607 ;
+  assign \$609  = ~ in_done;
+  assign \$610  = in_full & \$609 ;
+  assign \$611  = \$610  & out_full;
+  assign \$612  = ~ out_done;
+  assign \$613  = \$611  & \$612 ;
+  assign \$614  = \$613  & in_keep[2];
+  assign \$615  = \$614  & out_keep[0];
+  assign \$616  = in_key2 == out_key0;
+  assign \$617  = \$615  & \$616 ;
+  assign \$618  = ~ in_done;
+  assign \$619  = in_full & \$618 ;
+  assign \$620  = \$619  & out_full;
+  assign \$621  = ~ out_done;
+  assign \$622  = \$620  & \$621 ;
+  assign \$623  = \$622  & in_keep[2];
+  assign \$624  = \$623  & out_keep[1];
+  assign \$625  = in_key2 == out_key1;
+  assign \$626  = \$624  & \$625 ;
+  assign \$627  = ~ in_done;
+  assign \$628  = in_full & \$627 ;
+  assign \$629  = \$628  & out_full;
+  assign \$630  = ~ out_done;
+  assign \$631  = \$629  & \$630 ;
+  assign \$632  = \$631  & in_keep[2];
+  assign \$633  = \$632  & out_keep[2];
+  assign \$634  = in_key2 == out_key2;
+  assign \$635  = \$633  & \$634 ;
+  assign \$636  = ~ in_done;
+  assign \$637  = in_full & \$636 ;
+  assign \$638  = \$637  & out_full;
+  assign \$639  = ~ out_done;
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = \$640  & in_keep[2];
+  assign \$642  = \$641  & out_keep[3];
+  assign \$643  = in_key2 == out_key3;
+  assign \$644  = \$642  & \$643 ;
+  assign \$645  = ~ in_done;
+  assign \$646  = in_full & \$645 ;
+  assign \$647  = \$646  & out_full;
+  assign \$648  = ~ out_done;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = \$649  & in_keep[2];
+  assign \$651  = \$650  & out_keep[4];
+  assign \$652  = in_key2 == out_key4;
+  assign \$653  = \$651  & \$652 ;
+  assign \$654  = ~ in_done;
+  assign \$655  = in_full & \$654 ;
+  assign \$656  = \$655  & out_full;
+  assign \$657  = ~ out_done;
+  assign \$658  = \$656  & \$657 ;
+  assign \$659  = \$658  & in_keep[2];
+  assign \$660  = \$659  & out_keep[5];
+  assign \$661  = in_key2 == out_key5;
+  assign \$662  = \$660  & \$661 ;
+  assign \$663  = ~ in_done;
+  assign \$664  = in_full & \$663 ;
+  assign \$665  = \$664  & out_full;
+  assign \$666  = ~ out_done;
+  assign \$667  = \$665  & \$666 ;
+  assign \$668  = \$667  & in_keep[2];
+  assign \$669  = \$668  & out_keep[6];
+  assign \$670  = in_key2 == out_key6;
+  assign \$671  = \$669  & \$670 ;
+  assign \$672  = ~ in_done;
+  assign \$673  = in_full & \$672 ;
+  assign \$674  = \$673  & out_full;
+  assign \$675  = ~ out_done;
+  assign \$676  = \$674  & \$675 ;
+  assign \$677  = \$676  & in_keep[2];
+  assign \$678  = \$677  & out_keep[7];
+  assign \$679  = in_key2 == out_key7;
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = ~ in_done;
+  assign \$682  = in_full & \$681 ;
+  assign \$683  = \$682  & out_full;
+  assign \$684  = ~ out_done;
+  assign \$685  = \$683  & \$684 ;
+  assign \$686  = \$685  & in_keep[3];
+  assign \$687  = \$686  & out_keep[0];
+  assign \$688  = in_key3 == out_key0;
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = ~ in_done;
+  assign \$691  = in_full & \$690 ;
+  assign \$692  = \$691  & out_full;
+  assign \$693  = ~ out_done;
+  assign \$694  = \$692  & \$693 ;
+  assign \$695  = \$694  & in_keep[3];
+  assign \$696  = \$695  & out_keep[1];
+  assign \$697  = in_key3 == out_key1;
+  assign \$698  = \$696  & \$697 ;
+  assign \$699  = ~ in_done;
+  assign \$700  = in_full & \$699 ;
+  assign \$701  = \$700  & out_full;
+  assign \$702  = ~ out_done;
+  assign \$703  = \$701  & \$702 ;
+  assign \$704  = \$703  & in_keep[3];
+  assign \$705  = \$704  & out_keep[2];
+  assign \$706  = in_key3 == out_key2;
+  assign \$707  = \$705  & \$706 ;
+  assign \$708  = ~ in_done;
+  assign \$709  = in_full & \$708 ;
+  assign \$710  = \$709  & out_full;
+  assign \$711  = ~ out_done;
+  assign \$712  = \$710  & \$711 ;
+  assign \$713  = \$712  & in_keep[3];
+  assign \$714  = \$713  & out_keep[3];
+  assign \$715  = in_key3 == out_key3;
+  assign \$716  = \$714  & \$715 ;
+  assign \$717  = ~ in_done;
+  assign \$718  = in_full & \$717 ;
+  assign \$719  = \$718  & out_full;
+  assign \$720  = ~ out_done;
+  assign \$721  = \$719  & \$720 ;
+  assign \$722  = \$721  & in_keep[3];
+  assign \$723  = \$722  & out_keep[4];
+  assign \$724  = in_key3 == out_key4;
+  assign \$725  = \$723  & \$724 ;
+  assign \$726  = ~ in_done;
+  assign \$727  = in_full & \$726 ;
+  assign \$728  = \$727  & out_full;
+  assign \$729  = ~ out_done;
+  assign \$730  = \$728  & \$729 ;
+  assign \$731  = \$730  & in_keep[3];
+  assign \$732  = \$731  & out_keep[5];
+  assign \$733  = in_key3 == out_key5;
+  assign \$734  = \$732  & \$733 ;
+  assign \$735  = ~ in_done;
+  assign \$736  = in_full & \$735 ;
+  assign \$737  = \$736  & out_full;
+  assign \$738  = ~ out_done;
+  assign \$739  = \$737  & \$738 ;
+  assign \$740  = \$739  & in_keep[3];
+  assign \$741  = \$740  & out_keep[6];
+  assign \$742  = in_key3 == out_key6;
+  assign \$743  = \$741  & \$742 ;
+  assign \$744  = ~ in_done;
+  assign \$745  = in_full & \$744 ;
+  assign \$746  = \$745  & out_full;
+  assign \$747  = ~ out_done;
+  assign \$748  = \$746  & \$747 ;
+  assign \$749  = \$748  & in_keep[3];
+  assign \$750  = \$749  & out_keep[7];
+  assign \$751  = in_key3 == out_key7;
+  assign \$752  = \$750  & \$751 ;
+  assign \$753  = ~ in_done;
+  assign \$754  = in_full & \$753 ;
+  assign \$755  = \$754  & out_full;
+  assign \$756  = ~ out_done;
+  assign \$757  = \$755  & \$756 ;
+  assign \$758  = \$757  & in_keep[4];
+  assign \$759  = \$758  & out_keep[0];
+  assign \$760  = in_key4 == out_key0;
+  assign \$761  = \$759  & \$760 ;
+  assign \$762  = ~ in_done;
+  assign \$763  = in_full & \$762 ;
+  assign \$764  = \$763  & out_full;
+  assign \$765  = ~ out_done;
+  assign \$766  = \$764  & \$765 ;
+  assign \$767  = \$766  & in_keep[4];
+  assign \$768  = \$767  & out_keep[1];
+  assign \$769  = in_key4 == out_key1;
+  assign \$770  = \$768  & \$769 ;
+  assign \$771  = ~ in_done;
+  assign \$772  = in_full & \$771 ;
+  assign \$773  = \$772  & out_full;
+  assign \$774  = ~ out_done;
+  assign \$775  = \$773  & \$774 ;
+  assign \$776  = \$775  & in_keep[4];
+  assign \$777  = \$776  & out_keep[2];
+  assign \$778  = in_key4 == out_key2;
+  assign \$779  = \$777  & \$778 ;
+  assign \$780  = ~ in_done;
+  assign \$781  = in_full & \$780 ;
+  assign \$782  = \$781  & out_full;
+  assign \$783  = ~ out_done;
+  assign \$784  = \$782  & \$783 ;
+  assign \$785  = \$784  & in_keep[4];
+  assign \$786  = \$785  & out_keep[3];
+  assign \$787  = in_key4 == out_key3;
+  assign \$788  = \$786  & \$787 ;
+  assign \$789  = ~ in_done;
+  assign \$790  = in_full & \$789 ;
+  assign \$791  = \$790  & out_full;
+  assign \$792  = ~ out_done;
+  assign \$793  = \$791  & \$792 ;
+  assign \$794  = \$793  & in_keep[4];
+  assign \$795  = \$794  & out_keep[4];
+  assign \$796  = in_key4 == out_key4;
+  assign \$797  = \$795  & \$796 ;
+  assign \$798  = ~ in_done;
+  assign \$799  = in_full & \$798 ;
+  assign \$800  = \$799  & out_full;
+  assign \$801  = ~ out_done;
+  assign \$802  = \$800  & \$801 ;
+  assign \$803  = \$802  & in_keep[4];
+  assign \$804  = \$803  & out_keep[5];
+  assign \$805  = in_key4 == out_key5;
+  assign \$806  = \$804  & \$805 ;
+  assign \$807  = ~ in_done;
+  assign \$808  = in_full & \$807 ;
+  assign \$809  = \$808  & out_full;
+  assign \$810  = ~ out_done;
+  assign \$811  = \$809  & \$810 ;
+  assign \$812  = \$811  & in_keep[4];
+  assign \$813  = \$812  & out_keep[6];
+  assign \$814  = in_key4 == out_key6;
+  assign \$815  = \$813  & \$814 ;
+  assign \$816  = ~ in_done;
+  assign \$817  = in_full & \$816 ;
+  assign \$818  = \$817  & out_full;
+  assign \$819  = ~ out_done;
+  assign \$820  = \$818  & \$819 ;
+  assign \$821  = \$820  & in_keep[4];
+  assign \$822  = \$821  & out_keep[7];
+  assign \$823  = in_key4 == out_key7;
+  assign \$824  = \$822  & \$823 ;
+  assign \$825  = ~ in_done;
+  assign \$826  = in_full & \$825 ;
+  assign \$827  = \$826  & out_full;
+  assign \$828  = ~ out_done;
+  assign \$829  = \$827  & \$828 ;
+  assign \$830  = \$829  & in_keep[5];
+  assign \$831  = \$830  & out_keep[0];
+  assign \$832  = in_key5 == out_key0;
+  assign \$833  = \$831  & \$832 ;
+  assign \$834  = ~ in_done;
+  assign \$835  = in_full & \$834 ;
+  assign \$836  = \$835  & out_full;
+  assign \$837  = ~ out_done;
+  assign \$838  = \$836  & \$837 ;
+  assign \$839  = \$838  & in_keep[5];
+  assign \$840  = \$839  & out_keep[1];
+  assign \$841  = in_key5 == out_key1;
+  assign \$842  = \$840  & \$841 ;
+  assign \$843  = ~ in_done;
+  assign \$844  = in_full & \$843 ;
+  assign \$845  = \$844  & out_full;
+  assign \$846  = ~ out_done;
+  assign \$847  = \$845  & \$846 ;
+  assign \$848  = \$847  & in_keep[5];
+  assign \$849  = \$848  & out_keep[2];
+  assign \$850  = in_key5 == out_key2;
+  assign \$851  = \$849  & \$850 ;
+  assign \$852  = ~ in_done;
+  assign \$853  = in_full & \$852 ;
+  assign \$854  = \$853  & out_full;
+  assign \$855  = ~ out_done;
+  assign \$856  = \$854  & \$855 ;
+  assign \$857  = \$856  & in_keep[5];
+  assign \$858  = \$857  & out_keep[3];
+  assign \$859  = in_key5 == out_key3;
+  assign \$860  = \$858  & \$859 ;
+  assign \$861  = ~ in_done;
+  assign \$862  = in_full & \$861 ;
+  assign \$863  = \$862  & out_full;
+  assign \$864  = ~ out_done;
+  assign \$865  = \$863  & \$864 ;
+  assign \$866  = \$865  & in_keep[5];
+  assign \$867  = \$866  & out_keep[4];
+  assign \$868  = in_key5 == out_key4;
+  assign \$869  = \$867  & \$868 ;
+  assign \$870  = ~ in_done;
+  assign \$871  = in_full & \$870 ;
+  assign \$872  = \$871  & out_full;
+  assign \$873  = ~ out_done;
+  assign \$874  = \$872  & \$873 ;
+  assign \$875  = \$874  & in_keep[5];
+  assign \$876  = \$875  & out_keep[5];
+  assign \$877  = in_key5 == out_key5;
+  assign \$878  = \$876  & \$877 ;
+  assign \$879  = ~ in_done;
+  assign \$880  = in_full & \$879 ;
+  assign \$881  = \$880  & out_full;
+  assign \$882  = ~ out_done;
+  assign \$883  = \$881  & \$882 ;
+  assign \$884  = \$883  & in_keep[5];
+  assign \$885  = \$884  & out_keep[6];
+  assign \$886  = in_key5 == out_key6;
+  assign \$887  = \$885  & \$886 ;
+  assign \$888  = ~ in_done;
+  assign \$889  = in_full & \$888 ;
+  assign \$890  = \$889  & out_full;
+  assign \$891  = ~ out_done;
+  assign \$892  = \$890  & \$891 ;
+  assign \$893  = \$892  & in_keep[5];
+  assign \$894  = \$893  & out_keep[7];
+  assign \$895  = in_key5 == out_key7;
+  assign \$896  = \$894  & \$895 ;
+  assign \$897  = ~ in_done;
+  assign \$898  = in_full & \$897 ;
+  assign \$899  = \$898  & out_full;
+  assign \$900  = ~ out_done;
+  assign \$901  = \$899  & \$900 ;
+  assign \$902  = \$901  & in_keep[6];
+  assign \$903  = \$902  & out_keep[0];
+  assign \$904  = in_key6 == out_key0;
+  assign \$905  = \$903  & \$904 ;
+  assign \$906  = ~ in_done;
+  assign \$907  = in_full & \$906 ;
+  assign \$908  = \$907  & out_full;
+  assign \$909  = ~ out_done;
+  assign \$910  = \$908  & \$909 ;
+  assign \$911  = \$910  & in_keep[6];
+  assign \$912  = \$911  & out_keep[1];
+  assign \$913  = in_key6 == out_key1;
+  assign \$914  = \$912  & \$913 ;
+  assign \$915  = ~ in_done;
+  assign \$916  = in_full & \$915 ;
+  assign \$917  = \$916  & out_full;
+  assign \$918  = ~ out_done;
+  assign \$919  = \$917  & \$918 ;
+  assign \$920  = \$919  & in_keep[6];
+  assign \$921  = \$920  & out_keep[2];
+  assign \$922  = in_key6 == out_key2;
+  assign \$923  = \$921  & \$922 ;
+  assign \$924  = ~ in_done;
+  assign \$925  = in_full & \$924 ;
+  assign \$926  = \$925  & out_full;
+  assign \$927  = ~ out_done;
+  assign \$928  = \$926  & \$927 ;
+  assign \$929  = \$928  & in_keep[6];
+  assign \$930  = \$929  & out_keep[3];
+  assign \$931  = in_key6 == out_key3;
+  assign \$932  = \$930  & \$931 ;
+  assign \$933  = ~ in_done;
+  assign \$934  = in_full & \$933 ;
+  assign \$935  = \$934  & out_full;
+  assign \$936  = ~ out_done;
+  assign \$937  = \$935  & \$936 ;
+  assign \$938  = \$937  & in_keep[6];
+  assign \$939  = \$938  & out_keep[4];
+  assign \$940  = in_key6 == out_key4;
+  assign \$941  = \$939  & \$940 ;
+  assign \$942  = ~ in_done;
+  assign \$943  = in_full & \$942 ;
+  assign \$944  = \$943  & out_full;
+  assign \$945  = ~ out_done;
+  assign \$946  = \$944  & \$945 ;
+  assign \$947  = \$946  & in_keep[6];
+  assign \$948  = \$947  & out_keep[5];
+  assign \$949  = in_key6 == out_key5;
+  assign \$950  = \$948  & \$949 ;
+  assign \$951  = ~ in_done;
+  assign \$952  = in_full & \$951 ;
+  assign \$953  = \$952  & out_full;
+  assign \$954  = ~ out_done;
+  assign \$955  = \$953  & \$954 ;
+  assign \$956  = \$955  & in_keep[6];
+  assign \$957  = \$956  & out_keep[6];
+  assign \$958  = in_key6 == out_key6;
+  assign \$959  = \$957  & \$958 ;
+  assign \$960  = ~ in_done;
+  assign \$961  = in_full & \$960 ;
+  assign \$962  = \$961  & out_full;
+  assign \$963  = ~ out_done;
+  assign \$964  = \$962  & \$963 ;
+  assign \$965  = \$964  & in_keep[6];
+  assign \$966  = \$965  & out_keep[7];
+  assign \$967  = in_key6 == out_key7;
+  assign \$968  = \$966  & \$967 ;
+  assign \$969  = ~ in_done;
+  assign \$970  = in_full & \$969 ;
+  assign \$971  = \$970  & out_full;
+  assign \$972  = ~ out_done;
+  assign \$973  = \$971  & \$972 ;
+  assign \$974  = \$973  & in_keep[7];
+  assign \$975  = \$974  & out_keep[0];
+  assign \$976  = in_key7 == out_key0;
+  assign \$977  = \$975  & \$976 ;
+  assign \$978  = ~ in_done;
+  assign \$979  = in_full & \$978 ;
+  assign \$980  = \$979  & out_full;
+  assign \$981  = ~ out_done;
+  assign \$982  = \$980  & \$981 ;
+  assign \$983  = \$982  & in_keep[7];
+  assign \$984  = \$983  & out_keep[1];
+  assign \$985  = in_key7 == out_key1;
+  assign \$986  = \$984  & \$985 ;
+  assign \$987  = ~ in_done;
+  assign \$988  = in_full & \$987 ;
+  assign \$989  = \$988  & out_full;
+  assign \$990  = ~ out_done;
+  assign \$991  = \$989  & \$990 ;
+  assign \$992  = \$991  & in_keep[7];
+  assign \$993  = \$992  & out_keep[2];
+  assign \$994  = in_key7 == out_key2;
+  assign \$995  = \$993  & \$994 ;
+  assign \$996  = ~ in_done;
+  assign \$997  = in_full & \$996 ;
+  assign \$998  = \$997  & out_full;
+  assign \$999  = ~ out_done;
+  assign \$1000  = \$998  & \$999 ;
+  assign \$1001  = \$1000  & in_keep[7];
+  assign \$1002  = \$1001  & out_keep[3];
+  assign \$1003  = in_key7 == out_key3;
+  assign \$1004  = \$1002  & \$1003 ;
+  assign \$1005  = ~ in_done;
+  assign \$1006  = in_full & \$1005 ;
+  assign \$1007  = \$1006  & out_full;
+  assign \$1008  = ~ out_done;
+  assign \$1009  = \$1007  & \$1008 ;
+  assign \$1010  = \$1009  & in_keep[7];
+  assign \$1011  = \$1010  & out_keep[4];
+  assign \$1012  = in_key7 == out_key4;
+  assign \$1013  = \$1011  & \$1012 ;
+  assign \$1014  = ~ in_done;
+  assign \$1015  = in_full & \$1014 ;
+  assign \$1016  = \$1015  & out_full;
+  assign \$1017  = ~ out_done;
+  assign \$1018  = \$1016  & \$1017 ;
+  assign \$1019  = \$1018  & in_keep[7];
+  assign \$1020  = \$1019  & out_keep[5];
+  assign \$1021  = in_key7 == out_key5;
+  assign \$1022  = \$1020  & \$1021 ;
+  assign \$1023  = ~ in_done;
+  assign \$1024  = in_full & \$1023 ;
+  assign \$1025  = \$1024  & out_full;
+  assign \$1026  = ~ out_done;
+  assign \$1027  = \$1025  & \$1026 ;
+  assign \$1028  = \$1027  & in_keep[7];
+  assign \$1029  = \$1028  & out_keep[6];
+  assign \$1030  = in_key7 == out_key6;
+  assign \$1031  = \$1029  & \$1030 ;
+  assign \$1032  = ~ in_done;
+  assign \$1033  = in_full & \$1032 ;
+  assign \$1034  = \$1033  & out_full;
+  assign \$1035  = ~ out_done;
+  assign \$1036  = \$1034  & \$1035 ;
+  assign \$1037  = \$1036  & in_keep[7];
+  assign \$1038  = \$1037  & out_keep[7];
+  assign \$1039  = in_key7 == out_key7;
+  assign \$1040  = \$1038  & \$1039 ;
+  assign \$1041  = | { eq0_7, eq0_6, eq0_5, eq0_4, eq0_3, eq0_2, eq0_1, eq0_0 };
+  assign \$1042  = eq0_0 ? s1_out_idx0 : 12'h000;
+  assign \$1044  = eq0_1 ? s1_out_idx1 : 12'h000;
+  assign \$1045  = \$1043  | \$1044 ;
+  assign \$1046  = eq0_2 ? s1_out_idx2 : 12'h000;
+  assign \$1047  = \$1045  | \$1046 ;
+  assign \$1048  = eq0_3 ? s1_out_idx3 : 12'h000;
+  assign \$1049  = \$1047  | \$1048 ;
+  assign \$1050  = eq0_4 ? s1_out_idx4 : 12'h000;
+  assign \$1051  = \$1049  | \$1050 ;
+  assign \$1052  = eq0_5 ? s1_out_idx5 : 12'h000;
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = eq0_6 ? s1_out_idx6 : 12'h000;
+  assign \$1055  = \$1053  | \$1054 ;
+  assign \$1056  = eq0_7 ? s1_out_idx7 : 12'h000;
+  assign \$1057  = \$1055  | \$1056 ;
+  assign \$1058  = | { eq1_7, eq1_6, eq1_5, eq1_4, eq1_3, eq1_2, eq1_1, eq1_0 };
+  assign \$1059  = eq1_0 ? s1_out_idx0 : 12'h000;
+  assign \$1061  = eq1_1 ? s1_out_idx1 : 12'h000;
+  assign \$1062  = \$1060  | \$1061 ;
+  assign \$1063  = eq1_2 ? s1_out_idx2 : 12'h000;
+  assign \$1064  = \$1062  | \$1063 ;
+  assign \$1065  = eq1_3 ? s1_out_idx3 : 12'h000;
+  assign \$1066  = \$1064  | \$1065 ;
+  assign \$1067  = eq1_4 ? s1_out_idx4 : 12'h000;
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = eq1_5 ? s1_out_idx5 : 12'h000;
+  assign \$1070  = \$1068  | \$1069 ;
+  assign \$1071  = eq1_6 ? s1_out_idx6 : 12'h000;
+  assign \$1072  = \$1070  | \$1071 ;
+  assign \$1073  = eq1_7 ? s1_out_idx7 : 12'h000;
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = | { eq2_7, eq2_6, eq2_5, eq2_4, eq2_3, eq2_2, eq2_1, eq2_0 };
+  assign \$1076  = eq2_0 ? s1_out_idx0 : 12'h000;
+  assign \$1078  = eq2_1 ? s1_out_idx1 : 12'h000;
+  assign \$1079  = \$1077  | \$1078 ;
+  assign \$1080  = eq2_2 ? s1_out_idx2 : 12'h000;
+  assign \$1081  = \$1079  | \$1080 ;
+  assign \$1082  = eq2_3 ? s1_out_idx3 : 12'h000;
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = eq2_4 ? s1_out_idx4 : 12'h000;
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = eq2_5 ? s1_out_idx5 : 12'h000;
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = eq2_6 ? s1_out_idx6 : 12'h000;
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = eq2_7 ? s1_out_idx7 : 12'h000;
+  assign \$1091  = \$1089  | \$1090 ;
+  assign \$1092  = | { eq3_7, eq3_6, eq3_5, eq3_4, eq3_3, eq3_2, eq3_1, eq3_0 };
+  assign \$1093  = eq3_0 ? s1_out_idx0 : 12'h000;
+  assign \$1095  = eq3_1 ? s1_out_idx1 : 12'h000;
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = eq3_2 ? s1_out_idx2 : 12'h000;
+  assign \$1098  = \$1096  | \$1097 ;
+  assign \$1099  = eq3_3 ? s1_out_idx3 : 12'h000;
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = eq3_4 ? s1_out_idx4 : 12'h000;
+  assign \$1102  = \$1100  | \$1101 ;
+  assign \$1103  = eq3_5 ? s1_out_idx5 : 12'h000;
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = eq3_6 ? s1_out_idx6 : 12'h000;
+  assign \$1106  = \$1104  | \$1105 ;
+  assign \$1107  = eq3_7 ? s1_out_idx7 : 12'h000;
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = | { eq4_7, eq4_6, eq4_5, eq4_4, eq4_3, eq4_2, eq4_1, eq4_0 };
+  assign \$1110  = eq4_0 ? s1_out_idx0 : 12'h000;
+  assign \$1112  = eq4_1 ? s1_out_idx1 : 12'h000;
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = eq4_2 ? s1_out_idx2 : 12'h000;
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = eq4_3 ? s1_out_idx3 : 12'h000;
+  assign \$1117  = \$1115  | \$1116 ;
+  assign \$1118  = eq4_4 ? s1_out_idx4 : 12'h000;
+  assign \$1119  = \$1117  | \$1118 ;
+  assign \$1120  = eq4_5 ? s1_out_idx5 : 12'h000;
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = eq4_6 ? s1_out_idx6 : 12'h000;
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = eq4_7 ? s1_out_idx7 : 12'h000;
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = | { eq5_7, eq5_6, eq5_5, eq5_4, eq5_3, eq5_2, eq5_1, eq5_0 };
+  assign \$1127  = eq5_0 ? s1_out_idx0 : 12'h000;
+  assign \$1129  = eq5_1 ? s1_out_idx1 : 12'h000;
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = eq5_2 ? s1_out_idx2 : 12'h000;
+  assign \$1132  = \$1130  | \$1131 ;
+  assign \$1133  = eq5_3 ? s1_out_idx3 : 12'h000;
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = eq5_4 ? s1_out_idx4 : 12'h000;
+  assign \$1136  = \$1134  | \$1135 ;
+  assign \$1137  = eq5_5 ? s1_out_idx5 : 12'h000;
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = eq5_6 ? s1_out_idx6 : 12'h000;
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = eq5_7 ? s1_out_idx7 : 12'h000;
+  assign \$1142  = \$1140  | \$1141 ;
+  assign \$1143  = | { eq6_7, eq6_6, eq6_5, eq6_4, eq6_3, eq6_2, eq6_1, eq6_0 };
+  assign \$1144  = eq6_0 ? s1_out_idx0 : 12'h000;
+  assign \$1146  = eq6_1 ? s1_out_idx1 : 12'h000;
+  assign \$1147  = \$1145  | \$1146 ;
+  assign \$1148  = eq6_2 ? s1_out_idx2 : 12'h000;
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = eq6_3 ? s1_out_idx3 : 12'h000;
+  assign \$1151  = \$1149  | \$1150 ;
+  assign \$1152  = eq6_4 ? s1_out_idx4 : 12'h000;
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = eq6_5 ? s1_out_idx5 : 12'h000;
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = eq6_6 ? s1_out_idx6 : 12'h000;
+  assign \$1157  = \$1155  | \$1156 ;
+  assign \$1158  = eq6_7 ? s1_out_idx7 : 12'h000;
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = | { eq7_7, eq7_6, eq7_5, eq7_4, eq7_3, eq7_2, eq7_1, eq7_0 };
+  assign \$1161  = eq7_0 ? s1_out_idx0 : 12'h000;
+  assign \$1163  = eq7_1 ? s1_out_idx1 : 12'h000;
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = eq7_2 ? s1_out_idx2 : 12'h000;
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = eq7_3 ? s1_out_idx3 : 12'h000;
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = eq7_4 ? s1_out_idx4 : 12'h000;
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = eq7_5 ? s1_out_idx5 : 12'h000;
+  assign \$1172  = \$1170  | \$1171 ;
+  assign \$1173  = eq7_6 ? s1_out_idx6 : 12'h000;
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = eq7_7 ? s1_out_idx7 : 12'h000;
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1178  = 1'h0 + \$signal$91 [0];
+  assign \$1179  = ! \$1178 ;
+  assign \$1180  = \$signal$91 [1] & \$1179 ;
+  assign \$1181  = 1'h0 + \$signal$91 [0];
+  assign \$1182  = \$1181  + \$signal$91 [1];
+  assign \$1183  = ! \$1182 ;
+  assign \$1184  = \$signal$91 [2] & \$1183 ;
+  assign \$1185  = 1'h0 + \$signal$91 [0];
+  assign \$1186  = \$1185  + \$signal$91 [1];
+  assign \$1187  = \$1186  + \$signal$91 [2];
+  assign \$1188  = ! \$1187 ;
+  assign \$1189  = \$signal$91 [3] & \$1188 ;
+  assign \$1190  = 1'h0 + \$signal$91 [0];
+  assign \$1191  = \$1190  + \$signal$91 [1];
+  assign \$1192  = \$1191  + \$signal$91 [2];
+  assign \$1193  = \$1192  + \$signal$91 [3];
+  assign \$1194  = ! \$1193 ;
+  assign \$1195  = \$signal$91 [4] & \$1194 ;
+  assign \$1196  = 1'h0 + \$signal$91 [0];
+  assign \$1197  = \$1196  + \$signal$91 [1];
+  assign \$1198  = \$1197  + \$signal$91 [2];
+  assign \$1199  = \$1198  + \$signal$91 [3];
+  assign \$1200  = \$1199  + \$signal$91 [4];
+  assign \$1201  = ! \$1200 ;
+  assign \$1202  = \$signal$91 [5] & \$1201 ;
+  assign \$1203  = 1'h0 + \$signal$91 [0];
+  assign \$1204  = \$1203  + \$signal$91 [1];
+  assign \$1205  = \$1204  + \$signal$91 [2];
+  assign \$1206  = \$1205  + \$signal$91 [3];
+  assign \$1207  = \$1206  + \$signal$91 [4];
+  assign \$1208  = \$1207  + \$signal$91 [5];
+  assign \$1209  = ! \$1208 ;
+  assign \$1210  = \$signal$91 [6] & \$1209 ;
+  assign \$1211  = 1'h0 + \$signal$91 [0];
+  assign \$1212  = \$1211  + \$signal$91 [1];
+  assign \$1213  = \$1212  + \$signal$91 [2];
+  assign \$1214  = \$1213  + \$signal$91 [3];
+  assign \$1215  = \$1214  + \$signal$91 [4];
+  assign \$1216  = \$1215  + \$signal$91 [5];
+  assign \$1217  = \$1216  + \$signal$91 [6];
+  assign \$1218  = ! \$1217 ;
+  assign \$1219  = \$signal$91 [7] & \$1218 ;
+  assign \$1220  = 1'h0 + \$signal$91 [0];
+  assign \$1221  = \$1220  == 1'h1;
+  assign \$1222  = \$signal$91 [1] & \$1221 ;
+  assign \$1223  = 1'h0 + \$signal$91 [0];
+  assign \$1224  = \$1223  + \$signal$91 [1];
+  assign \$1225  = \$1224  == 1'h1;
+  assign \$1226  = \$signal$91 [2] & \$1225 ;
+  assign \$1227  = 1'h0 + \$signal$91 [0];
+  assign \$1228  = \$1227  + \$signal$91 [1];
+  assign \$1229  = \$1228  + \$signal$91 [2];
+  assign \$1230  = \$1229  == 1'h1;
+  assign \$1231  = \$signal$91 [3] & \$1230 ;
+  assign \$1232  = 1'h0 + \$signal$91 [0];
+  assign \$1233  = \$1232  + \$signal$91 [1];
+  assign \$1234  = \$1233  + \$signal$91 [2];
+  assign \$1235  = \$1234  + \$signal$91 [3];
+  assign \$1236  = \$1235  == 1'h1;
+  assign \$1237  = \$signal$91 [4] & \$1236 ;
+  assign \$1238  = 1'h0 + \$signal$91 [0];
+  assign \$1239  = \$1238  + \$signal$91 [1];
+  assign \$1240  = \$1239  + \$signal$91 [2];
+  assign \$1241  = \$1240  + \$signal$91 [3];
+  assign \$1242  = \$1241  + \$signal$91 [4];
+  assign \$1243  = \$1242  == 1'h1;
+  assign \$1244  = \$signal$91 [5] & \$1243 ;
+  assign \$1245  = 1'h0 + \$signal$91 [0];
+  assign \$1246  = \$1245  + \$signal$91 [1];
+  assign \$1247  = \$1246  + \$signal$91 [2];
+  assign \$1248  = \$1247  + \$signal$91 [3];
+  assign \$1249  = \$1248  + \$signal$91 [4];
+  assign \$1250  = \$1249  + \$signal$91 [5];
+  assign \$1251  = \$1250  == 1'h1;
+  assign \$1252  = \$signal$91 [6] & \$1251 ;
+  assign \$1253  = 1'h0 + \$signal$91 [0];
+  assign \$1254  = \$1253  + \$signal$91 [1];
+  assign \$1255  = \$1254  + \$signal$91 [2];
+  assign \$1256  = \$1255  + \$signal$91 [3];
+  assign \$1257  = \$1256  + \$signal$91 [4];
+  assign \$1258  = \$1257  + \$signal$91 [5];
+  assign \$1259  = \$1258  + \$signal$91 [6];
+  assign \$1260  = \$1259  == 1'h1;
+  assign \$1261  = \$signal$91 [7] & \$1260 ;
+  assign \$1262  = 1'h0 + \$signal$91 [0];
+  assign \$1263  = \$1262  + \$signal$91 [1];
+  assign \$1264  = \$1263  == 2'h2;
+  assign \$1265  = \$signal$91 [2] & \$1264 ;
+  assign \$1266  = 1'h0 + \$signal$91 [0];
+  assign \$1267  = \$1266  + \$signal$91 [1];
+  assign \$1268  = \$1267  + \$signal$91 [2];
+  assign \$1269  = \$1268  == 2'h2;
+  assign \$1270  = \$signal$91 [3] & \$1269 ;
+  assign \$1271  = 1'h0 + \$signal$91 [0];
+  assign \$1272  = \$1271  + \$signal$91 [1];
+  assign \$1273  = \$1272  + \$signal$91 [2];
+  assign \$1274  = \$1273  + \$signal$91 [3];
+  assign \$1275  = \$1274  == 2'h2;
+  assign \$1276  = \$signal$91 [4] & \$1275 ;
+  assign \$1277  = 1'h0 + \$signal$91 [0];
+  assign \$1278  = \$1277  + \$signal$91 [1];
+  assign \$1279  = \$1278  + \$signal$91 [2];
+  assign \$1280  = \$1279  + \$signal$91 [3];
+  assign \$1281  = \$1280  + \$signal$91 [4];
+  assign \$1282  = \$1281  == 2'h2;
+  assign \$1283  = \$signal$91 [5] & \$1282 ;
+  assign \$1284  = 1'h0 + \$signal$91 [0];
+  assign \$1285  = \$1284  + \$signal$91 [1];
+  assign \$1286  = \$1285  + \$signal$91 [2];
+  assign \$1287  = \$1286  + \$signal$91 [3];
+  assign \$1288  = \$1287  + \$signal$91 [4];
+  assign \$1289  = \$1288  + \$signal$91 [5];
+  assign \$1290  = \$1289  == 2'h2;
+  assign \$1291  = \$signal$91 [6] & \$1290 ;
+  assign \$1292  = 1'h0 + \$signal$91 [0];
+  assign \$1293  = \$1292  + \$signal$91 [1];
+  assign \$1294  = \$1293  + \$signal$91 [2];
+  assign \$1295  = \$1294  + \$signal$91 [3];
+  assign \$1296  = \$1295  + \$signal$91 [4];
+  assign \$1297  = \$1296  + \$signal$91 [5];
+  assign \$1298  = \$1297  + \$signal$91 [6];
+  assign \$1299  = \$1298  == 2'h2;
+  assign \$1300  = \$signal$91 [7] & \$1299 ;
+  assign \$1301  = 1'h0 + \$signal$91 [0];
+  assign \$1302  = \$1301  + \$signal$91 [1];
+  assign \$1303  = \$1302  + \$signal$91 [2];
+  assign \$1304  = \$1303  == 2'h3;
+  assign \$1305  = \$signal$91 [3] & \$1304 ;
+  assign \$1306  = 1'h0 + \$signal$91 [0];
+  assign \$1307  = \$1306  + \$signal$91 [1];
+  assign \$1308  = \$1307  + \$signal$91 [2];
+  assign \$1309  = \$1308  + \$signal$91 [3];
+  assign \$1310  = \$1309  == 2'h3;
+  assign \$1311  = \$signal$91 [4] & \$1310 ;
+  assign \$1312  = 1'h0 + \$signal$91 [0];
+  assign \$1313  = \$1312  + \$signal$91 [1];
+  assign \$1314  = \$1313  + \$signal$91 [2];
+  assign \$1315  = \$1314  + \$signal$91 [3];
+  assign \$1316  = \$1315  + \$signal$91 [4];
+  assign \$1317  = \$1316  == 2'h3;
+  assign \$1318  = \$signal$91 [5] & \$1317 ;
+  assign \$1319  = 1'h0 + \$signal$91 [0];
+  assign \$1320  = \$1319  + \$signal$91 [1];
+  assign \$1321  = \$1320  + \$signal$91 [2];
+  assign \$1322  = \$1321  + \$signal$91 [3];
+  assign \$1323  = \$1322  + \$signal$91 [4];
+  assign \$1324  = \$1323  + \$signal$91 [5];
+  assign \$1325  = \$1324  == 2'h3;
+  assign \$1326  = \$signal$91 [6] & \$1325 ;
+  assign \$1327  = 1'h0 + \$signal$91 [0];
+  assign \$1328  = \$1327  + \$signal$91 [1];
+  assign \$1329  = \$1328  + \$signal$91 [2];
+  assign \$1330  = \$1329  + \$signal$91 [3];
+  assign \$1331  = \$1330  + \$signal$91 [4];
+  assign \$1332  = \$1331  + \$signal$91 [5];
+  assign \$1333  = \$1332  + \$signal$91 [6];
+  assign \$1334  = \$1333  == 2'h3;
+  assign \$1335  = \$signal$91 [7] & \$1334 ;
+  assign \$1336  = 1'h0 + \$signal$91 [0];
+  assign \$1337  = \$1336  + \$signal$91 [1];
+  assign \$1338  = \$1337  + \$signal$91 [2];
+  assign \$1339  = \$1338  + \$signal$91 [3];
+  assign \$1340  = \$1339  == 3'h4;
+  assign \$1341  = \$signal$91 [4] & \$1340 ;
+  assign \$1342  = 1'h0 + \$signal$91 [0];
+  assign \$1343  = \$1342  + \$signal$91 [1];
+  assign \$1344  = \$1343  + \$signal$91 [2];
+  assign \$1345  = \$1344  + \$signal$91 [3];
+  assign \$1346  = \$1345  + \$signal$91 [4];
+  assign \$1347  = \$1346  == 3'h4;
+  assign \$1348  = \$signal$91 [5] & \$1347 ;
+  assign \$1349  = 1'h0 + \$signal$91 [0];
+  assign \$1350  = \$1349  + \$signal$91 [1];
+  assign \$1351  = \$1350  + \$signal$91 [2];
+  assign \$1352  = \$1351  + \$signal$91 [3];
+  assign \$1353  = \$1352  + \$signal$91 [4];
+  assign \$1354  = \$1353  + \$signal$91 [5];
+  assign \$1355  = \$1354  == 3'h4;
+  assign \$1356  = \$signal$91 [6] & \$1355 ;
+  assign \$1357  = 1'h0 + \$signal$91 [0];
+  assign \$1358  = \$1357  + \$signal$91 [1];
+  assign \$1359  = \$1358  + \$signal$91 [2];
+  assign \$1360  = \$1359  + \$signal$91 [3];
+  assign \$1361  = \$1360  + \$signal$91 [4];
+  assign \$1362  = \$1361  + \$signal$91 [5];
+  assign \$1363  = \$1362  + \$signal$91 [6];
+  assign \$1364  = \$1363  == 3'h4;
+  assign \$1365  = \$signal$91 [7] & \$1364 ;
+  assign \$1366  = 1'h0 + \$signal$91 [0];
+  assign \$1367  = \$1366  + \$signal$91 [1];
+  assign \$1368  = \$1367  + \$signal$91 [2];
+  assign \$1369  = \$1368  + \$signal$91 [3];
+  assign \$1370  = \$1369  + \$signal$91 [4];
+  assign \$1371  = \$1370  == 3'h5;
+  assign \$1372  = \$signal$91 [5] & \$1371 ;
+  assign \$1373  = 1'h0 + \$signal$91 [0];
+  assign \$1374  = \$1373  + \$signal$91 [1];
+  assign \$1375  = \$1374  + \$signal$91 [2];
+  assign \$1376  = \$1375  + \$signal$91 [3];
+  assign \$1377  = \$1376  + \$signal$91 [4];
+  assign \$1378  = \$1377  + \$signal$91 [5];
+  assign \$1379  = \$1378  == 3'h5;
+  assign \$1380  = \$signal$91 [6] & \$1379 ;
+  assign \$1381  = 1'h0 + \$signal$91 [0];
+  assign \$1382  = \$1381  + \$signal$91 [1];
+  assign \$1383  = \$1382  + \$signal$91 [2];
+  assign \$1384  = \$1383  + \$signal$91 [3];
+  assign \$1385  = \$1384  + \$signal$91 [4];
+  assign \$1386  = \$1385  + \$signal$91 [5];
+  assign \$1387  = \$1386  + \$signal$91 [6];
+  assign \$1388  = \$1387  == 3'h5;
+  assign \$1389  = \$signal$91 [7] & \$1388 ;
+  assign \$1390  = 1'h0 + \$signal$91 [0];
+  assign \$1391  = \$1390  + \$signal$91 [1];
+  assign \$1392  = \$1391  + \$signal$91 [2];
+  assign \$1393  = \$1392  + \$signal$91 [3];
+  assign \$1394  = \$1393  + \$signal$91 [4];
+  assign \$1395  = \$1394  + \$signal$91 [5];
+  assign \$1396  = \$1395  == 3'h6;
+  assign \$1397  = \$signal$91 [6] & \$1396 ;
+  assign \$1398  = 1'h0 + \$signal$91 [0];
+  assign \$1399  = \$1398  + \$signal$91 [1];
+  assign \$1400  = \$1399  + \$signal$91 [2];
+  assign \$1401  = \$1400  + \$signal$91 [3];
+  assign \$1402  = \$1401  + \$signal$91 [4];
+  assign \$1403  = \$1402  + \$signal$91 [5];
+  assign \$1404  = \$1403  + \$signal$91 [6];
+  assign \$1405  = \$1404  == 3'h6;
+  assign \$1406  = \$signal$91 [7] & \$1405 ;
+  assign \$1407  = 1'h0 + \$signal$91 [0];
+  assign \$1408  = \$1407  + \$signal$91 [1];
+  assign \$1409  = \$1408  + \$signal$91 [2];
+  assign \$1410  = \$1409  + \$signal$91 [3];
+  assign \$1411  = \$1410  + \$signal$91 [4];
+  assign \$1412  = \$1411  + \$signal$91 [5];
+  assign \$1413  = \$1412  + \$signal$91 [6];
+  assign \$1414  = \$1413  == 3'h7;
+  assign \$1415  = \$signal$91 [7] & \$1414 ;
+  assign \$1416  = 1'h0 + \$signal$91 [0];
+  assign \$1417  = \$1416  + \$signal$91 [1];
+  assign \$1418  = \$1417  + \$signal$91 [2];
+  assign \$1419  = \$1418  + \$signal$91 [3];
+  assign \$1420  = \$1419  + \$signal$91 [4];
+  assign \$1421  = \$1420  + \$signal$91 [5];
+  assign \$1422  = \$1421  + \$signal$91 [6];
+  assign \$1423  = \$1422  + \$signal$91 [7];
+  assign \$1424  = \$1423  > 1'h0;
+  assign \$1425  = 1'h0 + \$signal$91 [0];
+  assign \$1426  = \$1425  + \$signal$91 [1];
+  assign \$1427  = \$1426  + \$signal$91 [2];
+  assign \$1428  = \$1427  + \$signal$91 [3];
+  assign \$1429  = \$1428  + \$signal$91 [4];
+  assign \$1430  = \$1429  + \$signal$91 [5];
+  assign \$1431  = \$1430  + \$signal$91 [6];
+  assign \$1432  = \$1431  + \$signal$91 [7];
+  assign \$1433  = \$1432  > 1'h1;
+  assign \$1434  = 1'h0 + \$signal$91 [0];
+  assign \$1435  = \$1434  + \$signal$91 [1];
+  assign \$1436  = \$1435  + \$signal$91 [2];
+  assign \$1437  = \$1436  + \$signal$91 [3];
+  assign \$1438  = \$1437  + \$signal$91 [4];
+  assign \$1439  = \$1438  + \$signal$91 [5];
+  assign \$1440  = \$1439  + \$signal$91 [6];
+  assign \$1441  = \$1440  + \$signal$91 [7];
+  assign \$1442  = \$1441  > 2'h2;
+  assign \$1443  = 1'h0 + \$signal$91 [0];
+  assign \$1444  = \$1443  + \$signal$91 [1];
+  assign \$1445  = \$1444  + \$signal$91 [2];
+  assign \$1446  = \$1445  + \$signal$91 [3];
+  assign \$1447  = \$1446  + \$signal$91 [4];
+  assign \$1448  = \$1447  + \$signal$91 [5];
+  assign \$1449  = \$1448  + \$signal$91 [6];
+  assign \$1450  = \$1449  + \$signal$91 [7];
+  assign \$1451  = \$1450  > 2'h3;
+  assign \$1452  = 1'h0 + \$signal$91 [0];
+  assign \$1453  = \$1452  + \$signal$91 [1];
+  assign \$1454  = \$1453  + \$signal$91 [2];
+  assign \$1455  = \$1454  + \$signal$91 [3];
+  assign \$1456  = \$1455  + \$signal$91 [4];
+  assign \$1457  = \$1456  + \$signal$91 [5];
+  assign \$1458  = \$1457  + \$signal$91 [6];
+  assign \$1459  = \$1458  + \$signal$91 [7];
+  assign \$1460  = \$1459  > 3'h4;
+  assign \$1461  = 1'h0 + \$signal$91 [0];
+  assign \$1462  = \$1461  + \$signal$91 [1];
+  assign \$1463  = \$1462  + \$signal$91 [2];
+  assign \$1464  = \$1463  + \$signal$91 [3];
+  assign \$1465  = \$1464  + \$signal$91 [4];
+  assign \$1466  = \$1465  + \$signal$91 [5];
+  assign \$1467  = \$1466  + \$signal$91 [6];
+  assign \$1468  = \$1467  + \$signal$91 [7];
+  assign \$1469  = \$1468  > 3'h5;
+  assign \$1470  = 1'h0 + \$signal$91 [0];
+  assign \$1471  = \$1470  + \$signal$91 [1];
+  assign \$1472  = \$1471  + \$signal$91 [2];
+  assign \$1473  = \$1472  + \$signal$91 [3];
+  assign \$1474  = \$1473  + \$signal$91 [4];
+  assign \$1475  = \$1474  + \$signal$91 [5];
+  assign \$1476  = \$1475  + \$signal$91 [6];
+  assign \$1477  = \$1476  + \$signal$91 [7];
+  assign \$1478  = \$1477  > 3'h6;
+  assign \$1479  = 1'h0 + \$signal$91 [0];
+  assign \$1480  = \$1479  + \$signal$91 [1];
+  assign \$1481  = \$1480  + \$signal$91 [2];
+  assign \$1482  = \$1481  + \$signal$91 [3];
+  assign \$1483  = \$1482  + \$signal$91 [4];
+  assign \$1484  = \$1483  + \$signal$91 [5];
+  assign \$1485  = \$1484  + \$signal$91 [6];
+  assign \$1486  = \$1485  + \$signal$91 [7];
+  assign \$1487  = \$1486  > 3'h7;
+  assign \$1488  = match2_valid & \$signal ;
+  assign \$1489  = ~ \$signal ;
+  assign \$1490  = match2_valid & \$signal ;
+  assign \$1491  = ~ pairs_valid;
+  assign \$1492  = \$1491  | pairs__ready;
+  assign \$1493  = \$1490  & \$1492 ;
+  always @(posedge clk)
+    match0_valid <= \$1494 ;
+  always @(posedge clk)
+    match1_valid <= \$1495 ;
+  always @(posedge clk)
+    match2_valid <= \$1496 ;
+  always @(posedge clk)
+    match0_load_r <= \$1497 ;
+  always @(posedge clk)
+    in_done <= \$1498 ;
+  always @(posedge clk)
+    in_skid_keep <= \$1499 ;
+  always @(posedge clk)
+    in_skid_last <= \$1500 ;
+  always @(posedge clk)
+    in_skid_top <= \$1501 ;
+  always @(posedge clk)
+    in_skid_key0 <= \$1502 ;
+  always @(posedge clk)
+    in_skid_key1 <= \$1503 ;
+  always @(posedge clk)
+    in_skid_key2 <= \$1504 ;
+  always @(posedge clk)
+    in_skid_key3 <= \$1505 ;
+  always @(posedge clk)
+    in_skid_key4 <= \$1506 ;
+  always @(posedge clk)
+    in_skid_key5 <= \$1507 ;
+  always @(posedge clk)
+    in_skid_key6 <= \$1508 ;
+  always @(posedge clk)
+    in_skid_key7 <= \$1509 ;
+  always @(posedge clk)
+    in_skid_idx0 <= \$1510 ;
+  always @(posedge clk)
+    in_skid_idx1 <= \$1511 ;
+  always @(posedge clk)
+    in_skid_idx2 <= \$1512 ;
+  always @(posedge clk)
+    in_skid_idx3 <= \$1513 ;
+  always @(posedge clk)
+    in_skid_idx4 <= \$1514 ;
+  always @(posedge clk)
+    in_skid_idx5 <= \$1515 ;
+  always @(posedge clk)
+    in_skid_idx6 <= \$1516 ;
+  always @(posedge clk)
+    in_skid_idx7 <= \$1517 ;
+  always @(posedge clk)
+    in_next_full <= \$1518 ;
+  always @(posedge clk)
+    in_skid_full <= \$1519 ;
+  always @(posedge clk)
+    in_next_keep <= \$1520 ;
+  always @(posedge clk)
+    in_next_last <= \$1521 ;
+  always @(posedge clk)
+    in_next_top <= \$1522 ;
+  always @(posedge clk)
+    in_next_key0 <= \$1523 ;
+  always @(posedge clk)
+    in_next_key1 <= \$1524 ;
+  always @(posedge clk)
+    in_next_key2 <= \$1525 ;
+  always @(posedge clk)
+    in_next_key3 <= \$1526 ;
+  always @(posedge clk)
+    in_next_key4 <= \$1527 ;
+  always @(posedge clk)
+    in_next_key5 <= \$1528 ;
+  always @(posedge clk)
+    in_next_key6 <= \$1529 ;
+  always @(posedge clk)
+    in_next_key7 <= \$1530 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$1531 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$1532 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$1533 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$1534 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$1535 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$1536 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$1537 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$1538 ;
+  always @(posedge clk)
+    in_keep <= \$1539 ;
+  always @(posedge clk)
+    in_last <= \$1540 ;
+  always @(posedge clk)
+    in_top <= \$1541 ;
+  always @(posedge clk)
+    in_key0 <= \$1542 ;
+  always @(posedge clk)
+    in_key1 <= \$1543 ;
+  always @(posedge clk)
+    in_key2 <= \$1544 ;
+  always @(posedge clk)
+    in_key3 <= \$1545 ;
+  always @(posedge clk)
+    in_key4 <= \$1546 ;
+  always @(posedge clk)
+    in_key5 <= \$1547 ;
+  always @(posedge clk)
+    in_key6 <= \$1548 ;
+  always @(posedge clk)
+    in_key7 <= \$1549 ;
+  always @(posedge clk)
+    in_idx0 <= \$1550 ;
+  always @(posedge clk)
+    in_idx1 <= \$1551 ;
+  always @(posedge clk)
+    in_idx2 <= \$1552 ;
+  always @(posedge clk)
+    in_idx3 <= \$1553 ;
+  always @(posedge clk)
+    in_idx4 <= \$1554 ;
+  always @(posedge clk)
+    in_idx5 <= \$1555 ;
+  always @(posedge clk)
+    in_idx6 <= \$1556 ;
+  always @(posedge clk)
+    in_idx7 <= \$1557 ;
+  always @(posedge clk)
+    in_full <= \$1558 ;
+  always @(posedge clk)
+    out_done <= \$1559 ;
+  always @(posedge clk)
+    out_skid_keep <= \$1560 ;
+  always @(posedge clk)
+    out_skid_last <= \$1561 ;
+  always @(posedge clk)
+    out_skid_top <= \$1562 ;
+  always @(posedge clk)
+    out_skid_key0 <= \$1563 ;
+  always @(posedge clk)
+    out_skid_key1 <= \$1564 ;
+  always @(posedge clk)
+    out_skid_key2 <= \$1565 ;
+  always @(posedge clk)
+    out_skid_key3 <= \$1566 ;
+  always @(posedge clk)
+    out_skid_key4 <= \$1567 ;
+  always @(posedge clk)
+    out_skid_key5 <= \$1568 ;
+  always @(posedge clk)
+    out_skid_key6 <= \$1569 ;
+  always @(posedge clk)
+    out_skid_key7 <= \$1570 ;
+  always @(posedge clk)
+    out_skid_idx0 <= \$1571 ;
+  always @(posedge clk)
+    out_skid_idx1 <= \$1572 ;
+  always @(posedge clk)
+    out_skid_idx2 <= \$1573 ;
+  always @(posedge clk)
+    out_skid_idx3 <= \$1574 ;
+  always @(posedge clk)
+    out_skid_idx4 <= \$1575 ;
+  always @(posedge clk)
+    out_skid_idx5 <= \$1576 ;
+  always @(posedge clk)
+    out_skid_idx6 <= \$1577 ;
+  always @(posedge clk)
+    out_skid_idx7 <= \$1578 ;
+  always @(posedge clk)
+    out_next_full <= \$1579 ;
+  always @(posedge clk)
+    out_skid_full <= \$1580 ;
+  always @(posedge clk)
+    out_next_keep <= \$1581 ;
+  always @(posedge clk)
+    out_next_last <= \$1582 ;
+  always @(posedge clk)
+    out_next_top <= \$1583 ;
+  always @(posedge clk)
+    out_next_key0 <= \$1584 ;
+  always @(posedge clk)
+    out_next_key1 <= \$1585 ;
+  always @(posedge clk)
+    out_next_key2 <= \$1586 ;
+  always @(posedge clk)
+    out_next_key3 <= \$1587 ;
+  always @(posedge clk)
+    out_next_key4 <= \$1588 ;
+  always @(posedge clk)
+    out_next_key5 <= \$1589 ;
+  always @(posedge clk)
+    out_next_key6 <= \$1590 ;
+  always @(posedge clk)
+    out_next_key7 <= \$1591 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$1592 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$1593 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$1594 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$1595 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$1596 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$1597 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$1598 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$1599 ;
+  always @(posedge clk)
+    out_keep <= \$1600 ;
+  always @(posedge clk)
+    out_last <= \$1601 ;
+  always @(posedge clk)
+    out_top <= \$1602 ;
+  always @(posedge clk)
+    out_key0 <= \$1603 ;
+  always @(posedge clk)
+    out_key1 <= \$1604 ;
+  always @(posedge clk)
+    out_key2 <= \$1605 ;
+  always @(posedge clk)
+    out_key3 <= \$1606 ;
+  always @(posedge clk)
+    out_key4 <= \$1607 ;
+  always @(posedge clk)
+    out_key5 <= \$1608 ;
+  always @(posedge clk)
+    out_key6 <= \$1609 ;
+  always @(posedge clk)
+    out_key7 <= \$1610 ;
+  always @(posedge clk)
+    out_idx0 <= \$1611 ;
+  always @(posedge clk)
+    out_idx1 <= \$1612 ;
+  always @(posedge clk)
+    out_idx2 <= \$1613 ;
+  always @(posedge clk)
+    out_idx3 <= \$1614 ;
+  always @(posedge clk)
+    out_idx4 <= \$1615 ;
+  always @(posedge clk)
+    out_idx5 <= \$1616 ;
+  always @(posedge clk)
+    out_idx6 <= \$1617 ;
+  always @(posedge clk)
+    out_idx7 <= \$1618 ;
+  always @(posedge clk)
+    out_full <= \$1619 ;
+  always @(posedge clk)
+    \$signal$14  <= \$1620 ;
+  always @(posedge clk)
+    b_le_a <= \$1621 ;
+  always @(posedge clk)
+    eq0_0 <= \$1622 ;
+  always @(posedge clk)
+    eq0_1 <= \$1623 ;
+  always @(posedge clk)
+    eq0_2 <= \$1624 ;
+  always @(posedge clk)
+    eq0_3 <= \$1625 ;
+  always @(posedge clk)
+    eq0_4 <= \$1626 ;
+  always @(posedge clk)
+    eq0_5 <= \$1627 ;
+  always @(posedge clk)
+    eq0_6 <= \$1628 ;
+  always @(posedge clk)
+    eq0_7 <= \$1629 ;
+  always @(posedge clk)
+    eq1_0 <= \$1630 ;
+  always @(posedge clk)
+    eq1_1 <= \$1631 ;
+  always @(posedge clk)
+    eq1_2 <= \$1632 ;
+  always @(posedge clk)
+    eq1_3 <= \$1633 ;
+  always @(posedge clk)
+    eq1_4 <= \$1634 ;
+  always @(posedge clk)
+    eq1_5 <= \$1635 ;
+  always @(posedge clk)
+    eq1_6 <= \$1636 ;
+  always @(posedge clk)
+    eq1_7 <= \$1637 ;
+  always @(posedge clk)
+    eq2_0 <= \$1638 ;
+  always @(posedge clk)
+    eq2_1 <= \$1639 ;
+  always @(posedge clk)
+    eq2_2 <= \$1640 ;
+  always @(posedge clk)
+    eq2_3 <= \$1641 ;
+  always @(posedge clk)
+    eq2_4 <= \$1642 ;
+  always @(posedge clk)
+    eq2_5 <= \$1643 ;
+  always @(posedge clk)
+    eq2_6 <= \$1644 ;
+  always @(posedge clk)
+    eq2_7 <= \$1645 ;
+  always @(posedge clk)
+    eq3_0 <= \$1646 ;
+  always @(posedge clk)
+    eq3_1 <= \$1647 ;
+  always @(posedge clk)
+    eq3_2 <= \$1648 ;
+  always @(posedge clk)
+    eq3_3 <= \$1649 ;
+  always @(posedge clk)
+    eq3_4 <= \$1650 ;
+  always @(posedge clk)
+    eq3_5 <= \$1651 ;
+  always @(posedge clk)
+    eq3_6 <= \$1652 ;
+  always @(posedge clk)
+    eq3_7 <= \$1653 ;
+  always @(posedge clk)
+    eq4_0 <= \$1654 ;
+  always @(posedge clk)
+    eq4_1 <= \$1655 ;
+  always @(posedge clk)
+    eq4_2 <= \$1656 ;
+  always @(posedge clk)
+    eq4_3 <= \$1657 ;
+  always @(posedge clk)
+    eq4_4 <= \$1658 ;
+  always @(posedge clk)
+    eq4_5 <= \$1659 ;
+  always @(posedge clk)
+    eq4_6 <= \$1660 ;
+  always @(posedge clk)
+    eq4_7 <= \$1661 ;
+  always @(posedge clk)
+    eq5_0 <= \$1662 ;
+  always @(posedge clk)
+    eq5_1 <= \$1663 ;
+  always @(posedge clk)
+    eq5_2 <= \$1664 ;
+  always @(posedge clk)
+    eq5_3 <= \$1665 ;
+  always @(posedge clk)
+    eq5_4 <= \$1666 ;
+  always @(posedge clk)
+    eq5_5 <= \$1667 ;
+  always @(posedge clk)
+    eq5_6 <= \$1668 ;
+  always @(posedge clk)
+    eq5_7 <= \$1669 ;
+  always @(posedge clk)
+    eq6_0 <= \$1670 ;
+  always @(posedge clk)
+    eq6_1 <= \$1671 ;
+  always @(posedge clk)
+    eq6_2 <= \$1672 ;
+  always @(posedge clk)
+    eq6_3 <= \$1673 ;
+  always @(posedge clk)
+    eq6_4 <= \$1674 ;
+  always @(posedge clk)
+    eq6_5 <= \$1675 ;
+  always @(posedge clk)
+    eq6_6 <= \$1676 ;
+  always @(posedge clk)
+    eq6_7 <= \$1677 ;
+  always @(posedge clk)
+    eq7_0 <= \$1678 ;
+  always @(posedge clk)
+    eq7_1 <= \$1679 ;
+  always @(posedge clk)
+    eq7_2 <= \$1680 ;
+  always @(posedge clk)
+    eq7_3 <= \$1681 ;
+  always @(posedge clk)
+    eq7_4 <= \$1682 ;
+  always @(posedge clk)
+    eq7_5 <= \$1683 ;
+  always @(posedge clk)
+    eq7_6 <= \$1684 ;
+  always @(posedge clk)
+    eq7_7 <= \$1685 ;
+  always @(posedge clk)
+    s1_in_idx0 <= \$1686 ;
+  always @(posedge clk)
+    s1_in_idx1 <= \$1687 ;
+  always @(posedge clk)
+    s1_in_idx2 <= \$1688 ;
+  always @(posedge clk)
+    s1_in_idx3 <= \$1689 ;
+  always @(posedge clk)
+    s1_in_idx4 <= \$1690 ;
+  always @(posedge clk)
+    s1_in_idx5 <= \$1691 ;
+  always @(posedge clk)
+    s1_in_idx6 <= \$1692 ;
+  always @(posedge clk)
+    s1_in_idx7 <= \$1693 ;
+  always @(posedge clk)
+    s1_out_idx0 <= \$1694 ;
+  always @(posedge clk)
+    s1_out_idx1 <= \$1695 ;
+  always @(posedge clk)
+    s1_out_idx2 <= \$1696 ;
+  always @(posedge clk)
+    s1_out_idx3 <= \$1697 ;
+  always @(posedge clk)
+    s1_out_idx4 <= \$1698 ;
+  always @(posedge clk)
+    s1_out_idx5 <= \$1699 ;
+  always @(posedge clk)
+    s1_out_idx6 <= \$1700 ;
+  always @(posedge clk)
+    s1_out_idx7 <= \$1701 ;
+  always @(posedge clk)
+    s1_last <= \$1702 ;
+  always @(posedge clk)
+    \$signal$91  <= \$1703 ;
+  always @(posedge clk)
+    s2_out_idx0 <= \$1704 ;
+  always @(posedge clk)
+    s2_in_idx0 <= \$1705 ;
+  always @(posedge clk)
+    s2_out_idx1 <= \$1706 ;
+  always @(posedge clk)
+    s2_in_idx1 <= \$1707 ;
+  always @(posedge clk)
+    s2_out_idx2 <= \$1708 ;
+  always @(posedge clk)
+    s2_in_idx2 <= \$1709 ;
+  always @(posedge clk)
+    s2_out_idx3 <= \$1710 ;
+  always @(posedge clk)
+    s2_in_idx3 <= \$1711 ;
+  always @(posedge clk)
+    s2_out_idx4 <= \$1712 ;
+  always @(posedge clk)
+    s2_in_idx4 <= \$1713 ;
+  always @(posedge clk)
+    s2_out_idx5 <= \$1714 ;
+  always @(posedge clk)
+    s2_in_idx5 <= \$1715 ;
+  always @(posedge clk)
+    s2_out_idx6 <= \$1716 ;
+  always @(posedge clk)
+    s2_in_idx6 <= \$1717 ;
+  always @(posedge clk)
+    s2_out_idx7 <= \$1718 ;
+  always @(posedge clk)
+    s2_in_idx7 <= \$1719 ;
+  always @(posedge clk)
+    \$signal$92  <= \$1720 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$1721 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$1722 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$1723 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$1724 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$1725 ;
+  always @(posedge clk)
+    lane0_takes5 <= \$1726 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$1727 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$1728 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$1729 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$1730 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$1731 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$1732 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$1733 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$1734 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$1735 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$1736 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$1737 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$1738 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$1739 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$1740 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$1741 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$1742 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$1743 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$1744 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$1745 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$1746 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$1747 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$1748 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$1749 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$1750 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$1751 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$1752 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$1753 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$1754 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$1755 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$1756 ;
+  always @(posedge clk)
+    \$signal$83  <= \$1757 ;
+  always @(posedge clk)
+    s3_in_idx0 <= \$1758 ;
+  always @(posedge clk)
+    s3_in_idx1 <= \$1759 ;
+  always @(posedge clk)
+    s3_in_idx2 <= \$1760 ;
+  always @(posedge clk)
+    s3_in_idx3 <= \$1761 ;
+  always @(posedge clk)
+    s3_in_idx4 <= \$1762 ;
+  always @(posedge clk)
+    s3_in_idx5 <= \$1763 ;
+  always @(posedge clk)
+    s3_in_idx6 <= \$1764 ;
+  always @(posedge clk)
+    s3_in_idx7 <= \$1765 ;
+  always @(posedge clk)
+    s3_out_idx0 <= \$1766 ;
+  always @(posedge clk)
+    s3_out_idx1 <= \$1767 ;
+  always @(posedge clk)
+    s3_out_idx2 <= \$1768 ;
+  always @(posedge clk)
+    s3_out_idx3 <= \$1769 ;
+  always @(posedge clk)
+    s3_out_idx4 <= \$1770 ;
+  always @(posedge clk)
+    s3_out_idx5 <= \$1771 ;
+  always @(posedge clk)
+    s3_out_idx6 <= \$1772 ;
+  always @(posedge clk)
+    s3_out_idx7 <= \$1773 ;
+  always @(posedge clk)
+    \$signal$84  <= \$1774 ;
+  always @(posedge clk)
+    \$signal  <= \$1775 ;
+  always @(posedge clk)
+    pairs_skid <= \$1776 ;
+  always @(posedge clk)
+    pairs__payload <= \$1777 ;
+  always @(posedge clk)
+    pairs_valid <= \$1778 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1042  = match0_valid;
+    \$1494  = match0_valid;
     if (match0_load) begin
-      \$1042  = \$signal ;
+      \$1494  = \$signal$7 ;
     end else if (match1_load) begin
-      \$1042  = 1'h0;
+      \$1494  = 1'h0;
     end
     if (rst) begin
-      \$1042  = 1'h0;
+      \$1494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1043  = match1_valid;
+    \$1495  = match1_valid;
     if (match1_load) begin
-      \$1043  = match0_valid;
+      \$1495  = match0_valid;
     end else if (match2_load) begin
-      \$1043  = 1'h0;
+      \$1495  = 1'h0;
     end
     if (rst) begin
-      \$1043  = 1'h0;
+      \$1495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1044  = match2_valid;
+    \$1496  = match2_valid;
     if (match2_load) begin
-      \$1044  = \$48 ;
-    end else if (match3_load) begin
-      \$1044  = 1'h0;
+      \$1496  = \$182 ;
     end
     if (rst) begin
-      \$1044  = 1'h0;
+      \$1496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1045  = match3_valid;
-    if (match3_load) begin
-      \$1045  = match2_valid;
+    \$1497  = \$192 ;
+    if (rst) begin
+      \$1497  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1498  = \$196 ;
+    if (rst) begin
+      \$1498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1499  = in_skid_keep;
+    if (\$197 ) begin
+      \$1499  = inputs__payload[551:544];
+    end
+    if (rst) begin
+      \$1499  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1500  = in_skid_last;
+    if (\$197 ) begin
+      \$1500  = inputs__payload[552];
+    end
+    if (rst) begin
+      \$1500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1501  = in_skid_top;
+    if (\$197 ) begin
+      \$1501  = { \$199 , \$198  };
+    end
+    if (rst) begin
+      \$1501  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1502  = in_skid_key0;
+    if (\$197 ) begin
+      \$1502  = { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+    end
+    if (rst) begin
+      \$1502  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1503  = in_skid_key1;
+    if (\$197 ) begin
+      \$1503  = { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+    end
+    if (rst) begin
+      \$1503  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1504  = in_skid_key2;
+    if (\$197 ) begin
+      \$1504  = { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+    end
+    if (rst) begin
+      \$1504  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1505  = in_skid_key3;
+    if (\$197 ) begin
+      \$1505  = { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+    end
+    if (rst) begin
+      \$1505  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1506  = in_skid_key4;
+    if (\$197 ) begin
+      \$1506  = { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+    end
+    if (rst) begin
+      \$1506  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1507  = in_skid_key5;
+    if (\$197 ) begin
+      \$1507  = { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+    end
+    if (rst) begin
+      \$1507  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1508  = in_skid_key6;
+    if (\$197 ) begin
+      \$1508  = { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+    end
+    if (rst) begin
+      \$1508  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1509  = in_skid_key7;
+    if (\$197 ) begin
+      \$1509  = { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+    end
+    if (rst) begin
+      \$1509  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1510  = in_skid_idx0;
+    if (\$197 ) begin
+      \$1510  = inputs__payload[67:56];
+    end
+    if (rst) begin
+      \$1510  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1511  = in_skid_idx1;
+    if (\$197 ) begin
+      \$1511  = inputs__payload[135:124];
+    end
+    if (rst) begin
+      \$1511  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1512  = in_skid_idx2;
+    if (\$197 ) begin
+      \$1512  = inputs__payload[203:192];
+    end
+    if (rst) begin
+      \$1512  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1513  = in_skid_idx3;
+    if (\$197 ) begin
+      \$1513  = inputs__payload[271:260];
+    end
+    if (rst) begin
+      \$1513  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1514  = in_skid_idx4;
+    if (\$197 ) begin
+      \$1514  = inputs__payload[339:328];
+    end
+    if (rst) begin
+      \$1514  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1515  = in_skid_idx5;
+    if (\$197 ) begin
+      \$1515  = inputs__payload[407:396];
+    end
+    if (rst) begin
+      \$1515  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1516  = in_skid_idx6;
+    if (\$197 ) begin
+      \$1516  = inputs__payload[475:464];
+    end
+    if (rst) begin
+      \$1516  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1517  = in_skid_idx7;
+    if (\$197 ) begin
+      \$1517  = inputs__payload[543:532];
+    end
+    if (rst) begin
+      \$1517  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1518  = in_next_full;
+    if (\$201 ) begin
+      \$1518  = \$204 ;
+    end
+    if (rst) begin
+      \$1518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1519  = in_skid_full;
+    if (\$201 ) begin
+      \$1519  = 1'h0;
+    end else if (\$203 ) begin
+      \$1519  = 1'h1;
+    end
+    if (rst) begin
+      \$1519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1520  = in_next_keep;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1520  = in_skid_keep;
+      end else begin
+        \$1520  = inputs__payload[551:544];
+      end
+    end
+    if (rst) begin
+      \$1520  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1521  = in_next_last;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1521  = in_skid_last;
+      end else begin
+        \$1521  = inputs__payload[552];
+      end
+    end
+    if (rst) begin
+      \$1521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1522  = in_next_top;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1522  = in_skid_top;
+      end else begin
+        \$1522  = { \$206 , \$205  };
+      end
+    end
+    if (rst) begin
+      \$1522  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1523  = in_next_key0;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1523  = in_skid_key0;
+      end else begin
+        \$1523  = { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+      end
+    end
+    if (rst) begin
+      \$1523  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1524  = in_next_key1;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1524  = in_skid_key1;
+      end else begin
+        \$1524  = { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+      end
+    end
+    if (rst) begin
+      \$1524  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1525  = in_next_key2;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1525  = in_skid_key2;
+      end else begin
+        \$1525  = { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+      end
+    end
+    if (rst) begin
+      \$1525  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1526  = in_next_key3;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1526  = in_skid_key3;
+      end else begin
+        \$1526  = { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+      end
+    end
+    if (rst) begin
+      \$1526  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1527  = in_next_key4;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1527  = in_skid_key4;
+      end else begin
+        \$1527  = { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+      end
+    end
+    if (rst) begin
+      \$1527  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1528  = in_next_key5;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1528  = in_skid_key5;
+      end else begin
+        \$1528  = { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+      end
+    end
+    if (rst) begin
+      \$1528  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1529  = in_next_key6;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1529  = in_skid_key6;
+      end else begin
+        \$1529  = { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+      end
+    end
+    if (rst) begin
+      \$1529  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1530  = in_next_key7;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1530  = in_skid_key7;
+      end else begin
+        \$1530  = { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+      end
+    end
+    if (rst) begin
+      \$1530  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1531  = in_next_idx0;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1531  = in_skid_idx0;
+      end else begin
+        \$1531  = inputs__payload[67:56];
+      end
+    end
+    if (rst) begin
+      \$1531  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1532  = in_next_idx1;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1532  = in_skid_idx1;
+      end else begin
+        \$1532  = inputs__payload[135:124];
+      end
+    end
+    if (rst) begin
+      \$1532  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1533  = in_next_idx2;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1533  = in_skid_idx2;
+      end else begin
+        \$1533  = inputs__payload[203:192];
+      end
+    end
+    if (rst) begin
+      \$1533  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1534  = in_next_idx3;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1534  = in_skid_idx3;
+      end else begin
+        \$1534  = inputs__payload[271:260];
+      end
+    end
+    if (rst) begin
+      \$1534  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1535  = in_next_idx4;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1535  = in_skid_idx4;
+      end else begin
+        \$1535  = inputs__payload[339:328];
+      end
+    end
+    if (rst) begin
+      \$1535  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1536  = in_next_idx5;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1536  = in_skid_idx5;
+      end else begin
+        \$1536  = inputs__payload[407:396];
+      end
     end
     if (rst) begin
-      \$1045  = 1'h0;
+      \$1536  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1046  = \$52 ;
+    \$1537  = in_next_idx6;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1537  = in_skid_idx6;
+      end else begin
+        \$1537  = inputs__payload[475:464];
+      end
+    end
     if (rst) begin
-      \$1046  = 1'h0;
+      \$1537  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1047  = in_next_full;
-    if (\$53 ) begin
-      \$1047  = 1'h1;
-    end else if (in_load) begin
-      \$1047  = 1'h0;
+    \$1538  = in_next_idx7;
+    if (\$201 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$1538  = in_skid_idx7;
+      end else begin
+        \$1538  = inputs__payload[543:532];
+      end
     end
     if (rst) begin
-      \$1047  = 1'h0;
+      \$1538  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1048  = in_next_keep;
-    if (\$53 ) begin
-      \$1048  = inputs__payload[551:544];
+    \$1539  = in_keep;
+    if (in_free) begin
+      \$1539  = in_next_keep;
     end
     if (rst) begin
-      \$1048  = 8'h00;
+      \$1539  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1049  = in_next_last;
-    if (\$53 ) begin
-      \$1049  = inputs__payload[552];
+    \$1540  = in_last;
+    if (in_free) begin
+      \$1540  = in_next_last;
     end
     if (rst) begin
-      \$1049  = 1'h0;
+      \$1540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1050  = in_next_top;
-    if (\$53 ) begin
-      \$1050  = { \$55 , \$54  };
+    \$1541  = in_top;
+    if (in_free) begin
+      \$1541  = in_next_top;
     end
     if (rst) begin
-      \$1050  = 63'h0000000000000000;
+      \$1541  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1051  = in_next_key0;
-    if (\$53 ) begin
-      \$1051  = { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+    \$1542  = in_key0;
+    if (in_free) begin
+      \$1542  = in_next_key0;
     end
     if (rst) begin
-      \$1051  = 62'h0000000000000000;
+      \$1542  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1052  = in_next_key1;
-    if (\$53 ) begin
-      \$1052  = { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+    \$1543  = in_key1;
+    if (in_free) begin
+      \$1543  = in_next_key1;
     end
     if (rst) begin
-      \$1052  = 62'h0000000000000000;
+      \$1543  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1053  = in_next_key2;
-    if (\$53 ) begin
-      \$1053  = { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+    \$1544  = in_key2;
+    if (in_free) begin
+      \$1544  = in_next_key2;
     end
     if (rst) begin
-      \$1053  = 62'h0000000000000000;
+      \$1544  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1054  = in_next_key3;
-    if (\$53 ) begin
-      \$1054  = { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+    \$1545  = in_key3;
+    if (in_free) begin
+      \$1545  = in_next_key3;
     end
     if (rst) begin
-      \$1054  = 62'h0000000000000000;
+      \$1545  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1055  = in_next_key4;
-    if (\$53 ) begin
-      \$1055  = { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+    \$1546  = in_key4;
+    if (in_free) begin
+      \$1546  = in_next_key4;
     end
     if (rst) begin
-      \$1055  = 62'h0000000000000000;
+      \$1546  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1056  = in_next_key5;
-    if (\$53 ) begin
-      \$1056  = { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+    \$1547  = in_key5;
+    if (in_free) begin
+      \$1547  = in_next_key5;
     end
     if (rst) begin
-      \$1056  = 62'h0000000000000000;
+      \$1547  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1057  = in_next_key6;
-    if (\$53 ) begin
-      \$1057  = { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+    \$1548  = in_key6;
+    if (in_free) begin
+      \$1548  = in_next_key6;
     end
     if (rst) begin
-      \$1057  = 62'h0000000000000000;
+      \$1548  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1058  = in_next_key7;
-    if (\$53 ) begin
-      \$1058  = { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+    \$1549  = in_key7;
+    if (in_free) begin
+      \$1549  = in_next_key7;
     end
     if (rst) begin
-      \$1058  = 62'h0000000000000000;
+      \$1549  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1059  = in_next_idx0;
-    if (\$53 ) begin
-      \$1059  = inputs__payload[67:56];
+    \$1550  = in_idx0;
+    if (in_free) begin
+      \$1550  = in_next_idx0;
     end
     if (rst) begin
-      \$1059  = 12'h000;
+      \$1550  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1060  = in_next_idx1;
-    if (\$53 ) begin
-      \$1060  = inputs__payload[135:124];
+    \$1551  = in_idx1;
+    if (in_free) begin
+      \$1551  = in_next_idx1;
     end
     if (rst) begin
-      \$1060  = 12'h000;
+      \$1551  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1061  = in_next_idx2;
-    if (\$53 ) begin
-      \$1061  = inputs__payload[203:192];
+    \$1552  = in_idx2;
+    if (in_free) begin
+      \$1552  = in_next_idx2;
     end
     if (rst) begin
-      \$1061  = 12'h000;
+      \$1552  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1062  = in_next_idx3;
-    if (\$53 ) begin
-      \$1062  = inputs__payload[271:260];
+    \$1553  = in_idx3;
+    if (in_free) begin
+      \$1553  = in_next_idx3;
     end
     if (rst) begin
-      \$1062  = 12'h000;
+      \$1553  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1063  = in_next_idx4;
-    if (\$53 ) begin
-      \$1063  = inputs__payload[339:328];
+    \$1554  = in_idx4;
+    if (in_free) begin
+      \$1554  = in_next_idx4;
     end
     if (rst) begin
-      \$1063  = 12'h000;
+      \$1554  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1064  = in_next_idx5;
-    if (\$53 ) begin
-      \$1064  = inputs__payload[407:396];
+    \$1555  = in_idx5;
+    if (in_free) begin
+      \$1555  = in_next_idx5;
     end
     if (rst) begin
-      \$1064  = 12'h000;
+      \$1555  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1065  = in_next_idx6;
-    if (\$53 ) begin
-      \$1065  = inputs__payload[475:464];
+    \$1556  = in_idx6;
+    if (in_free) begin
+      \$1556  = in_next_idx6;
     end
     if (rst) begin
-      \$1065  = 12'h000;
+      \$1556  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1066  = in_next_idx7;
-    if (\$53 ) begin
-      \$1066  = inputs__payload[543:532];
+    \$1557  = in_idx7;
+    if (in_free) begin
+      \$1557  = in_next_idx7;
     end
     if (rst) begin
-      \$1066  = 12'h000;
+      \$1557  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1067  = in_keep;
-    if (in_load) begin
-      \$1067  = in_next_keep;
+    \$1558  = in_full;
+    if (in_free) begin
+      \$1558  = in_next_full;
+    end
+    if (rst) begin
+      \$1558  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1559  = \$210 ;
     if (rst) begin
-      \$1067  = 8'h00;
+      \$1559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1068  = in_last;
-    if (in_load) begin
-      \$1068  = in_next_last;
+    \$1560  = out_skid_keep;
+    if (\$211 ) begin
+      \$1560  = outputs__payload[551:544];
     end
     if (rst) begin
-      \$1068  = 1'h0;
+      \$1560  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1069  = in_top;
-    if (in_load) begin
-      \$1069  = in_next_top;
+    \$1561  = out_skid_last;
+    if (\$211 ) begin
+      \$1561  = outputs__payload[552];
     end
     if (rst) begin
-      \$1069  = 63'h0000000000000000;
+      \$1561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1070  = in_full;
-    if (in_load) begin
-      \$1070  = in_next_full;
-    end else if (in_adv) begin
-      \$1070  = 1'h0;
+    \$1562  = out_skid_top;
+    if (\$211 ) begin
+      \$1562  = { \$219 , \$218  };
     end
     if (rst) begin
-      \$1070  = 1'h0;
+      \$1562  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1071  = in_key0;
-    if (in_load) begin
-      \$1071  = in_next_key0;
+    \$1563  = out_skid_key0;
+    if (\$211 ) begin
+      \$1563  = { outputs__payload[55:48], \$225 [17:0], \$223 [17:0], \$221 [17:0] };
     end
     if (rst) begin
-      \$1071  = 62'h0000000000000000;
+      \$1563  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1072  = in_key1;
-    if (in_load) begin
-      \$1072  = in_next_key1;
+    \$1564  = out_skid_key1;
+    if (\$211 ) begin
+      \$1564  = { outputs__payload[123:116], \$231 [17:0], \$229 [17:0], \$227 [17:0] };
     end
     if (rst) begin
-      \$1072  = 62'h0000000000000000;
+      \$1564  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1073  = in_key2;
-    if (in_load) begin
-      \$1073  = in_next_key2;
+    \$1565  = out_skid_key2;
+    if (\$211 ) begin
+      \$1565  = { outputs__payload[191:184], \$237 [17:0], \$235 [17:0], \$233 [17:0] };
     end
     if (rst) begin
-      \$1073  = 62'h0000000000000000;
+      \$1565  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1074  = in_key3;
-    if (in_load) begin
-      \$1074  = in_next_key3;
+    \$1566  = out_skid_key3;
+    if (\$211 ) begin
+      \$1566  = { outputs__payload[259:252], \$243 [17:0], \$241 [17:0], \$239 [17:0] };
     end
     if (rst) begin
-      \$1074  = 62'h0000000000000000;
+      \$1566  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1075  = in_key4;
-    if (in_load) begin
-      \$1075  = in_next_key4;
+    \$1567  = out_skid_key4;
+    if (\$211 ) begin
+      \$1567  = { outputs__payload[327:320], \$249 [17:0], \$247 [17:0], \$245 [17:0] };
     end
     if (rst) begin
-      \$1075  = 62'h0000000000000000;
+      \$1567  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1076  = in_key5;
-    if (in_load) begin
-      \$1076  = in_next_key5;
+    \$1568  = out_skid_key5;
+    if (\$211 ) begin
+      \$1568  = { outputs__payload[395:388], \$255 [17:0], \$253 [17:0], \$251 [17:0] };
     end
     if (rst) begin
-      \$1076  = 62'h0000000000000000;
+      \$1568  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1077  = in_key6;
-    if (in_load) begin
-      \$1077  = in_next_key6;
+    \$1569  = out_skid_key6;
+    if (\$211 ) begin
+      \$1569  = { outputs__payload[463:456], \$261 [17:0], \$259 [17:0], \$257 [17:0] };
     end
     if (rst) begin
-      \$1077  = 62'h0000000000000000;
+      \$1569  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1078  = in_key7;
-    if (in_load) begin
-      \$1078  = in_next_key7;
+    \$1570  = out_skid_key7;
+    if (\$211 ) begin
+      \$1570  = { outputs__payload[531:524], \$267 [17:0], \$265 [17:0], \$263 [17:0] };
     end
     if (rst) begin
-      \$1078  = 62'h0000000000000000;
+      \$1570  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1079  = in_idx0;
-    if (in_load) begin
-      \$1079  = in_next_idx0;
+    \$1571  = out_skid_idx0;
+    if (\$211 ) begin
+      \$1571  = outputs__payload[67:56];
     end
     if (rst) begin
-      \$1079  = 12'h000;
+      \$1571  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1080  = in_idx1;
-    if (in_load) begin
-      \$1080  = in_next_idx1;
+    \$1572  = out_skid_idx1;
+    if (\$211 ) begin
+      \$1572  = outputs__payload[135:124];
     end
     if (rst) begin
-      \$1080  = 12'h000;
+      \$1572  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1081  = in_idx2;
-    if (in_load) begin
-      \$1081  = in_next_idx2;
+    \$1573  = out_skid_idx2;
+    if (\$211 ) begin
+      \$1573  = outputs__payload[203:192];
     end
     if (rst) begin
-      \$1081  = 12'h000;
+      \$1573  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1082  = in_idx3;
-    if (in_load) begin
-      \$1082  = in_next_idx3;
+    \$1574  = out_skid_idx3;
+    if (\$211 ) begin
+      \$1574  = outputs__payload[271:260];
     end
     if (rst) begin
-      \$1082  = 12'h000;
+      \$1574  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1083  = in_idx4;
-    if (in_load) begin
-      \$1083  = in_next_idx4;
+    \$1575  = out_skid_idx4;
+    if (\$211 ) begin
+      \$1575  = outputs__payload[339:328];
     end
     if (rst) begin
-      \$1083  = 12'h000;
+      \$1575  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1084  = in_idx5;
-    if (in_load) begin
-      \$1084  = in_next_idx5;
+    \$1576  = out_skid_idx5;
+    if (\$211 ) begin
+      \$1576  = outputs__payload[407:396];
     end
     if (rst) begin
-      \$1084  = 12'h000;
+      \$1576  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1085  = in_idx6;
-    if (in_load) begin
-      \$1085  = in_next_idx6;
+    \$1577  = out_skid_idx6;
+    if (\$211 ) begin
+      \$1577  = outputs__payload[475:464];
     end
     if (rst) begin
-      \$1085  = 12'h000;
+      \$1577  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1086  = in_idx7;
-    if (in_load) begin
-      \$1086  = in_next_idx7;
+    \$1578  = out_skid_idx7;
+    if (\$211 ) begin
+      \$1578  = outputs__payload[543:532];
     end
     if (rst) begin
-      \$1086  = 12'h000;
+      \$1578  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1087  = \$59 ;
+    \$1579  = out_next_full;
+    if (\$269 ) begin
+      \$1579  = \$272 ;
+    end
     if (rst) begin
-      \$1087  = 1'h0;
+      \$1579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1088  = out_next_full;
-    if (\$60 ) begin
-      \$1088  = 1'h1;
-    end else if (out_load) begin
-      \$1088  = 1'h0;
+    \$1580  = out_skid_full;
+    if (\$269 ) begin
+      \$1580  = 1'h0;
+    end else if (\$271 ) begin
+      \$1580  = 1'h1;
     end
     if (rst) begin
-      \$1088  = 1'h0;
+      \$1580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1089  = out_next_keep;
-    if (\$60 ) begin
-      \$1089  = outputs__payload[551:544];
+    \$1581  = out_next_keep;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1581  = out_skid_keep;
+      end else begin
+        \$1581  = outputs__payload[551:544];
+      end
     end
     if (rst) begin
-      \$1089  = 8'h00;
+      \$1581  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1090  = out_next_last;
-    if (\$60 ) begin
-      \$1090  = outputs__payload[552];
+    \$1582  = out_next_last;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1582  = out_skid_last;
+      end else begin
+        \$1582  = outputs__payload[552];
+      end
     end
     if (rst) begin
-      \$1090  = 1'h0;
+      \$1582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1091  = out_next_top;
-    if (\$60 ) begin
-      \$1091  = { \$68 , \$67  };
+    \$1583  = out_next_top;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1583  = out_skid_top;
+      end else begin
+        \$1583  = { \$280 , \$279  };
+      end
     end
     if (rst) begin
-      \$1091  = 63'h0000000000000000;
+      \$1583  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1092  = out_next_key0;
-    if (\$60 ) begin
-      \$1092  = { outputs__payload[55:48], \$74 [17:0], \$72 [17:0], \$70 [17:0] };
+    \$1584  = out_next_key0;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1584  = out_skid_key0;
+      end else begin
+        \$1584  = { outputs__payload[55:48], \$286 [17:0], \$284 [17:0], \$282 [17:0] };
+      end
     end
     if (rst) begin
-      \$1092  = 62'h0000000000000000;
+      \$1584  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1093  = out_next_key1;
-    if (\$60 ) begin
-      \$1093  = { outputs__payload[123:116], \$80 [17:0], \$78 [17:0], \$76 [17:0] };
+    \$1585  = out_next_key1;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1585  = out_skid_key1;
+      end else begin
+        \$1585  = { outputs__payload[123:116], \$292 [17:0], \$290 [17:0], \$288 [17:0] };
+      end
     end
     if (rst) begin
-      \$1093  = 62'h0000000000000000;
+      \$1585  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1094  = out_next_key2;
-    if (\$60 ) begin
-      \$1094  = { outputs__payload[191:184], \$86 [17:0], \$84 [17:0], \$82 [17:0] };
+    \$1586  = out_next_key2;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1586  = out_skid_key2;
+      end else begin
+        \$1586  = { outputs__payload[191:184], \$298 [17:0], \$296 [17:0], \$294 [17:0] };
+      end
     end
     if (rst) begin
-      \$1094  = 62'h0000000000000000;
+      \$1586  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1095  = out_next_key3;
-    if (\$60 ) begin
-      \$1095  = { outputs__payload[259:252], \$92 [17:0], \$90 [17:0], \$88 [17:0] };
+    \$1587  = out_next_key3;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1587  = out_skid_key3;
+      end else begin
+        \$1587  = { outputs__payload[259:252], \$304 [17:0], \$302 [17:0], \$300 [17:0] };
+      end
     end
     if (rst) begin
-      \$1095  = 62'h0000000000000000;
+      \$1587  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1096  = out_next_key4;
-    if (\$60 ) begin
-      \$1096  = { outputs__payload[327:320], \$98 [17:0], \$96 [17:0], \$94 [17:0] };
+    \$1588  = out_next_key4;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1588  = out_skid_key4;
+      end else begin
+        \$1588  = { outputs__payload[327:320], \$310 [17:0], \$308 [17:0], \$306 [17:0] };
+      end
     end
     if (rst) begin
-      \$1096  = 62'h0000000000000000;
+      \$1588  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1097  = out_next_key5;
-    if (\$60 ) begin
-      \$1097  = { outputs__payload[395:388], \$104 [17:0], \$102 [17:0], \$100 [17:0] };
+    \$1589  = out_next_key5;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1589  = out_skid_key5;
+      end else begin
+        \$1589  = { outputs__payload[395:388], \$316 [17:0], \$314 [17:0], \$312 [17:0] };
+      end
     end
     if (rst) begin
-      \$1097  = 62'h0000000000000000;
+      \$1589  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1098  = out_next_key6;
-    if (\$60 ) begin
-      \$1098  = { outputs__payload[463:456], \$110 [17:0], \$108 [17:0], \$106 [17:0] };
+    \$1590  = out_next_key6;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1590  = out_skid_key6;
+      end else begin
+        \$1590  = { outputs__payload[463:456], \$322 [17:0], \$320 [17:0], \$318 [17:0] };
+      end
     end
     if (rst) begin
-      \$1098  = 62'h0000000000000000;
+      \$1590  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1099  = out_next_key7;
-    if (\$60 ) begin
-      \$1099  = { outputs__payload[531:524], \$116 [17:0], \$114 [17:0], \$112 [17:0] };
+    \$1591  = out_next_key7;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1591  = out_skid_key7;
+      end else begin
+        \$1591  = { outputs__payload[531:524], \$328 [17:0], \$326 [17:0], \$324 [17:0] };
+      end
     end
     if (rst) begin
-      \$1099  = 62'h0000000000000000;
+      \$1591  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1100  = out_next_idx0;
-    if (\$60 ) begin
-      \$1100  = outputs__payload[67:56];
+    \$1592  = out_next_idx0;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1592  = out_skid_idx0;
+      end else begin
+        \$1592  = outputs__payload[67:56];
+      end
     end
     if (rst) begin
-      \$1100  = 12'h000;
+      \$1592  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1101  = out_next_idx1;
-    if (\$60 ) begin
-      \$1101  = outputs__payload[135:124];
+    \$1593  = out_next_idx1;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1593  = out_skid_idx1;
+      end else begin
+        \$1593  = outputs__payload[135:124];
+      end
     end
     if (rst) begin
-      \$1101  = 12'h000;
+      \$1593  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1102  = out_next_idx2;
-    if (\$60 ) begin
-      \$1102  = outputs__payload[203:192];
+    \$1594  = out_next_idx2;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1594  = out_skid_idx2;
+      end else begin
+        \$1594  = outputs__payload[203:192];
+      end
     end
     if (rst) begin
-      \$1102  = 12'h000;
+      \$1594  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1103  = out_next_idx3;
-    if (\$60 ) begin
-      \$1103  = outputs__payload[271:260];
+    \$1595  = out_next_idx3;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1595  = out_skid_idx3;
+      end else begin
+        \$1595  = outputs__payload[271:260];
+      end
     end
     if (rst) begin
-      \$1103  = 12'h000;
+      \$1595  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1104  = out_next_idx4;
-    if (\$60 ) begin
-      \$1104  = outputs__payload[339:328];
+    \$1596  = out_next_idx4;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1596  = out_skid_idx4;
+      end else begin
+        \$1596  = outputs__payload[339:328];
+      end
     end
     if (rst) begin
-      \$1104  = 12'h000;
+      \$1596  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1105  = out_next_idx5;
-    if (\$60 ) begin
-      \$1105  = outputs__payload[407:396];
+    \$1597  = out_next_idx5;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1597  = out_skid_idx5;
+      end else begin
+        \$1597  = outputs__payload[407:396];
+      end
     end
     if (rst) begin
-      \$1105  = 12'h000;
+      \$1597  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1106  = out_next_idx6;
-    if (\$60 ) begin
-      \$1106  = outputs__payload[475:464];
+    \$1598  = out_next_idx6;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1598  = out_skid_idx6;
+      end else begin
+        \$1598  = outputs__payload[475:464];
+      end
     end
     if (rst) begin
-      \$1106  = 12'h000;
+      \$1598  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1107  = out_next_idx7;
-    if (\$60 ) begin
-      \$1107  = outputs__payload[543:532];
+    \$1599  = out_next_idx7;
+    if (\$269 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$1599  = out_skid_idx7;
+      end else begin
+        \$1599  = outputs__payload[543:532];
+      end
     end
     if (rst) begin
-      \$1107  = 12'h000;
+      \$1599  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1108  = out_keep;
-    if (out_load) begin
-      \$1108  = out_next_keep;
+    \$1600  = out_keep;
+    if (out_free) begin
+      \$1600  = out_next_keep;
     end
     if (rst) begin
-      \$1108  = 8'h00;
+      \$1600  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1109  = out_last;
-    if (out_load) begin
-      \$1109  = out_next_last;
+    \$1601  = out_last;
+    if (out_free) begin
+      \$1601  = out_next_last;
     end
     if (rst) begin
-      \$1109  = 1'h0;
+      \$1601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1110  = out_top;
-    if (out_load) begin
-      \$1110  = out_next_top;
+    \$1602  = out_top;
+    if (out_free) begin
+      \$1602  = out_next_top;
     end
     if (rst) begin
-      \$1110  = 63'h0000000000000000;
+      \$1602  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1111  = out_full;
-    if (out_load) begin
-      \$1111  = out_next_full;
-    end else if (out_adv) begin
-      \$1111  = 1'h0;
+    \$1603  = out_key0;
+    if (out_free) begin
+      \$1603  = out_next_key0;
     end
     if (rst) begin
-      \$1111  = 1'h0;
+      \$1603  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1112  = out_key0;
-    if (out_load) begin
-      \$1112  = out_next_key0;
+    \$1604  = out_key1;
+    if (out_free) begin
+      \$1604  = out_next_key1;
     end
     if (rst) begin
-      \$1112  = 62'h0000000000000000;
+      \$1604  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1113  = out_key1;
-    if (out_load) begin
-      \$1113  = out_next_key1;
+    \$1605  = out_key2;
+    if (out_free) begin
+      \$1605  = out_next_key2;
     end
     if (rst) begin
-      \$1113  = 62'h0000000000000000;
+      \$1605  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1114  = out_key2;
-    if (out_load) begin
-      \$1114  = out_next_key2;
+    \$1606  = out_key3;
+    if (out_free) begin
+      \$1606  = out_next_key3;
     end
     if (rst) begin
-      \$1114  = 62'h0000000000000000;
+      \$1606  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1115  = out_key3;
-    if (out_load) begin
-      \$1115  = out_next_key3;
+    \$1607  = out_key4;
+    if (out_free) begin
+      \$1607  = out_next_key4;
     end
     if (rst) begin
-      \$1115  = 62'h0000000000000000;
+      \$1607  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1116  = out_key4;
-    if (out_load) begin
-      \$1116  = out_next_key4;
+    \$1608  = out_key5;
+    if (out_free) begin
+      \$1608  = out_next_key5;
     end
     if (rst) begin
-      \$1116  = 62'h0000000000000000;
+      \$1608  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1117  = out_key5;
-    if (out_load) begin
-      \$1117  = out_next_key5;
+    \$1609  = out_key6;
+    if (out_free) begin
+      \$1609  = out_next_key6;
     end
     if (rst) begin
-      \$1117  = 62'h0000000000000000;
+      \$1609  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1118  = out_key6;
-    if (out_load) begin
-      \$1118  = out_next_key6;
+    \$1610  = out_key7;
+    if (out_free) begin
+      \$1610  = out_next_key7;
     end
     if (rst) begin
-      \$1118  = 62'h0000000000000000;
+      \$1610  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1119  = out_key7;
-    if (out_load) begin
-      \$1119  = out_next_key7;
+    \$1611  = out_idx0;
+    if (out_free) begin
+      \$1611  = out_next_idx0;
     end
     if (rst) begin
-      \$1119  = 62'h0000000000000000;
+      \$1611  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1120  = out_idx0;
-    if (out_load) begin
-      \$1120  = out_next_idx0;
+    \$1612  = out_idx1;
+    if (out_free) begin
+      \$1612  = out_next_idx1;
     end
     if (rst) begin
-      \$1120  = 12'h000;
+      \$1612  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1121  = out_idx1;
-    if (out_load) begin
-      \$1121  = out_next_idx1;
+    \$1613  = out_idx2;
+    if (out_free) begin
+      \$1613  = out_next_idx2;
     end
     if (rst) begin
-      \$1121  = 12'h000;
+      \$1613  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1122  = out_idx2;
-    if (out_load) begin
-      \$1122  = out_next_idx2;
+    \$1614  = out_idx3;
+    if (out_free) begin
+      \$1614  = out_next_idx3;
     end
     if (rst) begin
-      \$1122  = 12'h000;
+      \$1614  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1123  = out_idx3;
-    if (out_load) begin
-      \$1123  = out_next_idx3;
+    \$1615  = out_idx4;
+    if (out_free) begin
+      \$1615  = out_next_idx4;
     end
     if (rst) begin
-      \$1123  = 12'h000;
+      \$1615  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1124  = out_idx4;
-    if (out_load) begin
-      \$1124  = out_next_idx4;
+    \$1616  = out_idx5;
+    if (out_free) begin
+      \$1616  = out_next_idx5;
     end
     if (rst) begin
-      \$1124  = 12'h000;
+      \$1616  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1125  = out_idx5;
-    if (out_load) begin
-      \$1125  = out_next_idx5;
+    \$1617  = out_idx6;
+    if (out_free) begin
+      \$1617  = out_next_idx6;
     end
     if (rst) begin
-      \$1125  = 12'h000;
+      \$1617  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1126  = out_idx6;
-    if (out_load) begin
-      \$1126  = out_next_idx6;
+    \$1618  = out_idx7;
+    if (out_free) begin
+      \$1618  = out_next_idx7;
     end
     if (rst) begin
-      \$1126  = 12'h000;
+      \$1618  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1127  = out_idx7;
-    if (out_load) begin
-      \$1127  = out_next_idx7;
+    \$1619  = out_full;
+    if (out_free) begin
+      \$1619  = out_next_full;
     end
     if (rst) begin
-      \$1127  = 12'h000;
+      \$1619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1128  = \$123 ;
+    \$1620  = \$396 ;
     if (rst) begin
-      \$1128  = 1'h0;
+      \$1620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1129  = \$130 ;
+    \$1621  = \$464 ;
     if (rst) begin
-      \$1129  = 1'h0;
+      \$1621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1130  = eq0_0;
-    if (match0_load) begin
-      \$1130  = \$135 ;
+    \$1622  = eq0_0;
+    if (match0_load_r) begin
+      \$1622  = \$473 ;
     end
     if (rst) begin
-      \$1130  = 1'h0;
+      \$1622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1131  = eq0_1;
-    if (match0_load) begin
-      \$1131  = \$140 ;
+    \$1623  = eq0_1;
+    if (match0_load_r) begin
+      \$1623  = \$482 ;
     end
     if (rst) begin
-      \$1131  = 1'h0;
+      \$1623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1132  = eq0_2;
-    if (match0_load) begin
-      \$1132  = \$145 ;
+    \$1624  = eq0_2;
+    if (match0_load_r) begin
+      \$1624  = \$491 ;
     end
     if (rst) begin
-      \$1132  = 1'h0;
+      \$1624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1133  = eq0_3;
-    if (match0_load) begin
-      \$1133  = \$150 ;
+    \$1625  = eq0_3;
+    if (match0_load_r) begin
+      \$1625  = \$500 ;
     end
     if (rst) begin
-      \$1133  = 1'h0;
+      \$1625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1134  = eq0_4;
-    if (match0_load) begin
-      \$1134  = \$155 ;
+    \$1626  = eq0_4;
+    if (match0_load_r) begin
+      \$1626  = \$509 ;
     end
     if (rst) begin
-      \$1134  = 1'h0;
+      \$1626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1135  = eq0_5;
-    if (match0_load) begin
-      \$1135  = \$160 ;
+    \$1627  = eq0_5;
+    if (match0_load_r) begin
+      \$1627  = \$518 ;
     end
     if (rst) begin
-      \$1135  = 1'h0;
+      \$1627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1136  = eq0_6;
-    if (match0_load) begin
-      \$1136  = \$165 ;
+    \$1628  = eq0_6;
+    if (match0_load_r) begin
+      \$1628  = \$527 ;
     end
     if (rst) begin
-      \$1136  = 1'h0;
+      \$1628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1137  = eq0_7;
-    if (match0_load) begin
-      \$1137  = \$170 ;
+    \$1629  = eq0_7;
+    if (match0_load_r) begin
+      \$1629  = \$536 ;
     end
     if (rst) begin
-      \$1137  = 1'h0;
+      \$1629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1138  = eq1_0;
-    if (match0_load) begin
-      \$1138  = \$175 ;
+    \$1630  = eq1_0;
+    if (match0_load_r) begin
+      \$1630  = \$545 ;
     end
     if (rst) begin
-      \$1138  = 1'h0;
+      \$1630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1139  = eq1_1;
-    if (match0_load) begin
-      \$1139  = \$180 ;
+    \$1631  = eq1_1;
+    if (match0_load_r) begin
+      \$1631  = \$554 ;
     end
     if (rst) begin
-      \$1139  = 1'h0;
+      \$1631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1140  = eq1_2;
-    if (match0_load) begin
-      \$1140  = \$185 ;
+    \$1632  = eq1_2;
+    if (match0_load_r) begin
+      \$1632  = \$563 ;
     end
     if (rst) begin
-      \$1140  = 1'h0;
+      \$1632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1141  = eq1_3;
-    if (match0_load) begin
-      \$1141  = \$190 ;
+    \$1633  = eq1_3;
+    if (match0_load_r) begin
+      \$1633  = \$572 ;
     end
     if (rst) begin
-      \$1141  = 1'h0;
+      \$1633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1142  = eq1_4;
-    if (match0_load) begin
-      \$1142  = \$195 ;
+    \$1634  = eq1_4;
+    if (match0_load_r) begin
+      \$1634  = \$581 ;
     end
     if (rst) begin
-      \$1142  = 1'h0;
+      \$1634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1143  = eq1_5;
-    if (match0_load) begin
-      \$1143  = \$200 ;
+    \$1635  = eq1_5;
+    if (match0_load_r) begin
+      \$1635  = \$590 ;
     end
     if (rst) begin
-      \$1143  = 1'h0;
+      \$1635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1144  = eq1_6;
-    if (match0_load) begin
-      \$1144  = \$205 ;
+    \$1636  = eq1_6;
+    if (match0_load_r) begin
+      \$1636  = \$599 ;
     end
     if (rst) begin
-      \$1144  = 1'h0;
+      \$1636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1145  = eq1_7;
-    if (match0_load) begin
-      \$1145  = \$210 ;
+    \$1637  = eq1_7;
+    if (match0_load_r) begin
+      \$1637  = \$608 ;
     end
     if (rst) begin
-      \$1145  = 1'h0;
+      \$1637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1146  = eq2_0;
-    if (match0_load) begin
-      \$1146  = \$215 ;
+    \$1638  = eq2_0;
+    if (match0_load_r) begin
+      \$1638  = \$617 ;
     end
     if (rst) begin
-      \$1146  = 1'h0;
+      \$1638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1147  = eq2_1;
-    if (match0_load) begin
-      \$1147  = \$220 ;
+    \$1639  = eq2_1;
+    if (match0_load_r) begin
+      \$1639  = \$626 ;
     end
     if (rst) begin
-      \$1147  = 1'h0;
+      \$1639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1148  = eq2_2;
-    if (match0_load) begin
-      \$1148  = \$225 ;
+    \$1640  = eq2_2;
+    if (match0_load_r) begin
+      \$1640  = \$635 ;
     end
     if (rst) begin
-      \$1148  = 1'h0;
+      \$1640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1149  = eq2_3;
-    if (match0_load) begin
-      \$1149  = \$230 ;
+    \$1641  = eq2_3;
+    if (match0_load_r) begin
+      \$1641  = \$644 ;
     end
     if (rst) begin
-      \$1149  = 1'h0;
+      \$1641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1150  = eq2_4;
-    if (match0_load) begin
-      \$1150  = \$235 ;
+    \$1642  = eq2_4;
+    if (match0_load_r) begin
+      \$1642  = \$653 ;
     end
     if (rst) begin
-      \$1150  = 1'h0;
+      \$1642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1151  = eq2_5;
-    if (match0_load) begin
-      \$1151  = \$240 ;
+    \$1643  = eq2_5;
+    if (match0_load_r) begin
+      \$1643  = \$662 ;
     end
     if (rst) begin
-      \$1151  = 1'h0;
+      \$1643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1152  = eq2_6;
-    if (match0_load) begin
-      \$1152  = \$245 ;
+    \$1644  = eq2_6;
+    if (match0_load_r) begin
+      \$1644  = \$671 ;
     end
     if (rst) begin
-      \$1152  = 1'h0;
+      \$1644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1153  = eq2_7;
-    if (match0_load) begin
-      \$1153  = \$250 ;
+    \$1645  = eq2_7;
+    if (match0_load_r) begin
+      \$1645  = \$680 ;
     end
     if (rst) begin
-      \$1153  = 1'h0;
+      \$1645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1154  = eq3_0;
-    if (match0_load) begin
-      \$1154  = \$255 ;
+    \$1646  = eq3_0;
+    if (match0_load_r) begin
+      \$1646  = \$689 ;
     end
     if (rst) begin
-      \$1154  = 1'h0;
+      \$1646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1155  = eq3_1;
-    if (match0_load) begin
-      \$1155  = \$260 ;
+    \$1647  = eq3_1;
+    if (match0_load_r) begin
+      \$1647  = \$698 ;
     end
     if (rst) begin
-      \$1155  = 1'h0;
+      \$1647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1156  = eq3_2;
-    if (match0_load) begin
-      \$1156  = \$265 ;
+    \$1648  = eq3_2;
+    if (match0_load_r) begin
+      \$1648  = \$707 ;
     end
     if (rst) begin
-      \$1156  = 1'h0;
+      \$1648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1157  = eq3_3;
-    if (match0_load) begin
-      \$1157  = \$270 ;
+    \$1649  = eq3_3;
+    if (match0_load_r) begin
+      \$1649  = \$716 ;
     end
     if (rst) begin
-      \$1157  = 1'h0;
+      \$1649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1158  = eq3_4;
-    if (match0_load) begin
-      \$1158  = \$275 ;
+    \$1650  = eq3_4;
+    if (match0_load_r) begin
+      \$1650  = \$725 ;
     end
     if (rst) begin
-      \$1158  = 1'h0;
+      \$1650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1159  = eq3_5;
-    if (match0_load) begin
-      \$1159  = \$280 ;
+    \$1651  = eq3_5;
+    if (match0_load_r) begin
+      \$1651  = \$734 ;
     end
     if (rst) begin
-      \$1159  = 1'h0;
+      \$1651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1160  = eq3_6;
-    if (match0_load) begin
-      \$1160  = \$285 ;
+    \$1652  = eq3_6;
+    if (match0_load_r) begin
+      \$1652  = \$743 ;
     end
     if (rst) begin
-      \$1160  = 1'h0;
+      \$1652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1161  = eq3_7;
-    if (match0_load) begin
-      \$1161  = \$290 ;
+    \$1653  = eq3_7;
+    if (match0_load_r) begin
+      \$1653  = \$752 ;
     end
     if (rst) begin
-      \$1161  = 1'h0;
+      \$1653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1162  = eq4_0;
-    if (match0_load) begin
-      \$1162  = \$295 ;
+    \$1654  = eq4_0;
+    if (match0_load_r) begin
+      \$1654  = \$761 ;
     end
     if (rst) begin
-      \$1162  = 1'h0;
+      \$1654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1163  = eq4_1;
-    if (match0_load) begin
-      \$1163  = \$300 ;
+    \$1655  = eq4_1;
+    if (match0_load_r) begin
+      \$1655  = \$770 ;
     end
     if (rst) begin
-      \$1163  = 1'h0;
+      \$1655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1164  = eq4_2;
-    if (match0_load) begin
-      \$1164  = \$305 ;
+    \$1656  = eq4_2;
+    if (match0_load_r) begin
+      \$1656  = \$779 ;
     end
     if (rst) begin
-      \$1164  = 1'h0;
+      \$1656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1165  = eq4_3;
-    if (match0_load) begin
-      \$1165  = \$310 ;
+    \$1657  = eq4_3;
+    if (match0_load_r) begin
+      \$1657  = \$788 ;
     end
     if (rst) begin
-      \$1165  = 1'h0;
+      \$1657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1166  = eq4_4;
-    if (match0_load) begin
-      \$1166  = \$315 ;
+    \$1658  = eq4_4;
+    if (match0_load_r) begin
+      \$1658  = \$797 ;
     end
     if (rst) begin
-      \$1166  = 1'h0;
+      \$1658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1167  = eq4_5;
-    if (match0_load) begin
-      \$1167  = \$320 ;
+    \$1659  = eq4_5;
+    if (match0_load_r) begin
+      \$1659  = \$806 ;
     end
     if (rst) begin
-      \$1167  = 1'h0;
+      \$1659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1168  = eq4_6;
-    if (match0_load) begin
-      \$1168  = \$325 ;
+    \$1660  = eq4_6;
+    if (match0_load_r) begin
+      \$1660  = \$815 ;
     end
     if (rst) begin
-      \$1168  = 1'h0;
+      \$1660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1169  = eq4_7;
-    if (match0_load) begin
-      \$1169  = \$330 ;
+    \$1661  = eq4_7;
+    if (match0_load_r) begin
+      \$1661  = \$824 ;
     end
     if (rst) begin
-      \$1169  = 1'h0;
+      \$1661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1170  = eq5_0;
-    if (match0_load) begin
-      \$1170  = \$335 ;
+    \$1662  = eq5_0;
+    if (match0_load_r) begin
+      \$1662  = \$833 ;
     end
     if (rst) begin
-      \$1170  = 1'h0;
+      \$1662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1171  = eq5_1;
-    if (match0_load) begin
-      \$1171  = \$340 ;
+    \$1663  = eq5_1;
+    if (match0_load_r) begin
+      \$1663  = \$842 ;
     end
     if (rst) begin
-      \$1171  = 1'h0;
+      \$1663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1172  = eq5_2;
-    if (match0_load) begin
-      \$1172  = \$345 ;
+    \$1664  = eq5_2;
+    if (match0_load_r) begin
+      \$1664  = \$851 ;
     end
     if (rst) begin
-      \$1172  = 1'h0;
+      \$1664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1173  = eq5_3;
-    if (match0_load) begin
-      \$1173  = \$350 ;
+    \$1665  = eq5_3;
+    if (match0_load_r) begin
+      \$1665  = \$860 ;
     end
     if (rst) begin
-      \$1173  = 1'h0;
+      \$1665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1174  = eq5_4;
-    if (match0_load) begin
-      \$1174  = \$355 ;
+    \$1666  = eq5_4;
+    if (match0_load_r) begin
+      \$1666  = \$869 ;
     end
     if (rst) begin
-      \$1174  = 1'h0;
+      \$1666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1175  = eq5_5;
-    if (match0_load) begin
-      \$1175  = \$360 ;
+    \$1667  = eq5_5;
+    if (match0_load_r) begin
+      \$1667  = \$878 ;
     end
     if (rst) begin
-      \$1175  = 1'h0;
+      \$1667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1176  = eq5_6;
-    if (match0_load) begin
-      \$1176  = \$365 ;
+    \$1668  = eq5_6;
+    if (match0_load_r) begin
+      \$1668  = \$887 ;
     end
     if (rst) begin
-      \$1176  = 1'h0;
+      \$1668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1177  = eq5_7;
-    if (match0_load) begin
-      \$1177  = \$370 ;
+    \$1669  = eq5_7;
+    if (match0_load_r) begin
+      \$1669  = \$896 ;
     end
     if (rst) begin
-      \$1177  = 1'h0;
+      \$1669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1178  = eq6_0;
-    if (match0_load) begin
-      \$1178  = \$375 ;
+    \$1670  = eq6_0;
+    if (match0_load_r) begin
+      \$1670  = \$905 ;
     end
     if (rst) begin
-      \$1178  = 1'h0;
+      \$1670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1179  = eq6_1;
-    if (match0_load) begin
-      \$1179  = \$380 ;
+    \$1671  = eq6_1;
+    if (match0_load_r) begin
+      \$1671  = \$914 ;
     end
     if (rst) begin
-      \$1179  = 1'h0;
+      \$1671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1180  = eq6_2;
-    if (match0_load) begin
-      \$1180  = \$385 ;
+    \$1672  = eq6_2;
+    if (match0_load_r) begin
+      \$1672  = \$923 ;
     end
     if (rst) begin
-      \$1180  = 1'h0;
+      \$1672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1181  = eq6_3;
-    if (match0_load) begin
-      \$1181  = \$390 ;
+    \$1673  = eq6_3;
+    if (match0_load_r) begin
+      \$1673  = \$932 ;
     end
     if (rst) begin
-      \$1181  = 1'h0;
+      \$1673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1182  = eq6_4;
-    if (match0_load) begin
-      \$1182  = \$395 ;
+    \$1674  = eq6_4;
+    if (match0_load_r) begin
+      \$1674  = \$941 ;
     end
     if (rst) begin
-      \$1182  = 1'h0;
+      \$1674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1183  = eq6_5;
-    if (match0_load) begin
-      \$1183  = \$400 ;
+    \$1675  = eq6_5;
+    if (match0_load_r) begin
+      \$1675  = \$950 ;
     end
     if (rst) begin
-      \$1183  = 1'h0;
+      \$1675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1184  = eq6_6;
-    if (match0_load) begin
-      \$1184  = \$405 ;
+    \$1676  = eq6_6;
+    if (match0_load_r) begin
+      \$1676  = \$959 ;
     end
     if (rst) begin
-      \$1184  = 1'h0;
+      \$1676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1185  = eq6_7;
-    if (match0_load) begin
-      \$1185  = \$410 ;
+    \$1677  = eq6_7;
+    if (match0_load_r) begin
+      \$1677  = \$968 ;
     end
     if (rst) begin
-      \$1185  = 1'h0;
+      \$1677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1186  = eq7_0;
-    if (match0_load) begin
-      \$1186  = \$415 ;
+    \$1678  = eq7_0;
+    if (match0_load_r) begin
+      \$1678  = \$977 ;
     end
     if (rst) begin
-      \$1186  = 1'h0;
+      \$1678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1187  = eq7_1;
-    if (match0_load) begin
-      \$1187  = \$420 ;
+    \$1679  = eq7_1;
+    if (match0_load_r) begin
+      \$1679  = \$986 ;
     end
     if (rst) begin
-      \$1187  = 1'h0;
+      \$1679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1188  = eq7_2;
-    if (match0_load) begin
-      \$1188  = \$425 ;
+    \$1680  = eq7_2;
+    if (match0_load_r) begin
+      \$1680  = \$995 ;
     end
     if (rst) begin
-      \$1188  = 1'h0;
+      \$1680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1189  = eq7_3;
-    if (match0_load) begin
-      \$1189  = \$430 ;
+    \$1681  = eq7_3;
+    if (match0_load_r) begin
+      \$1681  = \$1004 ;
     end
     if (rst) begin
-      \$1189  = 1'h0;
+      \$1681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1190  = eq7_4;
-    if (match0_load) begin
-      \$1190  = \$435 ;
+    \$1682  = eq7_4;
+    if (match0_load_r) begin
+      \$1682  = \$1013 ;
     end
     if (rst) begin
-      \$1190  = 1'h0;
+      \$1682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1191  = eq7_5;
-    if (match0_load) begin
-      \$1191  = \$440 ;
+    \$1683  = eq7_5;
+    if (match0_load_r) begin
+      \$1683  = \$1022 ;
     end
     if (rst) begin
-      \$1191  = 1'h0;
+      \$1683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1192  = eq7_6;
-    if (match0_load) begin
-      \$1192  = \$445 ;
+    \$1684  = eq7_6;
+    if (match0_load_r) begin
+      \$1684  = \$1031 ;
     end
     if (rst) begin
-      \$1192  = 1'h0;
+      \$1684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1193  = eq7_7;
-    if (match0_load) begin
-      \$1193  = \$450 ;
+    \$1685  = eq7_7;
+    if (match0_load_r) begin
+      \$1685  = \$1040 ;
     end
     if (rst) begin
-      \$1193  = 1'h0;
+      \$1685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1194  = s1_in_idx0;
-    if (match0_load) begin
-      \$1194  = in_idx0;
+    \$1686  = s1_in_idx0;
+    if (match0_load_r) begin
+      \$1686  = in_idx0;
     end
     if (rst) begin
-      \$1194  = 12'h000;
+      \$1686  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1195  = s1_in_idx1;
-    if (match0_load) begin
-      \$1195  = in_idx1;
+    \$1687  = s1_in_idx1;
+    if (match0_load_r) begin
+      \$1687  = in_idx1;
     end
     if (rst) begin
-      \$1195  = 12'h000;
+      \$1687  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1196  = s1_in_idx2;
-    if (match0_load) begin
-      \$1196  = in_idx2;
+    \$1688  = s1_in_idx2;
+    if (match0_load_r) begin
+      \$1688  = in_idx2;
     end
     if (rst) begin
-      \$1196  = 12'h000;
+      \$1688  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1197  = s1_in_idx3;
-    if (match0_load) begin
-      \$1197  = in_idx3;
+    \$1689  = s1_in_idx3;
+    if (match0_load_r) begin
+      \$1689  = in_idx3;
     end
     if (rst) begin
-      \$1197  = 12'h000;
+      \$1689  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1198  = s1_in_idx4;
-    if (match0_load) begin
-      \$1198  = in_idx4;
+    \$1690  = s1_in_idx4;
+    if (match0_load_r) begin
+      \$1690  = in_idx4;
     end
     if (rst) begin
-      \$1198  = 12'h000;
+      \$1690  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1199  = s1_in_idx5;
-    if (match0_load) begin
-      \$1199  = in_idx5;
+    \$1691  = s1_in_idx5;
+    if (match0_load_r) begin
+      \$1691  = in_idx5;
     end
     if (rst) begin
-      \$1199  = 12'h000;
+      \$1691  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1200  = s1_in_idx6;
-    if (match0_load) begin
-      \$1200  = in_idx6;
+    \$1692  = s1_in_idx6;
+    if (match0_load_r) begin
+      \$1692  = in_idx6;
     end
     if (rst) begin
-      \$1200  = 12'h000;
+      \$1692  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1201  = s1_in_idx7;
-    if (match0_load) begin
-      \$1201  = in_idx7;
+    \$1693  = s1_in_idx7;
+    if (match0_load_r) begin
+      \$1693  = in_idx7;
     end
     if (rst) begin
-      \$1201  = 12'h000;
+      \$1693  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1202  = s1_out_idx0;
-    if (match0_load) begin
-      \$1202  = out_idx0;
+    \$1694  = s1_out_idx0;
+    if (match0_load_r) begin
+      \$1694  = out_idx0;
     end
     if (rst) begin
-      \$1202  = 12'h000;
+      \$1694  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1203  = s1_out_idx1;
-    if (match0_load) begin
-      \$1203  = out_idx1;
+    \$1695  = s1_out_idx1;
+    if (match0_load_r) begin
+      \$1695  = out_idx1;
     end
     if (rst) begin
-      \$1203  = 12'h000;
+      \$1695  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1204  = s1_out_idx2;
-    if (match0_load) begin
-      \$1204  = out_idx2;
+    \$1696  = s1_out_idx2;
+    if (match0_load_r) begin
+      \$1696  = out_idx2;
     end
     if (rst) begin
-      \$1204  = 12'h000;
+      \$1696  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1205  = s1_out_idx3;
-    if (match0_load) begin
-      \$1205  = out_idx3;
+    \$1697  = s1_out_idx3;
+    if (match0_load_r) begin
+      \$1697  = out_idx3;
     end
     if (rst) begin
-      \$1205  = 12'h000;
+      \$1697  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1206  = s1_out_idx4;
-    if (match0_load) begin
-      \$1206  = out_idx4;
+    \$1698  = s1_out_idx4;
+    if (match0_load_r) begin
+      \$1698  = out_idx4;
     end
     if (rst) begin
-      \$1206  = 12'h000;
+      \$1698  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1207  = s1_out_idx5;
-    if (match0_load) begin
-      \$1207  = out_idx5;
+    \$1699  = s1_out_idx5;
+    if (match0_load_r) begin
+      \$1699  = out_idx5;
     end
     if (rst) begin
-      \$1207  = 12'h000;
+      \$1699  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1208  = s1_out_idx6;
-    if (match0_load) begin
-      \$1208  = out_idx6;
+    \$1700  = s1_out_idx6;
+    if (match0_load_r) begin
+      \$1700  = out_idx6;
     end
     if (rst) begin
-      \$1208  = 12'h000;
+      \$1700  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1209  = s1_out_idx7;
-    if (match0_load) begin
-      \$1209  = out_idx7;
+    \$1701  = s1_out_idx7;
+    if (match0_load_r) begin
+      \$1701  = out_idx7;
     end
     if (rst) begin
-      \$1209  = 12'h000;
+      \$1701  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1210  = s1_last;
-    if (match0_load) begin
-      \$1210  = \final ;
+    \$1702  = s1_last;
+    if (match0_load_r) begin
+      \$1702  = \final ;
     end
     if (rst) begin
-      \$1210  = 1'h0;
+      \$1702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1211  = \$signal$30 ;
+    \$1703  = \$signal$91 ;
     if (match1_load) begin
-      \$1211 [0] = \$451 ;
-      \$1211 [1] = \$468 ;
-      \$1211 [2] = \$485 ;
-      \$1211 [3] = \$502 ;
-      \$1211 [4] = \$519 ;
-      \$1211 [5] = \$536 ;
-      \$1211 [6] = \$553 ;
-      \$1211 [7] = \$570 ;
+      \$1703 [0] = \$1041 ;
+      \$1703 [1] = \$1058 ;
+      \$1703 [2] = \$1075 ;
+      \$1703 [3] = \$1092 ;
+      \$1703 [4] = \$1109 ;
+      \$1703 [5] = \$1126 ;
+      \$1703 [6] = \$1143 ;
+      \$1703 [7] = \$1160 ;
     end
     if (rst) begin
-      \$1211  = 8'h00;
+      \$1703  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1212  = s2_out_idx0;
+    \$1704  = s2_out_idx0;
     if (match1_load) begin
-      \$1212  = \$467 ;
+      \$1704  = \$1057 ;
     end
     if (rst) begin
-      \$1212  = 12'h000;
+      \$1704  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1213  = s2_in_idx0;
+    \$1705  = s2_in_idx0;
     if (match1_load) begin
-      \$1213  = s1_in_idx0;
+      \$1705  = s1_in_idx0;
     end
     if (rst) begin
-      \$1213  = 12'h000;
+      \$1705  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1214  = s2_out_idx1;
+    \$1706  = s2_out_idx1;
     if (match1_load) begin
-      \$1214  = \$484 ;
+      \$1706  = \$1074 ;
     end
     if (rst) begin
-      \$1214  = 12'h000;
+      \$1706  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1215  = s2_in_idx1;
+    \$1707  = s2_in_idx1;
     if (match1_load) begin
-      \$1215  = s1_in_idx1;
+      \$1707  = s1_in_idx1;
     end
     if (rst) begin
-      \$1215  = 12'h000;
+      \$1707  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1216  = s2_out_idx2;
+    \$1708  = s2_out_idx2;
     if (match1_load) begin
-      \$1216  = \$501 ;
+      \$1708  = \$1091 ;
     end
     if (rst) begin
-      \$1216  = 12'h000;
+      \$1708  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1217  = s2_in_idx2;
+    \$1709  = s2_in_idx2;
     if (match1_load) begin
-      \$1217  = s1_in_idx2;
+      \$1709  = s1_in_idx2;
     end
     if (rst) begin
-      \$1217  = 12'h000;
+      \$1709  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1218  = s2_out_idx3;
+    \$1710  = s2_out_idx3;
     if (match1_load) begin
-      \$1218  = \$518 ;
+      \$1710  = \$1108 ;
     end
     if (rst) begin
-      \$1218  = 12'h000;
+      \$1710  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1219  = s2_in_idx3;
+    \$1711  = s2_in_idx3;
     if (match1_load) begin
-      \$1219  = s1_in_idx3;
+      \$1711  = s1_in_idx3;
     end
     if (rst) begin
-      \$1219  = 12'h000;
+      \$1711  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1220  = s2_out_idx4;
+    \$1712  = s2_out_idx4;
     if (match1_load) begin
-      \$1220  = \$535 ;
+      \$1712  = \$1125 ;
     end
     if (rst) begin
-      \$1220  = 12'h000;
+      \$1712  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1221  = s2_in_idx4;
+    \$1713  = s2_in_idx4;
     if (match1_load) begin
-      \$1221  = s1_in_idx4;
+      \$1713  = s1_in_idx4;
     end
     if (rst) begin
-      \$1221  = 12'h000;
+      \$1713  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1222  = s2_out_idx5;
+    \$1714  = s2_out_idx5;
     if (match1_load) begin
-      \$1222  = \$552 ;
+      \$1714  = \$1142 ;
     end
     if (rst) begin
-      \$1222  = 12'h000;
+      \$1714  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1223  = s2_in_idx5;
+    \$1715  = s2_in_idx5;
     if (match1_load) begin
-      \$1223  = s1_in_idx5;
+      \$1715  = s1_in_idx5;
     end
     if (rst) begin
-      \$1223  = 12'h000;
+      \$1715  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1224  = s2_out_idx6;
+    \$1716  = s2_out_idx6;
     if (match1_load) begin
-      \$1224  = \$569 ;
+      \$1716  = \$1159 ;
     end
     if (rst) begin
-      \$1224  = 12'h000;
+      \$1716  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1225  = s2_in_idx6;
+    \$1717  = s2_in_idx6;
     if (match1_load) begin
-      \$1225  = s1_in_idx6;
+      \$1717  = s1_in_idx6;
     end
     if (rst) begin
-      \$1225  = 12'h000;
+      \$1717  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1226  = s2_out_idx7;
+    \$1718  = s2_out_idx7;
     if (match1_load) begin
-      \$1226  = \$586 ;
+      \$1718  = \$1176 ;
     end
     if (rst) begin
-      \$1226  = 12'h000;
+      \$1718  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1227  = s2_in_idx7;
+    \$1719  = s2_in_idx7;
     if (match1_load) begin
-      \$1227  = s1_in_idx7;
+      \$1719  = s1_in_idx7;
     end
     if (rst) begin
-      \$1227  = 12'h000;
+      \$1719  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1228  = \$signal$31 ;
+    \$1720  = \$signal$92 ;
     if (match1_load) begin
-      \$1228  = s1_last;
+      \$1720  = s1_last;
     end
     if (rst) begin
-      \$1228  = 1'h0;
+      \$1720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1229  = lane0_takes0;
+    \$1721  = lane0_takes0;
     if (match2_load) begin
-      \$1229  = \$587 ;
+      \$1721  = \$1177 ;
     end
     if (rst) begin
-      \$1229  = 1'h0;
+      \$1721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1230  = lane0_takes1;
+    \$1722  = lane0_takes1;
     if (match2_load) begin
-      \$1230  = \$590 ;
+      \$1722  = \$1180 ;
     end
     if (rst) begin
-      \$1230  = 1'h0;
+      \$1722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1231  = lane0_takes2;
+    \$1723  = lane0_takes2;
     if (match2_load) begin
-      \$1231  = \$594 ;
+      \$1723  = \$1184 ;
     end
     if (rst) begin
-      \$1231  = 1'h0;
+      \$1723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1232  = lane0_takes3;
+    \$1724  = lane0_takes3;
     if (match2_load) begin
-      \$1232  = \$599 ;
+      \$1724  = \$1189 ;
     end
     if (rst) begin
-      \$1232  = 1'h0;
+      \$1724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1233  = lane0_takes4;
+    \$1725  = lane0_takes4;
     if (match2_load) begin
-      \$1233  = \$605 ;
+      \$1725  = \$1195 ;
     end
     if (rst) begin
-      \$1233  = 1'h0;
+      \$1725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1234  = lane0_takes5;
+    \$1726  = lane0_takes5;
     if (match2_load) begin
-      \$1234  = \$612 ;
+      \$1726  = \$1202 ;
     end
     if (rst) begin
-      \$1234  = 1'h0;
+      \$1726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1235  = lane0_takes6;
+    \$1727  = lane0_takes6;
     if (match2_load) begin
-      \$1235  = \$620 ;
+      \$1727  = \$1210 ;
     end
     if (rst) begin
-      \$1235  = 1'h0;
+      \$1727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1236  = lane0_takes7;
+    \$1728  = lane0_takes7;
     if (match2_load) begin
-      \$1236  = \$629 ;
+      \$1728  = \$1219 ;
     end
     if (rst) begin
-      \$1236  = 1'h0;
+      \$1728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1237  = lane1_takes1;
+    \$1729  = lane1_takes1;
     if (match2_load) begin
-      \$1237  = \$632 ;
+      \$1729  = \$1222 ;
     end
     if (rst) begin
-      \$1237  = 1'h0;
+      \$1729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1238  = lane1_takes2;
+    \$1730  = lane1_takes2;
     if (match2_load) begin
-      \$1238  = \$636 ;
+      \$1730  = \$1226 ;
     end
     if (rst) begin
-      \$1238  = 1'h0;
+      \$1730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1239  = lane1_takes3;
+    \$1731  = lane1_takes3;
     if (match2_load) begin
-      \$1239  = \$641 ;
+      \$1731  = \$1231 ;
     end
     if (rst) begin
-      \$1239  = 1'h0;
+      \$1731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1240  = lane1_takes4;
+    \$1732  = lane1_takes4;
     if (match2_load) begin
-      \$1240  = \$647 ;
+      \$1732  = \$1237 ;
     end
     if (rst) begin
-      \$1240  = 1'h0;
+      \$1732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1241  = lane1_takes5;
+    \$1733  = lane1_takes5;
     if (match2_load) begin
-      \$1241  = \$654 ;
+      \$1733  = \$1244 ;
     end
     if (rst) begin
-      \$1241  = 1'h0;
+      \$1733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1242  = lane1_takes6;
+    \$1734  = lane1_takes6;
     if (match2_load) begin
-      \$1242  = \$662 ;
+      \$1734  = \$1252 ;
     end
     if (rst) begin
-      \$1242  = 1'h0;
+      \$1734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1243  = lane1_takes7;
+    \$1735  = lane1_takes7;
     if (match2_load) begin
-      \$1243  = \$671 ;
+      \$1735  = \$1261 ;
     end
     if (rst) begin
-      \$1243  = 1'h0;
+      \$1735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1244  = lane2_takes2;
+    \$1736  = lane2_takes2;
     if (match2_load) begin
-      \$1244  = \$675 ;
+      \$1736  = \$1265 ;
     end
     if (rst) begin
-      \$1244  = 1'h0;
+      \$1736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1245  = lane2_takes3;
+    \$1737  = lane2_takes3;
     if (match2_load) begin
-      \$1245  = \$680 ;
+      \$1737  = \$1270 ;
     end
     if (rst) begin
-      \$1245  = 1'h0;
+      \$1737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1246  = lane2_takes4;
+    \$1738  = lane2_takes4;
     if (match2_load) begin
-      \$1246  = \$686 ;
+      \$1738  = \$1276 ;
     end
     if (rst) begin
-      \$1246  = 1'h0;
+      \$1738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1247  = lane2_takes5;
+    \$1739  = lane2_takes5;
     if (match2_load) begin
-      \$1247  = \$693 ;
+      \$1739  = \$1283 ;
     end
     if (rst) begin
-      \$1247  = 1'h0;
+      \$1739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1248  = lane2_takes6;
+    \$1740  = lane2_takes6;
     if (match2_load) begin
-      \$1248  = \$701 ;
+      \$1740  = \$1291 ;
     end
     if (rst) begin
-      \$1248  = 1'h0;
+      \$1740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1249  = lane2_takes7;
+    \$1741  = lane2_takes7;
     if (match2_load) begin
-      \$1249  = \$710 ;
+      \$1741  = \$1300 ;
     end
     if (rst) begin
-      \$1249  = 1'h0;
+      \$1741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1250  = lane3_takes3;
+    \$1742  = lane3_takes3;
     if (match2_load) begin
-      \$1250  = \$715 ;
+      \$1742  = \$1305 ;
     end
     if (rst) begin
-      \$1250  = 1'h0;
+      \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1251  = lane3_takes4;
+    \$1743  = lane3_takes4;
     if (match2_load) begin
-      \$1251  = \$721 ;
+      \$1743  = \$1311 ;
     end
     if (rst) begin
-      \$1251  = 1'h0;
+      \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1252  = lane3_takes5;
+    \$1744  = lane3_takes5;
     if (match2_load) begin
-      \$1252  = \$728 ;
+      \$1744  = \$1318 ;
     end
     if (rst) begin
-      \$1252  = 1'h0;
+      \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1253  = lane3_takes6;
+    \$1745  = lane3_takes6;
     if (match2_load) begin
-      \$1253  = \$736 ;
+      \$1745  = \$1326 ;
     end
     if (rst) begin
-      \$1253  = 1'h0;
+      \$1745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1254  = lane3_takes7;
+    \$1746  = lane3_takes7;
     if (match2_load) begin
-      \$1254  = \$745 ;
+      \$1746  = \$1335 ;
     end
     if (rst) begin
-      \$1254  = 1'h0;
+      \$1746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1255  = lane4_takes4;
+    \$1747  = lane4_takes4;
     if (match2_load) begin
-      \$1255  = \$751 ;
+      \$1747  = \$1341 ;
     end
     if (rst) begin
-      \$1255  = 1'h0;
+      \$1747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1256  = lane4_takes5;
+    \$1748  = lane4_takes5;
     if (match2_load) begin
-      \$1256  = \$758 ;
+      \$1748  = \$1348 ;
     end
     if (rst) begin
-      \$1256  = 1'h0;
+      \$1748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1257  = lane4_takes6;
+    \$1749  = lane4_takes6;
     if (match2_load) begin
-      \$1257  = \$766 ;
+      \$1749  = \$1356 ;
     end
     if (rst) begin
-      \$1257  = 1'h0;
+      \$1749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1258  = lane4_takes7;
+    \$1750  = lane4_takes7;
     if (match2_load) begin
-      \$1258  = \$775 ;
+      \$1750  = \$1365 ;
     end
     if (rst) begin
-      \$1258  = 1'h0;
+      \$1750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1259  = lane5_takes5;
+    \$1751  = lane5_takes5;
     if (match2_load) begin
-      \$1259  = \$782 ;
+      \$1751  = \$1372 ;
     end
     if (rst) begin
-      \$1259  = 1'h0;
+      \$1751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1260  = lane5_takes6;
+    \$1752  = lane5_takes6;
     if (match2_load) begin
-      \$1260  = \$790 ;
+      \$1752  = \$1380 ;
     end
     if (rst) begin
-      \$1260  = 1'h0;
+      \$1752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1261  = lane5_takes7;
+    \$1753  = lane5_takes7;
     if (match2_load) begin
-      \$1261  = \$799 ;
+      \$1753  = \$1389 ;
     end
     if (rst) begin
-      \$1261  = 1'h0;
+      \$1753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1262  = lane6_takes6;
+    \$1754  = lane6_takes6;
     if (match2_load) begin
-      \$1262  = \$807 ;
+      \$1754  = \$1397 ;
     end
     if (rst) begin
-      \$1262  = 1'h0;
+      \$1754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1263  = lane6_takes7;
+    \$1755  = lane6_takes7;
     if (match2_load) begin
-      \$1263  = \$816 ;
+      \$1755  = \$1406 ;
     end
     if (rst) begin
-      \$1263  = 1'h0;
+      \$1755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1264  = lane7_takes7;
+    \$1756  = lane7_takes7;
     if (match2_load) begin
-      \$1264  = \$825 ;
+      \$1756  = \$1415 ;
     end
     if (rst) begin
-      \$1264  = 1'h0;
+      \$1756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1265  = \$signal$243 ;
+    \$1757  = \$signal$83 ;
     if (match2_load) begin
-      \$1265 [0] = \$834 ;
-      \$1265 [1] = \$843 ;
-      \$1265 [2] = \$852 ;
-      \$1265 [3] = \$861 ;
-      \$1265 [4] = \$870 ;
-      \$1265 [5] = \$879 ;
-      \$1265 [6] = \$888 ;
-      \$1265 [7] = \$897 ;
+      \$1757 [0] = \$1424 ;
+      \$1757 [1] = \$1433 ;
+      \$1757 [2] = \$1442 ;
+      \$1757 [3] = \$1451 ;
+      \$1757 [4] = \$1460 ;
+      \$1757 [5] = \$1469 ;
+      \$1757 [6] = \$1478 ;
+      \$1757 [7] = \$1487 ;
     end
     if (rst) begin
-      \$1265  = 8'h00;
+      \$1757  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1266  = s3_in_idx0;
+    \$1758  = s3_in_idx0;
     if (match2_load) begin
-      \$1266  = s2_in_idx0;
+      \$1758  = s2_in_idx0;
     end
     if (rst) begin
-      \$1266  = 12'h000;
+      \$1758  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1267  = s3_in_idx1;
+    \$1759  = s3_in_idx1;
     if (match2_load) begin
-      \$1267  = s2_in_idx1;
+      \$1759  = s2_in_idx1;
     end
     if (rst) begin
-      \$1267  = 12'h000;
+      \$1759  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1268  = s3_in_idx2;
+    \$1760  = s3_in_idx2;
     if (match2_load) begin
-      \$1268  = s2_in_idx2;
+      \$1760  = s2_in_idx2;
     end
     if (rst) begin
-      \$1268  = 12'h000;
+      \$1760  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1269  = s3_in_idx3;
+    \$1761  = s3_in_idx3;
     if (match2_load) begin
-      \$1269  = s2_in_idx3;
+      \$1761  = s2_in_idx3;
     end
     if (rst) begin
-      \$1269  = 12'h000;
+      \$1761  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1270  = s3_in_idx4;
+    \$1762  = s3_in_idx4;
     if (match2_load) begin
-      \$1270  = s2_in_idx4;
+      \$1762  = s2_in_idx4;
     end
     if (rst) begin
-      \$1270  = 12'h000;
+      \$1762  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1271  = s3_in_idx5;
+    \$1763  = s3_in_idx5;
     if (match2_load) begin
-      \$1271  = s2_in_idx5;
+      \$1763  = s2_in_idx5;
     end
     if (rst) begin
-      \$1271  = 12'h000;
+      \$1763  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1272  = s3_in_idx6;
+    \$1764  = s3_in_idx6;
     if (match2_load) begin
-      \$1272  = s2_in_idx6;
+      \$1764  = s2_in_idx6;
     end
     if (rst) begin
-      \$1272  = 12'h000;
+      \$1764  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1273  = s3_in_idx7;
+    \$1765  = s3_in_idx7;
     if (match2_load) begin
-      \$1273  = s2_in_idx7;
+      \$1765  = s2_in_idx7;
     end
     if (rst) begin
-      \$1273  = 12'h000;
+      \$1765  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1274  = s3_out_idx0;
+    \$1766  = s3_out_idx0;
     if (match2_load) begin
-      \$1274  = s2_out_idx0;
+      \$1766  = s2_out_idx0;
     end
     if (rst) begin
-      \$1274  = 12'h000;
+      \$1766  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1275  = s3_out_idx1;
+    \$1767  = s3_out_idx1;
     if (match2_load) begin
-      \$1275  = s2_out_idx1;
+      \$1767  = s2_out_idx1;
     end
     if (rst) begin
-      \$1275  = 12'h000;
+      \$1767  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1276  = s3_out_idx2;
+    \$1768  = s3_out_idx2;
     if (match2_load) begin
-      \$1276  = s2_out_idx2;
+      \$1768  = s2_out_idx2;
     end
     if (rst) begin
-      \$1276  = 12'h000;
+      \$1768  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1277  = s3_out_idx3;
+    \$1769  = s3_out_idx3;
     if (match2_load) begin
-      \$1277  = s2_out_idx3;
+      \$1769  = s2_out_idx3;
     end
     if (rst) begin
-      \$1277  = 12'h000;
+      \$1769  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1278  = s3_out_idx4;
+    \$1770  = s3_out_idx4;
     if (match2_load) begin
-      \$1278  = s2_out_idx4;
+      \$1770  = s2_out_idx4;
     end
     if (rst) begin
-      \$1278  = 12'h000;
+      \$1770  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1279  = s3_out_idx5;
+    \$1771  = s3_out_idx5;
     if (match2_load) begin
-      \$1279  = s2_out_idx5;
+      \$1771  = s2_out_idx5;
     end
     if (rst) begin
-      \$1279  = 12'h000;
+      \$1771  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1280  = s3_out_idx6;
+    \$1772  = s3_out_idx6;
     if (match2_load) begin
-      \$1280  = s2_out_idx6;
+      \$1772  = s2_out_idx6;
     end
     if (rst) begin
-      \$1280  = 12'h000;
+      \$1772  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1281  = s3_out_idx7;
+    \$1773  = s3_out_idx7;
     if (match2_load) begin
-      \$1281  = s2_out_idx7;
+      \$1773  = s2_out_idx7;
     end
     if (rst) begin
-      \$1281  = 12'h000;
+      \$1773  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1282  = \$signal$260 ;
+    \$1774  = \$signal$84 ;
     if (match2_load) begin
-      \$1282  = \$signal$31 ;
+      \$1774  = \$signal$92 ;
     end
     if (rst) begin
-      \$1282  = 1'h0;
+      \$1774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1283  = pairs__payload;
-    if (match3_load) begin
-      \$1283 [11:0] = \$913 ;
-      \$1283 [23:12] = \$929 ;
-      \$1283 [35:24] = \$943 ;
-      \$1283 [47:36] = \$957 ;
-      \$1283 [59:48] = \$969 ;
-      \$1283 [71:60] = \$981 ;
-      \$1283 [83:72] = \$991 ;
-      \$1283 [95:84] = \$1001 ;
-      \$1283 [107:96] = \$1009 ;
-      \$1283 [119:108] = \$1017 ;
-      \$1283 [131:120] = \$1023 ;
-      \$1283 [143:132] = \$1029 ;
-      \$1283 [155:144] = \$1033 ;
-      \$1283 [167:156] = \$1037 ;
-      \$1283 [179:168] = \$1039 ;
-      \$1283 [191:180] = \$1041 ;
-      \$1283 [199:192] = \$signal$243 ;
-      \$1283 [200] = \$signal$260 ;
-    end
+    \$1775  = room_next;
     if (rst) begin
-      \$1283  = 201'h000000000000000000000000000000000000000000000000000;
+      \$1775  = 1'h1;
     end
   end
-  assign pairs__valid = match3_valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1776  = pairs_skid;
+    if (\$1488 ) begin
+      \$1776  = \packed ;
+    end
+    if (rst) begin
+      \$1776  = 201'h000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1777  = pairs__payload;
+    if (\$1489 ) begin
+      if (pairs__ready) begin
+        \$1777  = pairs_skid;
+      end
+    end else if (\$1493 ) begin
+      \$1777  = \packed ;
+    end
+    if (rst) begin
+      \$1777  = 201'h000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1778  = pairs_valid;
+    if (\$1489 ) begin
+    end else if (\$1493 ) begin
+      \$1778  = 1'h1;
+    end else if (pairs__ready) begin
+      \$1778  = 1'h0;
+    end
+    if (rst) begin
+      \$1778  = 1'h0;
+    end
+  end
+  assign pairs__valid = pairs_valid;
+  assign \packed.lanes  = \packed [191:0];
+  assign \packed.lanes[0]  = \packed [23:0];
+  assign \packed.lanes[0].in_idx  = \packed [11:0];
+  assign \packed.lanes[0].out_idx  = \packed [23:12];
+  assign \packed.lanes[1]  = \packed [47:24];
+  assign \packed.lanes[1].in_idx  = \packed [35:24];
+  assign \packed.lanes[1].out_idx  = \packed [47:36];
+  assign \packed.lanes[2]  = \packed [71:48];
+  assign \packed.lanes[2].in_idx  = \packed [59:48];
+  assign \packed.lanes[2].out_idx  = \packed [71:60];
+  assign \packed.lanes[3]  = \packed [95:72];
+  assign \packed.lanes[3].in_idx  = \packed [83:72];
+  assign \packed.lanes[3].out_idx  = \packed [95:84];
+  assign \packed.lanes[4]  = \packed [119:96];
+  assign \packed.lanes[4].in_idx  = \packed [107:96];
+  assign \packed.lanes[4].out_idx  = \packed [119:108];
+  assign \packed.lanes[5]  = \packed [143:120];
+  assign \packed.lanes[5].in_idx  = \packed [131:120];
+  assign \packed.lanes[5].out_idx  = \packed [143:132];
+  assign \packed.lanes[6]  = \packed [167:144];
+  assign \packed.lanes[6].in_idx  = \packed [155:144];
+  assign \packed.lanes[6].out_idx  = \packed [167:156];
+  assign \packed.lanes[7]  = \packed [191:168];
+  assign \packed.lanes[7].in_idx  = \packed [179:168];
+  assign \packed.lanes[7].out_idx  = \packed [191:180];
+  assign \packed.keep  = \packed [199:192];
+  assign \packed.last  = \packed [200];
   assign \inputs__payload.lanes  = inputs__payload[543:0];
   assign \inputs__payload.lanes[0]  = inputs__payload[67:0];
   assign \inputs__payload.lanes[0].key  = inputs__payload[55:0];
@@ -12147,6 +13907,33 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \outputs__payload.offset.x  = outputs__payload[568:553];
   assign \outputs__payload.offset.y  = outputs__payload[584:569];
   assign \outputs__payload.offset.z  = outputs__payload[600:585];
+  assign \pairs_skid.lanes  = pairs_skid[191:0];
+  assign \pairs_skid.lanes[0]  = pairs_skid[23:0];
+  assign \pairs_skid.lanes[0].in_idx  = pairs_skid[11:0];
+  assign \pairs_skid.lanes[0].out_idx  = pairs_skid[23:12];
+  assign \pairs_skid.lanes[1]  = pairs_skid[47:24];
+  assign \pairs_skid.lanes[1].in_idx  = pairs_skid[35:24];
+  assign \pairs_skid.lanes[1].out_idx  = pairs_skid[47:36];
+  assign \pairs_skid.lanes[2]  = pairs_skid[71:48];
+  assign \pairs_skid.lanes[2].in_idx  = pairs_skid[59:48];
+  assign \pairs_skid.lanes[2].out_idx  = pairs_skid[71:60];
+  assign \pairs_skid.lanes[3]  = pairs_skid[95:72];
+  assign \pairs_skid.lanes[3].in_idx  = pairs_skid[83:72];
+  assign \pairs_skid.lanes[3].out_idx  = pairs_skid[95:84];
+  assign \pairs_skid.lanes[4]  = pairs_skid[119:96];
+  assign \pairs_skid.lanes[4].in_idx  = pairs_skid[107:96];
+  assign \pairs_skid.lanes[4].out_idx  = pairs_skid[119:108];
+  assign \pairs_skid.lanes[5]  = pairs_skid[143:120];
+  assign \pairs_skid.lanes[5].in_idx  = pairs_skid[131:120];
+  assign \pairs_skid.lanes[5].out_idx  = pairs_skid[143:132];
+  assign \pairs_skid.lanes[6]  = pairs_skid[167:144];
+  assign \pairs_skid.lanes[6].in_idx  = pairs_skid[155:144];
+  assign \pairs_skid.lanes[6].out_idx  = pairs_skid[167:156];
+  assign \pairs_skid.lanes[7]  = pairs_skid[191:168];
+  assign \pairs_skid.lanes[7].in_idx  = pairs_skid[179:168];
+  assign \pairs_skid.lanes[7].out_idx  = pairs_skid[191:180];
+  assign \pairs_skid.keep  = pairs_skid[199:192];
+  assign \pairs_skid.last  = pairs_skid[200];
   assign \pairs__payload.lanes  = pairs__payload[191:0];
   assign \pairs__payload.lanes[0]  = pairs__payload[23:0];
   assign \pairs__payload.lanes[0].in_idx  = pairs__payload[11:0];
@@ -12174,31 +13961,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \pairs__payload.lanes[7].out_idx  = pairs__payload[191:180];
   assign \pairs__payload.keep  = pairs__payload[199:192];
   assign \pairs__payload.last  = pairs__payload[200];
-  assign \$453  = \$452 ;
-  assign \$470  = \$469 ;
-  assign \$487  = \$486 ;
-  assign \$504  = \$503 ;
-  assign \$521  = \$520 ;
-  assign \$538  = \$537 ;
-  assign \$555  = \$554 ;
-  assign \$572  = \$571 ;
-  assign \$587  = \$signal$30 [0];
-  assign \$899  = \$898 ;
-  assign \$915  = \$914 ;
-  assign \$931  = \$930 ;
-  assign \$945  = \$944 ;
-  assign \$959  = \$958 ;
-  assign \$971  = \$970 ;
-  assign \$983  = \$982 ;
-  assign \$993  = \$992 ;
-  assign \$1003  = \$1002 ;
-  assign \$1011  = \$1010 ;
-  assign \$1019  = \$1018 ;
-  assign \$1025  = \$1024 ;
-  assign \$1031  = \$1030 ;
-  assign \$1035  = \$1034 ;
-  assign \$1039  = \$1038 ;
-  assign \$1041  = \$1040 ;
+  assign \packed [200] = \$signal$84 ;
+  assign \packed [199:192] = \$signal$83 ;
+  assign \packed [191:180] = \$174 ;
+  assign \packed [179:168] = \$172 ;
+  assign \packed [167:156] = \$170 ;
+  assign \packed [155:144] = \$166 ;
+  assign \packed [143:132] = \$162 ;
+  assign \packed [131:120] = \$156 ;
+  assign \packed [119:108] = \$150 ;
+  assign \packed [107:96] = \$142 ;
+  assign \packed [95:84] = \$134 ;
+  assign \packed [83:72] = \$124 ;
+  assign \packed [71:60] = \$114 ;
+  assign \packed [59:48] = \$102 ;
+  assign \packed [47:36] = \$90 ;
+  assign \packed [35:24] = \$76 ;
+  assign \packed [23:12] = \$62 ;
+  assign \packed [11:0] = \$46 ;
+  assign \$32  = \$31 ;
+  assign \$48  = \$47 ;
+  assign \$64  = \$63 ;
+  assign \$78  = \$77 ;
+  assign \$92  = \$91 ;
+  assign \$104  = \$103 ;
+  assign \$116  = \$115 ;
+  assign \$126  = \$125 ;
+  assign \$136  = \$135 ;
+  assign \$144  = \$143 ;
+  assign \$152  = \$151 ;
+  assign \$158  = \$157 ;
+  assign \$164  = \$163 ;
+  assign \$168  = \$167 ;
+  assign \$172  = \$171 ;
+  assign \$174  = \$173 ;
+  assign \$1043  = \$1042 ;
+  assign \$1060  = \$1059 ;
+  assign \$1077  = \$1076 ;
+  assign \$1094  = \$1093 ;
+  assign \$1111  = \$1110 ;
+  assign \$1128  = \$1127 ;
+  assign \$1145  = \$1144 ;
+  assign \$1162  = \$1161 ;
+  assign \$1177  = \$signal$91 [0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -23536,7 +25341,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     .clk(clk),
     .level(level),
     .\port$19$0 (read__data),
-    .\port$7652$0 (meta),
+    .\port$8202$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -23744,7 +25549,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$19$0 , r_en, r_rdy, r_data, w_en, \port$7652$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$19$0 , r_en, r_rdy, r_data, w_en, \port$8202$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -23771,8 +25576,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [2:0] level = 3'h0;
   input [543:0] \port$19$0 ;
   wire [543:0] \port$19$0 ;
-  input [25:0] \port$7652$0 ;
-  wire [25:0] \port$7652$0 ;
+  input [25:0] \port$8202$0 ;
+  wire [25:0] \port$8202$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [569:0] r_data;
@@ -23805,7 +25610,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$7652$0 , \port$19$0  };
+      storage[w_port__addr] <= { \port$8202$0 , \port$19$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -23867,8 +25672,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$7652$0 , \port$19$0  };
-  assign w_data = { \port$7652$0 , \port$19$0  };
+  assign w_port__data = { \port$8202$0 , \port$19$0  };
+  assign w_data = { \port$8202$0 , \port$19$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -24103,7 +25908,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     .clk(clk),
     .level(level),
     .\port$33$0 (read__data),
-    .\port$7684$0 (meta),
+    .\port$8234$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -24311,7 +26116,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$33$0 , r_en, r_rdy, r_data, w_en, \port$7684$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$33$0 , r_en, r_rdy, r_data, w_en, \port$8234$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -24338,8 +26143,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [2:0] level = 3'h0;
   input [543:0] \port$33$0 ;
   wire [543:0] \port$33$0 ;
-  input [25:0] \port$7684$0 ;
-  wire [25:0] \port$7684$0 ;
+  input [25:0] \port$8234$0 ;
+  wire [25:0] \port$8234$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [569:0] r_data;
@@ -24372,7 +26177,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$7684$0 , \port$33$0  };
+      storage[w_port__addr] <= { \port$8234$0 , \port$33$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -24434,8 +26239,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$7684$0 , \port$33$0  };
-  assign w_data = { \port$7684$0 , \port$33$0  };
+  assign w_port__data = { \port$8234$0 , \port$33$0  };
+  assign w_data = { \port$8234$0 , \port$33$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

@@ -85,6 +85,6 @@ def test_config_key_and_validation():
     assert PipelineConfig(steps=4).key() != PipelineConfig().key()
     assert STUB.key() != PipelineConfig().key()
     for bad in ({"steps": 0}, {"bits": 0}, {"epochs_per_step": -1}, {"lr_scale": 0}, {"ratios": ()},
-                {"model": "resnet"}, {"data": "cifar"}, {"calib_samples": 0}):
+                {"model": "vgg"}, {"data": "cifar"}, {"calib_samples": 0}):
         with pytest.raises(ValueError):
             PipelineConfig(**bad)
