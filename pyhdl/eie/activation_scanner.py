@@ -13,7 +13,7 @@ class ActivationScanner(wiring.Component):
     """The input activation buffer and the leading-nonzero detection that feeds the broadcast.
 
     The buffer holds ``max_cols`` signed activations as words of ``lnzd_width`` values in a
-    ``BlockRAM``. After ``start`` the scanner fetches word after word (two words ahead: the
+    ``BlockRAM``. After ``start`` the scanner fetches word after word (three words ahead: the
     buffer's read and output registers, then a register of the word and its nonzero lanes) into a
     window register; every cycle the LNZD tree picks
     the lowest remaining nonzero of the window (columns at or beyond ``n_cols`` do not count)
