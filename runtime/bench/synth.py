@@ -228,7 +228,8 @@ def synth_arrays(jobs: int | None = None) -> tuple:
     rows = [dict(with_dpr(a, r), n_pe=a.n_pe) for a, r in zip(arrays, synth_all(arrays, jobs), strict=True)]
     n_max, limit = largest_array(rows[0], rows[1])
     if n_max > ARRAY_SIZES[-1]:
-        rows.append(dict(synth(EIEArray(n_pe=n_max)), n_pe=n_max))
+        largest = EIEArray(n_pe=n_max)
+        rows.append(dict(with_dpr(largest, synth(largest)), n_pe=n_max))
     return rows, limit
 
 

@@ -59,9 +59,9 @@ def kernel_map(coords, kernel_size: int = 3, stride: int = 1, *, tensor_stride: 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     prepared = _prepare(coords, kernel_size, stride, tensor_stride, coord_bits, batch_bits)
-    fmt, out, c_in, c_out, offsets, in_order = prepared
+    fmt, out, c_in, c_out, offsets, in_keys, in_order, out_keys = prepared
     if method == "sort":
-        maps = _maps_sorted(fmt, c_in, c_out, offsets, in_order, same=stride == 1,
+        maps = _maps_sorted(fmt, in_keys, in_order, out_keys, offsets, same=stride == 1,
                             step=_check_positive("tensor_stride", tensor_stride))
     else:
         maps = _maps_hash(c_in, c_out, offsets)
@@ -101,14 +101,15 @@ def _prepare(coords, kernel_size, stride, tensor_stride, coord_bits, batch_bits)
         a, b = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
         raise ValueError(f"duplicate coordinates: rows {a} and {b} are both {np.asarray(coords)[a].tolist()}")
     if stride == 1:
-        c_out = c_in
+        c_out, out_keys = c_in, keys
     else:
         s = 2 * ts
         down = c_in.copy()
         down[:, 1:] = np.floor_divide(down[:, 1:], s) * s
-        c_out = fmt.unpack(np.unique(fmt.pack(down)))     # sorted keys: sorted (batch, x, y, z) rows
+        out_keys = np.unique(fmt.pack(down))
+        c_out = fmt.unpack(out_keys)        # sorted keys: sorted (batch, x, y, z) rows
     out = c_out if ncol == 4 else c_out[:, 1:]
-    return fmt, out.copy(), c_in, c_out, kernel_offsets(k, ts), order
+    return fmt, out.copy(), c_in, c_out, kernel_offsets(k, ts), keys, order, out_keys
 
 
 def _pairs(in_idx, out_idx) -> np.ndarray:
@@ -117,20 +118,21 @@ def _pairs(in_idx, out_idx) -> np.ndarray:
     return pairs
 
 
-def _maps_sorted(fmt: KeyFormat, c_in, c_out, offsets, in_order, *, same, step):
-    """Sort and intersect, as the mapping unit does it (``step``: the tensor stride).
+def _maps_sorted(fmt: KeyFormat, in_keys, in_order, out_keys, offsets, *, same, step):
+    """Sort and intersect, as the mapping unit does it: ``in_keys`` (in row order) sorted by
+    ``in_order``, ``out_keys`` (the same keys when ``same``, else sorted); ``step``: the tensor stride.
 
     Work per offset is in output index order, so each map comes out sorted by ``out_idx``; only the
     binary searches run on the sorted output keys. A submanifold map (``same``) is built for the
     first half of the offsets only: offset ``-d`` (index ``n - 1 - k``) holds offset ``d``'s pairs
     swapped, and the centre offset pairs every point with itself.
     """
-    wide_in = fmt.widen(fmt.pack(c_in))
+    wide_in = fmt.widen(in_keys)
     in_sorted = wide_in[in_order]
     if same:
         wide_out, out_sorted, out_order = wide_in, in_sorted, in_order
     else:
-        wide_out = out_sorted = fmt.widen(fmt.pack(c_out))          # np.unique's keys: sorted
+        wide_out = out_sorted = fmt.widen(out_keys)
         out_order = None
     n_off, n_out = len(offsets), len(wide_out)
     # An offset of 2**coord_bits or more on some axis moves every point out of the key range.

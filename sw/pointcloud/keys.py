@@ -153,9 +153,10 @@ class KeyFormat:
         ``widen(k, d) == widen(k) + wide_delta(d)``. No field carries into the next, since a
         shifted field ``f + d + 2**coord_bits`` stays inside its ``coord_bits + 2`` bits."""
         d = np.asarray(offset, dtype=np.int64)
-        if np.any(np.abs(d) > self.field_mask):
-            bad = d.reshape(-1, 3)[np.any(np.abs(d.reshape(-1, 3)) > self.field_mask, axis=1)][0]
-            raise ValueError(f"offset {tuple(bad.tolist())} exceeds the coordinate range of coord_bits="
+        rows = d.reshape(-1, 3)
+        bad = rows[np.any(np.abs(rows) > self.field_mask, axis=1)]
+        if len(bad):
+            raise ValueError(f"offset {tuple(bad[0].tolist())} exceeds the coordinate range of coord_bits="
                              f"{self.coord_bits}")
         wb = self.wide_field_bits
         return (d[..., 0] << (2 * wb)) + (d[..., 1] << wb) + d[..., 2]
