@@ -35,6 +35,13 @@ def _sim_eie(args) -> int:
                       shift=0 if args.shift is None else args.shift, force=args.force)
 
 
+def _sim_pointacc(args) -> int:
+    from runtime.pointacc.sim_command import main
+
+    return main(args.coords, args.out, stride=args.stride, kernel_size=args.kernel_size, width=args.width,
+                p_ready=args.p_ready, seed=args.seed, force=args.force)
+
+
 def _bench(args) -> int:
     from runtime import bench
 
@@ -76,6 +83,22 @@ def build_parser() -> Parser:
     eie.add_argument("--no-relu", action="store_true", help="no ReLU (with --weights)")
     eie.add_argument("--force", action="store_true", help="overwrite --out")
     eie.set_defaults(func=_sim_eie)
+    pointacc = kinds.add_parser(
+        "pointacc", help="a point cloud's kernel map on the PointAcc mapping unit",
+        description="Build the kernel map of integer voxel coordinates on the mapping unit RTL (sort, merge "
+                    "passes, one intersection per offset); checks it against `sparsehw pointcloud kmap`'s and "
+                    "writes it in the same format; prints cycles and the unit's counters.")
+    pointacc.add_argument("--coords", required=True, help="coords.npy: integer (P, 3) or (P, 4) array (batch first)")
+    pointacc.add_argument("--stride", type=int, default=1, choices=(1, 2),
+                          help="1 (submanifold; the only one in the RTL so far)")
+    pointacc.add_argument("--kernel-size", type=int, default=3, help="odd kernel size (default 3)")
+    pointacc.add_argument("--width", type=int, default=8, help="keys a cycle, a power of two >= 2 (default 8)")
+    pointacc.add_argument("--p-ready", type=float, default=1.0,
+                          help="probability the pair sink is ready each cycle, in (0, 1] (default 1)")
+    pointacc.add_argument("--seed", type=int, default=0, help="seed of the sink's back-pressure (default 0)")
+    pointacc.add_argument("--out", required=True, help="kmap.npz to write")
+    pointacc.add_argument("--force", action="store_true", help="overwrite --out")
+    pointacc.set_defaults(func=_sim_pointacc)
 
     verilog = sub.add_parser("verilog", help="generate Verilog for every block into a directory")
     verilog.add_argument("--out", default="rtl", help="output directory (default rtl)")

@@ -60,11 +60,17 @@ def run(args) -> int:
     with bad_input(f"--coords {args.coords}"):
         out_coords, maps = kernel_map(coords, args.kernel_size, args.stride, tensor_stride=args.tensor_stride,
                                       method=args.method)
+    write_kmap(out, out_coords, maps, args.kernel_size, args.tensor_stride)
     counts = [len(m) for m in maps]
-    pairs = np.concatenate(maps) if maps else np.zeros((0, 2), dtype=np.int64)
-    arrays = dict(out_coords=out_coords, offsets=kernel_offsets(args.kernel_size, args.tensor_stride),
-                  pairs=pairs, offset_index=np.repeat(np.arange(len(maps)), counts))
-    atomic_write(out, lambda f: np.savez(f, **arrays))
-    print(f"{len(coords)} inputs -> {len(out_coords)} outputs, {len(maps)} offsets, {len(pairs)} pairs "
+    print(f"{len(coords)} inputs -> {len(out_coords)} outputs, {len(maps)} offsets, {sum(counts)} pairs "
           f"(per offset min {min(counts)}, max {max(counts)}); wrote {out}")
     return 0
+
+
+def write_kmap(path, out_coords, maps, kernel_size: int, tensor_stride: int = 1) -> None:
+    """Write a kernel map as ``maps.npz`` (the module docstring's layout), atomically."""
+    counts = [len(m) for m in maps]
+    pairs = np.concatenate(maps) if maps else np.zeros((0, 2), dtype=np.int64)
+    arrays = dict(out_coords=out_coords, offsets=kernel_offsets(kernel_size, tensor_stride),
+                  pairs=pairs, offset_index=np.repeat(np.arange(len(maps)), counts))
+    atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -146,6 +146,7 @@ SIMW = ["sim", "eie", "--weights", "W.npy", "--n-pe", "2", "--act", "x.npy"]
 NET = ["sim", "eie", "--net", "net", "--act", "x.npy", "--out", "ynew.npy"]
 SC = ["pointcloud", "scene"]
 KM = ["pointcloud", "kmap"]
+SPA = ["sim", "pointacc"]
 DIGITS = ["--data", "digits", "--no-progress"]
 
 # (id, argv, command, words the message must contain, setup)
@@ -309,6 +310,38 @@ CASES = [
      ["--kernel-size 0"], None),
     ("kmap-stride-3", KM + ["--coords", "coords.npy", "--stride", "3", "--out", "m.npz"], "pointcloud kmap",
      ["--stride"], None),
+    # sim pointacc: all refused before the Verilator build
+    ("spa-empty", SPA + ["--coords", "empty.npy", "--out", "m.npz"], "sim pointacc", ["--coords", "empty.npy"],
+     None),
+    ("spa-missing", SPA + ["--coords", "nope.npy", "--out", "m.npz"], "sim pointacc", ["--coords", "nope.npy"],
+     None),
+    ("spa-float", SPA + ["--coords", "Wf.npy", "--out", "m.npz"], "sim pointacc", ["--coords Wf.npy", "integer"],
+     None),
+    ("spa-no-points", SPA + ["--coords", "empty3.npy", "--out", "m.npz"], "sim pointacc",
+     ["--coords empty3.npy", "empty"], lambda: np.save("empty3.npy", np.zeros((0, 3), dtype=np.int64))),
+    ("spa-key-range", SPA + ["--coords", "far.npy", "--out", "m.npz"], "sim pointacc",
+     ["--coords far.npy", "row 1", "key range"], lambda: np.save("far.npy", np.array([[0, 0, 0], [1, 40000, 2]]))),
+    ("spa-batch-range", SPA + ["--coords", "b.npy", "--out", "m.npz"], "sim pointacc",
+     ["--coords b.npy", "batch index 256"], lambda: np.save("b.npy", np.array([[0, 0, 0, 0], [256, 0, 0, 0]]))),
+    ("spa-too-many", SPA + ["--coords", "big.npy", "--out", "m.npz"], "sim pointacc",
+     ["--coords big.npy", "at most 1,048,576"], lambda: np.save("big.npy", np.zeros(((1 << 20) + 1, 3), np.int16))),
+    ("spa-duplicates", SPA + ["--coords", "dup.npy", "--out", "m.npz"], "sim pointacc",
+     ["--coords dup.npy", "duplicate"], None),
+    ("spa-stride-2", SPA + ["--coords", "coords.npy", "--stride", "2", "--out", "m.npz"], "sim pointacc",
+     ["--stride 2", "not in the RTL"], None),
+    ("spa-kernel-even", SPA + ["--coords", "coords.npy", "--kernel-size", "4", "--out", "m.npz"], "sim pointacc",
+     ["--kernel-size 4"], None),
+    ("spa-width-6", SPA + ["--coords", "coords.npy", "--width", "6", "--out", "m.npz"], "sim pointacc",
+     ["--width", "power of two"], None),
+    ("spa-p-ready-0", SPA + ["--coords", "coords.npy", "--p-ready", "0", "--out", "m.npz"], "sim pointacc",
+     ["--p-ready 0"], None),
+    ("spa-seed-neg", SPA + ["--coords", "coords.npy", "--seed", "-1", "--out", "m.npz"], "sim pointacc",
+     ["--seed -1"], None),
+    ("spa-out-no-suffix", SPA + ["--coords", "coords.npy", "--out", "m"], "sim pointacc", ["--out m", ".npz"], None),
+    ("spa-out-exists", SPA + ["--coords", "coords.npy", "--out", "arr.npz"], "sim pointacc", ["arr.npz", "--force"],
+     None),
+    ("spa-out-read-only", SPA + ["--coords", "coords.npy", "--out", "ro/m.npz"], "sim pointacc", ["--out ro/m.npz"],
+     read_only_dir),
     ("kmap-out-no-suffix", KM + ["--coords", "coords.npy", "--out", "m"], "pointcloud kmap", ["--out m", ".npz"],
      None),
     ("kmap-out-exists", KM + ["--coords", "coords.npy", "--out", "arr.npz"], "pointcloud kmap",

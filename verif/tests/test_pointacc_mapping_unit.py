@@ -119,3 +119,23 @@ def test_cycle_model_edges():
     assert (one.merge_passes, one.sort) == ([], unit.PHASE_LATENCY + t.sort_latency)
     dup = unit_cycles([5, 7, 5], unit.offsets, t)
     assert dup.duplicate and dup.intersect == 0 and dup.total == dup.sort_total
+
+
+def test_sim_pointacc_command(tmp_path, monkeypatch, capsys):
+    """``sparsehw sim pointacc`` on a 10 425-point room with back-pressure: the file it writes equals
+    ``sparsehw pointcloud kmap``'s (the unit is sized to PARAMS, so it shares the model above)."""
+    from runtime.pointacc.mapping import fit_params
+    from sw.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    room = scenes.scene("room", 0.12, seed=0)
+    assert fit_params(len(room)) == PARAMS
+    np.save("room.npy", room)
+    assert main(["sim", "pointacc", "--coords", "room.npy", "--p-ready", "0.8", "--out", "rtl.npz"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(room)} points, 27 offsets" in out and "equal to kernel_map" in out and "output stalls 0;" not in out
+    assert main(["pointcloud", "kmap", "--coords", "room.npy", "--out", "sw.npz"]) == 0
+    rtl, ref = np.load("rtl.npz"), np.load("sw.npz")
+    assert sorted(rtl.files) == sorted(ref.files) == ["offset_index", "offsets", "out_coords", "pairs"]
+    for k in ref.files:
+        assert np.array_equal(rtl[k], ref[k]), k
