@@ -322,7 +322,7 @@ def _check_model(args, model, data) -> None:
     if cmd == "netadapt" and args.resource == "eie-cycles":
         in_range("--samples", args.samples, 1, len(data.x_val))
     if cmd in ("netadapt", "amc") and args.resource in TABLE_RESOURCES:
-        _table(args, cache=False).layer_cost_fn(model)    # shapes every layer; refuses grouped convolutions
+        _table(args, cache=False).layer_cost_fn(model)    # every layer has a shape (one forward pass)
     if isinstance(getattr(args, "ratios", None), dict):
         unknown = [n for n in args.ratios if n not in pruner.layers]
         if unknown:

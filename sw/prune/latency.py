@@ -266,18 +266,11 @@ class LatencyTable:
     def layer_cost_fn(self, model, example=None):
         """``layer_cost(name, out_kept, in_kept) -> cycles`` for AMC: layer ``name`` of ``model``
         (any Linear or Conv2d) with the fractions ``out_kept`` of its output and ``in_kept`` of its
-        input channels (a Linear's features) kept, each rounded by :func:`kept_count`. A depthwise
-        convolution (``groups == in_channels``) keeps one group per kept input channel; other
-        grouped convolutions are refused. ``layer_cost(n, 1, 1)`` summed over the layers is
-        ``table(model)``."""
+        input channels (a Linear's features) kept, each rounded by :func:`kept_count`. A grouped
+        convolution loses whole groups (docs/spec.md §1c): ``kept_count(in_kept, groups)`` groups
+        of unchanged size. ``layer_cost(n, 1, 1)`` summed over the layers is ``table(model)``."""
         shapes = gemm_shapes(model, example)
         modules = dict(model.named_modules())
-        for name, s in shapes.items():
-            m = modules[name]
-            if isinstance(m, nn.Conv2d) and s.groups > 1 and m.groups != m.in_channels:
-                raise ValueError(f"layer {name}: grouped convolution with {m.groups} groups of "
-                                 f"{m.in_channels // m.groups} input channels; only depthwise ones "
-                                 "(groups == in_channels) have a cost under channel pruning")
 
         def layer_cost(name: str, out_kept: float, in_kept: float) -> float:
             if name not in shapes:
@@ -289,8 +282,9 @@ class LatencyTable:
             elif s.groups == 1:
                 shape = GemmShape(kept_count(out_kept, m.out_channels),
                                   kept_count(in_kept, m.in_channels) * math.prod(m.kernel_size), s.positions)
-            else:                       # depthwise: the groups follow the kept channels
-                shape = GemmShape(s.out, s.k, s.positions, kept_count(in_kept, m.in_channels))
+            else:                       # grouped: whole groups go, each keeps its size
+                kept_count(out_kept, m.out_channels)                    # checks the fraction
+                shape = GemmShape(s.out, s.k, s.positions, kept_count(in_kept, s.groups))
             return self._total([shape])
 
         return layer_cost

@@ -18,7 +18,7 @@ from sw.models.io import load_model, save_model
 from sw.pack.eie import pack_eie
 from sw.prune import latency
 from sw.prune.granularity import Channel
-from sw.prune.latency import EIECycles, EIETable, Sparse24Table, eie_sample, gemm_shapes
+from sw.prune.latency import EIECycles, EIETable, GemmShape, Sparse24Table, eie_sample, gemm_shapes
 from sw.prune.netadapt import netadapt
 from sw.prune.pruner import Pruner
 from verif.tests.prune_common import CFG, digits, one_thread, trained_cnn, trained_mlp  # noqa: F401 - a fixture
@@ -171,10 +171,14 @@ def test_layer_cost_rounds_channels_as_channel_pruning_does():
     assert cost("fc1", 1.0, 0.5) == t.layer_cycles((m.fc1.out_features, m.fc1.in_features // 2))
     with pytest.raises(ValueError, match="unknown layer 'conv9'"):
         cost("conv9", 1.0, 1.0)
-    mob = registry.build("mobilenet", (1, 8, 8), 10, seed=0)     # depthwise: a group per kept channel
+    mob = registry.build("mobilenet", (1, 8, 8), 10, seed=0)     # grouped (depthwise): whole groups go
     mcost, shapes = t.layer_cost_fn(mob), gemm_shapes(mob)
     s = shapes["block2.dw"]
     assert mcost("block2.dw", 0.5, 0.5) == t.layer_cycles((s.out, s.k, s.positions, s.groups // 2))
+    g = torch.nn.Sequential(torch.nn.Conv2d(8, 12, 3, groups=4, bias=False))
+    g.input_shape = (8, 5, 5)                                   # 4 groups of 2 → 3 channels, 3×3 positions
+    assert gemm_shapes(g)["0"] == GemmShape(3, 18, 9, 4)
+    assert t.layer_cost_fn(g)("0", 0.5, 0.5) == t.layer_cycles((3, 18, 9, 2)) == 2 * t.layer_cycles((3, 18, 9))
 
 
 def test_tables_are_cached_on_disk(tmp_path, monkeypatch):
