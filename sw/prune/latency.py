@@ -21,6 +21,7 @@ same counts share one entry. Everything else (the hardware's parameters, the ass
 names the cache file. Tables run no model: only the shapes matter.
 """
 
+import functools
 import hashlib
 import json
 import math
@@ -103,7 +104,7 @@ class GemmShape:
 def kept_count(fraction: float, n: int) -> int:
     """Channels (or features) kept of ``n`` when a ``fraction`` of them is kept, rounded as channel
     pruning rounds (``sw.prune.amc.apply_ratios``): ``floor(fraction × n)``, at least 1."""
-    if not 0 <= fraction <= 1 + 1e-9:
+    if not -1e-9 <= fraction <= 1 + 1e-9:      # float noise of a computed fraction is tolerated
         raise ValueError(f"a kept fraction must be in [0, 1], got {fraction!r}")
     return max(1, min(n, int(math.floor(fraction * n + 1e-9))))
 
@@ -290,6 +291,7 @@ class LatencyTable:
         return layer_cost
 
 
+@functools.cache
 def _source_digest(*modules) -> str:
     h = hashlib.sha256()
     for m in modules:
