@@ -27,6 +27,7 @@ from pyhdl.sparse24.sparse_mac import SparseMAC
 from runtime import sim
 from runtime.payload import pack, unpack
 from runtime.scaffold import Testbench
+from sw.cyclemodel.sparse24 import layer_cycles
 from sw.formats import ACC24_WIDTH, GROUP_24, KEPT_24, MAC24_GROUPS
 from sw.pack.sparse24 import check_24, check_int8, pack_24
 
@@ -238,12 +239,6 @@ class Layer24Run:
 
 def _pad_columns(a: np.ndarray, k: int) -> np.ndarray:
     return np.pad(a, ((0, 0), (0, k - a.shape[1])))
-
-
-def layer_cycles(n: int, rows: int, k: int, per_beat: int, latency: int) -> int:
-    """docs/spec.md §4.3 without back-pressure: ``n · rows`` rows of ``ceil(K / per_beat)`` beats at
-    one beat a cycle, plus the unit's latency."""
-    return n * rows * math.ceil(k / per_beat) + latency
 
 
 def layer_cases(w_int, x_batch, *, groups: int = GROUPS, multipliers: int | None = None):

@@ -50,6 +50,20 @@ def _ratio_opts(p):
     g.add_argument("--ratios", help="per-layer ratios, e.g. fc1=0.92,fc2=0.91,fc3=0.74")
 
 
+TABLE_RESOURCES = ("eie-table", "24-table")
+
+
+def _table_opts(p):
+    """Options of the latency lookup tables (``--resource eie-table|24-table``, sw/prune/latency.py)."""
+    p.add_argument("--weight-density", type=float,
+                   help="--resource eie-table: assumed fraction of nonzero weights, in (0, 1] (default 0.1)")
+    p.add_argument("--act-density", type=float,
+                   help="--resource eie-table: assumed fraction of nonzero input activations, in (0, 1] "
+                        "(default 0.5)")
+    p.add_argument("--mac-groups", type=int,
+                   help="--resource 24-table: groups of 4 weights the 2:4 MAC takes per cycle (default 4)")
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``prune`` and its subcommands on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
     prune = subparsers.add_parser("prune", help="prune, fine-tune, share weights and export models",
@@ -110,11 +124,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, required=True,
                    help="resource to reach, as a fraction of the original's (e.g. 0.5)")
     p.add_argument("--step", type=float, default=0.1,
-                   help="resource cut per iteration, as a fraction of the original's (default 0.1)")
-    p.add_argument("--resource", default="macs", choices=("macs", "nonzero-macs", "params", "eie-cycles"),
-                   help="dense MACs per sample, MACs with a nonzero weight (sparse models), parameter count, or "
-                        "EIE array cycles from the exact cycle model (Linear/ReLU chains) (default macs)")
-    p.add_argument("--n-pe", type=int, default=64, help="PEs of the EIE array for --resource eie-cycles")
+                   help="resource cut of the first iteration, as a fraction of the original's (default 0.1)")
+    p.add_argument("--step-decay", type=float, default=1.0,
+                   help="each iteration's cut is the previous one's times this, in (0, 1] (default 1: a constant "
+                        "step); the paper's schedule is --step 0.025 --step-decay 0.96")
+    p.add_argument("--resource", default="macs",
+                   choices=("macs", "nonzero-macs", "params", "eie-cycles", *TABLE_RESOURCES),
+                   help="dense MACs per sample, MACs with a nonzero weight (sparse models), parameter count, "
+                        "EIE array cycles from the exact cycle model on validation digits (Linear/ReLU chains), "
+                        "or a cached per-layer latency table of the EIE array (eie-table) or the 2:4 MAC "
+                        "(24-table), which take any CNN (default macs)")
+    p.add_argument("--n-pe", type=int, default=64,
+                   help="PEs of the EIE array for --resource eie-cycles or eie-table (default 64)")
+    _table_opts(p)
     p.add_argument("--samples", type=int, default=16,
                    help="validation digits averaged by --resource eie-cycles (default 16)")
     p.add_argument("--layers", help="comma-separated candidate layers (default: every removable layer)")
@@ -122,9 +144,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="fine-tuning epochs of each candidate before comparing them (default 1)")
     _finetune_opts(p)
 
-    p = sub.add_parser("amc", help="AMC: a DDPG agent picks each layer's channel ratio under a MAC budget")
+    p = sub.add_parser("amc", help="AMC: a DDPG agent picks each layer's channel ratio under a MAC or "
+                                   "latency-table budget")
     _common(p, "cnn")
-    p.add_argument("--target", type=float, required=True, help="MACs to reach, as a fraction of the original's")
+    p.add_argument("--target", type=float, required=True,
+                   help="resource to reach, as a fraction of the original's")
+    p.add_argument("--resource", default="macs", choices=("macs", *TABLE_RESOURCES),
+                   help="dense MACs, or the per-layer latency table of the EIE array (eie-table) or the 2:4 "
+                        "MAC (24-table) (default macs)")
+    p.add_argument("--n-pe", type=int, help="--resource eie-table: PEs of the EIE array (default 64)")
+    _table_opts(p)
     p.add_argument("--episodes", type=int, default=300, help="search episodes (default 300)")
     p.add_argument("--warmup", type=int, default=100, help="episodes of random actions first (default 100)")
     p.add_argument("--max-ratio", type=float, default=0.8, help="largest ratio per layer (default 0.8)")
@@ -227,7 +256,9 @@ def _check_args(args) -> None:
               "l1": dict(lo=0), "steps": dict(lo=2), "epochs_per_step": dict(lo=0),
               "n_pe": dict(lo=1), "samples": dict(lo=1), "short_epochs": dict(lo=0), "episodes": dict(lo=1),
               "warmup": dict(lo=0), "max_ratio": dict(lo=0, hi=1, interval="()"),
-              "n": dict(lo=1), "m": dict(lo=1)}
+              "n": dict(lo=1), "m": dict(lo=1), "weight_density": dict(lo=0, hi=1, interval="(]"),
+              "act_density": dict(lo=0, hi=1, interval="(]"), "mac_groups": dict(lo=1),
+              "step_decay": dict(lo=0, hi=1, interval="(]")}
     for name, bounds in checks.items():
         value = getattr(args, name, None)
         if value is not None:
@@ -240,11 +271,27 @@ def _check_args(args) -> None:
     elif getattr(args, "ratios", None) is not None:
         args.ratios = _ratios(args.ratios)
     if cmd == "netadapt":
+        from sw.prune.netadapt import schedule_iterations
+
         in_range("--target", args.target, 0, 1, "()")
         in_range("--step", args.step, 0, round(1 - args.target, 12), "(]")
+        try:
+            schedule_iterations(args.target, args.step, args.step_decay)
+        except ValueError:
+            raise CLIError(f"--step-decay {args.step_decay:g} with --step {args.step:g}: the cuts step × "
+                           f"decay^(i-1) add up to less than step / (1 - decay) = "
+                           f"{args.step / (1 - args.step_decay):.4g}, short of 1 - target = "
+                           f"{1 - args.target:.4g}; raise --step or --step-decay") from None
     if cmd == "amc":
         in_range("--target", args.target, 0, 1, "()")
         in_range("--warmup", args.warmup, 0, args.episodes - 1)
+    if cmd in ("netadapt", "amc"):
+        uses = {"--weight-density": "eie-table", "--act-density": "eie-table", "--mac-groups": "24-table"}
+        if cmd == "amc":
+            uses["--n-pe"] = "eie-table"
+        for option, kind in uses.items():
+            if getattr(args, option[2:].replace("-", "_")) is not None and args.resource != kind:
+                raise CLIError(f"{option} applies to --resource {kind} only, not --resource {args.resource}")
     if cmd == "nm" and args.n > args.m:
         raise CLIError(f"--n {args.n} must be <= --m {args.m}")
 
@@ -274,6 +321,8 @@ def _check_model(args, model, data) -> None:
         linear_chain(model)     # refuse models EIE cannot run before spending time on them
     if cmd == "netadapt" and args.resource == "eie-cycles":
         in_range("--samples", args.samples, 1, len(data.x_val))
+    if cmd in ("netadapt", "amc") and args.resource in TABLE_RESOURCES:
+        _table(args, cache=False).layer_cost_fn(model)    # every layer has a shape (one forward pass)
     if isinstance(getattr(args, "ratios", None), dict):
         unknown = [n for n in args.ratios if n not in pruner.layers]
         if unknown:
@@ -416,22 +465,41 @@ def _cmd_iterative(args, model, data, cfg, result):
     return f"baseline test accuracy {base:.2f}%\n" + schedule_table(base, cmp.results)
 
 
+def _table(args, cache: bool = True):
+    """The latency lookup table ``--resource`` names, with its options (the class defaults where
+    an option is not given), cached in ``$SPARSEHW_CACHE/latency`` (``~/.cache/sparsehw/latency``)."""
+    from sw.prune.latency import TABLES
+
+    given = {"n_pe": args.n_pe, "weight_density": args.weight_density, "act_density": args.act_density}
+    if args.resource == "24-table":
+        given = {"groups": args.mac_groups}
+    return TABLES[args.resource](**{k: v for k, v in given.items() if v is not None}, cache=cache)
+
+
+def _resource_info(args, table) -> dict:
+    return {"kind": args.resource} if table is None else {"kind": args.resource, "params": table.params,
+                                                          "cache": str(table.path)}
+
+
 def _cmd_netadapt(args, model, data, cfg, result):
     from sw.prune.netadapt import RESOURCES, netadapt
 
+    table = None
     if args.resource == "eie-cycles":
         from sw.prune.latency import EIECycles
 
         resource = EIECycles(data.x_val[:args.samples], n_pe=args.n_pe)
+    elif args.resource in TABLE_RESOURCES:
+        resource = table = _table(args)
     else:
         resource = RESOURCES[args.resource]
     before = _acc(model, data)
     small, res = netadapt(model, data, cfg, args.target, args.step, short_epochs=args.short_epochs,
                           final_epochs=args.finetune_epochs, lr_scale=args.lr_scale, resource=resource,
-                          layers=_layers(args.layers), progress=not args.no_progress)
+                          layers=_layers(args.layers), progress=not args.no_progress, step_decay=args.step_decay)
     r0, r1 = resource(model), resource(small)
     result["netadapt"] = res.to_dict()
-    result["resource"] = {"kind": args.resource, "before": r0, "after": r1}
+    result["resource"] = {**_resource_info(args, table), "before": r0, "after": r1}
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
     res.plot(args.stage / "netadapt.png", before["val_acc"], f"{args.resource} (fraction of the original's)",
              "NetAdapt search trace")
@@ -449,11 +517,16 @@ def _cmd_netadapt(args, model, data, cfg, result):
 def _cmd_amc(args, model, data, cfg, result):
     from sw.prune.amc import amc
 
+    table, extra = None, {}
+    if args.resource in TABLE_RESOURCES:
+        table = _table(args)
+        extra["layer_cost"] = table.layer_cost_fn(model)    # the budget: --target × the unpruned model's cost
     before = _acc(model, data)
     small, res = amc(model, data, cfg, args.target, episodes=args.episodes, warmup=args.warmup,
                      max_ratio=args.max_ratio, final_epochs=args.finetune_epochs, lr_scale=args.lr_scale,
-                     seed=args.seed, progress=not args.no_progress)
+                     seed=args.seed, progress=not args.no_progress, **extra)
     result["amc"] = res.to_dict()
+    result["resource"] = _resource_info(args, table)
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
     res.plot(args.stage / "amc.png", args.warmup)
     _save(args, small, result)

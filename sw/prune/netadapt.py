@@ -2,7 +2,8 @@
 
 Every iteration tries each candidate layer alone: it removes the fewest of that layer's channels
 (lowest L1 norm first) that cut the resource — dense MACs by default, or any ``resource(model)``
-such as a latency table or a cycle model — by ``step`` of the original, fine-tunes that candidate
+such as a latency table or a cycle model — by ``step`` of the original (iteration ``i``:
+``step × step_decay^(i − 1)``; the paper's schedule is ``step=0.025, step_decay=0.96``), fine-tunes that candidate
 for ``short_epochs``, and keeps the one with the best validation accuracy. Iterations repeat
 until the resource is at most ``target`` of the original, then the winner is fine-tuned for
 ``final_epochs``. Channels are physically removed, so every candidate is a smaller dense model;
@@ -10,7 +11,6 @@ the model passed in is left untouched.
 """
 
 import copy
-import math
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
@@ -116,10 +116,34 @@ class NetAdaptResult:
                                 "candidates (layer: val acc)"], rows, "rrlrrl"))
 
 
+def step_cut(step: float, step_decay: float, iteration: int) -> float:
+    """The cut of iteration ``iteration`` (from 1), as a fraction of the original resource:
+    ``step × step_decay^(iteration − 1)``."""
+    return step * step_decay ** (iteration - 1)
+
+
+def schedule_iterations(target: float, step: float, step_decay: float = 1.0) -> int:
+    """Iterations the schedule needs to reach ``target`` when every iteration cuts exactly its step
+    (a real one may cut more: channels are removed whole). ``ValueError`` when the cuts never add
+    up to ``1 − target``: with ``step_decay < 1`` they sum to less than ``step / (1 − step_decay)``."""
+    if step_decay < 1 and step / (1 - step_decay) <= 1 - target + 1e-9:
+        raise ValueError(f"step_decay {step_decay!r} with step {step!r}: the cuts sum to less than "
+                         f"step / (1 - step_decay) = {step / (1 - step_decay):.4g}, which does not reach "
+                         f"1 - target = {1 - target:.4g}; raise step or step_decay")
+    done, n = 0.0, 0
+    while done < 1 - target - 1e-9:
+        n += 1
+        done += step_cut(step, step_decay, n)
+    return n
+
+
 def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1, final_epochs: int = 12,
-             lr_scale: float = 0.1, resource=dense_macs, layers=None, criterion=None, progress: bool = True):
-    """Shrink a copy of ``model`` until ``resource`` is at most ``target`` × the original, cutting
-    ``step`` × the original per iteration (the last cut may be smaller). Returns
+             lr_scale: float = 0.1, resource=dense_macs, layers=None, criterion=None, progress: bool = True,
+             step_decay: float = 1.0):
+    """Shrink a copy of ``model`` until ``resource`` is at most ``target`` × the original, iteration
+    ``i`` (from 1) cutting :func:`step_cut` ``= step × step_decay^(i − 1)`` × the original from what
+    the previous iteration reached (the last cut may be smaller): ``step_decay = 1`` (default) is a
+    constant step, NetAdapt's paper uses ``step = 0.025, step_decay = 0.96``. Returns
     ``(model, NetAdaptResult)``. ``layers``: candidate layers (default every layer whose channels
     can be removed). Candidates are compared after their short fine-tune, and their resource is
     measured then too: a resource that depends on the activations (EIE cycles) can move a little
@@ -128,6 +152,9 @@ def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1
         raise ValueError(f"target must be a resource fraction in (0, 1), got {target!r}")
     if not 0 < step <= 1 - target + 1e-9:      # 1 - 0.8 is 0.19999999999999996
         raise ValueError(f"step must be in (0, 1 - target] = (0, {1 - target:g}], got {step!r}")
+    if not 0 < step_decay <= 1:
+        raise ValueError(f"step_decay must be in (0, 1], got {step_decay!r}")
+    iterations = schedule_iterations(target, step, step_decay)
     if short_epochs < 0 or final_epochs < 0:
         raise ValueError(f"epoch counts must be >= 0, got short {short_epochs}, final {final_epochs}")
     criterion = criterion or L1()
@@ -138,10 +165,9 @@ def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1
         raise ValueError(f"the resource of the unpruned model must be positive, got {r0!r}")
     result = NetAdaptResult()
     current = r0
-    iterations = math.ceil((1 - target) / step - 1e-9)
     bar = tqdm(total=iterations, desc="NetAdapt", disable=not progress, leave=False)
     while current > target * r0 * (1 + 1e-12):
-        budget = max(current - step * r0, target * r0)
+        budget = max(current - step_cut(step, step_decay, len(result.trace) + 1) * r0, target * r0)
         tried, models = {}, {}
         for layer in candidates:
             found = shrink_layer(model, layer, budget, resource, criterion)

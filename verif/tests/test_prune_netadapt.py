@@ -6,7 +6,7 @@ import torch
 from sw.models.train import evaluate
 from sw.prune.criteria import L1
 from sw.prune.masks import get_mask
-from sw.prune.netadapt import RESOURCES, _remove, dense_macs, netadapt, shrink_layer
+from sw.prune.netadapt import RESOURCES, _remove, dense_macs, netadapt, schedule_iterations, shrink_layer, step_cut
 from sw.prune.pruner import Pruner
 from sw.prune.report import model_stats
 from verif.tests.prune_common import CFG, digits, trained_cnn, trained_mlp
@@ -91,6 +91,31 @@ def test_netadapt_rejects_bad_arguments():
                       ({"target": 0.5, "step": 0.1, "short_epochs": -1}, "epoch"),
                       ({"target": 0.5, "step": 0.1, "layers": ["fc9"]}, "unknown layer"),
                       ({"target": 0.5, "step": 0.1, "layers": ["fc3"]}, "fc3"),
-                      ({"target": 0.5, "step": 0.1, "resource": lambda _: 0}, "positive")):
+                      ({"target": 0.5, "step": 0.1, "resource": lambda _: 0}, "positive"),
+                      ({"target": 0.5, "step": 0.1, "step_decay": 0.0}, "step_decay"),
+                      ({"target": 0.5, "step": 0.1, "step_decay": 1.5}, "step_decay"),
+                      ({"target": 0.5, "step": 0.1, "step_decay": 0.8}, "step_decay 0.8 with step 0.1")):
         with pytest.raises(ValueError, match=match):
             netadapt(m, d, CFG, progress=False, **kw)
+
+
+def test_the_decaying_step_schedule():
+    """Iteration i cuts step × step_decay^(i − 1) of the original from what the previous one reached."""
+    assert [step_cut(0.025, 0.96, i) for i in (1, 2, 3)] == pytest.approx([0.025, 0.024, 0.02304])
+    # cumulative cuts 0.1, 0.18, 0.244, 0.2952, 0.33616, 0.368928, 0.3951424, 0.41611392
+    assert schedule_iterations(0.6, 0.1, 0.8) == 8
+    assert schedule_iterations(0.5, 0.2) == 3 and schedule_iterations(0.8, 0.2) == 1    # constant steps
+    assert schedule_iterations(0.5, 0.025, 0.96) == 40      # the paper's: 0.625 · (1 − 0.96^n) >= 0.5
+    with pytest.raises(ValueError, match="step_decay"):
+        schedule_iterations(0.3, 0.025, 0.96)               # the paper's cuts never add up to 0.7
+    d = digits()
+    m = trained_mlp((64, 32))
+    r0 = dense_macs(m)
+    small, res = netadapt(m, d, CFG, target=0.75, step=0.1, step_decay=0.7, short_epochs=0, final_epochs=0,
+                          layers=["fc1"], progress=False)
+    prev = 1.0
+    for i, t in enumerate(res.trace, start=1):
+        assert t["iteration"] == i and t["budget"] == pytest.approx(max(prev - 0.1 * 0.7 ** (i - 1), 0.75), abs=1e-12)
+        prev = t["candidates"][t["chosen"]]["resource"]
+        assert prev <= t["budget"] + 1e-12
+    assert len(res.trace) >= 3 and res.resource <= 0.75 and res.resource == pytest.approx(dense_macs(small) / r0)
