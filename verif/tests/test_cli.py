@@ -59,7 +59,8 @@ def test_pointcloud_goes_through_the_top_level_cli(tmp_path):
 
 def test_demo_runs_the_trained_network_on_the_rtl(tmp_path, capsys):
     """`sparsehw demo` at a small size: the compressed LeNet-300-100 on an 8-PE array, bit-exact on
-    every digit, its figures and summary written as a whole; a second run needs --force."""
+    every digit, the point-cloud section's map and convolution equal to their references, its
+    figures and summary written as a whole; a second run needs --force."""
     import json
 
     out = tmp_path / "demo"
@@ -71,6 +72,8 @@ def test_demo_runs_the_trained_network_on_the_rtl(tmp_path, capsys):
     assert s["speedup"]["speedup"]["both"] > s["speedup"]["speedup"]["weight_sparse"] > 1
     assert s["energy_nj"]["eie"] < s["energy_nj"]["dense_sram"]
     assert s["sparse24"]["equal"] and s["sparse24"]["sparse_cycles"] > 0
+    pc = s["pointcloud"]
+    assert pc["maps_equal"] and pc["conv_equal"] and pc["points"] >= 10_000 and pc["pairs"] > 9 * pc["points"]
     assert sorted(p.name for p in out.iterdir()) == sorted(["summary.json", "speedup.png", "load_balance.png",
                                                             "energy.png"])
     assert main(["demo", "--out", str(out), "--digits", "4", "--n-pe", "8"]) == 2
