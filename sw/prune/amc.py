@@ -4,13 +4,14 @@ Environment (:class:`_Env`): the agent walks the removable layers (channel group
 state is the layer's embedding (index, conv or linear, output and input channels, kernel, stride,
 output size, cost; min-max normalised over the layers) and the search so far (the resource already
 cut and the resource of the later layers, as fractions of the unpruned total, and the previous
-action). An action ``a`` in [0, 1] removes ``a × max_ratio`` of the layer's channels. The resource
-is the sum over every Conv2d/Linear layer of ``layer_cost(name, out_kept, in_kept)`` (default: its
-MACs × the kept shares of its outputs and inputs); the budget is ``target`` × the unpruned total.
-As in AMC each action is raised to the least ratio that still meets the budget with every later
-layer at ``max_ratio``, so every episode meets it. At the end of an episode the lowest-L1 channels
-are removed and the reward is ``-error`` on (a fixed subset of) the validation split, without
-fine-tuning.
+layer's ratio over ``max_ratio``). An action ``a`` in [0, 1] removes ``a × max_ratio`` of the
+layer's channels. The resource is the sum over every Conv2d/Linear layer of
+``layer_cost(name, out_kept, in_kept)`` (default: its MACs × the kept shares of its outputs and
+inputs); the budget is ``target`` × the unpruned total. As in AMC each action is raised to the
+least ratio that still meets the budget with every later layer at ``max_ratio``, so every episode
+meets it. At the end of an episode the lowest-L1 channels are removed and the reward is ``-error``
+on (a fixed subset of) the validation split, without fine-tuning (optionally after re-estimating
+the BatchNorm statistics on training samples, :func:`recalibrate_bn`).
 
 Agent (:class:`DDPG`), as in the paper's code (mit-han-lab/amc): actor and critic MLPs (300, 300),
 target copies that follow them by soft updates (τ = 0.01), a replay memory of recent transitions.
@@ -276,10 +277,33 @@ def apply_ratios(model, ratios: dict, criterion=None, units: dict | None = None)
     return m
 
 
+def recalibrate_bn(model, x, batch: int = 500) -> None:
+    """Re-estimate every BatchNorm's running statistics of ``model`` from ``x`` (no gradients, every
+    other module in eval mode): removed channels shift what later layers see, which stale
+    statistics ignore (the adaptive BN of EagleEye, Li et al. 2020)."""
+    bns = [b for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
+    if not bns:
+        return
+    was_training, momenta = model.training, [b.momentum for b in bns]
+    model.eval()
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None                   # a cumulative average over the batches
+        b.train()
+    x = torch.as_tensor(np.asarray(x))
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch):
+            model(x[i:i + batch])
+    for b, mo in zip(bns, momenta, strict=True):
+        b.momentum = mo
+    model.train(was_training)
+
+
 class _Env:
     """The layer-by-layer walk of one episode: states, the constraint, the pruned model's reward."""
 
-    def __init__(self, model, data, target: float, max_ratio: float, layer_cost=None, eval_samples=None):
+    def __init__(self, model, data, target: float, max_ratio: float, layer_cost=None, eval_samples=None,
+                 bn_samples: int = 0):
         if not 0 < target < 1:
             raise ValueError(f"target must be a resource fraction in (0, 1), got {target!r}")
         if not 0 < max_ratio < 1:
@@ -301,6 +325,9 @@ class _Env:
             # one fixed subset whatever the seed, so searches with different seeds score alike
             idx = np.sort(np.random.default_rng(0).permutation(n_val)[:int(eval_samples)])
         self.x_eval, self.y_eval = data.x_val[idx], data.y_val[idx]
+        if int(bn_samples) < 0:
+            raise ValueError(f"bn_samples must be >= 0, got {bn_samples!r}")
+        self.x_bn = data.x_train[np.sort(np.random.default_rng(1).permutation(len(data.x_train))[:int(bn_samples)])]
         lo, hi = layers.static.min(axis=0), layers.static.max(axis=0)
         self.static = np.where(hi > lo, (layers.static - lo) / np.where(hi > lo, hi - lo, 1), 0.0)
         self.rest = [sum(layers.cost(n, 1.0, 1.0) for n in layers.names[t + 1:]) / layers.base
@@ -310,6 +337,13 @@ class _Env:
     def state(self, t: int, keep: dict, prev: float) -> np.ndarray:
         cut = 1 - self.layers.total(keep) / self.layers.base
         return np.concatenate([self.static[t], [cut, self.rest[t], prev]]).astype(np.float32)
+
+    def pruned(self, ratios: dict):
+        """The model with ``ratios`` applied (and its BatchNorm statistics re-estimated if asked)."""
+        m = apply_ratios(self.model, ratios, units=self.layers.units)
+        if len(self.x_bn):
+            recalibrate_bn(m, self.x_bn)
+        return m
 
     def run(self, choose):
         """One episode; ``choose(t, state)`` gives the action in [0, 1] for layer ``t``. Returns the
@@ -324,7 +358,7 @@ class _Env:
             s2 = s if done else self.state(t + 1, keep, prev)
             steps.append((s, a, s2, done))
             s = s2
-        m = apply_ratios(self.model, ratios, units=layers.units)
+        m = self.pruned(ratios)
         mods, mods0 = dict(m.named_modules()), dict(self.model.named_modules())
         kept = {n: mods[n].weight.shape[0] / mods0[n].weight.shape[0] for n in layers.names}
         acc = evaluate(m, self.x_eval, self.y_eval)
@@ -353,7 +387,7 @@ def _search(env, episodes: int, policy, progress: bool, desc: str, method: str) 
 def _finish(env, result: AMCResult, data, cfg, final_epochs: int, lr_scale: float, progress: bool):
     """Apply the best episode's ratios to the model, fine-tune it, and fill in ``result``'s figures."""
     layers = env.layers
-    m = apply_ratios(env.model, result.best["ratios"], units=layers.units)
+    m = env.pruned(result.best["ratios"])
     result.val_before_finetune = evaluate(m, data.x_val, data.y_val)
     if final_epochs:
         finetune(m, data, cfg, final_epochs, lr_scale=lr_scale, progress=progress,
@@ -391,16 +425,18 @@ def amc(model, data, cfg, target: float, episodes: int = 300, warmup: int = 100,
         final_epochs: int = 12, lr_scale: float = 0.1, seed: int = 0, hidden: int = 300, batch: int = 64,
         progress: bool = True, *, lr_actor: float = 1e-4, lr_critic: float = 1e-3, tau: float = 0.01,
         discount: float = 1.0, memory: int = 100, init_sigma: float = 0.5, sigma_decay: float = 0.95,
-        layer_cost=None, eval_samples: int | None = None):
+        layer_cost=None, eval_samples: int | None = None, bn_samples: int = 0):
     """Search per-layer channel ratios of ``model`` whose resource (default: dense MACs; else the sum
     of ``layer_cost(name, out_kept, in_kept)`` over its Conv2d/Linear layers) is at most ``target`` ×
     the original's; return ``(pruned_and_finetuned_model, AMCResult)``. The input model is untouched.
 
     ``memory``: replay transitions per removable layer; ``eval_samples``: score each episode on that
-    many validation samples (one fixed subset; default all)."""
+    many validation samples (one fixed subset; default all); ``bn_samples``: re-estimate the pruned
+    model's BatchNorm statistics on that many training samples (one fixed subset) before scoring it
+    (default 0: keep the original statistics, as AMC does)."""
     if not 0 <= warmup < episodes:
         raise ValueError(f"need 0 <= warmup < episodes, got warmup {warmup}, episodes {episodes}")
-    env = _Env(model, data, target, max_ratio, layer_cost, eval_samples)
+    env = _Env(model, data, target, max_ratio, layer_cost, eval_samples, bn_samples)
     agent = DDPG(env.n_state, hidden=hidden, lr_actor=lr_actor, lr_critic=lr_critic, tau=tau, discount=discount,
                  batch=batch, memory=memory * len(env.layers.names), init_sigma=init_sigma, sigma_decay=sigma_decay,
                  seed=seed)
@@ -410,14 +446,14 @@ def amc(model, data, cfg, target: float, episodes: int = 300, warmup: int = 100,
 
 def random_search(model, data, cfg, target: float, episodes: int = 300, max_ratio: float = 0.8, seed: int = 0,
                   final_epochs: int = 0, lr_scale: float = 0.1, progress: bool = True, *, layer_cost=None,
-                  eval_samples: int | None = None):
+                  eval_samples: int | None = None, bn_samples: int = 0):
     """AMC's baseline: ``episodes`` episodes of the same environment (constraint, evaluation) with
     every action uniform in [0, 1]; the best is applied (and fine-tuned ``final_epochs``) as in
     :func:`amc`. Returns ``(model, AMCResult)`` with ``method == "random"``; with the same seed its
     episodes are AMC's warm-up episodes."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    env = _Env(model, data, target, max_ratio, layer_cost, eval_samples)
+    env = _Env(model, data, target, max_ratio, layer_cost, eval_samples, bn_samples)
     rng = np.random.default_rng(seed)
     result = _search(env, episodes, lambda ep: lambda t, s: float(rng.uniform(0.0, 1.0)), progress, "random search",
                      "random")

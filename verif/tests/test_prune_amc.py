@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sw.models.train import evaluate
-from sw.prune.amc import DDPG, _Layers, amc, apply_ratios, random_search, truncated_normal
+from sw.prune.amc import DDPG, _Layers, amc, apply_ratios, random_search, recalibrate_bn, truncated_normal
 from sw.prune.report import model_stats
 from verif.tests.prune_common import CFG, digits, one_thread, trained_cnn, trained_mlp, trained_resnet  # noqa: F401
 
@@ -146,6 +146,24 @@ def test_random_search_and_amc_meet_the_budget_and_repeat_for_a_seed():
     assert random_search(m, d, CFG, episodes=8, seed=3, **kw)[1].episodes == rand.episodes
     assert amc(m, d, CFG, episodes=8, warmup=4, seed=3, batch=8, **kw)[1].episodes == agent.episodes
     assert random_search(m, d, CFG, episodes=8, seed=4, **kw)[1].episodes != rand.episodes
+    # BatchNorm statistics re-estimated before scoring: the same ratios, other accuracies
+    _, bn = random_search(m, d, CFG, episodes=8, seed=3, bn_samples=100, **kw)
+    assert [e["ratios"] for e in bn.episodes] == [e["ratios"] for e in rand.episodes]
+    assert [e["val_acc"] for e in bn.episodes] != [e["val_acc"] for e in rand.episodes]
+
+
+def test_recalibrated_batchnorm_statistics_are_those_of_the_samples():
+    m = trained_cnn()
+    x = torch.as_tensor(digits().x_train[:200])
+    seen = []
+    hook = m.bn1.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    m.train()
+    recalibrate_bn(m, x, batch=100)
+    hook.remove()
+    assert m.training and m.bn1.momentum == 0.1                  # the mode and the momentum are restored
+    feats = torch.cat(seen)
+    torch.testing.assert_close(m.bn1.running_mean, feats.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+    assert int(m.bn1.num_batches_tracked) == 2
 
 
 def test_a_layer_cost_replaces_the_mac_count():
@@ -181,7 +199,8 @@ def test_bad_input_is_named():
     for kw, match in (({"target": 1.0}, "target"), ({"target": 0.0}, "target"),
                       ({"target": 0.01}, "out of reach"), ({"target": 0.5, "max_ratio": 1.0}, "max_ratio"),
                       ({"target": 0.5, "episodes": 5, "warmup": 5}, "warmup"),
-                      ({"target": 0.5, "eval_samples": 0}, "eval_samples")):
+                      ({"target": 0.5, "eval_samples": 0}, "eval_samples"),
+                      ({"target": 0.5, "bn_samples": -1}, "bn_samples")):
         with pytest.raises(ValueError, match=match):
             amc(m, d, CFG, progress=False, **kw)
     with pytest.raises(ValueError, match="episodes"):
