@@ -128,6 +128,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=300, help="search episodes (default 300)")
     p.add_argument("--warmup", type=int, default=100, help="episodes of random actions first (default 100)")
     p.add_argument("--max-ratio", type=float, default=0.8, help="largest ratio per layer (default 0.8)")
+    p.add_argument("--eval-samples", type=int,
+                   help="score each episode on this many validation samples, one fixed subset (default all)")
+    p.add_argument("--bn-samples", type=int, default=0,
+                   help="re-estimate BatchNorm statistics on this many training samples before scoring an "
+                        "episode (default 0: off)")
     _finetune_opts(p)
 
     p = sub.add_parser("share",
@@ -227,7 +232,7 @@ def _check_args(args) -> None:
               "l1": dict(lo=0), "steps": dict(lo=2), "epochs_per_step": dict(lo=0),
               "n_pe": dict(lo=1), "samples": dict(lo=1), "short_epochs": dict(lo=0), "episodes": dict(lo=1),
               "warmup": dict(lo=0), "max_ratio": dict(lo=0, hi=1, interval="()"),
-              "n": dict(lo=1), "m": dict(lo=1)}
+              "n": dict(lo=1), "m": dict(lo=1), "eval_samples": dict(lo=1), "bn_samples": dict(lo=0)}
     for name, bounds in checks.items():
         value = getattr(args, name, None)
         if value is not None:
@@ -452,7 +457,8 @@ def _cmd_amc(args, model, data, cfg, result):
     before = _acc(model, data)
     small, res = amc(model, data, cfg, args.target, episodes=args.episodes, warmup=args.warmup,
                      max_ratio=args.max_ratio, final_epochs=args.finetune_epochs, lr_scale=args.lr_scale,
-                     seed=args.seed, progress=not args.no_progress)
+                     seed=args.seed, progress=not args.no_progress, eval_samples=args.eval_samples,
+                     bn_samples=args.bn_samples)
     result["amc"] = res.to_dict()
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
     res.plot(args.stage / "amc.png", args.warmup)
