@@ -467,7 +467,9 @@ def _cmd_amc(args, model, data, cfg, result):
     return "\n".join([
         f"best of {len(res.episodes)} episodes (episode {best['episode']}): ratios "
         + ", ".join(f"{n}={r:.3f}" for n, r in best["ratios"].items())
-        + f"; val {best['val_acc']:.2f}% before fine-tuning",
+        + f"; val {best['val_acc']:.2f}% before fine-tuning"
+        + (f" (on {args.eval_samples} validation samples; all of them: {res.val_before_finetune:.2f}%)"
+           if args.eval_samples else ""),
         f"MACs {res.macs:.1%} of the original; channels " + ", ".join(f"{n}={c}" for n, c in res.channels.items()),
         f"test accuracy {before['test_acc']:.2f}% → {res.test_acc:.2f}% after {args.finetune_epochs} epochs "
         "fine-tuning"])
