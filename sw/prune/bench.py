@@ -510,7 +510,7 @@ def amc_cnn(data, base, cfg, budgets, plot: Path, *, episodes: int = 300, warmup
     return {"rows": rows, "episodes": {f"{k:.3f}": v.to_dict() for k, v in results.items()}}, "\n".join(lines)
 
 
-def amc_vs_random(data, base, cfg, plot: Path, *, budgets=(0.5, 0.3), seeds=(0, 1, 2), episodes: int = 250,
+def amc_vs_random(data, base, cfg, plot: Path, *, budgets=(0.5, 0.3), seeds=(0, 1, 2), episodes: int = 300,
                   warmup: int = 100, eval_samples: int | None = 250, bn_samples: int = 250, max_ratio: float = 0.8,
                   progress: bool):
     """AMC against random search from ``base`` at each MAC fraction of ``budgets``, each with
@@ -521,16 +521,17 @@ def amc_vs_random(data, base, cfg, plot: Path, *, budgets=(0.5, 0.3), seeds=(0, 
     without it the MNIST SmallResNet scored near chance (10–23% on 250 validation digits) in 35 of
     36 random episodes at MAC budgets 0.8, 0.5 and 0.3, which leaves no reward to learn from.
 
-    Sizing: on that ResNet, with 250 samples each, an episode took about 0.5 s on a busy 2-core
-    machine (load about 5); the noise is below 0.001 after 120 learned episodes, so 150 learned ones
-    follow the 100 random ones, and 2 budgets × 2 methods × 3 seeds × 250 episodes come to roughly
-    25–30 minutes, plus the baseline's training."""
-    rows, runs, curves = [], {}, {}
+    Sizing: on that ResNet, with 250 samples each, an episode took 0.19 s for random search and
+    0.38 s for AMC (its updates) on a busy 2-core machine (load about 4), so the default 2 budgets ×
+    3 seeds × 300 episodes of each come to about 20 minutes there, plus the baseline's training;
+    allow 30."""
+    rows, runs, curves, seconds = [], {}, {}, {"amc": 0.0, "random": 0.0}
     t0 = time.perf_counter()
     for budget in budgets:
         for method in ("amc", "random"):
             per_seed = []
             for seed in seeds:
+                t = time.perf_counter()
                 if method == "amc":
                     _, res = amc(base, data, cfg, budget, episodes=episodes, warmup=warmup, max_ratio=max_ratio,
                                  final_epochs=0, seed=seed, eval_samples=eval_samples, bn_samples=bn_samples,
@@ -539,6 +540,7 @@ def amc_vs_random(data, base, cfg, plot: Path, *, budgets=(0.5, 0.3), seeds=(0, 
                     _, res = random_search(base, data, cfg, budget, episodes=episodes, max_ratio=max_ratio, seed=seed,
                                            final_epochs=0, eval_samples=eval_samples, bn_samples=bn_samples,
                                            progress=progress)
+                seconds[method] += time.perf_counter() - t
                 acc = [e["val_acc"] for e in res.episodes]
                 per_seed.append({"seed": seed, "best": res.best["val_acc"], "best_episode": res.best["episode"],
                                  "best_full_val": res.val_before_finetune, "best_macs": res.best["macs"],
@@ -575,17 +577,19 @@ def amc_vs_random(data, base, cfg, plot: Path, *, budgets=(0.5, 0.3), seeds=(0, 
              f"{', '.join(map(str, seeds))}. With a seed AMC's first {warmup} episodes are random and equal random "
              f"search's, so they differ in the last {episodes - warmup}. Mean ± std over the seeds; the full-val "
              f"column re-scores the best episode's ratios on all {len(data.y_val)} validation samples (the subset "
-             "best is optimistic). The defaults (250 episodes, 250 samples, 2 budgets, 3 seeds) are sized for "
-             f"about 30 minutes on 2 cores; this run took {minutes:.1f} minutes.", "",
+             "best is optimistic). The defaults (300 episodes, 250 samples, 2 budgets, 3 seeds) are sized for "
+             f"about 30 minutes on 2 cores; this run took {minutes:.1f} minutes, AMC's searches "
+             f"{seconds['amc'] / 60:.1f} and random search's {seconds['random'] / 60:.1f} (the same episodes and "
+             "evaluations; AMC also trains its networks).", "",
              *table(["MACs ≤", "search", "best episode val acc (subset)", "its full-val acc",
                      f"mean val acc of episodes {warmup + 1}–{episodes}", "MACs of the best",
                      f"best found after episode {warmup}"], cells, "llrrrrr"), "",
              "AMC's best episode against random search's, seed by seed (same budget and seed): "
-             + "; ".join(f"MACs ≤ {b:.0%}: AMC higher in {w} of {len(seeds)}, equal in {t}"
-                         for b, (w, t) in wins.items())
+             + "; ".join(f"MACs ≤ {b:.0%}: AMC higher in {w} of {len(seeds)}, random search higher in "
+                         f"{len(seeds) - w - t}, equal in {t}" for b, (w, t) in wins.items())
              + "."]
     return {"rows": rows, "episodes": episodes, "warmup": warmup, "eval_samples": n_eval, "bn_samples": bn_samples,
-            "seeds": list(seeds), "minutes": minutes, "runs": runs}, "\n".join(lines)
+            "seeds": list(seeds), "minutes": minutes, "search_seconds": seconds, "runs": runs}, "\n".join(lines)
 
 
 # ---------------------------------------------------------------------- registry
