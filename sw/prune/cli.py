@@ -157,6 +157,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=300, help="search episodes (default 300)")
     p.add_argument("--warmup", type=int, default=100, help="episodes of random actions first (default 100)")
     p.add_argument("--max-ratio", type=float, default=0.8, help="largest ratio per layer (default 0.8)")
+    p.add_argument("--eval-samples", type=int,
+                   help="score each episode on this many validation samples, one fixed subset (default all)")
+    p.add_argument("--bn-samples", type=int, default=0,
+                   help="re-estimate BatchNorm statistics on this many training samples before scoring an "
+                        "episode (default 0: off)")
     _finetune_opts(p)
 
     p = sub.add_parser("share",
@@ -258,7 +263,7 @@ def _check_args(args) -> None:
               "warmup": dict(lo=0), "max_ratio": dict(lo=0, hi=1, interval="()"),
               "n": dict(lo=1), "m": dict(lo=1), "weight_density": dict(lo=0, hi=1, interval="(]"),
               "act_density": dict(lo=0, hi=1, interval="(]"), "mac_groups": dict(lo=1),
-              "step_decay": dict(lo=0, hi=1, interval="(]")}
+              "step_decay": dict(lo=0, hi=1, interval="(]"), "eval_samples": dict(lo=1), "bn_samples": dict(lo=0)}
     for name, bounds in checks.items():
         value = getattr(args, name, None)
         if value is not None:
@@ -524,7 +529,8 @@ def _cmd_amc(args, model, data, cfg, result):
     before = _acc(model, data)
     small, res = amc(model, data, cfg, args.target, episodes=args.episodes, warmup=args.warmup,
                      max_ratio=args.max_ratio, final_epochs=args.finetune_epochs, lr_scale=args.lr_scale,
-                     seed=args.seed, progress=not args.no_progress, **extra)
+                     seed=args.seed, progress=not args.no_progress, eval_samples=args.eval_samples,
+                     bn_samples=args.bn_samples, **extra)
     result["amc"] = res.to_dict()
     result["resource"] = _resource_info(args, table)
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
@@ -534,7 +540,9 @@ def _cmd_amc(args, model, data, cfg, result):
     return "\n".join([
         f"best of {len(res.episodes)} episodes (episode {best['episode']}): ratios "
         + ", ".join(f"{n}={r:.3f}" for n, r in best["ratios"].items())
-        + f"; val {best['val_acc']:.2f}% before fine-tuning",
+        + f"; val {best['val_acc']:.2f}% before fine-tuning"
+        + (f" (on {args.eval_samples} validation samples; all of them: {res.val_before_finetune:.2f}%)"
+           if args.eval_samples else ""),
         f"MACs {res.macs:.1%} of the original; channels " + ", ".join(f"{n}={c}" for n, c in res.channels.items()),
         f"test accuracy {before['test_acc']:.2f}% → {res.test_acc:.2f}% after {args.finetune_epochs} epochs "
         "fine-tuning"])

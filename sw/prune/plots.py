@@ -1,8 +1,10 @@
 """Plots saved as PNG (matplotlib, Agg backend: no display needed)."""
 
 
-def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, errors: dict | None = None) -> None:
-    """One line per ``series[label] = (xs, ys)`` (optional ``errors[label]`` = y error bars)."""
+def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, errors: dict | None = None,
+              marker: str | None = "o") -> None:
+    """One line per ``series[label] = (xs, ys)`` (optional ``errors[label]`` = y error bars; ``marker``
+    None for long curves)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -11,9 +13,9 @@ def line_plot(path, series: dict, xlabel: str, ylabel: str, title: str, errors: 
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (xs, ys) in series.items():
         if errors and label in errors:
-            ax.errorbar(xs, ys, yerr=errors[label], marker="o", capsize=3, label=label)
+            ax.errorbar(xs, ys, yerr=errors[label], marker=marker, capsize=3, label=label)
         else:
-            ax.plot(xs, ys, marker="o", label=label)
+            ax.plot(xs, ys, marker=marker, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -58,3 +58,20 @@ def _trained_cnn():
 def trained_cnn():
     """A small BatchNorm CNN (8, 16 channels) trained 3 epochs on digits (a fresh copy per call)."""
     return copy.deepcopy(_trained_cnn())
+
+
+@cache
+def _trained_resnet():
+    from sw.models.resnet import SmallResNet
+
+    d = digits()
+    torch.manual_seed(0)
+    m = SmallResNet(d.input_shape, widths=(8, 16), blocks=(2, 1), classes=d.classes)
+    train(m, d, TrainConfig(epochs=3, lr=0.05, seed=0), progress=False)
+    return m
+
+
+def trained_resnet():
+    """A small ResNet (two 8-channel blocks sharing one residual stream, one 16-channel block)
+    trained 3 epochs on digits (a fresh copy per call)."""
+    return copy.deepcopy(_trained_resnet())

@@ -385,6 +385,8 @@ CASES = [
      "prune amc", ["--episodes 0"], None),
     ("prune-amc-max-ratio", ["prune", "amc", "--out", "o", "--target", "0.5", "--max-ratio", "1"] + DIGITS,
      "prune amc", ["--max-ratio 1"], None),
+    ("prune-amc-eval-samples", ["prune", "amc", "--out", "o", "--target", "0.5", "--eval-samples", "0"] + DIGITS,
+     "prune amc", ["--eval-samples 0"], None),
     ("prune-share-bits", ["prune", "share", "--out", "o", "--bits", "5"] + DIGITS, "prune share", ["--bits 5"],
      None),
     ("prune-share-cnn", ["prune", "share", "--out", "o", "--model", "cnn"] + DIGITS, "prune share", ["Linear"],

@@ -10,6 +10,7 @@ from sw.models import data as datasets
 from sw.models.train import evaluate
 from sw.prune import bench
 from sw.prune.masks import get_mask
+from verif.tests.prune_common import one_thread, trained_resnet  # noqa: F401
 
 JOB = {"data": "digits", "seed": 0, "sparsity": 0.97, "steps": 2, "epochs_per_step": 2, "lr_scale": 0.1}
 
@@ -76,11 +77,30 @@ def test_every_section_gets_the_inputs_its_function_takes(tmp_path, monkeypatch)
         return section
 
     for name in ("lenet_baseline", "sensitivity", "schedules", "sharing", "nm", "regularisation", "channels",
-                 "netadapt_cnn", "netadapt_eie", "amc_cnn"):
+                 "netadapt_cnn", "netadapt_eie", "amc_cnn", "amc_vs_random"):
         monkeypatch.setattr(bench, name, stub(name))
     s = bench.Settings(data="digits", seeds=1, target=0.9, steps=2, epochs_per_step=2, out=tmp_path / "out",
                        plots=tmp_path / "docs", progress=False)
     bench.run(s, list(bench.SECTIONS), tmp_path / "B.md")
-    assert len(called) == len(bench.SECTIONS) == 10
+    assert len(called) == len(bench.SECTIONS) == 11
     assert json.loads((tmp_path / "out" / "prune-amc.json").read_text()) == {"section": "amc_cnn"}
     assert "<!-- bench:prune-channels -->" in (tmp_path / "B.md").read_text()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_amc_against_random_search_runs_and_reports_what_it_measured(tmp_path):
+    d = datasets.load("digits")
+    res, md = bench.amc_vs_random(d, trained_resnet(), bench.RESNET, tmp_path / "curves.png", budgets=(0.5,),
+                                  seeds=(0, 1), episodes=4, warmup=2, eval_samples=60, bn_samples=100,
+                                  progress=False)
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    json.dumps(res)
+    assert [(r["budget"], r["method"]) for r in res["rows"]] == [(0.5, "amc"), (0.5, "random")]
+    for row in res["rows"]:
+        assert [s["seed"] for s in row["seeds"]] == [0, 1]
+        assert all(len(s["best_so_far"]) == 4 and s["best_macs"] <= 0.5 + 1e-9 for s in row["seeds"])
+    for seed in (0, 1):     # the warm-up episodes are shared
+        assert res["runs"][f"0.5/amc/{seed}"]["episodes"][:2] == res["runs"][f"0.5/random/{seed}"]["episodes"][:2]
+    assert "4 episodes" in md and "60 validation samples" in md and "seeds 0, 1" in md and "AMC higher in" in md
+    assert "re-estimated on 100 training samples" in md
+    assert md.count("| 50%") == 2
