@@ -16,6 +16,7 @@ from pyhdl.eie.array import EIEArray
 from pyhdl.eie.csc_decoder import CSCDecoder
 from pyhdl.eie.processing_element import ProcessingElement
 from pyhdl.pointacc.bitonic_sorter import BitonicSorter
+from pyhdl.pointacc.downsampler import Downsampler
 from pyhdl.pointacc.intersect import Intersect
 from pyhdl.pointacc.key_pack import KeyPack
 from pyhdl.pointacc.mapping_unit import MappingUnit
@@ -26,7 +27,7 @@ from sw.cli_io import check_output_files, new_files
 
 # The blocks written to ``rtl/``; each is built with its defaults (docs/spec.md's parameters).
 TOP_CLASSES = [CSCDecoder, ProcessingElement, EIEArray, SparseMAC, DenseMAC, KeyPack, BitonicSorter, Merger,
-               Intersect, MappingUnit]
+               Intersect, Downsampler, MappingUnit]
 
 
 def tops():

@@ -6,400 +6,400 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [13:0] \$1 ;
   wire \$10 ;
-  wire [552:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
-  wire [552:0] \$102 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [552:0] \$105 ;
   wire [552:0] \$106 ;
-  wire \$107 ;
-  wire [552:0] \$108 ;
+  wire [1:0] \$107 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire [552:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
+  wire [552:0] \$111 ;
+  wire [2:0] \$112 ;
   wire \$113 ;
-  wire [552:0] \$114 ;
-  wire \$115 ;
+  wire \$114 ;
+  wire [552:0] \$115 ;
   wire [552:0] \$116 ;
-  wire \$117 ;
-  wire [552:0] \$118 ;
+  wire [3:0] \$117 ;
+  wire \$118 ;
   wire \$119 ;
-  wire [10:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [552:0] \$122 ;
+  wire \$12 ;
+  wire [552:0] \$120 ;
+  wire [552:0] \$121 ;
+  wire [4:0] \$122 ;
   wire \$123 ;
-  wire [552:0] \$124 ;
-  wire \$125 ;
+  wire \$124 ;
+  wire [552:0] \$125 ;
   wire [552:0] \$126 ;
-  wire \$127 ;
+  wire [5:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [10:0] \$13 ;
+  wire \$13 ;
   wire [552:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire [552:0] \$133 ;
+  wire [552:0] \$131 ;
+  wire [6:0] \$132 ;
+  wire \$133 ;
   wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
+  wire [552:0] \$135 ;
+  wire [552:0] \$136 ;
+  wire [7:0] \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [11:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
+  wire \$14 ;
+  wire [552:0] \$140 ;
+  wire [552:0] \$141 ;
+  wire [8:0] \$142 ;
+  wire [13:0] \$143 ;
   wire \$144 ;
-  wire [10:0] \$145 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [12:0] \$15 ;
-  wire [4:0] \$150 ;
-  wire \$151 ;
+  wire \$15 ;
+  wire [552:0] \$150 ;
+  wire [552:0] \$151 ;
   wire \$152 ;
-  wire [10:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
-  wire [4:0] \$16 ;
-  wire [10:0] \$160 ;
+  wire [10:0] \$159 ;
+  wire \$16 ;
+  wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire [552:0] \$165 ;
-  wire \$166 ;
+  wire \$165 ;
+  wire [552:0] \$166 ;
   wire [552:0] \$167 ;
   wire \$168 ;
-  wire [552:0] \$169 ;
-  wire [12:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire [552:0] \$170 ;
+  wire [552:0] \$171 ;
   wire \$172 ;
-  wire [552:0] \$173 ;
-  wire \$174 ;
+  wire \$173 ;
+  wire [552:0] \$174 ;
   wire [552:0] \$175 ;
   wire \$176 ;
-  wire [552:0] \$177 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [552:0] \$180 ;
   wire [552:0] \$181 ;
   wire \$182 ;
-  wire [552:0] \$183 ;
-  wire \$184 ;
+  wire \$183 ;
+  wire [552:0] \$184 ;
   wire [552:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [552:0] \$188 ;
   wire [552:0] \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [552:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
-  wire [552:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  wire \$193 ;
+  wire [552:0] \$194 ;
+  wire [552:0] \$195 ;
   wire \$196 ;
-  wire [552:0] \$197 ;
-  wire \$198 ;
+  wire \$197 ;
+  wire [552:0] \$198 ;
   wire [552:0] \$199 ;
   wire [13:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [552:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire \$201 ;
+  wire [552:0] \$202 ;
+  wire [552:0] \$203 ;
   wire \$204 ;
-  wire [552:0] \$205 ;
+  wire \$205 ;
   wire \$206 ;
-  wire [552:0] \$207 ;
-  wire \$208 ;
+  wire \$207 ;
+  wire [552:0] \$208 ;
   wire [552:0] \$209 ;
-  wire \$21 ;
+  wire [10:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire \$212 ;
+  wire [552:0] \$212 ;
   wire [552:0] \$213 ;
   wire \$214 ;
-  wire [552:0] \$215 ;
-  wire \$216 ;
+  wire \$215 ;
+  wire [552:0] \$216 ;
   wire [552:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire [10:0] \$22 ;
   wire \$220 ;
-  wire [552:0] \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire [552:0] \$224 ;
+  wire \$221 ;
+  wire [552:0] \$222 ;
+  wire [552:0] \$223 ;
+  wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [552:0] \$226 ;
+  wire [552:0] \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [10:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
+  wire [11:0] \$23 ;
+  wire [552:0] \$230 ;
+  wire [552:0] \$231 ;
   wire \$232 ;
-  wire [10:0] \$233 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [5:0] \$238 ;
+  wire [552:0] \$236 ;
+  wire [552:0] \$237 ;
+  wire \$238 ;
   wire \$239 ;
-  wire [11:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
+  wire [12:0] \$24 ;
+  wire [552:0] \$240 ;
+  wire [552:0] \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
-  wire [32:0] \$245 ;
+  wire [552:0] \$244 ;
+  wire [552:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [32:0] \$249 ;
-  wire [12:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire [32:0] \$252 ;
+  wire \$249 ;
+  wire [4:0] \$25 ;
+  wire [552:0] \$250 ;
+  wire [552:0] \$251 ;
+  wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [1:0] \$256 ;
-  wire [2:0] \$257 ;
-  wire [3:0] \$258 ;
-  wire [4:0] \$259 ;
-  wire [4:0] \$26 ;
-  wire [5:0] \$260 ;
-  wire [6:0] \$261 ;
-  wire [7:0] \$262 ;
-  wire [8:0] \$263 ;
-  wire [32:0] \$264 ;
-  wire \$265 ;
+  wire [552:0] \$254 ;
+  wire [552:0] \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire [552:0] \$258 ;
+  wire [552:0] \$259 ;
+  wire [12:0] \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire [552:0] \$264 ;
+  wire [552:0] \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire [1:0] \$268 ;
-  wire [2:0] \$269 ;
-  wire [12:0] \$27 ;
-  wire [3:0] \$270 ;
-  wire [4:0] \$271 ;
-  wire [5:0] \$272 ;
-  wire [6:0] \$273 ;
-  wire [7:0] \$274 ;
-  wire [8:0] \$275 ;
-  wire [32:0] \$276 ;
+  wire \$268 ;
+  wire [552:0] \$269 ;
+  wire \$27 ;
+  wire [552:0] \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [1:0] \$280 ;
-  wire [2:0] \$281 ;
-  wire [3:0] \$282 ;
-  wire [4:0] \$283 ;
-  wire [5:0] \$284 ;
-  wire [6:0] \$285 ;
-  wire [7:0] \$286 ;
-  wire [8:0] \$287 ;
-  wire [32:0] \$288 ;
-  wire \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire [552:0] \$287 ;
+  wire [552:0] \$288 ;
+  wire [10:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [1:0] \$292 ;
-  wire [2:0] \$293 ;
-  wire [3:0] \$294 ;
-  wire [4:0] \$295 ;
-  wire [5:0] \$296 ;
-  wire [6:0] \$297 ;
-  wire [7:0] \$298 ;
-  wire [8:0] \$299 ;
-  wire [15:0] \$3 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire [4:0] \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [13:0] \$3 ;
   wire \$30 ;
-  wire [32:0] \$300 ;
-  wire \$301 ;
+  wire \$300 ;
+  wire [10:0] \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [1:0] \$304 ;
-  wire [2:0] \$305 ;
-  wire [3:0] \$306 ;
-  wire [4:0] \$307 ;
-  wire [5:0] \$308 ;
-  wire [6:0] \$309 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [7:0] \$310 ;
-  wire [8:0] \$311 ;
-  wire [32:0] \$312 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire [10:0] \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [1:0] \$316 ;
-  wire [2:0] \$317 ;
-  wire [3:0] \$318 ;
-  wire [4:0] \$319 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire [552:0] \$319 ;
   wire \$32 ;
-  wire [5:0] \$320 ;
-  wire [6:0] \$321 ;
-  wire [7:0] \$322 ;
-  wire [8:0] \$323 ;
-  wire [32:0] \$324 ;
+  wire [552:0] \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire [552:0] \$323 ;
+  wire [552:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
-  wire [1:0] \$328 ;
-  wire [2:0] \$329 ;
+  wire [552:0] \$327 ;
+  wire [552:0] \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [3:0] \$330 ;
-  wire [4:0] \$331 ;
-  wire [5:0] \$332 ;
-  wire [6:0] \$333 ;
-  wire [7:0] \$334 ;
-  wire [8:0] \$335 ;
-  wire [32:0] \$336 ;
-  wire \$337 ;
-  wire \$338 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [552:0] \$333 ;
+  wire [552:0] \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire [552:0] \$337 ;
+  wire [552:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [1:0] \$340 ;
-  wire [2:0] \$341 ;
-  wire [3:0] \$342 ;
-  wire [4:0] \$343 ;
-  wire [5:0] \$344 ;
-  wire [6:0] \$345 ;
-  wire [7:0] \$346 ;
-  wire [8:0] \$347 ;
-  wire [32:0] \$348 ;
+  wire \$340 ;
+  wire [552:0] \$341 ;
+  wire [552:0] \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire [552:0] \$347 ;
+  wire [552:0] \$348 ;
   wire \$349 ;
-  wire [552:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
-  wire \$351 ;
-  wire [1:0] \$352 ;
-  wire [2:0] \$353 ;
-  wire [3:0] \$354 ;
-  wire [4:0] \$355 ;
-  wire [5:0] \$356 ;
-  wire [6:0] \$357 ;
-  wire [7:0] \$358 ;
-  wire [8:0] \$359 ;
-  wire \$36 ;
-  wire [32:0] \$360 ;
-  wire \$361 ;
-  wire \$362 ;
+  wire [552:0] \$351 ;
+  wire [552:0] \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire [552:0] \$355 ;
+  wire [552:0] \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire [10:0] \$36 ;
+  wire \$360 ;
+  wire [552:0] \$361 ;
+  wire [552:0] \$362 ;
   wire \$363 ;
-  wire [1:0] \$364 ;
-  wire [2:0] \$365 ;
-  wire [3:0] \$366 ;
-  wire [4:0] \$367 ;
-  wire [5:0] \$368 ;
-  wire [6:0] \$369 ;
-  wire \$37 ;
-  wire [7:0] \$370 ;
-  wire [8:0] \$371 ;
-  wire [32:0] \$372 ;
+  wire \$364 ;
+  wire [552:0] \$365 ;
+  wire [552:0] \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire [552:0] \$369 ;
+  wire [10:0] \$37 ;
+  wire [552:0] \$370 ;
+  wire \$371 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire [1:0] \$376 ;
-  wire [2:0] \$377 ;
-  wire [3:0] \$378 ;
-  wire [4:0] \$379 ;
-  wire \$38 ;
-  wire [5:0] \$380 ;
-  wire [6:0] \$381 ;
-  wire [7:0] \$382 ;
-  wire [8:0] \$383 ;
-  wire [32:0] \$384 ;
+  wire [552:0] \$375 ;
+  wire [552:0] \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire [552:0] \$379 ;
+  wire [11:0] \$38 ;
+  wire [552:0] \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire [552:0] \$383 ;
+  wire [552:0] \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [1:0] \$388 ;
-  wire [2:0] \$389 ;
-  wire \$39 ;
-  wire [3:0] \$390 ;
-  wire [4:0] \$391 ;
-  wire [5:0] \$392 ;
-  wire [6:0] \$393 ;
-  wire [7:0] \$394 ;
-  wire [8:0] \$395 ;
-  wire [32:0] \$396 ;
-  wire \$397 ;
-  wire \$398 ;
+  wire \$388 ;
+  wire [552:0] \$389 ;
+  wire [12:0] \$39 ;
+  wire [552:0] \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire [552:0] \$393 ;
+  wire [552:0] \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire [552:0] \$397 ;
+  wire [552:0] \$398 ;
   wire \$399 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire [1:0] \$400 ;
-  wire [2:0] \$401 ;
-  wire [3:0] \$402 ;
-  wire [4:0] \$403 ;
-  wire [5:0] \$404 ;
-  wire [6:0] \$405 ;
-  wire [7:0] \$406 ;
-  wire [8:0] \$407 ;
-  wire [32:0] \$408 ;
+  wire [13:0] \$4 ;
+  wire [4:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire [552:0] \$403 ;
+  wire [552:0] \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire [552:0] \$407 ;
+  wire [552:0] \$408 ;
   wire \$409 ;
-  wire \$41 ;
+  wire [12:0] \$41 ;
   wire \$410 ;
-  wire \$411 ;
-  wire [1:0] \$412 ;
-  wire [2:0] \$413 ;
-  wire [3:0] \$414 ;
-  wire [4:0] \$415 ;
-  wire [5:0] \$416 ;
-  wire [6:0] \$417 ;
-  wire [7:0] \$418 ;
-  wire [8:0] \$419 ;
+  wire [552:0] \$411 ;
+  wire [552:0] \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire [552:0] \$417 ;
+  wire [552:0] \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [32:0] \$420 ;
+  wire \$420 ;
   wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire [1:0] \$424 ;
-  wire [2:0] \$425 ;
-  wire [3:0] \$426 ;
-  wire [4:0] \$427 ;
-  wire [5:0] \$428 ;
-  wire [6:0] \$429 ;
-  wire [552:0] \$43 ;
-  wire [7:0] \$430 ;
-  wire [8:0] \$431 ;
-  wire [32:0] \$432 ;
-  wire \$433 ;
+  wire [552:0] \$422 ;
+  wire [552:0] \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire [10:0] \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire [1:0] \$436 ;
+  wire \$436 ;
   wire [2:0] \$437 ;
-  wire [3:0] \$438 ;
-  wire [4:0] \$439 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
   wire [5:0] \$440 ;
-  wire [6:0] \$441 ;
-  wire [7:0] \$442 ;
-  wire [8:0] \$443 ;
-  wire [32:0] \$444 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire \$447 ;
-  wire [1:0] \$448 ;
-  wire [2:0] \$449 ;
+  wire [32:0] \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [3:0] \$450 ;
-  wire [4:0] \$451 ;
-  wire [5:0] \$452 ;
-  wire [6:0] \$453 ;
-  wire [7:0] \$454 ;
-  wire [8:0] \$455 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire [32:0] \$453 ;
+  wire \$454 ;
+  wire \$455 ;
   wire [32:0] \$456 ;
   wire \$457 ;
   wire \$458 ;
@@ -448,8 +448,8 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [2:0] \$497 ;
   wire [3:0] \$498 ;
   wire [4:0] \$499 ;
-  wire \$5 ;
-  reg [31:0] \$50 ;
+  wire [15:0] \$5 ;
+  wire \$50 ;
   wire [5:0] \$500 ;
   wire [6:0] \$501 ;
   wire [7:0] \$502 ;
@@ -460,7 +460,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \$507 ;
   wire [1:0] \$508 ;
   wire [2:0] \$509 ;
-  reg [31:0] \$51 ;
+  wire \$51 ;
   wire [3:0] \$510 ;
   wire [4:0] \$511 ;
   wire [5:0] \$512 ;
@@ -482,7 +482,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [8:0] \$527 ;
   wire [32:0] \$528 ;
   wire \$529 ;
-  wire \$53 ;
+  wire [552:0] \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire [1:0] \$532 ;
@@ -493,7 +493,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [6:0] \$537 ;
   wire [7:0] \$538 ;
   wire [8:0] \$539 ;
-  wire \$54 ;
+  wire [552:0] \$54 ;
   wire [32:0] \$540 ;
   wire \$541 ;
   wire \$542 ;
@@ -534,227 +534,436 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [7:0] \$574 ;
   wire [8:0] \$575 ;
   wire [32:0] \$576 ;
-  reg [12:0] \$577 ;
-  reg [9:0] \$578 ;
-  reg [55:0] \$579 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg \$581 ;
-  reg \$582 ;
-  reg \$583 ;
-  reg \$584 ;
-  reg [4:0] \$585 ;
-  reg [1:0] \$586 ;
-  reg [3:0] \$587 ;
-  reg \$588 ;
-  reg [31:0] \$589 ;
+  wire [1:0] \$580 ;
+  wire [2:0] \$581 ;
+  wire [3:0] \$582 ;
+  wire [4:0] \$583 ;
+  wire [5:0] \$584 ;
+  wire [6:0] \$585 ;
+  wire [7:0] \$586 ;
+  wire [8:0] \$587 ;
+  wire [32:0] \$588 ;
+  wire \$589 ;
   wire \$59 ;
-  reg [31:0] \$590 ;
-  reg [31:0] \$591 ;
-  reg [31:0] \$592 ;
-  reg [31:0] \$593 ;
-  reg [31:0] \$594 ;
-  reg [31:0] \$595 ;
-  reg [31:0] \$596 ;
-  reg [31:0] \$597 ;
-  reg [31:0] \$598 ;
-  reg [31:0] \$599 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire [1:0] \$592 ;
+  wire [2:0] \$593 ;
+  wire [3:0] \$594 ;
+  wire [4:0] \$595 ;
+  wire [5:0] \$596 ;
+  wire [6:0] \$597 ;
+  wire [7:0] \$598 ;
+  wire [8:0] \$599 ;
   wire \$6 ;
-  wire [10:0] \$60 ;
-  reg [31:0] \$600 ;
-  reg [31:0] \$601 ;
-  reg [31:0] \$602 ;
-  reg [31:0] \$603 ;
-  reg [31:0] \$604 ;
-  reg [31:0] \$605 ;
-  reg [31:0] \$606 ;
-  reg [31:0] \$607 ;
-  reg [31:0] \$608 ;
-  reg [31:0] \$609 ;
+  wire \$60 ;
+  wire [32:0] \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire [1:0] \$604 ;
+  wire [2:0] \$605 ;
+  wire [3:0] \$606 ;
+  wire [4:0] \$607 ;
+  wire [5:0] \$608 ;
+  wire [6:0] \$609 ;
   wire \$61 ;
-  reg [31:0] \$610 ;
-  reg [31:0] \$611 ;
-  reg [31:0] \$612 ;
-  reg [31:0] \$613 ;
-  reg [31:0] \$614 ;
-  reg [31:0] \$615 ;
-  reg [31:0] \$616 ;
-  reg [31:0] \$617 ;
-  reg [31:0] \$618 ;
+  wire [7:0] \$610 ;
+  wire [8:0] \$611 ;
+  wire [32:0] \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire [1:0] \$616 ;
+  wire [2:0] \$617 ;
+  wire [3:0] \$618 ;
+  wire [4:0] \$619 ;
   wire \$62 ;
+  wire [5:0] \$620 ;
+  wire [6:0] \$621 ;
+  wire [7:0] \$622 ;
+  wire [8:0] \$623 ;
+  wire [32:0] \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire [1:0] \$628 ;
+  wire [2:0] \$629 ;
   wire \$63 ;
-  wire [552:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
+  wire [3:0] \$630 ;
+  wire [4:0] \$631 ;
+  wire [5:0] \$632 ;
+  wire [6:0] \$633 ;
+  wire [7:0] \$634 ;
+  wire [8:0] \$635 ;
+  wire [32:0] \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire [1:0] \$640 ;
+  wire [2:0] \$641 ;
+  wire [3:0] \$642 ;
+  wire [4:0] \$643 ;
+  wire [5:0] \$644 ;
+  wire [6:0] \$645 ;
+  wire [7:0] \$646 ;
+  wire [8:0] \$647 ;
+  wire [32:0] \$648 ;
+  wire \$649 ;
+  wire [552:0] \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire [1:0] \$652 ;
+  wire [2:0] \$653 ;
+  wire [3:0] \$654 ;
+  wire [4:0] \$655 ;
+  wire [5:0] \$656 ;
+  wire [6:0] \$657 ;
+  wire [7:0] \$658 ;
+  wire [8:0] \$659 ;
+  wire [552:0] \$66 ;
+  wire [32:0] \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire [1:0] \$664 ;
+  wire [2:0] \$665 ;
+  wire [3:0] \$666 ;
+  wire [4:0] \$667 ;
+  wire [5:0] \$668 ;
+  wire [6:0] \$669 ;
   wire \$67 ;
+  wire [7:0] \$670 ;
+  wire [8:0] \$671 ;
+  wire [32:0] \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire [1:0] \$676 ;
+  wire [2:0] \$677 ;
+  wire [3:0] \$678 ;
+  wire [4:0] \$679 ;
   wire \$68 ;
-  wire [10:0] \$69 ;
+  wire [5:0] \$680 ;
+  wire [6:0] \$681 ;
+  wire [7:0] \$682 ;
+  wire [8:0] \$683 ;
+  wire [32:0] \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire [1:0] \$688 ;
+  wire [2:0] \$689 ;
+  wire \$69 ;
+  wire [3:0] \$690 ;
+  wire [4:0] \$691 ;
+  wire [5:0] \$692 ;
+  wire [6:0] \$693 ;
+  wire [7:0] \$694 ;
+  wire [8:0] \$695 ;
+  wire [32:0] \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
+  wire [1:0] \$700 ;
+  wire [2:0] \$701 ;
+  wire [3:0] \$702 ;
+  wire [4:0] \$703 ;
+  wire [5:0] \$704 ;
+  wire [6:0] \$705 ;
+  wire [7:0] \$706 ;
+  wire [8:0] \$707 ;
+  wire [32:0] \$708 ;
+  wire \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire [1:0] \$712 ;
+  wire [2:0] \$713 ;
+  wire [3:0] \$714 ;
+  wire [4:0] \$715 ;
+  wire [5:0] \$716 ;
+  wire [6:0] \$717 ;
+  wire [7:0] \$718 ;
+  wire [8:0] \$719 ;
   wire \$72 ;
+  wire [32:0] \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire [1:0] \$724 ;
+  wire [2:0] \$725 ;
+  wire [3:0] \$726 ;
+  wire [4:0] \$727 ;
+  wire [5:0] \$728 ;
+  wire [6:0] \$729 ;
   wire \$73 ;
-  wire [552:0] \$74 ;
-  wire \$75 ;
-  wire [552:0] \$76 ;
-  wire \$77 ;
-  wire [552:0] \$78 ;
+  wire [7:0] \$730 ;
+  wire [8:0] \$731 ;
+  wire [32:0] \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire [1:0] \$736 ;
+  wire [2:0] \$737 ;
+  wire [3:0] \$738 ;
+  wire [4:0] \$739 ;
+  wire \$74 ;
+  wire [5:0] \$740 ;
+  wire [6:0] \$741 ;
+  wire [7:0] \$742 ;
+  wire [8:0] \$743 ;
+  wire [32:0] \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire [1:0] \$748 ;
+  wire [2:0] \$749 ;
+  wire [12:0] \$75 ;
+  wire [3:0] \$750 ;
+  wire [4:0] \$751 ;
+  wire [5:0] \$752 ;
+  wire [6:0] \$753 ;
+  wire [7:0] \$754 ;
+  wire [8:0] \$755 ;
+  wire [32:0] \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  reg [31:0] \$76 ;
+  wire [1:0] \$760 ;
+  wire [2:0] \$761 ;
+  wire [3:0] \$762 ;
+  wire [4:0] \$763 ;
+  wire [5:0] \$764 ;
+  wire [6:0] \$765 ;
+  wire [7:0] \$766 ;
+  wire [8:0] \$767 ;
+  wire [32:0] \$768 ;
+  wire \$769 ;
+  reg [31:0] \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire [1:0] \$772 ;
+  wire [2:0] \$773 ;
+  wire [3:0] \$774 ;
+  wire [4:0] \$775 ;
+  wire [5:0] \$776 ;
+  wire [6:0] \$777 ;
+  wire [7:0] \$778 ;
+  wire [8:0] \$779 ;
+  wire \$78 ;
+  wire [32:0] \$780 ;
+  reg [12:0] \$781 ;
+  reg \$782 ;
+  reg [9:0] \$783 ;
+  reg [12:0] \$784 ;
+  reg [55:0] \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire \$79 ;
+  reg \$790 ;
+  reg [4:0] \$791 ;
+  reg [2:0] \$792 ;
+  reg [3:0] \$793 ;
+  reg \$794 ;
+  reg [31:0] \$795 ;
+  reg [31:0] \$796 ;
+  reg [31:0] \$797 ;
+  reg [31:0] \$798 ;
+  reg [31:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
+  reg [31:0] \$800 ;
+  reg [31:0] \$801 ;
+  reg [31:0] \$802 ;
+  reg [31:0] \$803 ;
+  reg [31:0] \$804 ;
+  reg [31:0] \$805 ;
+  reg [31:0] \$806 ;
+  reg [31:0] \$807 ;
+  reg [31:0] \$808 ;
+  reg [31:0] \$809 ;
   wire \$81 ;
-  wire [552:0] \$82 ;
+  reg [31:0] \$810 ;
+  reg [31:0] \$811 ;
+  reg [31:0] \$812 ;
+  reg [31:0] \$813 ;
+  reg [31:0] \$814 ;
+  reg [31:0] \$815 ;
+  reg [31:0] \$816 ;
+  reg [31:0] \$817 ;
+  reg [31:0] \$818 ;
+  reg [31:0] \$819 ;
+  wire \$82 ;
+  reg [31:0] \$820 ;
+  reg [31:0] \$821 ;
+  reg [31:0] \$822 ;
+  reg [31:0] \$823 ;
+  reg [31:0] \$824 ;
   wire \$83 ;
-  wire [552:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
-  wire [552:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [552:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
-  wire [552:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
-  wire [552:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
+  wire [10:0] \$96 ;
   wire \$97 ;
-  wire [552:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
-  reg [55:0] \$signal  = 56'h00000000000000;
+  wire [9:0] \$signal ;
+  reg [55:0] \$signal$171  = 56'h00000000000000;
+  reg [12:0] \$signal$18  = 13'h0000;
+  wire [9:0] \$signal$20 ;
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$153 ;
-  wire [8:0] \$signature__addr$155 ;
-  wire [8:0] \$signature__addr$51 ;
-  wire [8:0] \$signature__addr$62 ;
-  wire [8:0] \$signature__addr$66 ;
+  wire [8:0] \$signature__addr$165 ;
+  wire [8:0] \$signature__addr$167 ;
+  wire [8:0] \$signature__addr$57 ;
+  wire [8:0] \$signature__addr$68 ;
+  wire [8:0] \$signature__addr$72 ;
   wire [543:0] \$signature__data ;
-  wire [543:0] \$signature__data$157 ;
-  wire [67:0] \$signature__data$157[0] ;
-  wire [11:0] \$signature__data$157[0].idx ;
-  wire [55:0] \$signature__data$157[0].key ;
-  wire [67:0] \$signature__data$157[1] ;
-  wire [11:0] \$signature__data$157[1].idx ;
-  wire [55:0] \$signature__data$157[1].key ;
-  wire [67:0] \$signature__data$157[2] ;
-  wire [11:0] \$signature__data$157[2].idx ;
-  wire [55:0] \$signature__data$157[2].key ;
-  wire [67:0] \$signature__data$157[3] ;
-  wire [11:0] \$signature__data$157[3].idx ;
-  wire [55:0] \$signature__data$157[3].key ;
-  wire [67:0] \$signature__data$157[4] ;
-  wire [11:0] \$signature__data$157[4].idx ;
-  wire [55:0] \$signature__data$157[4].key ;
-  wire [67:0] \$signature__data$157[5] ;
-  wire [11:0] \$signature__data$157[5].idx ;
-  wire [55:0] \$signature__data$157[5].key ;
-  wire [67:0] \$signature__data$157[6] ;
-  wire [11:0] \$signature__data$157[6].idx ;
-  wire [55:0] \$signature__data$157[6].key ;
-  wire [67:0] \$signature__data$157[7] ;
-  wire [11:0] \$signature__data$157[7].idx ;
-  wire [55:0] \$signature__data$157[7].key ;
-  wire [543:0] \$signature__data$158 ;
-  wire [67:0] \$signature__data$158[0] ;
-  wire [11:0] \$signature__data$158[0].idx ;
-  wire [55:0] \$signature__data$158[0].key ;
-  wire [67:0] \$signature__data$158[1] ;
-  wire [11:0] \$signature__data$158[1].idx ;
-  wire [55:0] \$signature__data$158[1].key ;
-  wire [67:0] \$signature__data$158[2] ;
-  wire [11:0] \$signature__data$158[2].idx ;
-  wire [55:0] \$signature__data$158[2].key ;
-  wire [67:0] \$signature__data$158[3] ;
-  wire [11:0] \$signature__data$158[3].idx ;
-  wire [55:0] \$signature__data$158[3].key ;
-  wire [67:0] \$signature__data$158[4] ;
-  wire [11:0] \$signature__data$158[4].idx ;
-  wire [55:0] \$signature__data$158[4].key ;
-  wire [67:0] \$signature__data$158[5] ;
-  wire [11:0] \$signature__data$158[5].idx ;
-  wire [55:0] \$signature__data$158[5].key ;
-  wire [67:0] \$signature__data$158[6] ;
-  wire [11:0] \$signature__data$158[6].idx ;
-  wire [55:0] \$signature__data$158[6].key ;
-  wire [67:0] \$signature__data$158[7] ;
-  wire [11:0] \$signature__data$158[7].idx ;
-  wire [55:0] \$signature__data$158[7].key ;
-  wire [543:0] \$signature__data$56 ;
-  wire [67:0] \$signature__data$56[0] ;
-  wire [11:0] \$signature__data$56[0].idx ;
-  wire [55:0] \$signature__data$56[0].key ;
-  wire [67:0] \$signature__data$56[1] ;
-  wire [11:0] \$signature__data$56[1].idx ;
-  wire [55:0] \$signature__data$56[1].key ;
-  wire [67:0] \$signature__data$56[2] ;
-  wire [11:0] \$signature__data$56[2].idx ;
-  wire [55:0] \$signature__data$56[2].key ;
-  wire [67:0] \$signature__data$56[3] ;
-  wire [11:0] \$signature__data$56[3].idx ;
-  wire [55:0] \$signature__data$56[3].key ;
-  wire [67:0] \$signature__data$56[4] ;
-  wire [11:0] \$signature__data$56[4].idx ;
-  wire [55:0] \$signature__data$56[4].key ;
-  wire [67:0] \$signature__data$56[5] ;
-  wire [11:0] \$signature__data$56[5].idx ;
-  wire [55:0] \$signature__data$56[5].key ;
-  wire [67:0] \$signature__data$56[6] ;
-  wire [11:0] \$signature__data$56[6].idx ;
-  wire [55:0] \$signature__data$56[6].key ;
-  wire [67:0] \$signature__data$56[7] ;
-  wire [11:0] \$signature__data$56[7].idx ;
-  wire [55:0] \$signature__data$56[7].key ;
-  wire [543:0] \$signature__data$69 ;
-  wire [67:0] \$signature__data$69[0] ;
-  wire [11:0] \$signature__data$69[0].idx ;
-  wire [55:0] \$signature__data$69[0].key ;
-  wire [67:0] \$signature__data$69[1] ;
-  wire [11:0] \$signature__data$69[1].idx ;
-  wire [55:0] \$signature__data$69[1].key ;
-  wire [67:0] \$signature__data$69[2] ;
-  wire [11:0] \$signature__data$69[2].idx ;
-  wire [55:0] \$signature__data$69[2].key ;
-  wire [67:0] \$signature__data$69[3] ;
-  wire [11:0] \$signature__data$69[3].idx ;
-  wire [55:0] \$signature__data$69[3].key ;
-  wire [67:0] \$signature__data$69[4] ;
-  wire [11:0] \$signature__data$69[4].idx ;
-  wire [55:0] \$signature__data$69[4].key ;
-  wire [67:0] \$signature__data$69[5] ;
-  wire [11:0] \$signature__data$69[5].idx ;
-  wire [55:0] \$signature__data$69[5].key ;
-  wire [67:0] \$signature__data$69[6] ;
-  wire [11:0] \$signature__data$69[6].idx ;
-  wire [55:0] \$signature__data$69[6].key ;
-  wire [67:0] \$signature__data$69[7] ;
-  wire [11:0] \$signature__data$69[7].idx ;
-  wire [55:0] \$signature__data$69[7].key ;
-  wire [543:0] \$signature__data$70 ;
-  wire [67:0] \$signature__data$70[0] ;
-  wire [11:0] \$signature__data$70[0].idx ;
-  wire [55:0] \$signature__data$70[0].key ;
-  wire [67:0] \$signature__data$70[1] ;
-  wire [11:0] \$signature__data$70[1].idx ;
-  wire [55:0] \$signature__data$70[1].key ;
-  wire [67:0] \$signature__data$70[2] ;
-  wire [11:0] \$signature__data$70[2].idx ;
-  wire [55:0] \$signature__data$70[2].key ;
-  wire [67:0] \$signature__data$70[3] ;
-  wire [11:0] \$signature__data$70[3].idx ;
-  wire [55:0] \$signature__data$70[3].key ;
-  wire [67:0] \$signature__data$70[4] ;
-  wire [11:0] \$signature__data$70[4].idx ;
-  wire [55:0] \$signature__data$70[4].key ;
-  wire [67:0] \$signature__data$70[5] ;
-  wire [11:0] \$signature__data$70[5].idx ;
-  wire [55:0] \$signature__data$70[5].key ;
-  wire [67:0] \$signature__data$70[6] ;
-  wire [11:0] \$signature__data$70[6].idx ;
-  wire [55:0] \$signature__data$70[6].key ;
-  wire [67:0] \$signature__data$70[7] ;
-  wire [11:0] \$signature__data$70[7].idx ;
-  wire [55:0] \$signature__data$70[7].key ;
+  wire [543:0] \$signature__data$169 ;
+  wire [67:0] \$signature__data$169[0] ;
+  wire [11:0] \$signature__data$169[0].idx ;
+  wire [55:0] \$signature__data$169[0].key ;
+  wire [67:0] \$signature__data$169[1] ;
+  wire [11:0] \$signature__data$169[1].idx ;
+  wire [55:0] \$signature__data$169[1].key ;
+  wire [67:0] \$signature__data$169[2] ;
+  wire [11:0] \$signature__data$169[2].idx ;
+  wire [55:0] \$signature__data$169[2].key ;
+  wire [67:0] \$signature__data$169[3] ;
+  wire [11:0] \$signature__data$169[3].idx ;
+  wire [55:0] \$signature__data$169[3].key ;
+  wire [67:0] \$signature__data$169[4] ;
+  wire [11:0] \$signature__data$169[4].idx ;
+  wire [55:0] \$signature__data$169[4].key ;
+  wire [67:0] \$signature__data$169[5] ;
+  wire [11:0] \$signature__data$169[5].idx ;
+  wire [55:0] \$signature__data$169[5].key ;
+  wire [67:0] \$signature__data$169[6] ;
+  wire [11:0] \$signature__data$169[6].idx ;
+  wire [55:0] \$signature__data$169[6].key ;
+  wire [67:0] \$signature__data$169[7] ;
+  wire [11:0] \$signature__data$169[7].idx ;
+  wire [55:0] \$signature__data$169[7].key ;
+  wire [543:0] \$signature__data$170 ;
+  wire [67:0] \$signature__data$170[0] ;
+  wire [11:0] \$signature__data$170[0].idx ;
+  wire [55:0] \$signature__data$170[0].key ;
+  wire [67:0] \$signature__data$170[1] ;
+  wire [11:0] \$signature__data$170[1].idx ;
+  wire [55:0] \$signature__data$170[1].key ;
+  wire [67:0] \$signature__data$170[2] ;
+  wire [11:0] \$signature__data$170[2].idx ;
+  wire [55:0] \$signature__data$170[2].key ;
+  wire [67:0] \$signature__data$170[3] ;
+  wire [11:0] \$signature__data$170[3].idx ;
+  wire [55:0] \$signature__data$170[3].key ;
+  wire [67:0] \$signature__data$170[4] ;
+  wire [11:0] \$signature__data$170[4].idx ;
+  wire [55:0] \$signature__data$170[4].key ;
+  wire [67:0] \$signature__data$170[5] ;
+  wire [11:0] \$signature__data$170[5].idx ;
+  wire [55:0] \$signature__data$170[5].key ;
+  wire [67:0] \$signature__data$170[6] ;
+  wire [11:0] \$signature__data$170[6].idx ;
+  wire [55:0] \$signature__data$170[6].key ;
+  wire [67:0] \$signature__data$170[7] ;
+  wire [11:0] \$signature__data$170[7].idx ;
+  wire [55:0] \$signature__data$170[7].key ;
+  wire [543:0] \$signature__data$62 ;
+  wire [67:0] \$signature__data$62[0] ;
+  wire [11:0] \$signature__data$62[0].idx ;
+  wire [55:0] \$signature__data$62[0].key ;
+  wire [67:0] \$signature__data$62[1] ;
+  wire [11:0] \$signature__data$62[1].idx ;
+  wire [55:0] \$signature__data$62[1].key ;
+  wire [67:0] \$signature__data$62[2] ;
+  wire [11:0] \$signature__data$62[2].idx ;
+  wire [55:0] \$signature__data$62[2].key ;
+  wire [67:0] \$signature__data$62[3] ;
+  wire [11:0] \$signature__data$62[3].idx ;
+  wire [55:0] \$signature__data$62[3].key ;
+  wire [67:0] \$signature__data$62[4] ;
+  wire [11:0] \$signature__data$62[4].idx ;
+  wire [55:0] \$signature__data$62[4].key ;
+  wire [67:0] \$signature__data$62[5] ;
+  wire [11:0] \$signature__data$62[5].idx ;
+  wire [55:0] \$signature__data$62[5].key ;
+  wire [67:0] \$signature__data$62[6] ;
+  wire [11:0] \$signature__data$62[6].idx ;
+  wire [55:0] \$signature__data$62[6].key ;
+  wire [67:0] \$signature__data$62[7] ;
+  wire [11:0] \$signature__data$62[7].idx ;
+  wire [55:0] \$signature__data$62[7].key ;
+  wire [543:0] \$signature__data$75 ;
+  wire [67:0] \$signature__data$75[0] ;
+  wire [11:0] \$signature__data$75[0].idx ;
+  wire [55:0] \$signature__data$75[0].key ;
+  wire [67:0] \$signature__data$75[1] ;
+  wire [11:0] \$signature__data$75[1].idx ;
+  wire [55:0] \$signature__data$75[1].key ;
+  wire [67:0] \$signature__data$75[2] ;
+  wire [11:0] \$signature__data$75[2].idx ;
+  wire [55:0] \$signature__data$75[2].key ;
+  wire [67:0] \$signature__data$75[3] ;
+  wire [11:0] \$signature__data$75[3].idx ;
+  wire [55:0] \$signature__data$75[3].key ;
+  wire [67:0] \$signature__data$75[4] ;
+  wire [11:0] \$signature__data$75[4].idx ;
+  wire [55:0] \$signature__data$75[4].key ;
+  wire [67:0] \$signature__data$75[5] ;
+  wire [11:0] \$signature__data$75[5].idx ;
+  wire [55:0] \$signature__data$75[5].key ;
+  wire [67:0] \$signature__data$75[6] ;
+  wire [11:0] \$signature__data$75[6].idx ;
+  wire [55:0] \$signature__data$75[6].key ;
+  wire [67:0] \$signature__data$75[7] ;
+  wire [11:0] \$signature__data$75[7].idx ;
+  wire [55:0] \$signature__data$75[7].key ;
+  wire [543:0] \$signature__data$76 ;
+  wire [67:0] \$signature__data$76[0] ;
+  wire [11:0] \$signature__data$76[0].idx ;
+  wire [55:0] \$signature__data$76[0].key ;
+  wire [67:0] \$signature__data$76[1] ;
+  wire [11:0] \$signature__data$76[1].idx ;
+  wire [55:0] \$signature__data$76[1].key ;
+  wire [67:0] \$signature__data$76[2] ;
+  wire [11:0] \$signature__data$76[2].idx ;
+  wire [55:0] \$signature__data$76[2].key ;
+  wire [67:0] \$signature__data$76[3] ;
+  wire [11:0] \$signature__data$76[3].idx ;
+  wire [55:0] \$signature__data$76[3].key ;
+  wire [67:0] \$signature__data$76[4] ;
+  wire [11:0] \$signature__data$76[4].idx ;
+  wire [55:0] \$signature__data$76[4].key ;
+  wire [67:0] \$signature__data$76[5] ;
+  wire [11:0] \$signature__data$76[5].idx ;
+  wire [55:0] \$signature__data$76[5].key ;
+  wire [67:0] \$signature__data$76[6] ;
+  wire [11:0] \$signature__data$76[6].idx ;
+  wire [55:0] \$signature__data$76[6].key ;
+  wire [67:0] \$signature__data$76[7] ;
+  wire [11:0] \$signature__data$76[7].idx ;
+  wire [55:0] \$signature__data$76[7].key ;
   wire [67:0] \$signature__data[0] ;
   wire [11:0] \$signature__data[0].idx ;
   wire [55:0] \$signature__data[0].key ;
@@ -780,11 +989,11 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [11:0] \$signature__data[7].idx ;
   wire [55:0] \$signature__data[7].key ;
   wire \$signature__en ;
-  wire \$signature__en$154 ;
-  wire \$signature__en$156 ;
-  wire \$signature__en$52 ;
-  wire \$signature__en$64 ;
-  wire \$signature__en$67 ;
+  wire \$signature__en$166 ;
+  wire \$signature__en$168 ;
+  wire \$signature__en$58 ;
+  wire \$signature__en$70 ;
+  wire \$signature__en$73 ;
   wire [552:0] a__payload;
   wire [7:0] \a__payload.keep ;
   wire [543:0] \a__payload.lanes ;
@@ -852,66 +1061,66 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire b__ready;
   wire b__valid;
   wire [466:0] beats__payload;
-  wire [569:0] \beats__payload$89 ;
-  wire [8:0] \beats__payload$89.addr ;
-  wire [7:0] \beats__payload$89.keep ;
-  wire [543:0] \beats__payload$89.lanes ;
-  wire [67:0] \beats__payload$89.lanes[0] ;
-  wire [11:0] \beats__payload$89.lanes[0].idx ;
-  wire [55:0] \beats__payload$89.lanes[0].key ;
-  wire [67:0] \beats__payload$89.lanes[1] ;
-  wire [11:0] \beats__payload$89.lanes[1].idx ;
-  wire [55:0] \beats__payload$89.lanes[1].key ;
-  wire [67:0] \beats__payload$89.lanes[2] ;
-  wire [11:0] \beats__payload$89.lanes[2].idx ;
-  wire [55:0] \beats__payload$89.lanes[2].key ;
-  wire [67:0] \beats__payload$89.lanes[3] ;
-  wire [11:0] \beats__payload$89.lanes[3].idx ;
-  wire [55:0] \beats__payload$89.lanes[3].key ;
-  wire [67:0] \beats__payload$89.lanes[4] ;
-  wire [11:0] \beats__payload$89.lanes[4].idx ;
-  wire [55:0] \beats__payload$89.lanes[4].key ;
-  wire [67:0] \beats__payload$89.lanes[5] ;
-  wire [11:0] \beats__payload$89.lanes[5].idx ;
-  wire [55:0] \beats__payload$89.lanes[5].key ;
-  wire [67:0] \beats__payload$89.lanes[6] ;
-  wire [11:0] \beats__payload$89.lanes[6].idx ;
-  wire [55:0] \beats__payload$89.lanes[6].key ;
-  wire [67:0] \beats__payload$89.lanes[7] ;
-  wire [11:0] \beats__payload$89.lanes[7].idx ;
-  wire [55:0] \beats__payload$89.lanes[7].key ;
-  wire \beats__payload$89.last ;
-  wire [7:0] \beats__payload$89.list ;
-  wire [569:0] \beats__payload$91 ;
-  wire [8:0] \beats__payload$91.addr ;
-  wire [7:0] \beats__payload$91.keep ;
-  wire [543:0] \beats__payload$91.lanes ;
-  wire [67:0] \beats__payload$91.lanes[0] ;
-  wire [11:0] \beats__payload$91.lanes[0].idx ;
-  wire [55:0] \beats__payload$91.lanes[0].key ;
-  wire [67:0] \beats__payload$91.lanes[1] ;
-  wire [11:0] \beats__payload$91.lanes[1].idx ;
-  wire [55:0] \beats__payload$91.lanes[1].key ;
-  wire [67:0] \beats__payload$91.lanes[2] ;
-  wire [11:0] \beats__payload$91.lanes[2].idx ;
-  wire [55:0] \beats__payload$91.lanes[2].key ;
-  wire [67:0] \beats__payload$91.lanes[3] ;
-  wire [11:0] \beats__payload$91.lanes[3].idx ;
-  wire [55:0] \beats__payload$91.lanes[3].key ;
-  wire [67:0] \beats__payload$91.lanes[4] ;
-  wire [11:0] \beats__payload$91.lanes[4].idx ;
-  wire [55:0] \beats__payload$91.lanes[4].key ;
-  wire [67:0] \beats__payload$91.lanes[5] ;
-  wire [11:0] \beats__payload$91.lanes[5].idx ;
-  wire [55:0] \beats__payload$91.lanes[5].key ;
-  wire [67:0] \beats__payload$91.lanes[6] ;
-  wire [11:0] \beats__payload$91.lanes[6].idx ;
-  wire [55:0] \beats__payload$91.lanes[6].key ;
-  wire [67:0] \beats__payload$91.lanes[7] ;
-  wire [11:0] \beats__payload$91.lanes[7].idx ;
-  wire [55:0] \beats__payload$91.lanes[7].key ;
-  wire \beats__payload$91.last ;
-  wire [7:0] \beats__payload$91.list ;
+  wire [569:0] \beats__payload$95 ;
+  wire [8:0] \beats__payload$95.addr ;
+  wire [7:0] \beats__payload$95.keep ;
+  wire [543:0] \beats__payload$95.lanes ;
+  wire [67:0] \beats__payload$95.lanes[0] ;
+  wire [11:0] \beats__payload$95.lanes[0].idx ;
+  wire [55:0] \beats__payload$95.lanes[0].key ;
+  wire [67:0] \beats__payload$95.lanes[1] ;
+  wire [11:0] \beats__payload$95.lanes[1].idx ;
+  wire [55:0] \beats__payload$95.lanes[1].key ;
+  wire [67:0] \beats__payload$95.lanes[2] ;
+  wire [11:0] \beats__payload$95.lanes[2].idx ;
+  wire [55:0] \beats__payload$95.lanes[2].key ;
+  wire [67:0] \beats__payload$95.lanes[3] ;
+  wire [11:0] \beats__payload$95.lanes[3].idx ;
+  wire [55:0] \beats__payload$95.lanes[3].key ;
+  wire [67:0] \beats__payload$95.lanes[4] ;
+  wire [11:0] \beats__payload$95.lanes[4].idx ;
+  wire [55:0] \beats__payload$95.lanes[4].key ;
+  wire [67:0] \beats__payload$95.lanes[5] ;
+  wire [11:0] \beats__payload$95.lanes[5].idx ;
+  wire [55:0] \beats__payload$95.lanes[5].key ;
+  wire [67:0] \beats__payload$95.lanes[6] ;
+  wire [11:0] \beats__payload$95.lanes[6].idx ;
+  wire [55:0] \beats__payload$95.lanes[6].key ;
+  wire [67:0] \beats__payload$95.lanes[7] ;
+  wire [11:0] \beats__payload$95.lanes[7].idx ;
+  wire [55:0] \beats__payload$95.lanes[7].key ;
+  wire \beats__payload$95.last ;
+  wire [7:0] \beats__payload$95.list ;
+  wire [569:0] \beats__payload$97 ;
+  wire [8:0] \beats__payload$97.addr ;
+  wire [7:0] \beats__payload$97.keep ;
+  wire [543:0] \beats__payload$97.lanes ;
+  wire [67:0] \beats__payload$97.lanes[0] ;
+  wire [11:0] \beats__payload$97.lanes[0].idx ;
+  wire [55:0] \beats__payload$97.lanes[0].key ;
+  wire [67:0] \beats__payload$97.lanes[1] ;
+  wire [11:0] \beats__payload$97.lanes[1].idx ;
+  wire [55:0] \beats__payload$97.lanes[1].key ;
+  wire [67:0] \beats__payload$97.lanes[2] ;
+  wire [11:0] \beats__payload$97.lanes[2].idx ;
+  wire [55:0] \beats__payload$97.lanes[2].key ;
+  wire [67:0] \beats__payload$97.lanes[3] ;
+  wire [11:0] \beats__payload$97.lanes[3].idx ;
+  wire [55:0] \beats__payload$97.lanes[3].key ;
+  wire [67:0] \beats__payload$97.lanes[4] ;
+  wire [11:0] \beats__payload$97.lanes[4].idx ;
+  wire [55:0] \beats__payload$97.lanes[4].key ;
+  wire [67:0] \beats__payload$97.lanes[5] ;
+  wire [11:0] \beats__payload$97.lanes[5].idx ;
+  wire [55:0] \beats__payload$97.lanes[5].key ;
+  wire [67:0] \beats__payload$97.lanes[6] ;
+  wire [11:0] \beats__payload$97.lanes[6].idx ;
+  wire [55:0] \beats__payload$97.lanes[6].key ;
+  wire [67:0] \beats__payload$97.lanes[7] ;
+  wire [11:0] \beats__payload$97.lanes[7].idx ;
+  wire [55:0] \beats__payload$97.lanes[7].key ;
+  wire \beats__payload$97.last ;
+  wire [7:0] \beats__payload$97.list ;
   wire [8:0] \beats__payload.addr ;
   wire [7:0] \beats__payload.keep ;
   wire [447:0] \beats__payload.lanes ;
@@ -958,11 +1167,11 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \beats__payload.last ;
   wire \beats__payload.list ;
   wire beats__ready;
-  wire \beats__ready$101 ;
-  wire \beats__ready$104 ;
+  wire \beats__ready$109 ;
+  wire \beats__ready$113 ;
   wire beats__valid;
-  wire \beats__valid$96 ;
-  wire \beats__valid$98 ;
+  wire \beats__valid$103 ;
+  wire \beats__valid$105 ;
   input clk;
   wire clk;
   wire [552:0] coords__payload;
@@ -1108,13 +1317,18 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   reg [31:0] cycles = 32'd0;
   output done;
   reg done = 1'h0;
+  reg downsample = 1'h0;
+  (* init = 1'h0 *)
+  wire \downsample$24 ;
+  (* init = 1'h0 *)
+  wire \downsample$25 ;
   output error;
   reg error = 1'h0;
   (* init = 1'h0 *)
-  wire \error$23 ;
+  wire \error$29 ;
   wire [9:0] first;
-  reg [9:0] \first$59 ;
-  reg [9:0] \first$73 ;
+  reg [9:0] \first$65 ;
+  reg [9:0] \first$79 ;
   reg have_prev = 1'h0;
   wire [552:0] inputs__payload;
   wire [7:0] \inputs__payload.keep ;
@@ -1147,7 +1361,37 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire inputs__ready;
   wire inputs__valid;
   reg [4:0] k_out = 5'h00;
+  reg [7:0] keep;
+  reg [7:0] \keep$22 ;
   wire [552:0] keys__payload;
+  wire [552:0] \keys__payload$99 ;
+  wire [7:0] \keys__payload$99.keep ;
+  wire [543:0] \keys__payload$99.lanes ;
+  wire [67:0] \keys__payload$99.lanes[0] ;
+  wire [11:0] \keys__payload$99.lanes[0].idx ;
+  wire [55:0] \keys__payload$99.lanes[0].key ;
+  wire [67:0] \keys__payload$99.lanes[1] ;
+  wire [11:0] \keys__payload$99.lanes[1].idx ;
+  wire [55:0] \keys__payload$99.lanes[1].key ;
+  wire [67:0] \keys__payload$99.lanes[2] ;
+  wire [11:0] \keys__payload$99.lanes[2].idx ;
+  wire [55:0] \keys__payload$99.lanes[2].key ;
+  wire [67:0] \keys__payload$99.lanes[3] ;
+  wire [11:0] \keys__payload$99.lanes[3].idx ;
+  wire [55:0] \keys__payload$99.lanes[3].key ;
+  wire [67:0] \keys__payload$99.lanes[4] ;
+  wire [11:0] \keys__payload$99.lanes[4].idx ;
+  wire [55:0] \keys__payload$99.lanes[4].key ;
+  wire [67:0] \keys__payload$99.lanes[5] ;
+  wire [11:0] \keys__payload$99.lanes[5].idx ;
+  wire [55:0] \keys__payload$99.lanes[5].key ;
+  wire [67:0] \keys__payload$99.lanes[6] ;
+  wire [11:0] \keys__payload$99.lanes[6].idx ;
+  wire [55:0] \keys__payload$99.lanes[6].key ;
+  wire [67:0] \keys__payload$99.lanes[7] ;
+  wire [11:0] \keys__payload$99.lanes[7].idx ;
+  wire [55:0] \keys__payload$99.lanes[7].key ;
+  wire \keys__payload$99.last ;
   wire [7:0] \keys__payload.keep ;
   wire [543:0] \keys__payload.lanes ;
   wire [67:0] \keys__payload.lanes[0] ;
@@ -1176,11 +1420,12 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [55:0] \keys__payload.lanes[7].key ;
   wire \keys__payload.last ;
   wire keys__ready;
+  wire \keys__ready$111 ;
   wire keys__valid;
-  reg [7:0] last_keep;
-  wire [7:0] \last_keep$29 ;
-  wire [7:0] \last_keep$31 ;
-  wire [7:0] \last_keep$33 ;
+  wire \keys__valid$108 ;
+  wire [7:0] last_keep;
+  wire [7:0] \last_keep$37 ;
+  wire [7:0] \last_keep$40 ;
   reg launch = 1'h0;
   input [9:0] load__addr;
   wire [9:0] load__addr;
@@ -1220,13 +1465,12 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire merged__ready;
   wire merged__valid;
   wire [9:0] n_beats;
-  wire [9:0] \n_beats$28 ;
-  wire [9:0] \n_beats$30 ;
-  wire [9:0] \n_beats$32 ;
+  wire [9:0] \n_beats$36 ;
+  wire [9:0] \n_beats$38 ;
   wire n_lists;
-  reg [8:0] \n_lists$61 ;
-  reg [8:0] \n_lists$75 ;
-  reg [12:0] n_points = 13'h0000;
+  reg [8:0] \n_lists$67 ;
+  reg [8:0] \n_lists$81 ;
+  reg [12:0] n_out = 13'h0000;
   reg [47:0] offset;
   wire [15:0] \offset.x ;
   wire [15:0] \offset.y ;
@@ -1294,34 +1538,34 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   reg [31:0] pairs9 = 32'd0;
   output [200:0] pairs__payload;
   wire [200:0] pairs__payload;
-  wire [200:0] \pairs__payload$120 ;
-  wire [7:0] \pairs__payload$120.keep ;
-  wire [191:0] \pairs__payload$120.lanes ;
-  wire [23:0] \pairs__payload$120.lanes[0] ;
-  wire [11:0] \pairs__payload$120.lanes[0].in_idx ;
-  wire [11:0] \pairs__payload$120.lanes[0].out_idx ;
-  wire [23:0] \pairs__payload$120.lanes[1] ;
-  wire [11:0] \pairs__payload$120.lanes[1].in_idx ;
-  wire [11:0] \pairs__payload$120.lanes[1].out_idx ;
-  wire [23:0] \pairs__payload$120.lanes[2] ;
-  wire [11:0] \pairs__payload$120.lanes[2].in_idx ;
-  wire [11:0] \pairs__payload$120.lanes[2].out_idx ;
-  wire [23:0] \pairs__payload$120.lanes[3] ;
-  wire [11:0] \pairs__payload$120.lanes[3].in_idx ;
-  wire [11:0] \pairs__payload$120.lanes[3].out_idx ;
-  wire [23:0] \pairs__payload$120.lanes[4] ;
-  wire [11:0] \pairs__payload$120.lanes[4].in_idx ;
-  wire [11:0] \pairs__payload$120.lanes[4].out_idx ;
-  wire [23:0] \pairs__payload$120.lanes[5] ;
-  wire [11:0] \pairs__payload$120.lanes[5].in_idx ;
-  wire [11:0] \pairs__payload$120.lanes[5].out_idx ;
-  wire [23:0] \pairs__payload$120.lanes[6] ;
-  wire [11:0] \pairs__payload$120.lanes[6].in_idx ;
-  wire [11:0] \pairs__payload$120.lanes[6].out_idx ;
-  wire [23:0] \pairs__payload$120.lanes[7] ;
-  wire [11:0] \pairs__payload$120.lanes[7].in_idx ;
-  wire [11:0] \pairs__payload$120.lanes[7].out_idx ;
-  wire \pairs__payload$120.last ;
+  wire [200:0] \pairs__payload$132 ;
+  wire [7:0] \pairs__payload$132.keep ;
+  wire [191:0] \pairs__payload$132.lanes ;
+  wire [23:0] \pairs__payload$132.lanes[0] ;
+  wire [11:0] \pairs__payload$132.lanes[0].in_idx ;
+  wire [11:0] \pairs__payload$132.lanes[0].out_idx ;
+  wire [23:0] \pairs__payload$132.lanes[1] ;
+  wire [11:0] \pairs__payload$132.lanes[1].in_idx ;
+  wire [11:0] \pairs__payload$132.lanes[1].out_idx ;
+  wire [23:0] \pairs__payload$132.lanes[2] ;
+  wire [11:0] \pairs__payload$132.lanes[2].in_idx ;
+  wire [11:0] \pairs__payload$132.lanes[2].out_idx ;
+  wire [23:0] \pairs__payload$132.lanes[3] ;
+  wire [11:0] \pairs__payload$132.lanes[3].in_idx ;
+  wire [11:0] \pairs__payload$132.lanes[3].out_idx ;
+  wire [23:0] \pairs__payload$132.lanes[4] ;
+  wire [11:0] \pairs__payload$132.lanes[4].in_idx ;
+  wire [11:0] \pairs__payload$132.lanes[4].out_idx ;
+  wire [23:0] \pairs__payload$132.lanes[5] ;
+  wire [11:0] \pairs__payload$132.lanes[5].in_idx ;
+  wire [11:0] \pairs__payload$132.lanes[5].out_idx ;
+  wire [23:0] \pairs__payload$132.lanes[6] ;
+  wire [11:0] \pairs__payload$132.lanes[6].in_idx ;
+  wire [11:0] \pairs__payload$132.lanes[6].out_idx ;
+  wire [23:0] \pairs__payload$132.lanes[7] ;
+  wire [11:0] \pairs__payload$132.lanes[7].in_idx ;
+  wire [11:0] \pairs__payload$132.lanes[7].out_idx ;
+  wire \pairs__payload$132.last ;
   wire [7:0] \pairs__payload.keep ;
   wire [191:0] \pairs__payload.lanes ;
   wire [23:0] \pairs__payload.lanes[0] ;
@@ -1351,70 +1595,101 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \pairs__payload.last ;
   input pairs__ready;
   wire pairs__ready;
-  wire \pairs__ready$121 ;
+  wire \pairs__ready$133 ;
   output pairs__valid;
   wire pairs__valid;
-  wire \pairs__valid$122 ;
+  wire \pairs__valid$134 ;
   (* enum_base_type = "Phase" *)
-  (* enum_value_00 = "IDLE" *)
-  (* enum_value_01 = "SORT" *)
-  (* enum_value_10 = "MERGE" *)
-  (* enum_value_11 = "INTERSECT" *)
-  reg [1:0] phase = 2'h0;
+  (* enum_value_000 = "IDLE" *)
+  (* enum_value_001 = "SORT" *)
+  (* enum_value_010 = "MERGE" *)
+  (* enum_value_011 = "INTERSECT" *)
+  (* enum_value_100 = "DOWNSAMPLE" *)
+  reg [2:0] phase = 3'h0;
+  wire [552:0] points__payload;
+  wire [7:0] \points__payload.keep ;
+  wire [543:0] \points__payload.lanes ;
+  wire [67:0] \points__payload.lanes[0] ;
+  wire [11:0] \points__payload.lanes[0].idx ;
+  wire [55:0] \points__payload.lanes[0].key ;
+  wire [67:0] \points__payload.lanes[1] ;
+  wire [11:0] \points__payload.lanes[1].idx ;
+  wire [55:0] \points__payload.lanes[1].key ;
+  wire [67:0] \points__payload.lanes[2] ;
+  wire [11:0] \points__payload.lanes[2].idx ;
+  wire [55:0] \points__payload.lanes[2].key ;
+  wire [67:0] \points__payload.lanes[3] ;
+  wire [11:0] \points__payload.lanes[3].idx ;
+  wire [55:0] \points__payload.lanes[3].key ;
+  wire [67:0] \points__payload.lanes[4] ;
+  wire [11:0] \points__payload.lanes[4].idx ;
+  wire [55:0] \points__payload.lanes[4].key ;
+  wire [67:0] \points__payload.lanes[5] ;
+  wire [11:0] \points__payload.lanes[5].idx ;
+  wire [55:0] \points__payload.lanes[5].key ;
+  wire [67:0] \points__payload.lanes[6] ;
+  wire [11:0] \points__payload.lanes[6].idx ;
+  wire [55:0] \points__payload.lanes[6].key ;
+  wire [67:0] \points__payload.lanes[7] ;
+  wire [11:0] \points__payload.lanes[7].idx ;
+  wire [55:0] \points__payload.lanes[7].key ;
+  wire \points__payload.last ;
+  wire points__ready;
+  wire points__valid;
   wire [8:0] read__addr;
-  wire [8:0] \read__addr$48 ;
-  wire [8:0] \read__addr$63 ;
+  wire [8:0] \read__addr$54 ;
+  wire [8:0] \read__addr$69 ;
   wire [447:0] read__data;
-  wire [543:0] \read__data$53 ;
-  wire [67:0] \read__data$53[0] ;
-  wire [11:0] \read__data$53[0].idx ;
-  wire [55:0] \read__data$53[0].key ;
-  wire [67:0] \read__data$53[1] ;
-  wire [11:0] \read__data$53[1].idx ;
-  wire [55:0] \read__data$53[1].key ;
-  wire [67:0] \read__data$53[2] ;
-  wire [11:0] \read__data$53[2].idx ;
-  wire [55:0] \read__data$53[2].key ;
-  wire [67:0] \read__data$53[3] ;
-  wire [11:0] \read__data$53[3].idx ;
-  wire [55:0] \read__data$53[3].key ;
-  wire [67:0] \read__data$53[4] ;
-  wire [11:0] \read__data$53[4].idx ;
-  wire [55:0] \read__data$53[4].key ;
-  wire [67:0] \read__data$53[5] ;
-  wire [11:0] \read__data$53[5].idx ;
-  wire [55:0] \read__data$53[5].key ;
-  wire [67:0] \read__data$53[6] ;
-  wire [11:0] \read__data$53[6].idx ;
-  wire [55:0] \read__data$53[6].key ;
-  wire [67:0] \read__data$53[7] ;
-  wire [11:0] \read__data$53[7].idx ;
-  wire [55:0] \read__data$53[7].key ;
-  wire [543:0] \read__data$68 ;
-  wire [67:0] \read__data$68[0] ;
-  wire [11:0] \read__data$68[0].idx ;
-  wire [55:0] \read__data$68[0].key ;
-  wire [67:0] \read__data$68[1] ;
-  wire [11:0] \read__data$68[1].idx ;
-  wire [55:0] \read__data$68[1].key ;
-  wire [67:0] \read__data$68[2] ;
-  wire [11:0] \read__data$68[2].idx ;
-  wire [55:0] \read__data$68[2].key ;
-  wire [67:0] \read__data$68[3] ;
-  wire [11:0] \read__data$68[3].idx ;
-  wire [55:0] \read__data$68[3].key ;
-  wire [67:0] \read__data$68[4] ;
-  wire [11:0] \read__data$68[4].idx ;
-  wire [55:0] \read__data$68[4].key ;
-  wire [67:0] \read__data$68[5] ;
-  wire [11:0] \read__data$68[5].idx ;
-  wire [55:0] \read__data$68[5].key ;
-  wire [67:0] \read__data$68[6] ;
-  wire [11:0] \read__data$68[6].idx ;
-  wire [55:0] \read__data$68[6].key ;
-  wire [67:0] \read__data$68[7] ;
-  wire [11:0] \read__data$68[7].idx ;
-  wire [55:0] \read__data$68[7].key ;
+  wire [543:0] \read__data$59 ;
+  wire [67:0] \read__data$59[0] ;
+  wire [11:0] \read__data$59[0].idx ;
+  wire [55:0] \read__data$59[0].key ;
+  wire [67:0] \read__data$59[1] ;
+  wire [11:0] \read__data$59[1].idx ;
+  wire [55:0] \read__data$59[1].key ;
+  wire [67:0] \read__data$59[2] ;
+  wire [11:0] \read__data$59[2].idx ;
+  wire [55:0] \read__data$59[2].key ;
+  wire [67:0] \read__data$59[3] ;
+  wire [11:0] \read__data$59[3].idx ;
+  wire [55:0] \read__data$59[3].key ;
+  wire [67:0] \read__data$59[4] ;
+  wire [11:0] \read__data$59[4].idx ;
+  wire [55:0] \read__data$59[4].key ;
+  wire [67:0] \read__data$59[5] ;
+  wire [11:0] \read__data$59[5].idx ;
+  wire [55:0] \read__data$59[5].key ;
+  wire [67:0] \read__data$59[6] ;
+  wire [11:0] \read__data$59[6].idx ;
+  wire [55:0] \read__data$59[6].key ;
+  wire [67:0] \read__data$59[7] ;
+  wire [11:0] \read__data$59[7].idx ;
+  wire [55:0] \read__data$59[7].key ;
+  wire [543:0] \read__data$74 ;
+  wire [67:0] \read__data$74[0] ;
+  wire [11:0] \read__data$74[0].idx ;
+  wire [55:0] \read__data$74[0].key ;
+  wire [67:0] \read__data$74[1] ;
+  wire [11:0] \read__data$74[1].idx ;
+  wire [55:0] \read__data$74[1].key ;
+  wire [67:0] \read__data$74[2] ;
+  wire [11:0] \read__data$74[2].idx ;
+  wire [55:0] \read__data$74[2].key ;
+  wire [67:0] \read__data$74[3] ;
+  wire [11:0] \read__data$74[3].idx ;
+  wire [55:0] \read__data$74[3].key ;
+  wire [67:0] \read__data$74[4] ;
+  wire [11:0] \read__data$74[4].idx ;
+  wire [55:0] \read__data$74[4].key ;
+  wire [67:0] \read__data$74[5] ;
+  wire [11:0] \read__data$74[5].idx ;
+  wire [55:0] \read__data$74[5].key ;
+  wire [67:0] \read__data$74[6] ;
+  wire [11:0] \read__data$74[6].idx ;
+  wire [55:0] \read__data$74[6].key ;
+  wire [67:0] \read__data$74[7] ;
+  wire [11:0] \read__data$74[7].idx ;
+  wire [55:0] \read__data$74[7].key ;
   wire [55:0] \read__data[0] ;
   wire [7:0] \read__data[0].batch ;
   wire [15:0] \read__data[0].x ;
@@ -1456,18 +1731,18 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [15:0] \read__data[7].y ;
   wire [15:0] \read__data[7].z ;
   wire read__en;
-  wire \read__en$50 ;
-  wire \read__en$65 ;
+  wire \read__en$56 ;
+  wire \read__en$71 ;
   input rst;
   wire rst;
   wire [9:0] run_beats;
-  wire [9:0] \run_beats$45 ;
-  wire [9:0] \run_beats$58 ;
-  wire [9:0] \run_beats$72 ;
+  wire [9:0] \run_beats$51 ;
+  wire [9:0] \run_beats$64 ;
+  wire [9:0] \run_beats$78 ;
   output running;
   reg running = 1'h0;
   (* init = 1'h0 *)
-  wire \running$22 ;
+  wire \running$28 ;
   reg [31:0] sort_cycles = 32'd0;
   input [8:0] sorted__addr;
   wire [8:0] sorted__addr;
@@ -1533,9 +1808,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   reg [31:0] stalls = 32'd0;
   input start;
   wire start;
-  wire \start$40 ;
-  wire \start$57 ;
-  wire \start$71 ;
+  wire \start$47 ;
+  wire \start$63 ;
+  wire \start$77 ;
   input [5:0] status_addr;
   wire [5:0] status_addr;
   wire [4:0] \status_addr.index ;
@@ -1546,8 +1821,8 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   output [31:0] status_data;
   reg [31:0] status_data;
   wire [10:0] stride;
-  reg [10:0] \stride$60 ;
-  reg [10:0] \stride$74 ;
+  reg [10:0] \stride$66 ;
+  reg [10:0] \stride$80 ;
   wire [552:0] unsorted__payload;
   wire [7:0] \unsorted__payload.keep ;
   wire [543:0] \unsorted__payload.lanes ;
@@ -1580,33 +1855,33 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire unsorted__valid;
   reg [9:0] wcount = 10'h000;
   wire [8:0] wp__addr;
-  wire [8:0] \wp__addr$117 ;
+  wire [8:0] \wp__addr$129 ;
   wire [543:0] wp__data;
-  wire [543:0] \wp__data$118 ;
-  wire [67:0] \wp__data$118[0] ;
-  wire [11:0] \wp__data$118[0].idx ;
-  wire [55:0] \wp__data$118[0].key ;
-  wire [67:0] \wp__data$118[1] ;
-  wire [11:0] \wp__data$118[1].idx ;
-  wire [55:0] \wp__data$118[1].key ;
-  wire [67:0] \wp__data$118[2] ;
-  wire [11:0] \wp__data$118[2].idx ;
-  wire [55:0] \wp__data$118[2].key ;
-  wire [67:0] \wp__data$118[3] ;
-  wire [11:0] \wp__data$118[3].idx ;
-  wire [55:0] \wp__data$118[3].key ;
-  wire [67:0] \wp__data$118[4] ;
-  wire [11:0] \wp__data$118[4].idx ;
-  wire [55:0] \wp__data$118[4].key ;
-  wire [67:0] \wp__data$118[5] ;
-  wire [11:0] \wp__data$118[5].idx ;
-  wire [55:0] \wp__data$118[5].key ;
-  wire [67:0] \wp__data$118[6] ;
-  wire [11:0] \wp__data$118[6].idx ;
-  wire [55:0] \wp__data$118[6].key ;
-  wire [67:0] \wp__data$118[7] ;
-  wire [11:0] \wp__data$118[7].idx ;
-  wire [55:0] \wp__data$118[7].key ;
+  wire [543:0] \wp__data$130 ;
+  wire [67:0] \wp__data$130[0] ;
+  wire [11:0] \wp__data$130[0].idx ;
+  wire [55:0] \wp__data$130[0].key ;
+  wire [67:0] \wp__data$130[1] ;
+  wire [11:0] \wp__data$130[1].idx ;
+  wire [55:0] \wp__data$130[1].key ;
+  wire [67:0] \wp__data$130[2] ;
+  wire [11:0] \wp__data$130[2].idx ;
+  wire [55:0] \wp__data$130[2].key ;
+  wire [67:0] \wp__data$130[3] ;
+  wire [11:0] \wp__data$130[3].idx ;
+  wire [55:0] \wp__data$130[3].key ;
+  wire [67:0] \wp__data$130[4] ;
+  wire [11:0] \wp__data$130[4].idx ;
+  wire [55:0] \wp__data$130[4].key ;
+  wire [67:0] \wp__data$130[5] ;
+  wire [11:0] \wp__data$130[5].idx ;
+  wire [55:0] \wp__data$130[5].key ;
+  wire [67:0] \wp__data$130[6] ;
+  wire [11:0] \wp__data$130[6].idx ;
+  wire [55:0] \wp__data$130[6].key ;
+  wire [67:0] \wp__data$130[7] ;
+  wire [11:0] \wp__data$130[7].idx ;
+  wire [55:0] \wp__data$130[7].key ;
   wire [67:0] \wp__data[0] ;
   wire [11:0] \wp__data[0].idx ;
   wire [55:0] \wp__data[0].key ;
@@ -1632,7 +1907,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [11:0] \wp__data[7].idx ;
   wire [55:0] \wp__data[7].key ;
   wire wp__en;
-  wire \wp__en$119 ;
+  wire \wp__en$131 ;
   reg [447:0] coords [511:0];
   initial begin
     coords[0] = 448'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -2676,7 +2951,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   end
   always @(posedge clk) begin
     if (wp__en)
-      run0[wcount[8:0]] <= \$35 [543:0];
+      run0[wcount[8:0]] <= \$54 [543:0];
   end
   reg [543:0] _1_;
   reg [543:0] _2_;
@@ -2685,15 +2960,15 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     if (sorted__en) begin
       _1_ <= run0[sorted__addr];
     end
-    if (\$signature__en$64 ) begin
-      _2_ <= run0[\$signature__addr$62 ];
+    if (\$signature__en$70 ) begin
+      _2_ <= run0[\$signature__addr$68 ];
     end
     if (\$signature__en ) begin
       _3_ <= run0[\$signature__addr ];
     end
   end
-  assign \$signature__data$157  = _1_;
-  assign \$signature__data$69  = _2_;
+  assign \$signature__data$169  = _1_;
+  assign \$signature__data$75  = _2_;
   assign \$signature__data  = _3_;
   reg [543:0] run1 [511:0];
   initial begin
@@ -3211,8 +3486,8 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     run1[511] = 544'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$119 )
-      run1[wcount[8:0]] <= \$43 [543:0];
+    if (\wp__en$131 )
+      run1[wcount[8:0]] <= \$66 [543:0];
   end
   reg [543:0] _4_;
   reg [543:0] _5_;
@@ -3221,109 +3496,314 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     if (sorted__en) begin
       _4_ <= run1[sorted__addr];
     end
-    if (\$signature__en$64 ) begin
-      _5_ <= run1[\$signature__addr$62 ];
+    if (\$signature__en$70 ) begin
+      _5_ <= run1[\$signature__addr$68 ];
     end
     if (\$signature__en ) begin
       _6_ <= run1[\$signature__addr ];
     end
   end
-  assign \$signature__data$158  = _4_;
-  assign \$signature__data$70  = _5_;
-  assign \$signature__data$56  = _6_;
-  assign \$366  = \$365  + pairs__payload[194];
-  assign \$367  = \$366  + pairs__payload[195];
-  assign \$368  = \$367  + pairs__payload[196];
-  assign \$369  = \$368  + pairs__payload[197];
-  assign \$370  = \$369  + pairs__payload[198];
-  assign \$371  = \$370  + pairs__payload[199];
-  assign \$372  = pairs9 + \$371 ;
-  assign \$373  = pairs__valid & pairs__ready;
-  assign \$374  = k_out == 4'ha;
-  assign \$375  = \$373  & \$374 ;
-  assign \$376  = 1'h0 + pairs__payload[192];
-  assign \$377  = \$376  + pairs__payload[193];
-  assign \$378  = \$377  + pairs__payload[194];
-  assign \$379  = \$378  + pairs__payload[195];
-  assign \$380  = \$379  + pairs__payload[196];
-  assign \$381  = \$380  + pairs__payload[197];
-  assign \$382  = \$381  + pairs__payload[198];
-  assign \$383  = \$382  + pairs__payload[199];
-  assign \$384  = pairs10 + \$383 ;
-  assign \$385  = pairs__valid & pairs__ready;
-  assign \$386  = k_out == 4'hb;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = 1'h0 + pairs__payload[192];
-  assign \$389  = \$388  + pairs__payload[193];
-  assign \$390  = \$389  + pairs__payload[194];
-  assign \$391  = \$390  + pairs__payload[195];
-  assign \$392  = \$391  + pairs__payload[196];
-  assign \$393  = \$392  + pairs__payload[197];
-  assign \$394  = \$393  + pairs__payload[198];
-  assign \$395  = \$394  + pairs__payload[199];
-  assign \$396  = pairs11 + \$395 ;
-  assign \$397  = pairs__valid & pairs__ready;
-  assign \$398  = k_out == 4'hc;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = 1'h0 + pairs__payload[192];
-  assign \$401  = \$400  + pairs__payload[193];
-  assign \$402  = \$401  + pairs__payload[194];
-  assign \$403  = \$402  + pairs__payload[195];
-  assign \$404  = \$403  + pairs__payload[196];
-  assign \$405  = \$404  + pairs__payload[197];
-  assign \$406  = \$405  + pairs__payload[198];
-  assign \$407  = \$406  + pairs__payload[199];
-  assign \$408  = pairs12 + \$407 ;
-  assign \$409  = pairs__valid & pairs__ready;
-  assign \$410  = k_out == 4'hd;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = 1'h0 + pairs__payload[192];
-  assign \$413  = \$412  + pairs__payload[193];
-  assign \$414  = \$413  + pairs__payload[194];
-  assign \$415  = \$414  + pairs__payload[195];
-  assign \$416  = \$415  + pairs__payload[196];
-  assign \$417  = \$416  + pairs__payload[197];
-  assign \$418  = \$417  + pairs__payload[198];
-  assign \$419  = \$418  + pairs__payload[199];
-  assign \$420  = pairs13 + \$419 ;
-  assign \$421  = pairs__valid & pairs__ready;
-  assign \$422  = k_out == 4'he;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = 1'h0 + pairs__payload[192];
-  assign \$425  = \$424  + pairs__payload[193];
-  assign \$426  = \$425  + pairs__payload[194];
-  assign \$427  = \$426  + pairs__payload[195];
-  assign \$428  = \$427  + pairs__payload[196];
-  assign \$429  = \$428  + pairs__payload[197];
-  assign \$430  = \$429  + pairs__payload[198];
-  assign \$431  = \$430  + pairs__payload[199];
-  assign \$432  = pairs14 + \$431 ;
-  assign \$433  = pairs__valid & pairs__ready;
-  assign \$434  = k_out == 4'hf;
-  assign \$435  = \$433  & \$434 ;
-  assign \$436  = 1'h0 + pairs__payload[192];
-  assign \$437  = \$436  + pairs__payload[193];
-  assign \$438  = \$437  + pairs__payload[194];
-  assign \$439  = \$438  + pairs__payload[195];
-  assign \$440  = \$439  + pairs__payload[196];
-  assign \$441  = \$440  + pairs__payload[197];
-  assign \$442  = \$441  + pairs__payload[198];
-  assign \$443  = \$442  + pairs__payload[199];
-  assign \$444  = pairs15 + \$443 ;
-  assign \$445  = pairs__valid & pairs__ready;
-  assign \$446  = k_out == 5'h10;
-  assign \$447  = \$445  & \$446 ;
-  assign \$448  = 1'h0 + pairs__payload[192];
-  assign \$449  = \$448  + pairs__payload[193];
-  assign \$450  = \$449  + pairs__payload[194];
-  assign \$451  = \$450  + pairs__payload[195];
-  assign \$452  = \$451  + pairs__payload[196];
-  assign \$453  = \$452  + pairs__payload[197];
-  assign \$454  = \$453  + pairs__payload[198];
-  assign \$455  = \$454  + pairs__payload[199];
-  assign \$456  = pairs16 + \$455 ;
+  assign \$signature__data$170  = _4_;
+  assign \$signature__data$76  = _5_;
+  assign \$signature__data$62  = _6_;
+  assign \$157  = \$2 [9:0] == 1'h1;
+  assign \$158  = phase == 2'h2;
+  assign \$160  = \$159  >= \$2 [9:0];
+  assign \$161  = \$158  & \$160 ;
+  assign \$162  = \$156  ? \$157  : \$161 ;
+  assign \$163  = \$155  & \$162 ;
+  assign \$164  = phase == 1'h1;
+  assign \$165  = phase == 3'h4;
+  assign \$166  = \$165  ? points__payload : merged__payload;
+  assign \$167  = \$164  ? sorted__payload : \$166 ;
+  assign \$168  = phase == 1'h1;
+  assign \$169  = phase == 3'h4;
+  assign \$170  = \$169  ? points__payload : merged__payload;
+  assign \$171  = \$168  ? sorted__payload : \$170 ;
+  assign \$172  = phase == 1'h1;
+  assign \$173  = phase == 3'h4;
+  assign \$174  = \$173  ? points__payload : merged__payload;
+  assign \$175  = \$172  ? sorted__payload : \$174 ;
+  assign \$176  = \$171 [55:0] == \$175 [123:68];
+  assign \$177  = \$167 [545] & \$176 ;
+  assign \$178  = phase == 1'h1;
+  assign \$179  = phase == 3'h4;
+  assign \$180  = \$179  ? points__payload : merged__payload;
+  assign \$181  = \$178  ? sorted__payload : \$180 ;
+  assign \$182  = phase == 1'h1;
+  assign \$183  = phase == 3'h4;
+  assign \$184  = \$183  ? points__payload : merged__payload;
+  assign \$185  = \$182  ? sorted__payload : \$184 ;
+  assign \$186  = phase == 1'h1;
+  assign \$187  = phase == 3'h4;
+  assign \$188  = \$187  ? points__payload : merged__payload;
+  assign \$189  = \$186  ? sorted__payload : \$188 ;
+  assign \$190  = \$185 [123:68] == \$189 [191:136];
+  assign \$191  = \$181 [546] & \$190 ;
+  assign \$192  = phase == 1'h1;
+  assign \$193  = phase == 3'h4;
+  assign \$194  = \$193  ? points__payload : merged__payload;
+  assign \$195  = \$192  ? sorted__payload : \$194 ;
+  assign \$196  = phase == 1'h1;
+  assign \$197  = phase == 3'h4;
+  assign \$198  = \$197  ? points__payload : merged__payload;
+  assign \$199  = \$196  ? sorted__payload : \$198 ;
+  assign \$200  = phase == 1'h1;
+  assign \$201  = phase == 3'h4;
+  assign \$202  = \$201  ? points__payload : merged__payload;
+  assign \$203  = \$200  ? sorted__payload : \$202 ;
+  assign \$204  = \$199 [191:136] == \$203 [259:204];
+  assign \$205  = \$195 [547] & \$204 ;
+  assign \$206  = phase == 1'h1;
+  assign \$207  = phase == 3'h4;
+  assign \$208  = \$207  ? points__payload : merged__payload;
+  assign \$209  = \$206  ? sorted__payload : \$208 ;
+  assign \$210  = phase == 1'h1;
+  assign \$211  = phase == 3'h4;
+  assign \$212  = \$211  ? points__payload : merged__payload;
+  assign \$213  = \$210  ? sorted__payload : \$212 ;
+  assign \$214  = phase == 1'h1;
+  assign \$215  = phase == 3'h4;
+  assign \$216  = \$215  ? points__payload : merged__payload;
+  assign \$217  = \$214  ? sorted__payload : \$216 ;
+  assign \$218  = \$213 [259:204] == \$217 [327:272];
+  assign \$219  = \$209 [548] & \$218 ;
+  assign \$220  = phase == 1'h1;
+  assign \$221  = phase == 3'h4;
+  assign \$222  = \$221  ? points__payload : merged__payload;
+  assign \$223  = \$220  ? sorted__payload : \$222 ;
+  assign \$224  = phase == 1'h1;
+  assign \$225  = phase == 3'h4;
+  assign \$226  = \$225  ? points__payload : merged__payload;
+  assign \$227  = \$224  ? sorted__payload : \$226 ;
+  assign \$228  = phase == 1'h1;
+  assign \$229  = phase == 3'h4;
+  assign \$230  = \$229  ? points__payload : merged__payload;
+  assign \$231  = \$228  ? sorted__payload : \$230 ;
+  assign \$232  = \$227 [327:272] == \$231 [395:340];
+  assign \$233  = \$223 [549] & \$232 ;
+  assign \$234  = phase == 1'h1;
+  assign \$235  = phase == 3'h4;
+  assign \$236  = \$235  ? points__payload : merged__payload;
+  assign \$237  = \$234  ? sorted__payload : \$236 ;
+  assign \$238  = phase == 1'h1;
+  assign \$239  = phase == 3'h4;
+  assign \$240  = \$239  ? points__payload : merged__payload;
+  assign \$241  = \$238  ? sorted__payload : \$240 ;
+  assign \$242  = phase == 1'h1;
+  assign \$243  = phase == 3'h4;
+  assign \$244  = \$243  ? points__payload : merged__payload;
+  assign \$245  = \$242  ? sorted__payload : \$244 ;
+  assign \$246  = \$241 [395:340] == \$245 [463:408];
+  assign \$247  = \$237 [550] & \$246 ;
+  assign \$248  = phase == 1'h1;
+  assign \$249  = phase == 3'h4;
+  assign \$250  = \$249  ? points__payload : merged__payload;
+  assign \$251  = \$248  ? sorted__payload : \$250 ;
+  assign \$252  = phase == 1'h1;
+  assign \$253  = phase == 3'h4;
+  assign \$254  = \$253  ? points__payload : merged__payload;
+  assign \$255  = \$252  ? sorted__payload : \$254 ;
+  assign \$256  = phase == 1'h1;
+  assign \$257  = phase == 3'h4;
+  assign \$258  = \$257  ? points__payload : merged__payload;
+  assign \$259  = \$256  ? sorted__payload : \$258 ;
+  assign \$260  = \$255 [463:408] == \$259 [531:476];
+  assign \$261  = \$251 [551] & \$260 ;
+  assign \$262  = phase == 1'h1;
+  assign \$263  = phase == 3'h4;
+  assign \$264  = \$263  ? points__payload : merged__payload;
+  assign \$265  = \$262  ? sorted__payload : \$264 ;
+  assign \$266  = have_prev & \$265 [544];
+  assign \$267  = phase == 1'h1;
+  assign \$268  = phase == 3'h4;
+  assign \$269  = \$268  ? points__payload : merged__payload;
+  assign \$270  = \$267  ? sorted__payload : \$269 ;
+  assign \$271  = \$signal$171  == \$270 [55:0];
+  assign \$272  = \$266  & \$271 ;
+  assign \$273  = | { \$272 , \$261 , \$247 , \$233 , \$219 , \$205 , \$191 , \$177  };
+  assign \$274  = \$163  & \$273 ;
+  assign \$275  = ~ running;
+  assign \$276  = start & \$275 ;
+  assign \$277  = ! \$signal$18 ;
+  assign \$278  = | \$signal$18 ;
+  assign \$279  = | \$signal$18 ;
+  assign \$280  = phase == 1'h1;
+  assign \$281  = phase == 3'h4;
+  assign \$282  = \$281  ? points__valid : merged__valid;
+  assign \$283  = \$280  ? sorted__valid : \$282 ;
+  assign \$284  = phase == 3'h4;
+  assign \$285  = phase == 1'h1;
+  assign \$286  = phase == 3'h4;
+  assign \$287  = \$286  ? points__payload : merged__payload;
+  assign \$288  = \$285  ? sorted__payload : \$287 ;
+  assign \$289  = \$2 [9:0] - 1'h1;
+  assign \$290  = wcount == \$289 ;
+  assign \$291  = \$284  ? \$288 [552] : \$290 ;
+  assign \$292  = \$283  & \$291 ;
+  assign \$293  = phase == 1'h1;
+  assign \$294  = phase == 2'h2;
+  assign \$295  = ~ src;
+  assign \$296  = log_run + 1'h1;
+  assign \$297  = phase == 3'h4;
+  assign \$298  = phase == 1'h1;
+  assign \$299  = \$2 [9:0] == 1'h1;
+  assign \$300  = phase == 2'h2;
+  assign \$302  = \$301  >= \$2 [9:0];
+  assign \$303  = \$300  & \$302 ;
+  assign \$304  = \$298  ? \$299  : \$303 ;
+  assign \$305  = phase == 1'h1;
+  assign \$306  = phase == 3'h4;
+  assign \$307  = \$306  ? points__valid : merged__valid;
+  assign \$308  = \$305  ? sorted__valid : \$307 ;
+  assign \$309  = phase == 1'h1;
+  assign \$310  = \$2 [9:0] == 1'h1;
+  assign \$311  = phase == 2'h2;
+  assign \$313  = \$312  >= \$2 [9:0];
+  assign \$314  = \$311  & \$313 ;
+  assign \$315  = \$309  ? \$310  : \$314 ;
+  assign \$316  = \$308  & \$315 ;
+  assign \$317  = phase == 1'h1;
+  assign \$318  = phase == 3'h4;
+  assign \$319  = \$318  ? points__payload : merged__payload;
+  assign \$320  = \$317  ? sorted__payload : \$319 ;
+  assign \$321  = phase == 1'h1;
+  assign \$322  = phase == 3'h4;
+  assign \$323  = \$322  ? points__payload : merged__payload;
+  assign \$324  = \$321  ? sorted__payload : \$323 ;
+  assign \$325  = phase == 1'h1;
+  assign \$326  = phase == 3'h4;
+  assign \$327  = \$326  ? points__payload : merged__payload;
+  assign \$328  = \$325  ? sorted__payload : \$327 ;
+  assign \$329  = \$324 [55:0] == \$328 [123:68];
+  assign \$330  = \$320 [545] & \$329 ;
+  assign \$331  = phase == 1'h1;
+  assign \$332  = phase == 3'h4;
+  assign \$333  = \$332  ? points__payload : merged__payload;
+  assign \$334  = \$331  ? sorted__payload : \$333 ;
+  assign \$335  = phase == 1'h1;
+  assign \$336  = phase == 3'h4;
+  assign \$337  = \$336  ? points__payload : merged__payload;
+  assign \$338  = \$335  ? sorted__payload : \$337 ;
+  assign \$339  = phase == 1'h1;
+  assign \$340  = phase == 3'h4;
+  assign \$341  = \$340  ? points__payload : merged__payload;
+  assign \$342  = \$339  ? sorted__payload : \$341 ;
+  assign \$343  = \$338 [123:68] == \$342 [191:136];
+  assign \$344  = \$334 [546] & \$343 ;
+  assign \$345  = phase == 1'h1;
+  assign \$346  = phase == 3'h4;
+  assign \$347  = \$346  ? points__payload : merged__payload;
+  assign \$348  = \$345  ? sorted__payload : \$347 ;
+  assign \$349  = phase == 1'h1;
+  assign \$350  = phase == 3'h4;
+  assign \$351  = \$350  ? points__payload : merged__payload;
+  assign \$352  = \$349  ? sorted__payload : \$351 ;
+  assign \$353  = phase == 1'h1;
+  assign \$354  = phase == 3'h4;
+  assign \$355  = \$354  ? points__payload : merged__payload;
+  assign \$356  = \$353  ? sorted__payload : \$355 ;
+  assign \$357  = \$352 [191:136] == \$356 [259:204];
+  assign \$358  = \$348 [547] & \$357 ;
+  assign \$359  = phase == 1'h1;
+  assign \$360  = phase == 3'h4;
+  assign \$361  = \$360  ? points__payload : merged__payload;
+  assign \$362  = \$359  ? sorted__payload : \$361 ;
+  assign \$363  = phase == 1'h1;
+  assign \$364  = phase == 3'h4;
+  assign \$365  = \$364  ? points__payload : merged__payload;
+  assign \$366  = \$363  ? sorted__payload : \$365 ;
+  assign \$367  = phase == 1'h1;
+  assign \$368  = phase == 3'h4;
+  assign \$369  = \$368  ? points__payload : merged__payload;
+  assign \$370  = \$367  ? sorted__payload : \$369 ;
+  assign \$371  = \$366 [259:204] == \$370 [327:272];
+  assign \$372  = \$362 [548] & \$371 ;
+  assign \$373  = phase == 1'h1;
+  assign \$374  = phase == 3'h4;
+  assign \$375  = \$374  ? points__payload : merged__payload;
+  assign \$376  = \$373  ? sorted__payload : \$375 ;
+  assign \$377  = phase == 1'h1;
+  assign \$378  = phase == 3'h4;
+  assign \$379  = \$378  ? points__payload : merged__payload;
+  assign \$380  = \$377  ? sorted__payload : \$379 ;
+  assign \$381  = phase == 1'h1;
+  assign \$382  = phase == 3'h4;
+  assign \$383  = \$382  ? points__payload : merged__payload;
+  assign \$384  = \$381  ? sorted__payload : \$383 ;
+  assign \$385  = \$380 [327:272] == \$384 [395:340];
+  assign \$386  = \$376 [549] & \$385 ;
+  assign \$387  = phase == 1'h1;
+  assign \$388  = phase == 3'h4;
+  assign \$389  = \$388  ? points__payload : merged__payload;
+  assign \$390  = \$387  ? sorted__payload : \$389 ;
+  assign \$391  = phase == 1'h1;
+  assign \$392  = phase == 3'h4;
+  assign \$393  = \$392  ? points__payload : merged__payload;
+  assign \$394  = \$391  ? sorted__payload : \$393 ;
+  assign \$395  = phase == 1'h1;
+  assign \$396  = phase == 3'h4;
+  assign \$397  = \$396  ? points__payload : merged__payload;
+  assign \$398  = \$395  ? sorted__payload : \$397 ;
+  assign \$399  = \$394 [395:340] == \$398 [463:408];
+  assign \$400  = \$390 [550] & \$399 ;
+  assign \$401  = phase == 1'h1;
+  assign \$402  = phase == 3'h4;
+  assign \$403  = \$402  ? points__payload : merged__payload;
+  assign \$404  = \$401  ? sorted__payload : \$403 ;
+  assign \$405  = phase == 1'h1;
+  assign \$406  = phase == 3'h4;
+  assign \$407  = \$406  ? points__payload : merged__payload;
+  assign \$408  = \$405  ? sorted__payload : \$407 ;
+  assign \$409  = phase == 1'h1;
+  assign \$410  = phase == 3'h4;
+  assign \$411  = \$410  ? points__payload : merged__payload;
+  assign \$412  = \$409  ? sorted__payload : \$411 ;
+  assign \$413  = \$408 [463:408] == \$412 [531:476];
+  assign \$414  = \$404 [551] & \$413 ;
+  assign \$415  = phase == 1'h1;
+  assign \$416  = phase == 3'h4;
+  assign \$417  = \$416  ? points__payload : merged__payload;
+  assign \$418  = \$415  ? sorted__payload : \$417 ;
+  assign \$419  = have_prev & \$418 [544];
+  assign \$420  = phase == 1'h1;
+  assign \$421  = phase == 3'h4;
+  assign \$422  = \$421  ? points__payload : merged__payload;
+  assign \$423  = \$420  ? sorted__payload : \$422 ;
+  assign \$424  = \$signal$171  == \$423 [55:0];
+  assign \$425  = \$419  & \$424 ;
+  assign \$426  = | { \$425 , \$414 , \$400 , \$386 , \$372 , \$358 , \$344 , \$330  };
+  assign \$427  = \$316  & \$426 ;
+  assign \$428  = error | \$427 ;
+  assign \$429  = \$304  & \$428 ;
+  assign \$430  = phase == 1'h1;
+  assign \$431  = \$2 [9:0] == 1'h1;
+  assign \$432  = phase == 2'h2;
+  assign \$434  = \$433  >= \$2 [9:0];
+  assign \$435  = \$432  & \$434 ;
+  assign \$436  = \$430  ? \$431  : \$435 ;
+  assign \$437  = downsample ? 3'h4 : 3'h3;
+  assign \$438  = pairs__valid & pairs__ready;
+  assign \$439  = \$438  & pairs__payload[200];
+  assign \$440  = k_out + 1'h1;
+  assign \$441  = pairs__valid & pairs__ready;
+  assign \$442  = \$441  & pairs__payload[200];
+  assign \$443  = k_out == 5'h1a;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = ~ running;
+  assign \$446  = start & \$445 ;
+  assign \$447  = cycles + 1'h1;
+  assign \$448  = phase == 1'h1;
+  assign \$449  = phase == 2'h2;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = phase == 3'h4;
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = sort_cycles + 1'h1;
+  assign \$454  = ~ pairs__ready;
+  assign \$455  = pairs__valid & \$454 ;
+  assign \$456  = stalls + 1'h1;
   assign \$457  = pairs__valid & pairs__ready;
-  assign \$458  = k_out == 5'h11;
+  assign \$458  = ! k_out;
   assign \$459  = \$457  & \$458 ;
   assign \$460  = 1'h0 + pairs__payload[192];
   assign \$461  = \$460  + pairs__payload[193];
@@ -3333,9 +3813,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$465  = \$464  + pairs__payload[197];
   assign \$466  = \$465  + pairs__payload[198];
   assign \$467  = \$466  + pairs__payload[199];
-  assign \$468  = pairs17 + \$467 ;
+  assign \$468  = pairs0 + \$467 ;
   assign \$469  = pairs__valid & pairs__ready;
-  assign \$470  = k_out == 5'h12;
+  assign \$470  = k_out == 1'h1;
   assign \$471  = \$469  & \$470 ;
   assign \$472  = 1'h0 + pairs__payload[192];
   assign \$473  = \$472  + pairs__payload[193];
@@ -3345,9 +3825,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$477  = \$476  + pairs__payload[197];
   assign \$478  = \$477  + pairs__payload[198];
   assign \$479  = \$478  + pairs__payload[199];
-  assign \$480  = pairs18 + \$479 ;
+  assign \$480  = pairs1 + \$479 ;
   assign \$481  = pairs__valid & pairs__ready;
-  assign \$482  = k_out == 5'h13;
+  assign \$482  = k_out == 2'h2;
   assign \$483  = \$481  & \$482 ;
   assign \$484  = 1'h0 + pairs__payload[192];
   assign \$485  = \$484  + pairs__payload[193];
@@ -3357,9 +3837,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$489  = \$488  + pairs__payload[197];
   assign \$490  = \$489  + pairs__payload[198];
   assign \$491  = \$490  + pairs__payload[199];
-  assign \$492  = pairs19 + \$491 ;
+  assign \$492  = pairs2 + \$491 ;
   assign \$493  = pairs__valid & pairs__ready;
-  assign \$494  = k_out == 5'h14;
+  assign \$494  = k_out == 2'h3;
   assign \$495  = \$493  & \$494 ;
   assign \$496  = 1'h0 + pairs__payload[192];
   assign \$497  = \$496  + pairs__payload[193];
@@ -3369,9 +3849,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$501  = \$500  + pairs__payload[197];
   assign \$502  = \$501  + pairs__payload[198];
   assign \$503  = \$502  + pairs__payload[199];
-  assign \$504  = pairs20 + \$503 ;
+  assign \$504  = pairs3 + \$503 ;
   assign \$505  = pairs__valid & pairs__ready;
-  assign \$506  = k_out == 5'h15;
+  assign \$506  = k_out == 3'h4;
   assign \$507  = \$505  & \$506 ;
   assign \$508  = 1'h0 + pairs__payload[192];
   assign \$509  = \$508  + pairs__payload[193];
@@ -3381,9 +3861,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$513  = \$512  + pairs__payload[197];
   assign \$514  = \$513  + pairs__payload[198];
   assign \$515  = \$514  + pairs__payload[199];
-  assign \$516  = pairs21 + \$515 ;
+  assign \$516  = pairs4 + \$515 ;
   assign \$517  = pairs__valid & pairs__ready;
-  assign \$518  = k_out == 5'h16;
+  assign \$518  = k_out == 3'h5;
   assign \$519  = \$517  & \$518 ;
   assign \$520  = 1'h0 + pairs__payload[192];
   assign \$521  = \$520  + pairs__payload[193];
@@ -3393,9 +3873,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$525  = \$524  + pairs__payload[197];
   assign \$526  = \$525  + pairs__payload[198];
   assign \$527  = \$526  + pairs__payload[199];
-  assign \$528  = pairs22 + \$527 ;
+  assign \$528  = pairs5 + \$527 ;
   assign \$529  = pairs__valid & pairs__ready;
-  assign \$530  = k_out == 5'h17;
+  assign \$530  = k_out == 3'h6;
   assign \$531  = \$529  & \$530 ;
   assign \$532  = 1'h0 + pairs__payload[192];
   assign \$533  = \$532  + pairs__payload[193];
@@ -3405,9 +3885,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$537  = \$536  + pairs__payload[197];
   assign \$538  = \$537  + pairs__payload[198];
   assign \$539  = \$538  + pairs__payload[199];
-  assign \$540  = pairs23 + \$539 ;
+  assign \$540  = pairs6 + \$539 ;
   assign \$541  = pairs__valid & pairs__ready;
-  assign \$542  = k_out == 5'h18;
+  assign \$542  = k_out == 3'h7;
   assign \$543  = \$541  & \$542 ;
   assign \$544  = 1'h0 + pairs__payload[192];
   assign \$545  = \$544  + pairs__payload[193];
@@ -3417,9 +3897,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$549  = \$548  + pairs__payload[197];
   assign \$550  = \$549  + pairs__payload[198];
   assign \$551  = \$550  + pairs__payload[199];
-  assign \$552  = pairs24 + \$551 ;
+  assign \$552  = pairs7 + \$551 ;
   assign \$553  = pairs__valid & pairs__ready;
-  assign \$554  = k_out == 5'h19;
+  assign \$554  = k_out == 4'h8;
   assign \$555  = \$553  & \$554 ;
   assign \$556  = 1'h0 + pairs__payload[192];
   assign \$557  = \$556  + pairs__payload[193];
@@ -3429,9 +3909,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$561  = \$560  + pairs__payload[197];
   assign \$562  = \$561  + pairs__payload[198];
   assign \$563  = \$562  + pairs__payload[199];
-  assign \$564  = pairs25 + \$563 ;
+  assign \$564  = pairs8 + \$563 ;
   assign \$565  = pairs__valid & pairs__ready;
-  assign \$566  = k_out == 5'h1a;
+  assign \$566  = k_out == 4'h9;
   assign \$567  = \$565  & \$566 ;
   assign \$568  = 1'h0 + pairs__payload[192];
   assign \$569  = \$568  + pairs__payload[193];
@@ -3441,473 +3921,486 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$573  = \$572  + pairs__payload[197];
   assign \$574  = \$573  + pairs__payload[198];
   assign \$575  = \$574  + pairs__payload[199];
-  assign \$576  = pairs26 + \$575 ;
+  assign \$576  = pairs9 + \$575 ;
+  assign \$577  = pairs__valid & pairs__ready;
+  assign \$578  = k_out == 4'ha;
+  assign \$579  = \$577  & \$578 ;
+  assign \$580  = 1'h0 + pairs__payload[192];
+  assign \$581  = \$580  + pairs__payload[193];
+  assign \$582  = \$581  + pairs__payload[194];
+  assign \$583  = \$582  + pairs__payload[195];
+  assign \$584  = \$583  + pairs__payload[196];
+  assign \$585  = \$584  + pairs__payload[197];
+  assign \$586  = \$585  + pairs__payload[198];
+  assign \$587  = \$586  + pairs__payload[199];
+  assign \$588  = pairs10 + \$587 ;
+  assign \$589  = pairs__valid & pairs__ready;
+  assign \$590  = k_out == 4'hb;
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = 1'h0 + pairs__payload[192];
+  assign \$593  = \$592  + pairs__payload[193];
+  assign \$594  = \$593  + pairs__payload[194];
+  assign \$595  = \$594  + pairs__payload[195];
+  assign \$596  = \$595  + pairs__payload[196];
+  assign \$597  = \$596  + pairs__payload[197];
+  assign \$598  = \$597  + pairs__payload[198];
+  assign \$599  = \$598  + pairs__payload[199];
+  assign \$600  = pairs11 + \$599 ;
+  assign \$601  = pairs__valid & pairs__ready;
+  assign \$602  = k_out == 4'hc;
+  assign \$603  = \$601  & \$602 ;
+  assign \$604  = 1'h0 + pairs__payload[192];
+  assign \$605  = \$604  + pairs__payload[193];
+  assign \$606  = \$605  + pairs__payload[194];
+  assign \$607  = \$606  + pairs__payload[195];
+  assign \$608  = \$607  + pairs__payload[196];
+  assign \$609  = \$608  + pairs__payload[197];
+  assign \$610  = \$609  + pairs__payload[198];
+  assign \$611  = \$610  + pairs__payload[199];
+  assign \$612  = pairs12 + \$611 ;
+  assign \$613  = pairs__valid & pairs__ready;
+  assign \$614  = k_out == 4'hd;
+  assign \$615  = \$613  & \$614 ;
+  assign \$616  = 1'h0 + pairs__payload[192];
+  assign \$617  = \$616  + pairs__payload[193];
+  assign \$618  = \$617  + pairs__payload[194];
+  assign \$619  = \$618  + pairs__payload[195];
+  assign \$620  = \$619  + pairs__payload[196];
+  assign \$621  = \$620  + pairs__payload[197];
+  assign \$622  = \$621  + pairs__payload[198];
+  assign \$623  = \$622  + pairs__payload[199];
+  assign \$624  = pairs13 + \$623 ;
+  assign \$625  = pairs__valid & pairs__ready;
+  assign \$626  = k_out == 4'he;
+  assign \$627  = \$625  & \$626 ;
+  assign \$628  = 1'h0 + pairs__payload[192];
+  assign \$629  = \$628  + pairs__payload[193];
+  assign \$630  = \$629  + pairs__payload[194];
+  assign \$631  = \$630  + pairs__payload[195];
+  assign \$632  = \$631  + pairs__payload[196];
+  assign \$633  = \$632  + pairs__payload[197];
+  assign \$634  = \$633  + pairs__payload[198];
+  assign \$635  = \$634  + pairs__payload[199];
+  assign \$636  = pairs14 + \$635 ;
+  assign \$637  = pairs__valid & pairs__ready;
+  assign \$638  = k_out == 4'hf;
+  assign \$639  = \$637  & \$638 ;
+  assign \$640  = 1'h0 + pairs__payload[192];
+  assign \$641  = \$640  + pairs__payload[193];
+  assign \$642  = \$641  + pairs__payload[194];
+  assign \$643  = \$642  + pairs__payload[195];
+  assign \$644  = \$643  + pairs__payload[196];
+  assign \$645  = \$644  + pairs__payload[197];
+  assign \$646  = \$645  + pairs__payload[198];
+  assign \$647  = \$646  + pairs__payload[199];
+  assign \$648  = pairs15 + \$647 ;
+  assign \$649  = pairs__valid & pairs__ready;
+  assign \$650  = k_out == 5'h10;
+  assign \$651  = \$649  & \$650 ;
+  assign \$652  = 1'h0 + pairs__payload[192];
+  assign \$653  = \$652  + pairs__payload[193];
+  assign \$654  = \$653  + pairs__payload[194];
+  assign \$655  = \$654  + pairs__payload[195];
+  assign \$656  = \$655  + pairs__payload[196];
+  assign \$657  = \$656  + pairs__payload[197];
+  assign \$658  = \$657  + pairs__payload[198];
+  assign \$659  = \$658  + pairs__payload[199];
+  assign \$660  = pairs16 + \$659 ;
+  assign \$661  = pairs__valid & pairs__ready;
+  assign \$662  = k_out == 5'h11;
+  assign \$663  = \$661  & \$662 ;
+  assign \$664  = 1'h0 + pairs__payload[192];
+  assign \$665  = \$664  + pairs__payload[193];
+  assign \$666  = \$665  + pairs__payload[194];
+  assign \$667  = \$666  + pairs__payload[195];
+  assign \$668  = \$667  + pairs__payload[196];
+  assign \$669  = \$668  + pairs__payload[197];
+  assign \$670  = \$669  + pairs__payload[198];
+  assign \$671  = \$670  + pairs__payload[199];
+  assign \$672  = pairs17 + \$671 ;
+  assign \$673  = pairs__valid & pairs__ready;
+  assign \$674  = k_out == 5'h12;
+  assign \$675  = \$673  & \$674 ;
+  assign \$676  = 1'h0 + pairs__payload[192];
+  assign \$677  = \$676  + pairs__payload[193];
+  assign \$678  = \$677  + pairs__payload[194];
+  assign \$679  = \$678  + pairs__payload[195];
+  assign \$680  = \$679  + pairs__payload[196];
+  assign \$681  = \$680  + pairs__payload[197];
+  assign \$682  = \$681  + pairs__payload[198];
+  assign \$683  = \$682  + pairs__payload[199];
+  assign \$684  = pairs18 + \$683 ;
+  assign \$685  = pairs__valid & pairs__ready;
+  assign \$686  = k_out == 5'h13;
+  assign \$687  = \$685  & \$686 ;
+  assign \$688  = 1'h0 + pairs__payload[192];
+  assign \$689  = \$688  + pairs__payload[193];
+  assign \$690  = \$689  + pairs__payload[194];
+  assign \$691  = \$690  + pairs__payload[195];
+  assign \$692  = \$691  + pairs__payload[196];
+  assign \$693  = \$692  + pairs__payload[197];
+  assign \$694  = \$693  + pairs__payload[198];
+  assign \$695  = \$694  + pairs__payload[199];
+  assign \$696  = pairs19 + \$695 ;
+  assign \$697  = pairs__valid & pairs__ready;
+  assign \$698  = k_out == 5'h14;
+  assign \$699  = \$697  & \$698 ;
+  assign \$700  = 1'h0 + pairs__payload[192];
+  assign \$701  = \$700  + pairs__payload[193];
+  assign \$702  = \$701  + pairs__payload[194];
+  assign \$703  = \$702  + pairs__payload[195];
+  assign \$704  = \$703  + pairs__payload[196];
+  assign \$705  = \$704  + pairs__payload[197];
+  assign \$706  = \$705  + pairs__payload[198];
+  assign \$707  = \$706  + pairs__payload[199];
+  assign \$708  = pairs20 + \$707 ;
+  assign \$709  = pairs__valid & pairs__ready;
+  assign \$710  = k_out == 5'h15;
+  assign \$711  = \$709  & \$710 ;
+  assign \$712  = 1'h0 + pairs__payload[192];
+  assign \$713  = \$712  + pairs__payload[193];
+  assign \$714  = \$713  + pairs__payload[194];
+  assign \$715  = \$714  + pairs__payload[195];
+  assign \$716  = \$715  + pairs__payload[196];
+  assign \$717  = \$716  + pairs__payload[197];
+  assign \$718  = \$717  + pairs__payload[198];
+  assign \$719  = \$718  + pairs__payload[199];
+  assign \$720  = pairs21 + \$719 ;
+  assign \$721  = pairs__valid & pairs__ready;
+  assign \$722  = k_out == 5'h16;
+  assign \$723  = \$721  & \$722 ;
+  assign \$724  = 1'h0 + pairs__payload[192];
+  assign \$725  = \$724  + pairs__payload[193];
+  assign \$726  = \$725  + pairs__payload[194];
+  assign \$727  = \$726  + pairs__payload[195];
+  assign \$728  = \$727  + pairs__payload[196];
+  assign \$729  = \$728  + pairs__payload[197];
+  assign \$730  = \$729  + pairs__payload[198];
+  assign \$731  = \$730  + pairs__payload[199];
+  assign \$732  = pairs22 + \$731 ;
+  assign \$733  = pairs__valid & pairs__ready;
+  assign \$734  = k_out == 5'h17;
+  assign \$735  = \$733  & \$734 ;
+  assign \$736  = 1'h0 + pairs__payload[192];
+  assign \$737  = \$736  + pairs__payload[193];
+  assign \$738  = \$737  + pairs__payload[194];
+  assign \$739  = \$738  + pairs__payload[195];
+  assign \$740  = \$739  + pairs__payload[196];
+  assign \$741  = \$740  + pairs__payload[197];
+  assign \$742  = \$741  + pairs__payload[198];
+  assign \$743  = \$742  + pairs__payload[199];
+  assign \$744  = pairs23 + \$743 ;
+  assign \$745  = pairs__valid & pairs__ready;
+  assign \$746  = k_out == 5'h18;
+  assign \$747  = \$745  & \$746 ;
+  assign \$748  = 1'h0 + pairs__payload[192];
+  assign \$749  = \$748  + pairs__payload[193];
+  assign \$750  = \$749  + pairs__payload[194];
+  assign \$751  = \$750  + pairs__payload[195];
+  assign \$752  = \$751  + pairs__payload[196];
+  assign \$753  = \$752  + pairs__payload[197];
+  assign \$754  = \$753  + pairs__payload[198];
+  assign \$755  = \$754  + pairs__payload[199];
+  assign \$756  = pairs24 + \$755 ;
+  assign \$757  = pairs__valid & pairs__ready;
+  assign \$758  = k_out == 5'h19;
+  assign \$759  = \$757  & \$758 ;
+  assign \$760  = 1'h0 + pairs__payload[192];
+  assign \$761  = \$760  + pairs__payload[193];
+  assign \$762  = \$761  + pairs__payload[194];
+  assign \$763  = \$762  + pairs__payload[195];
+  assign \$764  = \$763  + pairs__payload[196];
+  assign \$765  = \$764  + pairs__payload[197];
+  assign \$766  = \$765  + pairs__payload[198];
+  assign \$767  = \$766  + pairs__payload[199];
+  assign \$768  = pairs25 + \$767 ;
+  assign \$769  = pairs__valid & pairs__ready;
+  assign \$770  = k_out == 5'h1a;
+  assign \$771  = \$769  & \$770 ;
+  assign \$772  = 1'h0 + pairs__payload[192];
+  assign \$773  = \$772  + pairs__payload[193];
+  assign \$774  = \$773  + pairs__payload[194];
+  assign \$775  = \$774  + pairs__payload[195];
+  assign \$776  = \$775  + pairs__payload[196];
+  assign \$777  = \$776  + pairs__payload[197];
+  assign \$778  = \$777  + pairs__payload[198];
+  assign \$779  = \$778  + pairs__payload[199];
+  assign \$780  = pairs26 + \$779 ;
   always @(posedge clk)
-    n_points <= \$577 ;
+    \$signal$18  <= \$781 ;
   always @(posedge clk)
-    wcount <= \$578 ;
+    downsample <= \$782 ;
   always @(posedge clk)
-    \$signal  <= \$579 ;
+    wcount <= \$783 ;
   always @(posedge clk)
-    have_prev <= \$580 ;
+    n_out <= \$784 ;
   always @(posedge clk)
-    error <= \$581 ;
+    \$signal$171  <= \$785 ;
   always @(posedge clk)
-    launch <= \$582 ;
+    have_prev <= \$786 ;
   always @(posedge clk)
-    done <= \$583 ;
+    error <= \$787 ;
   always @(posedge clk)
-    running <= \$584 ;
+    launch <= \$788 ;
   always @(posedge clk)
-    k_out <= \$585 ;
+    done <= \$789 ;
   always @(posedge clk)
-    phase <= \$586 ;
+    running <= \$790 ;
   always @(posedge clk)
-    log_run <= \$587 ;
+    k_out <= \$791 ;
   always @(posedge clk)
-    src <= \$588 ;
+    phase <= \$792 ;
   always @(posedge clk)
-    cycles <= \$589 ;
+    log_run <= \$793 ;
   always @(posedge clk)
-    sort_cycles <= \$590 ;
+    src <= \$794 ;
   always @(posedge clk)
-    stalls <= \$591 ;
+    cycles <= \$795 ;
   always @(posedge clk)
-    pairs0 <= \$592 ;
+    sort_cycles <= \$796 ;
   always @(posedge clk)
-    pairs1 <= \$593 ;
+    stalls <= \$797 ;
   always @(posedge clk)
-    pairs2 <= \$594 ;
+    pairs0 <= \$798 ;
   always @(posedge clk)
-    pairs3 <= \$595 ;
+    pairs1 <= \$799 ;
   always @(posedge clk)
-    pairs4 <= \$596 ;
+    pairs2 <= \$800 ;
   always @(posedge clk)
-    pairs5 <= \$597 ;
+    pairs3 <= \$801 ;
   always @(posedge clk)
-    pairs6 <= \$598 ;
+    pairs4 <= \$802 ;
   always @(posedge clk)
-    pairs7 <= \$599 ;
+    pairs5 <= \$803 ;
   always @(posedge clk)
-    pairs8 <= \$600 ;
+    pairs6 <= \$804 ;
   always @(posedge clk)
-    pairs9 <= \$601 ;
+    pairs7 <= \$805 ;
   always @(posedge clk)
-    pairs10 <= \$602 ;
+    pairs8 <= \$806 ;
   always @(posedge clk)
-    pairs11 <= \$603 ;
+    pairs9 <= \$807 ;
   always @(posedge clk)
-    pairs12 <= \$604 ;
+    pairs10 <= \$808 ;
   always @(posedge clk)
-    pairs13 <= \$605 ;
+    pairs11 <= \$809 ;
   always @(posedge clk)
-    pairs14 <= \$606 ;
+    pairs12 <= \$810 ;
   always @(posedge clk)
-    pairs15 <= \$607 ;
+    pairs13 <= \$811 ;
   always @(posedge clk)
-    pairs16 <= \$608 ;
+    pairs14 <= \$812 ;
   always @(posedge clk)
-    pairs17 <= \$609 ;
+    pairs15 <= \$813 ;
   always @(posedge clk)
-    pairs18 <= \$610 ;
+    pairs16 <= \$814 ;
   always @(posedge clk)
-    pairs19 <= \$611 ;
+    pairs17 <= \$815 ;
   always @(posedge clk)
-    pairs20 <= \$612 ;
+    pairs18 <= \$816 ;
   always @(posedge clk)
-    pairs21 <= \$613 ;
+    pairs19 <= \$817 ;
   always @(posedge clk)
-    pairs22 <= \$614 ;
+    pairs20 <= \$818 ;
   always @(posedge clk)
-    pairs23 <= \$615 ;
+    pairs21 <= \$819 ;
   always @(posedge clk)
-    pairs24 <= \$616 ;
+    pairs22 <= \$820 ;
   always @(posedge clk)
-    pairs25 <= \$617 ;
+    pairs23 <= \$821 ;
   always @(posedge clk)
-    pairs26 <= \$618 ;
-  assign \$1  = n_points + 3'h7;
-  assign \$3  = 1'h1 << log_run;
-  assign \$4  = ~ running;
-  assign \$5  = load__en & \$4 ;
-  assign \$6  = ! load__addr[9];
-  assign cw__en = \$5  & \$6 ;
-  assign \$7  = phase == 1'h1;
-  assign \start$40  = launch & \$7 ;
-  assign \read__data$53  = src ? \$signature__data$56  : \$signature__data ;
-  assign \$8  = phase == 2'h2;
+    pairs24 <= \$822 ;
+  always @(posedge clk)
+    pairs25 <= \$823 ;
+  always @(posedge clk)
+    pairs26 <= \$824 ;
+  assign \$1  = \$signal$18  + 3'h7;
+  assign \$3  = n_out + 3'h7;
+  assign \$5  = 1'h1 << log_run;
+  assign \$6  = ~ running;
+  assign \$7  = load__en & \$6 ;
+  assign \$8  = ! load__addr[9];
+  assign cw__en = \$7  & \$8 ;
   assign \$9  = phase == 2'h3;
-  assign \$10  = \$8  | \$9 ;
-  assign \start$57  = launch & \$10 ;
-  assign \$11  = phase == 2'h2;
-  assign \$14  = \$2 [9:0] + \$13 ;
-  assign \$15  = \$14  - 1'h1;
-  assign \$16  = log_run + 1'h1;
-  assign \$17  = $signed(\$15 ) >>> \$16 ;
-  assign \read__data$68  = src ? \$signature__data$70  : \$signature__data$69 ;
-  assign \$18  = phase == 2'h2;
-  assign \$19  = phase == 2'h3;
-  assign \$20  = \$18  | \$19 ;
-  assign \start$71  = launch & \$20 ;
-  assign \$21  = phase == 2'h2;
-  assign \$24  = \$2 [9:0] + \$23 ;
-  assign \$25  = \$24  - 1'h1;
-  assign \$26  = log_run + 1'h1;
-  assign \$27  = $signed(\$25 ) >>> \$26 ;
-  assign \$28  = phase == 2'h2;
-  assign a__valid = \beats__valid$96  & \$28 ;
-  assign \$29  = phase == 2'h2;
-  assign b__valid = \beats__valid$98  & \$29 ;
-  assign \$30  = phase == 2'h3;
-  assign inputs__valid = \beats__valid$96  & \$30 ;
+  assign \$10  = downsample & \$9 ;
+  assign \n_beats$38  = \$10  ? \$4 [9:0] : \$2 [9:0];
+  assign \$11  = phase == 2'h3;
+  assign \$12  = downsample & \$11 ;
+  assign \last_keep$40  = \$12  ? \keep$22  : keep;
+  assign \$13  = phase == 1'h1;
+  assign \start$47  = launch & \$13 ;
+  assign \read__data$59  = src ? \$signature__data$62  : \$signature__data ;
+  assign \$14  = phase == 2'h2;
+  assign \$15  = phase == 2'h3;
+  assign \$16  = \$14  | \$15 ;
+  assign \$17  = phase == 3'h4;
+  assign \$18  = \$16  | \$17 ;
+  assign \start$63  = launch & \$18 ;
+  assign \$19  = phase == 2'h2;
+  assign \$20  = phase == 3'h4;
+  assign \$23  = \$2 [9:0] + \$22 ;
+  assign \$24  = \$23  - 1'h1;
+  assign \$25  = log_run + 1'h1;
+  assign \$26  = $signed(\$24 ) >>> \$25 ;
+  assign \$27  = phase == 2'h3;
+  assign \$28  = downsample & \$27 ;
+  assign \$29  = src ^ \$28 ;
+  assign \read__data$74  = \$29  ? \$signature__data$76  : \$signature__data$75 ;
+  assign \$30  = phase == 2'h2;
   assign \$31  = phase == 2'h3;
-  assign outputs__valid = \beats__valid$98  & \$31 ;
-  assign \$32  = phase == 2'h2;
-  assign \beats__ready$101  = \$32  ? a__ready : inputs__ready;
-  assign \$33  = phase == 2'h2;
-  assign \beats__ready$104  = \$33  ? b__ready : outputs__ready;
-  assign \$34  = phase == 1'h1;
-  assign \$35  = \$34  ? sorted__payload : merged__payload;
-  assign \$36  = phase == 1'h1;
-  assign \$37  = \$36  ? sorted__valid : merged__valid;
-  assign \$38  = phase == 1'h1;
-  assign \$39  = ~ src;
-  assign \$40  = \$38  ? 1'h0 : \$39 ;
-  assign \$41  = ! \$40 ;
-  assign wp__en = \$37  & \$41 ;
-  assign \$42  = phase == 1'h1;
-  assign \$43  = \$42  ? sorted__payload : merged__payload;
-  assign \$44  = phase == 1'h1;
-  assign \$45  = \$44  ? sorted__valid : merged__valid;
-  assign \$46  = phase == 1'h1;
-  assign \$47  = ~ src;
-  assign \$48  = \$46  ? 1'h0 : \$47 ;
-  assign \wp__en$119  = \$45  & \$49 ;
-  assign sorted__data = src ? \$signature__data$158  : \$signature__data$157 ;
-  assign \$52  = ~ running;
-  assign \$53  = load__en & \$52 ;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = ! load__addr[8:0];
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = phase == 1'h1;
-  assign \$59  = \$58  ? sorted__valid : merged__valid;
-  assign \$60  = wcount + 1'h1;
-  assign \$61  = phase == 1'h1;
-  assign \$62  = \$61  ? sorted__valid : merged__valid;
+  assign \$32  = \$30  | \$31 ;
+  assign \start$77  = launch & \$33 ;
+  assign \$34  = phase == 2'h2;
+  assign \$35  = phase == 3'h4;
+  assign \$38  = \$2 [9:0] + \$37 ;
+  assign \$39  = \$38  - 1'h1;
+  assign \$40  = log_run + 1'h1;
+  assign \$41  = $signed(\$39 ) >>> \$40 ;
+  assign \$42  = phase == 2'h2;
+  assign a__valid = \beats__valid$103  & \$42 ;
+  assign \$43  = phase == 2'h2;
+  assign b__valid = \beats__valid$105  & \$43 ;
+  assign \$44  = phase == 2'h3;
+  assign inputs__valid = \beats__valid$103  & \$44 ;
+  assign \$45  = phase == 2'h3;
+  assign outputs__valid = \beats__valid$105  & \$45 ;
+  assign \$46  = phase == 3'h4;
+  assign \keys__valid$108  = \beats__valid$103  & \$46 ;
+  assign \$47  = phase == 2'h2;
+  assign \$48  = phase == 3'h4;
+  assign \$49  = \$48  ? \keys__ready$111  : inputs__ready;
+  assign \beats__ready$109  = \$47  ? a__ready : \$49 ;
+  assign \$50  = phase == 2'h2;
+  assign \beats__ready$113  = \$50  ? b__ready : outputs__ready;
+  assign \$51  = phase == 1'h1;
+  assign \$52  = phase == 3'h4;
+  assign \$53  = \$52  ? points__payload : merged__payload;
+  assign \$54  = \$51  ? sorted__payload : \$53 ;
+  assign \$55  = phase == 1'h1;
+  assign \$56  = phase == 3'h4;
+  assign \$57  = \$56  ? points__valid : merged__valid;
+  assign \$58  = \$55  ? sorted__valid : \$57 ;
+  assign \$59  = phase == 1'h1;
+  assign \$60  = ~ src;
+  assign \$61  = \$59  ? 1'h0 : \$60 ;
+  assign \$62  = ! \$61 ;
+  assign wp__en = \$58  & \$62 ;
   assign \$63  = phase == 1'h1;
-  assign \$64  = \$63  ? sorted__payload : merged__payload;
-  assign \$65  = phase == 1'h1;
-  assign \$66  = \$65  ? sorted__valid : merged__valid;
+  assign \$64  = phase == 3'h4;
+  assign \$65  = \$64  ? points__payload : merged__payload;
+  assign \$66  = \$63  ? sorted__payload : \$65 ;
   assign \$67  = phase == 1'h1;
-  assign \$68  = \$2 [9:0] == 1'h1;
-  assign \$70  = \$69  >= \$2 [9:0];
-  assign \$71  = \$67  ? \$68  : \$70 ;
-  assign \$72  = \$66  & \$71 ;
-  assign \$73  = phase == 1'h1;
-  assign \$74  = \$73  ? sorted__payload : merged__payload;
-  assign \$75  = phase == 1'h1;
-  assign \$76  = \$75  ? sorted__payload : merged__payload;
-  assign \$77  = phase == 1'h1;
-  assign \$78  = \$77  ? sorted__payload : merged__payload;
-  assign \$79  = \$76 [55:0] == \$78 [123:68];
-  assign \$80  = \$74 [545] & \$79 ;
-  assign \$81  = phase == 1'h1;
-  assign \$82  = \$81  ? sorted__payload : merged__payload;
-  assign \$83  = phase == 1'h1;
-  assign \$84  = \$83  ? sorted__payload : merged__payload;
-  assign \$85  = phase == 1'h1;
-  assign \$86  = \$85  ? sorted__payload : merged__payload;
-  assign \$87  = \$84 [123:68] == \$86 [191:136];
-  assign \$88  = \$82 [546] & \$87 ;
-  assign \$89  = phase == 1'h1;
-  assign \$90  = \$89  ? sorted__payload : merged__payload;
-  assign \$91  = phase == 1'h1;
-  assign \$92  = \$91  ? sorted__payload : merged__payload;
-  assign \$93  = phase == 1'h1;
-  assign \$94  = \$93  ? sorted__payload : merged__payload;
-  assign \$95  = \$92 [191:136] == \$94 [259:204];
-  assign \$96  = \$90 [547] & \$95 ;
+  assign \$68  = phase == 3'h4;
+  assign \$69  = \$68  ? points__valid : merged__valid;
+  assign \$70  = \$67  ? sorted__valid : \$69 ;
+  assign \$71  = phase == 1'h1;
+  assign \$72  = ~ src;
+  assign \$73  = \$71  ? 1'h0 : \$72 ;
+  assign \wp__en$131  = \$70  & \$74 ;
+  assign \$75  = downsample ? n_out : \$signal$18 ;
+  assign \$78  = src ^ downsample;
+  assign sorted__data = \$78  ? \$signature__data$170  : \$signature__data$169 ;
+  assign \$79  = ~ running;
+  assign \$80  = load__en & \$79 ;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = ! load__addr[8:0];
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = ~ running;
+  assign \$86  = load__en & \$85 ;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = load__addr[8:0] == 1'h1;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = load__data == 2'h2;
+  assign \$92  = phase == 1'h1;
+  assign \$93  = phase == 3'h4;
+  assign \$94  = \$93  ? points__valid : merged__valid;
+  assign \$95  = \$92  ? sorted__valid : \$94 ;
+  assign \$96  = wcount + 1'h1;
   assign \$97  = phase == 1'h1;
-  assign \$98  = \$97  ? sorted__payload : merged__payload;
-  assign \$99  = phase == 1'h1;
-  assign \$100  = \$99  ? sorted__payload : merged__payload;
-  assign \$101  = phase == 1'h1;
-  assign \$102  = \$101  ? sorted__payload : merged__payload;
-  assign \$103  = \$100 [259:204] == \$102 [327:272];
-  assign \$104  = \$98 [548] & \$103 ;
-  assign \$105  = phase == 1'h1;
-  assign \$106  = \$105  ? sorted__payload : merged__payload;
-  assign \$107  = phase == 1'h1;
-  assign \$108  = \$107  ? sorted__payload : merged__payload;
-  assign \$109  = phase == 1'h1;
-  assign \$110  = \$109  ? sorted__payload : merged__payload;
-  assign \$111  = \$108 [327:272] == \$110 [395:340];
-  assign \$112  = \$106 [549] & \$111 ;
+  assign \$98  = phase == 3'h4;
+  assign \$99  = \$98  ? points__valid : merged__valid;
+  assign \$100  = \$97  ? sorted__valid : \$99 ;
+  assign \$101  = phase == 3'h4;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = phase == 1'h1;
+  assign \$104  = phase == 3'h4;
+  assign \$105  = \$104  ? points__payload : merged__payload;
+  assign \$106  = \$103  ? sorted__payload : \$105 ;
+  assign \$107  = 1'h0 + \$106 [544];
+  assign \$108  = phase == 1'h1;
+  assign \$109  = phase == 3'h4;
+  assign \$110  = \$109  ? points__payload : merged__payload;
+  assign \$111  = \$108  ? sorted__payload : \$110 ;
+  assign \$112  = \$107  + \$111 [545];
   assign \$113  = phase == 1'h1;
-  assign \$114  = \$113  ? sorted__payload : merged__payload;
-  assign \$115  = phase == 1'h1;
-  assign \$116  = \$115  ? sorted__payload : merged__payload;
-  assign \$117  = phase == 1'h1;
-  assign \$118  = \$117  ? sorted__payload : merged__payload;
-  assign \$119  = \$116 [395:340] == \$118 [463:408];
-  assign \$120  = \$114 [550] & \$119 ;
-  assign \$121  = phase == 1'h1;
-  assign \$122  = \$121  ? sorted__payload : merged__payload;
+  assign \$114  = phase == 3'h4;
+  assign \$115  = \$114  ? points__payload : merged__payload;
+  assign \$116  = \$113  ? sorted__payload : \$115 ;
+  assign \$117  = \$112  + \$116 [546];
+  assign \$118  = phase == 1'h1;
+  assign \$119  = phase == 3'h4;
+  assign \$120  = \$119  ? points__payload : merged__payload;
+  assign \$121  = \$118  ? sorted__payload : \$120 ;
+  assign \$122  = \$117  + \$121 [547];
   assign \$123  = phase == 1'h1;
-  assign \$124  = \$123  ? sorted__payload : merged__payload;
-  assign \$125  = phase == 1'h1;
-  assign \$126  = \$125  ? sorted__payload : merged__payload;
-  assign \$127  = \$124 [463:408] == \$126 [531:476];
-  assign \$128  = \$122 [551] & \$127 ;
-  assign \$129  = phase == 1'h1;
-  assign \$130  = \$129  ? sorted__payload : merged__payload;
-  assign \$131  = have_prev & \$130 [544];
-  assign \$132  = phase == 1'h1;
-  assign \$133  = \$132  ? sorted__payload : merged__payload;
-  assign \$134  = \$signal  == \$133 [55:0];
-  assign \$135  = \$131  & \$134 ;
-  assign \$136  = | { \$135 , \$128 , \$120 , \$112 , \$104 , \$96 , \$88 , \$80  };
-  assign \$137  = \$72  & \$136 ;
-  assign \$138  = ~ running;
-  assign \$139  = start & \$138 ;
-  assign \$140  = ! n_points;
-  assign \$141  = | n_points;
-  assign \$142  = | n_points;
-  assign \$143  = phase == 1'h1;
-  assign \$144  = \$143  ? sorted__valid : merged__valid;
-  assign \$145  = \$2 [9:0] - 1'h1;
-  assign \$146  = wcount == \$145 ;
-  assign \$147  = \$144  & \$146 ;
+  assign \$124  = phase == 3'h4;
+  assign \$125  = \$124  ? points__payload : merged__payload;
+  assign \$126  = \$123  ? sorted__payload : \$125 ;
+  assign \$127  = \$122  + \$126 [548];
+  assign \$128  = phase == 1'h1;
+  assign \$129  = phase == 3'h4;
+  assign \$130  = \$129  ? points__payload : merged__payload;
+  assign \$131  = \$128  ? sorted__payload : \$130 ;
+  assign \$132  = \$127  + \$131 [549];
+  assign \$133  = phase == 1'h1;
+  assign \$134  = phase == 3'h4;
+  assign \$135  = \$134  ? points__payload : merged__payload;
+  assign \$136  = \$133  ? sorted__payload : \$135 ;
+  assign \$137  = \$132  + \$136 [550];
+  assign \$138  = phase == 1'h1;
+  assign \$139  = phase == 3'h4;
+  assign \$140  = \$139  ? points__payload : merged__payload;
+  assign \$141  = \$138  ? sorted__payload : \$140 ;
+  assign \$142  = \$137  + \$141 [551];
+  assign \$143  = n_out + \$142 ;
+  assign \$144  = phase == 1'h1;
+  assign \$145  = phase == 3'h4;
+  assign \$146  = \$145  ? points__valid : merged__valid;
+  assign \$147  = \$144  ? sorted__valid : \$146 ;
   assign \$148  = phase == 1'h1;
-  assign \$149  = ~ src;
-  assign \$150  = log_run + 1'h1;
-  assign \$151  = phase == 1'h1;
-  assign \$152  = \$2 [9:0] == 1'h1;
-  assign \$154  = \$153  >= \$2 [9:0];
-  assign \$155  = \$151  ? \$152  : \$154 ;
+  assign \$149  = phase == 3'h4;
+  assign \$150  = \$149  ? points__payload : merged__payload;
+  assign \$151  = \$148  ? sorted__payload : \$150 ;
+  assign \$152  = phase == 1'h1;
+  assign \$153  = phase == 3'h4;
+  assign \$154  = \$153  ? points__valid : merged__valid;
+  assign \$155  = \$152  ? sorted__valid : \$154 ;
   assign \$156  = phase == 1'h1;
-  assign \$157  = \$156  ? sorted__valid : merged__valid;
-  assign \$158  = phase == 1'h1;
-  assign \$159  = \$2 [9:0] == 1'h1;
-  assign \$161  = \$160  >= \$2 [9:0];
-  assign \$162  = \$158  ? \$159  : \$161 ;
-  assign \$163  = \$157  & \$162 ;
-  assign \$164  = phase == 1'h1;
-  assign \$165  = \$164  ? sorted__payload : merged__payload;
-  assign \$166  = phase == 1'h1;
-  assign \$167  = \$166  ? sorted__payload : merged__payload;
-  assign \$168  = phase == 1'h1;
-  assign \$169  = \$168  ? sorted__payload : merged__payload;
-  assign \$170  = \$167 [55:0] == \$169 [123:68];
-  assign \$171  = \$165 [545] & \$170 ;
-  assign \$172  = phase == 1'h1;
-  assign \$173  = \$172  ? sorted__payload : merged__payload;
-  assign \$174  = phase == 1'h1;
-  assign \$175  = \$174  ? sorted__payload : merged__payload;
-  assign \$176  = phase == 1'h1;
-  assign \$177  = \$176  ? sorted__payload : merged__payload;
-  assign \$178  = \$175 [123:68] == \$177 [191:136];
-  assign \$179  = \$173 [546] & \$178 ;
-  assign \$180  = phase == 1'h1;
-  assign \$181  = \$180  ? sorted__payload : merged__payload;
-  assign \$182  = phase == 1'h1;
-  assign \$183  = \$182  ? sorted__payload : merged__payload;
-  assign \$184  = phase == 1'h1;
-  assign \$185  = \$184  ? sorted__payload : merged__payload;
-  assign \$186  = \$183 [191:136] == \$185 [259:204];
-  assign \$187  = \$181 [547] & \$186 ;
-  assign \$188  = phase == 1'h1;
-  assign \$189  = \$188  ? sorted__payload : merged__payload;
-  assign \$190  = phase == 1'h1;
-  assign \$191  = \$190  ? sorted__payload : merged__payload;
-  assign \$192  = phase == 1'h1;
-  assign \$193  = \$192  ? sorted__payload : merged__payload;
-  assign \$194  = \$191 [259:204] == \$193 [327:272];
-  assign \$195  = \$189 [548] & \$194 ;
-  assign \$196  = phase == 1'h1;
-  assign \$197  = \$196  ? sorted__payload : merged__payload;
-  assign \$198  = phase == 1'h1;
-  assign \$199  = \$198  ? sorted__payload : merged__payload;
-  assign \$200  = phase == 1'h1;
-  assign \$201  = \$200  ? sorted__payload : merged__payload;
-  assign \$202  = \$199 [327:272] == \$201 [395:340];
-  assign \$203  = \$197 [549] & \$202 ;
-  assign \$204  = phase == 1'h1;
-  assign \$205  = \$204  ? sorted__payload : merged__payload;
-  assign \$206  = phase == 1'h1;
-  assign \$207  = \$206  ? sorted__payload : merged__payload;
-  assign \$208  = phase == 1'h1;
-  assign \$209  = \$208  ? sorted__payload : merged__payload;
-  assign \$210  = \$207 [395:340] == \$209 [463:408];
-  assign \$211  = \$205 [550] & \$210 ;
-  assign \$212  = phase == 1'h1;
-  assign \$213  = \$212  ? sorted__payload : merged__payload;
-  assign \$214  = phase == 1'h1;
-  assign \$215  = \$214  ? sorted__payload : merged__payload;
-  assign \$216  = phase == 1'h1;
-  assign \$217  = \$216  ? sorted__payload : merged__payload;
-  assign \$218  = \$215 [463:408] == \$217 [531:476];
-  assign \$219  = \$213 [551] & \$218 ;
-  assign \$220  = phase == 1'h1;
-  assign \$221  = \$220  ? sorted__payload : merged__payload;
-  assign \$222  = have_prev & \$221 [544];
-  assign \$223  = phase == 1'h1;
-  assign \$224  = \$223  ? sorted__payload : merged__payload;
-  assign \$225  = \$signal  == \$224 [55:0];
-  assign \$226  = \$222  & \$225 ;
-  assign \$227  = | { \$226 , \$219 , \$211 , \$203 , \$195 , \$187 , \$179 , \$171  };
-  assign \$228  = \$163  & \$227 ;
-  assign \$229  = error | \$228 ;
-  assign \$230  = \$155  & \$229 ;
-  assign \$231  = phase == 1'h1;
-  assign \$232  = \$2 [9:0] == 1'h1;
-  assign \$234  = \$233  >= \$2 [9:0];
-  assign \$235  = \$231  ? \$232  : \$234 ;
-  assign \$236  = pairs__valid & pairs__ready;
-  assign \$237  = \$236  & pairs__payload[200];
-  assign \$238  = k_out + 1'h1;
-  assign \$239  = pairs__valid & pairs__ready;
-  assign \$240  = \$239  & pairs__payload[200];
-  assign \$241  = k_out == 5'h1a;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = ~ running;
-  assign \$244  = start & \$243 ;
-  assign \$245  = cycles + 1'h1;
-  assign \$246  = phase == 1'h1;
-  assign \$247  = phase == 2'h2;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = sort_cycles + 1'h1;
-  assign \$250  = ~ pairs__ready;
-  assign \$251  = pairs__valid & \$250 ;
-  assign \$252  = stalls + 1'h1;
-  assign \$253  = pairs__valid & pairs__ready;
-  assign \$254  = ! k_out;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = 1'h0 + pairs__payload[192];
-  assign \$257  = \$256  + pairs__payload[193];
-  assign \$258  = \$257  + pairs__payload[194];
-  assign \$259  = \$258  + pairs__payload[195];
-  assign \$260  = \$259  + pairs__payload[196];
-  assign \$261  = \$260  + pairs__payload[197];
-  assign \$262  = \$261  + pairs__payload[198];
-  assign \$263  = \$262  + pairs__payload[199];
-  assign \$264  = pairs0 + \$263 ;
-  assign \$265  = pairs__valid & pairs__ready;
-  assign \$266  = k_out == 1'h1;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = 1'h0 + pairs__payload[192];
-  assign \$269  = \$268  + pairs__payload[193];
-  assign \$270  = \$269  + pairs__payload[194];
-  assign \$271  = \$270  + pairs__payload[195];
-  assign \$272  = \$271  + pairs__payload[196];
-  assign \$273  = \$272  + pairs__payload[197];
-  assign \$274  = \$273  + pairs__payload[198];
-  assign \$275  = \$274  + pairs__payload[199];
-  assign \$276  = pairs1 + \$275 ;
-  assign \$277  = pairs__valid & pairs__ready;
-  assign \$278  = k_out == 2'h2;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = 1'h0 + pairs__payload[192];
-  assign \$281  = \$280  + pairs__payload[193];
-  assign \$282  = \$281  + pairs__payload[194];
-  assign \$283  = \$282  + pairs__payload[195];
-  assign \$284  = \$283  + pairs__payload[196];
-  assign \$285  = \$284  + pairs__payload[197];
-  assign \$286  = \$285  + pairs__payload[198];
-  assign \$287  = \$286  + pairs__payload[199];
-  assign \$288  = pairs2 + \$287 ;
-  assign \$289  = pairs__valid & pairs__ready;
-  assign \$290  = k_out == 2'h3;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = 1'h0 + pairs__payload[192];
-  assign \$293  = \$292  + pairs__payload[193];
-  assign \$294  = \$293  + pairs__payload[194];
-  assign \$295  = \$294  + pairs__payload[195];
-  assign \$296  = \$295  + pairs__payload[196];
-  assign \$297  = \$296  + pairs__payload[197];
-  assign \$298  = \$297  + pairs__payload[198];
-  assign \$299  = \$298  + pairs__payload[199];
-  assign \$300  = pairs3 + \$299 ;
-  assign \$301  = pairs__valid & pairs__ready;
-  assign \$302  = k_out == 3'h4;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = 1'h0 + pairs__payload[192];
-  assign \$305  = \$304  + pairs__payload[193];
-  assign \$306  = \$305  + pairs__payload[194];
-  assign \$307  = \$306  + pairs__payload[195];
-  assign \$308  = \$307  + pairs__payload[196];
-  assign \$309  = \$308  + pairs__payload[197];
-  assign \$310  = \$309  + pairs__payload[198];
-  assign \$311  = \$310  + pairs__payload[199];
-  assign \$312  = pairs4 + \$311 ;
-  assign \$313  = pairs__valid & pairs__ready;
-  assign \$314  = k_out == 3'h5;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = 1'h0 + pairs__payload[192];
-  assign \$317  = \$316  + pairs__payload[193];
-  assign \$318  = \$317  + pairs__payload[194];
-  assign \$319  = \$318  + pairs__payload[195];
-  assign \$320  = \$319  + pairs__payload[196];
-  assign \$321  = \$320  + pairs__payload[197];
-  assign \$322  = \$321  + pairs__payload[198];
-  assign \$323  = \$322  + pairs__payload[199];
-  assign \$324  = pairs5 + \$323 ;
-  assign \$325  = pairs__valid & pairs__ready;
-  assign \$326  = k_out == 3'h6;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = 1'h0 + pairs__payload[192];
-  assign \$329  = \$328  + pairs__payload[193];
-  assign \$330  = \$329  + pairs__payload[194];
-  assign \$331  = \$330  + pairs__payload[195];
-  assign \$332  = \$331  + pairs__payload[196];
-  assign \$333  = \$332  + pairs__payload[197];
-  assign \$334  = \$333  + pairs__payload[198];
-  assign \$335  = \$334  + pairs__payload[199];
-  assign \$336  = pairs6 + \$335 ;
-  assign \$337  = pairs__valid & pairs__ready;
-  assign \$338  = k_out == 3'h7;
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = 1'h0 + pairs__payload[192];
-  assign \$341  = \$340  + pairs__payload[193];
-  assign \$342  = \$341  + pairs__payload[194];
-  assign \$343  = \$342  + pairs__payload[195];
-  assign \$344  = \$343  + pairs__payload[196];
-  assign \$345  = \$344  + pairs__payload[197];
-  assign \$346  = \$345  + pairs__payload[198];
-  assign \$347  = \$346  + pairs__payload[199];
-  assign \$348  = pairs7 + \$347 ;
-  assign \$349  = pairs__valid & pairs__ready;
-  assign \$350  = k_out == 4'h8;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = 1'h0 + pairs__payload[192];
-  assign \$353  = \$352  + pairs__payload[193];
-  assign \$354  = \$353  + pairs__payload[194];
-  assign \$355  = \$354  + pairs__payload[195];
-  assign \$356  = \$355  + pairs__payload[196];
-  assign \$357  = \$356  + pairs__payload[197];
-  assign \$358  = \$357  + pairs__payload[198];
-  assign \$359  = \$358  + pairs__payload[199];
-  assign \$360  = pairs8 + \$359 ;
-  assign \$361  = pairs__valid & pairs__ready;
-  assign \$362  = k_out == 4'h9;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = 1'h0 + pairs__payload[192];
-  assign \$365  = \$364  + pairs__payload[193];
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader  coord_reader (
     .beats__payload(beats__payload),
     .beats__valid(coords__valid),
     .clk(clk),
-    .\last_keep$32 (last_keep),
+    .\last_keep$32 (keep),
     .r_en(beats__ready),
     .read__addr(cr__addr),
     .read__data(read__data),
     .read__en(cr__en),
     .rst(rst),
     .run_beats(\$2 [9:0]),
-    .start(\start$40 )
+    .start(\start$47 )
+  );
+  \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.downsampler  downsampler (
+    .clk(clk),
+    .keys__payload(\keys__payload$99 ),
+    .keys__ready(\keys__ready$111 ),
+    .keys__valid(\keys__valid$108 ),
+    .points__payload(points__payload),
+    .points__valid(points__valid),
+    .rst(rst)
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.intersect  \intersect  (
     .clk(clk),
+    .downsample(downsample),
     .inputs__payload(inputs__payload),
     .inputs__ready(inputs__ready),
     .inputs__valid(inputs__valid),
@@ -3924,6 +4417,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     .coords__payload(coords__payload),
     .coords__ready(beats__ready),
     .coords__valid(coords__valid),
+    .downsample(downsample),
     .keys__payload(unsorted__payload),
     .keys__ready(keys__ready),
     .keys__valid(unsorted__valid),
@@ -3942,38 +4436,38 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     .stage6_valid(merged__valid)
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a  reader_a (
-    .beats__payload(\beats__payload$89 ),
-    .beats__valid(\beats__valid$96 ),
+    .beats__payload(\beats__payload$95 ),
+    .beats__valid(\beats__valid$103 ),
     .clk(clk),
-    .first(\first$59 ),
-    .\last_keep$32 (last_keep),
+    .first(\first$65 ),
+    .\last_keep$32 (keep),
     .\n_beats$31 (\$2 [9:0]),
-    .n_lists(\n_lists$61 ),
-    .r_en(\beats__ready$101 ),
+    .n_lists(\n_lists$67 ),
+    .r_en(\beats__ready$109 ),
     .read__addr(\$signature__addr ),
-    .read__data(\read__data$53 ),
+    .read__data(\read__data$59 ),
     .read__en(\$signature__en ),
     .rst(rst),
-    .run_beats(\$3 [9:0]),
-    .start(\start$57 ),
-    .stride(\stride$60 )
+    .run_beats(\$5 [9:0]),
+    .start(\start$63 ),
+    .stride(\stride$66 )
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b  reader_b (
-    .beats__payload(\beats__payload$91 ),
-    .beats__valid(\beats__valid$98 ),
+    .beats__payload(\beats__payload$97 ),
+    .beats__valid(\beats__valid$105 ),
     .clk(clk),
-    .first(\first$73 ),
-    .\last_keep$32 (last_keep),
-    .\n_beats$31 (\$2 [9:0]),
-    .n_lists(\n_lists$75 ),
-    .r_en(\beats__ready$104 ),
-    .read__addr(\$signature__addr$62 ),
-    .read__data(\read__data$68 ),
-    .read__en(\$signature__en$64 ),
+    .first(\first$79 ),
+    .\last_keep$32 (\last_keep$40 ),
+    .\n_beats$31 (\n_beats$38 ),
+    .n_lists(\n_lists$81 ),
+    .r_en(\beats__ready$113 ),
+    .read__addr(\$signature__addr$68 ),
+    .read__data(\read__data$74 ),
+    .read__en(\$signature__en$70 ),
     .rst(rst),
-    .run_beats(\$3 [9:0]),
-    .start(\start$71 ),
-    .stride(\stride$74 )
+    .run_beats(\$5 [9:0]),
+    .start(\start$77 ),
+    .stride(\stride$80 )
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.sorter  sorter (
     .clk(clk),
@@ -3987,83 +4481,117 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (n_points[2:0])
+    casez (\$signal$18 [2:0])
       3'h0:
-          last_keep = 8'hff;
+          keep = 8'hff;
       3'h1:
-          last_keep = 8'h01;
+          keep = 8'h01;
       3'h2:
-          last_keep = 8'h03;
+          keep = 8'h03;
       3'h3:
-          last_keep = 8'h07;
+          keep = 8'h07;
       3'h4:
-          last_keep = 8'h0f;
+          keep = 8'h0f;
       3'h5:
-          last_keep = 8'h1f;
+          keep = 8'h1f;
       3'h6:
-          last_keep = 8'h3f;
+          keep = 8'h3f;
       3'h7:
-          last_keep = 8'h7f;
+          keep = 8'h7f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$11 ) begin
-      \first$59  = 10'h000;
+    casez (n_out[2:0])
+      3'h0:
+          \keep$22  = 8'hff;
+      3'h1:
+          \keep$22  = 8'h01;
+      3'h2:
+          \keep$22  = 8'h03;
+      3'h3:
+          \keep$22  = 8'h07;
+      3'h4:
+          \keep$22  = 8'h0f;
+      3'h5:
+          \keep$22  = 8'h1f;
+      3'h6:
+          \keep$22  = 8'h3f;
+      3'h7:
+          \keep$22  = 8'h7f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$19 ) begin
+      \first$65  = 10'h000;
+    end else if (\$20 ) begin
+      \first$65  = 10'h000;
     end else begin
-      \first$59  = 10'h000;
+      \first$65  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$11 ) begin
-      \stride$60  = \$12 ;
+    if (\$19 ) begin
+      \stride$66  = \$21 ;
+    end else if (\$20 ) begin
+      \stride$66  = 11'h000;
     end else begin
-      \stride$60  = 11'h000;
+      \stride$66  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$11 ) begin
-      \n_lists$61  = \$17 [8:0];
+    if (\$19 ) begin
+      \n_lists$67  = \$26 [8:0];
+    end else if (\$20 ) begin
+      \n_lists$67  = 9'h001;
     end else begin
-      \n_lists$61  = 9'h01b;
+      \n_lists$67  = 9'h01b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$21 ) begin
-      \first$73  = \$3 [9:0];
+    if (\$34 ) begin
+      \first$79  = \$5 [9:0];
+    end else if (\$35 ) begin
+      \first$79  = 10'h000;
     end else begin
-      \first$73  = 10'h000;
+      \first$79  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$21 ) begin
-      \stride$74  = \$22 ;
+    if (\$34 ) begin
+      \stride$80  = \$36 ;
+    end else if (\$35 ) begin
+      \stride$80  = 11'h000;
     end else begin
-      \stride$74  = 11'h000;
+      \stride$80  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$21 ) begin
-      \n_lists$75  = \$27 [8:0];
+    if (\$34 ) begin
+      \n_lists$81  = \$41 [8:0];
+    end else if (\$35 ) begin
+      \n_lists$81  = 9'h001;
     end else begin
-      \n_lists$75  = 9'h01b;
+      \n_lists$81  = 9'h01b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     offset = 48'h000000000000;
-    casez (\beats__payload$91 [560:553])
+    casez (\beats__payload$97 [560:553])
       8'h00:
         begin
           offset[15:0] = 16'hffff;
@@ -4230,661 +4758,688 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = n_points;
-    if (\$57 ) begin
-      \$577  = load__data[12:0];
+    \$781  = \$signal$18 ;
+    if (\$84 ) begin
+      \$781  = load__data[12:0];
     end
     if (rst) begin
-      \$577  = 13'h0000;
+      \$781  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = wcount;
-    if (\$59 ) begin
-      \$578  = \$60 [9:0];
+    \$782  = downsample;
+    if (\$90 ) begin
+      \$782  = \$91 ;
     end
-    if (\$139 ) begin
-      if (\$142 ) begin
-        \$578  = 10'h000;
+    if (rst) begin
+      \$782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = wcount;
+    if (\$95 ) begin
+      \$783  = \$96 [9:0];
+    end
+    if (\$276 ) begin
+      if (\$279 ) begin
+        \$783  = 10'h000;
       end
     end
+    if (\$292 ) begin
+      \$783  = 10'h000;
+    end
+    if (rst) begin
+      \$783  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = n_out;
+    if (\$102 ) begin
+      \$784  = \$143 [12:0];
+    end
+    if (\$276 ) begin
+      \$784  = 13'h0000;
+    end
+    if (rst) begin
+      \$784  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = \$signal$171 ;
     if (\$147 ) begin
-      \$578  = 10'h000;
+      \$785  = \$151 [531:476];
     end
     if (rst) begin
-      \$578  = 10'h000;
+      \$785  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = \$signal ;
-    if (\$62 ) begin
-      \$579  = \$64 [531:476];
+    \$786  = have_prev;
+    if (\$147 ) begin
+      \$786  = 1'h1;
     end
-    if (rst) begin
-      \$579  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = have_prev;
-    if (\$62 ) begin
-      \$580  = 1'h1;
-    end
-    if (\$139 ) begin
-      if (\$142 ) begin
-        \$580  = 1'h0;
+    if (\$276 ) begin
+      if (\$279 ) begin
+        \$786  = 1'h0;
       end
     end
-    if (\$147 ) begin
-      \$580  = 1'h0;
+    if (\$292 ) begin
+      \$786  = 1'h0;
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = error;
-    if (\$137 ) begin
-      \$581  = 1'h1;
+    \$787  = error;
+    if (\$274 ) begin
+      \$787  = 1'h1;
     end
-    if (\$139 ) begin
-      \$581  = 1'h0;
+    if (\$276 ) begin
+      \$787  = 1'h0;
     end
     if (rst) begin
-      \$581  = 1'h0;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = 1'h0;
-    if (\$139 ) begin
-      if (\$142 ) begin
-        \$582  = 1'h1;
+    \$788  = 1'h0;
+    if (\$276 ) begin
+      if (\$279 ) begin
+        \$788  = 1'h1;
       end
     end
-    if (\$147 ) begin
-      \$582  = 1'h1;
+    if (\$292 ) begin
+      \$788  = 1'h1;
     end
     if (rst) begin
-      \$582  = 1'h0;
+      \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = done;
-    if (\$139 ) begin
-      \$583  = \$140 ;
+    \$789  = done;
+    if (\$276 ) begin
+      \$789  = \$277 ;
     end
-    if (\$147 ) begin
-      if (\$230 ) begin
-        \$583  = 1'h1;
+    if (\$292 ) begin
+      if (\$297 ) begin
+      end else if (\$429 ) begin
+        \$789  = 1'h1;
       end
     end
-    if (\$242 ) begin
-      \$583  = 1'h1;
+    if (\$444 ) begin
+      \$789  = 1'h1;
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = running;
-    if (\$139 ) begin
-      \$584  = \$141 ;
+    \$790  = running;
+    if (\$276 ) begin
+      \$790  = \$278 ;
     end
-    if (\$147 ) begin
-      if (\$230 ) begin
-        \$584  = 1'h0;
+    if (\$292 ) begin
+      if (\$297 ) begin
+      end else if (\$429 ) begin
+        \$790  = 1'h0;
       end
     end
-    if (\$242 ) begin
-      \$584  = 1'h0;
+    if (\$444 ) begin
+      \$790  = 1'h0;
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = k_out;
-    if (\$139 ) begin
-      \$585  = 5'h00;
+    \$791  = k_out;
+    if (\$276 ) begin
+      \$791  = 5'h00;
     end
-    if (\$237 ) begin
-      \$585  = \$238 [4:0];
+    if (\$439 ) begin
+      \$791  = \$440 [4:0];
     end
     if (rst) begin
-      \$585  = 5'h00;
+      \$791  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = phase;
-    if (\$139 ) begin
-      if (\$142 ) begin
-        \$586  = 2'h1;
+    \$792  = phase;
+    if (\$276 ) begin
+      if (\$279 ) begin
+        \$792  = 3'h1;
       end
     end
-    if (\$147 ) begin
+    if (\$292 ) begin
       (* full_case = 32'd1 *)
-      if (\$230 ) begin
-        \$586  = 2'h0;
-      end else if (\$235 ) begin
-        \$586  = 2'h3;
+      if (\$297 ) begin
+        \$792  = 3'h3;
+      end else if (\$429 ) begin
+        \$792  = 3'h0;
+      end else if (\$436 ) begin
+        \$792  = \$437 ;
       end else begin
-        \$586  = 2'h2;
+        \$792  = 3'h2;
       end
     end
-    if (\$242 ) begin
-      \$586  = 2'h0;
+    if (\$444 ) begin
+      \$792  = 3'h0;
     end
     if (rst) begin
-      \$586  = 2'h0;
+      \$792  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = log_run;
-    if (\$139 ) begin
-      if (\$142 ) begin
-        \$587  = 4'h0;
+    \$793  = log_run;
+    if (\$276 ) begin
+      if (\$279 ) begin
+        \$793  = 4'h0;
       end
     end
-    if (\$147 ) begin
-      (* full_case = 32'd1 *)
-      if (\$148 ) begin
-      end else begin
-        \$587  = \$150 [3:0];
+    if (\$292 ) begin
+      if (\$293 ) begin
+      end else if (\$294 ) begin
+        \$793  = \$296 [3:0];
       end
     end
     if (rst) begin
-      \$587  = 4'h0;
+      \$793  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = src;
-    if (\$147 ) begin
-      (* full_case = 32'd1 *)
-      if (\$148 ) begin
-        \$588  = 1'h0;
-      end else begin
-        \$588  = \$149 ;
+    \$794  = src;
+    if (\$292 ) begin
+      if (\$293 ) begin
+        \$794  = 1'h0;
+      end else if (\$294 ) begin
+        \$794  = \$295 ;
       end
     end
     if (rst) begin
-      \$588  = 1'h0;
+      \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = cycles;
-    if (\$244 ) begin
-      \$589  = 32'd0;
+    \$795  = cycles;
+    if (\$446 ) begin
+      \$795  = 32'd0;
     end else if (running) begin
-      \$589  = \$245 [31:0];
+      \$795  = \$447 [31:0];
     end
     if (rst) begin
-      \$589  = 32'd0;
+      \$795  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = sort_cycles;
-    if (\$244 ) begin
-      \$590  = 32'd0;
+    \$796  = sort_cycles;
+    if (\$446 ) begin
+      \$796  = 32'd0;
     end else if (running) begin
-      if (\$248 ) begin
-        \$590  = \$249 [31:0];
+      if (\$452 ) begin
+        \$796  = \$453 [31:0];
       end
     end
     if (rst) begin
-      \$590  = 32'd0;
+      \$796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = stalls;
-    if (\$244 ) begin
-      \$591  = 32'd0;
+    \$797  = stalls;
+    if (\$446 ) begin
+      \$797  = 32'd0;
     end else if (running) begin
-      if (\$251 ) begin
-        \$591  = \$252 [31:0];
+      if (\$455 ) begin
+        \$797  = \$456 [31:0];
       end
     end
     if (rst) begin
-      \$591  = 32'd0;
+      \$797  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = pairs0;
-    if (\$244 ) begin
-      \$592  = 32'd0;
-    end
-    if (\$255 ) begin
-      \$592  = \$264 [31:0];
-    end
-    if (rst) begin
-      \$592  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = pairs1;
-    if (\$244 ) begin
-      \$593  = 32'd0;
-    end
-    if (\$267 ) begin
-      \$593  = \$276 [31:0];
-    end
-    if (rst) begin
-      \$593  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = pairs2;
-    if (\$244 ) begin
-      \$594  = 32'd0;
-    end
-    if (\$279 ) begin
-      \$594  = \$288 [31:0];
-    end
-    if (rst) begin
-      \$594  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = pairs3;
-    if (\$244 ) begin
-      \$595  = 32'd0;
-    end
-    if (\$291 ) begin
-      \$595  = \$300 [31:0];
-    end
-    if (rst) begin
-      \$595  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = pairs4;
-    if (\$244 ) begin
-      \$596  = 32'd0;
-    end
-    if (\$303 ) begin
-      \$596  = \$312 [31:0];
-    end
-    if (rst) begin
-      \$596  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = pairs5;
-    if (\$244 ) begin
-      \$597  = 32'd0;
-    end
-    if (\$315 ) begin
-      \$597  = \$324 [31:0];
-    end
-    if (rst) begin
-      \$597  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = pairs6;
-    if (\$244 ) begin
-      \$598  = 32'd0;
-    end
-    if (\$327 ) begin
-      \$598  = \$336 [31:0];
-    end
-    if (rst) begin
-      \$598  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = pairs7;
-    if (\$244 ) begin
-      \$599  = 32'd0;
-    end
-    if (\$339 ) begin
-      \$599  = \$348 [31:0];
-    end
-    if (rst) begin
-      \$599  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = pairs8;
-    if (\$244 ) begin
-      \$600  = 32'd0;
-    end
-    if (\$351 ) begin
-      \$600  = \$360 [31:0];
-    end
-    if (rst) begin
-      \$600  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = pairs9;
-    if (\$244 ) begin
-      \$601  = 32'd0;
-    end
-    if (\$363 ) begin
-      \$601  = \$372 [31:0];
-    end
-    if (rst) begin
-      \$601  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = pairs10;
-    if (\$244 ) begin
-      \$602  = 32'd0;
-    end
-    if (\$375 ) begin
-      \$602  = \$384 [31:0];
-    end
-    if (rst) begin
-      \$602  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = pairs11;
-    if (\$244 ) begin
-      \$603  = 32'd0;
-    end
-    if (\$387 ) begin
-      \$603  = \$396 [31:0];
-    end
-    if (rst) begin
-      \$603  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = pairs12;
-    if (\$244 ) begin
-      \$604  = 32'd0;
-    end
-    if (\$399 ) begin
-      \$604  = \$408 [31:0];
-    end
-    if (rst) begin
-      \$604  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = pairs13;
-    if (\$244 ) begin
-      \$605  = 32'd0;
-    end
-    if (\$411 ) begin
-      \$605  = \$420 [31:0];
-    end
-    if (rst) begin
-      \$605  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = pairs14;
-    if (\$244 ) begin
-      \$606  = 32'd0;
-    end
-    if (\$423 ) begin
-      \$606  = \$432 [31:0];
-    end
-    if (rst) begin
-      \$606  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = pairs15;
-    if (\$244 ) begin
-      \$607  = 32'd0;
-    end
-    if (\$435 ) begin
-      \$607  = \$444 [31:0];
-    end
-    if (rst) begin
-      \$607  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = pairs16;
-    if (\$244 ) begin
-      \$608  = 32'd0;
-    end
-    if (\$447 ) begin
-      \$608  = \$456 [31:0];
-    end
-    if (rst) begin
-      \$608  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = pairs17;
-    if (\$244 ) begin
-      \$609  = 32'd0;
+    \$798  = pairs0;
+    if (\$446 ) begin
+      \$798  = 32'd0;
     end
     if (\$459 ) begin
-      \$609  = \$468 [31:0];
+      \$798  = \$468 [31:0];
     end
     if (rst) begin
-      \$609  = 32'd0;
+      \$798  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = pairs18;
-    if (\$244 ) begin
-      \$610  = 32'd0;
+    \$799  = pairs1;
+    if (\$446 ) begin
+      \$799  = 32'd0;
     end
     if (\$471 ) begin
-      \$610  = \$480 [31:0];
+      \$799  = \$480 [31:0];
     end
     if (rst) begin
-      \$610  = 32'd0;
+      \$799  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = pairs19;
-    if (\$244 ) begin
-      \$611  = 32'd0;
+    \$800  = pairs2;
+    if (\$446 ) begin
+      \$800  = 32'd0;
     end
     if (\$483 ) begin
-      \$611  = \$492 [31:0];
+      \$800  = \$492 [31:0];
     end
     if (rst) begin
-      \$611  = 32'd0;
+      \$800  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = pairs20;
-    if (\$244 ) begin
-      \$612  = 32'd0;
+    \$801  = pairs3;
+    if (\$446 ) begin
+      \$801  = 32'd0;
     end
     if (\$495 ) begin
-      \$612  = \$504 [31:0];
+      \$801  = \$504 [31:0];
     end
     if (rst) begin
-      \$612  = 32'd0;
+      \$801  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = pairs21;
-    if (\$244 ) begin
-      \$613  = 32'd0;
+    \$802  = pairs4;
+    if (\$446 ) begin
+      \$802  = 32'd0;
     end
     if (\$507 ) begin
-      \$613  = \$516 [31:0];
+      \$802  = \$516 [31:0];
     end
     if (rst) begin
-      \$613  = 32'd0;
+      \$802  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = pairs22;
-    if (\$244 ) begin
-      \$614  = 32'd0;
+    \$803  = pairs5;
+    if (\$446 ) begin
+      \$803  = 32'd0;
     end
     if (\$519 ) begin
-      \$614  = \$528 [31:0];
+      \$803  = \$528 [31:0];
     end
     if (rst) begin
-      \$614  = 32'd0;
+      \$803  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = pairs23;
-    if (\$244 ) begin
-      \$615  = 32'd0;
+    \$804  = pairs6;
+    if (\$446 ) begin
+      \$804  = 32'd0;
     end
     if (\$531 ) begin
-      \$615  = \$540 [31:0];
+      \$804  = \$540 [31:0];
     end
     if (rst) begin
-      \$615  = 32'd0;
+      \$804  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = pairs24;
-    if (\$244 ) begin
-      \$616  = 32'd0;
+    \$805  = pairs7;
+    if (\$446 ) begin
+      \$805  = 32'd0;
     end
     if (\$543 ) begin
-      \$616  = \$552 [31:0];
+      \$805  = \$552 [31:0];
     end
     if (rst) begin
-      \$616  = 32'd0;
+      \$805  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = pairs25;
-    if (\$244 ) begin
-      \$617  = 32'd0;
+    \$806  = pairs8;
+    if (\$446 ) begin
+      \$806  = 32'd0;
     end
     if (\$555 ) begin
-      \$617  = \$564 [31:0];
+      \$806  = \$564 [31:0];
     end
     if (rst) begin
-      \$617  = 32'd0;
+      \$806  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = pairs26;
-    if (\$244 ) begin
-      \$618  = 32'd0;
+    \$807  = pairs9;
+    if (\$446 ) begin
+      \$807  = 32'd0;
     end
     if (\$567 ) begin
-      \$618  = \$576 [31:0];
+      \$807  = \$576 [31:0];
     end
     if (rst) begin
-      \$618  = 32'd0;
+      \$807  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = 32'd0;
+    \$808  = pairs10;
+    if (\$446 ) begin
+      \$808  = 32'd0;
+    end
+    if (\$579 ) begin
+      \$808  = \$588 [31:0];
+    end
+    if (rst) begin
+      \$808  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = pairs11;
+    if (\$446 ) begin
+      \$809  = 32'd0;
+    end
+    if (\$591 ) begin
+      \$809  = \$600 [31:0];
+    end
+    if (rst) begin
+      \$809  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = pairs12;
+    if (\$446 ) begin
+      \$810  = 32'd0;
+    end
+    if (\$603 ) begin
+      \$810  = \$612 [31:0];
+    end
+    if (rst) begin
+      \$810  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = pairs13;
+    if (\$446 ) begin
+      \$811  = 32'd0;
+    end
+    if (\$615 ) begin
+      \$811  = \$624 [31:0];
+    end
+    if (rst) begin
+      \$811  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = pairs14;
+    if (\$446 ) begin
+      \$812  = 32'd0;
+    end
+    if (\$627 ) begin
+      \$812  = \$636 [31:0];
+    end
+    if (rst) begin
+      \$812  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = pairs15;
+    if (\$446 ) begin
+      \$813  = 32'd0;
+    end
+    if (\$639 ) begin
+      \$813  = \$648 [31:0];
+    end
+    if (rst) begin
+      \$813  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = pairs16;
+    if (\$446 ) begin
+      \$814  = 32'd0;
+    end
+    if (\$651 ) begin
+      \$814  = \$660 [31:0];
+    end
+    if (rst) begin
+      \$814  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = pairs17;
+    if (\$446 ) begin
+      \$815  = 32'd0;
+    end
+    if (\$663 ) begin
+      \$815  = \$672 [31:0];
+    end
+    if (rst) begin
+      \$815  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = pairs18;
+    if (\$446 ) begin
+      \$816  = 32'd0;
+    end
+    if (\$675 ) begin
+      \$816  = \$684 [31:0];
+    end
+    if (rst) begin
+      \$816  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = pairs19;
+    if (\$446 ) begin
+      \$817  = 32'd0;
+    end
+    if (\$687 ) begin
+      \$817  = \$696 [31:0];
+    end
+    if (rst) begin
+      \$817  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = pairs20;
+    if (\$446 ) begin
+      \$818  = 32'd0;
+    end
+    if (\$699 ) begin
+      \$818  = \$708 [31:0];
+    end
+    if (rst) begin
+      \$818  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = pairs21;
+    if (\$446 ) begin
+      \$819  = 32'd0;
+    end
+    if (\$711 ) begin
+      \$819  = \$720 [31:0];
+    end
+    if (rst) begin
+      \$819  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$820  = pairs22;
+    if (\$446 ) begin
+      \$820  = 32'd0;
+    end
+    if (\$723 ) begin
+      \$820  = \$732 [31:0];
+    end
+    if (rst) begin
+      \$820  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = pairs23;
+    if (\$446 ) begin
+      \$821  = 32'd0;
+    end
+    if (\$735 ) begin
+      \$821  = \$744 [31:0];
+    end
+    if (rst) begin
+      \$821  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$822  = pairs24;
+    if (\$446 ) begin
+      \$822  = 32'd0;
+    end
+    if (\$747 ) begin
+      \$822  = \$756 [31:0];
+    end
+    if (rst) begin
+      \$822  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$823  = pairs25;
+    if (\$446 ) begin
+      \$823  = 32'd0;
+    end
+    if (\$759 ) begin
+      \$823  = \$768 [31:0];
+    end
+    if (rst) begin
+      \$823  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$824  = pairs26;
+    if (\$446 ) begin
+      \$824  = 32'd0;
+    end
+    if (\$771 ) begin
+      \$824  = \$780 [31:0];
+    end
+    if (rst) begin
+      \$824  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = 32'd0;
     casez (status_addr[4:0])
       5'h00:
-          \$50  = cycles;
+          \$76  = cycles;
       5'h01:
-          \$50  = sort_cycles;
+          \$76  = sort_cycles;
       5'h02:
-          \$50  = stalls;
+          \$76  = stalls;
       5'h03:
-          \$50  = { 31'h00000000, error };
+          \$76  = { 31'h00000000, error };
       5'h04:
-          \$50  = { 19'h00000, n_points };
+          \$76  = { 19'h00000, \$signal$18  };
+      5'h05:
+          \$76  = { 19'h00000, \$75  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = 32'd0;
+    \$77  = 32'd0;
     casez (status_addr[4:0])
       5'h00:
-          \$51  = pairs0;
+          \$77  = pairs0;
       5'h01:
-          \$51  = pairs1;
+          \$77  = pairs1;
       5'h02:
-          \$51  = pairs2;
+          \$77  = pairs2;
       5'h03:
-          \$51  = pairs3;
+          \$77  = pairs3;
       5'h04:
-          \$51  = pairs4;
+          \$77  = pairs4;
       5'h05:
-          \$51  = pairs5;
+          \$77  = pairs5;
       5'h06:
-          \$51  = pairs6;
+          \$77  = pairs6;
       5'h07:
-          \$51  = pairs7;
+          \$77  = pairs7;
       5'h08:
-          \$51  = pairs8;
+          \$77  = pairs8;
       5'h09:
-          \$51  = pairs9;
+          \$77  = pairs9;
       5'h0a:
-          \$51  = pairs10;
+          \$77  = pairs10;
       5'h0b:
-          \$51  = pairs11;
+          \$77  = pairs11;
       5'h0c:
-          \$51  = pairs12;
+          \$77  = pairs12;
       5'h0d:
-          \$51  = pairs13;
+          \$77  = pairs13;
       5'h0e:
-          \$51  = pairs14;
+          \$77  = pairs14;
       5'h0f:
-          \$51  = pairs15;
+          \$77  = pairs15;
       5'h10:
-          \$51  = pairs16;
+          \$77  = pairs16;
       5'h11:
-          \$51  = pairs17;
+          \$77  = pairs17;
       5'h12:
-          \$51  = pairs18;
+          \$77  = pairs18;
       5'h13:
-          \$51  = pairs19;
+          \$77  = pairs19;
       5'h14:
-          \$51  = pairs20;
+          \$77  = pairs20;
       5'h15:
-          \$51  = pairs21;
+          \$77  = pairs21;
       5'h16:
-          \$51  = pairs22;
+          \$77  = pairs22;
       5'h17:
-          \$51  = pairs23;
+          \$77  = pairs23;
       5'h18:
-          \$51  = pairs24;
+          \$77  = pairs24;
       5'h19:
-          \$51  = pairs25;
+          \$77  = pairs25;
       5'h1a:
-          \$51  = pairs26;
+          \$77  = pairs26;
     endcase
   end
   always @* begin
@@ -4892,41 +5447,42 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     (* full_case = 32'd1 *)
     casez (status_addr[5])
       1'h0:
-          status_data = \$50 ;
+          status_data = \$76 ;
       1'h1:
-          status_data = \$51 ;
+          status_data = \$77 ;
     endcase
   end
-  assign n_beats = \$2 [9:0];
-  assign run_beats = \$3 [9:0];
-  assign \running$22  = running;
-  assign \error$23  = error;
+  assign \$signal  = \$2 [9:0];
+  assign \$signal$20  = \$4 [9:0];
+  assign \downsample$24  = downsample;
+  assign \downsample$25  = downsample;
+  assign run_beats = \$5 [9:0];
+  assign \running$28  = running;
+  assign \error$29  = error;
   assign addr = load__addr;
   assign cw__addr = load__addr[8:0];
   assign cw__data = load__data;
-  assign \n_beats$28  = \$2 [9:0];
-  assign \last_keep$29  = last_keep;
-  assign \n_beats$30  = \$2 [9:0];
-  assign \last_keep$31  = last_keep;
-  assign \n_beats$32  = \$2 [9:0];
-  assign \last_keep$33  = last_keep;
+  assign n_beats = \$2 [9:0];
+  assign last_keep = keep;
+  assign \n_beats$36  = \$2 [9:0];
+  assign \last_keep$37  = keep;
   assign read__addr = cr__addr;
   assign read__en = cr__en;
   assign cr__data = read__data;
   assign first = 10'h000;
   assign stride = 11'h000;
-  assign \run_beats$45  = \$2 [9:0];
+  assign \run_beats$51  = \$2 [9:0];
   assign n_lists = 1'h1;
-  assign \read__addr$48  = \$signature__addr ;
-  assign \read__en$50  = \$signature__en ;
-  assign \$signature__addr$51  = \$signature__addr ;
-  assign \$signature__en$52  = \$signature__en ;
-  assign \run_beats$58  = \$3 [9:0];
-  assign \read__addr$63  = \$signature__addr$62 ;
-  assign \read__en$65  = \$signature__en$64 ;
-  assign \$signature__addr$66  = \$signature__addr$62 ;
-  assign \$signature__en$67  = \$signature__en$64 ;
-  assign \run_beats$72  = \$3 [9:0];
+  assign \read__addr$54  = \$signature__addr ;
+  assign \read__en$56  = \$signature__en ;
+  assign \$signature__addr$57  = \$signature__addr ;
+  assign \$signature__en$58  = \$signature__en ;
+  assign \run_beats$64  = \$5 [9:0];
+  assign \read__addr$69  = \$signature__addr$68 ;
+  assign \read__en$71  = \$signature__en$70 ;
+  assign \$signature__addr$72  = \$signature__addr$68 ;
+  assign \$signature__en$73  = \$signature__en$70 ;
+  assign \run_beats$78  = \$5 [9:0];
   assign beats__valid = coords__valid;
   assign coords__ready = beats__ready;
   assign keys__payload = unsorted__payload;
@@ -4934,17 +5490,18 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign keys__valid = unsorted__valid;
   assign sorted__ready = 1'h1;
   assign merged__ready = 1'h1;
+  assign points__ready = 1'h1;
   assign wp__addr = wcount[8:0];
-  assign wp__data = \$35 [543:0];
-  assign \wp__addr$117  = wcount[8:0];
-  assign \wp__data$118  = \$43 [543:0];
-  assign \pairs__payload$120  = pairs__payload;
-  assign \pairs__ready$121  = pairs__ready;
-  assign \pairs__valid$122  = pairs__valid;
-  assign \$signature__addr$153  = sorted__addr;
-  assign \$signature__en$154  = sorted__en;
-  assign \$signature__addr$155  = sorted__addr;
-  assign \$signature__en$156  = sorted__en;
+  assign wp__data = \$54 [543:0];
+  assign \wp__addr$129  = wcount[8:0];
+  assign \wp__data$130  = \$66 [543:0];
+  assign \pairs__payload$132  = pairs__payload;
+  assign \pairs__ready$133  = pairs__ready;
+  assign \pairs__valid$134  = pairs__valid;
+  assign \$signature__addr$165  = sorted__addr;
+  assign \$signature__en$166  = sorted__en;
+  assign \$signature__addr$167  = sorted__addr;
+  assign \$signature__en$168  = sorted__en;
   assign \pairs__payload.lanes  = pairs__payload[191:0];
   assign \pairs__payload.lanes[0]  = pairs__payload[23:0];
   assign \pairs__payload.lanes[0].in_idx  = pairs__payload[11:0];
@@ -5120,30 +5677,30 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \cr__data[7].x  = read__data[415:400];
   assign \cr__data[7].y  = read__data[431:416];
   assign \cr__data[7].z  = read__data[447:432];
-  assign \read__data$53[0]  = \read__data$53 [67:0];
-  assign \read__data$53[0].key  = \read__data$53 [55:0];
-  assign \read__data$53[0].idx  = \read__data$53 [67:56];
-  assign \read__data$53[1]  = \read__data$53 [135:68];
-  assign \read__data$53[1].key  = \read__data$53 [123:68];
-  assign \read__data$53[1].idx  = \read__data$53 [135:124];
-  assign \read__data$53[2]  = \read__data$53 [203:136];
-  assign \read__data$53[2].key  = \read__data$53 [191:136];
-  assign \read__data$53[2].idx  = \read__data$53 [203:192];
-  assign \read__data$53[3]  = \read__data$53 [271:204];
-  assign \read__data$53[3].key  = \read__data$53 [259:204];
-  assign \read__data$53[3].idx  = \read__data$53 [271:260];
-  assign \read__data$53[4]  = \read__data$53 [339:272];
-  assign \read__data$53[4].key  = \read__data$53 [327:272];
-  assign \read__data$53[4].idx  = \read__data$53 [339:328];
-  assign \read__data$53[5]  = \read__data$53 [407:340];
-  assign \read__data$53[5].key  = \read__data$53 [395:340];
-  assign \read__data$53[5].idx  = \read__data$53 [407:396];
-  assign \read__data$53[6]  = \read__data$53 [475:408];
-  assign \read__data$53[6].key  = \read__data$53 [463:408];
-  assign \read__data$53[6].idx  = \read__data$53 [475:464];
-  assign \read__data$53[7]  = \read__data$53 [543:476];
-  assign \read__data$53[7].key  = \read__data$53 [531:476];
-  assign \read__data$53[7].idx  = \read__data$53 [543:532];
+  assign \read__data$59[0]  = \read__data$59 [67:0];
+  assign \read__data$59[0].key  = \read__data$59 [55:0];
+  assign \read__data$59[0].idx  = \read__data$59 [67:56];
+  assign \read__data$59[1]  = \read__data$59 [135:68];
+  assign \read__data$59[1].key  = \read__data$59 [123:68];
+  assign \read__data$59[1].idx  = \read__data$59 [135:124];
+  assign \read__data$59[2]  = \read__data$59 [203:136];
+  assign \read__data$59[2].key  = \read__data$59 [191:136];
+  assign \read__data$59[2].idx  = \read__data$59 [203:192];
+  assign \read__data$59[3]  = \read__data$59 [271:204];
+  assign \read__data$59[3].key  = \read__data$59 [259:204];
+  assign \read__data$59[3].idx  = \read__data$59 [271:260];
+  assign \read__data$59[4]  = \read__data$59 [339:272];
+  assign \read__data$59[4].key  = \read__data$59 [327:272];
+  assign \read__data$59[4].idx  = \read__data$59 [339:328];
+  assign \read__data$59[5]  = \read__data$59 [407:340];
+  assign \read__data$59[5].key  = \read__data$59 [395:340];
+  assign \read__data$59[5].idx  = \read__data$59 [407:396];
+  assign \read__data$59[6]  = \read__data$59 [475:408];
+  assign \read__data$59[6].key  = \read__data$59 [463:408];
+  assign \read__data$59[6].idx  = \read__data$59 [475:464];
+  assign \read__data$59[7]  = \read__data$59 [543:476];
+  assign \read__data$59[7].key  = \read__data$59 [531:476];
+  assign \read__data$59[7].idx  = \read__data$59 [543:532];
   assign \$signature__data[0]  = \$signature__data [67:0];
   assign \$signature__data[0].key  = \$signature__data [55:0];
   assign \$signature__data[0].idx  = \$signature__data [67:56];
@@ -5168,102 +5725,102 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$signature__data[7]  = \$signature__data [543:476];
   assign \$signature__data[7].key  = \$signature__data [531:476];
   assign \$signature__data[7].idx  = \$signature__data [543:532];
-  assign \$signature__data$56[0]  = \$signature__data$56 [67:0];
-  assign \$signature__data$56[0].key  = \$signature__data$56 [55:0];
-  assign \$signature__data$56[0].idx  = \$signature__data$56 [67:56];
-  assign \$signature__data$56[1]  = \$signature__data$56 [135:68];
-  assign \$signature__data$56[1].key  = \$signature__data$56 [123:68];
-  assign \$signature__data$56[1].idx  = \$signature__data$56 [135:124];
-  assign \$signature__data$56[2]  = \$signature__data$56 [203:136];
-  assign \$signature__data$56[2].key  = \$signature__data$56 [191:136];
-  assign \$signature__data$56[2].idx  = \$signature__data$56 [203:192];
-  assign \$signature__data$56[3]  = \$signature__data$56 [271:204];
-  assign \$signature__data$56[3].key  = \$signature__data$56 [259:204];
-  assign \$signature__data$56[3].idx  = \$signature__data$56 [271:260];
-  assign \$signature__data$56[4]  = \$signature__data$56 [339:272];
-  assign \$signature__data$56[4].key  = \$signature__data$56 [327:272];
-  assign \$signature__data$56[4].idx  = \$signature__data$56 [339:328];
-  assign \$signature__data$56[5]  = \$signature__data$56 [407:340];
-  assign \$signature__data$56[5].key  = \$signature__data$56 [395:340];
-  assign \$signature__data$56[5].idx  = \$signature__data$56 [407:396];
-  assign \$signature__data$56[6]  = \$signature__data$56 [475:408];
-  assign \$signature__data$56[6].key  = \$signature__data$56 [463:408];
-  assign \$signature__data$56[6].idx  = \$signature__data$56 [475:464];
-  assign \$signature__data$56[7]  = \$signature__data$56 [543:476];
-  assign \$signature__data$56[7].key  = \$signature__data$56 [531:476];
-  assign \$signature__data$56[7].idx  = \$signature__data$56 [543:532];
-  assign \read__data$68[0]  = \read__data$68 [67:0];
-  assign \read__data$68[0].key  = \read__data$68 [55:0];
-  assign \read__data$68[0].idx  = \read__data$68 [67:56];
-  assign \read__data$68[1]  = \read__data$68 [135:68];
-  assign \read__data$68[1].key  = \read__data$68 [123:68];
-  assign \read__data$68[1].idx  = \read__data$68 [135:124];
-  assign \read__data$68[2]  = \read__data$68 [203:136];
-  assign \read__data$68[2].key  = \read__data$68 [191:136];
-  assign \read__data$68[2].idx  = \read__data$68 [203:192];
-  assign \read__data$68[3]  = \read__data$68 [271:204];
-  assign \read__data$68[3].key  = \read__data$68 [259:204];
-  assign \read__data$68[3].idx  = \read__data$68 [271:260];
-  assign \read__data$68[4]  = \read__data$68 [339:272];
-  assign \read__data$68[4].key  = \read__data$68 [327:272];
-  assign \read__data$68[4].idx  = \read__data$68 [339:328];
-  assign \read__data$68[5]  = \read__data$68 [407:340];
-  assign \read__data$68[5].key  = \read__data$68 [395:340];
-  assign \read__data$68[5].idx  = \read__data$68 [407:396];
-  assign \read__data$68[6]  = \read__data$68 [475:408];
-  assign \read__data$68[6].key  = \read__data$68 [463:408];
-  assign \read__data$68[6].idx  = \read__data$68 [475:464];
-  assign \read__data$68[7]  = \read__data$68 [543:476];
-  assign \read__data$68[7].key  = \read__data$68 [531:476];
-  assign \read__data$68[7].idx  = \read__data$68 [543:532];
-  assign \$signature__data$69[0]  = \$signature__data$69 [67:0];
-  assign \$signature__data$69[0].key  = \$signature__data$69 [55:0];
-  assign \$signature__data$69[0].idx  = \$signature__data$69 [67:56];
-  assign \$signature__data$69[1]  = \$signature__data$69 [135:68];
-  assign \$signature__data$69[1].key  = \$signature__data$69 [123:68];
-  assign \$signature__data$69[1].idx  = \$signature__data$69 [135:124];
-  assign \$signature__data$69[2]  = \$signature__data$69 [203:136];
-  assign \$signature__data$69[2].key  = \$signature__data$69 [191:136];
-  assign \$signature__data$69[2].idx  = \$signature__data$69 [203:192];
-  assign \$signature__data$69[3]  = \$signature__data$69 [271:204];
-  assign \$signature__data$69[3].key  = \$signature__data$69 [259:204];
-  assign \$signature__data$69[3].idx  = \$signature__data$69 [271:260];
-  assign \$signature__data$69[4]  = \$signature__data$69 [339:272];
-  assign \$signature__data$69[4].key  = \$signature__data$69 [327:272];
-  assign \$signature__data$69[4].idx  = \$signature__data$69 [339:328];
-  assign \$signature__data$69[5]  = \$signature__data$69 [407:340];
-  assign \$signature__data$69[5].key  = \$signature__data$69 [395:340];
-  assign \$signature__data$69[5].idx  = \$signature__data$69 [407:396];
-  assign \$signature__data$69[6]  = \$signature__data$69 [475:408];
-  assign \$signature__data$69[6].key  = \$signature__data$69 [463:408];
-  assign \$signature__data$69[6].idx  = \$signature__data$69 [475:464];
-  assign \$signature__data$69[7]  = \$signature__data$69 [543:476];
-  assign \$signature__data$69[7].key  = \$signature__data$69 [531:476];
-  assign \$signature__data$69[7].idx  = \$signature__data$69 [543:532];
-  assign \$signature__data$70[0]  = \$signature__data$70 [67:0];
-  assign \$signature__data$70[0].key  = \$signature__data$70 [55:0];
-  assign \$signature__data$70[0].idx  = \$signature__data$70 [67:56];
-  assign \$signature__data$70[1]  = \$signature__data$70 [135:68];
-  assign \$signature__data$70[1].key  = \$signature__data$70 [123:68];
-  assign \$signature__data$70[1].idx  = \$signature__data$70 [135:124];
-  assign \$signature__data$70[2]  = \$signature__data$70 [203:136];
-  assign \$signature__data$70[2].key  = \$signature__data$70 [191:136];
-  assign \$signature__data$70[2].idx  = \$signature__data$70 [203:192];
-  assign \$signature__data$70[3]  = \$signature__data$70 [271:204];
-  assign \$signature__data$70[3].key  = \$signature__data$70 [259:204];
-  assign \$signature__data$70[3].idx  = \$signature__data$70 [271:260];
-  assign \$signature__data$70[4]  = \$signature__data$70 [339:272];
-  assign \$signature__data$70[4].key  = \$signature__data$70 [327:272];
-  assign \$signature__data$70[4].idx  = \$signature__data$70 [339:328];
-  assign \$signature__data$70[5]  = \$signature__data$70 [407:340];
-  assign \$signature__data$70[5].key  = \$signature__data$70 [395:340];
-  assign \$signature__data$70[5].idx  = \$signature__data$70 [407:396];
-  assign \$signature__data$70[6]  = \$signature__data$70 [475:408];
-  assign \$signature__data$70[6].key  = \$signature__data$70 [463:408];
-  assign \$signature__data$70[6].idx  = \$signature__data$70 [475:464];
-  assign \$signature__data$70[7]  = \$signature__data$70 [543:476];
-  assign \$signature__data$70[7].key  = \$signature__data$70 [531:476];
-  assign \$signature__data$70[7].idx  = \$signature__data$70 [543:532];
+  assign \$signature__data$62[0]  = \$signature__data$62 [67:0];
+  assign \$signature__data$62[0].key  = \$signature__data$62 [55:0];
+  assign \$signature__data$62[0].idx  = \$signature__data$62 [67:56];
+  assign \$signature__data$62[1]  = \$signature__data$62 [135:68];
+  assign \$signature__data$62[1].key  = \$signature__data$62 [123:68];
+  assign \$signature__data$62[1].idx  = \$signature__data$62 [135:124];
+  assign \$signature__data$62[2]  = \$signature__data$62 [203:136];
+  assign \$signature__data$62[2].key  = \$signature__data$62 [191:136];
+  assign \$signature__data$62[2].idx  = \$signature__data$62 [203:192];
+  assign \$signature__data$62[3]  = \$signature__data$62 [271:204];
+  assign \$signature__data$62[3].key  = \$signature__data$62 [259:204];
+  assign \$signature__data$62[3].idx  = \$signature__data$62 [271:260];
+  assign \$signature__data$62[4]  = \$signature__data$62 [339:272];
+  assign \$signature__data$62[4].key  = \$signature__data$62 [327:272];
+  assign \$signature__data$62[4].idx  = \$signature__data$62 [339:328];
+  assign \$signature__data$62[5]  = \$signature__data$62 [407:340];
+  assign \$signature__data$62[5].key  = \$signature__data$62 [395:340];
+  assign \$signature__data$62[5].idx  = \$signature__data$62 [407:396];
+  assign \$signature__data$62[6]  = \$signature__data$62 [475:408];
+  assign \$signature__data$62[6].key  = \$signature__data$62 [463:408];
+  assign \$signature__data$62[6].idx  = \$signature__data$62 [475:464];
+  assign \$signature__data$62[7]  = \$signature__data$62 [543:476];
+  assign \$signature__data$62[7].key  = \$signature__data$62 [531:476];
+  assign \$signature__data$62[7].idx  = \$signature__data$62 [543:532];
+  assign \read__data$74[0]  = \read__data$74 [67:0];
+  assign \read__data$74[0].key  = \read__data$74 [55:0];
+  assign \read__data$74[0].idx  = \read__data$74 [67:56];
+  assign \read__data$74[1]  = \read__data$74 [135:68];
+  assign \read__data$74[1].key  = \read__data$74 [123:68];
+  assign \read__data$74[1].idx  = \read__data$74 [135:124];
+  assign \read__data$74[2]  = \read__data$74 [203:136];
+  assign \read__data$74[2].key  = \read__data$74 [191:136];
+  assign \read__data$74[2].idx  = \read__data$74 [203:192];
+  assign \read__data$74[3]  = \read__data$74 [271:204];
+  assign \read__data$74[3].key  = \read__data$74 [259:204];
+  assign \read__data$74[3].idx  = \read__data$74 [271:260];
+  assign \read__data$74[4]  = \read__data$74 [339:272];
+  assign \read__data$74[4].key  = \read__data$74 [327:272];
+  assign \read__data$74[4].idx  = \read__data$74 [339:328];
+  assign \read__data$74[5]  = \read__data$74 [407:340];
+  assign \read__data$74[5].key  = \read__data$74 [395:340];
+  assign \read__data$74[5].idx  = \read__data$74 [407:396];
+  assign \read__data$74[6]  = \read__data$74 [475:408];
+  assign \read__data$74[6].key  = \read__data$74 [463:408];
+  assign \read__data$74[6].idx  = \read__data$74 [475:464];
+  assign \read__data$74[7]  = \read__data$74 [543:476];
+  assign \read__data$74[7].key  = \read__data$74 [531:476];
+  assign \read__data$74[7].idx  = \read__data$74 [543:532];
+  assign \$signature__data$75[0]  = \$signature__data$75 [67:0];
+  assign \$signature__data$75[0].key  = \$signature__data$75 [55:0];
+  assign \$signature__data$75[0].idx  = \$signature__data$75 [67:56];
+  assign \$signature__data$75[1]  = \$signature__data$75 [135:68];
+  assign \$signature__data$75[1].key  = \$signature__data$75 [123:68];
+  assign \$signature__data$75[1].idx  = \$signature__data$75 [135:124];
+  assign \$signature__data$75[2]  = \$signature__data$75 [203:136];
+  assign \$signature__data$75[2].key  = \$signature__data$75 [191:136];
+  assign \$signature__data$75[2].idx  = \$signature__data$75 [203:192];
+  assign \$signature__data$75[3]  = \$signature__data$75 [271:204];
+  assign \$signature__data$75[3].key  = \$signature__data$75 [259:204];
+  assign \$signature__data$75[3].idx  = \$signature__data$75 [271:260];
+  assign \$signature__data$75[4]  = \$signature__data$75 [339:272];
+  assign \$signature__data$75[4].key  = \$signature__data$75 [327:272];
+  assign \$signature__data$75[4].idx  = \$signature__data$75 [339:328];
+  assign \$signature__data$75[5]  = \$signature__data$75 [407:340];
+  assign \$signature__data$75[5].key  = \$signature__data$75 [395:340];
+  assign \$signature__data$75[5].idx  = \$signature__data$75 [407:396];
+  assign \$signature__data$75[6]  = \$signature__data$75 [475:408];
+  assign \$signature__data$75[6].key  = \$signature__data$75 [463:408];
+  assign \$signature__data$75[6].idx  = \$signature__data$75 [475:464];
+  assign \$signature__data$75[7]  = \$signature__data$75 [543:476];
+  assign \$signature__data$75[7].key  = \$signature__data$75 [531:476];
+  assign \$signature__data$75[7].idx  = \$signature__data$75 [543:532];
+  assign \$signature__data$76[0]  = \$signature__data$76 [67:0];
+  assign \$signature__data$76[0].key  = \$signature__data$76 [55:0];
+  assign \$signature__data$76[0].idx  = \$signature__data$76 [67:56];
+  assign \$signature__data$76[1]  = \$signature__data$76 [135:68];
+  assign \$signature__data$76[1].key  = \$signature__data$76 [123:68];
+  assign \$signature__data$76[1].idx  = \$signature__data$76 [135:124];
+  assign \$signature__data$76[2]  = \$signature__data$76 [203:136];
+  assign \$signature__data$76[2].key  = \$signature__data$76 [191:136];
+  assign \$signature__data$76[2].idx  = \$signature__data$76 [203:192];
+  assign \$signature__data$76[3]  = \$signature__data$76 [271:204];
+  assign \$signature__data$76[3].key  = \$signature__data$76 [259:204];
+  assign \$signature__data$76[3].idx  = \$signature__data$76 [271:260];
+  assign \$signature__data$76[4]  = \$signature__data$76 [339:272];
+  assign \$signature__data$76[4].key  = \$signature__data$76 [327:272];
+  assign \$signature__data$76[4].idx  = \$signature__data$76 [339:328];
+  assign \$signature__data$76[5]  = \$signature__data$76 [407:340];
+  assign \$signature__data$76[5].key  = \$signature__data$76 [395:340];
+  assign \$signature__data$76[5].idx  = \$signature__data$76 [407:396];
+  assign \$signature__data$76[6]  = \$signature__data$76 [475:408];
+  assign \$signature__data$76[6].key  = \$signature__data$76 [463:408];
+  assign \$signature__data$76[6].idx  = \$signature__data$76 [475:464];
+  assign \$signature__data$76[7]  = \$signature__data$76 [543:476];
+  assign \$signature__data$76[7].key  = \$signature__data$76 [531:476];
+  assign \$signature__data$76[7].idx  = \$signature__data$76 [543:532];
   assign \coords__payload.lanes  = coords__payload[543:0];
   assign \coords__payload.lanes[0]  = coords__payload[67:0];
   assign \coords__payload.lanes[0].batch  = coords__payload[7:0];
@@ -5441,35 +5998,35 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \a__payload.lanes[7].idx  = a__payload[543:532];
   assign \a__payload.keep  = a__payload[551:544];
   assign \a__payload.last  = a__payload[552];
-  assign \beats__payload$89.lanes  = \beats__payload$89 [543:0];
-  assign \beats__payload$89.lanes[0]  = \beats__payload$89 [67:0];
-  assign \beats__payload$89.lanes[0].key  = \beats__payload$89 [55:0];
-  assign \beats__payload$89.lanes[0].idx  = \beats__payload$89 [67:56];
-  assign \beats__payload$89.lanes[1]  = \beats__payload$89 [135:68];
-  assign \beats__payload$89.lanes[1].key  = \beats__payload$89 [123:68];
-  assign \beats__payload$89.lanes[1].idx  = \beats__payload$89 [135:124];
-  assign \beats__payload$89.lanes[2]  = \beats__payload$89 [203:136];
-  assign \beats__payload$89.lanes[2].key  = \beats__payload$89 [191:136];
-  assign \beats__payload$89.lanes[2].idx  = \beats__payload$89 [203:192];
-  assign \beats__payload$89.lanes[3]  = \beats__payload$89 [271:204];
-  assign \beats__payload$89.lanes[3].key  = \beats__payload$89 [259:204];
-  assign \beats__payload$89.lanes[3].idx  = \beats__payload$89 [271:260];
-  assign \beats__payload$89.lanes[4]  = \beats__payload$89 [339:272];
-  assign \beats__payload$89.lanes[4].key  = \beats__payload$89 [327:272];
-  assign \beats__payload$89.lanes[4].idx  = \beats__payload$89 [339:328];
-  assign \beats__payload$89.lanes[5]  = \beats__payload$89 [407:340];
-  assign \beats__payload$89.lanes[5].key  = \beats__payload$89 [395:340];
-  assign \beats__payload$89.lanes[5].idx  = \beats__payload$89 [407:396];
-  assign \beats__payload$89.lanes[6]  = \beats__payload$89 [475:408];
-  assign \beats__payload$89.lanes[6].key  = \beats__payload$89 [463:408];
-  assign \beats__payload$89.lanes[6].idx  = \beats__payload$89 [475:464];
-  assign \beats__payload$89.lanes[7]  = \beats__payload$89 [543:476];
-  assign \beats__payload$89.lanes[7].key  = \beats__payload$89 [531:476];
-  assign \beats__payload$89.lanes[7].idx  = \beats__payload$89 [543:532];
-  assign \beats__payload$89.keep  = \beats__payload$89 [551:544];
-  assign \beats__payload$89.last  = \beats__payload$89 [552];
-  assign \beats__payload$89.list  = \beats__payload$89 [560:553];
-  assign \beats__payload$89.addr  = \beats__payload$89 [569:561];
+  assign \beats__payload$95.lanes  = \beats__payload$95 [543:0];
+  assign \beats__payload$95.lanes[0]  = \beats__payload$95 [67:0];
+  assign \beats__payload$95.lanes[0].key  = \beats__payload$95 [55:0];
+  assign \beats__payload$95.lanes[0].idx  = \beats__payload$95 [67:56];
+  assign \beats__payload$95.lanes[1]  = \beats__payload$95 [135:68];
+  assign \beats__payload$95.lanes[1].key  = \beats__payload$95 [123:68];
+  assign \beats__payload$95.lanes[1].idx  = \beats__payload$95 [135:124];
+  assign \beats__payload$95.lanes[2]  = \beats__payload$95 [203:136];
+  assign \beats__payload$95.lanes[2].key  = \beats__payload$95 [191:136];
+  assign \beats__payload$95.lanes[2].idx  = \beats__payload$95 [203:192];
+  assign \beats__payload$95.lanes[3]  = \beats__payload$95 [271:204];
+  assign \beats__payload$95.lanes[3].key  = \beats__payload$95 [259:204];
+  assign \beats__payload$95.lanes[3].idx  = \beats__payload$95 [271:260];
+  assign \beats__payload$95.lanes[4]  = \beats__payload$95 [339:272];
+  assign \beats__payload$95.lanes[4].key  = \beats__payload$95 [327:272];
+  assign \beats__payload$95.lanes[4].idx  = \beats__payload$95 [339:328];
+  assign \beats__payload$95.lanes[5]  = \beats__payload$95 [407:340];
+  assign \beats__payload$95.lanes[5].key  = \beats__payload$95 [395:340];
+  assign \beats__payload$95.lanes[5].idx  = \beats__payload$95 [407:396];
+  assign \beats__payload$95.lanes[6]  = \beats__payload$95 [475:408];
+  assign \beats__payload$95.lanes[6].key  = \beats__payload$95 [463:408];
+  assign \beats__payload$95.lanes[6].idx  = \beats__payload$95 [475:464];
+  assign \beats__payload$95.lanes[7]  = \beats__payload$95 [543:476];
+  assign \beats__payload$95.lanes[7].key  = \beats__payload$95 [531:476];
+  assign \beats__payload$95.lanes[7].idx  = \beats__payload$95 [543:532];
+  assign \beats__payload$95.keep  = \beats__payload$95 [551:544];
+  assign \beats__payload$95.last  = \beats__payload$95 [552];
+  assign \beats__payload$95.list  = \beats__payload$95 [560:553];
+  assign \beats__payload$95.addr  = \beats__payload$95 [569:561];
   assign \b__payload.lanes  = b__payload[543:0];
   assign \b__payload.lanes[0]  = b__payload[67:0];
   assign \b__payload.lanes[0].key  = b__payload[55:0];
@@ -5497,35 +6054,35 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \b__payload.lanes[7].idx  = b__payload[543:532];
   assign \b__payload.keep  = b__payload[551:544];
   assign \b__payload.last  = b__payload[552];
-  assign \beats__payload$91.lanes  = \beats__payload$91 [543:0];
-  assign \beats__payload$91.lanes[0]  = \beats__payload$91 [67:0];
-  assign \beats__payload$91.lanes[0].key  = \beats__payload$91 [55:0];
-  assign \beats__payload$91.lanes[0].idx  = \beats__payload$91 [67:56];
-  assign \beats__payload$91.lanes[1]  = \beats__payload$91 [135:68];
-  assign \beats__payload$91.lanes[1].key  = \beats__payload$91 [123:68];
-  assign \beats__payload$91.lanes[1].idx  = \beats__payload$91 [135:124];
-  assign \beats__payload$91.lanes[2]  = \beats__payload$91 [203:136];
-  assign \beats__payload$91.lanes[2].key  = \beats__payload$91 [191:136];
-  assign \beats__payload$91.lanes[2].idx  = \beats__payload$91 [203:192];
-  assign \beats__payload$91.lanes[3]  = \beats__payload$91 [271:204];
-  assign \beats__payload$91.lanes[3].key  = \beats__payload$91 [259:204];
-  assign \beats__payload$91.lanes[3].idx  = \beats__payload$91 [271:260];
-  assign \beats__payload$91.lanes[4]  = \beats__payload$91 [339:272];
-  assign \beats__payload$91.lanes[4].key  = \beats__payload$91 [327:272];
-  assign \beats__payload$91.lanes[4].idx  = \beats__payload$91 [339:328];
-  assign \beats__payload$91.lanes[5]  = \beats__payload$91 [407:340];
-  assign \beats__payload$91.lanes[5].key  = \beats__payload$91 [395:340];
-  assign \beats__payload$91.lanes[5].idx  = \beats__payload$91 [407:396];
-  assign \beats__payload$91.lanes[6]  = \beats__payload$91 [475:408];
-  assign \beats__payload$91.lanes[6].key  = \beats__payload$91 [463:408];
-  assign \beats__payload$91.lanes[6].idx  = \beats__payload$91 [475:464];
-  assign \beats__payload$91.lanes[7]  = \beats__payload$91 [543:476];
-  assign \beats__payload$91.lanes[7].key  = \beats__payload$91 [531:476];
-  assign \beats__payload$91.lanes[7].idx  = \beats__payload$91 [543:532];
-  assign \beats__payload$91.keep  = \beats__payload$91 [551:544];
-  assign \beats__payload$91.last  = \beats__payload$91 [552];
-  assign \beats__payload$91.list  = \beats__payload$91 [560:553];
-  assign \beats__payload$91.addr  = \beats__payload$91 [569:561];
+  assign \beats__payload$97.lanes  = \beats__payload$97 [543:0];
+  assign \beats__payload$97.lanes[0]  = \beats__payload$97 [67:0];
+  assign \beats__payload$97.lanes[0].key  = \beats__payload$97 [55:0];
+  assign \beats__payload$97.lanes[0].idx  = \beats__payload$97 [67:56];
+  assign \beats__payload$97.lanes[1]  = \beats__payload$97 [135:68];
+  assign \beats__payload$97.lanes[1].key  = \beats__payload$97 [123:68];
+  assign \beats__payload$97.lanes[1].idx  = \beats__payload$97 [135:124];
+  assign \beats__payload$97.lanes[2]  = \beats__payload$97 [203:136];
+  assign \beats__payload$97.lanes[2].key  = \beats__payload$97 [191:136];
+  assign \beats__payload$97.lanes[2].idx  = \beats__payload$97 [203:192];
+  assign \beats__payload$97.lanes[3]  = \beats__payload$97 [271:204];
+  assign \beats__payload$97.lanes[3].key  = \beats__payload$97 [259:204];
+  assign \beats__payload$97.lanes[3].idx  = \beats__payload$97 [271:260];
+  assign \beats__payload$97.lanes[4]  = \beats__payload$97 [339:272];
+  assign \beats__payload$97.lanes[4].key  = \beats__payload$97 [327:272];
+  assign \beats__payload$97.lanes[4].idx  = \beats__payload$97 [339:328];
+  assign \beats__payload$97.lanes[5]  = \beats__payload$97 [407:340];
+  assign \beats__payload$97.lanes[5].key  = \beats__payload$97 [395:340];
+  assign \beats__payload$97.lanes[5].idx  = \beats__payload$97 [407:396];
+  assign \beats__payload$97.lanes[6]  = \beats__payload$97 [475:408];
+  assign \beats__payload$97.lanes[6].key  = \beats__payload$97 [463:408];
+  assign \beats__payload$97.lanes[6].idx  = \beats__payload$97 [475:464];
+  assign \beats__payload$97.lanes[7]  = \beats__payload$97 [543:476];
+  assign \beats__payload$97.lanes[7].key  = \beats__payload$97 [531:476];
+  assign \beats__payload$97.lanes[7].idx  = \beats__payload$97 [543:532];
+  assign \beats__payload$97.keep  = \beats__payload$97 [551:544];
+  assign \beats__payload$97.last  = \beats__payload$97 [552];
+  assign \beats__payload$97.list  = \beats__payload$97 [560:553];
+  assign \beats__payload$97.addr  = \beats__payload$97 [569:561];
   assign \inputs__payload.lanes  = inputs__payload[543:0];
   assign \inputs__payload.lanes[0]  = inputs__payload[67:0];
   assign \inputs__payload.lanes[0].key  = inputs__payload[55:0];
@@ -5553,6 +6110,33 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \inputs__payload.lanes[7].idx  = inputs__payload[543:532];
   assign \inputs__payload.keep  = inputs__payload[551:544];
   assign \inputs__payload.last  = inputs__payload[552];
+  assign \keys__payload$99.lanes  = \keys__payload$99 [543:0];
+  assign \keys__payload$99.lanes[0]  = \keys__payload$99 [67:0];
+  assign \keys__payload$99.lanes[0].key  = \keys__payload$99 [55:0];
+  assign \keys__payload$99.lanes[0].idx  = \keys__payload$99 [67:56];
+  assign \keys__payload$99.lanes[1]  = \keys__payload$99 [135:68];
+  assign \keys__payload$99.lanes[1].key  = \keys__payload$99 [123:68];
+  assign \keys__payload$99.lanes[1].idx  = \keys__payload$99 [135:124];
+  assign \keys__payload$99.lanes[2]  = \keys__payload$99 [203:136];
+  assign \keys__payload$99.lanes[2].key  = \keys__payload$99 [191:136];
+  assign \keys__payload$99.lanes[2].idx  = \keys__payload$99 [203:192];
+  assign \keys__payload$99.lanes[3]  = \keys__payload$99 [271:204];
+  assign \keys__payload$99.lanes[3].key  = \keys__payload$99 [259:204];
+  assign \keys__payload$99.lanes[3].idx  = \keys__payload$99 [271:260];
+  assign \keys__payload$99.lanes[4]  = \keys__payload$99 [339:272];
+  assign \keys__payload$99.lanes[4].key  = \keys__payload$99 [327:272];
+  assign \keys__payload$99.lanes[4].idx  = \keys__payload$99 [339:328];
+  assign \keys__payload$99.lanes[5]  = \keys__payload$99 [407:340];
+  assign \keys__payload$99.lanes[5].key  = \keys__payload$99 [395:340];
+  assign \keys__payload$99.lanes[5].idx  = \keys__payload$99 [407:396];
+  assign \keys__payload$99.lanes[6]  = \keys__payload$99 [475:408];
+  assign \keys__payload$99.lanes[6].key  = \keys__payload$99 [463:408];
+  assign \keys__payload$99.lanes[6].idx  = \keys__payload$99 [475:464];
+  assign \keys__payload$99.lanes[7]  = \keys__payload$99 [543:476];
+  assign \keys__payload$99.lanes[7].key  = \keys__payload$99 [531:476];
+  assign \keys__payload$99.lanes[7].idx  = \keys__payload$99 [543:532];
+  assign \keys__payload$99.keep  = \keys__payload$99 [551:544];
+  assign \keys__payload$99.last  = \keys__payload$99 [552];
   assign \offset.x  = offset[15:0];
   assign \offset.y  = offset[31:16];
   assign \offset.z  = offset[47:32];
@@ -5587,30 +6171,30 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \outputs__payload.offset.x  = outputs__payload[568:553];
   assign \outputs__payload.offset.y  = outputs__payload[584:569];
   assign \outputs__payload.offset.z  = outputs__payload[600:585];
-  assign \wp__data[0]  = \$35 [67:0];
-  assign \wp__data[0].key  = \$35 [55:0];
-  assign \wp__data[0].idx  = \$35 [67:56];
-  assign \wp__data[1]  = \$35 [135:68];
-  assign \wp__data[1].key  = \$35 [123:68];
-  assign \wp__data[1].idx  = \$35 [135:124];
-  assign \wp__data[2]  = \$35 [203:136];
-  assign \wp__data[2].key  = \$35 [191:136];
-  assign \wp__data[2].idx  = \$35 [203:192];
-  assign \wp__data[3]  = \$35 [271:204];
-  assign \wp__data[3].key  = \$35 [259:204];
-  assign \wp__data[3].idx  = \$35 [271:260];
-  assign \wp__data[4]  = \$35 [339:272];
-  assign \wp__data[4].key  = \$35 [327:272];
-  assign \wp__data[4].idx  = \$35 [339:328];
-  assign \wp__data[5]  = \$35 [407:340];
-  assign \wp__data[5].key  = \$35 [395:340];
-  assign \wp__data[5].idx  = \$35 [407:396];
-  assign \wp__data[6]  = \$35 [475:408];
-  assign \wp__data[6].key  = \$35 [463:408];
-  assign \wp__data[6].idx  = \$35 [475:464];
-  assign \wp__data[7]  = \$35 [543:476];
-  assign \wp__data[7].key  = \$35 [531:476];
-  assign \wp__data[7].idx  = \$35 [543:532];
+  assign \wp__data[0]  = \$54 [67:0];
+  assign \wp__data[0].key  = \$54 [55:0];
+  assign \wp__data[0].idx  = \$54 [67:56];
+  assign \wp__data[1]  = \$54 [135:68];
+  assign \wp__data[1].key  = \$54 [123:68];
+  assign \wp__data[1].idx  = \$54 [135:124];
+  assign \wp__data[2]  = \$54 [203:136];
+  assign \wp__data[2].key  = \$54 [191:136];
+  assign \wp__data[2].idx  = \$54 [203:192];
+  assign \wp__data[3]  = \$54 [271:204];
+  assign \wp__data[3].key  = \$54 [259:204];
+  assign \wp__data[3].idx  = \$54 [271:260];
+  assign \wp__data[4]  = \$54 [339:272];
+  assign \wp__data[4].key  = \$54 [327:272];
+  assign \wp__data[4].idx  = \$54 [339:328];
+  assign \wp__data[5]  = \$54 [407:340];
+  assign \wp__data[5].key  = \$54 [395:340];
+  assign \wp__data[5].idx  = \$54 [407:396];
+  assign \wp__data[6]  = \$54 [475:408];
+  assign \wp__data[6].key  = \$54 [463:408];
+  assign \wp__data[6].idx  = \$54 [475:464];
+  assign \wp__data[7]  = \$54 [543:476];
+  assign \wp__data[7].key  = \$54 [531:476];
+  assign \wp__data[7].idx  = \$54 [543:532];
   assign \merged__payload.lanes  = merged__payload[543:0];
   assign \merged__payload.lanes[0]  = merged__payload[67:0];
   assign \merged__payload.lanes[0].key  = merged__payload[55:0];
@@ -5638,6 +6222,33 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \merged__payload.lanes[7].idx  = merged__payload[543:532];
   assign \merged__payload.keep  = merged__payload[551:544];
   assign \merged__payload.last  = merged__payload[552];
+  assign \points__payload.lanes  = points__payload[543:0];
+  assign \points__payload.lanes[0]  = points__payload[67:0];
+  assign \points__payload.lanes[0].key  = points__payload[55:0];
+  assign \points__payload.lanes[0].idx  = points__payload[67:56];
+  assign \points__payload.lanes[1]  = points__payload[135:68];
+  assign \points__payload.lanes[1].key  = points__payload[123:68];
+  assign \points__payload.lanes[1].idx  = points__payload[135:124];
+  assign \points__payload.lanes[2]  = points__payload[203:136];
+  assign \points__payload.lanes[2].key  = points__payload[191:136];
+  assign \points__payload.lanes[2].idx  = points__payload[203:192];
+  assign \points__payload.lanes[3]  = points__payload[271:204];
+  assign \points__payload.lanes[3].key  = points__payload[259:204];
+  assign \points__payload.lanes[3].idx  = points__payload[271:260];
+  assign \points__payload.lanes[4]  = points__payload[339:272];
+  assign \points__payload.lanes[4].key  = points__payload[327:272];
+  assign \points__payload.lanes[4].idx  = points__payload[339:328];
+  assign \points__payload.lanes[5]  = points__payload[407:340];
+  assign \points__payload.lanes[5].key  = points__payload[395:340];
+  assign \points__payload.lanes[5].idx  = points__payload[407:396];
+  assign \points__payload.lanes[6]  = points__payload[475:408];
+  assign \points__payload.lanes[6].key  = points__payload[463:408];
+  assign \points__payload.lanes[6].idx  = points__payload[475:464];
+  assign \points__payload.lanes[7]  = points__payload[543:476];
+  assign \points__payload.lanes[7].key  = points__payload[531:476];
+  assign \points__payload.lanes[7].idx  = points__payload[543:532];
+  assign \points__payload.keep  = points__payload[551:544];
+  assign \points__payload.last  = points__payload[552];
   assign \sorted__payload.lanes  = sorted__payload[543:0];
   assign \sorted__payload.lanes[0]  = sorted__payload[67:0];
   assign \sorted__payload.lanes[0].key  = sorted__payload[55:0];
@@ -5665,133 +6276,136 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \sorted__payload.lanes[7].idx  = sorted__payload[543:532];
   assign \sorted__payload.keep  = sorted__payload[551:544];
   assign \sorted__payload.last  = sorted__payload[552];
-  assign \wp__data$118[0]  = \$43 [67:0];
-  assign \wp__data$118[0].key  = \$43 [55:0];
-  assign \wp__data$118[0].idx  = \$43 [67:56];
-  assign \wp__data$118[1]  = \$43 [135:68];
-  assign \wp__data$118[1].key  = \$43 [123:68];
-  assign \wp__data$118[1].idx  = \$43 [135:124];
-  assign \wp__data$118[2]  = \$43 [203:136];
-  assign \wp__data$118[2].key  = \$43 [191:136];
-  assign \wp__data$118[2].idx  = \$43 [203:192];
-  assign \wp__data$118[3]  = \$43 [271:204];
-  assign \wp__data$118[3].key  = \$43 [259:204];
-  assign \wp__data$118[3].idx  = \$43 [271:260];
-  assign \wp__data$118[4]  = \$43 [339:272];
-  assign \wp__data$118[4].key  = \$43 [327:272];
-  assign \wp__data$118[4].idx  = \$43 [339:328];
-  assign \wp__data$118[5]  = \$43 [407:340];
-  assign \wp__data$118[5].key  = \$43 [395:340];
-  assign \wp__data$118[5].idx  = \$43 [407:396];
-  assign \wp__data$118[6]  = \$43 [475:408];
-  assign \wp__data$118[6].key  = \$43 [463:408];
-  assign \wp__data$118[6].idx  = \$43 [475:464];
-  assign \wp__data$118[7]  = \$43 [543:476];
-  assign \wp__data$118[7].key  = \$43 [531:476];
-  assign \wp__data$118[7].idx  = \$43 [543:532];
-  assign \pairs__payload$120.lanes  = pairs__payload[191:0];
-  assign \pairs__payload$120.lanes[0]  = pairs__payload[23:0];
-  assign \pairs__payload$120.lanes[0].in_idx  = pairs__payload[11:0];
-  assign \pairs__payload$120.lanes[0].out_idx  = pairs__payload[23:12];
-  assign \pairs__payload$120.lanes[1]  = pairs__payload[47:24];
-  assign \pairs__payload$120.lanes[1].in_idx  = pairs__payload[35:24];
-  assign \pairs__payload$120.lanes[1].out_idx  = pairs__payload[47:36];
-  assign \pairs__payload$120.lanes[2]  = pairs__payload[71:48];
-  assign \pairs__payload$120.lanes[2].in_idx  = pairs__payload[59:48];
-  assign \pairs__payload$120.lanes[2].out_idx  = pairs__payload[71:60];
-  assign \pairs__payload$120.lanes[3]  = pairs__payload[95:72];
-  assign \pairs__payload$120.lanes[3].in_idx  = pairs__payload[83:72];
-  assign \pairs__payload$120.lanes[3].out_idx  = pairs__payload[95:84];
-  assign \pairs__payload$120.lanes[4]  = pairs__payload[119:96];
-  assign \pairs__payload$120.lanes[4].in_idx  = pairs__payload[107:96];
-  assign \pairs__payload$120.lanes[4].out_idx  = pairs__payload[119:108];
-  assign \pairs__payload$120.lanes[5]  = pairs__payload[143:120];
-  assign \pairs__payload$120.lanes[5].in_idx  = pairs__payload[131:120];
-  assign \pairs__payload$120.lanes[5].out_idx  = pairs__payload[143:132];
-  assign \pairs__payload$120.lanes[6]  = pairs__payload[167:144];
-  assign \pairs__payload$120.lanes[6].in_idx  = pairs__payload[155:144];
-  assign \pairs__payload$120.lanes[6].out_idx  = pairs__payload[167:156];
-  assign \pairs__payload$120.lanes[7]  = pairs__payload[191:168];
-  assign \pairs__payload$120.lanes[7].in_idx  = pairs__payload[179:168];
-  assign \pairs__payload$120.lanes[7].out_idx  = pairs__payload[191:180];
-  assign \pairs__payload$120.keep  = pairs__payload[199:192];
-  assign \pairs__payload$120.last  = pairs__payload[200];
-  assign \$signature__data$157[0]  = \$signature__data$157 [67:0];
-  assign \$signature__data$157[0].key  = \$signature__data$157 [55:0];
-  assign \$signature__data$157[0].idx  = \$signature__data$157 [67:56];
-  assign \$signature__data$157[1]  = \$signature__data$157 [135:68];
-  assign \$signature__data$157[1].key  = \$signature__data$157 [123:68];
-  assign \$signature__data$157[1].idx  = \$signature__data$157 [135:124];
-  assign \$signature__data$157[2]  = \$signature__data$157 [203:136];
-  assign \$signature__data$157[2].key  = \$signature__data$157 [191:136];
-  assign \$signature__data$157[2].idx  = \$signature__data$157 [203:192];
-  assign \$signature__data$157[3]  = \$signature__data$157 [271:204];
-  assign \$signature__data$157[3].key  = \$signature__data$157 [259:204];
-  assign \$signature__data$157[3].idx  = \$signature__data$157 [271:260];
-  assign \$signature__data$157[4]  = \$signature__data$157 [339:272];
-  assign \$signature__data$157[4].key  = \$signature__data$157 [327:272];
-  assign \$signature__data$157[4].idx  = \$signature__data$157 [339:328];
-  assign \$signature__data$157[5]  = \$signature__data$157 [407:340];
-  assign \$signature__data$157[5].key  = \$signature__data$157 [395:340];
-  assign \$signature__data$157[5].idx  = \$signature__data$157 [407:396];
-  assign \$signature__data$157[6]  = \$signature__data$157 [475:408];
-  assign \$signature__data$157[6].key  = \$signature__data$157 [463:408];
-  assign \$signature__data$157[6].idx  = \$signature__data$157 [475:464];
-  assign \$signature__data$157[7]  = \$signature__data$157 [543:476];
-  assign \$signature__data$157[7].key  = \$signature__data$157 [531:476];
-  assign \$signature__data$157[7].idx  = \$signature__data$157 [543:532];
-  assign \$signature__data$158[0]  = \$signature__data$158 [67:0];
-  assign \$signature__data$158[0].key  = \$signature__data$158 [55:0];
-  assign \$signature__data$158[0].idx  = \$signature__data$158 [67:56];
-  assign \$signature__data$158[1]  = \$signature__data$158 [135:68];
-  assign \$signature__data$158[1].key  = \$signature__data$158 [123:68];
-  assign \$signature__data$158[1].idx  = \$signature__data$158 [135:124];
-  assign \$signature__data$158[2]  = \$signature__data$158 [203:136];
-  assign \$signature__data$158[2].key  = \$signature__data$158 [191:136];
-  assign \$signature__data$158[2].idx  = \$signature__data$158 [203:192];
-  assign \$signature__data$158[3]  = \$signature__data$158 [271:204];
-  assign \$signature__data$158[3].key  = \$signature__data$158 [259:204];
-  assign \$signature__data$158[3].idx  = \$signature__data$158 [271:260];
-  assign \$signature__data$158[4]  = \$signature__data$158 [339:272];
-  assign \$signature__data$158[4].key  = \$signature__data$158 [327:272];
-  assign \$signature__data$158[4].idx  = \$signature__data$158 [339:328];
-  assign \$signature__data$158[5]  = \$signature__data$158 [407:340];
-  assign \$signature__data$158[5].key  = \$signature__data$158 [395:340];
-  assign \$signature__data$158[5].idx  = \$signature__data$158 [407:396];
-  assign \$signature__data$158[6]  = \$signature__data$158 [475:408];
-  assign \$signature__data$158[6].key  = \$signature__data$158 [463:408];
-  assign \$signature__data$158[6].idx  = \$signature__data$158 [475:464];
-  assign \$signature__data$158[7]  = \$signature__data$158 [543:476];
-  assign \$signature__data$158[7].key  = \$signature__data$158 [531:476];
-  assign \$signature__data$158[7].idx  = \$signature__data$158 [543:532];
-  assign outputs__payload[543:532] = { \beats__payload$91 [569:561], 3'h7 };
-  assign outputs__payload[531:476] = \beats__payload$91 [531:476];
-  assign outputs__payload[475:464] = { \beats__payload$91 [569:561], 3'h6 };
-  assign outputs__payload[463:408] = \beats__payload$91 [463:408];
-  assign outputs__payload[407:396] = { \beats__payload$91 [569:561], 3'h5 };
-  assign outputs__payload[395:340] = \beats__payload$91 [395:340];
-  assign outputs__payload[339:328] = { \beats__payload$91 [569:561], 3'h4 };
-  assign outputs__payload[327:272] = \beats__payload$91 [327:272];
-  assign outputs__payload[271:260] = { \beats__payload$91 [569:561], 3'h3 };
-  assign outputs__payload[259:204] = \beats__payload$91 [259:204];
-  assign outputs__payload[203:192] = { \beats__payload$91 [569:561], 3'h2 };
-  assign outputs__payload[191:136] = \beats__payload$91 [191:136];
-  assign outputs__payload[135:124] = { \beats__payload$91 [569:561], 3'h1 };
-  assign outputs__payload[123:68] = \beats__payload$91 [123:68];
-  assign outputs__payload[67:56] = { \beats__payload$91 [569:561], 3'h0 };
-  assign outputs__payload[55:0] = \beats__payload$91 [55:0];
+  assign \wp__data$130[0]  = \$66 [67:0];
+  assign \wp__data$130[0].key  = \$66 [55:0];
+  assign \wp__data$130[0].idx  = \$66 [67:56];
+  assign \wp__data$130[1]  = \$66 [135:68];
+  assign \wp__data$130[1].key  = \$66 [123:68];
+  assign \wp__data$130[1].idx  = \$66 [135:124];
+  assign \wp__data$130[2]  = \$66 [203:136];
+  assign \wp__data$130[2].key  = \$66 [191:136];
+  assign \wp__data$130[2].idx  = \$66 [203:192];
+  assign \wp__data$130[3]  = \$66 [271:204];
+  assign \wp__data$130[3].key  = \$66 [259:204];
+  assign \wp__data$130[3].idx  = \$66 [271:260];
+  assign \wp__data$130[4]  = \$66 [339:272];
+  assign \wp__data$130[4].key  = \$66 [327:272];
+  assign \wp__data$130[4].idx  = \$66 [339:328];
+  assign \wp__data$130[5]  = \$66 [407:340];
+  assign \wp__data$130[5].key  = \$66 [395:340];
+  assign \wp__data$130[5].idx  = \$66 [407:396];
+  assign \wp__data$130[6]  = \$66 [475:408];
+  assign \wp__data$130[6].key  = \$66 [463:408];
+  assign \wp__data$130[6].idx  = \$66 [475:464];
+  assign \wp__data$130[7]  = \$66 [543:476];
+  assign \wp__data$130[7].key  = \$66 [531:476];
+  assign \wp__data$130[7].idx  = \$66 [543:532];
+  assign \pairs__payload$132.lanes  = pairs__payload[191:0];
+  assign \pairs__payload$132.lanes[0]  = pairs__payload[23:0];
+  assign \pairs__payload$132.lanes[0].in_idx  = pairs__payload[11:0];
+  assign \pairs__payload$132.lanes[0].out_idx  = pairs__payload[23:12];
+  assign \pairs__payload$132.lanes[1]  = pairs__payload[47:24];
+  assign \pairs__payload$132.lanes[1].in_idx  = pairs__payload[35:24];
+  assign \pairs__payload$132.lanes[1].out_idx  = pairs__payload[47:36];
+  assign \pairs__payload$132.lanes[2]  = pairs__payload[71:48];
+  assign \pairs__payload$132.lanes[2].in_idx  = pairs__payload[59:48];
+  assign \pairs__payload$132.lanes[2].out_idx  = pairs__payload[71:60];
+  assign \pairs__payload$132.lanes[3]  = pairs__payload[95:72];
+  assign \pairs__payload$132.lanes[3].in_idx  = pairs__payload[83:72];
+  assign \pairs__payload$132.lanes[3].out_idx  = pairs__payload[95:84];
+  assign \pairs__payload$132.lanes[4]  = pairs__payload[119:96];
+  assign \pairs__payload$132.lanes[4].in_idx  = pairs__payload[107:96];
+  assign \pairs__payload$132.lanes[4].out_idx  = pairs__payload[119:108];
+  assign \pairs__payload$132.lanes[5]  = pairs__payload[143:120];
+  assign \pairs__payload$132.lanes[5].in_idx  = pairs__payload[131:120];
+  assign \pairs__payload$132.lanes[5].out_idx  = pairs__payload[143:132];
+  assign \pairs__payload$132.lanes[6]  = pairs__payload[167:144];
+  assign \pairs__payload$132.lanes[6].in_idx  = pairs__payload[155:144];
+  assign \pairs__payload$132.lanes[6].out_idx  = pairs__payload[167:156];
+  assign \pairs__payload$132.lanes[7]  = pairs__payload[191:168];
+  assign \pairs__payload$132.lanes[7].in_idx  = pairs__payload[179:168];
+  assign \pairs__payload$132.lanes[7].out_idx  = pairs__payload[191:180];
+  assign \pairs__payload$132.keep  = pairs__payload[199:192];
+  assign \pairs__payload$132.last  = pairs__payload[200];
+  assign \$signature__data$169[0]  = \$signature__data$169 [67:0];
+  assign \$signature__data$169[0].key  = \$signature__data$169 [55:0];
+  assign \$signature__data$169[0].idx  = \$signature__data$169 [67:56];
+  assign \$signature__data$169[1]  = \$signature__data$169 [135:68];
+  assign \$signature__data$169[1].key  = \$signature__data$169 [123:68];
+  assign \$signature__data$169[1].idx  = \$signature__data$169 [135:124];
+  assign \$signature__data$169[2]  = \$signature__data$169 [203:136];
+  assign \$signature__data$169[2].key  = \$signature__data$169 [191:136];
+  assign \$signature__data$169[2].idx  = \$signature__data$169 [203:192];
+  assign \$signature__data$169[3]  = \$signature__data$169 [271:204];
+  assign \$signature__data$169[3].key  = \$signature__data$169 [259:204];
+  assign \$signature__data$169[3].idx  = \$signature__data$169 [271:260];
+  assign \$signature__data$169[4]  = \$signature__data$169 [339:272];
+  assign \$signature__data$169[4].key  = \$signature__data$169 [327:272];
+  assign \$signature__data$169[4].idx  = \$signature__data$169 [339:328];
+  assign \$signature__data$169[5]  = \$signature__data$169 [407:340];
+  assign \$signature__data$169[5].key  = \$signature__data$169 [395:340];
+  assign \$signature__data$169[5].idx  = \$signature__data$169 [407:396];
+  assign \$signature__data$169[6]  = \$signature__data$169 [475:408];
+  assign \$signature__data$169[6].key  = \$signature__data$169 [463:408];
+  assign \$signature__data$169[6].idx  = \$signature__data$169 [475:464];
+  assign \$signature__data$169[7]  = \$signature__data$169 [543:476];
+  assign \$signature__data$169[7].key  = \$signature__data$169 [531:476];
+  assign \$signature__data$169[7].idx  = \$signature__data$169 [543:532];
+  assign \$signature__data$170[0]  = \$signature__data$170 [67:0];
+  assign \$signature__data$170[0].key  = \$signature__data$170 [55:0];
+  assign \$signature__data$170[0].idx  = \$signature__data$170 [67:56];
+  assign \$signature__data$170[1]  = \$signature__data$170 [135:68];
+  assign \$signature__data$170[1].key  = \$signature__data$170 [123:68];
+  assign \$signature__data$170[1].idx  = \$signature__data$170 [135:124];
+  assign \$signature__data$170[2]  = \$signature__data$170 [203:136];
+  assign \$signature__data$170[2].key  = \$signature__data$170 [191:136];
+  assign \$signature__data$170[2].idx  = \$signature__data$170 [203:192];
+  assign \$signature__data$170[3]  = \$signature__data$170 [271:204];
+  assign \$signature__data$170[3].key  = \$signature__data$170 [259:204];
+  assign \$signature__data$170[3].idx  = \$signature__data$170 [271:260];
+  assign \$signature__data$170[4]  = \$signature__data$170 [339:272];
+  assign \$signature__data$170[4].key  = \$signature__data$170 [327:272];
+  assign \$signature__data$170[4].idx  = \$signature__data$170 [339:328];
+  assign \$signature__data$170[5]  = \$signature__data$170 [407:340];
+  assign \$signature__data$170[5].key  = \$signature__data$170 [395:340];
+  assign \$signature__data$170[5].idx  = \$signature__data$170 [407:396];
+  assign \$signature__data$170[6]  = \$signature__data$170 [475:408];
+  assign \$signature__data$170[6].key  = \$signature__data$170 [463:408];
+  assign \$signature__data$170[6].idx  = \$signature__data$170 [475:464];
+  assign \$signature__data$170[7]  = \$signature__data$170 [543:476];
+  assign \$signature__data$170[7].key  = \$signature__data$170 [531:476];
+  assign \$signature__data$170[7].idx  = \$signature__data$170 [543:532];
+  assign outputs__payload[543:532] = { \beats__payload$97 [569:561], 3'h7 };
+  assign outputs__payload[531:476] = \beats__payload$97 [531:476];
+  assign outputs__payload[475:464] = { \beats__payload$97 [569:561], 3'h6 };
+  assign outputs__payload[463:408] = \beats__payload$97 [463:408];
+  assign outputs__payload[407:396] = { \beats__payload$97 [569:561], 3'h5 };
+  assign outputs__payload[395:340] = \beats__payload$97 [395:340];
+  assign outputs__payload[339:328] = { \beats__payload$97 [569:561], 3'h4 };
+  assign outputs__payload[327:272] = \beats__payload$97 [327:272];
+  assign outputs__payload[271:260] = { \beats__payload$97 [569:561], 3'h3 };
+  assign outputs__payload[259:204] = \beats__payload$97 [259:204];
+  assign outputs__payload[203:192] = { \beats__payload$97 [569:561], 3'h2 };
+  assign outputs__payload[191:136] = \beats__payload$97 [191:136];
+  assign outputs__payload[135:124] = { \beats__payload$97 [569:561], 3'h1 };
+  assign outputs__payload[123:68] = \beats__payload$97 [123:68];
+  assign outputs__payload[67:56] = { \beats__payload$97 [569:561], 3'h0 };
+  assign outputs__payload[55:0] = \beats__payload$97 [55:0];
   assign outputs__payload[600:553] = offset;
-  assign outputs__payload[552] = \beats__payload$91 [552];
-  assign outputs__payload[551:544] = \beats__payload$91 [551:544];
-  assign inputs__payload[552] = \beats__payload$89 [552];
-  assign inputs__payload[551:544] = \beats__payload$89 [551:544];
-  assign inputs__payload[543:0] = \beats__payload$89 [543:0];
-  assign b__payload[552] = \beats__payload$91 [552];
-  assign b__payload[551:544] = \beats__payload$91 [551:544];
-  assign b__payload[543:0] = \beats__payload$91 [543:0];
-  assign a__payload[552] = \beats__payload$89 [552];
-  assign a__payload[551:544] = \beats__payload$89 [551:544];
-  assign a__payload[543:0] = \beats__payload$89 [543:0];
+  assign outputs__payload[552] = \beats__payload$97 [552];
+  assign outputs__payload[551:544] = \beats__payload$97 [551:544];
+  assign \keys__payload$99 [552] = \beats__payload$95 [552];
+  assign \keys__payload$99 [551:544] = \beats__payload$95 [551:544];
+  assign \keys__payload$99 [543:0] = \beats__payload$95 [543:0];
+  assign inputs__payload[552] = \beats__payload$95 [552];
+  assign inputs__payload[551:544] = \beats__payload$95 [551:544];
+  assign inputs__payload[543:0] = \beats__payload$95 [543:0];
+  assign b__payload[552] = \beats__payload$97 [552];
+  assign b__payload[551:544] = \beats__payload$97 [551:544];
+  assign b__payload[543:0] = \beats__payload$97 [543:0];
+  assign a__payload[552] = \beats__payload$95 [552];
+  assign a__payload[551:544] = \beats__payload$95 [551:544];
+  assign a__payload[543:0] = \beats__payload$95 [543:0];
   assign coords__payload[543:532] = { beats__payload[466:458], 3'h7 };
   assign coords__payload[531:516] = beats__payload[447:432];
   assign coords__payload[515:500] = beats__payload[431:416];
@@ -5835,16 +6449,19 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign coords__payload[552] = beats__payload[456];
   assign coords__payload[551:544] = beats__payload[455:448];
   assign \$2  = { 3'h0, \$1 [13:3] };
-  assign \$12  = { \$3 [9:0], 1'h0 };
-  assign \$13  = { \$3 [9:0], 1'h0 };
-  assign \$22  = { \$3 [9:0], 1'h0 };
-  assign \$23  = { \$3 [9:0], 1'h0 };
-  assign \$49  = \$48 ;
-  assign \$54  = load__addr[9];
-  assign \$69  = { \$3 [9:0], 1'h0 };
-  assign \$153  = { \$3 [9:0], 1'h0 };
-  assign \$160  = { \$3 [9:0], 1'h0 };
-  assign \$233  = { \$3 [9:0], 1'h0 };
+  assign \$4  = { 3'h0, \$3 [13:3] };
+  assign \$21  = { \$5 [9:0], 1'h0 };
+  assign \$22  = { \$5 [9:0], 1'h0 };
+  assign \$33  = \$32 ;
+  assign \$36  = { \$5 [9:0], 1'h0 };
+  assign \$37  = { \$5 [9:0], 1'h0 };
+  assign \$74  = \$73 ;
+  assign \$81  = load__addr[9];
+  assign \$87  = load__addr[9];
+  assign \$159  = { \$5 [9:0], 1'h0 };
+  assign \$301  = { \$5 [9:0], 1'h0 };
+  assign \$312  = { \$5 [9:0], 1'h0 };
+  assign \$433  = { \$5 [9:0], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6103,8 +6720,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$6108$0 (read__data),
-    .\port$8170$0 (meta),
+    .\port$7727$0 (read__data),
+    .\port$9857$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6349,7 +6966,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$6108$0 , w_en, \port$8170$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$7727$0 , w_en, \port$9857$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6374,10 +6991,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [447:0] \port$6108$0 ;
-  wire [447:0] \port$6108$0 ;
-  input [18:0] \port$8170$0 ;
-  wire [18:0] \port$8170$0 ;
+  input [447:0] \port$7727$0 ;
+  wire [447:0] \port$7727$0 ;
+  input [18:0] \port$9857$0 ;
+  wire [18:0] \port$9857$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -6410,7 +7027,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$8170$0 , \port$6108$0  };
+      storage[w_port__addr] <= { \port$9857$0 , \port$7727$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6472,15 +7089,2792 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$8170$0 , \port$6108$0  };
-  assign w_data = { \port$8170$0 , \port$6108$0  };
+  assign w_port__data = { \port$9857$0 , \port$7727$0  };
+  assign w_data = { \port$9857$0 , \port$7727$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.intersect (clk, rst, inputs__valid, outputs__valid, inputs__ready, outputs__ready, inputs__payload, outputs__payload, pairs__payload, pairs_valid, pairs__ready);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.downsampler (rst, keys__valid, keys__ready, keys__payload, points__valid, points__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  wire \$1 ;
+  wire [4:0] \$10 ;
+  wire [1:0] \$100 ;
+  wire [2:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [1:0] \$104 ;
+  wire [2:0] \$105 ;
+  wire [3:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [1:0] \$109 ;
+  wire [5:0] \$11 ;
+  wire [2:0] \$110 ;
+  wire [3:0] \$111 ;
+  wire [4:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [1:0] \$115 ;
+  wire [2:0] \$116 ;
+  wire [3:0] \$117 ;
+  wire [4:0] \$118 ;
+  wire [5:0] \$119 ;
+  wire [6:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire [1:0] \$122 ;
+  wire [2:0] \$123 ;
+  wire [3:0] \$124 ;
+  wire [4:0] \$125 ;
+  wire [5:0] \$126 ;
+  wire [6:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [7:0] \$13 ;
+  wire [1:0] \$130 ;
+  wire [2:0] \$131 ;
+  wire [3:0] \$132 ;
+  wire [4:0] \$133 ;
+  wire [5:0] \$134 ;
+  wire [6:0] \$135 ;
+  wire [7:0] \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire [1:0] \$139 ;
+  wire [8:0] \$14 ;
+  wire [2:0] \$140 ;
+  wire [3:0] \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire [1:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire [3:0] \$146 ;
+  wire [4:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire [1:0] \$150 ;
+  wire [2:0] \$151 ;
+  wire [3:0] \$152 ;
+  wire [4:0] \$153 ;
+  wire [5:0] \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [1:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire [3:0] \$159 ;
+  wire [1:0] \$16 ;
+  wire [4:0] \$160 ;
+  wire [5:0] \$161 ;
+  wire [6:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [1:0] \$165 ;
+  wire [2:0] \$166 ;
+  wire [3:0] \$167 ;
+  wire [4:0] \$168 ;
+  wire [5:0] \$169 ;
+  wire \$17 ;
+  wire [6:0] \$170 ;
+  wire [7:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [1:0] \$174 ;
+  wire [2:0] \$175 ;
+  wire [3:0] \$176 ;
+  wire [4:0] \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire [1:0] \$180 ;
+  wire [2:0] \$181 ;
+  wire [3:0] \$182 ;
+  wire [4:0] \$183 ;
+  wire [5:0] \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire [1:0] \$187 ;
+  wire [2:0] \$188 ;
+  wire [3:0] \$189 ;
+  wire [1:0] \$19 ;
+  wire [4:0] \$190 ;
+  wire [5:0] \$191 ;
+  wire [6:0] \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [1:0] \$195 ;
+  wire [2:0] \$196 ;
+  wire [3:0] \$197 ;
+  wire [4:0] \$198 ;
+  wire [5:0] \$199 ;
+  wire \$2 ;
+  wire [2:0] \$20 ;
+  wire [6:0] \$200 ;
+  wire [7:0] \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [1:0] \$204 ;
+  wire [2:0] \$205 ;
+  wire [3:0] \$206 ;
+  wire [4:0] \$207 ;
+  wire [5:0] \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire [1:0] \$211 ;
+  wire [2:0] \$212 ;
+  wire [3:0] \$213 ;
+  wire [4:0] \$214 ;
+  wire [5:0] \$215 ;
+  wire [6:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [1:0] \$219 ;
+  wire \$22 ;
+  wire [2:0] \$220 ;
+  wire [3:0] \$221 ;
+  wire [4:0] \$222 ;
+  wire [5:0] \$223 ;
+  wire [6:0] \$224 ;
+  wire [7:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [1:0] \$228 ;
+  wire [2:0] \$229 ;
+  wire [1:0] \$23 ;
+  wire [3:0] \$230 ;
+  wire [4:0] \$231 ;
+  wire [5:0] \$232 ;
+  wire [6:0] \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire [1:0] \$236 ;
+  wire [2:0] \$237 ;
+  wire [3:0] \$238 ;
+  wire [4:0] \$239 ;
+  wire [2:0] \$24 ;
+  wire [5:0] \$240 ;
+  wire [6:0] \$241 ;
+  wire [7:0] \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire [1:0] \$245 ;
+  wire [2:0] \$246 ;
+  wire [3:0] \$247 ;
+  wire [4:0] \$248 ;
+  wire [5:0] \$249 ;
+  wire [3:0] \$25 ;
+  wire [6:0] \$250 ;
+  wire [7:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire [4:0] \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire [7:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire [1:0] \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire [9:0] \$288 ;
+  wire [9:0] \$289 ;
+  wire [2:0] \$29 ;
+  wire \$290 ;
+  wire [3:0] \$291 ;
+  reg [55:0] \$292 ;
+  wire [55:0] \$293 ;
+  wire \$294 ;
+  wire [3:0] \$295 ;
+  reg [55:0] \$296 ;
+  wire [55:0] \$297 ;
+  wire \$298 ;
+  wire [3:0] \$299 ;
+  wire \$3 ;
+  wire [3:0] \$30 ;
+  reg [55:0] \$300 ;
+  wire [55:0] \$301 ;
+  wire \$302 ;
+  wire [3:0] \$303 ;
+  reg [55:0] \$304 ;
+  wire [55:0] \$305 ;
+  wire \$306 ;
+  wire [3:0] \$307 ;
+  reg [55:0] \$308 ;
+  wire [55:0] \$309 ;
+  wire [4:0] \$31 ;
+  wire \$310 ;
+  wire [3:0] \$311 ;
+  reg [55:0] \$312 ;
+  wire [55:0] \$313 ;
+  wire \$314 ;
+  wire [3:0] \$315 ;
+  reg [55:0] \$316 ;
+  wire [55:0] \$317 ;
+  wire [3:0] \$318 ;
+  reg [55:0] \$319 ;
+  wire \$32 ;
+  wire [4:0] \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire [4:0] \$323 ;
+  reg [55:0] \$324 ;
+  wire [4:0] \$325 ;
+  reg [55:0] \$326 ;
+  wire [4:0] \$327 ;
+  reg [55:0] \$328 ;
+  wire [4:0] \$329 ;
+  wire \$33 ;
+  reg [55:0] \$330 ;
+  wire [4:0] \$331 ;
+  reg [55:0] \$332 ;
+  wire [4:0] \$333 ;
+  reg [55:0] \$334 ;
+  wire [4:0] \$335 ;
+  reg [55:0] \$336 ;
+  wire [4:0] \$337 ;
+  reg [55:0] \$338 ;
+  wire [23:0] \$339 ;
+  wire [1:0] \$34 ;
+  wire [24:0] \$340 ;
+  wire [9:0] \$341 ;
+  wire [9:0] \$342 ;
+  wire \$343 ;
+  wire [3:0] \$344 ;
+  reg [55:0] \$345 ;
+  wire [55:0] \$346 ;
+  wire \$347 ;
+  wire [3:0] \$348 ;
+  reg [55:0] \$349 ;
+  wire [2:0] \$35 ;
+  wire [55:0] \$350 ;
+  wire \$351 ;
+  wire [3:0] \$352 ;
+  reg [55:0] \$353 ;
+  wire [55:0] \$354 ;
+  wire \$355 ;
+  wire [3:0] \$356 ;
+  reg [55:0] \$357 ;
+  wire [55:0] \$358 ;
+  wire \$359 ;
+  wire [3:0] \$36 ;
+  wire [3:0] \$360 ;
+  reg [55:0] \$361 ;
+  wire [55:0] \$362 ;
+  wire \$363 ;
+  wire [3:0] \$364 ;
+  reg [55:0] \$365 ;
+  wire [55:0] \$366 ;
+  wire \$367 ;
+  wire [3:0] \$368 ;
+  reg [55:0] \$369 ;
+  wire [4:0] \$37 ;
+  wire [55:0] \$370 ;
+  wire [3:0] \$371 ;
+  reg [55:0] \$372 ;
+  wire \$373 ;
+  wire [3:0] \$374 ;
+  reg [55:0] \$375 ;
+  wire [55:0] \$376 ;
+  wire \$377 ;
+  wire [3:0] \$378 ;
+  reg [55:0] \$379 ;
+  wire [5:0] \$38 ;
+  wire [55:0] \$380 ;
+  wire \$381 ;
+  wire [3:0] \$382 ;
+  reg [55:0] \$383 ;
+  wire [55:0] \$384 ;
+  wire \$385 ;
+  wire [3:0] \$386 ;
+  reg [55:0] \$387 ;
+  wire [55:0] \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire [3:0] \$390 ;
+  reg [55:0] \$391 ;
+  wire [55:0] \$392 ;
+  wire \$393 ;
+  wire [3:0] \$394 ;
+  reg [55:0] \$395 ;
+  wire [55:0] \$396 ;
+  wire \$397 ;
+  wire [3:0] \$398 ;
+  reg [55:0] \$399 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire [55:0] \$400 ;
+  wire [3:0] \$401 ;
+  reg [55:0] \$402 ;
+  wire [15:0] \$403 ;
+  wire [16:0] \$404 ;
+  wire [9:0] \$405 ;
+  wire [9:0] \$406 ;
+  reg [55:0] \$407 ;
+  reg [55:0] \$408 ;
+  reg [55:0] \$409 ;
+  wire [1:0] \$41 ;
+  reg [55:0] \$410 ;
+  reg [55:0] \$411 ;
+  reg [55:0] \$412 ;
+  reg [55:0] \$413 ;
+  reg [55:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg [55:0] \$418 ;
+  reg \$419 ;
+  wire [2:0] \$42 ;
+  reg \$420 ;
+  reg [552:0] \$421 ;
+  reg [8:0] \$422 ;
+  reg [2:0] \$423 ;
+  reg \$424 ;
+  reg [55:0] \$425 ;
+  reg [55:0] \$426 ;
+  reg [55:0] \$427 ;
+  reg [55:0] \$428 ;
+  reg [55:0] \$429 ;
+  wire [3:0] \$43 ;
+  reg [55:0] \$430 ;
+  reg [55:0] \$431 ;
+  reg [55:0] \$432 ;
+  wire [4:0] \$44 ;
+  wire [5:0] \$45 ;
+  wire [6:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [1:0] \$49 ;
+  wire \$5 ;
+  wire [2:0] \$50 ;
+  wire [3:0] \$51 ;
+  wire [4:0] \$52 ;
+  wire [5:0] \$53 ;
+  wire [6:0] \$54 ;
+  wire [7:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [1:0] \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire [1:0] \$61 ;
+  wire [2:0] \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire [1:0] \$65 ;
+  wire [2:0] \$66 ;
+  wire [3:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [1:0] \$7 ;
+  wire [1:0] \$70 ;
+  wire [2:0] \$71 ;
+  wire [3:0] \$72 ;
+  wire [4:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [1:0] \$76 ;
+  wire [2:0] \$77 ;
+  wire [3:0] \$78 ;
+  wire [4:0] \$79 ;
+  wire [2:0] \$8 ;
+  wire [5:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [1:0] \$83 ;
+  wire [2:0] \$84 ;
+  wire [3:0] \$85 ;
+  wire [4:0] \$86 ;
+  wire [5:0] \$87 ;
+  wire [6:0] \$88 ;
+  wire \$89 ;
+  wire [3:0] \$9 ;
+  wire \$90 ;
+  wire [1:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire [3:0] \$93 ;
+  wire [4:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [6:0] \$96 ;
+  wire [7:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  reg \$signal  = 1'h0;
+  reg [55:0] \$signal$30  = 56'h00000000000000;
+  reg \$signal$31  = 1'h0;
+  reg [7:0] \$signal$6  = 8'h00;
+  reg [8:0] beat_no = 9'h000;
+  input clk;
+  wire clk;
+  wire [3:0] count;
+  reg have_prev = 1'h0;
+  input [552:0] keys__payload;
+  wire [552:0] keys__payload;
+  wire [7:0] \keys__payload.keep ;
+  wire [543:0] \keys__payload.lanes ;
+  wire [67:0] \keys__payload.lanes[0] ;
+  wire [11:0] \keys__payload.lanes[0].idx ;
+  wire [55:0] \keys__payload.lanes[0].key ;
+  wire [67:0] \keys__payload.lanes[1] ;
+  wire [11:0] \keys__payload.lanes[1].idx ;
+  wire [55:0] \keys__payload.lanes[1].key ;
+  wire [67:0] \keys__payload.lanes[2] ;
+  wire [11:0] \keys__payload.lanes[2].idx ;
+  wire [55:0] \keys__payload.lanes[2].key ;
+  wire [67:0] \keys__payload.lanes[3] ;
+  wire [11:0] \keys__payload.lanes[3].idx ;
+  wire [55:0] \keys__payload.lanes[3].key ;
+  wire [67:0] \keys__payload.lanes[4] ;
+  wire [11:0] \keys__payload.lanes[4].idx ;
+  wire [55:0] \keys__payload.lanes[4].key ;
+  wire [67:0] \keys__payload.lanes[5] ;
+  wire [11:0] \keys__payload.lanes[5].idx ;
+  wire [55:0] \keys__payload.lanes[5].key ;
+  wire [67:0] \keys__payload.lanes[6] ;
+  wire [11:0] \keys__payload.lanes[6].idx ;
+  wire [55:0] \keys__payload.lanes[6].key ;
+  wire [67:0] \keys__payload.lanes[7] ;
+  wire [11:0] \keys__payload.lanes[7].idx ;
+  wire [55:0] \keys__payload.lanes[7].key ;
+  wire \keys__payload.last ;
+  output keys__ready;
+  wire keys__ready;
+  input keys__valid;
+  wire keys__valid;
+  reg [55:0] left0 = 56'h00000000000000;
+  reg [55:0] left1 = 56'h00000000000000;
+  reg [55:0] left2 = 56'h00000000000000;
+  reg [55:0] left3 = 56'h00000000000000;
+  reg [55:0] left4 = 56'h00000000000000;
+  reg [55:0] left5 = 56'h00000000000000;
+  reg [55:0] left6 = 56'h00000000000000;
+  reg [55:0] left7 = 56'h00000000000000;
+  reg [2:0] n_left = 3'h0;
+  reg [55:0] packed0;
+  reg [55:0] packed1;
+  reg [55:0] packed2;
+  reg [55:0] packed3;
+  reg [55:0] packed4;
+  reg [55:0] packed5;
+  reg [55:0] packed6;
+  reg [55:0] packed7;
+  reg pending = 1'h0;
+  output [552:0] points__payload;
+  reg [552:0] points__payload = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [7:0] \points__payload.keep ;
+  wire [543:0] \points__payload.lanes ;
+  wire [67:0] \points__payload.lanes[0] ;
+  wire [11:0] \points__payload.lanes[0].idx ;
+  wire [55:0] \points__payload.lanes[0].key ;
+  wire [67:0] \points__payload.lanes[1] ;
+  wire [11:0] \points__payload.lanes[1].idx ;
+  wire [55:0] \points__payload.lanes[1].key ;
+  wire [67:0] \points__payload.lanes[2] ;
+  wire [11:0] \points__payload.lanes[2].idx ;
+  wire [55:0] \points__payload.lanes[2].key ;
+  wire [67:0] \points__payload.lanes[3] ;
+  wire [11:0] \points__payload.lanes[3].idx ;
+  wire [55:0] \points__payload.lanes[3].key ;
+  wire [67:0] \points__payload.lanes[4] ;
+  wire [11:0] \points__payload.lanes[4].idx ;
+  wire [55:0] \points__payload.lanes[4].key ;
+  wire [67:0] \points__payload.lanes[5] ;
+  wire [11:0] \points__payload.lanes[5].idx ;
+  wire [55:0] \points__payload.lanes[5].key ;
+  wire [67:0] \points__payload.lanes[6] ;
+  wire [11:0] \points__payload.lanes[6].idx ;
+  wire [55:0] \points__payload.lanes[6].key ;
+  wire [67:0] \points__payload.lanes[7] ;
+  wire [11:0] \points__payload.lanes[7].idx ;
+  wire [55:0] \points__payload.lanes[7].key ;
+  wire \points__payload.last ;
+  wire points__ready;
+  output points__valid;
+  reg points__valid = 1'h0;
+  reg [55:0] q0 = 56'h00000000000000;
+  reg [55:0] q1 = 56'h00000000000000;
+  reg [55:0] q2 = 56'h00000000000000;
+  reg [55:0] q3 = 56'h00000000000000;
+  reg [55:0] q4 = 56'h00000000000000;
+  reg [55:0] q5 = 56'h00000000000000;
+  reg [55:0] q6 = 56'h00000000000000;
+  reg [55:0] q7 = 56'h00000000000000;
+  input rst;
+  wire rst;
+  wire [3:0] total;
+  assign \$1  = ~ \$signal ;
+  assign \$2  = ~ points__valid;
+  assign \$5  = ~ pending;
+  assign \$6  = \$4  & \$5 ;
+  assign keys__ready = \$1  | \$6 ;
+  assign \$7  = 1'h0 + \$signal$6 [0];
+  assign \$8  = \$7  + \$signal$6 [1];
+  assign \$9  = \$8  + \$signal$6 [2];
+  assign \$10  = \$9  + \$signal$6 [3];
+  assign \$11  = \$10  + \$signal$6 [4];
+  assign \$12  = \$11  + \$signal$6 [5];
+  assign \$13  = \$12  + \$signal$6 [6];
+  assign \$14  = \$13  + \$signal$6 [7];
+  assign \$16  = 1'h0 + \$signal$6 [0];
+  assign \$17  = ! \$16 ;
+  assign \$18  = \$signal$6 [1] & \$17 ;
+  assign \$19  = 1'h0 + \$signal$6 [0];
+  assign \$20  = \$19  + \$signal$6 [1];
+  assign \$21  = ! \$20 ;
+  assign \$22  = \$signal$6 [2] & \$21 ;
+  assign \$23  = 1'h0 + \$signal$6 [0];
+  assign \$24  = \$23  + \$signal$6 [1];
+  assign \$25  = \$24  + \$signal$6 [2];
+  assign \$26  = ! \$25 ;
+  assign \$27  = \$signal$6 [3] & \$26 ;
+  assign \$28  = 1'h0 + \$signal$6 [0];
+  assign \$29  = \$28  + \$signal$6 [1];
+  assign \$30  = \$29  + \$signal$6 [2];
+  assign \$31  = \$30  + \$signal$6 [3];
+  assign \$32  = ! \$31 ;
+  assign \$33  = \$signal$6 [4] & \$32 ;
+  assign \$34  = 1'h0 + \$signal$6 [0];
+  assign \$35  = \$34  + \$signal$6 [1];
+  assign \$36  = \$35  + \$signal$6 [2];
+  assign \$37  = \$36  + \$signal$6 [3];
+  assign \$38  = \$37  + \$signal$6 [4];
+  assign \$39  = ! \$38 ;
+  assign \$40  = \$signal$6 [5] & \$39 ;
+  assign \$41  = 1'h0 + \$signal$6 [0];
+  assign \$42  = \$41  + \$signal$6 [1];
+  assign \$43  = \$42  + \$signal$6 [2];
+  assign \$44  = \$43  + \$signal$6 [3];
+  assign \$45  = \$44  + \$signal$6 [4];
+  assign \$46  = \$45  + \$signal$6 [5];
+  assign \$47  = ! \$46 ;
+  assign \$48  = \$signal$6 [6] & \$47 ;
+  assign \$49  = 1'h0 + \$signal$6 [0];
+  assign \$50  = \$49  + \$signal$6 [1];
+  assign \$51  = \$50  + \$signal$6 [2];
+  assign \$52  = \$51  + \$signal$6 [3];
+  assign \$53  = \$52  + \$signal$6 [4];
+  assign \$54  = \$53  + \$signal$6 [5];
+  assign \$55  = \$54  + \$signal$6 [6];
+  assign \$56  = ! \$55 ;
+  assign \$57  = \$signal$6 [7] & \$56 ;
+  assign \$58  = 1'h0 + \$signal$6 [0];
+  assign \$59  = \$58  == 1'h1;
+  assign \$60  = \$signal$6 [1] & \$59 ;
+  assign \$61  = 1'h0 + \$signal$6 [0];
+  assign \$62  = \$61  + \$signal$6 [1];
+  assign \$63  = \$62  == 1'h1;
+  assign \$64  = \$signal$6 [2] & \$63 ;
+  assign \$65  = 1'h0 + \$signal$6 [0];
+  assign \$66  = \$65  + \$signal$6 [1];
+  assign \$67  = \$66  + \$signal$6 [2];
+  assign \$68  = \$67  == 1'h1;
+  assign \$69  = \$signal$6 [3] & \$68 ;
+  assign \$70  = 1'h0 + \$signal$6 [0];
+  assign \$71  = \$70  + \$signal$6 [1];
+  assign \$72  = \$71  + \$signal$6 [2];
+  assign \$73  = \$72  + \$signal$6 [3];
+  assign \$74  = \$73  == 1'h1;
+  assign \$75  = \$signal$6 [4] & \$74 ;
+  assign \$76  = 1'h0 + \$signal$6 [0];
+  assign \$77  = \$76  + \$signal$6 [1];
+  assign \$78  = \$77  + \$signal$6 [2];
+  assign \$79  = \$78  + \$signal$6 [3];
+  assign \$80  = \$79  + \$signal$6 [4];
+  assign \$81  = \$80  == 1'h1;
+  assign \$82  = \$signal$6 [5] & \$81 ;
+  assign \$83  = 1'h0 + \$signal$6 [0];
+  assign \$84  = \$83  + \$signal$6 [1];
+  assign \$85  = \$84  + \$signal$6 [2];
+  assign \$86  = \$85  + \$signal$6 [3];
+  assign \$87  = \$86  + \$signal$6 [4];
+  assign \$88  = \$87  + \$signal$6 [5];
+  assign \$89  = \$88  == 1'h1;
+  assign \$90  = \$signal$6 [6] & \$89 ;
+  assign \$91  = 1'h0 + \$signal$6 [0];
+  assign \$92  = \$91  + \$signal$6 [1];
+  assign \$93  = \$92  + \$signal$6 [2];
+  assign \$94  = \$93  + \$signal$6 [3];
+  assign \$95  = \$94  + \$signal$6 [4];
+  assign \$96  = \$95  + \$signal$6 [5];
+  assign \$97  = \$96  + \$signal$6 [6];
+  assign \$98  = \$97  == 1'h1;
+  assign \$99  = \$signal$6 [7] & \$98 ;
+  assign \$100  = 1'h0 + \$signal$6 [0];
+  assign \$101  = \$100  + \$signal$6 [1];
+  assign \$102  = \$101  == 2'h2;
+  assign \$103  = \$signal$6 [2] & \$102 ;
+  assign \$104  = 1'h0 + \$signal$6 [0];
+  assign \$105  = \$104  + \$signal$6 [1];
+  assign \$106  = \$105  + \$signal$6 [2];
+  assign \$107  = \$106  == 2'h2;
+  assign \$108  = \$signal$6 [3] & \$107 ;
+  assign \$109  = 1'h0 + \$signal$6 [0];
+  assign \$110  = \$109  + \$signal$6 [1];
+  assign \$111  = \$110  + \$signal$6 [2];
+  assign \$112  = \$111  + \$signal$6 [3];
+  assign \$113  = \$112  == 2'h2;
+  assign \$114  = \$signal$6 [4] & \$113 ;
+  assign \$115  = 1'h0 + \$signal$6 [0];
+  assign \$116  = \$115  + \$signal$6 [1];
+  assign \$117  = \$116  + \$signal$6 [2];
+  assign \$118  = \$117  + \$signal$6 [3];
+  assign \$119  = \$118  + \$signal$6 [4];
+  assign \$120  = \$119  == 2'h2;
+  assign \$121  = \$signal$6 [5] & \$120 ;
+  assign \$122  = 1'h0 + \$signal$6 [0];
+  assign \$123  = \$122  + \$signal$6 [1];
+  assign \$124  = \$123  + \$signal$6 [2];
+  assign \$125  = \$124  + \$signal$6 [3];
+  assign \$126  = \$125  + \$signal$6 [4];
+  assign \$127  = \$126  + \$signal$6 [5];
+  assign \$128  = \$127  == 2'h2;
+  assign \$129  = \$signal$6 [6] & \$128 ;
+  assign \$130  = 1'h0 + \$signal$6 [0];
+  assign \$131  = \$130  + \$signal$6 [1];
+  assign \$132  = \$131  + \$signal$6 [2];
+  assign \$133  = \$132  + \$signal$6 [3];
+  assign \$134  = \$133  + \$signal$6 [4];
+  assign \$135  = \$134  + \$signal$6 [5];
+  assign \$136  = \$135  + \$signal$6 [6];
+  assign \$137  = \$136  == 2'h2;
+  assign \$138  = \$signal$6 [7] & \$137 ;
+  assign \$139  = 1'h0 + \$signal$6 [0];
+  assign \$140  = \$139  + \$signal$6 [1];
+  assign \$141  = \$140  + \$signal$6 [2];
+  assign \$142  = \$141  == 2'h3;
+  assign \$143  = \$signal$6 [3] & \$142 ;
+  assign \$144  = 1'h0 + \$signal$6 [0];
+  assign \$145  = \$144  + \$signal$6 [1];
+  assign \$146  = \$145  + \$signal$6 [2];
+  assign \$147  = \$146  + \$signal$6 [3];
+  assign \$148  = \$147  == 2'h3;
+  assign \$149  = \$signal$6 [4] & \$148 ;
+  assign \$150  = 1'h0 + \$signal$6 [0];
+  assign \$151  = \$150  + \$signal$6 [1];
+  assign \$152  = \$151  + \$signal$6 [2];
+  assign \$153  = \$152  + \$signal$6 [3];
+  assign \$154  = \$153  + \$signal$6 [4];
+  assign \$155  = \$154  == 2'h3;
+  assign \$156  = \$signal$6 [5] & \$155 ;
+  assign \$157  = 1'h0 + \$signal$6 [0];
+  assign \$158  = \$157  + \$signal$6 [1];
+  assign \$159  = \$158  + \$signal$6 [2];
+  assign \$160  = \$159  + \$signal$6 [3];
+  assign \$161  = \$160  + \$signal$6 [4];
+  assign \$162  = \$161  + \$signal$6 [5];
+  assign \$163  = \$162  == 2'h3;
+  assign \$164  = \$signal$6 [6] & \$163 ;
+  assign \$165  = 1'h0 + \$signal$6 [0];
+  assign \$166  = \$165  + \$signal$6 [1];
+  assign \$167  = \$166  + \$signal$6 [2];
+  assign \$168  = \$167  + \$signal$6 [3];
+  assign \$169  = \$168  + \$signal$6 [4];
+  assign \$170  = \$169  + \$signal$6 [5];
+  assign \$171  = \$170  + \$signal$6 [6];
+  assign \$172  = \$171  == 2'h3;
+  assign \$173  = \$signal$6 [7] & \$172 ;
+  assign \$174  = 1'h0 + \$signal$6 [0];
+  assign \$175  = \$174  + \$signal$6 [1];
+  assign \$176  = \$175  + \$signal$6 [2];
+  assign \$177  = \$176  + \$signal$6 [3];
+  assign \$178  = \$177  == 3'h4;
+  assign \$179  = \$signal$6 [4] & \$178 ;
+  assign \$180  = 1'h0 + \$signal$6 [0];
+  assign \$181  = \$180  + \$signal$6 [1];
+  assign \$182  = \$181  + \$signal$6 [2];
+  assign \$183  = \$182  + \$signal$6 [3];
+  assign \$184  = \$183  + \$signal$6 [4];
+  assign \$185  = \$184  == 3'h4;
+  assign \$186  = \$signal$6 [5] & \$185 ;
+  assign \$187  = 1'h0 + \$signal$6 [0];
+  assign \$188  = \$187  + \$signal$6 [1];
+  assign \$189  = \$188  + \$signal$6 [2];
+  assign \$190  = \$189  + \$signal$6 [3];
+  assign \$191  = \$190  + \$signal$6 [4];
+  assign \$192  = \$191  + \$signal$6 [5];
+  assign \$193  = \$192  == 3'h4;
+  assign \$194  = \$signal$6 [6] & \$193 ;
+  assign \$195  = 1'h0 + \$signal$6 [0];
+  assign \$196  = \$195  + \$signal$6 [1];
+  assign \$197  = \$196  + \$signal$6 [2];
+  assign \$198  = \$197  + \$signal$6 [3];
+  assign \$199  = \$198  + \$signal$6 [4];
+  assign \$200  = \$199  + \$signal$6 [5];
+  assign \$201  = \$200  + \$signal$6 [6];
+  assign \$202  = \$201  == 3'h4;
+  assign \$203  = \$signal$6 [7] & \$202 ;
+  assign \$204  = 1'h0 + \$signal$6 [0];
+  assign \$205  = \$204  + \$signal$6 [1];
+  assign \$206  = \$205  + \$signal$6 [2];
+  assign \$207  = \$206  + \$signal$6 [3];
+  assign \$208  = \$207  + \$signal$6 [4];
+  assign \$209  = \$208  == 3'h5;
+  assign \$210  = \$signal$6 [5] & \$209 ;
+  assign \$211  = 1'h0 + \$signal$6 [0];
+  assign \$212  = \$211  + \$signal$6 [1];
+  assign \$213  = \$212  + \$signal$6 [2];
+  assign \$214  = \$213  + \$signal$6 [3];
+  assign \$215  = \$214  + \$signal$6 [4];
+  assign \$216  = \$215  + \$signal$6 [5];
+  assign \$217  = \$216  == 3'h5;
+  assign \$218  = \$signal$6 [6] & \$217 ;
+  assign \$219  = 1'h0 + \$signal$6 [0];
+  assign \$220  = \$219  + \$signal$6 [1];
+  assign \$221  = \$220  + \$signal$6 [2];
+  assign \$222  = \$221  + \$signal$6 [3];
+  assign \$223  = \$222  + \$signal$6 [4];
+  assign \$224  = \$223  + \$signal$6 [5];
+  assign \$225  = \$224  + \$signal$6 [6];
+  assign \$226  = \$225  == 3'h5;
+  assign \$227  = \$signal$6 [7] & \$226 ;
+  assign \$228  = 1'h0 + \$signal$6 [0];
+  assign \$229  = \$228  + \$signal$6 [1];
+  assign \$230  = \$229  + \$signal$6 [2];
+  assign \$231  = \$230  + \$signal$6 [3];
+  assign \$232  = \$231  + \$signal$6 [4];
+  assign \$233  = \$232  + \$signal$6 [5];
+  assign \$234  = \$233  == 3'h6;
+  assign \$235  = \$signal$6 [6] & \$234 ;
+  assign \$236  = 1'h0 + \$signal$6 [0];
+  assign \$237  = \$236  + \$signal$6 [1];
+  assign \$238  = \$237  + \$signal$6 [2];
+  assign \$239  = \$238  + \$signal$6 [3];
+  assign \$240  = \$239  + \$signal$6 [4];
+  assign \$241  = \$240  + \$signal$6 [5];
+  assign \$242  = \$241  + \$signal$6 [6];
+  assign \$243  = \$242  == 3'h6;
+  assign \$244  = \$signal$6 [7] & \$243 ;
+  assign \$245  = 1'h0 + \$signal$6 [0];
+  assign \$246  = \$245  + \$signal$6 [1];
+  assign \$247  = \$246  + \$signal$6 [2];
+  assign \$248  = \$247  + \$signal$6 [3];
+  assign \$249  = \$248  + \$signal$6 [4];
+  assign \$250  = \$249  + \$signal$6 [5];
+  assign \$251  = \$250  + \$signal$6 [6];
+  assign \$252  = \$251  == 3'h7;
+  assign \$253  = \$signal$6 [7] & \$252 ;
+  assign \$254  = n_left + \$14 [3:0];
+  assign \$255  = keys__valid & keys__ready;
+  assign \$256  = ~ points__valid;
+  assign \$259  = ~ pending;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = ~ have_prev;
+  assign \$262  = { keys__payload[55:3], 3'h0 } != \$signal$30 ;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = keys__payload[123:71] != keys__payload[55:3];
+  assign \$265  = keys__payload[191:139] != keys__payload[123:71];
+  assign \$266  = keys__payload[259:207] != keys__payload[191:139];
+  assign \$267  = keys__payload[327:275] != keys__payload[259:207];
+  assign \$268  = keys__payload[395:343] != keys__payload[327:275];
+  assign \$269  = keys__payload[463:411] != keys__payload[395:343];
+  assign \$270  = keys__payload[531:479] != keys__payload[463:411];
+  assign \$271  = { \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263  } & keys__payload[551:544];
+  assign \$272  = ~ keys__payload[552];
+  assign \$273  = ~ points__valid;
+  assign \$276  = ~ pending;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = ~ points__valid;
+  assign \$281  = ~ points__valid;
+  assign \$283  = \$254 [3:0] >= 4'h8;
+  assign \$284  = \$254 [3:0] == 4'h8;
+  assign \$285  = \$signal$31  & \$284 ;
+  assign \$286  = \$254 [3:0] == 4'h8;
+  assign \$287  = \$signal$31  & \$286 ;
+  assign \$288  = beat_no + 1'h1;
+  assign \$289  = \$287  ? 10'h000 : \$288 ;
+  assign \$290  = n_left > 1'h0;
+  assign \$291  = 1'h0 - n_left;
+  assign \$293  = \$290  ? left0 : \$292 ;
+  assign \$294  = n_left > 1'h1;
+  assign \$295  = 1'h1 - n_left;
+  assign \$297  = \$294  ? left1 : \$296 ;
+  assign \$298  = n_left > 2'h2;
+  assign \$299  = 2'h2 - n_left;
+  assign \$301  = \$298  ? left2 : \$300 ;
+  assign \$302  = n_left > 2'h3;
+  assign \$303  = 2'h3 - n_left;
+  assign \$305  = \$302  ? left3 : \$304 ;
+  assign \$306  = n_left > 3'h4;
+  assign \$307  = 3'h4 - n_left;
+  assign \$309  = \$306  ? left4 : \$308 ;
+  assign \$310  = n_left > 3'h5;
+  assign \$311  = 3'h5 - n_left;
+  assign \$313  = \$310  ? left5 : \$312 ;
+  assign \$314  = n_left > 3'h6;
+  assign \$315  = 3'h6 - n_left;
+  assign \$317  = \$314  ? left6 : \$316 ;
+  assign \$318  = 3'h7 - n_left;
+  assign \$320  = \$254 [3:0] - 4'h8;
+  assign \$321  = \$254 [3:0] != 4'h8;
+  assign \$322  = \$signal$31  & \$321 ;
+  assign \$323  = 4'h8 - n_left;
+  assign \$325  = 4'h9 - n_left;
+  assign \$327  = 4'ha - n_left;
+  assign \$329  = 4'hb - n_left;
+  assign \$331  = 4'hc - n_left;
+  assign \$333  = 4'hd - n_left;
+  assign \$335  = 4'he - n_left;
+  assign \$337  = 4'hf - n_left;
+  assign \$339  = 1'h1 << \$254 [3:0];
+  assign \$340  = \$339  - 1'h1;
+  assign \$341  = beat_no + 1'h1;
+  assign \$343  = n_left > 1'h0;
+  assign \$344  = 1'h0 - n_left;
+  assign \$346  = \$343  ? left0 : \$345 ;
+  assign \$347  = n_left > 1'h1;
+  assign \$348  = 1'h1 - n_left;
+  assign \$350  = \$347  ? left1 : \$349 ;
+  assign \$351  = n_left > 2'h2;
+  assign \$352  = 2'h2 - n_left;
+  assign \$354  = \$351  ? left2 : \$353 ;
+  assign \$355  = n_left > 2'h3;
+  assign \$356  = 2'h3 - n_left;
+  assign \$358  = \$355  ? left3 : \$357 ;
+  assign \$359  = n_left > 3'h4;
+  assign \$360  = 3'h4 - n_left;
+  assign \$362  = \$359  ? left4 : \$361 ;
+  assign \$363  = n_left > 3'h5;
+  assign \$364  = 3'h5 - n_left;
+  assign \$366  = \$363  ? left5 : \$365 ;
+  assign \$367  = n_left > 3'h6;
+  assign \$368  = 3'h6 - n_left;
+  assign \$370  = \$367  ? left6 : \$369 ;
+  assign \$371  = 3'h7 - n_left;
+  assign \$373  = n_left > 1'h0;
+  assign \$374  = 1'h0 - n_left;
+  assign \$376  = \$373  ? left0 : \$375 ;
+  assign \$377  = n_left > 1'h1;
+  assign \$378  = 1'h1 - n_left;
+  assign \$380  = \$377  ? left1 : \$379 ;
+  assign \$381  = n_left > 2'h2;
+  assign \$382  = 2'h2 - n_left;
+  assign \$384  = \$381  ? left2 : \$383 ;
+  assign \$385  = n_left > 2'h3;
+  assign \$386  = 2'h3 - n_left;
+  assign \$388  = \$385  ? left3 : \$387 ;
+  assign \$389  = n_left > 3'h4;
+  assign \$390  = 3'h4 - n_left;
+  assign \$392  = \$389  ? left4 : \$391 ;
+  assign \$393  = n_left > 3'h5;
+  assign \$394  = 3'h5 - n_left;
+  assign \$396  = \$393  ? left5 : \$395 ;
+  assign \$397  = n_left > 3'h6;
+  assign \$398  = 3'h6 - n_left;
+  assign \$400  = \$397  ? left6 : \$399 ;
+  assign \$401  = 3'h7 - n_left;
+  assign \$403  = 1'h1 << n_left;
+  assign \$404  = \$403  - 1'h1;
+  assign \$405  = beat_no + 1'h1;
+  always @(posedge clk)
+    q0 <= \$407 ;
+  always @(posedge clk)
+    q1 <= \$408 ;
+  always @(posedge clk)
+    q2 <= \$409 ;
+  always @(posedge clk)
+    q3 <= \$410 ;
+  always @(posedge clk)
+    q4 <= \$411 ;
+  always @(posedge clk)
+    q5 <= \$412 ;
+  always @(posedge clk)
+    q6 <= \$413 ;
+  always @(posedge clk)
+    q7 <= \$414 ;
+  always @(posedge clk)
+    \$signal$6  <= \$415 ;
+  always @(posedge clk)
+    \$signal$31  <= \$416 ;
+  always @(posedge clk)
+    \$signal  <= \$417 ;
+  always @(posedge clk)
+    \$signal$30  <= \$418 ;
+  always @(posedge clk)
+    have_prev <= \$419 ;
+  always @(posedge clk)
+    points__valid <= \$420 ;
+  always @(posedge clk)
+    points__payload <= \$421 ;
+  always @(posedge clk)
+    beat_no <= \$422 ;
+  always @(posedge clk)
+    n_left <= \$423 ;
+  always @(posedge clk)
+    pending <= \$424 ;
+  always @(posedge clk)
+    left0 <= \$425 ;
+  always @(posedge clk)
+    left1 <= \$426 ;
+  always @(posedge clk)
+    left2 <= \$427 ;
+  always @(posedge clk)
+    left3 <= \$428 ;
+  always @(posedge clk)
+    left4 <= \$429 ;
+  always @(posedge clk)
+    left5 <= \$430 ;
+  always @(posedge clk)
+    left6 <= \$431 ;
+  always @(posedge clk)
+    left7 <= \$432 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$291 )
+      4'h0:
+          \$292  = packed0;
+      4'h1:
+          \$292  = packed1;
+      4'h2:
+          \$292  = packed2;
+      4'h3:
+          \$292  = packed3;
+      4'h4:
+          \$292  = packed4;
+      4'h5:
+          \$292  = packed5;
+      4'h6:
+          \$292  = packed6;
+      4'h7:
+          \$292  = packed7;
+      4'h8:
+          \$292  = 56'h00000000000000;
+      4'h9:
+          \$292  = 56'h00000000000000;
+      4'ha:
+          \$292  = 56'h00000000000000;
+      4'hb:
+          \$292  = 56'h00000000000000;
+      4'hc:
+          \$292  = 56'h00000000000000;
+      4'hd:
+          \$292  = 56'h00000000000000;
+      4'he:
+          \$292  = 56'h00000000000000;
+      4'hf:
+          \$292  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$295 )
+      4'h0:
+          \$296  = packed0;
+      4'h1:
+          \$296  = packed1;
+      4'h2:
+          \$296  = packed2;
+      4'h3:
+          \$296  = packed3;
+      4'h4:
+          \$296  = packed4;
+      4'h5:
+          \$296  = packed5;
+      4'h6:
+          \$296  = packed6;
+      4'h7:
+          \$296  = packed7;
+      4'h8:
+          \$296  = 56'h00000000000000;
+      4'h9:
+          \$296  = 56'h00000000000000;
+      4'ha:
+          \$296  = 56'h00000000000000;
+      4'hb:
+          \$296  = 56'h00000000000000;
+      4'hc:
+          \$296  = 56'h00000000000000;
+      4'hd:
+          \$296  = 56'h00000000000000;
+      4'he:
+          \$296  = 56'h00000000000000;
+      4'hf:
+          \$296  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$299 )
+      4'h0:
+          \$300  = packed0;
+      4'h1:
+          \$300  = packed1;
+      4'h2:
+          \$300  = packed2;
+      4'h3:
+          \$300  = packed3;
+      4'h4:
+          \$300  = packed4;
+      4'h5:
+          \$300  = packed5;
+      4'h6:
+          \$300  = packed6;
+      4'h7:
+          \$300  = packed7;
+      4'h8:
+          \$300  = 56'h00000000000000;
+      4'h9:
+          \$300  = 56'h00000000000000;
+      4'ha:
+          \$300  = 56'h00000000000000;
+      4'hb:
+          \$300  = 56'h00000000000000;
+      4'hc:
+          \$300  = 56'h00000000000000;
+      4'hd:
+          \$300  = 56'h00000000000000;
+      4'he:
+          \$300  = 56'h00000000000000;
+      4'hf:
+          \$300  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$303 )
+      4'h0:
+          \$304  = packed0;
+      4'h1:
+          \$304  = packed1;
+      4'h2:
+          \$304  = packed2;
+      4'h3:
+          \$304  = packed3;
+      4'h4:
+          \$304  = packed4;
+      4'h5:
+          \$304  = packed5;
+      4'h6:
+          \$304  = packed6;
+      4'h7:
+          \$304  = packed7;
+      4'h8:
+          \$304  = 56'h00000000000000;
+      4'h9:
+          \$304  = 56'h00000000000000;
+      4'ha:
+          \$304  = 56'h00000000000000;
+      4'hb:
+          \$304  = 56'h00000000000000;
+      4'hc:
+          \$304  = 56'h00000000000000;
+      4'hd:
+          \$304  = 56'h00000000000000;
+      4'he:
+          \$304  = 56'h00000000000000;
+      4'hf:
+          \$304  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$307 )
+      4'h0:
+          \$308  = packed0;
+      4'h1:
+          \$308  = packed1;
+      4'h2:
+          \$308  = packed2;
+      4'h3:
+          \$308  = packed3;
+      4'h4:
+          \$308  = packed4;
+      4'h5:
+          \$308  = packed5;
+      4'h6:
+          \$308  = packed6;
+      4'h7:
+          \$308  = packed7;
+      4'h8:
+          \$308  = 56'h00000000000000;
+      4'h9:
+          \$308  = 56'h00000000000000;
+      4'ha:
+          \$308  = 56'h00000000000000;
+      4'hb:
+          \$308  = 56'h00000000000000;
+      4'hc:
+          \$308  = 56'h00000000000000;
+      4'hd:
+          \$308  = 56'h00000000000000;
+      4'he:
+          \$308  = 56'h00000000000000;
+      4'hf:
+          \$308  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$311 )
+      4'h0:
+          \$312  = packed0;
+      4'h1:
+          \$312  = packed1;
+      4'h2:
+          \$312  = packed2;
+      4'h3:
+          \$312  = packed3;
+      4'h4:
+          \$312  = packed4;
+      4'h5:
+          \$312  = packed5;
+      4'h6:
+          \$312  = packed6;
+      4'h7:
+          \$312  = packed7;
+      4'h8:
+          \$312  = 56'h00000000000000;
+      4'h9:
+          \$312  = 56'h00000000000000;
+      4'ha:
+          \$312  = 56'h00000000000000;
+      4'hb:
+          \$312  = 56'h00000000000000;
+      4'hc:
+          \$312  = 56'h00000000000000;
+      4'hd:
+          \$312  = 56'h00000000000000;
+      4'he:
+          \$312  = 56'h00000000000000;
+      4'hf:
+          \$312  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$315 )
+      4'h0:
+          \$316  = packed0;
+      4'h1:
+          \$316  = packed1;
+      4'h2:
+          \$316  = packed2;
+      4'h3:
+          \$316  = packed3;
+      4'h4:
+          \$316  = packed4;
+      4'h5:
+          \$316  = packed5;
+      4'h6:
+          \$316  = packed6;
+      4'h7:
+          \$316  = packed7;
+      4'h8:
+          \$316  = 56'h00000000000000;
+      4'h9:
+          \$316  = 56'h00000000000000;
+      4'ha:
+          \$316  = 56'h00000000000000;
+      4'hb:
+          \$316  = 56'h00000000000000;
+      4'hc:
+          \$316  = 56'h00000000000000;
+      4'hd:
+          \$316  = 56'h00000000000000;
+      4'he:
+          \$316  = 56'h00000000000000;
+      4'hf:
+          \$316  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$318 )
+      4'h0:
+          \$319  = packed0;
+      4'h1:
+          \$319  = packed1;
+      4'h2:
+          \$319  = packed2;
+      4'h3:
+          \$319  = packed3;
+      4'h4:
+          \$319  = packed4;
+      4'h5:
+          \$319  = packed5;
+      4'h6:
+          \$319  = packed6;
+      4'h7:
+          \$319  = packed7;
+      4'h8:
+          \$319  = 56'h00000000000000;
+      4'h9:
+          \$319  = 56'h00000000000000;
+      4'ha:
+          \$319  = 56'h00000000000000;
+      4'hb:
+          \$319  = 56'h00000000000000;
+      4'hc:
+          \$319  = 56'h00000000000000;
+      4'hd:
+          \$319  = 56'h00000000000000;
+      4'he:
+          \$319  = 56'h00000000000000;
+      4'hf:
+          \$319  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$323 [3:0])
+      4'h0:
+          \$324  = packed0;
+      4'h1:
+          \$324  = packed1;
+      4'h2:
+          \$324  = packed2;
+      4'h3:
+          \$324  = packed3;
+      4'h4:
+          \$324  = packed4;
+      4'h5:
+          \$324  = packed5;
+      4'h6:
+          \$324  = packed6;
+      4'h7:
+          \$324  = packed7;
+      4'h8:
+          \$324  = 56'h00000000000000;
+      4'h9:
+          \$324  = 56'h00000000000000;
+      4'ha:
+          \$324  = 56'h00000000000000;
+      4'hb:
+          \$324  = 56'h00000000000000;
+      4'hc:
+          \$324  = 56'h00000000000000;
+      4'hd:
+          \$324  = 56'h00000000000000;
+      4'he:
+          \$324  = 56'h00000000000000;
+      4'hf:
+          \$324  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$325 [3:0])
+      4'h0:
+          \$326  = packed0;
+      4'h1:
+          \$326  = packed1;
+      4'h2:
+          \$326  = packed2;
+      4'h3:
+          \$326  = packed3;
+      4'h4:
+          \$326  = packed4;
+      4'h5:
+          \$326  = packed5;
+      4'h6:
+          \$326  = packed6;
+      4'h7:
+          \$326  = packed7;
+      4'h8:
+          \$326  = 56'h00000000000000;
+      4'h9:
+          \$326  = 56'h00000000000000;
+      4'ha:
+          \$326  = 56'h00000000000000;
+      4'hb:
+          \$326  = 56'h00000000000000;
+      4'hc:
+          \$326  = 56'h00000000000000;
+      4'hd:
+          \$326  = 56'h00000000000000;
+      4'he:
+          \$326  = 56'h00000000000000;
+      4'hf:
+          \$326  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$327 [3:0])
+      4'h0:
+          \$328  = packed0;
+      4'h1:
+          \$328  = packed1;
+      4'h2:
+          \$328  = packed2;
+      4'h3:
+          \$328  = packed3;
+      4'h4:
+          \$328  = packed4;
+      4'h5:
+          \$328  = packed5;
+      4'h6:
+          \$328  = packed6;
+      4'h7:
+          \$328  = packed7;
+      4'h8:
+          \$328  = 56'h00000000000000;
+      4'h9:
+          \$328  = 56'h00000000000000;
+      4'ha:
+          \$328  = 56'h00000000000000;
+      4'hb:
+          \$328  = 56'h00000000000000;
+      4'hc:
+          \$328  = 56'h00000000000000;
+      4'hd:
+          \$328  = 56'h00000000000000;
+      4'he:
+          \$328  = 56'h00000000000000;
+      4'hf:
+          \$328  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$329 [3:0])
+      4'h0:
+          \$330  = packed0;
+      4'h1:
+          \$330  = packed1;
+      4'h2:
+          \$330  = packed2;
+      4'h3:
+          \$330  = packed3;
+      4'h4:
+          \$330  = packed4;
+      4'h5:
+          \$330  = packed5;
+      4'h6:
+          \$330  = packed6;
+      4'h7:
+          \$330  = packed7;
+      4'h8:
+          \$330  = 56'h00000000000000;
+      4'h9:
+          \$330  = 56'h00000000000000;
+      4'ha:
+          \$330  = 56'h00000000000000;
+      4'hb:
+          \$330  = 56'h00000000000000;
+      4'hc:
+          \$330  = 56'h00000000000000;
+      4'hd:
+          \$330  = 56'h00000000000000;
+      4'he:
+          \$330  = 56'h00000000000000;
+      4'hf:
+          \$330  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$331 [3:0])
+      4'h0:
+          \$332  = packed0;
+      4'h1:
+          \$332  = packed1;
+      4'h2:
+          \$332  = packed2;
+      4'h3:
+          \$332  = packed3;
+      4'h4:
+          \$332  = packed4;
+      4'h5:
+          \$332  = packed5;
+      4'h6:
+          \$332  = packed6;
+      4'h7:
+          \$332  = packed7;
+      4'h8:
+          \$332  = 56'h00000000000000;
+      4'h9:
+          \$332  = 56'h00000000000000;
+      4'ha:
+          \$332  = 56'h00000000000000;
+      4'hb:
+          \$332  = 56'h00000000000000;
+      4'hc:
+          \$332  = 56'h00000000000000;
+      4'hd:
+          \$332  = 56'h00000000000000;
+      4'he:
+          \$332  = 56'h00000000000000;
+      4'hf:
+          \$332  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$333 [3:0])
+      4'h0:
+          \$334  = packed0;
+      4'h1:
+          \$334  = packed1;
+      4'h2:
+          \$334  = packed2;
+      4'h3:
+          \$334  = packed3;
+      4'h4:
+          \$334  = packed4;
+      4'h5:
+          \$334  = packed5;
+      4'h6:
+          \$334  = packed6;
+      4'h7:
+          \$334  = packed7;
+      4'h8:
+          \$334  = 56'h00000000000000;
+      4'h9:
+          \$334  = 56'h00000000000000;
+      4'ha:
+          \$334  = 56'h00000000000000;
+      4'hb:
+          \$334  = 56'h00000000000000;
+      4'hc:
+          \$334  = 56'h00000000000000;
+      4'hd:
+          \$334  = 56'h00000000000000;
+      4'he:
+          \$334  = 56'h00000000000000;
+      4'hf:
+          \$334  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$335 [3:0])
+      4'h0:
+          \$336  = packed0;
+      4'h1:
+          \$336  = packed1;
+      4'h2:
+          \$336  = packed2;
+      4'h3:
+          \$336  = packed3;
+      4'h4:
+          \$336  = packed4;
+      4'h5:
+          \$336  = packed5;
+      4'h6:
+          \$336  = packed6;
+      4'h7:
+          \$336  = packed7;
+      4'h8:
+          \$336  = 56'h00000000000000;
+      4'h9:
+          \$336  = 56'h00000000000000;
+      4'ha:
+          \$336  = 56'h00000000000000;
+      4'hb:
+          \$336  = 56'h00000000000000;
+      4'hc:
+          \$336  = 56'h00000000000000;
+      4'hd:
+          \$336  = 56'h00000000000000;
+      4'he:
+          \$336  = 56'h00000000000000;
+      4'hf:
+          \$336  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$337 [3:0])
+      4'h0:
+          \$338  = packed0;
+      4'h1:
+          \$338  = packed1;
+      4'h2:
+          \$338  = packed2;
+      4'h3:
+          \$338  = packed3;
+      4'h4:
+          \$338  = packed4;
+      4'h5:
+          \$338  = packed5;
+      4'h6:
+          \$338  = packed6;
+      4'h7:
+          \$338  = packed7;
+      4'h8:
+          \$338  = 56'h00000000000000;
+      4'h9:
+          \$338  = 56'h00000000000000;
+      4'ha:
+          \$338  = 56'h00000000000000;
+      4'hb:
+          \$338  = 56'h00000000000000;
+      4'hc:
+          \$338  = 56'h00000000000000;
+      4'hd:
+          \$338  = 56'h00000000000000;
+      4'he:
+          \$338  = 56'h00000000000000;
+      4'hf:
+          \$338  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$344 )
+      4'h0:
+          \$345  = packed0;
+      4'h1:
+          \$345  = packed1;
+      4'h2:
+          \$345  = packed2;
+      4'h3:
+          \$345  = packed3;
+      4'h4:
+          \$345  = packed4;
+      4'h5:
+          \$345  = packed5;
+      4'h6:
+          \$345  = packed6;
+      4'h7:
+          \$345  = packed7;
+      4'h8:
+          \$345  = 56'h00000000000000;
+      4'h9:
+          \$345  = 56'h00000000000000;
+      4'ha:
+          \$345  = 56'h00000000000000;
+      4'hb:
+          \$345  = 56'h00000000000000;
+      4'hc:
+          \$345  = 56'h00000000000000;
+      4'hd:
+          \$345  = 56'h00000000000000;
+      4'he:
+          \$345  = 56'h00000000000000;
+      4'hf:
+          \$345  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$348 )
+      4'h0:
+          \$349  = packed0;
+      4'h1:
+          \$349  = packed1;
+      4'h2:
+          \$349  = packed2;
+      4'h3:
+          \$349  = packed3;
+      4'h4:
+          \$349  = packed4;
+      4'h5:
+          \$349  = packed5;
+      4'h6:
+          \$349  = packed6;
+      4'h7:
+          \$349  = packed7;
+      4'h8:
+          \$349  = 56'h00000000000000;
+      4'h9:
+          \$349  = 56'h00000000000000;
+      4'ha:
+          \$349  = 56'h00000000000000;
+      4'hb:
+          \$349  = 56'h00000000000000;
+      4'hc:
+          \$349  = 56'h00000000000000;
+      4'hd:
+          \$349  = 56'h00000000000000;
+      4'he:
+          \$349  = 56'h00000000000000;
+      4'hf:
+          \$349  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$352 )
+      4'h0:
+          \$353  = packed0;
+      4'h1:
+          \$353  = packed1;
+      4'h2:
+          \$353  = packed2;
+      4'h3:
+          \$353  = packed3;
+      4'h4:
+          \$353  = packed4;
+      4'h5:
+          \$353  = packed5;
+      4'h6:
+          \$353  = packed6;
+      4'h7:
+          \$353  = packed7;
+      4'h8:
+          \$353  = 56'h00000000000000;
+      4'h9:
+          \$353  = 56'h00000000000000;
+      4'ha:
+          \$353  = 56'h00000000000000;
+      4'hb:
+          \$353  = 56'h00000000000000;
+      4'hc:
+          \$353  = 56'h00000000000000;
+      4'hd:
+          \$353  = 56'h00000000000000;
+      4'he:
+          \$353  = 56'h00000000000000;
+      4'hf:
+          \$353  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$356 )
+      4'h0:
+          \$357  = packed0;
+      4'h1:
+          \$357  = packed1;
+      4'h2:
+          \$357  = packed2;
+      4'h3:
+          \$357  = packed3;
+      4'h4:
+          \$357  = packed4;
+      4'h5:
+          \$357  = packed5;
+      4'h6:
+          \$357  = packed6;
+      4'h7:
+          \$357  = packed7;
+      4'h8:
+          \$357  = 56'h00000000000000;
+      4'h9:
+          \$357  = 56'h00000000000000;
+      4'ha:
+          \$357  = 56'h00000000000000;
+      4'hb:
+          \$357  = 56'h00000000000000;
+      4'hc:
+          \$357  = 56'h00000000000000;
+      4'hd:
+          \$357  = 56'h00000000000000;
+      4'he:
+          \$357  = 56'h00000000000000;
+      4'hf:
+          \$357  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$360 )
+      4'h0:
+          \$361  = packed0;
+      4'h1:
+          \$361  = packed1;
+      4'h2:
+          \$361  = packed2;
+      4'h3:
+          \$361  = packed3;
+      4'h4:
+          \$361  = packed4;
+      4'h5:
+          \$361  = packed5;
+      4'h6:
+          \$361  = packed6;
+      4'h7:
+          \$361  = packed7;
+      4'h8:
+          \$361  = 56'h00000000000000;
+      4'h9:
+          \$361  = 56'h00000000000000;
+      4'ha:
+          \$361  = 56'h00000000000000;
+      4'hb:
+          \$361  = 56'h00000000000000;
+      4'hc:
+          \$361  = 56'h00000000000000;
+      4'hd:
+          \$361  = 56'h00000000000000;
+      4'he:
+          \$361  = 56'h00000000000000;
+      4'hf:
+          \$361  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$364 )
+      4'h0:
+          \$365  = packed0;
+      4'h1:
+          \$365  = packed1;
+      4'h2:
+          \$365  = packed2;
+      4'h3:
+          \$365  = packed3;
+      4'h4:
+          \$365  = packed4;
+      4'h5:
+          \$365  = packed5;
+      4'h6:
+          \$365  = packed6;
+      4'h7:
+          \$365  = packed7;
+      4'h8:
+          \$365  = 56'h00000000000000;
+      4'h9:
+          \$365  = 56'h00000000000000;
+      4'ha:
+          \$365  = 56'h00000000000000;
+      4'hb:
+          \$365  = 56'h00000000000000;
+      4'hc:
+          \$365  = 56'h00000000000000;
+      4'hd:
+          \$365  = 56'h00000000000000;
+      4'he:
+          \$365  = 56'h00000000000000;
+      4'hf:
+          \$365  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$368 )
+      4'h0:
+          \$369  = packed0;
+      4'h1:
+          \$369  = packed1;
+      4'h2:
+          \$369  = packed2;
+      4'h3:
+          \$369  = packed3;
+      4'h4:
+          \$369  = packed4;
+      4'h5:
+          \$369  = packed5;
+      4'h6:
+          \$369  = packed6;
+      4'h7:
+          \$369  = packed7;
+      4'h8:
+          \$369  = 56'h00000000000000;
+      4'h9:
+          \$369  = 56'h00000000000000;
+      4'ha:
+          \$369  = 56'h00000000000000;
+      4'hb:
+          \$369  = 56'h00000000000000;
+      4'hc:
+          \$369  = 56'h00000000000000;
+      4'hd:
+          \$369  = 56'h00000000000000;
+      4'he:
+          \$369  = 56'h00000000000000;
+      4'hf:
+          \$369  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$371 )
+      4'h0:
+          \$372  = packed0;
+      4'h1:
+          \$372  = packed1;
+      4'h2:
+          \$372  = packed2;
+      4'h3:
+          \$372  = packed3;
+      4'h4:
+          \$372  = packed4;
+      4'h5:
+          \$372  = packed5;
+      4'h6:
+          \$372  = packed6;
+      4'h7:
+          \$372  = packed7;
+      4'h8:
+          \$372  = 56'h00000000000000;
+      4'h9:
+          \$372  = 56'h00000000000000;
+      4'ha:
+          \$372  = 56'h00000000000000;
+      4'hb:
+          \$372  = 56'h00000000000000;
+      4'hc:
+          \$372  = 56'h00000000000000;
+      4'hd:
+          \$372  = 56'h00000000000000;
+      4'he:
+          \$372  = 56'h00000000000000;
+      4'hf:
+          \$372  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$374 )
+      4'h0:
+          \$375  = packed0;
+      4'h1:
+          \$375  = packed1;
+      4'h2:
+          \$375  = packed2;
+      4'h3:
+          \$375  = packed3;
+      4'h4:
+          \$375  = packed4;
+      4'h5:
+          \$375  = packed5;
+      4'h6:
+          \$375  = packed6;
+      4'h7:
+          \$375  = packed7;
+      4'h8:
+          \$375  = 56'h00000000000000;
+      4'h9:
+          \$375  = 56'h00000000000000;
+      4'ha:
+          \$375  = 56'h00000000000000;
+      4'hb:
+          \$375  = 56'h00000000000000;
+      4'hc:
+          \$375  = 56'h00000000000000;
+      4'hd:
+          \$375  = 56'h00000000000000;
+      4'he:
+          \$375  = 56'h00000000000000;
+      4'hf:
+          \$375  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$378 )
+      4'h0:
+          \$379  = packed0;
+      4'h1:
+          \$379  = packed1;
+      4'h2:
+          \$379  = packed2;
+      4'h3:
+          \$379  = packed3;
+      4'h4:
+          \$379  = packed4;
+      4'h5:
+          \$379  = packed5;
+      4'h6:
+          \$379  = packed6;
+      4'h7:
+          \$379  = packed7;
+      4'h8:
+          \$379  = 56'h00000000000000;
+      4'h9:
+          \$379  = 56'h00000000000000;
+      4'ha:
+          \$379  = 56'h00000000000000;
+      4'hb:
+          \$379  = 56'h00000000000000;
+      4'hc:
+          \$379  = 56'h00000000000000;
+      4'hd:
+          \$379  = 56'h00000000000000;
+      4'he:
+          \$379  = 56'h00000000000000;
+      4'hf:
+          \$379  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$382 )
+      4'h0:
+          \$383  = packed0;
+      4'h1:
+          \$383  = packed1;
+      4'h2:
+          \$383  = packed2;
+      4'h3:
+          \$383  = packed3;
+      4'h4:
+          \$383  = packed4;
+      4'h5:
+          \$383  = packed5;
+      4'h6:
+          \$383  = packed6;
+      4'h7:
+          \$383  = packed7;
+      4'h8:
+          \$383  = 56'h00000000000000;
+      4'h9:
+          \$383  = 56'h00000000000000;
+      4'ha:
+          \$383  = 56'h00000000000000;
+      4'hb:
+          \$383  = 56'h00000000000000;
+      4'hc:
+          \$383  = 56'h00000000000000;
+      4'hd:
+          \$383  = 56'h00000000000000;
+      4'he:
+          \$383  = 56'h00000000000000;
+      4'hf:
+          \$383  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$386 )
+      4'h0:
+          \$387  = packed0;
+      4'h1:
+          \$387  = packed1;
+      4'h2:
+          \$387  = packed2;
+      4'h3:
+          \$387  = packed3;
+      4'h4:
+          \$387  = packed4;
+      4'h5:
+          \$387  = packed5;
+      4'h6:
+          \$387  = packed6;
+      4'h7:
+          \$387  = packed7;
+      4'h8:
+          \$387  = 56'h00000000000000;
+      4'h9:
+          \$387  = 56'h00000000000000;
+      4'ha:
+          \$387  = 56'h00000000000000;
+      4'hb:
+          \$387  = 56'h00000000000000;
+      4'hc:
+          \$387  = 56'h00000000000000;
+      4'hd:
+          \$387  = 56'h00000000000000;
+      4'he:
+          \$387  = 56'h00000000000000;
+      4'hf:
+          \$387  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$390 )
+      4'h0:
+          \$391  = packed0;
+      4'h1:
+          \$391  = packed1;
+      4'h2:
+          \$391  = packed2;
+      4'h3:
+          \$391  = packed3;
+      4'h4:
+          \$391  = packed4;
+      4'h5:
+          \$391  = packed5;
+      4'h6:
+          \$391  = packed6;
+      4'h7:
+          \$391  = packed7;
+      4'h8:
+          \$391  = 56'h00000000000000;
+      4'h9:
+          \$391  = 56'h00000000000000;
+      4'ha:
+          \$391  = 56'h00000000000000;
+      4'hb:
+          \$391  = 56'h00000000000000;
+      4'hc:
+          \$391  = 56'h00000000000000;
+      4'hd:
+          \$391  = 56'h00000000000000;
+      4'he:
+          \$391  = 56'h00000000000000;
+      4'hf:
+          \$391  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$394 )
+      4'h0:
+          \$395  = packed0;
+      4'h1:
+          \$395  = packed1;
+      4'h2:
+          \$395  = packed2;
+      4'h3:
+          \$395  = packed3;
+      4'h4:
+          \$395  = packed4;
+      4'h5:
+          \$395  = packed5;
+      4'h6:
+          \$395  = packed6;
+      4'h7:
+          \$395  = packed7;
+      4'h8:
+          \$395  = 56'h00000000000000;
+      4'h9:
+          \$395  = 56'h00000000000000;
+      4'ha:
+          \$395  = 56'h00000000000000;
+      4'hb:
+          \$395  = 56'h00000000000000;
+      4'hc:
+          \$395  = 56'h00000000000000;
+      4'hd:
+          \$395  = 56'h00000000000000;
+      4'he:
+          \$395  = 56'h00000000000000;
+      4'hf:
+          \$395  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$398 )
+      4'h0:
+          \$399  = packed0;
+      4'h1:
+          \$399  = packed1;
+      4'h2:
+          \$399  = packed2;
+      4'h3:
+          \$399  = packed3;
+      4'h4:
+          \$399  = packed4;
+      4'h5:
+          \$399  = packed5;
+      4'h6:
+          \$399  = packed6;
+      4'h7:
+          \$399  = packed7;
+      4'h8:
+          \$399  = 56'h00000000000000;
+      4'h9:
+          \$399  = 56'h00000000000000;
+      4'ha:
+          \$399  = 56'h00000000000000;
+      4'hb:
+          \$399  = 56'h00000000000000;
+      4'hc:
+          \$399  = 56'h00000000000000;
+      4'hd:
+          \$399  = 56'h00000000000000;
+      4'he:
+          \$399  = 56'h00000000000000;
+      4'hf:
+          \$399  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$401 )
+      4'h0:
+          \$402  = packed0;
+      4'h1:
+          \$402  = packed1;
+      4'h2:
+          \$402  = packed2;
+      4'h3:
+          \$402  = packed3;
+      4'h4:
+          \$402  = packed4;
+      4'h5:
+          \$402  = packed5;
+      4'h6:
+          \$402  = packed6;
+      4'h7:
+          \$402  = packed7;
+      4'h8:
+          \$402  = 56'h00000000000000;
+      4'h9:
+          \$402  = 56'h00000000000000;
+      4'ha:
+          \$402  = 56'h00000000000000;
+      4'hb:
+          \$402  = 56'h00000000000000;
+      4'hc:
+          \$402  = 56'h00000000000000;
+      4'hd:
+          \$402  = 56'h00000000000000;
+      4'he:
+          \$402  = 56'h00000000000000;
+      4'hf:
+          \$402  = 56'h00000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    packed0 = 56'h00000000000000;
+    if (\$15 ) begin
+      packed0 = q0;
+    end
+    if (\$18 ) begin
+      packed0 = q1;
+    end
+    if (\$22 ) begin
+      packed0 = q2;
+    end
+    if (\$27 ) begin
+      packed0 = q3;
+    end
+    if (\$33 ) begin
+      packed0 = q4;
+    end
+    if (\$40 ) begin
+      packed0 = q5;
+    end
+    if (\$48 ) begin
+      packed0 = q6;
+    end
+    if (\$57 ) begin
+      packed0 = q7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    packed1 = 56'h00000000000000;
+    if (\$60 ) begin
+      packed1 = q1;
+    end
+    if (\$64 ) begin
+      packed1 = q2;
+    end
+    if (\$69 ) begin
+      packed1 = q3;
+    end
+    if (\$75 ) begin
+      packed1 = q4;
+    end
+    if (\$82 ) begin
+      packed1 = q5;
+    end
+    if (\$90 ) begin
+      packed1 = q6;
+    end
+    if (\$99 ) begin
+      packed1 = q7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    packed2 = 56'h00000000000000;
+    if (\$103 ) begin
+      packed2 = q2;
+    end
+    if (\$108 ) begin
+      packed2 = q3;
+    end
+    if (\$114 ) begin
+      packed2 = q4;
+    end
+    if (\$121 ) begin
+      packed2 = q5;
+    end
+    if (\$129 ) begin
+      packed2 = q6;
+    end
+    if (\$138 ) begin
+      packed2 = q7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    packed3 = 56'h00000000000000;
+    if (\$143 ) begin
+      packed3 = q3;
+    end
+    if (\$149 ) begin
+      packed3 = q4;
+    end
+    if (\$156 ) begin
+      packed3 = q5;
+    end
+    if (\$164 ) begin
+      packed3 = q6;
+    end
+    if (\$173 ) begin
+      packed3 = q7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    packed4 = 56'h00000000000000;
+    if (\$179 ) begin
+      packed4 = q4;
+    end
+    if (\$186 ) begin
+      packed4 = q5;
+    end
+    if (\$194 ) begin
+      packed4 = q6;
+    end
+    if (\$203 ) begin
+      packed4 = q7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    packed5 = 56'h00000000000000;
+    if (\$210 ) begin
+      packed5 = q5;
+    end
+    if (\$218 ) begin
+      packed5 = q6;
+    end
+    if (\$227 ) begin
+      packed5 = q7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    packed6 = 56'h00000000000000;
+    if (\$235 ) begin
+      packed6 = q6;
+    end
+    if (\$244 ) begin
+      packed6 = q7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    packed7 = 56'h00000000000000;
+    if (\$253 ) begin
+      packed7 = q7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$407  = q0;
+    if (\$255 ) begin
+      \$407  = { keys__payload[55:3], 3'h0 };
+    end
+    if (rst) begin
+      \$407  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$408  = q1;
+    if (\$255 ) begin
+      \$408  = { keys__payload[123:71], 3'h0 };
+    end
+    if (rst) begin
+      \$408  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$409  = q2;
+    if (\$255 ) begin
+      \$409  = { keys__payload[191:139], 3'h0 };
+    end
+    if (rst) begin
+      \$409  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$410  = q3;
+    if (\$255 ) begin
+      \$410  = { keys__payload[259:207], 3'h0 };
+    end
+    if (rst) begin
+      \$410  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$411  = q4;
+    if (\$255 ) begin
+      \$411  = { keys__payload[327:275], 3'h0 };
+    end
+    if (rst) begin
+      \$411  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$412  = q5;
+    if (\$255 ) begin
+      \$412  = { keys__payload[395:343], 3'h0 };
+    end
+    if (rst) begin
+      \$412  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$413  = q6;
+    if (\$255 ) begin
+      \$413  = { keys__payload[463:411], 3'h0 };
+    end
+    if (rst) begin
+      \$413  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$414  = q7;
+    if (\$255 ) begin
+      \$414  = { keys__payload[531:479], 3'h0 };
+    end
+    if (rst) begin
+      \$414  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$415  = \$signal$6 ;
+    if (\$255 ) begin
+      \$415  = \$271 ;
+    end
+    if (rst) begin
+      \$415  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$416  = \$signal$31 ;
+    if (\$255 ) begin
+      \$416  = keys__payload[552];
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$417  = \$signal ;
+    if (\$255 ) begin
+      \$417  = 1'h1;
+    end else if (\$260 ) begin
+      \$417  = 1'h0;
+    end
+    if (rst) begin
+      \$417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$418  = \$signal$30 ;
+    if (\$255 ) begin
+      \$418  = { keys__payload[531:479], 3'h0 };
+    end
+    if (rst) begin
+      \$418  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$419  = have_prev;
+    if (\$255 ) begin
+      \$419  = \$272 ;
+    end
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$420  = points__valid;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$420  = 1'h1;
+      end else if (\$signal$31 ) begin
+        \$420  = 1'h1;
+      end else begin
+        \$420  = 1'h0;
+      end
+    end else if (\$280 ) begin
+      \$420  = 1'h1;
+    end else if (\$282 ) begin
+      \$420  = 1'h0;
+    end
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$421  = points__payload;
+    if (\$277 ) begin
+      if (\$283 ) begin
+        \$421 [551:544] = 8'hff;
+        \$421 [552] = \$285 ;
+        \$421 [55:0] = \$293 ;
+        \$421 [67:56] = { beat_no, 3'h0 };
+        \$421 [123:68] = \$297 ;
+        \$421 [135:124] = { beat_no, 3'h1 };
+        \$421 [191:136] = \$301 ;
+        \$421 [203:192] = { beat_no, 3'h2 };
+        \$421 [259:204] = \$305 ;
+        \$421 [271:260] = { beat_no, 3'h3 };
+        \$421 [327:272] = \$309 ;
+        \$421 [339:328] = { beat_no, 3'h4 };
+        \$421 [395:340] = \$313 ;
+        \$421 [407:396] = { beat_no, 3'h5 };
+        \$421 [463:408] = \$317 ;
+        \$421 [475:464] = { beat_no, 3'h6 };
+        \$421 [531:476] = \$319 ;
+        \$421 [543:532] = { beat_no, 3'h7 };
+      end else if (\$signal$31 ) begin
+        \$421 [551:544] = \$340 [7:0];
+        \$421 [552] = 1'h1;
+        \$421 [55:0] = \$346 ;
+        \$421 [67:56] = { beat_no, 3'h0 };
+        \$421 [123:68] = \$350 ;
+        \$421 [135:124] = { beat_no, 3'h1 };
+        \$421 [191:136] = \$354 ;
+        \$421 [203:192] = { beat_no, 3'h2 };
+        \$421 [259:204] = \$358 ;
+        \$421 [271:260] = { beat_no, 3'h3 };
+        \$421 [327:272] = \$362 ;
+        \$421 [339:328] = { beat_no, 3'h4 };
+        \$421 [395:340] = \$366 ;
+        \$421 [407:396] = { beat_no, 3'h5 };
+        \$421 [463:408] = \$370 ;
+        \$421 [475:464] = { beat_no, 3'h6 };
+        \$421 [531:476] = \$372 ;
+        \$421 [543:532] = { beat_no, 3'h7 };
+      end
+    end else if (\$280 ) begin
+      \$421 [551:544] = \$404 [7:0];
+      \$421 [552] = 1'h1;
+      \$421 [55:0] = left0;
+      \$421 [67:56] = { beat_no, 3'h0 };
+      \$421 [123:68] = left1;
+      \$421 [135:124] = { beat_no, 3'h1 };
+      \$421 [191:136] = left2;
+      \$421 [203:192] = { beat_no, 3'h2 };
+      \$421 [259:204] = left3;
+      \$421 [271:260] = { beat_no, 3'h3 };
+      \$421 [327:272] = left4;
+      \$421 [339:328] = { beat_no, 3'h4 };
+      \$421 [395:340] = left5;
+      \$421 [407:396] = { beat_no, 3'h5 };
+      \$421 [463:408] = left6;
+      \$421 [475:464] = { beat_no, 3'h6 };
+      \$421 [531:476] = left7;
+      \$421 [543:532] = { beat_no, 3'h7 };
+    end
+    if (rst) begin
+      \$421  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$422  = beat_no;
+    if (\$277 ) begin
+      if (\$283 ) begin
+        \$422  = \$289 [8:0];
+      end else if (\$signal$31 ) begin
+        \$422  = \$342 [8:0];
+      end
+    end else if (\$280 ) begin
+      \$422  = \$406 [8:0];
+    end
+    if (rst) begin
+      \$422  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$423  = n_left;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$423  = \$320 [2:0];
+      end else if (\$signal$31 ) begin
+        \$423  = 3'h0;
+      end else begin
+        \$423  = \$254 [2:0];
+      end
+    end else if (\$280 ) begin
+      \$423  = 3'h0;
+    end
+    if (rst) begin
+      \$423  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$424  = pending;
+    if (\$277 ) begin
+      if (\$283 ) begin
+        \$424  = \$322 ;
+      end
+    end else if (\$280 ) begin
+      \$424  = 1'h0;
+    end
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$425  = left0;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$425  = \$324 ;
+      end else if (\$signal$31 ) begin
+      end else begin
+        \$425  = \$376 ;
+      end
+    end
+    if (rst) begin
+      \$425  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$426  = left1;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$426  = \$326 ;
+      end else if (\$signal$31 ) begin
+      end else begin
+        \$426  = \$380 ;
+      end
+    end
+    if (rst) begin
+      \$426  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$427  = left2;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$427  = \$328 ;
+      end else if (\$signal$31 ) begin
+      end else begin
+        \$427  = \$384 ;
+      end
+    end
+    if (rst) begin
+      \$427  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$428  = left3;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$428  = \$330 ;
+      end else if (\$signal$31 ) begin
+      end else begin
+        \$428  = \$388 ;
+      end
+    end
+    if (rst) begin
+      \$428  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$429  = left4;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$429  = \$332 ;
+      end else if (\$signal$31 ) begin
+      end else begin
+        \$429  = \$392 ;
+      end
+    end
+    if (rst) begin
+      \$429  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$430  = left5;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$430  = \$334 ;
+      end else if (\$signal$31 ) begin
+      end else begin
+        \$430  = \$396 ;
+      end
+    end
+    if (rst) begin
+      \$430  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$431  = left6;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$431  = \$336 ;
+      end else if (\$signal$31 ) begin
+      end else begin
+        \$431  = \$400 ;
+      end
+    end
+    if (rst) begin
+      \$431  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$432  = left7;
+    if (\$277 ) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$432  = \$338 ;
+      end else if (\$signal$31 ) begin
+      end else begin
+        \$432  = \$402 ;
+      end
+    end
+    if (rst) begin
+      \$432  = 56'h00000000000000;
+    end
+  end
+  assign points__ready = 1'h1;
+  assign count = \$14 [3:0];
+  assign total = \$254 [3:0];
+  assign \keys__payload.lanes  = keys__payload[543:0];
+  assign \keys__payload.lanes[0]  = keys__payload[67:0];
+  assign \keys__payload.lanes[0].key  = keys__payload[55:0];
+  assign \keys__payload.lanes[0].idx  = keys__payload[67:56];
+  assign \keys__payload.lanes[1]  = keys__payload[135:68];
+  assign \keys__payload.lanes[1].key  = keys__payload[123:68];
+  assign \keys__payload.lanes[1].idx  = keys__payload[135:124];
+  assign \keys__payload.lanes[2]  = keys__payload[203:136];
+  assign \keys__payload.lanes[2].key  = keys__payload[191:136];
+  assign \keys__payload.lanes[2].idx  = keys__payload[203:192];
+  assign \keys__payload.lanes[3]  = keys__payload[271:204];
+  assign \keys__payload.lanes[3].key  = keys__payload[259:204];
+  assign \keys__payload.lanes[3].idx  = keys__payload[271:260];
+  assign \keys__payload.lanes[4]  = keys__payload[339:272];
+  assign \keys__payload.lanes[4].key  = keys__payload[327:272];
+  assign \keys__payload.lanes[4].idx  = keys__payload[339:328];
+  assign \keys__payload.lanes[5]  = keys__payload[407:340];
+  assign \keys__payload.lanes[5].key  = keys__payload[395:340];
+  assign \keys__payload.lanes[5].idx  = keys__payload[407:396];
+  assign \keys__payload.lanes[6]  = keys__payload[475:408];
+  assign \keys__payload.lanes[6].key  = keys__payload[463:408];
+  assign \keys__payload.lanes[6].idx  = keys__payload[475:464];
+  assign \keys__payload.lanes[7]  = keys__payload[543:476];
+  assign \keys__payload.lanes[7].key  = keys__payload[531:476];
+  assign \keys__payload.lanes[7].idx  = keys__payload[543:532];
+  assign \keys__payload.keep  = keys__payload[551:544];
+  assign \keys__payload.last  = keys__payload[552];
+  assign \points__payload.lanes  = points__payload[543:0];
+  assign \points__payload.lanes[0]  = points__payload[67:0];
+  assign \points__payload.lanes[0].key  = points__payload[55:0];
+  assign \points__payload.lanes[0].idx  = points__payload[67:56];
+  assign \points__payload.lanes[1]  = points__payload[135:68];
+  assign \points__payload.lanes[1].key  = points__payload[123:68];
+  assign \points__payload.lanes[1].idx  = points__payload[135:124];
+  assign \points__payload.lanes[2]  = points__payload[203:136];
+  assign \points__payload.lanes[2].key  = points__payload[191:136];
+  assign \points__payload.lanes[2].idx  = points__payload[203:192];
+  assign \points__payload.lanes[3]  = points__payload[271:204];
+  assign \points__payload.lanes[3].key  = points__payload[259:204];
+  assign \points__payload.lanes[3].idx  = points__payload[271:260];
+  assign \points__payload.lanes[4]  = points__payload[339:272];
+  assign \points__payload.lanes[4].key  = points__payload[327:272];
+  assign \points__payload.lanes[4].idx  = points__payload[339:328];
+  assign \points__payload.lanes[5]  = points__payload[407:340];
+  assign \points__payload.lanes[5].key  = points__payload[395:340];
+  assign \points__payload.lanes[5].idx  = points__payload[407:396];
+  assign \points__payload.lanes[6]  = points__payload[475:408];
+  assign \points__payload.lanes[6].key  = points__payload[463:408];
+  assign \points__payload.lanes[6].idx  = points__payload[475:464];
+  assign \points__payload.lanes[7]  = points__payload[543:476];
+  assign \points__payload.lanes[7].key  = points__payload[531:476];
+  assign \points__payload.lanes[7].idx  = points__payload[543:532];
+  assign \points__payload.keep  = points__payload[551:544];
+  assign \points__payload.last  = points__payload[552];
+  assign \$3  = 1'h1;
+  assign \$4  = \$signal ;
+  assign \$15  = \$signal$6 [0];
+  assign \$257  = 1'h1;
+  assign \$258  = \$signal ;
+  assign \$274  = 1'h1;
+  assign \$275  = \$signal ;
+  assign \$279  = 1'h1;
+  assign \$280  = pending;
+  assign \$282  = 1'h1;
+  assign \$342  = 10'h000;
+  assign \$406  = 10'h000;
+endmodule
+
+(* generator = "Amaranth" *)
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.intersect (clk, rst, inputs__valid, outputs__valid, inputs__ready, outputs__ready, inputs__payload, outputs__payload, downsample, pairs__payload, pairs_valid, pairs__ready);
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [11:0] \$100 ;
@@ -6530,1331 +9924,1637 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
-  wire [11:0] \$1042 ;
-  wire [11:0] \$1043 ;
-  wire [11:0] \$1044 ;
-  wire [11:0] \$1045 ;
-  wire [11:0] \$1046 ;
-  wire [11:0] \$1047 ;
-  wire [11:0] \$1048 ;
-  wire [11:0] \$1049 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire [11:0] \$105 ;
-  wire [11:0] \$1050 ;
-  wire [11:0] \$1051 ;
-  wire [11:0] \$1052 ;
-  wire [11:0] \$1053 ;
-  wire [11:0] \$1054 ;
-  wire [11:0] \$1055 ;
-  wire [11:0] \$1056 ;
-  wire [11:0] \$1057 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
   wire \$1058 ;
-  wire [11:0] \$1059 ;
+  wire \$1059 ;
   wire [11:0] \$106 ;
-  wire [11:0] \$1060 ;
-  wire [11:0] \$1061 ;
-  wire [11:0] \$1062 ;
-  wire [11:0] \$1063 ;
-  wire [11:0] \$1064 ;
-  wire [11:0] \$1065 ;
-  wire [11:0] \$1066 ;
-  wire [11:0] \$1067 ;
-  wire [11:0] \$1068 ;
-  wire [11:0] \$1069 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire [11:0] \$107 ;
-  wire [11:0] \$1070 ;
-  wire [11:0] \$1071 ;
-  wire [11:0] \$1072 ;
-  wire [11:0] \$1073 ;
-  wire [11:0] \$1074 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
   wire \$1075 ;
-  wire [11:0] \$1076 ;
-  wire [11:0] \$1077 ;
-  wire [11:0] \$1078 ;
-  wire [11:0] \$1079 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire [11:0] \$108 ;
-  wire [11:0] \$1080 ;
-  wire [11:0] \$1081 ;
-  wire [11:0] \$1082 ;
-  wire [11:0] \$1083 ;
-  wire [11:0] \$1084 ;
-  wire [11:0] \$1085 ;
-  wire [11:0] \$1086 ;
-  wire [11:0] \$1087 ;
-  wire [11:0] \$1088 ;
-  wire [11:0] \$1089 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire [11:0] \$109 ;
-  wire [11:0] \$1090 ;
-  wire [11:0] \$1091 ;
+  wire \$1090 ;
+  wire \$1091 ;
   wire \$1092 ;
-  wire [11:0] \$1093 ;
-  wire [11:0] \$1094 ;
-  wire [11:0] \$1095 ;
-  wire [11:0] \$1096 ;
-  wire [11:0] \$1097 ;
-  wire [11:0] \$1098 ;
-  wire [11:0] \$1099 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire [11:0] \$110 ;
-  wire [11:0] \$1100 ;
-  wire [11:0] \$1101 ;
-  wire [11:0] \$1102 ;
-  wire [11:0] \$1103 ;
-  wire [11:0] \$1104 ;
-  wire [11:0] \$1105 ;
-  wire [11:0] \$1106 ;
-  wire [11:0] \$1107 ;
-  wire [11:0] \$1108 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
   wire \$1109 ;
   wire [11:0] \$111 ;
-  wire [11:0] \$1110 ;
-  wire [11:0] \$1111 ;
-  wire [11:0] \$1112 ;
-  wire [11:0] \$1113 ;
-  wire [11:0] \$1114 ;
-  wire [11:0] \$1115 ;
-  wire [11:0] \$1116 ;
-  wire [11:0] \$1117 ;
-  wire [11:0] \$1118 ;
-  wire [11:0] \$1119 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire [11:0] \$112 ;
-  wire [11:0] \$1120 ;
-  wire [11:0] \$1121 ;
-  wire [11:0] \$1122 ;
-  wire [11:0] \$1123 ;
-  wire [11:0] \$1124 ;
-  wire [11:0] \$1125 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
   wire \$1126 ;
-  wire [11:0] \$1127 ;
-  wire [11:0] \$1128 ;
-  wire [11:0] \$1129 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire [11:0] \$113 ;
-  wire [11:0] \$1130 ;
-  wire [11:0] \$1131 ;
-  wire [11:0] \$1132 ;
-  wire [11:0] \$1133 ;
-  wire [11:0] \$1134 ;
-  wire [11:0] \$1135 ;
-  wire [11:0] \$1136 ;
-  wire [11:0] \$1137 ;
-  wire [11:0] \$1138 ;
-  wire [11:0] \$1139 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire [11:0] \$114 ;
-  wire [11:0] \$1140 ;
-  wire [11:0] \$1141 ;
-  wire [11:0] \$1142 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
   wire \$1143 ;
-  wire [11:0] \$1144 ;
-  wire [11:0] \$1145 ;
-  wire [11:0] \$1146 ;
-  wire [11:0] \$1147 ;
-  wire [11:0] \$1148 ;
-  wire [11:0] \$1149 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire [11:0] \$115 ;
-  wire [11:0] \$1150 ;
-  wire [11:0] \$1151 ;
-  wire [11:0] \$1152 ;
-  wire [11:0] \$1153 ;
-  wire [11:0] \$1154 ;
-  wire [11:0] \$1155 ;
-  wire [11:0] \$1156 ;
-  wire [11:0] \$1157 ;
-  wire [11:0] \$1158 ;
-  wire [11:0] \$1159 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire [11:0] \$116 ;
   wire \$1160 ;
-  wire [11:0] \$1161 ;
-  wire [11:0] \$1162 ;
-  wire [11:0] \$1163 ;
-  wire [11:0] \$1164 ;
-  wire [11:0] \$1165 ;
-  wire [11:0] \$1166 ;
-  wire [11:0] \$1167 ;
-  wire [11:0] \$1168 ;
-  wire [11:0] \$1169 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire [11:0] \$117 ;
-  wire [11:0] \$1170 ;
-  wire [11:0] \$1171 ;
-  wire [11:0] \$1172 ;
-  wire [11:0] \$1173 ;
-  wire [11:0] \$1174 ;
-  wire [11:0] \$1175 ;
-  wire [11:0] \$1176 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
   wire \$1177 ;
-  wire [1:0] \$1178 ;
+  wire \$1178 ;
   wire \$1179 ;
   wire [11:0] \$118 ;
   wire \$1180 ;
-  wire [1:0] \$1181 ;
-  wire [2:0] \$1182 ;
+  wire \$1181 ;
+  wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
-  wire [1:0] \$1185 ;
-  wire [2:0] \$1186 ;
-  wire [3:0] \$1187 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
   wire [11:0] \$119 ;
-  wire [1:0] \$1190 ;
-  wire [2:0] \$1191 ;
-  wire [3:0] \$1192 ;
-  wire [4:0] \$1193 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
-  wire [1:0] \$1196 ;
-  wire [2:0] \$1197 ;
-  wire [3:0] \$1198 ;
-  wire [4:0] \$1199 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire [11:0] \$120 ;
-  wire [5:0] \$1200 ;
+  wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
-  wire [1:0] \$1203 ;
-  wire [2:0] \$1204 ;
-  wire [3:0] \$1205 ;
-  wire [4:0] \$1206 ;
-  wire [5:0] \$1207 ;
-  wire [6:0] \$1208 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
   wire \$1209 ;
   wire [11:0] \$121 ;
   wire \$1210 ;
-  wire [1:0] \$1211 ;
-  wire [2:0] \$1212 ;
-  wire [3:0] \$1213 ;
-  wire [4:0] \$1214 ;
-  wire [5:0] \$1215 ;
-  wire [6:0] \$1216 ;
-  wire [7:0] \$1217 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
   wire [11:0] \$122 ;
-  wire [1:0] \$1220 ;
+  wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
-  wire [1:0] \$1223 ;
-  wire [2:0] \$1224 ;
+  wire \$1223 ;
+  wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
-  wire [1:0] \$1227 ;
-  wire [2:0] \$1228 ;
-  wire [3:0] \$1229 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire [11:0] \$123 ;
   wire \$1230 ;
   wire \$1231 ;
-  wire [1:0] \$1232 ;
-  wire [2:0] \$1233 ;
-  wire [3:0] \$1234 ;
-  wire [4:0] \$1235 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
-  wire [1:0] \$1238 ;
-  wire [2:0] \$1239 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire [11:0] \$124 ;
-  wire [3:0] \$1240 ;
-  wire [4:0] \$1241 ;
-  wire [5:0] \$1242 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
-  wire [1:0] \$1245 ;
-  wire [2:0] \$1246 ;
-  wire [3:0] \$1247 ;
-  wire [4:0] \$1248 ;
-  wire [5:0] \$1249 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire [11:0] \$125 ;
-  wire [6:0] \$1250 ;
+  wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
-  wire [1:0] \$1253 ;
-  wire [2:0] \$1254 ;
-  wire [3:0] \$1255 ;
-  wire [4:0] \$1256 ;
-  wire [5:0] \$1257 ;
-  wire [6:0] \$1258 ;
-  wire [7:0] \$1259 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire [11:0] \$126 ;
   wire \$1260 ;
   wire \$1261 ;
-  wire [1:0] \$1262 ;
-  wire [2:0] \$1263 ;
+  wire \$1262 ;
+  wire \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
-  wire [1:0] \$1266 ;
-  wire [2:0] \$1267 ;
-  wire [3:0] \$1268 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
   wire \$1269 ;
   wire [11:0] \$127 ;
   wire \$1270 ;
-  wire [1:0] \$1271 ;
-  wire [2:0] \$1272 ;
-  wire [3:0] \$1273 ;
-  wire [4:0] \$1274 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
-  wire [1:0] \$1277 ;
-  wire [2:0] \$1278 ;
-  wire [3:0] \$1279 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire [11:0] \$128 ;
-  wire [4:0] \$1280 ;
-  wire [5:0] \$1281 ;
+  wire \$1280 ;
+  wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire [1:0] \$1284 ;
-  wire [2:0] \$1285 ;
-  wire [3:0] \$1286 ;
-  wire [4:0] \$1287 ;
-  wire [5:0] \$1288 ;
-  wire [6:0] \$1289 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire [11:0] \$129 ;
   wire \$1290 ;
   wire \$1291 ;
-  wire [1:0] \$1292 ;
-  wire [2:0] \$1293 ;
-  wire [3:0] \$1294 ;
-  wire [4:0] \$1295 ;
-  wire [5:0] \$1296 ;
-  wire [6:0] \$1297 ;
-  wire [7:0] \$1298 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
   wire [11:0] \$130 ;
   wire \$1300 ;
-  wire [1:0] \$1301 ;
-  wire [2:0] \$1302 ;
-  wire [3:0] \$1303 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire [1:0] \$1306 ;
-  wire [2:0] \$1307 ;
-  wire [3:0] \$1308 ;
-  wire [4:0] \$1309 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
   wire [11:0] \$131 ;
   wire \$1310 ;
   wire \$1311 ;
-  wire [1:0] \$1312 ;
-  wire [2:0] \$1313 ;
-  wire [3:0] \$1314 ;
-  wire [4:0] \$1315 ;
-  wire [5:0] \$1316 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
-  wire [1:0] \$1319 ;
+  wire \$1319 ;
   wire [11:0] \$132 ;
-  wire [2:0] \$1320 ;
-  wire [3:0] \$1321 ;
-  wire [4:0] \$1322 ;
-  wire [5:0] \$1323 ;
-  wire [6:0] \$1324 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
-  wire [1:0] \$1327 ;
-  wire [2:0] \$1328 ;
-  wire [3:0] \$1329 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
   wire [11:0] \$133 ;
-  wire [4:0] \$1330 ;
-  wire [5:0] \$1331 ;
-  wire [6:0] \$1332 ;
-  wire [7:0] \$1333 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
   wire \$1334 ;
   wire \$1335 ;
-  wire [1:0] \$1336 ;
-  wire [2:0] \$1337 ;
-  wire [3:0] \$1338 ;
-  wire [4:0] \$1339 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
   wire [11:0] \$134 ;
   wire \$1340 ;
   wire \$1341 ;
-  wire [1:0] \$1342 ;
-  wire [2:0] \$1343 ;
-  wire [3:0] \$1344 ;
-  wire [4:0] \$1345 ;
-  wire [5:0] \$1346 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
   wire \$1347 ;
-  wire \$1348 ;
-  wire [1:0] \$1349 ;
+  wire [11:0] \$1348 ;
+  wire [11:0] \$1349 ;
   wire [11:0] \$135 ;
-  wire [2:0] \$1350 ;
-  wire [3:0] \$1351 ;
-  wire [4:0] \$1352 ;
-  wire [5:0] \$1353 ;
-  wire [6:0] \$1354 ;
-  wire \$1355 ;
-  wire \$1356 ;
-  wire [1:0] \$1357 ;
-  wire [2:0] \$1358 ;
-  wire [3:0] \$1359 ;
+  wire [11:0] \$1350 ;
+  wire [11:0] \$1351 ;
+  wire [11:0] \$1352 ;
+  wire [11:0] \$1353 ;
+  wire [11:0] \$1354 ;
+  wire [11:0] \$1355 ;
+  wire [11:0] \$1356 ;
+  wire [11:0] \$1357 ;
+  wire [11:0] \$1358 ;
+  wire [11:0] \$1359 ;
   wire [11:0] \$136 ;
-  wire [4:0] \$1360 ;
-  wire [5:0] \$1361 ;
-  wire [6:0] \$1362 ;
-  wire [7:0] \$1363 ;
+  wire [11:0] \$1360 ;
+  wire [11:0] \$1361 ;
+  wire [11:0] \$1362 ;
+  wire [11:0] \$1363 ;
   wire \$1364 ;
-  wire \$1365 ;
-  wire [1:0] \$1366 ;
-  wire [2:0] \$1367 ;
-  wire [3:0] \$1368 ;
-  wire [4:0] \$1369 ;
+  wire [11:0] \$1365 ;
+  wire [11:0] \$1366 ;
+  wire [11:0] \$1367 ;
+  wire [11:0] \$1368 ;
+  wire [11:0] \$1369 ;
   wire [11:0] \$137 ;
-  wire [5:0] \$1370 ;
-  wire \$1371 ;
-  wire \$1372 ;
-  wire [1:0] \$1373 ;
-  wire [2:0] \$1374 ;
-  wire [3:0] \$1375 ;
-  wire [4:0] \$1376 ;
-  wire [5:0] \$1377 ;
-  wire [6:0] \$1378 ;
-  wire \$1379 ;
+  wire [11:0] \$1370 ;
+  wire [11:0] \$1371 ;
+  wire [11:0] \$1372 ;
+  wire [11:0] \$1373 ;
+  wire [11:0] \$1374 ;
+  wire [11:0] \$1375 ;
+  wire [11:0] \$1376 ;
+  wire [11:0] \$1377 ;
+  wire [11:0] \$1378 ;
+  wire [11:0] \$1379 ;
   wire [11:0] \$138 ;
-  wire \$1380 ;
-  wire [1:0] \$1381 ;
-  wire [2:0] \$1382 ;
-  wire [3:0] \$1383 ;
-  wire [4:0] \$1384 ;
-  wire [5:0] \$1385 ;
-  wire [6:0] \$1386 ;
-  wire [7:0] \$1387 ;
-  wire \$1388 ;
-  wire \$1389 ;
+  wire [11:0] \$1380 ;
+  wire \$1381 ;
+  wire [11:0] \$1382 ;
+  wire [11:0] \$1383 ;
+  wire [11:0] \$1384 ;
+  wire [11:0] \$1385 ;
+  wire [11:0] \$1386 ;
+  wire [11:0] \$1387 ;
+  wire [11:0] \$1388 ;
+  wire [11:0] \$1389 ;
   wire [11:0] \$139 ;
-  wire [1:0] \$1390 ;
-  wire [2:0] \$1391 ;
-  wire [3:0] \$1392 ;
-  wire [4:0] \$1393 ;
-  wire [5:0] \$1394 ;
-  wire [6:0] \$1395 ;
-  wire \$1396 ;
-  wire \$1397 ;
-  wire [1:0] \$1398 ;
-  wire [2:0] \$1399 ;
+  wire [11:0] \$1390 ;
+  wire [11:0] \$1391 ;
+  wire [11:0] \$1392 ;
+  wire [11:0] \$1393 ;
+  wire [11:0] \$1394 ;
+  wire [11:0] \$1395 ;
+  wire [11:0] \$1396 ;
+  wire [11:0] \$1397 ;
+  wire \$1398 ;
+  wire [11:0] \$1399 ;
   wire \$14 ;
   wire [11:0] \$140 ;
-  wire [3:0] \$1400 ;
-  wire [4:0] \$1401 ;
-  wire [5:0] \$1402 ;
-  wire [6:0] \$1403 ;
-  wire [7:0] \$1404 ;
-  wire \$1405 ;
-  wire \$1406 ;
-  wire [1:0] \$1407 ;
-  wire [2:0] \$1408 ;
-  wire [3:0] \$1409 ;
+  wire [11:0] \$1400 ;
+  wire [11:0] \$1401 ;
+  wire [11:0] \$1402 ;
+  wire [11:0] \$1403 ;
+  wire [11:0] \$1404 ;
+  wire [11:0] \$1405 ;
+  wire [11:0] \$1406 ;
+  wire [11:0] \$1407 ;
+  wire [11:0] \$1408 ;
+  wire [11:0] \$1409 ;
   wire [11:0] \$141 ;
-  wire [4:0] \$1410 ;
-  wire [5:0] \$1411 ;
-  wire [6:0] \$1412 ;
-  wire [7:0] \$1413 ;
-  wire \$1414 ;
+  wire [11:0] \$1410 ;
+  wire [11:0] \$1411 ;
+  wire [11:0] \$1412 ;
+  wire [11:0] \$1413 ;
+  wire [11:0] \$1414 ;
   wire \$1415 ;
-  wire [1:0] \$1416 ;
-  wire [2:0] \$1417 ;
-  wire [3:0] \$1418 ;
-  wire [4:0] \$1419 ;
+  wire [11:0] \$1416 ;
+  wire [11:0] \$1417 ;
+  wire [11:0] \$1418 ;
+  wire [11:0] \$1419 ;
   wire [11:0] \$142 ;
-  wire [5:0] \$1420 ;
-  wire [6:0] \$1421 ;
-  wire [7:0] \$1422 ;
-  wire [8:0] \$1423 ;
-  wire \$1424 ;
-  wire [1:0] \$1425 ;
-  wire [2:0] \$1426 ;
-  wire [3:0] \$1427 ;
-  wire [4:0] \$1428 ;
-  wire [5:0] \$1429 ;
+  wire [11:0] \$1420 ;
+  wire [11:0] \$1421 ;
+  wire [11:0] \$1422 ;
+  wire [11:0] \$1423 ;
+  wire [11:0] \$1424 ;
+  wire [11:0] \$1425 ;
+  wire [11:0] \$1426 ;
+  wire [11:0] \$1427 ;
+  wire [11:0] \$1428 ;
+  wire [11:0] \$1429 ;
   wire [11:0] \$143 ;
-  wire [6:0] \$1430 ;
-  wire [7:0] \$1431 ;
-  wire [8:0] \$1432 ;
-  wire \$1433 ;
-  wire [1:0] \$1434 ;
-  wire [2:0] \$1435 ;
-  wire [3:0] \$1436 ;
-  wire [4:0] \$1437 ;
-  wire [5:0] \$1438 ;
-  wire [6:0] \$1439 ;
+  wire [11:0] \$1430 ;
+  wire [11:0] \$1431 ;
+  wire \$1432 ;
+  wire [11:0] \$1433 ;
+  wire [11:0] \$1434 ;
+  wire [11:0] \$1435 ;
+  wire [11:0] \$1436 ;
+  wire [11:0] \$1437 ;
+  wire [11:0] \$1438 ;
+  wire [11:0] \$1439 ;
   wire [11:0] \$144 ;
-  wire [7:0] \$1440 ;
-  wire [8:0] \$1441 ;
-  wire \$1442 ;
-  wire [1:0] \$1443 ;
-  wire [2:0] \$1444 ;
-  wire [3:0] \$1445 ;
-  wire [4:0] \$1446 ;
-  wire [5:0] \$1447 ;
-  wire [6:0] \$1448 ;
-  wire [7:0] \$1449 ;
+  wire [11:0] \$1440 ;
+  wire [11:0] \$1441 ;
+  wire [11:0] \$1442 ;
+  wire [11:0] \$1443 ;
+  wire [11:0] \$1444 ;
+  wire [11:0] \$1445 ;
+  wire [11:0] \$1446 ;
+  wire [11:0] \$1447 ;
+  wire [11:0] \$1448 ;
+  wire \$1449 ;
   wire [11:0] \$145 ;
-  wire [8:0] \$1450 ;
-  wire \$1451 ;
-  wire [1:0] \$1452 ;
-  wire [2:0] \$1453 ;
-  wire [3:0] \$1454 ;
-  wire [4:0] \$1455 ;
-  wire [5:0] \$1456 ;
-  wire [6:0] \$1457 ;
-  wire [7:0] \$1458 ;
-  wire [8:0] \$1459 ;
+  wire [11:0] \$1450 ;
+  wire [11:0] \$1451 ;
+  wire [11:0] \$1452 ;
+  wire [11:0] \$1453 ;
+  wire [11:0] \$1454 ;
+  wire [11:0] \$1455 ;
+  wire [11:0] \$1456 ;
+  wire [11:0] \$1457 ;
+  wire [11:0] \$1458 ;
+  wire [11:0] \$1459 ;
   wire [11:0] \$146 ;
-  wire \$1460 ;
-  wire [1:0] \$1461 ;
-  wire [2:0] \$1462 ;
-  wire [3:0] \$1463 ;
-  wire [4:0] \$1464 ;
-  wire [5:0] \$1465 ;
-  wire [6:0] \$1466 ;
-  wire [7:0] \$1467 ;
-  wire [8:0] \$1468 ;
-  wire \$1469 ;
+  wire [11:0] \$1460 ;
+  wire [11:0] \$1461 ;
+  wire [11:0] \$1462 ;
+  wire [11:0] \$1463 ;
+  wire [11:0] \$1464 ;
+  wire [11:0] \$1465 ;
+  wire \$1466 ;
+  wire [11:0] \$1467 ;
+  wire [11:0] \$1468 ;
+  wire [11:0] \$1469 ;
   wire [11:0] \$147 ;
-  wire [1:0] \$1470 ;
-  wire [2:0] \$1471 ;
-  wire [3:0] \$1472 ;
-  wire [4:0] \$1473 ;
-  wire [5:0] \$1474 ;
-  wire [6:0] \$1475 ;
-  wire [7:0] \$1476 ;
-  wire [8:0] \$1477 ;
-  wire \$1478 ;
-  wire [1:0] \$1479 ;
+  wire [11:0] \$1470 ;
+  wire [11:0] \$1471 ;
+  wire [11:0] \$1472 ;
+  wire [11:0] \$1473 ;
+  wire [11:0] \$1474 ;
+  wire [11:0] \$1475 ;
+  wire [11:0] \$1476 ;
+  wire [11:0] \$1477 ;
+  wire [11:0] \$1478 ;
+  wire [11:0] \$1479 ;
   wire [11:0] \$148 ;
-  wire [2:0] \$1480 ;
-  wire [3:0] \$1481 ;
-  wire [4:0] \$1482 ;
-  wire [5:0] \$1483 ;
-  wire [6:0] \$1484 ;
-  wire [7:0] \$1485 ;
-  wire [8:0] \$1486 ;
-  wire \$1487 ;
-  wire \$1488 ;
+  wire [11:0] \$1480 ;
+  wire [11:0] \$1481 ;
+  wire [11:0] \$1482 ;
+  wire \$1483 ;
+  wire [1:0] \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire [1:0] \$1487 ;
+  wire [2:0] \$1488 ;
   wire \$1489 ;
   wire [11:0] \$149 ;
   wire \$1490 ;
-  wire \$1491 ;
-  wire \$1492 ;
-  wire \$1493 ;
-  reg \$1494 ;
-  reg \$1495 ;
-  reg \$1496 ;
-  reg \$1497 ;
-  reg \$1498 ;
-  reg [7:0] \$1499 ;
+  wire [1:0] \$1491 ;
+  wire [2:0] \$1492 ;
+  wire [3:0] \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire [1:0] \$1496 ;
+  wire [2:0] \$1497 ;
+  wire [3:0] \$1498 ;
+  wire [4:0] \$1499 ;
   wire \$15 ;
   wire [11:0] \$150 ;
-  reg \$1500 ;
-  reg [62:0] \$1501 ;
-  reg [61:0] \$1502 ;
-  reg [61:0] \$1503 ;
-  reg [61:0] \$1504 ;
-  reg [61:0] \$1505 ;
-  reg [61:0] \$1506 ;
-  reg [61:0] \$1507 ;
-  reg [61:0] \$1508 ;
-  reg [61:0] \$1509 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire [1:0] \$1502 ;
+  wire [2:0] \$1503 ;
+  wire [3:0] \$1504 ;
+  wire [4:0] \$1505 ;
+  wire [5:0] \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire [1:0] \$1509 ;
   wire [11:0] \$151 ;
-  reg [11:0] \$1510 ;
-  reg [11:0] \$1511 ;
-  reg [11:0] \$1512 ;
-  reg [11:0] \$1513 ;
-  reg [11:0] \$1514 ;
-  reg [11:0] \$1515 ;
-  reg [11:0] \$1516 ;
-  reg [11:0] \$1517 ;
-  reg \$1518 ;
-  reg \$1519 ;
+  wire [2:0] \$1510 ;
+  wire [3:0] \$1511 ;
+  wire [4:0] \$1512 ;
+  wire [5:0] \$1513 ;
+  wire [6:0] \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire [1:0] \$1517 ;
+  wire [2:0] \$1518 ;
+  wire [3:0] \$1519 ;
   wire [11:0] \$152 ;
-  reg [7:0] \$1520 ;
-  reg \$1521 ;
-  reg [62:0] \$1522 ;
-  reg [61:0] \$1523 ;
-  reg [61:0] \$1524 ;
-  reg [61:0] \$1525 ;
-  reg [61:0] \$1526 ;
-  reg [61:0] \$1527 ;
-  reg [61:0] \$1528 ;
-  reg [61:0] \$1529 ;
+  wire [4:0] \$1520 ;
+  wire [5:0] \$1521 ;
+  wire [6:0] \$1522 ;
+  wire [7:0] \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire [1:0] \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire [1:0] \$1529 ;
   wire [11:0] \$153 ;
-  reg [61:0] \$1530 ;
-  reg [11:0] \$1531 ;
-  reg [11:0] \$1532 ;
-  reg [11:0] \$1533 ;
-  reg [11:0] \$1534 ;
-  reg [11:0] \$1535 ;
-  reg [11:0] \$1536 ;
-  reg [11:0] \$1537 ;
-  reg [11:0] \$1538 ;
-  reg [7:0] \$1539 ;
+  wire [2:0] \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire [1:0] \$1533 ;
+  wire [2:0] \$1534 ;
+  wire [3:0] \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire [1:0] \$1538 ;
+  wire [2:0] \$1539 ;
   wire [11:0] \$154 ;
-  reg \$1540 ;
-  reg [62:0] \$1541 ;
-  reg [61:0] \$1542 ;
-  reg [61:0] \$1543 ;
-  reg [61:0] \$1544 ;
-  reg [61:0] \$1545 ;
-  reg [61:0] \$1546 ;
-  reg [61:0] \$1547 ;
-  reg [61:0] \$1548 ;
-  reg [61:0] \$1549 ;
+  wire [3:0] \$1540 ;
+  wire [4:0] \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire [1:0] \$1544 ;
+  wire [2:0] \$1545 ;
+  wire [3:0] \$1546 ;
+  wire [4:0] \$1547 ;
+  wire [5:0] \$1548 ;
+  wire \$1549 ;
   wire [11:0] \$155 ;
-  reg [11:0] \$1550 ;
-  reg [11:0] \$1551 ;
-  reg [11:0] \$1552 ;
-  reg [11:0] \$1553 ;
-  reg [11:0] \$1554 ;
-  reg [11:0] \$1555 ;
-  reg [11:0] \$1556 ;
-  reg [11:0] \$1557 ;
-  reg \$1558 ;
-  reg \$1559 ;
+  wire \$1550 ;
+  wire [1:0] \$1551 ;
+  wire [2:0] \$1552 ;
+  wire [3:0] \$1553 ;
+  wire [4:0] \$1554 ;
+  wire [5:0] \$1555 ;
+  wire [6:0] \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire [1:0] \$1559 ;
   wire [11:0] \$156 ;
-  reg [7:0] \$1560 ;
-  reg \$1561 ;
-  reg [62:0] \$1562 ;
-  reg [61:0] \$1563 ;
-  reg [61:0] \$1564 ;
-  reg [61:0] \$1565 ;
-  reg [61:0] \$1566 ;
-  reg [61:0] \$1567 ;
-  reg [61:0] \$1568 ;
-  reg [61:0] \$1569 ;
+  wire [2:0] \$1560 ;
+  wire [3:0] \$1561 ;
+  wire [4:0] \$1562 ;
+  wire [5:0] \$1563 ;
+  wire [6:0] \$1564 ;
+  wire [7:0] \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire [1:0] \$1568 ;
+  wire [2:0] \$1569 ;
   wire [11:0] \$157 ;
-  reg [61:0] \$1570 ;
-  reg [11:0] \$1571 ;
-  reg [11:0] \$1572 ;
-  reg [11:0] \$1573 ;
-  reg [11:0] \$1574 ;
-  reg [11:0] \$1575 ;
-  reg [11:0] \$1576 ;
-  reg [11:0] \$1577 ;
-  reg [11:0] \$1578 ;
-  reg \$1579 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire [1:0] \$1572 ;
+  wire [2:0] \$1573 ;
+  wire [3:0] \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire [1:0] \$1577 ;
+  wire [2:0] \$1578 ;
+  wire [3:0] \$1579 ;
   wire [11:0] \$158 ;
-  reg \$1580 ;
-  reg [7:0] \$1581 ;
-  reg \$1582 ;
-  reg [62:0] \$1583 ;
-  reg [61:0] \$1584 ;
-  reg [61:0] \$1585 ;
-  reg [61:0] \$1586 ;
-  reg [61:0] \$1587 ;
-  reg [61:0] \$1588 ;
-  reg [61:0] \$1589 ;
+  wire [4:0] \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire [1:0] \$1583 ;
+  wire [2:0] \$1584 ;
+  wire [3:0] \$1585 ;
+  wire [4:0] \$1586 ;
+  wire [5:0] \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
   wire [11:0] \$159 ;
-  reg [61:0] \$1590 ;
-  reg [61:0] \$1591 ;
-  reg [11:0] \$1592 ;
-  reg [11:0] \$1593 ;
-  reg [11:0] \$1594 ;
-  reg [11:0] \$1595 ;
-  reg [11:0] \$1596 ;
-  reg [11:0] \$1597 ;
-  reg [11:0] \$1598 ;
-  reg [11:0] \$1599 ;
+  wire [1:0] \$1590 ;
+  wire [2:0] \$1591 ;
+  wire [3:0] \$1592 ;
+  wire [4:0] \$1593 ;
+  wire [5:0] \$1594 ;
+  wire [6:0] \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire [1:0] \$1598 ;
+  wire [2:0] \$1599 ;
   wire \$16 ;
   wire [11:0] \$160 ;
-  reg [7:0] \$1600 ;
-  reg \$1601 ;
-  reg [62:0] \$1602 ;
-  reg [61:0] \$1603 ;
-  reg [61:0] \$1604 ;
-  reg [61:0] \$1605 ;
-  reg [61:0] \$1606 ;
-  reg [61:0] \$1607 ;
-  reg [61:0] \$1608 ;
-  reg [61:0] \$1609 ;
+  wire [3:0] \$1600 ;
+  wire [4:0] \$1601 ;
+  wire [5:0] \$1602 ;
+  wire [6:0] \$1603 ;
+  wire [7:0] \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire [1:0] \$1607 ;
+  wire [2:0] \$1608 ;
+  wire [3:0] \$1609 ;
   wire [11:0] \$161 ;
-  reg [61:0] \$1610 ;
-  reg [11:0] \$1611 ;
-  reg [11:0] \$1612 ;
-  reg [11:0] \$1613 ;
-  reg [11:0] \$1614 ;
-  reg [11:0] \$1615 ;
-  reg [11:0] \$1616 ;
-  reg [11:0] \$1617 ;
-  reg [11:0] \$1618 ;
-  reg \$1619 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire [1:0] \$1612 ;
+  wire [2:0] \$1613 ;
+  wire [3:0] \$1614 ;
+  wire [4:0] \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire [1:0] \$1618 ;
+  wire [2:0] \$1619 ;
   wire [11:0] \$162 ;
-  reg \$1620 ;
-  reg \$1621 ;
-  reg \$1622 ;
-  reg \$1623 ;
-  reg \$1624 ;
-  reg \$1625 ;
-  reg \$1626 ;
-  reg \$1627 ;
-  reg \$1628 ;
-  reg \$1629 ;
+  wire [3:0] \$1620 ;
+  wire [4:0] \$1621 ;
+  wire [5:0] \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire [1:0] \$1625 ;
+  wire [2:0] \$1626 ;
+  wire [3:0] \$1627 ;
+  wire [4:0] \$1628 ;
+  wire [5:0] \$1629 ;
   wire [11:0] \$163 ;
-  reg \$1630 ;
-  reg \$1631 ;
-  reg \$1632 ;
-  reg \$1633 ;
-  reg \$1634 ;
-  reg \$1635 ;
-  reg \$1636 ;
-  reg \$1637 ;
-  reg \$1638 ;
-  reg \$1639 ;
+  wire [6:0] \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire [1:0] \$1633 ;
+  wire [2:0] \$1634 ;
+  wire [3:0] \$1635 ;
+  wire [4:0] \$1636 ;
+  wire [5:0] \$1637 ;
+  wire [6:0] \$1638 ;
+  wire [7:0] \$1639 ;
   wire [11:0] \$164 ;
-  reg \$1640 ;
-  reg \$1641 ;
-  reg \$1642 ;
-  reg \$1643 ;
-  reg \$1644 ;
-  reg \$1645 ;
-  reg \$1646 ;
-  reg \$1647 ;
-  reg \$1648 ;
-  reg \$1649 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire [1:0] \$1642 ;
+  wire [2:0] \$1643 ;
+  wire [3:0] \$1644 ;
+  wire [4:0] \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire [1:0] \$1648 ;
+  wire [2:0] \$1649 ;
   wire [11:0] \$165 ;
-  reg \$1650 ;
-  reg \$1651 ;
-  reg \$1652 ;
-  reg \$1653 ;
-  reg \$1654 ;
-  reg \$1655 ;
-  reg \$1656 ;
-  reg \$1657 ;
-  reg \$1658 ;
-  reg \$1659 ;
+  wire [3:0] \$1650 ;
+  wire [4:0] \$1651 ;
+  wire [5:0] \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire [1:0] \$1655 ;
+  wire [2:0] \$1656 ;
+  wire [3:0] \$1657 ;
+  wire [4:0] \$1658 ;
+  wire [5:0] \$1659 ;
   wire [11:0] \$166 ;
-  reg \$1660 ;
-  reg \$1661 ;
-  reg \$1662 ;
-  reg \$1663 ;
-  reg \$1664 ;
-  reg \$1665 ;
-  reg \$1666 ;
-  reg \$1667 ;
-  reg \$1668 ;
-  reg \$1669 ;
+  wire [6:0] \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire [1:0] \$1663 ;
+  wire [2:0] \$1664 ;
+  wire [3:0] \$1665 ;
+  wire [4:0] \$1666 ;
+  wire [5:0] \$1667 ;
+  wire [6:0] \$1668 ;
+  wire [7:0] \$1669 ;
   wire [11:0] \$167 ;
-  reg \$1670 ;
-  reg \$1671 ;
-  reg \$1672 ;
-  reg \$1673 ;
-  reg \$1674 ;
-  reg \$1675 ;
-  reg \$1676 ;
-  reg \$1677 ;
-  reg \$1678 ;
-  reg \$1679 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire [1:0] \$1672 ;
+  wire [2:0] \$1673 ;
+  wire [3:0] \$1674 ;
+  wire [4:0] \$1675 ;
+  wire [5:0] \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire [1:0] \$1679 ;
   wire [11:0] \$168 ;
-  reg \$1680 ;
-  reg \$1681 ;
-  reg \$1682 ;
-  reg \$1683 ;
-  reg \$1684 ;
-  reg \$1685 ;
-  reg [11:0] \$1686 ;
-  reg [11:0] \$1687 ;
-  reg [11:0] \$1688 ;
-  reg [11:0] \$1689 ;
+  wire [2:0] \$1680 ;
+  wire [3:0] \$1681 ;
+  wire [4:0] \$1682 ;
+  wire [5:0] \$1683 ;
+  wire [6:0] \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire [1:0] \$1687 ;
+  wire [2:0] \$1688 ;
+  wire [3:0] \$1689 ;
   wire [11:0] \$169 ;
-  reg [11:0] \$1690 ;
-  reg [11:0] \$1691 ;
-  reg [11:0] \$1692 ;
-  reg [11:0] \$1693 ;
-  reg [11:0] \$1694 ;
-  reg [11:0] \$1695 ;
-  reg [11:0] \$1696 ;
-  reg [11:0] \$1697 ;
-  reg [11:0] \$1698 ;
-  reg [11:0] \$1699 ;
+  wire [4:0] \$1690 ;
+  wire [5:0] \$1691 ;
+  wire [6:0] \$1692 ;
+  wire [7:0] \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire [1:0] \$1696 ;
+  wire [2:0] \$1697 ;
+  wire [3:0] \$1698 ;
+  wire [4:0] \$1699 ;
   wire \$17 ;
   wire [11:0] \$170 ;
-  reg [11:0] \$1700 ;
-  reg [11:0] \$1701 ;
-  reg \$1702 ;
-  reg [7:0] \$1703 ;
-  reg [11:0] \$1704 ;
-  reg [11:0] \$1705 ;
-  reg [11:0] \$1706 ;
-  reg [11:0] \$1707 ;
-  reg [11:0] \$1708 ;
-  reg [11:0] \$1709 ;
+  wire [5:0] \$1700 ;
+  wire [6:0] \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire [1:0] \$1704 ;
+  wire [2:0] \$1705 ;
+  wire [3:0] \$1706 ;
+  wire [4:0] \$1707 ;
+  wire [5:0] \$1708 ;
+  wire [6:0] \$1709 ;
   wire [11:0] \$171 ;
-  reg [11:0] \$1710 ;
-  reg [11:0] \$1711 ;
-  reg [11:0] \$1712 ;
-  reg [11:0] \$1713 ;
-  reg [11:0] \$1714 ;
-  reg [11:0] \$1715 ;
-  reg [11:0] \$1716 ;
-  reg [11:0] \$1717 ;
-  reg [11:0] \$1718 ;
-  reg [11:0] \$1719 ;
+  wire [7:0] \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire [1:0] \$1713 ;
+  wire [2:0] \$1714 ;
+  wire [3:0] \$1715 ;
+  wire [4:0] \$1716 ;
+  wire [5:0] \$1717 ;
+  wire [6:0] \$1718 ;
+  wire [7:0] \$1719 ;
   wire [11:0] \$172 ;
-  reg \$1720 ;
-  reg \$1721 ;
-  reg \$1722 ;
-  reg \$1723 ;
-  reg \$1724 ;
-  reg \$1725 ;
-  reg \$1726 ;
-  reg \$1727 ;
-  reg \$1728 ;
-  reg \$1729 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire [1:0] \$1722 ;
+  wire [2:0] \$1723 ;
+  wire [3:0] \$1724 ;
+  wire [4:0] \$1725 ;
+  wire [5:0] \$1726 ;
+  wire [6:0] \$1727 ;
+  wire [7:0] \$1728 ;
+  wire [8:0] \$1729 ;
   wire [11:0] \$173 ;
-  reg \$1730 ;
-  reg \$1731 ;
-  reg \$1732 ;
-  reg \$1733 ;
-  reg \$1734 ;
-  reg \$1735 ;
-  reg \$1736 ;
-  reg \$1737 ;
-  reg \$1738 ;
-  reg \$1739 ;
+  wire \$1730 ;
+  wire [1:0] \$1731 ;
+  wire [2:0] \$1732 ;
+  wire [3:0] \$1733 ;
+  wire [4:0] \$1734 ;
+  wire [5:0] \$1735 ;
+  wire [6:0] \$1736 ;
+  wire [7:0] \$1737 ;
+  wire [8:0] \$1738 ;
+  wire \$1739 ;
   wire [11:0] \$174 ;
-  reg \$1740 ;
-  reg \$1741 ;
-  reg \$1742 ;
-  reg \$1743 ;
-  reg \$1744 ;
-  reg \$1745 ;
-  reg \$1746 ;
-  reg \$1747 ;
-  reg \$1748 ;
-  reg \$1749 ;
+  wire [1:0] \$1740 ;
+  wire [2:0] \$1741 ;
+  wire [3:0] \$1742 ;
+  wire [4:0] \$1743 ;
+  wire [5:0] \$1744 ;
+  wire [6:0] \$1745 ;
+  wire [7:0] \$1746 ;
+  wire [8:0] \$1747 ;
+  wire \$1748 ;
+  wire [1:0] \$1749 ;
   wire \$175 ;
-  reg \$1750 ;
-  reg \$1751 ;
-  reg \$1752 ;
-  reg \$1753 ;
-  reg \$1754 ;
-  reg \$1755 ;
-  reg \$1756 ;
-  reg [7:0] \$1757 ;
-  reg [11:0] \$1758 ;
-  reg [11:0] \$1759 ;
+  wire [2:0] \$1750 ;
+  wire [3:0] \$1751 ;
+  wire [4:0] \$1752 ;
+  wire [5:0] \$1753 ;
+  wire [6:0] \$1754 ;
+  wire [7:0] \$1755 ;
+  wire [8:0] \$1756 ;
+  wire \$1757 ;
+  wire [1:0] \$1758 ;
+  wire [2:0] \$1759 ;
   wire \$176 ;
-  reg [11:0] \$1760 ;
-  reg [11:0] \$1761 ;
-  reg [11:0] \$1762 ;
-  reg [11:0] \$1763 ;
-  reg [11:0] \$1764 ;
-  reg [11:0] \$1765 ;
-  reg [11:0] \$1766 ;
-  reg [11:0] \$1767 ;
-  reg [11:0] \$1768 ;
-  reg [11:0] \$1769 ;
+  wire [3:0] \$1760 ;
+  wire [4:0] \$1761 ;
+  wire [5:0] \$1762 ;
+  wire [6:0] \$1763 ;
+  wire [7:0] \$1764 ;
+  wire [8:0] \$1765 ;
+  wire \$1766 ;
+  wire [1:0] \$1767 ;
+  wire [2:0] \$1768 ;
+  wire [3:0] \$1769 ;
   wire \$177 ;
-  reg [11:0] \$1770 ;
-  reg [11:0] \$1771 ;
-  reg [11:0] \$1772 ;
-  reg [11:0] \$1773 ;
-  reg \$1774 ;
-  reg \$1775 ;
-  reg [200:0] \$1776 ;
-  reg [200:0] \$1777 ;
-  reg \$1778 ;
+  wire [4:0] \$1770 ;
+  wire [5:0] \$1771 ;
+  wire [6:0] \$1772 ;
+  wire [7:0] \$1773 ;
+  wire [8:0] \$1774 ;
+  wire \$1775 ;
+  wire [1:0] \$1776 ;
+  wire [2:0] \$1777 ;
+  wire [3:0] \$1778 ;
+  wire [4:0] \$1779 ;
   wire \$178 ;
+  wire [5:0] \$1780 ;
+  wire [6:0] \$1781 ;
+  wire [7:0] \$1782 ;
+  wire [8:0] \$1783 ;
+  wire \$1784 ;
+  wire [1:0] \$1785 ;
+  wire [2:0] \$1786 ;
+  wire [3:0] \$1787 ;
+  wire [4:0] \$1788 ;
+  wire [5:0] \$1789 ;
   wire \$179 ;
+  wire [6:0] \$1790 ;
+  wire [7:0] \$1791 ;
+  wire [8:0] \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire \$18 ;
   wire \$180 ;
+  reg \$1800 ;
+  reg \$1801 ;
+  reg \$1802 ;
+  reg \$1803 ;
+  reg \$1804 ;
+  reg [7:0] \$1805 ;
+  reg \$1806 ;
+  reg [62:0] \$1807 ;
+  reg [61:0] \$1808 ;
+  reg [61:0] \$1809 ;
   wire \$181 ;
+  reg [61:0] \$1810 ;
+  reg [61:0] \$1811 ;
+  reg [61:0] \$1812 ;
+  reg [61:0] \$1813 ;
+  reg [61:0] \$1814 ;
+  reg [61:0] \$1815 ;
+  reg [11:0] \$1816 ;
+  reg [11:0] \$1817 ;
+  reg [11:0] \$1818 ;
+  reg [11:0] \$1819 ;
   wire \$182 ;
+  reg [11:0] \$1820 ;
+  reg [11:0] \$1821 ;
+  reg [11:0] \$1822 ;
+  reg [11:0] \$1823 ;
+  reg \$1824 ;
+  reg \$1825 ;
+  reg [7:0] \$1826 ;
+  reg \$1827 ;
+  reg [62:0] \$1828 ;
+  reg [61:0] \$1829 ;
   wire \$183 ;
+  reg [61:0] \$1830 ;
+  reg [61:0] \$1831 ;
+  reg [61:0] \$1832 ;
+  reg [61:0] \$1833 ;
+  reg [61:0] \$1834 ;
+  reg [61:0] \$1835 ;
+  reg [61:0] \$1836 ;
+  reg [11:0] \$1837 ;
+  reg [11:0] \$1838 ;
+  reg [11:0] \$1839 ;
   wire \$184 ;
+  reg [11:0] \$1840 ;
+  reg [11:0] \$1841 ;
+  reg [11:0] \$1842 ;
+  reg [11:0] \$1843 ;
+  reg [11:0] \$1844 ;
+  reg [7:0] \$1845 ;
+  reg \$1846 ;
+  reg [62:0] \$1847 ;
+  reg [61:0] \$1848 ;
+  reg [61:0] \$1849 ;
   wire \$185 ;
+  reg [61:0] \$1850 ;
+  reg [61:0] \$1851 ;
+  reg [61:0] \$1852 ;
+  reg [61:0] \$1853 ;
+  reg [61:0] \$1854 ;
+  reg [61:0] \$1855 ;
+  reg [11:0] \$1856 ;
+  reg [11:0] \$1857 ;
+  reg [11:0] \$1858 ;
+  reg [11:0] \$1859 ;
   wire \$186 ;
+  reg [11:0] \$1860 ;
+  reg [11:0] \$1861 ;
+  reg [11:0] \$1862 ;
+  reg [11:0] \$1863 ;
+  reg \$1864 ;
+  reg \$1865 ;
+  reg [7:0] \$1866 ;
+  reg \$1867 ;
+  reg [62:0] \$1868 ;
+  reg [61:0] \$1869 ;
   wire \$187 ;
+  reg [61:0] \$1870 ;
+  reg [61:0] \$1871 ;
+  reg [61:0] \$1872 ;
+  reg [61:0] \$1873 ;
+  reg [61:0] \$1874 ;
+  reg [61:0] \$1875 ;
+  reg [61:0] \$1876 ;
+  reg [11:0] \$1877 ;
+  reg [11:0] \$1878 ;
+  reg [11:0] \$1879 ;
   wire \$188 ;
+  reg [11:0] \$1880 ;
+  reg [11:0] \$1881 ;
+  reg [11:0] \$1882 ;
+  reg [11:0] \$1883 ;
+  reg [11:0] \$1884 ;
+  reg \$1885 ;
+  reg \$1886 ;
+  reg [7:0] \$1887 ;
+  reg \$1888 ;
+  reg [62:0] \$1889 ;
   wire \$189 ;
+  reg [61:0] \$1890 ;
+  reg [61:0] \$1891 ;
+  reg [61:0] \$1892 ;
+  reg [61:0] \$1893 ;
+  reg [61:0] \$1894 ;
+  reg [61:0] \$1895 ;
+  reg [61:0] \$1896 ;
+  reg [61:0] \$1897 ;
+  reg [11:0] \$1898 ;
+  reg [11:0] \$1899 ;
   wire \$19 ;
   wire \$190 ;
+  reg [11:0] \$1900 ;
+  reg [11:0] \$1901 ;
+  reg [11:0] \$1902 ;
+  reg [11:0] \$1903 ;
+  reg [11:0] \$1904 ;
+  reg [11:0] \$1905 ;
+  reg [7:0] \$1906 ;
+  reg \$1907 ;
+  reg [62:0] \$1908 ;
+  reg [61:0] \$1909 ;
   wire \$191 ;
+  reg [61:0] \$1910 ;
+  reg [61:0] \$1911 ;
+  reg [61:0] \$1912 ;
+  reg [61:0] \$1913 ;
+  reg [61:0] \$1914 ;
+  reg [61:0] \$1915 ;
+  reg [61:0] \$1916 ;
+  reg [11:0] \$1917 ;
+  reg [11:0] \$1918 ;
+  reg [11:0] \$1919 ;
   wire \$192 ;
+  reg [11:0] \$1920 ;
+  reg [11:0] \$1921 ;
+  reg [11:0] \$1922 ;
+  reg [11:0] \$1923 ;
+  reg [11:0] \$1924 ;
+  reg \$1925 ;
+  reg \$1926 ;
+  reg \$1927 ;
+  reg \$1928 ;
+  reg \$1929 ;
   wire \$193 ;
+  reg \$1930 ;
+  reg \$1931 ;
+  reg \$1932 ;
+  reg \$1933 ;
+  reg \$1934 ;
+  reg \$1935 ;
+  reg \$1936 ;
+  reg \$1937 ;
+  reg \$1938 ;
+  reg \$1939 ;
   wire \$194 ;
+  reg \$1940 ;
+  reg \$1941 ;
+  reg \$1942 ;
+  reg \$1943 ;
+  reg \$1944 ;
+  reg \$1945 ;
+  reg \$1946 ;
+  reg \$1947 ;
+  reg \$1948 ;
+  reg \$1949 ;
   wire \$195 ;
+  reg \$1950 ;
+  reg \$1951 ;
+  reg \$1952 ;
+  reg \$1953 ;
+  reg \$1954 ;
+  reg \$1955 ;
+  reg \$1956 ;
+  reg \$1957 ;
+  reg \$1958 ;
+  reg \$1959 ;
   wire \$196 ;
+  reg \$1960 ;
+  reg \$1961 ;
+  reg \$1962 ;
+  reg \$1963 ;
+  reg \$1964 ;
+  reg \$1965 ;
+  reg \$1966 ;
+  reg \$1967 ;
+  reg \$1968 ;
+  reg \$1969 ;
   wire \$197 ;
+  reg \$1970 ;
+  reg \$1971 ;
+  reg \$1972 ;
+  reg \$1973 ;
+  reg \$1974 ;
+  reg \$1975 ;
+  reg \$1976 ;
+  reg \$1977 ;
+  reg \$1978 ;
+  reg \$1979 ;
   wire [61:0] \$198 ;
-  wire \$199 ;
+  reg \$1980 ;
+  reg \$1981 ;
+  reg \$1982 ;
+  reg \$1983 ;
+  reg \$1984 ;
+  reg \$1985 ;
+  reg \$1986 ;
+  reg \$1987 ;
+  reg \$1988 ;
+  reg \$1989 ;
+  wire [61:0] \$199 ;
+  reg \$1990 ;
+  reg \$1991 ;
+  reg [11:0] \$1992 ;
+  reg [11:0] \$1993 ;
+  reg [11:0] \$1994 ;
+  reg [11:0] \$1995 ;
+  reg [11:0] \$1996 ;
+  reg [11:0] \$1997 ;
+  reg [11:0] \$1998 ;
+  reg [11:0] \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
+  reg [11:0] \$2000 ;
+  reg [11:0] \$2001 ;
+  reg [11:0] \$2002 ;
+  reg [11:0] \$2003 ;
+  reg [11:0] \$2004 ;
+  reg [11:0] \$2005 ;
+  reg [11:0] \$2006 ;
+  reg [11:0] \$2007 ;
+  reg \$2008 ;
+  reg [7:0] \$2009 ;
+  wire [61:0] \$201 ;
+  reg [11:0] \$2010 ;
+  reg [11:0] \$2011 ;
+  reg [11:0] \$2012 ;
+  reg [11:0] \$2013 ;
+  reg [11:0] \$2014 ;
+  reg [11:0] \$2015 ;
+  reg [11:0] \$2016 ;
+  reg [11:0] \$2017 ;
+  reg [11:0] \$2018 ;
+  reg [11:0] \$2019 ;
+  wire [61:0] \$202 ;
+  reg [11:0] \$2020 ;
+  reg [11:0] \$2021 ;
+  reg [11:0] \$2022 ;
+  reg [11:0] \$2023 ;
+  reg [11:0] \$2024 ;
+  reg [11:0] \$2025 ;
+  reg \$2026 ;
+  reg \$2027 ;
+  reg \$2028 ;
+  reg \$2029 ;
+  wire [61:0] \$203 ;
+  reg \$2030 ;
+  reg \$2031 ;
+  reg \$2032 ;
+  reg \$2033 ;
+  reg \$2034 ;
+  reg \$2035 ;
+  reg \$2036 ;
+  reg \$2037 ;
+  reg \$2038 ;
+  reg \$2039 ;
+  wire [61:0] \$204 ;
+  reg \$2040 ;
+  reg \$2041 ;
+  reg \$2042 ;
+  reg \$2043 ;
+  reg \$2044 ;
+  reg \$2045 ;
+  reg \$2046 ;
+  reg \$2047 ;
+  reg \$2048 ;
+  reg \$2049 ;
   wire [61:0] \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
+  reg \$2050 ;
+  reg \$2051 ;
+  reg \$2052 ;
+  reg \$2053 ;
+  reg \$2054 ;
+  reg \$2055 ;
+  reg \$2056 ;
+  reg \$2057 ;
+  reg \$2058 ;
+  reg \$2059 ;
+  wire [61:0] \$206 ;
+  reg \$2060 ;
+  reg \$2061 ;
+  reg \$2062 ;
+  reg [7:0] \$2063 ;
+  reg [11:0] \$2064 ;
+  reg [11:0] \$2065 ;
+  reg [11:0] \$2066 ;
+  reg [11:0] \$2067 ;
+  reg [11:0] \$2068 ;
+  reg [11:0] \$2069 ;
+  wire [61:0] \$207 ;
+  reg [11:0] \$2070 ;
+  reg [11:0] \$2071 ;
+  reg [11:0] \$2072 ;
+  reg [11:0] \$2073 ;
+  reg [11:0] \$2074 ;
+  reg [11:0] \$2075 ;
+  reg [11:0] \$2076 ;
+  reg [11:0] \$2077 ;
+  reg [11:0] \$2078 ;
+  reg [11:0] \$2079 ;
+  wire [61:0] \$208 ;
+  reg \$2080 ;
+  reg \$2081 ;
+  reg [200:0] \$2082 ;
+  reg [200:0] \$2083 ;
+  reg \$2084 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [17:0] \$212 ;
-  wire [18:0] \$213 ;
-  wire [17:0] \$214 ;
-  wire [18:0] \$215 ;
-  wire [17:0] \$216 ;
-  wire [18:0] \$217 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [61:0] \$214 ;
+  wire [61:0] \$215 ;
+  wire \$216 ;
+  wire [61:0] \$217 ;
   wire [61:0] \$218 ;
-  wire \$219 ;
+  wire [61:0] \$219 ;
   wire \$22 ;
-  wire [17:0] \$220 ;
-  wire [18:0] \$221 ;
-  wire [17:0] \$222 ;
-  wire [18:0] \$223 ;
-  wire [17:0] \$224 ;
-  wire [18:0] \$225 ;
-  wire [17:0] \$226 ;
-  wire [18:0] \$227 ;
-  wire [17:0] \$228 ;
-  wire [18:0] \$229 ;
+  wire [61:0] \$220 ;
+  wire [61:0] \$221 ;
+  wire [61:0] \$222 ;
+  wire [61:0] \$223 ;
+  wire [61:0] \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [17:0] \$230 ;
-  wire [18:0] \$231 ;
-  wire [17:0] \$232 ;
-  wire [18:0] \$233 ;
-  wire [17:0] \$234 ;
-  wire [18:0] \$235 ;
-  wire [17:0] \$236 ;
-  wire [18:0] \$237 ;
+  wire [1:0] \$230 ;
+  wire [2:0] \$231 ;
+  wire [1:0] \$232 ;
+  wire [2:0] \$233 ;
+  wire [3:0] \$234 ;
+  wire [3:0] \$235 ;
+  wire [15:0] \$236 ;
+  wire [16:0] \$237 ;
   wire [17:0] \$238 ;
-  wire [18:0] \$239 ;
+  wire [15:0] \$239 ;
   wire \$24 ;
-  wire [17:0] \$240 ;
-  wire [18:0] \$241 ;
-  wire [17:0] \$242 ;
-  wire [18:0] \$243 ;
+  wire [16:0] \$240 ;
+  wire [17:0] \$241 ;
+  wire [15:0] \$242 ;
+  wire [16:0] \$243 ;
   wire [17:0] \$244 ;
-  wire [18:0] \$245 ;
-  wire [17:0] \$246 ;
-  wire [18:0] \$247 ;
-  wire [17:0] \$248 ;
-  wire [18:0] \$249 ;
+  wire [17:0] \$245 ;
+  wire [18:0] \$246 ;
+  wire [17:0] \$247 ;
+  wire [18:0] \$248 ;
+  wire [17:0] \$249 ;
   wire \$25 ;
-  wire [17:0] \$250 ;
-  wire [18:0] \$251 ;
-  wire [17:0] \$252 ;
-  wire [18:0] \$253 ;
-  wire [17:0] \$254 ;
-  wire [18:0] \$255 ;
-  wire [17:0] \$256 ;
-  wire [18:0] \$257 ;
-  wire [17:0] \$258 ;
-  wire [18:0] \$259 ;
+  wire [18:0] \$250 ;
+  wire [61:0] \$251 ;
+  wire [61:0] \$252 ;
+  wire \$253 ;
+  wire [1:0] \$254 ;
+  wire [2:0] \$255 ;
+  wire [1:0] \$256 ;
+  wire [2:0] \$257 ;
+  wire [3:0] \$258 ;
+  wire [3:0] \$259 ;
   wire \$26 ;
-  wire [17:0] \$260 ;
-  wire [18:0] \$261 ;
+  wire [15:0] \$260 ;
+  wire [16:0] \$261 ;
   wire [17:0] \$262 ;
-  wire [18:0] \$263 ;
-  wire [17:0] \$264 ;
-  wire [18:0] \$265 ;
-  wire [17:0] \$266 ;
-  wire [18:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [15:0] \$263 ;
+  wire [16:0] \$264 ;
+  wire [17:0] \$265 ;
+  wire [15:0] \$266 ;
+  wire [16:0] \$267 ;
+  wire [17:0] \$268 ;
+  wire [17:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
+  wire [18:0] \$270 ;
+  wire [17:0] \$271 ;
+  wire [18:0] \$272 ;
   wire [17:0] \$273 ;
   wire [18:0] \$274 ;
-  wire [17:0] \$275 ;
-  wire [18:0] \$276 ;
-  wire [17:0] \$277 ;
-  wire [18:0] \$278 ;
-  wire [61:0] \$279 ;
+  wire [61:0] \$275 ;
+  wire [1:0] \$276 ;
+  wire [2:0] \$277 ;
+  wire [1:0] \$278 ;
+  wire [2:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire [17:0] \$281 ;
-  wire [18:0] \$282 ;
-  wire [17:0] \$283 ;
-  wire [18:0] \$284 ;
-  wire [17:0] \$285 ;
-  wire [18:0] \$286 ;
+  wire [3:0] \$280 ;
+  wire [3:0] \$281 ;
+  wire [15:0] \$282 ;
+  wire [16:0] \$283 ;
+  wire [17:0] \$284 ;
+  wire [15:0] \$285 ;
+  wire [16:0] \$286 ;
   wire [17:0] \$287 ;
-  wire [18:0] \$288 ;
-  wire [17:0] \$289 ;
+  wire [15:0] \$288 ;
+  wire [16:0] \$289 ;
   wire \$29 ;
-  wire [18:0] \$290 ;
+  wire [17:0] \$290 ;
   wire [17:0] \$291 ;
   wire [18:0] \$292 ;
   wire [17:0] \$293 ;
   wire [18:0] \$294 ;
   wire [17:0] \$295 ;
   wire [18:0] \$296 ;
-  wire [17:0] \$297 ;
-  wire [18:0] \$298 ;
-  wire [17:0] \$299 ;
+  wire [61:0] \$297 ;
+  wire [1:0] \$298 ;
+  wire [2:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [18:0] \$300 ;
-  wire [17:0] \$301 ;
-  wire [18:0] \$302 ;
-  wire [17:0] \$303 ;
-  wire [18:0] \$304 ;
-  wire [17:0] \$305 ;
-  wire [18:0] \$306 ;
-  wire [17:0] \$307 ;
-  wire [18:0] \$308 ;
+  wire [1:0] \$300 ;
+  wire [2:0] \$301 ;
+  wire [3:0] \$302 ;
+  wire [3:0] \$303 ;
+  wire [15:0] \$304 ;
+  wire [16:0] \$305 ;
+  wire [17:0] \$306 ;
+  wire [15:0] \$307 ;
+  wire [16:0] \$308 ;
   wire [17:0] \$309 ;
   wire [11:0] \$31 ;
-  wire [18:0] \$310 ;
-  wire [17:0] \$311 ;
-  wire [18:0] \$312 ;
+  wire [15:0] \$310 ;
+  wire [16:0] \$311 ;
+  wire [17:0] \$312 ;
   wire [17:0] \$313 ;
   wire [18:0] \$314 ;
   wire [17:0] \$315 ;
   wire [18:0] \$316 ;
   wire [17:0] \$317 ;
   wire [18:0] \$318 ;
-  wire [17:0] \$319 ;
+  wire [61:0] \$319 ;
   wire [11:0] \$32 ;
-  wire [18:0] \$320 ;
-  wire [17:0] \$321 ;
-  wire [18:0] \$322 ;
-  wire [17:0] \$323 ;
-  wire [18:0] \$324 ;
-  wire [17:0] \$325 ;
-  wire [18:0] \$326 ;
-  wire [17:0] \$327 ;
-  wire [18:0] \$328 ;
-  wire \$329 ;
+  wire [1:0] \$320 ;
+  wire [2:0] \$321 ;
+  wire [1:0] \$322 ;
+  wire [2:0] \$323 ;
+  wire [3:0] \$324 ;
+  wire [3:0] \$325 ;
+  wire [15:0] \$326 ;
+  wire [16:0] \$327 ;
+  wire [17:0] \$328 ;
+  wire [15:0] \$329 ;
   wire [11:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [16:0] \$330 ;
+  wire [17:0] \$331 ;
+  wire [15:0] \$332 ;
+  wire [16:0] \$333 ;
+  wire [17:0] \$334 ;
+  wire [17:0] \$335 ;
+  wire [18:0] \$336 ;
+  wire [17:0] \$337 ;
+  wire [18:0] \$338 ;
+  wire [17:0] \$339 ;
   wire [11:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [18:0] \$340 ;
+  wire [61:0] \$341 ;
+  wire [1:0] \$342 ;
+  wire [2:0] \$343 ;
+  wire [1:0] \$344 ;
+  wire [2:0] \$345 ;
+  wire [3:0] \$346 ;
+  wire [3:0] \$347 ;
+  wire [15:0] \$348 ;
+  wire [16:0] \$349 ;
   wire [11:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [17:0] \$350 ;
+  wire [15:0] \$351 ;
+  wire [16:0] \$352 ;
+  wire [17:0] \$353 ;
+  wire [15:0] \$354 ;
+  wire [16:0] \$355 ;
+  wire [17:0] \$356 ;
+  wire [17:0] \$357 ;
+  wire [18:0] \$358 ;
+  wire [17:0] \$359 ;
   wire [11:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  wire [18:0] \$360 ;
+  wire [17:0] \$361 ;
+  wire [18:0] \$362 ;
+  wire [61:0] \$363 ;
+  wire [1:0] \$364 ;
+  wire [2:0] \$365 ;
+  wire [1:0] \$366 ;
+  wire [2:0] \$367 ;
+  wire [3:0] \$368 ;
+  wire [3:0] \$369 ;
   wire [11:0] \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [15:0] \$370 ;
+  wire [16:0] \$371 ;
+  wire [17:0] \$372 ;
+  wire [15:0] \$373 ;
+  wire [16:0] \$374 ;
+  wire [17:0] \$375 ;
+  wire [15:0] \$376 ;
+  wire [16:0] \$377 ;
+  wire [17:0] \$378 ;
+  wire [17:0] \$379 ;
   wire [11:0] \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [18:0] \$380 ;
+  wire [17:0] \$381 ;
+  wire [18:0] \$382 ;
+  wire [17:0] \$383 ;
+  wire [18:0] \$384 ;
+  wire [61:0] \$385 ;
+  wire [1:0] \$386 ;
+  wire [2:0] \$387 ;
+  wire [1:0] \$388 ;
+  wire [2:0] \$389 ;
   wire [11:0] \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [3:0] \$390 ;
+  wire [3:0] \$391 ;
+  wire [15:0] \$392 ;
+  wire [16:0] \$393 ;
+  wire [17:0] \$394 ;
+  wire [15:0] \$395 ;
+  wire [16:0] \$396 ;
+  wire [17:0] \$397 ;
+  wire [15:0] \$398 ;
+  wire [16:0] \$399 ;
   wire \$4 ;
   wire [11:0] \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [17:0] \$400 ;
+  wire [17:0] \$401 ;
+  wire [18:0] \$402 ;
+  wire [17:0] \$403 ;
+  wire [18:0] \$404 ;
+  wire [17:0] \$405 ;
+  wire [18:0] \$406 ;
+  wire [61:0] \$407 ;
+  wire [1:0] \$408 ;
+  wire [2:0] \$409 ;
   wire [11:0] \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [1:0] \$410 ;
+  wire [2:0] \$411 ;
+  wire [3:0] \$412 ;
+  wire [3:0] \$413 ;
+  wire [15:0] \$414 ;
+  wire [16:0] \$415 ;
+  wire [17:0] \$416 ;
+  wire [15:0] \$417 ;
+  wire [16:0] \$418 ;
+  wire [17:0] \$419 ;
   wire [11:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [15:0] \$420 ;
+  wire [16:0] \$421 ;
+  wire [17:0] \$422 ;
+  wire [17:0] \$423 ;
+  wire [18:0] \$424 ;
+  wire [17:0] \$425 ;
+  wire [18:0] \$426 ;
+  wire [17:0] \$427 ;
+  wire [18:0] \$428 ;
+  wire [61:0] \$429 ;
   wire [11:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [1:0] \$435 ;
+  wire [2:0] \$436 ;
+  wire [1:0] \$437 ;
+  wire [2:0] \$438 ;
+  wire [3:0] \$439 ;
   wire [11:0] \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [3:0] \$440 ;
+  wire [15:0] \$441 ;
+  wire [16:0] \$442 ;
+  wire [17:0] \$443 ;
+  wire [15:0] \$444 ;
+  wire [16:0] \$445 ;
+  wire [17:0] \$446 ;
+  wire [15:0] \$447 ;
+  wire [16:0] \$448 ;
+  wire [17:0] \$449 ;
   wire [11:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
+  wire [17:0] \$450 ;
+  wire [18:0] \$451 ;
+  wire [17:0] \$452 ;
+  wire [18:0] \$453 ;
+  wire [17:0] \$454 ;
+  wire [18:0] \$455 ;
+  wire [61:0] \$456 ;
+  wire [61:0] \$457 ;
   wire \$458 ;
-  wire \$459 ;
+  wire [1:0] \$459 ;
   wire [11:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [2:0] \$460 ;
+  wire [1:0] \$461 ;
+  wire [2:0] \$462 ;
+  wire [3:0] \$463 ;
+  wire [3:0] \$464 ;
+  wire [15:0] \$465 ;
+  wire [16:0] \$466 ;
+  wire [17:0] \$467 ;
+  wire [15:0] \$468 ;
+  wire [16:0] \$469 ;
   wire [11:0] \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [17:0] \$470 ;
+  wire [15:0] \$471 ;
+  wire [16:0] \$472 ;
+  wire [17:0] \$473 ;
+  wire [17:0] \$474 ;
+  wire [18:0] \$475 ;
+  wire [17:0] \$476 ;
+  wire [18:0] \$477 ;
+  wire [17:0] \$478 ;
+  wire [18:0] \$479 ;
   wire [11:0] \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [61:0] \$480 ;
+  wire [1:0] \$481 ;
+  wire [2:0] \$482 ;
+  wire [1:0] \$483 ;
+  wire [2:0] \$484 ;
+  wire [3:0] \$485 ;
+  wire [3:0] \$486 ;
+  wire [15:0] \$487 ;
+  wire [16:0] \$488 ;
+  wire [17:0] \$489 ;
   wire [11:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [15:0] \$490 ;
+  wire [16:0] \$491 ;
+  wire [17:0] \$492 ;
+  wire [15:0] \$493 ;
+  wire [16:0] \$494 ;
+  wire [17:0] \$495 ;
+  wire [17:0] \$496 ;
+  wire [18:0] \$497 ;
+  wire [17:0] \$498 ;
+  wire [18:0] \$499 ;
   wire \$5 ;
   wire [11:0] \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [17:0] \$500 ;
+  wire [18:0] \$501 ;
+  wire [61:0] \$502 ;
+  wire [1:0] \$503 ;
+  wire [2:0] \$504 ;
+  wire [1:0] \$505 ;
+  wire [2:0] \$506 ;
+  wire [3:0] \$507 ;
+  wire [3:0] \$508 ;
+  wire [15:0] \$509 ;
   wire [11:0] \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [16:0] \$510 ;
+  wire [17:0] \$511 ;
+  wire [15:0] \$512 ;
+  wire [16:0] \$513 ;
+  wire [17:0] \$514 ;
+  wire [15:0] \$515 ;
+  wire [16:0] \$516 ;
+  wire [17:0] \$517 ;
+  wire [17:0] \$518 ;
+  wire [18:0] \$519 ;
   wire [11:0] \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  wire [17:0] \$520 ;
+  wire [18:0] \$521 ;
+  wire [17:0] \$522 ;
+  wire [18:0] \$523 ;
+  wire [61:0] \$524 ;
+  wire [1:0] \$525 ;
+  wire [2:0] \$526 ;
+  wire [1:0] \$527 ;
+  wire [2:0] \$528 ;
+  wire [3:0] \$529 ;
   wire [11:0] \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  wire [3:0] \$530 ;
+  wire [15:0] \$531 ;
+  wire [16:0] \$532 ;
+  wire [17:0] \$533 ;
+  wire [15:0] \$534 ;
+  wire [16:0] \$535 ;
+  wire [17:0] \$536 ;
+  wire [15:0] \$537 ;
+  wire [16:0] \$538 ;
+  wire [17:0] \$539 ;
   wire [11:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [17:0] \$540 ;
+  wire [18:0] \$541 ;
+  wire [17:0] \$542 ;
+  wire [18:0] \$543 ;
+  wire [17:0] \$544 ;
+  wire [18:0] \$545 ;
+  wire [61:0] \$546 ;
+  wire [1:0] \$547 ;
+  wire [2:0] \$548 ;
+  wire [1:0] \$549 ;
   wire [11:0] \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [2:0] \$550 ;
+  wire [3:0] \$551 ;
+  wire [3:0] \$552 ;
+  wire [15:0] \$553 ;
+  wire [16:0] \$554 ;
+  wire [17:0] \$555 ;
+  wire [15:0] \$556 ;
+  wire [16:0] \$557 ;
+  wire [17:0] \$558 ;
+  wire [15:0] \$559 ;
   wire [11:0] \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
+  wire [16:0] \$560 ;
+  wire [17:0] \$561 ;
+  wire [17:0] \$562 ;
+  wire [18:0] \$563 ;
+  wire [17:0] \$564 ;
+  wire [18:0] \$565 ;
+  wire [17:0] \$566 ;
+  wire [18:0] \$567 ;
+  wire [61:0] \$568 ;
+  wire [1:0] \$569 ;
   wire [11:0] \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  wire [2:0] \$570 ;
+  wire [1:0] \$571 ;
+  wire [2:0] \$572 ;
+  wire [3:0] \$573 ;
+  wire [3:0] \$574 ;
+  wire [15:0] \$575 ;
+  wire [16:0] \$576 ;
+  wire [17:0] \$577 ;
+  wire [15:0] \$578 ;
+  wire [16:0] \$579 ;
   wire [11:0] \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [17:0] \$580 ;
+  wire [15:0] \$581 ;
+  wire [16:0] \$582 ;
+  wire [17:0] \$583 ;
+  wire [17:0] \$584 ;
+  wire [18:0] \$585 ;
+  wire [17:0] \$586 ;
+  wire [18:0] \$587 ;
+  wire [17:0] \$588 ;
+  wire [18:0] \$589 ;
   wire [11:0] \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
+  wire [61:0] \$590 ;
+  wire [1:0] \$591 ;
+  wire [2:0] \$592 ;
+  wire [1:0] \$593 ;
+  wire [2:0] \$594 ;
+  wire [3:0] \$595 ;
+  wire [3:0] \$596 ;
+  wire [15:0] \$597 ;
+  wire [16:0] \$598 ;
+  wire [17:0] \$599 ;
   wire \$6 ;
   wire [11:0] \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
+  wire [15:0] \$600 ;
+  wire [16:0] \$601 ;
+  wire [17:0] \$602 ;
+  wire [15:0] \$603 ;
+  wire [16:0] \$604 ;
+  wire [17:0] \$605 ;
+  wire [17:0] \$606 ;
+  wire [18:0] \$607 ;
+  wire [17:0] \$608 ;
+  wire [18:0] \$609 ;
   wire [11:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire [17:0] \$610 ;
+  wire [18:0] \$611 ;
+  wire [61:0] \$612 ;
+  wire [1:0] \$613 ;
+  wire [2:0] \$614 ;
+  wire [1:0] \$615 ;
+  wire [2:0] \$616 ;
+  wire [3:0] \$617 ;
+  wire [3:0] \$618 ;
+  wire [15:0] \$619 ;
   wire [11:0] \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [16:0] \$620 ;
+  wire [17:0] \$621 ;
+  wire [15:0] \$622 ;
+  wire [16:0] \$623 ;
+  wire [17:0] \$624 ;
+  wire [15:0] \$625 ;
+  wire [16:0] \$626 ;
+  wire [17:0] \$627 ;
+  wire [17:0] \$628 ;
+  wire [18:0] \$629 ;
   wire [11:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
+  wire [17:0] \$630 ;
+  wire [18:0] \$631 ;
+  wire [17:0] \$632 ;
+  wire [18:0] \$633 ;
+  wire [61:0] \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
@@ -8269,6 +11969,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg b_le_a = 1'h0;
   input clk;
   wire clk;
+  input downsample;
+  wire downsample;
   reg eq0_0 = 1'h0;
   reg eq0_1 = 1'h0;
   reg eq0_2 = 1'h0;
@@ -8913,4912 +12615,5110 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$195  = ~ \final ;
   assign \$196  = \$194  & \$195 ;
   assign \$197  = ~ in_skid_full;
-  assign \$198  = inputs__payload[551] ? { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] } : 62'h0000000000000000;
-  assign \$199  = ~ inputs__payload[551];
-  assign \$200  = ~ in_next_full;
-  assign \$201  = \$200  | in_free;
-  assign \$202  = ~ in_skid_full;
-  assign \$203  = inputs__valid & \$202 ;
-  assign \$204  = in_skid_full | inputs__valid;
-  assign \$205  = inputs__payload[551] ? { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] } : 62'h0000000000000000;
-  assign \$206  = ~ inputs__payload[551];
-  assign \$207  = out_adv & out_last;
-  assign \$208  = out_done | \$207 ;
-  assign \$209  = ~ \final ;
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = ~ out_skid_full;
-  assign \$212  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$213  = $signed(\$212 ) + $signed(18'h10000);
-  assign \$214  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$215  = $signed(\$214 ) + $signed(18'h10000);
-  assign \$216  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$217  = $signed(\$216 ) + $signed(18'h10000);
-  assign \$218  = outputs__payload[551] ? { outputs__payload[531:524], \$217 [17:0], \$215 [17:0], \$213 [17:0] } : 62'h0000000000000000;
-  assign \$219  = ~ outputs__payload[551];
-  assign \$220  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$221  = $signed(\$220 ) + $signed(18'h10000);
-  assign \$222  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$223  = $signed(\$222 ) + $signed(18'h10000);
-  assign \$224  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$225  = $signed(\$224 ) + $signed(18'h10000);
-  assign \$226  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
-  assign \$227  = $signed(\$226 ) + $signed(18'h10000);
-  assign \$228  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$229  = $signed(\$228 ) + $signed(18'h10000);
-  assign \$230  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
-  assign \$231  = $signed(\$230 ) + $signed(18'h10000);
-  assign \$232  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
-  assign \$233  = $signed(\$232 ) + $signed(18'h10000);
-  assign \$234  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
-  assign \$235  = $signed(\$234 ) + $signed(18'h10000);
-  assign \$236  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$237  = $signed(\$236 ) + $signed(18'h10000);
-  assign \$238  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
-  assign \$239  = $signed(\$238 ) + $signed(18'h10000);
-  assign \$240  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
-  assign \$241  = $signed(\$240 ) + $signed(18'h10000);
-  assign \$242  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
-  assign \$243  = $signed(\$242 ) + $signed(18'h10000);
-  assign \$244  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
-  assign \$245  = $signed(\$244 ) + $signed(18'h10000);
-  assign \$246  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$247  = $signed(\$246 ) + $signed(18'h10000);
-  assign \$248  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$249  = $signed(\$248 ) + $signed(18'h10000);
-  assign \$250  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
-  assign \$251  = $signed(\$250 ) + $signed(18'h10000);
-  assign \$252  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
-  assign \$253  = $signed(\$252 ) + $signed(18'h10000);
-  assign \$254  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
-  assign \$255  = $signed(\$254 ) + $signed(18'h10000);
-  assign \$256  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
-  assign \$257  = $signed(\$256 ) + $signed(18'h10000);
-  assign \$258  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$259  = $signed(\$258 ) + $signed(18'h10000);
-  assign \$260  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$261  = $signed(\$260 ) + $signed(18'h10000);
-  assign \$262  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$263  = $signed(\$262 ) + $signed(18'h10000);
-  assign \$264  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$265  = $signed(\$264 ) + $signed(18'h10000);
-  assign \$266  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$267  = $signed(\$266 ) + $signed(18'h10000);
-  assign \$268  = ~ out_next_full;
-  assign \$269  = \$268  | out_free;
-  assign \$270  = ~ out_skid_full;
-  assign \$271  = outputs__valid & \$270 ;
-  assign \$272  = out_skid_full | outputs__valid;
-  assign \$273  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$198  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$199  = inputs__payload[551] ? \$198  : 62'h0000000000000000;
+  assign \$200  = ~ inputs__payload[551];
+  assign \$201  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$202  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+  assign \$203  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+  assign \$204  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+  assign \$205  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+  assign \$206  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+  assign \$207  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+  assign \$208  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$209  = ~ in_next_full;
+  assign \$210  = \$209  | in_free;
+  assign \$211  = ~ in_skid_full;
+  assign \$212  = inputs__valid & \$211 ;
+  assign \$213  = in_skid_full | inputs__valid;
+  assign \$214  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$215  = inputs__payload[551] ? \$214  : 62'h0000000000000000;
+  assign \$216  = ~ inputs__payload[551];
+  assign \$217  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$218  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+  assign \$219  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+  assign \$220  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+  assign \$221  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+  assign \$222  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+  assign \$223  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+  assign \$224  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$225  = out_adv & out_last;
+  assign \$226  = out_done | \$225 ;
+  assign \$227  = ~ \final ;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ~ out_skid_full;
+  assign \$231  = outputs__payload[478:476] ^ { 1'h0, \$230  };
+  assign \$233  = \$231  ^ { 1'h0, \$232  };
+  assign \$235  = { 1'h0, \$233  } ^ \$234 ;
+  assign \$237  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$236 );
+  assign \$238  = $signed(\$237 ) + $signed(17'h08000);
+  assign \$240  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$239 );
+  assign \$241  = $signed(\$240 ) + $signed(17'h08000);
+  assign \$243  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$242 );
+  assign \$244  = $signed(\$243 ) + $signed(17'h08000);
+  assign \$245  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$246  = $signed(\$245 ) + $signed(18'h10000);
+  assign \$247  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$248  = $signed(\$247 ) + $signed(18'h10000);
+  assign \$249  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$250  = $signed(\$249 ) + $signed(18'h10000);
+  assign \$251  = downsample ? { outputs__payload[531:524], \$244 [16:0], \$241 [16:0], \$238 [16:0], \$235 [2:0] } : { outputs__payload[531:524], \$250 [17:0], \$248 [17:0], \$246 [17:0] };
+  assign \$252  = outputs__payload[551] ? \$251  : 62'h0000000000000000;
+  assign \$253  = ~ outputs__payload[551];
+  assign \$255  = outputs__payload[2:0] ^ { 1'h0, \$254  };
+  assign \$257  = \$255  ^ { 1'h0, \$256  };
+  assign \$259  = { 1'h0, \$257  } ^ \$258 ;
+  assign \$261  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$260 );
+  assign \$262  = $signed(\$261 ) + $signed(17'h08000);
+  assign \$264  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$263 );
+  assign \$265  = $signed(\$264 ) + $signed(17'h08000);
+  assign \$267  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$266 );
+  assign \$268  = $signed(\$267 ) + $signed(17'h08000);
+  assign \$269  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$270  = $signed(\$269 ) + $signed(18'h10000);
+  assign \$271  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$272  = $signed(\$271 ) + $signed(18'h10000);
+  assign \$273  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
   assign \$274  = $signed(\$273 ) + $signed(18'h10000);
-  assign \$275  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$276  = $signed(\$275 ) + $signed(18'h10000);
-  assign \$277  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$278  = $signed(\$277 ) + $signed(18'h10000);
-  assign \$279  = outputs__payload[551] ? { outputs__payload[531:524], \$278 [17:0], \$276 [17:0], \$274 [17:0] } : 62'h0000000000000000;
-  assign \$280  = ~ outputs__payload[551];
-  assign \$281  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$282  = $signed(\$281 ) + $signed(18'h10000);
-  assign \$283  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$284  = $signed(\$283 ) + $signed(18'h10000);
-  assign \$285  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$286  = $signed(\$285 ) + $signed(18'h10000);
-  assign \$287  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
-  assign \$288  = $signed(\$287 ) + $signed(18'h10000);
-  assign \$289  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$290  = $signed(\$289 ) + $signed(18'h10000);
-  assign \$291  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
+  assign \$275  = downsample ? { outputs__payload[55:48], \$268 [16:0], \$265 [16:0], \$262 [16:0], \$259 [2:0] } : { outputs__payload[55:48], \$274 [17:0], \$272 [17:0], \$270 [17:0] };
+  assign \$277  = outputs__payload[70:68] ^ { 1'h0, \$276  };
+  assign \$279  = \$277  ^ { 1'h0, \$278  };
+  assign \$281  = { 1'h0, \$279  } ^ \$280 ;
+  assign \$283  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$282 );
+  assign \$284  = $signed(\$283 ) + $signed(17'h08000);
+  assign \$286  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$285 );
+  assign \$287  = $signed(\$286 ) + $signed(17'h08000);
+  assign \$289  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$288 );
+  assign \$290  = $signed(\$289 ) + $signed(17'h08000);
+  assign \$291  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
   assign \$292  = $signed(\$291 ) + $signed(18'h10000);
-  assign \$293  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$293  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
   assign \$294  = $signed(\$293 ) + $signed(18'h10000);
-  assign \$295  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$295  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
   assign \$296  = $signed(\$295 ) + $signed(18'h10000);
-  assign \$297  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$298  = $signed(\$297 ) + $signed(18'h10000);
-  assign \$299  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
-  assign \$300  = $signed(\$299 ) + $signed(18'h10000);
-  assign \$301  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
-  assign \$302  = $signed(\$301 ) + $signed(18'h10000);
-  assign \$303  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
-  assign \$304  = $signed(\$303 ) + $signed(18'h10000);
-  assign \$305  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
-  assign \$306  = $signed(\$305 ) + $signed(18'h10000);
-  assign \$307  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$308  = $signed(\$307 ) + $signed(18'h10000);
-  assign \$309  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$310  = $signed(\$309 ) + $signed(18'h10000);
-  assign \$311  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
-  assign \$312  = $signed(\$311 ) + $signed(18'h10000);
-  assign \$313  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$297  = downsample ? { outputs__payload[123:116], \$290 [16:0], \$287 [16:0], \$284 [16:0], \$281 [2:0] } : { outputs__payload[123:116], \$296 [17:0], \$294 [17:0], \$292 [17:0] };
+  assign \$299  = outputs__payload[138:136] ^ { 1'h0, \$298  };
+  assign \$301  = \$299  ^ { 1'h0, \$300  };
+  assign \$303  = { 1'h0, \$301  } ^ \$302 ;
+  assign \$305  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$304 );
+  assign \$306  = $signed(\$305 ) + $signed(17'h08000);
+  assign \$308  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$307 );
+  assign \$309  = $signed(\$308 ) + $signed(17'h08000);
+  assign \$311  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$310 );
+  assign \$312  = $signed(\$311 ) + $signed(17'h08000);
+  assign \$313  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
   assign \$314  = $signed(\$313 ) + $signed(18'h10000);
-  assign \$315  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$315  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
   assign \$316  = $signed(\$315 ) + $signed(18'h10000);
-  assign \$317  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$317  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
   assign \$318  = $signed(\$317 ) + $signed(18'h10000);
-  assign \$319  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$320  = $signed(\$319 ) + $signed(18'h10000);
-  assign \$321  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$322  = $signed(\$321 ) + $signed(18'h10000);
-  assign \$323  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$324  = $signed(\$323 ) + $signed(18'h10000);
-  assign \$325  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$326  = $signed(\$325 ) + $signed(18'h10000);
-  assign \$327  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$328  = $signed(\$327 ) + $signed(18'h10000);
-  assign \$329  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$330  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$331  = ~ \$330 ;
-  assign \$332  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$333  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$334  = ~ \$333 ;
-  assign \$335  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$336  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$337  = ~ \$336 ;
-  assign \$338  = in_next_top[15:0] > out_next_top[15:0];
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = \$335  | \$339 ;
-  assign \$341  = \$334  & \$340 ;
-  assign \$342  = \$332  | \$341 ;
-  assign \$343  = \$331  & \$342 ;
-  assign \$344  = \$329  | \$343 ;
-  assign \$345  = in_next_top[62:48] > out_top[62:48];
-  assign \$346  = out_top[62:48] > in_next_top[62:48];
-  assign \$347  = ~ \$346 ;
-  assign \$348  = in_next_top[47:32] > out_top[47:32];
-  assign \$349  = out_top[47:32] > in_next_top[47:32];
-  assign \$350  = ~ \$349 ;
-  assign \$351  = in_next_top[31:16] > out_top[31:16];
-  assign \$352  = out_top[31:16] > in_next_top[31:16];
-  assign \$353  = ~ \$352 ;
-  assign \$354  = in_next_top[15:0] > out_top[15:0];
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = \$351  | \$355 ;
-  assign \$357  = \$350  & \$356 ;
-  assign \$358  = \$348  | \$357 ;
-  assign \$359  = \$347  & \$358 ;
-  assign \$360  = \$345  | \$359 ;
-  assign \$361  = out_load ? \$344  : \$360 ;
-  assign \$362  = in_top[62:48] > out_next_top[62:48];
-  assign \$363  = out_next_top[62:48] > in_top[62:48];
-  assign \$364  = ~ \$363 ;
-  assign \$365  = in_top[47:32] > out_next_top[47:32];
-  assign \$366  = out_next_top[47:32] > in_top[47:32];
-  assign \$367  = ~ \$366 ;
-  assign \$368  = in_top[31:16] > out_next_top[31:16];
-  assign \$369  = out_next_top[31:16] > in_top[31:16];
-  assign \$370  = ~ \$369 ;
-  assign \$371  = in_top[15:0] > out_next_top[15:0];
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = \$368  | \$372 ;
-  assign \$374  = \$367  & \$373 ;
-  assign \$375  = \$365  | \$374 ;
-  assign \$376  = \$364  & \$375 ;
-  assign \$377  = \$362  | \$376 ;
-  assign \$378  = in_top[62:48] > out_top[62:48];
-  assign \$379  = out_top[62:48] > in_top[62:48];
-  assign \$380  = ~ \$379 ;
-  assign \$381  = in_top[47:32] > out_top[47:32];
-  assign \$382  = out_top[47:32] > in_top[47:32];
-  assign \$383  = ~ \$382 ;
-  assign \$384  = in_top[31:16] > out_top[31:16];
-  assign \$385  = out_top[31:16] > in_top[31:16];
-  assign \$386  = ~ \$385 ;
-  assign \$387  = in_top[15:0] > out_top[15:0];
-  assign \$388  = \$386  & \$387 ;
-  assign \$389  = \$384  | \$388 ;
-  assign \$390  = \$383  & \$389 ;
-  assign \$391  = \$381  | \$390 ;
-  assign \$392  = \$380  & \$391 ;
-  assign \$393  = \$378  | \$392 ;
-  assign \$394  = out_load ? \$377  : \$393 ;
-  assign \$395  = in_load ? \$361  : \$394 ;
-  assign \$396  = ~ \$395 ;
-  assign \$397  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$398  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$399  = ~ \$398 ;
-  assign \$400  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$401  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$402  = ~ \$401 ;
-  assign \$403  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$404  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$405  = ~ \$404 ;
-  assign \$406  = out_next_top[15:0] > in_next_top[15:0];
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = \$403  | \$407 ;
-  assign \$409  = \$402  & \$408 ;
-  assign \$410  = \$400  | \$409 ;
-  assign \$411  = \$399  & \$410 ;
-  assign \$412  = \$397  | \$411 ;
-  assign \$413  = out_top[62:48] > in_next_top[62:48];
-  assign \$414  = in_next_top[62:48] > out_top[62:48];
-  assign \$415  = ~ \$414 ;
-  assign \$416  = out_top[47:32] > in_next_top[47:32];
-  assign \$417  = in_next_top[47:32] > out_top[47:32];
-  assign \$418  = ~ \$417 ;
-  assign \$419  = out_top[31:16] > in_next_top[31:16];
-  assign \$420  = in_next_top[31:16] > out_top[31:16];
-  assign \$421  = ~ \$420 ;
-  assign \$422  = out_top[15:0] > in_next_top[15:0];
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = \$419  | \$423 ;
-  assign \$425  = \$418  & \$424 ;
-  assign \$426  = \$416  | \$425 ;
-  assign \$427  = \$415  & \$426 ;
-  assign \$428  = \$413  | \$427 ;
-  assign \$429  = out_load ? \$412  : \$428 ;
-  assign \$430  = out_next_top[62:48] > in_top[62:48];
-  assign \$431  = in_top[62:48] > out_next_top[62:48];
-  assign \$432  = ~ \$431 ;
-  assign \$433  = out_next_top[47:32] > in_top[47:32];
-  assign \$434  = in_top[47:32] > out_next_top[47:32];
-  assign \$435  = ~ \$434 ;
-  assign \$436  = out_next_top[31:16] > in_top[31:16];
-  assign \$437  = in_top[31:16] > out_next_top[31:16];
-  assign \$438  = ~ \$437 ;
-  assign \$439  = out_next_top[15:0] > in_top[15:0];
-  assign \$440  = \$438  & \$439 ;
-  assign \$441  = \$436  | \$440 ;
-  assign \$442  = \$435  & \$441 ;
-  assign \$443  = \$433  | \$442 ;
-  assign \$444  = \$432  & \$443 ;
-  assign \$445  = \$430  | \$444 ;
-  assign \$446  = out_top[62:48] > in_top[62:48];
-  assign \$447  = in_top[62:48] > out_top[62:48];
-  assign \$448  = ~ \$447 ;
-  assign \$449  = out_top[47:32] > in_top[47:32];
-  assign \$450  = in_top[47:32] > out_top[47:32];
-  assign \$451  = ~ \$450 ;
-  assign \$452  = out_top[31:16] > in_top[31:16];
-  assign \$453  = in_top[31:16] > out_top[31:16];
-  assign \$454  = ~ \$453 ;
-  assign \$455  = out_top[15:0] > in_top[15:0];
-  assign \$456  = \$454  & \$455 ;
-  assign \$457  = \$452  | \$456 ;
-  assign \$458  = \$451  & \$457 ;
-  assign \$459  = \$449  | \$458 ;
-  assign \$460  = \$448  & \$459 ;
-  assign \$461  = \$446  | \$460 ;
-  assign \$462  = out_load ? \$445  : \$461 ;
-  assign \$463  = in_load ? \$429  : \$462 ;
-  assign \$464  = ~ \$463 ;
-  assign \$465  = ~ in_done;
-  assign \$466  = in_full & \$465 ;
-  assign \$467  = \$466  & out_full;
-  assign \$468  = ~ out_done;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = \$469  & in_keep[0];
-  assign \$471  = \$470  & out_keep[0];
-  assign \$472  = in_key0 == out_key0;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = ~ in_done;
-  assign \$475  = in_full & \$474 ;
-  assign \$476  = \$475  & out_full;
-  assign \$477  = ~ out_done;
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = \$478  & in_keep[0];
-  assign \$480  = \$479  & out_keep[1];
-  assign \$481  = in_key0 == out_key1;
-  assign \$482  = \$480  & \$481 ;
-  assign \$483  = ~ in_done;
-  assign \$484  = in_full & \$483 ;
-  assign \$485  = \$484  & out_full;
-  assign \$486  = ~ out_done;
-  assign \$487  = \$485  & \$486 ;
-  assign \$488  = \$487  & in_keep[0];
-  assign \$489  = \$488  & out_keep[2];
-  assign \$490  = in_key0 == out_key2;
-  assign \$491  = \$489  & \$490 ;
-  assign \$492  = ~ in_done;
-  assign \$493  = in_full & \$492 ;
-  assign \$494  = \$493  & out_full;
-  assign \$495  = ~ out_done;
-  assign \$496  = \$494  & \$495 ;
-  assign \$497  = \$496  & in_keep[0];
-  assign \$498  = \$497  & out_keep[3];
-  assign \$499  = in_key0 == out_key3;
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = ~ in_done;
-  assign \$502  = in_full & \$501 ;
-  assign \$503  = \$502  & out_full;
-  assign \$504  = ~ out_done;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = \$505  & in_keep[0];
-  assign \$507  = \$506  & out_keep[4];
-  assign \$508  = in_key0 == out_key4;
-  assign \$509  = \$507  & \$508 ;
-  assign \$510  = ~ in_done;
-  assign \$511  = in_full & \$510 ;
-  assign \$512  = \$511  & out_full;
-  assign \$513  = ~ out_done;
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = \$514  & in_keep[0];
-  assign \$516  = \$515  & out_keep[5];
-  assign \$517  = in_key0 == out_key5;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = ~ in_done;
-  assign \$520  = in_full & \$519 ;
-  assign \$521  = \$520  & out_full;
-  assign \$522  = ~ out_done;
-  assign \$523  = \$521  & \$522 ;
-  assign \$524  = \$523  & in_keep[0];
-  assign \$525  = \$524  & out_keep[6];
-  assign \$526  = in_key0 == out_key6;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = ~ in_done;
-  assign \$529  = in_full & \$528 ;
-  assign \$530  = \$529  & out_full;
-  assign \$531  = ~ out_done;
-  assign \$532  = \$530  & \$531 ;
-  assign \$533  = \$532  & in_keep[0];
-  assign \$534  = \$533  & out_keep[7];
-  assign \$535  = in_key0 == out_key7;
-  assign \$536  = \$534  & \$535 ;
-  assign \$537  = ~ in_done;
-  assign \$538  = in_full & \$537 ;
-  assign \$539  = \$538  & out_full;
-  assign \$540  = ~ out_done;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = \$541  & in_keep[1];
-  assign \$543  = \$542  & out_keep[0];
-  assign \$544  = in_key1 == out_key0;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = ~ in_done;
-  assign \$547  = in_full & \$546 ;
-  assign \$548  = \$547  & out_full;
-  assign \$549  = ~ out_done;
-  assign \$550  = \$548  & \$549 ;
-  assign \$551  = \$550  & in_keep[1];
-  assign \$552  = \$551  & out_keep[1];
-  assign \$553  = in_key1 == out_key1;
-  assign \$554  = \$552  & \$553 ;
-  assign \$555  = ~ in_done;
-  assign \$556  = in_full & \$555 ;
-  assign \$557  = \$556  & out_full;
-  assign \$558  = ~ out_done;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = \$559  & in_keep[1];
-  assign \$561  = \$560  & out_keep[2];
-  assign \$562  = in_key1 == out_key2;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = ~ in_done;
-  assign \$565  = in_full & \$564 ;
-  assign \$566  = \$565  & out_full;
-  assign \$567  = ~ out_done;
-  assign \$568  = \$566  & \$567 ;
-  assign \$569  = \$568  & in_keep[1];
-  assign \$570  = \$569  & out_keep[3];
-  assign \$571  = in_key1 == out_key3;
-  assign \$572  = \$570  & \$571 ;
-  assign \$573  = ~ in_done;
-  assign \$574  = in_full & \$573 ;
-  assign \$575  = \$574  & out_full;
-  assign \$576  = ~ out_done;
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = \$577  & in_keep[1];
-  assign \$579  = \$578  & out_keep[4];
-  assign \$580  = in_key1 == out_key4;
-  assign \$581  = \$579  & \$580 ;
-  assign \$582  = ~ in_done;
-  assign \$583  = in_full & \$582 ;
-  assign \$584  = \$583  & out_full;
-  assign \$585  = ~ out_done;
-  assign \$586  = \$584  & \$585 ;
-  assign \$587  = \$586  & in_keep[1];
-  assign \$588  = \$587  & out_keep[5];
-  assign \$589  = in_key1 == out_key5;
-  assign \$590  = \$588  & \$589 ;
-  assign \$591  = ~ in_done;
-  assign \$592  = in_full & \$591 ;
-  assign \$593  = \$592  & out_full;
-  assign \$594  = ~ out_done;
-  assign \$595  = \$593  & \$594 ;
-  assign \$596  = \$595  & in_keep[1];
-  assign \$597  = \$596  & out_keep[6];
-  assign \$598  = in_key1 == out_key6;
-  assign \$599  = \$597  & \$598 ;
-  assign \$600  = ~ in_done;
-  assign \$601  = in_full & \$600 ;
-  assign \$602  = \$601  & out_full;
-  assign \$603  = ~ out_done;
-  assign \$604  = \$602  & \$603 ;
-  assign \$605  = \$604  & in_keep[1];
-  assign \$606  = \$605  & out_keep[7];
-  assign \$607  = in_key1 == out_key7;
-  assign \$608  = \$606  & \$607 ;
-  assign \$609  = ~ in_done;
-  assign \$610  = in_full & \$609 ;
-  assign \$611  = \$610  & out_full;
-  assign \$612  = ~ out_done;
-  assign \$613  = \$611  & \$612 ;
-  assign \$614  = \$613  & in_keep[2];
-  assign \$615  = \$614  & out_keep[0];
-  assign \$616  = in_key2 == out_key0;
-  assign \$617  = \$615  & \$616 ;
-  assign \$618  = ~ in_done;
-  assign \$619  = in_full & \$618 ;
-  assign \$620  = \$619  & out_full;
-  assign \$621  = ~ out_done;
-  assign \$622  = \$620  & \$621 ;
-  assign \$623  = \$622  & in_keep[2];
-  assign \$624  = \$623  & out_keep[1];
-  assign \$625  = in_key2 == out_key1;
-  assign \$626  = \$624  & \$625 ;
-  assign \$627  = ~ in_done;
-  assign \$628  = in_full & \$627 ;
-  assign \$629  = \$628  & out_full;
-  assign \$630  = ~ out_done;
-  assign \$631  = \$629  & \$630 ;
-  assign \$632  = \$631  & in_keep[2];
-  assign \$633  = \$632  & out_keep[2];
-  assign \$634  = in_key2 == out_key2;
-  assign \$635  = \$633  & \$634 ;
-  assign \$636  = ~ in_done;
-  assign \$637  = in_full & \$636 ;
-  assign \$638  = \$637  & out_full;
-  assign \$639  = ~ out_done;
-  assign \$640  = \$638  & \$639 ;
-  assign \$641  = \$640  & in_keep[2];
-  assign \$642  = \$641  & out_keep[3];
-  assign \$643  = in_key2 == out_key3;
-  assign \$644  = \$642  & \$643 ;
-  assign \$645  = ~ in_done;
-  assign \$646  = in_full & \$645 ;
-  assign \$647  = \$646  & out_full;
-  assign \$648  = ~ out_done;
-  assign \$649  = \$647  & \$648 ;
-  assign \$650  = \$649  & in_keep[2];
-  assign \$651  = \$650  & out_keep[4];
-  assign \$652  = in_key2 == out_key4;
-  assign \$653  = \$651  & \$652 ;
-  assign \$654  = ~ in_done;
-  assign \$655  = in_full & \$654 ;
-  assign \$656  = \$655  & out_full;
-  assign \$657  = ~ out_done;
-  assign \$658  = \$656  & \$657 ;
-  assign \$659  = \$658  & in_keep[2];
-  assign \$660  = \$659  & out_keep[5];
-  assign \$661  = in_key2 == out_key5;
-  assign \$662  = \$660  & \$661 ;
-  assign \$663  = ~ in_done;
-  assign \$664  = in_full & \$663 ;
-  assign \$665  = \$664  & out_full;
-  assign \$666  = ~ out_done;
-  assign \$667  = \$665  & \$666 ;
-  assign \$668  = \$667  & in_keep[2];
-  assign \$669  = \$668  & out_keep[6];
-  assign \$670  = in_key2 == out_key6;
-  assign \$671  = \$669  & \$670 ;
-  assign \$672  = ~ in_done;
-  assign \$673  = in_full & \$672 ;
-  assign \$674  = \$673  & out_full;
-  assign \$675  = ~ out_done;
-  assign \$676  = \$674  & \$675 ;
-  assign \$677  = \$676  & in_keep[2];
-  assign \$678  = \$677  & out_keep[7];
-  assign \$679  = in_key2 == out_key7;
-  assign \$680  = \$678  & \$679 ;
-  assign \$681  = ~ in_done;
-  assign \$682  = in_full & \$681 ;
-  assign \$683  = \$682  & out_full;
-  assign \$684  = ~ out_done;
-  assign \$685  = \$683  & \$684 ;
-  assign \$686  = \$685  & in_keep[3];
-  assign \$687  = \$686  & out_keep[0];
-  assign \$688  = in_key3 == out_key0;
-  assign \$689  = \$687  & \$688 ;
-  assign \$690  = ~ in_done;
-  assign \$691  = in_full & \$690 ;
-  assign \$692  = \$691  & out_full;
-  assign \$693  = ~ out_done;
+  assign \$319  = downsample ? { outputs__payload[191:184], \$312 [16:0], \$309 [16:0], \$306 [16:0], \$303 [2:0] } : { outputs__payload[191:184], \$318 [17:0], \$316 [17:0], \$314 [17:0] };
+  assign \$321  = outputs__payload[206:204] ^ { 1'h0, \$320  };
+  assign \$323  = \$321  ^ { 1'h0, \$322  };
+  assign \$325  = { 1'h0, \$323  } ^ \$324 ;
+  assign \$327  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$326 );
+  assign \$328  = $signed(\$327 ) + $signed(17'h08000);
+  assign \$330  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$329 );
+  assign \$331  = $signed(\$330 ) + $signed(17'h08000);
+  assign \$333  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$332 );
+  assign \$334  = $signed(\$333 ) + $signed(17'h08000);
+  assign \$335  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$336  = $signed(\$335 ) + $signed(18'h10000);
+  assign \$337  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$338  = $signed(\$337 ) + $signed(18'h10000);
+  assign \$339  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$340  = $signed(\$339 ) + $signed(18'h10000);
+  assign \$341  = downsample ? { outputs__payload[259:252], \$334 [16:0], \$331 [16:0], \$328 [16:0], \$325 [2:0] } : { outputs__payload[259:252], \$340 [17:0], \$338 [17:0], \$336 [17:0] };
+  assign \$343  = outputs__payload[274:272] ^ { 1'h0, \$342  };
+  assign \$345  = \$343  ^ { 1'h0, \$344  };
+  assign \$347  = { 1'h0, \$345  } ^ \$346 ;
+  assign \$349  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$348 );
+  assign \$350  = $signed(\$349 ) + $signed(17'h08000);
+  assign \$352  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$351 );
+  assign \$353  = $signed(\$352 ) + $signed(17'h08000);
+  assign \$355  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$354 );
+  assign \$356  = $signed(\$355 ) + $signed(17'h08000);
+  assign \$357  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$358  = $signed(\$357 ) + $signed(18'h10000);
+  assign \$359  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$360  = $signed(\$359 ) + $signed(18'h10000);
+  assign \$361  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$362  = $signed(\$361 ) + $signed(18'h10000);
+  assign \$363  = downsample ? { outputs__payload[327:320], \$356 [16:0], \$353 [16:0], \$350 [16:0], \$347 [2:0] } : { outputs__payload[327:320], \$362 [17:0], \$360 [17:0], \$358 [17:0] };
+  assign \$365  = outputs__payload[342:340] ^ { 1'h0, \$364  };
+  assign \$367  = \$365  ^ { 1'h0, \$366  };
+  assign \$369  = { 1'h0, \$367  } ^ \$368 ;
+  assign \$371  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$370 );
+  assign \$372  = $signed(\$371 ) + $signed(17'h08000);
+  assign \$374  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$373 );
+  assign \$375  = $signed(\$374 ) + $signed(17'h08000);
+  assign \$377  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$376 );
+  assign \$378  = $signed(\$377 ) + $signed(17'h08000);
+  assign \$379  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$380  = $signed(\$379 ) + $signed(18'h10000);
+  assign \$381  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$382  = $signed(\$381 ) + $signed(18'h10000);
+  assign \$383  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$384  = $signed(\$383 ) + $signed(18'h10000);
+  assign \$385  = downsample ? { outputs__payload[395:388], \$378 [16:0], \$375 [16:0], \$372 [16:0], \$369 [2:0] } : { outputs__payload[395:388], \$384 [17:0], \$382 [17:0], \$380 [17:0] };
+  assign \$387  = outputs__payload[410:408] ^ { 1'h0, \$386  };
+  assign \$389  = \$387  ^ { 1'h0, \$388  };
+  assign \$391  = { 1'h0, \$389  } ^ \$390 ;
+  assign \$393  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$392 );
+  assign \$394  = $signed(\$393 ) + $signed(17'h08000);
+  assign \$396  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$395 );
+  assign \$397  = $signed(\$396 ) + $signed(17'h08000);
+  assign \$399  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$398 );
+  assign \$400  = $signed(\$399 ) + $signed(17'h08000);
+  assign \$401  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$402  = $signed(\$401 ) + $signed(18'h10000);
+  assign \$403  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$404  = $signed(\$403 ) + $signed(18'h10000);
+  assign \$405  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$406  = $signed(\$405 ) + $signed(18'h10000);
+  assign \$407  = downsample ? { outputs__payload[463:456], \$400 [16:0], \$397 [16:0], \$394 [16:0], \$391 [2:0] } : { outputs__payload[463:456], \$406 [17:0], \$404 [17:0], \$402 [17:0] };
+  assign \$409  = outputs__payload[478:476] ^ { 1'h0, \$408  };
+  assign \$411  = \$409  ^ { 1'h0, \$410  };
+  assign \$413  = { 1'h0, \$411  } ^ \$412 ;
+  assign \$415  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$414 );
+  assign \$416  = $signed(\$415 ) + $signed(17'h08000);
+  assign \$418  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$417 );
+  assign \$419  = $signed(\$418 ) + $signed(17'h08000);
+  assign \$421  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$420 );
+  assign \$422  = $signed(\$421 ) + $signed(17'h08000);
+  assign \$423  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$424  = $signed(\$423 ) + $signed(18'h10000);
+  assign \$425  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$426  = $signed(\$425 ) + $signed(18'h10000);
+  assign \$427  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$428  = $signed(\$427 ) + $signed(18'h10000);
+  assign \$429  = downsample ? { outputs__payload[531:524], \$422 [16:0], \$419 [16:0], \$416 [16:0], \$413 [2:0] } : { outputs__payload[531:524], \$428 [17:0], \$426 [17:0], \$424 [17:0] };
+  assign \$430  = ~ out_next_full;
+  assign \$431  = \$430  | out_free;
+  assign \$432  = ~ out_skid_full;
+  assign \$433  = outputs__valid & \$432 ;
+  assign \$434  = out_skid_full | outputs__valid;
+  assign \$436  = outputs__payload[478:476] ^ { 1'h0, \$435  };
+  assign \$438  = \$436  ^ { 1'h0, \$437  };
+  assign \$440  = { 1'h0, \$438  } ^ \$439 ;
+  assign \$442  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$441 );
+  assign \$443  = $signed(\$442 ) + $signed(17'h08000);
+  assign \$445  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$444 );
+  assign \$446  = $signed(\$445 ) + $signed(17'h08000);
+  assign \$448  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$447 );
+  assign \$449  = $signed(\$448 ) + $signed(17'h08000);
+  assign \$450  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$451  = $signed(\$450 ) + $signed(18'h10000);
+  assign \$452  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$453  = $signed(\$452 ) + $signed(18'h10000);
+  assign \$454  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$455  = $signed(\$454 ) + $signed(18'h10000);
+  assign \$456  = downsample ? { outputs__payload[531:524], \$449 [16:0], \$446 [16:0], \$443 [16:0], \$440 [2:0] } : { outputs__payload[531:524], \$455 [17:0], \$453 [17:0], \$451 [17:0] };
+  assign \$457  = outputs__payload[551] ? \$456  : 62'h0000000000000000;
+  assign \$458  = ~ outputs__payload[551];
+  assign \$460  = outputs__payload[2:0] ^ { 1'h0, \$459  };
+  assign \$462  = \$460  ^ { 1'h0, \$461  };
+  assign \$464  = { 1'h0, \$462  } ^ \$463 ;
+  assign \$466  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$465 );
+  assign \$467  = $signed(\$466 ) + $signed(17'h08000);
+  assign \$469  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$468 );
+  assign \$470  = $signed(\$469 ) + $signed(17'h08000);
+  assign \$472  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$471 );
+  assign \$473  = $signed(\$472 ) + $signed(17'h08000);
+  assign \$474  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$475  = $signed(\$474 ) + $signed(18'h10000);
+  assign \$476  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$477  = $signed(\$476 ) + $signed(18'h10000);
+  assign \$478  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
+  assign \$479  = $signed(\$478 ) + $signed(18'h10000);
+  assign \$480  = downsample ? { outputs__payload[55:48], \$473 [16:0], \$470 [16:0], \$467 [16:0], \$464 [2:0] } : { outputs__payload[55:48], \$479 [17:0], \$477 [17:0], \$475 [17:0] };
+  assign \$482  = outputs__payload[70:68] ^ { 1'h0, \$481  };
+  assign \$484  = \$482  ^ { 1'h0, \$483  };
+  assign \$486  = { 1'h0, \$484  } ^ \$485 ;
+  assign \$488  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$487 );
+  assign \$489  = $signed(\$488 ) + $signed(17'h08000);
+  assign \$491  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$490 );
+  assign \$492  = $signed(\$491 ) + $signed(17'h08000);
+  assign \$494  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$493 );
+  assign \$495  = $signed(\$494 ) + $signed(17'h08000);
+  assign \$496  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$497  = $signed(\$496 ) + $signed(18'h10000);
+  assign \$498  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$499  = $signed(\$498 ) + $signed(18'h10000);
+  assign \$500  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
+  assign \$501  = $signed(\$500 ) + $signed(18'h10000);
+  assign \$502  = downsample ? { outputs__payload[123:116], \$495 [16:0], \$492 [16:0], \$489 [16:0], \$486 [2:0] } : { outputs__payload[123:116], \$501 [17:0], \$499 [17:0], \$497 [17:0] };
+  assign \$504  = outputs__payload[138:136] ^ { 1'h0, \$503  };
+  assign \$506  = \$504  ^ { 1'h0, \$505  };
+  assign \$508  = { 1'h0, \$506  } ^ \$507 ;
+  assign \$510  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$509 );
+  assign \$511  = $signed(\$510 ) + $signed(17'h08000);
+  assign \$513  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$512 );
+  assign \$514  = $signed(\$513 ) + $signed(17'h08000);
+  assign \$516  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$515 );
+  assign \$517  = $signed(\$516 ) + $signed(17'h08000);
+  assign \$518  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$519  = $signed(\$518 ) + $signed(18'h10000);
+  assign \$520  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$521  = $signed(\$520 ) + $signed(18'h10000);
+  assign \$522  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
+  assign \$523  = $signed(\$522 ) + $signed(18'h10000);
+  assign \$524  = downsample ? { outputs__payload[191:184], \$517 [16:0], \$514 [16:0], \$511 [16:0], \$508 [2:0] } : { outputs__payload[191:184], \$523 [17:0], \$521 [17:0], \$519 [17:0] };
+  assign \$526  = outputs__payload[206:204] ^ { 1'h0, \$525  };
+  assign \$528  = \$526  ^ { 1'h0, \$527  };
+  assign \$530  = { 1'h0, \$528  } ^ \$529 ;
+  assign \$532  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$531 );
+  assign \$533  = $signed(\$532 ) + $signed(17'h08000);
+  assign \$535  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$534 );
+  assign \$536  = $signed(\$535 ) + $signed(17'h08000);
+  assign \$538  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$537 );
+  assign \$539  = $signed(\$538 ) + $signed(17'h08000);
+  assign \$540  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$541  = $signed(\$540 ) + $signed(18'h10000);
+  assign \$542  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$543  = $signed(\$542 ) + $signed(18'h10000);
+  assign \$544  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$545  = $signed(\$544 ) + $signed(18'h10000);
+  assign \$546  = downsample ? { outputs__payload[259:252], \$539 [16:0], \$536 [16:0], \$533 [16:0], \$530 [2:0] } : { outputs__payload[259:252], \$545 [17:0], \$543 [17:0], \$541 [17:0] };
+  assign \$548  = outputs__payload[274:272] ^ { 1'h0, \$547  };
+  assign \$550  = \$548  ^ { 1'h0, \$549  };
+  assign \$552  = { 1'h0, \$550  } ^ \$551 ;
+  assign \$554  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$553 );
+  assign \$555  = $signed(\$554 ) + $signed(17'h08000);
+  assign \$557  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$556 );
+  assign \$558  = $signed(\$557 ) + $signed(17'h08000);
+  assign \$560  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$559 );
+  assign \$561  = $signed(\$560 ) + $signed(17'h08000);
+  assign \$562  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$563  = $signed(\$562 ) + $signed(18'h10000);
+  assign \$564  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$565  = $signed(\$564 ) + $signed(18'h10000);
+  assign \$566  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$567  = $signed(\$566 ) + $signed(18'h10000);
+  assign \$568  = downsample ? { outputs__payload[327:320], \$561 [16:0], \$558 [16:0], \$555 [16:0], \$552 [2:0] } : { outputs__payload[327:320], \$567 [17:0], \$565 [17:0], \$563 [17:0] };
+  assign \$570  = outputs__payload[342:340] ^ { 1'h0, \$569  };
+  assign \$572  = \$570  ^ { 1'h0, \$571  };
+  assign \$574  = { 1'h0, \$572  } ^ \$573 ;
+  assign \$576  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$575 );
+  assign \$577  = $signed(\$576 ) + $signed(17'h08000);
+  assign \$579  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$578 );
+  assign \$580  = $signed(\$579 ) + $signed(17'h08000);
+  assign \$582  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$581 );
+  assign \$583  = $signed(\$582 ) + $signed(17'h08000);
+  assign \$584  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$585  = $signed(\$584 ) + $signed(18'h10000);
+  assign \$586  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$587  = $signed(\$586 ) + $signed(18'h10000);
+  assign \$588  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$589  = $signed(\$588 ) + $signed(18'h10000);
+  assign \$590  = downsample ? { outputs__payload[395:388], \$583 [16:0], \$580 [16:0], \$577 [16:0], \$574 [2:0] } : { outputs__payload[395:388], \$589 [17:0], \$587 [17:0], \$585 [17:0] };
+  assign \$592  = outputs__payload[410:408] ^ { 1'h0, \$591  };
+  assign \$594  = \$592  ^ { 1'h0, \$593  };
+  assign \$596  = { 1'h0, \$594  } ^ \$595 ;
+  assign \$598  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$597 );
+  assign \$599  = $signed(\$598 ) + $signed(17'h08000);
+  assign \$601  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$600 );
+  assign \$602  = $signed(\$601 ) + $signed(17'h08000);
+  assign \$604  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$603 );
+  assign \$605  = $signed(\$604 ) + $signed(17'h08000);
+  assign \$606  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$607  = $signed(\$606 ) + $signed(18'h10000);
+  assign \$608  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$609  = $signed(\$608 ) + $signed(18'h10000);
+  assign \$610  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$611  = $signed(\$610 ) + $signed(18'h10000);
+  assign \$612  = downsample ? { outputs__payload[463:456], \$605 [16:0], \$602 [16:0], \$599 [16:0], \$596 [2:0] } : { outputs__payload[463:456], \$611 [17:0], \$609 [17:0], \$607 [17:0] };
+  assign \$614  = outputs__payload[478:476] ^ { 1'h0, \$613  };
+  assign \$616  = \$614  ^ { 1'h0, \$615  };
+  assign \$618  = { 1'h0, \$616  } ^ \$617 ;
+  assign \$620  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$619 );
+  assign \$621  = $signed(\$620 ) + $signed(17'h08000);
+  assign \$623  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$622 );
+  assign \$624  = $signed(\$623 ) + $signed(17'h08000);
+  assign \$626  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$625 );
+  assign \$627  = $signed(\$626 ) + $signed(17'h08000);
+  assign \$628  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$629  = $signed(\$628 ) + $signed(18'h10000);
+  assign \$630  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$631  = $signed(\$630 ) + $signed(18'h10000);
+  assign \$632  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$633  = $signed(\$632 ) + $signed(18'h10000);
+  assign \$634  = downsample ? { outputs__payload[531:524], \$627 [16:0], \$624 [16:0], \$621 [16:0], \$618 [2:0] } : { outputs__payload[531:524], \$633 [17:0], \$631 [17:0], \$629 [17:0] };
+  assign \$635  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$636  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$637  = ~ \$636 ;
+  assign \$638  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$639  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$640  = ~ \$639 ;
+  assign \$641  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$642  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$643  = ~ \$642 ;
+  assign \$644  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$645  = \$643  & \$644 ;
+  assign \$646  = \$641  | \$645 ;
+  assign \$647  = \$640  & \$646 ;
+  assign \$648  = \$638  | \$647 ;
+  assign \$649  = \$637  & \$648 ;
+  assign \$650  = \$635  | \$649 ;
+  assign \$651  = in_next_top[62:48] > out_top[62:48];
+  assign \$652  = out_top[62:48] > in_next_top[62:48];
+  assign \$653  = ~ \$652 ;
+  assign \$654  = in_next_top[47:32] > out_top[47:32];
+  assign \$655  = out_top[47:32] > in_next_top[47:32];
+  assign \$656  = ~ \$655 ;
+  assign \$657  = in_next_top[31:16] > out_top[31:16];
+  assign \$658  = out_top[31:16] > in_next_top[31:16];
+  assign \$659  = ~ \$658 ;
+  assign \$660  = in_next_top[15:0] > out_top[15:0];
+  assign \$661  = \$659  & \$660 ;
+  assign \$662  = \$657  | \$661 ;
+  assign \$663  = \$656  & \$662 ;
+  assign \$664  = \$654  | \$663 ;
+  assign \$665  = \$653  & \$664 ;
+  assign \$666  = \$651  | \$665 ;
+  assign \$667  = out_load ? \$650  : \$666 ;
+  assign \$668  = in_top[62:48] > out_next_top[62:48];
+  assign \$669  = out_next_top[62:48] > in_top[62:48];
+  assign \$670  = ~ \$669 ;
+  assign \$671  = in_top[47:32] > out_next_top[47:32];
+  assign \$672  = out_next_top[47:32] > in_top[47:32];
+  assign \$673  = ~ \$672 ;
+  assign \$674  = in_top[31:16] > out_next_top[31:16];
+  assign \$675  = out_next_top[31:16] > in_top[31:16];
+  assign \$676  = ~ \$675 ;
+  assign \$677  = in_top[15:0] > out_next_top[15:0];
+  assign \$678  = \$676  & \$677 ;
+  assign \$679  = \$674  | \$678 ;
+  assign \$680  = \$673  & \$679 ;
+  assign \$681  = \$671  | \$680 ;
+  assign \$682  = \$670  & \$681 ;
+  assign \$683  = \$668  | \$682 ;
+  assign \$684  = in_top[62:48] > out_top[62:48];
+  assign \$685  = out_top[62:48] > in_top[62:48];
+  assign \$686  = ~ \$685 ;
+  assign \$687  = in_top[47:32] > out_top[47:32];
+  assign \$688  = out_top[47:32] > in_top[47:32];
+  assign \$689  = ~ \$688 ;
+  assign \$690  = in_top[31:16] > out_top[31:16];
+  assign \$691  = out_top[31:16] > in_top[31:16];
+  assign \$692  = ~ \$691 ;
+  assign \$693  = in_top[15:0] > out_top[15:0];
   assign \$694  = \$692  & \$693 ;
-  assign \$695  = \$694  & in_keep[3];
-  assign \$696  = \$695  & out_keep[1];
-  assign \$697  = in_key3 == out_key1;
-  assign \$698  = \$696  & \$697 ;
-  assign \$699  = ~ in_done;
-  assign \$700  = in_full & \$699 ;
-  assign \$701  = \$700  & out_full;
-  assign \$702  = ~ out_done;
-  assign \$703  = \$701  & \$702 ;
-  assign \$704  = \$703  & in_keep[3];
-  assign \$705  = \$704  & out_keep[2];
-  assign \$706  = in_key3 == out_key2;
-  assign \$707  = \$705  & \$706 ;
-  assign \$708  = ~ in_done;
-  assign \$709  = in_full & \$708 ;
-  assign \$710  = \$709  & out_full;
-  assign \$711  = ~ out_done;
-  assign \$712  = \$710  & \$711 ;
-  assign \$713  = \$712  & in_keep[3];
-  assign \$714  = \$713  & out_keep[3];
-  assign \$715  = in_key3 == out_key3;
-  assign \$716  = \$714  & \$715 ;
-  assign \$717  = ~ in_done;
-  assign \$718  = in_full & \$717 ;
-  assign \$719  = \$718  & out_full;
-  assign \$720  = ~ out_done;
-  assign \$721  = \$719  & \$720 ;
-  assign \$722  = \$721  & in_keep[3];
-  assign \$723  = \$722  & out_keep[4];
-  assign \$724  = in_key3 == out_key4;
-  assign \$725  = \$723  & \$724 ;
-  assign \$726  = ~ in_done;
-  assign \$727  = in_full & \$726 ;
-  assign \$728  = \$727  & out_full;
-  assign \$729  = ~ out_done;
-  assign \$730  = \$728  & \$729 ;
-  assign \$731  = \$730  & in_keep[3];
-  assign \$732  = \$731  & out_keep[5];
-  assign \$733  = in_key3 == out_key5;
-  assign \$734  = \$732  & \$733 ;
-  assign \$735  = ~ in_done;
-  assign \$736  = in_full & \$735 ;
-  assign \$737  = \$736  & out_full;
-  assign \$738  = ~ out_done;
-  assign \$739  = \$737  & \$738 ;
-  assign \$740  = \$739  & in_keep[3];
-  assign \$741  = \$740  & out_keep[6];
-  assign \$742  = in_key3 == out_key6;
-  assign \$743  = \$741  & \$742 ;
-  assign \$744  = ~ in_done;
-  assign \$745  = in_full & \$744 ;
-  assign \$746  = \$745  & out_full;
-  assign \$747  = ~ out_done;
-  assign \$748  = \$746  & \$747 ;
-  assign \$749  = \$748  & in_keep[3];
-  assign \$750  = \$749  & out_keep[7];
-  assign \$751  = in_key3 == out_key7;
-  assign \$752  = \$750  & \$751 ;
-  assign \$753  = ~ in_done;
-  assign \$754  = in_full & \$753 ;
-  assign \$755  = \$754  & out_full;
-  assign \$756  = ~ out_done;
-  assign \$757  = \$755  & \$756 ;
-  assign \$758  = \$757  & in_keep[4];
-  assign \$759  = \$758  & out_keep[0];
-  assign \$760  = in_key4 == out_key0;
-  assign \$761  = \$759  & \$760 ;
-  assign \$762  = ~ in_done;
-  assign \$763  = in_full & \$762 ;
-  assign \$764  = \$763  & out_full;
-  assign \$765  = ~ out_done;
-  assign \$766  = \$764  & \$765 ;
-  assign \$767  = \$766  & in_keep[4];
-  assign \$768  = \$767  & out_keep[1];
-  assign \$769  = in_key4 == out_key1;
-  assign \$770  = \$768  & \$769 ;
+  assign \$695  = \$690  | \$694 ;
+  assign \$696  = \$689  & \$695 ;
+  assign \$697  = \$687  | \$696 ;
+  assign \$698  = \$686  & \$697 ;
+  assign \$699  = \$684  | \$698 ;
+  assign \$700  = out_load ? \$683  : \$699 ;
+  assign \$701  = in_load ? \$667  : \$700 ;
+  assign \$702  = ~ \$701 ;
+  assign \$703  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$704  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$705  = ~ \$704 ;
+  assign \$706  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$707  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$708  = ~ \$707 ;
+  assign \$709  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$710  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$711  = ~ \$710 ;
+  assign \$712  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = \$709  | \$713 ;
+  assign \$715  = \$708  & \$714 ;
+  assign \$716  = \$706  | \$715 ;
+  assign \$717  = \$705  & \$716 ;
+  assign \$718  = \$703  | \$717 ;
+  assign \$719  = out_top[62:48] > in_next_top[62:48];
+  assign \$720  = in_next_top[62:48] > out_top[62:48];
+  assign \$721  = ~ \$720 ;
+  assign \$722  = out_top[47:32] > in_next_top[47:32];
+  assign \$723  = in_next_top[47:32] > out_top[47:32];
+  assign \$724  = ~ \$723 ;
+  assign \$725  = out_top[31:16] > in_next_top[31:16];
+  assign \$726  = in_next_top[31:16] > out_top[31:16];
+  assign \$727  = ~ \$726 ;
+  assign \$728  = out_top[15:0] > in_next_top[15:0];
+  assign \$729  = \$727  & \$728 ;
+  assign \$730  = \$725  | \$729 ;
+  assign \$731  = \$724  & \$730 ;
+  assign \$732  = \$722  | \$731 ;
+  assign \$733  = \$721  & \$732 ;
+  assign \$734  = \$719  | \$733 ;
+  assign \$735  = out_load ? \$718  : \$734 ;
+  assign \$736  = out_next_top[62:48] > in_top[62:48];
+  assign \$737  = in_top[62:48] > out_next_top[62:48];
+  assign \$738  = ~ \$737 ;
+  assign \$739  = out_next_top[47:32] > in_top[47:32];
+  assign \$740  = in_top[47:32] > out_next_top[47:32];
+  assign \$741  = ~ \$740 ;
+  assign \$742  = out_next_top[31:16] > in_top[31:16];
+  assign \$743  = in_top[31:16] > out_next_top[31:16];
+  assign \$744  = ~ \$743 ;
+  assign \$745  = out_next_top[15:0] > in_top[15:0];
+  assign \$746  = \$744  & \$745 ;
+  assign \$747  = \$742  | \$746 ;
+  assign \$748  = \$741  & \$747 ;
+  assign \$749  = \$739  | \$748 ;
+  assign \$750  = \$738  & \$749 ;
+  assign \$751  = \$736  | \$750 ;
+  assign \$752  = out_top[62:48] > in_top[62:48];
+  assign \$753  = in_top[62:48] > out_top[62:48];
+  assign \$754  = ~ \$753 ;
+  assign \$755  = out_top[47:32] > in_top[47:32];
+  assign \$756  = in_top[47:32] > out_top[47:32];
+  assign \$757  = ~ \$756 ;
+  assign \$758  = out_top[31:16] > in_top[31:16];
+  assign \$759  = in_top[31:16] > out_top[31:16];
+  assign \$760  = ~ \$759 ;
+  assign \$761  = out_top[15:0] > in_top[15:0];
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = \$758  | \$762 ;
+  assign \$764  = \$757  & \$763 ;
+  assign \$765  = \$755  | \$764 ;
+  assign \$766  = \$754  & \$765 ;
+  assign \$767  = \$752  | \$766 ;
+  assign \$768  = out_load ? \$751  : \$767 ;
+  assign \$769  = in_load ? \$735  : \$768 ;
+  assign \$770  = ~ \$769 ;
   assign \$771  = ~ in_done;
   assign \$772  = in_full & \$771 ;
   assign \$773  = \$772  & out_full;
   assign \$774  = ~ out_done;
   assign \$775  = \$773  & \$774 ;
-  assign \$776  = \$775  & in_keep[4];
-  assign \$777  = \$776  & out_keep[2];
-  assign \$778  = in_key4 == out_key2;
+  assign \$776  = \$775  & in_keep[0];
+  assign \$777  = \$776  & out_keep[0];
+  assign \$778  = in_key0 == out_key0;
   assign \$779  = \$777  & \$778 ;
   assign \$780  = ~ in_done;
   assign \$781  = in_full & \$780 ;
   assign \$782  = \$781  & out_full;
   assign \$783  = ~ out_done;
   assign \$784  = \$782  & \$783 ;
-  assign \$785  = \$784  & in_keep[4];
-  assign \$786  = \$785  & out_keep[3];
-  assign \$787  = in_key4 == out_key3;
+  assign \$785  = \$784  & in_keep[0];
+  assign \$786  = \$785  & out_keep[1];
+  assign \$787  = in_key0 == out_key1;
   assign \$788  = \$786  & \$787 ;
   assign \$789  = ~ in_done;
   assign \$790  = in_full & \$789 ;
   assign \$791  = \$790  & out_full;
   assign \$792  = ~ out_done;
   assign \$793  = \$791  & \$792 ;
-  assign \$794  = \$793  & in_keep[4];
-  assign \$795  = \$794  & out_keep[4];
-  assign \$796  = in_key4 == out_key4;
+  assign \$794  = \$793  & in_keep[0];
+  assign \$795  = \$794  & out_keep[2];
+  assign \$796  = in_key0 == out_key2;
   assign \$797  = \$795  & \$796 ;
   assign \$798  = ~ in_done;
   assign \$799  = in_full & \$798 ;
   assign \$800  = \$799  & out_full;
   assign \$801  = ~ out_done;
   assign \$802  = \$800  & \$801 ;
-  assign \$803  = \$802  & in_keep[4];
-  assign \$804  = \$803  & out_keep[5];
-  assign \$805  = in_key4 == out_key5;
+  assign \$803  = \$802  & in_keep[0];
+  assign \$804  = \$803  & out_keep[3];
+  assign \$805  = in_key0 == out_key3;
   assign \$806  = \$804  & \$805 ;
   assign \$807  = ~ in_done;
   assign \$808  = in_full & \$807 ;
   assign \$809  = \$808  & out_full;
   assign \$810  = ~ out_done;
   assign \$811  = \$809  & \$810 ;
-  assign \$812  = \$811  & in_keep[4];
-  assign \$813  = \$812  & out_keep[6];
-  assign \$814  = in_key4 == out_key6;
+  assign \$812  = \$811  & in_keep[0];
+  assign \$813  = \$812  & out_keep[4];
+  assign \$814  = in_key0 == out_key4;
   assign \$815  = \$813  & \$814 ;
   assign \$816  = ~ in_done;
   assign \$817  = in_full & \$816 ;
   assign \$818  = \$817  & out_full;
   assign \$819  = ~ out_done;
   assign \$820  = \$818  & \$819 ;
-  assign \$821  = \$820  & in_keep[4];
-  assign \$822  = \$821  & out_keep[7];
-  assign \$823  = in_key4 == out_key7;
+  assign \$821  = \$820  & in_keep[0];
+  assign \$822  = \$821  & out_keep[5];
+  assign \$823  = in_key0 == out_key5;
   assign \$824  = \$822  & \$823 ;
   assign \$825  = ~ in_done;
   assign \$826  = in_full & \$825 ;
   assign \$827  = \$826  & out_full;
   assign \$828  = ~ out_done;
   assign \$829  = \$827  & \$828 ;
-  assign \$830  = \$829  & in_keep[5];
-  assign \$831  = \$830  & out_keep[0];
-  assign \$832  = in_key5 == out_key0;
+  assign \$830  = \$829  & in_keep[0];
+  assign \$831  = \$830  & out_keep[6];
+  assign \$832  = in_key0 == out_key6;
   assign \$833  = \$831  & \$832 ;
   assign \$834  = ~ in_done;
   assign \$835  = in_full & \$834 ;
   assign \$836  = \$835  & out_full;
   assign \$837  = ~ out_done;
   assign \$838  = \$836  & \$837 ;
-  assign \$839  = \$838  & in_keep[5];
-  assign \$840  = \$839  & out_keep[1];
-  assign \$841  = in_key5 == out_key1;
+  assign \$839  = \$838  & in_keep[0];
+  assign \$840  = \$839  & out_keep[7];
+  assign \$841  = in_key0 == out_key7;
   assign \$842  = \$840  & \$841 ;
   assign \$843  = ~ in_done;
   assign \$844  = in_full & \$843 ;
   assign \$845  = \$844  & out_full;
   assign \$846  = ~ out_done;
   assign \$847  = \$845  & \$846 ;
-  assign \$848  = \$847  & in_keep[5];
-  assign \$849  = \$848  & out_keep[2];
-  assign \$850  = in_key5 == out_key2;
+  assign \$848  = \$847  & in_keep[1];
+  assign \$849  = \$848  & out_keep[0];
+  assign \$850  = in_key1 == out_key0;
   assign \$851  = \$849  & \$850 ;
   assign \$852  = ~ in_done;
   assign \$853  = in_full & \$852 ;
   assign \$854  = \$853  & out_full;
   assign \$855  = ~ out_done;
   assign \$856  = \$854  & \$855 ;
-  assign \$857  = \$856  & in_keep[5];
-  assign \$858  = \$857  & out_keep[3];
-  assign \$859  = in_key5 == out_key3;
+  assign \$857  = \$856  & in_keep[1];
+  assign \$858  = \$857  & out_keep[1];
+  assign \$859  = in_key1 == out_key1;
   assign \$860  = \$858  & \$859 ;
   assign \$861  = ~ in_done;
   assign \$862  = in_full & \$861 ;
   assign \$863  = \$862  & out_full;
   assign \$864  = ~ out_done;
   assign \$865  = \$863  & \$864 ;
-  assign \$866  = \$865  & in_keep[5];
-  assign \$867  = \$866  & out_keep[4];
-  assign \$868  = in_key5 == out_key4;
+  assign \$866  = \$865  & in_keep[1];
+  assign \$867  = \$866  & out_keep[2];
+  assign \$868  = in_key1 == out_key2;
   assign \$869  = \$867  & \$868 ;
   assign \$870  = ~ in_done;
   assign \$871  = in_full & \$870 ;
   assign \$872  = \$871  & out_full;
   assign \$873  = ~ out_done;
   assign \$874  = \$872  & \$873 ;
-  assign \$875  = \$874  & in_keep[5];
-  assign \$876  = \$875  & out_keep[5];
-  assign \$877  = in_key5 == out_key5;
+  assign \$875  = \$874  & in_keep[1];
+  assign \$876  = \$875  & out_keep[3];
+  assign \$877  = in_key1 == out_key3;
   assign \$878  = \$876  & \$877 ;
   assign \$879  = ~ in_done;
   assign \$880  = in_full & \$879 ;
   assign \$881  = \$880  & out_full;
   assign \$882  = ~ out_done;
   assign \$883  = \$881  & \$882 ;
-  assign \$884  = \$883  & in_keep[5];
-  assign \$885  = \$884  & out_keep[6];
-  assign \$886  = in_key5 == out_key6;
+  assign \$884  = \$883  & in_keep[1];
+  assign \$885  = \$884  & out_keep[4];
+  assign \$886  = in_key1 == out_key4;
   assign \$887  = \$885  & \$886 ;
   assign \$888  = ~ in_done;
   assign \$889  = in_full & \$888 ;
   assign \$890  = \$889  & out_full;
   assign \$891  = ~ out_done;
   assign \$892  = \$890  & \$891 ;
-  assign \$893  = \$892  & in_keep[5];
-  assign \$894  = \$893  & out_keep[7];
-  assign \$895  = in_key5 == out_key7;
+  assign \$893  = \$892  & in_keep[1];
+  assign \$894  = \$893  & out_keep[5];
+  assign \$895  = in_key1 == out_key5;
   assign \$896  = \$894  & \$895 ;
   assign \$897  = ~ in_done;
   assign \$898  = in_full & \$897 ;
   assign \$899  = \$898  & out_full;
   assign \$900  = ~ out_done;
   assign \$901  = \$899  & \$900 ;
-  assign \$902  = \$901  & in_keep[6];
-  assign \$903  = \$902  & out_keep[0];
-  assign \$904  = in_key6 == out_key0;
+  assign \$902  = \$901  & in_keep[1];
+  assign \$903  = \$902  & out_keep[6];
+  assign \$904  = in_key1 == out_key6;
   assign \$905  = \$903  & \$904 ;
   assign \$906  = ~ in_done;
   assign \$907  = in_full & \$906 ;
   assign \$908  = \$907  & out_full;
   assign \$909  = ~ out_done;
   assign \$910  = \$908  & \$909 ;
-  assign \$911  = \$910  & in_keep[6];
-  assign \$912  = \$911  & out_keep[1];
-  assign \$913  = in_key6 == out_key1;
+  assign \$911  = \$910  & in_keep[1];
+  assign \$912  = \$911  & out_keep[7];
+  assign \$913  = in_key1 == out_key7;
   assign \$914  = \$912  & \$913 ;
   assign \$915  = ~ in_done;
   assign \$916  = in_full & \$915 ;
   assign \$917  = \$916  & out_full;
   assign \$918  = ~ out_done;
   assign \$919  = \$917  & \$918 ;
-  assign \$920  = \$919  & in_keep[6];
-  assign \$921  = \$920  & out_keep[2];
-  assign \$922  = in_key6 == out_key2;
+  assign \$920  = \$919  & in_keep[2];
+  assign \$921  = \$920  & out_keep[0];
+  assign \$922  = in_key2 == out_key0;
   assign \$923  = \$921  & \$922 ;
   assign \$924  = ~ in_done;
   assign \$925  = in_full & \$924 ;
   assign \$926  = \$925  & out_full;
   assign \$927  = ~ out_done;
   assign \$928  = \$926  & \$927 ;
-  assign \$929  = \$928  & in_keep[6];
-  assign \$930  = \$929  & out_keep[3];
-  assign \$931  = in_key6 == out_key3;
+  assign \$929  = \$928  & in_keep[2];
+  assign \$930  = \$929  & out_keep[1];
+  assign \$931  = in_key2 == out_key1;
   assign \$932  = \$930  & \$931 ;
   assign \$933  = ~ in_done;
   assign \$934  = in_full & \$933 ;
   assign \$935  = \$934  & out_full;
   assign \$936  = ~ out_done;
   assign \$937  = \$935  & \$936 ;
-  assign \$938  = \$937  & in_keep[6];
-  assign \$939  = \$938  & out_keep[4];
-  assign \$940  = in_key6 == out_key4;
+  assign \$938  = \$937  & in_keep[2];
+  assign \$939  = \$938  & out_keep[2];
+  assign \$940  = in_key2 == out_key2;
   assign \$941  = \$939  & \$940 ;
   assign \$942  = ~ in_done;
   assign \$943  = in_full & \$942 ;
   assign \$944  = \$943  & out_full;
   assign \$945  = ~ out_done;
   assign \$946  = \$944  & \$945 ;
-  assign \$947  = \$946  & in_keep[6];
-  assign \$948  = \$947  & out_keep[5];
-  assign \$949  = in_key6 == out_key5;
+  assign \$947  = \$946  & in_keep[2];
+  assign \$948  = \$947  & out_keep[3];
+  assign \$949  = in_key2 == out_key3;
   assign \$950  = \$948  & \$949 ;
   assign \$951  = ~ in_done;
   assign \$952  = in_full & \$951 ;
   assign \$953  = \$952  & out_full;
   assign \$954  = ~ out_done;
   assign \$955  = \$953  & \$954 ;
-  assign \$956  = \$955  & in_keep[6];
-  assign \$957  = \$956  & out_keep[6];
-  assign \$958  = in_key6 == out_key6;
+  assign \$956  = \$955  & in_keep[2];
+  assign \$957  = \$956  & out_keep[4];
+  assign \$958  = in_key2 == out_key4;
   assign \$959  = \$957  & \$958 ;
   assign \$960  = ~ in_done;
   assign \$961  = in_full & \$960 ;
   assign \$962  = \$961  & out_full;
   assign \$963  = ~ out_done;
   assign \$964  = \$962  & \$963 ;
-  assign \$965  = \$964  & in_keep[6];
-  assign \$966  = \$965  & out_keep[7];
-  assign \$967  = in_key6 == out_key7;
+  assign \$965  = \$964  & in_keep[2];
+  assign \$966  = \$965  & out_keep[5];
+  assign \$967  = in_key2 == out_key5;
   assign \$968  = \$966  & \$967 ;
   assign \$969  = ~ in_done;
   assign \$970  = in_full & \$969 ;
   assign \$971  = \$970  & out_full;
   assign \$972  = ~ out_done;
   assign \$973  = \$971  & \$972 ;
-  assign \$974  = \$973  & in_keep[7];
-  assign \$975  = \$974  & out_keep[0];
-  assign \$976  = in_key7 == out_key0;
+  assign \$974  = \$973  & in_keep[2];
+  assign \$975  = \$974  & out_keep[6];
+  assign \$976  = in_key2 == out_key6;
   assign \$977  = \$975  & \$976 ;
   assign \$978  = ~ in_done;
   assign \$979  = in_full & \$978 ;
   assign \$980  = \$979  & out_full;
   assign \$981  = ~ out_done;
   assign \$982  = \$980  & \$981 ;
-  assign \$983  = \$982  & in_keep[7];
-  assign \$984  = \$983  & out_keep[1];
-  assign \$985  = in_key7 == out_key1;
+  assign \$983  = \$982  & in_keep[2];
+  assign \$984  = \$983  & out_keep[7];
+  assign \$985  = in_key2 == out_key7;
   assign \$986  = \$984  & \$985 ;
   assign \$987  = ~ in_done;
   assign \$988  = in_full & \$987 ;
   assign \$989  = \$988  & out_full;
   assign \$990  = ~ out_done;
   assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$991  & in_keep[7];
-  assign \$993  = \$992  & out_keep[2];
-  assign \$994  = in_key7 == out_key2;
+  assign \$992  = \$991  & in_keep[3];
+  assign \$993  = \$992  & out_keep[0];
+  assign \$994  = in_key3 == out_key0;
   assign \$995  = \$993  & \$994 ;
   assign \$996  = ~ in_done;
   assign \$997  = in_full & \$996 ;
   assign \$998  = \$997  & out_full;
   assign \$999  = ~ out_done;
   assign \$1000  = \$998  & \$999 ;
-  assign \$1001  = \$1000  & in_keep[7];
-  assign \$1002  = \$1001  & out_keep[3];
-  assign \$1003  = in_key7 == out_key3;
+  assign \$1001  = \$1000  & in_keep[3];
+  assign \$1002  = \$1001  & out_keep[1];
+  assign \$1003  = in_key3 == out_key1;
   assign \$1004  = \$1002  & \$1003 ;
   assign \$1005  = ~ in_done;
   assign \$1006  = in_full & \$1005 ;
   assign \$1007  = \$1006  & out_full;
   assign \$1008  = ~ out_done;
   assign \$1009  = \$1007  & \$1008 ;
-  assign \$1010  = \$1009  & in_keep[7];
-  assign \$1011  = \$1010  & out_keep[4];
-  assign \$1012  = in_key7 == out_key4;
+  assign \$1010  = \$1009  & in_keep[3];
+  assign \$1011  = \$1010  & out_keep[2];
+  assign \$1012  = in_key3 == out_key2;
   assign \$1013  = \$1011  & \$1012 ;
   assign \$1014  = ~ in_done;
   assign \$1015  = in_full & \$1014 ;
   assign \$1016  = \$1015  & out_full;
   assign \$1017  = ~ out_done;
   assign \$1018  = \$1016  & \$1017 ;
-  assign \$1019  = \$1018  & in_keep[7];
-  assign \$1020  = \$1019  & out_keep[5];
-  assign \$1021  = in_key7 == out_key5;
+  assign \$1019  = \$1018  & in_keep[3];
+  assign \$1020  = \$1019  & out_keep[3];
+  assign \$1021  = in_key3 == out_key3;
   assign \$1022  = \$1020  & \$1021 ;
   assign \$1023  = ~ in_done;
   assign \$1024  = in_full & \$1023 ;
   assign \$1025  = \$1024  & out_full;
   assign \$1026  = ~ out_done;
   assign \$1027  = \$1025  & \$1026 ;
-  assign \$1028  = \$1027  & in_keep[7];
-  assign \$1029  = \$1028  & out_keep[6];
-  assign \$1030  = in_key7 == out_key6;
+  assign \$1028  = \$1027  & in_keep[3];
+  assign \$1029  = \$1028  & out_keep[4];
+  assign \$1030  = in_key3 == out_key4;
   assign \$1031  = \$1029  & \$1030 ;
   assign \$1032  = ~ in_done;
   assign \$1033  = in_full & \$1032 ;
   assign \$1034  = \$1033  & out_full;
   assign \$1035  = ~ out_done;
   assign \$1036  = \$1034  & \$1035 ;
-  assign \$1037  = \$1036  & in_keep[7];
-  assign \$1038  = \$1037  & out_keep[7];
-  assign \$1039  = in_key7 == out_key7;
+  assign \$1037  = \$1036  & in_keep[3];
+  assign \$1038  = \$1037  & out_keep[5];
+  assign \$1039  = in_key3 == out_key5;
   assign \$1040  = \$1038  & \$1039 ;
-  assign \$1041  = | { eq0_7, eq0_6, eq0_5, eq0_4, eq0_3, eq0_2, eq0_1, eq0_0 };
-  assign \$1042  = eq0_0 ? s1_out_idx0 : 12'h000;
-  assign \$1044  = eq0_1 ? s1_out_idx1 : 12'h000;
-  assign \$1045  = \$1043  | \$1044 ;
-  assign \$1046  = eq0_2 ? s1_out_idx2 : 12'h000;
-  assign \$1047  = \$1045  | \$1046 ;
-  assign \$1048  = eq0_3 ? s1_out_idx3 : 12'h000;
-  assign \$1049  = \$1047  | \$1048 ;
-  assign \$1050  = eq0_4 ? s1_out_idx4 : 12'h000;
-  assign \$1051  = \$1049  | \$1050 ;
-  assign \$1052  = eq0_5 ? s1_out_idx5 : 12'h000;
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = eq0_6 ? s1_out_idx6 : 12'h000;
-  assign \$1055  = \$1053  | \$1054 ;
-  assign \$1056  = eq0_7 ? s1_out_idx7 : 12'h000;
-  assign \$1057  = \$1055  | \$1056 ;
-  assign \$1058  = | { eq1_7, eq1_6, eq1_5, eq1_4, eq1_3, eq1_2, eq1_1, eq1_0 };
-  assign \$1059  = eq1_0 ? s1_out_idx0 : 12'h000;
-  assign \$1061  = eq1_1 ? s1_out_idx1 : 12'h000;
-  assign \$1062  = \$1060  | \$1061 ;
-  assign \$1063  = eq1_2 ? s1_out_idx2 : 12'h000;
-  assign \$1064  = \$1062  | \$1063 ;
-  assign \$1065  = eq1_3 ? s1_out_idx3 : 12'h000;
-  assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = eq1_4 ? s1_out_idx4 : 12'h000;
-  assign \$1068  = \$1066  | \$1067 ;
-  assign \$1069  = eq1_5 ? s1_out_idx5 : 12'h000;
-  assign \$1070  = \$1068  | \$1069 ;
-  assign \$1071  = eq1_6 ? s1_out_idx6 : 12'h000;
-  assign \$1072  = \$1070  | \$1071 ;
-  assign \$1073  = eq1_7 ? s1_out_idx7 : 12'h000;
-  assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = | { eq2_7, eq2_6, eq2_5, eq2_4, eq2_3, eq2_2, eq2_1, eq2_0 };
-  assign \$1076  = eq2_0 ? s1_out_idx0 : 12'h000;
-  assign \$1078  = eq2_1 ? s1_out_idx1 : 12'h000;
-  assign \$1079  = \$1077  | \$1078 ;
-  assign \$1080  = eq2_2 ? s1_out_idx2 : 12'h000;
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = eq2_3 ? s1_out_idx3 : 12'h000;
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = eq2_4 ? s1_out_idx4 : 12'h000;
-  assign \$1085  = \$1083  | \$1084 ;
-  assign \$1086  = eq2_5 ? s1_out_idx5 : 12'h000;
-  assign \$1087  = \$1085  | \$1086 ;
-  assign \$1088  = eq2_6 ? s1_out_idx6 : 12'h000;
-  assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = eq2_7 ? s1_out_idx7 : 12'h000;
-  assign \$1091  = \$1089  | \$1090 ;
-  assign \$1092  = | { eq3_7, eq3_6, eq3_5, eq3_4, eq3_3, eq3_2, eq3_1, eq3_0 };
-  assign \$1093  = eq3_0 ? s1_out_idx0 : 12'h000;
-  assign \$1095  = eq3_1 ? s1_out_idx1 : 12'h000;
-  assign \$1096  = \$1094  | \$1095 ;
-  assign \$1097  = eq3_2 ? s1_out_idx2 : 12'h000;
-  assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = eq3_3 ? s1_out_idx3 : 12'h000;
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = eq3_4 ? s1_out_idx4 : 12'h000;
-  assign \$1102  = \$1100  | \$1101 ;
-  assign \$1103  = eq3_5 ? s1_out_idx5 : 12'h000;
-  assign \$1104  = \$1102  | \$1103 ;
-  assign \$1105  = eq3_6 ? s1_out_idx6 : 12'h000;
-  assign \$1106  = \$1104  | \$1105 ;
-  assign \$1107  = eq3_7 ? s1_out_idx7 : 12'h000;
-  assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = | { eq4_7, eq4_6, eq4_5, eq4_4, eq4_3, eq4_2, eq4_1, eq4_0 };
-  assign \$1110  = eq4_0 ? s1_out_idx0 : 12'h000;
-  assign \$1112  = eq4_1 ? s1_out_idx1 : 12'h000;
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = eq4_2 ? s1_out_idx2 : 12'h000;
-  assign \$1115  = \$1113  | \$1114 ;
-  assign \$1116  = eq4_3 ? s1_out_idx3 : 12'h000;
-  assign \$1117  = \$1115  | \$1116 ;
-  assign \$1118  = eq4_4 ? s1_out_idx4 : 12'h000;
-  assign \$1119  = \$1117  | \$1118 ;
-  assign \$1120  = eq4_5 ? s1_out_idx5 : 12'h000;
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = eq4_6 ? s1_out_idx6 : 12'h000;
-  assign \$1123  = \$1121  | \$1122 ;
-  assign \$1124  = eq4_7 ? s1_out_idx7 : 12'h000;
-  assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = | { eq5_7, eq5_6, eq5_5, eq5_4, eq5_3, eq5_2, eq5_1, eq5_0 };
-  assign \$1127  = eq5_0 ? s1_out_idx0 : 12'h000;
-  assign \$1129  = eq5_1 ? s1_out_idx1 : 12'h000;
-  assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = eq5_2 ? s1_out_idx2 : 12'h000;
-  assign \$1132  = \$1130  | \$1131 ;
-  assign \$1133  = eq5_3 ? s1_out_idx3 : 12'h000;
-  assign \$1134  = \$1132  | \$1133 ;
-  assign \$1135  = eq5_4 ? s1_out_idx4 : 12'h000;
-  assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = eq5_5 ? s1_out_idx5 : 12'h000;
-  assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = eq5_6 ? s1_out_idx6 : 12'h000;
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = eq5_7 ? s1_out_idx7 : 12'h000;
-  assign \$1142  = \$1140  | \$1141 ;
-  assign \$1143  = | { eq6_7, eq6_6, eq6_5, eq6_4, eq6_3, eq6_2, eq6_1, eq6_0 };
-  assign \$1144  = eq6_0 ? s1_out_idx0 : 12'h000;
-  assign \$1146  = eq6_1 ? s1_out_idx1 : 12'h000;
-  assign \$1147  = \$1145  | \$1146 ;
-  assign \$1148  = eq6_2 ? s1_out_idx2 : 12'h000;
-  assign \$1149  = \$1147  | \$1148 ;
-  assign \$1150  = eq6_3 ? s1_out_idx3 : 12'h000;
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = eq6_4 ? s1_out_idx4 : 12'h000;
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = eq6_5 ? s1_out_idx5 : 12'h000;
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = eq6_6 ? s1_out_idx6 : 12'h000;
-  assign \$1157  = \$1155  | \$1156 ;
-  assign \$1158  = eq6_7 ? s1_out_idx7 : 12'h000;
-  assign \$1159  = \$1157  | \$1158 ;
-  assign \$1160  = | { eq7_7, eq7_6, eq7_5, eq7_4, eq7_3, eq7_2, eq7_1, eq7_0 };
-  assign \$1161  = eq7_0 ? s1_out_idx0 : 12'h000;
-  assign \$1163  = eq7_1 ? s1_out_idx1 : 12'h000;
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = eq7_2 ? s1_out_idx2 : 12'h000;
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = eq7_3 ? s1_out_idx3 : 12'h000;
-  assign \$1168  = \$1166  | \$1167 ;
-  assign \$1169  = eq7_4 ? s1_out_idx4 : 12'h000;
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = eq7_5 ? s1_out_idx5 : 12'h000;
-  assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = eq7_6 ? s1_out_idx6 : 12'h000;
-  assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = eq7_7 ? s1_out_idx7 : 12'h000;
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1178  = 1'h0 + \$signal$91 [0];
-  assign \$1179  = ! \$1178 ;
-  assign \$1180  = \$signal$91 [1] & \$1179 ;
-  assign \$1181  = 1'h0 + \$signal$91 [0];
-  assign \$1182  = \$1181  + \$signal$91 [1];
-  assign \$1183  = ! \$1182 ;
-  assign \$1184  = \$signal$91 [2] & \$1183 ;
-  assign \$1185  = 1'h0 + \$signal$91 [0];
-  assign \$1186  = \$1185  + \$signal$91 [1];
-  assign \$1187  = \$1186  + \$signal$91 [2];
-  assign \$1188  = ! \$1187 ;
-  assign \$1189  = \$signal$91 [3] & \$1188 ;
-  assign \$1190  = 1'h0 + \$signal$91 [0];
-  assign \$1191  = \$1190  + \$signal$91 [1];
-  assign \$1192  = \$1191  + \$signal$91 [2];
-  assign \$1193  = \$1192  + \$signal$91 [3];
-  assign \$1194  = ! \$1193 ;
-  assign \$1195  = \$signal$91 [4] & \$1194 ;
-  assign \$1196  = 1'h0 + \$signal$91 [0];
-  assign \$1197  = \$1196  + \$signal$91 [1];
-  assign \$1198  = \$1197  + \$signal$91 [2];
-  assign \$1199  = \$1198  + \$signal$91 [3];
-  assign \$1200  = \$1199  + \$signal$91 [4];
-  assign \$1201  = ! \$1200 ;
-  assign \$1202  = \$signal$91 [5] & \$1201 ;
-  assign \$1203  = 1'h0 + \$signal$91 [0];
-  assign \$1204  = \$1203  + \$signal$91 [1];
-  assign \$1205  = \$1204  + \$signal$91 [2];
-  assign \$1206  = \$1205  + \$signal$91 [3];
-  assign \$1207  = \$1206  + \$signal$91 [4];
-  assign \$1208  = \$1207  + \$signal$91 [5];
-  assign \$1209  = ! \$1208 ;
-  assign \$1210  = \$signal$91 [6] & \$1209 ;
-  assign \$1211  = 1'h0 + \$signal$91 [0];
-  assign \$1212  = \$1211  + \$signal$91 [1];
-  assign \$1213  = \$1212  + \$signal$91 [2];
-  assign \$1214  = \$1213  + \$signal$91 [3];
-  assign \$1215  = \$1214  + \$signal$91 [4];
-  assign \$1216  = \$1215  + \$signal$91 [5];
-  assign \$1217  = \$1216  + \$signal$91 [6];
-  assign \$1218  = ! \$1217 ;
-  assign \$1219  = \$signal$91 [7] & \$1218 ;
-  assign \$1220  = 1'h0 + \$signal$91 [0];
-  assign \$1221  = \$1220  == 1'h1;
-  assign \$1222  = \$signal$91 [1] & \$1221 ;
-  assign \$1223  = 1'h0 + \$signal$91 [0];
-  assign \$1224  = \$1223  + \$signal$91 [1];
-  assign \$1225  = \$1224  == 1'h1;
-  assign \$1226  = \$signal$91 [2] & \$1225 ;
-  assign \$1227  = 1'h0 + \$signal$91 [0];
-  assign \$1228  = \$1227  + \$signal$91 [1];
-  assign \$1229  = \$1228  + \$signal$91 [2];
-  assign \$1230  = \$1229  == 1'h1;
-  assign \$1231  = \$signal$91 [3] & \$1230 ;
-  assign \$1232  = 1'h0 + \$signal$91 [0];
-  assign \$1233  = \$1232  + \$signal$91 [1];
-  assign \$1234  = \$1233  + \$signal$91 [2];
-  assign \$1235  = \$1234  + \$signal$91 [3];
-  assign \$1236  = \$1235  == 1'h1;
-  assign \$1237  = \$signal$91 [4] & \$1236 ;
-  assign \$1238  = 1'h0 + \$signal$91 [0];
-  assign \$1239  = \$1238  + \$signal$91 [1];
-  assign \$1240  = \$1239  + \$signal$91 [2];
-  assign \$1241  = \$1240  + \$signal$91 [3];
-  assign \$1242  = \$1241  + \$signal$91 [4];
-  assign \$1243  = \$1242  == 1'h1;
-  assign \$1244  = \$signal$91 [5] & \$1243 ;
-  assign \$1245  = 1'h0 + \$signal$91 [0];
-  assign \$1246  = \$1245  + \$signal$91 [1];
-  assign \$1247  = \$1246  + \$signal$91 [2];
-  assign \$1248  = \$1247  + \$signal$91 [3];
-  assign \$1249  = \$1248  + \$signal$91 [4];
-  assign \$1250  = \$1249  + \$signal$91 [5];
-  assign \$1251  = \$1250  == 1'h1;
-  assign \$1252  = \$signal$91 [6] & \$1251 ;
-  assign \$1253  = 1'h0 + \$signal$91 [0];
-  assign \$1254  = \$1253  + \$signal$91 [1];
-  assign \$1255  = \$1254  + \$signal$91 [2];
-  assign \$1256  = \$1255  + \$signal$91 [3];
-  assign \$1257  = \$1256  + \$signal$91 [4];
-  assign \$1258  = \$1257  + \$signal$91 [5];
-  assign \$1259  = \$1258  + \$signal$91 [6];
-  assign \$1260  = \$1259  == 1'h1;
-  assign \$1261  = \$signal$91 [7] & \$1260 ;
-  assign \$1262  = 1'h0 + \$signal$91 [0];
-  assign \$1263  = \$1262  + \$signal$91 [1];
-  assign \$1264  = \$1263  == 2'h2;
-  assign \$1265  = \$signal$91 [2] & \$1264 ;
-  assign \$1266  = 1'h0 + \$signal$91 [0];
-  assign \$1267  = \$1266  + \$signal$91 [1];
-  assign \$1268  = \$1267  + \$signal$91 [2];
-  assign \$1269  = \$1268  == 2'h2;
-  assign \$1270  = \$signal$91 [3] & \$1269 ;
-  assign \$1271  = 1'h0 + \$signal$91 [0];
-  assign \$1272  = \$1271  + \$signal$91 [1];
-  assign \$1273  = \$1272  + \$signal$91 [2];
-  assign \$1274  = \$1273  + \$signal$91 [3];
-  assign \$1275  = \$1274  == 2'h2;
-  assign \$1276  = \$signal$91 [4] & \$1275 ;
-  assign \$1277  = 1'h0 + \$signal$91 [0];
-  assign \$1278  = \$1277  + \$signal$91 [1];
-  assign \$1279  = \$1278  + \$signal$91 [2];
-  assign \$1280  = \$1279  + \$signal$91 [3];
-  assign \$1281  = \$1280  + \$signal$91 [4];
-  assign \$1282  = \$1281  == 2'h2;
-  assign \$1283  = \$signal$91 [5] & \$1282 ;
-  assign \$1284  = 1'h0 + \$signal$91 [0];
-  assign \$1285  = \$1284  + \$signal$91 [1];
-  assign \$1286  = \$1285  + \$signal$91 [2];
-  assign \$1287  = \$1286  + \$signal$91 [3];
-  assign \$1288  = \$1287  + \$signal$91 [4];
-  assign \$1289  = \$1288  + \$signal$91 [5];
-  assign \$1290  = \$1289  == 2'h2;
-  assign \$1291  = \$signal$91 [6] & \$1290 ;
-  assign \$1292  = 1'h0 + \$signal$91 [0];
-  assign \$1293  = \$1292  + \$signal$91 [1];
-  assign \$1294  = \$1293  + \$signal$91 [2];
-  assign \$1295  = \$1294  + \$signal$91 [3];
-  assign \$1296  = \$1295  + \$signal$91 [4];
-  assign \$1297  = \$1296  + \$signal$91 [5];
-  assign \$1298  = \$1297  + \$signal$91 [6];
-  assign \$1299  = \$1298  == 2'h2;
-  assign \$1300  = \$signal$91 [7] & \$1299 ;
-  assign \$1301  = 1'h0 + \$signal$91 [0];
-  assign \$1302  = \$1301  + \$signal$91 [1];
-  assign \$1303  = \$1302  + \$signal$91 [2];
-  assign \$1304  = \$1303  == 2'h3;
-  assign \$1305  = \$signal$91 [3] & \$1304 ;
-  assign \$1306  = 1'h0 + \$signal$91 [0];
-  assign \$1307  = \$1306  + \$signal$91 [1];
-  assign \$1308  = \$1307  + \$signal$91 [2];
-  assign \$1309  = \$1308  + \$signal$91 [3];
-  assign \$1310  = \$1309  == 2'h3;
-  assign \$1311  = \$signal$91 [4] & \$1310 ;
-  assign \$1312  = 1'h0 + \$signal$91 [0];
-  assign \$1313  = \$1312  + \$signal$91 [1];
-  assign \$1314  = \$1313  + \$signal$91 [2];
-  assign \$1315  = \$1314  + \$signal$91 [3];
-  assign \$1316  = \$1315  + \$signal$91 [4];
-  assign \$1317  = \$1316  == 2'h3;
-  assign \$1318  = \$signal$91 [5] & \$1317 ;
-  assign \$1319  = 1'h0 + \$signal$91 [0];
-  assign \$1320  = \$1319  + \$signal$91 [1];
-  assign \$1321  = \$1320  + \$signal$91 [2];
-  assign \$1322  = \$1321  + \$signal$91 [3];
-  assign \$1323  = \$1322  + \$signal$91 [4];
-  assign \$1324  = \$1323  + \$signal$91 [5];
-  assign \$1325  = \$1324  == 2'h3;
-  assign \$1326  = \$signal$91 [6] & \$1325 ;
-  assign \$1327  = 1'h0 + \$signal$91 [0];
-  assign \$1328  = \$1327  + \$signal$91 [1];
-  assign \$1329  = \$1328  + \$signal$91 [2];
-  assign \$1330  = \$1329  + \$signal$91 [3];
-  assign \$1331  = \$1330  + \$signal$91 [4];
-  assign \$1332  = \$1331  + \$signal$91 [5];
-  assign \$1333  = \$1332  + \$signal$91 [6];
-  assign \$1334  = \$1333  == 2'h3;
-  assign \$1335  = \$signal$91 [7] & \$1334 ;
-  assign \$1336  = 1'h0 + \$signal$91 [0];
-  assign \$1337  = \$1336  + \$signal$91 [1];
-  assign \$1338  = \$1337  + \$signal$91 [2];
-  assign \$1339  = \$1338  + \$signal$91 [3];
-  assign \$1340  = \$1339  == 3'h4;
-  assign \$1341  = \$signal$91 [4] & \$1340 ;
-  assign \$1342  = 1'h0 + \$signal$91 [0];
-  assign \$1343  = \$1342  + \$signal$91 [1];
-  assign \$1344  = \$1343  + \$signal$91 [2];
-  assign \$1345  = \$1344  + \$signal$91 [3];
-  assign \$1346  = \$1345  + \$signal$91 [4];
-  assign \$1347  = \$1346  == 3'h4;
-  assign \$1348  = \$signal$91 [5] & \$1347 ;
-  assign \$1349  = 1'h0 + \$signal$91 [0];
-  assign \$1350  = \$1349  + \$signal$91 [1];
-  assign \$1351  = \$1350  + \$signal$91 [2];
-  assign \$1352  = \$1351  + \$signal$91 [3];
-  assign \$1353  = \$1352  + \$signal$91 [4];
-  assign \$1354  = \$1353  + \$signal$91 [5];
-  assign \$1355  = \$1354  == 3'h4;
-  assign \$1356  = \$signal$91 [6] & \$1355 ;
-  assign \$1357  = 1'h0 + \$signal$91 [0];
-  assign \$1358  = \$1357  + \$signal$91 [1];
-  assign \$1359  = \$1358  + \$signal$91 [2];
-  assign \$1360  = \$1359  + \$signal$91 [3];
-  assign \$1361  = \$1360  + \$signal$91 [4];
-  assign \$1362  = \$1361  + \$signal$91 [5];
-  assign \$1363  = \$1362  + \$signal$91 [6];
-  assign \$1364  = \$1363  == 3'h4;
-  assign \$1365  = \$signal$91 [7] & \$1364 ;
-  assign \$1366  = 1'h0 + \$signal$91 [0];
-  assign \$1367  = \$1366  + \$signal$91 [1];
-  assign \$1368  = \$1367  + \$signal$91 [2];
-  assign \$1369  = \$1368  + \$signal$91 [3];
-  assign \$1370  = \$1369  + \$signal$91 [4];
-  assign \$1371  = \$1370  == 3'h5;
-  assign \$1372  = \$signal$91 [5] & \$1371 ;
-  assign \$1373  = 1'h0 + \$signal$91 [0];
-  assign \$1374  = \$1373  + \$signal$91 [1];
-  assign \$1375  = \$1374  + \$signal$91 [2];
-  assign \$1376  = \$1375  + \$signal$91 [3];
-  assign \$1377  = \$1376  + \$signal$91 [4];
-  assign \$1378  = \$1377  + \$signal$91 [5];
-  assign \$1379  = \$1378  == 3'h5;
-  assign \$1380  = \$signal$91 [6] & \$1379 ;
-  assign \$1381  = 1'h0 + \$signal$91 [0];
-  assign \$1382  = \$1381  + \$signal$91 [1];
-  assign \$1383  = \$1382  + \$signal$91 [2];
-  assign \$1384  = \$1383  + \$signal$91 [3];
-  assign \$1385  = \$1384  + \$signal$91 [4];
-  assign \$1386  = \$1385  + \$signal$91 [5];
-  assign \$1387  = \$1386  + \$signal$91 [6];
-  assign \$1388  = \$1387  == 3'h5;
-  assign \$1389  = \$signal$91 [7] & \$1388 ;
-  assign \$1390  = 1'h0 + \$signal$91 [0];
-  assign \$1391  = \$1390  + \$signal$91 [1];
-  assign \$1392  = \$1391  + \$signal$91 [2];
-  assign \$1393  = \$1392  + \$signal$91 [3];
-  assign \$1394  = \$1393  + \$signal$91 [4];
-  assign \$1395  = \$1394  + \$signal$91 [5];
-  assign \$1396  = \$1395  == 3'h6;
-  assign \$1397  = \$signal$91 [6] & \$1396 ;
-  assign \$1398  = 1'h0 + \$signal$91 [0];
-  assign \$1399  = \$1398  + \$signal$91 [1];
-  assign \$1400  = \$1399  + \$signal$91 [2];
-  assign \$1401  = \$1400  + \$signal$91 [3];
-  assign \$1402  = \$1401  + \$signal$91 [4];
-  assign \$1403  = \$1402  + \$signal$91 [5];
-  assign \$1404  = \$1403  + \$signal$91 [6];
-  assign \$1405  = \$1404  == 3'h6;
-  assign \$1406  = \$signal$91 [7] & \$1405 ;
-  assign \$1407  = 1'h0 + \$signal$91 [0];
-  assign \$1408  = \$1407  + \$signal$91 [1];
-  assign \$1409  = \$1408  + \$signal$91 [2];
-  assign \$1410  = \$1409  + \$signal$91 [3];
-  assign \$1411  = \$1410  + \$signal$91 [4];
-  assign \$1412  = \$1411  + \$signal$91 [5];
-  assign \$1413  = \$1412  + \$signal$91 [6];
-  assign \$1414  = \$1413  == 3'h7;
-  assign \$1415  = \$signal$91 [7] & \$1414 ;
-  assign \$1416  = 1'h0 + \$signal$91 [0];
-  assign \$1417  = \$1416  + \$signal$91 [1];
-  assign \$1418  = \$1417  + \$signal$91 [2];
-  assign \$1419  = \$1418  + \$signal$91 [3];
-  assign \$1420  = \$1419  + \$signal$91 [4];
-  assign \$1421  = \$1420  + \$signal$91 [5];
-  assign \$1422  = \$1421  + \$signal$91 [6];
-  assign \$1423  = \$1422  + \$signal$91 [7];
-  assign \$1424  = \$1423  > 1'h0;
-  assign \$1425  = 1'h0 + \$signal$91 [0];
-  assign \$1426  = \$1425  + \$signal$91 [1];
-  assign \$1427  = \$1426  + \$signal$91 [2];
-  assign \$1428  = \$1427  + \$signal$91 [3];
-  assign \$1429  = \$1428  + \$signal$91 [4];
-  assign \$1430  = \$1429  + \$signal$91 [5];
-  assign \$1431  = \$1430  + \$signal$91 [6];
-  assign \$1432  = \$1431  + \$signal$91 [7];
-  assign \$1433  = \$1432  > 1'h1;
-  assign \$1434  = 1'h0 + \$signal$91 [0];
-  assign \$1435  = \$1434  + \$signal$91 [1];
-  assign \$1436  = \$1435  + \$signal$91 [2];
-  assign \$1437  = \$1436  + \$signal$91 [3];
-  assign \$1438  = \$1437  + \$signal$91 [4];
-  assign \$1439  = \$1438  + \$signal$91 [5];
-  assign \$1440  = \$1439  + \$signal$91 [6];
-  assign \$1441  = \$1440  + \$signal$91 [7];
-  assign \$1442  = \$1441  > 2'h2;
-  assign \$1443  = 1'h0 + \$signal$91 [0];
-  assign \$1444  = \$1443  + \$signal$91 [1];
-  assign \$1445  = \$1444  + \$signal$91 [2];
-  assign \$1446  = \$1445  + \$signal$91 [3];
-  assign \$1447  = \$1446  + \$signal$91 [4];
-  assign \$1448  = \$1447  + \$signal$91 [5];
-  assign \$1449  = \$1448  + \$signal$91 [6];
-  assign \$1450  = \$1449  + \$signal$91 [7];
-  assign \$1451  = \$1450  > 2'h3;
-  assign \$1452  = 1'h0 + \$signal$91 [0];
-  assign \$1453  = \$1452  + \$signal$91 [1];
-  assign \$1454  = \$1453  + \$signal$91 [2];
-  assign \$1455  = \$1454  + \$signal$91 [3];
-  assign \$1456  = \$1455  + \$signal$91 [4];
-  assign \$1457  = \$1456  + \$signal$91 [5];
-  assign \$1458  = \$1457  + \$signal$91 [6];
-  assign \$1459  = \$1458  + \$signal$91 [7];
-  assign \$1460  = \$1459  > 3'h4;
-  assign \$1461  = 1'h0 + \$signal$91 [0];
-  assign \$1462  = \$1461  + \$signal$91 [1];
-  assign \$1463  = \$1462  + \$signal$91 [2];
-  assign \$1464  = \$1463  + \$signal$91 [3];
-  assign \$1465  = \$1464  + \$signal$91 [4];
-  assign \$1466  = \$1465  + \$signal$91 [5];
-  assign \$1467  = \$1466  + \$signal$91 [6];
-  assign \$1468  = \$1467  + \$signal$91 [7];
-  assign \$1469  = \$1468  > 3'h5;
-  assign \$1470  = 1'h0 + \$signal$91 [0];
-  assign \$1471  = \$1470  + \$signal$91 [1];
-  assign \$1472  = \$1471  + \$signal$91 [2];
-  assign \$1473  = \$1472  + \$signal$91 [3];
-  assign \$1474  = \$1473  + \$signal$91 [4];
-  assign \$1475  = \$1474  + \$signal$91 [5];
-  assign \$1476  = \$1475  + \$signal$91 [6];
-  assign \$1477  = \$1476  + \$signal$91 [7];
-  assign \$1478  = \$1477  > 3'h6;
-  assign \$1479  = 1'h0 + \$signal$91 [0];
-  assign \$1480  = \$1479  + \$signal$91 [1];
-  assign \$1481  = \$1480  + \$signal$91 [2];
-  assign \$1482  = \$1481  + \$signal$91 [3];
-  assign \$1483  = \$1482  + \$signal$91 [4];
-  assign \$1484  = \$1483  + \$signal$91 [5];
-  assign \$1485  = \$1484  + \$signal$91 [6];
-  assign \$1486  = \$1485  + \$signal$91 [7];
-  assign \$1487  = \$1486  > 3'h7;
-  assign \$1488  = match2_valid & \$signal ;
-  assign \$1489  = ~ \$signal ;
-  assign \$1490  = match2_valid & \$signal ;
-  assign \$1491  = ~ pairs_valid;
-  assign \$1492  = \$1491  | pairs__ready;
-  assign \$1493  = \$1490  & \$1492 ;
-  always @(posedge clk)
-    match0_valid <= \$1494 ;
-  always @(posedge clk)
-    match1_valid <= \$1495 ;
-  always @(posedge clk)
-    match2_valid <= \$1496 ;
-  always @(posedge clk)
-    match0_load_r <= \$1497 ;
-  always @(posedge clk)
-    in_done <= \$1498 ;
-  always @(posedge clk)
-    in_skid_keep <= \$1499 ;
-  always @(posedge clk)
-    in_skid_last <= \$1500 ;
-  always @(posedge clk)
-    in_skid_top <= \$1501 ;
-  always @(posedge clk)
-    in_skid_key0 <= \$1502 ;
-  always @(posedge clk)
-    in_skid_key1 <= \$1503 ;
-  always @(posedge clk)
-    in_skid_key2 <= \$1504 ;
-  always @(posedge clk)
-    in_skid_key3 <= \$1505 ;
-  always @(posedge clk)
-    in_skid_key4 <= \$1506 ;
-  always @(posedge clk)
-    in_skid_key5 <= \$1507 ;
-  always @(posedge clk)
-    in_skid_key6 <= \$1508 ;
-  always @(posedge clk)
-    in_skid_key7 <= \$1509 ;
-  always @(posedge clk)
-    in_skid_idx0 <= \$1510 ;
-  always @(posedge clk)
-    in_skid_idx1 <= \$1511 ;
-  always @(posedge clk)
-    in_skid_idx2 <= \$1512 ;
-  always @(posedge clk)
-    in_skid_idx3 <= \$1513 ;
-  always @(posedge clk)
-    in_skid_idx4 <= \$1514 ;
-  always @(posedge clk)
-    in_skid_idx5 <= \$1515 ;
-  always @(posedge clk)
-    in_skid_idx6 <= \$1516 ;
-  always @(posedge clk)
-    in_skid_idx7 <= \$1517 ;
-  always @(posedge clk)
-    in_next_full <= \$1518 ;
-  always @(posedge clk)
-    in_skid_full <= \$1519 ;
-  always @(posedge clk)
-    in_next_keep <= \$1520 ;
-  always @(posedge clk)
-    in_next_last <= \$1521 ;
-  always @(posedge clk)
-    in_next_top <= \$1522 ;
-  always @(posedge clk)
-    in_next_key0 <= \$1523 ;
-  always @(posedge clk)
-    in_next_key1 <= \$1524 ;
-  always @(posedge clk)
-    in_next_key2 <= \$1525 ;
-  always @(posedge clk)
-    in_next_key3 <= \$1526 ;
-  always @(posedge clk)
-    in_next_key4 <= \$1527 ;
-  always @(posedge clk)
-    in_next_key5 <= \$1528 ;
-  always @(posedge clk)
-    in_next_key6 <= \$1529 ;
-  always @(posedge clk)
-    in_next_key7 <= \$1530 ;
-  always @(posedge clk)
-    in_next_idx0 <= \$1531 ;
-  always @(posedge clk)
-    in_next_idx1 <= \$1532 ;
-  always @(posedge clk)
-    in_next_idx2 <= \$1533 ;
-  always @(posedge clk)
-    in_next_idx3 <= \$1534 ;
-  always @(posedge clk)
-    in_next_idx4 <= \$1535 ;
-  always @(posedge clk)
-    in_next_idx5 <= \$1536 ;
-  always @(posedge clk)
-    in_next_idx6 <= \$1537 ;
-  always @(posedge clk)
-    in_next_idx7 <= \$1538 ;
-  always @(posedge clk)
-    in_keep <= \$1539 ;
-  always @(posedge clk)
-    in_last <= \$1540 ;
-  always @(posedge clk)
-    in_top <= \$1541 ;
-  always @(posedge clk)
-    in_key0 <= \$1542 ;
-  always @(posedge clk)
-    in_key1 <= \$1543 ;
-  always @(posedge clk)
-    in_key2 <= \$1544 ;
-  always @(posedge clk)
-    in_key3 <= \$1545 ;
-  always @(posedge clk)
-    in_key4 <= \$1546 ;
-  always @(posedge clk)
-    in_key5 <= \$1547 ;
-  always @(posedge clk)
-    in_key6 <= \$1548 ;
-  always @(posedge clk)
-    in_key7 <= \$1549 ;
-  always @(posedge clk)
-    in_idx0 <= \$1550 ;
-  always @(posedge clk)
-    in_idx1 <= \$1551 ;
-  always @(posedge clk)
-    in_idx2 <= \$1552 ;
-  always @(posedge clk)
-    in_idx3 <= \$1553 ;
-  always @(posedge clk)
-    in_idx4 <= \$1554 ;
-  always @(posedge clk)
-    in_idx5 <= \$1555 ;
-  always @(posedge clk)
-    in_idx6 <= \$1556 ;
-  always @(posedge clk)
-    in_idx7 <= \$1557 ;
-  always @(posedge clk)
-    in_full <= \$1558 ;
-  always @(posedge clk)
-    out_done <= \$1559 ;
-  always @(posedge clk)
-    out_skid_keep <= \$1560 ;
-  always @(posedge clk)
-    out_skid_last <= \$1561 ;
-  always @(posedge clk)
-    out_skid_top <= \$1562 ;
-  always @(posedge clk)
-    out_skid_key0 <= \$1563 ;
-  always @(posedge clk)
-    out_skid_key1 <= \$1564 ;
-  always @(posedge clk)
-    out_skid_key2 <= \$1565 ;
-  always @(posedge clk)
-    out_skid_key3 <= \$1566 ;
-  always @(posedge clk)
-    out_skid_key4 <= \$1567 ;
-  always @(posedge clk)
-    out_skid_key5 <= \$1568 ;
-  always @(posedge clk)
-    out_skid_key6 <= \$1569 ;
-  always @(posedge clk)
-    out_skid_key7 <= \$1570 ;
-  always @(posedge clk)
-    out_skid_idx0 <= \$1571 ;
-  always @(posedge clk)
-    out_skid_idx1 <= \$1572 ;
-  always @(posedge clk)
-    out_skid_idx2 <= \$1573 ;
-  always @(posedge clk)
-    out_skid_idx3 <= \$1574 ;
-  always @(posedge clk)
-    out_skid_idx4 <= \$1575 ;
-  always @(posedge clk)
-    out_skid_idx5 <= \$1576 ;
-  always @(posedge clk)
-    out_skid_idx6 <= \$1577 ;
-  always @(posedge clk)
-    out_skid_idx7 <= \$1578 ;
-  always @(posedge clk)
-    out_next_full <= \$1579 ;
-  always @(posedge clk)
-    out_skid_full <= \$1580 ;
-  always @(posedge clk)
-    out_next_keep <= \$1581 ;
-  always @(posedge clk)
-    out_next_last <= \$1582 ;
-  always @(posedge clk)
-    out_next_top <= \$1583 ;
-  always @(posedge clk)
-    out_next_key0 <= \$1584 ;
-  always @(posedge clk)
-    out_next_key1 <= \$1585 ;
-  always @(posedge clk)
-    out_next_key2 <= \$1586 ;
-  always @(posedge clk)
-    out_next_key3 <= \$1587 ;
-  always @(posedge clk)
-    out_next_key4 <= \$1588 ;
-  always @(posedge clk)
-    out_next_key5 <= \$1589 ;
-  always @(posedge clk)
-    out_next_key6 <= \$1590 ;
-  always @(posedge clk)
-    out_next_key7 <= \$1591 ;
-  always @(posedge clk)
-    out_next_idx0 <= \$1592 ;
-  always @(posedge clk)
-    out_next_idx1 <= \$1593 ;
-  always @(posedge clk)
-    out_next_idx2 <= \$1594 ;
-  always @(posedge clk)
-    out_next_idx3 <= \$1595 ;
-  always @(posedge clk)
-    out_next_idx4 <= \$1596 ;
-  always @(posedge clk)
-    out_next_idx5 <= \$1597 ;
-  always @(posedge clk)
-    out_next_idx6 <= \$1598 ;
-  always @(posedge clk)
-    out_next_idx7 <= \$1599 ;
-  always @(posedge clk)
-    out_keep <= \$1600 ;
-  always @(posedge clk)
-    out_last <= \$1601 ;
-  always @(posedge clk)
-    out_top <= \$1602 ;
-  always @(posedge clk)
-    out_key0 <= \$1603 ;
-  always @(posedge clk)
-    out_key1 <= \$1604 ;
-  always @(posedge clk)
-    out_key2 <= \$1605 ;
-  always @(posedge clk)
-    out_key3 <= \$1606 ;
-  always @(posedge clk)
-    out_key4 <= \$1607 ;
-  always @(posedge clk)
-    out_key5 <= \$1608 ;
-  always @(posedge clk)
-    out_key6 <= \$1609 ;
-  always @(posedge clk)
-    out_key7 <= \$1610 ;
-  always @(posedge clk)
-    out_idx0 <= \$1611 ;
-  always @(posedge clk)
-    out_idx1 <= \$1612 ;
-  always @(posedge clk)
-    out_idx2 <= \$1613 ;
-  always @(posedge clk)
-    out_idx3 <= \$1614 ;
-  always @(posedge clk)
-    out_idx4 <= \$1615 ;
-  always @(posedge clk)
-    out_idx5 <= \$1616 ;
-  always @(posedge clk)
-    out_idx6 <= \$1617 ;
-  always @(posedge clk)
-    out_idx7 <= \$1618 ;
-  always @(posedge clk)
-    out_full <= \$1619 ;
-  always @(posedge clk)
-    \$signal$14  <= \$1620 ;
-  always @(posedge clk)
-    b_le_a <= \$1621 ;
-  always @(posedge clk)
-    eq0_0 <= \$1622 ;
-  always @(posedge clk)
-    eq0_1 <= \$1623 ;
-  always @(posedge clk)
-    eq0_2 <= \$1624 ;
-  always @(posedge clk)
-    eq0_3 <= \$1625 ;
-  always @(posedge clk)
-    eq0_4 <= \$1626 ;
-  always @(posedge clk)
-    eq0_5 <= \$1627 ;
-  always @(posedge clk)
-    eq0_6 <= \$1628 ;
-  always @(posedge clk)
-    eq0_7 <= \$1629 ;
-  always @(posedge clk)
-    eq1_0 <= \$1630 ;
-  always @(posedge clk)
-    eq1_1 <= \$1631 ;
-  always @(posedge clk)
-    eq1_2 <= \$1632 ;
-  always @(posedge clk)
-    eq1_3 <= \$1633 ;
-  always @(posedge clk)
-    eq1_4 <= \$1634 ;
-  always @(posedge clk)
-    eq1_5 <= \$1635 ;
-  always @(posedge clk)
-    eq1_6 <= \$1636 ;
-  always @(posedge clk)
-    eq1_7 <= \$1637 ;
-  always @(posedge clk)
-    eq2_0 <= \$1638 ;
-  always @(posedge clk)
-    eq2_1 <= \$1639 ;
-  always @(posedge clk)
-    eq2_2 <= \$1640 ;
-  always @(posedge clk)
-    eq2_3 <= \$1641 ;
-  always @(posedge clk)
-    eq2_4 <= \$1642 ;
-  always @(posedge clk)
-    eq2_5 <= \$1643 ;
-  always @(posedge clk)
-    eq2_6 <= \$1644 ;
-  always @(posedge clk)
-    eq2_7 <= \$1645 ;
-  always @(posedge clk)
-    eq3_0 <= \$1646 ;
-  always @(posedge clk)
-    eq3_1 <= \$1647 ;
-  always @(posedge clk)
-    eq3_2 <= \$1648 ;
-  always @(posedge clk)
-    eq3_3 <= \$1649 ;
-  always @(posedge clk)
-    eq3_4 <= \$1650 ;
-  always @(posedge clk)
-    eq3_5 <= \$1651 ;
-  always @(posedge clk)
-    eq3_6 <= \$1652 ;
-  always @(posedge clk)
-    eq3_7 <= \$1653 ;
-  always @(posedge clk)
-    eq4_0 <= \$1654 ;
-  always @(posedge clk)
-    eq4_1 <= \$1655 ;
-  always @(posedge clk)
-    eq4_2 <= \$1656 ;
-  always @(posedge clk)
-    eq4_3 <= \$1657 ;
-  always @(posedge clk)
-    eq4_4 <= \$1658 ;
-  always @(posedge clk)
-    eq4_5 <= \$1659 ;
-  always @(posedge clk)
-    eq4_6 <= \$1660 ;
-  always @(posedge clk)
-    eq4_7 <= \$1661 ;
-  always @(posedge clk)
-    eq5_0 <= \$1662 ;
-  always @(posedge clk)
-    eq5_1 <= \$1663 ;
-  always @(posedge clk)
-    eq5_2 <= \$1664 ;
-  always @(posedge clk)
-    eq5_3 <= \$1665 ;
-  always @(posedge clk)
-    eq5_4 <= \$1666 ;
-  always @(posedge clk)
-    eq5_5 <= \$1667 ;
-  always @(posedge clk)
-    eq5_6 <= \$1668 ;
-  always @(posedge clk)
-    eq5_7 <= \$1669 ;
-  always @(posedge clk)
-    eq6_0 <= \$1670 ;
-  always @(posedge clk)
-    eq6_1 <= \$1671 ;
-  always @(posedge clk)
-    eq6_2 <= \$1672 ;
-  always @(posedge clk)
-    eq6_3 <= \$1673 ;
-  always @(posedge clk)
-    eq6_4 <= \$1674 ;
-  always @(posedge clk)
-    eq6_5 <= \$1675 ;
-  always @(posedge clk)
-    eq6_6 <= \$1676 ;
-  always @(posedge clk)
-    eq6_7 <= \$1677 ;
-  always @(posedge clk)
-    eq7_0 <= \$1678 ;
-  always @(posedge clk)
-    eq7_1 <= \$1679 ;
-  always @(posedge clk)
-    eq7_2 <= \$1680 ;
-  always @(posedge clk)
-    eq7_3 <= \$1681 ;
-  always @(posedge clk)
-    eq7_4 <= \$1682 ;
-  always @(posedge clk)
-    eq7_5 <= \$1683 ;
-  always @(posedge clk)
-    eq7_6 <= \$1684 ;
-  always @(posedge clk)
-    eq7_7 <= \$1685 ;
-  always @(posedge clk)
-    s1_in_idx0 <= \$1686 ;
-  always @(posedge clk)
-    s1_in_idx1 <= \$1687 ;
-  always @(posedge clk)
-    s1_in_idx2 <= \$1688 ;
-  always @(posedge clk)
-    s1_in_idx3 <= \$1689 ;
-  always @(posedge clk)
-    s1_in_idx4 <= \$1690 ;
-  always @(posedge clk)
-    s1_in_idx5 <= \$1691 ;
-  always @(posedge clk)
-    s1_in_idx6 <= \$1692 ;
-  always @(posedge clk)
-    s1_in_idx7 <= \$1693 ;
-  always @(posedge clk)
-    s1_out_idx0 <= \$1694 ;
-  always @(posedge clk)
-    s1_out_idx1 <= \$1695 ;
-  always @(posedge clk)
-    s1_out_idx2 <= \$1696 ;
-  always @(posedge clk)
-    s1_out_idx3 <= \$1697 ;
-  always @(posedge clk)
-    s1_out_idx4 <= \$1698 ;
-  always @(posedge clk)
-    s1_out_idx5 <= \$1699 ;
-  always @(posedge clk)
-    s1_out_idx6 <= \$1700 ;
-  always @(posedge clk)
-    s1_out_idx7 <= \$1701 ;
-  always @(posedge clk)
-    s1_last <= \$1702 ;
-  always @(posedge clk)
-    \$signal$91  <= \$1703 ;
-  always @(posedge clk)
-    s2_out_idx0 <= \$1704 ;
-  always @(posedge clk)
-    s2_in_idx0 <= \$1705 ;
-  always @(posedge clk)
-    s2_out_idx1 <= \$1706 ;
-  always @(posedge clk)
-    s2_in_idx1 <= \$1707 ;
-  always @(posedge clk)
-    s2_out_idx2 <= \$1708 ;
-  always @(posedge clk)
-    s2_in_idx2 <= \$1709 ;
-  always @(posedge clk)
-    s2_out_idx3 <= \$1710 ;
-  always @(posedge clk)
-    s2_in_idx3 <= \$1711 ;
-  always @(posedge clk)
-    s2_out_idx4 <= \$1712 ;
-  always @(posedge clk)
-    s2_in_idx4 <= \$1713 ;
-  always @(posedge clk)
-    s2_out_idx5 <= \$1714 ;
-  always @(posedge clk)
-    s2_in_idx5 <= \$1715 ;
-  always @(posedge clk)
-    s2_out_idx6 <= \$1716 ;
-  always @(posedge clk)
-    s2_in_idx6 <= \$1717 ;
-  always @(posedge clk)
-    s2_out_idx7 <= \$1718 ;
-  always @(posedge clk)
-    s2_in_idx7 <= \$1719 ;
-  always @(posedge clk)
-    \$signal$92  <= \$1720 ;
-  always @(posedge clk)
-    lane0_takes0 <= \$1721 ;
-  always @(posedge clk)
-    lane0_takes1 <= \$1722 ;
-  always @(posedge clk)
-    lane0_takes2 <= \$1723 ;
-  always @(posedge clk)
-    lane0_takes3 <= \$1724 ;
-  always @(posedge clk)
-    lane0_takes4 <= \$1725 ;
-  always @(posedge clk)
-    lane0_takes5 <= \$1726 ;
-  always @(posedge clk)
-    lane0_takes6 <= \$1727 ;
-  always @(posedge clk)
-    lane0_takes7 <= \$1728 ;
-  always @(posedge clk)
-    lane1_takes1 <= \$1729 ;
-  always @(posedge clk)
-    lane1_takes2 <= \$1730 ;
-  always @(posedge clk)
-    lane1_takes3 <= \$1731 ;
-  always @(posedge clk)
-    lane1_takes4 <= \$1732 ;
-  always @(posedge clk)
-    lane1_takes5 <= \$1733 ;
-  always @(posedge clk)
-    lane1_takes6 <= \$1734 ;
-  always @(posedge clk)
-    lane1_takes7 <= \$1735 ;
-  always @(posedge clk)
-    lane2_takes2 <= \$1736 ;
-  always @(posedge clk)
-    lane2_takes3 <= \$1737 ;
-  always @(posedge clk)
-    lane2_takes4 <= \$1738 ;
-  always @(posedge clk)
-    lane2_takes5 <= \$1739 ;
-  always @(posedge clk)
-    lane2_takes6 <= \$1740 ;
-  always @(posedge clk)
-    lane2_takes7 <= \$1741 ;
-  always @(posedge clk)
-    lane3_takes3 <= \$1742 ;
-  always @(posedge clk)
-    lane3_takes4 <= \$1743 ;
-  always @(posedge clk)
-    lane3_takes5 <= \$1744 ;
-  always @(posedge clk)
-    lane3_takes6 <= \$1745 ;
-  always @(posedge clk)
-    lane3_takes7 <= \$1746 ;
-  always @(posedge clk)
-    lane4_takes4 <= \$1747 ;
-  always @(posedge clk)
-    lane4_takes5 <= \$1748 ;
-  always @(posedge clk)
-    lane4_takes6 <= \$1749 ;
-  always @(posedge clk)
-    lane4_takes7 <= \$1750 ;
-  always @(posedge clk)
-    lane5_takes5 <= \$1751 ;
-  always @(posedge clk)
-    lane5_takes6 <= \$1752 ;
-  always @(posedge clk)
-    lane5_takes7 <= \$1753 ;
-  always @(posedge clk)
-    lane6_takes6 <= \$1754 ;
-  always @(posedge clk)
-    lane6_takes7 <= \$1755 ;
-  always @(posedge clk)
-    lane7_takes7 <= \$1756 ;
-  always @(posedge clk)
-    \$signal$83  <= \$1757 ;
-  always @(posedge clk)
-    s3_in_idx0 <= \$1758 ;
-  always @(posedge clk)
-    s3_in_idx1 <= \$1759 ;
-  always @(posedge clk)
-    s3_in_idx2 <= \$1760 ;
-  always @(posedge clk)
-    s3_in_idx3 <= \$1761 ;
-  always @(posedge clk)
-    s3_in_idx4 <= \$1762 ;
-  always @(posedge clk)
-    s3_in_idx5 <= \$1763 ;
-  always @(posedge clk)
-    s3_in_idx6 <= \$1764 ;
-  always @(posedge clk)
-    s3_in_idx7 <= \$1765 ;
-  always @(posedge clk)
-    s3_out_idx0 <= \$1766 ;
-  always @(posedge clk)
-    s3_out_idx1 <= \$1767 ;
-  always @(posedge clk)
-    s3_out_idx2 <= \$1768 ;
-  always @(posedge clk)
-    s3_out_idx3 <= \$1769 ;
-  always @(posedge clk)
-    s3_out_idx4 <= \$1770 ;
-  always @(posedge clk)
-    s3_out_idx5 <= \$1771 ;
-  always @(posedge clk)
-    s3_out_idx6 <= \$1772 ;
-  always @(posedge clk)
-    s3_out_idx7 <= \$1773 ;
-  always @(posedge clk)
-    \$signal$84  <= \$1774 ;
-  always @(posedge clk)
-    \$signal  <= \$1775 ;
-  always @(posedge clk)
-    pairs_skid <= \$1776 ;
-  always @(posedge clk)
-    pairs__payload <= \$1777 ;
-  always @(posedge clk)
-    pairs_valid <= \$1778 ;
+  assign \$1041  = ~ in_done;
+  assign \$1042  = in_full & \$1041 ;
+  assign \$1043  = \$1042  & out_full;
+  assign \$1044  = ~ out_done;
+  assign \$1045  = \$1043  & \$1044 ;
+  assign \$1046  = \$1045  & in_keep[3];
+  assign \$1047  = \$1046  & out_keep[6];
+  assign \$1048  = in_key3 == out_key6;
+  assign \$1049  = \$1047  & \$1048 ;
+  assign \$1050  = ~ in_done;
+  assign \$1051  = in_full & \$1050 ;
+  assign \$1052  = \$1051  & out_full;
+  assign \$1053  = ~ out_done;
+  assign \$1054  = \$1052  & \$1053 ;
+  assign \$1055  = \$1054  & in_keep[3];
+  assign \$1056  = \$1055  & out_keep[7];
+  assign \$1057  = in_key3 == out_key7;
+  assign \$1058  = \$1056  & \$1057 ;
+  assign \$1059  = ~ in_done;
+  assign \$1060  = in_full & \$1059 ;
+  assign \$1061  = \$1060  & out_full;
+  assign \$1062  = ~ out_done;
+  assign \$1063  = \$1061  & \$1062 ;
+  assign \$1064  = \$1063  & in_keep[4];
+  assign \$1065  = \$1064  & out_keep[0];
+  assign \$1066  = in_key4 == out_key0;
+  assign \$1067  = \$1065  & \$1066 ;
+  assign \$1068  = ~ in_done;
+  assign \$1069  = in_full & \$1068 ;
+  assign \$1070  = \$1069  & out_full;
+  assign \$1071  = ~ out_done;
+  assign \$1072  = \$1070  & \$1071 ;
+  assign \$1073  = \$1072  & in_keep[4];
+  assign \$1074  = \$1073  & out_keep[1];
+  assign \$1075  = in_key4 == out_key1;
+  assign \$1076  = \$1074  & \$1075 ;
+  assign \$1077  = ~ in_done;
+  assign \$1078  = in_full & \$1077 ;
+  assign \$1079  = \$1078  & out_full;
+  assign \$1080  = ~ out_done;
+  assign \$1081  = \$1079  & \$1080 ;
+  assign \$1082  = \$1081  & in_keep[4];
+  assign \$1083  = \$1082  & out_keep[2];
+  assign \$1084  = in_key4 == out_key2;
+  assign \$1085  = \$1083  & \$1084 ;
+  assign \$1086  = ~ in_done;
+  assign \$1087  = in_full & \$1086 ;
+  assign \$1088  = \$1087  & out_full;
+  assign \$1089  = ~ out_done;
+  assign \$1090  = \$1088  & \$1089 ;
+  assign \$1091  = \$1090  & in_keep[4];
+  assign \$1092  = \$1091  & out_keep[3];
+  assign \$1093  = in_key4 == out_key3;
+  assign \$1094  = \$1092  & \$1093 ;
+  assign \$1095  = ~ in_done;
+  assign \$1096  = in_full & \$1095 ;
+  assign \$1097  = \$1096  & out_full;
+  assign \$1098  = ~ out_done;
+  assign \$1099  = \$1097  & \$1098 ;
+  assign \$1100  = \$1099  & in_keep[4];
+  assign \$1101  = \$1100  & out_keep[4];
+  assign \$1102  = in_key4 == out_key4;
+  assign \$1103  = \$1101  & \$1102 ;
+  assign \$1104  = ~ in_done;
+  assign \$1105  = in_full & \$1104 ;
+  assign \$1106  = \$1105  & out_full;
+  assign \$1107  = ~ out_done;
+  assign \$1108  = \$1106  & \$1107 ;
+  assign \$1109  = \$1108  & in_keep[4];
+  assign \$1110  = \$1109  & out_keep[5];
+  assign \$1111  = in_key4 == out_key5;
+  assign \$1112  = \$1110  & \$1111 ;
+  assign \$1113  = ~ in_done;
+  assign \$1114  = in_full & \$1113 ;
+  assign \$1115  = \$1114  & out_full;
+  assign \$1116  = ~ out_done;
+  assign \$1117  = \$1115  & \$1116 ;
+  assign \$1118  = \$1117  & in_keep[4];
+  assign \$1119  = \$1118  & out_keep[6];
+  assign \$1120  = in_key4 == out_key6;
+  assign \$1121  = \$1119  & \$1120 ;
+  assign \$1122  = ~ in_done;
+  assign \$1123  = in_full & \$1122 ;
+  assign \$1124  = \$1123  & out_full;
+  assign \$1125  = ~ out_done;
+  assign \$1126  = \$1124  & \$1125 ;
+  assign \$1127  = \$1126  & in_keep[4];
+  assign \$1128  = \$1127  & out_keep[7];
+  assign \$1129  = in_key4 == out_key7;
+  assign \$1130  = \$1128  & \$1129 ;
+  assign \$1131  = ~ in_done;
+  assign \$1132  = in_full & \$1131 ;
+  assign \$1133  = \$1132  & out_full;
+  assign \$1134  = ~ out_done;
+  assign \$1135  = \$1133  & \$1134 ;
+  assign \$1136  = \$1135  & in_keep[5];
+  assign \$1137  = \$1136  & out_keep[0];
+  assign \$1138  = in_key5 == out_key0;
+  assign \$1139  = \$1137  & \$1138 ;
+  assign \$1140  = ~ in_done;
+  assign \$1141  = in_full & \$1140 ;
+  assign \$1142  = \$1141  & out_full;
+  assign \$1143  = ~ out_done;
+  assign \$1144  = \$1142  & \$1143 ;
+  assign \$1145  = \$1144  & in_keep[5];
+  assign \$1146  = \$1145  & out_keep[1];
+  assign \$1147  = in_key5 == out_key1;
+  assign \$1148  = \$1146  & \$1147 ;
+  assign \$1149  = ~ in_done;
+  assign \$1150  = in_full & \$1149 ;
+  assign \$1151  = \$1150  & out_full;
+  assign \$1152  = ~ out_done;
+  assign \$1153  = \$1151  & \$1152 ;
+  assign \$1154  = \$1153  & in_keep[5];
+  assign \$1155  = \$1154  & out_keep[2];
+  assign \$1156  = in_key5 == out_key2;
+  assign \$1157  = \$1155  & \$1156 ;
+  assign \$1158  = ~ in_done;
+  assign \$1159  = in_full & \$1158 ;
+  assign \$1160  = \$1159  & out_full;
+  assign \$1161  = ~ out_done;
+  assign \$1162  = \$1160  & \$1161 ;
+  assign \$1163  = \$1162  & in_keep[5];
+  assign \$1164  = \$1163  & out_keep[3];
+  assign \$1165  = in_key5 == out_key3;
+  assign \$1166  = \$1164  & \$1165 ;
+  assign \$1167  = ~ in_done;
+  assign \$1168  = in_full & \$1167 ;
+  assign \$1169  = \$1168  & out_full;
+  assign \$1170  = ~ out_done;
+  assign \$1171  = \$1169  & \$1170 ;
+  assign \$1172  = \$1171  & in_keep[5];
+  assign \$1173  = \$1172  & out_keep[4];
+  assign \$1174  = in_key5 == out_key4;
+  assign \$1175  = \$1173  & \$1174 ;
+  assign \$1176  = ~ in_done;
+  assign \$1177  = in_full & \$1176 ;
+  assign \$1178  = \$1177  & out_full;
+  assign \$1179  = ~ out_done;
+  assign \$1180  = \$1178  & \$1179 ;
+  assign \$1181  = \$1180  & in_keep[5];
+  assign \$1182  = \$1181  & out_keep[5];
+  assign \$1183  = in_key5 == out_key5;
+  assign \$1184  = \$1182  & \$1183 ;
+  assign \$1185  = ~ in_done;
+  assign \$1186  = in_full & \$1185 ;
+  assign \$1187  = \$1186  & out_full;
+  assign \$1188  = ~ out_done;
+  assign \$1189  = \$1187  & \$1188 ;
+  assign \$1190  = \$1189  & in_keep[5];
+  assign \$1191  = \$1190  & out_keep[6];
+  assign \$1192  = in_key5 == out_key6;
+  assign \$1193  = \$1191  & \$1192 ;
+  assign \$1194  = ~ in_done;
+  assign \$1195  = in_full & \$1194 ;
+  assign \$1196  = \$1195  & out_full;
+  assign \$1197  = ~ out_done;
+  assign \$1198  = \$1196  & \$1197 ;
+  assign \$1199  = \$1198  & in_keep[5];
+  assign \$1200  = \$1199  & out_keep[7];
+  assign \$1201  = in_key5 == out_key7;
+  assign \$1202  = \$1200  & \$1201 ;
+  assign \$1203  = ~ in_done;
+  assign \$1204  = in_full & \$1203 ;
+  assign \$1205  = \$1204  & out_full;
+  assign \$1206  = ~ out_done;
+  assign \$1207  = \$1205  & \$1206 ;
+  assign \$1208  = \$1207  & in_keep[6];
+  assign \$1209  = \$1208  & out_keep[0];
+  assign \$1210  = in_key6 == out_key0;
+  assign \$1211  = \$1209  & \$1210 ;
+  assign \$1212  = ~ in_done;
+  assign \$1213  = in_full & \$1212 ;
+  assign \$1214  = \$1213  & out_full;
+  assign \$1215  = ~ out_done;
+  assign \$1216  = \$1214  & \$1215 ;
+  assign \$1217  = \$1216  & in_keep[6];
+  assign \$1218  = \$1217  & out_keep[1];
+  assign \$1219  = in_key6 == out_key1;
+  assign \$1220  = \$1218  & \$1219 ;
+  assign \$1221  = ~ in_done;
+  assign \$1222  = in_full & \$1221 ;
+  assign \$1223  = \$1222  & out_full;
+  assign \$1224  = ~ out_done;
+  assign \$1225  = \$1223  & \$1224 ;
+  assign \$1226  = \$1225  & in_keep[6];
+  assign \$1227  = \$1226  & out_keep[2];
+  assign \$1228  = in_key6 == out_key2;
+  assign \$1229  = \$1227  & \$1228 ;
+  assign \$1230  = ~ in_done;
+  assign \$1231  = in_full & \$1230 ;
+  assign \$1232  = \$1231  & out_full;
+  assign \$1233  = ~ out_done;
+  assign \$1234  = \$1232  & \$1233 ;
+  assign \$1235  = \$1234  & in_keep[6];
+  assign \$1236  = \$1235  & out_keep[3];
+  assign \$1237  = in_key6 == out_key3;
+  assign \$1238  = \$1236  & \$1237 ;
+  assign \$1239  = ~ in_done;
+  assign \$1240  = in_full & \$1239 ;
+  assign \$1241  = \$1240  & out_full;
+  assign \$1242  = ~ out_done;
+  assign \$1243  = \$1241  & \$1242 ;
+  assign \$1244  = \$1243  & in_keep[6];
+  assign \$1245  = \$1244  & out_keep[4];
+  assign \$1246  = in_key6 == out_key4;
+  assign \$1247  = \$1245  & \$1246 ;
+  assign \$1248  = ~ in_done;
+  assign \$1249  = in_full & \$1248 ;
+  assign \$1250  = \$1249  & out_full;
+  assign \$1251  = ~ out_done;
+  assign \$1252  = \$1250  & \$1251 ;
+  assign \$1253  = \$1252  & in_keep[6];
+  assign \$1254  = \$1253  & out_keep[5];
+  assign \$1255  = in_key6 == out_key5;
+  assign \$1256  = \$1254  & \$1255 ;
+  assign \$1257  = ~ in_done;
+  assign \$1258  = in_full & \$1257 ;
+  assign \$1259  = \$1258  & out_full;
+  assign \$1260  = ~ out_done;
+  assign \$1261  = \$1259  & \$1260 ;
+  assign \$1262  = \$1261  & in_keep[6];
+  assign \$1263  = \$1262  & out_keep[6];
+  assign \$1264  = in_key6 == out_key6;
+  assign \$1265  = \$1263  & \$1264 ;
+  assign \$1266  = ~ in_done;
+  assign \$1267  = in_full & \$1266 ;
+  assign \$1268  = \$1267  & out_full;
+  assign \$1269  = ~ out_done;
+  assign \$1270  = \$1268  & \$1269 ;
+  assign \$1271  = \$1270  & in_keep[6];
+  assign \$1272  = \$1271  & out_keep[7];
+  assign \$1273  = in_key6 == out_key7;
+  assign \$1274  = \$1272  & \$1273 ;
+  assign \$1275  = ~ in_done;
+  assign \$1276  = in_full & \$1275 ;
+  assign \$1277  = \$1276  & out_full;
+  assign \$1278  = ~ out_done;
+  assign \$1279  = \$1277  & \$1278 ;
+  assign \$1280  = \$1279  & in_keep[7];
+  assign \$1281  = \$1280  & out_keep[0];
+  assign \$1282  = in_key7 == out_key0;
+  assign \$1283  = \$1281  & \$1282 ;
+  assign \$1284  = ~ in_done;
+  assign \$1285  = in_full & \$1284 ;
+  assign \$1286  = \$1285  & out_full;
+  assign \$1287  = ~ out_done;
+  assign \$1288  = \$1286  & \$1287 ;
+  assign \$1289  = \$1288  & in_keep[7];
+  assign \$1290  = \$1289  & out_keep[1];
+  assign \$1291  = in_key7 == out_key1;
+  assign \$1292  = \$1290  & \$1291 ;
+  assign \$1293  = ~ in_done;
+  assign \$1294  = in_full & \$1293 ;
+  assign \$1295  = \$1294  & out_full;
+  assign \$1296  = ~ out_done;
+  assign \$1297  = \$1295  & \$1296 ;
+  assign \$1298  = \$1297  & in_keep[7];
+  assign \$1299  = \$1298  & out_keep[2];
+  assign \$1300  = in_key7 == out_key2;
+  assign \$1301  = \$1299  & \$1300 ;
+  assign \$1302  = ~ in_done;
+  assign \$1303  = in_full & \$1302 ;
+  assign \$1304  = \$1303  & out_full;
+  assign \$1305  = ~ out_done;
+  assign \$1306  = \$1304  & \$1305 ;
+  assign \$1307  = \$1306  & in_keep[7];
+  assign \$1308  = \$1307  & out_keep[3];
+  assign \$1309  = in_key7 == out_key3;
+  assign \$1310  = \$1308  & \$1309 ;
+  assign \$1311  = ~ in_done;
+  assign \$1312  = in_full & \$1311 ;
+  assign \$1313  = \$1312  & out_full;
+  assign \$1314  = ~ out_done;
+  assign \$1315  = \$1313  & \$1314 ;
+  assign \$1316  = \$1315  & in_keep[7];
+  assign \$1317  = \$1316  & out_keep[4];
+  assign \$1318  = in_key7 == out_key4;
+  assign \$1319  = \$1317  & \$1318 ;
+  assign \$1320  = ~ in_done;
+  assign \$1321  = in_full & \$1320 ;
+  assign \$1322  = \$1321  & out_full;
+  assign \$1323  = ~ out_done;
+  assign \$1324  = \$1322  & \$1323 ;
+  assign \$1325  = \$1324  & in_keep[7];
+  assign \$1326  = \$1325  & out_keep[5];
+  assign \$1327  = in_key7 == out_key5;
+  assign \$1328  = \$1326  & \$1327 ;
+  assign \$1329  = ~ in_done;
+  assign \$1330  = in_full & \$1329 ;
+  assign \$1331  = \$1330  & out_full;
+  assign \$1332  = ~ out_done;
+  assign \$1333  = \$1331  & \$1332 ;
+  assign \$1334  = \$1333  & in_keep[7];
+  assign \$1335  = \$1334  & out_keep[6];
+  assign \$1336  = in_key7 == out_key6;
+  assign \$1337  = \$1335  & \$1336 ;
+  assign \$1338  = ~ in_done;
+  assign \$1339  = in_full & \$1338 ;
+  assign \$1340  = \$1339  & out_full;
+  assign \$1341  = ~ out_done;
+  assign \$1342  = \$1340  & \$1341 ;
+  assign \$1343  = \$1342  & in_keep[7];
+  assign \$1344  = \$1343  & out_keep[7];
+  assign \$1345  = in_key7 == out_key7;
+  assign \$1346  = \$1344  & \$1345 ;
+  assign \$1347  = | { eq0_7, eq0_6, eq0_5, eq0_4, eq0_3, eq0_2, eq0_1, eq0_0 };
+  assign \$1348  = eq0_0 ? s1_out_idx0 : 12'h000;
+  assign \$1350  = eq0_1 ? s1_out_idx1 : 12'h000;
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = eq0_2 ? s1_out_idx2 : 12'h000;
+  assign \$1353  = \$1351  | \$1352 ;
+  assign \$1354  = eq0_3 ? s1_out_idx3 : 12'h000;
+  assign \$1355  = \$1353  | \$1354 ;
+  assign \$1356  = eq0_4 ? s1_out_idx4 : 12'h000;
+  assign \$1357  = \$1355  | \$1356 ;
+  assign \$1358  = eq0_5 ? s1_out_idx5 : 12'h000;
+  assign \$1359  = \$1357  | \$1358 ;
+  assign \$1360  = eq0_6 ? s1_out_idx6 : 12'h000;
+  assign \$1361  = \$1359  | \$1360 ;
+  assign \$1362  = eq0_7 ? s1_out_idx7 : 12'h000;
+  assign \$1363  = \$1361  | \$1362 ;
+  assign \$1364  = | { eq1_7, eq1_6, eq1_5, eq1_4, eq1_3, eq1_2, eq1_1, eq1_0 };
+  assign \$1365  = eq1_0 ? s1_out_idx0 : 12'h000;
+  assign \$1367  = eq1_1 ? s1_out_idx1 : 12'h000;
+  assign \$1368  = \$1366  | \$1367 ;
+  assign \$1369  = eq1_2 ? s1_out_idx2 : 12'h000;
+  assign \$1370  = \$1368  | \$1369 ;
+  assign \$1371  = eq1_3 ? s1_out_idx3 : 12'h000;
+  assign \$1372  = \$1370  | \$1371 ;
+  assign \$1373  = eq1_4 ? s1_out_idx4 : 12'h000;
+  assign \$1374  = \$1372  | \$1373 ;
+  assign \$1375  = eq1_5 ? s1_out_idx5 : 12'h000;
+  assign \$1376  = \$1374  | \$1375 ;
+  assign \$1377  = eq1_6 ? s1_out_idx6 : 12'h000;
+  assign \$1378  = \$1376  | \$1377 ;
+  assign \$1379  = eq1_7 ? s1_out_idx7 : 12'h000;
+  assign \$1380  = \$1378  | \$1379 ;
+  assign \$1381  = | { eq2_7, eq2_6, eq2_5, eq2_4, eq2_3, eq2_2, eq2_1, eq2_0 };
+  assign \$1382  = eq2_0 ? s1_out_idx0 : 12'h000;
+  assign \$1384  = eq2_1 ? s1_out_idx1 : 12'h000;
+  assign \$1385  = \$1383  | \$1384 ;
+  assign \$1386  = eq2_2 ? s1_out_idx2 : 12'h000;
+  assign \$1387  = \$1385  | \$1386 ;
+  assign \$1388  = eq2_3 ? s1_out_idx3 : 12'h000;
+  assign \$1389  = \$1387  | \$1388 ;
+  assign \$1390  = eq2_4 ? s1_out_idx4 : 12'h000;
+  assign \$1391  = \$1389  | \$1390 ;
+  assign \$1392  = eq2_5 ? s1_out_idx5 : 12'h000;
+  assign \$1393  = \$1391  | \$1392 ;
+  assign \$1394  = eq2_6 ? s1_out_idx6 : 12'h000;
+  assign \$1395  = \$1393  | \$1394 ;
+  assign \$1396  = eq2_7 ? s1_out_idx7 : 12'h000;
+  assign \$1397  = \$1395  | \$1396 ;
+  assign \$1398  = | { eq3_7, eq3_6, eq3_5, eq3_4, eq3_3, eq3_2, eq3_1, eq3_0 };
+  assign \$1399  = eq3_0 ? s1_out_idx0 : 12'h000;
+  assign \$1401  = eq3_1 ? s1_out_idx1 : 12'h000;
+  assign \$1402  = \$1400  | \$1401 ;
+  assign \$1403  = eq3_2 ? s1_out_idx2 : 12'h000;
+  assign \$1404  = \$1402  | \$1403 ;
+  assign \$1405  = eq3_3 ? s1_out_idx3 : 12'h000;
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = eq3_4 ? s1_out_idx4 : 12'h000;
+  assign \$1408  = \$1406  | \$1407 ;
+  assign \$1409  = eq3_5 ? s1_out_idx5 : 12'h000;
+  assign \$1410  = \$1408  | \$1409 ;
+  assign \$1411  = eq3_6 ? s1_out_idx6 : 12'h000;
+  assign \$1412  = \$1410  | \$1411 ;
+  assign \$1413  = eq3_7 ? s1_out_idx7 : 12'h000;
+  assign \$1414  = \$1412  | \$1413 ;
+  assign \$1415  = | { eq4_7, eq4_6, eq4_5, eq4_4, eq4_3, eq4_2, eq4_1, eq4_0 };
+  assign \$1416  = eq4_0 ? s1_out_idx0 : 12'h000;
+  assign \$1418  = eq4_1 ? s1_out_idx1 : 12'h000;
+  assign \$1419  = \$1417  | \$1418 ;
+  assign \$1420  = eq4_2 ? s1_out_idx2 : 12'h000;
+  assign \$1421  = \$1419  | \$1420 ;
+  assign \$1422  = eq4_3 ? s1_out_idx3 : 12'h000;
+  assign \$1423  = \$1421  | \$1422 ;
+  assign \$1424  = eq4_4 ? s1_out_idx4 : 12'h000;
+  assign \$1425  = \$1423  | \$1424 ;
+  assign \$1426  = eq4_5 ? s1_out_idx5 : 12'h000;
+  assign \$1427  = \$1425  | \$1426 ;
+  assign \$1428  = eq4_6 ? s1_out_idx6 : 12'h000;
+  assign \$1429  = \$1427  | \$1428 ;
+  assign \$1430  = eq4_7 ? s1_out_idx7 : 12'h000;
+  assign \$1431  = \$1429  | \$1430 ;
+  assign \$1432  = | { eq5_7, eq5_6, eq5_5, eq5_4, eq5_3, eq5_2, eq5_1, eq5_0 };
+  assign \$1433  = eq5_0 ? s1_out_idx0 : 12'h000;
+  assign \$1435  = eq5_1 ? s1_out_idx1 : 12'h000;
+  assign \$1436  = \$1434  | \$1435 ;
+  assign \$1437  = eq5_2 ? s1_out_idx2 : 12'h000;
+  assign \$1438  = \$1436  | \$1437 ;
+  assign \$1439  = eq5_3 ? s1_out_idx3 : 12'h000;
+  assign \$1440  = \$1438  | \$1439 ;
+  assign \$1441  = eq5_4 ? s1_out_idx4 : 12'h000;
+  assign \$1442  = \$1440  | \$1441 ;
+  assign \$1443  = eq5_5 ? s1_out_idx5 : 12'h000;
+  assign \$1444  = \$1442  | \$1443 ;
+  assign \$1445  = eq5_6 ? s1_out_idx6 : 12'h000;
+  assign \$1446  = \$1444  | \$1445 ;
+  assign \$1447  = eq5_7 ? s1_out_idx7 : 12'h000;
+  assign \$1448  = \$1446  | \$1447 ;
+  assign \$1449  = | { eq6_7, eq6_6, eq6_5, eq6_4, eq6_3, eq6_2, eq6_1, eq6_0 };
+  assign \$1450  = eq6_0 ? s1_out_idx0 : 12'h000;
+  assign \$1452  = eq6_1 ? s1_out_idx1 : 12'h000;
+  assign \$1453  = \$1451  | \$1452 ;
+  assign \$1454  = eq6_2 ? s1_out_idx2 : 12'h000;
+  assign \$1455  = \$1453  | \$1454 ;
+  assign \$1456  = eq6_3 ? s1_out_idx3 : 12'h000;
+  assign \$1457  = \$1455  | \$1456 ;
+  assign \$1458  = eq6_4 ? s1_out_idx4 : 12'h000;
+  assign \$1459  = \$1457  | \$1458 ;
+  assign \$1460  = eq6_5 ? s1_out_idx5 : 12'h000;
+  assign \$1461  = \$1459  | \$1460 ;
+  assign \$1462  = eq6_6 ? s1_out_idx6 : 12'h000;
+  assign \$1463  = \$1461  | \$1462 ;
+  assign \$1464  = eq6_7 ? s1_out_idx7 : 12'h000;
+  assign \$1465  = \$1463  | \$1464 ;
+  assign \$1466  = | { eq7_7, eq7_6, eq7_5, eq7_4, eq7_3, eq7_2, eq7_1, eq7_0 };
+  assign \$1467  = eq7_0 ? s1_out_idx0 : 12'h000;
+  assign \$1469  = eq7_1 ? s1_out_idx1 : 12'h000;
+  assign \$1470  = \$1468  | \$1469 ;
+  assign \$1471  = eq7_2 ? s1_out_idx2 : 12'h000;
+  assign \$1472  = \$1470  | \$1471 ;
+  assign \$1473  = eq7_3 ? s1_out_idx3 : 12'h000;
+  assign \$1474  = \$1472  | \$1473 ;
+  assign \$1475  = eq7_4 ? s1_out_idx4 : 12'h000;
+  assign \$1476  = \$1474  | \$1475 ;
+  assign \$1477  = eq7_5 ? s1_out_idx5 : 12'h000;
+  assign \$1478  = \$1476  | \$1477 ;
+  assign \$1479  = eq7_6 ? s1_out_idx6 : 12'h000;
+  assign \$1480  = \$1478  | \$1479 ;
+  assign \$1481  = eq7_7 ? s1_out_idx7 : 12'h000;
+  assign \$1482  = \$1480  | \$1481 ;
+  assign \$1484  = 1'h0 + \$signal$91 [0];
+  assign \$1485  = ! \$1484 ;
+  assign \$1486  = \$signal$91 [1] & \$1485 ;
+  assign \$1487  = 1'h0 + \$signal$91 [0];
+  assign \$1488  = \$1487  + \$signal$91 [1];
+  assign \$1489  = ! \$1488 ;
+  assign \$1490  = \$signal$91 [2] & \$1489 ;
+  assign \$1491  = 1'h0 + \$signal$91 [0];
+  assign \$1492  = \$1491  + \$signal$91 [1];
+  assign \$1493  = \$1492  + \$signal$91 [2];
+  assign \$1494  = ! \$1493 ;
+  assign \$1495  = \$signal$91 [3] & \$1494 ;
+  assign \$1496  = 1'h0 + \$signal$91 [0];
+  assign \$1497  = \$1496  + \$signal$91 [1];
+  assign \$1498  = \$1497  + \$signal$91 [2];
+  assign \$1499  = \$1498  + \$signal$91 [3];
+  assign \$1500  = ! \$1499 ;
+  assign \$1501  = \$signal$91 [4] & \$1500 ;
+  assign \$1502  = 1'h0 + \$signal$91 [0];
+  assign \$1503  = \$1502  + \$signal$91 [1];
+  assign \$1504  = \$1503  + \$signal$91 [2];
+  assign \$1505  = \$1504  + \$signal$91 [3];
+  assign \$1506  = \$1505  + \$signal$91 [4];
+  assign \$1507  = ! \$1506 ;
+  assign \$1508  = \$signal$91 [5] & \$1507 ;
+  assign \$1509  = 1'h0 + \$signal$91 [0];
+  assign \$1510  = \$1509  + \$signal$91 [1];
+  assign \$1511  = \$1510  + \$signal$91 [2];
+  assign \$1512  = \$1511  + \$signal$91 [3];
+  assign \$1513  = \$1512  + \$signal$91 [4];
+  assign \$1514  = \$1513  + \$signal$91 [5];
+  assign \$1515  = ! \$1514 ;
+  assign \$1516  = \$signal$91 [6] & \$1515 ;
+  assign \$1517  = 1'h0 + \$signal$91 [0];
+  assign \$1518  = \$1517  + \$signal$91 [1];
+  assign \$1519  = \$1518  + \$signal$91 [2];
+  assign \$1520  = \$1519  + \$signal$91 [3];
+  assign \$1521  = \$1520  + \$signal$91 [4];
+  assign \$1522  = \$1521  + \$signal$91 [5];
+  assign \$1523  = \$1522  + \$signal$91 [6];
+  assign \$1524  = ! \$1523 ;
+  assign \$1525  = \$signal$91 [7] & \$1524 ;
+  assign \$1526  = 1'h0 + \$signal$91 [0];
+  assign \$1527  = \$1526  == 1'h1;
+  assign \$1528  = \$signal$91 [1] & \$1527 ;
+  assign \$1529  = 1'h0 + \$signal$91 [0];
+  assign \$1530  = \$1529  + \$signal$91 [1];
+  assign \$1531  = \$1530  == 1'h1;
+  assign \$1532  = \$signal$91 [2] & \$1531 ;
+  assign \$1533  = 1'h0 + \$signal$91 [0];
+  assign \$1534  = \$1533  + \$signal$91 [1];
+  assign \$1535  = \$1534  + \$signal$91 [2];
+  assign \$1536  = \$1535  == 1'h1;
+  assign \$1537  = \$signal$91 [3] & \$1536 ;
+  assign \$1538  = 1'h0 + \$signal$91 [0];
+  assign \$1539  = \$1538  + \$signal$91 [1];
+  assign \$1540  = \$1539  + \$signal$91 [2];
+  assign \$1541  = \$1540  + \$signal$91 [3];
+  assign \$1542  = \$1541  == 1'h1;
+  assign \$1543  = \$signal$91 [4] & \$1542 ;
+  assign \$1544  = 1'h0 + \$signal$91 [0];
+  assign \$1545  = \$1544  + \$signal$91 [1];
+  assign \$1546  = \$1545  + \$signal$91 [2];
+  assign \$1547  = \$1546  + \$signal$91 [3];
+  assign \$1548  = \$1547  + \$signal$91 [4];
+  assign \$1549  = \$1548  == 1'h1;
+  assign \$1550  = \$signal$91 [5] & \$1549 ;
+  assign \$1551  = 1'h0 + \$signal$91 [0];
+  assign \$1552  = \$1551  + \$signal$91 [1];
+  assign \$1553  = \$1552  + \$signal$91 [2];
+  assign \$1554  = \$1553  + \$signal$91 [3];
+  assign \$1555  = \$1554  + \$signal$91 [4];
+  assign \$1556  = \$1555  + \$signal$91 [5];
+  assign \$1557  = \$1556  == 1'h1;
+  assign \$1558  = \$signal$91 [6] & \$1557 ;
+  assign \$1559  = 1'h0 + \$signal$91 [0];
+  assign \$1560  = \$1559  + \$signal$91 [1];
+  assign \$1561  = \$1560  + \$signal$91 [2];
+  assign \$1562  = \$1561  + \$signal$91 [3];
+  assign \$1563  = \$1562  + \$signal$91 [4];
+  assign \$1564  = \$1563  + \$signal$91 [5];
+  assign \$1565  = \$1564  + \$signal$91 [6];
+  assign \$1566  = \$1565  == 1'h1;
+  assign \$1567  = \$signal$91 [7] & \$1566 ;
+  assign \$1568  = 1'h0 + \$signal$91 [0];
+  assign \$1569  = \$1568  + \$signal$91 [1];
+  assign \$1570  = \$1569  == 2'h2;
+  assign \$1571  = \$signal$91 [2] & \$1570 ;
+  assign \$1572  = 1'h0 + \$signal$91 [0];
+  assign \$1573  = \$1572  + \$signal$91 [1];
+  assign \$1574  = \$1573  + \$signal$91 [2];
+  assign \$1575  = \$1574  == 2'h2;
+  assign \$1576  = \$signal$91 [3] & \$1575 ;
+  assign \$1577  = 1'h0 + \$signal$91 [0];
+  assign \$1578  = \$1577  + \$signal$91 [1];
+  assign \$1579  = \$1578  + \$signal$91 [2];
+  assign \$1580  = \$1579  + \$signal$91 [3];
+  assign \$1581  = \$1580  == 2'h2;
+  assign \$1582  = \$signal$91 [4] & \$1581 ;
+  assign \$1583  = 1'h0 + \$signal$91 [0];
+  assign \$1584  = \$1583  + \$signal$91 [1];
+  assign \$1585  = \$1584  + \$signal$91 [2];
+  assign \$1586  = \$1585  + \$signal$91 [3];
+  assign \$1587  = \$1586  + \$signal$91 [4];
+  assign \$1588  = \$1587  == 2'h2;
+  assign \$1589  = \$signal$91 [5] & \$1588 ;
+  assign \$1590  = 1'h0 + \$signal$91 [0];
+  assign \$1591  = \$1590  + \$signal$91 [1];
+  assign \$1592  = \$1591  + \$signal$91 [2];
+  assign \$1593  = \$1592  + \$signal$91 [3];
+  assign \$1594  = \$1593  + \$signal$91 [4];
+  assign \$1595  = \$1594  + \$signal$91 [5];
+  assign \$1596  = \$1595  == 2'h2;
+  assign \$1597  = \$signal$91 [6] & \$1596 ;
+  assign \$1598  = 1'h0 + \$signal$91 [0];
+  assign \$1599  = \$1598  + \$signal$91 [1];
+  assign \$1600  = \$1599  + \$signal$91 [2];
+  assign \$1601  = \$1600  + \$signal$91 [3];
+  assign \$1602  = \$1601  + \$signal$91 [4];
+  assign \$1603  = \$1602  + \$signal$91 [5];
+  assign \$1604  = \$1603  + \$signal$91 [6];
+  assign \$1605  = \$1604  == 2'h2;
+  assign \$1606  = \$signal$91 [7] & \$1605 ;
+  assign \$1607  = 1'h0 + \$signal$91 [0];
+  assign \$1608  = \$1607  + \$signal$91 [1];
+  assign \$1609  = \$1608  + \$signal$91 [2];
+  assign \$1610  = \$1609  == 2'h3;
+  assign \$1611  = \$signal$91 [3] & \$1610 ;
+  assign \$1612  = 1'h0 + \$signal$91 [0];
+  assign \$1613  = \$1612  + \$signal$91 [1];
+  assign \$1614  = \$1613  + \$signal$91 [2];
+  assign \$1615  = \$1614  + \$signal$91 [3];
+  assign \$1616  = \$1615  == 2'h3;
+  assign \$1617  = \$signal$91 [4] & \$1616 ;
+  assign \$1618  = 1'h0 + \$signal$91 [0];
+  assign \$1619  = \$1618  + \$signal$91 [1];
+  assign \$1620  = \$1619  + \$signal$91 [2];
+  assign \$1621  = \$1620  + \$signal$91 [3];
+  assign \$1622  = \$1621  + \$signal$91 [4];
+  assign \$1623  = \$1622  == 2'h3;
+  assign \$1624  = \$signal$91 [5] & \$1623 ;
+  assign \$1625  = 1'h0 + \$signal$91 [0];
+  assign \$1626  = \$1625  + \$signal$91 [1];
+  assign \$1627  = \$1626  + \$signal$91 [2];
+  assign \$1628  = \$1627  + \$signal$91 [3];
+  assign \$1629  = \$1628  + \$signal$91 [4];
+  assign \$1630  = \$1629  + \$signal$91 [5];
+  assign \$1631  = \$1630  == 2'h3;
+  assign \$1632  = \$signal$91 [6] & \$1631 ;
+  assign \$1633  = 1'h0 + \$signal$91 [0];
+  assign \$1634  = \$1633  + \$signal$91 [1];
+  assign \$1635  = \$1634  + \$signal$91 [2];
+  assign \$1636  = \$1635  + \$signal$91 [3];
+  assign \$1637  = \$1636  + \$signal$91 [4];
+  assign \$1638  = \$1637  + \$signal$91 [5];
+  assign \$1639  = \$1638  + \$signal$91 [6];
+  assign \$1640  = \$1639  == 2'h3;
+  assign \$1641  = \$signal$91 [7] & \$1640 ;
+  assign \$1642  = 1'h0 + \$signal$91 [0];
+  assign \$1643  = \$1642  + \$signal$91 [1];
+  assign \$1644  = \$1643  + \$signal$91 [2];
+  assign \$1645  = \$1644  + \$signal$91 [3];
+  assign \$1646  = \$1645  == 3'h4;
+  assign \$1647  = \$signal$91 [4] & \$1646 ;
+  assign \$1648  = 1'h0 + \$signal$91 [0];
+  assign \$1649  = \$1648  + \$signal$91 [1];
+  assign \$1650  = \$1649  + \$signal$91 [2];
+  assign \$1651  = \$1650  + \$signal$91 [3];
+  assign \$1652  = \$1651  + \$signal$91 [4];
+  assign \$1653  = \$1652  == 3'h4;
+  assign \$1654  = \$signal$91 [5] & \$1653 ;
+  assign \$1655  = 1'h0 + \$signal$91 [0];
+  assign \$1656  = \$1655  + \$signal$91 [1];
+  assign \$1657  = \$1656  + \$signal$91 [2];
+  assign \$1658  = \$1657  + \$signal$91 [3];
+  assign \$1659  = \$1658  + \$signal$91 [4];
+  assign \$1660  = \$1659  + \$signal$91 [5];
+  assign \$1661  = \$1660  == 3'h4;
+  assign \$1662  = \$signal$91 [6] & \$1661 ;
+  assign \$1663  = 1'h0 + \$signal$91 [0];
+  assign \$1664  = \$1663  + \$signal$91 [1];
+  assign \$1665  = \$1664  + \$signal$91 [2];
+  assign \$1666  = \$1665  + \$signal$91 [3];
+  assign \$1667  = \$1666  + \$signal$91 [4];
+  assign \$1668  = \$1667  + \$signal$91 [5];
+  assign \$1669  = \$1668  + \$signal$91 [6];
+  assign \$1670  = \$1669  == 3'h4;
+  assign \$1671  = \$signal$91 [7] & \$1670 ;
+  assign \$1672  = 1'h0 + \$signal$91 [0];
+  assign \$1673  = \$1672  + \$signal$91 [1];
+  assign \$1674  = \$1673  + \$signal$91 [2];
+  assign \$1675  = \$1674  + \$signal$91 [3];
+  assign \$1676  = \$1675  + \$signal$91 [4];
+  assign \$1677  = \$1676  == 3'h5;
+  assign \$1678  = \$signal$91 [5] & \$1677 ;
+  assign \$1679  = 1'h0 + \$signal$91 [0];
+  assign \$1680  = \$1679  + \$signal$91 [1];
+  assign \$1681  = \$1680  + \$signal$91 [2];
+  assign \$1682  = \$1681  + \$signal$91 [3];
+  assign \$1683  = \$1682  + \$signal$91 [4];
+  assign \$1684  = \$1683  + \$signal$91 [5];
+  assign \$1685  = \$1684  == 3'h5;
+  assign \$1686  = \$signal$91 [6] & \$1685 ;
+  assign \$1687  = 1'h0 + \$signal$91 [0];
+  assign \$1688  = \$1687  + \$signal$91 [1];
+  assign \$1689  = \$1688  + \$signal$91 [2];
+  assign \$1690  = \$1689  + \$signal$91 [3];
+  assign \$1691  = \$1690  + \$signal$91 [4];
+  assign \$1692  = \$1691  + \$signal$91 [5];
+  assign \$1693  = \$1692  + \$signal$91 [6];
+  assign \$1694  = \$1693  == 3'h5;
+  assign \$1695  = \$signal$91 [7] & \$1694 ;
+  assign \$1696  = 1'h0 + \$signal$91 [0];
+  assign \$1697  = \$1696  + \$signal$91 [1];
+  assign \$1698  = \$1697  + \$signal$91 [2];
+  assign \$1699  = \$1698  + \$signal$91 [3];
+  assign \$1700  = \$1699  + \$signal$91 [4];
+  assign \$1701  = \$1700  + \$signal$91 [5];
+  assign \$1702  = \$1701  == 3'h6;
+  assign \$1703  = \$signal$91 [6] & \$1702 ;
+  assign \$1704  = 1'h0 + \$signal$91 [0];
+  assign \$1705  = \$1704  + \$signal$91 [1];
+  assign \$1706  = \$1705  + \$signal$91 [2];
+  assign \$1707  = \$1706  + \$signal$91 [3];
+  assign \$1708  = \$1707  + \$signal$91 [4];
+  assign \$1709  = \$1708  + \$signal$91 [5];
+  assign \$1710  = \$1709  + \$signal$91 [6];
+  assign \$1711  = \$1710  == 3'h6;
+  assign \$1712  = \$signal$91 [7] & \$1711 ;
+  assign \$1713  = 1'h0 + \$signal$91 [0];
+  assign \$1714  = \$1713  + \$signal$91 [1];
+  assign \$1715  = \$1714  + \$signal$91 [2];
+  assign \$1716  = \$1715  + \$signal$91 [3];
+  assign \$1717  = \$1716  + \$signal$91 [4];
+  assign \$1718  = \$1717  + \$signal$91 [5];
+  assign \$1719  = \$1718  + \$signal$91 [6];
+  assign \$1720  = \$1719  == 3'h7;
+  assign \$1721  = \$signal$91 [7] & \$1720 ;
+  assign \$1722  = 1'h0 + \$signal$91 [0];
+  assign \$1723  = \$1722  + \$signal$91 [1];
+  assign \$1724  = \$1723  + \$signal$91 [2];
+  assign \$1725  = \$1724  + \$signal$91 [3];
+  assign \$1726  = \$1725  + \$signal$91 [4];
+  assign \$1727  = \$1726  + \$signal$91 [5];
+  assign \$1728  = \$1727  + \$signal$91 [6];
+  assign \$1729  = \$1728  + \$signal$91 [7];
+  assign \$1730  = \$1729  > 1'h0;
+  assign \$1731  = 1'h0 + \$signal$91 [0];
+  assign \$1732  = \$1731  + \$signal$91 [1];
+  assign \$1733  = \$1732  + \$signal$91 [2];
+  assign \$1734  = \$1733  + \$signal$91 [3];
+  assign \$1735  = \$1734  + \$signal$91 [4];
+  assign \$1736  = \$1735  + \$signal$91 [5];
+  assign \$1737  = \$1736  + \$signal$91 [6];
+  assign \$1738  = \$1737  + \$signal$91 [7];
+  assign \$1739  = \$1738  > 1'h1;
+  assign \$1740  = 1'h0 + \$signal$91 [0];
+  assign \$1741  = \$1740  + \$signal$91 [1];
+  assign \$1742  = \$1741  + \$signal$91 [2];
+  assign \$1743  = \$1742  + \$signal$91 [3];
+  assign \$1744  = \$1743  + \$signal$91 [4];
+  assign \$1745  = \$1744  + \$signal$91 [5];
+  assign \$1746  = \$1745  + \$signal$91 [6];
+  assign \$1747  = \$1746  + \$signal$91 [7];
+  assign \$1748  = \$1747  > 2'h2;
+  assign \$1749  = 1'h0 + \$signal$91 [0];
+  assign \$1750  = \$1749  + \$signal$91 [1];
+  assign \$1751  = \$1750  + \$signal$91 [2];
+  assign \$1752  = \$1751  + \$signal$91 [3];
+  assign \$1753  = \$1752  + \$signal$91 [4];
+  assign \$1754  = \$1753  + \$signal$91 [5];
+  assign \$1755  = \$1754  + \$signal$91 [6];
+  assign \$1756  = \$1755  + \$signal$91 [7];
+  assign \$1757  = \$1756  > 2'h3;
+  assign \$1758  = 1'h0 + \$signal$91 [0];
+  assign \$1759  = \$1758  + \$signal$91 [1];
+  assign \$1760  = \$1759  + \$signal$91 [2];
+  assign \$1761  = \$1760  + \$signal$91 [3];
+  assign \$1762  = \$1761  + \$signal$91 [4];
+  assign \$1763  = \$1762  + \$signal$91 [5];
+  assign \$1764  = \$1763  + \$signal$91 [6];
+  assign \$1765  = \$1764  + \$signal$91 [7];
+  assign \$1766  = \$1765  > 3'h4;
+  assign \$1767  = 1'h0 + \$signal$91 [0];
+  assign \$1768  = \$1767  + \$signal$91 [1];
+  assign \$1769  = \$1768  + \$signal$91 [2];
+  assign \$1770  = \$1769  + \$signal$91 [3];
+  assign \$1771  = \$1770  + \$signal$91 [4];
+  assign \$1772  = \$1771  + \$signal$91 [5];
+  assign \$1773  = \$1772  + \$signal$91 [6];
+  assign \$1774  = \$1773  + \$signal$91 [7];
+  assign \$1775  = \$1774  > 3'h5;
+  assign \$1776  = 1'h0 + \$signal$91 [0];
+  assign \$1777  = \$1776  + \$signal$91 [1];
+  assign \$1778  = \$1777  + \$signal$91 [2];
+  assign \$1779  = \$1778  + \$signal$91 [3];
+  assign \$1780  = \$1779  + \$signal$91 [4];
+  assign \$1781  = \$1780  + \$signal$91 [5];
+  assign \$1782  = \$1781  + \$signal$91 [6];
+  assign \$1783  = \$1782  + \$signal$91 [7];
+  assign \$1784  = \$1783  > 3'h6;
+  assign \$1785  = 1'h0 + \$signal$91 [0];
+  assign \$1786  = \$1785  + \$signal$91 [1];
+  assign \$1787  = \$1786  + \$signal$91 [2];
+  assign \$1788  = \$1787  + \$signal$91 [3];
+  assign \$1789  = \$1788  + \$signal$91 [4];
+  assign \$1790  = \$1789  + \$signal$91 [5];
+  assign \$1791  = \$1790  + \$signal$91 [6];
+  assign \$1792  = \$1791  + \$signal$91 [7];
+  assign \$1793  = \$1792  > 3'h7;
+  assign \$1794  = match2_valid & \$signal ;
+  assign \$1795  = ~ \$signal ;
+  assign \$1796  = match2_valid & \$signal ;
+  assign \$1797  = ~ pairs_valid;
+  assign \$1798  = \$1797  | pairs__ready;
+  assign \$1799  = \$1796  & \$1798 ;
+  always @(posedge clk)
+    match0_valid <= \$1800 ;
+  always @(posedge clk)
+    match1_valid <= \$1801 ;
+  always @(posedge clk)
+    match2_valid <= \$1802 ;
+  always @(posedge clk)
+    match0_load_r <= \$1803 ;
+  always @(posedge clk)
+    in_done <= \$1804 ;
+  always @(posedge clk)
+    in_skid_keep <= \$1805 ;
+  always @(posedge clk)
+    in_skid_last <= \$1806 ;
+  always @(posedge clk)
+    in_skid_top <= \$1807 ;
+  always @(posedge clk)
+    in_skid_key0 <= \$1808 ;
+  always @(posedge clk)
+    in_skid_key1 <= \$1809 ;
+  always @(posedge clk)
+    in_skid_key2 <= \$1810 ;
+  always @(posedge clk)
+    in_skid_key3 <= \$1811 ;
+  always @(posedge clk)
+    in_skid_key4 <= \$1812 ;
+  always @(posedge clk)
+    in_skid_key5 <= \$1813 ;
+  always @(posedge clk)
+    in_skid_key6 <= \$1814 ;
+  always @(posedge clk)
+    in_skid_key7 <= \$1815 ;
+  always @(posedge clk)
+    in_skid_idx0 <= \$1816 ;
+  always @(posedge clk)
+    in_skid_idx1 <= \$1817 ;
+  always @(posedge clk)
+    in_skid_idx2 <= \$1818 ;
+  always @(posedge clk)
+    in_skid_idx3 <= \$1819 ;
+  always @(posedge clk)
+    in_skid_idx4 <= \$1820 ;
+  always @(posedge clk)
+    in_skid_idx5 <= \$1821 ;
+  always @(posedge clk)
+    in_skid_idx6 <= \$1822 ;
+  always @(posedge clk)
+    in_skid_idx7 <= \$1823 ;
+  always @(posedge clk)
+    in_next_full <= \$1824 ;
+  always @(posedge clk)
+    in_skid_full <= \$1825 ;
+  always @(posedge clk)
+    in_next_keep <= \$1826 ;
+  always @(posedge clk)
+    in_next_last <= \$1827 ;
+  always @(posedge clk)
+    in_next_top <= \$1828 ;
+  always @(posedge clk)
+    in_next_key0 <= \$1829 ;
+  always @(posedge clk)
+    in_next_key1 <= \$1830 ;
+  always @(posedge clk)
+    in_next_key2 <= \$1831 ;
+  always @(posedge clk)
+    in_next_key3 <= \$1832 ;
+  always @(posedge clk)
+    in_next_key4 <= \$1833 ;
+  always @(posedge clk)
+    in_next_key5 <= \$1834 ;
+  always @(posedge clk)
+    in_next_key6 <= \$1835 ;
+  always @(posedge clk)
+    in_next_key7 <= \$1836 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$1837 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$1838 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$1839 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$1840 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$1841 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$1842 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$1843 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$1844 ;
+  always @(posedge clk)
+    in_keep <= \$1845 ;
+  always @(posedge clk)
+    in_last <= \$1846 ;
+  always @(posedge clk)
+    in_top <= \$1847 ;
+  always @(posedge clk)
+    in_key0 <= \$1848 ;
+  always @(posedge clk)
+    in_key1 <= \$1849 ;
+  always @(posedge clk)
+    in_key2 <= \$1850 ;
+  always @(posedge clk)
+    in_key3 <= \$1851 ;
+  always @(posedge clk)
+    in_key4 <= \$1852 ;
+  always @(posedge clk)
+    in_key5 <= \$1853 ;
+  always @(posedge clk)
+    in_key6 <= \$1854 ;
+  always @(posedge clk)
+    in_key7 <= \$1855 ;
+  always @(posedge clk)
+    in_idx0 <= \$1856 ;
+  always @(posedge clk)
+    in_idx1 <= \$1857 ;
+  always @(posedge clk)
+    in_idx2 <= \$1858 ;
+  always @(posedge clk)
+    in_idx3 <= \$1859 ;
+  always @(posedge clk)
+    in_idx4 <= \$1860 ;
+  always @(posedge clk)
+    in_idx5 <= \$1861 ;
+  always @(posedge clk)
+    in_idx6 <= \$1862 ;
+  always @(posedge clk)
+    in_idx7 <= \$1863 ;
+  always @(posedge clk)
+    in_full <= \$1864 ;
+  always @(posedge clk)
+    out_done <= \$1865 ;
+  always @(posedge clk)
+    out_skid_keep <= \$1866 ;
+  always @(posedge clk)
+    out_skid_last <= \$1867 ;
+  always @(posedge clk)
+    out_skid_top <= \$1868 ;
+  always @(posedge clk)
+    out_skid_key0 <= \$1869 ;
+  always @(posedge clk)
+    out_skid_key1 <= \$1870 ;
+  always @(posedge clk)
+    out_skid_key2 <= \$1871 ;
+  always @(posedge clk)
+    out_skid_key3 <= \$1872 ;
+  always @(posedge clk)
+    out_skid_key4 <= \$1873 ;
+  always @(posedge clk)
+    out_skid_key5 <= \$1874 ;
+  always @(posedge clk)
+    out_skid_key6 <= \$1875 ;
+  always @(posedge clk)
+    out_skid_key7 <= \$1876 ;
+  always @(posedge clk)
+    out_skid_idx0 <= \$1877 ;
+  always @(posedge clk)
+    out_skid_idx1 <= \$1878 ;
+  always @(posedge clk)
+    out_skid_idx2 <= \$1879 ;
+  always @(posedge clk)
+    out_skid_idx3 <= \$1880 ;
+  always @(posedge clk)
+    out_skid_idx4 <= \$1881 ;
+  always @(posedge clk)
+    out_skid_idx5 <= \$1882 ;
+  always @(posedge clk)
+    out_skid_idx6 <= \$1883 ;
+  always @(posedge clk)
+    out_skid_idx7 <= \$1884 ;
+  always @(posedge clk)
+    out_next_full <= \$1885 ;
+  always @(posedge clk)
+    out_skid_full <= \$1886 ;
+  always @(posedge clk)
+    out_next_keep <= \$1887 ;
+  always @(posedge clk)
+    out_next_last <= \$1888 ;
+  always @(posedge clk)
+    out_next_top <= \$1889 ;
+  always @(posedge clk)
+    out_next_key0 <= \$1890 ;
+  always @(posedge clk)
+    out_next_key1 <= \$1891 ;
+  always @(posedge clk)
+    out_next_key2 <= \$1892 ;
+  always @(posedge clk)
+    out_next_key3 <= \$1893 ;
+  always @(posedge clk)
+    out_next_key4 <= \$1894 ;
+  always @(posedge clk)
+    out_next_key5 <= \$1895 ;
+  always @(posedge clk)
+    out_next_key6 <= \$1896 ;
+  always @(posedge clk)
+    out_next_key7 <= \$1897 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$1898 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$1899 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$1900 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$1901 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$1902 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$1903 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$1904 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$1905 ;
+  always @(posedge clk)
+    out_keep <= \$1906 ;
+  always @(posedge clk)
+    out_last <= \$1907 ;
+  always @(posedge clk)
+    out_top <= \$1908 ;
+  always @(posedge clk)
+    out_key0 <= \$1909 ;
+  always @(posedge clk)
+    out_key1 <= \$1910 ;
+  always @(posedge clk)
+    out_key2 <= \$1911 ;
+  always @(posedge clk)
+    out_key3 <= \$1912 ;
+  always @(posedge clk)
+    out_key4 <= \$1913 ;
+  always @(posedge clk)
+    out_key5 <= \$1914 ;
+  always @(posedge clk)
+    out_key6 <= \$1915 ;
+  always @(posedge clk)
+    out_key7 <= \$1916 ;
+  always @(posedge clk)
+    out_idx0 <= \$1917 ;
+  always @(posedge clk)
+    out_idx1 <= \$1918 ;
+  always @(posedge clk)
+    out_idx2 <= \$1919 ;
+  always @(posedge clk)
+    out_idx3 <= \$1920 ;
+  always @(posedge clk)
+    out_idx4 <= \$1921 ;
+  always @(posedge clk)
+    out_idx5 <= \$1922 ;
+  always @(posedge clk)
+    out_idx6 <= \$1923 ;
+  always @(posedge clk)
+    out_idx7 <= \$1924 ;
+  always @(posedge clk)
+    out_full <= \$1925 ;
+  always @(posedge clk)
+    \$signal$14  <= \$1926 ;
+  always @(posedge clk)
+    b_le_a <= \$1927 ;
+  always @(posedge clk)
+    eq0_0 <= \$1928 ;
+  always @(posedge clk)
+    eq0_1 <= \$1929 ;
+  always @(posedge clk)
+    eq0_2 <= \$1930 ;
+  always @(posedge clk)
+    eq0_3 <= \$1931 ;
+  always @(posedge clk)
+    eq0_4 <= \$1932 ;
+  always @(posedge clk)
+    eq0_5 <= \$1933 ;
+  always @(posedge clk)
+    eq0_6 <= \$1934 ;
+  always @(posedge clk)
+    eq0_7 <= \$1935 ;
+  always @(posedge clk)
+    eq1_0 <= \$1936 ;
+  always @(posedge clk)
+    eq1_1 <= \$1937 ;
+  always @(posedge clk)
+    eq1_2 <= \$1938 ;
+  always @(posedge clk)
+    eq1_3 <= \$1939 ;
+  always @(posedge clk)
+    eq1_4 <= \$1940 ;
+  always @(posedge clk)
+    eq1_5 <= \$1941 ;
+  always @(posedge clk)
+    eq1_6 <= \$1942 ;
+  always @(posedge clk)
+    eq1_7 <= \$1943 ;
+  always @(posedge clk)
+    eq2_0 <= \$1944 ;
+  always @(posedge clk)
+    eq2_1 <= \$1945 ;
+  always @(posedge clk)
+    eq2_2 <= \$1946 ;
+  always @(posedge clk)
+    eq2_3 <= \$1947 ;
+  always @(posedge clk)
+    eq2_4 <= \$1948 ;
+  always @(posedge clk)
+    eq2_5 <= \$1949 ;
+  always @(posedge clk)
+    eq2_6 <= \$1950 ;
+  always @(posedge clk)
+    eq2_7 <= \$1951 ;
+  always @(posedge clk)
+    eq3_0 <= \$1952 ;
+  always @(posedge clk)
+    eq3_1 <= \$1953 ;
+  always @(posedge clk)
+    eq3_2 <= \$1954 ;
+  always @(posedge clk)
+    eq3_3 <= \$1955 ;
+  always @(posedge clk)
+    eq3_4 <= \$1956 ;
+  always @(posedge clk)
+    eq3_5 <= \$1957 ;
+  always @(posedge clk)
+    eq3_6 <= \$1958 ;
+  always @(posedge clk)
+    eq3_7 <= \$1959 ;
+  always @(posedge clk)
+    eq4_0 <= \$1960 ;
+  always @(posedge clk)
+    eq4_1 <= \$1961 ;
+  always @(posedge clk)
+    eq4_2 <= \$1962 ;
+  always @(posedge clk)
+    eq4_3 <= \$1963 ;
+  always @(posedge clk)
+    eq4_4 <= \$1964 ;
+  always @(posedge clk)
+    eq4_5 <= \$1965 ;
+  always @(posedge clk)
+    eq4_6 <= \$1966 ;
+  always @(posedge clk)
+    eq4_7 <= \$1967 ;
+  always @(posedge clk)
+    eq5_0 <= \$1968 ;
+  always @(posedge clk)
+    eq5_1 <= \$1969 ;
+  always @(posedge clk)
+    eq5_2 <= \$1970 ;
+  always @(posedge clk)
+    eq5_3 <= \$1971 ;
+  always @(posedge clk)
+    eq5_4 <= \$1972 ;
+  always @(posedge clk)
+    eq5_5 <= \$1973 ;
+  always @(posedge clk)
+    eq5_6 <= \$1974 ;
+  always @(posedge clk)
+    eq5_7 <= \$1975 ;
+  always @(posedge clk)
+    eq6_0 <= \$1976 ;
+  always @(posedge clk)
+    eq6_1 <= \$1977 ;
+  always @(posedge clk)
+    eq6_2 <= \$1978 ;
+  always @(posedge clk)
+    eq6_3 <= \$1979 ;
+  always @(posedge clk)
+    eq6_4 <= \$1980 ;
+  always @(posedge clk)
+    eq6_5 <= \$1981 ;
+  always @(posedge clk)
+    eq6_6 <= \$1982 ;
+  always @(posedge clk)
+    eq6_7 <= \$1983 ;
+  always @(posedge clk)
+    eq7_0 <= \$1984 ;
+  always @(posedge clk)
+    eq7_1 <= \$1985 ;
+  always @(posedge clk)
+    eq7_2 <= \$1986 ;
+  always @(posedge clk)
+    eq7_3 <= \$1987 ;
+  always @(posedge clk)
+    eq7_4 <= \$1988 ;
+  always @(posedge clk)
+    eq7_5 <= \$1989 ;
+  always @(posedge clk)
+    eq7_6 <= \$1990 ;
+  always @(posedge clk)
+    eq7_7 <= \$1991 ;
+  always @(posedge clk)
+    s1_in_idx0 <= \$1992 ;
+  always @(posedge clk)
+    s1_in_idx1 <= \$1993 ;
+  always @(posedge clk)
+    s1_in_idx2 <= \$1994 ;
+  always @(posedge clk)
+    s1_in_idx3 <= \$1995 ;
+  always @(posedge clk)
+    s1_in_idx4 <= \$1996 ;
+  always @(posedge clk)
+    s1_in_idx5 <= \$1997 ;
+  always @(posedge clk)
+    s1_in_idx6 <= \$1998 ;
+  always @(posedge clk)
+    s1_in_idx7 <= \$1999 ;
+  always @(posedge clk)
+    s1_out_idx0 <= \$2000 ;
+  always @(posedge clk)
+    s1_out_idx1 <= \$2001 ;
+  always @(posedge clk)
+    s1_out_idx2 <= \$2002 ;
+  always @(posedge clk)
+    s1_out_idx3 <= \$2003 ;
+  always @(posedge clk)
+    s1_out_idx4 <= \$2004 ;
+  always @(posedge clk)
+    s1_out_idx5 <= \$2005 ;
+  always @(posedge clk)
+    s1_out_idx6 <= \$2006 ;
+  always @(posedge clk)
+    s1_out_idx7 <= \$2007 ;
+  always @(posedge clk)
+    s1_last <= \$2008 ;
+  always @(posedge clk)
+    \$signal$91  <= \$2009 ;
+  always @(posedge clk)
+    s2_out_idx0 <= \$2010 ;
+  always @(posedge clk)
+    s2_in_idx0 <= \$2011 ;
+  always @(posedge clk)
+    s2_out_idx1 <= \$2012 ;
+  always @(posedge clk)
+    s2_in_idx1 <= \$2013 ;
+  always @(posedge clk)
+    s2_out_idx2 <= \$2014 ;
+  always @(posedge clk)
+    s2_in_idx2 <= \$2015 ;
+  always @(posedge clk)
+    s2_out_idx3 <= \$2016 ;
+  always @(posedge clk)
+    s2_in_idx3 <= \$2017 ;
+  always @(posedge clk)
+    s2_out_idx4 <= \$2018 ;
+  always @(posedge clk)
+    s2_in_idx4 <= \$2019 ;
+  always @(posedge clk)
+    s2_out_idx5 <= \$2020 ;
+  always @(posedge clk)
+    s2_in_idx5 <= \$2021 ;
+  always @(posedge clk)
+    s2_out_idx6 <= \$2022 ;
+  always @(posedge clk)
+    s2_in_idx6 <= \$2023 ;
+  always @(posedge clk)
+    s2_out_idx7 <= \$2024 ;
+  always @(posedge clk)
+    s2_in_idx7 <= \$2025 ;
+  always @(posedge clk)
+    \$signal$92  <= \$2026 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$2027 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$2028 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$2029 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$2030 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$2031 ;
+  always @(posedge clk)
+    lane0_takes5 <= \$2032 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$2033 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$2034 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$2035 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$2036 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$2037 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$2038 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$2039 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$2040 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$2041 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$2042 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$2043 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$2044 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$2045 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$2046 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$2047 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$2048 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$2049 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$2050 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$2051 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$2052 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$2053 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$2054 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$2055 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$2056 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$2057 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$2058 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$2059 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$2060 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$2061 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$2062 ;
+  always @(posedge clk)
+    \$signal$83  <= \$2063 ;
+  always @(posedge clk)
+    s3_in_idx0 <= \$2064 ;
+  always @(posedge clk)
+    s3_in_idx1 <= \$2065 ;
+  always @(posedge clk)
+    s3_in_idx2 <= \$2066 ;
+  always @(posedge clk)
+    s3_in_idx3 <= \$2067 ;
+  always @(posedge clk)
+    s3_in_idx4 <= \$2068 ;
+  always @(posedge clk)
+    s3_in_idx5 <= \$2069 ;
+  always @(posedge clk)
+    s3_in_idx6 <= \$2070 ;
+  always @(posedge clk)
+    s3_in_idx7 <= \$2071 ;
+  always @(posedge clk)
+    s3_out_idx0 <= \$2072 ;
+  always @(posedge clk)
+    s3_out_idx1 <= \$2073 ;
+  always @(posedge clk)
+    s3_out_idx2 <= \$2074 ;
+  always @(posedge clk)
+    s3_out_idx3 <= \$2075 ;
+  always @(posedge clk)
+    s3_out_idx4 <= \$2076 ;
+  always @(posedge clk)
+    s3_out_idx5 <= \$2077 ;
+  always @(posedge clk)
+    s3_out_idx6 <= \$2078 ;
+  always @(posedge clk)
+    s3_out_idx7 <= \$2079 ;
+  always @(posedge clk)
+    \$signal$84  <= \$2080 ;
+  always @(posedge clk)
+    \$signal  <= \$2081 ;
+  always @(posedge clk)
+    pairs_skid <= \$2082 ;
+  always @(posedge clk)
+    pairs__payload <= \$2083 ;
+  always @(posedge clk)
+    pairs_valid <= \$2084 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1494  = match0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1800  = match0_valid;
     if (match0_load) begin
-      \$1494  = \$signal$7 ;
+      \$1800  = \$signal$7 ;
     end else if (match1_load) begin
-      \$1494  = 1'h0;
+      \$1800  = 1'h0;
     end
     if (rst) begin
-      \$1494  = 1'h0;
+      \$1800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1495  = match1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1801  = match1_valid;
     if (match1_load) begin
-      \$1495  = match0_valid;
+      \$1801  = match0_valid;
     end else if (match2_load) begin
-      \$1495  = 1'h0;
+      \$1801  = 1'h0;
     end
     if (rst) begin
-      \$1495  = 1'h0;
+      \$1801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1496  = match2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1802  = match2_valid;
     if (match2_load) begin
-      \$1496  = \$182 ;
+      \$1802  = \$182 ;
     end
     if (rst) begin
-      \$1496  = 1'h0;
+      \$1802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1497  = \$192 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1803  = \$192 ;
     if (rst) begin
-      \$1497  = 1'h1;
+      \$1803  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1498  = \$196 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1804  = \$196 ;
     if (rst) begin
-      \$1498  = 1'h0;
+      \$1804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1499  = in_skid_keep;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1805  = in_skid_keep;
     if (\$197 ) begin
-      \$1499  = inputs__payload[551:544];
+      \$1805  = inputs__payload[551:544];
     end
     if (rst) begin
-      \$1499  = 8'h00;
+      \$1805  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1500  = in_skid_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1806  = in_skid_last;
     if (\$197 ) begin
-      \$1500  = inputs__payload[552];
+      \$1806  = inputs__payload[552];
     end
     if (rst) begin
-      \$1500  = 1'h0;
+      \$1806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1501  = in_skid_top;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1807  = in_skid_top;
     if (\$197 ) begin
-      \$1501  = { \$199 , \$198  };
+      \$1807  = { \$200 , \$199  };
     end
     if (rst) begin
-      \$1501  = 63'h0000000000000000;
+      \$1807  = 63'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1502  = in_skid_key0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1808  = in_skid_key0;
     if (\$197 ) begin
-      \$1502  = { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+      \$1808  = \$201 ;
     end
     if (rst) begin
-      \$1502  = 62'h0000000000000000;
+      \$1808  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1503  = in_skid_key1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1809  = in_skid_key1;
     if (\$197 ) begin
-      \$1503  = { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+      \$1809  = \$202 ;
     end
     if (rst) begin
-      \$1503  = 62'h0000000000000000;
+      \$1809  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1504  = in_skid_key2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1810  = in_skid_key2;
     if (\$197 ) begin
-      \$1504  = { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+      \$1810  = \$203 ;
     end
     if (rst) begin
-      \$1504  = 62'h0000000000000000;
+      \$1810  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1505  = in_skid_key3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1811  = in_skid_key3;
     if (\$197 ) begin
-      \$1505  = { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+      \$1811  = \$204 ;
     end
     if (rst) begin
-      \$1505  = 62'h0000000000000000;
+      \$1811  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1506  = in_skid_key4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1812  = in_skid_key4;
     if (\$197 ) begin
-      \$1506  = { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+      \$1812  = \$205 ;
     end
     if (rst) begin
-      \$1506  = 62'h0000000000000000;
+      \$1812  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1507  = in_skid_key5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1813  = in_skid_key5;
     if (\$197 ) begin
-      \$1507  = { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+      \$1813  = \$206 ;
     end
     if (rst) begin
-      \$1507  = 62'h0000000000000000;
+      \$1813  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1508  = in_skid_key6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1814  = in_skid_key6;
     if (\$197 ) begin
-      \$1508  = { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+      \$1814  = \$207 ;
     end
     if (rst) begin
-      \$1508  = 62'h0000000000000000;
+      \$1814  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1509  = in_skid_key7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1815  = in_skid_key7;
     if (\$197 ) begin
-      \$1509  = { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+      \$1815  = \$208 ;
     end
     if (rst) begin
-      \$1509  = 62'h0000000000000000;
+      \$1815  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1510  = in_skid_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1816  = in_skid_idx0;
     if (\$197 ) begin
-      \$1510  = inputs__payload[67:56];
+      \$1816  = inputs__payload[67:56];
     end
     if (rst) begin
-      \$1510  = 12'h000;
+      \$1816  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1511  = in_skid_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1817  = in_skid_idx1;
     if (\$197 ) begin
-      \$1511  = inputs__payload[135:124];
+      \$1817  = inputs__payload[135:124];
     end
     if (rst) begin
-      \$1511  = 12'h000;
+      \$1817  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1512  = in_skid_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1818  = in_skid_idx2;
     if (\$197 ) begin
-      \$1512  = inputs__payload[203:192];
+      \$1818  = inputs__payload[203:192];
     end
     if (rst) begin
-      \$1512  = 12'h000;
+      \$1818  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1513  = in_skid_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1819  = in_skid_idx3;
     if (\$197 ) begin
-      \$1513  = inputs__payload[271:260];
+      \$1819  = inputs__payload[271:260];
     end
     if (rst) begin
-      \$1513  = 12'h000;
+      \$1819  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1514  = in_skid_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1820  = in_skid_idx4;
     if (\$197 ) begin
-      \$1514  = inputs__payload[339:328];
+      \$1820  = inputs__payload[339:328];
     end
     if (rst) begin
-      \$1514  = 12'h000;
+      \$1820  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1515  = in_skid_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1821  = in_skid_idx5;
     if (\$197 ) begin
-      \$1515  = inputs__payload[407:396];
+      \$1821  = inputs__payload[407:396];
     end
     if (rst) begin
-      \$1515  = 12'h000;
+      \$1821  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1516  = in_skid_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1822  = in_skid_idx6;
     if (\$197 ) begin
-      \$1516  = inputs__payload[475:464];
+      \$1822  = inputs__payload[475:464];
     end
     if (rst) begin
-      \$1516  = 12'h000;
+      \$1822  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1517  = in_skid_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1823  = in_skid_idx7;
     if (\$197 ) begin
-      \$1517  = inputs__payload[543:532];
+      \$1823  = inputs__payload[543:532];
     end
     if (rst) begin
-      \$1517  = 12'h000;
+      \$1823  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1518  = in_next_full;
-    if (\$201 ) begin
-      \$1518  = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1824  = in_next_full;
+    if (\$210 ) begin
+      \$1824  = \$213 ;
     end
     if (rst) begin
-      \$1518  = 1'h0;
+      \$1824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1519  = in_skid_full;
-    if (\$201 ) begin
-      \$1519  = 1'h0;
-    end else if (\$203 ) begin
-      \$1519  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1825  = in_skid_full;
+    if (\$210 ) begin
+      \$1825  = 1'h0;
+    end else if (\$212 ) begin
+      \$1825  = 1'h1;
     end
     if (rst) begin
-      \$1519  = 1'h0;
+      \$1825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1520  = in_next_keep;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1826  = in_next_keep;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1520  = in_skid_keep;
+        \$1826  = in_skid_keep;
       end else begin
-        \$1520  = inputs__payload[551:544];
+        \$1826  = inputs__payload[551:544];
       end
     end
     if (rst) begin
-      \$1520  = 8'h00;
+      \$1826  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1521  = in_next_last;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1827  = in_next_last;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1521  = in_skid_last;
+        \$1827  = in_skid_last;
       end else begin
-        \$1521  = inputs__payload[552];
+        \$1827  = inputs__payload[552];
       end
     end
     if (rst) begin
-      \$1521  = 1'h0;
+      \$1827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1522  = in_next_top;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1828  = in_next_top;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1522  = in_skid_top;
+        \$1828  = in_skid_top;
       end else begin
-        \$1522  = { \$206 , \$205  };
+        \$1828  = { \$216 , \$215  };
       end
     end
     if (rst) begin
-      \$1522  = 63'h0000000000000000;
+      \$1828  = 63'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1523  = in_next_key0;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1829  = in_next_key0;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1523  = in_skid_key0;
+        \$1829  = in_skid_key0;
       end else begin
-        \$1523  = { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+        \$1829  = \$217 ;
       end
     end
     if (rst) begin
-      \$1523  = 62'h0000000000000000;
+      \$1829  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1524  = in_next_key1;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1830  = in_next_key1;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1524  = in_skid_key1;
+        \$1830  = in_skid_key1;
       end else begin
-        \$1524  = { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+        \$1830  = \$218 ;
       end
     end
     if (rst) begin
-      \$1524  = 62'h0000000000000000;
+      \$1830  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1525  = in_next_key2;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1831  = in_next_key2;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1525  = in_skid_key2;
+        \$1831  = in_skid_key2;
       end else begin
-        \$1525  = { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+        \$1831  = \$219 ;
       end
     end
     if (rst) begin
-      \$1525  = 62'h0000000000000000;
+      \$1831  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1526  = in_next_key3;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1832  = in_next_key3;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1526  = in_skid_key3;
+        \$1832  = in_skid_key3;
       end else begin
-        \$1526  = { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+        \$1832  = \$220 ;
       end
     end
     if (rst) begin
-      \$1526  = 62'h0000000000000000;
+      \$1832  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1527  = in_next_key4;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1833  = in_next_key4;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1527  = in_skid_key4;
+        \$1833  = in_skid_key4;
       end else begin
-        \$1527  = { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+        \$1833  = \$221 ;
       end
     end
     if (rst) begin
-      \$1527  = 62'h0000000000000000;
+      \$1833  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1528  = in_next_key5;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1834  = in_next_key5;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1528  = in_skid_key5;
+        \$1834  = in_skid_key5;
       end else begin
-        \$1528  = { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+        \$1834  = \$222 ;
       end
     end
     if (rst) begin
-      \$1528  = 62'h0000000000000000;
+      \$1834  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1529  = in_next_key6;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1835  = in_next_key6;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1529  = in_skid_key6;
+        \$1835  = in_skid_key6;
       end else begin
-        \$1529  = { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+        \$1835  = \$223 ;
       end
     end
     if (rst) begin
-      \$1529  = 62'h0000000000000000;
+      \$1835  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1530  = in_next_key7;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1836  = in_next_key7;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1530  = in_skid_key7;
+        \$1836  = in_skid_key7;
       end else begin
-        \$1530  = { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+        \$1836  = \$224 ;
       end
     end
     if (rst) begin
-      \$1530  = 62'h0000000000000000;
+      \$1836  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1531  = in_next_idx0;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1837  = in_next_idx0;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1531  = in_skid_idx0;
+        \$1837  = in_skid_idx0;
       end else begin
-        \$1531  = inputs__payload[67:56];
+        \$1837  = inputs__payload[67:56];
       end
     end
     if (rst) begin
-      \$1531  = 12'h000;
+      \$1837  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1532  = in_next_idx1;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1838  = in_next_idx1;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1532  = in_skid_idx1;
+        \$1838  = in_skid_idx1;
       end else begin
-        \$1532  = inputs__payload[135:124];
+        \$1838  = inputs__payload[135:124];
       end
     end
     if (rst) begin
-      \$1532  = 12'h000;
+      \$1838  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1533  = in_next_idx2;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1839  = in_next_idx2;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1533  = in_skid_idx2;
+        \$1839  = in_skid_idx2;
       end else begin
-        \$1533  = inputs__payload[203:192];
+        \$1839  = inputs__payload[203:192];
       end
     end
     if (rst) begin
-      \$1533  = 12'h000;
+      \$1839  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1534  = in_next_idx3;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1840  = in_next_idx3;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1534  = in_skid_idx3;
+        \$1840  = in_skid_idx3;
       end else begin
-        \$1534  = inputs__payload[271:260];
+        \$1840  = inputs__payload[271:260];
       end
     end
     if (rst) begin
-      \$1534  = 12'h000;
+      \$1840  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1535  = in_next_idx4;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1841  = in_next_idx4;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1535  = in_skid_idx4;
+        \$1841  = in_skid_idx4;
       end else begin
-        \$1535  = inputs__payload[339:328];
+        \$1841  = inputs__payload[339:328];
       end
     end
     if (rst) begin
-      \$1535  = 12'h000;
+      \$1841  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1536  = in_next_idx5;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1842  = in_next_idx5;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1536  = in_skid_idx5;
+        \$1842  = in_skid_idx5;
       end else begin
-        \$1536  = inputs__payload[407:396];
+        \$1842  = inputs__payload[407:396];
       end
     end
     if (rst) begin
-      \$1536  = 12'h000;
+      \$1842  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1537  = in_next_idx6;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1843  = in_next_idx6;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1537  = in_skid_idx6;
+        \$1843  = in_skid_idx6;
       end else begin
-        \$1537  = inputs__payload[475:464];
+        \$1843  = inputs__payload[475:464];
       end
     end
     if (rst) begin
-      \$1537  = 12'h000;
+      \$1843  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1538  = in_next_idx7;
-    if (\$201 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1844  = in_next_idx7;
+    if (\$210 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1538  = in_skid_idx7;
+        \$1844  = in_skid_idx7;
       end else begin
-        \$1538  = inputs__payload[543:532];
+        \$1844  = inputs__payload[543:532];
       end
     end
     if (rst) begin
-      \$1538  = 12'h000;
+      \$1844  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1539  = in_keep;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1845  = in_keep;
     if (in_free) begin
-      \$1539  = in_next_keep;
+      \$1845  = in_next_keep;
     end
     if (rst) begin
-      \$1539  = 8'h00;
+      \$1845  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1540  = in_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1846  = in_last;
     if (in_free) begin
-      \$1540  = in_next_last;
+      \$1846  = in_next_last;
     end
     if (rst) begin
-      \$1540  = 1'h0;
+      \$1846  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1541  = in_top;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1847  = in_top;
     if (in_free) begin
-      \$1541  = in_next_top;
+      \$1847  = in_next_top;
     end
     if (rst) begin
-      \$1541  = 63'h0000000000000000;
+      \$1847  = 63'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1542  = in_key0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1848  = in_key0;
     if (in_free) begin
-      \$1542  = in_next_key0;
+      \$1848  = in_next_key0;
     end
     if (rst) begin
-      \$1542  = 62'h0000000000000000;
+      \$1848  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1543  = in_key1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1849  = in_key1;
     if (in_free) begin
-      \$1543  = in_next_key1;
+      \$1849  = in_next_key1;
     end
     if (rst) begin
-      \$1543  = 62'h0000000000000000;
+      \$1849  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1544  = in_key2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1850  = in_key2;
     if (in_free) begin
-      \$1544  = in_next_key2;
+      \$1850  = in_next_key2;
     end
     if (rst) begin
-      \$1544  = 62'h0000000000000000;
+      \$1850  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1545  = in_key3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1851  = in_key3;
     if (in_free) begin
-      \$1545  = in_next_key3;
+      \$1851  = in_next_key3;
     end
     if (rst) begin
-      \$1545  = 62'h0000000000000000;
+      \$1851  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1546  = in_key4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1852  = in_key4;
     if (in_free) begin
-      \$1546  = in_next_key4;
+      \$1852  = in_next_key4;
     end
     if (rst) begin
-      \$1546  = 62'h0000000000000000;
+      \$1852  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1547  = in_key5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1853  = in_key5;
     if (in_free) begin
-      \$1547  = in_next_key5;
+      \$1853  = in_next_key5;
     end
     if (rst) begin
-      \$1547  = 62'h0000000000000000;
+      \$1853  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1548  = in_key6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1854  = in_key6;
     if (in_free) begin
-      \$1548  = in_next_key6;
+      \$1854  = in_next_key6;
     end
     if (rst) begin
-      \$1548  = 62'h0000000000000000;
+      \$1854  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1549  = in_key7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1855  = in_key7;
     if (in_free) begin
-      \$1549  = in_next_key7;
+      \$1855  = in_next_key7;
     end
     if (rst) begin
-      \$1549  = 62'h0000000000000000;
+      \$1855  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1550  = in_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1856  = in_idx0;
     if (in_free) begin
-      \$1550  = in_next_idx0;
+      \$1856  = in_next_idx0;
     end
     if (rst) begin
-      \$1550  = 12'h000;
+      \$1856  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1551  = in_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1857  = in_idx1;
     if (in_free) begin
-      \$1551  = in_next_idx1;
+      \$1857  = in_next_idx1;
     end
     if (rst) begin
-      \$1551  = 12'h000;
+      \$1857  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1552  = in_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1858  = in_idx2;
     if (in_free) begin
-      \$1552  = in_next_idx2;
+      \$1858  = in_next_idx2;
     end
     if (rst) begin
-      \$1552  = 12'h000;
+      \$1858  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1553  = in_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1859  = in_idx3;
     if (in_free) begin
-      \$1553  = in_next_idx3;
+      \$1859  = in_next_idx3;
     end
     if (rst) begin
-      \$1553  = 12'h000;
+      \$1859  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1554  = in_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1860  = in_idx4;
     if (in_free) begin
-      \$1554  = in_next_idx4;
+      \$1860  = in_next_idx4;
     end
     if (rst) begin
-      \$1554  = 12'h000;
+      \$1860  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1555  = in_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1861  = in_idx5;
     if (in_free) begin
-      \$1555  = in_next_idx5;
+      \$1861  = in_next_idx5;
     end
     if (rst) begin
-      \$1555  = 12'h000;
+      \$1861  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1556  = in_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1862  = in_idx6;
     if (in_free) begin
-      \$1556  = in_next_idx6;
+      \$1862  = in_next_idx6;
     end
     if (rst) begin
-      \$1556  = 12'h000;
+      \$1862  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1557  = in_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1863  = in_idx7;
     if (in_free) begin
-      \$1557  = in_next_idx7;
+      \$1863  = in_next_idx7;
     end
     if (rst) begin
-      \$1557  = 12'h000;
+      \$1863  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1558  = in_full;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1864  = in_full;
     if (in_free) begin
-      \$1558  = in_next_full;
+      \$1864  = in_next_full;
     end
     if (rst) begin
-      \$1558  = 1'h0;
+      \$1864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1559  = \$210 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1865  = \$228 ;
     if (rst) begin
-      \$1559  = 1'h0;
+      \$1865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1560  = out_skid_keep;
-    if (\$211 ) begin
-      \$1560  = outputs__payload[551:544];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1866  = out_skid_keep;
+    if (\$229 ) begin
+      \$1866  = outputs__payload[551:544];
     end
     if (rst) begin
-      \$1560  = 8'h00;
+      \$1866  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1561  = out_skid_last;
-    if (\$211 ) begin
-      \$1561  = outputs__payload[552];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1867  = out_skid_last;
+    if (\$229 ) begin
+      \$1867  = outputs__payload[552];
     end
     if (rst) begin
-      \$1561  = 1'h0;
+      \$1867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1562  = out_skid_top;
-    if (\$211 ) begin
-      \$1562  = { \$219 , \$218  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1868  = out_skid_top;
+    if (\$229 ) begin
+      \$1868  = { \$253 , \$252  };
     end
     if (rst) begin
-      \$1562  = 63'h0000000000000000;
+      \$1868  = 63'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1563  = out_skid_key0;
-    if (\$211 ) begin
-      \$1563  = { outputs__payload[55:48], \$225 [17:0], \$223 [17:0], \$221 [17:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1869  = out_skid_key0;
+    if (\$229 ) begin
+      \$1869  = \$275 ;
     end
     if (rst) begin
-      \$1563  = 62'h0000000000000000;
+      \$1869  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1564  = out_skid_key1;
-    if (\$211 ) begin
-      \$1564  = { outputs__payload[123:116], \$231 [17:0], \$229 [17:0], \$227 [17:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1870  = out_skid_key1;
+    if (\$229 ) begin
+      \$1870  = \$297 ;
     end
     if (rst) begin
-      \$1564  = 62'h0000000000000000;
+      \$1870  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1565  = out_skid_key2;
-    if (\$211 ) begin
-      \$1565  = { outputs__payload[191:184], \$237 [17:0], \$235 [17:0], \$233 [17:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1871  = out_skid_key2;
+    if (\$229 ) begin
+      \$1871  = \$319 ;
     end
     if (rst) begin
-      \$1565  = 62'h0000000000000000;
+      \$1871  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1566  = out_skid_key3;
-    if (\$211 ) begin
-      \$1566  = { outputs__payload[259:252], \$243 [17:0], \$241 [17:0], \$239 [17:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1872  = out_skid_key3;
+    if (\$229 ) begin
+      \$1872  = \$341 ;
     end
     if (rst) begin
-      \$1566  = 62'h0000000000000000;
+      \$1872  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1567  = out_skid_key4;
-    if (\$211 ) begin
-      \$1567  = { outputs__payload[327:320], \$249 [17:0], \$247 [17:0], \$245 [17:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1873  = out_skid_key4;
+    if (\$229 ) begin
+      \$1873  = \$363 ;
     end
     if (rst) begin
-      \$1567  = 62'h0000000000000000;
+      \$1873  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1568  = out_skid_key5;
-    if (\$211 ) begin
-      \$1568  = { outputs__payload[395:388], \$255 [17:0], \$253 [17:0], \$251 [17:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1874  = out_skid_key5;
+    if (\$229 ) begin
+      \$1874  = \$385 ;
     end
     if (rst) begin
-      \$1568  = 62'h0000000000000000;
+      \$1874  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1569  = out_skid_key6;
-    if (\$211 ) begin
-      \$1569  = { outputs__payload[463:456], \$261 [17:0], \$259 [17:0], \$257 [17:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1875  = out_skid_key6;
+    if (\$229 ) begin
+      \$1875  = \$407 ;
     end
     if (rst) begin
-      \$1569  = 62'h0000000000000000;
+      \$1875  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1570  = out_skid_key7;
-    if (\$211 ) begin
-      \$1570  = { outputs__payload[531:524], \$267 [17:0], \$265 [17:0], \$263 [17:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1876  = out_skid_key7;
+    if (\$229 ) begin
+      \$1876  = \$429 ;
     end
     if (rst) begin
-      \$1570  = 62'h0000000000000000;
+      \$1876  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1571  = out_skid_idx0;
-    if (\$211 ) begin
-      \$1571  = outputs__payload[67:56];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1877  = out_skid_idx0;
+    if (\$229 ) begin
+      \$1877  = outputs__payload[67:56];
     end
     if (rst) begin
-      \$1571  = 12'h000;
+      \$1877  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1572  = out_skid_idx1;
-    if (\$211 ) begin
-      \$1572  = outputs__payload[135:124];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1878  = out_skid_idx1;
+    if (\$229 ) begin
+      \$1878  = outputs__payload[135:124];
     end
     if (rst) begin
-      \$1572  = 12'h000;
+      \$1878  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1573  = out_skid_idx2;
-    if (\$211 ) begin
-      \$1573  = outputs__payload[203:192];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1879  = out_skid_idx2;
+    if (\$229 ) begin
+      \$1879  = outputs__payload[203:192];
     end
     if (rst) begin
-      \$1573  = 12'h000;
+      \$1879  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1574  = out_skid_idx3;
-    if (\$211 ) begin
-      \$1574  = outputs__payload[271:260];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1880  = out_skid_idx3;
+    if (\$229 ) begin
+      \$1880  = outputs__payload[271:260];
     end
     if (rst) begin
-      \$1574  = 12'h000;
+      \$1880  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1575  = out_skid_idx4;
-    if (\$211 ) begin
-      \$1575  = outputs__payload[339:328];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1881  = out_skid_idx4;
+    if (\$229 ) begin
+      \$1881  = outputs__payload[339:328];
     end
     if (rst) begin
-      \$1575  = 12'h000;
+      \$1881  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1576  = out_skid_idx5;
-    if (\$211 ) begin
-      \$1576  = outputs__payload[407:396];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1882  = out_skid_idx5;
+    if (\$229 ) begin
+      \$1882  = outputs__payload[407:396];
     end
     if (rst) begin
-      \$1576  = 12'h000;
+      \$1882  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1577  = out_skid_idx6;
-    if (\$211 ) begin
-      \$1577  = outputs__payload[475:464];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1883  = out_skid_idx6;
+    if (\$229 ) begin
+      \$1883  = outputs__payload[475:464];
     end
     if (rst) begin
-      \$1577  = 12'h000;
+      \$1883  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1578  = out_skid_idx7;
-    if (\$211 ) begin
-      \$1578  = outputs__payload[543:532];
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1884  = out_skid_idx7;
+    if (\$229 ) begin
+      \$1884  = outputs__payload[543:532];
     end
     if (rst) begin
-      \$1578  = 12'h000;
+      \$1884  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1579  = out_next_full;
-    if (\$269 ) begin
-      \$1579  = \$272 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1885  = out_next_full;
+    if (\$431 ) begin
+      \$1885  = \$434 ;
     end
     if (rst) begin
-      \$1579  = 1'h0;
+      \$1885  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1580  = out_skid_full;
-    if (\$269 ) begin
-      \$1580  = 1'h0;
-    end else if (\$271 ) begin
-      \$1580  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1886  = out_skid_full;
+    if (\$431 ) begin
+      \$1886  = 1'h0;
+    end else if (\$433 ) begin
+      \$1886  = 1'h1;
     end
     if (rst) begin
-      \$1580  = 1'h0;
+      \$1886  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1581  = out_next_keep;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1887  = out_next_keep;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1581  = out_skid_keep;
+        \$1887  = out_skid_keep;
       end else begin
-        \$1581  = outputs__payload[551:544];
+        \$1887  = outputs__payload[551:544];
       end
     end
     if (rst) begin
-      \$1581  = 8'h00;
+      \$1887  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1582  = out_next_last;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1888  = out_next_last;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1582  = out_skid_last;
+        \$1888  = out_skid_last;
       end else begin
-        \$1582  = outputs__payload[552];
+        \$1888  = outputs__payload[552];
       end
     end
     if (rst) begin
-      \$1582  = 1'h0;
+      \$1888  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1583  = out_next_top;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1889  = out_next_top;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1583  = out_skid_top;
+        \$1889  = out_skid_top;
       end else begin
-        \$1583  = { \$280 , \$279  };
+        \$1889  = { \$458 , \$457  };
       end
     end
     if (rst) begin
-      \$1583  = 63'h0000000000000000;
+      \$1889  = 63'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1584  = out_next_key0;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1890  = out_next_key0;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1584  = out_skid_key0;
+        \$1890  = out_skid_key0;
       end else begin
-        \$1584  = { outputs__payload[55:48], \$286 [17:0], \$284 [17:0], \$282 [17:0] };
+        \$1890  = \$480 ;
       end
     end
     if (rst) begin
-      \$1584  = 62'h0000000000000000;
+      \$1890  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1585  = out_next_key1;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1891  = out_next_key1;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1585  = out_skid_key1;
+        \$1891  = out_skid_key1;
       end else begin
-        \$1585  = { outputs__payload[123:116], \$292 [17:0], \$290 [17:0], \$288 [17:0] };
+        \$1891  = \$502 ;
       end
     end
     if (rst) begin
-      \$1585  = 62'h0000000000000000;
+      \$1891  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1586  = out_next_key2;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1892  = out_next_key2;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1586  = out_skid_key2;
+        \$1892  = out_skid_key2;
       end else begin
-        \$1586  = { outputs__payload[191:184], \$298 [17:0], \$296 [17:0], \$294 [17:0] };
+        \$1892  = \$524 ;
       end
     end
     if (rst) begin
-      \$1586  = 62'h0000000000000000;
+      \$1892  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1587  = out_next_key3;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1893  = out_next_key3;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1587  = out_skid_key3;
+        \$1893  = out_skid_key3;
       end else begin
-        \$1587  = { outputs__payload[259:252], \$304 [17:0], \$302 [17:0], \$300 [17:0] };
+        \$1893  = \$546 ;
       end
     end
     if (rst) begin
-      \$1587  = 62'h0000000000000000;
+      \$1893  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1588  = out_next_key4;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1894  = out_next_key4;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1588  = out_skid_key4;
+        \$1894  = out_skid_key4;
       end else begin
-        \$1588  = { outputs__payload[327:320], \$310 [17:0], \$308 [17:0], \$306 [17:0] };
+        \$1894  = \$568 ;
       end
     end
     if (rst) begin
-      \$1588  = 62'h0000000000000000;
+      \$1894  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1589  = out_next_key5;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1895  = out_next_key5;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1589  = out_skid_key5;
+        \$1895  = out_skid_key5;
       end else begin
-        \$1589  = { outputs__payload[395:388], \$316 [17:0], \$314 [17:0], \$312 [17:0] };
+        \$1895  = \$590 ;
       end
     end
     if (rst) begin
-      \$1589  = 62'h0000000000000000;
+      \$1895  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1590  = out_next_key6;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1896  = out_next_key6;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1590  = out_skid_key6;
+        \$1896  = out_skid_key6;
       end else begin
-        \$1590  = { outputs__payload[463:456], \$322 [17:0], \$320 [17:0], \$318 [17:0] };
+        \$1896  = \$612 ;
       end
     end
     if (rst) begin
-      \$1590  = 62'h0000000000000000;
+      \$1896  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1591  = out_next_key7;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1897  = out_next_key7;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1591  = out_skid_key7;
+        \$1897  = out_skid_key7;
       end else begin
-        \$1591  = { outputs__payload[531:524], \$328 [17:0], \$326 [17:0], \$324 [17:0] };
+        \$1897  = \$634 ;
       end
     end
     if (rst) begin
-      \$1591  = 62'h0000000000000000;
+      \$1897  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1592  = out_next_idx0;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1898  = out_next_idx0;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1592  = out_skid_idx0;
+        \$1898  = out_skid_idx0;
       end else begin
-        \$1592  = outputs__payload[67:56];
+        \$1898  = outputs__payload[67:56];
       end
     end
     if (rst) begin
-      \$1592  = 12'h000;
+      \$1898  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1593  = out_next_idx1;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1899  = out_next_idx1;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1593  = out_skid_idx1;
+        \$1899  = out_skid_idx1;
       end else begin
-        \$1593  = outputs__payload[135:124];
+        \$1899  = outputs__payload[135:124];
       end
     end
     if (rst) begin
-      \$1593  = 12'h000;
+      \$1899  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1594  = out_next_idx2;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1900  = out_next_idx2;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1594  = out_skid_idx2;
+        \$1900  = out_skid_idx2;
       end else begin
-        \$1594  = outputs__payload[203:192];
+        \$1900  = outputs__payload[203:192];
       end
     end
     if (rst) begin
-      \$1594  = 12'h000;
+      \$1900  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1595  = out_next_idx3;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1901  = out_next_idx3;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1595  = out_skid_idx3;
+        \$1901  = out_skid_idx3;
       end else begin
-        \$1595  = outputs__payload[271:260];
+        \$1901  = outputs__payload[271:260];
       end
     end
     if (rst) begin
-      \$1595  = 12'h000;
+      \$1901  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1596  = out_next_idx4;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1902  = out_next_idx4;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1596  = out_skid_idx4;
+        \$1902  = out_skid_idx4;
       end else begin
-        \$1596  = outputs__payload[339:328];
+        \$1902  = outputs__payload[339:328];
       end
     end
     if (rst) begin
-      \$1596  = 12'h000;
+      \$1902  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1597  = out_next_idx5;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1903  = out_next_idx5;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1597  = out_skid_idx5;
+        \$1903  = out_skid_idx5;
       end else begin
-        \$1597  = outputs__payload[407:396];
+        \$1903  = outputs__payload[407:396];
       end
     end
     if (rst) begin
-      \$1597  = 12'h000;
+      \$1903  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1598  = out_next_idx6;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1904  = out_next_idx6;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1598  = out_skid_idx6;
+        \$1904  = out_skid_idx6;
       end else begin
-        \$1598  = outputs__payload[475:464];
+        \$1904  = outputs__payload[475:464];
       end
     end
     if (rst) begin
-      \$1598  = 12'h000;
+      \$1904  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1599  = out_next_idx7;
-    if (\$269 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1905  = out_next_idx7;
+    if (\$431 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1599  = out_skid_idx7;
+        \$1905  = out_skid_idx7;
       end else begin
-        \$1599  = outputs__payload[543:532];
+        \$1905  = outputs__payload[543:532];
       end
     end
     if (rst) begin
-      \$1599  = 12'h000;
+      \$1905  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1600  = out_keep;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1906  = out_keep;
     if (out_free) begin
-      \$1600  = out_next_keep;
+      \$1906  = out_next_keep;
     end
     if (rst) begin
-      \$1600  = 8'h00;
+      \$1906  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1601  = out_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1907  = out_last;
     if (out_free) begin
-      \$1601  = out_next_last;
+      \$1907  = out_next_last;
     end
     if (rst) begin
-      \$1601  = 1'h0;
+      \$1907  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1602  = out_top;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1908  = out_top;
     if (out_free) begin
-      \$1602  = out_next_top;
+      \$1908  = out_next_top;
     end
     if (rst) begin
-      \$1602  = 63'h0000000000000000;
+      \$1908  = 63'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1603  = out_key0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1909  = out_key0;
     if (out_free) begin
-      \$1603  = out_next_key0;
+      \$1909  = out_next_key0;
     end
     if (rst) begin
-      \$1603  = 62'h0000000000000000;
+      \$1909  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1604  = out_key1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1910  = out_key1;
     if (out_free) begin
-      \$1604  = out_next_key1;
+      \$1910  = out_next_key1;
     end
     if (rst) begin
-      \$1604  = 62'h0000000000000000;
+      \$1910  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1605  = out_key2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1911  = out_key2;
     if (out_free) begin
-      \$1605  = out_next_key2;
+      \$1911  = out_next_key2;
     end
     if (rst) begin
-      \$1605  = 62'h0000000000000000;
+      \$1911  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1606  = out_key3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1912  = out_key3;
     if (out_free) begin
-      \$1606  = out_next_key3;
+      \$1912  = out_next_key3;
     end
     if (rst) begin
-      \$1606  = 62'h0000000000000000;
+      \$1912  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1607  = out_key4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1913  = out_key4;
     if (out_free) begin
-      \$1607  = out_next_key4;
+      \$1913  = out_next_key4;
     end
     if (rst) begin
-      \$1607  = 62'h0000000000000000;
+      \$1913  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1608  = out_key5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1914  = out_key5;
     if (out_free) begin
-      \$1608  = out_next_key5;
+      \$1914  = out_next_key5;
     end
     if (rst) begin
-      \$1608  = 62'h0000000000000000;
+      \$1914  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1609  = out_key6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1915  = out_key6;
     if (out_free) begin
-      \$1609  = out_next_key6;
+      \$1915  = out_next_key6;
     end
     if (rst) begin
-      \$1609  = 62'h0000000000000000;
+      \$1915  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1610  = out_key7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1916  = out_key7;
     if (out_free) begin
-      \$1610  = out_next_key7;
+      \$1916  = out_next_key7;
     end
     if (rst) begin
-      \$1610  = 62'h0000000000000000;
+      \$1916  = 62'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1611  = out_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1917  = out_idx0;
     if (out_free) begin
-      \$1611  = out_next_idx0;
+      \$1917  = out_next_idx0;
     end
     if (rst) begin
-      \$1611  = 12'h000;
+      \$1917  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1612  = out_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1918  = out_idx1;
     if (out_free) begin
-      \$1612  = out_next_idx1;
+      \$1918  = out_next_idx1;
     end
     if (rst) begin
-      \$1612  = 12'h000;
+      \$1918  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1613  = out_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1919  = out_idx2;
     if (out_free) begin
-      \$1613  = out_next_idx2;
+      \$1919  = out_next_idx2;
     end
     if (rst) begin
-      \$1613  = 12'h000;
+      \$1919  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1614  = out_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1920  = out_idx3;
     if (out_free) begin
-      \$1614  = out_next_idx3;
+      \$1920  = out_next_idx3;
     end
     if (rst) begin
-      \$1614  = 12'h000;
+      \$1920  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1615  = out_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1921  = out_idx4;
     if (out_free) begin
-      \$1615  = out_next_idx4;
+      \$1921  = out_next_idx4;
     end
     if (rst) begin
-      \$1615  = 12'h000;
+      \$1921  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1616  = out_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1922  = out_idx5;
     if (out_free) begin
-      \$1616  = out_next_idx5;
+      \$1922  = out_next_idx5;
     end
     if (rst) begin
-      \$1616  = 12'h000;
+      \$1922  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1617  = out_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1923  = out_idx6;
     if (out_free) begin
-      \$1617  = out_next_idx6;
+      \$1923  = out_next_idx6;
     end
     if (rst) begin
-      \$1617  = 12'h000;
+      \$1923  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1618  = out_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1924  = out_idx7;
     if (out_free) begin
-      \$1618  = out_next_idx7;
+      \$1924  = out_next_idx7;
     end
     if (rst) begin
-      \$1618  = 12'h000;
+      \$1924  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1619  = out_full;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1925  = out_full;
     if (out_free) begin
-      \$1619  = out_next_full;
+      \$1925  = out_next_full;
     end
     if (rst) begin
-      \$1619  = 1'h0;
+      \$1925  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1620  = \$396 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1926  = \$702 ;
     if (rst) begin
-      \$1620  = 1'h0;
+      \$1926  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1621  = \$464 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1927  = \$770 ;
     if (rst) begin
-      \$1621  = 1'h0;
+      \$1927  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1622  = eq0_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1928  = eq0_0;
     if (match0_load_r) begin
-      \$1622  = \$473 ;
+      \$1928  = \$779 ;
     end
     if (rst) begin
-      \$1622  = 1'h0;
+      \$1928  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1623  = eq0_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1929  = eq0_1;
     if (match0_load_r) begin
-      \$1623  = \$482 ;
+      \$1929  = \$788 ;
     end
     if (rst) begin
-      \$1623  = 1'h0;
+      \$1929  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1624  = eq0_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1930  = eq0_2;
     if (match0_load_r) begin
-      \$1624  = \$491 ;
+      \$1930  = \$797 ;
     end
     if (rst) begin
-      \$1624  = 1'h0;
+      \$1930  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1625  = eq0_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1931  = eq0_3;
     if (match0_load_r) begin
-      \$1625  = \$500 ;
+      \$1931  = \$806 ;
     end
     if (rst) begin
-      \$1625  = 1'h0;
+      \$1931  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1626  = eq0_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1932  = eq0_4;
     if (match0_load_r) begin
-      \$1626  = \$509 ;
+      \$1932  = \$815 ;
     end
     if (rst) begin
-      \$1626  = 1'h0;
+      \$1932  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1627  = eq0_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1933  = eq0_5;
     if (match0_load_r) begin
-      \$1627  = \$518 ;
+      \$1933  = \$824 ;
     end
     if (rst) begin
-      \$1627  = 1'h0;
+      \$1933  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1628  = eq0_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1934  = eq0_6;
     if (match0_load_r) begin
-      \$1628  = \$527 ;
+      \$1934  = \$833 ;
     end
     if (rst) begin
-      \$1628  = 1'h0;
+      \$1934  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1629  = eq0_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1935  = eq0_7;
     if (match0_load_r) begin
-      \$1629  = \$536 ;
+      \$1935  = \$842 ;
     end
     if (rst) begin
-      \$1629  = 1'h0;
+      \$1935  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1630  = eq1_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1936  = eq1_0;
     if (match0_load_r) begin
-      \$1630  = \$545 ;
+      \$1936  = \$851 ;
     end
     if (rst) begin
-      \$1630  = 1'h0;
+      \$1936  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1631  = eq1_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1937  = eq1_1;
     if (match0_load_r) begin
-      \$1631  = \$554 ;
+      \$1937  = \$860 ;
     end
     if (rst) begin
-      \$1631  = 1'h0;
+      \$1937  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1632  = eq1_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1938  = eq1_2;
     if (match0_load_r) begin
-      \$1632  = \$563 ;
+      \$1938  = \$869 ;
     end
     if (rst) begin
-      \$1632  = 1'h0;
+      \$1938  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1633  = eq1_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1939  = eq1_3;
     if (match0_load_r) begin
-      \$1633  = \$572 ;
+      \$1939  = \$878 ;
     end
     if (rst) begin
-      \$1633  = 1'h0;
+      \$1939  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1634  = eq1_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1940  = eq1_4;
     if (match0_load_r) begin
-      \$1634  = \$581 ;
+      \$1940  = \$887 ;
     end
     if (rst) begin
-      \$1634  = 1'h0;
+      \$1940  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1635  = eq1_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1941  = eq1_5;
     if (match0_load_r) begin
-      \$1635  = \$590 ;
+      \$1941  = \$896 ;
     end
     if (rst) begin
-      \$1635  = 1'h0;
+      \$1941  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1636  = eq1_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1942  = eq1_6;
     if (match0_load_r) begin
-      \$1636  = \$599 ;
+      \$1942  = \$905 ;
     end
     if (rst) begin
-      \$1636  = 1'h0;
+      \$1942  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1637  = eq1_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1943  = eq1_7;
     if (match0_load_r) begin
-      \$1637  = \$608 ;
+      \$1943  = \$914 ;
     end
     if (rst) begin
-      \$1637  = 1'h0;
+      \$1943  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1638  = eq2_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1944  = eq2_0;
     if (match0_load_r) begin
-      \$1638  = \$617 ;
+      \$1944  = \$923 ;
     end
     if (rst) begin
-      \$1638  = 1'h0;
+      \$1944  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1639  = eq2_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1945  = eq2_1;
     if (match0_load_r) begin
-      \$1639  = \$626 ;
+      \$1945  = \$932 ;
     end
     if (rst) begin
-      \$1639  = 1'h0;
+      \$1945  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1640  = eq2_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1946  = eq2_2;
     if (match0_load_r) begin
-      \$1640  = \$635 ;
+      \$1946  = \$941 ;
     end
     if (rst) begin
-      \$1640  = 1'h0;
+      \$1946  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1641  = eq2_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1947  = eq2_3;
     if (match0_load_r) begin
-      \$1641  = \$644 ;
+      \$1947  = \$950 ;
     end
     if (rst) begin
-      \$1641  = 1'h0;
+      \$1947  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1642  = eq2_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1948  = eq2_4;
     if (match0_load_r) begin
-      \$1642  = \$653 ;
+      \$1948  = \$959 ;
     end
     if (rst) begin
-      \$1642  = 1'h0;
+      \$1948  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1643  = eq2_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1949  = eq2_5;
     if (match0_load_r) begin
-      \$1643  = \$662 ;
+      \$1949  = \$968 ;
     end
     if (rst) begin
-      \$1643  = 1'h0;
+      \$1949  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1644  = eq2_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1950  = eq2_6;
     if (match0_load_r) begin
-      \$1644  = \$671 ;
+      \$1950  = \$977 ;
     end
     if (rst) begin
-      \$1644  = 1'h0;
+      \$1950  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1645  = eq2_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1951  = eq2_7;
     if (match0_load_r) begin
-      \$1645  = \$680 ;
+      \$1951  = \$986 ;
     end
     if (rst) begin
-      \$1645  = 1'h0;
+      \$1951  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1646  = eq3_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1952  = eq3_0;
     if (match0_load_r) begin
-      \$1646  = \$689 ;
+      \$1952  = \$995 ;
     end
     if (rst) begin
-      \$1646  = 1'h0;
+      \$1952  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1647  = eq3_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1953  = eq3_1;
     if (match0_load_r) begin
-      \$1647  = \$698 ;
+      \$1953  = \$1004 ;
     end
     if (rst) begin
-      \$1647  = 1'h0;
+      \$1953  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1648  = eq3_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1954  = eq3_2;
     if (match0_load_r) begin
-      \$1648  = \$707 ;
+      \$1954  = \$1013 ;
     end
     if (rst) begin
-      \$1648  = 1'h0;
+      \$1954  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1649  = eq3_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1955  = eq3_3;
     if (match0_load_r) begin
-      \$1649  = \$716 ;
+      \$1955  = \$1022 ;
     end
     if (rst) begin
-      \$1649  = 1'h0;
+      \$1955  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1650  = eq3_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1956  = eq3_4;
     if (match0_load_r) begin
-      \$1650  = \$725 ;
+      \$1956  = \$1031 ;
     end
     if (rst) begin
-      \$1650  = 1'h0;
+      \$1956  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1651  = eq3_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1957  = eq3_5;
     if (match0_load_r) begin
-      \$1651  = \$734 ;
+      \$1957  = \$1040 ;
     end
     if (rst) begin
-      \$1651  = 1'h0;
+      \$1957  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1652  = eq3_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1958  = eq3_6;
     if (match0_load_r) begin
-      \$1652  = \$743 ;
+      \$1958  = \$1049 ;
     end
     if (rst) begin
-      \$1652  = 1'h0;
+      \$1958  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1653  = eq3_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1959  = eq3_7;
     if (match0_load_r) begin
-      \$1653  = \$752 ;
+      \$1959  = \$1058 ;
     end
     if (rst) begin
-      \$1653  = 1'h0;
+      \$1959  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1654  = eq4_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1960  = eq4_0;
     if (match0_load_r) begin
-      \$1654  = \$761 ;
+      \$1960  = \$1067 ;
     end
     if (rst) begin
-      \$1654  = 1'h0;
+      \$1960  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1655  = eq4_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1961  = eq4_1;
     if (match0_load_r) begin
-      \$1655  = \$770 ;
+      \$1961  = \$1076 ;
     end
     if (rst) begin
-      \$1655  = 1'h0;
+      \$1961  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1656  = eq4_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1962  = eq4_2;
     if (match0_load_r) begin
-      \$1656  = \$779 ;
+      \$1962  = \$1085 ;
     end
     if (rst) begin
-      \$1656  = 1'h0;
+      \$1962  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1657  = eq4_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1963  = eq4_3;
     if (match0_load_r) begin
-      \$1657  = \$788 ;
+      \$1963  = \$1094 ;
     end
     if (rst) begin
-      \$1657  = 1'h0;
+      \$1963  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1658  = eq4_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1964  = eq4_4;
     if (match0_load_r) begin
-      \$1658  = \$797 ;
+      \$1964  = \$1103 ;
     end
     if (rst) begin
-      \$1658  = 1'h0;
+      \$1964  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1659  = eq4_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1965  = eq4_5;
     if (match0_load_r) begin
-      \$1659  = \$806 ;
+      \$1965  = \$1112 ;
     end
     if (rst) begin
-      \$1659  = 1'h0;
+      \$1965  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1660  = eq4_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1966  = eq4_6;
     if (match0_load_r) begin
-      \$1660  = \$815 ;
+      \$1966  = \$1121 ;
     end
     if (rst) begin
-      \$1660  = 1'h0;
+      \$1966  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1661  = eq4_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1967  = eq4_7;
     if (match0_load_r) begin
-      \$1661  = \$824 ;
+      \$1967  = \$1130 ;
     end
     if (rst) begin
-      \$1661  = 1'h0;
+      \$1967  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1662  = eq5_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1968  = eq5_0;
     if (match0_load_r) begin
-      \$1662  = \$833 ;
+      \$1968  = \$1139 ;
     end
     if (rst) begin
-      \$1662  = 1'h0;
+      \$1968  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1663  = eq5_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1969  = eq5_1;
     if (match0_load_r) begin
-      \$1663  = \$842 ;
+      \$1969  = \$1148 ;
     end
     if (rst) begin
-      \$1663  = 1'h0;
+      \$1969  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1664  = eq5_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1970  = eq5_2;
     if (match0_load_r) begin
-      \$1664  = \$851 ;
+      \$1970  = \$1157 ;
     end
     if (rst) begin
-      \$1664  = 1'h0;
+      \$1970  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1665  = eq5_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1971  = eq5_3;
     if (match0_load_r) begin
-      \$1665  = \$860 ;
+      \$1971  = \$1166 ;
     end
     if (rst) begin
-      \$1665  = 1'h0;
+      \$1971  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1666  = eq5_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1972  = eq5_4;
     if (match0_load_r) begin
-      \$1666  = \$869 ;
+      \$1972  = \$1175 ;
     end
     if (rst) begin
-      \$1666  = 1'h0;
+      \$1972  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1667  = eq5_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1973  = eq5_5;
     if (match0_load_r) begin
-      \$1667  = \$878 ;
+      \$1973  = \$1184 ;
     end
     if (rst) begin
-      \$1667  = 1'h0;
+      \$1973  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1668  = eq5_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1974  = eq5_6;
     if (match0_load_r) begin
-      \$1668  = \$887 ;
+      \$1974  = \$1193 ;
     end
     if (rst) begin
-      \$1668  = 1'h0;
+      \$1974  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1669  = eq5_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1975  = eq5_7;
     if (match0_load_r) begin
-      \$1669  = \$896 ;
+      \$1975  = \$1202 ;
     end
     if (rst) begin
-      \$1669  = 1'h0;
+      \$1975  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1670  = eq6_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1976  = eq6_0;
     if (match0_load_r) begin
-      \$1670  = \$905 ;
+      \$1976  = \$1211 ;
     end
     if (rst) begin
-      \$1670  = 1'h0;
+      \$1976  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1671  = eq6_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1977  = eq6_1;
     if (match0_load_r) begin
-      \$1671  = \$914 ;
+      \$1977  = \$1220 ;
     end
     if (rst) begin
-      \$1671  = 1'h0;
+      \$1977  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1672  = eq6_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1978  = eq6_2;
     if (match0_load_r) begin
-      \$1672  = \$923 ;
+      \$1978  = \$1229 ;
     end
     if (rst) begin
-      \$1672  = 1'h0;
+      \$1978  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1673  = eq6_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1979  = eq6_3;
     if (match0_load_r) begin
-      \$1673  = \$932 ;
+      \$1979  = \$1238 ;
     end
     if (rst) begin
-      \$1673  = 1'h0;
+      \$1979  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1674  = eq6_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1980  = eq6_4;
     if (match0_load_r) begin
-      \$1674  = \$941 ;
+      \$1980  = \$1247 ;
     end
     if (rst) begin
-      \$1674  = 1'h0;
+      \$1980  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1675  = eq6_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1981  = eq6_5;
     if (match0_load_r) begin
-      \$1675  = \$950 ;
+      \$1981  = \$1256 ;
     end
     if (rst) begin
-      \$1675  = 1'h0;
+      \$1981  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1676  = eq6_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1982  = eq6_6;
     if (match0_load_r) begin
-      \$1676  = \$959 ;
+      \$1982  = \$1265 ;
     end
     if (rst) begin
-      \$1676  = 1'h0;
+      \$1982  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1677  = eq6_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1983  = eq6_7;
     if (match0_load_r) begin
-      \$1677  = \$968 ;
+      \$1983  = \$1274 ;
     end
     if (rst) begin
-      \$1677  = 1'h0;
+      \$1983  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1678  = eq7_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1984  = eq7_0;
     if (match0_load_r) begin
-      \$1678  = \$977 ;
+      \$1984  = \$1283 ;
     end
     if (rst) begin
-      \$1678  = 1'h0;
+      \$1984  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1679  = eq7_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1985  = eq7_1;
     if (match0_load_r) begin
-      \$1679  = \$986 ;
+      \$1985  = \$1292 ;
     end
     if (rst) begin
-      \$1679  = 1'h0;
+      \$1985  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1680  = eq7_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1986  = eq7_2;
     if (match0_load_r) begin
-      \$1680  = \$995 ;
+      \$1986  = \$1301 ;
     end
     if (rst) begin
-      \$1680  = 1'h0;
+      \$1986  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1681  = eq7_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1987  = eq7_3;
     if (match0_load_r) begin
-      \$1681  = \$1004 ;
+      \$1987  = \$1310 ;
     end
     if (rst) begin
-      \$1681  = 1'h0;
+      \$1987  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1682  = eq7_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1988  = eq7_4;
     if (match0_load_r) begin
-      \$1682  = \$1013 ;
+      \$1988  = \$1319 ;
     end
     if (rst) begin
-      \$1682  = 1'h0;
+      \$1988  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1683  = eq7_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1989  = eq7_5;
     if (match0_load_r) begin
-      \$1683  = \$1022 ;
+      \$1989  = \$1328 ;
     end
     if (rst) begin
-      \$1683  = 1'h0;
+      \$1989  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1684  = eq7_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1990  = eq7_6;
     if (match0_load_r) begin
-      \$1684  = \$1031 ;
+      \$1990  = \$1337 ;
     end
     if (rst) begin
-      \$1684  = 1'h0;
+      \$1990  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1685  = eq7_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1991  = eq7_7;
     if (match0_load_r) begin
-      \$1685  = \$1040 ;
+      \$1991  = \$1346 ;
     end
     if (rst) begin
-      \$1685  = 1'h0;
+      \$1991  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1686  = s1_in_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1992  = s1_in_idx0;
     if (match0_load_r) begin
-      \$1686  = in_idx0;
+      \$1992  = in_idx0;
     end
     if (rst) begin
-      \$1686  = 12'h000;
+      \$1992  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1687  = s1_in_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1993  = s1_in_idx1;
     if (match0_load_r) begin
-      \$1687  = in_idx1;
+      \$1993  = in_idx1;
     end
     if (rst) begin
-      \$1687  = 12'h000;
+      \$1993  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1688  = s1_in_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1994  = s1_in_idx2;
     if (match0_load_r) begin
-      \$1688  = in_idx2;
+      \$1994  = in_idx2;
     end
     if (rst) begin
-      \$1688  = 12'h000;
+      \$1994  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1689  = s1_in_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1995  = s1_in_idx3;
     if (match0_load_r) begin
-      \$1689  = in_idx3;
+      \$1995  = in_idx3;
     end
     if (rst) begin
-      \$1689  = 12'h000;
+      \$1995  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1690  = s1_in_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1996  = s1_in_idx4;
     if (match0_load_r) begin
-      \$1690  = in_idx4;
+      \$1996  = in_idx4;
     end
     if (rst) begin
-      \$1690  = 12'h000;
+      \$1996  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1691  = s1_in_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1997  = s1_in_idx5;
     if (match0_load_r) begin
-      \$1691  = in_idx5;
+      \$1997  = in_idx5;
     end
     if (rst) begin
-      \$1691  = 12'h000;
+      \$1997  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1692  = s1_in_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1998  = s1_in_idx6;
     if (match0_load_r) begin
-      \$1692  = in_idx6;
+      \$1998  = in_idx6;
     end
     if (rst) begin
-      \$1692  = 12'h000;
+      \$1998  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1693  = s1_in_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$1999  = s1_in_idx7;
     if (match0_load_r) begin
-      \$1693  = in_idx7;
+      \$1999  = in_idx7;
     end
     if (rst) begin
-      \$1693  = 12'h000;
+      \$1999  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1694  = s1_out_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2000  = s1_out_idx0;
     if (match0_load_r) begin
-      \$1694  = out_idx0;
+      \$2000  = out_idx0;
     end
     if (rst) begin
-      \$1694  = 12'h000;
+      \$2000  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1695  = s1_out_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2001  = s1_out_idx1;
     if (match0_load_r) begin
-      \$1695  = out_idx1;
+      \$2001  = out_idx1;
     end
     if (rst) begin
-      \$1695  = 12'h000;
+      \$2001  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1696  = s1_out_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2002  = s1_out_idx2;
     if (match0_load_r) begin
-      \$1696  = out_idx2;
+      \$2002  = out_idx2;
     end
     if (rst) begin
-      \$1696  = 12'h000;
+      \$2002  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1697  = s1_out_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2003  = s1_out_idx3;
     if (match0_load_r) begin
-      \$1697  = out_idx3;
+      \$2003  = out_idx3;
     end
     if (rst) begin
-      \$1697  = 12'h000;
+      \$2003  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1698  = s1_out_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2004  = s1_out_idx4;
     if (match0_load_r) begin
-      \$1698  = out_idx4;
+      \$2004  = out_idx4;
     end
     if (rst) begin
-      \$1698  = 12'h000;
+      \$2004  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1699  = s1_out_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2005  = s1_out_idx5;
     if (match0_load_r) begin
-      \$1699  = out_idx5;
+      \$2005  = out_idx5;
     end
     if (rst) begin
-      \$1699  = 12'h000;
+      \$2005  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1700  = s1_out_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2006  = s1_out_idx6;
     if (match0_load_r) begin
-      \$1700  = out_idx6;
+      \$2006  = out_idx6;
     end
     if (rst) begin
-      \$1700  = 12'h000;
+      \$2006  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1701  = s1_out_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2007  = s1_out_idx7;
     if (match0_load_r) begin
-      \$1701  = out_idx7;
+      \$2007  = out_idx7;
     end
     if (rst) begin
-      \$1701  = 12'h000;
+      \$2007  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1702  = s1_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2008  = s1_last;
     if (match0_load_r) begin
-      \$1702  = \final ;
+      \$2008  = \final ;
     end
     if (rst) begin
-      \$1702  = 1'h0;
+      \$2008  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1703  = \$signal$91 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2009  = \$signal$91 ;
     if (match1_load) begin
-      \$1703 [0] = \$1041 ;
-      \$1703 [1] = \$1058 ;
-      \$1703 [2] = \$1075 ;
-      \$1703 [3] = \$1092 ;
-      \$1703 [4] = \$1109 ;
-      \$1703 [5] = \$1126 ;
-      \$1703 [6] = \$1143 ;
-      \$1703 [7] = \$1160 ;
+      \$2009 [0] = \$1347 ;
+      \$2009 [1] = \$1364 ;
+      \$2009 [2] = \$1381 ;
+      \$2009 [3] = \$1398 ;
+      \$2009 [4] = \$1415 ;
+      \$2009 [5] = \$1432 ;
+      \$2009 [6] = \$1449 ;
+      \$2009 [7] = \$1466 ;
     end
     if (rst) begin
-      \$1703  = 8'h00;
+      \$2009  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1704  = s2_out_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2010  = s2_out_idx0;
     if (match1_load) begin
-      \$1704  = \$1057 ;
+      \$2010  = \$1363 ;
     end
     if (rst) begin
-      \$1704  = 12'h000;
+      \$2010  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1705  = s2_in_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2011  = s2_in_idx0;
     if (match1_load) begin
-      \$1705  = s1_in_idx0;
+      \$2011  = s1_in_idx0;
     end
     if (rst) begin
-      \$1705  = 12'h000;
+      \$2011  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1706  = s2_out_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2012  = s2_out_idx1;
     if (match1_load) begin
-      \$1706  = \$1074 ;
+      \$2012  = \$1380 ;
     end
     if (rst) begin
-      \$1706  = 12'h000;
+      \$2012  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1707  = s2_in_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2013  = s2_in_idx1;
     if (match1_load) begin
-      \$1707  = s1_in_idx1;
+      \$2013  = s1_in_idx1;
     end
     if (rst) begin
-      \$1707  = 12'h000;
+      \$2013  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1708  = s2_out_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2014  = s2_out_idx2;
     if (match1_load) begin
-      \$1708  = \$1091 ;
+      \$2014  = \$1397 ;
     end
     if (rst) begin
-      \$1708  = 12'h000;
+      \$2014  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1709  = s2_in_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2015  = s2_in_idx2;
     if (match1_load) begin
-      \$1709  = s1_in_idx2;
+      \$2015  = s1_in_idx2;
     end
     if (rst) begin
-      \$1709  = 12'h000;
+      \$2015  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1710  = s2_out_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2016  = s2_out_idx3;
     if (match1_load) begin
-      \$1710  = \$1108 ;
+      \$2016  = \$1414 ;
     end
     if (rst) begin
-      \$1710  = 12'h000;
+      \$2016  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1711  = s2_in_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2017  = s2_in_idx3;
     if (match1_load) begin
-      \$1711  = s1_in_idx3;
+      \$2017  = s1_in_idx3;
     end
     if (rst) begin
-      \$1711  = 12'h000;
+      \$2017  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1712  = s2_out_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2018  = s2_out_idx4;
     if (match1_load) begin
-      \$1712  = \$1125 ;
+      \$2018  = \$1431 ;
     end
     if (rst) begin
-      \$1712  = 12'h000;
+      \$2018  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1713  = s2_in_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2019  = s2_in_idx4;
     if (match1_load) begin
-      \$1713  = s1_in_idx4;
+      \$2019  = s1_in_idx4;
     end
     if (rst) begin
-      \$1713  = 12'h000;
+      \$2019  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1714  = s2_out_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2020  = s2_out_idx5;
     if (match1_load) begin
-      \$1714  = \$1142 ;
+      \$2020  = \$1448 ;
     end
     if (rst) begin
-      \$1714  = 12'h000;
+      \$2020  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1715  = s2_in_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2021  = s2_in_idx5;
     if (match1_load) begin
-      \$1715  = s1_in_idx5;
+      \$2021  = s1_in_idx5;
     end
     if (rst) begin
-      \$1715  = 12'h000;
+      \$2021  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1716  = s2_out_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2022  = s2_out_idx6;
     if (match1_load) begin
-      \$1716  = \$1159 ;
+      \$2022  = \$1465 ;
     end
     if (rst) begin
-      \$1716  = 12'h000;
+      \$2022  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1717  = s2_in_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2023  = s2_in_idx6;
     if (match1_load) begin
-      \$1717  = s1_in_idx6;
+      \$2023  = s1_in_idx6;
     end
     if (rst) begin
-      \$1717  = 12'h000;
+      \$2023  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1718  = s2_out_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2024  = s2_out_idx7;
     if (match1_load) begin
-      \$1718  = \$1176 ;
+      \$2024  = \$1482 ;
     end
     if (rst) begin
-      \$1718  = 12'h000;
+      \$2024  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1719  = s2_in_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2025  = s2_in_idx7;
     if (match1_load) begin
-      \$1719  = s1_in_idx7;
+      \$2025  = s1_in_idx7;
     end
     if (rst) begin
-      \$1719  = 12'h000;
+      \$2025  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1720  = \$signal$92 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2026  = \$signal$92 ;
     if (match1_load) begin
-      \$1720  = s1_last;
+      \$2026  = s1_last;
     end
     if (rst) begin
-      \$1720  = 1'h0;
+      \$2026  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1721  = lane0_takes0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2027  = lane0_takes0;
     if (match2_load) begin
-      \$1721  = \$1177 ;
+      \$2027  = \$1483 ;
     end
     if (rst) begin
-      \$1721  = 1'h0;
+      \$2027  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1722  = lane0_takes1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2028  = lane0_takes1;
     if (match2_load) begin
-      \$1722  = \$1180 ;
+      \$2028  = \$1486 ;
     end
     if (rst) begin
-      \$1722  = 1'h0;
+      \$2028  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1723  = lane0_takes2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2029  = lane0_takes2;
     if (match2_load) begin
-      \$1723  = \$1184 ;
+      \$2029  = \$1490 ;
     end
     if (rst) begin
-      \$1723  = 1'h0;
+      \$2029  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1724  = lane0_takes3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2030  = lane0_takes3;
     if (match2_load) begin
-      \$1724  = \$1189 ;
+      \$2030  = \$1495 ;
     end
     if (rst) begin
-      \$1724  = 1'h0;
+      \$2030  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1725  = lane0_takes4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2031  = lane0_takes4;
     if (match2_load) begin
-      \$1725  = \$1195 ;
+      \$2031  = \$1501 ;
     end
     if (rst) begin
-      \$1725  = 1'h0;
+      \$2031  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1726  = lane0_takes5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2032  = lane0_takes5;
     if (match2_load) begin
-      \$1726  = \$1202 ;
+      \$2032  = \$1508 ;
     end
     if (rst) begin
-      \$1726  = 1'h0;
+      \$2032  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1727  = lane0_takes6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2033  = lane0_takes6;
     if (match2_load) begin
-      \$1727  = \$1210 ;
+      \$2033  = \$1516 ;
     end
     if (rst) begin
-      \$1727  = 1'h0;
+      \$2033  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1728  = lane0_takes7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2034  = lane0_takes7;
     if (match2_load) begin
-      \$1728  = \$1219 ;
+      \$2034  = \$1525 ;
     end
     if (rst) begin
-      \$1728  = 1'h0;
+      \$2034  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1729  = lane1_takes1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2035  = lane1_takes1;
     if (match2_load) begin
-      \$1729  = \$1222 ;
+      \$2035  = \$1528 ;
     end
     if (rst) begin
-      \$1729  = 1'h0;
+      \$2035  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1730  = lane1_takes2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2036  = lane1_takes2;
     if (match2_load) begin
-      \$1730  = \$1226 ;
+      \$2036  = \$1532 ;
     end
     if (rst) begin
-      \$1730  = 1'h0;
+      \$2036  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1731  = lane1_takes3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2037  = lane1_takes3;
     if (match2_load) begin
-      \$1731  = \$1231 ;
+      \$2037  = \$1537 ;
     end
     if (rst) begin
-      \$1731  = 1'h0;
+      \$2037  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1732  = lane1_takes4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2038  = lane1_takes4;
     if (match2_load) begin
-      \$1732  = \$1237 ;
+      \$2038  = \$1543 ;
     end
     if (rst) begin
-      \$1732  = 1'h0;
+      \$2038  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1733  = lane1_takes5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2039  = lane1_takes5;
     if (match2_load) begin
-      \$1733  = \$1244 ;
+      \$2039  = \$1550 ;
     end
     if (rst) begin
-      \$1733  = 1'h0;
+      \$2039  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1734  = lane1_takes6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2040  = lane1_takes6;
     if (match2_load) begin
-      \$1734  = \$1252 ;
+      \$2040  = \$1558 ;
     end
     if (rst) begin
-      \$1734  = 1'h0;
+      \$2040  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1735  = lane1_takes7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2041  = lane1_takes7;
     if (match2_load) begin
-      \$1735  = \$1261 ;
+      \$2041  = \$1567 ;
     end
     if (rst) begin
-      \$1735  = 1'h0;
+      \$2041  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1736  = lane2_takes2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2042  = lane2_takes2;
     if (match2_load) begin
-      \$1736  = \$1265 ;
+      \$2042  = \$1571 ;
     end
     if (rst) begin
-      \$1736  = 1'h0;
+      \$2042  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1737  = lane2_takes3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2043  = lane2_takes3;
     if (match2_load) begin
-      \$1737  = \$1270 ;
+      \$2043  = \$1576 ;
     end
     if (rst) begin
-      \$1737  = 1'h0;
+      \$2043  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1738  = lane2_takes4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2044  = lane2_takes4;
     if (match2_load) begin
-      \$1738  = \$1276 ;
+      \$2044  = \$1582 ;
     end
     if (rst) begin
-      \$1738  = 1'h0;
+      \$2044  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1739  = lane2_takes5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2045  = lane2_takes5;
     if (match2_load) begin
-      \$1739  = \$1283 ;
+      \$2045  = \$1589 ;
     end
     if (rst) begin
-      \$1739  = 1'h0;
+      \$2045  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1740  = lane2_takes6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2046  = lane2_takes6;
     if (match2_load) begin
-      \$1740  = \$1291 ;
+      \$2046  = \$1597 ;
     end
     if (rst) begin
-      \$1740  = 1'h0;
+      \$2046  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1741  = lane2_takes7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2047  = lane2_takes7;
     if (match2_load) begin
-      \$1741  = \$1300 ;
+      \$2047  = \$1606 ;
     end
     if (rst) begin
-      \$1741  = 1'h0;
+      \$2047  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1742  = lane3_takes3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2048  = lane3_takes3;
     if (match2_load) begin
-      \$1742  = \$1305 ;
+      \$2048  = \$1611 ;
     end
     if (rst) begin
-      \$1742  = 1'h0;
+      \$2048  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1743  = lane3_takes4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2049  = lane3_takes4;
     if (match2_load) begin
-      \$1743  = \$1311 ;
+      \$2049  = \$1617 ;
     end
     if (rst) begin
-      \$1743  = 1'h0;
+      \$2049  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1744  = lane3_takes5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2050  = lane3_takes5;
     if (match2_load) begin
-      \$1744  = \$1318 ;
+      \$2050  = \$1624 ;
     end
     if (rst) begin
-      \$1744  = 1'h0;
+      \$2050  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1745  = lane3_takes6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2051  = lane3_takes6;
     if (match2_load) begin
-      \$1745  = \$1326 ;
+      \$2051  = \$1632 ;
     end
     if (rst) begin
-      \$1745  = 1'h0;
+      \$2051  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1746  = lane3_takes7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2052  = lane3_takes7;
     if (match2_load) begin
-      \$1746  = \$1335 ;
+      \$2052  = \$1641 ;
     end
     if (rst) begin
-      \$1746  = 1'h0;
+      \$2052  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1747  = lane4_takes4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2053  = lane4_takes4;
     if (match2_load) begin
-      \$1747  = \$1341 ;
+      \$2053  = \$1647 ;
     end
     if (rst) begin
-      \$1747  = 1'h0;
+      \$2053  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1748  = lane4_takes5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2054  = lane4_takes5;
     if (match2_load) begin
-      \$1748  = \$1348 ;
+      \$2054  = \$1654 ;
     end
     if (rst) begin
-      \$1748  = 1'h0;
+      \$2054  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1749  = lane4_takes6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2055  = lane4_takes6;
     if (match2_load) begin
-      \$1749  = \$1356 ;
+      \$2055  = \$1662 ;
     end
     if (rst) begin
-      \$1749  = 1'h0;
+      \$2055  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1750  = lane4_takes7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2056  = lane4_takes7;
     if (match2_load) begin
-      \$1750  = \$1365 ;
+      \$2056  = \$1671 ;
     end
     if (rst) begin
-      \$1750  = 1'h0;
+      \$2056  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1751  = lane5_takes5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2057  = lane5_takes5;
     if (match2_load) begin
-      \$1751  = \$1372 ;
+      \$2057  = \$1678 ;
     end
     if (rst) begin
-      \$1751  = 1'h0;
+      \$2057  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1752  = lane5_takes6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2058  = lane5_takes6;
     if (match2_load) begin
-      \$1752  = \$1380 ;
+      \$2058  = \$1686 ;
     end
     if (rst) begin
-      \$1752  = 1'h0;
+      \$2058  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1753  = lane5_takes7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2059  = lane5_takes7;
     if (match2_load) begin
-      \$1753  = \$1389 ;
+      \$2059  = \$1695 ;
     end
     if (rst) begin
-      \$1753  = 1'h0;
+      \$2059  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1754  = lane6_takes6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2060  = lane6_takes6;
     if (match2_load) begin
-      \$1754  = \$1397 ;
+      \$2060  = \$1703 ;
     end
     if (rst) begin
-      \$1754  = 1'h0;
+      \$2060  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1755  = lane6_takes7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2061  = lane6_takes7;
     if (match2_load) begin
-      \$1755  = \$1406 ;
+      \$2061  = \$1712 ;
     end
     if (rst) begin
-      \$1755  = 1'h0;
+      \$2061  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1756  = lane7_takes7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2062  = lane7_takes7;
     if (match2_load) begin
-      \$1756  = \$1415 ;
+      \$2062  = \$1721 ;
     end
     if (rst) begin
-      \$1756  = 1'h0;
+      \$2062  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1757  = \$signal$83 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2063  = \$signal$83 ;
     if (match2_load) begin
-      \$1757 [0] = \$1424 ;
-      \$1757 [1] = \$1433 ;
-      \$1757 [2] = \$1442 ;
-      \$1757 [3] = \$1451 ;
-      \$1757 [4] = \$1460 ;
-      \$1757 [5] = \$1469 ;
-      \$1757 [6] = \$1478 ;
-      \$1757 [7] = \$1487 ;
+      \$2063 [0] = \$1730 ;
+      \$2063 [1] = \$1739 ;
+      \$2063 [2] = \$1748 ;
+      \$2063 [3] = \$1757 ;
+      \$2063 [4] = \$1766 ;
+      \$2063 [5] = \$1775 ;
+      \$2063 [6] = \$1784 ;
+      \$2063 [7] = \$1793 ;
     end
     if (rst) begin
-      \$1757  = 8'h00;
+      \$2063  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1758  = s3_in_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2064  = s3_in_idx0;
     if (match2_load) begin
-      \$1758  = s2_in_idx0;
+      \$2064  = s2_in_idx0;
     end
     if (rst) begin
-      \$1758  = 12'h000;
+      \$2064  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1759  = s3_in_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2065  = s3_in_idx1;
     if (match2_load) begin
-      \$1759  = s2_in_idx1;
+      \$2065  = s2_in_idx1;
     end
     if (rst) begin
-      \$1759  = 12'h000;
+      \$2065  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1760  = s3_in_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2066  = s3_in_idx2;
     if (match2_load) begin
-      \$1760  = s2_in_idx2;
+      \$2066  = s2_in_idx2;
     end
     if (rst) begin
-      \$1760  = 12'h000;
+      \$2066  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1761  = s3_in_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2067  = s3_in_idx3;
     if (match2_load) begin
-      \$1761  = s2_in_idx3;
+      \$2067  = s2_in_idx3;
     end
     if (rst) begin
-      \$1761  = 12'h000;
+      \$2067  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1762  = s3_in_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2068  = s3_in_idx4;
     if (match2_load) begin
-      \$1762  = s2_in_idx4;
+      \$2068  = s2_in_idx4;
     end
     if (rst) begin
-      \$1762  = 12'h000;
+      \$2068  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1763  = s3_in_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2069  = s3_in_idx5;
     if (match2_load) begin
-      \$1763  = s2_in_idx5;
+      \$2069  = s2_in_idx5;
     end
     if (rst) begin
-      \$1763  = 12'h000;
+      \$2069  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1764  = s3_in_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2070  = s3_in_idx6;
     if (match2_load) begin
-      \$1764  = s2_in_idx6;
+      \$2070  = s2_in_idx6;
     end
     if (rst) begin
-      \$1764  = 12'h000;
+      \$2070  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1765  = s3_in_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2071  = s3_in_idx7;
     if (match2_load) begin
-      \$1765  = s2_in_idx7;
+      \$2071  = s2_in_idx7;
     end
     if (rst) begin
-      \$1765  = 12'h000;
+      \$2071  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1766  = s3_out_idx0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2072  = s3_out_idx0;
     if (match2_load) begin
-      \$1766  = s2_out_idx0;
+      \$2072  = s2_out_idx0;
     end
     if (rst) begin
-      \$1766  = 12'h000;
+      \$2072  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1767  = s3_out_idx1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2073  = s3_out_idx1;
     if (match2_load) begin
-      \$1767  = s2_out_idx1;
+      \$2073  = s2_out_idx1;
     end
     if (rst) begin
-      \$1767  = 12'h000;
+      \$2073  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1768  = s3_out_idx2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2074  = s3_out_idx2;
     if (match2_load) begin
-      \$1768  = s2_out_idx2;
+      \$2074  = s2_out_idx2;
     end
     if (rst) begin
-      \$1768  = 12'h000;
+      \$2074  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1769  = s3_out_idx3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2075  = s3_out_idx3;
     if (match2_load) begin
-      \$1769  = s2_out_idx3;
+      \$2075  = s2_out_idx3;
     end
     if (rst) begin
-      \$1769  = 12'h000;
+      \$2075  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1770  = s3_out_idx4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2076  = s3_out_idx4;
     if (match2_load) begin
-      \$1770  = s2_out_idx4;
+      \$2076  = s2_out_idx4;
     end
     if (rst) begin
-      \$1770  = 12'h000;
+      \$2076  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1771  = s3_out_idx5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2077  = s3_out_idx5;
     if (match2_load) begin
-      \$1771  = s2_out_idx5;
+      \$2077  = s2_out_idx5;
     end
     if (rst) begin
-      \$1771  = 12'h000;
+      \$2077  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1772  = s3_out_idx6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2078  = s3_out_idx6;
     if (match2_load) begin
-      \$1772  = s2_out_idx6;
+      \$2078  = s2_out_idx6;
     end
     if (rst) begin
-      \$1772  = 12'h000;
+      \$2078  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1773  = s3_out_idx7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2079  = s3_out_idx7;
     if (match2_load) begin
-      \$1773  = s2_out_idx7;
+      \$2079  = s2_out_idx7;
     end
     if (rst) begin
-      \$1773  = 12'h000;
+      \$2079  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1774  = \$signal$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2080  = \$signal$84 ;
     if (match2_load) begin
-      \$1774  = \$signal$92 ;
+      \$2080  = \$signal$92 ;
     end
     if (rst) begin
-      \$1774  = 1'h0;
+      \$2080  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1775  = room_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2081  = room_next;
     if (rst) begin
-      \$1775  = 1'h1;
+      \$2081  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1776  = pairs_skid;
-    if (\$1488 ) begin
-      \$1776  = \packed ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2082  = pairs_skid;
+    if (\$1794 ) begin
+      \$2082  = \packed ;
     end
     if (rst) begin
-      \$1776  = 201'h000000000000000000000000000000000000000000000000000;
+      \$2082  = 201'h000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1777  = pairs__payload;
-    if (\$1489 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2083  = pairs__payload;
+    if (\$1795 ) begin
       if (pairs__ready) begin
-        \$1777  = pairs_skid;
+        \$2083  = pairs_skid;
       end
-    end else if (\$1493 ) begin
-      \$1777  = \packed ;
+    end else if (\$1799 ) begin
+      \$2083  = \packed ;
     end
     if (rst) begin
-      \$1777  = 201'h000000000000000000000000000000000000000000000000000;
+      \$2083  = 201'h000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1778  = pairs_valid;
-    if (\$1489 ) begin
-    end else if (\$1493 ) begin
-      \$1778  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2084  = pairs_valid;
+    if (\$1795 ) begin
+    end else if (\$1799 ) begin
+      \$2084  = 1'h1;
     end else if (pairs__ready) begin
-      \$1778  = 1'h0;
+      \$2084  = 1'h0;
     end
     if (rst) begin
-      \$1778  = 1'h0;
+      \$2084  = 1'h0;
     end
   end
   assign pairs__valid = pairs_valid;
@@ -13995,25 +17895,133 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$168  = \$167 ;
   assign \$172  = \$171 ;
   assign \$174  = \$173 ;
-  assign \$1043  = \$1042 ;
-  assign \$1060  = \$1059 ;
-  assign \$1077  = \$1076 ;
-  assign \$1094  = \$1093 ;
-  assign \$1111  = \$1110 ;
-  assign \$1128  = \$1127 ;
-  assign \$1145  = \$1144 ;
-  assign \$1162  = \$1161 ;
-  assign \$1177  = \$signal$91 [0];
+  assign \$230  = { 1'h0, outputs__payload[585] };
+  assign \$232  = { outputs__payload[569], 1'h0 };
+  assign \$234  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$236  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$239  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$242  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$254  = { 1'h0, outputs__payload[585] };
+  assign \$256  = { outputs__payload[569], 1'h0 };
+  assign \$258  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$260  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$263  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$266  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$276  = { 1'h0, outputs__payload[585] };
+  assign \$278  = { outputs__payload[569], 1'h0 };
+  assign \$280  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$282  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$285  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$288  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$298  = { 1'h0, outputs__payload[585] };
+  assign \$300  = { outputs__payload[569], 1'h0 };
+  assign \$302  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$304  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$307  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$310  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$320  = { 1'h0, outputs__payload[585] };
+  assign \$322  = { outputs__payload[569], 1'h0 };
+  assign \$324  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$326  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$329  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$332  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$342  = { 1'h0, outputs__payload[585] };
+  assign \$344  = { outputs__payload[569], 1'h0 };
+  assign \$346  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$348  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$351  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$354  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$364  = { 1'h0, outputs__payload[585] };
+  assign \$366  = { outputs__payload[569], 1'h0 };
+  assign \$368  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$370  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$373  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$376  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$386  = { 1'h0, outputs__payload[585] };
+  assign \$388  = { outputs__payload[569], 1'h0 };
+  assign \$390  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$392  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$395  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$398  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$408  = { 1'h0, outputs__payload[585] };
+  assign \$410  = { outputs__payload[569], 1'h0 };
+  assign \$412  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$414  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$417  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$420  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$435  = { 1'h0, outputs__payload[585] };
+  assign \$437  = { outputs__payload[569], 1'h0 };
+  assign \$439  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$441  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$444  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$447  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$459  = { 1'h0, outputs__payload[585] };
+  assign \$461  = { outputs__payload[569], 1'h0 };
+  assign \$463  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$465  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$468  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$471  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$481  = { 1'h0, outputs__payload[585] };
+  assign \$483  = { outputs__payload[569], 1'h0 };
+  assign \$485  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$487  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$490  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$493  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$503  = { 1'h0, outputs__payload[585] };
+  assign \$505  = { outputs__payload[569], 1'h0 };
+  assign \$507  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$509  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$512  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$515  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$525  = { 1'h0, outputs__payload[585] };
+  assign \$527  = { outputs__payload[569], 1'h0 };
+  assign \$529  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$531  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$534  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$537  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$547  = { 1'h0, outputs__payload[585] };
+  assign \$549  = { outputs__payload[569], 1'h0 };
+  assign \$551  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$553  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$556  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$559  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$569  = { 1'h0, outputs__payload[585] };
+  assign \$571  = { outputs__payload[569], 1'h0 };
+  assign \$573  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$575  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$578  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$581  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$591  = { 1'h0, outputs__payload[585] };
+  assign \$593  = { outputs__payload[569], 1'h0 };
+  assign \$595  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$597  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$600  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$603  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$613  = { 1'h0, outputs__payload[585] };
+  assign \$615  = { outputs__payload[569], 1'h0 };
+  assign \$617  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$619  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$622  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$625  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$1349  = \$1348 ;
+  assign \$1366  = \$1365 ;
+  assign \$1383  = \$1382 ;
+  assign \$1400  = \$1399 ;
+  assign \$1417  = \$1416 ;
+  assign \$1434  = \$1433 ;
+  assign \$1451  = \$1450 ;
+  assign \$1468  = \$1467 ;
+  assign \$1483  = \$signal$91 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.key_pack (rst, coords__ready, keys__ready, coords__valid, coords__payload, keys__valid, keys__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.key_pack (rst, coords__ready, keys__ready, coords__valid, coords__payload, downsample, keys__valid, keys__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire \$13 ;
+  wire [55:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -14024,19 +18032,75 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire \$23 ;
+  wire [55:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  reg \$28 ;
-  reg [552:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [55:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire [55:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [55:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [55:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [55:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [55:0] \$83 ;
+  reg \$84 ;
+  reg [552:0] \$85 ;
   wire \$9 ;
   input clk;
   wire clk;
@@ -14097,6 +18161,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire coords__ready;
   input coords__valid;
   wire coords__valid;
+  input downsample;
+  wire downsample;
   output [552:0] keys__payload;
   reg [552:0] keys__payload = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [7:0] \keys__payload.keep ;
@@ -14132,6 +18198,80 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg keys__valid = 1'h0;
   input rst;
   wire rst;
+  assign \$14  = ~ coords__payload[123];
+  assign \$15  = ~ coords__payload[107];
+  assign \$16  = ~ coords__payload[91];
+  assign \$17  = ~ coords__payload[123];
+  assign \$18  = ~ coords__payload[107];
+  assign \$19  = ~ coords__payload[91];
+  assign \$20  = ~ coords__payload[123];
+  assign \$21  = ~ coords__payload[107];
+  assign \$22  = ~ coords__payload[91];
+  assign \$23  = downsample ? { coords__payload[75:68], \$19 , coords__payload[90:77], \$18 , coords__payload[106:93], \$17 , coords__payload[122:109], coords__payload[76], coords__payload[92], coords__payload[108] } : { coords__payload[75:68], \$22 , coords__payload[90:76], \$21 , coords__payload[106:92], \$20 , coords__payload[122:108] };
+  assign \$24  = ~ coords__payload[191];
+  assign \$25  = ~ coords__payload[175];
+  assign \$26  = ~ coords__payload[159];
+  assign \$27  = ~ coords__payload[191];
+  assign \$28  = ~ coords__payload[175];
+  assign \$29  = ~ coords__payload[159];
+  assign \$30  = ~ coords__payload[191];
+  assign \$31  = ~ coords__payload[175];
+  assign \$32  = ~ coords__payload[159];
+  assign \$33  = downsample ? { coords__payload[143:136], \$29 , coords__payload[158:145], \$28 , coords__payload[174:161], \$27 , coords__payload[190:177], coords__payload[144], coords__payload[160], coords__payload[176] } : { coords__payload[143:136], \$32 , coords__payload[158:144], \$31 , coords__payload[174:160], \$30 , coords__payload[190:176] };
+  assign \$34  = ~ coords__payload[259];
+  assign \$35  = ~ coords__payload[243];
+  assign \$36  = ~ coords__payload[227];
+  assign \$37  = ~ coords__payload[259];
+  assign \$38  = ~ coords__payload[243];
+  assign \$39  = ~ coords__payload[227];
+  assign \$40  = ~ coords__payload[259];
+  assign \$41  = ~ coords__payload[243];
+  assign \$42  = ~ coords__payload[227];
+  assign \$43  = downsample ? { coords__payload[211:204], \$39 , coords__payload[226:213], \$38 , coords__payload[242:229], \$37 , coords__payload[258:245], coords__payload[212], coords__payload[228], coords__payload[244] } : { coords__payload[211:204], \$42 , coords__payload[226:212], \$41 , coords__payload[242:228], \$40 , coords__payload[258:244] };
+  assign \$44  = ~ coords__payload[327];
+  assign \$45  = ~ coords__payload[311];
+  assign \$46  = ~ coords__payload[295];
+  assign \$47  = ~ coords__payload[327];
+  assign \$48  = ~ coords__payload[311];
+  assign \$49  = ~ coords__payload[295];
+  assign \$50  = ~ coords__payload[327];
+  assign \$51  = ~ coords__payload[311];
+  assign \$52  = ~ coords__payload[295];
+  assign \$53  = downsample ? { coords__payload[279:272], \$49 , coords__payload[294:281], \$48 , coords__payload[310:297], \$47 , coords__payload[326:313], coords__payload[280], coords__payload[296], coords__payload[312] } : { coords__payload[279:272], \$52 , coords__payload[294:280], \$51 , coords__payload[310:296], \$50 , coords__payload[326:312] };
+  assign \$54  = ~ coords__payload[395];
+  assign \$55  = ~ coords__payload[379];
+  assign \$56  = ~ coords__payload[363];
+  assign \$57  = ~ coords__payload[395];
+  assign \$58  = ~ coords__payload[379];
+  assign \$59  = ~ coords__payload[363];
+  assign \$60  = ~ coords__payload[395];
+  assign \$61  = ~ coords__payload[379];
+  assign \$62  = ~ coords__payload[363];
+  assign \$63  = downsample ? { coords__payload[347:340], \$59 , coords__payload[362:349], \$58 , coords__payload[378:365], \$57 , coords__payload[394:381], coords__payload[348], coords__payload[364], coords__payload[380] } : { coords__payload[347:340], \$62 , coords__payload[362:348], \$61 , coords__payload[378:364], \$60 , coords__payload[394:380] };
+  assign \$64  = ~ coords__payload[463];
+  assign \$65  = ~ coords__payload[447];
+  assign \$66  = ~ coords__payload[431];
+  assign \$67  = ~ coords__payload[463];
+  assign \$68  = ~ coords__payload[447];
+  assign \$69  = ~ coords__payload[431];
+  assign \$70  = ~ coords__payload[463];
+  assign \$71  = ~ coords__payload[447];
+  assign \$72  = ~ coords__payload[431];
+  assign \$73  = downsample ? { coords__payload[415:408], \$69 , coords__payload[430:417], \$68 , coords__payload[446:433], \$67 , coords__payload[462:449], coords__payload[416], coords__payload[432], coords__payload[448] } : { coords__payload[415:408], \$72 , coords__payload[430:416], \$71 , coords__payload[446:432], \$70 , coords__payload[462:448] };
+  assign \$74  = ~ coords__payload[531];
+  assign \$75  = ~ coords__payload[515];
+  assign \$76  = ~ coords__payload[499];
+  assign \$77  = ~ coords__payload[531];
+  assign \$78  = ~ coords__payload[515];
+  assign \$79  = ~ coords__payload[499];
+  assign \$80  = ~ coords__payload[531];
+  assign \$81  = ~ coords__payload[515];
+  assign \$82  = ~ coords__payload[499];
+  assign \$83  = downsample ? { coords__payload[483:476], \$79 , coords__payload[498:485], \$78 , coords__payload[514:501], \$77 , coords__payload[530:517], coords__payload[484], coords__payload[500], coords__payload[516] } : { coords__payload[483:476], \$82 , coords__payload[498:484], \$81 , coords__payload[514:500], \$80 , coords__payload[530:516] };
+  always @(posedge clk)
+    keys__valid <= \$84 ;
+  always @(posedge clk)
+    keys__payload <= \$85 ;
   assign \$1  = ~ keys__valid;
   assign coords__ready = \$1  | keys__ready;
   assign \$2  = ~ keys__valid;
@@ -14139,66 +18279,48 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$4  = ~ coords__payload[55];
   assign \$5  = ~ coords__payload[39];
   assign \$6  = ~ coords__payload[23];
-  assign \$7  = ~ coords__payload[123];
-  assign \$8  = ~ coords__payload[107];
-  assign \$9  = ~ coords__payload[91];
-  assign \$10  = ~ coords__payload[191];
-  assign \$11  = ~ coords__payload[175];
-  assign \$12  = ~ coords__payload[159];
-  assign \$13  = ~ coords__payload[259];
-  assign \$14  = ~ coords__payload[243];
-  assign \$15  = ~ coords__payload[227];
-  assign \$16  = ~ coords__payload[327];
-  assign \$17  = ~ coords__payload[311];
-  assign \$18  = ~ coords__payload[295];
-  assign \$19  = ~ coords__payload[395];
-  assign \$20  = ~ coords__payload[379];
-  assign \$21  = ~ coords__payload[363];
-  assign \$22  = ~ coords__payload[463];
-  assign \$23  = ~ coords__payload[447];
-  assign \$24  = ~ coords__payload[431];
-  assign \$25  = ~ coords__payload[531];
-  assign \$26  = ~ coords__payload[515];
-  assign \$27  = ~ coords__payload[499];
-  always @(posedge clk)
-    keys__valid <= \$28 ;
-  always @(posedge clk)
-    keys__payload <= \$29 ;
+  assign \$7  = ~ coords__payload[55];
+  assign \$8  = ~ coords__payload[39];
+  assign \$9  = ~ coords__payload[23];
+  assign \$10  = ~ coords__payload[55];
+  assign \$11  = ~ coords__payload[39];
+  assign \$12  = ~ coords__payload[23];
+  assign \$13  = downsample ? { coords__payload[7:0], \$9 , coords__payload[22:9], \$8 , coords__payload[38:25], \$7 , coords__payload[54:41], coords__payload[8], coords__payload[24], coords__payload[40] } : { coords__payload[7:0], \$12 , coords__payload[22:8], \$11 , coords__payload[38:24], \$10 , coords__payload[54:40] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = keys__valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$84  = keys__valid;
     if (\$3 ) begin
-      \$28  = coords__valid;
+      \$84  = coords__valid;
     end
     if (rst) begin
-      \$28  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = keys__payload;
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$85  = keys__payload;
     if (\$3 ) begin
-      \$29 [551:544] = coords__payload[551:544];
-      \$29 [552] = coords__payload[552];
-      \$29 [55:0] = { coords__payload[7:0], \$6 , coords__payload[22:8], \$5 , coords__payload[38:24], \$4 , coords__payload[54:40] };
-      \$29 [67:56] = coords__payload[67:56];
-      \$29 [123:68] = { coords__payload[75:68], \$9 , coords__payload[90:76], \$8 , coords__payload[106:92], \$7 , coords__payload[122:108] };
-      \$29 [135:124] = coords__payload[135:124];
-      \$29 [191:136] = { coords__payload[143:136], \$12 , coords__payload[158:144], \$11 , coords__payload[174:160], \$10 , coords__payload[190:176] };
-      \$29 [203:192] = coords__payload[203:192];
-      \$29 [259:204] = { coords__payload[211:204], \$15 , coords__payload[226:212], \$14 , coords__payload[242:228], \$13 , coords__payload[258:244] };
-      \$29 [271:260] = coords__payload[271:260];
-      \$29 [327:272] = { coords__payload[279:272], \$18 , coords__payload[294:280], \$17 , coords__payload[310:296], \$16 , coords__payload[326:312] };
-      \$29 [339:328] = coords__payload[339:328];
-      \$29 [395:340] = { coords__payload[347:340], \$21 , coords__payload[362:348], \$20 , coords__payload[378:364], \$19 , coords__payload[394:380] };
-      \$29 [407:396] = coords__payload[407:396];
-      \$29 [463:408] = { coords__payload[415:408], \$24 , coords__payload[430:416], \$23 , coords__payload[446:432], \$22 , coords__payload[462:448] };
-      \$29 [475:464] = coords__payload[475:464];
-      \$29 [531:476] = { coords__payload[483:476], \$27 , coords__payload[498:484], \$26 , coords__payload[514:500], \$25 , coords__payload[530:516] };
-      \$29 [543:532] = coords__payload[543:532];
+      \$85 [551:544] = coords__payload[551:544];
+      \$85 [552] = coords__payload[552];
+      \$85 [55:0] = \$13 ;
+      \$85 [67:56] = coords__payload[67:56];
+      \$85 [123:68] = \$23 ;
+      \$85 [135:124] = coords__payload[135:124];
+      \$85 [191:136] = \$33 ;
+      \$85 [203:192] = coords__payload[203:192];
+      \$85 [259:204] = \$43 ;
+      \$85 [271:260] = coords__payload[271:260];
+      \$85 [327:272] = \$53 ;
+      \$85 [339:328] = coords__payload[339:328];
+      \$85 [395:340] = \$63 ;
+      \$85 [407:396] = coords__payload[407:396];
+      \$85 [463:408] = \$73 ;
+      \$85 [475:464] = coords__payload[475:464];
+      \$85 [531:476] = \$83 ;
+      \$85 [543:532] = coords__payload[543:532];
     end
     if (rst) begin
-      \$29  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$85  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign \keys__payload.lanes  = keys__payload[543:0];
@@ -14283,7 +18405,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.merger (rst, a__valid, b__valid, a__ready, b__ready, a__payload, b__payload, merged__payload, stage6_valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -21145,7 +25267,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @(posedge clk)
     merge2_last <= \$2997 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2629  = stage0_valid;
     if (stage0_load) begin
       \$2629  = \$signal$88 ;
@@ -21157,7 +25279,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2630  = stage1_valid;
     if (stage1_load) begin
       \$2630  = stage0_valid;
@@ -21169,7 +25291,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2631  = stage2_valid;
     if (stage2_load) begin
       \$2631  = stage1_valid;
@@ -21181,7 +25303,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2632  = stage3_valid;
     if (stage3_load) begin
       \$2632  = stage2_valid;
@@ -21193,7 +25315,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2633  = stage4_valid;
     if (stage4_load) begin
       \$2633  = stage3_valid;
@@ -21205,7 +25327,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2634  = stage5_valid;
     if (stage5_load) begin
       \$2634  = stage4_valid;
@@ -21217,7 +25339,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2635  = stage6_valid;
     if (stage6_load) begin
       \$2635  = stage5_valid;
@@ -21227,7 +25349,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2636  = a_ahead;
     if (\$662 ) begin
       \$2636  = \$666 [1:0];
@@ -21239,7 +25361,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2637  = b_ahead;
     if (\$670 ) begin
       \$2637  = \$674 [1:0];
@@ -21251,7 +25373,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2638  = \$signal ;
     if (\$signal$121 ) begin
       \$2638  = \$676 ;
@@ -21261,7 +25383,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2639  = a0_e0;
     if (\$680 ) begin
       \$2639  = a0_e1;
@@ -21271,7 +25393,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2640  = a0_e1;
     if (\$680 ) begin
       \$2640  = a0_e2;
@@ -21284,7 +25406,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2641  = a0_e2;
     if (\$680 ) begin
       \$2641  = a0_e3;
@@ -21297,7 +25419,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2642  = a0_g0;
     if (\$680 ) begin
       \$2642  = a0_g1;
@@ -21307,7 +25429,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2643  = a0_g1;
     if (\$680 ) begin
       \$2643  = a0_g2;
@@ -21320,7 +25442,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2644  = a0_g2;
     if (\$680 ) begin
       \$2644  = a0_g3;
@@ -21333,14 +25455,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2645  = \$685 ;
     if (rst) begin
       \$2645  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2646  = \$690 ;
     if (\$710 ) begin
       \$2646  = 1'h1;
@@ -21350,7 +25472,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2647  = \$695 ;
     if (\$726 ) begin
       \$2647  = 1'h1;
@@ -21360,7 +25482,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2648  = \$701 ;
     if (\$743 ) begin
       \$2648  = 1'h1;
@@ -21370,7 +25492,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2649  = a0_e3;
     if (\$743 ) begin
       \$2649  = { a__payload[55:0], a__payload[67:56] };
@@ -21380,7 +25502,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2650  = a0_g3;
     if (\$743 ) begin
       \$2650  = \$745 ;
@@ -21390,7 +25512,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2651  = b7_e0;
     if (\$750 ) begin
       \$2651  = b7_e1;
@@ -21400,7 +25522,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2652  = b7_e1;
     if (\$750 ) begin
       \$2652  = b7_e2;
@@ -21413,7 +25535,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2653  = b7_e2;
     if (\$750 ) begin
       \$2653  = b7_e3;
@@ -21426,7 +25548,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2654  = b7_g0;
     if (\$750 ) begin
       \$2654  = b7_g1;
@@ -21436,7 +25558,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2655  = b7_g1;
     if (\$750 ) begin
       \$2655  = b7_g2;
@@ -21449,7 +25571,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2656  = b7_g2;
     if (\$750 ) begin
       \$2656  = b7_g3;
@@ -21462,14 +25584,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2657  = \$756 ;
     if (rst) begin
       \$2657  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2658  = \$762 ;
     if (\$785 ) begin
       \$2658  = 1'h1;
@@ -21479,7 +25601,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2659  = \$768 ;
     if (\$803 ) begin
       \$2659  = 1'h1;
@@ -21489,7 +25611,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2660  = \$775 ;
     if (\$822 ) begin
       \$2660  = 1'h1;
@@ -21499,7 +25621,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2661  = b7_e3;
     if (\$822 ) begin
       \$2661  = { b__payload[531:476], b__payload[543:532] };
@@ -21509,7 +25631,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2662  = b7_g3;
     if (\$822 ) begin
       \$2662  = \$824 ;
@@ -21519,14 +25641,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2663  = \$884 ;
     if (rst) begin
       \$2663  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2664  = a1_e0;
     if (\$888 ) begin
       \$2664  = a1_e1;
@@ -21536,7 +25658,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2665  = a1_e1;
     if (\$888 ) begin
       \$2665  = a1_e2;
@@ -21549,7 +25671,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2666  = a1_e2;
     if (\$888 ) begin
       \$2666  = a1_e3;
@@ -21562,7 +25684,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2667  = a1_g0;
     if (\$888 ) begin
       \$2667  = a1_g1;
@@ -21572,7 +25694,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2668  = a1_g1;
     if (\$888 ) begin
       \$2668  = a1_g2;
@@ -21585,7 +25707,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2669  = a1_g2;
     if (\$888 ) begin
       \$2669  = a1_g3;
@@ -21598,14 +25720,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2670  = \$893 ;
     if (rst) begin
       \$2670  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2671  = \$898 ;
     if (\$918 ) begin
       \$2671  = 1'h1;
@@ -21615,7 +25737,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2672  = \$903 ;
     if (\$934 ) begin
       \$2672  = 1'h1;
@@ -21625,7 +25747,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2673  = \$909 ;
     if (\$951 ) begin
       \$2673  = 1'h1;
@@ -21635,7 +25757,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2674  = a1_e3;
     if (\$951 ) begin
       \$2674  = { a__payload[123:68], a__payload[135:124] };
@@ -21645,7 +25767,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2675  = a1_g3;
     if (\$951 ) begin
       \$2675  = \$953 ;
@@ -21655,7 +25777,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2676  = b6_e0;
     if (\$958 ) begin
       \$2676  = b6_e1;
@@ -21665,7 +25787,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2677  = b6_e1;
     if (\$958 ) begin
       \$2677  = b6_e2;
@@ -21678,7 +25800,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2678  = b6_e2;
     if (\$958 ) begin
       \$2678  = b6_e3;
@@ -21691,7 +25813,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2679  = b6_g0;
     if (\$958 ) begin
       \$2679  = b6_g1;
@@ -21701,7 +25823,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2680  = b6_g1;
     if (\$958 ) begin
       \$2680  = b6_g2;
@@ -21714,7 +25836,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2681  = b6_g2;
     if (\$958 ) begin
       \$2681  = b6_g3;
@@ -21727,14 +25849,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2682  = \$964 ;
     if (rst) begin
       \$2682  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2683  = \$970 ;
     if (\$993 ) begin
       \$2683  = 1'h1;
@@ -21744,7 +25866,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2684  = \$976 ;
     if (\$1011 ) begin
       \$2684  = 1'h1;
@@ -21754,7 +25876,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2685  = \$983 ;
     if (\$1030 ) begin
       \$2685  = 1'h1;
@@ -21764,7 +25886,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2686  = b6_e3;
     if (\$1030 ) begin
       \$2686  = { b__payload[463:408], b__payload[475:464] };
@@ -21774,7 +25896,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2687  = b6_g3;
     if (\$1030 ) begin
       \$2687  = \$1032 ;
@@ -21784,14 +25906,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2688  = \$1092 ;
     if (rst) begin
       \$2688  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2689  = a2_e0;
     if (\$1096 ) begin
       \$2689  = a2_e1;
@@ -21801,7 +25923,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2690  = a2_e1;
     if (\$1096 ) begin
       \$2690  = a2_e2;
@@ -21814,7 +25936,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2691  = a2_e2;
     if (\$1096 ) begin
       \$2691  = a2_e3;
@@ -21827,7 +25949,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2692  = a2_g0;
     if (\$1096 ) begin
       \$2692  = a2_g1;
@@ -21837,7 +25959,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2693  = a2_g1;
     if (\$1096 ) begin
       \$2693  = a2_g2;
@@ -21850,7 +25972,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2694  = a2_g2;
     if (\$1096 ) begin
       \$2694  = a2_g3;
@@ -21863,14 +25985,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2695  = \$1101 ;
     if (rst) begin
       \$2695  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2696  = \$1106 ;
     if (\$1126 ) begin
       \$2696  = 1'h1;
@@ -21880,7 +26002,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2697  = \$1111 ;
     if (\$1142 ) begin
       \$2697  = 1'h1;
@@ -21890,7 +26012,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2698  = \$1117 ;
     if (\$1159 ) begin
       \$2698  = 1'h1;
@@ -21900,7 +26022,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2699  = a2_e3;
     if (\$1159 ) begin
       \$2699  = { a__payload[191:136], a__payload[203:192] };
@@ -21910,7 +26032,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2700  = a2_g3;
     if (\$1159 ) begin
       \$2700  = \$1161 ;
@@ -21920,7 +26042,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2701  = b5_e0;
     if (\$1166 ) begin
       \$2701  = b5_e1;
@@ -21930,7 +26052,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2702  = b5_e1;
     if (\$1166 ) begin
       \$2702  = b5_e2;
@@ -21943,7 +26065,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2703  = b5_e2;
     if (\$1166 ) begin
       \$2703  = b5_e3;
@@ -21956,7 +26078,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2704  = b5_g0;
     if (\$1166 ) begin
       \$2704  = b5_g1;
@@ -21966,7 +26088,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2705  = b5_g1;
     if (\$1166 ) begin
       \$2705  = b5_g2;
@@ -21979,7 +26101,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2706  = b5_g2;
     if (\$1166 ) begin
       \$2706  = b5_g3;
@@ -21992,14 +26114,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2707  = \$1172 ;
     if (rst) begin
       \$2707  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2708  = \$1178 ;
     if (\$1201 ) begin
       \$2708  = 1'h1;
@@ -22009,7 +26131,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2709  = \$1184 ;
     if (\$1219 ) begin
       \$2709  = 1'h1;
@@ -22019,7 +26141,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2710  = \$1191 ;
     if (\$1238 ) begin
       \$2710  = 1'h1;
@@ -22029,7 +26151,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2711  = b5_e3;
     if (\$1238 ) begin
       \$2711  = { b__payload[395:340], b__payload[407:396] };
@@ -22039,7 +26161,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2712  = b5_g3;
     if (\$1238 ) begin
       \$2712  = \$1240 ;
@@ -22049,14 +26171,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2713  = \$1300 ;
     if (rst) begin
       \$2713  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2714  = a3_e0;
     if (\$1304 ) begin
       \$2714  = a3_e1;
@@ -22066,7 +26188,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2715  = a3_e1;
     if (\$1304 ) begin
       \$2715  = a3_e2;
@@ -22079,7 +26201,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2716  = a3_e2;
     if (\$1304 ) begin
       \$2716  = a3_e3;
@@ -22092,7 +26214,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2717  = a3_g0;
     if (\$1304 ) begin
       \$2717  = a3_g1;
@@ -22102,7 +26224,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2718  = a3_g1;
     if (\$1304 ) begin
       \$2718  = a3_g2;
@@ -22115,7 +26237,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2719  = a3_g2;
     if (\$1304 ) begin
       \$2719  = a3_g3;
@@ -22128,14 +26250,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2720  = \$1309 ;
     if (rst) begin
       \$2720  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2721  = \$1314 ;
     if (\$1334 ) begin
       \$2721  = 1'h1;
@@ -22145,7 +26267,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2722  = \$1319 ;
     if (\$1350 ) begin
       \$2722  = 1'h1;
@@ -22155,7 +26277,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2723  = \$1325 ;
     if (\$1367 ) begin
       \$2723  = 1'h1;
@@ -22165,7 +26287,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2724  = a3_e3;
     if (\$1367 ) begin
       \$2724  = { a__payload[259:204], a__payload[271:260] };
@@ -22175,7 +26297,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2725  = a3_g3;
     if (\$1367 ) begin
       \$2725  = \$1369 ;
@@ -22185,7 +26307,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2726  = b4_e0;
     if (\$1374 ) begin
       \$2726  = b4_e1;
@@ -22195,7 +26317,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2727  = b4_e1;
     if (\$1374 ) begin
       \$2727  = b4_e2;
@@ -22208,7 +26330,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2728  = b4_e2;
     if (\$1374 ) begin
       \$2728  = b4_e3;
@@ -22221,7 +26343,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2729  = b4_g0;
     if (\$1374 ) begin
       \$2729  = b4_g1;
@@ -22231,7 +26353,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2730  = b4_g1;
     if (\$1374 ) begin
       \$2730  = b4_g2;
@@ -22244,7 +26366,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2731  = b4_g2;
     if (\$1374 ) begin
       \$2731  = b4_g3;
@@ -22257,14 +26379,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2732  = \$1380 ;
     if (rst) begin
       \$2732  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2733  = \$1386 ;
     if (\$1409 ) begin
       \$2733  = 1'h1;
@@ -22274,7 +26396,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2734  = \$1392 ;
     if (\$1427 ) begin
       \$2734  = 1'h1;
@@ -22284,7 +26406,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2735  = \$1399 ;
     if (\$1446 ) begin
       \$2735  = 1'h1;
@@ -22294,7 +26416,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2736  = b4_e3;
     if (\$1446 ) begin
       \$2736  = { b__payload[327:272], b__payload[339:328] };
@@ -22304,7 +26426,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2737  = b4_g3;
     if (\$1446 ) begin
       \$2737  = \$1448 ;
@@ -22314,14 +26436,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2738  = \$1508 ;
     if (rst) begin
       \$2738  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2739  = a4_e0;
     if (\$1512 ) begin
       \$2739  = a4_e1;
@@ -22331,7 +26453,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2740  = a4_e1;
     if (\$1512 ) begin
       \$2740  = a4_e2;
@@ -22344,7 +26466,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2741  = a4_e2;
     if (\$1512 ) begin
       \$2741  = a4_e3;
@@ -22357,7 +26479,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2742  = a4_g0;
     if (\$1512 ) begin
       \$2742  = a4_g1;
@@ -22367,7 +26489,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2743  = a4_g1;
     if (\$1512 ) begin
       \$2743  = a4_g2;
@@ -22380,7 +26502,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2744  = a4_g2;
     if (\$1512 ) begin
       \$2744  = a4_g3;
@@ -22393,14 +26515,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2745  = \$1517 ;
     if (rst) begin
       \$2745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2746  = \$1522 ;
     if (\$1542 ) begin
       \$2746  = 1'h1;
@@ -22410,7 +26532,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2747  = \$1527 ;
     if (\$1558 ) begin
       \$2747  = 1'h1;
@@ -22420,7 +26542,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2748  = \$1533 ;
     if (\$1575 ) begin
       \$2748  = 1'h1;
@@ -22430,7 +26552,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2749  = a4_e3;
     if (\$1575 ) begin
       \$2749  = { a__payload[327:272], a__payload[339:328] };
@@ -22440,7 +26562,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2750  = a4_g3;
     if (\$1575 ) begin
       \$2750  = \$1577 ;
@@ -22450,7 +26572,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2751  = b3_e0;
     if (\$1582 ) begin
       \$2751  = b3_e1;
@@ -22460,7 +26582,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2752  = b3_e1;
     if (\$1582 ) begin
       \$2752  = b3_e2;
@@ -22473,7 +26595,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2753  = b3_e2;
     if (\$1582 ) begin
       \$2753  = b3_e3;
@@ -22486,7 +26608,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2754  = b3_g0;
     if (\$1582 ) begin
       \$2754  = b3_g1;
@@ -22496,7 +26618,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2755  = b3_g1;
     if (\$1582 ) begin
       \$2755  = b3_g2;
@@ -22509,7 +26631,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2756  = b3_g2;
     if (\$1582 ) begin
       \$2756  = b3_g3;
@@ -22522,14 +26644,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2757  = \$1588 ;
     if (rst) begin
       \$2757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2758  = \$1594 ;
     if (\$1617 ) begin
       \$2758  = 1'h1;
@@ -22539,7 +26661,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2759  = \$1600 ;
     if (\$1635 ) begin
       \$2759  = 1'h1;
@@ -22549,7 +26671,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2760  = \$1607 ;
     if (\$1654 ) begin
       \$2760  = 1'h1;
@@ -22559,7 +26681,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2761  = b3_e3;
     if (\$1654 ) begin
       \$2761  = { b__payload[259:204], b__payload[271:260] };
@@ -22569,7 +26691,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2762  = b3_g3;
     if (\$1654 ) begin
       \$2762  = \$1656 ;
@@ -22579,14 +26701,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2763  = \$1716 ;
     if (rst) begin
       \$2763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2764  = a5_e0;
     if (\$1720 ) begin
       \$2764  = a5_e1;
@@ -22596,7 +26718,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2765  = a5_e1;
     if (\$1720 ) begin
       \$2765  = a5_e2;
@@ -22609,7 +26731,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2766  = a5_e2;
     if (\$1720 ) begin
       \$2766  = a5_e3;
@@ -22622,7 +26744,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2767  = a5_g0;
     if (\$1720 ) begin
       \$2767  = a5_g1;
@@ -22632,7 +26754,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2768  = a5_g1;
     if (\$1720 ) begin
       \$2768  = a5_g2;
@@ -22645,7 +26767,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2769  = a5_g2;
     if (\$1720 ) begin
       \$2769  = a5_g3;
@@ -22658,14 +26780,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2770  = \$1725 ;
     if (rst) begin
       \$2770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2771  = \$1730 ;
     if (\$1750 ) begin
       \$2771  = 1'h1;
@@ -22675,7 +26797,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2772  = \$1735 ;
     if (\$1766 ) begin
       \$2772  = 1'h1;
@@ -22685,7 +26807,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2773  = \$1741 ;
     if (\$1783 ) begin
       \$2773  = 1'h1;
@@ -22695,7 +26817,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2774  = a5_e3;
     if (\$1783 ) begin
       \$2774  = { a__payload[395:340], a__payload[407:396] };
@@ -22705,7 +26827,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2775  = a5_g3;
     if (\$1783 ) begin
       \$2775  = \$1785 ;
@@ -22715,7 +26837,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2776  = b2_e0;
     if (\$1790 ) begin
       \$2776  = b2_e1;
@@ -22725,7 +26847,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2777  = b2_e1;
     if (\$1790 ) begin
       \$2777  = b2_e2;
@@ -22738,7 +26860,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2778  = b2_e2;
     if (\$1790 ) begin
       \$2778  = b2_e3;
@@ -22751,7 +26873,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2779  = b2_g0;
     if (\$1790 ) begin
       \$2779  = b2_g1;
@@ -22761,7 +26883,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2780  = b2_g1;
     if (\$1790 ) begin
       \$2780  = b2_g2;
@@ -22774,7 +26896,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2781  = b2_g2;
     if (\$1790 ) begin
       \$2781  = b2_g3;
@@ -22787,14 +26909,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2782  = \$1796 ;
     if (rst) begin
       \$2782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2783  = \$1802 ;
     if (\$1825 ) begin
       \$2783  = 1'h1;
@@ -22804,7 +26926,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2784  = \$1808 ;
     if (\$1843 ) begin
       \$2784  = 1'h1;
@@ -22814,7 +26936,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2785  = \$1815 ;
     if (\$1862 ) begin
       \$2785  = 1'h1;
@@ -22824,7 +26946,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2786  = b2_e3;
     if (\$1862 ) begin
       \$2786  = { b__payload[191:136], b__payload[203:192] };
@@ -22834,7 +26956,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2787  = b2_g3;
     if (\$1862 ) begin
       \$2787  = \$1864 ;
@@ -22844,14 +26966,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2788  = \$1924 ;
     if (rst) begin
       \$2788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2789  = a6_e0;
     if (\$1928 ) begin
       \$2789  = a6_e1;
@@ -22861,7 +26983,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2790  = a6_e1;
     if (\$1928 ) begin
       \$2790  = a6_e2;
@@ -22874,7 +26996,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2791  = a6_e2;
     if (\$1928 ) begin
       \$2791  = a6_e3;
@@ -22887,7 +27009,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2792  = a6_g0;
     if (\$1928 ) begin
       \$2792  = a6_g1;
@@ -22897,7 +27019,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2793  = a6_g1;
     if (\$1928 ) begin
       \$2793  = a6_g2;
@@ -22910,7 +27032,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2794  = a6_g2;
     if (\$1928 ) begin
       \$2794  = a6_g3;
@@ -22923,14 +27045,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2795  = \$1933 ;
     if (rst) begin
       \$2795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2796  = \$1938 ;
     if (\$1958 ) begin
       \$2796  = 1'h1;
@@ -22940,7 +27062,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2797  = \$1943 ;
     if (\$1974 ) begin
       \$2797  = 1'h1;
@@ -22950,7 +27072,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2798  = \$1949 ;
     if (\$1991 ) begin
       \$2798  = 1'h1;
@@ -22960,7 +27082,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2799  = a6_e3;
     if (\$1991 ) begin
       \$2799  = { a__payload[463:408], a__payload[475:464] };
@@ -22970,7 +27092,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2800  = a6_g3;
     if (\$1991 ) begin
       \$2800  = \$1993 ;
@@ -22980,7 +27102,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2801  = b1_e0;
     if (\$1998 ) begin
       \$2801  = b1_e1;
@@ -22990,7 +27112,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2802  = b1_e1;
     if (\$1998 ) begin
       \$2802  = b1_e2;
@@ -23003,7 +27125,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2803  = b1_e2;
     if (\$1998 ) begin
       \$2803  = b1_e3;
@@ -23016,7 +27138,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2804  = b1_g0;
     if (\$1998 ) begin
       \$2804  = b1_g1;
@@ -23026,7 +27148,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2805  = b1_g1;
     if (\$1998 ) begin
       \$2805  = b1_g2;
@@ -23039,7 +27161,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2806  = b1_g2;
     if (\$1998 ) begin
       \$2806  = b1_g3;
@@ -23052,14 +27174,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2807  = \$2004 ;
     if (rst) begin
       \$2807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2808  = \$2010 ;
     if (\$2033 ) begin
       \$2808  = 1'h1;
@@ -23069,7 +27191,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2809  = \$2016 ;
     if (\$2051 ) begin
       \$2809  = 1'h1;
@@ -23079,7 +27201,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2810  = \$2023 ;
     if (\$2070 ) begin
       \$2810  = 1'h1;
@@ -23089,7 +27211,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2811  = b1_e3;
     if (\$2070 ) begin
       \$2811  = { b__payload[123:68], b__payload[135:124] };
@@ -23099,7 +27221,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2812  = b1_g3;
     if (\$2070 ) begin
       \$2812  = \$2072 ;
@@ -23109,14 +27231,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2813  = \$2132 ;
     if (rst) begin
       \$2813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2814  = a7_e0;
     if (\$2136 ) begin
       \$2814  = a7_e1;
@@ -23126,7 +27248,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2815  = a7_e1;
     if (\$2136 ) begin
       \$2815  = a7_e2;
@@ -23139,7 +27261,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2816  = a7_e2;
     if (\$2136 ) begin
       \$2816  = a7_e3;
@@ -23152,7 +27274,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2817  = a7_g0;
     if (\$2136 ) begin
       \$2817  = a7_g1;
@@ -23162,7 +27284,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2818  = a7_g1;
     if (\$2136 ) begin
       \$2818  = a7_g2;
@@ -23175,7 +27297,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2819  = a7_g2;
     if (\$2136 ) begin
       \$2819  = a7_g3;
@@ -23188,14 +27310,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2820  = \$2141 ;
     if (rst) begin
       \$2820  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2821  = \$2146 ;
     if (\$2166 ) begin
       \$2821  = 1'h1;
@@ -23205,7 +27327,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2822  = \$2151 ;
     if (\$2182 ) begin
       \$2822  = 1'h1;
@@ -23215,7 +27337,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2823  = \$2157 ;
     if (\$2199 ) begin
       \$2823  = 1'h1;
@@ -23225,7 +27347,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2824  = a7_e3;
     if (\$2199 ) begin
       \$2824  = { a__payload[531:476], a__payload[543:532] };
@@ -23235,7 +27357,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2825  = a7_g3;
     if (\$2199 ) begin
       \$2825  = \$2201 ;
@@ -23245,7 +27367,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2826  = b0_e0;
     if (\$2206 ) begin
       \$2826  = b0_e1;
@@ -23255,7 +27377,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2827  = b0_e1;
     if (\$2206 ) begin
       \$2827  = b0_e2;
@@ -23268,7 +27390,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2828  = b0_e2;
     if (\$2206 ) begin
       \$2828  = b0_e3;
@@ -23281,7 +27403,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2829  = b0_g0;
     if (\$2206 ) begin
       \$2829  = b0_g1;
@@ -23291,7 +27413,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2830  = b0_g1;
     if (\$2206 ) begin
       \$2830  = b0_g2;
@@ -23304,7 +27426,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2831  = b0_g2;
     if (\$2206 ) begin
       \$2831  = b0_g3;
@@ -23317,14 +27439,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2832  = \$2212 ;
     if (rst) begin
       \$2832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2833  = \$2218 ;
     if (\$2241 ) begin
       \$2833  = 1'h1;
@@ -23334,7 +27456,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2834  = \$2224 ;
     if (\$2259 ) begin
       \$2834  = 1'h1;
@@ -23344,7 +27466,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2835  = \$2231 ;
     if (\$2278 ) begin
       \$2835  = 1'h1;
@@ -23354,7 +27476,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2836  = b0_e3;
     if (\$2278 ) begin
       \$2836  = { b__payload[55:0], b__payload[67:56] };
@@ -23364,7 +27486,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2837  = b0_g3;
     if (\$2278 ) begin
       \$2837  = \$2280 ;
@@ -23374,14 +27496,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2838  = \$2340 ;
     if (rst) begin
       \$2838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2839  = winner0;
     if (stage0_load) begin
       \$2839  = \$2343 ;
@@ -23391,7 +27513,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2840  = winner1;
     if (stage0_load) begin
       \$2840  = \$2346 ;
@@ -23401,7 +27523,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2841  = winner2;
     if (stage0_load) begin
       \$2841  = \$2349 ;
@@ -23411,7 +27533,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2842  = winner3;
     if (stage0_load) begin
       \$2842  = \$2352 ;
@@ -23421,7 +27543,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2843  = winner4;
     if (stage0_load) begin
       \$2843  = \$2355 ;
@@ -23431,7 +27553,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2844  = winner5;
     if (stage0_load) begin
       \$2844  = \$2358 ;
@@ -23441,7 +27563,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2845  = winner6;
     if (stage0_load) begin
       \$2845  = \$2361 ;
@@ -23451,7 +27573,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2846  = winner7;
     if (stage0_load) begin
       \$2846  = \$2364 ;
@@ -23461,7 +27583,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2847  = s0_last;
     if (stage0_load) begin
       \$2847  = \$signal$121 ;
@@ -23471,7 +27593,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2848  = merge0_in0;
     if (stage1_load) begin
       \$2848  = winner0;
@@ -23481,7 +27603,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2849  = merge0_in1;
     if (stage1_load) begin
       \$2849  = winner1;
@@ -23491,7 +27613,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2850  = merge0_in2;
     if (stage1_load) begin
       \$2850  = winner2;
@@ -23501,7 +27623,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2851  = merge0_in3;
     if (stage1_load) begin
       \$2851  = winner3;
@@ -23511,7 +27633,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2852  = merge0_in4;
     if (stage1_load) begin
       \$2852  = winner4;
@@ -23521,7 +27643,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2853  = merge0_in5;
     if (stage1_load) begin
       \$2853  = winner5;
@@ -23531,7 +27653,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2854  = merge0_in6;
     if (stage1_load) begin
       \$2854  = winner6;
@@ -23541,7 +27663,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2855  = merge0_in7;
     if (stage1_load) begin
       \$2855  = winner7;
@@ -23551,7 +27673,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2856  = merge0_in_last;
     if (stage1_load) begin
       \$2856  = s0_last;
@@ -23561,7 +27683,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2857  = merge0_gt0_0;
     if (stage1_load) begin
       \$2857  = \$2365 ;
@@ -23571,7 +27693,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2858  = merge0_eq0_0;
     if (stage1_load) begin
       \$2858  = \$2366 ;
@@ -23581,7 +27703,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2859  = merge0_gt0_1;
     if (stage1_load) begin
       \$2859  = \$2367 ;
@@ -23591,7 +27713,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2860  = merge0_eq0_1;
     if (stage1_load) begin
       \$2860  = \$2368 ;
@@ -23601,7 +27723,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2861  = merge0_gt0_2;
     if (stage1_load) begin
       \$2861  = \$2369 ;
@@ -23611,7 +27733,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2862  = merge0_eq0_2;
     if (stage1_load) begin
       \$2862  = \$2370 ;
@@ -23621,7 +27743,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2863  = merge0_gt0_3;
     if (stage1_load) begin
       \$2863  = \$2371 ;
@@ -23631,7 +27753,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2864  = merge0_eq0_3;
     if (stage1_load) begin
       \$2864  = \$2372 ;
@@ -23641,7 +27763,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2865  = merge0_gt1_0;
     if (stage1_load) begin
       \$2865  = \$2373 ;
@@ -23651,7 +27773,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2866  = merge0_eq1_0;
     if (stage1_load) begin
       \$2866  = \$2374 ;
@@ -23661,7 +27783,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2867  = merge0_gt1_1;
     if (stage1_load) begin
       \$2867  = \$2375 ;
@@ -23671,7 +27793,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2868  = merge0_eq1_1;
     if (stage1_load) begin
       \$2868  = \$2376 ;
@@ -23681,7 +27803,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2869  = merge0_gt1_2;
     if (stage1_load) begin
       \$2869  = \$2377 ;
@@ -23691,7 +27813,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2870  = merge0_eq1_2;
     if (stage1_load) begin
       \$2870  = \$2378 ;
@@ -23701,7 +27823,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2871  = merge0_gt1_3;
     if (stage1_load) begin
       \$2871  = \$2379 ;
@@ -23711,7 +27833,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2872  = merge0_eq1_3;
     if (stage1_load) begin
       \$2872  = \$2380 ;
@@ -23721,7 +27843,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2873  = merge0_gt2_0;
     if (stage1_load) begin
       \$2873  = \$2381 ;
@@ -23731,7 +27853,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2874  = merge0_eq2_0;
     if (stage1_load) begin
       \$2874  = \$2382 ;
@@ -23741,7 +27863,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2875  = merge0_gt2_1;
     if (stage1_load) begin
       \$2875  = \$2383 ;
@@ -23751,7 +27873,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2876  = merge0_eq2_1;
     if (stage1_load) begin
       \$2876  = \$2384 ;
@@ -23761,7 +27883,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2877  = merge0_gt2_2;
     if (stage1_load) begin
       \$2877  = \$2385 ;
@@ -23771,7 +27893,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2878  = merge0_eq2_2;
     if (stage1_load) begin
       \$2878  = \$2386 ;
@@ -23781,7 +27903,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2879  = merge0_gt2_3;
     if (stage1_load) begin
       \$2879  = \$2387 ;
@@ -23791,7 +27913,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2880  = merge0_eq2_3;
     if (stage1_load) begin
       \$2880  = \$2388 ;
@@ -23801,7 +27923,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2881  = merge0_gt3_0;
     if (stage1_load) begin
       \$2881  = \$2389 ;
@@ -23811,7 +27933,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2882  = merge0_eq3_0;
     if (stage1_load) begin
       \$2882  = \$2390 ;
@@ -23821,7 +27943,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2883  = merge0_gt3_1;
     if (stage1_load) begin
       \$2883  = \$2391 ;
@@ -23831,7 +27953,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2884  = merge0_eq3_1;
     if (stage1_load) begin
       \$2884  = \$2392 ;
@@ -23841,7 +27963,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2885  = merge0_gt3_2;
     if (stage1_load) begin
       \$2885  = \$2393 ;
@@ -23851,7 +27973,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2886  = merge0_eq3_2;
     if (stage1_load) begin
       \$2886  = \$2394 ;
@@ -23861,7 +27983,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2887  = merge0_gt3_3;
     if (stage1_load) begin
       \$2887  = \$2395 ;
@@ -23871,7 +27993,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2888  = merge0_eq3_3;
     if (stage1_load) begin
       \$2888  = \$2396 ;
@@ -23881,7 +28003,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2889  = merge0_lane0;
     if (stage2_load) begin
       \$2889  = \$2403 ;
@@ -23891,7 +28013,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2890  = merge0_lane1;
     if (stage2_load) begin
       \$2890  = \$2410 ;
@@ -23901,7 +28023,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2891  = merge0_lane2;
     if (stage2_load) begin
       \$2891  = \$2417 ;
@@ -23911,7 +28033,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2892  = merge0_lane3;
     if (stage2_load) begin
       \$2892  = \$2424 ;
@@ -23921,7 +28043,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2893  = merge0_lane4;
     if (stage2_load) begin
       \$2893  = \$2431 ;
@@ -23931,7 +28053,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2894  = merge0_lane5;
     if (stage2_load) begin
       \$2894  = \$2438 ;
@@ -23941,7 +28063,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2895  = merge0_lane6;
     if (stage2_load) begin
       \$2895  = \$2445 ;
@@ -23951,7 +28073,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2896  = merge0_lane7;
     if (stage2_load) begin
       \$2896  = \$2452 ;
@@ -23961,7 +28083,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2897  = merge0_last;
     if (stage2_load) begin
       \$2897  = merge0_in_last;
@@ -23971,7 +28093,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2898  = merge1_in0;
     if (stage3_load) begin
       \$2898  = merge0_lane0;
@@ -23981,7 +28103,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2899  = merge1_in1;
     if (stage3_load) begin
       \$2899  = merge0_lane1;
@@ -23991,7 +28113,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2900  = merge1_in2;
     if (stage3_load) begin
       \$2900  = merge0_lane2;
@@ -24001,7 +28123,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2901  = merge1_in3;
     if (stage3_load) begin
       \$2901  = merge0_lane3;
@@ -24011,7 +28133,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2902  = merge1_in4;
     if (stage3_load) begin
       \$2902  = merge0_lane4;
@@ -24021,7 +28143,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2903  = merge1_in5;
     if (stage3_load) begin
       \$2903  = merge0_lane5;
@@ -24031,7 +28153,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2904  = merge1_in6;
     if (stage3_load) begin
       \$2904  = merge0_lane6;
@@ -24041,7 +28163,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2905  = merge1_in7;
     if (stage3_load) begin
       \$2905  = merge0_lane7;
@@ -24051,7 +28173,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2906  = merge1_in_last;
     if (stage3_load) begin
       \$2906  = merge0_last;
@@ -24061,7 +28183,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2907  = merge1_gt0_0;
     if (stage3_load) begin
       \$2907  = \$2453 ;
@@ -24071,7 +28193,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2908  = merge1_eq0_0;
     if (stage3_load) begin
       \$2908  = \$2454 ;
@@ -24081,7 +28203,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2909  = merge1_gt0_1;
     if (stage3_load) begin
       \$2909  = \$2455 ;
@@ -24091,7 +28213,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2910  = merge1_eq0_1;
     if (stage3_load) begin
       \$2910  = \$2456 ;
@@ -24101,7 +28223,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2911  = merge1_gt0_2;
     if (stage3_load) begin
       \$2911  = \$2457 ;
@@ -24111,7 +28233,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2912  = merge1_eq0_2;
     if (stage3_load) begin
       \$2912  = \$2458 ;
@@ -24121,7 +28243,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2913  = merge1_gt0_3;
     if (stage3_load) begin
       \$2913  = \$2459 ;
@@ -24131,7 +28253,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2914  = merge1_eq0_3;
     if (stage3_load) begin
       \$2914  = \$2460 ;
@@ -24141,7 +28263,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2915  = merge1_gt1_0;
     if (stage3_load) begin
       \$2915  = \$2461 ;
@@ -24151,7 +28273,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2916  = merge1_eq1_0;
     if (stage3_load) begin
       \$2916  = \$2462 ;
@@ -24161,7 +28283,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2917  = merge1_gt1_1;
     if (stage3_load) begin
       \$2917  = \$2463 ;
@@ -24171,7 +28293,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2918  = merge1_eq1_1;
     if (stage3_load) begin
       \$2918  = \$2464 ;
@@ -24181,7 +28303,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2919  = merge1_gt1_2;
     if (stage3_load) begin
       \$2919  = \$2465 ;
@@ -24191,7 +28313,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2920  = merge1_eq1_2;
     if (stage3_load) begin
       \$2920  = \$2466 ;
@@ -24201,7 +28323,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2921  = merge1_gt1_3;
     if (stage3_load) begin
       \$2921  = \$2467 ;
@@ -24211,7 +28333,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2922  = merge1_eq1_3;
     if (stage3_load) begin
       \$2922  = \$2468 ;
@@ -24221,7 +28343,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2923  = merge1_gt4_0;
     if (stage3_load) begin
       \$2923  = \$2469 ;
@@ -24231,7 +28353,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2924  = merge1_eq4_0;
     if (stage3_load) begin
       \$2924  = \$2470 ;
@@ -24241,7 +28363,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2925  = merge1_gt4_1;
     if (stage3_load) begin
       \$2925  = \$2471 ;
@@ -24251,7 +28373,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2926  = merge1_eq4_1;
     if (stage3_load) begin
       \$2926  = \$2472 ;
@@ -24261,7 +28383,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2927  = merge1_gt4_2;
     if (stage3_load) begin
       \$2927  = \$2473 ;
@@ -24271,7 +28393,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2928  = merge1_eq4_2;
     if (stage3_load) begin
       \$2928  = \$2474 ;
@@ -24281,7 +28403,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2929  = merge1_gt4_3;
     if (stage3_load) begin
       \$2929  = \$2475 ;
@@ -24291,7 +28413,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2930  = merge1_eq4_3;
     if (stage3_load) begin
       \$2930  = \$2476 ;
@@ -24301,7 +28423,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2931  = merge1_gt5_0;
     if (stage3_load) begin
       \$2931  = \$2477 ;
@@ -24311,7 +28433,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2932  = merge1_eq5_0;
     if (stage3_load) begin
       \$2932  = \$2478 ;
@@ -24321,7 +28443,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2933  = merge1_gt5_1;
     if (stage3_load) begin
       \$2933  = \$2479 ;
@@ -24331,7 +28453,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2934  = merge1_eq5_1;
     if (stage3_load) begin
       \$2934  = \$2480 ;
@@ -24341,7 +28463,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2935  = merge1_gt5_2;
     if (stage3_load) begin
       \$2935  = \$2481 ;
@@ -24351,7 +28473,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2936  = merge1_eq5_2;
     if (stage3_load) begin
       \$2936  = \$2482 ;
@@ -24361,7 +28483,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2937  = merge1_gt5_3;
     if (stage3_load) begin
       \$2937  = \$2483 ;
@@ -24371,7 +28493,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2938  = merge1_eq5_3;
     if (stage3_load) begin
       \$2938  = \$2484 ;
@@ -24381,7 +28503,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2939  = merge1_lane0;
     if (stage4_load) begin
       \$2939  = \$2491 ;
@@ -24391,7 +28513,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2940  = merge1_lane1;
     if (stage4_load) begin
       \$2940  = \$2498 ;
@@ -24401,7 +28523,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2941  = merge1_lane2;
     if (stage4_load) begin
       \$2941  = \$2505 ;
@@ -24411,7 +28533,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2942  = merge1_lane3;
     if (stage4_load) begin
       \$2942  = \$2512 ;
@@ -24421,7 +28543,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2943  = merge1_lane4;
     if (stage4_load) begin
       \$2943  = \$2519 ;
@@ -24431,7 +28553,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2944  = merge1_lane5;
     if (stage4_load) begin
       \$2944  = \$2526 ;
@@ -24441,7 +28563,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2945  = merge1_lane6;
     if (stage4_load) begin
       \$2945  = \$2533 ;
@@ -24451,7 +28573,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2946  = merge1_lane7;
     if (stage4_load) begin
       \$2946  = \$2540 ;
@@ -24461,7 +28583,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2947  = merge1_last;
     if (stage4_load) begin
       \$2947  = merge1_in_last;
@@ -24471,7 +28593,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2948  = merge2_in0;
     if (stage5_load) begin
       \$2948  = merge1_lane0;
@@ -24481,7 +28603,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2949  = merge2_in1;
     if (stage5_load) begin
       \$2949  = merge1_lane1;
@@ -24491,7 +28613,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2950  = merge2_in2;
     if (stage5_load) begin
       \$2950  = merge1_lane2;
@@ -24501,7 +28623,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2951  = merge2_in3;
     if (stage5_load) begin
       \$2951  = merge1_lane3;
@@ -24511,7 +28633,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2952  = merge2_in4;
     if (stage5_load) begin
       \$2952  = merge1_lane4;
@@ -24521,7 +28643,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2953  = merge2_in5;
     if (stage5_load) begin
       \$2953  = merge1_lane5;
@@ -24531,7 +28653,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2954  = merge2_in6;
     if (stage5_load) begin
       \$2954  = merge1_lane6;
@@ -24541,7 +28663,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2955  = merge2_in7;
     if (stage5_load) begin
       \$2955  = merge1_lane7;
@@ -24551,7 +28673,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2956  = merge2_in_last;
     if (stage5_load) begin
       \$2956  = merge1_last;
@@ -24561,7 +28683,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2957  = merge2_gt0_0;
     if (stage5_load) begin
       \$2957  = \$2541 ;
@@ -24571,7 +28693,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2958  = merge2_eq0_0;
     if (stage5_load) begin
       \$2958  = \$2542 ;
@@ -24581,7 +28703,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2959  = merge2_gt0_1;
     if (stage5_load) begin
       \$2959  = \$2543 ;
@@ -24591,7 +28713,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2960  = merge2_eq0_1;
     if (stage5_load) begin
       \$2960  = \$2544 ;
@@ -24601,7 +28723,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2961  = merge2_gt0_2;
     if (stage5_load) begin
       \$2961  = \$2545 ;
@@ -24611,7 +28733,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2962  = merge2_eq0_2;
     if (stage5_load) begin
       \$2962  = \$2546 ;
@@ -24621,7 +28743,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2963  = merge2_gt0_3;
     if (stage5_load) begin
       \$2963  = \$2547 ;
@@ -24631,7 +28753,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2964  = merge2_eq0_3;
     if (stage5_load) begin
       \$2964  = \$2548 ;
@@ -24641,7 +28763,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2965  = merge2_gt2_0;
     if (stage5_load) begin
       \$2965  = \$2549 ;
@@ -24651,7 +28773,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2966  = merge2_eq2_0;
     if (stage5_load) begin
       \$2966  = \$2550 ;
@@ -24661,7 +28783,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2967  = merge2_gt2_1;
     if (stage5_load) begin
       \$2967  = \$2551 ;
@@ -24671,7 +28793,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2968  = merge2_eq2_1;
     if (stage5_load) begin
       \$2968  = \$2552 ;
@@ -24681,7 +28803,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2969  = merge2_gt2_2;
     if (stage5_load) begin
       \$2969  = \$2553 ;
@@ -24691,7 +28813,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2970  = merge2_eq2_2;
     if (stage5_load) begin
       \$2970  = \$2554 ;
@@ -24701,7 +28823,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2971  = merge2_gt2_3;
     if (stage5_load) begin
       \$2971  = \$2555 ;
@@ -24711,7 +28833,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2972  = merge2_eq2_3;
     if (stage5_load) begin
       \$2972  = \$2556 ;
@@ -24721,7 +28843,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2973  = merge2_gt4_0;
     if (stage5_load) begin
       \$2973  = \$2557 ;
@@ -24731,7 +28853,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2974  = merge2_eq4_0;
     if (stage5_load) begin
       \$2974  = \$2558 ;
@@ -24741,7 +28863,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2975  = merge2_gt4_1;
     if (stage5_load) begin
       \$2975  = \$2559 ;
@@ -24751,7 +28873,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2976  = merge2_eq4_1;
     if (stage5_load) begin
       \$2976  = \$2560 ;
@@ -24761,7 +28883,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2977  = merge2_gt4_2;
     if (stage5_load) begin
       \$2977  = \$2561 ;
@@ -24771,7 +28893,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2978  = merge2_eq4_2;
     if (stage5_load) begin
       \$2978  = \$2562 ;
@@ -24781,7 +28903,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2979  = merge2_gt4_3;
     if (stage5_load) begin
       \$2979  = \$2563 ;
@@ -24791,7 +28913,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2980  = merge2_eq4_3;
     if (stage5_load) begin
       \$2980  = \$2564 ;
@@ -24801,7 +28923,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2981  = merge2_gt6_0;
     if (stage5_load) begin
       \$2981  = \$2565 ;
@@ -24811,7 +28933,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2982  = merge2_eq6_0;
     if (stage5_load) begin
       \$2982  = \$2566 ;
@@ -24821,7 +28943,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2983  = merge2_gt6_1;
     if (stage5_load) begin
       \$2983  = \$2567 ;
@@ -24831,7 +28953,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2984  = merge2_eq6_1;
     if (stage5_load) begin
       \$2984  = \$2568 ;
@@ -24841,7 +28963,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2985  = merge2_gt6_2;
     if (stage5_load) begin
       \$2985  = \$2569 ;
@@ -24851,7 +28973,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2986  = merge2_eq6_2;
     if (stage5_load) begin
       \$2986  = \$2570 ;
@@ -24861,7 +28983,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2987  = merge2_gt6_3;
     if (stage5_load) begin
       \$2987  = \$2571 ;
@@ -24871,7 +28993,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2988  = merge2_eq6_3;
     if (stage5_load) begin
       \$2988  = \$2572 ;
@@ -24881,7 +29003,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2989  = merge2_lane0;
     if (stage6_load) begin
       \$2989  = \$2579 ;
@@ -24891,7 +29013,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2990  = merge2_lane1;
     if (stage6_load) begin
       \$2990  = \$2586 ;
@@ -24901,7 +29023,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2991  = merge2_lane2;
     if (stage6_load) begin
       \$2991  = \$2593 ;
@@ -24911,7 +29033,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2992  = merge2_lane3;
     if (stage6_load) begin
       \$2992  = \$2600 ;
@@ -24921,7 +29043,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2993  = merge2_lane4;
     if (stage6_load) begin
       \$2993  = \$2607 ;
@@ -24931,7 +29053,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2994  = merge2_lane5;
     if (stage6_load) begin
       \$2994  = \$2614 ;
@@ -24941,7 +29063,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2995  = merge2_lane6;
     if (stage6_load) begin
       \$2995  = \$2621 ;
@@ -24951,7 +29073,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2996  = merge2_lane7;
     if (stage6_load) begin
       \$2996  = \$2628 ;
@@ -24961,7 +29083,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2997  = merge2_last;
     if (stage6_load) begin
       \$2997  = merge2_in_last;
@@ -25113,7 +29235,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a (rst, \n_beats$31 , run_beats, read__data, start, r_en, read__addr, read__en, beats__valid, beats__payload, \last_keep$32 , first, stride, n_lists, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [12:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -25340,8 +29462,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$19$0 (read__data),
-    .\port$8202$0 (meta),
+    .\port$36$0 (read__data),
+    .\port$9889$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -25349,7 +29471,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     .w_en(pending)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$44  = beat;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
@@ -25367,7 +29489,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$45  = base;
     if (\$10 ) begin
       if (\$33 ) begin
@@ -25382,7 +29504,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$46  = lst;
     if (\$10 ) begin
       if (\$33 ) begin
@@ -25397,7 +29519,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$47  = running;
     if (\$10 ) begin
       if (\$33 ) begin
@@ -25414,7 +29536,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$48  = \$like$24 ;
     if (\$40 ) begin
       \$48  = stride;
@@ -25424,7 +29546,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$49  = \$like ;
     if (\$40 ) begin
       \$49  = run_beats;
@@ -25434,7 +29556,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$50  = n_beats;
     if (\$40 ) begin
       \$50  = \n_beats$31 ;
@@ -25444,7 +29566,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$51  = \$like$25 ;
     if (\$40 ) begin
       \$51  = n_lists;
@@ -25454,7 +29576,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$52  = last_keep;
     if (\$40 ) begin
       \$52  = \last_keep$32 ;
@@ -25464,14 +29586,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$42  = \$7 ;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$43  = meta;
     if (\$10 ) begin
       \$43 [7:0] = \$16 ;
@@ -25549,8 +29671,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$19$0 , r_en, r_rdy, r_data, w_en, \port$8202$0 , level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$9889$0 , level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -25574,10 +29696,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [543:0] \port$19$0 ;
-  wire [543:0] \port$19$0 ;
-  input [25:0] \port$8202$0 ;
-  wire [25:0] \port$8202$0 ;
+  input [543:0] \port$36$0 ;
+  wire [543:0] \port$36$0 ;
+  input [25:0] \port$9889$0 ;
+  wire [25:0] \port$9889$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [569:0] r_data;
@@ -25610,7 +29732,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$8202$0 , \port$19$0  };
+      storage[w_port__addr] <= { \port$9889$0 , \port$36$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -25637,7 +29759,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @(posedge clk)
     level <= \$17 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$15  = w_port__addr;
     if (\$1 ) begin
       \$15  = \$2 [1:0];
@@ -25647,7 +29769,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$16  = r_port__addr;
     if (\$3 ) begin
       \$16  = \$4 [1:0];
@@ -25657,7 +29779,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$17  = level;
     if (\$8 ) begin
       \$17  = \$9 [2:0];
@@ -25672,15 +29794,15 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$8202$0 , \port$19$0  };
-  assign w_data = { \port$8202$0 , \port$19$0  };
+  assign w_port__data = { \port$9889$0 , \port$36$0  };
+  assign w_data = { \port$9889$0 , \port$36$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b (rst, \n_beats$31 , run_beats, read__data, start, r_en, read__addr, read__en, beats__valid, beats__payload, \last_keep$32 , first, stride, n_lists, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b (rst, run_beats, \n_beats$31 , \last_keep$32 , read__data, start, r_en, read__addr, read__en, beats__valid, beats__payload, first, stride, n_lists, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [12:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -25907,8 +30029,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$33$0 (read__data),
-    .\port$8234$0 (meta),
+    .\port$57$0 (read__data),
+    .\port$9921$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -25916,7 +30038,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     .w_en(pending)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$44  = beat;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
@@ -25934,7 +30056,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$45  = base;
     if (\$10 ) begin
       if (\$33 ) begin
@@ -25949,7 +30071,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$46  = lst;
     if (\$10 ) begin
       if (\$33 ) begin
@@ -25964,7 +30086,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$47  = running;
     if (\$10 ) begin
       if (\$33 ) begin
@@ -25981,7 +30103,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$48  = \$like$24 ;
     if (\$40 ) begin
       \$48  = stride;
@@ -25991,7 +30113,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$49  = \$like ;
     if (\$40 ) begin
       \$49  = run_beats;
@@ -26001,7 +30123,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$50  = n_beats;
     if (\$40 ) begin
       \$50  = \n_beats$31 ;
@@ -26011,7 +30133,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$51  = \$like$25 ;
     if (\$40 ) begin
       \$51  = n_lists;
@@ -26021,7 +30143,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$52  = last_keep;
     if (\$40 ) begin
       \$52  = \last_keep$32 ;
@@ -26031,14 +30153,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$42  = \$7 ;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$43  = meta;
     if (\$10 ) begin
       \$43 [7:0] = \$16 ;
@@ -26116,8 +30238,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$33$0 , r_en, r_rdy, r_data, w_en, \port$8234$0 , level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$9921$0 , level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -26141,10 +30263,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [543:0] \port$33$0 ;
-  wire [543:0] \port$33$0 ;
-  input [25:0] \port$8234$0 ;
-  wire [25:0] \port$8234$0 ;
+  input [543:0] \port$57$0 ;
+  wire [543:0] \port$57$0 ;
+  input [25:0] \port$9921$0 ;
+  wire [25:0] \port$9921$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [569:0] r_data;
@@ -26177,7 +30299,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$8234$0 , \port$33$0  };
+      storage[w_port__addr] <= { \port$9921$0 , \port$57$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -26204,7 +30326,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @(posedge clk)
     level <= \$17 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$15  = w_port__addr;
     if (\$1 ) begin
       \$15  = \$2 [1:0];
@@ -26214,7 +30336,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$16  = r_port__addr;
     if (\$3 ) begin
       \$16  = \$4 [1:0];
@@ -26224,7 +30346,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$17  = level;
     if (\$8 ) begin
       \$17  = \$9 [2:0];
@@ -26239,15 +30361,15 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$8234$0 , \port$33$0  };
-  assign w_data = { \port$8234$0 , \port$33$0  };
+  assign w_port__data = { \port$9921$0 , \port$57$0  };
+  assign w_data = { \port$9921$0 , \port$57$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
 module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.sorter (rst, stage0_load, unsorted__valid, unsorted__payload, sorted__payload, stage11_valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -28855,7 +32977,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$31  = ~ stage10_valid;
   assign \$32  = ~ stage11_valid;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$645  = stage0_valid;
     if (stage0_load) begin
       \$645  = unsorted__valid;
@@ -28867,7 +32989,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$646  = stage1_valid;
     if (stage1_load) begin
       \$646  = stage0_valid;
@@ -28879,7 +33001,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$647  = stage2_valid;
     if (stage2_load) begin
       \$647  = stage1_valid;
@@ -28891,7 +33013,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$648  = stage3_valid;
     if (stage3_load) begin
       \$648  = stage2_valid;
@@ -28903,7 +33025,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$649  = stage4_valid;
     if (stage4_load) begin
       \$649  = stage3_valid;
@@ -28915,7 +33037,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$650  = stage5_valid;
     if (stage5_load) begin
       \$650  = stage4_valid;
@@ -28927,7 +33049,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$651  = stage6_valid;
     if (stage6_load) begin
       \$651  = stage5_valid;
@@ -28939,7 +33061,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$652  = stage7_valid;
     if (stage7_load) begin
       \$652  = stage6_valid;
@@ -28951,7 +33073,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$653  = stage8_valid;
     if (stage8_load) begin
       \$653  = stage7_valid;
@@ -28963,7 +33085,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$654  = stage9_valid;
     if (stage9_load) begin
       \$654  = stage8_valid;
@@ -28975,7 +33097,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$655  = stage10_valid;
     if (stage10_load) begin
       \$655  = stage9_valid;
@@ -28987,7 +33109,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$656  = stage11_valid;
     if (stage11_load) begin
       \$656  = stage10_valid;
@@ -28997,7 +33119,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$657  = layer0_in0;
     if (stage0_load) begin
       \$657  = { \$45 , unsorted__payload[55:0], unsorted__payload[67:56] };
@@ -29007,7 +33129,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$658  = layer0_in1;
     if (stage0_load) begin
       \$658  = { \$46 , unsorted__payload[123:68], unsorted__payload[135:124] };
@@ -29017,7 +33139,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$659  = layer0_in2;
     if (stage0_load) begin
       \$659  = { \$47 , unsorted__payload[191:136], unsorted__payload[203:192] };
@@ -29027,7 +33149,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$660  = layer0_in3;
     if (stage0_load) begin
       \$660  = { \$48 , unsorted__payload[259:204], unsorted__payload[271:260] };
@@ -29037,7 +33159,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$661  = layer0_in4;
     if (stage0_load) begin
       \$661  = { \$49 , unsorted__payload[327:272], unsorted__payload[339:328] };
@@ -29047,7 +33169,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$662  = layer0_in5;
     if (stage0_load) begin
       \$662  = { \$50 , unsorted__payload[395:340], unsorted__payload[407:396] };
@@ -29057,7 +33179,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$663  = layer0_in6;
     if (stage0_load) begin
       \$663  = { \$51 , unsorted__payload[463:408], unsorted__payload[475:464] };
@@ -29067,7 +33189,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$664  = layer0_in7;
     if (stage0_load) begin
       \$664  = { \$52 , unsorted__payload[531:476], unsorted__payload[543:532] };
@@ -29077,7 +33199,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$665  = layer0_in_last;
     if (stage0_load) begin
       \$665  = unsorted__payload[552];
@@ -29087,7 +33209,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$666  = layer0_gt0_0;
     if (stage0_load) begin
       \$666  = \$55 ;
@@ -29097,7 +33219,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$667  = layer0_eq0_0;
     if (stage0_load) begin
       \$667  = \$58 ;
@@ -29107,7 +33229,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$668  = layer0_gt0_1;
     if (stage0_load) begin
       \$668  = \$61 ;
@@ -29117,7 +33239,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$669  = layer0_eq0_1;
     if (stage0_load) begin
       \$669  = \$64 ;
@@ -29127,7 +33249,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$670  = layer0_gt0_2;
     if (stage0_load) begin
       \$670  = \$67 ;
@@ -29137,7 +33259,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$671  = layer0_eq0_2;
     if (stage0_load) begin
       \$671  = \$70 ;
@@ -29147,7 +33269,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$672  = layer0_gt0_3;
     if (stage0_load) begin
       \$672  = \$73 ;
@@ -29157,7 +33279,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$673  = layer0_eq0_3;
     if (stage0_load) begin
       \$673  = \$76 ;
@@ -29167,7 +33289,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$674  = layer0_gt2_0;
     if (stage0_load) begin
       \$674  = \$79 ;
@@ -29177,7 +33299,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$675  = layer0_eq2_0;
     if (stage0_load) begin
       \$675  = \$82 ;
@@ -29187,7 +33309,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$676  = layer0_gt2_1;
     if (stage0_load) begin
       \$676  = \$85 ;
@@ -29197,7 +33319,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$677  = layer0_eq2_1;
     if (stage0_load) begin
       \$677  = \$88 ;
@@ -29207,7 +33329,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$678  = layer0_gt2_2;
     if (stage0_load) begin
       \$678  = \$91 ;
@@ -29217,7 +33339,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$679  = layer0_eq2_2;
     if (stage0_load) begin
       \$679  = \$94 ;
@@ -29227,7 +33349,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$680  = layer0_gt2_3;
     if (stage0_load) begin
       \$680  = \$97 ;
@@ -29237,7 +33359,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$681  = layer0_eq2_3;
     if (stage0_load) begin
       \$681  = \$100 ;
@@ -29247,7 +33369,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$682  = layer0_gt4_0;
     if (stage0_load) begin
       \$682  = \$103 ;
@@ -29257,7 +33379,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$683  = layer0_eq4_0;
     if (stage0_load) begin
       \$683  = \$106 ;
@@ -29267,7 +33389,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$684  = layer0_gt4_1;
     if (stage0_load) begin
       \$684  = \$109 ;
@@ -29277,7 +33399,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$685  = layer0_eq4_1;
     if (stage0_load) begin
       \$685  = \$112 ;
@@ -29287,7 +33409,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$686  = layer0_gt4_2;
     if (stage0_load) begin
       \$686  = \$115 ;
@@ -29297,7 +33419,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$687  = layer0_eq4_2;
     if (stage0_load) begin
       \$687  = \$118 ;
@@ -29307,7 +33429,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$688  = layer0_gt4_3;
     if (stage0_load) begin
       \$688  = \$121 ;
@@ -29317,7 +33439,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$689  = layer0_eq4_3;
     if (stage0_load) begin
       \$689  = \$124 ;
@@ -29327,7 +33449,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$690  = layer0_gt6_0;
     if (stage0_load) begin
       \$690  = \$127 ;
@@ -29337,7 +33459,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$691  = layer0_eq6_0;
     if (stage0_load) begin
       \$691  = \$130 ;
@@ -29347,7 +33469,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$692  = layer0_gt6_1;
     if (stage0_load) begin
       \$692  = \$133 ;
@@ -29357,7 +33479,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$693  = layer0_eq6_1;
     if (stage0_load) begin
       \$693  = \$136 ;
@@ -29367,7 +33489,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$694  = layer0_gt6_2;
     if (stage0_load) begin
       \$694  = \$139 ;
@@ -29377,7 +33499,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$695  = layer0_eq6_2;
     if (stage0_load) begin
       \$695  = \$142 ;
@@ -29387,7 +33509,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$696  = layer0_gt6_3;
     if (stage0_load) begin
       \$696  = \$145 ;
@@ -29397,7 +33519,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$697  = layer0_eq6_3;
     if (stage0_load) begin
       \$697  = \$148 ;
@@ -29407,7 +33529,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$698  = layer0_lane0;
     if (stage1_load) begin
       \$698  = \$155 ;
@@ -29417,7 +33539,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$699  = layer0_lane1;
     if (stage1_load) begin
       \$699  = \$162 ;
@@ -29427,7 +33549,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$700  = layer0_lane2;
     if (stage1_load) begin
       \$700  = \$169 ;
@@ -29437,7 +33559,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$701  = layer0_lane3;
     if (stage1_load) begin
       \$701  = \$176 ;
@@ -29447,7 +33569,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$702  = layer0_lane4;
     if (stage1_load) begin
       \$702  = \$183 ;
@@ -29457,7 +33579,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$703  = layer0_lane5;
     if (stage1_load) begin
       \$703  = \$190 ;
@@ -29467,7 +33589,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$704  = layer0_lane6;
     if (stage1_load) begin
       \$704  = \$197 ;
@@ -29477,7 +33599,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$705  = layer0_lane7;
     if (stage1_load) begin
       \$705  = \$204 ;
@@ -29487,7 +33609,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$706  = layer0_last;
     if (stage1_load) begin
       \$706  = layer0_in_last;
@@ -29497,7 +33619,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$707  = layer1_in0;
     if (stage2_load) begin
       \$707  = layer0_lane0;
@@ -29507,7 +33629,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$708  = layer1_in1;
     if (stage2_load) begin
       \$708  = layer0_lane1;
@@ -29517,7 +33639,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$709  = layer1_in2;
     if (stage2_load) begin
       \$709  = layer0_lane2;
@@ -29527,7 +33649,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$710  = layer1_in3;
     if (stage2_load) begin
       \$710  = layer0_lane3;
@@ -29537,7 +33659,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$711  = layer1_in4;
     if (stage2_load) begin
       \$711  = layer0_lane4;
@@ -29547,7 +33669,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$712  = layer1_in5;
     if (stage2_load) begin
       \$712  = layer0_lane5;
@@ -29557,7 +33679,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$713  = layer1_in6;
     if (stage2_load) begin
       \$713  = layer0_lane6;
@@ -29567,7 +33689,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$714  = layer1_in7;
     if (stage2_load) begin
       \$714  = layer0_lane7;
@@ -29577,7 +33699,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$715  = layer1_in_last;
     if (stage2_load) begin
       \$715  = layer0_last;
@@ -29587,7 +33709,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$716  = layer1_gt0_0;
     if (stage2_load) begin
       \$716  = \$205 ;
@@ -29597,7 +33719,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$717  = layer1_eq0_0;
     if (stage2_load) begin
       \$717  = \$206 ;
@@ -29607,7 +33729,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$718  = layer1_gt0_1;
     if (stage2_load) begin
       \$718  = \$207 ;
@@ -29617,7 +33739,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$719  = layer1_eq0_1;
     if (stage2_load) begin
       \$719  = \$208 ;
@@ -29627,7 +33749,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$720  = layer1_gt0_2;
     if (stage2_load) begin
       \$720  = \$209 ;
@@ -29637,7 +33759,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$721  = layer1_eq0_2;
     if (stage2_load) begin
       \$721  = \$210 ;
@@ -29647,7 +33769,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$722  = layer1_gt0_3;
     if (stage2_load) begin
       \$722  = \$211 ;
@@ -29657,7 +33779,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$723  = layer1_eq0_3;
     if (stage2_load) begin
       \$723  = \$212 ;
@@ -29667,7 +33789,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$724  = layer1_gt1_0;
     if (stage2_load) begin
       \$724  = \$213 ;
@@ -29677,7 +33799,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$725  = layer1_eq1_0;
     if (stage2_load) begin
       \$725  = \$214 ;
@@ -29687,7 +33809,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$726  = layer1_gt1_1;
     if (stage2_load) begin
       \$726  = \$215 ;
@@ -29697,7 +33819,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$727  = layer1_eq1_1;
     if (stage2_load) begin
       \$727  = \$216 ;
@@ -29707,7 +33829,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$728  = layer1_gt1_2;
     if (stage2_load) begin
       \$728  = \$217 ;
@@ -29717,7 +33839,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$729  = layer1_eq1_2;
     if (stage2_load) begin
       \$729  = \$218 ;
@@ -29727,7 +33849,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$730  = layer1_gt1_3;
     if (stage2_load) begin
       \$730  = \$219 ;
@@ -29737,7 +33859,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$731  = layer1_eq1_3;
     if (stage2_load) begin
       \$731  = \$220 ;
@@ -29747,7 +33869,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$732  = layer1_gt4_0;
     if (stage2_load) begin
       \$732  = \$221 ;
@@ -29757,7 +33879,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$733  = layer1_eq4_0;
     if (stage2_load) begin
       \$733  = \$222 ;
@@ -29767,7 +33889,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$734  = layer1_gt4_1;
     if (stage2_load) begin
       \$734  = \$223 ;
@@ -29777,7 +33899,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$735  = layer1_eq4_1;
     if (stage2_load) begin
       \$735  = \$224 ;
@@ -29787,7 +33909,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$736  = layer1_gt4_2;
     if (stage2_load) begin
       \$736  = \$225 ;
@@ -29797,7 +33919,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$737  = layer1_eq4_2;
     if (stage2_load) begin
       \$737  = \$226 ;
@@ -29807,7 +33929,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$738  = layer1_gt4_3;
     if (stage2_load) begin
       \$738  = \$227 ;
@@ -29817,7 +33939,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$739  = layer1_eq4_3;
     if (stage2_load) begin
       \$739  = \$228 ;
@@ -29827,7 +33949,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$740  = layer1_gt5_0;
     if (stage2_load) begin
       \$740  = \$229 ;
@@ -29837,7 +33959,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$741  = layer1_eq5_0;
     if (stage2_load) begin
       \$741  = \$230 ;
@@ -29847,7 +33969,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$742  = layer1_gt5_1;
     if (stage2_load) begin
       \$742  = \$231 ;
@@ -29857,7 +33979,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$743  = layer1_eq5_1;
     if (stage2_load) begin
       \$743  = \$232 ;
@@ -29867,7 +33989,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$744  = layer1_gt5_2;
     if (stage2_load) begin
       \$744  = \$233 ;
@@ -29877,7 +33999,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$745  = layer1_eq5_2;
     if (stage2_load) begin
       \$745  = \$234 ;
@@ -29887,7 +34009,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$746  = layer1_gt5_3;
     if (stage2_load) begin
       \$746  = \$235 ;
@@ -29897,7 +34019,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$747  = layer1_eq5_3;
     if (stage2_load) begin
       \$747  = \$236 ;
@@ -29907,7 +34029,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$748  = layer1_lane0;
     if (stage3_load) begin
       \$748  = \$243 ;
@@ -29917,7 +34039,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$749  = layer1_lane1;
     if (stage3_load) begin
       \$749  = \$250 ;
@@ -29927,7 +34049,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$750  = layer1_lane2;
     if (stage3_load) begin
       \$750  = \$257 ;
@@ -29937,7 +34059,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$751  = layer1_lane3;
     if (stage3_load) begin
       \$751  = \$264 ;
@@ -29947,7 +34069,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$752  = layer1_lane4;
     if (stage3_load) begin
       \$752  = \$271 ;
@@ -29957,7 +34079,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$753  = layer1_lane5;
     if (stage3_load) begin
       \$753  = \$278 ;
@@ -29967,7 +34089,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$754  = layer1_lane6;
     if (stage3_load) begin
       \$754  = \$285 ;
@@ -29977,7 +34099,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$755  = layer1_lane7;
     if (stage3_load) begin
       \$755  = \$292 ;
@@ -29987,7 +34109,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$756  = layer1_last;
     if (stage3_load) begin
       \$756  = layer1_in_last;
@@ -29997,7 +34119,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$757  = layer2_in0;
     if (stage4_load) begin
       \$757  = layer1_lane0;
@@ -30007,7 +34129,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$758  = layer2_in1;
     if (stage4_load) begin
       \$758  = layer1_lane1;
@@ -30017,7 +34139,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$759  = layer2_in2;
     if (stage4_load) begin
       \$759  = layer1_lane2;
@@ -30027,7 +34149,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$760  = layer2_in3;
     if (stage4_load) begin
       \$760  = layer1_lane3;
@@ -30037,7 +34159,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$761  = layer2_in4;
     if (stage4_load) begin
       \$761  = layer1_lane4;
@@ -30047,7 +34169,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$762  = layer2_in5;
     if (stage4_load) begin
       \$762  = layer1_lane5;
@@ -30057,7 +34179,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$763  = layer2_in6;
     if (stage4_load) begin
       \$763  = layer1_lane6;
@@ -30067,7 +34189,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$764  = layer2_in7;
     if (stage4_load) begin
       \$764  = layer1_lane7;
@@ -30077,7 +34199,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$765  = layer2_in_last;
     if (stage4_load) begin
       \$765  = layer1_last;
@@ -30087,7 +34209,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$766  = layer2_gt0_0;
     if (stage4_load) begin
       \$766  = \$293 ;
@@ -30097,7 +34219,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$767  = layer2_eq0_0;
     if (stage4_load) begin
       \$767  = \$294 ;
@@ -30107,7 +34229,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$768  = layer2_gt0_1;
     if (stage4_load) begin
       \$768  = \$295 ;
@@ -30117,7 +34239,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$769  = layer2_eq0_1;
     if (stage4_load) begin
       \$769  = \$296 ;
@@ -30127,7 +34249,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$770  = layer2_gt0_2;
     if (stage4_load) begin
       \$770  = \$297 ;
@@ -30137,7 +34259,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$771  = layer2_eq0_2;
     if (stage4_load) begin
       \$771  = \$298 ;
@@ -30147,7 +34269,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$772  = layer2_gt0_3;
     if (stage4_load) begin
       \$772  = \$299 ;
@@ -30157,7 +34279,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$773  = layer2_eq0_3;
     if (stage4_load) begin
       \$773  = \$300 ;
@@ -30167,7 +34289,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$774  = layer2_gt2_0;
     if (stage4_load) begin
       \$774  = \$301 ;
@@ -30177,7 +34299,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$775  = layer2_eq2_0;
     if (stage4_load) begin
       \$775  = \$302 ;
@@ -30187,7 +34309,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$776  = layer2_gt2_1;
     if (stage4_load) begin
       \$776  = \$303 ;
@@ -30197,7 +34319,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$777  = layer2_eq2_1;
     if (stage4_load) begin
       \$777  = \$304 ;
@@ -30207,7 +34329,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$778  = layer2_gt2_2;
     if (stage4_load) begin
       \$778  = \$305 ;
@@ -30217,7 +34339,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$779  = layer2_eq2_2;
     if (stage4_load) begin
       \$779  = \$306 ;
@@ -30227,7 +34349,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$780  = layer2_gt2_3;
     if (stage4_load) begin
       \$780  = \$307 ;
@@ -30237,7 +34359,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$781  = layer2_eq2_3;
     if (stage4_load) begin
       \$781  = \$308 ;
@@ -30247,7 +34369,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$782  = layer2_gt4_0;
     if (stage4_load) begin
       \$782  = \$309 ;
@@ -30257,7 +34379,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$783  = layer2_eq4_0;
     if (stage4_load) begin
       \$783  = \$310 ;
@@ -30267,7 +34389,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$784  = layer2_gt4_1;
     if (stage4_load) begin
       \$784  = \$311 ;
@@ -30277,7 +34399,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$785  = layer2_eq4_1;
     if (stage4_load) begin
       \$785  = \$312 ;
@@ -30287,7 +34409,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$786  = layer2_gt4_2;
     if (stage4_load) begin
       \$786  = \$313 ;
@@ -30297,7 +34419,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$787  = layer2_eq4_2;
     if (stage4_load) begin
       \$787  = \$314 ;
@@ -30307,7 +34429,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$788  = layer2_gt4_3;
     if (stage4_load) begin
       \$788  = \$315 ;
@@ -30317,7 +34439,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$789  = layer2_eq4_3;
     if (stage4_load) begin
       \$789  = \$316 ;
@@ -30327,7 +34449,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$790  = layer2_gt6_0;
     if (stage4_load) begin
       \$790  = \$317 ;
@@ -30337,7 +34459,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$791  = layer2_eq6_0;
     if (stage4_load) begin
       \$791  = \$318 ;
@@ -30347,7 +34469,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$792  = layer2_gt6_1;
     if (stage4_load) begin
       \$792  = \$319 ;
@@ -30357,7 +34479,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$793  = layer2_eq6_1;
     if (stage4_load) begin
       \$793  = \$320 ;
@@ -30367,7 +34489,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$794  = layer2_gt6_2;
     if (stage4_load) begin
       \$794  = \$321 ;
@@ -30377,7 +34499,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$795  = layer2_eq6_2;
     if (stage4_load) begin
       \$795  = \$322 ;
@@ -30387,7 +34509,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$796  = layer2_gt6_3;
     if (stage4_load) begin
       \$796  = \$323 ;
@@ -30397,7 +34519,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$797  = layer2_eq6_3;
     if (stage4_load) begin
       \$797  = \$324 ;
@@ -30407,7 +34529,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$798  = layer2_lane0;
     if (stage5_load) begin
       \$798  = \$331 ;
@@ -30417,7 +34539,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$799  = layer2_lane1;
     if (stage5_load) begin
       \$799  = \$338 ;
@@ -30427,7 +34549,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$800  = layer2_lane2;
     if (stage5_load) begin
       \$800  = \$345 ;
@@ -30437,7 +34559,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$801  = layer2_lane3;
     if (stage5_load) begin
       \$801  = \$352 ;
@@ -30447,7 +34569,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$802  = layer2_lane4;
     if (stage5_load) begin
       \$802  = \$359 ;
@@ -30457,7 +34579,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$803  = layer2_lane5;
     if (stage5_load) begin
       \$803  = \$366 ;
@@ -30467,7 +34589,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$804  = layer2_lane6;
     if (stage5_load) begin
       \$804  = \$373 ;
@@ -30477,7 +34599,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$805  = layer2_lane7;
     if (stage5_load) begin
       \$805  = \$380 ;
@@ -30487,7 +34609,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$806  = layer2_last;
     if (stage5_load) begin
       \$806  = layer2_in_last;
@@ -30497,7 +34619,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$807  = layer3_in0;
     if (stage6_load) begin
       \$807  = layer2_lane0;
@@ -30507,7 +34629,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$808  = layer3_in1;
     if (stage6_load) begin
       \$808  = layer2_lane1;
@@ -30517,7 +34639,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$809  = layer3_in2;
     if (stage6_load) begin
       \$809  = layer2_lane2;
@@ -30527,7 +34649,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$810  = layer3_in3;
     if (stage6_load) begin
       \$810  = layer2_lane3;
@@ -30537,7 +34659,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$811  = layer3_in4;
     if (stage6_load) begin
       \$811  = layer2_lane4;
@@ -30547,7 +34669,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$812  = layer3_in5;
     if (stage6_load) begin
       \$812  = layer2_lane5;
@@ -30557,7 +34679,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$813  = layer3_in6;
     if (stage6_load) begin
       \$813  = layer2_lane6;
@@ -30567,7 +34689,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$814  = layer3_in7;
     if (stage6_load) begin
       \$814  = layer2_lane7;
@@ -30577,7 +34699,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$815  = layer3_in_last;
     if (stage6_load) begin
       \$815  = layer2_last;
@@ -30587,7 +34709,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$816  = layer3_gt0_0;
     if (stage6_load) begin
       \$816  = \$381 ;
@@ -30597,7 +34719,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$817  = layer3_eq0_0;
     if (stage6_load) begin
       \$817  = \$382 ;
@@ -30607,7 +34729,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$818  = layer3_gt0_1;
     if (stage6_load) begin
       \$818  = \$383 ;
@@ -30617,7 +34739,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$819  = layer3_eq0_1;
     if (stage6_load) begin
       \$819  = \$384 ;
@@ -30627,7 +34749,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$820  = layer3_gt0_2;
     if (stage6_load) begin
       \$820  = \$385 ;
@@ -30637,7 +34759,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$821  = layer3_eq0_2;
     if (stage6_load) begin
       \$821  = \$386 ;
@@ -30647,7 +34769,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$822  = layer3_gt0_3;
     if (stage6_load) begin
       \$822  = \$387 ;
@@ -30657,7 +34779,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$823  = layer3_eq0_3;
     if (stage6_load) begin
       \$823  = \$388 ;
@@ -30667,7 +34789,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$824  = layer3_gt1_0;
     if (stage6_load) begin
       \$824  = \$389 ;
@@ -30677,7 +34799,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$825  = layer3_eq1_0;
     if (stage6_load) begin
       \$825  = \$390 ;
@@ -30687,7 +34809,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$826  = layer3_gt1_1;
     if (stage6_load) begin
       \$826  = \$391 ;
@@ -30697,7 +34819,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$827  = layer3_eq1_1;
     if (stage6_load) begin
       \$827  = \$392 ;
@@ -30707,7 +34829,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$828  = layer3_gt1_2;
     if (stage6_load) begin
       \$828  = \$393 ;
@@ -30717,7 +34839,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$829  = layer3_eq1_2;
     if (stage6_load) begin
       \$829  = \$394 ;
@@ -30727,7 +34849,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$830  = layer3_gt1_3;
     if (stage6_load) begin
       \$830  = \$395 ;
@@ -30737,7 +34859,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$831  = layer3_eq1_3;
     if (stage6_load) begin
       \$831  = \$396 ;
@@ -30747,7 +34869,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$832  = layer3_gt2_0;
     if (stage6_load) begin
       \$832  = \$397 ;
@@ -30757,7 +34879,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$833  = layer3_eq2_0;
     if (stage6_load) begin
       \$833  = \$398 ;
@@ -30767,7 +34889,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$834  = layer3_gt2_1;
     if (stage6_load) begin
       \$834  = \$399 ;
@@ -30777,7 +34899,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$835  = layer3_eq2_1;
     if (stage6_load) begin
       \$835  = \$400 ;
@@ -30787,7 +34909,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$836  = layer3_gt2_2;
     if (stage6_load) begin
       \$836  = \$401 ;
@@ -30797,7 +34919,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$837  = layer3_eq2_2;
     if (stage6_load) begin
       \$837  = \$402 ;
@@ -30807,7 +34929,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$838  = layer3_gt2_3;
     if (stage6_load) begin
       \$838  = \$403 ;
@@ -30817,7 +34939,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$839  = layer3_eq2_3;
     if (stage6_load) begin
       \$839  = \$404 ;
@@ -30827,7 +34949,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$840  = layer3_gt3_0;
     if (stage6_load) begin
       \$840  = \$405 ;
@@ -30837,7 +34959,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$841  = layer3_eq3_0;
     if (stage6_load) begin
       \$841  = \$406 ;
@@ -30847,7 +34969,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$842  = layer3_gt3_1;
     if (stage6_load) begin
       \$842  = \$407 ;
@@ -30857,7 +34979,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$843  = layer3_eq3_1;
     if (stage6_load) begin
       \$843  = \$408 ;
@@ -30867,7 +34989,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$844  = layer3_gt3_2;
     if (stage6_load) begin
       \$844  = \$409 ;
@@ -30877,7 +34999,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$845  = layer3_eq3_2;
     if (stage6_load) begin
       \$845  = \$410 ;
@@ -30887,7 +35009,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$846  = layer3_gt3_3;
     if (stage6_load) begin
       \$846  = \$411 ;
@@ -30897,7 +35019,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$847  = layer3_eq3_3;
     if (stage6_load) begin
       \$847  = \$412 ;
@@ -30907,7 +35029,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$848  = layer3_lane0;
     if (stage7_load) begin
       \$848  = \$419 ;
@@ -30917,7 +35039,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$849  = layer3_lane1;
     if (stage7_load) begin
       \$849  = \$426 ;
@@ -30927,7 +35049,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$850  = layer3_lane2;
     if (stage7_load) begin
       \$850  = \$433 ;
@@ -30937,7 +35059,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$851  = layer3_lane3;
     if (stage7_load) begin
       \$851  = \$440 ;
@@ -30947,7 +35069,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$852  = layer3_lane4;
     if (stage7_load) begin
       \$852  = \$447 ;
@@ -30957,7 +35079,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$853  = layer3_lane5;
     if (stage7_load) begin
       \$853  = \$454 ;
@@ -30967,7 +35089,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$854  = layer3_lane6;
     if (stage7_load) begin
       \$854  = \$461 ;
@@ -30977,7 +35099,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$855  = layer3_lane7;
     if (stage7_load) begin
       \$855  = \$468 ;
@@ -30987,7 +35109,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$856  = layer3_last;
     if (stage7_load) begin
       \$856  = layer3_in_last;
@@ -30997,7 +35119,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$857  = layer4_in0;
     if (stage8_load) begin
       \$857  = layer3_lane0;
@@ -31007,7 +35129,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$858  = layer4_in1;
     if (stage8_load) begin
       \$858  = layer3_lane1;
@@ -31017,7 +35139,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$859  = layer4_in2;
     if (stage8_load) begin
       \$859  = layer3_lane2;
@@ -31027,7 +35149,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$860  = layer4_in3;
     if (stage8_load) begin
       \$860  = layer3_lane3;
@@ -31037,7 +35159,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$861  = layer4_in4;
     if (stage8_load) begin
       \$861  = layer3_lane4;
@@ -31047,7 +35169,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$862  = layer4_in5;
     if (stage8_load) begin
       \$862  = layer3_lane5;
@@ -31057,7 +35179,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$863  = layer4_in6;
     if (stage8_load) begin
       \$863  = layer3_lane6;
@@ -31067,7 +35189,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$864  = layer4_in7;
     if (stage8_load) begin
       \$864  = layer3_lane7;
@@ -31077,7 +35199,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$865  = layer4_in_last;
     if (stage8_load) begin
       \$865  = layer3_last;
@@ -31087,7 +35209,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$866  = layer4_gt0_0;
     if (stage8_load) begin
       \$866  = \$469 ;
@@ -31097,7 +35219,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$867  = layer4_eq0_0;
     if (stage8_load) begin
       \$867  = \$470 ;
@@ -31107,7 +35229,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$868  = layer4_gt0_1;
     if (stage8_load) begin
       \$868  = \$471 ;
@@ -31117,7 +35239,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$869  = layer4_eq0_1;
     if (stage8_load) begin
       \$869  = \$472 ;
@@ -31127,7 +35249,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$870  = layer4_gt0_2;
     if (stage8_load) begin
       \$870  = \$473 ;
@@ -31137,7 +35259,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$871  = layer4_eq0_2;
     if (stage8_load) begin
       \$871  = \$474 ;
@@ -31147,7 +35269,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$872  = layer4_gt0_3;
     if (stage8_load) begin
       \$872  = \$475 ;
@@ -31157,7 +35279,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$873  = layer4_eq0_3;
     if (stage8_load) begin
       \$873  = \$476 ;
@@ -31167,7 +35289,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$874  = layer4_gt1_0;
     if (stage8_load) begin
       \$874  = \$477 ;
@@ -31177,7 +35299,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$875  = layer4_eq1_0;
     if (stage8_load) begin
       \$875  = \$478 ;
@@ -31187,7 +35309,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$876  = layer4_gt1_1;
     if (stage8_load) begin
       \$876  = \$479 ;
@@ -31197,7 +35319,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$877  = layer4_eq1_1;
     if (stage8_load) begin
       \$877  = \$480 ;
@@ -31207,7 +35329,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$878  = layer4_gt1_2;
     if (stage8_load) begin
       \$878  = \$481 ;
@@ -31217,7 +35339,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$879  = layer4_eq1_2;
     if (stage8_load) begin
       \$879  = \$482 ;
@@ -31227,7 +35349,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$880  = layer4_gt1_3;
     if (stage8_load) begin
       \$880  = \$483 ;
@@ -31237,7 +35359,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$881  = layer4_eq1_3;
     if (stage8_load) begin
       \$881  = \$484 ;
@@ -31247,7 +35369,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$882  = layer4_gt4_0;
     if (stage8_load) begin
       \$882  = \$485 ;
@@ -31257,7 +35379,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$883  = layer4_eq4_0;
     if (stage8_load) begin
       \$883  = \$486 ;
@@ -31267,7 +35389,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$884  = layer4_gt4_1;
     if (stage8_load) begin
       \$884  = \$487 ;
@@ -31277,7 +35399,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$885  = layer4_eq4_1;
     if (stage8_load) begin
       \$885  = \$488 ;
@@ -31287,7 +35409,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$886  = layer4_gt4_2;
     if (stage8_load) begin
       \$886  = \$489 ;
@@ -31297,7 +35419,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$887  = layer4_eq4_2;
     if (stage8_load) begin
       \$887  = \$490 ;
@@ -31307,7 +35429,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$888  = layer4_gt4_3;
     if (stage8_load) begin
       \$888  = \$491 ;
@@ -31317,7 +35439,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$889  = layer4_eq4_3;
     if (stage8_load) begin
       \$889  = \$492 ;
@@ -31327,7 +35449,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$890  = layer4_gt5_0;
     if (stage8_load) begin
       \$890  = \$493 ;
@@ -31337,7 +35459,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$891  = layer4_eq5_0;
     if (stage8_load) begin
       \$891  = \$494 ;
@@ -31347,7 +35469,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$892  = layer4_gt5_1;
     if (stage8_load) begin
       \$892  = \$495 ;
@@ -31357,7 +35479,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$893  = layer4_eq5_1;
     if (stage8_load) begin
       \$893  = \$496 ;
@@ -31367,7 +35489,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$894  = layer4_gt5_2;
     if (stage8_load) begin
       \$894  = \$497 ;
@@ -31377,7 +35499,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$895  = layer4_eq5_2;
     if (stage8_load) begin
       \$895  = \$498 ;
@@ -31387,7 +35509,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$896  = layer4_gt5_3;
     if (stage8_load) begin
       \$896  = \$499 ;
@@ -31397,7 +35519,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$897  = layer4_eq5_3;
     if (stage8_load) begin
       \$897  = \$500 ;
@@ -31407,7 +35529,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$898  = layer4_lane0;
     if (stage9_load) begin
       \$898  = \$507 ;
@@ -31417,7 +35539,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$899  = layer4_lane1;
     if (stage9_load) begin
       \$899  = \$514 ;
@@ -31427,7 +35549,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$900  = layer4_lane2;
     if (stage9_load) begin
       \$900  = \$521 ;
@@ -31437,7 +35559,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$901  = layer4_lane3;
     if (stage9_load) begin
       \$901  = \$528 ;
@@ -31447,7 +35569,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$902  = layer4_lane4;
     if (stage9_load) begin
       \$902  = \$535 ;
@@ -31457,7 +35579,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$903  = layer4_lane5;
     if (stage9_load) begin
       \$903  = \$542 ;
@@ -31467,7 +35589,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$904  = layer4_lane6;
     if (stage9_load) begin
       \$904  = \$549 ;
@@ -31477,7 +35599,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$905  = layer4_lane7;
     if (stage9_load) begin
       \$905  = \$556 ;
@@ -31487,7 +35609,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$906  = layer4_last;
     if (stage9_load) begin
       \$906  = layer4_in_last;
@@ -31497,7 +35619,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$907  = layer5_in0;
     if (stage10_load) begin
       \$907  = layer4_lane0;
@@ -31507,7 +35629,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$908  = layer5_in1;
     if (stage10_load) begin
       \$908  = layer4_lane1;
@@ -31517,7 +35639,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$909  = layer5_in2;
     if (stage10_load) begin
       \$909  = layer4_lane2;
@@ -31527,7 +35649,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$910  = layer5_in3;
     if (stage10_load) begin
       \$910  = layer4_lane3;
@@ -31537,7 +35659,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$911  = layer5_in4;
     if (stage10_load) begin
       \$911  = layer4_lane4;
@@ -31547,7 +35669,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$912  = layer5_in5;
     if (stage10_load) begin
       \$912  = layer4_lane5;
@@ -31557,7 +35679,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$913  = layer5_in6;
     if (stage10_load) begin
       \$913  = layer4_lane6;
@@ -31567,7 +35689,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$914  = layer5_in7;
     if (stage10_load) begin
       \$914  = layer4_lane7;
@@ -31577,7 +35699,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$915  = layer5_in_last;
     if (stage10_load) begin
       \$915  = layer4_last;
@@ -31587,7 +35709,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$916  = layer5_gt0_0;
     if (stage10_load) begin
       \$916  = \$557 ;
@@ -31597,7 +35719,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$917  = layer5_eq0_0;
     if (stage10_load) begin
       \$917  = \$558 ;
@@ -31607,7 +35729,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$918  = layer5_gt0_1;
     if (stage10_load) begin
       \$918  = \$559 ;
@@ -31617,7 +35739,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$919  = layer5_eq0_1;
     if (stage10_load) begin
       \$919  = \$560 ;
@@ -31627,7 +35749,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$920  = layer5_gt0_2;
     if (stage10_load) begin
       \$920  = \$561 ;
@@ -31637,7 +35759,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$921  = layer5_eq0_2;
     if (stage10_load) begin
       \$921  = \$562 ;
@@ -31647,7 +35769,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$922  = layer5_gt0_3;
     if (stage10_load) begin
       \$922  = \$563 ;
@@ -31657,7 +35779,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$923  = layer5_eq0_3;
     if (stage10_load) begin
       \$923  = \$564 ;
@@ -31667,7 +35789,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$924  = layer5_gt2_0;
     if (stage10_load) begin
       \$924  = \$565 ;
@@ -31677,7 +35799,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$925  = layer5_eq2_0;
     if (stage10_load) begin
       \$925  = \$566 ;
@@ -31687,7 +35809,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$926  = layer5_gt2_1;
     if (stage10_load) begin
       \$926  = \$567 ;
@@ -31697,7 +35819,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$927  = layer5_eq2_1;
     if (stage10_load) begin
       \$927  = \$568 ;
@@ -31707,7 +35829,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$928  = layer5_gt2_2;
     if (stage10_load) begin
       \$928  = \$569 ;
@@ -31717,7 +35839,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$929  = layer5_eq2_2;
     if (stage10_load) begin
       \$929  = \$570 ;
@@ -31727,7 +35849,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$930  = layer5_gt2_3;
     if (stage10_load) begin
       \$930  = \$571 ;
@@ -31737,7 +35859,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$931  = layer5_eq2_3;
     if (stage10_load) begin
       \$931  = \$572 ;
@@ -31747,7 +35869,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$932  = layer5_gt4_0;
     if (stage10_load) begin
       \$932  = \$573 ;
@@ -31757,7 +35879,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$933  = layer5_eq4_0;
     if (stage10_load) begin
       \$933  = \$574 ;
@@ -31767,7 +35889,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$934  = layer5_gt4_1;
     if (stage10_load) begin
       \$934  = \$575 ;
@@ -31777,7 +35899,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$935  = layer5_eq4_1;
     if (stage10_load) begin
       \$935  = \$576 ;
@@ -31787,7 +35909,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$936  = layer5_gt4_2;
     if (stage10_load) begin
       \$936  = \$577 ;
@@ -31797,7 +35919,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$937  = layer5_eq4_2;
     if (stage10_load) begin
       \$937  = \$578 ;
@@ -31807,7 +35929,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$938  = layer5_gt4_3;
     if (stage10_load) begin
       \$938  = \$579 ;
@@ -31817,7 +35939,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$939  = layer5_eq4_3;
     if (stage10_load) begin
       \$939  = \$580 ;
@@ -31827,7 +35949,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$940  = layer5_gt6_0;
     if (stage10_load) begin
       \$940  = \$581 ;
@@ -31837,7 +35959,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$941  = layer5_eq6_0;
     if (stage10_load) begin
       \$941  = \$582 ;
@@ -31847,7 +35969,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$942  = layer5_gt6_1;
     if (stage10_load) begin
       \$942  = \$583 ;
@@ -31857,7 +35979,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$943  = layer5_eq6_1;
     if (stage10_load) begin
       \$943  = \$584 ;
@@ -31867,7 +35989,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$944  = layer5_gt6_2;
     if (stage10_load) begin
       \$944  = \$585 ;
@@ -31877,7 +35999,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$945  = layer5_eq6_2;
     if (stage10_load) begin
       \$945  = \$586 ;
@@ -31887,7 +36009,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$946  = layer5_gt6_3;
     if (stage10_load) begin
       \$946  = \$587 ;
@@ -31897,7 +36019,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$947  = layer5_eq6_3;
     if (stage10_load) begin
       \$947  = \$588 ;
@@ -31907,7 +36029,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$948  = layer5_lane0;
     if (stage11_load) begin
       \$948  = \$595 ;
@@ -31917,7 +36039,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$949  = layer5_lane1;
     if (stage11_load) begin
       \$949  = \$602 ;
@@ -31927,7 +36049,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$950  = layer5_lane2;
     if (stage11_load) begin
       \$950  = \$609 ;
@@ -31937,7 +36059,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$951  = layer5_lane3;
     if (stage11_load) begin
       \$951  = \$616 ;
@@ -31947,7 +36069,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$952  = layer5_lane4;
     if (stage11_load) begin
       \$952  = \$623 ;
@@ -31957,7 +36079,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$953  = layer5_lane5;
     if (stage11_load) begin
       \$953  = \$630 ;
@@ -31967,7 +36089,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$954  = layer5_lane6;
     if (stage11_load) begin
       \$954  = \$637 ;
@@ -31977,7 +36099,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$955  = layer5_lane7;
     if (stage11_load) begin
       \$955  = \$644 ;
@@ -31987,7 +36109,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$956  = layer5_last;
     if (stage11_load) begin
       \$956  = layer5_in_last;

@@ -86,11 +86,12 @@ def build_parser() -> Parser:
     pointacc = kinds.add_parser(
         "pointacc", help="a point cloud's kernel map on the PointAcc mapping unit",
         description="Build the kernel map of integer voxel coordinates on the mapping unit RTL (sort, merge "
-                    "passes, one intersection per offset); checks it against `sparsehw pointcloud kmap`'s and "
-                    "writes it in the same format; prints cycles and the unit's counters.")
+                    "passes, at stride 2 the output points, one intersection per offset); checks it against "
+                    "`sparsehw pointcloud kmap`'s and writes it in the same format; prints cycles and the unit's "
+                    "counters.")
     pointacc.add_argument("--coords", required=True, help="coords.npy: integer (P, 3) or (P, 4) array (batch first)")
     pointacc.add_argument("--stride", type=int, default=1, choices=(1, 2),
-                          help="1 (submanifold; the only one in the RTL so far)")
+                          help="1 (submanifold) or 2 (downsampling: the unit generates the output points)")
     pointacc.add_argument("--kernel-size", type=int, default=3, help="odd kernel size (default 3)")
     pointacc.add_argument("--width", type=int, default=8, help="keys a cycle, a power of two >= 2 (default 8)")
     pointacc.add_argument("--p-ready", type=float, default=1.0,

@@ -59,6 +59,10 @@ class Intersect(wiring.Component):
     outputs : In(stream of query_beat_layout)
         Output keys, sorted, unique, ``idx`` = output point index, and the kernel offset ``d``
         (same in every beat of the list): pairs are where ``input == output + d``.
+    downsample : In(1)
+        Stride-2 keys: both lists hold parity-last keys (``KeyFormat.down``), the output keys
+        quantised, and ``input == output + d`` is compared as ``KeyFormat.widen_down`` says (hold
+        it steady through a pair of lists).
     pairs : Out(stream of pair_beat_layout)
         The matches of each step, packed into the lowest lanes, in ascending key order; the
         beat of the final step (after both lists' ``last`` beats) carries ``last``, even with no
@@ -89,20 +93,28 @@ class Intersect(wiring.Component):
             "inputs": In(stream.Signature(key_beat_layout(width, self.key_bits, index_bits))),
             "outputs": In(stream.Signature(query_beat_layout(width, self.key_bits, index_bits, coord_bits))),
             "pairs": Out(stream.Signature(pair_beat_layout(width, index_bits))),
+            "downsample": In(1),
         })
 
     def _widen(self, key, offset=None):
-        """Widened key (``KeyFormat.widen``): fields ``f + d + 2**coord_bits``, ``coord_bits + 2`` bits."""
+        """Widened key (``KeyFormat.widen``): fields ``f + d + 2**coord_bits``, ``coord_bits + 2`` bits;
+        with ``downsample``, of a parity-last key (``KeyFormat.widen_down``): halved fields
+        ``h + (d >> 1) + 2**(coord_bits - 1)``, ``coord_bits + 1`` bits, over the parity bits XOR
+        ``d & 1``."""
         c = self.coord_bits
-        fields = []
-        for axis, lo in (("z", 0), ("y", c), ("x", 2 * c)):
+        fields, halves, parity = [], [], key[:3]
+        for n, (axis, lo) in enumerate((("z", 0), ("y", c), ("x", 2 * c))):
             f = key[lo:lo + c]
+            h = key[3 + n * (c - 1):3 + (n + 1) * (c - 1)]
             if offset is None:
                 fields.append(Cat(f, Const(0b01, 2)))
+                halves.append(Cat(h, Const(0b01, 2)))
             else:
-                d = offset[axis]
-                fields.append((f + d.as_signed() + (1 << c))[:c + 2])
-        return Cat(*fields, key[3 * c:])
+                d = offset[axis].as_signed()
+                fields.append((f + d + (1 << c))[:c + 2])
+                halves.append((h + (d >> 1) + (1 << (c - 1)))[:c + 1])
+                parity = (parity ^ (d[0] << n))[:3]
+        return Mux(self.downsample, Cat(parity, *halves, key[3 * c:]), Cat(*fields, key[3 * c:]))
 
     def elaborate(self, platform):
         m = Module()

@@ -1,4 +1,4 @@
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,7 +13,9 @@ class KeyPack(wiring.Component):
 
     ``key = batch | x + B | y + B | z + B`` from high to low, ``B = 2**(coord_bits - 1)``: adding
     the bias to a ``coord_bits``-bit two's-complement coordinate is inverting its sign bit, so
-    the key is wiring and inverters; unsigned key order is ``(batch, x, y, z)`` order.
+    the key is wiring and inverters; unsigned key order is ``(batch, x, y, z)`` order. With
+    ``downsample`` high the keys are parity-last (``KeyFormat.down``: each field's lowest bit moved
+    to the bottom), the order a stride-2 run sorts by: a 2:1 select of two wirings.
 
     Parameters
     ----------
@@ -26,6 +28,8 @@ class KeyPack(wiring.Component):
     keys : Out(stream of key_beat_layout)
         The same beats with each lane's coordinates replaced by its key; ``idx``, ``keep`` and
         ``last`` pass through.
+    downsample : In(1)
+        Parity-last keys (hold it steady while beats flow).
 
     Latency one cycle (a registered output), throughput one beat per cycle; ``coords.ready``
     is ``keys.ready`` or an empty output register.
@@ -44,6 +48,7 @@ class KeyPack(wiring.Component):
         super().__init__({
             "coords": In(stream.Signature(coord_beat_layout(width, coord_bits, batch_bits, index_bits))),
             "keys": Out(stream.Signature(key_beat_layout(width, self.format.key_bits, index_bits))),
+            "downsample": In(1),
         })
 
     def elaborate(self, platform):
@@ -58,6 +63,8 @@ class KeyPack(wiring.Component):
             for i in range(self.width):
                 p = src.payload.lanes[i]
                 biased = [Cat(v[:c - 1], ~v[c - 1]) for v in (p.z, p.y, p.x)]
-                m.d.sync += [dst.payload.lanes[i].key.eq(Cat(*biased, p.batch)),
+                key = Cat(*biased, p.batch)
+                down = Cat(*(f[0] for f in biased), *(f[1:] for f in biased), p.batch)
+                m.d.sync += [dst.payload.lanes[i].key.eq(Mux(self.downsample, down, key)),
                              dst.payload.lanes[i].idx.eq(p.idx)]
         return m

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import bits_for, check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import BitonicSorter, check_width
+from pyhdl.pointacc.downsampler import Downsampler
 from pyhdl.pointacc.intersect import Intersect
 from pyhdl.pointacc.key_pack import KeyPack
 from pyhdl.pointacc.merger import Merger
@@ -26,6 +27,7 @@ class Config(enum.IntEnum):
     """The run registers: offsets in :attr:`Region.CONFIG`."""
 
     N_POINTS = 0
+    STRIDE = 1        # 1: submanifold map (the output points are the input points); 2: downsampling
 
 
 class Status(enum.IntEnum, shape=1):
@@ -43,13 +45,15 @@ class UnitStatus(enum.IntEnum):
     STALLS = 2        # cycles with a pair beat offered and not taken
     ERROR = 3         # sticky: duplicate input coordinates
     N_POINTS = 4      # the N_POINTS register
+    N_OUT = 5         # output points of the run (N_POINTS at stride 1; the distinct stride-2 points)
 
 
-class Phase(enum.Enum, shape=2):
+class Phase(enum.Enum, shape=3):
     IDLE = 0
     SORT = 1          # coordinates -> keys -> sorted beats (runs of one beat)
     MERGE = 2         # one merge pass: runs of R beats -> runs of 2R
-    INTERSECT = 3     # every kernel offset: sorted keys ∩ shifted sorted keys -> pairs
+    INTERSECT = 3     # every kernel offset: sorted keys ∩ shifted sorted output keys -> pairs
+    DOWNSAMPLE = 4    # stride 2: the sorted list -> its distinct quantised keys (the output points)
 
 
 def coord_word_layout(width: int, coord_bits: int, batch_bits: int) -> data.ArrayLayout:
@@ -67,7 +71,8 @@ def status_address_layout(index_bits: int) -> data.StructLayout:
 
 
 class MappingUnit(wiring.Component):
-    """The PointAcc mapping unit: builds the submanifold kernel map of up to ``max_points`` points
+    """The PointAcc mapping unit: builds the kernel map of up to ``max_points`` points, submanifold
+    (``STRIDE = 1``) or downsampling (``STRIDE = 2``: the output points are generated too)
     (docs/spec.md §5.7).
 
     The host writes the points (``width`` a word) and ``N_POINTS`` through ``load`` and pulses
@@ -79,15 +84,20 @@ class MappingUnit(wiring.Component):
     2. merge passes: the runs of one run memory, in pairs, through :class:`Merger` into the
        other (ping-pong), until one run holds every point. The final sorted list is checked for
        duplicate keys (the sticky ``ERROR``; the unit then stops without intersecting);
-    3. intersect: for each kernel offset ``k`` in order, the sorted keys (``idx`` = row) against
-       the sorted keys shifted by the offset (``idx`` = rank in sorted order), through
-       :class:`Intersect`: one list of pairs per offset on ``pairs``.
+    3. stride 2 only, downsample: the sorted list (of parity-last keys, ``KeyFormat.down``: the
+       points of one output voxel are neighbours) through :class:`Downsampler` into the other run
+       memory: the output points, each once, in key order;
+    4. intersect: for each kernel offset ``k`` in order, the sorted keys (``idx`` = row) against
+       the output keys shifted by the offset (``idx`` = rank in sorted order; at stride 1 the
+       sorted keys themselves), through :class:`Intersect`: one list of pairs per offset on
+       ``pairs``.
 
     So ``pairs`` carries ``(in_idx, out_idx)`` with ``in_idx`` the input row and ``out_idx`` the
     output point's *rank* (its position in key order), ascending by ``out_idx`` within each
-    offset: the kernel map of the output coordinates in sorted order. ``sorted`` reads the sorted
-    list back (rank ``r`` is lane ``r % width`` of word ``r // width``; its ``idx`` is the row), so
-    the host renumbers ranks to rows (docs/spec.md §5.7).
+    offset: the kernel map of the output coordinates in sorted order. ``sorted`` reads the output
+    list back (rank ``r`` is lane ``r % width`` of word ``r // width``; at stride 1 its ``idx`` is
+    the row, so the host renumbers ranks to rows; at stride 2 its keys are the output points, in
+    the order ``kernel_map`` lists them) (docs/spec.md §5.7).
 
     Each phase begins ``PHASE_LATENCY`` cycles before its first beat enters its block (a launch
     register and :class:`RunReader`'s latency) and ends with the block's last output beat, so the
@@ -117,8 +127,8 @@ class MappingUnit(wiring.Component):
     pairs : Out(stream of pair_beat_layout)
         ``kernel_size**3`` lists, offset by offset.
     sorted : Out(memory.ReadPort.Signature)
-        The sorted list (lanes ``{key, idx}``), one word a read, latency one cycle; valid after
-        ``done`` without error.
+        The output list (lanes ``{key, idx}``; stride 1: the sorted input list), one word a read,
+        latency one cycle; valid after ``done`` without error.
     status_addr : In(status_layout), status_data : Out(counter_width)
         Counters, combinational (:class:`Status`, :class:`UnitStatus`, :meth:`status_address`).
     error : Out(1)
@@ -172,7 +182,7 @@ class MappingUnit(wiring.Component):
                   index_bits=self.index_bits)
         kb = dict(width=self.width, key_bits=self.key_bits, index_bits=self.index_bits)
         return dict(key_pack=KeyPack(**kf), sorter=BitonicSorter(**kb), merger=Merger(**kb),
-                    intersect=Intersect(**kf))
+                    intersect=Intersect(**kf), downsampler=Downsampler(**kf))
 
     def address(self, region: int, offset: int = 0) -> int:
         """The load-port address of ``offset`` in ``region`` (for drivers)."""
@@ -187,7 +197,8 @@ class MappingUnit(wiring.Component):
         blocks = self.blocks()
         for name, block in blocks.items():
             m.submodules[name] = block
-        keypack, sorter, merger, isect = (blocks[n] for n in ("key_pack", "sorter", "merger", "intersect"))
+        keypack, sorter, merger, isect, down = (blocks[n] for n in ("key_pack", "sorter", "merger", "intersect",
+                                                                     "downsampler"))
         max_lists = max(self.n_offsets, (self.depth + 1) // 2)
         m.submodules.coord_reader = coord_reader = RunReader(self.coord_layout, depth=self.depth, max_lists=1)
         m.submodules.reader_a = reader_a = RunReader(self.key_layout, depth=self.depth, max_lists=max_lists)
@@ -198,15 +209,22 @@ class MappingUnit(wiring.Component):
         runs = [memory.Memory(shape=self.key_layout, depth=self.depth, init=[]) for _ in range(2)]
         m.submodules.run0, m.submodules.run1 = runs
 
-        # Run registers.
-        n_points = Signal(bits_for(self.max_points))
-        n_beats = Signal(bits_for(self.depth))
-        last_keep = Signal(w)
-        m.d.comb += n_beats.eq((n_points + (w - 1)) >> lw)
-        with m.Switch(n_points[:lw] if lw else Const(0, 1)):
-            for r in range(w):
-                with m.Case(r):
-                    m.d.comb += last_keep.eq((1 << (r or w)) - 1)
+        # Run registers: the points, the stride, and the output points a downsample pass found.
+        n_points, n_out = Signal(bits_for(self.max_points)), Signal(bits_for(self.max_points))
+        downsample = Signal()
+
+        def framing(n):
+            beats, keep = Signal(bits_for(self.depth)), Signal(w)
+            m.d.comb += beats.eq((n + (w - 1)) >> lw)
+            with m.Switch(n[:lw] if lw else Const(0, 1)):
+                for r in range(w):
+                    with m.Case(r):
+                        m.d.comb += keep.eq((1 << (r or w)) - 1)
+            return beats, keep
+
+        n_beats, last_keep = framing(n_points)
+        out_beats, out_last_keep = framing(n_out)
+        m.d.comb += [keypack.downsample.eq(downsample), isect.downsample.eq(downsample)]
 
         phase = Signal(Phase)
         launch = Signal()                 # the phase's first cycle: its readers sample `start`
@@ -227,10 +245,18 @@ class MappingUnit(wiring.Component):
                      cw.en.eq(load & (addr.region == Region.COORDS))]
         with m.If(load & (addr.region == Region.CONFIG) & (addr.offset == Config.N_POINTS)):
             m.d.sync += n_points.eq(self.load.data)
+        with m.If(load & (addr.region == Region.CONFIG) & (addr.offset == Config.STRIDE)):
+            m.d.sync += downsample.eq(self.load.data == 2)
 
-        # Readers.
-        for r in (coord_reader, reader_a, reader_b):
+        # Readers. In a stride-2 intersection, reader b streams the output list from the other
+        # run memory.
+        merging, intersecting = phase == Phase.MERGE, phase == Phase.INTERSECT
+        downsampling = phase == Phase.DOWNSAMPLE
+        outputs_apart = downsample & intersecting
+        for r in (coord_reader, reader_a):
             m.d.comb += [r.n_beats.eq(n_beats), r.last_keep.eq(last_keep)]
+        m.d.comb += [reader_b.n_beats.eq(Mux(outputs_apart, out_beats, n_beats)),
+                     reader_b.last_keep.eq(Mux(outputs_apart, out_last_keep, last_keep))]
         cr = coords.read_port()
         m.d.comb += [cr.addr.eq(coord_reader.read.addr), cr.en.eq(coord_reader.read.en),
                      coord_reader.read.data.eq(cr.data)]
@@ -240,13 +266,16 @@ class MappingUnit(wiring.Component):
             ports = [run.read_port() for run in runs]
             for p in ports:
                 m.d.comb += [p.addr.eq(reader.read.addr), p.en.eq(reader.read.en)]
-            m.d.comb += [reader.read.data.eq(Mux(src, ports[1].data, ports[0].data)),
-                         reader.start.eq(launch & ((phase == Phase.MERGE) | (phase == Phase.INTERSECT))),
-                         reader.run_beats.eq(run_beats)]
-            with m.If(phase == Phase.MERGE):       # list j: runs 2j and 2j + 1
+            mem = src ^ outputs_apart if side else src
+            starts = merging | intersecting | (downsampling if side == 0 else 0)
+            m.d.comb += [reader.read.data.eq(Mux(mem, ports[1].data, ports[0].data)),
+                         reader.start.eq(launch & starts), reader.run_beats.eq(run_beats)]
+            with m.If(merging):                    # list j: runs 2j and 2j + 1
                 m.d.comb += [reader.first.eq(run_beats if side else 0), reader.stride.eq(run_beats << 1),
                              reader.n_lists.eq((n_beats + (run_beats << 1) - 1) >> (log_run + 1))]
-            with m.Else():                         # every offset: the whole sorted list
+            with m.Elif(downsampling):             # the sorted list, once
+                m.d.comb += [reader.first.eq(0), reader.stride.eq(0), reader.n_lists.eq(1)]
+            with m.Else():                         # every offset: the whole sorted (output) list
                 m.d.comb += [reader.first.eq(0), reader.stride.eq(0), reader.n_lists.eq(self.n_offsets)]
 
         # Sort: coordinates (idx = row) -> keys -> sorted beats.
@@ -262,8 +291,7 @@ class MappingUnit(wiring.Component):
         # Merge passes (reader a: runs 2j, b: runs 2j + 1) and intersection (a: input keys,
         # b: output keys, idx = rank, shifted by offset `list`).
         a, b = reader_a.beats, reader_b.beats
-        merging, intersecting = phase == Phase.MERGE, phase == Phase.INTERSECT
-        for beat, dst in ((a, merger.a), (b, merger.b), (a, isect.inputs)):
+        for beat, dst in ((a, merger.a), (b, merger.b), (a, isect.inputs), (a, down.keys)):
             m.d.comb += [dst.payload.lanes.eq(beat.payload.lanes), dst.payload.keep.eq(beat.payload.keep),
                          dst.payload.last.eq(beat.payload.last)]
         offset = Signal(offset_layout(self.coord_bits))
@@ -279,16 +307,19 @@ class MappingUnit(wiring.Component):
         m.d.comb += [
             merger.a.valid.eq(a.valid & merging), merger.b.valid.eq(b.valid & merging),
             isect.inputs.valid.eq(a.valid & intersecting), isect.outputs.valid.eq(b.valid & intersecting),
-            a.ready.eq(Mux(merging, merger.a.ready, isect.inputs.ready)),
+            down.keys.valid.eq(a.valid & downsampling),
+            a.ready.eq(Mux(merging, merger.a.ready, Mux(downsampling, down.keys.ready, isect.inputs.ready))),
             b.ready.eq(Mux(merging, merger.b.ready, isect.outputs.ready)),
         ]
 
-        # Writer: sorted beats (sort) or merged ones (merge passes) into the next run memory.
+        # Writer: sorted beats (sort), merged ones (merge passes) or output points (downsample)
+        # into the next run memory.
         sorting = phase == Phase.SORT
-        wbeat = Mux(sorting, sorter.sorted.payload.as_value(), merger.merged.payload.as_value())
+        wbeat = Mux(sorting, sorter.sorted.payload.as_value(),
+                    Mux(downsampling, down.points.payload.as_value(), merger.merged.payload.as_value()))
         wbeat = sorter.sorted.payload.shape()(wbeat)
-        write = Mux(sorting, sorter.sorted.valid, merger.merged.valid)
-        m.d.comb += [sorter.sorted.ready.eq(1), merger.merged.ready.eq(1)]
+        write = Mux(sorting, sorter.sorted.valid, Mux(downsampling, down.points.valid, merger.merged.valid))
+        m.d.comb += [sorter.sorted.ready.eq(1), merger.merged.ready.eq(1), down.points.ready.eq(1)]
         wcount = Signal(bits_for(self.depth))
         dest = Mux(sorting, 0, ~src)
         for k, run in enumerate(runs):
@@ -296,10 +327,12 @@ class MappingUnit(wiring.Component):
             m.d.comb += [wp.addr.eq(wcount), wp.data.eq(wbeat.lanes), wp.en.eq(write & (dest == k))]
         with m.If(write):
             m.d.sync += wcount.eq(wcount + 1)
-        written = write & (wcount == n_beats - 1)      # the pass's last beat
+        with m.If(write & downsampling):
+            m.d.sync += n_out.eq(n_out + sum(wbeat.keep[i] for i in range(w)))
+        written = write & Mux(downsampling, wbeat.last, wcount == n_beats - 1)     # the pass's last beat
 
         # Duplicates: equal neighbours in the final sorted list (the pass that leaves one run).
-        final = Mux(sorting, n_beats == 1, (run_beats << 1) >= n_beats)
+        final = Mux(sorting, n_beats == 1, merging & ((run_beats << 1) >= n_beats))
         prev_key, have_prev = Signal(self.key_bits), Signal()
         same = [wbeat.keep[i + 1] & (wbeat.lanes[i].key == wbeat.lanes[i + 1].key) for i in range(w - 1)]
         same.append(have_prev & wbeat.keep[0] & (prev_key == wbeat.lanes[0].key))
@@ -319,19 +352,22 @@ class MappingUnit(wiring.Component):
         # Sequencing.
         m.d.sync += launch.eq(0)
         with m.If(self.start & ~running):
-            m.d.sync += [error.eq(0), self.done.eq(n_points == 0), running.eq(n_points != 0), k_out.eq(0)]
+            m.d.sync += [error.eq(0), self.done.eq(n_points == 0), running.eq(n_points != 0), k_out.eq(0),
+                         n_out.eq(0)]
             with m.If(n_points != 0):
                 m.d.sync += [phase.eq(Phase.SORT), launch.eq(1), wcount.eq(0), have_prev.eq(0), log_run.eq(0)]
         with m.If(written):
             m.d.sync += [wcount.eq(0), have_prev.eq(0), launch.eq(1)]
             with m.If(sorting):
                 m.d.sync += src.eq(0)
-            with m.Else():
+            with m.Elif(merging):
                 m.d.sync += [src.eq(~src), log_run.eq(log_run + 1)]
-            with m.If(final & (error | dup)):
+            with m.If(downsampling):                # the input list stays in src, the outputs in ~src
+                m.d.sync += phase.eq(Phase.INTERSECT)
+            with m.Elif(final & (error | dup)):
                 m.d.sync += [phase.eq(Phase.IDLE), running.eq(0), self.done.eq(1)]
             with m.Elif(final):
-                m.d.sync += phase.eq(Phase.INTERSECT)
+                m.d.sync += phase.eq(Mux(downsample, Phase.DOWNSAMPLE, Phase.INTERSECT))
             with m.Else():
                 m.d.sync += phase.eq(Phase.MERGE)
         with m.If(taken & out.payload.last):
@@ -346,7 +382,7 @@ class MappingUnit(wiring.Component):
             m.d.sync += [cycles.eq(0), sort_cycles.eq(0), stalls.eq(0), *(c.eq(0) for c in pair_counts)]
         with m.Elif(running):
             m.d.sync += cycles.eq(cycles + 1)
-            with m.If(sorting | merging):
+            with m.If(sorting | merging | downsampling):
                 m.d.sync += sort_cycles.eq(sort_cycles + 1)
             with m.If(out.valid & ~out.ready):
                 m.d.sync += stalls.eq(stalls + 1)
@@ -355,13 +391,15 @@ class MappingUnit(wiring.Component):
             with m.If(taken & (k_out == k)):
                 m.d.sync += c.eq(c + n_taken)
         unit = {UnitStatus.CYCLES: cycles, UnitStatus.SORT_CYCLES: sort_cycles, UnitStatus.STALLS: stalls,
-                UnitStatus.ERROR: error, UnitStatus.N_POINTS: n_points}
+                UnitStatus.ERROR: error, UnitStatus.N_POINTS: n_points,
+                UnitStatus.N_OUT: Mux(downsample, n_out, n_points)}
         table = Array([Array([unit[s] for s in UnitStatus]), Array(pair_counts)])
         m.d.comb += self.status_data.eq(table[self.status_addr.kind][self.status_addr.index])
 
-        # Host read-back of the sorted list (the run memory the last pass wrote).
+        # Host read-back of the output list (stride 1: the sorted list, in src; stride 2: the
+        # output points, in the other run memory).
         ports = [run.read_port() for run in runs]
         for p in ports:
             m.d.comb += [p.addr.eq(self.sorted.addr), p.en.eq(self.sorted.en)]
-        m.d.comb += self.sorted.data.eq(Mux(src, ports[1].data, ports[0].data))
+        m.d.comb += self.sorted.data.eq(Mux(src ^ downsample, ports[1].data, ports[0].data))
         return m

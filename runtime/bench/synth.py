@@ -143,6 +143,7 @@ def blocks() -> list:
     from pyhdl.eie.csc_decoder import CSCDecoder
     from pyhdl.eie.processing_element import ProcessingElement
     from pyhdl.pointacc.bitonic_sorter import BitonicSorter
+    from pyhdl.pointacc.downsampler import Downsampler
     from pyhdl.pointacc.intersect import Intersect
     from pyhdl.pointacc.key_pack import KeyPack
     from pyhdl.pointacc.mapping_unit import MappingUnit
@@ -151,7 +152,7 @@ def blocks() -> list:
     from pyhdl.sparse24.sparse_mac import SparseMAC
 
     return [CSCDecoder(), ProcessingElement(), ActivationScanner(max_cols=1024), EIEArray(n_pe=4), SparseMAC(),
-            DenseMAC(), KeyPack(), BitonicSorter(), Merger(), Intersect(), MappingUnit()]
+            DenseMAC(), KeyPack(), BitonicSorter(), Merger(), Intersect(), Downsampler(), MappingUnit()]
 
 
 def synth_all(components, jobs: int | None = None) -> list:

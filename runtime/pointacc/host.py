@@ -41,9 +41,11 @@ def check_coords(unit: MappingUnit, coords, *, where: str = "coords") -> np.ndar
     return c
 
 
-def load_writes(unit: MappingUnit, coords, *, where: str = "coords"):
+def load_writes(unit: MappingUnit, coords, *, stride: int = 1, where: str = "coords"):
     """Load-port writes of a point cloud: its coordinate words (``width`` points a word, the last
-    one padded with zeros) and ``N_POINTS``."""
+    one padded with zeros), ``N_POINTS`` and ``STRIDE`` (1: submanifold, 2: downsampling)."""
+    if stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
     c = check_coords(unit, coords, where=where)
     w = unit.width
     n_words = -(-len(c) // w)
@@ -52,7 +54,8 @@ def load_writes(unit: MappingUnit, coords, *, where: str = "coords"):
     lanes = padded.reshape(n_words, w, 4)
     words = pack(unit.coord_layout, {f: lanes[:, :, k] for k, f in enumerate(("batch", "x", "y", "z"))})
     writes = [(unit.address(Region.COORDS, j), word) for j, word in enumerate(words)]
-    return writes + [(unit.address(Region.CONFIG, Config.N_POINTS), len(c))]
+    return writes + [(unit.address(Region.CONFIG, Config.N_POINTS), len(c)),
+                      (unit.address(Region.CONFIG, Config.STRIDE), stride)]
 
 
 def counter_addresses(unit: MappingUnit) -> dict:
@@ -67,15 +70,26 @@ def check_result(error: int, where: str = "coords") -> None:
         raise ValueError(f"{where}: the mapping unit found duplicate coordinates (its error flag is set)")
 
 
-def kernel_maps(pair_lists, sorted_idx) -> list:
-    """``kernel_map(coords, stride=1)``'s maps from the unit's output: ``pair_lists[k]`` the
-    ``(in_idx, out_rank)`` pairs of offset ``k`` as they came, ``sorted_idx[r]`` the row of the
-    point of rank ``r`` (the ``idx`` lanes of the sorted list). Each ``out_rank`` becomes the row
-    ``sorted_idx[out_rank]`` and each map is sorted by it (docs/spec.md §5.7)."""
-    order = np.asarray(sorted_idx, dtype=np.int64)
+def kernel_maps(pair_lists, sorted_idx=None) -> list:
+    """``kernel_map(coords, stride)``'s maps from the unit's output: ``pair_lists[k]`` the
+    ``(in_idx, out_rank)`` pairs of offset ``k`` as they came. Stride 1: ``sorted_idx[r]`` is the
+    row of the point of rank ``r`` (the ``idx`` lanes of the sorted list); each ``out_rank``
+    becomes the row ``sorted_idx[out_rank]`` and each map is sorted by it. Stride 2
+    (``sorted_idx=None``): the output points are listed in key order, so ranks are rows and the
+    maps are the lists as they came (docs/spec.md §5.7)."""
     maps = []
     for pairs in pair_lists:
         p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2).copy()
-        p[:, 1] = order[p[:, 1]]
-        maps.append(p[np.argsort(p[:, 1], kind="stable")])
+        if sorted_idx is not None:
+            p[:, 1] = np.asarray(sorted_idx, dtype=np.int64)[p[:, 1]]
+            p = p[np.argsort(p[:, 1], kind="stable")]
+        maps.append(p)
     return maps
+
+
+def output_coords(unit: MappingUnit, keys, columns: int = 4) -> np.ndarray:
+    """The stride-2 output coordinates from the keys of the output list (parity-last keys of even
+    points, ``KeyFormat.down``), ``(n_out, columns)`` with the batch index first when 4."""
+    fmt = KeyFormat(unit.coord_bits, unit.batch_bits)
+    c = fmt.unpack(fmt.up(np.asarray(keys, dtype=np.int64)))
+    return c if columns == 4 else c[:, 1:]

@@ -17,7 +17,7 @@ from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 from pyhdl.pointacc.streams import pair_beat_layout
 from runtime import sim
 from runtime.payload import unpack
-from runtime.pointacc.host import UNIT_PARAMS, counter_addresses, kernel_maps, load_writes, unit_for
+from runtime.pointacc.host import UNIT_PARAMS, counter_addresses, kernel_maps, load_writes, output_coords, unit_for
 from runtime.scaffold import PERIOD_NS, Testbench
 
 MODULE = __name__
@@ -37,39 +37,45 @@ def model(params: dict) -> sim.Model:
     return sim.build(unit_for(params))
 
 
-def make_case(name, coords, params, *, p_ready=1.0, seed=0, **extra) -> dict:
-    """A cloud to map, checked by the driver before anything is simulated (``ValueError``);
-    ``extra`` travels with the case (the regression's expectations)."""
+def make_case(name, coords, params, *, stride=1, p_ready=1.0, seed=0, **extra) -> dict:
+    """A cloud to map at ``stride`` (1 or 2), checked by the driver before anything is simulated
+    (``ValueError``); ``extra`` travels with the case (the regression's expectations)."""
     c = np.asarray(coords, dtype=np.int64)
-    load_writes(unit_for(params), c)
-    return dict(name=name, **{k: params[k] for k in UNIT_PARAMS}, p_ready=p_ready, seed=seed, n_points=len(c),
-                coords=c, **extra)
+    load_writes(unit_for(params), c, stride=stride)
+    return dict(name=name, **{k: params[k] for k in UNIT_PARAMS}, stride=stride, p_ready=p_ready, seed=seed,
+                n_points=len(c), coords=c, **extra)
 
 
 def run(model, cases, test_dir=None, *, progress: str | None = None) -> dict:
     """``progress``: a bar of that name over the offsets mapped. Per case name: ``counters`` (every
     status counter by name), ``done_after_start`` (cycles from
     the ``start`` pulse to ``done``), ``sink_stalls`` (cycles the sink held a valid beat back),
-    ``lists`` (per offset, the ``(in_idx, out_rank)`` pairs as they came), ``order`` (the point
-    row of each rank; empty when the error flag is set); plus the simulator's ``sim_cycles`` and
-    ``sim_wall_s``."""
+    ``lists`` (per offset, the ``(in_idx, out_rank)`` pairs as they came), ``order`` and ``keys``
+    (the ``idx`` and key lanes of the output list read back, ``N_OUT`` of them; empty when the
+    error flag is set); plus the simulator's ``sim_cycles`` and ``sim_wall_s``."""
     total = sum(unit_for(c).n_offsets for c in cases)
     return sim.run(model, MODULE, cases, testcase="map_clouds", test_dir=test_dir,
                    progress=(progress, total) if progress else None)
 
 
-def map_cloud(coords, params: dict | None = None, *, p_ready: float = 1.0, seed: int = 0, test_dir=None,
-              progress: str | None = None) -> dict:
+def map_cloud(coords, params: dict | None = None, *, stride: int = 1, p_ready: float = 1.0, seed: int = 0,
+              test_dir=None, progress: str | None = None) -> dict:
     """One cloud through the unit (sized by :func:`fit_params` unless ``params``): its run as
-    :func:`run` reports it, with ``maps`` (``kernel_map(coords, stride=1)``'s maps, rebuilt from the
-    ranks: docs/spec.md §5.7; ``None`` when the error flag is set), ``params`` and the simulator
-    speed."""
+    :func:`run` reports it, with ``out_coords`` and ``maps`` (``kernel_map(coords, stride)``'s,
+    rebuilt as docs/spec.md §5.7 says; ``None`` when the error flag is set), ``params`` and the
+    simulator speed."""
     c = np.asarray(coords)
     params = params or fit_params(len(c))
-    case = make_case("cloud", c, params, p_ready=p_ready, seed=seed)
+    case = make_case("cloud", c, params, stride=stride, p_ready=p_ready, seed=seed)
     out = run(model(params), [case], test_dir, progress=progress)
     r = out["cloud"]
-    r["maps"] = None if r["counters"]["error"] else kernel_maps(r["lists"], r["order"])
+    r["maps"] = r["out_coords"] = None
+    if not r["counters"]["error"]:
+        if stride == 1:
+            r["maps"], r["out_coords"] = kernel_maps(r["lists"], r["order"]), c
+        else:
+            r["maps"] = kernel_maps(r["lists"])
+            r["out_coords"] = output_coords(unit_for(params), r["keys"], c.shape[1])
     r.update(params=params, sim_cycles=out["sim_cycles"], sim_wall_s=out["sim_wall_s"])
     return r
 
@@ -99,8 +105,8 @@ async def read_status(tb, addr) -> int:
     return int(tb.dut.status_data.value)
 
 
-async def read_sorted(tb, unit, n_points) -> np.ndarray:
-    """The ``idx`` lanes of the sorted list, rank by rank."""
+async def read_sorted(tb, unit, n_points) -> tuple:
+    """The ``idx`` and ``key`` lanes of the output list, rank by rank."""
     dut, w = tb.dut, unit.width
     words = []
     for j in range(-(-n_points // w)):
@@ -111,8 +117,8 @@ async def read_sorted(tb, unit, n_points) -> np.ndarray:
         dut.sorted__en.value = 0
         await ReadOnly()
         words.append(int(dut.sorted__data.value))
-    lanes = unpack(unit.key_layout, words)["idx"]
-    return lanes.reshape(-1)[:n_points]
+    lanes = unpack(unit.key_layout, words)
+    return lanes["idx"].reshape(-1)[:n_points], lanes["key"].reshape(-1)[:n_points]
 
 
 async def count_stalls(dut, counter):
@@ -133,7 +139,7 @@ async def map_clouds(dut):
         unit = unit_for(case)
         addrs = counter_addresses(unit)
         await tb.reset("load__en", "start", "pairs__ready", "sorted__en")
-        writes = load_writes(unit, case["coords"])
+        writes = load_writes(unit, case["coords"], stride=int(case["stride"]))
         await tb.write("load", [d for _, d in writes], addrs=[a for a, _ in writes])
         p_ready = float(case["p_ready"])
         sink = tb.sink("pairs", p_ready=p_ready, seed=int(case["seed"]))
@@ -160,8 +166,9 @@ async def map_clouds(dut):
         dut.pairs__ready.value = 0
         count = {k: await read_status(tb, a) for k, a in addrs.items()}
         lists = pair_lists(sink.received, unit.width, unit.index_bits)
-        order = [] if count["error"] else await read_sorted(tb, unit, int(case["n_points"]))
+        order, keys = ([], []) if count["error"] else await read_sorted(tb, unit, count["n_out"])
         report[name] = {"counters": count, "done_after_start": finished - started, "sink_stalls": stalled[0],
-                        "lists": [lst.tolist() for lst in lists], "order": [int(r) for r in order]}
+                        "lists": [lst.tolist() for lst in lists], "order": [int(r) for r in order],
+                        "keys": [int(k) for k in keys]}
         sim.progress((i + 1) * unit.n_offsets)
     tb.report(report)

@@ -11,9 +11,12 @@ the phase takes ``phase_latency`` plus the block's own time for its stream:
 - merge pass ``p`` (while the runs of ``2**p`` beats are more than one): the runs in pairs
   ``(2j, 2j + 1)`` (an empty list when ``2j + 1`` is past the end) through the merger:
   ``merge_cycles(jobs)``, the merger's own cycle model;
+- downsample (stride 2 only, unless the sorted list holds a duplicate key): the sorted list of
+  parity-last keys through the downsampler: ``downsample_cycles(keys)``, its model, from the first
+  beat taken to the last output beat written;
 - intersect (unless the sorted list holds a duplicate key): one job per kernel offset, the sorted
-  keys against the sorted keys renumbered by rank, shifted by the offset:
-  ``intersect_cycles(jobs)``, the intersection unit's model.
+  keys against the output keys (stride 1: the sorted keys) renumbered by rank, shifted by the
+  offset: ``intersect_cycles(jobs, downsample)``, the intersection unit's model.
 
 The blocks' times are not restated here: :class:`UnitTiming` takes them from the blocks'
 own constants and cycle models (in this repository, ``verif/golden/pointacc.py`` and the
@@ -32,15 +35,18 @@ class UnitTiming:
 
     ``merge_cycles(jobs)``: cycles of the merger from the first input beat taken to the last
     merged beat, for ``jobs`` (pairs of sorted ``(key, idx)`` lists) streamed back to back without
-    back-pressure. ``intersect_cycles(jobs)``: likewise for the intersection unit, ``jobs`` of
-    ``(inputs, outputs, offset)`` with sorted ``(key, idx)`` lists (keys unwidened) and the
-    output keys' offset ``(dx, dy, dz)``, up to the last pair beat."""
+    back-pressure. ``intersect_cycles(jobs, downsample)``: likewise for the intersection unit,
+    ``jobs`` of ``(inputs, outputs, offset)`` with sorted ``(key, idx)`` lists (keys unwidened;
+    parity-last with ``downsample``) and the output keys' offset ``(dx, dy, dz)``, up to the last
+    pair beat. ``downsample_cycles(keys)``: the downsampler's, for one sorted list of parity-last
+    keys, up to its last output beat."""
 
     width: int
     phase_latency: int          # phase begins -> its first beat taken (MappingUnit.PHASE_LATENCY)
     sort_latency: int           # coordinate beat taken -> its sorted beat written (KeyPack + BitonicSorter)
     merge_cycles: Callable
     intersect_cycles: Callable
+    downsample_cycles: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -51,19 +57,22 @@ class UnitCycles:
     merge_passes: list = field(default_factory=list)
     intersect: int = 0
     duplicate: bool = False
+    downsample: int = 0         # the downsample pass (stride 2), counted in SORT_CYCLES
+    n_out: int = 0              # output points
 
     @property
     def sort_total(self) -> int:
-        return self.sort + sum(self.merge_passes)
+        return self.sort + sum(self.merge_passes) + self.downsample
 
     @property
     def total(self) -> int:
         return self.sort_total + self.intersect
 
 
-def unit_cycles(keys, offsets, timing: UnitTiming) -> UnitCycles:
+def unit_cycles(keys, offsets, timing: UnitTiming, downsample: bool = False) -> UnitCycles:
     """The cycles of the mapping unit over the points with ``keys`` (int, one per row, rows in
-    load order) for the kernel ``offsets`` (``(K, 3)``)."""
+    load order; parity-last keys, ``KeyFormat.down``, for a ``downsample`` run at stride 2) for
+    the kernel ``offsets`` (``(K, 3)``)."""
     w = timing.width
     elems = [(int(k), i) for i, k in enumerate(np.asarray(keys, dtype=np.int64).tolist())]
     n = len(elems)
@@ -80,6 +89,13 @@ def unit_cycles(keys, offsets, timing: UnitTiming) -> UnitCycles:
     ordered = runs[0]
     if any(x[0] == y[0] for x, y in zip(ordered, ordered[1:], strict=False)):
         return UnitCycles(sort=sort, merge_passes=passes, duplicate=True)
-    ranked = [(k, r) for r, (k, _) in enumerate(ordered)]
+    down = 0
+    if downsample:
+        outputs = sorted({k & ~7 for k, _ in ordered})       # KeyFormat.quantise: the parity bits cleared
+        down = timing.phase_latency + timing.downsample_cycles([k for k, _ in ordered])
+    else:
+        outputs = [k for k, _ in ordered]
+    ranked = [(k, r) for r, k in enumerate(outputs)]
     jobs = [(ordered, ranked, tuple(int(x) for x in d)) for d in np.asarray(offsets).tolist()]
-    return UnitCycles(sort=sort, merge_passes=passes, intersect=timing.phase_latency + timing.intersect_cycles(jobs))
+    return UnitCycles(sort=sort, merge_passes=passes, downsample=down, n_out=len(outputs),
+                      intersect=timing.phase_latency + timing.intersect_cycles(jobs, downsample))

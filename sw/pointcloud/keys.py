@@ -124,6 +124,54 @@ class KeyFormat:
         f[:, 1:] -= self.bias
         return f
 
+    # ---------------------------------------------------------------- stride 2 (docs/spec.md §5.2)
+    def down(self, keys) -> np.ndarray:
+        """The *parity-last* keys of ``keys``: each coordinate field's lowest bit moved to the bottom,
+        ``batch | fx >> 1 | fy >> 1 | fz >> 1 | fx & 1 | fy & 1 | fz & 1`` (high to low; ``f`` the
+        biased fields). A bit permutation, so equal keys stay equal; its order is that of
+        ``(b, floor(x/2), floor(y/2), floor(z/2), x & 1, y & 1, z & 1)``, so the points of one
+        stride-2 output voxel are neighbours, and clearing the three low bits (:meth:`quantise`)
+        gives the parity-last key of that voxel's output point."""
+        f = self.fields(keys)
+        c = self.coord_bits - 1
+        return ((f[:, 0] << (3 * c + 3)) | ((f[:, 1] >> 1) << (2 * c + 3)) | ((f[:, 2] >> 1) << (c + 3))
+                | ((f[:, 3] >> 1) << 3) | ((f[:, 1] & 1) << 2) | ((f[:, 2] & 1) << 1) | (f[:, 3] & 1))
+
+    def up(self, keys) -> np.ndarray:
+        """Inverse of :meth:`down`."""
+        k = np.asarray(keys, dtype=np.int64)
+        c = self.coord_bits - 1
+        m = (1 << c) - 1
+        fx = (((k >> (2 * c + 3)) & m) << 1) | ((k >> 2) & 1)
+        fy = (((k >> (c + 3)) & m) << 1) | ((k >> 1) & 1)
+        fz = (((k >> 3) & m) << 1) | (k & 1)
+        cb = self.coord_bits
+        return ((k >> (3 * c + 3)) << (3 * cb)) | (fx << (2 * cb)) | (fy << cb) | fz
+
+    @staticmethod
+    def quantise(down_keys) -> np.ndarray:
+        """Parity-last keys with the parity bits cleared: the stride-2 output point
+        ``(b, floor(x/2)·2, floor(y/2)·2, floor(z/2)·2)`` of each point."""
+        return np.asarray(down_keys, dtype=np.int64) & ~7
+
+    def widen_down(self, down_keys, offset=(0, 0, 0)) -> np.ndarray:
+        """What the hardware compares in a stride-2 run: each halved field ``h = f >> 1`` becomes
+        the ``coord_bits + 1``-bit value ``h + (d >> 1) + 2**(coord_bits - 1)`` and the parity bits
+        are XORed with ``d & 1`` (batch on top, ``wide_key_bits`` in all). For a quantised output
+        key ``q`` (parities 0) and an input key ``p``, ``widen_down(p) == widen_down(q, d)``
+        exactly when ``point(p) == point(q) + d``; shifting quantised keys keeps their order."""
+        k = np.asarray(down_keys, dtype=np.int64)
+        d = np.asarray(offset, dtype=np.int64).reshape(3)
+        if np.any(np.abs(d) > self.field_mask):
+            raise ValueError(f"offset {tuple(d.tolist())} exceeds the coordinate range of coord_bits={self.coord_bits}")
+        c = self.coord_bits - 1
+        m = (1 << c) - 1
+        out = (k >> (3 * c + 3)) << (3 * (c + 2) + 3)
+        for a, lo in enumerate((2 * c + 3, c + 3, 3)):
+            h = ((k >> lo) & m) + (d[a] >> 1) + (1 << c)
+            out |= h << ((2 - a) * (c + 2) + 3)
+        return out | ((k & 7) ^ ((d[0] & 1) << 2 | (d[1] & 1) << 1 | (d[2] & 1)))
+
     def shift(self, keys, offset):
         """Keys of the points ``offset = (dx, dy, dz)`` away from ``keys``, field by field.
 

@@ -36,6 +36,30 @@ def decode(key, coord_bits):
     return key >> 3 * coord_bits, x, y, z
 
 
+def encode_down(b, x, y, z, coord_bits, batch_bits):
+    """The parity-last key of a point (stride-2 runs): ``batch | fx >> 1 | fy >> 1 | fz >> 1 |
+    fx & 1 | fy & 1 | fz & 1`` from high to low, ``f`` the biased coordinates."""
+    bias = 1 << (coord_bits - 1)
+    f = [v + bias for v in (x, y, z)]
+    encode(b, x, y, z, coord_bits, batch_bits)          # range checks
+    key = b
+    for v in f:
+        key = key << (coord_bits - 1) | v >> 1
+    for v in f:
+        key = key << 1 | v & 1
+    return key
+
+
+def decode_down(key, coord_bits):
+    """``(batch, x >> 1, y >> 1, z >> 1, x & 1, y & 1, z & 1)`` of a parity-last key (floors, from
+    the biased fields, so the tuple orders like the key)."""
+    c = coord_bits - 1
+    mask = (1 << c) - 1
+    halves = [(key >> (3 + s)) & mask for s in (2 * c, c, 0)]
+    bits = [(key >> s) & 1 for s in (2, 1, 0)]
+    return (key >> (3 * c + 3), *halves, *bits)
+
+
 # ---------------------------------------------------------------- sort and merge
 
 def sort_elements(elems):
@@ -121,15 +145,24 @@ def merge_cycles(jobs, width, depth=4, latency=None):
 
 # ---------------------------------------------------------------- intersection
 
-def intersect(inputs, outputs, offset, coord_bits):
+def _point(key, coord_bits, downsample, offset=(0, 0, 0)):
+    """The tuple a key orders by, shifted by ``offset``: ``(b, x, y, z) + d``; for parity-last keys
+    of stride-2 runs ``(b, x >> 1, y >> 1, z >> 1, x & 1, y & 1, z & 1)`` of the point ``d`` away
+    from an even output point (halves move by ``d >> 1``, parities become ``d & 1``)."""
+    if not downsample:
+        b, x, y, z = decode(key, coord_bits)
+        return b, x + offset[0], y + offset[1], z + offset[2]
+    b, hx, hy, hz, px, py, pz = decode_down(key, coord_bits)
+    return (b, hx + (offset[0] >> 1), hy + (offset[1] >> 1), hz + (offset[2] >> 1),
+            px ^ (offset[0] & 1), py ^ (offset[1] & 1), pz ^ (offset[2] & 1))
+
+
+def intersect(inputs, outputs, offset, coord_bits, downsample=False):
     """Pairs ``(in_idx, out_idx)`` with ``coords(in) == coords(out) + offset``, by a merge join
-    over the two sorted lists (``inputs`` and ``outputs`` sorted by key, keys unique in each)."""
-    dx, dy, dz = offset
-    a = [(decode(k, coord_bits), i) for k, i in inputs]
-    b = []
-    for k, o in outputs:
-        bt, x, y, z = decode(k, coord_bits)
-        b.append(((bt, x + dx, y + dy, z + dz), o))
+    over the two sorted lists (``inputs`` and ``outputs`` sorted by key, keys unique in each);
+    ``downsample``: parity-last keys, the outputs' quantised (even points)."""
+    a = [(_point(k, coord_bits, downsample), i) for k, i in inputs]
+    b = [(_point(k, coord_bits, downsample, offset), o) for k, o in outputs]
     pairs, i, j = [], 0, 0
     while i < len(a) and j < len(b):
         if a[i][0] == b[j][0]:
@@ -143,22 +176,17 @@ def intersect(inputs, outputs, offset, coord_bits):
     return pairs
 
 
-def intersect_steps(inputs, outputs, offset, coord_bits, width):
+def intersect_steps(inputs, outputs, offset, coord_bits, width, downsample=False):
     """Steps of the block intersection: each step retires the beat whose highest lane ranks lower
     (both on a tie; an empty lane ranks above any point); a finished side lets the other drain."""
-    dx, dy, dz = offset
 
     def tops(elems, shift):
         out = []
         for lanes, _, _ in beats(elems, width):
-            if len(lanes) < width:
-                out.append((INF,))
-            else:
-                b, x, y, z = decode(lanes[-1][0], coord_bits)
-                out.append((b, x + shift[0], y + shift[1], z + shift[2]))
+            out.append((INF,) if len(lanes) < width else _point(lanes[-1][0], coord_bits, downsample, shift))
         return out
 
-    ta, tb = tops(inputs, (0, 0, 0)), tops(outputs, (dx, dy, dz))
+    ta, tb = tops(inputs, (0, 0, 0)), tops(outputs, tuple(offset))
     i = j = steps = 0
     while i < len(ta) or j < len(tb):
         steps += 1
@@ -170,3 +198,44 @@ def intersect_steps(inputs, outputs, offset, coord_bits, width):
             ai, bj = ta[i], tb[j]
             i, j = i + (ai <= bj), j + (bj <= ai)
     return steps
+
+
+# ---------------------------------------------------------------- stride-2 output points
+
+def downsample(keys):
+    """The stride-2 output points of a sorted list of parity-last keys: each key with its three
+    parity bits cleared, each distinct one once, in order, numbered by rank: ``[(key, rank)]``."""
+    out = []
+    for k in keys:
+        q = k & ~7
+        if not out or out[-1][0] != q:
+            out.append((q, len(out)))
+    return out
+
+
+def downsample_beat_times(keys, width, latency=2):
+    """When each output beat of the downsampler leaves, relative to the cycle its first input beat
+    is taken, input beats back to back and no back-pressure: the outputs queue behind each other
+    and a beat leaves ``latency`` cycles after the input beat that completes it, the list's rest
+    with its last beat (one cycle later when it takes a second beat: that beat holds up the first
+    beat of a list that follows, so all of that list leaves a cycle later)."""
+    times, left, prev = [], 0, None
+    n_beats = max(1, -(-len(keys) // width))
+    for j in range(n_beats):
+        lanes = keys[j * width:(j + 1) * width]
+        alive = 0
+        for k in lanes:
+            alive += prev is None or (k & ~7) != prev
+            prev = k & ~7
+        total = left + alive
+        last = j == n_beats - 1
+        if total >= width:
+            times.append(j + latency)
+            left = total - width
+            if last and left:
+                times.append(j + latency + 1)
+        elif last:
+            times.append(j + latency)
+        else:
+            left = total
+    return times

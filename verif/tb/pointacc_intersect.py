@@ -17,7 +17,7 @@ from pyhdl.pointacc.intersect import Intersect
 from runtime import sim
 from runtime.scaffold import Testbench
 from sw.pointcloud import KeyFormat, kernel_map, kernel_offsets, scenes
-from verif.golden.pointacc import encode, intersect, intersect_steps, sort_elements
+from verif.golden.pointacc import encode, encode_down, intersect, intersect_steps, sort_elements
 from verif.harness.pointacc_beats import beat_arrays, concat, key_beat_ints, read_pair_beat, split_lists
 
 PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
@@ -39,26 +39,30 @@ def job_cycles(steps):
 
 
 def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS, valid_pattern=None,
-              ready_pattern=None, hold=0):
+              ready_pattern=None, hold=0, downsample=False):
     """``jobs``: list of (input coords (n, 4), output coords (m, 4), offset (3,)); coords with a
-    batch column. Keys are sorted here, ``idx`` = row number in the given arrays."""
+    batch column. Keys are sorted here, ``idx`` = row number in the given arrays. ``downsample``:
+    parity-last keys (the output coordinates must be even)."""
     w, cb, bb = params["width"], params["coord_bits"], params["batch_bits"]
     key_bits = KeyFormat(cb, bb).key_bits
     rng = np.random.default_rng(seed)
     kw = dict(key_bits=key_bits, index_bits=params["index_bits"], rng=rng)
     ins, outs, offs, exp, steps, n_keys = [], [], [], [], [], []
+    enc = encode_down if downsample else encode
     for cin, cout, d in jobs:
-        a = sort_elements((encode(*map(int, row), cb, bb), i) for i, row in enumerate(cin))
-        b = sort_elements((encode(*map(int, row), cb, bb), i) for i, row in enumerate(cout))
+        assert not downsample or not np.any(np.asarray(cout)[:, 1:] & 1), "stride-2 outputs are even"
+        a = sort_elements((enc(*map(int, row), cb, bb), i) for i, row in enumerate(cin))
+        b = sort_elements((enc(*map(int, row), cb, bb), i) for i, row in enumerate(cout))
         d = tuple(int(x) for x in d)
         ins.append(beat_arrays(a, w, prefix="in_", **kw))
         outs.append(beat_arrays(b, w, prefix="out_", **kw))
         offs.append(np.tile(d, (len(outs[-1]["out_keep"]), 1)))
-        exp.append(intersect(a, b, d, cb))
-        steps.append(intersect_steps(a, b, d, cb, w))
+        exp.append(intersect(a, b, d, cb, downsample))
+        steps.append(intersect_steps(a, b, d, cb, w, downsample))
         n_keys.append(len(a) + len(b))
     flat = [p for e in exp for p in e]
     case = dict(name=name, **params, key_bits=key_bits, p_valid=p_valid, p_ready=p_ready, seed=seed,
+                downsample=int(downsample),
                 out_offset=np.concatenate(offs), exp_len=np.array([len(e) for e in exp], dtype=np.int64),
                 exp_in=np.array([p[0] for p in flat], dtype=np.int64),
                 exp_out=np.array([p[1] for p in flat], dtype=np.int64),
@@ -112,6 +116,7 @@ async def intersect_lists(dut):
     held = []
     for c, case in enumerate(cases):
         await tb.reset("inputs__valid", "outputs__valid", "pairs__ready")
+        dut.downsample.value = int(case["downsample"])
         w, cb, ib = (int(case[k]) for k in ("width", "coord_bits", "index_bits"))
         kb = int(case["key_bits"])
         in_words = key_beat_ints(case, w, kb, ib, prefix="in_")

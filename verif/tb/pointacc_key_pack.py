@@ -1,8 +1,9 @@
 """Testbench of the key packer: case construction and the cocotb scoreboard.
 
 ``pack_coords`` streams coordinate beats (don't-care lanes random) and checks every kept lane's
-key against ``verif.golden.pointacc.encode`` and its index, ``keep`` and ``last``; without
-back-pressure each beat must leave one cycle after it entered.
+key against ``verif.golden.pointacc.encode`` (``encode_down`` for parity-last keys) and its
+index, ``keep`` and ``last``; without back-pressure each beat must leave one cycle after it
+entered.
 """
 
 import cocotb
@@ -13,7 +14,7 @@ from runtime import sim
 from runtime.payload import pack
 from runtime.scaffold import Testbench
 from sw.pointcloud import KeyFormat
-from verif.golden.pointacc import encode
+from verif.golden.pointacc import encode, encode_down
 from verif.harness.pointacc_beats import read_key_beat
 
 PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
@@ -26,8 +27,10 @@ def run(model, cases, test_dir=None) -> dict:
     return sim.run(model, MODULE, cases, testcase="pack_coords", test_dir=test_dir)
 
 
-def make_case(name, coords, keep=None, last=None, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS):
-    """``coords``: (n_beats, width, 4) int array of (batch, x, y, z); idx = a random index per lane."""
+def make_case(name, coords, keep=None, last=None, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS,
+              downsample=False):
+    """``coords``: (n_beats, width, 4) int array of (batch, x, y, z); idx = a random index per lane;
+    ``downsample``: parity-last keys."""
     rng = np.random.default_rng(seed)
     c = np.asarray(coords, dtype=np.int64)
     n, w = c.shape[:2]
@@ -39,9 +42,11 @@ def make_case(name, coords, keep=None, last=None, *, p_valid=1.0, p_ready=1.0, s
     for b in range(n):
         for i in range(w):
             if keep[b] >> i & 1:
-                exp[b, i] = encode(*map(int, c[b, i]), params["coord_bits"], params["batch_bits"])
+                exp[b, i] = (encode_down if downsample else encode)(*map(int, c[b, i]), params["coord_bits"],
+                                                                    params["batch_bits"])
         kept = [i for i in range(w) if keep[b] >> i & 1]
-        assert np.array_equal(fmt.pack(c[b, kept]), exp[b, kept]), "golden and sw key formats disagree"
+        sw_keys = fmt.down(fmt.pack(c[b, kept])) if downsample else fmt.pack(c[b, kept])
+        assert np.array_equal(sw_keys, exp[b, kept]), "golden and sw key formats disagree"
     # Don't-care lanes: random coordinates within their field widths.
     lim = 1 << (params["coord_bits"] - 1)
     garbage = np.concatenate([rng.integers(0, 1 << params["batch_bits"], (n, w, 1)),
@@ -49,7 +54,7 @@ def make_case(name, coords, keep=None, last=None, *, p_valid=1.0, p_ready=1.0, s
     dropped = ~((keep[:, None] >> np.arange(w)) & 1).astype(bool)
     c = np.where(dropped[:, :, None], garbage, c)
     return dict(name=name, **params, coords=c, idx=idx, keep=keep, last=last, exp_key=exp,
-                p_valid=p_valid, p_ready=p_ready, seed=seed)
+                p_valid=p_valid, p_ready=p_ready, seed=seed, downsample=int(downsample))
 
 
 @cocotb.test()
@@ -59,6 +64,7 @@ async def pack_coords(dut):
     total = dict(beats=0, keys=0, cycles=0)
     for c, case in enumerate(cases):
         await tb.reset("coords__valid", "keys__ready")
+        dut.downsample.value = int(case["downsample"])
         w, cb, bb, ib = (int(case[k]) for k in ("width", "coord_bits", "batch_bits", "index_bits"))
         coords, idx, keep, last = case["coords"], case["idx"], case["keep"], case["last"]
         n = len(keep)

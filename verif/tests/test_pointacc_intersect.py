@@ -134,13 +134,15 @@ def test_ready_is_a_register():
     assert (0, 0, 1) in seen and (1, 1, 1) in seen
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_scene_all_27_offsets(model, tmp_path, stride):
-    """The RTL reproduces the kernel map of a random scene, every offset, with back-pressure."""
+@pytest.mark.parametrize("stride, down", [(1, False), (2, False), (2, True)])
+def test_scene_all_27_offsets(model, tmp_path, stride, down):
+    """The RTL reproduces the kernel map of a random scene, every offset, with back-pressure; at
+    stride 2 also with parity-last keys (``downsample``), as the mapping unit runs it."""
     c = random_scene(stride, 400)
     jobs = scene_jobs(c, stride)
-    cases = [make_case(f"scene stride {stride}", jobs, seed=30 + stride),
-             make_case(f"scene stride {stride} pv=0.7 pr=0.5", jobs, p_valid=0.7, p_ready=0.5, seed=40)]
+    cases = [make_case(f"scene stride {stride}", jobs, seed=30 + stride, downsample=down),
+             make_case(f"scene stride {stride} pv=0.7 pr=0.5", jobs, p_valid=0.7, p_ready=0.5, seed=40,
+                       downsample=down)]
     rtl_maps_match_software(cases[0], c, stride)
     m = run(model, cases, tmp_path)
     assert m["pairs"] == sum(len(x) for x in kernel_map(c, 3, stride)[1])
@@ -165,19 +167,20 @@ SMALL = dict(width=4, coord_bits=5, batch_bits=1, index_bits=10)
 
 def test_small_key_format_width4(tmp_path):
     """A second configuration: 4 lanes and 5-bit coordinates, a cloud crowded against the
-    coordinate limits (-16 and 15) in two batch elements, every offset at stride 1 and 2."""
+    coordinate limits (-16 and 15) in two batch elements, every offset at stride 1 and 2 (and 2 with
+    parity-last keys)."""
     model = sim.build(Intersect(**SMALL))
     rng = np.random.default_rng(8)
     side = np.concatenate([np.arange(-16, -11), np.arange(11, 16)])
     grid = np.stack(np.meshgrid([0, 1], side, side, side, indexing="ij"), -1).reshape(-1, 4)
     c = grid[rng.permutation(len(grid))[:500]]
     cases = []
-    for stride in (1, 2):
+    for stride, down in ((1, False), (2, False), (2, True)):
         jobs = scene_jobs(c, stride)
-        case = make_case(f"small stride {stride}", jobs, seed=60 + stride, params=SMALL)
+        case = make_case(f"small stride {stride} down={down}", jobs, seed=60 + stride, params=SMALL, downsample=down)
         rtl_maps_match_software(case, c, stride)
-        cases += [case, make_case(f"small stride {stride} pv=0.6 pr=0.6", jobs, p_valid=0.6, p_ready=0.6,
-                                  seed=70 + stride, params=SMALL)]
+        cases += [case, make_case(f"small stride {stride} down={down} pv=0.6 pr=0.6", jobs, p_valid=0.6,
+                                  p_ready=0.6, seed=70 + stride, params=SMALL, downsample=down)]
     m = run(model, cases, tmp_path)
     assert m["pairs"] == sum(int(np.sum(cs["exp_len"])) for cs in cases[::2])
     assert m["keys"] / m["cycles"] > 0.8 * SMALL["width"]

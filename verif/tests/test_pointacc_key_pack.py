@@ -34,8 +34,12 @@ def test_directed_limits_and_negative(model, tmp_path):
     cases = [make_case(f"limits pv={pv} pr={pr}", c, last=[0, 1], p_valid=pv, p_ready=pr, seed=s)
              for s, (pv, pr) in enumerate([(1.0, 1.0), (0.5, 1.0), (1.0, 0.3), (0.6, 0.6)])]
     cases.append(make_case("partial and empty beats", c, keep=[0b00100101, 0], last=[0, 1], seed=9))
+    cases.append(make_case("parity-last", c, last=[0, 1], seed=10, downsample=True))
+    cases.append(make_case("parity-last pv=0.5 pr=0.5", c, last=[0, 1], p_valid=0.5, p_ready=0.5, seed=11,
+                           downsample=True))
     m = run(model, cases, tmp_path)
-    assert m["beats"] == 4 and m["cycles"] == (2 + LATENCY) + (2 + LATENCY)
+    assert m["beats"] == 6 and m["cycles"] == 3 * (2 + LATENCY)
+    assert cases[-2]["exp_key"][0, 3] == 0 and cases[-2]["exp_key"][0, 5] == (1 << 56) - 1
     # The two extremes of the key range are the two extreme points.
     assert cases[0]["exp_key"][0, 3] == 0 and cases[0]["exp_key"][0, 5] == (1 << 56) - 1
 

@@ -35,10 +35,18 @@ def small_clouds():
 
 
 def test_small_clouds(model, tmp_path):
+    """Directed clouds at both strides (stride 2: the unit generates the output points too), one
+    with back-pressure at each; a stride-2 run follows a stride-1 run on the same unit."""
     cases = [make_case(n, c, PARAMS, seed=s) for s, (n, c) in enumerate(small_clouds().items())]
     cases.append(make_case("room 300 pr=0.3", small_clouds()["room 300"], PARAMS, p_ready=0.3, seed=9))
+    cases += [make_case(f"{n} stride 2", c, PARAMS, stride=2, seed=20 + s)
+              for s, (n, c) in enumerate(small_clouds().items())]
+    cases.append(make_case("room 300 stride 2 pr=0.4", small_clouds()["room 300"], PARAMS, stride=2, p_ready=0.4,
+                           seed=29))
     m = run(model, cases, tmp_path)
     assert m["room 300 pr=0.3"]["stalls"] > 0 and m["cube 3x3x3"]["pairs"] == 7 ** 3
+    # Stride 2 on the cube: outputs at 0 and 2 per axis; inputs 0, 1, 2 reach 1, 2, 1 of them: 4**3 pairs.
+    assert m["room 300 stride 2 pr=0.4"]["stalls"] > 0 and m["cube 3x3x3 stride 2"]["pairs"] == 64
 
 
 def test_room_10k_points(model, tmp_path):
@@ -61,6 +69,19 @@ def test_lidar_and_a_batch_of_two(model, tmp_path):
     assert m["lidar pr=0.7"]["stalls"] > 0 and m["batch of two"]["points"] == len(pair)
 
 
+def test_stride_2_room_lidar_and_batch(model, tmp_path):
+    """Downsampling in hardware on the 10 425-point room (cycle for cycle), the 13 990-point LiDAR
+    sweep with back-pressure and the batch of two: output points and maps equal
+    ``kernel_map(stride=2)``'s."""
+    room = scenes.scene("room", 0.12, seed=0)
+    lidar = scenes.scene("lidar", 0.3, seed=0)
+    pair = scenes.batch(scenes.scene("room", 0.15, seed=1), scenes.scene("lidar", 0.6, seed=2))
+    m = run(model, [make_case("room stride 2", room, PARAMS, stride=2),
+                    make_case("lidar stride 2 pr=0.6", lidar, PARAMS, stride=2, p_ready=0.6, seed=5),
+                    make_case("batch of two stride 2", pair, PARAMS, stride=2, seed=6)], tmp_path)
+    assert m["lidar stride 2 pr=0.6"]["stalls"] > 0 and m["room stride 2"]["pairs"] > 2 * len(room)
+
+
 def test_duplicates_set_the_sticky_error(model, tmp_path):
     """Repeated rows (in one beat, across beats, across batch indices not) stop the unit after the
     sort with the error flag set and no pairs; the cycle model says when. A clean cloud after them
@@ -71,11 +92,12 @@ def test_duplicates_set_the_sticky_error(model, tmp_path):
     twice = np.concatenate([cloud[:64], cloud[:64]])
     cases = [make_case(n, c, PARAMS, duplicate=True, seed=s)
              for s, (n, c) in enumerate([("same beat", same_beat), ("across beats", across), ("every row", twice)])]
+    cases.append(make_case("across beats stride 2", across, PARAMS, stride=2, duplicate=True, seed=5))
     batch = np.concatenate([np.zeros((len(cloud), 1), np.int64), cloud], 1)
     batch = np.concatenate([batch, batch[:50] + [1, 0, 0, 0]])        # same xyz, other batch: no duplicate
     cases.append(make_case("same xyz in two batches", batch, PARAMS, seed=7))
     m = run(model, cases, tmp_path)
-    assert all(m[n]["pairs"] == 0 for n in ("same beat", "across beats", "every row"))
+    assert all(m[n]["pairs"] == 0 for n in ("same beat", "across beats", "every row", "across beats stride 2"))
     assert m["same xyz in two batches"]["pairs"] > 0
 
 
@@ -93,8 +115,11 @@ def test_driver_refuses_what_the_unit_cannot_take():
         load_writes(unit, np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"shape \(P, 3\) or \(P, 4"):
         load_writes(unit, np.zeros((4, 2), dtype=np.int64))
-    writes = load_writes(unit, np.arange(30).reshape(10, 3))
-    assert len(writes) == 2 + 1 and writes[-1] == (unit.address(Region.CONFIG, Config.N_POINTS), 10)
+    with pytest.raises(ValueError, match="stride must be 1 or 2, got 3"):
+        load_writes(unit, np.zeros((4, 3), dtype=np.int64), stride=3)
+    writes = load_writes(unit, np.arange(30).reshape(10, 3), stride=2)
+    assert len(writes) == 2 + 2 and writes[-2:] == [(unit.address(Region.CONFIG, Config.N_POINTS), 10),
+                                                    (unit.address(Region.CONFIG, Config.STRIDE), 2)]
 
 
 def test_parameters_validated():
@@ -122,8 +147,9 @@ def test_cycle_model_edges():
 
 
 def test_sim_pointacc_command(tmp_path, monkeypatch, capsys):
-    """``sparsehw sim pointacc`` on a 10 425-point room with back-pressure: the file it writes equals
-    ``sparsehw pointcloud kmap``'s (the unit is sized to PARAMS, so it shares the model above)."""
+    """``sparsehw sim pointacc`` on a 10 425-point room, with back-pressure at stride 1 and at
+    stride 2: the files it writes equal ``sparsehw pointcloud kmap``'s (the unit is sized to
+    PARAMS, so it shares the model above)."""
     from runtime.pointacc.mapping import fit_params
     from sw.cli import main
 
@@ -133,9 +159,14 @@ def test_sim_pointacc_command(tmp_path, monkeypatch, capsys):
     np.save("room.npy", room)
     assert main(["sim", "pointacc", "--coords", "room.npy", "--p-ready", "0.8", "--out", "rtl.npz"]) == 0
     out = capsys.readouterr().out
-    assert f"{len(room)} points, 27 offsets" in out and "equal to kernel_map" in out and "output stalls 0;" not in out
+    assert f"stride 1: {len(room)} points -> {len(room)} outputs, 27 offsets" in out
+    assert "equal to kernel_map" in out and "output stalls 0;" not in out
     assert main(["pointcloud", "kmap", "--coords", "room.npy", "--out", "sw.npz"]) == 0
-    rtl, ref = np.load("rtl.npz"), np.load("sw.npz")
-    assert sorted(rtl.files) == sorted(ref.files) == ["offset_index", "offsets", "out_coords", "pairs"]
-    for k in ref.files:
-        assert np.array_equal(rtl[k], ref[k]), k
+    assert main(["sim", "pointacc", "--coords", "room.npy", "--stride", "2", "--out", "rtl2.npz"]) == 0
+    assert "stride 2: 10425 points -> " in capsys.readouterr().out
+    assert main(["pointcloud", "kmap", "--coords", "room.npy", "--stride", "2", "--out", "sw2.npz"]) == 0
+    for mine, theirs in (("rtl.npz", "sw.npz"), ("rtl2.npz", "sw2.npz")):
+        rtl, ref = np.load(mine), np.load(theirs)
+        assert sorted(rtl.files) == sorted(ref.files) == ["offset_index", "offsets", "out_coords", "pairs"]
+        for k in ref.files:
+            assert np.array_equal(rtl[k], ref[k]), (mine, k)
