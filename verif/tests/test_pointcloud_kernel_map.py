@@ -98,6 +98,36 @@ def test_key_shift_and_widen_never_wrap():
     assert fmt.wide_field_bits == 6 and fmt.wide_key_bits == 19
 
 
+def test_parity_last_keys_group_output_voxels_and_match_by_widen_down():
+    """Parity-last keys (spec §5.2): a bit permutation ordered like (b, x >> 1, y >> 1, z >> 1,
+    parities); quantised, their distinct values are kernel_map(stride=2)'s output points in order;
+    widen_down of an input equals widen_down of an output shifted by d exactly when the input is
+    the output moved by d — at the coordinate limits too, where nothing may wrap."""
+    fmt = KeyFormat(coord_bits=4, batch_bits=1)
+    rng = np.random.default_rng(1)
+    c = np.unique(np.concatenate([rng.integers(0, 2, (400, 1)), rng.integers(-8, 8, (400, 3))], 1), axis=0)
+    keys = fmt.pack(c)
+    down = fmt.down(keys)
+    assert np.array_equal(fmt.up(down), keys) and len(np.unique(down)) == len(c)
+    order = np.lexsort(tuple(c[:, a] & 1 for a in (3, 2, 1)) + tuple(c[:, a] >> 1 for a in (3, 2, 1)) + (c[:, 0],))
+    assert np.array_equal(np.argsort(down), order)
+    outs = np.unique(fmt.quantise(down))
+    assert np.all(np.diff(outs) > 0)
+    out_coords, _ = kernel_map(c, 3, 2, coord_bits=4, batch_bits=1)
+    assert np.array_equal(fmt.unpack(fmt.up(outs)), out_coords)
+    base = fmt.widen_down(down)
+    for d in kernel_offsets(3).tolist() + [[3, -3, 2]]:
+        wide = fmt.widen_down(outs, d)
+        assert np.all(np.diff(wide) > 0), d
+        moved = fmt.unpack(fmt.up(outs))
+        moved[:, 1:] += d
+        truth = np.array([any((m == c).all(1)) for m in moved])
+        assert np.array_equal(np.isin(wide, base), truth), d
+    assert fmt.down(fmt.pack(np.array([[0, 0, 0, 0]]))).item() == 0b100_100_100_000     # halves 0b100, parities 0
+    with pytest.raises(ValueError, match="exceeds the coordinate range"):
+        fmt.widen_down(outs, (16, 0, 0))
+
+
 def test_key_format_rejects_bad_parameters():
     with pytest.raises(ValueError, match="coord_bits"):
         KeyFormat(coord_bits=1)
