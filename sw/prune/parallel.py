@@ -18,6 +18,7 @@ callables of NetAdapt, the models, the data sets do).
 """
 
 import multiprocessing
+import socket
 from contextlib import contextmanager
 
 import torch
@@ -41,6 +42,19 @@ def single_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def check_address(address: str, timeout: float = 10.0) -> None:
+    """``ConnectionError`` unless something accepts connections at ``address`` (``HOST:PORT`` or
+    ``ray://HOST:PORT``; other forms, such as ``auto``, are left to Ray): ``ray.init`` would retry
+    an unreachable head for minutes."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not (host and port.isdigit()):
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"no Ray cluster answers at {address}: {e}") from None
 
 
 def _init_worker() -> None:
@@ -83,6 +97,8 @@ class Executor:
         except ImportError:
             raise ImportError(f"running on Ray needs Ray, which is not installed: {RAY_HINT}") from None
         if not ray.is_initialized():
+            if self.address:
+                check_address(self.address)
             # address None: RAY_ADDRESS or the latest cluster started on this machine, else a new local instance
             ray.init(address=self.address, log_to_driver=False, configure_logging=False)
             self._owns_ray = True
