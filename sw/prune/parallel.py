@@ -18,6 +18,7 @@ callables of NetAdapt, the models, the data sets do).
 """
 
 import multiprocessing
+import os
 import socket
 from contextlib import contextmanager
 
@@ -55,6 +56,25 @@ def check_address(address: str, timeout: float = 10.0) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as e:
         raise ConnectionError(f"no Ray cluster answers at {address}: {e}") from None
+
+
+def _latest_cluster() -> str | None:
+    """The address of the latest cluster ``ray start`` started on this machine, as Ray records it."""
+    try:
+        from ray._private.utils import read_ray_address
+        return read_ray_address()
+    except Exception:       # Ray's private helper moved: let ray.init look for itself
+        return "unknown"
+
+
+def _reachable(address: str | None) -> bool:
+    if address == "unknown":
+        return True
+    try:
+        check_address(address or "", timeout=3.0)
+    except ConnectionError:
+        return False
+    return bool(address)
 
 
 def _init_worker() -> None:
@@ -97,10 +117,21 @@ class Executor:
         except ImportError:
             raise ImportError(f"running on Ray needs Ray, which is not installed: {RAY_HINT}") from None
         if not ray.is_initialized():
-            if self.address:
-                check_address(self.address)
-            # address None: RAY_ADDRESS or the latest cluster started on this machine, else a new local instance
-            ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            address = self.address
+            if address:
+                check_address(address)
+            elif os.environ.get("RAY_ADDRESS"):
+                check_address(os.environ["RAY_ADDRESS"])
+            elif not _reachable(_latest_cluster()):
+                address = "local"   # none started here, or a stale record of one that died: ray.init would hang
+            # address None: the latest cluster started on this machine (which answers)
+            try:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            except Exception as e:
+                if not (self.address and os.environ.get("RAY_AUTH_MODE") is None):
+                    raise
+                raise ConnectionError(f"{e} (Ray sends a cluster named by its address its token only with "
+                                      "RAY_AUTH_MODE=token: README, Running a search on a cluster)") from e
             self._owns_ray = True
         self._ray = ray
         self._remote = ray.remote(num_cpus=1)(_ray_call)

@@ -90,7 +90,7 @@ def test_the_command_line_checks_the_options_before_any_training(tmp_path, capsy
 
 def test_a_local_ray_instance_gives_the_sequential_results(reference, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray", reason="Ray is not installed (make test installs it: constraints.txt)")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)   # never a cluster found here
     try:
         with parallel.executor(ray=True) as ex:        # joins the instance this process started
             assert ex.mode == "ray"
