@@ -13,9 +13,10 @@ JOBS ?= auto
 
 install: $(STAMP)
 
+# The ray extra (Ray core, ~80 MB) is there so the regression runs a search on a local Ray instance.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,ray]'
 	touch $@
 
 test: install lint

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from sw.models.train import evaluate, finetune
 from sw.prune.criteria import L1
 from sw.prune.granularity import Channel
+from sw.prune.parallel import sequential, single_thread
 from sw.prune.pruner import Pruner
 from sw.prune.report import model_stats
 
@@ -333,6 +334,8 @@ class _Env:
         self.rest = [sum(layers.cost(n, 1.0, 1.0) for n in layers.names[t + 1:]) / layers.base
                      for t in range(len(layers.names))]
         self.n_state = self.static.shape[1] + 3
+        self.scorer = _Scorer(model, layers.names, layers.units, layers.base_macs, self.x_eval, self.y_eval,
+                              self.x_bn)
 
     def state(self, t: int, keep: dict, prev: float) -> np.ndarray:
         cut = 1 - self.layers.total(keep) / self.layers.base
@@ -340,14 +343,11 @@ class _Env:
 
     def pruned(self, ratios: dict):
         """The model with ``ratios`` applied (and its BatchNorm statistics re-estimated if asked)."""
-        m = apply_ratios(self.model, ratios, units=self.layers.units)
-        if len(self.x_bn):
-            recalibrate_bn(m, self.x_bn)
-        return m
+        return self.scorer.pruned(ratios)
 
-    def run(self, choose):
-        """One episode; ``choose(t, state)`` gives the action in [0, 1] for layer ``t``. Returns the
-        episode's record and its steps ``(state, action, next state, done)``."""
+    def walk(self, choose):
+        """An episode's choices: ``choose(t, state)`` gives the action in [0, 1] for layer ``t``.
+        Returns the ratios and the steps ``(state, action, next state, done)``; no model is pruned."""
         layers, keep, prev, steps, ratios = self.layers, {}, 0.0, [], {}
         s = self.state(0, keep, prev)
         for t, name in enumerate(layers.names):
@@ -358,28 +358,92 @@ class _Env:
             s2 = s if done else self.state(t + 1, keep, prev)
             steps.append((s, a, s2, done))
             s = s2
+        return ratios, steps
+
+    def record(self, ratios: dict, scored: dict) -> dict:
+        """An episode's record from its ratios and what :class:`_Scorer` measured."""
+        acc = scored["val_acc"]
+        return {"ratios": ratios, "macs": scored["macs"], "cost": self.layers.total(scored["kept"]) / self.layers.base,
+                "val_acc": acc, "reward": acc / 100 - 1}
+
+    def run(self, choose):
+        """One episode in this process (:meth:`walk`, then the pruned model scored): its record and steps."""
+        ratios, steps = self.walk(choose)
+        with single_thread():                   # as a worker scores one, so every episode scores alike
+            scored = self.scorer(ratios)
+        return self.record(ratios, scored), steps
+
+
+class _Scorer:
+    """What scoring an episode needs: the model and the evaluation samples, not the data set or
+    the cost function (which need not pickle); a task of :mod:`sw.prune.parallel`."""
+
+    def __init__(self, model, names, units: dict, base_macs: int, x_eval, y_eval, x_bn):
+        self.model, self.names, self.units, self.base_macs = model, list(names), dict(units), base_macs
+        self.x_eval, self.y_eval, self.x_bn = x_eval, y_eval, x_bn
+
+    def pruned(self, ratios: dict):
+        m = apply_ratios(self.model, ratios, units=self.units)
+        if len(self.x_bn):
+            recalibrate_bn(m, self.x_bn)
+        return m
+
+    def __call__(self, ratios: dict) -> dict:
+        """The pruned model's kept share of each layer's channels, MAC fraction and accuracy."""
         m = self.pruned(ratios)
         mods, mods0 = dict(m.named_modules()), dict(self.model.named_modules())
-        kept = {n: mods[n].weight.shape[0] / mods0[n].weight.shape[0] for n in layers.names}
-        acc = evaluate(m, self.x_eval, self.y_eval)
-        return {"ratios": ratios, "macs": model_stats(m).macs / layers.base_macs,
-                "cost": layers.total(kept) / layers.base, "val_acc": acc, "reward": acc / 100 - 1}, steps
+        return {"kept": {n: mods[n].weight.shape[0] / mods0[n].weight.shape[0] for n in self.names},
+                "macs": model_stats(m).macs / self.base_macs, "val_acc": evaluate(m, self.x_eval, self.y_eval)}
 
 
-def _search(env, episodes: int, policy, progress: bool, desc: str, method: str) -> AMCResult:
-    """``episodes`` episodes of ``env``; ``policy(ep)`` gives the episode's ``choose`` and
-    ``policy.observe(ep, record, steps)`` (when present) sees the result."""
+def _score(scorer: _Scorer, ratios: dict) -> dict:
+    return scorer(ratios)
+
+
+def _search(env, episodes: int, policy, progress: bool, desc: str, method: str, executor=None) -> AMCResult:
+    """``episodes`` episodes of ``env``; ``policy(ep)`` gives the episode's ``choose``,
+    ``policy.observe(ep, record, steps)`` (when present) sees the result, and ``policy.independent(ep)``
+    says whether the episode's actions depend on no earlier result (random ones). A run of
+    independent episodes is walked here in order (so the random draws are as in a sequential run),
+    its pruned models scored by ``executor`` (default this process), and the records taken in
+    episode order; the others run here one by one."""
+    ex = executor or sequential()
     result = AMCResult(method=method)
-    bar = tqdm(range(episodes), desc=desc, disable=not progress, leave=False)
-    for ep in bar:
-        record, steps = env.run(policy(ep))
+    bar = tqdm(total=episodes, desc=desc, disable=not progress, leave=False)
+    independent = getattr(policy, "independent", lambda ep: False)
+
+    def take(ep, record, steps):
         result.episodes.append({"episode": ep + 1, **record})
         if not result.best or record["val_acc"] > result.best["val_acc"]:
             result.best = result.episodes[-1]
         if hasattr(policy, "observe"):
             policy.observe(ep, record, steps)
-        bar.set_postfix(best=f"{result.best['val_acc']:.2f}", acc=f"{record['val_acc']:.2f}",
-                        cost=f"{record['cost']:.3f}")
+
+    shown = [-1.0]      # the best accuracy the bar shows while a run of episodes is scored
+
+    def done(i, scored):
+        shown[0] = max(shown[0], scored["val_acc"])
+        bar.update()
+        bar.set_postfix(best=f"{shown[0]:.2f}", acc=f"{scored['val_acc']:.2f}")
+
+    ep = 0
+    while ep < episodes:
+        if not independent(ep):
+            record, steps = env.run(policy(ep))
+            take(ep, record, steps)
+            bar.update()
+            bar.set_postfix(best=f"{result.best['val_acc']:.2f}", acc=f"{record['val_acc']:.2f}",
+                            cost=f"{record['cost']:.3f}")
+            ep += 1
+            continue
+        run = []
+        while ep + len(run) < episodes and independent(ep + len(run)):
+            run.append(env.walk(policy(ep + len(run))))
+        shown[0] = result.best["val_acc"] if result.best else -1.0
+        scored = ex.map(_score, [ratios for ratios, _ in run], shared=env.scorer, done=done)
+        for (ratios, steps), sc in zip(run, scored, strict=True):
+            take(ep, env.record(ratios, sc), steps)
+            ep += 1
     bar.close()
     return result
 
@@ -401,12 +465,28 @@ def _finish(env, result: AMCResult, data, cfg, final_epochs: int, lr_scale: floa
     return m, result
 
 
+class _RandomPolicy:
+    """Random search's episodes: every action uniform in [0, 1] from one seeded generator."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+
+    def independent(self, ep) -> bool:
+        return True
+
+    def __call__(self, ep):
+        return lambda t, s: float(self.rng.uniform(0.0, 1.0))
+
+
 class _AgentPolicy:
     """AMC's episodes: random actions during the warm-up, then the actor with decaying noise; every
     step is stored with the episode's reward, and each learned episode is followed by one update per step."""
 
     def __init__(self, agent: DDPG, warmup: int):
         self.agent, self.warmup = agent, warmup
+
+    def independent(self, ep) -> bool:
+        return ep < self.warmup         # random actions; the warm-up makes no updates
 
     def __call__(self, ep):
         if ep < self.warmup:
@@ -425,7 +505,7 @@ def amc(model, data, cfg, target: float, episodes: int = 300, warmup: int = 100,
         final_epochs: int = 12, lr_scale: float = 0.1, seed: int = 0, hidden: int = 300, batch: int = 64,
         progress: bool = True, *, lr_actor: float = 1e-4, lr_critic: float = 1e-3, tau: float = 0.01,
         discount: float = 1.0, memory: int = 100, init_sigma: float = 0.5, sigma_decay: float = 0.95,
-        layer_cost=None, eval_samples: int | None = None, bn_samples: int = 0):
+        layer_cost=None, eval_samples: int | None = None, bn_samples: int = 0, executor=None):
     """Search per-layer channel ratios of ``model`` whose resource (default: dense MACs; else the sum
     of ``layer_cost(name, out_kept, in_kept)`` over its Conv2d/Linear layers) is at most ``target`` ×
     the original's; return ``(pruned_and_finetuned_model, AMCResult)``. The input model is untouched.
@@ -433,28 +513,33 @@ def amc(model, data, cfg, target: float, episodes: int = 300, warmup: int = 100,
     ``memory``: replay transitions per removable layer; ``eval_samples``: score each episode on that
     many validation samples (one fixed subset; default all); ``bn_samples``: re-estimate the pruned
     model's BatchNorm statistics on that many training samples (one fixed subset) before scoring it
-    (default 0: keep the original statistics, as AMC does)."""
+    (default 0: keep the original statistics, as AMC does).
+
+    ``executor`` (:func:`sw.prune.parallel.executor`: local processes or Ray; default this process)
+    scores the random warm-up episodes, which are independent: their actions are drawn here in
+    episode order and their transitions stored in that order, so the search is the same in every
+    mode. The learned episodes after the warm-up each depend on the agent the previous one
+    updated, so they run here one by one."""
     if not 0 <= warmup < episodes:
         raise ValueError(f"need 0 <= warmup < episodes, got warmup {warmup}, episodes {episodes}")
     env = _Env(model, data, target, max_ratio, layer_cost, eval_samples, bn_samples)
     agent = DDPG(env.n_state, hidden=hidden, lr_actor=lr_actor, lr_critic=lr_critic, tau=tau, discount=discount,
                  batch=batch, memory=memory * len(env.layers.names), init_sigma=init_sigma, sigma_decay=sigma_decay,
                  seed=seed)
-    result = _search(env, episodes, _AgentPolicy(agent, warmup), progress, "AMC", "amc")
+    result = _search(env, episodes, _AgentPolicy(agent, warmup), progress, "AMC", "amc", executor)
     return _finish(env, result, data, cfg, final_epochs, lr_scale, progress)
 
 
 def random_search(model, data, cfg, target: float, episodes: int = 300, max_ratio: float = 0.8, seed: int = 0,
                   final_epochs: int = 0, lr_scale: float = 0.1, progress: bool = True, *, layer_cost=None,
-                  eval_samples: int | None = None, bn_samples: int = 0):
+                  eval_samples: int | None = None, bn_samples: int = 0, executor=None):
     """AMC's baseline: ``episodes`` episodes of the same environment (constraint, evaluation) with
     every action uniform in [0, 1]; the best is applied (and fine-tuned ``final_epochs``) as in
     :func:`amc`. Returns ``(model, AMCResult)`` with ``method == "random"``; with the same seed its
-    episodes are AMC's warm-up episodes."""
+    episodes are AMC's warm-up episodes. Every episode is independent: ``executor`` (default this
+    process) scores them, with the same result in every mode (see :func:`amc`)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     env = _Env(model, data, target, max_ratio, layer_cost, eval_samples, bn_samples)
-    rng = np.random.default_rng(seed)
-    result = _search(env, episodes, lambda ep: lambda t, s: float(rng.uniform(0.0, 1.0)), progress, "random search",
-                     "random")
+    result = _search(env, episodes, _RandomPolicy(seed), progress, "random search", "random", executor)
     return _finish(env, result, data, cfg, final_epochs, lr_scale, progress)

@@ -22,7 +22,6 @@ LeNet-300-100; AMC against random search with the same episodes on the ResNet.
 import argparse
 import copy
 import json
-import multiprocessing
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -47,6 +46,7 @@ from sw.prune.finetune import prune_and_finetune
 from sw.prune.granularity import NM, Channel
 from sw.prune.latency import EIECycles
 from sw.prune.netadapt import netadapt, nonzero_macs
+from sw.prune.parallel import RAY_HINT, check_address, executor, ray_available
 from sw.prune.plots import line_plot
 from sw.prune.pruner import Pruner
 from sw.prune.regularize import L1Penalty, L2Penalty, accuracy_vs_sparsity, achievable_sparsity
@@ -79,6 +79,8 @@ class Settings:
     finetune_epochs: int = 12   # fine-tuning of the sharing, 2:4 and CNN sections
     lr_scale: float = 0.1       # fine-tuning lr as a fraction of the training lr
     jobs: int = 1               # worker processes of the schedule comparison
+    ray: bool = False           # the schedule comparison's jobs as Ray tasks instead
+    ray_address: str | None = None      # the Ray cluster to join (implies ray)
     out: Path = Path("out/bench-prune")
     plots: Path = BENCHMARKS.parent / "docs"
     progress: bool = True
@@ -200,9 +202,11 @@ def sensitivity(data, model, sparsities, plot: Path, *, progress: bool):
 
 
 def schedules(data, seeds: int, sparsities, steps: int, epochs_per_step: int, lr_scale: float, jobs: int,
-              plot: Path, *, progress: bool):
+              plot: Path, *, progress: bool, ray: bool = False, ray_address: str | None = None):
     """Every protocol of :data:`PROTOCOLS` at each sparsity for training seeds ``0 .. seeds - 1``, in
-    ``jobs`` worker processes."""
+    ``jobs`` local worker processes, or as Ray tasks (``ray``; ``ray_address``: join that cluster).
+    Each job is seeded and single-threaded, so the results are the same wherever they run (a Ray
+    node without this machine's training cache trains the job's baseline again, seeded alike)."""
     k, e = steps, epochs_per_step
     titles = {key: t.format(k=k, e=e, ke=k * e, e_k=e // k) for key, t in PROTOCOLS}
     for seed in range(seeds):       # train (or load) every baseline before the workers need it
@@ -211,19 +215,8 @@ def schedules(data, seeds: int, sparsities, steps: int, epochs_per_step: int, lr
     work = [{"data": data.name, "seed": seed, "sparsity": sp, "steps": k, "epochs_per_step": e, "lr_scale": lr_scale}
             for sp in sparsities for seed in range(seeds)]
     bar = tqdm(total=len(work), desc="iterative vs one-shot (seed × sparsity)", disable=not progress, leave=False)
-    runs = []
-    if jobs > 1:
-        ctx = multiprocessing.get_context("spawn")    # fork after torch has run can deadlock
-        with ctx.Pool(min(jobs, len(work))) as pool:
-            for r in pool.imap_unordered(_schedule_job, work):
-                runs.append(r)
-                bar.update()
-            pool.close()
-            pool.join()
-    else:
-        for j in work:
-            runs.append(_schedule_job(j))
-            bar.update()
+    with executor(ray=ray, address=ray_address, workers=None if ray or ray_address else jobs) as ex:
+        runs = ex.map(_schedule_job, work, done=lambda i, r: bar.update())
     bar.close()
     runs.sort(key=lambda r: (r["target"], r["seed"]))
     keys = [key for key, _ in PROTOCOLS]
@@ -616,7 +609,8 @@ SECTIONS = {
                                                s.plots / "prune_sensitivity.png", progress=s.progress),
     "prune-schedules": lambda s: schedules(s.dataset, s.seeds, (s.target, *SCHEDULE_SPARSITIES), s.steps,
                                            s.epochs_per_step, s.lr_scale, s.jobs,
-                                           s.plots / "prune_iterative_vs_oneshot.png", progress=s.progress),
+                                           s.plots / "prune_iterative_vs_oneshot.png", progress=s.progress,
+                                           ray=s.ray, ray_address=s.ray_address),
     "prune-sharing": lambda s: sharing(s.dataset, _iterative(s), LENET, s.target, s.out, **s.recovery),
     "prune-nm": lambda s: nm(s.dataset, _lenet(s)[0], LENET, **s.recovery),
     "prune-regularisation": lambda s: regularisation(s.dataset, LENET, s.out / "regularisation.png",
@@ -666,7 +660,11 @@ def main(argv=None) -> int:
     ap.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs,
                     help="fine-tuning epochs of the sharing, 2:4 and CNN sections")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                    help="worker processes for the schedule comparison")
+                    help="local worker processes for the schedule comparison (seed × sparsity jobs)")
+    ap.add_argument("--ray", action="store_true",
+                    help="run the schedule comparison's jobs as Ray tasks (RAY_ADDRESS, the cluster `ray start` "
+                         "started on this machine, or a new local instance); needs Ray installed")
+    ap.add_argument("--ray-address", metavar="ADDR", help="join the running Ray cluster at ADDR; implies --ray")
     ap.add_argument("--lr-scale", type=float, default=d.lr_scale, help="fine-tuning lr as a fraction of training lr")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -678,8 +676,16 @@ def main(argv=None) -> int:
                  f"{args.epochs_per_step}")
     if args.seeds < 1 or args.jobs < 1 or args.finetune_epochs < 1:
         ap.error("--seeds, --jobs and --finetune-epochs must be >= 1")
+    if (args.ray or args.ray_address) and not ray_available():
+        ap.error(f"{'--ray-address' if args.ray_address else '--ray'} needs Ray, which is not installed: {RAY_HINT}")
+    if args.ray_address:
+        try:
+            check_address(args.ray_address)     # now, not when the schedule comparison's turn comes
+        except ConnectionError as e:
+            ap.error(f"--ray-address {args.ray_address}: {e}")
     settings = Settings(args.data, args.seeds, args.target, args.steps, args.epochs_per_step, args.finetune_epochs,
-                        args.lr_scale, args.jobs, args.out, args.benchmarks.parent / "docs", not args.no_progress)
+                        args.lr_scale, args.jobs, bool(args.ray or args.ray_address), args.ray_address or None,
+                        args.out, args.benchmarks.parent / "docs", not args.no_progress)
     run(settings, args.sections or list(SECTIONS), args.benchmarks)
     return 0
 

@@ -64,6 +64,18 @@ def _table_opts(p):
                    help="--resource 24-table: groups of 4 weights the 2:4 MAC takes per cycle (default 4)")
 
 
+def _parallel_opts(p, tasks: str):
+    """Where the search's independent ``tasks`` run (sw/prune/parallel.py): this process, a local
+    pool, or Ray; the results are the same for a seed."""
+    p.add_argument("--workers", type=int,
+                   help=f"local worker processes for the {tasks} (default 1: this process)")
+    p.add_argument("--ray", action="store_true",
+                   help=f"run the {tasks} as Ray tasks: on the cluster RAY_ADDRESS names or `ray start` started on "
+                        "this machine, else on a new local Ray instance (needs Ray installed)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="join the running Ray cluster at ADDR (its head, e.g. HEAD:6379); implies --ray")
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``prune`` and its subcommands on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
     prune = subparsers.add_parser("prune", help="prune, fine-tune, share weights and export models",
@@ -143,6 +155,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--short-epochs", type=int, default=1,
                    help="fine-tuning epochs of each candidate before comparing them (default 1)")
     _finetune_opts(p)
+    _parallel_opts(p, "candidates of each iteration")
 
     p = sub.add_parser("amc", help="AMC: a DDPG agent picks each layer's channel ratio under a MAC or "
                                    "latency-table budget")
@@ -163,6 +176,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="re-estimate BatchNorm statistics on this many training samples before scoring an "
                         "episode (default 0: off)")
     _finetune_opts(p)
+    _parallel_opts(p, "random warm-up episodes")
 
     p = sub.add_parser("share",
                        help="k-means weight sharing, centroid fine-tuning and integer export for EIE")
@@ -263,7 +277,8 @@ def _check_args(args) -> None:
               "warmup": dict(lo=0), "max_ratio": dict(lo=0, hi=1, interval="()"),
               "n": dict(lo=1), "m": dict(lo=1), "weight_density": dict(lo=0, hi=1, interval="(]"),
               "act_density": dict(lo=0, hi=1, interval="(]"), "mac_groups": dict(lo=1),
-              "step_decay": dict(lo=0, hi=1, interval="(]"), "eval_samples": dict(lo=1), "bn_samples": dict(lo=0)}
+              "step_decay": dict(lo=0, hi=1, interval="(]"), "eval_samples": dict(lo=1), "bn_samples": dict(lo=0),
+              "workers": dict(lo=1)}
     for name, bounds in checks.items():
         value = getattr(args, name, None)
         if value is not None:
@@ -297,6 +312,16 @@ def _check_args(args) -> None:
         for option, kind in uses.items():
             if getattr(args, option[2:].replace("-", "_")) is not None and args.resource != kind:
                 raise CLIError(f"{option} applies to --resource {kind} only, not --resource {args.resource}")
+    if getattr(args, "ray", False) or getattr(args, "ray_address", None):
+        from sw.prune.parallel import RAY_HINT, ray_available
+
+        option = "--ray-address" if args.ray_address else "--ray"
+        if args.ray_address is not None and not args.ray_address.strip():
+            raise CLIError("--ray-address wants the cluster's head address, e.g. HEAD:6379")
+        if args.workers is not None:
+            raise CLIError(f"--workers sizes the local pool and does not apply with {option}")
+        if not ray_available():
+            raise CLIError(f"{option} needs Ray, which is not installed: {RAY_HINT}")
     if cmd == "nm" and args.n > args.m:
         raise CLIError(f"--n {args.n} must be <= --m {args.m}")
 
@@ -486,6 +511,22 @@ def _resource_info(args, table) -> dict:
                                                           "cache": str(table.path)}
 
 
+def _executor(args):
+    """Where the independent tasks of ``netadapt``/``amc`` run; Ray is started or joined here,
+    before any training, and a failure names the option."""
+    from sw.prune.parallel import executor, sequential
+
+    if not hasattr(args, "workers"):
+        return sequential()
+    if not (args.ray or args.ray_address):
+        return executor(workers=args.workers)
+    option = f"--ray-address {args.ray_address}" if args.ray_address else "--ray"
+    try:
+        return executor(ray=True, address=args.ray_address)
+    except Exception as e:      # ray.init: ConnectionError, ValueError, RuntimeError, ...
+        raise CLIError(f"{option}: cannot start or join Ray: {e}") from None
+
+
 def _cmd_netadapt(args, model, data, cfg, result):
     from sw.prune.netadapt import RESOURCES, netadapt
 
@@ -501,7 +542,8 @@ def _cmd_netadapt(args, model, data, cfg, result):
     before = _acc(model, data)
     small, res = netadapt(model, data, cfg, args.target, args.step, short_epochs=args.short_epochs,
                           final_epochs=args.finetune_epochs, lr_scale=args.lr_scale, resource=resource,
-                          layers=_layers(args.layers), progress=not args.no_progress, step_decay=args.step_decay)
+                          layers=_layers(args.layers), progress=not args.no_progress, step_decay=args.step_decay,
+                          executor=args.executor)
     r0, r1 = resource(model), resource(small)
     result["netadapt"] = res.to_dict()
     result["resource"] = {**_resource_info(args, table), "before": r0, "after": r1}
@@ -530,7 +572,7 @@ def _cmd_amc(args, model, data, cfg, result):
     small, res = amc(model, data, cfg, args.target, episodes=args.episodes, warmup=args.warmup,
                      max_ratio=args.max_ratio, final_epochs=args.finetune_epochs, lr_scale=args.lr_scale,
                      seed=args.seed, progress=not args.no_progress, eval_samples=args.eval_samples,
-                     bn_samples=args.bn_samples, **extra)
+                     bn_samples=args.bn_samples, executor=args.executor, **extra)
     result["amc"] = res.to_dict()
     result["resource"] = _resource_info(args, table)
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
@@ -601,11 +643,11 @@ def run(args) -> int:
     check_output_files(args.out, _outputs(args), force=args.force)
     if args.load is not None:
         input_file(args.load, "--load")
-    with bad_input():
+    with _executor(args) as ex, bad_input():
         model, data, cfg, start = _start(args, baseline=cmd != "slim")
         result = {"command": cmd, "args": {k: str(v) for k, v in vars(args).items() if k != "func"}, **start}
         with new_files(args.out) as stage:
-            args.stage = stage
+            args.stage, args.executor = stage, ex
             text = globals()[f"_cmd_{cmd}"](args, model, data, cfg, result)
             (stage / f"{cmd}.json").write_text(json.dumps(result, indent=2, default=str))
     print(text)

@@ -20,6 +20,7 @@ from sw.models.train import evaluate, finetune
 from sw.prune.criteria import L1
 from sw.prune.granularity import Channel
 from sw.prune.graph import channel_groups
+from sw.prune.parallel import sequential
 from sw.prune.pruner import Pruner
 from sw.prune.report import model_stats
 
@@ -34,7 +35,13 @@ def nonzero_macs(model) -> int:
     return model_stats(model).nonzero_macs
 
 
-RESOURCES = {"macs": dense_macs, "nonzero-macs": nonzero_macs, "params": lambda m: model_stats(m).params}
+def params(model) -> int:
+    """Parameters of the physical model."""
+    return model_stats(model).params
+
+
+# named functions, not lambdas: a resource travels to the workers that run the candidates
+RESOURCES = {"macs": dense_macs, "nonzero-macs": nonzero_macs, "params": params}
 
 
 def _channels(model, layer: str) -> int:
@@ -116,6 +123,22 @@ class NetAdaptResult:
                                 "candidates (layer: val acc)"], rows, "rrlrrl"))
 
 
+def _candidate(ctx: tuple, layer: str):
+    """One candidate of a NetAdapt iteration (a task of :mod:`sw.prune.parallel`): ``layer`` shrunk
+    to the budget, fine-tuned ``short_epochs`` (seeded by ``cfg.seed``, so the same wherever and in
+    whatever order it runs) and scored; ``(record, model)``, or ``None`` when the layer cannot
+    reach the budget alone."""
+    model, budget, resource, criterion, data, cfg, short_epochs, lr_scale = ctx
+    found = shrink_layer(model, layer, budget, resource, criterion)
+    if found is None:
+        return None
+    k, m = found
+    if short_epochs:
+        finetune(m, data, cfg, short_epochs, lr_scale=lr_scale, progress=False)
+    return {"removed": k, "channels": _channels(m, layer), "resource": resource(m),
+            "val_acc": evaluate(m, data.x_val, data.y_val)}, m
+
+
 def step_cut(step: float, step_decay: float, iteration: int) -> float:
     """The cut of iteration ``iteration`` (from 1), as a fraction of the original resource:
     ``step × step_decay^(iteration − 1)``."""
@@ -139,7 +162,7 @@ def schedule_iterations(target: float, step: float, step_decay: float = 1.0) -> 
 
 def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1, final_epochs: int = 12,
              lr_scale: float = 0.1, resource=dense_macs, layers=None, criterion=None, progress: bool = True,
-             step_decay: float = 1.0):
+             step_decay: float = 1.0, executor=None):
     """Shrink a copy of ``model`` until ``resource`` is at most ``target`` × the original, iteration
     ``i`` (from 1) cutting :func:`step_cut` ``= step × step_decay^(i − 1)`` × the original from what
     the previous iteration reached (the last cut may be smaller): ``step_decay = 1`` (default) is a
@@ -147,7 +170,12 @@ def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1
     ``(model, NetAdaptResult)``. ``layers``: candidate layers (default every layer whose channels
     can be removed). Candidates are compared after their short fine-tune, and their resource is
     measured then too: a resource that depends on the activations (EIE cycles) can move a little
-    with training, so the final one is re-measured after the final fine-tune."""
+    with training, so the final one is re-measured after the final fine-tune.
+
+    The candidates of an iteration are independent: ``executor`` (:func:`sw.prune.parallel.executor`:
+    local processes or Ray; default this process) runs them, each with one torch thread and its
+    fine-tune seeded by ``cfg.seed``, so the result is the same in every mode. ``resource`` and
+    ``criterion`` then travel to the workers and must pickle (a named function, not a lambda)."""
     if not 0 < target < 1:
         raise ValueError(f"target must be a resource fraction in (0, 1), got {target!r}")
     if not 0 < step <= 1 - target + 1e-9:      # 1 - 0.8 is 0.19999999999999996
@@ -158,6 +186,7 @@ def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1
     if short_epochs < 0 or final_epochs < 0:
         raise ValueError(f"epoch counts must be >= 0, got short {short_epochs}, final {final_epochs}")
     criterion = criterion or L1()
+    ex = executor or sequential()
     model = copy.deepcopy(model)
     candidates = list(Pruner(model, Channel(), criterion, layers).layers)
     r0 = resource(model)
@@ -168,24 +197,21 @@ def netadapt(model, data, cfg, target: float, step: float, short_epochs: int = 1
     bar = tqdm(total=iterations, desc="NetAdapt", disable=not progress, leave=False)
     while current > target * r0 * (1 + 1e-12):
         budget = max(current - step_cut(step, step_decay, len(result.trace) + 1) * r0, target * r0)
-        tried, models = {}, {}
-        for layer in candidates:
-            found = shrink_layer(model, layer, budget, resource, criterion)
+        tried, models, costs = {}, {}, {}
+        ctx = (model, budget, resource, criterion, data, cfg, short_epochs, lr_scale)
+        for layer, found in zip(candidates, ex.map(_candidate, candidates, shared=ctx), strict=True):
             if found is None:
                 tried[layer] = None
                 continue
-            k, m = found
-            if short_epochs:
-                finetune(m, data, cfg, short_epochs, lr_scale=lr_scale, progress=False)
-            tried[layer] = {"removed": k, "channels": _channels(m, layer), "resource": resource(m) / r0,
-                            "val_acc": evaluate(m, data.x_val, data.y_val)}
-            models[layer] = m
+            record, models[layer] = found
+            costs[layer] = record["resource"]
+            tried[layer] = {**record, "resource": record["resource"] / r0}
         if not models:
             result.stopped = (f"no single layer can bring the resource from {current / r0:.3f} to "
                               f"{budget / r0:.3f}; stopped")
             break
         chosen = max(models, key=lambda n: tried[n]["val_acc"])    # first of equals, in layer order
-        model, current = models[chosen], resource(models[chosen])
+        model, current = models[chosen], costs[chosen]
         result.trace.append({"iteration": len(result.trace) + 1, "budget": budget / r0, "chosen": chosen,
                              "candidates": tried})
         bar.update()

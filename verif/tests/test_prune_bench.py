@@ -54,13 +54,21 @@ def test_one_section_rewrites_its_block_alone(tmp_path):
     assert json.loads((tmp_path / "out" / "prune-nm.json").read_text())["sparsity"] == pytest.approx(0.5)
 
 
-def test_bench_rejects_bad_arguments(tmp_path, capsys):
+def test_bench_rejects_bad_arguments(tmp_path, capsys, monkeypatch):
     for argv in (["--steps", "3", "--epochs-per-step", "4"], ["--steps", "1"], ["--seeds", "0"], ["prune-x"]):
         with pytest.raises(SystemExit) as e:
             bench.main(["--benchmarks", str(tmp_path / "B.md"), *argv])
         assert e.value.code == 2
     err = capsys.readouterr().err
     assert "multiple" in err and "unknown section(s) prune-x" in err
+    if bench.ray_available():       # an address nobody answers at is refused before any section runs
+        with pytest.raises(SystemExit):
+            bench.main(["--benchmarks", str(tmp_path / "B.md"), "--ray-address", "127.0.0.1:1"])
+        assert "--ray-address 127.0.0.1:1: no Ray cluster answers" in capsys.readouterr().err
+    monkeypatch.setattr(bench, "ray_available", lambda: False)
+    with pytest.raises(SystemExit):
+        bench.main(["--benchmarks", str(tmp_path / "B.md"), "--ray"])
+    assert "error: --ray needs Ray, which is not installed: pip install" in capsys.readouterr().err
     assert not (tmp_path / "B.md").exists()
 
 
