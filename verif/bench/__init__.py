@@ -23,11 +23,12 @@ SECTIONS = {
     "eie-alex7": bench.lazy("verif.bench.eie", "alex7"),
     "sparse24-throughput": _sparse24_throughput,
     "pointacc-rtl": bench.lazy("verif.bench.pointacc", "markdown"),
+    "pointacc-unit": bench.lazy("verif.bench.pointacc_unit", "markdown"),
 }
 # BENCHMARKS.md's order.
 DEFAULT = ("eie-pack", "csc-decoder", "eie-pe", "eie-array", "eie-load-balance", "sparse24-throughput",
-           "pointcloud-software", "pointacc-rtl", "verilator-build", "eie-scaling", "verilator-options", "eie-alex7",
-           "eie-demo")
+           "pointcloud-software", "pointacc-rtl", "pointacc-unit", "verilator-build", "eie-scaling",
+           "verilator-options", "eie-alex7", "eie-demo")
 
 
 def main(argv=None) -> int:
