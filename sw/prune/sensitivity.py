@@ -74,6 +74,16 @@ class SensitivityResult:
             return 0.0
         return float(r[j - 1] + (tau - d[j - 1]) / (d[j] - d[j - 1]) * (r[j] - r[j - 1]))
 
+    def ratios_at(self, drop: float) -> dict:
+        """Each layer's largest ratio whose (monotone, interpolated) accuracy drop stays at most
+        ``drop`` points: one common threshold, so flat curves get the larger ratios. Raising
+        ``drop`` never lowers a ratio; a caller bisects it to meet a budget of its own (MACs, say)."""
+        return {n: self._ratio_at(n, float(drop)) for n in self.accuracy}
+
+    def max_drop(self) -> float:
+        """The threshold at which every layer is at its largest scanned ratio."""
+        return max(float(self._curve(n)[1].max()) for n in self.accuracy)
+
     def ratios_for(self, target: float) -> dict:
         """Per-layer ratios whose weight-weighted overall sparsity equals ``target``, pruning the
         layers with flat curves more. Raises ``ValueError`` when even the largest scanned ratio of

@@ -42,6 +42,16 @@ def test_ratios_grow_with_the_target_and_unreachable_targets_fail():
         s.ratios_for(1.2)
 
 
+def test_one_drop_threshold_gives_every_layer_its_ratio():
+    s = synthetic()
+    assert s.ratios_at(-1.0) == {"a": 0.0, "b": 0.0, "c": 0.0}
+    assert s.ratios_at(s.max_drop()) == {"a": 0.9, "b": 0.9, "c": 0.9}
+    r = s.ratios_at(2.0)        # b falls 1 point at 0.2, 3 at 0.3; c 2 at 0.5; a never passes 1
+    assert r["a"] == 0.9 and r["b"] == pytest.approx(0.2 + 0.1 / 2) and r["c"] == pytest.approx(0.5)
+    lo, hi = s.ratios_at(1.0), s.ratios_at(5.0)
+    assert all(hi[n] >= lo[n] for n in lo)
+
+
 def test_scan_measures_each_layer_alone_and_leaves_the_model(tmp_path):
     d = digits()
     m = trained_mlp((64, 32))
