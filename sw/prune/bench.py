@@ -16,7 +16,9 @@ several training seeds; 4-bit weight sharing, centroid fine-tuning, integer expo
 Compression's storage count of the iterative model; 2:4; L1/L2-regularised training and
 achievable sparsity; CNN channel pruning and network slimming with physical removal; NetAdapt and
 AMC at the uniform channel-pruning MAC budgets, and NetAdapt on EIE array cycles for the sparse
-LeNet-300-100; AMC against random search with the same episodes on the ResNet.
+LeNet-300-100; AMC against random search with the same episodes on the ResNet; uniform,
+sensitivity-based, AMC, NetAdapt and random-search channel pruning of the ResNet and the MobileNet at
+50, 30 and 20 % of the MACs, fine-tuned alike.
 """
 
 import argparse
@@ -39,7 +41,7 @@ from sw.models import registry
 from sw.models.io import save_model
 from sw.models.train import BASELINES, evaluate, finetune, pretrained, train
 from sw.pack.eie import pack_eie, unpack_eie
-from sw.prune.amc import amc, random_search
+from sw.prune.amc import amc, apply_ratios, random_search, recalibrate_bn
 from sw.prune.criteria import L1
 from sw.prune.export import export_integer, storage_bits
 from sw.prune.finetune import prune_and_finetune
@@ -47,7 +49,7 @@ from sw.prune.granularity import NM, Channel
 from sw.prune.latency import EIECycles
 from sw.prune.netadapt import netadapt, nonzero_macs
 from sw.prune.parallel import RAY_HINT, check_address, executor, ray_available
-from sw.prune.plots import line_plot
+from sw.prune.plots import line_plot, panel_plot
 from sw.prune.pruner import Pruner
 from sw.prune.regularize import L1Penalty, L2Penalty, accuracy_vs_sparsity, achievable_sparsity
 from sw.prune.report import model_stats
@@ -65,6 +67,12 @@ PROTOCOLS = (("no_ft", "one-shot, no fine-tune"), ("one_shot", "one-shot + {e} e
 LENET = BASELINES["lenet300"]
 CNN = BASELINES["cnn"]
 RESNET = BASELINES["resnet"]
+MOBILENET = BASELINES["mobilenet"]
+# (key, name) of the channel-pruning methods the comparison runs, in its table's order
+COMPARE_METHODS = (("uniform", "uniform ratio"), ("sensitivity", "sensitivity-based"), ("amc", "AMC (DDPG)"),
+                   ("netadapt", "NetAdapt"), ("random", "random search"))
+COMPARE_SCAN_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+TIMING = "Search time"      # the comparison's Markdown from here on is wall-clock, the rest is seeded
 
 
 @dataclass(frozen=True)
@@ -585,6 +593,215 @@ def amc_vs_random(data, base, cfg, plot: Path, *, budgets=(0.5, 0.3), seeds=(0, 
             "seeds": list(seeds), "minutes": minutes, "search_seconds": seconds, "runs": runs}, "\n".join(lines)
 
 
+def _train_subset(data, n: int):
+    """The ``n`` training samples AMC's environment re-estimates BatchNorm statistics on (one fixed subset)."""
+    return data.x_train[np.sort(np.random.default_rng(1).permutation(len(data.x_train))[:int(n)])]
+
+
+def _meet_budget(base, ratios_of, lo: float, hi: float, budget: float, units: dict, steps: int = 20):
+    """``(ratios, model)`` for the least ``x`` in ``[lo, hi]`` (to ``steps`` bisections) whose
+    ``ratios_of(x)``, applied to ``base`` (:func:`apply_ratios`: lowest-L1 channels removed), leaves
+    at most ``budget`` of its MACs; the MACs must fall as ``x`` rises."""
+    base_macs = model_stats(base).macs
+
+    def at(x):
+        m = apply_ratios(base, ratios_of(x), units=units)
+        return m, model_stats(m).macs / base_macs
+
+    best, frac = at(hi)
+    if frac > budget:
+        raise ValueError(f"MAC budget {budget} is out of reach: the largest ratios leave {frac:.3f}")
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        m, frac = at(mid)
+        if frac <= budget:
+            hi, best = mid, m
+        else:
+            lo = mid
+    return ratios_of(hi), best
+
+
+def compare_methods(data, models: dict, plot: Path, *, budgets=(0.5, 0.3, 0.2), seeds=(0, 1), episodes: int = 300,
+                    warmup: int = 100, eval_samples: int | None = 250, bn_samples: int = 250, max_ratio: float = 0.8,
+                    netadapt_step: float = NETADAPT_STEP, short_epochs: int = 1, finetune_epochs: int = 6,
+                    lr_scale: float, progress: bool):
+    """Channel pruning of each ``models[name] = (baseline, training recipe)`` to each MAC fraction of
+    ``budgets`` by five methods, each model then recovered alike: uniform (one L1 channel ratio for
+    every removable group, the least that meets the budget), sensitivity-based (each group's
+    largest ratio whose accuracy drop in a channel sensitivity scan stays under one threshold,
+    the threshold bisected to the budget), AMC and random search (``episodes`` each, AMC's first
+    ``warmup`` random; scored on ``eval_samples`` validation samples after re-estimating BatchNorm
+    on ``bn_samples`` training samples), NetAdapt (constant ``netadapt_step`` of the baseline's
+    MACs per iteration, ``short_epochs`` per candidate). Every method's ratios are capped at
+    ``max_ratio``. Each pruned model has its BatchNorm statistics re-estimated on the same
+    ``bn_samples`` and is fine-tuned ``finetune_epochs`` at ``lr_scale``.
+
+    ``seeds``: for each, the search seed of AMC and random search and the training seed of every
+    fine-tune (NetAdapt's candidates' included); uniform and sensitivity-based search once.
+
+    Sizing, from per-unit costs measured on MNIST on the busy 2-core machine (load 4–5, one torch
+    thread), dense models, so upper bounds: an episode of random search 0.35 s on the ResNet and
+    0.19 s on the MobileNet, a learned AMC episode 0.51 and 0.20 s; a NetAdapt iteration (4
+    candidates, 1 epoch each) 21 and 10 s, about 20 iterations per seed over the three budgets; a
+    fine-tuning epoch 5.7 and 1.7 s; the bisections about 2 s each, the scans 9 and 4 s. With the
+    defaults (3 budgets, 2 seeds, 300 episodes of which 100 warm-up, 6 fine-tuning epochs) that is
+    about 28 minutes per seed on the ResNet and 12 on the MobileNet: about 80 minutes, plus the two
+    baselines' training (about 1.5 minutes) when they are not cached. Not run at that size yet.
+    Its own ``finetune_epochs`` default (not the bench's 12) keeps it there."""
+    if not seeds or not budgets:
+        raise ValueError("need at least one seed and one budget")
+    x_bn = _train_subset(data, bn_samples)
+    runs, seconds, scans = [], {}, {}
+    t0 = time.perf_counter()
+    bases = {}
+    for name, (base, cfg) in models.items():
+        base_macs = model_stats(base).macs
+        bases[name] = {"macs": base_macs, "val": evaluate(base, data.x_val, data.y_val),
+                       "test": evaluate(base, data.x_test, data.y_test)}
+        probe = Pruner(copy.deepcopy(base), Channel(), L1())
+        units = {n: probe.groups[n].units for n in probe.layers}
+        t = time.perf_counter()
+        scan = sensitivity_scan(base, data, ratios=[r for r in COMPARE_SCAN_RATIOS if r <= max_ratio],
+                                granularity=Channel(), criterion=L1(), progress=False)
+        scans[name] = {"seconds": time.perf_counter() - t, "drops": scan.to_dict()["drops"]}
+        for budget in budgets:
+            fixed = {}          # the seedless searches: once per budget
+            t = time.perf_counter()
+            fixed["uniform"] = _meet_budget(base, lambda r, u=units: dict.fromkeys(u, r), 0.0, max_ratio, budget, units)
+            seconds[name, budget, "uniform"] = time.perf_counter() - t
+            t = time.perf_counter()
+            fixed["sensitivity"] = _meet_budget(base, scan.ratios_at, -1.0, scan.max_drop(), budget, units)
+            seconds[name, budget, "sensitivity"] = time.perf_counter() - t
+            for seed in seeds:
+                cfg_s = replace(cfg, seed=seed)
+                for method, _ in COMPARE_METHODS:
+                    t = time.perf_counter()
+                    search_epochs = 0
+                    if method in fixed:
+                        m = copy.deepcopy(fixed[method][1])
+                    elif method == "amc":
+                        m, _ = amc(base, data, cfg_s, budget, episodes=episodes, warmup=warmup, max_ratio=max_ratio,
+                                   final_epochs=0, seed=seed, eval_samples=eval_samples, bn_samples=bn_samples,
+                                   progress=progress)
+                    elif method == "random":
+                        m, _ = random_search(base, data, cfg_s, budget, episodes=episodes, max_ratio=max_ratio,
+                                             seed=seed, final_epochs=0, eval_samples=eval_samples,
+                                             bn_samples=bn_samples, progress=progress)
+                    else:
+                        m, res = netadapt(base, data, cfg_s, budget, netadapt_step, short_epochs=short_epochs,
+                                          final_epochs=0, lr_scale=lr_scale, progress=progress)
+                        search_epochs = len(res.trace) * short_epochs
+                    if method not in fixed:
+                        seconds.setdefault((name, budget, method), []).append(time.perf_counter() - t)
+                    macs = model_stats(m).macs / base_macs
+                    if macs > budget:
+                        raise AssertionError(f"{method} on {name} left {macs:.4f} of the MACs, over {budget}")
+                    if bn_samples:
+                        recalibrate_bn(m, x_bn)
+                    val_pruned = evaluate(m, data.x_val, data.y_val)
+                    if finetune_epochs:
+                        finetune(m, data, cfg_s, finetune_epochs, lr_scale=lr_scale, progress=progress,
+                                 desc=f"{method} fine-tune")
+                    mods = dict(m.named_modules())
+                    runs.append({"model": name, "budget": budget, "method": method, "seed": seed, "macs": macs,
+                                 "channels": {n: mods[n].weight.shape[0] for n in units},
+                                 "search_epochs": search_epochs, "val_pruned": val_pruned,
+                                 "val": evaluate(m, data.x_val, data.y_val),
+                                 "test": evaluate(m, data.x_test, data.y_test)})
+    minutes = (time.perf_counter() - t0) / 60
+    seconds = {k: float(np.mean(v)) for k, v in seconds.items()}
+    rows = []
+    for name in models:
+        for budget in budgets:
+            for method, _ in COMPARE_METHODS:
+                rs = [r for r in runs if (r["model"], r["budget"], r["method"]) == (name, budget, method)]
+                rows.append({"model": name, "budget": budget, "method": method,
+                             "macs": _mean_std([r["macs"] for r in rs]), "macs_max": max(r["macs"] for r in rs),
+                             "search_epochs": _mean_std([r["search_epochs"] for r in rs]),
+                             **{k: _mean_std([r[k] for r in rs]) for k in ("val_pruned", "val", "test")}})
+    titles = dict(COMPARE_METHODS)
+    err = len(seeds) > 1
+    panels, errors = {}, {}
+    for name in models:
+        panel = f"{name} ({data.name})"
+        panels[panel] = {"dense baseline": ([100.0], [bases[name]["test"]])}
+        errors[panel] = {}
+        for method, title in COMPARE_METHODS:
+            rs = [r for r in rows if (r["model"], r["method"]) == (name, method)]
+            panels[panel][title] = ([100 * r["macs"][0] for r in rs], [r["test"][0] for r in rs])
+            errors[panel][title] = [r["test"][1] for r in rs]
+    panel_plot(plot, panels, "MACs left (% of the baseline's)", "test accuracy (%)",
+               f"Channel pruning to {', '.join(f'{b:.0%}' for b in budgets)} of the MACs, then {finetune_epochs} "
+               f"epoch{'s' if finetune_epochs != 1 else ''} of fine-tuning"
+               + (f" (mean ± std of {len(seeds)} seeds)" if err else f" (seed {seeds[0]})"),
+               errors=errors if err else None)
+
+    def pm(ms):
+        return f"{ms[0]:.2f} ± {ms[1]:.2f}" if err else f"{ms[0]:.2f}"
+
+    cells = [[r["model"], f"{r['budget']:.0%}", titles[r["method"]],
+              f"{r['macs'][0]:.1%}" + (f" (max {r['macs_max']:.1%})" if err else ""),
+              pm(r["val_pruned"]), pm(r["val"]), pm(r["test"]),
+              f"{bases[r['model']]['test'] - r['test'][0]:+.2f}"] for r in rows]
+    n_eval = eval_samples or len(data.y_val)
+    seed_list = ", ".join(map(str, seeds))
+    base_text = "; ".join(f"{n} {b['macs']:,} MACs, test {b['test']:.2f}%, val {b['val']:.2f}%"
+                          for n, b in bases.items())
+    na_epochs = {n: sorted({r["search_epochs"] for r in runs if (r["model"], r["method"]) == (n, "netadapt")})
+                 for n in models}
+    lines = [f"Channel pruning of the {' and the '.join(models)} ({data.name} baselines: {base_text}) to "
+             f"{', '.join(f'{b:.0%}' for b in budgets)} of the dense MACs by five methods, each removing whole "
+             f"lowest-L1 channels (groups coupled by residual adds or depthwise convolutions go together), at most "
+             f"{max_ratio:.0%} of any group:", "",
+             "- **uniform ratio**: one ratio for every removable group, the least that meets the budget "
+             "(bisected on the pruned model's MACs);",
+             f"- **sensitivity-based**: a channel sensitivity scan (each group alone at ratios "
+             f"{', '.join(f'{r:g}' for r in COMPARE_SCAN_RATIOS if r <= max_ratio)}, validation accuracy, no "
+             f"re-estimation of BatchNorm); each group gets the largest ratio whose interpolated drop stays under "
+             f"one common threshold, and the threshold is bisected to the least that meets the budget;",
+             f"- **AMC**: the DDPG agent, {episodes} episodes, the first {warmup} random; **random search**: "
+             f"{episodes} random episodes; both score each episode on one fixed subset of {n_eval} validation "
+             f"samples right after pruning, BatchNorm re-estimated on {bn_samples} training samples, and keep the "
+             f"best;",
+             f"- **NetAdapt**: constant step {netadapt_step:g} of the baseline's MACs per iteration, every "
+             + (f"candidate fine-tuned {short_epochs} epoch{'s' if short_epochs != 1 else ''} before the "
+                "comparison, so each kept model was trained during the search ("
+                + "; ".join(f"{n}: {', '.join(map(str, e))}" for n, e in na_epochs.items())
+                + f" epochs, {short_epochs} per iteration) before the common fine-tune, which the other "
+                "methods' were not."
+                if short_epochs else "candidate scored right after pruning (no fine-tuning, no BatchNorm "
+                "re-estimation)."), "",
+             f"Then the same recovery for every method: BatchNorm statistics re-estimated on the same {bn_samples} "
+             f"training samples, {finetune_epochs} epoch{'s' if finetune_epochs != 1 else ''} of fine-tuning at "
+             f"lr × {lr_scale:g} (cosine). Seeds "
+             f"{seed_list}: each is the search seed of AMC and random search and the training seed of every "
+             "fine-tune (NetAdapt's candidates' too); uniform and sensitivity-based ratios do not depend on it. "
+             + (f"Mean ± std over the {len(seeds)} seeds; MACs are the mean of what was reached (every run is at or "
+                "under its budget, which the bench checks)" if err else
+                "MACs are what was reached (at or under the budget, which the bench checks)")
+             + ". Everything is seeded and single-threaded: on one machine the same seeds give this table "
+             "identically (a test runs a small configuration twice and compares the Markdown); only the search "
+             "times below change from run to run.", "",
+             *table(["model", "MACs ≤", "method", "MACs reached", "val acc after pruning (BN re-estimated)",
+                     f"val acc after {finetune_epochs} ep", f"test acc after {finetune_epochs} ep",
+                     "test drop vs dense"], cells, "lrlrrrrr"), ""]
+    time_cells = [[name, f"{b:.0%}", *(f"{seconds[name, b, k]:.1f}" for k, _ in COMPARE_METHODS)]
+                  for name in models for b in budgets]
+    lines += [f"{TIMING} per run (s, wall-clock on the machine that wrote this; the sensitivity-based column "
+              "excludes its scan, "
+              + ", ".join(f"{scans[n]['seconds']:.1f} s once for the {n}" for n in models)
+              + f"; AMC and random search score the same number of episodes, AMC also trains its networks). "
+              f"This run took {minutes:.1f} minutes.", "",
+              *table(["model", "MACs ≤", *(t for _, t in COMPARE_METHODS)], time_cells,
+                     "lr" + "r" * len(COMPARE_METHODS))]
+    return {"budgets": list(budgets), "seeds": list(seeds), "episodes": episodes, "warmup": warmup,
+            "eval_samples": n_eval, "bn_samples": bn_samples, "max_ratio": max_ratio, "netadapt_step": netadapt_step,
+            "short_epochs": short_epochs, "finetune_epochs": finetune_epochs, "lr_scale": lr_scale,
+            "baselines": bases, "scans": {n: v["drops"] for n, v in scans.items()}, "rows": rows, "runs": runs,
+            "timing": {"minutes": minutes, "scan_seconds": {n: v["seconds"] for n, v in scans.items()},
+                       "search_seconds": {f"{n}/{b}/{k}": v for (n, b, k), v in seconds.items()}}}, "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- registry
 def _lenet(s: Settings):
     return pretrained("lenet300", s.data, progress=s.progress)
@@ -596,6 +813,10 @@ def _cnn(s: Settings):
 
 def _resnet(s: Settings):
     return pretrained("resnet", s.data, progress=s.progress)
+
+
+def _mobilenet(s: Settings):
+    return pretrained("mobilenet", s.data, progress=s.progress)
 
 
 def _iterative(s: Settings):
@@ -623,6 +844,10 @@ SECTIONS = {
                                    s.plots / "prune_amc.png", **s.recovery),
     "prune-amc-vs-random": lambda s: amc_vs_random(s.dataset, _resnet(s)[0], RESNET,
                                                    s.plots / "prune_amc_vs_random.png", progress=s.progress),
+    "prune-compare": lambda s: compare_methods(s.dataset, {"ResNet": (_resnet(s)[0], RESNET),
+                                                           "MobileNet": (_mobilenet(s)[0], MOBILENET)},
+                                               s.plots / "prune_compare.png", lr_scale=s.lr_scale,
+                                               progress=s.progress),
 }
 
 

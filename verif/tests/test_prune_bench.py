@@ -85,12 +85,12 @@ def test_every_section_gets_the_inputs_its_function_takes(tmp_path, monkeypatch)
         return section
 
     for name in ("lenet_baseline", "sensitivity", "schedules", "sharing", "nm", "regularisation", "channels",
-                 "netadapt_cnn", "netadapt_eie", "amc_cnn", "amc_vs_random"):
+                 "netadapt_cnn", "netadapt_eie", "amc_cnn", "amc_vs_random", "compare_methods"):
         monkeypatch.setattr(bench, name, stub(name))
     s = bench.Settings(data="digits", seeds=1, target=0.9, steps=2, epochs_per_step=2, out=tmp_path / "out",
                        plots=tmp_path / "docs", progress=False)
     bench.run(s, list(bench.SECTIONS), tmp_path / "B.md")
-    assert len(called) == len(bench.SECTIONS) == 11
+    assert len(called) == len(bench.SECTIONS) == 12
     assert json.loads((tmp_path / "out" / "prune-amc.json").read_text()) == {"section": "amc_cnn"}
     assert "<!-- bench:prune-channels -->" in (tmp_path / "B.md").read_text()
 
@@ -112,3 +112,27 @@ def test_amc_against_random_search_runs_and_reports_what_it_measured(tmp_path):
     assert "4 episodes" in md and "60 validation samples" in md and "seeds 0, 1" in md and "AMC higher in" in md
     assert "re-estimated on 100 training samples" in md
     assert md.count("| 50%") == 2
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_method_comparison_meets_every_budget_and_repeats_for_a_seed(tmp_path):
+    d = datasets.load("digits")
+    kw = dict(budgets=(0.5,), seeds=(3,), episodes=3, warmup=1, eval_samples=60, bn_samples=100,
+              netadapt_step=0.25, short_epochs=0, finetune_epochs=1, lr_scale=0.1, progress=False)
+    res, md = bench.compare_methods(d, {"ResNet": (trained_resnet(), bench.RESNET)}, tmp_path / "a.png", **kw)
+    assert (tmp_path / "a.png").stat().st_size > 0
+    json.dumps(res)
+    methods = [key for key, _ in bench.COMPARE_METHODS]
+    assert methods == ["uniform", "sensitivity", "amc", "netadapt", "random"]
+    assert [(r["method"], r["seed"]) for r in res["runs"]] == [(m, 3) for m in methods]
+    assert all(0 < r["macs"] <= 0.5 for r in res["runs"])
+    assert all(r["search_epochs"] == 0 for r in res["runs"])
+    table = md[:md.index(bench.TIMING)]
+    for _, title in bench.COMPARE_METHODS:
+        assert table.count(f"| ResNet | 50% | {title} |") == 1
+    assert "Seeds 3:" in table and "3 episodes, the first 1 random" in table and "60 validation samples" in table
+    assert "1 epoch of fine-tuning" in table
+    # seeded and single-threaded: a second run repeats the table and every number but the clock's
+    res2, md2 = bench.compare_methods(d, {"ResNet": (trained_resnet(), bench.RESNET)}, tmp_path / "b.png", **kw)
+    assert md2[:md2.index(bench.TIMING)] == table
+    assert {k: v for k, v in res2.items() if k != "timing"} == {k: v for k, v in res.items() if k != "timing"}
