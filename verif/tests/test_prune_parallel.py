@@ -14,7 +14,7 @@ from verif.tests.prune_common import CFG, digits, one_thread, trained_cnn  # noq
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = ["--data", "digits", "--train-epochs", "2", "--no-progress"]
-NETADAPT = ["netadapt", "--target", "0.7", "--step", "0.15", "--short-epochs", "1", "--finetune-epochs", "0", *FAST]
+NETADAPT = ["netadapt", "--target", "0.7", "--step", "0.15", "--short-epochs", "0", "--finetune-epochs", "0", *FAST]
 
 
 def _square(x):
@@ -25,16 +25,17 @@ def _offset(base, x):
     return base + x
 
 
-def _searches(ex):
+def _searches(ex, with_amc=True):
     """A NetAdapt search (its trace, result and model) and a random search and AMC's warm-up on the
-    tiny CNN, every independent task run by ``ex``."""
+    tiny CNN, every independent task run by ``ex`` (AMC's warm-up goes through the same episode
+    batches as random search; ``with_amc=False`` leaves it out where each task is expensive)."""
     d, m = digits(), trained_cnn()
     small, res = netadapt(m, d, CFG, target=0.6, step=0.2, short_epochs=1, final_epochs=1, progress=False,
                           executor=ex)
     kw = {"target": 0.5, "final_epochs": 0, "progress": False, "eval_samples": 60, "seed": 5, "executor": ex}
     _, rand = random_search(m, d, CFG, episodes=6, **kw)
-    _, agent = amc(m, d, CFG, episodes=5, warmup=3, batch=4, **kw)
-    return res.to_dict(), [t.clone() for t in small.state_dict().values()], rand.to_dict(), agent.to_dict()
+    agent = amc(m, d, CFG, episodes=5, warmup=3, batch=4, **kw)[1].to_dict() if with_amc else None
+    return res.to_dict(), [t.clone() for t in small.state_dict().values()], rand.to_dict(), agent
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,10 @@ def _same(a, b):
     res_b, model_b, rand_b, amc_b = b
     assert res_a == res_b and len(res_a["trace"]) >= 2
     assert all(torch.equal(x, y) for x, y in zip(model_a, model_b, strict=True))
-    assert rand_a == rand_b and amc_a == amc_b
-    assert amc_a["episodes"][:3] == rand_a["episodes"][:3]      # AMC's warm-up is random search, in order
+    assert rand_a == rand_b
+    if amc_a is not None and amc_b is not None:
+        assert amc_a == amc_b
+        assert amc_a["episodes"][:3] == rand_a["episodes"][:3]      # AMC's warm-up is random search, in order
 
 
 def test_a_local_process_pool_keeps_the_order_and_gives_the_sequential_results(reference):
@@ -95,7 +98,7 @@ def test_a_local_ray_instance_gives_the_sequential_results(reference, tmp_path, 
         with parallel.executor(ray=True) as ex:        # joins the instance this process started
             assert ex.mode == "ray"
             assert ex.map(_offset, range(4), shared=1) == [1, 2, 3, 4]
-            _same(reference, _searches(ex))
+            _same(reference, _searches(ex, with_amc=False))       # Ray's per-task cost is seconds here
         assert ray.is_initialized()                    # not shut down: the executor did not start it
         monkeypatch.setenv("SPARSEHW_CACHE", str(tmp_path / "cache"))
         traces = []
