@@ -41,7 +41,8 @@ from sw.formats import MAC24_GROUPS, QUEUE_DEPTH
 from sw.models.train import cache_dir
 from sw.pack.eie import pack_eie
 from sw.prune.export import linear_chain
-from sw.prune.graph import example_input, prunable_layers
+from sw.prune.graph import prunable_layers
+from sw.prune.report import output_positions
 
 
 class EIECycles:
@@ -124,26 +125,12 @@ def layer_shape(layer, positions: int | None = None) -> GemmShape:
     raise ValueError(f"expected an nn.Linear or nn.Conv2d, got {type(layer).__name__}")
 
 
-@torch.no_grad()
 def gemm_shapes(model, example=None) -> dict:
     """``{name: GemmShape}`` of every Linear and Conv2d layer of ``model``, in definition order; the
     output positions come from one forward pass of ``example`` (default: zeros of
-    ``model.input_shape``)."""
-    layers = prunable_layers(model)
-    positions = {}
-    hooks = [m.register_forward_hook(
-        lambda mod, i, o, n=n: positions.__setitem__(
-            n, math.prod(o.shape[2:]) if isinstance(mod, nn.Conv2d) else math.prod(o.shape[1:-1])))
-        for n, m in layers.items()]
-    was_training = model.training
-    model.eval()
-    try:
-        model(example_input(model, example))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    return {n: layer_shape(m, positions.get(n, 1)) for n, m in layers.items()}
+    ``model.input_shape``: ``report.output_positions``)."""
+    positions = output_positions(model, example)
+    return {n: layer_shape(m, positions.get(n, 1)) for n, m in prunable_layers(model).items()}
 
 
 def latency_cache_dir() -> Path:

@@ -69,12 +69,16 @@ class ModelStats:
 
 
 @torch.no_grad()
-def model_stats(model: nn.Module, example=None) -> ModelStats:
-    """Count parameters, nonzeros and MACs of ``model`` (one forward pass of ``example``)."""
+def output_positions(model: nn.Module, example=None) -> dict:
+    """``{name: positions}`` of every Linear and Conv2d layer of ``model`` from one forward pass of
+    ``example`` in eval mode: the output positions a layer's weights are applied at (a Conv2d's
+    ``H × W``, a Linear's leading dimensions between batch and features; 1 for a plain Linear)."""
     layers = prunable_layers(model)
-    spatial = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: spatial.__setitem__(n, prod(o.shape[2:])))
-             for n, m in layers.items()]
+    positions = {}
+    hooks = [m.register_forward_hook(
+        lambda mod, i, o, n=n: positions.__setitem__(
+            n, prod(o.shape[2:]) if isinstance(mod, nn.Conv2d) else prod(o.shape[1:-1])))
+        for n, m in layers.items()]
     was_training = model.training
     model.eval()
     try:
@@ -83,6 +87,13 @@ def model_stats(model: nn.Module, example=None) -> ModelStats:
         for h in hooks:
             h.remove()
         model.train(was_training)
+    return positions
+
+
+def model_stats(model: nn.Module, example=None) -> ModelStats:
+    """Count parameters, nonzeros and MACs of ``model`` (one forward pass of ``example``)."""
+    layers = prunable_layers(model)
+    spatial = output_positions(model, example)
     stats = []
     for name, m in layers.items():
         w = m.weight.detach()
