@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sw.pointcloud.keys import KeyFormat
+
 
 @dataclass(frozen=True)
 class UnitTiming:
@@ -91,7 +93,7 @@ def unit_cycles(keys, offsets, timing: UnitTiming, downsample: bool = False) -> 
         return UnitCycles(sort=sort, merge_passes=passes, duplicate=True)
     down = 0
     if downsample:
-        outputs = sorted({k & ~7 for k, _ in ordered})       # KeyFormat.quantise: the parity bits cleared
+        outputs = np.unique(KeyFormat.quantise([k for k, _ in ordered])).tolist()
         down = timing.phase_latency + timing.downsample_cycles([k for k, _ in ordered])
     else:
         outputs = [k for k, _ in ordered]
