@@ -29,92 +29,123 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
+  wire \$121 ;
+  wire [4:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [4:0] \$129 ;
   wire \$13 ;
-  wire [4:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire \$136 ;
-  wire [4:0] \$137 ;
+  wire [4:0] \$136 ;
+  wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [4:0] \$142 ;
+  wire \$142 ;
   wire [4:0] \$143 ;
   wire \$144 ;
-  wire [9:0] \$145 ;
-  wire [9:0] \$146 ;
+  wire \$145 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [16:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  reg [10:0] \$156 ;
-  reg [10:0] \$157 ;
-  reg [8:0] \$158 ;
-  reg [3:0] \$159 ;
+  wire [16:0] \$150 ;
+  wire [16:0] \$151 ;
+  wire [16:0] \$152 ;
+  wire [16:0] \$153 ;
+  wire [16:0] \$154 ;
+  wire [16:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [4:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [25:0] \$162 ;
-  reg \$163 ;
-  reg [25:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [4:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg \$179 ;
+  wire [4:0] \$170 ;
+  wire [4:0] \$171 ;
+  wire \$172 ;
+  wire [9:0] \$173 ;
+  wire [9:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg [31:0] \$180 ;
-  reg [31:0] \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  reg [8:0] \$184 ;
-  reg [8:0] \$185 ;
-  reg [1:0] \$186 ;
-  reg [5:0] \$187 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  reg [10:0] \$184 ;
+  reg [10:0] \$185 ;
+  reg [8:0] \$186 ;
+  reg [3:0] \$187 ;
   reg \$188 ;
   reg \$189 ;
   wire \$19 ;
-  reg \$190 ;
+  reg [25:0] \$190 ;
   reg \$191 ;
-  reg [5:0] \$192 ;
+  reg [25:0] \$192 ;
   reg \$193 ;
-  reg [15:0] \$194 ;
-  reg [3:0] \$195 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [31:0] \$208 ;
+  reg [31:0] \$209 ;
   wire \$21 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg [8:0] \$212 ;
+  reg [8:0] \$213 ;
+  reg [1:0] \$214 ;
+  reg [5:0] \$215 ;
+  reg \$216 ;
+  reg [5:0] \$217 ;
+  reg \$218 ;
+  reg [5:0] \$219 ;
   wire \$22 ;
+  reg \$220 ;
+  reg [5:0] \$221 ;
+  reg \$222 ;
+  reg [5:0] \$223 ;
+  reg \$224 ;
+  reg [15:0] \$225 ;
+  reg [3:0] \$226 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -202,9 +233,9 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   (* init = 11'h000 *)
   wire [10:0] \$signal ;
   reg [25:0] acts__payload = 26'h0000000;
-  wire [25:0] \acts__payload$144 ;
-  wire [9:0] \acts__payload$144.col ;
-  wire [15:0] \acts__payload$144.value ;
+  wire [25:0] \acts__payload$147 ;
+  wire [9:0] \acts__payload$147.col ;
+  wire [15:0] \acts__payload$147.value ;
   (* init = 26'h0000000 *)
   wire [25:0] \acts__payload$79 ;
   wire [9:0] \acts__payload$79.col ;
@@ -220,12 +251,12 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire [9:0] \acts__payload.col ;
   wire [15:0] \acts__payload.value ;
   wire acts__ready;
-  wire \acts__ready$153 ;
-  wire \acts__ready$154 ;
-  wire \acts__ready$155 ;
   wire \acts__ready$156 ;
+  wire \acts__ready$157 ;
+  wire \acts__ready$158 ;
+  wire \acts__ready$159 ;
   reg acts__valid = 1'h0;
-  wire \acts__valid$142 ;
+  wire \acts__valid$145 ;
   (* init = 1'h0 *)
   wire \acts__valid$78 ;
   (* init = 1'h0 *)
@@ -273,7 +304,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg [8:0] delivered = 9'h000;
   output done;
   reg done = 1'h0;
-  wire \done$167 ;
+  wire \done$170 ;
   output error;
   wire error;
   wire \error$86 ;
@@ -294,17 +325,15 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire [15:0] group0_out_value;
   (* init = 1'h1 *)
   wire group0_relu;
-  (* init = 6'h00 *)
-  wire [5:0] group0_request_row;
   (* init = 1'h0 *)
   wire group0_running;
   (* init = 4'h0 *)
   wire [3:0] group0_shift;
   reg group0_stop = 1'h0;
   wire idle;
-  wire \idle$160 ;
-  wire \idle$162 ;
-  wire \idle$164 ;
+  wire \idle$163 ;
+  wire \idle$165 ;
+  wire \idle$167 ;
   reg [3:0] in_flight = 4'h0;
   reg [8:0] issued = 9'h000;
   wire [3:0] level;
@@ -328,49 +357,57 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg [8:0] n_rows = 9'h000;
   output [23:0] outputs__payload;
   wire [23:0] outputs__payload;
-  wire [21:0] \outputs__payload$178 ;
-  wire [5:0] \outputs__payload$178.local_row ;
-  wire [15:0] \outputs__payload$178.value ;
-  wire [21:0] \outputs__payload$179 ;
-  wire [5:0] \outputs__payload$179.local_row ;
-  wire [15:0] \outputs__payload$179.value ;
-  wire [21:0] \outputs__payload$180 ;
-  wire [5:0] \outputs__payload$180.local_row ;
-  wire [15:0] \outputs__payload$180.value ;
   wire [21:0] \outputs__payload$181 ;
   wire [5:0] \outputs__payload$181.local_row ;
   wire [15:0] \outputs__payload$181.value ;
+  wire [21:0] \outputs__payload$182 ;
+  wire [5:0] \outputs__payload$182.local_row ;
+  wire [15:0] \outputs__payload$182.value ;
+  wire [21:0] \outputs__payload$183 ;
+  wire [5:0] \outputs__payload$183.local_row ;
+  wire [15:0] \outputs__payload$183.value ;
+  wire [21:0] \outputs__payload$184 ;
+  wire [5:0] \outputs__payload$184.local_row ;
+  wire [15:0] \outputs__payload$184.value ;
   wire [7:0] \outputs__payload.row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
   wire \outputs__ready$118 ;
-  wire \outputs__ready$122 ;
-  wire \outputs__ready$126 ;
-  wire \outputs__ready$130 ;
+  wire \outputs__ready$123 ;
+  wire \outputs__ready$128 ;
+  wire \outputs__ready$133 ;
   output outputs__valid;
   wire outputs__valid;
-  wire \outputs__valid$174 ;
-  wire \outputs__valid$175 ;
-  wire \outputs__valid$176 ;
   wire \outputs__valid$177 ;
+  wire \outputs__valid$178 ;
+  wire \outputs__valid$179 ;
+  wire \outputs__valid$180 ;
   reg overflow = 1'h0;
   reg pe0_idle = 1'h0;
   reg pe0_nearly_full = 1'h0;
   (* init = 1'h0 *)
   wire pe0_request;
+  (* init = 6'h00 *)
+  wire [5:0] pe0_request_row;
   reg pe1_idle = 1'h0;
   reg pe1_nearly_full = 1'h0;
   (* init = 1'h0 *)
   wire pe1_request;
+  (* init = 6'h00 *)
+  wire [5:0] pe1_request_row;
   reg pe2_idle = 1'h0;
   reg pe2_nearly_full = 1'h0;
   (* init = 1'h0 *)
   wire pe2_request;
+  (* init = 6'h00 *)
+  wire [5:0] pe2_request_row;
   reg pe3_idle = 1'h0;
   reg pe3_nearly_full = 1'h0;
   (* init = 1'h0 *)
   wire pe3_request;
+  (* init = 6'h00 *)
+  wire [5:0] pe3_request_row;
   wire [10:0] ptr_load__addr;
   wire [10:0] \ptr_load__addr$34 ;
   wire [10:0] \ptr_load__addr$46 ;
@@ -384,9 +421,9 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \ptr_load__en$48 ;
   wire \ptr_load__en$60 ;
   wire [3:0] queue_level;
-  wire [3:0] \queue_level$150 ;
-  wire [3:0] \queue_level$151 ;
-  wire [3:0] \queue_level$152 ;
+  wire [3:0] \queue_level$153 ;
+  wire [3:0] \queue_level$154 ;
+  wire [3:0] \queue_level$155 ;
   reg quiet0 = 1'h0;
   reg quiet1 = 1'h0;
   wire [15:0] r_data;
@@ -405,16 +442,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   (* init = 1'h1 *)
   wire \relu$66 ;
   reg [5:0] rows__payload = 6'h00;
-  (* init = 6'h00 *)
-  wire [5:0] \rows__payload$121 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rows__payload$125 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rows__payload$129 ;
+  reg [5:0] \rows__payload$121  = 6'h00;
+  reg [5:0] \rows__payload$126  = 6'h00;
+  reg [5:0] \rows__payload$131  = 6'h00;
   reg rows__valid = 1'h0;
   reg \rows__valid$119  = 1'h0;
-  reg \rows__valid$123  = 1'h0;
-  reg \rows__valid$127  = 1'h0;
+  reg \rows__valid$124  = 1'h0;
+  reg \rows__valid$129  = 1'h0;
   input rst;
   wire rst;
   output running;
@@ -529,32 +563,32 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$44  = load__addr[16:14] == 3'h4;
   assign \$45  = load__en & \$44 ;
   assign \$47  = ~ \$46 ;
-  assign \$48  = \acts__valid$142  & \$47 ;
+  assign \$48  = \acts__valid$145  & \$47 ;
   assign \$49  = | { pe3_nearly_full, pe2_nearly_full, pe1_nearly_full, pe0_nearly_full };
   assign \$50  = queue_level >= 4'h8;
-  assign \$51  = \queue_level$150  >= 4'h8;
-  assign \$52  = \queue_level$151  >= 4'h8;
-  assign \$53  = \queue_level$152  >= 4'h8;
-  assign \$54  = ~ \acts__ready$153 ;
+  assign \$51  = \queue_level$153  >= 4'h8;
+  assign \$52  = \queue_level$154  >= 4'h8;
+  assign \$53  = \queue_level$155  >= 4'h8;
+  assign \$54  = ~ \acts__ready$156 ;
   assign \$55  = acts__valid & \$54 ;
-  assign \$56  = ~ \acts__ready$154 ;
+  assign \$56  = ~ \acts__ready$157 ;
   assign \$57  = acts__valid & \$56 ;
-  assign \$58  = ~ \acts__ready$155 ;
+  assign \$58  = ~ \acts__ready$158 ;
   assign \$59  = acts__valid & \$58 ;
-  assign \$60  = ~ \acts__ready$156 ;
+  assign \$60  = ~ \acts__ready$159 ;
   assign \$61  = acts__valid & \$60 ;
   assign \$62  = | { \$61 , \$59 , \$57 , \$55  };
   assign \$63  = & { pe3_idle, pe2_idle, pe1_idle, pe0_idle };
   assign \$64  = ~ bcast_valid;
   assign \$66  = ~ \$65 ;
   assign \$67  = \$64  & \$66 ;
-  assign \$68  = \done$167  & \$67 ;
+  assign \$68  = \done$170  & \$67 ;
   assign \$69  = ~ start;
   assign \$70  = \$68  & \$69 ;
   assign \$71  = ~ start;
   assign \$72  = quiet0 & \$71 ;
   assign \$73  = cycles + 1'h1;
-  assign \$75  = \acts__valid$142  & \$74 ;
+  assign \$75  = \acts__valid$145  & \$74 ;
   assign \$76  = bcast_stalls + 1'h1;
   assign \$78  = quiet1 & \$77 ;
   assign \$79  = read_start & done;
@@ -582,133 +616,167 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$101  = level + in_flight;
   assign \$102  = \$101  < 4'h8;
   assign \$103  = \$100  & \$102 ;
-  assign \$104  = rd_pe == 1'h1;
+  assign \$104  = ! rd_pe;
   assign \$105  = \$103  & \$104 ;
   assign \$106  = issued != n_rows;
   assign \$107  = reading & \$106 ;
   assign \$108  = level + in_flight;
   assign \$109  = \$108  < 4'h8;
   assign \$110  = \$107  & \$109 ;
-  assign \$111  = rd_pe == 2'h2;
+  assign \$111  = rd_pe == 1'h1;
   assign \$112  = \$110  & \$111 ;
   assign \$113  = issued != n_rows;
   assign \$114  = reading & \$113 ;
   assign \$115  = level + in_flight;
   assign \$116  = \$115  < 4'h8;
   assign \$117  = \$114  & \$116 ;
-  assign \$118  = rd_pe == 2'h3;
+  assign \$118  = rd_pe == 1'h1;
   assign \$119  = \$117  & \$118 ;
-  assign \$120  = | { \outputs__valid$177 , \outputs__valid$176 , \outputs__valid$175 , \outputs__valid$174  };
-  assign \$121  = { \outputs__payload$178 [21], \outputs__payload$178 [21:6] } & { 1'h0, \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174 , \outputs__valid$174  };
-  assign \$122  = { \outputs__payload$179 [21], \outputs__payload$179 [21:6] } & { 1'h0, \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175 , \outputs__valid$175  };
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = { \outputs__payload$180 [21], \outputs__payload$180 [21:6] } & { 1'h0, \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176 , \outputs__valid$176  };
-  assign \$125  = \$123  | \$124 ;
-  assign \$126  = { \outputs__payload$181 [21], \outputs__payload$181 [21:6] } & { 1'h0, \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177  };
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = issued != n_rows;
-  assign \$129  = reading & \$128 ;
-  assign \$130  = level + in_flight;
-  assign \$131  = \$130  < 4'h8;
-  assign \$132  = \$129  & \$131 ;
-  assign \$133  = ~ w_en;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = issued != n_rows;
-  assign \$136  = reading & \$135 ;
-  assign \$137  = level + in_flight;
-  assign \$138  = \$137  < 4'h8;
-  assign \$139  = \$136  & \$138 ;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = \$140  & w_en;
-  assign \$142  = in_flight + 1'h1;
-  assign \$143  = in_flight - 1'h1;
-  assign \$144  = outputs__valid & outputs__ready;
-  assign \$145  = delivered + 1'h1;
-  assign \$146  = delivered + 1'h1;
-  assign \$147  = \$146  == n_rows;
+  assign \$120  = issued != n_rows;
+  assign \$121  = reading & \$120 ;
+  assign \$122  = level + in_flight;
+  assign \$123  = \$122  < 4'h8;
+  assign \$124  = \$121  & \$123 ;
+  assign \$125  = rd_pe == 2'h2;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = issued != n_rows;
+  assign \$128  = reading & \$127 ;
+  assign \$129  = level + in_flight;
+  assign \$130  = \$129  < 4'h8;
+  assign \$131  = \$128  & \$130 ;
+  assign \$132  = rd_pe == 2'h2;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = issued != n_rows;
+  assign \$135  = reading & \$134 ;
+  assign \$136  = level + in_flight;
+  assign \$137  = \$136  < 4'h8;
+  assign \$138  = \$135  & \$137 ;
+  assign \$139  = rd_pe == 2'h3;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = issued != n_rows;
+  assign \$142  = reading & \$141 ;
+  assign \$143  = level + in_flight;
+  assign \$144  = \$143  < 4'h8;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = rd_pe == 2'h3;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = | { \outputs__valid$180 , \outputs__valid$179 , \outputs__valid$178 , \outputs__valid$177  };
+  assign \$149  = { \outputs__payload$181 [21], \outputs__payload$181 [21:6] } & { 1'h0, \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177  };
+  assign \$150  = { \outputs__payload$182 [21], \outputs__payload$182 [21:6] } & { 1'h0, \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178  };
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = { \outputs__payload$183 [21], \outputs__payload$183 [21:6] } & { 1'h0, \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179  };
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = { \outputs__payload$184 [21], \outputs__payload$184 [21:6] } & { 1'h0, \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180  };
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = issued != n_rows;
+  assign \$157  = reading & \$156 ;
+  assign \$158  = level + in_flight;
+  assign \$159  = \$158  < 4'h8;
+  assign \$160  = \$157  & \$159 ;
+  assign \$161  = ~ w_en;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = issued != n_rows;
+  assign \$164  = reading & \$163 ;
+  assign \$165  = level + in_flight;
+  assign \$166  = \$165  < 4'h8;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$168  & w_en;
+  assign \$170  = in_flight + 1'h1;
+  assign \$171  = in_flight - 1'h1;
+  assign \$172  = outputs__valid & outputs__ready;
+  assign \$173  = delivered + 1'h1;
+  assign \$174  = delivered + 1'h1;
+  assign \$175  = \$174  == n_rows;
   always @(posedge clk)
-    \n_cols$70  <= \$156 ;
+    \n_cols$70  <= \$184 ;
   always @(posedge clk)
-    n_cols <= \$157 ;
+    n_cols <= \$185 ;
   always @(posedge clk)
-    n_rows <= \$158 ;
+    n_rows <= \$186 ;
   always @(posedge clk)
-    shift <= \$159 ;
+    shift <= \$187 ;
   always @(posedge clk)
-    relu <= \$160 ;
+    relu <= \$188 ;
   always @(posedge clk)
-    bcast_valid <= \$161 ;
+    bcast_valid <= \$189 ;
   always @(posedge clk)
-    bcast <= \$162 ;
+    bcast <= \$190 ;
   always @(posedge clk)
-    acts__valid <= \$163 ;
+    acts__valid <= \$191 ;
   always @(posedge clk)
-    acts__payload <= \$164 ;
+    acts__payload <= \$192 ;
   always @(posedge clk)
-    group0_stop <= \$165 ;
+    group0_stop <= \$193 ;
   always @(posedge clk)
-    pe0_nearly_full <= \$166 ;
+    pe0_nearly_full <= \$194 ;
   always @(posedge clk)
-    pe1_nearly_full <= \$167 ;
+    pe1_nearly_full <= \$195 ;
   always @(posedge clk)
-    pe2_nearly_full <= \$168 ;
+    pe2_nearly_full <= \$196 ;
   always @(posedge clk)
-    pe3_nearly_full <= \$169 ;
+    pe3_nearly_full <= \$197 ;
   always @(posedge clk)
-    overflow <= \$170 ;
+    overflow <= \$198 ;
   always @(posedge clk)
-    pe0_idle <= \$171 ;
+    pe0_idle <= \$199 ;
   always @(posedge clk)
-    pe1_idle <= \$172 ;
+    pe1_idle <= \$200 ;
   always @(posedge clk)
-    pe2_idle <= \$173 ;
+    pe2_idle <= \$201 ;
   always @(posedge clk)
-    pe3_idle <= \$174 ;
+    pe3_idle <= \$202 ;
   always @(posedge clk)
-    group0_idle <= \$175 ;
+    group0_idle <= \$203 ;
   always @(posedge clk)
-    quiet0 <= \$176 ;
+    quiet0 <= \$204 ;
   always @(posedge clk)
-    quiet1 <= \$177 ;
+    quiet1 <= \$205 ;
   always @(posedge clk)
-    running <= \$178 ;
+    running <= \$206 ;
   always @(posedge clk)
-    done <= \$179 ;
+    done <= \$207 ;
   always @(posedge clk)
-    cycles <= \$180 ;
+    cycles <= \$208 ;
   always @(posedge clk)
-    bcast_stalls <= \$181 ;
+    bcast_stalls <= \$209 ;
   always @(posedge clk)
-    \running$92  <= \$182 ;
+    \running$92  <= \$210 ;
   always @(posedge clk)
-    reading <= \$183 ;
+    reading <= \$211 ;
   always @(posedge clk)
-    issued <= \$184 ;
+    issued <= \$212 ;
   always @(posedge clk)
-    delivered <= \$185 ;
+    delivered <= \$213 ;
   always @(posedge clk)
-    rd_pe <= \$186 ;
+    rd_pe <= \$214 ;
   always @(posedge clk)
-    rd_local <= \$187 ;
+    rd_local <= \$215 ;
   always @(posedge clk)
-    rows__valid <= \$188 ;
+    rows__valid <= \$216 ;
   always @(posedge clk)
-    \rows__valid$119  <= \$189 ;
+    rows__payload <= \$217 ;
   always @(posedge clk)
-    \rows__valid$123  <= \$190 ;
+    \rows__valid$119  <= \$218 ;
   always @(posedge clk)
-    \rows__valid$127  <= \$191 ;
+    \rows__payload$121  <= \$219 ;
   always @(posedge clk)
-    rows__payload <= \$192 ;
+    \rows__valid$124  <= \$220 ;
   always @(posedge clk)
-    group0_out_valid <= \$193 ;
+    \rows__payload$126  <= \$221 ;
   always @(posedge clk)
-    w_data <= \$194 ;
+    \rows__valid$129  <= \$222 ;
   always @(posedge clk)
-    in_flight <= \$195 ;
+    \rows__payload$131  <= \$223 ;
+  always @(posedge clk)
+    group0_out_valid <= \$224 ;
+  always @(posedge clk)
+    w_data <= \$225 ;
+  always @(posedge clk)
+    in_flight <= \$226 ;
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe0 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$153 ),
+    .acts__ready(\acts__ready$156 ),
     .acts__valid(acts__valid),
     .busy_cycles(busy_cycles),
     .clear(start),
@@ -719,17 +787,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .error(\error$86 ),
     .idle(idle),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$178 ),
+    .outputs__payload(\outputs__payload$181 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$174 ),
+    .outputs__valid(\outputs__valid$177 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(ptr_load__en),
-    .queue_full(\$148 ),
+    .queue_full(\$176 ),
     .queue_level(queue_level),
     .relu(relu),
     .rows__payload(rows__payload),
-    .rows__ready(\$149 ),
+    .rows__ready(\$177 ),
     .rows__valid(rows__valid),
     .rst(rst),
     .running(\running$92 ),
@@ -742,7 +810,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   );
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe1 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$154 ),
+    .acts__ready(\acts__ready$157 ),
     .acts__valid(acts__valid),
     .busy_cycles(\busy_cycles$101 ),
     .clear(start),
@@ -751,19 +819,19 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$33 ),
     .error(\error$87 ),
-    .idle(\idle$160 ),
+    .idle(\idle$163 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$179 ),
+    .outputs__payload(\outputs__payload$182 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$175 ),
+    .outputs__valid(\outputs__valid$178 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$36 ),
-    .queue_full(\$150 ),
-    .queue_level(\queue_level$150 ),
+    .queue_full(\$178 ),
+    .queue_level(\queue_level$153 ),
     .relu(relu),
-    .rows__payload(rows__payload),
-    .rows__ready(\$151 ),
+    .rows__payload(\rows__payload$121 ),
+    .rows__ready(\$179 ),
     .rows__valid(\rows__valid$119 ),
     .rst(rst),
     .running(\running$92 ),
@@ -776,7 +844,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   );
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe2 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$155 ),
+    .acts__ready(\acts__ready$158 ),
     .acts__valid(acts__valid),
     .busy_cycles(\busy_cycles$102 ),
     .clear(start),
@@ -785,20 +853,20 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$45 ),
     .error(\error$88 ),
-    .idle(\idle$162 ),
+    .idle(\idle$165 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$180 ),
+    .outputs__payload(\outputs__payload$183 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$176 ),
+    .outputs__valid(\outputs__valid$179 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$48 ),
-    .queue_full(\$152 ),
-    .queue_level(\queue_level$151 ),
+    .queue_full(\$180 ),
+    .queue_level(\queue_level$154 ),
     .relu(relu),
-    .rows__payload(rows__payload),
-    .rows__ready(\$153 ),
-    .rows__valid(\rows__valid$123 ),
+    .rows__payload(\rows__payload$126 ),
+    .rows__ready(\$181 ),
+    .rows__valid(\rows__valid$124 ),
     .rst(rst),
     .running(\running$92 ),
     .shift(shift),
@@ -810,7 +878,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   );
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe3 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$156 ),
+    .acts__ready(\acts__ready$159 ),
     .acts__valid(acts__valid),
     .busy_cycles(\busy_cycles$103 ),
     .clear(start),
@@ -819,20 +887,20 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$57 ),
     .error(\error$89 ),
-    .idle(\idle$164 ),
+    .idle(\idle$167 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$181 ),
+    .outputs__payload(\outputs__payload$184 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$177 ),
+    .outputs__valid(\outputs__valid$180 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$60 ),
-    .queue_full(\$154 ),
-    .queue_level(\queue_level$152 ),
+    .queue_full(\$182 ),
+    .queue_level(\queue_level$155 ),
     .relu(relu),
-    .rows__payload(rows__payload),
-    .rows__ready(\$155 ),
-    .rows__valid(\rows__valid$127 ),
+    .rows__payload(\rows__payload$131 ),
+    .rows__ready(\$183 ),
+    .rows__valid(\rows__valid$129 ),
     .rst(rst),
     .running(\running$92 ),
     .shift(shift),
@@ -853,11 +921,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .w_port__data(w_data)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner  scanner (
-    .acts__payload(\acts__payload$144 ),
+    .acts__payload(\acts__payload$147 ),
     .acts__ready(acts__ready),
-    .acts__valid(\acts__valid$142 ),
+    .acts__valid(\acts__valid$145 ),
     .clk(clk),
-    .done(\done$167 ),
+    .done(\done$170 ),
     .load__addr(load__addr[9:0]),
     .load__data(load__data),
     .load__en(\load__en$69 ),
@@ -935,48 +1003,48 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \n_cols$70 ;
+    \$184  = \n_cols$70 ;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
-            \$156  = load__data[10:0];
+            \$184  = load__data[10:0];
       endcase
     end
     if (rst) begin
-      \$156  = 11'h000;
+      \$184  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = n_cols;
+    \$185  = n_cols;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
-            \$157  = load__data[10:0];
+            \$185  = load__data[10:0];
       endcase
     end
     if (rst) begin
-      \$157  = 11'h000;
+      \$185  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = n_rows;
+    \$186  = n_rows;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
             /* empty */;
         12'h001:
-            \$158  = load__data[8:0];
+            \$186  = load__data[8:0];
       endcase
     end
     if (rst) begin
-      \$158  = 9'h000;
+      \$186  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = shift;
+    \$187  = shift;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
@@ -984,16 +1052,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
         12'h001:
             /* empty */;
         12'h002:
-            \$159  = load__data[3:0];
+            \$187  = load__data[3:0];
       endcase
     end
     if (rst) begin
-      \$159  = 4'h0;
+      \$187  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = relu;
+    \$188  = relu;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
@@ -1003,338 +1071,371 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
         12'h002:
             /* empty */;
         12'h003:
-            \$160  = load__data[0];
+            \$188  = load__data[0];
       endcase
     end
     if (rst) begin
-      \$160  = 1'h1;
+      \$188  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \$48 ;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \acts__payload$144 ;
-    if (rst) begin
-      \$162  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = bcast_valid;
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = bcast;
-    if (rst) begin
-      \$164  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \$49 ;
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \$50 ;
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \$51 ;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \$52 ;
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \$53 ;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = overflow;
-    if (start) begin
-      \$170  = 1'h0;
-    end else if (\$62 ) begin
-      \$170  = 1'h1;
-    end
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = idle;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \idle$160 ;
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \idle$162 ;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \idle$164 ;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \$63 ;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \$70 ;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \$72 ;
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = running;
-    if (start) begin
-      \$178  = 1'h1;
-    end else if (running) begin
-      if (\$78 ) begin
-        \$178  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = done;
-    if (start) begin
-      \$179  = 1'h0;
-    end else if (running) begin
-      if (\$78 ) begin
-        \$179  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = cycles;
-    if (start) begin
-      \$180  = 32'd0;
-    end else if (running) begin
-      \$180  = \$73 [31:0];
-    end
-    if (rst) begin
-      \$180  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = bcast_stalls;
-    if (start) begin
-      \$181  = 32'd0;
-    end else if (running) begin
-      if (\$75 ) begin
-        \$181  = \$76 [31:0];
-      end
-    end
-    if (rst) begin
-      \$181  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \running$92 ;
-    if (start) begin
-      \$182  = 1'h1;
-    end else if (running) begin
-      if (\$78 ) begin
-        \$182  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = reading;
-    if (\$81 ) begin
-      \$183  = \$82 ;
-    end
-    if (\$144 ) begin
-      if (\$147 ) begin
-        \$183  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = issued;
-    if (\$81 ) begin
-      \$184  = 9'h000;
-    end
-    if (\$87 ) begin
-      \$184  = \$88 [8:0];
-    end
-    if (rst) begin
-      \$184  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = delivered;
-    if (\$81 ) begin
-      \$185  = 9'h000;
-    end
-    if (\$144 ) begin
-      \$185  = \$145 [8:0];
-    end
-    if (rst) begin
-      \$185  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = rd_pe;
-    if (\$81 ) begin
-      \$186  = 2'h0;
-    end
-    if (\$87 ) begin
-      (* full_case = 32'd1 *)
-      if (\$89 ) begin
-        \$186  = 2'h0;
-      end else begin
-        \$186  = \$91 [1:0];
-      end
-    end
-    if (rst) begin
-      \$186  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = rd_local;
-    if (\$81 ) begin
-      \$187  = 6'h00;
-    end
-    if (\$87 ) begin
-      if (\$89 ) begin
-        \$187  = \$90 [5:0];
-      end
-    end
-    if (rst) begin
-      \$187  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \$98 ;
-    if (rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \$105 ;
+    \$189  = \$48 ;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \$112 ;
+    \$190  = \acts__payload$147 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \$119 ;
+    \$191  = bcast_valid;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = rd_local;
+    \$192  = bcast;
     if (rst) begin
-      \$192  = 6'h00;
+      \$192  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \$120 ;
+    \$193  = \$49 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \$127 [15:0];
+    \$194  = \$50 ;
     if (rst) begin
-      \$194  = 16'h0000;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = in_flight;
-    if (\$134 ) begin
-      \$195  = \$142 [3:0];
-    end else if (\$141 ) begin
-      \$195  = \$143 [3:0];
+    \$195  = \$51 ;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \$52 ;
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \$53 ;
+    if (rst) begin
+      \$197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = overflow;
+    if (start) begin
+      \$198  = 1'h0;
+    end else if (\$62 ) begin
+      \$198  = 1'h1;
     end
     if (rst) begin
-      \$195  = 4'h0;
+      \$198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = idle;
+    if (rst) begin
+      \$199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \idle$163 ;
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \idle$165 ;
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \idle$167 ;
+    if (rst) begin
+      \$202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \$63 ;
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \$70 ;
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \$72 ;
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = running;
+    if (start) begin
+      \$206  = 1'h1;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$206  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = done;
+    if (start) begin
+      \$207  = 1'h0;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$207  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = cycles;
+    if (start) begin
+      \$208  = 32'd0;
+    end else if (running) begin
+      \$208  = \$73 [31:0];
+    end
+    if (rst) begin
+      \$208  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = bcast_stalls;
+    if (start) begin
+      \$209  = 32'd0;
+    end else if (running) begin
+      if (\$75 ) begin
+        \$209  = \$76 [31:0];
+      end
+    end
+    if (rst) begin
+      \$209  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \running$92 ;
+    if (start) begin
+      \$210  = 1'h1;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$210  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = reading;
+    if (\$81 ) begin
+      \$211  = \$82 ;
+    end
+    if (\$172 ) begin
+      if (\$175 ) begin
+        \$211  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = issued;
+    if (\$81 ) begin
+      \$212  = 9'h000;
+    end
+    if (\$87 ) begin
+      \$212  = \$88 [8:0];
+    end
+    if (rst) begin
+      \$212  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = delivered;
+    if (\$81 ) begin
+      \$213  = 9'h000;
+    end
+    if (\$172 ) begin
+      \$213  = \$173 [8:0];
+    end
+    if (rst) begin
+      \$213  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = rd_pe;
+    if (\$81 ) begin
+      \$214  = 2'h0;
+    end
+    if (\$87 ) begin
+      (* full_case = 32'd1 *)
+      if (\$89 ) begin
+        \$214  = 2'h0;
+      end else begin
+        \$214  = \$91 [1:0];
+      end
+    end
+    if (rst) begin
+      \$214  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = rd_local;
+    if (\$81 ) begin
+      \$215  = 6'h00;
+    end
+    if (\$87 ) begin
+      if (\$89 ) begin
+        \$215  = \$90 [5:0];
+      end
+    end
+    if (rst) begin
+      \$215  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \$98 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = rows__payload;
+    if (\$105 ) begin
+      \$217  = rd_local;
+    end
+    if (rst) begin
+      \$217  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = \$112 ;
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = \rows__payload$121 ;
+    if (\$119 ) begin
+      \$219  = rd_local;
+    end
+    if (rst) begin
+      \$219  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = \$126 ;
+    if (rst) begin
+      \$220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = \rows__payload$126 ;
+    if (\$133 ) begin
+      \$221  = rd_local;
+    end
+    if (rst) begin
+      \$221  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = \$140 ;
+    if (rst) begin
+      \$222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = \rows__payload$131 ;
+    if (\$147 ) begin
+      \$223  = rd_local;
+    end
+    if (rst) begin
+      \$223  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = \$148 ;
+    if (rst) begin
+      \$224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = \$155 [15:0];
+    if (rst) begin
+      \$225  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = in_flight;
+    if (\$162 ) begin
+      \$226  = \$170 [3:0];
+    end else if (\$169 ) begin
+      \$226  = \$171 [3:0];
+    end
+    if (rst) begin
+      \$226  = 4'h0;
     end
   end
   assign addr = load__addr;
@@ -1396,17 +1497,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \clear$98  = start;
   assign \running$99  = \running$92 ;
   assign pe0_request = rows__valid;
-  assign group0_request_row = rows__payload;
+  assign pe0_request_row = rows__payload;
   assign \outputs__ready$118  = 1'h1;
   assign pe1_request = \rows__valid$119 ;
-  assign \rows__payload$121  = rows__payload;
-  assign \outputs__ready$122  = 1'h1;
-  assign pe2_request = \rows__valid$123 ;
-  assign \rows__payload$125  = rows__payload;
-  assign \outputs__ready$126  = 1'h1;
-  assign pe3_request = \rows__valid$127 ;
-  assign \rows__payload$129  = rows__payload;
-  assign \outputs__ready$130  = 1'h1;
+  assign pe1_request_row = \rows__payload$121 ;
+  assign \outputs__ready$123  = 1'h1;
+  assign pe2_request = \rows__valid$124 ;
+  assign pe2_request_row = \rows__payload$126 ;
+  assign \outputs__ready$128  = 1'h1;
+  assign pe3_request = \rows__valid$129 ;
+  assign pe3_request_row = \rows__payload$131 ;
+  assign \outputs__ready$133  = 1'h1;
   assign group0_out_value = w_data;
   assign \outputs__payload.row  = outputs__payload[7:0];
   assign \outputs__payload.value  = outputs__payload[23:8];
@@ -1427,16 +1528,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \acts__payload$83.value  = acts__payload[25:10];
   assign \bcast.col  = bcast[9:0];
   assign \bcast.value  = bcast[25:10];
-  assign \acts__payload$144.col  = \acts__payload$144 [9:0];
-  assign \acts__payload$144.value  = \acts__payload$144 [25:10];
-  assign \outputs__payload$178.local_row  = \outputs__payload$178 [5:0];
-  assign \outputs__payload$178.value  = \outputs__payload$178 [21:6];
-  assign \outputs__payload$179.local_row  = \outputs__payload$179 [5:0];
-  assign \outputs__payload$179.value  = \outputs__payload$179 [21:6];
-  assign \outputs__payload$180.local_row  = \outputs__payload$180 [5:0];
-  assign \outputs__payload$180.value  = \outputs__payload$180 [21:6];
+  assign \acts__payload$147.col  = \acts__payload$147 [9:0];
+  assign \acts__payload$147.value  = \acts__payload$147 [25:10];
   assign \outputs__payload$181.local_row  = \outputs__payload$181 [5:0];
   assign \outputs__payload$181.value  = \outputs__payload$181 [21:6];
+  assign \outputs__payload$182.local_row  = \outputs__payload$182 [5:0];
+  assign \outputs__payload$182.value  = \outputs__payload$182 [21:6];
+  assign \outputs__payload$183.local_row  = \outputs__payload$183 [5:0];
+  assign \outputs__payload$183.value  = \outputs__payload$183 [21:6];
+  assign \outputs__payload$184.local_row  = \outputs__payload$184 [5:0];
+  assign \outputs__payload$184.value  = \outputs__payload$184 [21:6];
   assign outputs__payload[7:0] = delivered[7:0];
   assign outputs__payload[23:8] = r_data;
   assign \$38  = group0_stop;

@@ -291,13 +291,17 @@ class EIEArray(wiring.Component):
                 m.d.sync += [rd_pe.eq(0), rd_local.eq(rd_local + 1)]
             with m.Else():
                 m.d.sync += rd_pe.eq(rd_pe + 1)
+        # Each PE's requested row is its own register, loaded only for that PE: one shared register
+        # (identical copies are merged by synthesis) fanned out to every PE's read address and
+        # valid-bit mux and was the 16-PE array's critical path.
         request = [Signal(name=f"pe{k}_request") for k in range(self.n_pe)]
-        request_row = [Signal(local_width, name=f"group{g}_request_row") for g in range(n_groups)]
+        request_row = [Signal(local_width, name=f"pe{k}_request_row") for k in range(self.n_pe)]
         for k, pe in enumerate(pes):
             m.d.sync += request[k].eq(issue & (rd_pe == k))
-            m.d.comb += [pe.rows.valid.eq(request[k]), pe.rows.payload.eq(request_row[k // self.GROUP]),
+            with m.If(issue & (rd_pe == k)):
+                m.d.sync += request_row[k].eq(rd_local)
+            m.d.comb += [pe.rows.valid.eq(request[k]), pe.rows.payload.eq(request_row[k]),
                          pe.outputs.ready.eq(1)]
-        m.d.sync += [r.eq(rd_local) for r in request_row]
         group_valid_out = [Signal(name=f"group{g}_out_valid") for g in range(n_groups)]
         group_value = [Signal(signed(ACT_WIDTH), name=f"group{g}_out_value") for g in range(n_groups)]
         for g, members in enumerate(groups):
