@@ -167,8 +167,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "MAC (24-table) (default macs)")
     p.add_argument("--n-pe", type=int, help="--resource eie-table: PEs of the EIE array (default 64)")
     _table_opts(p)
+    p.add_argument("--search", default="ddpg", choices=("ddpg", "random"),
+                   help="the DDPG agent, or random search: every action uniform, same environment and "
+                        "evaluation (its episodes are the agent's warm-up's with the same seed) (default ddpg)")
     p.add_argument("--episodes", type=int, default=300, help="search episodes (default 300)")
-    p.add_argument("--warmup", type=int, default=100, help="episodes of random actions first (default 100)")
+    p.add_argument("--warmup", type=int, default=100,
+                   help="episodes of random actions first (default 100; --search ddpg only)")
     p.add_argument("--max-ratio", type=float, default=0.8, help="largest ratio per layer (default 0.8)")
     p.add_argument("--eval-samples", type=int,
                    help="score each episode on this many validation samples, one fixed subset (default all)")
@@ -304,7 +308,8 @@ def _check_args(args) -> None:
                            f"{1 - args.target:.4g}; raise --step or --step-decay") from None
     if cmd == "amc":
         in_range("--target", args.target, 0, 1, "()")
-        in_range("--warmup", args.warmup, 0, args.episodes - 1)
+        if args.search == "ddpg":
+            in_range("--warmup", args.warmup, 0, args.episodes - 1)
     if cmd in ("netadapt", "amc"):
         uses = {"--weight-density": "eie-table", "--act-density": "eie-table", "--mac-groups": "24-table"}
         if cmd == "amc":
@@ -562,21 +567,25 @@ def _cmd_netadapt(args, model, data, cfg, result):
 
 
 def _cmd_amc(args, model, data, cfg, result):
-    from sw.prune.amc import amc
+    from sw.prune.amc import amc, random_search
 
     table, extra = None, {}
     if args.resource in TABLE_RESOURCES:
         table = _table(args)
         extra["layer_cost"] = table.layer_cost_fn(model)    # the budget: --target × the unpruned model's cost
+    if args.search == "ddpg":
+        search, extra["warmup"] = amc, args.warmup
+    else:
+        search = random_search
     before = _acc(model, data)
-    small, res = amc(model, data, cfg, args.target, episodes=args.episodes, warmup=args.warmup,
-                     max_ratio=args.max_ratio, final_epochs=args.finetune_epochs, lr_scale=args.lr_scale,
-                     seed=args.seed, progress=not args.no_progress, eval_samples=args.eval_samples,
-                     bn_samples=args.bn_samples, executor=args.executor, **extra)
+    small, res = search(model, data, cfg, args.target, episodes=args.episodes, max_ratio=args.max_ratio,
+                        final_epochs=args.finetune_epochs, lr_scale=args.lr_scale, seed=args.seed,
+                        progress=not args.no_progress, eval_samples=args.eval_samples,
+                        bn_samples=args.bn_samples, executor=args.executor, **extra)
     result["amc"] = res.to_dict()
     result["resource"] = _resource_info(args, table)
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
-    res.plot(args.stage / "amc.png", args.warmup)
+    res.plot(args.stage / "amc.png", args.warmup if args.search == "ddpg" else 0)
     _save(args, small, result)
     best = res.best
     return "\n".join([

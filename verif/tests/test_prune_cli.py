@@ -126,6 +126,21 @@ def test_amc_meets_the_budget_and_saves_the_smaller_model(tmp_path, capsys):
     assert "out of reach" in capsys.readouterr().err
 
 
+def test_amc_random_search_is_the_warmup_of_the_agent(tmp_path):
+    """``--search random``: the same environment, every action random; with the same seed its
+    episodes are the DDPG agent's warm-up episodes (whatever --warmup says about the agent)."""
+    common = ("--target", "0.5", "--episodes", "6", "--finetune-epochs", "0", "--seed", "3", *FAST)
+    assert run("amc", "--out", str(tmp_path / "r"), "--search", "random", *common) == 0
+    assert run("amc", "--out", str(tmp_path / "d"), "--warmup", "5", *common) == 0
+    r, d = result(tmp_path / "r", "amc")["amc"], result(tmp_path / "d", "amc")["amc"]
+    assert r["method"] == "random" and d["method"] == "amc"
+    assert [e["ratios"] for e in r["episodes"][:5]] == [e["ratios"] for e in d["episodes"][:5]]
+    assert r["episodes"][5]["ratios"] != d["episodes"][5]["ratios"]
+    assert r["macs"] <= 0.5
+    assert run("amc", "--out", str(tmp_path / "r2"), "--search", "random", "--episodes", "3", "--target", "0.5",
+               "--finetune-epochs", "0", *FAST) == 0      # the agent's default --warmup 100 does not apply
+
+
 def test_slim_iterative_and_share(tmp_path):
     out = tmp_path / "x"
     assert run("slim", "--out", str(out / "slim"), "--ratio", "0.4", "--finetune-epochs", "1", *FAST) == 0
