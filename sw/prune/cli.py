@@ -157,8 +157,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     _finetune_opts(p)
     _parallel_opts(p, "candidates of each iteration")
 
-    p = sub.add_parser("amc", help="AMC: a DDPG agent picks each layer's channel ratio under a MAC or "
-                                   "latency-table budget")
+    p = sub.add_parser("amc", help="AMC: a DDPG agent (or random search) picks each layer's channel ratio "
+                                   "under a MAC or latency-table budget")
     _common(p, "cnn")
     p.add_argument("--target", type=float, required=True,
                    help="resource to reach, as a fraction of the original's")
