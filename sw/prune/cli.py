@@ -585,7 +585,7 @@ def _cmd_amc(args, model, data, cfg, result):
     result["amc"] = res.to_dict()
     result["resource"] = _resource_info(args, table)
     result["accuracy"] = {"before": before, "after_finetune": _acc(small, data)}
-    res.plot(args.stage / "amc.png", args.warmup if args.search == "ddpg" else 0)
+    res.plot(args.stage / "amc.png", extra.get("warmup", 0))
     _save(args, small, result)
     best = res.best
     return "\n".join([
