@@ -83,6 +83,36 @@ def evaluate(model: nn.Module, x, y) -> float:
     return 100.0 * (predict(model, x) == y).double().mean().item()
 
 
+def bn_subset(data, n: int):
+    """The ``n`` training samples of ``data`` that BatchNorm statistics are re-estimated on: one
+    fixed seeded subset (the same for every caller), in training-set order."""
+    if int(n) < 0:
+        raise ValueError(f"bn_samples must be >= 0, got {n!r}")
+    return data.x_train[np.sort(np.random.default_rng(1).permutation(len(data.x_train))[:int(n)])]
+
+
+def recalibrate_bn(model, x, batch: int = 500) -> None:
+    """Re-estimate every BatchNorm's running statistics of ``model`` from ``x`` (no gradients, every
+    other module in eval mode): removed channels shift what later layers see, which stale
+    statistics ignore (the adaptive BN of EagleEye, Li et al. 2020)."""
+    bns = [b for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
+    if not bns:
+        return
+    was_training, momenta = model.training, [b.momentum for b in bns]
+    model.eval()
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None                   # a cumulative average over the batches
+        b.train()
+    x = torch.as_tensor(np.asarray(x))
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch):
+            model(x[i:i + batch])
+    for b, mo in zip(bns, momenta, strict=True):
+        b.momentum = mo
+    model.train(was_training)
+
+
 def train(model: nn.Module, data: "datasets.Dataset", cfg: TrainConfig, penalties=(), progress: bool = True,
           desc: str = "train") -> list:
     """Train ``model`` in place on ``data``'s training split; returns per-epoch history dicts

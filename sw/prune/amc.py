@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sw.models.train import evaluate, finetune
+from sw.models.train import bn_subset, evaluate, finetune, recalibrate_bn
 from sw.prune.criteria import L1
 from sw.prune.granularity import Channel
 from sw.prune.parallel import sequential, single_thread
@@ -278,28 +278,6 @@ def apply_ratios(model, ratios: dict, criterion=None, units: dict | None = None)
     return m
 
 
-def recalibrate_bn(model, x, batch: int = 500) -> None:
-    """Re-estimate every BatchNorm's running statistics of ``model`` from ``x`` (no gradients, every
-    other module in eval mode): removed channels shift what later layers see, which stale
-    statistics ignore (the adaptive BN of EagleEye, Li et al. 2020)."""
-    bns = [b for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
-    if not bns:
-        return
-    was_training, momenta = model.training, [b.momentum for b in bns]
-    model.eval()
-    for b in bns:
-        b.reset_running_stats()
-        b.momentum = None                   # a cumulative average over the batches
-        b.train()
-    x = torch.as_tensor(np.asarray(x))
-    with torch.no_grad():
-        for i in range(0, x.shape[0], batch):
-            model(x[i:i + batch])
-    for b, mo in zip(bns, momenta, strict=True):
-        b.momentum = mo
-    model.train(was_training)
-
-
 class _Env:
     """The layer-by-layer walk of one episode: states, the constraint, the pruned model's reward."""
 
@@ -326,9 +304,7 @@ class _Env:
             # one fixed subset whatever the seed, so searches with different seeds score alike
             idx = np.sort(np.random.default_rng(0).permutation(n_val)[:int(eval_samples)])
         self.x_eval, self.y_eval = data.x_val[idx], data.y_val[idx]
-        if int(bn_samples) < 0:
-            raise ValueError(f"bn_samples must be >= 0, got {bn_samples!r}")
-        self.x_bn = data.x_train[np.sort(np.random.default_rng(1).permutation(len(data.x_train))[:int(bn_samples)])]
+        self.x_bn = bn_subset(data, bn_samples)
         lo, hi = layers.static.min(axis=0), layers.static.max(axis=0)
         self.static = np.where(hi > lo, (layers.static - lo) / np.where(hi > lo, hi - lo, 1), 0.0)
         self.rest = [sum(layers.cost(n, 1.0, 1.0) for n in layers.names[t + 1:]) / layers.base

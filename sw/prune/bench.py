@@ -39,9 +39,9 @@ from sw.markdown import table
 from sw.models import data as datasets
 from sw.models import registry
 from sw.models.io import save_model
-from sw.models.train import BASELINES, evaluate, finetune, pretrained, train
+from sw.models.train import BASELINES, bn_subset, evaluate, finetune, pretrained, recalibrate_bn, train
 from sw.pack.eie import pack_eie, unpack_eie
-from sw.prune.amc import amc, apply_ratios, random_search, recalibrate_bn
+from sw.prune.amc import amc, apply_ratios, random_search
 from sw.prune.criteria import L1
 from sw.prune.export import export_integer, storage_bits
 from sw.prune.finetune import prune_and_finetune
@@ -593,11 +593,6 @@ def amc_vs_random(data, base, cfg, plot: Path, *, budgets=(0.5, 0.3), seeds=(0, 
             "seeds": list(seeds), "minutes": minutes, "search_seconds": seconds, "runs": runs}, "\n".join(lines)
 
 
-def _train_subset(data, n: int):
-    """The ``n`` training samples AMC's environment re-estimates BatchNorm statistics on (one fixed subset)."""
-    return data.x_train[np.sort(np.random.default_rng(1).permutation(len(data.x_train))[:int(n)])]
-
-
 def _meet_budget(base, ratios_of, lo: float, hi: float, budget: float, units: dict, steps: int = 20):
     """``(ratios, model)`` for the least ``x`` in ``[lo, hi]`` (to ``steps`` bisections) whose
     ``ratios_of(x)``, applied to ``base`` (:func:`apply_ratios`: lowest-L1 channels removed), leaves
@@ -628,7 +623,8 @@ def compare_methods(data, models: dict, plot: Path, *, budgets=(0.5, 0.3, 0.2), 
     """Channel pruning of each ``models[name] = (baseline, training recipe)`` to each MAC fraction of
     ``budgets`` by five methods, each model then recovered alike: uniform (one L1 channel ratio for
     every removable group, the least that meets the budget), sensitivity-based (each group's
-    largest ratio whose accuracy drop in a channel sensitivity scan stays under one threshold,
+    largest ratio whose accuracy drop in a channel sensitivity scan, BatchNorm re-estimated on
+    ``bn_samples`` after each pruning, stays under one threshold,
     the threshold bisected to the budget), AMC and random search (``episodes`` each, AMC's first
     ``warmup`` random; scored on ``eval_samples`` validation samples after re-estimating BatchNorm
     on ``bn_samples`` training samples), NetAdapt (constant ``netadapt_step`` of the baseline's
@@ -650,7 +646,7 @@ def compare_methods(data, models: dict, plot: Path, *, budgets=(0.5, 0.3, 0.2), 
     Its own ``finetune_epochs`` default (not the bench's 12) keeps it there."""
     if not seeds or not budgets:
         raise ValueError("need at least one seed and one budget")
-    x_bn = _train_subset(data, bn_samples)
+    x_bn = bn_subset(data, bn_samples)
     runs, seconds, scans = [], {}, {}
     t0 = time.perf_counter()
     bases = {}
@@ -662,7 +658,7 @@ def compare_methods(data, models: dict, plot: Path, *, budgets=(0.5, 0.3, 0.2), 
         units = {n: probe.groups[n].units for n in probe.layers}
         t = time.perf_counter()
         scan = sensitivity_scan(base, data, ratios=[r for r in COMPARE_SCAN_RATIOS if r <= max_ratio],
-                                granularity=Channel(), criterion=L1(), progress=False)
+                                granularity=Channel(), criterion=L1(), progress=False, bn_x=x_bn)
         scans[name] = {"seconds": time.perf_counter() - t, "drops": scan.to_dict()["drops"]}
         for budget in budgets:
             fixed = {}          # the seedless searches: once per budget
@@ -756,9 +752,11 @@ def compare_methods(data, models: dict, plot: Path, *, budgets=(0.5, 0.3, 0.2), 
              "- **uniform ratio**: one ratio for every removable group, the least that meets the budget "
              "(bisected on the pruned model's MACs);",
              f"- **sensitivity-based**: a channel sensitivity scan (each group alone at ratios "
-             f"{', '.join(f'{r:g}' for r in COMPARE_SCAN_RATIOS if r <= max_ratio)}, validation accuracy, no "
-             f"re-estimation of BatchNorm); each group gets the largest ratio whose interpolated drop stays under "
-             f"one common threshold, and the threshold is bisected to the least that meets the budget;",
+             f"{', '.join(f'{r:g}' for r in COMPARE_SCAN_RATIOS if r <= max_ratio)}, validation accuracy"
+             + (f" after re-estimating BatchNorm on the same {bn_samples} training samples as AMC's" if bn_samples
+                else ", no re-estimation of BatchNorm")
+             + "); each group gets the largest ratio whose interpolated drop stays under one common threshold, "
+             "and the threshold is bisected to the least that meets the budget;",
              f"- **AMC**: the DDPG agent, {episodes} episodes, the first {warmup} random; **random search**: "
              f"{episodes} random episodes; both score each episode on one fixed subset of {n_eval} validation "
              f"samples right after pruning, BatchNorm re-estimated on {bn_samples} training samples, and keep the "

@@ -90,6 +90,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--granularity", default="fine", choices=("fine", "channel"))
     p.add_argument("--criterion", default="l1", choices=("l1", "l2", "bn"))
     p.add_argument("--target", type=float, help="also derive per-layer ratios for this overall sparsity")
+    p.add_argument("--bn-samples", type=int, default=0,
+                   help="re-estimate BatchNorm statistics on this many training samples after each pruning, "
+                        "before scoring (default 0: off; without it deep BatchNorm networks saturate at chance)")
 
     p = sub.add_parser("magnitude", help="fine-grained pruning by weight magnitude, then fine-tuning")
     _common(p)
@@ -380,12 +383,14 @@ def _save(args, model, result):
 
 
 def _cmd_sensitivity(args, model, data, cfg, result):
+    from sw.models.train import bn_subset
     from sw.prune.criteria import criterion
     from sw.prune.granularity import granularity
     from sw.prune.sensitivity import sensitivity_scan
 
     scan = sensitivity_scan(model, data, _layers(args.layers), args.ratios, granularity(args.granularity),
-                            criterion(args.criterion), progress=not args.no_progress)
+                            criterion(args.criterion), progress=not args.no_progress,
+                            bn_x=bn_subset(data, args.bn_samples) if args.bn_samples else None)
     scan.plot(args.stage / "sensitivity.png")
     result["scan"] = scan.to_dict()
     text = scan.table()

@@ -5,6 +5,12 @@ A flat curve marks a layer that tolerates pruning, a steep one a sensitive layer
 sparsity: every layer gets the largest ratio whose (interpolated) drop stays under one common
 threshold, and the threshold is chosen so the parameter-weighted sparsity meets the target —
 flat curves get pruned more. (It ignores interactions between layers, as the lecture warns.)
+
+With BatchNorm in the model, pass ``bn_x``: each pruned copy then has its BatchNorm statistics
+re-estimated on those samples before it is scored, as AMC's episodes are. Without it a pruned
+channel group shifts every later layer's input away from the stale statistics, and in a deep
+network (a ResNet, say) the drops saturate at chance after a few ratios, so they no longer rank
+the layers.
 """
 
 import copy
@@ -14,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sw.markdown import table
-from sw.models.train import evaluate
+from sw.models.train import evaluate, recalibrate_bn
 from sw.prune.pruner import Pruner, check_ratio
 
 DEFAULT_RATIOS = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -31,6 +37,7 @@ class SensitivityResult:
     granularity: str
     criterion: str
     split: str
+    bn_samples: int = 0  # training samples BatchNorm was re-estimated on after each pruning (0: none)
 
     def drops(self, layer: str) -> np.ndarray:
         """Accuracy drop in points at each ratio (positive = worse than unpruned)."""
@@ -40,7 +47,9 @@ class SensitivityResult:
         """Markdown table: one row per layer, the accuracy drop at each ratio."""
         rows = [[n, f"{self.weights[n]:,}", *(f"{d:+.2f}" for d in self.drops(n))] for n in self.accuracy]
         return "\n".join([f"Accuracy drop (points, {self.split} split; unpruned {self.base_acc:.2f}%) by "
-                          f"{self.granularity} pruning ratio ({self.criterion}):", "",
+                          f"{self.granularity} pruning ratio ({self.criterion}"
+                          + (f"; BatchNorm re-estimated on {self.bn_samples} training samples" if self.bn_samples
+                             else "") + "):", "",
                           *table(["layer", "weights", *(f"{r:g}" for r in self.ratios)], rows,
                                  "lr" + "r" * len(self.ratios))])
 
@@ -119,9 +128,11 @@ class SensitivityResult:
 
 
 def sensitivity_scan(model, data, layers=None, ratios=DEFAULT_RATIOS, granularity=None, criterion=None,
-                     split: str = "val", progress: bool = True) -> SensitivityResult:
+                     split: str = "val", progress: bool = True, bn_x=None) -> SensitivityResult:
     """Prune each of ``layers`` (default: every prunable layer) of a copy of ``model`` alone at every
-    ratio and evaluate on ``split``. ``model`` itself is not modified."""
+    ratio and evaluate on ``split``; with ``bn_x`` (training samples) each copy's BatchNorm
+    statistics are first re-estimated on them (:func:`recalibrate_bn`). ``model`` itself is not
+    modified."""
     ratios = [check_ratio(r) for r in ratios]
     if not ratios or sorted(set(ratios)) != ratios:
         raise ValueError(f"ratios must be increasing and distinct, got {ratios}")
@@ -135,9 +146,12 @@ def sensitivity_scan(model, data, layers=None, ratios=DEFAULT_RATIOS, granularit
         for r in ratios:
             m = copy.deepcopy(model)
             Pruner(m, copy.deepcopy(probe.granularity), probe.criterion, [n], probe.example).prune(r)
+            if bn_x is not None and len(bn_x):
+                recalibrate_bn(m, bn_x)
             acc[n].append(evaluate(m, x, y))
             bar.update()
             bar.set_postfix(layer=n, ratio=r, acc=f"{acc[n][-1]:.2f}")
     bar.close()
     return SensitivityResult(base, ratios, acc, {n: int(probe.layers[n].weight.numel()) for n in names},
-                             probe.granularity.name, probe.criterion.name, split)
+                             probe.granularity.name, probe.criterion.name, split,
+                             len(bn_x) if bn_x is not None else 0)

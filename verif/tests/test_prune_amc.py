@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sw.models.train import evaluate
-from sw.prune.amc import DDPG, _Layers, amc, apply_ratios, random_search, recalibrate_bn, truncated_normal
+from sw.models.train import evaluate, recalibrate_bn
+from sw.prune.amc import DDPG, _Layers, amc, apply_ratios, random_search, truncated_normal
 from sw.prune.report import model_stats
 from verif.tests.prune_common import CFG, digits, one_thread, trained_cnn, trained_mlp, trained_resnet  # noqa: F401
 

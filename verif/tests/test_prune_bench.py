@@ -132,6 +132,7 @@ def test_method_comparison_meets_every_budget_and_repeats_for_a_seed(tmp_path):
         assert table.count(f"| ResNet | 50% | {title} |") == 1
     assert "Seeds 3:" in table and "3 episodes, the first 1 random" in table and "60 validation samples" in table
     assert "1 epoch of fine-tuning" in table
+    assert "validation accuracy after re-estimating BatchNorm on the same 100 training samples" in table
     # seeded and single-threaded: a second run repeats the table and every number but the clock's
     res2, md2 = bench.compare_methods(d, {"ResNet": (trained_resnet(), bench.RESNET)}, tmp_path / "b.png", **kw)
     assert md2[:md2.index(bench.TIMING)] == table

@@ -41,3 +41,17 @@ def test_every_channel_command_runs_on_the_coupled_models(tmp_path, name, layer)
     r, m = run(tmp_path / "a", "amc", "--model", name, "--target", "0.7", "--episodes", "2", "--warmup", "1",
                "--finetune-epochs", "0")
     assert r["amc"]["macs"] <= 0.7
+
+
+def test_sensitivity_re_estimates_batchnorm_when_asked(tmp_path):
+    scans = {}
+    for bn in ("0", "100"):
+        out = tmp_path / bn
+        assert main(["prune", "sensitivity", "--out", str(out), "--model", "resnet", "--granularity", "channel",
+                     "--layers", "conv1", "--ratios", "0.5", "--bn-samples", bn, *FAST]) == 0
+        scans[bn] = json.loads((out / "sensitivity.json").read_text())["scan"]
+    assert scans["0"]["bn_samples"] == 0 and scans["100"]["bn_samples"] == 100
+    assert scans["0"]["base_acc"] == scans["100"]["base_acc"]
+    assert scans["0"]["accuracy"]["conv1"] != scans["100"]["accuracy"]["conv1"]
+    assert main(["prune", "sensitivity", "--out", str(tmp_path / "bad"), "--model", "resnet", "--bn-samples", "-1",
+                 *FAST]) == 2

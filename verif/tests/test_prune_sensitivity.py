@@ -8,7 +8,7 @@ from sw.models.train import evaluate
 from sw.prune.granularity import Channel
 from sw.prune.masks import get_mask
 from sw.prune.sensitivity import SensitivityResult, sensitivity_scan
-from verif.tests.prune_common import digits, trained_cnn, trained_mlp
+from verif.tests.prune_common import digits, trained_cnn, trained_mlp, trained_resnet
 
 RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
@@ -82,3 +82,35 @@ def test_channel_sensitivity_and_bad_ratios():
         sensitivity_scan(trained_mlp(), d, ratios=[0.5, 1.0], progress=False)
     with pytest.raises(ValueError, match="unknown layer"):
         sensitivity_scan(trained_mlp(), d, layers=["fc7"], progress=False)
+
+
+def test_batchnorm_is_re_estimated_after_each_pruning_when_asked():
+    """On a ResNet, each scanned accuracy with ``bn_x`` is that of the pruned copy after
+    re-estimating its BatchNorm on those samples; the model's own statistics are untouched."""
+    import copy
+
+    from sw.models.train import recalibrate_bn
+    from sw.prune.criteria import L1
+    from sw.prune.pruner import Pruner
+
+    d = digits()
+    m = trained_resnet()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    x_bn = d.x_train[:200]
+    layers = ["conv1", "layers.0.0.conv1"]
+    stale = sensitivity_scan(m, d, layers=layers, ratios=[0.5, 0.75], granularity=Channel(), criterion=L1(),
+                             progress=False)
+    res = sensitivity_scan(m, d, layers=layers, ratios=[0.5, 0.75], granularity=Channel(), criterion=L1(),
+                           progress=False, bn_x=x_bn)
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in before.items())
+    assert res.bn_samples == 200 and stale.bn_samples == 0
+    assert "BatchNorm re-estimated on 200" in res.table() and "BatchNorm" not in stale.table()
+    for n in layers:
+        for r, acc in zip(res.ratios, res.accuracy[n], strict=True):
+            c = copy.deepcopy(m)
+            Pruner(c, Channel(), L1(), [n]).prune(r)
+            recalibrate_bn(c, x_bn)
+            assert acc == evaluate(c, d.x_val, d.y_val)
+    assert res.accuracy != stale.accuracy
+    # conv1 (the stem) feeds the residual stream: stale statistics cost more there than re-estimated ones
+    assert res.accuracy["conv1"][0] > stale.accuracy["conv1"][0] + 20
