@@ -123,9 +123,10 @@ def _maps_sorted(fmt: KeyFormat, in_keys, in_order, out_keys, offsets, *, same, 
     ``in_order``, ``out_keys`` (the same keys when ``same``, else sorted); ``step``: the tensor stride.
 
     Work per offset is in output index order, so each map comes out sorted by ``out_idx``; only the
-    binary searches run on the sorted output keys. A submanifold map (``same``) is built for the
-    first half of the offsets only: offset ``-d`` (index ``n - 1 - k``) holds offset ``d``'s pairs
-    swapped, and the centre offset pairs every point with itself.
+    binary searches run on the sorted output keys. A submanifold map (``same``) is built for half
+    of the offsets only (those whose first nonzero component is negative): offset ``-d`` (index
+    ``n - 1 - k``) holds offset ``d``'s pairs swapped, and the centre offset pairs every point
+    with itself.
     """
     wide_in = fmt.widen(in_keys)
     in_sorted = wide_in[in_order]
@@ -138,7 +139,11 @@ def _maps_sorted(fmt: KeyFormat, in_keys, in_order, out_keys, offsets, *, same, 
     # An offset of 2**coord_bits or more on some axis moves every point out of the key range.
     usable = np.all(np.abs(offsets) <= fmt.field_mask, axis=1)
     delta = fmt.wide_delta(np.where(usable[:, None], offsets, 0))
-    wanted = {k for k in np.flatnonzero(usable).tolist() if not (same and k >= n_off // 2)}
+    # Submanifold: only the offsets whose first nonzero component (dx, then dy, then dz) is
+    # negative; their mirrors (index n - 1 - k) follow by swapping. That half spans few (dx, dy)
+    # columns (5 of 9 at kernel 3, one of them (0, 0), which needs no search).
+    half = {k for k, o in enumerate(offsets.tolist()) if next((c for c in o if c), 0) < 0}
+    wanted = {k for k in np.flatnonzero(usable).tolist() if not same or k in half}
     # One past the last key (index n, or -1 from 0) reads a sentinel no query equals.
     padded = np.append(in_sorted, np.iinfo(np.int64).max)
     columns = {}
@@ -153,6 +158,9 @@ def _maps_sorted(fmt: KeyFormat, in_keys, in_order, out_keys, offsets, *, same, 
         q = wide_out + delta[by_dz[0]]      # the column's dz = 0 row: a binary search
         if out_order is None:
             p = np.searchsorted(in_sorted, q)
+        elif not delta[by_dz[0]]:           # the (0, 0) column: every point finds itself
+            p = np.empty(n_out, dtype=np.int64)
+            p[out_order] = np.arange(n_out)
         else:
             p = np.empty(n_out, dtype=np.int64)
             p[out_order] = np.searchsorted(in_sorted, out_sorted + delta[by_dz[0]])
@@ -172,7 +180,7 @@ def _maps_sorted(fmt: KeyFormat, in_keys, in_order, out_keys, offsets, *, same, 
     if same:
         centre = n_off // 2
         maps[centre] = _pairs(np.arange(n_out), np.arange(n_out))
-        for k in range(centre):
+        for k in sorted(half):
             if maps[k] is not None:
                 partner = np.full(n_out, -1, dtype=np.int64)
                 partner[maps[k][:, 0]] = maps[k][:, 1]
