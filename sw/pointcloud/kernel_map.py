@@ -95,7 +95,7 @@ def _prepare(coords, kernel_size, stride, tensor_stride, coord_bits, batch_bits)
             raise ValueError(f"coords row {int(bad[0])}: {c_in[bad[0], 1:].tolist()} is not a multiple of "
                              f"tensor_stride={ts}")
     keys = fmt.pack(c_in)
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)            # unique keys (checked next): any sort gives the one order
     dup = np.flatnonzero(keys[order][1:] == keys[order][:-1])
     if dup.size:
         a, b = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
@@ -158,25 +158,33 @@ def _maps_sorted(fmt: KeyFormat, in_keys, in_order, out_keys, offsets, *, same, 
         q = wide_out + delta[by_dz[0]]      # the column's dz = 0 row: a binary search
         if out_order is None:
             p = np.searchsorted(in_sorted, q)
+            hit = padded[p] == q
         elif not delta[by_dz[0]]:           # the (0, 0) column: every point finds itself
             p = np.empty(n_out, dtype=np.int64)
             p[out_order] = np.arange(n_out)
+            hit = np.ones(n_out, dtype=bool)
         else:
             p = np.empty(n_out, dtype=np.int64)
             p[out_order] = np.searchsorted(in_sorted, out_sorted + delta[by_dz[0]])
-        rows = {0: (p, q)}
+            hit = padded[p] == q
+        rows = {0: hit}                     # dz -> which outputs find their input, and where (pos)
+        pos = {0: p}
         for sign in (1, -1):                # the other rows step from it, one tensor stride at a time
             reach = max((abs(dz) for dz in want if dz * sign > 0), default=0)
-            pp, qq, dz = p, q, 0
+            pp, qq, hh, dz = p, q, hit, 0
             while abs(dz) < reach:
-                nq = qq + sign * step
-                pp = pp + (padded[pp] == qq) if sign > 0 else pp - (padded[pp - 1] == nq)
-                qq, dz = nq, dz + sign * step
-                rows[dz] = (pp, qq)
+                qq = qq + sign * step
+                if sign > 0:                # past q's slot where q is present; hit where q + t is there
+                    pp = pp + hh
+                    hh = padded[pp] == qq
+                else:                       # q - t, when present, sits just below q's slot
+                    hh = padded[pp - 1] == qq
+                    pp = pp - hh
+                dz += sign * step
+                rows[dz], pos[dz] = hh, pp
         for dz in want:
-            pp, qq = rows[dz]
-            out_idx = np.flatnonzero(padded[pp] == qq)
-            maps[by_dz[dz]] = _pairs(in_order[pp[out_idx]], out_idx)
+            out_idx = np.flatnonzero(rows[dz])
+            maps[by_dz[dz]] = _pairs(in_order[pos[dz][out_idx]], out_idx)
     if same:
         centre = n_off // 2
         maps[centre] = _pairs(np.arange(n_out), np.arange(n_out))
