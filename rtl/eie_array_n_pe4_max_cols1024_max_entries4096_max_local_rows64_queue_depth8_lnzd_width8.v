@@ -7,14 +7,14 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [4:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [6:0] \$106 ;
   wire \$107 ;
-  wire [4:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
@@ -22,7 +22,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [4:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
@@ -30,122 +30,91 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [4:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [4:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [4:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
+  wire [16:0] \$132 ;
+  wire [16:0] \$133 ;
+  wire [16:0] \$134 ;
+  wire [16:0] \$135 ;
+  wire [16:0] \$136 ;
+  wire [16:0] \$137 ;
+  wire [16:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  wire [9:0] \$140 ;
+  wire [9:0] \$141 ;
   wire \$142 ;
-  wire [4:0] \$143 ;
+  wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [16:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
-  wire [16:0] \$152 ;
-  wire [16:0] \$153 ;
-  wire [16:0] \$154 ;
-  wire [16:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [4:0] \$158 ;
-  wire \$159 ;
+  wire \$150 ;
+  reg [10:0] \$151 ;
+  reg [10:0] \$152 ;
+  reg [8:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [25:0] \$157 ;
+  reg \$158 ;
+  reg [25:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [4:0] \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire \$17 ;
-  wire [4:0] \$170 ;
-  wire [4:0] \$171 ;
-  wire \$172 ;
-  wire [9:0] \$173 ;
-  wire [9:0] \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  reg \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  reg [10:0] \$184 ;
-  reg [10:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [3:0] \$187 ;
+  reg [8:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg [8:0] \$183 ;
+  reg [3:0] \$184 ;
+  reg [5:0] \$185 ;
+  reg \$186 ;
+  reg [5:0] \$187 ;
   reg \$188 ;
-  reg \$189 ;
+  reg [5:0] \$189 ;
   wire \$19 ;
-  reg [25:0] \$190 ;
-  reg \$191 ;
-  reg [25:0] \$192 ;
-  reg \$193 ;
+  reg \$190 ;
+  reg [5:0] \$191 ;
+  reg \$192 ;
+  reg [5:0] \$193 ;
   reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [15:0] \$195 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
   wire \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg [8:0] \$212 ;
-  reg [8:0] \$213 ;
-  reg [1:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg \$216 ;
-  reg [5:0] \$217 ;
-  reg \$218 ;
-  reg [5:0] \$219 ;
   wire \$22 ;
-  reg \$220 ;
-  reg [5:0] \$221 ;
-  reg \$222 ;
-  reg [5:0] \$223 ;
-  reg \$224 ;
-  reg [15:0] \$225 ;
-  reg [3:0] \$226 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -210,28 +179,29 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [4:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [5:0] \$83 ;
   wire \$84 ;
-  wire [4:0] \$85 ;
-  wire \$86 ;
+  wire \$85 ;
+  wire [4:0] \$86 ;
   wire \$87 ;
-  wire [9:0] \$88 ;
+  wire [5:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [6:0] \$90 ;
-  wire [2:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [4:0] \$94 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [9:0] \$92 ;
+  wire [9:0] \$93 ;
+  wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
+  wire [9:0] \$96 ;
+  wire [9:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   (* init = 11'h000 *)
   wire [10:0] \$signal ;
+  reg \$signal$173  = 1'h0;
   reg [25:0] acts__payload = 26'h0000000;
   wire [25:0] \acts__payload$147 ;
   wire [9:0] \acts__payload$147.col ;
@@ -334,9 +304,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \idle$163 ;
   wire \idle$165 ;
   wire \idle$167 ;
-  reg [3:0] in_flight = 4'h0;
   reg [8:0] issued = 9'h000;
-  wire [3:0] level;
   input [16:0] load__addr;
   wire [16:0] load__addr;
   wire [9:0] \load__addr$67 ;
@@ -355,11 +323,9 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire [10:0] \n_cols$64 ;
   reg [10:0] \n_cols$70  = 11'h000;
   reg [8:0] n_rows = 9'h000;
+  reg [3:0] occupied = 4'h0;
   output [23:0] outputs__payload;
   wire [23:0] outputs__payload;
-  wire [21:0] \outputs__payload$181 ;
-  wire [5:0] \outputs__payload$181.local_row ;
-  wire [15:0] \outputs__payload$181.value ;
   wire [21:0] \outputs__payload$182 ;
   wire [5:0] \outputs__payload$182.local_row ;
   wire [15:0] \outputs__payload$182.value ;
@@ -369,6 +335,9 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire [21:0] \outputs__payload$184 ;
   wire [5:0] \outputs__payload$184.local_row ;
   wire [15:0] \outputs__payload$184.value ;
+  wire [21:0] \outputs__payload$185 ;
+  wire [5:0] \outputs__payload$185.local_row ;
+  wire [15:0] \outputs__payload$185.value ;
   wire [7:0] \outputs__payload.row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
@@ -379,10 +348,10 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \outputs__ready$133 ;
   output outputs__valid;
   wire outputs__valid;
-  wire \outputs__valid$177 ;
   wire \outputs__valid$178 ;
   wire \outputs__valid$179 ;
   wire \outputs__valid$180 ;
+  wire \outputs__valid$181 ;
   reg overflow = 1'h0;
   reg pe0_idle = 1'h0;
   reg pe0_nearly_full = 1'h0;
@@ -430,7 +399,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire r_en;
   wire r_rdy;
   reg [5:0] rd_local = 6'h00;
-  reg [1:0] rd_pe = 2'h0;
+  reg [3:0] rd_sel = 4'h1;
   input read_start;
   wire read_start;
   reg reading = 1'h0;
@@ -441,6 +410,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \relu$54 ;
   (* init = 1'h1 *)
   wire \relu$66 ;
+  reg room = 1'h1;
   reg [5:0] rows__payload = 6'h00;
   reg [5:0] \rows__payload$121  = 6'h00;
   reg [5:0] \rows__payload$126  = 6'h00;
@@ -591,189 +561,160 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$75  = \acts__valid$145  & \$74 ;
   assign \$76  = bcast_stalls + 1'h1;
   assign \$78  = quiet1 & \$77 ;
-  assign \$79  = read_start & done;
-  assign \$80  = ~ reading;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = | n_rows;
-  assign \$83  = issued != n_rows;
-  assign \$84  = reading & \$83 ;
-  assign \$85  = level + in_flight;
-  assign \$86  = \$85  < 4'h8;
-  assign \$87  = \$84  & \$86 ;
-  assign \$88  = issued + 1'h1;
-  assign \$89  = rd_pe == 2'h3;
-  assign \$90  = rd_local + 1'h1;
-  assign \$91  = rd_pe + 1'h1;
-  assign \$92  = issued != n_rows;
-  assign \$93  = reading & \$92 ;
-  assign \$94  = level + in_flight;
-  assign \$95  = \$94  < 4'h8;
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = ! rd_pe;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = issued != n_rows;
-  assign \$100  = reading & \$99 ;
-  assign \$101  = level + in_flight;
-  assign \$102  = \$101  < 4'h8;
-  assign \$103  = \$100  & \$102 ;
-  assign \$104  = ! rd_pe;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = issued != n_rows;
-  assign \$107  = reading & \$106 ;
-  assign \$108  = level + in_flight;
-  assign \$109  = \$108  < 4'h8;
-  assign \$110  = \$107  & \$109 ;
-  assign \$111  = rd_pe == 1'h1;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = issued != n_rows;
-  assign \$114  = reading & \$113 ;
-  assign \$115  = level + in_flight;
-  assign \$116  = \$115  < 4'h8;
-  assign \$117  = \$114  & \$116 ;
-  assign \$118  = rd_pe == 1'h1;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = issued != n_rows;
-  assign \$121  = reading & \$120 ;
-  assign \$122  = level + in_flight;
-  assign \$123  = \$122  < 4'h8;
-  assign \$124  = \$121  & \$123 ;
-  assign \$125  = rd_pe == 2'h2;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = issued != n_rows;
-  assign \$128  = reading & \$127 ;
-  assign \$129  = level + in_flight;
-  assign \$130  = \$129  < 4'h8;
-  assign \$131  = \$128  & \$130 ;
-  assign \$132  = rd_pe == 2'h2;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = issued != n_rows;
-  assign \$135  = reading & \$134 ;
-  assign \$136  = level + in_flight;
-  assign \$137  = \$136  < 4'h8;
-  assign \$138  = \$135  & \$137 ;
-  assign \$139  = rd_pe == 2'h3;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = issued != n_rows;
-  assign \$142  = reading & \$141 ;
-  assign \$143  = level + in_flight;
-  assign \$144  = \$143  < 4'h8;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = rd_pe == 2'h3;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = | { \outputs__valid$180 , \outputs__valid$179 , \outputs__valid$178 , \outputs__valid$177  };
-  assign \$149  = { \outputs__payload$181 [21], \outputs__payload$181 [21:6] } & { 1'h0, \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177 , \outputs__valid$177  };
-  assign \$150  = { \outputs__payload$182 [21], \outputs__payload$182 [21:6] } & { 1'h0, \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178  };
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = { \outputs__payload$183 [21], \outputs__payload$183 [21:6] } & { 1'h0, \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179  };
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = { \outputs__payload$184 [21], \outputs__payload$184 [21:6] } & { 1'h0, \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180  };
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = issued != n_rows;
-  assign \$157  = reading & \$156 ;
-  assign \$158  = level + in_flight;
-  assign \$159  = \$158  < 4'h8;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ w_en;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = issued != n_rows;
-  assign \$164  = reading & \$163 ;
-  assign \$165  = level + in_flight;
-  assign \$166  = \$165  < 4'h8;
-  assign \$167  = \$164  & \$166 ;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$168  & w_en;
-  assign \$170  = in_flight + 1'h1;
-  assign \$171  = in_flight - 1'h1;
-  assign \$172  = outputs__valid & outputs__ready;
-  assign \$173  = delivered + 1'h1;
-  assign \$174  = delivered + 1'h1;
-  assign \$175  = \$174  == n_rows;
+  assign \$79  = reading & \$signal$173 ;
+  assign \$80  = \$79  & room;
+  assign \$81  = occupied + \$80 ;
+  assign \$82  = r_en & r_rdy;
+  assign \$83  = \$81  - \$82 ;
+  assign \$84  = reading & \$signal$173 ;
+  assign \$85  = \$84  & room;
+  assign \$86  = occupied + \$85 ;
+  assign \$87  = r_en & r_rdy;
+  assign \$88  = \$86  - \$87 ;
+  assign \$89  = $signed(\$88 ) < $signed(5'h08);
+  assign \$90  = reading & \$signal$173 ;
+  assign \$91  = \$90  & room;
+  assign \$92  = issued + 1'h1;
+  assign \$93  = \$91  ? \$92  : { 1'h0, issued };
+  assign \$94  = reading & \$signal$173 ;
+  assign \$95  = \$94  & room;
+  assign \$96  = issued + 1'h1;
+  assign \$97  = \$95  ? \$96  : { 1'h0, issued };
+  assign \$98  = \$97  != n_rows;
+  assign \$99  = read_start & done;
+  assign \$100  = ~ reading;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = reading & \$signal$173 ;
+  assign \$103  = \$102  & room;
+  assign \$104  = | n_rows;
+  assign \$105  = | n_rows;
+  assign \$106  = rd_local + 1'h1;
+  assign \$107  = reading & \$signal$173 ;
+  assign \$108  = \$107  & room;
+  assign \$109  = \$108  & rd_sel[0];
+  assign \$110  = reading & \$signal$173 ;
+  assign \$111  = \$110  & room;
+  assign \$112  = \$111  & rd_sel[0];
+  assign \$113  = reading & \$signal$173 ;
+  assign \$114  = \$113  & room;
+  assign \$115  = \$114  & rd_sel[1];
+  assign \$116  = reading & \$signal$173 ;
+  assign \$117  = \$116  & room;
+  assign \$118  = \$117  & rd_sel[1];
+  assign \$119  = reading & \$signal$173 ;
+  assign \$120  = \$119  & room;
+  assign \$121  = \$120  & rd_sel[2];
+  assign \$122  = reading & \$signal$173 ;
+  assign \$123  = \$122  & room;
+  assign \$124  = \$123  & rd_sel[2];
+  assign \$125  = reading & \$signal$173 ;
+  assign \$126  = \$125  & room;
+  assign \$127  = \$126  & rd_sel[3];
+  assign \$128  = reading & \$signal$173 ;
+  assign \$129  = \$128  & room;
+  assign \$130  = \$129  & rd_sel[3];
+  assign \$131  = | { \outputs__valid$181 , \outputs__valid$180 , \outputs__valid$179 , \outputs__valid$178  };
+  assign \$132  = { \outputs__payload$182 [21], \outputs__payload$182 [21:6] } & { 1'h0, \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178  };
+  assign \$133  = { \outputs__payload$183 [21], \outputs__payload$183 [21:6] } & { 1'h0, \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179  };
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = { \outputs__payload$184 [21], \outputs__payload$184 [21:6] } & { 1'h0, \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180  };
+  assign \$136  = \$134  | \$135 ;
+  assign \$137  = { \outputs__payload$185 [21], \outputs__payload$185 [21:6] } & { 1'h0, \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181  };
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = outputs__valid & outputs__ready;
+  assign \$140  = delivered + 1'h1;
+  assign \$141  = delivered + 1'h1;
+  assign \$142  = \$141  == n_rows;
   always @(posedge clk)
-    \n_cols$70  <= \$184 ;
+    \n_cols$70  <= \$151 ;
   always @(posedge clk)
-    n_cols <= \$185 ;
+    n_cols <= \$152 ;
   always @(posedge clk)
-    n_rows <= \$186 ;
+    n_rows <= \$153 ;
   always @(posedge clk)
-    shift <= \$187 ;
+    shift <= \$154 ;
   always @(posedge clk)
-    relu <= \$188 ;
+    relu <= \$155 ;
   always @(posedge clk)
-    bcast_valid <= \$189 ;
+    bcast_valid <= \$156 ;
   always @(posedge clk)
-    bcast <= \$190 ;
+    bcast <= \$157 ;
   always @(posedge clk)
-    acts__valid <= \$191 ;
+    acts__valid <= \$158 ;
   always @(posedge clk)
-    acts__payload <= \$192 ;
+    acts__payload <= \$159 ;
   always @(posedge clk)
-    group0_stop <= \$193 ;
+    group0_stop <= \$160 ;
   always @(posedge clk)
-    pe0_nearly_full <= \$194 ;
+    pe0_nearly_full <= \$161 ;
   always @(posedge clk)
-    pe1_nearly_full <= \$195 ;
+    pe1_nearly_full <= \$162 ;
   always @(posedge clk)
-    pe2_nearly_full <= \$196 ;
+    pe2_nearly_full <= \$163 ;
   always @(posedge clk)
-    pe3_nearly_full <= \$197 ;
+    pe3_nearly_full <= \$164 ;
   always @(posedge clk)
-    overflow <= \$198 ;
+    overflow <= \$165 ;
   always @(posedge clk)
-    pe0_idle <= \$199 ;
+    pe0_idle <= \$166 ;
   always @(posedge clk)
-    pe1_idle <= \$200 ;
+    pe1_idle <= \$167 ;
   always @(posedge clk)
-    pe2_idle <= \$201 ;
+    pe2_idle <= \$168 ;
   always @(posedge clk)
-    pe3_idle <= \$202 ;
+    pe3_idle <= \$169 ;
   always @(posedge clk)
-    group0_idle <= \$203 ;
+    group0_idle <= \$170 ;
   always @(posedge clk)
-    quiet0 <= \$204 ;
+    quiet0 <= \$171 ;
   always @(posedge clk)
-    quiet1 <= \$205 ;
+    quiet1 <= \$172 ;
   always @(posedge clk)
-    running <= \$206 ;
+    running <= \$173 ;
   always @(posedge clk)
-    done <= \$207 ;
+    done <= \$174 ;
   always @(posedge clk)
-    cycles <= \$208 ;
+    cycles <= \$175 ;
   always @(posedge clk)
-    bcast_stalls <= \$209 ;
+    bcast_stalls <= \$176 ;
   always @(posedge clk)
-    \running$92  <= \$210 ;
+    \running$92  <= \$177 ;
   always @(posedge clk)
-    reading <= \$211 ;
+    occupied <= \$178 ;
   always @(posedge clk)
-    issued <= \$212 ;
+    room <= \$179 ;
   always @(posedge clk)
-    delivered <= \$213 ;
+    issued <= \$180 ;
   always @(posedge clk)
-    rd_pe <= \$214 ;
+    \$signal$173  <= \$181 ;
   always @(posedge clk)
-    rd_local <= \$215 ;
+    reading <= \$182 ;
   always @(posedge clk)
-    rows__valid <= \$216 ;
+    delivered <= \$183 ;
   always @(posedge clk)
-    rows__payload <= \$217 ;
+    rd_sel <= \$184 ;
   always @(posedge clk)
-    \rows__valid$119  <= \$218 ;
+    rd_local <= \$185 ;
   always @(posedge clk)
-    \rows__payload$121  <= \$219 ;
+    rows__valid <= \$186 ;
   always @(posedge clk)
-    \rows__valid$124  <= \$220 ;
+    rows__payload <= \$187 ;
   always @(posedge clk)
-    \rows__payload$126  <= \$221 ;
+    \rows__valid$119  <= \$188 ;
   always @(posedge clk)
-    \rows__valid$129  <= \$222 ;
+    \rows__payload$121  <= \$189 ;
   always @(posedge clk)
-    \rows__payload$131  <= \$223 ;
+    \rows__valid$124  <= \$190 ;
   always @(posedge clk)
-    group0_out_valid <= \$224 ;
+    \rows__payload$126  <= \$191 ;
   always @(posedge clk)
-    w_data <= \$225 ;
+    \rows__valid$129  <= \$192 ;
   always @(posedge clk)
-    in_flight <= \$226 ;
+    \rows__payload$131  <= \$193 ;
+  always @(posedge clk)
+    group0_out_valid <= \$194 ;
+  always @(posedge clk)
+    w_data <= \$195 ;
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe0 (
     .acts__payload(acts__payload),
     .acts__ready(\acts__ready$156 ),
@@ -787,17 +728,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .error(\error$86 ),
     .idle(idle),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$181 ),
+    .outputs__payload(\outputs__payload$182 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$177 ),
+    .outputs__valid(\outputs__valid$178 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(ptr_load__en),
-    .queue_full(\$176 ),
+    .queue_full(\$143 ),
     .queue_level(queue_level),
     .relu(relu),
     .rows__payload(rows__payload),
-    .rows__ready(\$177 ),
+    .rows__ready(\$144 ),
     .rows__valid(rows__valid),
     .rst(rst),
     .running(\running$92 ),
@@ -821,17 +762,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .error(\error$87 ),
     .idle(\idle$163 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$182 ),
+    .outputs__payload(\outputs__payload$183 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$178 ),
+    .outputs__valid(\outputs__valid$179 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$36 ),
-    .queue_full(\$178 ),
+    .queue_full(\$145 ),
     .queue_level(\queue_level$153 ),
     .relu(relu),
     .rows__payload(\rows__payload$121 ),
-    .rows__ready(\$179 ),
+    .rows__ready(\$146 ),
     .rows__valid(\rows__valid$119 ),
     .rst(rst),
     .running(\running$92 ),
@@ -855,17 +796,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .error(\error$88 ),
     .idle(\idle$165 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$183 ),
+    .outputs__payload(\outputs__payload$184 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$179 ),
+    .outputs__valid(\outputs__valid$180 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$48 ),
-    .queue_full(\$180 ),
+    .queue_full(\$147 ),
     .queue_level(\queue_level$154 ),
     .relu(relu),
     .rows__payload(\rows__payload$126 ),
-    .rows__ready(\$181 ),
+    .rows__ready(\$148 ),
     .rows__valid(\rows__valid$124 ),
     .rst(rst),
     .running(\running$92 ),
@@ -889,17 +830,17 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .error(\error$89 ),
     .idle(\idle$167 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$184 ),
+    .outputs__payload(\outputs__payload$185 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$180 ),
+    .outputs__valid(\outputs__valid$181 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$60 ),
-    .queue_full(\$182 ),
+    .queue_full(\$149 ),
     .queue_level(\queue_level$155 ),
     .relu(relu),
     .rows__payload(\rows__payload$131 ),
-    .rows__ready(\$183 ),
+    .rows__ready(\$150 ),
     .rows__valid(\rows__valid$129 ),
     .rst(rst),
     .running(\running$92 ),
@@ -912,7 +853,6 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.readout  readout (
     .clk(clk),
-    .level(level),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(r_rdy),
@@ -1003,48 +943,48 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \n_cols$70 ;
+    \$151  = \n_cols$70 ;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
-            \$184  = load__data[10:0];
+            \$151  = load__data[10:0];
       endcase
     end
     if (rst) begin
-      \$184  = 11'h000;
+      \$151  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = n_cols;
+    \$152  = n_cols;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
-            \$185  = load__data[10:0];
+            \$152  = load__data[10:0];
       endcase
     end
     if (rst) begin
-      \$185  = 11'h000;
+      \$152  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = n_rows;
+    \$153  = n_rows;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
             /* empty */;
         12'h001:
-            \$186  = load__data[8:0];
+            \$153  = load__data[8:0];
       endcase
     end
     if (rst) begin
-      \$186  = 9'h000;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = shift;
+    \$154  = shift;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
@@ -1052,16 +992,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
         12'h001:
             /* empty */;
         12'h002:
-            \$187  = load__data[3:0];
+            \$154  = load__data[3:0];
       endcase
     end
     if (rst) begin
-      \$187  = 4'h0;
+      \$154  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = relu;
+    \$155  = relu;
     if (\$45 ) begin
       casez (load__addr[11:0])
         12'h000:
@@ -1071,371 +1011,373 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
         12'h002:
             /* empty */;
         12'h003:
-            \$188  = load__data[0];
+            \$155  = load__data[0];
       endcase
     end
     if (rst) begin
-      \$188  = 1'h1;
+      \$155  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \$48 ;
+    \$156  = \$48 ;
     if (rst) begin
-      \$189  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \acts__payload$147 ;
+    \$157  = \acts__payload$147 ;
     if (rst) begin
-      \$190  = 26'h0000000;
+      \$157  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = bcast_valid;
+    \$158  = bcast_valid;
     if (rst) begin
-      \$191  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = bcast;
+    \$159  = bcast;
     if (rst) begin
-      \$192  = 26'h0000000;
+      \$159  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \$49 ;
+    \$160  = \$49 ;
     if (rst) begin
-      \$193  = 1'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \$50 ;
+    \$161  = \$50 ;
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = \$51 ;
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = \$52 ;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = \$53 ;
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = overflow;
+    if (start) begin
+      \$165  = 1'h0;
+    end else if (\$62 ) begin
+      \$165  = 1'h1;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = idle;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \idle$163 ;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = \idle$165 ;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = \idle$167 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = \$63 ;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \$70 ;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \$72 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = running;
+    if (start) begin
+      \$173  = 1'h1;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$173  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = done;
+    if (start) begin
+      \$174  = 1'h0;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$174  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = cycles;
+    if (start) begin
+      \$175  = 32'd0;
+    end else if (running) begin
+      \$175  = \$73 [31:0];
+    end
+    if (rst) begin
+      \$175  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = bcast_stalls;
+    if (start) begin
+      \$176  = 32'd0;
+    end else if (running) begin
+      if (\$75 ) begin
+        \$176  = \$76 [31:0];
+      end
+    end
+    if (rst) begin
+      \$176  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \running$92 ;
+    if (start) begin
+      \$177  = 1'h1;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$177  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \$83 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \$89 ;
+    if (rst) begin
+      \$179  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \$93 [8:0];
+    if (\$101 ) begin
+      \$180  = 9'h000;
+    end
+    if (rst) begin
+      \$180  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \$98 ;
+    if (\$101 ) begin
+      \$181  = \$105 ;
+    end
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = reading;
+    if (\$101 ) begin
+      \$182  = \$104 ;
+    end
+    if (\$139 ) begin
+      if (\$142 ) begin
+        \$182  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = delivered;
+    if (\$101 ) begin
+      \$183  = 9'h000;
+    end
+    if (\$139 ) begin
+      \$183  = \$140 [8:0];
+    end
+    if (rst) begin
+      \$183  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = rd_sel;
+    if (\$101 ) begin
+      \$184  = 4'h1;
+    end else if (\$103 ) begin
+      \$184  = { rd_sel[2:0], rd_sel[3] };
+    end
+    if (rst) begin
+      \$184  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = rd_local;
+    if (\$101 ) begin
+      \$185  = 6'h00;
+    end else if (\$103 ) begin
+      if (rd_sel[3]) begin
+        \$185  = \$106 [5:0];
+      end
+    end
+    if (rst) begin
+      \$185  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = \$109 ;
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = rows__payload;
+    if (\$112 ) begin
+      \$187  = rd_local;
+    end
+    if (rst) begin
+      \$187  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = \$115 ;
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \rows__payload$121 ;
+    if (\$118 ) begin
+      \$189  = rd_local;
+    end
+    if (rst) begin
+      \$189  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = \$121 ;
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \rows__payload$126 ;
+    if (\$124 ) begin
+      \$191  = rd_local;
+    end
+    if (rst) begin
+      \$191  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \$127 ;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \rows__payload$131 ;
+    if (\$130 ) begin
+      \$193  = rd_local;
+    end
+    if (rst) begin
+      \$193  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \$131 ;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \$51 ;
+    \$195  = \$138 [15:0];
     if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \$52 ;
-    if (rst) begin
-      \$196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \$53 ;
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = overflow;
-    if (start) begin
-      \$198  = 1'h0;
-    end else if (\$62 ) begin
-      \$198  = 1'h1;
-    end
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = idle;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \idle$163 ;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \idle$165 ;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \idle$167 ;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \$63 ;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \$70 ;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \$72 ;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = running;
-    if (start) begin
-      \$206  = 1'h1;
-    end else if (running) begin
-      if (\$78 ) begin
-        \$206  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = done;
-    if (start) begin
-      \$207  = 1'h0;
-    end else if (running) begin
-      if (\$78 ) begin
-        \$207  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = cycles;
-    if (start) begin
-      \$208  = 32'd0;
-    end else if (running) begin
-      \$208  = \$73 [31:0];
-    end
-    if (rst) begin
-      \$208  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = bcast_stalls;
-    if (start) begin
-      \$209  = 32'd0;
-    end else if (running) begin
-      if (\$75 ) begin
-        \$209  = \$76 [31:0];
-      end
-    end
-    if (rst) begin
-      \$209  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \running$92 ;
-    if (start) begin
-      \$210  = 1'h1;
-    end else if (running) begin
-      if (\$78 ) begin
-        \$210  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = reading;
-    if (\$81 ) begin
-      \$211  = \$82 ;
-    end
-    if (\$172 ) begin
-      if (\$175 ) begin
-        \$211  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = issued;
-    if (\$81 ) begin
-      \$212  = 9'h000;
-    end
-    if (\$87 ) begin
-      \$212  = \$88 [8:0];
-    end
-    if (rst) begin
-      \$212  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = delivered;
-    if (\$81 ) begin
-      \$213  = 9'h000;
-    end
-    if (\$172 ) begin
-      \$213  = \$173 [8:0];
-    end
-    if (rst) begin
-      \$213  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = rd_pe;
-    if (\$81 ) begin
-      \$214  = 2'h0;
-    end
-    if (\$87 ) begin
-      (* full_case = 32'd1 *)
-      if (\$89 ) begin
-        \$214  = 2'h0;
-      end else begin
-        \$214  = \$91 [1:0];
-      end
-    end
-    if (rst) begin
-      \$214  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = rd_local;
-    if (\$81 ) begin
-      \$215  = 6'h00;
-    end
-    if (\$87 ) begin
-      if (\$89 ) begin
-        \$215  = \$90 [5:0];
-      end
-    end
-    if (rst) begin
-      \$215  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \$98 ;
-    if (rst) begin
-      \$216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = rows__payload;
-    if (\$105 ) begin
-      \$217  = rd_local;
-    end
-    if (rst) begin
-      \$217  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \$112 ;
-    if (rst) begin
-      \$218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \rows__payload$121 ;
-    if (\$119 ) begin
-      \$219  = rd_local;
-    end
-    if (rst) begin
-      \$219  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \$126 ;
-    if (rst) begin
-      \$220  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \rows__payload$126 ;
-    if (\$133 ) begin
-      \$221  = rd_local;
-    end
-    if (rst) begin
-      \$221  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \$140 ;
-    if (rst) begin
-      \$222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \rows__payload$131 ;
-    if (\$147 ) begin
-      \$223  = rd_local;
-    end
-    if (rst) begin
-      \$223  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \$148 ;
-    if (rst) begin
-      \$224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \$155 [15:0];
-    if (rst) begin
-      \$225  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = in_flight;
-    if (\$162 ) begin
-      \$226  = \$170 [3:0];
-    end else if (\$169 ) begin
-      \$226  = \$171 [3:0];
-    end
-    if (rst) begin
-      \$226  = 4'h0;
+      \$195  = 16'h0000;
     end
   end
   assign addr = load__addr;
@@ -1530,14 +1472,14 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \bcast.value  = bcast[25:10];
   assign \acts__payload$147.col  = \acts__payload$147 [9:0];
   assign \acts__payload$147.value  = \acts__payload$147 [25:10];
-  assign \outputs__payload$181.local_row  = \outputs__payload$181 [5:0];
-  assign \outputs__payload$181.value  = \outputs__payload$181 [21:6];
   assign \outputs__payload$182.local_row  = \outputs__payload$182 [5:0];
   assign \outputs__payload$182.value  = \outputs__payload$182 [21:6];
   assign \outputs__payload$183.local_row  = \outputs__payload$183 [5:0];
   assign \outputs__payload$183.value  = \outputs__payload$183 [21:6];
   assign \outputs__payload$184.local_row  = \outputs__payload$184 [5:0];
   assign \outputs__payload$184.value  = \outputs__payload$184 [21:6];
+  assign \outputs__payload$185.local_row  = \outputs__payload$185 [5:0];
+  assign \outputs__payload$185.value  = \outputs__payload$185 [21:6];
   assign outputs__payload[7:0] = delivered[7:0];
   assign outputs__payload[23:8] = r_data;
   assign \$38  = group0_stop;
@@ -1549,7 +1491,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.readout (rst, w_en, r_en, r_rdy, r_data, w_port__data, level, clk);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.readout (rst, w_en, r_en, r_rdy, r_data, w_port__data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1572,7 +1514,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire clk;
   (* init = 3'h0 *)
   wire [2:0] consume;
-  output [3:0] level;
   reg [3:0] level = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] produce;

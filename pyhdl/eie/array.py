@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
 # (a PE object here only names the ports of its Verilog instance; it is elaborated once, alone.)
-from amaranth.hdl import Array, Cat, Module, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -278,27 +278,37 @@ class EIEArray(wiring.Component):
         local_width = bits_for(self.max_local_rows - 1)
         issued = Signal(self.row_width + 1)             # rows requested
         delivered = Signal(self.row_width + 1)          # rows handed out on `outputs`
-        rd_pe = Signal(self.pe_bits)
+        rd_sel = Signal(self.n_pe, init=1)              # one-hot: the PE the next request goes to
         rd_local = Signal(local_width)
         reading = Signal()
-        in_flight = Signal(range(self.READOUT_DEPTH + 1))
-        issue = reading & (issued != n_rows) & (fifo.level + in_flight < self.READOUT_DEPTH)
+        # `issue` from three registers (one LUT), as it fans out to every PE's request register:
+        # `more` is `issued != n_rows` and `room` is `fifo.level + requests in flight <
+        # READOUT_DEPTH`, both computed a cycle ahead from `occupied`, that sum kept as one
+        # counter (a request adds one, a FIFO read takes one; an arrival moves one from flight
+        # into the FIFO).
+        more, room = Signal(), Signal(init=1)
+        occupied = Signal(range(self.READOUT_DEPTH + 1))
+        issue = reading & more & room
+        fifo_read = fifo.r_en & fifo.r_rdy
+        issued_next = Mux(issue, issued + 1, issued)
+        occupied_next = occupied + issue - fifo_read
+        m.d.sync += [occupied.eq(occupied_next), room.eq(occupied_next < self.READOUT_DEPTH),
+                     issued.eq(issued_next), more.eq(issued_next != n_rows)]
         with m.If(self.read_start & self.done & ~reading):
-            m.d.sync += [reading.eq(n_rows != 0), issued.eq(0), delivered.eq(0), rd_pe.eq(0), rd_local.eq(0)]
-        with m.If(issue):
-            m.d.sync += issued.eq(issued + 1)
-            with m.If(rd_pe == self.n_pe - 1):
-                m.d.sync += [rd_pe.eq(0), rd_local.eq(rd_local + 1)]
-            with m.Else():
-                m.d.sync += rd_pe.eq(rd_pe + 1)
+            m.d.sync += [reading.eq(n_rows != 0), issued.eq(0), more.eq(n_rows != 0), delivered.eq(0),
+                         rd_sel.eq(1), rd_local.eq(0)]
+        with m.Elif(issue):
+            m.d.sync += rd_sel.eq(rd_sel.rotate_left(1))
+            with m.If(rd_sel[-1]):
+                m.d.sync += rd_local.eq(rd_local + 1)
         # Each PE's requested row is its own register, loaded only for that PE: one shared register
         # (identical copies are merged by synthesis) fanned out to every PE's read address and
         # valid-bit mux and was the 16-PE array's critical path.
         request = [Signal(name=f"pe{k}_request") for k in range(self.n_pe)]
         request_row = [Signal(local_width, name=f"pe{k}_request_row") for k in range(self.n_pe)]
         for k, pe in enumerate(pes):
-            m.d.sync += request[k].eq(issue & (rd_pe == k))
-            with m.If(issue & (rd_pe == k)):
+            m.d.sync += request[k].eq(issue & rd_sel[k])
+            with m.If(issue & rd_sel[k]):
                 m.d.sync += request_row[k].eq(rd_local)
             m.d.comb += [pe.rows.valid.eq(request[k]), pe.rows.payload.eq(request_row[k]),
                          pe.outputs.ready.eq(1)]
@@ -314,11 +324,6 @@ class EIEArray(wiring.Component):
             fifo.w_en.eq(Cat(group_valid_out).any()),
             fifo.w_data.eq(_or_all(group_value)),       # zero but for the group that answered
         ]
-        arrived = fifo.w_en
-        with m.If(issue & ~arrived):
-            m.d.sync += in_flight.eq(in_flight + 1)
-        with m.Elif(~issue & arrived):
-            m.d.sync += in_flight.eq(in_flight - 1)
         m.d.comb += [
             self.outputs.valid.eq(fifo.r_rdy & reading),
             self.outputs.payload.value.eq(fifo.r_data),
