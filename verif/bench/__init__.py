@@ -4,7 +4,7 @@ that run single blocks through their testbenches (CSC decoder, PE, 2:4 MACs, Poi
     python -m verif.bench [section ...]      # default: every section but synth
 """
 
-import sys
+import argparse
 
 from runtime import bench
 from sw.benchmarks import update
@@ -32,10 +32,17 @@ DEFAULT = ("eie-pack", "csc-decoder", "eie-pe", "eie-array", "eie-load-balance",
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    update(SECTIONS, list(argv) if argv else list(DEFAULT))
+    ap = argparse.ArgumentParser(prog="python -m verif.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("sections", nargs="*", metavar="section",
+                    help=f"sections to rerun (default: {', '.join(DEFAULT)}); also: "
+                         + ", ".join(sorted(set(SECTIONS) - set(DEFAULT))))
+    args = ap.parse_args(argv)
+    unknown = [n for n in args.sections if n not in SECTIONS]
+    if unknown:
+        ap.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(SECTIONS))}")
+    update(SECTIONS, args.sections or list(DEFAULT))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
