@@ -642,7 +642,7 @@ def compare_methods(data, models: dict, plot: Path, *, budgets=(0.5, 0.3, 0.2), 
     fine-tuning epoch 5.7 and 1.7 s; the bisections about 2 s each, the scans 9 and 4 s. With the
     defaults (3 budgets, 2 seeds, 300 episodes of which 100 warm-up, 6 fine-tuning epochs) that is
     about 28 minutes per seed on the ResNet and 12 on the MobileNet: about 80 minutes, plus the two
-    baselines' training (about 1.5 minutes) when they are not cached; measured: 83 minutes (load 5-10).
+    baselines' training (about 1.5 minutes) when they are not cached; measured: 83 minutes (load 5-10), 48 (load 3).
     Its own ``finetune_epochs`` default (not the bench's 12) keeps it there."""
     if not seeds or not budgets:
         raise ValueError("need at least one seed and one budget")
