@@ -390,7 +390,7 @@ def _cmd_sensitivity(args, model, data, cfg, result):
 
     scan = sensitivity_scan(model, data, _layers(args.layers), args.ratios, granularity(args.granularity),
                             criterion(args.criterion), progress=not args.no_progress,
-                            bn_x=bn_subset(data, args.bn_samples) if args.bn_samples else None)
+                            bn_x=bn_subset(data, args.bn_samples))
     scan.plot(args.stage / "sensitivity.png")
     result["scan"] = scan.to_dict()
     text = scan.table()
