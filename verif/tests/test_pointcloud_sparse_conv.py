@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from sw.pointcloud import kernel_map, scenes
+from sw.pointcloud import kernel_map, native, scenes
 from sw.pointcloud.implicit_gemm import implicit_gemm_conv, mac_counts, neighbor_table, plan
 from sw.pointcloud.sparse_conv import conv3d_dense_at, sparse_conv3d
 
@@ -61,6 +61,51 @@ def test_float_against_dense():
     w = torch.as_tensor(rng.normal(size=(27, 6, 7)), dtype=torch.float32)
     torch.testing.assert_close(sparse_conv3d(x, maps, w, len(out)), conv3d_dense_at(c, x, w, 2, out),
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(native._compiler() is None, reason="no C compiler")
+def test_native_kernel_builds_and_is_used(monkeypatch):
+    lib = native.library()
+    assert lib is not None
+    calls = []
+    original = lib.accumulate_f32
+    monkeypatch.setattr(lib, "accumulate_f32", lambda *a: calls.append(a[3]) or original(*a))
+    c = small_scene(5)
+    out, maps = kernel_map(c)
+    sparse_conv3d(torch.ones(len(c), 4), maps, torch.ones(27, 4, 4), len(out))
+    assert sorted(calls) == sorted(len(m) for m in maps if len(m))
+
+
+@pytest.mark.skipif(native._compiler() is None, reason="no C compiler")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("c_in,c_out", [(1, 1), (3, 5), (16, 16), (7, 19), (16, 40)])
+def test_native_equals_torch_path(dtype, c_in, c_out):
+    """The C kernel (blocks of 2 vectors of outputs, then a scalar remainder) against the torch path
+    on random floats: equal to rounding (bit-equal where torch's GEMM sums in the same order)."""
+    g = torch.Generator().manual_seed(c_in * 100 + c_out)
+    c = small_scene(6)
+    out, maps = kernel_map(c, 3, 2)
+    x = torch.randn(len(c), c_in, generator=g, dtype=dtype)
+    w = torch.randn(27, c_in, c_out, generator=g, dtype=dtype)
+    fast = sparse_conv3d(x, maps, w, len(out))
+    ref = sparse_conv3d(x, maps, w, len(out), native=False)
+    assert fast.dtype == dtype and fast.shape == (len(out), c_out)
+    torch.testing.assert_close(fast, ref, rtol=1e-6 if dtype == torch.float32 else 1e-13, atol=1e-5)
+    assert fast.abs().sum() > 0
+
+
+def test_gradient_and_integer_features_take_the_torch_path():
+    c = small_scene(7)[:300]
+    out, maps = kernel_map(c)
+    x = torch.randn(len(c), 3, requires_grad=True)
+    w = torch.randn(27, 3, 2, requires_grad=True)
+    y = sparse_conv3d(x, maps, w, len(out))
+    y.sum().backward()
+    assert x.grad is not None and w.grad is not None and w.grad.abs().sum() > 0
+    xi = torch.randint(-3, 4, (len(c), 3))
+    wi = torch.randint(-3, 4, (27, 3, 2))
+    ref = conv3d_dense_at(c, xi.double(), wi.double(), 1, out)
+    assert torch.equal(sparse_conv3d(xi, maps, wi, len(out)).double(), ref)
 
 
 def scene_digest(threads: int) -> str:
