@@ -90,7 +90,10 @@ class BlockRAM(wiring.Component):
     read of the address the other port writes in the same cycle undefined, so the write is
     registered one cycle (as Yosys' read-first emulation does) and a read of the address that
     delayed write is storing takes the written data through two bypass registers and a 2:1
-    multiplexer after the output register.
+    multiplexer after the output register. With ``bypass=False`` there is neither: the output
+    register drives ``read.data`` directly, and a read of an address written in the same cycle or
+    the cycle before is undefined on ECP5 (for memories that the host loads while nothing reads
+    them).
 
     Parameters
     ----------
@@ -102,6 +105,9 @@ class BlockRAM(wiring.Component):
         Initial contents from address 0 (as ``amaranth.lib.memory.Memory``); the rest 0.
     granularity : int or None
         Write granule (as ``memory.WritePort.Signature``): ``write.en`` has one bit per granule.
+    bypass : bool
+        Keep read-before-write for a read of the address just written (default); ``False``
+        leaves that case undefined on ECP5 and takes the multiplexer off the read path.
 
     Attributes
     ----------
@@ -114,8 +120,11 @@ class BlockRAM(wiring.Component):
     # fill it with $readmemh).
     MEMORY_PATH = "memory"
 
-    def __init__(self, *, shape, depth, init=(), granularity=None):
+    def __init__(self, *, shape, depth, init=(), granularity=None, bypass: bool = True):
         self.depth = check_int("depth", depth)
+        if not isinstance(bypass, bool):
+            raise TypeError(f"bypass must be a bool, not {bypass!r}")
+        self.bypass = bypass
         if not isinstance(shape, ShapeCastable):
             try:
                 shape = Shape.cast(shape)
@@ -180,17 +189,18 @@ class BlockRAM(wiring.Component):
         # through the array register stage (read.en) and the output register stage (read.out_en).
         n_banks = math.ceil(self.depth / DP16KD_DEPTH)
         bank_bits = max(0, self.addr_width - DP16KD_ADDR_PINS)
-        hit = Signal(self.granules)
-        m.d.comb += hit.eq(Mux(w_addr == self.read.addr, w_en, 0))
         hit1, hit2 = (Signal(self.granules, reset_less=True, name=f"hit{i}") for i in (1, 2))
         byp1, byp2 = (Signal(self.width, reset_less=True, name=f"bypass{i}") for i in (1, 2))
         sel1, sel2 = (Signal(max(1, bank_bits), reset_less=True, name=f"bank{i}") for i in (1, 2))
         with m.If(self.read.en):
-            m.d.sync += [hit1.eq(hit), byp1.eq(w_data)]
+            if self.bypass:
+                m.d.sync += [hit1.eq(Mux(w_addr == self.read.addr, w_en, 0)), byp1.eq(w_data)]
             if n_banks > 1:
                 m.d.sync += sel1.eq(self.read.addr[DP16KD_ADDR_PINS:])
         with m.If(self.read.out_en):
-            m.d.sync += [hit2.eq(hit1), byp2.eq(byp1), sel2.eq(sel1)]
+            m.d.sync += sel2.eq(sel1)
+            if self.bypass:
+                m.d.sync += [hit2.eq(hit1), byp2.eq(byp1)]
 
         bank_outs = []
         for b in range(n_banks):
@@ -214,8 +224,10 @@ class BlockRAM(wiring.Component):
         raw = bank_outs[0]
         for b in range(1, n_banks):
             raw = Mux(sel2 == b, bank_outs[b], raw)
-        merged = [Mux(hit2[g], byp2[g * gw: (g + 1) * gw], raw[g * gw: (g + 1) * gw]) for g in range(self.granules)]
-        m.d.comb += Value.cast(self.read.data).eq(Cat(*merged))
+        if self.bypass:
+            raw = Cat(*(Mux(hit2[g], byp2[g * gw: (g + 1) * gw], raw[g * gw: (g + 1) * gw])
+                        for g in range(self.granules)))
+        m.d.comb += Value.cast(self.read.data).eq(raw)
         return m
 
     def _dp16kd(self, width, abits, contents, *, we, wa, wd, ra, dob) -> Instance:

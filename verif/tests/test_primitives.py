@@ -23,7 +23,9 @@ from verif.tb import primitives as tb
 BANK = 16384
 
 # (tag, shape, depth, granularity, init size): every DP16KD configuration and its init layout,
-# width slices, two depth banks, a granular write, a signed word and a one-word memory.
+# width slices, two depth banks, a granular write, a signed word and a one-word memory; the
+# units in NO_BYPASS are built with bypass=False and never read an address just written.
+NO_BYPASS = {"nobyp", "nobyp_banked"}
 RAMS = [
     ("wide", unsigned(40), 1000, None, 0),          # 1K x 18 config: slices of 18 + 18 + 4 bits
     ("banked", unsigned(3), BANK + 2500, None, -1),  # bank 0: 16K x 1 (3 slices), bank 1: 4K x 4
@@ -31,6 +33,8 @@ RAMS = [
     ("init2", unsigned(5), 8000, None, 5000),      # 8K x 2: slices of 2 + 2 + 1 bits
     ("gran", unsigned(32), 600, 8, 500),           # 1K x 18, one slice per 8-bit granule
     ("one", unsigned(1), 1, None, -1),
+    ("nobyp", unsigned(13), 1500, None, 800),      # 2K x 9 slices, no bypass multiplexer
+    ("nobyp_banked", unsigned(2), BANK + 100, None, -1),
 ]
 
 
@@ -52,7 +56,8 @@ def ram_units(seed=1):
 
 @pytest.fixture(scope="module")
 def ram_model():
-    units = [(tag, lambda s=shape, d=depth, g=gran, i=init: BlockRAM(shape=s, depth=d, init=i, granularity=g))
+    units = [(tag, lambda s=shape, d=depth, g=gran, i=init, b=tag not in NO_BYPASS:
+              BlockRAM(shape=s, depth=d, init=i, granularity=g, bypass=b))
              for tag, shape, depth, gran, init in ram_units()]
     return tb.build("prim_ram", units)
 
@@ -85,6 +90,9 @@ def ram_case(seed, n_random):
             pick = rng.random()
             raddr[t] = waddr[t] if pick < 0.2 else waddr[t - 1] if pick < 0.4 else \
                 rng.choice(hot) if pick < 0.7 else rng.integers(0, depth)
+            if tag in NO_BYPASS:        # undefined without the bypass: move the read elsewhere
+                while (wen[t] and raddr[t] == waddr[t]) or (wen[t - 1] and raddr[t] == waddr[t - 1]):
+                    raddr[t] = rng.integers(0, depth)
             ren[t] = rng.random() < p_r
             oen[t] = rng.random() < p_o
         mask = (1 << width) - 1
@@ -134,6 +142,15 @@ def test_block_ram_tiles_dp16kd(shape, depth, gran, want):
             re.search(r"\.DATA_WIDTH_B\(32'd(\d+)\)", i).group(1)
 
 
+@pytest.mark.parametrize("bypass", [True, False])
+def test_block_ram_bypass_registers_only_with_bypass(bypass):
+    ram = BlockRAM(shape=12, depth=300, bypass=bypass)
+    ram.name = "ram"
+    text = generate(ram, platform=ECP5())
+    assert ("hit1" in text and "bypass2" in text) == bypass
+    assert ("hit1" in text or "bypass2" in text) == bypass
+
+
 def test_block_ram_behavioural_has_no_primitive():
     ram = BlockRAM(shape=8, depth=64)
     ram.name = "ram"
@@ -161,6 +178,8 @@ def test_block_ram_parameters_validated():
         BlockRAM(shape=0, depth=4)
     with pytest.raises(TypeError, match="shape"):
         BlockRAM(shape="x", depth=4)
+    with pytest.raises(TypeError, match="bypass"):
+        BlockRAM(shape=8, depth=4, bypass=0)
     with pytest.raises(ValueError, match="granularity"):
         BlockRAM(shape=8, depth=4, granularity=0)
     with pytest.raises(ValueError, match="evenly divide"):
