@@ -4,6 +4,8 @@
 (* generator = "Amaranth" *)
 module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, decoded__ready, n_cols, error_clear, ptr_load__en, ptr_load__addr, ptr_load__data, spmat_load__en, spmat_load__addr, spmat_load__data, clk, rst, cols__ready, decoded__payload, decoded__valid, busy, issued, skipped, error, cols__payload);
   wire \$1 ;
+  wire [4:0] \$2 ;
+  wire [5:0] \$3 ;
   output busy;
   wire busy;
   wire \busy$49 ;
@@ -106,7 +108,6 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   assign busy = \$1  | decoded__valid;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator  address_accumulator (
     .clk(clk),
-    .decoded__payload(decoded__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(decoded__valid),
     .entries__payload(entries__payload),
@@ -114,6 +115,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__valid(entries__valid),
     .error(\error$48 ),
     .error_clear(error_clear),
+    .\port$284$0 (\$2 ),
+    .\port$288$0 (\$3 ),
     .rst(rst)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read  pointer_read (
@@ -158,7 +161,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   assign \entries__payload$30  = entries__payload;
   assign \entries__ready$32  = entries__ready;
   assign \entries__valid$34  = entries__valid;
-  assign \decoded__payload$35  = decoded__payload;
+  assign \decoded__payload$35  = { \$2 , \$3  };
   assign \decoded__ready$36  = decoded__ready;
   assign \decoded__valid$37  = decoded__valid;
   assign load__addr = ptr_load__addr;
@@ -172,10 +175,11 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   assign \error_clear$46  = error_clear;
   assign \issued$51  = issued;
   assign \skipped$52  = skipped;
+  assign decoded__payload = { \$2 , \$3  };
   assign \cols__payload.col  = cols__payload;
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
+  assign \decoded__payload.local_row  = \$3 ;
+  assign \decoded__payload.weight_idx  = \$2 [3:0];
+  assign \decoded__payload.last  = \$2 [4];
   assign \cols__payload$20.col  = cols__payload;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
@@ -193,13 +197,13 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   assign \entries__payload$30.weight_idx  = entries__payload[7:4];
   assign \entries__payload$30.first  = entries__payload[8];
   assign \entries__payload$30.last  = entries__payload[9];
-  assign \decoded__payload$35.local_row  = decoded__payload[5:0];
-  assign \decoded__payload$35.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload$35.last  = decoded__payload[10];
+  assign \decoded__payload$35.local_row  = \$3 ;
+  assign \decoded__payload$35.weight_idx  = \$2 [3:0];
+  assign \decoded__payload$35.last  = \$2 [4];
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, entries__payload, entries__valid, decoded__valid, decoded__payload, error, decoded__ready);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, entries__payload, entries__valid, \port$284$0 , decoded__valid, \port$288$0 , error, decoded__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -207,11 +211,13 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  reg \$15 ;
-  reg [5:0] \$16 ;
-  reg [10:0] \$17 ;
-  reg \$18 ;
+  reg [4:0] \$15 ;
+  reg [4:0] \$16  = 5'h00;
+  reg \$17 ;
+  reg [6:0] \$18 ;
+  reg \$19 ;
   wire [7:0] \$2 ;
+  reg \$20 ;
   wire [7:0] \$3 ;
   wire \$4 ;
   wire \$5 ;
@@ -221,8 +227,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   wire \$9 ;
   input clk;
   wire clk;
-  output [10:0] decoded__payload;
-  reg [10:0] decoded__payload = 11'h000;
+  wire [10:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
   wire [3:0] \decoded__payload.weight_idx ;
@@ -244,11 +249,17 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  reg [5:0] prev_row = 6'h00;
+  reg fresh = 1'h0;
+  reg [6:0] last_row = 7'h00;
+  (* init = 5'h00 *)
+  output [4:0] \port$284$0 ;
+  wire [4:0] \port$284$0 ;
+  output [5:0] \port$288$0 ;
+  wire [5:0] \port$288$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
-  assign \$1  = prev_row + 1'h1;
+  assign \$1  = last_row[5:0] + 1'h1;
   assign \$2  = \$1  + entries__payload[3:0];
   assign \$3  = entries__payload[8] ? { 4'h0, entries__payload[3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
@@ -261,69 +272,80 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   assign \$10  = ~ decoded__valid;
   assign \$11  = \$10  | decoded__ready;
   assign \$12  = entries__valid & \$11 ;
-  assign \$13  = \$3 [6:0] >= 7'h40;
-  assign \$14  = \$12  & \$13 ;
+  assign \$13  = last_row >= 7'h40;
+  assign \$14  = fresh & \$13 ;
   always @(posedge clk)
-    decoded__valid <= \$15 ;
+    \$16  <= \$15 ;
   always @(posedge clk)
-    prev_row <= \$16 ;
+    decoded__valid <= \$17 ;
   always @(posedge clk)
-    decoded__payload <= \$17 ;
+    last_row <= \$18 ;
   always @(posedge clk)
-    error <= \$18 ;
+    fresh <= \$19 ;
+  always @(posedge clk)
+    error <= \$20 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = decoded__valid;
+    \$15  = \$16 ;
+    if (\$9 ) begin
+      \$15 [3:0] = entries__payload[7:4];
+      \$15 [4] = entries__payload[9];
+    end
+    if (rst) begin
+      \$15  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$17  = decoded__valid;
     if (\$6 ) begin
-      \$15  = entries__valid;
+      \$17  = entries__valid;
     end
     if (rst) begin
-      \$15  = 1'h0;
+      \$17  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$16  = prev_row;
+    \$18  = last_row;
     if (\$9 ) begin
-      \$16  = \$3 [5:0];
+      \$18  = \$3 [6:0];
     end
     if (rst) begin
-      \$16  = 6'h00;
+      \$18  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$17  = decoded__payload;
-    if (\$9 ) begin
-      \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = entries__payload[7:4];
-      \$17 [10] = entries__payload[9];
-    end
+    \$19  = \$12 ;
     if (rst) begin
-      \$17  = 11'h000;
+      \$19  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = error;
+    \$20  = error;
     if (error_clear) begin
-      \$18  = 1'h0;
+      \$20  = 1'h0;
     end
     if (\$14 ) begin
-      \$18  = 1'h1;
+      \$20  = 1'h1;
     end
     if (rst) begin
-      \$18  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   assign row = \$3 [6:0];
+  assign decoded__payload = { \$16 , last_row[5:0] };
+  assign \port$284$0  = \$16 ;
+  assign \port$288$0  = last_row[5:0];
   assign \entries__payload.rel_index  = entries__payload[3:0];
   assign \entries__payload.weight_idx  = entries__payload[7:4];
   assign \entries__payload.first  = entries__payload[8];
   assign \entries__payload.last  = entries__payload[9];
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
+  assign \decoded__payload.local_row  = last_row[5:0];
+  assign \decoded__payload.weight_idx  = \$16 [3:0];
+  assign \decoded__payload.last  = \$16 [4];
 endmodule
 
 (* generator = "Amaranth" *)

@@ -2480,6 +2480,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   reg [31:0] \$10 ;
   reg [31:0] \$11 ;
   reg [31:0] \$12 ;
+  wire [20:0] \$13 ;
+  wire [5:0] \$14 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -2489,17 +2491,19 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
   wire [5:0] acc_read__addr;
-  wire [5:0] \acc_read__addr$63 ;
+  wire [5:0] \acc_read__addr$65 ;
   wire [41:0] acc_read__data;
-  wire [41:0] \acc_read__data$65 ;
+  wire [41:0] \acc_read__data$67 ;
   wire acc_read__en;
-  wire \acc_read__en$67 ;
+  wire \acc_read__en$69 ;
+  wire [5:0] acc_read_next;
+  wire [5:0] \acc_read_next$43 ;
   wire [5:0] acc_write__addr;
-  wire [5:0] \acc_write__addr$69 ;
+  wire [5:0] \acc_write__addr$71 ;
   wire [41:0] acc_write__data;
-  wire [41:0] \acc_write__data$71 ;
+  wire [41:0] \acc_write__data$73 ;
   wire acc_write__en;
-  wire \acc_write__en$73 ;
+  wire \acc_write__en$75 ;
   input [25:0] acts__payload;
   wire [25:0] acts__payload;
   wire [9:0] \acts__payload.col ;
@@ -2509,7 +2513,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   input acts__valid;
   wire acts__valid;
   wire busy;
-  wire \busy$94 ;
+  wire \busy$96 ;
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   input clear;
@@ -2537,19 +2541,19 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire decoded__ready;
   wire decoded__valid;
   wire [26:0] entries__payload;
-  wire [38:0] \entries__payload$56 ;
-  wire \entries__payload$56.last ;
-  wire [5:0] \entries__payload$56.local_row ;
-  wire [15:0] \entries__payload$56.value ;
-  wire [15:0] \entries__payload$56.weight ;
+  wire [38:0] \entries__payload$58 ;
+  wire \entries__payload$58.last ;
+  wire [5:0] \entries__payload$58.local_row ;
+  wire [15:0] \entries__payload$58.value ;
+  wire [15:0] \entries__payload$58.weight ;
   wire \entries__payload.last ;
   wire [5:0] \entries__payload.local_row ;
   wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
-  wire \entries__ready$59 ;
+  wire \entries__ready$61 ;
   wire entries__valid;
-  wire \entries__valid$60 ;
+  wire \entries__valid$62 ;
   output error;
   wire error;
   wire \error$39 ;
@@ -2557,7 +2561,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire full;
   output idle;
   wire idle;
-  wire \idle$92 ;
+  wire \idle$94 ;
   wire issued;
   wire [3:0] level;
   wire [3:0] load__addr;
@@ -2567,24 +2571,24 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
   wire [5:0] out_read__addr;
-  wire [5:0] \out_read__addr$75 ;
+  wire [5:0] \out_read__addr$77 ;
   wire [41:0] out_read__data;
-  wire [41:0] \out_read__data$77 ;
+  wire [41:0] \out_read__data$79 ;
   wire out_read__en;
-  wire \out_read__en$79 ;
+  wire \out_read__en$81 ;
   output [21:0] outputs__payload;
   wire [21:0] outputs__payload;
-  wire [21:0] \outputs__payload$89 ;
-  wire [5:0] \outputs__payload$89.local_row ;
-  wire [15:0] \outputs__payload$89.value ;
+  wire [21:0] \outputs__payload$91 ;
+  wire [5:0] \outputs__payload$91.local_row ;
+  wire [15:0] \outputs__payload$91.value ;
   wire [5:0] \outputs__payload.local_row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
-  wire \outputs__ready$90 ;
+  wire \outputs__ready$92 ;
   output outputs__valid;
   wire outputs__valid;
-  wire \outputs__valid$91 ;
+  wire \outputs__valid$93 ;
   wire [25:0] pop__payload;
   wire [9:0] \pop__payload.col ;
   wire [15:0] \pop__payload.value ;
@@ -2592,13 +2596,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire pop__valid;
   input [10:0] ptr_load__addr;
   wire [10:0] ptr_load__addr;
-  wire [10:0] \ptr_load__addr$83 ;
+  wire [10:0] \ptr_load__addr$85 ;
   input [12:0] ptr_load__data;
   wire [12:0] ptr_load__data;
-  wire [12:0] \ptr_load__data$84 ;
+  wire [12:0] \ptr_load__data$86 ;
   input ptr_load__en;
   wire ptr_load__en;
-  wire \ptr_load__en$85 ;
+  wire \ptr_load__en$87 ;
   wire [25:0] push__payload;
   wire [9:0] \push__payload.col ;
   wire [15:0] \push__payload.value ;
@@ -2610,33 +2614,33 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$43 ;
+  wire \relu$45 ;
   input [5:0] rows__payload;
   wire [5:0] rows__payload;
-  wire [5:0] \rows__payload$96 ;
+  wire [5:0] \rows__payload$98 ;
   output rows__ready;
   wire rows__ready;
-  wire \rows__ready$97 ;
+  wire \rows__ready$99 ;
   input rows__valid;
   wire rows__valid;
-  wire \rows__valid$95 ;
+  wire \rows__valid$97 ;
   input rst;
   wire rst;
   input running;
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$42 ;
+  wire [3:0] \shift$44 ;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
-  wire [11:0] \spmat_load__addr$86 ;
+  wire [11:0] \spmat_load__addr$88 ;
   input [7:0] spmat_load__data;
   wire [7:0] spmat_load__data;
-  wire [7:0] \spmat_load__data$87 ;
+  wire [7:0] \spmat_load__data$89 ;
   input spmat_load__en;
   wire spmat_load__en;
-  wire \spmat_load__en$88 ;
+  wire \spmat_load__en$90 ;
   output [31:0] stalled_cycles;
   reg [31:0] stalled_cycles = 32'd0;
   output [31:0] starved_cycles;
@@ -2650,13 +2654,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire weighted__valid;
   assign \$1  = ! queue_level;
   assign \$2  = ~ busy;
-  assign \$3  = ~ \entries__valid$60 ;
+  assign \$3  = ~ \entries__valid$62 ;
   assign \$4  = \$2  & \$3 ;
-  assign \$5  = ~ \busy$94 ;
+  assign \$5  = ~ \busy$96 ;
   assign \$6  = \$4  & \$5 ;
   assign idle = \$1  & \$6 ;
-  assign \rows__valid$95  = rows__valid & idle;
-  assign rows__ready = \rows__ready$97  & idle;
+  assign \rows__valid$97  = rows__valid & idle;
+  assign rows__ready = \rows__ready$99  & idle;
   assign \$7  = busy_cycles + 1'h1;
   assign \$8  = stalled_cycles + 1'h1;
   assign \$9  = starved_cycles + 1'h1;
@@ -2670,13 +2674,14 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .acc_read__addr(acc_read__addr),
     .acc_read__data(acc_read__data),
     .acc_read__en(acc_read__en),
+    .acc_read_next(acc_read_next),
     .acc_write__addr(acc_write__addr),
     .acc_write__en(acc_write__en),
-    .busy(\busy$94 ),
+    .busy(\busy$96 ),
     .clear(clear),
     .clk(clk),
-    .entries__payload(\entries__payload$56 ),
-    .entries__valid(\entries__valid$60 ),
+    .entries__payload(\entries__payload$58 ),
+    .entries__valid(\entries__valid$62 ),
     .rst(rst),
     .total(acc_write__data)
   );
@@ -2686,7 +2691,6 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .cols__payload(cols__payload),
     .cols__ready(pop__ready),
     .cols__valid(cols__valid),
-    .decoded__payload(entries__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(entries__valid),
     .error(error),
@@ -2699,11 +2703,14 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
+    .\port$542$0 (\$13 ),
+    .\port$546$0 (\$14 ),
     .rst(rst),
     .skipped(skipped)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers  destination_registers (
     .acc_read__data(acc_read__data),
+    .acc_read_next(acc_read_next),
     .clear(clear),
     .clk(clk),
     .out_read__data(out_read__data),
@@ -2725,8 +2732,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
     .relu(relu),
-    .rows__ready(\rows__ready$97 ),
-    .rows__valid(\rows__valid$95 ),
+    .rows__ready(\rows__ready$99 ),
+    .rows__valid(\rows__valid$97 ),
     .rst(rst),
     .shift(shift)
   );
@@ -2744,15 +2751,16 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder  weight_decoder (
     .clk(clk),
-    .entries__payload(entries__payload),
     .entries__ready(decoded__ready),
     .entries__valid(entries__valid),
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
+    .\port$542$0 (\$13 ),
+    .\port$546$0 (\$14 ),
     .rst(rst),
-    .weighted__payload(\entries__payload$56 ),
-    .weighted__valid(\entries__valid$60 )
+    .weighted__payload(\entries__payload$58 ),
+    .weighted__valid(\entries__valid$62 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -2810,42 +2818,44 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   assign \error$39  = error;
   assign \clear$40  = clear;
   assign \clear$41  = clear;
-  assign \shift$42  = shift;
-  assign \relu$43  = relu;
+  assign \acc_read_next$43  = acc_read_next;
+  assign \shift$44  = shift;
+  assign \relu$45  = relu;
   assign pop__payload = cols__payload;
   assign cols__ready = pop__ready;
   assign pop__valid = cols__valid;
-  assign decoded__payload = entries__payload;
+  assign entries__payload = { \$13 , \$14  };
+  assign decoded__payload = { \$13 , \$14  };
   assign entries__ready = decoded__ready;
   assign decoded__valid = entries__valid;
-  assign weighted__payload = \entries__payload$56 ;
+  assign weighted__payload = \entries__payload$58 ;
   assign weighted__ready = 1'h1;
-  assign \entries__ready$59  = 1'h1;
-  assign weighted__valid = \entries__valid$60 ;
-  assign \acc_read__addr$63  = acc_read__addr;
-  assign \acc_read__data$65  = acc_read__data;
-  assign \acc_read__en$67  = acc_read__en;
-  assign \acc_write__addr$69  = acc_write__addr;
-  assign \acc_write__data$71  = acc_write__data;
-  assign \acc_write__en$73  = acc_write__en;
+  assign \entries__ready$61  = 1'h1;
+  assign weighted__valid = \entries__valid$62 ;
+  assign \acc_read__addr$65  = acc_read__addr;
+  assign \acc_read__data$67  = acc_read__data;
+  assign \acc_read__en$69  = acc_read__en;
+  assign \acc_write__addr$71  = acc_write__addr;
+  assign \acc_write__data$73  = acc_write__data;
+  assign \acc_write__en$75  = acc_write__en;
   assign out_read__addr = rows__payload;
-  assign \out_read__addr$75  = rows__payload;
-  assign \out_read__data$77  = out_read__data;
-  assign \out_read__en$79  = out_read__en;
+  assign \out_read__addr$77  = rows__payload;
+  assign \out_read__data$79  = out_read__data;
+  assign \out_read__en$81  = out_read__en;
   assign load__addr = codebook_load__addr;
   assign load__data = codebook_load__data;
   assign load__en = codebook_load__en;
-  assign \ptr_load__addr$83  = ptr_load__addr;
-  assign \ptr_load__data$84  = ptr_load__data;
-  assign \ptr_load__en$85  = ptr_load__en;
-  assign \spmat_load__addr$86  = spmat_load__addr;
-  assign \spmat_load__data$87  = spmat_load__data;
-  assign \spmat_load__en$88  = spmat_load__en;
-  assign \outputs__payload$89  = outputs__payload;
-  assign \outputs__ready$90  = outputs__ready;
-  assign \outputs__valid$91  = outputs__valid;
-  assign \idle$92  = idle;
-  assign \rows__payload$96  = rows__payload;
+  assign \ptr_load__addr$85  = ptr_load__addr;
+  assign \ptr_load__data$86  = ptr_load__data;
+  assign \ptr_load__en$87  = ptr_load__en;
+  assign \spmat_load__addr$88  = spmat_load__addr;
+  assign \spmat_load__data$89  = spmat_load__data;
+  assign \spmat_load__en$90  = spmat_load__en;
+  assign \outputs__payload$91  = outputs__payload;
+  assign \outputs__ready$92  = outputs__ready;
+  assign \outputs__valid$93  = outputs__valid;
+  assign \idle$94  = idle;
+  assign \rows__payload$98  = rows__payload;
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
   assign \outputs__payload.local_row  = outputs__payload[5:0];
@@ -2856,28 +2866,28 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   assign \cols__payload.value  = cols__payload[25:10];
   assign \pop__payload.col  = cols__payload[9:0];
   assign \pop__payload.value  = cols__payload[25:10];
-  assign \entries__payload.local_row  = entries__payload[5:0];
-  assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.last  = entries__payload[10];
-  assign \entries__payload.value  = entries__payload[26:11];
-  assign \decoded__payload.local_row  = entries__payload[5:0];
-  assign \decoded__payload.weight_idx  = entries__payload[9:6];
-  assign \decoded__payload.last  = entries__payload[10];
-  assign \decoded__payload.value  = entries__payload[26:11];
-  assign \entries__payload$56.local_row  = \entries__payload$56 [5:0];
-  assign \entries__payload$56.weight  = \entries__payload$56 [21:6];
-  assign \entries__payload$56.value  = \entries__payload$56 [37:22];
-  assign \entries__payload$56.last  = \entries__payload$56 [38];
-  assign \weighted__payload.local_row  = \entries__payload$56 [5:0];
-  assign \weighted__payload.weight  = \entries__payload$56 [21:6];
-  assign \weighted__payload.value  = \entries__payload$56 [37:22];
-  assign \weighted__payload.last  = \entries__payload$56 [38];
-  assign \outputs__payload$89.local_row  = outputs__payload[5:0];
-  assign \outputs__payload$89.value  = outputs__payload[21:6];
+  assign \entries__payload.local_row  = \$14 ;
+  assign \entries__payload.weight_idx  = \$13 [3:0];
+  assign \entries__payload.last  = \$13 [4];
+  assign \entries__payload.value  = \$13 [20:5];
+  assign \decoded__payload.local_row  = \$14 ;
+  assign \decoded__payload.weight_idx  = \$13 [3:0];
+  assign \decoded__payload.last  = \$13 [4];
+  assign \decoded__payload.value  = \$13 [20:5];
+  assign \entries__payload$58.local_row  = \entries__payload$58 [5:0];
+  assign \entries__payload$58.weight  = \entries__payload$58 [21:6];
+  assign \entries__payload$58.value  = \entries__payload$58 [37:22];
+  assign \entries__payload$58.last  = \entries__payload$58 [38];
+  assign \weighted__payload.local_row  = \entries__payload$58 [5:0];
+  assign \weighted__payload.weight  = \entries__payload$58 [21:6];
+  assign \weighted__payload.value  = \entries__payload$58 [37:22];
+  assign \weighted__payload.last  = \entries__payload$58 [38];
+  assign \outputs__payload$91.local_row  = outputs__payload[5:0];
+  assign \outputs__payload$91.value  = outputs__payload[21:6];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit (clk, rst, total, busy, acc_read__data, entries__valid, entries__payload, acc_read__addr, acc_read__en, acc_write__addr, acc_write__en, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit (clk, rst, total, busy, acc_read__data, entries__valid, entries__payload, acc_read_next, acc_read__addr, acc_read__en, acc_write__addr, acc_write__en, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [41:0] \$1 ;
   reg [5:0] \$10 ;
@@ -2901,6 +2911,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [41:0] acc_read__data;
   output acc_read__en;
   reg acc_read__en = 1'h0;
+  output [5:0] acc_read_next;
+  reg [5:0] acc_read_next = 6'h00;
   output [5:0] acc_write__addr;
   reg [5:0] acc_write__addr = 6'h00;
   wire [41:0] acc_write__data;
@@ -2925,7 +2937,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire entries__valid;
   reg [41:0] last_sum = 42'h00000000000;
   wire [31:0] p;
-  reg [5:0] row1 = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] row1;
   (* init = 6'h00 *)
   wire [5:0] row2;
   (* init = 6'h00 *)
@@ -2948,7 +2961,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$6  = ~ clear;
   assign \$7  = \$5  & \$6 ;
   always @(posedge clk)
-    row1 <= \$8 ;
+    acc_read_next <= \$8 ;
   always @(posedge clk)
     valid1 <= \$9 ;
   always @(posedge clk)
@@ -2966,7 +2979,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$580$6 (entries__payload[37:6]),
+    .\port$586$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -2985,7 +2998,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$10  = row1;
+    \$10  = acc_read_next;
     if (rst) begin
       \$10  = 6'h00;
     end
@@ -3030,6 +3043,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign b = entries__payload[37:22];
   assign row2 = acc_read__addr;
   assign valid2 = acc_read__en;
+  assign row1 = acc_read_next;
   assign row3 = acc_write__addr;
   assign acc_write__data = \$2 [41:0];
   assign valid3 = acc_write__en;
@@ -3041,7 +3055,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$580$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$586$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -3057,8 +3071,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$580$6 ;
-  wire [31:0] \port$580$6 ;
+  input [31:0] \port$586$6 ;
+  wire [31:0] \port$586$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -3087,28 +3101,31 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$580$6 [15:0];
+    \$2  = \port$586$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$580$6 [31:16];
+    \$3  = \port$586$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$580$6 [15:0];
-  assign b = \port$580$6 [31:16];
+  assign a = \port$586$6 [15:0];
+  assign b = \port$586$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, decoded__valid, decoded__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$542$0 , decoded__valid, \port$546$0 , load__en
+);
   wire \$1 ;
   wire [9:0] \$2 ;
   wire [15:0] \$3 ;
+  wire [20:0] \$4 ;
+  wire [5:0] \$5 ;
   output busy;
   wire busy;
   wire \busy$45 ;
@@ -3128,7 +3145,6 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input cols__valid;
   wire cols__valid;
   wire \cols__valid$5 ;
-  output [26:0] decoded__payload;
   wire [26:0] decoded__payload;
   wire [26:0] \decoded__payload$19 ;
   wire \decoded__payload$19.last ;
@@ -3187,6 +3203,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
+  output [20:0] \port$542$0 ;
+  wire [20:0] \port$542$0 ;
+  output [5:0] \port$546$0 ;
+  wire [5:0] \port$546$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -3219,15 +3239,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign busy = \$1  | decoded__valid;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator  address_accumulator (
     .clk(clk),
-    .decoded__payload(decoded__payload),
     .decoded__ready(decoded__ready),
     .decoded__valid(decoded__valid),
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$506$0 (\$2 ),
-    .\port$510$0 (\$3 ),
+    .\port$510$0 (\$2 ),
+    .\port$514$0 (\$3 ),
+    .\port$542$0 (\$4 ),
+    .\port$546$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3253,8 +3274,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$506$0 (\$2 ),
-    .\port$510$0 (\$3 ),
+    .\port$510$0 (\$2 ),
+    .\port$514$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3274,7 +3295,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \entries__payload$13  = { \$3 , \$2  };
   assign \entries__ready$15  = entries__ready;
   assign \entries__valid$17  = entries__valid;
-  assign \decoded__payload$19  = decoded__payload;
+  assign decoded__payload = { \$4 , \$5  };
+  assign \decoded__payload$19  = { \$4 , \$5  };
   assign \decoded__ready$21  = decoded__ready;
   assign \decoded__valid$23  = decoded__valid;
   assign ptr_load__addr = load__addr;
@@ -3288,6 +3310,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \error_clear$40  = error_clear;
   assign \issued$48  = issued;
   assign \skipped$50  = skipped;
+  assign \port$542$0  = \$4 ;
+  assign \port$546$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -3312,18 +3336,18 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \entries__payload$13.first  = \$2 [8];
   assign \entries__payload$13.last  = \$2 [9];
   assign \entries__payload$13.value  = \$3 ;
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.value  = decoded__payload[26:11];
-  assign \decoded__payload$19.local_row  = decoded__payload[5:0];
-  assign \decoded__payload$19.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload$19.last  = decoded__payload[10];
-  assign \decoded__payload$19.value  = decoded__payload[26:11];
+  assign \decoded__payload.local_row  = \$5 ;
+  assign \decoded__payload.weight_idx  = \$4 [3:0];
+  assign \decoded__payload.last  = \$4 [4];
+  assign \decoded__payload.value  = \$4 [20:5];
+  assign \decoded__payload$19.local_row  = \$5 ;
+  assign \decoded__payload$19.weight_idx  = \$4 [3:0];
+  assign \decoded__payload$19.last  = \$4 [4];
+  assign \decoded__payload$19.value  = \$4 [20:5];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$506$0 , \port$510$0 , entries__valid, decoded__valid, decoded__payload, error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$510$0 , \port$514$0 , entries__valid, \port$542$0 , decoded__valid, \port$546$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -3331,11 +3355,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  reg \$15 ;
-  reg [5:0] \$16 ;
-  reg [26:0] \$17 ;
-  reg \$18 ;
+  reg [20:0] \$15 ;
+  reg [20:0] \$16  = 21'h000000;
+  reg \$17 ;
+  reg [6:0] \$18 ;
+  reg \$19 ;
   wire [7:0] \$2 ;
+  reg \$20 ;
   wire [7:0] \$3 ;
   wire \$4 ;
   wire \$5 ;
@@ -3345,8 +3371,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$9 ;
   input clk;
   wire clk;
-  output [26:0] decoded__payload;
-  reg [26:0] decoded__payload = 27'h0000000;
+  wire [26:0] decoded__payload;
   wire \decoded__payload.last ;
   wire [5:0] \decoded__payload.local_row ;
   wire [15:0] \decoded__payload.value ;
@@ -3369,17 +3394,23 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
-  input [9:0] \port$506$0 ;
-  wire [9:0] \port$506$0 ;
-  input [15:0] \port$510$0 ;
-  wire [15:0] \port$510$0 ;
-  reg [5:0] prev_row = 6'h00;
+  reg fresh = 1'h0;
+  reg [6:0] last_row = 7'h00;
+  input [9:0] \port$510$0 ;
+  wire [9:0] \port$510$0 ;
+  input [15:0] \port$514$0 ;
+  wire [15:0] \port$514$0 ;
+  (* init = 21'h000000 *)
+  output [20:0] \port$542$0 ;
+  wire [20:0] \port$542$0 ;
+  output [5:0] \port$546$0 ;
+  wire [5:0] \port$546$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
-  assign \$1  = prev_row + 1'h1;
-  assign \$2  = \$1  + \port$506$0 [3:0];
-  assign \$3  = \port$506$0 [8] ? { 4'h0, \port$506$0 [3:0] } : \$2 ;
+  assign \$1  = last_row[5:0] + 1'h1;
+  assign \$2  = \$1  + \port$510$0 [3:0];
+  assign \$3  = \port$510$0 [8] ? { 4'h0, \port$510$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -3390,73 +3421,84 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$10  = ~ decoded__valid;
   assign \$11  = \$10  | decoded__ready;
   assign \$12  = entries__valid & \$11 ;
-  assign \$13  = \$3 [6:0] >= 7'h40;
-  assign \$14  = \$12  & \$13 ;
+  assign \$13  = last_row >= 7'h40;
+  assign \$14  = fresh & \$13 ;
   always @(posedge clk)
-    decoded__valid <= \$15 ;
+    \$16  <= \$15 ;
   always @(posedge clk)
-    prev_row <= \$16 ;
+    decoded__valid <= \$17 ;
   always @(posedge clk)
-    decoded__payload <= \$17 ;
+    last_row <= \$18 ;
   always @(posedge clk)
-    error <= \$18 ;
+    fresh <= \$19 ;
+  always @(posedge clk)
+    error <= \$20 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$15  = decoded__valid;
+    \$15  = \$16 ;
+    if (\$9 ) begin
+      \$15 [3:0] = \port$510$0 [7:4];
+      \$15 [4] = \port$510$0 [9];
+      \$15 [20:5] = \port$514$0 ;
+    end
+    if (rst) begin
+      \$15  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$17  = decoded__valid;
     if (\$6 ) begin
-      \$15  = entries__valid;
+      \$17  = entries__valid;
     end
     if (rst) begin
-      \$15  = 1'h0;
+      \$17  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = prev_row;
+    \$18  = last_row;
     if (\$9 ) begin
-      \$16  = \$3 [5:0];
+      \$18  = \$3 [6:0];
     end
     if (rst) begin
-      \$16  = 6'h00;
+      \$18  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = decoded__payload;
-    if (\$9 ) begin
-      \$17 [5:0] = \$3 [5:0];
-      \$17 [9:6] = \port$506$0 [7:4];
-      \$17 [10] = \port$506$0 [9];
-      \$17 [26:11] = \port$510$0 ;
-    end
+    \$19  = \$12 ;
     if (rst) begin
-      \$17  = 27'h0000000;
+      \$19  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$18  = error;
+    \$20  = error;
     if (error_clear) begin
-      \$18  = 1'h0;
+      \$20  = 1'h0;
     end
     if (\$14 ) begin
-      \$18  = 1'h1;
+      \$20  = 1'h1;
     end
     if (rst) begin
-      \$18  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$510$0 , \port$506$0  };
-  assign \entries__payload.rel_index  = \port$506$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$506$0 [7:4];
-  assign \entries__payload.first  = \port$506$0 [8];
-  assign \entries__payload.last  = \port$506$0 [9];
-  assign \entries__payload.value  = \port$510$0 ;
-  assign \decoded__payload.local_row  = decoded__payload[5:0];
-  assign \decoded__payload.weight_idx  = decoded__payload[9:6];
-  assign \decoded__payload.last  = decoded__payload[10];
-  assign \decoded__payload.value  = decoded__payload[26:11];
+  assign entries__payload = { \port$514$0 , \port$510$0  };
+  assign decoded__payload = { \$16 , last_row[5:0] };
+  assign \port$542$0  = \$16 ;
+  assign \port$546$0  = last_row[5:0];
+  assign \entries__payload.rel_index  = \port$510$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$510$0 [7:4];
+  assign \entries__payload.first  = \port$510$0 [8];
+  assign \entries__payload.last  = \port$510$0 [9];
+  assign \entries__payload.value  = \port$514$0 ;
+  assign \decoded__payload.local_row  = last_row[5:0];
+  assign \decoded__payload.weight_idx  = \$16 [3:0];
+  assign \decoded__payload.last  = \$16 [4];
+  assign \decoded__payload.value  = \$16 [20:5];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5182,7 +5224,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$506$0 , \port$510$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$510$0 , \port$514$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5280,11 +5322,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$506$0 ;
-  wire [9:0] \port$506$0 ;
+  output [9:0] \port$510$0 ;
+  wire [9:0] \port$510$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$510$0 ;
-  wire [15:0] \port$510$0 ;
+  output [15:0] \port$514$0 ;
+  wire [15:0] \port$514$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5553,8 +5595,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$506$0  = \$61 ;
-  assign \port$510$0  = \$63 ;
+  assign \port$510$0  = \$61 ;
+  assign \port$514$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -9729,21 +9771,29 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers (\rp__addr$13 , clk, rst, wp__data, acc_read__data, out_read__data, \rp__en$15 , rp__addr, rp__en, wp__addr, wp__en, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers (\rp__addr$13 , clk, rst, wp__data, acc_read__data, out_read__data, \rp__en$15 , acc_read_next, rp__addr, rp__en, wp__addr, wp__en, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [63:0] \$1 ;
+  wire \$10 ;
+  reg [63:0] \$11 ;
+  reg \$12 ;
+  reg \$13 ;
+  reg \$14 ;
   wire [63:0] \$2 ;
   wire [63:0] \$3 ;
   wire [63:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
-  reg [63:0] \$7 ;
-  reg \$8 ;
-  reg \$9 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg acc_next_valid = 1'h0;
   wire [5:0] acc_read__addr;
   output [41:0] acc_read__data;
   wire [41:0] acc_read__data;
   wire acc_read__en;
+  input [5:0] acc_read_next;
+  wire [5:0] acc_read_next;
   wire [5:0] acc_write__addr;
   wire [41:0] acc_write__data;
   wire acc_write__en;
@@ -9865,39 +9915,52 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$2  = 1'h1 << wp__addr;
   assign \$3  = wp__en ? \$2  : 64'h0000000000000000;
   assign \$4  = \$1  | \$3 ;
-  assign \$5  = valid >> rp__addr;
-  assign \$6  = valid >> \rp__addr$13 ;
+  assign \$5  = valid >> acc_read_next;
+  assign \$6  = clear ? 1'h0 : \$5 ;
+  assign \$7  = wp__addr == acc_read_next;
+  assign \$8  = wp__en & \$7 ;
+  assign \$9  = \$6  | \$8 ;
+  assign \$10  = valid >> \rp__addr$13 ;
   always @(posedge clk)
-    valid <= \$7 ;
+    valid <= \$11 ;
   always @(posedge clk)
-    row_valid <= \$8 ;
+    acc_next_valid <= \$12 ;
   always @(posedge clk)
-    \row_valid$18  <= \$9 ;
+    row_valid <= \$13 ;
+  always @(posedge clk)
+    \row_valid$18  <= \$14 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$7  = \$4 ;
+    \$11  = \$4 ;
     if (rst) begin
-      \$7  = 64'h0000000000000000;
+      \$11  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$8  = row_valid;
+    \$12  = \$9 ;
+    if (rst) begin
+      \$12  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$13  = row_valid;
     if (rp__en) begin
-      \$8  = \$5 ;
+      \$13  = acc_next_valid;
     end
     if (rst) begin
-      \$8  = 1'h0;
+      \$13  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$9  = \row_valid$18 ;
+    \$14  = \row_valid$18 ;
     if (\rp__en$15 ) begin
-      \$9  = \$6 ;
+      \$14  = \$10 ;
     end
     if (rst) begin
-      \$9  = 1'h0;
+      \$14  = 1'h0;
     end
   end
   assign acc_write__addr = wp__addr;
@@ -10271,7 +10334,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, entries__valid, entries__payload, weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$542$0 , entries__valid, \port$546$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10342,7 +10405,6 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   reg [15:0] codebook7 = 16'h0000;
   reg [15:0] codebook8 = 16'h0000;
   reg [15:0] codebook9 = 16'h0000;
-  input [26:0] entries__payload;
   wire [26:0] entries__payload;
   wire \entries__payload.last ;
   wire [5:0] \entries__payload.local_row ;
@@ -10358,6 +10420,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [15:0] load__data;
   input load__en;
   wire load__en;
+  input [20:0] \port$542$0 ;
+  wire [20:0] \port$542$0 ;
+  input [5:0] \port$546$0 ;
+  wire [5:0] \port$546$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -10529,10 +10595,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = entries__payload[5:0];
+      \$51 [5:0] = \port$546$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = entries__payload[26:11];
-      \$51 [38] = entries__payload[10];
+      \$51 [37:22] = \port$542$0 [20:5];
+      \$51 [38] = \port$542$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -10541,7 +10607,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (entries__payload[9:6])
+    casez (\port$542$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -10647,15 +10713,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign weighted__ready = 1'h1;
+  assign entries__payload = { \port$542$0 , \port$546$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = entries__payload[5:0];
-  assign \entries__payload.weight_idx  = entries__payload[9:6];
-  assign \entries__payload.last  = entries__payload[10];
-  assign \entries__payload.value  = entries__payload[26:11];
+  assign \entries__payload.local_row  = \port$546$0 ;
+  assign \entries__payload.weight_idx  = \port$542$0 [3:0];
+  assign \entries__payload.last  = \port$542$0 [4];
+  assign \entries__payload.value  = \port$542$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -26,7 +26,8 @@ class AddressAccumulator(wiring.Component):
     decoded : Out(stream of decoded_layout)
         One cycle after the entry is accepted.
     error : Out(1)
-        Sticky: set when a row reaches ``max_local_rows`` (a corrupt image); cleared by
+        Sticky: set when a row reaches ``max_local_rows`` (a corrupt image), the cycle after
+        the entry leaves on ``decoded`` (the range check reads the registered row); cleared by
         ``error_clear``. The entry is still passed on, with its row truncated.
 
     Throughput one entry per cycle; latency ``LATENCY`` = 1 cycle.
@@ -47,11 +48,17 @@ class AddressAccumulator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        prev_row = Signal(self.row_width)
         entry = self.entries.payload
-        # Wide enough that previous_row + 1 + 15 never wraps before the range check.
+        # Wide enough that previous_row + 1 + 15 never wraps before the range check. `last_row`
+        # holds the last accepted row at full width: its low bits are the output and the next
+        # entry's previous row, and the range check reads it a cycle later (`fresh`), off the
+        # path from the sparse-matrix memory through the adder.
         row = Signal(bits_for(self.max_local_rows + MAX_REL_INDEX))
-        m.d.comb += row.eq(Mux(entry.first, entry.rel_index, prev_row + 1 + entry.rel_index))
+        last_row = Signal.like(row)
+        fresh = Signal()
+        prev_row = last_row[:self.row_width]
+        m.d.comb += [row.eq(Mux(entry.first, entry.rel_index, prev_row + 1 + entry.rel_index)),
+                     self.decoded.payload.local_row.eq(prev_row)]
 
         advance = ~self.decoded.valid | self.decoded.ready
         accept = self.entries.valid & advance
@@ -60,16 +67,16 @@ class AddressAccumulator(wiring.Component):
             m.d.sync += self.decoded.valid.eq(self.entries.valid)
         with m.If(accept):
             m.d.sync += [
-                prev_row.eq(row),
-                self.decoded.payload.local_row.eq(row),
+                last_row.eq(row),
                 self.decoded.payload.weight_idx.eq(entry.weight_idx),
                 self.decoded.payload.last.eq(entry.last),
             ]
             if self.value_width:
                 m.d.sync += self.decoded.payload.value.eq(entry.value)
 
+        m.d.sync += fresh.eq(accept)
         with m.If(self.error_clear):
             m.d.sync += self.error.eq(0)
-        with m.If(accept & (row >= self.max_local_rows)):
+        with m.If(fresh & (last_row >= self.max_local_rows)):
             m.d.sync += self.error.eq(1)
         return m

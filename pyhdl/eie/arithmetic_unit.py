@@ -25,6 +25,8 @@ class ArithmeticUnit(wiring.Component):
     entries : In(stream of weighted_entry_layout), always ready
     acc_read, acc_write : In(memory.ReadPort.Signature), In(memory.WritePort.Signature)
         To the destination registers.
+    acc_read_next : Out(row_width)
+        The row ``acc_read`` reads in the next cycle (``DestinationRegisters.acc_read_next``).
     busy : Out(1)
         An accepted entry has not been written back yet.
     clear : In(1)
@@ -44,6 +46,7 @@ class ArithmeticUnit(wiring.Component):
             "entries": In(stream.Signature(weighted_entry_layout(row_width, weight_width, act_width))),
             "acc_read": In(memory.ReadPort.Signature(addr_width=row_width, shape=signed(acc_width))),
             "acc_write": In(memory.WritePort.Signature(addr_width=row_width, shape=signed(acc_width))),
+            "acc_read_next": Out(row_width),
             "busy": Out(1),
             "clear": In(1),
         })
@@ -65,7 +68,8 @@ class ArithmeticUnit(wiring.Component):
         for k in range(1, self.LATENCY):
             m.d.sync += [rows[k].eq(rows[k - 1]), valid[k].eq(valid[k - 1])]
         row, wb_valid = rows[-1], valid[-1]
-        m.d.comb += [self.acc_read.addr.eq(rows[-2]), self.acc_read.en.eq(valid[-2])]
+        m.d.comb += [self.acc_read.addr.eq(rows[-2]), self.acc_read.en.eq(valid[-2]),
+                     self.acc_read_next.eq(rows[-3])]       # rows shift every cycle
 
         # Write-back: add the product to the row; bypass the stale read after a same-row write.
         last_sum = Signal(signed(self.acc_width))

@@ -26,7 +26,9 @@ class CSCDecoder(wiring.Component):
         carries the activation value this way); 0 for none.
     col_ptr, entries : sequence of int, optional
         Initial memory images (pointers; 8-bit entry words). Both memories can also be written
-        through ``ptr_load`` / ``spmat_load``.
+        through ``ptr_load`` / ``spmat_load``, while the decoder is idle: their block RAMs have
+        no read-during-write bypass (``BlockRAM(bypass=False)``), so on ECP5 a word read in the
+        cycle it is written, or the next, is undefined.
 
     Attributes
     ----------

@@ -17,6 +17,11 @@ class DestinationRegisters(wiring.Component):
     Attributes
     ----------
     acc_read, out_read : Out(memory.ReadPort.Signature(addr_width, shape=signed(acc_width)))
+    acc_read_next : In(addr_width)
+        The row ``acc_read`` reads in the next cycle when its ``en`` is high then. Its valid bit
+        is looked up a cycle ahead (corrected for that cycle's write and ``clear``), so the 64:1
+        valid-bit select starts at this register, not at the read address that also drives the
+        memory's read ports.
     acc_write : Out(memory.WritePort.Signature(addr_width, shape=signed(acc_width)))
     clear : In(1)
         Every row reads as 0 from the next cycle on (a write in the same cycle still lands).
@@ -30,6 +35,7 @@ class DestinationRegisters(wiring.Component):
             "acc_read": Out(memory.ReadPort.Signature(addr_width=aw, shape=signed(acc_width))),
             "out_read": Out(memory.ReadPort.Signature(addr_width=aw, shape=signed(acc_width))),
             "acc_write": Out(memory.WritePort.Signature(addr_width=aw, shape=signed(acc_width))),
+            "acc_read_next": In(aw),
             "clear": In(1),
         })
 
@@ -43,11 +49,17 @@ class DestinationRegisters(wiring.Component):
         written = Mux(self.acc_write.en, 1 << self.acc_write.addr, 0)
         m.d.sync += valid.eq(Mux(self.clear, 0, valid) | written)
 
-        for port in (self.acc_read, self.out_read):
+        # The valid bit the accumulate port will read next cycle: valid(t) = (clear(t-1) ? 0 :
+        # valid(t-1)) | written(t-1), looked up at acc_read_next in t - 1.
+        acc_next_valid = Signal()
+        wa = self.acc_write
+        m.d.sync += acc_next_valid.eq(Mux(self.clear, 0, valid.bit_select(self.acc_read_next, 1))
+                                      | (wa.en & (wa.addr == self.acc_read_next)))
+        for port, lookup in ((self.acc_read, acc_next_valid), (self.out_read, None)):
             rp = mem.read_port()
             row_valid = Signal()
             m.d.comb += [rp.addr.eq(port.addr), rp.en.eq(port.en)]
             with m.If(port.en):
-                m.d.sync += row_valid.eq(valid.bit_select(port.addr, 1))
+                m.d.sync += row_valid.eq(valid.bit_select(port.addr, 1) if lookup is None else lookup)
             m.d.comb += port.data.eq(Mux(row_valid, rp.data, 0))
         return m

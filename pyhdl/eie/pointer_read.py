@@ -89,8 +89,10 @@ class PointerRead(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n_ptr = self.max_cols + 1
-        m.submodules.even = even = BlockRAM(shape=self.ptr_width, depth=(n_ptr + 1) // 2, init=self.init[0::2])
-        m.submodules.odd = odd = BlockRAM(shape=self.ptr_width, depth=n_ptr // 2, init=self.init[1::2])
+        # The host loads the banks while no column is read (no read-during-write bypass).
+        m.submodules.even = even = BlockRAM(shape=self.ptr_width, depth=(n_ptr + 1) // 2, init=self.init[0::2],
+                                            bypass=False)
+        m.submodules.odd = odd = BlockRAM(shape=self.ptr_width, depth=n_ptr // 2, init=self.init[1::2], bypass=False)
 
         # Host load: the pointer index's low bit picks the bank.
         for bank, parity in ((even, 0), (odd, 1)):

@@ -167,6 +167,7 @@ class ProcessingElement(wiring.Component):
             self.error.eq(decoder.error),
             au.clear.eq(self.clear),
             dest.clear.eq(self.clear),
+            dest.acc_read_next.eq(au.acc_read_next),
             out.shift.eq(self.shift),
             out.relu.eq(self.relu),
         ]

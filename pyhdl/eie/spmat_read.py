@@ -65,7 +65,8 @@ class SparseMatrixRead(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = BlockRAM(shape=ENTRY_WIDTH, depth=self.max_entries, init=self.init)
+        # The host loads the memory while no span is walked (no read-during-write bypass).
+        m.submodules.mem = mem = BlockRAM(shape=ENTRY_WIDTH, depth=self.max_entries, init=self.init, bypass=False)
         m.d.comb += [
             mem.write.addr.eq(self.load.addr),
             mem.write.data.eq(self.load.data),
