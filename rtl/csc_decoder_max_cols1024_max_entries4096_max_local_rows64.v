@@ -115,8 +115,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__valid(entries__valid),
     .error(\error$48 ),
     .error_clear(error_clear),
-    .\port$284$0 (\$2 ),
-    .\port$288$0 (\$3 ),
+    .\port$275$0 (\$2 ),
+    .\port$279$0 (\$3 ),
     .rst(rst)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read  pointer_read (
@@ -203,7 +203,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, entries__payload, entries__valid, \port$284$0 , decoded__valid, \port$288$0 , error, decoded__ready);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, entries__payload, entries__valid, \port$275$0 , decoded__valid, \port$279$0 , error, decoded__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -252,10 +252,10 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
   (* init = 5'h00 *)
-  output [4:0] \port$284$0 ;
-  wire [4:0] \port$284$0 ;
-  output [5:0] \port$288$0 ;
-  wire [5:0] \port$288$0 ;
+  output [4:0] \port$275$0 ;
+  wire [4:0] \port$275$0 ;
+  output [5:0] \port$279$0 ;
+  wire [5:0] \port$279$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -337,8 +337,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   end
   assign row = \$3 [6:0];
   assign decoded__payload = { \$16 , last_row[5:0] };
-  assign \port$284$0  = \$16 ;
-  assign \port$288$0  = last_row[5:0];
+  assign \port$275$0  = \$16 ;
+  assign \port$279$0  = last_row[5:0];
   assign \entries__payload.rel_index  = entries__payload[3:0];
   assign \entries__payload.weight_idx  = entries__payload[7:4];
   assign \entries__payload.first  = entries__payload[8];
@@ -354,15 +354,6 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire [10:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg [12:0] \$104 ;
-  reg [12:0] \$105 ;
-  reg [13:0] \$106 ;
-  reg \$107 ;
-  reg [27:0] \$108 ;
-  reg \$109 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -447,19 +438,19 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg \$88 ;
+  reg [9:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  reg \$97 ;
-  reg [9:0] \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg [12:0] \$95 ;
+  reg [12:0] \$96 ;
+  reg [13:0] \$97 ;
+  reg \$98 ;
+  reg [27:0] \$99 ;
   output busy;
   wire busy;
   input clk;
@@ -605,45 +596,36 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   assign \$81  = \$80  | spans__ready;
   assign \$82  = $signed(s4_count) <= $signed(1'h0);
   assign \$83  = s4_count == 1'h1;
-  assign \$84  = ~ s2_valid;
-  assign \$85  = ~ s3_valid;
-  assign \$86  = ~ s4_valid;
-  assign \$87  = ~ spans__valid;
-  assign \$88  = \$87  | spans__ready;
-  assign \$89  = \$86  | \$88 ;
-  assign \$90  = \$85  | \$89 ;
-  assign \$91  = \$84  | \$90 ;
-  assign \$92  = \$91  & s1_valid;
-  assign \$93  = col >= n_cols;
-  assign \$94  = col >= 11'h400;
-  assign \$95  = \$93  | \$94 ;
-  assign \$96  = \$92  & \$95 ;
+  assign \$84  = col >= n_cols;
+  assign \$85  = col >= 11'h400;
+  assign \$86  = \$84  | \$85 ;
+  assign \$87  = s1_valid & \$86 ;
   always @(posedge clk)
-    s1_valid <= \$97 ;
+    s1_valid <= \$88 ;
   always @(posedge clk)
-    col <= \$98 ;
+    col <= \$89 ;
   always @(posedge clk)
-    s2_valid <= \$99 ;
+    s2_valid <= \$90 ;
   always @(posedge clk)
-    s2_odd <= \$100 ;
+    s2_odd <= \$91 ;
   always @(posedge clk)
-    s3_valid <= \$101 ;
+    s3_valid <= \$92 ;
   always @(posedge clk)
-    s3_odd <= \$102 ;
+    s3_odd <= \$93 ;
   always @(posedge clk)
-    s4_valid <= \$103 ;
+    s4_valid <= \$94 ;
   always @(posedge clk)
-    s4_start <= \$104 ;
+    s4_start <= \$95 ;
   always @(posedge clk)
-    s4_end <= \$105 ;
+    s4_end <= \$96 ;
   always @(posedge clk)
-    s4_count <= \$106 ;
+    s4_count <= \$97 ;
   always @(posedge clk)
-    spans__valid <= \$107 ;
+    spans__valid <= \$98 ;
   always @(posedge clk)
-    spans__payload <= \$108 ;
+    spans__payload <= \$99 ;
   always @(posedge clk)
-    error <= \$109 ;
+    error <= \$100 ;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.even  even (
     .clk(clk),
     .rd__addr(\$15 [9:0]),
@@ -668,138 +650,138 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$97  = s1_valid;
+    \$88  = s1_valid;
     if (\$51 ) begin
-      \$97  = cols__valid;
+      \$88  = cols__valid;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$98  = col;
+    \$89  = col;
     if (\$51 ) begin
-      \$98  = cols__payload;
+      \$89  = cols__payload;
     end
     if (rst) begin
-      \$98  = 10'h000;
+      \$89  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$99  = s2_valid;
+    \$90  = s2_valid;
     if (\$59 ) begin
-      \$99  = \$64 ;
+      \$90  = \$64 ;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$100  = s2_odd;
+    \$91  = s2_odd;
     if (\$59 ) begin
-      \$100  = col[0];
+      \$91  = col[0];
+    end
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$92  = s3_valid;
+    if (\$70 ) begin
+      \$92  = s2_valid;
+    end
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$93  = s3_odd;
+    if (\$70 ) begin
+      \$93  = s2_odd;
+    end
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$94  = s4_valid;
+    if (\$74 ) begin
+      \$94  = s3_valid;
+    end
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$95  = s4_start;
+    if (\$74 ) begin
+      \$95  = \$75 ;
+    end
+    if (rst) begin
+      \$95  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$96  = s4_end;
+    if (\$74 ) begin
+      \$96  = \$76 ;
+    end
+    if (rst) begin
+      \$96  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$97  = s4_count;
+    if (\$74 ) begin
+      \$97  = \$79 ;
+    end
+    if (rst) begin
+      \$97  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$98  = spans__valid;
+    if (\$81 ) begin
+      \$98  = s4_valid;
+    end
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$99  = spans__payload;
+    if (\$81 ) begin
+      \$99 [12:0] = s4_start;
+      \$99 [25:13] = s4_end;
+      \$99 [26] = \$82 ;
+      \$99 [27] = \$83 ;
+    end
+    if (rst) begin
+      \$99  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$100  = error;
+    if (error_clear) begin
+      \$100  = 1'h0;
+    end
+    if (\$87 ) begin
+      \$100  = 1'h1;
     end
     if (rst) begin
       \$100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$101  = s3_valid;
-    if (\$70 ) begin
-      \$101  = s2_valid;
-    end
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$102  = s3_odd;
-    if (\$70 ) begin
-      \$102  = s2_odd;
-    end
-    if (rst) begin
-      \$102  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$103  = s4_valid;
-    if (\$74 ) begin
-      \$103  = s3_valid;
-    end
-    if (rst) begin
-      \$103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$104  = s4_start;
-    if (\$74 ) begin
-      \$104  = \$75 ;
-    end
-    if (rst) begin
-      \$104  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$105  = s4_end;
-    if (\$74 ) begin
-      \$105  = \$76 ;
-    end
-    if (rst) begin
-      \$105  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$106  = s4_count;
-    if (\$74 ) begin
-      \$106  = \$79 ;
-    end
-    if (rst) begin
-      \$106  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$107  = spans__valid;
-    if (\$81 ) begin
-      \$107  = s4_valid;
-    end
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$108  = spans__payload;
-    if (\$81 ) begin
-      \$108 [12:0] = s4_start;
-      \$108 [25:13] = s4_end;
-      \$108 [26] = \$82 ;
-      \$108 [27] = \$83 ;
-    end
-    if (rst) begin
-      \$108  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$109  = error;
-    if (error_clear) begin
-      \$109  = 1'h0;
-    end
-    if (\$96 ) begin
-      \$109  = 1'h1;
-    end
-    if (rst) begin
-      \$109  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];

@@ -2703,8 +2703,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$542$0 (\$13 ),
-    .\port$546$0 (\$14 ),
+    .\port$533$0 (\$13 ),
+    .\port$537$0 (\$14 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -2756,8 +2756,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$542$0 (\$13 ),
-    .\port$546$0 (\$14 ),
+    .\port$533$0 (\$13 ),
+    .\port$537$0 (\$14 ),
     .rst(rst),
     .weighted__payload(\entries__payload$58 ),
     .weighted__valid(\entries__valid$62 )
@@ -2979,7 +2979,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$586$6 (entries__payload[37:6]),
+    .\port$577$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -3055,7 +3055,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$586$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$577$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -3071,8 +3071,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$586$6 ;
-  wire [31:0] \port$586$6 ;
+  input [31:0] \port$577$6 ;
+  wire [31:0] \port$577$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -3101,25 +3101,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$586$6 [15:0];
+    \$2  = \port$577$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$586$6 [31:16];
+    \$3  = \port$577$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$586$6 [15:0];
-  assign b = \port$586$6 [31:16];
+  assign a = \port$577$6 [15:0];
+  assign b = \port$577$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$542$0 , decoded__valid, \port$546$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$533$0 , decoded__valid, \port$537$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -3203,10 +3203,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$542$0 ;
-  wire [20:0] \port$542$0 ;
-  output [5:0] \port$546$0 ;
-  wire [5:0] \port$546$0 ;
+  output [20:0] \port$533$0 ;
+  wire [20:0] \port$533$0 ;
+  output [5:0] \port$537$0 ;
+  wire [5:0] \port$537$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -3245,10 +3245,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$510$0 (\$2 ),
-    .\port$514$0 (\$3 ),
-    .\port$542$0 (\$4 ),
-    .\port$546$0 (\$5 ),
+    .\port$501$0 (\$2 ),
+    .\port$505$0 (\$3 ),
+    .\port$533$0 (\$4 ),
+    .\port$537$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3274,8 +3274,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$510$0 (\$2 ),
-    .\port$514$0 (\$3 ),
+    .\port$501$0 (\$2 ),
+    .\port$505$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3310,8 +3310,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \error_clear$40  = error_clear;
   assign \issued$48  = issued;
   assign \skipped$50  = skipped;
-  assign \port$542$0  = \$4 ;
-  assign \port$546$0  = \$5 ;
+  assign \port$533$0  = \$4 ;
+  assign \port$537$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -3347,7 +3347,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$510$0 , \port$514$0 , entries__valid, \port$542$0 , decoded__valid, \port$546$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$501$0 , \port$505$0 , entries__valid, \port$533$0 , decoded__valid, \port$537$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire \$10 ;
@@ -3396,21 +3396,21 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$510$0 ;
-  wire [9:0] \port$510$0 ;
-  input [15:0] \port$514$0 ;
-  wire [15:0] \port$514$0 ;
+  input [9:0] \port$501$0 ;
+  wire [9:0] \port$501$0 ;
+  input [15:0] \port$505$0 ;
+  wire [15:0] \port$505$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$542$0 ;
-  wire [20:0] \port$542$0 ;
-  output [5:0] \port$546$0 ;
-  wire [5:0] \port$546$0 ;
+  output [20:0] \port$533$0 ;
+  wire [20:0] \port$533$0 ;
+  output [5:0] \port$537$0 ;
+  wire [5:0] \port$537$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
   assign \$1  = last_row[5:0] + 1'h1;
-  assign \$2  = \$1  + \port$510$0 [3:0];
-  assign \$3  = \port$510$0 [8] ? { 4'h0, \port$510$0 [3:0] } : \$2 ;
+  assign \$2  = \$1  + \port$501$0 [3:0];
+  assign \$3  = \port$501$0 [8] ? { 4'h0, \port$501$0 [3:0] } : \$2 ;
   assign \$4  = ~ decoded__valid;
   assign entries__ready = \$4  | decoded__ready;
   assign \$5  = ~ decoded__valid;
@@ -3437,9 +3437,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$15  = \$16 ;
     if (\$9 ) begin
-      \$15 [3:0] = \port$510$0 [7:4];
-      \$15 [4] = \port$510$0 [9];
-      \$15 [20:5] = \port$514$0 ;
+      \$15 [3:0] = \port$501$0 [7:4];
+      \$15 [4] = \port$501$0 [9];
+      \$15 [20:5] = \port$505$0 ;
     end
     if (rst) begin
       \$15  = 21'h000000;
@@ -3486,15 +3486,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign row = \$3 [6:0];
-  assign entries__payload = { \port$514$0 , \port$510$0  };
+  assign entries__payload = { \port$505$0 , \port$501$0  };
   assign decoded__payload = { \$16 , last_row[5:0] };
-  assign \port$542$0  = \$16 ;
-  assign \port$546$0  = last_row[5:0];
-  assign \entries__payload.rel_index  = \port$510$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$510$0 [7:4];
-  assign \entries__payload.first  = \port$510$0 [8];
-  assign \entries__payload.last  = \port$510$0 [9];
-  assign \entries__payload.value  = \port$514$0 ;
+  assign \port$533$0  = \$16 ;
+  assign \port$537$0  = last_row[5:0];
+  assign \entries__payload.rel_index  = \port$501$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$501$0 [7:4];
+  assign \entries__payload.first  = \port$501$0 [8];
+  assign \entries__payload.last  = \port$501$0 [9];
+  assign \entries__payload.value  = \port$505$0 ;
   assign \decoded__payload.local_row  = last_row[5:0];
   assign \decoded__payload.weight_idx  = \$16 [3:0];
   assign \decoded__payload.last  = \$16 [4];
@@ -3514,35 +3514,26 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg \$108 ;
+  reg [9:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  reg \$117 ;
-  reg [9:0] \$118 ;
-  reg [15:0] \$119 ;
+  reg [15:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg [12:0] \$116 ;
+  reg [12:0] \$117 ;
+  reg [13:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [43:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
   reg \$124 ;
-  reg [12:0] \$125 ;
-  reg [12:0] \$126 ;
-  reg [13:0] \$127 ;
-  reg \$128 ;
-  reg [43:0] \$129 ;
   wire \$13 ;
-  reg [15:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [15:0] \$132 ;
-  reg \$133 ;
   wire [10:0] \$14 ;
   wire [10:0] \$15 ;
   wire [9:0] \$16 ;
@@ -3808,53 +3799,44 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$101  = \$98  | \$100 ;
   assign \$102  = ~ spans__valid;
   assign \$103  = \$102  | spans__ready;
-  assign \$104  = ~ s2_valid;
-  assign \$105  = ~ s3_valid;
-  assign \$106  = ~ s4_valid;
-  assign \$107  = ~ spans__valid;
-  assign \$108  = \$107  | spans__ready;
-  assign \$109  = \$106  | \$108 ;
-  assign \$110  = \$105  | \$109 ;
-  assign \$111  = \$104  | \$110 ;
-  assign \$112  = \$111  & s1_valid;
-  assign \$113  = col >= n_cols;
-  assign \$114  = col >= 11'h400;
-  assign \$115  = \$113  | \$114 ;
-  assign \$116  = \$112  & \$115 ;
+  assign \$104  = col >= n_cols;
+  assign \$105  = col >= 11'h400;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = s1_valid & \$106 ;
   always @(posedge clk)
-    s1_valid <= \$117 ;
+    s1_valid <= \$108 ;
   always @(posedge clk)
-    col <= \$118 ;
+    col <= \$109 ;
   always @(posedge clk)
-    s1_value <= \$119 ;
+    s1_value <= \$110 ;
   always @(posedge clk)
-    s2_valid <= \$120 ;
+    s2_valid <= \$111 ;
   always @(posedge clk)
-    s2_odd <= \$121 ;
+    s2_odd <= \$112 ;
   always @(posedge clk)
-    s3_valid <= \$122 ;
+    s3_valid <= \$113 ;
   always @(posedge clk)
-    s3_odd <= \$123 ;
+    s3_odd <= \$114 ;
   always @(posedge clk)
-    s4_valid <= \$124 ;
+    s4_valid <= \$115 ;
   always @(posedge clk)
-    s4_start <= \$125 ;
+    s4_start <= \$116 ;
   always @(posedge clk)
-    s4_end <= \$126 ;
+    s4_end <= \$117 ;
   always @(posedge clk)
-    s4_count <= \$127 ;
+    s4_count <= \$118 ;
   always @(posedge clk)
-    spans__valid <= \$128 ;
+    spans__valid <= \$119 ;
   always @(posedge clk)
-    spans__payload <= \$129 ;
+    spans__payload <= \$120 ;
   always @(posedge clk)
-    s2_value <= \$130 ;
+    s2_value <= \$121 ;
   always @(posedge clk)
-    s3_value <= \$131 ;
+    s3_value <= \$122 ;
   always @(posedge clk)
-    s4_value <= \$132 ;
+    s4_value <= \$123 ;
   always @(posedge clk)
-    error <= \$133 ;
+    error <= \$124 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.even  even (
     .clk(clk),
     .rd__addr(\$15 [9:0]),
@@ -3879,181 +3861,181 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$117  = s1_valid;
+    \$108  = s1_valid;
     if (\$51 ) begin
-      \$117  = cols__valid;
+      \$108  = cols__valid;
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$118  = col;
+    \$109  = col;
     if (\$51 ) begin
-      \$118  = cols__payload[9:0];
+      \$109  = cols__payload[9:0];
     end
     if (rst) begin
-      \$118  = 10'h000;
+      \$109  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$119  = s1_value;
+    \$110  = s1_value;
     if (\$51 ) begin
-      \$119  = cols__payload[25:10];
+      \$110  = cols__payload[25:10];
     end
     if (rst) begin
-      \$119  = 16'h0000;
+      \$110  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$120  = s2_valid;
+    \$111  = s2_valid;
     if (\$59 ) begin
-      \$120  = \$64 ;
+      \$111  = \$64 ;
     end
     if (rst) begin
-      \$120  = 1'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$121  = s2_odd;
+    \$112  = s2_odd;
     if (\$59 ) begin
-      \$121  = col[0];
+      \$112  = col[0];
     end
     if (rst) begin
-      \$121  = 1'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$122  = s3_valid;
+    \$113  = s3_valid;
     if (\$70 ) begin
-      \$122  = s2_valid;
+      \$113  = s2_valid;
     end
     if (rst) begin
-      \$122  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$123  = s3_odd;
+    \$114  = s3_odd;
     if (\$70 ) begin
-      \$123  = s2_odd;
+      \$114  = s2_odd;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$124  = s4_valid;
+    \$115  = s4_valid;
     if (\$74 ) begin
-      \$124  = s3_valid;
+      \$115  = s3_valid;
+    end
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$116  = s4_start;
+    if (\$74 ) begin
+      \$116  = \$75 ;
+    end
+    if (rst) begin
+      \$116  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$117  = s4_end;
+    if (\$74 ) begin
+      \$117  = \$76 ;
+    end
+    if (rst) begin
+      \$117  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$118  = s4_count;
+    if (\$74 ) begin
+      \$118  = \$79 ;
+    end
+    if (rst) begin
+      \$118  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$119  = spans__valid;
+    if (\$81 ) begin
+      \$119  = s4_valid;
+    end
+    if (rst) begin
+      \$119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$120  = spans__payload;
+    if (\$81 ) begin
+      \$120 [12:0] = s4_start;
+      \$120 [25:13] = s4_end;
+      \$120 [26] = \$82 ;
+      \$120 [27] = \$83 ;
+    end
+    if (\$103 ) begin
+      \$120 [43:28] = s4_value;
+    end
+    if (rst) begin
+      \$120  = 44'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$121  = s2_value;
+    if (\$91 ) begin
+      \$121  = s1_value;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$122  = s3_value;
+    if (\$97 ) begin
+      \$122  = s2_value;
+    end
+    if (rst) begin
+      \$122  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$123  = s4_value;
+    if (\$101 ) begin
+      \$123  = s3_value;
+    end
+    if (rst) begin
+      \$123  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$124  = error;
+    if (error_clear) begin
+      \$124  = 1'h0;
+    end
+    if (\$107 ) begin
+      \$124  = 1'h1;
     end
     if (rst) begin
       \$124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$125  = s4_start;
-    if (\$74 ) begin
-      \$125  = \$75 ;
-    end
-    if (rst) begin
-      \$125  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$126  = s4_end;
-    if (\$74 ) begin
-      \$126  = \$76 ;
-    end
-    if (rst) begin
-      \$126  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$127  = s4_count;
-    if (\$74 ) begin
-      \$127  = \$79 ;
-    end
-    if (rst) begin
-      \$127  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$128  = spans__valid;
-    if (\$81 ) begin
-      \$128  = s4_valid;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$129  = spans__payload;
-    if (\$81 ) begin
-      \$129 [12:0] = s4_start;
-      \$129 [25:13] = s4_end;
-      \$129 [26] = \$82 ;
-      \$129 [27] = \$83 ;
-    end
-    if (\$103 ) begin
-      \$129 [43:28] = s4_value;
-    end
-    if (rst) begin
-      \$129  = 44'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$130  = s2_value;
-    if (\$91 ) begin
-      \$130  = s1_value;
-    end
-    if (rst) begin
-      \$130  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$131  = s3_value;
-    if (\$97 ) begin
-      \$131  = s2_value;
-    end
-    if (rst) begin
-      \$131  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$132  = s4_value;
-    if (\$101 ) begin
-      \$132  = s3_value;
-    end
-    if (rst) begin
-      \$132  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$133  = error;
-    if (error_clear) begin
-      \$133  = 1'h0;
-    end
-    if (\$116 ) begin
-      \$133  = 1'h1;
-    end
-    if (rst) begin
-      \$133  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
@@ -5224,7 +5206,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$510$0 , \port$514$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$501$0 , \port$505$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5322,11 +5304,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$510$0 ;
-  wire [9:0] \port$510$0 ;
+  output [9:0] \port$501$0 ;
+  wire [9:0] \port$501$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$514$0 ;
-  wire [15:0] \port$514$0 ;
+  output [15:0] \port$505$0 ;
+  wire [15:0] \port$505$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5595,8 +5577,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$510$0  = \$61 ;
-  assign \port$514$0  = \$63 ;
+  assign \port$501$0  = \$61 ;
+  assign \port$505$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -10334,7 +10316,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$542$0 , entries__valid, \port$546$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$533$0 , entries__valid, \port$537$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10420,10 +10402,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$542$0 ;
-  wire [20:0] \port$542$0 ;
-  input [5:0] \port$546$0 ;
-  wire [5:0] \port$546$0 ;
+  input [20:0] \port$533$0 ;
+  wire [20:0] \port$533$0 ;
+  input [5:0] \port$537$0 ;
+  wire [5:0] \port$537$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -10595,10 +10577,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$546$0 ;
+      \$51 [5:0] = \port$537$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$542$0 [20:5];
-      \$51 [38] = \port$542$0 [4];
+      \$51 [37:22] = \port$533$0 [20:5];
+      \$51 [38] = \port$533$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -10607,7 +10589,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$542$0 [3:0])
+    casez (\port$533$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -10713,16 +10695,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$542$0 , \port$546$0  };
+  assign entries__payload = { \port$533$0 , \port$537$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$546$0 ;
-  assign \entries__payload.weight_idx  = \port$542$0 [3:0];
-  assign \entries__payload.last  = \port$542$0 [4];
-  assign \entries__payload.value  = \port$542$0 [20:5];
+  assign \entries__payload.local_row  = \port$537$0 ;
+  assign \entries__payload.weight_idx  = \port$533$0 [3:0];
+  assign \entries__payload.last  = \port$533$0 [4];
+  assign \entries__payload.value  = \port$533$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -58,7 +58,8 @@ class PointerRead(wiring.Component):
         Number of loaded columns. A column ``>= n_cols`` is consumed, produces no span, and sets
         ``error``.
     error : Out(1)
-        Sticky; cleared by ``error_clear``.
+        Sticky, from the cycle after such a column enters stage 1; cleared by ``error_clear``
+        (which must not meet a column in flight: the PE clears at layer start, idle).
     busy : Out(1)
         A column is in one of the stages.
     load : Out(memory.WritePort.Signature)
@@ -164,9 +165,11 @@ class PointerRead(wiring.Component):
                 m.d.sync += span.value.eq(values[3])
         m.d.comb += self.busy.eq(Cat(valid).any() | self.spans.valid)
 
+        # Set while an out-of-range column waits in stage 1 (sticky, so without waiting for it to
+        # leave: the stages' ready chain stays off this flag).
         with m.If(self.error_clear):
             m.d.sync += self.error.eq(0)
-        with m.If(adv[2] & valid[0] & out_of_range):
+        with m.If(valid[0] & out_of_range):
             m.d.sync += self.error.eq(1)
         return m
 
