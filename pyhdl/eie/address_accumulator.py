@@ -26,9 +26,9 @@ class AddressAccumulator(wiring.Component):
     decoded : Out(stream of decoded_layout)
         One cycle after the entry is accepted.
     error : Out(1)
-        Sticky: set when a row reaches ``max_local_rows`` (a corrupt image), the cycle after
-        the entry leaves on ``decoded`` (the range check reads the registered row); cleared by
-        ``error_clear``. The entry is still passed on, with its row truncated.
+        Sticky: set when a row reaches ``max_local_rows`` (a corrupt image), visible from the
+        cycle after the entry appears on ``decoded`` (the range check reads the registered row);
+        cleared by ``error_clear``. The entry is still passed on, with its row truncated.
 
     Throughput one entry per cycle; latency ``LATENCY`` = 1 cycle.
     """
