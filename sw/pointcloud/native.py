@@ -72,26 +72,31 @@ def _compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
 
 
+def _build(cc: str, path: Path) -> bool:
+    """Compile :data:`SOURCE` into ``path`` (under a temporary name, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        src = Path(tmp) / "sparse_conv.c"
+        src.write_text(SOURCE)
+        built = Path(tmp) / path.name
+        if subprocess.run([cc, *FLAGS, str(src), "-o", str(built)], capture_output=True).returncode:
+            return False
+        os.replace(built, path)
+    return True
+
+
 @functools.cache
 def library():
     """The compiled kernel (``ctypes.CDLL``), built on first use; ``None`` without a C compiler or
-    when the build fails."""
+    when the build fails (the compiler's error, or a cache directory that cannot be written)."""
     cc = _compiler()
     if cc is None:
         return None
     key = hashlib.sha256("\0".join([SOURCE, *FLAGS, cc, platform.machine(), platform.node()]).encode()).hexdigest()
     path = _cache() / f"sparse_conv-{key[:16]}.so"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            src = Path(tmp) / "sparse_conv.c"
-            src.write_text(SOURCE)
-            built = Path(tmp) / path.name
-            r = subprocess.run([cc, *FLAGS, str(src), "-o", str(built)], capture_output=True, text=True)
-            if r.returncode:
-                return None
-            os.replace(built, path)
     try:
+        if not path.exists() and not _build(cc, path):
+            return None
         lib = ctypes.CDLL(str(path))
     except OSError:
         return None

@@ -94,6 +94,22 @@ def test_native_equals_torch_path(dtype, c_in, c_out):
     assert fast.abs().sum() > 0
 
 
+def test_unwritable_cache_falls_back_to_the_torch_path(monkeypatch, tmp_path):
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    monkeypatch.setenv("SPARSEHW_CACHE", str(blocker))      # the build cannot create its directory
+    native.library.cache_clear()
+    try:
+        assert native.library() is None
+        c = small_scene(8)[:400]
+        out, maps = kernel_map(c)
+        x, w = torch.randn(len(c), 3), torch.randn(27, 3, 2)
+        torch.testing.assert_close(sparse_conv3d(x, maps, w, len(out)),
+                                   sparse_conv3d(x, maps, w, len(out), native=False), rtol=0, atol=0)
+    finally:
+        native.library.cache_clear()
+
+
 def test_gradient_and_integer_features_take_the_torch_path():
     c = small_scene(7)[:300]
     out, maps = kernel_map(c)
