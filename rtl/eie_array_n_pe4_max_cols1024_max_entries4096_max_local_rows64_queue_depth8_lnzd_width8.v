@@ -2513,7 +2513,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   input acts__valid;
   wire acts__valid;
   wire busy;
-  wire \busy$96 ;
+  wire \busy$98 ;
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   input clear;
@@ -2561,7 +2561,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire full;
   output idle;
   wire idle;
-  wire \idle$94 ;
+  wire \idle$96 ;
   wire issued;
   wire [3:0] level;
   wire [3:0] load__addr;
@@ -2578,17 +2578,17 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire \out_read__en$81 ;
   output [21:0] outputs__payload;
   wire [21:0] outputs__payload;
-  wire [21:0] \outputs__payload$91 ;
-  wire [5:0] \outputs__payload$91.local_row ;
-  wire [15:0] \outputs__payload$91.value ;
+  wire [21:0] \outputs__payload$93 ;
+  wire [5:0] \outputs__payload$93.local_row ;
+  wire [15:0] \outputs__payload$93.value ;
   wire [5:0] \outputs__payload.local_row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
-  wire \outputs__ready$92 ;
+  wire \outputs__ready$94 ;
   output outputs__valid;
   wire outputs__valid;
-  wire \outputs__valid$93 ;
+  wire \outputs__valid$95 ;
   wire [25:0] pop__payload;
   wire [9:0] \pop__payload.col ;
   wire [15:0] \pop__payload.value ;
@@ -2596,13 +2596,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire pop__valid;
   input [10:0] ptr_load__addr;
   wire [10:0] ptr_load__addr;
-  wire [10:0] \ptr_load__addr$85 ;
+  wire [10:0] \ptr_load__addr$87 ;
   input [12:0] ptr_load__data;
   wire [12:0] ptr_load__data;
-  wire [12:0] \ptr_load__data$86 ;
+  wire [12:0] \ptr_load__data$88 ;
   input ptr_load__en;
   wire ptr_load__en;
-  wire \ptr_load__en$87 ;
+  wire \ptr_load__en$89 ;
   wire [25:0] push__payload;
   wire [9:0] \push__payload.col ;
   wire [15:0] \push__payload.value ;
@@ -2615,15 +2615,17 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   input relu;
   wire relu;
   wire \relu$45 ;
+  wire [63:0] row_valid;
+  wire [63:0] \row_valid$83 ;
   input [5:0] rows__payload;
   wire [5:0] rows__payload;
-  wire [5:0] \rows__payload$98 ;
+  wire [5:0] \rows__payload$100 ;
   output rows__ready;
   wire rows__ready;
-  wire \rows__ready$99 ;
+  wire \rows__ready$101 ;
   input rows__valid;
   wire rows__valid;
-  wire \rows__valid$97 ;
+  wire \rows__valid$99 ;
   input rst;
   wire rst;
   input running;
@@ -2634,13 +2636,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
-  wire [11:0] \spmat_load__addr$88 ;
+  wire [11:0] \spmat_load__addr$90 ;
   input [7:0] spmat_load__data;
   wire [7:0] spmat_load__data;
-  wire [7:0] \spmat_load__data$89 ;
+  wire [7:0] \spmat_load__data$91 ;
   input spmat_load__en;
   wire spmat_load__en;
-  wire \spmat_load__en$90 ;
+  wire \spmat_load__en$92 ;
   output [31:0] stalled_cycles;
   reg [31:0] stalled_cycles = 32'd0;
   output [31:0] starved_cycles;
@@ -2656,11 +2658,11 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   assign \$2  = ~ busy;
   assign \$3  = ~ \entries__valid$62 ;
   assign \$4  = \$2  & \$3 ;
-  assign \$5  = ~ \busy$96 ;
+  assign \$5  = ~ \busy$98 ;
   assign \$6  = \$4  & \$5 ;
   assign idle = \$1  & \$6 ;
-  assign \rows__valid$97  = rows__valid & idle;
-  assign rows__ready = \rows__ready$99  & idle;
+  assign \rows__valid$99  = rows__valid & idle;
+  assign rows__ready = \rows__ready$101  & idle;
   assign \$7  = busy_cycles + 1'h1;
   assign \$8  = stalled_cycles + 1'h1;
   assign \$9  = starved_cycles + 1'h1;
@@ -2677,7 +2679,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .acc_read_next(acc_read_next),
     .acc_write__addr(acc_write__addr),
     .acc_write__en(acc_write__en),
-    .busy(\busy$96 ),
+    .busy(\busy$98 ),
     .clear(clear),
     .clk(clk),
     .entries__payload(\entries__payload$58 ),
@@ -2709,15 +2711,16 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .skipped(skipped)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers  destination_registers (
+    .acc_read__addr(acc_read__addr),
     .acc_read__data(acc_read__data),
+    .acc_read__en(acc_read__en),
     .acc_read_next(acc_read_next),
     .clear(clear),
     .clk(clk),
     .out_read__data(out_read__data),
-    .rp__addr(acc_read__addr),
-    .\rp__addr$13 (rows__payload),
-    .rp__en(acc_read__en),
-    .\rp__en$15 (out_read__en),
+    .out_rp__addr(rows__payload),
+    .out_rp__en(out_read__en),
+    .row_valid(row_valid),
     .rst(rst),
     .wp__addr(acc_write__addr),
     .wp__data(acc_write__data),
@@ -2732,8 +2735,9 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
     .relu(relu),
-    .rows__ready(\rows__ready$99 ),
-    .rows__valid(\rows__valid$97 ),
+    .row_valid(row_valid),
+    .rows__ready(\rows__ready$101 ),
+    .rows__valid(\rows__valid$99 ),
     .rst(rst),
     .shift(shift)
   );
@@ -2842,20 +2846,21 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   assign \out_read__addr$77  = rows__payload;
   assign \out_read__data$79  = out_read__data;
   assign \out_read__en$81  = out_read__en;
+  assign \row_valid$83  = row_valid;
   assign load__addr = codebook_load__addr;
   assign load__data = codebook_load__data;
   assign load__en = codebook_load__en;
-  assign \ptr_load__addr$85  = ptr_load__addr;
-  assign \ptr_load__data$86  = ptr_load__data;
-  assign \ptr_load__en$87  = ptr_load__en;
-  assign \spmat_load__addr$88  = spmat_load__addr;
-  assign \spmat_load__data$89  = spmat_load__data;
-  assign \spmat_load__en$90  = spmat_load__en;
-  assign \outputs__payload$91  = outputs__payload;
-  assign \outputs__ready$92  = outputs__ready;
-  assign \outputs__valid$93  = outputs__valid;
-  assign \idle$94  = idle;
-  assign \rows__payload$98  = rows__payload;
+  assign \ptr_load__addr$87  = ptr_load__addr;
+  assign \ptr_load__data$88  = ptr_load__data;
+  assign \ptr_load__en$89  = ptr_load__en;
+  assign \spmat_load__addr$90  = spmat_load__addr;
+  assign \spmat_load__data$91  = spmat_load__data;
+  assign \spmat_load__en$92  = spmat_load__en;
+  assign \outputs__payload$93  = outputs__payload;
+  assign \outputs__ready$94  = outputs__ready;
+  assign \outputs__valid$95  = outputs__valid;
+  assign \idle$96  = idle;
+  assign \rows__payload$100  = rows__payload;
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
   assign \outputs__payload.local_row  = outputs__payload[5:0];
@@ -2882,8 +2887,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   assign \weighted__payload.weight  = \entries__payload$58 [21:6];
   assign \weighted__payload.value  = \entries__payload$58 [37:22];
   assign \weighted__payload.last  = \entries__payload$58 [38];
-  assign \outputs__payload$91.local_row  = outputs__payload[5:0];
-  assign \outputs__payload$91.value  = outputs__payload[21:6];
+  assign \outputs__payload$93.local_row  = outputs__payload[5:0];
+  assign \outputs__payload$93.value  = outputs__payload[21:6];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9753,14 +9758,12 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers (\rp__addr$13 , clk, rst, wp__data, acc_read__data, out_read__data, \rp__en$15 , acc_read_next, rp__addr, rp__en, wp__addr, wp__en, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers (out_rp__addr, clk, rst, wp__data, acc_read__data, out_read__data, out_rp__en, acc_read_next, acc_read__addr, acc_read__en, wp__addr, wp__en, row_valid, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [63:0] \$1 ;
-  wire \$10 ;
-  reg [63:0] \$11 ;
+  reg [63:0] \$10 ;
+  reg \$11 ;
   reg \$12 ;
-  reg \$13 ;
-  reg \$14 ;
   wire [63:0] \$2 ;
   wire [63:0] \$3 ;
   wire [63:0] \$4 ;
@@ -9769,13 +9772,19 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  wire [5:0] \$signature__addr ;
+  wire [41:0] \$signature__data ;
+  wire \$signature__en ;
   reg acc_next_valid = 1'h0;
+  input [5:0] acc_read__addr;
   wire [5:0] acc_read__addr;
   output [41:0] acc_read__data;
   wire [41:0] acc_read__data;
+  input acc_read__en;
   wire acc_read__en;
   input [5:0] acc_read_next;
   wire [5:0] acc_read_next;
+  reg acc_valid = 1'h0;
   wire [5:0] acc_write__addr;
   wire [41:0] acc_write__data;
   wire acc_write__en;
@@ -9787,21 +9796,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   output [41:0] out_read__data;
   wire [41:0] out_read__data;
   wire out_read__en;
-  reg row_valid = 1'h0;
-  reg \row_valid$18  = 1'h0;
-  input [5:0] rp__addr;
-  wire [5:0] rp__addr;
-  input [5:0] \rp__addr$13 ;
-  wire [5:0] \rp__addr$13 ;
-  wire [41:0] rp__data;
-  wire [41:0] \rp__data$19 ;
-  input rp__en;
-  wire rp__en;
-  input \rp__en$15 ;
-  wire \rp__en$15 ;
+  input [5:0] out_rp__addr;
+  wire [5:0] out_rp__addr;
+  wire [41:0] out_rp__data;
+  input out_rp__en;
+  wire out_rp__en;
+  output [63:0] row_valid;
+  reg [63:0] row_valid = 64'h0000000000000000;
   input rst;
   wire rst;
-  reg [63:0] valid = 64'h0000000000000000;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] valid;
   input [5:0] wp__addr;
   wire [5:0] wp__addr;
   input [41:0] wp__data;
@@ -9882,103 +9887,99 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   reg [41:0] _0_;
   reg [41:0] _1_;
   always @(posedge clk) begin
-    if (\rp__en$15 ) begin
-      _0_ <= mem[\rp__addr$13 ];
+    if (out_rp__en) begin
+      _0_ <= mem[out_rp__addr];
     end
-    if (rp__en) begin
-      _1_ <= mem[rp__addr];
+    if (acc_read__en) begin
+      _1_ <= mem[acc_read__addr];
     end
   end
-  assign \rp__data$19  = _0_;
-  assign rp__data = _1_;
-  assign acc_read__data = row_valid ? rp__data : 42'h00000000000;
-  assign out_read__data = \row_valid$18  ? \rp__data$19  : 42'h00000000000;
-  assign \$1  = clear ? 64'h0000000000000000 : valid;
+  assign out_read__data = _0_;
+  assign \$signature__data  = _1_;
+  assign acc_read__data = acc_valid ? \$signature__data  : 42'h00000000000;
+  assign \$1  = clear ? 64'h0000000000000000 : row_valid;
   assign \$2  = 1'h1 << wp__addr;
   assign \$3  = wp__en ? \$2  : 64'h0000000000000000;
   assign \$4  = \$1  | \$3 ;
-  assign \$5  = valid >> acc_read_next;
+  assign \$5  = row_valid >> acc_read_next;
   assign \$6  = clear ? 1'h0 : \$5 ;
   assign \$7  = wp__addr == acc_read_next;
   assign \$8  = wp__en & \$7 ;
   assign \$9  = \$6  | \$8 ;
-  assign \$10  = valid >> \rp__addr$13 ;
   always @(posedge clk)
-    valid <= \$11 ;
+    row_valid <= \$10 ;
   always @(posedge clk)
-    acc_next_valid <= \$12 ;
+    acc_next_valid <= \$11 ;
   always @(posedge clk)
-    row_valid <= \$13 ;
-  always @(posedge clk)
-    \row_valid$18  <= \$14 ;
+    acc_valid <= \$12 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$11  = \$4 ;
+    \$10  = \$4 ;
     if (rst) begin
-      \$11  = 64'h0000000000000000;
+      \$10  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$12  = \$9 ;
+    \$11  = \$9 ;
+    if (rst) begin
+      \$11  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$12  = acc_valid;
+    if (acc_read__en) begin
+      \$12  = acc_next_valid;
+    end
     if (rst) begin
       \$12  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$13  = row_valid;
-    if (rp__en) begin
-      \$13  = acc_next_valid;
-    end
-    if (rst) begin
-      \$13  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$14  = \row_valid$18 ;
-    if (\rp__en$15 ) begin
-      \$14  = \$10 ;
-    end
-    if (rst) begin
-      \$14  = 1'h0;
     end
   end
   assign acc_write__addr = wp__addr;
   assign acc_write__data = wp__data;
   assign acc_write__en = wp__en;
-  assign acc_read__addr = rp__addr;
-  assign acc_read__en = rp__en;
-  assign out_read__addr = \rp__addr$13 ;
-  assign out_read__en = \rp__en$15 ;
+  assign valid = row_valid;
+  assign \$signature__addr  = acc_read__addr;
+  assign \$signature__en  = acc_read__en;
+  assign out_read__addr = out_rp__addr;
+  assign out_read__en = out_rp__en;
+  assign out_rp__data = out_read__data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, outputs__valid, outputs__payload, out_read__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, row_valid, outputs__valid, outputs__payload, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [41:0] \$10 ;
   wire \$11 ;
-  wire [15:0] \$12 ;
-  reg \$13 ;
-  reg [5:0] \$14 ;
-  reg \$15 ;
-  reg [5:0] \$16 ;
-  reg [41:0] \$17 ;
-  reg \$18 ;
-  reg [21:0] \$19 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [15:0] \$16 ;
+  reg \$17 ;
+  reg [5:0] \$18 ;
+  reg [7:0] \$19 ;
   wire \$2 ;
+  reg \$20 ;
+  reg [5:0] \$21 ;
+  reg [41:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg [21:0] \$25 ;
   wire \$3 ;
+  wire [6:0] \$36 ;
   wire \$4 ;
   wire [41:0] \$5 ;
   wire [41:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [41:0] \$9 ;
+  wire [7:0] \$9 ;
   wire [15:0] clamped;
   input clk;
   wire clk;
+  reg [7:0] group = 8'h00;
   input [5:0] out_read__addr;
   wire [5:0] out_read__addr;
   input [41:0] out_read__data;
@@ -9995,6 +9996,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   reg outputs__valid = 1'h0;
   input relu;
   wire relu;
+  input [63:0] row_valid;
+  wire [63:0] row_valid;
+  reg row_written = 1'h0;
   wire [5:0] rows__payload;
   output rows__ready;
   wire rows__ready;
@@ -10019,93 +10023,122 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$6  = \$3  ? 42'h00000007fff : \$5 ;
   assign \$7  = ~ outputs__valid;
   assign \$8  = \$7  | outputs__ready;
-  assign \$9  = $signed(out_read__data) >>> shift;
-  assign \$10  = $signed(\$6 [15:0]) < $signed(1'h0);
-  assign \$11  = relu & \$10 ;
-  assign \$12  = \$11  ? 16'h0000 : \$6 [15:0];
+  assign \$36  = out_read__addr[5:3] * 4'h8;
+  assign \$9  = row_valid >> \$36 ;
+  assign \$10  = $signed(out_read__data) >>> shift;
+  assign \$11  = group >> s1_row[2:0];
+  assign \$12  = ~ row_written;
+  assign \$13  = $signed(\$6 [15:0]) < $signed(1'h0);
+  assign \$14  = relu & \$13 ;
+  assign \$15  = \$12  | \$14 ;
+  assign \$16  = \$15  ? 16'h0000 : \$6 [15:0];
   always @(posedge clk)
-    s1_valid <= \$13 ;
+    s1_valid <= \$17 ;
   always @(posedge clk)
-    s1_row <= \$14 ;
+    s1_row <= \$18 ;
   always @(posedge clk)
-    s2_valid <= \$15 ;
+    group <= \$19 ;
   always @(posedge clk)
-    s2_row <= \$16 ;
+    s2_valid <= \$20 ;
   always @(posedge clk)
-    shifted <= \$17 ;
+    s2_row <= \$21 ;
   always @(posedge clk)
-    outputs__valid <= \$18 ;
+    shifted <= \$22 ;
   always @(posedge clk)
-    outputs__payload <= \$19 ;
+    row_written <= \$23 ;
+  always @(posedge clk)
+    outputs__valid <= \$24 ;
+  always @(posedge clk)
+    outputs__payload <= \$25 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$13  = s1_valid;
+    \$17  = s1_valid;
     if (\$8 ) begin
-      \$13  = rows__valid;
+      \$17  = rows__valid;
     end
     if (rst) begin
-      \$13  = 1'h0;
+      \$17  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$14  = s1_row;
+    \$18  = s1_row;
     if (\$8 ) begin
-      \$14  = out_read__addr;
+      \$18  = out_read__addr;
     end
     if (rst) begin
-      \$14  = 6'h00;
+      \$18  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$15  = s2_valid;
+    \$19  = group;
     if (\$8 ) begin
-      \$15  = s1_valid;
+      \$19  = \$9 ;
     end
     if (rst) begin
-      \$15  = 1'h0;
+      \$19  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$16  = s2_row;
+    \$20  = s2_valid;
     if (\$8 ) begin
-      \$16  = s1_row;
+      \$20  = s1_valid;
     end
     if (rst) begin
-      \$16  = 6'h00;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$17  = shifted;
+    \$21  = s2_row;
     if (\$8 ) begin
-      \$17  = \$9 ;
+      \$21  = s1_row;
     end
     if (rst) begin
-      \$17  = 42'h00000000000;
+      \$21  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$18  = outputs__valid;
+    \$22  = shifted;
     if (\$8 ) begin
-      \$18  = s2_valid;
+      \$22  = \$10 ;
     end
     if (rst) begin
-      \$18  = 1'h0;
+      \$22  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$19  = outputs__payload;
+    \$23  = row_written;
     if (\$8 ) begin
-      \$19 [5:0] = s2_row;
-      \$19 [21:6] = \$12 ;
+      \$23  = \$11 ;
     end
     if (rst) begin
-      \$19  = 22'h000000;
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$24  = outputs__valid;
+    if (\$8 ) begin
+      \$24  = s2_valid;
+    end
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$25  = outputs__payload;
+    if (\$8 ) begin
+      \$25 [5:0] = s2_row;
+      \$25 [21:6] = \$16 ;
+    end
+    if (rst) begin
+      \$25  = 22'h000000;
     end
   end
   assign rows__payload = out_read__addr;

@@ -10,13 +10,18 @@ class DestinationRegisters(wiring.Component):
 
     A memory with one write port and two synchronous read ports (accumulate, read-out; ``data``
     is valid the cycle after ``en``), plus a valid bit per row so ``clear`` empties every
-    accumulator in one cycle: a row whose bit is clear reads as 0, and a write sets its bit.
-    Reads are not transparent: a read of the row being written in the same cycle returns the old
-    value (the arithmetic unit bypasses it).
+    accumulator in one cycle: a write sets its row's bit. On the accumulate port a row whose bit
+    is clear reads as 0. Reads are not transparent: a read of the row being written in the same
+    cycle returns the old value (the arithmetic unit bypasses it).
 
     Attributes
     ----------
-    acc_read, out_read : Out(memory.ReadPort.Signature(addr_width, shape=signed(acc_width)))
+    acc_read : Out(memory.ReadPort.Signature(addr_width, shape=signed(acc_width)))
+    out_read : Out(memory.ReadPort.Signature(addr_width, shape=signed(acc_width)))
+        The stored word, whatever its valid bit: the reader looks the bit up in ``row_valid``
+        (the output stage spreads that select over its stages).
+    row_valid : Out(max_local_rows)
+        The valid bits, from their register.
     acc_read_next : In(addr_width)
         The row ``acc_read`` reads in the next cycle when its ``en`` is high then. Its valid bit
         is looked up a cycle ahead (corrected for that cycle's write and ``clear``), so the 64:1
@@ -35,6 +40,7 @@ class DestinationRegisters(wiring.Component):
             "acc_read": Out(memory.ReadPort.Signature(addr_width=aw, shape=signed(acc_width))),
             "out_read": Out(memory.ReadPort.Signature(addr_width=aw, shape=signed(acc_width))),
             "acc_write": Out(memory.WritePort.Signature(addr_width=aw, shape=signed(acc_width))),
+            "row_valid": Out(self.max_local_rows),
             "acc_read_next": In(aw),
             "clear": In(1),
         })
@@ -48,6 +54,7 @@ class DestinationRegisters(wiring.Component):
         m.d.comb += [wp.addr.eq(self.acc_write.addr), wp.data.eq(self.acc_write.data), wp.en.eq(self.acc_write.en)]
         written = Mux(self.acc_write.en, 1 << self.acc_write.addr, 0)
         m.d.sync += valid.eq(Mux(self.clear, 0, valid) | written)
+        m.d.comb += self.row_valid.eq(valid)
 
         # The valid bit the accumulate port will read next cycle: valid(t) = (clear(t-1) ? 0 :
         # valid(t-1)) | written(t-1), looked up at acc_read_next in t - 1.
@@ -55,11 +62,11 @@ class DestinationRegisters(wiring.Component):
         wa = self.acc_write
         m.d.sync += acc_next_valid.eq(Mux(self.clear, 0, valid.bit_select(self.acc_read_next, 1))
                                       | (wa.en & (wa.addr == self.acc_read_next)))
-        for port, lookup in ((self.acc_read, acc_next_valid), (self.out_read, None)):
-            rp = mem.read_port()
-            row_valid = Signal()
+        acc_valid = Signal()
+        with m.If(self.acc_read.en):
+            m.d.sync += acc_valid.eq(acc_next_valid)
+        acc_rp, out_rp = mem.read_port(), mem.read_port()
+        for port, rp in ((self.acc_read, acc_rp), (self.out_read, out_rp)):
             m.d.comb += [rp.addr.eq(port.addr), rp.en.eq(port.en)]
-            with m.If(port.en):
-                m.d.sync += row_valid.eq(valid.bit_select(port.addr, 1) if lookup is None else lookup)
-            m.d.comb += port.data.eq(Mux(row_valid, rp.data, 0))
+        m.d.comb += [self.acc_read.data.eq(Mux(acc_valid, acc_rp.data, 0)), self.out_read.data.eq(out_rp.data)]
         return m

@@ -177,6 +177,7 @@ class ProcessingElement(wiring.Component):
         connect(m, au.acc_read, dest.acc_read)
         connect(m, au.acc_write, dest.acc_write)
         connect(m, out.out_read, dest.out_read)
+        m.d.comb += out.row_valid.eq(dest.row_valid)
         connect(m, wiring.flipped(self.codebook_load), wdec.load)
         connect(m, wiring.flipped(self.ptr_load), decoder.ptr_load)
         connect(m, wiring.flipped(self.spmat_load), decoder.spmat_load)
