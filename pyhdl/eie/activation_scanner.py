@@ -1,5 +1,5 @@
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_queue import activation_layout
@@ -13,9 +13,9 @@ class ActivationScanner(wiring.Component):
     """The input activation buffer and the leading-nonzero detection that feeds the broadcast.
 
     The buffer holds ``max_cols`` signed activations as words of ``lnzd_width`` values in a
-    ``BlockRAM``. After ``start`` the scanner fetches word after word (three words ahead: the
-    buffer's read and output registers, then a register of the word and its nonzero lanes) into a
-    window register; every cycle the LNZD tree picks
+    ``BlockRAM``. After ``start`` the scanner fetches word after word (up to ``FETCH_AHEAD`` words
+    ahead: the buffer's read and output registers, then a FIFO of the words with their nonzero
+    lanes) into a window register; every cycle the LNZD tree picks
     the lowest remaining nonzero of the window (columns at or beyond ``n_cols`` do not count)
     and, when the broadcast register can take it, emits ``(col, value)`` and clears it. A window
     with nothing left is replaced by the next word in the same cycle (decided from the mask alone:
@@ -44,6 +44,7 @@ class ActivationScanner(wiring.Component):
     """
 
     FIRST_WINDOW = 5    # cycles from `start` to word 0 in the window
+    FETCH_AHEAD = 4     # words fetched ahead of the window (the `fetched` FIFO's depth)
     # The Verilog path of the activation memory (lnzd_width lanes a word): the buffer's behavioural memory.
     BUFFER_PATH = f"buffer.{BlockRAM.MEMORY_PATH}"
 
@@ -90,31 +91,31 @@ class ActivationScanner(wiring.Component):
         n_words = Signal(word_bits)
         m.d.comb += n_words.eq((self.n_cols + (w - 1)) >> lane_bits)
 
-        # Fetch, three words ahead of the window: the buffer's read register (stage 1), output
-        # register (stage 2) and a register of the word with its nonzero lanes (stage 3), each
-        # advancing when the stage after it is free or advancing. Each word carries its index and
-        # which of its lanes lie below ``n_cols``.
+        # Fetch: the buffer's read register (stage 1) and output register (stage 2) advance every
+        # cycle; a word leaving stage 2 is written, with its nonzero lanes and its index, into the
+        # `fetched` FIFO, from which the window takes it. A word is issued while fewer than
+        # FETCH_AHEAD are in the stages or the FIFO (registers only), so the window's take never
+        # reaches the block RAM's clock enables and the FIFO always has room; FETCH_AHEAD words
+        # cover the four cycles from issue to window, so a drained window never waits.
         fetch_ptr = Signal(word_bits)
-        s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2, 3)]
-        s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2, 3)]
+        s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2)]
+        s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2)]
         s_lanes = [Signal(w, name=f"s{k}_lanes") for k in (1, 2)]
-        s3_data = Signal(w * aw)
-        s3_nonzero = Signal(w)
+        fetched_layout = data.StructLayout({"data": w * aw, "nonzero": w, "word": word_bits})
+        m.submodules.fetched = fetched = ResetInserter(self.start)(
+            fifo.SyncFIFO(width=fetched_layout.size, depth=self.FETCH_AHEAD))
+        head = data.View(fetched_layout, fetched.r_data)
         window_take = Signal()
-        adv3 = ~s_valid[2] | window_take
-        adv2 = ~s_valid[1] | adv3
-        adv1 = ~s_valid[0] | adv2
-        issue = scanning & (fetch_ptr < n_words) & adv1
+        ahead = s_valid[0] + s_valid[1] + fetched.level
+        issue = scanning & (fetch_ptr < n_words) & (ahead < self.FETCH_AHEAD)
         in_range = Cat(Cat(Const(i, lane_bits), fetch_ptr) < self.n_cols for i in range(w))
-        m.d.comb += [buf.read.addr.eq(fetch_ptr), buf.read.en.eq(adv1), buf.read.out_en.eq(adv2)]
-        with m.If(adv1):
-            m.d.sync += [s_valid[0].eq(issue), s_word[0].eq(fetch_ptr), s_lanes[0].eq(in_range)]
-        with m.If(adv2):
-            m.d.sync += [s_valid[1].eq(s_valid[0]), s_word[1].eq(s_word[0]), s_lanes[1].eq(s_lanes[0])]
+        m.d.comb += [buf.read.addr.eq(fetch_ptr), buf.read.en.eq(1), buf.read.out_en.eq(1)]
+        m.d.sync += [s_valid[0].eq(issue), s_word[0].eq(fetch_ptr), s_lanes[0].eq(in_range),
+                     s_valid[1].eq(s_valid[0]), s_word[1].eq(s_word[0]), s_lanes[1].eq(s_lanes[0])]
         nonzero = Cat(buf.read.data[i * aw:(i + 1) * aw] != 0 for i in range(w)) & s_lanes[1]
-        with m.If(adv3):
-            m.d.sync += [s_valid[2].eq(s_valid[1]), s_word[2].eq(s_word[1]), s3_data.eq(buf.read.data),
-                         s3_nonzero.eq(nonzero)]
+        m.d.comb += [fetched.w_en.eq(s_valid[1]),
+                     fetched.w_data.eq(Cat(buf.read.data, nonzero, s_word[1])),
+                     fetched.r_en.eq(window_take)]
         with m.If(issue):
             m.d.sync += fetch_ptr.eq(fetch_ptr + 1)
 
@@ -136,7 +137,7 @@ class ActivationScanner(wiring.Component):
         mask_single = Cat(mask & ~(1 << i) == 0 for i in range(w)).any()
         m.d.comb += [
             drained.eq((mask == 0) | (mask_single & out_advance)),
-            window_take.eq(s_valid[2] & (~window_valid | drained)),
+            window_take.eq(fetched.r_rdy & (~window_valid | drained)),
         ]
 
         with m.If(emit):
@@ -149,7 +150,7 @@ class ActivationScanner(wiring.Component):
             m.d.sync += self.acts.valid.eq(emit)
 
         with m.If(window_take):
-            m.d.sync += [window.eq(s3_data), window_word.eq(s_word[2]), mask.eq(s3_nonzero),
+            m.d.sync += [window.eq(head.data), window_word.eq(head.word), mask.eq(head.nonzero),
                          window_valid.eq(1)]
         with m.Elif(window_valid & drained):
             m.d.sync += window_valid.eq(0)
@@ -157,8 +158,8 @@ class ActivationScanner(wiring.Component):
         m.d.comb += self.done.eq(~scanning)
         with m.If(self.start):
             m.d.sync += [scanning.eq(1), fetch_ptr.eq(0), s_valid[0].eq(0), s_valid[1].eq(0),
-                         s_valid[2].eq(0), window_valid.eq(0), self.acts.valid.eq(0)]
-        with m.Elif(scanning & (fetch_ptr == n_words) & ~s_valid[0] & ~s_valid[1] & ~s_valid[2]
+                         window_valid.eq(0), self.acts.valid.eq(0)]
+        with m.Elif(scanning & (fetch_ptr == n_words) & ~s_valid[0] & ~s_valid[1] & ~fetched.r_rdy
                     & ~window_valid
                     & ~self.acts.valid):
             m.d.sync += scanning.eq(0)
