@@ -10,6 +10,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   wire busy;
   wire \busy$49 ;
   wire \busy$50 ;
+  wire \busy$51 ;
   input clk;
   wire clk;
   input [9:0] cols__payload;
@@ -62,7 +63,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   wire \error_clear$46 ;
   output issued;
   wire issued;
-  wire \issued$51 ;
+  wire \issued$52 ;
   wire [10:0] load__addr;
   wire [11:0] \load__addr$41 ;
   wire [12:0] load__data;
@@ -82,7 +83,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   wire rst;
   output skipped;
   wire skipped;
-  wire \skipped$52 ;
+  wire \skipped$53 ;
   wire [27:0] spans__payload;
   wire [27:0] \spans__payload$24 ;
   wire \spans__payload$24.empty ;
@@ -105,8 +106,9 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   wire spmat_load__en;
   assign error = \error$47  | \error$48 ;
   assign \$1  = \busy$49  | \busy$50 ;
-  assign busy = \$1  | decoded__valid;
+  assign busy = \$1  | \busy$51 ;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator  address_accumulator (
+    .busy(\busy$51 ),
     .clk(clk),
     .decoded__ready(decoded__ready),
     .decoded__valid(decoded__valid),
@@ -115,8 +117,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__valid(entries__valid),
     .error(\error$48 ),
     .error_clear(error_clear),
-    .\port$275$0 (\$2 ),
-    .\port$279$0 (\$3 ),
+    .\port$280$0 (\$2 ),
+    .\port$288$0 (\$3 ),
     .rst(rst)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read  pointer_read (
@@ -173,8 +175,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
   assign \n_cols$44  = n_cols;
   assign \error_clear$45  = error_clear;
   assign \error_clear$46  = error_clear;
-  assign \issued$51  = issued;
-  assign \skipped$52  = skipped;
+  assign \issued$52  = issued;
+  assign \skipped$53  = skipped;
   assign decoded__payload = { \$2 , \$3  };
   assign \cols__payload.col  = cols__payload;
   assign \decoded__payload.local_row  = \$3 ;
@@ -203,28 +205,34 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, entries__payload, entries__valid, \port$275$0 , decoded__valid, \port$279$0 , error, decoded__ready);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$280$0 , decoded__valid, \port$288$0 , error, decoded__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [6:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  reg [4:0] \$15 ;
-  reg [4:0] \$16  = 5'h00;
-  reg \$17 ;
-  reg [6:0] \$18 ;
-  reg \$19 ;
-  wire [7:0] \$2 ;
+  wire \$15 ;
+  wire \$16 ;
+  reg [4:0] \$17 ;
+  reg [4:0] \$18  = 5'h00;
+  reg [9:0] \$19 ;
+  wire [6:0] \$2 ;
   reg \$20 ;
+  reg \$21 ;
+  reg [6:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
   wire [7:0] \$3 ;
-  wire \$4 ;
+  wire [7:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  output busy;
+  wire busy;
   input clk;
   wire clk;
   wire [10:0] decoded__payload;
@@ -245,6 +253,12 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   wire entries__ready;
   input entries__valid;
   wire entries__valid;
+  reg [9:0] entry = 10'h000;
+  wire \entry.first ;
+  wire \entry.last ;
+  wire [3:0] \entry.rel_index ;
+  wire [3:0] \entry.weight_idx ;
+  reg entry_valid = 1'h0;
   output error;
   reg error = 1'h0;
   input error_clear;
@@ -252,100 +266,131 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
   (* init = 5'h00 *)
-  output [4:0] \port$275$0 ;
-  wire [4:0] \port$275$0 ;
-  output [5:0] \port$279$0 ;
-  wire [5:0] \port$279$0 ;
+  output [4:0] \port$280$0 ;
+  wire [4:0] \port$280$0 ;
+  output [5:0] \port$288$0 ;
+  wire [5:0] \port$288$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
-  assign \$1  = last_row[5:0] + 1'h1;
-  assign \$2  = \$1  + entries__payload[3:0];
-  assign \$3  = entries__payload[8] ? { 4'h0, entries__payload[3:0] } : \$2 ;
-  assign \$4  = ~ decoded__valid;
-  assign entries__ready = \$4  | decoded__ready;
+  assign \$1  = ~ decoded__valid;
+  assign entries__ready = \$1  | decoded__ready;
+  assign \$2  = last_row[5:0] + 1'h1;
+  assign \$3  = \$2  + entry[3:0];
+  assign \$4  = entry[8] ? { 4'h0, entry[3:0] } : \$3 ;
+  assign busy = entry_valid | decoded__valid;
   assign \$5  = ~ decoded__valid;
   assign \$6  = \$5  | decoded__ready;
   assign \$7  = ~ decoded__valid;
   assign \$8  = \$7  | decoded__ready;
-  assign \$9  = entries__valid & \$8 ;
-  assign \$10  = ~ decoded__valid;
-  assign \$11  = \$10  | decoded__ready;
-  assign \$12  = entries__valid & \$11 ;
-  assign \$13  = last_row >= 7'h40;
-  assign \$14  = fresh & \$13 ;
+  assign \$9  = ~ decoded__valid;
+  assign \$10  = \$9  | decoded__ready;
+  assign \$11  = entry_valid & \$10 ;
+  assign \$12  = ~ decoded__valid;
+  assign \$13  = \$12  | decoded__ready;
+  assign \$14  = entry_valid & \$13 ;
+  assign \$15  = last_row >= 7'h40;
+  assign \$16  = fresh & \$15 ;
   always @(posedge clk)
-    \$16  <= \$15 ;
+    \$18  <= \$17 ;
   always @(posedge clk)
-    decoded__valid <= \$17 ;
+    entry <= \$19 ;
   always @(posedge clk)
-    last_row <= \$18 ;
+    entry_valid <= \$20 ;
   always @(posedge clk)
-    fresh <= \$19 ;
+    decoded__valid <= \$21 ;
   always @(posedge clk)
-    error <= \$20 ;
+    last_row <= \$22 ;
+  always @(posedge clk)
+    fresh <= \$23 ;
+  always @(posedge clk)
+    error <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = \$16 ;
-    if (\$9 ) begin
-      \$15 [3:0] = entries__payload[7:4];
-      \$15 [4] = entries__payload[9];
+    \$17  = \$18 ;
+    if (\$11 ) begin
+      \$17 [3:0] = entry[7:4];
+      \$17 [4] = entry[9];
     end
     if (rst) begin
-      \$15  = 5'h00;
+      \$17  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$17  = decoded__valid;
+    \$19  = entry;
     if (\$6 ) begin
-      \$17  = entries__valid;
+      \$19  = entries__payload;
     end
     if (rst) begin
-      \$17  = 1'h0;
+      \$19  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = last_row;
-    if (\$9 ) begin
-      \$18  = \$3 [6:0];
+    \$20  = entry_valid;
+    if (\$6 ) begin
+      \$20  = entries__valid;
     end
     if (rst) begin
-      \$18  = 7'h00;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = \$12 ;
+    \$21  = decoded__valid;
+    if (\$8 ) begin
+      \$21  = entry_valid;
+    end
     if (rst) begin
-      \$19  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = error;
+    \$22  = last_row;
+    if (\$11 ) begin
+      \$22  = \$4 [6:0];
+    end
+    if (rst) begin
+      \$22  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$23  = \$14 ;
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$24  = error;
     if (error_clear) begin
-      \$20  = 1'h0;
+      \$24  = 1'h0;
     end
-    if (\$14 ) begin
-      \$20  = 1'h1;
+    if (\$16 ) begin
+      \$24  = 1'h1;
     end
     if (rst) begin
-      \$20  = 1'h0;
+      \$24  = 1'h0;
     end
   end
-  assign row = \$3 [6:0];
-  assign decoded__payload = { \$16 , last_row[5:0] };
-  assign \port$275$0  = \$16 ;
-  assign \port$279$0  = last_row[5:0];
+  assign row = \$4 [6:0];
+  assign decoded__payload = { \$18 , last_row[5:0] };
+  assign \port$280$0  = \$18 ;
+  assign \port$288$0  = last_row[5:0];
+  assign \entry.rel_index  = entry[3:0];
+  assign \entry.weight_idx  = entry[7:4];
+  assign \entry.first  = entry[8];
+  assign \entry.last  = entry[9];
+  assign \decoded__payload.local_row  = last_row[5:0];
+  assign \decoded__payload.weight_idx  = \$18 [3:0];
+  assign \decoded__payload.last  = \$18 [4];
   assign \entries__payload.rel_index  = entries__payload[3:0];
   assign \entries__payload.weight_idx  = entries__payload[7:4];
   assign \entries__payload.first  = entries__payload[8];
   assign \entries__payload.last  = entries__payload[9];
-  assign \decoded__payload.local_row  = last_row[5:0];
-  assign \decoded__payload.weight_idx  = \$16 [3:0];
-  assign \decoded__payload.last  = \$16 [4];
 endmodule
 
 (* generator = "Amaranth" *)

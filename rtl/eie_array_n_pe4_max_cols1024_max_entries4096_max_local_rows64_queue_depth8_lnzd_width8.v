@@ -1624,63 +1624,33 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [9:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  reg \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg \$115 ;
-  reg [7:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg \$118 ;
-  reg [7:0] \$119 ;
   wire \$12 ;
-  reg [127:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [25:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg \$125 ;
-  reg [127:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
-  wire \$13 ;
+  wire [7:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
+  wire \$16 ;
   wire [7:0] \$17 ;
   wire [7:0] \$18 ;
-  wire \$19 ;
+  wire [7:0] \$19 ;
   wire [7:0] \$2 ;
-  wire [8:0] \$20 ;
-  wire \$21 ;
-  wire [8:0] \$22 ;
-  wire \$23 ;
-  wire [8:0] \$24 ;
-  wire \$25 ;
-  wire [8:0] \$26 ;
-  wire \$27 ;
-  wire [8:0] \$28 ;
-  wire \$29 ;
+  wire \$20 ;
+  wire [8:0] \$21 ;
+  wire \$22 ;
+  wire [8:0] \$23 ;
+  wire \$24 ;
+  wire [8:0] \$25 ;
+  wire \$26 ;
+  wire [8:0] \$27 ;
+  wire \$28 ;
+  wire [8:0] \$29 ;
   wire [11:0] \$3 ;
-  wire [8:0] \$30 ;
-  wire \$31 ;
-  wire [8:0] \$32 ;
-  wire \$33 ;
-  wire [8:0] \$34 ;
-  wire \$35 ;
+  wire \$30 ;
+  wire [8:0] \$31 ;
+  wire \$32 ;
+  wire [8:0] \$33 ;
+  wire \$34 ;
+  wire [8:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
@@ -1691,8 +1661,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [1:0] \$45 ;
+  wire [3:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -1706,16 +1676,16 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [1:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [3:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [8:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  reg [15:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
@@ -1728,7 +1698,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [7:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -1736,21 +1706,21 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [8:0] \$89 ;
+  reg \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  reg [15:0] \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [25:0] \$93 ;
+  reg [7:0] \$94 ;
+  reg \$95 ;
+  reg [127:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   output [25:0] acts__payload;
   reg [25:0] acts__payload = 26'h0000000;
   wire [9:0] \acts__payload.col ;
@@ -1766,6 +1736,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire drained;
   reg [7:0] fetch_ptr = 8'h00;
   wire [2:0] index;
+  wire [2:0] level;
   input [9:0] load__addr;
   wire [9:0] load__addr;
   input [15:0] load__data;
@@ -1773,10 +1744,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input load__en;
   wire load__en;
   wire [7:0] mask;
-  reg [7:0] \mask$17  = 8'h00;
+  reg [7:0] \mask$21  = 8'h00;
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [7:0] n_words;
+  wire [143:0] r_data;
+  wire r_en;
+  wire r_rdy;
   wire [6:0] read__addr;
   wire [127:0] read__data;
   wire read__en;
@@ -1788,16 +1762,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg s1_valid = 1'h0;
   reg [7:0] s1_word = 8'h00;
   reg [7:0] s2_lanes = 8'h00;
-  reg s2_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire s2_valid;
   reg [7:0] s2_word = 8'h00;
-  reg [127:0] s3_data = 128'h00000000000000000000000000000000;
-  reg [7:0] s3_nonzero = 8'h00;
-  reg s3_valid = 1'h0;
-  reg [7:0] s3_word = 8'h00;
   reg scanning = 1'h0;
   input start;
   wire start;
   wire valid;
+  wire [143:0] w_data;
+  reg w_en = 1'h0;
   reg [127:0] window = 128'h00000000000000000000000000000000;
   wire window_take;
   reg window_valid = 1'h0;
@@ -1808,157 +1781,132 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$2  = 1'h1 << load__addr[2:0];
   assign write__en = { load__en, load__en, load__en, load__en, load__en, load__en, load__en, load__en } & \$2 ;
   assign \$3  = n_cols + 3'h7;
-  assign \$5  = ~ s1_valid;
-  assign \$6  = ~ s2_valid;
-  assign \$7  = ~ s3_valid;
-  assign \$8  = \$7  | window_take;
-  assign \$9  = \$6  | \$8 ;
-  assign read__en = \$5  | \$9 ;
-  assign \$10  = ~ s2_valid;
-  assign \$11  = ~ s3_valid;
-  assign \$12  = \$11  | window_take;
-  assign read__out_en = \$10  | \$12 ;
-  assign mask = \mask$17  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
-  assign \$13  = ~ acts__valid;
-  assign \$14  = \$13  | acts__ready;
-  assign \$15  = valid & \$14 ;
-  assign \$16  = 1'h1 << index;
-  assign \$17  = \$15  ? \$16  : 8'h00;
-  assign \$18  = ~ \$17 ;
-  assign remaining = \mask$17  & \$18 ;
-  assign \$19  = ! \mask$17 ;
-  assign \$21  = ! \$20 ;
-  assign \$23  = ! \$22 ;
-  assign \$25  = ! \$24 ;
-  assign \$27  = ! \$26 ;
-  assign \$29  = ! \$28 ;
-  assign \$31  = ! \$30 ;
-  assign \$33  = ! \$32 ;
-  assign \$35  = ! \$34 ;
-  assign \$36  = | { \$35 , \$33 , \$31 , \$29 , \$27 , \$25 , \$23 , \$21  };
-  assign \$37  = ~ acts__valid;
-  assign \$38  = \$37  | acts__ready;
-  assign \$39  = \$36  & \$38 ;
-  assign drained = \$19  | \$39 ;
-  assign \$40  = ~ window_valid;
-  assign \$41  = \$40  | drained;
-  assign window_take = s3_valid & \$41 ;
+  assign \$5  = | read__data[15:0];
+  assign \$6  = | read__data[31:16];
+  assign \$7  = | read__data[47:32];
+  assign \$8  = | read__data[63:48];
+  assign \$9  = | read__data[79:64];
+  assign \$10  = | read__data[95:80];
+  assign \$11  = | read__data[111:96];
+  assign \$12  = | read__data[127:112];
+  assign \$13  = { \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  } & s2_lanes;
+  assign mask = \mask$21  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
+  assign \$14  = ~ acts__valid;
+  assign \$15  = \$14  | acts__ready;
+  assign \$16  = valid & \$15 ;
+  assign \$17  = 1'h1 << index;
+  assign \$18  = \$16  ? \$17  : 8'h00;
+  assign \$19  = ~ \$18 ;
+  assign remaining = \mask$21  & \$19 ;
+  assign \$20  = ! \mask$21 ;
+  assign \$22  = ! \$21 ;
+  assign \$24  = ! \$23 ;
+  assign \$26  = ! \$25 ;
+  assign \$28  = ! \$27 ;
+  assign \$30  = ! \$29 ;
+  assign \$32  = ! \$31 ;
+  assign \$34  = ! \$33 ;
+  assign \$36  = ! \$35 ;
+  assign \$37  = | { \$36 , \$34 , \$32 , \$30 , \$28 , \$26 , \$24 , \$22  };
+  assign \$38  = ~ acts__valid;
+  assign \$39  = \$38  | acts__ready;
+  assign \$40  = \$37  & \$39 ;
+  assign drained = \$20  | \$40 ;
+  assign \$41  = ~ window_valid;
+  assign \$42  = \$41  | drained;
+  assign r_en = r_rdy & \$42 ;
   assign done = ~ scanning;
-  assign \$42  = ~ s1_valid;
-  assign \$43  = ~ s2_valid;
-  assign \$44  = ~ s3_valid;
-  assign \$45  = \$44  | window_take;
-  assign \$46  = \$43  | \$45 ;
-  assign \$47  = \$42  | \$46 ;
-  assign \$48  = fetch_ptr < \$4 [7:0];
-  assign \$49  = scanning & \$48 ;
-  assign \$50  = ~ s1_valid;
-  assign \$51  = ~ s2_valid;
-  assign \$52  = ~ s3_valid;
-  assign \$53  = \$52  | window_take;
-  assign \$54  = \$51  | \$53 ;
-  assign \$55  = \$50  | \$54 ;
-  assign \$56  = \$49  & \$55 ;
-  assign \$57  = { fetch_ptr, 3'h0 } < n_cols;
-  assign \$58  = { fetch_ptr, 3'h1 } < n_cols;
-  assign \$59  = { fetch_ptr, 3'h2 } < n_cols;
-  assign \$60  = { fetch_ptr, 3'h3 } < n_cols;
-  assign \$61  = { fetch_ptr, 3'h4 } < n_cols;
-  assign \$62  = { fetch_ptr, 3'h5 } < n_cols;
-  assign \$63  = { fetch_ptr, 3'h6 } < n_cols;
-  assign \$64  = { fetch_ptr, 3'h7 } < n_cols;
-  assign \$65  = ~ s2_valid;
-  assign \$66  = ~ s3_valid;
-  assign \$67  = \$66  | window_take;
-  assign \$68  = \$65  | \$67 ;
-  assign \$69  = ~ s3_valid;
-  assign \$70  = \$69  | window_take;
-  assign \$71  = | read__data[15:0];
-  assign \$72  = | read__data[31:16];
-  assign \$73  = | read__data[47:32];
-  assign \$74  = | read__data[63:48];
-  assign \$75  = | read__data[79:64];
-  assign \$76  = | read__data[95:80];
-  assign \$77  = | read__data[111:96];
-  assign \$78  = | read__data[127:112];
-  assign \$79  = { \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71  } & s2_lanes;
-  assign \$80  = fetch_ptr < \$4 [7:0];
-  assign \$81  = scanning & \$80 ;
-  assign \$82  = ~ s1_valid;
-  assign \$83  = ~ s2_valid;
-  assign \$84  = ~ s3_valid;
-  assign \$85  = \$84  | window_take;
-  assign \$86  = \$83  | \$85 ;
-  assign \$87  = \$82  | \$86 ;
-  assign \$88  = \$81  & \$87 ;
-  assign \$89  = fetch_ptr + 1'h1;
-  assign \$90  = ~ acts__valid;
-  assign \$91  = \$90  | acts__ready;
-  assign \$92  = valid & \$91 ;
-  assign \$94  = ~ acts__valid;
-  assign \$95  = \$94  | acts__ready;
-  assign \$96  = ~ acts__valid;
-  assign \$97  = \$96  | acts__ready;
-  assign \$98  = valid & \$97 ;
-  assign \$99  = window_valid & drained;
-  assign \$100  = fetch_ptr == \$4 [7:0];
-  assign \$101  = scanning & \$100 ;
-  assign \$102  = ~ s1_valid;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = ~ s2_valid;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = ~ s3_valid;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = ~ window_valid;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = ~ acts__valid;
-  assign \$111  = \$109  & \$110 ;
+  assign \$43  = fetch_ptr < \$4 [7:0];
+  assign \$44  = scanning & \$43 ;
+  assign \$45  = s1_valid + w_en;
+  assign \$46  = \$45  + level;
+  assign \$47  = \$46  < 3'h4;
+  assign \$48  = \$44  & \$47 ;
+  assign \$49  = { fetch_ptr, 3'h0 } < n_cols;
+  assign \$50  = { fetch_ptr, 3'h1 } < n_cols;
+  assign \$51  = { fetch_ptr, 3'h2 } < n_cols;
+  assign \$52  = { fetch_ptr, 3'h3 } < n_cols;
+  assign \$53  = { fetch_ptr, 3'h4 } < n_cols;
+  assign \$54  = { fetch_ptr, 3'h5 } < n_cols;
+  assign \$55  = { fetch_ptr, 3'h6 } < n_cols;
+  assign \$56  = { fetch_ptr, 3'h7 } < n_cols;
+  assign \$57  = fetch_ptr < \$4 [7:0];
+  assign \$58  = scanning & \$57 ;
+  assign \$59  = s1_valid + w_en;
+  assign \$60  = \$59  + level;
+  assign \$61  = \$60  < 3'h4;
+  assign \$62  = \$58  & \$61 ;
+  assign \$63  = fetch_ptr + 1'h1;
+  assign \$64  = ~ acts__valid;
+  assign \$65  = \$64  | acts__ready;
+  assign \$66  = valid & \$65 ;
+  assign \$68  = ~ acts__valid;
+  assign \$69  = \$68  | acts__ready;
+  assign \$70  = ~ acts__valid;
+  assign \$71  = \$70  | acts__ready;
+  assign \$72  = valid & \$71 ;
+  assign \$73  = window_valid & drained;
+  assign \$74  = fetch_ptr == \$4 [7:0];
+  assign \$75  = scanning & \$74 ;
+  assign \$76  = ~ s1_valid;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = ~ w_en;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = ~ r_rdy;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = ~ window_valid;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = ~ acts__valid;
+  assign \$85  = \$83  & \$84 ;
   always @(posedge clk)
-    s1_valid <= \$112 ;
+    s1_valid <= \$86 ;
   always @(posedge clk)
-    s1_word <= \$113 ;
+    s1_word <= \$87 ;
   always @(posedge clk)
-    s1_lanes <= \$114 ;
+    s1_lanes <= \$88 ;
   always @(posedge clk)
-    s2_valid <= \$115 ;
+    w_en <= \$89 ;
   always @(posedge clk)
-    s2_word <= \$116 ;
+    s2_word <= \$90 ;
   always @(posedge clk)
-    s2_lanes <= \$117 ;
+    s2_lanes <= \$91 ;
   always @(posedge clk)
-    s3_valid <= \$118 ;
+    fetch_ptr <= \$92 ;
   always @(posedge clk)
-    s3_word <= \$119 ;
+    acts__payload <= \$93 ;
   always @(posedge clk)
-    s3_data <= \$120 ;
+    \mask$21  <= \$94 ;
   always @(posedge clk)
-    s3_nonzero <= \$121 ;
+    acts__valid <= \$95 ;
   always @(posedge clk)
-    fetch_ptr <= \$122 ;
+    window <= \$96 ;
   always @(posedge clk)
-    acts__payload <= \$123 ;
+    window_word <= \$97 ;
   always @(posedge clk)
-    \mask$17  <= \$124 ;
+    window_valid <= \$98 ;
   always @(posedge clk)
-    acts__valid <= \$125 ;
-  always @(posedge clk)
-    window <= \$126 ;
-  always @(posedge clk)
-    window_word <= \$127 ;
-  always @(posedge clk)
-    window_valid <= \$128 ;
-  always @(posedge clk)
-    scanning <= \$129 ;
+    scanning <= \$99 ;
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer  buffer (
     .clk(clk),
     .\port$0$20 (load__data),
     .rd__addr(fetch_ptr[6:0]),
-    .rd__en(read__en),
     .read__data(read__data),
-    .read__out_en(read__out_en),
     .rst(rst),
     .wr__addr(\$1 [6:0]),
     .wr__en(write__en)
+  );
+  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.fetched  fetched (
+    .clk(clk),
+    .level(level),
+    .\port$220$0 (\$13 ),
+    .\port$509$0 (s2_word),
+    .\port$529$0 (read__data),
+    .r_data(r_data),
+    .r_en(r_en),
+    .r_rdy(r_rdy),
+    .rst(rst),
+    .start(start),
+    .w_en(w_en)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.lnzd  lnzd (
     .index(index),
@@ -1970,259 +1918,202 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     (* full_case = 32'd1 *)
     casez (index)
       3'h0:
-          \$93  = window[15:0];
+          \$67  = window[15:0];
       3'h1:
-          \$93  = window[31:16];
+          \$67  = window[31:16];
       3'h2:
-          \$93  = window[47:32];
+          \$67  = window[47:32];
       3'h3:
-          \$93  = window[63:48];
+          \$67  = window[63:48];
       3'h4:
-          \$93  = window[79:64];
+          \$67  = window[79:64];
       3'h5:
-          \$93  = window[95:80];
+          \$67  = window[95:80];
       3'h6:
-          \$93  = window[111:96];
+          \$67  = window[111:96];
       3'h7:
-          \$93  = window[127:112];
+          \$67  = window[127:112];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$112  = s1_valid;
-    if (\$47 ) begin
-      \$112  = \$56 ;
+    \$86  = \$48 ;
+    if (start) begin
+      \$86  = 1'h0;
+    end
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$87  = fetch_ptr;
+    if (rst) begin
+      \$87  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$88  = { \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
+    if (rst) begin
+      \$88  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$89  = s1_valid;
+    if (start) begin
+      \$89  = 1'h0;
+    end
+    if (rst) begin
+      \$89  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$90  = s1_word;
+    if (rst) begin
+      \$90  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$91  = s1_lanes;
+    if (rst) begin
+      \$91  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$92  = fetch_ptr;
+    if (\$62 ) begin
+      \$92  = \$63 [7:0];
     end
     if (start) begin
-      \$112  = 1'h0;
+      \$92  = 8'h00;
     end
     if (rst) begin
-      \$112  = 1'h0;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$113  = s1_word;
-    if (\$47 ) begin
-      \$113  = fetch_ptr;
+    \$93  = acts__payload;
+    if (\$66 ) begin
+      \$93 [9:0] = { window_word[6:0], index };
+      \$93 [25:10] = \$67 ;
     end
     if (rst) begin
-      \$113  = 8'h00;
+      \$93  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$114  = s1_lanes;
-    if (\$47 ) begin
-      \$114  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57  };
+    \$94  = \mask$21 ;
+    if (\$66 ) begin
+      \$94  = remaining;
+    end
+    if (r_en) begin
+      \$94  = r_data[135:128];
     end
     if (rst) begin
-      \$114  = 8'h00;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$115  = s2_valid;
-    if (\$68 ) begin
-      \$115  = s1_valid;
+    \$95  = acts__valid;
+    if (\$69 ) begin
+      \$95  = \$72 ;
     end
     if (start) begin
-      \$115  = 1'h0;
+      \$95  = 1'h0;
     end
     if (rst) begin
-      \$115  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$116  = s2_word;
-    if (\$68 ) begin
-      \$116  = s1_word;
+    \$96  = window;
+    if (r_en) begin
+      \$96  = r_data[127:0];
     end
     if (rst) begin
-      \$116  = 8'h00;
+      \$96  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$117  = s2_lanes;
-    if (\$68 ) begin
-      \$117  = s1_lanes;
+    \$97  = window_word;
+    if (r_en) begin
+      \$97  = r_data[143:136];
     end
     if (rst) begin
-      \$117  = 8'h00;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$118  = s3_valid;
-    if (\$70 ) begin
-      \$118  = s2_valid;
+    \$98  = window_valid;
+    if (r_en) begin
+      \$98  = 1'h1;
+    end else if (\$73 ) begin
+      \$98  = 1'h0;
     end
     if (start) begin
-      \$118  = 1'h0;
+      \$98  = 1'h0;
     end
     if (rst) begin
-      \$118  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = s3_word;
-    if (\$70 ) begin
-      \$119  = s2_word;
-    end
-    if (rst) begin
-      \$119  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = s3_data;
-    if (\$70 ) begin
-      \$120  = read__data;
-    end
-    if (rst) begin
-      \$120  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$121  = s3_nonzero;
-    if (\$70 ) begin
-      \$121  = \$79 ;
-    end
-    if (rst) begin
-      \$121  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$122  = fetch_ptr;
-    if (\$88 ) begin
-      \$122  = \$89 [7:0];
-    end
+    \$99  = scanning;
     if (start) begin
-      \$122  = 8'h00;
+      \$99  = 1'h1;
+    end else if (\$85 ) begin
+      \$99  = 1'h0;
     end
     if (rst) begin
-      \$122  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$123  = acts__payload;
-    if (\$92 ) begin
-      \$123 [9:0] = { window_word[6:0], index };
-      \$123 [25:10] = \$93 ;
-    end
-    if (rst) begin
-      \$123  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$124  = \mask$17 ;
-    if (\$92 ) begin
-      \$124  = remaining;
-    end
-    if (window_take) begin
-      \$124  = s3_nonzero;
-    end
-    if (rst) begin
-      \$124  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$125  = acts__valid;
-    if (\$95 ) begin
-      \$125  = \$98 ;
-    end
-    if (start) begin
-      \$125  = 1'h0;
-    end
-    if (rst) begin
-      \$125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$126  = window;
-    if (window_take) begin
-      \$126  = s3_data;
-    end
-    if (rst) begin
-      \$126  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = window_word;
-    if (window_take) begin
-      \$127  = s3_word;
-    end
-    if (rst) begin
-      \$127  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = window_valid;
-    if (window_take) begin
-      \$128  = 1'h1;
-    end else if (\$99 ) begin
-      \$128  = 1'h0;
-    end
-    if (start) begin
-      \$128  = 1'h0;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = scanning;
-    if (start) begin
-      \$129  = 1'h1;
-    end else if (\$111 ) begin
-      \$129  = 1'h0;
-    end
-    if (rst) begin
-      \$129  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   assign write__addr = \$1 [6:0];
   assign write__data = { load__data, load__data, load__data, load__data, load__data, load__data, load__data, load__data };
   assign n_words = \$4 [7:0];
   assign read__addr = fetch_ptr[6:0];
+  assign read__en = 1'h1;
+  assign read__out_en = 1'h1;
+  assign s2_valid = w_en;
+  assign w_data = { s2_word, \$13 , read__data };
+  assign window_take = r_en;
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
   assign \$1  = { 3'h0, load__addr[9:3] };
   assign \$4  = { 3'h0, \$3 [11:3] };
-  assign \$20 [0] = 1'h0;
-  assign \$20 [8:1] = { 1'h0, \mask$17 [7:1] };
-  assign \$22 [1] = 1'h0;
-  assign { \$22 [8:2], \$22 [0] } = { 1'h0, \mask$17 [7:2], \mask$17 [0] };
-  assign \$24 [2] = 1'h0;
-  assign { \$24 [8:3], \$24 [1:0] } = { 1'h0, \mask$17 [7:3], \mask$17 [1:0] };
-  assign \$26 [3] = 1'h0;
-  assign { \$26 [8:4], \$26 [2:0] } = { 1'h0, \mask$17 [7:4], \mask$17 [2:0] };
-  assign \$28 [4] = 1'h0;
-  assign { \$28 [8:5], \$28 [3:0] } = { 1'h0, \mask$17 [7:5], \mask$17 [3:0] };
-  assign \$30 [5] = 1'h0;
-  assign { \$30 [8:6], \$30 [4:0] } = { 1'h0, \mask$17 [7:6], \mask$17 [4:0] };
-  assign \$32 [6] = 1'h0;
-  assign { \$32 [8:7], \$32 [5:0] } = { 1'h0, \mask$17 [7], \mask$17 [5:0] };
-  assign \$34 [7] = 1'h0;
-  assign { \$34 [8], \$34 [6:0] } = { 1'h0, \mask$17 [6:0] };
+  assign \$21 [0] = 1'h0;
+  assign \$21 [8:1] = { 1'h0, \mask$21 [7:1] };
+  assign \$23 [1] = 1'h0;
+  assign { \$23 [8:2], \$23 [0] } = { 1'h0, \mask$21 [7:2], \mask$21 [0] };
+  assign \$25 [2] = 1'h0;
+  assign { \$25 [8:3], \$25 [1:0] } = { 1'h0, \mask$21 [7:3], \mask$21 [1:0] };
+  assign \$27 [3] = 1'h0;
+  assign { \$27 [8:4], \$27 [2:0] } = { 1'h0, \mask$21 [7:4], \mask$21 [2:0] };
+  assign \$29 [4] = 1'h0;
+  assign { \$29 [8:5], \$29 [3:0] } = { 1'h0, \mask$21 [7:5], \mask$21 [3:0] };
+  assign \$31 [5] = 1'h0;
+  assign { \$31 [8:6], \$31 [4:0] } = { 1'h0, \mask$21 [7:6], \mask$21 [4:0] };
+  assign \$33 [6] = 1'h0;
+  assign { \$33 [8:7], \$33 [5:0] } = { 1'h0, \mask$21 [7], \mask$21 [5:0] };
+  assign \$35 [7] = 1'h0;
+  assign { \$35 [8], \$35 [6:0] } = { 1'h0, \mask$21 [6:0] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer (clk, rst, wr__addr, wr__en, rd__en, read__out_en, rd__addr, read__data, \port$0$20 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  reg [127:0] \$1 ;
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer (clk, rst, wr__addr, wr__en, rd__addr, read__data, \port$0$20 );
+  wire [127:0] \$1 ;
   input clk;
   wire clk;
   (* init = 128'h00000000000000000000000000000000 *)
@@ -2232,13 +2123,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input [6:0] rd__addr;
   wire [6:0] rd__addr;
   wire [127:0] rd__data;
-  input rd__en;
   wire rd__en;
   wire [6:0] read__addr;
   output [127:0] read__data;
   reg [127:0] read__data = 128'h00000000000000000000000000000000;
   wire read__en;
-  input read__out_en;
   wire read__out_en;
   input rst;
   wire rst;
@@ -2401,27 +2290,164 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= memory[rd__addr];
-    end
+    _0_ <= memory[rd__addr];
   end
   assign rd__data = _0_;
   always @(posedge clk)
     read__data <= \$1 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1  = read__data;
-    if (read__out_en) begin
-      \$1  = rd__data;
-    end
-  end
   assign write__addr = wr__addr;
   assign wr__data = { \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20  };
   assign write__data = { \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20 , \port$0$20  };
   assign write__en = wr__en;
   assign read__addr = rd__addr;
-  assign read__en = rd__en;
+  assign rd__en = 1'h1;
+  assign read__en = 1'h1;
   assign out = read__data;
+  assign read__out_en = 1'h1;
+  assign \$1  = rd__data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.fetched (clk, rst, \port$220$0 , r_en, r_rdy, r_data, w_en, \port$509$0 , \port$529$0 , level, start);
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [3:0] \$14 ;
+  reg [1:0] \$15 ;
+  reg [1:0] \$16 ;
+  reg [2:0] \$17 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [2:0] level;
+  reg [2:0] level = 3'h0;
+  input [7:0] \port$220$0 ;
+  wire [7:0] \port$220$0 ;
+  input [7:0] \port$509$0 ;
+  wire [7:0] \port$509$0 ;
+  input [127:0] \port$529$0 ;
+  wire [127:0] \port$529$0 ;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [143:0] r_data;
+  wire [143:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 3'h0 *)
+  wire [2:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [143:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  input start;
+  wire start;
+  wire [143:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 3'h0 *)
+  wire [2:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  wire [143:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [143:0] storage [3:0];
+  initial begin
+    storage[0] = 144'h000000000000000000000000000000000000;
+    storage[1] = 144'h000000000000000000000000000000000000;
+    storage[2] = 144'h000000000000000000000000000000000000;
+    storage[3] = 144'h000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= { \port$509$0 , \port$220$0 , \port$529$0  };
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 3'h4;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr + 1'h1;
+  assign \$3  = r_rdy & r_en;
+  assign \$4  = r_port__addr + 1'h1;
+  assign \$5  = w_rdy & w_en;
+  assign \$6  = r_rdy & r_en;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$5  & \$7 ;
+  assign \$9  = level + 1'h1;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = w_rdy & w_en;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$15 ;
+  always @(posedge clk)
+    r_port__addr <= \$16 ;
+  always @(posedge clk)
+    level <= \$17 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$15  = w_port__addr;
+    if (\$1 ) begin
+      \$15  = \$2 [1:0];
+    end
+    if (start) begin
+      \$15  = 2'h0;
+    end
+    if (rst) begin
+      \$15  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$16  = r_port__addr;
+    if (\$3 ) begin
+      \$16  = \$4 [1:0];
+    end
+    if (start) begin
+      \$16  = 2'h0;
+    end
+    if (rst) begin
+      \$16  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$17  = level;
+    if (\$8 ) begin
+      \$17  = \$9 [2:0];
+    end
+    if (\$13 ) begin
+      \$17  = \$14 [2:0];
+    end
+    if (start) begin
+      \$17  = 3'h0;
+    end
+    if (rst) begin
+      \$17  = 3'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_port__data = { \port$509$0 , \port$220$0 , \port$529$0  };
+  assign w_data = { \port$509$0 , \port$220$0 , \port$529$0  };
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2705,8 +2731,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$533$0 (\$13 ),
-    .\port$537$0 (\$14 ),
+    .\port$538$0 (\$13 ),
+    .\port$546$0 (\$14 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -2760,8 +2786,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$533$0 (\$13 ),
-    .\port$537$0 (\$14 ),
+    .\port$538$0 (\$13 ),
+    .\port$546$0 (\$14 ),
     .rst(rst),
     .weighted__payload(\entries__payload$58 ),
     .weighted__valid(\entries__valid$62 )
@@ -2984,7 +3010,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$577$6 (entries__payload[37:6]),
+    .\port$586$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -3060,7 +3086,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$577$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$586$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -3076,8 +3102,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$577$6 ;
-  wire [31:0] \port$577$6 ;
+  input [31:0] \port$586$6 ;
+  wire [31:0] \port$586$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -3106,25 +3132,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$577$6 [15:0];
+    \$2  = \port$586$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$577$6 [31:16];
+    \$3  = \port$586$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$577$6 [15:0];
-  assign b = \port$577$6 [31:16];
+  assign a = \port$586$6 [15:0];
+  assign b = \port$586$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$533$0 , decoded__valid, \port$537$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$538$0 , decoded__valid, \port$546$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -3135,6 +3161,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire busy;
   wire \busy$45 ;
   wire \busy$46 ;
+  wire \busy$47 ;
   input clk;
   wire clk;
   input [25:0] cols__payload;
@@ -3192,7 +3219,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \error_clear$40 ;
   output issued;
   wire issued;
-  wire \issued$48 ;
+  wire \issued$49 ;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   input [11:0] \load__addr$30 ;
@@ -3208,10 +3235,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$533$0 ;
-  wire [20:0] \port$533$0 ;
-  output [5:0] \port$537$0 ;
-  wire [5:0] \port$537$0 ;
+  output [20:0] \port$538$0 ;
+  wire [20:0] \port$538$0 ;
+  output [5:0] \port$546$0 ;
+  wire [5:0] \port$546$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -3219,7 +3246,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire rst;
   output skipped;
   wire skipped;
-  wire \skipped$50 ;
+  wire \skipped$51 ;
   wire [43:0] spans__payload;
   wire [43:0] \spans__payload$7 ;
   wire \spans__payload$7.empty ;
@@ -3241,8 +3268,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire spmat_load__en;
   assign error = \error$42  | \error$43 ;
   assign \$1  = \busy$45  | \busy$46 ;
-  assign busy = \$1  | decoded__valid;
+  assign busy = \$1  | \busy$47 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator  address_accumulator (
+    .busy(\busy$47 ),
     .clk(clk),
     .decoded__ready(decoded__ready),
     .decoded__valid(decoded__valid),
@@ -3250,10 +3278,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$501$0 (\$2 ),
-    .\port$505$0 (\$3 ),
-    .\port$533$0 (\$4 ),
-    .\port$537$0 (\$5 ),
+    .\port$506$0 (\$2 ),
+    .\port$510$0 (\$3 ),
+    .\port$538$0 (\$4 ),
+    .\port$546$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3279,8 +3307,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$501$0 (\$2 ),
-    .\port$505$0 (\$3 ),
+    .\port$506$0 (\$2 ),
+    .\port$510$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3313,10 +3341,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \n_cols$37  = n_cols;
   assign \error_clear$39  = error_clear;
   assign \error_clear$40  = error_clear;
-  assign \issued$48  = issued;
-  assign \skipped$50  = skipped;
-  assign \port$533$0  = \$4 ;
-  assign \port$537$0  = \$5 ;
+  assign \issued$49  = issued;
+  assign \skipped$51  = skipped;
+  assign \port$538$0  = \$4 ;
+  assign \port$546$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -3352,28 +3380,34 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$501$0 , \port$505$0 , entries__valid, \port$533$0 , decoded__valid, \port$537$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$506$0 , \port$510$0 , entries__valid, \port$538$0 , decoded__valid, \port$546$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [6:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  reg [20:0] \$15 ;
-  reg [20:0] \$16  = 21'h000000;
-  reg \$17 ;
-  reg [6:0] \$18 ;
-  reg \$19 ;
-  wire [7:0] \$2 ;
+  wire \$15 ;
+  wire \$16 ;
+  reg [20:0] \$17 ;
+  reg [20:0] \$18  = 21'h000000;
+  reg [25:0] \$19 ;
+  wire [6:0] \$2 ;
   reg \$20 ;
+  reg \$21 ;
+  reg [6:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
   wire [7:0] \$3 ;
-  wire \$4 ;
+  wire [7:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  output busy;
+  wire busy;
   input clk;
   wire clk;
   wire [26:0] decoded__payload;
@@ -3395,115 +3429,154 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire entries__ready;
   input entries__valid;
   wire entries__valid;
+  reg [25:0] entry = 26'h0000000;
+  wire \entry.first ;
+  wire \entry.last ;
+  wire [3:0] \entry.rel_index ;
+  wire [15:0] \entry.value ;
+  wire [3:0] \entry.weight_idx ;
+  reg entry_valid = 1'h0;
   output error;
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$501$0 ;
-  wire [9:0] \port$501$0 ;
-  input [15:0] \port$505$0 ;
-  wire [15:0] \port$505$0 ;
+  input [9:0] \port$506$0 ;
+  wire [9:0] \port$506$0 ;
+  input [15:0] \port$510$0 ;
+  wire [15:0] \port$510$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$533$0 ;
-  wire [20:0] \port$533$0 ;
-  output [5:0] \port$537$0 ;
-  wire [5:0] \port$537$0 ;
+  output [20:0] \port$538$0 ;
+  wire [20:0] \port$538$0 ;
+  output [5:0] \port$546$0 ;
+  wire [5:0] \port$546$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
-  assign \$1  = last_row[5:0] + 1'h1;
-  assign \$2  = \$1  + \port$501$0 [3:0];
-  assign \$3  = \port$501$0 [8] ? { 4'h0, \port$501$0 [3:0] } : \$2 ;
-  assign \$4  = ~ decoded__valid;
-  assign entries__ready = \$4  | decoded__ready;
+  assign \$1  = ~ decoded__valid;
+  assign entries__ready = \$1  | decoded__ready;
+  assign \$2  = last_row[5:0] + 1'h1;
+  assign \$3  = \$2  + entry[3:0];
+  assign \$4  = entry[8] ? { 4'h0, entry[3:0] } : \$3 ;
+  assign busy = entry_valid | decoded__valid;
   assign \$5  = ~ decoded__valid;
   assign \$6  = \$5  | decoded__ready;
   assign \$7  = ~ decoded__valid;
   assign \$8  = \$7  | decoded__ready;
-  assign \$9  = entries__valid & \$8 ;
-  assign \$10  = ~ decoded__valid;
-  assign \$11  = \$10  | decoded__ready;
-  assign \$12  = entries__valid & \$11 ;
-  assign \$13  = last_row >= 7'h40;
-  assign \$14  = fresh & \$13 ;
+  assign \$9  = ~ decoded__valid;
+  assign \$10  = \$9  | decoded__ready;
+  assign \$11  = entry_valid & \$10 ;
+  assign \$12  = ~ decoded__valid;
+  assign \$13  = \$12  | decoded__ready;
+  assign \$14  = entry_valid & \$13 ;
+  assign \$15  = last_row >= 7'h40;
+  assign \$16  = fresh & \$15 ;
   always @(posedge clk)
-    \$16  <= \$15 ;
+    \$18  <= \$17 ;
   always @(posedge clk)
-    decoded__valid <= \$17 ;
+    entry <= \$19 ;
   always @(posedge clk)
-    last_row <= \$18 ;
+    entry_valid <= \$20 ;
   always @(posedge clk)
-    fresh <= \$19 ;
+    decoded__valid <= \$21 ;
   always @(posedge clk)
-    error <= \$20 ;
+    last_row <= \$22 ;
+  always @(posedge clk)
+    fresh <= \$23 ;
+  always @(posedge clk)
+    error <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$15  = \$16 ;
-    if (\$9 ) begin
-      \$15 [3:0] = \port$501$0 [7:4];
-      \$15 [4] = \port$501$0 [9];
-      \$15 [20:5] = \port$505$0 ;
+    \$17  = \$18 ;
+    if (\$11 ) begin
+      \$17 [3:0] = entry[7:4];
+      \$17 [4] = entry[9];
+      \$17 [20:5] = entry[25:10];
     end
     if (rst) begin
-      \$15  = 21'h000000;
+      \$17  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = decoded__valid;
+    \$19  = entry;
     if (\$6 ) begin
-      \$17  = entries__valid;
+      \$19  = { \port$510$0 , \port$506$0  };
     end
     if (rst) begin
-      \$17  = 1'h0;
+      \$19  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$18  = last_row;
-    if (\$9 ) begin
-      \$18  = \$3 [6:0];
+    \$20  = entry_valid;
+    if (\$6 ) begin
+      \$20  = entries__valid;
     end
     if (rst) begin
-      \$18  = 7'h00;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$19  = \$12 ;
+    \$21  = decoded__valid;
+    if (\$8 ) begin
+      \$21  = entry_valid;
+    end
     if (rst) begin
-      \$19  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$20  = error;
+    \$22  = last_row;
+    if (\$11 ) begin
+      \$22  = \$4 [6:0];
+    end
+    if (rst) begin
+      \$22  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$23  = \$14 ;
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$24  = error;
     if (error_clear) begin
-      \$20  = 1'h0;
+      \$24  = 1'h0;
     end
-    if (\$14 ) begin
-      \$20  = 1'h1;
+    if (\$16 ) begin
+      \$24  = 1'h1;
     end
     if (rst) begin
-      \$20  = 1'h0;
+      \$24  = 1'h0;
     end
   end
-  assign row = \$3 [6:0];
-  assign entries__payload = { \port$505$0 , \port$501$0  };
-  assign decoded__payload = { \$16 , last_row[5:0] };
-  assign \port$533$0  = \$16 ;
-  assign \port$537$0  = last_row[5:0];
-  assign \entries__payload.rel_index  = \port$501$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$501$0 [7:4];
-  assign \entries__payload.first  = \port$501$0 [8];
-  assign \entries__payload.last  = \port$501$0 [9];
-  assign \entries__payload.value  = \port$505$0 ;
+  assign row = \$4 [6:0];
+  assign decoded__payload = { \$18 , last_row[5:0] };
+  assign entries__payload = { \port$510$0 , \port$506$0  };
+  assign \port$538$0  = \$18 ;
+  assign \port$546$0  = last_row[5:0];
+  assign \entry.rel_index  = entry[3:0];
+  assign \entry.weight_idx  = entry[7:4];
+  assign \entry.first  = entry[8];
+  assign \entry.last  = entry[9];
+  assign \entry.value  = entry[25:10];
   assign \decoded__payload.local_row  = last_row[5:0];
-  assign \decoded__payload.weight_idx  = \$16 [3:0];
-  assign \decoded__payload.last  = \$16 [4];
-  assign \decoded__payload.value  = \$16 [20:5];
+  assign \decoded__payload.weight_idx  = \$18 [3:0];
+  assign \decoded__payload.last  = \$18 [4];
+  assign \decoded__payload.value  = \$18 [20:5];
+  assign \entries__payload.rel_index  = \port$506$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$506$0 [7:4];
+  assign \entries__payload.first  = \port$506$0 [8];
+  assign \entries__payload.last  = \port$506$0 [9];
+  assign \entries__payload.value  = \port$510$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5211,7 +5284,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$501$0 , \port$505$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$506$0 , \port$510$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5309,11 +5382,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$501$0 ;
-  wire [9:0] \port$501$0 ;
+  output [9:0] \port$506$0 ;
+  wire [9:0] \port$506$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$505$0 ;
-  wire [15:0] \port$505$0 ;
+  output [15:0] \port$510$0 ;
+  wire [15:0] \port$510$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5582,8 +5655,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$501$0  = \$61 ;
-  assign \port$505$0  = \$63 ;
+  assign \port$506$0  = \$61 ;
+  assign \port$510$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -10349,7 +10422,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$533$0 , entries__valid, \port$537$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$538$0 , entries__valid, \port$546$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10435,10 +10508,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$533$0 ;
-  wire [20:0] \port$533$0 ;
-  input [5:0] \port$537$0 ;
-  wire [5:0] \port$537$0 ;
+  input [20:0] \port$538$0 ;
+  wire [20:0] \port$538$0 ;
+  input [5:0] \port$546$0 ;
+  wire [5:0] \port$546$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -10610,10 +10683,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$537$0 ;
+      \$51 [5:0] = \port$546$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$533$0 [20:5];
-      \$51 [38] = \port$533$0 [4];
+      \$51 [37:22] = \port$538$0 [20:5];
+      \$51 [38] = \port$538$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -10622,7 +10695,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$533$0 [3:0])
+    casez (\port$538$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -10728,16 +10801,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$533$0 , \port$537$0  };
+  assign entries__payload = { \port$538$0 , \port$546$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$537$0 ;
-  assign \entries__payload.weight_idx  = \port$533$0 [3:0];
-  assign \entries__payload.last  = \port$533$0 [4];
-  assign \entries__payload.value  = \port$533$0 [20:5];
+  assign \entries__payload.local_row  = \port$546$0 ;
+  assign \entries__payload.weight_idx  = \port$538$0 [3:0];
+  assign \entries__payload.last  = \port$538$0 [4];
+  assign \entries__payload.value  = \port$538$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -234,8 +234,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$529$0 (\$13 ),
-    .\port$533$0 (\$14 ),
+    .\port$534$0 (\$13 ),
+    .\port$542$0 (\$14 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -289,8 +289,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$529$0 (\$13 ),
-    .\port$533$0 (\$14 ),
+    .\port$534$0 (\$13 ),
+    .\port$542$0 (\$14 ),
     .rst(rst),
     .weighted__payload(\entries__payload$58 ),
     .weighted__valid(\entries__valid$62 )
@@ -513,7 +513,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$573$6 (entries__payload[37:6]),
+    .\port$582$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -589,7 +589,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$573$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$582$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -605,8 +605,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$573$6 ;
-  wire [31:0] \port$573$6 ;
+  input [31:0] \port$582$6 ;
+  wire [31:0] \port$582$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -635,25 +635,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$573$6 [15:0];
+    \$2  = \port$582$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$573$6 [31:16];
+    \$3  = \port$582$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$573$6 [15:0];
-  assign b = \port$573$6 [31:16];
+  assign a = \port$582$6 [15:0];
+  assign b = \port$582$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$529$0 , decoded__valid, \port$533$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$534$0 , decoded__valid, \port$542$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -664,6 +664,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire busy;
   wire \busy$45 ;
   wire \busy$46 ;
+  wire \busy$47 ;
   input clk;
   wire clk;
   input [25:0] cols__payload;
@@ -721,7 +722,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \error_clear$40 ;
   output issued;
   wire issued;
-  wire \issued$48 ;
+  wire \issued$49 ;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   input [11:0] \load__addr$30 ;
@@ -737,10 +738,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$529$0 ;
-  wire [20:0] \port$529$0 ;
-  output [5:0] \port$533$0 ;
-  wire [5:0] \port$533$0 ;
+  output [20:0] \port$534$0 ;
+  wire [20:0] \port$534$0 ;
+  output [5:0] \port$542$0 ;
+  wire [5:0] \port$542$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -748,7 +749,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire rst;
   output skipped;
   wire skipped;
-  wire \skipped$50 ;
+  wire \skipped$51 ;
   wire [43:0] spans__payload;
   wire [43:0] \spans__payload$7 ;
   wire \spans__payload$7.empty ;
@@ -770,8 +771,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire spmat_load__en;
   assign error = \error$42  | \error$43 ;
   assign \$1  = \busy$45  | \busy$46 ;
-  assign busy = \$1  | decoded__valid;
+  assign busy = \$1  | \busy$47 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator  address_accumulator (
+    .busy(\busy$47 ),
     .clk(clk),
     .decoded__ready(decoded__ready),
     .decoded__valid(decoded__valid),
@@ -779,10 +781,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$497$0 (\$2 ),
-    .\port$501$0 (\$3 ),
-    .\port$529$0 (\$4 ),
-    .\port$533$0 (\$5 ),
+    .\port$502$0 (\$2 ),
+    .\port$506$0 (\$3 ),
+    .\port$534$0 (\$4 ),
+    .\port$542$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -808,8 +810,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$497$0 (\$2 ),
-    .\port$501$0 (\$3 ),
+    .\port$502$0 (\$2 ),
+    .\port$506$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -842,10 +844,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \n_cols$37  = n_cols;
   assign \error_clear$39  = error_clear;
   assign \error_clear$40  = error_clear;
-  assign \issued$48  = issued;
-  assign \skipped$50  = skipped;
-  assign \port$529$0  = \$4 ;
-  assign \port$533$0  = \$5 ;
+  assign \issued$49  = issued;
+  assign \skipped$51  = skipped;
+  assign \port$534$0  = \$4 ;
+  assign \port$542$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -881,28 +883,34 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, decoded__ready, \port$497$0 , \port$501$0 , entries__valid, \port$529$0 , decoded__valid, \port$533$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$502$0 , \port$506$0 , entries__valid, \port$534$0 , decoded__valid, \port$542$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [6:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  reg [20:0] \$15 ;
-  reg [20:0] \$16  = 21'h000000;
-  reg \$17 ;
-  reg [6:0] \$18 ;
-  reg \$19 ;
-  wire [7:0] \$2 ;
+  wire \$15 ;
+  wire \$16 ;
+  reg [20:0] \$17 ;
+  reg [20:0] \$18  = 21'h000000;
+  reg [25:0] \$19 ;
+  wire [6:0] \$2 ;
   reg \$20 ;
+  reg \$21 ;
+  reg [6:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
   wire [7:0] \$3 ;
-  wire \$4 ;
+  wire [7:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  output busy;
+  wire busy;
   input clk;
   wire clk;
   wire [26:0] decoded__payload;
@@ -924,115 +932,154 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire entries__ready;
   input entries__valid;
   wire entries__valid;
+  reg [25:0] entry = 26'h0000000;
+  wire \entry.first ;
+  wire \entry.last ;
+  wire [3:0] \entry.rel_index ;
+  wire [15:0] \entry.value ;
+  wire [3:0] \entry.weight_idx ;
+  reg entry_valid = 1'h0;
   output error;
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$497$0 ;
-  wire [9:0] \port$497$0 ;
-  input [15:0] \port$501$0 ;
-  wire [15:0] \port$501$0 ;
+  input [9:0] \port$502$0 ;
+  wire [9:0] \port$502$0 ;
+  input [15:0] \port$506$0 ;
+  wire [15:0] \port$506$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$529$0 ;
-  wire [20:0] \port$529$0 ;
-  output [5:0] \port$533$0 ;
-  wire [5:0] \port$533$0 ;
+  output [20:0] \port$534$0 ;
+  wire [20:0] \port$534$0 ;
+  output [5:0] \port$542$0 ;
+  wire [5:0] \port$542$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
-  assign \$1  = last_row[5:0] + 1'h1;
-  assign \$2  = \$1  + \port$497$0 [3:0];
-  assign \$3  = \port$497$0 [8] ? { 4'h0, \port$497$0 [3:0] } : \$2 ;
-  assign \$4  = ~ decoded__valid;
-  assign entries__ready = \$4  | decoded__ready;
+  assign \$1  = ~ decoded__valid;
+  assign entries__ready = \$1  | decoded__ready;
+  assign \$2  = last_row[5:0] + 1'h1;
+  assign \$3  = \$2  + entry[3:0];
+  assign \$4  = entry[8] ? { 4'h0, entry[3:0] } : \$3 ;
+  assign busy = entry_valid | decoded__valid;
   assign \$5  = ~ decoded__valid;
   assign \$6  = \$5  | decoded__ready;
   assign \$7  = ~ decoded__valid;
   assign \$8  = \$7  | decoded__ready;
-  assign \$9  = entries__valid & \$8 ;
-  assign \$10  = ~ decoded__valid;
-  assign \$11  = \$10  | decoded__ready;
-  assign \$12  = entries__valid & \$11 ;
-  assign \$13  = last_row >= 7'h40;
-  assign \$14  = fresh & \$13 ;
+  assign \$9  = ~ decoded__valid;
+  assign \$10  = \$9  | decoded__ready;
+  assign \$11  = entry_valid & \$10 ;
+  assign \$12  = ~ decoded__valid;
+  assign \$13  = \$12  | decoded__ready;
+  assign \$14  = entry_valid & \$13 ;
+  assign \$15  = last_row >= 7'h40;
+  assign \$16  = fresh & \$15 ;
   always @(posedge clk)
-    \$16  <= \$15 ;
+    \$18  <= \$17 ;
   always @(posedge clk)
-    decoded__valid <= \$17 ;
+    entry <= \$19 ;
   always @(posedge clk)
-    last_row <= \$18 ;
+    entry_valid <= \$20 ;
   always @(posedge clk)
-    fresh <= \$19 ;
+    decoded__valid <= \$21 ;
   always @(posedge clk)
-    error <= \$20 ;
+    last_row <= \$22 ;
+  always @(posedge clk)
+    fresh <= \$23 ;
+  always @(posedge clk)
+    error <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$15  = \$16 ;
-    if (\$9 ) begin
-      \$15 [3:0] = \port$497$0 [7:4];
-      \$15 [4] = \port$497$0 [9];
-      \$15 [20:5] = \port$501$0 ;
+    \$17  = \$18 ;
+    if (\$11 ) begin
+      \$17 [3:0] = entry[7:4];
+      \$17 [4] = entry[9];
+      \$17 [20:5] = entry[25:10];
     end
     if (rst) begin
-      \$15  = 21'h000000;
+      \$17  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = decoded__valid;
+    \$19  = entry;
     if (\$6 ) begin
-      \$17  = entries__valid;
+      \$19  = { \port$506$0 , \port$502$0  };
     end
     if (rst) begin
-      \$17  = 1'h0;
+      \$19  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$18  = last_row;
-    if (\$9 ) begin
-      \$18  = \$3 [6:0];
+    \$20  = entry_valid;
+    if (\$6 ) begin
+      \$20  = entries__valid;
     end
     if (rst) begin
-      \$18  = 7'h00;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$19  = \$12 ;
+    \$21  = decoded__valid;
+    if (\$8 ) begin
+      \$21  = entry_valid;
+    end
     if (rst) begin
-      \$19  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$20  = error;
+    \$22  = last_row;
+    if (\$11 ) begin
+      \$22  = \$4 [6:0];
+    end
+    if (rst) begin
+      \$22  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$23  = \$14 ;
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$24  = error;
     if (error_clear) begin
-      \$20  = 1'h0;
+      \$24  = 1'h0;
     end
-    if (\$14 ) begin
-      \$20  = 1'h1;
+    if (\$16 ) begin
+      \$24  = 1'h1;
     end
     if (rst) begin
-      \$20  = 1'h0;
+      \$24  = 1'h0;
     end
   end
-  assign row = \$3 [6:0];
-  assign entries__payload = { \port$501$0 , \port$497$0  };
-  assign decoded__payload = { \$16 , last_row[5:0] };
-  assign \port$529$0  = \$16 ;
-  assign \port$533$0  = last_row[5:0];
-  assign \entries__payload.rel_index  = \port$497$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$497$0 [7:4];
-  assign \entries__payload.first  = \port$497$0 [8];
-  assign \entries__payload.last  = \port$497$0 [9];
-  assign \entries__payload.value  = \port$501$0 ;
+  assign row = \$4 [6:0];
+  assign decoded__payload = { \$18 , last_row[5:0] };
+  assign entries__payload = { \port$506$0 , \port$502$0  };
+  assign \port$534$0  = \$18 ;
+  assign \port$542$0  = last_row[5:0];
+  assign \entry.rel_index  = entry[3:0];
+  assign \entry.weight_idx  = entry[7:4];
+  assign \entry.first  = entry[8];
+  assign \entry.last  = entry[9];
+  assign \entry.value  = entry[25:10];
   assign \decoded__payload.local_row  = last_row[5:0];
-  assign \decoded__payload.weight_idx  = \$16 [3:0];
-  assign \decoded__payload.last  = \$16 [4];
-  assign \decoded__payload.value  = \$16 [20:5];
+  assign \decoded__payload.weight_idx  = \$18 [3:0];
+  assign \decoded__payload.last  = \$18 [4];
+  assign \decoded__payload.value  = \$18 [20:5];
+  assign \entries__payload.rel_index  = \port$502$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$502$0 [7:4];
+  assign \entries__payload.first  = \port$502$0 [8];
+  assign \entries__payload.last  = \port$502$0 [9];
+  assign \entries__payload.value  = \port$506$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2740,7 +2787,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$497$0 , \port$501$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$502$0 , \port$506$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2838,11 +2885,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$497$0 ;
-  wire [9:0] \port$497$0 ;
+  output [9:0] \port$502$0 ;
+  wire [9:0] \port$502$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$501$0 ;
-  wire [15:0] \port$501$0 ;
+  output [15:0] \port$506$0 ;
+  wire [15:0] \port$506$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3111,8 +3158,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$497$0  = \$61 ;
-  assign \port$501$0  = \$63 ;
+  assign \port$502$0  = \$61 ;
+  assign \port$506$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7866,7 +7913,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$529$0 , entries__valid, \port$533$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$534$0 , entries__valid, \port$542$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -7952,10 +7999,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$529$0 ;
-  wire [20:0] \port$529$0 ;
-  input [5:0] \port$533$0 ;
-  wire [5:0] \port$533$0 ;
+  input [20:0] \port$534$0 ;
+  wire [20:0] \port$534$0 ;
+  input [5:0] \port$542$0 ;
+  wire [5:0] \port$542$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8127,10 +8174,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$533$0 ;
+      \$51 [5:0] = \port$542$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$529$0 [20:5];
-      \$51 [38] = \port$529$0 [4];
+      \$51 [37:22] = \port$534$0 [20:5];
+      \$51 [38] = \port$534$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8139,7 +8186,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$529$0 [3:0])
+    casez (\port$534$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8245,16 +8292,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$529$0 , \port$533$0  };
+  assign entries__payload = { \port$534$0 , \port$542$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$533$0 ;
-  assign \entries__payload.weight_idx  = \port$529$0 [3:0];
-  assign \entries__payload.last  = \port$529$0 [4];
-  assign \entries__payload.value  = \port$529$0 [20:5];
+  assign \entries__payload.local_row  = \port$542$0 ;
+  assign \entries__payload.weight_idx  = \port$534$0 [3:0];
+  assign \entries__payload.last  = \port$534$0 [4];
+  assign \entries__payload.value  = \port$534$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -24,16 +24,20 @@ class AddressAccumulator(wiring.Component):
     ----------
     entries : In(stream of entry_layout)
     decoded : Out(stream of decoded_layout)
-        One cycle after the entry is accepted.
+        ``LATENCY`` cycles after the entry is accepted.
+    busy : Out(1)
+        An entry is in either stage.
     error : Out(1)
         Sticky: set when a row reaches ``max_local_rows`` (a corrupt image), visible from the
         cycle after the entry appears on ``decoded`` (the range check reads the registered row);
         cleared by ``error_clear``. The entry is still passed on, with its row truncated.
 
-    Throughput one entry per cycle; latency ``LATENCY`` = 1 cycle.
+    Two stages, advancing together on ``~decoded.valid | decoded.ready``: the entry registered
+    as it comes (the sparse-matrix memory's output reaches the fabric in a cycle of its own),
+    then the row. Throughput one entry per cycle; latency ``LATENCY`` = 2 cycles.
     """
 
-    LATENCY = 1
+    LATENCY = 2
 
     def __init__(self, *, max_local_rows: int, value_width: int = 0):
         self.max_local_rows = check_int("max_local_rows", max_local_rows)
@@ -42,13 +46,19 @@ class AddressAccumulator(wiring.Component):
         super().__init__({
             "entries": In(stream.Signature(entry_layout(value_width))),
             "decoded": Out(stream.Signature(decoded_layout(self.row_width, value_width))),
+            "busy": Out(1),
             "error": Out(1),
             "error_clear": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        entry = self.entries.payload
+        advance = ~self.decoded.valid | self.decoded.ready
+        m.d.comb += self.entries.ready.eq(advance)
+        entry = Signal.like(self.entries.payload, name="entry")
+        entry_valid = Signal()
+        with m.If(advance):
+            m.d.sync += [entry.eq(self.entries.payload), entry_valid.eq(self.entries.valid)]
         # Wide enough that previous_row + 1 + 15 never wraps before the range check. `last_row`
         # holds the last accepted row at full width: its low bits are the output and the next
         # entry's previous row, and the range check reads it a cycle later (`fresh`), off the
@@ -60,11 +70,10 @@ class AddressAccumulator(wiring.Component):
         m.d.comb += [row.eq(Mux(entry.first, entry.rel_index, prev_row + 1 + entry.rel_index)),
                      self.decoded.payload.local_row.eq(prev_row)]
 
-        advance = ~self.decoded.valid | self.decoded.ready
-        accept = self.entries.valid & advance
-        m.d.comb += self.entries.ready.eq(advance)
+        accept = entry_valid & advance
+        m.d.comb += self.busy.eq(entry_valid | self.decoded.valid)
         with m.If(advance):
-            m.d.sync += self.decoded.valid.eq(self.entries.valid)
+            m.d.sync += self.decoded.valid.eq(entry_valid)
         with m.If(accept):
             m.d.sync += [
                 last_row.eq(row),

@@ -45,8 +45,8 @@ class CSCDecoder(wiring.Component):
         A column or entry is in flight (a column is accepted only from a non-empty source, so
         ``busy`` low with nothing offered means the decoder is empty).
 
-    Timing: the first entry of a column leaves ``LATENCY`` = 8 cycles after the column is
-    accepted (pointer read 5, sparse-matrix read 2, address accumulator 1); sustained throughput
+    Timing: the first entry of a column leaves ``LATENCY`` = 9 cycles after the column is
+    accepted (pointer read 5, sparse-matrix read 2, address accumulator 2); sustained throughput
     is one entry per cycle across column boundaries while columns wait at the input; an empty
     column costs one cycle. Without back-pressure, columns with ``e_1 .. e_n`` entries take
     ``sum(max(e_i, 1)) + LATENCY`` cycles from the first column accepted to the last entry out.
@@ -100,7 +100,7 @@ class CSCDecoder(wiring.Component):
             ptr.error_clear.eq(self.error_clear),
             accum.error_clear.eq(self.error_clear),
             self.error.eq(ptr.error | accum.error),
-            self.busy.eq(ptr.busy | spmat.busy | accum.decoded.valid),
+            self.busy.eq(ptr.busy | spmat.busy | accum.busy),
             self.issued.eq(spmat.issued),
             self.skipped.eq(spmat.skipped),
         ]

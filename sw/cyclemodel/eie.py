@@ -36,8 +36,8 @@ QUEUE_LATENCY = 1      # push -> readable at the queue head
 POINTER_STAGES = 5     # pointer read: input register, bank read and output registers, ordered
                        # pointers, span
 POINTER_LATENCY = POINTER_STAGES   # pop -> span at the sparse-matrix read, when nothing waits
-ISSUE_TO_MAC = 4       # sparse-matrix read issue -> read and output registers -> address
-                       # accumulator -> weight decoder -> MAC (arithmetic unit accepts)
+ISSUE_TO_MAC = 5       # sparse-matrix read issue -> read and output registers -> address
+                       # accumulator (entry, row) -> weight decoder -> MAC (arithmetic unit accepts)
 MAC_TO_WRITEBACK = 3   # multiplier input, pipeline and output registers; the sum is written
 
 
