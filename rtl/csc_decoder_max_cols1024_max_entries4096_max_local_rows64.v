@@ -117,8 +117,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__valid(entries__valid),
     .error(\error$48 ),
     .error_clear(error_clear),
-    .\port$280$0 (\$2 ),
-    .\port$288$0 (\$3 ),
+    .\port$308$0 (\$2 ),
+    .\port$316$0 (\$3 ),
     .rst(rst)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read  pointer_read (
@@ -205,7 +205,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$280$0 , decoded__valid, \port$288$0 , error, decoded__ready);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$308$0 , decoded__valid, \port$316$0 , error, decoded__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -266,10 +266,10 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
   (* init = 5'h00 *)
-  output [4:0] \port$280$0 ;
-  wire [4:0] \port$280$0 ;
-  output [5:0] \port$288$0 ;
-  wire [5:0] \port$288$0 ;
+  output [4:0] \port$308$0 ;
+  wire [4:0] \port$308$0 ;
+  output [5:0] \port$316$0 ;
+  wire [5:0] \port$316$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -378,8 +378,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign \port$280$0  = \$18 ;
-  assign \port$288$0  = last_row[5:0];
+  assign \port$308$0  = \$18 ;
+  assign \port$316$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -398,15 +398,38 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [10:0] \$1 ;
   wire \$10 ;
-  reg \$100 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  reg \$108 ;
+  reg [9:0] \$109 ;
   wire \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [12:0] \$115 ;
+  reg [12:0] \$116 ;
+  reg \$117 ;
+  reg [12:0] \$118 ;
+  reg [12:0] \$119 ;
   wire \$12 ;
+  reg [13:0] \$120 ;
+  reg \$121 ;
+  reg [27:0] \$122 ;
+  reg \$123 ;
   wire \$13 ;
-  wire [10:0] \$14 ;
-  wire [10:0] \$15 ;
-  wire [9:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [10:0] \$16 ;
+  wire [10:0] \$17 ;
+  wire [9:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -469,11 +492,11 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [12:0] \$75 ;
-  wire [12:0] \$76 ;
-  wire [12:0] \$77 ;
-  wire [12:0] \$78 ;
-  wire [13:0] \$79 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -483,19 +506,19 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  reg \$88 ;
-  reg [9:0] \$89 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg [12:0] \$95 ;
-  reg [12:0] \$96 ;
-  reg [13:0] \$97 ;
-  reg \$98 ;
-  reg [27:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [12:0] \$93 ;
+  wire [12:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [13:0] \$99 ;
   output busy;
   wire busy;
   input clk;
@@ -520,13 +543,13 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$18 ;
+  wire [8:0] \read__addr$19 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$33 ;
+  wire [12:0] \read__data$34 ;
   wire read__en;
-  wire \read__en$20 ;
+  wire \read__en$21 ;
   wire read__out_en;
-  wire \read__out_en$22 ;
+  wire \read__out_en$23 ;
   input rst;
   wire rst;
   reg s1_valid = 1'h0;
@@ -534,10 +557,13 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   reg s2_valid = 1'h0;
   reg s3_odd = 1'h0;
   reg s3_valid = 1'h0;
-  reg [13:0] s4_count = 14'h0000;
   reg [12:0] s4_end = 13'h0000;
   reg [12:0] s4_start = 13'h0000;
   reg s4_valid = 1'h0;
+  reg [13:0] s5_count = 14'h0000;
+  reg [12:0] s5_end = 13'h0000;
+  reg [12:0] s5_start = 13'h0000;
+  reg s5_valid = 1'h0;
   output [27:0] spans__payload;
   reg [27:0] spans__payload = 28'h0000000;
   wire \spans__payload.empty ;
@@ -562,118 +588,144 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   assign \$6  = ~ s2_valid;
   assign \$7  = ~ s3_valid;
   assign \$8  = ~ s4_valid;
-  assign \$9  = ~ spans__valid;
-  assign \$10  = \$9  | spans__ready;
-  assign \$11  = \$8  | \$10 ;
-  assign \$12  = \$7  | \$11 ;
-  assign \$13  = \$6  | \$12 ;
-  assign cols__ready = \$5  | \$13 ;
-  assign \$14  = col + 1'h1;
-  assign \$17  = ~ s2_valid;
-  assign \$18  = ~ s3_valid;
-  assign \$19  = ~ s4_valid;
-  assign \$20  = ~ spans__valid;
-  assign \$21  = \$20  | spans__ready;
-  assign \$22  = \$19  | \$21 ;
-  assign \$23  = \$18  | \$22 ;
-  assign read__en = \$17  | \$23 ;
-  assign \$24  = ~ s2_valid;
-  assign \$25  = ~ s3_valid;
-  assign \$26  = ~ s4_valid;
-  assign \$27  = ~ spans__valid;
-  assign \$28  = \$27  | spans__ready;
-  assign \$29  = \$26  | \$28 ;
-  assign \$30  = \$25  | \$29 ;
-  assign \read__en$20  = \$24  | \$30 ;
-  assign \$31  = ~ s3_valid;
-  assign \$32  = ~ s4_valid;
-  assign \$33  = ~ spans__valid;
-  assign \$34  = \$33  | spans__ready;
-  assign \$35  = \$32  | \$34 ;
-  assign read__out_en = \$31  | \$35 ;
-  assign \$36  = ~ s3_valid;
-  assign \$37  = ~ s4_valid;
-  assign \$38  = ~ spans__valid;
-  assign \$39  = \$38  | spans__ready;
-  assign \$40  = \$37  | \$39 ;
-  assign \read__out_en$22  = \$36  | \$40 ;
-  assign \$41  = | { s4_valid, s3_valid, s2_valid, s1_valid };
-  assign busy = \$41  | spans__valid;
-  assign \$42  = ~ s1_valid;
-  assign \$43  = ~ s2_valid;
+  assign \$9  = ~ s5_valid;
+  assign \$10  = ~ spans__valid;
+  assign \$11  = \$10  | spans__ready;
+  assign \$12  = \$9  | \$11 ;
+  assign \$13  = \$8  | \$12 ;
+  assign \$14  = \$7  | \$13 ;
+  assign \$15  = \$6  | \$14 ;
+  assign cols__ready = \$5  | \$15 ;
+  assign \$16  = col + 1'h1;
+  assign \$19  = ~ s2_valid;
+  assign \$20  = ~ s3_valid;
+  assign \$21  = ~ s4_valid;
+  assign \$22  = ~ s5_valid;
+  assign \$23  = ~ spans__valid;
+  assign \$24  = \$23  | spans__ready;
+  assign \$25  = \$22  | \$24 ;
+  assign \$26  = \$21  | \$25 ;
+  assign \$27  = \$20  | \$26 ;
+  assign read__en = \$19  | \$27 ;
+  assign \$28  = ~ s2_valid;
+  assign \$29  = ~ s3_valid;
+  assign \$30  = ~ s4_valid;
+  assign \$31  = ~ s5_valid;
+  assign \$32  = ~ spans__valid;
+  assign \$33  = \$32  | spans__ready;
+  assign \$34  = \$31  | \$33 ;
+  assign \$35  = \$30  | \$34 ;
+  assign \$36  = \$29  | \$35 ;
+  assign \read__en$21  = \$28  | \$36 ;
+  assign \$37  = ~ s3_valid;
+  assign \$38  = ~ s4_valid;
+  assign \$39  = ~ s5_valid;
+  assign \$40  = ~ spans__valid;
+  assign \$41  = \$40  | spans__ready;
+  assign \$42  = \$39  | \$41 ;
+  assign \$43  = \$38  | \$42 ;
+  assign read__out_en = \$37  | \$43 ;
   assign \$44  = ~ s3_valid;
   assign \$45  = ~ s4_valid;
-  assign \$46  = ~ spans__valid;
-  assign \$47  = \$46  | spans__ready;
-  assign \$48  = \$45  | \$47 ;
-  assign \$49  = \$44  | \$48 ;
-  assign \$50  = \$43  | \$49 ;
-  assign \$51  = \$42  | \$50 ;
-  assign \$52  = ~ s2_valid;
-  assign \$53  = ~ s3_valid;
-  assign \$54  = ~ s4_valid;
-  assign \$55  = ~ spans__valid;
-  assign \$56  = \$55  | spans__ready;
-  assign \$57  = \$54  | \$56 ;
-  assign \$58  = \$53  | \$57 ;
-  assign \$59  = \$52  | \$58 ;
-  assign \$60  = col >= n_cols;
-  assign \$61  = col >= 11'h400;
-  assign \$62  = \$60  | \$61 ;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = s1_valid & \$63 ;
+  assign \$46  = ~ s5_valid;
+  assign \$47  = ~ spans__valid;
+  assign \$48  = \$47  | spans__ready;
+  assign \$49  = \$46  | \$48 ;
+  assign \$50  = \$45  | \$49 ;
+  assign \read__out_en$23  = \$44  | \$50 ;
+  assign \$51  = | { s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
+  assign busy = \$51  | spans__valid;
+  assign \$52  = ~ s1_valid;
+  assign \$53  = ~ s2_valid;
+  assign \$54  = ~ s3_valid;
+  assign \$55  = ~ s4_valid;
+  assign \$56  = ~ s5_valid;
+  assign \$57  = ~ spans__valid;
+  assign \$58  = \$57  | spans__ready;
+  assign \$59  = \$56  | \$58 ;
+  assign \$60  = \$55  | \$59 ;
+  assign \$61  = \$54  | \$60 ;
+  assign \$62  = \$53  | \$61 ;
+  assign \$63  = \$52  | \$62 ;
+  assign \$64  = ~ s2_valid;
   assign \$65  = ~ s3_valid;
   assign \$66  = ~ s4_valid;
-  assign \$67  = ~ spans__valid;
-  assign \$68  = \$67  | spans__ready;
-  assign \$69  = \$66  | \$68 ;
-  assign \$70  = \$65  | \$69 ;
-  assign \$71  = ~ s4_valid;
-  assign \$72  = ~ spans__valid;
-  assign \$73  = \$72  | spans__ready;
-  assign \$74  = \$71  | \$73 ;
-  assign \$75  = s3_odd ? \read__data$33  : read__data;
-  assign \$76  = s3_odd ? read__data : \read__data$33 ;
-  assign \$77  = s3_odd ? read__data : \read__data$33 ;
-  assign \$78  = s3_odd ? \read__data$33  : read__data;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = ~ spans__valid;
-  assign \$81  = \$80  | spans__ready;
-  assign \$82  = $signed(s4_count) <= $signed(1'h0);
-  assign \$83  = s4_count == 1'h1;
-  assign \$84  = col >= n_cols;
-  assign \$85  = col >= 11'h400;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = s1_valid & \$86 ;
+  assign \$67  = ~ s5_valid;
+  assign \$68  = ~ spans__valid;
+  assign \$69  = \$68  | spans__ready;
+  assign \$70  = \$67  | \$69 ;
+  assign \$71  = \$66  | \$70 ;
+  assign \$72  = \$65  | \$71 ;
+  assign \$73  = \$64  | \$72 ;
+  assign \$74  = col >= n_cols;
+  assign \$75  = col >= 11'h400;
+  assign \$76  = \$74  | \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = s1_valid & \$77 ;
+  assign \$79  = ~ s3_valid;
+  assign \$80  = ~ s4_valid;
+  assign \$81  = ~ s5_valid;
+  assign \$82  = ~ spans__valid;
+  assign \$83  = \$82  | spans__ready;
+  assign \$84  = \$81  | \$83 ;
+  assign \$85  = \$80  | \$84 ;
+  assign \$86  = \$79  | \$85 ;
+  assign \$87  = ~ s4_valid;
+  assign \$88  = ~ s5_valid;
+  assign \$89  = ~ spans__valid;
+  assign \$90  = \$89  | spans__ready;
+  assign \$91  = \$88  | \$90 ;
+  assign \$92  = \$87  | \$91 ;
+  assign \$93  = s3_odd ? \read__data$34  : read__data;
+  assign \$94  = s3_odd ? read__data : \read__data$34 ;
+  assign \$95  = ~ s5_valid;
+  assign \$96  = ~ spans__valid;
+  assign \$97  = \$96  | spans__ready;
+  assign \$98  = \$95  | \$97 ;
+  assign \$99  = s4_end - s4_start;
+  assign \$100  = ~ spans__valid;
+  assign \$101  = \$100  | spans__ready;
+  assign \$102  = $signed(s5_count) <= $signed(1'h0);
+  assign \$103  = s5_count == 1'h1;
+  assign \$104  = col >= n_cols;
+  assign \$105  = col >= 11'h400;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = s1_valid & \$106 ;
   always @(posedge clk)
-    s1_valid <= \$88 ;
+    s1_valid <= \$108 ;
   always @(posedge clk)
-    col <= \$89 ;
+    col <= \$109 ;
   always @(posedge clk)
-    s2_valid <= \$90 ;
+    s2_valid <= \$110 ;
   always @(posedge clk)
-    s2_odd <= \$91 ;
+    s2_odd <= \$111 ;
   always @(posedge clk)
-    s3_valid <= \$92 ;
+    s3_valid <= \$112 ;
   always @(posedge clk)
-    s3_odd <= \$93 ;
+    s3_odd <= \$113 ;
   always @(posedge clk)
-    s4_valid <= \$94 ;
+    s4_valid <= \$114 ;
   always @(posedge clk)
-    s4_start <= \$95 ;
+    s4_start <= \$115 ;
   always @(posedge clk)
-    s4_end <= \$96 ;
+    s4_end <= \$116 ;
   always @(posedge clk)
-    s4_count <= \$97 ;
+    s5_valid <= \$117 ;
   always @(posedge clk)
-    spans__valid <= \$98 ;
+    s5_start <= \$118 ;
   always @(posedge clk)
-    spans__payload <= \$99 ;
+    s5_end <= \$119 ;
   always @(posedge clk)
-    error <= \$100 ;
+    s5_count <= \$120 ;
+  always @(posedge clk)
+    spans__valid <= \$121 ;
+  always @(posedge clk)
+    spans__payload <= \$122 ;
+  always @(posedge clk)
+    error <= \$123 ;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$15 [9:0]),
+    .rd__addr(\$17 [9:0]),
     .rd__en(read__en),
     .read__data(read__data),
     .read__out_en(read__out_en),
@@ -684,10 +736,10 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$16 [8:0]),
-    .rd__en(\read__en$20 ),
-    .read__data(\read__data$33 ),
-    .read__out_en(\read__out_en$22 ),
+    .rd__addr(\$18 [8:0]),
+    .rd__en(\read__en$21 ),
+    .read__data(\read__data$34 ),
+    .read__out_en(\read__out_en$23 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
@@ -695,146 +747,176 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$88  = s1_valid;
-    if (\$51 ) begin
-      \$88  = cols__valid;
+    \$108  = s1_valid;
+    if (\$63 ) begin
+      \$108  = cols__valid;
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$89  = col;
-    if (\$51 ) begin
-      \$89  = cols__payload;
+    \$109  = col;
+    if (\$63 ) begin
+      \$109  = cols__payload;
     end
     if (rst) begin
-      \$89  = 10'h000;
+      \$109  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$90  = s2_valid;
-    if (\$59 ) begin
-      \$90  = \$64 ;
+    \$110  = s2_valid;
+    if (\$73 ) begin
+      \$110  = \$78 ;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$91  = s2_odd;
-    if (\$59 ) begin
-      \$91  = col[0];
+    \$111  = s2_odd;
+    if (\$73 ) begin
+      \$111  = col[0];
     end
     if (rst) begin
-      \$91  = 1'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$92  = s3_valid;
-    if (\$70 ) begin
-      \$92  = s2_valid;
+    \$112  = s3_valid;
+    if (\$86 ) begin
+      \$112  = s2_valid;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$93  = s3_odd;
-    if (\$70 ) begin
-      \$93  = s2_odd;
+    \$113  = s3_odd;
+    if (\$86 ) begin
+      \$113  = s2_odd;
     end
     if (rst) begin
-      \$93  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$94  = s4_valid;
-    if (\$74 ) begin
-      \$94  = s3_valid;
+    \$114  = s4_valid;
+    if (\$92 ) begin
+      \$114  = s3_valid;
     end
     if (rst) begin
-      \$94  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$95  = s4_start;
-    if (\$74 ) begin
-      \$95  = \$75 ;
+    \$115  = s4_start;
+    if (\$92 ) begin
+      \$115  = \$93 ;
     end
     if (rst) begin
-      \$95  = 13'h0000;
+      \$115  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$96  = s4_end;
-    if (\$74 ) begin
-      \$96  = \$76 ;
+    \$116  = s4_end;
+    if (\$92 ) begin
+      \$116  = \$94 ;
     end
     if (rst) begin
-      \$96  = 13'h0000;
+      \$116  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$97  = s4_count;
-    if (\$74 ) begin
-      \$97  = \$79 ;
+    \$117  = s5_valid;
+    if (\$98 ) begin
+      \$117  = s4_valid;
     end
     if (rst) begin
-      \$97  = 14'h0000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$98  = spans__valid;
-    if (\$81 ) begin
-      \$98  = s4_valid;
+    \$118  = s5_start;
+    if (\$98 ) begin
+      \$118  = s4_start;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$118  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$99  = spans__payload;
-    if (\$81 ) begin
-      \$99 [12:0] = s4_start;
-      \$99 [25:13] = s4_end;
-      \$99 [26] = \$82 ;
-      \$99 [27] = \$83 ;
+    \$119  = s5_end;
+    if (\$98 ) begin
+      \$119  = s4_end;
     end
     if (rst) begin
-      \$99  = 28'h0000000;
+      \$119  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$100  = error;
+    \$120  = s5_count;
+    if (\$98 ) begin
+      \$120  = \$99 ;
+    end
+    if (rst) begin
+      \$120  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$121  = spans__valid;
+    if (\$101 ) begin
+      \$121  = s5_valid;
+    end
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$122  = spans__payload;
+    if (\$101 ) begin
+      \$122 [12:0] = s5_start;
+      \$122 [25:13] = s5_end;
+      \$122 [26] = \$102 ;
+      \$122 [27] = \$103 ;
+    end
+    if (rst) begin
+      \$122  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$123  = error;
     if (error_clear) begin
-      \$100  = 1'h0;
+      \$123  = 1'h0;
     end
-    if (\$87 ) begin
-      \$100  = 1'h1;
+    if (\$107 ) begin
+      \$123  = 1'h1;
     end
     if (rst) begin
-      \$100  = 1'h0;
+      \$123  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign read__addr = \$15 [9:0];
-  assign \read__addr$18  = \$16 [8:0];
+  assign read__addr = \$17 [9:0];
+  assign \read__addr$19  = \$18 [8:0];
   assign \cols__payload.col  = cols__payload;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
@@ -843,8 +925,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$15  = { 1'h0, \$14 [10:1] };
-  assign \$16  = { 1'h0, col[9:1] };
+  assign \$17  = { 1'h0, \$16 [10:1] };
+  assign \$18  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)

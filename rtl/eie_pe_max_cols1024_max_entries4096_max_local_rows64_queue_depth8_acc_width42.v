@@ -234,8 +234,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$534$0 (\$13 ),
-    .\port$542$0 (\$14 ),
+    .\port$576$0 (\$13 ),
+    .\port$584$0 (\$14 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -289,8 +289,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$534$0 (\$13 ),
-    .\port$542$0 (\$14 ),
+    .\port$576$0 (\$13 ),
+    .\port$584$0 (\$14 ),
     .rst(rst),
     .weighted__payload(\entries__payload$58 ),
     .weighted__valid(\entries__valid$62 )
@@ -513,7 +513,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$582$6 (entries__payload[37:6]),
+    .\port$624$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -589,7 +589,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$582$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$624$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -605,8 +605,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$582$6 ;
-  wire [31:0] \port$582$6 ;
+  input [31:0] \port$624$6 ;
+  wire [31:0] \port$624$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -635,25 +635,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$582$6 [15:0];
+    \$2  = \port$624$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$582$6 [31:16];
+    \$3  = \port$624$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$582$6 [15:0];
-  assign b = \port$582$6 [31:16];
+  assign a = \port$624$6 [15:0];
+  assign b = \port$624$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$534$0 , decoded__valid, \port$542$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$576$0 , decoded__valid, \port$584$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -738,10 +738,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$534$0 ;
-  wire [20:0] \port$534$0 ;
-  output [5:0] \port$542$0 ;
-  wire [5:0] \port$542$0 ;
+  output [20:0] \port$576$0 ;
+  wire [20:0] \port$576$0 ;
+  output [5:0] \port$584$0 ;
+  wire [5:0] \port$584$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -781,10 +781,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$502$0 (\$2 ),
-    .\port$506$0 (\$3 ),
-    .\port$534$0 (\$4 ),
-    .\port$542$0 (\$5 ),
+    .\port$544$0 (\$2 ),
+    .\port$548$0 (\$3 ),
+    .\port$576$0 (\$4 ),
+    .\port$584$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -810,8 +810,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$502$0 (\$2 ),
-    .\port$506$0 (\$3 ),
+    .\port$544$0 (\$2 ),
+    .\port$548$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -846,8 +846,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$534$0  = \$4 ;
-  assign \port$542$0  = \$5 ;
+  assign \port$576$0  = \$4 ;
+  assign \port$584$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -883,7 +883,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$502$0 , \port$506$0 , entries__valid, \port$534$0 , decoded__valid, \port$542$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$544$0 , \port$548$0 , entries__valid, \port$576$0 , decoded__valid, \port$584$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -945,15 +945,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$502$0 ;
-  wire [9:0] \port$502$0 ;
-  input [15:0] \port$506$0 ;
-  wire [15:0] \port$506$0 ;
+  input [9:0] \port$544$0 ;
+  wire [9:0] \port$544$0 ;
+  input [15:0] \port$548$0 ;
+  wire [15:0] \port$548$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$534$0 ;
-  wire [20:0] \port$534$0 ;
-  output [5:0] \port$542$0 ;
-  wire [5:0] \port$542$0 ;
+  output [20:0] \port$576$0 ;
+  wire [20:0] \port$576$0 ;
+  output [5:0] \port$584$0 ;
+  wire [5:0] \port$584$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1005,7 +1005,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$506$0 , \port$502$0  };
+      \$19  = { \port$548$0 , \port$544$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1063,9 +1063,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$506$0 , \port$502$0  };
-  assign \port$534$0  = \$18 ;
-  assign \port$542$0  = last_row[5:0];
+  assign entries__payload = { \port$548$0 , \port$544$0  };
+  assign \port$576$0  = \$18 ;
+  assign \port$584$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1075,11 +1075,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$502$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$502$0 [7:4];
-  assign \entries__payload.first  = \port$502$0 [8];
-  assign \entries__payload.last  = \port$502$0 [9];
-  assign \entries__payload.value  = \port$506$0 ;
+  assign \entries__payload.rel_index  = \port$544$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$544$0 [7:4];
+  assign \entries__payload.first  = \port$544$0 [8];
+  assign \entries__payload.last  = \port$544$0 [9];
+  assign \entries__payload.value  = \port$548$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1095,31 +1095,65 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  reg \$108 ;
-  reg [9:0] \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  reg [15:0] \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg [12:0] \$116 ;
-  reg [12:0] \$117 ;
-  reg [13:0] \$118 ;
-  reg \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  reg [43:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg [15:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg \$124 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [10:0] \$14 ;
-  wire [10:0] \$15 ;
-  wire [9:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  reg \$138 ;
+  reg [9:0] \$139 ;
+  wire \$14 ;
+  reg [15:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg [12:0] \$146 ;
+  reg [12:0] \$147 ;
+  reg \$148 ;
+  reg [12:0] \$149 ;
+  wire \$15 ;
+  reg [12:0] \$150 ;
+  reg [13:0] \$151 ;
+  reg \$152 ;
+  reg [43:0] \$153 ;
+  reg [15:0] \$154 ;
+  reg [15:0] \$155 ;
+  reg [15:0] \$156 ;
+  reg [15:0] \$157 ;
+  reg \$158 ;
+  wire [10:0] \$16 ;
+  wire [10:0] \$17 ;
+  wire [9:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -1182,11 +1216,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [12:0] \$75 ;
-  wire [12:0] \$76 ;
-  wire [12:0] \$77 ;
-  wire [12:0] \$78 ;
-  wire [13:0] \$79 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -1202,13 +1236,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
+  wire [12:0] \$93 ;
+  wire [12:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [13:0] \$99 ;
   output busy;
   wire busy;
   input clk;
@@ -1234,13 +1268,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$18 ;
+  wire [8:0] \read__addr$19 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$34 ;
+  wire [12:0] \read__data$35 ;
   wire read__en;
-  wire \read__en$20 ;
+  wire \read__en$21 ;
   wire read__out_en;
-  wire \read__out_en$22 ;
+  wire \read__out_en$23 ;
   input rst;
   wire rst;
   reg s1_valid = 1'h0;
@@ -1251,11 +1285,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg s3_odd = 1'h0;
   reg s3_valid = 1'h0;
   reg [15:0] s3_value = 16'h0000;
-  reg [13:0] s4_count = 14'h0000;
   reg [12:0] s4_end = 13'h0000;
   reg [12:0] s4_start = 13'h0000;
   reg s4_valid = 1'h0;
   reg [15:0] s4_value = 16'h0000;
+  reg [13:0] s5_count = 14'h0000;
+  reg [12:0] s5_end = 13'h0000;
+  reg [12:0] s5_start = 13'h0000;
+  reg s5_valid = 1'h0;
+  reg [15:0] s5_value = 16'h0000;
   output [43:0] spans__payload;
   reg [43:0] spans__payload = 44'h00000000000;
   wire \spans__payload.empty ;
@@ -1281,146 +1319,184 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \$6  = ~ s2_valid;
   assign \$7  = ~ s3_valid;
   assign \$8  = ~ s4_valid;
-  assign \$9  = ~ spans__valid;
-  assign \$10  = \$9  | spans__ready;
-  assign \$11  = \$8  | \$10 ;
-  assign \$12  = \$7  | \$11 ;
-  assign \$13  = \$6  | \$12 ;
-  assign cols__ready = \$5  | \$13 ;
-  assign \$14  = col + 1'h1;
-  assign \$17  = ~ s2_valid;
-  assign \$18  = ~ s3_valid;
-  assign \$19  = ~ s4_valid;
-  assign \$20  = ~ spans__valid;
-  assign \$21  = \$20  | spans__ready;
-  assign \$22  = \$19  | \$21 ;
-  assign \$23  = \$18  | \$22 ;
-  assign read__en = \$17  | \$23 ;
-  assign \$24  = ~ s2_valid;
-  assign \$25  = ~ s3_valid;
-  assign \$26  = ~ s4_valid;
-  assign \$27  = ~ spans__valid;
-  assign \$28  = \$27  | spans__ready;
-  assign \$29  = \$26  | \$28 ;
-  assign \$30  = \$25  | \$29 ;
-  assign \read__en$20  = \$24  | \$30 ;
-  assign \$31  = ~ s3_valid;
-  assign \$32  = ~ s4_valid;
-  assign \$33  = ~ spans__valid;
-  assign \$34  = \$33  | spans__ready;
-  assign \$35  = \$32  | \$34 ;
-  assign read__out_en = \$31  | \$35 ;
-  assign \$36  = ~ s3_valid;
-  assign \$37  = ~ s4_valid;
-  assign \$38  = ~ spans__valid;
-  assign \$39  = \$38  | spans__ready;
-  assign \$40  = \$37  | \$39 ;
-  assign \read__out_en$22  = \$36  | \$40 ;
-  assign \$41  = | { s4_valid, s3_valid, s2_valid, s1_valid };
-  assign busy = \$41  | spans__valid;
-  assign \$42  = ~ s1_valid;
-  assign \$43  = ~ s2_valid;
+  assign \$9  = ~ s5_valid;
+  assign \$10  = ~ spans__valid;
+  assign \$11  = \$10  | spans__ready;
+  assign \$12  = \$9  | \$11 ;
+  assign \$13  = \$8  | \$12 ;
+  assign \$14  = \$7  | \$13 ;
+  assign \$15  = \$6  | \$14 ;
+  assign cols__ready = \$5  | \$15 ;
+  assign \$16  = col + 1'h1;
+  assign \$19  = ~ s2_valid;
+  assign \$20  = ~ s3_valid;
+  assign \$21  = ~ s4_valid;
+  assign \$22  = ~ s5_valid;
+  assign \$23  = ~ spans__valid;
+  assign \$24  = \$23  | spans__ready;
+  assign \$25  = \$22  | \$24 ;
+  assign \$26  = \$21  | \$25 ;
+  assign \$27  = \$20  | \$26 ;
+  assign read__en = \$19  | \$27 ;
+  assign \$28  = ~ s2_valid;
+  assign \$29  = ~ s3_valid;
+  assign \$30  = ~ s4_valid;
+  assign \$31  = ~ s5_valid;
+  assign \$32  = ~ spans__valid;
+  assign \$33  = \$32  | spans__ready;
+  assign \$34  = \$31  | \$33 ;
+  assign \$35  = \$30  | \$34 ;
+  assign \$36  = \$29  | \$35 ;
+  assign \read__en$21  = \$28  | \$36 ;
+  assign \$37  = ~ s3_valid;
+  assign \$38  = ~ s4_valid;
+  assign \$39  = ~ s5_valid;
+  assign \$40  = ~ spans__valid;
+  assign \$41  = \$40  | spans__ready;
+  assign \$42  = \$39  | \$41 ;
+  assign \$43  = \$38  | \$42 ;
+  assign read__out_en = \$37  | \$43 ;
   assign \$44  = ~ s3_valid;
   assign \$45  = ~ s4_valid;
-  assign \$46  = ~ spans__valid;
-  assign \$47  = \$46  | spans__ready;
-  assign \$48  = \$45  | \$47 ;
-  assign \$49  = \$44  | \$48 ;
-  assign \$50  = \$43  | \$49 ;
-  assign \$51  = \$42  | \$50 ;
-  assign \$52  = ~ s2_valid;
-  assign \$53  = ~ s3_valid;
-  assign \$54  = ~ s4_valid;
-  assign \$55  = ~ spans__valid;
-  assign \$56  = \$55  | spans__ready;
-  assign \$57  = \$54  | \$56 ;
-  assign \$58  = \$53  | \$57 ;
-  assign \$59  = \$52  | \$58 ;
-  assign \$60  = col >= n_cols;
-  assign \$61  = col >= 11'h400;
-  assign \$62  = \$60  | \$61 ;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = s1_valid & \$63 ;
+  assign \$46  = ~ s5_valid;
+  assign \$47  = ~ spans__valid;
+  assign \$48  = \$47  | spans__ready;
+  assign \$49  = \$46  | \$48 ;
+  assign \$50  = \$45  | \$49 ;
+  assign \read__out_en$23  = \$44  | \$50 ;
+  assign \$51  = | { s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
+  assign busy = \$51  | spans__valid;
+  assign \$52  = ~ s1_valid;
+  assign \$53  = ~ s2_valid;
+  assign \$54  = ~ s3_valid;
+  assign \$55  = ~ s4_valid;
+  assign \$56  = ~ s5_valid;
+  assign \$57  = ~ spans__valid;
+  assign \$58  = \$57  | spans__ready;
+  assign \$59  = \$56  | \$58 ;
+  assign \$60  = \$55  | \$59 ;
+  assign \$61  = \$54  | \$60 ;
+  assign \$62  = \$53  | \$61 ;
+  assign \$63  = \$52  | \$62 ;
+  assign \$64  = ~ s2_valid;
   assign \$65  = ~ s3_valid;
   assign \$66  = ~ s4_valid;
-  assign \$67  = ~ spans__valid;
-  assign \$68  = \$67  | spans__ready;
-  assign \$69  = \$66  | \$68 ;
-  assign \$70  = \$65  | \$69 ;
-  assign \$71  = ~ s4_valid;
-  assign \$72  = ~ spans__valid;
-  assign \$73  = \$72  | spans__ready;
-  assign \$74  = \$71  | \$73 ;
-  assign \$75  = s3_odd ? \read__data$34  : read__data;
-  assign \$76  = s3_odd ? read__data : \read__data$34 ;
-  assign \$77  = s3_odd ? read__data : \read__data$34 ;
-  assign \$78  = s3_odd ? \read__data$34  : read__data;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = ~ spans__valid;
-  assign \$81  = \$80  | spans__ready;
-  assign \$82  = $signed(s4_count) <= $signed(1'h0);
-  assign \$83  = s4_count == 1'h1;
-  assign \$84  = ~ s2_valid;
-  assign \$85  = ~ s3_valid;
-  assign \$86  = ~ s4_valid;
-  assign \$87  = ~ spans__valid;
-  assign \$88  = \$87  | spans__ready;
-  assign \$89  = \$86  | \$88 ;
-  assign \$90  = \$85  | \$89 ;
-  assign \$91  = \$84  | \$90 ;
-  assign \$92  = ~ s3_valid;
-  assign \$93  = ~ s4_valid;
-  assign \$94  = ~ spans__valid;
-  assign \$95  = \$94  | spans__ready;
-  assign \$96  = \$93  | \$95 ;
-  assign \$97  = \$92  | \$96 ;
-  assign \$98  = ~ s4_valid;
-  assign \$99  = ~ spans__valid;
-  assign \$100  = \$99  | spans__ready;
-  assign \$101  = \$98  | \$100 ;
-  assign \$102  = ~ spans__valid;
-  assign \$103  = \$102  | spans__ready;
-  assign \$104  = col >= n_cols;
-  assign \$105  = col >= 11'h400;
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = s1_valid & \$106 ;
+  assign \$67  = ~ s5_valid;
+  assign \$68  = ~ spans__valid;
+  assign \$69  = \$68  | spans__ready;
+  assign \$70  = \$67  | \$69 ;
+  assign \$71  = \$66  | \$70 ;
+  assign \$72  = \$65  | \$71 ;
+  assign \$73  = \$64  | \$72 ;
+  assign \$74  = col >= n_cols;
+  assign \$75  = col >= 11'h400;
+  assign \$76  = \$74  | \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = s1_valid & \$77 ;
+  assign \$79  = ~ s3_valid;
+  assign \$80  = ~ s4_valid;
+  assign \$81  = ~ s5_valid;
+  assign \$82  = ~ spans__valid;
+  assign \$83  = \$82  | spans__ready;
+  assign \$84  = \$81  | \$83 ;
+  assign \$85  = \$80  | \$84 ;
+  assign \$86  = \$79  | \$85 ;
+  assign \$87  = ~ s4_valid;
+  assign \$88  = ~ s5_valid;
+  assign \$89  = ~ spans__valid;
+  assign \$90  = \$89  | spans__ready;
+  assign \$91  = \$88  | \$90 ;
+  assign \$92  = \$87  | \$91 ;
+  assign \$93  = s3_odd ? \read__data$35  : read__data;
+  assign \$94  = s3_odd ? read__data : \read__data$35 ;
+  assign \$95  = ~ s5_valid;
+  assign \$96  = ~ spans__valid;
+  assign \$97  = \$96  | spans__ready;
+  assign \$98  = \$95  | \$97 ;
+  assign \$99  = s4_end - s4_start;
+  assign \$100  = ~ spans__valid;
+  assign \$101  = \$100  | spans__ready;
+  assign \$102  = $signed(s5_count) <= $signed(1'h0);
+  assign \$103  = s5_count == 1'h1;
+  assign \$104  = ~ s2_valid;
+  assign \$105  = ~ s3_valid;
+  assign \$106  = ~ s4_valid;
+  assign \$107  = ~ s5_valid;
+  assign \$108  = ~ spans__valid;
+  assign \$109  = \$108  | spans__ready;
+  assign \$110  = \$107  | \$109 ;
+  assign \$111  = \$106  | \$110 ;
+  assign \$112  = \$105  | \$111 ;
+  assign \$113  = \$104  | \$112 ;
+  assign \$114  = ~ s3_valid;
+  assign \$115  = ~ s4_valid;
+  assign \$116  = ~ s5_valid;
+  assign \$117  = ~ spans__valid;
+  assign \$118  = \$117  | spans__ready;
+  assign \$119  = \$116  | \$118 ;
+  assign \$120  = \$115  | \$119 ;
+  assign \$121  = \$114  | \$120 ;
+  assign \$122  = ~ s4_valid;
+  assign \$123  = ~ s5_valid;
+  assign \$124  = ~ spans__valid;
+  assign \$125  = \$124  | spans__ready;
+  assign \$126  = \$123  | \$125 ;
+  assign \$127  = \$122  | \$126 ;
+  assign \$128  = ~ s5_valid;
+  assign \$129  = ~ spans__valid;
+  assign \$130  = \$129  | spans__ready;
+  assign \$131  = \$128  | \$130 ;
+  assign \$132  = ~ spans__valid;
+  assign \$133  = \$132  | spans__ready;
+  assign \$134  = col >= n_cols;
+  assign \$135  = col >= 11'h400;
+  assign \$136  = \$134  | \$135 ;
+  assign \$137  = s1_valid & \$136 ;
   always @(posedge clk)
-    s1_valid <= \$108 ;
+    s1_valid <= \$138 ;
   always @(posedge clk)
-    col <= \$109 ;
+    col <= \$139 ;
   always @(posedge clk)
-    s1_value <= \$110 ;
+    s1_value <= \$140 ;
   always @(posedge clk)
-    s2_valid <= \$111 ;
+    s2_valid <= \$141 ;
   always @(posedge clk)
-    s2_odd <= \$112 ;
+    s2_odd <= \$142 ;
   always @(posedge clk)
-    s3_valid <= \$113 ;
+    s3_valid <= \$143 ;
   always @(posedge clk)
-    s3_odd <= \$114 ;
+    s3_odd <= \$144 ;
   always @(posedge clk)
-    s4_valid <= \$115 ;
+    s4_valid <= \$145 ;
   always @(posedge clk)
-    s4_start <= \$116 ;
+    s4_start <= \$146 ;
   always @(posedge clk)
-    s4_end <= \$117 ;
+    s4_end <= \$147 ;
   always @(posedge clk)
-    s4_count <= \$118 ;
+    s5_valid <= \$148 ;
   always @(posedge clk)
-    spans__valid <= \$119 ;
+    s5_start <= \$149 ;
   always @(posedge clk)
-    spans__payload <= \$120 ;
+    s5_end <= \$150 ;
   always @(posedge clk)
-    s2_value <= \$121 ;
+    s5_count <= \$151 ;
   always @(posedge clk)
-    s3_value <= \$122 ;
+    spans__valid <= \$152 ;
   always @(posedge clk)
-    s4_value <= \$123 ;
+    spans__payload <= \$153 ;
   always @(posedge clk)
-    error <= \$124 ;
+    s2_value <= \$154 ;
+  always @(posedge clk)
+    s3_value <= \$155 ;
+  always @(posedge clk)
+    s4_value <= \$156 ;
+  always @(posedge clk)
+    s5_value <= \$157 ;
+  always @(posedge clk)
+    error <= \$158 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$15 [9:0]),
+    .rd__addr(\$17 [9:0]),
     .rd__en(read__en),
     .read__data(read__data),
     .read__out_en(read__out_en),
@@ -1431,10 +1507,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$16 [8:0]),
-    .rd__en(\read__en$20 ),
-    .read__data(\read__data$34 ),
-    .read__out_en(\read__out_en$22 ),
+    .rd__addr(\$18 [8:0]),
+    .rd__en(\read__en$21 ),
+    .read__data(\read__data$35 ),
+    .read__out_en(\read__out_en$23 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
@@ -1442,189 +1518,229 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$108  = s1_valid;
-    if (\$51 ) begin
-      \$108  = cols__valid;
+    \$138  = s1_valid;
+    if (\$63 ) begin
+      \$138  = cols__valid;
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$109  = col;
-    if (\$51 ) begin
-      \$109  = cols__payload[9:0];
+    \$139  = col;
+    if (\$63 ) begin
+      \$139  = cols__payload[9:0];
     end
     if (rst) begin
-      \$109  = 10'h000;
+      \$139  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$110  = s1_value;
-    if (\$51 ) begin
-      \$110  = cols__payload[25:10];
+    \$140  = s1_value;
+    if (\$63 ) begin
+      \$140  = cols__payload[25:10];
     end
     if (rst) begin
-      \$110  = 16'h0000;
+      \$140  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$111  = s2_valid;
-    if (\$59 ) begin
-      \$111  = \$64 ;
+    \$141  = s2_valid;
+    if (\$73 ) begin
+      \$141  = \$78 ;
     end
     if (rst) begin
-      \$111  = 1'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$112  = s2_odd;
-    if (\$59 ) begin
-      \$112  = col[0];
+    \$142  = s2_odd;
+    if (\$73 ) begin
+      \$142  = col[0];
     end
     if (rst) begin
-      \$112  = 1'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$113  = s3_valid;
-    if (\$70 ) begin
-      \$113  = s2_valid;
+    \$143  = s3_valid;
+    if (\$86 ) begin
+      \$143  = s2_valid;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$114  = s3_odd;
-    if (\$70 ) begin
-      \$114  = s2_odd;
+    \$144  = s3_odd;
+    if (\$86 ) begin
+      \$144  = s2_odd;
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$115  = s4_valid;
-    if (\$74 ) begin
-      \$115  = s3_valid;
+    \$145  = s4_valid;
+    if (\$92 ) begin
+      \$145  = s3_valid;
     end
     if (rst) begin
-      \$115  = 1'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$116  = s4_start;
-    if (\$74 ) begin
-      \$116  = \$75 ;
+    \$146  = s4_start;
+    if (\$92 ) begin
+      \$146  = \$93 ;
     end
     if (rst) begin
-      \$116  = 13'h0000;
+      \$146  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$117  = s4_end;
-    if (\$74 ) begin
-      \$117  = \$76 ;
+    \$147  = s4_end;
+    if (\$92 ) begin
+      \$147  = \$94 ;
     end
     if (rst) begin
-      \$117  = 13'h0000;
+      \$147  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$118  = s4_count;
-    if (\$74 ) begin
-      \$118  = \$79 ;
+    \$148  = s5_valid;
+    if (\$98 ) begin
+      \$148  = s4_valid;
     end
     if (rst) begin
-      \$118  = 14'h0000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$119  = spans__valid;
-    if (\$81 ) begin
-      \$119  = s4_valid;
+    \$149  = s5_start;
+    if (\$98 ) begin
+      \$149  = s4_start;
     end
     if (rst) begin
-      \$119  = 1'h0;
+      \$149  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$120  = spans__payload;
-    if (\$81 ) begin
-      \$120 [12:0] = s4_start;
-      \$120 [25:13] = s4_end;
-      \$120 [26] = \$82 ;
-      \$120 [27] = \$83 ;
-    end
-    if (\$103 ) begin
-      \$120 [43:28] = s4_value;
+    \$150  = s5_end;
+    if (\$98 ) begin
+      \$150  = s4_end;
     end
     if (rst) begin
-      \$120  = 44'h00000000000;
+      \$150  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$121  = s2_value;
-    if (\$91 ) begin
-      \$121  = s1_value;
+    \$151  = s5_count;
+    if (\$98 ) begin
+      \$151  = \$99 ;
     end
     if (rst) begin
-      \$121  = 16'h0000;
+      \$151  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$122  = s3_value;
-    if (\$97 ) begin
-      \$122  = s2_value;
-    end
-    if (rst) begin
-      \$122  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$123  = s4_value;
+    \$152  = spans__valid;
     if (\$101 ) begin
-      \$123  = s3_value;
+      \$152  = s5_valid;
     end
     if (rst) begin
-      \$123  = 16'h0000;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$124  = error;
-    if (error_clear) begin
-      \$124  = 1'h0;
+    \$153  = spans__payload;
+    if (\$101 ) begin
+      \$153 [12:0] = s5_start;
+      \$153 [25:13] = s5_end;
+      \$153 [26] = \$102 ;
+      \$153 [27] = \$103 ;
     end
-    if (\$107 ) begin
-      \$124  = 1'h1;
+    if (\$133 ) begin
+      \$153 [43:28] = s5_value;
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$153  = 44'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$154  = s2_value;
+    if (\$113 ) begin
+      \$154  = s1_value;
+    end
+    if (rst) begin
+      \$154  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$155  = s3_value;
+    if (\$121 ) begin
+      \$155  = s2_value;
+    end
+    if (rst) begin
+      \$155  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$156  = s4_value;
+    if (\$127 ) begin
+      \$156  = s3_value;
+    end
+    if (rst) begin
+      \$156  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$157  = s5_value;
+    if (\$131 ) begin
+      \$157  = s4_value;
+    end
+    if (rst) begin
+      \$157  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$158  = error;
+    if (error_clear) begin
+      \$158  = 1'h0;
+    end
+    if (\$137 ) begin
+      \$158  = 1'h1;
+    end
+    if (rst) begin
+      \$158  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign read__addr = \$15 [9:0];
-  assign \read__addr$18  = \$16 [8:0];
+  assign read__addr = \$17 [9:0];
+  assign \read__addr$19  = \$18 [8:0];
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = spans__payload[12:0];
@@ -1635,8 +1751,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$15  = { 1'h0, \$14 [10:1] };
-  assign \$16  = { 1'h0, col[9:1] };
+  assign \$17  = { 1'h0, \$16 [10:1] };
+  assign \$18  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2787,7 +2903,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$502$0 , \port$506$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$544$0 , \port$548$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2885,11 +3001,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$502$0 ;
-  wire [9:0] \port$502$0 ;
+  output [9:0] \port$544$0 ;
+  wire [9:0] \port$544$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$506$0 ;
-  wire [15:0] \port$506$0 ;
+  output [15:0] \port$548$0 ;
+  wire [15:0] \port$548$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3158,8 +3274,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$502$0  = \$61 ;
-  assign \port$506$0  = \$63 ;
+  assign \port$544$0  = \$61 ;
+  assign \port$548$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7913,7 +8029,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$534$0 , entries__valid, \port$542$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$576$0 , entries__valid, \port$584$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -7999,10 +8115,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$534$0 ;
-  wire [20:0] \port$534$0 ;
-  input [5:0] \port$542$0 ;
-  wire [5:0] \port$542$0 ;
+  input [20:0] \port$576$0 ;
+  wire [20:0] \port$576$0 ;
+  input [5:0] \port$584$0 ;
+  wire [5:0] \port$584$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8174,10 +8290,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$542$0 ;
+      \$51 [5:0] = \port$584$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$534$0 [20:5];
-      \$51 [38] = \port$534$0 [4];
+      \$51 [37:22] = \port$576$0 [20:5];
+      \$51 [38] = \port$576$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8186,7 +8302,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$534$0 [3:0])
+    casez (\port$576$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8292,16 +8408,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$534$0 , \port$542$0  };
+  assign entries__payload = { \port$576$0 , \port$584$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$542$0 ;
-  assign \entries__payload.weight_idx  = \port$534$0 [3:0];
-  assign \entries__payload.last  = \port$534$0 [4];
-  assign \entries__payload.value  = \port$534$0 [20:5];
+  assign \entries__payload.local_row  = \port$584$0 ;
+  assign \entries__payload.weight_idx  = \port$576$0 [3:0];
+  assign \entries__payload.last  = \port$576$0 [4];
+  assign \entries__payload.value  = \port$576$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

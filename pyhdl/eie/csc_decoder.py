@@ -45,8 +45,8 @@ class CSCDecoder(wiring.Component):
         A column or entry is in flight (a column is accepted only from a non-empty source, so
         ``busy`` low with nothing offered means the decoder is empty).
 
-    Timing: the first entry of a column leaves ``LATENCY`` = 9 cycles after the column is
-    accepted (pointer read 5, sparse-matrix read 2, address accumulator 2); sustained throughput
+    Timing: the first entry of a column leaves ``LATENCY`` = 10 cycles after the column is
+    accepted (pointer read 6, sparse-matrix read 2, address accumulator 2); sustained throughput
     is one entry per cycle across column boundaries while columns wait at the input; an empty
     column costs one cycle. Without back-pressure, columns with ``e_1 .. e_n`` entries take
     ``sum(max(e_i, 1)) + LATENCY`` cycles from the first column accepted to the last entry out.

@@ -31,9 +31,9 @@ class PointerRead(wiring.Component):
     needs ``col_ptr[j]`` and ``col_ptr[j + 1]``, which always sit in different banks, so one read
     of each bank (even address ``(j + 1) >> 1``, odd address ``j >> 1``) yields both.
 
-    Five stages, each with its own valid bit and advancing whenever the stage after it is empty or
+    Six stages, each with its own valid bit and advancing whenever the stage after it is empty or
     advancing (bubbles close up): the input register, the banks' read register and output
-    register (``BlockRAM``), the ordered pointers with their difference, and the span register,
+    register (``BlockRAM``), the ordered pointers, their difference, and the span register,
     which holds ``start``, ``end`` and the decoded ``empty`` (``start >= end``) and ``single``
     (one entry) flags. A column out of range leaves the input register without entering the banks.
 
@@ -65,10 +65,10 @@ class PointerRead(wiring.Component):
     load : Out(memory.WritePort.Signature)
         Host write port: ``col_ptr[addr] = data`` at the next clock edge.
 
-    Throughput one column per cycle; latency ``LATENCY`` = 5 cycles from acceptance to ``spans``.
+    Throughput one column per cycle; latency ``LATENCY`` = 6 cycles from acceptance to ``spans``.
     """
 
-    LATENCY = 5
+    LATENCY = 6
 
     def __init__(self, *, max_cols: int, max_entries: int, value_width: int = 0, col_ptr=None):
         self.max_cols = check_int("max_cols", max_cols)
@@ -103,14 +103,14 @@ class PointerRead(wiring.Component):
                 bank.write.en.eq(self.load.en & (self.load.addr[0] == parity)),
             ]
 
-        # Stages 1..4 hold a valid bit each (stage 5 is ``spans``); stage k advances on ``adv[k]``,
+        # Stages 1..5 hold a valid bit each (stage 6 is ``spans``); stage k advances on ``adv[k]``,
         # when the stage after it is empty or advancing.
-        valid = [Signal(name=f"s{k}_valid") for k in range(1, 5)]
-        adv = [None] * 6
-        adv[5] = ~self.spans.valid | self.spans.ready
-        for k in (4, 3, 2, 1):
+        valid = [Signal(name=f"s{k}_valid") for k in range(1, 6)]
+        adv = [None] * 7
+        adv[6] = ~self.spans.valid | self.spans.ready
+        for k in (5, 4, 3, 2, 1):
             adv[k] = ~valid[k - 1] | adv[k + 1]
-        values = [Signal(signed(self.value_width), name=f"s{k}_value") for k in range(1, 5)] if self.value_width else []
+        values = [Signal(signed(self.value_width), name=f"s{k}_value") for k in range(1, 6)] if self.value_width else []
 
         # Stage 1: the accepted column.
         col = Signal(self.col_width)
@@ -137,32 +137,40 @@ class PointerRead(wiring.Component):
         with m.If(adv[3]):
             m.d.sync += [valid[2].eq(valid[1]), odd_col[1].eq(odd_col[0])]
 
-        # Stage 4: the column's two pointers, in order, and their difference (signed: a corrupt
-        # image with start > end gives a negative count, which reads as empty).
+        # Stage 4: the column's two pointers, in order (the block RAMs' outputs reach the fabric
+        # in a cycle of their own, through one 2:1 select).
         s4_start = Signal(self.ptr_width)
         s4_end = Signal(self.ptr_width)
-        s4_count = Signal(signed(self.ptr_width + 1))
-        start = Mux(odd_col[1], odd.read.data, even.read.data)
-        end = Mux(odd_col[1], even.read.data, odd.read.data)
         with m.If(adv[4]):
-            m.d.sync += [valid[3].eq(valid[2]), s4_start.eq(start), s4_end.eq(end), s4_count.eq(end - start)]
+            m.d.sync += [valid[3].eq(valid[2]),
+                         s4_start.eq(Mux(odd_col[1], odd.read.data, even.read.data)),
+                         s4_end.eq(Mux(odd_col[1], even.read.data, odd.read.data))]
 
-        # Stage 5: the span, with its count decoded into ``empty`` and ``single``.
-        span = self.spans.payload
+        # Stage 5: their difference (signed: a corrupt image with start > end gives a negative
+        # count, which reads as empty).
+        s5_start = Signal(self.ptr_width)
+        s5_end = Signal(self.ptr_width)
+        s5_count = Signal(signed(self.ptr_width + 1))
         with m.If(adv[5]):
+            m.d.sync += [valid[4].eq(valid[3]), s5_start.eq(s4_start), s5_end.eq(s4_end),
+                         s5_count.eq(s4_end - s4_start)]
+
+        # Stage 6: the span, with its count decoded into ``empty`` and ``single``.
+        span = self.spans.payload
+        with m.If(adv[6]):
             m.d.sync += [
-                self.spans.valid.eq(valid[3]),
-                span.start.eq(s4_start),
-                span.end.eq(s4_end),
-                span.empty.eq(s4_count <= 0),
-                span.single.eq(s4_count == 1),
+                self.spans.valid.eq(valid[4]),
+                span.start.eq(s5_start),
+                span.end.eq(s5_end),
+                span.empty.eq(s5_count <= 0),
+                span.single.eq(s5_count == 1),
             ]
         if self.value_width:
-            for k in (2, 3, 4):
+            for k in (2, 3, 4, 5):
                 with m.If(adv[k]):
                     m.d.sync += values[k - 1].eq(values[k - 2])
-            with m.If(adv[5]):
-                m.d.sync += span.value.eq(values[3])
+            with m.If(adv[6]):
+                m.d.sync += span.value.eq(values[4])
         m.d.comb += self.busy.eq(Cat(valid).any() | self.spans.valid)
 
         # Set while an out-of-range column waits in stage 1 (sticky, so without waiting for it to

@@ -8,7 +8,7 @@ effect at the end of it. For activation ``i`` of the stream a PE receives (its c
   through FIFO that refuses a write while full, even in a cycle it is read:
   ``push_i = max(offer_i, push_{i-1} + 1, pop_{i-D} + 1)``.
 - ``pop_i``: taken by the pointer read, a pipeline of ``POINTER_STAGES`` stages (input register,
-  the banks' read and output registers, the ordered pointers, the span register) in which each
+  the banks' read and output registers, the ordered pointers, their difference, the span register) in which each
   stage holds one column and advances when the stage after it is free or advancing. Column ``i``
   enters stage ``k + 1`` in cycle ``s^{k+1}_i = max(s^k_i + 1, s^{k+2}_{i'})``, ``i'`` the
   previous column to pass that way, with ``s^1 = pop``,
@@ -33,8 +33,8 @@ import numpy as np
 
 # Pipeline distances of the RTL, in cycles (docs/pipelines.md).
 QUEUE_LATENCY = 1      # push -> readable at the queue head
-POINTER_STAGES = 5     # pointer read: input register, bank read and output registers, ordered
-                       # pointers, span
+POINTER_STAGES = 6     # pointer read: input register, bank read and output registers, ordered
+                       # pointers, their difference, span
 POINTER_LATENCY = POINTER_STAGES   # pop -> span at the sparse-matrix read, when nothing waits
 ISSUE_TO_MAC = 5       # sparse-matrix read issue -> read and output registers -> address
                        # accumulator (entry, row) -> weight decoder -> MAC (arithmetic unit accepts)
