@@ -1623,36 +1623,89 @@ endmodule
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner (load__data, start, clk, rst, load__en, acts__ready, done, n_cols, acts__payload, acts__valid, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [9:0] \$1 ;
-  wire \$10 ;
+  wire [7:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire [1:0] \$102 ;
+  wire [3:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire [8:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire \$12 ;
-  wire [7:0] \$13 ;
-  wire \$14 ;
+  reg [15:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  reg [127:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [7:0] \$119 ;
+  wire [8:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  reg \$132 ;
+  reg [7:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg \$135 ;
+  reg [7:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [143:0] \$138 ;
+  reg [143:0] \$139 ;
+  wire [8:0] \$14 ;
+  reg [143:0] \$140 ;
+  reg [143:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [25:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg \$148 ;
+  reg [127:0] \$149 ;
   wire \$15 ;
-  wire \$16 ;
-  wire [7:0] \$17 ;
-  wire [7:0] \$18 ;
-  wire [7:0] \$19 ;
+  reg [7:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  wire [8:0] \$16 ;
+  wire \$17 ;
+  wire [8:0] \$18 ;
+  wire \$19 ;
   wire [7:0] \$2 ;
-  wire \$20 ;
-  wire [8:0] \$21 ;
-  wire \$22 ;
-  wire [8:0] \$23 ;
-  wire \$24 ;
-  wire [8:0] \$25 ;
-  wire \$26 ;
-  wire [8:0] \$27 ;
+  wire [8:0] \$20 ;
+  wire \$21 ;
+  wire [8:0] \$22 ;
+  wire \$23 ;
+  wire [8:0] \$24 ;
+  wire \$25 ;
+  wire [8:0] \$26 ;
+  wire \$27 ;
   wire \$28 ;
-  wire [8:0] \$29 ;
+  wire \$29 ;
   wire [11:0] \$3 ;
   wire \$30 ;
-  wire [8:0] \$31 ;
+  wire \$31 ;
   wire \$32 ;
-  wire [8:0] \$33 ;
+  wire \$33 ;
   wire \$34 ;
-  wire [8:0] \$35 ;
-  wire \$36 ;
-  wire \$37 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [3:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [11:0] \$4 ;
@@ -1661,8 +1714,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [1:0] \$45 ;
-  wire [3:0] \$46 ;
+  wire \$45 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -1675,19 +1728,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire [1:0] \$59 ;
+  wire [7:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [8:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  reg [15:0] \$67 ;
+  wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [7:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -1699,28 +1752,28 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
+  wire [7:0] \$8 ;
+  wire [7:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  reg \$86 ;
-  reg [7:0] \$87 ;
-  reg [7:0] \$88 ;
-  reg \$89 ;
-  wire \$9 ;
-  reg [7:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [25:0] \$93 ;
-  reg [7:0] \$94 ;
-  reg \$95 ;
-  reg [127:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [7:0] \$9 ;
+  wire \$90 ;
+  wire [7:0] \$91 ;
+  wire \$92 ;
+  wire [2:0] \$93 ;
+  wire [2:0] \$94 ;
+  wire \$95 ;
+  wire [2:0] \$96 ;
+  wire [2:0] \$97 ;
+  wire [3:0] \$98 ;
+  wire [4:0] \$99 ;
   output [25:0] acts__payload;
   reg [25:0] acts__payload = 26'h0000000;
   wire [9:0] \acts__payload.col ;
@@ -1735,8 +1788,25 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire done;
   wire drained;
   reg [7:0] fetch_ptr = 8'h00;
+  reg [143:0] fetched0 = 144'h000000000000000000000000000000000000;
+  wire [127:0] \fetched0.data ;
+  wire [7:0] \fetched0.nonzero ;
+  wire [7:0] \fetched0.word ;
+  reg [143:0] fetched1 = 144'h000000000000000000000000000000000000;
+  wire [127:0] \fetched1.data ;
+  wire [7:0] \fetched1.nonzero ;
+  wire [7:0] \fetched1.word ;
+  reg [143:0] fetched2 = 144'h000000000000000000000000000000000000;
+  wire [127:0] \fetched2.data ;
+  wire [7:0] \fetched2.nonzero ;
+  wire [7:0] \fetched2.word ;
+  reg [143:0] fetched3 = 144'h000000000000000000000000000000000000;
+  wire [127:0] \fetched3.data ;
+  wire [7:0] \fetched3.nonzero ;
+  wire [7:0] \fetched3.word ;
+  wire head_valid;
   wire [2:0] index;
-  wire [2:0] level;
+  reg [2:0] level = 3'h0;
   input [9:0] load__addr;
   wire [9:0] load__addr;
   input [15:0] load__data;
@@ -1744,13 +1814,11 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input load__en;
   wire load__en;
   wire [7:0] mask;
-  reg [7:0] \mask$21  = 8'h00;
+  reg [7:0] \mask$15  = 8'h00;
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [7:0] n_words;
-  wire [143:0] r_data;
-  wire r_en;
-  wire r_rdy;
+  reg [1:0] r_ptr = 2'h0;
   wire [6:0] read__addr;
   wire [127:0] read__data;
   wire read__en;
@@ -1762,15 +1830,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg s1_valid = 1'h0;
   reg [7:0] s1_word = 8'h00;
   reg [7:0] s2_lanes = 8'h00;
-  (* init = 1'h0 *)
-  wire s2_valid;
+  reg s2_valid = 1'h0;
   reg [7:0] s2_word = 8'h00;
   reg scanning = 1'h0;
   input start;
   wire start;
   wire valid;
-  wire [143:0] w_data;
-  reg w_en = 1'h0;
+  reg [1:0] w_ptr = 2'h0;
   reg [127:0] window = 128'h00000000000000000000000000000000;
   wire window_take;
   reg window_valid = 1'h0;
@@ -1781,111 +1847,169 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$2  = 1'h1 << load__addr[2:0];
   assign write__en = { load__en, load__en, load__en, load__en, load__en, load__en, load__en, load__en } & \$2 ;
   assign \$3  = n_cols + 3'h7;
-  assign \$5  = | read__data[15:0];
-  assign \$6  = | read__data[31:16];
-  assign \$7  = | read__data[47:32];
-  assign \$8  = | read__data[63:48];
-  assign \$9  = | read__data[79:64];
-  assign \$10  = | read__data[95:80];
-  assign \$11  = | read__data[111:96];
-  assign \$12  = | read__data[127:112];
-  assign \$13  = { \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  } & s2_lanes;
-  assign mask = \mask$21  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
-  assign \$14  = ~ acts__valid;
-  assign \$15  = \$14  | acts__ready;
-  assign \$16  = valid & \$15 ;
-  assign \$17  = 1'h1 << index;
-  assign \$18  = \$16  ? \$17  : 8'h00;
-  assign \$19  = ~ \$18 ;
-  assign remaining = \mask$21  & \$19 ;
-  assign \$20  = ! \mask$21 ;
-  assign \$22  = ! \$21 ;
-  assign \$24  = ! \$23 ;
-  assign \$26  = ! \$25 ;
-  assign \$28  = ! \$27 ;
-  assign \$30  = ! \$29 ;
-  assign \$32  = ! \$31 ;
-  assign \$34  = ! \$33 ;
-  assign \$36  = ! \$35 ;
-  assign \$37  = | { \$36 , \$34 , \$32 , \$30 , \$28 , \$26 , \$24 , \$22  };
-  assign \$38  = ~ acts__valid;
-  assign \$39  = \$38  | acts__ready;
-  assign \$40  = \$37  & \$39 ;
-  assign drained = \$20  | \$40 ;
-  assign \$41  = ~ window_valid;
-  assign \$42  = \$41  | drained;
-  assign r_en = r_rdy & \$42 ;
+  assign head_valid = | level;
+  assign mask = \mask$15  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
+  assign \$5  = ~ acts__valid;
+  assign \$6  = \$5  | acts__ready;
+  assign \$7  = valid & \$6 ;
+  assign \$8  = 1'h1 << index;
+  assign \$9  = \$7  ? \$8  : 8'h00;
+  assign \$10  = ~ \$9 ;
+  assign remaining = \mask$15  & \$10 ;
+  assign \$11  = ! \mask$15 ;
+  assign \$13  = ! \$12 ;
+  assign \$15  = ! \$14 ;
+  assign \$17  = ! \$16 ;
+  assign \$19  = ! \$18 ;
+  assign \$21  = ! \$20 ;
+  assign \$23  = ! \$22 ;
+  assign \$25  = ! \$24 ;
+  assign \$27  = ! \$26 ;
+  assign \$28  = | { \$27 , \$25 , \$23 , \$21 , \$19 , \$17 , \$15 , \$13  };
+  assign \$29  = ~ acts__valid;
+  assign \$30  = \$29  | acts__ready;
+  assign \$31  = \$28  & \$30 ;
+  assign drained = \$11  | \$31 ;
+  assign \$32  = ~ window_valid;
+  assign \$33  = \$32  | drained;
+  assign window_take = head_valid & \$33 ;
   assign done = ~ scanning;
-  assign \$43  = fetch_ptr < \$4 [7:0];
-  assign \$44  = scanning & \$43 ;
-  assign \$45  = s1_valid + w_en;
-  assign \$46  = \$45  + level;
-  assign \$47  = \$46  < 3'h4;
-  assign \$48  = \$44  & \$47 ;
-  assign \$49  = { fetch_ptr, 3'h0 } < n_cols;
-  assign \$50  = { fetch_ptr, 3'h1 } < n_cols;
-  assign \$51  = { fetch_ptr, 3'h2 } < n_cols;
-  assign \$52  = { fetch_ptr, 3'h3 } < n_cols;
-  assign \$53  = { fetch_ptr, 3'h4 } < n_cols;
-  assign \$54  = { fetch_ptr, 3'h5 } < n_cols;
-  assign \$55  = { fetch_ptr, 3'h6 } < n_cols;
-  assign \$56  = { fetch_ptr, 3'h7 } < n_cols;
-  assign \$57  = fetch_ptr < \$4 [7:0];
-  assign \$58  = scanning & \$57 ;
-  assign \$59  = s1_valid + w_en;
-  assign \$60  = \$59  + level;
-  assign \$61  = \$60  < 3'h4;
-  assign \$62  = \$58  & \$61 ;
-  assign \$63  = fetch_ptr + 1'h1;
-  assign \$64  = ~ acts__valid;
-  assign \$65  = \$64  | acts__ready;
-  assign \$66  = valid & \$65 ;
-  assign \$68  = ~ acts__valid;
-  assign \$69  = \$68  | acts__ready;
-  assign \$70  = ~ acts__valid;
-  assign \$71  = \$70  | acts__ready;
-  assign \$72  = valid & \$71 ;
-  assign \$73  = window_valid & drained;
-  assign \$74  = fetch_ptr == \$4 [7:0];
-  assign \$75  = scanning & \$74 ;
-  assign \$76  = ~ s1_valid;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = ~ w_en;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = ~ r_rdy;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ~ window_valid;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = ~ acts__valid;
-  assign \$85  = \$83  & \$84 ;
+  assign \$34  = fetch_ptr < \$4 [7:0];
+  assign \$35  = scanning & \$34 ;
+  assign \$36  = s1_valid + s2_valid;
+  assign \$37  = \$36  + level;
+  assign \$38  = \$37  < 3'h4;
+  assign \$39  = \$35  & \$38 ;
+  assign \$40  = { fetch_ptr, 3'h0 } < n_cols;
+  assign \$41  = { fetch_ptr, 3'h1 } < n_cols;
+  assign \$42  = { fetch_ptr, 3'h2 } < n_cols;
+  assign \$43  = { fetch_ptr, 3'h3 } < n_cols;
+  assign \$44  = { fetch_ptr, 3'h4 } < n_cols;
+  assign \$45  = { fetch_ptr, 3'h5 } < n_cols;
+  assign \$46  = { fetch_ptr, 3'h6 } < n_cols;
+  assign \$47  = { fetch_ptr, 3'h7 } < n_cols;
+  assign \$48  = ! w_ptr;
+  assign \$49  = s2_valid & \$48 ;
+  assign \$50  = | read__data[15:0];
+  assign \$51  = | read__data[31:16];
+  assign \$52  = | read__data[47:32];
+  assign \$53  = | read__data[63:48];
+  assign \$54  = | read__data[79:64];
+  assign \$55  = | read__data[95:80];
+  assign \$56  = | read__data[111:96];
+  assign \$57  = | read__data[127:112];
+  assign \$58  = { \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  } & s2_lanes;
+  assign \$59  = w_ptr == 1'h1;
+  assign \$60  = s2_valid & \$59 ;
+  assign \$61  = | read__data[15:0];
+  assign \$62  = | read__data[31:16];
+  assign \$63  = | read__data[47:32];
+  assign \$64  = | read__data[63:48];
+  assign \$65  = | read__data[79:64];
+  assign \$66  = | read__data[95:80];
+  assign \$67  = | read__data[111:96];
+  assign \$68  = | read__data[127:112];
+  assign \$69  = { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61  } & s2_lanes;
+  assign \$70  = w_ptr == 2'h2;
+  assign \$71  = s2_valid & \$70 ;
+  assign \$72  = | read__data[15:0];
+  assign \$73  = | read__data[31:16];
+  assign \$74  = | read__data[47:32];
+  assign \$75  = | read__data[63:48];
+  assign \$76  = | read__data[79:64];
+  assign \$77  = | read__data[95:80];
+  assign \$78  = | read__data[111:96];
+  assign \$79  = | read__data[127:112];
+  assign \$80  = { \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72  } & s2_lanes;
+  assign \$81  = w_ptr == 2'h3;
+  assign \$82  = s2_valid & \$81 ;
+  assign \$83  = | read__data[15:0];
+  assign \$84  = | read__data[31:16];
+  assign \$85  = | read__data[47:32];
+  assign \$86  = | read__data[63:48];
+  assign \$87  = | read__data[79:64];
+  assign \$88  = | read__data[95:80];
+  assign \$89  = | read__data[111:96];
+  assign \$90  = | read__data[127:112];
+  assign \$91  = { \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83  } & s2_lanes;
+  assign \$92  = w_ptr == 2'h3;
+  assign \$93  = w_ptr + 1'h1;
+  assign \$94  = \$92  ? 3'h0 : \$93 ;
+  assign \$95  = r_ptr == 2'h3;
+  assign \$96  = r_ptr + 1'h1;
+  assign \$97  = \$95  ? 3'h0 : \$96 ;
+  assign \$98  = level + s2_valid;
+  assign \$99  = \$98  - window_take;
+  assign \$100  = fetch_ptr < \$4 [7:0];
+  assign \$101  = scanning & \$100 ;
+  assign \$102  = s1_valid + s2_valid;
+  assign \$103  = \$102  + level;
+  assign \$104  = \$103  < 3'h4;
+  assign \$105  = \$101  & \$104 ;
+  assign \$106  = fetch_ptr + 1'h1;
+  assign \$107  = ~ acts__valid;
+  assign \$108  = \$107  | acts__ready;
+  assign \$109  = valid & \$108 ;
+  assign \$111  = ~ acts__valid;
+  assign \$112  = \$111  | acts__ready;
+  assign \$113  = ~ acts__valid;
+  assign \$114  = \$113  | acts__ready;
+  assign \$115  = valid & \$114 ;
+  assign \$116  = window_valid & drained;
+  assign \$120  = fetch_ptr == \$4 [7:0];
+  assign \$121  = scanning & \$120 ;
+  assign \$122  = ~ s1_valid;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = ~ s2_valid;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = ~ head_valid;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = ~ window_valid;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = ~ acts__valid;
+  assign \$131  = \$129  & \$130 ;
   always @(posedge clk)
-    s1_valid <= \$86 ;
+    s1_valid <= \$132 ;
   always @(posedge clk)
-    s1_word <= \$87 ;
+    s1_word <= \$133 ;
   always @(posedge clk)
-    s1_lanes <= \$88 ;
+    s1_lanes <= \$134 ;
   always @(posedge clk)
-    w_en <= \$89 ;
+    s2_valid <= \$135 ;
   always @(posedge clk)
-    s2_word <= \$90 ;
+    s2_word <= \$136 ;
   always @(posedge clk)
-    s2_lanes <= \$91 ;
+    s2_lanes <= \$137 ;
   always @(posedge clk)
-    fetch_ptr <= \$92 ;
+    fetched0 <= \$138 ;
   always @(posedge clk)
-    acts__payload <= \$93 ;
+    fetched1 <= \$139 ;
   always @(posedge clk)
-    \mask$21  <= \$94 ;
+    fetched2 <= \$140 ;
   always @(posedge clk)
-    acts__valid <= \$95 ;
+    fetched3 <= \$141 ;
   always @(posedge clk)
-    window <= \$96 ;
+    w_ptr <= \$142 ;
   always @(posedge clk)
-    window_word <= \$97 ;
+    r_ptr <= \$143 ;
   always @(posedge clk)
-    window_valid <= \$98 ;
+    level <= \$144 ;
   always @(posedge clk)
-    scanning <= \$99 ;
+    fetch_ptr <= \$145 ;
+  always @(posedge clk)
+    acts__payload <= \$146 ;
+  always @(posedge clk)
+    \mask$15  <= \$147 ;
+  always @(posedge clk)
+    acts__valid <= \$148 ;
+  always @(posedge clk)
+    window <= \$149 ;
+  always @(posedge clk)
+    window_word <= \$150 ;
+  always @(posedge clk)
+    window_valid <= \$151 ;
+  always @(posedge clk)
+    scanning <= \$152 ;
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer  buffer (
     .clk(clk),
     .\port$0$20 (load__data),
@@ -1894,19 +2018,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .rst(rst),
     .wr__addr(\$1 [6:0]),
     .wr__en(write__en)
-  );
-  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.fetched  fetched (
-    .clk(clk),
-    .level(level),
-    .\port$220$0 (\$13 ),
-    .\port$509$0 (s2_word),
-    .\port$529$0 (read__data),
-    .r_data(r_data),
-    .r_en(r_en),
-    .r_rdy(r_rdy),
-    .rst(rst),
-    .start(start),
-    .w_en(w_en)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.lnzd  lnzd (
     .index(index),
@@ -1918,166 +2029,292 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     (* full_case = 32'd1 *)
     casez (index)
       3'h0:
-          \$67  = window[15:0];
+          \$110  = window[15:0];
       3'h1:
-          \$67  = window[31:16];
+          \$110  = window[31:16];
       3'h2:
-          \$67  = window[47:32];
+          \$110  = window[47:32];
       3'h3:
-          \$67  = window[63:48];
+          \$110  = window[63:48];
       3'h4:
-          \$67  = window[79:64];
+          \$110  = window[79:64];
       3'h5:
-          \$67  = window[95:80];
+          \$110  = window[95:80];
       3'h6:
-          \$67  = window[111:96];
+          \$110  = window[111:96];
       3'h7:
-          \$67  = window[127:112];
+          \$110  = window[127:112];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = \$48 ;
+    (* full_case = 32'd1 *)
+    casez (r_ptr)
+      2'h0:
+          \$117  = fetched0[127:0];
+      2'h1:
+          \$117  = fetched1[127:0];
+      2'h2:
+          \$117  = fetched2[127:0];
+      2'h3:
+          \$117  = fetched3[127:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_ptr)
+      2'h0:
+          \$118  = fetched0[143:136];
+      2'h1:
+          \$118  = fetched1[143:136];
+      2'h2:
+          \$118  = fetched2[143:136];
+      2'h3:
+          \$118  = fetched3[143:136];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_ptr)
+      2'h0:
+          \$119  = fetched0[135:128];
+      2'h1:
+          \$119  = fetched1[135:128];
+      2'h2:
+          \$119  = fetched2[135:128];
+      2'h3:
+          \$119  = fetched3[135:128];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$132  = \$39 ;
     if (start) begin
-      \$86  = 1'h0;
+      \$132  = 1'h0;
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = fetch_ptr;
+    \$133  = fetch_ptr;
     if (rst) begin
-      \$87  = 8'h00;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = { \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
+    \$134  = { \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40  };
     if (rst) begin
-      \$88  = 8'h00;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = s1_valid;
+    \$135  = s1_valid;
     if (start) begin
-      \$89  = 1'h0;
+      \$135  = 1'h0;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = s1_word;
+    \$136  = s1_word;
     if (rst) begin
-      \$90  = 8'h00;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = s1_lanes;
+    \$137  = s1_lanes;
     if (rst) begin
-      \$91  = 8'h00;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = fetch_ptr;
-    if (\$62 ) begin
-      \$92  = \$63 [7:0];
-    end
-    if (start) begin
-      \$92  = 8'h00;
+    \$138  = fetched0;
+    if (\$49 ) begin
+      \$138 [127:0] = read__data;
+      \$138 [135:128] = \$58 ;
+      \$138 [143:136] = s2_word;
     end
     if (rst) begin
-      \$92  = 8'h00;
+      \$138  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = acts__payload;
-    if (\$66 ) begin
-      \$93 [9:0] = { window_word[6:0], index };
-      \$93 [25:10] = \$67 ;
+    \$139  = fetched1;
+    if (\$60 ) begin
+      \$139 [127:0] = read__data;
+      \$139 [135:128] = \$69 ;
+      \$139 [143:136] = s2_word;
     end
     if (rst) begin
-      \$93  = 26'h0000000;
+      \$139  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$94  = \mask$21 ;
-    if (\$66 ) begin
-      \$94  = remaining;
-    end
-    if (r_en) begin
-      \$94  = r_data[135:128];
+    \$140  = fetched2;
+    if (\$71 ) begin
+      \$140 [127:0] = read__data;
+      \$140 [135:128] = \$80 ;
+      \$140 [143:136] = s2_word;
     end
     if (rst) begin
-      \$94  = 8'h00;
+      \$140  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$95  = acts__valid;
-    if (\$69 ) begin
-      \$95  = \$72 ;
-    end
-    if (start) begin
-      \$95  = 1'h0;
+    \$141  = fetched3;
+    if (\$82 ) begin
+      \$141 [127:0] = read__data;
+      \$141 [135:128] = \$91 ;
+      \$141 [143:136] = s2_word;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$141  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$96  = window;
-    if (r_en) begin
-      \$96  = r_data[127:0];
-    end
-    if (rst) begin
-      \$96  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$97  = window_word;
-    if (r_en) begin
-      \$97  = r_data[143:136];
-    end
-    if (rst) begin
-      \$97  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$98  = window_valid;
-    if (r_en) begin
-      \$98  = 1'h1;
-    end else if (\$73 ) begin
-      \$98  = 1'h0;
+    \$142  = w_ptr;
+    if (s2_valid) begin
+      \$142  = \$94 [1:0];
     end
     if (start) begin
-      \$98  = 1'h0;
+      \$142  = 2'h0;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$99  = scanning;
+    \$143  = r_ptr;
+    if (window_take) begin
+      \$143  = \$97 [1:0];
+    end
     if (start) begin
-      \$99  = 1'h1;
-    end else if (\$85 ) begin
-      \$99  = 1'h0;
+      \$143  = 2'h0;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$143  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$144  = \$99 [2:0];
+    if (start) begin
+      \$144  = 3'h0;
+    end
+    if (rst) begin
+      \$144  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$145  = fetch_ptr;
+    if (\$105 ) begin
+      \$145  = \$106 [7:0];
+    end
+    if (start) begin
+      \$145  = 8'h00;
+    end
+    if (rst) begin
+      \$145  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$146  = acts__payload;
+    if (\$109 ) begin
+      \$146 [9:0] = { window_word[6:0], index };
+      \$146 [25:10] = \$110 ;
+    end
+    if (rst) begin
+      \$146  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$147  = \mask$15 ;
+    if (\$109 ) begin
+      \$147  = remaining;
+    end
+    if (window_take) begin
+      \$147  = \$119 ;
+    end
+    if (rst) begin
+      \$147  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$148  = acts__valid;
+    if (\$112 ) begin
+      \$148  = \$115 ;
+    end
+    if (start) begin
+      \$148  = 1'h0;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$149  = window;
+    if (window_take) begin
+      \$149  = \$117 ;
+    end
+    if (rst) begin
+      \$149  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$150  = window_word;
+    if (window_take) begin
+      \$150  = \$118 ;
+    end
+    if (rst) begin
+      \$150  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$151  = window_valid;
+    if (window_take) begin
+      \$151  = 1'h1;
+    end else if (\$116 ) begin
+      \$151  = 1'h0;
+    end
+    if (start) begin
+      \$151  = 1'h0;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$152  = scanning;
+    if (start) begin
+      \$152  = 1'h1;
+    end else if (\$131 ) begin
+      \$152  = 1'h0;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
     end
   end
   assign write__addr = \$1 [6:0];
@@ -2086,29 +2323,38 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign read__addr = fetch_ptr[6:0];
   assign read__en = 1'h1;
   assign read__out_en = 1'h1;
-  assign s2_valid = w_en;
-  assign w_data = { s2_word, \$13 , read__data };
-  assign window_take = r_en;
+  assign \fetched0.data  = fetched0[127:0];
+  assign \fetched0.nonzero  = fetched0[135:128];
+  assign \fetched0.word  = fetched0[143:136];
+  assign \fetched1.data  = fetched1[127:0];
+  assign \fetched1.nonzero  = fetched1[135:128];
+  assign \fetched1.word  = fetched1[143:136];
+  assign \fetched2.data  = fetched2[127:0];
+  assign \fetched2.nonzero  = fetched2[135:128];
+  assign \fetched2.word  = fetched2[143:136];
+  assign \fetched3.data  = fetched3[127:0];
+  assign \fetched3.nonzero  = fetched3[135:128];
+  assign \fetched3.word  = fetched3[143:136];
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
   assign \$1  = { 3'h0, load__addr[9:3] };
   assign \$4  = { 3'h0, \$3 [11:3] };
-  assign \$21 [0] = 1'h0;
-  assign \$21 [8:1] = { 1'h0, \mask$21 [7:1] };
-  assign \$23 [1] = 1'h0;
-  assign { \$23 [8:2], \$23 [0] } = { 1'h0, \mask$21 [7:2], \mask$21 [0] };
-  assign \$25 [2] = 1'h0;
-  assign { \$25 [8:3], \$25 [1:0] } = { 1'h0, \mask$21 [7:3], \mask$21 [1:0] };
-  assign \$27 [3] = 1'h0;
-  assign { \$27 [8:4], \$27 [2:0] } = { 1'h0, \mask$21 [7:4], \mask$21 [2:0] };
-  assign \$29 [4] = 1'h0;
-  assign { \$29 [8:5], \$29 [3:0] } = { 1'h0, \mask$21 [7:5], \mask$21 [3:0] };
-  assign \$31 [5] = 1'h0;
-  assign { \$31 [8:6], \$31 [4:0] } = { 1'h0, \mask$21 [7:6], \mask$21 [4:0] };
-  assign \$33 [6] = 1'h0;
-  assign { \$33 [8:7], \$33 [5:0] } = { 1'h0, \mask$21 [7], \mask$21 [5:0] };
-  assign \$35 [7] = 1'h0;
-  assign { \$35 [8], \$35 [6:0] } = { 1'h0, \mask$21 [6:0] };
+  assign \$12 [0] = 1'h0;
+  assign \$12 [8:1] = { 1'h0, \mask$15 [7:1] };
+  assign \$14 [1] = 1'h0;
+  assign { \$14 [8:2], \$14 [0] } = { 1'h0, \mask$15 [7:2], \mask$15 [0] };
+  assign \$16 [2] = 1'h0;
+  assign { \$16 [8:3], \$16 [1:0] } = { 1'h0, \mask$15 [7:3], \mask$15 [1:0] };
+  assign \$18 [3] = 1'h0;
+  assign { \$18 [8:4], \$18 [2:0] } = { 1'h0, \mask$15 [7:4], \mask$15 [2:0] };
+  assign \$20 [4] = 1'h0;
+  assign { \$20 [8:5], \$20 [3:0] } = { 1'h0, \mask$15 [7:5], \mask$15 [3:0] };
+  assign \$22 [5] = 1'h0;
+  assign { \$22 [8:6], \$22 [4:0] } = { 1'h0, \mask$15 [7:6], \mask$15 [4:0] };
+  assign \$24 [6] = 1'h0;
+  assign { \$24 [8:7], \$24 [5:0] } = { 1'h0, \mask$15 [7], \mask$15 [5:0] };
+  assign \$26 [7] = 1'h0;
+  assign { \$26 [8], \$26 [6:0] } = { 1'h0, \mask$15 [6:0] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2305,149 +2551,6 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign out = read__data;
   assign read__out_en = 1'h1;
   assign \$1  = rd__data;
-endmodule
-
-(* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.fetched (clk, rst, \port$220$0 , r_en, r_rdy, r_data, w_en, \port$509$0 , \port$529$0 , level, start);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire [3:0] \$14 ;
-  reg [1:0] \$15 ;
-  reg [1:0] \$16 ;
-  reg [2:0] \$17 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [2:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire [3:0] \$9 ;
-  input clk;
-  wire clk;
-  (* init = 2'h0 *)
-  wire [1:0] consume;
-  output [2:0] level;
-  reg [2:0] level = 3'h0;
-  input [7:0] \port$220$0 ;
-  wire [7:0] \port$220$0 ;
-  input [7:0] \port$509$0 ;
-  wire [7:0] \port$509$0 ;
-  input [127:0] \port$529$0 ;
-  wire [127:0] \port$529$0 ;
-  (* init = 2'h0 *)
-  wire [1:0] produce;
-  output [143:0] r_data;
-  wire [143:0] r_data;
-  input r_en;
-  wire r_en;
-  (* init = 3'h0 *)
-  wire [2:0] r_level;
-  reg [1:0] r_port__addr = 2'h0;
-  wire [143:0] r_port__data;
-  output r_rdy;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input start;
-  wire start;
-  wire [143:0] w_data;
-  input w_en;
-  wire w_en;
-  (* init = 3'h0 *)
-  wire [2:0] w_level;
-  reg [1:0] w_port__addr = 2'h0;
-  wire [143:0] w_port__data;
-  wire w_port__en;
-  wire w_rdy;
-  reg [143:0] storage [3:0];
-  initial begin
-    storage[0] = 144'h000000000000000000000000000000000000;
-    storage[1] = 144'h000000000000000000000000000000000000;
-    storage[2] = 144'h000000000000000000000000000000000000;
-    storage[3] = 144'h000000000000000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= { \port$509$0 , \port$220$0 , \port$529$0  };
-  end
-  assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 3'h4;
-  assign r_rdy = | level;
-  assign w_port__en = w_en & w_rdy;
-  assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr + 1'h1;
-  assign \$3  = r_rdy & r_en;
-  assign \$4  = r_port__addr + 1'h1;
-  assign \$5  = w_rdy & w_en;
-  assign \$6  = r_rdy & r_en;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$5  & \$7 ;
-  assign \$9  = level + 1'h1;
-  assign \$10  = r_rdy & r_en;
-  assign \$11  = w_rdy & w_en;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = level - 1'h1;
-  always @(posedge clk)
-    w_port__addr <= \$15 ;
-  always @(posedge clk)
-    r_port__addr <= \$16 ;
-  always @(posedge clk)
-    level <= \$17 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$15  = w_port__addr;
-    if (\$1 ) begin
-      \$15  = \$2 [1:0];
-    end
-    if (start) begin
-      \$15  = 2'h0;
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = r_port__addr;
-    if (\$3 ) begin
-      \$16  = \$4 [1:0];
-    end
-    if (start) begin
-      \$16  = 2'h0;
-    end
-    if (rst) begin
-      \$16  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = level;
-    if (\$8 ) begin
-      \$17  = \$9 [2:0];
-    end
-    if (\$13 ) begin
-      \$17  = \$14 [2:0];
-    end
-    if (start) begin
-      \$17  = 3'h0;
-    end
-    if (rst) begin
-      \$17  = 3'h0;
-    end
-  end
-  assign w_level = level;
-  assign r_level = level;
-  assign produce = w_port__addr;
-  assign w_port__data = { \port$509$0 , \port$220$0 , \port$529$0  };
-  assign w_data = { \port$509$0 , \port$220$0 , \port$529$0  };
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2731,8 +2834,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$580$0 (\$13 ),
-    .\port$588$0 (\$14 ),
+    .\port$585$0 (\$13 ),
+    .\port$593$0 (\$14 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -2786,8 +2889,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$580$0 (\$13 ),
-    .\port$588$0 (\$14 ),
+    .\port$585$0 (\$13 ),
+    .\port$593$0 (\$14 ),
     .rst(rst),
     .weighted__payload(\entries__payload$58 ),
     .weighted__valid(\entries__valid$62 )
@@ -3010,7 +3113,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$628$6 (entries__payload[37:6]),
+    .\port$633$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -3086,7 +3189,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$628$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$633$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -3102,8 +3205,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$628$6 ;
-  wire [31:0] \port$628$6 ;
+  input [31:0] \port$633$6 ;
+  wire [31:0] \port$633$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -3132,25 +3235,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$628$6 [15:0];
+    \$2  = \port$633$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$628$6 [31:16];
+    \$3  = \port$633$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$628$6 [15:0];
-  assign b = \port$628$6 [31:16];
+  assign a = \port$633$6 [15:0];
+  assign b = \port$633$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$580$0 , decoded__valid, \port$588$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$585$0 , decoded__valid, \port$593$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -3235,10 +3338,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$580$0 ;
-  wire [20:0] \port$580$0 ;
-  output [5:0] \port$588$0 ;
-  wire [5:0] \port$588$0 ;
+  output [20:0] \port$585$0 ;
+  wire [20:0] \port$585$0 ;
+  output [5:0] \port$593$0 ;
+  wire [5:0] \port$593$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -3278,10 +3381,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$548$0 (\$2 ),
-    .\port$552$0 (\$3 ),
-    .\port$580$0 (\$4 ),
-    .\port$588$0 (\$5 ),
+    .\port$553$0 (\$2 ),
+    .\port$557$0 (\$3 ),
+    .\port$585$0 (\$4 ),
+    .\port$593$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3307,8 +3410,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$548$0 (\$2 ),
-    .\port$552$0 (\$3 ),
+    .\port$553$0 (\$2 ),
+    .\port$557$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3343,8 +3446,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$580$0  = \$4 ;
-  assign \port$588$0  = \$5 ;
+  assign \port$585$0  = \$4 ;
+  assign \port$593$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -3380,7 +3483,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$548$0 , \port$552$0 , entries__valid, \port$580$0 , decoded__valid, \port$588$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$553$0 , \port$557$0 , entries__valid, \port$585$0 , decoded__valid, \port$593$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3442,15 +3545,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$548$0 ;
-  wire [9:0] \port$548$0 ;
-  input [15:0] \port$552$0 ;
-  wire [15:0] \port$552$0 ;
+  input [9:0] \port$553$0 ;
+  wire [9:0] \port$553$0 ;
+  input [15:0] \port$557$0 ;
+  wire [15:0] \port$557$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$580$0 ;
-  wire [20:0] \port$580$0 ;
-  output [5:0] \port$588$0 ;
-  wire [5:0] \port$588$0 ;
+  output [20:0] \port$585$0 ;
+  wire [20:0] \port$585$0 ;
+  output [5:0] \port$593$0 ;
+  wire [5:0] \port$593$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -3502,7 +3605,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$552$0 , \port$548$0  };
+      \$19  = { \port$557$0 , \port$553$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -3560,9 +3663,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$552$0 , \port$548$0  };
-  assign \port$580$0  = \$18 ;
-  assign \port$588$0  = last_row[5:0];
+  assign entries__payload = { \port$557$0 , \port$553$0  };
+  assign \port$585$0  = \$18 ;
+  assign \port$593$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -3572,11 +3675,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$548$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$548$0 [7:4];
-  assign \entries__payload.first  = \port$548$0 [8];
-  assign \entries__payload.last  = \port$548$0 [9];
-  assign \entries__payload.value  = \port$552$0 ;
+  assign \entries__payload.rel_index  = \port$553$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$553$0 [7:4];
+  assign \entries__payload.first  = \port$553$0 [8];
+  assign \entries__payload.last  = \port$553$0 [9];
+  assign \entries__payload.value  = \port$557$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5400,7 +5503,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$548$0 , \port$552$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$553$0 , \port$557$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5498,11 +5601,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$548$0 ;
-  wire [9:0] \port$548$0 ;
+  output [9:0] \port$553$0 ;
+  wire [9:0] \port$553$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$552$0 ;
-  wire [15:0] \port$552$0 ;
+  output [15:0] \port$557$0 ;
+  wire [15:0] \port$557$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5771,8 +5874,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$548$0  = \$61 ;
-  assign \port$552$0  = \$63 ;
+  assign \port$553$0  = \$61 ;
+  assign \port$557$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -10140,31 +10243,39 @@ endmodule
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, row_valid, outputs__valid, outputs__payload, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
-  wire [41:0] \$10 ;
+  wire \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [7:0] \$12 ;
+  wire [41:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [15:0] \$16 ;
-  reg \$17 ;
-  reg [5:0] \$18 ;
-  reg [7:0] \$19 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [15:0] \$19 ;
   wire \$2 ;
-  reg \$20 ;
-  reg [5:0] \$21 ;
-  reg [41:0] \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg [21:0] \$25 ;
+  reg [3:0] \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg [5:0] \$23 ;
+  reg [7:0] \$24 ;
+  reg \$25 ;
+  reg [5:0] \$26 ;
+  reg [41:0] \$27 ;
+  reg \$28 ;
+  reg \$29 ;
   wire \$3 ;
-  wire [6:0] \$36 ;
+  reg \$30 ;
+  reg [21:0] \$31 ;
   wire \$4 ;
+  wire [6:0] \$45 ;
   wire [41:0] \$5 ;
   wire [41:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [7:0] \$9 ;
+  wire \$9 ;
+  reg [3:0] \$signal  = 4'h0;
+  reg \$signal$13  = 1'h0;
   wire [15:0] clamped;
   input clk;
   wire clk;
@@ -10197,6 +10308,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire rst;
   reg [5:0] s1_row = 6'h00;
   reg s1_valid = 1'h0;
+  reg s2_relu = 1'h0;
   reg [5:0] s2_row = 6'h00;
   reg s2_valid = 1'h0;
   input [3:0] shift;
@@ -10212,122 +10324,161 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$6  = \$3  ? 42'h00000007fff : \$5 ;
   assign \$7  = ~ outputs__valid;
   assign \$8  = \$7  | outputs__ready;
-  assign \$36  = out_read__addr[5:3] * 4'h8;
-  assign \$9  = row_valid >> \$36 ;
-  assign \$10  = $signed(out_read__data) >>> shift;
-  assign \$11  = group >> s1_row[2:0];
-  assign \$12  = ~ row_written;
-  assign \$13  = $signed(\$6 [15:0]) < $signed(1'h0);
-  assign \$14  = relu & \$13 ;
-  assign \$15  = \$12  | \$14 ;
-  assign \$16  = \$15  ? 16'h0000 : \$6 [15:0];
+  assign \$9  = \$8  & rows__valid;
+  assign \$10  = ~ outputs__valid;
+  assign \$11  = \$10  | outputs__ready;
+  assign \$45  = out_read__addr[5:3] * 4'h8;
+  assign \$12  = row_valid >> \$45 ;
+  assign \$13  = $signed(out_read__data) >>> \$signal ;
+  assign \$14  = group >> s1_row[2:0];
+  assign \$15  = ~ row_written;
+  assign \$16  = $signed(\$6 [15:0]) < $signed(1'h0);
+  assign \$17  = s2_relu & \$16 ;
+  assign \$18  = \$15  | \$17 ;
+  assign \$19  = \$18  ? 16'h0000 : \$6 [15:0];
   always @(posedge clk)
-    s1_valid <= \$17 ;
+    \$signal  <= \$20 ;
   always @(posedge clk)
-    s1_row <= \$18 ;
+    \$signal$13  <= \$21 ;
   always @(posedge clk)
-    group <= \$19 ;
+    s1_valid <= \$22 ;
   always @(posedge clk)
-    s2_valid <= \$20 ;
+    s1_row <= \$23 ;
   always @(posedge clk)
-    s2_row <= \$21 ;
+    group <= \$24 ;
   always @(posedge clk)
-    shifted <= \$22 ;
+    s2_valid <= \$25 ;
   always @(posedge clk)
-    row_written <= \$23 ;
+    s2_row <= \$26 ;
   always @(posedge clk)
-    outputs__valid <= \$24 ;
+    shifted <= \$27 ;
   always @(posedge clk)
-    outputs__payload <= \$25 ;
+    s2_relu <= \$28 ;
+  always @(posedge clk)
+    row_written <= \$29 ;
+  always @(posedge clk)
+    outputs__valid <= \$30 ;
+  always @(posedge clk)
+    outputs__payload <= \$31 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$17  = s1_valid;
-    if (\$8 ) begin
-      \$17  = rows__valid;
+    \$20  = \$signal ;
+    if (\$9 ) begin
+      \$20  = shift;
     end
     if (rst) begin
-      \$17  = 1'h0;
+      \$20  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$18  = s1_row;
-    if (\$8 ) begin
-      \$18  = out_read__addr;
+    \$21  = \$signal$13 ;
+    if (\$9 ) begin
+      \$21  = relu;
     end
     if (rst) begin
-      \$18  = 6'h00;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$19  = group;
-    if (\$8 ) begin
-      \$19  = \$9 ;
+    \$22  = s1_valid;
+    if (\$11 ) begin
+      \$22  = rows__valid;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$20  = s2_valid;
-    if (\$8 ) begin
-      \$20  = s1_valid;
+    \$23  = s1_row;
+    if (\$11 ) begin
+      \$23  = out_read__addr;
     end
     if (rst) begin
-      \$20  = 1'h0;
+      \$23  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$21  = s2_row;
-    if (\$8 ) begin
-      \$21  = s1_row;
+    \$24  = group;
+    if (\$11 ) begin
+      \$24  = \$12 ;
     end
     if (rst) begin
-      \$21  = 6'h00;
+      \$24  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$22  = shifted;
-    if (\$8 ) begin
-      \$22  = \$10 ;
+    \$25  = s2_valid;
+    if (\$11 ) begin
+      \$25  = s1_valid;
     end
     if (rst) begin
-      \$22  = 42'h00000000000;
+      \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$23  = row_written;
-    if (\$8 ) begin
-      \$23  = \$11 ;
+    \$26  = s2_row;
+    if (\$11 ) begin
+      \$26  = s1_row;
     end
     if (rst) begin
-      \$23  = 1'h0;
+      \$26  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$24  = outputs__valid;
-    if (\$8 ) begin
-      \$24  = s2_valid;
+    \$27  = shifted;
+    if (\$11 ) begin
+      \$27  = \$13 ;
     end
     if (rst) begin
-      \$24  = 1'h0;
+      \$27  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$25  = outputs__payload;
-    if (\$8 ) begin
-      \$25 [5:0] = s2_row;
-      \$25 [21:6] = \$16 ;
+    \$28  = s2_relu;
+    if (\$11 ) begin
+      \$28  = \$signal$13 ;
     end
     if (rst) begin
-      \$25  = 22'h000000;
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$29  = row_written;
+    if (\$11 ) begin
+      \$29  = \$14 ;
+    end
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$30  = outputs__valid;
+    if (\$11 ) begin
+      \$30  = s2_valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$31  = outputs__payload;
+    if (\$11 ) begin
+      \$31 [5:0] = s2_row;
+      \$31 [21:6] = \$19 ;
+    end
+    if (rst) begin
+      \$31  = 22'h000000;
     end
   end
   assign rows__payload = out_read__addr;
@@ -10538,7 +10689,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$580$0 , entries__valid, \port$588$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$585$0 , entries__valid, \port$593$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10624,10 +10775,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$580$0 ;
-  wire [20:0] \port$580$0 ;
-  input [5:0] \port$588$0 ;
-  wire [5:0] \port$588$0 ;
+  input [20:0] \port$585$0 ;
+  wire [20:0] \port$585$0 ;
+  input [5:0] \port$593$0 ;
+  wire [5:0] \port$593$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -10799,10 +10950,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$588$0 ;
+      \$51 [5:0] = \port$593$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$580$0 [20:5];
-      \$51 [38] = \port$580$0 [4];
+      \$51 [37:22] = \port$585$0 [20:5];
+      \$51 [38] = \port$585$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -10811,7 +10962,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$580$0 [3:0])
+    casez (\port$585$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -10917,16 +11068,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$580$0 , \port$588$0  };
+  assign entries__payload = { \port$585$0 , \port$593$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$588$0 ;
-  assign \entries__payload.weight_idx  = \port$580$0 [3:0];
-  assign \entries__payload.last  = \port$580$0 [4];
-  assign \entries__payload.value  = \port$580$0 [20:5];
+  assign \entries__payload.local_row  = \port$593$0 ;
+  assign \entries__payload.weight_idx  = \port$585$0 [3:0];
+  assign \entries__payload.last  = \port$585$0 [4];
+  assign \entries__payload.value  = \port$585$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

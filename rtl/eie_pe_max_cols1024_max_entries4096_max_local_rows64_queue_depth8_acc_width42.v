@@ -234,8 +234,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$576$0 (\$13 ),
-    .\port$584$0 (\$14 ),
+    .\port$581$0 (\$13 ),
+    .\port$589$0 (\$14 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -289,8 +289,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$576$0 (\$13 ),
-    .\port$584$0 (\$14 ),
+    .\port$581$0 (\$13 ),
+    .\port$589$0 (\$14 ),
     .rst(rst),
     .weighted__payload(\entries__payload$58 ),
     .weighted__valid(\entries__valid$62 )
@@ -513,7 +513,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$624$6 (entries__payload[37:6]),
+    .\port$629$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -589,7 +589,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$624$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$629$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -605,8 +605,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$624$6 ;
-  wire [31:0] \port$624$6 ;
+  input [31:0] \port$629$6 ;
+  wire [31:0] \port$629$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -635,25 +635,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$624$6 [15:0];
+    \$2  = \port$629$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$624$6 [31:16];
+    \$3  = \port$629$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$624$6 [15:0];
-  assign b = \port$624$6 [31:16];
+  assign a = \port$629$6 [15:0];
+  assign b = \port$629$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$576$0 , decoded__valid, \port$584$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$581$0 , decoded__valid, \port$589$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -738,10 +738,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$576$0 ;
-  wire [20:0] \port$576$0 ;
-  output [5:0] \port$584$0 ;
-  wire [5:0] \port$584$0 ;
+  output [20:0] \port$581$0 ;
+  wire [20:0] \port$581$0 ;
+  output [5:0] \port$589$0 ;
+  wire [5:0] \port$589$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -781,10 +781,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$544$0 (\$2 ),
-    .\port$548$0 (\$3 ),
-    .\port$576$0 (\$4 ),
-    .\port$584$0 (\$5 ),
+    .\port$549$0 (\$2 ),
+    .\port$553$0 (\$3 ),
+    .\port$581$0 (\$4 ),
+    .\port$589$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -810,8 +810,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$544$0 (\$2 ),
-    .\port$548$0 (\$3 ),
+    .\port$549$0 (\$2 ),
+    .\port$553$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -846,8 +846,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$576$0  = \$4 ;
-  assign \port$584$0  = \$5 ;
+  assign \port$581$0  = \$4 ;
+  assign \port$589$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -883,7 +883,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$544$0 , \port$548$0 , entries__valid, \port$576$0 , decoded__valid, \port$584$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$549$0 , \port$553$0 , entries__valid, \port$581$0 , decoded__valid, \port$589$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -945,15 +945,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$544$0 ;
-  wire [9:0] \port$544$0 ;
-  input [15:0] \port$548$0 ;
-  wire [15:0] \port$548$0 ;
+  input [9:0] \port$549$0 ;
+  wire [9:0] \port$549$0 ;
+  input [15:0] \port$553$0 ;
+  wire [15:0] \port$553$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$576$0 ;
-  wire [20:0] \port$576$0 ;
-  output [5:0] \port$584$0 ;
-  wire [5:0] \port$584$0 ;
+  output [20:0] \port$581$0 ;
+  wire [20:0] \port$581$0 ;
+  output [5:0] \port$589$0 ;
+  wire [5:0] \port$589$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1005,7 +1005,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$548$0 , \port$544$0  };
+      \$19  = { \port$553$0 , \port$549$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1063,9 +1063,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$548$0 , \port$544$0  };
-  assign \port$576$0  = \$18 ;
-  assign \port$584$0  = last_row[5:0];
+  assign entries__payload = { \port$553$0 , \port$549$0  };
+  assign \port$581$0  = \$18 ;
+  assign \port$589$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1075,11 +1075,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$544$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$544$0 [7:4];
-  assign \entries__payload.first  = \port$544$0 [8];
-  assign \entries__payload.last  = \port$544$0 [9];
-  assign \entries__payload.value  = \port$548$0 ;
+  assign \entries__payload.rel_index  = \port$549$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$549$0 [7:4];
+  assign \entries__payload.first  = \port$549$0 [8];
+  assign \entries__payload.last  = \port$549$0 [9];
+  assign \entries__payload.value  = \port$553$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2903,7 +2903,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$544$0 , \port$548$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$549$0 , \port$553$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3001,11 +3001,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$544$0 ;
-  wire [9:0] \port$544$0 ;
+  output [9:0] \port$549$0 ;
+  wire [9:0] \port$549$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$548$0 ;
-  wire [15:0] \port$548$0 ;
+  output [15:0] \port$553$0 ;
+  wire [15:0] \port$553$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3274,8 +3274,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$544$0  = \$61 ;
-  assign \port$548$0  = \$63 ;
+  assign \port$549$0  = \$61 ;
+  assign \port$553$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7643,31 +7643,39 @@ endmodule
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, row_valid, outputs__valid, outputs__payload, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
-  wire [41:0] \$10 ;
+  wire \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [7:0] \$12 ;
+  wire [41:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [15:0] \$16 ;
-  reg \$17 ;
-  reg [5:0] \$18 ;
-  reg [7:0] \$19 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [15:0] \$19 ;
   wire \$2 ;
-  reg \$20 ;
-  reg [5:0] \$21 ;
-  reg [41:0] \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg [21:0] \$25 ;
+  reg [3:0] \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg [5:0] \$23 ;
+  reg [7:0] \$24 ;
+  reg \$25 ;
+  reg [5:0] \$26 ;
+  reg [41:0] \$27 ;
+  reg \$28 ;
+  reg \$29 ;
   wire \$3 ;
-  wire [6:0] \$36 ;
+  reg \$30 ;
+  reg [21:0] \$31 ;
   wire \$4 ;
+  wire [6:0] \$45 ;
   wire [41:0] \$5 ;
   wire [41:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [7:0] \$9 ;
+  wire \$9 ;
+  reg [3:0] \$signal  = 4'h0;
+  reg \$signal$13  = 1'h0;
   wire [15:0] clamped;
   input clk;
   wire clk;
@@ -7700,6 +7708,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire rst;
   reg [5:0] s1_row = 6'h00;
   reg s1_valid = 1'h0;
+  reg s2_relu = 1'h0;
   reg [5:0] s2_row = 6'h00;
   reg s2_valid = 1'h0;
   input [3:0] shift;
@@ -7715,122 +7724,161 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \$6  = \$3  ? 42'h00000007fff : \$5 ;
   assign \$7  = ~ outputs__valid;
   assign \$8  = \$7  | outputs__ready;
-  assign \$36  = out_read__addr[5:3] * 4'h8;
-  assign \$9  = row_valid >> \$36 ;
-  assign \$10  = $signed(out_read__data) >>> shift;
-  assign \$11  = group >> s1_row[2:0];
-  assign \$12  = ~ row_written;
-  assign \$13  = $signed(\$6 [15:0]) < $signed(1'h0);
-  assign \$14  = relu & \$13 ;
-  assign \$15  = \$12  | \$14 ;
-  assign \$16  = \$15  ? 16'h0000 : \$6 [15:0];
+  assign \$9  = \$8  & rows__valid;
+  assign \$10  = ~ outputs__valid;
+  assign \$11  = \$10  | outputs__ready;
+  assign \$45  = out_read__addr[5:3] * 4'h8;
+  assign \$12  = row_valid >> \$45 ;
+  assign \$13  = $signed(out_read__data) >>> \$signal ;
+  assign \$14  = group >> s1_row[2:0];
+  assign \$15  = ~ row_written;
+  assign \$16  = $signed(\$6 [15:0]) < $signed(1'h0);
+  assign \$17  = s2_relu & \$16 ;
+  assign \$18  = \$15  | \$17 ;
+  assign \$19  = \$18  ? 16'h0000 : \$6 [15:0];
   always @(posedge clk)
-    s1_valid <= \$17 ;
+    \$signal  <= \$20 ;
   always @(posedge clk)
-    s1_row <= \$18 ;
+    \$signal$13  <= \$21 ;
   always @(posedge clk)
-    group <= \$19 ;
+    s1_valid <= \$22 ;
   always @(posedge clk)
-    s2_valid <= \$20 ;
+    s1_row <= \$23 ;
   always @(posedge clk)
-    s2_row <= \$21 ;
+    group <= \$24 ;
   always @(posedge clk)
-    shifted <= \$22 ;
+    s2_valid <= \$25 ;
   always @(posedge clk)
-    row_written <= \$23 ;
+    s2_row <= \$26 ;
   always @(posedge clk)
-    outputs__valid <= \$24 ;
+    shifted <= \$27 ;
   always @(posedge clk)
-    outputs__payload <= \$25 ;
+    s2_relu <= \$28 ;
+  always @(posedge clk)
+    row_written <= \$29 ;
+  always @(posedge clk)
+    outputs__valid <= \$30 ;
+  always @(posedge clk)
+    outputs__payload <= \$31 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$17  = s1_valid;
-    if (\$8 ) begin
-      \$17  = rows__valid;
+    \$20  = \$signal ;
+    if (\$9 ) begin
+      \$20  = shift;
     end
     if (rst) begin
-      \$17  = 1'h0;
+      \$20  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$18  = s1_row;
-    if (\$8 ) begin
-      \$18  = out_read__addr;
+    \$21  = \$signal$13 ;
+    if (\$9 ) begin
+      \$21  = relu;
     end
     if (rst) begin
-      \$18  = 6'h00;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$19  = group;
-    if (\$8 ) begin
-      \$19  = \$9 ;
+    \$22  = s1_valid;
+    if (\$11 ) begin
+      \$22  = rows__valid;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$20  = s2_valid;
-    if (\$8 ) begin
-      \$20  = s1_valid;
+    \$23  = s1_row;
+    if (\$11 ) begin
+      \$23  = out_read__addr;
     end
     if (rst) begin
-      \$20  = 1'h0;
+      \$23  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$21  = s2_row;
-    if (\$8 ) begin
-      \$21  = s1_row;
+    \$24  = group;
+    if (\$11 ) begin
+      \$24  = \$12 ;
     end
     if (rst) begin
-      \$21  = 6'h00;
+      \$24  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$22  = shifted;
-    if (\$8 ) begin
-      \$22  = \$10 ;
+    \$25  = s2_valid;
+    if (\$11 ) begin
+      \$25  = s1_valid;
     end
     if (rst) begin
-      \$22  = 42'h00000000000;
+      \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$23  = row_written;
-    if (\$8 ) begin
-      \$23  = \$11 ;
+    \$26  = s2_row;
+    if (\$11 ) begin
+      \$26  = s1_row;
     end
     if (rst) begin
-      \$23  = 1'h0;
+      \$26  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$24  = outputs__valid;
-    if (\$8 ) begin
-      \$24  = s2_valid;
+    \$27  = shifted;
+    if (\$11 ) begin
+      \$27  = \$13 ;
     end
     if (rst) begin
-      \$24  = 1'h0;
+      \$27  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$25  = outputs__payload;
-    if (\$8 ) begin
-      \$25 [5:0] = s2_row;
-      \$25 [21:6] = \$16 ;
+    \$28  = s2_relu;
+    if (\$11 ) begin
+      \$28  = \$signal$13 ;
     end
     if (rst) begin
-      \$25  = 22'h000000;
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$29  = row_written;
+    if (\$11 ) begin
+      \$29  = \$14 ;
+    end
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$30  = outputs__valid;
+    if (\$11 ) begin
+      \$30  = s2_valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$31  = outputs__payload;
+    if (\$11 ) begin
+      \$31 [5:0] = s2_row;
+      \$31 [21:6] = \$19 ;
+    end
+    if (rst) begin
+      \$31  = 22'h000000;
     end
   end
   assign rows__payload = out_read__addr;
@@ -8029,7 +8077,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$576$0 , entries__valid, \port$584$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$581$0 , entries__valid, \port$589$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8115,10 +8163,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$576$0 ;
-  wire [20:0] \port$576$0 ;
-  input [5:0] \port$584$0 ;
-  wire [5:0] \port$584$0 ;
+  input [20:0] \port$581$0 ;
+  wire [20:0] \port$581$0 ;
+  input [5:0] \port$589$0 ;
+  wire [5:0] \port$589$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8290,10 +8338,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$584$0 ;
+      \$51 [5:0] = \port$589$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$576$0 [20:5];
-      \$51 [38] = \port$576$0 [4];
+      \$51 [37:22] = \port$581$0 [20:5];
+      \$51 [38] = \port$581$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8302,7 +8350,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$576$0 [3:0])
+    casez (\port$581$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8408,16 +8456,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$576$0 , \port$584$0  };
+  assign entries__payload = { \port$581$0 , \port$589$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$584$0 ;
-  assign \entries__payload.weight_idx  = \port$576$0 [3:0];
-  assign \entries__payload.last  = \port$576$0 [4];
-  assign \entries__payload.value  = \port$576$0 [20:5];
+  assign \entries__payload.local_row  = \port$589$0 ;
+  assign \entries__payload.weight_idx  = \port$581$0 [3:0];
+  assign \entries__payload.last  = \port$581$0 [4];
+  assign \entries__payload.value  = \port$581$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -1,5 +1,5 @@
-from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_queue import activation_layout
@@ -101,21 +101,35 @@ class ActivationScanner(wiring.Component):
         s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2)]
         s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2)]
         s_lanes = [Signal(w, name=f"s{k}_lanes") for k in (1, 2)]
+        # The FIFO in flip-flops, not LUT RAM: the word and its nonzero test go from the block RAM's
+        # output straight into a register, as into a pipeline register (a LUT RAM's write setup
+        # made that the 4-PE array's path).
         fetched_layout = data.StructLayout({"data": w * aw, "nonzero": w, "word": word_bits})
-        m.submodules.fetched = fetched = ResetInserter(self.start)(
-            fifo.SyncFIFO(width=fetched_layout.size, depth=self.FETCH_AHEAD))
-        head = data.View(fetched_layout, fetched.r_data)
+        slots = [Signal(fetched_layout, name=f"fetched{i}") for i in range(self.FETCH_AHEAD)]
+        w_ptr = Signal(range(self.FETCH_AHEAD))
+        r_ptr = Signal(range(self.FETCH_AHEAD))
+        level = Signal(range(self.FETCH_AHEAD + 1))
+        head = Array(slots)[r_ptr]
+        head_valid = Signal()
+        m.d.comb += head_valid.eq(level != 0)
         window_take = Signal()
-        ahead = s_valid[0] + s_valid[1] + fetched.level
+        ahead = s_valid[0] + s_valid[1] + level
         issue = scanning & (fetch_ptr < n_words) & (ahead < self.FETCH_AHEAD)
         in_range = Cat(Cat(Const(i, lane_bits), fetch_ptr) < self.n_cols for i in range(w))
         m.d.comb += [buf.read.addr.eq(fetch_ptr), buf.read.en.eq(1), buf.read.out_en.eq(1)]
         m.d.sync += [s_valid[0].eq(issue), s_word[0].eq(fetch_ptr), s_lanes[0].eq(in_range),
                      s_valid[1].eq(s_valid[0]), s_word[1].eq(s_word[0]), s_lanes[1].eq(s_lanes[0])]
         nonzero = Cat(buf.read.data[i * aw:(i + 1) * aw] != 0 for i in range(w)) & s_lanes[1]
-        m.d.comb += [fetched.w_en.eq(s_valid[1]),
-                     fetched.w_data.eq(Cat(buf.read.data, nonzero, s_word[1])),
-                     fetched.r_en.eq(window_take)]
+        for i, slot in enumerate(slots):
+            with m.If(s_valid[1] & (w_ptr == i)):
+                m.d.sync += [slot.data.eq(buf.read.data), slot.nonzero.eq(nonzero), slot.word.eq(s_word[1])]
+        def bump(ptr):
+            return Mux(ptr == self.FETCH_AHEAD - 1, 0, ptr + 1)
+        with m.If(s_valid[1]):
+            m.d.sync += w_ptr.eq(bump(w_ptr))
+        with m.If(window_take):
+            m.d.sync += r_ptr.eq(bump(r_ptr))
+        m.d.sync += level.eq(level + s_valid[1] - window_take)
         with m.If(issue):
             m.d.sync += fetch_ptr.eq(fetch_ptr + 1)
 
@@ -137,7 +151,7 @@ class ActivationScanner(wiring.Component):
         mask_single = Cat(mask & ~(1 << i) == 0 for i in range(w)).any()
         m.d.comb += [
             drained.eq((mask == 0) | (mask_single & out_advance)),
-            window_take.eq(fetched.r_rdy & (~window_valid | drained)),
+            window_take.eq(head_valid & (~window_valid | drained)),
         ]
 
         with m.If(emit):
@@ -158,8 +172,8 @@ class ActivationScanner(wiring.Component):
         m.d.comb += self.done.eq(~scanning)
         with m.If(self.start):
             m.d.sync += [scanning.eq(1), fetch_ptr.eq(0), s_valid[0].eq(0), s_valid[1].eq(0),
-                         window_valid.eq(0), self.acts.valid.eq(0)]
-        with m.Elif(scanning & (fetch_ptr == n_words) & ~s_valid[0] & ~s_valid[1] & ~fetched.r_rdy
+                         w_ptr.eq(0), r_ptr.eq(0), level.eq(0), window_valid.eq(0), self.acts.valid.eq(0)]
+        with m.Elif(scanning & (fetch_ptr == n_words) & ~s_valid[0] & ~s_valid[1] & ~head_valid
                     & ~window_valid
                     & ~self.acts.valid):
             m.d.sync += scanning.eq(0)
