@@ -10,7 +10,9 @@ import pytest
 from pyhdl.eie.csc_decoder import CSCDecoder
 from runtime import sim
 from runtime.eie.host import decoder_words
+from sw.formats import entry_word
 from sw.pack import PEImage, pack_eie
+from verif.golden.csc import decode_stream
 from verif.tb.csc_decoder import MODULE, PARAMS, make_case
 from verif.tb.csc_decoder import run as run_cases
 
@@ -214,3 +216,37 @@ def test_constructor_rejects_bad_images(kw, message):
 def test_full_size_images_are_accepted():
     d = CSCDecoder(max_cols=8, max_entries=32, max_local_rows=8, col_ptr=[0] * 8 + [32], entries=[255] * 32)
     assert len(d.col_ptr) == 9 and len(d.entries) == 32
+
+
+def test_row_past_max_local_rows_sets_error(model, tmp_path):
+    """A corrupt image (the host refuses it; built here by hand) whose rows step past
+    ``max_local_rows``: the entry still leaves, its row truncated, and ``error`` is set. The
+    overflowing entry is its column's last, so the next column starts afresh (Case A)."""
+    top = PARAMS["max_local_rows"]
+    mask = top - 1
+
+    def case(name, rel_cols, error):
+        rel = [r for col in rel_cols for r in col]
+        col_ptr = np.cumsum([0] + [len(col) for col in rel_cols])
+        widx = [1 + e % 15 for e in range(len(rel))]
+        cols = len(rel_cols)
+        entries, slots, _ = decode_stream(col_ptr, widx, rel, range(cols), cols)
+        assert (max(e[0] for e in entries) >= top) == error
+        return dict(
+            name=name, **PARAMS, col_ptr=col_ptr.astype(np.int64),
+            entries=entry_word(np.asarray(widx, dtype=np.int64), np.asarray(rel, dtype=np.int64)),
+            columns=np.arange(cols, dtype=np.int64), n_cols=cols, p_valid=1.0, p_ready=1.0, seed=0,
+            load=True, check_timing=False,
+            exp_row=np.asarray([e[0] & mask for e in entries], dtype=np.int64),
+            exp_widx=np.asarray([e[1] for e in entries], dtype=np.int64),
+            exp_last=np.asarray([e[2] for e in entries], dtype=np.int64),
+            exp_slots=np.asarray(slots, dtype=np.int64), exp_error=int(error), exp_skipped=0)
+
+    run(model, [
+        # 15, 31, 47, 63, then 63 + 1 + 15 = 79: the widest sum the row adder sees.
+        case("row 79", [[3, 2], [15, 15, 15, 15, 15], [0, 4]], True),
+        # 15, 31, 47, 63, 64: one past the last row.
+        case("row 64", [[15, 15, 15, 15, 0], [1]], True),
+        # 15, 31, 47, 63: the last row itself is in range.
+        case("row 63", [[15, 15, 15, 15], [15, 15, 15, 15]], False),
+    ], tmp_path)
