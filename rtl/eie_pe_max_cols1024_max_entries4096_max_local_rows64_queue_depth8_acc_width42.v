@@ -6,11 +6,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
 , queue_full, queue_level, rows__ready, outputs__payload, outputs__valid, idle, error, busy_cycles, starved_cycles, stalled_cycles, acts__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  reg [31:0] \$10 ;
-  reg [31:0] \$11 ;
+  reg [3:0] \$10 ;
+  reg \$11 ;
   reg [31:0] \$12 ;
-  wire [20:0] \$13 ;
-  wire [5:0] \$14 ;
+  reg [31:0] \$13 ;
+  reg [31:0] \$14 ;
+  wire [20:0] \$15 ;
+  wire [5:0] \$16 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -19,20 +21,22 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire [32:0] \$7 ;
   wire [32:0] \$8 ;
   wire [32:0] \$9 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signal ;
   wire [5:0] acc_read__addr;
-  wire [5:0] \acc_read__addr$65 ;
+  wire [5:0] \acc_read__addr$63 ;
   wire [41:0] acc_read__data;
-  wire [41:0] \acc_read__data$67 ;
+  wire [41:0] \acc_read__data$65 ;
   wire acc_read__en;
-  wire \acc_read__en$69 ;
+  wire \acc_read__en$67 ;
   wire [5:0] acc_read_next;
   wire [5:0] \acc_read_next$43 ;
   wire [5:0] acc_write__addr;
-  wire [5:0] \acc_write__addr$71 ;
+  wire [5:0] \acc_write__addr$69 ;
   wire [41:0] acc_write__data;
-  wire [41:0] \acc_write__data$73 ;
+  wire [41:0] \acc_write__data$71 ;
   wire acc_write__en;
-  wire \acc_write__en$75 ;
+  wire \acc_write__en$73 ;
   input [25:0] acts__payload;
   wire [25:0] acts__payload;
   wire [9:0] \acts__payload.col ;
@@ -42,7 +46,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   input acts__valid;
   wire acts__valid;
   wire busy;
-  wire \busy$98 ;
+  wire \busy$100 ;
   output [31:0] busy_cycles;
   reg [31:0] busy_cycles = 32'd0;
   input clear;
@@ -70,19 +74,19 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire decoded__ready;
   wire decoded__valid;
   wire [26:0] entries__payload;
-  wire [38:0] \entries__payload$58 ;
-  wire \entries__payload$58.last ;
-  wire [5:0] \entries__payload$58.local_row ;
-  wire [15:0] \entries__payload$58.value ;
-  wire [15:0] \entries__payload$58.weight ;
+  wire [38:0] \entries__payload$56 ;
+  wire \entries__payload$56.last ;
+  wire [5:0] \entries__payload$56.local_row ;
+  wire [15:0] \entries__payload$56.value ;
+  wire [15:0] \entries__payload$56.weight ;
   wire \entries__payload.last ;
   wire [5:0] \entries__payload.local_row ;
   wire [15:0] \entries__payload.value ;
   wire [3:0] \entries__payload.weight_idx ;
   wire entries__ready;
-  wire \entries__ready$61 ;
+  wire \entries__ready$59 ;
   wire entries__valid;
-  wire \entries__valid$62 ;
+  wire \entries__valid$60 ;
   output error;
   wire error;
   wire \error$39 ;
@@ -90,7 +94,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire full;
   output idle;
   wire idle;
-  wire \idle$96 ;
+  wire \idle$98 ;
   wire issued;
   wire [3:0] level;
   wire [3:0] load__addr;
@@ -100,24 +104,24 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
   wire [5:0] out_read__addr;
-  wire [5:0] \out_read__addr$77 ;
+  wire [5:0] \out_read__addr$79 ;
   wire [41:0] out_read__data;
-  wire [41:0] \out_read__data$79 ;
+  wire [41:0] \out_read__data$81 ;
   wire out_read__en;
-  wire \out_read__en$81 ;
+  wire \out_read__en$83 ;
   output [21:0] outputs__payload;
   wire [21:0] outputs__payload;
-  wire [21:0] \outputs__payload$93 ;
-  wire [5:0] \outputs__payload$93.local_row ;
-  wire [15:0] \outputs__payload$93.value ;
+  wire [21:0] \outputs__payload$95 ;
+  wire [5:0] \outputs__payload$95.local_row ;
+  wire [15:0] \outputs__payload$95.value ;
   wire [5:0] \outputs__payload.local_row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
-  wire \outputs__ready$94 ;
+  wire \outputs__ready$96 ;
   output outputs__valid;
   wire outputs__valid;
-  wire \outputs__valid$95 ;
+  wire \outputs__valid$97 ;
   wire [25:0] pop__payload;
   wire [9:0] \pop__payload.col ;
   wire [15:0] \pop__payload.value ;
@@ -125,13 +129,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire pop__valid;
   input [10:0] ptr_load__addr;
   wire [10:0] ptr_load__addr;
-  wire [10:0] \ptr_load__addr$87 ;
+  wire [10:0] \ptr_load__addr$89 ;
   input [12:0] ptr_load__data;
   wire [12:0] ptr_load__data;
-  wire [12:0] \ptr_load__data$88 ;
+  wire [12:0] \ptr_load__data$90 ;
   input ptr_load__en;
   wire ptr_load__en;
-  wire \ptr_load__en$89 ;
+  wire \ptr_load__en$91 ;
   wire [25:0] push__payload;
   wire [9:0] \push__payload.col ;
   wire [15:0] \push__payload.value ;
@@ -143,35 +147,37 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire [3:0] queue_level;
   input relu;
   wire relu;
-  wire \relu$45 ;
+  reg \relu$76  = 1'h0;
+  (* init = 1'h0 *)
+  wire \relu$77 ;
   wire [63:0] row_valid;
-  wire [63:0] \row_valid$83 ;
+  wire [63:0] \row_valid$85 ;
   input [5:0] rows__payload;
   wire [5:0] rows__payload;
-  wire [5:0] \rows__payload$100 ;
+  wire [5:0] \rows__payload$102 ;
   output rows__ready;
   wire rows__ready;
-  wire \rows__ready$101 ;
+  wire \rows__ready$103 ;
   input rows__valid;
   wire rows__valid;
-  wire \rows__valid$99 ;
+  wire \rows__valid$101 ;
   input rst;
   wire rst;
   input running;
   wire running;
   input [3:0] shift;
   wire [3:0] shift;
-  wire [3:0] \shift$44 ;
+  reg [3:0] \shift$74  = 4'h0;
   wire skipped;
   input [11:0] spmat_load__addr;
   wire [11:0] spmat_load__addr;
-  wire [11:0] \spmat_load__addr$90 ;
+  wire [11:0] \spmat_load__addr$92 ;
   input [7:0] spmat_load__data;
   wire [7:0] spmat_load__data;
-  wire [7:0] \spmat_load__data$91 ;
+  wire [7:0] \spmat_load__data$93 ;
   input spmat_load__en;
   wire spmat_load__en;
-  wire \spmat_load__en$92 ;
+  wire \spmat_load__en$94 ;
   output [31:0] stalled_cycles;
   reg [31:0] stalled_cycles = 32'd0;
   output [31:0] starved_cycles;
@@ -185,22 +191,26 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire weighted__valid;
   assign \$1  = ! queue_level;
   assign \$2  = ~ busy;
-  assign \$3  = ~ \entries__valid$62 ;
+  assign \$3  = ~ \entries__valid$60 ;
   assign \$4  = \$2  & \$3 ;
-  assign \$5  = ~ \busy$98 ;
+  assign \$5  = ~ \busy$100 ;
   assign \$6  = \$4  & \$5 ;
   assign idle = \$1  & \$6 ;
-  assign \rows__valid$99  = rows__valid & idle;
-  assign rows__ready = \rows__ready$101  & idle;
+  assign \rows__valid$101  = rows__valid & idle;
+  assign rows__ready = \rows__ready$103  & idle;
   assign \$7  = busy_cycles + 1'h1;
   assign \$8  = stalled_cycles + 1'h1;
   assign \$9  = starved_cycles + 1'h1;
   always @(posedge clk)
-    busy_cycles <= \$10 ;
+    \shift$74  <= \$10 ;
   always @(posedge clk)
-    starved_cycles <= \$11 ;
+    \relu$76  <= \$11 ;
   always @(posedge clk)
-    stalled_cycles <= \$12 ;
+    busy_cycles <= \$12 ;
+  always @(posedge clk)
+    starved_cycles <= \$13 ;
+  always @(posedge clk)
+    stalled_cycles <= \$14 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit  arithmetic_unit (
     .acc_read__addr(acc_read__addr),
     .acc_read__data(acc_read__data),
@@ -208,11 +218,11 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .acc_read_next(acc_read_next),
     .acc_write__addr(acc_write__addr),
     .acc_write__en(acc_write__en),
-    .busy(\busy$98 ),
+    .busy(\busy$100 ),
     .clear(clear),
     .clk(clk),
-    .entries__payload(\entries__payload$58 ),
-    .entries__valid(\entries__valid$62 ),
+    .entries__payload(\entries__payload$56 ),
+    .entries__valid(\entries__valid$60 ),
     .rst(rst),
     .total(acc_write__data)
   );
@@ -234,8 +244,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$581$0 (\$13 ),
-    .\port$589$0 (\$14 ),
+    .\port$582$0 (\$15 ),
+    .\port$590$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -263,12 +273,12 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .outputs__payload(outputs__payload),
     .outputs__ready(outputs__ready),
     .outputs__valid(outputs__valid),
-    .relu(relu),
+    .relu(\relu$76 ),
     .row_valid(row_valid),
-    .rows__ready(\rows__ready$101 ),
-    .rows__valid(\rows__valid$99 ),
+    .rows__ready(\rows__ready$103 ),
+    .rows__valid(\rows__valid$101 ),
     .rst(rst),
-    .shift(shift)
+    .shift(\shift$74 )
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue  queue (
     .clk(clk),
@@ -289,56 +299,76 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$581$0 (\$13 ),
-    .\port$589$0 (\$14 ),
+    .\port$582$0 (\$15 ),
+    .\port$590$0 (\$16 ),
     .rst(rst),
-    .weighted__payload(\entries__payload$58 ),
-    .weighted__valid(\entries__valid$62 )
+    .weighted__payload(\entries__payload$56 ),
+    .weighted__valid(\entries__valid$60 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$10  = busy_cycles;
-    if (clear) begin
-      \$10  = 32'd0;
-    end else if (running) begin
-      if (issued) begin
-        \$10  = \$7 [31:0];
-      end
+    \$10  = \shift$74 ;
+    if (rows__valid) begin
+      \$10  = shift;
     end
     if (rst) begin
-      \$10  = 32'd0;
+      \$10  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11  = starved_cycles;
+    \$11  = \relu$76 ;
+    if (rows__valid) begin
+      \$11  = relu;
+    end
+    if (rst) begin
+      \$11  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12  = busy_cycles;
     if (clear) begin
-      \$11  = 32'd0;
+      \$12  = 32'd0;
+    end else if (running) begin
+      if (issued) begin
+        \$12  = \$7 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13  = starved_cycles;
+    if (clear) begin
+      \$13  = 32'd0;
     end else if (running) begin
       (* full_case = 32'd1 *)
       if (issued) begin
       end else if (skipped) begin
       end else begin
-        \$11  = \$9 [31:0];
+        \$13  = \$9 [31:0];
       end
     end
     if (rst) begin
-      \$11  = 32'd0;
+      \$13  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12  = stalled_cycles;
+    \$14  = stalled_cycles;
     if (clear) begin
-      \$12  = 32'd0;
+      \$14  = 32'd0;
     end else if (running) begin
       if (issued) begin
       end else if (skipped) begin
-        \$12  = \$8 [31:0];
+        \$14  = \$8 [31:0];
       end
     end
     if (rst) begin
-      \$12  = 32'd0;
+      \$14  = 32'd0;
     end
   end
   assign push__payload = acts__payload;
@@ -352,44 +382,44 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \clear$40  = clear;
   assign \clear$41  = clear;
   assign \acc_read_next$43  = acc_read_next;
-  assign \shift$44  = shift;
-  assign \relu$45  = relu;
   assign pop__payload = cols__payload;
   assign cols__ready = pop__ready;
   assign pop__valid = cols__valid;
-  assign entries__payload = { \$13 , \$14  };
-  assign decoded__payload = { \$13 , \$14  };
+  assign entries__payload = { \$15 , \$16  };
+  assign decoded__payload = { \$15 , \$16  };
   assign entries__ready = decoded__ready;
   assign decoded__valid = entries__valid;
-  assign weighted__payload = \entries__payload$58 ;
+  assign weighted__payload = \entries__payload$56 ;
   assign weighted__ready = 1'h1;
-  assign \entries__ready$61  = 1'h1;
-  assign weighted__valid = \entries__valid$62 ;
-  assign \acc_read__addr$65  = acc_read__addr;
-  assign \acc_read__data$67  = acc_read__data;
-  assign \acc_read__en$69  = acc_read__en;
-  assign \acc_write__addr$71  = acc_write__addr;
-  assign \acc_write__data$73  = acc_write__data;
-  assign \acc_write__en$75  = acc_write__en;
+  assign \entries__ready$59  = 1'h1;
+  assign weighted__valid = \entries__valid$60 ;
+  assign \acc_read__addr$63  = acc_read__addr;
+  assign \acc_read__data$65  = acc_read__data;
+  assign \acc_read__en$67  = acc_read__en;
+  assign \acc_write__addr$69  = acc_write__addr;
+  assign \acc_write__data$71  = acc_write__data;
+  assign \acc_write__en$73  = acc_write__en;
+  assign \$signal  = \shift$74 ;
+  assign \relu$77  = \relu$76 ;
   assign out_read__addr = rows__payload;
-  assign \out_read__addr$77  = rows__payload;
-  assign \out_read__data$79  = out_read__data;
-  assign \out_read__en$81  = out_read__en;
-  assign \row_valid$83  = row_valid;
+  assign \out_read__addr$79  = rows__payload;
+  assign \out_read__data$81  = out_read__data;
+  assign \out_read__en$83  = out_read__en;
+  assign \row_valid$85  = row_valid;
   assign load__addr = codebook_load__addr;
   assign load__data = codebook_load__data;
   assign load__en = codebook_load__en;
-  assign \ptr_load__addr$87  = ptr_load__addr;
-  assign \ptr_load__data$88  = ptr_load__data;
-  assign \ptr_load__en$89  = ptr_load__en;
-  assign \spmat_load__addr$90  = spmat_load__addr;
-  assign \spmat_load__data$91  = spmat_load__data;
-  assign \spmat_load__en$92  = spmat_load__en;
-  assign \outputs__payload$93  = outputs__payload;
-  assign \outputs__ready$94  = outputs__ready;
-  assign \outputs__valid$95  = outputs__valid;
-  assign \idle$96  = idle;
-  assign \rows__payload$100  = rows__payload;
+  assign \ptr_load__addr$89  = ptr_load__addr;
+  assign \ptr_load__data$90  = ptr_load__data;
+  assign \ptr_load__en$91  = ptr_load__en;
+  assign \spmat_load__addr$92  = spmat_load__addr;
+  assign \spmat_load__data$93  = spmat_load__data;
+  assign \spmat_load__en$94  = spmat_load__en;
+  assign \outputs__payload$95  = outputs__payload;
+  assign \outputs__ready$96  = outputs__ready;
+  assign \outputs__valid$97  = outputs__valid;
+  assign \idle$98  = idle;
+  assign \rows__payload$102  = rows__payload;
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
   assign \outputs__payload.local_row  = outputs__payload[5:0];
@@ -400,24 +430,24 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \cols__payload.value  = cols__payload[25:10];
   assign \pop__payload.col  = cols__payload[9:0];
   assign \pop__payload.value  = cols__payload[25:10];
-  assign \entries__payload.local_row  = \$14 ;
-  assign \entries__payload.weight_idx  = \$13 [3:0];
-  assign \entries__payload.last  = \$13 [4];
-  assign \entries__payload.value  = \$13 [20:5];
-  assign \decoded__payload.local_row  = \$14 ;
-  assign \decoded__payload.weight_idx  = \$13 [3:0];
-  assign \decoded__payload.last  = \$13 [4];
-  assign \decoded__payload.value  = \$13 [20:5];
-  assign \entries__payload$58.local_row  = \entries__payload$58 [5:0];
-  assign \entries__payload$58.weight  = \entries__payload$58 [21:6];
-  assign \entries__payload$58.value  = \entries__payload$58 [37:22];
-  assign \entries__payload$58.last  = \entries__payload$58 [38];
-  assign \weighted__payload.local_row  = \entries__payload$58 [5:0];
-  assign \weighted__payload.weight  = \entries__payload$58 [21:6];
-  assign \weighted__payload.value  = \entries__payload$58 [37:22];
-  assign \weighted__payload.last  = \entries__payload$58 [38];
-  assign \outputs__payload$93.local_row  = outputs__payload[5:0];
-  assign \outputs__payload$93.value  = outputs__payload[21:6];
+  assign \entries__payload.local_row  = \$16 ;
+  assign \entries__payload.weight_idx  = \$15 [3:0];
+  assign \entries__payload.last  = \$15 [4];
+  assign \entries__payload.value  = \$15 [20:5];
+  assign \decoded__payload.local_row  = \$16 ;
+  assign \decoded__payload.weight_idx  = \$15 [3:0];
+  assign \decoded__payload.last  = \$15 [4];
+  assign \decoded__payload.value  = \$15 [20:5];
+  assign \entries__payload$56.local_row  = \entries__payload$56 [5:0];
+  assign \entries__payload$56.weight  = \entries__payload$56 [21:6];
+  assign \entries__payload$56.value  = \entries__payload$56 [37:22];
+  assign \entries__payload$56.last  = \entries__payload$56 [38];
+  assign \weighted__payload.local_row  = \entries__payload$56 [5:0];
+  assign \weighted__payload.weight  = \entries__payload$56 [21:6];
+  assign \weighted__payload.value  = \entries__payload$56 [37:22];
+  assign \weighted__payload.last  = \entries__payload$56 [38];
+  assign \outputs__payload$95.local_row  = outputs__payload[5:0];
+  assign \outputs__payload$95.value  = outputs__payload[21:6];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -513,7 +543,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$629$6 (entries__payload[37:6]),
+    .\port$630$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -589,7 +619,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$629$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$630$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -605,8 +635,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$629$6 ;
-  wire [31:0] \port$629$6 ;
+  input [31:0] \port$630$6 ;
+  wire [31:0] \port$630$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -635,25 +665,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$629$6 [15:0];
+    \$2  = \port$630$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$629$6 [31:16];
+    \$3  = \port$630$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$629$6 [15:0];
-  assign b = \port$629$6 [31:16];
+  assign a = \port$630$6 [15:0];
+  assign b = \port$630$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$581$0 , decoded__valid, \port$589$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$582$0 , decoded__valid, \port$590$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -738,10 +768,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$581$0 ;
-  wire [20:0] \port$581$0 ;
-  output [5:0] \port$589$0 ;
-  wire [5:0] \port$589$0 ;
+  output [20:0] \port$582$0 ;
+  wire [20:0] \port$582$0 ;
+  output [5:0] \port$590$0 ;
+  wire [5:0] \port$590$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -781,10 +811,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$549$0 (\$2 ),
-    .\port$553$0 (\$3 ),
-    .\port$581$0 (\$4 ),
-    .\port$589$0 (\$5 ),
+    .\port$550$0 (\$2 ),
+    .\port$554$0 (\$3 ),
+    .\port$582$0 (\$4 ),
+    .\port$590$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -810,8 +840,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$549$0 (\$2 ),
-    .\port$553$0 (\$3 ),
+    .\port$550$0 (\$2 ),
+    .\port$554$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -846,8 +876,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$581$0  = \$4 ;
-  assign \port$589$0  = \$5 ;
+  assign \port$582$0  = \$4 ;
+  assign \port$590$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -883,7 +913,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$549$0 , \port$553$0 , entries__valid, \port$581$0 , decoded__valid, \port$589$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$550$0 , \port$554$0 , entries__valid, \port$582$0 , decoded__valid, \port$590$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -945,15 +975,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$549$0 ;
-  wire [9:0] \port$549$0 ;
-  input [15:0] \port$553$0 ;
-  wire [15:0] \port$553$0 ;
+  input [9:0] \port$550$0 ;
+  wire [9:0] \port$550$0 ;
+  input [15:0] \port$554$0 ;
+  wire [15:0] \port$554$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$581$0 ;
-  wire [20:0] \port$581$0 ;
-  output [5:0] \port$589$0 ;
-  wire [5:0] \port$589$0 ;
+  output [20:0] \port$582$0 ;
+  wire [20:0] \port$582$0 ;
+  output [5:0] \port$590$0 ;
+  wire [5:0] \port$590$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1005,7 +1035,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$553$0 , \port$549$0  };
+      \$19  = { \port$554$0 , \port$550$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1063,9 +1093,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$553$0 , \port$549$0  };
-  assign \port$581$0  = \$18 ;
-  assign \port$589$0  = last_row[5:0];
+  assign entries__payload = { \port$554$0 , \port$550$0  };
+  assign \port$582$0  = \$18 ;
+  assign \port$590$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1075,11 +1105,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$549$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$549$0 [7:4];
-  assign \entries__payload.first  = \port$549$0 [8];
-  assign \entries__payload.last  = \port$549$0 [9];
-  assign \entries__payload.value  = \port$553$0 ;
+  assign \entries__payload.rel_index  = \port$550$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$550$0 [7:4];
+  assign \entries__payload.first  = \port$550$0 [8];
+  assign \entries__payload.last  = \port$550$0 [9];
+  assign \entries__payload.value  = \port$554$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2903,7 +2933,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$549$0 , \port$553$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$550$0 , \port$554$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3001,11 +3031,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$549$0 ;
-  wire [9:0] \port$549$0 ;
+  output [9:0] \port$550$0 ;
+  wire [9:0] \port$550$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$553$0 ;
-  wire [15:0] \port$553$0 ;
+  output [15:0] \port$554$0 ;
+  wire [15:0] \port$554$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3274,8 +3304,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$549$0  = \$61 ;
-  assign \port$553$0  = \$63 ;
+  assign \port$550$0  = \$61 ;
+  assign \port$554$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7640,42 +7670,34 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, shift, relu, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, row_valid, outputs__valid, outputs__payload, out_read__addr);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, shift, relu, row_valid, outputs__valid, outputs__payload, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [41:0] \$10 ;
   wire \$11 ;
-  wire [7:0] \$12 ;
-  wire [41:0] \$13 ;
+  wire \$12 ;
+  wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire [15:0] \$19 ;
+  wire [15:0] \$16 ;
+  reg \$17 ;
+  reg [5:0] \$18 ;
+  reg [7:0] \$19 ;
   wire \$2 ;
-  reg [3:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg [5:0] \$23 ;
-  reg [7:0] \$24 ;
-  reg \$25 ;
-  reg [5:0] \$26 ;
-  reg [41:0] \$27 ;
-  reg \$28 ;
-  reg \$29 ;
+  reg \$20 ;
+  reg [5:0] \$21 ;
+  reg [41:0] \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg [21:0] \$25 ;
   wire \$3 ;
-  reg \$30 ;
-  reg [21:0] \$31 ;
+  wire [6:0] \$36 ;
   wire \$4 ;
-  wire [6:0] \$45 ;
   wire [41:0] \$5 ;
   wire [41:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire \$9 ;
-  reg [3:0] \$signal  = 4'h0;
-  reg \$signal$13  = 1'h0;
+  wire [7:0] \$9 ;
   wire [15:0] clamped;
   input clk;
   wire clk;
@@ -7708,7 +7730,6 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire rst;
   reg [5:0] s1_row = 6'h00;
   reg s1_valid = 1'h0;
-  reg s2_relu = 1'h0;
   reg [5:0] s2_row = 6'h00;
   reg s2_valid = 1'h0;
   input [3:0] shift;
@@ -7724,161 +7745,122 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \$6  = \$3  ? 42'h00000007fff : \$5 ;
   assign \$7  = ~ outputs__valid;
   assign \$8  = \$7  | outputs__ready;
-  assign \$9  = \$8  & rows__valid;
-  assign \$10  = ~ outputs__valid;
-  assign \$11  = \$10  | outputs__ready;
-  assign \$45  = out_read__addr[5:3] * 4'h8;
-  assign \$12  = row_valid >> \$45 ;
-  assign \$13  = $signed(out_read__data) >>> \$signal ;
-  assign \$14  = group >> s1_row[2:0];
-  assign \$15  = ~ row_written;
-  assign \$16  = $signed(\$6 [15:0]) < $signed(1'h0);
-  assign \$17  = s2_relu & \$16 ;
-  assign \$18  = \$15  | \$17 ;
-  assign \$19  = \$18  ? 16'h0000 : \$6 [15:0];
+  assign \$36  = out_read__addr[5:3] * 4'h8;
+  assign \$9  = row_valid >> \$36 ;
+  assign \$10  = $signed(out_read__data) >>> shift;
+  assign \$11  = group >> s1_row[2:0];
+  assign \$12  = ~ row_written;
+  assign \$13  = $signed(\$6 [15:0]) < $signed(1'h0);
+  assign \$14  = relu & \$13 ;
+  assign \$15  = \$12  | \$14 ;
+  assign \$16  = \$15  ? 16'h0000 : \$6 [15:0];
   always @(posedge clk)
-    \$signal  <= \$20 ;
+    s1_valid <= \$17 ;
   always @(posedge clk)
-    \$signal$13  <= \$21 ;
+    s1_row <= \$18 ;
   always @(posedge clk)
-    s1_valid <= \$22 ;
+    group <= \$19 ;
   always @(posedge clk)
-    s1_row <= \$23 ;
+    s2_valid <= \$20 ;
   always @(posedge clk)
-    group <= \$24 ;
+    s2_row <= \$21 ;
   always @(posedge clk)
-    s2_valid <= \$25 ;
+    shifted <= \$22 ;
   always @(posedge clk)
-    s2_row <= \$26 ;
+    row_written <= \$23 ;
   always @(posedge clk)
-    shifted <= \$27 ;
+    outputs__valid <= \$24 ;
   always @(posedge clk)
-    s2_relu <= \$28 ;
-  always @(posedge clk)
-    row_written <= \$29 ;
-  always @(posedge clk)
-    outputs__valid <= \$30 ;
-  always @(posedge clk)
-    outputs__payload <= \$31 ;
+    outputs__payload <= \$25 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$20  = \$signal ;
-    if (\$9 ) begin
-      \$20  = shift;
+    \$17  = s1_valid;
+    if (\$8 ) begin
+      \$17  = rows__valid;
     end
     if (rst) begin
-      \$20  = 4'h0;
+      \$17  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$21  = \$signal$13 ;
-    if (\$9 ) begin
-      \$21  = relu;
+    \$18  = s1_row;
+    if (\$8 ) begin
+      \$18  = out_read__addr;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$18  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$22  = s1_valid;
-    if (\$11 ) begin
-      \$22  = rows__valid;
+    \$19  = group;
+    if (\$8 ) begin
+      \$19  = \$9 ;
     end
     if (rst) begin
-      \$22  = 1'h0;
+      \$19  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$23  = s1_row;
-    if (\$11 ) begin
-      \$23  = out_read__addr;
+    \$20  = s2_valid;
+    if (\$8 ) begin
+      \$20  = s1_valid;
     end
     if (rst) begin
-      \$23  = 6'h00;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$24  = group;
-    if (\$11 ) begin
-      \$24  = \$12 ;
+    \$21  = s2_row;
+    if (\$8 ) begin
+      \$21  = s1_row;
     end
     if (rst) begin
-      \$24  = 8'h00;
+      \$21  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$25  = s2_valid;
-    if (\$11 ) begin
-      \$25  = s1_valid;
+    \$22  = shifted;
+    if (\$8 ) begin
+      \$22  = \$10 ;
     end
     if (rst) begin
-      \$25  = 1'h0;
+      \$22  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$26  = s2_row;
-    if (\$11 ) begin
-      \$26  = s1_row;
+    \$23  = row_written;
+    if (\$8 ) begin
+      \$23  = \$11 ;
     end
     if (rst) begin
-      \$26  = 6'h00;
+      \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$27  = shifted;
-    if (\$11 ) begin
-      \$27  = \$13 ;
+    \$24  = outputs__valid;
+    if (\$8 ) begin
+      \$24  = s2_valid;
     end
     if (rst) begin
-      \$27  = 42'h00000000000;
+      \$24  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$28  = s2_relu;
-    if (\$11 ) begin
-      \$28  = \$signal$13 ;
+    \$25  = outputs__payload;
+    if (\$8 ) begin
+      \$25 [5:0] = s2_row;
+      \$25 [21:6] = \$16 ;
     end
     if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = row_written;
-    if (\$11 ) begin
-      \$29  = \$14 ;
-    end
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = outputs__valid;
-    if (\$11 ) begin
-      \$30  = s2_valid;
-    end
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$31  = outputs__payload;
-    if (\$11 ) begin
-      \$31 [5:0] = s2_row;
-      \$31 [21:6] = \$19 ;
-    end
-    if (rst) begin
-      \$31  = 22'h000000;
+      \$25  = 22'h000000;
     end
   end
   assign rows__payload = out_read__addr;
@@ -8077,7 +8059,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$581$0 , entries__valid, \port$589$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$582$0 , entries__valid, \port$590$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8163,10 +8145,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$581$0 ;
-  wire [20:0] \port$581$0 ;
-  input [5:0] \port$589$0 ;
-  wire [5:0] \port$589$0 ;
+  input [20:0] \port$582$0 ;
+  wire [20:0] \port$582$0 ;
+  input [5:0] \port$590$0 ;
+  wire [5:0] \port$590$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8338,10 +8320,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$589$0 ;
+      \$51 [5:0] = \port$590$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$581$0 [20:5];
-      \$51 [38] = \port$581$0 [4];
+      \$51 [37:22] = \port$582$0 [20:5];
+      \$51 [38] = \port$582$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8350,7 +8332,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$581$0 [3:0])
+    casez (\port$582$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8456,16 +8438,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$581$0 , \port$589$0  };
+  assign entries__payload = { \port$582$0 , \port$590$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$589$0 ;
-  assign \entries__payload.weight_idx  = \port$581$0 [3:0];
-  assign \entries__payload.last  = \port$581$0 [4];
-  assign \entries__payload.value  = \port$581$0 [20:5];
+  assign \entries__payload.local_row  = \port$590$0 ;
+  assign \entries__payload.weight_idx  = \port$582$0 [3:0];
+  assign \entries__payload.last  = \port$582$0 [4];
+  assign \entries__payload.value  = \port$582$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

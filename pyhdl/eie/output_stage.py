@@ -31,8 +31,7 @@ class OutputStage(wiring.Component):
     row_valid : In(max_local_rows)
         The destination registers' valid bits.
     shift : In(range(16)), relu : In(1)
-        Layer settings, taken with each row as it is accepted (a register of the PE's own: the
-        array's copy fans out to no shifter); hold them steady while reading.
+        Layer settings; hold them steady while reading.
     """
 
     LATENCY = 3
@@ -73,19 +72,14 @@ class OutputStage(wiring.Component):
         padded = Cat(self.row_valid, Const(0, (1 << self.row_width) - self.max_local_rows))
         group = Signal(1 << group_bits)
         row_written = Signal()
-        # Loaded only with a row (an enable of this PE's own, so the copies in an array stay apart).
-        s1_shift, s1_relu, s2_relu = Signal(4), Signal(), Signal()
-        with m.If(advance & self.rows.valid):
-            m.d.sync += [s1_shift.eq(self.shift), s1_relu.eq(self.relu)]
         with m.If(advance):
             m.d.sync += [
                 valid[0].eq(self.rows.valid), rows[0].eq(self.rows.payload),
                 group.eq(padded if group_bits == self.row_width
                          else padded.word_select(self.rows.payload[group_bits:], 1 << group_bits)),
-                valid[1].eq(valid[0]), rows[1].eq(rows[0]), shifted.eq(self.out_read.data >> s1_shift),
-                s2_relu.eq(s1_relu),
+                valid[1].eq(valid[0]), rows[1].eq(rows[0]), shifted.eq(self.out_read.data >> self.shift),
                 row_written.eq(group.bit_select(rows[0][:group_bits], 1)),
                 self.outputs.valid.eq(valid[1]), self.outputs.payload.local_row.eq(rows[1]),
-                self.outputs.payload.value.eq(Mux(~row_written | (s2_relu & (clamped < 0)), 0, clamped)),
+                self.outputs.payload.value.eq(Mux(~row_written | (self.relu & (clamped < 0)), 0, clamped)),
             ]
         return m

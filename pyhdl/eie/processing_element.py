@@ -81,6 +81,9 @@ class ProcessingElement(wiring.Component):
     rows : In(stream of local row), outputs : Out(stream of {local_row, value})
         Read-out of ``clamp(acc >> shift) (+ ReLU)``; rows are accepted only while ``idle``.
     shift : In(4), relu : In(1)
+        Read-out settings, registered in the PE whenever ``rows.valid`` is high (an enable of the
+        PE's own, so the copies in an array are not merged into one register that fans out to
+        every PE's shifter): set them before the first row is offered and hold them while reading.
     idle : Out(1)
         Queue empty and nothing in flight.
     error : Out(1)
@@ -168,14 +171,17 @@ class ProcessingElement(wiring.Component):
             au.clear.eq(self.clear),
             dest.clear.eq(self.clear),
             dest.acc_read_next.eq(au.acc_read_next),
-            out.shift.eq(self.shift),
-            out.relu.eq(self.relu),
         ]
         connect(m, queue.pop, decoder.cols)
         connect(m, decoder.decoded, wdec.entries)
         connect(m, wdec.weighted, au.entries)
         connect(m, au.acc_read, dest.acc_read)
         connect(m, au.acc_write, dest.acc_write)
+        # The read-out settings, loaded from the PE's own row request (a register in an array).
+        shift, relu = Signal(4), Signal()
+        with m.If(self.rows.valid):
+            m.d.sync += [shift.eq(self.shift), relu.eq(self.relu)]
+        m.d.comb += [out.shift.eq(shift), out.relu.eq(relu)]
         connect(m, out.out_read, dest.out_read)
         m.d.comb += out.row_valid.eq(dest.row_valid)
         connect(m, wiring.flipped(self.codebook_load), wdec.load)
