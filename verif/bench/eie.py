@@ -7,9 +7,12 @@ import numpy as np
 
 from pyhdl.eie.csc_decoder import CSCDecoder
 from runtime import sim
+from sw.cyclemodel.eie import ISSUE_TO_MAC, MAC_TO_WRITEBACK, POINTER_LATENCY, QUEUE_LATENCY
 from sw.markdown import table
 from sw.pack import pack_eie
 from verif.tb import csc_decoder as tb
+
+PE_FILL = QUEUE_LATENCY + POINTER_LATENCY + ISSUE_TO_MAC + MAC_TO_WRITEBACK
 
 
 def csc_decoder() -> str:
@@ -59,7 +62,8 @@ def eie_pe() -> str:
     return "\n".join([
         f"One PE ({model.toplevel}) in Verilator under cocotb, all 256 columns' activations offered back to "
         "back so the queue stays full; cycles from the first activation accepted to the PE going idle (the "
-        "last accumulation written), so pipeline fill and drain (6 cycles) and one cycle per empty column "
+        f"last accumulation written), so pipeline fill and drain ({PE_FILL} cycles: queue, pointer read, "
+        "sparse-matrix read to MAC, MAC to write-back) and one cycle per empty column "
         "are included. Simulated cycles/s: the whole run (loading, compute, read-out) against its wall time, "
         "Python testbench included.",
         "",
