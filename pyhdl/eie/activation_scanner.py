@@ -32,7 +32,8 @@ class ActivationScanner(wiring.Component):
     Attributes
     ----------
     load : Out(memory.WritePort.Signature)
-        Host write port: activation ``addr`` (signed ``act_width`` bits).
+        Host write port: activation ``addr`` (signed ``act_width`` bits); write while no scan runs
+        (the buffer has no read-during-write bypass).
     n_cols : In
         Length of the input vector.
     start : In(1)
@@ -79,7 +80,9 @@ class ActivationScanner(wiring.Component):
         w, aw = self.lnzd_width, self.act_width
         lane_bits = w.bit_length() - 1
         word_bits = bits_for(self.n_words)
-        m.submodules.buffer = buf = BlockRAM(shape=w * aw, depth=self.n_words, granularity=aw)
+        # The host loads the buffer while no scan runs: no read-during-write bypass (its hit flag
+        # compared the host's write address, which fans out to every PE, with the read address).
+        m.submodules.buffer = buf = BlockRAM(shape=w * aw, depth=self.n_words, granularity=aw, bypass=False)
         lane = self.load.addr[:lane_bits]
         m.d.comb += [
             buf.write.addr.eq(self.load.addr >> lane_bits),

@@ -79,7 +79,8 @@ class EIEArray(wiring.Component):
     load : Out(memory.WritePort.Signature)
         ``addr`` is a ``load_layout`` address (:meth:`address` encodes it): the codebooks,
         pointer and sparse-matrix memories of every PE, the input activations and the layer
-        registers (:class:`Region`, :class:`Config`).
+        registers (:class:`Region`, :class:`Config`). Load while no layer runs: the block RAMs
+        (activation buffer, pointer and sparse-matrix memories) have no read-during-write bypass.
     start : In(1), done : Out(1), running : Out(1)
     read_start : In(1), outputs : Out(stream of {row, value})
     status_addr : In(status_layout), status_data : Out(counter_width)
