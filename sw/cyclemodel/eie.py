@@ -115,7 +115,7 @@ def pe_timing(entries, queue_depth: int, offer=None, dropped=None, start: int = 
 
 
 # Activation scanner (``pyhdl/eie/activation_scanner.py``).
-FIRST_WINDOW = 5       # `start` -> word 0 in the LNZD window (buffer read, output, nonzero registers)
+FIRST_WINDOW = 5       # `start` -> word 0 in the LNZD window (buffer read and output registers, the fetched FIFO)
 
 # The array's broadcast and reduction networks (``pyhdl/eie/array.py``).
 BROADCAST_LATENCY = 2  # fire -> pushed into the queues: broadcast register, group register
