@@ -21,13 +21,14 @@ def decode_column(col_ptr, weight_idx, rel_index, j):
     return out
 
 
-def decode_stream(col_ptr, weight_idx, rel_index, columns, n_cols):
+def decode_stream(col_ptr, weight_idx, rel_index, columns, n_cols, max_local_rows=None):
     """What the decoder emits for a stream of column indices.
 
     Returns ``(entries, slots, error)``: the decoded entries in order; for every column the
     number of issue slots it occupies (its entry count, at least one: an empty or rejected
     column still takes a cycle); and whether some column was out of range (``>= n_cols``) and
-    therefore dropped.
+    therefore dropped, or (with ``max_local_rows``) some row reached ``max_local_rows``, which
+    only a corrupt image does.
     """
     entries, slots, error = [], [], False
     for j in columns:
@@ -37,6 +38,8 @@ def decode_stream(col_ptr, weight_idx, rel_index, columns, n_cols):
             slots.append(1)
             continue
         col = decode_column(col_ptr, weight_idx, rel_index, j)
+        if max_local_rows is not None and any(row >= max_local_rows for row, _, _ in col):
+            error = True
         entries += col
         slots.append(max(1, len(col)))
     return entries, slots, error

@@ -11,10 +11,12 @@ import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from pyhdl.eie.csc_decoder import CSCDecoder
+from pyhdl.params import bits_for
 from runtime import sim
 from runtime.eie.host import decoder_words
 from runtime.payload import unpack
 from runtime.scaffold import Testbench
+from sw.formats import entry_word
 from verif.golden.csc import decode_stream
 
 PARAMS = dict(max_cols=256, max_entries=4096, max_local_rows=64)
@@ -32,17 +34,25 @@ def run(model, cases, test_dir=None) -> dict:
 
 
 def make_case(name, pe, cols, local_rows, columns, *, n_cols=None, p_valid=1.0,
-              p_ready=1.0, seed=0, load=True, params=PARAMS):
-    col_ptr, words = decoder_words(pe, cols, local_rows, **params)
+              p_ready=1.0, seed=0, load=True, params=PARAMS, corrupt=False):
+    """``corrupt``: ``pe`` is loaded without the host's checks; rows may reach ``max_local_rows``
+    (the decoder then flags ``error`` and delivers the row's low bits)."""
+    if corrupt:
+        col_ptr = np.asarray(pe.col_ptr, dtype=np.int64)
+        words = entry_word(np.asarray(pe.weight_idx, dtype=np.int64), np.asarray(pe.rel_index, dtype=np.int64))
+    else:
+        col_ptr, words = decoder_words(pe, cols, local_rows, **params)
     n_cols = cols if n_cols is None else n_cols
-    entries, slots, error = decode_stream(pe.col_ptr, pe.weight_idx, pe.rel_index, columns, n_cols)
+    entries, slots, error = decode_stream(pe.col_ptr, pe.weight_idx, pe.rel_index, columns, n_cols,
+                                          params["max_local_rows"])
+    row_mask = (1 << bits_for(params["max_local_rows"] - 1)) - 1
     return dict(
         name=name, **params, col_ptr=col_ptr, entries=words, columns=np.asarray(columns, dtype=np.int64),
         n_cols=n_cols, p_valid=p_valid, p_ready=p_ready, seed=seed, load=load,
         # Dropped (out-of-range) columns cost a cycle only when the pipeline is not busy:
         # timing is checked on error-free streams without back-pressure.
         check_timing=(p_valid == 1.0 and p_ready == 1.0 and not error),
-        exp_row=np.asarray([e[0] for e in entries], dtype=np.int64),
+        exp_row=np.asarray([e[0] & row_mask for e in entries], dtype=np.int64),
         exp_widx=np.asarray([e[1] for e in entries], dtype=np.int64),
         exp_last=np.asarray([e[2] for e in entries], dtype=np.int64),
         exp_slots=np.asarray(slots, dtype=np.int64), exp_error=int(error),

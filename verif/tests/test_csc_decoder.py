@@ -10,9 +10,7 @@ import pytest
 from pyhdl.eie.csc_decoder import CSCDecoder
 from runtime import sim
 from runtime.eie.host import decoder_words
-from sw.formats import entry_word
 from sw.pack import PEImage, pack_eie
-from verif.golden.csc import decode_stream
 from verif.tb.csc_decoder import MODULE, PARAMS, make_case
 from verif.tb.csc_decoder import run as run_cases
 
@@ -219,28 +217,18 @@ def test_full_size_images_are_accepted():
 
 
 def test_row_past_max_local_rows_sets_error(model, tmp_path):
-    """A corrupt image (the host refuses it; built here by hand) whose rows step past
+    """A corrupt image (the host refuses it; loaded here without its checks) whose rows step past
     ``max_local_rows``: the entry still leaves, its row truncated, and ``error`` is set. The
     overflowing entry is its column's last, so the next column starts afresh (Case A)."""
     top = PARAMS["max_local_rows"]
-    mask = top - 1
 
     def case(name, rel_cols, error):
-        rel = [r for col in rel_cols for r in col]
-        col_ptr = np.cumsum([0] + [len(col) for col in rel_cols])
-        widx = [1 + e % 15 for e in range(len(rel))]
-        cols = len(rel_cols)
-        entries, slots, _ = decode_stream(col_ptr, widx, rel, range(cols), cols)
-        assert (max(e[0] for e in entries) >= top) == error
-        return dict(
-            name=name, **PARAMS, col_ptr=col_ptr.astype(np.int64),
-            entries=entry_word(np.asarray(widx, dtype=np.int64), np.asarray(rel, dtype=np.int64)),
-            columns=np.arange(cols, dtype=np.int64), n_cols=cols, p_valid=1.0, p_ready=1.0, seed=0,
-            load=True, check_timing=False,
-            exp_row=np.asarray([e[0] & mask for e in entries], dtype=np.int64),
-            exp_widx=np.asarray([e[1] for e in entries], dtype=np.int64),
-            exp_last=np.asarray([e[2] for e in entries], dtype=np.int64),
-            exp_slots=np.asarray(slots, dtype=np.int64), exp_error=int(error), exp_skipped=0)
+        rel = np.array([r for col in rel_cols for r in col], dtype=np.uint8)
+        pe = PEImage(weight_idx=(1 + np.arange(len(rel)) % 15).astype(np.uint8), rel_index=rel,
+                     col_ptr=np.cumsum([0] + [len(col) for col in rel_cols]).astype(np.int64))
+        c = make_case(name, pe, len(rel_cols), top, list(range(len(rel_cols))), corrupt=True)
+        assert c["exp_error"] == int(error) and (c["exp_row"] < top).all()
+        return c
 
     run(model, [
         # 15, 31, 47, 63, then 63 + 1 + 15 = 79: the widest sum the row adder sees.
