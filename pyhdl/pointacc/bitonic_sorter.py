@@ -16,11 +16,12 @@ def check_width(width):
     return width
 
 
-def cas_layers(m, layers, values, last, load, name):
+def cas_layers(m, layers, values, last, load, name, register_last=True):
     """``values`` (and a ``last`` bit) through ``layers`` of compare-exchanges, two register
     stages a layer loaded by ``load[2 l]`` and ``load[2 l + 1]``: elements and the
     ``pipeline.chunk_flags`` of every pair, then the exchanged elements. Returns the registers of
-    the final stage and its ``last``."""
+    the final stage and its ``last`` (without ``register_last``, the values that stage would
+    load: the caller registers them)."""
     v = list(values)
     for n, layer in enumerate(layers):
         held = [Signal(len(x), name=f"{name}{n}_in{i}") for i, x in enumerate(v)]
@@ -38,6 +39,8 @@ def cas_layers(m, layers, values, last, load, name):
         for lo, hi in layer:
             swap = greater(flags[lo])
             out[lo], out[hi] = Mux(swap, held[hi], held[lo]), Mux(swap, held[lo], held[hi])
+        if not register_last and n == len(layers) - 1:
+            return out, held_last
         v = [Signal(len(x), name=f"{name}{n}_lane{i}") for i, x in enumerate(held)]
         last = Signal(name=f"{name}{n}_last")
         with m.If(load[2 * n + 1]):

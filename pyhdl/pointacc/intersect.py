@@ -4,7 +4,7 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import check_width
-from pyhdl.pointacc.pipeline import stage_control
+from pyhdl.pointacc.pipeline import skid_output, stage_control
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_layout, query_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
@@ -122,7 +122,7 @@ class Intersect(wiring.Component):
         wide = self.format.wide_key_bits
         step, final = Signal(), Signal()
         hit, s2_last = Signal(w), Signal()       # stage 2: per input lane, a match; the final step
-        room, room_next = Signal(init=1), Signal()      # the output skid register is empty
+        room, room_next = Signal(), Signal()            # the output skid register is empty
         valid, load = stage_control(m, self.latency - 1, step, room, "match",
                                     gate={2: hit.any() | s2_last}, out_ready_next=room_next)
 
@@ -251,19 +251,6 @@ class Intersect(wiring.Component):
                 sel_out = sel_out | Mux(take[k, i], s3_out[i], 0)
             m.d.comb += [packed.lanes[k].in_idx.eq(sel_in), packed.lanes[k].out_idx.eq(sel_out)]
         m.d.comb += [packed.keep.eq(s3_keep), packed.last.eq(s3_last)]
-        out_skid = Signal.like(out.payload, name="pairs_skid")
-        out_valid = Signal(name="pairs_valid")
-        push = valid[2] & room
-        m.d.comb += room_next.eq(Mux(room, ~(push & out_valid & ~out.ready), out.ready))
-        m.d.sync += room.eq(room_next)
-        with m.If(push):
-            m.d.sync += out_skid.eq(packed)
-        with m.If(~room):
-            with m.If(out.ready):
-                m.d.sync += out.payload.eq(out_skid)
-        with m.Elif(push & (~out_valid | out.ready)):
-            m.d.sync += [out.payload.eq(packed), out_valid.eq(1)]
-        with m.Elif(out.ready):
-            m.d.sync += out_valid.eq(0)
-        m.d.comb += out.valid.eq(out_valid)
+        room_r, room_next_r = skid_output(m, out, packed, valid[2] & room, "pairs")
+        m.d.comb += [room.eq(room_r), room_next.eq(room_next_r)]
         return m

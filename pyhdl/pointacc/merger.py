@@ -5,7 +5,7 @@ from amaranth.lib.wiring import In, Out
 from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import cas_layers, check_width, ranks_to_lanes
 from pyhdl.pointacc.network import merge_layers
-from pyhdl.pointacc.pipeline import stage_control
+from pyhdl.pointacc.pipeline import chunk_flags, greater, skid_output, stage_control
 from pyhdl.pointacc.streams import key_beat_layout
 from sw.pointcloud.keys import INDEX_BITS, KeyFormat
 
@@ -24,15 +24,20 @@ class Merger(wiring.Component):
     width``; ``off_a + off_b`` stays ``0 mod width`` because each step takes ``width`` elements,
     so head ``p`` of ``a`` always meets head ``width-1-p`` of ``b``. A step takes the smaller of
     every such pair (the winner's queue pops) and the ``width`` winners, a rotated bitonic
-    sequence, are sorted by a bitonic merge (``log2(width)`` layers, two stages each).
+    sequence, are sorted by a bitonic merge (``log2(width)`` layers, two stages each). An
+    element of a finished list's queues, or of the next pair of lists, ranks as infinite; a step
+    needs every head present or its list finished, and emits one beat; the step after which no
+    queue holds an element of the pair (both lists ended) carries ``last``, and the next pair of
+    lists (already queued behind, one generation bit per slot) follows the cycle after.
 
-    The ``a``-wins bit of each pair is registered and computed one cycle ahead from the two
-    front slots of both queues (four comparators a pair), so the loop is a few LUTs; queues
-    load slot 0 only from slot 1. An element of a finished list's queues, or of the next pair of
-    lists, ranks as infinite; a step needs every head present or its list finished, and emits
-    one beat; the step after which no queue holds an element of the pair (both lists ended)
-    carries ``last``, and the next pair of lists (already queued behind, one generation bit per
-    slot) follows the cycle after.
+    Pipelining: the ``a``-wins bit of each pair is registered and computed one cycle ahead from
+    the two front slots of both queues (four comparisons a pair, each of ``pipeline.CHUNK``-bit
+    slices), for a step and for none; queues load slot 0 only from slot 1, and free slots load
+    the input lane every cycle, so no data enable depends on an input's handshake. Whether every
+    queue can step, and each input's ready, are registers too, computed from the queues' next
+    state (for each value of the final-step bit and of each handshake, selected by them), so a
+    step is one LUT from flip-flops and the output's ready; the timing is the same as if they
+    were computed from the state itself.
 
     Parameters
     ----------
@@ -50,8 +55,8 @@ class Merger(wiring.Component):
         elements).
 
     Timing: one output beat (``width`` keys) per cycle; each input up to one beat per cycle;
-    ``a.ready``/``b.ready`` depend only on registers (a free slot in all ``width`` queues, at
-    most one list ahead). An accepted beat reaches the queue heads two cycles later; a step's
+    ``a.ready``/``b.ready`` are registers (a free slot in all ``width`` queues, at most one list
+    ahead). An accepted beat reaches the queue heads two cycles later; a step's
     beat leaves ``latency = 1 + 2 log2(width)`` cycles after it (7 at width 8). Exact cycles:
     ``verif/golden/pointacc.py: merge_cycles``. ``merged.ready`` stalls the output pipeline
     (``pipeline.stage_control``), and a step waits for its first stage.
@@ -76,76 +81,134 @@ class Merger(wiring.Component):
         w, d = self.width, DEPTH
         eb = self.index_bits + self.key_bits           # an element: Cat(idx, key), ordered as a number
         step, final, cur = Signal(), Signal(), Signal()   # cur: the generation being merged
-        valid, load = stage_control(m, self.latency, step, self.merged.ready, "stage")
+        ends = Signal()                                   # a step now would be the pair's last
+        heads = Signal(name="heads_ready")                # every queue can step (a register)
+        # The merge stages' ready is the output skid register's emptiness (a register, known a
+        # cycle ahead), so `load[0]` is a register and a step is one LUT from two flip-flops.
+        room, room_next = Signal(), Signal()
+        valid, load = stage_control(m, self.latency - 1, step, room, "stage", out_ready_next=room_next)
+        m.d.comb += [step.eq(heads & load[0]), final.eq(step & ends)]
+        with m.If(final):
+            m.d.sync += cur.eq(~cur)
 
+        c = [Signal(name=f"a_wins{p}") for p in range(w)]   # pair p: a's head wins (registered)
         q = {}
         for side, port in (("a", self.a), ("b", self.b)):
             ahead = Signal(2, name=f"{side}_ahead")    # lists whose last beat came, not yet merged
-            e = [[Signal(eb, name=f"{side}{p}_e{k}") for k in range(d)] for p in range(w)]
-            g = [[Signal(name=f"{side}{p}_g{k}") for k in range(d)] for p in range(w)]
-            v = [[Signal(name=f"{side}{p}_v{k}") for k in range(d)] for p in range(w)]
-            vis = [Signal(name=f"{side}{p}_vis") for p in range(w)]   # head of the current generation
+            ready = Signal(init=1, name=f"{side}_ready")
             accept = Signal(name=f"{side}_accept")
-            m.d.comb += [
-                port.ready.eq((ahead != 2) & ~Cat(*(v[p][d - 1] for p in range(w))).any()),
-                accept.eq(port.valid & port.ready),
-            ]
-            m.d.comb += [vis[p].eq(v[p][0] & (g[p][0] == cur)) for p in range(w)]
-            # A queue of a finished list can step unless an element is on its way to slot 0.
-            avail = [vis[p] | (ahead != 0) & (v[p][0] | ~v[p][1] | (g[p][1] != cur)) for p in range(w)]
-            with m.If(accept & port.payload.last & ~final):
+            m.d.comb += [port.ready.eq(ready), accept.eq(port.valid & ready)]
+            done = accept & port.payload.last
+            with m.If(done & ~final):
                 m.d.sync += ahead.eq(ahead + 1)
-            with m.Elif(final & ~(accept & port.payload.last)):
+            with m.Elif(final & ~done):
                 m.d.sync += ahead.eq(ahead - 1)
-            q[side] = dict(port=port, ahead=ahead, e=e, g=g, v=v, vis=vis, accept=accept,
-                           tag=cur ^ (ahead != 0), avail=Cat(*avail).all())
-
+            lanes = []
+            for p in range(w):
+                g = [Signal(name=f"{side}{p}_g{k}") for k in range(d)]
+                v = [Signal(name=f"{side}{p}_v{k}") for k in range(d)]
+                vis = v[0] & (g[0] == cur)                  # the head, of the pair being merged
+                wins = c[p] if side == "a" else ~c[w - 1 - p]
+                lanes.append(dict(e=[Signal(eb, name=f"{side}{p}_e{k}") for k in range(d)], g=g, v=v, vis=vis,
+                                  wins=wins, pop=wins & vis))   # pop: if the step happens
+            q[side] = dict(port=port, ahead=ahead, ready=ready, accept=accept, lanes=lanes,
+                           tag=cur ^ (ahead != 0))
         a, b = q["a"], q["b"]
-        m.d.comb += step.eq(a["avail"] & b["avail"] & load[0])
 
-        with m.If(final):
-            m.d.sync += cur.eq(~cur)
-        next_cur = cur ^ final
+        def lane_next(x, p, stepped, acc):
+            """Next valid and generation bits of queue ``p`` of side ``x`` (slots 0, 1 and the
+            last) if ``stepped`` and the input's handshake is ``acc`` (a constant)."""
+            ln = x["lanes"][p]
+            v, g = ln["v"], ln["g"]
+            shift = ~v[0] | stepped & ln["pop"]
+            write = x["port"].payload.keep[p] if acc else 0
+            vs = [Mux(shift, v[k + 1], v[k]) for k in range(d - 1)] + [v[d - 1] & ~shift]
+            gs = [Mux(shift, g[k + 1], g[k]) for k in range(d - 1)]
+            return dict(v0=vs[0], g0=gs[0], v1=vs[1] | write, g1=Mux(vs[1], gs[1], x["tag"]),
+                        vl=vs[d - 1] | write & vs[d - 2])
 
-        # Per pair p: a's queue p against b's queue w-1-p; c[p] registered: a's head wins.
-        c = [Signal(name=f"a_wins{p}") for p in range(w)]
-        winners, emptied = [], []
-        for p in range(w):
-            lanes = ((a, p), (b, w - 1 - p))
-            deq = [step & c[p] & a["vis"][p], step & ~c[p] & b["vis"][w - 1 - p]]
-            nxt_vis = []
-            shifts = []
-            for (x, lane), pop in zip(lanes, deq, strict=True):
-                e, g, v = x["e"][lane], x["g"][lane], x["v"][lane]
-                shift = ~v[0] | pop
-                shifts.append(shift)
-                nxt_vis.append(Mux(shift, v[1] & (g[1] == next_cur), v[0] & (g[0] == next_cur)))
-                # Shift (slot k takes slot k + 1), then an arriving element fills the lowest free
-                # slot from 1 up (slots 1.. are contiguous; slot 0 is loaded only from slot 1).
+        def side_next(x, stepped, fin, acc):
+            """``(every queue of x can step, x.ready)`` next cycle, if ``step``, ``final`` and the
+            input's handshake are ``stepped``, ``fin`` and ``acc`` (constants): the step condition
+            and the ready on the registers' next values, so both are flip-flops."""
+            done = x["port"].payload.last if acc else 0
+            ahead = x["ahead"] + done - fin
+            mine = (lambda gen: gen != cur) if fin else (lambda gen: gen == cur)   # of the next pair to merge
+            avail, full = [], []
+            for p in range(w):
+                n = lane_next(x, p, stepped, acc)
+                vis = n["v0"] & mine(n["g0"])
+                # A queue of a finished list can step unless an element of it is on its way to slot 0.
+                avail.append(vis | (ahead != 0) & ~(~n["v0"] & n["v1"] & mine(n["g1"])))
+                full.append(n["vl"])
+            return Cat(*avail).all(), (ahead != 2) & ~Cat(*full).any()
+
+        # Every case is computed from registers and the late signals (the step, then the final
+        # step, then the handshakes) only select.
+        cases = ((0, 0), (1, 0), (1, 1))         # (step, final)
+        nxt = {side: {(st, fin, acc): side_next(q[side], st, fin, acc) for st, fin in cases for acc in (0, 1)}
+               for side in q}
+
+        def chosen(side, i):
+            acc = q[side]["accept"]
+            pick = {(st, fin): Mux(acc, nxt[side][st, fin, 1][i], nxt[side][st, fin, 0][i]) for st, fin in cases}
+            return pick, Mux(step, Mux(ends, pick[1, 1], pick[1, 0]), pick[0, 0])
+        both = {k: chosen("a", 0)[0][k] & chosen("b", 0)[0][k] for k in cases}
+        m.d.sync += [heads.eq(Mux(step, Mux(ends, both[1, 1], both[1, 0]), both[0, 0])),
+                     a["ready"].eq(chosen("a", 1)[1]), b["ready"].eq(chosen("b", 1)[1])]
+
+        # The queues: shift (slot k takes slot k + 1) when slot 0 is empty or pops, then an
+        # arriving element fills the lowest free slot from 1 up (slots 1.. are contiguous; slot 0
+        # is loaded only from slot 1). Slots 1.. that are free after the shift load the port's
+        # lane whether or not it is taken (a don't-care until a valid bit says otherwise), so the
+        # data enables depend on the step and the valid bits, not on the input's handshake.
+        for x in (a, b):
+            for p, ln in enumerate(x["lanes"]):
+                e, g, v = ln["e"], ln["g"], ln["v"]
+                shift = ~v[0] | step & ln["pop"]
                 vs = [Mux(shift, v[k + 1], v[k]) for k in range(d - 1)] + [v[d - 1] & ~shift]
-                write = x["accept"] & x["port"].payload.keep[lane]
-                data = Cat(x["port"].payload.lanes[lane].idx, x["port"].payload.lanes[lane].key)
+                write = x["accept"] & x["port"].payload.keep[p]
+                data = Cat(x["port"].payload.lanes[p].idx, x["port"].payload.lanes[p].key)
                 with m.If(shift):
-                    m.d.sync += [e[k].eq(e[k + 1]) for k in range(d - 1)]
-                    m.d.sync += [g[k].eq(g[k + 1]) for k in range(d - 1)]
+                    m.d.sync += [e[0].eq(e[1]), g[0].eq(g[1])]
+                for k in range(1, d):
+                    above = (Mux(v[k + 1], e[k + 1], data), Mux(v[k + 1], g[k + 1], x["tag"])) if k + 1 < d \
+                        else (data, x["tag"])
+                    with m.If(shift):
+                        m.d.sync += [e[k].eq(above[0]), g[k].eq(above[1])]
+                    with m.Elif(~v[k]):
+                        m.d.sync += [e[k].eq(data), g[k].eq(x["tag"])]
                 m.d.sync += [v[k].eq(vs[k]) for k in range(d)]
                 for k in range(1, d):
                     with m.If(write & ~vs[k] & (vs[k - 1] if k > 1 else 1)):
-                        m.d.sync += [e[k].eq(data), g[k].eq(x["tag"]), v[k].eq(1)]
-            # The next heads are slot 0 or slot 1 of each queue: four comparisons ahead.
-            ea, eb_ = a["e"][p], b["e"][w - 1 - p]
-            raw = Mux(shifts[0], Mux(shifts[1], ea[1] <= eb_[1], ea[1] <= eb_[0]),
-                      Mux(shifts[1], ea[0] <= eb_[1], ea[0] <= eb_[0]))
-            m.d.sync += c[p].eq(Mux(nxt_vis[0], ~nxt_vis[1] | raw, ~nxt_vis[1]))
-            for (x, lane), wins in zip(lanes, (c[p], ~c[p]), strict=True):
-                held = [x["v"][lane][k] & (x["g"][lane][k] == cur) for k in range(d)]
+                        m.d.sync += v[k].eq(1)
+
+        # Pair p: a's queue p against b's queue w-1-p. The next a-wins bit is computed for a step
+        # and for none (the step selects): the next heads are slot 0 or slot 1 of each queue,
+        # so four comparisons ahead, each of `pipeline.CHUNK`-bit slices combined in two LUT levels.
+        winners, emptied = [], []
+        for p in range(w):
+            la, lb = a["lanes"][p], b["lanes"][w - 1 - p]
+            ea, eb_ = la["e"], lb["e"]
+            le = {(i, j): ~greater(chunk_flags(ea[i], eb_[j])) for i in (0, 1) for j in (0, 1)}
+            # The comparison of the next heads (after a step, and without one) is a kept wire, so
+            # that it enters the last LUT: the carry chains are the latest inputs.
+            sa, sb = ~la["v"][0] | la["pop"], ~lb["v"][0] | lb["pop"]
+            le_step = Signal(name=f"le_step{p}", attrs={"keep": 1})
+            le_hold = Signal(name=f"le_hold{p}", attrs={"keep": 1})
+            m.d.comb += [le_step.eq(_select(le, sa, sb)), le_hold.eq(_select(le, ~la["v"][0], ~lb["v"][0]))]
+            c_step = [Mux(ends, _a_wins(la, lb, x, sa, sb, cur, 0), _a_wins(la, lb, x, sa, sb, cur, 1)) for x in (0, 1)]
+            c_hold = [_a_wins(la, lb, x, ~la["v"][0], ~lb["v"][0], cur, 1) for x in (0, 1)]
+            m.d.sync += c[p].eq(Mux(step, Mux(le_step, c_step[1], c_step[0]), Mux(le_hold, c_hold[1], c_hold[0])))
+            for ln in (la, lb):
+                held = [v & (g == cur) for v, g in zip(ln["v"], ln["g"], strict=True)]
                 one = Cat(*held).any() & ~Cat(*held[1:]).any()      # only the head (slots in order)
-                emptied.append(~Cat(*held).any() | (one & wins))
-            winners.append(Mux(c[p], Cat(ea[0], ~a["vis"][p]), Cat(eb_[0], ~b["vis"][w - 1 - p])))
+                emptied.append(~Cat(*held).any() | (one & ln["wins"]))
+            winners.append(Mux(c[p], Cat(ea[0], ~la["vis"]), Cat(eb_[0], ~lb["vis"])))
 
         # The final step of a pair: both lists ended and no queue keeps an element of it (checked
         # on registers, beside the step condition, not on the step's result).
-        m.d.comb += final.eq(step & (a["ahead"] != 0) & (b["ahead"] != 0) & Cat(*emptied).all())
+        m.d.comb += ends.eq((a["ahead"] != 0) & (b["ahead"] != 0) & Cat(*emptied).all())
 
         # Stage 0: the winners (a rotated bitonic sequence, rank form); then the bitonic merge.
         s0 = [Signal(eb + 1, name=f"winner{p}") for p in range(w)]
@@ -153,8 +216,29 @@ class Merger(wiring.Component):
         with m.If(load[0]):
             m.d.sync += [r.eq(x) for r, x in zip(s0, winners, strict=True)]
             m.d.sync += s0_last.eq(final)
-        ranks, last = cas_layers(m, merge_layers(w), s0, s0_last, load[1:], "merge")
-        out = self.merged
-        m.d.comb += [out.valid.eq(valid[-1]), out.payload.last.eq(last)]
-        ranks_to_lanes(m.d.comb, ranks, out.payload, self.index_bits, self.key_bits)
+        ranks, last = cas_layers(m, merge_layers(w), s0, s0_last, load[1:], "merge", register_last=False)
+        beat = Signal.like(self.merged.payload, name="beat")
+        m.d.comb += beat.last.eq(last)
+        ranks_to_lanes(m.d.comb, ranks, beat, self.index_bits, self.key_bits)
+        room_r, room_next_r = skid_output(m, self.merged, beat, valid[-1] & room, "merged")
+        m.d.comb += [room.eq(room_r), room_next.eq(room_next_r)]
         return m
+
+
+def _next_head(lane, shift, cur, same):
+    """A queue's next head is present and of the pair being merged (``same``) or of the next one,
+    after ``shift`` or not."""
+    v, g = lane["v"], lane["g"]
+    return Mux(shift, v[1] & ((g[1] == cur) == same), v[0] & ((g[0] == cur) == same))
+
+
+def _select(le, shift_a, shift_b):
+    """``le[i, j]`` (a's slot ``i`` <= b's slot ``j``) for the slots that become the heads."""
+    return Mux(shift_a, Mux(shift_b, le[1, 1], le[1, 0]), Mux(shift_b, le[0, 1], le[0, 0]))
+
+
+def _a_wins(la, lb, le, shift_a, shift_b, cur, same):
+    """The next a-wins bit of a pair of queues whose next heads compare ``le`` (a's <= b's): an
+    absent head (or one not of the pair merged next) loses."""
+    ha, hb = _next_head(la, shift_a, cur, same), _next_head(lb, shift_b, cur, same)
+    return Mux(ha, ~hb | le, ~hb)

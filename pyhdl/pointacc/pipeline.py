@@ -66,3 +66,30 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
         m.d.sync += load0.eq(~nxt[0] | ~nxt[-1] | out_ready_next)
         load[0] = load0
     return valid, load
+
+
+def skid_output(m, out, beat, push, name: str):
+    """Drive the stream ``out`` from ``beat`` (a value of its payload's shape), offered when
+    ``push``; returns ``(room, room_next)``: ``room`` (a register, its next value ``room_next``)
+    is high while the skid register is empty, the ready of the stages in front
+    (:func:`stage_control`'s ``out_ready`` and ``out_ready_next``), and ``push`` must imply it.
+
+    A pushed beat goes into ``out``'s payload register, or, when that one is held, into the skid
+    register, so ``out.ready`` reaches these two registers and ``room`` only: no ready chain.
+    Latency one cycle (the payload register), one beat a cycle.
+    """
+    room, room_next = Signal(init=1, name=f"{name}_room"), Signal(name=f"{name}_room_next")
+    skid = Signal.like(out.payload, name=f"{name}_skid")
+    out_valid = Signal(name=f"{name}_valid")
+    m.d.comb += [room_next.eq(Mux(room, ~(push & out_valid & ~out.ready), out.ready)), out.valid.eq(out_valid)]
+    m.d.sync += room.eq(room_next)
+    with m.If(push):
+        m.d.sync += skid.eq(beat)
+    with m.If(~room):
+        with m.If(out.ready):
+            m.d.sync += out.payload.eq(skid)
+    with m.Elif(push & (~out_valid | out.ready)):
+        m.d.sync += [out.payload.eq(beat), out_valid.eq(1)]
+    with m.Elif(out.ready):
+        m.d.sync += out_valid.eq(0)
+    return room, room_next
