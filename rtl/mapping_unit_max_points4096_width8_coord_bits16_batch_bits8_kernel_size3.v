@@ -4395,7 +4395,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     .keys__ready(\keys__ready$111 ),
     .keys__valid(\keys__valid$108 ),
     .points__payload(points__payload),
-    .points__valid(points__valid),
+    .points_valid(points__valid),
     .rst(rst)
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.intersect  \intersect  (
@@ -6720,8 +6720,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$18863$0 (read__data),
-    .\port$20989$0 (meta),
+    .\port$18662$0 (read__data),
+    .\port$20902$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6966,7 +6966,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$18863$0 , w_en, \port$20989$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$18662$0 , w_en, \port$20902$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6991,10 +6991,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [447:0] \port$18863$0 ;
-  wire [447:0] \port$18863$0 ;
-  input [18:0] \port$20989$0 ;
-  wire [18:0] \port$20989$0 ;
+  input [447:0] \port$18662$0 ;
+  wire [447:0] \port$18662$0 ;
+  input [18:0] \port$20902$0 ;
+  wire [18:0] \port$20902$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -7027,7 +7027,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20989$0 , \port$18863$0  };
+      storage[w_port__addr] <= { \port$20902$0 , \port$18662$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -7089,130 +7089,130 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20989$0 , \port$18863$0  };
-  assign w_data = { \port$20989$0 , \port$18863$0  };
+  assign w_port__data = { \port$20902$0 , \port$18662$0  };
+  assign w_data = { \port$20902$0 , \port$18662$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.downsampler (rst, keys__valid, keys__ready, keys__payload, points__valid, points__payload, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.downsampler (rst, keys__valid, keys__ready, keys__payload, points__payload, points_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
-  wire [4:0] \$10 ;
-  wire [1:0] \$100 ;
-  wire [2:0] \$101 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [1:0] \$104 ;
-  wire [2:0] \$105 ;
-  wire [3:0] \$106 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [1:0] \$109 ;
-  wire [5:0] \$11 ;
-  wire [2:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire [4:0] \$112 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire [7:0] \$111 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [1:0] \$115 ;
-  wire [2:0] \$116 ;
-  wire [3:0] \$117 ;
-  wire [4:0] \$118 ;
-  wire [5:0] \$119 ;
-  wire [6:0] \$12 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [1:0] \$122 ;
-  wire [2:0] \$123 ;
-  wire [3:0] \$124 ;
-  wire [4:0] \$125 ;
-  wire [5:0] \$126 ;
-  wire [6:0] \$127 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
-  wire [7:0] \$13 ;
-  wire [1:0] \$130 ;
-  wire [2:0] \$131 ;
-  wire [3:0] \$132 ;
-  wire [4:0] \$133 ;
-  wire [5:0] \$134 ;
-  wire [6:0] \$135 ;
-  wire [7:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire [1:0] \$139 ;
-  wire [8:0] \$14 ;
-  wire [2:0] \$140 ;
-  wire [3:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire [1:0] \$144 ;
-  wire [2:0] \$145 ;
-  wire [3:0] \$146 ;
-  wire [4:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [2:0] \$151 ;
-  wire [3:0] \$152 ;
-  wire [4:0] \$153 ;
-  wire [5:0] \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire [1:0] \$157 ;
-  wire [2:0] \$158 ;
-  wire [3:0] \$159 ;
-  wire [1:0] \$16 ;
-  wire [4:0] \$160 ;
-  wire [5:0] \$161 ;
-  wire [6:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [1:0] \$165 ;
-  wire [2:0] \$166 ;
-  wire [3:0] \$167 ;
-  wire [4:0] \$168 ;
-  wire [5:0] \$169 ;
+  wire [1:0] \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [1:0] \$132 ;
+  wire [2:0] \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [1:0] \$136 ;
+  wire [2:0] \$137 ;
+  wire [3:0] \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire [1:0] \$141 ;
+  wire [2:0] \$142 ;
+  wire [3:0] \$143 ;
+  wire [4:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [1:0] \$147 ;
+  wire [2:0] \$148 ;
+  wire [3:0] \$149 ;
+  wire [4:0] \$15 ;
+  wire [4:0] \$150 ;
+  wire [5:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [1:0] \$154 ;
+  wire [2:0] \$155 ;
+  wire [3:0] \$156 ;
+  wire [4:0] \$157 ;
+  wire [5:0] \$158 ;
+  wire [6:0] \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [1:0] \$162 ;
+  wire [2:0] \$163 ;
+  wire [3:0] \$164 ;
+  wire [4:0] \$165 ;
+  wire [5:0] \$166 ;
+  wire [6:0] \$167 ;
+  wire [7:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [6:0] \$170 ;
-  wire [7:0] \$171 ;
+  wire \$170 ;
+  wire [1:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire [1:0] \$174 ;
   wire [2:0] \$175 ;
-  wire [3:0] \$176 ;
-  wire [4:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire [1:0] \$178 ;
+  wire [2:0] \$179 ;
   wire \$18 ;
-  wire [1:0] \$180 ;
-  wire [2:0] \$181 ;
-  wire [3:0] \$182 ;
-  wire [4:0] \$183 ;
-  wire [5:0] \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire [1:0] \$187 ;
-  wire [2:0] \$188 ;
-  wire [3:0] \$189 ;
-  wire [1:0] \$19 ;
-  wire [4:0] \$190 ;
-  wire [5:0] \$191 ;
-  wire [6:0] \$192 ;
-  wire \$193 ;
+  wire [3:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire [1:0] \$183 ;
+  wire [2:0] \$184 ;
+  wire [3:0] \$185 ;
+  wire [4:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [1:0] \$189 ;
+  wire \$19 ;
+  wire [2:0] \$190 ;
+  wire [3:0] \$191 ;
+  wire [4:0] \$192 ;
+  wire [5:0] \$193 ;
   wire \$194 ;
-  wire [1:0] \$195 ;
-  wire [2:0] \$196 ;
-  wire [3:0] \$197 ;
-  wire [4:0] \$198 ;
-  wire [5:0] \$199 ;
+  wire \$195 ;
+  wire [1:0] \$196 ;
+  wire [2:0] \$197 ;
+  wire [3:0] \$198 ;
+  wire [4:0] \$199 ;
   wire \$2 ;
-  wire [2:0] \$20 ;
-  wire [6:0] \$200 ;
-  wire [7:0] \$201 ;
+  wire \$20 ;
+  wire [5:0] \$200 ;
+  wire [6:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire [1:0] \$204 ;
@@ -7220,324 +7220,522 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [3:0] \$206 ;
   wire [4:0] \$207 ;
   wire [5:0] \$208 ;
-  wire \$209 ;
+  wire [6:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire [1:0] \$211 ;
-  wire [2:0] \$212 ;
-  wire [3:0] \$213 ;
-  wire [4:0] \$214 ;
-  wire [5:0] \$215 ;
-  wire [6:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire [1:0] \$219 ;
+  wire [7:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [1:0] \$213 ;
+  wire [2:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire [1:0] \$217 ;
+  wire [2:0] \$218 ;
+  wire [3:0] \$219 ;
   wire \$22 ;
-  wire [2:0] \$220 ;
-  wire [3:0] \$221 ;
-  wire [4:0] \$222 ;
-  wire [5:0] \$223 ;
-  wire [6:0] \$224 ;
-  wire [7:0] \$225 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire [1:0] \$222 ;
+  wire [2:0] \$223 ;
+  wire [3:0] \$224 ;
+  wire [4:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire [1:0] \$228 ;
   wire [2:0] \$229 ;
-  wire [1:0] \$23 ;
+  wire \$23 ;
   wire [3:0] \$230 ;
   wire [4:0] \$231 ;
   wire [5:0] \$232 ;
-  wire [6:0] \$233 ;
+  wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
-  wire [1:0] \$236 ;
-  wire [2:0] \$237 ;
-  wire [3:0] \$238 ;
-  wire [4:0] \$239 ;
-  wire [2:0] \$24 ;
-  wire [5:0] \$240 ;
-  wire [6:0] \$241 ;
-  wire [7:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [1:0] \$245 ;
-  wire [2:0] \$246 ;
-  wire [3:0] \$247 ;
-  wire [4:0] \$248 ;
-  wire [5:0] \$249 ;
-  wire [3:0] \$25 ;
-  wire [6:0] \$250 ;
-  wire [7:0] \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire [4:0] \$254 ;
+  wire [1:0] \$235 ;
+  wire [2:0] \$236 ;
+  wire [3:0] \$237 ;
+  wire [4:0] \$238 ;
+  wire [5:0] \$239 ;
+  wire [3:0] \$24 ;
+  wire [6:0] \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [1:0] \$243 ;
+  wire [2:0] \$244 ;
+  wire [3:0] \$245 ;
+  wire [4:0] \$246 ;
+  wire [5:0] \$247 ;
+  wire [6:0] \$248 ;
+  wire [7:0] \$249 ;
+  reg [55:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire [1:0] \$252 ;
+  wire [2:0] \$253 ;
+  wire [3:0] \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
+  wire [1:0] \$257 ;
+  wire [2:0] \$258 ;
+  wire [3:0] \$259 ;
+  wire [55:0] \$26 ;
+  wire [4:0] \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
+  wire [1:0] \$263 ;
+  wire [2:0] \$264 ;
+  wire [3:0] \$265 ;
+  wire [4:0] \$266 ;
+  wire [5:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire [7:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
+  wire [1:0] \$270 ;
+  wire [2:0] \$271 ;
+  wire [3:0] \$272 ;
+  wire [4:0] \$273 ;
+  wire [5:0] \$274 ;
+  wire [6:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire [1:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
+  wire [1:0] \$278 ;
+  wire [2:0] \$279 ;
+  wire [3:0] \$28 ;
+  wire [3:0] \$280 ;
+  wire [4:0] \$281 ;
+  wire [5:0] \$282 ;
+  wire [6:0] \$283 ;
+  wire [7:0] \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire [9:0] \$288 ;
-  wire [9:0] \$289 ;
-  wire [2:0] \$29 ;
-  wire \$290 ;
-  wire [3:0] \$291 ;
-  reg [55:0] \$292 ;
-  wire [55:0] \$293 ;
-  wire \$294 ;
+  wire [1:0] \$287 ;
+  wire [2:0] \$288 ;
+  wire [3:0] \$289 ;
+  reg [55:0] \$29 ;
+  wire [4:0] \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire [1:0] \$293 ;
+  wire [2:0] \$294 ;
   wire [3:0] \$295 ;
-  reg [55:0] \$296 ;
-  wire [55:0] \$297 ;
+  wire [4:0] \$296 ;
+  wire [5:0] \$297 ;
   wire \$298 ;
-  wire [3:0] \$299 ;
+  wire \$299 ;
   wire \$3 ;
-  wire [3:0] \$30 ;
-  reg [55:0] \$300 ;
-  wire [55:0] \$301 ;
-  wire \$302 ;
-  wire [3:0] \$303 ;
-  reg [55:0] \$304 ;
-  wire [55:0] \$305 ;
+  wire [55:0] \$30 ;
+  wire [1:0] \$300 ;
+  wire [2:0] \$301 ;
+  wire [3:0] \$302 ;
+  wire [4:0] \$303 ;
+  wire [5:0] \$304 ;
+  wire [6:0] \$305 ;
   wire \$306 ;
-  wire [3:0] \$307 ;
-  reg [55:0] \$308 ;
-  wire [55:0] \$309 ;
-  wire [4:0] \$31 ;
-  wire \$310 ;
-  wire [3:0] \$311 ;
-  reg [55:0] \$312 ;
-  wire [55:0] \$313 ;
-  wire \$314 ;
-  wire [3:0] \$315 ;
-  reg [55:0] \$316 ;
-  wire [55:0] \$317 ;
-  wire [3:0] \$318 ;
-  reg [55:0] \$319 ;
-  wire \$32 ;
+  wire \$307 ;
+  wire [1:0] \$308 ;
+  wire [2:0] \$309 ;
+  wire \$31 ;
+  wire [3:0] \$310 ;
+  wire [4:0] \$311 ;
+  wire [5:0] \$312 ;
+  wire [6:0] \$313 ;
+  wire [7:0] \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire [1:0] \$317 ;
+  wire [2:0] \$318 ;
+  wire [3:0] \$319 ;
+  wire [3:0] \$32 ;
   wire [4:0] \$320 ;
-  wire \$321 ;
+  wire [5:0] \$321 ;
   wire \$322 ;
-  wire [4:0] \$323 ;
-  reg [55:0] \$324 ;
-  wire [4:0] \$325 ;
-  reg [55:0] \$326 ;
+  wire \$323 ;
+  wire [1:0] \$324 ;
+  wire [2:0] \$325 ;
+  wire [3:0] \$326 ;
   wire [4:0] \$327 ;
-  reg [55:0] \$328 ;
-  wire [4:0] \$329 ;
-  wire \$33 ;
-  reg [55:0] \$330 ;
-  wire [4:0] \$331 ;
-  reg [55:0] \$332 ;
-  wire [4:0] \$333 ;
-  reg [55:0] \$334 ;
+  wire [5:0] \$328 ;
+  wire [6:0] \$329 ;
+  reg [55:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire [1:0] \$332 ;
+  wire [2:0] \$333 ;
+  wire [3:0] \$334 ;
   wire [4:0] \$335 ;
-  reg [55:0] \$336 ;
-  wire [4:0] \$337 ;
-  reg [55:0] \$338 ;
-  wire [23:0] \$339 ;
-  wire [1:0] \$34 ;
-  wire [24:0] \$340 ;
-  wire [9:0] \$341 ;
-  wire [9:0] \$342 ;
-  wire \$343 ;
-  wire [3:0] \$344 ;
-  reg [55:0] \$345 ;
-  wire [55:0] \$346 ;
+  wire [5:0] \$336 ;
+  wire [6:0] \$337 ;
+  wire [7:0] \$338 ;
+  wire \$339 ;
+  wire [55:0] \$34 ;
+  wire \$340 ;
+  wire [1:0] \$341 ;
+  wire [2:0] \$342 ;
+  wire [3:0] \$343 ;
+  wire [4:0] \$344 ;
+  wire [5:0] \$345 ;
+  wire [6:0] \$346 ;
   wire \$347 ;
-  wire [3:0] \$348 ;
-  reg [55:0] \$349 ;
-  wire [2:0] \$35 ;
-  wire [55:0] \$350 ;
-  wire \$351 ;
-  wire [3:0] \$352 ;
-  reg [55:0] \$353 ;
-  wire [55:0] \$354 ;
-  wire \$355 ;
-  wire [3:0] \$356 ;
-  reg [55:0] \$357 ;
-  wire [55:0] \$358 ;
-  wire \$359 ;
+  wire \$348 ;
+  wire [1:0] \$349 ;
+  wire \$35 ;
+  wire [2:0] \$350 ;
+  wire [3:0] \$351 ;
+  wire [4:0] \$352 ;
+  wire [5:0] \$353 ;
+  wire [6:0] \$354 ;
+  wire [7:0] \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire [1:0] \$358 ;
+  wire [2:0] \$359 ;
   wire [3:0] \$36 ;
   wire [3:0] \$360 ;
-  reg [55:0] \$361 ;
-  wire [55:0] \$362 ;
-  wire \$363 ;
-  wire [3:0] \$364 ;
-  reg [55:0] \$365 ;
-  wire [55:0] \$366 ;
-  wire \$367 ;
-  wire [3:0] \$368 ;
-  reg [55:0] \$369 ;
-  wire [4:0] \$37 ;
-  wire [55:0] \$370 ;
-  wire [3:0] \$371 ;
-  reg [55:0] \$372 ;
-  wire \$373 ;
-  wire [3:0] \$374 ;
-  reg [55:0] \$375 ;
-  wire [55:0] \$376 ;
+  wire [4:0] \$361 ;
+  wire [5:0] \$362 ;
+  wire [6:0] \$363 ;
+  wire [7:0] \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire [1:0] \$367 ;
+  wire [2:0] \$368 ;
+  wire [3:0] \$369 ;
+  reg [55:0] \$37 ;
+  wire [4:0] \$370 ;
+  wire [5:0] \$371 ;
+  wire [6:0] \$372 ;
+  wire [7:0] \$373 ;
+  wire [8:0] \$374 ;
+  wire \$375 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [3:0] \$378 ;
-  reg [55:0] \$379 ;
-  wire [5:0] \$38 ;
-  wire [55:0] \$380 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire [55:0] \$38 ;
+  wire \$380 ;
   wire \$381 ;
-  wire [3:0] \$382 ;
-  reg [55:0] \$383 ;
+  wire \$382 ;
+  wire \$383 ;
   wire [55:0] \$384 ;
-  wire \$385 ;
-  wire [3:0] \$386 ;
-  reg [55:0] \$387 ;
+  wire [55:0] \$385 ;
+  wire [55:0] \$386 ;
+  wire [55:0] \$387 ;
   wire [55:0] \$388 ;
-  wire \$389 ;
+  wire [55:0] \$389 ;
   wire \$39 ;
-  wire [3:0] \$390 ;
-  reg [55:0] \$391 ;
+  wire [55:0] \$390 ;
+  wire [55:0] \$391 ;
   wire [55:0] \$392 ;
-  wire \$393 ;
-  wire [3:0] \$394 ;
-  reg [55:0] \$395 ;
+  wire [55:0] \$393 ;
+  wire [55:0] \$394 ;
+  wire [55:0] \$395 ;
   wire [55:0] \$396 ;
-  wire \$397 ;
-  wire [3:0] \$398 ;
-  reg [55:0] \$399 ;
+  wire [55:0] \$397 ;
+  wire [55:0] \$398 ;
+  wire [55:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [3:0] \$40 ;
   wire [55:0] \$400 ;
-  wire [3:0] \$401 ;
-  reg [55:0] \$402 ;
-  wire [15:0] \$403 ;
-  wire [16:0] \$404 ;
-  wire [9:0] \$405 ;
-  wire [9:0] \$406 ;
-  reg [55:0] \$407 ;
-  reg [55:0] \$408 ;
-  reg [55:0] \$409 ;
-  wire [1:0] \$41 ;
-  reg [55:0] \$410 ;
-  reg [55:0] \$411 ;
-  reg [55:0] \$412 ;
-  reg [55:0] \$413 ;
-  reg [55:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg \$416 ;
-  reg \$417 ;
-  reg [55:0] \$418 ;
-  reg \$419 ;
-  wire [2:0] \$42 ;
-  reg \$420 ;
-  reg [552:0] \$421 ;
-  reg [8:0] \$422 ;
-  reg [2:0] \$423 ;
-  reg \$424 ;
-  reg [55:0] \$425 ;
-  reg [55:0] \$426 ;
-  reg [55:0] \$427 ;
-  reg [55:0] \$428 ;
-  reg [55:0] \$429 ;
-  wire [3:0] \$43 ;
-  reg [55:0] \$430 ;
-  reg [55:0] \$431 ;
-  reg [55:0] \$432 ;
-  wire [4:0] \$44 ;
-  wire [5:0] \$45 ;
-  wire [6:0] \$46 ;
+  wire [55:0] \$401 ;
+  wire [55:0] \$402 ;
+  wire [55:0] \$403 ;
+  wire [55:0] \$404 ;
+  wire [55:0] \$405 ;
+  wire [55:0] \$406 ;
+  wire [55:0] \$407 ;
+  wire [55:0] \$408 ;
+  wire [55:0] \$409 ;
+  reg [55:0] \$41 ;
+  wire [55:0] \$410 ;
+  wire [55:0] \$411 ;
+  wire [55:0] \$412 ;
+  wire [55:0] \$413 ;
+  wire [55:0] \$414 ;
+  wire [55:0] \$415 ;
+  wire [55:0] \$416 ;
+  wire [55:0] \$417 ;
+  wire [55:0] \$418 ;
+  wire [55:0] \$419 ;
+  wire [55:0] \$42 ;
+  wire [55:0] \$420 ;
+  wire [55:0] \$421 ;
+  wire [55:0] \$422 ;
+  wire [55:0] \$423 ;
+  wire [55:0] \$424 ;
+  wire [55:0] \$425 ;
+  wire [55:0] \$426 ;
+  wire [55:0] \$427 ;
+  wire [55:0] \$428 ;
+  wire [55:0] \$429 ;
+  wire \$43 ;
+  wire [55:0] \$430 ;
+  wire [55:0] \$431 ;
+  wire [55:0] \$432 ;
+  wire [55:0] \$433 ;
+  wire [55:0] \$434 ;
+  wire [55:0] \$435 ;
+  wire [55:0] \$436 ;
+  wire [55:0] \$437 ;
+  wire [55:0] \$438 ;
+  wire [55:0] \$439 ;
+  wire [3:0] \$44 ;
+  wire [55:0] \$440 ;
+  wire [55:0] \$441 ;
+  wire [55:0] \$442 ;
+  wire [55:0] \$443 ;
+  wire [55:0] \$444 ;
+  wire [55:0] \$445 ;
+  wire [55:0] \$446 ;
+  wire [55:0] \$447 ;
+  wire [55:0] \$448 ;
+  wire [55:0] \$449 ;
+  reg [55:0] \$45 ;
+  wire [55:0] \$450 ;
+  wire [55:0] \$451 ;
+  wire [55:0] \$452 ;
+  wire [55:0] \$453 ;
+  wire [55:0] \$454 ;
+  wire [55:0] \$455 ;
+  wire [9:0] \$456 ;
+  wire [9:0] \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire [55:0] \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire [4:0] \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire [3:0] \$466 ;
+  reg [55:0] \$467 ;
+  wire [3:0] \$468 ;
+  reg [55:0] \$469 ;
   wire \$47 ;
-  wire \$48 ;
-  wire [1:0] \$49 ;
+  wire [3:0] \$470 ;
+  reg [55:0] \$471 ;
+  wire [3:0] \$472 ;
+  reg [55:0] \$473 ;
+  wire [3:0] \$474 ;
+  reg [55:0] \$475 ;
+  wire [3:0] \$476 ;
+  reg [55:0] \$477 ;
+  wire [3:0] \$478 ;
+  reg [55:0] \$479 ;
+  wire [3:0] \$48 ;
+  wire [3:0] \$480 ;
+  reg [55:0] \$481 ;
+  wire \$482 ;
+  wire [3:0] \$483 ;
+  reg [55:0] \$484 ;
+  wire [55:0] \$485 ;
+  wire \$486 ;
+  wire [3:0] \$487 ;
+  reg [55:0] \$488 ;
+  wire [55:0] \$489 ;
+  reg [55:0] \$49 ;
+  wire \$490 ;
+  wire [3:0] \$491 ;
+  reg [55:0] \$492 ;
+  wire [55:0] \$493 ;
+  wire \$494 ;
+  wire [3:0] \$495 ;
+  reg [55:0] \$496 ;
+  wire [55:0] \$497 ;
+  wire \$498 ;
+  wire [3:0] \$499 ;
   wire \$5 ;
-  wire [2:0] \$50 ;
+  wire [55:0] \$50 ;
+  reg [55:0] \$500 ;
+  wire [55:0] \$501 ;
+  wire \$502 ;
+  wire [3:0] \$503 ;
+  reg [55:0] \$504 ;
+  wire [55:0] \$505 ;
+  wire \$506 ;
+  wire [3:0] \$507 ;
+  reg [55:0] \$508 ;
+  wire [55:0] \$509 ;
   wire [3:0] \$51 ;
-  wire [4:0] \$52 ;
-  wire [5:0] \$53 ;
-  wire [6:0] \$54 ;
-  wire [7:0] \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire [1:0] \$58 ;
+  wire [3:0] \$510 ;
+  reg [55:0] \$511 ;
+  reg \$512 ;
+  reg [552:0] \$513 ;
+  reg [552:0] \$514 ;
+  reg \$515 ;
+  reg [55:0] \$516 ;
+  reg [55:0] \$517 ;
+  reg [55:0] \$518 ;
+  reg [55:0] \$519 ;
+  reg [55:0] \$52 ;
+  reg [55:0] \$520 ;
+  reg [55:0] \$521 ;
+  reg [55:0] \$522 ;
+  reg [55:0] \$523 ;
+  reg [7:0] \$524 ;
+  reg \$525 ;
+  reg \$526 ;
+  reg [55:0] \$527 ;
+  reg \$528 ;
+  reg \$529 ;
+  wire [23:0] \$53 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg \$539 ;
+  wire [24:0] \$54 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg \$549 ;
+  wire \$55 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
+  wire [3:0] \$56 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg [55:0] \$565 ;
+  reg [55:0] \$566 ;
+  reg [55:0] \$567 ;
+  reg [55:0] \$568 ;
+  reg [55:0] \$569 ;
+  reg [55:0] \$57 ;
+  reg [55:0] \$570 ;
+  reg [55:0] \$571 ;
+  reg [55:0] \$572 ;
+  reg [3:0] \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg [55:0] \$576 ;
+  reg [55:0] \$577 ;
+  reg [55:0] \$578 ;
+  reg [55:0] \$579 ;
+  wire [55:0] \$58 ;
+  reg [55:0] \$580 ;
+  reg [55:0] \$581 ;
+  reg [55:0] \$582 ;
+  reg [55:0] \$583 ;
+  reg [3:0] \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg [8:0] \$587 ;
+  reg [2:0] \$588 ;
+  reg \$589 ;
   wire \$59 ;
+  reg [55:0] \$590 ;
+  reg [55:0] \$591 ;
+  reg [55:0] \$592 ;
+  reg [55:0] \$593 ;
+  reg [55:0] \$594 ;
+  reg [55:0] \$595 ;
+  reg [55:0] \$596 ;
+  reg [55:0] \$597 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [1:0] \$61 ;
-  wire [2:0] \$62 ;
+  wire [3:0] \$60 ;
+  reg [55:0] \$61 ;
+  wire [55:0] \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire [1:0] \$65 ;
-  wire [2:0] \$66 ;
-  wire [3:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [1:0] \$7 ;
-  wire [1:0] \$70 ;
-  wire [2:0] \$71 ;
+  wire [3:0] \$64 ;
+  reg [55:0] \$65 ;
+  wire [55:0] \$66 ;
+  wire \$67 ;
+  wire [3:0] \$68 ;
+  reg [55:0] \$69 ;
+  wire \$7 ;
+  wire [55:0] \$70 ;
+  wire \$71 ;
   wire [3:0] \$72 ;
-  wire [4:0] \$73 ;
-  wire \$74 ;
+  reg [55:0] \$73 ;
+  wire [55:0] \$74 ;
   wire \$75 ;
-  wire [1:0] \$76 ;
-  wire [2:0] \$77 ;
-  wire [3:0] \$78 ;
-  wire [4:0] \$79 ;
-  wire [2:0] \$8 ;
-  wire [5:0] \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire [1:0] \$83 ;
-  wire [2:0] \$84 ;
-  wire [3:0] \$85 ;
-  wire [4:0] \$86 ;
-  wire [5:0] \$87 ;
-  wire [6:0] \$88 ;
+  wire [3:0] \$76 ;
+  reg [55:0] \$77 ;
+  wire [55:0] \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire [3:0] \$80 ;
+  reg [55:0] \$81 ;
+  wire [55:0] \$82 ;
+  wire [3:0] \$83 ;
+  reg [55:0] \$84 ;
+  wire [15:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
   wire \$89 ;
-  wire [3:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
-  wire [1:0] \$91 ;
-  wire [2:0] \$92 ;
-  wire [3:0] \$93 ;
-  wire [4:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [6:0] \$96 ;
-  wire [7:0] \$97 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg [55:0] \$signal$30  = 56'h00000000000000;
-  reg \$signal$31  = 1'h0;
-  reg [7:0] \$signal$6  = 8'h00;
+  reg \$signal$16  = 1'h0;
+  reg [7:0] \$signal$47  = 8'h00;
+  reg [55:0] \$signal$49  = 56'h00000000000000;
+  reg \$signal$50  = 1'h0;
+  reg \$signal$8  = 1'h0;
+  reg \$signal$9  = 1'h0;
+  reg [3:0] \$signal$95  = 4'h0;
+  reg \$signal$96  = 1'h0;
+  reg [552:0] beat;
+  wire [7:0] \beat.keep ;
+  wire [543:0] \beat.lanes ;
+  wire [67:0] \beat.lanes[0] ;
+  wire [11:0] \beat.lanes[0].idx ;
+  wire [55:0] \beat.lanes[0].key ;
+  wire [67:0] \beat.lanes[1] ;
+  wire [11:0] \beat.lanes[1].idx ;
+  wire [55:0] \beat.lanes[1].key ;
+  wire [67:0] \beat.lanes[2] ;
+  wire [11:0] \beat.lanes[2].idx ;
+  wire [55:0] \beat.lanes[2].key ;
+  wire [67:0] \beat.lanes[3] ;
+  wire [11:0] \beat.lanes[3].idx ;
+  wire [55:0] \beat.lanes[3].key ;
+  wire [67:0] \beat.lanes[4] ;
+  wire [11:0] \beat.lanes[4].idx ;
+  wire [55:0] \beat.lanes[4].key ;
+  wire [67:0] \beat.lanes[5] ;
+  wire [11:0] \beat.lanes[5].idx ;
+  wire [55:0] \beat.lanes[5].key ;
+  wire [67:0] \beat.lanes[6] ;
+  wire [11:0] \beat.lanes[6].idx ;
+  wire [55:0] \beat.lanes[6].key ;
+  wire [67:0] \beat.lanes[7] ;
+  wire [11:0] \beat.lanes[7].idx ;
+  wire [55:0] \beat.lanes[7].key ;
+  wire \beat.last ;
   reg [8:0] beat_no = 9'h000;
   input clk;
   wire clk;
-  wire [3:0] count;
+  reg [3:0] count = 4'h0;
   reg have_prev = 1'h0;
   input [552:0] keys__payload;
   wire [552:0] keys__payload;
@@ -7572,6 +7770,42 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire keys__ready;
   input keys__valid;
   wire keys__valid;
+  reg lane0_takes0 = 1'h0;
+  reg lane0_takes1 = 1'h0;
+  reg lane0_takes2 = 1'h0;
+  reg lane0_takes3 = 1'h0;
+  reg lane0_takes4 = 1'h0;
+  reg lane0_takes5 = 1'h0;
+  reg lane0_takes6 = 1'h0;
+  reg lane0_takes7 = 1'h0;
+  reg lane1_takes1 = 1'h0;
+  reg lane1_takes2 = 1'h0;
+  reg lane1_takes3 = 1'h0;
+  reg lane1_takes4 = 1'h0;
+  reg lane1_takes5 = 1'h0;
+  reg lane1_takes6 = 1'h0;
+  reg lane1_takes7 = 1'h0;
+  reg lane2_takes2 = 1'h0;
+  reg lane2_takes3 = 1'h0;
+  reg lane2_takes4 = 1'h0;
+  reg lane2_takes5 = 1'h0;
+  reg lane2_takes6 = 1'h0;
+  reg lane2_takes7 = 1'h0;
+  reg lane3_takes3 = 1'h0;
+  reg lane3_takes4 = 1'h0;
+  reg lane3_takes5 = 1'h0;
+  reg lane3_takes6 = 1'h0;
+  reg lane3_takes7 = 1'h0;
+  reg lane4_takes4 = 1'h0;
+  reg lane4_takes5 = 1'h0;
+  reg lane4_takes6 = 1'h0;
+  reg lane4_takes7 = 1'h0;
+  reg lane5_takes5 = 1'h0;
+  reg lane5_takes6 = 1'h0;
+  reg lane5_takes7 = 1'h0;
+  reg lane6_takes6 = 1'h0;
+  reg lane6_takes7 = 1'h0;
+  reg lane7_takes7 = 1'h0;
   reg [55:0] left0 = 56'h00000000000000;
   reg [55:0] left1 = 56'h00000000000000;
   reg [55:0] left2 = 56'h00000000000000;
@@ -7581,14 +7815,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [55:0] left6 = 56'h00000000000000;
   reg [55:0] left7 = 56'h00000000000000;
   reg [2:0] n_left = 3'h0;
-  reg [55:0] packed0;
-  reg [55:0] packed1;
-  reg [55:0] packed2;
-  reg [55:0] packed3;
-  reg [55:0] packed4;
-  reg [55:0] packed5;
-  reg [55:0] packed6;
-  reg [55:0] packed7;
+  reg [55:0] packed0 = 56'h00000000000000;
+  reg [55:0] packed1 = 56'h00000000000000;
+  reg [55:0] packed2 = 56'h00000000000000;
+  reg [55:0] packed3 = 56'h00000000000000;
+  reg [55:0] packed4 = 56'h00000000000000;
+  reg [55:0] packed5 = 56'h00000000000000;
+  reg [55:0] packed6 = 56'h00000000000000;
+  reg [55:0] packed7 = 56'h00000000000000;
   reg pending = 1'h0;
   output [552:0] points__payload;
   reg [552:0] points__payload = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -7620,11 +7854,52 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [55:0] \points__payload.lanes[7].key ;
   wire \points__payload.last ;
   wire points__ready;
-  output points__valid;
-  reg points__valid = 1'h0;
+  (* init = 1'h0 *)
+  wire points__valid;
+  reg points_room = 1'h1;
+  wire points_room_next;
+  reg [552:0] points_skid = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [7:0] \points_skid.keep ;
+  wire [543:0] \points_skid.lanes ;
+  wire [67:0] \points_skid.lanes[0] ;
+  wire [11:0] \points_skid.lanes[0].idx ;
+  wire [55:0] \points_skid.lanes[0].key ;
+  wire [67:0] \points_skid.lanes[1] ;
+  wire [11:0] \points_skid.lanes[1].idx ;
+  wire [55:0] \points_skid.lanes[1].key ;
+  wire [67:0] \points_skid.lanes[2] ;
+  wire [11:0] \points_skid.lanes[2].idx ;
+  wire [55:0] \points_skid.lanes[2].key ;
+  wire [67:0] \points_skid.lanes[3] ;
+  wire [11:0] \points_skid.lanes[3].idx ;
+  wire [55:0] \points_skid.lanes[3].key ;
+  wire [67:0] \points_skid.lanes[4] ;
+  wire [11:0] \points_skid.lanes[4].idx ;
+  wire [55:0] \points_skid.lanes[4].key ;
+  wire [67:0] \points_skid.lanes[5] ;
+  wire [11:0] \points_skid.lanes[5].idx ;
+  wire [55:0] \points_skid.lanes[5].key ;
+  wire [67:0] \points_skid.lanes[6] ;
+  wire [11:0] \points_skid.lanes[6].idx ;
+  wire [55:0] \points_skid.lanes[6].key ;
+  wire [67:0] \points_skid.lanes[7] ;
+  wire [11:0] \points_skid.lanes[7].idx ;
+  wire [55:0] \points_skid.lanes[7].key ;
+  wire \points_skid.last ;
+  output points_valid;
+  reg points_valid = 1'h0;
+  reg push;
   reg [55:0] q0 = 56'h00000000000000;
   reg [55:0] q1 = 56'h00000000000000;
   reg [55:0] q2 = 56'h00000000000000;
+  reg [55:0] q2_0 = 56'h00000000000000;
+  reg [55:0] q2_1 = 56'h00000000000000;
+  reg [55:0] q2_2 = 56'h00000000000000;
+  reg [55:0] q2_3 = 56'h00000000000000;
+  reg [55:0] q2_4 = 56'h00000000000000;
+  reg [55:0] q2_5 = 56'h00000000000000;
+  reg [55:0] q2_6 = 56'h00000000000000;
+  reg [55:0] q2_7 = 56'h00000000000000;
   reg [55:0] q3 = 56'h00000000000000;
   reg [55:0] q4 = 56'h00000000000000;
   reg [55:0] q5 = 56'h00000000000000;
@@ -7633,2204 +7908,2388 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   input rst;
   wire rst;
   wire [3:0] total;
-  assign \$1  = ~ \$signal ;
-  assign \$2  = ~ points__valid;
-  assign \$5  = ~ pending;
-  assign \$6  = \$4  & \$5 ;
-  assign keys__ready = \$1  | \$6 ;
-  assign \$7  = 1'h0 + \$signal$6 [0];
-  assign \$8  = \$7  + \$signal$6 [1];
-  assign \$9  = \$8  + \$signal$6 [2];
-  assign \$10  = \$9  + \$signal$6 [3];
-  assign \$11  = \$10  + \$signal$6 [4];
-  assign \$12  = \$11  + \$signal$6 [5];
-  assign \$13  = \$12  + \$signal$6 [6];
-  assign \$14  = \$13  + \$signal$6 [7];
-  assign \$16  = 1'h0 + \$signal$6 [0];
-  assign \$17  = ! \$16 ;
-  assign \$18  = \$signal$6 [1] & \$17 ;
-  assign \$19  = 1'h0 + \$signal$6 [0];
-  assign \$20  = \$19  + \$signal$6 [1];
-  assign \$21  = ! \$20 ;
-  assign \$22  = \$signal$6 [2] & \$21 ;
-  assign \$23  = 1'h0 + \$signal$6 [0];
-  assign \$24  = \$23  + \$signal$6 [1];
-  assign \$25  = \$24  + \$signal$6 [2];
-  assign \$26  = ! \$25 ;
-  assign \$27  = \$signal$6 [3] & \$26 ;
-  assign \$28  = 1'h0 + \$signal$6 [0];
-  assign \$29  = \$28  + \$signal$6 [1];
-  assign \$30  = \$29  + \$signal$6 [2];
-  assign \$31  = \$30  + \$signal$6 [3];
-  assign \$32  = ! \$31 ;
-  assign \$33  = \$signal$6 [4] & \$32 ;
-  assign \$34  = 1'h0 + \$signal$6 [0];
-  assign \$35  = \$34  + \$signal$6 [1];
-  assign \$36  = \$35  + \$signal$6 [2];
-  assign \$37  = \$36  + \$signal$6 [3];
-  assign \$38  = \$37  + \$signal$6 [4];
-  assign \$39  = ! \$38 ;
-  assign \$40  = \$signal$6 [5] & \$39 ;
-  assign \$41  = 1'h0 + \$signal$6 [0];
-  assign \$42  = \$41  + \$signal$6 [1];
-  assign \$43  = \$42  + \$signal$6 [2];
-  assign \$44  = \$43  + \$signal$6 [3];
-  assign \$45  = \$44  + \$signal$6 [4];
-  assign \$46  = \$45  + \$signal$6 [5];
-  assign \$47  = ! \$46 ;
-  assign \$48  = \$signal$6 [6] & \$47 ;
-  assign \$49  = 1'h0 + \$signal$6 [0];
-  assign \$50  = \$49  + \$signal$6 [1];
-  assign \$51  = \$50  + \$signal$6 [2];
-  assign \$52  = \$51  + \$signal$6 [3];
-  assign \$53  = \$52  + \$signal$6 [4];
-  assign \$54  = \$53  + \$signal$6 [5];
-  assign \$55  = \$54  + \$signal$6 [6];
-  assign \$56  = ! \$55 ;
-  assign \$57  = \$signal$6 [7] & \$56 ;
-  assign \$58  = 1'h0 + \$signal$6 [0];
-  assign \$59  = \$58  == 1'h1;
-  assign \$60  = \$signal$6 [1] & \$59 ;
-  assign \$61  = 1'h0 + \$signal$6 [0];
-  assign \$62  = \$61  + \$signal$6 [1];
-  assign \$63  = \$62  == 1'h1;
-  assign \$64  = \$signal$6 [2] & \$63 ;
-  assign \$65  = 1'h0 + \$signal$6 [0];
-  assign \$66  = \$65  + \$signal$6 [1];
-  assign \$67  = \$66  + \$signal$6 [2];
-  assign \$68  = \$67  == 1'h1;
-  assign \$69  = \$signal$6 [3] & \$68 ;
-  assign \$70  = 1'h0 + \$signal$6 [0];
-  assign \$71  = \$70  + \$signal$6 [1];
-  assign \$72  = \$71  + \$signal$6 [2];
-  assign \$73  = \$72  + \$signal$6 [3];
-  assign \$74  = \$73  == 1'h1;
-  assign \$75  = \$signal$6 [4] & \$74 ;
-  assign \$76  = 1'h0 + \$signal$6 [0];
-  assign \$77  = \$76  + \$signal$6 [1];
-  assign \$78  = \$77  + \$signal$6 [2];
-  assign \$79  = \$78  + \$signal$6 [3];
-  assign \$80  = \$79  + \$signal$6 [4];
-  assign \$81  = \$80  == 1'h1;
-  assign \$82  = \$signal$6 [5] & \$81 ;
-  assign \$83  = 1'h0 + \$signal$6 [0];
-  assign \$84  = \$83  + \$signal$6 [1];
-  assign \$85  = \$84  + \$signal$6 [2];
-  assign \$86  = \$85  + \$signal$6 [3];
-  assign \$87  = \$86  + \$signal$6 [4];
-  assign \$88  = \$87  + \$signal$6 [5];
-  assign \$89  = \$88  == 1'h1;
-  assign \$90  = \$signal$6 [6] & \$89 ;
-  assign \$91  = 1'h0 + \$signal$6 [0];
-  assign \$92  = \$91  + \$signal$6 [1];
-  assign \$93  = \$92  + \$signal$6 [2];
-  assign \$94  = \$93  + \$signal$6 [3];
-  assign \$95  = \$94  + \$signal$6 [4];
-  assign \$96  = \$95  + \$signal$6 [5];
-  assign \$97  = \$96  + \$signal$6 [6];
-  assign \$98  = \$97  == 1'h1;
-  assign \$99  = \$signal$6 [7] & \$98 ;
-  assign \$100  = 1'h0 + \$signal$6 [0];
-  assign \$101  = \$100  + \$signal$6 [1];
-  assign \$102  = \$101  == 2'h2;
-  assign \$103  = \$signal$6 [2] & \$102 ;
-  assign \$104  = 1'h0 + \$signal$6 [0];
-  assign \$105  = \$104  + \$signal$6 [1];
-  assign \$106  = \$105  + \$signal$6 [2];
-  assign \$107  = \$106  == 2'h2;
-  assign \$108  = \$signal$6 [3] & \$107 ;
-  assign \$109  = 1'h0 + \$signal$6 [0];
-  assign \$110  = \$109  + \$signal$6 [1];
-  assign \$111  = \$110  + \$signal$6 [2];
-  assign \$112  = \$111  + \$signal$6 [3];
-  assign \$113  = \$112  == 2'h2;
-  assign \$114  = \$signal$6 [4] & \$113 ;
-  assign \$115  = 1'h0 + \$signal$6 [0];
-  assign \$116  = \$115  + \$signal$6 [1];
-  assign \$117  = \$116  + \$signal$6 [2];
-  assign \$118  = \$117  + \$signal$6 [3];
-  assign \$119  = \$118  + \$signal$6 [4];
-  assign \$120  = \$119  == 2'h2;
-  assign \$121  = \$signal$6 [5] & \$120 ;
-  assign \$122  = 1'h0 + \$signal$6 [0];
-  assign \$123  = \$122  + \$signal$6 [1];
-  assign \$124  = \$123  + \$signal$6 [2];
-  assign \$125  = \$124  + \$signal$6 [3];
-  assign \$126  = \$125  + \$signal$6 [4];
-  assign \$127  = \$126  + \$signal$6 [5];
-  assign \$128  = \$127  == 2'h2;
-  assign \$129  = \$signal$6 [6] & \$128 ;
-  assign \$130  = 1'h0 + \$signal$6 [0];
-  assign \$131  = \$130  + \$signal$6 [1];
-  assign \$132  = \$131  + \$signal$6 [2];
-  assign \$133  = \$132  + \$signal$6 [3];
-  assign \$134  = \$133  + \$signal$6 [4];
-  assign \$135  = \$134  + \$signal$6 [5];
-  assign \$136  = \$135  + \$signal$6 [6];
-  assign \$137  = \$136  == 2'h2;
-  assign \$138  = \$signal$6 [7] & \$137 ;
-  assign \$139  = 1'h0 + \$signal$6 [0];
-  assign \$140  = \$139  + \$signal$6 [1];
-  assign \$141  = \$140  + \$signal$6 [2];
-  assign \$142  = \$141  == 2'h3;
-  assign \$143  = \$signal$6 [3] & \$142 ;
-  assign \$144  = 1'h0 + \$signal$6 [0];
-  assign \$145  = \$144  + \$signal$6 [1];
-  assign \$146  = \$145  + \$signal$6 [2];
-  assign \$147  = \$146  + \$signal$6 [3];
-  assign \$148  = \$147  == 2'h3;
-  assign \$149  = \$signal$6 [4] & \$148 ;
-  assign \$150  = 1'h0 + \$signal$6 [0];
-  assign \$151  = \$150  + \$signal$6 [1];
-  assign \$152  = \$151  + \$signal$6 [2];
-  assign \$153  = \$152  + \$signal$6 [3];
-  assign \$154  = \$153  + \$signal$6 [4];
-  assign \$155  = \$154  == 2'h3;
-  assign \$156  = \$signal$6 [5] & \$155 ;
-  assign \$157  = 1'h0 + \$signal$6 [0];
-  assign \$158  = \$157  + \$signal$6 [1];
-  assign \$159  = \$158  + \$signal$6 [2];
-  assign \$160  = \$159  + \$signal$6 [3];
-  assign \$161  = \$160  + \$signal$6 [4];
-  assign \$162  = \$161  + \$signal$6 [5];
-  assign \$163  = \$162  == 2'h3;
-  assign \$164  = \$signal$6 [6] & \$163 ;
-  assign \$165  = 1'h0 + \$signal$6 [0];
-  assign \$166  = \$165  + \$signal$6 [1];
-  assign \$167  = \$166  + \$signal$6 [2];
-  assign \$168  = \$167  + \$signal$6 [3];
-  assign \$169  = \$168  + \$signal$6 [4];
-  assign \$170  = \$169  + \$signal$6 [5];
-  assign \$171  = \$170  + \$signal$6 [6];
-  assign \$172  = \$171  == 2'h3;
-  assign \$173  = \$signal$6 [7] & \$172 ;
-  assign \$174  = 1'h0 + \$signal$6 [0];
-  assign \$175  = \$174  + \$signal$6 [1];
-  assign \$176  = \$175  + \$signal$6 [2];
-  assign \$177  = \$176  + \$signal$6 [3];
-  assign \$178  = \$177  == 3'h4;
-  assign \$179  = \$signal$6 [4] & \$178 ;
-  assign \$180  = 1'h0 + \$signal$6 [0];
-  assign \$181  = \$180  + \$signal$6 [1];
-  assign \$182  = \$181  + \$signal$6 [2];
-  assign \$183  = \$182  + \$signal$6 [3];
-  assign \$184  = \$183  + \$signal$6 [4];
-  assign \$185  = \$184  == 3'h4;
-  assign \$186  = \$signal$6 [5] & \$185 ;
-  assign \$187  = 1'h0 + \$signal$6 [0];
-  assign \$188  = \$187  + \$signal$6 [1];
-  assign \$189  = \$188  + \$signal$6 [2];
-  assign \$190  = \$189  + \$signal$6 [3];
-  assign \$191  = \$190  + \$signal$6 [4];
-  assign \$192  = \$191  + \$signal$6 [5];
-  assign \$193  = \$192  == 3'h4;
-  assign \$194  = \$signal$6 [6] & \$193 ;
-  assign \$195  = 1'h0 + \$signal$6 [0];
-  assign \$196  = \$195  + \$signal$6 [1];
-  assign \$197  = \$196  + \$signal$6 [2];
-  assign \$198  = \$197  + \$signal$6 [3];
-  assign \$199  = \$198  + \$signal$6 [4];
-  assign \$200  = \$199  + \$signal$6 [5];
-  assign \$201  = \$200  + \$signal$6 [6];
-  assign \$202  = \$201  == 3'h4;
-  assign \$203  = \$signal$6 [7] & \$202 ;
-  assign \$204  = 1'h0 + \$signal$6 [0];
-  assign \$205  = \$204  + \$signal$6 [1];
-  assign \$206  = \$205  + \$signal$6 [2];
-  assign \$207  = \$206  + \$signal$6 [3];
-  assign \$208  = \$207  + \$signal$6 [4];
-  assign \$209  = \$208  == 3'h5;
-  assign \$210  = \$signal$6 [5] & \$209 ;
-  assign \$211  = 1'h0 + \$signal$6 [0];
-  assign \$212  = \$211  + \$signal$6 [1];
-  assign \$213  = \$212  + \$signal$6 [2];
-  assign \$214  = \$213  + \$signal$6 [3];
-  assign \$215  = \$214  + \$signal$6 [4];
-  assign \$216  = \$215  + \$signal$6 [5];
-  assign \$217  = \$216  == 3'h5;
-  assign \$218  = \$signal$6 [6] & \$217 ;
-  assign \$219  = 1'h0 + \$signal$6 [0];
-  assign \$220  = \$219  + \$signal$6 [1];
-  assign \$221  = \$220  + \$signal$6 [2];
-  assign \$222  = \$221  + \$signal$6 [3];
-  assign \$223  = \$222  + \$signal$6 [4];
-  assign \$224  = \$223  + \$signal$6 [5];
-  assign \$225  = \$224  + \$signal$6 [6];
-  assign \$226  = \$225  == 3'h5;
-  assign \$227  = \$signal$6 [7] & \$226 ;
-  assign \$228  = 1'h0 + \$signal$6 [0];
-  assign \$229  = \$228  + \$signal$6 [1];
-  assign \$230  = \$229  + \$signal$6 [2];
-  assign \$231  = \$230  + \$signal$6 [3];
-  assign \$232  = \$231  + \$signal$6 [4];
-  assign \$233  = \$232  + \$signal$6 [5];
-  assign \$234  = \$233  == 3'h6;
-  assign \$235  = \$signal$6 [6] & \$234 ;
-  assign \$236  = 1'h0 + \$signal$6 [0];
-  assign \$237  = \$236  + \$signal$6 [1];
-  assign \$238  = \$237  + \$signal$6 [2];
-  assign \$239  = \$238  + \$signal$6 [3];
-  assign \$240  = \$239  + \$signal$6 [4];
-  assign \$241  = \$240  + \$signal$6 [5];
-  assign \$242  = \$241  + \$signal$6 [6];
-  assign \$243  = \$242  == 3'h6;
-  assign \$244  = \$signal$6 [7] & \$243 ;
-  assign \$245  = 1'h0 + \$signal$6 [0];
-  assign \$246  = \$245  + \$signal$6 [1];
-  assign \$247  = \$246  + \$signal$6 [2];
-  assign \$248  = \$247  + \$signal$6 [3];
-  assign \$249  = \$248  + \$signal$6 [4];
-  assign \$250  = \$249  + \$signal$6 [5];
-  assign \$251  = \$250  + \$signal$6 [6];
-  assign \$252  = \$251  == 3'h7;
-  assign \$253  = \$signal$6 [7] & \$252 ;
-  assign \$254  = n_left + \$14 [3:0];
-  assign \$255  = keys__valid & keys__ready;
-  assign \$256  = ~ points__valid;
-  assign \$259  = ~ pending;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = ~ have_prev;
-  assign \$262  = { keys__payload[55:3], 3'h0 } != \$signal$30 ;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = keys__payload[123:71] != keys__payload[55:3];
-  assign \$265  = keys__payload[191:139] != keys__payload[123:71];
-  assign \$266  = keys__payload[259:207] != keys__payload[191:139];
-  assign \$267  = keys__payload[327:275] != keys__payload[259:207];
-  assign \$268  = keys__payload[395:343] != keys__payload[327:275];
-  assign \$269  = keys__payload[463:411] != keys__payload[395:343];
-  assign \$270  = keys__payload[531:479] != keys__payload[463:411];
-  assign \$271  = { \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263  } & keys__payload[551:544];
-  assign \$272  = ~ keys__payload[552];
-  assign \$273  = ~ points__valid;
-  assign \$276  = ~ pending;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = ~ points__valid;
-  assign \$281  = ~ points__valid;
-  assign \$283  = \$254 [3:0] >= 4'h8;
-  assign \$284  = \$254 [3:0] == 4'h8;
-  assign \$285  = \$signal$31  & \$284 ;
-  assign \$286  = \$254 [3:0] == 4'h8;
-  assign \$287  = \$signal$31  & \$286 ;
-  assign \$288  = beat_no + 1'h1;
-  assign \$289  = \$287  ? 10'h000 : \$288 ;
-  assign \$290  = n_left > 1'h0;
-  assign \$291  = 1'h0 - n_left;
-  assign \$293  = \$290  ? left0 : \$292 ;
-  assign \$294  = n_left > 1'h1;
-  assign \$295  = 1'h1 - n_left;
-  assign \$297  = \$294  ? left1 : \$296 ;
-  assign \$298  = n_left > 2'h2;
-  assign \$299  = 2'h2 - n_left;
-  assign \$301  = \$298  ? left2 : \$300 ;
-  assign \$302  = n_left > 2'h3;
-  assign \$303  = 2'h3 - n_left;
-  assign \$305  = \$302  ? left3 : \$304 ;
-  assign \$306  = n_left > 3'h4;
-  assign \$307  = 3'h4 - n_left;
-  assign \$309  = \$306  ? left4 : \$308 ;
-  assign \$310  = n_left > 3'h5;
-  assign \$311  = 3'h5 - n_left;
-  assign \$313  = \$310  ? left5 : \$312 ;
-  assign \$314  = n_left > 3'h6;
-  assign \$315  = 3'h6 - n_left;
-  assign \$317  = \$314  ? left6 : \$316 ;
-  assign \$318  = 3'h7 - n_left;
-  assign \$320  = \$254 [3:0] - 4'h8;
-  assign \$321  = \$254 [3:0] != 4'h8;
-  assign \$322  = \$signal$31  & \$321 ;
-  assign \$323  = 4'h8 - n_left;
-  assign \$325  = 4'h9 - n_left;
-  assign \$327  = 4'ha - n_left;
-  assign \$329  = 4'hb - n_left;
-  assign \$331  = 4'hc - n_left;
-  assign \$333  = 4'hd - n_left;
-  assign \$335  = 4'he - n_left;
-  assign \$337  = 4'hf - n_left;
-  assign \$339  = 1'h1 << \$254 [3:0];
-  assign \$340  = \$339  - 1'h1;
-  assign \$341  = beat_no + 1'h1;
-  assign \$343  = n_left > 1'h0;
-  assign \$344  = 1'h0 - n_left;
-  assign \$346  = \$343  ? left0 : \$345 ;
-  assign \$347  = n_left > 1'h1;
-  assign \$348  = 1'h1 - n_left;
-  assign \$350  = \$347  ? left1 : \$349 ;
-  assign \$351  = n_left > 2'h2;
-  assign \$352  = 2'h2 - n_left;
-  assign \$354  = \$351  ? left2 : \$353 ;
-  assign \$355  = n_left > 2'h3;
-  assign \$356  = 2'h3 - n_left;
-  assign \$358  = \$355  ? left3 : \$357 ;
-  assign \$359  = n_left > 3'h4;
-  assign \$360  = 3'h4 - n_left;
-  assign \$362  = \$359  ? left4 : \$361 ;
-  assign \$363  = n_left > 3'h5;
-  assign \$364  = 3'h5 - n_left;
-  assign \$366  = \$363  ? left5 : \$365 ;
-  assign \$367  = n_left > 3'h6;
-  assign \$368  = 3'h6 - n_left;
-  assign \$370  = \$367  ? left6 : \$369 ;
-  assign \$371  = 3'h7 - n_left;
-  assign \$373  = n_left > 1'h0;
-  assign \$374  = 1'h0 - n_left;
-  assign \$376  = \$373  ? left0 : \$375 ;
-  assign \$377  = n_left > 1'h1;
-  assign \$378  = 1'h1 - n_left;
-  assign \$380  = \$377  ? left1 : \$379 ;
-  assign \$381  = n_left > 2'h2;
-  assign \$382  = 2'h2 - n_left;
-  assign \$384  = \$381  ? left2 : \$383 ;
-  assign \$385  = n_left > 2'h3;
-  assign \$386  = 2'h3 - n_left;
-  assign \$388  = \$385  ? left3 : \$387 ;
-  assign \$389  = n_left > 3'h4;
-  assign \$390  = 3'h4 - n_left;
-  assign \$392  = \$389  ? left4 : \$391 ;
-  assign \$393  = n_left > 3'h5;
-  assign \$394  = 3'h5 - n_left;
-  assign \$396  = \$393  ? left5 : \$395 ;
-  assign \$397  = n_left > 3'h6;
-  assign \$398  = 3'h6 - n_left;
-  assign \$400  = \$397  ? left6 : \$399 ;
-  assign \$401  = 3'h7 - n_left;
-  assign \$403  = 1'h1 << n_left;
-  assign \$404  = \$403  - 1'h1;
-  assign \$405  = beat_no + 1'h1;
+  assign \$402  = lane1_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = lane1_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$405  = \$403  | \$404 ;
+  assign \$406  = lane1_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = lane1_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = lane1_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = lane1_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = lane2_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$416  = lane2_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = lane2_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = lane2_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = lane2_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$423  = \$421  | \$422 ;
+  assign \$424  = lane2_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = lane3_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$428  = lane3_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$429  = \$427  | \$428 ;
+  assign \$430  = lane3_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = lane3_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = lane3_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = lane4_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$438  = lane4_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = lane4_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = lane4_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = lane5_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$446  = lane5_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = lane5_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = lane6_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$452  = lane6_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = lane7_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$456  = beat_no + 1'h1;
+  assign \$457  = beat[552] ? 10'h000 : \$456 ;
+  assign \$458  = \$signal$9  & points_room;
+  assign \$459  = ~ pending;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = pending & points_room;
+  assign \$462  = \$15 [3:0] >= 4'h8;
+  assign \$463  = \$15 [3:0] - 4'h8;
+  assign \$464  = \$15 [3:0] != 4'h8;
+  assign \$465  = \$signal$16  & \$464 ;
+  assign \$466  = 1'h0 - n_left;
+  assign \$468  = 1'h1 - n_left;
+  assign \$470  = 2'h2 - n_left;
+  assign \$472  = 2'h3 - n_left;
+  assign \$474  = 3'h4 - n_left;
+  assign \$476  = 3'h5 - n_left;
+  assign \$478  = 3'h6 - n_left;
+  assign \$480  = 3'h7 - n_left;
+  assign \$482  = n_left > 1'h0;
+  assign \$483  = 1'h0 - n_left;
+  assign \$485  = \$482  ? left0 : \$484 ;
+  assign \$486  = n_left > 1'h1;
+  assign \$487  = 1'h1 - n_left;
+  assign \$489  = \$486  ? left1 : \$488 ;
+  assign \$490  = n_left > 2'h2;
+  assign \$491  = 2'h2 - n_left;
+  assign \$493  = \$490  ? left2 : \$492 ;
+  assign \$494  = n_left > 2'h3;
+  assign \$495  = 2'h3 - n_left;
+  assign \$497  = \$494  ? left3 : \$496 ;
+  assign \$498  = n_left > 3'h4;
+  assign \$499  = 3'h4 - n_left;
+  assign \$501  = \$498  ? left4 : \$500 ;
+  assign \$502  = n_left > 3'h5;
+  assign \$503  = 3'h5 - n_left;
+  assign \$505  = \$502  ? left5 : \$504 ;
+  assign \$506  = n_left > 3'h6;
+  assign \$507  = 3'h6 - n_left;
+  assign \$509  = \$506  ? left6 : \$508 ;
+  assign \$510  = 3'h7 - n_left;
   always @(posedge clk)
-    q0 <= \$407 ;
+    points_room <= \$512 ;
   always @(posedge clk)
-    q1 <= \$408 ;
+    points_skid <= \$513 ;
   always @(posedge clk)
-    q2 <= \$409 ;
+    points__payload <= \$514 ;
   always @(posedge clk)
-    q3 <= \$410 ;
+    points_valid <= \$515 ;
   always @(posedge clk)
-    q4 <= \$411 ;
+    q0 <= \$516 ;
   always @(posedge clk)
-    q5 <= \$412 ;
+    q1 <= \$517 ;
   always @(posedge clk)
-    q6 <= \$413 ;
+    q2 <= \$518 ;
   always @(posedge clk)
-    q7 <= \$414 ;
+    q3 <= \$519 ;
   always @(posedge clk)
-    \$signal$6  <= \$415 ;
+    q4 <= \$520 ;
   always @(posedge clk)
-    \$signal$31  <= \$416 ;
+    q5 <= \$521 ;
   always @(posedge clk)
-    \$signal  <= \$417 ;
+    q6 <= \$522 ;
   always @(posedge clk)
-    \$signal$30  <= \$418 ;
+    q7 <= \$523 ;
   always @(posedge clk)
-    have_prev <= \$419 ;
+    \$signal$47  <= \$524 ;
   always @(posedge clk)
-    points__valid <= \$420 ;
+    \$signal$50  <= \$525 ;
   always @(posedge clk)
-    points__payload <= \$421 ;
+    \$signal  <= \$526 ;
   always @(posedge clk)
-    beat_no <= \$422 ;
+    \$signal$49  <= \$527 ;
   always @(posedge clk)
-    n_left <= \$423 ;
+    have_prev <= \$528 ;
   always @(posedge clk)
-    pending <= \$424 ;
+    lane0_takes0 <= \$529 ;
   always @(posedge clk)
-    left0 <= \$425 ;
+    lane0_takes1 <= \$530 ;
   always @(posedge clk)
-    left1 <= \$426 ;
+    lane0_takes2 <= \$531 ;
   always @(posedge clk)
-    left2 <= \$427 ;
+    lane0_takes3 <= \$532 ;
   always @(posedge clk)
-    left3 <= \$428 ;
+    lane0_takes4 <= \$533 ;
   always @(posedge clk)
-    left4 <= \$429 ;
+    lane0_takes5 <= \$534 ;
   always @(posedge clk)
-    left5 <= \$430 ;
+    lane0_takes6 <= \$535 ;
   always @(posedge clk)
-    left6 <= \$431 ;
+    lane0_takes7 <= \$536 ;
   always @(posedge clk)
-    left7 <= \$432 ;
+    lane1_takes1 <= \$537 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$538 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$539 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$540 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$541 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$542 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$543 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$544 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$545 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$546 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$547 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$548 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$549 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$550 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$551 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$552 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$553 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$554 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$555 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$556 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$557 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$558 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$559 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$560 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$561 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$562 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$563 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$564 ;
+  always @(posedge clk)
+    q2_0 <= \$565 ;
+  always @(posedge clk)
+    q2_1 <= \$566 ;
+  always @(posedge clk)
+    q2_2 <= \$567 ;
+  always @(posedge clk)
+    q2_3 <= \$568 ;
+  always @(posedge clk)
+    q2_4 <= \$569 ;
+  always @(posedge clk)
+    q2_5 <= \$570 ;
+  always @(posedge clk)
+    q2_6 <= \$571 ;
+  always @(posedge clk)
+    q2_7 <= \$572 ;
+  always @(posedge clk)
+    \$signal$95  <= \$573 ;
+  always @(posedge clk)
+    \$signal$96  <= \$574 ;
+  always @(posedge clk)
+    \$signal$8  <= \$575 ;
+  always @(posedge clk)
+    packed0 <= \$576 ;
+  always @(posedge clk)
+    packed1 <= \$577 ;
+  always @(posedge clk)
+    packed2 <= \$578 ;
+  always @(posedge clk)
+    packed3 <= \$579 ;
+  always @(posedge clk)
+    packed4 <= \$580 ;
+  always @(posedge clk)
+    packed5 <= \$581 ;
+  always @(posedge clk)
+    packed6 <= \$582 ;
+  always @(posedge clk)
+    packed7 <= \$583 ;
+  always @(posedge clk)
+    count <= \$584 ;
+  always @(posedge clk)
+    \$signal$16  <= \$585 ;
+  always @(posedge clk)
+    \$signal$9  <= \$586 ;
+  always @(posedge clk)
+    beat_no <= \$587 ;
+  always @(posedge clk)
+    n_left <= \$588 ;
+  always @(posedge clk)
+    pending <= \$589 ;
+  always @(posedge clk)
+    left0 <= \$590 ;
+  always @(posedge clk)
+    left1 <= \$591 ;
+  always @(posedge clk)
+    left2 <= \$592 ;
+  always @(posedge clk)
+    left3 <= \$593 ;
+  always @(posedge clk)
+    left4 <= \$594 ;
+  always @(posedge clk)
+    left5 <= \$595 ;
+  always @(posedge clk)
+    left6 <= \$596 ;
+  always @(posedge clk)
+    left7 <= \$597 ;
+  assign \$1  = push & points_valid;
+  assign \$5  = ~ \$signal ;
+  assign \$6  = ~ \$signal$8 ;
+  assign \$7  = ~ \$signal$9 ;
+  assign \$8  = \$signal$9  & points_room;
+  assign \$9  = ~ pending;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = \$7  | \$10 ;
+  assign \$12  = \$signal$8  & \$11 ;
+  assign \$13  = \$6  | \$12 ;
+  assign \$14  = \$signal  & \$13 ;
+  assign keys__ready = \$5  | \$14 ;
+  assign \$15  = n_left + count;
+  assign \$16  = \$signal$9  & points_room;
+  assign \$17  = ~ pending;
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = pending & points_room;
+  assign \$20  = \$15 [3:0] >= 4'h8;
+  assign \$21  = \$15 [3:0] == 4'h8;
+  assign \$22  = \$signal$16  & \$21 ;
+  assign \$23  = n_left > 1'h0;
+  assign \$24  = 1'h0 - n_left;
+  assign \$26  = \$23  ? left0 : \$25 ;
+  assign \$27  = n_left > 1'h1;
+  assign \$28  = 1'h1 - n_left;
+  assign \$30  = \$27  ? left1 : \$29 ;
+  assign \$31  = n_left > 2'h2;
+  assign \$32  = 2'h2 - n_left;
+  assign \$34  = \$31  ? left2 : \$33 ;
+  assign \$35  = n_left > 2'h3;
+  assign \$36  = 2'h3 - n_left;
+  assign \$38  = \$35  ? left3 : \$37 ;
+  assign \$39  = n_left > 3'h4;
+  assign \$40  = 3'h4 - n_left;
+  assign \$42  = \$39  ? left4 : \$41 ;
+  assign \$43  = n_left > 3'h5;
+  assign \$44  = 3'h5 - n_left;
+  assign \$46  = \$43  ? left5 : \$45 ;
+  assign \$47  = n_left > 3'h6;
+  assign \$48  = 3'h6 - n_left;
+  assign \$50  = \$47  ? left6 : \$49 ;
+  assign \$51  = 3'h7 - n_left;
+  assign \$53  = 1'h1 << \$15 [3:0];
+  assign \$54  = \$53  - 1'h1;
+  assign \$55  = n_left > 1'h0;
+  assign \$56  = 1'h0 - n_left;
+  assign \$58  = \$55  ? left0 : \$57 ;
+  assign \$59  = n_left > 1'h1;
+  assign \$60  = 1'h1 - n_left;
+  assign \$62  = \$59  ? left1 : \$61 ;
+  assign \$63  = n_left > 2'h2;
+  assign \$64  = 2'h2 - n_left;
+  assign \$66  = \$63  ? left2 : \$65 ;
+  assign \$67  = n_left > 2'h3;
+  assign \$68  = 2'h3 - n_left;
+  assign \$70  = \$67  ? left3 : \$69 ;
+  assign \$71  = n_left > 3'h4;
+  assign \$72  = 3'h4 - n_left;
+  assign \$74  = \$71  ? left4 : \$73 ;
+  assign \$75  = n_left > 3'h5;
+  assign \$76  = 3'h5 - n_left;
+  assign \$78  = \$75  ? left5 : \$77 ;
+  assign \$79  = n_left > 3'h6;
+  assign \$80  = 3'h6 - n_left;
+  assign \$82  = \$79  ? left6 : \$81 ;
+  assign \$83  = 3'h7 - n_left;
+  assign \$85  = 1'h1 << n_left;
+  assign \$86  = \$85  - 1'h1;
+  assign \$87  = ~ points_room;
+  assign \$88  = ~ points_valid;
+  assign \$91  = keys__valid & keys__ready;
+  assign \$92  = ~ \$signal$8 ;
+  assign \$93  = ~ \$signal$9 ;
+  assign \$94  = \$signal$9  & points_room;
+  assign \$95  = ~ pending;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = \$93  | \$96 ;
+  assign \$98  = \$signal$8  & \$97 ;
+  assign \$99  = \$92  | \$98 ;
+  assign \$100  = \$signal  & \$99 ;
+  assign \$101  = ~ have_prev;
+  assign \$102  = { keys__payload[55:3], 3'h0 } != \$signal$49 ;
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = keys__payload[123:71] != keys__payload[55:3];
+  assign \$105  = keys__payload[191:139] != keys__payload[123:71];
+  assign \$106  = keys__payload[259:207] != keys__payload[191:139];
+  assign \$107  = keys__payload[327:275] != keys__payload[259:207];
+  assign \$108  = keys__payload[395:343] != keys__payload[327:275];
+  assign \$109  = keys__payload[463:411] != keys__payload[395:343];
+  assign \$110  = keys__payload[531:479] != keys__payload[463:411];
+  assign \$111  = { \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103  } & keys__payload[551:544];
+  assign \$112  = ~ keys__payload[552];
+  assign \$113  = ~ \$signal$8 ;
+  assign \$114  = ~ \$signal$9 ;
+  assign \$115  = \$signal$9  & points_room;
+  assign \$116  = ~ pending;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = \$114  | \$117 ;
+  assign \$119  = \$signal$8  & \$118 ;
+  assign \$120  = \$113  | \$119 ;
+  assign \$121  = \$signal  & \$120 ;
+  assign \$122  = ~ \$signal$9 ;
+  assign \$123  = \$signal$9  & points_room;
+  assign \$124  = ~ pending;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = \$122  | \$125 ;
+  assign \$127  = \$signal$8  & \$126 ;
+  assign \$129  = 1'h0 + \$signal$47 [0];
+  assign \$130  = ! \$129 ;
+  assign \$131  = \$signal$47 [1] & \$130 ;
+  assign \$132  = 1'h0 + \$signal$47 [0];
+  assign \$133  = \$132  + \$signal$47 [1];
+  assign \$134  = ! \$133 ;
+  assign \$135  = \$signal$47 [2] & \$134 ;
+  assign \$136  = 1'h0 + \$signal$47 [0];
+  assign \$137  = \$136  + \$signal$47 [1];
+  assign \$138  = \$137  + \$signal$47 [2];
+  assign \$139  = ! \$138 ;
+  assign \$140  = \$signal$47 [3] & \$139 ;
+  assign \$141  = 1'h0 + \$signal$47 [0];
+  assign \$142  = \$141  + \$signal$47 [1];
+  assign \$143  = \$142  + \$signal$47 [2];
+  assign \$144  = \$143  + \$signal$47 [3];
+  assign \$145  = ! \$144 ;
+  assign \$146  = \$signal$47 [4] & \$145 ;
+  assign \$147  = 1'h0 + \$signal$47 [0];
+  assign \$148  = \$147  + \$signal$47 [1];
+  assign \$149  = \$148  + \$signal$47 [2];
+  assign \$150  = \$149  + \$signal$47 [3];
+  assign \$151  = \$150  + \$signal$47 [4];
+  assign \$152  = ! \$151 ;
+  assign \$153  = \$signal$47 [5] & \$152 ;
+  assign \$154  = 1'h0 + \$signal$47 [0];
+  assign \$155  = \$154  + \$signal$47 [1];
+  assign \$156  = \$155  + \$signal$47 [2];
+  assign \$157  = \$156  + \$signal$47 [3];
+  assign \$158  = \$157  + \$signal$47 [4];
+  assign \$159  = \$158  + \$signal$47 [5];
+  assign \$160  = ! \$159 ;
+  assign \$161  = \$signal$47 [6] & \$160 ;
+  assign \$162  = 1'h0 + \$signal$47 [0];
+  assign \$163  = \$162  + \$signal$47 [1];
+  assign \$164  = \$163  + \$signal$47 [2];
+  assign \$165  = \$164  + \$signal$47 [3];
+  assign \$166  = \$165  + \$signal$47 [4];
+  assign \$167  = \$166  + \$signal$47 [5];
+  assign \$168  = \$167  + \$signal$47 [6];
+  assign \$169  = ! \$168 ;
+  assign \$170  = \$signal$47 [7] & \$169 ;
+  assign \$171  = 1'h0 + \$signal$47 [0];
+  assign \$172  = \$171  == 1'h1;
+  assign \$173  = \$signal$47 [1] & \$172 ;
+  assign \$174  = 1'h0 + \$signal$47 [0];
+  assign \$175  = \$174  + \$signal$47 [1];
+  assign \$176  = \$175  == 1'h1;
+  assign \$177  = \$signal$47 [2] & \$176 ;
+  assign \$178  = 1'h0 + \$signal$47 [0];
+  assign \$179  = \$178  + \$signal$47 [1];
+  assign \$180  = \$179  + \$signal$47 [2];
+  assign \$181  = \$180  == 1'h1;
+  assign \$182  = \$signal$47 [3] & \$181 ;
+  assign \$183  = 1'h0 + \$signal$47 [0];
+  assign \$184  = \$183  + \$signal$47 [1];
+  assign \$185  = \$184  + \$signal$47 [2];
+  assign \$186  = \$185  + \$signal$47 [3];
+  assign \$187  = \$186  == 1'h1;
+  assign \$188  = \$signal$47 [4] & \$187 ;
+  assign \$189  = 1'h0 + \$signal$47 [0];
+  assign \$190  = \$189  + \$signal$47 [1];
+  assign \$191  = \$190  + \$signal$47 [2];
+  assign \$192  = \$191  + \$signal$47 [3];
+  assign \$193  = \$192  + \$signal$47 [4];
+  assign \$194  = \$193  == 1'h1;
+  assign \$195  = \$signal$47 [5] & \$194 ;
+  assign \$196  = 1'h0 + \$signal$47 [0];
+  assign \$197  = \$196  + \$signal$47 [1];
+  assign \$198  = \$197  + \$signal$47 [2];
+  assign \$199  = \$198  + \$signal$47 [3];
+  assign \$200  = \$199  + \$signal$47 [4];
+  assign \$201  = \$200  + \$signal$47 [5];
+  assign \$202  = \$201  == 1'h1;
+  assign \$203  = \$signal$47 [6] & \$202 ;
+  assign \$204  = 1'h0 + \$signal$47 [0];
+  assign \$205  = \$204  + \$signal$47 [1];
+  assign \$206  = \$205  + \$signal$47 [2];
+  assign \$207  = \$206  + \$signal$47 [3];
+  assign \$208  = \$207  + \$signal$47 [4];
+  assign \$209  = \$208  + \$signal$47 [5];
+  assign \$210  = \$209  + \$signal$47 [6];
+  assign \$211  = \$210  == 1'h1;
+  assign \$212  = \$signal$47 [7] & \$211 ;
+  assign \$213  = 1'h0 + \$signal$47 [0];
+  assign \$214  = \$213  + \$signal$47 [1];
+  assign \$215  = \$214  == 2'h2;
+  assign \$216  = \$signal$47 [2] & \$215 ;
+  assign \$217  = 1'h0 + \$signal$47 [0];
+  assign \$218  = \$217  + \$signal$47 [1];
+  assign \$219  = \$218  + \$signal$47 [2];
+  assign \$220  = \$219  == 2'h2;
+  assign \$221  = \$signal$47 [3] & \$220 ;
+  assign \$222  = 1'h0 + \$signal$47 [0];
+  assign \$223  = \$222  + \$signal$47 [1];
+  assign \$224  = \$223  + \$signal$47 [2];
+  assign \$225  = \$224  + \$signal$47 [3];
+  assign \$226  = \$225  == 2'h2;
+  assign \$227  = \$signal$47 [4] & \$226 ;
+  assign \$228  = 1'h0 + \$signal$47 [0];
+  assign \$229  = \$228  + \$signal$47 [1];
+  assign \$230  = \$229  + \$signal$47 [2];
+  assign \$231  = \$230  + \$signal$47 [3];
+  assign \$232  = \$231  + \$signal$47 [4];
+  assign \$233  = \$232  == 2'h2;
+  assign \$234  = \$signal$47 [5] & \$233 ;
+  assign \$235  = 1'h0 + \$signal$47 [0];
+  assign \$236  = \$235  + \$signal$47 [1];
+  assign \$237  = \$236  + \$signal$47 [2];
+  assign \$238  = \$237  + \$signal$47 [3];
+  assign \$239  = \$238  + \$signal$47 [4];
+  assign \$240  = \$239  + \$signal$47 [5];
+  assign \$241  = \$240  == 2'h2;
+  assign \$242  = \$signal$47 [6] & \$241 ;
+  assign \$243  = 1'h0 + \$signal$47 [0];
+  assign \$244  = \$243  + \$signal$47 [1];
+  assign \$245  = \$244  + \$signal$47 [2];
+  assign \$246  = \$245  + \$signal$47 [3];
+  assign \$247  = \$246  + \$signal$47 [4];
+  assign \$248  = \$247  + \$signal$47 [5];
+  assign \$249  = \$248  + \$signal$47 [6];
+  assign \$250  = \$249  == 2'h2;
+  assign \$251  = \$signal$47 [7] & \$250 ;
+  assign \$252  = 1'h0 + \$signal$47 [0];
+  assign \$253  = \$252  + \$signal$47 [1];
+  assign \$254  = \$253  + \$signal$47 [2];
+  assign \$255  = \$254  == 2'h3;
+  assign \$256  = \$signal$47 [3] & \$255 ;
+  assign \$257  = 1'h0 + \$signal$47 [0];
+  assign \$258  = \$257  + \$signal$47 [1];
+  assign \$259  = \$258  + \$signal$47 [2];
+  assign \$260  = \$259  + \$signal$47 [3];
+  assign \$261  = \$260  == 2'h3;
+  assign \$262  = \$signal$47 [4] & \$261 ;
+  assign \$263  = 1'h0 + \$signal$47 [0];
+  assign \$264  = \$263  + \$signal$47 [1];
+  assign \$265  = \$264  + \$signal$47 [2];
+  assign \$266  = \$265  + \$signal$47 [3];
+  assign \$267  = \$266  + \$signal$47 [4];
+  assign \$268  = \$267  == 2'h3;
+  assign \$269  = \$signal$47 [5] & \$268 ;
+  assign \$270  = 1'h0 + \$signal$47 [0];
+  assign \$271  = \$270  + \$signal$47 [1];
+  assign \$272  = \$271  + \$signal$47 [2];
+  assign \$273  = \$272  + \$signal$47 [3];
+  assign \$274  = \$273  + \$signal$47 [4];
+  assign \$275  = \$274  + \$signal$47 [5];
+  assign \$276  = \$275  == 2'h3;
+  assign \$277  = \$signal$47 [6] & \$276 ;
+  assign \$278  = 1'h0 + \$signal$47 [0];
+  assign \$279  = \$278  + \$signal$47 [1];
+  assign \$280  = \$279  + \$signal$47 [2];
+  assign \$281  = \$280  + \$signal$47 [3];
+  assign \$282  = \$281  + \$signal$47 [4];
+  assign \$283  = \$282  + \$signal$47 [5];
+  assign \$284  = \$283  + \$signal$47 [6];
+  assign \$285  = \$284  == 2'h3;
+  assign \$286  = \$signal$47 [7] & \$285 ;
+  assign \$287  = 1'h0 + \$signal$47 [0];
+  assign \$288  = \$287  + \$signal$47 [1];
+  assign \$289  = \$288  + \$signal$47 [2];
+  assign \$290  = \$289  + \$signal$47 [3];
+  assign \$291  = \$290  == 3'h4;
+  assign \$292  = \$signal$47 [4] & \$291 ;
+  assign \$293  = 1'h0 + \$signal$47 [0];
+  assign \$294  = \$293  + \$signal$47 [1];
+  assign \$295  = \$294  + \$signal$47 [2];
+  assign \$296  = \$295  + \$signal$47 [3];
+  assign \$297  = \$296  + \$signal$47 [4];
+  assign \$298  = \$297  == 3'h4;
+  assign \$299  = \$signal$47 [5] & \$298 ;
+  assign \$300  = 1'h0 + \$signal$47 [0];
+  assign \$301  = \$300  + \$signal$47 [1];
+  assign \$302  = \$301  + \$signal$47 [2];
+  assign \$303  = \$302  + \$signal$47 [3];
+  assign \$304  = \$303  + \$signal$47 [4];
+  assign \$305  = \$304  + \$signal$47 [5];
+  assign \$306  = \$305  == 3'h4;
+  assign \$307  = \$signal$47 [6] & \$306 ;
+  assign \$308  = 1'h0 + \$signal$47 [0];
+  assign \$309  = \$308  + \$signal$47 [1];
+  assign \$310  = \$309  + \$signal$47 [2];
+  assign \$311  = \$310  + \$signal$47 [3];
+  assign \$312  = \$311  + \$signal$47 [4];
+  assign \$313  = \$312  + \$signal$47 [5];
+  assign \$314  = \$313  + \$signal$47 [6];
+  assign \$315  = \$314  == 3'h4;
+  assign \$316  = \$signal$47 [7] & \$315 ;
+  assign \$317  = 1'h0 + \$signal$47 [0];
+  assign \$318  = \$317  + \$signal$47 [1];
+  assign \$319  = \$318  + \$signal$47 [2];
+  assign \$320  = \$319  + \$signal$47 [3];
+  assign \$321  = \$320  + \$signal$47 [4];
+  assign \$322  = \$321  == 3'h5;
+  assign \$323  = \$signal$47 [5] & \$322 ;
+  assign \$324  = 1'h0 + \$signal$47 [0];
+  assign \$325  = \$324  + \$signal$47 [1];
+  assign \$326  = \$325  + \$signal$47 [2];
+  assign \$327  = \$326  + \$signal$47 [3];
+  assign \$328  = \$327  + \$signal$47 [4];
+  assign \$329  = \$328  + \$signal$47 [5];
+  assign \$330  = \$329  == 3'h5;
+  assign \$331  = \$signal$47 [6] & \$330 ;
+  assign \$332  = 1'h0 + \$signal$47 [0];
+  assign \$333  = \$332  + \$signal$47 [1];
+  assign \$334  = \$333  + \$signal$47 [2];
+  assign \$335  = \$334  + \$signal$47 [3];
+  assign \$336  = \$335  + \$signal$47 [4];
+  assign \$337  = \$336  + \$signal$47 [5];
+  assign \$338  = \$337  + \$signal$47 [6];
+  assign \$339  = \$338  == 3'h5;
+  assign \$340  = \$signal$47 [7] & \$339 ;
+  assign \$341  = 1'h0 + \$signal$47 [0];
+  assign \$342  = \$341  + \$signal$47 [1];
+  assign \$343  = \$342  + \$signal$47 [2];
+  assign \$344  = \$343  + \$signal$47 [3];
+  assign \$345  = \$344  + \$signal$47 [4];
+  assign \$346  = \$345  + \$signal$47 [5];
+  assign \$347  = \$346  == 3'h6;
+  assign \$348  = \$signal$47 [6] & \$347 ;
+  assign \$349  = 1'h0 + \$signal$47 [0];
+  assign \$350  = \$349  + \$signal$47 [1];
+  assign \$351  = \$350  + \$signal$47 [2];
+  assign \$352  = \$351  + \$signal$47 [3];
+  assign \$353  = \$352  + \$signal$47 [4];
+  assign \$354  = \$353  + \$signal$47 [5];
+  assign \$355  = \$354  + \$signal$47 [6];
+  assign \$356  = \$355  == 3'h6;
+  assign \$357  = \$signal$47 [7] & \$356 ;
+  assign \$358  = 1'h0 + \$signal$47 [0];
+  assign \$359  = \$358  + \$signal$47 [1];
+  assign \$360  = \$359  + \$signal$47 [2];
+  assign \$361  = \$360  + \$signal$47 [3];
+  assign \$362  = \$361  + \$signal$47 [4];
+  assign \$363  = \$362  + \$signal$47 [5];
+  assign \$364  = \$363  + \$signal$47 [6];
+  assign \$365  = \$364  == 3'h7;
+  assign \$366  = \$signal$47 [7] & \$365 ;
+  assign \$367  = 1'h0 + \$signal$47 [0];
+  assign \$368  = \$367  + \$signal$47 [1];
+  assign \$369  = \$368  + \$signal$47 [2];
+  assign \$370  = \$369  + \$signal$47 [3];
+  assign \$371  = \$370  + \$signal$47 [4];
+  assign \$372  = \$371  + \$signal$47 [5];
+  assign \$373  = \$372  + \$signal$47 [6];
+  assign \$374  = \$373  + \$signal$47 [7];
+  assign \$375  = ~ \$signal$9 ;
+  assign \$376  = \$signal$9  & points_room;
+  assign \$377  = ~ pending;
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = \$375  | \$378 ;
+  assign \$380  = \$signal$8  & \$379 ;
+  assign \$381  = \$signal$9  & points_room;
+  assign \$382  = ~ pending;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = lane0_takes0 ? q2_0 : 56'h00000000000000;
+  assign \$386  = lane0_takes1 ? q2_1 : 56'h00000000000000;
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = lane0_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$389  = \$387  | \$388 ;
+  assign \$390  = lane0_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = lane0_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$393  = \$391  | \$392 ;
+  assign \$394  = lane0_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$395  = \$393  | \$394 ;
+  assign \$396  = lane0_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$397  = \$395  | \$396 ;
+  assign \$398  = lane0_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = lane1_takes1 ? q2_1 : 56'h00000000000000;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$291 )
-      4'h0:
-          \$292  = packed0;
-      4'h1:
-          \$292  = packed1;
-      4'h2:
-          \$292  = packed2;
-      4'h3:
-          \$292  = packed3;
-      4'h4:
-          \$292  = packed4;
-      4'h5:
-          \$292  = packed5;
-      4'h6:
-          \$292  = packed6;
-      4'h7:
-          \$292  = packed7;
-      4'h8:
-          \$292  = 56'h00000000000000;
-      4'h9:
-          \$292  = 56'h00000000000000;
-      4'ha:
-          \$292  = 56'h00000000000000;
-      4'hb:
-          \$292  = 56'h00000000000000;
-      4'hc:
-          \$292  = 56'h00000000000000;
-      4'hd:
-          \$292  = 56'h00000000000000;
-      4'he:
-          \$292  = 56'h00000000000000;
-      4'hf:
-          \$292  = 56'h00000000000000;
+    casez (\$466 [2:0])
+      3'h0:
+          \$467  = packed0;
+      3'h1:
+          \$467  = packed1;
+      3'h2:
+          \$467  = packed2;
+      3'h3:
+          \$467  = packed3;
+      3'h4:
+          \$467  = packed4;
+      3'h5:
+          \$467  = packed5;
+      3'h6:
+          \$467  = packed6;
+      3'h7:
+          \$467  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$295 )
-      4'h0:
-          \$296  = packed0;
-      4'h1:
-          \$296  = packed1;
-      4'h2:
-          \$296  = packed2;
-      4'h3:
-          \$296  = packed3;
-      4'h4:
-          \$296  = packed4;
-      4'h5:
-          \$296  = packed5;
-      4'h6:
-          \$296  = packed6;
-      4'h7:
-          \$296  = packed7;
-      4'h8:
-          \$296  = 56'h00000000000000;
-      4'h9:
-          \$296  = 56'h00000000000000;
-      4'ha:
-          \$296  = 56'h00000000000000;
-      4'hb:
-          \$296  = 56'h00000000000000;
-      4'hc:
-          \$296  = 56'h00000000000000;
-      4'hd:
-          \$296  = 56'h00000000000000;
-      4'he:
-          \$296  = 56'h00000000000000;
-      4'hf:
-          \$296  = 56'h00000000000000;
+    casez (\$468 [2:0])
+      3'h0:
+          \$469  = packed0;
+      3'h1:
+          \$469  = packed1;
+      3'h2:
+          \$469  = packed2;
+      3'h3:
+          \$469  = packed3;
+      3'h4:
+          \$469  = packed4;
+      3'h5:
+          \$469  = packed5;
+      3'h6:
+          \$469  = packed6;
+      3'h7:
+          \$469  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$299 )
-      4'h0:
-          \$300  = packed0;
-      4'h1:
-          \$300  = packed1;
-      4'h2:
-          \$300  = packed2;
-      4'h3:
-          \$300  = packed3;
-      4'h4:
-          \$300  = packed4;
-      4'h5:
-          \$300  = packed5;
-      4'h6:
-          \$300  = packed6;
-      4'h7:
-          \$300  = packed7;
-      4'h8:
-          \$300  = 56'h00000000000000;
-      4'h9:
-          \$300  = 56'h00000000000000;
-      4'ha:
-          \$300  = 56'h00000000000000;
-      4'hb:
-          \$300  = 56'h00000000000000;
-      4'hc:
-          \$300  = 56'h00000000000000;
-      4'hd:
-          \$300  = 56'h00000000000000;
-      4'he:
-          \$300  = 56'h00000000000000;
-      4'hf:
-          \$300  = 56'h00000000000000;
+    casez (\$470 [2:0])
+      3'h0:
+          \$471  = packed0;
+      3'h1:
+          \$471  = packed1;
+      3'h2:
+          \$471  = packed2;
+      3'h3:
+          \$471  = packed3;
+      3'h4:
+          \$471  = packed4;
+      3'h5:
+          \$471  = packed5;
+      3'h6:
+          \$471  = packed6;
+      3'h7:
+          \$471  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$303 )
-      4'h0:
-          \$304  = packed0;
-      4'h1:
-          \$304  = packed1;
-      4'h2:
-          \$304  = packed2;
-      4'h3:
-          \$304  = packed3;
-      4'h4:
-          \$304  = packed4;
-      4'h5:
-          \$304  = packed5;
-      4'h6:
-          \$304  = packed6;
-      4'h7:
-          \$304  = packed7;
-      4'h8:
-          \$304  = 56'h00000000000000;
-      4'h9:
-          \$304  = 56'h00000000000000;
-      4'ha:
-          \$304  = 56'h00000000000000;
-      4'hb:
-          \$304  = 56'h00000000000000;
-      4'hc:
-          \$304  = 56'h00000000000000;
-      4'hd:
-          \$304  = 56'h00000000000000;
-      4'he:
-          \$304  = 56'h00000000000000;
-      4'hf:
-          \$304  = 56'h00000000000000;
+    casez (\$472 [2:0])
+      3'h0:
+          \$473  = packed0;
+      3'h1:
+          \$473  = packed1;
+      3'h2:
+          \$473  = packed2;
+      3'h3:
+          \$473  = packed3;
+      3'h4:
+          \$473  = packed4;
+      3'h5:
+          \$473  = packed5;
+      3'h6:
+          \$473  = packed6;
+      3'h7:
+          \$473  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$307 )
-      4'h0:
-          \$308  = packed0;
-      4'h1:
-          \$308  = packed1;
-      4'h2:
-          \$308  = packed2;
-      4'h3:
-          \$308  = packed3;
-      4'h4:
-          \$308  = packed4;
-      4'h5:
-          \$308  = packed5;
-      4'h6:
-          \$308  = packed6;
-      4'h7:
-          \$308  = packed7;
-      4'h8:
-          \$308  = 56'h00000000000000;
-      4'h9:
-          \$308  = 56'h00000000000000;
-      4'ha:
-          \$308  = 56'h00000000000000;
-      4'hb:
-          \$308  = 56'h00000000000000;
-      4'hc:
-          \$308  = 56'h00000000000000;
-      4'hd:
-          \$308  = 56'h00000000000000;
-      4'he:
-          \$308  = 56'h00000000000000;
-      4'hf:
-          \$308  = 56'h00000000000000;
+    casez (\$474 [2:0])
+      3'h0:
+          \$475  = packed0;
+      3'h1:
+          \$475  = packed1;
+      3'h2:
+          \$475  = packed2;
+      3'h3:
+          \$475  = packed3;
+      3'h4:
+          \$475  = packed4;
+      3'h5:
+          \$475  = packed5;
+      3'h6:
+          \$475  = packed6;
+      3'h7:
+          \$475  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$311 )
-      4'h0:
-          \$312  = packed0;
-      4'h1:
-          \$312  = packed1;
-      4'h2:
-          \$312  = packed2;
-      4'h3:
-          \$312  = packed3;
-      4'h4:
-          \$312  = packed4;
-      4'h5:
-          \$312  = packed5;
-      4'h6:
-          \$312  = packed6;
-      4'h7:
-          \$312  = packed7;
-      4'h8:
-          \$312  = 56'h00000000000000;
-      4'h9:
-          \$312  = 56'h00000000000000;
-      4'ha:
-          \$312  = 56'h00000000000000;
-      4'hb:
-          \$312  = 56'h00000000000000;
-      4'hc:
-          \$312  = 56'h00000000000000;
-      4'hd:
-          \$312  = 56'h00000000000000;
-      4'he:
-          \$312  = 56'h00000000000000;
-      4'hf:
-          \$312  = 56'h00000000000000;
+    casez (\$476 [2:0])
+      3'h0:
+          \$477  = packed0;
+      3'h1:
+          \$477  = packed1;
+      3'h2:
+          \$477  = packed2;
+      3'h3:
+          \$477  = packed3;
+      3'h4:
+          \$477  = packed4;
+      3'h5:
+          \$477  = packed5;
+      3'h6:
+          \$477  = packed6;
+      3'h7:
+          \$477  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$315 )
-      4'h0:
-          \$316  = packed0;
-      4'h1:
-          \$316  = packed1;
-      4'h2:
-          \$316  = packed2;
-      4'h3:
-          \$316  = packed3;
-      4'h4:
-          \$316  = packed4;
-      4'h5:
-          \$316  = packed5;
-      4'h6:
-          \$316  = packed6;
-      4'h7:
-          \$316  = packed7;
-      4'h8:
-          \$316  = 56'h00000000000000;
-      4'h9:
-          \$316  = 56'h00000000000000;
-      4'ha:
-          \$316  = 56'h00000000000000;
-      4'hb:
-          \$316  = 56'h00000000000000;
-      4'hc:
-          \$316  = 56'h00000000000000;
-      4'hd:
-          \$316  = 56'h00000000000000;
-      4'he:
-          \$316  = 56'h00000000000000;
-      4'hf:
-          \$316  = 56'h00000000000000;
+    casez (\$478 [2:0])
+      3'h0:
+          \$479  = packed0;
+      3'h1:
+          \$479  = packed1;
+      3'h2:
+          \$479  = packed2;
+      3'h3:
+          \$479  = packed3;
+      3'h4:
+          \$479  = packed4;
+      3'h5:
+          \$479  = packed5;
+      3'h6:
+          \$479  = packed6;
+      3'h7:
+          \$479  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$318 )
-      4'h0:
-          \$319  = packed0;
-      4'h1:
-          \$319  = packed1;
-      4'h2:
-          \$319  = packed2;
-      4'h3:
-          \$319  = packed3;
-      4'h4:
-          \$319  = packed4;
-      4'h5:
-          \$319  = packed5;
-      4'h6:
-          \$319  = packed6;
-      4'h7:
-          \$319  = packed7;
-      4'h8:
-          \$319  = 56'h00000000000000;
-      4'h9:
-          \$319  = 56'h00000000000000;
-      4'ha:
-          \$319  = 56'h00000000000000;
-      4'hb:
-          \$319  = 56'h00000000000000;
-      4'hc:
-          \$319  = 56'h00000000000000;
-      4'hd:
-          \$319  = 56'h00000000000000;
-      4'he:
-          \$319  = 56'h00000000000000;
-      4'hf:
-          \$319  = 56'h00000000000000;
+    casez (\$480 [2:0])
+      3'h0:
+          \$481  = packed0;
+      3'h1:
+          \$481  = packed1;
+      3'h2:
+          \$481  = packed2;
+      3'h3:
+          \$481  = packed3;
+      3'h4:
+          \$481  = packed4;
+      3'h5:
+          \$481  = packed5;
+      3'h6:
+          \$481  = packed6;
+      3'h7:
+          \$481  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$323 [3:0])
-      4'h0:
-          \$324  = packed0;
-      4'h1:
-          \$324  = packed1;
-      4'h2:
-          \$324  = packed2;
-      4'h3:
-          \$324  = packed3;
-      4'h4:
-          \$324  = packed4;
-      4'h5:
-          \$324  = packed5;
-      4'h6:
-          \$324  = packed6;
-      4'h7:
-          \$324  = packed7;
-      4'h8:
-          \$324  = 56'h00000000000000;
-      4'h9:
-          \$324  = 56'h00000000000000;
-      4'ha:
-          \$324  = 56'h00000000000000;
-      4'hb:
-          \$324  = 56'h00000000000000;
-      4'hc:
-          \$324  = 56'h00000000000000;
-      4'hd:
-          \$324  = 56'h00000000000000;
-      4'he:
-          \$324  = 56'h00000000000000;
-      4'hf:
-          \$324  = 56'h00000000000000;
+    casez (\$483 [2:0])
+      3'h0:
+          \$484  = packed0;
+      3'h1:
+          \$484  = packed1;
+      3'h2:
+          \$484  = packed2;
+      3'h3:
+          \$484  = packed3;
+      3'h4:
+          \$484  = packed4;
+      3'h5:
+          \$484  = packed5;
+      3'h6:
+          \$484  = packed6;
+      3'h7:
+          \$484  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$325 [3:0])
-      4'h0:
-          \$326  = packed0;
-      4'h1:
-          \$326  = packed1;
-      4'h2:
-          \$326  = packed2;
-      4'h3:
-          \$326  = packed3;
-      4'h4:
-          \$326  = packed4;
-      4'h5:
-          \$326  = packed5;
-      4'h6:
-          \$326  = packed6;
-      4'h7:
-          \$326  = packed7;
-      4'h8:
-          \$326  = 56'h00000000000000;
-      4'h9:
-          \$326  = 56'h00000000000000;
-      4'ha:
-          \$326  = 56'h00000000000000;
-      4'hb:
-          \$326  = 56'h00000000000000;
-      4'hc:
-          \$326  = 56'h00000000000000;
-      4'hd:
-          \$326  = 56'h00000000000000;
-      4'he:
-          \$326  = 56'h00000000000000;
-      4'hf:
-          \$326  = 56'h00000000000000;
+    casez (\$487 [2:0])
+      3'h0:
+          \$488  = packed0;
+      3'h1:
+          \$488  = packed1;
+      3'h2:
+          \$488  = packed2;
+      3'h3:
+          \$488  = packed3;
+      3'h4:
+          \$488  = packed4;
+      3'h5:
+          \$488  = packed5;
+      3'h6:
+          \$488  = packed6;
+      3'h7:
+          \$488  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$327 [3:0])
-      4'h0:
-          \$328  = packed0;
-      4'h1:
-          \$328  = packed1;
-      4'h2:
-          \$328  = packed2;
-      4'h3:
-          \$328  = packed3;
-      4'h4:
-          \$328  = packed4;
-      4'h5:
-          \$328  = packed5;
-      4'h6:
-          \$328  = packed6;
-      4'h7:
-          \$328  = packed7;
-      4'h8:
-          \$328  = 56'h00000000000000;
-      4'h9:
-          \$328  = 56'h00000000000000;
-      4'ha:
-          \$328  = 56'h00000000000000;
-      4'hb:
-          \$328  = 56'h00000000000000;
-      4'hc:
-          \$328  = 56'h00000000000000;
-      4'hd:
-          \$328  = 56'h00000000000000;
-      4'he:
-          \$328  = 56'h00000000000000;
-      4'hf:
-          \$328  = 56'h00000000000000;
+    casez (\$491 [2:0])
+      3'h0:
+          \$492  = packed0;
+      3'h1:
+          \$492  = packed1;
+      3'h2:
+          \$492  = packed2;
+      3'h3:
+          \$492  = packed3;
+      3'h4:
+          \$492  = packed4;
+      3'h5:
+          \$492  = packed5;
+      3'h6:
+          \$492  = packed6;
+      3'h7:
+          \$492  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$329 [3:0])
-      4'h0:
-          \$330  = packed0;
-      4'h1:
-          \$330  = packed1;
-      4'h2:
-          \$330  = packed2;
-      4'h3:
-          \$330  = packed3;
-      4'h4:
-          \$330  = packed4;
-      4'h5:
-          \$330  = packed5;
-      4'h6:
-          \$330  = packed6;
-      4'h7:
-          \$330  = packed7;
-      4'h8:
-          \$330  = 56'h00000000000000;
-      4'h9:
-          \$330  = 56'h00000000000000;
-      4'ha:
-          \$330  = 56'h00000000000000;
-      4'hb:
-          \$330  = 56'h00000000000000;
-      4'hc:
-          \$330  = 56'h00000000000000;
-      4'hd:
-          \$330  = 56'h00000000000000;
-      4'he:
-          \$330  = 56'h00000000000000;
-      4'hf:
-          \$330  = 56'h00000000000000;
+    casez (\$495 [2:0])
+      3'h0:
+          \$496  = packed0;
+      3'h1:
+          \$496  = packed1;
+      3'h2:
+          \$496  = packed2;
+      3'h3:
+          \$496  = packed3;
+      3'h4:
+          \$496  = packed4;
+      3'h5:
+          \$496  = packed5;
+      3'h6:
+          \$496  = packed6;
+      3'h7:
+          \$496  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$331 [3:0])
-      4'h0:
-          \$332  = packed0;
-      4'h1:
-          \$332  = packed1;
-      4'h2:
-          \$332  = packed2;
-      4'h3:
-          \$332  = packed3;
-      4'h4:
-          \$332  = packed4;
-      4'h5:
-          \$332  = packed5;
-      4'h6:
-          \$332  = packed6;
-      4'h7:
-          \$332  = packed7;
-      4'h8:
-          \$332  = 56'h00000000000000;
-      4'h9:
-          \$332  = 56'h00000000000000;
-      4'ha:
-          \$332  = 56'h00000000000000;
-      4'hb:
-          \$332  = 56'h00000000000000;
-      4'hc:
-          \$332  = 56'h00000000000000;
-      4'hd:
-          \$332  = 56'h00000000000000;
-      4'he:
-          \$332  = 56'h00000000000000;
-      4'hf:
-          \$332  = 56'h00000000000000;
+    casez (\$499 [2:0])
+      3'h0:
+          \$500  = packed0;
+      3'h1:
+          \$500  = packed1;
+      3'h2:
+          \$500  = packed2;
+      3'h3:
+          \$500  = packed3;
+      3'h4:
+          \$500  = packed4;
+      3'h5:
+          \$500  = packed5;
+      3'h6:
+          \$500  = packed6;
+      3'h7:
+          \$500  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$333 [3:0])
-      4'h0:
-          \$334  = packed0;
-      4'h1:
-          \$334  = packed1;
-      4'h2:
-          \$334  = packed2;
-      4'h3:
-          \$334  = packed3;
-      4'h4:
-          \$334  = packed4;
-      4'h5:
-          \$334  = packed5;
-      4'h6:
-          \$334  = packed6;
-      4'h7:
-          \$334  = packed7;
-      4'h8:
-          \$334  = 56'h00000000000000;
-      4'h9:
-          \$334  = 56'h00000000000000;
-      4'ha:
-          \$334  = 56'h00000000000000;
-      4'hb:
-          \$334  = 56'h00000000000000;
-      4'hc:
-          \$334  = 56'h00000000000000;
-      4'hd:
-          \$334  = 56'h00000000000000;
-      4'he:
-          \$334  = 56'h00000000000000;
-      4'hf:
-          \$334  = 56'h00000000000000;
+    casez (\$503 [2:0])
+      3'h0:
+          \$504  = packed0;
+      3'h1:
+          \$504  = packed1;
+      3'h2:
+          \$504  = packed2;
+      3'h3:
+          \$504  = packed3;
+      3'h4:
+          \$504  = packed4;
+      3'h5:
+          \$504  = packed5;
+      3'h6:
+          \$504  = packed6;
+      3'h7:
+          \$504  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$335 [3:0])
-      4'h0:
-          \$336  = packed0;
-      4'h1:
-          \$336  = packed1;
-      4'h2:
-          \$336  = packed2;
-      4'h3:
-          \$336  = packed3;
-      4'h4:
-          \$336  = packed4;
-      4'h5:
-          \$336  = packed5;
-      4'h6:
-          \$336  = packed6;
-      4'h7:
-          \$336  = packed7;
-      4'h8:
-          \$336  = 56'h00000000000000;
-      4'h9:
-          \$336  = 56'h00000000000000;
-      4'ha:
-          \$336  = 56'h00000000000000;
-      4'hb:
-          \$336  = 56'h00000000000000;
-      4'hc:
-          \$336  = 56'h00000000000000;
-      4'hd:
-          \$336  = 56'h00000000000000;
-      4'he:
-          \$336  = 56'h00000000000000;
-      4'hf:
-          \$336  = 56'h00000000000000;
+    casez (\$507 [2:0])
+      3'h0:
+          \$508  = packed0;
+      3'h1:
+          \$508  = packed1;
+      3'h2:
+          \$508  = packed2;
+      3'h3:
+          \$508  = packed3;
+      3'h4:
+          \$508  = packed4;
+      3'h5:
+          \$508  = packed5;
+      3'h6:
+          \$508  = packed6;
+      3'h7:
+          \$508  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$337 [3:0])
-      4'h0:
-          \$338  = packed0;
-      4'h1:
-          \$338  = packed1;
-      4'h2:
-          \$338  = packed2;
-      4'h3:
-          \$338  = packed3;
-      4'h4:
-          \$338  = packed4;
-      4'h5:
-          \$338  = packed5;
-      4'h6:
-          \$338  = packed6;
-      4'h7:
-          \$338  = packed7;
-      4'h8:
-          \$338  = 56'h00000000000000;
-      4'h9:
-          \$338  = 56'h00000000000000;
-      4'ha:
-          \$338  = 56'h00000000000000;
-      4'hb:
-          \$338  = 56'h00000000000000;
-      4'hc:
-          \$338  = 56'h00000000000000;
-      4'hd:
-          \$338  = 56'h00000000000000;
-      4'he:
-          \$338  = 56'h00000000000000;
-      4'hf:
-          \$338  = 56'h00000000000000;
+    casez (\$510 [2:0])
+      3'h0:
+          \$511  = packed0;
+      3'h1:
+          \$511  = packed1;
+      3'h2:
+          \$511  = packed2;
+      3'h3:
+          \$511  = packed3;
+      3'h4:
+          \$511  = packed4;
+      3'h5:
+          \$511  = packed5;
+      3'h6:
+          \$511  = packed6;
+      3'h7:
+          \$511  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$344 )
-      4'h0:
-          \$345  = packed0;
-      4'h1:
-          \$345  = packed1;
-      4'h2:
-          \$345  = packed2;
-      4'h3:
-          \$345  = packed3;
-      4'h4:
-          \$345  = packed4;
-      4'h5:
-          \$345  = packed5;
-      4'h6:
-          \$345  = packed6;
-      4'h7:
-          \$345  = packed7;
-      4'h8:
-          \$345  = 56'h00000000000000;
-      4'h9:
-          \$345  = 56'h00000000000000;
-      4'ha:
-          \$345  = 56'h00000000000000;
-      4'hb:
-          \$345  = 56'h00000000000000;
-      4'hc:
-          \$345  = 56'h00000000000000;
-      4'hd:
-          \$345  = 56'h00000000000000;
-      4'he:
-          \$345  = 56'h00000000000000;
-      4'hf:
-          \$345  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$348 )
-      4'h0:
-          \$349  = packed0;
-      4'h1:
-          \$349  = packed1;
-      4'h2:
-          \$349  = packed2;
-      4'h3:
-          \$349  = packed3;
-      4'h4:
-          \$349  = packed4;
-      4'h5:
-          \$349  = packed5;
-      4'h6:
-          \$349  = packed6;
-      4'h7:
-          \$349  = packed7;
-      4'h8:
-          \$349  = 56'h00000000000000;
-      4'h9:
-          \$349  = 56'h00000000000000;
-      4'ha:
-          \$349  = 56'h00000000000000;
-      4'hb:
-          \$349  = 56'h00000000000000;
-      4'hc:
-          \$349  = 56'h00000000000000;
-      4'hd:
-          \$349  = 56'h00000000000000;
-      4'he:
-          \$349  = 56'h00000000000000;
-      4'hf:
-          \$349  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$352 )
-      4'h0:
-          \$353  = packed0;
-      4'h1:
-          \$353  = packed1;
-      4'h2:
-          \$353  = packed2;
-      4'h3:
-          \$353  = packed3;
-      4'h4:
-          \$353  = packed4;
-      4'h5:
-          \$353  = packed5;
-      4'h6:
-          \$353  = packed6;
-      4'h7:
-          \$353  = packed7;
-      4'h8:
-          \$353  = 56'h00000000000000;
-      4'h9:
-          \$353  = 56'h00000000000000;
-      4'ha:
-          \$353  = 56'h00000000000000;
-      4'hb:
-          \$353  = 56'h00000000000000;
-      4'hc:
-          \$353  = 56'h00000000000000;
-      4'hd:
-          \$353  = 56'h00000000000000;
-      4'he:
-          \$353  = 56'h00000000000000;
-      4'hf:
-          \$353  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$356 )
-      4'h0:
-          \$357  = packed0;
-      4'h1:
-          \$357  = packed1;
-      4'h2:
-          \$357  = packed2;
-      4'h3:
-          \$357  = packed3;
-      4'h4:
-          \$357  = packed4;
-      4'h5:
-          \$357  = packed5;
-      4'h6:
-          \$357  = packed6;
-      4'h7:
-          \$357  = packed7;
-      4'h8:
-          \$357  = 56'h00000000000000;
-      4'h9:
-          \$357  = 56'h00000000000000;
-      4'ha:
-          \$357  = 56'h00000000000000;
-      4'hb:
-          \$357  = 56'h00000000000000;
-      4'hc:
-          \$357  = 56'h00000000000000;
-      4'hd:
-          \$357  = 56'h00000000000000;
-      4'he:
-          \$357  = 56'h00000000000000;
-      4'hf:
-          \$357  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$360 )
-      4'h0:
-          \$361  = packed0;
-      4'h1:
-          \$361  = packed1;
-      4'h2:
-          \$361  = packed2;
-      4'h3:
-          \$361  = packed3;
-      4'h4:
-          \$361  = packed4;
-      4'h5:
-          \$361  = packed5;
-      4'h6:
-          \$361  = packed6;
-      4'h7:
-          \$361  = packed7;
-      4'h8:
-          \$361  = 56'h00000000000000;
-      4'h9:
-          \$361  = 56'h00000000000000;
-      4'ha:
-          \$361  = 56'h00000000000000;
-      4'hb:
-          \$361  = 56'h00000000000000;
-      4'hc:
-          \$361  = 56'h00000000000000;
-      4'hd:
-          \$361  = 56'h00000000000000;
-      4'he:
-          \$361  = 56'h00000000000000;
-      4'hf:
-          \$361  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$364 )
-      4'h0:
-          \$365  = packed0;
-      4'h1:
-          \$365  = packed1;
-      4'h2:
-          \$365  = packed2;
-      4'h3:
-          \$365  = packed3;
-      4'h4:
-          \$365  = packed4;
-      4'h5:
-          \$365  = packed5;
-      4'h6:
-          \$365  = packed6;
-      4'h7:
-          \$365  = packed7;
-      4'h8:
-          \$365  = 56'h00000000000000;
-      4'h9:
-          \$365  = 56'h00000000000000;
-      4'ha:
-          \$365  = 56'h00000000000000;
-      4'hb:
-          \$365  = 56'h00000000000000;
-      4'hc:
-          \$365  = 56'h00000000000000;
-      4'hd:
-          \$365  = 56'h00000000000000;
-      4'he:
-          \$365  = 56'h00000000000000;
-      4'hf:
-          \$365  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$368 )
-      4'h0:
-          \$369  = packed0;
-      4'h1:
-          \$369  = packed1;
-      4'h2:
-          \$369  = packed2;
-      4'h3:
-          \$369  = packed3;
-      4'h4:
-          \$369  = packed4;
-      4'h5:
-          \$369  = packed5;
-      4'h6:
-          \$369  = packed6;
-      4'h7:
-          \$369  = packed7;
-      4'h8:
-          \$369  = 56'h00000000000000;
-      4'h9:
-          \$369  = 56'h00000000000000;
-      4'ha:
-          \$369  = 56'h00000000000000;
-      4'hb:
-          \$369  = 56'h00000000000000;
-      4'hc:
-          \$369  = 56'h00000000000000;
-      4'hd:
-          \$369  = 56'h00000000000000;
-      4'he:
-          \$369  = 56'h00000000000000;
-      4'hf:
-          \$369  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$371 )
-      4'h0:
-          \$372  = packed0;
-      4'h1:
-          \$372  = packed1;
-      4'h2:
-          \$372  = packed2;
-      4'h3:
-          \$372  = packed3;
-      4'h4:
-          \$372  = packed4;
-      4'h5:
-          \$372  = packed5;
-      4'h6:
-          \$372  = packed6;
-      4'h7:
-          \$372  = packed7;
-      4'h8:
-          \$372  = 56'h00000000000000;
-      4'h9:
-          \$372  = 56'h00000000000000;
-      4'ha:
-          \$372  = 56'h00000000000000;
-      4'hb:
-          \$372  = 56'h00000000000000;
-      4'hc:
-          \$372  = 56'h00000000000000;
-      4'hd:
-          \$372  = 56'h00000000000000;
-      4'he:
-          \$372  = 56'h00000000000000;
-      4'hf:
-          \$372  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$374 )
-      4'h0:
-          \$375  = packed0;
-      4'h1:
-          \$375  = packed1;
-      4'h2:
-          \$375  = packed2;
-      4'h3:
-          \$375  = packed3;
-      4'h4:
-          \$375  = packed4;
-      4'h5:
-          \$375  = packed5;
-      4'h6:
-          \$375  = packed6;
-      4'h7:
-          \$375  = packed7;
-      4'h8:
-          \$375  = 56'h00000000000000;
-      4'h9:
-          \$375  = 56'h00000000000000;
-      4'ha:
-          \$375  = 56'h00000000000000;
-      4'hb:
-          \$375  = 56'h00000000000000;
-      4'hc:
-          \$375  = 56'h00000000000000;
-      4'hd:
-          \$375  = 56'h00000000000000;
-      4'he:
-          \$375  = 56'h00000000000000;
-      4'hf:
-          \$375  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$378 )
-      4'h0:
-          \$379  = packed0;
-      4'h1:
-          \$379  = packed1;
-      4'h2:
-          \$379  = packed2;
-      4'h3:
-          \$379  = packed3;
-      4'h4:
-          \$379  = packed4;
-      4'h5:
-          \$379  = packed5;
-      4'h6:
-          \$379  = packed6;
-      4'h7:
-          \$379  = packed7;
-      4'h8:
-          \$379  = 56'h00000000000000;
-      4'h9:
-          \$379  = 56'h00000000000000;
-      4'ha:
-          \$379  = 56'h00000000000000;
-      4'hb:
-          \$379  = 56'h00000000000000;
-      4'hc:
-          \$379  = 56'h00000000000000;
-      4'hd:
-          \$379  = 56'h00000000000000;
-      4'he:
-          \$379  = 56'h00000000000000;
-      4'hf:
-          \$379  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$382 )
-      4'h0:
-          \$383  = packed0;
-      4'h1:
-          \$383  = packed1;
-      4'h2:
-          \$383  = packed2;
-      4'h3:
-          \$383  = packed3;
-      4'h4:
-          \$383  = packed4;
-      4'h5:
-          \$383  = packed5;
-      4'h6:
-          \$383  = packed6;
-      4'h7:
-          \$383  = packed7;
-      4'h8:
-          \$383  = 56'h00000000000000;
-      4'h9:
-          \$383  = 56'h00000000000000;
-      4'ha:
-          \$383  = 56'h00000000000000;
-      4'hb:
-          \$383  = 56'h00000000000000;
-      4'hc:
-          \$383  = 56'h00000000000000;
-      4'hd:
-          \$383  = 56'h00000000000000;
-      4'he:
-          \$383  = 56'h00000000000000;
-      4'hf:
-          \$383  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$386 )
-      4'h0:
-          \$387  = packed0;
-      4'h1:
-          \$387  = packed1;
-      4'h2:
-          \$387  = packed2;
-      4'h3:
-          \$387  = packed3;
-      4'h4:
-          \$387  = packed4;
-      4'h5:
-          \$387  = packed5;
-      4'h6:
-          \$387  = packed6;
-      4'h7:
-          \$387  = packed7;
-      4'h8:
-          \$387  = 56'h00000000000000;
-      4'h9:
-          \$387  = 56'h00000000000000;
-      4'ha:
-          \$387  = 56'h00000000000000;
-      4'hb:
-          \$387  = 56'h00000000000000;
-      4'hc:
-          \$387  = 56'h00000000000000;
-      4'hd:
-          \$387  = 56'h00000000000000;
-      4'he:
-          \$387  = 56'h00000000000000;
-      4'hf:
-          \$387  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$390 )
-      4'h0:
-          \$391  = packed0;
-      4'h1:
-          \$391  = packed1;
-      4'h2:
-          \$391  = packed2;
-      4'h3:
-          \$391  = packed3;
-      4'h4:
-          \$391  = packed4;
-      4'h5:
-          \$391  = packed5;
-      4'h6:
-          \$391  = packed6;
-      4'h7:
-          \$391  = packed7;
-      4'h8:
-          \$391  = 56'h00000000000000;
-      4'h9:
-          \$391  = 56'h00000000000000;
-      4'ha:
-          \$391  = 56'h00000000000000;
-      4'hb:
-          \$391  = 56'h00000000000000;
-      4'hc:
-          \$391  = 56'h00000000000000;
-      4'hd:
-          \$391  = 56'h00000000000000;
-      4'he:
-          \$391  = 56'h00000000000000;
-      4'hf:
-          \$391  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$394 )
-      4'h0:
-          \$395  = packed0;
-      4'h1:
-          \$395  = packed1;
-      4'h2:
-          \$395  = packed2;
-      4'h3:
-          \$395  = packed3;
-      4'h4:
-          \$395  = packed4;
-      4'h5:
-          \$395  = packed5;
-      4'h6:
-          \$395  = packed6;
-      4'h7:
-          \$395  = packed7;
-      4'h8:
-          \$395  = 56'h00000000000000;
-      4'h9:
-          \$395  = 56'h00000000000000;
-      4'ha:
-          \$395  = 56'h00000000000000;
-      4'hb:
-          \$395  = 56'h00000000000000;
-      4'hc:
-          \$395  = 56'h00000000000000;
-      4'hd:
-          \$395  = 56'h00000000000000;
-      4'he:
-          \$395  = 56'h00000000000000;
-      4'hf:
-          \$395  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$398 )
-      4'h0:
-          \$399  = packed0;
-      4'h1:
-          \$399  = packed1;
-      4'h2:
-          \$399  = packed2;
-      4'h3:
-          \$399  = packed3;
-      4'h4:
-          \$399  = packed4;
-      4'h5:
-          \$399  = packed5;
-      4'h6:
-          \$399  = packed6;
-      4'h7:
-          \$399  = packed7;
-      4'h8:
-          \$399  = 56'h00000000000000;
-      4'h9:
-          \$399  = 56'h00000000000000;
-      4'ha:
-          \$399  = 56'h00000000000000;
-      4'hb:
-          \$399  = 56'h00000000000000;
-      4'hc:
-          \$399  = 56'h00000000000000;
-      4'hd:
-          \$399  = 56'h00000000000000;
-      4'he:
-          \$399  = 56'h00000000000000;
-      4'hf:
-          \$399  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$401 )
-      4'h0:
-          \$402  = packed0;
-      4'h1:
-          \$402  = packed1;
-      4'h2:
-          \$402  = packed2;
-      4'h3:
-          \$402  = packed3;
-      4'h4:
-          \$402  = packed4;
-      4'h5:
-          \$402  = packed5;
-      4'h6:
-          \$402  = packed6;
-      4'h7:
-          \$402  = packed7;
-      4'h8:
-          \$402  = 56'h00000000000000;
-      4'h9:
-          \$402  = 56'h00000000000000;
-      4'ha:
-          \$402  = 56'h00000000000000;
-      4'hb:
-          \$402  = 56'h00000000000000;
-      4'hc:
-          \$402  = 56'h00000000000000;
-      4'hd:
-          \$402  = 56'h00000000000000;
-      4'he:
-          \$402  = 56'h00000000000000;
-      4'hf:
-          \$402  = 56'h00000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    packed0 = 56'h00000000000000;
-    if (\$15 ) begin
-      packed0 = q0;
-    end
+    { beat[552:544], beat[531:476], beat[463:408], beat[395:340], beat[327:272], beat[259:204], beat[191:136], beat[123:68], beat[55:0] } = 457'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     if (\$18 ) begin
-      packed0 = q1;
-    end
-    if (\$22 ) begin
-      packed0 = q2;
-    end
-    if (\$27 ) begin
-      packed0 = q3;
-    end
-    if (\$33 ) begin
-      packed0 = q4;
-    end
-    if (\$40 ) begin
-      packed0 = q5;
-    end
-    if (\$48 ) begin
-      packed0 = q6;
-    end
-    if (\$57 ) begin
-      packed0 = q7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    packed1 = 56'h00000000000000;
-    if (\$60 ) begin
-      packed1 = q1;
-    end
-    if (\$64 ) begin
-      packed1 = q2;
-    end
-    if (\$69 ) begin
-      packed1 = q3;
-    end
-    if (\$75 ) begin
-      packed1 = q4;
-    end
-    if (\$82 ) begin
-      packed1 = q5;
-    end
-    if (\$90 ) begin
-      packed1 = q6;
-    end
-    if (\$99 ) begin
-      packed1 = q7;
+      if (\$20 ) begin
+        beat[551:544] = 8'hff;
+        beat[552] = \$22 ;
+        beat[55:0] = \$26 ;
+        beat[123:68] = \$30 ;
+        beat[191:136] = \$34 ;
+        beat[259:204] = \$38 ;
+        beat[327:272] = \$42 ;
+        beat[395:340] = \$46 ;
+        beat[463:408] = \$50 ;
+        beat[531:476] = \$52 ;
+      end else if (\$signal$16 ) begin
+        beat[551:544] = \$54 [7:0];
+        beat[552] = 1'h1;
+        beat[55:0] = \$58 ;
+        beat[123:68] = \$62 ;
+        beat[191:136] = \$66 ;
+        beat[259:204] = \$70 ;
+        beat[327:272] = \$74 ;
+        beat[395:340] = \$78 ;
+        beat[463:408] = \$82 ;
+        beat[531:476] = \$84 ;
+      end
+    end else if (\$19 ) begin
+      beat[551:544] = \$86 [7:0];
+      beat[552] = 1'h1;
+      beat[55:0] = left0;
+      beat[123:68] = left1;
+      beat[191:136] = left2;
+      beat[259:204] = left3;
+      beat[327:272] = left4;
+      beat[395:340] = left5;
+      beat[463:408] = left6;
+      beat[531:476] = left7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    packed2 = 56'h00000000000000;
-    if (\$103 ) begin
-      packed2 = q2;
+    push = 1'h0;
+    if (\$18 ) begin
+      if (\$20 ) begin
+        push = 1'h1;
+      end else if (\$signal$16 ) begin
+        push = 1'h1;
+      end
+    end else if (\$19 ) begin
+      push = 1'h1;
     end
-    if (\$108 ) begin
-      packed2 = q3;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$512  = points_room_next;
+    if (rst) begin
+      \$512  = 1'h1;
     end
-    if (\$114 ) begin
-      packed2 = q4;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$513  = points_skid;
+    if (push) begin
+      \$513  = beat;
     end
+    if (rst) begin
+      \$513  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$514  = points__payload;
+    if (\$87 ) begin
+      \$514  = points_skid;
+    end else if (\$90 ) begin
+      \$514  = beat;
+    end
+    if (rst) begin
+      \$514  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$515  = points_valid;
+    (* full_case = 32'd1 *)
+    if (\$87 ) begin
+    end else if (\$90 ) begin
+      \$515  = 1'h1;
+    end else if (1'h1) begin
+      \$515  = 1'h0;
+    end
+    if (rst) begin
+      \$515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$516  = q0;
+    if (\$91 ) begin
+      \$516  = { keys__payload[55:3], 3'h0 };
+    end
+    if (rst) begin
+      \$516  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$517  = q1;
+    if (\$91 ) begin
+      \$517  = { keys__payload[123:71], 3'h0 };
+    end
+    if (rst) begin
+      \$517  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$518  = q2;
+    if (\$91 ) begin
+      \$518  = { keys__payload[191:139], 3'h0 };
+    end
+    if (rst) begin
+      \$518  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$519  = q3;
+    if (\$91 ) begin
+      \$519  = { keys__payload[259:207], 3'h0 };
+    end
+    if (rst) begin
+      \$519  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$520  = q4;
+    if (\$91 ) begin
+      \$520  = { keys__payload[327:275], 3'h0 };
+    end
+    if (rst) begin
+      \$520  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$521  = q5;
+    if (\$91 ) begin
+      \$521  = { keys__payload[395:343], 3'h0 };
+    end
+    if (rst) begin
+      \$521  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$522  = q6;
+    if (\$91 ) begin
+      \$522  = { keys__payload[463:411], 3'h0 };
+    end
+    if (rst) begin
+      \$522  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$523  = q7;
+    if (\$91 ) begin
+      \$523  = { keys__payload[531:479], 3'h0 };
+    end
+    if (rst) begin
+      \$523  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$524  = \$signal$47 ;
+    if (\$91 ) begin
+      \$524  = \$111 ;
+    end
+    if (rst) begin
+      \$524  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$525  = \$signal$50 ;
+    if (\$91 ) begin
+      \$525  = keys__payload[552];
+    end
+    if (rst) begin
+      \$525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$526  = \$signal ;
+    if (\$91 ) begin
+      \$526  = 1'h1;
+    end else if (\$100 ) begin
+      \$526  = 1'h0;
+    end
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$527  = \$signal$49 ;
+    if (\$91 ) begin
+      \$527  = { keys__payload[531:479], 3'h0 };
+    end
+    if (rst) begin
+      \$527  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$528  = have_prev;
+    if (\$91 ) begin
+      \$528  = \$112 ;
+    end
+    if (rst) begin
+      \$528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$529  = lane0_takes0;
     if (\$121 ) begin
-      packed2 = q5;
-    end
-    if (\$129 ) begin
-      packed2 = q6;
-    end
-    if (\$138 ) begin
-      packed2 = q7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    packed3 = 56'h00000000000000;
-    if (\$143 ) begin
-      packed3 = q3;
-    end
-    if (\$149 ) begin
-      packed3 = q4;
-    end
-    if (\$156 ) begin
-      packed3 = q5;
-    end
-    if (\$164 ) begin
-      packed3 = q6;
-    end
-    if (\$173 ) begin
-      packed3 = q7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    packed4 = 56'h00000000000000;
-    if (\$179 ) begin
-      packed4 = q4;
-    end
-    if (\$186 ) begin
-      packed4 = q5;
-    end
-    if (\$194 ) begin
-      packed4 = q6;
-    end
-    if (\$203 ) begin
-      packed4 = q7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    packed5 = 56'h00000000000000;
-    if (\$210 ) begin
-      packed5 = q5;
-    end
-    if (\$218 ) begin
-      packed5 = q6;
-    end
-    if (\$227 ) begin
-      packed5 = q7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    packed6 = 56'h00000000000000;
-    if (\$235 ) begin
-      packed6 = q6;
-    end
-    if (\$244 ) begin
-      packed6 = q7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    packed7 = 56'h00000000000000;
-    if (\$253 ) begin
-      packed7 = q7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = q0;
-    if (\$255 ) begin
-      \$407  = { keys__payload[55:3], 3'h0 };
+      \$529  = \$128 ;
     end
     if (rst) begin
-      \$407  = 56'h00000000000000;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = q1;
-    if (\$255 ) begin
-      \$408  = { keys__payload[123:71], 3'h0 };
+    \$530  = lane0_takes1;
+    if (\$121 ) begin
+      \$530  = \$131 ;
     end
     if (rst) begin
-      \$408  = 56'h00000000000000;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = q2;
-    if (\$255 ) begin
-      \$409  = { keys__payload[191:139], 3'h0 };
+    \$531  = lane0_takes2;
+    if (\$121 ) begin
+      \$531  = \$135 ;
     end
     if (rst) begin
-      \$409  = 56'h00000000000000;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = q3;
-    if (\$255 ) begin
-      \$410  = { keys__payload[259:207], 3'h0 };
+    \$532  = lane0_takes3;
+    if (\$121 ) begin
+      \$532  = \$140 ;
     end
     if (rst) begin
-      \$410  = 56'h00000000000000;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = q4;
-    if (\$255 ) begin
-      \$411  = { keys__payload[327:275], 3'h0 };
+    \$533  = lane0_takes4;
+    if (\$121 ) begin
+      \$533  = \$146 ;
     end
     if (rst) begin
-      \$411  = 56'h00000000000000;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = q5;
-    if (\$255 ) begin
-      \$412  = { keys__payload[395:343], 3'h0 };
+    \$534  = lane0_takes5;
+    if (\$121 ) begin
+      \$534  = \$153 ;
     end
     if (rst) begin
-      \$412  = 56'h00000000000000;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = q6;
-    if (\$255 ) begin
-      \$413  = { keys__payload[463:411], 3'h0 };
+    \$535  = lane0_takes6;
+    if (\$121 ) begin
+      \$535  = \$161 ;
     end
     if (rst) begin
-      \$413  = 56'h00000000000000;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = q7;
-    if (\$255 ) begin
-      \$414  = { keys__payload[531:479], 3'h0 };
+    \$536  = lane0_takes7;
+    if (\$121 ) begin
+      \$536  = \$170 ;
     end
     if (rst) begin
-      \$414  = 56'h00000000000000;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = \$signal$6 ;
-    if (\$255 ) begin
-      \$415  = \$271 ;
+    \$537  = lane1_takes1;
+    if (\$121 ) begin
+      \$537  = \$173 ;
     end
     if (rst) begin
-      \$415  = 8'h00;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = \$signal$31 ;
-    if (\$255 ) begin
-      \$416  = keys__payload[552];
+    \$538  = lane1_takes2;
+    if (\$121 ) begin
+      \$538  = \$177 ;
     end
     if (rst) begin
-      \$416  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = \$signal ;
-    if (\$255 ) begin
-      \$417  = 1'h1;
-    end else if (\$260 ) begin
-      \$417  = 1'h0;
+    \$539  = lane1_takes3;
+    if (\$121 ) begin
+      \$539  = \$182 ;
     end
     if (rst) begin
-      \$417  = 1'h0;
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = \$signal$30 ;
-    if (\$255 ) begin
-      \$418  = { keys__payload[531:479], 3'h0 };
+    \$540  = lane1_takes4;
+    if (\$121 ) begin
+      \$540  = \$188 ;
     end
     if (rst) begin
-      \$418  = 56'h00000000000000;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = have_prev;
-    if (\$255 ) begin
-      \$419  = \$272 ;
+    \$541  = lane1_takes5;
+    if (\$121 ) begin
+      \$541  = \$195 ;
     end
     if (rst) begin
-      \$419  = 1'h0;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = points__valid;
-    if (\$277 ) begin
+    \$542  = lane1_takes6;
+    if (\$121 ) begin
+      \$542  = \$203 ;
+    end
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$543  = lane1_takes7;
+    if (\$121 ) begin
+      \$543  = \$212 ;
+    end
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$544  = lane2_takes2;
+    if (\$121 ) begin
+      \$544  = \$216 ;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$545  = lane2_takes3;
+    if (\$121 ) begin
+      \$545  = \$221 ;
+    end
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$546  = lane2_takes4;
+    if (\$121 ) begin
+      \$546  = \$227 ;
+    end
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$547  = lane2_takes5;
+    if (\$121 ) begin
+      \$547  = \$234 ;
+    end
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$548  = lane2_takes6;
+    if (\$121 ) begin
+      \$548  = \$242 ;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$549  = lane2_takes7;
+    if (\$121 ) begin
+      \$549  = \$251 ;
+    end
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$550  = lane3_takes3;
+    if (\$121 ) begin
+      \$550  = \$256 ;
+    end
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$551  = lane3_takes4;
+    if (\$121 ) begin
+      \$551  = \$262 ;
+    end
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$552  = lane3_takes5;
+    if (\$121 ) begin
+      \$552  = \$269 ;
+    end
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$553  = lane3_takes6;
+    if (\$121 ) begin
+      \$553  = \$277 ;
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$554  = lane3_takes7;
+    if (\$121 ) begin
+      \$554  = \$286 ;
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$555  = lane4_takes4;
+    if (\$121 ) begin
+      \$555  = \$292 ;
+    end
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$556  = lane4_takes5;
+    if (\$121 ) begin
+      \$556  = \$299 ;
+    end
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$557  = lane4_takes6;
+    if (\$121 ) begin
+      \$557  = \$307 ;
+    end
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$558  = lane4_takes7;
+    if (\$121 ) begin
+      \$558  = \$316 ;
+    end
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$559  = lane5_takes5;
+    if (\$121 ) begin
+      \$559  = \$323 ;
+    end
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$560  = lane5_takes6;
+    if (\$121 ) begin
+      \$560  = \$331 ;
+    end
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$561  = lane5_takes7;
+    if (\$121 ) begin
+      \$561  = \$340 ;
+    end
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$562  = lane6_takes6;
+    if (\$121 ) begin
+      \$562  = \$348 ;
+    end
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$563  = lane6_takes7;
+    if (\$121 ) begin
+      \$563  = \$357 ;
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$564  = lane7_takes7;
+    if (\$121 ) begin
+      \$564  = \$366 ;
+    end
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$565  = q2_0;
+    if (\$121 ) begin
+      \$565  = q0;
+    end
+    if (rst) begin
+      \$565  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$566  = q2_1;
+    if (\$121 ) begin
+      \$566  = q1;
+    end
+    if (rst) begin
+      \$566  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$567  = q2_2;
+    if (\$121 ) begin
+      \$567  = q2;
+    end
+    if (rst) begin
+      \$567  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$568  = q2_3;
+    if (\$121 ) begin
+      \$568  = q3;
+    end
+    if (rst) begin
+      \$568  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$569  = q2_4;
+    if (\$121 ) begin
+      \$569  = q4;
+    end
+    if (rst) begin
+      \$569  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$570  = q2_5;
+    if (\$121 ) begin
+      \$570  = q5;
+    end
+    if (rst) begin
+      \$570  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$571  = q2_6;
+    if (\$121 ) begin
+      \$571  = q6;
+    end
+    if (rst) begin
+      \$571  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$572  = q2_7;
+    if (\$121 ) begin
+      \$572  = q7;
+    end
+    if (rst) begin
+      \$572  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$573  = \$signal$95 ;
+    if (\$121 ) begin
+      \$573  = \$374 [3:0];
+    end
+    if (rst) begin
+      \$573  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$574  = \$signal$96 ;
+    if (\$121 ) begin
+      \$574  = \$signal$50 ;
+    end
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$575  = \$signal$8 ;
+    if (\$121 ) begin
+      \$575  = 1'h1;
+    end else if (\$127 ) begin
+      \$575  = 1'h0;
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$576  = packed0;
+    if (\$380 ) begin
+      \$576  = \$399 ;
+    end
+    if (rst) begin
+      \$576  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$577  = packed1;
+    if (\$380 ) begin
+      \$577  = \$413 ;
+    end
+    if (rst) begin
+      \$577  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$578  = packed2;
+    if (\$380 ) begin
+      \$578  = \$425 ;
+    end
+    if (rst) begin
+      \$578  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$579  = packed3;
+    if (\$380 ) begin
+      \$579  = \$435 ;
+    end
+    if (rst) begin
+      \$579  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$580  = packed4;
+    if (\$380 ) begin
+      \$580  = \$443 ;
+    end
+    if (rst) begin
+      \$580  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$581  = packed5;
+    if (\$380 ) begin
+      \$581  = \$449 ;
+    end
+    if (rst) begin
+      \$581  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$582  = packed6;
+    if (\$380 ) begin
+      \$582  = \$453 ;
+    end
+    if (rst) begin
+      \$582  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$583  = packed7;
+    if (\$380 ) begin
+      \$583  = \$455 ;
+    end
+    if (rst) begin
+      \$583  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$584  = count;
+    if (\$380 ) begin
+      \$584  = \$signal$95 ;
+    end
+    if (rst) begin
+      \$584  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$585  = \$signal$16 ;
+    if (\$380 ) begin
+      \$585  = \$signal$96 ;
+    end
+    if (rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$586  = \$signal$9 ;
+    if (\$380 ) begin
+      \$586  = 1'h1;
+    end else if (\$383 ) begin
+      \$586  = 1'h0;
+    end
+    if (rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$587  = beat_no;
+    if (push) begin
+      \$587  = \$457 [8:0];
+    end
+    if (rst) begin
+      \$587  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$588  = n_left;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$420  = 1'h1;
-      end else if (\$signal$31 ) begin
-        \$420  = 1'h1;
+      if (\$462 ) begin
+        \$588  = \$463 [2:0];
+      end else if (\$signal$16 ) begin
+        \$588  = 3'h0;
       end else begin
-        \$420  = 1'h0;
+        \$588  = \$15 [2:0];
       end
-    end else if (\$280 ) begin
-      \$420  = 1'h1;
-    end else if (\$282 ) begin
-      \$420  = 1'h0;
+    end else if (\$461 ) begin
+      \$588  = 3'h0;
     end
     if (rst) begin
-      \$420  = 1'h0;
+      \$588  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = points__payload;
-    if (\$277 ) begin
-      if (\$283 ) begin
-        \$421 [551:544] = 8'hff;
-        \$421 [552] = \$285 ;
-        \$421 [55:0] = \$293 ;
-        \$421 [67:56] = { beat_no, 3'h0 };
-        \$421 [123:68] = \$297 ;
-        \$421 [135:124] = { beat_no, 3'h1 };
-        \$421 [191:136] = \$301 ;
-        \$421 [203:192] = { beat_no, 3'h2 };
-        \$421 [259:204] = \$305 ;
-        \$421 [271:260] = { beat_no, 3'h3 };
-        \$421 [327:272] = \$309 ;
-        \$421 [339:328] = { beat_no, 3'h4 };
-        \$421 [395:340] = \$313 ;
-        \$421 [407:396] = { beat_no, 3'h5 };
-        \$421 [463:408] = \$317 ;
-        \$421 [475:464] = { beat_no, 3'h6 };
-        \$421 [531:476] = \$319 ;
-        \$421 [543:532] = { beat_no, 3'h7 };
-      end else if (\$signal$31 ) begin
-        \$421 [551:544] = \$340 [7:0];
-        \$421 [552] = 1'h1;
-        \$421 [55:0] = \$346 ;
-        \$421 [67:56] = { beat_no, 3'h0 };
-        \$421 [123:68] = \$350 ;
-        \$421 [135:124] = { beat_no, 3'h1 };
-        \$421 [191:136] = \$354 ;
-        \$421 [203:192] = { beat_no, 3'h2 };
-        \$421 [259:204] = \$358 ;
-        \$421 [271:260] = { beat_no, 3'h3 };
-        \$421 [327:272] = \$362 ;
-        \$421 [339:328] = { beat_no, 3'h4 };
-        \$421 [395:340] = \$366 ;
-        \$421 [407:396] = { beat_no, 3'h5 };
-        \$421 [463:408] = \$370 ;
-        \$421 [475:464] = { beat_no, 3'h6 };
-        \$421 [531:476] = \$372 ;
-        \$421 [543:532] = { beat_no, 3'h7 };
+    \$589  = pending;
+    if (\$460 ) begin
+      if (\$462 ) begin
+        \$589  = \$465 ;
       end
-    end else if (\$280 ) begin
-      \$421 [551:544] = \$404 [7:0];
-      \$421 [552] = 1'h1;
-      \$421 [55:0] = left0;
-      \$421 [67:56] = { beat_no, 3'h0 };
-      \$421 [123:68] = left1;
-      \$421 [135:124] = { beat_no, 3'h1 };
-      \$421 [191:136] = left2;
-      \$421 [203:192] = { beat_no, 3'h2 };
-      \$421 [259:204] = left3;
-      \$421 [271:260] = { beat_no, 3'h3 };
-      \$421 [327:272] = left4;
-      \$421 [339:328] = { beat_no, 3'h4 };
-      \$421 [395:340] = left5;
-      \$421 [407:396] = { beat_no, 3'h5 };
-      \$421 [463:408] = left6;
-      \$421 [475:464] = { beat_no, 3'h6 };
-      \$421 [531:476] = left7;
-      \$421 [543:532] = { beat_no, 3'h7 };
+    end else if (\$461 ) begin
+      \$589  = 1'h0;
     end
     if (rst) begin
-      \$421  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = beat_no;
-    if (\$277 ) begin
-      if (\$283 ) begin
-        \$422  = \$289 [8:0];
-      end else if (\$signal$31 ) begin
-        \$422  = \$342 [8:0];
-      end
-    end else if (\$280 ) begin
-      \$422  = \$406 [8:0];
-    end
-    if (rst) begin
-      \$422  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = n_left;
-    if (\$277 ) begin
+    \$590  = left0;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$423  = \$320 [2:0];
-      end else if (\$signal$31 ) begin
-        \$423  = 3'h0;
+      if (\$462 ) begin
+        \$590  = \$467 ;
+      end else if (\$signal$16 ) begin
       end else begin
-        \$423  = \$254 [2:0];
+        \$590  = \$485 ;
       end
-    end else if (\$280 ) begin
-      \$423  = 3'h0;
     end
     if (rst) begin
-      \$423  = 3'h0;
+      \$590  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = pending;
-    if (\$277 ) begin
-      if (\$283 ) begin
-        \$424  = \$322 ;
-      end
-    end else if (\$280 ) begin
-      \$424  = 1'h0;
-    end
-    if (rst) begin
-      \$424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = left0;
-    if (\$277 ) begin
+    \$591  = left1;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$425  = \$324 ;
-      end else if (\$signal$31 ) begin
+      if (\$462 ) begin
+        \$591  = \$469 ;
+      end else if (\$signal$16 ) begin
       end else begin
-        \$425  = \$376 ;
+        \$591  = \$489 ;
       end
     end
     if (rst) begin
-      \$425  = 56'h00000000000000;
+      \$591  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = left1;
-    if (\$277 ) begin
+    \$592  = left2;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$426  = \$326 ;
-      end else if (\$signal$31 ) begin
+      if (\$462 ) begin
+        \$592  = \$471 ;
+      end else if (\$signal$16 ) begin
       end else begin
-        \$426  = \$380 ;
+        \$592  = \$493 ;
       end
     end
     if (rst) begin
-      \$426  = 56'h00000000000000;
+      \$592  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = left2;
-    if (\$277 ) begin
+    \$593  = left3;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$427  = \$328 ;
-      end else if (\$signal$31 ) begin
+      if (\$462 ) begin
+        \$593  = \$473 ;
+      end else if (\$signal$16 ) begin
       end else begin
-        \$427  = \$384 ;
+        \$593  = \$497 ;
       end
     end
     if (rst) begin
-      \$427  = 56'h00000000000000;
+      \$593  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = left3;
-    if (\$277 ) begin
+    \$594  = left4;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$428  = \$330 ;
-      end else if (\$signal$31 ) begin
+      if (\$462 ) begin
+        \$594  = \$475 ;
+      end else if (\$signal$16 ) begin
       end else begin
-        \$428  = \$388 ;
+        \$594  = \$501 ;
       end
     end
     if (rst) begin
-      \$428  = 56'h00000000000000;
+      \$594  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = left4;
-    if (\$277 ) begin
+    \$595  = left5;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$429  = \$332 ;
-      end else if (\$signal$31 ) begin
+      if (\$462 ) begin
+        \$595  = \$477 ;
+      end else if (\$signal$16 ) begin
       end else begin
-        \$429  = \$392 ;
+        \$595  = \$505 ;
       end
     end
     if (rst) begin
-      \$429  = 56'h00000000000000;
+      \$595  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = left5;
-    if (\$277 ) begin
+    \$596  = left6;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$430  = \$334 ;
-      end else if (\$signal$31 ) begin
+      if (\$462 ) begin
+        \$596  = \$479 ;
+      end else if (\$signal$16 ) begin
       end else begin
-        \$430  = \$396 ;
+        \$596  = \$509 ;
       end
     end
     if (rst) begin
-      \$430  = 56'h00000000000000;
+      \$596  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = left6;
-    if (\$277 ) begin
+    \$597  = left7;
+    if (\$460 ) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$431  = \$336 ;
-      end else if (\$signal$31 ) begin
+      if (\$462 ) begin
+        \$597  = \$481 ;
+      end else if (\$signal$16 ) begin
       end else begin
-        \$431  = \$400 ;
+        \$597  = \$511 ;
       end
     end
     if (rst) begin
-      \$431  = 56'h00000000000000;
+      \$597  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = left7;
-    if (\$277 ) begin
-      (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$432  = \$338 ;
-      end else if (\$signal$31 ) begin
-      end else begin
-        \$432  = \$402 ;
-      end
-    end
-    if (rst) begin
-      \$432  = 56'h00000000000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (\$24 [2:0])
+      3'h0:
+          \$25  = packed0;
+      3'h1:
+          \$25  = packed1;
+      3'h2:
+          \$25  = packed2;
+      3'h3:
+          \$25  = packed3;
+      3'h4:
+          \$25  = packed4;
+      3'h5:
+          \$25  = packed5;
+      3'h6:
+          \$25  = packed6;
+      3'h7:
+          \$25  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$28 [2:0])
+      3'h0:
+          \$29  = packed0;
+      3'h1:
+          \$29  = packed1;
+      3'h2:
+          \$29  = packed2;
+      3'h3:
+          \$29  = packed3;
+      3'h4:
+          \$29  = packed4;
+      3'h5:
+          \$29  = packed5;
+      3'h6:
+          \$29  = packed6;
+      3'h7:
+          \$29  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$32 [2:0])
+      3'h0:
+          \$33  = packed0;
+      3'h1:
+          \$33  = packed1;
+      3'h2:
+          \$33  = packed2;
+      3'h3:
+          \$33  = packed3;
+      3'h4:
+          \$33  = packed4;
+      3'h5:
+          \$33  = packed5;
+      3'h6:
+          \$33  = packed6;
+      3'h7:
+          \$33  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$36 [2:0])
+      3'h0:
+          \$37  = packed0;
+      3'h1:
+          \$37  = packed1;
+      3'h2:
+          \$37  = packed2;
+      3'h3:
+          \$37  = packed3;
+      3'h4:
+          \$37  = packed4;
+      3'h5:
+          \$37  = packed5;
+      3'h6:
+          \$37  = packed6;
+      3'h7:
+          \$37  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$40 [2:0])
+      3'h0:
+          \$41  = packed0;
+      3'h1:
+          \$41  = packed1;
+      3'h2:
+          \$41  = packed2;
+      3'h3:
+          \$41  = packed3;
+      3'h4:
+          \$41  = packed4;
+      3'h5:
+          \$41  = packed5;
+      3'h6:
+          \$41  = packed6;
+      3'h7:
+          \$41  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$44 [2:0])
+      3'h0:
+          \$45  = packed0;
+      3'h1:
+          \$45  = packed1;
+      3'h2:
+          \$45  = packed2;
+      3'h3:
+          \$45  = packed3;
+      3'h4:
+          \$45  = packed4;
+      3'h5:
+          \$45  = packed5;
+      3'h6:
+          \$45  = packed6;
+      3'h7:
+          \$45  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$48 [2:0])
+      3'h0:
+          \$49  = packed0;
+      3'h1:
+          \$49  = packed1;
+      3'h2:
+          \$49  = packed2;
+      3'h3:
+          \$49  = packed3;
+      3'h4:
+          \$49  = packed4;
+      3'h5:
+          \$49  = packed5;
+      3'h6:
+          \$49  = packed6;
+      3'h7:
+          \$49  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$51 [2:0])
+      3'h0:
+          \$52  = packed0;
+      3'h1:
+          \$52  = packed1;
+      3'h2:
+          \$52  = packed2;
+      3'h3:
+          \$52  = packed3;
+      3'h4:
+          \$52  = packed4;
+      3'h5:
+          \$52  = packed5;
+      3'h6:
+          \$52  = packed6;
+      3'h7:
+          \$52  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$56 [2:0])
+      3'h0:
+          \$57  = packed0;
+      3'h1:
+          \$57  = packed1;
+      3'h2:
+          \$57  = packed2;
+      3'h3:
+          \$57  = packed3;
+      3'h4:
+          \$57  = packed4;
+      3'h5:
+          \$57  = packed5;
+      3'h6:
+          \$57  = packed6;
+      3'h7:
+          \$57  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$60 [2:0])
+      3'h0:
+          \$61  = packed0;
+      3'h1:
+          \$61  = packed1;
+      3'h2:
+          \$61  = packed2;
+      3'h3:
+          \$61  = packed3;
+      3'h4:
+          \$61  = packed4;
+      3'h5:
+          \$61  = packed5;
+      3'h6:
+          \$61  = packed6;
+      3'h7:
+          \$61  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$64 [2:0])
+      3'h0:
+          \$65  = packed0;
+      3'h1:
+          \$65  = packed1;
+      3'h2:
+          \$65  = packed2;
+      3'h3:
+          \$65  = packed3;
+      3'h4:
+          \$65  = packed4;
+      3'h5:
+          \$65  = packed5;
+      3'h6:
+          \$65  = packed6;
+      3'h7:
+          \$65  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$68 [2:0])
+      3'h0:
+          \$69  = packed0;
+      3'h1:
+          \$69  = packed1;
+      3'h2:
+          \$69  = packed2;
+      3'h3:
+          \$69  = packed3;
+      3'h4:
+          \$69  = packed4;
+      3'h5:
+          \$69  = packed5;
+      3'h6:
+          \$69  = packed6;
+      3'h7:
+          \$69  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$72 [2:0])
+      3'h0:
+          \$73  = packed0;
+      3'h1:
+          \$73  = packed1;
+      3'h2:
+          \$73  = packed2;
+      3'h3:
+          \$73  = packed3;
+      3'h4:
+          \$73  = packed4;
+      3'h5:
+          \$73  = packed5;
+      3'h6:
+          \$73  = packed6;
+      3'h7:
+          \$73  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$76 [2:0])
+      3'h0:
+          \$77  = packed0;
+      3'h1:
+          \$77  = packed1;
+      3'h2:
+          \$77  = packed2;
+      3'h3:
+          \$77  = packed3;
+      3'h4:
+          \$77  = packed4;
+      3'h5:
+          \$77  = packed5;
+      3'h6:
+          \$77  = packed6;
+      3'h7:
+          \$77  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$80 [2:0])
+      3'h0:
+          \$81  = packed0;
+      3'h1:
+          \$81  = packed1;
+      3'h2:
+          \$81  = packed2;
+      3'h3:
+          \$81  = packed3;
+      3'h4:
+          \$81  = packed4;
+      3'h5:
+          \$81  = packed5;
+      3'h6:
+          \$81  = packed6;
+      3'h7:
+          \$81  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$83 [2:0])
+      3'h0:
+          \$84  = packed0;
+      3'h1:
+          \$84  = packed1;
+      3'h2:
+          \$84  = packed2;
+      3'h3:
+          \$84  = packed3;
+      3'h4:
+          \$84  = packed4;
+      3'h5:
+          \$84  = packed5;
+      3'h6:
+          \$84  = packed6;
+      3'h7:
+          \$84  = packed7;
+    endcase
   end
   assign points__ready = 1'h1;
-  assign count = \$14 [3:0];
-  assign total = \$254 [3:0];
-  assign \keys__payload.lanes  = keys__payload[543:0];
-  assign \keys__payload.lanes[0]  = keys__payload[67:0];
-  assign \keys__payload.lanes[0].key  = keys__payload[55:0];
-  assign \keys__payload.lanes[0].idx  = keys__payload[67:56];
-  assign \keys__payload.lanes[1]  = keys__payload[135:68];
-  assign \keys__payload.lanes[1].key  = keys__payload[123:68];
-  assign \keys__payload.lanes[1].idx  = keys__payload[135:124];
-  assign \keys__payload.lanes[2]  = keys__payload[203:136];
-  assign \keys__payload.lanes[2].key  = keys__payload[191:136];
-  assign \keys__payload.lanes[2].idx  = keys__payload[203:192];
-  assign \keys__payload.lanes[3]  = keys__payload[271:204];
-  assign \keys__payload.lanes[3].key  = keys__payload[259:204];
-  assign \keys__payload.lanes[3].idx  = keys__payload[271:260];
-  assign \keys__payload.lanes[4]  = keys__payload[339:272];
-  assign \keys__payload.lanes[4].key  = keys__payload[327:272];
-  assign \keys__payload.lanes[4].idx  = keys__payload[339:328];
-  assign \keys__payload.lanes[5]  = keys__payload[407:340];
-  assign \keys__payload.lanes[5].key  = keys__payload[395:340];
-  assign \keys__payload.lanes[5].idx  = keys__payload[407:396];
-  assign \keys__payload.lanes[6]  = keys__payload[475:408];
-  assign \keys__payload.lanes[6].key  = keys__payload[463:408];
-  assign \keys__payload.lanes[6].idx  = keys__payload[475:464];
-  assign \keys__payload.lanes[7]  = keys__payload[543:476];
-  assign \keys__payload.lanes[7].key  = keys__payload[531:476];
-  assign \keys__payload.lanes[7].idx  = keys__payload[543:532];
-  assign \keys__payload.keep  = keys__payload[551:544];
-  assign \keys__payload.last  = keys__payload[552];
+  assign points__valid = points_valid;
+  assign total = \$15 [3:0];
+  assign \beat.lanes  = beat[543:0];
+  assign \beat.lanes[0]  = beat[67:0];
+  assign \beat.lanes[0].key  = beat[55:0];
+  assign \beat.lanes[0].idx  = beat[67:56];
+  assign \beat.lanes[1]  = beat[135:68];
+  assign \beat.lanes[1].key  = beat[123:68];
+  assign \beat.lanes[1].idx  = beat[135:124];
+  assign \beat.lanes[2]  = beat[203:136];
+  assign \beat.lanes[2].key  = beat[191:136];
+  assign \beat.lanes[2].idx  = beat[203:192];
+  assign \beat.lanes[3]  = beat[271:204];
+  assign \beat.lanes[3].key  = beat[259:204];
+  assign \beat.lanes[3].idx  = beat[271:260];
+  assign \beat.lanes[4]  = beat[339:272];
+  assign \beat.lanes[4].key  = beat[327:272];
+  assign \beat.lanes[4].idx  = beat[339:328];
+  assign \beat.lanes[5]  = beat[407:340];
+  assign \beat.lanes[5].key  = beat[395:340];
+  assign \beat.lanes[5].idx  = beat[407:396];
+  assign \beat.lanes[6]  = beat[475:408];
+  assign \beat.lanes[6].key  = beat[463:408];
+  assign \beat.lanes[6].idx  = beat[475:464];
+  assign \beat.lanes[7]  = beat[543:476];
+  assign \beat.lanes[7].key  = beat[531:476];
+  assign \beat.lanes[7].idx  = beat[543:532];
+  assign \beat.keep  = beat[551:544];
+  assign \beat.last  = beat[552];
+  assign \points_skid.lanes  = points_skid[543:0];
+  assign \points_skid.lanes[0]  = points_skid[67:0];
+  assign \points_skid.lanes[0].key  = points_skid[55:0];
+  assign \points_skid.lanes[0].idx  = points_skid[67:56];
+  assign \points_skid.lanes[1]  = points_skid[135:68];
+  assign \points_skid.lanes[1].key  = points_skid[123:68];
+  assign \points_skid.lanes[1].idx  = points_skid[135:124];
+  assign \points_skid.lanes[2]  = points_skid[203:136];
+  assign \points_skid.lanes[2].key  = points_skid[191:136];
+  assign \points_skid.lanes[2].idx  = points_skid[203:192];
+  assign \points_skid.lanes[3]  = points_skid[271:204];
+  assign \points_skid.lanes[3].key  = points_skid[259:204];
+  assign \points_skid.lanes[3].idx  = points_skid[271:260];
+  assign \points_skid.lanes[4]  = points_skid[339:272];
+  assign \points_skid.lanes[4].key  = points_skid[327:272];
+  assign \points_skid.lanes[4].idx  = points_skid[339:328];
+  assign \points_skid.lanes[5]  = points_skid[407:340];
+  assign \points_skid.lanes[5].key  = points_skid[395:340];
+  assign \points_skid.lanes[5].idx  = points_skid[407:396];
+  assign \points_skid.lanes[6]  = points_skid[475:408];
+  assign \points_skid.lanes[6].key  = points_skid[463:408];
+  assign \points_skid.lanes[6].idx  = points_skid[475:464];
+  assign \points_skid.lanes[7]  = points_skid[543:476];
+  assign \points_skid.lanes[7].key  = points_skid[531:476];
+  assign \points_skid.lanes[7].idx  = points_skid[543:532];
+  assign \points_skid.keep  = points_skid[551:544];
+  assign \points_skid.last  = points_skid[552];
   assign \points__payload.lanes  = points__payload[543:0];
   assign \points__payload.lanes[0]  = points__payload[67:0];
   assign \points__payload.lanes[0].key  = points__payload[55:0];
@@ -9858,18 +10317,64 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \points__payload.lanes[7].idx  = points__payload[543:532];
   assign \points__payload.keep  = points__payload[551:544];
   assign \points__payload.last  = points__payload[552];
-  assign \$3  = 1'h1;
-  assign \$4  = \$signal ;
-  assign \$15  = \$signal$6 [0];
-  assign \$257  = 1'h1;
-  assign \$258  = \$signal ;
-  assign \$274  = 1'h1;
-  assign \$275  = \$signal ;
-  assign \$279  = 1'h1;
-  assign \$280  = pending;
-  assign \$282  = 1'h1;
-  assign \$342  = 10'h000;
-  assign \$406  = 10'h000;
+  assign \keys__payload.lanes  = keys__payload[543:0];
+  assign \keys__payload.lanes[0]  = keys__payload[67:0];
+  assign \keys__payload.lanes[0].key  = keys__payload[55:0];
+  assign \keys__payload.lanes[0].idx  = keys__payload[67:56];
+  assign \keys__payload.lanes[1]  = keys__payload[135:68];
+  assign \keys__payload.lanes[1].key  = keys__payload[123:68];
+  assign \keys__payload.lanes[1].idx  = keys__payload[135:124];
+  assign \keys__payload.lanes[2]  = keys__payload[203:136];
+  assign \keys__payload.lanes[2].key  = keys__payload[191:136];
+  assign \keys__payload.lanes[2].idx  = keys__payload[203:192];
+  assign \keys__payload.lanes[3]  = keys__payload[271:204];
+  assign \keys__payload.lanes[3].key  = keys__payload[259:204];
+  assign \keys__payload.lanes[3].idx  = keys__payload[271:260];
+  assign \keys__payload.lanes[4]  = keys__payload[339:272];
+  assign \keys__payload.lanes[4].key  = keys__payload[327:272];
+  assign \keys__payload.lanes[4].idx  = keys__payload[339:328];
+  assign \keys__payload.lanes[5]  = keys__payload[407:340];
+  assign \keys__payload.lanes[5].key  = keys__payload[395:340];
+  assign \keys__payload.lanes[5].idx  = keys__payload[407:396];
+  assign \keys__payload.lanes[6]  = keys__payload[475:408];
+  assign \keys__payload.lanes[6].key  = keys__payload[463:408];
+  assign \keys__payload.lanes[6].idx  = keys__payload[475:464];
+  assign \keys__payload.lanes[7]  = keys__payload[543:476];
+  assign \keys__payload.lanes[7].key  = keys__payload[531:476];
+  assign \keys__payload.lanes[7].idx  = keys__payload[543:532];
+  assign \keys__payload.keep  = keys__payload[551:544];
+  assign \keys__payload.last  = keys__payload[552];
+  always @*
+    beat[543:532] = { beat_no, 3'h7 };
+  always @*
+    beat[475:464] = { beat_no, 3'h6 };
+  always @*
+    beat[407:396] = { beat_no, 3'h5 };
+  always @*
+    beat[339:328] = { beat_no, 3'h4 };
+  always @*
+    beat[271:260] = { beat_no, 3'h3 };
+  always @*
+    beat[203:192] = { beat_no, 3'h2 };
+  always @*
+    beat[135:124] = { beat_no, 3'h1 };
+  always @*
+    beat[67:56] = { beat_no, 3'h0 };
+  assign \$2  = 1'h0;
+  assign \$3  = 1'h0;
+  assign \$4  = 1'h1;
+  assign points_room_next = 1'h1;
+  assign \$89  = 1'h1;
+  assign \$90  = push;
+  assign \$128  = \$signal$47 [0];
+  assign \$385  = \$384 ;
+  assign \$401  = \$400 ;
+  assign \$415  = \$414 ;
+  assign \$427  = \$426 ;
+  assign \$437  = \$436 ;
+  assign \$445  = \$444 ;
+  assign \$451  = \$450 ;
+  assign \$455  = \$454 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -51541,7 +52046,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$21021$0 (meta),
+    .\port$20934$0 (meta),
     .\port$36$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -51750,7 +52255,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$21021$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$20934$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -51775,8 +52280,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$21021$0 ;
-  wire [25:0] \port$21021$0 ;
+  input [25:0] \port$20934$0 ;
+  wire [25:0] \port$20934$0 ;
   input [543:0] \port$36$0 ;
   wire [543:0] \port$36$0 ;
   (* init = 2'h0 *)
@@ -51811,7 +52316,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$21021$0 , \port$36$0  };
+      storage[w_port__addr] <= { \port$20934$0 , \port$36$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -51873,8 +52378,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$21021$0 , \port$36$0  };
-  assign w_data = { \port$21021$0 , \port$36$0  };
+  assign w_port__data = { \port$20934$0 , \port$36$0  };
+  assign w_data = { \port$20934$0 , \port$36$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -52108,7 +52613,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$21053$0 (meta),
+    .\port$20966$0 (meta),
     .\port$57$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -52317,7 +52822,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$21053$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$20966$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -52342,8 +52847,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$21053$0 ;
-  wire [25:0] \port$21053$0 ;
+  input [25:0] \port$20966$0 ;
+  wire [25:0] \port$20966$0 ;
   input [543:0] \port$57$0 ;
   wire [543:0] \port$57$0 ;
   (* init = 2'h0 *)
@@ -52378,7 +52883,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$21053$0 , \port$57$0  };
+      storage[w_port__addr] <= { \port$20966$0 , \port$57$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -52440,8 +52945,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$21053$0 , \port$57$0  };
-  assign w_data = { \port$21053$0 , \port$57$0  };
+  assign w_port__data = { \port$20966$0 , \port$57$0  };
+  assign w_data = { \port$20966$0 , \port$57$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

@@ -4,6 +4,7 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import bits_for, check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import check_width
+from pyhdl.pointacc.pipeline import skid_output
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
@@ -17,10 +18,12 @@ class Downsampler(wiring.Component):
 
     The points of one output voxel are neighbours in parity-last order, so a key survives when its
     quantised key differs from its predecessor's (the last lane of the beat before, for lane 0).
-    Stage 1 registers the beat's quantised keys and survivors; stage 2 packs the survivors behind
-    the up to ``width - 1`` left over from the beats before and emits a beat whenever ``width`` are
-    there, and at the list's ``last`` the rest with ``last`` (a second beat, one cycle later, when
-    the leftovers and the last beat's survivors are more than ``width``). Output ``idx`` = rank:
+    Stage 1 registers the beat's quantised keys and survivors; stage 2 which lane holds the
+    ``j``-th survivor (one-hot) and their count; stage 3 packs the survivors into the lowest
+    lanes; stage 4 places them, rotated by the count of the up to
+    ``width - 1`` left over from the beats before, above those leftovers and emits a beat whenever
+    ``width`` are there, and at the list's ``last`` the rest with ``last`` (a second beat, one cycle
+    later, when the leftovers and the last beat's survivors are more than ``width``). Output ``idx`` = rank:
     lane ``i`` of output beat ``j`` holds ``j * width + i``.
 
     Parameters
@@ -35,12 +38,13 @@ class Downsampler(wiring.Component):
     points : Out(stream of key_beat_layout)
         The list of its distinct quantised keys.
 
-    Timing: a beat taken on cycle ``t`` leaves on ``t + latency`` (``latency = 2``), one beat a
+    Timing: a beat taken on cycle ``t`` leaves on ``t + latency`` (``latency = 4``), one beat a
     cycle, plus one cycle at the end of a list when the final output takes two beats; ``keys.ready``
-    is low only while ``points`` is held or that extra beat waits.
+    is low only while the output's skid register is full (``points`` held twice) or that extra
+    beat waits; ``points.ready`` reaches the output and skid registers only.
     """
 
-    latency = 2
+    latency = 4
 
     def __init__(self, *, width: int = 8, coord_bits: int = COORD_BITS, batch_bits: int = BATCH_BITS,
                  index_bits: int = INDEX_BITS):
@@ -63,11 +67,24 @@ class Downsampler(wiring.Component):
         q = [Signal(kb, name=f"q{i}") for i in range(w)]
         alive, s1_last, s1_valid = Signal(w), Signal(), Signal()
         prev, have_prev = Signal(kb), Signal()
+        # Stage 2: for each output lane j, which lane holds survivor j (one-hot), and the count.
+        # Stage 3: the survivors packed into the lowest lanes (zero above).
+        hits = {(j, i): Signal(name=f"lane{j}_takes{i}") for j in range(w) for i in range(j, w)}
+        q2 = [Signal(kb, name=f"q2_{i}") for i in range(w)]
+        pk = [Signal(kb, name=f"packed{j}") for j in range(w)]
+        n2, count = Signal(range(w + 1)), Signal(range(w + 1))
+        s2_last, s2_valid, s3_last, s3_valid = Signal(), Signal(), Signal(), Signal()
         pending = Signal()                      # the second beat of a list's end waits
-        out_free = ~out.valid | out.ready
-        fire = s1_valid & out_free & ~pending   # stage 2 takes stage 1
+        # The output register with a skid register behind it: `room` (a register) is the ready
+        # of stage 4, so `points.ready` reaches those two registers only.
+        push = Signal()
+        beat = Signal.like(out.payload, name="beat")
+        room, _ = skid_output(m, out, beat, push, "points")
+        fire = s3_valid & room & ~pending       # stage 4 takes stage 3
+        move3 = s2_valid & (~s3_valid | fire)   # stage 3 takes stage 2
+        move2 = s1_valid & (~s2_valid | move3)  # stage 2 takes stage 1
         take = src.valid & src.ready
-        m.d.comb += src.ready.eq(~s1_valid | fire)
+        m.d.comb += src.ready.eq(~s1_valid | move2)
         lanes = src.payload.lanes
         quant = [Cat(Const(0, PARITY_BITS), lanes[i].key[PARITY_BITS:]) for i in range(w)]
         first = ~have_prev | (quant[0] != prev)
@@ -75,52 +92,55 @@ class Downsampler(wiring.Component):
         with m.If(take):
             m.d.sync += [*(q[i].eq(quant[i]) for i in range(w)), alive.eq(new), s1_last.eq(src.payload.last),
                          s1_valid.eq(1), prev.eq(quant[w - 1]), have_prev.eq(~src.payload.last)]
-        with m.Elif(fire):
+        with m.Elif(move2):
             m.d.sync += s1_valid.eq(0)
 
-        # Stage 2: pack the survivors behind the leftovers.
-        count = Signal(range(w + 1))
-        m.d.comb += count.eq(sum(alive[i] for i in range(w)))
-        packed = []
-        for j in range(w):                      # survivor number j: the lane with j survivors below it
-            sel = Signal(kb, name=f"packed{j}")
-            hits = [alive[i] & (sum(alive[k] for k in range(i)) == j) for i in range(j, w)]
-            m.d.comb += sel.eq(0)
-            for i, hit in zip(range(j, w), hits, strict=True):
-                with m.If(hit):
-                    m.d.comb += sel.eq(q[i])
-            packed.append(sel)
+        with m.If(move2):
+            m.d.sync += [t.eq(alive[i] & (sum(alive[k] for k in range(i)) == j)) for (j, i), t in hits.items()]
+            m.d.sync += [r.eq(x) for r, x in zip(q2, q, strict=True)]
+            m.d.sync += [n2.eq(sum(alive[i] for i in range(w))), s2_last.eq(s1_last), s2_valid.eq(1)]
+        with m.Elif(move3):
+            m.d.sync += s2_valid.eq(0)
+        with m.If(move3):
+            for j in range(w):
+                sel = Const(0, kb)
+                for i in range(j, w):
+                    sel = sel | Mux(hits[j, i], q2[i], 0)
+                m.d.sync += pk[j].eq(sel)
+            m.d.sync += [count.eq(n2), s3_last.eq(s2_last), s3_valid.eq(1)]
+        with m.Elif(fire):
+            m.d.sync += s3_valid.eq(0)
+
+        # Stage 4: the packed survivors rotated by the leftovers' count fill the lanes above the
+        # leftovers; whatever passes the beat's end stays, rotated, as the next leftovers.
         left = [Signal(kb, name=f"left{i}") for i in range(w)]
         n_left = Signal(range(w))
-        packed_at = Array(packed + [Const(0, kb)] * w)
-        combined = [Mux(k < n_left, left[k], packed_at[(k - n_left)[:lw + 1]]) if k < w - 1     # n_left < w
-                    else packed_at[(k - n_left)[:lw + 1]] for k in range(2 * w)]
+        rot = [Array(pk)[(k - n_left)[:lw]] for k in range(w)]          # pk[(k - n_left) mod w]
+        lane = [Mux(k < n_left, left[k], rot[k]) for k in range(w - 1)] + [rot[w - 1]]     # n_left < w
         total = Signal(range(2 * w))
         m.d.comb += total.eq(n_left + count)
         beat_no = Signal(self.index_bits - lw)
 
         def emit(keys, n, last):          # n: the kept lanes (a constant w, or a count below w)
             keep = (1 << w) - 1 if isinstance(n, int) else (Const(1, w + 1) << n) - 1
-            m.d.sync += [out.valid.eq(1), out.payload.keep.eq(keep), out.payload.last.eq(last),
-                         beat_no.eq(Mux(last, 0, beat_no + 1))]
-            for i in range(w):
-                m.d.sync += [out.payload.lanes[i].key.eq(keys[i]), out.payload.lanes[i].idx.eq(Cat(Const(i, lw),
-                                                                                                   beat_no))]
+            m.d.comb += [push.eq(1), beat.keep.eq(keep), beat.last.eq(last)]
+            m.d.comb += [beat.lanes[i].key.eq(keys[i]) for i in range(w)]
 
+        m.d.comb += [beat.lanes[i].idx.eq(Cat(Const(i, lw), beat_no)) for i in range(w)]
+        with m.If(push):
+            m.d.sync += beat_no.eq(Mux(beat.last, 0, beat_no + 1))
         with m.If(fire):
             with m.If(total >= w):
-                emit(combined[:w], w, s1_last & (total == w))
-                m.d.sync += [n_left.eq(total - w), pending.eq(s1_last & (total != w))]
-                m.d.sync += [left[i].eq(combined[w + i]) for i in range(w)]
-            with m.Elif(s1_last):
-                emit(combined[:w], total, 1)
+                emit(lane, w, s3_last & (total == w))
+                m.d.sync += [n_left.eq(total - w), pending.eq(s3_last & (total != w))]
+                m.d.sync += [left[i].eq(rot[i]) for i in range(w)]
+            with m.Elif(s3_last):
+                emit(lane, total, 1)
                 m.d.sync += n_left.eq(0)
             with m.Else():
-                m.d.sync += [out.valid.eq(0), n_left.eq(total)]
-                m.d.sync += [left[i].eq(combined[i]) for i in range(w)]
-        with m.Elif(pending & out_free):
+                m.d.sync += n_left.eq(total)
+                m.d.sync += [left[i].eq(lane[i]) for i in range(w)]
+        with m.Elif(pending & room):
             emit(left, n_left, 1)
             m.d.sync += [n_left.eq(0), pending.eq(0)]
-        with m.Elif(out_free):
-            m.d.sync += out.valid.eq(0)
         return m

@@ -17,7 +17,7 @@ from verif.golden.pointacc import downsample, downsample_beat_times, encode_down
 from verif.harness.pointacc_beats import beat_arrays, concat, key_beat_ints, read_key_beat, split_lists
 
 PARAMS = dict(width=8, coord_bits=16, batch_bits=8, index_bits=20)
-LATENCY = 2
+LATENCY = 4
 MODULE = __name__
 
 
