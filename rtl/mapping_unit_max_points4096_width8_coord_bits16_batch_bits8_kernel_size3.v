@@ -4395,7 +4395,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     .keys__ready(\keys__ready$111 ),
     .keys__valid(\keys__valid$108 ),
     .points__payload(points__payload),
-    .points_valid(points__valid),
+    .points__valid(points__valid),
     .rst(rst)
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.intersect  \intersect  (
@@ -6720,8 +6720,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$18662$0 (read__data),
-    .\port$20902$0 (meta),
+    .\port$18657$0 (read__data),
+    .\port$20891$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6966,7 +6966,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$18662$0 , w_en, \port$20902$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$18657$0 , w_en, \port$20891$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6991,10 +6991,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [447:0] \port$18662$0 ;
-  wire [447:0] \port$18662$0 ;
-  input [18:0] \port$20902$0 ;
-  wire [18:0] \port$20902$0 ;
+  input [447:0] \port$18657$0 ;
+  wire [447:0] \port$18657$0 ;
+  input [18:0] \port$20891$0 ;
+  wire [18:0] \port$20891$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -7027,7 +7027,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20902$0 , \port$18662$0  };
+      storage[w_port__addr] <= { \port$20891$0 , \port$18657$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -7089,149 +7089,149 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20902$0 , \port$18662$0  };
-  assign w_data = { \port$20902$0 , \port$18662$0  };
+  assign w_port__data = { \port$20891$0 , \port$18657$0  };
+  assign w_data = { \port$20891$0 , \port$18657$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.downsampler (rst, keys__valid, keys__ready, keys__payload, points__payload, points_valid, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.downsampler (rst, keys__valid, keys__ready, keys__payload, points__valid, points__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
+  wire [1:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
+  wire [1:0] \$103 ;
+  wire [2:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [1:0] \$107 ;
+  wire [2:0] \$108 ;
+  wire [3:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [7:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
+  wire \$111 ;
+  wire [1:0] \$112 ;
+  wire [2:0] \$113 ;
+  wire [3:0] \$114 ;
+  wire [4:0] \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [1:0] \$118 ;
+  wire [2:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire [3:0] \$120 ;
+  wire [4:0] \$121 ;
+  wire [5:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire [1:0] \$129 ;
-  wire \$13 ;
-  wire \$130 ;
+  wire [1:0] \$125 ;
+  wire [2:0] \$126 ;
+  wire [3:0] \$127 ;
+  wire [4:0] \$128 ;
+  wire [5:0] \$129 ;
+  wire [4:0] \$13 ;
+  wire [6:0] \$130 ;
   wire \$131 ;
-  wire [1:0] \$132 ;
-  wire [2:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [1:0] \$136 ;
-  wire [2:0] \$137 ;
-  wire [3:0] \$138 ;
-  wire \$139 ;
+  wire \$132 ;
+  wire [1:0] \$133 ;
+  wire [2:0] \$134 ;
+  wire [3:0] \$135 ;
+  wire [4:0] \$136 ;
+  wire [5:0] \$137 ;
+  wire [6:0] \$138 ;
+  wire [7:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire [1:0] \$141 ;
-  wire [2:0] \$142 ;
-  wire [3:0] \$143 ;
-  wire [4:0] \$144 ;
+  wire \$141 ;
+  wire [1:0] \$142 ;
+  wire [2:0] \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
-  wire [1:0] \$147 ;
-  wire [2:0] \$148 ;
-  wire [3:0] \$149 ;
-  wire [4:0] \$15 ;
-  wire [4:0] \$150 ;
-  wire [5:0] \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire [1:0] \$154 ;
-  wire [2:0] \$155 ;
-  wire [3:0] \$156 ;
-  wire [4:0] \$157 ;
-  wire [5:0] \$158 ;
-  wire [6:0] \$159 ;
+  wire [1:0] \$146 ;
+  wire [2:0] \$147 ;
+  wire [3:0] \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire [1:0] \$151 ;
+  wire [2:0] \$152 ;
+  wire [3:0] \$153 ;
+  wire [4:0] \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [1:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire [3:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [1:0] \$162 ;
-  wire [2:0] \$163 ;
-  wire [3:0] \$164 ;
-  wire [4:0] \$165 ;
-  wire [5:0] \$166 ;
-  wire [6:0] \$167 ;
-  wire [7:0] \$168 ;
-  wire \$169 ;
+  wire [4:0] \$160 ;
+  wire [5:0] \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [1:0] \$164 ;
+  wire [2:0] \$165 ;
+  wire [3:0] \$166 ;
+  wire [4:0] \$167 ;
+  wire [5:0] \$168 ;
+  wire [6:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [1:0] \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [1:0] \$174 ;
-  wire [2:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [1:0] \$178 ;
-  wire [2:0] \$179 ;
+  wire \$171 ;
+  wire [1:0] \$172 ;
+  wire [2:0] \$173 ;
+  wire [3:0] \$174 ;
+  wire [4:0] \$175 ;
+  wire [5:0] \$176 ;
+  wire [6:0] \$177 ;
+  wire [7:0] \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [3:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire [1:0] \$183 ;
-  wire [2:0] \$184 ;
-  wire [3:0] \$185 ;
-  wire [4:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [1:0] \$189 ;
+  wire \$180 ;
+  wire [1:0] \$181 ;
+  wire [2:0] \$182 ;
+  wire [3:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [1:0] \$186 ;
+  wire [2:0] \$187 ;
+  wire [3:0] \$188 ;
+  wire [4:0] \$189 ;
   wire \$19 ;
-  wire [2:0] \$190 ;
-  wire [3:0] \$191 ;
-  wire [4:0] \$192 ;
-  wire [5:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [1:0] \$196 ;
-  wire [2:0] \$197 ;
-  wire [3:0] \$198 ;
-  wire [4:0] \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire [1:0] \$192 ;
+  wire [2:0] \$193 ;
+  wire [3:0] \$194 ;
+  wire [4:0] \$195 ;
+  wire [5:0] \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [1:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [5:0] \$200 ;
-  wire [6:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire [1:0] \$204 ;
-  wire [2:0] \$205 ;
-  wire [3:0] \$206 ;
-  wire [4:0] \$207 ;
-  wire [5:0] \$208 ;
-  wire [6:0] \$209 ;
+  wire [2:0] \$200 ;
+  wire [3:0] \$201 ;
+  wire [4:0] \$202 ;
+  wire [5:0] \$203 ;
+  wire [6:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire [1:0] \$207 ;
+  wire [2:0] \$208 ;
+  wire [3:0] \$209 ;
   wire \$21 ;
-  wire [7:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [1:0] \$213 ;
-  wire [2:0] \$214 ;
+  wire [4:0] \$210 ;
+  wire [5:0] \$211 ;
+  wire [6:0] \$212 ;
+  wire [7:0] \$213 ;
+  wire \$214 ;
   wire \$215 ;
-  wire \$216 ;
-  wire [1:0] \$217 ;
-  wire [2:0] \$218 ;
-  wire [3:0] \$219 ;
+  wire [1:0] \$216 ;
+  wire [2:0] \$217 ;
+  wire [3:0] \$218 ;
+  wire [4:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
@@ -7239,52 +7239,52 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [2:0] \$223 ;
   wire [3:0] \$224 ;
   wire [4:0] \$225 ;
-  wire \$226 ;
+  wire [5:0] \$226 ;
   wire \$227 ;
-  wire [1:0] \$228 ;
-  wire [2:0] \$229 ;
+  wire \$228 ;
+  wire [1:0] \$229 ;
   wire \$23 ;
-  wire [3:0] \$230 ;
-  wire [4:0] \$231 ;
-  wire [5:0] \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire [1:0] \$235 ;
-  wire [2:0] \$236 ;
-  wire [3:0] \$237 ;
-  wire [4:0] \$238 ;
-  wire [5:0] \$239 ;
-  wire [3:0] \$24 ;
-  wire [6:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [1:0] \$243 ;
-  wire [2:0] \$244 ;
-  wire [3:0] \$245 ;
-  wire [4:0] \$246 ;
-  wire [5:0] \$247 ;
-  wire [6:0] \$248 ;
-  wire [7:0] \$249 ;
-  reg [55:0] \$25 ;
-  wire \$250 ;
+  wire [2:0] \$230 ;
+  wire [3:0] \$231 ;
+  wire [4:0] \$232 ;
+  wire [5:0] \$233 ;
+  wire [6:0] \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire [1:0] \$237 ;
+  wire [2:0] \$238 ;
+  wire [3:0] \$239 ;
+  wire \$24 ;
+  wire [4:0] \$240 ;
+  wire [5:0] \$241 ;
+  wire [6:0] \$242 ;
+  wire [7:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire [1:0] \$246 ;
+  wire [2:0] \$247 ;
+  wire [3:0] \$248 ;
+  wire [4:0] \$249 ;
+  wire \$25 ;
+  wire [5:0] \$250 ;
   wire \$251 ;
-  wire [1:0] \$252 ;
-  wire [2:0] \$253 ;
-  wire [3:0] \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire [1:0] \$257 ;
-  wire [2:0] \$258 ;
-  wire [3:0] \$259 ;
-  wire [55:0] \$26 ;
-  wire [4:0] \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [1:0] \$263 ;
-  wire [2:0] \$264 ;
-  wire [3:0] \$265 ;
-  wire [4:0] \$266 ;
-  wire [5:0] \$267 ;
+  wire \$252 ;
+  wire [1:0] \$253 ;
+  wire [2:0] \$254 ;
+  wire [3:0] \$255 ;
+  wire [4:0] \$256 ;
+  wire [5:0] \$257 ;
+  wire [6:0] \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire [1:0] \$261 ;
+  wire [2:0] \$262 ;
+  wire [3:0] \$263 ;
+  wire [4:0] \$264 ;
+  wire [5:0] \$265 ;
+  wire [6:0] \$266 ;
+  wire [7:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
@@ -7298,7 +7298,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$277 ;
   wire [1:0] \$278 ;
   wire [2:0] \$279 ;
-  wire [3:0] \$28 ;
+  wire \$28 ;
   wire [3:0] \$280 ;
   wire [4:0] \$281 ;
   wire [5:0] \$282 ;
@@ -7309,285 +7309,285 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] \$287 ;
   wire [2:0] \$288 ;
   wire [3:0] \$289 ;
-  reg [55:0] \$29 ;
+  wire \$29 ;
   wire [4:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire [1:0] \$293 ;
-  wire [2:0] \$294 ;
-  wire [3:0] \$295 ;
-  wire [4:0] \$296 ;
-  wire [5:0] \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [5:0] \$291 ;
+  wire [6:0] \$292 ;
+  wire [7:0] \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire [1:0] \$296 ;
+  wire [2:0] \$297 ;
+  wire [3:0] \$298 ;
+  wire [4:0] \$299 ;
   wire \$3 ;
-  wire [55:0] \$30 ;
-  wire [1:0] \$300 ;
-  wire [2:0] \$301 ;
-  wire [3:0] \$302 ;
-  wire [4:0] \$303 ;
-  wire [5:0] \$304 ;
-  wire [6:0] \$305 ;
+  wire \$30 ;
+  wire [5:0] \$300 ;
+  wire [6:0] \$301 ;
+  wire [7:0] \$302 ;
+  wire [8:0] \$303 ;
+  wire \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [1:0] \$308 ;
-  wire [2:0] \$309 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [3:0] \$310 ;
-  wire [4:0] \$311 ;
-  wire [5:0] \$312 ;
-  wire [6:0] \$313 ;
-  wire [7:0] \$314 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire [1:0] \$317 ;
-  wire [2:0] \$318 ;
-  wire [3:0] \$319 ;
-  wire [3:0] \$32 ;
-  wire [4:0] \$320 ;
-  wire [5:0] \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire [1:0] \$324 ;
-  wire [2:0] \$325 ;
-  wire [3:0] \$326 ;
-  wire [4:0] \$327 ;
-  wire [5:0] \$328 ;
-  wire [6:0] \$329 ;
-  reg [55:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire [1:0] \$332 ;
-  wire [2:0] \$333 ;
-  wire [3:0] \$334 ;
-  wire [4:0] \$335 ;
-  wire [5:0] \$336 ;
-  wire [6:0] \$337 ;
-  wire [7:0] \$338 ;
-  wire \$339 ;
-  wire [55:0] \$34 ;
-  wire \$340 ;
-  wire [1:0] \$341 ;
-  wire [2:0] \$342 ;
-  wire [3:0] \$343 ;
-  wire [4:0] \$344 ;
-  wire [5:0] \$345 ;
-  wire [6:0] \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire [1:0] \$349 ;
+  wire [55:0] \$317 ;
+  wire [55:0] \$318 ;
+  wire [55:0] \$319 ;
+  wire \$32 ;
+  wire [55:0] \$320 ;
+  wire [55:0] \$321 ;
+  wire [55:0] \$322 ;
+  wire [55:0] \$323 ;
+  wire [55:0] \$324 ;
+  wire [55:0] \$325 ;
+  wire [55:0] \$326 ;
+  wire [55:0] \$327 ;
+  wire [55:0] \$328 ;
+  wire [55:0] \$329 ;
+  wire \$33 ;
+  wire [55:0] \$330 ;
+  wire [55:0] \$331 ;
+  wire [55:0] \$332 ;
+  wire [55:0] \$333 ;
+  wire [55:0] \$334 ;
+  wire [55:0] \$335 ;
+  wire [55:0] \$336 ;
+  wire [55:0] \$337 ;
+  wire [55:0] \$338 ;
+  wire [55:0] \$339 ;
+  wire \$34 ;
+  wire [55:0] \$340 ;
+  wire [55:0] \$341 ;
+  wire [55:0] \$342 ;
+  wire [55:0] \$343 ;
+  wire [55:0] \$344 ;
+  wire [55:0] \$345 ;
+  wire [55:0] \$346 ;
+  wire [55:0] \$347 ;
+  wire [55:0] \$348 ;
+  wire [55:0] \$349 ;
   wire \$35 ;
-  wire [2:0] \$350 ;
-  wire [3:0] \$351 ;
-  wire [4:0] \$352 ;
-  wire [5:0] \$353 ;
-  wire [6:0] \$354 ;
-  wire [7:0] \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire [1:0] \$358 ;
-  wire [2:0] \$359 ;
-  wire [3:0] \$36 ;
-  wire [3:0] \$360 ;
-  wire [4:0] \$361 ;
-  wire [5:0] \$362 ;
-  wire [6:0] \$363 ;
-  wire [7:0] \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire [1:0] \$367 ;
-  wire [2:0] \$368 ;
-  wire [3:0] \$369 ;
-  reg [55:0] \$37 ;
-  wire [4:0] \$370 ;
-  wire [5:0] \$371 ;
-  wire [6:0] \$372 ;
-  wire [7:0] \$373 ;
-  wire [8:0] \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire [55:0] \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
+  wire [55:0] \$350 ;
+  wire [55:0] \$351 ;
+  wire [55:0] \$352 ;
+  wire [55:0] \$353 ;
+  wire [55:0] \$354 ;
+  wire [55:0] \$355 ;
+  wire [55:0] \$356 ;
+  wire [55:0] \$357 ;
+  wire [55:0] \$358 ;
+  wire [55:0] \$359 ;
+  wire [7:0] \$36 ;
+  wire [55:0] \$360 ;
+  wire [55:0] \$361 ;
+  wire [55:0] \$362 ;
+  wire [55:0] \$363 ;
+  wire [55:0] \$364 ;
+  wire [55:0] \$365 ;
+  wire [55:0] \$366 ;
+  wire [55:0] \$367 ;
+  wire [55:0] \$368 ;
+  wire [55:0] \$369 ;
+  wire \$37 ;
+  wire [55:0] \$370 ;
+  wire [55:0] \$371 ;
+  wire [55:0] \$372 ;
+  wire [55:0] \$373 ;
+  wire [55:0] \$374 ;
+  wire [55:0] \$375 ;
+  wire [55:0] \$376 ;
+  wire [55:0] \$377 ;
+  wire [55:0] \$378 ;
+  wire [55:0] \$379 ;
+  wire \$38 ;
+  wire [55:0] \$380 ;
+  wire [55:0] \$381 ;
+  wire [55:0] \$382 ;
+  wire [55:0] \$383 ;
   wire [55:0] \$384 ;
   wire [55:0] \$385 ;
   wire [55:0] \$386 ;
   wire [55:0] \$387 ;
   wire [55:0] \$388 ;
-  wire [55:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [55:0] \$390 ;
-  wire [55:0] \$391 ;
-  wire [55:0] \$392 ;
-  wire [55:0] \$393 ;
-  wire [55:0] \$394 ;
-  wire [55:0] \$395 ;
-  wire [55:0] \$396 ;
-  wire [55:0] \$397 ;
-  wire [55:0] \$398 ;
-  wire [55:0] \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
-  wire [3:0] \$40 ;
-  wire [55:0] \$400 ;
-  wire [55:0] \$401 ;
-  wire [55:0] \$402 ;
-  wire [55:0] \$403 ;
-  wire [55:0] \$404 ;
-  wire [55:0] \$405 ;
-  wire [55:0] \$406 ;
-  wire [55:0] \$407 ;
-  wire [55:0] \$408 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire [9:0] \$404 ;
+  wire [9:0] \$405 ;
+  wire \$406 ;
+  wire [3:0] \$407 ;
+  reg [55:0] \$408 ;
   wire [55:0] \$409 ;
-  reg [55:0] \$41 ;
-  wire [55:0] \$410 ;
-  wire [55:0] \$411 ;
-  wire [55:0] \$412 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire [3:0] \$411 ;
+  reg [55:0] \$412 ;
   wire [55:0] \$413 ;
-  wire [55:0] \$414 ;
-  wire [55:0] \$415 ;
-  wire [55:0] \$416 ;
+  wire \$414 ;
+  wire [3:0] \$415 ;
+  reg [55:0] \$416 ;
   wire [55:0] \$417 ;
-  wire [55:0] \$418 ;
-  wire [55:0] \$419 ;
-  wire [55:0] \$42 ;
-  wire [55:0] \$420 ;
+  wire \$418 ;
+  wire [3:0] \$419 ;
+  wire \$42 ;
+  reg [55:0] \$420 ;
   wire [55:0] \$421 ;
-  wire [55:0] \$422 ;
-  wire [55:0] \$423 ;
-  wire [55:0] \$424 ;
+  wire \$422 ;
+  wire [3:0] \$423 ;
+  reg [55:0] \$424 ;
   wire [55:0] \$425 ;
-  wire [55:0] \$426 ;
-  wire [55:0] \$427 ;
-  wire [55:0] \$428 ;
+  wire \$426 ;
+  wire [3:0] \$427 ;
+  reg [55:0] \$428 ;
   wire [55:0] \$429 ;
   wire \$43 ;
-  wire [55:0] \$430 ;
-  wire [55:0] \$431 ;
-  wire [55:0] \$432 ;
+  wire \$430 ;
+  wire [3:0] \$431 ;
+  reg [55:0] \$432 ;
   wire [55:0] \$433 ;
-  wire [55:0] \$434 ;
-  wire [55:0] \$435 ;
-  wire [55:0] \$436 ;
-  wire [55:0] \$437 ;
-  wire [55:0] \$438 ;
-  wire [55:0] \$439 ;
-  wire [3:0] \$44 ;
-  wire [55:0] \$440 ;
-  wire [55:0] \$441 ;
-  wire [55:0] \$442 ;
-  wire [55:0] \$443 ;
-  wire [55:0] \$444 ;
-  wire [55:0] \$445 ;
-  wire [55:0] \$446 ;
-  wire [55:0] \$447 ;
-  wire [55:0] \$448 ;
-  wire [55:0] \$449 ;
-  reg [55:0] \$45 ;
-  wire [55:0] \$450 ;
-  wire [55:0] \$451 ;
-  wire [55:0] \$452 ;
-  wire [55:0] \$453 ;
-  wire [55:0] \$454 ;
-  wire [55:0] \$455 ;
-  wire [9:0] \$456 ;
+  wire [3:0] \$434 ;
+  reg [55:0] \$435 ;
+  wire [4:0] \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire [3:0] \$439 ;
+  wire \$44 ;
+  reg [55:0] \$440 ;
+  wire [3:0] \$441 ;
+  reg [55:0] \$442 ;
+  wire [3:0] \$443 ;
+  reg [55:0] \$444 ;
+  wire [3:0] \$445 ;
+  reg [55:0] \$446 ;
+  wire [3:0] \$447 ;
+  reg [55:0] \$448 ;
+  wire [3:0] \$449 ;
+  wire \$45 ;
+  reg [55:0] \$450 ;
+  wire [3:0] \$451 ;
+  reg [55:0] \$452 ;
+  wire [3:0] \$453 ;
+  reg [55:0] \$454 ;
+  wire [23:0] \$455 ;
+  wire [24:0] \$456 ;
   wire [9:0] \$457 ;
-  wire \$458 ;
+  wire [9:0] \$458 ;
   wire \$459 ;
-  wire [55:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire [4:0] \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire [3:0] \$466 ;
-  reg [55:0] \$467 ;
+  wire \$46 ;
+  wire [3:0] \$460 ;
+  reg [55:0] \$461 ;
+  wire [55:0] \$462 ;
+  wire \$463 ;
+  wire [3:0] \$464 ;
+  reg [55:0] \$465 ;
+  wire [55:0] \$466 ;
+  wire \$467 ;
   wire [3:0] \$468 ;
   reg [55:0] \$469 ;
   wire \$47 ;
-  wire [3:0] \$470 ;
-  reg [55:0] \$471 ;
+  wire [55:0] \$470 ;
+  wire \$471 ;
   wire [3:0] \$472 ;
   reg [55:0] \$473 ;
-  wire [3:0] \$474 ;
-  reg [55:0] \$475 ;
+  wire [55:0] \$474 ;
+  wire \$475 ;
   wire [3:0] \$476 ;
   reg [55:0] \$477 ;
-  wire [3:0] \$478 ;
-  reg [55:0] \$479 ;
-  wire [3:0] \$48 ;
+  wire [55:0] \$478 ;
+  wire \$479 ;
+  wire \$48 ;
   wire [3:0] \$480 ;
   reg [55:0] \$481 ;
-  wire \$482 ;
-  wire [3:0] \$483 ;
-  reg [55:0] \$484 ;
-  wire [55:0] \$485 ;
-  wire \$486 ;
+  wire [55:0] \$482 ;
+  wire \$483 ;
+  wire [3:0] \$484 ;
+  reg [55:0] \$485 ;
+  wire [55:0] \$486 ;
   wire [3:0] \$487 ;
   reg [55:0] \$488 ;
-  wire [55:0] \$489 ;
-  reg [55:0] \$49 ;
-  wire \$490 ;
-  wire [3:0] \$491 ;
-  reg [55:0] \$492 ;
-  wire [55:0] \$493 ;
-  wire \$494 ;
-  wire [3:0] \$495 ;
-  reg [55:0] \$496 ;
-  wire [55:0] \$497 ;
-  wire \$498 ;
-  wire [3:0] \$499 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire [3:0] \$490 ;
+  reg [55:0] \$491 ;
+  wire [55:0] \$492 ;
+  wire \$493 ;
+  wire [3:0] \$494 ;
+  reg [55:0] \$495 ;
+  wire [55:0] \$496 ;
+  wire \$497 ;
+  wire [3:0] \$498 ;
+  reg [55:0] \$499 ;
   wire \$5 ;
-  wire [55:0] \$50 ;
-  reg [55:0] \$500 ;
-  wire [55:0] \$501 ;
-  wire \$502 ;
-  wire [3:0] \$503 ;
-  reg [55:0] \$504 ;
-  wire [55:0] \$505 ;
-  wire \$506 ;
-  wire [3:0] \$507 ;
-  reg [55:0] \$508 ;
-  wire [55:0] \$509 ;
-  wire [3:0] \$51 ;
+  wire \$50 ;
+  wire [55:0] \$500 ;
+  wire \$501 ;
+  wire [3:0] \$502 ;
+  reg [55:0] \$503 ;
+  wire [55:0] \$504 ;
+  wire \$505 ;
+  wire [3:0] \$506 ;
+  reg [55:0] \$507 ;
+  wire [55:0] \$508 ;
+  wire \$509 ;
+  wire \$51 ;
   wire [3:0] \$510 ;
   reg [55:0] \$511 ;
-  reg \$512 ;
-  reg [552:0] \$513 ;
-  reg [552:0] \$514 ;
-  reg \$515 ;
-  reg [55:0] \$516 ;
-  reg [55:0] \$517 ;
+  wire [55:0] \$512 ;
+  wire \$513 ;
+  wire [3:0] \$514 ;
+  reg [55:0] \$515 ;
+  wire [55:0] \$516 ;
+  wire [3:0] \$517 ;
   reg [55:0] \$518 ;
-  reg [55:0] \$519 ;
-  reg [55:0] \$52 ;
-  reg [55:0] \$520 ;
-  reg [55:0] \$521 ;
-  reg [55:0] \$522 ;
+  wire [15:0] \$519 ;
+  wire \$52 ;
+  wire [16:0] \$520 ;
+  wire [9:0] \$521 ;
+  wire [9:0] \$522 ;
   reg [55:0] \$523 ;
-  reg [7:0] \$524 ;
-  reg \$525 ;
-  reg \$526 ;
+  reg [55:0] \$524 ;
+  reg [55:0] \$525 ;
+  reg [55:0] \$526 ;
   reg [55:0] \$527 ;
-  reg \$528 ;
-  reg \$529 ;
-  wire [23:0] \$53 ;
-  reg \$530 ;
-  reg \$531 ;
+  reg [55:0] \$528 ;
+  reg [55:0] \$529 ;
+  wire \$53 ;
+  reg [55:0] \$530 ;
+  reg [7:0] \$531 ;
   reg \$532 ;
   reg \$533 ;
-  reg \$534 ;
+  reg [55:0] \$534 ;
   reg \$535 ;
   reg \$536 ;
   reg \$537 ;
   reg \$538 ;
   reg \$539 ;
-  wire [24:0] \$54 ;
+  wire \$54 ;
   reg \$540 ;
   reg \$541 ;
   reg \$542 ;
@@ -7609,129 +7609,110 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$557 ;
   reg \$558 ;
   reg \$559 ;
-  wire [3:0] \$56 ;
+  wire \$56 ;
   reg \$560 ;
   reg \$561 ;
   reg \$562 ;
   reg \$563 ;
   reg \$564 ;
-  reg [55:0] \$565 ;
-  reg [55:0] \$566 ;
-  reg [55:0] \$567 ;
-  reg [55:0] \$568 ;
-  reg [55:0] \$569 ;
-  reg [55:0] \$57 ;
-  reg [55:0] \$570 ;
-  reg [55:0] \$571 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
+  wire \$57 ;
+  reg \$570 ;
+  reg \$571 ;
   reg [55:0] \$572 ;
-  reg [3:0] \$573 ;
-  reg \$574 ;
-  reg \$575 ;
+  reg [55:0] \$573 ;
+  reg [55:0] \$574 ;
+  reg [55:0] \$575 ;
   reg [55:0] \$576 ;
   reg [55:0] \$577 ;
   reg [55:0] \$578 ;
   reg [55:0] \$579 ;
-  wire [55:0] \$58 ;
-  reg [55:0] \$580 ;
-  reg [55:0] \$581 ;
-  reg [55:0] \$582 ;
+  wire [1:0] \$58 ;
+  reg [3:0] \$580 ;
+  reg \$581 ;
+  reg \$582 ;
   reg [55:0] \$583 ;
-  reg [3:0] \$584 ;
-  reg \$585 ;
-  reg \$586 ;
-  reg [8:0] \$587 ;
-  reg [2:0] \$588 ;
-  reg \$589 ;
+  reg [55:0] \$584 ;
+  reg [55:0] \$585 ;
+  reg [55:0] \$586 ;
+  reg [55:0] \$587 ;
+  reg [55:0] \$588 ;
+  reg [55:0] \$589 ;
   wire \$59 ;
   reg [55:0] \$590 ;
-  reg [55:0] \$591 ;
-  reg [55:0] \$592 ;
-  reg [55:0] \$593 ;
-  reg [55:0] \$594 ;
-  reg [55:0] \$595 ;
-  reg [55:0] \$596 ;
-  reg [55:0] \$597 ;
+  reg [3:0] \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg [552:0] \$595 ;
+  reg [8:0] \$596 ;
+  reg [2:0] \$597 ;
+  reg \$598 ;
+  reg [55:0] \$599 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  reg [55:0] \$61 ;
-  wire [55:0] \$62 ;
+  wire \$60 ;
+  reg [55:0] \$600 ;
+  reg [55:0] \$601 ;
+  reg [55:0] \$602 ;
+  reg [55:0] \$603 ;
+  reg [55:0] \$604 ;
+  reg [55:0] \$605 ;
+  reg [55:0] \$606 ;
+  wire [1:0] \$61 ;
+  wire [2:0] \$62 ;
   wire \$63 ;
-  wire [3:0] \$64 ;
-  reg [55:0] \$65 ;
-  wire [55:0] \$66 ;
-  wire \$67 ;
-  wire [3:0] \$68 ;
-  reg [55:0] \$69 ;
+  wire \$64 ;
+  wire [1:0] \$65 ;
+  wire [2:0] \$66 ;
+  wire [3:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [55:0] \$70 ;
-  wire \$71 ;
+  wire [1:0] \$70 ;
+  wire [2:0] \$71 ;
   wire [3:0] \$72 ;
-  reg [55:0] \$73 ;
-  wire [55:0] \$74 ;
+  wire [4:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
-  reg [55:0] \$77 ;
-  wire [55:0] \$78 ;
-  wire \$79 ;
+  wire [1:0] \$76 ;
+  wire [2:0] \$77 ;
+  wire [3:0] \$78 ;
+  wire [4:0] \$79 ;
   wire \$8 ;
-  wire [3:0] \$80 ;
-  reg [55:0] \$81 ;
-  wire [55:0] \$82 ;
-  wire [3:0] \$83 ;
-  reg [55:0] \$84 ;
-  wire [15:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire [5:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [1:0] \$83 ;
+  wire [2:0] \$84 ;
+  wire [3:0] \$85 ;
+  wire [4:0] \$86 ;
+  wire [5:0] \$87 ;
+  wire [6:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
+  wire [1:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire [3:0] \$93 ;
+  wire [4:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [6:0] \$96 ;
+  wire [7:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$16  = 1'h0;
-  reg [7:0] \$signal$47  = 8'h00;
-  reg [55:0] \$signal$49  = 56'h00000000000000;
-  reg \$signal$50  = 1'h0;
-  reg \$signal$8  = 1'h0;
-  reg \$signal$9  = 1'h0;
-  reg [3:0] \$signal$95  = 4'h0;
-  reg \$signal$96  = 1'h0;
-  reg [552:0] beat;
-  wire [7:0] \beat.keep ;
-  wire [543:0] \beat.lanes ;
-  wire [67:0] \beat.lanes[0] ;
-  wire [11:0] \beat.lanes[0].idx ;
-  wire [55:0] \beat.lanes[0].key ;
-  wire [67:0] \beat.lanes[1] ;
-  wire [11:0] \beat.lanes[1].idx ;
-  wire [55:0] \beat.lanes[1].key ;
-  wire [67:0] \beat.lanes[2] ;
-  wire [11:0] \beat.lanes[2].idx ;
-  wire [55:0] \beat.lanes[2].key ;
-  wire [67:0] \beat.lanes[3] ;
-  wire [11:0] \beat.lanes[3].idx ;
-  wire [55:0] \beat.lanes[3].key ;
-  wire [67:0] \beat.lanes[4] ;
-  wire [11:0] \beat.lanes[4].idx ;
-  wire [55:0] \beat.lanes[4].key ;
-  wire [67:0] \beat.lanes[5] ;
-  wire [11:0] \beat.lanes[5].idx ;
-  wire [55:0] \beat.lanes[5].key ;
-  wire [67:0] \beat.lanes[6] ;
-  wire [11:0] \beat.lanes[6].idx ;
-  wire [55:0] \beat.lanes[6].key ;
-  wire [67:0] \beat.lanes[7] ;
-  wire [11:0] \beat.lanes[7].idx ;
-  wire [55:0] \beat.lanes[7].key ;
-  wire \beat.last ;
+  reg \$signal$2  = 1'h0;
+  reg [7:0] \$signal$22  = 8'h00;
+  reg [55:0] \$signal$24  = 56'h00000000000000;
+  reg \$signal$25  = 1'h0;
+  reg \$signal$3  = 1'h0;
+  reg [3:0] \$signal$70  = 4'h0;
+  reg \$signal$71  = 1'h0;
+  reg \$signal$80  = 1'h0;
   reg [8:0] beat_no = 9'h000;
   input clk;
   wire clk;
@@ -7854,41 +7835,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [55:0] \points__payload.lanes[7].key ;
   wire \points__payload.last ;
   wire points__ready;
-  (* init = 1'h0 *)
-  wire points__valid;
-  reg points_room = 1'h1;
-  wire points_room_next;
-  reg [552:0] points_skid = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [7:0] \points_skid.keep ;
-  wire [543:0] \points_skid.lanes ;
-  wire [67:0] \points_skid.lanes[0] ;
-  wire [11:0] \points_skid.lanes[0].idx ;
-  wire [55:0] \points_skid.lanes[0].key ;
-  wire [67:0] \points_skid.lanes[1] ;
-  wire [11:0] \points_skid.lanes[1].idx ;
-  wire [55:0] \points_skid.lanes[1].key ;
-  wire [67:0] \points_skid.lanes[2] ;
-  wire [11:0] \points_skid.lanes[2].idx ;
-  wire [55:0] \points_skid.lanes[2].key ;
-  wire [67:0] \points_skid.lanes[3] ;
-  wire [11:0] \points_skid.lanes[3].idx ;
-  wire [55:0] \points_skid.lanes[3].key ;
-  wire [67:0] \points_skid.lanes[4] ;
-  wire [11:0] \points_skid.lanes[4].idx ;
-  wire [55:0] \points_skid.lanes[4].key ;
-  wire [67:0] \points_skid.lanes[5] ;
-  wire [11:0] \points_skid.lanes[5].idx ;
-  wire [55:0] \points_skid.lanes[5].key ;
-  wire [67:0] \points_skid.lanes[6] ;
-  wire [11:0] \points_skid.lanes[6].idx ;
-  wire [55:0] \points_skid.lanes[6].key ;
-  wire [67:0] \points_skid.lanes[7] ;
-  wire [11:0] \points_skid.lanes[7].idx ;
-  wire [55:0] \points_skid.lanes[7].key ;
-  wire \points_skid.last ;
-  output points_valid;
-  reg points_valid = 1'h0;
-  reg push;
+  output points__valid;
+  reg points__valid = 1'h0;
   reg [55:0] q0 = 56'h00000000000000;
   reg [55:0] q1 = 56'h00000000000000;
   reg [55:0] q2 = 56'h00000000000000;
@@ -7908,664 +7856,1031 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   input rst;
   wire rst;
   wire [3:0] total;
-  assign \$402  = lane1_takes2 ? q2_2 : 56'h00000000000000;
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = lane1_takes3 ? q2_3 : 56'h00000000000000;
-  assign \$405  = \$403  | \$404 ;
-  assign \$406  = lane1_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = lane1_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = lane1_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = lane1_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = lane2_takes2 ? q2_2 : 56'h00000000000000;
-  assign \$416  = lane2_takes3 ? q2_3 : 56'h00000000000000;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = lane2_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = lane2_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = lane2_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$423  = \$421  | \$422 ;
-  assign \$424  = lane2_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = lane3_takes3 ? q2_3 : 56'h00000000000000;
-  assign \$428  = lane3_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$429  = \$427  | \$428 ;
-  assign \$430  = lane3_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = lane3_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = lane3_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = lane4_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$438  = lane4_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = lane4_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = lane4_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = lane5_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$446  = lane5_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$447  = \$445  | \$446 ;
-  assign \$448  = lane5_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = lane6_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$452  = lane6_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = lane7_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$456  = beat_no + 1'h1;
-  assign \$457  = beat[552] ? 10'h000 : \$456 ;
-  assign \$458  = \$signal$9  & points_room;
-  assign \$459  = ~ pending;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = pending & points_room;
-  assign \$462  = \$15 [3:0] >= 4'h8;
-  assign \$463  = \$15 [3:0] - 4'h8;
-  assign \$464  = \$15 [3:0] != 4'h8;
-  assign \$465  = \$signal$16  & \$464 ;
-  assign \$466  = 1'h0 - n_left;
-  assign \$468  = 1'h1 - n_left;
-  assign \$470  = 2'h2 - n_left;
+  assign \$393  = \$391  & \$392 ;
+  assign \$394  = ~ points__valid;
+  assign \$397  = ~ points__valid;
+  assign \$399  = \$13 [3:0] >= 4'h8;
+  assign \$400  = \$13 [3:0] == 4'h8;
+  assign \$401  = \$signal$80  & \$400 ;
+  assign \$402  = \$13 [3:0] == 4'h8;
+  assign \$403  = \$signal$80  & \$402 ;
+  assign \$404  = beat_no + 1'h1;
+  assign \$405  = \$403  ? 10'h000 : \$404 ;
+  assign \$406  = n_left > 1'h0;
+  assign \$407  = 1'h0 - n_left;
+  assign \$409  = \$406  ? left0 : \$408 ;
+  assign \$410  = n_left > 1'h1;
+  assign \$411  = 1'h1 - n_left;
+  assign \$413  = \$410  ? left1 : \$412 ;
+  assign \$414  = n_left > 2'h2;
+  assign \$415  = 2'h2 - n_left;
+  assign \$417  = \$414  ? left2 : \$416 ;
+  assign \$418  = n_left > 2'h3;
+  assign \$419  = 2'h3 - n_left;
+  assign \$421  = \$418  ? left3 : \$420 ;
+  assign \$422  = n_left > 3'h4;
+  assign \$423  = 3'h4 - n_left;
+  assign \$425  = \$422  ? left4 : \$424 ;
+  assign \$426  = n_left > 3'h5;
+  assign \$427  = 3'h5 - n_left;
+  assign \$429  = \$426  ? left5 : \$428 ;
+  assign \$430  = n_left > 3'h6;
+  assign \$431  = 3'h6 - n_left;
+  assign \$433  = \$430  ? left6 : \$432 ;
+  assign \$434  = 3'h7 - n_left;
+  assign \$436  = \$13 [3:0] - 4'h8;
+  assign \$437  = \$13 [3:0] != 4'h8;
+  assign \$438  = \$signal$80  & \$437 ;
+  assign \$439  = 1'h0 - n_left;
+  assign \$441  = 1'h1 - n_left;
+  assign \$443  = 2'h2 - n_left;
+  assign \$445  = 2'h3 - n_left;
+  assign \$447  = 3'h4 - n_left;
+  assign \$449  = 3'h5 - n_left;
+  assign \$451  = 3'h6 - n_left;
+  assign \$453  = 3'h7 - n_left;
+  assign \$455  = 1'h1 << \$13 [3:0];
+  assign \$456  = \$455  - 1'h1;
+  assign \$457  = beat_no + 1'h1;
+  assign \$459  = n_left > 1'h0;
+  assign \$460  = 1'h0 - n_left;
+  assign \$462  = \$459  ? left0 : \$461 ;
+  assign \$463  = n_left > 1'h1;
+  assign \$464  = 1'h1 - n_left;
+  assign \$466  = \$463  ? left1 : \$465 ;
+  assign \$467  = n_left > 2'h2;
+  assign \$468  = 2'h2 - n_left;
+  assign \$470  = \$467  ? left2 : \$469 ;
+  assign \$471  = n_left > 2'h3;
   assign \$472  = 2'h3 - n_left;
-  assign \$474  = 3'h4 - n_left;
-  assign \$476  = 3'h5 - n_left;
-  assign \$478  = 3'h6 - n_left;
-  assign \$480  = 3'h7 - n_left;
-  assign \$482  = n_left > 1'h0;
-  assign \$483  = 1'h0 - n_left;
-  assign \$485  = \$482  ? left0 : \$484 ;
-  assign \$486  = n_left > 1'h1;
-  assign \$487  = 1'h1 - n_left;
-  assign \$489  = \$486  ? left1 : \$488 ;
-  assign \$490  = n_left > 2'h2;
-  assign \$491  = 2'h2 - n_left;
-  assign \$493  = \$490  ? left2 : \$492 ;
-  assign \$494  = n_left > 2'h3;
-  assign \$495  = 2'h3 - n_left;
-  assign \$497  = \$494  ? left3 : \$496 ;
-  assign \$498  = n_left > 3'h4;
-  assign \$499  = 3'h4 - n_left;
-  assign \$501  = \$498  ? left4 : \$500 ;
-  assign \$502  = n_left > 3'h5;
-  assign \$503  = 3'h5 - n_left;
-  assign \$505  = \$502  ? left5 : \$504 ;
-  assign \$506  = n_left > 3'h6;
-  assign \$507  = 3'h6 - n_left;
-  assign \$509  = \$506  ? left6 : \$508 ;
-  assign \$510  = 3'h7 - n_left;
+  assign \$474  = \$471  ? left3 : \$473 ;
+  assign \$475  = n_left > 3'h4;
+  assign \$476  = 3'h4 - n_left;
+  assign \$478  = \$475  ? left4 : \$477 ;
+  assign \$479  = n_left > 3'h5;
+  assign \$480  = 3'h5 - n_left;
+  assign \$482  = \$479  ? left5 : \$481 ;
+  assign \$483  = n_left > 3'h6;
+  assign \$484  = 3'h6 - n_left;
+  assign \$486  = \$483  ? left6 : \$485 ;
+  assign \$487  = 3'h7 - n_left;
+  assign \$489  = n_left > 1'h0;
+  assign \$490  = 1'h0 - n_left;
+  assign \$492  = \$489  ? left0 : \$491 ;
+  assign \$493  = n_left > 1'h1;
+  assign \$494  = 1'h1 - n_left;
+  assign \$496  = \$493  ? left1 : \$495 ;
+  assign \$497  = n_left > 2'h2;
+  assign \$498  = 2'h2 - n_left;
+  assign \$500  = \$497  ? left2 : \$499 ;
+  assign \$501  = n_left > 2'h3;
+  assign \$502  = 2'h3 - n_left;
+  assign \$504  = \$501  ? left3 : \$503 ;
+  assign \$505  = n_left > 3'h4;
+  assign \$506  = 3'h4 - n_left;
+  assign \$508  = \$505  ? left4 : \$507 ;
+  assign \$509  = n_left > 3'h5;
+  assign \$510  = 3'h5 - n_left;
+  assign \$512  = \$509  ? left5 : \$511 ;
+  assign \$513  = n_left > 3'h6;
+  assign \$514  = 3'h6 - n_left;
+  assign \$516  = \$513  ? left6 : \$515 ;
+  assign \$517  = 3'h7 - n_left;
+  assign \$519  = 1'h1 << n_left;
+  assign \$520  = \$519  - 1'h1;
+  assign \$521  = beat_no + 1'h1;
   always @(posedge clk)
-    points_room <= \$512 ;
+    q0 <= \$523 ;
   always @(posedge clk)
-    points_skid <= \$513 ;
+    q1 <= \$524 ;
   always @(posedge clk)
-    points__payload <= \$514 ;
+    q2 <= \$525 ;
   always @(posedge clk)
-    points_valid <= \$515 ;
+    q3 <= \$526 ;
   always @(posedge clk)
-    q0 <= \$516 ;
+    q4 <= \$527 ;
   always @(posedge clk)
-    q1 <= \$517 ;
+    q5 <= \$528 ;
   always @(posedge clk)
-    q2 <= \$518 ;
+    q6 <= \$529 ;
   always @(posedge clk)
-    q3 <= \$519 ;
+    q7 <= \$530 ;
   always @(posedge clk)
-    q4 <= \$520 ;
+    \$signal$22  <= \$531 ;
   always @(posedge clk)
-    q5 <= \$521 ;
+    \$signal$25  <= \$532 ;
   always @(posedge clk)
-    q6 <= \$522 ;
+    \$signal  <= \$533 ;
   always @(posedge clk)
-    q7 <= \$523 ;
+    \$signal$24  <= \$534 ;
   always @(posedge clk)
-    \$signal$47  <= \$524 ;
+    have_prev <= \$535 ;
   always @(posedge clk)
-    \$signal$50  <= \$525 ;
+    lane0_takes0 <= \$536 ;
   always @(posedge clk)
-    \$signal  <= \$526 ;
+    lane0_takes1 <= \$537 ;
   always @(posedge clk)
-    \$signal$49  <= \$527 ;
+    lane0_takes2 <= \$538 ;
   always @(posedge clk)
-    have_prev <= \$528 ;
+    lane0_takes3 <= \$539 ;
   always @(posedge clk)
-    lane0_takes0 <= \$529 ;
+    lane0_takes4 <= \$540 ;
   always @(posedge clk)
-    lane0_takes1 <= \$530 ;
+    lane0_takes5 <= \$541 ;
   always @(posedge clk)
-    lane0_takes2 <= \$531 ;
+    lane0_takes6 <= \$542 ;
   always @(posedge clk)
-    lane0_takes3 <= \$532 ;
+    lane0_takes7 <= \$543 ;
   always @(posedge clk)
-    lane0_takes4 <= \$533 ;
+    lane1_takes1 <= \$544 ;
   always @(posedge clk)
-    lane0_takes5 <= \$534 ;
+    lane1_takes2 <= \$545 ;
   always @(posedge clk)
-    lane0_takes6 <= \$535 ;
+    lane1_takes3 <= \$546 ;
   always @(posedge clk)
-    lane0_takes7 <= \$536 ;
+    lane1_takes4 <= \$547 ;
   always @(posedge clk)
-    lane1_takes1 <= \$537 ;
+    lane1_takes5 <= \$548 ;
   always @(posedge clk)
-    lane1_takes2 <= \$538 ;
+    lane1_takes6 <= \$549 ;
   always @(posedge clk)
-    lane1_takes3 <= \$539 ;
+    lane1_takes7 <= \$550 ;
   always @(posedge clk)
-    lane1_takes4 <= \$540 ;
+    lane2_takes2 <= \$551 ;
   always @(posedge clk)
-    lane1_takes5 <= \$541 ;
+    lane2_takes3 <= \$552 ;
   always @(posedge clk)
-    lane1_takes6 <= \$542 ;
+    lane2_takes4 <= \$553 ;
   always @(posedge clk)
-    lane1_takes7 <= \$543 ;
+    lane2_takes5 <= \$554 ;
   always @(posedge clk)
-    lane2_takes2 <= \$544 ;
+    lane2_takes6 <= \$555 ;
   always @(posedge clk)
-    lane2_takes3 <= \$545 ;
+    lane2_takes7 <= \$556 ;
   always @(posedge clk)
-    lane2_takes4 <= \$546 ;
+    lane3_takes3 <= \$557 ;
   always @(posedge clk)
-    lane2_takes5 <= \$547 ;
+    lane3_takes4 <= \$558 ;
   always @(posedge clk)
-    lane2_takes6 <= \$548 ;
+    lane3_takes5 <= \$559 ;
   always @(posedge clk)
-    lane2_takes7 <= \$549 ;
+    lane3_takes6 <= \$560 ;
   always @(posedge clk)
-    lane3_takes3 <= \$550 ;
+    lane3_takes7 <= \$561 ;
   always @(posedge clk)
-    lane3_takes4 <= \$551 ;
+    lane4_takes4 <= \$562 ;
   always @(posedge clk)
-    lane3_takes5 <= \$552 ;
+    lane4_takes5 <= \$563 ;
   always @(posedge clk)
-    lane3_takes6 <= \$553 ;
+    lane4_takes6 <= \$564 ;
   always @(posedge clk)
-    lane3_takes7 <= \$554 ;
+    lane4_takes7 <= \$565 ;
   always @(posedge clk)
-    lane4_takes4 <= \$555 ;
+    lane5_takes5 <= \$566 ;
   always @(posedge clk)
-    lane4_takes5 <= \$556 ;
+    lane5_takes6 <= \$567 ;
   always @(posedge clk)
-    lane4_takes6 <= \$557 ;
+    lane5_takes7 <= \$568 ;
   always @(posedge clk)
-    lane4_takes7 <= \$558 ;
+    lane6_takes6 <= \$569 ;
   always @(posedge clk)
-    lane5_takes5 <= \$559 ;
+    lane6_takes7 <= \$570 ;
   always @(posedge clk)
-    lane5_takes6 <= \$560 ;
+    lane7_takes7 <= \$571 ;
   always @(posedge clk)
-    lane5_takes7 <= \$561 ;
+    q2_0 <= \$572 ;
   always @(posedge clk)
-    lane6_takes6 <= \$562 ;
+    q2_1 <= \$573 ;
   always @(posedge clk)
-    lane6_takes7 <= \$563 ;
+    q2_2 <= \$574 ;
   always @(posedge clk)
-    lane7_takes7 <= \$564 ;
+    q2_3 <= \$575 ;
   always @(posedge clk)
-    q2_0 <= \$565 ;
+    q2_4 <= \$576 ;
   always @(posedge clk)
-    q2_1 <= \$566 ;
+    q2_5 <= \$577 ;
   always @(posedge clk)
-    q2_2 <= \$567 ;
+    q2_6 <= \$578 ;
   always @(posedge clk)
-    q2_3 <= \$568 ;
+    q2_7 <= \$579 ;
   always @(posedge clk)
-    q2_4 <= \$569 ;
+    \$signal$70  <= \$580 ;
   always @(posedge clk)
-    q2_5 <= \$570 ;
+    \$signal$71  <= \$581 ;
   always @(posedge clk)
-    q2_6 <= \$571 ;
+    \$signal$2  <= \$582 ;
   always @(posedge clk)
-    q2_7 <= \$572 ;
+    packed0 <= \$583 ;
   always @(posedge clk)
-    \$signal$95  <= \$573 ;
+    packed1 <= \$584 ;
   always @(posedge clk)
-    \$signal$96  <= \$574 ;
+    packed2 <= \$585 ;
   always @(posedge clk)
-    \$signal$8  <= \$575 ;
+    packed3 <= \$586 ;
   always @(posedge clk)
-    packed0 <= \$576 ;
+    packed4 <= \$587 ;
   always @(posedge clk)
-    packed1 <= \$577 ;
+    packed5 <= \$588 ;
   always @(posedge clk)
-    packed2 <= \$578 ;
+    packed6 <= \$589 ;
   always @(posedge clk)
-    packed3 <= \$579 ;
+    packed7 <= \$590 ;
   always @(posedge clk)
-    packed4 <= \$580 ;
+    count <= \$591 ;
   always @(posedge clk)
-    packed5 <= \$581 ;
+    \$signal$80  <= \$592 ;
   always @(posedge clk)
-    packed6 <= \$582 ;
+    \$signal$3  <= \$593 ;
   always @(posedge clk)
-    packed7 <= \$583 ;
+    points__valid <= \$594 ;
   always @(posedge clk)
-    count <= \$584 ;
+    points__payload <= \$595 ;
   always @(posedge clk)
-    \$signal$16  <= \$585 ;
+    beat_no <= \$596 ;
   always @(posedge clk)
-    \$signal$9  <= \$586 ;
+    n_left <= \$597 ;
   always @(posedge clk)
-    beat_no <= \$587 ;
+    pending <= \$598 ;
   always @(posedge clk)
-    n_left <= \$588 ;
+    left0 <= \$599 ;
   always @(posedge clk)
-    pending <= \$589 ;
+    left1 <= \$600 ;
   always @(posedge clk)
-    left0 <= \$590 ;
+    left2 <= \$601 ;
   always @(posedge clk)
-    left1 <= \$591 ;
+    left3 <= \$602 ;
   always @(posedge clk)
-    left2 <= \$592 ;
+    left4 <= \$603 ;
   always @(posedge clk)
-    left3 <= \$593 ;
+    left5 <= \$604 ;
   always @(posedge clk)
-    left4 <= \$594 ;
+    left6 <= \$605 ;
   always @(posedge clk)
-    left5 <= \$595 ;
-  always @(posedge clk)
-    left6 <= \$596 ;
-  always @(posedge clk)
-    left7 <= \$597 ;
-  assign \$1  = push & points_valid;
-  assign \$5  = ~ \$signal ;
-  assign \$6  = ~ \$signal$8 ;
-  assign \$7  = ~ \$signal$9 ;
-  assign \$8  = \$signal$9  & points_room;
-  assign \$9  = ~ pending;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = \$7  | \$10 ;
-  assign \$12  = \$signal$8  & \$11 ;
-  assign \$13  = \$6  | \$12 ;
-  assign \$14  = \$signal  & \$13 ;
-  assign keys__ready = \$5  | \$14 ;
-  assign \$15  = n_left + count;
-  assign \$16  = \$signal$9  & points_room;
-  assign \$17  = ~ pending;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = pending & points_room;
-  assign \$20  = \$15 [3:0] >= 4'h8;
-  assign \$21  = \$15 [3:0] == 4'h8;
-  assign \$22  = \$signal$16  & \$21 ;
-  assign \$23  = n_left > 1'h0;
-  assign \$24  = 1'h0 - n_left;
-  assign \$26  = \$23  ? left0 : \$25 ;
-  assign \$27  = n_left > 1'h1;
-  assign \$28  = 1'h1 - n_left;
-  assign \$30  = \$27  ? left1 : \$29 ;
-  assign \$31  = n_left > 2'h2;
-  assign \$32  = 2'h2 - n_left;
-  assign \$34  = \$31  ? left2 : \$33 ;
-  assign \$35  = n_left > 2'h3;
-  assign \$36  = 2'h3 - n_left;
-  assign \$38  = \$35  ? left3 : \$37 ;
-  assign \$39  = n_left > 3'h4;
-  assign \$40  = 3'h4 - n_left;
-  assign \$42  = \$39  ? left4 : \$41 ;
-  assign \$43  = n_left > 3'h5;
-  assign \$44  = 3'h5 - n_left;
-  assign \$46  = \$43  ? left5 : \$45 ;
-  assign \$47  = n_left > 3'h6;
-  assign \$48  = 3'h6 - n_left;
-  assign \$50  = \$47  ? left6 : \$49 ;
-  assign \$51  = 3'h7 - n_left;
-  assign \$53  = 1'h1 << \$15 [3:0];
-  assign \$54  = \$53  - 1'h1;
-  assign \$55  = n_left > 1'h0;
-  assign \$56  = 1'h0 - n_left;
-  assign \$58  = \$55  ? left0 : \$57 ;
-  assign \$59  = n_left > 1'h1;
-  assign \$60  = 1'h1 - n_left;
-  assign \$62  = \$59  ? left1 : \$61 ;
-  assign \$63  = n_left > 2'h2;
-  assign \$64  = 2'h2 - n_left;
-  assign \$66  = \$63  ? left2 : \$65 ;
-  assign \$67  = n_left > 2'h3;
-  assign \$68  = 2'h3 - n_left;
-  assign \$70  = \$67  ? left3 : \$69 ;
-  assign \$71  = n_left > 3'h4;
-  assign \$72  = 3'h4 - n_left;
-  assign \$74  = \$71  ? left4 : \$73 ;
-  assign \$75  = n_left > 3'h5;
-  assign \$76  = 3'h5 - n_left;
-  assign \$78  = \$75  ? left5 : \$77 ;
-  assign \$79  = n_left > 3'h6;
-  assign \$80  = 3'h6 - n_left;
-  assign \$82  = \$79  ? left6 : \$81 ;
-  assign \$83  = 3'h7 - n_left;
-  assign \$85  = 1'h1 << n_left;
-  assign \$86  = \$85  - 1'h1;
-  assign \$87  = ~ points_room;
-  assign \$88  = ~ points_valid;
-  assign \$91  = keys__valid & keys__ready;
-  assign \$92  = ~ \$signal$8 ;
-  assign \$93  = ~ \$signal$9 ;
-  assign \$94  = \$signal$9  & points_room;
-  assign \$95  = ~ pending;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$93  | \$96 ;
-  assign \$98  = \$signal$8  & \$97 ;
-  assign \$99  = \$92  | \$98 ;
-  assign \$100  = \$signal  & \$99 ;
-  assign \$101  = ~ have_prev;
-  assign \$102  = { keys__payload[55:3], 3'h0 } != \$signal$49 ;
-  assign \$103  = \$101  | \$102 ;
-  assign \$104  = keys__payload[123:71] != keys__payload[55:3];
-  assign \$105  = keys__payload[191:139] != keys__payload[123:71];
-  assign \$106  = keys__payload[259:207] != keys__payload[191:139];
-  assign \$107  = keys__payload[327:275] != keys__payload[259:207];
-  assign \$108  = keys__payload[395:343] != keys__payload[327:275];
-  assign \$109  = keys__payload[463:411] != keys__payload[395:343];
-  assign \$110  = keys__payload[531:479] != keys__payload[463:411];
-  assign \$111  = { \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103  } & keys__payload[551:544];
-  assign \$112  = ~ keys__payload[552];
-  assign \$113  = ~ \$signal$8 ;
-  assign \$114  = ~ \$signal$9 ;
-  assign \$115  = \$signal$9  & points_room;
-  assign \$116  = ~ pending;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = \$114  | \$117 ;
-  assign \$119  = \$signal$8  & \$118 ;
-  assign \$120  = \$113  | \$119 ;
-  assign \$121  = \$signal  & \$120 ;
-  assign \$122  = ~ \$signal$9 ;
-  assign \$123  = \$signal$9  & points_room;
-  assign \$124  = ~ pending;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = \$122  | \$125 ;
-  assign \$127  = \$signal$8  & \$126 ;
-  assign \$129  = 1'h0 + \$signal$47 [0];
-  assign \$130  = ! \$129 ;
-  assign \$131  = \$signal$47 [1] & \$130 ;
-  assign \$132  = 1'h0 + \$signal$47 [0];
-  assign \$133  = \$132  + \$signal$47 [1];
-  assign \$134  = ! \$133 ;
-  assign \$135  = \$signal$47 [2] & \$134 ;
-  assign \$136  = 1'h0 + \$signal$47 [0];
-  assign \$137  = \$136  + \$signal$47 [1];
-  assign \$138  = \$137  + \$signal$47 [2];
-  assign \$139  = ! \$138 ;
-  assign \$140  = \$signal$47 [3] & \$139 ;
-  assign \$141  = 1'h0 + \$signal$47 [0];
-  assign \$142  = \$141  + \$signal$47 [1];
-  assign \$143  = \$142  + \$signal$47 [2];
-  assign \$144  = \$143  + \$signal$47 [3];
-  assign \$145  = ! \$144 ;
-  assign \$146  = \$signal$47 [4] & \$145 ;
-  assign \$147  = 1'h0 + \$signal$47 [0];
-  assign \$148  = \$147  + \$signal$47 [1];
-  assign \$149  = \$148  + \$signal$47 [2];
-  assign \$150  = \$149  + \$signal$47 [3];
-  assign \$151  = \$150  + \$signal$47 [4];
-  assign \$152  = ! \$151 ;
-  assign \$153  = \$signal$47 [5] & \$152 ;
-  assign \$154  = 1'h0 + \$signal$47 [0];
-  assign \$155  = \$154  + \$signal$47 [1];
-  assign \$156  = \$155  + \$signal$47 [2];
-  assign \$157  = \$156  + \$signal$47 [3];
-  assign \$158  = \$157  + \$signal$47 [4];
-  assign \$159  = \$158  + \$signal$47 [5];
-  assign \$160  = ! \$159 ;
-  assign \$161  = \$signal$47 [6] & \$160 ;
-  assign \$162  = 1'h0 + \$signal$47 [0];
-  assign \$163  = \$162  + \$signal$47 [1];
-  assign \$164  = \$163  + \$signal$47 [2];
-  assign \$165  = \$164  + \$signal$47 [3];
-  assign \$166  = \$165  + \$signal$47 [4];
-  assign \$167  = \$166  + \$signal$47 [5];
-  assign \$168  = \$167  + \$signal$47 [6];
-  assign \$169  = ! \$168 ;
-  assign \$170  = \$signal$47 [7] & \$169 ;
-  assign \$171  = 1'h0 + \$signal$47 [0];
-  assign \$172  = \$171  == 1'h1;
-  assign \$173  = \$signal$47 [1] & \$172 ;
-  assign \$174  = 1'h0 + \$signal$47 [0];
-  assign \$175  = \$174  + \$signal$47 [1];
-  assign \$176  = \$175  == 1'h1;
-  assign \$177  = \$signal$47 [2] & \$176 ;
-  assign \$178  = 1'h0 + \$signal$47 [0];
-  assign \$179  = \$178  + \$signal$47 [1];
-  assign \$180  = \$179  + \$signal$47 [2];
-  assign \$181  = \$180  == 1'h1;
-  assign \$182  = \$signal$47 [3] & \$181 ;
-  assign \$183  = 1'h0 + \$signal$47 [0];
-  assign \$184  = \$183  + \$signal$47 [1];
-  assign \$185  = \$184  + \$signal$47 [2];
-  assign \$186  = \$185  + \$signal$47 [3];
-  assign \$187  = \$186  == 1'h1;
-  assign \$188  = \$signal$47 [4] & \$187 ;
-  assign \$189  = 1'h0 + \$signal$47 [0];
-  assign \$190  = \$189  + \$signal$47 [1];
-  assign \$191  = \$190  + \$signal$47 [2];
-  assign \$192  = \$191  + \$signal$47 [3];
-  assign \$193  = \$192  + \$signal$47 [4];
-  assign \$194  = \$193  == 1'h1;
-  assign \$195  = \$signal$47 [5] & \$194 ;
-  assign \$196  = 1'h0 + \$signal$47 [0];
-  assign \$197  = \$196  + \$signal$47 [1];
-  assign \$198  = \$197  + \$signal$47 [2];
-  assign \$199  = \$198  + \$signal$47 [3];
-  assign \$200  = \$199  + \$signal$47 [4];
-  assign \$201  = \$200  + \$signal$47 [5];
-  assign \$202  = \$201  == 1'h1;
-  assign \$203  = \$signal$47 [6] & \$202 ;
-  assign \$204  = 1'h0 + \$signal$47 [0];
-  assign \$205  = \$204  + \$signal$47 [1];
-  assign \$206  = \$205  + \$signal$47 [2];
-  assign \$207  = \$206  + \$signal$47 [3];
-  assign \$208  = \$207  + \$signal$47 [4];
-  assign \$209  = \$208  + \$signal$47 [5];
-  assign \$210  = \$209  + \$signal$47 [6];
-  assign \$211  = \$210  == 1'h1;
-  assign \$212  = \$signal$47 [7] & \$211 ;
-  assign \$213  = 1'h0 + \$signal$47 [0];
-  assign \$214  = \$213  + \$signal$47 [1];
-  assign \$215  = \$214  == 2'h2;
-  assign \$216  = \$signal$47 [2] & \$215 ;
-  assign \$217  = 1'h0 + \$signal$47 [0];
-  assign \$218  = \$217  + \$signal$47 [1];
-  assign \$219  = \$218  + \$signal$47 [2];
-  assign \$220  = \$219  == 2'h2;
-  assign \$221  = \$signal$47 [3] & \$220 ;
-  assign \$222  = 1'h0 + \$signal$47 [0];
-  assign \$223  = \$222  + \$signal$47 [1];
-  assign \$224  = \$223  + \$signal$47 [2];
-  assign \$225  = \$224  + \$signal$47 [3];
-  assign \$226  = \$225  == 2'h2;
-  assign \$227  = \$signal$47 [4] & \$226 ;
-  assign \$228  = 1'h0 + \$signal$47 [0];
-  assign \$229  = \$228  + \$signal$47 [1];
-  assign \$230  = \$229  + \$signal$47 [2];
-  assign \$231  = \$230  + \$signal$47 [3];
-  assign \$232  = \$231  + \$signal$47 [4];
-  assign \$233  = \$232  == 2'h2;
-  assign \$234  = \$signal$47 [5] & \$233 ;
-  assign \$235  = 1'h0 + \$signal$47 [0];
-  assign \$236  = \$235  + \$signal$47 [1];
-  assign \$237  = \$236  + \$signal$47 [2];
-  assign \$238  = \$237  + \$signal$47 [3];
-  assign \$239  = \$238  + \$signal$47 [4];
-  assign \$240  = \$239  + \$signal$47 [5];
-  assign \$241  = \$240  == 2'h2;
-  assign \$242  = \$signal$47 [6] & \$241 ;
-  assign \$243  = 1'h0 + \$signal$47 [0];
-  assign \$244  = \$243  + \$signal$47 [1];
-  assign \$245  = \$244  + \$signal$47 [2];
-  assign \$246  = \$245  + \$signal$47 [3];
-  assign \$247  = \$246  + \$signal$47 [4];
-  assign \$248  = \$247  + \$signal$47 [5];
-  assign \$249  = \$248  + \$signal$47 [6];
-  assign \$250  = \$249  == 2'h2;
-  assign \$251  = \$signal$47 [7] & \$250 ;
-  assign \$252  = 1'h0 + \$signal$47 [0];
-  assign \$253  = \$252  + \$signal$47 [1];
-  assign \$254  = \$253  + \$signal$47 [2];
-  assign \$255  = \$254  == 2'h3;
-  assign \$256  = \$signal$47 [3] & \$255 ;
-  assign \$257  = 1'h0 + \$signal$47 [0];
-  assign \$258  = \$257  + \$signal$47 [1];
-  assign \$259  = \$258  + \$signal$47 [2];
-  assign \$260  = \$259  + \$signal$47 [3];
-  assign \$261  = \$260  == 2'h3;
-  assign \$262  = \$signal$47 [4] & \$261 ;
-  assign \$263  = 1'h0 + \$signal$47 [0];
-  assign \$264  = \$263  + \$signal$47 [1];
-  assign \$265  = \$264  + \$signal$47 [2];
-  assign \$266  = \$265  + \$signal$47 [3];
-  assign \$267  = \$266  + \$signal$47 [4];
-  assign \$268  = \$267  == 2'h3;
-  assign \$269  = \$signal$47 [5] & \$268 ;
-  assign \$270  = 1'h0 + \$signal$47 [0];
-  assign \$271  = \$270  + \$signal$47 [1];
-  assign \$272  = \$271  + \$signal$47 [2];
-  assign \$273  = \$272  + \$signal$47 [3];
-  assign \$274  = \$273  + \$signal$47 [4];
-  assign \$275  = \$274  + \$signal$47 [5];
-  assign \$276  = \$275  == 2'h3;
-  assign \$277  = \$signal$47 [6] & \$276 ;
-  assign \$278  = 1'h0 + \$signal$47 [0];
-  assign \$279  = \$278  + \$signal$47 [1];
-  assign \$280  = \$279  + \$signal$47 [2];
-  assign \$281  = \$280  + \$signal$47 [3];
-  assign \$282  = \$281  + \$signal$47 [4];
-  assign \$283  = \$282  + \$signal$47 [5];
-  assign \$284  = \$283  + \$signal$47 [6];
-  assign \$285  = \$284  == 2'h3;
-  assign \$286  = \$signal$47 [7] & \$285 ;
-  assign \$287  = 1'h0 + \$signal$47 [0];
-  assign \$288  = \$287  + \$signal$47 [1];
-  assign \$289  = \$288  + \$signal$47 [2];
-  assign \$290  = \$289  + \$signal$47 [3];
-  assign \$291  = \$290  == 3'h4;
-  assign \$292  = \$signal$47 [4] & \$291 ;
-  assign \$293  = 1'h0 + \$signal$47 [0];
-  assign \$294  = \$293  + \$signal$47 [1];
-  assign \$295  = \$294  + \$signal$47 [2];
-  assign \$296  = \$295  + \$signal$47 [3];
-  assign \$297  = \$296  + \$signal$47 [4];
-  assign \$298  = \$297  == 3'h4;
-  assign \$299  = \$signal$47 [5] & \$298 ;
-  assign \$300  = 1'h0 + \$signal$47 [0];
-  assign \$301  = \$300  + \$signal$47 [1];
-  assign \$302  = \$301  + \$signal$47 [2];
-  assign \$303  = \$302  + \$signal$47 [3];
-  assign \$304  = \$303  + \$signal$47 [4];
-  assign \$305  = \$304  + \$signal$47 [5];
-  assign \$306  = \$305  == 3'h4;
-  assign \$307  = \$signal$47 [6] & \$306 ;
-  assign \$308  = 1'h0 + \$signal$47 [0];
-  assign \$309  = \$308  + \$signal$47 [1];
-  assign \$310  = \$309  + \$signal$47 [2];
-  assign \$311  = \$310  + \$signal$47 [3];
-  assign \$312  = \$311  + \$signal$47 [4];
-  assign \$313  = \$312  + \$signal$47 [5];
-  assign \$314  = \$313  + \$signal$47 [6];
-  assign \$315  = \$314  == 3'h4;
-  assign \$316  = \$signal$47 [7] & \$315 ;
-  assign \$317  = 1'h0 + \$signal$47 [0];
-  assign \$318  = \$317  + \$signal$47 [1];
-  assign \$319  = \$318  + \$signal$47 [2];
-  assign \$320  = \$319  + \$signal$47 [3];
-  assign \$321  = \$320  + \$signal$47 [4];
-  assign \$322  = \$321  == 3'h5;
-  assign \$323  = \$signal$47 [5] & \$322 ;
-  assign \$324  = 1'h0 + \$signal$47 [0];
-  assign \$325  = \$324  + \$signal$47 [1];
-  assign \$326  = \$325  + \$signal$47 [2];
-  assign \$327  = \$326  + \$signal$47 [3];
-  assign \$328  = \$327  + \$signal$47 [4];
-  assign \$329  = \$328  + \$signal$47 [5];
-  assign \$330  = \$329  == 3'h5;
-  assign \$331  = \$signal$47 [6] & \$330 ;
-  assign \$332  = 1'h0 + \$signal$47 [0];
-  assign \$333  = \$332  + \$signal$47 [1];
-  assign \$334  = \$333  + \$signal$47 [2];
-  assign \$335  = \$334  + \$signal$47 [3];
-  assign \$336  = \$335  + \$signal$47 [4];
-  assign \$337  = \$336  + \$signal$47 [5];
-  assign \$338  = \$337  + \$signal$47 [6];
-  assign \$339  = \$338  == 3'h5;
-  assign \$340  = \$signal$47 [7] & \$339 ;
-  assign \$341  = 1'h0 + \$signal$47 [0];
-  assign \$342  = \$341  + \$signal$47 [1];
-  assign \$343  = \$342  + \$signal$47 [2];
-  assign \$344  = \$343  + \$signal$47 [3];
-  assign \$345  = \$344  + \$signal$47 [4];
-  assign \$346  = \$345  + \$signal$47 [5];
-  assign \$347  = \$346  == 3'h6;
-  assign \$348  = \$signal$47 [6] & \$347 ;
-  assign \$349  = 1'h0 + \$signal$47 [0];
-  assign \$350  = \$349  + \$signal$47 [1];
-  assign \$351  = \$350  + \$signal$47 [2];
-  assign \$352  = \$351  + \$signal$47 [3];
-  assign \$353  = \$352  + \$signal$47 [4];
-  assign \$354  = \$353  + \$signal$47 [5];
-  assign \$355  = \$354  + \$signal$47 [6];
-  assign \$356  = \$355  == 3'h6;
-  assign \$357  = \$signal$47 [7] & \$356 ;
-  assign \$358  = 1'h0 + \$signal$47 [0];
-  assign \$359  = \$358  + \$signal$47 [1];
-  assign \$360  = \$359  + \$signal$47 [2];
-  assign \$361  = \$360  + \$signal$47 [3];
-  assign \$362  = \$361  + \$signal$47 [4];
-  assign \$363  = \$362  + \$signal$47 [5];
-  assign \$364  = \$363  + \$signal$47 [6];
-  assign \$365  = \$364  == 3'h7;
-  assign \$366  = \$signal$47 [7] & \$365 ;
-  assign \$367  = 1'h0 + \$signal$47 [0];
-  assign \$368  = \$367  + \$signal$47 [1];
-  assign \$369  = \$368  + \$signal$47 [2];
-  assign \$370  = \$369  + \$signal$47 [3];
-  assign \$371  = \$370  + \$signal$47 [4];
-  assign \$372  = \$371  + \$signal$47 [5];
-  assign \$373  = \$372  + \$signal$47 [6];
-  assign \$374  = \$373  + \$signal$47 [7];
-  assign \$375  = ~ \$signal$9 ;
-  assign \$376  = \$signal$9  & points_room;
-  assign \$377  = ~ pending;
-  assign \$378  = \$376  & \$377 ;
-  assign \$379  = \$375  | \$378 ;
-  assign \$380  = \$signal$8  & \$379 ;
-  assign \$381  = \$signal$9  & points_room;
-  assign \$382  = ~ pending;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = lane0_takes0 ? q2_0 : 56'h00000000000000;
-  assign \$386  = lane0_takes1 ? q2_1 : 56'h00000000000000;
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = lane0_takes2 ? q2_2 : 56'h00000000000000;
-  assign \$389  = \$387  | \$388 ;
-  assign \$390  = lane0_takes3 ? q2_3 : 56'h00000000000000;
-  assign \$391  = \$389  | \$390 ;
-  assign \$392  = lane0_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$393  = \$391  | \$392 ;
-  assign \$394  = lane0_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = lane0_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$397  = \$395  | \$396 ;
-  assign \$398  = lane0_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = lane1_takes1 ? q2_1 : 56'h00000000000000;
+    left7 <= \$606 ;
+  assign \$1  = ~ \$signal ;
+  assign \$2  = ~ \$signal$2 ;
+  assign \$3  = ~ \$signal$3 ;
+  assign \$4  = ~ points__valid;
+  assign \$7  = ~ pending;
+  assign \$8  = \$6  & \$7 ;
+  assign \$9  = \$3  | \$8 ;
+  assign \$10  = \$signal$2  & \$9 ;
+  assign \$11  = \$2  | \$10 ;
+  assign \$12  = \$signal  & \$11 ;
+  assign keys__ready = \$1  | \$12 ;
+  assign \$13  = n_left + count;
+  assign \$14  = keys__valid & keys__ready;
+  assign \$15  = ~ \$signal$2 ;
+  assign \$16  = ~ \$signal$3 ;
+  assign \$17  = ~ points__valid;
+  assign \$20  = ~ pending;
+  assign \$21  = \$19  & \$20 ;
+  assign \$22  = \$16  | \$21 ;
+  assign \$23  = \$signal$2  & \$22 ;
+  assign \$24  = \$15  | \$23 ;
+  assign \$25  = \$signal  & \$24 ;
+  assign \$26  = ~ have_prev;
+  assign \$27  = { keys__payload[55:3], 3'h0 } != \$signal$24 ;
+  assign \$28  = \$26  | \$27 ;
+  assign \$29  = keys__payload[123:71] != keys__payload[55:3];
+  assign \$30  = keys__payload[191:139] != keys__payload[123:71];
+  assign \$31  = keys__payload[259:207] != keys__payload[191:139];
+  assign \$32  = keys__payload[327:275] != keys__payload[259:207];
+  assign \$33  = keys__payload[395:343] != keys__payload[327:275];
+  assign \$34  = keys__payload[463:411] != keys__payload[395:343];
+  assign \$35  = keys__payload[531:479] != keys__payload[463:411];
+  assign \$36  = { \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28  } & keys__payload[551:544];
+  assign \$37  = ~ keys__payload[552];
+  assign \$38  = ~ \$signal$2 ;
+  assign \$39  = ~ \$signal$3 ;
+  assign \$40  = ~ points__valid;
+  assign \$43  = ~ pending;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = \$39  | \$44 ;
+  assign \$46  = \$signal$2  & \$45 ;
+  assign \$47  = \$38  | \$46 ;
+  assign \$48  = \$signal  & \$47 ;
+  assign \$49  = ~ \$signal$3 ;
+  assign \$50  = ~ points__valid;
+  assign \$53  = ~ pending;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = \$49  | \$54 ;
+  assign \$56  = \$signal$2  & \$55 ;
+  assign \$58  = 1'h0 + \$signal$22 [0];
+  assign \$59  = ! \$58 ;
+  assign \$60  = \$signal$22 [1] & \$59 ;
+  assign \$61  = 1'h0 + \$signal$22 [0];
+  assign \$62  = \$61  + \$signal$22 [1];
+  assign \$63  = ! \$62 ;
+  assign \$64  = \$signal$22 [2] & \$63 ;
+  assign \$65  = 1'h0 + \$signal$22 [0];
+  assign \$66  = \$65  + \$signal$22 [1];
+  assign \$67  = \$66  + \$signal$22 [2];
+  assign \$68  = ! \$67 ;
+  assign \$69  = \$signal$22 [3] & \$68 ;
+  assign \$70  = 1'h0 + \$signal$22 [0];
+  assign \$71  = \$70  + \$signal$22 [1];
+  assign \$72  = \$71  + \$signal$22 [2];
+  assign \$73  = \$72  + \$signal$22 [3];
+  assign \$74  = ! \$73 ;
+  assign \$75  = \$signal$22 [4] & \$74 ;
+  assign \$76  = 1'h0 + \$signal$22 [0];
+  assign \$77  = \$76  + \$signal$22 [1];
+  assign \$78  = \$77  + \$signal$22 [2];
+  assign \$79  = \$78  + \$signal$22 [3];
+  assign \$80  = \$79  + \$signal$22 [4];
+  assign \$81  = ! \$80 ;
+  assign \$82  = \$signal$22 [5] & \$81 ;
+  assign \$83  = 1'h0 + \$signal$22 [0];
+  assign \$84  = \$83  + \$signal$22 [1];
+  assign \$85  = \$84  + \$signal$22 [2];
+  assign \$86  = \$85  + \$signal$22 [3];
+  assign \$87  = \$86  + \$signal$22 [4];
+  assign \$88  = \$87  + \$signal$22 [5];
+  assign \$89  = ! \$88 ;
+  assign \$90  = \$signal$22 [6] & \$89 ;
+  assign \$91  = 1'h0 + \$signal$22 [0];
+  assign \$92  = \$91  + \$signal$22 [1];
+  assign \$93  = \$92  + \$signal$22 [2];
+  assign \$94  = \$93  + \$signal$22 [3];
+  assign \$95  = \$94  + \$signal$22 [4];
+  assign \$96  = \$95  + \$signal$22 [5];
+  assign \$97  = \$96  + \$signal$22 [6];
+  assign \$98  = ! \$97 ;
+  assign \$99  = \$signal$22 [7] & \$98 ;
+  assign \$100  = 1'h0 + \$signal$22 [0];
+  assign \$101  = \$100  == 1'h1;
+  assign \$102  = \$signal$22 [1] & \$101 ;
+  assign \$103  = 1'h0 + \$signal$22 [0];
+  assign \$104  = \$103  + \$signal$22 [1];
+  assign \$105  = \$104  == 1'h1;
+  assign \$106  = \$signal$22 [2] & \$105 ;
+  assign \$107  = 1'h0 + \$signal$22 [0];
+  assign \$108  = \$107  + \$signal$22 [1];
+  assign \$109  = \$108  + \$signal$22 [2];
+  assign \$110  = \$109  == 1'h1;
+  assign \$111  = \$signal$22 [3] & \$110 ;
+  assign \$112  = 1'h0 + \$signal$22 [0];
+  assign \$113  = \$112  + \$signal$22 [1];
+  assign \$114  = \$113  + \$signal$22 [2];
+  assign \$115  = \$114  + \$signal$22 [3];
+  assign \$116  = \$115  == 1'h1;
+  assign \$117  = \$signal$22 [4] & \$116 ;
+  assign \$118  = 1'h0 + \$signal$22 [0];
+  assign \$119  = \$118  + \$signal$22 [1];
+  assign \$120  = \$119  + \$signal$22 [2];
+  assign \$121  = \$120  + \$signal$22 [3];
+  assign \$122  = \$121  + \$signal$22 [4];
+  assign \$123  = \$122  == 1'h1;
+  assign \$124  = \$signal$22 [5] & \$123 ;
+  assign \$125  = 1'h0 + \$signal$22 [0];
+  assign \$126  = \$125  + \$signal$22 [1];
+  assign \$127  = \$126  + \$signal$22 [2];
+  assign \$128  = \$127  + \$signal$22 [3];
+  assign \$129  = \$128  + \$signal$22 [4];
+  assign \$130  = \$129  + \$signal$22 [5];
+  assign \$131  = \$130  == 1'h1;
+  assign \$132  = \$signal$22 [6] & \$131 ;
+  assign \$133  = 1'h0 + \$signal$22 [0];
+  assign \$134  = \$133  + \$signal$22 [1];
+  assign \$135  = \$134  + \$signal$22 [2];
+  assign \$136  = \$135  + \$signal$22 [3];
+  assign \$137  = \$136  + \$signal$22 [4];
+  assign \$138  = \$137  + \$signal$22 [5];
+  assign \$139  = \$138  + \$signal$22 [6];
+  assign \$140  = \$139  == 1'h1;
+  assign \$141  = \$signal$22 [7] & \$140 ;
+  assign \$142  = 1'h0 + \$signal$22 [0];
+  assign \$143  = \$142  + \$signal$22 [1];
+  assign \$144  = \$143  == 2'h2;
+  assign \$145  = \$signal$22 [2] & \$144 ;
+  assign \$146  = 1'h0 + \$signal$22 [0];
+  assign \$147  = \$146  + \$signal$22 [1];
+  assign \$148  = \$147  + \$signal$22 [2];
+  assign \$149  = \$148  == 2'h2;
+  assign \$150  = \$signal$22 [3] & \$149 ;
+  assign \$151  = 1'h0 + \$signal$22 [0];
+  assign \$152  = \$151  + \$signal$22 [1];
+  assign \$153  = \$152  + \$signal$22 [2];
+  assign \$154  = \$153  + \$signal$22 [3];
+  assign \$155  = \$154  == 2'h2;
+  assign \$156  = \$signal$22 [4] & \$155 ;
+  assign \$157  = 1'h0 + \$signal$22 [0];
+  assign \$158  = \$157  + \$signal$22 [1];
+  assign \$159  = \$158  + \$signal$22 [2];
+  assign \$160  = \$159  + \$signal$22 [3];
+  assign \$161  = \$160  + \$signal$22 [4];
+  assign \$162  = \$161  == 2'h2;
+  assign \$163  = \$signal$22 [5] & \$162 ;
+  assign \$164  = 1'h0 + \$signal$22 [0];
+  assign \$165  = \$164  + \$signal$22 [1];
+  assign \$166  = \$165  + \$signal$22 [2];
+  assign \$167  = \$166  + \$signal$22 [3];
+  assign \$168  = \$167  + \$signal$22 [4];
+  assign \$169  = \$168  + \$signal$22 [5];
+  assign \$170  = \$169  == 2'h2;
+  assign \$171  = \$signal$22 [6] & \$170 ;
+  assign \$172  = 1'h0 + \$signal$22 [0];
+  assign \$173  = \$172  + \$signal$22 [1];
+  assign \$174  = \$173  + \$signal$22 [2];
+  assign \$175  = \$174  + \$signal$22 [3];
+  assign \$176  = \$175  + \$signal$22 [4];
+  assign \$177  = \$176  + \$signal$22 [5];
+  assign \$178  = \$177  + \$signal$22 [6];
+  assign \$179  = \$178  == 2'h2;
+  assign \$180  = \$signal$22 [7] & \$179 ;
+  assign \$181  = 1'h0 + \$signal$22 [0];
+  assign \$182  = \$181  + \$signal$22 [1];
+  assign \$183  = \$182  + \$signal$22 [2];
+  assign \$184  = \$183  == 2'h3;
+  assign \$185  = \$signal$22 [3] & \$184 ;
+  assign \$186  = 1'h0 + \$signal$22 [0];
+  assign \$187  = \$186  + \$signal$22 [1];
+  assign \$188  = \$187  + \$signal$22 [2];
+  assign \$189  = \$188  + \$signal$22 [3];
+  assign \$190  = \$189  == 2'h3;
+  assign \$191  = \$signal$22 [4] & \$190 ;
+  assign \$192  = 1'h0 + \$signal$22 [0];
+  assign \$193  = \$192  + \$signal$22 [1];
+  assign \$194  = \$193  + \$signal$22 [2];
+  assign \$195  = \$194  + \$signal$22 [3];
+  assign \$196  = \$195  + \$signal$22 [4];
+  assign \$197  = \$196  == 2'h3;
+  assign \$198  = \$signal$22 [5] & \$197 ;
+  assign \$199  = 1'h0 + \$signal$22 [0];
+  assign \$200  = \$199  + \$signal$22 [1];
+  assign \$201  = \$200  + \$signal$22 [2];
+  assign \$202  = \$201  + \$signal$22 [3];
+  assign \$203  = \$202  + \$signal$22 [4];
+  assign \$204  = \$203  + \$signal$22 [5];
+  assign \$205  = \$204  == 2'h3;
+  assign \$206  = \$signal$22 [6] & \$205 ;
+  assign \$207  = 1'h0 + \$signal$22 [0];
+  assign \$208  = \$207  + \$signal$22 [1];
+  assign \$209  = \$208  + \$signal$22 [2];
+  assign \$210  = \$209  + \$signal$22 [3];
+  assign \$211  = \$210  + \$signal$22 [4];
+  assign \$212  = \$211  + \$signal$22 [5];
+  assign \$213  = \$212  + \$signal$22 [6];
+  assign \$214  = \$213  == 2'h3;
+  assign \$215  = \$signal$22 [7] & \$214 ;
+  assign \$216  = 1'h0 + \$signal$22 [0];
+  assign \$217  = \$216  + \$signal$22 [1];
+  assign \$218  = \$217  + \$signal$22 [2];
+  assign \$219  = \$218  + \$signal$22 [3];
+  assign \$220  = \$219  == 3'h4;
+  assign \$221  = \$signal$22 [4] & \$220 ;
+  assign \$222  = 1'h0 + \$signal$22 [0];
+  assign \$223  = \$222  + \$signal$22 [1];
+  assign \$224  = \$223  + \$signal$22 [2];
+  assign \$225  = \$224  + \$signal$22 [3];
+  assign \$226  = \$225  + \$signal$22 [4];
+  assign \$227  = \$226  == 3'h4;
+  assign \$228  = \$signal$22 [5] & \$227 ;
+  assign \$229  = 1'h0 + \$signal$22 [0];
+  assign \$230  = \$229  + \$signal$22 [1];
+  assign \$231  = \$230  + \$signal$22 [2];
+  assign \$232  = \$231  + \$signal$22 [3];
+  assign \$233  = \$232  + \$signal$22 [4];
+  assign \$234  = \$233  + \$signal$22 [5];
+  assign \$235  = \$234  == 3'h4;
+  assign \$236  = \$signal$22 [6] & \$235 ;
+  assign \$237  = 1'h0 + \$signal$22 [0];
+  assign \$238  = \$237  + \$signal$22 [1];
+  assign \$239  = \$238  + \$signal$22 [2];
+  assign \$240  = \$239  + \$signal$22 [3];
+  assign \$241  = \$240  + \$signal$22 [4];
+  assign \$242  = \$241  + \$signal$22 [5];
+  assign \$243  = \$242  + \$signal$22 [6];
+  assign \$244  = \$243  == 3'h4;
+  assign \$245  = \$signal$22 [7] & \$244 ;
+  assign \$246  = 1'h0 + \$signal$22 [0];
+  assign \$247  = \$246  + \$signal$22 [1];
+  assign \$248  = \$247  + \$signal$22 [2];
+  assign \$249  = \$248  + \$signal$22 [3];
+  assign \$250  = \$249  + \$signal$22 [4];
+  assign \$251  = \$250  == 3'h5;
+  assign \$252  = \$signal$22 [5] & \$251 ;
+  assign \$253  = 1'h0 + \$signal$22 [0];
+  assign \$254  = \$253  + \$signal$22 [1];
+  assign \$255  = \$254  + \$signal$22 [2];
+  assign \$256  = \$255  + \$signal$22 [3];
+  assign \$257  = \$256  + \$signal$22 [4];
+  assign \$258  = \$257  + \$signal$22 [5];
+  assign \$259  = \$258  == 3'h5;
+  assign \$260  = \$signal$22 [6] & \$259 ;
+  assign \$261  = 1'h0 + \$signal$22 [0];
+  assign \$262  = \$261  + \$signal$22 [1];
+  assign \$263  = \$262  + \$signal$22 [2];
+  assign \$264  = \$263  + \$signal$22 [3];
+  assign \$265  = \$264  + \$signal$22 [4];
+  assign \$266  = \$265  + \$signal$22 [5];
+  assign \$267  = \$266  + \$signal$22 [6];
+  assign \$268  = \$267  == 3'h5;
+  assign \$269  = \$signal$22 [7] & \$268 ;
+  assign \$270  = 1'h0 + \$signal$22 [0];
+  assign \$271  = \$270  + \$signal$22 [1];
+  assign \$272  = \$271  + \$signal$22 [2];
+  assign \$273  = \$272  + \$signal$22 [3];
+  assign \$274  = \$273  + \$signal$22 [4];
+  assign \$275  = \$274  + \$signal$22 [5];
+  assign \$276  = \$275  == 3'h6;
+  assign \$277  = \$signal$22 [6] & \$276 ;
+  assign \$278  = 1'h0 + \$signal$22 [0];
+  assign \$279  = \$278  + \$signal$22 [1];
+  assign \$280  = \$279  + \$signal$22 [2];
+  assign \$281  = \$280  + \$signal$22 [3];
+  assign \$282  = \$281  + \$signal$22 [4];
+  assign \$283  = \$282  + \$signal$22 [5];
+  assign \$284  = \$283  + \$signal$22 [6];
+  assign \$285  = \$284  == 3'h6;
+  assign \$286  = \$signal$22 [7] & \$285 ;
+  assign \$287  = 1'h0 + \$signal$22 [0];
+  assign \$288  = \$287  + \$signal$22 [1];
+  assign \$289  = \$288  + \$signal$22 [2];
+  assign \$290  = \$289  + \$signal$22 [3];
+  assign \$291  = \$290  + \$signal$22 [4];
+  assign \$292  = \$291  + \$signal$22 [5];
+  assign \$293  = \$292  + \$signal$22 [6];
+  assign \$294  = \$293  == 3'h7;
+  assign \$295  = \$signal$22 [7] & \$294 ;
+  assign \$296  = 1'h0 + \$signal$22 [0];
+  assign \$297  = \$296  + \$signal$22 [1];
+  assign \$298  = \$297  + \$signal$22 [2];
+  assign \$299  = \$298  + \$signal$22 [3];
+  assign \$300  = \$299  + \$signal$22 [4];
+  assign \$301  = \$300  + \$signal$22 [5];
+  assign \$302  = \$301  + \$signal$22 [6];
+  assign \$303  = \$302  + \$signal$22 [7];
+  assign \$304  = ~ \$signal$3 ;
+  assign \$305  = ~ points__valid;
+  assign \$308  = ~ pending;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = \$304  | \$309 ;
+  assign \$311  = \$signal$2  & \$310 ;
+  assign \$312  = ~ points__valid;
+  assign \$315  = ~ pending;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = lane0_takes0 ? q2_0 : 56'h00000000000000;
+  assign \$319  = lane0_takes1 ? q2_1 : 56'h00000000000000;
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = lane0_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$322  = \$320  | \$321 ;
+  assign \$323  = lane0_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = lane0_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = lane0_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = lane0_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$330  = \$328  | \$329 ;
+  assign \$331  = lane0_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$332  = \$330  | \$331 ;
+  assign \$333  = lane1_takes1 ? q2_1 : 56'h00000000000000;
+  assign \$335  = lane1_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$336  = \$334  | \$335 ;
+  assign \$337  = lane1_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = lane1_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = lane1_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = lane1_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = lane1_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$346  = \$344  | \$345 ;
+  assign \$347  = lane2_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$349  = lane2_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = lane2_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$352  = \$350  | \$351 ;
+  assign \$353  = lane2_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$354  = \$352  | \$353 ;
+  assign \$355  = lane2_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$356  = \$354  | \$355 ;
+  assign \$357  = lane2_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$358  = \$356  | \$357 ;
+  assign \$359  = lane3_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$361  = lane3_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$362  = \$360  | \$361 ;
+  assign \$363  = lane3_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$364  = \$362  | \$363 ;
+  assign \$365  = lane3_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$366  = \$364  | \$365 ;
+  assign \$367  = lane3_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$368  = \$366  | \$367 ;
+  assign \$369  = lane4_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$371  = lane4_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$372  = \$370  | \$371 ;
+  assign \$373  = lane4_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = lane4_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = lane5_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$379  = lane5_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$380  = \$378  | \$379 ;
+  assign \$381  = lane5_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$382  = \$380  | \$381 ;
+  assign \$383  = lane6_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$385  = lane6_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = lane7_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$389  = ~ points__valid;
+  assign \$392  = ~ pending;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$466 [2:0])
+    casez (\$407 [2:0])
       3'h0:
-          \$467  = packed0;
+          \$408  = packed0;
       3'h1:
-          \$467  = packed1;
+          \$408  = packed1;
       3'h2:
-          \$467  = packed2;
+          \$408  = packed2;
       3'h3:
-          \$467  = packed3;
+          \$408  = packed3;
       3'h4:
-          \$467  = packed4;
+          \$408  = packed4;
       3'h5:
-          \$467  = packed5;
+          \$408  = packed5;
       3'h6:
-          \$467  = packed6;
+          \$408  = packed6;
       3'h7:
-          \$467  = packed7;
+          \$408  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$411 [2:0])
+      3'h0:
+          \$412  = packed0;
+      3'h1:
+          \$412  = packed1;
+      3'h2:
+          \$412  = packed2;
+      3'h3:
+          \$412  = packed3;
+      3'h4:
+          \$412  = packed4;
+      3'h5:
+          \$412  = packed5;
+      3'h6:
+          \$412  = packed6;
+      3'h7:
+          \$412  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$415 [2:0])
+      3'h0:
+          \$416  = packed0;
+      3'h1:
+          \$416  = packed1;
+      3'h2:
+          \$416  = packed2;
+      3'h3:
+          \$416  = packed3;
+      3'h4:
+          \$416  = packed4;
+      3'h5:
+          \$416  = packed5;
+      3'h6:
+          \$416  = packed6;
+      3'h7:
+          \$416  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$419 [2:0])
+      3'h0:
+          \$420  = packed0;
+      3'h1:
+          \$420  = packed1;
+      3'h2:
+          \$420  = packed2;
+      3'h3:
+          \$420  = packed3;
+      3'h4:
+          \$420  = packed4;
+      3'h5:
+          \$420  = packed5;
+      3'h6:
+          \$420  = packed6;
+      3'h7:
+          \$420  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$423 [2:0])
+      3'h0:
+          \$424  = packed0;
+      3'h1:
+          \$424  = packed1;
+      3'h2:
+          \$424  = packed2;
+      3'h3:
+          \$424  = packed3;
+      3'h4:
+          \$424  = packed4;
+      3'h5:
+          \$424  = packed5;
+      3'h6:
+          \$424  = packed6;
+      3'h7:
+          \$424  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$427 [2:0])
+      3'h0:
+          \$428  = packed0;
+      3'h1:
+          \$428  = packed1;
+      3'h2:
+          \$428  = packed2;
+      3'h3:
+          \$428  = packed3;
+      3'h4:
+          \$428  = packed4;
+      3'h5:
+          \$428  = packed5;
+      3'h6:
+          \$428  = packed6;
+      3'h7:
+          \$428  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$431 [2:0])
+      3'h0:
+          \$432  = packed0;
+      3'h1:
+          \$432  = packed1;
+      3'h2:
+          \$432  = packed2;
+      3'h3:
+          \$432  = packed3;
+      3'h4:
+          \$432  = packed4;
+      3'h5:
+          \$432  = packed5;
+      3'h6:
+          \$432  = packed6;
+      3'h7:
+          \$432  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$434 [2:0])
+      3'h0:
+          \$435  = packed0;
+      3'h1:
+          \$435  = packed1;
+      3'h2:
+          \$435  = packed2;
+      3'h3:
+          \$435  = packed3;
+      3'h4:
+          \$435  = packed4;
+      3'h5:
+          \$435  = packed5;
+      3'h6:
+          \$435  = packed6;
+      3'h7:
+          \$435  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$439 [2:0])
+      3'h0:
+          \$440  = packed0;
+      3'h1:
+          \$440  = packed1;
+      3'h2:
+          \$440  = packed2;
+      3'h3:
+          \$440  = packed3;
+      3'h4:
+          \$440  = packed4;
+      3'h5:
+          \$440  = packed5;
+      3'h6:
+          \$440  = packed6;
+      3'h7:
+          \$440  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$441 [2:0])
+      3'h0:
+          \$442  = packed0;
+      3'h1:
+          \$442  = packed1;
+      3'h2:
+          \$442  = packed2;
+      3'h3:
+          \$442  = packed3;
+      3'h4:
+          \$442  = packed4;
+      3'h5:
+          \$442  = packed5;
+      3'h6:
+          \$442  = packed6;
+      3'h7:
+          \$442  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$443 [2:0])
+      3'h0:
+          \$444  = packed0;
+      3'h1:
+          \$444  = packed1;
+      3'h2:
+          \$444  = packed2;
+      3'h3:
+          \$444  = packed3;
+      3'h4:
+          \$444  = packed4;
+      3'h5:
+          \$444  = packed5;
+      3'h6:
+          \$444  = packed6;
+      3'h7:
+          \$444  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$445 [2:0])
+      3'h0:
+          \$446  = packed0;
+      3'h1:
+          \$446  = packed1;
+      3'h2:
+          \$446  = packed2;
+      3'h3:
+          \$446  = packed3;
+      3'h4:
+          \$446  = packed4;
+      3'h5:
+          \$446  = packed5;
+      3'h6:
+          \$446  = packed6;
+      3'h7:
+          \$446  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$447 [2:0])
+      3'h0:
+          \$448  = packed0;
+      3'h1:
+          \$448  = packed1;
+      3'h2:
+          \$448  = packed2;
+      3'h3:
+          \$448  = packed3;
+      3'h4:
+          \$448  = packed4;
+      3'h5:
+          \$448  = packed5;
+      3'h6:
+          \$448  = packed6;
+      3'h7:
+          \$448  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$449 [2:0])
+      3'h0:
+          \$450  = packed0;
+      3'h1:
+          \$450  = packed1;
+      3'h2:
+          \$450  = packed2;
+      3'h3:
+          \$450  = packed3;
+      3'h4:
+          \$450  = packed4;
+      3'h5:
+          \$450  = packed5;
+      3'h6:
+          \$450  = packed6;
+      3'h7:
+          \$450  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$451 [2:0])
+      3'h0:
+          \$452  = packed0;
+      3'h1:
+          \$452  = packed1;
+      3'h2:
+          \$452  = packed2;
+      3'h3:
+          \$452  = packed3;
+      3'h4:
+          \$452  = packed4;
+      3'h5:
+          \$452  = packed5;
+      3'h6:
+          \$452  = packed6;
+      3'h7:
+          \$452  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$453 [2:0])
+      3'h0:
+          \$454  = packed0;
+      3'h1:
+          \$454  = packed1;
+      3'h2:
+          \$454  = packed2;
+      3'h3:
+          \$454  = packed3;
+      3'h4:
+          \$454  = packed4;
+      3'h5:
+          \$454  = packed5;
+      3'h6:
+          \$454  = packed6;
+      3'h7:
+          \$454  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$460 [2:0])
+      3'h0:
+          \$461  = packed0;
+      3'h1:
+          \$461  = packed1;
+      3'h2:
+          \$461  = packed2;
+      3'h3:
+          \$461  = packed3;
+      3'h4:
+          \$461  = packed4;
+      3'h5:
+          \$461  = packed5;
+      3'h6:
+          \$461  = packed6;
+      3'h7:
+          \$461  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$464 [2:0])
+      3'h0:
+          \$465  = packed0;
+      3'h1:
+          \$465  = packed1;
+      3'h2:
+          \$465  = packed2;
+      3'h3:
+          \$465  = packed3;
+      3'h4:
+          \$465  = packed4;
+      3'h5:
+          \$465  = packed5;
+      3'h6:
+          \$465  = packed6;
+      3'h7:
+          \$465  = packed7;
     endcase
   end
   always @* begin
@@ -8593,28 +8908,6 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$470 [2:0])
-      3'h0:
-          \$471  = packed0;
-      3'h1:
-          \$471  = packed1;
-      3'h2:
-          \$471  = packed2;
-      3'h3:
-          \$471  = packed3;
-      3'h4:
-          \$471  = packed4;
-      3'h5:
-          \$471  = packed5;
-      3'h6:
-          \$471  = packed6;
-      3'h7:
-          \$471  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
     casez (\$472 [2:0])
       3'h0:
           \$473  = packed0;
@@ -8632,28 +8925,6 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
           \$473  = packed6;
       3'h7:
           \$473  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$474 [2:0])
-      3'h0:
-          \$475  = packed0;
-      3'h1:
-          \$475  = packed1;
-      3'h2:
-          \$475  = packed2;
-      3'h3:
-          \$475  = packed3;
-      3'h4:
-          \$475  = packed4;
-      3'h5:
-          \$475  = packed5;
-      3'h6:
-          \$475  = packed6;
-      3'h7:
-          \$475  = packed7;
     endcase
   end
   always @* begin
@@ -8681,28 +8952,6 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$478 [2:0])
-      3'h0:
-          \$479  = packed0;
-      3'h1:
-          \$479  = packed1;
-      3'h2:
-          \$479  = packed2;
-      3'h3:
-          \$479  = packed3;
-      3'h4:
-          \$479  = packed4;
-      3'h5:
-          \$479  = packed5;
-      3'h6:
-          \$479  = packed6;
-      3'h7:
-          \$479  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
     casez (\$480 [2:0])
       3'h0:
           \$481  = packed0;
@@ -8725,23 +8974,23 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$483 [2:0])
+    casez (\$484 [2:0])
       3'h0:
-          \$484  = packed0;
+          \$485  = packed0;
       3'h1:
-          \$484  = packed1;
+          \$485  = packed1;
       3'h2:
-          \$484  = packed2;
+          \$485  = packed2;
       3'h3:
-          \$484  = packed3;
+          \$485  = packed3;
       3'h4:
-          \$484  = packed4;
+          \$485  = packed4;
       3'h5:
-          \$484  = packed5;
+          \$485  = packed5;
       3'h6:
-          \$484  = packed6;
+          \$485  = packed6;
       3'h7:
-          \$484  = packed7;
+          \$485  = packed7;
     endcase
   end
   always @* begin
@@ -8769,111 +9018,111 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$491 [2:0])
+    casez (\$490 [2:0])
       3'h0:
-          \$492  = packed0;
+          \$491  = packed0;
       3'h1:
-          \$492  = packed1;
+          \$491  = packed1;
       3'h2:
-          \$492  = packed2;
+          \$491  = packed2;
       3'h3:
-          \$492  = packed3;
+          \$491  = packed3;
       3'h4:
-          \$492  = packed4;
+          \$491  = packed4;
       3'h5:
-          \$492  = packed5;
+          \$491  = packed5;
       3'h6:
-          \$492  = packed6;
+          \$491  = packed6;
       3'h7:
-          \$492  = packed7;
+          \$491  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$495 [2:0])
+    casez (\$494 [2:0])
       3'h0:
-          \$496  = packed0;
+          \$495  = packed0;
       3'h1:
-          \$496  = packed1;
+          \$495  = packed1;
       3'h2:
-          \$496  = packed2;
+          \$495  = packed2;
       3'h3:
-          \$496  = packed3;
+          \$495  = packed3;
       3'h4:
-          \$496  = packed4;
+          \$495  = packed4;
       3'h5:
-          \$496  = packed5;
+          \$495  = packed5;
       3'h6:
-          \$496  = packed6;
+          \$495  = packed6;
       3'h7:
-          \$496  = packed7;
+          \$495  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$499 [2:0])
+    casez (\$498 [2:0])
       3'h0:
-          \$500  = packed0;
+          \$499  = packed0;
       3'h1:
-          \$500  = packed1;
+          \$499  = packed1;
       3'h2:
-          \$500  = packed2;
+          \$499  = packed2;
       3'h3:
-          \$500  = packed3;
+          \$499  = packed3;
       3'h4:
-          \$500  = packed4;
+          \$499  = packed4;
       3'h5:
-          \$500  = packed5;
+          \$499  = packed5;
       3'h6:
-          \$500  = packed6;
+          \$499  = packed6;
       3'h7:
-          \$500  = packed7;
+          \$499  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$503 [2:0])
+    casez (\$502 [2:0])
       3'h0:
-          \$504  = packed0;
+          \$503  = packed0;
       3'h1:
-          \$504  = packed1;
+          \$503  = packed1;
       3'h2:
-          \$504  = packed2;
+          \$503  = packed2;
       3'h3:
-          \$504  = packed3;
+          \$503  = packed3;
       3'h4:
-          \$504  = packed4;
+          \$503  = packed4;
       3'h5:
-          \$504  = packed5;
+          \$503  = packed5;
       3'h6:
-          \$504  = packed6;
+          \$503  = packed6;
       3'h7:
-          \$504  = packed7;
+          \$503  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$507 [2:0])
+    casez (\$506 [2:0])
       3'h0:
-          \$508  = packed0;
+          \$507  = packed0;
       3'h1:
-          \$508  = packed1;
+          \$507  = packed1;
       3'h2:
-          \$508  = packed2;
+          \$507  = packed2;
       3'h3:
-          \$508  = packed3;
+          \$507  = packed3;
       3'h4:
-          \$508  = packed4;
+          \$507  = packed4;
       3'h5:
-          \$508  = packed5;
+          \$507  = packed5;
       3'h6:
-          \$508  = packed6;
+          \$507  = packed6;
       3'h7:
-          \$508  = packed7;
+          \$507  = packed7;
     endcase
   end
   always @* begin
@@ -8900,175 +9149,53 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    { beat[552:544], beat[531:476], beat[463:408], beat[395:340], beat[327:272], beat[259:204], beat[191:136], beat[123:68], beat[55:0] } = 457'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    if (\$18 ) begin
-      if (\$20 ) begin
-        beat[551:544] = 8'hff;
-        beat[552] = \$22 ;
-        beat[55:0] = \$26 ;
-        beat[123:68] = \$30 ;
-        beat[191:136] = \$34 ;
-        beat[259:204] = \$38 ;
-        beat[327:272] = \$42 ;
-        beat[395:340] = \$46 ;
-        beat[463:408] = \$50 ;
-        beat[531:476] = \$52 ;
-      end else if (\$signal$16 ) begin
-        beat[551:544] = \$54 [7:0];
-        beat[552] = 1'h1;
-        beat[55:0] = \$58 ;
-        beat[123:68] = \$62 ;
-        beat[191:136] = \$66 ;
-        beat[259:204] = \$70 ;
-        beat[327:272] = \$74 ;
-        beat[395:340] = \$78 ;
-        beat[463:408] = \$82 ;
-        beat[531:476] = \$84 ;
-      end
-    end else if (\$19 ) begin
-      beat[551:544] = \$86 [7:0];
-      beat[552] = 1'h1;
-      beat[55:0] = left0;
-      beat[123:68] = left1;
-      beat[191:136] = left2;
-      beat[259:204] = left3;
-      beat[327:272] = left4;
-      beat[395:340] = left5;
-      beat[463:408] = left6;
-      beat[531:476] = left7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    push = 1'h0;
-    if (\$18 ) begin
-      if (\$20 ) begin
-        push = 1'h1;
-      end else if (\$signal$16 ) begin
-        push = 1'h1;
-      end
-    end else if (\$19 ) begin
-      push = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$512  = points_room_next;
-    if (rst) begin
-      \$512  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$513  = points_skid;
-    if (push) begin
-      \$513  = beat;
-    end
-    if (rst) begin
-      \$513  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$514  = points__payload;
-    if (\$87 ) begin
-      \$514  = points_skid;
-    end else if (\$90 ) begin
-      \$514  = beat;
-    end
-    if (rst) begin
-      \$514  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$515  = points_valid;
     (* full_case = 32'd1 *)
-    if (\$87 ) begin
-    end else if (\$90 ) begin
-      \$515  = 1'h1;
-    end else if (1'h1) begin
-      \$515  = 1'h0;
-    end
-    if (rst) begin
-      \$515  = 1'h0;
-    end
+    casez (\$514 [2:0])
+      3'h0:
+          \$515  = packed0;
+      3'h1:
+          \$515  = packed1;
+      3'h2:
+          \$515  = packed2;
+      3'h3:
+          \$515  = packed3;
+      3'h4:
+          \$515  = packed4;
+      3'h5:
+          \$515  = packed5;
+      3'h6:
+          \$515  = packed6;
+      3'h7:
+          \$515  = packed7;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$516  = q0;
-    if (\$91 ) begin
-      \$516  = { keys__payload[55:3], 3'h0 };
-    end
-    if (rst) begin
-      \$516  = 56'h00000000000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (\$517 [2:0])
+      3'h0:
+          \$518  = packed0;
+      3'h1:
+          \$518  = packed1;
+      3'h2:
+          \$518  = packed2;
+      3'h3:
+          \$518  = packed3;
+      3'h4:
+          \$518  = packed4;
+      3'h5:
+          \$518  = packed5;
+      3'h6:
+          \$518  = packed6;
+      3'h7:
+          \$518  = packed7;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$517  = q1;
-    if (\$91 ) begin
-      \$517  = { keys__payload[123:71], 3'h0 };
-    end
-    if (rst) begin
-      \$517  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$518  = q2;
-    if (\$91 ) begin
-      \$518  = { keys__payload[191:139], 3'h0 };
-    end
-    if (rst) begin
-      \$518  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$519  = q3;
-    if (\$91 ) begin
-      \$519  = { keys__payload[259:207], 3'h0 };
-    end
-    if (rst) begin
-      \$519  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$520  = q4;
-    if (\$91 ) begin
-      \$520  = { keys__payload[327:275], 3'h0 };
-    end
-    if (rst) begin
-      \$520  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$521  = q5;
-    if (\$91 ) begin
-      \$521  = { keys__payload[395:343], 3'h0 };
-    end
-    if (rst) begin
-      \$521  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$522  = q6;
-    if (\$91 ) begin
-      \$522  = { keys__payload[463:411], 3'h0 };
-    end
-    if (rst) begin
-      \$522  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$523  = q7;
-    if (\$91 ) begin
-      \$523  = { keys__payload[531:479], 3'h0 };
+    \$523  = q0;
+    if (\$14 ) begin
+      \$523  = { keys__payload[55:3], 3'h0 };
     end
     if (rst) begin
       \$523  = 56'h00000000000000;
@@ -9076,41 +9203,39 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$524  = \$signal$47 ;
-    if (\$91 ) begin
-      \$524  = \$111 ;
+    \$524  = q1;
+    if (\$14 ) begin
+      \$524  = { keys__payload[123:71], 3'h0 };
     end
     if (rst) begin
-      \$524  = 8'h00;
+      \$524  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$525  = \$signal$50 ;
-    if (\$91 ) begin
-      \$525  = keys__payload[552];
+    \$525  = q2;
+    if (\$14 ) begin
+      \$525  = { keys__payload[191:139], 3'h0 };
     end
     if (rst) begin
-      \$525  = 1'h0;
+      \$525  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$526  = \$signal ;
-    if (\$91 ) begin
-      \$526  = 1'h1;
-    end else if (\$100 ) begin
-      \$526  = 1'h0;
+    \$526  = q3;
+    if (\$14 ) begin
+      \$526  = { keys__payload[259:207], 3'h0 };
     end
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$527  = \$signal$49 ;
-    if (\$91 ) begin
-      \$527  = { keys__payload[531:479], 3'h0 };
+    \$527  = q4;
+    if (\$14 ) begin
+      \$527  = { keys__payload[327:275], 3'h0 };
     end
     if (rst) begin
       \$527  = 56'h00000000000000;
@@ -9118,49 +9243,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$528  = have_prev;
-    if (\$91 ) begin
-      \$528  = \$112 ;
+    \$528  = q5;
+    if (\$14 ) begin
+      \$528  = { keys__payload[395:343], 3'h0 };
     end
     if (rst) begin
-      \$528  = 1'h0;
+      \$528  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$529  = lane0_takes0;
-    if (\$121 ) begin
-      \$529  = \$128 ;
+    \$529  = q6;
+    if (\$14 ) begin
+      \$529  = { keys__payload[463:411], 3'h0 };
     end
     if (rst) begin
-      \$529  = 1'h0;
+      \$529  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$530  = lane0_takes1;
-    if (\$121 ) begin
-      \$530  = \$131 ;
+    \$530  = q7;
+    if (\$14 ) begin
+      \$530  = { keys__payload[531:479], 3'h0 };
     end
     if (rst) begin
-      \$530  = 1'h0;
+      \$530  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$531  = lane0_takes2;
-    if (\$121 ) begin
-      \$531  = \$135 ;
+    \$531  = \$signal$22 ;
+    if (\$14 ) begin
+      \$531  = \$36 ;
     end
     if (rst) begin
-      \$531  = 1'h0;
+      \$531  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$532  = lane0_takes3;
-    if (\$121 ) begin
-      \$532  = \$140 ;
+    \$532  = \$signal$25 ;
+    if (\$14 ) begin
+      \$532  = keys__payload[552];
     end
     if (rst) begin
       \$532  = 1'h0;
@@ -9168,9 +9293,11 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$533  = lane0_takes4;
-    if (\$121 ) begin
-      \$533  = \$146 ;
+    \$533  = \$signal ;
+    if (\$14 ) begin
+      \$533  = 1'h1;
+    end else if (\$25 ) begin
+      \$533  = 1'h0;
     end
     if (rst) begin
       \$533  = 1'h0;
@@ -9178,19 +9305,19 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$534  = lane0_takes5;
-    if (\$121 ) begin
-      \$534  = \$153 ;
+    \$534  = \$signal$24 ;
+    if (\$14 ) begin
+      \$534  = { keys__payload[531:479], 3'h0 };
     end
     if (rst) begin
-      \$534  = 1'h0;
+      \$534  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$535  = lane0_takes6;
-    if (\$121 ) begin
-      \$535  = \$161 ;
+    \$535  = have_prev;
+    if (\$14 ) begin
+      \$535  = \$37 ;
     end
     if (rst) begin
       \$535  = 1'h0;
@@ -9198,9 +9325,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$536  = lane0_takes7;
-    if (\$121 ) begin
-      \$536  = \$170 ;
+    \$536  = lane0_takes0;
+    if (\$48 ) begin
+      \$536  = \$57 ;
     end
     if (rst) begin
       \$536  = 1'h0;
@@ -9208,9 +9335,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$537  = lane1_takes1;
-    if (\$121 ) begin
-      \$537  = \$173 ;
+    \$537  = lane0_takes1;
+    if (\$48 ) begin
+      \$537  = \$60 ;
     end
     if (rst) begin
       \$537  = 1'h0;
@@ -9218,9 +9345,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$538  = lane1_takes2;
-    if (\$121 ) begin
-      \$538  = \$177 ;
+    \$538  = lane0_takes2;
+    if (\$48 ) begin
+      \$538  = \$64 ;
     end
     if (rst) begin
       \$538  = 1'h0;
@@ -9228,9 +9355,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$539  = lane1_takes3;
-    if (\$121 ) begin
-      \$539  = \$182 ;
+    \$539  = lane0_takes3;
+    if (\$48 ) begin
+      \$539  = \$69 ;
     end
     if (rst) begin
       \$539  = 1'h0;
@@ -9238,9 +9365,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$540  = lane1_takes4;
-    if (\$121 ) begin
-      \$540  = \$188 ;
+    \$540  = lane0_takes4;
+    if (\$48 ) begin
+      \$540  = \$75 ;
     end
     if (rst) begin
       \$540  = 1'h0;
@@ -9248,9 +9375,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$541  = lane1_takes5;
-    if (\$121 ) begin
-      \$541  = \$195 ;
+    \$541  = lane0_takes5;
+    if (\$48 ) begin
+      \$541  = \$82 ;
     end
     if (rst) begin
       \$541  = 1'h0;
@@ -9258,9 +9385,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$542  = lane1_takes6;
-    if (\$121 ) begin
-      \$542  = \$203 ;
+    \$542  = lane0_takes6;
+    if (\$48 ) begin
+      \$542  = \$90 ;
     end
     if (rst) begin
       \$542  = 1'h0;
@@ -9268,9 +9395,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$543  = lane1_takes7;
-    if (\$121 ) begin
-      \$543  = \$212 ;
+    \$543  = lane0_takes7;
+    if (\$48 ) begin
+      \$543  = \$99 ;
     end
     if (rst) begin
       \$543  = 1'h0;
@@ -9278,9 +9405,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$544  = lane2_takes2;
-    if (\$121 ) begin
-      \$544  = \$216 ;
+    \$544  = lane1_takes1;
+    if (\$48 ) begin
+      \$544  = \$102 ;
     end
     if (rst) begin
       \$544  = 1'h0;
@@ -9288,9 +9415,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$545  = lane2_takes3;
-    if (\$121 ) begin
-      \$545  = \$221 ;
+    \$545  = lane1_takes2;
+    if (\$48 ) begin
+      \$545  = \$106 ;
     end
     if (rst) begin
       \$545  = 1'h0;
@@ -9298,9 +9425,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$546  = lane2_takes4;
-    if (\$121 ) begin
-      \$546  = \$227 ;
+    \$546  = lane1_takes3;
+    if (\$48 ) begin
+      \$546  = \$111 ;
     end
     if (rst) begin
       \$546  = 1'h0;
@@ -9308,9 +9435,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$547  = lane2_takes5;
-    if (\$121 ) begin
-      \$547  = \$234 ;
+    \$547  = lane1_takes4;
+    if (\$48 ) begin
+      \$547  = \$117 ;
     end
     if (rst) begin
       \$547  = 1'h0;
@@ -9318,9 +9445,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$548  = lane2_takes6;
-    if (\$121 ) begin
-      \$548  = \$242 ;
+    \$548  = lane1_takes5;
+    if (\$48 ) begin
+      \$548  = \$124 ;
     end
     if (rst) begin
       \$548  = 1'h0;
@@ -9328,9 +9455,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$549  = lane2_takes7;
-    if (\$121 ) begin
-      \$549  = \$251 ;
+    \$549  = lane1_takes6;
+    if (\$48 ) begin
+      \$549  = \$132 ;
     end
     if (rst) begin
       \$549  = 1'h0;
@@ -9338,9 +9465,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$550  = lane3_takes3;
-    if (\$121 ) begin
-      \$550  = \$256 ;
+    \$550  = lane1_takes7;
+    if (\$48 ) begin
+      \$550  = \$141 ;
     end
     if (rst) begin
       \$550  = 1'h0;
@@ -9348,9 +9475,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$551  = lane3_takes4;
-    if (\$121 ) begin
-      \$551  = \$262 ;
+    \$551  = lane2_takes2;
+    if (\$48 ) begin
+      \$551  = \$145 ;
     end
     if (rst) begin
       \$551  = 1'h0;
@@ -9358,9 +9485,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$552  = lane3_takes5;
-    if (\$121 ) begin
-      \$552  = \$269 ;
+    \$552  = lane2_takes3;
+    if (\$48 ) begin
+      \$552  = \$150 ;
     end
     if (rst) begin
       \$552  = 1'h0;
@@ -9368,9 +9495,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$553  = lane3_takes6;
-    if (\$121 ) begin
-      \$553  = \$277 ;
+    \$553  = lane2_takes4;
+    if (\$48 ) begin
+      \$553  = \$156 ;
     end
     if (rst) begin
       \$553  = 1'h0;
@@ -9378,9 +9505,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$554  = lane3_takes7;
-    if (\$121 ) begin
-      \$554  = \$286 ;
+    \$554  = lane2_takes5;
+    if (\$48 ) begin
+      \$554  = \$163 ;
     end
     if (rst) begin
       \$554  = 1'h0;
@@ -9388,9 +9515,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$555  = lane4_takes4;
-    if (\$121 ) begin
-      \$555  = \$292 ;
+    \$555  = lane2_takes6;
+    if (\$48 ) begin
+      \$555  = \$171 ;
     end
     if (rst) begin
       \$555  = 1'h0;
@@ -9398,9 +9525,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$556  = lane4_takes5;
-    if (\$121 ) begin
-      \$556  = \$299 ;
+    \$556  = lane2_takes7;
+    if (\$48 ) begin
+      \$556  = \$180 ;
     end
     if (rst) begin
       \$556  = 1'h0;
@@ -9408,9 +9535,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$557  = lane4_takes6;
-    if (\$121 ) begin
-      \$557  = \$307 ;
+    \$557  = lane3_takes3;
+    if (\$48 ) begin
+      \$557  = \$185 ;
     end
     if (rst) begin
       \$557  = 1'h0;
@@ -9418,9 +9545,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$558  = lane4_takes7;
-    if (\$121 ) begin
-      \$558  = \$316 ;
+    \$558  = lane3_takes4;
+    if (\$48 ) begin
+      \$558  = \$191 ;
     end
     if (rst) begin
       \$558  = 1'h0;
@@ -9428,9 +9555,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$559  = lane5_takes5;
-    if (\$121 ) begin
-      \$559  = \$323 ;
+    \$559  = lane3_takes5;
+    if (\$48 ) begin
+      \$559  = \$198 ;
     end
     if (rst) begin
       \$559  = 1'h0;
@@ -9438,9 +9565,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$560  = lane5_takes6;
-    if (\$121 ) begin
-      \$560  = \$331 ;
+    \$560  = lane3_takes6;
+    if (\$48 ) begin
+      \$560  = \$206 ;
     end
     if (rst) begin
       \$560  = 1'h0;
@@ -9448,9 +9575,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$561  = lane5_takes7;
-    if (\$121 ) begin
-      \$561  = \$340 ;
+    \$561  = lane3_takes7;
+    if (\$48 ) begin
+      \$561  = \$215 ;
     end
     if (rst) begin
       \$561  = 1'h0;
@@ -9458,9 +9585,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$562  = lane6_takes6;
-    if (\$121 ) begin
-      \$562  = \$348 ;
+    \$562  = lane4_takes4;
+    if (\$48 ) begin
+      \$562  = \$221 ;
     end
     if (rst) begin
       \$562  = 1'h0;
@@ -9468,9 +9595,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$563  = lane6_takes7;
-    if (\$121 ) begin
-      \$563  = \$357 ;
+    \$563  = lane4_takes5;
+    if (\$48 ) begin
+      \$563  = \$228 ;
     end
     if (rst) begin
       \$563  = 1'h0;
@@ -9478,9 +9605,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$564  = lane7_takes7;
-    if (\$121 ) begin
-      \$564  = \$366 ;
+    \$564  = lane4_takes6;
+    if (\$48 ) begin
+      \$564  = \$236 ;
     end
     if (rst) begin
       \$564  = 1'h0;
@@ -9488,79 +9615,79 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$565  = q2_0;
-    if (\$121 ) begin
-      \$565  = q0;
+    \$565  = lane4_takes7;
+    if (\$48 ) begin
+      \$565  = \$245 ;
     end
     if (rst) begin
-      \$565  = 56'h00000000000000;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$566  = q2_1;
-    if (\$121 ) begin
-      \$566  = q1;
+    \$566  = lane5_takes5;
+    if (\$48 ) begin
+      \$566  = \$252 ;
     end
     if (rst) begin
-      \$566  = 56'h00000000000000;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$567  = q2_2;
-    if (\$121 ) begin
-      \$567  = q2;
+    \$567  = lane5_takes6;
+    if (\$48 ) begin
+      \$567  = \$260 ;
     end
     if (rst) begin
-      \$567  = 56'h00000000000000;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$568  = q2_3;
-    if (\$121 ) begin
-      \$568  = q3;
+    \$568  = lane5_takes7;
+    if (\$48 ) begin
+      \$568  = \$269 ;
     end
     if (rst) begin
-      \$568  = 56'h00000000000000;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$569  = q2_4;
-    if (\$121 ) begin
-      \$569  = q4;
+    \$569  = lane6_takes6;
+    if (\$48 ) begin
+      \$569  = \$277 ;
     end
     if (rst) begin
-      \$569  = 56'h00000000000000;
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$570  = q2_5;
-    if (\$121 ) begin
-      \$570  = q5;
+    \$570  = lane6_takes7;
+    if (\$48 ) begin
+      \$570  = \$286 ;
     end
     if (rst) begin
-      \$570  = 56'h00000000000000;
+      \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$571  = q2_6;
-    if (\$121 ) begin
-      \$571  = q6;
+    \$571  = lane7_takes7;
+    if (\$48 ) begin
+      \$571  = \$295 ;
     end
     if (rst) begin
-      \$571  = 56'h00000000000000;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$572  = q2_7;
-    if (\$121 ) begin
-      \$572  = q7;
+    \$572  = q2_0;
+    if (\$48 ) begin
+      \$572  = q0;
     end
     if (rst) begin
       \$572  = 56'h00000000000000;
@@ -9568,41 +9695,39 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$573  = \$signal$95 ;
-    if (\$121 ) begin
-      \$573  = \$374 [3:0];
+    \$573  = q2_1;
+    if (\$48 ) begin
+      \$573  = q1;
     end
     if (rst) begin
-      \$573  = 4'h0;
+      \$573  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$574  = \$signal$96 ;
-    if (\$121 ) begin
-      \$574  = \$signal$50 ;
+    \$574  = q2_2;
+    if (\$48 ) begin
+      \$574  = q2;
     end
     if (rst) begin
-      \$574  = 1'h0;
+      \$574  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$575  = \$signal$8 ;
-    if (\$121 ) begin
-      \$575  = 1'h1;
-    end else if (\$127 ) begin
-      \$575  = 1'h0;
+    \$575  = q2_3;
+    if (\$48 ) begin
+      \$575  = q3;
     end
     if (rst) begin
-      \$575  = 1'h0;
+      \$575  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$576  = packed0;
-    if (\$380 ) begin
-      \$576  = \$399 ;
+    \$576  = q2_4;
+    if (\$48 ) begin
+      \$576  = q4;
     end
     if (rst) begin
       \$576  = 56'h00000000000000;
@@ -9610,9 +9735,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$577  = packed1;
-    if (\$380 ) begin
-      \$577  = \$413 ;
+    \$577  = q2_5;
+    if (\$48 ) begin
+      \$577  = q5;
     end
     if (rst) begin
       \$577  = 56'h00000000000000;
@@ -9620,9 +9745,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$578  = packed2;
-    if (\$380 ) begin
-      \$578  = \$425 ;
+    \$578  = q2_6;
+    if (\$48 ) begin
+      \$578  = q6;
     end
     if (rst) begin
       \$578  = 56'h00000000000000;
@@ -9630,9 +9755,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$579  = packed3;
-    if (\$380 ) begin
-      \$579  = \$435 ;
+    \$579  = q2_7;
+    if (\$48 ) begin
+      \$579  = q7;
     end
     if (rst) begin
       \$579  = 56'h00000000000000;
@@ -9640,39 +9765,41 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$580  = packed4;
-    if (\$380 ) begin
-      \$580  = \$443 ;
+    \$580  = \$signal$70 ;
+    if (\$48 ) begin
+      \$580  = \$303 [3:0];
     end
     if (rst) begin
-      \$580  = 56'h00000000000000;
+      \$580  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$581  = packed5;
-    if (\$380 ) begin
-      \$581  = \$449 ;
+    \$581  = \$signal$71 ;
+    if (\$48 ) begin
+      \$581  = \$signal$25 ;
     end
     if (rst) begin
-      \$581  = 56'h00000000000000;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$582  = packed6;
-    if (\$380 ) begin
-      \$582  = \$453 ;
+    \$582  = \$signal$2 ;
+    if (\$48 ) begin
+      \$582  = 1'h1;
+    end else if (\$56 ) begin
+      \$582  = 1'h0;
     end
     if (rst) begin
-      \$582  = 56'h00000000000000;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$583  = packed7;
-    if (\$380 ) begin
-      \$583  = \$455 ;
+    \$583  = packed0;
+    if (\$311 ) begin
+      \$583  = \$332 ;
     end
     if (rst) begin
       \$583  = 56'h00000000000000;
@@ -9680,90 +9807,69 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$584  = count;
-    if (\$380 ) begin
-      \$584  = \$signal$95 ;
+    \$584  = packed1;
+    if (\$311 ) begin
+      \$584  = \$346 ;
     end
     if (rst) begin
-      \$584  = 4'h0;
+      \$584  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$585  = \$signal$16 ;
-    if (\$380 ) begin
-      \$585  = \$signal$96 ;
+    \$585  = packed2;
+    if (\$311 ) begin
+      \$585  = \$358 ;
     end
     if (rst) begin
-      \$585  = 1'h0;
+      \$585  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$586  = \$signal$9 ;
-    if (\$380 ) begin
-      \$586  = 1'h1;
-    end else if (\$383 ) begin
-      \$586  = 1'h0;
+    \$586  = packed3;
+    if (\$311 ) begin
+      \$586  = \$368 ;
     end
     if (rst) begin
-      \$586  = 1'h0;
+      \$586  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$587  = beat_no;
-    if (push) begin
-      \$587  = \$457 [8:0];
+    \$587  = packed4;
+    if (\$311 ) begin
+      \$587  = \$376 ;
     end
     if (rst) begin
-      \$587  = 9'h000;
+      \$587  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$588  = n_left;
-    if (\$460 ) begin
-      (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$588  = \$463 [2:0];
-      end else if (\$signal$16 ) begin
-        \$588  = 3'h0;
-      end else begin
-        \$588  = \$15 [2:0];
-      end
-    end else if (\$461 ) begin
-      \$588  = 3'h0;
+    \$588  = packed5;
+    if (\$311 ) begin
+      \$588  = \$382 ;
     end
     if (rst) begin
-      \$588  = 3'h0;
+      \$588  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$589  = pending;
-    if (\$460 ) begin
-      if (\$462 ) begin
-        \$589  = \$465 ;
-      end
-    end else if (\$461 ) begin
-      \$589  = 1'h0;
+    \$589  = packed6;
+    if (\$311 ) begin
+      \$589  = \$386 ;
     end
     if (rst) begin
-      \$589  = 1'h0;
+      \$589  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$590  = left0;
-    if (\$460 ) begin
-      (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$590  = \$467 ;
-      end else if (\$signal$16 ) begin
-      end else begin
-        \$590  = \$485 ;
-      end
+    \$590  = packed7;
+    if (\$311 ) begin
+      \$590  = \$388 ;
     end
     if (rst) begin
       \$590  = 56'h00000000000000;
@@ -9771,552 +9877,303 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$591  = left1;
-    if (\$460 ) begin
+    \$591  = count;
+    if (\$311 ) begin
+      \$591  = \$signal$70 ;
+    end
+    if (rst) begin
+      \$591  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$592  = \$signal$80 ;
+    if (\$311 ) begin
+      \$592  = \$signal$71 ;
+    end
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$593  = \$signal$3 ;
+    if (\$311 ) begin
+      \$593  = 1'h1;
+    end else if (\$316 ) begin
+      \$593  = 1'h0;
+    end
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$594  = points__valid;
+    if (\$393 ) begin
       (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$591  = \$469 ;
-      end else if (\$signal$16 ) begin
+      if (\$399 ) begin
+        \$594  = 1'h1;
+      end else if (\$signal$80 ) begin
+        \$594  = 1'h1;
       end else begin
-        \$591  = \$489 ;
+        \$594  = 1'h0;
+      end
+    end else if (\$396 ) begin
+      \$594  = 1'h1;
+    end else if (\$398 ) begin
+      \$594  = 1'h0;
+    end
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$595  = points__payload;
+    if (\$393 ) begin
+      if (\$399 ) begin
+        \$595 [551:544] = 8'hff;
+        \$595 [552] = \$401 ;
+        \$595 [55:0] = \$409 ;
+        \$595 [67:56] = { beat_no, 3'h0 };
+        \$595 [123:68] = \$413 ;
+        \$595 [135:124] = { beat_no, 3'h1 };
+        \$595 [191:136] = \$417 ;
+        \$595 [203:192] = { beat_no, 3'h2 };
+        \$595 [259:204] = \$421 ;
+        \$595 [271:260] = { beat_no, 3'h3 };
+        \$595 [327:272] = \$425 ;
+        \$595 [339:328] = { beat_no, 3'h4 };
+        \$595 [395:340] = \$429 ;
+        \$595 [407:396] = { beat_no, 3'h5 };
+        \$595 [463:408] = \$433 ;
+        \$595 [475:464] = { beat_no, 3'h6 };
+        \$595 [531:476] = \$435 ;
+        \$595 [543:532] = { beat_no, 3'h7 };
+      end else if (\$signal$80 ) begin
+        \$595 [551:544] = \$456 [7:0];
+        \$595 [552] = 1'h1;
+        \$595 [55:0] = \$462 ;
+        \$595 [67:56] = { beat_no, 3'h0 };
+        \$595 [123:68] = \$466 ;
+        \$595 [135:124] = { beat_no, 3'h1 };
+        \$595 [191:136] = \$470 ;
+        \$595 [203:192] = { beat_no, 3'h2 };
+        \$595 [259:204] = \$474 ;
+        \$595 [271:260] = { beat_no, 3'h3 };
+        \$595 [327:272] = \$478 ;
+        \$595 [339:328] = { beat_no, 3'h4 };
+        \$595 [395:340] = \$482 ;
+        \$595 [407:396] = { beat_no, 3'h5 };
+        \$595 [463:408] = \$486 ;
+        \$595 [475:464] = { beat_no, 3'h6 };
+        \$595 [531:476] = \$488 ;
+        \$595 [543:532] = { beat_no, 3'h7 };
+      end
+    end else if (\$396 ) begin
+      \$595 [551:544] = \$520 [7:0];
+      \$595 [552] = 1'h1;
+      \$595 [55:0] = left0;
+      \$595 [67:56] = { beat_no, 3'h0 };
+      \$595 [123:68] = left1;
+      \$595 [135:124] = { beat_no, 3'h1 };
+      \$595 [191:136] = left2;
+      \$595 [203:192] = { beat_no, 3'h2 };
+      \$595 [259:204] = left3;
+      \$595 [271:260] = { beat_no, 3'h3 };
+      \$595 [327:272] = left4;
+      \$595 [339:328] = { beat_no, 3'h4 };
+      \$595 [395:340] = left5;
+      \$595 [407:396] = { beat_no, 3'h5 };
+      \$595 [463:408] = left6;
+      \$595 [475:464] = { beat_no, 3'h6 };
+      \$595 [531:476] = left7;
+      \$595 [543:532] = { beat_no, 3'h7 };
+    end
+    if (rst) begin
+      \$595  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$596  = beat_no;
+    if (\$393 ) begin
+      if (\$399 ) begin
+        \$596  = \$405 [8:0];
+      end else if (\$signal$80 ) begin
+        \$596  = \$458 [8:0];
+      end
+    end else if (\$396 ) begin
+      \$596  = \$522 [8:0];
+    end
+    if (rst) begin
+      \$596  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$597  = n_left;
+    if (\$393 ) begin
+      (* full_case = 32'd1 *)
+      if (\$399 ) begin
+        \$597  = \$436 [2:0];
+      end else if (\$signal$80 ) begin
+        \$597  = 3'h0;
+      end else begin
+        \$597  = \$13 [2:0];
+      end
+    end else if (\$396 ) begin
+      \$597  = 3'h0;
+    end
+    if (rst) begin
+      \$597  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$598  = pending;
+    if (\$393 ) begin
+      if (\$399 ) begin
+        \$598  = \$438 ;
+      end
+    end else if (\$396 ) begin
+      \$598  = 1'h0;
+    end
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$599  = left0;
+    if (\$393 ) begin
+      (* full_case = 32'd1 *)
+      if (\$399 ) begin
+        \$599  = \$440 ;
+      end else if (\$signal$80 ) begin
+      end else begin
+        \$599  = \$492 ;
       end
     end
     if (rst) begin
-      \$591  = 56'h00000000000000;
+      \$599  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$592  = left2;
-    if (\$460 ) begin
+    \$600  = left1;
+    if (\$393 ) begin
       (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$592  = \$471 ;
-      end else if (\$signal$16 ) begin
+      if (\$399 ) begin
+        \$600  = \$442 ;
+      end else if (\$signal$80 ) begin
       end else begin
-        \$592  = \$493 ;
+        \$600  = \$496 ;
       end
     end
     if (rst) begin
-      \$592  = 56'h00000000000000;
+      \$600  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$593  = left3;
-    if (\$460 ) begin
+    \$601  = left2;
+    if (\$393 ) begin
       (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$593  = \$473 ;
-      end else if (\$signal$16 ) begin
+      if (\$399 ) begin
+        \$601  = \$444 ;
+      end else if (\$signal$80 ) begin
       end else begin
-        \$593  = \$497 ;
+        \$601  = \$500 ;
       end
     end
     if (rst) begin
-      \$593  = 56'h00000000000000;
+      \$601  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$594  = left4;
-    if (\$460 ) begin
+    \$602  = left3;
+    if (\$393 ) begin
       (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$594  = \$475 ;
-      end else if (\$signal$16 ) begin
+      if (\$399 ) begin
+        \$602  = \$446 ;
+      end else if (\$signal$80 ) begin
       end else begin
-        \$594  = \$501 ;
+        \$602  = \$504 ;
       end
     end
     if (rst) begin
-      \$594  = 56'h00000000000000;
+      \$602  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$595  = left5;
-    if (\$460 ) begin
+    \$603  = left4;
+    if (\$393 ) begin
       (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$595  = \$477 ;
-      end else if (\$signal$16 ) begin
+      if (\$399 ) begin
+        \$603  = \$448 ;
+      end else if (\$signal$80 ) begin
       end else begin
-        \$595  = \$505 ;
+        \$603  = \$508 ;
       end
     end
     if (rst) begin
-      \$595  = 56'h00000000000000;
+      \$603  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$596  = left6;
-    if (\$460 ) begin
+    \$604  = left5;
+    if (\$393 ) begin
       (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$596  = \$479 ;
-      end else if (\$signal$16 ) begin
+      if (\$399 ) begin
+        \$604  = \$450 ;
+      end else if (\$signal$80 ) begin
       end else begin
-        \$596  = \$509 ;
+        \$604  = \$512 ;
       end
     end
     if (rst) begin
-      \$596  = 56'h00000000000000;
+      \$604  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$597  = left7;
-    if (\$460 ) begin
+    \$605  = left6;
+    if (\$393 ) begin
       (* full_case = 32'd1 *)
-      if (\$462 ) begin
-        \$597  = \$481 ;
-      end else if (\$signal$16 ) begin
+      if (\$399 ) begin
+        \$605  = \$452 ;
+      end else if (\$signal$80 ) begin
       end else begin
-        \$597  = \$511 ;
+        \$605  = \$516 ;
       end
     end
     if (rst) begin
-      \$597  = 56'h00000000000000;
+      \$605  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$24 [2:0])
-      3'h0:
-          \$25  = packed0;
-      3'h1:
-          \$25  = packed1;
-      3'h2:
-          \$25  = packed2;
-      3'h3:
-          \$25  = packed3;
-      3'h4:
-          \$25  = packed4;
-      3'h5:
-          \$25  = packed5;
-      3'h6:
-          \$25  = packed6;
-      3'h7:
-          \$25  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$28 [2:0])
-      3'h0:
-          \$29  = packed0;
-      3'h1:
-          \$29  = packed1;
-      3'h2:
-          \$29  = packed2;
-      3'h3:
-          \$29  = packed3;
-      3'h4:
-          \$29  = packed4;
-      3'h5:
-          \$29  = packed5;
-      3'h6:
-          \$29  = packed6;
-      3'h7:
-          \$29  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$32 [2:0])
-      3'h0:
-          \$33  = packed0;
-      3'h1:
-          \$33  = packed1;
-      3'h2:
-          \$33  = packed2;
-      3'h3:
-          \$33  = packed3;
-      3'h4:
-          \$33  = packed4;
-      3'h5:
-          \$33  = packed5;
-      3'h6:
-          \$33  = packed6;
-      3'h7:
-          \$33  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$36 [2:0])
-      3'h0:
-          \$37  = packed0;
-      3'h1:
-          \$37  = packed1;
-      3'h2:
-          \$37  = packed2;
-      3'h3:
-          \$37  = packed3;
-      3'h4:
-          \$37  = packed4;
-      3'h5:
-          \$37  = packed5;
-      3'h6:
-          \$37  = packed6;
-      3'h7:
-          \$37  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$40 [2:0])
-      3'h0:
-          \$41  = packed0;
-      3'h1:
-          \$41  = packed1;
-      3'h2:
-          \$41  = packed2;
-      3'h3:
-          \$41  = packed3;
-      3'h4:
-          \$41  = packed4;
-      3'h5:
-          \$41  = packed5;
-      3'h6:
-          \$41  = packed6;
-      3'h7:
-          \$41  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$44 [2:0])
-      3'h0:
-          \$45  = packed0;
-      3'h1:
-          \$45  = packed1;
-      3'h2:
-          \$45  = packed2;
-      3'h3:
-          \$45  = packed3;
-      3'h4:
-          \$45  = packed4;
-      3'h5:
-          \$45  = packed5;
-      3'h6:
-          \$45  = packed6;
-      3'h7:
-          \$45  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$48 [2:0])
-      3'h0:
-          \$49  = packed0;
-      3'h1:
-          \$49  = packed1;
-      3'h2:
-          \$49  = packed2;
-      3'h3:
-          \$49  = packed3;
-      3'h4:
-          \$49  = packed4;
-      3'h5:
-          \$49  = packed5;
-      3'h6:
-          \$49  = packed6;
-      3'h7:
-          \$49  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$51 [2:0])
-      3'h0:
-          \$52  = packed0;
-      3'h1:
-          \$52  = packed1;
-      3'h2:
-          \$52  = packed2;
-      3'h3:
-          \$52  = packed3;
-      3'h4:
-          \$52  = packed4;
-      3'h5:
-          \$52  = packed5;
-      3'h6:
-          \$52  = packed6;
-      3'h7:
-          \$52  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$56 [2:0])
-      3'h0:
-          \$57  = packed0;
-      3'h1:
-          \$57  = packed1;
-      3'h2:
-          \$57  = packed2;
-      3'h3:
-          \$57  = packed3;
-      3'h4:
-          \$57  = packed4;
-      3'h5:
-          \$57  = packed5;
-      3'h6:
-          \$57  = packed6;
-      3'h7:
-          \$57  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$60 [2:0])
-      3'h0:
-          \$61  = packed0;
-      3'h1:
-          \$61  = packed1;
-      3'h2:
-          \$61  = packed2;
-      3'h3:
-          \$61  = packed3;
-      3'h4:
-          \$61  = packed4;
-      3'h5:
-          \$61  = packed5;
-      3'h6:
-          \$61  = packed6;
-      3'h7:
-          \$61  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$64 [2:0])
-      3'h0:
-          \$65  = packed0;
-      3'h1:
-          \$65  = packed1;
-      3'h2:
-          \$65  = packed2;
-      3'h3:
-          \$65  = packed3;
-      3'h4:
-          \$65  = packed4;
-      3'h5:
-          \$65  = packed5;
-      3'h6:
-          \$65  = packed6;
-      3'h7:
-          \$65  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$68 [2:0])
-      3'h0:
-          \$69  = packed0;
-      3'h1:
-          \$69  = packed1;
-      3'h2:
-          \$69  = packed2;
-      3'h3:
-          \$69  = packed3;
-      3'h4:
-          \$69  = packed4;
-      3'h5:
-          \$69  = packed5;
-      3'h6:
-          \$69  = packed6;
-      3'h7:
-          \$69  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$72 [2:0])
-      3'h0:
-          \$73  = packed0;
-      3'h1:
-          \$73  = packed1;
-      3'h2:
-          \$73  = packed2;
-      3'h3:
-          \$73  = packed3;
-      3'h4:
-          \$73  = packed4;
-      3'h5:
-          \$73  = packed5;
-      3'h6:
-          \$73  = packed6;
-      3'h7:
-          \$73  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$76 [2:0])
-      3'h0:
-          \$77  = packed0;
-      3'h1:
-          \$77  = packed1;
-      3'h2:
-          \$77  = packed2;
-      3'h3:
-          \$77  = packed3;
-      3'h4:
-          \$77  = packed4;
-      3'h5:
-          \$77  = packed5;
-      3'h6:
-          \$77  = packed6;
-      3'h7:
-          \$77  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$80 [2:0])
-      3'h0:
-          \$81  = packed0;
-      3'h1:
-          \$81  = packed1;
-      3'h2:
-          \$81  = packed2;
-      3'h3:
-          \$81  = packed3;
-      3'h4:
-          \$81  = packed4;
-      3'h5:
-          \$81  = packed5;
-      3'h6:
-          \$81  = packed6;
-      3'h7:
-          \$81  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$83 [2:0])
-      3'h0:
-          \$84  = packed0;
-      3'h1:
-          \$84  = packed1;
-      3'h2:
-          \$84  = packed2;
-      3'h3:
-          \$84  = packed3;
-      3'h4:
-          \$84  = packed4;
-      3'h5:
-          \$84  = packed5;
-      3'h6:
-          \$84  = packed6;
-      3'h7:
-          \$84  = packed7;
-    endcase
+    \$606  = left7;
+    if (\$393 ) begin
+      (* full_case = 32'd1 *)
+      if (\$399 ) begin
+        \$606  = \$454 ;
+      end else if (\$signal$80 ) begin
+      end else begin
+        \$606  = \$518 ;
+      end
+    end
+    if (rst) begin
+      \$606  = 56'h00000000000000;
+    end
   end
   assign points__ready = 1'h1;
-  assign points__valid = points_valid;
-  assign total = \$15 [3:0];
-  assign \beat.lanes  = beat[543:0];
-  assign \beat.lanes[0]  = beat[67:0];
-  assign \beat.lanes[0].key  = beat[55:0];
-  assign \beat.lanes[0].idx  = beat[67:56];
-  assign \beat.lanes[1]  = beat[135:68];
-  assign \beat.lanes[1].key  = beat[123:68];
-  assign \beat.lanes[1].idx  = beat[135:124];
-  assign \beat.lanes[2]  = beat[203:136];
-  assign \beat.lanes[2].key  = beat[191:136];
-  assign \beat.lanes[2].idx  = beat[203:192];
-  assign \beat.lanes[3]  = beat[271:204];
-  assign \beat.lanes[3].key  = beat[259:204];
-  assign \beat.lanes[3].idx  = beat[271:260];
-  assign \beat.lanes[4]  = beat[339:272];
-  assign \beat.lanes[4].key  = beat[327:272];
-  assign \beat.lanes[4].idx  = beat[339:328];
-  assign \beat.lanes[5]  = beat[407:340];
-  assign \beat.lanes[5].key  = beat[395:340];
-  assign \beat.lanes[5].idx  = beat[407:396];
-  assign \beat.lanes[6]  = beat[475:408];
-  assign \beat.lanes[6].key  = beat[463:408];
-  assign \beat.lanes[6].idx  = beat[475:464];
-  assign \beat.lanes[7]  = beat[543:476];
-  assign \beat.lanes[7].key  = beat[531:476];
-  assign \beat.lanes[7].idx  = beat[543:532];
-  assign \beat.keep  = beat[551:544];
-  assign \beat.last  = beat[552];
-  assign \points_skid.lanes  = points_skid[543:0];
-  assign \points_skid.lanes[0]  = points_skid[67:0];
-  assign \points_skid.lanes[0].key  = points_skid[55:0];
-  assign \points_skid.lanes[0].idx  = points_skid[67:56];
-  assign \points_skid.lanes[1]  = points_skid[135:68];
-  assign \points_skid.lanes[1].key  = points_skid[123:68];
-  assign \points_skid.lanes[1].idx  = points_skid[135:124];
-  assign \points_skid.lanes[2]  = points_skid[203:136];
-  assign \points_skid.lanes[2].key  = points_skid[191:136];
-  assign \points_skid.lanes[2].idx  = points_skid[203:192];
-  assign \points_skid.lanes[3]  = points_skid[271:204];
-  assign \points_skid.lanes[3].key  = points_skid[259:204];
-  assign \points_skid.lanes[3].idx  = points_skid[271:260];
-  assign \points_skid.lanes[4]  = points_skid[339:272];
-  assign \points_skid.lanes[4].key  = points_skid[327:272];
-  assign \points_skid.lanes[4].idx  = points_skid[339:328];
-  assign \points_skid.lanes[5]  = points_skid[407:340];
-  assign \points_skid.lanes[5].key  = points_skid[395:340];
-  assign \points_skid.lanes[5].idx  = points_skid[407:396];
-  assign \points_skid.lanes[6]  = points_skid[475:408];
-  assign \points_skid.lanes[6].key  = points_skid[463:408];
-  assign \points_skid.lanes[6].idx  = points_skid[475:464];
-  assign \points_skid.lanes[7]  = points_skid[543:476];
-  assign \points_skid.lanes[7].key  = points_skid[531:476];
-  assign \points_skid.lanes[7].idx  = points_skid[543:532];
-  assign \points_skid.keep  = points_skid[551:544];
-  assign \points_skid.last  = points_skid[552];
-  assign \points__payload.lanes  = points__payload[543:0];
-  assign \points__payload.lanes[0]  = points__payload[67:0];
-  assign \points__payload.lanes[0].key  = points__payload[55:0];
-  assign \points__payload.lanes[0].idx  = points__payload[67:56];
-  assign \points__payload.lanes[1]  = points__payload[135:68];
-  assign \points__payload.lanes[1].key  = points__payload[123:68];
-  assign \points__payload.lanes[1].idx  = points__payload[135:124];
-  assign \points__payload.lanes[2]  = points__payload[203:136];
-  assign \points__payload.lanes[2].key  = points__payload[191:136];
-  assign \points__payload.lanes[2].idx  = points__payload[203:192];
-  assign \points__payload.lanes[3]  = points__payload[271:204];
-  assign \points__payload.lanes[3].key  = points__payload[259:204];
-  assign \points__payload.lanes[3].idx  = points__payload[271:260];
-  assign \points__payload.lanes[4]  = points__payload[339:272];
-  assign \points__payload.lanes[4].key  = points__payload[327:272];
-  assign \points__payload.lanes[4].idx  = points__payload[339:328];
-  assign \points__payload.lanes[5]  = points__payload[407:340];
-  assign \points__payload.lanes[5].key  = points__payload[395:340];
-  assign \points__payload.lanes[5].idx  = points__payload[407:396];
-  assign \points__payload.lanes[6]  = points__payload[475:408];
-  assign \points__payload.lanes[6].key  = points__payload[463:408];
-  assign \points__payload.lanes[6].idx  = points__payload[475:464];
-  assign \points__payload.lanes[7]  = points__payload[543:476];
-  assign \points__payload.lanes[7].key  = points__payload[531:476];
-  assign \points__payload.lanes[7].idx  = points__payload[543:532];
-  assign \points__payload.keep  = points__payload[551:544];
-  assign \points__payload.last  = points__payload[552];
+  assign total = \$13 [3:0];
   assign \keys__payload.lanes  = keys__payload[543:0];
   assign \keys__payload.lanes[0]  = keys__payload[67:0];
   assign \keys__payload.lanes[0].key  = keys__payload[55:0];
@@ -10344,37 +10201,61 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \keys__payload.lanes[7].idx  = keys__payload[543:532];
   assign \keys__payload.keep  = keys__payload[551:544];
   assign \keys__payload.last  = keys__payload[552];
-  always @*
-    beat[543:532] = { beat_no, 3'h7 };
-  always @*
-    beat[475:464] = { beat_no, 3'h6 };
-  always @*
-    beat[407:396] = { beat_no, 3'h5 };
-  always @*
-    beat[339:328] = { beat_no, 3'h4 };
-  always @*
-    beat[271:260] = { beat_no, 3'h3 };
-  always @*
-    beat[203:192] = { beat_no, 3'h2 };
-  always @*
-    beat[135:124] = { beat_no, 3'h1 };
-  always @*
-    beat[67:56] = { beat_no, 3'h0 };
-  assign \$2  = 1'h0;
-  assign \$3  = 1'h0;
-  assign \$4  = 1'h1;
-  assign points_room_next = 1'h1;
-  assign \$89  = 1'h1;
-  assign \$90  = push;
-  assign \$128  = \$signal$47 [0];
-  assign \$385  = \$384 ;
-  assign \$401  = \$400 ;
-  assign \$415  = \$414 ;
-  assign \$427  = \$426 ;
-  assign \$437  = \$436 ;
-  assign \$445  = \$444 ;
-  assign \$451  = \$450 ;
-  assign \$455  = \$454 ;
+  assign \points__payload.lanes  = points__payload[543:0];
+  assign \points__payload.lanes[0]  = points__payload[67:0];
+  assign \points__payload.lanes[0].key  = points__payload[55:0];
+  assign \points__payload.lanes[0].idx  = points__payload[67:56];
+  assign \points__payload.lanes[1]  = points__payload[135:68];
+  assign \points__payload.lanes[1].key  = points__payload[123:68];
+  assign \points__payload.lanes[1].idx  = points__payload[135:124];
+  assign \points__payload.lanes[2]  = points__payload[203:136];
+  assign \points__payload.lanes[2].key  = points__payload[191:136];
+  assign \points__payload.lanes[2].idx  = points__payload[203:192];
+  assign \points__payload.lanes[3]  = points__payload[271:204];
+  assign \points__payload.lanes[3].key  = points__payload[259:204];
+  assign \points__payload.lanes[3].idx  = points__payload[271:260];
+  assign \points__payload.lanes[4]  = points__payload[339:272];
+  assign \points__payload.lanes[4].key  = points__payload[327:272];
+  assign \points__payload.lanes[4].idx  = points__payload[339:328];
+  assign \points__payload.lanes[5]  = points__payload[407:340];
+  assign \points__payload.lanes[5].key  = points__payload[395:340];
+  assign \points__payload.lanes[5].idx  = points__payload[407:396];
+  assign \points__payload.lanes[6]  = points__payload[475:408];
+  assign \points__payload.lanes[6].key  = points__payload[463:408];
+  assign \points__payload.lanes[6].idx  = points__payload[475:464];
+  assign \points__payload.lanes[7]  = points__payload[543:476];
+  assign \points__payload.lanes[7].key  = points__payload[531:476];
+  assign \points__payload.lanes[7].idx  = points__payload[543:532];
+  assign \points__payload.keep  = points__payload[551:544];
+  assign \points__payload.last  = points__payload[552];
+  assign \$5  = 1'h1;
+  assign \$6  = \$signal$3 ;
+  assign \$18  = 1'h1;
+  assign \$19  = \$signal$3 ;
+  assign \$41  = 1'h1;
+  assign \$42  = \$signal$3 ;
+  assign \$51  = 1'h1;
+  assign \$52  = \$signal$3 ;
+  assign \$57  = \$signal$22 [0];
+  assign \$306  = 1'h1;
+  assign \$307  = \$signal$3 ;
+  assign \$313  = 1'h1;
+  assign \$314  = \$signal$3 ;
+  assign \$318  = \$317 ;
+  assign \$334  = \$333 ;
+  assign \$348  = \$347 ;
+  assign \$360  = \$359 ;
+  assign \$370  = \$369 ;
+  assign \$378  = \$377 ;
+  assign \$384  = \$383 ;
+  assign \$388  = \$387 ;
+  assign \$390  = 1'h1;
+  assign \$391  = \$signal$3 ;
+  assign \$395  = 1'h1;
+  assign \$396  = pending;
+  assign \$398  = 1'h1;
+  assign \$458  = 10'h000;
+  assign \$522  = 10'h000;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -52046,7 +51927,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$20934$0 (meta),
+    .\port$20923$0 (meta),
     .\port$36$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -52255,7 +52136,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$20934$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$20923$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -52280,8 +52161,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$20934$0 ;
-  wire [25:0] \port$20934$0 ;
+  input [25:0] \port$20923$0 ;
+  wire [25:0] \port$20923$0 ;
   input [543:0] \port$36$0 ;
   wire [543:0] \port$36$0 ;
   (* init = 2'h0 *)
@@ -52316,7 +52197,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20934$0 , \port$36$0  };
+      storage[w_port__addr] <= { \port$20923$0 , \port$36$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -52378,8 +52259,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20934$0 , \port$36$0  };
-  assign w_data = { \port$20934$0 , \port$36$0  };
+  assign w_port__data = { \port$20923$0 , \port$36$0  };
+  assign w_data = { \port$20923$0 , \port$36$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -52613,7 +52494,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$20966$0 (meta),
+    .\port$20955$0 (meta),
     .\port$57$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -52822,7 +52703,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$20966$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$20955$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -52847,8 +52728,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$20966$0 ;
-  wire [25:0] \port$20966$0 ;
+  input [25:0] \port$20955$0 ;
+  wire [25:0] \port$20955$0 ;
   input [543:0] \port$57$0 ;
   wire [543:0] \port$57$0 ;
   (* init = 2'h0 *)
@@ -52883,7 +52764,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20966$0 , \port$57$0  };
+      storage[w_port__addr] <= { \port$20955$0 , \port$57$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -52945,8 +52826,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20966$0 , \port$57$0  };
-  assign w_data = { \port$20966$0 , \port$57$0  };
+  assign w_port__data = { \port$20955$0 , \port$57$0  };
+  assign w_data = { \port$20955$0 , \port$57$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

@@ -4,7 +4,6 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import bits_for, check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import check_width
-from pyhdl.pointacc.pipeline import skid_output
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
@@ -40,8 +39,7 @@ class Downsampler(wiring.Component):
 
     Timing: a beat taken on cycle ``t`` leaves on ``t + latency`` (``latency = 4``), one beat a
     cycle, plus one cycle at the end of a list when the final output takes two beats; ``keys.ready``
-    is low only while the output's skid register is full (``points`` held twice) or that extra
-    beat waits; ``points.ready`` reaches the output and skid registers only.
+    is low only while ``points`` is held or that extra beat waits.
     """
 
     latency = 4
@@ -75,12 +73,8 @@ class Downsampler(wiring.Component):
         n2, count = Signal(range(w + 1)), Signal(range(w + 1))
         s2_last, s2_valid, s3_last, s3_valid = Signal(), Signal(), Signal(), Signal()
         pending = Signal()                      # the second beat of a list's end waits
-        # The output register with a skid register behind it: `room` (a register) is the ready
-        # of stage 4, so `points.ready` reaches those two registers only.
-        push = Signal()
-        beat = Signal.like(out.payload, name="beat")
-        room, _ = skid_output(m, out, beat, push, "points")
-        fire = s3_valid & room & ~pending       # stage 4 takes stage 3
+        out_free = ~out.valid | out.ready
+        fire = s3_valid & out_free & ~pending   # stage 4 takes stage 3
         move3 = s2_valid & (~s3_valid | fire)   # stage 3 takes stage 2
         move2 = s1_valid & (~s2_valid | move3)  # stage 2 takes stage 1
         take = src.valid & src.ready
@@ -123,12 +117,12 @@ class Downsampler(wiring.Component):
 
         def emit(keys, n, last):          # n: the kept lanes (a constant w, or a count below w)
             keep = (1 << w) - 1 if isinstance(n, int) else (Const(1, w + 1) << n) - 1
-            m.d.comb += [push.eq(1), beat.keep.eq(keep), beat.last.eq(last)]
-            m.d.comb += [beat.lanes[i].key.eq(keys[i]) for i in range(w)]
+            m.d.sync += [out.valid.eq(1), out.payload.keep.eq(keep), out.payload.last.eq(last),
+                         beat_no.eq(Mux(last, 0, beat_no + 1))]
+            for i in range(w):
+                m.d.sync += [out.payload.lanes[i].key.eq(keys[i]), out.payload.lanes[i].idx.eq(Cat(Const(i, lw),
+                                                                                                   beat_no))]
 
-        m.d.comb += [beat.lanes[i].idx.eq(Cat(Const(i, lw), beat_no)) for i in range(w)]
-        with m.If(push):
-            m.d.sync += beat_no.eq(Mux(beat.last, 0, beat_no + 1))
         with m.If(fire):
             with m.If(total >= w):
                 emit(lane, w, s3_last & (total == w))
@@ -138,9 +132,11 @@ class Downsampler(wiring.Component):
                 emit(lane, total, 1)
                 m.d.sync += n_left.eq(0)
             with m.Else():
-                m.d.sync += n_left.eq(total)
+                m.d.sync += [out.valid.eq(0), n_left.eq(total)]
                 m.d.sync += [left[i].eq(lane[i]) for i in range(w)]
-        with m.Elif(pending & room):
+        with m.Elif(pending & out_free):
             emit(left, n_left, 1)
             m.d.sync += [n_left.eq(0), pending.eq(0)]
+        with m.Elif(out_free):
+            m.d.sync += out.valid.eq(0)
         return m
