@@ -63,15 +63,15 @@ class Downsampler(wiring.Component):
 
         # Stage 1: quantised keys and survivors of the beat taken.
         q = [Signal(kb, name=f"q{i}") for i in range(w)]
-        alive, s1_last, s1_valid = Signal(w), Signal(), Signal()
-        prev, have_prev = Signal(kb), Signal()
+        alive, s1_last, s1_valid = Signal(w, name="alive"), Signal(name="s1_last"), Signal(name="s1_valid")
+        prev, have_prev = Signal(kb, name="prev"), Signal(name="have_prev")
         # Stage 2: for each output lane j, which lane holds survivor j (one-hot), and the count.
         # Stage 3: the survivors packed into the lowest lanes (zero above).
         hits = {(j, i): Signal(name=f"lane{j}_takes{i}") for j in range(w) for i in range(j, w)}
         q2 = [Signal(kb, name=f"q2_{i}") for i in range(w)]
         pk = [Signal(kb, name=f"packed{j}") for j in range(w)]
-        n2, count = Signal(range(w + 1)), Signal(range(w + 1))
-        s2_last, s2_valid, s3_last, s3_valid = Signal(), Signal(), Signal(), Signal()
+        n2, count = Signal(range(w + 1), name="n2"), Signal(range(w + 1), name="count")
+        s2_last, s2_valid, s3_last, s3_valid = (Signal(name=n) for n in ("s2_last", "s2_valid", "s3_last", "s3_valid"))
         pending = Signal()                      # the second beat of a list's end waits
         out_free = ~out.valid | out.ready
         fire = s3_valid & out_free & ~pending   # stage 4 takes stage 3
@@ -90,9 +90,11 @@ class Downsampler(wiring.Component):
             m.d.sync += s1_valid.eq(0)
 
         with m.If(move2):
-            m.d.sync += [t.eq(alive[i] & (sum(alive[k] for k in range(i)) == j)) for (j, i), t in hits.items()]
+            below = _counts(alive)          # below[i][c]: c survivors in lanes 0 .. i-1 (logic, no adder)
+            m.d.sync += [t.eq(alive[i] & below[i][j]) for (j, i), t in hits.items()]
             m.d.sync += [r.eq(x) for r, x in zip(q2, q, strict=True)]
-            m.d.sync += [n2.eq(sum(alive[i] for i in range(w))), s2_last.eq(s1_last), s2_valid.eq(1)]
+            m.d.sync += [n2.eq(Cat(*(_any(below[w][c] for c in range(w + 1) if c >> b & 1) for b in range(len(n2))))),
+                         s2_last.eq(s1_last), s2_valid.eq(1)]
         with m.Elif(move3):
             m.d.sync += s2_valid.eq(0)
         with m.If(move3):
@@ -115,28 +117,45 @@ class Downsampler(wiring.Component):
         m.d.comb += total.eq(n_left + count)
         beat_no = Signal(self.index_bits - lw)
 
-        def emit(keys, n, last):          # n: the kept lanes (a constant w, or a count below w)
-            keep = (1 << w) - 1 if isinstance(n, int) else (Const(1, w + 1) << n) - 1
-            m.d.sync += [out.valid.eq(1), out.payload.keep.eq(keep), out.payload.last.eq(last),
-                         beat_no.eq(Mux(last, 0, beat_no + 1))]
-            for i in range(w):
-                m.d.sync += [out.payload.lanes[i].key.eq(keys[i]), out.payload.lanes[i].idx.eq(Cat(Const(i, lw),
-                                                                                                   beat_no))]
+        def mask(n):
+            return (Const(1, w + 1) << n) - 1
 
+        # The output register loads whenever it is free (its payload a don't-care unless valid),
+        # so `points.ready` reaches its enables through one LUT; what it loads depends on stage 4's
+        # registers only: the leftovers when the list's second final beat waits, else the lanes.
+        full = total >= w
+        last = Mux(pending, 1, ~full | s3_last & (total == w))
+        emit = fire & (full | s3_last) | pending
+        with m.If(out_free):
+            m.d.sync += [out.valid.eq(emit), out.payload.last.eq(last),
+                         out.payload.keep.eq(Mux(pending, mask(n_left), Mux(full, (1 << w) - 1, mask(total))))]
+            m.d.sync += [out.payload.lanes[i].key.eq(Mux(pending, left[i], lane[i])) for i in range(w)]
+            m.d.sync += [out.payload.lanes[i].idx.eq(Cat(Const(i, lw), beat_no)) for i in range(w)]
+            with m.If(emit):
+                m.d.sync += beat_no.eq(Mux(last, 0, beat_no + 1))
         with m.If(fire):
-            with m.If(total >= w):
-                emit(lane, w, s3_last & (total == w))
+            with m.If(full):
                 m.d.sync += [n_left.eq(total - w), pending.eq(s3_last & (total != w))]
                 m.d.sync += [left[i].eq(rot[i]) for i in range(w)]
             with m.Elif(s3_last):
-                emit(lane, total, 1)
                 m.d.sync += n_left.eq(0)
             with m.Else():
-                m.d.sync += [out.valid.eq(0), n_left.eq(total)]
+                m.d.sync += n_left.eq(total)
                 m.d.sync += [left[i].eq(lane[i]) for i in range(w)]
         with m.Elif(pending & out_free):
-            emit(left, n_left, 1)
             m.d.sync += [n_left.eq(0), pending.eq(0)]
-        with m.Elif(out_free):
-            m.d.sync += out.valid.eq(0)
         return m
+
+
+def _counts(bits):
+    """``counts[i][c]``: exactly ``c`` of ``bits[0 .. i-1]`` are set, one-hot over ``c``, as plain
+    logic (an adder tree would be mapped onto carry chains, slower than a few LUT levels here)."""
+    counts = [[Const(1, 1)]]
+    for i in range(len(bits)):
+        prev = counts[-1] + [Const(0, 1)]
+        counts.append([Mux(bits[i], prev[c - 1] if c else 0, prev[c]) for c in range(i + 2)])
+    return [row + [Const(0, 1)] * (len(bits) + 1 - len(row)) for row in counts]
+
+
+def _any(xs):
+    return Cat(*xs).any()
