@@ -1,6 +1,6 @@
 """The synthesis section's reading of nextpnr reports (no FPGA tools needed)."""
 
-from runtime.bench.synth import SPEED_GRADES, critical_path, synth_table
+from runtime.bench.synth import SPEED_GRADES, _short, critical_path, synth_table
 
 
 def seg(kind, frm, to):
@@ -21,6 +21,8 @@ REPORT = {"fmax": {"clk": {"achieved": 171.1, "constraint": 200}}, "critical_pat
 def test_critical_path_names_its_registers_and_counts_logic_levels():
     assert critical_path(REPORT) == {"from": "acc.products", "to": "acc.total", "levels": 3}
     assert critical_path({"critical_paths": []}) == {"from": "-", "to": "-", "levels": 0}
+    assert _short("\\$signal$22_TRELLIS_FF_Q_2") == "$signal$22"
+    assert _short("n_left_TRELLIS_FF_Q_1") == "n_left"
 
 
 def test_table_has_a_fmax_column_per_speed_grade():
