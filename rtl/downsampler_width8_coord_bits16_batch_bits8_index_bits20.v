@@ -7,1499 +7,165 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
-  wire \$1123 ;
-  wire \$1124 ;
-  wire \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire \$1139 ;
   wire \$114 ;
-  wire \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
   wire \$115 ;
-  wire \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire \$1159 ;
   wire \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
-  wire \$1165 ;
-  wire \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
   wire \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire \$1174 ;
-  wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
-  wire \$1182 ;
-  wire \$1183 ;
-  wire \$1184 ;
-  wire \$1185 ;
-  wire \$1186 ;
-  wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
-  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
-  wire \$1205 ;
-  wire \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire \$1209 ;
   wire \$121 ;
-  wire \$1210 ;
-  wire \$1211 ;
-  wire \$1212 ;
-  wire \$1213 ;
-  wire \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
-  wire \$1218 ;
-  wire \$1219 ;
   wire \$122 ;
-  wire \$1220 ;
-  wire \$1221 ;
-  wire \$1222 ;
-  wire \$1223 ;
-  wire \$1224 ;
-  wire \$1225 ;
-  wire \$1226 ;
-  wire \$1227 ;
-  wire \$1228 ;
-  wire \$1229 ;
   wire \$123 ;
-  wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire \$1233 ;
-  wire \$1234 ;
-  wire \$1235 ;
-  wire \$1236 ;
-  wire \$1237 ;
-  wire \$1238 ;
-  wire \$1239 ;
   wire \$124 ;
-  wire \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire \$1245 ;
-  wire \$1246 ;
-  wire \$1247 ;
-  wire \$1248 ;
-  wire \$1249 ;
   wire \$125 ;
-  wire \$1250 ;
-  wire \$1251 ;
-  wire \$1252 ;
-  wire \$1253 ;
-  wire \$1254 ;
-  wire \$1255 ;
-  wire \$1256 ;
-  wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
   wire \$126 ;
-  wire \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
-  wire \$1264 ;
-  wire \$1265 ;
-  wire \$1266 ;
-  wire \$1267 ;
-  wire \$1268 ;
-  wire \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
-  wire \$1273 ;
-  wire \$1274 ;
-  wire \$1275 ;
-  wire \$1276 ;
-  wire \$1277 ;
-  wire \$1278 ;
-  wire \$1279 ;
   wire \$128 ;
-  wire \$1280 ;
-  wire \$1281 ;
-  wire \$1282 ;
-  wire \$1283 ;
-  wire \$1284 ;
-  wire \$1285 ;
-  wire \$1286 ;
-  wire \$1287 ;
-  wire \$1288 ;
-  wire \$1289 ;
   wire \$129 ;
-  wire \$1290 ;
-  wire \$1291 ;
-  wire \$1292 ;
-  wire \$1293 ;
-  wire \$1294 ;
-  wire \$1295 ;
-  wire \$1296 ;
-  wire \$1297 ;
-  wire \$1298 ;
-  wire \$1299 ;
-  wire [4:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
-  wire \$1300 ;
-  wire \$1301 ;
-  wire \$1302 ;
-  wire \$1303 ;
-  wire \$1304 ;
-  wire \$1305 ;
-  wire \$1306 ;
-  wire \$1307 ;
-  wire \$1308 ;
-  wire \$1309 ;
   wire \$131 ;
-  wire \$1310 ;
-  wire \$1311 ;
-  wire \$1312 ;
-  wire \$1313 ;
-  wire \$1314 ;
-  wire \$1315 ;
-  wire \$1316 ;
-  wire \$1317 ;
-  wire \$1318 ;
-  wire \$1319 ;
   wire \$132 ;
-  wire \$1320 ;
-  wire \$1321 ;
-  wire \$1322 ;
-  wire \$1323 ;
-  wire \$1324 ;
-  wire \$1325 ;
-  wire \$1326 ;
-  wire \$1327 ;
-  wire \$1328 ;
-  wire \$1329 ;
   wire \$133 ;
-  wire \$1330 ;
-  wire \$1331 ;
-  wire \$1332 ;
-  wire \$1333 ;
-  wire \$1334 ;
-  wire \$1335 ;
-  wire \$1336 ;
-  wire \$1337 ;
-  wire \$1338 ;
-  wire \$1339 ;
   wire \$134 ;
-  wire \$1340 ;
-  wire \$1341 ;
-  wire \$1342 ;
-  wire \$1343 ;
-  wire \$1344 ;
-  wire \$1345 ;
-  wire \$1346 ;
-  wire \$1347 ;
-  wire \$1348 ;
-  wire \$1349 ;
   wire \$135 ;
-  wire \$1350 ;
-  wire \$1351 ;
-  wire \$1352 ;
-  wire \$1353 ;
-  wire \$1354 ;
-  wire \$1355 ;
-  wire \$1356 ;
-  wire \$1357 ;
-  wire \$1358 ;
-  wire \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
-  wire \$1361 ;
-  wire \$1362 ;
-  wire \$1363 ;
-  wire \$1364 ;
-  wire \$1365 ;
-  wire \$1366 ;
-  wire \$1367 ;
-  wire \$1368 ;
-  wire \$1369 ;
   wire \$137 ;
-  wire \$1370 ;
-  wire \$1371 ;
-  wire \$1372 ;
-  wire \$1373 ;
-  wire \$1374 ;
-  wire \$1375 ;
-  wire \$1376 ;
-  wire \$1377 ;
-  wire \$1378 ;
-  wire \$1379 ;
   wire \$138 ;
-  wire \$1380 ;
-  wire \$1381 ;
-  wire \$1382 ;
-  wire \$1383 ;
-  wire \$1384 ;
-  wire \$1385 ;
-  wire \$1386 ;
-  wire \$1387 ;
-  wire \$1388 ;
-  wire \$1389 ;
   wire \$139 ;
-  wire \$1390 ;
-  wire \$1391 ;
-  wire \$1392 ;
-  wire \$1393 ;
-  wire \$1394 ;
-  wire \$1395 ;
-  wire \$1396 ;
-  wire \$1397 ;
-  wire \$1398 ;
-  wire \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  wire \$1400 ;
-  wire \$1401 ;
-  wire \$1402 ;
-  wire \$1403 ;
-  wire \$1404 ;
-  wire \$1405 ;
-  wire \$1406 ;
-  wire \$1407 ;
-  wire \$1408 ;
-  wire \$1409 ;
   wire \$141 ;
-  wire \$1410 ;
-  wire \$1411 ;
-  wire \$1412 ;
-  wire \$1413 ;
-  wire \$1414 ;
-  wire \$1415 ;
-  wire \$1416 ;
-  wire \$1417 ;
-  wire \$1418 ;
-  wire \$1419 ;
   wire \$142 ;
-  wire \$1420 ;
-  wire \$1421 ;
-  wire \$1422 ;
-  wire \$1423 ;
-  wire \$1424 ;
-  wire \$1425 ;
-  wire \$1426 ;
-  wire \$1427 ;
-  wire \$1428 ;
-  wire \$1429 ;
   wire \$143 ;
-  wire \$1430 ;
-  wire \$1431 ;
-  wire \$1432 ;
-  wire \$1433 ;
-  wire \$1434 ;
-  wire \$1435 ;
-  wire \$1436 ;
-  wire \$1437 ;
-  wire \$1438 ;
-  wire \$1439 ;
   wire \$144 ;
-  wire \$1440 ;
-  wire \$1441 ;
-  wire \$1442 ;
-  wire \$1443 ;
-  wire \$1444 ;
-  wire \$1445 ;
-  wire \$1446 ;
-  wire \$1447 ;
-  wire \$1448 ;
-  wire \$1449 ;
   wire \$145 ;
-  wire \$1450 ;
-  wire \$1451 ;
-  wire \$1452 ;
-  wire \$1453 ;
-  wire \$1454 ;
-  wire \$1455 ;
-  wire \$1456 ;
-  wire \$1457 ;
-  wire \$1458 ;
-  wire \$1459 ;
   wire \$146 ;
-  wire \$1460 ;
-  wire \$1461 ;
-  wire \$1462 ;
-  wire \$1463 ;
-  wire \$1464 ;
-  wire \$1465 ;
-  wire \$1466 ;
-  wire \$1467 ;
-  wire \$1468 ;
-  wire \$1469 ;
   wire \$147 ;
-  wire \$1470 ;
-  wire \$1471 ;
-  wire \$1472 ;
-  wire \$1473 ;
-  wire \$1474 ;
-  wire \$1475 ;
-  wire \$1476 ;
-  wire \$1477 ;
-  wire \$1478 ;
-  wire \$1479 ;
   wire \$148 ;
-  wire \$1480 ;
-  wire \$1481 ;
-  wire \$1482 ;
-  wire \$1483 ;
-  wire \$1484 ;
-  wire \$1485 ;
-  wire \$1486 ;
-  wire \$1487 ;
-  wire \$1488 ;
-  wire \$1489 ;
   wire \$149 ;
-  wire \$1490 ;
-  wire \$1491 ;
-  wire \$1492 ;
-  wire \$1493 ;
-  wire \$1494 ;
-  wire \$1495 ;
-  wire \$1496 ;
-  wire \$1497 ;
-  wire \$1498 ;
-  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$1500 ;
-  wire \$1501 ;
-  wire \$1502 ;
-  wire \$1503 ;
-  wire \$1504 ;
-  wire \$1505 ;
-  wire \$1506 ;
-  wire \$1507 ;
-  wire \$1508 ;
-  wire \$1509 ;
   wire \$151 ;
-  wire \$1510 ;
-  wire \$1511 ;
-  wire \$1512 ;
-  wire \$1513 ;
-  wire \$1514 ;
-  wire \$1515 ;
-  wire \$1516 ;
-  wire \$1517 ;
-  wire \$1518 ;
-  wire \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
-  wire \$1521 ;
-  wire \$1522 ;
-  wire \$1523 ;
-  wire \$1524 ;
-  wire \$1525 ;
-  wire \$1526 ;
-  wire \$1527 ;
-  wire \$1528 ;
-  wire \$1529 ;
   wire \$153 ;
-  wire \$1530 ;
-  wire \$1531 ;
-  wire \$1532 ;
-  wire \$1533 ;
-  wire \$1534 ;
-  wire \$1535 ;
-  wire \$1536 ;
-  wire \$1537 ;
-  wire \$1538 ;
-  wire \$1539 ;
   wire \$154 ;
-  wire \$1540 ;
-  wire \$1541 ;
-  wire \$1542 ;
-  wire \$1543 ;
-  wire \$1544 ;
-  wire \$1545 ;
-  wire \$1546 ;
-  wire \$1547 ;
-  wire \$1548 ;
-  wire \$1549 ;
   wire \$155 ;
-  wire \$1550 ;
-  wire \$1551 ;
-  wire \$1552 ;
-  wire \$1553 ;
-  wire \$1554 ;
-  wire \$1555 ;
-  wire \$1556 ;
-  wire \$1557 ;
-  wire \$1558 ;
-  wire \$1559 ;
   wire \$156 ;
-  wire \$1560 ;
-  wire \$1561 ;
-  wire \$1562 ;
-  wire \$1563 ;
-  wire \$1564 ;
-  wire \$1565 ;
-  wire \$1566 ;
-  wire \$1567 ;
-  wire \$1568 ;
-  wire \$1569 ;
   wire \$157 ;
-  wire \$1570 ;
-  wire \$1571 ;
-  wire \$1572 ;
-  wire \$1573 ;
-  wire \$1574 ;
-  wire \$1575 ;
-  wire \$1576 ;
-  wire \$1577 ;
-  wire \$1578 ;
-  wire \$1579 ;
   wire \$158 ;
-  wire \$1580 ;
-  wire \$1581 ;
-  wire \$1582 ;
-  wire \$1583 ;
-  wire \$1584 ;
-  wire \$1585 ;
-  wire \$1586 ;
-  wire \$1587 ;
-  wire \$1588 ;
-  wire \$1589 ;
   wire \$159 ;
-  wire \$1590 ;
-  wire \$1591 ;
-  wire \$1592 ;
-  wire \$1593 ;
-  wire \$1594 ;
-  wire \$1595 ;
-  wire \$1596 ;
-  wire \$1597 ;
-  wire \$1598 ;
-  wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$1600 ;
-  wire \$1601 ;
-  wire \$1602 ;
-  wire \$1603 ;
-  wire \$1604 ;
-  wire \$1605 ;
-  wire \$1606 ;
-  wire \$1607 ;
-  wire \$1608 ;
-  wire \$1609 ;
   wire \$161 ;
-  wire \$1610 ;
-  wire \$1611 ;
-  wire \$1612 ;
-  wire \$1613 ;
-  wire \$1614 ;
-  wire \$1615 ;
-  wire \$1616 ;
-  wire \$1617 ;
-  wire \$1618 ;
-  wire \$1619 ;
   wire \$162 ;
-  wire \$1620 ;
-  wire \$1621 ;
-  wire \$1622 ;
-  wire \$1623 ;
-  wire \$1624 ;
-  wire \$1625 ;
-  wire \$1626 ;
-  wire \$1627 ;
-  wire \$1628 ;
-  wire \$1629 ;
   wire \$163 ;
-  wire \$1630 ;
-  wire \$1631 ;
-  wire \$1632 ;
-  wire \$1633 ;
-  wire \$1634 ;
-  wire \$1635 ;
-  wire \$1636 ;
-  wire \$1637 ;
-  wire \$1638 ;
-  wire \$1639 ;
   wire \$164 ;
-  wire \$1640 ;
-  wire \$1641 ;
-  wire \$1642 ;
-  wire \$1643 ;
-  wire \$1644 ;
-  wire \$1645 ;
-  wire \$1646 ;
-  wire \$1647 ;
-  wire \$1648 ;
-  wire \$1649 ;
   wire \$165 ;
-  wire \$1650 ;
-  wire \$1651 ;
-  wire \$1652 ;
-  wire \$1653 ;
-  wire \$1654 ;
-  wire \$1655 ;
-  wire \$1656 ;
-  wire \$1657 ;
-  wire \$1658 ;
-  wire \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
-  wire \$1661 ;
-  wire \$1662 ;
-  wire \$1663 ;
-  wire \$1664 ;
-  wire \$1665 ;
-  wire \$1666 ;
-  wire \$1667 ;
-  wire \$1668 ;
-  wire \$1669 ;
   wire \$167 ;
-  wire \$1670 ;
-  wire \$1671 ;
-  wire \$1672 ;
-  wire \$1673 ;
-  wire \$1674 ;
-  wire \$1675 ;
-  wire \$1676 ;
-  wire \$1677 ;
-  wire \$1678 ;
-  wire \$1679 ;
   wire \$168 ;
-  wire \$1680 ;
-  wire \$1681 ;
-  wire \$1682 ;
-  wire \$1683 ;
-  wire \$1684 ;
-  wire \$1685 ;
-  wire \$1686 ;
-  wire \$1687 ;
-  wire \$1688 ;
-  wire \$1689 ;
   wire \$169 ;
-  wire \$1690 ;
-  wire \$1691 ;
-  wire \$1692 ;
-  wire \$1693 ;
-  wire \$1694 ;
-  wire \$1695 ;
-  wire \$1696 ;
-  wire \$1697 ;
-  wire \$1698 ;
-  wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$1700 ;
-  wire \$1701 ;
-  wire \$1702 ;
-  wire \$1703 ;
-  wire \$1704 ;
-  wire \$1705 ;
-  wire \$1706 ;
-  wire \$1707 ;
-  wire \$1708 ;
-  wire \$1709 ;
   wire \$171 ;
-  wire \$1710 ;
-  wire \$1711 ;
-  wire \$1712 ;
-  wire \$1713 ;
-  wire \$1714 ;
-  wire \$1715 ;
-  wire \$1716 ;
-  wire \$1717 ;
-  wire \$1718 ;
-  wire \$1719 ;
   wire \$172 ;
-  wire \$1720 ;
-  wire \$1721 ;
-  wire \$1722 ;
-  wire \$1723 ;
-  wire \$1724 ;
-  wire \$1725 ;
-  wire \$1726 ;
-  wire \$1727 ;
-  wire \$1728 ;
-  wire \$1729 ;
-  wire \$173 ;
-  wire \$1730 ;
-  wire \$1731 ;
-  wire \$1732 ;
-  wire \$1733 ;
-  wire \$1734 ;
-  wire \$1735 ;
-  wire \$1736 ;
-  wire \$1737 ;
-  wire \$1738 ;
-  wire \$1739 ;
-  wire \$174 ;
-  wire \$1740 ;
-  wire \$1741 ;
-  wire \$1742 ;
-  wire \$1743 ;
-  wire \$1744 ;
-  wire \$1745 ;
-  wire \$1746 ;
-  wire \$1747 ;
-  wire \$1748 ;
-  wire \$1749 ;
-  wire \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire \$1752 ;
-  wire \$1753 ;
-  wire \$1754 ;
-  wire \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
-  wire \$176 ;
-  wire \$1760 ;
-  wire \$1761 ;
-  wire \$1762 ;
-  wire \$1763 ;
-  wire \$1764 ;
-  wire \$1765 ;
-  wire \$1766 ;
-  wire \$1767 ;
-  wire \$1768 ;
-  wire \$1769 ;
-  wire \$177 ;
-  wire \$1770 ;
-  wire \$1771 ;
-  wire \$1772 ;
-  wire \$1773 ;
-  wire \$1774 ;
-  wire \$1775 ;
-  wire \$1776 ;
-  wire \$1777 ;
-  wire \$1778 ;
-  wire \$1779 ;
-  wire \$178 ;
-  wire \$1780 ;
-  wire \$1781 ;
-  wire \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire \$1785 ;
-  wire \$1786 ;
-  wire \$1787 ;
-  wire \$1788 ;
-  wire \$1789 ;
-  wire \$179 ;
-  wire \$1790 ;
-  wire \$1791 ;
-  wire \$1792 ;
-  wire \$1793 ;
-  wire \$1794 ;
-  wire \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire \$1798 ;
-  wire \$1799 ;
+  wire [55:0] \$173 ;
+  wire [55:0] \$174 ;
+  wire [55:0] \$175 ;
+  wire [55:0] \$176 ;
+  wire [55:0] \$177 ;
+  wire [55:0] \$178 ;
+  wire [55:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$1800 ;
-  wire \$1801 ;
-  wire \$1802 ;
-  wire \$1803 ;
-  wire \$1804 ;
-  wire \$1805 ;
-  wire \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
-  wire \$181 ;
-  wire \$1810 ;
-  wire \$1811 ;
-  wire \$1812 ;
-  wire \$1813 ;
-  wire \$1814 ;
-  wire \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire \$1818 ;
-  wire \$1819 ;
-  wire \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  wire \$1826 ;
-  wire \$1827 ;
-  wire \$1828 ;
-  wire \$1829 ;
-  wire \$183 ;
-  wire \$1830 ;
-  wire \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
-  wire \$1834 ;
-  wire \$1835 ;
-  wire \$1836 ;
-  wire \$1837 ;
-  wire \$1838 ;
-  wire \$1839 ;
-  wire \$184 ;
-  wire \$1840 ;
-  wire \$1841 ;
-  wire \$1842 ;
-  wire \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
-  wire \$185 ;
-  wire \$1850 ;
-  wire \$1851 ;
-  wire \$1852 ;
-  wire \$1853 ;
-  wire \$1854 ;
-  wire \$1855 ;
-  wire \$1856 ;
-  wire \$1857 ;
-  wire \$1858 ;
-  wire \$1859 ;
-  wire \$186 ;
-  wire \$1860 ;
-  wire \$1861 ;
-  wire \$1862 ;
-  wire \$1863 ;
-  wire \$1864 ;
-  wire \$1865 ;
-  wire \$1866 ;
-  wire \$1867 ;
-  wire \$1868 ;
-  wire \$1869 ;
-  wire \$187 ;
-  wire \$1870 ;
-  wire \$1871 ;
-  wire \$1872 ;
-  wire \$1873 ;
-  wire \$1874 ;
-  wire \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire \$1878 ;
-  wire \$1879 ;
-  wire \$188 ;
-  wire \$1880 ;
-  wire \$1881 ;
-  wire \$1882 ;
-  wire \$1883 ;
-  wire \$1884 ;
-  wire \$1885 ;
-  wire \$1886 ;
-  wire \$1887 ;
-  wire \$1888 ;
-  wire \$1889 ;
-  wire \$189 ;
-  wire \$1890 ;
-  wire \$1891 ;
-  wire \$1892 ;
-  wire \$1893 ;
-  wire \$1894 ;
-  wire \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire \$1898 ;
-  wire \$1899 ;
+  wire [55:0] \$180 ;
+  wire [55:0] \$181 ;
+  wire [55:0] \$182 ;
+  wire [55:0] \$183 ;
+  wire [55:0] \$184 ;
+  wire [55:0] \$185 ;
+  wire [55:0] \$186 ;
+  wire [55:0] \$187 ;
+  wire [55:0] \$188 ;
+  wire [55:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
-  wire \$191 ;
-  wire \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
-  wire \$1914 ;
-  wire \$1915 ;
-  wire \$1916 ;
-  wire \$1917 ;
-  wire \$1918 ;
-  wire \$1919 ;
-  wire \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire \$1922 ;
-  wire \$1923 ;
-  wire \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
-  wire \$1929 ;
-  wire \$193 ;
-  wire \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire \$1934 ;
-  wire \$1935 ;
-  wire \$1936 ;
-  wire \$1937 ;
-  wire \$1938 ;
-  wire \$1939 ;
-  wire \$194 ;
-  wire \$1940 ;
-  wire \$1941 ;
-  wire \$1942 ;
-  wire \$1943 ;
-  wire \$1944 ;
-  wire \$1945 ;
-  wire \$1946 ;
-  wire \$1947 ;
-  wire \$1948 ;
-  wire \$1949 ;
-  wire \$195 ;
-  wire \$1950 ;
-  wire \$1951 ;
-  wire \$1952 ;
-  wire \$1953 ;
-  wire \$1954 ;
-  wire \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
-  wire \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
-  wire \$1964 ;
-  wire \$1965 ;
-  wire \$1966 ;
-  wire \$1967 ;
-  wire \$1968 ;
-  wire \$1969 ;
-  wire \$197 ;
-  wire \$1970 ;
-  wire \$1971 ;
-  wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
-  wire \$1979 ;
-  wire \$198 ;
-  wire \$1980 ;
-  wire \$1981 ;
-  wire \$1982 ;
-  wire \$1983 ;
-  wire \$1984 ;
-  wire \$1985 ;
-  wire \$1986 ;
-  wire \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
-  wire \$199 ;
-  wire \$1990 ;
-  wire \$1991 ;
-  wire \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
-  wire \$1995 ;
-  wire \$1996 ;
-  wire \$1997 ;
-  wire \$1998 ;
-  wire \$1999 ;
+  wire [55:0] \$190 ;
+  wire [55:0] \$191 ;
+  wire [55:0] \$192 ;
+  wire [55:0] \$193 ;
+  wire [55:0] \$194 ;
+  wire [55:0] \$195 ;
+  wire [55:0] \$196 ;
+  wire [55:0] \$197 ;
+  wire [55:0] \$198 ;
+  wire [55:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$2000 ;
-  wire \$2001 ;
-  wire \$2002 ;
-  wire \$2003 ;
-  wire \$2004 ;
-  wire \$2005 ;
-  wire \$2006 ;
-  wire \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
-  wire \$201 ;
-  wire \$2010 ;
-  wire \$2011 ;
-  wire \$2012 ;
-  wire \$2013 ;
-  wire \$2014 ;
-  wire \$2015 ;
-  wire \$2016 ;
-  wire \$2017 ;
-  wire \$2018 ;
-  wire \$2019 ;
-  wire \$202 ;
-  wire \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
-  wire \$2023 ;
-  wire \$2024 ;
-  wire \$2025 ;
-  wire \$2026 ;
-  wire \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
-  wire \$203 ;
-  wire \$2030 ;
-  wire \$2031 ;
-  wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
-  wire \$2035 ;
-  wire \$2036 ;
-  wire \$2037 ;
-  wire \$2038 ;
-  wire \$2039 ;
-  wire \$204 ;
-  wire \$2040 ;
-  wire [55:0] \$2041 ;
-  wire [55:0] \$2042 ;
-  wire [55:0] \$2043 ;
-  wire [55:0] \$2044 ;
-  wire [55:0] \$2045 ;
-  wire [55:0] \$2046 ;
-  wire [55:0] \$2047 ;
-  wire [55:0] \$2048 ;
-  wire [55:0] \$2049 ;
-  wire \$205 ;
-  wire [55:0] \$2050 ;
-  wire [55:0] \$2051 ;
-  wire [55:0] \$2052 ;
-  wire [55:0] \$2053 ;
-  wire [55:0] \$2054 ;
-  wire [55:0] \$2055 ;
-  wire [55:0] \$2056 ;
-  wire [55:0] \$2057 ;
-  wire [55:0] \$2058 ;
-  wire [55:0] \$2059 ;
-  wire \$206 ;
-  wire [55:0] \$2060 ;
-  wire [55:0] \$2061 ;
-  wire [55:0] \$2062 ;
-  wire [55:0] \$2063 ;
-  wire [55:0] \$2064 ;
-  wire [55:0] \$2065 ;
-  wire [55:0] \$2066 ;
-  wire [55:0] \$2067 ;
-  wire [55:0] \$2068 ;
-  wire [55:0] \$2069 ;
-  wire \$207 ;
-  wire [55:0] \$2070 ;
-  wire [55:0] \$2071 ;
-  wire [55:0] \$2072 ;
-  wire [55:0] \$2073 ;
-  wire [55:0] \$2074 ;
-  wire [55:0] \$2075 ;
-  wire [55:0] \$2076 ;
-  wire [55:0] \$2077 ;
-  wire [55:0] \$2078 ;
-  wire [55:0] \$2079 ;
-  wire \$208 ;
-  wire [55:0] \$2080 ;
-  wire [55:0] \$2081 ;
-  wire [55:0] \$2082 ;
-  wire [55:0] \$2083 ;
-  wire [55:0] \$2084 ;
-  wire [55:0] \$2085 ;
-  wire [55:0] \$2086 ;
-  wire [55:0] \$2087 ;
-  wire [55:0] \$2088 ;
-  wire [55:0] \$2089 ;
-  wire \$209 ;
-  wire [55:0] \$2090 ;
-  wire [55:0] \$2091 ;
-  wire [55:0] \$2092 ;
-  wire [55:0] \$2093 ;
-  wire [55:0] \$2094 ;
-  wire [55:0] \$2095 ;
-  wire [55:0] \$2096 ;
-  wire [55:0] \$2097 ;
-  wire [55:0] \$2098 ;
-  wire [55:0] \$2099 ;
+  wire [55:0] \$200 ;
+  wire [55:0] \$201 ;
+  wire [55:0] \$202 ;
+  wire [55:0] \$203 ;
+  wire [55:0] \$204 ;
+  wire [55:0] \$205 ;
+  wire [55:0] \$206 ;
+  wire [55:0] \$207 ;
+  wire [55:0] \$208 ;
+  wire [55:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire [55:0] \$2100 ;
-  wire [55:0] \$2101 ;
-  wire [55:0] \$2102 ;
-  wire [55:0] \$2103 ;
-  wire [55:0] \$2104 ;
-  wire [55:0] \$2105 ;
-  wire [55:0] \$2106 ;
-  wire [55:0] \$2107 ;
-  wire [55:0] \$2108 ;
-  wire [55:0] \$2109 ;
-  wire \$211 ;
-  wire [55:0] \$2110 ;
-  wire [55:0] \$2111 ;
-  wire [55:0] \$2112 ;
-  wire \$2113 ;
-  wire \$2114 ;
-  wire \$2115 ;
-  wire \$2116 ;
-  wire \$2117 ;
-  wire \$2118 ;
-  wire \$2119 ;
-  wire \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
-  wire \$2123 ;
-  wire \$2124 ;
-  wire \$2125 ;
-  wire \$2126 ;
-  wire \$2127 ;
-  wire \$2128 ;
-  wire \$2129 ;
-  wire \$213 ;
-  wire [15:0] \$2130 ;
-  wire [16:0] \$2131 ;
-  wire \$2132 ;
-  wire [23:0] \$2133 ;
-  wire [24:0] \$2134 ;
-  wire [24:0] \$2135 ;
-  wire [24:0] \$2136 ;
-  wire \$2137 ;
-  wire [3:0] \$2138 ;
-  reg [55:0] \$2139 ;
-  wire \$214 ;
-  wire [55:0] \$2140 ;
-  wire [55:0] \$2141 ;
-  wire \$2142 ;
-  wire [3:0] \$2143 ;
-  reg [55:0] \$2144 ;
-  wire [55:0] \$2145 ;
-  wire [55:0] \$2146 ;
-  wire \$2147 ;
-  wire [3:0] \$2148 ;
-  reg [55:0] \$2149 ;
-  wire \$215 ;
-  wire [55:0] \$2150 ;
-  wire [55:0] \$2151 ;
-  wire \$2152 ;
-  wire [3:0] \$2153 ;
-  reg [55:0] \$2154 ;
-  wire [55:0] \$2155 ;
-  wire [55:0] \$2156 ;
-  wire \$2157 ;
-  wire [3:0] \$2158 ;
-  reg [55:0] \$2159 ;
-  wire \$216 ;
-  wire [55:0] \$2160 ;
-  wire [55:0] \$2161 ;
-  wire \$2162 ;
-  wire [3:0] \$2163 ;
-  reg [55:0] \$2164 ;
-  wire [55:0] \$2165 ;
-  wire [55:0] \$2166 ;
-  wire \$2167 ;
-  wire [3:0] \$2168 ;
-  reg [55:0] \$2169 ;
-  wire \$217 ;
-  wire [55:0] \$2170 ;
-  wire [55:0] \$2171 ;
-  wire [3:0] \$2172 ;
-  reg [55:0] \$2173 ;
-  wire [55:0] \$2174 ;
-  wire \$2175 ;
-  wire \$2176 ;
-  wire \$2177 ;
-  wire \$2178 ;
-  wire \$2179 ;
-  wire \$218 ;
-  wire \$2180 ;
-  wire \$2181 ;
-  wire \$2182 ;
-  wire \$2183 ;
-  wire \$2184 ;
-  wire \$2185 ;
-  wire \$2186 ;
-  wire \$2187 ;
-  wire \$2188 ;
-  wire \$2189 ;
-  wire \$219 ;
-  wire [17:0] \$2190 ;
-  wire [17:0] \$2191 ;
-  wire \$2192 ;
-  wire \$2193 ;
-  wire \$2194 ;
-  wire \$2195 ;
-  wire \$2196 ;
-  wire \$2197 ;
-  wire \$2198 ;
-  wire \$2199 ;
+  wire [55:0] \$210 ;
+  wire [55:0] \$211 ;
+  wire [55:0] \$212 ;
+  wire [55:0] \$213 ;
+  wire [55:0] \$214 ;
+  wire [55:0] \$215 ;
+  wire [55:0] \$216 ;
+  wire [55:0] \$217 ;
+  wire [55:0] \$218 ;
+  wire [55:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$2200 ;
-  wire [4:0] \$2201 ;
-  wire \$2202 ;
-  wire \$2203 ;
-  wire [3:0] \$2204 ;
-  reg [55:0] \$2205 ;
-  wire [3:0] \$2206 ;
-  reg [55:0] \$2207 ;
-  wire [3:0] \$2208 ;
-  reg [55:0] \$2209 ;
-  wire \$221 ;
-  wire [3:0] \$2210 ;
-  reg [55:0] \$2211 ;
-  wire [3:0] \$2212 ;
-  reg [55:0] \$2213 ;
-  wire [3:0] \$2214 ;
-  reg [55:0] \$2215 ;
-  wire [3:0] \$2216 ;
-  reg [55:0] \$2217 ;
-  wire [3:0] \$2218 ;
-  reg [55:0] \$2219 ;
-  wire \$222 ;
-  wire \$2220 ;
-  wire [3:0] \$2221 ;
-  reg [55:0] \$2222 ;
-  wire [55:0] \$2223 ;
-  wire \$2224 ;
-  wire [3:0] \$2225 ;
-  reg [55:0] \$2226 ;
-  wire [55:0] \$2227 ;
-  wire \$2228 ;
-  wire [3:0] \$2229 ;
-  wire \$223 ;
-  reg [55:0] \$2230 ;
-  wire [55:0] \$2231 ;
-  wire \$2232 ;
-  wire [3:0] \$2233 ;
-  reg [55:0] \$2234 ;
-  wire [55:0] \$2235 ;
-  wire \$2236 ;
-  wire [3:0] \$2237 ;
-  reg [55:0] \$2238 ;
-  wire [55:0] \$2239 ;
-  wire \$224 ;
-  wire \$2240 ;
-  wire [3:0] \$2241 ;
-  reg [55:0] \$2242 ;
-  wire [55:0] \$2243 ;
-  wire \$2244 ;
-  wire [3:0] \$2245 ;
-  reg [55:0] \$2246 ;
-  wire [55:0] \$2247 ;
-  wire [3:0] \$2248 ;
-  reg [55:0] \$2249 ;
-  wire \$225 ;
-  reg [55:0] \$2250 ;
-  reg [55:0] \$2251 ;
-  reg [55:0] \$2252 ;
-  reg [55:0] \$2253 ;
-  reg [55:0] \$2254 ;
-  reg [55:0] \$2255 ;
-  reg [55:0] \$2256 ;
-  reg [55:0] \$2257 ;
-  reg [7:0] \$2258 ;
-  reg \$2259 ;
-  wire \$226 ;
-  reg \$2260 ;
-  reg [55:0] \$2261 ;
-  reg \$2262 ;
-  reg \$2263 ;
-  reg \$2264 ;
-  reg \$2265 ;
-  reg \$2266 ;
-  reg \$2267 ;
-  reg \$2268 ;
-  reg \$2269 ;
-  wire \$227 ;
-  reg \$2270 ;
-  reg \$2271 ;
-  reg \$2272 ;
-  reg \$2273 ;
-  reg \$2274 ;
-  reg \$2275 ;
-  reg \$2276 ;
-  reg \$2277 ;
-  reg \$2278 ;
-  reg \$2279 ;
-  wire \$228 ;
-  reg \$2280 ;
-  reg \$2281 ;
-  reg \$2282 ;
-  reg \$2283 ;
-  reg \$2284 ;
-  reg \$2285 ;
-  reg \$2286 ;
-  reg \$2287 ;
-  reg \$2288 ;
-  reg \$2289 ;
-  wire \$229 ;
-  reg \$2290 ;
-  reg \$2291 ;
-  reg \$2292 ;
-  reg \$2293 ;
-  reg \$2294 ;
-  reg \$2295 ;
-  reg \$2296 ;
-  reg \$2297 ;
-  reg \$2298 ;
-  reg [55:0] \$2299 ;
+  wire [55:0] \$220 ;
+  wire [55:0] \$221 ;
+  wire [55:0] \$222 ;
+  wire [55:0] \$223 ;
+  wire [55:0] \$224 ;
+  wire [55:0] \$225 ;
+  wire [55:0] \$226 ;
+  wire [55:0] \$227 ;
+  wire [55:0] \$228 ;
+  wire [55:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  reg [55:0] \$2300 ;
-  reg [55:0] \$2301 ;
-  reg [55:0] \$2302 ;
-  reg [55:0] \$2303 ;
-  reg [55:0] \$2304 ;
-  reg [55:0] \$2305 ;
-  reg [55:0] \$2306 ;
-  reg [3:0] \$2307 ;
-  reg \$2308 ;
-  reg \$2309 ;
-  wire \$231 ;
-  reg [55:0] \$2310 ;
-  reg [55:0] \$2311 ;
-  reg [55:0] \$2312 ;
-  reg [55:0] \$2313 ;
-  reg [55:0] \$2314 ;
-  reg [55:0] \$2315 ;
-  reg [55:0] \$2316 ;
-  reg [55:0] \$2317 ;
-  reg [3:0] \$2318 ;
-  reg \$2319 ;
-  wire \$232 ;
-  reg \$2320 ;
-  reg \$2321 ;
-  reg [616:0] \$2322 ;
-  reg [16:0] \$2323 ;
-  reg [2:0] \$2324 ;
-  reg \$2325 ;
-  reg [55:0] \$2326 ;
-  reg [55:0] \$2327 ;
-  reg [55:0] \$2328 ;
-  reg [55:0] \$2329 ;
-  wire \$233 ;
-  reg [55:0] \$2330 ;
-  reg [55:0] \$2331 ;
-  reg [55:0] \$2332 ;
-  reg [55:0] \$2333 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [55:0] \$230 ;
+  wire [55:0] \$231 ;
+  wire [55:0] \$232 ;
+  wire [55:0] \$233 ;
+  wire [55:0] \$234 ;
+  wire [55:0] \$235 ;
+  wire [55:0] \$236 ;
+  wire [55:0] \$237 ;
+  wire [55:0] \$238 ;
+  wire [55:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
+  wire [55:0] \$240 ;
+  wire [55:0] \$241 ;
+  wire [55:0] \$242 ;
+  wire [55:0] \$243 ;
+  wire [55:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
@@ -1519,56 +185,56 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
+  wire [15:0] \$262 ;
+  wire [16:0] \$263 ;
   wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
+  wire [23:0] \$265 ;
+  wire [24:0] \$266 ;
+  wire [24:0] \$267 ;
+  wire [24:0] \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
+  wire [3:0] \$270 ;
+  reg [55:0] \$271 ;
+  wire [55:0] \$272 ;
+  wire [55:0] \$273 ;
   wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
+  wire [3:0] \$275 ;
+  reg [55:0] \$276 ;
+  wire [55:0] \$277 ;
+  wire [55:0] \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
+  wire [3:0] \$280 ;
+  reg [55:0] \$281 ;
+  wire [55:0] \$282 ;
+  wire [55:0] \$283 ;
   wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
+  wire [3:0] \$285 ;
+  reg [55:0] \$286 ;
+  wire [55:0] \$287 ;
+  wire [55:0] \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
+  wire [3:0] \$290 ;
+  reg [55:0] \$291 ;
+  wire [55:0] \$292 ;
+  wire [55:0] \$293 ;
   wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
+  wire [3:0] \$295 ;
+  reg [55:0] \$296 ;
+  wire [55:0] \$297 ;
+  wire [55:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
+  wire [3:0] \$300 ;
+  reg [55:0] \$301 ;
+  wire [55:0] \$302 ;
+  wire [55:0] \$303 ;
+  wire [3:0] \$304 ;
+  reg [55:0] \$305 ;
+  wire [55:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
@@ -1586,8 +252,8 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
+  wire [17:0] \$322 ;
+  wire [17:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
@@ -1598,747 +264,257 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire \$333 ;
+  wire [4:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [3:0] \$336 ;
+  reg [55:0] \$337 ;
+  wire [3:0] \$338 ;
+  reg [55:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [3:0] \$340 ;
+  reg [55:0] \$341 ;
+  wire [3:0] \$342 ;
+  reg [55:0] \$343 ;
+  wire [3:0] \$344 ;
+  reg [55:0] \$345 ;
+  wire [3:0] \$346 ;
+  reg [55:0] \$347 ;
+  wire [3:0] \$348 ;
+  reg [55:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
+  wire [3:0] \$350 ;
+  reg [55:0] \$351 ;
   wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
+  wire [3:0] \$353 ;
+  reg [55:0] \$354 ;
+  wire [55:0] \$355 ;
   wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire [7:0] \$36 ;
+  wire [3:0] \$357 ;
+  reg [55:0] \$358 ;
+  wire [55:0] \$359 ;
+  wire \$36 ;
   wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
+  wire [3:0] \$361 ;
+  reg [55:0] \$362 ;
+  wire [55:0] \$363 ;
   wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
+  wire [3:0] \$365 ;
+  reg [55:0] \$366 ;
+  wire [55:0] \$367 ;
   wire \$368 ;
-  wire \$369 ;
+  wire [3:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
+  reg [55:0] \$370 ;
+  wire [55:0] \$371 ;
   wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
+  wire [3:0] \$373 ;
+  reg [55:0] \$374 ;
+  wire [55:0] \$375 ;
   wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [3:0] \$377 ;
+  reg [55:0] \$378 ;
+  wire [55:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [3:0] \$380 ;
+  reg [55:0] \$381 ;
+  reg [55:0] \$382 ;
+  reg [55:0] \$383 ;
+  reg [55:0] \$384 ;
+  reg [55:0] \$385 ;
+  reg [55:0] \$386 ;
+  reg [55:0] \$387 ;
+  reg [55:0] \$388 ;
+  reg [55:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [7:0] \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg [55:0] \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  reg \$430 ;
+  reg [55:0] \$431 ;
+  reg [55:0] \$432 ;
+  reg [55:0] \$433 ;
+  reg [55:0] \$434 ;
+  reg [55:0] \$435 ;
+  reg [55:0] \$436 ;
+  reg [55:0] \$437 ;
+  reg [55:0] \$438 ;
+  reg [3:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  reg \$440 ;
+  reg \$441 ;
+  reg [55:0] \$442 ;
+  reg [55:0] \$443 ;
+  reg [55:0] \$444 ;
+  reg [55:0] \$445 ;
+  reg [55:0] \$446 ;
+  reg [55:0] \$447 ;
+  reg [55:0] \$448 ;
+  reg [55:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  reg [3:0] \$450 ;
+  reg \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg [616:0] \$454 ;
+  reg [16:0] \$455 ;
+  reg [2:0] \$456 ;
+  reg \$457 ;
+  reg [55:0] \$458 ;
+  reg [55:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  reg [55:0] \$460 ;
+  reg [55:0] \$461 ;
+  reg [55:0] \$462 ;
+  reg [55:0] \$463 ;
+  reg [55:0] \$464 ;
+  reg [55:0] \$465 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
   wire \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
   wire \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
-  wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [4:0] \$76 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
   wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
   wire \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
   wire \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
-  wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire [7:0] \$99 ;
   reg [7:0] alive = 8'h00;
   reg [16:0] beat_no = 17'h00000;
+  reg below1_0;
+  reg below1_1;
+  reg below2_0;
+  reg below2_1;
+  reg below2_2;
+  reg below3_0;
+  reg below3_1;
+  reg below3_2;
+  reg below3_3;
+  reg below4_0;
+  reg below4_1;
+  reg below4_2;
+  reg below4_3;
+  reg below4_4;
+  reg below5_0;
+  reg below5_1;
+  reg below5_2;
+  reg below5_3;
+  reg below5_4;
+  reg below5_5;
+  reg below6_0;
+  reg below6_1;
+  reg below6_2;
+  reg below6_3;
+  reg below6_4;
+  reg below6_5;
+  reg below6_6;
+  reg below7_0;
+  reg below7_1;
+  reg below7_2;
+  reg below7_3;
+  reg below7_4;
+  reg below7_5;
+  reg below7_6;
+  reg below7_7;
+  reg below8_0;
+  reg below8_1;
+  reg below8_2;
+  reg below8_3;
+  reg below8_4;
+  reg below8_5;
+  reg below8_6;
+  reg below8_7;
+  reg below8_8;
   input clk;
   wire clk;
   reg [3:0] count = 4'h0;
@@ -2490,6 +666,66 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   reg s3_last = 1'h0;
   reg s3_valid = 1'h0;
   wire [3:0] total;
+  always @(posedge clk)
+    q2_5 <= \$436 ;
+  always @(posedge clk)
+    q2_6 <= \$437 ;
+  always @(posedge clk)
+    q2_7 <= \$438 ;
+  always @(posedge clk)
+    n2 <= \$439 ;
+  always @(posedge clk)
+    s2_last <= \$440 ;
+  always @(posedge clk)
+    s2_valid <= \$441 ;
+  always @(posedge clk)
+    packed0 <= \$442 ;
+  always @(posedge clk)
+    packed1 <= \$443 ;
+  always @(posedge clk)
+    packed2 <= \$444 ;
+  always @(posedge clk)
+    packed3 <= \$445 ;
+  always @(posedge clk)
+    packed4 <= \$446 ;
+  always @(posedge clk)
+    packed5 <= \$447 ;
+  always @(posedge clk)
+    packed6 <= \$448 ;
+  always @(posedge clk)
+    packed7 <= \$449 ;
+  always @(posedge clk)
+    count <= \$450 ;
+  always @(posedge clk)
+    s3_last <= \$451 ;
+  always @(posedge clk)
+    s3_valid <= \$452 ;
+  always @(posedge clk)
+    points__valid <= \$453 ;
+  always @(posedge clk)
+    points__payload <= \$454 ;
+  always @(posedge clk)
+    beat_no <= \$455 ;
+  always @(posedge clk)
+    n_left <= \$456 ;
+  always @(posedge clk)
+    pending <= \$457 ;
+  always @(posedge clk)
+    left0 <= \$458 ;
+  always @(posedge clk)
+    left1 <= \$459 ;
+  always @(posedge clk)
+    left2 <= \$460 ;
+  always @(posedge clk)
+    left3 <= \$461 ;
+  always @(posedge clk)
+    left4 <= \$462 ;
+  always @(posedge clk)
+    left5 <= \$463 ;
+  always @(posedge clk)
+    left6 <= \$464 ;
+  always @(posedge clk)
+    left7 <= \$465 ;
   assign \$1  = ~ s1_valid;
   assign \$2  = ~ s2_valid;
   assign \$3  = ~ s3_valid;
@@ -2503,3832 +739,2212 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   assign \$11  = \$2  | \$10 ;
   assign \$12  = s1_valid & \$11 ;
   assign keys__ready = \$1  | \$12 ;
-  assign \$13  = n_left + count;
-  assign \$14  = keys__valid & keys__ready;
-  assign \$15  = ~ s2_valid;
-  assign \$16  = ~ s3_valid;
-  assign \$17  = ~ points__valid;
-  assign \$18  = \$17  | points__ready;
-  assign \$19  = s3_valid & \$18 ;
-  assign \$20  = ~ pending;
-  assign \$21  = \$19  & \$20 ;
-  assign \$22  = \$16  | \$21 ;
-  assign \$23  = s2_valid & \$22 ;
-  assign \$24  = \$15  | \$23 ;
-  assign \$25  = s1_valid & \$24 ;
-  assign \$26  = ~ have_prev;
-  assign \$27  = { keys__payload[55:3], 3'h0 } != prev;
-  assign \$28  = \$26  | \$27 ;
-  assign \$29  = keys__payload[131:79] != keys__payload[55:3];
-  assign \$30  = keys__payload[207:155] != keys__payload[131:79];
-  assign \$31  = keys__payload[283:231] != keys__payload[207:155];
-  assign \$32  = keys__payload[359:307] != keys__payload[283:231];
-  assign \$33  = keys__payload[435:383] != keys__payload[359:307];
-  assign \$34  = keys__payload[511:459] != keys__payload[435:383];
-  assign \$35  = keys__payload[587:535] != keys__payload[511:459];
-  assign \$36  = { \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28  } & keys__payload[615:608];
-  assign \$37  = ~ keys__payload[616];
-  assign \$38  = ~ s2_valid;
-  assign \$39  = ~ s3_valid;
-  assign \$40  = ~ points__valid;
-  assign \$41  = \$40  | points__ready;
-  assign \$42  = s3_valid & \$41 ;
-  assign \$43  = ~ pending;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = \$39  | \$44 ;
-  assign \$46  = s2_valid & \$45 ;
-  assign \$47  = \$38  | \$46 ;
-  assign \$48  = s1_valid & \$47 ;
-  assign \$49  = ~ s3_valid;
-  assign \$50  = ~ points__valid;
-  assign \$51  = \$50  | points__ready;
-  assign \$52  = s3_valid & \$51 ;
-  assign \$53  = ~ pending;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$49  | \$54 ;
-  assign \$56  = s2_valid & \$55 ;
-  assign \$58  = alive[0] ? 1'h0 : 1'h1;
-  assign \$59  = alive[1] & \$58 ;
-  assign \$60  = alive[0] ? 1'h0 : 1'h1;
-  assign \$61  = alive[1] ? 1'h0 : \$60 ;
-  assign \$62  = alive[2] & \$61 ;
-  assign \$63  = alive[0] ? 1'h0 : 1'h1;
-  assign \$64  = alive[1] ? 1'h0 : \$63 ;
-  assign \$65  = alive[2] ? 1'h0 : \$64 ;
-  assign \$66  = alive[3] & \$65 ;
-  assign \$67  = alive[0] ? 1'h0 : 1'h1;
-  assign \$68  = alive[1] ? 1'h0 : \$67 ;
-  assign \$69  = alive[2] ? 1'h0 : \$68 ;
-  assign \$70  = alive[3] ? 1'h0 : \$69 ;
-  assign \$71  = alive[4] & \$70 ;
-  assign \$72  = alive[0] ? 1'h0 : 1'h1;
-  assign \$73  = alive[1] ? 1'h0 : \$72 ;
-  assign \$74  = alive[2] ? 1'h0 : \$73 ;
-  assign \$75  = alive[3] ? 1'h0 : \$74 ;
-  assign \$76  = alive[4] ? 1'h0 : \$75 ;
-  assign \$77  = alive[5] & \$76 ;
-  assign \$78  = alive[0] ? 1'h0 : 1'h1;
-  assign \$79  = alive[1] ? 1'h0 : \$78 ;
-  assign \$80  = alive[2] ? 1'h0 : \$79 ;
-  assign \$81  = alive[3] ? 1'h0 : \$80 ;
-  assign \$82  = alive[4] ? 1'h0 : \$81 ;
-  assign \$83  = alive[5] ? 1'h0 : \$82 ;
-  assign \$84  = alive[6] & \$83 ;
-  assign \$85  = alive[0] ? 1'h0 : 1'h1;
-  assign \$86  = alive[1] ? 1'h0 : \$85 ;
-  assign \$87  = alive[2] ? 1'h0 : \$86 ;
-  assign \$88  = alive[3] ? 1'h0 : \$87 ;
-  assign \$89  = alive[4] ? 1'h0 : \$88 ;
-  assign \$90  = alive[5] ? 1'h0 : \$89 ;
-  assign \$91  = alive[6] ? 1'h0 : \$90 ;
-  assign \$92  = alive[7] & \$91 ;
-  assign \$93  = alive[0] ? 1'h1 : 1'h0;
-  assign \$94  = alive[1] & \$93 ;
-  assign \$95  = alive[0] ? 1'h0 : 1'h1;
-  assign \$96  = alive[0] ? 1'h1 : 1'h0;
-  assign \$97  = alive[1] ? \$95  : \$96 ;
-  assign \$98  = alive[2] & \$97 ;
-  assign \$99  = alive[0] ? 1'h0 : 1'h1;
-  assign \$100  = alive[1] ? 1'h0 : \$99 ;
-  assign \$101  = alive[0] ? 1'h0 : 1'h1;
-  assign \$102  = alive[0] ? 1'h1 : 1'h0;
-  assign \$103  = alive[1] ? \$101  : \$102 ;
-  assign \$104  = alive[2] ? \$100  : \$103 ;
-  assign \$105  = alive[3] & \$104 ;
-  assign \$106  = alive[0] ? 1'h0 : 1'h1;
-  assign \$107  = alive[1] ? 1'h0 : \$106 ;
-  assign \$108  = alive[2] ? 1'h0 : \$107 ;
-  assign \$109  = alive[0] ? 1'h0 : 1'h1;
-  assign \$110  = alive[1] ? 1'h0 : \$109 ;
-  assign \$111  = alive[0] ? 1'h0 : 1'h1;
-  assign \$112  = alive[0] ? 1'h1 : 1'h0;
-  assign \$113  = alive[1] ? \$111  : \$112 ;
-  assign \$114  = alive[2] ? \$110  : \$113 ;
-  assign \$115  = alive[3] ? \$108  : \$114 ;
-  assign \$116  = alive[4] & \$115 ;
-  assign \$117  = alive[0] ? 1'h0 : 1'h1;
-  assign \$118  = alive[1] ? 1'h0 : \$117 ;
-  assign \$119  = alive[2] ? 1'h0 : \$118 ;
-  assign \$120  = alive[3] ? 1'h0 : \$119 ;
-  assign \$121  = alive[0] ? 1'h0 : 1'h1;
-  assign \$122  = alive[1] ? 1'h0 : \$121 ;
-  assign \$123  = alive[2] ? 1'h0 : \$122 ;
-  assign \$124  = alive[0] ? 1'h0 : 1'h1;
-  assign \$125  = alive[1] ? 1'h0 : \$124 ;
-  assign \$126  = alive[0] ? 1'h0 : 1'h1;
-  assign \$127  = alive[0] ? 1'h1 : 1'h0;
-  assign \$128  = alive[1] ? \$126  : \$127 ;
-  assign \$129  = alive[2] ? \$125  : \$128 ;
-  assign \$130  = alive[3] ? \$123  : \$129 ;
-  assign \$131  = alive[4] ? \$120  : \$130 ;
-  assign \$132  = alive[5] & \$131 ;
-  assign \$133  = alive[0] ? 1'h0 : 1'h1;
-  assign \$134  = alive[1] ? 1'h0 : \$133 ;
-  assign \$135  = alive[2] ? 1'h0 : \$134 ;
-  assign \$136  = alive[3] ? 1'h0 : \$135 ;
-  assign \$137  = alive[4] ? 1'h0 : \$136 ;
-  assign \$138  = alive[0] ? 1'h0 : 1'h1;
-  assign \$139  = alive[1] ? 1'h0 : \$138 ;
-  assign \$140  = alive[2] ? 1'h0 : \$139 ;
-  assign \$141  = alive[3] ? 1'h0 : \$140 ;
-  assign \$142  = alive[0] ? 1'h0 : 1'h1;
-  assign \$143  = alive[1] ? 1'h0 : \$142 ;
-  assign \$144  = alive[2] ? 1'h0 : \$143 ;
-  assign \$145  = alive[0] ? 1'h0 : 1'h1;
-  assign \$146  = alive[1] ? 1'h0 : \$145 ;
-  assign \$147  = alive[0] ? 1'h0 : 1'h1;
-  assign \$148  = alive[0] ? 1'h1 : 1'h0;
-  assign \$149  = alive[1] ? \$147  : \$148 ;
-  assign \$150  = alive[2] ? \$146  : \$149 ;
-  assign \$151  = alive[3] ? \$144  : \$150 ;
-  assign \$152  = alive[4] ? \$141  : \$151 ;
-  assign \$153  = alive[5] ? \$137  : \$152 ;
-  assign \$154  = alive[6] & \$153 ;
-  assign \$155  = alive[0] ? 1'h0 : 1'h1;
-  assign \$156  = alive[1] ? 1'h0 : \$155 ;
-  assign \$157  = alive[2] ? 1'h0 : \$156 ;
-  assign \$158  = alive[3] ? 1'h0 : \$157 ;
-  assign \$159  = alive[4] ? 1'h0 : \$158 ;
-  assign \$160  = alive[5] ? 1'h0 : \$159 ;
-  assign \$161  = alive[0] ? 1'h0 : 1'h1;
-  assign \$162  = alive[1] ? 1'h0 : \$161 ;
-  assign \$163  = alive[2] ? 1'h0 : \$162 ;
-  assign \$164  = alive[3] ? 1'h0 : \$163 ;
-  assign \$165  = alive[4] ? 1'h0 : \$164 ;
-  assign \$166  = alive[0] ? 1'h0 : 1'h1;
-  assign \$167  = alive[1] ? 1'h0 : \$166 ;
-  assign \$168  = alive[2] ? 1'h0 : \$167 ;
-  assign \$169  = alive[3] ? 1'h0 : \$168 ;
-  assign \$170  = alive[0] ? 1'h0 : 1'h1;
-  assign \$171  = alive[1] ? 1'h0 : \$170 ;
-  assign \$172  = alive[2] ? 1'h0 : \$171 ;
-  assign \$173  = alive[0] ? 1'h0 : 1'h1;
-  assign \$174  = alive[1] ? 1'h0 : \$173 ;
-  assign \$175  = alive[0] ? 1'h0 : 1'h1;
-  assign \$176  = alive[0] ? 1'h1 : 1'h0;
-  assign \$177  = alive[1] ? \$175  : \$176 ;
-  assign \$178  = alive[2] ? \$174  : \$177 ;
-  assign \$179  = alive[3] ? \$172  : \$178 ;
-  assign \$180  = alive[4] ? \$169  : \$179 ;
-  assign \$181  = alive[5] ? \$165  : \$180 ;
-  assign \$182  = alive[6] ? \$160  : \$181 ;
-  assign \$183  = alive[7] & \$182 ;
-  assign \$184  = alive[0] ? 1'h1 : 1'h0;
-  assign \$185  = alive[1] ? \$184  : 1'h0;
-  assign \$186  = alive[2] & \$185 ;
-  assign \$187  = alive[0] ? 1'h0 : 1'h1;
-  assign \$188  = alive[0] ? 1'h1 : 1'h0;
-  assign \$189  = alive[1] ? \$187  : \$188 ;
-  assign \$190  = alive[0] ? 1'h1 : 1'h0;
-  assign \$191  = alive[1] ? \$190  : 1'h0;
-  assign \$192  = alive[2] ? \$189  : \$191 ;
-  assign \$193  = alive[3] & \$192 ;
-  assign \$194  = alive[0] ? 1'h0 : 1'h1;
-  assign \$195  = alive[1] ? 1'h0 : \$194 ;
-  assign \$196  = alive[0] ? 1'h0 : 1'h1;
-  assign \$197  = alive[0] ? 1'h1 : 1'h0;
-  assign \$198  = alive[1] ? \$196  : \$197 ;
-  assign \$199  = alive[2] ? \$195  : \$198 ;
-  assign \$200  = alive[0] ? 1'h0 : 1'h1;
-  assign \$201  = alive[0] ? 1'h1 : 1'h0;
-  assign \$202  = alive[1] ? \$200  : \$201 ;
-  assign \$203  = alive[0] ? 1'h1 : 1'h0;
-  assign \$204  = alive[1] ? \$203  : 1'h0;
-  assign \$205  = alive[2] ? \$202  : \$204 ;
-  assign \$206  = alive[3] ? \$199  : \$205 ;
-  assign \$207  = alive[4] & \$206 ;
-  assign \$208  = alive[0] ? 1'h0 : 1'h1;
-  assign \$209  = alive[1] ? 1'h0 : \$208 ;
-  assign \$210  = alive[2] ? 1'h0 : \$209 ;
-  assign \$211  = alive[0] ? 1'h0 : 1'h1;
-  assign \$212  = alive[1] ? 1'h0 : \$211 ;
-  assign \$213  = alive[0] ? 1'h0 : 1'h1;
-  assign \$214  = alive[0] ? 1'h1 : 1'h0;
-  assign \$215  = alive[1] ? \$213  : \$214 ;
-  assign \$216  = alive[2] ? \$212  : \$215 ;
-  assign \$217  = alive[3] ? \$210  : \$216 ;
-  assign \$218  = alive[0] ? 1'h0 : 1'h1;
-  assign \$219  = alive[1] ? 1'h0 : \$218 ;
-  assign \$220  = alive[0] ? 1'h0 : 1'h1;
-  assign \$221  = alive[0] ? 1'h1 : 1'h0;
-  assign \$222  = alive[1] ? \$220  : \$221 ;
-  assign \$223  = alive[2] ? \$219  : \$222 ;
-  assign \$224  = alive[0] ? 1'h0 : 1'h1;
-  assign \$225  = alive[0] ? 1'h1 : 1'h0;
-  assign \$226  = alive[1] ? \$224  : \$225 ;
-  assign \$227  = alive[0] ? 1'h1 : 1'h0;
-  assign \$228  = alive[1] ? \$227  : 1'h0;
-  assign \$229  = alive[2] ? \$226  : \$228 ;
-  assign \$230  = alive[3] ? \$223  : \$229 ;
-  assign \$231  = alive[4] ? \$217  : \$230 ;
-  assign \$232  = alive[5] & \$231 ;
-  assign \$233  = alive[0] ? 1'h0 : 1'h1;
-  assign \$234  = alive[1] ? 1'h0 : \$233 ;
-  assign \$235  = alive[2] ? 1'h0 : \$234 ;
-  assign \$236  = alive[3] ? 1'h0 : \$235 ;
-  assign \$237  = alive[0] ? 1'h0 : 1'h1;
-  assign \$238  = alive[1] ? 1'h0 : \$237 ;
-  assign \$239  = alive[2] ? 1'h0 : \$238 ;
-  assign \$240  = alive[0] ? 1'h0 : 1'h1;
-  assign \$241  = alive[1] ? 1'h0 : \$240 ;
-  assign \$242  = alive[0] ? 1'h0 : 1'h1;
-  assign \$243  = alive[0] ? 1'h1 : 1'h0;
-  assign \$244  = alive[1] ? \$242  : \$243 ;
-  assign \$245  = alive[2] ? \$241  : \$244 ;
-  assign \$246  = alive[3] ? \$239  : \$245 ;
-  assign \$247  = alive[4] ? \$236  : \$246 ;
-  assign \$248  = alive[0] ? 1'h0 : 1'h1;
-  assign \$249  = alive[1] ? 1'h0 : \$248 ;
-  assign \$250  = alive[2] ? 1'h0 : \$249 ;
-  assign \$251  = alive[0] ? 1'h0 : 1'h1;
-  assign \$252  = alive[1] ? 1'h0 : \$251 ;
-  assign \$253  = alive[0] ? 1'h0 : 1'h1;
-  assign \$254  = alive[0] ? 1'h1 : 1'h0;
-  assign \$255  = alive[1] ? \$253  : \$254 ;
-  assign \$256  = alive[2] ? \$252  : \$255 ;
-  assign \$257  = alive[3] ? \$250  : \$256 ;
-  assign \$258  = alive[0] ? 1'h0 : 1'h1;
-  assign \$259  = alive[1] ? 1'h0 : \$258 ;
-  assign \$260  = alive[0] ? 1'h0 : 1'h1;
-  assign \$261  = alive[0] ? 1'h1 : 1'h0;
-  assign \$262  = alive[1] ? \$260  : \$261 ;
-  assign \$263  = alive[2] ? \$259  : \$262 ;
-  assign \$264  = alive[0] ? 1'h0 : 1'h1;
-  assign \$265  = alive[0] ? 1'h1 : 1'h0;
-  assign \$266  = alive[1] ? \$264  : \$265 ;
-  assign \$267  = alive[0] ? 1'h1 : 1'h0;
-  assign \$268  = alive[1] ? \$267  : 1'h0;
-  assign \$269  = alive[2] ? \$266  : \$268 ;
-  assign \$270  = alive[3] ? \$263  : \$269 ;
-  assign \$271  = alive[4] ? \$257  : \$270 ;
-  assign \$272  = alive[5] ? \$247  : \$271 ;
-  assign \$273  = alive[6] & \$272 ;
-  assign \$274  = alive[0] ? 1'h0 : 1'h1;
-  assign \$275  = alive[1] ? 1'h0 : \$274 ;
-  assign \$276  = alive[2] ? 1'h0 : \$275 ;
-  assign \$277  = alive[3] ? 1'h0 : \$276 ;
-  assign \$278  = alive[4] ? 1'h0 : \$277 ;
-  assign \$279  = alive[0] ? 1'h0 : 1'h1;
-  assign \$280  = alive[1] ? 1'h0 : \$279 ;
-  assign \$281  = alive[2] ? 1'h0 : \$280 ;
-  assign \$282  = alive[3] ? 1'h0 : \$281 ;
-  assign \$283  = alive[0] ? 1'h0 : 1'h1;
-  assign \$284  = alive[1] ? 1'h0 : \$283 ;
-  assign \$285  = alive[2] ? 1'h0 : \$284 ;
-  assign \$286  = alive[0] ? 1'h0 : 1'h1;
-  assign \$287  = alive[1] ? 1'h0 : \$286 ;
-  assign \$288  = alive[0] ? 1'h0 : 1'h1;
-  assign \$289  = alive[0] ? 1'h1 : 1'h0;
-  assign \$290  = alive[1] ? \$288  : \$289 ;
-  assign \$291  = alive[2] ? \$287  : \$290 ;
-  assign \$292  = alive[3] ? \$285  : \$291 ;
-  assign \$293  = alive[4] ? \$282  : \$292 ;
-  assign \$294  = alive[5] ? \$278  : \$293 ;
-  assign \$295  = alive[0] ? 1'h0 : 1'h1;
-  assign \$296  = alive[1] ? 1'h0 : \$295 ;
-  assign \$297  = alive[2] ? 1'h0 : \$296 ;
-  assign \$298  = alive[3] ? 1'h0 : \$297 ;
-  assign \$299  = alive[0] ? 1'h0 : 1'h1;
-  assign \$300  = alive[1] ? 1'h0 : \$299 ;
-  assign \$301  = alive[2] ? 1'h0 : \$300 ;
-  assign \$302  = alive[0] ? 1'h0 : 1'h1;
-  assign \$303  = alive[1] ? 1'h0 : \$302 ;
-  assign \$304  = alive[0] ? 1'h0 : 1'h1;
-  assign \$305  = alive[0] ? 1'h1 : 1'h0;
-  assign \$306  = alive[1] ? \$304  : \$305 ;
-  assign \$307  = alive[2] ? \$303  : \$306 ;
-  assign \$308  = alive[3] ? \$301  : \$307 ;
-  assign \$309  = alive[4] ? \$298  : \$308 ;
-  assign \$310  = alive[0] ? 1'h0 : 1'h1;
-  assign \$311  = alive[1] ? 1'h0 : \$310 ;
-  assign \$312  = alive[2] ? 1'h0 : \$311 ;
-  assign \$313  = alive[0] ? 1'h0 : 1'h1;
-  assign \$314  = alive[1] ? 1'h0 : \$313 ;
-  assign \$315  = alive[0] ? 1'h0 : 1'h1;
-  assign \$316  = alive[0] ? 1'h1 : 1'h0;
-  assign \$317  = alive[1] ? \$315  : \$316 ;
-  assign \$318  = alive[2] ? \$314  : \$317 ;
-  assign \$319  = alive[3] ? \$312  : \$318 ;
-  assign \$320  = alive[0] ? 1'h0 : 1'h1;
-  assign \$321  = alive[1] ? 1'h0 : \$320 ;
-  assign \$322  = alive[0] ? 1'h0 : 1'h1;
-  assign \$323  = alive[0] ? 1'h1 : 1'h0;
-  assign \$324  = alive[1] ? \$322  : \$323 ;
-  assign \$325  = alive[2] ? \$321  : \$324 ;
-  assign \$326  = alive[0] ? 1'h0 : 1'h1;
-  assign \$327  = alive[0] ? 1'h1 : 1'h0;
-  assign \$328  = alive[1] ? \$326  : \$327 ;
-  assign \$329  = alive[0] ? 1'h1 : 1'h0;
-  assign \$330  = alive[1] ? \$329  : 1'h0;
-  assign \$331  = alive[2] ? \$328  : \$330 ;
-  assign \$332  = alive[3] ? \$325  : \$331 ;
-  assign \$333  = alive[4] ? \$319  : \$332 ;
-  assign \$334  = alive[5] ? \$309  : \$333 ;
-  assign \$335  = alive[6] ? \$294  : \$334 ;
-  assign \$336  = alive[7] & \$335 ;
-  assign \$337  = alive[0] ? 1'h1 : 1'h0;
-  assign \$338  = alive[1] ? \$337  : 1'h0;
-  assign \$339  = alive[2] ? \$338  : 1'h0;
-  assign \$340  = alive[3] & \$339 ;
-  assign \$341  = alive[0] ? 1'h0 : 1'h1;
-  assign \$342  = alive[0] ? 1'h1 : 1'h0;
-  assign \$343  = alive[1] ? \$341  : \$342 ;
-  assign \$344  = alive[0] ? 1'h1 : 1'h0;
-  assign \$345  = alive[1] ? \$344  : 1'h0;
-  assign \$346  = alive[2] ? \$343  : \$345 ;
-  assign \$347  = alive[0] ? 1'h1 : 1'h0;
-  assign \$348  = alive[1] ? \$347  : 1'h0;
-  assign \$349  = alive[2] ? \$348  : 1'h0;
-  assign \$350  = alive[3] ? \$346  : \$349 ;
-  assign \$351  = alive[4] & \$350 ;
-  assign \$352  = alive[0] ? 1'h0 : 1'h1;
-  assign \$353  = alive[1] ? 1'h0 : \$352 ;
-  assign \$354  = alive[0] ? 1'h0 : 1'h1;
-  assign \$355  = alive[0] ? 1'h1 : 1'h0;
-  assign \$356  = alive[1] ? \$354  : \$355 ;
-  assign \$357  = alive[2] ? \$353  : \$356 ;
-  assign \$358  = alive[0] ? 1'h0 : 1'h1;
-  assign \$359  = alive[0] ? 1'h1 : 1'h0;
-  assign \$360  = alive[1] ? \$358  : \$359 ;
-  assign \$361  = alive[0] ? 1'h1 : 1'h0;
-  assign \$362  = alive[1] ? \$361  : 1'h0;
-  assign \$363  = alive[2] ? \$360  : \$362 ;
-  assign \$364  = alive[3] ? \$357  : \$363 ;
-  assign \$365  = alive[0] ? 1'h0 : 1'h1;
-  assign \$366  = alive[0] ? 1'h1 : 1'h0;
-  assign \$367  = alive[1] ? \$365  : \$366 ;
-  assign \$368  = alive[0] ? 1'h1 : 1'h0;
-  assign \$369  = alive[1] ? \$368  : 1'h0;
-  assign \$370  = alive[2] ? \$367  : \$369 ;
-  assign \$371  = alive[0] ? 1'h1 : 1'h0;
-  assign \$372  = alive[1] ? \$371  : 1'h0;
-  assign \$373  = alive[2] ? \$372  : 1'h0;
-  assign \$374  = alive[3] ? \$370  : \$373 ;
-  assign \$375  = alive[4] ? \$364  : \$374 ;
-  assign \$376  = alive[5] & \$375 ;
-  assign \$377  = alive[0] ? 1'h0 : 1'h1;
-  assign \$378  = alive[1] ? 1'h0 : \$377 ;
-  assign \$379  = alive[2] ? 1'h0 : \$378 ;
-  assign \$380  = alive[0] ? 1'h0 : 1'h1;
-  assign \$381  = alive[1] ? 1'h0 : \$380 ;
-  assign \$382  = alive[0] ? 1'h0 : 1'h1;
-  assign \$383  = alive[0] ? 1'h1 : 1'h0;
-  assign \$384  = alive[1] ? \$382  : \$383 ;
-  assign \$385  = alive[2] ? \$381  : \$384 ;
-  assign \$386  = alive[3] ? \$379  : \$385 ;
-  assign \$387  = alive[0] ? 1'h0 : 1'h1;
-  assign \$388  = alive[1] ? 1'h0 : \$387 ;
-  assign \$389  = alive[0] ? 1'h0 : 1'h1;
-  assign \$390  = alive[0] ? 1'h1 : 1'h0;
-  assign \$391  = alive[1] ? \$389  : \$390 ;
-  assign \$392  = alive[2] ? \$388  : \$391 ;
-  assign \$393  = alive[0] ? 1'h0 : 1'h1;
-  assign \$394  = alive[0] ? 1'h1 : 1'h0;
-  assign \$395  = alive[1] ? \$393  : \$394 ;
-  assign \$396  = alive[0] ? 1'h1 : 1'h0;
-  assign \$397  = alive[1] ? \$396  : 1'h0;
-  assign \$398  = alive[2] ? \$395  : \$397 ;
-  assign \$399  = alive[3] ? \$392  : \$398 ;
-  assign \$400  = alive[4] ? \$386  : \$399 ;
-  assign \$401  = alive[0] ? 1'h0 : 1'h1;
-  assign \$402  = alive[1] ? 1'h0 : \$401 ;
-  assign \$403  = alive[0] ? 1'h0 : 1'h1;
-  assign \$404  = alive[0] ? 1'h1 : 1'h0;
-  assign \$405  = alive[1] ? \$403  : \$404 ;
-  assign \$406  = alive[2] ? \$402  : \$405 ;
-  assign \$407  = alive[0] ? 1'h0 : 1'h1;
-  assign \$408  = alive[0] ? 1'h1 : 1'h0;
-  assign \$409  = alive[1] ? \$407  : \$408 ;
-  assign \$410  = alive[0] ? 1'h1 : 1'h0;
-  assign \$411  = alive[1] ? \$410  : 1'h0;
-  assign \$412  = alive[2] ? \$409  : \$411 ;
-  assign \$413  = alive[3] ? \$406  : \$412 ;
-  assign \$414  = alive[0] ? 1'h0 : 1'h1;
-  assign \$415  = alive[0] ? 1'h1 : 1'h0;
-  assign \$416  = alive[1] ? \$414  : \$415 ;
-  assign \$417  = alive[0] ? 1'h1 : 1'h0;
-  assign \$418  = alive[1] ? \$417  : 1'h0;
-  assign \$419  = alive[2] ? \$416  : \$418 ;
-  assign \$420  = alive[0] ? 1'h1 : 1'h0;
-  assign \$421  = alive[1] ? \$420  : 1'h0;
-  assign \$422  = alive[2] ? \$421  : 1'h0;
-  assign \$423  = alive[3] ? \$419  : \$422 ;
-  assign \$424  = alive[4] ? \$413  : \$423 ;
-  assign \$425  = alive[5] ? \$400  : \$424 ;
-  assign \$426  = alive[6] & \$425 ;
-  assign \$427  = alive[0] ? 1'h0 : 1'h1;
-  assign \$428  = alive[1] ? 1'h0 : \$427 ;
-  assign \$429  = alive[2] ? 1'h0 : \$428 ;
-  assign \$430  = alive[3] ? 1'h0 : \$429 ;
-  assign \$431  = alive[0] ? 1'h0 : 1'h1;
-  assign \$432  = alive[1] ? 1'h0 : \$431 ;
-  assign \$433  = alive[2] ? 1'h0 : \$432 ;
-  assign \$434  = alive[0] ? 1'h0 : 1'h1;
-  assign \$435  = alive[1] ? 1'h0 : \$434 ;
-  assign \$436  = alive[0] ? 1'h0 : 1'h1;
-  assign \$437  = alive[0] ? 1'h1 : 1'h0;
-  assign \$438  = alive[1] ? \$436  : \$437 ;
-  assign \$439  = alive[2] ? \$435  : \$438 ;
-  assign \$440  = alive[3] ? \$433  : \$439 ;
-  assign \$441  = alive[4] ? \$430  : \$440 ;
-  assign \$442  = alive[0] ? 1'h0 : 1'h1;
-  assign \$443  = alive[1] ? 1'h0 : \$442 ;
-  assign \$444  = alive[2] ? 1'h0 : \$443 ;
-  assign \$445  = alive[0] ? 1'h0 : 1'h1;
-  assign \$446  = alive[1] ? 1'h0 : \$445 ;
-  assign \$447  = alive[0] ? 1'h0 : 1'h1;
-  assign \$448  = alive[0] ? 1'h1 : 1'h0;
-  assign \$449  = alive[1] ? \$447  : \$448 ;
-  assign \$450  = alive[2] ? \$446  : \$449 ;
-  assign \$451  = alive[3] ? \$444  : \$450 ;
-  assign \$452  = alive[0] ? 1'h0 : 1'h1;
-  assign \$453  = alive[1] ? 1'h0 : \$452 ;
-  assign \$454  = alive[0] ? 1'h0 : 1'h1;
-  assign \$455  = alive[0] ? 1'h1 : 1'h0;
-  assign \$456  = alive[1] ? \$454  : \$455 ;
-  assign \$457  = alive[2] ? \$453  : \$456 ;
-  assign \$458  = alive[0] ? 1'h0 : 1'h1;
-  assign \$459  = alive[0] ? 1'h1 : 1'h0;
-  assign \$460  = alive[1] ? \$458  : \$459 ;
-  assign \$461  = alive[0] ? 1'h1 : 1'h0;
-  assign \$462  = alive[1] ? \$461  : 1'h0;
-  assign \$463  = alive[2] ? \$460  : \$462 ;
-  assign \$464  = alive[3] ? \$457  : \$463 ;
-  assign \$465  = alive[4] ? \$451  : \$464 ;
-  assign \$466  = alive[5] ? \$441  : \$465 ;
-  assign \$467  = alive[0] ? 1'h0 : 1'h1;
-  assign \$468  = alive[1] ? 1'h0 : \$467 ;
-  assign \$469  = alive[2] ? 1'h0 : \$468 ;
-  assign \$470  = alive[0] ? 1'h0 : 1'h1;
-  assign \$471  = alive[1] ? 1'h0 : \$470 ;
-  assign \$472  = alive[0] ? 1'h0 : 1'h1;
-  assign \$473  = alive[0] ? 1'h1 : 1'h0;
-  assign \$474  = alive[1] ? \$472  : \$473 ;
-  assign \$475  = alive[2] ? \$471  : \$474 ;
-  assign \$476  = alive[3] ? \$469  : \$475 ;
-  assign \$477  = alive[0] ? 1'h0 : 1'h1;
-  assign \$478  = alive[1] ? 1'h0 : \$477 ;
-  assign \$479  = alive[0] ? 1'h0 : 1'h1;
-  assign \$480  = alive[0] ? 1'h1 : 1'h0;
-  assign \$481  = alive[1] ? \$479  : \$480 ;
-  assign \$482  = alive[2] ? \$478  : \$481 ;
-  assign \$483  = alive[0] ? 1'h0 : 1'h1;
-  assign \$484  = alive[0] ? 1'h1 : 1'h0;
-  assign \$485  = alive[1] ? \$483  : \$484 ;
-  assign \$486  = alive[0] ? 1'h1 : 1'h0;
-  assign \$487  = alive[1] ? \$486  : 1'h0;
-  assign \$488  = alive[2] ? \$485  : \$487 ;
-  assign \$489  = alive[3] ? \$482  : \$488 ;
-  assign \$490  = alive[4] ? \$476  : \$489 ;
-  assign \$491  = alive[0] ? 1'h0 : 1'h1;
-  assign \$492  = alive[1] ? 1'h0 : \$491 ;
-  assign \$493  = alive[0] ? 1'h0 : 1'h1;
-  assign \$494  = alive[0] ? 1'h1 : 1'h0;
-  assign \$495  = alive[1] ? \$493  : \$494 ;
-  assign \$496  = alive[2] ? \$492  : \$495 ;
-  assign \$497  = alive[0] ? 1'h0 : 1'h1;
-  assign \$498  = alive[0] ? 1'h1 : 1'h0;
-  assign \$499  = alive[1] ? \$497  : \$498 ;
-  assign \$500  = alive[0] ? 1'h1 : 1'h0;
-  assign \$501  = alive[1] ? \$500  : 1'h0;
-  assign \$502  = alive[2] ? \$499  : \$501 ;
-  assign \$503  = alive[3] ? \$496  : \$502 ;
-  assign \$504  = alive[0] ? 1'h0 : 1'h1;
-  assign \$505  = alive[0] ? 1'h1 : 1'h0;
-  assign \$506  = alive[1] ? \$504  : \$505 ;
-  assign \$507  = alive[0] ? 1'h1 : 1'h0;
-  assign \$508  = alive[1] ? \$507  : 1'h0;
-  assign \$509  = alive[2] ? \$506  : \$508 ;
-  assign \$510  = alive[0] ? 1'h1 : 1'h0;
-  assign \$511  = alive[1] ? \$510  : 1'h0;
-  assign \$512  = alive[2] ? \$511  : 1'h0;
-  assign \$513  = alive[3] ? \$509  : \$512 ;
-  assign \$514  = alive[4] ? \$503  : \$513 ;
-  assign \$515  = alive[5] ? \$490  : \$514 ;
-  assign \$516  = alive[6] ? \$466  : \$515 ;
-  assign \$517  = alive[7] & \$516 ;
-  assign \$518  = alive[0] ? 1'h1 : 1'h0;
-  assign \$519  = alive[1] ? \$518  : 1'h0;
-  assign \$520  = alive[2] ? \$519  : 1'h0;
-  assign \$521  = alive[3] ? \$520  : 1'h0;
-  assign \$522  = alive[4] & \$521 ;
-  assign \$523  = alive[0] ? 1'h0 : 1'h1;
-  assign \$524  = alive[0] ? 1'h1 : 1'h0;
-  assign \$525  = alive[1] ? \$523  : \$524 ;
-  assign \$526  = alive[0] ? 1'h1 : 1'h0;
-  assign \$527  = alive[1] ? \$526  : 1'h0;
-  assign \$528  = alive[2] ? \$525  : \$527 ;
-  assign \$529  = alive[0] ? 1'h1 : 1'h0;
-  assign \$530  = alive[1] ? \$529  : 1'h0;
-  assign \$531  = alive[2] ? \$530  : 1'h0;
-  assign \$532  = alive[3] ? \$528  : \$531 ;
-  assign \$533  = alive[0] ? 1'h1 : 1'h0;
-  assign \$534  = alive[1] ? \$533  : 1'h0;
-  assign \$535  = alive[2] ? \$534  : 1'h0;
-  assign \$536  = alive[3] ? \$535  : 1'h0;
-  assign \$537  = alive[4] ? \$532  : \$536 ;
-  assign \$538  = alive[5] & \$537 ;
-  assign \$539  = alive[0] ? 1'h0 : 1'h1;
-  assign \$540  = alive[1] ? 1'h0 : \$539 ;
-  assign \$541  = alive[0] ? 1'h0 : 1'h1;
-  assign \$542  = alive[0] ? 1'h1 : 1'h0;
-  assign \$543  = alive[1] ? \$541  : \$542 ;
-  assign \$544  = alive[2] ? \$540  : \$543 ;
-  assign \$545  = alive[0] ? 1'h0 : 1'h1;
-  assign \$546  = alive[0] ? 1'h1 : 1'h0;
-  assign \$547  = alive[1] ? \$545  : \$546 ;
-  assign \$548  = alive[0] ? 1'h1 : 1'h0;
-  assign \$549  = alive[1] ? \$548  : 1'h0;
-  assign \$550  = alive[2] ? \$547  : \$549 ;
-  assign \$551  = alive[3] ? \$544  : \$550 ;
-  assign \$552  = alive[0] ? 1'h0 : 1'h1;
-  assign \$553  = alive[0] ? 1'h1 : 1'h0;
-  assign \$554  = alive[1] ? \$552  : \$553 ;
-  assign \$555  = alive[0] ? 1'h1 : 1'h0;
-  assign \$556  = alive[1] ? \$555  : 1'h0;
-  assign \$557  = alive[2] ? \$554  : \$556 ;
-  assign \$558  = alive[0] ? 1'h1 : 1'h0;
-  assign \$559  = alive[1] ? \$558  : 1'h0;
-  assign \$560  = alive[2] ? \$559  : 1'h0;
-  assign \$561  = alive[3] ? \$557  : \$560 ;
-  assign \$562  = alive[4] ? \$551  : \$561 ;
-  assign \$563  = alive[0] ? 1'h0 : 1'h1;
-  assign \$564  = alive[0] ? 1'h1 : 1'h0;
-  assign \$565  = alive[1] ? \$563  : \$564 ;
-  assign \$566  = alive[0] ? 1'h1 : 1'h0;
-  assign \$567  = alive[1] ? \$566  : 1'h0;
-  assign \$568  = alive[2] ? \$565  : \$567 ;
-  assign \$569  = alive[0] ? 1'h1 : 1'h0;
-  assign \$570  = alive[1] ? \$569  : 1'h0;
-  assign \$571  = alive[2] ? \$570  : 1'h0;
-  assign \$572  = alive[3] ? \$568  : \$571 ;
-  assign \$573  = alive[0] ? 1'h1 : 1'h0;
-  assign \$574  = alive[1] ? \$573  : 1'h0;
-  assign \$575  = alive[2] ? \$574  : 1'h0;
-  assign \$576  = alive[3] ? \$575  : 1'h0;
-  assign \$577  = alive[4] ? \$572  : \$576 ;
-  assign \$578  = alive[5] ? \$562  : \$577 ;
-  assign \$579  = alive[6] & \$578 ;
-  assign \$580  = alive[0] ? 1'h0 : 1'h1;
-  assign \$581  = alive[1] ? 1'h0 : \$580 ;
-  assign \$582  = alive[2] ? 1'h0 : \$581 ;
-  assign \$583  = alive[0] ? 1'h0 : 1'h1;
-  assign \$584  = alive[1] ? 1'h0 : \$583 ;
-  assign \$585  = alive[0] ? 1'h0 : 1'h1;
-  assign \$586  = alive[0] ? 1'h1 : 1'h0;
-  assign \$587  = alive[1] ? \$585  : \$586 ;
-  assign \$588  = alive[2] ? \$584  : \$587 ;
-  assign \$589  = alive[3] ? \$582  : \$588 ;
-  assign \$590  = alive[0] ? 1'h0 : 1'h1;
-  assign \$591  = alive[1] ? 1'h0 : \$590 ;
-  assign \$592  = alive[0] ? 1'h0 : 1'h1;
-  assign \$593  = alive[0] ? 1'h1 : 1'h0;
-  assign \$594  = alive[1] ? \$592  : \$593 ;
-  assign \$595  = alive[2] ? \$591  : \$594 ;
-  assign \$596  = alive[0] ? 1'h0 : 1'h1;
-  assign \$597  = alive[0] ? 1'h1 : 1'h0;
-  assign \$598  = alive[1] ? \$596  : \$597 ;
-  assign \$599  = alive[0] ? 1'h1 : 1'h0;
-  assign \$600  = alive[1] ? \$599  : 1'h0;
-  assign \$601  = alive[2] ? \$598  : \$600 ;
-  assign \$602  = alive[3] ? \$595  : \$601 ;
-  assign \$603  = alive[4] ? \$589  : \$602 ;
-  assign \$604  = alive[0] ? 1'h0 : 1'h1;
-  assign \$605  = alive[1] ? 1'h0 : \$604 ;
-  assign \$606  = alive[0] ? 1'h0 : 1'h1;
-  assign \$607  = alive[0] ? 1'h1 : 1'h0;
-  assign \$608  = alive[1] ? \$606  : \$607 ;
-  assign \$609  = alive[2] ? \$605  : \$608 ;
-  assign \$610  = alive[0] ? 1'h0 : 1'h1;
-  assign \$611  = alive[0] ? 1'h1 : 1'h0;
-  assign \$612  = alive[1] ? \$610  : \$611 ;
-  assign \$613  = alive[0] ? 1'h1 : 1'h0;
-  assign \$614  = alive[1] ? \$613  : 1'h0;
-  assign \$615  = alive[2] ? \$612  : \$614 ;
-  assign \$616  = alive[3] ? \$609  : \$615 ;
-  assign \$617  = alive[0] ? 1'h0 : 1'h1;
-  assign \$618  = alive[0] ? 1'h1 : 1'h0;
-  assign \$619  = alive[1] ? \$617  : \$618 ;
-  assign \$620  = alive[0] ? 1'h1 : 1'h0;
-  assign \$621  = alive[1] ? \$620  : 1'h0;
-  assign \$622  = alive[2] ? \$619  : \$621 ;
-  assign \$623  = alive[0] ? 1'h1 : 1'h0;
-  assign \$624  = alive[1] ? \$623  : 1'h0;
-  assign \$625  = alive[2] ? \$624  : 1'h0;
-  assign \$626  = alive[3] ? \$622  : \$625 ;
-  assign \$627  = alive[4] ? \$616  : \$626 ;
-  assign \$628  = alive[5] ? \$603  : \$627 ;
-  assign \$629  = alive[0] ? 1'h0 : 1'h1;
-  assign \$630  = alive[1] ? 1'h0 : \$629 ;
-  assign \$631  = alive[0] ? 1'h0 : 1'h1;
-  assign \$632  = alive[0] ? 1'h1 : 1'h0;
-  assign \$633  = alive[1] ? \$631  : \$632 ;
-  assign \$634  = alive[2] ? \$630  : \$633 ;
-  assign \$635  = alive[0] ? 1'h0 : 1'h1;
-  assign \$636  = alive[0] ? 1'h1 : 1'h0;
-  assign \$637  = alive[1] ? \$635  : \$636 ;
-  assign \$638  = alive[0] ? 1'h1 : 1'h0;
-  assign \$639  = alive[1] ? \$638  : 1'h0;
-  assign \$640  = alive[2] ? \$637  : \$639 ;
-  assign \$641  = alive[3] ? \$634  : \$640 ;
-  assign \$642  = alive[0] ? 1'h0 : 1'h1;
-  assign \$643  = alive[0] ? 1'h1 : 1'h0;
-  assign \$644  = alive[1] ? \$642  : \$643 ;
-  assign \$645  = alive[0] ? 1'h1 : 1'h0;
-  assign \$646  = alive[1] ? \$645  : 1'h0;
-  assign \$647  = alive[2] ? \$644  : \$646 ;
-  assign \$648  = alive[0] ? 1'h1 : 1'h0;
-  assign \$649  = alive[1] ? \$648  : 1'h0;
-  assign \$650  = alive[2] ? \$649  : 1'h0;
-  assign \$651  = alive[3] ? \$647  : \$650 ;
-  assign \$652  = alive[4] ? \$641  : \$651 ;
-  assign \$653  = alive[0] ? 1'h0 : 1'h1;
-  assign \$654  = alive[0] ? 1'h1 : 1'h0;
-  assign \$655  = alive[1] ? \$653  : \$654 ;
-  assign \$656  = alive[0] ? 1'h1 : 1'h0;
-  assign \$657  = alive[1] ? \$656  : 1'h0;
-  assign \$658  = alive[2] ? \$655  : \$657 ;
-  assign \$659  = alive[0] ? 1'h1 : 1'h0;
-  assign \$660  = alive[1] ? \$659  : 1'h0;
-  assign \$661  = alive[2] ? \$660  : 1'h0;
-  assign \$662  = alive[3] ? \$658  : \$661 ;
-  assign \$663  = alive[0] ? 1'h1 : 1'h0;
-  assign \$664  = alive[1] ? \$663  : 1'h0;
-  assign \$665  = alive[2] ? \$664  : 1'h0;
-  assign \$666  = alive[3] ? \$665  : 1'h0;
-  assign \$667  = alive[4] ? \$662  : \$666 ;
-  assign \$668  = alive[5] ? \$652  : \$667 ;
-  assign \$669  = alive[6] ? \$628  : \$668 ;
-  assign \$670  = alive[7] & \$669 ;
-  assign \$671  = alive[0] ? 1'h1 : 1'h0;
-  assign \$672  = alive[1] ? \$671  : 1'h0;
-  assign \$673  = alive[2] ? \$672  : 1'h0;
-  assign \$674  = alive[3] ? \$673  : 1'h0;
-  assign \$675  = alive[4] ? \$674  : 1'h0;
-  assign \$676  = alive[5] & \$675 ;
-  assign \$677  = alive[0] ? 1'h0 : 1'h1;
-  assign \$678  = alive[0] ? 1'h1 : 1'h0;
-  assign \$679  = alive[1] ? \$677  : \$678 ;
-  assign \$680  = alive[0] ? 1'h1 : 1'h0;
-  assign \$681  = alive[1] ? \$680  : 1'h0;
-  assign \$682  = alive[2] ? \$679  : \$681 ;
-  assign \$683  = alive[0] ? 1'h1 : 1'h0;
-  assign \$684  = alive[1] ? \$683  : 1'h0;
-  assign \$685  = alive[2] ? \$684  : 1'h0;
-  assign \$686  = alive[3] ? \$682  : \$685 ;
-  assign \$687  = alive[0] ? 1'h1 : 1'h0;
-  assign \$688  = alive[1] ? \$687  : 1'h0;
-  assign \$689  = alive[2] ? \$688  : 1'h0;
-  assign \$690  = alive[3] ? \$689  : 1'h0;
-  assign \$691  = alive[4] ? \$686  : \$690 ;
-  assign \$692  = alive[0] ? 1'h1 : 1'h0;
-  assign \$693  = alive[1] ? \$692  : 1'h0;
-  assign \$694  = alive[2] ? \$693  : 1'h0;
-  assign \$695  = alive[3] ? \$694  : 1'h0;
-  assign \$696  = alive[4] ? \$695  : 1'h0;
-  assign \$697  = alive[5] ? \$691  : \$696 ;
-  assign \$698  = alive[6] & \$697 ;
-  assign \$699  = alive[0] ? 1'h0 : 1'h1;
-  assign \$700  = alive[1] ? 1'h0 : \$699 ;
-  assign \$701  = alive[0] ? 1'h0 : 1'h1;
-  assign \$702  = alive[0] ? 1'h1 : 1'h0;
-  assign \$703  = alive[1] ? \$701  : \$702 ;
-  assign \$704  = alive[2] ? \$700  : \$703 ;
-  assign \$705  = alive[0] ? 1'h0 : 1'h1;
-  assign \$706  = alive[0] ? 1'h1 : 1'h0;
-  assign \$707  = alive[1] ? \$705  : \$706 ;
-  assign \$708  = alive[0] ? 1'h1 : 1'h0;
-  assign \$709  = alive[1] ? \$708  : 1'h0;
-  assign \$710  = alive[2] ? \$707  : \$709 ;
-  assign \$711  = alive[3] ? \$704  : \$710 ;
-  assign \$712  = alive[0] ? 1'h0 : 1'h1;
-  assign \$713  = alive[0] ? 1'h1 : 1'h0;
-  assign \$714  = alive[1] ? \$712  : \$713 ;
-  assign \$715  = alive[0] ? 1'h1 : 1'h0;
-  assign \$716  = alive[1] ? \$715  : 1'h0;
-  assign \$717  = alive[2] ? \$714  : \$716 ;
-  assign \$718  = alive[0] ? 1'h1 : 1'h0;
-  assign \$719  = alive[1] ? \$718  : 1'h0;
-  assign \$720  = alive[2] ? \$719  : 1'h0;
-  assign \$721  = alive[3] ? \$717  : \$720 ;
-  assign \$722  = alive[4] ? \$711  : \$721 ;
-  assign \$723  = alive[0] ? 1'h0 : 1'h1;
-  assign \$724  = alive[0] ? 1'h1 : 1'h0;
-  assign \$725  = alive[1] ? \$723  : \$724 ;
-  assign \$726  = alive[0] ? 1'h1 : 1'h0;
-  assign \$727  = alive[1] ? \$726  : 1'h0;
-  assign \$728  = alive[2] ? \$725  : \$727 ;
-  assign \$729  = alive[0] ? 1'h1 : 1'h0;
-  assign \$730  = alive[1] ? \$729  : 1'h0;
-  assign \$731  = alive[2] ? \$730  : 1'h0;
-  assign \$732  = alive[3] ? \$728  : \$731 ;
-  assign \$733  = alive[0] ? 1'h1 : 1'h0;
-  assign \$734  = alive[1] ? \$733  : 1'h0;
-  assign \$735  = alive[2] ? \$734  : 1'h0;
-  assign \$736  = alive[3] ? \$735  : 1'h0;
-  assign \$737  = alive[4] ? \$732  : \$736 ;
-  assign \$738  = alive[5] ? \$722  : \$737 ;
-  assign \$739  = alive[0] ? 1'h0 : 1'h1;
-  assign \$740  = alive[0] ? 1'h1 : 1'h0;
-  assign \$741  = alive[1] ? \$739  : \$740 ;
-  assign \$742  = alive[0] ? 1'h1 : 1'h0;
-  assign \$743  = alive[1] ? \$742  : 1'h0;
-  assign \$744  = alive[2] ? \$741  : \$743 ;
-  assign \$745  = alive[0] ? 1'h1 : 1'h0;
-  assign \$746  = alive[1] ? \$745  : 1'h0;
-  assign \$747  = alive[2] ? \$746  : 1'h0;
-  assign \$748  = alive[3] ? \$744  : \$747 ;
-  assign \$749  = alive[0] ? 1'h1 : 1'h0;
-  assign \$750  = alive[1] ? \$749  : 1'h0;
-  assign \$751  = alive[2] ? \$750  : 1'h0;
-  assign \$752  = alive[3] ? \$751  : 1'h0;
-  assign \$753  = alive[4] ? \$748  : \$752 ;
-  assign \$754  = alive[0] ? 1'h1 : 1'h0;
-  assign \$755  = alive[1] ? \$754  : 1'h0;
-  assign \$756  = alive[2] ? \$755  : 1'h0;
-  assign \$757  = alive[3] ? \$756  : 1'h0;
-  assign \$758  = alive[4] ? \$757  : 1'h0;
-  assign \$759  = alive[5] ? \$753  : \$758 ;
-  assign \$760  = alive[6] ? \$738  : \$759 ;
-  assign \$761  = alive[7] & \$760 ;
-  assign \$762  = alive[0] ? 1'h1 : 1'h0;
-  assign \$763  = alive[1] ? \$762  : 1'h0;
-  assign \$764  = alive[2] ? \$763  : 1'h0;
-  assign \$765  = alive[3] ? \$764  : 1'h0;
-  assign \$766  = alive[4] ? \$765  : 1'h0;
-  assign \$767  = alive[5] ? \$766  : 1'h0;
-  assign \$768  = alive[6] & \$767 ;
-  assign \$769  = alive[0] ? 1'h0 : 1'h1;
-  assign \$770  = alive[0] ? 1'h1 : 1'h0;
-  assign \$771  = alive[1] ? \$769  : \$770 ;
-  assign \$772  = alive[0] ? 1'h1 : 1'h0;
-  assign \$773  = alive[1] ? \$772  : 1'h0;
-  assign \$774  = alive[2] ? \$771  : \$773 ;
-  assign \$775  = alive[0] ? 1'h1 : 1'h0;
-  assign \$776  = alive[1] ? \$775  : 1'h0;
-  assign \$777  = alive[2] ? \$776  : 1'h0;
-  assign \$778  = alive[3] ? \$774  : \$777 ;
-  assign \$779  = alive[0] ? 1'h1 : 1'h0;
-  assign \$780  = alive[1] ? \$779  : 1'h0;
-  assign \$781  = alive[2] ? \$780  : 1'h0;
-  assign \$782  = alive[3] ? \$781  : 1'h0;
-  assign \$783  = alive[4] ? \$778  : \$782 ;
-  assign \$784  = alive[0] ? 1'h1 : 1'h0;
-  assign \$785  = alive[1] ? \$784  : 1'h0;
-  assign \$786  = alive[2] ? \$785  : 1'h0;
-  assign \$787  = alive[3] ? \$786  : 1'h0;
-  assign \$788  = alive[4] ? \$787  : 1'h0;
-  assign \$789  = alive[5] ? \$783  : \$788 ;
-  assign \$790  = alive[0] ? 1'h1 : 1'h0;
-  assign \$791  = alive[1] ? \$790  : 1'h0;
-  assign \$792  = alive[2] ? \$791  : 1'h0;
-  assign \$793  = alive[3] ? \$792  : 1'h0;
-  assign \$794  = alive[4] ? \$793  : 1'h0;
-  assign \$795  = alive[5] ? \$794  : 1'h0;
-  assign \$796  = alive[6] ? \$789  : \$795 ;
-  assign \$797  = alive[7] & \$796 ;
-  assign \$798  = alive[0] ? 1'h1 : 1'h0;
-  assign \$799  = alive[1] ? \$798  : 1'h0;
-  assign \$800  = alive[2] ? \$799  : 1'h0;
-  assign \$801  = alive[3] ? \$800  : 1'h0;
-  assign \$802  = alive[4] ? \$801  : 1'h0;
-  assign \$803  = alive[5] ? \$802  : 1'h0;
-  assign \$804  = alive[6] ? \$803  : 1'h0;
-  assign \$805  = alive[7] & \$804 ;
-  assign \$806  = alive[0] ? 1'h0 : 1'h1;
-  assign \$807  = alive[1] ? 1'h0 : \$806 ;
-  assign \$808  = alive[2] ? 1'h0 : \$807 ;
-  assign \$809  = alive[3] ? 1'h0 : \$808 ;
-  assign \$810  = alive[4] ? 1'h0 : \$809 ;
-  assign \$811  = alive[5] ? 1'h0 : \$810 ;
-  assign \$812  = alive[6] ? 1'h0 : \$811 ;
-  assign \$813  = alive[0] ? 1'h0 : 1'h1;
-  assign \$814  = alive[1] ? 1'h0 : \$813 ;
-  assign \$815  = alive[2] ? 1'h0 : \$814 ;
-  assign \$816  = alive[3] ? 1'h0 : \$815 ;
-  assign \$817  = alive[4] ? 1'h0 : \$816 ;
-  assign \$818  = alive[5] ? 1'h0 : \$817 ;
-  assign \$819  = alive[0] ? 1'h0 : 1'h1;
-  assign \$820  = alive[1] ? 1'h0 : \$819 ;
-  assign \$821  = alive[2] ? 1'h0 : \$820 ;
-  assign \$822  = alive[3] ? 1'h0 : \$821 ;
-  assign \$823  = alive[4] ? 1'h0 : \$822 ;
-  assign \$824  = alive[0] ? 1'h0 : 1'h1;
-  assign \$825  = alive[1] ? 1'h0 : \$824 ;
-  assign \$826  = alive[2] ? 1'h0 : \$825 ;
-  assign \$827  = alive[3] ? 1'h0 : \$826 ;
-  assign \$828  = alive[0] ? 1'h0 : 1'h1;
-  assign \$829  = alive[1] ? 1'h0 : \$828 ;
-  assign \$830  = alive[2] ? 1'h0 : \$829 ;
-  assign \$831  = alive[0] ? 1'h0 : 1'h1;
-  assign \$832  = alive[1] ? 1'h0 : \$831 ;
-  assign \$833  = alive[0] ? 1'h0 : 1'h1;
-  assign \$834  = alive[0] ? 1'h1 : 1'h0;
-  assign \$835  = alive[1] ? \$833  : \$834 ;
-  assign \$836  = alive[2] ? \$832  : \$835 ;
-  assign \$837  = alive[3] ? \$830  : \$836 ;
-  assign \$838  = alive[4] ? \$827  : \$837 ;
-  assign \$839  = alive[5] ? \$823  : \$838 ;
-  assign \$840  = alive[6] ? \$818  : \$839 ;
-  assign \$841  = alive[7] ? \$812  : \$840 ;
-  assign \$842  = alive[0] ? 1'h0 : 1'h1;
-  assign \$843  = alive[1] ? 1'h0 : \$842 ;
-  assign \$844  = alive[2] ? 1'h0 : \$843 ;
-  assign \$845  = alive[3] ? 1'h0 : \$844 ;
-  assign \$846  = alive[4] ? 1'h0 : \$845 ;
-  assign \$847  = alive[0] ? 1'h0 : 1'h1;
-  assign \$848  = alive[1] ? 1'h0 : \$847 ;
-  assign \$849  = alive[2] ? 1'h0 : \$848 ;
-  assign \$850  = alive[3] ? 1'h0 : \$849 ;
-  assign \$851  = alive[0] ? 1'h0 : 1'h1;
-  assign \$852  = alive[1] ? 1'h0 : \$851 ;
-  assign \$853  = alive[2] ? 1'h0 : \$852 ;
-  assign \$854  = alive[0] ? 1'h0 : 1'h1;
-  assign \$855  = alive[1] ? 1'h0 : \$854 ;
-  assign \$856  = alive[0] ? 1'h0 : 1'h1;
-  assign \$857  = alive[0] ? 1'h1 : 1'h0;
-  assign \$858  = alive[1] ? \$856  : \$857 ;
-  assign \$859  = alive[2] ? \$855  : \$858 ;
-  assign \$860  = alive[3] ? \$853  : \$859 ;
-  assign \$861  = alive[4] ? \$850  : \$860 ;
-  assign \$862  = alive[5] ? \$846  : \$861 ;
-  assign \$863  = alive[0] ? 1'h0 : 1'h1;
-  assign \$864  = alive[1] ? 1'h0 : \$863 ;
-  assign \$865  = alive[2] ? 1'h0 : \$864 ;
-  assign \$866  = alive[3] ? 1'h0 : \$865 ;
-  assign \$867  = alive[0] ? 1'h0 : 1'h1;
-  assign \$868  = alive[1] ? 1'h0 : \$867 ;
-  assign \$869  = alive[2] ? 1'h0 : \$868 ;
-  assign \$870  = alive[0] ? 1'h0 : 1'h1;
-  assign \$871  = alive[1] ? 1'h0 : \$870 ;
-  assign \$872  = alive[0] ? 1'h0 : 1'h1;
-  assign \$873  = alive[0] ? 1'h1 : 1'h0;
-  assign \$874  = alive[1] ? \$872  : \$873 ;
-  assign \$875  = alive[2] ? \$871  : \$874 ;
-  assign \$876  = alive[3] ? \$869  : \$875 ;
-  assign \$877  = alive[4] ? \$866  : \$876 ;
-  assign \$878  = alive[0] ? 1'h0 : 1'h1;
-  assign \$879  = alive[1] ? 1'h0 : \$878 ;
-  assign \$880  = alive[2] ? 1'h0 : \$879 ;
-  assign \$881  = alive[0] ? 1'h0 : 1'h1;
-  assign \$882  = alive[1] ? 1'h0 : \$881 ;
-  assign \$883  = alive[0] ? 1'h0 : 1'h1;
-  assign \$884  = alive[0] ? 1'h1 : 1'h0;
-  assign \$885  = alive[1] ? \$883  : \$884 ;
-  assign \$886  = alive[2] ? \$882  : \$885 ;
-  assign \$887  = alive[3] ? \$880  : \$886 ;
-  assign \$888  = alive[0] ? 1'h0 : 1'h1;
-  assign \$889  = alive[1] ? 1'h0 : \$888 ;
-  assign \$890  = alive[0] ? 1'h0 : 1'h1;
-  assign \$891  = alive[0] ? 1'h1 : 1'h0;
-  assign \$892  = alive[1] ? \$890  : \$891 ;
-  assign \$893  = alive[2] ? \$889  : \$892 ;
-  assign \$894  = alive[0] ? 1'h0 : 1'h1;
-  assign \$895  = alive[0] ? 1'h1 : 1'h0;
-  assign \$896  = alive[1] ? \$894  : \$895 ;
-  assign \$897  = alive[0] ? 1'h1 : 1'h0;
-  assign \$898  = alive[1] ? \$897  : 1'h0;
-  assign \$899  = alive[2] ? \$896  : \$898 ;
-  assign \$900  = alive[3] ? \$893  : \$899 ;
-  assign \$901  = alive[4] ? \$887  : \$900 ;
-  assign \$902  = alive[5] ? \$877  : \$901 ;
-  assign \$903  = alive[6] ? \$862  : \$902 ;
-  assign \$904  = alive[0] ? 1'h0 : 1'h1;
-  assign \$905  = alive[1] ? 1'h0 : \$904 ;
-  assign \$906  = alive[2] ? 1'h0 : \$905 ;
-  assign \$907  = alive[3] ? 1'h0 : \$906 ;
-  assign \$908  = alive[0] ? 1'h0 : 1'h1;
-  assign \$909  = alive[1] ? 1'h0 : \$908 ;
-  assign \$910  = alive[2] ? 1'h0 : \$909 ;
-  assign \$911  = alive[0] ? 1'h0 : 1'h1;
-  assign \$912  = alive[1] ? 1'h0 : \$911 ;
-  assign \$913  = alive[0] ? 1'h0 : 1'h1;
-  assign \$914  = alive[0] ? 1'h1 : 1'h0;
-  assign \$915  = alive[1] ? \$913  : \$914 ;
-  assign \$916  = alive[2] ? \$912  : \$915 ;
-  assign \$917  = alive[3] ? \$910  : \$916 ;
-  assign \$918  = alive[4] ? \$907  : \$917 ;
-  assign \$919  = alive[0] ? 1'h0 : 1'h1;
-  assign \$920  = alive[1] ? 1'h0 : \$919 ;
-  assign \$921  = alive[2] ? 1'h0 : \$920 ;
-  assign \$922  = alive[0] ? 1'h0 : 1'h1;
-  assign \$923  = alive[1] ? 1'h0 : \$922 ;
-  assign \$924  = alive[0] ? 1'h0 : 1'h1;
-  assign \$925  = alive[0] ? 1'h1 : 1'h0;
-  assign \$926  = alive[1] ? \$924  : \$925 ;
-  assign \$927  = alive[2] ? \$923  : \$926 ;
-  assign \$928  = alive[3] ? \$921  : \$927 ;
-  assign \$929  = alive[0] ? 1'h0 : 1'h1;
-  assign \$930  = alive[1] ? 1'h0 : \$929 ;
-  assign \$931  = alive[0] ? 1'h0 : 1'h1;
-  assign \$932  = alive[0] ? 1'h1 : 1'h0;
-  assign \$933  = alive[1] ? \$931  : \$932 ;
-  assign \$934  = alive[2] ? \$930  : \$933 ;
-  assign \$935  = alive[0] ? 1'h0 : 1'h1;
-  assign \$936  = alive[0] ? 1'h1 : 1'h0;
-  assign \$937  = alive[1] ? \$935  : \$936 ;
-  assign \$938  = alive[0] ? 1'h1 : 1'h0;
-  assign \$939  = alive[1] ? \$938  : 1'h0;
-  assign \$940  = alive[2] ? \$937  : \$939 ;
-  assign \$941  = alive[3] ? \$934  : \$940 ;
-  assign \$942  = alive[4] ? \$928  : \$941 ;
-  assign \$943  = alive[5] ? \$918  : \$942 ;
-  assign \$944  = alive[0] ? 1'h0 : 1'h1;
-  assign \$945  = alive[1] ? 1'h0 : \$944 ;
-  assign \$946  = alive[2] ? 1'h0 : \$945 ;
-  assign \$947  = alive[0] ? 1'h0 : 1'h1;
-  assign \$948  = alive[1] ? 1'h0 : \$947 ;
-  assign \$949  = alive[0] ? 1'h0 : 1'h1;
-  assign \$950  = alive[0] ? 1'h1 : 1'h0;
-  assign \$951  = alive[1] ? \$949  : \$950 ;
-  assign \$952  = alive[2] ? \$948  : \$951 ;
-  assign \$953  = alive[3] ? \$946  : \$952 ;
-  assign \$954  = alive[0] ? 1'h0 : 1'h1;
-  assign \$955  = alive[1] ? 1'h0 : \$954 ;
-  assign \$956  = alive[0] ? 1'h0 : 1'h1;
-  assign \$957  = alive[0] ? 1'h1 : 1'h0;
-  assign \$958  = alive[1] ? \$956  : \$957 ;
-  assign \$959  = alive[2] ? \$955  : \$958 ;
-  assign \$960  = alive[0] ? 1'h0 : 1'h1;
-  assign \$961  = alive[0] ? 1'h1 : 1'h0;
-  assign \$962  = alive[1] ? \$960  : \$961 ;
-  assign \$963  = alive[0] ? 1'h1 : 1'h0;
-  assign \$964  = alive[1] ? \$963  : 1'h0;
-  assign \$965  = alive[2] ? \$962  : \$964 ;
-  assign \$966  = alive[3] ? \$959  : \$965 ;
-  assign \$967  = alive[4] ? \$953  : \$966 ;
-  assign \$968  = alive[0] ? 1'h0 : 1'h1;
-  assign \$969  = alive[1] ? 1'h0 : \$968 ;
-  assign \$970  = alive[0] ? 1'h0 : 1'h1;
-  assign \$971  = alive[0] ? 1'h1 : 1'h0;
-  assign \$972  = alive[1] ? \$970  : \$971 ;
-  assign \$973  = alive[2] ? \$969  : \$972 ;
-  assign \$974  = alive[0] ? 1'h0 : 1'h1;
-  assign \$975  = alive[0] ? 1'h1 : 1'h0;
-  assign \$976  = alive[1] ? \$974  : \$975 ;
-  assign \$977  = alive[0] ? 1'h1 : 1'h0;
-  assign \$978  = alive[1] ? \$977  : 1'h0;
-  assign \$979  = alive[2] ? \$976  : \$978 ;
-  assign \$980  = alive[3] ? \$973  : \$979 ;
-  assign \$981  = alive[0] ? 1'h0 : 1'h1;
-  assign \$982  = alive[0] ? 1'h1 : 1'h0;
-  assign \$983  = alive[1] ? \$981  : \$982 ;
-  assign \$984  = alive[0] ? 1'h1 : 1'h0;
-  assign \$985  = alive[1] ? \$984  : 1'h0;
-  assign \$986  = alive[2] ? \$983  : \$985 ;
-  assign \$987  = alive[0] ? 1'h1 : 1'h0;
-  assign \$988  = alive[1] ? \$987  : 1'h0;
-  assign \$989  = alive[2] ? \$988  : 1'h0;
-  assign \$990  = alive[3] ? \$986  : \$989 ;
-  assign \$991  = alive[4] ? \$980  : \$990 ;
-  assign \$992  = alive[5] ? \$967  : \$991 ;
-  assign \$993  = alive[6] ? \$943  : \$992 ;
-  assign \$994  = alive[7] ? \$903  : \$993 ;
-  assign \$995  = alive[0] ? 1'h0 : 1'h1;
-  assign \$996  = alive[1] ? 1'h0 : \$995 ;
-  assign \$997  = alive[2] ? 1'h0 : \$996 ;
-  assign \$998  = alive[0] ? 1'h0 : 1'h1;
-  assign \$999  = alive[1] ? 1'h0 : \$998 ;
-  assign \$1000  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1001  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1002  = alive[1] ? \$1000  : \$1001 ;
-  assign \$1003  = alive[2] ? \$999  : \$1002 ;
-  assign \$1004  = alive[3] ? \$997  : \$1003 ;
-  assign \$1005  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1006  = alive[1] ? 1'h0 : \$1005 ;
-  assign \$1007  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1008  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1009  = alive[1] ? \$1007  : \$1008 ;
-  assign \$1010  = alive[2] ? \$1006  : \$1009 ;
-  assign \$1011  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1012  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1013  = alive[1] ? \$1011  : \$1012 ;
-  assign \$1014  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1015  = alive[1] ? \$1014  : 1'h0;
-  assign \$1016  = alive[2] ? \$1013  : \$1015 ;
-  assign \$1017  = alive[3] ? \$1010  : \$1016 ;
-  assign \$1018  = alive[4] ? \$1004  : \$1017 ;
-  assign \$1019  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1020  = alive[1] ? 1'h0 : \$1019 ;
-  assign \$1021  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1022  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1023  = alive[1] ? \$1021  : \$1022 ;
-  assign \$1024  = alive[2] ? \$1020  : \$1023 ;
-  assign \$1025  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1026  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1027  = alive[1] ? \$1025  : \$1026 ;
-  assign \$1028  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1029  = alive[1] ? \$1028  : 1'h0;
-  assign \$1030  = alive[2] ? \$1027  : \$1029 ;
-  assign \$1031  = alive[3] ? \$1024  : \$1030 ;
-  assign \$1032  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1033  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1034  = alive[1] ? \$1032  : \$1033 ;
-  assign \$1035  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1036  = alive[1] ? \$1035  : 1'h0;
-  assign \$1037  = alive[2] ? \$1034  : \$1036 ;
-  assign \$1038  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1039  = alive[1] ? \$1038  : 1'h0;
-  assign \$1040  = alive[2] ? \$1039  : 1'h0;
-  assign \$1041  = alive[3] ? \$1037  : \$1040 ;
-  assign \$1042  = alive[4] ? \$1031  : \$1041 ;
-  assign \$1043  = alive[5] ? \$1018  : \$1042 ;
-  assign \$1044  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1045  = alive[1] ? 1'h0 : \$1044 ;
-  assign \$1046  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1047  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1048  = alive[1] ? \$1046  : \$1047 ;
-  assign \$1049  = alive[2] ? \$1045  : \$1048 ;
-  assign \$1050  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1051  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1052  = alive[1] ? \$1050  : \$1051 ;
-  assign \$1053  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1054  = alive[1] ? \$1053  : 1'h0;
-  assign \$1055  = alive[2] ? \$1052  : \$1054 ;
-  assign \$1056  = alive[3] ? \$1049  : \$1055 ;
-  assign \$1057  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1058  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1059  = alive[1] ? \$1057  : \$1058 ;
-  assign \$1060  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1061  = alive[1] ? \$1060  : 1'h0;
-  assign \$1062  = alive[2] ? \$1059  : \$1061 ;
-  assign \$1063  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1064  = alive[1] ? \$1063  : 1'h0;
-  assign \$1065  = alive[2] ? \$1064  : 1'h0;
-  assign \$1066  = alive[3] ? \$1062  : \$1065 ;
-  assign \$1067  = alive[4] ? \$1056  : \$1066 ;
-  assign \$1068  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1069  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1070  = alive[1] ? \$1068  : \$1069 ;
-  assign \$1071  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1072  = alive[1] ? \$1071  : 1'h0;
-  assign \$1073  = alive[2] ? \$1070  : \$1072 ;
-  assign \$1074  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1075  = alive[1] ? \$1074  : 1'h0;
-  assign \$1076  = alive[2] ? \$1075  : 1'h0;
-  assign \$1077  = alive[3] ? \$1073  : \$1076 ;
-  assign \$1078  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1079  = alive[1] ? \$1078  : 1'h0;
-  assign \$1080  = alive[2] ? \$1079  : 1'h0;
-  assign \$1081  = alive[3] ? \$1080  : 1'h0;
-  assign \$1082  = alive[4] ? \$1077  : \$1081 ;
-  assign \$1083  = alive[5] ? \$1067  : \$1082 ;
-  assign \$1084  = alive[6] ? \$1043  : \$1083 ;
-  assign \$1085  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1086  = alive[1] ? 1'h0 : \$1085 ;
-  assign \$1087  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1088  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1089  = alive[1] ? \$1087  : \$1088 ;
-  assign \$1090  = alive[2] ? \$1086  : \$1089 ;
-  assign \$1091  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1092  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1093  = alive[1] ? \$1091  : \$1092 ;
-  assign \$1094  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1095  = alive[1] ? \$1094  : 1'h0;
-  assign \$1096  = alive[2] ? \$1093  : \$1095 ;
-  assign \$1097  = alive[3] ? \$1090  : \$1096 ;
-  assign \$1098  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1099  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1100  = alive[1] ? \$1098  : \$1099 ;
-  assign \$1101  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1102  = alive[1] ? \$1101  : 1'h0;
-  assign \$1103  = alive[2] ? \$1100  : \$1102 ;
-  assign \$1104  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1105  = alive[1] ? \$1104  : 1'h0;
-  assign \$1106  = alive[2] ? \$1105  : 1'h0;
-  assign \$1107  = alive[3] ? \$1103  : \$1106 ;
-  assign \$1108  = alive[4] ? \$1097  : \$1107 ;
-  assign \$1109  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1110  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1111  = alive[1] ? \$1109  : \$1110 ;
-  assign \$1112  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1113  = alive[1] ? \$1112  : 1'h0;
-  assign \$1114  = alive[2] ? \$1111  : \$1113 ;
-  assign \$1115  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1116  = alive[1] ? \$1115  : 1'h0;
-  assign \$1117  = alive[2] ? \$1116  : 1'h0;
-  assign \$1118  = alive[3] ? \$1114  : \$1117 ;
-  assign \$1119  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1120  = alive[1] ? \$1119  : 1'h0;
-  assign \$1121  = alive[2] ? \$1120  : 1'h0;
-  assign \$1122  = alive[3] ? \$1121  : 1'h0;
-  assign \$1123  = alive[4] ? \$1118  : \$1122 ;
-  assign \$1124  = alive[5] ? \$1108  : \$1123 ;
-  assign \$1125  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1126  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1127  = alive[1] ? \$1125  : \$1126 ;
-  assign \$1128  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1129  = alive[1] ? \$1128  : 1'h0;
-  assign \$1130  = alive[2] ? \$1127  : \$1129 ;
-  assign \$1131  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1132  = alive[1] ? \$1131  : 1'h0;
-  assign \$1133  = alive[2] ? \$1132  : 1'h0;
-  assign \$1134  = alive[3] ? \$1130  : \$1133 ;
-  assign \$1135  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1136  = alive[1] ? \$1135  : 1'h0;
-  assign \$1137  = alive[2] ? \$1136  : 1'h0;
-  assign \$1138  = alive[3] ? \$1137  : 1'h0;
-  assign \$1139  = alive[4] ? \$1134  : \$1138 ;
-  assign \$1140  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1141  = alive[1] ? \$1140  : 1'h0;
-  assign \$1142  = alive[2] ? \$1141  : 1'h0;
-  assign \$1143  = alive[3] ? \$1142  : 1'h0;
-  assign \$1144  = alive[4] ? \$1143  : 1'h0;
-  assign \$1145  = alive[5] ? \$1139  : \$1144 ;
-  assign \$1146  = alive[6] ? \$1124  : \$1145 ;
-  assign \$1147  = alive[7] ? \$1084  : \$1146 ;
-  assign \$1148  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1149  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1150  = alive[1] ? \$1148  : \$1149 ;
-  assign \$1151  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1152  = alive[1] ? \$1151  : 1'h0;
-  assign \$1153  = alive[2] ? \$1150  : \$1152 ;
-  assign \$1154  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1155  = alive[1] ? \$1154  : 1'h0;
-  assign \$1156  = alive[2] ? \$1155  : 1'h0;
-  assign \$1157  = alive[3] ? \$1153  : \$1156 ;
-  assign \$1158  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1159  = alive[1] ? \$1158  : 1'h0;
-  assign \$1160  = alive[2] ? \$1159  : 1'h0;
-  assign \$1161  = alive[3] ? \$1160  : 1'h0;
-  assign \$1162  = alive[4] ? \$1157  : \$1161 ;
-  assign \$1163  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1164  = alive[1] ? \$1163  : 1'h0;
-  assign \$1165  = alive[2] ? \$1164  : 1'h0;
-  assign \$1166  = alive[3] ? \$1165  : 1'h0;
-  assign \$1167  = alive[4] ? \$1166  : 1'h0;
-  assign \$1168  = alive[5] ? \$1162  : \$1167 ;
-  assign \$1169  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1170  = alive[1] ? \$1169  : 1'h0;
-  assign \$1171  = alive[2] ? \$1170  : 1'h0;
-  assign \$1172  = alive[3] ? \$1171  : 1'h0;
-  assign \$1173  = alive[4] ? \$1172  : 1'h0;
-  assign \$1174  = alive[5] ? \$1173  : 1'h0;
-  assign \$1175  = alive[6] ? \$1168  : \$1174 ;
-  assign \$1176  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1177  = alive[1] ? \$1176  : 1'h0;
-  assign \$1178  = alive[2] ? \$1177  : 1'h0;
-  assign \$1179  = alive[3] ? \$1178  : 1'h0;
-  assign \$1180  = alive[4] ? \$1179  : 1'h0;
-  assign \$1181  = alive[5] ? \$1180  : 1'h0;
-  assign \$1182  = alive[6] ? \$1181  : 1'h0;
-  assign \$1183  = alive[7] ? \$1175  : \$1182 ;
-  assign \$1184  = | { \$1183 , \$1147 , \$994 , \$841  };
-  assign \$1185  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1186  = alive[1] ? 1'h0 : \$1185 ;
-  assign \$1187  = alive[2] ? 1'h0 : \$1186 ;
-  assign \$1188  = alive[3] ? 1'h0 : \$1187 ;
-  assign \$1189  = alive[4] ? 1'h0 : \$1188 ;
-  assign \$1190  = alive[5] ? 1'h0 : \$1189 ;
-  assign \$1191  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1192  = alive[1] ? 1'h0 : \$1191 ;
-  assign \$1193  = alive[2] ? 1'h0 : \$1192 ;
-  assign \$1194  = alive[3] ? 1'h0 : \$1193 ;
-  assign \$1195  = alive[4] ? 1'h0 : \$1194 ;
-  assign \$1196  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1197  = alive[1] ? 1'h0 : \$1196 ;
-  assign \$1198  = alive[2] ? 1'h0 : \$1197 ;
-  assign \$1199  = alive[3] ? 1'h0 : \$1198 ;
-  assign \$1200  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1201  = alive[1] ? 1'h0 : \$1200 ;
-  assign \$1202  = alive[2] ? 1'h0 : \$1201 ;
-  assign \$1203  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1204  = alive[1] ? 1'h0 : \$1203 ;
-  assign \$1205  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1206  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1207  = alive[1] ? \$1205  : \$1206 ;
-  assign \$1208  = alive[2] ? \$1204  : \$1207 ;
-  assign \$1209  = alive[3] ? \$1202  : \$1208 ;
-  assign \$1210  = alive[4] ? \$1199  : \$1209 ;
-  assign \$1211  = alive[5] ? \$1195  : \$1210 ;
-  assign \$1212  = alive[6] ? \$1190  : \$1211 ;
-  assign \$1213  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1214  = alive[1] ? 1'h0 : \$1213 ;
-  assign \$1215  = alive[2] ? 1'h0 : \$1214 ;
-  assign \$1216  = alive[3] ? 1'h0 : \$1215 ;
-  assign \$1217  = alive[4] ? 1'h0 : \$1216 ;
-  assign \$1218  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1219  = alive[1] ? 1'h0 : \$1218 ;
-  assign \$1220  = alive[2] ? 1'h0 : \$1219 ;
-  assign \$1221  = alive[3] ? 1'h0 : \$1220 ;
-  assign \$1222  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1223  = alive[1] ? 1'h0 : \$1222 ;
-  assign \$1224  = alive[2] ? 1'h0 : \$1223 ;
-  assign \$1225  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1226  = alive[1] ? 1'h0 : \$1225 ;
-  assign \$1227  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1228  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1229  = alive[1] ? \$1227  : \$1228 ;
-  assign \$1230  = alive[2] ? \$1226  : \$1229 ;
-  assign \$1231  = alive[3] ? \$1224  : \$1230 ;
-  assign \$1232  = alive[4] ? \$1221  : \$1231 ;
-  assign \$1233  = alive[5] ? \$1217  : \$1232 ;
-  assign \$1234  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1235  = alive[1] ? 1'h0 : \$1234 ;
-  assign \$1236  = alive[2] ? 1'h0 : \$1235 ;
-  assign \$1237  = alive[3] ? 1'h0 : \$1236 ;
-  assign \$1238  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1239  = alive[1] ? 1'h0 : \$1238 ;
-  assign \$1240  = alive[2] ? 1'h0 : \$1239 ;
-  assign \$1241  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1242  = alive[1] ? 1'h0 : \$1241 ;
-  assign \$1243  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1244  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1245  = alive[1] ? \$1243  : \$1244 ;
-  assign \$1246  = alive[2] ? \$1242  : \$1245 ;
-  assign \$1247  = alive[3] ? \$1240  : \$1246 ;
-  assign \$1248  = alive[4] ? \$1237  : \$1247 ;
-  assign \$1249  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1250  = alive[1] ? 1'h0 : \$1249 ;
-  assign \$1251  = alive[2] ? 1'h0 : \$1250 ;
-  assign \$1252  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1253  = alive[1] ? 1'h0 : \$1252 ;
-  assign \$1254  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1255  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1256  = alive[1] ? \$1254  : \$1255 ;
-  assign \$1257  = alive[2] ? \$1253  : \$1256 ;
-  assign \$1258  = alive[3] ? \$1251  : \$1257 ;
-  assign \$1259  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1260  = alive[1] ? 1'h0 : \$1259 ;
-  assign \$1261  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1262  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1263  = alive[1] ? \$1261  : \$1262 ;
-  assign \$1264  = alive[2] ? \$1260  : \$1263 ;
-  assign \$1265  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1266  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1267  = alive[1] ? \$1265  : \$1266 ;
-  assign \$1268  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1269  = alive[1] ? \$1268  : 1'h0;
-  assign \$1270  = alive[2] ? \$1267  : \$1269 ;
-  assign \$1271  = alive[3] ? \$1264  : \$1270 ;
-  assign \$1272  = alive[4] ? \$1258  : \$1271 ;
-  assign \$1273  = alive[5] ? \$1248  : \$1272 ;
-  assign \$1274  = alive[6] ? \$1233  : \$1273 ;
-  assign \$1275  = alive[7] ? \$1212  : \$1274 ;
-  assign \$1276  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1277  = alive[1] ? 1'h0 : \$1276 ;
-  assign \$1278  = alive[2] ? 1'h0 : \$1277 ;
-  assign \$1279  = alive[3] ? 1'h0 : \$1278 ;
-  assign \$1280  = alive[4] ? 1'h0 : \$1279 ;
-  assign \$1281  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1282  = alive[1] ? 1'h0 : \$1281 ;
-  assign \$1283  = alive[2] ? 1'h0 : \$1282 ;
-  assign \$1284  = alive[3] ? 1'h0 : \$1283 ;
-  assign \$1285  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1286  = alive[1] ? 1'h0 : \$1285 ;
-  assign \$1287  = alive[2] ? 1'h0 : \$1286 ;
-  assign \$1288  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1289  = alive[1] ? 1'h0 : \$1288 ;
-  assign \$1290  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1291  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1292  = alive[1] ? \$1290  : \$1291 ;
-  assign \$1293  = alive[2] ? \$1289  : \$1292 ;
-  assign \$1294  = alive[3] ? \$1287  : \$1293 ;
-  assign \$1295  = alive[4] ? \$1284  : \$1294 ;
-  assign \$1296  = alive[5] ? \$1280  : \$1295 ;
-  assign \$1297  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1298  = alive[1] ? 1'h0 : \$1297 ;
-  assign \$1299  = alive[2] ? 1'h0 : \$1298 ;
-  assign \$1300  = alive[3] ? 1'h0 : \$1299 ;
-  assign \$1301  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1302  = alive[1] ? 1'h0 : \$1301 ;
-  assign \$1303  = alive[2] ? 1'h0 : \$1302 ;
-  assign \$1304  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1305  = alive[1] ? 1'h0 : \$1304 ;
-  assign \$1306  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1307  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1308  = alive[1] ? \$1306  : \$1307 ;
-  assign \$1309  = alive[2] ? \$1305  : \$1308 ;
-  assign \$1310  = alive[3] ? \$1303  : \$1309 ;
-  assign \$1311  = alive[4] ? \$1300  : \$1310 ;
-  assign \$1312  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1313  = alive[1] ? 1'h0 : \$1312 ;
-  assign \$1314  = alive[2] ? 1'h0 : \$1313 ;
-  assign \$1315  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1316  = alive[1] ? 1'h0 : \$1315 ;
-  assign \$1317  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1318  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1319  = alive[1] ? \$1317  : \$1318 ;
-  assign \$1320  = alive[2] ? \$1316  : \$1319 ;
-  assign \$1321  = alive[3] ? \$1314  : \$1320 ;
-  assign \$1322  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1323  = alive[1] ? 1'h0 : \$1322 ;
-  assign \$1324  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1325  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1326  = alive[1] ? \$1324  : \$1325 ;
-  assign \$1327  = alive[2] ? \$1323  : \$1326 ;
-  assign \$1328  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1329  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1330  = alive[1] ? \$1328  : \$1329 ;
-  assign \$1331  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1332  = alive[1] ? \$1331  : 1'h0;
-  assign \$1333  = alive[2] ? \$1330  : \$1332 ;
-  assign \$1334  = alive[3] ? \$1327  : \$1333 ;
-  assign \$1335  = alive[4] ? \$1321  : \$1334 ;
-  assign \$1336  = alive[5] ? \$1311  : \$1335 ;
-  assign \$1337  = alive[6] ? \$1296  : \$1336 ;
-  assign \$1338  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1339  = alive[1] ? 1'h0 : \$1338 ;
-  assign \$1340  = alive[2] ? 1'h0 : \$1339 ;
-  assign \$1341  = alive[3] ? 1'h0 : \$1340 ;
-  assign \$1342  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1343  = alive[1] ? 1'h0 : \$1342 ;
-  assign \$1344  = alive[2] ? 1'h0 : \$1343 ;
-  assign \$1345  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1346  = alive[1] ? 1'h0 : \$1345 ;
-  assign \$1347  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1348  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1349  = alive[1] ? \$1347  : \$1348 ;
-  assign \$1350  = alive[2] ? \$1346  : \$1349 ;
-  assign \$1351  = alive[3] ? \$1344  : \$1350 ;
-  assign \$1352  = alive[4] ? \$1341  : \$1351 ;
-  assign \$1353  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1354  = alive[1] ? 1'h0 : \$1353 ;
-  assign \$1355  = alive[2] ? 1'h0 : \$1354 ;
-  assign \$1356  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1357  = alive[1] ? 1'h0 : \$1356 ;
-  assign \$1358  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1359  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1360  = alive[1] ? \$1358  : \$1359 ;
-  assign \$1361  = alive[2] ? \$1357  : \$1360 ;
-  assign \$1362  = alive[3] ? \$1355  : \$1361 ;
-  assign \$1363  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1364  = alive[1] ? 1'h0 : \$1363 ;
-  assign \$1365  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1366  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1367  = alive[1] ? \$1365  : \$1366 ;
-  assign \$1368  = alive[2] ? \$1364  : \$1367 ;
-  assign \$1369  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1370  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1371  = alive[1] ? \$1369  : \$1370 ;
-  assign \$1372  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1373  = alive[1] ? \$1372  : 1'h0;
-  assign \$1374  = alive[2] ? \$1371  : \$1373 ;
-  assign \$1375  = alive[3] ? \$1368  : \$1374 ;
-  assign \$1376  = alive[4] ? \$1362  : \$1375 ;
-  assign \$1377  = alive[5] ? \$1352  : \$1376 ;
-  assign \$1378  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1379  = alive[1] ? 1'h0 : \$1378 ;
-  assign \$1380  = alive[2] ? 1'h0 : \$1379 ;
-  assign \$1381  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1382  = alive[1] ? 1'h0 : \$1381 ;
-  assign \$1383  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1384  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1385  = alive[1] ? \$1383  : \$1384 ;
-  assign \$1386  = alive[2] ? \$1382  : \$1385 ;
-  assign \$1387  = alive[3] ? \$1380  : \$1386 ;
-  assign \$1388  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1389  = alive[1] ? 1'h0 : \$1388 ;
-  assign \$1390  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1391  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1392  = alive[1] ? \$1390  : \$1391 ;
-  assign \$1393  = alive[2] ? \$1389  : \$1392 ;
-  assign \$1394  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1395  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1396  = alive[1] ? \$1394  : \$1395 ;
-  assign \$1397  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1398  = alive[1] ? \$1397  : 1'h0;
-  assign \$1399  = alive[2] ? \$1396  : \$1398 ;
-  assign \$1400  = alive[3] ? \$1393  : \$1399 ;
-  assign \$1401  = alive[4] ? \$1387  : \$1400 ;
-  assign \$1402  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1403  = alive[1] ? 1'h0 : \$1402 ;
-  assign \$1404  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1405  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1406  = alive[1] ? \$1404  : \$1405 ;
-  assign \$1407  = alive[2] ? \$1403  : \$1406 ;
-  assign \$1408  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1409  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1410  = alive[1] ? \$1408  : \$1409 ;
-  assign \$1411  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1412  = alive[1] ? \$1411  : 1'h0;
-  assign \$1413  = alive[2] ? \$1410  : \$1412 ;
-  assign \$1414  = alive[3] ? \$1407  : \$1413 ;
-  assign \$1415  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1416  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1417  = alive[1] ? \$1415  : \$1416 ;
-  assign \$1418  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1419  = alive[1] ? \$1418  : 1'h0;
-  assign \$1420  = alive[2] ? \$1417  : \$1419 ;
-  assign \$1421  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1422  = alive[1] ? \$1421  : 1'h0;
-  assign \$1423  = alive[2] ? \$1422  : 1'h0;
-  assign \$1424  = alive[3] ? \$1420  : \$1423 ;
-  assign \$1425  = alive[4] ? \$1414  : \$1424 ;
-  assign \$1426  = alive[5] ? \$1401  : \$1425 ;
-  assign \$1427  = alive[6] ? \$1377  : \$1426 ;
-  assign \$1428  = alive[7] ? \$1337  : \$1427 ;
-  assign \$1429  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1430  = alive[1] ? 1'h0 : \$1429 ;
-  assign \$1431  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1432  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1433  = alive[1] ? \$1431  : \$1432 ;
-  assign \$1434  = alive[2] ? \$1430  : \$1433 ;
-  assign \$1435  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1436  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1437  = alive[1] ? \$1435  : \$1436 ;
-  assign \$1438  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1439  = alive[1] ? \$1438  : 1'h0;
-  assign \$1440  = alive[2] ? \$1437  : \$1439 ;
-  assign \$1441  = alive[3] ? \$1434  : \$1440 ;
-  assign \$1442  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1443  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1444  = alive[1] ? \$1442  : \$1443 ;
-  assign \$1445  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1446  = alive[1] ? \$1445  : 1'h0;
-  assign \$1447  = alive[2] ? \$1444  : \$1446 ;
-  assign \$1448  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1449  = alive[1] ? \$1448  : 1'h0;
-  assign \$1450  = alive[2] ? \$1449  : 1'h0;
-  assign \$1451  = alive[3] ? \$1447  : \$1450 ;
-  assign \$1452  = alive[4] ? \$1441  : \$1451 ;
-  assign \$1453  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1454  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1455  = alive[1] ? \$1453  : \$1454 ;
-  assign \$1456  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1457  = alive[1] ? \$1456  : 1'h0;
-  assign \$1458  = alive[2] ? \$1455  : \$1457 ;
-  assign \$1459  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1460  = alive[1] ? \$1459  : 1'h0;
-  assign \$1461  = alive[2] ? \$1460  : 1'h0;
-  assign \$1462  = alive[3] ? \$1458  : \$1461 ;
-  assign \$1463  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1464  = alive[1] ? \$1463  : 1'h0;
-  assign \$1465  = alive[2] ? \$1464  : 1'h0;
-  assign \$1466  = alive[3] ? \$1465  : 1'h0;
-  assign \$1467  = alive[4] ? \$1462  : \$1466 ;
-  assign \$1468  = alive[5] ? \$1452  : \$1467 ;
-  assign \$1469  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1470  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1471  = alive[1] ? \$1469  : \$1470 ;
-  assign \$1472  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1473  = alive[1] ? \$1472  : 1'h0;
-  assign \$1474  = alive[2] ? \$1471  : \$1473 ;
-  assign \$1475  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1476  = alive[1] ? \$1475  : 1'h0;
-  assign \$1477  = alive[2] ? \$1476  : 1'h0;
-  assign \$1478  = alive[3] ? \$1474  : \$1477 ;
-  assign \$1479  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1480  = alive[1] ? \$1479  : 1'h0;
-  assign \$1481  = alive[2] ? \$1480  : 1'h0;
-  assign \$1482  = alive[3] ? \$1481  : 1'h0;
-  assign \$1483  = alive[4] ? \$1478  : \$1482 ;
-  assign \$1484  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1485  = alive[1] ? \$1484  : 1'h0;
-  assign \$1486  = alive[2] ? \$1485  : 1'h0;
-  assign \$1487  = alive[3] ? \$1486  : 1'h0;
-  assign \$1488  = alive[4] ? \$1487  : 1'h0;
-  assign \$1489  = alive[5] ? \$1483  : \$1488 ;
-  assign \$1490  = alive[6] ? \$1468  : \$1489 ;
-  assign \$1491  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1492  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1493  = alive[1] ? \$1491  : \$1492 ;
-  assign \$1494  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1495  = alive[1] ? \$1494  : 1'h0;
-  assign \$1496  = alive[2] ? \$1493  : \$1495 ;
-  assign \$1497  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1498  = alive[1] ? \$1497  : 1'h0;
-  assign \$1499  = alive[2] ? \$1498  : 1'h0;
-  assign \$1500  = alive[3] ? \$1496  : \$1499 ;
-  assign \$1501  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1502  = alive[1] ? \$1501  : 1'h0;
-  assign \$1503  = alive[2] ? \$1502  : 1'h0;
-  assign \$1504  = alive[3] ? \$1503  : 1'h0;
-  assign \$1505  = alive[4] ? \$1500  : \$1504 ;
-  assign \$1506  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1507  = alive[1] ? \$1506  : 1'h0;
-  assign \$1508  = alive[2] ? \$1507  : 1'h0;
-  assign \$1509  = alive[3] ? \$1508  : 1'h0;
-  assign \$1510  = alive[4] ? \$1509  : 1'h0;
-  assign \$1511  = alive[5] ? \$1505  : \$1510 ;
-  assign \$1512  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1513  = alive[1] ? \$1512  : 1'h0;
-  assign \$1514  = alive[2] ? \$1513  : 1'h0;
-  assign \$1515  = alive[3] ? \$1514  : 1'h0;
-  assign \$1516  = alive[4] ? \$1515  : 1'h0;
-  assign \$1517  = alive[5] ? \$1516  : 1'h0;
-  assign \$1518  = alive[6] ? \$1511  : \$1517 ;
-  assign \$1519  = alive[7] ? \$1490  : \$1518 ;
-  assign \$1520  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1521  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1522  = alive[1] ? \$1520  : \$1521 ;
-  assign \$1523  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1524  = alive[1] ? \$1523  : 1'h0;
-  assign \$1525  = alive[2] ? \$1522  : \$1524 ;
-  assign \$1526  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1527  = alive[1] ? \$1526  : 1'h0;
-  assign \$1528  = alive[2] ? \$1527  : 1'h0;
-  assign \$1529  = alive[3] ? \$1525  : \$1528 ;
-  assign \$1530  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1531  = alive[1] ? \$1530  : 1'h0;
-  assign \$1532  = alive[2] ? \$1531  : 1'h0;
-  assign \$1533  = alive[3] ? \$1532  : 1'h0;
-  assign \$1534  = alive[4] ? \$1529  : \$1533 ;
-  assign \$1535  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1536  = alive[1] ? \$1535  : 1'h0;
-  assign \$1537  = alive[2] ? \$1536  : 1'h0;
-  assign \$1538  = alive[3] ? \$1537  : 1'h0;
-  assign \$1539  = alive[4] ? \$1538  : 1'h0;
-  assign \$1540  = alive[5] ? \$1534  : \$1539 ;
-  assign \$1541  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1542  = alive[1] ? \$1541  : 1'h0;
-  assign \$1543  = alive[2] ? \$1542  : 1'h0;
-  assign \$1544  = alive[3] ? \$1543  : 1'h0;
-  assign \$1545  = alive[4] ? \$1544  : 1'h0;
-  assign \$1546  = alive[5] ? \$1545  : 1'h0;
-  assign \$1547  = alive[6] ? \$1540  : \$1546 ;
-  assign \$1548  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1549  = alive[1] ? \$1548  : 1'h0;
-  assign \$1550  = alive[2] ? \$1549  : 1'h0;
-  assign \$1551  = alive[3] ? \$1550  : 1'h0;
-  assign \$1552  = alive[4] ? \$1551  : 1'h0;
-  assign \$1553  = alive[5] ? \$1552  : 1'h0;
-  assign \$1554  = alive[6] ? \$1553  : 1'h0;
-  assign \$1555  = alive[7] ? \$1547  : \$1554 ;
-  assign \$1556  = | { \$1555 , \$1519 , \$1428 , \$1275  };
-  assign \$1557  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1558  = alive[1] ? 1'h0 : \$1557 ;
-  assign \$1559  = alive[2] ? 1'h0 : \$1558 ;
-  assign \$1560  = alive[3] ? 1'h0 : \$1559 ;
-  assign \$1561  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1562  = alive[1] ? 1'h0 : \$1561 ;
-  assign \$1563  = alive[2] ? 1'h0 : \$1562 ;
-  assign \$1564  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1565  = alive[1] ? 1'h0 : \$1564 ;
-  assign \$1566  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1567  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1568  = alive[1] ? \$1566  : \$1567 ;
-  assign \$1569  = alive[2] ? \$1565  : \$1568 ;
-  assign \$1570  = alive[3] ? \$1563  : \$1569 ;
-  assign \$1571  = alive[4] ? \$1560  : \$1570 ;
-  assign \$1572  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1573  = alive[1] ? 1'h0 : \$1572 ;
-  assign \$1574  = alive[2] ? 1'h0 : \$1573 ;
-  assign \$1575  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1576  = alive[1] ? 1'h0 : \$1575 ;
-  assign \$1577  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1578  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1579  = alive[1] ? \$1577  : \$1578 ;
-  assign \$1580  = alive[2] ? \$1576  : \$1579 ;
-  assign \$1581  = alive[3] ? \$1574  : \$1580 ;
-  assign \$1582  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1583  = alive[1] ? 1'h0 : \$1582 ;
-  assign \$1584  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1585  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1586  = alive[1] ? \$1584  : \$1585 ;
-  assign \$1587  = alive[2] ? \$1583  : \$1586 ;
-  assign \$1588  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1589  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1590  = alive[1] ? \$1588  : \$1589 ;
-  assign \$1591  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1592  = alive[1] ? \$1591  : 1'h0;
-  assign \$1593  = alive[2] ? \$1590  : \$1592 ;
-  assign \$1594  = alive[3] ? \$1587  : \$1593 ;
-  assign \$1595  = alive[4] ? \$1581  : \$1594 ;
-  assign \$1596  = alive[5] ? \$1571  : \$1595 ;
-  assign \$1597  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1598  = alive[1] ? 1'h0 : \$1597 ;
-  assign \$1599  = alive[2] ? 1'h0 : \$1598 ;
-  assign \$1600  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1601  = alive[1] ? 1'h0 : \$1600 ;
-  assign \$1602  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1603  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1604  = alive[1] ? \$1602  : \$1603 ;
-  assign \$1605  = alive[2] ? \$1601  : \$1604 ;
-  assign \$1606  = alive[3] ? \$1599  : \$1605 ;
-  assign \$1607  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1608  = alive[1] ? 1'h0 : \$1607 ;
-  assign \$1609  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1610  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1611  = alive[1] ? \$1609  : \$1610 ;
-  assign \$1612  = alive[2] ? \$1608  : \$1611 ;
-  assign \$1613  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1614  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1615  = alive[1] ? \$1613  : \$1614 ;
-  assign \$1616  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1617  = alive[1] ? \$1616  : 1'h0;
-  assign \$1618  = alive[2] ? \$1615  : \$1617 ;
-  assign \$1619  = alive[3] ? \$1612  : \$1618 ;
-  assign \$1620  = alive[4] ? \$1606  : \$1619 ;
-  assign \$1621  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1622  = alive[1] ? 1'h0 : \$1621 ;
-  assign \$1623  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1624  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1625  = alive[1] ? \$1623  : \$1624 ;
-  assign \$1626  = alive[2] ? \$1622  : \$1625 ;
-  assign \$1627  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1628  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1629  = alive[1] ? \$1627  : \$1628 ;
-  assign \$1630  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1631  = alive[1] ? \$1630  : 1'h0;
-  assign \$1632  = alive[2] ? \$1629  : \$1631 ;
-  assign \$1633  = alive[3] ? \$1626  : \$1632 ;
-  assign \$1634  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1635  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1636  = alive[1] ? \$1634  : \$1635 ;
-  assign \$1637  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1638  = alive[1] ? \$1637  : 1'h0;
-  assign \$1639  = alive[2] ? \$1636  : \$1638 ;
-  assign \$1640  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1641  = alive[1] ? \$1640  : 1'h0;
-  assign \$1642  = alive[2] ? \$1641  : 1'h0;
-  assign \$1643  = alive[3] ? \$1639  : \$1642 ;
-  assign \$1644  = alive[4] ? \$1633  : \$1643 ;
-  assign \$1645  = alive[5] ? \$1620  : \$1644 ;
-  assign \$1646  = alive[6] ? \$1596  : \$1645 ;
-  assign \$1647  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1648  = alive[1] ? 1'h0 : \$1647 ;
-  assign \$1649  = alive[2] ? 1'h0 : \$1648 ;
-  assign \$1650  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1651  = alive[1] ? 1'h0 : \$1650 ;
-  assign \$1652  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1653  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1654  = alive[1] ? \$1652  : \$1653 ;
-  assign \$1655  = alive[2] ? \$1651  : \$1654 ;
-  assign \$1656  = alive[3] ? \$1649  : \$1655 ;
-  assign \$1657  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1658  = alive[1] ? 1'h0 : \$1657 ;
-  assign \$1659  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1660  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1661  = alive[1] ? \$1659  : \$1660 ;
-  assign \$1662  = alive[2] ? \$1658  : \$1661 ;
-  assign \$1663  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1664  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1665  = alive[1] ? \$1663  : \$1664 ;
-  assign \$1666  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1667  = alive[1] ? \$1666  : 1'h0;
-  assign \$1668  = alive[2] ? \$1665  : \$1667 ;
-  assign \$1669  = alive[3] ? \$1662  : \$1668 ;
-  assign \$1670  = alive[4] ? \$1656  : \$1669 ;
-  assign \$1671  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1672  = alive[1] ? 1'h0 : \$1671 ;
-  assign \$1673  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1674  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1675  = alive[1] ? \$1673  : \$1674 ;
-  assign \$1676  = alive[2] ? \$1672  : \$1675 ;
-  assign \$1677  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1678  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1679  = alive[1] ? \$1677  : \$1678 ;
-  assign \$1680  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1681  = alive[1] ? \$1680  : 1'h0;
-  assign \$1682  = alive[2] ? \$1679  : \$1681 ;
-  assign \$1683  = alive[3] ? \$1676  : \$1682 ;
-  assign \$1684  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1685  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1686  = alive[1] ? \$1684  : \$1685 ;
-  assign \$1687  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1688  = alive[1] ? \$1687  : 1'h0;
-  assign \$1689  = alive[2] ? \$1686  : \$1688 ;
-  assign \$1690  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1691  = alive[1] ? \$1690  : 1'h0;
-  assign \$1692  = alive[2] ? \$1691  : 1'h0;
-  assign \$1693  = alive[3] ? \$1689  : \$1692 ;
-  assign \$1694  = alive[4] ? \$1683  : \$1693 ;
-  assign \$1695  = alive[5] ? \$1670  : \$1694 ;
-  assign \$1696  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1697  = alive[1] ? 1'h0 : \$1696 ;
-  assign \$1698  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1699  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1700  = alive[1] ? \$1698  : \$1699 ;
-  assign \$1701  = alive[2] ? \$1697  : \$1700 ;
-  assign \$1702  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1703  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1704  = alive[1] ? \$1702  : \$1703 ;
-  assign \$1705  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1706  = alive[1] ? \$1705  : 1'h0;
-  assign \$1707  = alive[2] ? \$1704  : \$1706 ;
-  assign \$1708  = alive[3] ? \$1701  : \$1707 ;
-  assign \$1709  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1710  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1711  = alive[1] ? \$1709  : \$1710 ;
-  assign \$1712  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1713  = alive[1] ? \$1712  : 1'h0;
-  assign \$1714  = alive[2] ? \$1711  : \$1713 ;
-  assign \$1715  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1716  = alive[1] ? \$1715  : 1'h0;
-  assign \$1717  = alive[2] ? \$1716  : 1'h0;
-  assign \$1718  = alive[3] ? \$1714  : \$1717 ;
-  assign \$1719  = alive[4] ? \$1708  : \$1718 ;
-  assign \$1720  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1721  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1722  = alive[1] ? \$1720  : \$1721 ;
-  assign \$1723  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1724  = alive[1] ? \$1723  : 1'h0;
-  assign \$1725  = alive[2] ? \$1722  : \$1724 ;
-  assign \$1726  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1727  = alive[1] ? \$1726  : 1'h0;
-  assign \$1728  = alive[2] ? \$1727  : 1'h0;
-  assign \$1729  = alive[3] ? \$1725  : \$1728 ;
-  assign \$1730  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1731  = alive[1] ? \$1730  : 1'h0;
-  assign \$1732  = alive[2] ? \$1731  : 1'h0;
-  assign \$1733  = alive[3] ? \$1732  : 1'h0;
-  assign \$1734  = alive[4] ? \$1729  : \$1733 ;
-  assign \$1735  = alive[5] ? \$1719  : \$1734 ;
-  assign \$1736  = alive[6] ? \$1695  : \$1735 ;
-  assign \$1737  = alive[7] ? \$1646  : \$1736 ;
-  assign \$1738  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1739  = alive[1] ? 1'h0 : \$1738 ;
-  assign \$1740  = alive[2] ? 1'h0 : \$1739 ;
-  assign \$1741  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1742  = alive[1] ? 1'h0 : \$1741 ;
-  assign \$1743  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1744  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1745  = alive[1] ? \$1743  : \$1744 ;
-  assign \$1746  = alive[2] ? \$1742  : \$1745 ;
-  assign \$1747  = alive[3] ? \$1740  : \$1746 ;
-  assign \$1748  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1749  = alive[1] ? 1'h0 : \$1748 ;
-  assign \$1750  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1751  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1752  = alive[1] ? \$1750  : \$1751 ;
-  assign \$1753  = alive[2] ? \$1749  : \$1752 ;
-  assign \$1754  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1755  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1756  = alive[1] ? \$1754  : \$1755 ;
-  assign \$1757  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1758  = alive[1] ? \$1757  : 1'h0;
-  assign \$1759  = alive[2] ? \$1756  : \$1758 ;
-  assign \$1760  = alive[3] ? \$1753  : \$1759 ;
-  assign \$1761  = alive[4] ? \$1747  : \$1760 ;
-  assign \$1762  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1763  = alive[1] ? 1'h0 : \$1762 ;
-  assign \$1764  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1765  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1766  = alive[1] ? \$1764  : \$1765 ;
-  assign \$1767  = alive[2] ? \$1763  : \$1766 ;
-  assign \$1768  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1769  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1770  = alive[1] ? \$1768  : \$1769 ;
-  assign \$1771  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1772  = alive[1] ? \$1771  : 1'h0;
-  assign \$1773  = alive[2] ? \$1770  : \$1772 ;
-  assign \$1774  = alive[3] ? \$1767  : \$1773 ;
-  assign \$1775  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1776  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1777  = alive[1] ? \$1775  : \$1776 ;
-  assign \$1778  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1779  = alive[1] ? \$1778  : 1'h0;
-  assign \$1780  = alive[2] ? \$1777  : \$1779 ;
-  assign \$1781  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1782  = alive[1] ? \$1781  : 1'h0;
-  assign \$1783  = alive[2] ? \$1782  : 1'h0;
-  assign \$1784  = alive[3] ? \$1780  : \$1783 ;
-  assign \$1785  = alive[4] ? \$1774  : \$1784 ;
-  assign \$1786  = alive[5] ? \$1761  : \$1785 ;
-  assign \$1787  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1788  = alive[1] ? 1'h0 : \$1787 ;
-  assign \$1789  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1790  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1791  = alive[1] ? \$1789  : \$1790 ;
-  assign \$1792  = alive[2] ? \$1788  : \$1791 ;
-  assign \$1793  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1794  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1795  = alive[1] ? \$1793  : \$1794 ;
-  assign \$1796  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1797  = alive[1] ? \$1796  : 1'h0;
-  assign \$1798  = alive[2] ? \$1795  : \$1797 ;
-  assign \$1799  = alive[3] ? \$1792  : \$1798 ;
-  assign \$1800  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1801  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1802  = alive[1] ? \$1800  : \$1801 ;
-  assign \$1803  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1804  = alive[1] ? \$1803  : 1'h0;
-  assign \$1805  = alive[2] ? \$1802  : \$1804 ;
-  assign \$1806  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1807  = alive[1] ? \$1806  : 1'h0;
-  assign \$1808  = alive[2] ? \$1807  : 1'h0;
-  assign \$1809  = alive[3] ? \$1805  : \$1808 ;
-  assign \$1810  = alive[4] ? \$1799  : \$1809 ;
-  assign \$1811  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1812  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1813  = alive[1] ? \$1811  : \$1812 ;
-  assign \$1814  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1815  = alive[1] ? \$1814  : 1'h0;
-  assign \$1816  = alive[2] ? \$1813  : \$1815 ;
-  assign \$1817  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1818  = alive[1] ? \$1817  : 1'h0;
-  assign \$1819  = alive[2] ? \$1818  : 1'h0;
-  assign \$1820  = alive[3] ? \$1816  : \$1819 ;
-  assign \$1821  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1822  = alive[1] ? \$1821  : 1'h0;
-  assign \$1823  = alive[2] ? \$1822  : 1'h0;
-  assign \$1824  = alive[3] ? \$1823  : 1'h0;
-  assign \$1825  = alive[4] ? \$1820  : \$1824 ;
-  assign \$1826  = alive[5] ? \$1810  : \$1825 ;
-  assign \$1827  = alive[6] ? \$1786  : \$1826 ;
-  assign \$1828  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1829  = alive[1] ? 1'h0 : \$1828 ;
-  assign \$1830  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1831  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1832  = alive[1] ? \$1830  : \$1831 ;
-  assign \$1833  = alive[2] ? \$1829  : \$1832 ;
-  assign \$1834  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1835  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1836  = alive[1] ? \$1834  : \$1835 ;
-  assign \$1837  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1838  = alive[1] ? \$1837  : 1'h0;
-  assign \$1839  = alive[2] ? \$1836  : \$1838 ;
-  assign \$1840  = alive[3] ? \$1833  : \$1839 ;
-  assign \$1841  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1842  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1843  = alive[1] ? \$1841  : \$1842 ;
-  assign \$1844  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1845  = alive[1] ? \$1844  : 1'h0;
-  assign \$1846  = alive[2] ? \$1843  : \$1845 ;
-  assign \$1847  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1848  = alive[1] ? \$1847  : 1'h0;
-  assign \$1849  = alive[2] ? \$1848  : 1'h0;
-  assign \$1850  = alive[3] ? \$1846  : \$1849 ;
-  assign \$1851  = alive[4] ? \$1840  : \$1850 ;
-  assign \$1852  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1853  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1854  = alive[1] ? \$1852  : \$1853 ;
-  assign \$1855  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1856  = alive[1] ? \$1855  : 1'h0;
-  assign \$1857  = alive[2] ? \$1854  : \$1856 ;
-  assign \$1858  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1859  = alive[1] ? \$1858  : 1'h0;
-  assign \$1860  = alive[2] ? \$1859  : 1'h0;
-  assign \$1861  = alive[3] ? \$1857  : \$1860 ;
-  assign \$1862  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1863  = alive[1] ? \$1862  : 1'h0;
-  assign \$1864  = alive[2] ? \$1863  : 1'h0;
-  assign \$1865  = alive[3] ? \$1864  : 1'h0;
-  assign \$1866  = alive[4] ? \$1861  : \$1865 ;
-  assign \$1867  = alive[5] ? \$1851  : \$1866 ;
-  assign \$1868  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1869  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1870  = alive[1] ? \$1868  : \$1869 ;
-  assign \$1871  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1872  = alive[1] ? \$1871  : 1'h0;
-  assign \$1873  = alive[2] ? \$1870  : \$1872 ;
-  assign \$1874  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1875  = alive[1] ? \$1874  : 1'h0;
-  assign \$1876  = alive[2] ? \$1875  : 1'h0;
-  assign \$1877  = alive[3] ? \$1873  : \$1876 ;
-  assign \$1878  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1879  = alive[1] ? \$1878  : 1'h0;
-  assign \$1880  = alive[2] ? \$1879  : 1'h0;
-  assign \$1881  = alive[3] ? \$1880  : 1'h0;
-  assign \$1882  = alive[4] ? \$1877  : \$1881 ;
-  assign \$1883  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1884  = alive[1] ? \$1883  : 1'h0;
-  assign \$1885  = alive[2] ? \$1884  : 1'h0;
-  assign \$1886  = alive[3] ? \$1885  : 1'h0;
-  assign \$1887  = alive[4] ? \$1886  : 1'h0;
-  assign \$1888  = alive[5] ? \$1882  : \$1887 ;
-  assign \$1889  = alive[6] ? \$1867  : \$1888 ;
-  assign \$1890  = alive[7] ? \$1827  : \$1889 ;
-  assign \$1891  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1892  = alive[1] ? 1'h0 : \$1891 ;
-  assign \$1893  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1894  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1895  = alive[1] ? \$1893  : \$1894 ;
-  assign \$1896  = alive[2] ? \$1892  : \$1895 ;
-  assign \$1897  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1898  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1899  = alive[1] ? \$1897  : \$1898 ;
-  assign \$1900  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1901  = alive[1] ? \$1900  : 1'h0;
-  assign \$1902  = alive[2] ? \$1899  : \$1901 ;
-  assign \$1903  = alive[3] ? \$1896  : \$1902 ;
-  assign \$1904  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1905  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1906  = alive[1] ? \$1904  : \$1905 ;
-  assign \$1907  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1908  = alive[1] ? \$1907  : 1'h0;
-  assign \$1909  = alive[2] ? \$1906  : \$1908 ;
-  assign \$1910  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1911  = alive[1] ? \$1910  : 1'h0;
-  assign \$1912  = alive[2] ? \$1911  : 1'h0;
-  assign \$1913  = alive[3] ? \$1909  : \$1912 ;
-  assign \$1914  = alive[4] ? \$1903  : \$1913 ;
-  assign \$1915  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1916  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1917  = alive[1] ? \$1915  : \$1916 ;
-  assign \$1918  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1919  = alive[1] ? \$1918  : 1'h0;
-  assign \$1920  = alive[2] ? \$1917  : \$1919 ;
-  assign \$1921  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1922  = alive[1] ? \$1921  : 1'h0;
-  assign \$1923  = alive[2] ? \$1922  : 1'h0;
-  assign \$1924  = alive[3] ? \$1920  : \$1923 ;
-  assign \$1925  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1926  = alive[1] ? \$1925  : 1'h0;
-  assign \$1927  = alive[2] ? \$1926  : 1'h0;
-  assign \$1928  = alive[3] ? \$1927  : 1'h0;
-  assign \$1929  = alive[4] ? \$1924  : \$1928 ;
-  assign \$1930  = alive[5] ? \$1914  : \$1929 ;
-  assign \$1931  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1932  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1933  = alive[1] ? \$1931  : \$1932 ;
-  assign \$1934  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1935  = alive[1] ? \$1934  : 1'h0;
-  assign \$1936  = alive[2] ? \$1933  : \$1935 ;
-  assign \$1937  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1938  = alive[1] ? \$1937  : 1'h0;
-  assign \$1939  = alive[2] ? \$1938  : 1'h0;
-  assign \$1940  = alive[3] ? \$1936  : \$1939 ;
-  assign \$1941  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1942  = alive[1] ? \$1941  : 1'h0;
-  assign \$1943  = alive[2] ? \$1942  : 1'h0;
-  assign \$1944  = alive[3] ? \$1943  : 1'h0;
-  assign \$1945  = alive[4] ? \$1940  : \$1944 ;
-  assign \$1946  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1947  = alive[1] ? \$1946  : 1'h0;
-  assign \$1948  = alive[2] ? \$1947  : 1'h0;
-  assign \$1949  = alive[3] ? \$1948  : 1'h0;
-  assign \$1950  = alive[4] ? \$1949  : 1'h0;
-  assign \$1951  = alive[5] ? \$1945  : \$1950 ;
-  assign \$1952  = alive[6] ? \$1930  : \$1951 ;
-  assign \$1953  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1954  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1955  = alive[1] ? \$1953  : \$1954 ;
-  assign \$1956  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1957  = alive[1] ? \$1956  : 1'h0;
-  assign \$1958  = alive[2] ? \$1955  : \$1957 ;
-  assign \$1959  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1960  = alive[1] ? \$1959  : 1'h0;
-  assign \$1961  = alive[2] ? \$1960  : 1'h0;
-  assign \$1962  = alive[3] ? \$1958  : \$1961 ;
-  assign \$1963  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1964  = alive[1] ? \$1963  : 1'h0;
-  assign \$1965  = alive[2] ? \$1964  : 1'h0;
-  assign \$1966  = alive[3] ? \$1965  : 1'h0;
-  assign \$1967  = alive[4] ? \$1962  : \$1966 ;
-  assign \$1968  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1969  = alive[1] ? \$1968  : 1'h0;
-  assign \$1970  = alive[2] ? \$1969  : 1'h0;
-  assign \$1971  = alive[3] ? \$1970  : 1'h0;
-  assign \$1972  = alive[4] ? \$1971  : 1'h0;
-  assign \$1973  = alive[5] ? \$1967  : \$1972 ;
-  assign \$1974  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1975  = alive[1] ? \$1974  : 1'h0;
-  assign \$1976  = alive[2] ? \$1975  : 1'h0;
-  assign \$1977  = alive[3] ? \$1976  : 1'h0;
-  assign \$1978  = alive[4] ? \$1977  : 1'h0;
-  assign \$1979  = alive[5] ? \$1978  : 1'h0;
-  assign \$1980  = alive[6] ? \$1973  : \$1979 ;
-  assign \$1981  = alive[7] ? \$1952  : \$1980 ;
-  assign \$1982  = alive[0] ? 1'h0 : 1'h1;
-  assign \$1983  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1984  = alive[1] ? \$1982  : \$1983 ;
-  assign \$1985  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1986  = alive[1] ? \$1985  : 1'h0;
-  assign \$1987  = alive[2] ? \$1984  : \$1986 ;
-  assign \$1988  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1989  = alive[1] ? \$1988  : 1'h0;
-  assign \$1990  = alive[2] ? \$1989  : 1'h0;
-  assign \$1991  = alive[3] ? \$1987  : \$1990 ;
-  assign \$1992  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1993  = alive[1] ? \$1992  : 1'h0;
-  assign \$1994  = alive[2] ? \$1993  : 1'h0;
-  assign \$1995  = alive[3] ? \$1994  : 1'h0;
-  assign \$1996  = alive[4] ? \$1991  : \$1995 ;
-  assign \$1997  = alive[0] ? 1'h1 : 1'h0;
-  assign \$1998  = alive[1] ? \$1997  : 1'h0;
-  assign \$1999  = alive[2] ? \$1998  : 1'h0;
-  assign \$2000  = alive[3] ? \$1999  : 1'h0;
-  assign \$2001  = alive[4] ? \$2000  : 1'h0;
-  assign \$2002  = alive[5] ? \$1996  : \$2001 ;
-  assign \$2003  = alive[0] ? 1'h1 : 1'h0;
-  assign \$2004  = alive[1] ? \$2003  : 1'h0;
-  assign \$2005  = alive[2] ? \$2004  : 1'h0;
-  assign \$2006  = alive[3] ? \$2005  : 1'h0;
-  assign \$2007  = alive[4] ? \$2006  : 1'h0;
-  assign \$2008  = alive[5] ? \$2007  : 1'h0;
-  assign \$2009  = alive[6] ? \$2002  : \$2008 ;
-  assign \$2010  = alive[0] ? 1'h1 : 1'h0;
-  assign \$2011  = alive[1] ? \$2010  : 1'h0;
-  assign \$2012  = alive[2] ? \$2011  : 1'h0;
-  assign \$2013  = alive[3] ? \$2012  : 1'h0;
-  assign \$2014  = alive[4] ? \$2013  : 1'h0;
-  assign \$2015  = alive[5] ? \$2014  : 1'h0;
-  assign \$2016  = alive[6] ? \$2015  : 1'h0;
-  assign \$2017  = alive[7] ? \$2009  : \$2016 ;
-  assign \$2018  = | { \$2017 , \$1981 , \$1890 , \$1737  };
-  assign \$2019  = alive[0] ? 1'h1 : 1'h0;
-  assign \$2020  = alive[1] ? \$2019  : 1'h0;
-  assign \$2021  = alive[2] ? \$2020  : 1'h0;
-  assign \$2022  = alive[3] ? \$2021  : 1'h0;
-  assign \$2023  = alive[4] ? \$2022  : 1'h0;
-  assign \$2024  = alive[5] ? \$2023  : 1'h0;
-  assign \$2025  = alive[6] ? \$2024  : 1'h0;
-  assign \$2026  = alive[7] ? \$2025  : 1'h0;
-  assign \$2028  = ~ s3_valid;
-  assign \$2029  = ~ points__valid;
-  assign \$2030  = \$2029  | points__ready;
-  assign \$2031  = s3_valid & \$2030 ;
-  assign \$2032  = ~ pending;
-  assign \$2033  = \$2031  & \$2032 ;
-  assign \$2034  = \$2028  | \$2033 ;
-  assign \$2035  = s2_valid & \$2034 ;
-  assign \$2036  = ~ points__valid;
-  assign \$2037  = \$2036  | points__ready;
-  assign \$2038  = s3_valid & \$2037 ;
-  assign \$2039  = ~ pending;
-  assign \$2040  = \$2038  & \$2039 ;
-  assign \$2041  = lane0_takes0 ? q2_0 : 56'h00000000000000;
-  assign \$2043  = lane0_takes1 ? q2_1 : 56'h00000000000000;
-  assign \$2044  = \$2042  | \$2043 ;
-  assign \$2045  = lane0_takes2 ? q2_2 : 56'h00000000000000;
-  assign \$2046  = \$2044  | \$2045 ;
-  assign \$2047  = lane0_takes3 ? q2_3 : 56'h00000000000000;
-  assign \$2048  = \$2046  | \$2047 ;
-  assign \$2049  = lane0_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$2050  = \$2048  | \$2049 ;
-  assign \$2051  = lane0_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$2052  = \$2050  | \$2051 ;
-  assign \$2053  = lane0_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$2054  = \$2052  | \$2053 ;
-  assign \$2055  = lane0_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$2056  = \$2054  | \$2055 ;
-  assign \$2057  = lane1_takes1 ? q2_1 : 56'h00000000000000;
-  assign \$2059  = lane1_takes2 ? q2_2 : 56'h00000000000000;
-  assign \$2060  = \$2058  | \$2059 ;
-  assign \$2061  = lane1_takes3 ? q2_3 : 56'h00000000000000;
-  assign \$2062  = \$2060  | \$2061 ;
-  assign \$2063  = lane1_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$2064  = \$2062  | \$2063 ;
-  assign \$2065  = lane1_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$2066  = \$2064  | \$2065 ;
-  assign \$2067  = lane1_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$2068  = \$2066  | \$2067 ;
-  assign \$2069  = lane1_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$2070  = \$2068  | \$2069 ;
-  assign \$2071  = lane2_takes2 ? q2_2 : 56'h00000000000000;
-  assign \$2073  = lane2_takes3 ? q2_3 : 56'h00000000000000;
-  assign \$2074  = \$2072  | \$2073 ;
-  assign \$2075  = lane2_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$2076  = \$2074  | \$2075 ;
-  assign \$2077  = lane2_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$2078  = \$2076  | \$2077 ;
-  assign \$2079  = lane2_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$2080  = \$2078  | \$2079 ;
-  assign \$2081  = lane2_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$2082  = \$2080  | \$2081 ;
-  assign \$2083  = lane3_takes3 ? q2_3 : 56'h00000000000000;
-  assign \$2085  = lane3_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$2086  = \$2084  | \$2085 ;
-  assign \$2087  = lane3_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$2088  = \$2086  | \$2087 ;
-  assign \$2089  = lane3_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$2090  = \$2088  | \$2089 ;
-  assign \$2091  = lane3_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$2092  = \$2090  | \$2091 ;
-  assign \$2093  = lane4_takes4 ? q2_4 : 56'h00000000000000;
-  assign \$2095  = lane4_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$2096  = \$2094  | \$2095 ;
-  assign \$2097  = lane4_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$2098  = \$2096  | \$2097 ;
-  assign \$2099  = lane4_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$2100  = \$2098  | \$2099 ;
-  assign \$2101  = lane5_takes5 ? q2_5 : 56'h00000000000000;
-  assign \$2103  = lane5_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$2104  = \$2102  | \$2103 ;
-  assign \$2105  = lane5_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$2106  = \$2104  | \$2105 ;
-  assign \$2107  = lane6_takes6 ? q2_6 : 56'h00000000000000;
-  assign \$2109  = lane6_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$2110  = \$2108  | \$2109 ;
-  assign \$2111  = lane7_takes7 ? q2_7 : 56'h00000000000000;
-  assign \$2113  = ~ points__valid;
-  assign \$2114  = \$2113  | points__ready;
-  assign \$2115  = ~ points__valid;
-  assign \$2116  = \$2115  | points__ready;
-  assign \$2117  = s3_valid & \$2116 ;
-  assign \$2118  = ~ pending;
-  assign \$2119  = \$2117  & \$2118 ;
-  assign \$2120  = \$13 [3:0] >= 4'h8;
-  assign \$2121  = \$2120  | s3_last;
-  assign \$2122  = \$2119  & \$2121 ;
-  assign \$2123  = \$2122  | pending;
-  assign \$2124  = \$13 [3:0] >= 4'h8;
-  assign \$2125  = ~ \$2124 ;
-  assign \$2126  = \$13 [3:0] == 4'h8;
-  assign \$2127  = s3_last & \$2126 ;
-  assign \$2128  = \$2125  | \$2127 ;
-  assign \$2129  = pending ? 1'h1 : \$2128 ;
-  assign \$2130  = 1'h1 << n_left;
-  assign \$2131  = \$2130  - 1'h1;
-  assign \$2132  = \$13 [3:0] >= 4'h8;
-  assign \$2133  = 1'h1 << \$13 [3:0];
-  assign \$2134  = \$2133  - 1'h1;
-  assign \$2135  = \$2132  ? 25'h00000ff : \$2134 ;
-  assign \$2136  = pending ? { \$2131 [16], \$2131 [16], \$2131 [16], \$2131 [16], \$2131 [16], \$2131 [16], \$2131 [16], \$2131 [16], \$2131  } : \$2135 ;
-  assign \$2137  = n_left > 1'h0;
-  assign \$2138  = 1'h0 - n_left;
-  assign \$2140  = \$2137  ? left0 : \$2139 ;
-  assign \$2141  = pending ? left0 : \$2140 ;
-  assign \$2142  = n_left > 1'h1;
-  assign \$2143  = 1'h1 - n_left;
-  assign \$2145  = \$2142  ? left1 : \$2144 ;
-  assign \$2146  = pending ? left1 : \$2145 ;
-  assign \$2147  = n_left > 2'h2;
-  assign \$2148  = 2'h2 - n_left;
-  assign \$2150  = \$2147  ? left2 : \$2149 ;
-  assign \$2151  = pending ? left2 : \$2150 ;
-  assign \$2152  = n_left > 2'h3;
-  assign \$2153  = 2'h3 - n_left;
-  assign \$2155  = \$2152  ? left3 : \$2154 ;
-  assign \$2156  = pending ? left3 : \$2155 ;
-  assign \$2157  = n_left > 3'h4;
-  assign \$2158  = 3'h4 - n_left;
-  assign \$2160  = \$2157  ? left4 : \$2159 ;
-  assign \$2161  = pending ? left4 : \$2160 ;
-  assign \$2162  = n_left > 3'h5;
-  assign \$2163  = 3'h5 - n_left;
-  assign \$2165  = \$2162  ? left5 : \$2164 ;
-  assign \$2166  = pending ? left5 : \$2165 ;
-  assign \$2167  = n_left > 3'h6;
-  assign \$2168  = 3'h6 - n_left;
-  assign \$2170  = \$2167  ? left6 : \$2169 ;
-  assign \$2171  = pending ? left6 : \$2170 ;
-  assign \$2172  = 3'h7 - n_left;
-  assign \$2174  = pending ? left7 : \$2173 ;
-  assign \$2175  = ~ points__valid;
-  assign \$2176  = \$2175  | points__ready;
-  assign \$2177  = s3_valid & \$2176 ;
-  assign \$2178  = ~ pending;
-  assign \$2179  = \$2177  & \$2178 ;
-  assign \$2180  = \$13 [3:0] >= 4'h8;
-  assign \$2181  = \$2180  | s3_last;
-  assign \$2182  = \$2179  & \$2181 ;
-  assign \$2183  = \$2182  | pending;
-  assign \$2184  = \$13 [3:0] >= 4'h8;
-  assign \$2185  = ~ \$2184 ;
-  assign \$2186  = \$13 [3:0] == 4'h8;
-  assign \$2187  = s3_last & \$2186 ;
-  assign \$2188  = \$2185  | \$2187 ;
-  assign \$2189  = pending ? 1'h1 : \$2188 ;
-  assign \$2190  = beat_no + 1'h1;
-  assign \$2191  = \$2189  ? 18'h00000 : \$2190 ;
-  assign \$2192  = ~ points__valid;
-  assign \$2193  = \$2192  | points__ready;
-  assign \$2194  = s3_valid & \$2193 ;
-  assign \$2195  = ~ pending;
-  assign \$2196  = \$2194  & \$2195 ;
-  assign \$2197  = ~ points__valid;
-  assign \$2198  = \$2197  | points__ready;
-  assign \$2199  = pending & \$2198 ;
-  assign \$2200  = \$13 [3:0] >= 4'h8;
-  assign \$2201  = \$13 [3:0] - 4'h8;
-  assign \$2202  = \$13 [3:0] != 4'h8;
-  assign \$2203  = s3_last & \$2202 ;
-  assign \$2204  = 1'h0 - n_left;
-  assign \$2206  = 1'h1 - n_left;
-  assign \$2208  = 2'h2 - n_left;
-  assign \$2210  = 2'h3 - n_left;
-  assign \$2212  = 3'h4 - n_left;
-  assign \$2214  = 3'h5 - n_left;
-  assign \$2216  = 3'h6 - n_left;
-  assign \$2218  = 3'h7 - n_left;
-  assign \$2220  = n_left > 1'h0;
-  assign \$2221  = 1'h0 - n_left;
-  assign \$2223  = \$2220  ? left0 : \$2222 ;
-  assign \$2224  = n_left > 1'h1;
-  assign \$2225  = 1'h1 - n_left;
-  assign \$2227  = \$2224  ? left1 : \$2226 ;
-  assign \$2228  = n_left > 2'h2;
-  assign \$2229  = 2'h2 - n_left;
-  assign \$2231  = \$2228  ? left2 : \$2230 ;
-  assign \$2232  = n_left > 2'h3;
-  assign \$2233  = 2'h3 - n_left;
-  assign \$2235  = \$2232  ? left3 : \$2234 ;
-  assign \$2236  = n_left > 3'h4;
-  assign \$2237  = 3'h4 - n_left;
-  assign \$2239  = \$2236  ? left4 : \$2238 ;
-  assign \$2240  = n_left > 3'h5;
-  assign \$2241  = 3'h5 - n_left;
-  assign \$2243  = \$2240  ? left5 : \$2242 ;
-  assign \$2244  = n_left > 3'h6;
-  assign \$2245  = 3'h6 - n_left;
-  assign \$2247  = \$2244  ? left6 : \$2246 ;
-  assign \$2248  = 3'h7 - n_left;
+  assign \$13  = ~ s2_valid;
+  assign \$14  = ~ s3_valid;
+  assign \$15  = ~ points__valid;
+  assign \$16  = \$15  | points__ready;
+  assign \$17  = s3_valid & \$16 ;
+  assign \$18  = ~ pending;
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = \$14  | \$19 ;
+  assign \$21  = s2_valid & \$20 ;
+  assign \$22  = \$13  | \$21 ;
+  assign \$23  = s1_valid & \$22 ;
+  assign \$24  = ~ s3_valid;
+  assign \$25  = ~ points__valid;
+  assign \$26  = \$25  | points__ready;
+  assign \$27  = s3_valid & \$26 ;
+  assign \$28  = ~ pending;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = \$24  | \$29 ;
+  assign \$31  = s2_valid & \$30 ;
+  assign \$32  = alive[0] ? 1'h0 : 1'h1;
+  assign \$33  = alive[0] ? 1'h1 : 1'h0;
+  assign \$34  = alive[1] ? 1'h0 : below1_0;
+  assign \$35  = alive[1] ? below1_0 : below1_1;
+  assign \$36  = alive[1] ? below1_1 : 1'h0;
+  assign \$37  = alive[2] ? 1'h0 : below2_0;
+  assign \$38  = alive[2] ? below2_0 : below2_1;
+  assign \$39  = alive[2] ? below2_1 : below2_2;
+  assign \$40  = alive[2] ? below2_2 : 1'h0;
+  assign \$41  = alive[3] ? 1'h0 : below3_0;
+  assign \$42  = alive[3] ? below3_0 : below3_1;
+  assign \$43  = alive[3] ? below3_1 : below3_2;
+  assign \$44  = alive[3] ? below3_2 : below3_3;
+  assign \$45  = alive[3] ? below3_3 : 1'h0;
+  assign \$46  = alive[4] ? 1'h0 : below4_0;
+  assign \$47  = alive[4] ? below4_0 : below4_1;
+  assign \$48  = alive[4] ? below4_1 : below4_2;
+  assign \$49  = alive[4] ? below4_2 : below4_3;
+  assign \$50  = alive[4] ? below4_3 : below4_4;
+  assign \$51  = alive[4] ? below4_4 : 1'h0;
+  assign \$52  = alive[5] ? 1'h0 : below5_0;
+  assign \$53  = alive[5] ? below5_0 : below5_1;
+  assign \$54  = alive[5] ? below5_1 : below5_2;
+  assign \$55  = alive[5] ? below5_2 : below5_3;
+  assign \$56  = alive[5] ? below5_3 : below5_4;
+  assign \$57  = alive[5] ? below5_4 : below5_5;
+  assign \$58  = alive[5] ? below5_5 : 1'h0;
+  assign \$59  = alive[6] ? 1'h0 : below6_0;
+  assign \$60  = alive[6] ? below6_0 : below6_1;
+  assign \$61  = alive[6] ? below6_1 : below6_2;
+  assign \$62  = alive[6] ? below6_2 : below6_3;
+  assign \$63  = alive[6] ? below6_3 : below6_4;
+  assign \$64  = alive[6] ? below6_4 : below6_5;
+  assign \$65  = alive[6] ? below6_5 : below6_6;
+  assign \$66  = alive[6] ? below6_6 : 1'h0;
+  assign \$67  = alive[7] ? 1'h0 : below7_0;
+  assign \$68  = alive[7] ? below7_0 : below7_1;
+  assign \$69  = alive[7] ? below7_1 : below7_2;
+  assign \$70  = alive[7] ? below7_2 : below7_3;
+  assign \$71  = alive[7] ? below7_3 : below7_4;
+  assign \$72  = alive[7] ? below7_4 : below7_5;
+  assign \$73  = alive[7] ? below7_5 : below7_6;
+  assign \$74  = alive[7] ? below7_6 : below7_7;
+  assign \$75  = alive[7] ? below7_7 : 1'h0;
+  assign \$76  = n_left + count;
+  assign \$77  = keys__valid & keys__ready;
+  assign \$78  = ~ s2_valid;
+  assign \$79  = ~ s3_valid;
+  assign \$80  = ~ points__valid;
+  assign \$81  = \$80  | points__ready;
+  assign \$82  = s3_valid & \$81 ;
+  assign \$83  = ~ pending;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = \$79  | \$84 ;
+  assign \$86  = s2_valid & \$85 ;
+  assign \$87  = \$78  | \$86 ;
+  assign \$88  = s1_valid & \$87 ;
+  assign \$89  = ~ have_prev;
+  assign \$90  = { keys__payload[55:3], 3'h0 } != prev;
+  assign \$91  = \$89  | \$90 ;
+  assign \$92  = keys__payload[131:79] != keys__payload[55:3];
+  assign \$93  = keys__payload[207:155] != keys__payload[131:79];
+  assign \$94  = keys__payload[283:231] != keys__payload[207:155];
+  assign \$95  = keys__payload[359:307] != keys__payload[283:231];
+  assign \$96  = keys__payload[435:383] != keys__payload[359:307];
+  assign \$97  = keys__payload[511:459] != keys__payload[435:383];
+  assign \$98  = keys__payload[587:535] != keys__payload[511:459];
+  assign \$99  = { \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91  } & keys__payload[615:608];
+  assign \$100  = ~ keys__payload[616];
+  assign \$101  = ~ s2_valid;
+  assign \$102  = ~ s3_valid;
+  assign \$103  = ~ points__valid;
+  assign \$104  = \$103  | points__ready;
+  assign \$105  = s3_valid & \$104 ;
+  assign \$106  = ~ pending;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = \$102  | \$107 ;
+  assign \$109  = s2_valid & \$108 ;
+  assign \$110  = \$101  | \$109 ;
+  assign \$111  = s1_valid & \$110 ;
+  assign \$112  = ~ s3_valid;
+  assign \$113  = ~ points__valid;
+  assign \$114  = \$113  | points__ready;
+  assign \$115  = s3_valid & \$114 ;
+  assign \$116  = ~ pending;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = \$112  | \$117 ;
+  assign \$119  = s2_valid & \$118 ;
+  assign \$121  = alive[1] & below1_0;
+  assign \$122  = alive[2] & below2_0;
+  assign \$123  = alive[3] & below3_0;
+  assign \$124  = alive[4] & below4_0;
+  assign \$125  = alive[5] & below5_0;
+  assign \$126  = alive[6] & below6_0;
+  assign \$127  = alive[7] & below7_0;
+  assign \$128  = alive[1] & below1_1;
+  assign \$129  = alive[2] & below2_1;
+  assign \$130  = alive[3] & below3_1;
+  assign \$131  = alive[4] & below4_1;
+  assign \$132  = alive[5] & below5_1;
+  assign \$133  = alive[6] & below6_1;
+  assign \$134  = alive[7] & below7_1;
+  assign \$135  = alive[2] & below2_2;
+  assign \$136  = alive[3] & below3_2;
+  assign \$137  = alive[4] & below4_2;
+  assign \$138  = alive[5] & below5_2;
+  assign \$139  = alive[6] & below6_2;
+  assign \$140  = alive[7] & below7_2;
+  assign \$141  = alive[3] & below3_3;
+  assign \$142  = alive[4] & below4_3;
+  assign \$143  = alive[5] & below5_3;
+  assign \$144  = alive[6] & below6_3;
+  assign \$145  = alive[7] & below7_3;
+  assign \$146  = alive[4] & below4_4;
+  assign \$147  = alive[5] & below5_4;
+  assign \$148  = alive[6] & below6_4;
+  assign \$149  = alive[7] & below7_4;
+  assign \$150  = alive[5] & below5_5;
+  assign \$151  = alive[6] & below6_5;
+  assign \$152  = alive[7] & below7_5;
+  assign \$153  = alive[6] & below6_6;
+  assign \$154  = alive[7] & below7_6;
+  assign \$155  = alive[7] & below7_7;
+  assign \$156  = | { below8_7, below8_5, below8_3, below8_1 };
+  assign \$157  = | { below8_7, below8_6, below8_3, below8_2 };
+  assign \$158  = | { below8_7, below8_6, below8_5, below8_4 };
+  assign \$160  = ~ s3_valid;
+  assign \$161  = ~ points__valid;
+  assign \$162  = \$161  | points__ready;
+  assign \$163  = s3_valid & \$162 ;
+  assign \$164  = ~ pending;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = \$160  | \$165 ;
+  assign \$167  = s2_valid & \$166 ;
+  assign \$168  = ~ points__valid;
+  assign \$169  = \$168  | points__ready;
+  assign \$170  = s3_valid & \$169 ;
+  assign \$171  = ~ pending;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = lane0_takes0 ? q2_0 : 56'h00000000000000;
+  assign \$175  = lane0_takes1 ? q2_1 : 56'h00000000000000;
+  assign \$176  = \$174  | \$175 ;
+  assign \$177  = lane0_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$178  = \$176  | \$177 ;
+  assign \$179  = lane0_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$180  = \$178  | \$179 ;
+  assign \$181  = lane0_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = lane0_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$184  = \$182  | \$183 ;
+  assign \$185  = lane0_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$186  = \$184  | \$185 ;
+  assign \$187  = lane0_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = lane1_takes1 ? q2_1 : 56'h00000000000000;
+  assign \$191  = lane1_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = lane1_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$194  = \$192  | \$193 ;
+  assign \$195  = lane1_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = lane1_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = lane1_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = lane1_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$202  = \$200  | \$201 ;
+  assign \$203  = lane2_takes2 ? q2_2 : 56'h00000000000000;
+  assign \$205  = lane2_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$206  = \$204  | \$205 ;
+  assign \$207  = lane2_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$208  = \$206  | \$207 ;
+  assign \$209  = lane2_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$210  = \$208  | \$209 ;
+  assign \$211  = lane2_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = lane2_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$214  = \$212  | \$213 ;
+  assign \$215  = lane3_takes3 ? q2_3 : 56'h00000000000000;
+  assign \$217  = lane3_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = lane3_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = lane3_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = lane3_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$224  = \$222  | \$223 ;
+  assign \$225  = lane4_takes4 ? q2_4 : 56'h00000000000000;
+  assign \$227  = lane4_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = lane4_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = lane4_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = lane5_takes5 ? q2_5 : 56'h00000000000000;
+  assign \$235  = lane5_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = lane5_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = lane6_takes6 ? q2_6 : 56'h00000000000000;
+  assign \$241  = lane6_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$242  = \$240  | \$241 ;
+  assign \$243  = lane7_takes7 ? q2_7 : 56'h00000000000000;
+  assign \$245  = ~ points__valid;
+  assign \$246  = \$245  | points__ready;
+  assign \$247  = ~ points__valid;
+  assign \$248  = \$247  | points__ready;
+  assign \$249  = s3_valid & \$248 ;
+  assign \$250  = ~ pending;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = \$76 [3:0] >= 4'h8;
+  assign \$253  = \$252  | s3_last;
+  assign \$254  = \$251  & \$253 ;
+  assign \$255  = \$254  | pending;
+  assign \$256  = \$76 [3:0] >= 4'h8;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = \$76 [3:0] == 4'h8;
+  assign \$259  = s3_last & \$258 ;
+  assign \$260  = \$257  | \$259 ;
+  assign \$261  = pending ? 1'h1 : \$260 ;
+  assign \$262  = 1'h1 << n_left;
+  assign \$263  = \$262  - 1'h1;
+  assign \$264  = \$76 [3:0] >= 4'h8;
+  assign \$265  = 1'h1 << \$76 [3:0];
+  assign \$266  = \$265  - 1'h1;
+  assign \$267  = \$264  ? 25'h00000ff : \$266 ;
+  assign \$268  = pending ? { \$263 [16], \$263 [16], \$263 [16], \$263 [16], \$263 [16], \$263 [16], \$263 [16], \$263 [16], \$263  } : \$267 ;
+  assign \$269  = n_left > 1'h0;
+  assign \$270  = 1'h0 - n_left;
+  assign \$272  = \$269  ? left0 : \$271 ;
+  assign \$273  = pending ? left0 : \$272 ;
+  assign \$274  = n_left > 1'h1;
+  assign \$275  = 1'h1 - n_left;
+  assign \$277  = \$274  ? left1 : \$276 ;
+  assign \$278  = pending ? left1 : \$277 ;
+  assign \$279  = n_left > 2'h2;
+  assign \$280  = 2'h2 - n_left;
+  assign \$282  = \$279  ? left2 : \$281 ;
+  assign \$283  = pending ? left2 : \$282 ;
+  assign \$284  = n_left > 2'h3;
+  assign \$285  = 2'h3 - n_left;
+  assign \$287  = \$284  ? left3 : \$286 ;
+  assign \$288  = pending ? left3 : \$287 ;
+  assign \$289  = n_left > 3'h4;
+  assign \$290  = 3'h4 - n_left;
+  assign \$292  = \$289  ? left4 : \$291 ;
+  assign \$293  = pending ? left4 : \$292 ;
+  assign \$294  = n_left > 3'h5;
+  assign \$295  = 3'h5 - n_left;
+  assign \$297  = \$294  ? left5 : \$296 ;
+  assign \$298  = pending ? left5 : \$297 ;
+  assign \$299  = n_left > 3'h6;
+  assign \$300  = 3'h6 - n_left;
+  assign \$302  = \$299  ? left6 : \$301 ;
+  assign \$303  = pending ? left6 : \$302 ;
+  assign \$304  = 3'h7 - n_left;
+  assign \$306  = pending ? left7 : \$305 ;
+  assign \$307  = ~ points__valid;
+  assign \$308  = \$307  | points__ready;
+  assign \$309  = s3_valid & \$308 ;
+  assign \$310  = ~ pending;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$76 [3:0] >= 4'h8;
+  assign \$313  = \$312  | s3_last;
+  assign \$314  = \$311  & \$313 ;
+  assign \$315  = \$314  | pending;
+  assign \$316  = \$76 [3:0] >= 4'h8;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$76 [3:0] == 4'h8;
+  assign \$319  = s3_last & \$318 ;
+  assign \$320  = \$317  | \$319 ;
+  assign \$321  = pending ? 1'h1 : \$320 ;
+  assign \$322  = beat_no + 1'h1;
+  assign \$323  = \$321  ? 18'h00000 : \$322 ;
+  assign \$324  = ~ points__valid;
+  assign \$325  = \$324  | points__ready;
+  assign \$326  = s3_valid & \$325 ;
+  assign \$327  = ~ pending;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = ~ points__valid;
+  assign \$330  = \$329  | points__ready;
+  assign \$331  = pending & \$330 ;
+  assign \$332  = \$76 [3:0] >= 4'h8;
+  assign \$333  = \$76 [3:0] - 4'h8;
+  assign \$334  = \$76 [3:0] != 4'h8;
+  assign \$335  = s3_last & \$334 ;
+  assign \$336  = 1'h0 - n_left;
+  assign \$338  = 1'h1 - n_left;
+  assign \$340  = 2'h2 - n_left;
+  assign \$342  = 2'h3 - n_left;
+  assign \$344  = 3'h4 - n_left;
+  assign \$346  = 3'h5 - n_left;
+  assign \$348  = 3'h6 - n_left;
+  assign \$350  = 3'h7 - n_left;
+  assign \$352  = n_left > 1'h0;
+  assign \$353  = 1'h0 - n_left;
+  assign \$355  = \$352  ? left0 : \$354 ;
+  assign \$356  = n_left > 1'h1;
+  assign \$357  = 1'h1 - n_left;
+  assign \$359  = \$356  ? left1 : \$358 ;
+  assign \$360  = n_left > 2'h2;
+  assign \$361  = 2'h2 - n_left;
+  assign \$363  = \$360  ? left2 : \$362 ;
+  assign \$364  = n_left > 2'h3;
+  assign \$365  = 2'h3 - n_left;
+  assign \$367  = \$364  ? left3 : \$366 ;
+  assign \$368  = n_left > 3'h4;
+  assign \$369  = 3'h4 - n_left;
+  assign \$371  = \$368  ? left4 : \$370 ;
+  assign \$372  = n_left > 3'h5;
+  assign \$373  = 3'h5 - n_left;
+  assign \$375  = \$372  ? left5 : \$374 ;
+  assign \$376  = n_left > 3'h6;
+  assign \$377  = 3'h6 - n_left;
+  assign \$379  = \$376  ? left6 : \$378 ;
+  assign \$380  = 3'h7 - n_left;
+  always @(posedge clk)
+    q0 <= \$382 ;
+  always @(posedge clk)
+    q1 <= \$383 ;
+  always @(posedge clk)
+    q2 <= \$384 ;
+  always @(posedge clk)
+    q3 <= \$385 ;
+  always @(posedge clk)
+    q4 <= \$386 ;
+  always @(posedge clk)
+    q5 <= \$387 ;
+  always @(posedge clk)
+    q6 <= \$388 ;
+  always @(posedge clk)
+    q7 <= \$389 ;
+  always @(posedge clk)
+    alive <= \$390 ;
+  always @(posedge clk)
+    s1_last <= \$391 ;
+  always @(posedge clk)
+    s1_valid <= \$392 ;
+  always @(posedge clk)
+    prev <= \$393 ;
+  always @(posedge clk)
+    have_prev <= \$394 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$395 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$396 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$397 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$398 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$399 ;
+  always @(posedge clk)
+    lane0_takes5 <= \$400 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$401 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$402 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$403 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$404 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$405 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$406 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$407 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$408 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$409 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$410 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$411 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$412 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$413 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$414 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$415 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$416 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$417 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$418 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$419 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$420 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$421 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$422 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$423 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$424 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$425 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$426 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$427 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$428 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$429 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$430 ;
+  always @(posedge clk)
+    q2_0 <= \$431 ;
+  always @(posedge clk)
+    q2_1 <= \$432 ;
   always @(posedge clk)
-    q0 <= \$2250 ;
+    q2_2 <= \$433 ;
   always @(posedge clk)
-    q1 <= \$2251 ;
+    q2_3 <= \$434 ;
   always @(posedge clk)
-    q2 <= \$2252 ;
-  always @(posedge clk)
-    q3 <= \$2253 ;
-  always @(posedge clk)
-    q4 <= \$2254 ;
-  always @(posedge clk)
-    q5 <= \$2255 ;
-  always @(posedge clk)
-    q6 <= \$2256 ;
-  always @(posedge clk)
-    q7 <= \$2257 ;
-  always @(posedge clk)
-    alive <= \$2258 ;
-  always @(posedge clk)
-    s1_last <= \$2259 ;
-  always @(posedge clk)
-    s1_valid <= \$2260 ;
-  always @(posedge clk)
-    prev <= \$2261 ;
-  always @(posedge clk)
-    have_prev <= \$2262 ;
-  always @(posedge clk)
-    lane0_takes0 <= \$2263 ;
-  always @(posedge clk)
-    lane0_takes1 <= \$2264 ;
-  always @(posedge clk)
-    lane0_takes2 <= \$2265 ;
-  always @(posedge clk)
-    lane0_takes3 <= \$2266 ;
-  always @(posedge clk)
-    lane0_takes4 <= \$2267 ;
-  always @(posedge clk)
-    lane0_takes5 <= \$2268 ;
-  always @(posedge clk)
-    lane0_takes6 <= \$2269 ;
-  always @(posedge clk)
-    lane0_takes7 <= \$2270 ;
-  always @(posedge clk)
-    lane1_takes1 <= \$2271 ;
-  always @(posedge clk)
-    lane1_takes2 <= \$2272 ;
-  always @(posedge clk)
-    lane1_takes3 <= \$2273 ;
-  always @(posedge clk)
-    lane1_takes4 <= \$2274 ;
-  always @(posedge clk)
-    lane1_takes5 <= \$2275 ;
-  always @(posedge clk)
-    lane1_takes6 <= \$2276 ;
-  always @(posedge clk)
-    lane1_takes7 <= \$2277 ;
-  always @(posedge clk)
-    lane2_takes2 <= \$2278 ;
-  always @(posedge clk)
-    lane2_takes3 <= \$2279 ;
-  always @(posedge clk)
-    lane2_takes4 <= \$2280 ;
-  always @(posedge clk)
-    lane2_takes5 <= \$2281 ;
-  always @(posedge clk)
-    lane2_takes6 <= \$2282 ;
-  always @(posedge clk)
-    lane2_takes7 <= \$2283 ;
-  always @(posedge clk)
-    lane3_takes3 <= \$2284 ;
-  always @(posedge clk)
-    lane3_takes4 <= \$2285 ;
-  always @(posedge clk)
-    lane3_takes5 <= \$2286 ;
-  always @(posedge clk)
-    lane3_takes6 <= \$2287 ;
-  always @(posedge clk)
-    lane3_takes7 <= \$2288 ;
-  always @(posedge clk)
-    lane4_takes4 <= \$2289 ;
-  always @(posedge clk)
-    lane4_takes5 <= \$2290 ;
-  always @(posedge clk)
-    lane4_takes6 <= \$2291 ;
-  always @(posedge clk)
-    lane4_takes7 <= \$2292 ;
-  always @(posedge clk)
-    lane5_takes5 <= \$2293 ;
-  always @(posedge clk)
-    lane5_takes6 <= \$2294 ;
-  always @(posedge clk)
-    lane5_takes7 <= \$2295 ;
-  always @(posedge clk)
-    lane6_takes6 <= \$2296 ;
-  always @(posedge clk)
-    lane6_takes7 <= \$2297 ;
-  always @(posedge clk)
-    lane7_takes7 <= \$2298 ;
-  always @(posedge clk)
-    q2_0 <= \$2299 ;
-  always @(posedge clk)
-    q2_1 <= \$2300 ;
-  always @(posedge clk)
-    q2_2 <= \$2301 ;
-  always @(posedge clk)
-    q2_3 <= \$2302 ;
-  always @(posedge clk)
-    q2_4 <= \$2303 ;
-  always @(posedge clk)
-    q2_5 <= \$2304 ;
-  always @(posedge clk)
-    q2_6 <= \$2305 ;
-  always @(posedge clk)
-    q2_7 <= \$2306 ;
-  always @(posedge clk)
-    n2 <= \$2307 ;
-  always @(posedge clk)
-    s2_last <= \$2308 ;
-  always @(posedge clk)
-    s2_valid <= \$2309 ;
-  always @(posedge clk)
-    packed0 <= \$2310 ;
-  always @(posedge clk)
-    packed1 <= \$2311 ;
-  always @(posedge clk)
-    packed2 <= \$2312 ;
-  always @(posedge clk)
-    packed3 <= \$2313 ;
-  always @(posedge clk)
-    packed4 <= \$2314 ;
-  always @(posedge clk)
-    packed5 <= \$2315 ;
-  always @(posedge clk)
-    packed6 <= \$2316 ;
-  always @(posedge clk)
-    packed7 <= \$2317 ;
-  always @(posedge clk)
-    count <= \$2318 ;
-  always @(posedge clk)
-    s3_last <= \$2319 ;
-  always @(posedge clk)
-    s3_valid <= \$2320 ;
-  always @(posedge clk)
-    points__valid <= \$2321 ;
-  always @(posedge clk)
-    points__payload <= \$2322 ;
-  always @(posedge clk)
-    beat_no <= \$2323 ;
-  always @(posedge clk)
-    n_left <= \$2324 ;
-  always @(posedge clk)
-    pending <= \$2325 ;
-  always @(posedge clk)
-    left0 <= \$2326 ;
-  always @(posedge clk)
-    left1 <= \$2327 ;
-  always @(posedge clk)
-    left2 <= \$2328 ;
-  always @(posedge clk)
-    left3 <= \$2329 ;
-  always @(posedge clk)
-    left4 <= \$2330 ;
-  always @(posedge clk)
-    left5 <= \$2331 ;
-  always @(posedge clk)
-    left6 <= \$2332 ;
-  always @(posedge clk)
-    left7 <= \$2333 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2138 [2:0])
-      3'h0:
-          \$2139  = packed0;
-      3'h1:
-          \$2139  = packed1;
-      3'h2:
-          \$2139  = packed2;
-      3'h3:
-          \$2139  = packed3;
-      3'h4:
-          \$2139  = packed4;
-      3'h5:
-          \$2139  = packed5;
-      3'h6:
-          \$2139  = packed6;
-      3'h7:
-          \$2139  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2143 [2:0])
-      3'h0:
-          \$2144  = packed0;
-      3'h1:
-          \$2144  = packed1;
-      3'h2:
-          \$2144  = packed2;
-      3'h3:
-          \$2144  = packed3;
-      3'h4:
-          \$2144  = packed4;
-      3'h5:
-          \$2144  = packed5;
-      3'h6:
-          \$2144  = packed6;
-      3'h7:
-          \$2144  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2148 [2:0])
-      3'h0:
-          \$2149  = packed0;
-      3'h1:
-          \$2149  = packed1;
-      3'h2:
-          \$2149  = packed2;
-      3'h3:
-          \$2149  = packed3;
-      3'h4:
-          \$2149  = packed4;
-      3'h5:
-          \$2149  = packed5;
-      3'h6:
-          \$2149  = packed6;
-      3'h7:
-          \$2149  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2153 [2:0])
-      3'h0:
-          \$2154  = packed0;
-      3'h1:
-          \$2154  = packed1;
-      3'h2:
-          \$2154  = packed2;
-      3'h3:
-          \$2154  = packed3;
-      3'h4:
-          \$2154  = packed4;
-      3'h5:
-          \$2154  = packed5;
-      3'h6:
-          \$2154  = packed6;
-      3'h7:
-          \$2154  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2158 [2:0])
-      3'h0:
-          \$2159  = packed0;
-      3'h1:
-          \$2159  = packed1;
-      3'h2:
-          \$2159  = packed2;
-      3'h3:
-          \$2159  = packed3;
-      3'h4:
-          \$2159  = packed4;
-      3'h5:
-          \$2159  = packed5;
-      3'h6:
-          \$2159  = packed6;
-      3'h7:
-          \$2159  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2163 [2:0])
-      3'h0:
-          \$2164  = packed0;
-      3'h1:
-          \$2164  = packed1;
-      3'h2:
-          \$2164  = packed2;
-      3'h3:
-          \$2164  = packed3;
-      3'h4:
-          \$2164  = packed4;
-      3'h5:
-          \$2164  = packed5;
-      3'h6:
-          \$2164  = packed6;
-      3'h7:
-          \$2164  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2168 [2:0])
-      3'h0:
-          \$2169  = packed0;
-      3'h1:
-          \$2169  = packed1;
-      3'h2:
-          \$2169  = packed2;
-      3'h3:
-          \$2169  = packed3;
-      3'h4:
-          \$2169  = packed4;
-      3'h5:
-          \$2169  = packed5;
-      3'h6:
-          \$2169  = packed6;
-      3'h7:
-          \$2169  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2172 [2:0])
-      3'h0:
-          \$2173  = packed0;
-      3'h1:
-          \$2173  = packed1;
-      3'h2:
-          \$2173  = packed2;
-      3'h3:
-          \$2173  = packed3;
-      3'h4:
-          \$2173  = packed4;
-      3'h5:
-          \$2173  = packed5;
-      3'h6:
-          \$2173  = packed6;
-      3'h7:
-          \$2173  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2204 [2:0])
-      3'h0:
-          \$2205  = packed0;
-      3'h1:
-          \$2205  = packed1;
-      3'h2:
-          \$2205  = packed2;
-      3'h3:
-          \$2205  = packed3;
-      3'h4:
-          \$2205  = packed4;
-      3'h5:
-          \$2205  = packed5;
-      3'h6:
-          \$2205  = packed6;
-      3'h7:
-          \$2205  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2206 [2:0])
-      3'h0:
-          \$2207  = packed0;
-      3'h1:
-          \$2207  = packed1;
-      3'h2:
-          \$2207  = packed2;
-      3'h3:
-          \$2207  = packed3;
-      3'h4:
-          \$2207  = packed4;
-      3'h5:
-          \$2207  = packed5;
-      3'h6:
-          \$2207  = packed6;
-      3'h7:
-          \$2207  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2208 [2:0])
-      3'h0:
-          \$2209  = packed0;
-      3'h1:
-          \$2209  = packed1;
-      3'h2:
-          \$2209  = packed2;
-      3'h3:
-          \$2209  = packed3;
-      3'h4:
-          \$2209  = packed4;
-      3'h5:
-          \$2209  = packed5;
-      3'h6:
-          \$2209  = packed6;
-      3'h7:
-          \$2209  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2210 [2:0])
-      3'h0:
-          \$2211  = packed0;
-      3'h1:
-          \$2211  = packed1;
-      3'h2:
-          \$2211  = packed2;
-      3'h3:
-          \$2211  = packed3;
-      3'h4:
-          \$2211  = packed4;
-      3'h5:
-          \$2211  = packed5;
-      3'h6:
-          \$2211  = packed6;
-      3'h7:
-          \$2211  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2212 [2:0])
-      3'h0:
-          \$2213  = packed0;
-      3'h1:
-          \$2213  = packed1;
-      3'h2:
-          \$2213  = packed2;
-      3'h3:
-          \$2213  = packed3;
-      3'h4:
-          \$2213  = packed4;
-      3'h5:
-          \$2213  = packed5;
-      3'h6:
-          \$2213  = packed6;
-      3'h7:
-          \$2213  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2214 [2:0])
-      3'h0:
-          \$2215  = packed0;
-      3'h1:
-          \$2215  = packed1;
-      3'h2:
-          \$2215  = packed2;
-      3'h3:
-          \$2215  = packed3;
-      3'h4:
-          \$2215  = packed4;
-      3'h5:
-          \$2215  = packed5;
-      3'h6:
-          \$2215  = packed6;
-      3'h7:
-          \$2215  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2216 [2:0])
-      3'h0:
-          \$2217  = packed0;
-      3'h1:
-          \$2217  = packed1;
-      3'h2:
-          \$2217  = packed2;
-      3'h3:
-          \$2217  = packed3;
-      3'h4:
-          \$2217  = packed4;
-      3'h5:
-          \$2217  = packed5;
-      3'h6:
-          \$2217  = packed6;
-      3'h7:
-          \$2217  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2218 [2:0])
-      3'h0:
-          \$2219  = packed0;
-      3'h1:
-          \$2219  = packed1;
-      3'h2:
-          \$2219  = packed2;
-      3'h3:
-          \$2219  = packed3;
-      3'h4:
-          \$2219  = packed4;
-      3'h5:
-          \$2219  = packed5;
-      3'h6:
-          \$2219  = packed6;
-      3'h7:
-          \$2219  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2221 [2:0])
-      3'h0:
-          \$2222  = packed0;
-      3'h1:
-          \$2222  = packed1;
-      3'h2:
-          \$2222  = packed2;
-      3'h3:
-          \$2222  = packed3;
-      3'h4:
-          \$2222  = packed4;
-      3'h5:
-          \$2222  = packed5;
-      3'h6:
-          \$2222  = packed6;
-      3'h7:
-          \$2222  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2225 [2:0])
-      3'h0:
-          \$2226  = packed0;
-      3'h1:
-          \$2226  = packed1;
-      3'h2:
-          \$2226  = packed2;
-      3'h3:
-          \$2226  = packed3;
-      3'h4:
-          \$2226  = packed4;
-      3'h5:
-          \$2226  = packed5;
-      3'h6:
-          \$2226  = packed6;
-      3'h7:
-          \$2226  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2229 [2:0])
-      3'h0:
-          \$2230  = packed0;
-      3'h1:
-          \$2230  = packed1;
-      3'h2:
-          \$2230  = packed2;
-      3'h3:
-          \$2230  = packed3;
-      3'h4:
-          \$2230  = packed4;
-      3'h5:
-          \$2230  = packed5;
-      3'h6:
-          \$2230  = packed6;
-      3'h7:
-          \$2230  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2233 [2:0])
-      3'h0:
-          \$2234  = packed0;
-      3'h1:
-          \$2234  = packed1;
-      3'h2:
-          \$2234  = packed2;
-      3'h3:
-          \$2234  = packed3;
-      3'h4:
-          \$2234  = packed4;
-      3'h5:
-          \$2234  = packed5;
-      3'h6:
-          \$2234  = packed6;
-      3'h7:
-          \$2234  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2237 [2:0])
-      3'h0:
-          \$2238  = packed0;
-      3'h1:
-          \$2238  = packed1;
-      3'h2:
-          \$2238  = packed2;
-      3'h3:
-          \$2238  = packed3;
-      3'h4:
-          \$2238  = packed4;
-      3'h5:
-          \$2238  = packed5;
-      3'h6:
-          \$2238  = packed6;
-      3'h7:
-          \$2238  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2241 [2:0])
-      3'h0:
-          \$2242  = packed0;
-      3'h1:
-          \$2242  = packed1;
-      3'h2:
-          \$2242  = packed2;
-      3'h3:
-          \$2242  = packed3;
-      3'h4:
-          \$2242  = packed4;
-      3'h5:
-          \$2242  = packed5;
-      3'h6:
-          \$2242  = packed6;
-      3'h7:
-          \$2242  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2245 [2:0])
-      3'h0:
-          \$2246  = packed0;
-      3'h1:
-          \$2246  = packed1;
-      3'h2:
-          \$2246  = packed2;
-      3'h3:
-          \$2246  = packed3;
-      3'h4:
-          \$2246  = packed4;
-      3'h5:
-          \$2246  = packed5;
-      3'h6:
-          \$2246  = packed6;
-      3'h7:
-          \$2246  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$2248 [2:0])
-      3'h0:
-          \$2249  = packed0;
-      3'h1:
-          \$2249  = packed1;
-      3'h2:
-          \$2249  = packed2;
-      3'h3:
-          \$2249  = packed3;
-      3'h4:
-          \$2249  = packed4;
-      3'h5:
-          \$2249  = packed5;
-      3'h6:
-          \$2249  = packed6;
-      3'h7:
-          \$2249  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = q0;
-    if (\$14 ) begin
-      \$2250  = { keys__payload[55:3], 3'h0 };
-    end
-    if (rst) begin
-      \$2250  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = q1;
-    if (\$14 ) begin
-      \$2251  = { keys__payload[131:79], 3'h0 };
-    end
-    if (rst) begin
-      \$2251  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = q2;
-    if (\$14 ) begin
-      \$2252  = { keys__payload[207:155], 3'h0 };
-    end
-    if (rst) begin
-      \$2252  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = q3;
-    if (\$14 ) begin
-      \$2253  = { keys__payload[283:231], 3'h0 };
-    end
-    if (rst) begin
-      \$2253  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = q4;
-    if (\$14 ) begin
-      \$2254  = { keys__payload[359:307], 3'h0 };
-    end
-    if (rst) begin
-      \$2254  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = q5;
-    if (\$14 ) begin
-      \$2255  = { keys__payload[435:383], 3'h0 };
-    end
-    if (rst) begin
-      \$2255  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = q6;
-    if (\$14 ) begin
-      \$2256  = { keys__payload[511:459], 3'h0 };
-    end
-    if (rst) begin
-      \$2256  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = q7;
-    if (\$14 ) begin
-      \$2257  = { keys__payload[587:535], 3'h0 };
-    end
-    if (rst) begin
-      \$2257  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = alive;
-    if (\$14 ) begin
-      \$2258  = \$36 ;
-    end
-    if (rst) begin
-      \$2258  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = s1_last;
-    if (\$14 ) begin
-      \$2259  = keys__payload[616];
-    end
-    if (rst) begin
-      \$2259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = s1_valid;
-    if (\$14 ) begin
-      \$2260  = 1'h1;
-    end else if (\$25 ) begin
-      \$2260  = 1'h0;
-    end
-    if (rst) begin
-      \$2260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = prev;
-    if (\$14 ) begin
-      \$2261  = { keys__payload[587:535], 3'h0 };
-    end
-    if (rst) begin
-      \$2261  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = have_prev;
-    if (\$14 ) begin
-      \$2262  = \$37 ;
-    end
-    if (rst) begin
-      \$2262  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = lane0_takes0;
-    if (\$48 ) begin
-      \$2263  = \$57 ;
-    end
-    if (rst) begin
-      \$2263  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = lane0_takes1;
-    if (\$48 ) begin
-      \$2264  = \$59 ;
-    end
-    if (rst) begin
-      \$2264  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = lane0_takes2;
-    if (\$48 ) begin
-      \$2265  = \$62 ;
-    end
-    if (rst) begin
-      \$2265  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = lane0_takes3;
-    if (\$48 ) begin
-      \$2266  = \$66 ;
-    end
-    if (rst) begin
-      \$2266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = lane0_takes4;
-    if (\$48 ) begin
-      \$2267  = \$71 ;
-    end
-    if (rst) begin
-      \$2267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = lane0_takes5;
-    if (\$48 ) begin
-      \$2268  = \$77 ;
-    end
-    if (rst) begin
-      \$2268  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = lane0_takes6;
-    if (\$48 ) begin
-      \$2269  = \$84 ;
-    end
-    if (rst) begin
-      \$2269  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = lane0_takes7;
-    if (\$48 ) begin
-      \$2270  = \$92 ;
-    end
-    if (rst) begin
-      \$2270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = lane1_takes1;
-    if (\$48 ) begin
-      \$2271  = \$94 ;
-    end
-    if (rst) begin
-      \$2271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = lane1_takes2;
-    if (\$48 ) begin
-      \$2272  = \$98 ;
-    end
-    if (rst) begin
-      \$2272  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = lane1_takes3;
-    if (\$48 ) begin
-      \$2273  = \$105 ;
-    end
-    if (rst) begin
-      \$2273  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = lane1_takes4;
-    if (\$48 ) begin
-      \$2274  = \$116 ;
-    end
-    if (rst) begin
-      \$2274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = lane1_takes5;
-    if (\$48 ) begin
-      \$2275  = \$132 ;
-    end
-    if (rst) begin
-      \$2275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = lane1_takes6;
-    if (\$48 ) begin
-      \$2276  = \$154 ;
-    end
-    if (rst) begin
-      \$2276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = lane1_takes7;
-    if (\$48 ) begin
-      \$2277  = \$183 ;
-    end
-    if (rst) begin
-      \$2277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = lane2_takes2;
-    if (\$48 ) begin
-      \$2278  = \$186 ;
-    end
-    if (rst) begin
-      \$2278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = lane2_takes3;
-    if (\$48 ) begin
-      \$2279  = \$193 ;
-    end
-    if (rst) begin
-      \$2279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = lane2_takes4;
-    if (\$48 ) begin
-      \$2280  = \$207 ;
-    end
-    if (rst) begin
-      \$2280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = lane2_takes5;
-    if (\$48 ) begin
-      \$2281  = \$232 ;
-    end
-    if (rst) begin
-      \$2281  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = lane2_takes6;
-    if (\$48 ) begin
-      \$2282  = \$273 ;
-    end
-    if (rst) begin
-      \$2282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = lane2_takes7;
-    if (\$48 ) begin
-      \$2283  = \$336 ;
-    end
-    if (rst) begin
-      \$2283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = lane3_takes3;
-    if (\$48 ) begin
-      \$2284  = \$340 ;
-    end
-    if (rst) begin
-      \$2284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = lane3_takes4;
-    if (\$48 ) begin
-      \$2285  = \$351 ;
-    end
-    if (rst) begin
-      \$2285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = lane3_takes5;
-    if (\$48 ) begin
-      \$2286  = \$376 ;
-    end
-    if (rst) begin
-      \$2286  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = lane3_takes6;
-    if (\$48 ) begin
-      \$2287  = \$426 ;
-    end
-    if (rst) begin
-      \$2287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = lane3_takes7;
-    if (\$48 ) begin
-      \$2288  = \$517 ;
-    end
-    if (rst) begin
-      \$2288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = lane4_takes4;
-    if (\$48 ) begin
-      \$2289  = \$522 ;
-    end
-    if (rst) begin
-      \$2289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = lane4_takes5;
-    if (\$48 ) begin
-      \$2290  = \$538 ;
-    end
-    if (rst) begin
-      \$2290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = lane4_takes6;
-    if (\$48 ) begin
-      \$2291  = \$579 ;
-    end
-    if (rst) begin
-      \$2291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = lane4_takes7;
-    if (\$48 ) begin
-      \$2292  = \$670 ;
-    end
-    if (rst) begin
-      \$2292  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = lane5_takes5;
-    if (\$48 ) begin
-      \$2293  = \$676 ;
-    end
-    if (rst) begin
-      \$2293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = lane5_takes6;
-    if (\$48 ) begin
-      \$2294  = \$698 ;
-    end
-    if (rst) begin
-      \$2294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = lane5_takes7;
-    if (\$48 ) begin
-      \$2295  = \$761 ;
-    end
-    if (rst) begin
-      \$2295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = lane6_takes6;
-    if (\$48 ) begin
-      \$2296  = \$768 ;
-    end
-    if (rst) begin
-      \$2296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = lane6_takes7;
-    if (\$48 ) begin
-      \$2297  = \$797 ;
-    end
-    if (rst) begin
-      \$2297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = lane7_takes7;
-    if (\$48 ) begin
-      \$2298  = \$805 ;
-    end
-    if (rst) begin
-      \$2298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = q2_0;
-    if (\$48 ) begin
-      \$2299  = q0;
-    end
-    if (rst) begin
-      \$2299  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = q2_1;
-    if (\$48 ) begin
-      \$2300  = q1;
-    end
-    if (rst) begin
-      \$2300  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = q2_2;
-    if (\$48 ) begin
-      \$2301  = q2;
-    end
-    if (rst) begin
-      \$2301  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = q2_3;
-    if (\$48 ) begin
-      \$2302  = q3;
-    end
-    if (rst) begin
-      \$2302  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = q2_4;
-    if (\$48 ) begin
-      \$2303  = q4;
-    end
-    if (rst) begin
-      \$2303  = 56'h00000000000000;
-    end
-  end
+    q2_4 <= \$435 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = q2_5;
-    if (\$48 ) begin
-      \$2304  = q5;
+    \$436  = q2_5;
+    if (\$111 ) begin
+      \$436  = q5;
     end
     if (rst) begin
-      \$2304  = 56'h00000000000000;
+      \$436  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = q2_6;
-    if (\$48 ) begin
-      \$2305  = q6;
+    \$437  = q2_6;
+    if (\$111 ) begin
+      \$437  = q6;
     end
     if (rst) begin
-      \$2305  = 56'h00000000000000;
+      \$437  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = q2_7;
-    if (\$48 ) begin
-      \$2306  = q7;
+    \$438  = q2_7;
+    if (\$111 ) begin
+      \$438  = q7;
     end
     if (rst) begin
-      \$2306  = 56'h00000000000000;
+      \$438  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = n2;
-    if (\$48 ) begin
-      \$2307  = { \$2027 , \$2018 , \$1556 , \$1184  };
+    \$439  = n2;
+    if (\$111 ) begin
+      \$439  = { \$159 , \$158 , \$157 , \$156  };
     end
     if (rst) begin
-      \$2307  = 4'h0;
+      \$439  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = s2_last;
-    if (\$48 ) begin
-      \$2308  = s1_last;
+    \$440  = s2_last;
+    if (\$111 ) begin
+      \$440  = s1_last;
     end
     if (rst) begin
-      \$2308  = 1'h0;
+      \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = s2_valid;
-    if (\$48 ) begin
-      \$2309  = 1'h1;
-    end else if (\$56 ) begin
-      \$2309  = 1'h0;
+    \$441  = s2_valid;
+    if (\$111 ) begin
+      \$441  = 1'h1;
+    end else if (\$119 ) begin
+      \$441  = 1'h0;
     end
     if (rst) begin
-      \$2309  = 1'h0;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = packed0;
-    if (\$2035 ) begin
-      \$2310  = \$2056 ;
+    \$442  = packed0;
+    if (\$167 ) begin
+      \$442  = \$188 ;
     end
     if (rst) begin
-      \$2310  = 56'h00000000000000;
+      \$442  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = packed1;
-    if (\$2035 ) begin
-      \$2311  = \$2070 ;
+    \$443  = packed1;
+    if (\$167 ) begin
+      \$443  = \$202 ;
     end
     if (rst) begin
-      \$2311  = 56'h00000000000000;
+      \$443  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = packed2;
-    if (\$2035 ) begin
-      \$2312  = \$2082 ;
+    \$444  = packed2;
+    if (\$167 ) begin
+      \$444  = \$214 ;
     end
     if (rst) begin
-      \$2312  = 56'h00000000000000;
+      \$444  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = packed3;
-    if (\$2035 ) begin
-      \$2313  = \$2092 ;
+    \$445  = packed3;
+    if (\$167 ) begin
+      \$445  = \$224 ;
     end
     if (rst) begin
-      \$2313  = 56'h00000000000000;
+      \$445  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = packed4;
-    if (\$2035 ) begin
-      \$2314  = \$2100 ;
+    \$446  = packed4;
+    if (\$167 ) begin
+      \$446  = \$232 ;
     end
     if (rst) begin
-      \$2314  = 56'h00000000000000;
+      \$446  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = packed5;
-    if (\$2035 ) begin
-      \$2315  = \$2106 ;
+    \$447  = packed5;
+    if (\$167 ) begin
+      \$447  = \$238 ;
     end
     if (rst) begin
-      \$2315  = 56'h00000000000000;
+      \$447  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = packed6;
-    if (\$2035 ) begin
-      \$2316  = \$2110 ;
+    \$448  = packed6;
+    if (\$167 ) begin
+      \$448  = \$242 ;
     end
     if (rst) begin
-      \$2316  = 56'h00000000000000;
+      \$448  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = packed7;
-    if (\$2035 ) begin
-      \$2317  = \$2112 ;
+    \$449  = packed7;
+    if (\$167 ) begin
+      \$449  = \$244 ;
     end
     if (rst) begin
-      \$2317  = 56'h00000000000000;
+      \$449  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = count;
-    if (\$2035 ) begin
-      \$2318  = n2;
+    \$450  = count;
+    if (\$167 ) begin
+      \$450  = n2;
     end
     if (rst) begin
-      \$2318  = 4'h0;
+      \$450  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = s3_last;
-    if (\$2035 ) begin
-      \$2319  = s2_last;
+    \$451  = s3_last;
+    if (\$167 ) begin
+      \$451  = s2_last;
     end
     if (rst) begin
-      \$2319  = 1'h0;
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = s3_valid;
-    if (\$2035 ) begin
-      \$2320  = 1'h1;
-    end else if (\$2040 ) begin
-      \$2320  = 1'h0;
+    \$452  = s3_valid;
+    if (\$167 ) begin
+      \$452  = 1'h1;
+    end else if (\$172 ) begin
+      \$452  = 1'h0;
     end
     if (rst) begin
-      \$2320  = 1'h0;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = points__valid;
-    if (\$2114 ) begin
-      \$2321  = \$2123 ;
+    \$453  = points__valid;
+    if (\$246 ) begin
+      \$453  = \$255 ;
     end
     if (rst) begin
-      \$2321  = 1'h0;
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = points__payload;
-    if (\$2114 ) begin
-      \$2322 [616] = \$2129 ;
-      \$2322 [615:608] = \$2136 [7:0];
-      \$2322 [55:0] = \$2141 ;
-      \$2322 [131:76] = \$2146 ;
-      \$2322 [207:152] = \$2151 ;
-      \$2322 [283:228] = \$2156 ;
-      \$2322 [359:304] = \$2161 ;
-      \$2322 [435:380] = \$2166 ;
-      \$2322 [511:456] = \$2171 ;
-      \$2322 [587:532] = \$2174 ;
-      \$2322 [75:56] = { beat_no, 3'h0 };
-      \$2322 [151:132] = { beat_no, 3'h1 };
-      \$2322 [227:208] = { beat_no, 3'h2 };
-      \$2322 [303:284] = { beat_no, 3'h3 };
-      \$2322 [379:360] = { beat_no, 3'h4 };
-      \$2322 [455:436] = { beat_no, 3'h5 };
-      \$2322 [531:512] = { beat_no, 3'h6 };
-      \$2322 [607:588] = { beat_no, 3'h7 };
+    \$454  = points__payload;
+    if (\$246 ) begin
+      \$454 [616] = \$261 ;
+      \$454 [615:608] = \$268 [7:0];
+      \$454 [55:0] = \$273 ;
+      \$454 [131:76] = \$278 ;
+      \$454 [207:152] = \$283 ;
+      \$454 [283:228] = \$288 ;
+      \$454 [359:304] = \$293 ;
+      \$454 [435:380] = \$298 ;
+      \$454 [511:456] = \$303 ;
+      \$454 [587:532] = \$306 ;
+      \$454 [75:56] = { beat_no, 3'h0 };
+      \$454 [151:132] = { beat_no, 3'h1 };
+      \$454 [227:208] = { beat_no, 3'h2 };
+      \$454 [303:284] = { beat_no, 3'h3 };
+      \$454 [379:360] = { beat_no, 3'h4 };
+      \$454 [455:436] = { beat_no, 3'h5 };
+      \$454 [531:512] = { beat_no, 3'h6 };
+      \$454 [607:588] = { beat_no, 3'h7 };
     end
     if (rst) begin
-      \$2322  = 617'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$454  = 617'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = beat_no;
-    if (\$2114 ) begin
-      if (\$2183 ) begin
-        \$2323  = \$2191 [16:0];
+    \$455  = beat_no;
+    if (\$246 ) begin
+      if (\$315 ) begin
+        \$455  = \$323 [16:0];
       end
     end
     if (rst) begin
-      \$2323  = 17'h00000;
+      \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = n_left;
-    if (\$2196 ) begin
+    \$456  = n_left;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2324  = \$2201 [2:0];
+      if (\$332 ) begin
+        \$456  = \$333 [2:0];
       end else if (s3_last) begin
-        \$2324  = 3'h0;
+        \$456  = 3'h0;
       end else begin
-        \$2324  = \$13 [2:0];
+        \$456  = \$76 [2:0];
       end
-    end else if (\$2199 ) begin
-      \$2324  = 3'h0;
+    end else if (\$331 ) begin
+      \$456  = 3'h0;
     end
     if (rst) begin
-      \$2324  = 3'h0;
+      \$456  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = pending;
-    if (\$2196 ) begin
-      if (\$2200 ) begin
-        \$2325  = \$2203 ;
+    \$457  = pending;
+    if (\$328 ) begin
+      if (\$332 ) begin
+        \$457  = \$335 ;
       end
-    end else if (\$2199 ) begin
-      \$2325  = 1'h0;
+    end else if (\$331 ) begin
+      \$457  = 1'h0;
     end
     if (rst) begin
-      \$2325  = 1'h0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = left0;
-    if (\$2196 ) begin
+    \$458  = left0;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2326  = \$2205 ;
+      if (\$332 ) begin
+        \$458  = \$337 ;
       end else if (s3_last) begin
       end else begin
-        \$2326  = \$2223 ;
+        \$458  = \$355 ;
       end
     end
     if (rst) begin
-      \$2326  = 56'h00000000000000;
+      \$458  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = left1;
-    if (\$2196 ) begin
+    \$459  = left1;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2327  = \$2207 ;
+      if (\$332 ) begin
+        \$459  = \$339 ;
       end else if (s3_last) begin
       end else begin
-        \$2327  = \$2227 ;
+        \$459  = \$359 ;
       end
     end
     if (rst) begin
-      \$2327  = 56'h00000000000000;
+      \$459  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = left2;
-    if (\$2196 ) begin
+    \$460  = left2;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2328  = \$2209 ;
+      if (\$332 ) begin
+        \$460  = \$341 ;
       end else if (s3_last) begin
       end else begin
-        \$2328  = \$2231 ;
+        \$460  = \$363 ;
       end
     end
     if (rst) begin
-      \$2328  = 56'h00000000000000;
+      \$460  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = left3;
-    if (\$2196 ) begin
+    \$461  = left3;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2329  = \$2211 ;
+      if (\$332 ) begin
+        \$461  = \$343 ;
       end else if (s3_last) begin
       end else begin
-        \$2329  = \$2235 ;
+        \$461  = \$367 ;
       end
     end
     if (rst) begin
-      \$2329  = 56'h00000000000000;
+      \$461  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = left4;
-    if (\$2196 ) begin
+    \$462  = left4;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2330  = \$2213 ;
+      if (\$332 ) begin
+        \$462  = \$345 ;
       end else if (s3_last) begin
       end else begin
-        \$2330  = \$2239 ;
+        \$462  = \$371 ;
       end
     end
     if (rst) begin
-      \$2330  = 56'h00000000000000;
+      \$462  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = left5;
-    if (\$2196 ) begin
+    \$463  = left5;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2331  = \$2215 ;
+      if (\$332 ) begin
+        \$463  = \$347 ;
       end else if (s3_last) begin
       end else begin
-        \$2331  = \$2243 ;
+        \$463  = \$375 ;
       end
     end
     if (rst) begin
-      \$2331  = 56'h00000000000000;
+      \$463  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = left6;
-    if (\$2196 ) begin
+    \$464  = left6;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2332  = \$2217 ;
+      if (\$332 ) begin
+        \$464  = \$349 ;
       end else if (s3_last) begin
       end else begin
-        \$2332  = \$2247 ;
+        \$464  = \$379 ;
       end
     end
     if (rst) begin
-      \$2332  = 56'h00000000000000;
+      \$464  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = left7;
-    if (\$2196 ) begin
+    \$465  = left7;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\$2200 ) begin
-        \$2333  = \$2219 ;
+      if (\$332 ) begin
+        \$465  = \$351 ;
       end else if (s3_last) begin
       end else begin
-        \$2333  = \$2249 ;
+        \$465  = \$381 ;
       end
     end
     if (rst) begin
-      \$2333  = 56'h00000000000000;
+      \$465  = 56'h00000000000000;
     end
   end
-  assign total = \$13 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$270 [2:0])
+      3'h0:
+          \$271  = packed0;
+      3'h1:
+          \$271  = packed1;
+      3'h2:
+          \$271  = packed2;
+      3'h3:
+          \$271  = packed3;
+      3'h4:
+          \$271  = packed4;
+      3'h5:
+          \$271  = packed5;
+      3'h6:
+          \$271  = packed6;
+      3'h7:
+          \$271  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$275 [2:0])
+      3'h0:
+          \$276  = packed0;
+      3'h1:
+          \$276  = packed1;
+      3'h2:
+          \$276  = packed2;
+      3'h3:
+          \$276  = packed3;
+      3'h4:
+          \$276  = packed4;
+      3'h5:
+          \$276  = packed5;
+      3'h6:
+          \$276  = packed6;
+      3'h7:
+          \$276  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$280 [2:0])
+      3'h0:
+          \$281  = packed0;
+      3'h1:
+          \$281  = packed1;
+      3'h2:
+          \$281  = packed2;
+      3'h3:
+          \$281  = packed3;
+      3'h4:
+          \$281  = packed4;
+      3'h5:
+          \$281  = packed5;
+      3'h6:
+          \$281  = packed6;
+      3'h7:
+          \$281  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$285 [2:0])
+      3'h0:
+          \$286  = packed0;
+      3'h1:
+          \$286  = packed1;
+      3'h2:
+          \$286  = packed2;
+      3'h3:
+          \$286  = packed3;
+      3'h4:
+          \$286  = packed4;
+      3'h5:
+          \$286  = packed5;
+      3'h6:
+          \$286  = packed6;
+      3'h7:
+          \$286  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$290 [2:0])
+      3'h0:
+          \$291  = packed0;
+      3'h1:
+          \$291  = packed1;
+      3'h2:
+          \$291  = packed2;
+      3'h3:
+          \$291  = packed3;
+      3'h4:
+          \$291  = packed4;
+      3'h5:
+          \$291  = packed5;
+      3'h6:
+          \$291  = packed6;
+      3'h7:
+          \$291  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$295 [2:0])
+      3'h0:
+          \$296  = packed0;
+      3'h1:
+          \$296  = packed1;
+      3'h2:
+          \$296  = packed2;
+      3'h3:
+          \$296  = packed3;
+      3'h4:
+          \$296  = packed4;
+      3'h5:
+          \$296  = packed5;
+      3'h6:
+          \$296  = packed6;
+      3'h7:
+          \$296  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$300 [2:0])
+      3'h0:
+          \$301  = packed0;
+      3'h1:
+          \$301  = packed1;
+      3'h2:
+          \$301  = packed2;
+      3'h3:
+          \$301  = packed3;
+      3'h4:
+          \$301  = packed4;
+      3'h5:
+          \$301  = packed5;
+      3'h6:
+          \$301  = packed6;
+      3'h7:
+          \$301  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$304 [2:0])
+      3'h0:
+          \$305  = packed0;
+      3'h1:
+          \$305  = packed1;
+      3'h2:
+          \$305  = packed2;
+      3'h3:
+          \$305  = packed3;
+      3'h4:
+          \$305  = packed4;
+      3'h5:
+          \$305  = packed5;
+      3'h6:
+          \$305  = packed6;
+      3'h7:
+          \$305  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$336 [2:0])
+      3'h0:
+          \$337  = packed0;
+      3'h1:
+          \$337  = packed1;
+      3'h2:
+          \$337  = packed2;
+      3'h3:
+          \$337  = packed3;
+      3'h4:
+          \$337  = packed4;
+      3'h5:
+          \$337  = packed5;
+      3'h6:
+          \$337  = packed6;
+      3'h7:
+          \$337  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$338 [2:0])
+      3'h0:
+          \$339  = packed0;
+      3'h1:
+          \$339  = packed1;
+      3'h2:
+          \$339  = packed2;
+      3'h3:
+          \$339  = packed3;
+      3'h4:
+          \$339  = packed4;
+      3'h5:
+          \$339  = packed5;
+      3'h6:
+          \$339  = packed6;
+      3'h7:
+          \$339  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$340 [2:0])
+      3'h0:
+          \$341  = packed0;
+      3'h1:
+          \$341  = packed1;
+      3'h2:
+          \$341  = packed2;
+      3'h3:
+          \$341  = packed3;
+      3'h4:
+          \$341  = packed4;
+      3'h5:
+          \$341  = packed5;
+      3'h6:
+          \$341  = packed6;
+      3'h7:
+          \$341  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$342 [2:0])
+      3'h0:
+          \$343  = packed0;
+      3'h1:
+          \$343  = packed1;
+      3'h2:
+          \$343  = packed2;
+      3'h3:
+          \$343  = packed3;
+      3'h4:
+          \$343  = packed4;
+      3'h5:
+          \$343  = packed5;
+      3'h6:
+          \$343  = packed6;
+      3'h7:
+          \$343  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$344 [2:0])
+      3'h0:
+          \$345  = packed0;
+      3'h1:
+          \$345  = packed1;
+      3'h2:
+          \$345  = packed2;
+      3'h3:
+          \$345  = packed3;
+      3'h4:
+          \$345  = packed4;
+      3'h5:
+          \$345  = packed5;
+      3'h6:
+          \$345  = packed6;
+      3'h7:
+          \$345  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$346 [2:0])
+      3'h0:
+          \$347  = packed0;
+      3'h1:
+          \$347  = packed1;
+      3'h2:
+          \$347  = packed2;
+      3'h3:
+          \$347  = packed3;
+      3'h4:
+          \$347  = packed4;
+      3'h5:
+          \$347  = packed5;
+      3'h6:
+          \$347  = packed6;
+      3'h7:
+          \$347  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$348 [2:0])
+      3'h0:
+          \$349  = packed0;
+      3'h1:
+          \$349  = packed1;
+      3'h2:
+          \$349  = packed2;
+      3'h3:
+          \$349  = packed3;
+      3'h4:
+          \$349  = packed4;
+      3'h5:
+          \$349  = packed5;
+      3'h6:
+          \$349  = packed6;
+      3'h7:
+          \$349  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$350 [2:0])
+      3'h0:
+          \$351  = packed0;
+      3'h1:
+          \$351  = packed1;
+      3'h2:
+          \$351  = packed2;
+      3'h3:
+          \$351  = packed3;
+      3'h4:
+          \$351  = packed4;
+      3'h5:
+          \$351  = packed5;
+      3'h6:
+          \$351  = packed6;
+      3'h7:
+          \$351  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$353 [2:0])
+      3'h0:
+          \$354  = packed0;
+      3'h1:
+          \$354  = packed1;
+      3'h2:
+          \$354  = packed2;
+      3'h3:
+          \$354  = packed3;
+      3'h4:
+          \$354  = packed4;
+      3'h5:
+          \$354  = packed5;
+      3'h6:
+          \$354  = packed6;
+      3'h7:
+          \$354  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$357 [2:0])
+      3'h0:
+          \$358  = packed0;
+      3'h1:
+          \$358  = packed1;
+      3'h2:
+          \$358  = packed2;
+      3'h3:
+          \$358  = packed3;
+      3'h4:
+          \$358  = packed4;
+      3'h5:
+          \$358  = packed5;
+      3'h6:
+          \$358  = packed6;
+      3'h7:
+          \$358  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$361 [2:0])
+      3'h0:
+          \$362  = packed0;
+      3'h1:
+          \$362  = packed1;
+      3'h2:
+          \$362  = packed2;
+      3'h3:
+          \$362  = packed3;
+      3'h4:
+          \$362  = packed4;
+      3'h5:
+          \$362  = packed5;
+      3'h6:
+          \$362  = packed6;
+      3'h7:
+          \$362  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$365 [2:0])
+      3'h0:
+          \$366  = packed0;
+      3'h1:
+          \$366  = packed1;
+      3'h2:
+          \$366  = packed2;
+      3'h3:
+          \$366  = packed3;
+      3'h4:
+          \$366  = packed4;
+      3'h5:
+          \$366  = packed5;
+      3'h6:
+          \$366  = packed6;
+      3'h7:
+          \$366  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$369 [2:0])
+      3'h0:
+          \$370  = packed0;
+      3'h1:
+          \$370  = packed1;
+      3'h2:
+          \$370  = packed2;
+      3'h3:
+          \$370  = packed3;
+      3'h4:
+          \$370  = packed4;
+      3'h5:
+          \$370  = packed5;
+      3'h6:
+          \$370  = packed6;
+      3'h7:
+          \$370  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$373 [2:0])
+      3'h0:
+          \$374  = packed0;
+      3'h1:
+          \$374  = packed1;
+      3'h2:
+          \$374  = packed2;
+      3'h3:
+          \$374  = packed3;
+      3'h4:
+          \$374  = packed4;
+      3'h5:
+          \$374  = packed5;
+      3'h6:
+          \$374  = packed6;
+      3'h7:
+          \$374  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$377 [2:0])
+      3'h0:
+          \$378  = packed0;
+      3'h1:
+          \$378  = packed1;
+      3'h2:
+          \$378  = packed2;
+      3'h3:
+          \$378  = packed3;
+      3'h4:
+          \$378  = packed4;
+      3'h5:
+          \$378  = packed5;
+      3'h6:
+          \$378  = packed6;
+      3'h7:
+          \$378  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$380 [2:0])
+      3'h0:
+          \$381  = packed0;
+      3'h1:
+          \$381  = packed1;
+      3'h2:
+          \$381  = packed2;
+      3'h3:
+          \$381  = packed3;
+      3'h4:
+          \$381  = packed4;
+      3'h5:
+          \$381  = packed5;
+      3'h6:
+          \$381  = packed6;
+      3'h7:
+          \$381  = packed7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below1_0 = 1'h0;
+    if (\$23 ) begin
+      below1_0 = \$32 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below1_1 = 1'h0;
+    if (\$23 ) begin
+      below1_1 = \$33 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below2_0 = 1'h0;
+    if (\$23 ) begin
+      below2_0 = \$34 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below2_1 = 1'h0;
+    if (\$23 ) begin
+      below2_1 = \$35 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below2_2 = 1'h0;
+    if (\$23 ) begin
+      below2_2 = \$36 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below3_0 = 1'h0;
+    if (\$23 ) begin
+      below3_0 = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below3_1 = 1'h0;
+    if (\$23 ) begin
+      below3_1 = \$38 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below3_2 = 1'h0;
+    if (\$23 ) begin
+      below3_2 = \$39 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below3_3 = 1'h0;
+    if (\$23 ) begin
+      below3_3 = \$40 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below4_0 = 1'h0;
+    if (\$23 ) begin
+      below4_0 = \$41 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below4_1 = 1'h0;
+    if (\$23 ) begin
+      below4_1 = \$42 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below4_2 = 1'h0;
+    if (\$23 ) begin
+      below4_2 = \$43 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below4_3 = 1'h0;
+    if (\$23 ) begin
+      below4_3 = \$44 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below4_4 = 1'h0;
+    if (\$23 ) begin
+      below4_4 = \$45 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below5_0 = 1'h0;
+    if (\$23 ) begin
+      below5_0 = \$46 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below5_1 = 1'h0;
+    if (\$23 ) begin
+      below5_1 = \$47 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below5_2 = 1'h0;
+    if (\$23 ) begin
+      below5_2 = \$48 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below5_3 = 1'h0;
+    if (\$23 ) begin
+      below5_3 = \$49 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below5_4 = 1'h0;
+    if (\$23 ) begin
+      below5_4 = \$50 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below5_5 = 1'h0;
+    if (\$23 ) begin
+      below5_5 = \$51 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below6_0 = 1'h0;
+    if (\$23 ) begin
+      below6_0 = \$52 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below6_1 = 1'h0;
+    if (\$23 ) begin
+      below6_1 = \$53 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below6_2 = 1'h0;
+    if (\$23 ) begin
+      below6_2 = \$54 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below6_3 = 1'h0;
+    if (\$23 ) begin
+      below6_3 = \$55 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below6_4 = 1'h0;
+    if (\$23 ) begin
+      below6_4 = \$56 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below6_5 = 1'h0;
+    if (\$23 ) begin
+      below6_5 = \$57 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below6_6 = 1'h0;
+    if (\$23 ) begin
+      below6_6 = \$58 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below7_0 = 1'h0;
+    if (\$23 ) begin
+      below7_0 = \$59 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below7_1 = 1'h0;
+    if (\$23 ) begin
+      below7_1 = \$60 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below7_2 = 1'h0;
+    if (\$23 ) begin
+      below7_2 = \$61 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below7_3 = 1'h0;
+    if (\$23 ) begin
+      below7_3 = \$62 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below7_4 = 1'h0;
+    if (\$23 ) begin
+      below7_4 = \$63 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below7_5 = 1'h0;
+    if (\$23 ) begin
+      below7_5 = \$64 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below7_6 = 1'h0;
+    if (\$23 ) begin
+      below7_6 = \$65 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below7_7 = 1'h0;
+    if (\$23 ) begin
+      below7_7 = \$66 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_0 = 1'h0;
+    if (\$23 ) begin
+      below8_0 = \$67 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_1 = 1'h0;
+    if (\$23 ) begin
+      below8_1 = \$68 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_2 = 1'h0;
+    if (\$23 ) begin
+      below8_2 = \$69 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_3 = 1'h0;
+    if (\$23 ) begin
+      below8_3 = \$70 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_4 = 1'h0;
+    if (\$23 ) begin
+      below8_4 = \$71 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_5 = 1'h0;
+    if (\$23 ) begin
+      below8_5 = \$72 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_6 = 1'h0;
+    if (\$23 ) begin
+      below8_6 = \$73 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_7 = 1'h0;
+    if (\$23 ) begin
+      below8_7 = \$74 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    below8_8 = 1'h0;
+    if (\$23 ) begin
+      below8_8 = \$75 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = q0;
+    if (\$77 ) begin
+      \$382  = { keys__payload[55:3], 3'h0 };
+    end
+    if (rst) begin
+      \$382  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = q1;
+    if (\$77 ) begin
+      \$383  = { keys__payload[131:79], 3'h0 };
+    end
+    if (rst) begin
+      \$383  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = q2;
+    if (\$77 ) begin
+      \$384  = { keys__payload[207:155], 3'h0 };
+    end
+    if (rst) begin
+      \$384  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = q3;
+    if (\$77 ) begin
+      \$385  = { keys__payload[283:231], 3'h0 };
+    end
+    if (rst) begin
+      \$385  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = q4;
+    if (\$77 ) begin
+      \$386  = { keys__payload[359:307], 3'h0 };
+    end
+    if (rst) begin
+      \$386  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = q5;
+    if (\$77 ) begin
+      \$387  = { keys__payload[435:383], 3'h0 };
+    end
+    if (rst) begin
+      \$387  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = q6;
+    if (\$77 ) begin
+      \$388  = { keys__payload[511:459], 3'h0 };
+    end
+    if (rst) begin
+      \$388  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = q7;
+    if (\$77 ) begin
+      \$389  = { keys__payload[587:535], 3'h0 };
+    end
+    if (rst) begin
+      \$389  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = alive;
+    if (\$77 ) begin
+      \$390  = \$99 ;
+    end
+    if (rst) begin
+      \$390  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = s1_last;
+    if (\$77 ) begin
+      \$391  = keys__payload[616];
+    end
+    if (rst) begin
+      \$391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = s1_valid;
+    if (\$77 ) begin
+      \$392  = 1'h1;
+    end else if (\$88 ) begin
+      \$392  = 1'h0;
+    end
+    if (rst) begin
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = prev;
+    if (\$77 ) begin
+      \$393  = { keys__payload[587:535], 3'h0 };
+    end
+    if (rst) begin
+      \$393  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = have_prev;
+    if (\$77 ) begin
+      \$394  = \$100 ;
+    end
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = lane0_takes0;
+    if (\$111 ) begin
+      \$395  = \$120 ;
+    end
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = lane0_takes1;
+    if (\$111 ) begin
+      \$396  = \$121 ;
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = lane0_takes2;
+    if (\$111 ) begin
+      \$397  = \$122 ;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = lane0_takes3;
+    if (\$111 ) begin
+      \$398  = \$123 ;
+    end
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = lane0_takes4;
+    if (\$111 ) begin
+      \$399  = \$124 ;
+    end
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = lane0_takes5;
+    if (\$111 ) begin
+      \$400  = \$125 ;
+    end
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = lane0_takes6;
+    if (\$111 ) begin
+      \$401  = \$126 ;
+    end
+    if (rst) begin
+      \$401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = lane0_takes7;
+    if (\$111 ) begin
+      \$402  = \$127 ;
+    end
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = lane1_takes1;
+    if (\$111 ) begin
+      \$403  = \$128 ;
+    end
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = lane1_takes2;
+    if (\$111 ) begin
+      \$404  = \$129 ;
+    end
+    if (rst) begin
+      \$404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = lane1_takes3;
+    if (\$111 ) begin
+      \$405  = \$130 ;
+    end
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = lane1_takes4;
+    if (\$111 ) begin
+      \$406  = \$131 ;
+    end
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = lane1_takes5;
+    if (\$111 ) begin
+      \$407  = \$132 ;
+    end
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = lane1_takes6;
+    if (\$111 ) begin
+      \$408  = \$133 ;
+    end
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = lane1_takes7;
+    if (\$111 ) begin
+      \$409  = \$134 ;
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = lane2_takes2;
+    if (\$111 ) begin
+      \$410  = \$135 ;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = lane2_takes3;
+    if (\$111 ) begin
+      \$411  = \$136 ;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = lane2_takes4;
+    if (\$111 ) begin
+      \$412  = \$137 ;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = lane2_takes5;
+    if (\$111 ) begin
+      \$413  = \$138 ;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = lane2_takes6;
+    if (\$111 ) begin
+      \$414  = \$139 ;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = lane2_takes7;
+    if (\$111 ) begin
+      \$415  = \$140 ;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = lane3_takes3;
+    if (\$111 ) begin
+      \$416  = \$141 ;
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = lane3_takes4;
+    if (\$111 ) begin
+      \$417  = \$142 ;
+    end
+    if (rst) begin
+      \$417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = lane3_takes5;
+    if (\$111 ) begin
+      \$418  = \$143 ;
+    end
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = lane3_takes6;
+    if (\$111 ) begin
+      \$419  = \$144 ;
+    end
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = lane3_takes7;
+    if (\$111 ) begin
+      \$420  = \$145 ;
+    end
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = lane4_takes4;
+    if (\$111 ) begin
+      \$421  = \$146 ;
+    end
+    if (rst) begin
+      \$421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = lane4_takes5;
+    if (\$111 ) begin
+      \$422  = \$147 ;
+    end
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = lane4_takes6;
+    if (\$111 ) begin
+      \$423  = \$148 ;
+    end
+    if (rst) begin
+      \$423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = lane4_takes7;
+    if (\$111 ) begin
+      \$424  = \$149 ;
+    end
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = lane5_takes5;
+    if (\$111 ) begin
+      \$425  = \$150 ;
+    end
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = lane5_takes6;
+    if (\$111 ) begin
+      \$426  = \$151 ;
+    end
+    if (rst) begin
+      \$426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = lane5_takes7;
+    if (\$111 ) begin
+      \$427  = \$152 ;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = lane6_takes6;
+    if (\$111 ) begin
+      \$428  = \$153 ;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = lane6_takes7;
+    if (\$111 ) begin
+      \$429  = \$154 ;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = lane7_takes7;
+    if (\$111 ) begin
+      \$430  = \$155 ;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = q2_0;
+    if (\$111 ) begin
+      \$431  = q0;
+    end
+    if (rst) begin
+      \$431  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = q2_1;
+    if (\$111 ) begin
+      \$432  = q1;
+    end
+    if (rst) begin
+      \$432  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = q2_2;
+    if (\$111 ) begin
+      \$433  = q2;
+    end
+    if (rst) begin
+      \$433  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = q2_3;
+    if (\$111 ) begin
+      \$434  = q3;
+    end
+    if (rst) begin
+      \$434  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = q2_4;
+    if (\$111 ) begin
+      \$435  = q4;
+    end
+    if (rst) begin
+      \$435  = 56'h00000000000000;
+    end
+  end
+  assign total = \$76 [3:0];
   assign \keys__payload.lanes  = keys__payload[607:0];
   assign \keys__payload.lanes[0]  = keys__payload[75:0];
   assign \keys__payload.lanes[0].key  = keys__payload[55:0];
@@ -6383,14 +2999,14 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   assign \points__payload.lanes[7].idx  = points__payload[607:588];
   assign \points__payload.keep  = points__payload[615:608];
   assign \points__payload.last  = points__payload[616];
-  assign \$57  = alive[0];
-  assign \$2027  = \$2026 ;
-  assign \$2042  = \$2041 ;
-  assign \$2058  = \$2057 ;
-  assign \$2072  = \$2071 ;
-  assign \$2084  = \$2083 ;
-  assign \$2094  = \$2093 ;
-  assign \$2102  = \$2101 ;
-  assign \$2108  = \$2107 ;
-  assign \$2112  = \$2111 ;
+  assign \$120  = alive[0];
+  assign \$159  = below8_8;
+  assign \$174  = \$173 ;
+  assign \$190  = \$189 ;
+  assign \$204  = \$203 ;
+  assign \$216  = \$215 ;
+  assign \$226  = \$225 ;
+  assign \$234  = \$233 ;
+  assign \$240  = \$239 ;
+  assign \$244  = \$243 ;
 endmodule

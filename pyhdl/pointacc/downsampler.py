@@ -90,7 +90,7 @@ class Downsampler(wiring.Component):
             m.d.sync += s1_valid.eq(0)
 
         with m.If(move2):
-            below = _counts(alive)          # below[i][c]: c survivors in lanes 0 .. i-1 (logic, no adder)
+            below = _counts(m, alive)       # below[i][c]: c survivors in lanes 0 .. i-1 (logic, no adder)
             m.d.sync += [t.eq(alive[i] & below[i][j]) for (j, i), t in hits.items()]
             m.d.sync += [r.eq(x) for r, x in zip(q2, q, strict=True)]
             m.d.sync += [n2.eq(Cat(*(_any(below[w][c] for c in range(w + 1) if c >> b & 1) for b in range(len(n2))))),
@@ -147,13 +147,16 @@ class Downsampler(wiring.Component):
         return m
 
 
-def _counts(bits):
+def _counts(m, bits):
     """``counts[i][c]``: exactly ``c`` of ``bits[0 .. i-1]`` are set, one-hot over ``c``, as plain
-    logic (an adder tree would be mapped onto carry chains, slower than a few LUT levels here)."""
+    logic (an adder tree would be mapped onto carry chains, slower than a few LUT levels here);
+    each a signal, so later rows share the earlier ones (nested expressions would double a row)."""
     counts = [[Const(1, 1)]]
     for i in range(len(bits)):
         prev = counts[-1] + [Const(0, 1)]
-        counts.append([Mux(bits[i], prev[c - 1] if c else 0, prev[c]) for c in range(i + 2)])
+        row = [Signal(name=f"below{i + 1}_{c}") for c in range(i + 2)]
+        m.d.comb += [r.eq(Mux(bits[i], prev[c - 1] if c else 0, prev[c])) for c, r in enumerate(row)]
+        counts.append(row)
     return [row + [Const(0, 1)] * (len(bits) + 1 - len(row)) for row in counts]
 
 
