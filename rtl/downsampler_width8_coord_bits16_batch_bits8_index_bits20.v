@@ -267,75 +267,75 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   wire [4:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [3:0] \$336 ;
-  reg [55:0] \$337 ;
-  wire [3:0] \$338 ;
-  reg [55:0] \$339 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
   wire [3:0] \$340 ;
   reg [55:0] \$341 ;
-  wire [3:0] \$342 ;
-  reg [55:0] \$343 ;
-  wire [3:0] \$344 ;
-  reg [55:0] \$345 ;
-  wire [3:0] \$346 ;
-  reg [55:0] \$347 ;
-  wire [3:0] \$348 ;
-  reg [55:0] \$349 ;
+  wire [55:0] \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire [3:0] \$347 ;
+  reg [55:0] \$348 ;
+  wire [55:0] \$349 ;
   wire \$35 ;
-  wire [3:0] \$350 ;
-  reg [55:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire \$352 ;
-  wire [3:0] \$353 ;
-  reg [55:0] \$354 ;
-  wire [55:0] \$355 ;
-  wire \$356 ;
-  wire [3:0] \$357 ;
-  reg [55:0] \$358 ;
-  wire [55:0] \$359 ;
+  wire \$353 ;
+  wire [3:0] \$354 ;
+  reg [55:0] \$355 ;
+  wire [55:0] \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire [3:0] \$361 ;
   reg [55:0] \$362 ;
   wire [55:0] \$363 ;
   wire \$364 ;
-  wire [3:0] \$365 ;
-  reg [55:0] \$366 ;
-  wire [55:0] \$367 ;
-  wire \$368 ;
-  wire [3:0] \$369 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire [3:0] \$368 ;
+  reg [55:0] \$369 ;
   wire \$37 ;
-  reg [55:0] \$370 ;
-  wire [55:0] \$371 ;
+  wire [55:0] \$370 ;
+  wire \$371 ;
   wire \$372 ;
-  wire [3:0] \$373 ;
-  reg [55:0] \$374 ;
-  wire [55:0] \$375 ;
-  wire \$376 ;
-  wire [3:0] \$377 ;
-  reg [55:0] \$378 ;
-  wire [55:0] \$379 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire [3:0] \$375 ;
+  reg [55:0] \$376 ;
+  wire [55:0] \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [3:0] \$380 ;
-  reg [55:0] \$381 ;
-  reg [55:0] \$382 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire [3:0] \$382 ;
   reg [55:0] \$383 ;
-  reg [55:0] \$384 ;
-  reg [55:0] \$385 ;
+  wire [55:0] \$384 ;
+  wire [3:0] \$385 ;
   reg [55:0] \$386 ;
   reg [55:0] \$387 ;
   reg [55:0] \$388 ;
   reg [55:0] \$389 ;
   wire \$39 ;
-  reg [7:0] \$390 ;
-  reg \$391 ;
-  reg \$392 ;
+  reg [55:0] \$390 ;
+  reg [55:0] \$391 ;
+  reg [55:0] \$392 ;
   reg [55:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
+  reg [55:0] \$394 ;
+  reg [7:0] \$395 ;
   reg \$396 ;
   reg \$397 ;
-  reg \$398 ;
+  reg [55:0] \$398 ;
   reg \$399 ;
   wire \$4 ;
   wire \$40 ;
@@ -373,45 +373,50 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   reg \$429 ;
   wire \$43 ;
   reg \$430 ;
-  reg [55:0] \$431 ;
-  reg [55:0] \$432 ;
-  reg [55:0] \$433 ;
-  reg [55:0] \$434 ;
-  reg [55:0] \$435 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg \$435 ;
   reg [55:0] \$436 ;
   reg [55:0] \$437 ;
   reg [55:0] \$438 ;
-  reg [3:0] \$439 ;
+  reg [55:0] \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg \$441 ;
+  reg [55:0] \$440 ;
+  reg [55:0] \$441 ;
   reg [55:0] \$442 ;
   reg [55:0] \$443 ;
-  reg [55:0] \$444 ;
-  reg [55:0] \$445 ;
-  reg [55:0] \$446 ;
+  reg [3:0] \$444 ;
+  reg \$445 ;
+  reg \$446 ;
   reg [55:0] \$447 ;
   reg [55:0] \$448 ;
   reg [55:0] \$449 ;
   wire \$45 ;
-  reg [3:0] \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg [616:0] \$454 ;
-  reg [16:0] \$455 ;
-  reg [2:0] \$456 ;
+  reg [55:0] \$450 ;
+  reg [55:0] \$451 ;
+  reg [55:0] \$452 ;
+  reg [55:0] \$453 ;
+  reg [55:0] \$454 ;
+  reg [3:0] \$455 ;
+  reg \$456 ;
   reg \$457 ;
-  reg [55:0] \$458 ;
-  reg [55:0] \$459 ;
+  reg \$458 ;
+  reg [616:0] \$459 ;
   wire \$46 ;
-  reg [55:0] \$460 ;
-  reg [55:0] \$461 ;
-  reg [55:0] \$462 ;
+  reg [16:0] \$460 ;
+  reg [2:0] \$461 ;
+  reg \$462 ;
   reg [55:0] \$463 ;
   reg [55:0] \$464 ;
   reg [55:0] \$465 ;
+  reg [55:0] \$466 ;
+  reg [55:0] \$467 ;
+  reg [55:0] \$468 ;
+  reg [55:0] \$469 ;
   wire \$47 ;
+  reg [55:0] \$470 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
@@ -667,65 +672,75 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   reg s3_valid = 1'h0;
   wire [3:0] total;
   always @(posedge clk)
-    q2_5 <= \$436 ;
+    q2_0 <= \$436 ;
   always @(posedge clk)
-    q2_6 <= \$437 ;
+    q2_1 <= \$437 ;
   always @(posedge clk)
-    q2_7 <= \$438 ;
+    q2_2 <= \$438 ;
   always @(posedge clk)
-    n2 <= \$439 ;
+    q2_3 <= \$439 ;
   always @(posedge clk)
-    s2_last <= \$440 ;
+    q2_4 <= \$440 ;
   always @(posedge clk)
-    s2_valid <= \$441 ;
+    q2_5 <= \$441 ;
   always @(posedge clk)
-    packed0 <= \$442 ;
+    q2_6 <= \$442 ;
   always @(posedge clk)
-    packed1 <= \$443 ;
+    q2_7 <= \$443 ;
   always @(posedge clk)
-    packed2 <= \$444 ;
+    n2 <= \$444 ;
   always @(posedge clk)
-    packed3 <= \$445 ;
+    s2_last <= \$445 ;
   always @(posedge clk)
-    packed4 <= \$446 ;
+    s2_valid <= \$446 ;
   always @(posedge clk)
-    packed5 <= \$447 ;
+    packed0 <= \$447 ;
   always @(posedge clk)
-    packed6 <= \$448 ;
+    packed1 <= \$448 ;
   always @(posedge clk)
-    packed7 <= \$449 ;
+    packed2 <= \$449 ;
   always @(posedge clk)
-    count <= \$450 ;
+    packed3 <= \$450 ;
   always @(posedge clk)
-    s3_last <= \$451 ;
+    packed4 <= \$451 ;
   always @(posedge clk)
-    s3_valid <= \$452 ;
+    packed5 <= \$452 ;
   always @(posedge clk)
-    points__valid <= \$453 ;
+    packed6 <= \$453 ;
   always @(posedge clk)
-    points__payload <= \$454 ;
+    packed7 <= \$454 ;
   always @(posedge clk)
-    beat_no <= \$455 ;
+    count <= \$455 ;
   always @(posedge clk)
-    n_left <= \$456 ;
+    s3_last <= \$456 ;
   always @(posedge clk)
-    pending <= \$457 ;
+    s3_valid <= \$457 ;
   always @(posedge clk)
-    left0 <= \$458 ;
+    points__valid <= \$458 ;
   always @(posedge clk)
-    left1 <= \$459 ;
+    points__payload <= \$459 ;
   always @(posedge clk)
-    left2 <= \$460 ;
+    beat_no <= \$460 ;
   always @(posedge clk)
-    left3 <= \$461 ;
+    n_left <= \$461 ;
   always @(posedge clk)
-    left4 <= \$462 ;
+    pending <= \$462 ;
   always @(posedge clk)
-    left5 <= \$463 ;
+    left0 <= \$463 ;
   always @(posedge clk)
-    left6 <= \$464 ;
+    left1 <= \$464 ;
   always @(posedge clk)
-    left7 <= \$465 ;
+    left2 <= \$465 ;
+  always @(posedge clk)
+    left3 <= \$466 ;
+  always @(posedge clk)
+    left4 <= \$467 ;
+  always @(posedge clk)
+    left5 <= \$468 ;
+  always @(posedge clk)
+    left6 <= \$469 ;
+  always @(posedge clk)
+    left7 <= \$470 ;
   assign \$1  = ~ s1_valid;
   assign \$2  = ~ s2_valid;
   assign \$3  = ~ s3_valid;
@@ -1044,149 +1059,152 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   assign \$333  = \$76 [3:0] - 4'h8;
   assign \$334  = \$76 [3:0] != 4'h8;
   assign \$335  = s3_last & \$334 ;
-  assign \$336  = 1'h0 - n_left;
-  assign \$338  = 1'h1 - n_left;
-  assign \$340  = 2'h2 - n_left;
-  assign \$342  = 2'h3 - n_left;
-  assign \$344  = 3'h4 - n_left;
-  assign \$346  = 3'h5 - n_left;
-  assign \$348  = 3'h6 - n_left;
-  assign \$350  = 3'h7 - n_left;
-  assign \$352  = n_left > 1'h0;
-  assign \$353  = 1'h0 - n_left;
-  assign \$355  = \$352  ? left0 : \$354 ;
-  assign \$356  = n_left > 1'h1;
-  assign \$357  = 1'h1 - n_left;
-  assign \$359  = \$356  ? left1 : \$358 ;
-  assign \$360  = n_left > 2'h2;
-  assign \$361  = 2'h2 - n_left;
-  assign \$363  = \$360  ? left2 : \$362 ;
-  assign \$364  = n_left > 2'h3;
-  assign \$365  = 2'h3 - n_left;
-  assign \$367  = \$364  ? left3 : \$366 ;
-  assign \$368  = n_left > 3'h4;
-  assign \$369  = 3'h4 - n_left;
-  assign \$371  = \$368  ? left4 : \$370 ;
-  assign \$372  = n_left > 3'h5;
-  assign \$373  = 3'h5 - n_left;
-  assign \$375  = \$372  ? left5 : \$374 ;
-  assign \$376  = n_left > 3'h6;
-  assign \$377  = 3'h6 - n_left;
-  assign \$379  = \$376  ? left6 : \$378 ;
-  assign \$380  = 3'h7 - n_left;
+  assign \$336  = \$76 [3:0] >= 4'h8;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = n_left > 1'h0;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = 1'h0 - n_left;
+  assign \$342  = \$339  ? left0 : \$341 ;
+  assign \$343  = \$76 [3:0] >= 4'h8;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = n_left > 1'h1;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = 1'h1 - n_left;
+  assign \$349  = \$346  ? left1 : \$348 ;
+  assign \$350  = \$76 [3:0] >= 4'h8;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = n_left > 2'h2;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = 2'h2 - n_left;
+  assign \$356  = \$353  ? left2 : \$355 ;
+  assign \$357  = \$76 [3:0] >= 4'h8;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = n_left > 2'h3;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = 2'h3 - n_left;
+  assign \$363  = \$360  ? left3 : \$362 ;
+  assign \$364  = \$76 [3:0] >= 4'h8;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = n_left > 3'h4;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = 3'h4 - n_left;
+  assign \$370  = \$367  ? left4 : \$369 ;
+  assign \$371  = \$76 [3:0] >= 4'h8;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = n_left > 3'h5;
+  assign \$374  = \$372  & \$373 ;
+  assign \$375  = 3'h5 - n_left;
+  assign \$377  = \$374  ? left5 : \$376 ;
+  assign \$378  = \$76 [3:0] >= 4'h8;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = n_left > 3'h6;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = 3'h6 - n_left;
+  assign \$384  = \$381  ? left6 : \$383 ;
+  assign \$385  = 3'h7 - n_left;
   always @(posedge clk)
-    q0 <= \$382 ;
+    q0 <= \$387 ;
   always @(posedge clk)
-    q1 <= \$383 ;
+    q1 <= \$388 ;
   always @(posedge clk)
-    q2 <= \$384 ;
+    q2 <= \$389 ;
   always @(posedge clk)
-    q3 <= \$385 ;
+    q3 <= \$390 ;
   always @(posedge clk)
-    q4 <= \$386 ;
+    q4 <= \$391 ;
   always @(posedge clk)
-    q5 <= \$387 ;
+    q5 <= \$392 ;
   always @(posedge clk)
-    q6 <= \$388 ;
+    q6 <= \$393 ;
   always @(posedge clk)
-    q7 <= \$389 ;
+    q7 <= \$394 ;
   always @(posedge clk)
-    alive <= \$390 ;
+    alive <= \$395 ;
   always @(posedge clk)
-    s1_last <= \$391 ;
+    s1_last <= \$396 ;
   always @(posedge clk)
-    s1_valid <= \$392 ;
+    s1_valid <= \$397 ;
   always @(posedge clk)
-    prev <= \$393 ;
+    prev <= \$398 ;
   always @(posedge clk)
-    have_prev <= \$394 ;
+    have_prev <= \$399 ;
   always @(posedge clk)
-    lane0_takes0 <= \$395 ;
+    lane0_takes0 <= \$400 ;
   always @(posedge clk)
-    lane0_takes1 <= \$396 ;
+    lane0_takes1 <= \$401 ;
   always @(posedge clk)
-    lane0_takes2 <= \$397 ;
+    lane0_takes2 <= \$402 ;
   always @(posedge clk)
-    lane0_takes3 <= \$398 ;
+    lane0_takes3 <= \$403 ;
   always @(posedge clk)
-    lane0_takes4 <= \$399 ;
+    lane0_takes4 <= \$404 ;
   always @(posedge clk)
-    lane0_takes5 <= \$400 ;
+    lane0_takes5 <= \$405 ;
   always @(posedge clk)
-    lane0_takes6 <= \$401 ;
+    lane0_takes6 <= \$406 ;
   always @(posedge clk)
-    lane0_takes7 <= \$402 ;
+    lane0_takes7 <= \$407 ;
   always @(posedge clk)
-    lane1_takes1 <= \$403 ;
+    lane1_takes1 <= \$408 ;
   always @(posedge clk)
-    lane1_takes2 <= \$404 ;
+    lane1_takes2 <= \$409 ;
   always @(posedge clk)
-    lane1_takes3 <= \$405 ;
+    lane1_takes3 <= \$410 ;
   always @(posedge clk)
-    lane1_takes4 <= \$406 ;
+    lane1_takes4 <= \$411 ;
   always @(posedge clk)
-    lane1_takes5 <= \$407 ;
+    lane1_takes5 <= \$412 ;
   always @(posedge clk)
-    lane1_takes6 <= \$408 ;
+    lane1_takes6 <= \$413 ;
   always @(posedge clk)
-    lane1_takes7 <= \$409 ;
+    lane1_takes7 <= \$414 ;
   always @(posedge clk)
-    lane2_takes2 <= \$410 ;
+    lane2_takes2 <= \$415 ;
   always @(posedge clk)
-    lane2_takes3 <= \$411 ;
+    lane2_takes3 <= \$416 ;
   always @(posedge clk)
-    lane2_takes4 <= \$412 ;
+    lane2_takes4 <= \$417 ;
   always @(posedge clk)
-    lane2_takes5 <= \$413 ;
+    lane2_takes5 <= \$418 ;
   always @(posedge clk)
-    lane2_takes6 <= \$414 ;
+    lane2_takes6 <= \$419 ;
   always @(posedge clk)
-    lane2_takes7 <= \$415 ;
+    lane2_takes7 <= \$420 ;
   always @(posedge clk)
-    lane3_takes3 <= \$416 ;
+    lane3_takes3 <= \$421 ;
   always @(posedge clk)
-    lane3_takes4 <= \$417 ;
+    lane3_takes4 <= \$422 ;
   always @(posedge clk)
-    lane3_takes5 <= \$418 ;
+    lane3_takes5 <= \$423 ;
   always @(posedge clk)
-    lane3_takes6 <= \$419 ;
+    lane3_takes6 <= \$424 ;
   always @(posedge clk)
-    lane3_takes7 <= \$420 ;
+    lane3_takes7 <= \$425 ;
   always @(posedge clk)
-    lane4_takes4 <= \$421 ;
+    lane4_takes4 <= \$426 ;
   always @(posedge clk)
-    lane4_takes5 <= \$422 ;
+    lane4_takes5 <= \$427 ;
   always @(posedge clk)
-    lane4_takes6 <= \$423 ;
+    lane4_takes6 <= \$428 ;
   always @(posedge clk)
-    lane4_takes7 <= \$424 ;
+    lane4_takes7 <= \$429 ;
   always @(posedge clk)
-    lane5_takes5 <= \$425 ;
+    lane5_takes5 <= \$430 ;
   always @(posedge clk)
-    lane5_takes6 <= \$426 ;
+    lane5_takes6 <= \$431 ;
   always @(posedge clk)
-    lane5_takes7 <= \$427 ;
+    lane5_takes7 <= \$432 ;
   always @(posedge clk)
-    lane6_takes6 <= \$428 ;
+    lane6_takes6 <= \$433 ;
   always @(posedge clk)
-    lane6_takes7 <= \$429 ;
+    lane6_takes7 <= \$434 ;
   always @(posedge clk)
-    lane7_takes7 <= \$430 ;
-  always @(posedge clk)
-    q2_0 <= \$431 ;
-  always @(posedge clk)
-    q2_1 <= \$432 ;
-  always @(posedge clk)
-    q2_2 <= \$433 ;
-  always @(posedge clk)
-    q2_3 <= \$434 ;
-  always @(posedge clk)
-    q2_4 <= \$435 ;
+    lane7_takes7 <= \$435 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = q2_5;
+    \$436  = q2_0;
     if (\$111 ) begin
-      \$436  = q5;
+      \$436  = q0;
     end
     if (rst) begin
       \$436  = 56'h00000000000000;
@@ -1194,9 +1212,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = q2_6;
+    \$437  = q2_1;
     if (\$111 ) begin
-      \$437  = q6;
+      \$437  = q1;
     end
     if (rst) begin
       \$437  = 56'h00000000000000;
@@ -1204,9 +1222,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = q2_7;
+    \$438  = q2_2;
     if (\$111 ) begin
-      \$438  = q7;
+      \$438  = q2;
     end
     if (rst) begin
       \$438  = 56'h00000000000000;
@@ -1214,41 +1232,39 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = n2;
+    \$439  = q2_3;
     if (\$111 ) begin
-      \$439  = { \$159 , \$158 , \$157 , \$156  };
+      \$439  = q3;
     end
     if (rst) begin
-      \$439  = 4'h0;
+      \$439  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = s2_last;
+    \$440  = q2_4;
     if (\$111 ) begin
-      \$440  = s1_last;
+      \$440  = q4;
     end
     if (rst) begin
-      \$440  = 1'h0;
+      \$440  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = s2_valid;
+    \$441  = q2_5;
     if (\$111 ) begin
-      \$441  = 1'h1;
-    end else if (\$119 ) begin
-      \$441  = 1'h0;
+      \$441  = q5;
     end
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = packed0;
-    if (\$167 ) begin
-      \$442  = \$188 ;
+    \$442  = q2_6;
+    if (\$111 ) begin
+      \$442  = q6;
     end
     if (rst) begin
       \$442  = 56'h00000000000000;
@@ -1256,9 +1272,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = packed1;
-    if (\$167 ) begin
-      \$443  = \$202 ;
+    \$443  = q2_7;
+    if (\$111 ) begin
+      \$443  = q7;
     end
     if (rst) begin
       \$443  = 56'h00000000000000;
@@ -1266,39 +1282,41 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = packed2;
-    if (\$167 ) begin
-      \$444  = \$214 ;
+    \$444  = n2;
+    if (\$111 ) begin
+      \$444  = { \$159 , \$158 , \$157 , \$156  };
     end
     if (rst) begin
-      \$444  = 56'h00000000000000;
+      \$444  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = packed3;
-    if (\$167 ) begin
-      \$445  = \$224 ;
+    \$445  = s2_last;
+    if (\$111 ) begin
+      \$445  = s1_last;
     end
     if (rst) begin
-      \$445  = 56'h00000000000000;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = packed4;
-    if (\$167 ) begin
-      \$446  = \$232 ;
+    \$446  = s2_valid;
+    if (\$111 ) begin
+      \$446  = 1'h1;
+    end else if (\$119 ) begin
+      \$446  = 1'h0;
     end
     if (rst) begin
-      \$446  = 56'h00000000000000;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = packed5;
+    \$447  = packed0;
     if (\$167 ) begin
-      \$447  = \$238 ;
+      \$447  = \$188 ;
     end
     if (rst) begin
       \$447  = 56'h00000000000000;
@@ -1306,9 +1324,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = packed6;
+    \$448  = packed1;
     if (\$167 ) begin
-      \$448  = \$242 ;
+      \$448  = \$202 ;
     end
     if (rst) begin
       \$448  = 56'h00000000000000;
@@ -1316,9 +1334,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = packed7;
+    \$449  = packed2;
     if (\$167 ) begin
-      \$449  = \$244 ;
+      \$449  = \$214 ;
     end
     if (rst) begin
       \$449  = 56'h00000000000000;
@@ -1326,209 +1344,173 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = count;
+    \$450  = packed3;
     if (\$167 ) begin
-      \$450  = n2;
+      \$450  = \$224 ;
     end
     if (rst) begin
-      \$450  = 4'h0;
+      \$450  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = s3_last;
+    \$451  = packed4;
     if (\$167 ) begin
-      \$451  = s2_last;
+      \$451  = \$232 ;
     end
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = s3_valid;
+    \$452  = packed5;
     if (\$167 ) begin
-      \$452  = 1'h1;
+      \$452  = \$238 ;
+    end
+    if (rst) begin
+      \$452  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = packed6;
+    if (\$167 ) begin
+      \$453  = \$242 ;
+    end
+    if (rst) begin
+      \$453  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = packed7;
+    if (\$167 ) begin
+      \$454  = \$244 ;
+    end
+    if (rst) begin
+      \$454  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = count;
+    if (\$167 ) begin
+      \$455  = n2;
+    end
+    if (rst) begin
+      \$455  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = s3_last;
+    if (\$167 ) begin
+      \$456  = s2_last;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = s3_valid;
+    if (\$167 ) begin
+      \$457  = 1'h1;
     end else if (\$172 ) begin
-      \$452  = 1'h0;
+      \$457  = 1'h0;
     end
     if (rst) begin
-      \$452  = 1'h0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = points__valid;
+    \$458  = points__valid;
     if (\$246 ) begin
-      \$453  = \$255 ;
+      \$458  = \$255 ;
     end
     if (rst) begin
-      \$453  = 1'h0;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = points__payload;
+    \$459  = points__payload;
     if (\$246 ) begin
-      \$454 [616] = \$261 ;
-      \$454 [615:608] = \$268 [7:0];
-      \$454 [55:0] = \$273 ;
-      \$454 [131:76] = \$278 ;
-      \$454 [207:152] = \$283 ;
-      \$454 [283:228] = \$288 ;
-      \$454 [359:304] = \$293 ;
-      \$454 [435:380] = \$298 ;
-      \$454 [511:456] = \$303 ;
-      \$454 [587:532] = \$306 ;
-      \$454 [75:56] = { beat_no, 3'h0 };
-      \$454 [151:132] = { beat_no, 3'h1 };
-      \$454 [227:208] = { beat_no, 3'h2 };
-      \$454 [303:284] = { beat_no, 3'h3 };
-      \$454 [379:360] = { beat_no, 3'h4 };
-      \$454 [455:436] = { beat_no, 3'h5 };
-      \$454 [531:512] = { beat_no, 3'h6 };
-      \$454 [607:588] = { beat_no, 3'h7 };
+      \$459 [616] = \$261 ;
+      \$459 [615:608] = \$268 [7:0];
+      \$459 [55:0] = \$273 ;
+      \$459 [131:76] = \$278 ;
+      \$459 [207:152] = \$283 ;
+      \$459 [283:228] = \$288 ;
+      \$459 [359:304] = \$293 ;
+      \$459 [435:380] = \$298 ;
+      \$459 [511:456] = \$303 ;
+      \$459 [587:532] = \$306 ;
+      \$459 [75:56] = { beat_no, 3'h0 };
+      \$459 [151:132] = { beat_no, 3'h1 };
+      \$459 [227:208] = { beat_no, 3'h2 };
+      \$459 [303:284] = { beat_no, 3'h3 };
+      \$459 [379:360] = { beat_no, 3'h4 };
+      \$459 [455:436] = { beat_no, 3'h5 };
+      \$459 [531:512] = { beat_no, 3'h6 };
+      \$459 [607:588] = { beat_no, 3'h7 };
     end
     if (rst) begin
-      \$454  = 617'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$459  = 617'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = beat_no;
+    \$460  = beat_no;
     if (\$246 ) begin
       if (\$315 ) begin
-        \$455  = \$323 [16:0];
+        \$460  = \$323 [16:0];
       end
     end
     if (rst) begin
-      \$455  = 17'h00000;
+      \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = n_left;
+    \$461  = n_left;
     if (\$328 ) begin
       (* full_case = 32'd1 *)
       if (\$332 ) begin
-        \$456  = \$333 [2:0];
+        \$461  = \$333 [2:0];
       end else if (s3_last) begin
-        \$456  = 3'h0;
+        \$461  = 3'h0;
       end else begin
-        \$456  = \$76 [2:0];
+        \$461  = \$76 [2:0];
       end
     end else if (\$331 ) begin
-      \$456  = 3'h0;
+      \$461  = 3'h0;
     end
     if (rst) begin
-      \$456  = 3'h0;
+      \$461  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = pending;
+    \$462  = pending;
     if (\$328 ) begin
       if (\$332 ) begin
-        \$457  = \$335 ;
+        \$462  = \$335 ;
       end
     end else if (\$331 ) begin
-      \$457  = 1'h0;
+      \$462  = 1'h0;
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = left0;
+    \$463  = left0;
     if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$458  = \$337 ;
-      end else if (s3_last) begin
-      end else begin
-        \$458  = \$355 ;
-      end
-    end
-    if (rst) begin
-      \$458  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = left1;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$459  = \$339 ;
-      end else if (s3_last) begin
-      end else begin
-        \$459  = \$359 ;
-      end
-    end
-    if (rst) begin
-      \$459  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = left2;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$460  = \$341 ;
-      end else if (s3_last) begin
-      end else begin
-        \$460  = \$363 ;
-      end
-    end
-    if (rst) begin
-      \$460  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = left3;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$461  = \$343 ;
-      end else if (s3_last) begin
-      end else begin
-        \$461  = \$367 ;
-      end
-    end
-    if (rst) begin
-      \$461  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = left4;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$462  = \$345 ;
-      end else if (s3_last) begin
-      end else begin
-        \$462  = \$371 ;
-      end
-    end
-    if (rst) begin
-      \$462  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = left5;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$463  = \$347 ;
-      end else if (s3_last) begin
-      end else begin
-        \$463  = \$375 ;
-      end
+      \$463  = \$342 ;
     end
     if (rst) begin
       \$463  = 56'h00000000000000;
@@ -1536,15 +1518,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = left6;
+    \$464  = left1;
     if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$464  = \$349 ;
-      end else if (s3_last) begin
-      end else begin
-        \$464  = \$379 ;
-      end
+      \$464  = \$349 ;
     end
     if (rst) begin
       \$464  = 56'h00000000000000;
@@ -1552,18 +1528,62 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = left7;
+    \$465  = left2;
     if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$465  = \$351 ;
-      end else if (s3_last) begin
-      end else begin
-        \$465  = \$381 ;
-      end
+      \$465  = \$356 ;
     end
     if (rst) begin
       \$465  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = left3;
+    if (\$328 ) begin
+      \$466  = \$363 ;
+    end
+    if (rst) begin
+      \$466  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = left4;
+    if (\$328 ) begin
+      \$467  = \$370 ;
+    end
+    if (rst) begin
+      \$467  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = left5;
+    if (\$328 ) begin
+      \$468  = \$377 ;
+    end
+    if (rst) begin
+      \$468  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = left6;
+    if (\$328 ) begin
+      \$469  = \$384 ;
+    end
+    if (rst) begin
+      \$469  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = left7;
+    if (\$328 ) begin
+      \$470  = \$386 ;
+    end
+    if (rst) begin
+      \$470  = 56'h00000000000000;
     end
   end
   always @* begin
@@ -1745,50 +1765,6 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$336 [2:0])
-      3'h0:
-          \$337  = packed0;
-      3'h1:
-          \$337  = packed1;
-      3'h2:
-          \$337  = packed2;
-      3'h3:
-          \$337  = packed3;
-      3'h4:
-          \$337  = packed4;
-      3'h5:
-          \$337  = packed5;
-      3'h6:
-          \$337  = packed6;
-      3'h7:
-          \$337  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$338 [2:0])
-      3'h0:
-          \$339  = packed0;
-      3'h1:
-          \$339  = packed1;
-      3'h2:
-          \$339  = packed2;
-      3'h3:
-          \$339  = packed3;
-      3'h4:
-          \$339  = packed4;
-      3'h5:
-          \$339  = packed5;
-      3'h6:
-          \$339  = packed6;
-      3'h7:
-          \$339  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
     casez (\$340 [2:0])
       3'h0:
           \$341  = packed0;
@@ -1811,155 +1787,45 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$342 [2:0])
+    casez (\$347 [2:0])
       3'h0:
-          \$343  = packed0;
+          \$348  = packed0;
       3'h1:
-          \$343  = packed1;
+          \$348  = packed1;
       3'h2:
-          \$343  = packed2;
+          \$348  = packed2;
       3'h3:
-          \$343  = packed3;
+          \$348  = packed3;
       3'h4:
-          \$343  = packed4;
+          \$348  = packed4;
       3'h5:
-          \$343  = packed5;
+          \$348  = packed5;
       3'h6:
-          \$343  = packed6;
+          \$348  = packed6;
       3'h7:
-          \$343  = packed7;
+          \$348  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$344 [2:0])
+    casez (\$354 [2:0])
       3'h0:
-          \$345  = packed0;
+          \$355  = packed0;
       3'h1:
-          \$345  = packed1;
+          \$355  = packed1;
       3'h2:
-          \$345  = packed2;
+          \$355  = packed2;
       3'h3:
-          \$345  = packed3;
+          \$355  = packed3;
       3'h4:
-          \$345  = packed4;
+          \$355  = packed4;
       3'h5:
-          \$345  = packed5;
+          \$355  = packed5;
       3'h6:
-          \$345  = packed6;
+          \$355  = packed6;
       3'h7:
-          \$345  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$346 [2:0])
-      3'h0:
-          \$347  = packed0;
-      3'h1:
-          \$347  = packed1;
-      3'h2:
-          \$347  = packed2;
-      3'h3:
-          \$347  = packed3;
-      3'h4:
-          \$347  = packed4;
-      3'h5:
-          \$347  = packed5;
-      3'h6:
-          \$347  = packed6;
-      3'h7:
-          \$347  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$348 [2:0])
-      3'h0:
-          \$349  = packed0;
-      3'h1:
-          \$349  = packed1;
-      3'h2:
-          \$349  = packed2;
-      3'h3:
-          \$349  = packed3;
-      3'h4:
-          \$349  = packed4;
-      3'h5:
-          \$349  = packed5;
-      3'h6:
-          \$349  = packed6;
-      3'h7:
-          \$349  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$350 [2:0])
-      3'h0:
-          \$351  = packed0;
-      3'h1:
-          \$351  = packed1;
-      3'h2:
-          \$351  = packed2;
-      3'h3:
-          \$351  = packed3;
-      3'h4:
-          \$351  = packed4;
-      3'h5:
-          \$351  = packed5;
-      3'h6:
-          \$351  = packed6;
-      3'h7:
-          \$351  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$353 [2:0])
-      3'h0:
-          \$354  = packed0;
-      3'h1:
-          \$354  = packed1;
-      3'h2:
-          \$354  = packed2;
-      3'h3:
-          \$354  = packed3;
-      3'h4:
-          \$354  = packed4;
-      3'h5:
-          \$354  = packed5;
-      3'h6:
-          \$354  = packed6;
-      3'h7:
-          \$354  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$357 [2:0])
-      3'h0:
-          \$358  = packed0;
-      3'h1:
-          \$358  = packed1;
-      3'h2:
-          \$358  = packed2;
-      3'h3:
-          \$358  = packed3;
-      3'h4:
-          \$358  = packed4;
-      3'h5:
-          \$358  = packed5;
-      3'h6:
-          \$358  = packed6;
-      3'h7:
-          \$358  = packed7;
+          \$355  = packed7;
     endcase
   end
   always @* begin
@@ -1987,111 +1853,89 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$365 [2:0])
+    casez (\$368 [2:0])
       3'h0:
-          \$366  = packed0;
+          \$369  = packed0;
       3'h1:
-          \$366  = packed1;
+          \$369  = packed1;
       3'h2:
-          \$366  = packed2;
+          \$369  = packed2;
       3'h3:
-          \$366  = packed3;
+          \$369  = packed3;
       3'h4:
-          \$366  = packed4;
+          \$369  = packed4;
       3'h5:
-          \$366  = packed5;
+          \$369  = packed5;
       3'h6:
-          \$366  = packed6;
+          \$369  = packed6;
       3'h7:
-          \$366  = packed7;
+          \$369  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$369 [2:0])
+    casez (\$375 [2:0])
       3'h0:
-          \$370  = packed0;
+          \$376  = packed0;
       3'h1:
-          \$370  = packed1;
+          \$376  = packed1;
       3'h2:
-          \$370  = packed2;
+          \$376  = packed2;
       3'h3:
-          \$370  = packed3;
+          \$376  = packed3;
       3'h4:
-          \$370  = packed4;
+          \$376  = packed4;
       3'h5:
-          \$370  = packed5;
+          \$376  = packed5;
       3'h6:
-          \$370  = packed6;
+          \$376  = packed6;
       3'h7:
-          \$370  = packed7;
+          \$376  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$373 [2:0])
+    casez (\$382 [2:0])
       3'h0:
-          \$374  = packed0;
+          \$383  = packed0;
       3'h1:
-          \$374  = packed1;
+          \$383  = packed1;
       3'h2:
-          \$374  = packed2;
+          \$383  = packed2;
       3'h3:
-          \$374  = packed3;
+          \$383  = packed3;
       3'h4:
-          \$374  = packed4;
+          \$383  = packed4;
       3'h5:
-          \$374  = packed5;
+          \$383  = packed5;
       3'h6:
-          \$374  = packed6;
+          \$383  = packed6;
       3'h7:
-          \$374  = packed7;
+          \$383  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$377 [2:0])
+    casez (\$385 [2:0])
       3'h0:
-          \$378  = packed0;
+          \$386  = packed0;
       3'h1:
-          \$378  = packed1;
+          \$386  = packed1;
       3'h2:
-          \$378  = packed2;
+          \$386  = packed2;
       3'h3:
-          \$378  = packed3;
+          \$386  = packed3;
       3'h4:
-          \$378  = packed4;
+          \$386  = packed4;
       3'h5:
-          \$378  = packed5;
+          \$386  = packed5;
       3'h6:
-          \$378  = packed6;
+          \$386  = packed6;
       3'h7:
-          \$378  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$380 [2:0])
-      3'h0:
-          \$381  = packed0;
-      3'h1:
-          \$381  = packed1;
-      3'h2:
-          \$381  = packed2;
-      3'h3:
-          \$381  = packed3;
-      3'h4:
-          \$381  = packed4;
-      3'h5:
-          \$381  = packed5;
-      3'h6:
-          \$381  = packed6;
-      3'h7:
-          \$381  = packed7;
+          \$386  = packed7;
     endcase
   end
   always @* begin
@@ -2404,59 +2248,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = q0;
+    \$387  = q0;
     if (\$77 ) begin
-      \$382  = { keys__payload[55:3], 3'h0 };
-    end
-    if (rst) begin
-      \$382  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = q1;
-    if (\$77 ) begin
-      \$383  = { keys__payload[131:79], 3'h0 };
-    end
-    if (rst) begin
-      \$383  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = q2;
-    if (\$77 ) begin
-      \$384  = { keys__payload[207:155], 3'h0 };
-    end
-    if (rst) begin
-      \$384  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = q3;
-    if (\$77 ) begin
-      \$385  = { keys__payload[283:231], 3'h0 };
-    end
-    if (rst) begin
-      \$385  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = q4;
-    if (\$77 ) begin
-      \$386  = { keys__payload[359:307], 3'h0 };
-    end
-    if (rst) begin
-      \$386  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = q5;
-    if (\$77 ) begin
-      \$387  = { keys__payload[435:383], 3'h0 };
+      \$387  = { keys__payload[55:3], 3'h0 };
     end
     if (rst) begin
       \$387  = 56'h00000000000000;
@@ -2464,9 +2258,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = q6;
+    \$388  = q1;
     if (\$77 ) begin
-      \$388  = { keys__payload[511:459], 3'h0 };
+      \$388  = { keys__payload[131:79], 3'h0 };
     end
     if (rst) begin
       \$388  = 56'h00000000000000;
@@ -2474,9 +2268,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = q7;
+    \$389  = q2;
     if (\$77 ) begin
-      \$389  = { keys__payload[587:535], 3'h0 };
+      \$389  = { keys__payload[207:155], 3'h0 };
     end
     if (rst) begin
       \$389  = 56'h00000000000000;
@@ -2484,41 +2278,39 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = alive;
+    \$390  = q3;
     if (\$77 ) begin
-      \$390  = \$99 ;
+      \$390  = { keys__payload[283:231], 3'h0 };
     end
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = s1_last;
+    \$391  = q4;
     if (\$77 ) begin
-      \$391  = keys__payload[616];
+      \$391  = { keys__payload[359:307], 3'h0 };
     end
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = s1_valid;
+    \$392  = q5;
     if (\$77 ) begin
-      \$392  = 1'h1;
-    end else if (\$88 ) begin
-      \$392  = 1'h0;
+      \$392  = { keys__payload[435:383], 3'h0 };
     end
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = prev;
+    \$393  = q6;
     if (\$77 ) begin
-      \$393  = { keys__payload[587:535], 3'h0 };
+      \$393  = { keys__payload[511:459], 3'h0 };
     end
     if (rst) begin
       \$393  = 56'h00000000000000;
@@ -2526,29 +2318,29 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = have_prev;
+    \$394  = q7;
     if (\$77 ) begin
-      \$394  = \$100 ;
+      \$394  = { keys__payload[587:535], 3'h0 };
     end
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = lane0_takes0;
-    if (\$111 ) begin
-      \$395  = \$120 ;
+    \$395  = alive;
+    if (\$77 ) begin
+      \$395  = \$99 ;
     end
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = lane0_takes1;
-    if (\$111 ) begin
-      \$396  = \$121 ;
+    \$396  = s1_last;
+    if (\$77 ) begin
+      \$396  = keys__payload[616];
     end
     if (rst) begin
       \$396  = 1'h0;
@@ -2556,9 +2348,11 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = lane0_takes2;
-    if (\$111 ) begin
-      \$397  = \$122 ;
+    \$397  = s1_valid;
+    if (\$77 ) begin
+      \$397  = 1'h1;
+    end else if (\$88 ) begin
+      \$397  = 1'h0;
     end
     if (rst) begin
       \$397  = 1'h0;
@@ -2566,19 +2360,19 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = lane0_takes3;
-    if (\$111 ) begin
-      \$398  = \$123 ;
+    \$398  = prev;
+    if (\$77 ) begin
+      \$398  = { keys__payload[587:535], 3'h0 };
     end
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = lane0_takes4;
-    if (\$111 ) begin
-      \$399  = \$124 ;
+    \$399  = have_prev;
+    if (\$77 ) begin
+      \$399  = \$100 ;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -2586,9 +2380,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = lane0_takes5;
+    \$400  = lane0_takes0;
     if (\$111 ) begin
-      \$400  = \$125 ;
+      \$400  = \$120 ;
     end
     if (rst) begin
       \$400  = 1'h0;
@@ -2596,9 +2390,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = lane0_takes6;
+    \$401  = lane0_takes1;
     if (\$111 ) begin
-      \$401  = \$126 ;
+      \$401  = \$121 ;
     end
     if (rst) begin
       \$401  = 1'h0;
@@ -2606,9 +2400,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = lane0_takes7;
+    \$402  = lane0_takes2;
     if (\$111 ) begin
-      \$402  = \$127 ;
+      \$402  = \$122 ;
     end
     if (rst) begin
       \$402  = 1'h0;
@@ -2616,9 +2410,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = lane1_takes1;
+    \$403  = lane0_takes3;
     if (\$111 ) begin
-      \$403  = \$128 ;
+      \$403  = \$123 ;
     end
     if (rst) begin
       \$403  = 1'h0;
@@ -2626,9 +2420,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = lane1_takes2;
+    \$404  = lane0_takes4;
     if (\$111 ) begin
-      \$404  = \$129 ;
+      \$404  = \$124 ;
     end
     if (rst) begin
       \$404  = 1'h0;
@@ -2636,9 +2430,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = lane1_takes3;
+    \$405  = lane0_takes5;
     if (\$111 ) begin
-      \$405  = \$130 ;
+      \$405  = \$125 ;
     end
     if (rst) begin
       \$405  = 1'h0;
@@ -2646,9 +2440,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = lane1_takes4;
+    \$406  = lane0_takes6;
     if (\$111 ) begin
-      \$406  = \$131 ;
+      \$406  = \$126 ;
     end
     if (rst) begin
       \$406  = 1'h0;
@@ -2656,9 +2450,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = lane1_takes5;
+    \$407  = lane0_takes7;
     if (\$111 ) begin
-      \$407  = \$132 ;
+      \$407  = \$127 ;
     end
     if (rst) begin
       \$407  = 1'h0;
@@ -2666,9 +2460,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = lane1_takes6;
+    \$408  = lane1_takes1;
     if (\$111 ) begin
-      \$408  = \$133 ;
+      \$408  = \$128 ;
     end
     if (rst) begin
       \$408  = 1'h0;
@@ -2676,9 +2470,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = lane1_takes7;
+    \$409  = lane1_takes2;
     if (\$111 ) begin
-      \$409  = \$134 ;
+      \$409  = \$129 ;
     end
     if (rst) begin
       \$409  = 1'h0;
@@ -2686,9 +2480,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = lane2_takes2;
+    \$410  = lane1_takes3;
     if (\$111 ) begin
-      \$410  = \$135 ;
+      \$410  = \$130 ;
     end
     if (rst) begin
       \$410  = 1'h0;
@@ -2696,9 +2490,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = lane2_takes3;
+    \$411  = lane1_takes4;
     if (\$111 ) begin
-      \$411  = \$136 ;
+      \$411  = \$131 ;
     end
     if (rst) begin
       \$411  = 1'h0;
@@ -2706,9 +2500,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = lane2_takes4;
+    \$412  = lane1_takes5;
     if (\$111 ) begin
-      \$412  = \$137 ;
+      \$412  = \$132 ;
     end
     if (rst) begin
       \$412  = 1'h0;
@@ -2716,9 +2510,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = lane2_takes5;
+    \$413  = lane1_takes6;
     if (\$111 ) begin
-      \$413  = \$138 ;
+      \$413  = \$133 ;
     end
     if (rst) begin
       \$413  = 1'h0;
@@ -2726,9 +2520,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = lane2_takes6;
+    \$414  = lane1_takes7;
     if (\$111 ) begin
-      \$414  = \$139 ;
+      \$414  = \$134 ;
     end
     if (rst) begin
       \$414  = 1'h0;
@@ -2736,9 +2530,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = lane2_takes7;
+    \$415  = lane2_takes2;
     if (\$111 ) begin
-      \$415  = \$140 ;
+      \$415  = \$135 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -2746,9 +2540,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = lane3_takes3;
+    \$416  = lane2_takes3;
     if (\$111 ) begin
-      \$416  = \$141 ;
+      \$416  = \$136 ;
     end
     if (rst) begin
       \$416  = 1'h0;
@@ -2756,9 +2550,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = lane3_takes4;
+    \$417  = lane2_takes4;
     if (\$111 ) begin
-      \$417  = \$142 ;
+      \$417  = \$137 ;
     end
     if (rst) begin
       \$417  = 1'h0;
@@ -2766,9 +2560,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = lane3_takes5;
+    \$418  = lane2_takes5;
     if (\$111 ) begin
-      \$418  = \$143 ;
+      \$418  = \$138 ;
     end
     if (rst) begin
       \$418  = 1'h0;
@@ -2776,9 +2570,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = lane3_takes6;
+    \$419  = lane2_takes6;
     if (\$111 ) begin
-      \$419  = \$144 ;
+      \$419  = \$139 ;
     end
     if (rst) begin
       \$419  = 1'h0;
@@ -2786,9 +2580,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = lane3_takes7;
+    \$420  = lane2_takes7;
     if (\$111 ) begin
-      \$420  = \$145 ;
+      \$420  = \$140 ;
     end
     if (rst) begin
       \$420  = 1'h0;
@@ -2796,9 +2590,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = lane4_takes4;
+    \$421  = lane3_takes3;
     if (\$111 ) begin
-      \$421  = \$146 ;
+      \$421  = \$141 ;
     end
     if (rst) begin
       \$421  = 1'h0;
@@ -2806,9 +2600,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = lane4_takes5;
+    \$422  = lane3_takes4;
     if (\$111 ) begin
-      \$422  = \$147 ;
+      \$422  = \$142 ;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -2816,9 +2610,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = lane4_takes6;
+    \$423  = lane3_takes5;
     if (\$111 ) begin
-      \$423  = \$148 ;
+      \$423  = \$143 ;
     end
     if (rst) begin
       \$423  = 1'h0;
@@ -2826,9 +2620,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = lane4_takes7;
+    \$424  = lane3_takes6;
     if (\$111 ) begin
-      \$424  = \$149 ;
+      \$424  = \$144 ;
     end
     if (rst) begin
       \$424  = 1'h0;
@@ -2836,9 +2630,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = lane5_takes5;
+    \$425  = lane3_takes7;
     if (\$111 ) begin
-      \$425  = \$150 ;
+      \$425  = \$145 ;
     end
     if (rst) begin
       \$425  = 1'h0;
@@ -2846,9 +2640,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = lane5_takes6;
+    \$426  = lane4_takes4;
     if (\$111 ) begin
-      \$426  = \$151 ;
+      \$426  = \$146 ;
     end
     if (rst) begin
       \$426  = 1'h0;
@@ -2856,9 +2650,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = lane5_takes7;
+    \$427  = lane4_takes5;
     if (\$111 ) begin
-      \$427  = \$152 ;
+      \$427  = \$147 ;
     end
     if (rst) begin
       \$427  = 1'h0;
@@ -2866,9 +2660,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = lane6_takes6;
+    \$428  = lane4_takes6;
     if (\$111 ) begin
-      \$428  = \$153 ;
+      \$428  = \$148 ;
     end
     if (rst) begin
       \$428  = 1'h0;
@@ -2876,9 +2670,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = lane6_takes7;
+    \$429  = lane4_takes7;
     if (\$111 ) begin
-      \$429  = \$154 ;
+      \$429  = \$149 ;
     end
     if (rst) begin
       \$429  = 1'h0;
@@ -2886,9 +2680,9 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = lane7_takes7;
+    \$430  = lane5_takes5;
     if (\$111 ) begin
-      \$430  = \$155 ;
+      \$430  = \$150 ;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -2896,52 +2690,52 @@ module downsampler_width8_coord_bits16_batch_bits8_index_bits20(keys__valid, poi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = q2_0;
+    \$431  = lane5_takes6;
     if (\$111 ) begin
-      \$431  = q0;
+      \$431  = \$151 ;
     end
     if (rst) begin
-      \$431  = 56'h00000000000000;
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = q2_1;
+    \$432  = lane5_takes7;
     if (\$111 ) begin
-      \$432  = q1;
+      \$432  = \$152 ;
     end
     if (rst) begin
-      \$432  = 56'h00000000000000;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = q2_2;
+    \$433  = lane6_takes6;
     if (\$111 ) begin
-      \$433  = q2;
+      \$433  = \$153 ;
     end
     if (rst) begin
-      \$433  = 56'h00000000000000;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = q2_3;
+    \$434  = lane6_takes7;
     if (\$111 ) begin
-      \$434  = q3;
+      \$434  = \$154 ;
     end
     if (rst) begin
-      \$434  = 56'h00000000000000;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = q2_4;
+    \$435  = lane7_takes7;
     if (\$111 ) begin
-      \$435  = q4;
+      \$435  = \$155 ;
     end
     if (rst) begin
-      \$435  = 56'h00000000000000;
+      \$435  = 1'h0;
     end
   end
   assign total = \$76 [3:0];

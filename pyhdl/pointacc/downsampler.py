@@ -4,6 +4,7 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import bits_for, check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import check_width
+from pyhdl.pointacc.pipeline import one_hot_counts
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
@@ -90,7 +91,7 @@ class Downsampler(wiring.Component):
             m.d.sync += s1_valid.eq(0)
 
         with m.If(move2):
-            below = _counts(m, alive)       # below[i][c]: c survivors in lanes 0 .. i-1 (logic, no adder)
+            below = one_hot_counts(m, alive)       # below[i][c]: c survivors in lanes 0 .. i-1 (logic, no adder)
             m.d.sync += [t.eq(alive[i] & below[i][j]) for (j, i), t in hits.items()]
             m.d.sync += [r.eq(x) for r, x in zip(q2, q, strict=True)]
             m.d.sync += [n2.eq(Cat(*(_any(below[w][c] for c in range(w + 1) if c >> b & 1) for b in range(len(n2))))),
@@ -136,28 +137,17 @@ class Downsampler(wiring.Component):
         with m.If(fire):
             with m.If(full):
                 m.d.sync += [n_left.eq(total - w), pending.eq(s3_last & (total != w))]
-                m.d.sync += [left[i].eq(rot[i]) for i in range(w)]
             with m.Elif(s3_last):
                 m.d.sync += n_left.eq(0)
             with m.Else():
                 m.d.sync += n_left.eq(total)
-                m.d.sync += [left[i].eq(lane[i]) for i in range(w)]
+            # The next leftovers: the rotated lanes, but those below `n_left` stay when the beat
+            # is not full (a don't-care after a list's end): one select behind the rotation.
+            m.d.sync += [left[i].eq(Mux(~full & (i < n_left), left[i], rot[i])) for i in range(w - 1)]
+            m.d.sync += left[w - 1].eq(rot[w - 1])          # n_left < w
         with m.Elif(pending & out_free):
             m.d.sync += [n_left.eq(0), pending.eq(0)]
         return m
-
-
-def _counts(m, bits):
-    """``counts[i][c]``: exactly ``c`` of ``bits[0 .. i-1]`` are set, one-hot over ``c``, as plain
-    logic (an adder tree would be mapped onto carry chains, slower than a few LUT levels here);
-    each a signal, so later rows share the earlier ones (nested expressions would double a row)."""
-    counts = [[Const(1, 1)]]
-    for i in range(len(bits)):
-        prev = counts[-1] + [Const(0, 1)]
-        row = [Signal(name=f"below{i + 1}_{c}") for c in range(i + 2)]
-        m.d.comb += [r.eq(Mux(bits[i], prev[c - 1] if c else 0, prev[c])) for c, r in enumerate(row)]
-        counts.append(row)
-    return [row + [Const(0, 1)] * (len(bits) + 1 - len(row)) for row in counts]
 
 
 def _any(xs):

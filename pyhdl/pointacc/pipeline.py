@@ -9,7 +9,7 @@ registered); :func:`greater` combines registered flags in two LUT levels, in fro
 multiplexer of the next stage.
 """
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Const, Mux, Signal
 
 CHUNK = 20
 
@@ -93,3 +93,16 @@ def skid_output(m, out, beat, push, name: str):
     with m.Elif(out.ready):
         m.d.sync += out_valid.eq(0)
     return room, room_next
+
+
+def one_hot_counts(m, bits, name: str = "below"):
+    """``counts[i][c]``: exactly ``c`` of ``bits[0 .. i-1]`` are set, one-hot over ``c``, as plain
+    logic (an adder tree would be mapped onto carry chains, slower than a few LUT levels here);
+    each a signal, so later rows share the earlier ones (nested expressions would double a row)."""
+    counts = [[Const(1, 1)]]
+    for i in range(len(bits)):
+        prev = counts[-1] + [Const(0, 1)]
+        row = [Signal(name=f"{name}{i + 1}_{c}") for c in range(i + 2)]
+        m.d.comb += [r.eq(Mux(bits[i], prev[c - 1] if c else 0, prev[c])) for c, r in enumerate(row)]
+        counts.append(row)
+    return [row + [Const(0, 1)] * (len(bits) + 1 - len(row)) for row in counts]
