@@ -31,14 +31,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
-  wire \$1022 ;
+  wire [83:0] \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
-  wire \$1029 ;
+  wire [83:0] \$1029 ;
   wire [19:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
@@ -46,7 +46,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
-  wire \$1036 ;
+  wire [83:0] \$1036 ;
   wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
@@ -54,7 +54,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire \$1043 ;
+  wire [83:0] \$1043 ;
   wire \$1044 ;
   wire \$1045 ;
   wire \$1046 ;
@@ -62,14 +62,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1048 ;
   wire \$1049 ;
   wire [19:0] \$105 ;
-  wire \$1050 ;
+  wire [83:0] \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
-  wire \$1057 ;
+  wire [83:0] \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
   wire [19:0] \$106 ;
@@ -77,7 +77,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
-  wire \$1064 ;
+  wire [83:0] \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
   wire \$1067 ;
@@ -85,14 +85,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1069 ;
   wire [19:0] \$107 ;
   wire \$1070 ;
-  wire \$1071 ;
+  wire [83:0] \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
   wire \$1076 ;
   wire \$1077 ;
-  wire \$1078 ;
+  wire [83:0] \$1078 ;
   wire \$1079 ;
   wire [19:0] \$108 ;
   wire \$1080 ;
@@ -100,7 +100,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
-  wire \$1085 ;
+  wire [83:0] \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
@@ -108,14 +108,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$109 ;
   wire \$1090 ;
   wire \$1091 ;
-  wire \$1092 ;
+  wire [83:0] \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
-  wire \$1099 ;
+  wire [83:0] \$1099 ;
   wire \$11 ;
   wire [19:0] \$110 ;
   wire \$1100 ;
@@ -124,7 +124,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1103 ;
   wire \$1104 ;
   wire \$1105 ;
-  wire \$1106 ;
+  wire [83:0] \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
@@ -132,7 +132,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
-  wire \$1113 ;
+  wire [83:0] \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
@@ -140,14 +140,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1118 ;
   wire \$1119 ;
   wire [19:0] \$112 ;
-  wire \$1120 ;
+  wire [83:0] \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
-  wire \$1127 ;
+  wire [83:0] \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire [19:0] \$113 ;
@@ -155,7 +155,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
-  wire \$1134 ;
+  wire [83:0] \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
@@ -163,7 +163,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1139 ;
   wire [19:0] \$114 ;
   wire \$1140 ;
-  wire \$1141 ;
+  wire [83:0] \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
@@ -171,7 +171,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
-  wire \$1149 ;
+  wire [83:0] \$1149 ;
   wire [19:0] \$115 ;
   wire \$1150 ;
   wire \$1151 ;
@@ -179,7 +179,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
-  wire \$1156 ;
+  wire [83:0] \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
@@ -188,7 +188,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
-  wire \$1164 ;
+  wire [83:0] \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
@@ -196,7 +196,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1169 ;
   wire [19:0] \$117 ;
   wire \$1170 ;
-  wire \$1171 ;
+  wire [83:0] \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
@@ -204,7 +204,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
-  wire \$1179 ;
+  wire [83:0] \$1179 ;
   wire [19:0] \$118 ;
   wire \$1180 ;
   wire \$1181 ;
@@ -212,7 +212,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire \$1186 ;
+  wire [83:0] \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
@@ -221,7 +221,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
-  wire \$1194 ;
+  wire [83:0] \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
@@ -230,7 +230,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$12 ;
   wire [19:0] \$120 ;
   wire \$1200 ;
-  wire \$1201 ;
+  wire [83:0] \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
@@ -238,7 +238,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1206 ;
   wire \$1207 ;
   wire \$1208 ;
-  wire \$1209 ;
+  wire [83:0] \$1209 ;
   wire [19:0] \$121 ;
   wire \$1210 ;
   wire \$1211 ;
@@ -246,7 +246,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1213 ;
   wire \$1214 ;
   wire \$1215 ;
-  wire \$1216 ;
+  wire [83:0] \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
@@ -255,7 +255,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire \$1224 ;
+  wire [83:0] \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
@@ -263,7 +263,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1229 ;
   wire [19:0] \$123 ;
   wire \$1230 ;
-  wire \$1231 ;
+  wire [83:0] \$1231 ;
   wire \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
@@ -271,7 +271,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
-  wire \$1239 ;
+  wire [83:0] \$1239 ;
   wire [19:0] \$124 ;
   wire \$1240 ;
   wire \$1241 ;
@@ -279,7 +279,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1243 ;
   wire \$1244 ;
   wire \$1245 ;
-  wire \$1246 ;
+  wire [83:0] \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
@@ -288,7 +288,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1251 ;
   wire \$1252 ;
   wire \$1253 ;
-  wire \$1254 ;
+  wire [83:0] \$1254 ;
   wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
@@ -296,7 +296,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1259 ;
   wire [19:0] \$126 ;
   wire \$1260 ;
-  wire \$1261 ;
+  wire [83:0] \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
   wire \$1264 ;
@@ -304,7 +304,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1266 ;
   wire \$1267 ;
   wire \$1268 ;
-  wire \$1269 ;
+  wire [83:0] \$1269 ;
   wire [19:0] \$127 ;
   wire \$1270 ;
   wire \$1271 ;
@@ -312,7 +312,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
-  wire \$1276 ;
+  wire [83:0] \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
@@ -321,7 +321,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire \$1284 ;
+  wire [83:0] \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
@@ -329,7 +329,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1289 ;
   wire [19:0] \$129 ;
   wire \$1290 ;
-  wire \$1291 ;
+  wire [83:0] \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
@@ -337,7 +337,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire \$1299 ;
+  wire [83:0] \$1299 ;
   wire \$13 ;
   wire [19:0] \$130 ;
   wire \$1300 ;
@@ -346,7 +346,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire \$1306 ;
+  wire [83:0] \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
@@ -355,7 +355,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
-  wire \$1314 ;
+  wire [83:0] \$1314 ;
   wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
@@ -363,7 +363,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1319 ;
   wire [19:0] \$132 ;
   wire \$1320 ;
-  wire \$1321 ;
+  wire [83:0] \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
@@ -371,7 +371,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
-  wire \$1329 ;
+  wire [83:0] \$1329 ;
   wire [19:0] \$133 ;
   wire \$1330 ;
   wire \$1331 ;
@@ -379,7 +379,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1333 ;
   wire \$1334 ;
   wire \$1335 ;
-  wire \$1336 ;
+  wire [83:0] \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
@@ -388,1573 +388,3617 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
-  wire \$1344 ;
+  wire [83:0] \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
-  wire [19:0] \$1348 ;
-  wire [19:0] \$1349 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire [19:0] \$135 ;
-  wire [19:0] \$1350 ;
-  wire [19:0] \$1351 ;
-  wire [19:0] \$1352 ;
-  wire [19:0] \$1353 ;
-  wire [19:0] \$1354 ;
-  wire [19:0] \$1355 ;
-  wire [19:0] \$1356 ;
-  wire [19:0] \$1357 ;
-  wire [19:0] \$1358 ;
-  wire [19:0] \$1359 ;
+  wire \$1350 ;
+  wire [83:0] \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire [83:0] \$1359 ;
   wire [19:0] \$136 ;
-  wire [19:0] \$1360 ;
-  wire [19:0] \$1361 ;
-  wire [19:0] \$1362 ;
-  wire [19:0] \$1363 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
   wire \$1364 ;
-  wire [19:0] \$1365 ;
-  wire [19:0] \$1366 ;
-  wire [19:0] \$1367 ;
-  wire [19:0] \$1368 ;
-  wire [19:0] \$1369 ;
+  wire \$1365 ;
+  wire [83:0] \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire [19:0] \$137 ;
-  wire [19:0] \$1370 ;
-  wire [19:0] \$1371 ;
-  wire [19:0] \$1372 ;
-  wire [19:0] \$1373 ;
-  wire [19:0] \$1374 ;
-  wire [19:0] \$1375 ;
-  wire [19:0] \$1376 ;
-  wire [19:0] \$1377 ;
-  wire [19:0] \$1378 ;
-  wire [19:0] \$1379 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire [83:0] \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
   wire [19:0] \$138 ;
-  wire [19:0] \$1380 ;
-  wire \$1381 ;
-  wire [19:0] \$1382 ;
-  wire [19:0] \$1383 ;
-  wire [19:0] \$1384 ;
-  wire [19:0] \$1385 ;
-  wire [19:0] \$1386 ;
-  wire [19:0] \$1387 ;
-  wire [19:0] \$1388 ;
-  wire [19:0] \$1389 ;
+  wire \$1380 ;
+  wire [83:0] \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire [83:0] \$1389 ;
   wire [19:0] \$139 ;
-  wire [19:0] \$1390 ;
-  wire [19:0] \$1391 ;
-  wire [19:0] \$1392 ;
-  wire [19:0] \$1393 ;
-  wire [19:0] \$1394 ;
-  wire [19:0] \$1395 ;
-  wire [19:0] \$1396 ;
-  wire [19:0] \$1397 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire [83:0] \$1396 ;
+  wire \$1397 ;
   wire \$1398 ;
-  wire [19:0] \$1399 ;
+  wire \$1399 ;
   wire \$14 ;
   wire [19:0] \$140 ;
-  wire [19:0] \$1400 ;
-  wire [19:0] \$1401 ;
-  wire [19:0] \$1402 ;
-  wire [19:0] \$1403 ;
-  wire [19:0] \$1404 ;
-  wire [19:0] \$1405 ;
-  wire [19:0] \$1406 ;
-  wire [19:0] \$1407 ;
-  wire [19:0] \$1408 ;
-  wire [19:0] \$1409 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire [83:0] \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
   wire [19:0] \$141 ;
-  wire [19:0] \$1410 ;
-  wire [19:0] \$1411 ;
-  wire [19:0] \$1412 ;
-  wire [19:0] \$1413 ;
-  wire [19:0] \$1414 ;
+  wire \$1410 ;
+  wire [83:0] \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
   wire \$1415 ;
-  wire [19:0] \$1416 ;
-  wire [19:0] \$1417 ;
-  wire [19:0] \$1418 ;
-  wire [19:0] \$1419 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire [83:0] \$1419 ;
   wire [19:0] \$142 ;
-  wire [19:0] \$1420 ;
-  wire [19:0] \$1421 ;
-  wire [19:0] \$1422 ;
-  wire [19:0] \$1423 ;
-  wire [19:0] \$1424 ;
-  wire [19:0] \$1425 ;
-  wire [19:0] \$1426 ;
-  wire [19:0] \$1427 ;
-  wire [19:0] \$1428 ;
-  wire [19:0] \$1429 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire [83:0] \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
   wire [19:0] \$143 ;
-  wire [19:0] \$1430 ;
-  wire [19:0] \$1431 ;
+  wire \$1430 ;
+  wire \$1431 ;
   wire \$1432 ;
-  wire [19:0] \$1433 ;
-  wire [19:0] \$1434 ;
-  wire [19:0] \$1435 ;
-  wire [19:0] \$1436 ;
-  wire [19:0] \$1437 ;
-  wire [19:0] \$1438 ;
-  wire [19:0] \$1439 ;
+  wire \$1433 ;
+  wire [83:0] \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
   wire [19:0] \$144 ;
-  wire [19:0] \$1440 ;
-  wire [19:0] \$1441 ;
-  wire [19:0] \$1442 ;
-  wire [19:0] \$1443 ;
-  wire [19:0] \$1444 ;
-  wire [19:0] \$1445 ;
-  wire [19:0] \$1446 ;
-  wire [19:0] \$1447 ;
-  wire [19:0] \$1448 ;
-  wire \$1449 ;
+  wire \$1440 ;
+  wire [83:0] \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire [83:0] \$1449 ;
   wire [19:0] \$145 ;
-  wire [19:0] \$1450 ;
-  wire [19:0] \$1451 ;
-  wire [19:0] \$1452 ;
-  wire [19:0] \$1453 ;
-  wire [19:0] \$1454 ;
-  wire [19:0] \$1455 ;
-  wire [19:0] \$1456 ;
-  wire [19:0] \$1457 ;
-  wire [19:0] \$1458 ;
-  wire [19:0] \$1459 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire [83:0] \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire [19:0] \$146 ;
-  wire [19:0] \$1460 ;
-  wire [19:0] \$1461 ;
-  wire [19:0] \$1462 ;
-  wire [19:0] \$1463 ;
-  wire [19:0] \$1464 ;
-  wire [19:0] \$1465 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire [83:0] \$1464 ;
+  wire \$1465 ;
   wire \$1466 ;
-  wire [19:0] \$1467 ;
-  wire [19:0] \$1468 ;
-  wire [19:0] \$1469 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
   wire [19:0] \$147 ;
-  wire [19:0] \$1470 ;
-  wire [19:0] \$1471 ;
-  wire [19:0] \$1472 ;
-  wire [19:0] \$1473 ;
-  wire [19:0] \$1474 ;
-  wire [19:0] \$1475 ;
-  wire [19:0] \$1476 ;
-  wire [19:0] \$1477 ;
-  wire [19:0] \$1478 ;
-  wire [19:0] \$1479 ;
+  wire \$1470 ;
+  wire [83:0] \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire [83:0] \$1479 ;
   wire [19:0] \$148 ;
-  wire [19:0] \$1480 ;
-  wire [19:0] \$1481 ;
-  wire [19:0] \$1482 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
   wire \$1483 ;
-  wire [1:0] \$1484 ;
+  wire \$1484 ;
   wire \$1485 ;
-  wire \$1486 ;
-  wire [1:0] \$1487 ;
-  wire [2:0] \$1488 ;
+  wire [83:0] \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
   wire \$1489 ;
   wire [19:0] \$149 ;
   wire \$1490 ;
-  wire [1:0] \$1491 ;
-  wire [2:0] \$1492 ;
-  wire [3:0] \$1493 ;
-  wire \$1494 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire [83:0] \$1494 ;
   wire \$1495 ;
-  wire [1:0] \$1496 ;
-  wire [2:0] \$1497 ;
-  wire [3:0] \$1498 ;
-  wire [4:0] \$1499 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
   wire [19:0] \$150 ;
   wire \$1500 ;
-  wire \$1501 ;
-  wire [1:0] \$1502 ;
-  wire [2:0] \$1503 ;
-  wire [3:0] \$1504 ;
-  wire [4:0] \$1505 ;
-  wire [5:0] \$1506 ;
+  wire [83:0] \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
   wire \$1507 ;
   wire \$1508 ;
-  wire [1:0] \$1509 ;
+  wire [83:0] \$1509 ;
   wire [19:0] \$151 ;
-  wire [2:0] \$1510 ;
-  wire [3:0] \$1511 ;
-  wire [4:0] \$1512 ;
-  wire [5:0] \$1513 ;
-  wire [6:0] \$1514 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
   wire \$1515 ;
-  wire \$1516 ;
-  wire [1:0] \$1517 ;
-  wire [2:0] \$1518 ;
-  wire [3:0] \$1519 ;
+  wire [83:0] \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
   wire [19:0] \$152 ;
-  wire [4:0] \$1520 ;
-  wire [5:0] \$1521 ;
-  wire [6:0] \$1522 ;
-  wire [7:0] \$1523 ;
-  wire \$1524 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire [83:0] \$1524 ;
   wire \$1525 ;
-  wire [1:0] \$1526 ;
+  wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
-  wire [1:0] \$1529 ;
+  wire \$1529 ;
   wire [19:0] \$153 ;
-  wire [2:0] \$1530 ;
-  wire \$1531 ;
+  wire \$1530 ;
+  wire [83:0] \$1531 ;
   wire \$1532 ;
-  wire [1:0] \$1533 ;
-  wire [2:0] \$1534 ;
-  wire [3:0] \$1535 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
   wire \$1536 ;
   wire \$1537 ;
-  wire [1:0] \$1538 ;
-  wire [2:0] \$1539 ;
+  wire \$1538 ;
+  wire [83:0] \$1539 ;
   wire [19:0] \$154 ;
-  wire [3:0] \$1540 ;
-  wire [4:0] \$1541 ;
+  wire \$1540 ;
+  wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire [1:0] \$1544 ;
-  wire [2:0] \$1545 ;
-  wire [3:0] \$1546 ;
-  wire [4:0] \$1547 ;
-  wire [5:0] \$1548 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire [83:0] \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
   wire \$1549 ;
   wire [19:0] \$155 ;
   wire \$1550 ;
-  wire [1:0] \$1551 ;
-  wire [2:0] \$1552 ;
-  wire [3:0] \$1553 ;
-  wire [4:0] \$1554 ;
-  wire [5:0] \$1555 ;
-  wire [6:0] \$1556 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire [83:0] \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
-  wire [1:0] \$1559 ;
+  wire \$1559 ;
   wire [19:0] \$156 ;
-  wire [2:0] \$1560 ;
-  wire [3:0] \$1561 ;
-  wire [4:0] \$1562 ;
-  wire [5:0] \$1563 ;
-  wire [6:0] \$1564 ;
-  wire [7:0] \$1565 ;
+  wire \$1560 ;
+  wire [83:0] \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire [1:0] \$1568 ;
-  wire [2:0] \$1569 ;
+  wire \$1568 ;
+  wire [83:0] \$1569 ;
   wire [19:0] \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire [1:0] \$1572 ;
-  wire [2:0] \$1573 ;
-  wire [3:0] \$1574 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
   wire \$1575 ;
-  wire \$1576 ;
-  wire [1:0] \$1577 ;
-  wire [2:0] \$1578 ;
-  wire [3:0] \$1579 ;
+  wire [83:0] \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
   wire [19:0] \$158 ;
-  wire [4:0] \$1580 ;
+  wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
-  wire [1:0] \$1583 ;
-  wire [2:0] \$1584 ;
-  wire [3:0] \$1585 ;
-  wire [4:0] \$1586 ;
-  wire [5:0] \$1587 ;
+  wire \$1583 ;
+  wire [83:0] \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
   wire [19:0] \$159 ;
-  wire [1:0] \$1590 ;
-  wire [2:0] \$1591 ;
-  wire [3:0] \$1592 ;
-  wire [4:0] \$1593 ;
-  wire [5:0] \$1594 ;
-  wire [6:0] \$1595 ;
+  wire \$1590 ;
+  wire [83:0] \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
   wire \$1596 ;
   wire \$1597 ;
-  wire [1:0] \$1598 ;
-  wire [2:0] \$1599 ;
+  wire \$1598 ;
+  wire [83:0] \$1599 ;
   wire \$16 ;
   wire [19:0] \$160 ;
-  wire [3:0] \$1600 ;
-  wire [4:0] \$1601 ;
-  wire [5:0] \$1602 ;
-  wire [6:0] \$1603 ;
-  wire [7:0] \$1604 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
   wire \$1605 ;
-  wire \$1606 ;
-  wire [1:0] \$1607 ;
-  wire [2:0] \$1608 ;
-  wire [3:0] \$1609 ;
+  wire [83:0] \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
   wire [19:0] \$161 ;
   wire \$1610 ;
   wire \$1611 ;
-  wire [1:0] \$1612 ;
-  wire [2:0] \$1613 ;
-  wire [3:0] \$1614 ;
-  wire [4:0] \$1615 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire [83:0] \$1614 ;
+  wire \$1615 ;
   wire \$1616 ;
   wire \$1617 ;
-  wire [1:0] \$1618 ;
-  wire [2:0] \$1619 ;
+  wire \$1618 ;
+  wire \$1619 ;
   wire [19:0] \$162 ;
-  wire [3:0] \$1620 ;
-  wire [4:0] \$1621 ;
-  wire [5:0] \$1622 ;
+  wire \$1620 ;
+  wire [83:0] \$1621 ;
+  wire \$1622 ;
   wire \$1623 ;
   wire \$1624 ;
-  wire [1:0] \$1625 ;
-  wire [2:0] \$1626 ;
-  wire [3:0] \$1627 ;
-  wire [4:0] \$1628 ;
-  wire [5:0] \$1629 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire [83:0] \$1629 ;
   wire [19:0] \$163 ;
-  wire [6:0] \$1630 ;
+  wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
-  wire [1:0] \$1633 ;
-  wire [2:0] \$1634 ;
-  wire [3:0] \$1635 ;
-  wire [4:0] \$1636 ;
-  wire [5:0] \$1637 ;
-  wire [6:0] \$1638 ;
-  wire [7:0] \$1639 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire [83:0] \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
   wire [19:0] \$164 ;
   wire \$1640 ;
   wire \$1641 ;
-  wire [1:0] \$1642 ;
-  wire [2:0] \$1643 ;
-  wire [3:0] \$1644 ;
-  wire [4:0] \$1645 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire [83:0] \$1644 ;
+  wire \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
-  wire [1:0] \$1648 ;
-  wire [2:0] \$1649 ;
+  wire \$1648 ;
+  wire \$1649 ;
   wire [19:0] \$165 ;
-  wire [3:0] \$1650 ;
-  wire [4:0] \$1651 ;
-  wire [5:0] \$1652 ;
+  wire \$1650 ;
+  wire [83:0] \$1651 ;
+  wire \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
-  wire [1:0] \$1655 ;
-  wire [2:0] \$1656 ;
-  wire [3:0] \$1657 ;
-  wire [4:0] \$1658 ;
-  wire [5:0] \$1659 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire [83:0] \$1659 ;
   wire [19:0] \$166 ;
-  wire [6:0] \$1660 ;
+  wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
-  wire [1:0] \$1663 ;
-  wire [2:0] \$1664 ;
-  wire [3:0] \$1665 ;
-  wire [4:0] \$1666 ;
-  wire [5:0] \$1667 ;
-  wire [6:0] \$1668 ;
-  wire [7:0] \$1669 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire [83:0] \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
   wire [19:0] \$167 ;
   wire \$1670 ;
   wire \$1671 ;
-  wire [1:0] \$1672 ;
-  wire [2:0] \$1673 ;
-  wire [3:0] \$1674 ;
-  wire [4:0] \$1675 ;
-  wire [5:0] \$1676 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire [83:0] \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
   wire \$1677 ;
   wire \$1678 ;
-  wire [1:0] \$1679 ;
+  wire \$1679 ;
   wire [19:0] \$168 ;
-  wire [2:0] \$1680 ;
-  wire [3:0] \$1681 ;
-  wire [4:0] \$1682 ;
-  wire [5:0] \$1683 ;
-  wire [6:0] \$1684 ;
+  wire \$1680 ;
+  wire [83:0] \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
   wire \$1685 ;
   wire \$1686 ;
-  wire [1:0] \$1687 ;
-  wire [2:0] \$1688 ;
-  wire [3:0] \$1689 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire [83:0] \$1689 ;
   wire [19:0] \$169 ;
-  wire [4:0] \$1690 ;
-  wire [5:0] \$1691 ;
-  wire [6:0] \$1692 ;
-  wire [7:0] \$1693 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
   wire \$1694 ;
   wire \$1695 ;
-  wire [1:0] \$1696 ;
-  wire [2:0] \$1697 ;
-  wire [3:0] \$1698 ;
-  wire [4:0] \$1699 ;
+  wire [83:0] \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
   wire [19:0] \$170 ;
-  wire [5:0] \$1700 ;
-  wire [6:0] \$1701 ;
+  wire \$1700 ;
+  wire \$1701 ;
   wire \$1702 ;
   wire \$1703 ;
-  wire [1:0] \$1704 ;
-  wire [2:0] \$1705 ;
-  wire [3:0] \$1706 ;
-  wire [4:0] \$1707 ;
-  wire [5:0] \$1708 ;
-  wire [6:0] \$1709 ;
+  wire [83:0] \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire [19:0] \$171 ;
-  wire [7:0] \$1710 ;
-  wire \$1711 ;
+  wire \$1710 ;
+  wire [83:0] \$1711 ;
   wire \$1712 ;
-  wire [1:0] \$1713 ;
-  wire [2:0] \$1714 ;
-  wire [3:0] \$1715 ;
-  wire [4:0] \$1716 ;
-  wire [5:0] \$1717 ;
-  wire [6:0] \$1718 ;
-  wire [7:0] \$1719 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire [83:0] \$1719 ;
   wire [19:0] \$172 ;
   wire \$1720 ;
   wire \$1721 ;
-  wire [1:0] \$1722 ;
-  wire [2:0] \$1723 ;
-  wire [3:0] \$1724 ;
-  wire [4:0] \$1725 ;
-  wire [5:0] \$1726 ;
-  wire [6:0] \$1727 ;
-  wire [7:0] \$1728 ;
-  wire [8:0] \$1729 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire [83:0] \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire [19:0] \$173 ;
   wire \$1730 ;
-  wire [1:0] \$1731 ;
-  wire [2:0] \$1732 ;
-  wire [3:0] \$1733 ;
-  wire [4:0] \$1734 ;
-  wire [5:0] \$1735 ;
-  wire [6:0] \$1736 ;
-  wire [7:0] \$1737 ;
-  wire [8:0] \$1738 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire [83:0] \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
   wire \$1739 ;
   wire [19:0] \$174 ;
-  wire [1:0] \$1740 ;
-  wire [2:0] \$1741 ;
-  wire [3:0] \$1742 ;
-  wire [4:0] \$1743 ;
-  wire [5:0] \$1744 ;
-  wire [6:0] \$1745 ;
-  wire [7:0] \$1746 ;
-  wire [8:0] \$1747 ;
+  wire \$1740 ;
+  wire [83:0] \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
   wire \$1748 ;
-  wire [1:0] \$1749 ;
-  wire \$175 ;
-  wire [2:0] \$1750 ;
-  wire [3:0] \$1751 ;
-  wire [4:0] \$1752 ;
-  wire [5:0] \$1753 ;
-  wire [6:0] \$1754 ;
-  wire [7:0] \$1755 ;
-  wire [8:0] \$1756 ;
+  wire [83:0] \$1749 ;
+  wire [19:0] \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire [83:0] \$1756 ;
   wire \$1757 ;
-  wire [1:0] \$1758 ;
-  wire [2:0] \$1759 ;
-  wire \$176 ;
-  wire [3:0] \$1760 ;
-  wire [4:0] \$1761 ;
-  wire [5:0] \$1762 ;
-  wire [6:0] \$1763 ;
-  wire [7:0] \$1764 ;
-  wire [8:0] \$1765 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire [19:0] \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire [83:0] \$1764 ;
+  wire \$1765 ;
   wire \$1766 ;
-  wire [1:0] \$1767 ;
-  wire [2:0] \$1768 ;
-  wire [3:0] \$1769 ;
-  wire \$177 ;
-  wire [4:0] \$1770 ;
-  wire [5:0] \$1771 ;
-  wire [6:0] \$1772 ;
-  wire [7:0] \$1773 ;
-  wire [8:0] \$1774 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire [19:0] \$177 ;
+  wire \$1770 ;
+  wire [83:0] \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
   wire \$1775 ;
-  wire [1:0] \$1776 ;
-  wire [2:0] \$1777 ;
-  wire [3:0] \$1778 ;
-  wire [4:0] \$1779 ;
-  wire \$178 ;
-  wire [5:0] \$1780 ;
-  wire [6:0] \$1781 ;
-  wire [7:0] \$1782 ;
-  wire [8:0] \$1783 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire [83:0] \$1779 ;
+  wire [19:0] \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
   wire \$1784 ;
-  wire [1:0] \$1785 ;
-  wire [2:0] \$1786 ;
-  wire [3:0] \$1787 ;
-  wire [4:0] \$1788 ;
-  wire [5:0] \$1789 ;
-  wire \$179 ;
-  wire [6:0] \$1790 ;
-  wire [7:0] \$1791 ;
-  wire [8:0] \$1792 ;
+  wire \$1785 ;
+  wire [83:0] \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire [19:0] \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
   wire \$1793 ;
-  wire \$1794 ;
+  wire [83:0] \$1794 ;
   wire \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
   wire \$1798 ;
   wire \$1799 ;
   wire \$18 ;
-  wire \$180 ;
-  reg \$1800 ;
-  reg \$1801 ;
-  reg \$1802 ;
-  reg \$1803 ;
-  reg \$1804 ;
-  reg [7:0] \$1805 ;
-  reg \$1806 ;
-  reg [62:0] \$1807 ;
-  reg [61:0] \$1808 ;
-  reg [61:0] \$1809 ;
-  wire \$181 ;
-  reg [61:0] \$1810 ;
-  reg [61:0] \$1811 ;
-  reg [61:0] \$1812 ;
-  reg [61:0] \$1813 ;
-  reg [61:0] \$1814 ;
-  reg [61:0] \$1815 ;
-  reg [19:0] \$1816 ;
-  reg [19:0] \$1817 ;
-  reg [19:0] \$1818 ;
-  reg [19:0] \$1819 ;
-  wire \$182 ;
-  reg [19:0] \$1820 ;
-  reg [19:0] \$1821 ;
-  reg [19:0] \$1822 ;
-  reg [19:0] \$1823 ;
-  reg \$1824 ;
-  reg \$1825 ;
-  reg [7:0] \$1826 ;
-  reg \$1827 ;
-  reg [62:0] \$1828 ;
-  reg [61:0] \$1829 ;
-  wire \$183 ;
-  reg [61:0] \$1830 ;
-  reg [61:0] \$1831 ;
-  reg [61:0] \$1832 ;
-  reg [61:0] \$1833 ;
-  reg [61:0] \$1834 ;
-  reg [61:0] \$1835 ;
-  reg [61:0] \$1836 ;
-  reg [19:0] \$1837 ;
-  reg [19:0] \$1838 ;
-  reg [19:0] \$1839 ;
-  wire \$184 ;
-  reg [19:0] \$1840 ;
-  reg [19:0] \$1841 ;
-  reg [19:0] \$1842 ;
-  reg [19:0] \$1843 ;
-  reg [19:0] \$1844 ;
-  reg [7:0] \$1845 ;
-  reg \$1846 ;
-  reg [62:0] \$1847 ;
-  reg [61:0] \$1848 ;
-  reg [61:0] \$1849 ;
-  wire \$185 ;
-  reg [61:0] \$1850 ;
-  reg [61:0] \$1851 ;
-  reg [61:0] \$1852 ;
-  reg [61:0] \$1853 ;
-  reg [61:0] \$1854 ;
-  reg [61:0] \$1855 ;
-  reg [19:0] \$1856 ;
-  reg [19:0] \$1857 ;
-  reg [19:0] \$1858 ;
-  reg [19:0] \$1859 ;
-  wire \$186 ;
-  reg [19:0] \$1860 ;
-  reg [19:0] \$1861 ;
-  reg [19:0] \$1862 ;
-  reg [19:0] \$1863 ;
-  reg \$1864 ;
-  reg \$1865 ;
-  reg [7:0] \$1866 ;
-  reg \$1867 ;
-  reg [62:0] \$1868 ;
-  reg [61:0] \$1869 ;
-  wire \$187 ;
-  reg [61:0] \$1870 ;
-  reg [61:0] \$1871 ;
-  reg [61:0] \$1872 ;
-  reg [61:0] \$1873 ;
-  reg [61:0] \$1874 ;
-  reg [61:0] \$1875 ;
-  reg [61:0] \$1876 ;
-  reg [19:0] \$1877 ;
-  reg [19:0] \$1878 ;
-  reg [19:0] \$1879 ;
-  wire \$188 ;
-  reg [19:0] \$1880 ;
-  reg [19:0] \$1881 ;
-  reg [19:0] \$1882 ;
-  reg [19:0] \$1883 ;
-  reg [19:0] \$1884 ;
-  reg \$1885 ;
-  reg \$1886 ;
-  reg [7:0] \$1887 ;
-  reg \$1888 ;
-  reg [62:0] \$1889 ;
-  wire \$189 ;
-  reg [61:0] \$1890 ;
-  reg [61:0] \$1891 ;
-  reg [61:0] \$1892 ;
-  reg [61:0] \$1893 ;
-  reg [61:0] \$1894 ;
-  reg [61:0] \$1895 ;
-  reg [61:0] \$1896 ;
-  reg [61:0] \$1897 ;
-  reg [19:0] \$1898 ;
-  reg [19:0] \$1899 ;
+  wire [19:0] \$180 ;
+  wire \$1800 ;
+  wire [83:0] \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire [83:0] \$1809 ;
+  wire [19:0] \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire [83:0] \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
+  wire [19:0] \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire [83:0] \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
+  wire [19:0] \$183 ;
+  wire \$1830 ;
+  wire [83:0] \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire [83:0] \$1839 ;
+  wire [19:0] \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire [83:0] \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
+  wire [19:0] \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire [83:0] \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
+  wire [19:0] \$186 ;
+  wire \$1860 ;
+  wire [83:0] \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire [83:0] \$1869 ;
+  wire [19:0] \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire [83:0] \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
+  wire [19:0] \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire [83:0] \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
+  wire [19:0] \$189 ;
+  wire \$1890 ;
+  wire [83:0] \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire [83:0] \$1899 ;
   wire \$19 ;
-  wire \$190 ;
-  reg [19:0] \$1900 ;
-  reg [19:0] \$1901 ;
-  reg [19:0] \$1902 ;
-  reg [19:0] \$1903 ;
-  reg [19:0] \$1904 ;
-  reg [19:0] \$1905 ;
-  reg [7:0] \$1906 ;
-  reg \$1907 ;
-  reg [62:0] \$1908 ;
-  reg [61:0] \$1909 ;
-  wire \$191 ;
-  reg [61:0] \$1910 ;
-  reg [61:0] \$1911 ;
-  reg [61:0] \$1912 ;
-  reg [61:0] \$1913 ;
-  reg [61:0] \$1914 ;
-  reg [61:0] \$1915 ;
-  reg [61:0] \$1916 ;
-  reg [19:0] \$1917 ;
-  reg [19:0] \$1918 ;
-  reg [19:0] \$1919 ;
-  wire \$192 ;
-  reg [19:0] \$1920 ;
-  reg [19:0] \$1921 ;
-  reg [19:0] \$1922 ;
-  reg [19:0] \$1923 ;
-  reg [19:0] \$1924 ;
-  reg \$1925 ;
-  reg \$1926 ;
-  reg \$1927 ;
-  reg \$1928 ;
-  reg \$1929 ;
-  wire \$193 ;
-  reg \$1930 ;
-  reg \$1931 ;
-  reg \$1932 ;
-  reg \$1933 ;
-  reg \$1934 ;
-  reg \$1935 ;
-  reg \$1936 ;
-  reg \$1937 ;
-  reg \$1938 ;
-  reg \$1939 ;
-  wire \$194 ;
-  reg \$1940 ;
-  reg \$1941 ;
-  reg \$1942 ;
-  reg \$1943 ;
-  reg \$1944 ;
-  reg \$1945 ;
-  reg \$1946 ;
-  reg \$1947 ;
-  reg \$1948 ;
-  reg \$1949 ;
-  wire \$195 ;
-  reg \$1950 ;
-  reg \$1951 ;
-  reg \$1952 ;
-  reg \$1953 ;
-  reg \$1954 ;
-  reg \$1955 ;
-  reg \$1956 ;
-  reg \$1957 ;
-  reg \$1958 ;
-  reg \$1959 ;
-  wire \$196 ;
-  reg \$1960 ;
-  reg \$1961 ;
-  reg \$1962 ;
-  reg \$1963 ;
-  reg \$1964 ;
-  reg \$1965 ;
-  reg \$1966 ;
-  reg \$1967 ;
-  reg \$1968 ;
-  reg \$1969 ;
-  wire \$197 ;
-  reg \$1970 ;
-  reg \$1971 ;
-  reg \$1972 ;
-  reg \$1973 ;
-  reg \$1974 ;
-  reg \$1975 ;
-  reg \$1976 ;
-  reg \$1977 ;
-  reg \$1978 ;
-  reg \$1979 ;
-  wire [61:0] \$198 ;
-  reg \$1980 ;
-  reg \$1981 ;
-  reg \$1982 ;
-  reg \$1983 ;
-  reg \$1984 ;
-  reg \$1985 ;
-  reg \$1986 ;
-  reg \$1987 ;
-  reg \$1988 ;
-  reg \$1989 ;
-  wire [61:0] \$199 ;
-  reg \$1990 ;
-  reg \$1991 ;
-  reg [19:0] \$1992 ;
-  reg [19:0] \$1993 ;
-  reg [19:0] \$1994 ;
-  reg [19:0] \$1995 ;
-  reg [19:0] \$1996 ;
-  reg [19:0] \$1997 ;
-  reg [19:0] \$1998 ;
-  reg [19:0] \$1999 ;
+  wire [19:0] \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire [83:0] \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
+  wire [19:0] \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire [83:0] \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
+  wire [19:0] \$192 ;
+  wire \$1920 ;
+  wire [83:0] \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire [83:0] \$1929 ;
+  wire [19:0] \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire [83:0] \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
+  wire [19:0] \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire [83:0] \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
+  wire [19:0] \$195 ;
+  wire \$1950 ;
+  wire [83:0] \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire [83:0] \$1959 ;
+  wire [19:0] \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire [83:0] \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
+  wire [19:0] \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire [83:0] \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
+  wire [19:0] \$198 ;
+  wire \$1980 ;
+  wire [83:0] \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire [83:0] \$1989 ;
+  wire [19:0] \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire [83:0] \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  reg [19:0] \$2000 ;
-  reg [19:0] \$2001 ;
-  reg [19:0] \$2002 ;
-  reg [19:0] \$2003 ;
-  reg [19:0] \$2004 ;
-  reg [19:0] \$2005 ;
-  reg [19:0] \$2006 ;
-  reg [19:0] \$2007 ;
-  reg \$2008 ;
-  reg [7:0] \$2009 ;
-  wire [61:0] \$201 ;
-  reg [19:0] \$2010 ;
-  reg [19:0] \$2011 ;
-  reg [19:0] \$2012 ;
-  reg [19:0] \$2013 ;
-  reg [19:0] \$2014 ;
-  reg [19:0] \$2015 ;
-  reg [19:0] \$2016 ;
-  reg [19:0] \$2017 ;
-  reg [19:0] \$2018 ;
-  reg [19:0] \$2019 ;
-  wire [61:0] \$202 ;
-  reg [19:0] \$2020 ;
-  reg [19:0] \$2021 ;
-  reg [19:0] \$2022 ;
-  reg [19:0] \$2023 ;
-  reg [19:0] \$2024 ;
-  reg [19:0] \$2025 ;
-  reg \$2026 ;
-  reg \$2027 ;
-  reg \$2028 ;
-  reg \$2029 ;
-  wire [61:0] \$203 ;
-  reg \$2030 ;
-  reg \$2031 ;
-  reg \$2032 ;
-  reg \$2033 ;
-  reg \$2034 ;
-  reg \$2035 ;
-  reg \$2036 ;
-  reg \$2037 ;
-  reg \$2038 ;
-  reg \$2039 ;
-  wire [61:0] \$204 ;
-  reg \$2040 ;
-  reg \$2041 ;
-  reg \$2042 ;
-  reg \$2043 ;
-  reg \$2044 ;
-  reg \$2045 ;
-  reg \$2046 ;
-  reg \$2047 ;
-  reg \$2048 ;
-  reg \$2049 ;
-  wire [61:0] \$205 ;
-  reg \$2050 ;
-  reg \$2051 ;
-  reg \$2052 ;
-  reg \$2053 ;
-  reg \$2054 ;
-  reg \$2055 ;
-  reg \$2056 ;
-  reg \$2057 ;
-  reg \$2058 ;
-  reg \$2059 ;
-  wire [61:0] \$206 ;
-  reg \$2060 ;
-  reg \$2061 ;
-  reg \$2062 ;
-  reg [7:0] \$2063 ;
-  reg [19:0] \$2064 ;
-  reg [19:0] \$2065 ;
-  reg [19:0] \$2066 ;
-  reg [19:0] \$2067 ;
-  reg [19:0] \$2068 ;
-  reg [19:0] \$2069 ;
-  wire [61:0] \$207 ;
-  reg [19:0] \$2070 ;
-  reg [19:0] \$2071 ;
-  reg [19:0] \$2072 ;
-  reg [19:0] \$2073 ;
-  reg [19:0] \$2074 ;
-  reg [19:0] \$2075 ;
-  reg [19:0] \$2076 ;
-  reg [19:0] \$2077 ;
-  reg [19:0] \$2078 ;
-  reg [19:0] \$2079 ;
-  wire [61:0] \$208 ;
-  reg \$2080 ;
-  reg \$2081 ;
-  reg [328:0] \$2082 ;
-  reg [328:0] \$2083 ;
-  reg \$2084 ;
-  wire \$209 ;
+  wire [19:0] \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire [83:0] \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
+  wire [19:0] \$201 ;
+  wire \$2010 ;
+  wire [83:0] \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire [83:0] \$2019 ;
+  wire [19:0] \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire [83:0] \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
+  wire [19:0] \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire [83:0] \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
+  wire [19:0] \$204 ;
+  wire \$2040 ;
+  wire [83:0] \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire [83:0] \$2049 ;
+  wire [19:0] \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire [83:0] \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
+  wire [19:0] \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire [83:0] \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
+  wire [19:0] \$207 ;
+  wire \$2070 ;
+  wire [83:0] \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire [83:0] \$2079 ;
+  wire [19:0] \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire [83:0] \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
+  wire [19:0] \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire [83:0] \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [61:0] \$214 ;
-  wire [61:0] \$215 ;
-  wire \$216 ;
-  wire [61:0] \$217 ;
-  wire [61:0] \$218 ;
-  wire [61:0] \$219 ;
+  wire [19:0] \$210 ;
+  wire \$2100 ;
+  wire [83:0] \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire [83:0] \$2109 ;
+  wire [19:0] \$211 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire [83:0] \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  wire [19:0] \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire [83:0] \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
+  wire [19:0] \$213 ;
+  wire \$2130 ;
+  wire [83:0] \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire [83:0] \$2139 ;
+  wire [19:0] \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire [83:0] \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
+  wire [19:0] \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire [83:0] \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
+  wire [19:0] \$216 ;
+  wire \$2160 ;
+  wire [83:0] \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire [83:0] \$2169 ;
+  wire [19:0] \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire [83:0] \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
+  wire [19:0] \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire [83:0] \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
+  wire [19:0] \$219 ;
+  wire \$2190 ;
+  wire [83:0] \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire [83:0] \$2199 ;
   wire \$22 ;
-  wire [61:0] \$220 ;
-  wire [61:0] \$221 ;
-  wire [61:0] \$222 ;
-  wire [61:0] \$223 ;
-  wire [61:0] \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [19:0] \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire [83:0] \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
+  wire [19:0] \$221 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire [83:0] \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
+  wire [19:0] \$222 ;
+  wire \$2220 ;
+  wire [83:0] \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire [83:0] \$2229 ;
+  wire [19:0] \$223 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire [83:0] \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
+  wire [19:0] \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire [83:0] \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
+  wire [19:0] \$225 ;
+  wire \$2250 ;
+  wire [83:0] \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire [83:0] \$2259 ;
+  wire [19:0] \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire [83:0] \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
+  wire [19:0] \$227 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire [83:0] \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
+  wire [19:0] \$228 ;
+  wire \$2280 ;
+  wire [83:0] \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire [83:0] \$2289 ;
+  wire [19:0] \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire [83:0] \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
-  wire [2:0] \$231 ;
-  wire [1:0] \$232 ;
-  wire [2:0] \$233 ;
-  wire [3:0] \$234 ;
-  wire [3:0] \$235 ;
-  wire [15:0] \$236 ;
-  wire [16:0] \$237 ;
-  wire [17:0] \$238 ;
-  wire [15:0] \$239 ;
+  wire [19:0] \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire [83:0] \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
+  wire [19:0] \$231 ;
+  wire \$2310 ;
+  wire [83:0] \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire [83:0] \$2319 ;
+  wire [19:0] \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire [83:0] \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
+  wire [19:0] \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire [83:0] \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
+  wire [19:0] \$234 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire [83:0] \$2345 ;
+  wire \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire \$2349 ;
+  wire [19:0] \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire \$2353 ;
+  wire [83:0] \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
+  wire [19:0] \$236 ;
+  wire \$2360 ;
+  wire \$2361 ;
+  wire \$2362 ;
+  wire [83:0] \$2363 ;
+  wire \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
+  wire [19:0] \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire [83:0] \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
+  wire [19:0] \$238 ;
+  wire \$2380 ;
+  wire [83:0] \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
+  wire [19:0] \$239 ;
+  wire [83:0] \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire [83:0] \$2399 ;
   wire \$24 ;
-  wire [16:0] \$240 ;
-  wire [17:0] \$241 ;
-  wire [15:0] \$242 ;
-  wire [16:0] \$243 ;
-  wire [17:0] \$244 ;
-  wire [17:0] \$245 ;
-  wire [18:0] \$246 ;
-  wire [17:0] \$247 ;
-  wire [18:0] \$248 ;
-  wire [17:0] \$249 ;
+  wire [19:0] \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire [83:0] \$2408 ;
+  wire \$2409 ;
+  wire [19:0] \$241 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire [83:0] \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
+  wire [19:0] \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire [83:0] \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
+  wire [19:0] \$243 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire [83:0] \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
+  wire [19:0] \$244 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire [83:0] \$2444 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
+  wire [19:0] \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire \$2452 ;
+  wire [83:0] \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
+  wire [19:0] \$246 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire [83:0] \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
+  wire [19:0] \$247 ;
+  wire \$2470 ;
+  wire [83:0] \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
+  wire [19:0] \$248 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
+  wire [19:0] \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
   wire \$25 ;
-  wire [18:0] \$250 ;
-  wire [61:0] \$251 ;
-  wire [61:0] \$252 ;
-  wire \$253 ;
-  wire [1:0] \$254 ;
-  wire [2:0] \$255 ;
-  wire [1:0] \$256 ;
-  wire [2:0] \$257 ;
-  wire [3:0] \$258 ;
-  wire [3:0] \$259 ;
+  wire [19:0] \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
+  wire [19:0] \$251 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
+  wire [19:0] \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
+  wire [19:0] \$253 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
+  wire [19:0] \$254 ;
+  wire \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
+  wire [19:0] \$255 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
+  wire [19:0] \$256 ;
+  wire [83:0] \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire [83:0] \$2569 ;
+  wire [19:0] \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire [83:0] \$2578 ;
+  wire \$2579 ;
+  wire [19:0] \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire \$2586 ;
+  wire [83:0] \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
+  wire [19:0] \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire [83:0] \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
-  wire [15:0] \$260 ;
-  wire [16:0] \$261 ;
-  wire [17:0] \$262 ;
-  wire [15:0] \$263 ;
-  wire [16:0] \$264 ;
-  wire [17:0] \$265 ;
-  wire [15:0] \$266 ;
-  wire [16:0] \$267 ;
-  wire [17:0] \$268 ;
-  wire [17:0] \$269 ;
+  wire [19:0] \$260 ;
+  wire \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire [83:0] \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
+  wire [19:0] \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire [83:0] \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
+  wire [19:0] \$262 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire [83:0] \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
+  wire [19:0] \$263 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire [83:0] \$2632 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
+  wire [19:0] \$264 ;
+  wire \$2640 ;
+  wire [83:0] \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
+  wire [19:0] \$265 ;
+  wire [83:0] \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire \$2658 ;
+  wire [83:0] \$2659 ;
+  wire [19:0] \$266 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire \$2663 ;
+  wire \$2664 ;
+  wire \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
+  wire [83:0] \$2668 ;
+  wire \$2669 ;
+  wire [19:0] \$267 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire [83:0] \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
+  wire [19:0] \$268 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire \$2684 ;
+  wire \$2685 ;
+  wire [83:0] \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  wire \$2689 ;
+  wire [19:0] \$269 ;
+  wire \$2690 ;
+  wire \$2691 ;
+  wire \$2692 ;
+  wire \$2693 ;
+  wire \$2694 ;
+  wire [83:0] \$2695 ;
+  wire \$2696 ;
+  wire \$2697 ;
+  wire \$2698 ;
+  wire \$2699 ;
   wire \$27 ;
-  wire [18:0] \$270 ;
-  wire [17:0] \$271 ;
-  wire [18:0] \$272 ;
-  wire [17:0] \$273 ;
-  wire [18:0] \$274 ;
-  wire [61:0] \$275 ;
-  wire [1:0] \$276 ;
-  wire [2:0] \$277 ;
-  wire [1:0] \$278 ;
-  wire [2:0] \$279 ;
+  wire [19:0] \$270 ;
+  wire \$2700 ;
+  wire \$2701 ;
+  wire \$2702 ;
+  wire \$2703 ;
+  wire \$2704 ;
+  wire \$2705 ;
+  wire \$2706 ;
+  wire \$2707 ;
+  wire \$2708 ;
+  wire \$2709 ;
+  wire [19:0] \$271 ;
+  wire \$2710 ;
+  wire \$2711 ;
+  wire \$2712 ;
+  wire \$2713 ;
+  wire \$2714 ;
+  wire \$2715 ;
+  wire \$2716 ;
+  wire \$2717 ;
+  wire \$2718 ;
+  wire \$2719 ;
+  wire [19:0] \$272 ;
+  wire \$2720 ;
+  wire \$2721 ;
+  wire \$2722 ;
+  wire \$2723 ;
+  wire \$2724 ;
+  wire \$2725 ;
+  wire \$2726 ;
+  wire \$2727 ;
+  wire \$2728 ;
+  wire \$2729 ;
+  wire [19:0] \$273 ;
+  wire \$2730 ;
+  wire \$2731 ;
+  wire \$2732 ;
+  wire \$2733 ;
+  wire \$2734 ;
+  wire \$2735 ;
+  wire \$2736 ;
+  wire \$2737 ;
+  wire \$2738 ;
+  wire \$2739 ;
+  wire [19:0] \$274 ;
+  wire \$2740 ;
+  wire \$2741 ;
+  wire \$2742 ;
+  wire \$2743 ;
+  wire \$2744 ;
+  wire \$2745 ;
+  wire \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
+  wire [19:0] \$275 ;
+  wire \$2750 ;
+  wire \$2751 ;
+  wire \$2752 ;
+  wire \$2753 ;
+  wire \$2754 ;
+  wire \$2755 ;
+  wire \$2756 ;
+  wire \$2757 ;
+  wire \$2758 ;
+  wire \$2759 ;
+  wire [19:0] \$276 ;
+  wire \$2760 ;
+  wire \$2761 ;
+  wire \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire \$2766 ;
+  wire \$2767 ;
+  wire \$2768 ;
+  wire \$2769 ;
+  wire [19:0] \$277 ;
+  wire \$2770 ;
+  wire \$2771 ;
+  wire \$2772 ;
+  wire \$2773 ;
+  wire \$2774 ;
+  wire \$2775 ;
+  wire \$2776 ;
+  wire \$2777 ;
+  wire \$2778 ;
+  wire \$2779 ;
+  wire [19:0] \$278 ;
+  wire \$2780 ;
+  wire \$2781 ;
+  wire \$2782 ;
+  wire \$2783 ;
+  wire [83:0] \$2784 ;
+  wire \$2785 ;
+  wire \$2786 ;
+  wire \$2787 ;
+  wire \$2788 ;
+  wire \$2789 ;
+  wire [19:0] \$279 ;
+  wire \$2790 ;
+  wire \$2791 ;
+  wire \$2792 ;
+  wire [83:0] \$2793 ;
+  wire \$2794 ;
+  wire \$2795 ;
+  wire \$2796 ;
+  wire \$2797 ;
+  wire \$2798 ;
+  wire \$2799 ;
   wire \$28 ;
-  wire [3:0] \$280 ;
-  wire [3:0] \$281 ;
-  wire [15:0] \$282 ;
-  wire [16:0] \$283 ;
-  wire [17:0] \$284 ;
-  wire [15:0] \$285 ;
-  wire [16:0] \$286 ;
-  wire [17:0] \$287 ;
-  wire [15:0] \$288 ;
-  wire [16:0] \$289 ;
+  wire [19:0] \$280 ;
+  wire \$2800 ;
+  wire \$2801 ;
+  wire [83:0] \$2802 ;
+  wire \$2803 ;
+  wire \$2804 ;
+  wire \$2805 ;
+  wire \$2806 ;
+  wire \$2807 ;
+  wire \$2808 ;
+  wire \$2809 ;
+  wire [19:0] \$281 ;
+  wire \$2810 ;
+  wire [83:0] \$2811 ;
+  wire \$2812 ;
+  wire \$2813 ;
+  wire \$2814 ;
+  wire \$2815 ;
+  wire \$2816 ;
+  wire \$2817 ;
+  wire \$2818 ;
+  wire \$2819 ;
+  wire [19:0] \$282 ;
+  wire [83:0] \$2820 ;
+  wire \$2821 ;
+  wire \$2822 ;
+  wire \$2823 ;
+  wire \$2824 ;
+  wire \$2825 ;
+  wire \$2826 ;
+  wire \$2827 ;
+  wire \$2828 ;
+  wire [83:0] \$2829 ;
+  wire [19:0] \$283 ;
+  wire \$2830 ;
+  wire \$2831 ;
+  wire \$2832 ;
+  wire \$2833 ;
+  wire \$2834 ;
+  wire \$2835 ;
+  wire \$2836 ;
+  wire \$2837 ;
+  wire [83:0] \$2838 ;
+  wire \$2839 ;
+  wire [19:0] \$284 ;
+  wire \$2840 ;
+  wire \$2841 ;
+  wire \$2842 ;
+  wire \$2843 ;
+  wire \$2844 ;
+  wire \$2845 ;
+  wire \$2846 ;
+  wire [83:0] \$2847 ;
+  wire \$2848 ;
+  wire \$2849 ;
+  wire [19:0] \$285 ;
+  wire \$2850 ;
+  wire \$2851 ;
+  wire \$2852 ;
+  wire \$2853 ;
+  wire \$2854 ;
+  wire \$2855 ;
+  wire [83:0] \$2856 ;
+  wire \$2857 ;
+  wire \$2858 ;
+  wire \$2859 ;
+  wire [19:0] \$286 ;
+  wire \$2860 ;
+  wire \$2861 ;
+  wire \$2862 ;
+  wire \$2863 ;
+  wire \$2864 ;
+  wire [83:0] \$2865 ;
+  wire \$2866 ;
+  wire \$2867 ;
+  wire \$2868 ;
+  wire \$2869 ;
+  wire [19:0] \$287 ;
+  wire \$2870 ;
+  wire \$2871 ;
+  wire \$2872 ;
+  wire \$2873 ;
+  wire [83:0] \$2874 ;
+  wire \$2875 ;
+  wire \$2876 ;
+  wire \$2877 ;
+  wire \$2878 ;
+  wire \$2879 ;
+  wire [19:0] \$288 ;
+  wire \$2880 ;
+  wire \$2881 ;
+  wire \$2882 ;
+  wire [83:0] \$2883 ;
+  wire \$2884 ;
+  wire \$2885 ;
+  wire \$2886 ;
+  wire \$2887 ;
+  wire \$2888 ;
+  wire \$2889 ;
+  wire [19:0] \$289 ;
+  wire \$2890 ;
+  wire \$2891 ;
+  wire [83:0] \$2892 ;
+  wire \$2893 ;
+  wire \$2894 ;
+  wire \$2895 ;
+  wire \$2896 ;
+  wire \$2897 ;
+  wire \$2898 ;
+  wire \$2899 ;
   wire \$29 ;
-  wire [17:0] \$290 ;
-  wire [17:0] \$291 ;
-  wire [18:0] \$292 ;
-  wire [17:0] \$293 ;
-  wire [18:0] \$294 ;
-  wire [17:0] \$295 ;
-  wire [18:0] \$296 ;
-  wire [61:0] \$297 ;
-  wire [1:0] \$298 ;
-  wire [2:0] \$299 ;
+  wire [19:0] \$290 ;
+  wire \$2900 ;
+  wire [83:0] \$2901 ;
+  wire \$2902 ;
+  wire \$2903 ;
+  wire \$2904 ;
+  wire \$2905 ;
+  wire \$2906 ;
+  wire \$2907 ;
+  wire \$2908 ;
+  wire \$2909 ;
+  wire [19:0] \$291 ;
+  wire [83:0] \$2910 ;
+  wire \$2911 ;
+  wire \$2912 ;
+  wire \$2913 ;
+  wire \$2914 ;
+  wire \$2915 ;
+  wire \$2916 ;
+  wire \$2917 ;
+  wire \$2918 ;
+  wire [83:0] \$2919 ;
+  wire [19:0] \$292 ;
+  wire \$2920 ;
+  wire \$2921 ;
+  wire \$2922 ;
+  wire \$2923 ;
+  wire \$2924 ;
+  wire \$2925 ;
+  wire \$2926 ;
+  wire \$2927 ;
+  wire \$2928 ;
+  wire \$2929 ;
+  wire [19:0] \$293 ;
+  wire \$2930 ;
+  wire \$2931 ;
+  wire \$2932 ;
+  wire \$2933 ;
+  wire \$2934 ;
+  wire \$2935 ;
+  wire \$2936 ;
+  wire \$2937 ;
+  wire \$2938 ;
+  wire \$2939 ;
+  wire [19:0] \$294 ;
+  wire \$2940 ;
+  wire \$2941 ;
+  wire \$2942 ;
+  wire \$2943 ;
+  wire \$2944 ;
+  wire \$2945 ;
+  wire \$2946 ;
+  wire \$2947 ;
+  wire \$2948 ;
+  wire \$2949 ;
+  wire [19:0] \$295 ;
+  wire \$2950 ;
+  wire \$2951 ;
+  wire \$2952 ;
+  wire \$2953 ;
+  wire \$2954 ;
+  wire \$2955 ;
+  wire \$2956 ;
+  wire \$2957 ;
+  wire \$2958 ;
+  wire \$2959 ;
+  wire [19:0] \$296 ;
+  wire \$2960 ;
+  wire \$2961 ;
+  wire \$2962 ;
+  wire \$2963 ;
+  wire \$2964 ;
+  wire \$2965 ;
+  wire \$2966 ;
+  wire \$2967 ;
+  wire \$2968 ;
+  wire \$2969 ;
+  wire [19:0] \$297 ;
+  wire \$2970 ;
+  wire \$2971 ;
+  wire \$2972 ;
+  wire \$2973 ;
+  wire \$2974 ;
+  wire \$2975 ;
+  wire \$2976 ;
+  wire \$2977 ;
+  wire \$2978 ;
+  wire \$2979 ;
+  wire [19:0] \$298 ;
+  wire \$2980 ;
+  wire \$2981 ;
+  wire \$2982 ;
+  wire \$2983 ;
+  wire \$2984 ;
+  wire \$2985 ;
+  wire \$2986 ;
+  wire \$2987 ;
+  wire \$2988 ;
+  wire \$2989 ;
+  wire [19:0] \$299 ;
+  wire \$2990 ;
+  wire \$2991 ;
+  wire \$2992 ;
+  wire \$2993 ;
+  wire \$2994 ;
+  wire \$2995 ;
+  wire \$2996 ;
+  wire \$2997 ;
+  wire \$2998 ;
+  wire \$2999 ;
   wire \$3 ;
   wire \$30 ;
-  wire [1:0] \$300 ;
-  wire [2:0] \$301 ;
-  wire [3:0] \$302 ;
-  wire [3:0] \$303 ;
-  wire [15:0] \$304 ;
-  wire [16:0] \$305 ;
-  wire [17:0] \$306 ;
-  wire [15:0] \$307 ;
-  wire [16:0] \$308 ;
-  wire [17:0] \$309 ;
-  wire [19:0] \$31 ;
-  wire [15:0] \$310 ;
-  wire [16:0] \$311 ;
-  wire [17:0] \$312 ;
-  wire [17:0] \$313 ;
-  wire [18:0] \$314 ;
-  wire [17:0] \$315 ;
-  wire [18:0] \$316 ;
-  wire [17:0] \$317 ;
-  wire [18:0] \$318 ;
-  wire [61:0] \$319 ;
-  wire [19:0] \$32 ;
-  wire [1:0] \$320 ;
-  wire [2:0] \$321 ;
-  wire [1:0] \$322 ;
-  wire [2:0] \$323 ;
-  wire [3:0] \$324 ;
-  wire [3:0] \$325 ;
-  wire [15:0] \$326 ;
-  wire [16:0] \$327 ;
-  wire [17:0] \$328 ;
-  wire [15:0] \$329 ;
-  wire [19:0] \$33 ;
-  wire [16:0] \$330 ;
-  wire [17:0] \$331 ;
-  wire [15:0] \$332 ;
-  wire [16:0] \$333 ;
-  wire [17:0] \$334 ;
-  wire [17:0] \$335 ;
-  wire [18:0] \$336 ;
-  wire [17:0] \$337 ;
-  wire [18:0] \$338 ;
-  wire [17:0] \$339 ;
-  wire [19:0] \$34 ;
-  wire [18:0] \$340 ;
-  wire [61:0] \$341 ;
-  wire [1:0] \$342 ;
-  wire [2:0] \$343 ;
-  wire [1:0] \$344 ;
-  wire [2:0] \$345 ;
-  wire [3:0] \$346 ;
-  wire [3:0] \$347 ;
-  wire [15:0] \$348 ;
-  wire [16:0] \$349 ;
-  wire [19:0] \$35 ;
-  wire [17:0] \$350 ;
-  wire [15:0] \$351 ;
-  wire [16:0] \$352 ;
-  wire [17:0] \$353 ;
-  wire [15:0] \$354 ;
-  wire [16:0] \$355 ;
-  wire [17:0] \$356 ;
-  wire [17:0] \$357 ;
-  wire [18:0] \$358 ;
-  wire [17:0] \$359 ;
-  wire [19:0] \$36 ;
-  wire [18:0] \$360 ;
-  wire [17:0] \$361 ;
-  wire [18:0] \$362 ;
-  wire [61:0] \$363 ;
-  wire [1:0] \$364 ;
-  wire [2:0] \$365 ;
-  wire [1:0] \$366 ;
-  wire [2:0] \$367 ;
-  wire [3:0] \$368 ;
-  wire [3:0] \$369 ;
-  wire [19:0] \$37 ;
-  wire [15:0] \$370 ;
-  wire [16:0] \$371 ;
-  wire [17:0] \$372 ;
-  wire [15:0] \$373 ;
-  wire [16:0] \$374 ;
-  wire [17:0] \$375 ;
-  wire [15:0] \$376 ;
-  wire [16:0] \$377 ;
-  wire [17:0] \$378 ;
-  wire [17:0] \$379 ;
-  wire [19:0] \$38 ;
-  wire [18:0] \$380 ;
-  wire [17:0] \$381 ;
-  wire [18:0] \$382 ;
-  wire [17:0] \$383 ;
-  wire [18:0] \$384 ;
-  wire [61:0] \$385 ;
-  wire [1:0] \$386 ;
-  wire [2:0] \$387 ;
-  wire [1:0] \$388 ;
-  wire [2:0] \$389 ;
-  wire [19:0] \$39 ;
-  wire [3:0] \$390 ;
-  wire [3:0] \$391 ;
-  wire [15:0] \$392 ;
-  wire [16:0] \$393 ;
-  wire [17:0] \$394 ;
-  wire [15:0] \$395 ;
-  wire [16:0] \$396 ;
-  wire [17:0] \$397 ;
-  wire [15:0] \$398 ;
-  wire [16:0] \$399 ;
+  wire [19:0] \$300 ;
+  wire \$3000 ;
+  wire \$3001 ;
+  wire \$3002 ;
+  wire \$3003 ;
+  wire \$3004 ;
+  wire \$3005 ;
+  wire \$3006 ;
+  wire \$3007 ;
+  wire [83:0] \$3008 ;
+  wire \$3009 ;
+  wire [19:0] \$301 ;
+  wire \$3010 ;
+  wire \$3011 ;
+  wire \$3012 ;
+  wire \$3013 ;
+  wire \$3014 ;
+  wire \$3015 ;
+  wire \$3016 ;
+  wire [83:0] \$3017 ;
+  wire \$3018 ;
+  wire \$3019 ;
+  wire [19:0] \$302 ;
+  wire \$3020 ;
+  wire \$3021 ;
+  wire \$3022 ;
+  wire \$3023 ;
+  wire \$3024 ;
+  wire \$3025 ;
+  wire [83:0] \$3026 ;
+  wire \$3027 ;
+  wire \$3028 ;
+  wire \$3029 ;
+  wire [19:0] \$303 ;
+  wire \$3030 ;
+  wire \$3031 ;
+  wire \$3032 ;
+  wire \$3033 ;
+  wire \$3034 ;
+  wire [83:0] \$3035 ;
+  wire \$3036 ;
+  wire \$3037 ;
+  wire \$3038 ;
+  wire \$3039 ;
+  wire [19:0] \$304 ;
+  wire \$3040 ;
+  wire \$3041 ;
+  wire \$3042 ;
+  wire \$3043 ;
+  wire [83:0] \$3044 ;
+  wire \$3045 ;
+  wire \$3046 ;
+  wire \$3047 ;
+  wire \$3048 ;
+  wire \$3049 ;
+  wire [19:0] \$305 ;
+  wire \$3050 ;
+  wire \$3051 ;
+  wire \$3052 ;
+  wire [83:0] \$3053 ;
+  wire \$3054 ;
+  wire \$3055 ;
+  wire \$3056 ;
+  wire \$3057 ;
+  wire \$3058 ;
+  wire \$3059 ;
+  wire [19:0] \$306 ;
+  wire \$3060 ;
+  wire \$3061 ;
+  wire [83:0] \$3062 ;
+  wire \$3063 ;
+  wire \$3064 ;
+  wire \$3065 ;
+  wire \$3066 ;
+  wire \$3067 ;
+  wire \$3068 ;
+  wire \$3069 ;
+  wire [19:0] \$307 ;
+  wire \$3070 ;
+  wire [83:0] \$3071 ;
+  wire \$3072 ;
+  wire \$3073 ;
+  wire \$3074 ;
+  wire \$3075 ;
+  wire \$3076 ;
+  wire \$3077 ;
+  wire \$3078 ;
+  wire \$3079 ;
+  wire [19:0] \$308 ;
+  wire [83:0] \$3080 ;
+  wire \$3081 ;
+  wire \$3082 ;
+  wire \$3083 ;
+  wire \$3084 ;
+  wire \$3085 ;
+  wire \$3086 ;
+  wire \$3087 ;
+  wire \$3088 ;
+  wire [83:0] \$3089 ;
+  wire [19:0] \$309 ;
+  wire \$3090 ;
+  wire \$3091 ;
+  wire \$3092 ;
+  wire \$3093 ;
+  wire \$3094 ;
+  wire \$3095 ;
+  wire \$3096 ;
+  wire \$3097 ;
+  wire [83:0] \$3098 ;
+  wire \$3099 ;
+  wire \$31 ;
+  wire [19:0] \$310 ;
+  wire \$3100 ;
+  wire \$3101 ;
+  wire \$3102 ;
+  wire \$3103 ;
+  wire \$3104 ;
+  wire \$3105 ;
+  wire \$3106 ;
+  wire [83:0] \$3107 ;
+  wire \$3108 ;
+  wire \$3109 ;
+  wire [19:0] \$311 ;
+  wire \$3110 ;
+  wire \$3111 ;
+  wire \$3112 ;
+  wire \$3113 ;
+  wire \$3114 ;
+  wire \$3115 ;
+  wire [83:0] \$3116 ;
+  wire \$3117 ;
+  wire \$3118 ;
+  wire \$3119 ;
+  wire [19:0] \$312 ;
+  wire \$3120 ;
+  wire \$3121 ;
+  wire \$3122 ;
+  wire \$3123 ;
+  wire \$3124 ;
+  wire [83:0] \$3125 ;
+  wire \$3126 ;
+  wire \$3127 ;
+  wire \$3128 ;
+  wire \$3129 ;
+  wire [19:0] \$313 ;
+  wire \$3130 ;
+  wire \$3131 ;
+  wire \$3132 ;
+  wire \$3133 ;
+  wire [83:0] \$3134 ;
+  wire \$3135 ;
+  wire \$3136 ;
+  wire \$3137 ;
+  wire \$3138 ;
+  wire \$3139 ;
+  wire [19:0] \$314 ;
+  wire \$3140 ;
+  wire \$3141 ;
+  wire \$3142 ;
+  wire [83:0] \$3143 ;
+  wire \$3144 ;
+  wire \$3145 ;
+  wire \$3146 ;
+  wire \$3147 ;
+  wire \$3148 ;
+  wire \$3149 ;
+  wire [19:0] \$315 ;
+  wire [19:0] \$3150 ;
+  wire [19:0] \$3151 ;
+  wire \$3152 ;
+  wire \$3153 ;
+  wire \$3154 ;
+  wire \$3155 ;
+  wire \$3156 ;
+  wire \$3157 ;
+  wire [19:0] \$3158 ;
+  wire [19:0] \$3159 ;
+  wire [19:0] \$316 ;
+  wire \$3160 ;
+  wire \$3161 ;
+  wire \$3162 ;
+  wire \$3163 ;
+  wire \$3164 ;
+  wire \$3165 ;
+  wire [19:0] \$3166 ;
+  wire [19:0] \$3167 ;
+  wire \$3168 ;
+  wire \$3169 ;
+  wire [19:0] \$317 ;
+  wire \$3170 ;
+  wire \$3171 ;
+  wire \$3172 ;
+  wire \$3173 ;
+  wire [19:0] \$3174 ;
+  wire [19:0] \$3175 ;
+  wire \$3176 ;
+  wire \$3177 ;
+  wire \$3178 ;
+  wire \$3179 ;
+  wire [19:0] \$318 ;
+  wire \$3180 ;
+  wire \$3181 ;
+  wire [19:0] \$3182 ;
+  wire [19:0] \$3183 ;
+  wire \$3184 ;
+  wire \$3185 ;
+  wire \$3186 ;
+  wire \$3187 ;
+  wire \$3188 ;
+  wire \$3189 ;
+  wire [19:0] \$319 ;
+  wire [19:0] \$3190 ;
+  wire [19:0] \$3191 ;
+  wire \$3192 ;
+  wire \$3193 ;
+  wire \$3194 ;
+  wire \$3195 ;
+  wire \$3196 ;
+  wire \$3197 ;
+  wire [19:0] \$3198 ;
+  wire [19:0] \$3199 ;
+  wire \$32 ;
+  wire [19:0] \$320 ;
+  wire \$3200 ;
+  wire \$3201 ;
+  wire \$3202 ;
+  wire \$3203 ;
+  wire \$3204 ;
+  wire \$3205 ;
+  wire [19:0] \$3206 ;
+  wire [19:0] \$3207 ;
+  wire \$3208 ;
+  wire \$3209 ;
+  wire [19:0] \$321 ;
+  wire \$3210 ;
+  wire \$3211 ;
+  wire \$3212 ;
+  wire \$3213 ;
+  wire [19:0] \$3214 ;
+  wire [19:0] \$3215 ;
+  wire \$3216 ;
+  wire \$3217 ;
+  wire \$3218 ;
+  wire \$3219 ;
+  wire [19:0] \$322 ;
+  wire \$3220 ;
+  wire \$3221 ;
+  wire [19:0] \$3222 ;
+  wire [19:0] \$3223 ;
+  wire \$3224 ;
+  wire \$3225 ;
+  wire \$3226 ;
+  wire \$3227 ;
+  wire \$3228 ;
+  wire \$3229 ;
+  wire [19:0] \$323 ;
+  wire [19:0] \$3230 ;
+  wire [19:0] \$3231 ;
+  wire \$3232 ;
+  wire \$3233 ;
+  wire \$3234 ;
+  wire \$3235 ;
+  wire \$3236 ;
+  wire \$3237 ;
+  wire [19:0] \$3238 ;
+  wire [19:0] \$3239 ;
+  wire [19:0] \$324 ;
+  wire \$3240 ;
+  wire \$3241 ;
+  wire \$3242 ;
+  wire \$3243 ;
+  wire \$3244 ;
+  wire \$3245 ;
+  wire [19:0] \$3246 ;
+  wire [19:0] \$3247 ;
+  wire \$3248 ;
+  wire \$3249 ;
+  wire [19:0] \$325 ;
+  wire \$3250 ;
+  wire \$3251 ;
+  wire \$3252 ;
+  wire \$3253 ;
+  wire [19:0] \$3254 ;
+  wire [19:0] \$3255 ;
+  wire \$3256 ;
+  wire \$3257 ;
+  wire \$3258 ;
+  wire \$3259 ;
+  wire [19:0] \$326 ;
+  wire \$3260 ;
+  wire \$3261 ;
+  wire [19:0] \$3262 ;
+  wire [19:0] \$3263 ;
+  wire \$3264 ;
+  wire \$3265 ;
+  wire \$3266 ;
+  wire \$3267 ;
+  wire \$3268 ;
+  wire \$3269 ;
+  wire [19:0] \$327 ;
+  wire \$3270 ;
+  wire \$3271 ;
+  wire \$3272 ;
+  wire \$3273 ;
+  wire \$3274 ;
+  wire \$3275 ;
+  wire \$3276 ;
+  wire \$3277 ;
+  wire \$3278 ;
+  wire \$3279 ;
+  wire [19:0] \$328 ;
+  wire \$3280 ;
+  wire \$3281 ;
+  wire \$3282 ;
+  wire \$3283 ;
+  wire \$3284 ;
+  wire \$3285 ;
+  wire \$3286 ;
+  wire \$3287 ;
+  wire \$3288 ;
+  wire \$3289 ;
+  wire [19:0] \$329 ;
+  wire \$3290 ;
+  wire \$3291 ;
+  wire \$3292 ;
+  wire \$3293 ;
+  wire \$3294 ;
+  wire \$3295 ;
+  wire \$3296 ;
+  wire \$3297 ;
+  wire \$3298 ;
+  wire \$3299 ;
+  wire \$33 ;
+  wire [19:0] \$330 ;
+  wire \$3300 ;
+  wire \$3301 ;
+  wire \$3302 ;
+  wire \$3303 ;
+  wire \$3304 ;
+  wire \$3305 ;
+  wire \$3306 ;
+  wire \$3307 ;
+  wire \$3308 ;
+  wire \$3309 ;
+  wire [19:0] \$331 ;
+  wire \$3310 ;
+  wire \$3311 ;
+  wire \$3312 ;
+  wire \$3313 ;
+  wire \$3314 ;
+  wire \$3315 ;
+  wire \$3316 ;
+  wire \$3317 ;
+  wire \$3318 ;
+  wire \$3319 ;
+  wire [19:0] \$332 ;
+  wire \$3320 ;
+  wire \$3321 ;
+  wire \$3322 ;
+  wire \$3323 ;
+  wire \$3324 ;
+  wire \$3325 ;
+  wire \$3326 ;
+  wire \$3327 ;
+  wire \$3328 ;
+  wire \$3329 ;
+  wire [19:0] \$333 ;
+  wire \$3330 ;
+  wire \$3331 ;
+  wire \$3332 ;
+  wire \$3333 ;
+  wire \$3334 ;
+  wire \$3335 ;
+  wire \$3336 ;
+  wire \$3337 ;
+  wire \$3338 ;
+  wire \$3339 ;
+  wire [19:0] \$334 ;
+  wire \$3340 ;
+  wire \$3341 ;
+  wire \$3342 ;
+  wire \$3343 ;
+  wire \$3344 ;
+  wire \$3345 ;
+  wire \$3346 ;
+  wire \$3347 ;
+  wire \$3348 ;
+  wire \$3349 ;
+  wire [19:0] \$335 ;
+  wire \$3350 ;
+  wire \$3351 ;
+  wire \$3352 ;
+  wire \$3353 ;
+  wire \$3354 ;
+  wire \$3355 ;
+  wire \$3356 ;
+  wire \$3357 ;
+  wire \$3358 ;
+  wire \$3359 ;
+  wire [19:0] \$336 ;
+  wire \$3360 ;
+  wire \$3361 ;
+  wire \$3362 ;
+  wire \$3363 ;
+  wire \$3364 ;
+  wire \$3365 ;
+  wire \$3366 ;
+  wire \$3367 ;
+  wire \$3368 ;
+  wire \$3369 ;
+  wire [19:0] \$337 ;
+  wire \$3370 ;
+  wire \$3371 ;
+  wire \$3372 ;
+  wire \$3373 ;
+  wire \$3374 ;
+  wire \$3375 ;
+  wire \$3376 ;
+  wire \$3377 ;
+  reg \$3378 ;
+  reg \$3379 ;
+  wire [19:0] \$338 ;
+  reg \$3380 ;
+  reg \$3381 ;
+  reg \$3382 ;
+  reg \$3383 ;
+  reg \$3384 ;
+  reg \$3385 ;
+  reg \$3386 ;
+  reg \$3387 ;
+  reg \$3388 ;
+  reg \$3389 ;
+  wire [19:0] \$339 ;
+  reg [7:0] \$3390 ;
+  reg \$3391 ;
+  reg [62:0] \$3392 ;
+  reg [61:0] \$3393 ;
+  reg [61:0] \$3394 ;
+  reg [61:0] \$3395 ;
+  reg [61:0] \$3396 ;
+  reg [61:0] \$3397 ;
+  reg [61:0] \$3398 ;
+  reg [61:0] \$3399 ;
+  wire \$34 ;
+  wire [19:0] \$340 ;
+  reg [61:0] \$3400 ;
+  reg [19:0] \$3401 ;
+  reg [19:0] \$3402 ;
+  reg [19:0] \$3403 ;
+  reg [19:0] \$3404 ;
+  reg [19:0] \$3405 ;
+  reg [19:0] \$3406 ;
+  reg [19:0] \$3407 ;
+  reg [19:0] \$3408 ;
+  reg \$3409 ;
+  wire [19:0] \$341 ;
+  reg \$3410 ;
+  reg [7:0] \$3411 ;
+  reg \$3412 ;
+  reg [62:0] \$3413 ;
+  reg [61:0] \$3414 ;
+  reg [61:0] \$3415 ;
+  reg [61:0] \$3416 ;
+  reg [61:0] \$3417 ;
+  reg [61:0] \$3418 ;
+  reg [61:0] \$3419 ;
+  wire [19:0] \$342 ;
+  reg [61:0] \$3420 ;
+  reg [61:0] \$3421 ;
+  reg [19:0] \$3422 ;
+  reg [19:0] \$3423 ;
+  reg [19:0] \$3424 ;
+  reg [19:0] \$3425 ;
+  reg [19:0] \$3426 ;
+  reg [19:0] \$3427 ;
+  reg [19:0] \$3428 ;
+  reg [19:0] \$3429 ;
+  wire [19:0] \$343 ;
+  reg [7:0] \$3430 ;
+  reg \$3431 ;
+  reg [62:0] \$3432 ;
+  reg [61:0] \$3433 ;
+  reg [61:0] \$3434 ;
+  reg [61:0] \$3435 ;
+  reg [61:0] \$3436 ;
+  reg [61:0] \$3437 ;
+  reg [61:0] \$3438 ;
+  reg [61:0] \$3439 ;
+  wire [19:0] \$344 ;
+  reg [61:0] \$3440 ;
+  reg [19:0] \$3441 ;
+  reg [19:0] \$3442 ;
+  reg [19:0] \$3443 ;
+  reg [19:0] \$3444 ;
+  reg [19:0] \$3445 ;
+  reg [19:0] \$3446 ;
+  reg [19:0] \$3447 ;
+  reg [19:0] \$3448 ;
+  reg \$3449 ;
+  wire [19:0] \$345 ;
+  reg \$3450 ;
+  reg [7:0] \$3451 ;
+  reg \$3452 ;
+  reg [62:0] \$3453 ;
+  reg [61:0] \$3454 ;
+  reg [61:0] \$3455 ;
+  reg [61:0] \$3456 ;
+  reg [61:0] \$3457 ;
+  reg [61:0] \$3458 ;
+  reg [61:0] \$3459 ;
+  wire [19:0] \$346 ;
+  reg [61:0] \$3460 ;
+  reg [61:0] \$3461 ;
+  reg [19:0] \$3462 ;
+  reg [19:0] \$3463 ;
+  reg [19:0] \$3464 ;
+  reg [19:0] \$3465 ;
+  reg [19:0] \$3466 ;
+  reg [19:0] \$3467 ;
+  reg [19:0] \$3468 ;
+  reg [19:0] \$3469 ;
+  wire [19:0] \$347 ;
+  reg \$3470 ;
+  reg \$3471 ;
+  reg [7:0] \$3472 ;
+  reg \$3473 ;
+  reg [62:0] \$3474 ;
+  reg [61:0] \$3475 ;
+  reg [61:0] \$3476 ;
+  reg [61:0] \$3477 ;
+  reg [61:0] \$3478 ;
+  reg [61:0] \$3479 ;
+  wire [19:0] \$348 ;
+  reg [61:0] \$3480 ;
+  reg [61:0] \$3481 ;
+  reg [61:0] \$3482 ;
+  reg [19:0] \$3483 ;
+  reg [19:0] \$3484 ;
+  reg [19:0] \$3485 ;
+  reg [19:0] \$3486 ;
+  reg [19:0] \$3487 ;
+  reg [19:0] \$3488 ;
+  reg [19:0] \$3489 ;
+  wire [19:0] \$349 ;
+  reg [19:0] \$3490 ;
+  reg [7:0] \$3491 ;
+  reg \$3492 ;
+  reg [62:0] \$3493 ;
+  reg [61:0] \$3494 ;
+  reg [61:0] \$3495 ;
+  reg [61:0] \$3496 ;
+  reg [61:0] \$3497 ;
+  reg [61:0] \$3498 ;
+  reg [61:0] \$3499 ;
+  wire \$35 ;
+  wire [19:0] \$350 ;
+  reg [61:0] \$3500 ;
+  reg [61:0] \$3501 ;
+  reg [19:0] \$3502 ;
+  reg [19:0] \$3503 ;
+  reg [19:0] \$3504 ;
+  reg [19:0] \$3505 ;
+  reg [19:0] \$3506 ;
+  reg [19:0] \$3507 ;
+  reg [19:0] \$3508 ;
+  reg [19:0] \$3509 ;
+  wire [19:0] \$351 ;
+  reg \$3510 ;
+  reg \$3511 ;
+  reg \$3512 ;
+  reg [83:0] \$3513 ;
+  reg [83:0] \$3514 ;
+  reg [83:0] \$3515 ;
+  reg [83:0] \$3516 ;
+  reg [83:0] \$3517 ;
+  reg [83:0] \$3518 ;
+  reg [83:0] \$3519 ;
+  wire [19:0] \$352 ;
+  reg [83:0] \$3520 ;
+  reg [83:0] \$3521 ;
+  reg [83:0] \$3522 ;
+  reg [83:0] \$3523 ;
+  reg [83:0] \$3524 ;
+  reg [83:0] \$3525 ;
+  reg [83:0] \$3526 ;
+  reg [83:0] \$3527 ;
+  reg [83:0] \$3528 ;
+  reg \$3529 ;
+  wire [19:0] \$353 ;
+  reg \$3530 ;
+  reg \$3531 ;
+  reg \$3532 ;
+  reg \$3533 ;
+  reg \$3534 ;
+  reg \$3535 ;
+  reg \$3536 ;
+  reg \$3537 ;
+  reg \$3538 ;
+  reg \$3539 ;
+  wire [19:0] \$354 ;
+  reg \$3540 ;
+  reg \$3541 ;
+  reg \$3542 ;
+  reg \$3543 ;
+  reg \$3544 ;
+  reg \$3545 ;
+  reg \$3546 ;
+  reg \$3547 ;
+  reg \$3548 ;
+  reg \$3549 ;
+  wire [19:0] \$355 ;
+  reg \$3550 ;
+  reg \$3551 ;
+  reg \$3552 ;
+  reg \$3553 ;
+  reg \$3554 ;
+  reg \$3555 ;
+  reg \$3556 ;
+  reg \$3557 ;
+  reg \$3558 ;
+  reg \$3559 ;
+  wire [19:0] \$356 ;
+  reg \$3560 ;
+  reg \$3561 ;
+  reg \$3562 ;
+  reg \$3563 ;
+  reg \$3564 ;
+  reg \$3565 ;
+  reg \$3566 ;
+  reg \$3567 ;
+  reg \$3568 ;
+  reg \$3569 ;
+  wire [19:0] \$357 ;
+  reg \$3570 ;
+  reg \$3571 ;
+  reg \$3572 ;
+  reg \$3573 ;
+  reg \$3574 ;
+  reg \$3575 ;
+  reg \$3576 ;
+  reg \$3577 ;
+  reg \$3578 ;
+  reg \$3579 ;
+  wire [19:0] \$358 ;
+  reg \$3580 ;
+  reg \$3581 ;
+  reg \$3582 ;
+  reg \$3583 ;
+  reg \$3584 ;
+  reg \$3585 ;
+  reg \$3586 ;
+  reg \$3587 ;
+  reg \$3588 ;
+  reg \$3589 ;
+  wire [19:0] \$359 ;
+  reg \$3590 ;
+  reg \$3591 ;
+  reg \$3592 ;
+  reg \$3593 ;
+  reg \$3594 ;
+  reg \$3595 ;
+  reg \$3596 ;
+  reg \$3597 ;
+  reg \$3598 ;
+  reg \$3599 ;
+  wire \$36 ;
+  wire [19:0] \$360 ;
+  reg \$3600 ;
+  reg \$3601 ;
+  reg \$3602 ;
+  reg \$3603 ;
+  reg \$3604 ;
+  reg \$3605 ;
+  reg \$3606 ;
+  reg \$3607 ;
+  reg \$3608 ;
+  reg \$3609 ;
+  wire [19:0] \$361 ;
+  reg [83:0] \$3610 ;
+  reg [83:0] \$3611 ;
+  reg [83:0] \$3612 ;
+  reg [83:0] \$3613 ;
+  reg [83:0] \$3614 ;
+  reg [83:0] \$3615 ;
+  reg [83:0] \$3616 ;
+  reg [83:0] \$3617 ;
+  reg [83:0] \$3618 ;
+  reg [83:0] \$3619 ;
+  wire [19:0] \$362 ;
+  reg [83:0] \$3620 ;
+  reg [83:0] \$3621 ;
+  reg [83:0] \$3622 ;
+  reg [83:0] \$3623 ;
+  reg [83:0] \$3624 ;
+  reg [83:0] \$3625 ;
+  reg \$3626 ;
+  reg [83:0] \$3627 ;
+  reg [83:0] \$3628 ;
+  reg [83:0] \$3629 ;
+  wire [19:0] \$363 ;
+  reg [83:0] \$3630 ;
+  reg [83:0] \$3631 ;
+  reg [83:0] \$3632 ;
+  reg [83:0] \$3633 ;
+  reg [83:0] \$3634 ;
+  reg [83:0] \$3635 ;
+  reg [83:0] \$3636 ;
+  reg [83:0] \$3637 ;
+  reg [83:0] \$3638 ;
+  reg [83:0] \$3639 ;
+  wire [19:0] \$364 ;
+  reg [83:0] \$3640 ;
+  reg [83:0] \$3641 ;
+  reg [83:0] \$3642 ;
+  reg \$3643 ;
+  reg \$3644 ;
+  reg \$3645 ;
+  reg \$3646 ;
+  reg \$3647 ;
+  reg \$3648 ;
+  reg \$3649 ;
+  wire [19:0] \$365 ;
+  reg \$3650 ;
+  reg \$3651 ;
+  reg \$3652 ;
+  reg \$3653 ;
+  reg \$3654 ;
+  reg \$3655 ;
+  reg \$3656 ;
+  reg \$3657 ;
+  reg \$3658 ;
+  reg \$3659 ;
+  wire [19:0] \$366 ;
+  reg \$3660 ;
+  reg \$3661 ;
+  reg \$3662 ;
+  reg \$3663 ;
+  reg \$3664 ;
+  reg \$3665 ;
+  reg \$3666 ;
+  reg \$3667 ;
+  reg \$3668 ;
+  reg \$3669 ;
+  wire [19:0] \$367 ;
+  reg \$3670 ;
+  reg \$3671 ;
+  reg \$3672 ;
+  reg \$3673 ;
+  reg \$3674 ;
+  reg \$3675 ;
+  reg \$3676 ;
+  reg \$3677 ;
+  reg \$3678 ;
+  reg \$3679 ;
+  wire [19:0] \$368 ;
+  reg \$3680 ;
+  reg \$3681 ;
+  reg \$3682 ;
+  reg \$3683 ;
+  reg \$3684 ;
+  reg \$3685 ;
+  reg \$3686 ;
+  reg \$3687 ;
+  reg \$3688 ;
+  reg \$3689 ;
+  wire [19:0] \$369 ;
+  reg \$3690 ;
+  reg \$3691 ;
+  reg \$3692 ;
+  reg \$3693 ;
+  reg \$3694 ;
+  reg \$3695 ;
+  reg \$3696 ;
+  reg \$3697 ;
+  reg \$3698 ;
+  reg \$3699 ;
+  wire \$37 ;
+  wire [19:0] \$370 ;
+  reg \$3700 ;
+  reg \$3701 ;
+  reg \$3702 ;
+  reg \$3703 ;
+  reg \$3704 ;
+  reg \$3705 ;
+  reg \$3706 ;
+  reg \$3707 ;
+  reg \$3708 ;
+  reg \$3709 ;
+  wire [19:0] \$371 ;
+  reg \$3710 ;
+  reg \$3711 ;
+  reg \$3712 ;
+  reg \$3713 ;
+  reg \$3714 ;
+  reg \$3715 ;
+  reg \$3716 ;
+  reg \$3717 ;
+  reg \$3718 ;
+  reg \$3719 ;
+  wire [19:0] \$372 ;
+  reg \$3720 ;
+  reg \$3721 ;
+  reg \$3722 ;
+  reg \$3723 ;
+  reg [83:0] \$3724 ;
+  reg [83:0] \$3725 ;
+  reg [83:0] \$3726 ;
+  reg [83:0] \$3727 ;
+  reg [83:0] \$3728 ;
+  reg [83:0] \$3729 ;
+  wire [19:0] \$373 ;
+  reg [83:0] \$3730 ;
+  reg [83:0] \$3731 ;
+  reg [83:0] \$3732 ;
+  reg [83:0] \$3733 ;
+  reg [83:0] \$3734 ;
+  reg [83:0] \$3735 ;
+  reg [83:0] \$3736 ;
+  reg [83:0] \$3737 ;
+  reg [83:0] \$3738 ;
+  reg [83:0] \$3739 ;
+  wire [19:0] \$374 ;
+  reg \$3740 ;
+  reg [83:0] \$3741 ;
+  reg [83:0] \$3742 ;
+  reg [83:0] \$3743 ;
+  reg [83:0] \$3744 ;
+  reg [83:0] \$3745 ;
+  reg [83:0] \$3746 ;
+  reg [83:0] \$3747 ;
+  reg [83:0] \$3748 ;
+  reg [83:0] \$3749 ;
+  wire [19:0] \$375 ;
+  reg [83:0] \$3750 ;
+  reg [83:0] \$3751 ;
+  reg [83:0] \$3752 ;
+  reg [83:0] \$3753 ;
+  reg [83:0] \$3754 ;
+  reg [83:0] \$3755 ;
+  reg [83:0] \$3756 ;
+  reg \$3757 ;
+  reg \$3758 ;
+  reg \$3759 ;
+  wire [19:0] \$376 ;
+  reg \$3760 ;
+  reg \$3761 ;
+  reg \$3762 ;
+  reg \$3763 ;
+  reg \$3764 ;
+  reg \$3765 ;
+  reg \$3766 ;
+  reg \$3767 ;
+  reg \$3768 ;
+  reg \$3769 ;
+  wire [19:0] \$377 ;
+  reg \$3770 ;
+  reg \$3771 ;
+  reg \$3772 ;
+  reg \$3773 ;
+  reg \$3774 ;
+  reg \$3775 ;
+  reg \$3776 ;
+  reg \$3777 ;
+  reg \$3778 ;
+  reg \$3779 ;
+  wire [19:0] \$378 ;
+  reg \$3780 ;
+  reg \$3781 ;
+  reg \$3782 ;
+  reg \$3783 ;
+  reg \$3784 ;
+  reg \$3785 ;
+  reg \$3786 ;
+  reg \$3787 ;
+  reg \$3788 ;
+  reg \$3789 ;
+  wire [19:0] \$379 ;
+  reg \$3790 ;
+  reg \$3791 ;
+  reg \$3792 ;
+  reg \$3793 ;
+  reg \$3794 ;
+  reg \$3795 ;
+  reg \$3796 ;
+  reg \$3797 ;
+  reg \$3798 ;
+  reg \$3799 ;
+  wire \$38 ;
+  wire [19:0] \$380 ;
+  reg \$3800 ;
+  reg \$3801 ;
+  reg \$3802 ;
+  reg \$3803 ;
+  reg \$3804 ;
+  reg \$3805 ;
+  reg \$3806 ;
+  reg \$3807 ;
+  reg \$3808 ;
+  reg \$3809 ;
+  wire [19:0] \$381 ;
+  reg \$3810 ;
+  reg \$3811 ;
+  reg \$3812 ;
+  reg \$3813 ;
+  reg \$3814 ;
+  reg \$3815 ;
+  reg \$3816 ;
+  reg \$3817 ;
+  reg \$3818 ;
+  reg \$3819 ;
+  wire [19:0] \$382 ;
+  reg \$3820 ;
+  reg \$3821 ;
+  reg \$3822 ;
+  reg \$3823 ;
+  reg \$3824 ;
+  reg \$3825 ;
+  reg \$3826 ;
+  reg \$3827 ;
+  reg \$3828 ;
+  reg \$3829 ;
+  wire [19:0] \$383 ;
+  reg \$3830 ;
+  reg \$3831 ;
+  reg \$3832 ;
+  reg \$3833 ;
+  reg \$3834 ;
+  reg \$3835 ;
+  reg \$3836 ;
+  reg \$3837 ;
+  reg [83:0] \$3838 ;
+  reg [83:0] \$3839 ;
+  wire [19:0] \$384 ;
+  reg [83:0] \$3840 ;
+  reg [83:0] \$3841 ;
+  reg [83:0] \$3842 ;
+  reg [83:0] \$3843 ;
+  reg [83:0] \$3844 ;
+  reg [83:0] \$3845 ;
+  reg [83:0] \$3846 ;
+  reg [83:0] \$3847 ;
+  reg [83:0] \$3848 ;
+  reg [83:0] \$3849 ;
+  wire [19:0] \$385 ;
+  reg [83:0] \$3850 ;
+  reg [83:0] \$3851 ;
+  reg [83:0] \$3852 ;
+  reg [83:0] \$3853 ;
+  reg \$3854 ;
+  reg [83:0] \$3855 ;
+  reg [83:0] \$3856 ;
+  reg [83:0] \$3857 ;
+  reg [83:0] \$3858 ;
+  reg [83:0] \$3859 ;
+  wire [19:0] \$386 ;
+  reg [83:0] \$3860 ;
+  reg [83:0] \$3861 ;
+  reg [83:0] \$3862 ;
+  reg [83:0] \$3863 ;
+  reg [83:0] \$3864 ;
+  reg [83:0] \$3865 ;
+  reg [83:0] \$3866 ;
+  reg [83:0] \$3867 ;
+  reg [83:0] \$3868 ;
+  reg [83:0] \$3869 ;
+  wire [19:0] \$387 ;
+  reg [83:0] \$3870 ;
+  reg \$3871 ;
+  reg \$3872 ;
+  reg \$3873 ;
+  reg \$3874 ;
+  reg \$3875 ;
+  reg \$3876 ;
+  reg \$3877 ;
+  reg \$3878 ;
+  reg \$3879 ;
+  wire [19:0] \$388 ;
+  reg \$3880 ;
+  reg \$3881 ;
+  reg \$3882 ;
+  reg \$3883 ;
+  reg \$3884 ;
+  reg \$3885 ;
+  reg \$3886 ;
+  reg \$3887 ;
+  reg \$3888 ;
+  reg \$3889 ;
+  wire [19:0] \$389 ;
+  reg \$3890 ;
+  reg \$3891 ;
+  reg \$3892 ;
+  reg \$3893 ;
+  reg \$3894 ;
+  reg \$3895 ;
+  reg \$3896 ;
+  reg \$3897 ;
+  reg \$3898 ;
+  reg \$3899 ;
+  wire \$39 ;
+  wire [19:0] \$390 ;
+  reg \$3900 ;
+  reg \$3901 ;
+  reg \$3902 ;
+  reg \$3903 ;
+  reg \$3904 ;
+  reg \$3905 ;
+  reg \$3906 ;
+  reg \$3907 ;
+  reg \$3908 ;
+  reg \$3909 ;
+  wire [19:0] \$391 ;
+  reg \$3910 ;
+  reg \$3911 ;
+  reg \$3912 ;
+  reg \$3913 ;
+  reg \$3914 ;
+  reg \$3915 ;
+  reg \$3916 ;
+  reg \$3917 ;
+  reg \$3918 ;
+  reg \$3919 ;
+  wire [19:0] \$392 ;
+  reg \$3920 ;
+  reg \$3921 ;
+  reg \$3922 ;
+  reg \$3923 ;
+  reg \$3924 ;
+  reg \$3925 ;
+  reg \$3926 ;
+  reg \$3927 ;
+  reg \$3928 ;
+  reg \$3929 ;
+  wire [19:0] \$393 ;
+  reg \$3930 ;
+  reg \$3931 ;
+  reg \$3932 ;
+  reg \$3933 ;
+  reg \$3934 ;
+  reg \$3935 ;
+  reg \$3936 ;
+  reg \$3937 ;
+  reg \$3938 ;
+  reg \$3939 ;
+  wire [19:0] \$394 ;
+  reg \$3940 ;
+  reg \$3941 ;
+  reg \$3942 ;
+  reg \$3943 ;
+  reg \$3944 ;
+  reg \$3945 ;
+  reg \$3946 ;
+  reg \$3947 ;
+  reg \$3948 ;
+  reg \$3949 ;
+  wire [19:0] \$395 ;
+  reg \$3950 ;
+  reg \$3951 ;
+  reg [83:0] \$3952 ;
+  reg [83:0] \$3953 ;
+  reg [83:0] \$3954 ;
+  reg [83:0] \$3955 ;
+  reg [83:0] \$3956 ;
+  reg [83:0] \$3957 ;
+  reg [83:0] \$3958 ;
+  reg [83:0] \$3959 ;
+  wire [19:0] \$396 ;
+  reg [83:0] \$3960 ;
+  reg [83:0] \$3961 ;
+  reg [83:0] \$3962 ;
+  reg [83:0] \$3963 ;
+  reg [83:0] \$3964 ;
+  reg [83:0] \$3965 ;
+  reg [83:0] \$3966 ;
+  reg [83:0] \$3967 ;
+  reg \$3968 ;
+  reg [14:0] \$3969 ;
+  wire [19:0] \$397 ;
+  reg [19:0] \$3970 ;
+  reg [19:0] \$3971 ;
+  reg [19:0] \$3972 ;
+  reg [19:0] \$3973 ;
+  reg [19:0] \$3974 ;
+  reg [19:0] \$3975 ;
+  reg [19:0] \$3976 ;
+  reg [19:0] \$3977 ;
+  reg [19:0] \$3978 ;
+  reg [19:0] \$3979 ;
+  wire [19:0] \$398 ;
+  reg [19:0] \$3980 ;
+  reg [19:0] \$3981 ;
+  reg [19:0] \$3982 ;
+  reg [19:0] \$3983 ;
+  reg [19:0] \$3984 ;
+  reg [19:0] \$3985 ;
+  reg [19:0] \$3986 ;
+  reg [19:0] \$3987 ;
+  reg [19:0] \$3988 ;
+  reg [19:0] \$3989 ;
+  wire [19:0] \$399 ;
+  reg [19:0] \$3990 ;
+  reg [19:0] \$3991 ;
+  reg [19:0] \$3992 ;
+  reg [19:0] \$3993 ;
+  reg [19:0] \$3994 ;
+  reg [19:0] \$3995 ;
+  reg [19:0] \$3996 ;
+  reg [19:0] \$3997 ;
+  reg [19:0] \$3998 ;
+  reg [19:0] \$3999 ;
   wire \$4 ;
-  wire [19:0] \$40 ;
-  wire [17:0] \$400 ;
-  wire [17:0] \$401 ;
-  wire [18:0] \$402 ;
-  wire [17:0] \$403 ;
-  wire [18:0] \$404 ;
-  wire [17:0] \$405 ;
-  wire [18:0] \$406 ;
-  wire [61:0] \$407 ;
-  wire [1:0] \$408 ;
-  wire [2:0] \$409 ;
-  wire [19:0] \$41 ;
-  wire [1:0] \$410 ;
-  wire [2:0] \$411 ;
-  wire [3:0] \$412 ;
-  wire [3:0] \$413 ;
-  wire [15:0] \$414 ;
-  wire [16:0] \$415 ;
-  wire [17:0] \$416 ;
-  wire [15:0] \$417 ;
-  wire [16:0] \$418 ;
-  wire [17:0] \$419 ;
-  wire [19:0] \$42 ;
-  wire [15:0] \$420 ;
-  wire [16:0] \$421 ;
-  wire [17:0] \$422 ;
-  wire [17:0] \$423 ;
-  wire [18:0] \$424 ;
-  wire [17:0] \$425 ;
-  wire [18:0] \$426 ;
-  wire [17:0] \$427 ;
-  wire [18:0] \$428 ;
-  wire [61:0] \$429 ;
-  wire [19:0] \$43 ;
+  wire \$40 ;
+  wire [19:0] \$400 ;
+  reg \$4000 ;
+  reg \$4001 ;
+  reg \$4002 ;
+  reg \$4003 ;
+  reg \$4004 ;
+  reg \$4005 ;
+  reg \$4006 ;
+  reg \$4007 ;
+  reg \$4008 ;
+  reg \$4009 ;
+  wire [19:0] \$401 ;
+  reg \$4010 ;
+  reg \$4011 ;
+  reg \$4012 ;
+  reg \$4013 ;
+  reg \$4014 ;
+  reg \$4015 ;
+  reg \$4016 ;
+  reg \$4017 ;
+  reg \$4018 ;
+  reg \$4019 ;
+  wire [19:0] \$402 ;
+  reg \$4020 ;
+  reg \$4021 ;
+  reg \$4022 ;
+  reg \$4023 ;
+  reg \$4024 ;
+  reg \$4025 ;
+  reg \$4026 ;
+  reg \$4027 ;
+  reg \$4028 ;
+  reg \$4029 ;
+  wire [19:0] \$403 ;
+  reg \$4030 ;
+  reg \$4031 ;
+  reg \$4032 ;
+  reg \$4033 ;
+  reg \$4034 ;
+  reg \$4035 ;
+  reg \$4036 ;
+  reg \$4037 ;
+  reg \$4038 ;
+  reg \$4039 ;
+  wire [19:0] \$404 ;
+  reg \$4040 ;
+  reg \$4041 ;
+  reg \$4042 ;
+  reg \$4043 ;
+  reg \$4044 ;
+  reg \$4045 ;
+  reg \$4046 ;
+  reg \$4047 ;
+  reg \$4048 ;
+  reg \$4049 ;
+  wire [19:0] \$405 ;
+  reg \$4050 ;
+  reg \$4051 ;
+  reg \$4052 ;
+  reg \$4053 ;
+  reg \$4054 ;
+  reg \$4055 ;
+  reg \$4056 ;
+  reg \$4057 ;
+  reg \$4058 ;
+  reg \$4059 ;
+  wire [19:0] \$406 ;
+  reg \$4060 ;
+  reg \$4061 ;
+  reg \$4062 ;
+  reg \$4063 ;
+  reg \$4064 ;
+  reg \$4065 ;
+  reg \$4066 ;
+  reg \$4067 ;
+  reg \$4068 ;
+  reg \$4069 ;
+  wire [19:0] \$407 ;
+  reg \$4070 ;
+  reg \$4071 ;
+  reg \$4072 ;
+  reg \$4073 ;
+  reg \$4074 ;
+  reg \$4075 ;
+  reg \$4076 ;
+  reg \$4077 ;
+  reg \$4078 ;
+  reg \$4079 ;
+  wire [19:0] \$408 ;
+  reg \$4080 ;
+  reg \$4081 ;
+  reg \$4082 ;
+  reg \$4083 ;
+  reg \$4084 ;
+  reg \$4085 ;
+  reg \$4086 ;
+  reg \$4087 ;
+  reg \$4088 ;
+  reg \$4089 ;
+  wire [19:0] \$409 ;
+  reg \$4090 ;
+  reg \$4091 ;
+  reg \$4092 ;
+  reg [7:0] \$4093 ;
+  reg [19:0] \$4094 ;
+  reg [19:0] \$4095 ;
+  reg [19:0] \$4096 ;
+  reg [19:0] \$4097 ;
+  reg [19:0] \$4098 ;
+  reg [19:0] \$4099 ;
+  wire \$41 ;
+  wire [19:0] \$410 ;
+  reg [19:0] \$4100 ;
+  reg [19:0] \$4101 ;
+  reg [19:0] \$4102 ;
+  reg [19:0] \$4103 ;
+  reg [19:0] \$4104 ;
+  reg [19:0] \$4105 ;
+  reg [19:0] \$4106 ;
+  reg [19:0] \$4107 ;
+  reg [19:0] \$4108 ;
+  reg [19:0] \$4109 ;
+  wire [19:0] \$411 ;
+  reg [19:0] \$4110 ;
+  reg [19:0] \$4111 ;
+  reg [19:0] \$4112 ;
+  reg [19:0] \$4113 ;
+  reg [19:0] \$4114 ;
+  reg [19:0] \$4115 ;
+  reg [19:0] \$4116 ;
+  reg [19:0] \$4117 ;
+  reg [19:0] \$4118 ;
+  reg [19:0] \$4119 ;
+  wire [19:0] \$412 ;
+  reg [19:0] \$4120 ;
+  reg [19:0] \$4121 ;
+  reg [19:0] \$4122 ;
+  reg [19:0] \$4123 ;
+  reg \$4124 ;
+  reg \$4125 ;
+  reg [328:0] \$4126 ;
+  reg [328:0] \$4127 ;
+  reg \$4128 ;
+  wire [19:0] \$413 ;
+  wire [19:0] \$414 ;
+  wire [19:0] \$415 ;
+  wire [19:0] \$416 ;
+  wire [19:0] \$417 ;
+  wire [19:0] \$418 ;
+  wire [19:0] \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire [1:0] \$435 ;
-  wire [2:0] \$436 ;
-  wire [1:0] \$437 ;
-  wire [2:0] \$438 ;
-  wire [3:0] \$439 ;
-  wire [19:0] \$44 ;
-  wire [3:0] \$440 ;
-  wire [15:0] \$441 ;
-  wire [16:0] \$442 ;
-  wire [17:0] \$443 ;
-  wire [15:0] \$444 ;
-  wire [16:0] \$445 ;
-  wire [17:0] \$446 ;
-  wire [15:0] \$447 ;
-  wire [16:0] \$448 ;
-  wire [17:0] \$449 ;
-  wire [19:0] \$45 ;
-  wire [17:0] \$450 ;
-  wire [18:0] \$451 ;
-  wire [17:0] \$452 ;
-  wire [18:0] \$453 ;
-  wire [17:0] \$454 ;
-  wire [18:0] \$455 ;
-  wire [61:0] \$456 ;
-  wire [61:0] \$457 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire [61:0] \$443 ;
+  wire [61:0] \$444 ;
+  wire \$445 ;
+  wire [61:0] \$446 ;
+  wire [61:0] \$447 ;
+  wire [61:0] \$448 ;
+  wire [61:0] \$449 ;
+  wire \$45 ;
+  wire [61:0] \$450 ;
+  wire [61:0] \$451 ;
+  wire [61:0] \$452 ;
+  wire [61:0] \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
   wire \$458 ;
-  wire [1:0] \$459 ;
-  wire [19:0] \$46 ;
-  wire [2:0] \$460 ;
-  wire [1:0] \$461 ;
-  wire [2:0] \$462 ;
-  wire [3:0] \$463 ;
-  wire [3:0] \$464 ;
-  wire [15:0] \$465 ;
-  wire [16:0] \$466 ;
-  wire [17:0] \$467 ;
-  wire [15:0] \$468 ;
-  wire [16:0] \$469 ;
-  wire [19:0] \$47 ;
-  wire [17:0] \$470 ;
-  wire [15:0] \$471 ;
-  wire [16:0] \$472 ;
-  wire [17:0] \$473 ;
-  wire [17:0] \$474 ;
-  wire [18:0] \$475 ;
-  wire [17:0] \$476 ;
-  wire [18:0] \$477 ;
-  wire [17:0] \$478 ;
-  wire [18:0] \$479 ;
-  wire [19:0] \$48 ;
-  wire [61:0] \$480 ;
-  wire [1:0] \$481 ;
-  wire [2:0] \$482 ;
-  wire [1:0] \$483 ;
-  wire [2:0] \$484 ;
-  wire [3:0] \$485 ;
-  wire [3:0] \$486 ;
+  wire [61:0] \$459 ;
+  wire \$46 ;
+  wire [61:0] \$460 ;
+  wire \$461 ;
+  wire [61:0] \$462 ;
+  wire [61:0] \$463 ;
+  wire [61:0] \$464 ;
+  wire [61:0] \$465 ;
+  wire [61:0] \$466 ;
+  wire [61:0] \$467 ;
+  wire [61:0] \$468 ;
+  wire [61:0] \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire [1:0] \$475 ;
+  wire [2:0] \$476 ;
+  wire [1:0] \$477 ;
+  wire [2:0] \$478 ;
+  wire [3:0] \$479 ;
+  wire \$48 ;
+  wire [3:0] \$480 ;
+  wire [15:0] \$481 ;
+  wire [16:0] \$482 ;
+  wire [17:0] \$483 ;
+  wire [15:0] \$484 ;
+  wire [16:0] \$485 ;
+  wire [17:0] \$486 ;
   wire [15:0] \$487 ;
   wire [16:0] \$488 ;
   wire [17:0] \$489 ;
-  wire [19:0] \$49 ;
-  wire [15:0] \$490 ;
-  wire [16:0] \$491 ;
+  wire \$49 ;
+  wire [17:0] \$490 ;
+  wire [18:0] \$491 ;
   wire [17:0] \$492 ;
-  wire [15:0] \$493 ;
-  wire [16:0] \$494 ;
-  wire [17:0] \$495 ;
-  wire [17:0] \$496 ;
-  wire [18:0] \$497 ;
-  wire [17:0] \$498 ;
-  wire [18:0] \$499 ;
+  wire [18:0] \$493 ;
+  wire [17:0] \$494 ;
+  wire [18:0] \$495 ;
+  wire [61:0] \$496 ;
+  wire [61:0] \$497 ;
+  wire \$498 ;
+  wire [1:0] \$499 ;
   wire \$5 ;
-  wire [19:0] \$50 ;
-  wire [17:0] \$500 ;
-  wire [18:0] \$501 ;
-  wire [61:0] \$502 ;
-  wire [1:0] \$503 ;
-  wire [2:0] \$504 ;
-  wire [1:0] \$505 ;
-  wire [2:0] \$506 ;
-  wire [3:0] \$507 ;
-  wire [3:0] \$508 ;
-  wire [15:0] \$509 ;
-  wire [19:0] \$51 ;
-  wire [16:0] \$510 ;
-  wire [17:0] \$511 ;
-  wire [15:0] \$512 ;
-  wire [16:0] \$513 ;
+  wire \$50 ;
+  wire [2:0] \$500 ;
+  wire [1:0] \$501 ;
+  wire [2:0] \$502 ;
+  wire [3:0] \$503 ;
+  wire [3:0] \$504 ;
+  wire [15:0] \$505 ;
+  wire [16:0] \$506 ;
+  wire [17:0] \$507 ;
+  wire [15:0] \$508 ;
+  wire [16:0] \$509 ;
+  wire \$51 ;
+  wire [17:0] \$510 ;
+  wire [15:0] \$511 ;
+  wire [16:0] \$512 ;
+  wire [17:0] \$513 ;
   wire [17:0] \$514 ;
-  wire [15:0] \$515 ;
-  wire [16:0] \$516 ;
-  wire [17:0] \$517 ;
+  wire [18:0] \$515 ;
+  wire [17:0] \$516 ;
+  wire [18:0] \$517 ;
   wire [17:0] \$518 ;
   wire [18:0] \$519 ;
   wire [19:0] \$52 ;
-  wire [17:0] \$520 ;
-  wire [18:0] \$521 ;
-  wire [17:0] \$522 ;
-  wire [18:0] \$523 ;
-  wire [61:0] \$524 ;
-  wire [1:0] \$525 ;
-  wire [2:0] \$526 ;
-  wire [1:0] \$527 ;
-  wire [2:0] \$528 ;
-  wire [3:0] \$529 ;
+  wire [61:0] \$520 ;
+  wire [1:0] \$521 ;
+  wire [2:0] \$522 ;
+  wire [1:0] \$523 ;
+  wire [2:0] \$524 ;
+  wire [3:0] \$525 ;
+  wire [3:0] \$526 ;
+  wire [15:0] \$527 ;
+  wire [16:0] \$528 ;
+  wire [17:0] \$529 ;
   wire [19:0] \$53 ;
-  wire [3:0] \$530 ;
-  wire [15:0] \$531 ;
-  wire [16:0] \$532 ;
-  wire [17:0] \$533 ;
-  wire [15:0] \$534 ;
-  wire [16:0] \$535 ;
+  wire [15:0] \$530 ;
+  wire [16:0] \$531 ;
+  wire [17:0] \$532 ;
+  wire [15:0] \$533 ;
+  wire [16:0] \$534 ;
+  wire [17:0] \$535 ;
   wire [17:0] \$536 ;
-  wire [15:0] \$537 ;
-  wire [16:0] \$538 ;
-  wire [17:0] \$539 ;
+  wire [18:0] \$537 ;
+  wire [17:0] \$538 ;
+  wire [18:0] \$539 ;
   wire [19:0] \$54 ;
   wire [17:0] \$540 ;
   wire [18:0] \$541 ;
-  wire [17:0] \$542 ;
-  wire [18:0] \$543 ;
-  wire [17:0] \$544 ;
-  wire [18:0] \$545 ;
-  wire [61:0] \$546 ;
-  wire [1:0] \$547 ;
-  wire [2:0] \$548 ;
-  wire [1:0] \$549 ;
+  wire [61:0] \$542 ;
+  wire [1:0] \$543 ;
+  wire [2:0] \$544 ;
+  wire [1:0] \$545 ;
+  wire [2:0] \$546 ;
+  wire [3:0] \$547 ;
+  wire [3:0] \$548 ;
+  wire [15:0] \$549 ;
   wire [19:0] \$55 ;
-  wire [2:0] \$550 ;
-  wire [3:0] \$551 ;
-  wire [3:0] \$552 ;
-  wire [15:0] \$553 ;
-  wire [16:0] \$554 ;
-  wire [17:0] \$555 ;
-  wire [15:0] \$556 ;
-  wire [16:0] \$557 ;
+  wire [16:0] \$550 ;
+  wire [17:0] \$551 ;
+  wire [15:0] \$552 ;
+  wire [16:0] \$553 ;
+  wire [17:0] \$554 ;
+  wire [15:0] \$555 ;
+  wire [16:0] \$556 ;
+  wire [17:0] \$557 ;
   wire [17:0] \$558 ;
-  wire [15:0] \$559 ;
+  wire [18:0] \$559 ;
   wire [19:0] \$56 ;
-  wire [16:0] \$560 ;
-  wire [17:0] \$561 ;
+  wire [17:0] \$560 ;
+  wire [18:0] \$561 ;
   wire [17:0] \$562 ;
   wire [18:0] \$563 ;
-  wire [17:0] \$564 ;
-  wire [18:0] \$565 ;
-  wire [17:0] \$566 ;
-  wire [18:0] \$567 ;
-  wire [61:0] \$568 ;
-  wire [1:0] \$569 ;
+  wire [61:0] \$564 ;
+  wire [1:0] \$565 ;
+  wire [2:0] \$566 ;
+  wire [1:0] \$567 ;
+  wire [2:0] \$568 ;
+  wire [3:0] \$569 ;
   wire [19:0] \$57 ;
-  wire [2:0] \$570 ;
-  wire [1:0] \$571 ;
-  wire [2:0] \$572 ;
-  wire [3:0] \$573 ;
-  wire [3:0] \$574 ;
-  wire [15:0] \$575 ;
-  wire [16:0] \$576 ;
-  wire [17:0] \$577 ;
-  wire [15:0] \$578 ;
-  wire [16:0] \$579 ;
+  wire [3:0] \$570 ;
+  wire [15:0] \$571 ;
+  wire [16:0] \$572 ;
+  wire [17:0] \$573 ;
+  wire [15:0] \$574 ;
+  wire [16:0] \$575 ;
+  wire [17:0] \$576 ;
+  wire [15:0] \$577 ;
+  wire [16:0] \$578 ;
+  wire [17:0] \$579 ;
   wire [19:0] \$58 ;
   wire [17:0] \$580 ;
-  wire [15:0] \$581 ;
-  wire [16:0] \$582 ;
-  wire [17:0] \$583 ;
+  wire [18:0] \$581 ;
+  wire [17:0] \$582 ;
+  wire [18:0] \$583 ;
   wire [17:0] \$584 ;
   wire [18:0] \$585 ;
-  wire [17:0] \$586 ;
-  wire [18:0] \$587 ;
-  wire [17:0] \$588 ;
-  wire [18:0] \$589 ;
+  wire [61:0] \$586 ;
+  wire [1:0] \$587 ;
+  wire [2:0] \$588 ;
+  wire [1:0] \$589 ;
   wire [19:0] \$59 ;
-  wire [61:0] \$590 ;
-  wire [1:0] \$591 ;
-  wire [2:0] \$592 ;
-  wire [1:0] \$593 ;
-  wire [2:0] \$594 ;
-  wire [3:0] \$595 ;
-  wire [3:0] \$596 ;
-  wire [15:0] \$597 ;
-  wire [16:0] \$598 ;
-  wire [17:0] \$599 ;
+  wire [2:0] \$590 ;
+  wire [3:0] \$591 ;
+  wire [3:0] \$592 ;
+  wire [15:0] \$593 ;
+  wire [16:0] \$594 ;
+  wire [17:0] \$595 ;
+  wire [15:0] \$596 ;
+  wire [16:0] \$597 ;
+  wire [17:0] \$598 ;
+  wire [15:0] \$599 ;
   wire \$6 ;
   wire [19:0] \$60 ;
-  wire [15:0] \$600 ;
-  wire [16:0] \$601 ;
+  wire [16:0] \$600 ;
+  wire [17:0] \$601 ;
   wire [17:0] \$602 ;
-  wire [15:0] \$603 ;
-  wire [16:0] \$604 ;
-  wire [17:0] \$605 ;
+  wire [18:0] \$603 ;
+  wire [17:0] \$604 ;
+  wire [18:0] \$605 ;
   wire [17:0] \$606 ;
   wire [18:0] \$607 ;
-  wire [17:0] \$608 ;
-  wire [18:0] \$609 ;
+  wire [61:0] \$608 ;
+  wire [1:0] \$609 ;
   wire [19:0] \$61 ;
-  wire [17:0] \$610 ;
-  wire [18:0] \$611 ;
-  wire [61:0] \$612 ;
-  wire [1:0] \$613 ;
-  wire [2:0] \$614 ;
-  wire [1:0] \$615 ;
-  wire [2:0] \$616 ;
-  wire [3:0] \$617 ;
-  wire [3:0] \$618 ;
-  wire [15:0] \$619 ;
+  wire [2:0] \$610 ;
+  wire [1:0] \$611 ;
+  wire [2:0] \$612 ;
+  wire [3:0] \$613 ;
+  wire [3:0] \$614 ;
+  wire [15:0] \$615 ;
+  wire [16:0] \$616 ;
+  wire [17:0] \$617 ;
+  wire [15:0] \$618 ;
+  wire [16:0] \$619 ;
   wire [19:0] \$62 ;
-  wire [16:0] \$620 ;
-  wire [17:0] \$621 ;
-  wire [15:0] \$622 ;
-  wire [16:0] \$623 ;
+  wire [17:0] \$620 ;
+  wire [15:0] \$621 ;
+  wire [16:0] \$622 ;
+  wire [17:0] \$623 ;
   wire [17:0] \$624 ;
-  wire [15:0] \$625 ;
-  wire [16:0] \$626 ;
-  wire [17:0] \$627 ;
+  wire [18:0] \$625 ;
+  wire [17:0] \$626 ;
+  wire [18:0] \$627 ;
   wire [17:0] \$628 ;
   wire [18:0] \$629 ;
   wire [19:0] \$63 ;
-  wire [17:0] \$630 ;
-  wire [18:0] \$631 ;
-  wire [17:0] \$632 ;
-  wire [18:0] \$633 ;
-  wire [61:0] \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [61:0] \$630 ;
+  wire [1:0] \$631 ;
+  wire [2:0] \$632 ;
+  wire [1:0] \$633 ;
+  wire [2:0] \$634 ;
+  wire [3:0] \$635 ;
+  wire [3:0] \$636 ;
+  wire [15:0] \$637 ;
+  wire [16:0] \$638 ;
+  wire [17:0] \$639 ;
   wire [19:0] \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [15:0] \$640 ;
+  wire [16:0] \$641 ;
+  wire [17:0] \$642 ;
+  wire [15:0] \$643 ;
+  wire [16:0] \$644 ;
+  wire [17:0] \$645 ;
+  wire [17:0] \$646 ;
+  wire [18:0] \$647 ;
+  wire [17:0] \$648 ;
+  wire [18:0] \$649 ;
   wire [19:0] \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [17:0] \$650 ;
+  wire [18:0] \$651 ;
+  wire [61:0] \$652 ;
+  wire [1:0] \$653 ;
+  wire [2:0] \$654 ;
+  wire [1:0] \$655 ;
+  wire [2:0] \$656 ;
+  wire [3:0] \$657 ;
+  wire [3:0] \$658 ;
+  wire [15:0] \$659 ;
   wire [19:0] \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire [16:0] \$660 ;
+  wire [17:0] \$661 ;
+  wire [15:0] \$662 ;
+  wire [16:0] \$663 ;
+  wire [17:0] \$664 ;
+  wire [15:0] \$665 ;
+  wire [16:0] \$666 ;
+  wire [17:0] \$667 ;
+  wire [17:0] \$668 ;
+  wire [18:0] \$669 ;
   wire [19:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
+  wire [17:0] \$670 ;
+  wire [18:0] \$671 ;
+  wire [17:0] \$672 ;
+  wire [18:0] \$673 ;
+  wire [61:0] \$674 ;
   wire \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire [19:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
+  wire [1:0] \$680 ;
+  wire [2:0] \$681 ;
+  wire [1:0] \$682 ;
+  wire [2:0] \$683 ;
+  wire [3:0] \$684 ;
+  wire [3:0] \$685 ;
+  wire [15:0] \$686 ;
+  wire [16:0] \$687 ;
+  wire [17:0] \$688 ;
+  wire [15:0] \$689 ;
   wire [19:0] \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [16:0] \$690 ;
+  wire [17:0] \$691 ;
+  wire [15:0] \$692 ;
+  wire [16:0] \$693 ;
+  wire [17:0] \$694 ;
+  wire [17:0] \$695 ;
+  wire [18:0] \$696 ;
+  wire [17:0] \$697 ;
+  wire [18:0] \$698 ;
+  wire [17:0] \$699 ;
   wire \$7 ;
   wire [19:0] \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
+  wire [18:0] \$700 ;
+  wire [61:0] \$701 ;
+  wire [61:0] \$702 ;
   wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
+  wire [1:0] \$704 ;
+  wire [2:0] \$705 ;
+  wire [1:0] \$706 ;
+  wire [2:0] \$707 ;
+  wire [3:0] \$708 ;
+  wire [3:0] \$709 ;
   wire [19:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  wire [15:0] \$710 ;
+  wire [16:0] \$711 ;
+  wire [17:0] \$712 ;
+  wire [15:0] \$713 ;
+  wire [16:0] \$714 ;
+  wire [17:0] \$715 ;
+  wire [15:0] \$716 ;
+  wire [16:0] \$717 ;
+  wire [17:0] \$718 ;
+  wire [17:0] \$719 ;
   wire [19:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  wire [18:0] \$720 ;
+  wire [17:0] \$721 ;
+  wire [18:0] \$722 ;
+  wire [17:0] \$723 ;
+  wire [18:0] \$724 ;
+  wire [61:0] \$725 ;
+  wire [1:0] \$726 ;
+  wire [2:0] \$727 ;
+  wire [1:0] \$728 ;
+  wire [2:0] \$729 ;
   wire [19:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire [3:0] \$730 ;
+  wire [3:0] \$731 ;
+  wire [15:0] \$732 ;
+  wire [16:0] \$733 ;
+  wire [17:0] \$734 ;
+  wire [15:0] \$735 ;
+  wire [16:0] \$736 ;
+  wire [17:0] \$737 ;
+  wire [15:0] \$738 ;
+  wire [16:0] \$739 ;
   wire [19:0] \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  wire [17:0] \$740 ;
+  wire [17:0] \$741 ;
+  wire [18:0] \$742 ;
+  wire [17:0] \$743 ;
+  wire [18:0] \$744 ;
+  wire [17:0] \$745 ;
+  wire [18:0] \$746 ;
+  wire [61:0] \$747 ;
+  wire [1:0] \$748 ;
+  wire [2:0] \$749 ;
   wire [19:0] \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
+  wire [1:0] \$750 ;
+  wire [2:0] \$751 ;
+  wire [3:0] \$752 ;
+  wire [3:0] \$753 ;
+  wire [15:0] \$754 ;
+  wire [16:0] \$755 ;
+  wire [17:0] \$756 ;
+  wire [15:0] \$757 ;
+  wire [16:0] \$758 ;
+  wire [17:0] \$759 ;
   wire [19:0] \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [15:0] \$760 ;
+  wire [16:0] \$761 ;
+  wire [17:0] \$762 ;
+  wire [17:0] \$763 ;
+  wire [18:0] \$764 ;
+  wire [17:0] \$765 ;
+  wire [18:0] \$766 ;
+  wire [17:0] \$767 ;
+  wire [18:0] \$768 ;
+  wire [61:0] \$769 ;
   wire [19:0] \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  wire [1:0] \$770 ;
+  wire [2:0] \$771 ;
+  wire [1:0] \$772 ;
+  wire [2:0] \$773 ;
+  wire [3:0] \$774 ;
+  wire [3:0] \$775 ;
+  wire [15:0] \$776 ;
+  wire [16:0] \$777 ;
+  wire [17:0] \$778 ;
+  wire [15:0] \$779 ;
   wire [19:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  wire [16:0] \$780 ;
+  wire [17:0] \$781 ;
+  wire [15:0] \$782 ;
+  wire [16:0] \$783 ;
+  wire [17:0] \$784 ;
+  wire [17:0] \$785 ;
+  wire [18:0] \$786 ;
+  wire [17:0] \$787 ;
+  wire [18:0] \$788 ;
+  wire [17:0] \$789 ;
   wire [19:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  wire [18:0] \$790 ;
+  wire [61:0] \$791 ;
+  wire [1:0] \$792 ;
+  wire [2:0] \$793 ;
+  wire [1:0] \$794 ;
+  wire [2:0] \$795 ;
+  wire [3:0] \$796 ;
+  wire [3:0] \$797 ;
+  wire [15:0] \$798 ;
+  wire [16:0] \$799 ;
   wire \$8 ;
   wire [19:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [17:0] \$800 ;
+  wire [15:0] \$801 ;
+  wire [16:0] \$802 ;
+  wire [17:0] \$803 ;
+  wire [15:0] \$804 ;
+  wire [16:0] \$805 ;
+  wire [17:0] \$806 ;
+  wire [17:0] \$807 ;
+  wire [18:0] \$808 ;
+  wire [17:0] \$809 ;
   wire [19:0] \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  wire [18:0] \$810 ;
+  wire [17:0] \$811 ;
+  wire [18:0] \$812 ;
+  wire [61:0] \$813 ;
+  wire [1:0] \$814 ;
+  wire [2:0] \$815 ;
+  wire [1:0] \$816 ;
+  wire [2:0] \$817 ;
+  wire [3:0] \$818 ;
+  wire [3:0] \$819 ;
   wire [19:0] \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [15:0] \$820 ;
+  wire [16:0] \$821 ;
+  wire [17:0] \$822 ;
+  wire [15:0] \$823 ;
+  wire [16:0] \$824 ;
+  wire [17:0] \$825 ;
+  wire [15:0] \$826 ;
+  wire [16:0] \$827 ;
+  wire [17:0] \$828 ;
+  wire [17:0] \$829 ;
   wire [19:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  wire [18:0] \$830 ;
+  wire [17:0] \$831 ;
+  wire [18:0] \$832 ;
+  wire [17:0] \$833 ;
+  wire [18:0] \$834 ;
+  wire [61:0] \$835 ;
+  wire [1:0] \$836 ;
+  wire [2:0] \$837 ;
+  wire [1:0] \$838 ;
+  wire [2:0] \$839 ;
   wire [19:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [3:0] \$840 ;
+  wire [3:0] \$841 ;
+  wire [15:0] \$842 ;
+  wire [16:0] \$843 ;
+  wire [17:0] \$844 ;
+  wire [15:0] \$845 ;
+  wire [16:0] \$846 ;
+  wire [17:0] \$847 ;
+  wire [15:0] \$848 ;
+  wire [16:0] \$849 ;
   wire [19:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  wire [17:0] \$850 ;
+  wire [17:0] \$851 ;
+  wire [18:0] \$852 ;
+  wire [17:0] \$853 ;
+  wire [18:0] \$854 ;
+  wire [17:0] \$855 ;
+  wire [18:0] \$856 ;
+  wire [61:0] \$857 ;
+  wire [1:0] \$858 ;
+  wire [2:0] \$859 ;
   wire [19:0] \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  wire [1:0] \$860 ;
+  wire [2:0] \$861 ;
+  wire [3:0] \$862 ;
+  wire [3:0] \$863 ;
+  wire [15:0] \$864 ;
+  wire [16:0] \$865 ;
+  wire [17:0] \$866 ;
+  wire [15:0] \$867 ;
+  wire [16:0] \$868 ;
+  wire [17:0] \$869 ;
   wire [19:0] \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
+  wire [15:0] \$870 ;
+  wire [16:0] \$871 ;
+  wire [17:0] \$872 ;
+  wire [17:0] \$873 ;
+  wire [18:0] \$874 ;
+  wire [17:0] \$875 ;
+  wire [18:0] \$876 ;
+  wire [17:0] \$877 ;
+  wire [18:0] \$878 ;
+  wire [61:0] \$879 ;
   wire [19:0] \$88 ;
   wire \$880 ;
   wire \$881 ;
@@ -2089,82 +4133,152 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h1;
-  reg \$signal$100  = 1'h0;
-  wire \$signal$19 ;
-  reg \$signal$26  = 1'h0;
-  reg [7:0] \$signal$93  = 8'h00;
-  reg \$signal$94  = 1'h0;
-  reg [7:0] \$signal$99  = 8'h00;
+  reg [7:0] \$signal$313  = 8'h00;
+  reg \$signal$314  = 1'h0;
+  wire \$signal$33 ;
+  reg \$signal$40  = 1'h0;
+  reg [14:0] \$signal$55  = 15'h0000;
   reg b_le_a = 1'h0;
   input clk;
   wire clk;
   input downsample;
   wire downsample;
-  reg eq0_0 = 1'h0;
-  reg eq0_1 = 1'h0;
-  reg eq0_2 = 1'h0;
-  reg eq0_3 = 1'h0;
-  reg eq0_4 = 1'h0;
-  reg eq0_5 = 1'h0;
-  reg eq0_6 = 1'h0;
-  reg eq0_7 = 1'h0;
-  reg eq1_0 = 1'h0;
-  reg eq1_1 = 1'h0;
-  reg eq1_2 = 1'h0;
-  reg eq1_3 = 1'h0;
-  reg eq1_4 = 1'h0;
-  reg eq1_5 = 1'h0;
-  reg eq1_6 = 1'h0;
-  reg eq1_7 = 1'h0;
-  reg eq2_0 = 1'h0;
-  reg eq2_1 = 1'h0;
-  reg eq2_2 = 1'h0;
-  reg eq2_3 = 1'h0;
-  reg eq2_4 = 1'h0;
-  reg eq2_5 = 1'h0;
-  reg eq2_6 = 1'h0;
-  reg eq2_7 = 1'h0;
-  reg eq3_0 = 1'h0;
-  reg eq3_1 = 1'h0;
-  reg eq3_2 = 1'h0;
-  reg eq3_3 = 1'h0;
-  reg eq3_4 = 1'h0;
-  reg eq3_5 = 1'h0;
-  reg eq3_6 = 1'h0;
-  reg eq3_7 = 1'h0;
-  reg eq4_0 = 1'h0;
-  reg eq4_1 = 1'h0;
-  reg eq4_2 = 1'h0;
-  reg eq4_3 = 1'h0;
-  reg eq4_4 = 1'h0;
-  reg eq4_5 = 1'h0;
-  reg eq4_6 = 1'h0;
-  reg eq4_7 = 1'h0;
-  reg eq5_0 = 1'h0;
-  reg eq5_1 = 1'h0;
-  reg eq5_2 = 1'h0;
-  reg eq5_3 = 1'h0;
-  reg eq5_4 = 1'h0;
-  reg eq5_5 = 1'h0;
-  reg eq5_6 = 1'h0;
-  reg eq5_7 = 1'h0;
-  reg eq6_0 = 1'h0;
-  reg eq6_1 = 1'h0;
-  reg eq6_2 = 1'h0;
-  reg eq6_3 = 1'h0;
-  reg eq6_4 = 1'h0;
-  reg eq6_5 = 1'h0;
-  reg eq6_6 = 1'h0;
-  reg eq6_7 = 1'h0;
-  reg eq7_0 = 1'h0;
-  reg eq7_1 = 1'h0;
-  reg eq7_2 = 1'h0;
-  reg eq7_3 = 1'h0;
-  reg eq7_4 = 1'h0;
-  reg eq7_5 = 1'h0;
-  reg eq7_6 = 1'h0;
-  reg eq7_7 = 1'h0;
   wire \final ;
+  wire hits_below10_0;
+  wire hits_below10_1;
+  wire hits_below10_10;
+  wire hits_below10_2;
+  wire hits_below10_3;
+  wire hits_below10_4;
+  wire hits_below10_5;
+  wire hits_below10_6;
+  wire hits_below10_7;
+  wire hits_below10_8;
+  wire hits_below10_9;
+  wire hits_below11_0;
+  wire hits_below11_1;
+  wire hits_below11_10;
+  wire hits_below11_11;
+  wire hits_below11_2;
+  wire hits_below11_3;
+  wire hits_below11_4;
+  wire hits_below11_5;
+  wire hits_below11_6;
+  wire hits_below11_7;
+  wire hits_below11_8;
+  wire hits_below11_9;
+  wire hits_below12_0;
+  wire hits_below12_1;
+  wire hits_below12_10;
+  wire hits_below12_11;
+  wire hits_below12_12;
+  wire hits_below12_2;
+  wire hits_below12_3;
+  wire hits_below12_4;
+  wire hits_below12_5;
+  wire hits_below12_6;
+  wire hits_below12_7;
+  wire hits_below12_8;
+  wire hits_below12_9;
+  wire hits_below13_0;
+  wire hits_below13_1;
+  wire hits_below13_10;
+  wire hits_below13_11;
+  wire hits_below13_12;
+  wire hits_below13_13;
+  wire hits_below13_2;
+  wire hits_below13_3;
+  wire hits_below13_4;
+  wire hits_below13_5;
+  wire hits_below13_6;
+  wire hits_below13_7;
+  wire hits_below13_8;
+  wire hits_below13_9;
+  wire hits_below14_0;
+  wire hits_below14_1;
+  wire hits_below14_10;
+  wire hits_below14_11;
+  wire hits_below14_12;
+  wire hits_below14_13;
+  wire hits_below14_14;
+  wire hits_below14_2;
+  wire hits_below14_3;
+  wire hits_below14_4;
+  wire hits_below14_5;
+  wire hits_below14_6;
+  wire hits_below14_7;
+  wire hits_below14_8;
+  wire hits_below14_9;
+  wire hits_below15_0;
+  wire hits_below15_1;
+  wire hits_below15_10;
+  wire hits_below15_11;
+  wire hits_below15_12;
+  wire hits_below15_13;
+  wire hits_below15_14;
+  wire hits_below15_15;
+  wire hits_below15_2;
+  wire hits_below15_3;
+  wire hits_below15_4;
+  wire hits_below15_5;
+  wire hits_below15_6;
+  wire hits_below15_7;
+  wire hits_below15_8;
+  wire hits_below15_9;
+  wire hits_below1_0;
+  wire hits_below1_1;
+  wire hits_below2_0;
+  wire hits_below2_1;
+  wire hits_below2_2;
+  wire hits_below3_0;
+  wire hits_below3_1;
+  wire hits_below3_2;
+  wire hits_below3_3;
+  wire hits_below4_0;
+  wire hits_below4_1;
+  wire hits_below4_2;
+  wire hits_below4_3;
+  wire hits_below4_4;
+  wire hits_below5_0;
+  wire hits_below5_1;
+  wire hits_below5_2;
+  wire hits_below5_3;
+  wire hits_below5_4;
+  wire hits_below5_5;
+  wire hits_below6_0;
+  wire hits_below6_1;
+  wire hits_below6_2;
+  wire hits_below6_3;
+  wire hits_below6_4;
+  wire hits_below6_5;
+  wire hits_below6_6;
+  wire hits_below7_0;
+  wire hits_below7_1;
+  wire hits_below7_2;
+  wire hits_below7_3;
+  wire hits_below7_4;
+  wire hits_below7_5;
+  wire hits_below7_6;
+  wire hits_below7_7;
+  wire hits_below8_0;
+  wire hits_below8_1;
+  wire hits_below8_2;
+  wire hits_below8_3;
+  wire hits_below8_4;
+  wire hits_below8_5;
+  wire hits_below8_6;
+  wire hits_below8_7;
+  wire hits_below8_8;
+  wire hits_below9_0;
+  wire hits_below9_1;
+  wire hits_below9_2;
+  wire hits_below9_3;
+  wire hits_below9_4;
+  wire hits_below9_5;
+  wire hits_below9_6;
+  wire hits_below9_7;
+  wire hits_below9_8;
+  wire hits_below9_9;
   wire in_adv;
   reg in_done = 1'h0;
   wire in_free;
@@ -2264,40 +4378,96 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire inputs__valid;
   reg lane0_takes0 = 1'h0;
   reg lane0_takes1 = 1'h0;
+  reg lane0_takes10 = 1'h0;
+  reg lane0_takes11 = 1'h0;
+  reg lane0_takes12 = 1'h0;
+  reg lane0_takes13 = 1'h0;
+  reg lane0_takes14 = 1'h0;
   reg lane0_takes2 = 1'h0;
   reg lane0_takes3 = 1'h0;
   reg lane0_takes4 = 1'h0;
   reg lane0_takes5 = 1'h0;
   reg lane0_takes6 = 1'h0;
   reg lane0_takes7 = 1'h0;
+  reg lane0_takes8 = 1'h0;
+  reg lane0_takes9 = 1'h0;
   reg lane1_takes1 = 1'h0;
+  reg lane1_takes10 = 1'h0;
+  reg lane1_takes11 = 1'h0;
+  reg lane1_takes12 = 1'h0;
+  reg lane1_takes13 = 1'h0;
+  reg lane1_takes14 = 1'h0;
   reg lane1_takes2 = 1'h0;
   reg lane1_takes3 = 1'h0;
   reg lane1_takes4 = 1'h0;
   reg lane1_takes5 = 1'h0;
   reg lane1_takes6 = 1'h0;
   reg lane1_takes7 = 1'h0;
+  reg lane1_takes8 = 1'h0;
+  reg lane1_takes9 = 1'h0;
+  reg lane2_takes10 = 1'h0;
+  reg lane2_takes11 = 1'h0;
+  reg lane2_takes12 = 1'h0;
+  reg lane2_takes13 = 1'h0;
+  reg lane2_takes14 = 1'h0;
   reg lane2_takes2 = 1'h0;
   reg lane2_takes3 = 1'h0;
   reg lane2_takes4 = 1'h0;
   reg lane2_takes5 = 1'h0;
   reg lane2_takes6 = 1'h0;
   reg lane2_takes7 = 1'h0;
+  reg lane2_takes8 = 1'h0;
+  reg lane2_takes9 = 1'h0;
+  reg lane3_takes10 = 1'h0;
+  reg lane3_takes11 = 1'h0;
+  reg lane3_takes12 = 1'h0;
+  reg lane3_takes13 = 1'h0;
+  reg lane3_takes14 = 1'h0;
   reg lane3_takes3 = 1'h0;
   reg lane3_takes4 = 1'h0;
   reg lane3_takes5 = 1'h0;
   reg lane3_takes6 = 1'h0;
   reg lane3_takes7 = 1'h0;
+  reg lane3_takes8 = 1'h0;
+  reg lane3_takes9 = 1'h0;
+  reg lane4_takes10 = 1'h0;
+  reg lane4_takes11 = 1'h0;
+  reg lane4_takes12 = 1'h0;
+  reg lane4_takes13 = 1'h0;
+  reg lane4_takes14 = 1'h0;
   reg lane4_takes4 = 1'h0;
   reg lane4_takes5 = 1'h0;
   reg lane4_takes6 = 1'h0;
   reg lane4_takes7 = 1'h0;
+  reg lane4_takes8 = 1'h0;
+  reg lane4_takes9 = 1'h0;
+  reg lane5_takes10 = 1'h0;
+  reg lane5_takes11 = 1'h0;
+  reg lane5_takes12 = 1'h0;
+  reg lane5_takes13 = 1'h0;
+  reg lane5_takes14 = 1'h0;
   reg lane5_takes5 = 1'h0;
   reg lane5_takes6 = 1'h0;
   reg lane5_takes7 = 1'h0;
+  reg lane5_takes8 = 1'h0;
+  reg lane5_takes9 = 1'h0;
+  reg lane6_takes10 = 1'h0;
+  reg lane6_takes11 = 1'h0;
+  reg lane6_takes12 = 1'h0;
+  reg lane6_takes13 = 1'h0;
+  reg lane6_takes14 = 1'h0;
   reg lane6_takes6 = 1'h0;
   reg lane6_takes7 = 1'h0;
+  reg lane6_takes8 = 1'h0;
+  reg lane6_takes9 = 1'h0;
+  reg lane7_takes10 = 1'h0;
+  reg lane7_takes11 = 1'h0;
+  reg lane7_takes12 = 1'h0;
+  reg lane7_takes13 = 1'h0;
+  reg lane7_takes14 = 1'h0;
   reg lane7_takes7 = 1'h0;
+  reg lane7_takes8 = 1'h0;
+  reg lane7_takes9 = 1'h0;
   wire match0_load;
   reg match0_load_r = 1'h1;
   reg match0_valid = 1'h0;
@@ -2305,6 +4475,507 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg match1_valid = 1'h0;
   wire match2_load;
   reg match2_valid = 1'h0;
+  wire match3_load;
+  reg match3_valid = 1'h0;
+  wire match4_load;
+  reg match4_valid = 1'h0;
+  wire match5_load;
+  reg match5_valid = 1'h0;
+  wire match6_load;
+  reg match6_valid = 1'h0;
+  wire match7_load;
+  reg match7_valid = 1'h0;
+  wire match8_load;
+  reg match8_valid = 1'h0;
+  wire match9_load;
+  reg match9_valid = 1'h0;
+  reg merge0_eq0_0 = 1'h0;
+  reg merge0_eq0_1 = 1'h0;
+  reg merge0_eq0_2 = 1'h0;
+  reg merge0_eq0_3 = 1'h0;
+  reg merge0_eq0_4 = 1'h0;
+  reg merge0_eq1_0 = 1'h0;
+  reg merge0_eq1_1 = 1'h0;
+  reg merge0_eq1_2 = 1'h0;
+  reg merge0_eq1_3 = 1'h0;
+  reg merge0_eq1_4 = 1'h0;
+  reg merge0_eq2_0 = 1'h0;
+  reg merge0_eq2_1 = 1'h0;
+  reg merge0_eq2_2 = 1'h0;
+  reg merge0_eq2_3 = 1'h0;
+  reg merge0_eq2_4 = 1'h0;
+  reg merge0_eq3_0 = 1'h0;
+  reg merge0_eq3_1 = 1'h0;
+  reg merge0_eq3_2 = 1'h0;
+  reg merge0_eq3_3 = 1'h0;
+  reg merge0_eq3_4 = 1'h0;
+  reg merge0_eq4_0 = 1'h0;
+  reg merge0_eq4_1 = 1'h0;
+  reg merge0_eq4_2 = 1'h0;
+  reg merge0_eq4_3 = 1'h0;
+  reg merge0_eq4_4 = 1'h0;
+  reg merge0_eq5_0 = 1'h0;
+  reg merge0_eq5_1 = 1'h0;
+  reg merge0_eq5_2 = 1'h0;
+  reg merge0_eq5_3 = 1'h0;
+  reg merge0_eq5_4 = 1'h0;
+  reg merge0_eq6_0 = 1'h0;
+  reg merge0_eq6_1 = 1'h0;
+  reg merge0_eq6_2 = 1'h0;
+  reg merge0_eq6_3 = 1'h0;
+  reg merge0_eq6_4 = 1'h0;
+  reg merge0_eq7_0 = 1'h0;
+  reg merge0_eq7_1 = 1'h0;
+  reg merge0_eq7_2 = 1'h0;
+  reg merge0_eq7_3 = 1'h0;
+  reg merge0_eq7_4 = 1'h0;
+  reg merge0_gt0_0 = 1'h0;
+  reg merge0_gt0_1 = 1'h0;
+  reg merge0_gt0_2 = 1'h0;
+  reg merge0_gt0_3 = 1'h0;
+  reg merge0_gt0_4 = 1'h0;
+  reg merge0_gt1_0 = 1'h0;
+  reg merge0_gt1_1 = 1'h0;
+  reg merge0_gt1_2 = 1'h0;
+  reg merge0_gt1_3 = 1'h0;
+  reg merge0_gt1_4 = 1'h0;
+  reg merge0_gt2_0 = 1'h0;
+  reg merge0_gt2_1 = 1'h0;
+  reg merge0_gt2_2 = 1'h0;
+  reg merge0_gt2_3 = 1'h0;
+  reg merge0_gt2_4 = 1'h0;
+  reg merge0_gt3_0 = 1'h0;
+  reg merge0_gt3_1 = 1'h0;
+  reg merge0_gt3_2 = 1'h0;
+  reg merge0_gt3_3 = 1'h0;
+  reg merge0_gt3_4 = 1'h0;
+  reg merge0_gt4_0 = 1'h0;
+  reg merge0_gt4_1 = 1'h0;
+  reg merge0_gt4_2 = 1'h0;
+  reg merge0_gt4_3 = 1'h0;
+  reg merge0_gt4_4 = 1'h0;
+  reg merge0_gt5_0 = 1'h0;
+  reg merge0_gt5_1 = 1'h0;
+  reg merge0_gt5_2 = 1'h0;
+  reg merge0_gt5_3 = 1'h0;
+  reg merge0_gt5_4 = 1'h0;
+  reg merge0_gt6_0 = 1'h0;
+  reg merge0_gt6_1 = 1'h0;
+  reg merge0_gt6_2 = 1'h0;
+  reg merge0_gt6_3 = 1'h0;
+  reg merge0_gt6_4 = 1'h0;
+  reg merge0_gt7_0 = 1'h0;
+  reg merge0_gt7_1 = 1'h0;
+  reg merge0_gt7_2 = 1'h0;
+  reg merge0_gt7_3 = 1'h0;
+  reg merge0_gt7_4 = 1'h0;
+  reg [83:0] merge0_in0 = 84'h000000000000000000000;
+  reg [83:0] merge0_in1 = 84'h000000000000000000000;
+  reg [83:0] merge0_in10 = 84'h000000000000000000000;
+  reg [83:0] merge0_in11 = 84'h000000000000000000000;
+  reg [83:0] merge0_in12 = 84'h000000000000000000000;
+  reg [83:0] merge0_in13 = 84'h000000000000000000000;
+  reg [83:0] merge0_in14 = 84'h000000000000000000000;
+  reg [83:0] merge0_in15 = 84'h000000000000000000000;
+  reg [83:0] merge0_in2 = 84'h000000000000000000000;
+  reg [83:0] merge0_in3 = 84'h000000000000000000000;
+  reg [83:0] merge0_in4 = 84'h000000000000000000000;
+  reg [83:0] merge0_in5 = 84'h000000000000000000000;
+  reg [83:0] merge0_in6 = 84'h000000000000000000000;
+  reg [83:0] merge0_in7 = 84'h000000000000000000000;
+  reg [83:0] merge0_in8 = 84'h000000000000000000000;
+  reg [83:0] merge0_in9 = 84'h000000000000000000000;
+  reg merge0_in_last = 1'h0;
+  reg [83:0] merge0_lane0 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane1 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane10 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane11 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane12 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane13 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane14 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane15 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane2 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane3 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane4 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane5 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane6 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane7 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane8 = 84'h000000000000000000000;
+  reg [83:0] merge0_lane9 = 84'h000000000000000000000;
+  reg merge0_last = 1'h0;
+  reg merge1_eq0_0 = 1'h0;
+  reg merge1_eq0_1 = 1'h0;
+  reg merge1_eq0_2 = 1'h0;
+  reg merge1_eq0_3 = 1'h0;
+  reg merge1_eq0_4 = 1'h0;
+  reg merge1_eq10_0 = 1'h0;
+  reg merge1_eq10_1 = 1'h0;
+  reg merge1_eq10_2 = 1'h0;
+  reg merge1_eq10_3 = 1'h0;
+  reg merge1_eq10_4 = 1'h0;
+  reg merge1_eq11_0 = 1'h0;
+  reg merge1_eq11_1 = 1'h0;
+  reg merge1_eq11_2 = 1'h0;
+  reg merge1_eq11_3 = 1'h0;
+  reg merge1_eq11_4 = 1'h0;
+  reg merge1_eq1_0 = 1'h0;
+  reg merge1_eq1_1 = 1'h0;
+  reg merge1_eq1_2 = 1'h0;
+  reg merge1_eq1_3 = 1'h0;
+  reg merge1_eq1_4 = 1'h0;
+  reg merge1_eq2_0 = 1'h0;
+  reg merge1_eq2_1 = 1'h0;
+  reg merge1_eq2_2 = 1'h0;
+  reg merge1_eq2_3 = 1'h0;
+  reg merge1_eq2_4 = 1'h0;
+  reg merge1_eq3_0 = 1'h0;
+  reg merge1_eq3_1 = 1'h0;
+  reg merge1_eq3_2 = 1'h0;
+  reg merge1_eq3_3 = 1'h0;
+  reg merge1_eq3_4 = 1'h0;
+  reg merge1_eq8_0 = 1'h0;
+  reg merge1_eq8_1 = 1'h0;
+  reg merge1_eq8_2 = 1'h0;
+  reg merge1_eq8_3 = 1'h0;
+  reg merge1_eq8_4 = 1'h0;
+  reg merge1_eq9_0 = 1'h0;
+  reg merge1_eq9_1 = 1'h0;
+  reg merge1_eq9_2 = 1'h0;
+  reg merge1_eq9_3 = 1'h0;
+  reg merge1_eq9_4 = 1'h0;
+  reg merge1_gt0_0 = 1'h0;
+  reg merge1_gt0_1 = 1'h0;
+  reg merge1_gt0_2 = 1'h0;
+  reg merge1_gt0_3 = 1'h0;
+  reg merge1_gt0_4 = 1'h0;
+  reg merge1_gt10_0 = 1'h0;
+  reg merge1_gt10_1 = 1'h0;
+  reg merge1_gt10_2 = 1'h0;
+  reg merge1_gt10_3 = 1'h0;
+  reg merge1_gt10_4 = 1'h0;
+  reg merge1_gt11_0 = 1'h0;
+  reg merge1_gt11_1 = 1'h0;
+  reg merge1_gt11_2 = 1'h0;
+  reg merge1_gt11_3 = 1'h0;
+  reg merge1_gt11_4 = 1'h0;
+  reg merge1_gt1_0 = 1'h0;
+  reg merge1_gt1_1 = 1'h0;
+  reg merge1_gt1_2 = 1'h0;
+  reg merge1_gt1_3 = 1'h0;
+  reg merge1_gt1_4 = 1'h0;
+  reg merge1_gt2_0 = 1'h0;
+  reg merge1_gt2_1 = 1'h0;
+  reg merge1_gt2_2 = 1'h0;
+  reg merge1_gt2_3 = 1'h0;
+  reg merge1_gt2_4 = 1'h0;
+  reg merge1_gt3_0 = 1'h0;
+  reg merge1_gt3_1 = 1'h0;
+  reg merge1_gt3_2 = 1'h0;
+  reg merge1_gt3_3 = 1'h0;
+  reg merge1_gt3_4 = 1'h0;
+  reg merge1_gt8_0 = 1'h0;
+  reg merge1_gt8_1 = 1'h0;
+  reg merge1_gt8_2 = 1'h0;
+  reg merge1_gt8_3 = 1'h0;
+  reg merge1_gt8_4 = 1'h0;
+  reg merge1_gt9_0 = 1'h0;
+  reg merge1_gt9_1 = 1'h0;
+  reg merge1_gt9_2 = 1'h0;
+  reg merge1_gt9_3 = 1'h0;
+  reg merge1_gt9_4 = 1'h0;
+  reg [83:0] merge1_in0 = 84'h000000000000000000000;
+  reg [83:0] merge1_in1 = 84'h000000000000000000000;
+  reg [83:0] merge1_in10 = 84'h000000000000000000000;
+  reg [83:0] merge1_in11 = 84'h000000000000000000000;
+  reg [83:0] merge1_in12 = 84'h000000000000000000000;
+  reg [83:0] merge1_in13 = 84'h000000000000000000000;
+  reg [83:0] merge1_in14 = 84'h000000000000000000000;
+  reg [83:0] merge1_in15 = 84'h000000000000000000000;
+  reg [83:0] merge1_in2 = 84'h000000000000000000000;
+  reg [83:0] merge1_in3 = 84'h000000000000000000000;
+  reg [83:0] merge1_in4 = 84'h000000000000000000000;
+  reg [83:0] merge1_in5 = 84'h000000000000000000000;
+  reg [83:0] merge1_in6 = 84'h000000000000000000000;
+  reg [83:0] merge1_in7 = 84'h000000000000000000000;
+  reg [83:0] merge1_in8 = 84'h000000000000000000000;
+  reg [83:0] merge1_in9 = 84'h000000000000000000000;
+  reg merge1_in_last = 1'h0;
+  reg [83:0] merge1_lane0 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane1 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane10 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane11 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane12 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane13 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane14 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane15 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane2 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane3 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane4 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane5 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane6 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane7 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane8 = 84'h000000000000000000000;
+  reg [83:0] merge1_lane9 = 84'h000000000000000000000;
+  reg merge1_last = 1'h0;
+  reg merge2_eq0_0 = 1'h0;
+  reg merge2_eq0_1 = 1'h0;
+  reg merge2_eq0_2 = 1'h0;
+  reg merge2_eq0_3 = 1'h0;
+  reg merge2_eq0_4 = 1'h0;
+  reg merge2_eq12_0 = 1'h0;
+  reg merge2_eq12_1 = 1'h0;
+  reg merge2_eq12_2 = 1'h0;
+  reg merge2_eq12_3 = 1'h0;
+  reg merge2_eq12_4 = 1'h0;
+  reg merge2_eq13_0 = 1'h0;
+  reg merge2_eq13_1 = 1'h0;
+  reg merge2_eq13_2 = 1'h0;
+  reg merge2_eq13_3 = 1'h0;
+  reg merge2_eq13_4 = 1'h0;
+  reg merge2_eq1_0 = 1'h0;
+  reg merge2_eq1_1 = 1'h0;
+  reg merge2_eq1_2 = 1'h0;
+  reg merge2_eq1_3 = 1'h0;
+  reg merge2_eq1_4 = 1'h0;
+  reg merge2_eq4_0 = 1'h0;
+  reg merge2_eq4_1 = 1'h0;
+  reg merge2_eq4_2 = 1'h0;
+  reg merge2_eq4_3 = 1'h0;
+  reg merge2_eq4_4 = 1'h0;
+  reg merge2_eq5_0 = 1'h0;
+  reg merge2_eq5_1 = 1'h0;
+  reg merge2_eq5_2 = 1'h0;
+  reg merge2_eq5_3 = 1'h0;
+  reg merge2_eq5_4 = 1'h0;
+  reg merge2_eq8_0 = 1'h0;
+  reg merge2_eq8_1 = 1'h0;
+  reg merge2_eq8_2 = 1'h0;
+  reg merge2_eq8_3 = 1'h0;
+  reg merge2_eq8_4 = 1'h0;
+  reg merge2_eq9_0 = 1'h0;
+  reg merge2_eq9_1 = 1'h0;
+  reg merge2_eq9_2 = 1'h0;
+  reg merge2_eq9_3 = 1'h0;
+  reg merge2_eq9_4 = 1'h0;
+  reg merge2_gt0_0 = 1'h0;
+  reg merge2_gt0_1 = 1'h0;
+  reg merge2_gt0_2 = 1'h0;
+  reg merge2_gt0_3 = 1'h0;
+  reg merge2_gt0_4 = 1'h0;
+  reg merge2_gt12_0 = 1'h0;
+  reg merge2_gt12_1 = 1'h0;
+  reg merge2_gt12_2 = 1'h0;
+  reg merge2_gt12_3 = 1'h0;
+  reg merge2_gt12_4 = 1'h0;
+  reg merge2_gt13_0 = 1'h0;
+  reg merge2_gt13_1 = 1'h0;
+  reg merge2_gt13_2 = 1'h0;
+  reg merge2_gt13_3 = 1'h0;
+  reg merge2_gt13_4 = 1'h0;
+  reg merge2_gt1_0 = 1'h0;
+  reg merge2_gt1_1 = 1'h0;
+  reg merge2_gt1_2 = 1'h0;
+  reg merge2_gt1_3 = 1'h0;
+  reg merge2_gt1_4 = 1'h0;
+  reg merge2_gt4_0 = 1'h0;
+  reg merge2_gt4_1 = 1'h0;
+  reg merge2_gt4_2 = 1'h0;
+  reg merge2_gt4_3 = 1'h0;
+  reg merge2_gt4_4 = 1'h0;
+  reg merge2_gt5_0 = 1'h0;
+  reg merge2_gt5_1 = 1'h0;
+  reg merge2_gt5_2 = 1'h0;
+  reg merge2_gt5_3 = 1'h0;
+  reg merge2_gt5_4 = 1'h0;
+  reg merge2_gt8_0 = 1'h0;
+  reg merge2_gt8_1 = 1'h0;
+  reg merge2_gt8_2 = 1'h0;
+  reg merge2_gt8_3 = 1'h0;
+  reg merge2_gt8_4 = 1'h0;
+  reg merge2_gt9_0 = 1'h0;
+  reg merge2_gt9_1 = 1'h0;
+  reg merge2_gt9_2 = 1'h0;
+  reg merge2_gt9_3 = 1'h0;
+  reg merge2_gt9_4 = 1'h0;
+  reg [83:0] merge2_in0 = 84'h000000000000000000000;
+  reg [83:0] merge2_in1 = 84'h000000000000000000000;
+  reg [83:0] merge2_in10 = 84'h000000000000000000000;
+  reg [83:0] merge2_in11 = 84'h000000000000000000000;
+  reg [83:0] merge2_in12 = 84'h000000000000000000000;
+  reg [83:0] merge2_in13 = 84'h000000000000000000000;
+  reg [83:0] merge2_in14 = 84'h000000000000000000000;
+  reg [83:0] merge2_in15 = 84'h000000000000000000000;
+  reg [83:0] merge2_in2 = 84'h000000000000000000000;
+  reg [83:0] merge2_in3 = 84'h000000000000000000000;
+  reg [83:0] merge2_in4 = 84'h000000000000000000000;
+  reg [83:0] merge2_in5 = 84'h000000000000000000000;
+  reg [83:0] merge2_in6 = 84'h000000000000000000000;
+  reg [83:0] merge2_in7 = 84'h000000000000000000000;
+  reg [83:0] merge2_in8 = 84'h000000000000000000000;
+  reg [83:0] merge2_in9 = 84'h000000000000000000000;
+  reg merge2_in_last = 1'h0;
+  reg [83:0] merge2_lane0 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane1 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane10 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane11 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane12 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane13 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane14 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane15 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane2 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane3 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane4 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane5 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane6 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane7 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane8 = 84'h000000000000000000000;
+  reg [83:0] merge2_lane9 = 84'h000000000000000000000;
+  reg merge2_last = 1'h0;
+  reg merge3_eq0_0 = 1'h0;
+  reg merge3_eq0_1 = 1'h0;
+  reg merge3_eq0_2 = 1'h0;
+  reg merge3_eq0_3 = 1'h0;
+  reg merge3_eq0_4 = 1'h0;
+  reg merge3_eq10_0 = 1'h0;
+  reg merge3_eq10_1 = 1'h0;
+  reg merge3_eq10_2 = 1'h0;
+  reg merge3_eq10_3 = 1'h0;
+  reg merge3_eq10_4 = 1'h0;
+  reg merge3_eq12_0 = 1'h0;
+  reg merge3_eq12_1 = 1'h0;
+  reg merge3_eq12_2 = 1'h0;
+  reg merge3_eq12_3 = 1'h0;
+  reg merge3_eq12_4 = 1'h0;
+  reg merge3_eq14_0 = 1'h0;
+  reg merge3_eq14_1 = 1'h0;
+  reg merge3_eq14_2 = 1'h0;
+  reg merge3_eq14_3 = 1'h0;
+  reg merge3_eq14_4 = 1'h0;
+  reg merge3_eq2_0 = 1'h0;
+  reg merge3_eq2_1 = 1'h0;
+  reg merge3_eq2_2 = 1'h0;
+  reg merge3_eq2_3 = 1'h0;
+  reg merge3_eq2_4 = 1'h0;
+  reg merge3_eq4_0 = 1'h0;
+  reg merge3_eq4_1 = 1'h0;
+  reg merge3_eq4_2 = 1'h0;
+  reg merge3_eq4_3 = 1'h0;
+  reg merge3_eq4_4 = 1'h0;
+  reg merge3_eq6_0 = 1'h0;
+  reg merge3_eq6_1 = 1'h0;
+  reg merge3_eq6_2 = 1'h0;
+  reg merge3_eq6_3 = 1'h0;
+  reg merge3_eq6_4 = 1'h0;
+  reg merge3_eq8_0 = 1'h0;
+  reg merge3_eq8_1 = 1'h0;
+  reg merge3_eq8_2 = 1'h0;
+  reg merge3_eq8_3 = 1'h0;
+  reg merge3_eq8_4 = 1'h0;
+  reg merge3_gt0_0 = 1'h0;
+  reg merge3_gt0_1 = 1'h0;
+  reg merge3_gt0_2 = 1'h0;
+  reg merge3_gt0_3 = 1'h0;
+  reg merge3_gt0_4 = 1'h0;
+  reg merge3_gt10_0 = 1'h0;
+  reg merge3_gt10_1 = 1'h0;
+  reg merge3_gt10_2 = 1'h0;
+  reg merge3_gt10_3 = 1'h0;
+  reg merge3_gt10_4 = 1'h0;
+  reg merge3_gt12_0 = 1'h0;
+  reg merge3_gt12_1 = 1'h0;
+  reg merge3_gt12_2 = 1'h0;
+  reg merge3_gt12_3 = 1'h0;
+  reg merge3_gt12_4 = 1'h0;
+  reg merge3_gt14_0 = 1'h0;
+  reg merge3_gt14_1 = 1'h0;
+  reg merge3_gt14_2 = 1'h0;
+  reg merge3_gt14_3 = 1'h0;
+  reg merge3_gt14_4 = 1'h0;
+  reg merge3_gt2_0 = 1'h0;
+  reg merge3_gt2_1 = 1'h0;
+  reg merge3_gt2_2 = 1'h0;
+  reg merge3_gt2_3 = 1'h0;
+  reg merge3_gt2_4 = 1'h0;
+  reg merge3_gt4_0 = 1'h0;
+  reg merge3_gt4_1 = 1'h0;
+  reg merge3_gt4_2 = 1'h0;
+  reg merge3_gt4_3 = 1'h0;
+  reg merge3_gt4_4 = 1'h0;
+  reg merge3_gt6_0 = 1'h0;
+  reg merge3_gt6_1 = 1'h0;
+  reg merge3_gt6_2 = 1'h0;
+  reg merge3_gt6_3 = 1'h0;
+  reg merge3_gt6_4 = 1'h0;
+  reg merge3_gt8_0 = 1'h0;
+  reg merge3_gt8_1 = 1'h0;
+  reg merge3_gt8_2 = 1'h0;
+  reg merge3_gt8_3 = 1'h0;
+  reg merge3_gt8_4 = 1'h0;
+  reg [83:0] merge3_in0 = 84'h000000000000000000000;
+  reg [83:0] merge3_in1 = 84'h000000000000000000000;
+  reg [83:0] merge3_in10 = 84'h000000000000000000000;
+  reg [83:0] merge3_in11 = 84'h000000000000000000000;
+  reg [83:0] merge3_in12 = 84'h000000000000000000000;
+  reg [83:0] merge3_in13 = 84'h000000000000000000000;
+  reg [83:0] merge3_in14 = 84'h000000000000000000000;
+  reg [83:0] merge3_in15 = 84'h000000000000000000000;
+  reg [83:0] merge3_in2 = 84'h000000000000000000000;
+  reg [83:0] merge3_in3 = 84'h000000000000000000000;
+  reg [83:0] merge3_in4 = 84'h000000000000000000000;
+  reg [83:0] merge3_in5 = 84'h000000000000000000000;
+  reg [83:0] merge3_in6 = 84'h000000000000000000000;
+  reg [83:0] merge3_in7 = 84'h000000000000000000000;
+  reg [83:0] merge3_in8 = 84'h000000000000000000000;
+  reg [83:0] merge3_in9 = 84'h000000000000000000000;
+  reg merge3_in_last = 1'h0;
+  reg [83:0] merge3_lane0 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane1 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane10 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane11 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane12 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane13 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane14 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane15 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane2 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane3 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane4 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane5 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane6 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane7 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane8 = 84'h000000000000000000000;
+  reg [83:0] merge3_lane9 = 84'h000000000000000000000;
+  reg merge3_last = 1'h0;
+  reg [19:0] near0_in_idx = 20'h00000;
+  reg [19:0] near0_out_idx = 20'h00000;
+  reg [19:0] near10_in_idx = 20'h00000;
+  reg [19:0] near10_out_idx = 20'h00000;
+  reg [19:0] near11_in_idx = 20'h00000;
+  reg [19:0] near11_out_idx = 20'h00000;
+  reg [19:0] near12_in_idx = 20'h00000;
+  reg [19:0] near12_out_idx = 20'h00000;
+  reg [19:0] near13_in_idx = 20'h00000;
+  reg [19:0] near13_out_idx = 20'h00000;
+  reg [19:0] near14_in_idx = 20'h00000;
+  reg [19:0] near14_out_idx = 20'h00000;
+  reg [19:0] near1_in_idx = 20'h00000;
+  reg [19:0] near1_out_idx = 20'h00000;
+  reg [19:0] near2_in_idx = 20'h00000;
+  reg [19:0] near2_out_idx = 20'h00000;
+  reg [19:0] near3_in_idx = 20'h00000;
+  reg [19:0] near3_out_idx = 20'h00000;
+  reg [19:0] near4_in_idx = 20'h00000;
+  reg [19:0] near4_out_idx = 20'h00000;
+  reg [19:0] near5_in_idx = 20'h00000;
+  reg [19:0] near5_out_idx = 20'h00000;
+  reg [19:0] near6_in_idx = 20'h00000;
+  reg [19:0] near6_out_idx = 20'h00000;
+  reg [19:0] near7_in_idx = 20'h00000;
+  reg [19:0] near7_out_idx = 20'h00000;
+  reg [19:0] near8_in_idx = 20'h00000;
+  reg [19:0] near8_out_idx = 20'h00000;
+  reg [19:0] near9_in_idx = 20'h00000;
+  reg [19:0] near9_out_idx = 20'h00000;
+  reg near_last = 1'h0;
   wire out_adv;
   reg out_done = 1'h0;
   wire out_free;
@@ -2503,5354 +5174,12675 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire room_next;
   input rst;
   wire rst;
-  reg [19:0] s1_in_idx0 = 20'h00000;
-  reg [19:0] s1_in_idx1 = 20'h00000;
-  reg [19:0] s1_in_idx2 = 20'h00000;
-  reg [19:0] s1_in_idx3 = 20'h00000;
-  reg [19:0] s1_in_idx4 = 20'h00000;
-  reg [19:0] s1_in_idx5 = 20'h00000;
-  reg [19:0] s1_in_idx6 = 20'h00000;
-  reg [19:0] s1_in_idx7 = 20'h00000;
-  reg s1_last = 1'h0;
-  reg [19:0] s1_out_idx0 = 20'h00000;
-  reg [19:0] s1_out_idx1 = 20'h00000;
-  reg [19:0] s1_out_idx2 = 20'h00000;
-  reg [19:0] s1_out_idx3 = 20'h00000;
-  reg [19:0] s1_out_idx4 = 20'h00000;
-  reg [19:0] s1_out_idx5 = 20'h00000;
-  reg [19:0] s1_out_idx6 = 20'h00000;
-  reg [19:0] s1_out_idx7 = 20'h00000;
-  reg [19:0] s2_in_idx0 = 20'h00000;
-  reg [19:0] s2_in_idx1 = 20'h00000;
-  reg [19:0] s2_in_idx2 = 20'h00000;
-  reg [19:0] s2_in_idx3 = 20'h00000;
-  reg [19:0] s2_in_idx4 = 20'h00000;
-  reg [19:0] s2_in_idx5 = 20'h00000;
-  reg [19:0] s2_in_idx6 = 20'h00000;
-  reg [19:0] s2_in_idx7 = 20'h00000;
-  reg [19:0] s2_out_idx0 = 20'h00000;
-  reg [19:0] s2_out_idx1 = 20'h00000;
-  reg [19:0] s2_out_idx2 = 20'h00000;
-  reg [19:0] s2_out_idx3 = 20'h00000;
-  reg [19:0] s2_out_idx4 = 20'h00000;
-  reg [19:0] s2_out_idx5 = 20'h00000;
-  reg [19:0] s2_out_idx6 = 20'h00000;
-  reg [19:0] s2_out_idx7 = 20'h00000;
-  reg [19:0] s3_in_idx0 = 20'h00000;
-  reg [19:0] s3_in_idx1 = 20'h00000;
-  reg [19:0] s3_in_idx2 = 20'h00000;
-  reg [19:0] s3_in_idx3 = 20'h00000;
-  reg [19:0] s3_in_idx4 = 20'h00000;
-  reg [19:0] s3_in_idx5 = 20'h00000;
-  reg [19:0] s3_in_idx6 = 20'h00000;
-  reg [19:0] s3_in_idx7 = 20'h00000;
-  reg [19:0] s3_out_idx0 = 20'h00000;
-  reg [19:0] s3_out_idx1 = 20'h00000;
-  reg [19:0] s3_out_idx2 = 20'h00000;
-  reg [19:0] s3_out_idx3 = 20'h00000;
-  reg [19:0] s3_out_idx4 = 20'h00000;
-  reg [19:0] s3_out_idx5 = 20'h00000;
-  reg [19:0] s3_out_idx6 = 20'h00000;
-  reg [19:0] s3_out_idx7 = 20'h00000;
+  reg [19:0] t_in_idx0 = 20'h00000;
+  reg [19:0] t_in_idx1 = 20'h00000;
+  reg [19:0] t_in_idx10 = 20'h00000;
+  reg [19:0] t_in_idx11 = 20'h00000;
+  reg [19:0] t_in_idx12 = 20'h00000;
+  reg [19:0] t_in_idx13 = 20'h00000;
+  reg [19:0] t_in_idx14 = 20'h00000;
+  reg [19:0] t_in_idx2 = 20'h00000;
+  reg [19:0] t_in_idx3 = 20'h00000;
+  reg [19:0] t_in_idx4 = 20'h00000;
+  reg [19:0] t_in_idx5 = 20'h00000;
+  reg [19:0] t_in_idx6 = 20'h00000;
+  reg [19:0] t_in_idx7 = 20'h00000;
+  reg [19:0] t_in_idx8 = 20'h00000;
+  reg [19:0] t_in_idx9 = 20'h00000;
+  reg [19:0] t_out_idx0 = 20'h00000;
+  reg [19:0] t_out_idx1 = 20'h00000;
+  reg [19:0] t_out_idx10 = 20'h00000;
+  reg [19:0] t_out_idx11 = 20'h00000;
+  reg [19:0] t_out_idx12 = 20'h00000;
+  reg [19:0] t_out_idx13 = 20'h00000;
+  reg [19:0] t_out_idx14 = 20'h00000;
+  reg [19:0] t_out_idx2 = 20'h00000;
+  reg [19:0] t_out_idx3 = 20'h00000;
+  reg [19:0] t_out_idx4 = 20'h00000;
+  reg [19:0] t_out_idx5 = 20'h00000;
+  reg [19:0] t_out_idx6 = 20'h00000;
+  reg [19:0] t_out_idx7 = 20'h00000;
+  reg [19:0] t_out_idx8 = 20'h00000;
+  reg [19:0] t_out_idx9 = 20'h00000;
   assign \$1  = ~ match0_valid;
-  assign \$2  = ~ match2_valid;
+  assign \$2  = ~ match9_valid;
   assign \$3  = \$2  | \$signal ;
   assign match0_load = \$1  | \$3 ;
   assign \$4  = ~ match1_valid;
-  assign \$5  = ~ match2_valid;
+  assign \$5  = ~ match9_valid;
   assign \$6  = \$5  | \$signal ;
   assign match1_load = \$4  | \$6 ;
   assign \$7  = ~ match2_valid;
-  assign \$8  = ~ match2_valid;
+  assign \$8  = ~ match9_valid;
   assign \$9  = \$8  | \$signal ;
   assign match2_load = \$7  | \$9 ;
-  assign \$10  = in_full | in_done;
-  assign \$11  = out_full | out_done;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = in_done & out_done;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$12  & \$14 ;
-  assign \$signal$19  = \$15  & match0_load_r;
-  assign \$16  = \$signal$19  & in_full;
-  assign \$17  = ~ in_done;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = out_done | \$signal$26 ;
-  assign in_adv = \$18  & \$19 ;
-  assign \$20  = \$signal$19  & out_full;
-  assign \$21  = ~ out_done;
-  assign \$22  = \$20  & \$21 ;
-  assign \$23  = in_done | b_le_a;
-  assign out_adv = \$22  & \$23 ;
-  assign \$24  = in_adv & in_last;
-  assign \$25  = in_done | \$24 ;
-  assign \$26  = \$signal$19  & \$25 ;
-  assign \$27  = out_adv & out_last;
-  assign \$28  = out_done | \$27 ;
-  assign \final  = \$26  & \$28 ;
-  assign \$29  = ~ in_full;
-  assign in_free = \$29  | in_adv;
+  assign \$10  = ~ match3_valid;
+  assign \$11  = ~ match9_valid;
+  assign \$12  = \$11  | \$signal ;
+  assign match3_load = \$10  | \$12 ;
+  assign \$13  = ~ match4_valid;
+  assign \$14  = ~ match9_valid;
+  assign \$15  = \$14  | \$signal ;
+  assign match4_load = \$13  | \$15 ;
+  assign \$16  = ~ match5_valid;
+  assign \$17  = ~ match9_valid;
+  assign \$18  = \$17  | \$signal ;
+  assign match5_load = \$16  | \$18 ;
+  assign \$19  = ~ match6_valid;
+  assign \$20  = ~ match9_valid;
+  assign \$21  = \$20  | \$signal ;
+  assign match6_load = \$19  | \$21 ;
+  assign \$22  = ~ match7_valid;
+  assign \$23  = ~ match9_valid;
+  assign \$24  = \$23  | \$signal ;
+  assign match7_load = \$22  | \$24 ;
+  assign \$25  = ~ match8_valid;
+  assign \$26  = ~ match9_valid;
+  assign \$27  = \$26  | \$signal ;
+  assign match8_load = \$25  | \$27 ;
+  assign \$28  = ~ match9_valid;
+  assign \$29  = ~ match9_valid;
+  assign \$30  = \$29  | \$signal ;
+  assign match9_load = \$28  | \$30 ;
+  assign \$31  = in_full | in_done;
+  assign \$32  = out_full | out_done;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = in_done & out_done;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$33  & \$35 ;
+  assign \$signal$33  = \$36  & match0_load_r;
+  assign \$37  = \$signal$33  & in_full;
+  assign \$38  = ~ in_done;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = out_done | \$signal$40 ;
+  assign in_adv = \$39  & \$40 ;
+  assign \$41  = \$signal$33  & out_full;
+  assign \$42  = ~ out_done;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = in_done | b_le_a;
+  assign out_adv = \$43  & \$44 ;
+  assign \$45  = in_adv & in_last;
+  assign \$46  = in_done | \$45 ;
+  assign \$47  = \$signal$33  & \$46 ;
+  assign \$48  = out_adv & out_last;
+  assign \$49  = out_done | \$48 ;
+  assign \final  = \$47  & \$49 ;
+  assign \$50  = ~ in_full;
+  assign in_free = \$50  | in_adv;
   assign in_load = in_next_full & in_free;
   assign inputs__ready = ~ in_skid_full;
-  assign \$30  = ~ out_full;
-  assign out_free = \$30  | out_adv;
+  assign \$51  = ~ out_full;
+  assign out_free = \$51  | out_adv;
   assign out_load = out_next_full & out_free;
   assign outputs__ready = ~ out_skid_full;
-  assign \$31  = lane0_takes0 ? s3_in_idx0 : 20'h00000;
-  assign \$33  = lane0_takes1 ? s3_in_idx1 : 20'h00000;
-  assign \$34  = \$32  | \$33 ;
-  assign \$35  = lane0_takes2 ? s3_in_idx2 : 20'h00000;
-  assign \$36  = \$34  | \$35 ;
-  assign \$37  = lane0_takes3 ? s3_in_idx3 : 20'h00000;
-  assign \$38  = \$36  | \$37 ;
-  assign \$39  = lane0_takes4 ? s3_in_idx4 : 20'h00000;
-  assign \$40  = \$38  | \$39 ;
-  assign \$41  = lane0_takes5 ? s3_in_idx5 : 20'h00000;
-  assign \$42  = \$40  | \$41 ;
-  assign \$43  = lane0_takes6 ? s3_in_idx6 : 20'h00000;
-  assign \$44  = \$42  | \$43 ;
-  assign \$45  = lane0_takes7 ? s3_in_idx7 : 20'h00000;
-  assign \$46  = \$44  | \$45 ;
-  assign \$47  = lane0_takes0 ? s3_out_idx0 : 20'h00000;
-  assign \$49  = lane0_takes1 ? s3_out_idx1 : 20'h00000;
-  assign \$50  = \$48  | \$49 ;
-  assign \$51  = lane0_takes2 ? s3_out_idx2 : 20'h00000;
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = lane0_takes3 ? s3_out_idx3 : 20'h00000;
-  assign \$54  = \$52  | \$53 ;
-  assign \$55  = lane0_takes4 ? s3_out_idx4 : 20'h00000;
-  assign \$56  = \$54  | \$55 ;
-  assign \$57  = lane0_takes5 ? s3_out_idx5 : 20'h00000;
-  assign \$58  = \$56  | \$57 ;
-  assign \$59  = lane0_takes6 ? s3_out_idx6 : 20'h00000;
-  assign \$60  = \$58  | \$59 ;
-  assign \$61  = lane0_takes7 ? s3_out_idx7 : 20'h00000;
-  assign \$62  = \$60  | \$61 ;
-  assign \$63  = lane1_takes1 ? s3_in_idx1 : 20'h00000;
-  assign \$65  = lane1_takes2 ? s3_in_idx2 : 20'h00000;
-  assign \$66  = \$64  | \$65 ;
-  assign \$67  = lane1_takes3 ? s3_in_idx3 : 20'h00000;
-  assign \$68  = \$66  | \$67 ;
-  assign \$69  = lane1_takes4 ? s3_in_idx4 : 20'h00000;
-  assign \$70  = \$68  | \$69 ;
-  assign \$71  = lane1_takes5 ? s3_in_idx5 : 20'h00000;
-  assign \$72  = \$70  | \$71 ;
-  assign \$73  = lane1_takes6 ? s3_in_idx6 : 20'h00000;
-  assign \$74  = \$72  | \$73 ;
-  assign \$75  = lane1_takes7 ? s3_in_idx7 : 20'h00000;
-  assign \$76  = \$74  | \$75 ;
-  assign \$77  = lane1_takes1 ? s3_out_idx1 : 20'h00000;
-  assign \$79  = lane1_takes2 ? s3_out_idx2 : 20'h00000;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = lane1_takes3 ? s3_out_idx3 : 20'h00000;
-  assign \$82  = \$80  | \$81 ;
-  assign \$83  = lane1_takes4 ? s3_out_idx4 : 20'h00000;
-  assign \$84  = \$82  | \$83 ;
-  assign \$85  = lane1_takes5 ? s3_out_idx5 : 20'h00000;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = lane1_takes6 ? s3_out_idx6 : 20'h00000;
-  assign \$88  = \$86  | \$87 ;
-  assign \$89  = lane1_takes7 ? s3_out_idx7 : 20'h00000;
-  assign \$90  = \$88  | \$89 ;
-  assign \$91  = lane2_takes2 ? s3_in_idx2 : 20'h00000;
-  assign \$93  = lane2_takes3 ? s3_in_idx3 : 20'h00000;
-  assign \$94  = \$92  | \$93 ;
-  assign \$95  = lane2_takes4 ? s3_in_idx4 : 20'h00000;
-  assign \$96  = \$94  | \$95 ;
-  assign \$97  = lane2_takes5 ? s3_in_idx5 : 20'h00000;
-  assign \$98  = \$96  | \$97 ;
-  assign \$99  = lane2_takes6 ? s3_in_idx6 : 20'h00000;
-  assign \$100  = \$98  | \$99 ;
-  assign \$101  = lane2_takes7 ? s3_in_idx7 : 20'h00000;
-  assign \$102  = \$100  | \$101 ;
-  assign \$103  = lane2_takes2 ? s3_out_idx2 : 20'h00000;
-  assign \$105  = lane2_takes3 ? s3_out_idx3 : 20'h00000;
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = lane2_takes4 ? s3_out_idx4 : 20'h00000;
-  assign \$108  = \$106  | \$107 ;
-  assign \$109  = lane2_takes5 ? s3_out_idx5 : 20'h00000;
-  assign \$110  = \$108  | \$109 ;
-  assign \$111  = lane2_takes6 ? s3_out_idx6 : 20'h00000;
-  assign \$112  = \$110  | \$111 ;
-  assign \$113  = lane2_takes7 ? s3_out_idx7 : 20'h00000;
-  assign \$114  = \$112  | \$113 ;
-  assign \$115  = lane3_takes3 ? s3_in_idx3 : 20'h00000;
-  assign \$117  = lane3_takes4 ? s3_in_idx4 : 20'h00000;
-  assign \$118  = \$116  | \$117 ;
-  assign \$119  = lane3_takes5 ? s3_in_idx5 : 20'h00000;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = lane3_takes6 ? s3_in_idx6 : 20'h00000;
-  assign \$122  = \$120  | \$121 ;
-  assign \$123  = lane3_takes7 ? s3_in_idx7 : 20'h00000;
-  assign \$124  = \$122  | \$123 ;
-  assign \$125  = lane3_takes3 ? s3_out_idx3 : 20'h00000;
-  assign \$127  = lane3_takes4 ? s3_out_idx4 : 20'h00000;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = lane3_takes5 ? s3_out_idx5 : 20'h00000;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = lane3_takes6 ? s3_out_idx6 : 20'h00000;
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = lane3_takes7 ? s3_out_idx7 : 20'h00000;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = lane4_takes4 ? s3_in_idx4 : 20'h00000;
-  assign \$137  = lane4_takes5 ? s3_in_idx5 : 20'h00000;
-  assign \$138  = \$136  | \$137 ;
-  assign \$139  = lane4_takes6 ? s3_in_idx6 : 20'h00000;
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = lane4_takes7 ? s3_in_idx7 : 20'h00000;
-  assign \$142  = \$140  | \$141 ;
-  assign \$143  = lane4_takes4 ? s3_out_idx4 : 20'h00000;
-  assign \$145  = lane4_takes5 ? s3_out_idx5 : 20'h00000;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = lane4_takes6 ? s3_out_idx6 : 20'h00000;
-  assign \$148  = \$146  | \$147 ;
-  assign \$149  = lane4_takes7 ? s3_out_idx7 : 20'h00000;
-  assign \$150  = \$148  | \$149 ;
-  assign \$151  = lane5_takes5 ? s3_in_idx5 : 20'h00000;
-  assign \$153  = lane5_takes6 ? s3_in_idx6 : 20'h00000;
-  assign \$154  = \$152  | \$153 ;
-  assign \$155  = lane5_takes7 ? s3_in_idx7 : 20'h00000;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = lane5_takes5 ? s3_out_idx5 : 20'h00000;
-  assign \$159  = lane5_takes6 ? s3_out_idx6 : 20'h00000;
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = lane5_takes7 ? s3_out_idx7 : 20'h00000;
-  assign \$162  = \$160  | \$161 ;
-  assign \$163  = lane6_takes6 ? s3_in_idx6 : 20'h00000;
-  assign \$165  = lane6_takes7 ? s3_in_idx7 : 20'h00000;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = lane6_takes6 ? s3_out_idx6 : 20'h00000;
-  assign \$169  = lane6_takes7 ? s3_out_idx7 : 20'h00000;
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = lane7_takes7 ? s3_in_idx7 : 20'h00000;
-  assign \$173  = lane7_takes7 ? s3_out_idx7 : 20'h00000;
-  assign \$175  = match2_valid & \$signal ;
-  assign \$176  = \$175  & pairs__valid;
-  assign \$177  = ~ pairs__ready;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = ~ \$178 ;
-  assign pairs_room_next = \$signal  ? \$179  : pairs__ready;
-  assign \$180  = | \$signal$99 ;
-  assign \$181  = \$180  | \$signal$100 ;
-  assign \$182  = match1_valid & \$181 ;
-  assign \$183  = match1_load ? 1'h0 : match0_valid;
-  assign \$184  = match0_load ? \$signal$19  : \$183 ;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = | \$signal$99 ;
-  assign \$187  = \$186  | \$signal$100 ;
-  assign \$188  = match1_valid & \$187 ;
-  assign \$189  = match2_load ? \$188  : match2_valid;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$185  | \$190 ;
-  assign \$192  = \$191  | pairs_room_next;
-  assign \$193  = in_adv & in_last;
-  assign \$194  = in_done | \$193 ;
-  assign \$195  = ~ \final ;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ in_skid_full;
-  assign \$198  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$199  = inputs__payload[615] ? \$198  : 62'h0000000000000000;
-  assign \$200  = ~ inputs__payload[615];
-  assign \$201  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$202  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
-  assign \$203  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
-  assign \$204  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
-  assign \$205  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
-  assign \$206  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
-  assign \$207  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
-  assign \$208  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$209  = ~ in_next_full;
-  assign \$210  = \$209  | in_free;
-  assign \$211  = ~ in_skid_full;
-  assign \$212  = inputs__valid & \$211 ;
-  assign \$213  = in_skid_full | inputs__valid;
-  assign \$214  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$215  = inputs__payload[615] ? \$214  : 62'h0000000000000000;
-  assign \$216  = ~ inputs__payload[615];
-  assign \$217  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$218  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
-  assign \$219  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
-  assign \$220  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
-  assign \$221  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
-  assign \$222  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
-  assign \$223  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
-  assign \$224  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$225  = out_adv & out_last;
-  assign \$226  = out_done | \$225 ;
-  assign \$227  = ~ \final ;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ~ out_skid_full;
-  assign \$231  = outputs__payload[534:532] ^ { 1'h0, \$230  };
-  assign \$233  = \$231  ^ { 1'h0, \$232  };
-  assign \$235  = { 1'h0, \$233  } ^ \$234 ;
-  assign \$237  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$236 );
-  assign \$238  = $signed(\$237 ) + $signed(17'h08000);
-  assign \$240  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$239 );
-  assign \$241  = $signed(\$240 ) + $signed(17'h08000);
-  assign \$243  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$242 );
-  assign \$244  = $signed(\$243 ) + $signed(17'h08000);
-  assign \$245  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$246  = $signed(\$245 ) + $signed(18'h10000);
-  assign \$247  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$248  = $signed(\$247 ) + $signed(18'h10000);
-  assign \$249  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$250  = $signed(\$249 ) + $signed(18'h10000);
-  assign \$251  = downsample ? { outputs__payload[587:580], \$244 [16:0], \$241 [16:0], \$238 [16:0], \$235 [2:0] } : { outputs__payload[587:580], \$250 [17:0], \$248 [17:0], \$246 [17:0] };
-  assign \$252  = outputs__payload[615] ? \$251  : 62'h0000000000000000;
-  assign \$253  = ~ outputs__payload[615];
-  assign \$255  = outputs__payload[2:0] ^ { 1'h0, \$254  };
-  assign \$257  = \$255  ^ { 1'h0, \$256  };
-  assign \$259  = { 1'h0, \$257  } ^ \$258 ;
-  assign \$261  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$260 );
-  assign \$262  = $signed(\$261 ) + $signed(17'h08000);
-  assign \$264  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$263 );
-  assign \$265  = $signed(\$264 ) + $signed(17'h08000);
-  assign \$267  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$266 );
-  assign \$268  = $signed(\$267 ) + $signed(17'h08000);
-  assign \$269  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$270  = $signed(\$269 ) + $signed(18'h10000);
-  assign \$271  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$272  = $signed(\$271 ) + $signed(18'h10000);
-  assign \$273  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$274  = $signed(\$273 ) + $signed(18'h10000);
-  assign \$275  = downsample ? { outputs__payload[55:48], \$268 [16:0], \$265 [16:0], \$262 [16:0], \$259 [2:0] } : { outputs__payload[55:48], \$274 [17:0], \$272 [17:0], \$270 [17:0] };
-  assign \$277  = outputs__payload[78:76] ^ { 1'h0, \$276  };
-  assign \$279  = \$277  ^ { 1'h0, \$278  };
-  assign \$281  = { 1'h0, \$279  } ^ \$280 ;
-  assign \$283  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$282 );
-  assign \$284  = $signed(\$283 ) + $signed(17'h08000);
-  assign \$286  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$285 );
-  assign \$287  = $signed(\$286 ) + $signed(17'h08000);
-  assign \$289  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$288 );
-  assign \$290  = $signed(\$289 ) + $signed(17'h08000);
-  assign \$291  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
-  assign \$292  = $signed(\$291 ) + $signed(18'h10000);
-  assign \$293  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$294  = $signed(\$293 ) + $signed(18'h10000);
-  assign \$295  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$296  = $signed(\$295 ) + $signed(18'h10000);
-  assign \$297  = downsample ? { outputs__payload[131:124], \$290 [16:0], \$287 [16:0], \$284 [16:0], \$281 [2:0] } : { outputs__payload[131:124], \$296 [17:0], \$294 [17:0], \$292 [17:0] };
-  assign \$299  = outputs__payload[154:152] ^ { 1'h0, \$298  };
-  assign \$301  = \$299  ^ { 1'h0, \$300  };
-  assign \$303  = { 1'h0, \$301  } ^ \$302 ;
-  assign \$305  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$304 );
-  assign \$306  = $signed(\$305 ) + $signed(17'h08000);
-  assign \$308  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$307 );
-  assign \$309  = $signed(\$308 ) + $signed(17'h08000);
-  assign \$311  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$310 );
-  assign \$312  = $signed(\$311 ) + $signed(17'h08000);
-  assign \$313  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
-  assign \$314  = $signed(\$313 ) + $signed(18'h10000);
-  assign \$315  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$316  = $signed(\$315 ) + $signed(18'h10000);
-  assign \$317  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$318  = $signed(\$317 ) + $signed(18'h10000);
-  assign \$319  = downsample ? { outputs__payload[207:200], \$312 [16:0], \$309 [16:0], \$306 [16:0], \$303 [2:0] } : { outputs__payload[207:200], \$318 [17:0], \$316 [17:0], \$314 [17:0] };
-  assign \$321  = outputs__payload[230:228] ^ { 1'h0, \$320  };
-  assign \$323  = \$321  ^ { 1'h0, \$322  };
-  assign \$325  = { 1'h0, \$323  } ^ \$324 ;
-  assign \$327  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$326 );
-  assign \$328  = $signed(\$327 ) + $signed(17'h08000);
-  assign \$330  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$329 );
-  assign \$331  = $signed(\$330 ) + $signed(17'h08000);
-  assign \$333  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$332 );
-  assign \$334  = $signed(\$333 ) + $signed(17'h08000);
-  assign \$335  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
-  assign \$336  = $signed(\$335 ) + $signed(18'h10000);
-  assign \$337  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
-  assign \$338  = $signed(\$337 ) + $signed(18'h10000);
-  assign \$339  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
-  assign \$340  = $signed(\$339 ) + $signed(18'h10000);
-  assign \$341  = downsample ? { outputs__payload[283:276], \$334 [16:0], \$331 [16:0], \$328 [16:0], \$325 [2:0] } : { outputs__payload[283:276], \$340 [17:0], \$338 [17:0], \$336 [17:0] };
-  assign \$343  = outputs__payload[306:304] ^ { 1'h0, \$342  };
-  assign \$345  = \$343  ^ { 1'h0, \$344  };
-  assign \$347  = { 1'h0, \$345  } ^ \$346 ;
-  assign \$349  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$348 );
-  assign \$350  = $signed(\$349 ) + $signed(17'h08000);
-  assign \$352  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$351 );
-  assign \$353  = $signed(\$352 ) + $signed(17'h08000);
-  assign \$355  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$354 );
-  assign \$356  = $signed(\$355 ) + $signed(17'h08000);
-  assign \$357  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
-  assign \$358  = $signed(\$357 ) + $signed(18'h10000);
-  assign \$359  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$360  = $signed(\$359 ) + $signed(18'h10000);
-  assign \$361  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$362  = $signed(\$361 ) + $signed(18'h10000);
-  assign \$363  = downsample ? { outputs__payload[359:352], \$356 [16:0], \$353 [16:0], \$350 [16:0], \$347 [2:0] } : { outputs__payload[359:352], \$362 [17:0], \$360 [17:0], \$358 [17:0] };
-  assign \$365  = outputs__payload[382:380] ^ { 1'h0, \$364  };
-  assign \$367  = \$365  ^ { 1'h0, \$366  };
-  assign \$369  = { 1'h0, \$367  } ^ \$368 ;
-  assign \$371  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$370 );
-  assign \$372  = $signed(\$371 ) + $signed(17'h08000);
-  assign \$374  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$373 );
-  assign \$375  = $signed(\$374 ) + $signed(17'h08000);
-  assign \$377  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$376 );
-  assign \$378  = $signed(\$377 ) + $signed(17'h08000);
-  assign \$379  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
-  assign \$380  = $signed(\$379 ) + $signed(18'h10000);
-  assign \$381  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$382  = $signed(\$381 ) + $signed(18'h10000);
-  assign \$383  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
-  assign \$384  = $signed(\$383 ) + $signed(18'h10000);
-  assign \$385  = downsample ? { outputs__payload[435:428], \$378 [16:0], \$375 [16:0], \$372 [16:0], \$369 [2:0] } : { outputs__payload[435:428], \$384 [17:0], \$382 [17:0], \$380 [17:0] };
-  assign \$387  = outputs__payload[458:456] ^ { 1'h0, \$386  };
-  assign \$389  = \$387  ^ { 1'h0, \$388  };
-  assign \$391  = { 1'h0, \$389  } ^ \$390 ;
-  assign \$393  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$392 );
-  assign \$394  = $signed(\$393 ) + $signed(17'h08000);
-  assign \$396  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$395 );
-  assign \$397  = $signed(\$396 ) + $signed(17'h08000);
-  assign \$399  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$398 );
-  assign \$400  = $signed(\$399 ) + $signed(17'h08000);
-  assign \$401  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
-  assign \$402  = $signed(\$401 ) + $signed(18'h10000);
-  assign \$403  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$404  = $signed(\$403 ) + $signed(18'h10000);
-  assign \$405  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$406  = $signed(\$405 ) + $signed(18'h10000);
-  assign \$407  = downsample ? { outputs__payload[511:504], \$400 [16:0], \$397 [16:0], \$394 [16:0], \$391 [2:0] } : { outputs__payload[511:504], \$406 [17:0], \$404 [17:0], \$402 [17:0] };
-  assign \$409  = outputs__payload[534:532] ^ { 1'h0, \$408  };
-  assign \$411  = \$409  ^ { 1'h0, \$410  };
-  assign \$413  = { 1'h0, \$411  } ^ \$412 ;
-  assign \$415  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$414 );
-  assign \$416  = $signed(\$415 ) + $signed(17'h08000);
-  assign \$418  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$417 );
-  assign \$419  = $signed(\$418 ) + $signed(17'h08000);
-  assign \$421  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$420 );
-  assign \$422  = $signed(\$421 ) + $signed(17'h08000);
-  assign \$423  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$424  = $signed(\$423 ) + $signed(18'h10000);
-  assign \$425  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$426  = $signed(\$425 ) + $signed(18'h10000);
-  assign \$427  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$428  = $signed(\$427 ) + $signed(18'h10000);
-  assign \$429  = downsample ? { outputs__payload[587:580], \$422 [16:0], \$419 [16:0], \$416 [16:0], \$413 [2:0] } : { outputs__payload[587:580], \$428 [17:0], \$426 [17:0], \$424 [17:0] };
-  assign \$430  = ~ out_next_full;
-  assign \$431  = \$430  | out_free;
-  assign \$432  = ~ out_skid_full;
-  assign \$433  = outputs__valid & \$432 ;
-  assign \$434  = out_skid_full | outputs__valid;
-  assign \$436  = outputs__payload[534:532] ^ { 1'h0, \$435  };
-  assign \$438  = \$436  ^ { 1'h0, \$437  };
-  assign \$440  = { 1'h0, \$438  } ^ \$439 ;
-  assign \$442  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$441 );
-  assign \$443  = $signed(\$442 ) + $signed(17'h08000);
-  assign \$445  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$444 );
-  assign \$446  = $signed(\$445 ) + $signed(17'h08000);
-  assign \$448  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$447 );
-  assign \$449  = $signed(\$448 ) + $signed(17'h08000);
-  assign \$450  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$451  = $signed(\$450 ) + $signed(18'h10000);
-  assign \$452  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$453  = $signed(\$452 ) + $signed(18'h10000);
-  assign \$454  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$455  = $signed(\$454 ) + $signed(18'h10000);
-  assign \$456  = downsample ? { outputs__payload[587:580], \$449 [16:0], \$446 [16:0], \$443 [16:0], \$440 [2:0] } : { outputs__payload[587:580], \$455 [17:0], \$453 [17:0], \$451 [17:0] };
-  assign \$457  = outputs__payload[615] ? \$456  : 62'h0000000000000000;
-  assign \$458  = ~ outputs__payload[615];
-  assign \$460  = outputs__payload[2:0] ^ { 1'h0, \$459  };
-  assign \$462  = \$460  ^ { 1'h0, \$461  };
-  assign \$464  = { 1'h0, \$462  } ^ \$463 ;
-  assign \$466  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$465 );
-  assign \$467  = $signed(\$466 ) + $signed(17'h08000);
-  assign \$469  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$468 );
-  assign \$470  = $signed(\$469 ) + $signed(17'h08000);
-  assign \$472  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$471 );
-  assign \$473  = $signed(\$472 ) + $signed(17'h08000);
-  assign \$474  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$475  = $signed(\$474 ) + $signed(18'h10000);
-  assign \$476  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$477  = $signed(\$476 ) + $signed(18'h10000);
-  assign \$478  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$479  = $signed(\$478 ) + $signed(18'h10000);
-  assign \$480  = downsample ? { outputs__payload[55:48], \$473 [16:0], \$470 [16:0], \$467 [16:0], \$464 [2:0] } : { outputs__payload[55:48], \$479 [17:0], \$477 [17:0], \$475 [17:0] };
-  assign \$482  = outputs__payload[78:76] ^ { 1'h0, \$481  };
-  assign \$484  = \$482  ^ { 1'h0, \$483  };
-  assign \$486  = { 1'h0, \$484  } ^ \$485 ;
-  assign \$488  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$487 );
+  assign hits_below1_0 = \$signal$55 [0] ? 1'h0 : 1'h1;
+  assign hits_below1_1 = \$signal$55 [0] ? 1'h1 : 1'h0;
+  assign hits_below2_0 = \$signal$55 [1] ? 1'h0 : hits_below1_0;
+  assign hits_below2_1 = \$signal$55 [1] ? hits_below1_0 : hits_below1_1;
+  assign hits_below2_2 = \$signal$55 [1] ? hits_below1_1 : 1'h0;
+  assign hits_below3_0 = \$signal$55 [2] ? 1'h0 : hits_below2_0;
+  assign hits_below3_1 = \$signal$55 [2] ? hits_below2_0 : hits_below2_1;
+  assign hits_below3_2 = \$signal$55 [2] ? hits_below2_1 : hits_below2_2;
+  assign hits_below3_3 = \$signal$55 [2] ? hits_below2_2 : 1'h0;
+  assign hits_below4_0 = \$signal$55 [3] ? 1'h0 : hits_below3_0;
+  assign hits_below4_1 = \$signal$55 [3] ? hits_below3_0 : hits_below3_1;
+  assign hits_below4_2 = \$signal$55 [3] ? hits_below3_1 : hits_below3_2;
+  assign hits_below4_3 = \$signal$55 [3] ? hits_below3_2 : hits_below3_3;
+  assign hits_below4_4 = \$signal$55 [3] ? hits_below3_3 : 1'h0;
+  assign hits_below5_0 = \$signal$55 [4] ? 1'h0 : hits_below4_0;
+  assign hits_below5_1 = \$signal$55 [4] ? hits_below4_0 : hits_below4_1;
+  assign hits_below5_2 = \$signal$55 [4] ? hits_below4_1 : hits_below4_2;
+  assign hits_below5_3 = \$signal$55 [4] ? hits_below4_2 : hits_below4_3;
+  assign hits_below5_4 = \$signal$55 [4] ? hits_below4_3 : hits_below4_4;
+  assign hits_below5_5 = \$signal$55 [4] ? hits_below4_4 : 1'h0;
+  assign hits_below6_0 = \$signal$55 [5] ? 1'h0 : hits_below5_0;
+  assign hits_below6_1 = \$signal$55 [5] ? hits_below5_0 : hits_below5_1;
+  assign hits_below6_2 = \$signal$55 [5] ? hits_below5_1 : hits_below5_2;
+  assign hits_below6_3 = \$signal$55 [5] ? hits_below5_2 : hits_below5_3;
+  assign hits_below6_4 = \$signal$55 [5] ? hits_below5_3 : hits_below5_4;
+  assign hits_below6_5 = \$signal$55 [5] ? hits_below5_4 : hits_below5_5;
+  assign hits_below6_6 = \$signal$55 [5] ? hits_below5_5 : 1'h0;
+  assign hits_below7_0 = \$signal$55 [6] ? 1'h0 : hits_below6_0;
+  assign hits_below7_1 = \$signal$55 [6] ? hits_below6_0 : hits_below6_1;
+  assign hits_below7_2 = \$signal$55 [6] ? hits_below6_1 : hits_below6_2;
+  assign hits_below7_3 = \$signal$55 [6] ? hits_below6_2 : hits_below6_3;
+  assign hits_below7_4 = \$signal$55 [6] ? hits_below6_3 : hits_below6_4;
+  assign hits_below7_5 = \$signal$55 [6] ? hits_below6_4 : hits_below6_5;
+  assign hits_below7_6 = \$signal$55 [6] ? hits_below6_5 : hits_below6_6;
+  assign hits_below7_7 = \$signal$55 [6] ? hits_below6_6 : 1'h0;
+  assign hits_below8_0 = \$signal$55 [7] ? 1'h0 : hits_below7_0;
+  assign hits_below8_1 = \$signal$55 [7] ? hits_below7_0 : hits_below7_1;
+  assign hits_below8_2 = \$signal$55 [7] ? hits_below7_1 : hits_below7_2;
+  assign hits_below8_3 = \$signal$55 [7] ? hits_below7_2 : hits_below7_3;
+  assign hits_below8_4 = \$signal$55 [7] ? hits_below7_3 : hits_below7_4;
+  assign hits_below8_5 = \$signal$55 [7] ? hits_below7_4 : hits_below7_5;
+  assign hits_below8_6 = \$signal$55 [7] ? hits_below7_5 : hits_below7_6;
+  assign hits_below8_7 = \$signal$55 [7] ? hits_below7_6 : hits_below7_7;
+  assign hits_below8_8 = \$signal$55 [7] ? hits_below7_7 : 1'h0;
+  assign hits_below9_0 = \$signal$55 [8] ? 1'h0 : hits_below8_0;
+  assign hits_below9_1 = \$signal$55 [8] ? hits_below8_0 : hits_below8_1;
+  assign hits_below9_2 = \$signal$55 [8] ? hits_below8_1 : hits_below8_2;
+  assign hits_below9_3 = \$signal$55 [8] ? hits_below8_2 : hits_below8_3;
+  assign hits_below9_4 = \$signal$55 [8] ? hits_below8_3 : hits_below8_4;
+  assign hits_below9_5 = \$signal$55 [8] ? hits_below8_4 : hits_below8_5;
+  assign hits_below9_6 = \$signal$55 [8] ? hits_below8_5 : hits_below8_6;
+  assign hits_below9_7 = \$signal$55 [8] ? hits_below8_6 : hits_below8_7;
+  assign hits_below9_8 = \$signal$55 [8] ? hits_below8_7 : hits_below8_8;
+  assign hits_below9_9 = \$signal$55 [8] ? hits_below8_8 : 1'h0;
+  assign hits_below10_0 = \$signal$55 [9] ? 1'h0 : hits_below9_0;
+  assign hits_below10_1 = \$signal$55 [9] ? hits_below9_0 : hits_below9_1;
+  assign hits_below10_2 = \$signal$55 [9] ? hits_below9_1 : hits_below9_2;
+  assign hits_below10_3 = \$signal$55 [9] ? hits_below9_2 : hits_below9_3;
+  assign hits_below10_4 = \$signal$55 [9] ? hits_below9_3 : hits_below9_4;
+  assign hits_below10_5 = \$signal$55 [9] ? hits_below9_4 : hits_below9_5;
+  assign hits_below10_6 = \$signal$55 [9] ? hits_below9_5 : hits_below9_6;
+  assign hits_below10_7 = \$signal$55 [9] ? hits_below9_6 : hits_below9_7;
+  assign hits_below10_8 = \$signal$55 [9] ? hits_below9_7 : hits_below9_8;
+  assign hits_below10_9 = \$signal$55 [9] ? hits_below9_8 : hits_below9_9;
+  assign hits_below10_10 = \$signal$55 [9] ? hits_below9_9 : 1'h0;
+  assign hits_below11_0 = \$signal$55 [10] ? 1'h0 : hits_below10_0;
+  assign hits_below11_1 = \$signal$55 [10] ? hits_below10_0 : hits_below10_1;
+  assign hits_below11_2 = \$signal$55 [10] ? hits_below10_1 : hits_below10_2;
+  assign hits_below11_3 = \$signal$55 [10] ? hits_below10_2 : hits_below10_3;
+  assign hits_below11_4 = \$signal$55 [10] ? hits_below10_3 : hits_below10_4;
+  assign hits_below11_5 = \$signal$55 [10] ? hits_below10_4 : hits_below10_5;
+  assign hits_below11_6 = \$signal$55 [10] ? hits_below10_5 : hits_below10_6;
+  assign hits_below11_7 = \$signal$55 [10] ? hits_below10_6 : hits_below10_7;
+  assign hits_below11_8 = \$signal$55 [10] ? hits_below10_7 : hits_below10_8;
+  assign hits_below11_9 = \$signal$55 [10] ? hits_below10_8 : hits_below10_9;
+  assign hits_below11_10 = \$signal$55 [10] ? hits_below10_9 : hits_below10_10;
+  assign hits_below11_11 = \$signal$55 [10] ? hits_below10_10 : 1'h0;
+  assign hits_below12_0 = \$signal$55 [11] ? 1'h0 : hits_below11_0;
+  assign hits_below12_1 = \$signal$55 [11] ? hits_below11_0 : hits_below11_1;
+  assign hits_below12_2 = \$signal$55 [11] ? hits_below11_1 : hits_below11_2;
+  assign hits_below12_3 = \$signal$55 [11] ? hits_below11_2 : hits_below11_3;
+  assign hits_below12_4 = \$signal$55 [11] ? hits_below11_3 : hits_below11_4;
+  assign hits_below12_5 = \$signal$55 [11] ? hits_below11_4 : hits_below11_5;
+  assign hits_below12_6 = \$signal$55 [11] ? hits_below11_5 : hits_below11_6;
+  assign hits_below12_7 = \$signal$55 [11] ? hits_below11_6 : hits_below11_7;
+  assign hits_below12_8 = \$signal$55 [11] ? hits_below11_7 : hits_below11_8;
+  assign hits_below12_9 = \$signal$55 [11] ? hits_below11_8 : hits_below11_9;
+  assign hits_below12_10 = \$signal$55 [11] ? hits_below11_9 : hits_below11_10;
+  assign hits_below12_11 = \$signal$55 [11] ? hits_below11_10 : hits_below11_11;
+  assign hits_below12_12 = \$signal$55 [11] ? hits_below11_11 : 1'h0;
+  assign hits_below13_0 = \$signal$55 [12] ? 1'h0 : hits_below12_0;
+  assign hits_below13_1 = \$signal$55 [12] ? hits_below12_0 : hits_below12_1;
+  assign hits_below13_2 = \$signal$55 [12] ? hits_below12_1 : hits_below12_2;
+  assign hits_below13_3 = \$signal$55 [12] ? hits_below12_2 : hits_below12_3;
+  assign hits_below13_4 = \$signal$55 [12] ? hits_below12_3 : hits_below12_4;
+  assign hits_below13_5 = \$signal$55 [12] ? hits_below12_4 : hits_below12_5;
+  assign hits_below13_6 = \$signal$55 [12] ? hits_below12_5 : hits_below12_6;
+  assign hits_below13_7 = \$signal$55 [12] ? hits_below12_6 : hits_below12_7;
+  assign hits_below13_8 = \$signal$55 [12] ? hits_below12_7 : hits_below12_8;
+  assign hits_below13_9 = \$signal$55 [12] ? hits_below12_8 : hits_below12_9;
+  assign hits_below13_10 = \$signal$55 [12] ? hits_below12_9 : hits_below12_10;
+  assign hits_below13_11 = \$signal$55 [12] ? hits_below12_10 : hits_below12_11;
+  assign hits_below13_12 = \$signal$55 [12] ? hits_below12_11 : hits_below12_12;
+  assign hits_below13_13 = \$signal$55 [12] ? hits_below12_12 : 1'h0;
+  assign hits_below14_0 = \$signal$55 [13] ? 1'h0 : hits_below13_0;
+  assign hits_below14_1 = \$signal$55 [13] ? hits_below13_0 : hits_below13_1;
+  assign hits_below14_2 = \$signal$55 [13] ? hits_below13_1 : hits_below13_2;
+  assign hits_below14_3 = \$signal$55 [13] ? hits_below13_2 : hits_below13_3;
+  assign hits_below14_4 = \$signal$55 [13] ? hits_below13_3 : hits_below13_4;
+  assign hits_below14_5 = \$signal$55 [13] ? hits_below13_4 : hits_below13_5;
+  assign hits_below14_6 = \$signal$55 [13] ? hits_below13_5 : hits_below13_6;
+  assign hits_below14_7 = \$signal$55 [13] ? hits_below13_6 : hits_below13_7;
+  assign hits_below14_8 = \$signal$55 [13] ? hits_below13_7 : hits_below13_8;
+  assign hits_below14_9 = \$signal$55 [13] ? hits_below13_8 : hits_below13_9;
+  assign hits_below14_10 = \$signal$55 [13] ? hits_below13_9 : hits_below13_10;
+  assign hits_below14_11 = \$signal$55 [13] ? hits_below13_10 : hits_below13_11;
+  assign hits_below14_12 = \$signal$55 [13] ? hits_below13_11 : hits_below13_12;
+  assign hits_below14_13 = \$signal$55 [13] ? hits_below13_12 : hits_below13_13;
+  assign hits_below14_14 = \$signal$55 [13] ? hits_below13_13 : 1'h0;
+  assign hits_below15_0 = \$signal$55 [14] ? 1'h0 : hits_below14_0;
+  assign hits_below15_1 = \$signal$55 [14] ? hits_below14_0 : hits_below14_1;
+  assign hits_below15_2 = \$signal$55 [14] ? hits_below14_1 : hits_below14_2;
+  assign hits_below15_3 = \$signal$55 [14] ? hits_below14_2 : hits_below14_3;
+  assign hits_below15_4 = \$signal$55 [14] ? hits_below14_3 : hits_below14_4;
+  assign hits_below15_5 = \$signal$55 [14] ? hits_below14_4 : hits_below14_5;
+  assign hits_below15_6 = \$signal$55 [14] ? hits_below14_5 : hits_below14_6;
+  assign hits_below15_7 = \$signal$55 [14] ? hits_below14_6 : hits_below14_7;
+  assign hits_below15_8 = \$signal$55 [14] ? hits_below14_7 : hits_below14_8;
+  assign hits_below15_9 = \$signal$55 [14] ? hits_below14_8 : hits_below14_9;
+  assign hits_below15_10 = \$signal$55 [14] ? hits_below14_9 : hits_below14_10;
+  assign hits_below15_11 = \$signal$55 [14] ? hits_below14_10 : hits_below14_11;
+  assign hits_below15_12 = \$signal$55 [14] ? hits_below14_11 : hits_below14_12;
+  assign hits_below15_13 = \$signal$55 [14] ? hits_below14_12 : hits_below14_13;
+  assign hits_below15_14 = \$signal$55 [14] ? hits_below14_13 : hits_below14_14;
+  assign hits_below15_15 = \$signal$55 [14] ? hits_below14_14 : 1'h0;
+  assign \$52  = lane0_takes0 ? t_in_idx0 : 20'h00000;
+  assign \$54  = lane0_takes1 ? t_in_idx1 : 20'h00000;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = lane0_takes2 ? t_in_idx2 : 20'h00000;
+  assign \$57  = \$55  | \$56 ;
+  assign \$58  = lane0_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$59  = \$57  | \$58 ;
+  assign \$60  = lane0_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = lane0_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$63  = \$61  | \$62 ;
+  assign \$64  = lane0_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$65  = \$63  | \$64 ;
+  assign \$66  = lane0_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$67  = \$65  | \$66 ;
+  assign \$68  = lane0_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$69  = \$67  | \$68 ;
+  assign \$70  = lane0_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = lane0_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$73  = \$71  | \$72 ;
+  assign \$74  = lane0_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$75  = \$73  | \$74 ;
+  assign \$76  = lane0_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = lane0_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$79  = \$77  | \$78 ;
+  assign \$80  = lane0_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$81  = \$79  | \$80 ;
+  assign \$82  = lane0_takes0 ? t_out_idx0 : 20'h00000;
+  assign \$84  = lane0_takes1 ? t_out_idx1 : 20'h00000;
+  assign \$85  = \$83  | \$84 ;
+  assign \$86  = lane0_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$87  = \$85  | \$86 ;
+  assign \$88  = lane0_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$89  = \$87  | \$88 ;
+  assign \$90  = lane0_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$91  = \$89  | \$90 ;
+  assign \$92  = lane0_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$93  = \$91  | \$92 ;
+  assign \$94  = lane0_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$95  = \$93  | \$94 ;
+  assign \$96  = lane0_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = lane0_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$99  = \$97  | \$98 ;
+  assign \$100  = lane0_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$101  = \$99  | \$100 ;
+  assign \$102  = lane0_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = lane0_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$105  = \$103  | \$104 ;
+  assign \$106  = lane0_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = lane0_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$109  = \$107  | \$108 ;
+  assign \$110  = lane0_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$111  = \$109  | \$110 ;
+  assign \$112  = lane1_takes1 ? t_in_idx1 : 20'h00000;
+  assign \$114  = lane1_takes2 ? t_in_idx2 : 20'h00000;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = lane1_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$117  = \$115  | \$116 ;
+  assign \$118  = lane1_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = lane1_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = lane1_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = lane1_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = lane1_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = lane1_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = lane1_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = lane1_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = lane1_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = lane1_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = lane1_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = lane1_takes1 ? t_out_idx1 : 20'h00000;
+  assign \$142  = lane1_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = lane1_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = lane1_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = lane1_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = lane1_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = lane1_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = lane1_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = lane1_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = lane1_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = lane1_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = lane1_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$163  = \$161  | \$162 ;
+  assign \$164  = lane1_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$165  = \$163  | \$164 ;
+  assign \$166  = lane1_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = lane2_takes2 ? t_in_idx2 : 20'h00000;
+  assign \$170  = lane2_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = lane2_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$173  = \$171  | \$172 ;
+  assign \$174  = lane2_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = lane2_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = lane2_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$179  = \$177  | \$178 ;
+  assign \$180  = lane2_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = lane2_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = lane2_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = lane2_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = lane2_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = lane2_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = lane2_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = lane2_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$196  = lane2_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = lane2_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = lane2_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = lane2_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = lane2_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$205  = \$203  | \$204 ;
+  assign \$206  = lane2_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = lane2_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = lane2_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = lane2_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$213  = \$211  | \$212 ;
+  assign \$214  = lane2_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = lane2_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = lane2_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = lane3_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$222  = lane3_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = lane3_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = lane3_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = lane3_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$229  = \$227  | \$228 ;
+  assign \$230  = lane3_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = lane3_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = lane3_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = lane3_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = lane3_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = lane3_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = lane3_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = lane3_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$246  = lane3_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = lane3_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = lane3_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = lane3_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = lane3_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = lane3_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = lane3_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = lane3_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = lane3_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = lane3_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = lane3_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = lane4_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$270  = lane4_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = lane4_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = lane4_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = lane4_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = lane4_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = lane4_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = lane4_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = lane4_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = lane4_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = lane4_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = lane4_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$292  = lane4_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = lane4_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = lane4_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = lane4_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = lane4_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = lane4_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = lane4_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = lane4_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = lane4_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = lane4_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = lane5_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$314  = lane5_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = lane5_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$317  = \$315  | \$316 ;
+  assign \$318  = lane5_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = lane5_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = lane5_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$323  = \$321  | \$322 ;
+  assign \$324  = lane5_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$325  = \$323  | \$324 ;
+  assign \$326  = lane5_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = lane5_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = lane5_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = lane5_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$334  = lane5_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = lane5_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$337  = \$335  | \$336 ;
+  assign \$338  = lane5_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$339  = \$337  | \$338 ;
+  assign \$340  = lane5_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$341  = \$339  | \$340 ;
+  assign \$342  = lane5_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = lane5_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = lane5_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$347  = \$345  | \$346 ;
+  assign \$348  = lane5_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$349  = \$347  | \$348 ;
+  assign \$350  = lane5_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$351  = \$349  | \$350 ;
+  assign \$352  = lane6_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$354  = lane6_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = lane6_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$357  = \$355  | \$356 ;
+  assign \$358  = lane6_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$359  = \$357  | \$358 ;
+  assign \$360  = lane6_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$361  = \$359  | \$360 ;
+  assign \$362  = lane6_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$363  = \$361  | \$362 ;
+  assign \$364  = lane6_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = lane6_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$367  = \$365  | \$366 ;
+  assign \$368  = lane6_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$369  = \$367  | \$368 ;
+  assign \$370  = lane6_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$372  = lane6_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$373  = \$371  | \$372 ;
+  assign \$374  = lane6_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = lane6_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$377  = \$375  | \$376 ;
+  assign \$378  = lane6_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$379  = \$377  | \$378 ;
+  assign \$380  = lane6_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = lane6_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$383  = \$381  | \$382 ;
+  assign \$384  = lane6_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$385  = \$383  | \$384 ;
+  assign \$386  = lane6_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = lane7_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$390  = lane7_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = lane7_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$393  = \$391  | \$392 ;
+  assign \$394  = lane7_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$395  = \$393  | \$394 ;
+  assign \$396  = lane7_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$397  = \$395  | \$396 ;
+  assign \$398  = lane7_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = lane7_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = lane7_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = lane7_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$406  = lane7_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = lane7_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = lane7_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = lane7_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = lane7_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = lane7_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = lane7_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = match9_valid & \$signal ;
+  assign \$421  = \$420  & pairs__valid;
+  assign \$422  = ~ pairs__ready;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = ~ \$423 ;
+  assign pairs_room_next = \$signal  ? \$424  : pairs__ready;
+  assign \$425  = | \$signal$55 ;
+  assign \$426  = \$425  | near_last;
+  assign \$427  = match8_valid & \$426 ;
+  assign \$428  = match1_load ? 1'h0 : match0_valid;
+  assign \$429  = match0_load ? \$signal$33  : \$428 ;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = | \$signal$55 ;
+  assign \$432  = \$431  | near_last;
+  assign \$433  = match8_valid & \$432 ;
+  assign \$434  = match9_load ? \$433  : match9_valid;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$430  | \$435 ;
+  assign \$437  = \$436  | pairs_room_next;
+  assign \$438  = in_adv & in_last;
+  assign \$439  = in_done | \$438 ;
+  assign \$440  = ~ \final ;
+  assign \$441  = \$439  & \$440 ;
+  assign \$442  = ~ in_skid_full;
+  assign \$443  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$444  = inputs__payload[615] ? \$443  : 62'h0000000000000000;
+  assign \$445  = ~ inputs__payload[615];
+  assign \$446  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$447  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+  assign \$448  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+  assign \$449  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+  assign \$450  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+  assign \$451  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+  assign \$452  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+  assign \$453  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$454  = ~ in_next_full;
+  assign \$455  = \$454  | in_free;
+  assign \$456  = ~ in_skid_full;
+  assign \$457  = inputs__valid & \$456 ;
+  assign \$458  = in_skid_full | inputs__valid;
+  assign \$459  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$460  = inputs__payload[615] ? \$459  : 62'h0000000000000000;
+  assign \$461  = ~ inputs__payload[615];
+  assign \$462  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$463  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+  assign \$464  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+  assign \$465  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+  assign \$466  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+  assign \$467  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+  assign \$468  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+  assign \$469  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$470  = out_adv & out_last;
+  assign \$471  = out_done | \$470 ;
+  assign \$472  = ~ \final ;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = ~ out_skid_full;
+  assign \$476  = outputs__payload[534:532] ^ { 1'h0, \$475  };
+  assign \$478  = \$476  ^ { 1'h0, \$477  };
+  assign \$480  = { 1'h0, \$478  } ^ \$479 ;
+  assign \$482  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$481 );
+  assign \$483  = $signed(\$482 ) + $signed(17'h08000);
+  assign \$485  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$484 );
+  assign \$486  = $signed(\$485 ) + $signed(17'h08000);
+  assign \$488  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$487 );
   assign \$489  = $signed(\$488 ) + $signed(17'h08000);
-  assign \$491  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$490 );
-  assign \$492  = $signed(\$491 ) + $signed(17'h08000);
-  assign \$494  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$493 );
-  assign \$495  = $signed(\$494 ) + $signed(17'h08000);
-  assign \$496  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
-  assign \$497  = $signed(\$496 ) + $signed(18'h10000);
-  assign \$498  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$499  = $signed(\$498 ) + $signed(18'h10000);
-  assign \$500  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$501  = $signed(\$500 ) + $signed(18'h10000);
-  assign \$502  = downsample ? { outputs__payload[131:124], \$495 [16:0], \$492 [16:0], \$489 [16:0], \$486 [2:0] } : { outputs__payload[131:124], \$501 [17:0], \$499 [17:0], \$497 [17:0] };
-  assign \$504  = outputs__payload[154:152] ^ { 1'h0, \$503  };
-  assign \$506  = \$504  ^ { 1'h0, \$505  };
-  assign \$508  = { 1'h0, \$506  } ^ \$507 ;
-  assign \$510  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$509 );
-  assign \$511  = $signed(\$510 ) + $signed(17'h08000);
-  assign \$513  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$512 );
-  assign \$514  = $signed(\$513 ) + $signed(17'h08000);
-  assign \$516  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$515 );
-  assign \$517  = $signed(\$516 ) + $signed(17'h08000);
-  assign \$518  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$490  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$491  = $signed(\$490 ) + $signed(18'h10000);
+  assign \$492  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$493  = $signed(\$492 ) + $signed(18'h10000);
+  assign \$494  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$495  = $signed(\$494 ) + $signed(18'h10000);
+  assign \$496  = downsample ? { outputs__payload[587:580], \$489 [16:0], \$486 [16:0], \$483 [16:0], \$480 [2:0] } : { outputs__payload[587:580], \$495 [17:0], \$493 [17:0], \$491 [17:0] };
+  assign \$497  = outputs__payload[615] ? \$496  : 62'h0000000000000000;
+  assign \$498  = ~ outputs__payload[615];
+  assign \$500  = outputs__payload[2:0] ^ { 1'h0, \$499  };
+  assign \$502  = \$500  ^ { 1'h0, \$501  };
+  assign \$504  = { 1'h0, \$502  } ^ \$503 ;
+  assign \$506  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$505 );
+  assign \$507  = $signed(\$506 ) + $signed(17'h08000);
+  assign \$509  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$508 );
+  assign \$510  = $signed(\$509 ) + $signed(17'h08000);
+  assign \$512  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$511 );
+  assign \$513  = $signed(\$512 ) + $signed(17'h08000);
+  assign \$514  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$515  = $signed(\$514 ) + $signed(18'h10000);
+  assign \$516  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$517  = $signed(\$516 ) + $signed(18'h10000);
+  assign \$518  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
   assign \$519  = $signed(\$518 ) + $signed(18'h10000);
-  assign \$520  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$521  = $signed(\$520 ) + $signed(18'h10000);
-  assign \$522  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$523  = $signed(\$522 ) + $signed(18'h10000);
-  assign \$524  = downsample ? { outputs__payload[207:200], \$517 [16:0], \$514 [16:0], \$511 [16:0], \$508 [2:0] } : { outputs__payload[207:200], \$523 [17:0], \$521 [17:0], \$519 [17:0] };
-  assign \$526  = outputs__payload[230:228] ^ { 1'h0, \$525  };
-  assign \$528  = \$526  ^ { 1'h0, \$527  };
-  assign \$530  = { 1'h0, \$528  } ^ \$529 ;
-  assign \$532  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$531 );
-  assign \$533  = $signed(\$532 ) + $signed(17'h08000);
-  assign \$535  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$534 );
-  assign \$536  = $signed(\$535 ) + $signed(17'h08000);
-  assign \$538  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$537 );
-  assign \$539  = $signed(\$538 ) + $signed(17'h08000);
-  assign \$540  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$520  = downsample ? { outputs__payload[55:48], \$513 [16:0], \$510 [16:0], \$507 [16:0], \$504 [2:0] } : { outputs__payload[55:48], \$519 [17:0], \$517 [17:0], \$515 [17:0] };
+  assign \$522  = outputs__payload[78:76] ^ { 1'h0, \$521  };
+  assign \$524  = \$522  ^ { 1'h0, \$523  };
+  assign \$526  = { 1'h0, \$524  } ^ \$525 ;
+  assign \$528  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$527 );
+  assign \$529  = $signed(\$528 ) + $signed(17'h08000);
+  assign \$531  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$530 );
+  assign \$532  = $signed(\$531 ) + $signed(17'h08000);
+  assign \$534  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$533 );
+  assign \$535  = $signed(\$534 ) + $signed(17'h08000);
+  assign \$536  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$537  = $signed(\$536 ) + $signed(18'h10000);
+  assign \$538  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
+  assign \$539  = $signed(\$538 ) + $signed(18'h10000);
+  assign \$540  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
   assign \$541  = $signed(\$540 ) + $signed(18'h10000);
-  assign \$542  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
-  assign \$543  = $signed(\$542 ) + $signed(18'h10000);
-  assign \$544  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
-  assign \$545  = $signed(\$544 ) + $signed(18'h10000);
-  assign \$546  = downsample ? { outputs__payload[283:276], \$539 [16:0], \$536 [16:0], \$533 [16:0], \$530 [2:0] } : { outputs__payload[283:276], \$545 [17:0], \$543 [17:0], \$541 [17:0] };
-  assign \$548  = outputs__payload[306:304] ^ { 1'h0, \$547  };
-  assign \$550  = \$548  ^ { 1'h0, \$549  };
-  assign \$552  = { 1'h0, \$550  } ^ \$551 ;
-  assign \$554  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$553 );
-  assign \$555  = $signed(\$554 ) + $signed(17'h08000);
-  assign \$557  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$556 );
-  assign \$558  = $signed(\$557 ) + $signed(17'h08000);
-  assign \$560  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$559 );
-  assign \$561  = $signed(\$560 ) + $signed(17'h08000);
-  assign \$562  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$542  = downsample ? { outputs__payload[131:124], \$535 [16:0], \$532 [16:0], \$529 [16:0], \$526 [2:0] } : { outputs__payload[131:124], \$541 [17:0], \$539 [17:0], \$537 [17:0] };
+  assign \$544  = outputs__payload[154:152] ^ { 1'h0, \$543  };
+  assign \$546  = \$544  ^ { 1'h0, \$545  };
+  assign \$548  = { 1'h0, \$546  } ^ \$547 ;
+  assign \$550  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$549 );
+  assign \$551  = $signed(\$550 ) + $signed(17'h08000);
+  assign \$553  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$552 );
+  assign \$554  = $signed(\$553 ) + $signed(17'h08000);
+  assign \$556  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$555 );
+  assign \$557  = $signed(\$556 ) + $signed(17'h08000);
+  assign \$558  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$559  = $signed(\$558 ) + $signed(18'h10000);
+  assign \$560  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$561  = $signed(\$560 ) + $signed(18'h10000);
+  assign \$562  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
   assign \$563  = $signed(\$562 ) + $signed(18'h10000);
-  assign \$564  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$565  = $signed(\$564 ) + $signed(18'h10000);
-  assign \$566  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$567  = $signed(\$566 ) + $signed(18'h10000);
-  assign \$568  = downsample ? { outputs__payload[359:352], \$561 [16:0], \$558 [16:0], \$555 [16:0], \$552 [2:0] } : { outputs__payload[359:352], \$567 [17:0], \$565 [17:0], \$563 [17:0] };
-  assign \$570  = outputs__payload[382:380] ^ { 1'h0, \$569  };
-  assign \$572  = \$570  ^ { 1'h0, \$571  };
-  assign \$574  = { 1'h0, \$572  } ^ \$573 ;
-  assign \$576  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$575 );
-  assign \$577  = $signed(\$576 ) + $signed(17'h08000);
-  assign \$579  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$578 );
-  assign \$580  = $signed(\$579 ) + $signed(17'h08000);
-  assign \$582  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$581 );
-  assign \$583  = $signed(\$582 ) + $signed(17'h08000);
-  assign \$584  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$564  = downsample ? { outputs__payload[207:200], \$557 [16:0], \$554 [16:0], \$551 [16:0], \$548 [2:0] } : { outputs__payload[207:200], \$563 [17:0], \$561 [17:0], \$559 [17:0] };
+  assign \$566  = outputs__payload[230:228] ^ { 1'h0, \$565  };
+  assign \$568  = \$566  ^ { 1'h0, \$567  };
+  assign \$570  = { 1'h0, \$568  } ^ \$569 ;
+  assign \$572  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$571 );
+  assign \$573  = $signed(\$572 ) + $signed(17'h08000);
+  assign \$575  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$574 );
+  assign \$576  = $signed(\$575 ) + $signed(17'h08000);
+  assign \$578  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$577 );
+  assign \$579  = $signed(\$578 ) + $signed(17'h08000);
+  assign \$580  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$581  = $signed(\$580 ) + $signed(18'h10000);
+  assign \$582  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$583  = $signed(\$582 ) + $signed(18'h10000);
+  assign \$584  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
   assign \$585  = $signed(\$584 ) + $signed(18'h10000);
-  assign \$586  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$587  = $signed(\$586 ) + $signed(18'h10000);
-  assign \$588  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
-  assign \$589  = $signed(\$588 ) + $signed(18'h10000);
-  assign \$590  = downsample ? { outputs__payload[435:428], \$583 [16:0], \$580 [16:0], \$577 [16:0], \$574 [2:0] } : { outputs__payload[435:428], \$589 [17:0], \$587 [17:0], \$585 [17:0] };
-  assign \$592  = outputs__payload[458:456] ^ { 1'h0, \$591  };
-  assign \$594  = \$592  ^ { 1'h0, \$593  };
-  assign \$596  = { 1'h0, \$594  } ^ \$595 ;
-  assign \$598  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$597 );
-  assign \$599  = $signed(\$598 ) + $signed(17'h08000);
-  assign \$601  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$600 );
-  assign \$602  = $signed(\$601 ) + $signed(17'h08000);
-  assign \$604  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$603 );
-  assign \$605  = $signed(\$604 ) + $signed(17'h08000);
-  assign \$606  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$586  = downsample ? { outputs__payload[283:276], \$579 [16:0], \$576 [16:0], \$573 [16:0], \$570 [2:0] } : { outputs__payload[283:276], \$585 [17:0], \$583 [17:0], \$581 [17:0] };
+  assign \$588  = outputs__payload[306:304] ^ { 1'h0, \$587  };
+  assign \$590  = \$588  ^ { 1'h0, \$589  };
+  assign \$592  = { 1'h0, \$590  } ^ \$591 ;
+  assign \$594  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$593 );
+  assign \$595  = $signed(\$594 ) + $signed(17'h08000);
+  assign \$597  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$596 );
+  assign \$598  = $signed(\$597 ) + $signed(17'h08000);
+  assign \$600  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$599 );
+  assign \$601  = $signed(\$600 ) + $signed(17'h08000);
+  assign \$602  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$603  = $signed(\$602 ) + $signed(18'h10000);
+  assign \$604  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$605  = $signed(\$604 ) + $signed(18'h10000);
+  assign \$606  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
   assign \$607  = $signed(\$606 ) + $signed(18'h10000);
-  assign \$608  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$609  = $signed(\$608 ) + $signed(18'h10000);
-  assign \$610  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$611  = $signed(\$610 ) + $signed(18'h10000);
-  assign \$612  = downsample ? { outputs__payload[511:504], \$605 [16:0], \$602 [16:0], \$599 [16:0], \$596 [2:0] } : { outputs__payload[511:504], \$611 [17:0], \$609 [17:0], \$607 [17:0] };
-  assign \$614  = outputs__payload[534:532] ^ { 1'h0, \$613  };
-  assign \$616  = \$614  ^ { 1'h0, \$615  };
-  assign \$618  = { 1'h0, \$616  } ^ \$617 ;
-  assign \$620  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$619 );
-  assign \$621  = $signed(\$620 ) + $signed(17'h08000);
-  assign \$623  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$622 );
-  assign \$624  = $signed(\$623 ) + $signed(17'h08000);
-  assign \$626  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$625 );
-  assign \$627  = $signed(\$626 ) + $signed(17'h08000);
-  assign \$628  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$608  = downsample ? { outputs__payload[359:352], \$601 [16:0], \$598 [16:0], \$595 [16:0], \$592 [2:0] } : { outputs__payload[359:352], \$607 [17:0], \$605 [17:0], \$603 [17:0] };
+  assign \$610  = outputs__payload[382:380] ^ { 1'h0, \$609  };
+  assign \$612  = \$610  ^ { 1'h0, \$611  };
+  assign \$614  = { 1'h0, \$612  } ^ \$613 ;
+  assign \$616  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$615 );
+  assign \$617  = $signed(\$616 ) + $signed(17'h08000);
+  assign \$619  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$618 );
+  assign \$620  = $signed(\$619 ) + $signed(17'h08000);
+  assign \$622  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$621 );
+  assign \$623  = $signed(\$622 ) + $signed(17'h08000);
+  assign \$624  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$625  = $signed(\$624 ) + $signed(18'h10000);
+  assign \$626  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$627  = $signed(\$626 ) + $signed(18'h10000);
+  assign \$628  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
   assign \$629  = $signed(\$628 ) + $signed(18'h10000);
-  assign \$630  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$631  = $signed(\$630 ) + $signed(18'h10000);
-  assign \$632  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$633  = $signed(\$632 ) + $signed(18'h10000);
-  assign \$634  = downsample ? { outputs__payload[587:580], \$627 [16:0], \$624 [16:0], \$621 [16:0], \$618 [2:0] } : { outputs__payload[587:580], \$633 [17:0], \$631 [17:0], \$629 [17:0] };
-  assign \$635  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$636  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$637  = ~ \$636 ;
-  assign \$638  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$639  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$640  = ~ \$639 ;
-  assign \$641  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$642  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$643  = ~ \$642 ;
-  assign \$644  = in_next_top[15:0] > out_next_top[15:0];
-  assign \$645  = \$643  & \$644 ;
-  assign \$646  = \$641  | \$645 ;
-  assign \$647  = \$640  & \$646 ;
-  assign \$648  = \$638  | \$647 ;
-  assign \$649  = \$637  & \$648 ;
-  assign \$650  = \$635  | \$649 ;
-  assign \$651  = in_next_top[62:48] > out_top[62:48];
-  assign \$652  = out_top[62:48] > in_next_top[62:48];
-  assign \$653  = ~ \$652 ;
-  assign \$654  = in_next_top[47:32] > out_top[47:32];
-  assign \$655  = out_top[47:32] > in_next_top[47:32];
-  assign \$656  = ~ \$655 ;
-  assign \$657  = in_next_top[31:16] > out_top[31:16];
-  assign \$658  = out_top[31:16] > in_next_top[31:16];
-  assign \$659  = ~ \$658 ;
-  assign \$660  = in_next_top[15:0] > out_top[15:0];
-  assign \$661  = \$659  & \$660 ;
-  assign \$662  = \$657  | \$661 ;
-  assign \$663  = \$656  & \$662 ;
-  assign \$664  = \$654  | \$663 ;
-  assign \$665  = \$653  & \$664 ;
-  assign \$666  = \$651  | \$665 ;
-  assign \$667  = out_load ? \$650  : \$666 ;
-  assign \$668  = in_top[62:48] > out_next_top[62:48];
-  assign \$669  = out_next_top[62:48] > in_top[62:48];
-  assign \$670  = ~ \$669 ;
-  assign \$671  = in_top[47:32] > out_next_top[47:32];
-  assign \$672  = out_next_top[47:32] > in_top[47:32];
-  assign \$673  = ~ \$672 ;
-  assign \$674  = in_top[31:16] > out_next_top[31:16];
-  assign \$675  = out_next_top[31:16] > in_top[31:16];
-  assign \$676  = ~ \$675 ;
-  assign \$677  = in_top[15:0] > out_next_top[15:0];
-  assign \$678  = \$676  & \$677 ;
-  assign \$679  = \$674  | \$678 ;
-  assign \$680  = \$673  & \$679 ;
-  assign \$681  = \$671  | \$680 ;
-  assign \$682  = \$670  & \$681 ;
-  assign \$683  = \$668  | \$682 ;
-  assign \$684  = in_top[62:48] > out_top[62:48];
-  assign \$685  = out_top[62:48] > in_top[62:48];
-  assign \$686  = ~ \$685 ;
-  assign \$687  = in_top[47:32] > out_top[47:32];
-  assign \$688  = out_top[47:32] > in_top[47:32];
-  assign \$689  = ~ \$688 ;
-  assign \$690  = in_top[31:16] > out_top[31:16];
-  assign \$691  = out_top[31:16] > in_top[31:16];
-  assign \$692  = ~ \$691 ;
-  assign \$693  = in_top[15:0] > out_top[15:0];
-  assign \$694  = \$692  & \$693 ;
-  assign \$695  = \$690  | \$694 ;
-  assign \$696  = \$689  & \$695 ;
-  assign \$697  = \$687  | \$696 ;
-  assign \$698  = \$686  & \$697 ;
-  assign \$699  = \$684  | \$698 ;
-  assign \$700  = out_load ? \$683  : \$699 ;
-  assign \$701  = in_load ? \$667  : \$700 ;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$704  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$705  = ~ \$704 ;
-  assign \$706  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$707  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$708  = ~ \$707 ;
-  assign \$709  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$710  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$711  = ~ \$710 ;
-  assign \$712  = out_next_top[15:0] > in_next_top[15:0];
-  assign \$713  = \$711  & \$712 ;
-  assign \$714  = \$709  | \$713 ;
-  assign \$715  = \$708  & \$714 ;
-  assign \$716  = \$706  | \$715 ;
-  assign \$717  = \$705  & \$716 ;
-  assign \$718  = \$703  | \$717 ;
-  assign \$719  = out_top[62:48] > in_next_top[62:48];
-  assign \$720  = in_next_top[62:48] > out_top[62:48];
-  assign \$721  = ~ \$720 ;
-  assign \$722  = out_top[47:32] > in_next_top[47:32];
-  assign \$723  = in_next_top[47:32] > out_top[47:32];
-  assign \$724  = ~ \$723 ;
-  assign \$725  = out_top[31:16] > in_next_top[31:16];
-  assign \$726  = in_next_top[31:16] > out_top[31:16];
-  assign \$727  = ~ \$726 ;
-  assign \$728  = out_top[15:0] > in_next_top[15:0];
-  assign \$729  = \$727  & \$728 ;
-  assign \$730  = \$725  | \$729 ;
-  assign \$731  = \$724  & \$730 ;
-  assign \$732  = \$722  | \$731 ;
-  assign \$733  = \$721  & \$732 ;
-  assign \$734  = \$719  | \$733 ;
-  assign \$735  = out_load ? \$718  : \$734 ;
-  assign \$736  = out_next_top[62:48] > in_top[62:48];
-  assign \$737  = in_top[62:48] > out_next_top[62:48];
-  assign \$738  = ~ \$737 ;
-  assign \$739  = out_next_top[47:32] > in_top[47:32];
-  assign \$740  = in_top[47:32] > out_next_top[47:32];
-  assign \$741  = ~ \$740 ;
-  assign \$742  = out_next_top[31:16] > in_top[31:16];
-  assign \$743  = in_top[31:16] > out_next_top[31:16];
-  assign \$744  = ~ \$743 ;
-  assign \$745  = out_next_top[15:0] > in_top[15:0];
-  assign \$746  = \$744  & \$745 ;
-  assign \$747  = \$742  | \$746 ;
-  assign \$748  = \$741  & \$747 ;
-  assign \$749  = \$739  | \$748 ;
-  assign \$750  = \$738  & \$749 ;
-  assign \$751  = \$736  | \$750 ;
-  assign \$752  = out_top[62:48] > in_top[62:48];
-  assign \$753  = in_top[62:48] > out_top[62:48];
-  assign \$754  = ~ \$753 ;
-  assign \$755  = out_top[47:32] > in_top[47:32];
-  assign \$756  = in_top[47:32] > out_top[47:32];
-  assign \$757  = ~ \$756 ;
-  assign \$758  = out_top[31:16] > in_top[31:16];
-  assign \$759  = in_top[31:16] > out_top[31:16];
-  assign \$760  = ~ \$759 ;
-  assign \$761  = out_top[15:0] > in_top[15:0];
-  assign \$762  = \$760  & \$761 ;
-  assign \$763  = \$758  | \$762 ;
-  assign \$764  = \$757  & \$763 ;
-  assign \$765  = \$755  | \$764 ;
-  assign \$766  = \$754  & \$765 ;
-  assign \$767  = \$752  | \$766 ;
-  assign \$768  = out_load ? \$751  : \$767 ;
-  assign \$769  = in_load ? \$735  : \$768 ;
-  assign \$770  = ~ \$769 ;
-  assign \$771  = ~ in_done;
-  assign \$772  = in_full & \$771 ;
-  assign \$773  = \$772  & out_full;
-  assign \$774  = ~ out_done;
-  assign \$775  = \$773  & \$774 ;
-  assign \$776  = \$775  & in_keep[0];
-  assign \$777  = \$776  & out_keep[0];
-  assign \$778  = in_key0 == out_key0;
-  assign \$779  = \$777  & \$778 ;
-  assign \$780  = ~ in_done;
-  assign \$781  = in_full & \$780 ;
-  assign \$782  = \$781  & out_full;
-  assign \$783  = ~ out_done;
-  assign \$784  = \$782  & \$783 ;
-  assign \$785  = \$784  & in_keep[0];
-  assign \$786  = \$785  & out_keep[1];
-  assign \$787  = in_key0 == out_key1;
-  assign \$788  = \$786  & \$787 ;
-  assign \$789  = ~ in_done;
-  assign \$790  = in_full & \$789 ;
-  assign \$791  = \$790  & out_full;
-  assign \$792  = ~ out_done;
-  assign \$793  = \$791  & \$792 ;
-  assign \$794  = \$793  & in_keep[0];
-  assign \$795  = \$794  & out_keep[2];
-  assign \$796  = in_key0 == out_key2;
-  assign \$797  = \$795  & \$796 ;
-  assign \$798  = ~ in_done;
-  assign \$799  = in_full & \$798 ;
-  assign \$800  = \$799  & out_full;
-  assign \$801  = ~ out_done;
-  assign \$802  = \$800  & \$801 ;
-  assign \$803  = \$802  & in_keep[0];
-  assign \$804  = \$803  & out_keep[3];
-  assign \$805  = in_key0 == out_key3;
-  assign \$806  = \$804  & \$805 ;
-  assign \$807  = ~ in_done;
-  assign \$808  = in_full & \$807 ;
-  assign \$809  = \$808  & out_full;
-  assign \$810  = ~ out_done;
-  assign \$811  = \$809  & \$810 ;
-  assign \$812  = \$811  & in_keep[0];
-  assign \$813  = \$812  & out_keep[4];
-  assign \$814  = in_key0 == out_key4;
-  assign \$815  = \$813  & \$814 ;
-  assign \$816  = ~ in_done;
-  assign \$817  = in_full & \$816 ;
-  assign \$818  = \$817  & out_full;
-  assign \$819  = ~ out_done;
-  assign \$820  = \$818  & \$819 ;
-  assign \$821  = \$820  & in_keep[0];
-  assign \$822  = \$821  & out_keep[5];
-  assign \$823  = in_key0 == out_key5;
-  assign \$824  = \$822  & \$823 ;
-  assign \$825  = ~ in_done;
-  assign \$826  = in_full & \$825 ;
-  assign \$827  = \$826  & out_full;
-  assign \$828  = ~ out_done;
-  assign \$829  = \$827  & \$828 ;
-  assign \$830  = \$829  & in_keep[0];
-  assign \$831  = \$830  & out_keep[6];
-  assign \$832  = in_key0 == out_key6;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = ~ in_done;
-  assign \$835  = in_full & \$834 ;
-  assign \$836  = \$835  & out_full;
-  assign \$837  = ~ out_done;
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = \$838  & in_keep[0];
-  assign \$840  = \$839  & out_keep[7];
-  assign \$841  = in_key0 == out_key7;
-  assign \$842  = \$840  & \$841 ;
-  assign \$843  = ~ in_done;
-  assign \$844  = in_full & \$843 ;
-  assign \$845  = \$844  & out_full;
-  assign \$846  = ~ out_done;
-  assign \$847  = \$845  & \$846 ;
-  assign \$848  = \$847  & in_keep[1];
-  assign \$849  = \$848  & out_keep[0];
-  assign \$850  = in_key1 == out_key0;
-  assign \$851  = \$849  & \$850 ;
-  assign \$852  = ~ in_done;
-  assign \$853  = in_full & \$852 ;
-  assign \$854  = \$853  & out_full;
-  assign \$855  = ~ out_done;
-  assign \$856  = \$854  & \$855 ;
-  assign \$857  = \$856  & in_keep[1];
-  assign \$858  = \$857  & out_keep[1];
-  assign \$859  = in_key1 == out_key1;
-  assign \$860  = \$858  & \$859 ;
-  assign \$861  = ~ in_done;
-  assign \$862  = in_full & \$861 ;
-  assign \$863  = \$862  & out_full;
-  assign \$864  = ~ out_done;
-  assign \$865  = \$863  & \$864 ;
-  assign \$866  = \$865  & in_keep[1];
-  assign \$867  = \$866  & out_keep[2];
-  assign \$868  = in_key1 == out_key2;
-  assign \$869  = \$867  & \$868 ;
-  assign \$870  = ~ in_done;
-  assign \$871  = in_full & \$870 ;
-  assign \$872  = \$871  & out_full;
-  assign \$873  = ~ out_done;
-  assign \$874  = \$872  & \$873 ;
-  assign \$875  = \$874  & in_keep[1];
-  assign \$876  = \$875  & out_keep[3];
-  assign \$877  = in_key1 == out_key3;
-  assign \$878  = \$876  & \$877 ;
-  assign \$879  = ~ in_done;
-  assign \$880  = in_full & \$879 ;
-  assign \$881  = \$880  & out_full;
-  assign \$882  = ~ out_done;
-  assign \$883  = \$881  & \$882 ;
-  assign \$884  = \$883  & in_keep[1];
-  assign \$885  = \$884  & out_keep[4];
-  assign \$886  = in_key1 == out_key4;
-  assign \$887  = \$885  & \$886 ;
-  assign \$888  = ~ in_done;
-  assign \$889  = in_full & \$888 ;
-  assign \$890  = \$889  & out_full;
-  assign \$891  = ~ out_done;
-  assign \$892  = \$890  & \$891 ;
-  assign \$893  = \$892  & in_keep[1];
-  assign \$894  = \$893  & out_keep[5];
-  assign \$895  = in_key1 == out_key5;
-  assign \$896  = \$894  & \$895 ;
-  assign \$897  = ~ in_done;
-  assign \$898  = in_full & \$897 ;
-  assign \$899  = \$898  & out_full;
-  assign \$900  = ~ out_done;
-  assign \$901  = \$899  & \$900 ;
-  assign \$902  = \$901  & in_keep[1];
-  assign \$903  = \$902  & out_keep[6];
-  assign \$904  = in_key1 == out_key6;
-  assign \$905  = \$903  & \$904 ;
-  assign \$906  = ~ in_done;
-  assign \$907  = in_full & \$906 ;
-  assign \$908  = \$907  & out_full;
-  assign \$909  = ~ out_done;
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = \$910  & in_keep[1];
-  assign \$912  = \$911  & out_keep[7];
-  assign \$913  = in_key1 == out_key7;
-  assign \$914  = \$912  & \$913 ;
-  assign \$915  = ~ in_done;
-  assign \$916  = in_full & \$915 ;
-  assign \$917  = \$916  & out_full;
-  assign \$918  = ~ out_done;
-  assign \$919  = \$917  & \$918 ;
-  assign \$920  = \$919  & in_keep[2];
-  assign \$921  = \$920  & out_keep[0];
-  assign \$922  = in_key2 == out_key0;
+  assign \$630  = downsample ? { outputs__payload[435:428], \$623 [16:0], \$620 [16:0], \$617 [16:0], \$614 [2:0] } : { outputs__payload[435:428], \$629 [17:0], \$627 [17:0], \$625 [17:0] };
+  assign \$632  = outputs__payload[458:456] ^ { 1'h0, \$631  };
+  assign \$634  = \$632  ^ { 1'h0, \$633  };
+  assign \$636  = { 1'h0, \$634  } ^ \$635 ;
+  assign \$638  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$637 );
+  assign \$639  = $signed(\$638 ) + $signed(17'h08000);
+  assign \$641  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$640 );
+  assign \$642  = $signed(\$641 ) + $signed(17'h08000);
+  assign \$644  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$643 );
+  assign \$645  = $signed(\$644 ) + $signed(17'h08000);
+  assign \$646  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$647  = $signed(\$646 ) + $signed(18'h10000);
+  assign \$648  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
+  assign \$649  = $signed(\$648 ) + $signed(18'h10000);
+  assign \$650  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
+  assign \$651  = $signed(\$650 ) + $signed(18'h10000);
+  assign \$652  = downsample ? { outputs__payload[511:504], \$645 [16:0], \$642 [16:0], \$639 [16:0], \$636 [2:0] } : { outputs__payload[511:504], \$651 [17:0], \$649 [17:0], \$647 [17:0] };
+  assign \$654  = outputs__payload[534:532] ^ { 1'h0, \$653  };
+  assign \$656  = \$654  ^ { 1'h0, \$655  };
+  assign \$658  = { 1'h0, \$656  } ^ \$657 ;
+  assign \$660  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$659 );
+  assign \$661  = $signed(\$660 ) + $signed(17'h08000);
+  assign \$663  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$662 );
+  assign \$664  = $signed(\$663 ) + $signed(17'h08000);
+  assign \$666  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$665 );
+  assign \$667  = $signed(\$666 ) + $signed(17'h08000);
+  assign \$668  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$669  = $signed(\$668 ) + $signed(18'h10000);
+  assign \$670  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$671  = $signed(\$670 ) + $signed(18'h10000);
+  assign \$672  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$673  = $signed(\$672 ) + $signed(18'h10000);
+  assign \$674  = downsample ? { outputs__payload[587:580], \$667 [16:0], \$664 [16:0], \$661 [16:0], \$658 [2:0] } : { outputs__payload[587:580], \$673 [17:0], \$671 [17:0], \$669 [17:0] };
+  assign \$675  = ~ out_next_full;
+  assign \$676  = \$675  | out_free;
+  assign \$677  = ~ out_skid_full;
+  assign \$678  = outputs__valid & \$677 ;
+  assign \$679  = out_skid_full | outputs__valid;
+  assign \$681  = outputs__payload[534:532] ^ { 1'h0, \$680  };
+  assign \$683  = \$681  ^ { 1'h0, \$682  };
+  assign \$685  = { 1'h0, \$683  } ^ \$684 ;
+  assign \$687  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$686 );
+  assign \$688  = $signed(\$687 ) + $signed(17'h08000);
+  assign \$690  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$689 );
+  assign \$691  = $signed(\$690 ) + $signed(17'h08000);
+  assign \$693  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$692 );
+  assign \$694  = $signed(\$693 ) + $signed(17'h08000);
+  assign \$695  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$696  = $signed(\$695 ) + $signed(18'h10000);
+  assign \$697  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$698  = $signed(\$697 ) + $signed(18'h10000);
+  assign \$699  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$700  = $signed(\$699 ) + $signed(18'h10000);
+  assign \$701  = downsample ? { outputs__payload[587:580], \$694 [16:0], \$691 [16:0], \$688 [16:0], \$685 [2:0] } : { outputs__payload[587:580], \$700 [17:0], \$698 [17:0], \$696 [17:0] };
+  assign \$702  = outputs__payload[615] ? \$701  : 62'h0000000000000000;
+  assign \$703  = ~ outputs__payload[615];
+  assign \$705  = outputs__payload[2:0] ^ { 1'h0, \$704  };
+  assign \$707  = \$705  ^ { 1'h0, \$706  };
+  assign \$709  = { 1'h0, \$707  } ^ \$708 ;
+  assign \$711  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$710 );
+  assign \$712  = $signed(\$711 ) + $signed(17'h08000);
+  assign \$714  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$713 );
+  assign \$715  = $signed(\$714 ) + $signed(17'h08000);
+  assign \$717  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$716 );
+  assign \$718  = $signed(\$717 ) + $signed(17'h08000);
+  assign \$719  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$720  = $signed(\$719 ) + $signed(18'h10000);
+  assign \$721  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$722  = $signed(\$721 ) + $signed(18'h10000);
+  assign \$723  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
+  assign \$724  = $signed(\$723 ) + $signed(18'h10000);
+  assign \$725  = downsample ? { outputs__payload[55:48], \$718 [16:0], \$715 [16:0], \$712 [16:0], \$709 [2:0] } : { outputs__payload[55:48], \$724 [17:0], \$722 [17:0], \$720 [17:0] };
+  assign \$727  = outputs__payload[78:76] ^ { 1'h0, \$726  };
+  assign \$729  = \$727  ^ { 1'h0, \$728  };
+  assign \$731  = { 1'h0, \$729  } ^ \$730 ;
+  assign \$733  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$732 );
+  assign \$734  = $signed(\$733 ) + $signed(17'h08000);
+  assign \$736  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$735 );
+  assign \$737  = $signed(\$736 ) + $signed(17'h08000);
+  assign \$739  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$738 );
+  assign \$740  = $signed(\$739 ) + $signed(17'h08000);
+  assign \$741  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$742  = $signed(\$741 ) + $signed(18'h10000);
+  assign \$743  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
+  assign \$744  = $signed(\$743 ) + $signed(18'h10000);
+  assign \$745  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
+  assign \$746  = $signed(\$745 ) + $signed(18'h10000);
+  assign \$747  = downsample ? { outputs__payload[131:124], \$740 [16:0], \$737 [16:0], \$734 [16:0], \$731 [2:0] } : { outputs__payload[131:124], \$746 [17:0], \$744 [17:0], \$742 [17:0] };
+  assign \$749  = outputs__payload[154:152] ^ { 1'h0, \$748  };
+  assign \$751  = \$749  ^ { 1'h0, \$750  };
+  assign \$753  = { 1'h0, \$751  } ^ \$752 ;
+  assign \$755  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$754 );
+  assign \$756  = $signed(\$755 ) + $signed(17'h08000);
+  assign \$758  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$757 );
+  assign \$759  = $signed(\$758 ) + $signed(17'h08000);
+  assign \$761  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$760 );
+  assign \$762  = $signed(\$761 ) + $signed(17'h08000);
+  assign \$763  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$764  = $signed(\$763 ) + $signed(18'h10000);
+  assign \$765  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$766  = $signed(\$765 ) + $signed(18'h10000);
+  assign \$767  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
+  assign \$768  = $signed(\$767 ) + $signed(18'h10000);
+  assign \$769  = downsample ? { outputs__payload[207:200], \$762 [16:0], \$759 [16:0], \$756 [16:0], \$753 [2:0] } : { outputs__payload[207:200], \$768 [17:0], \$766 [17:0], \$764 [17:0] };
+  assign \$771  = outputs__payload[230:228] ^ { 1'h0, \$770  };
+  assign \$773  = \$771  ^ { 1'h0, \$772  };
+  assign \$775  = { 1'h0, \$773  } ^ \$774 ;
+  assign \$777  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$776 );
+  assign \$778  = $signed(\$777 ) + $signed(17'h08000);
+  assign \$780  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$779 );
+  assign \$781  = $signed(\$780 ) + $signed(17'h08000);
+  assign \$783  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$782 );
+  assign \$784  = $signed(\$783 ) + $signed(17'h08000);
+  assign \$785  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$786  = $signed(\$785 ) + $signed(18'h10000);
+  assign \$787  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$788  = $signed(\$787 ) + $signed(18'h10000);
+  assign \$789  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$790  = $signed(\$789 ) + $signed(18'h10000);
+  assign \$791  = downsample ? { outputs__payload[283:276], \$784 [16:0], \$781 [16:0], \$778 [16:0], \$775 [2:0] } : { outputs__payload[283:276], \$790 [17:0], \$788 [17:0], \$786 [17:0] };
+  assign \$793  = outputs__payload[306:304] ^ { 1'h0, \$792  };
+  assign \$795  = \$793  ^ { 1'h0, \$794  };
+  assign \$797  = { 1'h0, \$795  } ^ \$796 ;
+  assign \$799  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$798 );
+  assign \$800  = $signed(\$799 ) + $signed(17'h08000);
+  assign \$802  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$801 );
+  assign \$803  = $signed(\$802 ) + $signed(17'h08000);
+  assign \$805  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$804 );
+  assign \$806  = $signed(\$805 ) + $signed(17'h08000);
+  assign \$807  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$808  = $signed(\$807 ) + $signed(18'h10000);
+  assign \$809  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$810  = $signed(\$809 ) + $signed(18'h10000);
+  assign \$811  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
+  assign \$812  = $signed(\$811 ) + $signed(18'h10000);
+  assign \$813  = downsample ? { outputs__payload[359:352], \$806 [16:0], \$803 [16:0], \$800 [16:0], \$797 [2:0] } : { outputs__payload[359:352], \$812 [17:0], \$810 [17:0], \$808 [17:0] };
+  assign \$815  = outputs__payload[382:380] ^ { 1'h0, \$814  };
+  assign \$817  = \$815  ^ { 1'h0, \$816  };
+  assign \$819  = { 1'h0, \$817  } ^ \$818 ;
+  assign \$821  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$820 );
+  assign \$822  = $signed(\$821 ) + $signed(17'h08000);
+  assign \$824  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$823 );
+  assign \$825  = $signed(\$824 ) + $signed(17'h08000);
+  assign \$827  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$826 );
+  assign \$828  = $signed(\$827 ) + $signed(17'h08000);
+  assign \$829  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$830  = $signed(\$829 ) + $signed(18'h10000);
+  assign \$831  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$832  = $signed(\$831 ) + $signed(18'h10000);
+  assign \$833  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$834  = $signed(\$833 ) + $signed(18'h10000);
+  assign \$835  = downsample ? { outputs__payload[435:428], \$828 [16:0], \$825 [16:0], \$822 [16:0], \$819 [2:0] } : { outputs__payload[435:428], \$834 [17:0], \$832 [17:0], \$830 [17:0] };
+  assign \$837  = outputs__payload[458:456] ^ { 1'h0, \$836  };
+  assign \$839  = \$837  ^ { 1'h0, \$838  };
+  assign \$841  = { 1'h0, \$839  } ^ \$840 ;
+  assign \$843  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$842 );
+  assign \$844  = $signed(\$843 ) + $signed(17'h08000);
+  assign \$846  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$845 );
+  assign \$847  = $signed(\$846 ) + $signed(17'h08000);
+  assign \$849  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$848 );
+  assign \$850  = $signed(\$849 ) + $signed(17'h08000);
+  assign \$851  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$852  = $signed(\$851 ) + $signed(18'h10000);
+  assign \$853  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
+  assign \$854  = $signed(\$853 ) + $signed(18'h10000);
+  assign \$855  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
+  assign \$856  = $signed(\$855 ) + $signed(18'h10000);
+  assign \$857  = downsample ? { outputs__payload[511:504], \$850 [16:0], \$847 [16:0], \$844 [16:0], \$841 [2:0] } : { outputs__payload[511:504], \$856 [17:0], \$854 [17:0], \$852 [17:0] };
+  assign \$859  = outputs__payload[534:532] ^ { 1'h0, \$858  };
+  assign \$861  = \$859  ^ { 1'h0, \$860  };
+  assign \$863  = { 1'h0, \$861  } ^ \$862 ;
+  assign \$865  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$864 );
+  assign \$866  = $signed(\$865 ) + $signed(17'h08000);
+  assign \$868  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$867 );
+  assign \$869  = $signed(\$868 ) + $signed(17'h08000);
+  assign \$871  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$870 );
+  assign \$872  = $signed(\$871 ) + $signed(17'h08000);
+  assign \$873  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$874  = $signed(\$873 ) + $signed(18'h10000);
+  assign \$875  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$876  = $signed(\$875 ) + $signed(18'h10000);
+  assign \$877  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$878  = $signed(\$877 ) + $signed(18'h10000);
+  assign \$879  = downsample ? { outputs__payload[587:580], \$872 [16:0], \$869 [16:0], \$866 [16:0], \$863 [2:0] } : { outputs__payload[587:580], \$878 [17:0], \$876 [17:0], \$874 [17:0] };
+  assign \$880  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$881  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$882  = ~ \$881 ;
+  assign \$883  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$884  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$885  = ~ \$884 ;
+  assign \$886  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$887  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$888  = ~ \$887 ;
+  assign \$889  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$890  = \$888  & \$889 ;
+  assign \$891  = \$886  | \$890 ;
+  assign \$892  = \$885  & \$891 ;
+  assign \$893  = \$883  | \$892 ;
+  assign \$894  = \$882  & \$893 ;
+  assign \$895  = \$880  | \$894 ;
+  assign \$896  = in_next_top[62:48] > out_top[62:48];
+  assign \$897  = out_top[62:48] > in_next_top[62:48];
+  assign \$898  = ~ \$897 ;
+  assign \$899  = in_next_top[47:32] > out_top[47:32];
+  assign \$900  = out_top[47:32] > in_next_top[47:32];
+  assign \$901  = ~ \$900 ;
+  assign \$902  = in_next_top[31:16] > out_top[31:16];
+  assign \$903  = out_top[31:16] > in_next_top[31:16];
+  assign \$904  = ~ \$903 ;
+  assign \$905  = in_next_top[15:0] > out_top[15:0];
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = \$902  | \$906 ;
+  assign \$908  = \$901  & \$907 ;
+  assign \$909  = \$899  | \$908 ;
+  assign \$910  = \$898  & \$909 ;
+  assign \$911  = \$896  | \$910 ;
+  assign \$912  = out_load ? \$895  : \$911 ;
+  assign \$913  = in_top[62:48] > out_next_top[62:48];
+  assign \$914  = out_next_top[62:48] > in_top[62:48];
+  assign \$915  = ~ \$914 ;
+  assign \$916  = in_top[47:32] > out_next_top[47:32];
+  assign \$917  = out_next_top[47:32] > in_top[47:32];
+  assign \$918  = ~ \$917 ;
+  assign \$919  = in_top[31:16] > out_next_top[31:16];
+  assign \$920  = out_next_top[31:16] > in_top[31:16];
+  assign \$921  = ~ \$920 ;
+  assign \$922  = in_top[15:0] > out_next_top[15:0];
   assign \$923  = \$921  & \$922 ;
-  assign \$924  = ~ in_done;
-  assign \$925  = in_full & \$924 ;
-  assign \$926  = \$925  & out_full;
-  assign \$927  = ~ out_done;
-  assign \$928  = \$926  & \$927 ;
-  assign \$929  = \$928  & in_keep[2];
-  assign \$930  = \$929  & out_keep[1];
-  assign \$931  = in_key2 == out_key1;
-  assign \$932  = \$930  & \$931 ;
-  assign \$933  = ~ in_done;
-  assign \$934  = in_full & \$933 ;
-  assign \$935  = \$934  & out_full;
-  assign \$936  = ~ out_done;
-  assign \$937  = \$935  & \$936 ;
-  assign \$938  = \$937  & in_keep[2];
-  assign \$939  = \$938  & out_keep[2];
-  assign \$940  = in_key2 == out_key2;
-  assign \$941  = \$939  & \$940 ;
-  assign \$942  = ~ in_done;
-  assign \$943  = in_full & \$942 ;
-  assign \$944  = \$943  & out_full;
-  assign \$945  = ~ out_done;
-  assign \$946  = \$944  & \$945 ;
-  assign \$947  = \$946  & in_keep[2];
-  assign \$948  = \$947  & out_keep[3];
-  assign \$949  = in_key2 == out_key3;
-  assign \$950  = \$948  & \$949 ;
-  assign \$951  = ~ in_done;
-  assign \$952  = in_full & \$951 ;
-  assign \$953  = \$952  & out_full;
-  assign \$954  = ~ out_done;
-  assign \$955  = \$953  & \$954 ;
-  assign \$956  = \$955  & in_keep[2];
-  assign \$957  = \$956  & out_keep[4];
-  assign \$958  = in_key2 == out_key4;
-  assign \$959  = \$957  & \$958 ;
-  assign \$960  = ~ in_done;
-  assign \$961  = in_full & \$960 ;
-  assign \$962  = \$961  & out_full;
-  assign \$963  = ~ out_done;
-  assign \$964  = \$962  & \$963 ;
-  assign \$965  = \$964  & in_keep[2];
-  assign \$966  = \$965  & out_keep[5];
-  assign \$967  = in_key2 == out_key5;
-  assign \$968  = \$966  & \$967 ;
-  assign \$969  = ~ in_done;
-  assign \$970  = in_full & \$969 ;
-  assign \$971  = \$970  & out_full;
-  assign \$972  = ~ out_done;
-  assign \$973  = \$971  & \$972 ;
-  assign \$974  = \$973  & in_keep[2];
-  assign \$975  = \$974  & out_keep[6];
-  assign \$976  = in_key2 == out_key6;
-  assign \$977  = \$975  & \$976 ;
-  assign \$978  = ~ in_done;
-  assign \$979  = in_full & \$978 ;
-  assign \$980  = \$979  & out_full;
-  assign \$981  = ~ out_done;
-  assign \$982  = \$980  & \$981 ;
-  assign \$983  = \$982  & in_keep[2];
-  assign \$984  = \$983  & out_keep[7];
-  assign \$985  = in_key2 == out_key7;
-  assign \$986  = \$984  & \$985 ;
-  assign \$987  = ~ in_done;
-  assign \$988  = in_full & \$987 ;
-  assign \$989  = \$988  & out_full;
-  assign \$990  = ~ out_done;
+  assign \$924  = \$919  | \$923 ;
+  assign \$925  = \$918  & \$924 ;
+  assign \$926  = \$916  | \$925 ;
+  assign \$927  = \$915  & \$926 ;
+  assign \$928  = \$913  | \$927 ;
+  assign \$929  = in_top[62:48] > out_top[62:48];
+  assign \$930  = out_top[62:48] > in_top[62:48];
+  assign \$931  = ~ \$930 ;
+  assign \$932  = in_top[47:32] > out_top[47:32];
+  assign \$933  = out_top[47:32] > in_top[47:32];
+  assign \$934  = ~ \$933 ;
+  assign \$935  = in_top[31:16] > out_top[31:16];
+  assign \$936  = out_top[31:16] > in_top[31:16];
+  assign \$937  = ~ \$936 ;
+  assign \$938  = in_top[15:0] > out_top[15:0];
+  assign \$939  = \$937  & \$938 ;
+  assign \$940  = \$935  | \$939 ;
+  assign \$941  = \$934  & \$940 ;
+  assign \$942  = \$932  | \$941 ;
+  assign \$943  = \$931  & \$942 ;
+  assign \$944  = \$929  | \$943 ;
+  assign \$945  = out_load ? \$928  : \$944 ;
+  assign \$946  = in_load ? \$912  : \$945 ;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$949  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$950  = ~ \$949 ;
+  assign \$951  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$952  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$953  = ~ \$952 ;
+  assign \$954  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$955  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$956  = ~ \$955 ;
+  assign \$957  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$958  = \$956  & \$957 ;
+  assign \$959  = \$954  | \$958 ;
+  assign \$960  = \$953  & \$959 ;
+  assign \$961  = \$951  | \$960 ;
+  assign \$962  = \$950  & \$961 ;
+  assign \$963  = \$948  | \$962 ;
+  assign \$964  = out_top[62:48] > in_next_top[62:48];
+  assign \$965  = in_next_top[62:48] > out_top[62:48];
+  assign \$966  = ~ \$965 ;
+  assign \$967  = out_top[47:32] > in_next_top[47:32];
+  assign \$968  = in_next_top[47:32] > out_top[47:32];
+  assign \$969  = ~ \$968 ;
+  assign \$970  = out_top[31:16] > in_next_top[31:16];
+  assign \$971  = in_next_top[31:16] > out_top[31:16];
+  assign \$972  = ~ \$971 ;
+  assign \$973  = out_top[15:0] > in_next_top[15:0];
+  assign \$974  = \$972  & \$973 ;
+  assign \$975  = \$970  | \$974 ;
+  assign \$976  = \$969  & \$975 ;
+  assign \$977  = \$967  | \$976 ;
+  assign \$978  = \$966  & \$977 ;
+  assign \$979  = \$964  | \$978 ;
+  assign \$980  = out_load ? \$963  : \$979 ;
+  assign \$981  = out_next_top[62:48] > in_top[62:48];
+  assign \$982  = in_top[62:48] > out_next_top[62:48];
+  assign \$983  = ~ \$982 ;
+  assign \$984  = out_next_top[47:32] > in_top[47:32];
+  assign \$985  = in_top[47:32] > out_next_top[47:32];
+  assign \$986  = ~ \$985 ;
+  assign \$987  = out_next_top[31:16] > in_top[31:16];
+  assign \$988  = in_top[31:16] > out_next_top[31:16];
+  assign \$989  = ~ \$988 ;
+  assign \$990  = out_next_top[15:0] > in_top[15:0];
   assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$991  & in_keep[3];
-  assign \$993  = \$992  & out_keep[0];
-  assign \$994  = in_key3 == out_key0;
-  assign \$995  = \$993  & \$994 ;
-  assign \$996  = ~ in_done;
-  assign \$997  = in_full & \$996 ;
-  assign \$998  = \$997  & out_full;
-  assign \$999  = ~ out_done;
-  assign \$1000  = \$998  & \$999 ;
-  assign \$1001  = \$1000  & in_keep[3];
-  assign \$1002  = \$1001  & out_keep[1];
-  assign \$1003  = in_key3 == out_key1;
-  assign \$1004  = \$1002  & \$1003 ;
-  assign \$1005  = ~ in_done;
-  assign \$1006  = in_full & \$1005 ;
-  assign \$1007  = \$1006  & out_full;
-  assign \$1008  = ~ out_done;
-  assign \$1009  = \$1007  & \$1008 ;
-  assign \$1010  = \$1009  & in_keep[3];
-  assign \$1011  = \$1010  & out_keep[2];
-  assign \$1012  = in_key3 == out_key2;
-  assign \$1013  = \$1011  & \$1012 ;
-  assign \$1014  = ~ in_done;
-  assign \$1015  = in_full & \$1014 ;
-  assign \$1016  = \$1015  & out_full;
-  assign \$1017  = ~ out_done;
-  assign \$1018  = \$1016  & \$1017 ;
-  assign \$1019  = \$1018  & in_keep[3];
-  assign \$1020  = \$1019  & out_keep[3];
-  assign \$1021  = in_key3 == out_key3;
-  assign \$1022  = \$1020  & \$1021 ;
+  assign \$992  = \$987  | \$991 ;
+  assign \$993  = \$986  & \$992 ;
+  assign \$994  = \$984  | \$993 ;
+  assign \$995  = \$983  & \$994 ;
+  assign \$996  = \$981  | \$995 ;
+  assign \$997  = out_top[62:48] > in_top[62:48];
+  assign \$998  = in_top[62:48] > out_top[62:48];
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = out_top[47:32] > in_top[47:32];
+  assign \$1001  = in_top[47:32] > out_top[47:32];
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = out_top[31:16] > in_top[31:16];
+  assign \$1004  = in_top[31:16] > out_top[31:16];
+  assign \$1005  = ~ \$1004 ;
+  assign \$1006  = out_top[15:0] > in_top[15:0];
+  assign \$1007  = \$1005  & \$1006 ;
+  assign \$1008  = \$1003  | \$1007 ;
+  assign \$1009  = \$1002  & \$1008 ;
+  assign \$1010  = \$1000  | \$1009 ;
+  assign \$1011  = \$999  & \$1010 ;
+  assign \$1012  = \$997  | \$1011 ;
+  assign \$1013  = out_load ? \$996  : \$1012 ;
+  assign \$1014  = in_load ? \$980  : \$1013 ;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = ~ in_done;
+  assign \$1017  = in_full & \$1016 ;
+  assign \$1018  = \$1017  & out_full;
+  assign \$1019  = ~ out_done;
+  assign \$1020  = \$1018  & \$1019 ;
+  assign \$1021  = \$1020  & in_keep[0];
+  assign \$1022  = \$1021  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
   assign \$1023  = ~ in_done;
   assign \$1024  = in_full & \$1023 ;
   assign \$1025  = \$1024  & out_full;
   assign \$1026  = ~ out_done;
   assign \$1027  = \$1025  & \$1026 ;
-  assign \$1028  = \$1027  & in_keep[3];
-  assign \$1029  = \$1028  & out_keep[4];
-  assign \$1030  = in_key3 == out_key4;
-  assign \$1031  = \$1029  & \$1030 ;
-  assign \$1032  = ~ in_done;
-  assign \$1033  = in_full & \$1032 ;
-  assign \$1034  = \$1033  & out_full;
-  assign \$1035  = ~ out_done;
-  assign \$1036  = \$1034  & \$1035 ;
-  assign \$1037  = \$1036  & in_keep[3];
-  assign \$1038  = \$1037  & out_keep[5];
-  assign \$1039  = in_key3 == out_key5;
-  assign \$1040  = \$1038  & \$1039 ;
-  assign \$1041  = ~ in_done;
-  assign \$1042  = in_full & \$1041 ;
-  assign \$1043  = \$1042  & out_full;
-  assign \$1044  = ~ out_done;
-  assign \$1045  = \$1043  & \$1044 ;
-  assign \$1046  = \$1045  & in_keep[3];
-  assign \$1047  = \$1046  & out_keep[6];
-  assign \$1048  = in_key3 == out_key6;
-  assign \$1049  = \$1047  & \$1048 ;
-  assign \$1050  = ~ in_done;
-  assign \$1051  = in_full & \$1050 ;
-  assign \$1052  = \$1051  & out_full;
-  assign \$1053  = ~ out_done;
-  assign \$1054  = \$1052  & \$1053 ;
-  assign \$1055  = \$1054  & in_keep[3];
-  assign \$1056  = \$1055  & out_keep[7];
-  assign \$1057  = in_key3 == out_key7;
-  assign \$1058  = \$1056  & \$1057 ;
-  assign \$1059  = ~ in_done;
-  assign \$1060  = in_full & \$1059 ;
-  assign \$1061  = \$1060  & out_full;
-  assign \$1062  = ~ out_done;
-  assign \$1063  = \$1061  & \$1062 ;
-  assign \$1064  = \$1063  & in_keep[4];
-  assign \$1065  = \$1064  & out_keep[0];
-  assign \$1066  = in_key4 == out_key0;
-  assign \$1067  = \$1065  & \$1066 ;
-  assign \$1068  = ~ in_done;
-  assign \$1069  = in_full & \$1068 ;
-  assign \$1070  = \$1069  & out_full;
-  assign \$1071  = ~ out_done;
-  assign \$1072  = \$1070  & \$1071 ;
-  assign \$1073  = \$1072  & in_keep[4];
-  assign \$1074  = \$1073  & out_keep[1];
-  assign \$1075  = in_key4 == out_key1;
+  assign \$1028  = \$1027  & in_keep[1];
+  assign \$1029  = \$1028  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1030  = ~ in_done;
+  assign \$1031  = in_full & \$1030 ;
+  assign \$1032  = \$1031  & out_full;
+  assign \$1033  = ~ out_done;
+  assign \$1034  = \$1032  & \$1033 ;
+  assign \$1035  = \$1034  & in_keep[2];
+  assign \$1036  = \$1035  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1037  = ~ in_done;
+  assign \$1038  = in_full & \$1037 ;
+  assign \$1039  = \$1038  & out_full;
+  assign \$1040  = ~ out_done;
+  assign \$1041  = \$1039  & \$1040 ;
+  assign \$1042  = \$1041  & in_keep[3];
+  assign \$1043  = \$1042  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1044  = ~ in_done;
+  assign \$1045  = in_full & \$1044 ;
+  assign \$1046  = \$1045  & out_full;
+  assign \$1047  = ~ out_done;
+  assign \$1048  = \$1046  & \$1047 ;
+  assign \$1049  = \$1048  & in_keep[4];
+  assign \$1050  = \$1049  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1051  = ~ in_done;
+  assign \$1052  = in_full & \$1051 ;
+  assign \$1053  = \$1052  & out_full;
+  assign \$1054  = ~ out_done;
+  assign \$1055  = \$1053  & \$1054 ;
+  assign \$1056  = \$1055  & in_keep[5];
+  assign \$1057  = \$1056  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1058  = ~ in_done;
+  assign \$1059  = in_full & \$1058 ;
+  assign \$1060  = \$1059  & out_full;
+  assign \$1061  = ~ out_done;
+  assign \$1062  = \$1060  & \$1061 ;
+  assign \$1063  = \$1062  & in_keep[6];
+  assign \$1064  = \$1063  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$1065  = ~ in_done;
+  assign \$1066  = in_full & \$1065 ;
+  assign \$1067  = \$1066  & out_full;
+  assign \$1068  = ~ out_done;
+  assign \$1069  = \$1067  & \$1068 ;
+  assign \$1070  = \$1069  & in_keep[7];
+  assign \$1071  = \$1070  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$1072  = ~ in_done;
+  assign \$1073  = in_full & \$1072 ;
+  assign \$1074  = \$1073  & out_full;
+  assign \$1075  = ~ out_done;
   assign \$1076  = \$1074  & \$1075 ;
-  assign \$1077  = ~ in_done;
-  assign \$1078  = in_full & \$1077 ;
-  assign \$1079  = \$1078  & out_full;
-  assign \$1080  = ~ out_done;
-  assign \$1081  = \$1079  & \$1080 ;
-  assign \$1082  = \$1081  & in_keep[4];
-  assign \$1083  = \$1082  & out_keep[2];
-  assign \$1084  = in_key4 == out_key2;
-  assign \$1085  = \$1083  & \$1084 ;
+  assign \$1077  = \$1076  & out_keep[7];
+  assign \$1078  = \$1077  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1079  = ~ in_done;
+  assign \$1080  = in_full & \$1079 ;
+  assign \$1081  = \$1080  & out_full;
+  assign \$1082  = ~ out_done;
+  assign \$1083  = \$1081  & \$1082 ;
+  assign \$1084  = \$1083  & out_keep[6];
+  assign \$1085  = \$1084  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
   assign \$1086  = ~ in_done;
   assign \$1087  = in_full & \$1086 ;
   assign \$1088  = \$1087  & out_full;
   assign \$1089  = ~ out_done;
   assign \$1090  = \$1088  & \$1089 ;
-  assign \$1091  = \$1090  & in_keep[4];
-  assign \$1092  = \$1091  & out_keep[3];
-  assign \$1093  = in_key4 == out_key3;
-  assign \$1094  = \$1092  & \$1093 ;
-  assign \$1095  = ~ in_done;
-  assign \$1096  = in_full & \$1095 ;
-  assign \$1097  = \$1096  & out_full;
-  assign \$1098  = ~ out_done;
-  assign \$1099  = \$1097  & \$1098 ;
-  assign \$1100  = \$1099  & in_keep[4];
-  assign \$1101  = \$1100  & out_keep[4];
-  assign \$1102  = in_key4 == out_key4;
-  assign \$1103  = \$1101  & \$1102 ;
-  assign \$1104  = ~ in_done;
-  assign \$1105  = in_full & \$1104 ;
-  assign \$1106  = \$1105  & out_full;
-  assign \$1107  = ~ out_done;
-  assign \$1108  = \$1106  & \$1107 ;
-  assign \$1109  = \$1108  & in_keep[4];
-  assign \$1110  = \$1109  & out_keep[5];
-  assign \$1111  = in_key4 == out_key5;
-  assign \$1112  = \$1110  & \$1111 ;
-  assign \$1113  = ~ in_done;
-  assign \$1114  = in_full & \$1113 ;
-  assign \$1115  = \$1114  & out_full;
-  assign \$1116  = ~ out_done;
-  assign \$1117  = \$1115  & \$1116 ;
-  assign \$1118  = \$1117  & in_keep[4];
-  assign \$1119  = \$1118  & out_keep[6];
-  assign \$1120  = in_key4 == out_key6;
-  assign \$1121  = \$1119  & \$1120 ;
-  assign \$1122  = ~ in_done;
-  assign \$1123  = in_full & \$1122 ;
-  assign \$1124  = \$1123  & out_full;
-  assign \$1125  = ~ out_done;
-  assign \$1126  = \$1124  & \$1125 ;
-  assign \$1127  = \$1126  & in_keep[4];
-  assign \$1128  = \$1127  & out_keep[7];
-  assign \$1129  = in_key4 == out_key7;
-  assign \$1130  = \$1128  & \$1129 ;
-  assign \$1131  = ~ in_done;
-  assign \$1132  = in_full & \$1131 ;
-  assign \$1133  = \$1132  & out_full;
-  assign \$1134  = ~ out_done;
-  assign \$1135  = \$1133  & \$1134 ;
-  assign \$1136  = \$1135  & in_keep[5];
-  assign \$1137  = \$1136  & out_keep[0];
-  assign \$1138  = in_key5 == out_key0;
+  assign \$1091  = \$1090  & out_keep[5];
+  assign \$1092  = \$1091  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1093  = ~ in_done;
+  assign \$1094  = in_full & \$1093 ;
+  assign \$1095  = \$1094  & out_full;
+  assign \$1096  = ~ out_done;
+  assign \$1097  = \$1095  & \$1096 ;
+  assign \$1098  = \$1097  & out_keep[4];
+  assign \$1099  = \$1098  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1100  = ~ in_done;
+  assign \$1101  = in_full & \$1100 ;
+  assign \$1102  = \$1101  & out_full;
+  assign \$1103  = ~ out_done;
+  assign \$1104  = \$1102  & \$1103 ;
+  assign \$1105  = \$1104  & out_keep[3];
+  assign \$1106  = \$1105  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1107  = ~ in_done;
+  assign \$1108  = in_full & \$1107 ;
+  assign \$1109  = \$1108  & out_full;
+  assign \$1110  = ~ out_done;
+  assign \$1111  = \$1109  & \$1110 ;
+  assign \$1112  = \$1111  & out_keep[2];
+  assign \$1113  = \$1112  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1114  = ~ in_done;
+  assign \$1115  = in_full & \$1114 ;
+  assign \$1116  = \$1115  & out_full;
+  assign \$1117  = ~ out_done;
+  assign \$1118  = \$1116  & \$1117 ;
+  assign \$1119  = \$1118  & out_keep[1];
+  assign \$1120  = \$1119  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$1121  = ~ in_done;
+  assign \$1122  = in_full & \$1121 ;
+  assign \$1123  = \$1122  & out_full;
+  assign \$1124  = ~ out_done;
+  assign \$1125  = \$1123  & \$1124 ;
+  assign \$1126  = \$1125  & out_keep[0];
+  assign \$1127  = \$1126  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$1128  = ~ in_done;
+  assign \$1129  = in_full & \$1128 ;
+  assign \$1130  = \$1129  & out_full;
+  assign \$1131  = ~ out_done;
+  assign \$1132  = \$1130  & \$1131 ;
+  assign \$1133  = \$1132  & in_keep[0];
+  assign \$1134  = \$1133  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1135  = ~ in_done;
+  assign \$1136  = in_full & \$1135 ;
+  assign \$1137  = \$1136  & out_full;
+  assign \$1138  = ~ out_done;
   assign \$1139  = \$1137  & \$1138 ;
-  assign \$1140  = ~ in_done;
-  assign \$1141  = in_full & \$1140 ;
-  assign \$1142  = \$1141  & out_full;
-  assign \$1143  = ~ out_done;
-  assign \$1144  = \$1142  & \$1143 ;
-  assign \$1145  = \$1144  & in_keep[5];
-  assign \$1146  = \$1145  & out_keep[1];
-  assign \$1147  = in_key5 == out_key1;
-  assign \$1148  = \$1146  & \$1147 ;
-  assign \$1149  = ~ in_done;
-  assign \$1150  = in_full & \$1149 ;
-  assign \$1151  = \$1150  & out_full;
-  assign \$1152  = ~ out_done;
-  assign \$1153  = \$1151  & \$1152 ;
-  assign \$1154  = \$1153  & in_keep[5];
-  assign \$1155  = \$1154  & out_keep[2];
-  assign \$1156  = in_key5 == out_key2;
-  assign \$1157  = \$1155  & \$1156 ;
+  assign \$1140  = \$1139  & out_keep[7];
+  assign \$1141  = \$1140  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1142  = \$1134 [19:0] > \$1141 [19:0];
+  assign \$1143  = ~ in_done;
+  assign \$1144  = in_full & \$1143 ;
+  assign \$1145  = \$1144  & out_full;
+  assign \$1146  = ~ out_done;
+  assign \$1147  = \$1145  & \$1146 ;
+  assign \$1148  = \$1147  & in_keep[0];
+  assign \$1149  = \$1148  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1150  = ~ in_done;
+  assign \$1151  = in_full & \$1150 ;
+  assign \$1152  = \$1151  & out_full;
+  assign \$1153  = ~ out_done;
+  assign \$1154  = \$1152  & \$1153 ;
+  assign \$1155  = \$1154  & out_keep[7];
+  assign \$1156  = \$1155  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1157  = \$1149 [19:0] == \$1156 [19:0];
   assign \$1158  = ~ in_done;
   assign \$1159  = in_full & \$1158 ;
   assign \$1160  = \$1159  & out_full;
   assign \$1161  = ~ out_done;
   assign \$1162  = \$1160  & \$1161 ;
-  assign \$1163  = \$1162  & in_keep[5];
-  assign \$1164  = \$1163  & out_keep[3];
-  assign \$1165  = in_key5 == out_key3;
-  assign \$1166  = \$1164  & \$1165 ;
-  assign \$1167  = ~ in_done;
-  assign \$1168  = in_full & \$1167 ;
-  assign \$1169  = \$1168  & out_full;
-  assign \$1170  = ~ out_done;
-  assign \$1171  = \$1169  & \$1170 ;
-  assign \$1172  = \$1171  & in_keep[5];
-  assign \$1173  = \$1172  & out_keep[4];
-  assign \$1174  = in_key5 == out_key4;
-  assign \$1175  = \$1173  & \$1174 ;
-  assign \$1176  = ~ in_done;
-  assign \$1177  = in_full & \$1176 ;
-  assign \$1178  = \$1177  & out_full;
-  assign \$1179  = ~ out_done;
-  assign \$1180  = \$1178  & \$1179 ;
-  assign \$1181  = \$1180  & in_keep[5];
-  assign \$1182  = \$1181  & out_keep[5];
-  assign \$1183  = in_key5 == out_key5;
+  assign \$1163  = \$1162  & in_keep[0];
+  assign \$1164  = \$1163  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1165  = ~ in_done;
+  assign \$1166  = in_full & \$1165 ;
+  assign \$1167  = \$1166  & out_full;
+  assign \$1168  = ~ out_done;
+  assign \$1169  = \$1167  & \$1168 ;
+  assign \$1170  = \$1169  & out_keep[7];
+  assign \$1171  = \$1170  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1172  = \$1164 [39:20] > \$1171 [39:20];
+  assign \$1173  = ~ in_done;
+  assign \$1174  = in_full & \$1173 ;
+  assign \$1175  = \$1174  & out_full;
+  assign \$1176  = ~ out_done;
+  assign \$1177  = \$1175  & \$1176 ;
+  assign \$1178  = \$1177  & in_keep[0];
+  assign \$1179  = \$1178  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1180  = ~ in_done;
+  assign \$1181  = in_full & \$1180 ;
+  assign \$1182  = \$1181  & out_full;
+  assign \$1183  = ~ out_done;
   assign \$1184  = \$1182  & \$1183 ;
-  assign \$1185  = ~ in_done;
-  assign \$1186  = in_full & \$1185 ;
-  assign \$1187  = \$1186  & out_full;
-  assign \$1188  = ~ out_done;
-  assign \$1189  = \$1187  & \$1188 ;
-  assign \$1190  = \$1189  & in_keep[5];
-  assign \$1191  = \$1190  & out_keep[6];
-  assign \$1192  = in_key5 == out_key6;
-  assign \$1193  = \$1191  & \$1192 ;
-  assign \$1194  = ~ in_done;
-  assign \$1195  = in_full & \$1194 ;
-  assign \$1196  = \$1195  & out_full;
-  assign \$1197  = ~ out_done;
-  assign \$1198  = \$1196  & \$1197 ;
-  assign \$1199  = \$1198  & in_keep[5];
+  assign \$1185  = \$1184  & out_keep[7];
+  assign \$1186  = \$1185  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1187  = \$1179 [39:20] == \$1186 [39:20];
+  assign \$1188  = ~ in_done;
+  assign \$1189  = in_full & \$1188 ;
+  assign \$1190  = \$1189  & out_full;
+  assign \$1191  = ~ out_done;
+  assign \$1192  = \$1190  & \$1191 ;
+  assign \$1193  = \$1192  & in_keep[0];
+  assign \$1194  = \$1193  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1195  = ~ in_done;
+  assign \$1196  = in_full & \$1195 ;
+  assign \$1197  = \$1196  & out_full;
+  assign \$1198  = ~ out_done;
+  assign \$1199  = \$1197  & \$1198 ;
   assign \$1200  = \$1199  & out_keep[7];
-  assign \$1201  = in_key5 == out_key7;
-  assign \$1202  = \$1200  & \$1201 ;
+  assign \$1201  = \$1200  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1202  = \$1194 [59:40] > \$1201 [59:40];
   assign \$1203  = ~ in_done;
   assign \$1204  = in_full & \$1203 ;
   assign \$1205  = \$1204  & out_full;
   assign \$1206  = ~ out_done;
   assign \$1207  = \$1205  & \$1206 ;
-  assign \$1208  = \$1207  & in_keep[6];
-  assign \$1209  = \$1208  & out_keep[0];
-  assign \$1210  = in_key6 == out_key0;
-  assign \$1211  = \$1209  & \$1210 ;
-  assign \$1212  = ~ in_done;
-  assign \$1213  = in_full & \$1212 ;
-  assign \$1214  = \$1213  & out_full;
-  assign \$1215  = ~ out_done;
-  assign \$1216  = \$1214  & \$1215 ;
-  assign \$1217  = \$1216  & in_keep[6];
-  assign \$1218  = \$1217  & out_keep[1];
-  assign \$1219  = in_key6 == out_key1;
-  assign \$1220  = \$1218  & \$1219 ;
-  assign \$1221  = ~ in_done;
-  assign \$1222  = in_full & \$1221 ;
-  assign \$1223  = \$1222  & out_full;
-  assign \$1224  = ~ out_done;
-  assign \$1225  = \$1223  & \$1224 ;
-  assign \$1226  = \$1225  & in_keep[6];
-  assign \$1227  = \$1226  & out_keep[2];
-  assign \$1228  = in_key6 == out_key2;
+  assign \$1208  = \$1207  & in_keep[0];
+  assign \$1209  = \$1208  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1210  = ~ in_done;
+  assign \$1211  = in_full & \$1210 ;
+  assign \$1212  = \$1211  & out_full;
+  assign \$1213  = ~ out_done;
+  assign \$1214  = \$1212  & \$1213 ;
+  assign \$1215  = \$1214  & out_keep[7];
+  assign \$1216  = \$1215  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1217  = \$1209 [59:40] == \$1216 [59:40];
+  assign \$1218  = ~ in_done;
+  assign \$1219  = in_full & \$1218 ;
+  assign \$1220  = \$1219  & out_full;
+  assign \$1221  = ~ out_done;
+  assign \$1222  = \$1220  & \$1221 ;
+  assign \$1223  = \$1222  & in_keep[0];
+  assign \$1224  = \$1223  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1225  = ~ in_done;
+  assign \$1226  = in_full & \$1225 ;
+  assign \$1227  = \$1226  & out_full;
+  assign \$1228  = ~ out_done;
   assign \$1229  = \$1227  & \$1228 ;
-  assign \$1230  = ~ in_done;
-  assign \$1231  = in_full & \$1230 ;
-  assign \$1232  = \$1231  & out_full;
-  assign \$1233  = ~ out_done;
-  assign \$1234  = \$1232  & \$1233 ;
-  assign \$1235  = \$1234  & in_keep[6];
-  assign \$1236  = \$1235  & out_keep[3];
-  assign \$1237  = in_key6 == out_key3;
-  assign \$1238  = \$1236  & \$1237 ;
-  assign \$1239  = ~ in_done;
-  assign \$1240  = in_full & \$1239 ;
-  assign \$1241  = \$1240  & out_full;
-  assign \$1242  = ~ out_done;
-  assign \$1243  = \$1241  & \$1242 ;
-  assign \$1244  = \$1243  & in_keep[6];
-  assign \$1245  = \$1244  & out_keep[4];
-  assign \$1246  = in_key6 == out_key4;
-  assign \$1247  = \$1245  & \$1246 ;
+  assign \$1230  = \$1229  & out_keep[7];
+  assign \$1231  = \$1230  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1232  = \$1224 [79:60] > \$1231 [79:60];
+  assign \$1233  = ~ in_done;
+  assign \$1234  = in_full & \$1233 ;
+  assign \$1235  = \$1234  & out_full;
+  assign \$1236  = ~ out_done;
+  assign \$1237  = \$1235  & \$1236 ;
+  assign \$1238  = \$1237  & in_keep[0];
+  assign \$1239  = \$1238  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1240  = ~ in_done;
+  assign \$1241  = in_full & \$1240 ;
+  assign \$1242  = \$1241  & out_full;
+  assign \$1243  = ~ out_done;
+  assign \$1244  = \$1242  & \$1243 ;
+  assign \$1245  = \$1244  & out_keep[7];
+  assign \$1246  = \$1245  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1247  = \$1239 [79:60] == \$1246 [79:60];
   assign \$1248  = ~ in_done;
   assign \$1249  = in_full & \$1248 ;
   assign \$1250  = \$1249  & out_full;
   assign \$1251  = ~ out_done;
   assign \$1252  = \$1250  & \$1251 ;
-  assign \$1253  = \$1252  & in_keep[6];
-  assign \$1254  = \$1253  & out_keep[5];
-  assign \$1255  = in_key6 == out_key5;
-  assign \$1256  = \$1254  & \$1255 ;
-  assign \$1257  = ~ in_done;
-  assign \$1258  = in_full & \$1257 ;
-  assign \$1259  = \$1258  & out_full;
-  assign \$1260  = ~ out_done;
-  assign \$1261  = \$1259  & \$1260 ;
-  assign \$1262  = \$1261  & in_keep[6];
-  assign \$1263  = \$1262  & out_keep[6];
-  assign \$1264  = in_key6 == out_key6;
-  assign \$1265  = \$1263  & \$1264 ;
-  assign \$1266  = ~ in_done;
-  assign \$1267  = in_full & \$1266 ;
-  assign \$1268  = \$1267  & out_full;
-  assign \$1269  = ~ out_done;
-  assign \$1270  = \$1268  & \$1269 ;
-  assign \$1271  = \$1270  & in_keep[6];
-  assign \$1272  = \$1271  & out_keep[7];
-  assign \$1273  = in_key6 == out_key7;
+  assign \$1253  = \$1252  & in_keep[0];
+  assign \$1254  = \$1253  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1255  = ~ in_done;
+  assign \$1256  = in_full & \$1255 ;
+  assign \$1257  = \$1256  & out_full;
+  assign \$1258  = ~ out_done;
+  assign \$1259  = \$1257  & \$1258 ;
+  assign \$1260  = \$1259  & out_keep[7];
+  assign \$1261  = \$1260  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1262  = \$1254 [83:80] > \$1261 [83:80];
+  assign \$1263  = ~ in_done;
+  assign \$1264  = in_full & \$1263 ;
+  assign \$1265  = \$1264  & out_full;
+  assign \$1266  = ~ out_done;
+  assign \$1267  = \$1265  & \$1266 ;
+  assign \$1268  = \$1267  & in_keep[0];
+  assign \$1269  = \$1268  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1270  = ~ in_done;
+  assign \$1271  = in_full & \$1270 ;
+  assign \$1272  = \$1271  & out_full;
+  assign \$1273  = ~ out_done;
   assign \$1274  = \$1272  & \$1273 ;
-  assign \$1275  = ~ in_done;
-  assign \$1276  = in_full & \$1275 ;
-  assign \$1277  = \$1276  & out_full;
-  assign \$1278  = ~ out_done;
-  assign \$1279  = \$1277  & \$1278 ;
-  assign \$1280  = \$1279  & in_keep[7];
-  assign \$1281  = \$1280  & out_keep[0];
-  assign \$1282  = in_key7 == out_key0;
-  assign \$1283  = \$1281  & \$1282 ;
-  assign \$1284  = ~ in_done;
-  assign \$1285  = in_full & \$1284 ;
-  assign \$1286  = \$1285  & out_full;
-  assign \$1287  = ~ out_done;
-  assign \$1288  = \$1286  & \$1287 ;
-  assign \$1289  = \$1288  & in_keep[7];
-  assign \$1290  = \$1289  & out_keep[1];
-  assign \$1291  = in_key7 == out_key1;
-  assign \$1292  = \$1290  & \$1291 ;
+  assign \$1275  = \$1274  & out_keep[7];
+  assign \$1276  = \$1275  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1277  = \$1269 [83:80] == \$1276 [83:80];
+  assign \$1278  = ~ in_done;
+  assign \$1279  = in_full & \$1278 ;
+  assign \$1280  = \$1279  & out_full;
+  assign \$1281  = ~ out_done;
+  assign \$1282  = \$1280  & \$1281 ;
+  assign \$1283  = \$1282  & in_keep[1];
+  assign \$1284  = \$1283  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1285  = ~ in_done;
+  assign \$1286  = in_full & \$1285 ;
+  assign \$1287  = \$1286  & out_full;
+  assign \$1288  = ~ out_done;
+  assign \$1289  = \$1287  & \$1288 ;
+  assign \$1290  = \$1289  & out_keep[6];
+  assign \$1291  = \$1290  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1292  = \$1284 [19:0] > \$1291 [19:0];
   assign \$1293  = ~ in_done;
   assign \$1294  = in_full & \$1293 ;
   assign \$1295  = \$1294  & out_full;
   assign \$1296  = ~ out_done;
   assign \$1297  = \$1295  & \$1296 ;
-  assign \$1298  = \$1297  & in_keep[7];
-  assign \$1299  = \$1298  & out_keep[2];
-  assign \$1300  = in_key7 == out_key2;
-  assign \$1301  = \$1299  & \$1300 ;
-  assign \$1302  = ~ in_done;
-  assign \$1303  = in_full & \$1302 ;
-  assign \$1304  = \$1303  & out_full;
-  assign \$1305  = ~ out_done;
-  assign \$1306  = \$1304  & \$1305 ;
-  assign \$1307  = \$1306  & in_keep[7];
-  assign \$1308  = \$1307  & out_keep[3];
-  assign \$1309  = in_key7 == out_key3;
-  assign \$1310  = \$1308  & \$1309 ;
-  assign \$1311  = ~ in_done;
-  assign \$1312  = in_full & \$1311 ;
-  assign \$1313  = \$1312  & out_full;
-  assign \$1314  = ~ out_done;
-  assign \$1315  = \$1313  & \$1314 ;
-  assign \$1316  = \$1315  & in_keep[7];
-  assign \$1317  = \$1316  & out_keep[4];
-  assign \$1318  = in_key7 == out_key4;
+  assign \$1298  = \$1297  & in_keep[1];
+  assign \$1299  = \$1298  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1300  = ~ in_done;
+  assign \$1301  = in_full & \$1300 ;
+  assign \$1302  = \$1301  & out_full;
+  assign \$1303  = ~ out_done;
+  assign \$1304  = \$1302  & \$1303 ;
+  assign \$1305  = \$1304  & out_keep[6];
+  assign \$1306  = \$1305  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1307  = \$1299 [19:0] == \$1306 [19:0];
+  assign \$1308  = ~ in_done;
+  assign \$1309  = in_full & \$1308 ;
+  assign \$1310  = \$1309  & out_full;
+  assign \$1311  = ~ out_done;
+  assign \$1312  = \$1310  & \$1311 ;
+  assign \$1313  = \$1312  & in_keep[1];
+  assign \$1314  = \$1313  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1315  = ~ in_done;
+  assign \$1316  = in_full & \$1315 ;
+  assign \$1317  = \$1316  & out_full;
+  assign \$1318  = ~ out_done;
   assign \$1319  = \$1317  & \$1318 ;
-  assign \$1320  = ~ in_done;
-  assign \$1321  = in_full & \$1320 ;
-  assign \$1322  = \$1321  & out_full;
-  assign \$1323  = ~ out_done;
-  assign \$1324  = \$1322  & \$1323 ;
-  assign \$1325  = \$1324  & in_keep[7];
-  assign \$1326  = \$1325  & out_keep[5];
-  assign \$1327  = in_key7 == out_key5;
-  assign \$1328  = \$1326  & \$1327 ;
-  assign \$1329  = ~ in_done;
-  assign \$1330  = in_full & \$1329 ;
-  assign \$1331  = \$1330  & out_full;
-  assign \$1332  = ~ out_done;
-  assign \$1333  = \$1331  & \$1332 ;
-  assign \$1334  = \$1333  & in_keep[7];
+  assign \$1320  = \$1319  & out_keep[6];
+  assign \$1321  = \$1320  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1322  = \$1314 [39:20] > \$1321 [39:20];
+  assign \$1323  = ~ in_done;
+  assign \$1324  = in_full & \$1323 ;
+  assign \$1325  = \$1324  & out_full;
+  assign \$1326  = ~ out_done;
+  assign \$1327  = \$1325  & \$1326 ;
+  assign \$1328  = \$1327  & in_keep[1];
+  assign \$1329  = \$1328  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1330  = ~ in_done;
+  assign \$1331  = in_full & \$1330 ;
+  assign \$1332  = \$1331  & out_full;
+  assign \$1333  = ~ out_done;
+  assign \$1334  = \$1332  & \$1333 ;
   assign \$1335  = \$1334  & out_keep[6];
-  assign \$1336  = in_key7 == out_key6;
-  assign \$1337  = \$1335  & \$1336 ;
+  assign \$1336  = \$1335  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1337  = \$1329 [39:20] == \$1336 [39:20];
   assign \$1338  = ~ in_done;
   assign \$1339  = in_full & \$1338 ;
   assign \$1340  = \$1339  & out_full;
   assign \$1341  = ~ out_done;
   assign \$1342  = \$1340  & \$1341 ;
-  assign \$1343  = \$1342  & in_keep[7];
-  assign \$1344  = \$1343  & out_keep[7];
-  assign \$1345  = in_key7 == out_key7;
-  assign \$1346  = \$1344  & \$1345 ;
-  assign \$1347  = | { eq0_7, eq0_6, eq0_5, eq0_4, eq0_3, eq0_2, eq0_1, eq0_0 };
-  assign \$1348  = eq0_0 ? s1_out_idx0 : 20'h00000;
-  assign \$1350  = eq0_1 ? s1_out_idx1 : 20'h00000;
-  assign \$1351  = \$1349  | \$1350 ;
-  assign \$1352  = eq0_2 ? s1_out_idx2 : 20'h00000;
-  assign \$1353  = \$1351  | \$1352 ;
-  assign \$1354  = eq0_3 ? s1_out_idx3 : 20'h00000;
-  assign \$1355  = \$1353  | \$1354 ;
-  assign \$1356  = eq0_4 ? s1_out_idx4 : 20'h00000;
-  assign \$1357  = \$1355  | \$1356 ;
-  assign \$1358  = eq0_5 ? s1_out_idx5 : 20'h00000;
-  assign \$1359  = \$1357  | \$1358 ;
-  assign \$1360  = eq0_6 ? s1_out_idx6 : 20'h00000;
-  assign \$1361  = \$1359  | \$1360 ;
-  assign \$1362  = eq0_7 ? s1_out_idx7 : 20'h00000;
-  assign \$1363  = \$1361  | \$1362 ;
-  assign \$1364  = | { eq1_7, eq1_6, eq1_5, eq1_4, eq1_3, eq1_2, eq1_1, eq1_0 };
-  assign \$1365  = eq1_0 ? s1_out_idx0 : 20'h00000;
-  assign \$1367  = eq1_1 ? s1_out_idx1 : 20'h00000;
-  assign \$1368  = \$1366  | \$1367 ;
-  assign \$1369  = eq1_2 ? s1_out_idx2 : 20'h00000;
-  assign \$1370  = \$1368  | \$1369 ;
-  assign \$1371  = eq1_3 ? s1_out_idx3 : 20'h00000;
-  assign \$1372  = \$1370  | \$1371 ;
-  assign \$1373  = eq1_4 ? s1_out_idx4 : 20'h00000;
-  assign \$1374  = \$1372  | \$1373 ;
-  assign \$1375  = eq1_5 ? s1_out_idx5 : 20'h00000;
-  assign \$1376  = \$1374  | \$1375 ;
-  assign \$1377  = eq1_6 ? s1_out_idx6 : 20'h00000;
-  assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = eq1_7 ? s1_out_idx7 : 20'h00000;
-  assign \$1380  = \$1378  | \$1379 ;
-  assign \$1381  = | { eq2_7, eq2_6, eq2_5, eq2_4, eq2_3, eq2_2, eq2_1, eq2_0 };
-  assign \$1382  = eq2_0 ? s1_out_idx0 : 20'h00000;
-  assign \$1384  = eq2_1 ? s1_out_idx1 : 20'h00000;
-  assign \$1385  = \$1383  | \$1384 ;
-  assign \$1386  = eq2_2 ? s1_out_idx2 : 20'h00000;
-  assign \$1387  = \$1385  | \$1386 ;
-  assign \$1388  = eq2_3 ? s1_out_idx3 : 20'h00000;
-  assign \$1389  = \$1387  | \$1388 ;
-  assign \$1390  = eq2_4 ? s1_out_idx4 : 20'h00000;
-  assign \$1391  = \$1389  | \$1390 ;
-  assign \$1392  = eq2_5 ? s1_out_idx5 : 20'h00000;
-  assign \$1393  = \$1391  | \$1392 ;
-  assign \$1394  = eq2_6 ? s1_out_idx6 : 20'h00000;
-  assign \$1395  = \$1393  | \$1394 ;
-  assign \$1396  = eq2_7 ? s1_out_idx7 : 20'h00000;
-  assign \$1397  = \$1395  | \$1396 ;
-  assign \$1398  = | { eq3_7, eq3_6, eq3_5, eq3_4, eq3_3, eq3_2, eq3_1, eq3_0 };
-  assign \$1399  = eq3_0 ? s1_out_idx0 : 20'h00000;
-  assign \$1401  = eq3_1 ? s1_out_idx1 : 20'h00000;
-  assign \$1402  = \$1400  | \$1401 ;
-  assign \$1403  = eq3_2 ? s1_out_idx2 : 20'h00000;
-  assign \$1404  = \$1402  | \$1403 ;
-  assign \$1405  = eq3_3 ? s1_out_idx3 : 20'h00000;
-  assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = eq3_4 ? s1_out_idx4 : 20'h00000;
-  assign \$1408  = \$1406  | \$1407 ;
-  assign \$1409  = eq3_5 ? s1_out_idx5 : 20'h00000;
-  assign \$1410  = \$1408  | \$1409 ;
-  assign \$1411  = eq3_6 ? s1_out_idx6 : 20'h00000;
-  assign \$1412  = \$1410  | \$1411 ;
-  assign \$1413  = eq3_7 ? s1_out_idx7 : 20'h00000;
-  assign \$1414  = \$1412  | \$1413 ;
-  assign \$1415  = | { eq4_7, eq4_6, eq4_5, eq4_4, eq4_3, eq4_2, eq4_1, eq4_0 };
-  assign \$1416  = eq4_0 ? s1_out_idx0 : 20'h00000;
-  assign \$1418  = eq4_1 ? s1_out_idx1 : 20'h00000;
-  assign \$1419  = \$1417  | \$1418 ;
-  assign \$1420  = eq4_2 ? s1_out_idx2 : 20'h00000;
-  assign \$1421  = \$1419  | \$1420 ;
-  assign \$1422  = eq4_3 ? s1_out_idx3 : 20'h00000;
-  assign \$1423  = \$1421  | \$1422 ;
-  assign \$1424  = eq4_4 ? s1_out_idx4 : 20'h00000;
-  assign \$1425  = \$1423  | \$1424 ;
-  assign \$1426  = eq4_5 ? s1_out_idx5 : 20'h00000;
-  assign \$1427  = \$1425  | \$1426 ;
-  assign \$1428  = eq4_6 ? s1_out_idx6 : 20'h00000;
-  assign \$1429  = \$1427  | \$1428 ;
-  assign \$1430  = eq4_7 ? s1_out_idx7 : 20'h00000;
-  assign \$1431  = \$1429  | \$1430 ;
-  assign \$1432  = | { eq5_7, eq5_6, eq5_5, eq5_4, eq5_3, eq5_2, eq5_1, eq5_0 };
-  assign \$1433  = eq5_0 ? s1_out_idx0 : 20'h00000;
-  assign \$1435  = eq5_1 ? s1_out_idx1 : 20'h00000;
-  assign \$1436  = \$1434  | \$1435 ;
-  assign \$1437  = eq5_2 ? s1_out_idx2 : 20'h00000;
-  assign \$1438  = \$1436  | \$1437 ;
-  assign \$1439  = eq5_3 ? s1_out_idx3 : 20'h00000;
-  assign \$1440  = \$1438  | \$1439 ;
-  assign \$1441  = eq5_4 ? s1_out_idx4 : 20'h00000;
-  assign \$1442  = \$1440  | \$1441 ;
-  assign \$1443  = eq5_5 ? s1_out_idx5 : 20'h00000;
-  assign \$1444  = \$1442  | \$1443 ;
-  assign \$1445  = eq5_6 ? s1_out_idx6 : 20'h00000;
-  assign \$1446  = \$1444  | \$1445 ;
-  assign \$1447  = eq5_7 ? s1_out_idx7 : 20'h00000;
-  assign \$1448  = \$1446  | \$1447 ;
-  assign \$1449  = | { eq6_7, eq6_6, eq6_5, eq6_4, eq6_3, eq6_2, eq6_1, eq6_0 };
-  assign \$1450  = eq6_0 ? s1_out_idx0 : 20'h00000;
-  assign \$1452  = eq6_1 ? s1_out_idx1 : 20'h00000;
-  assign \$1453  = \$1451  | \$1452 ;
-  assign \$1454  = eq6_2 ? s1_out_idx2 : 20'h00000;
-  assign \$1455  = \$1453  | \$1454 ;
-  assign \$1456  = eq6_3 ? s1_out_idx3 : 20'h00000;
-  assign \$1457  = \$1455  | \$1456 ;
-  assign \$1458  = eq6_4 ? s1_out_idx4 : 20'h00000;
-  assign \$1459  = \$1457  | \$1458 ;
-  assign \$1460  = eq6_5 ? s1_out_idx5 : 20'h00000;
-  assign \$1461  = \$1459  | \$1460 ;
-  assign \$1462  = eq6_6 ? s1_out_idx6 : 20'h00000;
-  assign \$1463  = \$1461  | \$1462 ;
-  assign \$1464  = eq6_7 ? s1_out_idx7 : 20'h00000;
-  assign \$1465  = \$1463  | \$1464 ;
-  assign \$1466  = | { eq7_7, eq7_6, eq7_5, eq7_4, eq7_3, eq7_2, eq7_1, eq7_0 };
-  assign \$1467  = eq7_0 ? s1_out_idx0 : 20'h00000;
-  assign \$1469  = eq7_1 ? s1_out_idx1 : 20'h00000;
-  assign \$1470  = \$1468  | \$1469 ;
-  assign \$1471  = eq7_2 ? s1_out_idx2 : 20'h00000;
-  assign \$1472  = \$1470  | \$1471 ;
-  assign \$1473  = eq7_3 ? s1_out_idx3 : 20'h00000;
-  assign \$1474  = \$1472  | \$1473 ;
-  assign \$1475  = eq7_4 ? s1_out_idx4 : 20'h00000;
-  assign \$1476  = \$1474  | \$1475 ;
-  assign \$1477  = eq7_5 ? s1_out_idx5 : 20'h00000;
-  assign \$1478  = \$1476  | \$1477 ;
-  assign \$1479  = eq7_6 ? s1_out_idx6 : 20'h00000;
-  assign \$1480  = \$1478  | \$1479 ;
-  assign \$1481  = eq7_7 ? s1_out_idx7 : 20'h00000;
-  assign \$1482  = \$1480  | \$1481 ;
-  assign \$1484  = 1'h0 + \$signal$99 [0];
-  assign \$1485  = ! \$1484 ;
-  assign \$1486  = \$signal$99 [1] & \$1485 ;
-  assign \$1487  = 1'h0 + \$signal$99 [0];
-  assign \$1488  = \$1487  + \$signal$99 [1];
-  assign \$1489  = ! \$1488 ;
-  assign \$1490  = \$signal$99 [2] & \$1489 ;
-  assign \$1491  = 1'h0 + \$signal$99 [0];
-  assign \$1492  = \$1491  + \$signal$99 [1];
-  assign \$1493  = \$1492  + \$signal$99 [2];
-  assign \$1494  = ! \$1493 ;
-  assign \$1495  = \$signal$99 [3] & \$1494 ;
-  assign \$1496  = 1'h0 + \$signal$99 [0];
-  assign \$1497  = \$1496  + \$signal$99 [1];
-  assign \$1498  = \$1497  + \$signal$99 [2];
-  assign \$1499  = \$1498  + \$signal$99 [3];
-  assign \$1500  = ! \$1499 ;
-  assign \$1501  = \$signal$99 [4] & \$1500 ;
-  assign \$1502  = 1'h0 + \$signal$99 [0];
-  assign \$1503  = \$1502  + \$signal$99 [1];
-  assign \$1504  = \$1503  + \$signal$99 [2];
-  assign \$1505  = \$1504  + \$signal$99 [3];
-  assign \$1506  = \$1505  + \$signal$99 [4];
-  assign \$1507  = ! \$1506 ;
-  assign \$1508  = \$signal$99 [5] & \$1507 ;
-  assign \$1509  = 1'h0 + \$signal$99 [0];
-  assign \$1510  = \$1509  + \$signal$99 [1];
-  assign \$1511  = \$1510  + \$signal$99 [2];
-  assign \$1512  = \$1511  + \$signal$99 [3];
-  assign \$1513  = \$1512  + \$signal$99 [4];
-  assign \$1514  = \$1513  + \$signal$99 [5];
-  assign \$1515  = ! \$1514 ;
-  assign \$1516  = \$signal$99 [6] & \$1515 ;
-  assign \$1517  = 1'h0 + \$signal$99 [0];
-  assign \$1518  = \$1517  + \$signal$99 [1];
-  assign \$1519  = \$1518  + \$signal$99 [2];
-  assign \$1520  = \$1519  + \$signal$99 [3];
-  assign \$1521  = \$1520  + \$signal$99 [4];
-  assign \$1522  = \$1521  + \$signal$99 [5];
-  assign \$1523  = \$1522  + \$signal$99 [6];
-  assign \$1524  = ! \$1523 ;
-  assign \$1525  = \$signal$99 [7] & \$1524 ;
-  assign \$1526  = 1'h0 + \$signal$99 [0];
-  assign \$1527  = \$1526  == 1'h1;
-  assign \$1528  = \$signal$99 [1] & \$1527 ;
-  assign \$1529  = 1'h0 + \$signal$99 [0];
-  assign \$1530  = \$1529  + \$signal$99 [1];
-  assign \$1531  = \$1530  == 1'h1;
-  assign \$1532  = \$signal$99 [2] & \$1531 ;
-  assign \$1533  = 1'h0 + \$signal$99 [0];
-  assign \$1534  = \$1533  + \$signal$99 [1];
-  assign \$1535  = \$1534  + \$signal$99 [2];
-  assign \$1536  = \$1535  == 1'h1;
-  assign \$1537  = \$signal$99 [3] & \$1536 ;
-  assign \$1538  = 1'h0 + \$signal$99 [0];
-  assign \$1539  = \$1538  + \$signal$99 [1];
-  assign \$1540  = \$1539  + \$signal$99 [2];
-  assign \$1541  = \$1540  + \$signal$99 [3];
-  assign \$1542  = \$1541  == 1'h1;
-  assign \$1543  = \$signal$99 [4] & \$1542 ;
-  assign \$1544  = 1'h0 + \$signal$99 [0];
-  assign \$1545  = \$1544  + \$signal$99 [1];
-  assign \$1546  = \$1545  + \$signal$99 [2];
-  assign \$1547  = \$1546  + \$signal$99 [3];
-  assign \$1548  = \$1547  + \$signal$99 [4];
-  assign \$1549  = \$1548  == 1'h1;
-  assign \$1550  = \$signal$99 [5] & \$1549 ;
-  assign \$1551  = 1'h0 + \$signal$99 [0];
-  assign \$1552  = \$1551  + \$signal$99 [1];
-  assign \$1553  = \$1552  + \$signal$99 [2];
-  assign \$1554  = \$1553  + \$signal$99 [3];
-  assign \$1555  = \$1554  + \$signal$99 [4];
-  assign \$1556  = \$1555  + \$signal$99 [5];
-  assign \$1557  = \$1556  == 1'h1;
-  assign \$1558  = \$signal$99 [6] & \$1557 ;
-  assign \$1559  = 1'h0 + \$signal$99 [0];
-  assign \$1560  = \$1559  + \$signal$99 [1];
-  assign \$1561  = \$1560  + \$signal$99 [2];
-  assign \$1562  = \$1561  + \$signal$99 [3];
-  assign \$1563  = \$1562  + \$signal$99 [4];
-  assign \$1564  = \$1563  + \$signal$99 [5];
-  assign \$1565  = \$1564  + \$signal$99 [6];
-  assign \$1566  = \$1565  == 1'h1;
-  assign \$1567  = \$signal$99 [7] & \$1566 ;
-  assign \$1568  = 1'h0 + \$signal$99 [0];
-  assign \$1569  = \$1568  + \$signal$99 [1];
-  assign \$1570  = \$1569  == 2'h2;
-  assign \$1571  = \$signal$99 [2] & \$1570 ;
-  assign \$1572  = 1'h0 + \$signal$99 [0];
-  assign \$1573  = \$1572  + \$signal$99 [1];
-  assign \$1574  = \$1573  + \$signal$99 [2];
-  assign \$1575  = \$1574  == 2'h2;
-  assign \$1576  = \$signal$99 [3] & \$1575 ;
-  assign \$1577  = 1'h0 + \$signal$99 [0];
-  assign \$1578  = \$1577  + \$signal$99 [1];
-  assign \$1579  = \$1578  + \$signal$99 [2];
-  assign \$1580  = \$1579  + \$signal$99 [3];
-  assign \$1581  = \$1580  == 2'h2;
-  assign \$1582  = \$signal$99 [4] & \$1581 ;
-  assign \$1583  = 1'h0 + \$signal$99 [0];
-  assign \$1584  = \$1583  + \$signal$99 [1];
-  assign \$1585  = \$1584  + \$signal$99 [2];
-  assign \$1586  = \$1585  + \$signal$99 [3];
-  assign \$1587  = \$1586  + \$signal$99 [4];
-  assign \$1588  = \$1587  == 2'h2;
-  assign \$1589  = \$signal$99 [5] & \$1588 ;
-  assign \$1590  = 1'h0 + \$signal$99 [0];
-  assign \$1591  = \$1590  + \$signal$99 [1];
-  assign \$1592  = \$1591  + \$signal$99 [2];
-  assign \$1593  = \$1592  + \$signal$99 [3];
-  assign \$1594  = \$1593  + \$signal$99 [4];
-  assign \$1595  = \$1594  + \$signal$99 [5];
-  assign \$1596  = \$1595  == 2'h2;
-  assign \$1597  = \$signal$99 [6] & \$1596 ;
-  assign \$1598  = 1'h0 + \$signal$99 [0];
-  assign \$1599  = \$1598  + \$signal$99 [1];
-  assign \$1600  = \$1599  + \$signal$99 [2];
-  assign \$1601  = \$1600  + \$signal$99 [3];
-  assign \$1602  = \$1601  + \$signal$99 [4];
-  assign \$1603  = \$1602  + \$signal$99 [5];
-  assign \$1604  = \$1603  + \$signal$99 [6];
-  assign \$1605  = \$1604  == 2'h2;
-  assign \$1606  = \$signal$99 [7] & \$1605 ;
-  assign \$1607  = 1'h0 + \$signal$99 [0];
-  assign \$1608  = \$1607  + \$signal$99 [1];
-  assign \$1609  = \$1608  + \$signal$99 [2];
-  assign \$1610  = \$1609  == 2'h3;
-  assign \$1611  = \$signal$99 [3] & \$1610 ;
-  assign \$1612  = 1'h0 + \$signal$99 [0];
-  assign \$1613  = \$1612  + \$signal$99 [1];
-  assign \$1614  = \$1613  + \$signal$99 [2];
-  assign \$1615  = \$1614  + \$signal$99 [3];
-  assign \$1616  = \$1615  == 2'h3;
-  assign \$1617  = \$signal$99 [4] & \$1616 ;
-  assign \$1618  = 1'h0 + \$signal$99 [0];
-  assign \$1619  = \$1618  + \$signal$99 [1];
-  assign \$1620  = \$1619  + \$signal$99 [2];
-  assign \$1621  = \$1620  + \$signal$99 [3];
-  assign \$1622  = \$1621  + \$signal$99 [4];
-  assign \$1623  = \$1622  == 2'h3;
-  assign \$1624  = \$signal$99 [5] & \$1623 ;
-  assign \$1625  = 1'h0 + \$signal$99 [0];
-  assign \$1626  = \$1625  + \$signal$99 [1];
-  assign \$1627  = \$1626  + \$signal$99 [2];
-  assign \$1628  = \$1627  + \$signal$99 [3];
-  assign \$1629  = \$1628  + \$signal$99 [4];
-  assign \$1630  = \$1629  + \$signal$99 [5];
-  assign \$1631  = \$1630  == 2'h3;
-  assign \$1632  = \$signal$99 [6] & \$1631 ;
-  assign \$1633  = 1'h0 + \$signal$99 [0];
-  assign \$1634  = \$1633  + \$signal$99 [1];
-  assign \$1635  = \$1634  + \$signal$99 [2];
-  assign \$1636  = \$1635  + \$signal$99 [3];
-  assign \$1637  = \$1636  + \$signal$99 [4];
-  assign \$1638  = \$1637  + \$signal$99 [5];
-  assign \$1639  = \$1638  + \$signal$99 [6];
-  assign \$1640  = \$1639  == 2'h3;
-  assign \$1641  = \$signal$99 [7] & \$1640 ;
-  assign \$1642  = 1'h0 + \$signal$99 [0];
-  assign \$1643  = \$1642  + \$signal$99 [1];
-  assign \$1644  = \$1643  + \$signal$99 [2];
-  assign \$1645  = \$1644  + \$signal$99 [3];
-  assign \$1646  = \$1645  == 3'h4;
-  assign \$1647  = \$signal$99 [4] & \$1646 ;
-  assign \$1648  = 1'h0 + \$signal$99 [0];
-  assign \$1649  = \$1648  + \$signal$99 [1];
-  assign \$1650  = \$1649  + \$signal$99 [2];
-  assign \$1651  = \$1650  + \$signal$99 [3];
-  assign \$1652  = \$1651  + \$signal$99 [4];
-  assign \$1653  = \$1652  == 3'h4;
-  assign \$1654  = \$signal$99 [5] & \$1653 ;
-  assign \$1655  = 1'h0 + \$signal$99 [0];
-  assign \$1656  = \$1655  + \$signal$99 [1];
-  assign \$1657  = \$1656  + \$signal$99 [2];
-  assign \$1658  = \$1657  + \$signal$99 [3];
-  assign \$1659  = \$1658  + \$signal$99 [4];
-  assign \$1660  = \$1659  + \$signal$99 [5];
-  assign \$1661  = \$1660  == 3'h4;
-  assign \$1662  = \$signal$99 [6] & \$1661 ;
-  assign \$1663  = 1'h0 + \$signal$99 [0];
-  assign \$1664  = \$1663  + \$signal$99 [1];
-  assign \$1665  = \$1664  + \$signal$99 [2];
-  assign \$1666  = \$1665  + \$signal$99 [3];
-  assign \$1667  = \$1666  + \$signal$99 [4];
-  assign \$1668  = \$1667  + \$signal$99 [5];
-  assign \$1669  = \$1668  + \$signal$99 [6];
-  assign \$1670  = \$1669  == 3'h4;
-  assign \$1671  = \$signal$99 [7] & \$1670 ;
-  assign \$1672  = 1'h0 + \$signal$99 [0];
-  assign \$1673  = \$1672  + \$signal$99 [1];
-  assign \$1674  = \$1673  + \$signal$99 [2];
-  assign \$1675  = \$1674  + \$signal$99 [3];
-  assign \$1676  = \$1675  + \$signal$99 [4];
-  assign \$1677  = \$1676  == 3'h5;
-  assign \$1678  = \$signal$99 [5] & \$1677 ;
-  assign \$1679  = 1'h0 + \$signal$99 [0];
-  assign \$1680  = \$1679  + \$signal$99 [1];
-  assign \$1681  = \$1680  + \$signal$99 [2];
-  assign \$1682  = \$1681  + \$signal$99 [3];
-  assign \$1683  = \$1682  + \$signal$99 [4];
-  assign \$1684  = \$1683  + \$signal$99 [5];
-  assign \$1685  = \$1684  == 3'h5;
-  assign \$1686  = \$signal$99 [6] & \$1685 ;
-  assign \$1687  = 1'h0 + \$signal$99 [0];
-  assign \$1688  = \$1687  + \$signal$99 [1];
-  assign \$1689  = \$1688  + \$signal$99 [2];
-  assign \$1690  = \$1689  + \$signal$99 [3];
-  assign \$1691  = \$1690  + \$signal$99 [4];
-  assign \$1692  = \$1691  + \$signal$99 [5];
-  assign \$1693  = \$1692  + \$signal$99 [6];
-  assign \$1694  = \$1693  == 3'h5;
-  assign \$1695  = \$signal$99 [7] & \$1694 ;
-  assign \$1696  = 1'h0 + \$signal$99 [0];
-  assign \$1697  = \$1696  + \$signal$99 [1];
-  assign \$1698  = \$1697  + \$signal$99 [2];
-  assign \$1699  = \$1698  + \$signal$99 [3];
-  assign \$1700  = \$1699  + \$signal$99 [4];
-  assign \$1701  = \$1700  + \$signal$99 [5];
-  assign \$1702  = \$1701  == 3'h6;
-  assign \$1703  = \$signal$99 [6] & \$1702 ;
-  assign \$1704  = 1'h0 + \$signal$99 [0];
-  assign \$1705  = \$1704  + \$signal$99 [1];
-  assign \$1706  = \$1705  + \$signal$99 [2];
-  assign \$1707  = \$1706  + \$signal$99 [3];
-  assign \$1708  = \$1707  + \$signal$99 [4];
-  assign \$1709  = \$1708  + \$signal$99 [5];
-  assign \$1710  = \$1709  + \$signal$99 [6];
-  assign \$1711  = \$1710  == 3'h6;
-  assign \$1712  = \$signal$99 [7] & \$1711 ;
-  assign \$1713  = 1'h0 + \$signal$99 [0];
-  assign \$1714  = \$1713  + \$signal$99 [1];
-  assign \$1715  = \$1714  + \$signal$99 [2];
-  assign \$1716  = \$1715  + \$signal$99 [3];
-  assign \$1717  = \$1716  + \$signal$99 [4];
-  assign \$1718  = \$1717  + \$signal$99 [5];
-  assign \$1719  = \$1718  + \$signal$99 [6];
-  assign \$1720  = \$1719  == 3'h7;
-  assign \$1721  = \$signal$99 [7] & \$1720 ;
-  assign \$1722  = 1'h0 + \$signal$99 [0];
-  assign \$1723  = \$1722  + \$signal$99 [1];
-  assign \$1724  = \$1723  + \$signal$99 [2];
-  assign \$1725  = \$1724  + \$signal$99 [3];
-  assign \$1726  = \$1725  + \$signal$99 [4];
-  assign \$1727  = \$1726  + \$signal$99 [5];
-  assign \$1728  = \$1727  + \$signal$99 [6];
-  assign \$1729  = \$1728  + \$signal$99 [7];
-  assign \$1730  = \$1729  > 1'h0;
-  assign \$1731  = 1'h0 + \$signal$99 [0];
-  assign \$1732  = \$1731  + \$signal$99 [1];
-  assign \$1733  = \$1732  + \$signal$99 [2];
-  assign \$1734  = \$1733  + \$signal$99 [3];
-  assign \$1735  = \$1734  + \$signal$99 [4];
-  assign \$1736  = \$1735  + \$signal$99 [5];
-  assign \$1737  = \$1736  + \$signal$99 [6];
-  assign \$1738  = \$1737  + \$signal$99 [7];
-  assign \$1739  = \$1738  > 1'h1;
-  assign \$1740  = 1'h0 + \$signal$99 [0];
-  assign \$1741  = \$1740  + \$signal$99 [1];
-  assign \$1742  = \$1741  + \$signal$99 [2];
-  assign \$1743  = \$1742  + \$signal$99 [3];
-  assign \$1744  = \$1743  + \$signal$99 [4];
-  assign \$1745  = \$1744  + \$signal$99 [5];
-  assign \$1746  = \$1745  + \$signal$99 [6];
-  assign \$1747  = \$1746  + \$signal$99 [7];
-  assign \$1748  = \$1747  > 2'h2;
-  assign \$1749  = 1'h0 + \$signal$99 [0];
-  assign \$1750  = \$1749  + \$signal$99 [1];
-  assign \$1751  = \$1750  + \$signal$99 [2];
-  assign \$1752  = \$1751  + \$signal$99 [3];
-  assign \$1753  = \$1752  + \$signal$99 [4];
-  assign \$1754  = \$1753  + \$signal$99 [5];
-  assign \$1755  = \$1754  + \$signal$99 [6];
-  assign \$1756  = \$1755  + \$signal$99 [7];
-  assign \$1757  = \$1756  > 2'h3;
-  assign \$1758  = 1'h0 + \$signal$99 [0];
-  assign \$1759  = \$1758  + \$signal$99 [1];
-  assign \$1760  = \$1759  + \$signal$99 [2];
-  assign \$1761  = \$1760  + \$signal$99 [3];
-  assign \$1762  = \$1761  + \$signal$99 [4];
-  assign \$1763  = \$1762  + \$signal$99 [5];
-  assign \$1764  = \$1763  + \$signal$99 [6];
-  assign \$1765  = \$1764  + \$signal$99 [7];
-  assign \$1766  = \$1765  > 3'h4;
-  assign \$1767  = 1'h0 + \$signal$99 [0];
-  assign \$1768  = \$1767  + \$signal$99 [1];
-  assign \$1769  = \$1768  + \$signal$99 [2];
-  assign \$1770  = \$1769  + \$signal$99 [3];
-  assign \$1771  = \$1770  + \$signal$99 [4];
-  assign \$1772  = \$1771  + \$signal$99 [5];
-  assign \$1773  = \$1772  + \$signal$99 [6];
-  assign \$1774  = \$1773  + \$signal$99 [7];
-  assign \$1775  = \$1774  > 3'h5;
-  assign \$1776  = 1'h0 + \$signal$99 [0];
-  assign \$1777  = \$1776  + \$signal$99 [1];
-  assign \$1778  = \$1777  + \$signal$99 [2];
-  assign \$1779  = \$1778  + \$signal$99 [3];
-  assign \$1780  = \$1779  + \$signal$99 [4];
-  assign \$1781  = \$1780  + \$signal$99 [5];
-  assign \$1782  = \$1781  + \$signal$99 [6];
-  assign \$1783  = \$1782  + \$signal$99 [7];
-  assign \$1784  = \$1783  > 3'h6;
-  assign \$1785  = 1'h0 + \$signal$99 [0];
-  assign \$1786  = \$1785  + \$signal$99 [1];
-  assign \$1787  = \$1786  + \$signal$99 [2];
-  assign \$1788  = \$1787  + \$signal$99 [3];
-  assign \$1789  = \$1788  + \$signal$99 [4];
-  assign \$1790  = \$1789  + \$signal$99 [5];
-  assign \$1791  = \$1790  + \$signal$99 [6];
-  assign \$1792  = \$1791  + \$signal$99 [7];
-  assign \$1793  = \$1792  > 3'h7;
-  assign \$1794  = match2_valid & \$signal ;
-  assign \$1795  = ~ \$signal ;
-  assign \$1796  = match2_valid & \$signal ;
-  assign \$1797  = ~ pairs__valid;
-  assign \$1798  = \$1797  | pairs__ready;
-  assign \$1799  = \$1796  & \$1798 ;
-  always @(posedge clk)
-    match0_valid <= \$1800 ;
-  always @(posedge clk)
-    match1_valid <= \$1801 ;
-  always @(posedge clk)
-    match2_valid <= \$1802 ;
-  always @(posedge clk)
-    match0_load_r <= \$1803 ;
-  always @(posedge clk)
-    in_done <= \$1804 ;
-  always @(posedge clk)
-    in_skid_keep <= \$1805 ;
-  always @(posedge clk)
-    in_skid_last <= \$1806 ;
-  always @(posedge clk)
-    in_skid_top <= \$1807 ;
-  always @(posedge clk)
-    in_skid_key0 <= \$1808 ;
-  always @(posedge clk)
-    in_skid_key1 <= \$1809 ;
-  always @(posedge clk)
-    in_skid_key2 <= \$1810 ;
-  always @(posedge clk)
-    in_skid_key3 <= \$1811 ;
-  always @(posedge clk)
-    in_skid_key4 <= \$1812 ;
-  always @(posedge clk)
-    in_skid_key5 <= \$1813 ;
-  always @(posedge clk)
-    in_skid_key6 <= \$1814 ;
-  always @(posedge clk)
-    in_skid_key7 <= \$1815 ;
-  always @(posedge clk)
-    in_skid_idx0 <= \$1816 ;
-  always @(posedge clk)
-    in_skid_idx1 <= \$1817 ;
-  always @(posedge clk)
-    in_skid_idx2 <= \$1818 ;
-  always @(posedge clk)
-    in_skid_idx3 <= \$1819 ;
-  always @(posedge clk)
-    in_skid_idx4 <= \$1820 ;
-  always @(posedge clk)
-    in_skid_idx5 <= \$1821 ;
-  always @(posedge clk)
-    in_skid_idx6 <= \$1822 ;
-  always @(posedge clk)
-    in_skid_idx7 <= \$1823 ;
-  always @(posedge clk)
-    in_next_full <= \$1824 ;
-  always @(posedge clk)
-    in_skid_full <= \$1825 ;
-  always @(posedge clk)
-    in_next_keep <= \$1826 ;
-  always @(posedge clk)
-    in_next_last <= \$1827 ;
-  always @(posedge clk)
-    in_next_top <= \$1828 ;
-  always @(posedge clk)
-    in_next_key0 <= \$1829 ;
-  always @(posedge clk)
-    in_next_key1 <= \$1830 ;
-  always @(posedge clk)
-    in_next_key2 <= \$1831 ;
-  always @(posedge clk)
-    in_next_key3 <= \$1832 ;
-  always @(posedge clk)
-    in_next_key4 <= \$1833 ;
-  always @(posedge clk)
-    in_next_key5 <= \$1834 ;
-  always @(posedge clk)
-    in_next_key6 <= \$1835 ;
-  always @(posedge clk)
-    in_next_key7 <= \$1836 ;
-  always @(posedge clk)
-    in_next_idx0 <= \$1837 ;
-  always @(posedge clk)
-    in_next_idx1 <= \$1838 ;
-  always @(posedge clk)
-    in_next_idx2 <= \$1839 ;
-  always @(posedge clk)
-    in_next_idx3 <= \$1840 ;
-  always @(posedge clk)
-    in_next_idx4 <= \$1841 ;
-  always @(posedge clk)
-    in_next_idx5 <= \$1842 ;
-  always @(posedge clk)
-    in_next_idx6 <= \$1843 ;
-  always @(posedge clk)
-    in_next_idx7 <= \$1844 ;
-  always @(posedge clk)
-    in_keep <= \$1845 ;
-  always @(posedge clk)
-    in_last <= \$1846 ;
-  always @(posedge clk)
-    in_top <= \$1847 ;
-  always @(posedge clk)
-    in_key0 <= \$1848 ;
-  always @(posedge clk)
-    in_key1 <= \$1849 ;
-  always @(posedge clk)
-    in_key2 <= \$1850 ;
-  always @(posedge clk)
-    in_key3 <= \$1851 ;
-  always @(posedge clk)
-    in_key4 <= \$1852 ;
-  always @(posedge clk)
-    in_key5 <= \$1853 ;
-  always @(posedge clk)
-    in_key6 <= \$1854 ;
-  always @(posedge clk)
-    in_key7 <= \$1855 ;
-  always @(posedge clk)
-    in_idx0 <= \$1856 ;
-  always @(posedge clk)
-    in_idx1 <= \$1857 ;
-  always @(posedge clk)
-    in_idx2 <= \$1858 ;
-  always @(posedge clk)
-    in_idx3 <= \$1859 ;
-  always @(posedge clk)
-    in_idx4 <= \$1860 ;
-  always @(posedge clk)
-    in_idx5 <= \$1861 ;
-  always @(posedge clk)
-    in_idx6 <= \$1862 ;
-  always @(posedge clk)
-    in_idx7 <= \$1863 ;
-  always @(posedge clk)
-    in_full <= \$1864 ;
-  always @(posedge clk)
-    out_done <= \$1865 ;
-  always @(posedge clk)
-    out_skid_keep <= \$1866 ;
-  always @(posedge clk)
-    out_skid_last <= \$1867 ;
-  always @(posedge clk)
-    out_skid_top <= \$1868 ;
-  always @(posedge clk)
-    out_skid_key0 <= \$1869 ;
-  always @(posedge clk)
-    out_skid_key1 <= \$1870 ;
-  always @(posedge clk)
-    out_skid_key2 <= \$1871 ;
-  always @(posedge clk)
-    out_skid_key3 <= \$1872 ;
-  always @(posedge clk)
-    out_skid_key4 <= \$1873 ;
-  always @(posedge clk)
-    out_skid_key5 <= \$1874 ;
-  always @(posedge clk)
-    out_skid_key6 <= \$1875 ;
-  always @(posedge clk)
-    out_skid_key7 <= \$1876 ;
-  always @(posedge clk)
-    out_skid_idx0 <= \$1877 ;
-  always @(posedge clk)
-    out_skid_idx1 <= \$1878 ;
-  always @(posedge clk)
-    out_skid_idx2 <= \$1879 ;
-  always @(posedge clk)
-    out_skid_idx3 <= \$1880 ;
-  always @(posedge clk)
-    out_skid_idx4 <= \$1881 ;
-  always @(posedge clk)
-    out_skid_idx5 <= \$1882 ;
-  always @(posedge clk)
-    out_skid_idx6 <= \$1883 ;
-  always @(posedge clk)
-    out_skid_idx7 <= \$1884 ;
-  always @(posedge clk)
-    out_next_full <= \$1885 ;
-  always @(posedge clk)
-    out_skid_full <= \$1886 ;
-  always @(posedge clk)
-    out_next_keep <= \$1887 ;
-  always @(posedge clk)
-    out_next_last <= \$1888 ;
-  always @(posedge clk)
-    out_next_top <= \$1889 ;
-  always @(posedge clk)
-    out_next_key0 <= \$1890 ;
-  always @(posedge clk)
-    out_next_key1 <= \$1891 ;
-  always @(posedge clk)
-    out_next_key2 <= \$1892 ;
-  always @(posedge clk)
-    out_next_key3 <= \$1893 ;
-  always @(posedge clk)
-    out_next_key4 <= \$1894 ;
-  always @(posedge clk)
-    out_next_key5 <= \$1895 ;
-  always @(posedge clk)
-    out_next_key6 <= \$1896 ;
-  always @(posedge clk)
-    out_next_key7 <= \$1897 ;
-  always @(posedge clk)
-    out_next_idx0 <= \$1898 ;
-  always @(posedge clk)
-    out_next_idx1 <= \$1899 ;
-  always @(posedge clk)
-    out_next_idx2 <= \$1900 ;
-  always @(posedge clk)
-    out_next_idx3 <= \$1901 ;
-  always @(posedge clk)
-    out_next_idx4 <= \$1902 ;
-  always @(posedge clk)
-    out_next_idx5 <= \$1903 ;
-  always @(posedge clk)
-    out_next_idx6 <= \$1904 ;
-  always @(posedge clk)
-    out_next_idx7 <= \$1905 ;
-  always @(posedge clk)
-    out_keep <= \$1906 ;
-  always @(posedge clk)
-    out_last <= \$1907 ;
-  always @(posedge clk)
-    out_top <= \$1908 ;
-  always @(posedge clk)
-    out_key0 <= \$1909 ;
-  always @(posedge clk)
-    out_key1 <= \$1910 ;
-  always @(posedge clk)
-    out_key2 <= \$1911 ;
-  always @(posedge clk)
-    out_key3 <= \$1912 ;
-  always @(posedge clk)
-    out_key4 <= \$1913 ;
-  always @(posedge clk)
-    out_key5 <= \$1914 ;
-  always @(posedge clk)
-    out_key6 <= \$1915 ;
-  always @(posedge clk)
-    out_key7 <= \$1916 ;
-  always @(posedge clk)
-    out_idx0 <= \$1917 ;
-  always @(posedge clk)
-    out_idx1 <= \$1918 ;
-  always @(posedge clk)
-    out_idx2 <= \$1919 ;
-  always @(posedge clk)
-    out_idx3 <= \$1920 ;
-  always @(posedge clk)
-    out_idx4 <= \$1921 ;
-  always @(posedge clk)
-    out_idx5 <= \$1922 ;
-  always @(posedge clk)
-    out_idx6 <= \$1923 ;
-  always @(posedge clk)
-    out_idx7 <= \$1924 ;
-  always @(posedge clk)
-    out_full <= \$1925 ;
-  always @(posedge clk)
-    \$signal$26  <= \$1926 ;
-  always @(posedge clk)
-    b_le_a <= \$1927 ;
-  always @(posedge clk)
-    eq0_0 <= \$1928 ;
-  always @(posedge clk)
-    eq0_1 <= \$1929 ;
-  always @(posedge clk)
-    eq0_2 <= \$1930 ;
-  always @(posedge clk)
-    eq0_3 <= \$1931 ;
-  always @(posedge clk)
-    eq0_4 <= \$1932 ;
-  always @(posedge clk)
-    eq0_5 <= \$1933 ;
-  always @(posedge clk)
-    eq0_6 <= \$1934 ;
-  always @(posedge clk)
-    eq0_7 <= \$1935 ;
-  always @(posedge clk)
-    eq1_0 <= \$1936 ;
-  always @(posedge clk)
-    eq1_1 <= \$1937 ;
-  always @(posedge clk)
-    eq1_2 <= \$1938 ;
-  always @(posedge clk)
-    eq1_3 <= \$1939 ;
-  always @(posedge clk)
-    eq1_4 <= \$1940 ;
-  always @(posedge clk)
-    eq1_5 <= \$1941 ;
-  always @(posedge clk)
-    eq1_6 <= \$1942 ;
-  always @(posedge clk)
-    eq1_7 <= \$1943 ;
-  always @(posedge clk)
-    eq2_0 <= \$1944 ;
-  always @(posedge clk)
-    eq2_1 <= \$1945 ;
-  always @(posedge clk)
-    eq2_2 <= \$1946 ;
-  always @(posedge clk)
-    eq2_3 <= \$1947 ;
-  always @(posedge clk)
-    eq2_4 <= \$1948 ;
-  always @(posedge clk)
-    eq2_5 <= \$1949 ;
-  always @(posedge clk)
-    eq2_6 <= \$1950 ;
-  always @(posedge clk)
-    eq2_7 <= \$1951 ;
-  always @(posedge clk)
-    eq3_0 <= \$1952 ;
-  always @(posedge clk)
-    eq3_1 <= \$1953 ;
-  always @(posedge clk)
-    eq3_2 <= \$1954 ;
-  always @(posedge clk)
-    eq3_3 <= \$1955 ;
-  always @(posedge clk)
-    eq3_4 <= \$1956 ;
-  always @(posedge clk)
-    eq3_5 <= \$1957 ;
-  always @(posedge clk)
-    eq3_6 <= \$1958 ;
-  always @(posedge clk)
-    eq3_7 <= \$1959 ;
-  always @(posedge clk)
-    eq4_0 <= \$1960 ;
-  always @(posedge clk)
-    eq4_1 <= \$1961 ;
-  always @(posedge clk)
-    eq4_2 <= \$1962 ;
-  always @(posedge clk)
-    eq4_3 <= \$1963 ;
-  always @(posedge clk)
-    eq4_4 <= \$1964 ;
-  always @(posedge clk)
-    eq4_5 <= \$1965 ;
-  always @(posedge clk)
-    eq4_6 <= \$1966 ;
-  always @(posedge clk)
-    eq4_7 <= \$1967 ;
-  always @(posedge clk)
-    eq5_0 <= \$1968 ;
-  always @(posedge clk)
-    eq5_1 <= \$1969 ;
-  always @(posedge clk)
-    eq5_2 <= \$1970 ;
-  always @(posedge clk)
-    eq5_3 <= \$1971 ;
-  always @(posedge clk)
-    eq5_4 <= \$1972 ;
-  always @(posedge clk)
-    eq5_5 <= \$1973 ;
-  always @(posedge clk)
-    eq5_6 <= \$1974 ;
-  always @(posedge clk)
-    eq5_7 <= \$1975 ;
-  always @(posedge clk)
-    eq6_0 <= \$1976 ;
-  always @(posedge clk)
-    eq6_1 <= \$1977 ;
-  always @(posedge clk)
-    eq6_2 <= \$1978 ;
-  always @(posedge clk)
-    eq6_3 <= \$1979 ;
-  always @(posedge clk)
-    eq6_4 <= \$1980 ;
-  always @(posedge clk)
-    eq6_5 <= \$1981 ;
-  always @(posedge clk)
-    eq6_6 <= \$1982 ;
-  always @(posedge clk)
-    eq6_7 <= \$1983 ;
-  always @(posedge clk)
-    eq7_0 <= \$1984 ;
-  always @(posedge clk)
-    eq7_1 <= \$1985 ;
-  always @(posedge clk)
-    eq7_2 <= \$1986 ;
-  always @(posedge clk)
-    eq7_3 <= \$1987 ;
-  always @(posedge clk)
-    eq7_4 <= \$1988 ;
-  always @(posedge clk)
-    eq7_5 <= \$1989 ;
-  always @(posedge clk)
-    eq7_6 <= \$1990 ;
-  always @(posedge clk)
-    eq7_7 <= \$1991 ;
-  always @(posedge clk)
-    s1_in_idx0 <= \$1992 ;
-  always @(posedge clk)
-    s1_in_idx1 <= \$1993 ;
-  always @(posedge clk)
-    s1_in_idx2 <= \$1994 ;
-  always @(posedge clk)
-    s1_in_idx3 <= \$1995 ;
-  always @(posedge clk)
-    s1_in_idx4 <= \$1996 ;
-  always @(posedge clk)
-    s1_in_idx5 <= \$1997 ;
-  always @(posedge clk)
-    s1_in_idx6 <= \$1998 ;
-  always @(posedge clk)
-    s1_in_idx7 <= \$1999 ;
-  always @(posedge clk)
-    s1_out_idx0 <= \$2000 ;
-  always @(posedge clk)
-    s1_out_idx1 <= \$2001 ;
-  always @(posedge clk)
-    s1_out_idx2 <= \$2002 ;
-  always @(posedge clk)
-    s1_out_idx3 <= \$2003 ;
-  always @(posedge clk)
-    s1_out_idx4 <= \$2004 ;
-  always @(posedge clk)
-    s1_out_idx5 <= \$2005 ;
-  always @(posedge clk)
-    s1_out_idx6 <= \$2006 ;
-  always @(posedge clk)
-    s1_out_idx7 <= \$2007 ;
-  always @(posedge clk)
-    s1_last <= \$2008 ;
-  always @(posedge clk)
-    \$signal$99  <= \$2009 ;
-  always @(posedge clk)
-    s2_out_idx0 <= \$2010 ;
-  always @(posedge clk)
-    s2_in_idx0 <= \$2011 ;
-  always @(posedge clk)
-    s2_out_idx1 <= \$2012 ;
-  always @(posedge clk)
-    s2_in_idx1 <= \$2013 ;
-  always @(posedge clk)
-    s2_out_idx2 <= \$2014 ;
-  always @(posedge clk)
-    s2_in_idx2 <= \$2015 ;
-  always @(posedge clk)
-    s2_out_idx3 <= \$2016 ;
-  always @(posedge clk)
-    s2_in_idx3 <= \$2017 ;
-  always @(posedge clk)
-    s2_out_idx4 <= \$2018 ;
-  always @(posedge clk)
-    s2_in_idx4 <= \$2019 ;
-  always @(posedge clk)
-    s2_out_idx5 <= \$2020 ;
-  always @(posedge clk)
-    s2_in_idx5 <= \$2021 ;
-  always @(posedge clk)
-    s2_out_idx6 <= \$2022 ;
-  always @(posedge clk)
-    s2_in_idx6 <= \$2023 ;
-  always @(posedge clk)
-    s2_out_idx7 <= \$2024 ;
-  always @(posedge clk)
-    s2_in_idx7 <= \$2025 ;
-  always @(posedge clk)
-    \$signal$100  <= \$2026 ;
-  always @(posedge clk)
-    lane0_takes0 <= \$2027 ;
-  always @(posedge clk)
-    lane0_takes1 <= \$2028 ;
-  always @(posedge clk)
-    lane0_takes2 <= \$2029 ;
-  always @(posedge clk)
-    lane0_takes3 <= \$2030 ;
-  always @(posedge clk)
-    lane0_takes4 <= \$2031 ;
-  always @(posedge clk)
-    lane0_takes5 <= \$2032 ;
-  always @(posedge clk)
-    lane0_takes6 <= \$2033 ;
-  always @(posedge clk)
-    lane0_takes7 <= \$2034 ;
-  always @(posedge clk)
-    lane1_takes1 <= \$2035 ;
-  always @(posedge clk)
-    lane1_takes2 <= \$2036 ;
-  always @(posedge clk)
-    lane1_takes3 <= \$2037 ;
-  always @(posedge clk)
-    lane1_takes4 <= \$2038 ;
-  always @(posedge clk)
-    lane1_takes5 <= \$2039 ;
-  always @(posedge clk)
-    lane1_takes6 <= \$2040 ;
-  always @(posedge clk)
-    lane1_takes7 <= \$2041 ;
-  always @(posedge clk)
-    lane2_takes2 <= \$2042 ;
-  always @(posedge clk)
-    lane2_takes3 <= \$2043 ;
-  always @(posedge clk)
-    lane2_takes4 <= \$2044 ;
-  always @(posedge clk)
-    lane2_takes5 <= \$2045 ;
-  always @(posedge clk)
-    lane2_takes6 <= \$2046 ;
-  always @(posedge clk)
-    lane2_takes7 <= \$2047 ;
-  always @(posedge clk)
-    lane3_takes3 <= \$2048 ;
-  always @(posedge clk)
-    lane3_takes4 <= \$2049 ;
-  always @(posedge clk)
-    lane3_takes5 <= \$2050 ;
-  always @(posedge clk)
-    lane3_takes6 <= \$2051 ;
-  always @(posedge clk)
-    lane3_takes7 <= \$2052 ;
-  always @(posedge clk)
-    lane4_takes4 <= \$2053 ;
-  always @(posedge clk)
-    lane4_takes5 <= \$2054 ;
-  always @(posedge clk)
-    lane4_takes6 <= \$2055 ;
-  always @(posedge clk)
-    lane4_takes7 <= \$2056 ;
-  always @(posedge clk)
-    lane5_takes5 <= \$2057 ;
-  always @(posedge clk)
-    lane5_takes6 <= \$2058 ;
-  always @(posedge clk)
-    lane5_takes7 <= \$2059 ;
-  always @(posedge clk)
-    lane6_takes6 <= \$2060 ;
-  always @(posedge clk)
-    lane6_takes7 <= \$2061 ;
-  always @(posedge clk)
-    lane7_takes7 <= \$2062 ;
-  always @(posedge clk)
-    \$signal$93  <= \$2063 ;
-  always @(posedge clk)
-    s3_in_idx0 <= \$2064 ;
-  always @(posedge clk)
-    s3_in_idx1 <= \$2065 ;
-  always @(posedge clk)
-    s3_in_idx2 <= \$2066 ;
-  always @(posedge clk)
-    s3_in_idx3 <= \$2067 ;
-  always @(posedge clk)
-    s3_in_idx4 <= \$2068 ;
-  always @(posedge clk)
-    s3_in_idx5 <= \$2069 ;
-  always @(posedge clk)
-    s3_in_idx6 <= \$2070 ;
-  always @(posedge clk)
-    s3_in_idx7 <= \$2071 ;
-  always @(posedge clk)
-    s3_out_idx0 <= \$2072 ;
-  always @(posedge clk)
-    s3_out_idx1 <= \$2073 ;
-  always @(posedge clk)
-    s3_out_idx2 <= \$2074 ;
-  always @(posedge clk)
-    s3_out_idx3 <= \$2075 ;
-  always @(posedge clk)
-    s3_out_idx4 <= \$2076 ;
-  always @(posedge clk)
-    s3_out_idx5 <= \$2077 ;
-  always @(posedge clk)
-    s3_out_idx6 <= \$2078 ;
-  always @(posedge clk)
-    s3_out_idx7 <= \$2079 ;
-  always @(posedge clk)
-    \$signal$94  <= \$2080 ;
-  always @(posedge clk)
-    \$signal  <= \$2081 ;
-  always @(posedge clk)
-    pairs_skid <= \$2082 ;
-  always @(posedge clk)
-    pairs__payload <= \$2083 ;
-  always @(posedge clk)
-    pairs__valid <= \$2084 ;
+  assign \$1343  = \$1342  & in_keep[1];
+  assign \$1344  = \$1343  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1345  = ~ in_done;
+  assign \$1346  = in_full & \$1345 ;
+  assign \$1347  = \$1346  & out_full;
+  assign \$1348  = ~ out_done;
+  assign \$1349  = \$1347  & \$1348 ;
+  assign \$1350  = \$1349  & out_keep[6];
+  assign \$1351  = \$1350  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1352  = \$1344 [59:40] > \$1351 [59:40];
+  assign \$1353  = ~ in_done;
+  assign \$1354  = in_full & \$1353 ;
+  assign \$1355  = \$1354  & out_full;
+  assign \$1356  = ~ out_done;
+  assign \$1357  = \$1355  & \$1356 ;
+  assign \$1358  = \$1357  & in_keep[1];
+  assign \$1359  = \$1358  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1360  = ~ in_done;
+  assign \$1361  = in_full & \$1360 ;
+  assign \$1362  = \$1361  & out_full;
+  assign \$1363  = ~ out_done;
+  assign \$1364  = \$1362  & \$1363 ;
+  assign \$1365  = \$1364  & out_keep[6];
+  assign \$1366  = \$1365  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1367  = \$1359 [59:40] == \$1366 [59:40];
+  assign \$1368  = ~ in_done;
+  assign \$1369  = in_full & \$1368 ;
+  assign \$1370  = \$1369  & out_full;
+  assign \$1371  = ~ out_done;
+  assign \$1372  = \$1370  & \$1371 ;
+  assign \$1373  = \$1372  & in_keep[1];
+  assign \$1374  = \$1373  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1375  = ~ in_done;
+  assign \$1376  = in_full & \$1375 ;
+  assign \$1377  = \$1376  & out_full;
+  assign \$1378  = ~ out_done;
+  assign \$1379  = \$1377  & \$1378 ;
+  assign \$1380  = \$1379  & out_keep[6];
+  assign \$1381  = \$1380  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1382  = \$1374 [79:60] > \$1381 [79:60];
+  assign \$1383  = ~ in_done;
+  assign \$1384  = in_full & \$1383 ;
+  assign \$1385  = \$1384  & out_full;
+  assign \$1386  = ~ out_done;
+  assign \$1387  = \$1385  & \$1386 ;
+  assign \$1388  = \$1387  & in_keep[1];
+  assign \$1389  = \$1388  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1390  = ~ in_done;
+  assign \$1391  = in_full & \$1390 ;
+  assign \$1392  = \$1391  & out_full;
+  assign \$1393  = ~ out_done;
+  assign \$1394  = \$1392  & \$1393 ;
+  assign \$1395  = \$1394  & out_keep[6];
+  assign \$1396  = \$1395  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1397  = \$1389 [79:60] == \$1396 [79:60];
+  assign \$1398  = ~ in_done;
+  assign \$1399  = in_full & \$1398 ;
+  assign \$1400  = \$1399  & out_full;
+  assign \$1401  = ~ out_done;
+  assign \$1402  = \$1400  & \$1401 ;
+  assign \$1403  = \$1402  & in_keep[1];
+  assign \$1404  = \$1403  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1405  = ~ in_done;
+  assign \$1406  = in_full & \$1405 ;
+  assign \$1407  = \$1406  & out_full;
+  assign \$1408  = ~ out_done;
+  assign \$1409  = \$1407  & \$1408 ;
+  assign \$1410  = \$1409  & out_keep[6];
+  assign \$1411  = \$1410  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1412  = \$1404 [83:80] > \$1411 [83:80];
+  assign \$1413  = ~ in_done;
+  assign \$1414  = in_full & \$1413 ;
+  assign \$1415  = \$1414  & out_full;
+  assign \$1416  = ~ out_done;
+  assign \$1417  = \$1415  & \$1416 ;
+  assign \$1418  = \$1417  & in_keep[1];
+  assign \$1419  = \$1418  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1420  = ~ in_done;
+  assign \$1421  = in_full & \$1420 ;
+  assign \$1422  = \$1421  & out_full;
+  assign \$1423  = ~ out_done;
+  assign \$1424  = \$1422  & \$1423 ;
+  assign \$1425  = \$1424  & out_keep[6];
+  assign \$1426  = \$1425  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1427  = \$1419 [83:80] == \$1426 [83:80];
+  assign \$1428  = ~ in_done;
+  assign \$1429  = in_full & \$1428 ;
+  assign \$1430  = \$1429  & out_full;
+  assign \$1431  = ~ out_done;
+  assign \$1432  = \$1430  & \$1431 ;
+  assign \$1433  = \$1432  & in_keep[2];
+  assign \$1434  = \$1433  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1435  = ~ in_done;
+  assign \$1436  = in_full & \$1435 ;
+  assign \$1437  = \$1436  & out_full;
+  assign \$1438  = ~ out_done;
+  assign \$1439  = \$1437  & \$1438 ;
+  assign \$1440  = \$1439  & out_keep[5];
+  assign \$1441  = \$1440  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1442  = \$1434 [19:0] > \$1441 [19:0];
+  assign \$1443  = ~ in_done;
+  assign \$1444  = in_full & \$1443 ;
+  assign \$1445  = \$1444  & out_full;
+  assign \$1446  = ~ out_done;
+  assign \$1447  = \$1445  & \$1446 ;
+  assign \$1448  = \$1447  & in_keep[2];
+  assign \$1449  = \$1448  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1450  = ~ in_done;
+  assign \$1451  = in_full & \$1450 ;
+  assign \$1452  = \$1451  & out_full;
+  assign \$1453  = ~ out_done;
+  assign \$1454  = \$1452  & \$1453 ;
+  assign \$1455  = \$1454  & out_keep[5];
+  assign \$1456  = \$1455  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1457  = \$1449 [19:0] == \$1456 [19:0];
+  assign \$1458  = ~ in_done;
+  assign \$1459  = in_full & \$1458 ;
+  assign \$1460  = \$1459  & out_full;
+  assign \$1461  = ~ out_done;
+  assign \$1462  = \$1460  & \$1461 ;
+  assign \$1463  = \$1462  & in_keep[2];
+  assign \$1464  = \$1463  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1465  = ~ in_done;
+  assign \$1466  = in_full & \$1465 ;
+  assign \$1467  = \$1466  & out_full;
+  assign \$1468  = ~ out_done;
+  assign \$1469  = \$1467  & \$1468 ;
+  assign \$1470  = \$1469  & out_keep[5];
+  assign \$1471  = \$1470  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1472  = \$1464 [39:20] > \$1471 [39:20];
+  assign \$1473  = ~ in_done;
+  assign \$1474  = in_full & \$1473 ;
+  assign \$1475  = \$1474  & out_full;
+  assign \$1476  = ~ out_done;
+  assign \$1477  = \$1475  & \$1476 ;
+  assign \$1478  = \$1477  & in_keep[2];
+  assign \$1479  = \$1478  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1480  = ~ in_done;
+  assign \$1481  = in_full & \$1480 ;
+  assign \$1482  = \$1481  & out_full;
+  assign \$1483  = ~ out_done;
+  assign \$1484  = \$1482  & \$1483 ;
+  assign \$1485  = \$1484  & out_keep[5];
+  assign \$1486  = \$1485  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1487  = \$1479 [39:20] == \$1486 [39:20];
+  assign \$1488  = ~ in_done;
+  assign \$1489  = in_full & \$1488 ;
+  assign \$1490  = \$1489  & out_full;
+  assign \$1491  = ~ out_done;
+  assign \$1492  = \$1490  & \$1491 ;
+  assign \$1493  = \$1492  & in_keep[2];
+  assign \$1494  = \$1493  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1495  = ~ in_done;
+  assign \$1496  = in_full & \$1495 ;
+  assign \$1497  = \$1496  & out_full;
+  assign \$1498  = ~ out_done;
+  assign \$1499  = \$1497  & \$1498 ;
+  assign \$1500  = \$1499  & out_keep[5];
+  assign \$1501  = \$1500  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1502  = \$1494 [59:40] > \$1501 [59:40];
+  assign \$1503  = ~ in_done;
+  assign \$1504  = in_full & \$1503 ;
+  assign \$1505  = \$1504  & out_full;
+  assign \$1506  = ~ out_done;
+  assign \$1507  = \$1505  & \$1506 ;
+  assign \$1508  = \$1507  & in_keep[2];
+  assign \$1509  = \$1508  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1510  = ~ in_done;
+  assign \$1511  = in_full & \$1510 ;
+  assign \$1512  = \$1511  & out_full;
+  assign \$1513  = ~ out_done;
+  assign \$1514  = \$1512  & \$1513 ;
+  assign \$1515  = \$1514  & out_keep[5];
+  assign \$1516  = \$1515  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1517  = \$1509 [59:40] == \$1516 [59:40];
+  assign \$1518  = ~ in_done;
+  assign \$1519  = in_full & \$1518 ;
+  assign \$1520  = \$1519  & out_full;
+  assign \$1521  = ~ out_done;
+  assign \$1522  = \$1520  & \$1521 ;
+  assign \$1523  = \$1522  & in_keep[2];
+  assign \$1524  = \$1523  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1525  = ~ in_done;
+  assign \$1526  = in_full & \$1525 ;
+  assign \$1527  = \$1526  & out_full;
+  assign \$1528  = ~ out_done;
+  assign \$1529  = \$1527  & \$1528 ;
+  assign \$1530  = \$1529  & out_keep[5];
+  assign \$1531  = \$1530  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1532  = \$1524 [79:60] > \$1531 [79:60];
+  assign \$1533  = ~ in_done;
+  assign \$1534  = in_full & \$1533 ;
+  assign \$1535  = \$1534  & out_full;
+  assign \$1536  = ~ out_done;
+  assign \$1537  = \$1535  & \$1536 ;
+  assign \$1538  = \$1537  & in_keep[2];
+  assign \$1539  = \$1538  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1540  = ~ in_done;
+  assign \$1541  = in_full & \$1540 ;
+  assign \$1542  = \$1541  & out_full;
+  assign \$1543  = ~ out_done;
+  assign \$1544  = \$1542  & \$1543 ;
+  assign \$1545  = \$1544  & out_keep[5];
+  assign \$1546  = \$1545  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1547  = \$1539 [79:60] == \$1546 [79:60];
+  assign \$1548  = ~ in_done;
+  assign \$1549  = in_full & \$1548 ;
+  assign \$1550  = \$1549  & out_full;
+  assign \$1551  = ~ out_done;
+  assign \$1552  = \$1550  & \$1551 ;
+  assign \$1553  = \$1552  & in_keep[2];
+  assign \$1554  = \$1553  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1555  = ~ in_done;
+  assign \$1556  = in_full & \$1555 ;
+  assign \$1557  = \$1556  & out_full;
+  assign \$1558  = ~ out_done;
+  assign \$1559  = \$1557  & \$1558 ;
+  assign \$1560  = \$1559  & out_keep[5];
+  assign \$1561  = \$1560  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1562  = \$1554 [83:80] > \$1561 [83:80];
+  assign \$1563  = ~ in_done;
+  assign \$1564  = in_full & \$1563 ;
+  assign \$1565  = \$1564  & out_full;
+  assign \$1566  = ~ out_done;
+  assign \$1567  = \$1565  & \$1566 ;
+  assign \$1568  = \$1567  & in_keep[2];
+  assign \$1569  = \$1568  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1570  = ~ in_done;
+  assign \$1571  = in_full & \$1570 ;
+  assign \$1572  = \$1571  & out_full;
+  assign \$1573  = ~ out_done;
+  assign \$1574  = \$1572  & \$1573 ;
+  assign \$1575  = \$1574  & out_keep[5];
+  assign \$1576  = \$1575  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1577  = \$1569 [83:80] == \$1576 [83:80];
+  assign \$1578  = ~ in_done;
+  assign \$1579  = in_full & \$1578 ;
+  assign \$1580  = \$1579  & out_full;
+  assign \$1581  = ~ out_done;
+  assign \$1582  = \$1580  & \$1581 ;
+  assign \$1583  = \$1582  & in_keep[3];
+  assign \$1584  = \$1583  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1585  = ~ in_done;
+  assign \$1586  = in_full & \$1585 ;
+  assign \$1587  = \$1586  & out_full;
+  assign \$1588  = ~ out_done;
+  assign \$1589  = \$1587  & \$1588 ;
+  assign \$1590  = \$1589  & out_keep[4];
+  assign \$1591  = \$1590  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1592  = \$1584 [19:0] > \$1591 [19:0];
+  assign \$1593  = ~ in_done;
+  assign \$1594  = in_full & \$1593 ;
+  assign \$1595  = \$1594  & out_full;
+  assign \$1596  = ~ out_done;
+  assign \$1597  = \$1595  & \$1596 ;
+  assign \$1598  = \$1597  & in_keep[3];
+  assign \$1599  = \$1598  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1600  = ~ in_done;
+  assign \$1601  = in_full & \$1600 ;
+  assign \$1602  = \$1601  & out_full;
+  assign \$1603  = ~ out_done;
+  assign \$1604  = \$1602  & \$1603 ;
+  assign \$1605  = \$1604  & out_keep[4];
+  assign \$1606  = \$1605  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1607  = \$1599 [19:0] == \$1606 [19:0];
+  assign \$1608  = ~ in_done;
+  assign \$1609  = in_full & \$1608 ;
+  assign \$1610  = \$1609  & out_full;
+  assign \$1611  = ~ out_done;
+  assign \$1612  = \$1610  & \$1611 ;
+  assign \$1613  = \$1612  & in_keep[3];
+  assign \$1614  = \$1613  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1615  = ~ in_done;
+  assign \$1616  = in_full & \$1615 ;
+  assign \$1617  = \$1616  & out_full;
+  assign \$1618  = ~ out_done;
+  assign \$1619  = \$1617  & \$1618 ;
+  assign \$1620  = \$1619  & out_keep[4];
+  assign \$1621  = \$1620  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1622  = \$1614 [39:20] > \$1621 [39:20];
+  assign \$1623  = ~ in_done;
+  assign \$1624  = in_full & \$1623 ;
+  assign \$1625  = \$1624  & out_full;
+  assign \$1626  = ~ out_done;
+  assign \$1627  = \$1625  & \$1626 ;
+  assign \$1628  = \$1627  & in_keep[3];
+  assign \$1629  = \$1628  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1630  = ~ in_done;
+  assign \$1631  = in_full & \$1630 ;
+  assign \$1632  = \$1631  & out_full;
+  assign \$1633  = ~ out_done;
+  assign \$1634  = \$1632  & \$1633 ;
+  assign \$1635  = \$1634  & out_keep[4];
+  assign \$1636  = \$1635  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1637  = \$1629 [39:20] == \$1636 [39:20];
+  assign \$1638  = ~ in_done;
+  assign \$1639  = in_full & \$1638 ;
+  assign \$1640  = \$1639  & out_full;
+  assign \$1641  = ~ out_done;
+  assign \$1642  = \$1640  & \$1641 ;
+  assign \$1643  = \$1642  & in_keep[3];
+  assign \$1644  = \$1643  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1645  = ~ in_done;
+  assign \$1646  = in_full & \$1645 ;
+  assign \$1647  = \$1646  & out_full;
+  assign \$1648  = ~ out_done;
+  assign \$1649  = \$1647  & \$1648 ;
+  assign \$1650  = \$1649  & out_keep[4];
+  assign \$1651  = \$1650  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1652  = \$1644 [59:40] > \$1651 [59:40];
+  assign \$1653  = ~ in_done;
+  assign \$1654  = in_full & \$1653 ;
+  assign \$1655  = \$1654  & out_full;
+  assign \$1656  = ~ out_done;
+  assign \$1657  = \$1655  & \$1656 ;
+  assign \$1658  = \$1657  & in_keep[3];
+  assign \$1659  = \$1658  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1660  = ~ in_done;
+  assign \$1661  = in_full & \$1660 ;
+  assign \$1662  = \$1661  & out_full;
+  assign \$1663  = ~ out_done;
+  assign \$1664  = \$1662  & \$1663 ;
+  assign \$1665  = \$1664  & out_keep[4];
+  assign \$1666  = \$1665  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1667  = \$1659 [59:40] == \$1666 [59:40];
+  assign \$1668  = ~ in_done;
+  assign \$1669  = in_full & \$1668 ;
+  assign \$1670  = \$1669  & out_full;
+  assign \$1671  = ~ out_done;
+  assign \$1672  = \$1670  & \$1671 ;
+  assign \$1673  = \$1672  & in_keep[3];
+  assign \$1674  = \$1673  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1675  = ~ in_done;
+  assign \$1676  = in_full & \$1675 ;
+  assign \$1677  = \$1676  & out_full;
+  assign \$1678  = ~ out_done;
+  assign \$1679  = \$1677  & \$1678 ;
+  assign \$1680  = \$1679  & out_keep[4];
+  assign \$1681  = \$1680  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1682  = \$1674 [79:60] > \$1681 [79:60];
+  assign \$1683  = ~ in_done;
+  assign \$1684  = in_full & \$1683 ;
+  assign \$1685  = \$1684  & out_full;
+  assign \$1686  = ~ out_done;
+  assign \$1687  = \$1685  & \$1686 ;
+  assign \$1688  = \$1687  & in_keep[3];
+  assign \$1689  = \$1688  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1690  = ~ in_done;
+  assign \$1691  = in_full & \$1690 ;
+  assign \$1692  = \$1691  & out_full;
+  assign \$1693  = ~ out_done;
+  assign \$1694  = \$1692  & \$1693 ;
+  assign \$1695  = \$1694  & out_keep[4];
+  assign \$1696  = \$1695  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1697  = \$1689 [79:60] == \$1696 [79:60];
+  assign \$1698  = ~ in_done;
+  assign \$1699  = in_full & \$1698 ;
+  assign \$1700  = \$1699  & out_full;
+  assign \$1701  = ~ out_done;
+  assign \$1702  = \$1700  & \$1701 ;
+  assign \$1703  = \$1702  & in_keep[3];
+  assign \$1704  = \$1703  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1705  = ~ in_done;
+  assign \$1706  = in_full & \$1705 ;
+  assign \$1707  = \$1706  & out_full;
+  assign \$1708  = ~ out_done;
+  assign \$1709  = \$1707  & \$1708 ;
+  assign \$1710  = \$1709  & out_keep[4];
+  assign \$1711  = \$1710  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1712  = \$1704 [83:80] > \$1711 [83:80];
+  assign \$1713  = ~ in_done;
+  assign \$1714  = in_full & \$1713 ;
+  assign \$1715  = \$1714  & out_full;
+  assign \$1716  = ~ out_done;
+  assign \$1717  = \$1715  & \$1716 ;
+  assign \$1718  = \$1717  & in_keep[3];
+  assign \$1719  = \$1718  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1720  = ~ in_done;
+  assign \$1721  = in_full & \$1720 ;
+  assign \$1722  = \$1721  & out_full;
+  assign \$1723  = ~ out_done;
+  assign \$1724  = \$1722  & \$1723 ;
+  assign \$1725  = \$1724  & out_keep[4];
+  assign \$1726  = \$1725  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1727  = \$1719 [83:80] == \$1726 [83:80];
+  assign \$1728  = ~ in_done;
+  assign \$1729  = in_full & \$1728 ;
+  assign \$1730  = \$1729  & out_full;
+  assign \$1731  = ~ out_done;
+  assign \$1732  = \$1730  & \$1731 ;
+  assign \$1733  = \$1732  & in_keep[4];
+  assign \$1734  = \$1733  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1735  = ~ in_done;
+  assign \$1736  = in_full & \$1735 ;
+  assign \$1737  = \$1736  & out_full;
+  assign \$1738  = ~ out_done;
+  assign \$1739  = \$1737  & \$1738 ;
+  assign \$1740  = \$1739  & out_keep[3];
+  assign \$1741  = \$1740  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1742  = \$1734 [19:0] > \$1741 [19:0];
+  assign \$1743  = ~ in_done;
+  assign \$1744  = in_full & \$1743 ;
+  assign \$1745  = \$1744  & out_full;
+  assign \$1746  = ~ out_done;
+  assign \$1747  = \$1745  & \$1746 ;
+  assign \$1748  = \$1747  & in_keep[4];
+  assign \$1749  = \$1748  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1750  = ~ in_done;
+  assign \$1751  = in_full & \$1750 ;
+  assign \$1752  = \$1751  & out_full;
+  assign \$1753  = ~ out_done;
+  assign \$1754  = \$1752  & \$1753 ;
+  assign \$1755  = \$1754  & out_keep[3];
+  assign \$1756  = \$1755  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1757  = \$1749 [19:0] == \$1756 [19:0];
+  assign \$1758  = ~ in_done;
+  assign \$1759  = in_full & \$1758 ;
+  assign \$1760  = \$1759  & out_full;
+  assign \$1761  = ~ out_done;
+  assign \$1762  = \$1760  & \$1761 ;
+  assign \$1763  = \$1762  & in_keep[4];
+  assign \$1764  = \$1763  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1765  = ~ in_done;
+  assign \$1766  = in_full & \$1765 ;
+  assign \$1767  = \$1766  & out_full;
+  assign \$1768  = ~ out_done;
+  assign \$1769  = \$1767  & \$1768 ;
+  assign \$1770  = \$1769  & out_keep[3];
+  assign \$1771  = \$1770  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1772  = \$1764 [39:20] > \$1771 [39:20];
+  assign \$1773  = ~ in_done;
+  assign \$1774  = in_full & \$1773 ;
+  assign \$1775  = \$1774  & out_full;
+  assign \$1776  = ~ out_done;
+  assign \$1777  = \$1775  & \$1776 ;
+  assign \$1778  = \$1777  & in_keep[4];
+  assign \$1779  = \$1778  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1780  = ~ in_done;
+  assign \$1781  = in_full & \$1780 ;
+  assign \$1782  = \$1781  & out_full;
+  assign \$1783  = ~ out_done;
+  assign \$1784  = \$1782  & \$1783 ;
+  assign \$1785  = \$1784  & out_keep[3];
+  assign \$1786  = \$1785  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1787  = \$1779 [39:20] == \$1786 [39:20];
+  assign \$1788  = ~ in_done;
+  assign \$1789  = in_full & \$1788 ;
+  assign \$1790  = \$1789  & out_full;
+  assign \$1791  = ~ out_done;
+  assign \$1792  = \$1790  & \$1791 ;
+  assign \$1793  = \$1792  & in_keep[4];
+  assign \$1794  = \$1793  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1795  = ~ in_done;
+  assign \$1796  = in_full & \$1795 ;
+  assign \$1797  = \$1796  & out_full;
+  assign \$1798  = ~ out_done;
+  assign \$1799  = \$1797  & \$1798 ;
+  assign \$1800  = \$1799  & out_keep[3];
+  assign \$1801  = \$1800  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1802  = \$1794 [59:40] > \$1801 [59:40];
+  assign \$1803  = ~ in_done;
+  assign \$1804  = in_full & \$1803 ;
+  assign \$1805  = \$1804  & out_full;
+  assign \$1806  = ~ out_done;
+  assign \$1807  = \$1805  & \$1806 ;
+  assign \$1808  = \$1807  & in_keep[4];
+  assign \$1809  = \$1808  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1810  = ~ in_done;
+  assign \$1811  = in_full & \$1810 ;
+  assign \$1812  = \$1811  & out_full;
+  assign \$1813  = ~ out_done;
+  assign \$1814  = \$1812  & \$1813 ;
+  assign \$1815  = \$1814  & out_keep[3];
+  assign \$1816  = \$1815  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1817  = \$1809 [59:40] == \$1816 [59:40];
+  assign \$1818  = ~ in_done;
+  assign \$1819  = in_full & \$1818 ;
+  assign \$1820  = \$1819  & out_full;
+  assign \$1821  = ~ out_done;
+  assign \$1822  = \$1820  & \$1821 ;
+  assign \$1823  = \$1822  & in_keep[4];
+  assign \$1824  = \$1823  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1825  = ~ in_done;
+  assign \$1826  = in_full & \$1825 ;
+  assign \$1827  = \$1826  & out_full;
+  assign \$1828  = ~ out_done;
+  assign \$1829  = \$1827  & \$1828 ;
+  assign \$1830  = \$1829  & out_keep[3];
+  assign \$1831  = \$1830  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1832  = \$1824 [79:60] > \$1831 [79:60];
+  assign \$1833  = ~ in_done;
+  assign \$1834  = in_full & \$1833 ;
+  assign \$1835  = \$1834  & out_full;
+  assign \$1836  = ~ out_done;
+  assign \$1837  = \$1835  & \$1836 ;
+  assign \$1838  = \$1837  & in_keep[4];
+  assign \$1839  = \$1838  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1840  = ~ in_done;
+  assign \$1841  = in_full & \$1840 ;
+  assign \$1842  = \$1841  & out_full;
+  assign \$1843  = ~ out_done;
+  assign \$1844  = \$1842  & \$1843 ;
+  assign \$1845  = \$1844  & out_keep[3];
+  assign \$1846  = \$1845  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1847  = \$1839 [79:60] == \$1846 [79:60];
+  assign \$1848  = ~ in_done;
+  assign \$1849  = in_full & \$1848 ;
+  assign \$1850  = \$1849  & out_full;
+  assign \$1851  = ~ out_done;
+  assign \$1852  = \$1850  & \$1851 ;
+  assign \$1853  = \$1852  & in_keep[4];
+  assign \$1854  = \$1853  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1855  = ~ in_done;
+  assign \$1856  = in_full & \$1855 ;
+  assign \$1857  = \$1856  & out_full;
+  assign \$1858  = ~ out_done;
+  assign \$1859  = \$1857  & \$1858 ;
+  assign \$1860  = \$1859  & out_keep[3];
+  assign \$1861  = \$1860  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1862  = \$1854 [83:80] > \$1861 [83:80];
+  assign \$1863  = ~ in_done;
+  assign \$1864  = in_full & \$1863 ;
+  assign \$1865  = \$1864  & out_full;
+  assign \$1866  = ~ out_done;
+  assign \$1867  = \$1865  & \$1866 ;
+  assign \$1868  = \$1867  & in_keep[4];
+  assign \$1869  = \$1868  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1870  = ~ in_done;
+  assign \$1871  = in_full & \$1870 ;
+  assign \$1872  = \$1871  & out_full;
+  assign \$1873  = ~ out_done;
+  assign \$1874  = \$1872  & \$1873 ;
+  assign \$1875  = \$1874  & out_keep[3];
+  assign \$1876  = \$1875  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1877  = \$1869 [83:80] == \$1876 [83:80];
+  assign \$1878  = ~ in_done;
+  assign \$1879  = in_full & \$1878 ;
+  assign \$1880  = \$1879  & out_full;
+  assign \$1881  = ~ out_done;
+  assign \$1882  = \$1880  & \$1881 ;
+  assign \$1883  = \$1882  & in_keep[5];
+  assign \$1884  = \$1883  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1885  = ~ in_done;
+  assign \$1886  = in_full & \$1885 ;
+  assign \$1887  = \$1886  & out_full;
+  assign \$1888  = ~ out_done;
+  assign \$1889  = \$1887  & \$1888 ;
+  assign \$1890  = \$1889  & out_keep[2];
+  assign \$1891  = \$1890  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1892  = \$1884 [19:0] > \$1891 [19:0];
+  assign \$1893  = ~ in_done;
+  assign \$1894  = in_full & \$1893 ;
+  assign \$1895  = \$1894  & out_full;
+  assign \$1896  = ~ out_done;
+  assign \$1897  = \$1895  & \$1896 ;
+  assign \$1898  = \$1897  & in_keep[5];
+  assign \$1899  = \$1898  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1900  = ~ in_done;
+  assign \$1901  = in_full & \$1900 ;
+  assign \$1902  = \$1901  & out_full;
+  assign \$1903  = ~ out_done;
+  assign \$1904  = \$1902  & \$1903 ;
+  assign \$1905  = \$1904  & out_keep[2];
+  assign \$1906  = \$1905  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1907  = \$1899 [19:0] == \$1906 [19:0];
+  assign \$1908  = ~ in_done;
+  assign \$1909  = in_full & \$1908 ;
+  assign \$1910  = \$1909  & out_full;
+  assign \$1911  = ~ out_done;
+  assign \$1912  = \$1910  & \$1911 ;
+  assign \$1913  = \$1912  & in_keep[5];
+  assign \$1914  = \$1913  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1915  = ~ in_done;
+  assign \$1916  = in_full & \$1915 ;
+  assign \$1917  = \$1916  & out_full;
+  assign \$1918  = ~ out_done;
+  assign \$1919  = \$1917  & \$1918 ;
+  assign \$1920  = \$1919  & out_keep[2];
+  assign \$1921  = \$1920  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1922  = \$1914 [39:20] > \$1921 [39:20];
+  assign \$1923  = ~ in_done;
+  assign \$1924  = in_full & \$1923 ;
+  assign \$1925  = \$1924  & out_full;
+  assign \$1926  = ~ out_done;
+  assign \$1927  = \$1925  & \$1926 ;
+  assign \$1928  = \$1927  & in_keep[5];
+  assign \$1929  = \$1928  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1930  = ~ in_done;
+  assign \$1931  = in_full & \$1930 ;
+  assign \$1932  = \$1931  & out_full;
+  assign \$1933  = ~ out_done;
+  assign \$1934  = \$1932  & \$1933 ;
+  assign \$1935  = \$1934  & out_keep[2];
+  assign \$1936  = \$1935  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1937  = \$1929 [39:20] == \$1936 [39:20];
+  assign \$1938  = ~ in_done;
+  assign \$1939  = in_full & \$1938 ;
+  assign \$1940  = \$1939  & out_full;
+  assign \$1941  = ~ out_done;
+  assign \$1942  = \$1940  & \$1941 ;
+  assign \$1943  = \$1942  & in_keep[5];
+  assign \$1944  = \$1943  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1945  = ~ in_done;
+  assign \$1946  = in_full & \$1945 ;
+  assign \$1947  = \$1946  & out_full;
+  assign \$1948  = ~ out_done;
+  assign \$1949  = \$1947  & \$1948 ;
+  assign \$1950  = \$1949  & out_keep[2];
+  assign \$1951  = \$1950  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1952  = \$1944 [59:40] > \$1951 [59:40];
+  assign \$1953  = ~ in_done;
+  assign \$1954  = in_full & \$1953 ;
+  assign \$1955  = \$1954  & out_full;
+  assign \$1956  = ~ out_done;
+  assign \$1957  = \$1955  & \$1956 ;
+  assign \$1958  = \$1957  & in_keep[5];
+  assign \$1959  = \$1958  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1960  = ~ in_done;
+  assign \$1961  = in_full & \$1960 ;
+  assign \$1962  = \$1961  & out_full;
+  assign \$1963  = ~ out_done;
+  assign \$1964  = \$1962  & \$1963 ;
+  assign \$1965  = \$1964  & out_keep[2];
+  assign \$1966  = \$1965  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1967  = \$1959 [59:40] == \$1966 [59:40];
+  assign \$1968  = ~ in_done;
+  assign \$1969  = in_full & \$1968 ;
+  assign \$1970  = \$1969  & out_full;
+  assign \$1971  = ~ out_done;
+  assign \$1972  = \$1970  & \$1971 ;
+  assign \$1973  = \$1972  & in_keep[5];
+  assign \$1974  = \$1973  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1975  = ~ in_done;
+  assign \$1976  = in_full & \$1975 ;
+  assign \$1977  = \$1976  & out_full;
+  assign \$1978  = ~ out_done;
+  assign \$1979  = \$1977  & \$1978 ;
+  assign \$1980  = \$1979  & out_keep[2];
+  assign \$1981  = \$1980  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1982  = \$1974 [79:60] > \$1981 [79:60];
+  assign \$1983  = ~ in_done;
+  assign \$1984  = in_full & \$1983 ;
+  assign \$1985  = \$1984  & out_full;
+  assign \$1986  = ~ out_done;
+  assign \$1987  = \$1985  & \$1986 ;
+  assign \$1988  = \$1987  & in_keep[5];
+  assign \$1989  = \$1988  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1990  = ~ in_done;
+  assign \$1991  = in_full & \$1990 ;
+  assign \$1992  = \$1991  & out_full;
+  assign \$1993  = ~ out_done;
+  assign \$1994  = \$1992  & \$1993 ;
+  assign \$1995  = \$1994  & out_keep[2];
+  assign \$1996  = \$1995  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1997  = \$1989 [79:60] == \$1996 [79:60];
+  assign \$1998  = ~ in_done;
+  assign \$1999  = in_full & \$1998 ;
+  assign \$2000  = \$1999  & out_full;
+  assign \$2001  = ~ out_done;
+  assign \$2002  = \$2000  & \$2001 ;
+  assign \$2003  = \$2002  & in_keep[5];
+  assign \$2004  = \$2003  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2005  = ~ in_done;
+  assign \$2006  = in_full & \$2005 ;
+  assign \$2007  = \$2006  & out_full;
+  assign \$2008  = ~ out_done;
+  assign \$2009  = \$2007  & \$2008 ;
+  assign \$2010  = \$2009  & out_keep[2];
+  assign \$2011  = \$2010  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2012  = \$2004 [83:80] > \$2011 [83:80];
+  assign \$2013  = ~ in_done;
+  assign \$2014  = in_full & \$2013 ;
+  assign \$2015  = \$2014  & out_full;
+  assign \$2016  = ~ out_done;
+  assign \$2017  = \$2015  & \$2016 ;
+  assign \$2018  = \$2017  & in_keep[5];
+  assign \$2019  = \$2018  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2020  = ~ in_done;
+  assign \$2021  = in_full & \$2020 ;
+  assign \$2022  = \$2021  & out_full;
+  assign \$2023  = ~ out_done;
+  assign \$2024  = \$2022  & \$2023 ;
+  assign \$2025  = \$2024  & out_keep[2];
+  assign \$2026  = \$2025  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2027  = \$2019 [83:80] == \$2026 [83:80];
+  assign \$2028  = ~ in_done;
+  assign \$2029  = in_full & \$2028 ;
+  assign \$2030  = \$2029  & out_full;
+  assign \$2031  = ~ out_done;
+  assign \$2032  = \$2030  & \$2031 ;
+  assign \$2033  = \$2032  & in_keep[6];
+  assign \$2034  = \$2033  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2035  = ~ in_done;
+  assign \$2036  = in_full & \$2035 ;
+  assign \$2037  = \$2036  & out_full;
+  assign \$2038  = ~ out_done;
+  assign \$2039  = \$2037  & \$2038 ;
+  assign \$2040  = \$2039  & out_keep[1];
+  assign \$2041  = \$2040  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2042  = \$2034 [19:0] > \$2041 [19:0];
+  assign \$2043  = ~ in_done;
+  assign \$2044  = in_full & \$2043 ;
+  assign \$2045  = \$2044  & out_full;
+  assign \$2046  = ~ out_done;
+  assign \$2047  = \$2045  & \$2046 ;
+  assign \$2048  = \$2047  & in_keep[6];
+  assign \$2049  = \$2048  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2050  = ~ in_done;
+  assign \$2051  = in_full & \$2050 ;
+  assign \$2052  = \$2051  & out_full;
+  assign \$2053  = ~ out_done;
+  assign \$2054  = \$2052  & \$2053 ;
+  assign \$2055  = \$2054  & out_keep[1];
+  assign \$2056  = \$2055  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2057  = \$2049 [19:0] == \$2056 [19:0];
+  assign \$2058  = ~ in_done;
+  assign \$2059  = in_full & \$2058 ;
+  assign \$2060  = \$2059  & out_full;
+  assign \$2061  = ~ out_done;
+  assign \$2062  = \$2060  & \$2061 ;
+  assign \$2063  = \$2062  & in_keep[6];
+  assign \$2064  = \$2063  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2065  = ~ in_done;
+  assign \$2066  = in_full & \$2065 ;
+  assign \$2067  = \$2066  & out_full;
+  assign \$2068  = ~ out_done;
+  assign \$2069  = \$2067  & \$2068 ;
+  assign \$2070  = \$2069  & out_keep[1];
+  assign \$2071  = \$2070  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2072  = \$2064 [39:20] > \$2071 [39:20];
+  assign \$2073  = ~ in_done;
+  assign \$2074  = in_full & \$2073 ;
+  assign \$2075  = \$2074  & out_full;
+  assign \$2076  = ~ out_done;
+  assign \$2077  = \$2075  & \$2076 ;
+  assign \$2078  = \$2077  & in_keep[6];
+  assign \$2079  = \$2078  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2080  = ~ in_done;
+  assign \$2081  = in_full & \$2080 ;
+  assign \$2082  = \$2081  & out_full;
+  assign \$2083  = ~ out_done;
+  assign \$2084  = \$2082  & \$2083 ;
+  assign \$2085  = \$2084  & out_keep[1];
+  assign \$2086  = \$2085  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2087  = \$2079 [39:20] == \$2086 [39:20];
+  assign \$2088  = ~ in_done;
+  assign \$2089  = in_full & \$2088 ;
+  assign \$2090  = \$2089  & out_full;
+  assign \$2091  = ~ out_done;
+  assign \$2092  = \$2090  & \$2091 ;
+  assign \$2093  = \$2092  & in_keep[6];
+  assign \$2094  = \$2093  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2095  = ~ in_done;
+  assign \$2096  = in_full & \$2095 ;
+  assign \$2097  = \$2096  & out_full;
+  assign \$2098  = ~ out_done;
+  assign \$2099  = \$2097  & \$2098 ;
+  assign \$2100  = \$2099  & out_keep[1];
+  assign \$2101  = \$2100  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2102  = \$2094 [59:40] > \$2101 [59:40];
+  assign \$2103  = ~ in_done;
+  assign \$2104  = in_full & \$2103 ;
+  assign \$2105  = \$2104  & out_full;
+  assign \$2106  = ~ out_done;
+  assign \$2107  = \$2105  & \$2106 ;
+  assign \$2108  = \$2107  & in_keep[6];
+  assign \$2109  = \$2108  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2110  = ~ in_done;
+  assign \$2111  = in_full & \$2110 ;
+  assign \$2112  = \$2111  & out_full;
+  assign \$2113  = ~ out_done;
+  assign \$2114  = \$2112  & \$2113 ;
+  assign \$2115  = \$2114  & out_keep[1];
+  assign \$2116  = \$2115  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2117  = \$2109 [59:40] == \$2116 [59:40];
+  assign \$2118  = ~ in_done;
+  assign \$2119  = in_full & \$2118 ;
+  assign \$2120  = \$2119  & out_full;
+  assign \$2121  = ~ out_done;
+  assign \$2122  = \$2120  & \$2121 ;
+  assign \$2123  = \$2122  & in_keep[6];
+  assign \$2124  = \$2123  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2125  = ~ in_done;
+  assign \$2126  = in_full & \$2125 ;
+  assign \$2127  = \$2126  & out_full;
+  assign \$2128  = ~ out_done;
+  assign \$2129  = \$2127  & \$2128 ;
+  assign \$2130  = \$2129  & out_keep[1];
+  assign \$2131  = \$2130  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2132  = \$2124 [79:60] > \$2131 [79:60];
+  assign \$2133  = ~ in_done;
+  assign \$2134  = in_full & \$2133 ;
+  assign \$2135  = \$2134  & out_full;
+  assign \$2136  = ~ out_done;
+  assign \$2137  = \$2135  & \$2136 ;
+  assign \$2138  = \$2137  & in_keep[6];
+  assign \$2139  = \$2138  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2140  = ~ in_done;
+  assign \$2141  = in_full & \$2140 ;
+  assign \$2142  = \$2141  & out_full;
+  assign \$2143  = ~ out_done;
+  assign \$2144  = \$2142  & \$2143 ;
+  assign \$2145  = \$2144  & out_keep[1];
+  assign \$2146  = \$2145  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2147  = \$2139 [79:60] == \$2146 [79:60];
+  assign \$2148  = ~ in_done;
+  assign \$2149  = in_full & \$2148 ;
+  assign \$2150  = \$2149  & out_full;
+  assign \$2151  = ~ out_done;
+  assign \$2152  = \$2150  & \$2151 ;
+  assign \$2153  = \$2152  & in_keep[6];
+  assign \$2154  = \$2153  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2155  = ~ in_done;
+  assign \$2156  = in_full & \$2155 ;
+  assign \$2157  = \$2156  & out_full;
+  assign \$2158  = ~ out_done;
+  assign \$2159  = \$2157  & \$2158 ;
+  assign \$2160  = \$2159  & out_keep[1];
+  assign \$2161  = \$2160  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2162  = \$2154 [83:80] > \$2161 [83:80];
+  assign \$2163  = ~ in_done;
+  assign \$2164  = in_full & \$2163 ;
+  assign \$2165  = \$2164  & out_full;
+  assign \$2166  = ~ out_done;
+  assign \$2167  = \$2165  & \$2166 ;
+  assign \$2168  = \$2167  & in_keep[6];
+  assign \$2169  = \$2168  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2170  = ~ in_done;
+  assign \$2171  = in_full & \$2170 ;
+  assign \$2172  = \$2171  & out_full;
+  assign \$2173  = ~ out_done;
+  assign \$2174  = \$2172  & \$2173 ;
+  assign \$2175  = \$2174  & out_keep[1];
+  assign \$2176  = \$2175  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2177  = \$2169 [83:80] == \$2176 [83:80];
+  assign \$2178  = ~ in_done;
+  assign \$2179  = in_full & \$2178 ;
+  assign \$2180  = \$2179  & out_full;
+  assign \$2181  = ~ out_done;
+  assign \$2182  = \$2180  & \$2181 ;
+  assign \$2183  = \$2182  & in_keep[7];
+  assign \$2184  = \$2183  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2185  = ~ in_done;
+  assign \$2186  = in_full & \$2185 ;
+  assign \$2187  = \$2186  & out_full;
+  assign \$2188  = ~ out_done;
+  assign \$2189  = \$2187  & \$2188 ;
+  assign \$2190  = \$2189  & out_keep[0];
+  assign \$2191  = \$2190  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2192  = \$2184 [19:0] > \$2191 [19:0];
+  assign \$2193  = ~ in_done;
+  assign \$2194  = in_full & \$2193 ;
+  assign \$2195  = \$2194  & out_full;
+  assign \$2196  = ~ out_done;
+  assign \$2197  = \$2195  & \$2196 ;
+  assign \$2198  = \$2197  & in_keep[7];
+  assign \$2199  = \$2198  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2200  = ~ in_done;
+  assign \$2201  = in_full & \$2200 ;
+  assign \$2202  = \$2201  & out_full;
+  assign \$2203  = ~ out_done;
+  assign \$2204  = \$2202  & \$2203 ;
+  assign \$2205  = \$2204  & out_keep[0];
+  assign \$2206  = \$2205  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2207  = \$2199 [19:0] == \$2206 [19:0];
+  assign \$2208  = ~ in_done;
+  assign \$2209  = in_full & \$2208 ;
+  assign \$2210  = \$2209  & out_full;
+  assign \$2211  = ~ out_done;
+  assign \$2212  = \$2210  & \$2211 ;
+  assign \$2213  = \$2212  & in_keep[7];
+  assign \$2214  = \$2213  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2215  = ~ in_done;
+  assign \$2216  = in_full & \$2215 ;
+  assign \$2217  = \$2216  & out_full;
+  assign \$2218  = ~ out_done;
+  assign \$2219  = \$2217  & \$2218 ;
+  assign \$2220  = \$2219  & out_keep[0];
+  assign \$2221  = \$2220  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2222  = \$2214 [39:20] > \$2221 [39:20];
+  assign \$2223  = ~ in_done;
+  assign \$2224  = in_full & \$2223 ;
+  assign \$2225  = \$2224  & out_full;
+  assign \$2226  = ~ out_done;
+  assign \$2227  = \$2225  & \$2226 ;
+  assign \$2228  = \$2227  & in_keep[7];
+  assign \$2229  = \$2228  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2230  = ~ in_done;
+  assign \$2231  = in_full & \$2230 ;
+  assign \$2232  = \$2231  & out_full;
+  assign \$2233  = ~ out_done;
+  assign \$2234  = \$2232  & \$2233 ;
+  assign \$2235  = \$2234  & out_keep[0];
+  assign \$2236  = \$2235  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2237  = \$2229 [39:20] == \$2236 [39:20];
+  assign \$2238  = ~ in_done;
+  assign \$2239  = in_full & \$2238 ;
+  assign \$2240  = \$2239  & out_full;
+  assign \$2241  = ~ out_done;
+  assign \$2242  = \$2240  & \$2241 ;
+  assign \$2243  = \$2242  & in_keep[7];
+  assign \$2244  = \$2243  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2245  = ~ in_done;
+  assign \$2246  = in_full & \$2245 ;
+  assign \$2247  = \$2246  & out_full;
+  assign \$2248  = ~ out_done;
+  assign \$2249  = \$2247  & \$2248 ;
+  assign \$2250  = \$2249  & out_keep[0];
+  assign \$2251  = \$2250  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2252  = \$2244 [59:40] > \$2251 [59:40];
+  assign \$2253  = ~ in_done;
+  assign \$2254  = in_full & \$2253 ;
+  assign \$2255  = \$2254  & out_full;
+  assign \$2256  = ~ out_done;
+  assign \$2257  = \$2255  & \$2256 ;
+  assign \$2258  = \$2257  & in_keep[7];
+  assign \$2259  = \$2258  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2260  = ~ in_done;
+  assign \$2261  = in_full & \$2260 ;
+  assign \$2262  = \$2261  & out_full;
+  assign \$2263  = ~ out_done;
+  assign \$2264  = \$2262  & \$2263 ;
+  assign \$2265  = \$2264  & out_keep[0];
+  assign \$2266  = \$2265  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2267  = \$2259 [59:40] == \$2266 [59:40];
+  assign \$2268  = ~ in_done;
+  assign \$2269  = in_full & \$2268 ;
+  assign \$2270  = \$2269  & out_full;
+  assign \$2271  = ~ out_done;
+  assign \$2272  = \$2270  & \$2271 ;
+  assign \$2273  = \$2272  & in_keep[7];
+  assign \$2274  = \$2273  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2275  = ~ in_done;
+  assign \$2276  = in_full & \$2275 ;
+  assign \$2277  = \$2276  & out_full;
+  assign \$2278  = ~ out_done;
+  assign \$2279  = \$2277  & \$2278 ;
+  assign \$2280  = \$2279  & out_keep[0];
+  assign \$2281  = \$2280  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2282  = \$2274 [79:60] > \$2281 [79:60];
+  assign \$2283  = ~ in_done;
+  assign \$2284  = in_full & \$2283 ;
+  assign \$2285  = \$2284  & out_full;
+  assign \$2286  = ~ out_done;
+  assign \$2287  = \$2285  & \$2286 ;
+  assign \$2288  = \$2287  & in_keep[7];
+  assign \$2289  = \$2288  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2290  = ~ in_done;
+  assign \$2291  = in_full & \$2290 ;
+  assign \$2292  = \$2291  & out_full;
+  assign \$2293  = ~ out_done;
+  assign \$2294  = \$2292  & \$2293 ;
+  assign \$2295  = \$2294  & out_keep[0];
+  assign \$2296  = \$2295  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2297  = \$2289 [79:60] == \$2296 [79:60];
+  assign \$2298  = ~ in_done;
+  assign \$2299  = in_full & \$2298 ;
+  assign \$2300  = \$2299  & out_full;
+  assign \$2301  = ~ out_done;
+  assign \$2302  = \$2300  & \$2301 ;
+  assign \$2303  = \$2302  & in_keep[7];
+  assign \$2304  = \$2303  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2305  = ~ in_done;
+  assign \$2306  = in_full & \$2305 ;
+  assign \$2307  = \$2306  & out_full;
+  assign \$2308  = ~ out_done;
+  assign \$2309  = \$2307  & \$2308 ;
+  assign \$2310  = \$2309  & out_keep[0];
+  assign \$2311  = \$2310  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2312  = \$2304 [83:80] > \$2311 [83:80];
+  assign \$2313  = ~ in_done;
+  assign \$2314  = in_full & \$2313 ;
+  assign \$2315  = \$2314  & out_full;
+  assign \$2316  = ~ out_done;
+  assign \$2317  = \$2315  & \$2316 ;
+  assign \$2318  = \$2317  & in_keep[7];
+  assign \$2319  = \$2318  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2320  = ~ in_done;
+  assign \$2321  = in_full & \$2320 ;
+  assign \$2322  = \$2321  & out_full;
+  assign \$2323  = ~ out_done;
+  assign \$2324  = \$2322  & \$2323 ;
+  assign \$2325  = \$2324  & out_keep[0];
+  assign \$2326  = \$2325  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2327  = \$2319 [83:80] == \$2326 [83:80];
+  assign \$2328  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2329  = merge0_gt0_1 | \$2328 ;
+  assign \$2330  = merge0_eq0_2 & \$2329 ;
+  assign \$2331  = merge0_gt0_2 | \$2330 ;
+  assign \$2332  = merge0_eq0_3 & \$2331 ;
+  assign \$2333  = merge0_gt0_3 | \$2332 ;
+  assign \$2334  = merge0_eq0_4 & \$2333 ;
+  assign \$2335  = merge0_gt0_4 | \$2334 ;
+  assign \$2336  = \$2335  ? merge0_in8 : merge0_in0;
+  assign \$2337  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2338  = merge0_gt1_1 | \$2337 ;
+  assign \$2339  = merge0_eq1_2 & \$2338 ;
+  assign \$2340  = merge0_gt1_2 | \$2339 ;
+  assign \$2341  = merge0_eq1_3 & \$2340 ;
+  assign \$2342  = merge0_gt1_3 | \$2341 ;
+  assign \$2343  = merge0_eq1_4 & \$2342 ;
+  assign \$2344  = merge0_gt1_4 | \$2343 ;
+  assign \$2345  = \$2344  ? merge0_in9 : merge0_in1;
+  assign \$2346  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2347  = merge0_gt2_1 | \$2346 ;
+  assign \$2348  = merge0_eq2_2 & \$2347 ;
+  assign \$2349  = merge0_gt2_2 | \$2348 ;
+  assign \$2350  = merge0_eq2_3 & \$2349 ;
+  assign \$2351  = merge0_gt2_3 | \$2350 ;
+  assign \$2352  = merge0_eq2_4 & \$2351 ;
+  assign \$2353  = merge0_gt2_4 | \$2352 ;
+  assign \$2354  = \$2353  ? merge0_in10 : merge0_in2;
+  assign \$2355  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2356  = merge0_gt3_1 | \$2355 ;
+  assign \$2357  = merge0_eq3_2 & \$2356 ;
+  assign \$2358  = merge0_gt3_2 | \$2357 ;
+  assign \$2359  = merge0_eq3_3 & \$2358 ;
+  assign \$2360  = merge0_gt3_3 | \$2359 ;
+  assign \$2361  = merge0_eq3_4 & \$2360 ;
+  assign \$2362  = merge0_gt3_4 | \$2361 ;
+  assign \$2363  = \$2362  ? merge0_in11 : merge0_in3;
+  assign \$2364  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2365  = merge0_gt4_1 | \$2364 ;
+  assign \$2366  = merge0_eq4_2 & \$2365 ;
+  assign \$2367  = merge0_gt4_2 | \$2366 ;
+  assign \$2368  = merge0_eq4_3 & \$2367 ;
+  assign \$2369  = merge0_gt4_3 | \$2368 ;
+  assign \$2370  = merge0_eq4_4 & \$2369 ;
+  assign \$2371  = merge0_gt4_4 | \$2370 ;
+  assign \$2372  = \$2371  ? merge0_in12 : merge0_in4;
+  assign \$2373  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2374  = merge0_gt5_1 | \$2373 ;
+  assign \$2375  = merge0_eq5_2 & \$2374 ;
+  assign \$2376  = merge0_gt5_2 | \$2375 ;
+  assign \$2377  = merge0_eq5_3 & \$2376 ;
+  assign \$2378  = merge0_gt5_3 | \$2377 ;
+  assign \$2379  = merge0_eq5_4 & \$2378 ;
+  assign \$2380  = merge0_gt5_4 | \$2379 ;
+  assign \$2381  = \$2380  ? merge0_in13 : merge0_in5;
+  assign \$2382  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2383  = merge0_gt6_1 | \$2382 ;
+  assign \$2384  = merge0_eq6_2 & \$2383 ;
+  assign \$2385  = merge0_gt6_2 | \$2384 ;
+  assign \$2386  = merge0_eq6_3 & \$2385 ;
+  assign \$2387  = merge0_gt6_3 | \$2386 ;
+  assign \$2388  = merge0_eq6_4 & \$2387 ;
+  assign \$2389  = merge0_gt6_4 | \$2388 ;
+  assign \$2390  = \$2389  ? merge0_in14 : merge0_in6;
+  assign \$2391  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2392  = merge0_gt7_1 | \$2391 ;
+  assign \$2393  = merge0_eq7_2 & \$2392 ;
+  assign \$2394  = merge0_gt7_2 | \$2393 ;
+  assign \$2395  = merge0_eq7_3 & \$2394 ;
+  assign \$2396  = merge0_gt7_3 | \$2395 ;
+  assign \$2397  = merge0_eq7_4 & \$2396 ;
+  assign \$2398  = merge0_gt7_4 | \$2397 ;
+  assign \$2399  = \$2398  ? merge0_in15 : merge0_in7;
+  assign \$2400  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2401  = merge0_gt0_1 | \$2400 ;
+  assign \$2402  = merge0_eq0_2 & \$2401 ;
+  assign \$2403  = merge0_gt0_2 | \$2402 ;
+  assign \$2404  = merge0_eq0_3 & \$2403 ;
+  assign \$2405  = merge0_gt0_3 | \$2404 ;
+  assign \$2406  = merge0_eq0_4 & \$2405 ;
+  assign \$2407  = merge0_gt0_4 | \$2406 ;
+  assign \$2408  = \$2407  ? merge0_in0 : merge0_in8;
+  assign \$2409  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2410  = merge0_gt1_1 | \$2409 ;
+  assign \$2411  = merge0_eq1_2 & \$2410 ;
+  assign \$2412  = merge0_gt1_2 | \$2411 ;
+  assign \$2413  = merge0_eq1_3 & \$2412 ;
+  assign \$2414  = merge0_gt1_3 | \$2413 ;
+  assign \$2415  = merge0_eq1_4 & \$2414 ;
+  assign \$2416  = merge0_gt1_4 | \$2415 ;
+  assign \$2417  = \$2416  ? merge0_in1 : merge0_in9;
+  assign \$2418  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2419  = merge0_gt2_1 | \$2418 ;
+  assign \$2420  = merge0_eq2_2 & \$2419 ;
+  assign \$2421  = merge0_gt2_2 | \$2420 ;
+  assign \$2422  = merge0_eq2_3 & \$2421 ;
+  assign \$2423  = merge0_gt2_3 | \$2422 ;
+  assign \$2424  = merge0_eq2_4 & \$2423 ;
+  assign \$2425  = merge0_gt2_4 | \$2424 ;
+  assign \$2426  = \$2425  ? merge0_in2 : merge0_in10;
+  assign \$2427  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2428  = merge0_gt3_1 | \$2427 ;
+  assign \$2429  = merge0_eq3_2 & \$2428 ;
+  assign \$2430  = merge0_gt3_2 | \$2429 ;
+  assign \$2431  = merge0_eq3_3 & \$2430 ;
+  assign \$2432  = merge0_gt3_3 | \$2431 ;
+  assign \$2433  = merge0_eq3_4 & \$2432 ;
+  assign \$2434  = merge0_gt3_4 | \$2433 ;
+  assign \$2435  = \$2434  ? merge0_in3 : merge0_in11;
+  assign \$2436  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2437  = merge0_gt4_1 | \$2436 ;
+  assign \$2438  = merge0_eq4_2 & \$2437 ;
+  assign \$2439  = merge0_gt4_2 | \$2438 ;
+  assign \$2440  = merge0_eq4_3 & \$2439 ;
+  assign \$2441  = merge0_gt4_3 | \$2440 ;
+  assign \$2442  = merge0_eq4_4 & \$2441 ;
+  assign \$2443  = merge0_gt4_4 | \$2442 ;
+  assign \$2444  = \$2443  ? merge0_in4 : merge0_in12;
+  assign \$2445  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2446  = merge0_gt5_1 | \$2445 ;
+  assign \$2447  = merge0_eq5_2 & \$2446 ;
+  assign \$2448  = merge0_gt5_2 | \$2447 ;
+  assign \$2449  = merge0_eq5_3 & \$2448 ;
+  assign \$2450  = merge0_gt5_3 | \$2449 ;
+  assign \$2451  = merge0_eq5_4 & \$2450 ;
+  assign \$2452  = merge0_gt5_4 | \$2451 ;
+  assign \$2453  = \$2452  ? merge0_in5 : merge0_in13;
+  assign \$2454  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2455  = merge0_gt6_1 | \$2454 ;
+  assign \$2456  = merge0_eq6_2 & \$2455 ;
+  assign \$2457  = merge0_gt6_2 | \$2456 ;
+  assign \$2458  = merge0_eq6_3 & \$2457 ;
+  assign \$2459  = merge0_gt6_3 | \$2458 ;
+  assign \$2460  = merge0_eq6_4 & \$2459 ;
+  assign \$2461  = merge0_gt6_4 | \$2460 ;
+  assign \$2462  = \$2461  ? merge0_in6 : merge0_in14;
+  assign \$2463  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2464  = merge0_gt7_1 | \$2463 ;
+  assign \$2465  = merge0_eq7_2 & \$2464 ;
+  assign \$2466  = merge0_gt7_2 | \$2465 ;
+  assign \$2467  = merge0_eq7_3 & \$2466 ;
+  assign \$2468  = merge0_gt7_3 | \$2467 ;
+  assign \$2469  = merge0_eq7_4 & \$2468 ;
+  assign \$2470  = merge0_gt7_4 | \$2469 ;
+  assign \$2471  = \$2470  ? merge0_in7 : merge0_in15;
+  assign \$2472  = merge0_lane0[19:0] > merge0_lane4[19:0];
+  assign \$2473  = merge0_lane0[19:0] == merge0_lane4[19:0];
+  assign \$2474  = merge0_lane0[39:20] > merge0_lane4[39:20];
+  assign \$2475  = merge0_lane0[39:20] == merge0_lane4[39:20];
+  assign \$2476  = merge0_lane0[59:40] > merge0_lane4[59:40];
+  assign \$2477  = merge0_lane0[59:40] == merge0_lane4[59:40];
+  assign \$2478  = merge0_lane0[79:60] > merge0_lane4[79:60];
+  assign \$2479  = merge0_lane0[79:60] == merge0_lane4[79:60];
+  assign \$2480  = merge0_lane0[83:80] > merge0_lane4[83:80];
+  assign \$2481  = merge0_lane0[83:80] == merge0_lane4[83:80];
+  assign \$2482  = merge0_lane1[19:0] > merge0_lane5[19:0];
+  assign \$2483  = merge0_lane1[19:0] == merge0_lane5[19:0];
+  assign \$2484  = merge0_lane1[39:20] > merge0_lane5[39:20];
+  assign \$2485  = merge0_lane1[39:20] == merge0_lane5[39:20];
+  assign \$2486  = merge0_lane1[59:40] > merge0_lane5[59:40];
+  assign \$2487  = merge0_lane1[59:40] == merge0_lane5[59:40];
+  assign \$2488  = merge0_lane1[79:60] > merge0_lane5[79:60];
+  assign \$2489  = merge0_lane1[79:60] == merge0_lane5[79:60];
+  assign \$2490  = merge0_lane1[83:80] > merge0_lane5[83:80];
+  assign \$2491  = merge0_lane1[83:80] == merge0_lane5[83:80];
+  assign \$2492  = merge0_lane2[19:0] > merge0_lane6[19:0];
+  assign \$2493  = merge0_lane2[19:0] == merge0_lane6[19:0];
+  assign \$2494  = merge0_lane2[39:20] > merge0_lane6[39:20];
+  assign \$2495  = merge0_lane2[39:20] == merge0_lane6[39:20];
+  assign \$2496  = merge0_lane2[59:40] > merge0_lane6[59:40];
+  assign \$2497  = merge0_lane2[59:40] == merge0_lane6[59:40];
+  assign \$2498  = merge0_lane2[79:60] > merge0_lane6[79:60];
+  assign \$2499  = merge0_lane2[79:60] == merge0_lane6[79:60];
+  assign \$2500  = merge0_lane2[83:80] > merge0_lane6[83:80];
+  assign \$2501  = merge0_lane2[83:80] == merge0_lane6[83:80];
+  assign \$2502  = merge0_lane3[19:0] > merge0_lane7[19:0];
+  assign \$2503  = merge0_lane3[19:0] == merge0_lane7[19:0];
+  assign \$2504  = merge0_lane3[39:20] > merge0_lane7[39:20];
+  assign \$2505  = merge0_lane3[39:20] == merge0_lane7[39:20];
+  assign \$2506  = merge0_lane3[59:40] > merge0_lane7[59:40];
+  assign \$2507  = merge0_lane3[59:40] == merge0_lane7[59:40];
+  assign \$2508  = merge0_lane3[79:60] > merge0_lane7[79:60];
+  assign \$2509  = merge0_lane3[79:60] == merge0_lane7[79:60];
+  assign \$2510  = merge0_lane3[83:80] > merge0_lane7[83:80];
+  assign \$2511  = merge0_lane3[83:80] == merge0_lane7[83:80];
+  assign \$2512  = merge0_lane8[19:0] > merge0_lane12[19:0];
+  assign \$2513  = merge0_lane8[19:0] == merge0_lane12[19:0];
+  assign \$2514  = merge0_lane8[39:20] > merge0_lane12[39:20];
+  assign \$2515  = merge0_lane8[39:20] == merge0_lane12[39:20];
+  assign \$2516  = merge0_lane8[59:40] > merge0_lane12[59:40];
+  assign \$2517  = merge0_lane8[59:40] == merge0_lane12[59:40];
+  assign \$2518  = merge0_lane8[79:60] > merge0_lane12[79:60];
+  assign \$2519  = merge0_lane8[79:60] == merge0_lane12[79:60];
+  assign \$2520  = merge0_lane8[83:80] > merge0_lane12[83:80];
+  assign \$2521  = merge0_lane8[83:80] == merge0_lane12[83:80];
+  assign \$2522  = merge0_lane9[19:0] > merge0_lane13[19:0];
+  assign \$2523  = merge0_lane9[19:0] == merge0_lane13[19:0];
+  assign \$2524  = merge0_lane9[39:20] > merge0_lane13[39:20];
+  assign \$2525  = merge0_lane9[39:20] == merge0_lane13[39:20];
+  assign \$2526  = merge0_lane9[59:40] > merge0_lane13[59:40];
+  assign \$2527  = merge0_lane9[59:40] == merge0_lane13[59:40];
+  assign \$2528  = merge0_lane9[79:60] > merge0_lane13[79:60];
+  assign \$2529  = merge0_lane9[79:60] == merge0_lane13[79:60];
+  assign \$2530  = merge0_lane9[83:80] > merge0_lane13[83:80];
+  assign \$2531  = merge0_lane9[83:80] == merge0_lane13[83:80];
+  assign \$2532  = merge0_lane10[19:0] > merge0_lane14[19:0];
+  assign \$2533  = merge0_lane10[19:0] == merge0_lane14[19:0];
+  assign \$2534  = merge0_lane10[39:20] > merge0_lane14[39:20];
+  assign \$2535  = merge0_lane10[39:20] == merge0_lane14[39:20];
+  assign \$2536  = merge0_lane10[59:40] > merge0_lane14[59:40];
+  assign \$2537  = merge0_lane10[59:40] == merge0_lane14[59:40];
+  assign \$2538  = merge0_lane10[79:60] > merge0_lane14[79:60];
+  assign \$2539  = merge0_lane10[79:60] == merge0_lane14[79:60];
+  assign \$2540  = merge0_lane10[83:80] > merge0_lane14[83:80];
+  assign \$2541  = merge0_lane10[83:80] == merge0_lane14[83:80];
+  assign \$2542  = merge0_lane11[19:0] > merge0_lane15[19:0];
+  assign \$2543  = merge0_lane11[19:0] == merge0_lane15[19:0];
+  assign \$2544  = merge0_lane11[39:20] > merge0_lane15[39:20];
+  assign \$2545  = merge0_lane11[39:20] == merge0_lane15[39:20];
+  assign \$2546  = merge0_lane11[59:40] > merge0_lane15[59:40];
+  assign \$2547  = merge0_lane11[59:40] == merge0_lane15[59:40];
+  assign \$2548  = merge0_lane11[79:60] > merge0_lane15[79:60];
+  assign \$2549  = merge0_lane11[79:60] == merge0_lane15[79:60];
+  assign \$2550  = merge0_lane11[83:80] > merge0_lane15[83:80];
+  assign \$2551  = merge0_lane11[83:80] == merge0_lane15[83:80];
+  assign \$2552  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2553  = merge1_gt0_1 | \$2552 ;
+  assign \$2554  = merge1_eq0_2 & \$2553 ;
+  assign \$2555  = merge1_gt0_2 | \$2554 ;
+  assign \$2556  = merge1_eq0_3 & \$2555 ;
+  assign \$2557  = merge1_gt0_3 | \$2556 ;
+  assign \$2558  = merge1_eq0_4 & \$2557 ;
+  assign \$2559  = merge1_gt0_4 | \$2558 ;
+  assign \$2560  = \$2559  ? merge1_in4 : merge1_in0;
+  assign \$2561  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2562  = merge1_gt1_1 | \$2561 ;
+  assign \$2563  = merge1_eq1_2 & \$2562 ;
+  assign \$2564  = merge1_gt1_2 | \$2563 ;
+  assign \$2565  = merge1_eq1_3 & \$2564 ;
+  assign \$2566  = merge1_gt1_3 | \$2565 ;
+  assign \$2567  = merge1_eq1_4 & \$2566 ;
+  assign \$2568  = merge1_gt1_4 | \$2567 ;
+  assign \$2569  = \$2568  ? merge1_in5 : merge1_in1;
+  assign \$2570  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2571  = merge1_gt2_1 | \$2570 ;
+  assign \$2572  = merge1_eq2_2 & \$2571 ;
+  assign \$2573  = merge1_gt2_2 | \$2572 ;
+  assign \$2574  = merge1_eq2_3 & \$2573 ;
+  assign \$2575  = merge1_gt2_3 | \$2574 ;
+  assign \$2576  = merge1_eq2_4 & \$2575 ;
+  assign \$2577  = merge1_gt2_4 | \$2576 ;
+  assign \$2578  = \$2577  ? merge1_in6 : merge1_in2;
+  assign \$2579  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2580  = merge1_gt3_1 | \$2579 ;
+  assign \$2581  = merge1_eq3_2 & \$2580 ;
+  assign \$2582  = merge1_gt3_2 | \$2581 ;
+  assign \$2583  = merge1_eq3_3 & \$2582 ;
+  assign \$2584  = merge1_gt3_3 | \$2583 ;
+  assign \$2585  = merge1_eq3_4 & \$2584 ;
+  assign \$2586  = merge1_gt3_4 | \$2585 ;
+  assign \$2587  = \$2586  ? merge1_in7 : merge1_in3;
+  assign \$2588  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2589  = merge1_gt0_1 | \$2588 ;
+  assign \$2590  = merge1_eq0_2 & \$2589 ;
+  assign \$2591  = merge1_gt0_2 | \$2590 ;
+  assign \$2592  = merge1_eq0_3 & \$2591 ;
+  assign \$2593  = merge1_gt0_3 | \$2592 ;
+  assign \$2594  = merge1_eq0_4 & \$2593 ;
+  assign \$2595  = merge1_gt0_4 | \$2594 ;
+  assign \$2596  = \$2595  ? merge1_in0 : merge1_in4;
+  assign \$2597  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2598  = merge1_gt1_1 | \$2597 ;
+  assign \$2599  = merge1_eq1_2 & \$2598 ;
+  assign \$2600  = merge1_gt1_2 | \$2599 ;
+  assign \$2601  = merge1_eq1_3 & \$2600 ;
+  assign \$2602  = merge1_gt1_3 | \$2601 ;
+  assign \$2603  = merge1_eq1_4 & \$2602 ;
+  assign \$2604  = merge1_gt1_4 | \$2603 ;
+  assign \$2605  = \$2604  ? merge1_in1 : merge1_in5;
+  assign \$2606  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2607  = merge1_gt2_1 | \$2606 ;
+  assign \$2608  = merge1_eq2_2 & \$2607 ;
+  assign \$2609  = merge1_gt2_2 | \$2608 ;
+  assign \$2610  = merge1_eq2_3 & \$2609 ;
+  assign \$2611  = merge1_gt2_3 | \$2610 ;
+  assign \$2612  = merge1_eq2_4 & \$2611 ;
+  assign \$2613  = merge1_gt2_4 | \$2612 ;
+  assign \$2614  = \$2613  ? merge1_in2 : merge1_in6;
+  assign \$2615  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2616  = merge1_gt3_1 | \$2615 ;
+  assign \$2617  = merge1_eq3_2 & \$2616 ;
+  assign \$2618  = merge1_gt3_2 | \$2617 ;
+  assign \$2619  = merge1_eq3_3 & \$2618 ;
+  assign \$2620  = merge1_gt3_3 | \$2619 ;
+  assign \$2621  = merge1_eq3_4 & \$2620 ;
+  assign \$2622  = merge1_gt3_4 | \$2621 ;
+  assign \$2623  = \$2622  ? merge1_in3 : merge1_in7;
+  assign \$2624  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2625  = merge1_gt8_1 | \$2624 ;
+  assign \$2626  = merge1_eq8_2 & \$2625 ;
+  assign \$2627  = merge1_gt8_2 | \$2626 ;
+  assign \$2628  = merge1_eq8_3 & \$2627 ;
+  assign \$2629  = merge1_gt8_3 | \$2628 ;
+  assign \$2630  = merge1_eq8_4 & \$2629 ;
+  assign \$2631  = merge1_gt8_4 | \$2630 ;
+  assign \$2632  = \$2631  ? merge1_in12 : merge1_in8;
+  assign \$2633  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2634  = merge1_gt9_1 | \$2633 ;
+  assign \$2635  = merge1_eq9_2 & \$2634 ;
+  assign \$2636  = merge1_gt9_2 | \$2635 ;
+  assign \$2637  = merge1_eq9_3 & \$2636 ;
+  assign \$2638  = merge1_gt9_3 | \$2637 ;
+  assign \$2639  = merge1_eq9_4 & \$2638 ;
+  assign \$2640  = merge1_gt9_4 | \$2639 ;
+  assign \$2641  = \$2640  ? merge1_in13 : merge1_in9;
+  assign \$2642  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2643  = merge1_gt10_1 | \$2642 ;
+  assign \$2644  = merge1_eq10_2 & \$2643 ;
+  assign \$2645  = merge1_gt10_2 | \$2644 ;
+  assign \$2646  = merge1_eq10_3 & \$2645 ;
+  assign \$2647  = merge1_gt10_3 | \$2646 ;
+  assign \$2648  = merge1_eq10_4 & \$2647 ;
+  assign \$2649  = merge1_gt10_4 | \$2648 ;
+  assign \$2650  = \$2649  ? merge1_in14 : merge1_in10;
+  assign \$2651  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2652  = merge1_gt11_1 | \$2651 ;
+  assign \$2653  = merge1_eq11_2 & \$2652 ;
+  assign \$2654  = merge1_gt11_2 | \$2653 ;
+  assign \$2655  = merge1_eq11_3 & \$2654 ;
+  assign \$2656  = merge1_gt11_3 | \$2655 ;
+  assign \$2657  = merge1_eq11_4 & \$2656 ;
+  assign \$2658  = merge1_gt11_4 | \$2657 ;
+  assign \$2659  = \$2658  ? merge1_in15 : merge1_in11;
+  assign \$2660  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2661  = merge1_gt8_1 | \$2660 ;
+  assign \$2662  = merge1_eq8_2 & \$2661 ;
+  assign \$2663  = merge1_gt8_2 | \$2662 ;
+  assign \$2664  = merge1_eq8_3 & \$2663 ;
+  assign \$2665  = merge1_gt8_3 | \$2664 ;
+  assign \$2666  = merge1_eq8_4 & \$2665 ;
+  assign \$2667  = merge1_gt8_4 | \$2666 ;
+  assign \$2668  = \$2667  ? merge1_in8 : merge1_in12;
+  assign \$2669  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2670  = merge1_gt9_1 | \$2669 ;
+  assign \$2671  = merge1_eq9_2 & \$2670 ;
+  assign \$2672  = merge1_gt9_2 | \$2671 ;
+  assign \$2673  = merge1_eq9_3 & \$2672 ;
+  assign \$2674  = merge1_gt9_3 | \$2673 ;
+  assign \$2675  = merge1_eq9_4 & \$2674 ;
+  assign \$2676  = merge1_gt9_4 | \$2675 ;
+  assign \$2677  = \$2676  ? merge1_in9 : merge1_in13;
+  assign \$2678  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2679  = merge1_gt10_1 | \$2678 ;
+  assign \$2680  = merge1_eq10_2 & \$2679 ;
+  assign \$2681  = merge1_gt10_2 | \$2680 ;
+  assign \$2682  = merge1_eq10_3 & \$2681 ;
+  assign \$2683  = merge1_gt10_3 | \$2682 ;
+  assign \$2684  = merge1_eq10_4 & \$2683 ;
+  assign \$2685  = merge1_gt10_4 | \$2684 ;
+  assign \$2686  = \$2685  ? merge1_in10 : merge1_in14;
+  assign \$2687  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2688  = merge1_gt11_1 | \$2687 ;
+  assign \$2689  = merge1_eq11_2 & \$2688 ;
+  assign \$2690  = merge1_gt11_2 | \$2689 ;
+  assign \$2691  = merge1_eq11_3 & \$2690 ;
+  assign \$2692  = merge1_gt11_3 | \$2691 ;
+  assign \$2693  = merge1_eq11_4 & \$2692 ;
+  assign \$2694  = merge1_gt11_4 | \$2693 ;
+  assign \$2695  = \$2694  ? merge1_in11 : merge1_in15;
+  assign \$2696  = merge1_lane0[19:0] > merge1_lane2[19:0];
+  assign \$2697  = merge1_lane0[19:0] == merge1_lane2[19:0];
+  assign \$2698  = merge1_lane0[39:20] > merge1_lane2[39:20];
+  assign \$2699  = merge1_lane0[39:20] == merge1_lane2[39:20];
+  assign \$2700  = merge1_lane0[59:40] > merge1_lane2[59:40];
+  assign \$2701  = merge1_lane0[59:40] == merge1_lane2[59:40];
+  assign \$2702  = merge1_lane0[79:60] > merge1_lane2[79:60];
+  assign \$2703  = merge1_lane0[79:60] == merge1_lane2[79:60];
+  assign \$2704  = merge1_lane0[83:80] > merge1_lane2[83:80];
+  assign \$2705  = merge1_lane0[83:80] == merge1_lane2[83:80];
+  assign \$2706  = merge1_lane1[19:0] > merge1_lane3[19:0];
+  assign \$2707  = merge1_lane1[19:0] == merge1_lane3[19:0];
+  assign \$2708  = merge1_lane1[39:20] > merge1_lane3[39:20];
+  assign \$2709  = merge1_lane1[39:20] == merge1_lane3[39:20];
+  assign \$2710  = merge1_lane1[59:40] > merge1_lane3[59:40];
+  assign \$2711  = merge1_lane1[59:40] == merge1_lane3[59:40];
+  assign \$2712  = merge1_lane1[79:60] > merge1_lane3[79:60];
+  assign \$2713  = merge1_lane1[79:60] == merge1_lane3[79:60];
+  assign \$2714  = merge1_lane1[83:80] > merge1_lane3[83:80];
+  assign \$2715  = merge1_lane1[83:80] == merge1_lane3[83:80];
+  assign \$2716  = merge1_lane4[19:0] > merge1_lane6[19:0];
+  assign \$2717  = merge1_lane4[19:0] == merge1_lane6[19:0];
+  assign \$2718  = merge1_lane4[39:20] > merge1_lane6[39:20];
+  assign \$2719  = merge1_lane4[39:20] == merge1_lane6[39:20];
+  assign \$2720  = merge1_lane4[59:40] > merge1_lane6[59:40];
+  assign \$2721  = merge1_lane4[59:40] == merge1_lane6[59:40];
+  assign \$2722  = merge1_lane4[79:60] > merge1_lane6[79:60];
+  assign \$2723  = merge1_lane4[79:60] == merge1_lane6[79:60];
+  assign \$2724  = merge1_lane4[83:80] > merge1_lane6[83:80];
+  assign \$2725  = merge1_lane4[83:80] == merge1_lane6[83:80];
+  assign \$2726  = merge1_lane5[19:0] > merge1_lane7[19:0];
+  assign \$2727  = merge1_lane5[19:0] == merge1_lane7[19:0];
+  assign \$2728  = merge1_lane5[39:20] > merge1_lane7[39:20];
+  assign \$2729  = merge1_lane5[39:20] == merge1_lane7[39:20];
+  assign \$2730  = merge1_lane5[59:40] > merge1_lane7[59:40];
+  assign \$2731  = merge1_lane5[59:40] == merge1_lane7[59:40];
+  assign \$2732  = merge1_lane5[79:60] > merge1_lane7[79:60];
+  assign \$2733  = merge1_lane5[79:60] == merge1_lane7[79:60];
+  assign \$2734  = merge1_lane5[83:80] > merge1_lane7[83:80];
+  assign \$2735  = merge1_lane5[83:80] == merge1_lane7[83:80];
+  assign \$2736  = merge1_lane8[19:0] > merge1_lane10[19:0];
+  assign \$2737  = merge1_lane8[19:0] == merge1_lane10[19:0];
+  assign \$2738  = merge1_lane8[39:20] > merge1_lane10[39:20];
+  assign \$2739  = merge1_lane8[39:20] == merge1_lane10[39:20];
+  assign \$2740  = merge1_lane8[59:40] > merge1_lane10[59:40];
+  assign \$2741  = merge1_lane8[59:40] == merge1_lane10[59:40];
+  assign \$2742  = merge1_lane8[79:60] > merge1_lane10[79:60];
+  assign \$2743  = merge1_lane8[79:60] == merge1_lane10[79:60];
+  assign \$2744  = merge1_lane8[83:80] > merge1_lane10[83:80];
+  assign \$2745  = merge1_lane8[83:80] == merge1_lane10[83:80];
+  assign \$2746  = merge1_lane9[19:0] > merge1_lane11[19:0];
+  assign \$2747  = merge1_lane9[19:0] == merge1_lane11[19:0];
+  assign \$2748  = merge1_lane9[39:20] > merge1_lane11[39:20];
+  assign \$2749  = merge1_lane9[39:20] == merge1_lane11[39:20];
+  assign \$2750  = merge1_lane9[59:40] > merge1_lane11[59:40];
+  assign \$2751  = merge1_lane9[59:40] == merge1_lane11[59:40];
+  assign \$2752  = merge1_lane9[79:60] > merge1_lane11[79:60];
+  assign \$2753  = merge1_lane9[79:60] == merge1_lane11[79:60];
+  assign \$2754  = merge1_lane9[83:80] > merge1_lane11[83:80];
+  assign \$2755  = merge1_lane9[83:80] == merge1_lane11[83:80];
+  assign \$2756  = merge1_lane12[19:0] > merge1_lane14[19:0];
+  assign \$2757  = merge1_lane12[19:0] == merge1_lane14[19:0];
+  assign \$2758  = merge1_lane12[39:20] > merge1_lane14[39:20];
+  assign \$2759  = merge1_lane12[39:20] == merge1_lane14[39:20];
+  assign \$2760  = merge1_lane12[59:40] > merge1_lane14[59:40];
+  assign \$2761  = merge1_lane12[59:40] == merge1_lane14[59:40];
+  assign \$2762  = merge1_lane12[79:60] > merge1_lane14[79:60];
+  assign \$2763  = merge1_lane12[79:60] == merge1_lane14[79:60];
+  assign \$2764  = merge1_lane12[83:80] > merge1_lane14[83:80];
+  assign \$2765  = merge1_lane12[83:80] == merge1_lane14[83:80];
+  assign \$2766  = merge1_lane13[19:0] > merge1_lane15[19:0];
+  assign \$2767  = merge1_lane13[19:0] == merge1_lane15[19:0];
+  assign \$2768  = merge1_lane13[39:20] > merge1_lane15[39:20];
+  assign \$2769  = merge1_lane13[39:20] == merge1_lane15[39:20];
+  assign \$2770  = merge1_lane13[59:40] > merge1_lane15[59:40];
+  assign \$2771  = merge1_lane13[59:40] == merge1_lane15[59:40];
+  assign \$2772  = merge1_lane13[79:60] > merge1_lane15[79:60];
+  assign \$2773  = merge1_lane13[79:60] == merge1_lane15[79:60];
+  assign \$2774  = merge1_lane13[83:80] > merge1_lane15[83:80];
+  assign \$2775  = merge1_lane13[83:80] == merge1_lane15[83:80];
+  assign \$2776  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2777  = merge2_gt0_1 | \$2776 ;
+  assign \$2778  = merge2_eq0_2 & \$2777 ;
+  assign \$2779  = merge2_gt0_2 | \$2778 ;
+  assign \$2780  = merge2_eq0_3 & \$2779 ;
+  assign \$2781  = merge2_gt0_3 | \$2780 ;
+  assign \$2782  = merge2_eq0_4 & \$2781 ;
+  assign \$2783  = merge2_gt0_4 | \$2782 ;
+  assign \$2784  = \$2783  ? merge2_in2 : merge2_in0;
+  assign \$2785  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2786  = merge2_gt1_1 | \$2785 ;
+  assign \$2787  = merge2_eq1_2 & \$2786 ;
+  assign \$2788  = merge2_gt1_2 | \$2787 ;
+  assign \$2789  = merge2_eq1_3 & \$2788 ;
+  assign \$2790  = merge2_gt1_3 | \$2789 ;
+  assign \$2791  = merge2_eq1_4 & \$2790 ;
+  assign \$2792  = merge2_gt1_4 | \$2791 ;
+  assign \$2793  = \$2792  ? merge2_in3 : merge2_in1;
+  assign \$2794  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2795  = merge2_gt0_1 | \$2794 ;
+  assign \$2796  = merge2_eq0_2 & \$2795 ;
+  assign \$2797  = merge2_gt0_2 | \$2796 ;
+  assign \$2798  = merge2_eq0_3 & \$2797 ;
+  assign \$2799  = merge2_gt0_3 | \$2798 ;
+  assign \$2800  = merge2_eq0_4 & \$2799 ;
+  assign \$2801  = merge2_gt0_4 | \$2800 ;
+  assign \$2802  = \$2801  ? merge2_in0 : merge2_in2;
+  assign \$2803  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2804  = merge2_gt1_1 | \$2803 ;
+  assign \$2805  = merge2_eq1_2 & \$2804 ;
+  assign \$2806  = merge2_gt1_2 | \$2805 ;
+  assign \$2807  = merge2_eq1_3 & \$2806 ;
+  assign \$2808  = merge2_gt1_3 | \$2807 ;
+  assign \$2809  = merge2_eq1_4 & \$2808 ;
+  assign \$2810  = merge2_gt1_4 | \$2809 ;
+  assign \$2811  = \$2810  ? merge2_in1 : merge2_in3;
+  assign \$2812  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2813  = merge2_gt4_1 | \$2812 ;
+  assign \$2814  = merge2_eq4_2 & \$2813 ;
+  assign \$2815  = merge2_gt4_2 | \$2814 ;
+  assign \$2816  = merge2_eq4_3 & \$2815 ;
+  assign \$2817  = merge2_gt4_3 | \$2816 ;
+  assign \$2818  = merge2_eq4_4 & \$2817 ;
+  assign \$2819  = merge2_gt4_4 | \$2818 ;
+  assign \$2820  = \$2819  ? merge2_in6 : merge2_in4;
+  assign \$2821  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2822  = merge2_gt5_1 | \$2821 ;
+  assign \$2823  = merge2_eq5_2 & \$2822 ;
+  assign \$2824  = merge2_gt5_2 | \$2823 ;
+  assign \$2825  = merge2_eq5_3 & \$2824 ;
+  assign \$2826  = merge2_gt5_3 | \$2825 ;
+  assign \$2827  = merge2_eq5_4 & \$2826 ;
+  assign \$2828  = merge2_gt5_4 | \$2827 ;
+  assign \$2829  = \$2828  ? merge2_in7 : merge2_in5;
+  assign \$2830  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2831  = merge2_gt4_1 | \$2830 ;
+  assign \$2832  = merge2_eq4_2 & \$2831 ;
+  assign \$2833  = merge2_gt4_2 | \$2832 ;
+  assign \$2834  = merge2_eq4_3 & \$2833 ;
+  assign \$2835  = merge2_gt4_3 | \$2834 ;
+  assign \$2836  = merge2_eq4_4 & \$2835 ;
+  assign \$2837  = merge2_gt4_4 | \$2836 ;
+  assign \$2838  = \$2837  ? merge2_in4 : merge2_in6;
+  assign \$2839  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2840  = merge2_gt5_1 | \$2839 ;
+  assign \$2841  = merge2_eq5_2 & \$2840 ;
+  assign \$2842  = merge2_gt5_2 | \$2841 ;
+  assign \$2843  = merge2_eq5_3 & \$2842 ;
+  assign \$2844  = merge2_gt5_3 | \$2843 ;
+  assign \$2845  = merge2_eq5_4 & \$2844 ;
+  assign \$2846  = merge2_gt5_4 | \$2845 ;
+  assign \$2847  = \$2846  ? merge2_in5 : merge2_in7;
+  assign \$2848  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2849  = merge2_gt8_1 | \$2848 ;
+  assign \$2850  = merge2_eq8_2 & \$2849 ;
+  assign \$2851  = merge2_gt8_2 | \$2850 ;
+  assign \$2852  = merge2_eq8_3 & \$2851 ;
+  assign \$2853  = merge2_gt8_3 | \$2852 ;
+  assign \$2854  = merge2_eq8_4 & \$2853 ;
+  assign \$2855  = merge2_gt8_4 | \$2854 ;
+  assign \$2856  = \$2855  ? merge2_in10 : merge2_in8;
+  assign \$2857  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2858  = merge2_gt9_1 | \$2857 ;
+  assign \$2859  = merge2_eq9_2 & \$2858 ;
+  assign \$2860  = merge2_gt9_2 | \$2859 ;
+  assign \$2861  = merge2_eq9_3 & \$2860 ;
+  assign \$2862  = merge2_gt9_3 | \$2861 ;
+  assign \$2863  = merge2_eq9_4 & \$2862 ;
+  assign \$2864  = merge2_gt9_4 | \$2863 ;
+  assign \$2865  = \$2864  ? merge2_in11 : merge2_in9;
+  assign \$2866  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2867  = merge2_gt8_1 | \$2866 ;
+  assign \$2868  = merge2_eq8_2 & \$2867 ;
+  assign \$2869  = merge2_gt8_2 | \$2868 ;
+  assign \$2870  = merge2_eq8_3 & \$2869 ;
+  assign \$2871  = merge2_gt8_3 | \$2870 ;
+  assign \$2872  = merge2_eq8_4 & \$2871 ;
+  assign \$2873  = merge2_gt8_4 | \$2872 ;
+  assign \$2874  = \$2873  ? merge2_in8 : merge2_in10;
+  assign \$2875  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2876  = merge2_gt9_1 | \$2875 ;
+  assign \$2877  = merge2_eq9_2 & \$2876 ;
+  assign \$2878  = merge2_gt9_2 | \$2877 ;
+  assign \$2879  = merge2_eq9_3 & \$2878 ;
+  assign \$2880  = merge2_gt9_3 | \$2879 ;
+  assign \$2881  = merge2_eq9_4 & \$2880 ;
+  assign \$2882  = merge2_gt9_4 | \$2881 ;
+  assign \$2883  = \$2882  ? merge2_in9 : merge2_in11;
+  assign \$2884  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2885  = merge2_gt12_1 | \$2884 ;
+  assign \$2886  = merge2_eq12_2 & \$2885 ;
+  assign \$2887  = merge2_gt12_2 | \$2886 ;
+  assign \$2888  = merge2_eq12_3 & \$2887 ;
+  assign \$2889  = merge2_gt12_3 | \$2888 ;
+  assign \$2890  = merge2_eq12_4 & \$2889 ;
+  assign \$2891  = merge2_gt12_4 | \$2890 ;
+  assign \$2892  = \$2891  ? merge2_in14 : merge2_in12;
+  assign \$2893  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2894  = merge2_gt13_1 | \$2893 ;
+  assign \$2895  = merge2_eq13_2 & \$2894 ;
+  assign \$2896  = merge2_gt13_2 | \$2895 ;
+  assign \$2897  = merge2_eq13_3 & \$2896 ;
+  assign \$2898  = merge2_gt13_3 | \$2897 ;
+  assign \$2899  = merge2_eq13_4 & \$2898 ;
+  assign \$2900  = merge2_gt13_4 | \$2899 ;
+  assign \$2901  = \$2900  ? merge2_in15 : merge2_in13;
+  assign \$2902  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2903  = merge2_gt12_1 | \$2902 ;
+  assign \$2904  = merge2_eq12_2 & \$2903 ;
+  assign \$2905  = merge2_gt12_2 | \$2904 ;
+  assign \$2906  = merge2_eq12_3 & \$2905 ;
+  assign \$2907  = merge2_gt12_3 | \$2906 ;
+  assign \$2908  = merge2_eq12_4 & \$2907 ;
+  assign \$2909  = merge2_gt12_4 | \$2908 ;
+  assign \$2910  = \$2909  ? merge2_in12 : merge2_in14;
+  assign \$2911  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2912  = merge2_gt13_1 | \$2911 ;
+  assign \$2913  = merge2_eq13_2 & \$2912 ;
+  assign \$2914  = merge2_gt13_2 | \$2913 ;
+  assign \$2915  = merge2_eq13_3 & \$2914 ;
+  assign \$2916  = merge2_gt13_3 | \$2915 ;
+  assign \$2917  = merge2_eq13_4 & \$2916 ;
+  assign \$2918  = merge2_gt13_4 | \$2917 ;
+  assign \$2919  = \$2918  ? merge2_in13 : merge2_in15;
+  assign \$2920  = merge2_lane0[19:0] > merge2_lane1[19:0];
+  assign \$2921  = merge2_lane0[19:0] == merge2_lane1[19:0];
+  assign \$2922  = merge2_lane0[39:20] > merge2_lane1[39:20];
+  assign \$2923  = merge2_lane0[39:20] == merge2_lane1[39:20];
+  assign \$2924  = merge2_lane0[59:40] > merge2_lane1[59:40];
+  assign \$2925  = merge2_lane0[59:40] == merge2_lane1[59:40];
+  assign \$2926  = merge2_lane0[79:60] > merge2_lane1[79:60];
+  assign \$2927  = merge2_lane0[79:60] == merge2_lane1[79:60];
+  assign \$2928  = merge2_lane0[83:80] > merge2_lane1[83:80];
+  assign \$2929  = merge2_lane0[83:80] == merge2_lane1[83:80];
+  assign \$2930  = merge2_lane2[19:0] > merge2_lane3[19:0];
+  assign \$2931  = merge2_lane2[19:0] == merge2_lane3[19:0];
+  assign \$2932  = merge2_lane2[39:20] > merge2_lane3[39:20];
+  assign \$2933  = merge2_lane2[39:20] == merge2_lane3[39:20];
+  assign \$2934  = merge2_lane2[59:40] > merge2_lane3[59:40];
+  assign \$2935  = merge2_lane2[59:40] == merge2_lane3[59:40];
+  assign \$2936  = merge2_lane2[79:60] > merge2_lane3[79:60];
+  assign \$2937  = merge2_lane2[79:60] == merge2_lane3[79:60];
+  assign \$2938  = merge2_lane2[83:80] > merge2_lane3[83:80];
+  assign \$2939  = merge2_lane2[83:80] == merge2_lane3[83:80];
+  assign \$2940  = merge2_lane4[19:0] > merge2_lane5[19:0];
+  assign \$2941  = merge2_lane4[19:0] == merge2_lane5[19:0];
+  assign \$2942  = merge2_lane4[39:20] > merge2_lane5[39:20];
+  assign \$2943  = merge2_lane4[39:20] == merge2_lane5[39:20];
+  assign \$2944  = merge2_lane4[59:40] > merge2_lane5[59:40];
+  assign \$2945  = merge2_lane4[59:40] == merge2_lane5[59:40];
+  assign \$2946  = merge2_lane4[79:60] > merge2_lane5[79:60];
+  assign \$2947  = merge2_lane4[79:60] == merge2_lane5[79:60];
+  assign \$2948  = merge2_lane4[83:80] > merge2_lane5[83:80];
+  assign \$2949  = merge2_lane4[83:80] == merge2_lane5[83:80];
+  assign \$2950  = merge2_lane6[19:0] > merge2_lane7[19:0];
+  assign \$2951  = merge2_lane6[19:0] == merge2_lane7[19:0];
+  assign \$2952  = merge2_lane6[39:20] > merge2_lane7[39:20];
+  assign \$2953  = merge2_lane6[39:20] == merge2_lane7[39:20];
+  assign \$2954  = merge2_lane6[59:40] > merge2_lane7[59:40];
+  assign \$2955  = merge2_lane6[59:40] == merge2_lane7[59:40];
+  assign \$2956  = merge2_lane6[79:60] > merge2_lane7[79:60];
+  assign \$2957  = merge2_lane6[79:60] == merge2_lane7[79:60];
+  assign \$2958  = merge2_lane6[83:80] > merge2_lane7[83:80];
+  assign \$2959  = merge2_lane6[83:80] == merge2_lane7[83:80];
+  assign \$2960  = merge2_lane8[19:0] > merge2_lane9[19:0];
+  assign \$2961  = merge2_lane8[19:0] == merge2_lane9[19:0];
+  assign \$2962  = merge2_lane8[39:20] > merge2_lane9[39:20];
+  assign \$2963  = merge2_lane8[39:20] == merge2_lane9[39:20];
+  assign \$2964  = merge2_lane8[59:40] > merge2_lane9[59:40];
+  assign \$2965  = merge2_lane8[59:40] == merge2_lane9[59:40];
+  assign \$2966  = merge2_lane8[79:60] > merge2_lane9[79:60];
+  assign \$2967  = merge2_lane8[79:60] == merge2_lane9[79:60];
+  assign \$2968  = merge2_lane8[83:80] > merge2_lane9[83:80];
+  assign \$2969  = merge2_lane8[83:80] == merge2_lane9[83:80];
+  assign \$2970  = merge2_lane10[19:0] > merge2_lane11[19:0];
+  assign \$2971  = merge2_lane10[19:0] == merge2_lane11[19:0];
+  assign \$2972  = merge2_lane10[39:20] > merge2_lane11[39:20];
+  assign \$2973  = merge2_lane10[39:20] == merge2_lane11[39:20];
+  assign \$2974  = merge2_lane10[59:40] > merge2_lane11[59:40];
+  assign \$2975  = merge2_lane10[59:40] == merge2_lane11[59:40];
+  assign \$2976  = merge2_lane10[79:60] > merge2_lane11[79:60];
+  assign \$2977  = merge2_lane10[79:60] == merge2_lane11[79:60];
+  assign \$2978  = merge2_lane10[83:80] > merge2_lane11[83:80];
+  assign \$2979  = merge2_lane10[83:80] == merge2_lane11[83:80];
+  assign \$2980  = merge2_lane12[19:0] > merge2_lane13[19:0];
+  assign \$2981  = merge2_lane12[19:0] == merge2_lane13[19:0];
+  assign \$2982  = merge2_lane12[39:20] > merge2_lane13[39:20];
+  assign \$2983  = merge2_lane12[39:20] == merge2_lane13[39:20];
+  assign \$2984  = merge2_lane12[59:40] > merge2_lane13[59:40];
+  assign \$2985  = merge2_lane12[59:40] == merge2_lane13[59:40];
+  assign \$2986  = merge2_lane12[79:60] > merge2_lane13[79:60];
+  assign \$2987  = merge2_lane12[79:60] == merge2_lane13[79:60];
+  assign \$2988  = merge2_lane12[83:80] > merge2_lane13[83:80];
+  assign \$2989  = merge2_lane12[83:80] == merge2_lane13[83:80];
+  assign \$2990  = merge2_lane14[19:0] > merge2_lane15[19:0];
+  assign \$2991  = merge2_lane14[19:0] == merge2_lane15[19:0];
+  assign \$2992  = merge2_lane14[39:20] > merge2_lane15[39:20];
+  assign \$2993  = merge2_lane14[39:20] == merge2_lane15[39:20];
+  assign \$2994  = merge2_lane14[59:40] > merge2_lane15[59:40];
+  assign \$2995  = merge2_lane14[59:40] == merge2_lane15[59:40];
+  assign \$2996  = merge2_lane14[79:60] > merge2_lane15[79:60];
+  assign \$2997  = merge2_lane14[79:60] == merge2_lane15[79:60];
+  assign \$2998  = merge2_lane14[83:80] > merge2_lane15[83:80];
+  assign \$2999  = merge2_lane14[83:80] == merge2_lane15[83:80];
+  assign \$3000  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$3001  = merge3_gt0_1 | \$3000 ;
+  assign \$3002  = merge3_eq0_2 & \$3001 ;
+  assign \$3003  = merge3_gt0_2 | \$3002 ;
+  assign \$3004  = merge3_eq0_3 & \$3003 ;
+  assign \$3005  = merge3_gt0_3 | \$3004 ;
+  assign \$3006  = merge3_eq0_4 & \$3005 ;
+  assign \$3007  = merge3_gt0_4 | \$3006 ;
+  assign \$3008  = \$3007  ? merge3_in1 : merge3_in0;
+  assign \$3009  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$3010  = merge3_gt0_1 | \$3009 ;
+  assign \$3011  = merge3_eq0_2 & \$3010 ;
+  assign \$3012  = merge3_gt0_2 | \$3011 ;
+  assign \$3013  = merge3_eq0_3 & \$3012 ;
+  assign \$3014  = merge3_gt0_3 | \$3013 ;
+  assign \$3015  = merge3_eq0_4 & \$3014 ;
+  assign \$3016  = merge3_gt0_4 | \$3015 ;
+  assign \$3017  = \$3016  ? merge3_in0 : merge3_in1;
+  assign \$3018  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$3019  = merge3_gt2_1 | \$3018 ;
+  assign \$3020  = merge3_eq2_2 & \$3019 ;
+  assign \$3021  = merge3_gt2_2 | \$3020 ;
+  assign \$3022  = merge3_eq2_3 & \$3021 ;
+  assign \$3023  = merge3_gt2_3 | \$3022 ;
+  assign \$3024  = merge3_eq2_4 & \$3023 ;
+  assign \$3025  = merge3_gt2_4 | \$3024 ;
+  assign \$3026  = \$3025  ? merge3_in3 : merge3_in2;
+  assign \$3027  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$3028  = merge3_gt2_1 | \$3027 ;
+  assign \$3029  = merge3_eq2_2 & \$3028 ;
+  assign \$3030  = merge3_gt2_2 | \$3029 ;
+  assign \$3031  = merge3_eq2_3 & \$3030 ;
+  assign \$3032  = merge3_gt2_3 | \$3031 ;
+  assign \$3033  = merge3_eq2_4 & \$3032 ;
+  assign \$3034  = merge3_gt2_4 | \$3033 ;
+  assign \$3035  = \$3034  ? merge3_in2 : merge3_in3;
+  assign \$3036  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$3037  = merge3_gt4_1 | \$3036 ;
+  assign \$3038  = merge3_eq4_2 & \$3037 ;
+  assign \$3039  = merge3_gt4_2 | \$3038 ;
+  assign \$3040  = merge3_eq4_3 & \$3039 ;
+  assign \$3041  = merge3_gt4_3 | \$3040 ;
+  assign \$3042  = merge3_eq4_4 & \$3041 ;
+  assign \$3043  = merge3_gt4_4 | \$3042 ;
+  assign \$3044  = \$3043  ? merge3_in5 : merge3_in4;
+  assign \$3045  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$3046  = merge3_gt4_1 | \$3045 ;
+  assign \$3047  = merge3_eq4_2 & \$3046 ;
+  assign \$3048  = merge3_gt4_2 | \$3047 ;
+  assign \$3049  = merge3_eq4_3 & \$3048 ;
+  assign \$3050  = merge3_gt4_3 | \$3049 ;
+  assign \$3051  = merge3_eq4_4 & \$3050 ;
+  assign \$3052  = merge3_gt4_4 | \$3051 ;
+  assign \$3053  = \$3052  ? merge3_in4 : merge3_in5;
+  assign \$3054  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$3055  = merge3_gt6_1 | \$3054 ;
+  assign \$3056  = merge3_eq6_2 & \$3055 ;
+  assign \$3057  = merge3_gt6_2 | \$3056 ;
+  assign \$3058  = merge3_eq6_3 & \$3057 ;
+  assign \$3059  = merge3_gt6_3 | \$3058 ;
+  assign \$3060  = merge3_eq6_4 & \$3059 ;
+  assign \$3061  = merge3_gt6_4 | \$3060 ;
+  assign \$3062  = \$3061  ? merge3_in7 : merge3_in6;
+  assign \$3063  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$3064  = merge3_gt6_1 | \$3063 ;
+  assign \$3065  = merge3_eq6_2 & \$3064 ;
+  assign \$3066  = merge3_gt6_2 | \$3065 ;
+  assign \$3067  = merge3_eq6_3 & \$3066 ;
+  assign \$3068  = merge3_gt6_3 | \$3067 ;
+  assign \$3069  = merge3_eq6_4 & \$3068 ;
+  assign \$3070  = merge3_gt6_4 | \$3069 ;
+  assign \$3071  = \$3070  ? merge3_in6 : merge3_in7;
+  assign \$3072  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$3073  = merge3_gt8_1 | \$3072 ;
+  assign \$3074  = merge3_eq8_2 & \$3073 ;
+  assign \$3075  = merge3_gt8_2 | \$3074 ;
+  assign \$3076  = merge3_eq8_3 & \$3075 ;
+  assign \$3077  = merge3_gt8_3 | \$3076 ;
+  assign \$3078  = merge3_eq8_4 & \$3077 ;
+  assign \$3079  = merge3_gt8_4 | \$3078 ;
+  assign \$3080  = \$3079  ? merge3_in9 : merge3_in8;
+  assign \$3081  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$3082  = merge3_gt8_1 | \$3081 ;
+  assign \$3083  = merge3_eq8_2 & \$3082 ;
+  assign \$3084  = merge3_gt8_2 | \$3083 ;
+  assign \$3085  = merge3_eq8_3 & \$3084 ;
+  assign \$3086  = merge3_gt8_3 | \$3085 ;
+  assign \$3087  = merge3_eq8_4 & \$3086 ;
+  assign \$3088  = merge3_gt8_4 | \$3087 ;
+  assign \$3089  = \$3088  ? merge3_in8 : merge3_in9;
+  assign \$3090  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$3091  = merge3_gt10_1 | \$3090 ;
+  assign \$3092  = merge3_eq10_2 & \$3091 ;
+  assign \$3093  = merge3_gt10_2 | \$3092 ;
+  assign \$3094  = merge3_eq10_3 & \$3093 ;
+  assign \$3095  = merge3_gt10_3 | \$3094 ;
+  assign \$3096  = merge3_eq10_4 & \$3095 ;
+  assign \$3097  = merge3_gt10_4 | \$3096 ;
+  assign \$3098  = \$3097  ? merge3_in11 : merge3_in10;
+  assign \$3099  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$3100  = merge3_gt10_1 | \$3099 ;
+  assign \$3101  = merge3_eq10_2 & \$3100 ;
+  assign \$3102  = merge3_gt10_2 | \$3101 ;
+  assign \$3103  = merge3_eq10_3 & \$3102 ;
+  assign \$3104  = merge3_gt10_3 | \$3103 ;
+  assign \$3105  = merge3_eq10_4 & \$3104 ;
+  assign \$3106  = merge3_gt10_4 | \$3105 ;
+  assign \$3107  = \$3106  ? merge3_in10 : merge3_in11;
+  assign \$3108  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$3109  = merge3_gt12_1 | \$3108 ;
+  assign \$3110  = merge3_eq12_2 & \$3109 ;
+  assign \$3111  = merge3_gt12_2 | \$3110 ;
+  assign \$3112  = merge3_eq12_3 & \$3111 ;
+  assign \$3113  = merge3_gt12_3 | \$3112 ;
+  assign \$3114  = merge3_eq12_4 & \$3113 ;
+  assign \$3115  = merge3_gt12_4 | \$3114 ;
+  assign \$3116  = \$3115  ? merge3_in13 : merge3_in12;
+  assign \$3117  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$3118  = merge3_gt12_1 | \$3117 ;
+  assign \$3119  = merge3_eq12_2 & \$3118 ;
+  assign \$3120  = merge3_gt12_2 | \$3119 ;
+  assign \$3121  = merge3_eq12_3 & \$3120 ;
+  assign \$3122  = merge3_gt12_3 | \$3121 ;
+  assign \$3123  = merge3_eq12_4 & \$3122 ;
+  assign \$3124  = merge3_gt12_4 | \$3123 ;
+  assign \$3125  = \$3124  ? merge3_in12 : merge3_in13;
+  assign \$3126  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$3127  = merge3_gt14_1 | \$3126 ;
+  assign \$3128  = merge3_eq14_2 & \$3127 ;
+  assign \$3129  = merge3_gt14_2 | \$3128 ;
+  assign \$3130  = merge3_eq14_3 & \$3129 ;
+  assign \$3131  = merge3_gt14_3 | \$3130 ;
+  assign \$3132  = merge3_eq14_4 & \$3131 ;
+  assign \$3133  = merge3_gt14_4 | \$3132 ;
+  assign \$3134  = \$3133  ? merge3_in15 : merge3_in14;
+  assign \$3135  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$3136  = merge3_gt14_1 | \$3135 ;
+  assign \$3137  = merge3_eq14_2 & \$3136 ;
+  assign \$3138  = merge3_gt14_2 | \$3137 ;
+  assign \$3139  = merge3_eq14_3 & \$3138 ;
+  assign \$3140  = merge3_gt14_3 | \$3139 ;
+  assign \$3141  = merge3_eq14_4 & \$3140 ;
+  assign \$3142  = merge3_gt14_4 | \$3141 ;
+  assign \$3143  = \$3142  ? merge3_in14 : merge3_in15;
+  assign \$3144  = merge3_lane0[83] | merge3_lane1[83];
+  assign \$3145  = ~ \$3144 ;
+  assign \$3146  = merge3_lane0[20] != merge3_lane1[20];
+  assign \$3147  = \$3145  & \$3146 ;
+  assign \$3148  = merge3_lane0[83:21] == merge3_lane1[83:21];
+  assign \$3149  = \$3147  & \$3148 ;
+  assign \$3150  = merge3_lane0[20] ? merge3_lane1[19:0] : merge3_lane0[19:0];
+  assign \$3151  = merge3_lane0[20] ? merge3_lane0[19:0] : merge3_lane1[19:0];
+  assign \$3152  = merge3_lane1[83] | merge3_lane2[83];
+  assign \$3153  = ~ \$3152 ;
+  assign \$3154  = merge3_lane1[20] != merge3_lane2[20];
+  assign \$3155  = \$3153  & \$3154 ;
+  assign \$3156  = merge3_lane1[83:21] == merge3_lane2[83:21];
+  assign \$3157  = \$3155  & \$3156 ;
+  assign \$3158  = merge3_lane1[20] ? merge3_lane2[19:0] : merge3_lane1[19:0];
+  assign \$3159  = merge3_lane1[20] ? merge3_lane1[19:0] : merge3_lane2[19:0];
+  assign \$3160  = merge3_lane2[83] | merge3_lane3[83];
+  assign \$3161  = ~ \$3160 ;
+  assign \$3162  = merge3_lane2[20] != merge3_lane3[20];
+  assign \$3163  = \$3161  & \$3162 ;
+  assign \$3164  = merge3_lane2[83:21] == merge3_lane3[83:21];
+  assign \$3165  = \$3163  & \$3164 ;
+  assign \$3166  = merge3_lane2[20] ? merge3_lane3[19:0] : merge3_lane2[19:0];
+  assign \$3167  = merge3_lane2[20] ? merge3_lane2[19:0] : merge3_lane3[19:0];
+  assign \$3168  = merge3_lane3[83] | merge3_lane4[83];
+  assign \$3169  = ~ \$3168 ;
+  assign \$3170  = merge3_lane3[20] != merge3_lane4[20];
+  assign \$3171  = \$3169  & \$3170 ;
+  assign \$3172  = merge3_lane3[83:21] == merge3_lane4[83:21];
+  assign \$3173  = \$3171  & \$3172 ;
+  assign \$3174  = merge3_lane3[20] ? merge3_lane4[19:0] : merge3_lane3[19:0];
+  assign \$3175  = merge3_lane3[20] ? merge3_lane3[19:0] : merge3_lane4[19:0];
+  assign \$3176  = merge3_lane4[83] | merge3_lane5[83];
+  assign \$3177  = ~ \$3176 ;
+  assign \$3178  = merge3_lane4[20] != merge3_lane5[20];
+  assign \$3179  = \$3177  & \$3178 ;
+  assign \$3180  = merge3_lane4[83:21] == merge3_lane5[83:21];
+  assign \$3181  = \$3179  & \$3180 ;
+  assign \$3182  = merge3_lane4[20] ? merge3_lane5[19:0] : merge3_lane4[19:0];
+  assign \$3183  = merge3_lane4[20] ? merge3_lane4[19:0] : merge3_lane5[19:0];
+  assign \$3184  = merge3_lane5[83] | merge3_lane6[83];
+  assign \$3185  = ~ \$3184 ;
+  assign \$3186  = merge3_lane5[20] != merge3_lane6[20];
+  assign \$3187  = \$3185  & \$3186 ;
+  assign \$3188  = merge3_lane5[83:21] == merge3_lane6[83:21];
+  assign \$3189  = \$3187  & \$3188 ;
+  assign \$3190  = merge3_lane5[20] ? merge3_lane6[19:0] : merge3_lane5[19:0];
+  assign \$3191  = merge3_lane5[20] ? merge3_lane5[19:0] : merge3_lane6[19:0];
+  assign \$3192  = merge3_lane6[83] | merge3_lane7[83];
+  assign \$3193  = ~ \$3192 ;
+  assign \$3194  = merge3_lane6[20] != merge3_lane7[20];
+  assign \$3195  = \$3193  & \$3194 ;
+  assign \$3196  = merge3_lane6[83:21] == merge3_lane7[83:21];
+  assign \$3197  = \$3195  & \$3196 ;
+  assign \$3198  = merge3_lane6[20] ? merge3_lane7[19:0] : merge3_lane6[19:0];
+  assign \$3199  = merge3_lane6[20] ? merge3_lane6[19:0] : merge3_lane7[19:0];
+  assign \$3200  = merge3_lane7[83] | merge3_lane8[83];
+  assign \$3201  = ~ \$3200 ;
+  assign \$3202  = merge3_lane7[20] != merge3_lane8[20];
+  assign \$3203  = \$3201  & \$3202 ;
+  assign \$3204  = merge3_lane7[83:21] == merge3_lane8[83:21];
+  assign \$3205  = \$3203  & \$3204 ;
+  assign \$3206  = merge3_lane7[20] ? merge3_lane8[19:0] : merge3_lane7[19:0];
+  assign \$3207  = merge3_lane7[20] ? merge3_lane7[19:0] : merge3_lane8[19:0];
+  assign \$3208  = merge3_lane8[83] | merge3_lane9[83];
+  assign \$3209  = ~ \$3208 ;
+  assign \$3210  = merge3_lane8[20] != merge3_lane9[20];
+  assign \$3211  = \$3209  & \$3210 ;
+  assign \$3212  = merge3_lane8[83:21] == merge3_lane9[83:21];
+  assign \$3213  = \$3211  & \$3212 ;
+  assign \$3214  = merge3_lane8[20] ? merge3_lane9[19:0] : merge3_lane8[19:0];
+  assign \$3215  = merge3_lane8[20] ? merge3_lane8[19:0] : merge3_lane9[19:0];
+  assign \$3216  = merge3_lane9[83] | merge3_lane10[83];
+  assign \$3217  = ~ \$3216 ;
+  assign \$3218  = merge3_lane9[20] != merge3_lane10[20];
+  assign \$3219  = \$3217  & \$3218 ;
+  assign \$3220  = merge3_lane9[83:21] == merge3_lane10[83:21];
+  assign \$3221  = \$3219  & \$3220 ;
+  assign \$3222  = merge3_lane9[20] ? merge3_lane10[19:0] : merge3_lane9[19:0];
+  assign \$3223  = merge3_lane9[20] ? merge3_lane9[19:0] : merge3_lane10[19:0];
+  assign \$3224  = merge3_lane10[83] | merge3_lane11[83];
+  assign \$3225  = ~ \$3224 ;
+  assign \$3226  = merge3_lane10[20] != merge3_lane11[20];
+  assign \$3227  = \$3225  & \$3226 ;
+  assign \$3228  = merge3_lane10[83:21] == merge3_lane11[83:21];
+  assign \$3229  = \$3227  & \$3228 ;
+  assign \$3230  = merge3_lane10[20] ? merge3_lane11[19:0] : merge3_lane10[19:0];
+  assign \$3231  = merge3_lane10[20] ? merge3_lane10[19:0] : merge3_lane11[19:0];
+  assign \$3232  = merge3_lane11[83] | merge3_lane12[83];
+  assign \$3233  = ~ \$3232 ;
+  assign \$3234  = merge3_lane11[20] != merge3_lane12[20];
+  assign \$3235  = \$3233  & \$3234 ;
+  assign \$3236  = merge3_lane11[83:21] == merge3_lane12[83:21];
+  assign \$3237  = \$3235  & \$3236 ;
+  assign \$3238  = merge3_lane11[20] ? merge3_lane12[19:0] : merge3_lane11[19:0];
+  assign \$3239  = merge3_lane11[20] ? merge3_lane11[19:0] : merge3_lane12[19:0];
+  assign \$3240  = merge3_lane12[83] | merge3_lane13[83];
+  assign \$3241  = ~ \$3240 ;
+  assign \$3242  = merge3_lane12[20] != merge3_lane13[20];
+  assign \$3243  = \$3241  & \$3242 ;
+  assign \$3244  = merge3_lane12[83:21] == merge3_lane13[83:21];
+  assign \$3245  = \$3243  & \$3244 ;
+  assign \$3246  = merge3_lane12[20] ? merge3_lane13[19:0] : merge3_lane12[19:0];
+  assign \$3247  = merge3_lane12[20] ? merge3_lane12[19:0] : merge3_lane13[19:0];
+  assign \$3248  = merge3_lane13[83] | merge3_lane14[83];
+  assign \$3249  = ~ \$3248 ;
+  assign \$3250  = merge3_lane13[20] != merge3_lane14[20];
+  assign \$3251  = \$3249  & \$3250 ;
+  assign \$3252  = merge3_lane13[83:21] == merge3_lane14[83:21];
+  assign \$3253  = \$3251  & \$3252 ;
+  assign \$3254  = merge3_lane13[20] ? merge3_lane14[19:0] : merge3_lane13[19:0];
+  assign \$3255  = merge3_lane13[20] ? merge3_lane13[19:0] : merge3_lane14[19:0];
+  assign \$3256  = merge3_lane14[83] | merge3_lane15[83];
+  assign \$3257  = ~ \$3256 ;
+  assign \$3258  = merge3_lane14[20] != merge3_lane15[20];
+  assign \$3259  = \$3257  & \$3258 ;
+  assign \$3260  = merge3_lane14[83:21] == merge3_lane15[83:21];
+  assign \$3261  = \$3259  & \$3260 ;
+  assign \$3262  = merge3_lane14[20] ? merge3_lane15[19:0] : merge3_lane14[19:0];
+  assign \$3263  = merge3_lane14[20] ? merge3_lane14[19:0] : merge3_lane15[19:0];
+  assign \$3265  = \$signal$55 [1] & hits_below1_0;
+  assign \$3266  = \$signal$55 [2] & hits_below2_0;
+  assign \$3267  = \$signal$55 [3] & hits_below3_0;
+  assign \$3268  = \$signal$55 [4] & hits_below4_0;
+  assign \$3269  = \$signal$55 [5] & hits_below5_0;
+  assign \$3270  = \$signal$55 [6] & hits_below6_0;
+  assign \$3271  = \$signal$55 [7] & hits_below7_0;
+  assign \$3272  = \$signal$55 [8] & hits_below8_0;
+  assign \$3273  = \$signal$55 [9] & hits_below9_0;
+  assign \$3274  = \$signal$55 [10] & hits_below10_0;
+  assign \$3275  = \$signal$55 [11] & hits_below11_0;
+  assign \$3276  = \$signal$55 [12] & hits_below12_0;
+  assign \$3277  = \$signal$55 [13] & hits_below13_0;
+  assign \$3278  = \$signal$55 [14] & hits_below14_0;
+  assign \$3279  = \$signal$55 [1] & hits_below1_1;
+  assign \$3280  = \$signal$55 [2] & hits_below2_1;
+  assign \$3281  = \$signal$55 [3] & hits_below3_1;
+  assign \$3282  = \$signal$55 [4] & hits_below4_1;
+  assign \$3283  = \$signal$55 [5] & hits_below5_1;
+  assign \$3284  = \$signal$55 [6] & hits_below6_1;
+  assign \$3285  = \$signal$55 [7] & hits_below7_1;
+  assign \$3286  = \$signal$55 [8] & hits_below8_1;
+  assign \$3287  = \$signal$55 [9] & hits_below9_1;
+  assign \$3288  = \$signal$55 [10] & hits_below10_1;
+  assign \$3289  = \$signal$55 [11] & hits_below11_1;
+  assign \$3290  = \$signal$55 [12] & hits_below12_1;
+  assign \$3291  = \$signal$55 [13] & hits_below13_1;
+  assign \$3292  = \$signal$55 [14] & hits_below14_1;
+  assign \$3293  = \$signal$55 [2] & hits_below2_2;
+  assign \$3294  = \$signal$55 [3] & hits_below3_2;
+  assign \$3295  = \$signal$55 [4] & hits_below4_2;
+  assign \$3296  = \$signal$55 [5] & hits_below5_2;
+  assign \$3297  = \$signal$55 [6] & hits_below6_2;
+  assign \$3298  = \$signal$55 [7] & hits_below7_2;
+  assign \$3299  = \$signal$55 [8] & hits_below8_2;
+  assign \$3300  = \$signal$55 [9] & hits_below9_2;
+  assign \$3301  = \$signal$55 [10] & hits_below10_2;
+  assign \$3302  = \$signal$55 [11] & hits_below11_2;
+  assign \$3303  = \$signal$55 [12] & hits_below12_2;
+  assign \$3304  = \$signal$55 [13] & hits_below13_2;
+  assign \$3305  = \$signal$55 [14] & hits_below14_2;
+  assign \$3306  = \$signal$55 [3] & hits_below3_3;
+  assign \$3307  = \$signal$55 [4] & hits_below4_3;
+  assign \$3308  = \$signal$55 [5] & hits_below5_3;
+  assign \$3309  = \$signal$55 [6] & hits_below6_3;
+  assign \$3310  = \$signal$55 [7] & hits_below7_3;
+  assign \$3311  = \$signal$55 [8] & hits_below8_3;
+  assign \$3312  = \$signal$55 [9] & hits_below9_3;
+  assign \$3313  = \$signal$55 [10] & hits_below10_3;
+  assign \$3314  = \$signal$55 [11] & hits_below11_3;
+  assign \$3315  = \$signal$55 [12] & hits_below12_3;
+  assign \$3316  = \$signal$55 [13] & hits_below13_3;
+  assign \$3317  = \$signal$55 [14] & hits_below14_3;
+  assign \$3318  = \$signal$55 [4] & hits_below4_4;
+  assign \$3319  = \$signal$55 [5] & hits_below5_4;
+  assign \$3320  = \$signal$55 [6] & hits_below6_4;
+  assign \$3321  = \$signal$55 [7] & hits_below7_4;
+  assign \$3322  = \$signal$55 [8] & hits_below8_4;
+  assign \$3323  = \$signal$55 [9] & hits_below9_4;
+  assign \$3324  = \$signal$55 [10] & hits_below10_4;
+  assign \$3325  = \$signal$55 [11] & hits_below11_4;
+  assign \$3326  = \$signal$55 [12] & hits_below12_4;
+  assign \$3327  = \$signal$55 [13] & hits_below13_4;
+  assign \$3328  = \$signal$55 [14] & hits_below14_4;
+  assign \$3329  = \$signal$55 [5] & hits_below5_5;
+  assign \$3330  = \$signal$55 [6] & hits_below6_5;
+  assign \$3331  = \$signal$55 [7] & hits_below7_5;
+  assign \$3332  = \$signal$55 [8] & hits_below8_5;
+  assign \$3333  = \$signal$55 [9] & hits_below9_5;
+  assign \$3334  = \$signal$55 [10] & hits_below10_5;
+  assign \$3335  = \$signal$55 [11] & hits_below11_5;
+  assign \$3336  = \$signal$55 [12] & hits_below12_5;
+  assign \$3337  = \$signal$55 [13] & hits_below13_5;
+  assign \$3338  = \$signal$55 [14] & hits_below14_5;
+  assign \$3339  = \$signal$55 [6] & hits_below6_6;
+  assign \$3340  = \$signal$55 [7] & hits_below7_6;
+  assign \$3341  = \$signal$55 [8] & hits_below8_6;
+  assign \$3342  = \$signal$55 [9] & hits_below9_6;
+  assign \$3343  = \$signal$55 [10] & hits_below10_6;
+  assign \$3344  = \$signal$55 [11] & hits_below11_6;
+  assign \$3345  = \$signal$55 [12] & hits_below12_6;
+  assign \$3346  = \$signal$55 [13] & hits_below13_6;
+  assign \$3347  = \$signal$55 [14] & hits_below14_6;
+  assign \$3348  = \$signal$55 [7] & hits_below7_7;
+  assign \$3349  = \$signal$55 [8] & hits_below8_7;
+  assign \$3350  = \$signal$55 [9] & hits_below9_7;
+  assign \$3351  = \$signal$55 [10] & hits_below10_7;
+  assign \$3352  = \$signal$55 [11] & hits_below11_7;
+  assign \$3353  = \$signal$55 [12] & hits_below12_7;
+  assign \$3354  = \$signal$55 [13] & hits_below13_7;
+  assign \$3355  = \$signal$55 [14] & hits_below14_7;
+  assign \$3357  = ~ \$3356 ;
+  assign \$3358  = | { hits_below15_1, hits_below15_0 };
+  assign \$3359  = ~ \$3358 ;
+  assign \$3360  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3361  = ~ \$3360 ;
+  assign \$3362  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3363  = ~ \$3362 ;
+  assign \$3364  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3365  = ~ \$3364 ;
+  assign \$3366  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3367  = ~ \$3366 ;
+  assign \$3368  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3369  = ~ \$3368 ;
+  assign \$3370  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3371  = ~ \$3370 ;
+  assign \$3372  = match9_valid & \$signal ;
+  assign \$3373  = ~ \$signal ;
+  assign \$3374  = match9_valid & \$signal ;
+  assign \$3375  = ~ pairs__valid;
+  assign \$3376  = \$3375  | pairs__ready;
+  assign \$3377  = \$3374  & \$3376 ;
+  always @(posedge clk)
+    match0_valid <= \$3378 ;
+  always @(posedge clk)
+    match1_valid <= \$3379 ;
+  always @(posedge clk)
+    match2_valid <= \$3380 ;
+  always @(posedge clk)
+    match3_valid <= \$3381 ;
+  always @(posedge clk)
+    match4_valid <= \$3382 ;
+  always @(posedge clk)
+    match5_valid <= \$3383 ;
+  always @(posedge clk)
+    match6_valid <= \$3384 ;
+  always @(posedge clk)
+    match7_valid <= \$3385 ;
+  always @(posedge clk)
+    match8_valid <= \$3386 ;
+  always @(posedge clk)
+    match9_valid <= \$3387 ;
+  always @(posedge clk)
+    match0_load_r <= \$3388 ;
+  always @(posedge clk)
+    in_done <= \$3389 ;
+  always @(posedge clk)
+    in_skid_keep <= \$3390 ;
+  always @(posedge clk)
+    in_skid_last <= \$3391 ;
+  always @(posedge clk)
+    in_skid_top <= \$3392 ;
+  always @(posedge clk)
+    in_skid_key0 <= \$3393 ;
+  always @(posedge clk)
+    in_skid_key1 <= \$3394 ;
+  always @(posedge clk)
+    in_skid_key2 <= \$3395 ;
+  always @(posedge clk)
+    in_skid_key3 <= \$3396 ;
+  always @(posedge clk)
+    in_skid_key4 <= \$3397 ;
+  always @(posedge clk)
+    in_skid_key5 <= \$3398 ;
+  always @(posedge clk)
+    in_skid_key6 <= \$3399 ;
+  always @(posedge clk)
+    in_skid_key7 <= \$3400 ;
+  always @(posedge clk)
+    in_skid_idx0 <= \$3401 ;
+  always @(posedge clk)
+    in_skid_idx1 <= \$3402 ;
+  always @(posedge clk)
+    in_skid_idx2 <= \$3403 ;
+  always @(posedge clk)
+    in_skid_idx3 <= \$3404 ;
+  always @(posedge clk)
+    in_skid_idx4 <= \$3405 ;
+  always @(posedge clk)
+    in_skid_idx5 <= \$3406 ;
+  always @(posedge clk)
+    in_skid_idx6 <= \$3407 ;
+  always @(posedge clk)
+    in_skid_idx7 <= \$3408 ;
+  always @(posedge clk)
+    in_next_full <= \$3409 ;
+  always @(posedge clk)
+    in_skid_full <= \$3410 ;
+  always @(posedge clk)
+    in_next_keep <= \$3411 ;
+  always @(posedge clk)
+    in_next_last <= \$3412 ;
+  always @(posedge clk)
+    in_next_top <= \$3413 ;
+  always @(posedge clk)
+    in_next_key0 <= \$3414 ;
+  always @(posedge clk)
+    in_next_key1 <= \$3415 ;
+  always @(posedge clk)
+    in_next_key2 <= \$3416 ;
+  always @(posedge clk)
+    in_next_key3 <= \$3417 ;
+  always @(posedge clk)
+    in_next_key4 <= \$3418 ;
+  always @(posedge clk)
+    in_next_key5 <= \$3419 ;
+  always @(posedge clk)
+    in_next_key6 <= \$3420 ;
+  always @(posedge clk)
+    in_next_key7 <= \$3421 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$3422 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$3423 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$3424 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$3425 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$3426 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$3427 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$3428 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$3429 ;
+  always @(posedge clk)
+    in_keep <= \$3430 ;
+  always @(posedge clk)
+    in_last <= \$3431 ;
+  always @(posedge clk)
+    in_top <= \$3432 ;
+  always @(posedge clk)
+    in_key0 <= \$3433 ;
+  always @(posedge clk)
+    in_key1 <= \$3434 ;
+  always @(posedge clk)
+    in_key2 <= \$3435 ;
+  always @(posedge clk)
+    in_key3 <= \$3436 ;
+  always @(posedge clk)
+    in_key4 <= \$3437 ;
+  always @(posedge clk)
+    in_key5 <= \$3438 ;
+  always @(posedge clk)
+    in_key6 <= \$3439 ;
+  always @(posedge clk)
+    in_key7 <= \$3440 ;
+  always @(posedge clk)
+    in_idx0 <= \$3441 ;
+  always @(posedge clk)
+    in_idx1 <= \$3442 ;
+  always @(posedge clk)
+    in_idx2 <= \$3443 ;
+  always @(posedge clk)
+    in_idx3 <= \$3444 ;
+  always @(posedge clk)
+    in_idx4 <= \$3445 ;
+  always @(posedge clk)
+    in_idx5 <= \$3446 ;
+  always @(posedge clk)
+    in_idx6 <= \$3447 ;
+  always @(posedge clk)
+    in_idx7 <= \$3448 ;
+  always @(posedge clk)
+    in_full <= \$3449 ;
+  always @(posedge clk)
+    out_done <= \$3450 ;
+  always @(posedge clk)
+    out_skid_keep <= \$3451 ;
+  always @(posedge clk)
+    out_skid_last <= \$3452 ;
+  always @(posedge clk)
+    out_skid_top <= \$3453 ;
+  always @(posedge clk)
+    out_skid_key0 <= \$3454 ;
+  always @(posedge clk)
+    out_skid_key1 <= \$3455 ;
+  always @(posedge clk)
+    out_skid_key2 <= \$3456 ;
+  always @(posedge clk)
+    out_skid_key3 <= \$3457 ;
+  always @(posedge clk)
+    out_skid_key4 <= \$3458 ;
+  always @(posedge clk)
+    out_skid_key5 <= \$3459 ;
+  always @(posedge clk)
+    out_skid_key6 <= \$3460 ;
+  always @(posedge clk)
+    out_skid_key7 <= \$3461 ;
+  always @(posedge clk)
+    out_skid_idx0 <= \$3462 ;
+  always @(posedge clk)
+    out_skid_idx1 <= \$3463 ;
+  always @(posedge clk)
+    out_skid_idx2 <= \$3464 ;
+  always @(posedge clk)
+    out_skid_idx3 <= \$3465 ;
+  always @(posedge clk)
+    out_skid_idx4 <= \$3466 ;
+  always @(posedge clk)
+    out_skid_idx5 <= \$3467 ;
+  always @(posedge clk)
+    out_skid_idx6 <= \$3468 ;
+  always @(posedge clk)
+    out_skid_idx7 <= \$3469 ;
+  always @(posedge clk)
+    out_next_full <= \$3470 ;
+  always @(posedge clk)
+    out_skid_full <= \$3471 ;
+  always @(posedge clk)
+    out_next_keep <= \$3472 ;
+  always @(posedge clk)
+    out_next_last <= \$3473 ;
+  always @(posedge clk)
+    out_next_top <= \$3474 ;
+  always @(posedge clk)
+    out_next_key0 <= \$3475 ;
+  always @(posedge clk)
+    out_next_key1 <= \$3476 ;
+  always @(posedge clk)
+    out_next_key2 <= \$3477 ;
+  always @(posedge clk)
+    out_next_key3 <= \$3478 ;
+  always @(posedge clk)
+    out_next_key4 <= \$3479 ;
+  always @(posedge clk)
+    out_next_key5 <= \$3480 ;
+  always @(posedge clk)
+    out_next_key6 <= \$3481 ;
+  always @(posedge clk)
+    out_next_key7 <= \$3482 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$3483 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$3484 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$3485 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$3486 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$3487 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$3488 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$3489 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$3490 ;
+  always @(posedge clk)
+    out_keep <= \$3491 ;
+  always @(posedge clk)
+    out_last <= \$3492 ;
+  always @(posedge clk)
+    out_top <= \$3493 ;
+  always @(posedge clk)
+    out_key0 <= \$3494 ;
+  always @(posedge clk)
+    out_key1 <= \$3495 ;
+  always @(posedge clk)
+    out_key2 <= \$3496 ;
+  always @(posedge clk)
+    out_key3 <= \$3497 ;
+  always @(posedge clk)
+    out_key4 <= \$3498 ;
+  always @(posedge clk)
+    out_key5 <= \$3499 ;
+  always @(posedge clk)
+    out_key6 <= \$3500 ;
+  always @(posedge clk)
+    out_key7 <= \$3501 ;
+  always @(posedge clk)
+    out_idx0 <= \$3502 ;
+  always @(posedge clk)
+    out_idx1 <= \$3503 ;
+  always @(posedge clk)
+    out_idx2 <= \$3504 ;
+  always @(posedge clk)
+    out_idx3 <= \$3505 ;
+  always @(posedge clk)
+    out_idx4 <= \$3506 ;
+  always @(posedge clk)
+    out_idx5 <= \$3507 ;
+  always @(posedge clk)
+    out_idx6 <= \$3508 ;
+  always @(posedge clk)
+    out_idx7 <= \$3509 ;
+  always @(posedge clk)
+    out_full <= \$3510 ;
+  always @(posedge clk)
+    \$signal$40  <= \$3511 ;
+  always @(posedge clk)
+    b_le_a <= \$3512 ;
+  always @(posedge clk)
+    merge0_in0 <= \$3513 ;
+  always @(posedge clk)
+    merge0_in1 <= \$3514 ;
+  always @(posedge clk)
+    merge0_in2 <= \$3515 ;
+  always @(posedge clk)
+    merge0_in3 <= \$3516 ;
+  always @(posedge clk)
+    merge0_in4 <= \$3517 ;
+  always @(posedge clk)
+    merge0_in5 <= \$3518 ;
+  always @(posedge clk)
+    merge0_in6 <= \$3519 ;
+  always @(posedge clk)
+    merge0_in7 <= \$3520 ;
+  always @(posedge clk)
+    merge0_in8 <= \$3521 ;
+  always @(posedge clk)
+    merge0_in9 <= \$3522 ;
+  always @(posedge clk)
+    merge0_in10 <= \$3523 ;
+  always @(posedge clk)
+    merge0_in11 <= \$3524 ;
+  always @(posedge clk)
+    merge0_in12 <= \$3525 ;
+  always @(posedge clk)
+    merge0_in13 <= \$3526 ;
+  always @(posedge clk)
+    merge0_in14 <= \$3527 ;
+  always @(posedge clk)
+    merge0_in15 <= \$3528 ;
+  always @(posedge clk)
+    merge0_in_last <= \$3529 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$3530 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$3531 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$3532 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$3533 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$3534 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$3535 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$3536 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$3537 ;
+  always @(posedge clk)
+    merge0_gt0_4 <= \$3538 ;
+  always @(posedge clk)
+    merge0_eq0_4 <= \$3539 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$3540 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$3541 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$3542 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$3543 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$3544 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$3545 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$3546 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$3547 ;
+  always @(posedge clk)
+    merge0_gt1_4 <= \$3548 ;
+  always @(posedge clk)
+    merge0_eq1_4 <= \$3549 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$3550 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$3551 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$3552 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$3553 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$3554 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$3555 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$3556 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$3557 ;
+  always @(posedge clk)
+    merge0_gt2_4 <= \$3558 ;
+  always @(posedge clk)
+    merge0_eq2_4 <= \$3559 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$3560 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$3561 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$3562 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$3563 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$3564 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$3565 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$3566 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$3567 ;
+  always @(posedge clk)
+    merge0_gt3_4 <= \$3568 ;
+  always @(posedge clk)
+    merge0_eq3_4 <= \$3569 ;
+  always @(posedge clk)
+    merge0_gt4_0 <= \$3570 ;
+  always @(posedge clk)
+    merge0_eq4_0 <= \$3571 ;
+  always @(posedge clk)
+    merge0_gt4_1 <= \$3572 ;
+  always @(posedge clk)
+    merge0_eq4_1 <= \$3573 ;
+  always @(posedge clk)
+    merge0_gt4_2 <= \$3574 ;
+  always @(posedge clk)
+    merge0_eq4_2 <= \$3575 ;
+  always @(posedge clk)
+    merge0_gt4_3 <= \$3576 ;
+  always @(posedge clk)
+    merge0_eq4_3 <= \$3577 ;
+  always @(posedge clk)
+    merge0_gt4_4 <= \$3578 ;
+  always @(posedge clk)
+    merge0_eq4_4 <= \$3579 ;
+  always @(posedge clk)
+    merge0_gt5_0 <= \$3580 ;
+  always @(posedge clk)
+    merge0_eq5_0 <= \$3581 ;
+  always @(posedge clk)
+    merge0_gt5_1 <= \$3582 ;
+  always @(posedge clk)
+    merge0_eq5_1 <= \$3583 ;
+  always @(posedge clk)
+    merge0_gt5_2 <= \$3584 ;
+  always @(posedge clk)
+    merge0_eq5_2 <= \$3585 ;
+  always @(posedge clk)
+    merge0_gt5_3 <= \$3586 ;
+  always @(posedge clk)
+    merge0_eq5_3 <= \$3587 ;
+  always @(posedge clk)
+    merge0_gt5_4 <= \$3588 ;
+  always @(posedge clk)
+    merge0_eq5_4 <= \$3589 ;
+  always @(posedge clk)
+    merge0_gt6_0 <= \$3590 ;
+  always @(posedge clk)
+    merge0_eq6_0 <= \$3591 ;
+  always @(posedge clk)
+    merge0_gt6_1 <= \$3592 ;
+  always @(posedge clk)
+    merge0_eq6_1 <= \$3593 ;
+  always @(posedge clk)
+    merge0_gt6_2 <= \$3594 ;
+  always @(posedge clk)
+    merge0_eq6_2 <= \$3595 ;
+  always @(posedge clk)
+    merge0_gt6_3 <= \$3596 ;
+  always @(posedge clk)
+    merge0_eq6_3 <= \$3597 ;
+  always @(posedge clk)
+    merge0_gt6_4 <= \$3598 ;
+  always @(posedge clk)
+    merge0_eq6_4 <= \$3599 ;
+  always @(posedge clk)
+    merge0_gt7_0 <= \$3600 ;
+  always @(posedge clk)
+    merge0_eq7_0 <= \$3601 ;
+  always @(posedge clk)
+    merge0_gt7_1 <= \$3602 ;
+  always @(posedge clk)
+    merge0_eq7_1 <= \$3603 ;
+  always @(posedge clk)
+    merge0_gt7_2 <= \$3604 ;
+  always @(posedge clk)
+    merge0_eq7_2 <= \$3605 ;
+  always @(posedge clk)
+    merge0_gt7_3 <= \$3606 ;
+  always @(posedge clk)
+    merge0_eq7_3 <= \$3607 ;
+  always @(posedge clk)
+    merge0_gt7_4 <= \$3608 ;
+  always @(posedge clk)
+    merge0_eq7_4 <= \$3609 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$3610 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$3611 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$3612 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$3613 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$3614 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$3615 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$3616 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$3617 ;
+  always @(posedge clk)
+    merge0_lane8 <= \$3618 ;
+  always @(posedge clk)
+    merge0_lane9 <= \$3619 ;
+  always @(posedge clk)
+    merge0_lane10 <= \$3620 ;
+  always @(posedge clk)
+    merge0_lane11 <= \$3621 ;
+  always @(posedge clk)
+    merge0_lane12 <= \$3622 ;
+  always @(posedge clk)
+    merge0_lane13 <= \$3623 ;
+  always @(posedge clk)
+    merge0_lane14 <= \$3624 ;
+  always @(posedge clk)
+    merge0_lane15 <= \$3625 ;
+  always @(posedge clk)
+    merge0_last <= \$3626 ;
+  always @(posedge clk)
+    merge1_in0 <= \$3627 ;
+  always @(posedge clk)
+    merge1_in1 <= \$3628 ;
+  always @(posedge clk)
+    merge1_in2 <= \$3629 ;
+  always @(posedge clk)
+    merge1_in3 <= \$3630 ;
+  always @(posedge clk)
+    merge1_in4 <= \$3631 ;
+  always @(posedge clk)
+    merge1_in5 <= \$3632 ;
+  always @(posedge clk)
+    merge1_in6 <= \$3633 ;
+  always @(posedge clk)
+    merge1_in7 <= \$3634 ;
+  always @(posedge clk)
+    merge1_in8 <= \$3635 ;
+  always @(posedge clk)
+    merge1_in9 <= \$3636 ;
+  always @(posedge clk)
+    merge1_in10 <= \$3637 ;
+  always @(posedge clk)
+    merge1_in11 <= \$3638 ;
+  always @(posedge clk)
+    merge1_in12 <= \$3639 ;
+  always @(posedge clk)
+    merge1_in13 <= \$3640 ;
+  always @(posedge clk)
+    merge1_in14 <= \$3641 ;
+  always @(posedge clk)
+    merge1_in15 <= \$3642 ;
+  always @(posedge clk)
+    merge1_in_last <= \$3643 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$3644 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$3645 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$3646 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$3647 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$3648 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$3649 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$3650 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$3651 ;
+  always @(posedge clk)
+    merge1_gt0_4 <= \$3652 ;
+  always @(posedge clk)
+    merge1_eq0_4 <= \$3653 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$3654 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$3655 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$3656 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$3657 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$3658 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$3659 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$3660 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$3661 ;
+  always @(posedge clk)
+    merge1_gt1_4 <= \$3662 ;
+  always @(posedge clk)
+    merge1_eq1_4 <= \$3663 ;
+  always @(posedge clk)
+    merge1_gt2_0 <= \$3664 ;
+  always @(posedge clk)
+    merge1_eq2_0 <= \$3665 ;
+  always @(posedge clk)
+    merge1_gt2_1 <= \$3666 ;
+  always @(posedge clk)
+    merge1_eq2_1 <= \$3667 ;
+  always @(posedge clk)
+    merge1_gt2_2 <= \$3668 ;
+  always @(posedge clk)
+    merge1_eq2_2 <= \$3669 ;
+  always @(posedge clk)
+    merge1_gt2_3 <= \$3670 ;
+  always @(posedge clk)
+    merge1_eq2_3 <= \$3671 ;
+  always @(posedge clk)
+    merge1_gt2_4 <= \$3672 ;
+  always @(posedge clk)
+    merge1_eq2_4 <= \$3673 ;
+  always @(posedge clk)
+    merge1_gt3_0 <= \$3674 ;
+  always @(posedge clk)
+    merge1_eq3_0 <= \$3675 ;
+  always @(posedge clk)
+    merge1_gt3_1 <= \$3676 ;
+  always @(posedge clk)
+    merge1_eq3_1 <= \$3677 ;
+  always @(posedge clk)
+    merge1_gt3_2 <= \$3678 ;
+  always @(posedge clk)
+    merge1_eq3_2 <= \$3679 ;
+  always @(posedge clk)
+    merge1_gt3_3 <= \$3680 ;
+  always @(posedge clk)
+    merge1_eq3_3 <= \$3681 ;
+  always @(posedge clk)
+    merge1_gt3_4 <= \$3682 ;
+  always @(posedge clk)
+    merge1_eq3_4 <= \$3683 ;
+  always @(posedge clk)
+    merge1_gt8_0 <= \$3684 ;
+  always @(posedge clk)
+    merge1_eq8_0 <= \$3685 ;
+  always @(posedge clk)
+    merge1_gt8_1 <= \$3686 ;
+  always @(posedge clk)
+    merge1_eq8_1 <= \$3687 ;
+  always @(posedge clk)
+    merge1_gt8_2 <= \$3688 ;
+  always @(posedge clk)
+    merge1_eq8_2 <= \$3689 ;
+  always @(posedge clk)
+    merge1_gt8_3 <= \$3690 ;
+  always @(posedge clk)
+    merge1_eq8_3 <= \$3691 ;
+  always @(posedge clk)
+    merge1_gt8_4 <= \$3692 ;
+  always @(posedge clk)
+    merge1_eq8_4 <= \$3693 ;
+  always @(posedge clk)
+    merge1_gt9_0 <= \$3694 ;
+  always @(posedge clk)
+    merge1_eq9_0 <= \$3695 ;
+  always @(posedge clk)
+    merge1_gt9_1 <= \$3696 ;
+  always @(posedge clk)
+    merge1_eq9_1 <= \$3697 ;
+  always @(posedge clk)
+    merge1_gt9_2 <= \$3698 ;
+  always @(posedge clk)
+    merge1_eq9_2 <= \$3699 ;
+  always @(posedge clk)
+    merge1_gt9_3 <= \$3700 ;
+  always @(posedge clk)
+    merge1_eq9_3 <= \$3701 ;
+  always @(posedge clk)
+    merge1_gt9_4 <= \$3702 ;
+  always @(posedge clk)
+    merge1_eq9_4 <= \$3703 ;
+  always @(posedge clk)
+    merge1_gt10_0 <= \$3704 ;
+  always @(posedge clk)
+    merge1_eq10_0 <= \$3705 ;
+  always @(posedge clk)
+    merge1_gt10_1 <= \$3706 ;
+  always @(posedge clk)
+    merge1_eq10_1 <= \$3707 ;
+  always @(posedge clk)
+    merge1_gt10_2 <= \$3708 ;
+  always @(posedge clk)
+    merge1_eq10_2 <= \$3709 ;
+  always @(posedge clk)
+    merge1_gt10_3 <= \$3710 ;
+  always @(posedge clk)
+    merge1_eq10_3 <= \$3711 ;
+  always @(posedge clk)
+    merge1_gt10_4 <= \$3712 ;
+  always @(posedge clk)
+    merge1_eq10_4 <= \$3713 ;
+  always @(posedge clk)
+    merge1_gt11_0 <= \$3714 ;
+  always @(posedge clk)
+    merge1_eq11_0 <= \$3715 ;
+  always @(posedge clk)
+    merge1_gt11_1 <= \$3716 ;
+  always @(posedge clk)
+    merge1_eq11_1 <= \$3717 ;
+  always @(posedge clk)
+    merge1_gt11_2 <= \$3718 ;
+  always @(posedge clk)
+    merge1_eq11_2 <= \$3719 ;
+  always @(posedge clk)
+    merge1_gt11_3 <= \$3720 ;
+  always @(posedge clk)
+    merge1_eq11_3 <= \$3721 ;
+  always @(posedge clk)
+    merge1_gt11_4 <= \$3722 ;
+  always @(posedge clk)
+    merge1_eq11_4 <= \$3723 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$3724 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$3725 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$3726 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$3727 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$3728 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$3729 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$3730 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$3731 ;
+  always @(posedge clk)
+    merge1_lane8 <= \$3732 ;
+  always @(posedge clk)
+    merge1_lane9 <= \$3733 ;
+  always @(posedge clk)
+    merge1_lane10 <= \$3734 ;
+  always @(posedge clk)
+    merge1_lane11 <= \$3735 ;
+  always @(posedge clk)
+    merge1_lane12 <= \$3736 ;
+  always @(posedge clk)
+    merge1_lane13 <= \$3737 ;
+  always @(posedge clk)
+    merge1_lane14 <= \$3738 ;
+  always @(posedge clk)
+    merge1_lane15 <= \$3739 ;
+  always @(posedge clk)
+    merge1_last <= \$3740 ;
+  always @(posedge clk)
+    merge2_in0 <= \$3741 ;
+  always @(posedge clk)
+    merge2_in1 <= \$3742 ;
+  always @(posedge clk)
+    merge2_in2 <= \$3743 ;
+  always @(posedge clk)
+    merge2_in3 <= \$3744 ;
+  always @(posedge clk)
+    merge2_in4 <= \$3745 ;
+  always @(posedge clk)
+    merge2_in5 <= \$3746 ;
+  always @(posedge clk)
+    merge2_in6 <= \$3747 ;
+  always @(posedge clk)
+    merge2_in7 <= \$3748 ;
+  always @(posedge clk)
+    merge2_in8 <= \$3749 ;
+  always @(posedge clk)
+    merge2_in9 <= \$3750 ;
+  always @(posedge clk)
+    merge2_in10 <= \$3751 ;
+  always @(posedge clk)
+    merge2_in11 <= \$3752 ;
+  always @(posedge clk)
+    merge2_in12 <= \$3753 ;
+  always @(posedge clk)
+    merge2_in13 <= \$3754 ;
+  always @(posedge clk)
+    merge2_in14 <= \$3755 ;
+  always @(posedge clk)
+    merge2_in15 <= \$3756 ;
+  always @(posedge clk)
+    merge2_in_last <= \$3757 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$3758 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$3759 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$3760 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$3761 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$3762 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$3763 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$3764 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$3765 ;
+  always @(posedge clk)
+    merge2_gt0_4 <= \$3766 ;
+  always @(posedge clk)
+    merge2_eq0_4 <= \$3767 ;
+  always @(posedge clk)
+    merge2_gt1_0 <= \$3768 ;
+  always @(posedge clk)
+    merge2_eq1_0 <= \$3769 ;
+  always @(posedge clk)
+    merge2_gt1_1 <= \$3770 ;
+  always @(posedge clk)
+    merge2_eq1_1 <= \$3771 ;
+  always @(posedge clk)
+    merge2_gt1_2 <= \$3772 ;
+  always @(posedge clk)
+    merge2_eq1_2 <= \$3773 ;
+  always @(posedge clk)
+    merge2_gt1_3 <= \$3774 ;
+  always @(posedge clk)
+    merge2_eq1_3 <= \$3775 ;
+  always @(posedge clk)
+    merge2_gt1_4 <= \$3776 ;
+  always @(posedge clk)
+    merge2_eq1_4 <= \$3777 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$3778 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$3779 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$3780 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$3781 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$3782 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$3783 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$3784 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$3785 ;
+  always @(posedge clk)
+    merge2_gt4_4 <= \$3786 ;
+  always @(posedge clk)
+    merge2_eq4_4 <= \$3787 ;
+  always @(posedge clk)
+    merge2_gt5_0 <= \$3788 ;
+  always @(posedge clk)
+    merge2_eq5_0 <= \$3789 ;
+  always @(posedge clk)
+    merge2_gt5_1 <= \$3790 ;
+  always @(posedge clk)
+    merge2_eq5_1 <= \$3791 ;
+  always @(posedge clk)
+    merge2_gt5_2 <= \$3792 ;
+  always @(posedge clk)
+    merge2_eq5_2 <= \$3793 ;
+  always @(posedge clk)
+    merge2_gt5_3 <= \$3794 ;
+  always @(posedge clk)
+    merge2_eq5_3 <= \$3795 ;
+  always @(posedge clk)
+    merge2_gt5_4 <= \$3796 ;
+  always @(posedge clk)
+    merge2_eq5_4 <= \$3797 ;
+  always @(posedge clk)
+    merge2_gt8_0 <= \$3798 ;
+  always @(posedge clk)
+    merge2_eq8_0 <= \$3799 ;
+  always @(posedge clk)
+    merge2_gt8_1 <= \$3800 ;
+  always @(posedge clk)
+    merge2_eq8_1 <= \$3801 ;
+  always @(posedge clk)
+    merge2_gt8_2 <= \$3802 ;
+  always @(posedge clk)
+    merge2_eq8_2 <= \$3803 ;
+  always @(posedge clk)
+    merge2_gt8_3 <= \$3804 ;
+  always @(posedge clk)
+    merge2_eq8_3 <= \$3805 ;
+  always @(posedge clk)
+    merge2_gt8_4 <= \$3806 ;
+  always @(posedge clk)
+    merge2_eq8_4 <= \$3807 ;
+  always @(posedge clk)
+    merge2_gt9_0 <= \$3808 ;
+  always @(posedge clk)
+    merge2_eq9_0 <= \$3809 ;
+  always @(posedge clk)
+    merge2_gt9_1 <= \$3810 ;
+  always @(posedge clk)
+    merge2_eq9_1 <= \$3811 ;
+  always @(posedge clk)
+    merge2_gt9_2 <= \$3812 ;
+  always @(posedge clk)
+    merge2_eq9_2 <= \$3813 ;
+  always @(posedge clk)
+    merge2_gt9_3 <= \$3814 ;
+  always @(posedge clk)
+    merge2_eq9_3 <= \$3815 ;
+  always @(posedge clk)
+    merge2_gt9_4 <= \$3816 ;
+  always @(posedge clk)
+    merge2_eq9_4 <= \$3817 ;
+  always @(posedge clk)
+    merge2_gt12_0 <= \$3818 ;
+  always @(posedge clk)
+    merge2_eq12_0 <= \$3819 ;
+  always @(posedge clk)
+    merge2_gt12_1 <= \$3820 ;
+  always @(posedge clk)
+    merge2_eq12_1 <= \$3821 ;
+  always @(posedge clk)
+    merge2_gt12_2 <= \$3822 ;
+  always @(posedge clk)
+    merge2_eq12_2 <= \$3823 ;
+  always @(posedge clk)
+    merge2_gt12_3 <= \$3824 ;
+  always @(posedge clk)
+    merge2_eq12_3 <= \$3825 ;
+  always @(posedge clk)
+    merge2_gt12_4 <= \$3826 ;
+  always @(posedge clk)
+    merge2_eq12_4 <= \$3827 ;
+  always @(posedge clk)
+    merge2_gt13_0 <= \$3828 ;
+  always @(posedge clk)
+    merge2_eq13_0 <= \$3829 ;
+  always @(posedge clk)
+    merge2_gt13_1 <= \$3830 ;
+  always @(posedge clk)
+    merge2_eq13_1 <= \$3831 ;
+  always @(posedge clk)
+    merge2_gt13_2 <= \$3832 ;
+  always @(posedge clk)
+    merge2_eq13_2 <= \$3833 ;
+  always @(posedge clk)
+    merge2_gt13_3 <= \$3834 ;
+  always @(posedge clk)
+    merge2_eq13_3 <= \$3835 ;
+  always @(posedge clk)
+    merge2_gt13_4 <= \$3836 ;
+  always @(posedge clk)
+    merge2_eq13_4 <= \$3837 ;
+  always @(posedge clk)
+    merge2_lane0 <= \$3838 ;
+  always @(posedge clk)
+    merge2_lane1 <= \$3839 ;
+  always @(posedge clk)
+    merge2_lane2 <= \$3840 ;
+  always @(posedge clk)
+    merge2_lane3 <= \$3841 ;
+  always @(posedge clk)
+    merge2_lane4 <= \$3842 ;
+  always @(posedge clk)
+    merge2_lane5 <= \$3843 ;
+  always @(posedge clk)
+    merge2_lane6 <= \$3844 ;
+  always @(posedge clk)
+    merge2_lane7 <= \$3845 ;
+  always @(posedge clk)
+    merge2_lane8 <= \$3846 ;
+  always @(posedge clk)
+    merge2_lane9 <= \$3847 ;
+  always @(posedge clk)
+    merge2_lane10 <= \$3848 ;
+  always @(posedge clk)
+    merge2_lane11 <= \$3849 ;
+  always @(posedge clk)
+    merge2_lane12 <= \$3850 ;
+  always @(posedge clk)
+    merge2_lane13 <= \$3851 ;
+  always @(posedge clk)
+    merge2_lane14 <= \$3852 ;
+  always @(posedge clk)
+    merge2_lane15 <= \$3853 ;
+  always @(posedge clk)
+    merge2_last <= \$3854 ;
+  always @(posedge clk)
+    merge3_in0 <= \$3855 ;
+  always @(posedge clk)
+    merge3_in1 <= \$3856 ;
+  always @(posedge clk)
+    merge3_in2 <= \$3857 ;
+  always @(posedge clk)
+    merge3_in3 <= \$3858 ;
+  always @(posedge clk)
+    merge3_in4 <= \$3859 ;
+  always @(posedge clk)
+    merge3_in5 <= \$3860 ;
+  always @(posedge clk)
+    merge3_in6 <= \$3861 ;
+  always @(posedge clk)
+    merge3_in7 <= \$3862 ;
+  always @(posedge clk)
+    merge3_in8 <= \$3863 ;
+  always @(posedge clk)
+    merge3_in9 <= \$3864 ;
+  always @(posedge clk)
+    merge3_in10 <= \$3865 ;
+  always @(posedge clk)
+    merge3_in11 <= \$3866 ;
+  always @(posedge clk)
+    merge3_in12 <= \$3867 ;
+  always @(posedge clk)
+    merge3_in13 <= \$3868 ;
+  always @(posedge clk)
+    merge3_in14 <= \$3869 ;
+  always @(posedge clk)
+    merge3_in15 <= \$3870 ;
+  always @(posedge clk)
+    merge3_in_last <= \$3871 ;
+  always @(posedge clk)
+    merge3_gt0_0 <= \$3872 ;
+  always @(posedge clk)
+    merge3_eq0_0 <= \$3873 ;
+  always @(posedge clk)
+    merge3_gt0_1 <= \$3874 ;
+  always @(posedge clk)
+    merge3_eq0_1 <= \$3875 ;
+  always @(posedge clk)
+    merge3_gt0_2 <= \$3876 ;
+  always @(posedge clk)
+    merge3_eq0_2 <= \$3877 ;
+  always @(posedge clk)
+    merge3_gt0_3 <= \$3878 ;
+  always @(posedge clk)
+    merge3_eq0_3 <= \$3879 ;
+  always @(posedge clk)
+    merge3_gt0_4 <= \$3880 ;
+  always @(posedge clk)
+    merge3_eq0_4 <= \$3881 ;
+  always @(posedge clk)
+    merge3_gt2_0 <= \$3882 ;
+  always @(posedge clk)
+    merge3_eq2_0 <= \$3883 ;
+  always @(posedge clk)
+    merge3_gt2_1 <= \$3884 ;
+  always @(posedge clk)
+    merge3_eq2_1 <= \$3885 ;
+  always @(posedge clk)
+    merge3_gt2_2 <= \$3886 ;
+  always @(posedge clk)
+    merge3_eq2_2 <= \$3887 ;
+  always @(posedge clk)
+    merge3_gt2_3 <= \$3888 ;
+  always @(posedge clk)
+    merge3_eq2_3 <= \$3889 ;
+  always @(posedge clk)
+    merge3_gt2_4 <= \$3890 ;
+  always @(posedge clk)
+    merge3_eq2_4 <= \$3891 ;
+  always @(posedge clk)
+    merge3_gt4_0 <= \$3892 ;
+  always @(posedge clk)
+    merge3_eq4_0 <= \$3893 ;
+  always @(posedge clk)
+    merge3_gt4_1 <= \$3894 ;
+  always @(posedge clk)
+    merge3_eq4_1 <= \$3895 ;
+  always @(posedge clk)
+    merge3_gt4_2 <= \$3896 ;
+  always @(posedge clk)
+    merge3_eq4_2 <= \$3897 ;
+  always @(posedge clk)
+    merge3_gt4_3 <= \$3898 ;
+  always @(posedge clk)
+    merge3_eq4_3 <= \$3899 ;
+  always @(posedge clk)
+    merge3_gt4_4 <= \$3900 ;
+  always @(posedge clk)
+    merge3_eq4_4 <= \$3901 ;
+  always @(posedge clk)
+    merge3_gt6_0 <= \$3902 ;
+  always @(posedge clk)
+    merge3_eq6_0 <= \$3903 ;
+  always @(posedge clk)
+    merge3_gt6_1 <= \$3904 ;
+  always @(posedge clk)
+    merge3_eq6_1 <= \$3905 ;
+  always @(posedge clk)
+    merge3_gt6_2 <= \$3906 ;
+  always @(posedge clk)
+    merge3_eq6_2 <= \$3907 ;
+  always @(posedge clk)
+    merge3_gt6_3 <= \$3908 ;
+  always @(posedge clk)
+    merge3_eq6_3 <= \$3909 ;
+  always @(posedge clk)
+    merge3_gt6_4 <= \$3910 ;
+  always @(posedge clk)
+    merge3_eq6_4 <= \$3911 ;
+  always @(posedge clk)
+    merge3_gt8_0 <= \$3912 ;
+  always @(posedge clk)
+    merge3_eq8_0 <= \$3913 ;
+  always @(posedge clk)
+    merge3_gt8_1 <= \$3914 ;
+  always @(posedge clk)
+    merge3_eq8_1 <= \$3915 ;
+  always @(posedge clk)
+    merge3_gt8_2 <= \$3916 ;
+  always @(posedge clk)
+    merge3_eq8_2 <= \$3917 ;
+  always @(posedge clk)
+    merge3_gt8_3 <= \$3918 ;
+  always @(posedge clk)
+    merge3_eq8_3 <= \$3919 ;
+  always @(posedge clk)
+    merge3_gt8_4 <= \$3920 ;
+  always @(posedge clk)
+    merge3_eq8_4 <= \$3921 ;
+  always @(posedge clk)
+    merge3_gt10_0 <= \$3922 ;
+  always @(posedge clk)
+    merge3_eq10_0 <= \$3923 ;
+  always @(posedge clk)
+    merge3_gt10_1 <= \$3924 ;
+  always @(posedge clk)
+    merge3_eq10_1 <= \$3925 ;
+  always @(posedge clk)
+    merge3_gt10_2 <= \$3926 ;
+  always @(posedge clk)
+    merge3_eq10_2 <= \$3927 ;
+  always @(posedge clk)
+    merge3_gt10_3 <= \$3928 ;
+  always @(posedge clk)
+    merge3_eq10_3 <= \$3929 ;
+  always @(posedge clk)
+    merge3_gt10_4 <= \$3930 ;
+  always @(posedge clk)
+    merge3_eq10_4 <= \$3931 ;
+  always @(posedge clk)
+    merge3_gt12_0 <= \$3932 ;
+  always @(posedge clk)
+    merge3_eq12_0 <= \$3933 ;
+  always @(posedge clk)
+    merge3_gt12_1 <= \$3934 ;
+  always @(posedge clk)
+    merge3_eq12_1 <= \$3935 ;
+  always @(posedge clk)
+    merge3_gt12_2 <= \$3936 ;
+  always @(posedge clk)
+    merge3_eq12_2 <= \$3937 ;
+  always @(posedge clk)
+    merge3_gt12_3 <= \$3938 ;
+  always @(posedge clk)
+    merge3_eq12_3 <= \$3939 ;
+  always @(posedge clk)
+    merge3_gt12_4 <= \$3940 ;
+  always @(posedge clk)
+    merge3_eq12_4 <= \$3941 ;
+  always @(posedge clk)
+    merge3_gt14_0 <= \$3942 ;
+  always @(posedge clk)
+    merge3_eq14_0 <= \$3943 ;
+  always @(posedge clk)
+    merge3_gt14_1 <= \$3944 ;
+  always @(posedge clk)
+    merge3_eq14_1 <= \$3945 ;
+  always @(posedge clk)
+    merge3_gt14_2 <= \$3946 ;
+  always @(posedge clk)
+    merge3_eq14_2 <= \$3947 ;
+  always @(posedge clk)
+    merge3_gt14_3 <= \$3948 ;
+  always @(posedge clk)
+    merge3_eq14_3 <= \$3949 ;
+  always @(posedge clk)
+    merge3_gt14_4 <= \$3950 ;
+  always @(posedge clk)
+    merge3_eq14_4 <= \$3951 ;
+  always @(posedge clk)
+    merge3_lane0 <= \$3952 ;
+  always @(posedge clk)
+    merge3_lane1 <= \$3953 ;
+  always @(posedge clk)
+    merge3_lane2 <= \$3954 ;
+  always @(posedge clk)
+    merge3_lane3 <= \$3955 ;
+  always @(posedge clk)
+    merge3_lane4 <= \$3956 ;
+  always @(posedge clk)
+    merge3_lane5 <= \$3957 ;
+  always @(posedge clk)
+    merge3_lane6 <= \$3958 ;
+  always @(posedge clk)
+    merge3_lane7 <= \$3959 ;
+  always @(posedge clk)
+    merge3_lane8 <= \$3960 ;
+  always @(posedge clk)
+    merge3_lane9 <= \$3961 ;
+  always @(posedge clk)
+    merge3_lane10 <= \$3962 ;
+  always @(posedge clk)
+    merge3_lane11 <= \$3963 ;
+  always @(posedge clk)
+    merge3_lane12 <= \$3964 ;
+  always @(posedge clk)
+    merge3_lane13 <= \$3965 ;
+  always @(posedge clk)
+    merge3_lane14 <= \$3966 ;
+  always @(posedge clk)
+    merge3_lane15 <= \$3967 ;
+  always @(posedge clk)
+    merge3_last <= \$3968 ;
+  always @(posedge clk)
+    \$signal$55  <= \$3969 ;
+  always @(posedge clk)
+    near0_in_idx <= \$3970 ;
+  always @(posedge clk)
+    near0_out_idx <= \$3971 ;
+  always @(posedge clk)
+    near1_in_idx <= \$3972 ;
+  always @(posedge clk)
+    near1_out_idx <= \$3973 ;
+  always @(posedge clk)
+    near2_in_idx <= \$3974 ;
+  always @(posedge clk)
+    near2_out_idx <= \$3975 ;
+  always @(posedge clk)
+    near3_in_idx <= \$3976 ;
+  always @(posedge clk)
+    near3_out_idx <= \$3977 ;
+  always @(posedge clk)
+    near4_in_idx <= \$3978 ;
+  always @(posedge clk)
+    near4_out_idx <= \$3979 ;
+  always @(posedge clk)
+    near5_in_idx <= \$3980 ;
+  always @(posedge clk)
+    near5_out_idx <= \$3981 ;
+  always @(posedge clk)
+    near6_in_idx <= \$3982 ;
+  always @(posedge clk)
+    near6_out_idx <= \$3983 ;
+  always @(posedge clk)
+    near7_in_idx <= \$3984 ;
+  always @(posedge clk)
+    near7_out_idx <= \$3985 ;
+  always @(posedge clk)
+    near8_in_idx <= \$3986 ;
+  always @(posedge clk)
+    near8_out_idx <= \$3987 ;
+  always @(posedge clk)
+    near9_in_idx <= \$3988 ;
+  always @(posedge clk)
+    near9_out_idx <= \$3989 ;
+  always @(posedge clk)
+    near10_in_idx <= \$3990 ;
+  always @(posedge clk)
+    near10_out_idx <= \$3991 ;
+  always @(posedge clk)
+    near11_in_idx <= \$3992 ;
+  always @(posedge clk)
+    near11_out_idx <= \$3993 ;
+  always @(posedge clk)
+    near12_in_idx <= \$3994 ;
+  always @(posedge clk)
+    near12_out_idx <= \$3995 ;
+  always @(posedge clk)
+    near13_in_idx <= \$3996 ;
+  always @(posedge clk)
+    near13_out_idx <= \$3997 ;
+  always @(posedge clk)
+    near14_in_idx <= \$3998 ;
+  always @(posedge clk)
+    near14_out_idx <= \$3999 ;
+  always @(posedge clk)
+    near_last <= \$4000 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$4001 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$4002 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$4003 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$4004 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$4005 ;
+  always @(posedge clk)
+    lane0_takes5 <= \$4006 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$4007 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$4008 ;
+  always @(posedge clk)
+    lane0_takes8 <= \$4009 ;
+  always @(posedge clk)
+    lane0_takes9 <= \$4010 ;
+  always @(posedge clk)
+    lane0_takes10 <= \$4011 ;
+  always @(posedge clk)
+    lane0_takes11 <= \$4012 ;
+  always @(posedge clk)
+    lane0_takes12 <= \$4013 ;
+  always @(posedge clk)
+    lane0_takes13 <= \$4014 ;
+  always @(posedge clk)
+    lane0_takes14 <= \$4015 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$4016 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$4017 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$4018 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$4019 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$4020 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$4021 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$4022 ;
+  always @(posedge clk)
+    lane1_takes8 <= \$4023 ;
+  always @(posedge clk)
+    lane1_takes9 <= \$4024 ;
+  always @(posedge clk)
+    lane1_takes10 <= \$4025 ;
+  always @(posedge clk)
+    lane1_takes11 <= \$4026 ;
+  always @(posedge clk)
+    lane1_takes12 <= \$4027 ;
+  always @(posedge clk)
+    lane1_takes13 <= \$4028 ;
+  always @(posedge clk)
+    lane1_takes14 <= \$4029 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$4030 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$4031 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$4032 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$4033 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$4034 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$4035 ;
+  always @(posedge clk)
+    lane2_takes8 <= \$4036 ;
+  always @(posedge clk)
+    lane2_takes9 <= \$4037 ;
+  always @(posedge clk)
+    lane2_takes10 <= \$4038 ;
+  always @(posedge clk)
+    lane2_takes11 <= \$4039 ;
+  always @(posedge clk)
+    lane2_takes12 <= \$4040 ;
+  always @(posedge clk)
+    lane2_takes13 <= \$4041 ;
+  always @(posedge clk)
+    lane2_takes14 <= \$4042 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$4043 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$4044 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$4045 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$4046 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$4047 ;
+  always @(posedge clk)
+    lane3_takes8 <= \$4048 ;
+  always @(posedge clk)
+    lane3_takes9 <= \$4049 ;
+  always @(posedge clk)
+    lane3_takes10 <= \$4050 ;
+  always @(posedge clk)
+    lane3_takes11 <= \$4051 ;
+  always @(posedge clk)
+    lane3_takes12 <= \$4052 ;
+  always @(posedge clk)
+    lane3_takes13 <= \$4053 ;
+  always @(posedge clk)
+    lane3_takes14 <= \$4054 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$4055 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$4056 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$4057 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$4058 ;
+  always @(posedge clk)
+    lane4_takes8 <= \$4059 ;
+  always @(posedge clk)
+    lane4_takes9 <= \$4060 ;
+  always @(posedge clk)
+    lane4_takes10 <= \$4061 ;
+  always @(posedge clk)
+    lane4_takes11 <= \$4062 ;
+  always @(posedge clk)
+    lane4_takes12 <= \$4063 ;
+  always @(posedge clk)
+    lane4_takes13 <= \$4064 ;
+  always @(posedge clk)
+    lane4_takes14 <= \$4065 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$4066 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$4067 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$4068 ;
+  always @(posedge clk)
+    lane5_takes8 <= \$4069 ;
+  always @(posedge clk)
+    lane5_takes9 <= \$4070 ;
+  always @(posedge clk)
+    lane5_takes10 <= \$4071 ;
+  always @(posedge clk)
+    lane5_takes11 <= \$4072 ;
+  always @(posedge clk)
+    lane5_takes12 <= \$4073 ;
+  always @(posedge clk)
+    lane5_takes13 <= \$4074 ;
+  always @(posedge clk)
+    lane5_takes14 <= \$4075 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$4076 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$4077 ;
+  always @(posedge clk)
+    lane6_takes8 <= \$4078 ;
+  always @(posedge clk)
+    lane6_takes9 <= \$4079 ;
+  always @(posedge clk)
+    lane6_takes10 <= \$4080 ;
+  always @(posedge clk)
+    lane6_takes11 <= \$4081 ;
+  always @(posedge clk)
+    lane6_takes12 <= \$4082 ;
+  always @(posedge clk)
+    lane6_takes13 <= \$4083 ;
+  always @(posedge clk)
+    lane6_takes14 <= \$4084 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$4085 ;
+  always @(posedge clk)
+    lane7_takes8 <= \$4086 ;
+  always @(posedge clk)
+    lane7_takes9 <= \$4087 ;
+  always @(posedge clk)
+    lane7_takes10 <= \$4088 ;
+  always @(posedge clk)
+    lane7_takes11 <= \$4089 ;
+  always @(posedge clk)
+    lane7_takes12 <= \$4090 ;
+  always @(posedge clk)
+    lane7_takes13 <= \$4091 ;
+  always @(posedge clk)
+    lane7_takes14 <= \$4092 ;
+  always @(posedge clk)
+    \$signal$313  <= \$4093 ;
+  always @(posedge clk)
+    t_in_idx0 <= \$4094 ;
+  always @(posedge clk)
+    t_in_idx1 <= \$4095 ;
+  always @(posedge clk)
+    t_in_idx2 <= \$4096 ;
+  always @(posedge clk)
+    t_in_idx3 <= \$4097 ;
+  always @(posedge clk)
+    t_in_idx4 <= \$4098 ;
+  always @(posedge clk)
+    t_in_idx5 <= \$4099 ;
+  always @(posedge clk)
+    t_in_idx6 <= \$4100 ;
+  always @(posedge clk)
+    t_in_idx7 <= \$4101 ;
+  always @(posedge clk)
+    t_in_idx8 <= \$4102 ;
+  always @(posedge clk)
+    t_in_idx9 <= \$4103 ;
+  always @(posedge clk)
+    t_in_idx10 <= \$4104 ;
+  always @(posedge clk)
+    t_in_idx11 <= \$4105 ;
+  always @(posedge clk)
+    t_in_idx12 <= \$4106 ;
+  always @(posedge clk)
+    t_in_idx13 <= \$4107 ;
+  always @(posedge clk)
+    t_in_idx14 <= \$4108 ;
+  always @(posedge clk)
+    t_out_idx0 <= \$4109 ;
+  always @(posedge clk)
+    t_out_idx1 <= \$4110 ;
+  always @(posedge clk)
+    t_out_idx2 <= \$4111 ;
+  always @(posedge clk)
+    t_out_idx3 <= \$4112 ;
+  always @(posedge clk)
+    t_out_idx4 <= \$4113 ;
+  always @(posedge clk)
+    t_out_idx5 <= \$4114 ;
+  always @(posedge clk)
+    t_out_idx6 <= \$4115 ;
+  always @(posedge clk)
+    t_out_idx7 <= \$4116 ;
+  always @(posedge clk)
+    t_out_idx8 <= \$4117 ;
+  always @(posedge clk)
+    t_out_idx9 <= \$4118 ;
+  always @(posedge clk)
+    t_out_idx10 <= \$4119 ;
+  always @(posedge clk)
+    t_out_idx11 <= \$4120 ;
+  always @(posedge clk)
+    t_out_idx12 <= \$4121 ;
+  always @(posedge clk)
+    t_out_idx13 <= \$4122 ;
+  always @(posedge clk)
+    t_out_idx14 <= \$4123 ;
+  always @(posedge clk)
+    \$signal$314  <= \$4124 ;
+  always @(posedge clk)
+    \$signal  <= \$4125 ;
+  always @(posedge clk)
+    pairs_skid <= \$4126 ;
+  always @(posedge clk)
+    pairs__payload <= \$4127 ;
+  always @(posedge clk)
+    pairs__valid <= \$4128 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1800  = match0_valid;
+    \$3378  = match0_valid;
     if (match0_load) begin
-      \$1800  = \$signal$19 ;
+      \$3378  = \$signal$33 ;
     end else if (match1_load) begin
-      \$1800  = 1'h0;
+      \$3378  = 1'h0;
     end
     if (rst) begin
-      \$1800  = 1'h0;
+      \$3378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1801  = match1_valid;
+    \$3379  = match1_valid;
     if (match1_load) begin
-      \$1801  = match0_valid;
+      \$3379  = match0_valid;
     end else if (match2_load) begin
-      \$1801  = 1'h0;
+      \$3379  = 1'h0;
     end
     if (rst) begin
-      \$1801  = 1'h0;
+      \$3379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1802  = match2_valid;
+    \$3380  = match2_valid;
     if (match2_load) begin
-      \$1802  = \$182 ;
+      \$3380  = match1_valid;
+    end else if (match3_load) begin
+      \$3380  = 1'h0;
     end
     if (rst) begin
-      \$1802  = 1'h0;
+      \$3380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1803  = \$192 ;
+    \$3381  = match3_valid;
+    if (match3_load) begin
+      \$3381  = match2_valid;
+    end else if (match4_load) begin
+      \$3381  = 1'h0;
+    end
     if (rst) begin
-      \$1803  = 1'h1;
+      \$3381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1804  = \$196 ;
+    \$3382  = match4_valid;
+    if (match4_load) begin
+      \$3382  = match3_valid;
+    end else if (match5_load) begin
+      \$3382  = 1'h0;
+    end
     if (rst) begin
-      \$1804  = 1'h0;
+      \$3382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1805  = in_skid_keep;
-    if (\$197 ) begin
-      \$1805  = inputs__payload[615:608];
+    \$3383  = match5_valid;
+    if (match5_load) begin
+      \$3383  = match4_valid;
+    end else if (match6_load) begin
+      \$3383  = 1'h0;
     end
     if (rst) begin
-      \$1805  = 8'h00;
+      \$3383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1806  = in_skid_last;
-    if (\$197 ) begin
-      \$1806  = inputs__payload[616];
+    \$3384  = match6_valid;
+    if (match6_load) begin
+      \$3384  = match5_valid;
+    end else if (match7_load) begin
+      \$3384  = 1'h0;
     end
     if (rst) begin
-      \$1806  = 1'h0;
+      \$3384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1807  = in_skid_top;
-    if (\$197 ) begin
-      \$1807  = { \$200 , \$199  };
+    \$3385  = match7_valid;
+    if (match7_load) begin
+      \$3385  = match6_valid;
+    end else if (match8_load) begin
+      \$3385  = 1'h0;
     end
     if (rst) begin
-      \$1807  = 63'h0000000000000000;
+      \$3385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1808  = in_skid_key0;
-    if (\$197 ) begin
-      \$1808  = \$201 ;
+    \$3386  = match8_valid;
+    if (match8_load) begin
+      \$3386  = match7_valid;
+    end else if (match9_load) begin
+      \$3386  = 1'h0;
     end
     if (rst) begin
-      \$1808  = 62'h0000000000000000;
+      \$3386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1809  = in_skid_key1;
-    if (\$197 ) begin
-      \$1809  = \$202 ;
+    \$3387  = match9_valid;
+    if (match9_load) begin
+      \$3387  = \$427 ;
     end
     if (rst) begin
-      \$1809  = 62'h0000000000000000;
+      \$3387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1810  = in_skid_key2;
-    if (\$197 ) begin
-      \$1810  = \$203 ;
-    end
+    \$3388  = \$437 ;
     if (rst) begin
-      \$1810  = 62'h0000000000000000;
+      \$3388  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1811  = in_skid_key3;
-    if (\$197 ) begin
-      \$1811  = \$204 ;
-    end
+    \$3389  = \$441 ;
     if (rst) begin
-      \$1811  = 62'h0000000000000000;
+      \$3389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1812  = in_skid_key4;
-    if (\$197 ) begin
-      \$1812  = \$205 ;
+    \$3390  = in_skid_keep;
+    if (\$442 ) begin
+      \$3390  = inputs__payload[615:608];
     end
     if (rst) begin
-      \$1812  = 62'h0000000000000000;
+      \$3390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1813  = in_skid_key5;
-    if (\$197 ) begin
-      \$1813  = \$206 ;
+    \$3391  = in_skid_last;
+    if (\$442 ) begin
+      \$3391  = inputs__payload[616];
     end
     if (rst) begin
-      \$1813  = 62'h0000000000000000;
+      \$3391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1814  = in_skid_key6;
-    if (\$197 ) begin
-      \$1814  = \$207 ;
+    \$3392  = in_skid_top;
+    if (\$442 ) begin
+      \$3392  = { \$445 , \$444  };
     end
     if (rst) begin
-      \$1814  = 62'h0000000000000000;
+      \$3392  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1815  = in_skid_key7;
-    if (\$197 ) begin
-      \$1815  = \$208 ;
+    \$3393  = in_skid_key0;
+    if (\$442 ) begin
+      \$3393  = \$446 ;
     end
     if (rst) begin
-      \$1815  = 62'h0000000000000000;
+      \$3393  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1816  = in_skid_idx0;
-    if (\$197 ) begin
-      \$1816  = inputs__payload[75:56];
+    \$3394  = in_skid_key1;
+    if (\$442 ) begin
+      \$3394  = \$447 ;
     end
     if (rst) begin
-      \$1816  = 20'h00000;
+      \$3394  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1817  = in_skid_idx1;
-    if (\$197 ) begin
-      \$1817  = inputs__payload[151:132];
+    \$3395  = in_skid_key2;
+    if (\$442 ) begin
+      \$3395  = \$448 ;
     end
     if (rst) begin
-      \$1817  = 20'h00000;
+      \$3395  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1818  = in_skid_idx2;
-    if (\$197 ) begin
-      \$1818  = inputs__payload[227:208];
+    \$3396  = in_skid_key3;
+    if (\$442 ) begin
+      \$3396  = \$449 ;
     end
     if (rst) begin
-      \$1818  = 20'h00000;
+      \$3396  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1819  = in_skid_idx3;
-    if (\$197 ) begin
-      \$1819  = inputs__payload[303:284];
+    \$3397  = in_skid_key4;
+    if (\$442 ) begin
+      \$3397  = \$450 ;
     end
     if (rst) begin
-      \$1819  = 20'h00000;
+      \$3397  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1820  = in_skid_idx4;
-    if (\$197 ) begin
-      \$1820  = inputs__payload[379:360];
+    \$3398  = in_skid_key5;
+    if (\$442 ) begin
+      \$3398  = \$451 ;
     end
     if (rst) begin
-      \$1820  = 20'h00000;
+      \$3398  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1821  = in_skid_idx5;
-    if (\$197 ) begin
-      \$1821  = inputs__payload[455:436];
+    \$3399  = in_skid_key6;
+    if (\$442 ) begin
+      \$3399  = \$452 ;
     end
     if (rst) begin
-      \$1821  = 20'h00000;
+      \$3399  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1822  = in_skid_idx6;
-    if (\$197 ) begin
-      \$1822  = inputs__payload[531:512];
+    \$3400  = in_skid_key7;
+    if (\$442 ) begin
+      \$3400  = \$453 ;
     end
     if (rst) begin
-      \$1822  = 20'h00000;
+      \$3400  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1823  = in_skid_idx7;
-    if (\$197 ) begin
-      \$1823  = inputs__payload[607:588];
+    \$3401  = in_skid_idx0;
+    if (\$442 ) begin
+      \$3401  = inputs__payload[75:56];
     end
     if (rst) begin
-      \$1823  = 20'h00000;
+      \$3401  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1824  = in_next_full;
-    if (\$210 ) begin
-      \$1824  = \$213 ;
+    \$3402  = in_skid_idx1;
+    if (\$442 ) begin
+      \$3402  = inputs__payload[151:132];
     end
     if (rst) begin
-      \$1824  = 1'h0;
+      \$3402  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1825  = in_skid_full;
-    if (\$210 ) begin
-      \$1825  = 1'h0;
-    end else if (\$212 ) begin
-      \$1825  = 1'h1;
+    \$3403  = in_skid_idx2;
+    if (\$442 ) begin
+      \$3403  = inputs__payload[227:208];
     end
     if (rst) begin
-      \$1825  = 1'h0;
+      \$3403  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1826  = in_next_keep;
-    if (\$210 ) begin
+    \$3404  = in_skid_idx3;
+    if (\$442 ) begin
+      \$3404  = inputs__payload[303:284];
+    end
+    if (rst) begin
+      \$3404  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3405  = in_skid_idx4;
+    if (\$442 ) begin
+      \$3405  = inputs__payload[379:360];
+    end
+    if (rst) begin
+      \$3405  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3406  = in_skid_idx5;
+    if (\$442 ) begin
+      \$3406  = inputs__payload[455:436];
+    end
+    if (rst) begin
+      \$3406  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3407  = in_skid_idx6;
+    if (\$442 ) begin
+      \$3407  = inputs__payload[531:512];
+    end
+    if (rst) begin
+      \$3407  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3408  = in_skid_idx7;
+    if (\$442 ) begin
+      \$3408  = inputs__payload[607:588];
+    end
+    if (rst) begin
+      \$3408  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3409  = in_next_full;
+    if (\$455 ) begin
+      \$3409  = \$458 ;
+    end
+    if (rst) begin
+      \$3409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3410  = in_skid_full;
+    if (\$455 ) begin
+      \$3410  = 1'h0;
+    end else if (\$457 ) begin
+      \$3410  = 1'h1;
+    end
+    if (rst) begin
+      \$3410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3411  = in_next_keep;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1826  = in_skid_keep;
+        \$3411  = in_skid_keep;
       end else begin
-        \$1826  = inputs__payload[615:608];
+        \$3411  = inputs__payload[615:608];
       end
     end
     if (rst) begin
-      \$1826  = 8'h00;
+      \$3411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1827  = in_next_last;
-    if (\$210 ) begin
+    \$3412  = in_next_last;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1827  = in_skid_last;
+        \$3412  = in_skid_last;
       end else begin
-        \$1827  = inputs__payload[616];
+        \$3412  = inputs__payload[616];
       end
     end
     if (rst) begin
-      \$1827  = 1'h0;
+      \$3412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1828  = in_next_top;
-    if (\$210 ) begin
+    \$3413  = in_next_top;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1828  = in_skid_top;
+        \$3413  = in_skid_top;
       end else begin
-        \$1828  = { \$216 , \$215  };
+        \$3413  = { \$461 , \$460  };
       end
     end
     if (rst) begin
-      \$1828  = 63'h0000000000000000;
+      \$3413  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1829  = in_next_key0;
-    if (\$210 ) begin
+    \$3414  = in_next_key0;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1829  = in_skid_key0;
+        \$3414  = in_skid_key0;
       end else begin
-        \$1829  = \$217 ;
+        \$3414  = \$462 ;
       end
     end
     if (rst) begin
-      \$1829  = 62'h0000000000000000;
+      \$3414  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1830  = in_next_key1;
-    if (\$210 ) begin
+    \$3415  = in_next_key1;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1830  = in_skid_key1;
+        \$3415  = in_skid_key1;
       end else begin
-        \$1830  = \$218 ;
+        \$3415  = \$463 ;
       end
     end
     if (rst) begin
-      \$1830  = 62'h0000000000000000;
+      \$3415  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1831  = in_next_key2;
-    if (\$210 ) begin
+    \$3416  = in_next_key2;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1831  = in_skid_key2;
+        \$3416  = in_skid_key2;
       end else begin
-        \$1831  = \$219 ;
+        \$3416  = \$464 ;
       end
     end
     if (rst) begin
-      \$1831  = 62'h0000000000000000;
+      \$3416  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1832  = in_next_key3;
-    if (\$210 ) begin
+    \$3417  = in_next_key3;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1832  = in_skid_key3;
+        \$3417  = in_skid_key3;
       end else begin
-        \$1832  = \$220 ;
+        \$3417  = \$465 ;
       end
     end
     if (rst) begin
-      \$1832  = 62'h0000000000000000;
+      \$3417  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1833  = in_next_key4;
-    if (\$210 ) begin
+    \$3418  = in_next_key4;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1833  = in_skid_key4;
+        \$3418  = in_skid_key4;
       end else begin
-        \$1833  = \$221 ;
+        \$3418  = \$466 ;
       end
     end
     if (rst) begin
-      \$1833  = 62'h0000000000000000;
+      \$3418  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1834  = in_next_key5;
-    if (\$210 ) begin
+    \$3419  = in_next_key5;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1834  = in_skid_key5;
+        \$3419  = in_skid_key5;
       end else begin
-        \$1834  = \$222 ;
+        \$3419  = \$467 ;
       end
     end
     if (rst) begin
-      \$1834  = 62'h0000000000000000;
+      \$3419  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1835  = in_next_key6;
-    if (\$210 ) begin
+    \$3420  = in_next_key6;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1835  = in_skid_key6;
+        \$3420  = in_skid_key6;
       end else begin
-        \$1835  = \$223 ;
+        \$3420  = \$468 ;
       end
     end
     if (rst) begin
-      \$1835  = 62'h0000000000000000;
+      \$3420  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1836  = in_next_key7;
-    if (\$210 ) begin
+    \$3421  = in_next_key7;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1836  = in_skid_key7;
+        \$3421  = in_skid_key7;
       end else begin
-        \$1836  = \$224 ;
+        \$3421  = \$469 ;
       end
     end
     if (rst) begin
-      \$1836  = 62'h0000000000000000;
+      \$3421  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1837  = in_next_idx0;
-    if (\$210 ) begin
+    \$3422  = in_next_idx0;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1837  = in_skid_idx0;
+        \$3422  = in_skid_idx0;
       end else begin
-        \$1837  = inputs__payload[75:56];
+        \$3422  = inputs__payload[75:56];
       end
     end
     if (rst) begin
-      \$1837  = 20'h00000;
+      \$3422  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1838  = in_next_idx1;
-    if (\$210 ) begin
+    \$3423  = in_next_idx1;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1838  = in_skid_idx1;
+        \$3423  = in_skid_idx1;
       end else begin
-        \$1838  = inputs__payload[151:132];
+        \$3423  = inputs__payload[151:132];
       end
     end
     if (rst) begin
-      \$1838  = 20'h00000;
+      \$3423  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1839  = in_next_idx2;
-    if (\$210 ) begin
+    \$3424  = in_next_idx2;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1839  = in_skid_idx2;
+        \$3424  = in_skid_idx2;
       end else begin
-        \$1839  = inputs__payload[227:208];
+        \$3424  = inputs__payload[227:208];
       end
     end
     if (rst) begin
-      \$1839  = 20'h00000;
+      \$3424  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1840  = in_next_idx3;
-    if (\$210 ) begin
+    \$3425  = in_next_idx3;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1840  = in_skid_idx3;
+        \$3425  = in_skid_idx3;
       end else begin
-        \$1840  = inputs__payload[303:284];
+        \$3425  = inputs__payload[303:284];
       end
     end
     if (rst) begin
-      \$1840  = 20'h00000;
+      \$3425  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1841  = in_next_idx4;
-    if (\$210 ) begin
+    \$3426  = in_next_idx4;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1841  = in_skid_idx4;
+        \$3426  = in_skid_idx4;
       end else begin
-        \$1841  = inputs__payload[379:360];
+        \$3426  = inputs__payload[379:360];
       end
     end
     if (rst) begin
-      \$1841  = 20'h00000;
+      \$3426  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1842  = in_next_idx5;
-    if (\$210 ) begin
+    \$3427  = in_next_idx5;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1842  = in_skid_idx5;
+        \$3427  = in_skid_idx5;
       end else begin
-        \$1842  = inputs__payload[455:436];
+        \$3427  = inputs__payload[455:436];
       end
     end
     if (rst) begin
-      \$1842  = 20'h00000;
+      \$3427  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1843  = in_next_idx6;
-    if (\$210 ) begin
+    \$3428  = in_next_idx6;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1843  = in_skid_idx6;
+        \$3428  = in_skid_idx6;
       end else begin
-        \$1843  = inputs__payload[531:512];
+        \$3428  = inputs__payload[531:512];
       end
     end
     if (rst) begin
-      \$1843  = 20'h00000;
+      \$3428  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1844  = in_next_idx7;
-    if (\$210 ) begin
+    \$3429  = in_next_idx7;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1844  = in_skid_idx7;
+        \$3429  = in_skid_idx7;
       end else begin
-        \$1844  = inputs__payload[607:588];
+        \$3429  = inputs__payload[607:588];
       end
     end
     if (rst) begin
-      \$1844  = 20'h00000;
+      \$3429  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1845  = in_keep;
+    \$3430  = in_keep;
     if (in_free) begin
-      \$1845  = in_next_keep;
+      \$3430  = in_next_keep;
     end
     if (rst) begin
-      \$1845  = 8'h00;
+      \$3430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1846  = in_last;
+    \$3431  = in_last;
     if (in_free) begin
-      \$1846  = in_next_last;
+      \$3431  = in_next_last;
     end
     if (rst) begin
-      \$1846  = 1'h0;
+      \$3431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1847  = in_top;
+    \$3432  = in_top;
     if (in_free) begin
-      \$1847  = in_next_top;
+      \$3432  = in_next_top;
     end
     if (rst) begin
-      \$1847  = 63'h0000000000000000;
+      \$3432  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1848  = in_key0;
+    \$3433  = in_key0;
     if (in_free) begin
-      \$1848  = in_next_key0;
+      \$3433  = in_next_key0;
     end
     if (rst) begin
-      \$1848  = 62'h0000000000000000;
+      \$3433  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1849  = in_key1;
+    \$3434  = in_key1;
     if (in_free) begin
-      \$1849  = in_next_key1;
+      \$3434  = in_next_key1;
     end
     if (rst) begin
-      \$1849  = 62'h0000000000000000;
+      \$3434  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1850  = in_key2;
+    \$3435  = in_key2;
     if (in_free) begin
-      \$1850  = in_next_key2;
+      \$3435  = in_next_key2;
     end
     if (rst) begin
-      \$1850  = 62'h0000000000000000;
+      \$3435  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1851  = in_key3;
+    \$3436  = in_key3;
     if (in_free) begin
-      \$1851  = in_next_key3;
+      \$3436  = in_next_key3;
     end
     if (rst) begin
-      \$1851  = 62'h0000000000000000;
+      \$3436  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1852  = in_key4;
+    \$3437  = in_key4;
     if (in_free) begin
-      \$1852  = in_next_key4;
+      \$3437  = in_next_key4;
     end
     if (rst) begin
-      \$1852  = 62'h0000000000000000;
+      \$3437  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1853  = in_key5;
+    \$3438  = in_key5;
     if (in_free) begin
-      \$1853  = in_next_key5;
+      \$3438  = in_next_key5;
     end
     if (rst) begin
-      \$1853  = 62'h0000000000000000;
+      \$3438  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1854  = in_key6;
+    \$3439  = in_key6;
     if (in_free) begin
-      \$1854  = in_next_key6;
+      \$3439  = in_next_key6;
     end
     if (rst) begin
-      \$1854  = 62'h0000000000000000;
+      \$3439  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1855  = in_key7;
+    \$3440  = in_key7;
     if (in_free) begin
-      \$1855  = in_next_key7;
+      \$3440  = in_next_key7;
     end
     if (rst) begin
-      \$1855  = 62'h0000000000000000;
+      \$3440  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1856  = in_idx0;
+    \$3441  = in_idx0;
     if (in_free) begin
-      \$1856  = in_next_idx0;
+      \$3441  = in_next_idx0;
     end
     if (rst) begin
-      \$1856  = 20'h00000;
+      \$3441  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1857  = in_idx1;
+    \$3442  = in_idx1;
     if (in_free) begin
-      \$1857  = in_next_idx1;
+      \$3442  = in_next_idx1;
     end
     if (rst) begin
-      \$1857  = 20'h00000;
+      \$3442  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1858  = in_idx2;
+    \$3443  = in_idx2;
     if (in_free) begin
-      \$1858  = in_next_idx2;
+      \$3443  = in_next_idx2;
     end
     if (rst) begin
-      \$1858  = 20'h00000;
+      \$3443  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1859  = in_idx3;
+    \$3444  = in_idx3;
     if (in_free) begin
-      \$1859  = in_next_idx3;
+      \$3444  = in_next_idx3;
     end
     if (rst) begin
-      \$1859  = 20'h00000;
+      \$3444  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1860  = in_idx4;
+    \$3445  = in_idx4;
     if (in_free) begin
-      \$1860  = in_next_idx4;
+      \$3445  = in_next_idx4;
     end
     if (rst) begin
-      \$1860  = 20'h00000;
+      \$3445  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1861  = in_idx5;
+    \$3446  = in_idx5;
     if (in_free) begin
-      \$1861  = in_next_idx5;
+      \$3446  = in_next_idx5;
     end
     if (rst) begin
-      \$1861  = 20'h00000;
+      \$3446  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1862  = in_idx6;
+    \$3447  = in_idx6;
     if (in_free) begin
-      \$1862  = in_next_idx6;
+      \$3447  = in_next_idx6;
     end
     if (rst) begin
-      \$1862  = 20'h00000;
+      \$3447  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1863  = in_idx7;
+    \$3448  = in_idx7;
     if (in_free) begin
-      \$1863  = in_next_idx7;
+      \$3448  = in_next_idx7;
     end
     if (rst) begin
-      \$1863  = 20'h00000;
+      \$3448  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1864  = in_full;
+    \$3449  = in_full;
     if (in_free) begin
-      \$1864  = in_next_full;
+      \$3449  = in_next_full;
     end
     if (rst) begin
-      \$1864  = 1'h0;
+      \$3449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1865  = \$228 ;
+    \$3450  = \$473 ;
     if (rst) begin
-      \$1865  = 1'h0;
+      \$3450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1866  = out_skid_keep;
-    if (\$229 ) begin
-      \$1866  = outputs__payload[615:608];
+    \$3451  = out_skid_keep;
+    if (\$474 ) begin
+      \$3451  = outputs__payload[615:608];
     end
     if (rst) begin
-      \$1866  = 8'h00;
+      \$3451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1867  = out_skid_last;
-    if (\$229 ) begin
-      \$1867  = outputs__payload[616];
+    \$3452  = out_skid_last;
+    if (\$474 ) begin
+      \$3452  = outputs__payload[616];
     end
     if (rst) begin
-      \$1867  = 1'h0;
+      \$3452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1868  = out_skid_top;
-    if (\$229 ) begin
-      \$1868  = { \$253 , \$252  };
+    \$3453  = out_skid_top;
+    if (\$474 ) begin
+      \$3453  = { \$498 , \$497  };
     end
     if (rst) begin
-      \$1868  = 63'h0000000000000000;
+      \$3453  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1869  = out_skid_key0;
-    if (\$229 ) begin
-      \$1869  = \$275 ;
+    \$3454  = out_skid_key0;
+    if (\$474 ) begin
+      \$3454  = \$520 ;
     end
     if (rst) begin
-      \$1869  = 62'h0000000000000000;
+      \$3454  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1870  = out_skid_key1;
-    if (\$229 ) begin
-      \$1870  = \$297 ;
+    \$3455  = out_skid_key1;
+    if (\$474 ) begin
+      \$3455  = \$542 ;
     end
     if (rst) begin
-      \$1870  = 62'h0000000000000000;
+      \$3455  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1871  = out_skid_key2;
-    if (\$229 ) begin
-      \$1871  = \$319 ;
+    \$3456  = out_skid_key2;
+    if (\$474 ) begin
+      \$3456  = \$564 ;
     end
     if (rst) begin
-      \$1871  = 62'h0000000000000000;
+      \$3456  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1872  = out_skid_key3;
-    if (\$229 ) begin
-      \$1872  = \$341 ;
+    \$3457  = out_skid_key3;
+    if (\$474 ) begin
+      \$3457  = \$586 ;
     end
     if (rst) begin
-      \$1872  = 62'h0000000000000000;
+      \$3457  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1873  = out_skid_key4;
-    if (\$229 ) begin
-      \$1873  = \$363 ;
+    \$3458  = out_skid_key4;
+    if (\$474 ) begin
+      \$3458  = \$608 ;
     end
     if (rst) begin
-      \$1873  = 62'h0000000000000000;
+      \$3458  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1874  = out_skid_key5;
-    if (\$229 ) begin
-      \$1874  = \$385 ;
+    \$3459  = out_skid_key5;
+    if (\$474 ) begin
+      \$3459  = \$630 ;
     end
     if (rst) begin
-      \$1874  = 62'h0000000000000000;
+      \$3459  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1875  = out_skid_key6;
-    if (\$229 ) begin
-      \$1875  = \$407 ;
+    \$3460  = out_skid_key6;
+    if (\$474 ) begin
+      \$3460  = \$652 ;
     end
     if (rst) begin
-      \$1875  = 62'h0000000000000000;
+      \$3460  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1876  = out_skid_key7;
-    if (\$229 ) begin
-      \$1876  = \$429 ;
+    \$3461  = out_skid_key7;
+    if (\$474 ) begin
+      \$3461  = \$674 ;
     end
     if (rst) begin
-      \$1876  = 62'h0000000000000000;
+      \$3461  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1877  = out_skid_idx0;
-    if (\$229 ) begin
-      \$1877  = outputs__payload[75:56];
+    \$3462  = out_skid_idx0;
+    if (\$474 ) begin
+      \$3462  = outputs__payload[75:56];
     end
     if (rst) begin
-      \$1877  = 20'h00000;
+      \$3462  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1878  = out_skid_idx1;
-    if (\$229 ) begin
-      \$1878  = outputs__payload[151:132];
+    \$3463  = out_skid_idx1;
+    if (\$474 ) begin
+      \$3463  = outputs__payload[151:132];
     end
     if (rst) begin
-      \$1878  = 20'h00000;
+      \$3463  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1879  = out_skid_idx2;
-    if (\$229 ) begin
-      \$1879  = outputs__payload[227:208];
+    \$3464  = out_skid_idx2;
+    if (\$474 ) begin
+      \$3464  = outputs__payload[227:208];
     end
     if (rst) begin
-      \$1879  = 20'h00000;
+      \$3464  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1880  = out_skid_idx3;
-    if (\$229 ) begin
-      \$1880  = outputs__payload[303:284];
+    \$3465  = out_skid_idx3;
+    if (\$474 ) begin
+      \$3465  = outputs__payload[303:284];
     end
     if (rst) begin
-      \$1880  = 20'h00000;
+      \$3465  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1881  = out_skid_idx4;
-    if (\$229 ) begin
-      \$1881  = outputs__payload[379:360];
+    \$3466  = out_skid_idx4;
+    if (\$474 ) begin
+      \$3466  = outputs__payload[379:360];
     end
     if (rst) begin
-      \$1881  = 20'h00000;
+      \$3466  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1882  = out_skid_idx5;
-    if (\$229 ) begin
-      \$1882  = outputs__payload[455:436];
+    \$3467  = out_skid_idx5;
+    if (\$474 ) begin
+      \$3467  = outputs__payload[455:436];
     end
     if (rst) begin
-      \$1882  = 20'h00000;
+      \$3467  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1883  = out_skid_idx6;
-    if (\$229 ) begin
-      \$1883  = outputs__payload[531:512];
+    \$3468  = out_skid_idx6;
+    if (\$474 ) begin
+      \$3468  = outputs__payload[531:512];
     end
     if (rst) begin
-      \$1883  = 20'h00000;
+      \$3468  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1884  = out_skid_idx7;
-    if (\$229 ) begin
-      \$1884  = outputs__payload[607:588];
+    \$3469  = out_skid_idx7;
+    if (\$474 ) begin
+      \$3469  = outputs__payload[607:588];
     end
     if (rst) begin
-      \$1884  = 20'h00000;
+      \$3469  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1885  = out_next_full;
-    if (\$431 ) begin
-      \$1885  = \$434 ;
+    \$3470  = out_next_full;
+    if (\$676 ) begin
+      \$3470  = \$679 ;
     end
     if (rst) begin
-      \$1885  = 1'h0;
+      \$3470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1886  = out_skid_full;
-    if (\$431 ) begin
-      \$1886  = 1'h0;
-    end else if (\$433 ) begin
-      \$1886  = 1'h1;
+    \$3471  = out_skid_full;
+    if (\$676 ) begin
+      \$3471  = 1'h0;
+    end else if (\$678 ) begin
+      \$3471  = 1'h1;
     end
     if (rst) begin
-      \$1886  = 1'h0;
+      \$3471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1887  = out_next_keep;
-    if (\$431 ) begin
+    \$3472  = out_next_keep;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1887  = out_skid_keep;
+        \$3472  = out_skid_keep;
       end else begin
-        \$1887  = outputs__payload[615:608];
+        \$3472  = outputs__payload[615:608];
       end
     end
     if (rst) begin
-      \$1887  = 8'h00;
+      \$3472  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1888  = out_next_last;
-    if (\$431 ) begin
+    \$3473  = out_next_last;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1888  = out_skid_last;
+        \$3473  = out_skid_last;
       end else begin
-        \$1888  = outputs__payload[616];
+        \$3473  = outputs__payload[616];
       end
     end
     if (rst) begin
-      \$1888  = 1'h0;
+      \$3473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1889  = out_next_top;
-    if (\$431 ) begin
+    \$3474  = out_next_top;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1889  = out_skid_top;
+        \$3474  = out_skid_top;
       end else begin
-        \$1889  = { \$458 , \$457  };
+        \$3474  = { \$703 , \$702  };
       end
     end
     if (rst) begin
-      \$1889  = 63'h0000000000000000;
+      \$3474  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1890  = out_next_key0;
-    if (\$431 ) begin
+    \$3475  = out_next_key0;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1890  = out_skid_key0;
+        \$3475  = out_skid_key0;
       end else begin
-        \$1890  = \$480 ;
+        \$3475  = \$725 ;
       end
     end
     if (rst) begin
-      \$1890  = 62'h0000000000000000;
+      \$3475  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1891  = out_next_key1;
-    if (\$431 ) begin
+    \$3476  = out_next_key1;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1891  = out_skid_key1;
+        \$3476  = out_skid_key1;
       end else begin
-        \$1891  = \$502 ;
+        \$3476  = \$747 ;
       end
     end
     if (rst) begin
-      \$1891  = 62'h0000000000000000;
+      \$3476  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1892  = out_next_key2;
-    if (\$431 ) begin
+    \$3477  = out_next_key2;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1892  = out_skid_key2;
+        \$3477  = out_skid_key2;
       end else begin
-        \$1892  = \$524 ;
+        \$3477  = \$769 ;
       end
     end
     if (rst) begin
-      \$1892  = 62'h0000000000000000;
+      \$3477  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1893  = out_next_key3;
-    if (\$431 ) begin
+    \$3478  = out_next_key3;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1893  = out_skid_key3;
+        \$3478  = out_skid_key3;
       end else begin
-        \$1893  = \$546 ;
+        \$3478  = \$791 ;
       end
     end
     if (rst) begin
-      \$1893  = 62'h0000000000000000;
+      \$3478  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1894  = out_next_key4;
-    if (\$431 ) begin
+    \$3479  = out_next_key4;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1894  = out_skid_key4;
+        \$3479  = out_skid_key4;
       end else begin
-        \$1894  = \$568 ;
+        \$3479  = \$813 ;
       end
     end
     if (rst) begin
-      \$1894  = 62'h0000000000000000;
+      \$3479  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1895  = out_next_key5;
-    if (\$431 ) begin
+    \$3480  = out_next_key5;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1895  = out_skid_key5;
+        \$3480  = out_skid_key5;
       end else begin
-        \$1895  = \$590 ;
+        \$3480  = \$835 ;
       end
     end
     if (rst) begin
-      \$1895  = 62'h0000000000000000;
+      \$3480  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1896  = out_next_key6;
-    if (\$431 ) begin
+    \$3481  = out_next_key6;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1896  = out_skid_key6;
+        \$3481  = out_skid_key6;
       end else begin
-        \$1896  = \$612 ;
+        \$3481  = \$857 ;
       end
     end
     if (rst) begin
-      \$1896  = 62'h0000000000000000;
+      \$3481  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1897  = out_next_key7;
-    if (\$431 ) begin
+    \$3482  = out_next_key7;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1897  = out_skid_key7;
+        \$3482  = out_skid_key7;
       end else begin
-        \$1897  = \$634 ;
+        \$3482  = \$879 ;
       end
     end
     if (rst) begin
-      \$1897  = 62'h0000000000000000;
+      \$3482  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1898  = out_next_idx0;
-    if (\$431 ) begin
+    \$3483  = out_next_idx0;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1898  = out_skid_idx0;
+        \$3483  = out_skid_idx0;
       end else begin
-        \$1898  = outputs__payload[75:56];
+        \$3483  = outputs__payload[75:56];
       end
     end
     if (rst) begin
-      \$1898  = 20'h00000;
+      \$3483  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1899  = out_next_idx1;
-    if (\$431 ) begin
+    \$3484  = out_next_idx1;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1899  = out_skid_idx1;
+        \$3484  = out_skid_idx1;
       end else begin
-        \$1899  = outputs__payload[151:132];
+        \$3484  = outputs__payload[151:132];
       end
     end
     if (rst) begin
-      \$1899  = 20'h00000;
+      \$3484  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1900  = out_next_idx2;
-    if (\$431 ) begin
+    \$3485  = out_next_idx2;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1900  = out_skid_idx2;
+        \$3485  = out_skid_idx2;
       end else begin
-        \$1900  = outputs__payload[227:208];
+        \$3485  = outputs__payload[227:208];
       end
     end
     if (rst) begin
-      \$1900  = 20'h00000;
+      \$3485  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1901  = out_next_idx3;
-    if (\$431 ) begin
+    \$3486  = out_next_idx3;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1901  = out_skid_idx3;
+        \$3486  = out_skid_idx3;
       end else begin
-        \$1901  = outputs__payload[303:284];
+        \$3486  = outputs__payload[303:284];
       end
     end
     if (rst) begin
-      \$1901  = 20'h00000;
+      \$3486  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1902  = out_next_idx4;
-    if (\$431 ) begin
+    \$3487  = out_next_idx4;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1902  = out_skid_idx4;
+        \$3487  = out_skid_idx4;
       end else begin
-        \$1902  = outputs__payload[379:360];
+        \$3487  = outputs__payload[379:360];
       end
     end
     if (rst) begin
-      \$1902  = 20'h00000;
+      \$3487  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1903  = out_next_idx5;
-    if (\$431 ) begin
+    \$3488  = out_next_idx5;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1903  = out_skid_idx5;
+        \$3488  = out_skid_idx5;
       end else begin
-        \$1903  = outputs__payload[455:436];
+        \$3488  = outputs__payload[455:436];
       end
     end
     if (rst) begin
-      \$1903  = 20'h00000;
+      \$3488  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1904  = out_next_idx6;
-    if (\$431 ) begin
+    \$3489  = out_next_idx6;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1904  = out_skid_idx6;
+        \$3489  = out_skid_idx6;
       end else begin
-        \$1904  = outputs__payload[531:512];
+        \$3489  = outputs__payload[531:512];
       end
     end
     if (rst) begin
-      \$1904  = 20'h00000;
+      \$3489  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1905  = out_next_idx7;
-    if (\$431 ) begin
+    \$3490  = out_next_idx7;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1905  = out_skid_idx7;
+        \$3490  = out_skid_idx7;
       end else begin
-        \$1905  = outputs__payload[607:588];
+        \$3490  = outputs__payload[607:588];
       end
     end
     if (rst) begin
-      \$1905  = 20'h00000;
+      \$3490  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1906  = out_keep;
+    \$3491  = out_keep;
     if (out_free) begin
-      \$1906  = out_next_keep;
+      \$3491  = out_next_keep;
     end
     if (rst) begin
-      \$1906  = 8'h00;
+      \$3491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1907  = out_last;
+    \$3492  = out_last;
     if (out_free) begin
-      \$1907  = out_next_last;
+      \$3492  = out_next_last;
     end
     if (rst) begin
-      \$1907  = 1'h0;
+      \$3492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1908  = out_top;
+    \$3493  = out_top;
     if (out_free) begin
-      \$1908  = out_next_top;
+      \$3493  = out_next_top;
     end
     if (rst) begin
-      \$1908  = 63'h0000000000000000;
+      \$3493  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1909  = out_key0;
+    \$3494  = out_key0;
     if (out_free) begin
-      \$1909  = out_next_key0;
+      \$3494  = out_next_key0;
     end
     if (rst) begin
-      \$1909  = 62'h0000000000000000;
+      \$3494  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1910  = out_key1;
+    \$3495  = out_key1;
     if (out_free) begin
-      \$1910  = out_next_key1;
+      \$3495  = out_next_key1;
     end
     if (rst) begin
-      \$1910  = 62'h0000000000000000;
+      \$3495  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1911  = out_key2;
+    \$3496  = out_key2;
     if (out_free) begin
-      \$1911  = out_next_key2;
+      \$3496  = out_next_key2;
     end
     if (rst) begin
-      \$1911  = 62'h0000000000000000;
+      \$3496  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1912  = out_key3;
+    \$3497  = out_key3;
     if (out_free) begin
-      \$1912  = out_next_key3;
+      \$3497  = out_next_key3;
     end
     if (rst) begin
-      \$1912  = 62'h0000000000000000;
+      \$3497  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1913  = out_key4;
+    \$3498  = out_key4;
     if (out_free) begin
-      \$1913  = out_next_key4;
+      \$3498  = out_next_key4;
     end
     if (rst) begin
-      \$1913  = 62'h0000000000000000;
+      \$3498  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1914  = out_key5;
+    \$3499  = out_key5;
     if (out_free) begin
-      \$1914  = out_next_key5;
+      \$3499  = out_next_key5;
     end
     if (rst) begin
-      \$1914  = 62'h0000000000000000;
+      \$3499  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1915  = out_key6;
+    \$3500  = out_key6;
     if (out_free) begin
-      \$1915  = out_next_key6;
+      \$3500  = out_next_key6;
     end
     if (rst) begin
-      \$1915  = 62'h0000000000000000;
+      \$3500  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1916  = out_key7;
+    \$3501  = out_key7;
     if (out_free) begin
-      \$1916  = out_next_key7;
+      \$3501  = out_next_key7;
     end
     if (rst) begin
-      \$1916  = 62'h0000000000000000;
+      \$3501  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1917  = out_idx0;
+    \$3502  = out_idx0;
     if (out_free) begin
-      \$1917  = out_next_idx0;
+      \$3502  = out_next_idx0;
     end
     if (rst) begin
-      \$1917  = 20'h00000;
+      \$3502  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1918  = out_idx1;
+    \$3503  = out_idx1;
     if (out_free) begin
-      \$1918  = out_next_idx1;
+      \$3503  = out_next_idx1;
     end
     if (rst) begin
-      \$1918  = 20'h00000;
+      \$3503  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1919  = out_idx2;
+    \$3504  = out_idx2;
     if (out_free) begin
-      \$1919  = out_next_idx2;
+      \$3504  = out_next_idx2;
     end
     if (rst) begin
-      \$1919  = 20'h00000;
+      \$3504  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1920  = out_idx3;
+    \$3505  = out_idx3;
     if (out_free) begin
-      \$1920  = out_next_idx3;
+      \$3505  = out_next_idx3;
     end
     if (rst) begin
-      \$1920  = 20'h00000;
+      \$3505  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1921  = out_idx4;
+    \$3506  = out_idx4;
     if (out_free) begin
-      \$1921  = out_next_idx4;
+      \$3506  = out_next_idx4;
     end
     if (rst) begin
-      \$1921  = 20'h00000;
+      \$3506  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1922  = out_idx5;
+    \$3507  = out_idx5;
     if (out_free) begin
-      \$1922  = out_next_idx5;
+      \$3507  = out_next_idx5;
     end
     if (rst) begin
-      \$1922  = 20'h00000;
+      \$3507  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1923  = out_idx6;
+    \$3508  = out_idx6;
     if (out_free) begin
-      \$1923  = out_next_idx6;
+      \$3508  = out_next_idx6;
     end
     if (rst) begin
-      \$1923  = 20'h00000;
+      \$3508  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1924  = out_idx7;
+    \$3509  = out_idx7;
     if (out_free) begin
-      \$1924  = out_next_idx7;
+      \$3509  = out_next_idx7;
     end
     if (rst) begin
-      \$1924  = 20'h00000;
+      \$3509  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1925  = out_full;
+    \$3510  = out_full;
     if (out_free) begin
-      \$1925  = out_next_full;
+      \$3510  = out_next_full;
     end
     if (rst) begin
-      \$1925  = 1'h0;
+      \$3510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1926  = \$702 ;
+    \$3511  = \$947 ;
     if (rst) begin
-      \$1926  = 1'h0;
+      \$3511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1927  = \$770 ;
+    \$3512  = \$1015 ;
     if (rst) begin
-      \$1927  = 1'h0;
+      \$3512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1928  = eq0_0;
+    \$3513  = merge0_in0;
     if (match0_load_r) begin
-      \$1928  = \$779 ;
+      \$3513  = \$1022 ;
     end
     if (rst) begin
-      \$1928  = 1'h0;
+      \$3513  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1929  = eq0_1;
+    \$3514  = merge0_in1;
     if (match0_load_r) begin
-      \$1929  = \$788 ;
+      \$3514  = \$1029 ;
     end
     if (rst) begin
-      \$1929  = 1'h0;
+      \$3514  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1930  = eq0_2;
+    \$3515  = merge0_in2;
     if (match0_load_r) begin
-      \$1930  = \$797 ;
+      \$3515  = \$1036 ;
     end
     if (rst) begin
-      \$1930  = 1'h0;
+      \$3515  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1931  = eq0_3;
+    \$3516  = merge0_in3;
     if (match0_load_r) begin
-      \$1931  = \$806 ;
+      \$3516  = \$1043 ;
     end
     if (rst) begin
-      \$1931  = 1'h0;
+      \$3516  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1932  = eq0_4;
+    \$3517  = merge0_in4;
     if (match0_load_r) begin
-      \$1932  = \$815 ;
+      \$3517  = \$1050 ;
     end
     if (rst) begin
-      \$1932  = 1'h0;
+      \$3517  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1933  = eq0_5;
+    \$3518  = merge0_in5;
     if (match0_load_r) begin
-      \$1933  = \$824 ;
+      \$3518  = \$1057 ;
     end
     if (rst) begin
-      \$1933  = 1'h0;
+      \$3518  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1934  = eq0_6;
+    \$3519  = merge0_in6;
     if (match0_load_r) begin
-      \$1934  = \$833 ;
+      \$3519  = \$1064 ;
     end
     if (rst) begin
-      \$1934  = 1'h0;
+      \$3519  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1935  = eq0_7;
+    \$3520  = merge0_in7;
     if (match0_load_r) begin
-      \$1935  = \$842 ;
+      \$3520  = \$1071 ;
     end
     if (rst) begin
-      \$1935  = 1'h0;
+      \$3520  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1936  = eq1_0;
+    \$3521  = merge0_in8;
     if (match0_load_r) begin
-      \$1936  = \$851 ;
+      \$3521  = \$1078 ;
     end
     if (rst) begin
-      \$1936  = 1'h0;
+      \$3521  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1937  = eq1_1;
+    \$3522  = merge0_in9;
     if (match0_load_r) begin
-      \$1937  = \$860 ;
+      \$3522  = \$1085 ;
     end
     if (rst) begin
-      \$1937  = 1'h0;
+      \$3522  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1938  = eq1_2;
+    \$3523  = merge0_in10;
     if (match0_load_r) begin
-      \$1938  = \$869 ;
+      \$3523  = \$1092 ;
     end
     if (rst) begin
-      \$1938  = 1'h0;
+      \$3523  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1939  = eq1_3;
+    \$3524  = merge0_in11;
     if (match0_load_r) begin
-      \$1939  = \$878 ;
+      \$3524  = \$1099 ;
     end
     if (rst) begin
-      \$1939  = 1'h0;
+      \$3524  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1940  = eq1_4;
+    \$3525  = merge0_in12;
     if (match0_load_r) begin
-      \$1940  = \$887 ;
+      \$3525  = \$1106 ;
     end
     if (rst) begin
-      \$1940  = 1'h0;
+      \$3525  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1941  = eq1_5;
+    \$3526  = merge0_in13;
     if (match0_load_r) begin
-      \$1941  = \$896 ;
+      \$3526  = \$1113 ;
     end
     if (rst) begin
-      \$1941  = 1'h0;
+      \$3526  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1942  = eq1_6;
+    \$3527  = merge0_in14;
     if (match0_load_r) begin
-      \$1942  = \$905 ;
+      \$3527  = \$1120 ;
     end
     if (rst) begin
-      \$1942  = 1'h0;
+      \$3527  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1943  = eq1_7;
+    \$3528  = merge0_in15;
     if (match0_load_r) begin
-      \$1943  = \$914 ;
+      \$3528  = \$1127 ;
     end
     if (rst) begin
-      \$1943  = 1'h0;
+      \$3528  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1944  = eq2_0;
+    \$3529  = merge0_in_last;
     if (match0_load_r) begin
-      \$1944  = \$923 ;
+      \$3529  = \final ;
     end
     if (rst) begin
-      \$1944  = 1'h0;
+      \$3529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1945  = eq2_1;
+    \$3530  = merge0_gt0_0;
     if (match0_load_r) begin
-      \$1945  = \$932 ;
+      \$3530  = \$1142 ;
     end
     if (rst) begin
-      \$1945  = 1'h0;
+      \$3530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1946  = eq2_2;
+    \$3531  = merge0_eq0_0;
     if (match0_load_r) begin
-      \$1946  = \$941 ;
+      \$3531  = \$1157 ;
     end
     if (rst) begin
-      \$1946  = 1'h0;
+      \$3531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1947  = eq2_3;
+    \$3532  = merge0_gt0_1;
     if (match0_load_r) begin
-      \$1947  = \$950 ;
+      \$3532  = \$1172 ;
     end
     if (rst) begin
-      \$1947  = 1'h0;
+      \$3532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1948  = eq2_4;
+    \$3533  = merge0_eq0_1;
     if (match0_load_r) begin
-      \$1948  = \$959 ;
+      \$3533  = \$1187 ;
     end
     if (rst) begin
-      \$1948  = 1'h0;
+      \$3533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1949  = eq2_5;
+    \$3534  = merge0_gt0_2;
     if (match0_load_r) begin
-      \$1949  = \$968 ;
+      \$3534  = \$1202 ;
     end
     if (rst) begin
-      \$1949  = 1'h0;
+      \$3534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1950  = eq2_6;
+    \$3535  = merge0_eq0_2;
     if (match0_load_r) begin
-      \$1950  = \$977 ;
+      \$3535  = \$1217 ;
     end
     if (rst) begin
-      \$1950  = 1'h0;
+      \$3535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1951  = eq2_7;
+    \$3536  = merge0_gt0_3;
     if (match0_load_r) begin
-      \$1951  = \$986 ;
+      \$3536  = \$1232 ;
     end
     if (rst) begin
-      \$1951  = 1'h0;
+      \$3536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1952  = eq3_0;
+    \$3537  = merge0_eq0_3;
     if (match0_load_r) begin
-      \$1952  = \$995 ;
+      \$3537  = \$1247 ;
     end
     if (rst) begin
-      \$1952  = 1'h0;
+      \$3537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1953  = eq3_1;
+    \$3538  = merge0_gt0_4;
     if (match0_load_r) begin
-      \$1953  = \$1004 ;
+      \$3538  = \$1262 ;
     end
     if (rst) begin
-      \$1953  = 1'h0;
+      \$3538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1954  = eq3_2;
+    \$3539  = merge0_eq0_4;
     if (match0_load_r) begin
-      \$1954  = \$1013 ;
+      \$3539  = \$1277 ;
     end
     if (rst) begin
-      \$1954  = 1'h0;
+      \$3539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1955  = eq3_3;
+    \$3540  = merge0_gt1_0;
     if (match0_load_r) begin
-      \$1955  = \$1022 ;
+      \$3540  = \$1292 ;
     end
     if (rst) begin
-      \$1955  = 1'h0;
+      \$3540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1956  = eq3_4;
+    \$3541  = merge0_eq1_0;
     if (match0_load_r) begin
-      \$1956  = \$1031 ;
+      \$3541  = \$1307 ;
     end
     if (rst) begin
-      \$1956  = 1'h0;
+      \$3541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1957  = eq3_5;
+    \$3542  = merge0_gt1_1;
     if (match0_load_r) begin
-      \$1957  = \$1040 ;
+      \$3542  = \$1322 ;
     end
     if (rst) begin
-      \$1957  = 1'h0;
+      \$3542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1958  = eq3_6;
+    \$3543  = merge0_eq1_1;
     if (match0_load_r) begin
-      \$1958  = \$1049 ;
+      \$3543  = \$1337 ;
     end
     if (rst) begin
-      \$1958  = 1'h0;
+      \$3543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1959  = eq3_7;
+    \$3544  = merge0_gt1_2;
     if (match0_load_r) begin
-      \$1959  = \$1058 ;
+      \$3544  = \$1352 ;
     end
     if (rst) begin
-      \$1959  = 1'h0;
+      \$3544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1960  = eq4_0;
+    \$3545  = merge0_eq1_2;
     if (match0_load_r) begin
-      \$1960  = \$1067 ;
+      \$3545  = \$1367 ;
     end
     if (rst) begin
-      \$1960  = 1'h0;
+      \$3545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1961  = eq4_1;
+    \$3546  = merge0_gt1_3;
     if (match0_load_r) begin
-      \$1961  = \$1076 ;
+      \$3546  = \$1382 ;
     end
     if (rst) begin
-      \$1961  = 1'h0;
+      \$3546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1962  = eq4_2;
+    \$3547  = merge0_eq1_3;
     if (match0_load_r) begin
-      \$1962  = \$1085 ;
+      \$3547  = \$1397 ;
     end
     if (rst) begin
-      \$1962  = 1'h0;
+      \$3547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1963  = eq4_3;
+    \$3548  = merge0_gt1_4;
     if (match0_load_r) begin
-      \$1963  = \$1094 ;
+      \$3548  = \$1412 ;
     end
     if (rst) begin
-      \$1963  = 1'h0;
+      \$3548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1964  = eq4_4;
+    \$3549  = merge0_eq1_4;
     if (match0_load_r) begin
-      \$1964  = \$1103 ;
+      \$3549  = \$1427 ;
     end
     if (rst) begin
-      \$1964  = 1'h0;
+      \$3549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1965  = eq4_5;
+    \$3550  = merge0_gt2_0;
     if (match0_load_r) begin
-      \$1965  = \$1112 ;
+      \$3550  = \$1442 ;
     end
     if (rst) begin
-      \$1965  = 1'h0;
+      \$3550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1966  = eq4_6;
+    \$3551  = merge0_eq2_0;
     if (match0_load_r) begin
-      \$1966  = \$1121 ;
+      \$3551  = \$1457 ;
     end
     if (rst) begin
-      \$1966  = 1'h0;
+      \$3551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1967  = eq4_7;
+    \$3552  = merge0_gt2_1;
     if (match0_load_r) begin
-      \$1967  = \$1130 ;
+      \$3552  = \$1472 ;
     end
     if (rst) begin
-      \$1967  = 1'h0;
+      \$3552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1968  = eq5_0;
+    \$3553  = merge0_eq2_1;
     if (match0_load_r) begin
-      \$1968  = \$1139 ;
+      \$3553  = \$1487 ;
     end
     if (rst) begin
-      \$1968  = 1'h0;
+      \$3553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1969  = eq5_1;
+    \$3554  = merge0_gt2_2;
     if (match0_load_r) begin
-      \$1969  = \$1148 ;
+      \$3554  = \$1502 ;
     end
     if (rst) begin
-      \$1969  = 1'h0;
+      \$3554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1970  = eq5_2;
+    \$3555  = merge0_eq2_2;
     if (match0_load_r) begin
-      \$1970  = \$1157 ;
+      \$3555  = \$1517 ;
     end
     if (rst) begin
-      \$1970  = 1'h0;
+      \$3555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1971  = eq5_3;
+    \$3556  = merge0_gt2_3;
     if (match0_load_r) begin
-      \$1971  = \$1166 ;
+      \$3556  = \$1532 ;
     end
     if (rst) begin
-      \$1971  = 1'h0;
+      \$3556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1972  = eq5_4;
+    \$3557  = merge0_eq2_3;
     if (match0_load_r) begin
-      \$1972  = \$1175 ;
+      \$3557  = \$1547 ;
     end
     if (rst) begin
-      \$1972  = 1'h0;
+      \$3557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1973  = eq5_5;
+    \$3558  = merge0_gt2_4;
     if (match0_load_r) begin
-      \$1973  = \$1184 ;
+      \$3558  = \$1562 ;
     end
     if (rst) begin
-      \$1973  = 1'h0;
+      \$3558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1974  = eq5_6;
+    \$3559  = merge0_eq2_4;
     if (match0_load_r) begin
-      \$1974  = \$1193 ;
+      \$3559  = \$1577 ;
     end
     if (rst) begin
-      \$1974  = 1'h0;
+      \$3559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1975  = eq5_7;
+    \$3560  = merge0_gt3_0;
     if (match0_load_r) begin
-      \$1975  = \$1202 ;
+      \$3560  = \$1592 ;
     end
     if (rst) begin
-      \$1975  = 1'h0;
+      \$3560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1976  = eq6_0;
+    \$3561  = merge0_eq3_0;
     if (match0_load_r) begin
-      \$1976  = \$1211 ;
+      \$3561  = \$1607 ;
     end
     if (rst) begin
-      \$1976  = 1'h0;
+      \$3561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1977  = eq6_1;
+    \$3562  = merge0_gt3_1;
     if (match0_load_r) begin
-      \$1977  = \$1220 ;
+      \$3562  = \$1622 ;
     end
     if (rst) begin
-      \$1977  = 1'h0;
+      \$3562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1978  = eq6_2;
+    \$3563  = merge0_eq3_1;
     if (match0_load_r) begin
-      \$1978  = \$1229 ;
+      \$3563  = \$1637 ;
     end
     if (rst) begin
-      \$1978  = 1'h0;
+      \$3563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1979  = eq6_3;
+    \$3564  = merge0_gt3_2;
     if (match0_load_r) begin
-      \$1979  = \$1238 ;
+      \$3564  = \$1652 ;
     end
     if (rst) begin
-      \$1979  = 1'h0;
+      \$3564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1980  = eq6_4;
+    \$3565  = merge0_eq3_2;
     if (match0_load_r) begin
-      \$1980  = \$1247 ;
+      \$3565  = \$1667 ;
     end
     if (rst) begin
-      \$1980  = 1'h0;
+      \$3565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1981  = eq6_5;
+    \$3566  = merge0_gt3_3;
     if (match0_load_r) begin
-      \$1981  = \$1256 ;
+      \$3566  = \$1682 ;
     end
     if (rst) begin
-      \$1981  = 1'h0;
+      \$3566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1982  = eq6_6;
+    \$3567  = merge0_eq3_3;
     if (match0_load_r) begin
-      \$1982  = \$1265 ;
+      \$3567  = \$1697 ;
     end
     if (rst) begin
-      \$1982  = 1'h0;
+      \$3567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1983  = eq6_7;
+    \$3568  = merge0_gt3_4;
     if (match0_load_r) begin
-      \$1983  = \$1274 ;
+      \$3568  = \$1712 ;
     end
     if (rst) begin
-      \$1983  = 1'h0;
+      \$3568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1984  = eq7_0;
+    \$3569  = merge0_eq3_4;
     if (match0_load_r) begin
-      \$1984  = \$1283 ;
+      \$3569  = \$1727 ;
     end
     if (rst) begin
-      \$1984  = 1'h0;
+      \$3569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1985  = eq7_1;
+    \$3570  = merge0_gt4_0;
     if (match0_load_r) begin
-      \$1985  = \$1292 ;
+      \$3570  = \$1742 ;
     end
     if (rst) begin
-      \$1985  = 1'h0;
+      \$3570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1986  = eq7_2;
+    \$3571  = merge0_eq4_0;
     if (match0_load_r) begin
-      \$1986  = \$1301 ;
+      \$3571  = \$1757 ;
     end
     if (rst) begin
-      \$1986  = 1'h0;
+      \$3571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1987  = eq7_3;
+    \$3572  = merge0_gt4_1;
     if (match0_load_r) begin
-      \$1987  = \$1310 ;
+      \$3572  = \$1772 ;
     end
     if (rst) begin
-      \$1987  = 1'h0;
+      \$3572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1988  = eq7_4;
+    \$3573  = merge0_eq4_1;
     if (match0_load_r) begin
-      \$1988  = \$1319 ;
+      \$3573  = \$1787 ;
     end
     if (rst) begin
-      \$1988  = 1'h0;
+      \$3573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1989  = eq7_5;
+    \$3574  = merge0_gt4_2;
     if (match0_load_r) begin
-      \$1989  = \$1328 ;
+      \$3574  = \$1802 ;
     end
     if (rst) begin
-      \$1989  = 1'h0;
+      \$3574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1990  = eq7_6;
+    \$3575  = merge0_eq4_2;
     if (match0_load_r) begin
-      \$1990  = \$1337 ;
+      \$3575  = \$1817 ;
     end
     if (rst) begin
-      \$1990  = 1'h0;
+      \$3575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1991  = eq7_7;
+    \$3576  = merge0_gt4_3;
     if (match0_load_r) begin
-      \$1991  = \$1346 ;
+      \$3576  = \$1832 ;
     end
     if (rst) begin
-      \$1991  = 1'h0;
+      \$3576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1992  = s1_in_idx0;
+    \$3577  = merge0_eq4_3;
     if (match0_load_r) begin
-      \$1992  = in_idx0;
+      \$3577  = \$1847 ;
     end
     if (rst) begin
-      \$1992  = 20'h00000;
+      \$3577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1993  = s1_in_idx1;
+    \$3578  = merge0_gt4_4;
     if (match0_load_r) begin
-      \$1993  = in_idx1;
+      \$3578  = \$1862 ;
     end
     if (rst) begin
-      \$1993  = 20'h00000;
+      \$3578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1994  = s1_in_idx2;
+    \$3579  = merge0_eq4_4;
     if (match0_load_r) begin
-      \$1994  = in_idx2;
+      \$3579  = \$1877 ;
     end
     if (rst) begin
-      \$1994  = 20'h00000;
+      \$3579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1995  = s1_in_idx3;
+    \$3580  = merge0_gt5_0;
     if (match0_load_r) begin
-      \$1995  = in_idx3;
+      \$3580  = \$1892 ;
     end
     if (rst) begin
-      \$1995  = 20'h00000;
+      \$3580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1996  = s1_in_idx4;
+    \$3581  = merge0_eq5_0;
     if (match0_load_r) begin
-      \$1996  = in_idx4;
+      \$3581  = \$1907 ;
     end
     if (rst) begin
-      \$1996  = 20'h00000;
+      \$3581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1997  = s1_in_idx5;
+    \$3582  = merge0_gt5_1;
     if (match0_load_r) begin
-      \$1997  = in_idx5;
+      \$3582  = \$1922 ;
     end
     if (rst) begin
-      \$1997  = 20'h00000;
+      \$3582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1998  = s1_in_idx6;
+    \$3583  = merge0_eq5_1;
     if (match0_load_r) begin
-      \$1998  = in_idx6;
+      \$3583  = \$1937 ;
     end
     if (rst) begin
-      \$1998  = 20'h00000;
+      \$3583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1999  = s1_in_idx7;
+    \$3584  = merge0_gt5_2;
     if (match0_load_r) begin
-      \$1999  = in_idx7;
+      \$3584  = \$1952 ;
     end
     if (rst) begin
-      \$1999  = 20'h00000;
+      \$3584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2000  = s1_out_idx0;
+    \$3585  = merge0_eq5_2;
     if (match0_load_r) begin
-      \$2000  = out_idx0;
+      \$3585  = \$1967 ;
     end
     if (rst) begin
-      \$2000  = 20'h00000;
+      \$3585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2001  = s1_out_idx1;
+    \$3586  = merge0_gt5_3;
     if (match0_load_r) begin
-      \$2001  = out_idx1;
+      \$3586  = \$1982 ;
     end
     if (rst) begin
-      \$2001  = 20'h00000;
+      \$3586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2002  = s1_out_idx2;
+    \$3587  = merge0_eq5_3;
     if (match0_load_r) begin
-      \$2002  = out_idx2;
+      \$3587  = \$1997 ;
     end
     if (rst) begin
-      \$2002  = 20'h00000;
+      \$3587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2003  = s1_out_idx3;
+    \$3588  = merge0_gt5_4;
     if (match0_load_r) begin
-      \$2003  = out_idx3;
+      \$3588  = \$2012 ;
     end
     if (rst) begin
-      \$2003  = 20'h00000;
+      \$3588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2004  = s1_out_idx4;
+    \$3589  = merge0_eq5_4;
     if (match0_load_r) begin
-      \$2004  = out_idx4;
+      \$3589  = \$2027 ;
     end
     if (rst) begin
-      \$2004  = 20'h00000;
+      \$3589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2005  = s1_out_idx5;
+    \$3590  = merge0_gt6_0;
     if (match0_load_r) begin
-      \$2005  = out_idx5;
+      \$3590  = \$2042 ;
     end
     if (rst) begin
-      \$2005  = 20'h00000;
+      \$3590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2006  = s1_out_idx6;
+    \$3591  = merge0_eq6_0;
     if (match0_load_r) begin
-      \$2006  = out_idx6;
+      \$3591  = \$2057 ;
     end
     if (rst) begin
-      \$2006  = 20'h00000;
+      \$3591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2007  = s1_out_idx7;
+    \$3592  = merge0_gt6_1;
     if (match0_load_r) begin
-      \$2007  = out_idx7;
+      \$3592  = \$2072 ;
     end
     if (rst) begin
-      \$2007  = 20'h00000;
+      \$3592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2008  = s1_last;
+    \$3593  = merge0_eq6_1;
     if (match0_load_r) begin
-      \$2008  = \final ;
+      \$3593  = \$2087 ;
     end
     if (rst) begin
-      \$2008  = 1'h0;
+      \$3593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2009  = \$signal$99 ;
+    \$3594  = merge0_gt6_2;
+    if (match0_load_r) begin
+      \$3594  = \$2102 ;
+    end
+    if (rst) begin
+      \$3594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3595  = merge0_eq6_2;
+    if (match0_load_r) begin
+      \$3595  = \$2117 ;
+    end
+    if (rst) begin
+      \$3595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3596  = merge0_gt6_3;
+    if (match0_load_r) begin
+      \$3596  = \$2132 ;
+    end
+    if (rst) begin
+      \$3596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3597  = merge0_eq6_3;
+    if (match0_load_r) begin
+      \$3597  = \$2147 ;
+    end
+    if (rst) begin
+      \$3597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3598  = merge0_gt6_4;
+    if (match0_load_r) begin
+      \$3598  = \$2162 ;
+    end
+    if (rst) begin
+      \$3598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3599  = merge0_eq6_4;
+    if (match0_load_r) begin
+      \$3599  = \$2177 ;
+    end
+    if (rst) begin
+      \$3599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3600  = merge0_gt7_0;
+    if (match0_load_r) begin
+      \$3600  = \$2192 ;
+    end
+    if (rst) begin
+      \$3600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3601  = merge0_eq7_0;
+    if (match0_load_r) begin
+      \$3601  = \$2207 ;
+    end
+    if (rst) begin
+      \$3601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3602  = merge0_gt7_1;
+    if (match0_load_r) begin
+      \$3602  = \$2222 ;
+    end
+    if (rst) begin
+      \$3602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3603  = merge0_eq7_1;
+    if (match0_load_r) begin
+      \$3603  = \$2237 ;
+    end
+    if (rst) begin
+      \$3603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3604  = merge0_gt7_2;
+    if (match0_load_r) begin
+      \$3604  = \$2252 ;
+    end
+    if (rst) begin
+      \$3604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3605  = merge0_eq7_2;
+    if (match0_load_r) begin
+      \$3605  = \$2267 ;
+    end
+    if (rst) begin
+      \$3605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3606  = merge0_gt7_3;
+    if (match0_load_r) begin
+      \$3606  = \$2282 ;
+    end
+    if (rst) begin
+      \$3606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3607  = merge0_eq7_3;
+    if (match0_load_r) begin
+      \$3607  = \$2297 ;
+    end
+    if (rst) begin
+      \$3607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3608  = merge0_gt7_4;
+    if (match0_load_r) begin
+      \$3608  = \$2312 ;
+    end
+    if (rst) begin
+      \$3608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3609  = merge0_eq7_4;
+    if (match0_load_r) begin
+      \$3609  = \$2327 ;
+    end
+    if (rst) begin
+      \$3609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3610  = merge0_lane0;
     if (match1_load) begin
-      \$2009 [0] = \$1347 ;
-      \$2009 [1] = \$1364 ;
-      \$2009 [2] = \$1381 ;
-      \$2009 [3] = \$1398 ;
-      \$2009 [4] = \$1415 ;
-      \$2009 [5] = \$1432 ;
-      \$2009 [6] = \$1449 ;
-      \$2009 [7] = \$1466 ;
+      \$3610  = \$2336 ;
     end
     if (rst) begin
-      \$2009  = 8'h00;
+      \$3610  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2010  = s2_out_idx0;
+    \$3611  = merge0_lane1;
     if (match1_load) begin
-      \$2010  = \$1363 ;
+      \$3611  = \$2345 ;
     end
     if (rst) begin
-      \$2010  = 20'h00000;
+      \$3611  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2011  = s2_in_idx0;
+    \$3612  = merge0_lane2;
     if (match1_load) begin
-      \$2011  = s1_in_idx0;
+      \$3612  = \$2354 ;
     end
     if (rst) begin
-      \$2011  = 20'h00000;
+      \$3612  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2012  = s2_out_idx1;
+    \$3613  = merge0_lane3;
     if (match1_load) begin
-      \$2012  = \$1380 ;
+      \$3613  = \$2363 ;
     end
     if (rst) begin
-      \$2012  = 20'h00000;
+      \$3613  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2013  = s2_in_idx1;
+    \$3614  = merge0_lane4;
     if (match1_load) begin
-      \$2013  = s1_in_idx1;
+      \$3614  = \$2372 ;
     end
     if (rst) begin
-      \$2013  = 20'h00000;
+      \$3614  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2014  = s2_out_idx2;
+    \$3615  = merge0_lane5;
     if (match1_load) begin
-      \$2014  = \$1397 ;
+      \$3615  = \$2381 ;
     end
     if (rst) begin
-      \$2014  = 20'h00000;
+      \$3615  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2015  = s2_in_idx2;
+    \$3616  = merge0_lane6;
     if (match1_load) begin
-      \$2015  = s1_in_idx2;
+      \$3616  = \$2390 ;
     end
     if (rst) begin
-      \$2015  = 20'h00000;
+      \$3616  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2016  = s2_out_idx3;
+    \$3617  = merge0_lane7;
     if (match1_load) begin
-      \$2016  = \$1414 ;
+      \$3617  = \$2399 ;
     end
     if (rst) begin
-      \$2016  = 20'h00000;
+      \$3617  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2017  = s2_in_idx3;
+    \$3618  = merge0_lane8;
     if (match1_load) begin
-      \$2017  = s1_in_idx3;
+      \$3618  = \$2408 ;
     end
     if (rst) begin
-      \$2017  = 20'h00000;
+      \$3618  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2018  = s2_out_idx4;
+    \$3619  = merge0_lane9;
     if (match1_load) begin
-      \$2018  = \$1431 ;
+      \$3619  = \$2417 ;
     end
     if (rst) begin
-      \$2018  = 20'h00000;
+      \$3619  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2019  = s2_in_idx4;
+    \$3620  = merge0_lane10;
     if (match1_load) begin
-      \$2019  = s1_in_idx4;
+      \$3620  = \$2426 ;
     end
     if (rst) begin
-      \$2019  = 20'h00000;
+      \$3620  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2020  = s2_out_idx5;
+    \$3621  = merge0_lane11;
     if (match1_load) begin
-      \$2020  = \$1448 ;
+      \$3621  = \$2435 ;
     end
     if (rst) begin
-      \$2020  = 20'h00000;
+      \$3621  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2021  = s2_in_idx5;
+    \$3622  = merge0_lane12;
     if (match1_load) begin
-      \$2021  = s1_in_idx5;
+      \$3622  = \$2444 ;
     end
     if (rst) begin
-      \$2021  = 20'h00000;
+      \$3622  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2022  = s2_out_idx6;
+    \$3623  = merge0_lane13;
     if (match1_load) begin
-      \$2022  = \$1465 ;
+      \$3623  = \$2453 ;
     end
     if (rst) begin
-      \$2022  = 20'h00000;
+      \$3623  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2023  = s2_in_idx6;
+    \$3624  = merge0_lane14;
     if (match1_load) begin
-      \$2023  = s1_in_idx6;
+      \$3624  = \$2462 ;
     end
     if (rst) begin
-      \$2023  = 20'h00000;
+      \$3624  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2024  = s2_out_idx7;
+    \$3625  = merge0_lane15;
     if (match1_load) begin
-      \$2024  = \$1482 ;
+      \$3625  = \$2471 ;
     end
     if (rst) begin
-      \$2024  = 20'h00000;
+      \$3625  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2025  = s2_in_idx7;
+    \$3626  = merge0_last;
     if (match1_load) begin
-      \$2025  = s1_in_idx7;
+      \$3626  = merge0_in_last;
     end
     if (rst) begin
-      \$2025  = 20'h00000;
+      \$3626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2026  = \$signal$100 ;
-    if (match1_load) begin
-      \$2026  = s1_last;
-    end
-    if (rst) begin
-      \$2026  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2027  = lane0_takes0;
+    \$3627  = merge1_in0;
     if (match2_load) begin
-      \$2027  = \$1483 ;
+      \$3627  = merge0_lane0;
     end
     if (rst) begin
-      \$2027  = 1'h0;
+      \$3627  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2028  = lane0_takes1;
+    \$3628  = merge1_in1;
     if (match2_load) begin
-      \$2028  = \$1486 ;
+      \$3628  = merge0_lane1;
     end
     if (rst) begin
-      \$2028  = 1'h0;
+      \$3628  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2029  = lane0_takes2;
+    \$3629  = merge1_in2;
     if (match2_load) begin
-      \$2029  = \$1490 ;
+      \$3629  = merge0_lane2;
     end
     if (rst) begin
-      \$2029  = 1'h0;
+      \$3629  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2030  = lane0_takes3;
+    \$3630  = merge1_in3;
     if (match2_load) begin
-      \$2030  = \$1495 ;
+      \$3630  = merge0_lane3;
     end
     if (rst) begin
-      \$2030  = 1'h0;
+      \$3630  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2031  = lane0_takes4;
+    \$3631  = merge1_in4;
     if (match2_load) begin
-      \$2031  = \$1501 ;
+      \$3631  = merge0_lane4;
     end
     if (rst) begin
-      \$2031  = 1'h0;
+      \$3631  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2032  = lane0_takes5;
+    \$3632  = merge1_in5;
     if (match2_load) begin
-      \$2032  = \$1508 ;
+      \$3632  = merge0_lane5;
     end
     if (rst) begin
-      \$2032  = 1'h0;
+      \$3632  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2033  = lane0_takes6;
+    \$3633  = merge1_in6;
     if (match2_load) begin
-      \$2033  = \$1516 ;
+      \$3633  = merge0_lane6;
     end
     if (rst) begin
-      \$2033  = 1'h0;
+      \$3633  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2034  = lane0_takes7;
+    \$3634  = merge1_in7;
     if (match2_load) begin
-      \$2034  = \$1525 ;
+      \$3634  = merge0_lane7;
     end
     if (rst) begin
-      \$2034  = 1'h0;
+      \$3634  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2035  = lane1_takes1;
+    \$3635  = merge1_in8;
     if (match2_load) begin
-      \$2035  = \$1528 ;
+      \$3635  = merge0_lane8;
     end
     if (rst) begin
-      \$2035  = 1'h0;
+      \$3635  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2036  = lane1_takes2;
+    \$3636  = merge1_in9;
     if (match2_load) begin
-      \$2036  = \$1532 ;
+      \$3636  = merge0_lane9;
     end
     if (rst) begin
-      \$2036  = 1'h0;
+      \$3636  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2037  = lane1_takes3;
+    \$3637  = merge1_in10;
     if (match2_load) begin
-      \$2037  = \$1537 ;
+      \$3637  = merge0_lane10;
     end
     if (rst) begin
-      \$2037  = 1'h0;
+      \$3637  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2038  = lane1_takes4;
+    \$3638  = merge1_in11;
     if (match2_load) begin
-      \$2038  = \$1543 ;
+      \$3638  = merge0_lane11;
     end
     if (rst) begin
-      \$2038  = 1'h0;
+      \$3638  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2039  = lane1_takes5;
+    \$3639  = merge1_in12;
     if (match2_load) begin
-      \$2039  = \$1550 ;
+      \$3639  = merge0_lane12;
     end
     if (rst) begin
-      \$2039  = 1'h0;
+      \$3639  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2040  = lane1_takes6;
+    \$3640  = merge1_in13;
     if (match2_load) begin
-      \$2040  = \$1558 ;
+      \$3640  = merge0_lane13;
     end
     if (rst) begin
-      \$2040  = 1'h0;
+      \$3640  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2041  = lane1_takes7;
+    \$3641  = merge1_in14;
     if (match2_load) begin
-      \$2041  = \$1567 ;
+      \$3641  = merge0_lane14;
     end
     if (rst) begin
-      \$2041  = 1'h0;
+      \$3641  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2042  = lane2_takes2;
+    \$3642  = merge1_in15;
     if (match2_load) begin
-      \$2042  = \$1571 ;
+      \$3642  = merge0_lane15;
     end
     if (rst) begin
-      \$2042  = 1'h0;
+      \$3642  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2043  = lane2_takes3;
+    \$3643  = merge1_in_last;
     if (match2_load) begin
-      \$2043  = \$1576 ;
+      \$3643  = merge0_last;
     end
     if (rst) begin
-      \$2043  = 1'h0;
+      \$3643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2044  = lane2_takes4;
+    \$3644  = merge1_gt0_0;
     if (match2_load) begin
-      \$2044  = \$1582 ;
+      \$3644  = \$2472 ;
     end
     if (rst) begin
-      \$2044  = 1'h0;
+      \$3644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2045  = lane2_takes5;
+    \$3645  = merge1_eq0_0;
     if (match2_load) begin
-      \$2045  = \$1589 ;
+      \$3645  = \$2473 ;
     end
     if (rst) begin
-      \$2045  = 1'h0;
+      \$3645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2046  = lane2_takes6;
+    \$3646  = merge1_gt0_1;
     if (match2_load) begin
-      \$2046  = \$1597 ;
+      \$3646  = \$2474 ;
     end
     if (rst) begin
-      \$2046  = 1'h0;
+      \$3646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2047  = lane2_takes7;
+    \$3647  = merge1_eq0_1;
     if (match2_load) begin
-      \$2047  = \$1606 ;
+      \$3647  = \$2475 ;
     end
     if (rst) begin
-      \$2047  = 1'h0;
+      \$3647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2048  = lane3_takes3;
+    \$3648  = merge1_gt0_2;
     if (match2_load) begin
-      \$2048  = \$1611 ;
+      \$3648  = \$2476 ;
     end
     if (rst) begin
-      \$2048  = 1'h0;
+      \$3648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2049  = lane3_takes4;
+    \$3649  = merge1_eq0_2;
     if (match2_load) begin
-      \$2049  = \$1617 ;
+      \$3649  = \$2477 ;
     end
     if (rst) begin
-      \$2049  = 1'h0;
+      \$3649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2050  = lane3_takes5;
+    \$3650  = merge1_gt0_3;
     if (match2_load) begin
-      \$2050  = \$1624 ;
+      \$3650  = \$2478 ;
     end
     if (rst) begin
-      \$2050  = 1'h0;
+      \$3650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2051  = lane3_takes6;
+    \$3651  = merge1_eq0_3;
     if (match2_load) begin
-      \$2051  = \$1632 ;
+      \$3651  = \$2479 ;
     end
     if (rst) begin
-      \$2051  = 1'h0;
+      \$3651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2052  = lane3_takes7;
+    \$3652  = merge1_gt0_4;
     if (match2_load) begin
-      \$2052  = \$1641 ;
+      \$3652  = \$2480 ;
     end
     if (rst) begin
-      \$2052  = 1'h0;
+      \$3652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2053  = lane4_takes4;
+    \$3653  = merge1_eq0_4;
     if (match2_load) begin
-      \$2053  = \$1647 ;
+      \$3653  = \$2481 ;
     end
     if (rst) begin
-      \$2053  = 1'h0;
+      \$3653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2054  = lane4_takes5;
+    \$3654  = merge1_gt1_0;
     if (match2_load) begin
-      \$2054  = \$1654 ;
+      \$3654  = \$2482 ;
     end
     if (rst) begin
-      \$2054  = 1'h0;
+      \$3654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2055  = lane4_takes6;
+    \$3655  = merge1_eq1_0;
     if (match2_load) begin
-      \$2055  = \$1662 ;
+      \$3655  = \$2483 ;
     end
     if (rst) begin
-      \$2055  = 1'h0;
+      \$3655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2056  = lane4_takes7;
+    \$3656  = merge1_gt1_1;
     if (match2_load) begin
-      \$2056  = \$1671 ;
+      \$3656  = \$2484 ;
     end
     if (rst) begin
-      \$2056  = 1'h0;
+      \$3656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2057  = lane5_takes5;
+    \$3657  = merge1_eq1_1;
     if (match2_load) begin
-      \$2057  = \$1678 ;
+      \$3657  = \$2485 ;
     end
     if (rst) begin
-      \$2057  = 1'h0;
+      \$3657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2058  = lane5_takes6;
+    \$3658  = merge1_gt1_2;
     if (match2_load) begin
-      \$2058  = \$1686 ;
+      \$3658  = \$2486 ;
     end
     if (rst) begin
-      \$2058  = 1'h0;
+      \$3658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2059  = lane5_takes7;
+    \$3659  = merge1_eq1_2;
     if (match2_load) begin
-      \$2059  = \$1695 ;
+      \$3659  = \$2487 ;
     end
     if (rst) begin
-      \$2059  = 1'h0;
+      \$3659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2060  = lane6_takes6;
+    \$3660  = merge1_gt1_3;
     if (match2_load) begin
-      \$2060  = \$1703 ;
+      \$3660  = \$2488 ;
     end
     if (rst) begin
-      \$2060  = 1'h0;
+      \$3660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2061  = lane6_takes7;
+    \$3661  = merge1_eq1_3;
     if (match2_load) begin
-      \$2061  = \$1712 ;
+      \$3661  = \$2489 ;
     end
     if (rst) begin
-      \$2061  = 1'h0;
+      \$3661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2062  = lane7_takes7;
+    \$3662  = merge1_gt1_4;
     if (match2_load) begin
-      \$2062  = \$1721 ;
+      \$3662  = \$2490 ;
     end
     if (rst) begin
-      \$2062  = 1'h0;
+      \$3662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2063  = \$signal$93 ;
+    \$3663  = merge1_eq1_4;
     if (match2_load) begin
-      \$2063 [0] = \$1730 ;
-      \$2063 [1] = \$1739 ;
-      \$2063 [2] = \$1748 ;
-      \$2063 [3] = \$1757 ;
-      \$2063 [4] = \$1766 ;
-      \$2063 [5] = \$1775 ;
-      \$2063 [6] = \$1784 ;
-      \$2063 [7] = \$1793 ;
+      \$3663  = \$2491 ;
     end
     if (rst) begin
-      \$2063  = 8'h00;
+      \$3663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2064  = s3_in_idx0;
+    \$3664  = merge1_gt2_0;
     if (match2_load) begin
-      \$2064  = s2_in_idx0;
+      \$3664  = \$2492 ;
     end
     if (rst) begin
-      \$2064  = 20'h00000;
+      \$3664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2065  = s3_in_idx1;
+    \$3665  = merge1_eq2_0;
     if (match2_load) begin
-      \$2065  = s2_in_idx1;
+      \$3665  = \$2493 ;
     end
     if (rst) begin
-      \$2065  = 20'h00000;
+      \$3665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2066  = s3_in_idx2;
+    \$3666  = merge1_gt2_1;
     if (match2_load) begin
-      \$2066  = s2_in_idx2;
+      \$3666  = \$2494 ;
     end
     if (rst) begin
-      \$2066  = 20'h00000;
+      \$3666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2067  = s3_in_idx3;
+    \$3667  = merge1_eq2_1;
     if (match2_load) begin
-      \$2067  = s2_in_idx3;
+      \$3667  = \$2495 ;
     end
     if (rst) begin
-      \$2067  = 20'h00000;
+      \$3667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2068  = s3_in_idx4;
+    \$3668  = merge1_gt2_2;
     if (match2_load) begin
-      \$2068  = s2_in_idx4;
+      \$3668  = \$2496 ;
     end
     if (rst) begin
-      \$2068  = 20'h00000;
+      \$3668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2069  = s3_in_idx5;
+    \$3669  = merge1_eq2_2;
     if (match2_load) begin
-      \$2069  = s2_in_idx5;
+      \$3669  = \$2497 ;
     end
     if (rst) begin
-      \$2069  = 20'h00000;
+      \$3669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2070  = s3_in_idx6;
+    \$3670  = merge1_gt2_3;
     if (match2_load) begin
-      \$2070  = s2_in_idx6;
+      \$3670  = \$2498 ;
     end
     if (rst) begin
-      \$2070  = 20'h00000;
+      \$3670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2071  = s3_in_idx7;
+    \$3671  = merge1_eq2_3;
     if (match2_load) begin
-      \$2071  = s2_in_idx7;
+      \$3671  = \$2499 ;
     end
     if (rst) begin
-      \$2071  = 20'h00000;
+      \$3671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2072  = s3_out_idx0;
+    \$3672  = merge1_gt2_4;
     if (match2_load) begin
-      \$2072  = s2_out_idx0;
+      \$3672  = \$2500 ;
     end
     if (rst) begin
-      \$2072  = 20'h00000;
+      \$3672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2073  = s3_out_idx1;
+    \$3673  = merge1_eq2_4;
     if (match2_load) begin
-      \$2073  = s2_out_idx1;
+      \$3673  = \$2501 ;
     end
     if (rst) begin
-      \$2073  = 20'h00000;
+      \$3673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2074  = s3_out_idx2;
+    \$3674  = merge1_gt3_0;
     if (match2_load) begin
-      \$2074  = s2_out_idx2;
+      \$3674  = \$2502 ;
     end
     if (rst) begin
-      \$2074  = 20'h00000;
+      \$3674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2075  = s3_out_idx3;
+    \$3675  = merge1_eq3_0;
     if (match2_load) begin
-      \$2075  = s2_out_idx3;
+      \$3675  = \$2503 ;
     end
     if (rst) begin
-      \$2075  = 20'h00000;
+      \$3675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2076  = s3_out_idx4;
+    \$3676  = merge1_gt3_1;
     if (match2_load) begin
-      \$2076  = s2_out_idx4;
+      \$3676  = \$2504 ;
     end
     if (rst) begin
-      \$2076  = 20'h00000;
+      \$3676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2077  = s3_out_idx5;
+    \$3677  = merge1_eq3_1;
     if (match2_load) begin
-      \$2077  = s2_out_idx5;
+      \$3677  = \$2505 ;
     end
     if (rst) begin
-      \$2077  = 20'h00000;
+      \$3677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2078  = s3_out_idx6;
+    \$3678  = merge1_gt3_2;
     if (match2_load) begin
-      \$2078  = s2_out_idx6;
+      \$3678  = \$2506 ;
     end
     if (rst) begin
-      \$2078  = 20'h00000;
+      \$3678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2079  = s3_out_idx7;
+    \$3679  = merge1_eq3_2;
     if (match2_load) begin
-      \$2079  = s2_out_idx7;
+      \$3679  = \$2507 ;
     end
     if (rst) begin
-      \$2079  = 20'h00000;
+      \$3679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2080  = \$signal$94 ;
+    \$3680  = merge1_gt3_3;
     if (match2_load) begin
-      \$2080  = \$signal$100 ;
+      \$3680  = \$2508 ;
     end
     if (rst) begin
-      \$2080  = 1'h0;
+      \$3680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2081  = pairs_room_next;
+    \$3681  = merge1_eq3_3;
+    if (match2_load) begin
+      \$3681  = \$2509 ;
+    end
     if (rst) begin
-      \$2081  = 1'h1;
+      \$3681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2082  = pairs_skid;
-    if (\$1794 ) begin
-      \$2082  = \packed ;
+    \$3682  = merge1_gt3_4;
+    if (match2_load) begin
+      \$3682  = \$2510 ;
     end
     if (rst) begin
-      \$2082  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$3682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2083  = pairs__payload;
-    if (\$1795 ) begin
+    \$3683  = merge1_eq3_4;
+    if (match2_load) begin
+      \$3683  = \$2511 ;
+    end
+    if (rst) begin
+      \$3683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3684  = merge1_gt8_0;
+    if (match2_load) begin
+      \$3684  = \$2512 ;
+    end
+    if (rst) begin
+      \$3684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3685  = merge1_eq8_0;
+    if (match2_load) begin
+      \$3685  = \$2513 ;
+    end
+    if (rst) begin
+      \$3685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3686  = merge1_gt8_1;
+    if (match2_load) begin
+      \$3686  = \$2514 ;
+    end
+    if (rst) begin
+      \$3686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3687  = merge1_eq8_1;
+    if (match2_load) begin
+      \$3687  = \$2515 ;
+    end
+    if (rst) begin
+      \$3687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3688  = merge1_gt8_2;
+    if (match2_load) begin
+      \$3688  = \$2516 ;
+    end
+    if (rst) begin
+      \$3688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3689  = merge1_eq8_2;
+    if (match2_load) begin
+      \$3689  = \$2517 ;
+    end
+    if (rst) begin
+      \$3689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3690  = merge1_gt8_3;
+    if (match2_load) begin
+      \$3690  = \$2518 ;
+    end
+    if (rst) begin
+      \$3690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3691  = merge1_eq8_3;
+    if (match2_load) begin
+      \$3691  = \$2519 ;
+    end
+    if (rst) begin
+      \$3691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3692  = merge1_gt8_4;
+    if (match2_load) begin
+      \$3692  = \$2520 ;
+    end
+    if (rst) begin
+      \$3692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3693  = merge1_eq8_4;
+    if (match2_load) begin
+      \$3693  = \$2521 ;
+    end
+    if (rst) begin
+      \$3693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3694  = merge1_gt9_0;
+    if (match2_load) begin
+      \$3694  = \$2522 ;
+    end
+    if (rst) begin
+      \$3694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3695  = merge1_eq9_0;
+    if (match2_load) begin
+      \$3695  = \$2523 ;
+    end
+    if (rst) begin
+      \$3695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3696  = merge1_gt9_1;
+    if (match2_load) begin
+      \$3696  = \$2524 ;
+    end
+    if (rst) begin
+      \$3696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3697  = merge1_eq9_1;
+    if (match2_load) begin
+      \$3697  = \$2525 ;
+    end
+    if (rst) begin
+      \$3697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3698  = merge1_gt9_2;
+    if (match2_load) begin
+      \$3698  = \$2526 ;
+    end
+    if (rst) begin
+      \$3698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3699  = merge1_eq9_2;
+    if (match2_load) begin
+      \$3699  = \$2527 ;
+    end
+    if (rst) begin
+      \$3699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3700  = merge1_gt9_3;
+    if (match2_load) begin
+      \$3700  = \$2528 ;
+    end
+    if (rst) begin
+      \$3700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3701  = merge1_eq9_3;
+    if (match2_load) begin
+      \$3701  = \$2529 ;
+    end
+    if (rst) begin
+      \$3701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3702  = merge1_gt9_4;
+    if (match2_load) begin
+      \$3702  = \$2530 ;
+    end
+    if (rst) begin
+      \$3702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3703  = merge1_eq9_4;
+    if (match2_load) begin
+      \$3703  = \$2531 ;
+    end
+    if (rst) begin
+      \$3703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3704  = merge1_gt10_0;
+    if (match2_load) begin
+      \$3704  = \$2532 ;
+    end
+    if (rst) begin
+      \$3704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3705  = merge1_eq10_0;
+    if (match2_load) begin
+      \$3705  = \$2533 ;
+    end
+    if (rst) begin
+      \$3705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3706  = merge1_gt10_1;
+    if (match2_load) begin
+      \$3706  = \$2534 ;
+    end
+    if (rst) begin
+      \$3706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3707  = merge1_eq10_1;
+    if (match2_load) begin
+      \$3707  = \$2535 ;
+    end
+    if (rst) begin
+      \$3707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3708  = merge1_gt10_2;
+    if (match2_load) begin
+      \$3708  = \$2536 ;
+    end
+    if (rst) begin
+      \$3708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3709  = merge1_eq10_2;
+    if (match2_load) begin
+      \$3709  = \$2537 ;
+    end
+    if (rst) begin
+      \$3709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3710  = merge1_gt10_3;
+    if (match2_load) begin
+      \$3710  = \$2538 ;
+    end
+    if (rst) begin
+      \$3710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3711  = merge1_eq10_3;
+    if (match2_load) begin
+      \$3711  = \$2539 ;
+    end
+    if (rst) begin
+      \$3711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3712  = merge1_gt10_4;
+    if (match2_load) begin
+      \$3712  = \$2540 ;
+    end
+    if (rst) begin
+      \$3712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3713  = merge1_eq10_4;
+    if (match2_load) begin
+      \$3713  = \$2541 ;
+    end
+    if (rst) begin
+      \$3713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3714  = merge1_gt11_0;
+    if (match2_load) begin
+      \$3714  = \$2542 ;
+    end
+    if (rst) begin
+      \$3714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3715  = merge1_eq11_0;
+    if (match2_load) begin
+      \$3715  = \$2543 ;
+    end
+    if (rst) begin
+      \$3715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3716  = merge1_gt11_1;
+    if (match2_load) begin
+      \$3716  = \$2544 ;
+    end
+    if (rst) begin
+      \$3716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3717  = merge1_eq11_1;
+    if (match2_load) begin
+      \$3717  = \$2545 ;
+    end
+    if (rst) begin
+      \$3717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3718  = merge1_gt11_2;
+    if (match2_load) begin
+      \$3718  = \$2546 ;
+    end
+    if (rst) begin
+      \$3718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3719  = merge1_eq11_2;
+    if (match2_load) begin
+      \$3719  = \$2547 ;
+    end
+    if (rst) begin
+      \$3719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3720  = merge1_gt11_3;
+    if (match2_load) begin
+      \$3720  = \$2548 ;
+    end
+    if (rst) begin
+      \$3720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3721  = merge1_eq11_3;
+    if (match2_load) begin
+      \$3721  = \$2549 ;
+    end
+    if (rst) begin
+      \$3721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3722  = merge1_gt11_4;
+    if (match2_load) begin
+      \$3722  = \$2550 ;
+    end
+    if (rst) begin
+      \$3722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3723  = merge1_eq11_4;
+    if (match2_load) begin
+      \$3723  = \$2551 ;
+    end
+    if (rst) begin
+      \$3723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3724  = merge1_lane0;
+    if (match3_load) begin
+      \$3724  = \$2560 ;
+    end
+    if (rst) begin
+      \$3724  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3725  = merge1_lane1;
+    if (match3_load) begin
+      \$3725  = \$2569 ;
+    end
+    if (rst) begin
+      \$3725  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3726  = merge1_lane2;
+    if (match3_load) begin
+      \$3726  = \$2578 ;
+    end
+    if (rst) begin
+      \$3726  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3727  = merge1_lane3;
+    if (match3_load) begin
+      \$3727  = \$2587 ;
+    end
+    if (rst) begin
+      \$3727  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3728  = merge1_lane4;
+    if (match3_load) begin
+      \$3728  = \$2596 ;
+    end
+    if (rst) begin
+      \$3728  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3729  = merge1_lane5;
+    if (match3_load) begin
+      \$3729  = \$2605 ;
+    end
+    if (rst) begin
+      \$3729  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3730  = merge1_lane6;
+    if (match3_load) begin
+      \$3730  = \$2614 ;
+    end
+    if (rst) begin
+      \$3730  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3731  = merge1_lane7;
+    if (match3_load) begin
+      \$3731  = \$2623 ;
+    end
+    if (rst) begin
+      \$3731  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3732  = merge1_lane8;
+    if (match3_load) begin
+      \$3732  = \$2632 ;
+    end
+    if (rst) begin
+      \$3732  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3733  = merge1_lane9;
+    if (match3_load) begin
+      \$3733  = \$2641 ;
+    end
+    if (rst) begin
+      \$3733  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3734  = merge1_lane10;
+    if (match3_load) begin
+      \$3734  = \$2650 ;
+    end
+    if (rst) begin
+      \$3734  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3735  = merge1_lane11;
+    if (match3_load) begin
+      \$3735  = \$2659 ;
+    end
+    if (rst) begin
+      \$3735  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3736  = merge1_lane12;
+    if (match3_load) begin
+      \$3736  = \$2668 ;
+    end
+    if (rst) begin
+      \$3736  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3737  = merge1_lane13;
+    if (match3_load) begin
+      \$3737  = \$2677 ;
+    end
+    if (rst) begin
+      \$3737  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3738  = merge1_lane14;
+    if (match3_load) begin
+      \$3738  = \$2686 ;
+    end
+    if (rst) begin
+      \$3738  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3739  = merge1_lane15;
+    if (match3_load) begin
+      \$3739  = \$2695 ;
+    end
+    if (rst) begin
+      \$3739  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3740  = merge1_last;
+    if (match3_load) begin
+      \$3740  = merge1_in_last;
+    end
+    if (rst) begin
+      \$3740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3741  = merge2_in0;
+    if (match4_load) begin
+      \$3741  = merge1_lane0;
+    end
+    if (rst) begin
+      \$3741  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3742  = merge2_in1;
+    if (match4_load) begin
+      \$3742  = merge1_lane1;
+    end
+    if (rst) begin
+      \$3742  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3743  = merge2_in2;
+    if (match4_load) begin
+      \$3743  = merge1_lane2;
+    end
+    if (rst) begin
+      \$3743  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3744  = merge2_in3;
+    if (match4_load) begin
+      \$3744  = merge1_lane3;
+    end
+    if (rst) begin
+      \$3744  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3745  = merge2_in4;
+    if (match4_load) begin
+      \$3745  = merge1_lane4;
+    end
+    if (rst) begin
+      \$3745  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3746  = merge2_in5;
+    if (match4_load) begin
+      \$3746  = merge1_lane5;
+    end
+    if (rst) begin
+      \$3746  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3747  = merge2_in6;
+    if (match4_load) begin
+      \$3747  = merge1_lane6;
+    end
+    if (rst) begin
+      \$3747  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3748  = merge2_in7;
+    if (match4_load) begin
+      \$3748  = merge1_lane7;
+    end
+    if (rst) begin
+      \$3748  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3749  = merge2_in8;
+    if (match4_load) begin
+      \$3749  = merge1_lane8;
+    end
+    if (rst) begin
+      \$3749  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3750  = merge2_in9;
+    if (match4_load) begin
+      \$3750  = merge1_lane9;
+    end
+    if (rst) begin
+      \$3750  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3751  = merge2_in10;
+    if (match4_load) begin
+      \$3751  = merge1_lane10;
+    end
+    if (rst) begin
+      \$3751  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3752  = merge2_in11;
+    if (match4_load) begin
+      \$3752  = merge1_lane11;
+    end
+    if (rst) begin
+      \$3752  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3753  = merge2_in12;
+    if (match4_load) begin
+      \$3753  = merge1_lane12;
+    end
+    if (rst) begin
+      \$3753  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3754  = merge2_in13;
+    if (match4_load) begin
+      \$3754  = merge1_lane13;
+    end
+    if (rst) begin
+      \$3754  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3755  = merge2_in14;
+    if (match4_load) begin
+      \$3755  = merge1_lane14;
+    end
+    if (rst) begin
+      \$3755  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3756  = merge2_in15;
+    if (match4_load) begin
+      \$3756  = merge1_lane15;
+    end
+    if (rst) begin
+      \$3756  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3757  = merge2_in_last;
+    if (match4_load) begin
+      \$3757  = merge1_last;
+    end
+    if (rst) begin
+      \$3757  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3758  = merge2_gt0_0;
+    if (match4_load) begin
+      \$3758  = \$2696 ;
+    end
+    if (rst) begin
+      \$3758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3759  = merge2_eq0_0;
+    if (match4_load) begin
+      \$3759  = \$2697 ;
+    end
+    if (rst) begin
+      \$3759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3760  = merge2_gt0_1;
+    if (match4_load) begin
+      \$3760  = \$2698 ;
+    end
+    if (rst) begin
+      \$3760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3761  = merge2_eq0_1;
+    if (match4_load) begin
+      \$3761  = \$2699 ;
+    end
+    if (rst) begin
+      \$3761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3762  = merge2_gt0_2;
+    if (match4_load) begin
+      \$3762  = \$2700 ;
+    end
+    if (rst) begin
+      \$3762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3763  = merge2_eq0_2;
+    if (match4_load) begin
+      \$3763  = \$2701 ;
+    end
+    if (rst) begin
+      \$3763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3764  = merge2_gt0_3;
+    if (match4_load) begin
+      \$3764  = \$2702 ;
+    end
+    if (rst) begin
+      \$3764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3765  = merge2_eq0_3;
+    if (match4_load) begin
+      \$3765  = \$2703 ;
+    end
+    if (rst) begin
+      \$3765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3766  = merge2_gt0_4;
+    if (match4_load) begin
+      \$3766  = \$2704 ;
+    end
+    if (rst) begin
+      \$3766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3767  = merge2_eq0_4;
+    if (match4_load) begin
+      \$3767  = \$2705 ;
+    end
+    if (rst) begin
+      \$3767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3768  = merge2_gt1_0;
+    if (match4_load) begin
+      \$3768  = \$2706 ;
+    end
+    if (rst) begin
+      \$3768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3769  = merge2_eq1_0;
+    if (match4_load) begin
+      \$3769  = \$2707 ;
+    end
+    if (rst) begin
+      \$3769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3770  = merge2_gt1_1;
+    if (match4_load) begin
+      \$3770  = \$2708 ;
+    end
+    if (rst) begin
+      \$3770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3771  = merge2_eq1_1;
+    if (match4_load) begin
+      \$3771  = \$2709 ;
+    end
+    if (rst) begin
+      \$3771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3772  = merge2_gt1_2;
+    if (match4_load) begin
+      \$3772  = \$2710 ;
+    end
+    if (rst) begin
+      \$3772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3773  = merge2_eq1_2;
+    if (match4_load) begin
+      \$3773  = \$2711 ;
+    end
+    if (rst) begin
+      \$3773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3774  = merge2_gt1_3;
+    if (match4_load) begin
+      \$3774  = \$2712 ;
+    end
+    if (rst) begin
+      \$3774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3775  = merge2_eq1_3;
+    if (match4_load) begin
+      \$3775  = \$2713 ;
+    end
+    if (rst) begin
+      \$3775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3776  = merge2_gt1_4;
+    if (match4_load) begin
+      \$3776  = \$2714 ;
+    end
+    if (rst) begin
+      \$3776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3777  = merge2_eq1_4;
+    if (match4_load) begin
+      \$3777  = \$2715 ;
+    end
+    if (rst) begin
+      \$3777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3778  = merge2_gt4_0;
+    if (match4_load) begin
+      \$3778  = \$2716 ;
+    end
+    if (rst) begin
+      \$3778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3779  = merge2_eq4_0;
+    if (match4_load) begin
+      \$3779  = \$2717 ;
+    end
+    if (rst) begin
+      \$3779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3780  = merge2_gt4_1;
+    if (match4_load) begin
+      \$3780  = \$2718 ;
+    end
+    if (rst) begin
+      \$3780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3781  = merge2_eq4_1;
+    if (match4_load) begin
+      \$3781  = \$2719 ;
+    end
+    if (rst) begin
+      \$3781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3782  = merge2_gt4_2;
+    if (match4_load) begin
+      \$3782  = \$2720 ;
+    end
+    if (rst) begin
+      \$3782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3783  = merge2_eq4_2;
+    if (match4_load) begin
+      \$3783  = \$2721 ;
+    end
+    if (rst) begin
+      \$3783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3784  = merge2_gt4_3;
+    if (match4_load) begin
+      \$3784  = \$2722 ;
+    end
+    if (rst) begin
+      \$3784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3785  = merge2_eq4_3;
+    if (match4_load) begin
+      \$3785  = \$2723 ;
+    end
+    if (rst) begin
+      \$3785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3786  = merge2_gt4_4;
+    if (match4_load) begin
+      \$3786  = \$2724 ;
+    end
+    if (rst) begin
+      \$3786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3787  = merge2_eq4_4;
+    if (match4_load) begin
+      \$3787  = \$2725 ;
+    end
+    if (rst) begin
+      \$3787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3788  = merge2_gt5_0;
+    if (match4_load) begin
+      \$3788  = \$2726 ;
+    end
+    if (rst) begin
+      \$3788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3789  = merge2_eq5_0;
+    if (match4_load) begin
+      \$3789  = \$2727 ;
+    end
+    if (rst) begin
+      \$3789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3790  = merge2_gt5_1;
+    if (match4_load) begin
+      \$3790  = \$2728 ;
+    end
+    if (rst) begin
+      \$3790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3791  = merge2_eq5_1;
+    if (match4_load) begin
+      \$3791  = \$2729 ;
+    end
+    if (rst) begin
+      \$3791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3792  = merge2_gt5_2;
+    if (match4_load) begin
+      \$3792  = \$2730 ;
+    end
+    if (rst) begin
+      \$3792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3793  = merge2_eq5_2;
+    if (match4_load) begin
+      \$3793  = \$2731 ;
+    end
+    if (rst) begin
+      \$3793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3794  = merge2_gt5_3;
+    if (match4_load) begin
+      \$3794  = \$2732 ;
+    end
+    if (rst) begin
+      \$3794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3795  = merge2_eq5_3;
+    if (match4_load) begin
+      \$3795  = \$2733 ;
+    end
+    if (rst) begin
+      \$3795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3796  = merge2_gt5_4;
+    if (match4_load) begin
+      \$3796  = \$2734 ;
+    end
+    if (rst) begin
+      \$3796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3797  = merge2_eq5_4;
+    if (match4_load) begin
+      \$3797  = \$2735 ;
+    end
+    if (rst) begin
+      \$3797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3798  = merge2_gt8_0;
+    if (match4_load) begin
+      \$3798  = \$2736 ;
+    end
+    if (rst) begin
+      \$3798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3799  = merge2_eq8_0;
+    if (match4_load) begin
+      \$3799  = \$2737 ;
+    end
+    if (rst) begin
+      \$3799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3800  = merge2_gt8_1;
+    if (match4_load) begin
+      \$3800  = \$2738 ;
+    end
+    if (rst) begin
+      \$3800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3801  = merge2_eq8_1;
+    if (match4_load) begin
+      \$3801  = \$2739 ;
+    end
+    if (rst) begin
+      \$3801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3802  = merge2_gt8_2;
+    if (match4_load) begin
+      \$3802  = \$2740 ;
+    end
+    if (rst) begin
+      \$3802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3803  = merge2_eq8_2;
+    if (match4_load) begin
+      \$3803  = \$2741 ;
+    end
+    if (rst) begin
+      \$3803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3804  = merge2_gt8_3;
+    if (match4_load) begin
+      \$3804  = \$2742 ;
+    end
+    if (rst) begin
+      \$3804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3805  = merge2_eq8_3;
+    if (match4_load) begin
+      \$3805  = \$2743 ;
+    end
+    if (rst) begin
+      \$3805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3806  = merge2_gt8_4;
+    if (match4_load) begin
+      \$3806  = \$2744 ;
+    end
+    if (rst) begin
+      \$3806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3807  = merge2_eq8_4;
+    if (match4_load) begin
+      \$3807  = \$2745 ;
+    end
+    if (rst) begin
+      \$3807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3808  = merge2_gt9_0;
+    if (match4_load) begin
+      \$3808  = \$2746 ;
+    end
+    if (rst) begin
+      \$3808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3809  = merge2_eq9_0;
+    if (match4_load) begin
+      \$3809  = \$2747 ;
+    end
+    if (rst) begin
+      \$3809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3810  = merge2_gt9_1;
+    if (match4_load) begin
+      \$3810  = \$2748 ;
+    end
+    if (rst) begin
+      \$3810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3811  = merge2_eq9_1;
+    if (match4_load) begin
+      \$3811  = \$2749 ;
+    end
+    if (rst) begin
+      \$3811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3812  = merge2_gt9_2;
+    if (match4_load) begin
+      \$3812  = \$2750 ;
+    end
+    if (rst) begin
+      \$3812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3813  = merge2_eq9_2;
+    if (match4_load) begin
+      \$3813  = \$2751 ;
+    end
+    if (rst) begin
+      \$3813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3814  = merge2_gt9_3;
+    if (match4_load) begin
+      \$3814  = \$2752 ;
+    end
+    if (rst) begin
+      \$3814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3815  = merge2_eq9_3;
+    if (match4_load) begin
+      \$3815  = \$2753 ;
+    end
+    if (rst) begin
+      \$3815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3816  = merge2_gt9_4;
+    if (match4_load) begin
+      \$3816  = \$2754 ;
+    end
+    if (rst) begin
+      \$3816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3817  = merge2_eq9_4;
+    if (match4_load) begin
+      \$3817  = \$2755 ;
+    end
+    if (rst) begin
+      \$3817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3818  = merge2_gt12_0;
+    if (match4_load) begin
+      \$3818  = \$2756 ;
+    end
+    if (rst) begin
+      \$3818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3819  = merge2_eq12_0;
+    if (match4_load) begin
+      \$3819  = \$2757 ;
+    end
+    if (rst) begin
+      \$3819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3820  = merge2_gt12_1;
+    if (match4_load) begin
+      \$3820  = \$2758 ;
+    end
+    if (rst) begin
+      \$3820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3821  = merge2_eq12_1;
+    if (match4_load) begin
+      \$3821  = \$2759 ;
+    end
+    if (rst) begin
+      \$3821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3822  = merge2_gt12_2;
+    if (match4_load) begin
+      \$3822  = \$2760 ;
+    end
+    if (rst) begin
+      \$3822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3823  = merge2_eq12_2;
+    if (match4_load) begin
+      \$3823  = \$2761 ;
+    end
+    if (rst) begin
+      \$3823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3824  = merge2_gt12_3;
+    if (match4_load) begin
+      \$3824  = \$2762 ;
+    end
+    if (rst) begin
+      \$3824  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3825  = merge2_eq12_3;
+    if (match4_load) begin
+      \$3825  = \$2763 ;
+    end
+    if (rst) begin
+      \$3825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3826  = merge2_gt12_4;
+    if (match4_load) begin
+      \$3826  = \$2764 ;
+    end
+    if (rst) begin
+      \$3826  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3827  = merge2_eq12_4;
+    if (match4_load) begin
+      \$3827  = \$2765 ;
+    end
+    if (rst) begin
+      \$3827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3828  = merge2_gt13_0;
+    if (match4_load) begin
+      \$3828  = \$2766 ;
+    end
+    if (rst) begin
+      \$3828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3829  = merge2_eq13_0;
+    if (match4_load) begin
+      \$3829  = \$2767 ;
+    end
+    if (rst) begin
+      \$3829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3830  = merge2_gt13_1;
+    if (match4_load) begin
+      \$3830  = \$2768 ;
+    end
+    if (rst) begin
+      \$3830  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3831  = merge2_eq13_1;
+    if (match4_load) begin
+      \$3831  = \$2769 ;
+    end
+    if (rst) begin
+      \$3831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3832  = merge2_gt13_2;
+    if (match4_load) begin
+      \$3832  = \$2770 ;
+    end
+    if (rst) begin
+      \$3832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3833  = merge2_eq13_2;
+    if (match4_load) begin
+      \$3833  = \$2771 ;
+    end
+    if (rst) begin
+      \$3833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3834  = merge2_gt13_3;
+    if (match4_load) begin
+      \$3834  = \$2772 ;
+    end
+    if (rst) begin
+      \$3834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3835  = merge2_eq13_3;
+    if (match4_load) begin
+      \$3835  = \$2773 ;
+    end
+    if (rst) begin
+      \$3835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3836  = merge2_gt13_4;
+    if (match4_load) begin
+      \$3836  = \$2774 ;
+    end
+    if (rst) begin
+      \$3836  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3837  = merge2_eq13_4;
+    if (match4_load) begin
+      \$3837  = \$2775 ;
+    end
+    if (rst) begin
+      \$3837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3838  = merge2_lane0;
+    if (match5_load) begin
+      \$3838  = \$2784 ;
+    end
+    if (rst) begin
+      \$3838  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3839  = merge2_lane1;
+    if (match5_load) begin
+      \$3839  = \$2793 ;
+    end
+    if (rst) begin
+      \$3839  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3840  = merge2_lane2;
+    if (match5_load) begin
+      \$3840  = \$2802 ;
+    end
+    if (rst) begin
+      \$3840  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3841  = merge2_lane3;
+    if (match5_load) begin
+      \$3841  = \$2811 ;
+    end
+    if (rst) begin
+      \$3841  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3842  = merge2_lane4;
+    if (match5_load) begin
+      \$3842  = \$2820 ;
+    end
+    if (rst) begin
+      \$3842  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3843  = merge2_lane5;
+    if (match5_load) begin
+      \$3843  = \$2829 ;
+    end
+    if (rst) begin
+      \$3843  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3844  = merge2_lane6;
+    if (match5_load) begin
+      \$3844  = \$2838 ;
+    end
+    if (rst) begin
+      \$3844  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3845  = merge2_lane7;
+    if (match5_load) begin
+      \$3845  = \$2847 ;
+    end
+    if (rst) begin
+      \$3845  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3846  = merge2_lane8;
+    if (match5_load) begin
+      \$3846  = \$2856 ;
+    end
+    if (rst) begin
+      \$3846  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3847  = merge2_lane9;
+    if (match5_load) begin
+      \$3847  = \$2865 ;
+    end
+    if (rst) begin
+      \$3847  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3848  = merge2_lane10;
+    if (match5_load) begin
+      \$3848  = \$2874 ;
+    end
+    if (rst) begin
+      \$3848  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3849  = merge2_lane11;
+    if (match5_load) begin
+      \$3849  = \$2883 ;
+    end
+    if (rst) begin
+      \$3849  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3850  = merge2_lane12;
+    if (match5_load) begin
+      \$3850  = \$2892 ;
+    end
+    if (rst) begin
+      \$3850  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3851  = merge2_lane13;
+    if (match5_load) begin
+      \$3851  = \$2901 ;
+    end
+    if (rst) begin
+      \$3851  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3852  = merge2_lane14;
+    if (match5_load) begin
+      \$3852  = \$2910 ;
+    end
+    if (rst) begin
+      \$3852  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3853  = merge2_lane15;
+    if (match5_load) begin
+      \$3853  = \$2919 ;
+    end
+    if (rst) begin
+      \$3853  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3854  = merge2_last;
+    if (match5_load) begin
+      \$3854  = merge2_in_last;
+    end
+    if (rst) begin
+      \$3854  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3855  = merge3_in0;
+    if (match6_load) begin
+      \$3855  = merge2_lane0;
+    end
+    if (rst) begin
+      \$3855  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3856  = merge3_in1;
+    if (match6_load) begin
+      \$3856  = merge2_lane1;
+    end
+    if (rst) begin
+      \$3856  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3857  = merge3_in2;
+    if (match6_load) begin
+      \$3857  = merge2_lane2;
+    end
+    if (rst) begin
+      \$3857  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3858  = merge3_in3;
+    if (match6_load) begin
+      \$3858  = merge2_lane3;
+    end
+    if (rst) begin
+      \$3858  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3859  = merge3_in4;
+    if (match6_load) begin
+      \$3859  = merge2_lane4;
+    end
+    if (rst) begin
+      \$3859  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3860  = merge3_in5;
+    if (match6_load) begin
+      \$3860  = merge2_lane5;
+    end
+    if (rst) begin
+      \$3860  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3861  = merge3_in6;
+    if (match6_load) begin
+      \$3861  = merge2_lane6;
+    end
+    if (rst) begin
+      \$3861  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3862  = merge3_in7;
+    if (match6_load) begin
+      \$3862  = merge2_lane7;
+    end
+    if (rst) begin
+      \$3862  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3863  = merge3_in8;
+    if (match6_load) begin
+      \$3863  = merge2_lane8;
+    end
+    if (rst) begin
+      \$3863  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3864  = merge3_in9;
+    if (match6_load) begin
+      \$3864  = merge2_lane9;
+    end
+    if (rst) begin
+      \$3864  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3865  = merge3_in10;
+    if (match6_load) begin
+      \$3865  = merge2_lane10;
+    end
+    if (rst) begin
+      \$3865  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3866  = merge3_in11;
+    if (match6_load) begin
+      \$3866  = merge2_lane11;
+    end
+    if (rst) begin
+      \$3866  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3867  = merge3_in12;
+    if (match6_load) begin
+      \$3867  = merge2_lane12;
+    end
+    if (rst) begin
+      \$3867  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3868  = merge3_in13;
+    if (match6_load) begin
+      \$3868  = merge2_lane13;
+    end
+    if (rst) begin
+      \$3868  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3869  = merge3_in14;
+    if (match6_load) begin
+      \$3869  = merge2_lane14;
+    end
+    if (rst) begin
+      \$3869  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3870  = merge3_in15;
+    if (match6_load) begin
+      \$3870  = merge2_lane15;
+    end
+    if (rst) begin
+      \$3870  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3871  = merge3_in_last;
+    if (match6_load) begin
+      \$3871  = merge2_last;
+    end
+    if (rst) begin
+      \$3871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3872  = merge3_gt0_0;
+    if (match6_load) begin
+      \$3872  = \$2920 ;
+    end
+    if (rst) begin
+      \$3872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3873  = merge3_eq0_0;
+    if (match6_load) begin
+      \$3873  = \$2921 ;
+    end
+    if (rst) begin
+      \$3873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3874  = merge3_gt0_1;
+    if (match6_load) begin
+      \$3874  = \$2922 ;
+    end
+    if (rst) begin
+      \$3874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3875  = merge3_eq0_1;
+    if (match6_load) begin
+      \$3875  = \$2923 ;
+    end
+    if (rst) begin
+      \$3875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3876  = merge3_gt0_2;
+    if (match6_load) begin
+      \$3876  = \$2924 ;
+    end
+    if (rst) begin
+      \$3876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3877  = merge3_eq0_2;
+    if (match6_load) begin
+      \$3877  = \$2925 ;
+    end
+    if (rst) begin
+      \$3877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3878  = merge3_gt0_3;
+    if (match6_load) begin
+      \$3878  = \$2926 ;
+    end
+    if (rst) begin
+      \$3878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3879  = merge3_eq0_3;
+    if (match6_load) begin
+      \$3879  = \$2927 ;
+    end
+    if (rst) begin
+      \$3879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3880  = merge3_gt0_4;
+    if (match6_load) begin
+      \$3880  = \$2928 ;
+    end
+    if (rst) begin
+      \$3880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3881  = merge3_eq0_4;
+    if (match6_load) begin
+      \$3881  = \$2929 ;
+    end
+    if (rst) begin
+      \$3881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3882  = merge3_gt2_0;
+    if (match6_load) begin
+      \$3882  = \$2930 ;
+    end
+    if (rst) begin
+      \$3882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3883  = merge3_eq2_0;
+    if (match6_load) begin
+      \$3883  = \$2931 ;
+    end
+    if (rst) begin
+      \$3883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3884  = merge3_gt2_1;
+    if (match6_load) begin
+      \$3884  = \$2932 ;
+    end
+    if (rst) begin
+      \$3884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3885  = merge3_eq2_1;
+    if (match6_load) begin
+      \$3885  = \$2933 ;
+    end
+    if (rst) begin
+      \$3885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3886  = merge3_gt2_2;
+    if (match6_load) begin
+      \$3886  = \$2934 ;
+    end
+    if (rst) begin
+      \$3886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3887  = merge3_eq2_2;
+    if (match6_load) begin
+      \$3887  = \$2935 ;
+    end
+    if (rst) begin
+      \$3887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3888  = merge3_gt2_3;
+    if (match6_load) begin
+      \$3888  = \$2936 ;
+    end
+    if (rst) begin
+      \$3888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3889  = merge3_eq2_3;
+    if (match6_load) begin
+      \$3889  = \$2937 ;
+    end
+    if (rst) begin
+      \$3889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3890  = merge3_gt2_4;
+    if (match6_load) begin
+      \$3890  = \$2938 ;
+    end
+    if (rst) begin
+      \$3890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3891  = merge3_eq2_4;
+    if (match6_load) begin
+      \$3891  = \$2939 ;
+    end
+    if (rst) begin
+      \$3891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3892  = merge3_gt4_0;
+    if (match6_load) begin
+      \$3892  = \$2940 ;
+    end
+    if (rst) begin
+      \$3892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3893  = merge3_eq4_0;
+    if (match6_load) begin
+      \$3893  = \$2941 ;
+    end
+    if (rst) begin
+      \$3893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3894  = merge3_gt4_1;
+    if (match6_load) begin
+      \$3894  = \$2942 ;
+    end
+    if (rst) begin
+      \$3894  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3895  = merge3_eq4_1;
+    if (match6_load) begin
+      \$3895  = \$2943 ;
+    end
+    if (rst) begin
+      \$3895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3896  = merge3_gt4_2;
+    if (match6_load) begin
+      \$3896  = \$2944 ;
+    end
+    if (rst) begin
+      \$3896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3897  = merge3_eq4_2;
+    if (match6_load) begin
+      \$3897  = \$2945 ;
+    end
+    if (rst) begin
+      \$3897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3898  = merge3_gt4_3;
+    if (match6_load) begin
+      \$3898  = \$2946 ;
+    end
+    if (rst) begin
+      \$3898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3899  = merge3_eq4_3;
+    if (match6_load) begin
+      \$3899  = \$2947 ;
+    end
+    if (rst) begin
+      \$3899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3900  = merge3_gt4_4;
+    if (match6_load) begin
+      \$3900  = \$2948 ;
+    end
+    if (rst) begin
+      \$3900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3901  = merge3_eq4_4;
+    if (match6_load) begin
+      \$3901  = \$2949 ;
+    end
+    if (rst) begin
+      \$3901  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3902  = merge3_gt6_0;
+    if (match6_load) begin
+      \$3902  = \$2950 ;
+    end
+    if (rst) begin
+      \$3902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3903  = merge3_eq6_0;
+    if (match6_load) begin
+      \$3903  = \$2951 ;
+    end
+    if (rst) begin
+      \$3903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3904  = merge3_gt6_1;
+    if (match6_load) begin
+      \$3904  = \$2952 ;
+    end
+    if (rst) begin
+      \$3904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3905  = merge3_eq6_1;
+    if (match6_load) begin
+      \$3905  = \$2953 ;
+    end
+    if (rst) begin
+      \$3905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3906  = merge3_gt6_2;
+    if (match6_load) begin
+      \$3906  = \$2954 ;
+    end
+    if (rst) begin
+      \$3906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3907  = merge3_eq6_2;
+    if (match6_load) begin
+      \$3907  = \$2955 ;
+    end
+    if (rst) begin
+      \$3907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3908  = merge3_gt6_3;
+    if (match6_load) begin
+      \$3908  = \$2956 ;
+    end
+    if (rst) begin
+      \$3908  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3909  = merge3_eq6_3;
+    if (match6_load) begin
+      \$3909  = \$2957 ;
+    end
+    if (rst) begin
+      \$3909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3910  = merge3_gt6_4;
+    if (match6_load) begin
+      \$3910  = \$2958 ;
+    end
+    if (rst) begin
+      \$3910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3911  = merge3_eq6_4;
+    if (match6_load) begin
+      \$3911  = \$2959 ;
+    end
+    if (rst) begin
+      \$3911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3912  = merge3_gt8_0;
+    if (match6_load) begin
+      \$3912  = \$2960 ;
+    end
+    if (rst) begin
+      \$3912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3913  = merge3_eq8_0;
+    if (match6_load) begin
+      \$3913  = \$2961 ;
+    end
+    if (rst) begin
+      \$3913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3914  = merge3_gt8_1;
+    if (match6_load) begin
+      \$3914  = \$2962 ;
+    end
+    if (rst) begin
+      \$3914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3915  = merge3_eq8_1;
+    if (match6_load) begin
+      \$3915  = \$2963 ;
+    end
+    if (rst) begin
+      \$3915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3916  = merge3_gt8_2;
+    if (match6_load) begin
+      \$3916  = \$2964 ;
+    end
+    if (rst) begin
+      \$3916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3917  = merge3_eq8_2;
+    if (match6_load) begin
+      \$3917  = \$2965 ;
+    end
+    if (rst) begin
+      \$3917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3918  = merge3_gt8_3;
+    if (match6_load) begin
+      \$3918  = \$2966 ;
+    end
+    if (rst) begin
+      \$3918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3919  = merge3_eq8_3;
+    if (match6_load) begin
+      \$3919  = \$2967 ;
+    end
+    if (rst) begin
+      \$3919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3920  = merge3_gt8_4;
+    if (match6_load) begin
+      \$3920  = \$2968 ;
+    end
+    if (rst) begin
+      \$3920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3921  = merge3_eq8_4;
+    if (match6_load) begin
+      \$3921  = \$2969 ;
+    end
+    if (rst) begin
+      \$3921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3922  = merge3_gt10_0;
+    if (match6_load) begin
+      \$3922  = \$2970 ;
+    end
+    if (rst) begin
+      \$3922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3923  = merge3_eq10_0;
+    if (match6_load) begin
+      \$3923  = \$2971 ;
+    end
+    if (rst) begin
+      \$3923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3924  = merge3_gt10_1;
+    if (match6_load) begin
+      \$3924  = \$2972 ;
+    end
+    if (rst) begin
+      \$3924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3925  = merge3_eq10_1;
+    if (match6_load) begin
+      \$3925  = \$2973 ;
+    end
+    if (rst) begin
+      \$3925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3926  = merge3_gt10_2;
+    if (match6_load) begin
+      \$3926  = \$2974 ;
+    end
+    if (rst) begin
+      \$3926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3927  = merge3_eq10_2;
+    if (match6_load) begin
+      \$3927  = \$2975 ;
+    end
+    if (rst) begin
+      \$3927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3928  = merge3_gt10_3;
+    if (match6_load) begin
+      \$3928  = \$2976 ;
+    end
+    if (rst) begin
+      \$3928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3929  = merge3_eq10_3;
+    if (match6_load) begin
+      \$3929  = \$2977 ;
+    end
+    if (rst) begin
+      \$3929  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3930  = merge3_gt10_4;
+    if (match6_load) begin
+      \$3930  = \$2978 ;
+    end
+    if (rst) begin
+      \$3930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3931  = merge3_eq10_4;
+    if (match6_load) begin
+      \$3931  = \$2979 ;
+    end
+    if (rst) begin
+      \$3931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3932  = merge3_gt12_0;
+    if (match6_load) begin
+      \$3932  = \$2980 ;
+    end
+    if (rst) begin
+      \$3932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3933  = merge3_eq12_0;
+    if (match6_load) begin
+      \$3933  = \$2981 ;
+    end
+    if (rst) begin
+      \$3933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3934  = merge3_gt12_1;
+    if (match6_load) begin
+      \$3934  = \$2982 ;
+    end
+    if (rst) begin
+      \$3934  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3935  = merge3_eq12_1;
+    if (match6_load) begin
+      \$3935  = \$2983 ;
+    end
+    if (rst) begin
+      \$3935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3936  = merge3_gt12_2;
+    if (match6_load) begin
+      \$3936  = \$2984 ;
+    end
+    if (rst) begin
+      \$3936  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3937  = merge3_eq12_2;
+    if (match6_load) begin
+      \$3937  = \$2985 ;
+    end
+    if (rst) begin
+      \$3937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3938  = merge3_gt12_3;
+    if (match6_load) begin
+      \$3938  = \$2986 ;
+    end
+    if (rst) begin
+      \$3938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3939  = merge3_eq12_3;
+    if (match6_load) begin
+      \$3939  = \$2987 ;
+    end
+    if (rst) begin
+      \$3939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3940  = merge3_gt12_4;
+    if (match6_load) begin
+      \$3940  = \$2988 ;
+    end
+    if (rst) begin
+      \$3940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3941  = merge3_eq12_4;
+    if (match6_load) begin
+      \$3941  = \$2989 ;
+    end
+    if (rst) begin
+      \$3941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3942  = merge3_gt14_0;
+    if (match6_load) begin
+      \$3942  = \$2990 ;
+    end
+    if (rst) begin
+      \$3942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3943  = merge3_eq14_0;
+    if (match6_load) begin
+      \$3943  = \$2991 ;
+    end
+    if (rst) begin
+      \$3943  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3944  = merge3_gt14_1;
+    if (match6_load) begin
+      \$3944  = \$2992 ;
+    end
+    if (rst) begin
+      \$3944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3945  = merge3_eq14_1;
+    if (match6_load) begin
+      \$3945  = \$2993 ;
+    end
+    if (rst) begin
+      \$3945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3946  = merge3_gt14_2;
+    if (match6_load) begin
+      \$3946  = \$2994 ;
+    end
+    if (rst) begin
+      \$3946  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3947  = merge3_eq14_2;
+    if (match6_load) begin
+      \$3947  = \$2995 ;
+    end
+    if (rst) begin
+      \$3947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3948  = merge3_gt14_3;
+    if (match6_load) begin
+      \$3948  = \$2996 ;
+    end
+    if (rst) begin
+      \$3948  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3949  = merge3_eq14_3;
+    if (match6_load) begin
+      \$3949  = \$2997 ;
+    end
+    if (rst) begin
+      \$3949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3950  = merge3_gt14_4;
+    if (match6_load) begin
+      \$3950  = \$2998 ;
+    end
+    if (rst) begin
+      \$3950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3951  = merge3_eq14_4;
+    if (match6_load) begin
+      \$3951  = \$2999 ;
+    end
+    if (rst) begin
+      \$3951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3952  = merge3_lane0;
+    if (match7_load) begin
+      \$3952  = \$3008 ;
+    end
+    if (rst) begin
+      \$3952  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3953  = merge3_lane1;
+    if (match7_load) begin
+      \$3953  = \$3017 ;
+    end
+    if (rst) begin
+      \$3953  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3954  = merge3_lane2;
+    if (match7_load) begin
+      \$3954  = \$3026 ;
+    end
+    if (rst) begin
+      \$3954  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3955  = merge3_lane3;
+    if (match7_load) begin
+      \$3955  = \$3035 ;
+    end
+    if (rst) begin
+      \$3955  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3956  = merge3_lane4;
+    if (match7_load) begin
+      \$3956  = \$3044 ;
+    end
+    if (rst) begin
+      \$3956  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3957  = merge3_lane5;
+    if (match7_load) begin
+      \$3957  = \$3053 ;
+    end
+    if (rst) begin
+      \$3957  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3958  = merge3_lane6;
+    if (match7_load) begin
+      \$3958  = \$3062 ;
+    end
+    if (rst) begin
+      \$3958  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3959  = merge3_lane7;
+    if (match7_load) begin
+      \$3959  = \$3071 ;
+    end
+    if (rst) begin
+      \$3959  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3960  = merge3_lane8;
+    if (match7_load) begin
+      \$3960  = \$3080 ;
+    end
+    if (rst) begin
+      \$3960  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3961  = merge3_lane9;
+    if (match7_load) begin
+      \$3961  = \$3089 ;
+    end
+    if (rst) begin
+      \$3961  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3962  = merge3_lane10;
+    if (match7_load) begin
+      \$3962  = \$3098 ;
+    end
+    if (rst) begin
+      \$3962  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3963  = merge3_lane11;
+    if (match7_load) begin
+      \$3963  = \$3107 ;
+    end
+    if (rst) begin
+      \$3963  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3964  = merge3_lane12;
+    if (match7_load) begin
+      \$3964  = \$3116 ;
+    end
+    if (rst) begin
+      \$3964  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3965  = merge3_lane13;
+    if (match7_load) begin
+      \$3965  = \$3125 ;
+    end
+    if (rst) begin
+      \$3965  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3966  = merge3_lane14;
+    if (match7_load) begin
+      \$3966  = \$3134 ;
+    end
+    if (rst) begin
+      \$3966  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3967  = merge3_lane15;
+    if (match7_load) begin
+      \$3967  = \$3143 ;
+    end
+    if (rst) begin
+      \$3967  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3968  = merge3_last;
+    if (match7_load) begin
+      \$3968  = merge3_in_last;
+    end
+    if (rst) begin
+      \$3968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3969  = \$signal$55 ;
+    if (match8_load) begin
+      \$3969 [0] = \$3149 ;
+      \$3969 [1] = \$3157 ;
+      \$3969 [2] = \$3165 ;
+      \$3969 [3] = \$3173 ;
+      \$3969 [4] = \$3181 ;
+      \$3969 [5] = \$3189 ;
+      \$3969 [6] = \$3197 ;
+      \$3969 [7] = \$3205 ;
+      \$3969 [8] = \$3213 ;
+      \$3969 [9] = \$3221 ;
+      \$3969 [10] = \$3229 ;
+      \$3969 [11] = \$3237 ;
+      \$3969 [12] = \$3245 ;
+      \$3969 [13] = \$3253 ;
+      \$3969 [14] = \$3261 ;
+    end
+    if (rst) begin
+      \$3969  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3970  = near0_in_idx;
+    if (match8_load) begin
+      \$3970  = \$3150 ;
+    end
+    if (rst) begin
+      \$3970  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3971  = near0_out_idx;
+    if (match8_load) begin
+      \$3971  = \$3151 ;
+    end
+    if (rst) begin
+      \$3971  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3972  = near1_in_idx;
+    if (match8_load) begin
+      \$3972  = \$3158 ;
+    end
+    if (rst) begin
+      \$3972  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3973  = near1_out_idx;
+    if (match8_load) begin
+      \$3973  = \$3159 ;
+    end
+    if (rst) begin
+      \$3973  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3974  = near2_in_idx;
+    if (match8_load) begin
+      \$3974  = \$3166 ;
+    end
+    if (rst) begin
+      \$3974  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3975  = near2_out_idx;
+    if (match8_load) begin
+      \$3975  = \$3167 ;
+    end
+    if (rst) begin
+      \$3975  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3976  = near3_in_idx;
+    if (match8_load) begin
+      \$3976  = \$3174 ;
+    end
+    if (rst) begin
+      \$3976  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3977  = near3_out_idx;
+    if (match8_load) begin
+      \$3977  = \$3175 ;
+    end
+    if (rst) begin
+      \$3977  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3978  = near4_in_idx;
+    if (match8_load) begin
+      \$3978  = \$3182 ;
+    end
+    if (rst) begin
+      \$3978  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3979  = near4_out_idx;
+    if (match8_load) begin
+      \$3979  = \$3183 ;
+    end
+    if (rst) begin
+      \$3979  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3980  = near5_in_idx;
+    if (match8_load) begin
+      \$3980  = \$3190 ;
+    end
+    if (rst) begin
+      \$3980  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3981  = near5_out_idx;
+    if (match8_load) begin
+      \$3981  = \$3191 ;
+    end
+    if (rst) begin
+      \$3981  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3982  = near6_in_idx;
+    if (match8_load) begin
+      \$3982  = \$3198 ;
+    end
+    if (rst) begin
+      \$3982  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3983  = near6_out_idx;
+    if (match8_load) begin
+      \$3983  = \$3199 ;
+    end
+    if (rst) begin
+      \$3983  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3984  = near7_in_idx;
+    if (match8_load) begin
+      \$3984  = \$3206 ;
+    end
+    if (rst) begin
+      \$3984  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3985  = near7_out_idx;
+    if (match8_load) begin
+      \$3985  = \$3207 ;
+    end
+    if (rst) begin
+      \$3985  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3986  = near8_in_idx;
+    if (match8_load) begin
+      \$3986  = \$3214 ;
+    end
+    if (rst) begin
+      \$3986  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3987  = near8_out_idx;
+    if (match8_load) begin
+      \$3987  = \$3215 ;
+    end
+    if (rst) begin
+      \$3987  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3988  = near9_in_idx;
+    if (match8_load) begin
+      \$3988  = \$3222 ;
+    end
+    if (rst) begin
+      \$3988  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3989  = near9_out_idx;
+    if (match8_load) begin
+      \$3989  = \$3223 ;
+    end
+    if (rst) begin
+      \$3989  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3990  = near10_in_idx;
+    if (match8_load) begin
+      \$3990  = \$3230 ;
+    end
+    if (rst) begin
+      \$3990  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3991  = near10_out_idx;
+    if (match8_load) begin
+      \$3991  = \$3231 ;
+    end
+    if (rst) begin
+      \$3991  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3992  = near11_in_idx;
+    if (match8_load) begin
+      \$3992  = \$3238 ;
+    end
+    if (rst) begin
+      \$3992  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3993  = near11_out_idx;
+    if (match8_load) begin
+      \$3993  = \$3239 ;
+    end
+    if (rst) begin
+      \$3993  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3994  = near12_in_idx;
+    if (match8_load) begin
+      \$3994  = \$3246 ;
+    end
+    if (rst) begin
+      \$3994  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3995  = near12_out_idx;
+    if (match8_load) begin
+      \$3995  = \$3247 ;
+    end
+    if (rst) begin
+      \$3995  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3996  = near13_in_idx;
+    if (match8_load) begin
+      \$3996  = \$3254 ;
+    end
+    if (rst) begin
+      \$3996  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3997  = near13_out_idx;
+    if (match8_load) begin
+      \$3997  = \$3255 ;
+    end
+    if (rst) begin
+      \$3997  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3998  = near14_in_idx;
+    if (match8_load) begin
+      \$3998  = \$3262 ;
+    end
+    if (rst) begin
+      \$3998  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3999  = near14_out_idx;
+    if (match8_load) begin
+      \$3999  = \$3263 ;
+    end
+    if (rst) begin
+      \$3999  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4000  = near_last;
+    if (match8_load) begin
+      \$4000  = merge3_last;
+    end
+    if (rst) begin
+      \$4000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4001  = lane0_takes0;
+    if (match9_load) begin
+      \$4001  = \$3264 ;
+    end
+    if (rst) begin
+      \$4001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4002  = lane0_takes1;
+    if (match9_load) begin
+      \$4002  = \$3265 ;
+    end
+    if (rst) begin
+      \$4002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4003  = lane0_takes2;
+    if (match9_load) begin
+      \$4003  = \$3266 ;
+    end
+    if (rst) begin
+      \$4003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4004  = lane0_takes3;
+    if (match9_load) begin
+      \$4004  = \$3267 ;
+    end
+    if (rst) begin
+      \$4004  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4005  = lane0_takes4;
+    if (match9_load) begin
+      \$4005  = \$3268 ;
+    end
+    if (rst) begin
+      \$4005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4006  = lane0_takes5;
+    if (match9_load) begin
+      \$4006  = \$3269 ;
+    end
+    if (rst) begin
+      \$4006  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4007  = lane0_takes6;
+    if (match9_load) begin
+      \$4007  = \$3270 ;
+    end
+    if (rst) begin
+      \$4007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4008  = lane0_takes7;
+    if (match9_load) begin
+      \$4008  = \$3271 ;
+    end
+    if (rst) begin
+      \$4008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4009  = lane0_takes8;
+    if (match9_load) begin
+      \$4009  = \$3272 ;
+    end
+    if (rst) begin
+      \$4009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4010  = lane0_takes9;
+    if (match9_load) begin
+      \$4010  = \$3273 ;
+    end
+    if (rst) begin
+      \$4010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4011  = lane0_takes10;
+    if (match9_load) begin
+      \$4011  = \$3274 ;
+    end
+    if (rst) begin
+      \$4011  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4012  = lane0_takes11;
+    if (match9_load) begin
+      \$4012  = \$3275 ;
+    end
+    if (rst) begin
+      \$4012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4013  = lane0_takes12;
+    if (match9_load) begin
+      \$4013  = \$3276 ;
+    end
+    if (rst) begin
+      \$4013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4014  = lane0_takes13;
+    if (match9_load) begin
+      \$4014  = \$3277 ;
+    end
+    if (rst) begin
+      \$4014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4015  = lane0_takes14;
+    if (match9_load) begin
+      \$4015  = \$3278 ;
+    end
+    if (rst) begin
+      \$4015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4016  = lane1_takes1;
+    if (match9_load) begin
+      \$4016  = \$3279 ;
+    end
+    if (rst) begin
+      \$4016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4017  = lane1_takes2;
+    if (match9_load) begin
+      \$4017  = \$3280 ;
+    end
+    if (rst) begin
+      \$4017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4018  = lane1_takes3;
+    if (match9_load) begin
+      \$4018  = \$3281 ;
+    end
+    if (rst) begin
+      \$4018  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4019  = lane1_takes4;
+    if (match9_load) begin
+      \$4019  = \$3282 ;
+    end
+    if (rst) begin
+      \$4019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4020  = lane1_takes5;
+    if (match9_load) begin
+      \$4020  = \$3283 ;
+    end
+    if (rst) begin
+      \$4020  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4021  = lane1_takes6;
+    if (match9_load) begin
+      \$4021  = \$3284 ;
+    end
+    if (rst) begin
+      \$4021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4022  = lane1_takes7;
+    if (match9_load) begin
+      \$4022  = \$3285 ;
+    end
+    if (rst) begin
+      \$4022  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4023  = lane1_takes8;
+    if (match9_load) begin
+      \$4023  = \$3286 ;
+    end
+    if (rst) begin
+      \$4023  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4024  = lane1_takes9;
+    if (match9_load) begin
+      \$4024  = \$3287 ;
+    end
+    if (rst) begin
+      \$4024  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4025  = lane1_takes10;
+    if (match9_load) begin
+      \$4025  = \$3288 ;
+    end
+    if (rst) begin
+      \$4025  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4026  = lane1_takes11;
+    if (match9_load) begin
+      \$4026  = \$3289 ;
+    end
+    if (rst) begin
+      \$4026  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4027  = lane1_takes12;
+    if (match9_load) begin
+      \$4027  = \$3290 ;
+    end
+    if (rst) begin
+      \$4027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4028  = lane1_takes13;
+    if (match9_load) begin
+      \$4028  = \$3291 ;
+    end
+    if (rst) begin
+      \$4028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4029  = lane1_takes14;
+    if (match9_load) begin
+      \$4029  = \$3292 ;
+    end
+    if (rst) begin
+      \$4029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4030  = lane2_takes2;
+    if (match9_load) begin
+      \$4030  = \$3293 ;
+    end
+    if (rst) begin
+      \$4030  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4031  = lane2_takes3;
+    if (match9_load) begin
+      \$4031  = \$3294 ;
+    end
+    if (rst) begin
+      \$4031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4032  = lane2_takes4;
+    if (match9_load) begin
+      \$4032  = \$3295 ;
+    end
+    if (rst) begin
+      \$4032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4033  = lane2_takes5;
+    if (match9_load) begin
+      \$4033  = \$3296 ;
+    end
+    if (rst) begin
+      \$4033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4034  = lane2_takes6;
+    if (match9_load) begin
+      \$4034  = \$3297 ;
+    end
+    if (rst) begin
+      \$4034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4035  = lane2_takes7;
+    if (match9_load) begin
+      \$4035  = \$3298 ;
+    end
+    if (rst) begin
+      \$4035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4036  = lane2_takes8;
+    if (match9_load) begin
+      \$4036  = \$3299 ;
+    end
+    if (rst) begin
+      \$4036  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4037  = lane2_takes9;
+    if (match9_load) begin
+      \$4037  = \$3300 ;
+    end
+    if (rst) begin
+      \$4037  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4038  = lane2_takes10;
+    if (match9_load) begin
+      \$4038  = \$3301 ;
+    end
+    if (rst) begin
+      \$4038  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4039  = lane2_takes11;
+    if (match9_load) begin
+      \$4039  = \$3302 ;
+    end
+    if (rst) begin
+      \$4039  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4040  = lane2_takes12;
+    if (match9_load) begin
+      \$4040  = \$3303 ;
+    end
+    if (rst) begin
+      \$4040  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4041  = lane2_takes13;
+    if (match9_load) begin
+      \$4041  = \$3304 ;
+    end
+    if (rst) begin
+      \$4041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4042  = lane2_takes14;
+    if (match9_load) begin
+      \$4042  = \$3305 ;
+    end
+    if (rst) begin
+      \$4042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4043  = lane3_takes3;
+    if (match9_load) begin
+      \$4043  = \$3306 ;
+    end
+    if (rst) begin
+      \$4043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4044  = lane3_takes4;
+    if (match9_load) begin
+      \$4044  = \$3307 ;
+    end
+    if (rst) begin
+      \$4044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4045  = lane3_takes5;
+    if (match9_load) begin
+      \$4045  = \$3308 ;
+    end
+    if (rst) begin
+      \$4045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4046  = lane3_takes6;
+    if (match9_load) begin
+      \$4046  = \$3309 ;
+    end
+    if (rst) begin
+      \$4046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4047  = lane3_takes7;
+    if (match9_load) begin
+      \$4047  = \$3310 ;
+    end
+    if (rst) begin
+      \$4047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4048  = lane3_takes8;
+    if (match9_load) begin
+      \$4048  = \$3311 ;
+    end
+    if (rst) begin
+      \$4048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4049  = lane3_takes9;
+    if (match9_load) begin
+      \$4049  = \$3312 ;
+    end
+    if (rst) begin
+      \$4049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4050  = lane3_takes10;
+    if (match9_load) begin
+      \$4050  = \$3313 ;
+    end
+    if (rst) begin
+      \$4050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4051  = lane3_takes11;
+    if (match9_load) begin
+      \$4051  = \$3314 ;
+    end
+    if (rst) begin
+      \$4051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4052  = lane3_takes12;
+    if (match9_load) begin
+      \$4052  = \$3315 ;
+    end
+    if (rst) begin
+      \$4052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4053  = lane3_takes13;
+    if (match9_load) begin
+      \$4053  = \$3316 ;
+    end
+    if (rst) begin
+      \$4053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4054  = lane3_takes14;
+    if (match9_load) begin
+      \$4054  = \$3317 ;
+    end
+    if (rst) begin
+      \$4054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4055  = lane4_takes4;
+    if (match9_load) begin
+      \$4055  = \$3318 ;
+    end
+    if (rst) begin
+      \$4055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4056  = lane4_takes5;
+    if (match9_load) begin
+      \$4056  = \$3319 ;
+    end
+    if (rst) begin
+      \$4056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4057  = lane4_takes6;
+    if (match9_load) begin
+      \$4057  = \$3320 ;
+    end
+    if (rst) begin
+      \$4057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4058  = lane4_takes7;
+    if (match9_load) begin
+      \$4058  = \$3321 ;
+    end
+    if (rst) begin
+      \$4058  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4059  = lane4_takes8;
+    if (match9_load) begin
+      \$4059  = \$3322 ;
+    end
+    if (rst) begin
+      \$4059  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4060  = lane4_takes9;
+    if (match9_load) begin
+      \$4060  = \$3323 ;
+    end
+    if (rst) begin
+      \$4060  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4061  = lane4_takes10;
+    if (match9_load) begin
+      \$4061  = \$3324 ;
+    end
+    if (rst) begin
+      \$4061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4062  = lane4_takes11;
+    if (match9_load) begin
+      \$4062  = \$3325 ;
+    end
+    if (rst) begin
+      \$4062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4063  = lane4_takes12;
+    if (match9_load) begin
+      \$4063  = \$3326 ;
+    end
+    if (rst) begin
+      \$4063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4064  = lane4_takes13;
+    if (match9_load) begin
+      \$4064  = \$3327 ;
+    end
+    if (rst) begin
+      \$4064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4065  = lane4_takes14;
+    if (match9_load) begin
+      \$4065  = \$3328 ;
+    end
+    if (rst) begin
+      \$4065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4066  = lane5_takes5;
+    if (match9_load) begin
+      \$4066  = \$3329 ;
+    end
+    if (rst) begin
+      \$4066  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4067  = lane5_takes6;
+    if (match9_load) begin
+      \$4067  = \$3330 ;
+    end
+    if (rst) begin
+      \$4067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4068  = lane5_takes7;
+    if (match9_load) begin
+      \$4068  = \$3331 ;
+    end
+    if (rst) begin
+      \$4068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4069  = lane5_takes8;
+    if (match9_load) begin
+      \$4069  = \$3332 ;
+    end
+    if (rst) begin
+      \$4069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4070  = lane5_takes9;
+    if (match9_load) begin
+      \$4070  = \$3333 ;
+    end
+    if (rst) begin
+      \$4070  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4071  = lane5_takes10;
+    if (match9_load) begin
+      \$4071  = \$3334 ;
+    end
+    if (rst) begin
+      \$4071  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4072  = lane5_takes11;
+    if (match9_load) begin
+      \$4072  = \$3335 ;
+    end
+    if (rst) begin
+      \$4072  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4073  = lane5_takes12;
+    if (match9_load) begin
+      \$4073  = \$3336 ;
+    end
+    if (rst) begin
+      \$4073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4074  = lane5_takes13;
+    if (match9_load) begin
+      \$4074  = \$3337 ;
+    end
+    if (rst) begin
+      \$4074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4075  = lane5_takes14;
+    if (match9_load) begin
+      \$4075  = \$3338 ;
+    end
+    if (rst) begin
+      \$4075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4076  = lane6_takes6;
+    if (match9_load) begin
+      \$4076  = \$3339 ;
+    end
+    if (rst) begin
+      \$4076  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4077  = lane6_takes7;
+    if (match9_load) begin
+      \$4077  = \$3340 ;
+    end
+    if (rst) begin
+      \$4077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4078  = lane6_takes8;
+    if (match9_load) begin
+      \$4078  = \$3341 ;
+    end
+    if (rst) begin
+      \$4078  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4079  = lane6_takes9;
+    if (match9_load) begin
+      \$4079  = \$3342 ;
+    end
+    if (rst) begin
+      \$4079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4080  = lane6_takes10;
+    if (match9_load) begin
+      \$4080  = \$3343 ;
+    end
+    if (rst) begin
+      \$4080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4081  = lane6_takes11;
+    if (match9_load) begin
+      \$4081  = \$3344 ;
+    end
+    if (rst) begin
+      \$4081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4082  = lane6_takes12;
+    if (match9_load) begin
+      \$4082  = \$3345 ;
+    end
+    if (rst) begin
+      \$4082  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4083  = lane6_takes13;
+    if (match9_load) begin
+      \$4083  = \$3346 ;
+    end
+    if (rst) begin
+      \$4083  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4084  = lane6_takes14;
+    if (match9_load) begin
+      \$4084  = \$3347 ;
+    end
+    if (rst) begin
+      \$4084  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4085  = lane7_takes7;
+    if (match9_load) begin
+      \$4085  = \$3348 ;
+    end
+    if (rst) begin
+      \$4085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4086  = lane7_takes8;
+    if (match9_load) begin
+      \$4086  = \$3349 ;
+    end
+    if (rst) begin
+      \$4086  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4087  = lane7_takes9;
+    if (match9_load) begin
+      \$4087  = \$3350 ;
+    end
+    if (rst) begin
+      \$4087  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4088  = lane7_takes10;
+    if (match9_load) begin
+      \$4088  = \$3351 ;
+    end
+    if (rst) begin
+      \$4088  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4089  = lane7_takes11;
+    if (match9_load) begin
+      \$4089  = \$3352 ;
+    end
+    if (rst) begin
+      \$4089  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4090  = lane7_takes12;
+    if (match9_load) begin
+      \$4090  = \$3353 ;
+    end
+    if (rst) begin
+      \$4090  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4091  = lane7_takes13;
+    if (match9_load) begin
+      \$4091  = \$3354 ;
+    end
+    if (rst) begin
+      \$4091  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4092  = lane7_takes14;
+    if (match9_load) begin
+      \$4092  = \$3355 ;
+    end
+    if (rst) begin
+      \$4092  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4093  = \$signal$313 ;
+    if (match9_load) begin
+      \$4093 [0] = \$3357 ;
+      \$4093 [1] = \$3359 ;
+      \$4093 [2] = \$3361 ;
+      \$4093 [3] = \$3363 ;
+      \$4093 [4] = \$3365 ;
+      \$4093 [5] = \$3367 ;
+      \$4093 [6] = \$3369 ;
+      \$4093 [7] = \$3371 ;
+    end
+    if (rst) begin
+      \$4093  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4094  = t_in_idx0;
+    if (match9_load) begin
+      \$4094  = near0_in_idx;
+    end
+    if (rst) begin
+      \$4094  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4095  = t_in_idx1;
+    if (match9_load) begin
+      \$4095  = near1_in_idx;
+    end
+    if (rst) begin
+      \$4095  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4096  = t_in_idx2;
+    if (match9_load) begin
+      \$4096  = near2_in_idx;
+    end
+    if (rst) begin
+      \$4096  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4097  = t_in_idx3;
+    if (match9_load) begin
+      \$4097  = near3_in_idx;
+    end
+    if (rst) begin
+      \$4097  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4098  = t_in_idx4;
+    if (match9_load) begin
+      \$4098  = near4_in_idx;
+    end
+    if (rst) begin
+      \$4098  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4099  = t_in_idx5;
+    if (match9_load) begin
+      \$4099  = near5_in_idx;
+    end
+    if (rst) begin
+      \$4099  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4100  = t_in_idx6;
+    if (match9_load) begin
+      \$4100  = near6_in_idx;
+    end
+    if (rst) begin
+      \$4100  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4101  = t_in_idx7;
+    if (match9_load) begin
+      \$4101  = near7_in_idx;
+    end
+    if (rst) begin
+      \$4101  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4102  = t_in_idx8;
+    if (match9_load) begin
+      \$4102  = near8_in_idx;
+    end
+    if (rst) begin
+      \$4102  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4103  = t_in_idx9;
+    if (match9_load) begin
+      \$4103  = near9_in_idx;
+    end
+    if (rst) begin
+      \$4103  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4104  = t_in_idx10;
+    if (match9_load) begin
+      \$4104  = near10_in_idx;
+    end
+    if (rst) begin
+      \$4104  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4105  = t_in_idx11;
+    if (match9_load) begin
+      \$4105  = near11_in_idx;
+    end
+    if (rst) begin
+      \$4105  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4106  = t_in_idx12;
+    if (match9_load) begin
+      \$4106  = near12_in_idx;
+    end
+    if (rst) begin
+      \$4106  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4107  = t_in_idx13;
+    if (match9_load) begin
+      \$4107  = near13_in_idx;
+    end
+    if (rst) begin
+      \$4107  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4108  = t_in_idx14;
+    if (match9_load) begin
+      \$4108  = near14_in_idx;
+    end
+    if (rst) begin
+      \$4108  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4109  = t_out_idx0;
+    if (match9_load) begin
+      \$4109  = near0_out_idx;
+    end
+    if (rst) begin
+      \$4109  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4110  = t_out_idx1;
+    if (match9_load) begin
+      \$4110  = near1_out_idx;
+    end
+    if (rst) begin
+      \$4110  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4111  = t_out_idx2;
+    if (match9_load) begin
+      \$4111  = near2_out_idx;
+    end
+    if (rst) begin
+      \$4111  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4112  = t_out_idx3;
+    if (match9_load) begin
+      \$4112  = near3_out_idx;
+    end
+    if (rst) begin
+      \$4112  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4113  = t_out_idx4;
+    if (match9_load) begin
+      \$4113  = near4_out_idx;
+    end
+    if (rst) begin
+      \$4113  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4114  = t_out_idx5;
+    if (match9_load) begin
+      \$4114  = near5_out_idx;
+    end
+    if (rst) begin
+      \$4114  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4115  = t_out_idx6;
+    if (match9_load) begin
+      \$4115  = near6_out_idx;
+    end
+    if (rst) begin
+      \$4115  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4116  = t_out_idx7;
+    if (match9_load) begin
+      \$4116  = near7_out_idx;
+    end
+    if (rst) begin
+      \$4116  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4117  = t_out_idx8;
+    if (match9_load) begin
+      \$4117  = near8_out_idx;
+    end
+    if (rst) begin
+      \$4117  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4118  = t_out_idx9;
+    if (match9_load) begin
+      \$4118  = near9_out_idx;
+    end
+    if (rst) begin
+      \$4118  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4119  = t_out_idx10;
+    if (match9_load) begin
+      \$4119  = near10_out_idx;
+    end
+    if (rst) begin
+      \$4119  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4120  = t_out_idx11;
+    if (match9_load) begin
+      \$4120  = near11_out_idx;
+    end
+    if (rst) begin
+      \$4120  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4121  = t_out_idx12;
+    if (match9_load) begin
+      \$4121  = near12_out_idx;
+    end
+    if (rst) begin
+      \$4121  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4122  = t_out_idx13;
+    if (match9_load) begin
+      \$4122  = near13_out_idx;
+    end
+    if (rst) begin
+      \$4122  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4123  = t_out_idx14;
+    if (match9_load) begin
+      \$4123  = near14_out_idx;
+    end
+    if (rst) begin
+      \$4123  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4124  = \$signal$314 ;
+    if (match9_load) begin
+      \$4124  = near_last;
+    end
+    if (rst) begin
+      \$4124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4125  = pairs_room_next;
+    if (rst) begin
+      \$4125  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4126  = pairs_skid;
+    if (\$3372 ) begin
+      \$4126  = \packed ;
+    end
+    if (rst) begin
+      \$4126  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4127  = pairs__payload;
+    if (\$3373 ) begin
       if (pairs__ready) begin
-        \$2083  = pairs_skid;
+        \$4127  = pairs_skid;
       end
-    end else if (\$1799 ) begin
-      \$2083  = \packed ;
+    end else if (\$3377 ) begin
+      \$4127  = \packed ;
     end
     if (rst) begin
-      \$2083  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$4127  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2084  = pairs__valid;
-    if (\$1795 ) begin
-    end else if (\$1799 ) begin
-      \$2084  = 1'h1;
+    \$4128  = pairs__valid;
+    if (\$3373 ) begin
+    end else if (\$3377 ) begin
+      \$4128  = 1'h1;
     end else if (pairs__ready) begin
-      \$2084  = 1'h0;
+      \$4128  = 1'h0;
     end
     if (rst) begin
-      \$2084  = 1'h0;
+      \$4128  = 1'h0;
     end
   end
   assign pairs_room = \$signal ;
@@ -7995,155 +17987,148 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \pairs_skid.lanes[7].out_idx  = pairs_skid[319:300];
   assign \pairs_skid.keep  = pairs_skid[327:320];
   assign \pairs_skid.last  = pairs_skid[328];
-  assign \packed [328] = \$signal$94 ;
-  assign \packed [327:320] = \$signal$93 ;
-  assign \packed [319:300] = \$174 ;
-  assign \packed [299:280] = \$172 ;
-  assign \packed [279:260] = \$170 ;
-  assign \packed [259:240] = \$166 ;
-  assign \packed [239:220] = \$162 ;
-  assign \packed [219:200] = \$156 ;
-  assign \packed [199:180] = \$150 ;
-  assign \packed [179:160] = \$142 ;
-  assign \packed [159:140] = \$134 ;
-  assign \packed [139:120] = \$124 ;
-  assign \packed [119:100] = \$114 ;
-  assign \packed [99:80] = \$102 ;
-  assign \packed [79:60] = \$90 ;
-  assign \packed [59:40] = \$76 ;
-  assign \packed [39:20] = \$62 ;
-  assign \packed [19:0] = \$46 ;
-  assign \$32  = \$31 ;
-  assign \$48  = \$47 ;
-  assign \$64  = \$63 ;
-  assign \$78  = \$77 ;
-  assign \$92  = \$91 ;
-  assign \$104  = \$103 ;
-  assign \$116  = \$115 ;
-  assign \$126  = \$125 ;
-  assign \$136  = \$135 ;
-  assign \$144  = \$143 ;
-  assign \$152  = \$151 ;
-  assign \$158  = \$157 ;
-  assign \$164  = \$163 ;
-  assign \$168  = \$167 ;
-  assign \$172  = \$171 ;
-  assign \$174  = \$173 ;
-  assign \$230  = { 1'h0, outputs__payload[649] };
-  assign \$232  = { outputs__payload[633], 1'h0 };
-  assign \$234  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$236  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$239  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$242  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$254  = { 1'h0, outputs__payload[649] };
-  assign \$256  = { outputs__payload[633], 1'h0 };
-  assign \$258  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$260  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$263  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$266  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$276  = { 1'h0, outputs__payload[649] };
-  assign \$278  = { outputs__payload[633], 1'h0 };
-  assign \$280  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$282  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$285  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$288  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$298  = { 1'h0, outputs__payload[649] };
-  assign \$300  = { outputs__payload[633], 1'h0 };
-  assign \$302  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$304  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$307  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$310  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$320  = { 1'h0, outputs__payload[649] };
-  assign \$322  = { outputs__payload[633], 1'h0 };
-  assign \$324  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$326  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$329  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$332  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$342  = { 1'h0, outputs__payload[649] };
-  assign \$344  = { outputs__payload[633], 1'h0 };
-  assign \$346  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$348  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$351  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$354  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$364  = { 1'h0, outputs__payload[649] };
-  assign \$366  = { outputs__payload[633], 1'h0 };
-  assign \$368  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$370  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$373  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$376  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$386  = { 1'h0, outputs__payload[649] };
-  assign \$388  = { outputs__payload[633], 1'h0 };
-  assign \$390  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$392  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$395  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$398  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$408  = { 1'h0, outputs__payload[649] };
-  assign \$410  = { outputs__payload[633], 1'h0 };
-  assign \$412  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$414  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$417  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$420  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$435  = { 1'h0, outputs__payload[649] };
-  assign \$437  = { outputs__payload[633], 1'h0 };
-  assign \$439  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$441  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$444  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$447  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$459  = { 1'h0, outputs__payload[649] };
-  assign \$461  = { outputs__payload[633], 1'h0 };
-  assign \$463  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$465  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$468  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$471  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$481  = { 1'h0, outputs__payload[649] };
-  assign \$483  = { outputs__payload[633], 1'h0 };
-  assign \$485  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$487  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$490  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$493  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$503  = { 1'h0, outputs__payload[649] };
-  assign \$505  = { outputs__payload[633], 1'h0 };
-  assign \$507  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$509  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$512  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$515  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$525  = { 1'h0, outputs__payload[649] };
-  assign \$527  = { outputs__payload[633], 1'h0 };
-  assign \$529  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$531  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$534  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$537  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$547  = { 1'h0, outputs__payload[649] };
-  assign \$549  = { outputs__payload[633], 1'h0 };
-  assign \$551  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$553  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$556  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$559  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$569  = { 1'h0, outputs__payload[649] };
-  assign \$571  = { outputs__payload[633], 1'h0 };
-  assign \$573  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$575  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$578  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$581  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$591  = { 1'h0, outputs__payload[649] };
-  assign \$593  = { outputs__payload[633], 1'h0 };
-  assign \$595  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$597  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$600  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$603  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$613  = { 1'h0, outputs__payload[649] };
-  assign \$615  = { outputs__payload[633], 1'h0 };
-  assign \$617  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$619  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$622  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$625  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1349  = \$1348 ;
-  assign \$1366  = \$1365 ;
-  assign \$1383  = \$1382 ;
-  assign \$1400  = \$1399 ;
-  assign \$1417  = \$1416 ;
-  assign \$1434  = \$1433 ;
-  assign \$1451  = \$1450 ;
-  assign \$1468  = \$1467 ;
-  assign \$1483  = \$signal$99 [0];
+  assign \packed [328] = \$signal$314 ;
+  assign \packed [327:320] = \$signal$313 ;
+  assign \packed [319:300] = \$419 ;
+  assign \packed [299:280] = \$403 ;
+  assign \packed [279:260] = \$387 ;
+  assign \packed [259:240] = \$369 ;
+  assign \packed [239:220] = \$351 ;
+  assign \packed [219:200] = \$331 ;
+  assign \packed [199:180] = \$311 ;
+  assign \packed [179:160] = \$289 ;
+  assign \packed [159:140] = \$267 ;
+  assign \packed [139:120] = \$243 ;
+  assign \packed [119:100] = \$219 ;
+  assign \packed [99:80] = \$193 ;
+  assign \packed [79:60] = \$167 ;
+  assign \packed [59:40] = \$139 ;
+  assign \packed [39:20] = \$111 ;
+  assign \packed [19:0] = \$81 ;
+  assign \$53  = \$52 ;
+  assign \$83  = \$82 ;
+  assign \$113  = \$112 ;
+  assign \$141  = \$140 ;
+  assign \$169  = \$168 ;
+  assign \$195  = \$194 ;
+  assign \$221  = \$220 ;
+  assign \$245  = \$244 ;
+  assign \$269  = \$268 ;
+  assign \$291  = \$290 ;
+  assign \$313  = \$312 ;
+  assign \$333  = \$332 ;
+  assign \$353  = \$352 ;
+  assign \$371  = \$370 ;
+  assign \$389  = \$388 ;
+  assign \$405  = \$404 ;
+  assign \$475  = { 1'h0, outputs__payload[649] };
+  assign \$477  = { outputs__payload[633], 1'h0 };
+  assign \$479  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$481  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$484  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$487  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$499  = { 1'h0, outputs__payload[649] };
+  assign \$501  = { outputs__payload[633], 1'h0 };
+  assign \$503  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$505  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$508  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$511  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$521  = { 1'h0, outputs__payload[649] };
+  assign \$523  = { outputs__payload[633], 1'h0 };
+  assign \$525  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$527  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$530  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$533  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$543  = { 1'h0, outputs__payload[649] };
+  assign \$545  = { outputs__payload[633], 1'h0 };
+  assign \$547  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$549  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$552  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$555  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$565  = { 1'h0, outputs__payload[649] };
+  assign \$567  = { outputs__payload[633], 1'h0 };
+  assign \$569  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$571  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$574  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$577  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$587  = { 1'h0, outputs__payload[649] };
+  assign \$589  = { outputs__payload[633], 1'h0 };
+  assign \$591  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$593  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$596  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$599  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$609  = { 1'h0, outputs__payload[649] };
+  assign \$611  = { outputs__payload[633], 1'h0 };
+  assign \$613  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$615  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$618  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$621  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$631  = { 1'h0, outputs__payload[649] };
+  assign \$633  = { outputs__payload[633], 1'h0 };
+  assign \$635  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$637  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$640  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$643  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$653  = { 1'h0, outputs__payload[649] };
+  assign \$655  = { outputs__payload[633], 1'h0 };
+  assign \$657  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$659  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$662  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$665  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$680  = { 1'h0, outputs__payload[649] };
+  assign \$682  = { outputs__payload[633], 1'h0 };
+  assign \$684  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$686  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$689  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$692  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$704  = { 1'h0, outputs__payload[649] };
+  assign \$706  = { outputs__payload[633], 1'h0 };
+  assign \$708  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$710  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$713  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$716  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$726  = { 1'h0, outputs__payload[649] };
+  assign \$728  = { outputs__payload[633], 1'h0 };
+  assign \$730  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$732  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$735  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$738  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$748  = { 1'h0, outputs__payload[649] };
+  assign \$750  = { outputs__payload[633], 1'h0 };
+  assign \$752  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$754  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$757  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$760  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$770  = { 1'h0, outputs__payload[649] };
+  assign \$772  = { outputs__payload[633], 1'h0 };
+  assign \$774  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$776  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$779  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$782  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$792  = { 1'h0, outputs__payload[649] };
+  assign \$794  = { outputs__payload[633], 1'h0 };
+  assign \$796  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$798  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$801  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$804  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$814  = { 1'h0, outputs__payload[649] };
+  assign \$816  = { outputs__payload[633], 1'h0 };
+  assign \$818  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$820  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$823  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$826  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$836  = { 1'h0, outputs__payload[649] };
+  assign \$838  = { outputs__payload[633], 1'h0 };
+  assign \$840  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$842  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$845  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$848  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$858  = { 1'h0, outputs__payload[649] };
+  assign \$860  = { outputs__payload[633], 1'h0 };
+  assign \$862  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$864  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$867  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$870  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$3264  = \$signal$55 [0];
+  assign \$3356  = hits_below15_0;
 endmodule

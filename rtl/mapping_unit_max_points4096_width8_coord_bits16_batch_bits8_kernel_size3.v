@@ -6720,8 +6720,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$18450$0 (read__data),
-    .\port$20728$0 (meta),
+    .\port$19722$0 (read__data),
+    .\port$22804$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6966,7 +6966,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$18450$0 , w_en, \port$20728$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$19722$0 , w_en, \port$22804$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6991,10 +6991,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [447:0] \port$18450$0 ;
-  wire [447:0] \port$18450$0 ;
-  input [18:0] \port$20728$0 ;
-  wire [18:0] \port$20728$0 ;
+  input [447:0] \port$19722$0 ;
+  wire [447:0] \port$19722$0 ;
+  input [18:0] \port$22804$0 ;
+  wire [18:0] \port$22804$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -7027,7 +7027,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20728$0 , \port$18450$0  };
+      storage[w_port__addr] <= { \port$22804$0 , \port$19722$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -7089,8 +7089,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20728$0 , \port$18450$0  };
-  assign w_data = { \port$20728$0 , \port$18450$0  };
+  assign w_port__data = { \port$22804$0 , \port$19722$0  };
+  assign w_data = { \port$22804$0 , \port$19722$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -7361,75 +7361,75 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [4:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [3:0] \$336 ;
-  reg [55:0] \$337 ;
-  wire [3:0] \$338 ;
-  reg [55:0] \$339 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
   wire [3:0] \$340 ;
   reg [55:0] \$341 ;
-  wire [3:0] \$342 ;
-  reg [55:0] \$343 ;
-  wire [3:0] \$344 ;
-  reg [55:0] \$345 ;
-  wire [3:0] \$346 ;
-  reg [55:0] \$347 ;
-  wire [3:0] \$348 ;
-  reg [55:0] \$349 ;
+  wire [55:0] \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire [3:0] \$347 ;
+  reg [55:0] \$348 ;
+  wire [55:0] \$349 ;
   wire \$35 ;
-  wire [3:0] \$350 ;
-  reg [55:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire \$352 ;
-  wire [3:0] \$353 ;
-  reg [55:0] \$354 ;
-  wire [55:0] \$355 ;
-  wire \$356 ;
-  wire [3:0] \$357 ;
-  reg [55:0] \$358 ;
-  wire [55:0] \$359 ;
+  wire \$353 ;
+  wire [3:0] \$354 ;
+  reg [55:0] \$355 ;
+  wire [55:0] \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire [3:0] \$361 ;
   reg [55:0] \$362 ;
   wire [55:0] \$363 ;
   wire \$364 ;
-  wire [3:0] \$365 ;
-  reg [55:0] \$366 ;
-  wire [55:0] \$367 ;
-  wire \$368 ;
-  wire [3:0] \$369 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire [3:0] \$368 ;
+  reg [55:0] \$369 ;
   wire \$37 ;
-  reg [55:0] \$370 ;
-  wire [55:0] \$371 ;
+  wire [55:0] \$370 ;
+  wire \$371 ;
   wire \$372 ;
-  wire [3:0] \$373 ;
-  reg [55:0] \$374 ;
-  wire [55:0] \$375 ;
-  wire \$376 ;
-  wire [3:0] \$377 ;
-  reg [55:0] \$378 ;
-  wire [55:0] \$379 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire [3:0] \$375 ;
+  reg [55:0] \$376 ;
+  wire [55:0] \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [3:0] \$380 ;
-  reg [55:0] \$381 ;
-  reg [55:0] \$382 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire [3:0] \$382 ;
   reg [55:0] \$383 ;
-  reg [55:0] \$384 ;
-  reg [55:0] \$385 ;
+  wire [55:0] \$384 ;
+  wire [3:0] \$385 ;
   reg [55:0] \$386 ;
   reg [55:0] \$387 ;
   reg [55:0] \$388 ;
   reg [55:0] \$389 ;
   wire \$39 ;
-  reg [7:0] \$390 ;
-  reg \$391 ;
-  reg \$392 ;
+  reg [55:0] \$390 ;
+  reg [55:0] \$391 ;
+  reg [55:0] \$392 ;
   reg [55:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
+  reg [55:0] \$394 ;
+  reg [7:0] \$395 ;
   reg \$396 ;
   reg \$397 ;
-  reg \$398 ;
+  reg [55:0] \$398 ;
   reg \$399 ;
   wire \$4 ;
   wire \$40 ;
@@ -7467,45 +7467,50 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$429 ;
   wire \$43 ;
   reg \$430 ;
-  reg [55:0] \$431 ;
-  reg [55:0] \$432 ;
-  reg [55:0] \$433 ;
-  reg [55:0] \$434 ;
-  reg [55:0] \$435 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg \$435 ;
   reg [55:0] \$436 ;
   reg [55:0] \$437 ;
   reg [55:0] \$438 ;
-  reg [3:0] \$439 ;
+  reg [55:0] \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg \$441 ;
+  reg [55:0] \$440 ;
+  reg [55:0] \$441 ;
   reg [55:0] \$442 ;
   reg [55:0] \$443 ;
-  reg [55:0] \$444 ;
-  reg [55:0] \$445 ;
-  reg [55:0] \$446 ;
+  reg [3:0] \$444 ;
+  reg \$445 ;
+  reg \$446 ;
   reg [55:0] \$447 ;
   reg [55:0] \$448 ;
   reg [55:0] \$449 ;
   wire \$45 ;
-  reg [3:0] \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg [552:0] \$454 ;
-  reg [8:0] \$455 ;
-  reg [2:0] \$456 ;
+  reg [55:0] \$450 ;
+  reg [55:0] \$451 ;
+  reg [55:0] \$452 ;
+  reg [55:0] \$453 ;
+  reg [55:0] \$454 ;
+  reg [3:0] \$455 ;
+  reg \$456 ;
   reg \$457 ;
-  reg [55:0] \$458 ;
-  reg [55:0] \$459 ;
+  reg \$458 ;
+  reg [552:0] \$459 ;
   wire \$46 ;
-  reg [55:0] \$460 ;
-  reg [55:0] \$461 ;
-  reg [55:0] \$462 ;
+  reg [8:0] \$460 ;
+  reg [2:0] \$461 ;
+  reg \$462 ;
   reg [55:0] \$463 ;
   reg [55:0] \$464 ;
   reg [55:0] \$465 ;
+  reg [55:0] \$466 ;
+  reg [55:0] \$467 ;
+  reg [55:0] \$468 ;
+  reg [55:0] \$469 ;
   wire \$47 ;
+  reg [55:0] \$470 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
@@ -7760,65 +7765,75 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg s3_valid = 1'h0;
   wire [3:0] total;
   always @(posedge clk)
-    q2_5 <= \$436 ;
+    q2_0 <= \$436 ;
   always @(posedge clk)
-    q2_6 <= \$437 ;
+    q2_1 <= \$437 ;
   always @(posedge clk)
-    q2_7 <= \$438 ;
+    q2_2 <= \$438 ;
   always @(posedge clk)
-    n2 <= \$439 ;
+    q2_3 <= \$439 ;
   always @(posedge clk)
-    s2_last <= \$440 ;
+    q2_4 <= \$440 ;
   always @(posedge clk)
-    s2_valid <= \$441 ;
+    q2_5 <= \$441 ;
   always @(posedge clk)
-    packed0 <= \$442 ;
+    q2_6 <= \$442 ;
   always @(posedge clk)
-    packed1 <= \$443 ;
+    q2_7 <= \$443 ;
   always @(posedge clk)
-    packed2 <= \$444 ;
+    n2 <= \$444 ;
   always @(posedge clk)
-    packed3 <= \$445 ;
+    s2_last <= \$445 ;
   always @(posedge clk)
-    packed4 <= \$446 ;
+    s2_valid <= \$446 ;
   always @(posedge clk)
-    packed5 <= \$447 ;
+    packed0 <= \$447 ;
   always @(posedge clk)
-    packed6 <= \$448 ;
+    packed1 <= \$448 ;
   always @(posedge clk)
-    packed7 <= \$449 ;
+    packed2 <= \$449 ;
   always @(posedge clk)
-    count <= \$450 ;
+    packed3 <= \$450 ;
   always @(posedge clk)
-    s3_last <= \$451 ;
+    packed4 <= \$451 ;
   always @(posedge clk)
-    s3_valid <= \$452 ;
+    packed5 <= \$452 ;
   always @(posedge clk)
-    points__valid <= \$453 ;
+    packed6 <= \$453 ;
   always @(posedge clk)
-    points__payload <= \$454 ;
+    packed7 <= \$454 ;
   always @(posedge clk)
-    beat_no <= \$455 ;
+    count <= \$455 ;
   always @(posedge clk)
-    n_left <= \$456 ;
+    s3_last <= \$456 ;
   always @(posedge clk)
-    pending <= \$457 ;
+    s3_valid <= \$457 ;
   always @(posedge clk)
-    left0 <= \$458 ;
+    points__valid <= \$458 ;
   always @(posedge clk)
-    left1 <= \$459 ;
+    points__payload <= \$459 ;
   always @(posedge clk)
-    left2 <= \$460 ;
+    beat_no <= \$460 ;
   always @(posedge clk)
-    left3 <= \$461 ;
+    n_left <= \$461 ;
   always @(posedge clk)
-    left4 <= \$462 ;
+    pending <= \$462 ;
   always @(posedge clk)
-    left5 <= \$463 ;
+    left0 <= \$463 ;
   always @(posedge clk)
-    left6 <= \$464 ;
+    left1 <= \$464 ;
   always @(posedge clk)
-    left7 <= \$465 ;
+    left2 <= \$465 ;
+  always @(posedge clk)
+    left3 <= \$466 ;
+  always @(posedge clk)
+    left4 <= \$467 ;
+  always @(posedge clk)
+    left5 <= \$468 ;
+  always @(posedge clk)
+    left6 <= \$469 ;
+  always @(posedge clk)
+    left7 <= \$470 ;
   assign \$1  = ~ s1_valid;
   assign \$2  = ~ s2_valid;
   assign \$3  = ~ s3_valid;
@@ -8112,149 +8127,152 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$333  = \$76 [3:0] - 4'h8;
   assign \$334  = \$76 [3:0] != 4'h8;
   assign \$335  = s3_last & \$334 ;
-  assign \$336  = 1'h0 - n_left;
-  assign \$338  = 1'h1 - n_left;
-  assign \$340  = 2'h2 - n_left;
-  assign \$342  = 2'h3 - n_left;
-  assign \$344  = 3'h4 - n_left;
-  assign \$346  = 3'h5 - n_left;
-  assign \$348  = 3'h6 - n_left;
-  assign \$350  = 3'h7 - n_left;
-  assign \$352  = n_left > 1'h0;
-  assign \$353  = 1'h0 - n_left;
-  assign \$355  = \$352  ? left0 : \$354 ;
-  assign \$356  = n_left > 1'h1;
-  assign \$357  = 1'h1 - n_left;
-  assign \$359  = \$356  ? left1 : \$358 ;
-  assign \$360  = n_left > 2'h2;
-  assign \$361  = 2'h2 - n_left;
-  assign \$363  = \$360  ? left2 : \$362 ;
-  assign \$364  = n_left > 2'h3;
-  assign \$365  = 2'h3 - n_left;
-  assign \$367  = \$364  ? left3 : \$366 ;
-  assign \$368  = n_left > 3'h4;
-  assign \$369  = 3'h4 - n_left;
-  assign \$371  = \$368  ? left4 : \$370 ;
-  assign \$372  = n_left > 3'h5;
-  assign \$373  = 3'h5 - n_left;
-  assign \$375  = \$372  ? left5 : \$374 ;
-  assign \$376  = n_left > 3'h6;
-  assign \$377  = 3'h6 - n_left;
-  assign \$379  = \$376  ? left6 : \$378 ;
-  assign \$380  = 3'h7 - n_left;
+  assign \$336  = \$76 [3:0] >= 4'h8;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = n_left > 1'h0;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = 1'h0 - n_left;
+  assign \$342  = \$339  ? left0 : \$341 ;
+  assign \$343  = \$76 [3:0] >= 4'h8;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = n_left > 1'h1;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = 1'h1 - n_left;
+  assign \$349  = \$346  ? left1 : \$348 ;
+  assign \$350  = \$76 [3:0] >= 4'h8;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = n_left > 2'h2;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = 2'h2 - n_left;
+  assign \$356  = \$353  ? left2 : \$355 ;
+  assign \$357  = \$76 [3:0] >= 4'h8;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = n_left > 2'h3;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = 2'h3 - n_left;
+  assign \$363  = \$360  ? left3 : \$362 ;
+  assign \$364  = \$76 [3:0] >= 4'h8;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = n_left > 3'h4;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = 3'h4 - n_left;
+  assign \$370  = \$367  ? left4 : \$369 ;
+  assign \$371  = \$76 [3:0] >= 4'h8;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = n_left > 3'h5;
+  assign \$374  = \$372  & \$373 ;
+  assign \$375  = 3'h5 - n_left;
+  assign \$377  = \$374  ? left5 : \$376 ;
+  assign \$378  = \$76 [3:0] >= 4'h8;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = n_left > 3'h6;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = 3'h6 - n_left;
+  assign \$384  = \$381  ? left6 : \$383 ;
+  assign \$385  = 3'h7 - n_left;
   always @(posedge clk)
-    q0 <= \$382 ;
+    q0 <= \$387 ;
   always @(posedge clk)
-    q1 <= \$383 ;
+    q1 <= \$388 ;
   always @(posedge clk)
-    q2 <= \$384 ;
+    q2 <= \$389 ;
   always @(posedge clk)
-    q3 <= \$385 ;
+    q3 <= \$390 ;
   always @(posedge clk)
-    q4 <= \$386 ;
+    q4 <= \$391 ;
   always @(posedge clk)
-    q5 <= \$387 ;
+    q5 <= \$392 ;
   always @(posedge clk)
-    q6 <= \$388 ;
+    q6 <= \$393 ;
   always @(posedge clk)
-    q7 <= \$389 ;
+    q7 <= \$394 ;
   always @(posedge clk)
-    alive <= \$390 ;
+    alive <= \$395 ;
   always @(posedge clk)
-    s1_last <= \$391 ;
+    s1_last <= \$396 ;
   always @(posedge clk)
-    s1_valid <= \$392 ;
+    s1_valid <= \$397 ;
   always @(posedge clk)
-    prev <= \$393 ;
+    prev <= \$398 ;
   always @(posedge clk)
-    have_prev <= \$394 ;
+    have_prev <= \$399 ;
   always @(posedge clk)
-    lane0_takes0 <= \$395 ;
+    lane0_takes0 <= \$400 ;
   always @(posedge clk)
-    lane0_takes1 <= \$396 ;
+    lane0_takes1 <= \$401 ;
   always @(posedge clk)
-    lane0_takes2 <= \$397 ;
+    lane0_takes2 <= \$402 ;
   always @(posedge clk)
-    lane0_takes3 <= \$398 ;
+    lane0_takes3 <= \$403 ;
   always @(posedge clk)
-    lane0_takes4 <= \$399 ;
+    lane0_takes4 <= \$404 ;
   always @(posedge clk)
-    lane0_takes5 <= \$400 ;
+    lane0_takes5 <= \$405 ;
   always @(posedge clk)
-    lane0_takes6 <= \$401 ;
+    lane0_takes6 <= \$406 ;
   always @(posedge clk)
-    lane0_takes7 <= \$402 ;
+    lane0_takes7 <= \$407 ;
   always @(posedge clk)
-    lane1_takes1 <= \$403 ;
+    lane1_takes1 <= \$408 ;
   always @(posedge clk)
-    lane1_takes2 <= \$404 ;
+    lane1_takes2 <= \$409 ;
   always @(posedge clk)
-    lane1_takes3 <= \$405 ;
+    lane1_takes3 <= \$410 ;
   always @(posedge clk)
-    lane1_takes4 <= \$406 ;
+    lane1_takes4 <= \$411 ;
   always @(posedge clk)
-    lane1_takes5 <= \$407 ;
+    lane1_takes5 <= \$412 ;
   always @(posedge clk)
-    lane1_takes6 <= \$408 ;
+    lane1_takes6 <= \$413 ;
   always @(posedge clk)
-    lane1_takes7 <= \$409 ;
+    lane1_takes7 <= \$414 ;
   always @(posedge clk)
-    lane2_takes2 <= \$410 ;
+    lane2_takes2 <= \$415 ;
   always @(posedge clk)
-    lane2_takes3 <= \$411 ;
+    lane2_takes3 <= \$416 ;
   always @(posedge clk)
-    lane2_takes4 <= \$412 ;
+    lane2_takes4 <= \$417 ;
   always @(posedge clk)
-    lane2_takes5 <= \$413 ;
+    lane2_takes5 <= \$418 ;
   always @(posedge clk)
-    lane2_takes6 <= \$414 ;
+    lane2_takes6 <= \$419 ;
   always @(posedge clk)
-    lane2_takes7 <= \$415 ;
+    lane2_takes7 <= \$420 ;
   always @(posedge clk)
-    lane3_takes3 <= \$416 ;
+    lane3_takes3 <= \$421 ;
   always @(posedge clk)
-    lane3_takes4 <= \$417 ;
+    lane3_takes4 <= \$422 ;
   always @(posedge clk)
-    lane3_takes5 <= \$418 ;
+    lane3_takes5 <= \$423 ;
   always @(posedge clk)
-    lane3_takes6 <= \$419 ;
+    lane3_takes6 <= \$424 ;
   always @(posedge clk)
-    lane3_takes7 <= \$420 ;
+    lane3_takes7 <= \$425 ;
   always @(posedge clk)
-    lane4_takes4 <= \$421 ;
+    lane4_takes4 <= \$426 ;
   always @(posedge clk)
-    lane4_takes5 <= \$422 ;
+    lane4_takes5 <= \$427 ;
   always @(posedge clk)
-    lane4_takes6 <= \$423 ;
+    lane4_takes6 <= \$428 ;
   always @(posedge clk)
-    lane4_takes7 <= \$424 ;
+    lane4_takes7 <= \$429 ;
   always @(posedge clk)
-    lane5_takes5 <= \$425 ;
+    lane5_takes5 <= \$430 ;
   always @(posedge clk)
-    lane5_takes6 <= \$426 ;
+    lane5_takes6 <= \$431 ;
   always @(posedge clk)
-    lane5_takes7 <= \$427 ;
+    lane5_takes7 <= \$432 ;
   always @(posedge clk)
-    lane6_takes6 <= \$428 ;
+    lane6_takes6 <= \$433 ;
   always @(posedge clk)
-    lane6_takes7 <= \$429 ;
+    lane6_takes7 <= \$434 ;
   always @(posedge clk)
-    lane7_takes7 <= \$430 ;
-  always @(posedge clk)
-    q2_0 <= \$431 ;
-  always @(posedge clk)
-    q2_1 <= \$432 ;
-  always @(posedge clk)
-    q2_2 <= \$433 ;
-  always @(posedge clk)
-    q2_3 <= \$434 ;
-  always @(posedge clk)
-    q2_4 <= \$435 ;
+    lane7_takes7 <= \$435 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = q2_5;
+    \$436  = q2_0;
     if (\$111 ) begin
-      \$436  = q5;
+      \$436  = q0;
     end
     if (rst) begin
       \$436  = 56'h00000000000000;
@@ -8262,9 +8280,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$437  = q2_6;
+    \$437  = q2_1;
     if (\$111 ) begin
-      \$437  = q6;
+      \$437  = q1;
     end
     if (rst) begin
       \$437  = 56'h00000000000000;
@@ -8272,9 +8290,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$438  = q2_7;
+    \$438  = q2_2;
     if (\$111 ) begin
-      \$438  = q7;
+      \$438  = q2;
     end
     if (rst) begin
       \$438  = 56'h00000000000000;
@@ -8282,41 +8300,39 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$439  = n2;
+    \$439  = q2_3;
     if (\$111 ) begin
-      \$439  = { \$159 , \$158 , \$157 , \$156  };
+      \$439  = q3;
     end
     if (rst) begin
-      \$439  = 4'h0;
+      \$439  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$440  = s2_last;
+    \$440  = q2_4;
     if (\$111 ) begin
-      \$440  = s1_last;
+      \$440  = q4;
     end
     if (rst) begin
-      \$440  = 1'h0;
+      \$440  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$441  = s2_valid;
+    \$441  = q2_5;
     if (\$111 ) begin
-      \$441  = 1'h1;
-    end else if (\$119 ) begin
-      \$441  = 1'h0;
+      \$441  = q5;
     end
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$442  = packed0;
-    if (\$167 ) begin
-      \$442  = \$188 ;
+    \$442  = q2_6;
+    if (\$111 ) begin
+      \$442  = q6;
     end
     if (rst) begin
       \$442  = 56'h00000000000000;
@@ -8324,9 +8340,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$443  = packed1;
-    if (\$167 ) begin
-      \$443  = \$202 ;
+    \$443  = q2_7;
+    if (\$111 ) begin
+      \$443  = q7;
     end
     if (rst) begin
       \$443  = 56'h00000000000000;
@@ -8334,39 +8350,41 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$444  = packed2;
-    if (\$167 ) begin
-      \$444  = \$214 ;
+    \$444  = n2;
+    if (\$111 ) begin
+      \$444  = { \$159 , \$158 , \$157 , \$156  };
     end
     if (rst) begin
-      \$444  = 56'h00000000000000;
+      \$444  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$445  = packed3;
-    if (\$167 ) begin
-      \$445  = \$224 ;
+    \$445  = s2_last;
+    if (\$111 ) begin
+      \$445  = s1_last;
     end
     if (rst) begin
-      \$445  = 56'h00000000000000;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$446  = packed4;
-    if (\$167 ) begin
-      \$446  = \$232 ;
+    \$446  = s2_valid;
+    if (\$111 ) begin
+      \$446  = 1'h1;
+    end else if (\$119 ) begin
+      \$446  = 1'h0;
     end
     if (rst) begin
-      \$446  = 56'h00000000000000;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$447  = packed5;
+    \$447  = packed0;
     if (\$167 ) begin
-      \$447  = \$238 ;
+      \$447  = \$188 ;
     end
     if (rst) begin
       \$447  = 56'h00000000000000;
@@ -8374,9 +8392,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$448  = packed6;
+    \$448  = packed1;
     if (\$167 ) begin
-      \$448  = \$242 ;
+      \$448  = \$202 ;
     end
     if (rst) begin
       \$448  = 56'h00000000000000;
@@ -8384,9 +8402,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$449  = packed7;
+    \$449  = packed2;
     if (\$167 ) begin
-      \$449  = \$244 ;
+      \$449  = \$214 ;
     end
     if (rst) begin
       \$449  = 56'h00000000000000;
@@ -8394,209 +8412,173 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$450  = count;
+    \$450  = packed3;
     if (\$167 ) begin
-      \$450  = n2;
+      \$450  = \$224 ;
     end
     if (rst) begin
-      \$450  = 4'h0;
+      \$450  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$451  = s3_last;
+    \$451  = packed4;
     if (\$167 ) begin
-      \$451  = s2_last;
+      \$451  = \$232 ;
     end
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$452  = s3_valid;
+    \$452  = packed5;
     if (\$167 ) begin
-      \$452  = 1'h1;
+      \$452  = \$238 ;
+    end
+    if (rst) begin
+      \$452  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$453  = packed6;
+    if (\$167 ) begin
+      \$453  = \$242 ;
+    end
+    if (rst) begin
+      \$453  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$454  = packed7;
+    if (\$167 ) begin
+      \$454  = \$244 ;
+    end
+    if (rst) begin
+      \$454  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$455  = count;
+    if (\$167 ) begin
+      \$455  = n2;
+    end
+    if (rst) begin
+      \$455  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$456  = s3_last;
+    if (\$167 ) begin
+      \$456  = s2_last;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$457  = s3_valid;
+    if (\$167 ) begin
+      \$457  = 1'h1;
     end else if (\$172 ) begin
-      \$452  = 1'h0;
+      \$457  = 1'h0;
     end
     if (rst) begin
-      \$452  = 1'h0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$453  = points__valid;
+    \$458  = points__valid;
     if (\$246 ) begin
-      \$453  = \$255 ;
+      \$458  = \$255 ;
     end
     if (rst) begin
-      \$453  = 1'h0;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$454  = points__payload;
+    \$459  = points__payload;
     if (\$246 ) begin
-      \$454 [552] = \$261 ;
-      \$454 [551:544] = \$268 [7:0];
-      \$454 [55:0] = \$273 ;
-      \$454 [123:68] = \$278 ;
-      \$454 [191:136] = \$283 ;
-      \$454 [259:204] = \$288 ;
-      \$454 [327:272] = \$293 ;
-      \$454 [395:340] = \$298 ;
-      \$454 [463:408] = \$303 ;
-      \$454 [531:476] = \$306 ;
-      \$454 [67:56] = { beat_no, 3'h0 };
-      \$454 [135:124] = { beat_no, 3'h1 };
-      \$454 [203:192] = { beat_no, 3'h2 };
-      \$454 [271:260] = { beat_no, 3'h3 };
-      \$454 [339:328] = { beat_no, 3'h4 };
-      \$454 [407:396] = { beat_no, 3'h5 };
-      \$454 [475:464] = { beat_no, 3'h6 };
-      \$454 [543:532] = { beat_no, 3'h7 };
+      \$459 [552] = \$261 ;
+      \$459 [551:544] = \$268 [7:0];
+      \$459 [55:0] = \$273 ;
+      \$459 [123:68] = \$278 ;
+      \$459 [191:136] = \$283 ;
+      \$459 [259:204] = \$288 ;
+      \$459 [327:272] = \$293 ;
+      \$459 [395:340] = \$298 ;
+      \$459 [463:408] = \$303 ;
+      \$459 [531:476] = \$306 ;
+      \$459 [67:56] = { beat_no, 3'h0 };
+      \$459 [135:124] = { beat_no, 3'h1 };
+      \$459 [203:192] = { beat_no, 3'h2 };
+      \$459 [271:260] = { beat_no, 3'h3 };
+      \$459 [339:328] = { beat_no, 3'h4 };
+      \$459 [407:396] = { beat_no, 3'h5 };
+      \$459 [475:464] = { beat_no, 3'h6 };
+      \$459 [543:532] = { beat_no, 3'h7 };
     end
     if (rst) begin
-      \$454  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$459  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = beat_no;
+    \$460  = beat_no;
     if (\$246 ) begin
       if (\$315 ) begin
-        \$455  = \$323 [8:0];
+        \$460  = \$323 [8:0];
       end
     end
     if (rst) begin
-      \$455  = 9'h000;
+      \$460  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$456  = n_left;
+    \$461  = n_left;
     if (\$328 ) begin
       (* full_case = 32'd1 *)
       if (\$332 ) begin
-        \$456  = \$333 [2:0];
+        \$461  = \$333 [2:0];
       end else if (s3_last) begin
-        \$456  = 3'h0;
+        \$461  = 3'h0;
       end else begin
-        \$456  = \$76 [2:0];
+        \$461  = \$76 [2:0];
       end
     end else if (\$331 ) begin
-      \$456  = 3'h0;
+      \$461  = 3'h0;
     end
     if (rst) begin
-      \$456  = 3'h0;
+      \$461  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$457  = pending;
+    \$462  = pending;
     if (\$328 ) begin
       if (\$332 ) begin
-        \$457  = \$335 ;
+        \$462  = \$335 ;
       end
     end else if (\$331 ) begin
-      \$457  = 1'h0;
+      \$462  = 1'h0;
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$458  = left0;
+    \$463  = left0;
     if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$458  = \$337 ;
-      end else if (s3_last) begin
-      end else begin
-        \$458  = \$355 ;
-      end
-    end
-    if (rst) begin
-      \$458  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$459  = left1;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$459  = \$339 ;
-      end else if (s3_last) begin
-      end else begin
-        \$459  = \$359 ;
-      end
-    end
-    if (rst) begin
-      \$459  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$460  = left2;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$460  = \$341 ;
-      end else if (s3_last) begin
-      end else begin
-        \$460  = \$363 ;
-      end
-    end
-    if (rst) begin
-      \$460  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$461  = left3;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$461  = \$343 ;
-      end else if (s3_last) begin
-      end else begin
-        \$461  = \$367 ;
-      end
-    end
-    if (rst) begin
-      \$461  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$462  = left4;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$462  = \$345 ;
-      end else if (s3_last) begin
-      end else begin
-        \$462  = \$371 ;
-      end
-    end
-    if (rst) begin
-      \$462  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$463  = left5;
-    if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$463  = \$347 ;
-      end else if (s3_last) begin
-      end else begin
-        \$463  = \$375 ;
-      end
+      \$463  = \$342 ;
     end
     if (rst) begin
       \$463  = 56'h00000000000000;
@@ -8604,15 +8586,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$464  = left6;
+    \$464  = left1;
     if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$464  = \$349 ;
-      end else if (s3_last) begin
-      end else begin
-        \$464  = \$379 ;
-      end
+      \$464  = \$349 ;
     end
     if (rst) begin
       \$464  = 56'h00000000000000;
@@ -8620,18 +8596,62 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$465  = left7;
+    \$465  = left2;
     if (\$328 ) begin
-      (* full_case = 32'd1 *)
-      if (\$332 ) begin
-        \$465  = \$351 ;
-      end else if (s3_last) begin
-      end else begin
-        \$465  = \$381 ;
-      end
+      \$465  = \$356 ;
     end
     if (rst) begin
       \$465  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$466  = left3;
+    if (\$328 ) begin
+      \$466  = \$363 ;
+    end
+    if (rst) begin
+      \$466  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$467  = left4;
+    if (\$328 ) begin
+      \$467  = \$370 ;
+    end
+    if (rst) begin
+      \$467  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$468  = left5;
+    if (\$328 ) begin
+      \$468  = \$377 ;
+    end
+    if (rst) begin
+      \$468  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$469  = left6;
+    if (\$328 ) begin
+      \$469  = \$384 ;
+    end
+    if (rst) begin
+      \$469  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$470  = left7;
+    if (\$328 ) begin
+      \$470  = \$386 ;
+    end
+    if (rst) begin
+      \$470  = 56'h00000000000000;
     end
   end
   always @* begin
@@ -8813,50 +8833,6 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$336 [2:0])
-      3'h0:
-          \$337  = packed0;
-      3'h1:
-          \$337  = packed1;
-      3'h2:
-          \$337  = packed2;
-      3'h3:
-          \$337  = packed3;
-      3'h4:
-          \$337  = packed4;
-      3'h5:
-          \$337  = packed5;
-      3'h6:
-          \$337  = packed6;
-      3'h7:
-          \$337  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$338 [2:0])
-      3'h0:
-          \$339  = packed0;
-      3'h1:
-          \$339  = packed1;
-      3'h2:
-          \$339  = packed2;
-      3'h3:
-          \$339  = packed3;
-      3'h4:
-          \$339  = packed4;
-      3'h5:
-          \$339  = packed5;
-      3'h6:
-          \$339  = packed6;
-      3'h7:
-          \$339  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
     casez (\$340 [2:0])
       3'h0:
           \$341  = packed0;
@@ -8879,155 +8855,45 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$342 [2:0])
+    casez (\$347 [2:0])
       3'h0:
-          \$343  = packed0;
+          \$348  = packed0;
       3'h1:
-          \$343  = packed1;
+          \$348  = packed1;
       3'h2:
-          \$343  = packed2;
+          \$348  = packed2;
       3'h3:
-          \$343  = packed3;
+          \$348  = packed3;
       3'h4:
-          \$343  = packed4;
+          \$348  = packed4;
       3'h5:
-          \$343  = packed5;
+          \$348  = packed5;
       3'h6:
-          \$343  = packed6;
+          \$348  = packed6;
       3'h7:
-          \$343  = packed7;
+          \$348  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$344 [2:0])
+    casez (\$354 [2:0])
       3'h0:
-          \$345  = packed0;
+          \$355  = packed0;
       3'h1:
-          \$345  = packed1;
+          \$355  = packed1;
       3'h2:
-          \$345  = packed2;
+          \$355  = packed2;
       3'h3:
-          \$345  = packed3;
+          \$355  = packed3;
       3'h4:
-          \$345  = packed4;
+          \$355  = packed4;
       3'h5:
-          \$345  = packed5;
+          \$355  = packed5;
       3'h6:
-          \$345  = packed6;
+          \$355  = packed6;
       3'h7:
-          \$345  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$346 [2:0])
-      3'h0:
-          \$347  = packed0;
-      3'h1:
-          \$347  = packed1;
-      3'h2:
-          \$347  = packed2;
-      3'h3:
-          \$347  = packed3;
-      3'h4:
-          \$347  = packed4;
-      3'h5:
-          \$347  = packed5;
-      3'h6:
-          \$347  = packed6;
-      3'h7:
-          \$347  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$348 [2:0])
-      3'h0:
-          \$349  = packed0;
-      3'h1:
-          \$349  = packed1;
-      3'h2:
-          \$349  = packed2;
-      3'h3:
-          \$349  = packed3;
-      3'h4:
-          \$349  = packed4;
-      3'h5:
-          \$349  = packed5;
-      3'h6:
-          \$349  = packed6;
-      3'h7:
-          \$349  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$350 [2:0])
-      3'h0:
-          \$351  = packed0;
-      3'h1:
-          \$351  = packed1;
-      3'h2:
-          \$351  = packed2;
-      3'h3:
-          \$351  = packed3;
-      3'h4:
-          \$351  = packed4;
-      3'h5:
-          \$351  = packed5;
-      3'h6:
-          \$351  = packed6;
-      3'h7:
-          \$351  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$353 [2:0])
-      3'h0:
-          \$354  = packed0;
-      3'h1:
-          \$354  = packed1;
-      3'h2:
-          \$354  = packed2;
-      3'h3:
-          \$354  = packed3;
-      3'h4:
-          \$354  = packed4;
-      3'h5:
-          \$354  = packed5;
-      3'h6:
-          \$354  = packed6;
-      3'h7:
-          \$354  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$357 [2:0])
-      3'h0:
-          \$358  = packed0;
-      3'h1:
-          \$358  = packed1;
-      3'h2:
-          \$358  = packed2;
-      3'h3:
-          \$358  = packed3;
-      3'h4:
-          \$358  = packed4;
-      3'h5:
-          \$358  = packed5;
-      3'h6:
-          \$358  = packed6;
-      3'h7:
-          \$358  = packed7;
+          \$355  = packed7;
     endcase
   end
   always @* begin
@@ -9055,111 +8921,89 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$365 [2:0])
+    casez (\$368 [2:0])
       3'h0:
-          \$366  = packed0;
+          \$369  = packed0;
       3'h1:
-          \$366  = packed1;
+          \$369  = packed1;
       3'h2:
-          \$366  = packed2;
+          \$369  = packed2;
       3'h3:
-          \$366  = packed3;
+          \$369  = packed3;
       3'h4:
-          \$366  = packed4;
+          \$369  = packed4;
       3'h5:
-          \$366  = packed5;
+          \$369  = packed5;
       3'h6:
-          \$366  = packed6;
+          \$369  = packed6;
       3'h7:
-          \$366  = packed7;
+          \$369  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$369 [2:0])
+    casez (\$375 [2:0])
       3'h0:
-          \$370  = packed0;
+          \$376  = packed0;
       3'h1:
-          \$370  = packed1;
+          \$376  = packed1;
       3'h2:
-          \$370  = packed2;
+          \$376  = packed2;
       3'h3:
-          \$370  = packed3;
+          \$376  = packed3;
       3'h4:
-          \$370  = packed4;
+          \$376  = packed4;
       3'h5:
-          \$370  = packed5;
+          \$376  = packed5;
       3'h6:
-          \$370  = packed6;
+          \$376  = packed6;
       3'h7:
-          \$370  = packed7;
+          \$376  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$373 [2:0])
+    casez (\$382 [2:0])
       3'h0:
-          \$374  = packed0;
+          \$383  = packed0;
       3'h1:
-          \$374  = packed1;
+          \$383  = packed1;
       3'h2:
-          \$374  = packed2;
+          \$383  = packed2;
       3'h3:
-          \$374  = packed3;
+          \$383  = packed3;
       3'h4:
-          \$374  = packed4;
+          \$383  = packed4;
       3'h5:
-          \$374  = packed5;
+          \$383  = packed5;
       3'h6:
-          \$374  = packed6;
+          \$383  = packed6;
       3'h7:
-          \$374  = packed7;
+          \$383  = packed7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$377 [2:0])
+    casez (\$385 [2:0])
       3'h0:
-          \$378  = packed0;
+          \$386  = packed0;
       3'h1:
-          \$378  = packed1;
+          \$386  = packed1;
       3'h2:
-          \$378  = packed2;
+          \$386  = packed2;
       3'h3:
-          \$378  = packed3;
+          \$386  = packed3;
       3'h4:
-          \$378  = packed4;
+          \$386  = packed4;
       3'h5:
-          \$378  = packed5;
+          \$386  = packed5;
       3'h6:
-          \$378  = packed6;
+          \$386  = packed6;
       3'h7:
-          \$378  = packed7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$380 [2:0])
-      3'h0:
-          \$381  = packed0;
-      3'h1:
-          \$381  = packed1;
-      3'h2:
-          \$381  = packed2;
-      3'h3:
-          \$381  = packed3;
-      3'h4:
-          \$381  = packed4;
-      3'h5:
-          \$381  = packed5;
-      3'h6:
-          \$381  = packed6;
-      3'h7:
-          \$381  = packed7;
+          \$386  = packed7;
     endcase
   end
   always @* begin
@@ -9472,59 +9316,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = q0;
+    \$387  = q0;
     if (\$77 ) begin
-      \$382  = { keys__payload[55:3], 3'h0 };
-    end
-    if (rst) begin
-      \$382  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = q1;
-    if (\$77 ) begin
-      \$383  = { keys__payload[123:71], 3'h0 };
-    end
-    if (rst) begin
-      \$383  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = q2;
-    if (\$77 ) begin
-      \$384  = { keys__payload[191:139], 3'h0 };
-    end
-    if (rst) begin
-      \$384  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = q3;
-    if (\$77 ) begin
-      \$385  = { keys__payload[259:207], 3'h0 };
-    end
-    if (rst) begin
-      \$385  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = q4;
-    if (\$77 ) begin
-      \$386  = { keys__payload[327:275], 3'h0 };
-    end
-    if (rst) begin
-      \$386  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = q5;
-    if (\$77 ) begin
-      \$387  = { keys__payload[395:343], 3'h0 };
+      \$387  = { keys__payload[55:3], 3'h0 };
     end
     if (rst) begin
       \$387  = 56'h00000000000000;
@@ -9532,9 +9326,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = q6;
+    \$388  = q1;
     if (\$77 ) begin
-      \$388  = { keys__payload[463:411], 3'h0 };
+      \$388  = { keys__payload[123:71], 3'h0 };
     end
     if (rst) begin
       \$388  = 56'h00000000000000;
@@ -9542,9 +9336,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = q7;
+    \$389  = q2;
     if (\$77 ) begin
-      \$389  = { keys__payload[531:479], 3'h0 };
+      \$389  = { keys__payload[191:139], 3'h0 };
     end
     if (rst) begin
       \$389  = 56'h00000000000000;
@@ -9552,41 +9346,39 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = alive;
+    \$390  = q3;
     if (\$77 ) begin
-      \$390  = \$99 ;
+      \$390  = { keys__payload[259:207], 3'h0 };
     end
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = s1_last;
+    \$391  = q4;
     if (\$77 ) begin
-      \$391  = keys__payload[552];
+      \$391  = { keys__payload[327:275], 3'h0 };
     end
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$392  = s1_valid;
+    \$392  = q5;
     if (\$77 ) begin
-      \$392  = 1'h1;
-    end else if (\$88 ) begin
-      \$392  = 1'h0;
+      \$392  = { keys__payload[395:343], 3'h0 };
     end
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = prev;
+    \$393  = q6;
     if (\$77 ) begin
-      \$393  = { keys__payload[531:479], 3'h0 };
+      \$393  = { keys__payload[463:411], 3'h0 };
     end
     if (rst) begin
       \$393  = 56'h00000000000000;
@@ -9594,29 +9386,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = have_prev;
+    \$394  = q7;
     if (\$77 ) begin
-      \$394  = \$100 ;
+      \$394  = { keys__payload[531:479], 3'h0 };
     end
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = lane0_takes0;
-    if (\$111 ) begin
-      \$395  = \$120 ;
+    \$395  = alive;
+    if (\$77 ) begin
+      \$395  = \$99 ;
     end
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = lane0_takes1;
-    if (\$111 ) begin
-      \$396  = \$121 ;
+    \$396  = s1_last;
+    if (\$77 ) begin
+      \$396  = keys__payload[552];
     end
     if (rst) begin
       \$396  = 1'h0;
@@ -9624,9 +9416,11 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = lane0_takes2;
-    if (\$111 ) begin
-      \$397  = \$122 ;
+    \$397  = s1_valid;
+    if (\$77 ) begin
+      \$397  = 1'h1;
+    end else if (\$88 ) begin
+      \$397  = 1'h0;
     end
     if (rst) begin
       \$397  = 1'h0;
@@ -9634,19 +9428,19 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = lane0_takes3;
-    if (\$111 ) begin
-      \$398  = \$123 ;
+    \$398  = prev;
+    if (\$77 ) begin
+      \$398  = { keys__payload[531:479], 3'h0 };
     end
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = lane0_takes4;
-    if (\$111 ) begin
-      \$399  = \$124 ;
+    \$399  = have_prev;
+    if (\$77 ) begin
+      \$399  = \$100 ;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -9654,9 +9448,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = lane0_takes5;
+    \$400  = lane0_takes0;
     if (\$111 ) begin
-      \$400  = \$125 ;
+      \$400  = \$120 ;
     end
     if (rst) begin
       \$400  = 1'h0;
@@ -9664,9 +9458,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = lane0_takes6;
+    \$401  = lane0_takes1;
     if (\$111 ) begin
-      \$401  = \$126 ;
+      \$401  = \$121 ;
     end
     if (rst) begin
       \$401  = 1'h0;
@@ -9674,9 +9468,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = lane0_takes7;
+    \$402  = lane0_takes2;
     if (\$111 ) begin
-      \$402  = \$127 ;
+      \$402  = \$122 ;
     end
     if (rst) begin
       \$402  = 1'h0;
@@ -9684,9 +9478,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = lane1_takes1;
+    \$403  = lane0_takes3;
     if (\$111 ) begin
-      \$403  = \$128 ;
+      \$403  = \$123 ;
     end
     if (rst) begin
       \$403  = 1'h0;
@@ -9694,9 +9488,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = lane1_takes2;
+    \$404  = lane0_takes4;
     if (\$111 ) begin
-      \$404  = \$129 ;
+      \$404  = \$124 ;
     end
     if (rst) begin
       \$404  = 1'h0;
@@ -9704,9 +9498,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$405  = lane1_takes3;
+    \$405  = lane0_takes5;
     if (\$111 ) begin
-      \$405  = \$130 ;
+      \$405  = \$125 ;
     end
     if (rst) begin
       \$405  = 1'h0;
@@ -9714,9 +9508,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = lane1_takes4;
+    \$406  = lane0_takes6;
     if (\$111 ) begin
-      \$406  = \$131 ;
+      \$406  = \$126 ;
     end
     if (rst) begin
       \$406  = 1'h0;
@@ -9724,9 +9518,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = lane1_takes5;
+    \$407  = lane0_takes7;
     if (\$111 ) begin
-      \$407  = \$132 ;
+      \$407  = \$127 ;
     end
     if (rst) begin
       \$407  = 1'h0;
@@ -9734,9 +9528,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = lane1_takes6;
+    \$408  = lane1_takes1;
     if (\$111 ) begin
-      \$408  = \$133 ;
+      \$408  = \$128 ;
     end
     if (rst) begin
       \$408  = 1'h0;
@@ -9744,9 +9538,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = lane1_takes7;
+    \$409  = lane1_takes2;
     if (\$111 ) begin
-      \$409  = \$134 ;
+      \$409  = \$129 ;
     end
     if (rst) begin
       \$409  = 1'h0;
@@ -9754,9 +9548,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = lane2_takes2;
+    \$410  = lane1_takes3;
     if (\$111 ) begin
-      \$410  = \$135 ;
+      \$410  = \$130 ;
     end
     if (rst) begin
       \$410  = 1'h0;
@@ -9764,9 +9558,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = lane2_takes3;
+    \$411  = lane1_takes4;
     if (\$111 ) begin
-      \$411  = \$136 ;
+      \$411  = \$131 ;
     end
     if (rst) begin
       \$411  = 1'h0;
@@ -9774,9 +9568,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = lane2_takes4;
+    \$412  = lane1_takes5;
     if (\$111 ) begin
-      \$412  = \$137 ;
+      \$412  = \$132 ;
     end
     if (rst) begin
       \$412  = 1'h0;
@@ -9784,9 +9578,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = lane2_takes5;
+    \$413  = lane1_takes6;
     if (\$111 ) begin
-      \$413  = \$138 ;
+      \$413  = \$133 ;
     end
     if (rst) begin
       \$413  = 1'h0;
@@ -9794,9 +9588,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = lane2_takes6;
+    \$414  = lane1_takes7;
     if (\$111 ) begin
-      \$414  = \$139 ;
+      \$414  = \$134 ;
     end
     if (rst) begin
       \$414  = 1'h0;
@@ -9804,9 +9598,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = lane2_takes7;
+    \$415  = lane2_takes2;
     if (\$111 ) begin
-      \$415  = \$140 ;
+      \$415  = \$135 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -9814,9 +9608,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = lane3_takes3;
+    \$416  = lane2_takes3;
     if (\$111 ) begin
-      \$416  = \$141 ;
+      \$416  = \$136 ;
     end
     if (rst) begin
       \$416  = 1'h0;
@@ -9824,9 +9618,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = lane3_takes4;
+    \$417  = lane2_takes4;
     if (\$111 ) begin
-      \$417  = \$142 ;
+      \$417  = \$137 ;
     end
     if (rst) begin
       \$417  = 1'h0;
@@ -9834,9 +9628,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = lane3_takes5;
+    \$418  = lane2_takes5;
     if (\$111 ) begin
-      \$418  = \$143 ;
+      \$418  = \$138 ;
     end
     if (rst) begin
       \$418  = 1'h0;
@@ -9844,9 +9638,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = lane3_takes6;
+    \$419  = lane2_takes6;
     if (\$111 ) begin
-      \$419  = \$144 ;
+      \$419  = \$139 ;
     end
     if (rst) begin
       \$419  = 1'h0;
@@ -9854,9 +9648,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = lane3_takes7;
+    \$420  = lane2_takes7;
     if (\$111 ) begin
-      \$420  = \$145 ;
+      \$420  = \$140 ;
     end
     if (rst) begin
       \$420  = 1'h0;
@@ -9864,9 +9658,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = lane4_takes4;
+    \$421  = lane3_takes3;
     if (\$111 ) begin
-      \$421  = \$146 ;
+      \$421  = \$141 ;
     end
     if (rst) begin
       \$421  = 1'h0;
@@ -9874,9 +9668,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = lane4_takes5;
+    \$422  = lane3_takes4;
     if (\$111 ) begin
-      \$422  = \$147 ;
+      \$422  = \$142 ;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -9884,9 +9678,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = lane4_takes6;
+    \$423  = lane3_takes5;
     if (\$111 ) begin
-      \$423  = \$148 ;
+      \$423  = \$143 ;
     end
     if (rst) begin
       \$423  = 1'h0;
@@ -9894,9 +9688,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = lane4_takes7;
+    \$424  = lane3_takes6;
     if (\$111 ) begin
-      \$424  = \$149 ;
+      \$424  = \$144 ;
     end
     if (rst) begin
       \$424  = 1'h0;
@@ -9904,9 +9698,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = lane5_takes5;
+    \$425  = lane3_takes7;
     if (\$111 ) begin
-      \$425  = \$150 ;
+      \$425  = \$145 ;
     end
     if (rst) begin
       \$425  = 1'h0;
@@ -9914,9 +9708,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = lane5_takes6;
+    \$426  = lane4_takes4;
     if (\$111 ) begin
-      \$426  = \$151 ;
+      \$426  = \$146 ;
     end
     if (rst) begin
       \$426  = 1'h0;
@@ -9924,9 +9718,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = lane5_takes7;
+    \$427  = lane4_takes5;
     if (\$111 ) begin
-      \$427  = \$152 ;
+      \$427  = \$147 ;
     end
     if (rst) begin
       \$427  = 1'h0;
@@ -9934,9 +9728,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = lane6_takes6;
+    \$428  = lane4_takes6;
     if (\$111 ) begin
-      \$428  = \$153 ;
+      \$428  = \$148 ;
     end
     if (rst) begin
       \$428  = 1'h0;
@@ -9944,9 +9738,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = lane6_takes7;
+    \$429  = lane4_takes7;
     if (\$111 ) begin
-      \$429  = \$154 ;
+      \$429  = \$149 ;
     end
     if (rst) begin
       \$429  = 1'h0;
@@ -9954,9 +9748,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = lane7_takes7;
+    \$430  = lane5_takes5;
     if (\$111 ) begin
-      \$430  = \$155 ;
+      \$430  = \$150 ;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -9964,52 +9758,52 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = q2_0;
+    \$431  = lane5_takes6;
     if (\$111 ) begin
-      \$431  = q0;
+      \$431  = \$151 ;
     end
     if (rst) begin
-      \$431  = 56'h00000000000000;
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = q2_1;
+    \$432  = lane5_takes7;
     if (\$111 ) begin
-      \$432  = q1;
+      \$432  = \$152 ;
     end
     if (rst) begin
-      \$432  = 56'h00000000000000;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$433  = q2_2;
+    \$433  = lane6_takes6;
     if (\$111 ) begin
-      \$433  = q2;
+      \$433  = \$153 ;
     end
     if (rst) begin
-      \$433  = 56'h00000000000000;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$434  = q2_3;
+    \$434  = lane6_takes7;
     if (\$111 ) begin
-      \$434  = q3;
+      \$434  = \$154 ;
     end
     if (rst) begin
-      \$434  = 56'h00000000000000;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$435  = q2_4;
+    \$435  = lane7_takes7;
     if (\$111 ) begin
-      \$435  = q4;
+      \$435  = \$155 ;
     end
     if (rst) begin
-      \$435  = 56'h00000000000000;
+      \$435  = 1'h0;
     end
   end
   assign points__ready = 1'h1;
@@ -10135,14 +9929,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
-  wire \$1022 ;
+  wire [75:0] \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
-  wire \$1029 ;
+  wire [75:0] \$1029 ;
   wire [11:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
@@ -10150,7 +9944,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
-  wire \$1036 ;
+  wire [75:0] \$1036 ;
   wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
@@ -10158,7 +9952,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire \$1043 ;
+  wire [75:0] \$1043 ;
   wire \$1044 ;
   wire \$1045 ;
   wire \$1046 ;
@@ -10166,14 +9960,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1048 ;
   wire \$1049 ;
   wire [11:0] \$105 ;
-  wire \$1050 ;
+  wire [75:0] \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
-  wire \$1057 ;
+  wire [75:0] \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
   wire [11:0] \$106 ;
@@ -10181,7 +9975,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
-  wire \$1064 ;
+  wire [75:0] \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
   wire \$1067 ;
@@ -10189,14 +9983,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1069 ;
   wire [11:0] \$107 ;
   wire \$1070 ;
-  wire \$1071 ;
+  wire [75:0] \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
   wire \$1076 ;
   wire \$1077 ;
-  wire \$1078 ;
+  wire [75:0] \$1078 ;
   wire \$1079 ;
   wire [11:0] \$108 ;
   wire \$1080 ;
@@ -10204,7 +9998,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
-  wire \$1085 ;
+  wire [75:0] \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
@@ -10212,14 +10006,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$109 ;
   wire \$1090 ;
   wire \$1091 ;
-  wire \$1092 ;
+  wire [75:0] \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
-  wire \$1099 ;
+  wire [75:0] \$1099 ;
   wire \$11 ;
   wire [11:0] \$110 ;
   wire \$1100 ;
@@ -10228,7 +10022,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1103 ;
   wire \$1104 ;
   wire \$1105 ;
-  wire \$1106 ;
+  wire [75:0] \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
@@ -10236,7 +10030,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
-  wire \$1113 ;
+  wire [75:0] \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
@@ -10244,14 +10038,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1118 ;
   wire \$1119 ;
   wire [11:0] \$112 ;
-  wire \$1120 ;
+  wire [75:0] \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
-  wire \$1127 ;
+  wire [75:0] \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire [11:0] \$113 ;
@@ -10259,7 +10053,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
-  wire \$1134 ;
+  wire [75:0] \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
@@ -10267,7 +10061,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1139 ;
   wire [11:0] \$114 ;
   wire \$1140 ;
-  wire \$1141 ;
+  wire [75:0] \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
@@ -10275,7 +10069,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
-  wire \$1149 ;
+  wire [75:0] \$1149 ;
   wire [11:0] \$115 ;
   wire \$1150 ;
   wire \$1151 ;
@@ -10283,7 +10077,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
-  wire \$1156 ;
+  wire [75:0] \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
@@ -10292,7 +10086,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
-  wire \$1164 ;
+  wire [75:0] \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
@@ -10300,7 +10094,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1169 ;
   wire [11:0] \$117 ;
   wire \$1170 ;
-  wire \$1171 ;
+  wire [75:0] \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
@@ -10308,7 +10102,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
-  wire \$1179 ;
+  wire [75:0] \$1179 ;
   wire [11:0] \$118 ;
   wire \$1180 ;
   wire \$1181 ;
@@ -10316,7 +10110,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire \$1186 ;
+  wire [75:0] \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
@@ -10325,7 +10119,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
-  wire \$1194 ;
+  wire [75:0] \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
@@ -10334,7 +10128,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$12 ;
   wire [11:0] \$120 ;
   wire \$1200 ;
-  wire \$1201 ;
+  wire [75:0] \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
@@ -10342,7 +10136,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1206 ;
   wire \$1207 ;
   wire \$1208 ;
-  wire \$1209 ;
+  wire [75:0] \$1209 ;
   wire [11:0] \$121 ;
   wire \$1210 ;
   wire \$1211 ;
@@ -10350,7 +10144,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1213 ;
   wire \$1214 ;
   wire \$1215 ;
-  wire \$1216 ;
+  wire [75:0] \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
@@ -10359,7 +10153,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire \$1224 ;
+  wire [75:0] \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
@@ -10367,7 +10161,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1229 ;
   wire [11:0] \$123 ;
   wire \$1230 ;
-  wire \$1231 ;
+  wire [75:0] \$1231 ;
   wire \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
@@ -10375,7 +10169,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
-  wire \$1239 ;
+  wire [75:0] \$1239 ;
   wire [11:0] \$124 ;
   wire \$1240 ;
   wire \$1241 ;
@@ -10383,7 +10177,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1243 ;
   wire \$1244 ;
   wire \$1245 ;
-  wire \$1246 ;
+  wire [75:0] \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
@@ -10392,7 +10186,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1251 ;
   wire \$1252 ;
   wire \$1253 ;
-  wire \$1254 ;
+  wire [75:0] \$1254 ;
   wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
@@ -10400,7 +10194,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1259 ;
   wire [11:0] \$126 ;
   wire \$1260 ;
-  wire \$1261 ;
+  wire [75:0] \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
   wire \$1264 ;
@@ -10408,7 +10202,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1266 ;
   wire \$1267 ;
   wire \$1268 ;
-  wire \$1269 ;
+  wire [75:0] \$1269 ;
   wire [11:0] \$127 ;
   wire \$1270 ;
   wire \$1271 ;
@@ -10416,7 +10210,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
-  wire \$1276 ;
+  wire [75:0] \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
@@ -10425,7 +10219,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire \$1284 ;
+  wire [75:0] \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
@@ -10433,7 +10227,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1289 ;
   wire [11:0] \$129 ;
   wire \$1290 ;
-  wire \$1291 ;
+  wire [75:0] \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
@@ -10441,7 +10235,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire \$1299 ;
+  wire [75:0] \$1299 ;
   wire \$13 ;
   wire [11:0] \$130 ;
   wire \$1300 ;
@@ -10450,7 +10244,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire \$1306 ;
+  wire [75:0] \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
@@ -10459,7 +10253,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
-  wire \$1314 ;
+  wire [75:0] \$1314 ;
   wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
@@ -10467,7 +10261,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1319 ;
   wire [11:0] \$132 ;
   wire \$1320 ;
-  wire \$1321 ;
+  wire [75:0] \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
@@ -10475,7 +10269,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
-  wire \$1329 ;
+  wire [75:0] \$1329 ;
   wire [11:0] \$133 ;
   wire \$1330 ;
   wire \$1331 ;
@@ -10483,7 +10277,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1333 ;
   wire \$1334 ;
   wire \$1335 ;
-  wire \$1336 ;
+  wire [75:0] \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
@@ -10492,1573 +10286,3137 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
-  wire \$1344 ;
+  wire [75:0] \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
-  wire [11:0] \$1348 ;
-  wire [11:0] \$1349 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire [11:0] \$135 ;
-  wire [11:0] \$1350 ;
-  wire [11:0] \$1351 ;
-  wire [11:0] \$1352 ;
-  wire [11:0] \$1353 ;
-  wire [11:0] \$1354 ;
-  wire [11:0] \$1355 ;
-  wire [11:0] \$1356 ;
-  wire [11:0] \$1357 ;
-  wire [11:0] \$1358 ;
-  wire [11:0] \$1359 ;
+  wire \$1350 ;
+  wire [75:0] \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire [75:0] \$1359 ;
   wire [11:0] \$136 ;
-  wire [11:0] \$1360 ;
-  wire [11:0] \$1361 ;
-  wire [11:0] \$1362 ;
-  wire [11:0] \$1363 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
   wire \$1364 ;
-  wire [11:0] \$1365 ;
-  wire [11:0] \$1366 ;
-  wire [11:0] \$1367 ;
-  wire [11:0] \$1368 ;
-  wire [11:0] \$1369 ;
+  wire \$1365 ;
+  wire [75:0] \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire [11:0] \$137 ;
-  wire [11:0] \$1370 ;
-  wire [11:0] \$1371 ;
-  wire [11:0] \$1372 ;
-  wire [11:0] \$1373 ;
-  wire [11:0] \$1374 ;
-  wire [11:0] \$1375 ;
-  wire [11:0] \$1376 ;
-  wire [11:0] \$1377 ;
-  wire [11:0] \$1378 ;
-  wire [11:0] \$1379 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire [75:0] \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
   wire [11:0] \$138 ;
-  wire [11:0] \$1380 ;
-  wire \$1381 ;
-  wire [11:0] \$1382 ;
-  wire [11:0] \$1383 ;
-  wire [11:0] \$1384 ;
-  wire [11:0] \$1385 ;
-  wire [11:0] \$1386 ;
-  wire [11:0] \$1387 ;
-  wire [11:0] \$1388 ;
-  wire [11:0] \$1389 ;
+  wire \$1380 ;
+  wire [75:0] \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire [75:0] \$1389 ;
   wire [11:0] \$139 ;
-  wire [11:0] \$1390 ;
-  wire [11:0] \$1391 ;
-  wire [11:0] \$1392 ;
-  wire [11:0] \$1393 ;
-  wire [11:0] \$1394 ;
-  wire [11:0] \$1395 ;
-  wire [11:0] \$1396 ;
-  wire [11:0] \$1397 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire [75:0] \$1396 ;
+  wire \$1397 ;
   wire \$1398 ;
-  wire [11:0] \$1399 ;
+  wire \$1399 ;
   wire \$14 ;
   wire [11:0] \$140 ;
-  wire [11:0] \$1400 ;
-  wire [11:0] \$1401 ;
-  wire [11:0] \$1402 ;
-  wire [11:0] \$1403 ;
-  wire [11:0] \$1404 ;
-  wire [11:0] \$1405 ;
-  wire [11:0] \$1406 ;
-  wire [11:0] \$1407 ;
-  wire [11:0] \$1408 ;
-  wire [11:0] \$1409 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire [75:0] \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
   wire [11:0] \$141 ;
-  wire [11:0] \$1410 ;
-  wire [11:0] \$1411 ;
-  wire [11:0] \$1412 ;
-  wire [11:0] \$1413 ;
-  wire [11:0] \$1414 ;
+  wire \$1410 ;
+  wire [75:0] \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
   wire \$1415 ;
-  wire [11:0] \$1416 ;
-  wire [11:0] \$1417 ;
-  wire [11:0] \$1418 ;
-  wire [11:0] \$1419 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire [75:0] \$1419 ;
   wire [11:0] \$142 ;
-  wire [11:0] \$1420 ;
-  wire [11:0] \$1421 ;
-  wire [11:0] \$1422 ;
-  wire [11:0] \$1423 ;
-  wire [11:0] \$1424 ;
-  wire [11:0] \$1425 ;
-  wire [11:0] \$1426 ;
-  wire [11:0] \$1427 ;
-  wire [11:0] \$1428 ;
-  wire [11:0] \$1429 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire [75:0] \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
   wire [11:0] \$143 ;
-  wire [11:0] \$1430 ;
-  wire [11:0] \$1431 ;
+  wire \$1430 ;
+  wire \$1431 ;
   wire \$1432 ;
-  wire [11:0] \$1433 ;
-  wire [11:0] \$1434 ;
-  wire [11:0] \$1435 ;
-  wire [11:0] \$1436 ;
-  wire [11:0] \$1437 ;
-  wire [11:0] \$1438 ;
-  wire [11:0] \$1439 ;
+  wire \$1433 ;
+  wire [75:0] \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
   wire [11:0] \$144 ;
-  wire [11:0] \$1440 ;
-  wire [11:0] \$1441 ;
-  wire [11:0] \$1442 ;
-  wire [11:0] \$1443 ;
-  wire [11:0] \$1444 ;
-  wire [11:0] \$1445 ;
-  wire [11:0] \$1446 ;
-  wire [11:0] \$1447 ;
-  wire [11:0] \$1448 ;
-  wire \$1449 ;
+  wire \$1440 ;
+  wire [75:0] \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire [75:0] \$1449 ;
   wire [11:0] \$145 ;
-  wire [11:0] \$1450 ;
-  wire [11:0] \$1451 ;
-  wire [11:0] \$1452 ;
-  wire [11:0] \$1453 ;
-  wire [11:0] \$1454 ;
-  wire [11:0] \$1455 ;
-  wire [11:0] \$1456 ;
-  wire [11:0] \$1457 ;
-  wire [11:0] \$1458 ;
-  wire [11:0] \$1459 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire [75:0] \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire [11:0] \$146 ;
-  wire [11:0] \$1460 ;
-  wire [11:0] \$1461 ;
-  wire [11:0] \$1462 ;
-  wire [11:0] \$1463 ;
-  wire [11:0] \$1464 ;
-  wire [11:0] \$1465 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire [75:0] \$1464 ;
+  wire \$1465 ;
   wire \$1466 ;
-  wire [11:0] \$1467 ;
-  wire [11:0] \$1468 ;
-  wire [11:0] \$1469 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
   wire [11:0] \$147 ;
-  wire [11:0] \$1470 ;
-  wire [11:0] \$1471 ;
-  wire [11:0] \$1472 ;
-  wire [11:0] \$1473 ;
-  wire [11:0] \$1474 ;
-  wire [11:0] \$1475 ;
-  wire [11:0] \$1476 ;
-  wire [11:0] \$1477 ;
-  wire [11:0] \$1478 ;
-  wire [11:0] \$1479 ;
+  wire \$1470 ;
+  wire [75:0] \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire [75:0] \$1479 ;
   wire [11:0] \$148 ;
-  wire [11:0] \$1480 ;
-  wire [11:0] \$1481 ;
-  wire [11:0] \$1482 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
   wire \$1483 ;
-  wire [1:0] \$1484 ;
+  wire \$1484 ;
   wire \$1485 ;
-  wire \$1486 ;
-  wire [1:0] \$1487 ;
-  wire [2:0] \$1488 ;
+  wire [75:0] \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
   wire \$1489 ;
   wire [11:0] \$149 ;
   wire \$1490 ;
-  wire [1:0] \$1491 ;
-  wire [2:0] \$1492 ;
-  wire [3:0] \$1493 ;
-  wire \$1494 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire [75:0] \$1494 ;
   wire \$1495 ;
-  wire [1:0] \$1496 ;
-  wire [2:0] \$1497 ;
-  wire [3:0] \$1498 ;
-  wire [4:0] \$1499 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
   wire [11:0] \$150 ;
   wire \$1500 ;
-  wire \$1501 ;
-  wire [1:0] \$1502 ;
-  wire [2:0] \$1503 ;
-  wire [3:0] \$1504 ;
-  wire [4:0] \$1505 ;
-  wire [5:0] \$1506 ;
+  wire [75:0] \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
   wire \$1507 ;
   wire \$1508 ;
-  wire [1:0] \$1509 ;
+  wire [75:0] \$1509 ;
   wire [11:0] \$151 ;
-  wire [2:0] \$1510 ;
-  wire [3:0] \$1511 ;
-  wire [4:0] \$1512 ;
-  wire [5:0] \$1513 ;
-  wire [6:0] \$1514 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
   wire \$1515 ;
-  wire \$1516 ;
-  wire [1:0] \$1517 ;
-  wire [2:0] \$1518 ;
-  wire [3:0] \$1519 ;
+  wire [75:0] \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
   wire [11:0] \$152 ;
-  wire [4:0] \$1520 ;
-  wire [5:0] \$1521 ;
-  wire [6:0] \$1522 ;
-  wire [7:0] \$1523 ;
-  wire \$1524 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire [75:0] \$1524 ;
   wire \$1525 ;
-  wire [1:0] \$1526 ;
+  wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
-  wire [1:0] \$1529 ;
+  wire \$1529 ;
   wire [11:0] \$153 ;
-  wire [2:0] \$1530 ;
-  wire \$1531 ;
+  wire \$1530 ;
+  wire [75:0] \$1531 ;
   wire \$1532 ;
-  wire [1:0] \$1533 ;
-  wire [2:0] \$1534 ;
-  wire [3:0] \$1535 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
   wire \$1536 ;
   wire \$1537 ;
-  wire [1:0] \$1538 ;
-  wire [2:0] \$1539 ;
+  wire \$1538 ;
+  wire [75:0] \$1539 ;
   wire [11:0] \$154 ;
-  wire [3:0] \$1540 ;
-  wire [4:0] \$1541 ;
+  wire \$1540 ;
+  wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire [1:0] \$1544 ;
-  wire [2:0] \$1545 ;
-  wire [3:0] \$1546 ;
-  wire [4:0] \$1547 ;
-  wire [5:0] \$1548 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire [75:0] \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
   wire \$1549 ;
   wire [11:0] \$155 ;
   wire \$1550 ;
-  wire [1:0] \$1551 ;
-  wire [2:0] \$1552 ;
-  wire [3:0] \$1553 ;
-  wire [4:0] \$1554 ;
-  wire [5:0] \$1555 ;
-  wire [6:0] \$1556 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire [75:0] \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
-  wire [1:0] \$1559 ;
+  wire \$1559 ;
   wire [11:0] \$156 ;
-  wire [2:0] \$1560 ;
-  wire [3:0] \$1561 ;
-  wire [4:0] \$1562 ;
-  wire [5:0] \$1563 ;
-  wire [6:0] \$1564 ;
-  wire [7:0] \$1565 ;
+  wire \$1560 ;
+  wire [75:0] \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire [1:0] \$1568 ;
-  wire [2:0] \$1569 ;
+  wire \$1568 ;
+  wire [75:0] \$1569 ;
   wire [11:0] \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire [1:0] \$1572 ;
-  wire [2:0] \$1573 ;
-  wire [3:0] \$1574 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
   wire \$1575 ;
-  wire \$1576 ;
-  wire [1:0] \$1577 ;
-  wire [2:0] \$1578 ;
-  wire [3:0] \$1579 ;
+  wire [75:0] \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
   wire [11:0] \$158 ;
-  wire [4:0] \$1580 ;
+  wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
-  wire [1:0] \$1583 ;
-  wire [2:0] \$1584 ;
-  wire [3:0] \$1585 ;
-  wire [4:0] \$1586 ;
-  wire [5:0] \$1587 ;
+  wire \$1583 ;
+  wire [75:0] \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
   wire [11:0] \$159 ;
-  wire [1:0] \$1590 ;
-  wire [2:0] \$1591 ;
-  wire [3:0] \$1592 ;
-  wire [4:0] \$1593 ;
-  wire [5:0] \$1594 ;
-  wire [6:0] \$1595 ;
+  wire \$1590 ;
+  wire [75:0] \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
   wire \$1596 ;
   wire \$1597 ;
-  wire [1:0] \$1598 ;
-  wire [2:0] \$1599 ;
+  wire \$1598 ;
+  wire [75:0] \$1599 ;
   wire \$16 ;
   wire [11:0] \$160 ;
-  wire [3:0] \$1600 ;
-  wire [4:0] \$1601 ;
-  wire [5:0] \$1602 ;
-  wire [6:0] \$1603 ;
-  wire [7:0] \$1604 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
   wire \$1605 ;
-  wire \$1606 ;
-  wire [1:0] \$1607 ;
-  wire [2:0] \$1608 ;
-  wire [3:0] \$1609 ;
+  wire [75:0] \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
   wire [11:0] \$161 ;
   wire \$1610 ;
   wire \$1611 ;
-  wire [1:0] \$1612 ;
-  wire [2:0] \$1613 ;
-  wire [3:0] \$1614 ;
-  wire [4:0] \$1615 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire [75:0] \$1614 ;
+  wire \$1615 ;
   wire \$1616 ;
   wire \$1617 ;
-  wire [1:0] \$1618 ;
-  wire [2:0] \$1619 ;
+  wire \$1618 ;
+  wire \$1619 ;
   wire [11:0] \$162 ;
-  wire [3:0] \$1620 ;
-  wire [4:0] \$1621 ;
-  wire [5:0] \$1622 ;
+  wire \$1620 ;
+  wire [75:0] \$1621 ;
+  wire \$1622 ;
   wire \$1623 ;
   wire \$1624 ;
-  wire [1:0] \$1625 ;
-  wire [2:0] \$1626 ;
-  wire [3:0] \$1627 ;
-  wire [4:0] \$1628 ;
-  wire [5:0] \$1629 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire [75:0] \$1629 ;
   wire [11:0] \$163 ;
-  wire [6:0] \$1630 ;
+  wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
-  wire [1:0] \$1633 ;
-  wire [2:0] \$1634 ;
-  wire [3:0] \$1635 ;
-  wire [4:0] \$1636 ;
-  wire [5:0] \$1637 ;
-  wire [6:0] \$1638 ;
-  wire [7:0] \$1639 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire [75:0] \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
   wire [11:0] \$164 ;
   wire \$1640 ;
   wire \$1641 ;
-  wire [1:0] \$1642 ;
-  wire [2:0] \$1643 ;
-  wire [3:0] \$1644 ;
-  wire [4:0] \$1645 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire [75:0] \$1644 ;
+  wire \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
-  wire [1:0] \$1648 ;
-  wire [2:0] \$1649 ;
+  wire \$1648 ;
+  wire \$1649 ;
   wire [11:0] \$165 ;
-  wire [3:0] \$1650 ;
-  wire [4:0] \$1651 ;
-  wire [5:0] \$1652 ;
+  wire \$1650 ;
+  wire [75:0] \$1651 ;
+  wire \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
-  wire [1:0] \$1655 ;
-  wire [2:0] \$1656 ;
-  wire [3:0] \$1657 ;
-  wire [4:0] \$1658 ;
-  wire [5:0] \$1659 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire [75:0] \$1659 ;
   wire [11:0] \$166 ;
-  wire [6:0] \$1660 ;
+  wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
-  wire [1:0] \$1663 ;
-  wire [2:0] \$1664 ;
-  wire [3:0] \$1665 ;
-  wire [4:0] \$1666 ;
-  wire [5:0] \$1667 ;
-  wire [6:0] \$1668 ;
-  wire [7:0] \$1669 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire [75:0] \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
   wire [11:0] \$167 ;
   wire \$1670 ;
   wire \$1671 ;
-  wire [1:0] \$1672 ;
-  wire [2:0] \$1673 ;
-  wire [3:0] \$1674 ;
-  wire [4:0] \$1675 ;
-  wire [5:0] \$1676 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire [75:0] \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
   wire \$1677 ;
   wire \$1678 ;
-  wire [1:0] \$1679 ;
+  wire \$1679 ;
   wire [11:0] \$168 ;
-  wire [2:0] \$1680 ;
-  wire [3:0] \$1681 ;
-  wire [4:0] \$1682 ;
-  wire [5:0] \$1683 ;
-  wire [6:0] \$1684 ;
+  wire \$1680 ;
+  wire [75:0] \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
   wire \$1685 ;
   wire \$1686 ;
-  wire [1:0] \$1687 ;
-  wire [2:0] \$1688 ;
-  wire [3:0] \$1689 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire [75:0] \$1689 ;
   wire [11:0] \$169 ;
-  wire [4:0] \$1690 ;
-  wire [5:0] \$1691 ;
-  wire [6:0] \$1692 ;
-  wire [7:0] \$1693 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
   wire \$1694 ;
   wire \$1695 ;
-  wire [1:0] \$1696 ;
-  wire [2:0] \$1697 ;
-  wire [3:0] \$1698 ;
-  wire [4:0] \$1699 ;
+  wire [75:0] \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
   wire [11:0] \$170 ;
-  wire [5:0] \$1700 ;
-  wire [6:0] \$1701 ;
+  wire \$1700 ;
+  wire \$1701 ;
   wire \$1702 ;
   wire \$1703 ;
-  wire [1:0] \$1704 ;
-  wire [2:0] \$1705 ;
-  wire [3:0] \$1706 ;
-  wire [4:0] \$1707 ;
-  wire [5:0] \$1708 ;
-  wire [6:0] \$1709 ;
+  wire [75:0] \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire [11:0] \$171 ;
-  wire [7:0] \$1710 ;
-  wire \$1711 ;
+  wire \$1710 ;
+  wire [75:0] \$1711 ;
   wire \$1712 ;
-  wire [1:0] \$1713 ;
-  wire [2:0] \$1714 ;
-  wire [3:0] \$1715 ;
-  wire [4:0] \$1716 ;
-  wire [5:0] \$1717 ;
-  wire [6:0] \$1718 ;
-  wire [7:0] \$1719 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire [75:0] \$1719 ;
   wire [11:0] \$172 ;
   wire \$1720 ;
   wire \$1721 ;
-  wire [1:0] \$1722 ;
-  wire [2:0] \$1723 ;
-  wire [3:0] \$1724 ;
-  wire [4:0] \$1725 ;
-  wire [5:0] \$1726 ;
-  wire [6:0] \$1727 ;
-  wire [7:0] \$1728 ;
-  wire [8:0] \$1729 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire [75:0] \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire [11:0] \$173 ;
   wire \$1730 ;
-  wire [1:0] \$1731 ;
-  wire [2:0] \$1732 ;
-  wire [3:0] \$1733 ;
-  wire [4:0] \$1734 ;
-  wire [5:0] \$1735 ;
-  wire [6:0] \$1736 ;
-  wire [7:0] \$1737 ;
-  wire [8:0] \$1738 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire [75:0] \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
   wire \$1739 ;
   wire [11:0] \$174 ;
-  wire [1:0] \$1740 ;
-  wire [2:0] \$1741 ;
-  wire [3:0] \$1742 ;
-  wire [4:0] \$1743 ;
-  wire [5:0] \$1744 ;
-  wire [6:0] \$1745 ;
-  wire [7:0] \$1746 ;
-  wire [8:0] \$1747 ;
+  wire \$1740 ;
+  wire [75:0] \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
   wire \$1748 ;
-  wire [1:0] \$1749 ;
-  wire \$175 ;
-  wire [2:0] \$1750 ;
-  wire [3:0] \$1751 ;
-  wire [4:0] \$1752 ;
-  wire [5:0] \$1753 ;
-  wire [6:0] \$1754 ;
-  wire [7:0] \$1755 ;
-  wire [8:0] \$1756 ;
+  wire [75:0] \$1749 ;
+  wire [11:0] \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire [75:0] \$1756 ;
   wire \$1757 ;
-  wire [1:0] \$1758 ;
-  wire [2:0] \$1759 ;
-  wire \$176 ;
-  wire [3:0] \$1760 ;
-  wire [4:0] \$1761 ;
-  wire [5:0] \$1762 ;
-  wire [6:0] \$1763 ;
-  wire [7:0] \$1764 ;
-  wire [8:0] \$1765 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire [11:0] \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire [75:0] \$1764 ;
+  wire \$1765 ;
   wire \$1766 ;
-  wire [1:0] \$1767 ;
-  wire [2:0] \$1768 ;
-  wire [3:0] \$1769 ;
-  wire \$177 ;
-  wire [4:0] \$1770 ;
-  wire [5:0] \$1771 ;
-  wire [6:0] \$1772 ;
-  wire [7:0] \$1773 ;
-  wire [8:0] \$1774 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire [11:0] \$177 ;
+  wire \$1770 ;
+  wire [75:0] \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
   wire \$1775 ;
-  wire [1:0] \$1776 ;
-  wire [2:0] \$1777 ;
-  wire [3:0] \$1778 ;
-  wire [4:0] \$1779 ;
-  wire \$178 ;
-  wire [5:0] \$1780 ;
-  wire [6:0] \$1781 ;
-  wire [7:0] \$1782 ;
-  wire [8:0] \$1783 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire [75:0] \$1779 ;
+  wire [11:0] \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
   wire \$1784 ;
-  wire [1:0] \$1785 ;
-  wire [2:0] \$1786 ;
-  wire [3:0] \$1787 ;
-  wire [4:0] \$1788 ;
-  wire [5:0] \$1789 ;
-  wire \$179 ;
-  wire [6:0] \$1790 ;
-  wire [7:0] \$1791 ;
-  wire [8:0] \$1792 ;
+  wire \$1785 ;
+  wire [75:0] \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire [11:0] \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
   wire \$1793 ;
-  wire \$1794 ;
+  wire [75:0] \$1794 ;
   wire \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
   wire \$1798 ;
   wire \$1799 ;
   wire \$18 ;
-  wire \$180 ;
-  reg \$1800 ;
-  reg \$1801 ;
-  reg \$1802 ;
-  reg \$1803 ;
-  reg \$1804 ;
-  reg [7:0] \$1805 ;
-  reg \$1806 ;
-  reg [62:0] \$1807 ;
-  reg [61:0] \$1808 ;
-  reg [61:0] \$1809 ;
-  wire \$181 ;
-  reg [61:0] \$1810 ;
-  reg [61:0] \$1811 ;
-  reg [61:0] \$1812 ;
-  reg [61:0] \$1813 ;
-  reg [61:0] \$1814 ;
-  reg [61:0] \$1815 ;
-  reg [11:0] \$1816 ;
-  reg [11:0] \$1817 ;
-  reg [11:0] \$1818 ;
-  reg [11:0] \$1819 ;
-  wire \$182 ;
-  reg [11:0] \$1820 ;
-  reg [11:0] \$1821 ;
-  reg [11:0] \$1822 ;
-  reg [11:0] \$1823 ;
-  reg \$1824 ;
-  reg \$1825 ;
-  reg [7:0] \$1826 ;
-  reg \$1827 ;
-  reg [62:0] \$1828 ;
-  reg [61:0] \$1829 ;
-  wire \$183 ;
-  reg [61:0] \$1830 ;
-  reg [61:0] \$1831 ;
-  reg [61:0] \$1832 ;
-  reg [61:0] \$1833 ;
-  reg [61:0] \$1834 ;
-  reg [61:0] \$1835 ;
-  reg [61:0] \$1836 ;
-  reg [11:0] \$1837 ;
-  reg [11:0] \$1838 ;
-  reg [11:0] \$1839 ;
-  wire \$184 ;
-  reg [11:0] \$1840 ;
-  reg [11:0] \$1841 ;
-  reg [11:0] \$1842 ;
-  reg [11:0] \$1843 ;
-  reg [11:0] \$1844 ;
-  reg [7:0] \$1845 ;
-  reg \$1846 ;
-  reg [62:0] \$1847 ;
-  reg [61:0] \$1848 ;
-  reg [61:0] \$1849 ;
-  wire \$185 ;
-  reg [61:0] \$1850 ;
-  reg [61:0] \$1851 ;
-  reg [61:0] \$1852 ;
-  reg [61:0] \$1853 ;
-  reg [61:0] \$1854 ;
-  reg [61:0] \$1855 ;
-  reg [11:0] \$1856 ;
-  reg [11:0] \$1857 ;
-  reg [11:0] \$1858 ;
-  reg [11:0] \$1859 ;
-  wire \$186 ;
-  reg [11:0] \$1860 ;
-  reg [11:0] \$1861 ;
-  reg [11:0] \$1862 ;
-  reg [11:0] \$1863 ;
-  reg \$1864 ;
-  reg \$1865 ;
-  reg [7:0] \$1866 ;
-  reg \$1867 ;
-  reg [62:0] \$1868 ;
-  reg [61:0] \$1869 ;
-  wire \$187 ;
-  reg [61:0] \$1870 ;
-  reg [61:0] \$1871 ;
-  reg [61:0] \$1872 ;
-  reg [61:0] \$1873 ;
-  reg [61:0] \$1874 ;
-  reg [61:0] \$1875 ;
-  reg [61:0] \$1876 ;
-  reg [11:0] \$1877 ;
-  reg [11:0] \$1878 ;
-  reg [11:0] \$1879 ;
-  wire \$188 ;
-  reg [11:0] \$1880 ;
-  reg [11:0] \$1881 ;
-  reg [11:0] \$1882 ;
-  reg [11:0] \$1883 ;
-  reg [11:0] \$1884 ;
-  reg \$1885 ;
-  reg \$1886 ;
-  reg [7:0] \$1887 ;
-  reg \$1888 ;
-  reg [62:0] \$1889 ;
-  wire \$189 ;
-  reg [61:0] \$1890 ;
-  reg [61:0] \$1891 ;
-  reg [61:0] \$1892 ;
-  reg [61:0] \$1893 ;
-  reg [61:0] \$1894 ;
-  reg [61:0] \$1895 ;
-  reg [61:0] \$1896 ;
-  reg [61:0] \$1897 ;
-  reg [11:0] \$1898 ;
-  reg [11:0] \$1899 ;
+  wire [11:0] \$180 ;
+  wire \$1800 ;
+  wire [75:0] \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire [75:0] \$1809 ;
+  wire [11:0] \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire [75:0] \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
+  wire [11:0] \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire [75:0] \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
+  wire [11:0] \$183 ;
+  wire \$1830 ;
+  wire [75:0] \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire [75:0] \$1839 ;
+  wire [11:0] \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire [75:0] \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
+  wire [11:0] \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire [75:0] \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
+  wire [11:0] \$186 ;
+  wire \$1860 ;
+  wire [75:0] \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire [75:0] \$1869 ;
+  wire [11:0] \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire [75:0] \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
+  wire [11:0] \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire [75:0] \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
+  wire [11:0] \$189 ;
+  wire \$1890 ;
+  wire [75:0] \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire [75:0] \$1899 ;
   wire \$19 ;
-  wire \$190 ;
-  reg [11:0] \$1900 ;
-  reg [11:0] \$1901 ;
-  reg [11:0] \$1902 ;
-  reg [11:0] \$1903 ;
-  reg [11:0] \$1904 ;
-  reg [11:0] \$1905 ;
-  reg [7:0] \$1906 ;
-  reg \$1907 ;
-  reg [62:0] \$1908 ;
-  reg [61:0] \$1909 ;
-  wire \$191 ;
-  reg [61:0] \$1910 ;
-  reg [61:0] \$1911 ;
-  reg [61:0] \$1912 ;
-  reg [61:0] \$1913 ;
-  reg [61:0] \$1914 ;
-  reg [61:0] \$1915 ;
-  reg [61:0] \$1916 ;
-  reg [11:0] \$1917 ;
-  reg [11:0] \$1918 ;
-  reg [11:0] \$1919 ;
-  wire \$192 ;
-  reg [11:0] \$1920 ;
-  reg [11:0] \$1921 ;
-  reg [11:0] \$1922 ;
-  reg [11:0] \$1923 ;
-  reg [11:0] \$1924 ;
-  reg \$1925 ;
-  reg \$1926 ;
-  reg \$1927 ;
-  reg \$1928 ;
-  reg \$1929 ;
-  wire \$193 ;
-  reg \$1930 ;
-  reg \$1931 ;
-  reg \$1932 ;
-  reg \$1933 ;
-  reg \$1934 ;
-  reg \$1935 ;
-  reg \$1936 ;
-  reg \$1937 ;
-  reg \$1938 ;
-  reg \$1939 ;
-  wire \$194 ;
-  reg \$1940 ;
-  reg \$1941 ;
-  reg \$1942 ;
-  reg \$1943 ;
-  reg \$1944 ;
-  reg \$1945 ;
-  reg \$1946 ;
-  reg \$1947 ;
-  reg \$1948 ;
-  reg \$1949 ;
-  wire \$195 ;
-  reg \$1950 ;
-  reg \$1951 ;
-  reg \$1952 ;
-  reg \$1953 ;
-  reg \$1954 ;
-  reg \$1955 ;
-  reg \$1956 ;
-  reg \$1957 ;
-  reg \$1958 ;
-  reg \$1959 ;
-  wire \$196 ;
-  reg \$1960 ;
-  reg \$1961 ;
-  reg \$1962 ;
-  reg \$1963 ;
-  reg \$1964 ;
-  reg \$1965 ;
-  reg \$1966 ;
-  reg \$1967 ;
-  reg \$1968 ;
-  reg \$1969 ;
-  wire \$197 ;
-  reg \$1970 ;
-  reg \$1971 ;
-  reg \$1972 ;
-  reg \$1973 ;
-  reg \$1974 ;
-  reg \$1975 ;
-  reg \$1976 ;
-  reg \$1977 ;
-  reg \$1978 ;
-  reg \$1979 ;
-  wire [61:0] \$198 ;
-  reg \$1980 ;
-  reg \$1981 ;
-  reg \$1982 ;
-  reg \$1983 ;
-  reg \$1984 ;
-  reg \$1985 ;
-  reg \$1986 ;
-  reg \$1987 ;
-  reg \$1988 ;
-  reg \$1989 ;
-  wire [61:0] \$199 ;
-  reg \$1990 ;
-  reg \$1991 ;
-  reg [11:0] \$1992 ;
-  reg [11:0] \$1993 ;
-  reg [11:0] \$1994 ;
-  reg [11:0] \$1995 ;
-  reg [11:0] \$1996 ;
-  reg [11:0] \$1997 ;
-  reg [11:0] \$1998 ;
-  reg [11:0] \$1999 ;
+  wire [11:0] \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire [75:0] \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
+  wire [11:0] \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire [75:0] \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
+  wire [11:0] \$192 ;
+  wire \$1920 ;
+  wire [75:0] \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire [75:0] \$1929 ;
+  wire [11:0] \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire [75:0] \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
+  wire [11:0] \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire [75:0] \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
+  wire [11:0] \$195 ;
+  wire \$1950 ;
+  wire [75:0] \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire [75:0] \$1959 ;
+  wire [11:0] \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire [75:0] \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
+  wire [11:0] \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire [75:0] \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
+  wire [11:0] \$198 ;
+  wire \$1980 ;
+  wire [75:0] \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire [75:0] \$1989 ;
+  wire [11:0] \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire [75:0] \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  reg [11:0] \$2000 ;
-  reg [11:0] \$2001 ;
-  reg [11:0] \$2002 ;
-  reg [11:0] \$2003 ;
-  reg [11:0] \$2004 ;
-  reg [11:0] \$2005 ;
-  reg [11:0] \$2006 ;
-  reg [11:0] \$2007 ;
-  reg \$2008 ;
-  reg [7:0] \$2009 ;
-  wire [61:0] \$201 ;
-  reg [11:0] \$2010 ;
-  reg [11:0] \$2011 ;
-  reg [11:0] \$2012 ;
-  reg [11:0] \$2013 ;
-  reg [11:0] \$2014 ;
-  reg [11:0] \$2015 ;
-  reg [11:0] \$2016 ;
-  reg [11:0] \$2017 ;
-  reg [11:0] \$2018 ;
-  reg [11:0] \$2019 ;
-  wire [61:0] \$202 ;
-  reg [11:0] \$2020 ;
-  reg [11:0] \$2021 ;
-  reg [11:0] \$2022 ;
-  reg [11:0] \$2023 ;
-  reg [11:0] \$2024 ;
-  reg [11:0] \$2025 ;
-  reg \$2026 ;
-  reg \$2027 ;
-  reg \$2028 ;
-  reg \$2029 ;
-  wire [61:0] \$203 ;
-  reg \$2030 ;
-  reg \$2031 ;
-  reg \$2032 ;
-  reg \$2033 ;
-  reg \$2034 ;
-  reg \$2035 ;
-  reg \$2036 ;
-  reg \$2037 ;
-  reg \$2038 ;
-  reg \$2039 ;
-  wire [61:0] \$204 ;
-  reg \$2040 ;
-  reg \$2041 ;
-  reg \$2042 ;
-  reg \$2043 ;
-  reg \$2044 ;
-  reg \$2045 ;
-  reg \$2046 ;
-  reg \$2047 ;
-  reg \$2048 ;
-  reg \$2049 ;
-  wire [61:0] \$205 ;
-  reg \$2050 ;
-  reg \$2051 ;
-  reg \$2052 ;
-  reg \$2053 ;
-  reg \$2054 ;
-  reg \$2055 ;
-  reg \$2056 ;
-  reg \$2057 ;
-  reg \$2058 ;
-  reg \$2059 ;
-  wire [61:0] \$206 ;
-  reg \$2060 ;
-  reg \$2061 ;
-  reg \$2062 ;
-  reg [7:0] \$2063 ;
-  reg [11:0] \$2064 ;
-  reg [11:0] \$2065 ;
-  reg [11:0] \$2066 ;
-  reg [11:0] \$2067 ;
-  reg [11:0] \$2068 ;
-  reg [11:0] \$2069 ;
-  wire [61:0] \$207 ;
-  reg [11:0] \$2070 ;
-  reg [11:0] \$2071 ;
-  reg [11:0] \$2072 ;
-  reg [11:0] \$2073 ;
-  reg [11:0] \$2074 ;
-  reg [11:0] \$2075 ;
-  reg [11:0] \$2076 ;
-  reg [11:0] \$2077 ;
-  reg [11:0] \$2078 ;
-  reg [11:0] \$2079 ;
-  wire [61:0] \$208 ;
-  reg \$2080 ;
-  reg \$2081 ;
-  reg [200:0] \$2082 ;
-  reg [200:0] \$2083 ;
-  reg \$2084 ;
-  wire \$209 ;
+  wire [11:0] \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire [75:0] \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
+  wire [11:0] \$201 ;
+  wire \$2010 ;
+  wire [75:0] \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire [75:0] \$2019 ;
+  wire [11:0] \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire [75:0] \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
+  wire [11:0] \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire [75:0] \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
+  wire [11:0] \$204 ;
+  wire \$2040 ;
+  wire [75:0] \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire [75:0] \$2049 ;
+  wire [11:0] \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire [75:0] \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
+  wire [11:0] \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire [75:0] \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
+  wire [11:0] \$207 ;
+  wire \$2070 ;
+  wire [75:0] \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire [75:0] \$2079 ;
+  wire [11:0] \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire [75:0] \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
+  wire [11:0] \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire [75:0] \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [61:0] \$214 ;
-  wire [61:0] \$215 ;
-  wire \$216 ;
-  wire [61:0] \$217 ;
-  wire [61:0] \$218 ;
-  wire [61:0] \$219 ;
+  wire [11:0] \$210 ;
+  wire \$2100 ;
+  wire [75:0] \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire [75:0] \$2108 ;
+  wire \$2109 ;
+  wire [11:0] \$211 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire [75:0] \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  wire [11:0] \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire [75:0] \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire [75:0] \$2129 ;
+  wire [11:0] \$213 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire [75:0] \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
+  wire [11:0] \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire [75:0] \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
+  wire [11:0] \$215 ;
+  wire [75:0] \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire [75:0] \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
+  wire [11:0] \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire [75:0] \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
+  wire [11:0] \$217 ;
+  wire \$2170 ;
+  wire [75:0] \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire [75:0] \$2178 ;
+  wire \$2179 ;
+  wire [11:0] \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire [75:0] \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
+  wire [11:0] \$219 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire [75:0] \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire [75:0] \$2199 ;
   wire \$22 ;
-  wire [61:0] \$220 ;
-  wire [61:0] \$221 ;
-  wire [61:0] \$222 ;
-  wire [61:0] \$223 ;
-  wire [61:0] \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [11:0] \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
+  wire [11:0] \$221 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
+  wire [11:0] \$222 ;
+  wire \$2220 ;
+  wire \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
+  wire [11:0] \$223 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
+  wire [11:0] \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
+  wire [11:0] \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
+  wire [11:0] \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
+  wire [11:0] \$227 ;
+  wire [75:0] \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire [75:0] \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
+  wire [11:0] \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire [75:0] \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
+  wire [11:0] \$229 ;
+  wire \$2290 ;
+  wire [75:0] \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire [75:0] \$2298 ;
+  wire \$2299 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
-  wire [2:0] \$231 ;
-  wire [1:0] \$232 ;
-  wire [2:0] \$233 ;
-  wire [3:0] \$234 ;
-  wire [3:0] \$235 ;
-  wire [15:0] \$236 ;
-  wire [16:0] \$237 ;
-  wire [17:0] \$238 ;
-  wire [15:0] \$239 ;
+  wire [11:0] \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire [75:0] \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
+  wire [11:0] \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire [75:0] \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire [75:0] \$2319 ;
+  wire [11:0] \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire [75:0] \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
+  wire [11:0] \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire [75:0] \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
+  wire [11:0] \$234 ;
+  wire [75:0] \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire \$2346 ;
+  wire [75:0] \$2347 ;
+  wire \$2348 ;
+  wire \$2349 ;
+  wire [11:0] \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire \$2353 ;
+  wire [75:0] \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
+  wire [11:0] \$236 ;
+  wire \$2360 ;
+  wire [75:0] \$2361 ;
+  wire \$2362 ;
+  wire \$2363 ;
+  wire \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire [75:0] \$2368 ;
+  wire \$2369 ;
+  wire [11:0] \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire [75:0] \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
+  wire [11:0] \$238 ;
+  wire \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
+  wire [11:0] \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire \$24 ;
-  wire [16:0] \$240 ;
-  wire [17:0] \$241 ;
-  wire [15:0] \$242 ;
-  wire [16:0] \$243 ;
-  wire [17:0] \$244 ;
-  wire [17:0] \$245 ;
-  wire [18:0] \$246 ;
-  wire [17:0] \$247 ;
-  wire [18:0] \$248 ;
-  wire [17:0] \$249 ;
+  wire [11:0] \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
+  wire [11:0] \$241 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
+  wire [11:0] \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
+  wire [11:0] \$243 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
+  wire [11:0] \$244 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire \$2445 ;
+  wire [75:0] \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
+  wire [11:0] \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire \$2452 ;
+  wire [75:0] \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
+  wire [11:0] \$246 ;
+  wire [75:0] \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire [75:0] \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
+  wire [11:0] \$247 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire [75:0] \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
+  wire [11:0] \$248 ;
+  wire \$2480 ;
+  wire [75:0] \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire [75:0] \$2488 ;
+  wire \$2489 ;
+  wire [11:0] \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire [75:0] \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
   wire \$25 ;
-  wire [18:0] \$250 ;
-  wire [61:0] \$251 ;
-  wire [61:0] \$252 ;
-  wire \$253 ;
-  wire [1:0] \$254 ;
-  wire [2:0] \$255 ;
-  wire [1:0] \$256 ;
-  wire [2:0] \$257 ;
-  wire [3:0] \$258 ;
-  wire [3:0] \$259 ;
+  wire [11:0] \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire [75:0] \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire [75:0] \$2509 ;
+  wire [11:0] \$251 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire [75:0] \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
+  wire [11:0] \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire [75:0] \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
+  wire [11:0] \$253 ;
+  wire [75:0] \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire [75:0] \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
+  wire [11:0] \$254 ;
+  wire \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire [75:0] \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
+  wire [11:0] \$255 ;
+  wire \$2550 ;
+  wire [75:0] \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
+  wire [11:0] \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
+  wire [11:0] \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire \$2579 ;
+  wire [11:0] \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
+  wire [11:0] \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
-  wire [15:0] \$260 ;
-  wire [16:0] \$261 ;
-  wire [17:0] \$262 ;
-  wire [15:0] \$263 ;
-  wire [16:0] \$264 ;
-  wire [17:0] \$265 ;
-  wire [15:0] \$266 ;
-  wire [16:0] \$267 ;
-  wire [17:0] \$268 ;
-  wire [17:0] \$269 ;
+  wire [11:0] \$260 ;
+  wire \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
+  wire [11:0] \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
+  wire [11:0] \$262 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire [75:0] \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire [75:0] \$2629 ;
+  wire [11:0] \$263 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire \$2632 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire [75:0] \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
+  wire [11:0] \$264 ;
+  wire \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire [75:0] \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
+  wire [11:0] \$265 ;
+  wire [75:0] \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire [75:0] \$2657 ;
+  wire \$2658 ;
+  wire \$2659 ;
+  wire [11:0] \$266 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire \$2663 ;
+  wire [75:0] \$2664 ;
+  wire \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
+  wire \$2668 ;
+  wire \$2669 ;
+  wire [11:0] \$267 ;
+  wire \$2670 ;
+  wire [75:0] \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
+  wire [75:0] \$2678 ;
+  wire \$2679 ;
+  wire [11:0] \$268 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire \$2684 ;
+  wire [75:0] \$2685 ;
+  wire \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  wire \$2689 ;
+  wire [11:0] \$269 ;
+  wire \$2690 ;
+  wire \$2691 ;
+  wire [75:0] \$2692 ;
+  wire \$2693 ;
+  wire \$2694 ;
+  wire \$2695 ;
+  wire \$2696 ;
+  wire \$2697 ;
+  wire \$2698 ;
+  wire [75:0] \$2699 ;
   wire \$27 ;
-  wire [18:0] \$270 ;
-  wire [17:0] \$271 ;
-  wire [18:0] \$272 ;
-  wire [17:0] \$273 ;
-  wire [18:0] \$274 ;
-  wire [61:0] \$275 ;
-  wire [1:0] \$276 ;
-  wire [2:0] \$277 ;
-  wire [1:0] \$278 ;
-  wire [2:0] \$279 ;
+  wire [11:0] \$270 ;
+  wire \$2700 ;
+  wire \$2701 ;
+  wire \$2702 ;
+  wire \$2703 ;
+  wire \$2704 ;
+  wire \$2705 ;
+  wire [75:0] \$2706 ;
+  wire \$2707 ;
+  wire \$2708 ;
+  wire \$2709 ;
+  wire [11:0] \$271 ;
+  wire \$2710 ;
+  wire \$2711 ;
+  wire \$2712 ;
+  wire [75:0] \$2713 ;
+  wire \$2714 ;
+  wire \$2715 ;
+  wire \$2716 ;
+  wire \$2717 ;
+  wire \$2718 ;
+  wire \$2719 ;
+  wire [11:0] \$272 ;
+  wire [75:0] \$2720 ;
+  wire \$2721 ;
+  wire \$2722 ;
+  wire \$2723 ;
+  wire \$2724 ;
+  wire \$2725 ;
+  wire \$2726 ;
+  wire [75:0] \$2727 ;
+  wire \$2728 ;
+  wire \$2729 ;
+  wire [11:0] \$273 ;
+  wire \$2730 ;
+  wire \$2731 ;
+  wire \$2732 ;
+  wire \$2733 ;
+  wire [11:0] \$2734 ;
+  wire [11:0] \$2735 ;
+  wire \$2736 ;
+  wire \$2737 ;
+  wire \$2738 ;
+  wire \$2739 ;
+  wire [11:0] \$274 ;
+  wire \$2740 ;
+  wire \$2741 ;
+  wire [11:0] \$2742 ;
+  wire [11:0] \$2743 ;
+  wire \$2744 ;
+  wire \$2745 ;
+  wire \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
+  wire [11:0] \$275 ;
+  wire [11:0] \$2750 ;
+  wire [11:0] \$2751 ;
+  wire \$2752 ;
+  wire \$2753 ;
+  wire \$2754 ;
+  wire \$2755 ;
+  wire \$2756 ;
+  wire \$2757 ;
+  wire [11:0] \$2758 ;
+  wire [11:0] \$2759 ;
+  wire [11:0] \$276 ;
+  wire \$2760 ;
+  wire \$2761 ;
+  wire \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire [11:0] \$2766 ;
+  wire [11:0] \$2767 ;
+  wire \$2768 ;
+  wire \$2769 ;
+  wire [11:0] \$277 ;
+  wire \$2770 ;
+  wire \$2771 ;
+  wire \$2772 ;
+  wire \$2773 ;
+  wire [11:0] \$2774 ;
+  wire [11:0] \$2775 ;
+  wire \$2776 ;
+  wire \$2777 ;
+  wire \$2778 ;
+  wire \$2779 ;
+  wire [11:0] \$278 ;
+  wire \$2780 ;
+  wire \$2781 ;
+  wire [11:0] \$2782 ;
+  wire [11:0] \$2783 ;
+  wire \$2784 ;
+  wire \$2785 ;
+  wire \$2786 ;
+  wire \$2787 ;
+  wire \$2788 ;
+  wire \$2789 ;
+  wire [11:0] \$279 ;
+  wire [11:0] \$2790 ;
+  wire [11:0] \$2791 ;
+  wire \$2792 ;
+  wire \$2793 ;
+  wire \$2794 ;
+  wire \$2795 ;
+  wire \$2796 ;
+  wire \$2797 ;
+  wire [11:0] \$2798 ;
+  wire [11:0] \$2799 ;
   wire \$28 ;
-  wire [3:0] \$280 ;
-  wire [3:0] \$281 ;
-  wire [15:0] \$282 ;
-  wire [16:0] \$283 ;
-  wire [17:0] \$284 ;
-  wire [15:0] \$285 ;
-  wire [16:0] \$286 ;
-  wire [17:0] \$287 ;
-  wire [15:0] \$288 ;
-  wire [16:0] \$289 ;
+  wire [11:0] \$280 ;
+  wire \$2800 ;
+  wire \$2801 ;
+  wire \$2802 ;
+  wire \$2803 ;
+  wire \$2804 ;
+  wire \$2805 ;
+  wire [11:0] \$2806 ;
+  wire [11:0] \$2807 ;
+  wire \$2808 ;
+  wire \$2809 ;
+  wire [11:0] \$281 ;
+  wire \$2810 ;
+  wire \$2811 ;
+  wire \$2812 ;
+  wire \$2813 ;
+  wire [11:0] \$2814 ;
+  wire [11:0] \$2815 ;
+  wire \$2816 ;
+  wire \$2817 ;
+  wire \$2818 ;
+  wire \$2819 ;
+  wire [11:0] \$282 ;
+  wire \$2820 ;
+  wire \$2821 ;
+  wire [11:0] \$2822 ;
+  wire [11:0] \$2823 ;
+  wire \$2824 ;
+  wire \$2825 ;
+  wire \$2826 ;
+  wire \$2827 ;
+  wire \$2828 ;
+  wire \$2829 ;
+  wire [11:0] \$283 ;
+  wire [11:0] \$2830 ;
+  wire [11:0] \$2831 ;
+  wire \$2832 ;
+  wire \$2833 ;
+  wire \$2834 ;
+  wire \$2835 ;
+  wire \$2836 ;
+  wire \$2837 ;
+  wire [11:0] \$2838 ;
+  wire [11:0] \$2839 ;
+  wire [11:0] \$284 ;
+  wire \$2840 ;
+  wire \$2841 ;
+  wire \$2842 ;
+  wire \$2843 ;
+  wire \$2844 ;
+  wire \$2845 ;
+  wire [11:0] \$2846 ;
+  wire [11:0] \$2847 ;
+  wire \$2848 ;
+  wire \$2849 ;
+  wire [11:0] \$285 ;
+  wire \$2850 ;
+  wire \$2851 ;
+  wire \$2852 ;
+  wire \$2853 ;
+  wire \$2854 ;
+  wire \$2855 ;
+  wire \$2856 ;
+  wire \$2857 ;
+  wire \$2858 ;
+  wire \$2859 ;
+  wire [11:0] \$286 ;
+  wire \$2860 ;
+  wire \$2861 ;
+  wire \$2862 ;
+  wire \$2863 ;
+  wire \$2864 ;
+  wire \$2865 ;
+  wire \$2866 ;
+  wire \$2867 ;
+  wire \$2868 ;
+  wire \$2869 ;
+  wire [11:0] \$287 ;
+  wire \$2870 ;
+  wire \$2871 ;
+  wire \$2872 ;
+  wire \$2873 ;
+  wire \$2874 ;
+  wire \$2875 ;
+  wire \$2876 ;
+  wire \$2877 ;
+  wire \$2878 ;
+  wire \$2879 ;
+  wire [11:0] \$288 ;
+  wire \$2880 ;
+  wire \$2881 ;
+  wire \$2882 ;
+  wire \$2883 ;
+  wire \$2884 ;
+  wire \$2885 ;
+  wire \$2886 ;
+  wire \$2887 ;
+  wire \$2888 ;
+  wire \$2889 ;
+  wire [11:0] \$289 ;
+  wire \$2890 ;
+  wire \$2891 ;
+  wire \$2892 ;
+  wire \$2893 ;
+  wire \$2894 ;
+  wire \$2895 ;
+  wire \$2896 ;
+  wire \$2897 ;
+  wire \$2898 ;
+  wire \$2899 ;
   wire \$29 ;
-  wire [17:0] \$290 ;
-  wire [17:0] \$291 ;
-  wire [18:0] \$292 ;
-  wire [17:0] \$293 ;
-  wire [18:0] \$294 ;
-  wire [17:0] \$295 ;
-  wire [18:0] \$296 ;
-  wire [61:0] \$297 ;
-  wire [1:0] \$298 ;
-  wire [2:0] \$299 ;
+  wire [11:0] \$290 ;
+  wire \$2900 ;
+  wire \$2901 ;
+  wire \$2902 ;
+  wire \$2903 ;
+  wire \$2904 ;
+  wire \$2905 ;
+  wire \$2906 ;
+  wire \$2907 ;
+  wire \$2908 ;
+  wire \$2909 ;
+  wire [11:0] \$291 ;
+  wire \$2910 ;
+  wire \$2911 ;
+  wire \$2912 ;
+  wire \$2913 ;
+  wire \$2914 ;
+  wire \$2915 ;
+  wire \$2916 ;
+  wire \$2917 ;
+  wire \$2918 ;
+  wire \$2919 ;
+  wire [11:0] \$292 ;
+  wire \$2920 ;
+  wire \$2921 ;
+  wire \$2922 ;
+  wire \$2923 ;
+  wire \$2924 ;
+  wire \$2925 ;
+  wire \$2926 ;
+  wire \$2927 ;
+  wire \$2928 ;
+  wire \$2929 ;
+  wire [11:0] \$293 ;
+  wire \$2930 ;
+  wire \$2931 ;
+  wire \$2932 ;
+  wire \$2933 ;
+  wire \$2934 ;
+  wire \$2935 ;
+  wire \$2936 ;
+  wire \$2937 ;
+  wire \$2938 ;
+  wire \$2939 ;
+  wire [11:0] \$294 ;
+  wire \$2940 ;
+  wire \$2941 ;
+  wire \$2942 ;
+  wire \$2943 ;
+  wire \$2944 ;
+  wire \$2945 ;
+  wire \$2946 ;
+  wire \$2947 ;
+  wire \$2948 ;
+  wire \$2949 ;
+  wire [11:0] \$295 ;
+  wire \$2950 ;
+  wire \$2951 ;
+  wire \$2952 ;
+  wire \$2953 ;
+  wire \$2954 ;
+  wire \$2955 ;
+  wire \$2956 ;
+  wire \$2957 ;
+  wire \$2958 ;
+  wire \$2959 ;
+  wire [11:0] \$296 ;
+  wire \$2960 ;
+  wire \$2961 ;
+  reg \$2962 ;
+  reg \$2963 ;
+  reg \$2964 ;
+  reg \$2965 ;
+  reg \$2966 ;
+  reg \$2967 ;
+  reg \$2968 ;
+  reg \$2969 ;
+  wire [11:0] \$297 ;
+  reg \$2970 ;
+  reg \$2971 ;
+  reg \$2972 ;
+  reg \$2973 ;
+  reg [7:0] \$2974 ;
+  reg \$2975 ;
+  reg [62:0] \$2976 ;
+  reg [61:0] \$2977 ;
+  reg [61:0] \$2978 ;
+  reg [61:0] \$2979 ;
+  wire [11:0] \$298 ;
+  reg [61:0] \$2980 ;
+  reg [61:0] \$2981 ;
+  reg [61:0] \$2982 ;
+  reg [61:0] \$2983 ;
+  reg [61:0] \$2984 ;
+  reg [11:0] \$2985 ;
+  reg [11:0] \$2986 ;
+  reg [11:0] \$2987 ;
+  reg [11:0] \$2988 ;
+  reg [11:0] \$2989 ;
+  wire [11:0] \$299 ;
+  reg [11:0] \$2990 ;
+  reg [11:0] \$2991 ;
+  reg [11:0] \$2992 ;
+  reg \$2993 ;
+  reg \$2994 ;
+  reg [7:0] \$2995 ;
+  reg \$2996 ;
+  reg [62:0] \$2997 ;
+  reg [61:0] \$2998 ;
+  reg [61:0] \$2999 ;
   wire \$3 ;
   wire \$30 ;
-  wire [1:0] \$300 ;
-  wire [2:0] \$301 ;
-  wire [3:0] \$302 ;
-  wire [3:0] \$303 ;
-  wire [15:0] \$304 ;
-  wire [16:0] \$305 ;
-  wire [17:0] \$306 ;
-  wire [15:0] \$307 ;
-  wire [16:0] \$308 ;
-  wire [17:0] \$309 ;
-  wire [11:0] \$31 ;
-  wire [15:0] \$310 ;
-  wire [16:0] \$311 ;
-  wire [17:0] \$312 ;
-  wire [17:0] \$313 ;
-  wire [18:0] \$314 ;
-  wire [17:0] \$315 ;
-  wire [18:0] \$316 ;
-  wire [17:0] \$317 ;
-  wire [18:0] \$318 ;
-  wire [61:0] \$319 ;
-  wire [11:0] \$32 ;
-  wire [1:0] \$320 ;
-  wire [2:0] \$321 ;
-  wire [1:0] \$322 ;
-  wire [2:0] \$323 ;
-  wire [3:0] \$324 ;
-  wire [3:0] \$325 ;
-  wire [15:0] \$326 ;
-  wire [16:0] \$327 ;
-  wire [17:0] \$328 ;
-  wire [15:0] \$329 ;
-  wire [11:0] \$33 ;
-  wire [16:0] \$330 ;
-  wire [17:0] \$331 ;
-  wire [15:0] \$332 ;
-  wire [16:0] \$333 ;
-  wire [17:0] \$334 ;
-  wire [17:0] \$335 ;
-  wire [18:0] \$336 ;
-  wire [17:0] \$337 ;
-  wire [18:0] \$338 ;
-  wire [17:0] \$339 ;
-  wire [11:0] \$34 ;
-  wire [18:0] \$340 ;
-  wire [61:0] \$341 ;
-  wire [1:0] \$342 ;
-  wire [2:0] \$343 ;
-  wire [1:0] \$344 ;
-  wire [2:0] \$345 ;
-  wire [3:0] \$346 ;
-  wire [3:0] \$347 ;
-  wire [15:0] \$348 ;
-  wire [16:0] \$349 ;
-  wire [11:0] \$35 ;
-  wire [17:0] \$350 ;
-  wire [15:0] \$351 ;
-  wire [16:0] \$352 ;
-  wire [17:0] \$353 ;
-  wire [15:0] \$354 ;
-  wire [16:0] \$355 ;
-  wire [17:0] \$356 ;
-  wire [17:0] \$357 ;
-  wire [18:0] \$358 ;
-  wire [17:0] \$359 ;
-  wire [11:0] \$36 ;
-  wire [18:0] \$360 ;
-  wire [17:0] \$361 ;
-  wire [18:0] \$362 ;
-  wire [61:0] \$363 ;
-  wire [1:0] \$364 ;
-  wire [2:0] \$365 ;
-  wire [1:0] \$366 ;
-  wire [2:0] \$367 ;
-  wire [3:0] \$368 ;
-  wire [3:0] \$369 ;
-  wire [11:0] \$37 ;
-  wire [15:0] \$370 ;
-  wire [16:0] \$371 ;
-  wire [17:0] \$372 ;
-  wire [15:0] \$373 ;
-  wire [16:0] \$374 ;
-  wire [17:0] \$375 ;
-  wire [15:0] \$376 ;
-  wire [16:0] \$377 ;
-  wire [17:0] \$378 ;
-  wire [17:0] \$379 ;
-  wire [11:0] \$38 ;
-  wire [18:0] \$380 ;
-  wire [17:0] \$381 ;
-  wire [18:0] \$382 ;
-  wire [17:0] \$383 ;
-  wire [18:0] \$384 ;
-  wire [61:0] \$385 ;
-  wire [1:0] \$386 ;
-  wire [2:0] \$387 ;
-  wire [1:0] \$388 ;
-  wire [2:0] \$389 ;
-  wire [11:0] \$39 ;
-  wire [3:0] \$390 ;
-  wire [3:0] \$391 ;
-  wire [15:0] \$392 ;
-  wire [16:0] \$393 ;
-  wire [17:0] \$394 ;
-  wire [15:0] \$395 ;
-  wire [16:0] \$396 ;
-  wire [17:0] \$397 ;
-  wire [15:0] \$398 ;
-  wire [16:0] \$399 ;
+  wire [11:0] \$300 ;
+  reg [61:0] \$3000 ;
+  reg [61:0] \$3001 ;
+  reg [61:0] \$3002 ;
+  reg [61:0] \$3003 ;
+  reg [61:0] \$3004 ;
+  reg [61:0] \$3005 ;
+  reg [11:0] \$3006 ;
+  reg [11:0] \$3007 ;
+  reg [11:0] \$3008 ;
+  reg [11:0] \$3009 ;
+  wire [11:0] \$301 ;
+  reg [11:0] \$3010 ;
+  reg [11:0] \$3011 ;
+  reg [11:0] \$3012 ;
+  reg [11:0] \$3013 ;
+  reg [7:0] \$3014 ;
+  reg \$3015 ;
+  reg [62:0] \$3016 ;
+  reg [61:0] \$3017 ;
+  reg [61:0] \$3018 ;
+  reg [61:0] \$3019 ;
+  wire [11:0] \$302 ;
+  reg [61:0] \$3020 ;
+  reg [61:0] \$3021 ;
+  reg [61:0] \$3022 ;
+  reg [61:0] \$3023 ;
+  reg [61:0] \$3024 ;
+  reg [11:0] \$3025 ;
+  reg [11:0] \$3026 ;
+  reg [11:0] \$3027 ;
+  reg [11:0] \$3028 ;
+  reg [11:0] \$3029 ;
+  wire [11:0] \$303 ;
+  reg [11:0] \$3030 ;
+  reg [11:0] \$3031 ;
+  reg [11:0] \$3032 ;
+  reg \$3033 ;
+  reg \$3034 ;
+  reg [7:0] \$3035 ;
+  reg \$3036 ;
+  reg [62:0] \$3037 ;
+  reg [61:0] \$3038 ;
+  reg [61:0] \$3039 ;
+  wire [11:0] \$304 ;
+  reg [61:0] \$3040 ;
+  reg [61:0] \$3041 ;
+  reg [61:0] \$3042 ;
+  reg [61:0] \$3043 ;
+  reg [61:0] \$3044 ;
+  reg [61:0] \$3045 ;
+  reg [11:0] \$3046 ;
+  reg [11:0] \$3047 ;
+  reg [11:0] \$3048 ;
+  reg [11:0] \$3049 ;
+  wire [11:0] \$305 ;
+  reg [11:0] \$3050 ;
+  reg [11:0] \$3051 ;
+  reg [11:0] \$3052 ;
+  reg [11:0] \$3053 ;
+  reg \$3054 ;
+  reg \$3055 ;
+  reg [7:0] \$3056 ;
+  reg \$3057 ;
+  reg [62:0] \$3058 ;
+  reg [61:0] \$3059 ;
+  wire [11:0] \$306 ;
+  reg [61:0] \$3060 ;
+  reg [61:0] \$3061 ;
+  reg [61:0] \$3062 ;
+  reg [61:0] \$3063 ;
+  reg [61:0] \$3064 ;
+  reg [61:0] \$3065 ;
+  reg [61:0] \$3066 ;
+  reg [11:0] \$3067 ;
+  reg [11:0] \$3068 ;
+  reg [11:0] \$3069 ;
+  wire [11:0] \$307 ;
+  reg [11:0] \$3070 ;
+  reg [11:0] \$3071 ;
+  reg [11:0] \$3072 ;
+  reg [11:0] \$3073 ;
+  reg [11:0] \$3074 ;
+  reg [7:0] \$3075 ;
+  reg \$3076 ;
+  reg [62:0] \$3077 ;
+  reg [61:0] \$3078 ;
+  reg [61:0] \$3079 ;
+  wire [11:0] \$308 ;
+  reg [61:0] \$3080 ;
+  reg [61:0] \$3081 ;
+  reg [61:0] \$3082 ;
+  reg [61:0] \$3083 ;
+  reg [61:0] \$3084 ;
+  reg [61:0] \$3085 ;
+  reg [11:0] \$3086 ;
+  reg [11:0] \$3087 ;
+  reg [11:0] \$3088 ;
+  reg [11:0] \$3089 ;
+  wire [11:0] \$309 ;
+  reg [11:0] \$3090 ;
+  reg [11:0] \$3091 ;
+  reg [11:0] \$3092 ;
+  reg [11:0] \$3093 ;
+  reg \$3094 ;
+  reg \$3095 ;
+  reg \$3096 ;
+  reg [75:0] \$3097 ;
+  reg [75:0] \$3098 ;
+  reg [75:0] \$3099 ;
+  wire \$31 ;
+  wire [11:0] \$310 ;
+  reg [75:0] \$3100 ;
+  reg [75:0] \$3101 ;
+  reg [75:0] \$3102 ;
+  reg [75:0] \$3103 ;
+  reg [75:0] \$3104 ;
+  reg [75:0] \$3105 ;
+  reg [75:0] \$3106 ;
+  reg [75:0] \$3107 ;
+  reg [75:0] \$3108 ;
+  reg [75:0] \$3109 ;
+  wire [11:0] \$311 ;
+  reg [75:0] \$3110 ;
+  reg [75:0] \$3111 ;
+  reg [75:0] \$3112 ;
+  reg \$3113 ;
+  reg \$3114 ;
+  reg \$3115 ;
+  reg \$3116 ;
+  reg \$3117 ;
+  reg \$3118 ;
+  reg \$3119 ;
+  wire [11:0] \$312 ;
+  reg \$3120 ;
+  reg \$3121 ;
+  reg \$3122 ;
+  reg \$3123 ;
+  reg \$3124 ;
+  reg \$3125 ;
+  reg \$3126 ;
+  reg \$3127 ;
+  reg \$3128 ;
+  reg \$3129 ;
+  wire [11:0] \$313 ;
+  reg \$3130 ;
+  reg \$3131 ;
+  reg \$3132 ;
+  reg \$3133 ;
+  reg \$3134 ;
+  reg \$3135 ;
+  reg \$3136 ;
+  reg \$3137 ;
+  reg \$3138 ;
+  reg \$3139 ;
+  wire [11:0] \$314 ;
+  reg \$3140 ;
+  reg \$3141 ;
+  reg \$3142 ;
+  reg \$3143 ;
+  reg \$3144 ;
+  reg \$3145 ;
+  reg \$3146 ;
+  reg \$3147 ;
+  reg \$3148 ;
+  reg \$3149 ;
+  wire [11:0] \$315 ;
+  reg \$3150 ;
+  reg \$3151 ;
+  reg \$3152 ;
+  reg \$3153 ;
+  reg \$3154 ;
+  reg \$3155 ;
+  reg \$3156 ;
+  reg \$3157 ;
+  reg \$3158 ;
+  reg \$3159 ;
+  wire [11:0] \$316 ;
+  reg \$3160 ;
+  reg \$3161 ;
+  reg \$3162 ;
+  reg \$3163 ;
+  reg \$3164 ;
+  reg \$3165 ;
+  reg \$3166 ;
+  reg \$3167 ;
+  reg \$3168 ;
+  reg \$3169 ;
+  wire [11:0] \$317 ;
+  reg \$3170 ;
+  reg \$3171 ;
+  reg \$3172 ;
+  reg \$3173 ;
+  reg \$3174 ;
+  reg \$3175 ;
+  reg \$3176 ;
+  reg \$3177 ;
+  reg [75:0] \$3178 ;
+  reg [75:0] \$3179 ;
+  wire [11:0] \$318 ;
+  reg [75:0] \$3180 ;
+  reg [75:0] \$3181 ;
+  reg [75:0] \$3182 ;
+  reg [75:0] \$3183 ;
+  reg [75:0] \$3184 ;
+  reg [75:0] \$3185 ;
+  reg [75:0] \$3186 ;
+  reg [75:0] \$3187 ;
+  reg [75:0] \$3188 ;
+  reg [75:0] \$3189 ;
+  wire [11:0] \$319 ;
+  reg [75:0] \$3190 ;
+  reg [75:0] \$3191 ;
+  reg [75:0] \$3192 ;
+  reg [75:0] \$3193 ;
+  reg \$3194 ;
+  reg [75:0] \$3195 ;
+  reg [75:0] \$3196 ;
+  reg [75:0] \$3197 ;
+  reg [75:0] \$3198 ;
+  reg [75:0] \$3199 ;
+  wire \$32 ;
+  wire [11:0] \$320 ;
+  reg [75:0] \$3200 ;
+  reg [75:0] \$3201 ;
+  reg [75:0] \$3202 ;
+  reg [75:0] \$3203 ;
+  reg [75:0] \$3204 ;
+  reg [75:0] \$3205 ;
+  reg [75:0] \$3206 ;
+  reg [75:0] \$3207 ;
+  reg [75:0] \$3208 ;
+  reg [75:0] \$3209 ;
+  wire [11:0] \$321 ;
+  reg [75:0] \$3210 ;
+  reg \$3211 ;
+  reg \$3212 ;
+  reg \$3213 ;
+  reg \$3214 ;
+  reg \$3215 ;
+  reg \$3216 ;
+  reg \$3217 ;
+  reg \$3218 ;
+  reg \$3219 ;
+  wire [11:0] \$322 ;
+  reg \$3220 ;
+  reg \$3221 ;
+  reg \$3222 ;
+  reg \$3223 ;
+  reg \$3224 ;
+  reg \$3225 ;
+  reg \$3226 ;
+  reg \$3227 ;
+  reg \$3228 ;
+  reg \$3229 ;
+  wire [11:0] \$323 ;
+  reg \$3230 ;
+  reg \$3231 ;
+  reg \$3232 ;
+  reg \$3233 ;
+  reg \$3234 ;
+  reg \$3235 ;
+  reg \$3236 ;
+  reg \$3237 ;
+  reg \$3238 ;
+  reg \$3239 ;
+  wire [11:0] \$324 ;
+  reg \$3240 ;
+  reg \$3241 ;
+  reg \$3242 ;
+  reg \$3243 ;
+  reg \$3244 ;
+  reg \$3245 ;
+  reg \$3246 ;
+  reg \$3247 ;
+  reg \$3248 ;
+  reg \$3249 ;
+  wire [11:0] \$325 ;
+  reg \$3250 ;
+  reg \$3251 ;
+  reg \$3252 ;
+  reg \$3253 ;
+  reg \$3254 ;
+  reg \$3255 ;
+  reg \$3256 ;
+  reg \$3257 ;
+  reg \$3258 ;
+  reg \$3259 ;
+  wire [11:0] \$326 ;
+  reg \$3260 ;
+  reg \$3261 ;
+  reg \$3262 ;
+  reg \$3263 ;
+  reg \$3264 ;
+  reg \$3265 ;
+  reg \$3266 ;
+  reg \$3267 ;
+  reg \$3268 ;
+  reg \$3269 ;
+  wire [11:0] \$327 ;
+  reg \$3270 ;
+  reg \$3271 ;
+  reg \$3272 ;
+  reg \$3273 ;
+  reg \$3274 ;
+  reg \$3275 ;
+  reg [75:0] \$3276 ;
+  reg [75:0] \$3277 ;
+  reg [75:0] \$3278 ;
+  reg [75:0] \$3279 ;
+  wire [11:0] \$328 ;
+  reg [75:0] \$3280 ;
+  reg [75:0] \$3281 ;
+  reg [75:0] \$3282 ;
+  reg [75:0] \$3283 ;
+  reg [75:0] \$3284 ;
+  reg [75:0] \$3285 ;
+  reg [75:0] \$3286 ;
+  reg [75:0] \$3287 ;
+  reg [75:0] \$3288 ;
+  reg [75:0] \$3289 ;
+  wire [11:0] \$329 ;
+  reg [75:0] \$3290 ;
+  reg [75:0] \$3291 ;
+  reg \$3292 ;
+  reg [75:0] \$3293 ;
+  reg [75:0] \$3294 ;
+  reg [75:0] \$3295 ;
+  reg [75:0] \$3296 ;
+  reg [75:0] \$3297 ;
+  reg [75:0] \$3298 ;
+  reg [75:0] \$3299 ;
+  wire \$33 ;
+  wire [11:0] \$330 ;
+  reg [75:0] \$3300 ;
+  reg [75:0] \$3301 ;
+  reg [75:0] \$3302 ;
+  reg [75:0] \$3303 ;
+  reg [75:0] \$3304 ;
+  reg [75:0] \$3305 ;
+  reg [75:0] \$3306 ;
+  reg [75:0] \$3307 ;
+  reg [75:0] \$3308 ;
+  reg \$3309 ;
+  wire [11:0] \$331 ;
+  reg \$3310 ;
+  reg \$3311 ;
+  reg \$3312 ;
+  reg \$3313 ;
+  reg \$3314 ;
+  reg \$3315 ;
+  reg \$3316 ;
+  reg \$3317 ;
+  reg \$3318 ;
+  reg \$3319 ;
+  wire [11:0] \$332 ;
+  reg \$3320 ;
+  reg \$3321 ;
+  reg \$3322 ;
+  reg \$3323 ;
+  reg \$3324 ;
+  reg \$3325 ;
+  reg \$3326 ;
+  reg \$3327 ;
+  reg \$3328 ;
+  reg \$3329 ;
+  wire [11:0] \$333 ;
+  reg \$3330 ;
+  reg \$3331 ;
+  reg \$3332 ;
+  reg \$3333 ;
+  reg \$3334 ;
+  reg \$3335 ;
+  reg \$3336 ;
+  reg \$3337 ;
+  reg \$3338 ;
+  reg \$3339 ;
+  wire [11:0] \$334 ;
+  reg \$3340 ;
+  reg \$3341 ;
+  reg \$3342 ;
+  reg \$3343 ;
+  reg \$3344 ;
+  reg \$3345 ;
+  reg \$3346 ;
+  reg \$3347 ;
+  reg \$3348 ;
+  reg \$3349 ;
+  wire [11:0] \$335 ;
+  reg \$3350 ;
+  reg \$3351 ;
+  reg \$3352 ;
+  reg \$3353 ;
+  reg \$3354 ;
+  reg \$3355 ;
+  reg \$3356 ;
+  reg \$3357 ;
+  reg \$3358 ;
+  reg \$3359 ;
+  wire [11:0] \$336 ;
+  reg \$3360 ;
+  reg \$3361 ;
+  reg \$3362 ;
+  reg \$3363 ;
+  reg \$3364 ;
+  reg \$3365 ;
+  reg \$3366 ;
+  reg \$3367 ;
+  reg \$3368 ;
+  reg \$3369 ;
+  wire [11:0] \$337 ;
+  reg \$3370 ;
+  reg \$3371 ;
+  reg \$3372 ;
+  reg \$3373 ;
+  reg [75:0] \$3374 ;
+  reg [75:0] \$3375 ;
+  reg [75:0] \$3376 ;
+  reg [75:0] \$3377 ;
+  reg [75:0] \$3378 ;
+  reg [75:0] \$3379 ;
+  wire [11:0] \$338 ;
+  reg [75:0] \$3380 ;
+  reg [75:0] \$3381 ;
+  reg [75:0] \$3382 ;
+  reg [75:0] \$3383 ;
+  reg [75:0] \$3384 ;
+  reg [75:0] \$3385 ;
+  reg [75:0] \$3386 ;
+  reg [75:0] \$3387 ;
+  reg [75:0] \$3388 ;
+  reg [75:0] \$3389 ;
+  wire [11:0] \$339 ;
+  reg \$3390 ;
+  reg [75:0] \$3391 ;
+  reg [75:0] \$3392 ;
+  reg [75:0] \$3393 ;
+  reg [75:0] \$3394 ;
+  reg [75:0] \$3395 ;
+  reg [75:0] \$3396 ;
+  reg [75:0] \$3397 ;
+  reg [75:0] \$3398 ;
+  reg [75:0] \$3399 ;
+  wire \$34 ;
+  wire [11:0] \$340 ;
+  reg [75:0] \$3400 ;
+  reg [75:0] \$3401 ;
+  reg [75:0] \$3402 ;
+  reg [75:0] \$3403 ;
+  reg [75:0] \$3404 ;
+  reg [75:0] \$3405 ;
+  reg [75:0] \$3406 ;
+  reg \$3407 ;
+  reg \$3408 ;
+  reg \$3409 ;
+  wire [11:0] \$341 ;
+  reg \$3410 ;
+  reg \$3411 ;
+  reg \$3412 ;
+  reg \$3413 ;
+  reg \$3414 ;
+  reg \$3415 ;
+  reg \$3416 ;
+  reg \$3417 ;
+  reg \$3418 ;
+  reg \$3419 ;
+  wire [11:0] \$342 ;
+  reg \$3420 ;
+  reg \$3421 ;
+  reg \$3422 ;
+  reg \$3423 ;
+  reg \$3424 ;
+  reg \$3425 ;
+  reg \$3426 ;
+  reg \$3427 ;
+  reg \$3428 ;
+  reg \$3429 ;
+  wire [11:0] \$343 ;
+  reg \$3430 ;
+  reg \$3431 ;
+  reg \$3432 ;
+  reg \$3433 ;
+  reg \$3434 ;
+  reg \$3435 ;
+  reg \$3436 ;
+  reg \$3437 ;
+  reg \$3438 ;
+  reg \$3439 ;
+  wire [11:0] \$344 ;
+  reg \$3440 ;
+  reg \$3441 ;
+  reg \$3442 ;
+  reg \$3443 ;
+  reg \$3444 ;
+  reg \$3445 ;
+  reg \$3446 ;
+  reg \$3447 ;
+  reg \$3448 ;
+  reg \$3449 ;
+  wire [11:0] \$345 ;
+  reg \$3450 ;
+  reg \$3451 ;
+  reg \$3452 ;
+  reg \$3453 ;
+  reg \$3454 ;
+  reg \$3455 ;
+  reg \$3456 ;
+  reg \$3457 ;
+  reg \$3458 ;
+  reg \$3459 ;
+  wire [11:0] \$346 ;
+  reg \$3460 ;
+  reg \$3461 ;
+  reg \$3462 ;
+  reg \$3463 ;
+  reg \$3464 ;
+  reg \$3465 ;
+  reg \$3466 ;
+  reg \$3467 ;
+  reg \$3468 ;
+  reg \$3469 ;
+  wire [11:0] \$347 ;
+  reg \$3470 ;
+  reg \$3471 ;
+  reg [75:0] \$3472 ;
+  reg [75:0] \$3473 ;
+  reg [75:0] \$3474 ;
+  reg [75:0] \$3475 ;
+  reg [75:0] \$3476 ;
+  reg [75:0] \$3477 ;
+  reg [75:0] \$3478 ;
+  reg [75:0] \$3479 ;
+  wire [11:0] \$348 ;
+  reg [75:0] \$3480 ;
+  reg [75:0] \$3481 ;
+  reg [75:0] \$3482 ;
+  reg [75:0] \$3483 ;
+  reg [75:0] \$3484 ;
+  reg [75:0] \$3485 ;
+  reg [75:0] \$3486 ;
+  reg [75:0] \$3487 ;
+  reg \$3488 ;
+  reg [14:0] \$3489 ;
+  wire [11:0] \$349 ;
+  reg [11:0] \$3490 ;
+  reg [11:0] \$3491 ;
+  reg [11:0] \$3492 ;
+  reg [11:0] \$3493 ;
+  reg [11:0] \$3494 ;
+  reg [11:0] \$3495 ;
+  reg [11:0] \$3496 ;
+  reg [11:0] \$3497 ;
+  reg [11:0] \$3498 ;
+  reg [11:0] \$3499 ;
+  wire \$35 ;
+  wire [11:0] \$350 ;
+  reg [11:0] \$3500 ;
+  reg [11:0] \$3501 ;
+  reg [11:0] \$3502 ;
+  reg [11:0] \$3503 ;
+  reg [11:0] \$3504 ;
+  reg [11:0] \$3505 ;
+  reg [11:0] \$3506 ;
+  reg [11:0] \$3507 ;
+  reg [11:0] \$3508 ;
+  reg [11:0] \$3509 ;
+  wire [11:0] \$351 ;
+  reg [11:0] \$3510 ;
+  reg [11:0] \$3511 ;
+  reg [11:0] \$3512 ;
+  reg [11:0] \$3513 ;
+  reg [11:0] \$3514 ;
+  reg [11:0] \$3515 ;
+  reg [11:0] \$3516 ;
+  reg [11:0] \$3517 ;
+  reg [11:0] \$3518 ;
+  reg [11:0] \$3519 ;
+  wire [11:0] \$352 ;
+  reg \$3520 ;
+  reg \$3521 ;
+  reg \$3522 ;
+  reg \$3523 ;
+  reg \$3524 ;
+  reg \$3525 ;
+  reg \$3526 ;
+  reg \$3527 ;
+  reg \$3528 ;
+  reg \$3529 ;
+  wire [11:0] \$353 ;
+  reg \$3530 ;
+  reg \$3531 ;
+  reg \$3532 ;
+  reg \$3533 ;
+  reg \$3534 ;
+  reg \$3535 ;
+  reg \$3536 ;
+  reg \$3537 ;
+  reg \$3538 ;
+  reg \$3539 ;
+  wire [11:0] \$354 ;
+  reg \$3540 ;
+  reg \$3541 ;
+  reg \$3542 ;
+  reg \$3543 ;
+  reg \$3544 ;
+  reg \$3545 ;
+  reg \$3546 ;
+  reg \$3547 ;
+  reg \$3548 ;
+  reg \$3549 ;
+  wire [11:0] \$355 ;
+  reg \$3550 ;
+  reg \$3551 ;
+  reg \$3552 ;
+  reg \$3553 ;
+  reg \$3554 ;
+  reg \$3555 ;
+  reg \$3556 ;
+  reg \$3557 ;
+  reg \$3558 ;
+  reg \$3559 ;
+  wire [11:0] \$356 ;
+  reg \$3560 ;
+  reg \$3561 ;
+  reg \$3562 ;
+  reg \$3563 ;
+  reg \$3564 ;
+  reg \$3565 ;
+  reg \$3566 ;
+  reg \$3567 ;
+  reg \$3568 ;
+  reg \$3569 ;
+  wire [11:0] \$357 ;
+  reg \$3570 ;
+  reg \$3571 ;
+  reg \$3572 ;
+  reg \$3573 ;
+  reg \$3574 ;
+  reg \$3575 ;
+  reg \$3576 ;
+  reg \$3577 ;
+  reg \$3578 ;
+  reg \$3579 ;
+  wire [11:0] \$358 ;
+  reg \$3580 ;
+  reg \$3581 ;
+  reg \$3582 ;
+  reg \$3583 ;
+  reg \$3584 ;
+  reg \$3585 ;
+  reg \$3586 ;
+  reg \$3587 ;
+  reg \$3588 ;
+  reg \$3589 ;
+  wire [11:0] \$359 ;
+  reg \$3590 ;
+  reg \$3591 ;
+  reg \$3592 ;
+  reg \$3593 ;
+  reg \$3594 ;
+  reg \$3595 ;
+  reg \$3596 ;
+  reg \$3597 ;
+  reg \$3598 ;
+  reg \$3599 ;
+  wire \$36 ;
+  wire [11:0] \$360 ;
+  reg \$3600 ;
+  reg \$3601 ;
+  reg \$3602 ;
+  reg \$3603 ;
+  reg \$3604 ;
+  reg \$3605 ;
+  reg \$3606 ;
+  reg \$3607 ;
+  reg \$3608 ;
+  reg \$3609 ;
+  wire [11:0] \$361 ;
+  reg \$3610 ;
+  reg \$3611 ;
+  reg \$3612 ;
+  reg [7:0] \$3613 ;
+  reg [11:0] \$3614 ;
+  reg [11:0] \$3615 ;
+  reg [11:0] \$3616 ;
+  reg [11:0] \$3617 ;
+  reg [11:0] \$3618 ;
+  reg [11:0] \$3619 ;
+  wire [11:0] \$362 ;
+  reg [11:0] \$3620 ;
+  reg [11:0] \$3621 ;
+  reg [11:0] \$3622 ;
+  reg [11:0] \$3623 ;
+  reg [11:0] \$3624 ;
+  reg [11:0] \$3625 ;
+  reg [11:0] \$3626 ;
+  reg [11:0] \$3627 ;
+  reg [11:0] \$3628 ;
+  reg [11:0] \$3629 ;
+  wire [11:0] \$363 ;
+  reg [11:0] \$3630 ;
+  reg [11:0] \$3631 ;
+  reg [11:0] \$3632 ;
+  reg [11:0] \$3633 ;
+  reg [11:0] \$3634 ;
+  reg [11:0] \$3635 ;
+  reg [11:0] \$3636 ;
+  reg [11:0] \$3637 ;
+  reg [11:0] \$3638 ;
+  reg [11:0] \$3639 ;
+  wire [11:0] \$364 ;
+  reg [11:0] \$3640 ;
+  reg [11:0] \$3641 ;
+  reg [11:0] \$3642 ;
+  reg [11:0] \$3643 ;
+  reg \$3644 ;
+  reg \$3645 ;
+  reg [200:0] \$3646 ;
+  reg [200:0] \$3647 ;
+  reg \$3648 ;
+  wire [11:0] \$365 ;
+  wire [11:0] \$366 ;
+  wire [11:0] \$367 ;
+  wire [11:0] \$368 ;
+  wire [11:0] \$369 ;
+  wire \$37 ;
+  wire [11:0] \$370 ;
+  wire [11:0] \$371 ;
+  wire [11:0] \$372 ;
+  wire [11:0] \$373 ;
+  wire [11:0] \$374 ;
+  wire [11:0] \$375 ;
+  wire [11:0] \$376 ;
+  wire [11:0] \$377 ;
+  wire [11:0] \$378 ;
+  wire [11:0] \$379 ;
+  wire \$38 ;
+  wire [11:0] \$380 ;
+  wire [11:0] \$381 ;
+  wire [11:0] \$382 ;
+  wire [11:0] \$383 ;
+  wire [11:0] \$384 ;
+  wire [11:0] \$385 ;
+  wire [11:0] \$386 ;
+  wire [11:0] \$387 ;
+  wire [11:0] \$388 ;
+  wire [11:0] \$389 ;
+  wire \$39 ;
+  wire [11:0] \$390 ;
+  wire [11:0] \$391 ;
+  wire [11:0] \$392 ;
+  wire [11:0] \$393 ;
+  wire [11:0] \$394 ;
+  wire [11:0] \$395 ;
+  wire [11:0] \$396 ;
+  wire [11:0] \$397 ;
+  wire [11:0] \$398 ;
+  wire [11:0] \$399 ;
   wire \$4 ;
-  wire [11:0] \$40 ;
-  wire [17:0] \$400 ;
-  wire [17:0] \$401 ;
-  wire [18:0] \$402 ;
-  wire [17:0] \$403 ;
-  wire [18:0] \$404 ;
-  wire [17:0] \$405 ;
-  wire [18:0] \$406 ;
-  wire [61:0] \$407 ;
-  wire [1:0] \$408 ;
-  wire [2:0] \$409 ;
-  wire [11:0] \$41 ;
-  wire [1:0] \$410 ;
-  wire [2:0] \$411 ;
-  wire [3:0] \$412 ;
-  wire [3:0] \$413 ;
-  wire [15:0] \$414 ;
-  wire [16:0] \$415 ;
-  wire [17:0] \$416 ;
-  wire [15:0] \$417 ;
-  wire [16:0] \$418 ;
-  wire [17:0] \$419 ;
-  wire [11:0] \$42 ;
-  wire [15:0] \$420 ;
-  wire [16:0] \$421 ;
-  wire [17:0] \$422 ;
-  wire [17:0] \$423 ;
-  wire [18:0] \$424 ;
-  wire [17:0] \$425 ;
-  wire [18:0] \$426 ;
-  wire [17:0] \$427 ;
-  wire [18:0] \$428 ;
-  wire [61:0] \$429 ;
-  wire [11:0] \$43 ;
+  wire \$40 ;
+  wire [11:0] \$400 ;
+  wire [11:0] \$401 ;
+  wire [11:0] \$402 ;
+  wire [11:0] \$403 ;
+  wire [11:0] \$404 ;
+  wire [11:0] \$405 ;
+  wire [11:0] \$406 ;
+  wire [11:0] \$407 ;
+  wire [11:0] \$408 ;
+  wire [11:0] \$409 ;
+  wire \$41 ;
+  wire [11:0] \$410 ;
+  wire [11:0] \$411 ;
+  wire [11:0] \$412 ;
+  wire [11:0] \$413 ;
+  wire [11:0] \$414 ;
+  wire [11:0] \$415 ;
+  wire [11:0] \$416 ;
+  wire [11:0] \$417 ;
+  wire [11:0] \$418 ;
+  wire [11:0] \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire [1:0] \$435 ;
-  wire [2:0] \$436 ;
-  wire [1:0] \$437 ;
-  wire [2:0] \$438 ;
-  wire [3:0] \$439 ;
-  wire [11:0] \$44 ;
-  wire [3:0] \$440 ;
-  wire [15:0] \$441 ;
-  wire [16:0] \$442 ;
-  wire [17:0] \$443 ;
-  wire [15:0] \$444 ;
-  wire [16:0] \$445 ;
-  wire [17:0] \$446 ;
-  wire [15:0] \$447 ;
-  wire [16:0] \$448 ;
-  wire [17:0] \$449 ;
-  wire [11:0] \$45 ;
-  wire [17:0] \$450 ;
-  wire [18:0] \$451 ;
-  wire [17:0] \$452 ;
-  wire [18:0] \$453 ;
-  wire [17:0] \$454 ;
-  wire [18:0] \$455 ;
-  wire [61:0] \$456 ;
-  wire [61:0] \$457 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire [61:0] \$443 ;
+  wire [61:0] \$444 ;
+  wire \$445 ;
+  wire [61:0] \$446 ;
+  wire [61:0] \$447 ;
+  wire [61:0] \$448 ;
+  wire [61:0] \$449 ;
+  wire \$45 ;
+  wire [61:0] \$450 ;
+  wire [61:0] \$451 ;
+  wire [61:0] \$452 ;
+  wire [61:0] \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
   wire \$458 ;
-  wire [1:0] \$459 ;
-  wire [11:0] \$46 ;
-  wire [2:0] \$460 ;
-  wire [1:0] \$461 ;
-  wire [2:0] \$462 ;
-  wire [3:0] \$463 ;
-  wire [3:0] \$464 ;
-  wire [15:0] \$465 ;
-  wire [16:0] \$466 ;
-  wire [17:0] \$467 ;
-  wire [15:0] \$468 ;
-  wire [16:0] \$469 ;
-  wire [11:0] \$47 ;
-  wire [17:0] \$470 ;
-  wire [15:0] \$471 ;
-  wire [16:0] \$472 ;
-  wire [17:0] \$473 ;
-  wire [17:0] \$474 ;
-  wire [18:0] \$475 ;
-  wire [17:0] \$476 ;
-  wire [18:0] \$477 ;
-  wire [17:0] \$478 ;
-  wire [18:0] \$479 ;
-  wire [11:0] \$48 ;
-  wire [61:0] \$480 ;
-  wire [1:0] \$481 ;
-  wire [2:0] \$482 ;
-  wire [1:0] \$483 ;
-  wire [2:0] \$484 ;
-  wire [3:0] \$485 ;
-  wire [3:0] \$486 ;
+  wire [61:0] \$459 ;
+  wire \$46 ;
+  wire [61:0] \$460 ;
+  wire \$461 ;
+  wire [61:0] \$462 ;
+  wire [61:0] \$463 ;
+  wire [61:0] \$464 ;
+  wire [61:0] \$465 ;
+  wire [61:0] \$466 ;
+  wire [61:0] \$467 ;
+  wire [61:0] \$468 ;
+  wire [61:0] \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire [1:0] \$475 ;
+  wire [2:0] \$476 ;
+  wire [1:0] \$477 ;
+  wire [2:0] \$478 ;
+  wire [3:0] \$479 ;
+  wire \$48 ;
+  wire [3:0] \$480 ;
+  wire [15:0] \$481 ;
+  wire [16:0] \$482 ;
+  wire [17:0] \$483 ;
+  wire [15:0] \$484 ;
+  wire [16:0] \$485 ;
+  wire [17:0] \$486 ;
   wire [15:0] \$487 ;
   wire [16:0] \$488 ;
   wire [17:0] \$489 ;
-  wire [11:0] \$49 ;
-  wire [15:0] \$490 ;
-  wire [16:0] \$491 ;
+  wire \$49 ;
+  wire [17:0] \$490 ;
+  wire [18:0] \$491 ;
   wire [17:0] \$492 ;
-  wire [15:0] \$493 ;
-  wire [16:0] \$494 ;
-  wire [17:0] \$495 ;
-  wire [17:0] \$496 ;
-  wire [18:0] \$497 ;
-  wire [17:0] \$498 ;
-  wire [18:0] \$499 ;
+  wire [18:0] \$493 ;
+  wire [17:0] \$494 ;
+  wire [18:0] \$495 ;
+  wire [61:0] \$496 ;
+  wire [61:0] \$497 ;
+  wire \$498 ;
+  wire [1:0] \$499 ;
   wire \$5 ;
-  wire [11:0] \$50 ;
-  wire [17:0] \$500 ;
-  wire [18:0] \$501 ;
-  wire [61:0] \$502 ;
-  wire [1:0] \$503 ;
-  wire [2:0] \$504 ;
-  wire [1:0] \$505 ;
-  wire [2:0] \$506 ;
-  wire [3:0] \$507 ;
-  wire [3:0] \$508 ;
-  wire [15:0] \$509 ;
-  wire [11:0] \$51 ;
-  wire [16:0] \$510 ;
-  wire [17:0] \$511 ;
-  wire [15:0] \$512 ;
-  wire [16:0] \$513 ;
+  wire \$50 ;
+  wire [2:0] \$500 ;
+  wire [1:0] \$501 ;
+  wire [2:0] \$502 ;
+  wire [3:0] \$503 ;
+  wire [3:0] \$504 ;
+  wire [15:0] \$505 ;
+  wire [16:0] \$506 ;
+  wire [17:0] \$507 ;
+  wire [15:0] \$508 ;
+  wire [16:0] \$509 ;
+  wire \$51 ;
+  wire [17:0] \$510 ;
+  wire [15:0] \$511 ;
+  wire [16:0] \$512 ;
+  wire [17:0] \$513 ;
   wire [17:0] \$514 ;
-  wire [15:0] \$515 ;
-  wire [16:0] \$516 ;
-  wire [17:0] \$517 ;
+  wire [18:0] \$515 ;
+  wire [17:0] \$516 ;
+  wire [18:0] \$517 ;
   wire [17:0] \$518 ;
   wire [18:0] \$519 ;
   wire [11:0] \$52 ;
-  wire [17:0] \$520 ;
-  wire [18:0] \$521 ;
-  wire [17:0] \$522 ;
-  wire [18:0] \$523 ;
-  wire [61:0] \$524 ;
-  wire [1:0] \$525 ;
-  wire [2:0] \$526 ;
-  wire [1:0] \$527 ;
-  wire [2:0] \$528 ;
-  wire [3:0] \$529 ;
+  wire [61:0] \$520 ;
+  wire [1:0] \$521 ;
+  wire [2:0] \$522 ;
+  wire [1:0] \$523 ;
+  wire [2:0] \$524 ;
+  wire [3:0] \$525 ;
+  wire [3:0] \$526 ;
+  wire [15:0] \$527 ;
+  wire [16:0] \$528 ;
+  wire [17:0] \$529 ;
   wire [11:0] \$53 ;
-  wire [3:0] \$530 ;
-  wire [15:0] \$531 ;
-  wire [16:0] \$532 ;
-  wire [17:0] \$533 ;
-  wire [15:0] \$534 ;
-  wire [16:0] \$535 ;
+  wire [15:0] \$530 ;
+  wire [16:0] \$531 ;
+  wire [17:0] \$532 ;
+  wire [15:0] \$533 ;
+  wire [16:0] \$534 ;
+  wire [17:0] \$535 ;
   wire [17:0] \$536 ;
-  wire [15:0] \$537 ;
-  wire [16:0] \$538 ;
-  wire [17:0] \$539 ;
+  wire [18:0] \$537 ;
+  wire [17:0] \$538 ;
+  wire [18:0] \$539 ;
   wire [11:0] \$54 ;
   wire [17:0] \$540 ;
   wire [18:0] \$541 ;
-  wire [17:0] \$542 ;
-  wire [18:0] \$543 ;
-  wire [17:0] \$544 ;
-  wire [18:0] \$545 ;
-  wire [61:0] \$546 ;
-  wire [1:0] \$547 ;
-  wire [2:0] \$548 ;
-  wire [1:0] \$549 ;
+  wire [61:0] \$542 ;
+  wire [1:0] \$543 ;
+  wire [2:0] \$544 ;
+  wire [1:0] \$545 ;
+  wire [2:0] \$546 ;
+  wire [3:0] \$547 ;
+  wire [3:0] \$548 ;
+  wire [15:0] \$549 ;
   wire [11:0] \$55 ;
-  wire [2:0] \$550 ;
-  wire [3:0] \$551 ;
-  wire [3:0] \$552 ;
-  wire [15:0] \$553 ;
-  wire [16:0] \$554 ;
-  wire [17:0] \$555 ;
-  wire [15:0] \$556 ;
-  wire [16:0] \$557 ;
+  wire [16:0] \$550 ;
+  wire [17:0] \$551 ;
+  wire [15:0] \$552 ;
+  wire [16:0] \$553 ;
+  wire [17:0] \$554 ;
+  wire [15:0] \$555 ;
+  wire [16:0] \$556 ;
+  wire [17:0] \$557 ;
   wire [17:0] \$558 ;
-  wire [15:0] \$559 ;
+  wire [18:0] \$559 ;
   wire [11:0] \$56 ;
-  wire [16:0] \$560 ;
-  wire [17:0] \$561 ;
+  wire [17:0] \$560 ;
+  wire [18:0] \$561 ;
   wire [17:0] \$562 ;
   wire [18:0] \$563 ;
-  wire [17:0] \$564 ;
-  wire [18:0] \$565 ;
-  wire [17:0] \$566 ;
-  wire [18:0] \$567 ;
-  wire [61:0] \$568 ;
-  wire [1:0] \$569 ;
+  wire [61:0] \$564 ;
+  wire [1:0] \$565 ;
+  wire [2:0] \$566 ;
+  wire [1:0] \$567 ;
+  wire [2:0] \$568 ;
+  wire [3:0] \$569 ;
   wire [11:0] \$57 ;
-  wire [2:0] \$570 ;
-  wire [1:0] \$571 ;
-  wire [2:0] \$572 ;
-  wire [3:0] \$573 ;
-  wire [3:0] \$574 ;
-  wire [15:0] \$575 ;
-  wire [16:0] \$576 ;
-  wire [17:0] \$577 ;
-  wire [15:0] \$578 ;
-  wire [16:0] \$579 ;
+  wire [3:0] \$570 ;
+  wire [15:0] \$571 ;
+  wire [16:0] \$572 ;
+  wire [17:0] \$573 ;
+  wire [15:0] \$574 ;
+  wire [16:0] \$575 ;
+  wire [17:0] \$576 ;
+  wire [15:0] \$577 ;
+  wire [16:0] \$578 ;
+  wire [17:0] \$579 ;
   wire [11:0] \$58 ;
   wire [17:0] \$580 ;
-  wire [15:0] \$581 ;
-  wire [16:0] \$582 ;
-  wire [17:0] \$583 ;
+  wire [18:0] \$581 ;
+  wire [17:0] \$582 ;
+  wire [18:0] \$583 ;
   wire [17:0] \$584 ;
   wire [18:0] \$585 ;
-  wire [17:0] \$586 ;
-  wire [18:0] \$587 ;
-  wire [17:0] \$588 ;
-  wire [18:0] \$589 ;
+  wire [61:0] \$586 ;
+  wire [1:0] \$587 ;
+  wire [2:0] \$588 ;
+  wire [1:0] \$589 ;
   wire [11:0] \$59 ;
-  wire [61:0] \$590 ;
-  wire [1:0] \$591 ;
-  wire [2:0] \$592 ;
-  wire [1:0] \$593 ;
-  wire [2:0] \$594 ;
-  wire [3:0] \$595 ;
-  wire [3:0] \$596 ;
-  wire [15:0] \$597 ;
-  wire [16:0] \$598 ;
-  wire [17:0] \$599 ;
+  wire [2:0] \$590 ;
+  wire [3:0] \$591 ;
+  wire [3:0] \$592 ;
+  wire [15:0] \$593 ;
+  wire [16:0] \$594 ;
+  wire [17:0] \$595 ;
+  wire [15:0] \$596 ;
+  wire [16:0] \$597 ;
+  wire [17:0] \$598 ;
+  wire [15:0] \$599 ;
   wire \$6 ;
   wire [11:0] \$60 ;
-  wire [15:0] \$600 ;
-  wire [16:0] \$601 ;
+  wire [16:0] \$600 ;
+  wire [17:0] \$601 ;
   wire [17:0] \$602 ;
-  wire [15:0] \$603 ;
-  wire [16:0] \$604 ;
-  wire [17:0] \$605 ;
+  wire [18:0] \$603 ;
+  wire [17:0] \$604 ;
+  wire [18:0] \$605 ;
   wire [17:0] \$606 ;
   wire [18:0] \$607 ;
-  wire [17:0] \$608 ;
-  wire [18:0] \$609 ;
+  wire [61:0] \$608 ;
+  wire [1:0] \$609 ;
   wire [11:0] \$61 ;
-  wire [17:0] \$610 ;
-  wire [18:0] \$611 ;
-  wire [61:0] \$612 ;
-  wire [1:0] \$613 ;
-  wire [2:0] \$614 ;
-  wire [1:0] \$615 ;
-  wire [2:0] \$616 ;
-  wire [3:0] \$617 ;
-  wire [3:0] \$618 ;
-  wire [15:0] \$619 ;
+  wire [2:0] \$610 ;
+  wire [1:0] \$611 ;
+  wire [2:0] \$612 ;
+  wire [3:0] \$613 ;
+  wire [3:0] \$614 ;
+  wire [15:0] \$615 ;
+  wire [16:0] \$616 ;
+  wire [17:0] \$617 ;
+  wire [15:0] \$618 ;
+  wire [16:0] \$619 ;
   wire [11:0] \$62 ;
-  wire [16:0] \$620 ;
-  wire [17:0] \$621 ;
-  wire [15:0] \$622 ;
-  wire [16:0] \$623 ;
+  wire [17:0] \$620 ;
+  wire [15:0] \$621 ;
+  wire [16:0] \$622 ;
+  wire [17:0] \$623 ;
   wire [17:0] \$624 ;
-  wire [15:0] \$625 ;
-  wire [16:0] \$626 ;
-  wire [17:0] \$627 ;
+  wire [18:0] \$625 ;
+  wire [17:0] \$626 ;
+  wire [18:0] \$627 ;
   wire [17:0] \$628 ;
   wire [18:0] \$629 ;
   wire [11:0] \$63 ;
-  wire [17:0] \$630 ;
-  wire [18:0] \$631 ;
-  wire [17:0] \$632 ;
-  wire [18:0] \$633 ;
-  wire [61:0] \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [61:0] \$630 ;
+  wire [1:0] \$631 ;
+  wire [2:0] \$632 ;
+  wire [1:0] \$633 ;
+  wire [2:0] \$634 ;
+  wire [3:0] \$635 ;
+  wire [3:0] \$636 ;
+  wire [15:0] \$637 ;
+  wire [16:0] \$638 ;
+  wire [17:0] \$639 ;
   wire [11:0] \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [15:0] \$640 ;
+  wire [16:0] \$641 ;
+  wire [17:0] \$642 ;
+  wire [15:0] \$643 ;
+  wire [16:0] \$644 ;
+  wire [17:0] \$645 ;
+  wire [17:0] \$646 ;
+  wire [18:0] \$647 ;
+  wire [17:0] \$648 ;
+  wire [18:0] \$649 ;
   wire [11:0] \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [17:0] \$650 ;
+  wire [18:0] \$651 ;
+  wire [61:0] \$652 ;
+  wire [1:0] \$653 ;
+  wire [2:0] \$654 ;
+  wire [1:0] \$655 ;
+  wire [2:0] \$656 ;
+  wire [3:0] \$657 ;
+  wire [3:0] \$658 ;
+  wire [15:0] \$659 ;
   wire [11:0] \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire [16:0] \$660 ;
+  wire [17:0] \$661 ;
+  wire [15:0] \$662 ;
+  wire [16:0] \$663 ;
+  wire [17:0] \$664 ;
+  wire [15:0] \$665 ;
+  wire [16:0] \$666 ;
+  wire [17:0] \$667 ;
+  wire [17:0] \$668 ;
+  wire [18:0] \$669 ;
   wire [11:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
+  wire [17:0] \$670 ;
+  wire [18:0] \$671 ;
+  wire [17:0] \$672 ;
+  wire [18:0] \$673 ;
+  wire [61:0] \$674 ;
   wire \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire [11:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
+  wire [1:0] \$680 ;
+  wire [2:0] \$681 ;
+  wire [1:0] \$682 ;
+  wire [2:0] \$683 ;
+  wire [3:0] \$684 ;
+  wire [3:0] \$685 ;
+  wire [15:0] \$686 ;
+  wire [16:0] \$687 ;
+  wire [17:0] \$688 ;
+  wire [15:0] \$689 ;
   wire [11:0] \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [16:0] \$690 ;
+  wire [17:0] \$691 ;
+  wire [15:0] \$692 ;
+  wire [16:0] \$693 ;
+  wire [17:0] \$694 ;
+  wire [17:0] \$695 ;
+  wire [18:0] \$696 ;
+  wire [17:0] \$697 ;
+  wire [18:0] \$698 ;
+  wire [17:0] \$699 ;
   wire \$7 ;
   wire [11:0] \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
+  wire [18:0] \$700 ;
+  wire [61:0] \$701 ;
+  wire [61:0] \$702 ;
   wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
+  wire [1:0] \$704 ;
+  wire [2:0] \$705 ;
+  wire [1:0] \$706 ;
+  wire [2:0] \$707 ;
+  wire [3:0] \$708 ;
+  wire [3:0] \$709 ;
   wire [11:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  wire [15:0] \$710 ;
+  wire [16:0] \$711 ;
+  wire [17:0] \$712 ;
+  wire [15:0] \$713 ;
+  wire [16:0] \$714 ;
+  wire [17:0] \$715 ;
+  wire [15:0] \$716 ;
+  wire [16:0] \$717 ;
+  wire [17:0] \$718 ;
+  wire [17:0] \$719 ;
   wire [11:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  wire [18:0] \$720 ;
+  wire [17:0] \$721 ;
+  wire [18:0] \$722 ;
+  wire [17:0] \$723 ;
+  wire [18:0] \$724 ;
+  wire [61:0] \$725 ;
+  wire [1:0] \$726 ;
+  wire [2:0] \$727 ;
+  wire [1:0] \$728 ;
+  wire [2:0] \$729 ;
   wire [11:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire [3:0] \$730 ;
+  wire [3:0] \$731 ;
+  wire [15:0] \$732 ;
+  wire [16:0] \$733 ;
+  wire [17:0] \$734 ;
+  wire [15:0] \$735 ;
+  wire [16:0] \$736 ;
+  wire [17:0] \$737 ;
+  wire [15:0] \$738 ;
+  wire [16:0] \$739 ;
   wire [11:0] \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  wire [17:0] \$740 ;
+  wire [17:0] \$741 ;
+  wire [18:0] \$742 ;
+  wire [17:0] \$743 ;
+  wire [18:0] \$744 ;
+  wire [17:0] \$745 ;
+  wire [18:0] \$746 ;
+  wire [61:0] \$747 ;
+  wire [1:0] \$748 ;
+  wire [2:0] \$749 ;
   wire [11:0] \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
+  wire [1:0] \$750 ;
+  wire [2:0] \$751 ;
+  wire [3:0] \$752 ;
+  wire [3:0] \$753 ;
+  wire [15:0] \$754 ;
+  wire [16:0] \$755 ;
+  wire [17:0] \$756 ;
+  wire [15:0] \$757 ;
+  wire [16:0] \$758 ;
+  wire [17:0] \$759 ;
   wire [11:0] \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [15:0] \$760 ;
+  wire [16:0] \$761 ;
+  wire [17:0] \$762 ;
+  wire [17:0] \$763 ;
+  wire [18:0] \$764 ;
+  wire [17:0] \$765 ;
+  wire [18:0] \$766 ;
+  wire [17:0] \$767 ;
+  wire [18:0] \$768 ;
+  wire [61:0] \$769 ;
   wire [11:0] \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  wire [1:0] \$770 ;
+  wire [2:0] \$771 ;
+  wire [1:0] \$772 ;
+  wire [2:0] \$773 ;
+  wire [3:0] \$774 ;
+  wire [3:0] \$775 ;
+  wire [15:0] \$776 ;
+  wire [16:0] \$777 ;
+  wire [17:0] \$778 ;
+  wire [15:0] \$779 ;
   wire [11:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  wire [16:0] \$780 ;
+  wire [17:0] \$781 ;
+  wire [15:0] \$782 ;
+  wire [16:0] \$783 ;
+  wire [17:0] \$784 ;
+  wire [17:0] \$785 ;
+  wire [18:0] \$786 ;
+  wire [17:0] \$787 ;
+  wire [18:0] \$788 ;
+  wire [17:0] \$789 ;
   wire [11:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  wire [18:0] \$790 ;
+  wire [61:0] \$791 ;
+  wire [1:0] \$792 ;
+  wire [2:0] \$793 ;
+  wire [1:0] \$794 ;
+  wire [2:0] \$795 ;
+  wire [3:0] \$796 ;
+  wire [3:0] \$797 ;
+  wire [15:0] \$798 ;
+  wire [16:0] \$799 ;
   wire \$8 ;
   wire [11:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [17:0] \$800 ;
+  wire [15:0] \$801 ;
+  wire [16:0] \$802 ;
+  wire [17:0] \$803 ;
+  wire [15:0] \$804 ;
+  wire [16:0] \$805 ;
+  wire [17:0] \$806 ;
+  wire [17:0] \$807 ;
+  wire [18:0] \$808 ;
+  wire [17:0] \$809 ;
   wire [11:0] \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  wire [18:0] \$810 ;
+  wire [17:0] \$811 ;
+  wire [18:0] \$812 ;
+  wire [61:0] \$813 ;
+  wire [1:0] \$814 ;
+  wire [2:0] \$815 ;
+  wire [1:0] \$816 ;
+  wire [2:0] \$817 ;
+  wire [3:0] \$818 ;
+  wire [3:0] \$819 ;
   wire [11:0] \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [15:0] \$820 ;
+  wire [16:0] \$821 ;
+  wire [17:0] \$822 ;
+  wire [15:0] \$823 ;
+  wire [16:0] \$824 ;
+  wire [17:0] \$825 ;
+  wire [15:0] \$826 ;
+  wire [16:0] \$827 ;
+  wire [17:0] \$828 ;
+  wire [17:0] \$829 ;
   wire [11:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  wire [18:0] \$830 ;
+  wire [17:0] \$831 ;
+  wire [18:0] \$832 ;
+  wire [17:0] \$833 ;
+  wire [18:0] \$834 ;
+  wire [61:0] \$835 ;
+  wire [1:0] \$836 ;
+  wire [2:0] \$837 ;
+  wire [1:0] \$838 ;
+  wire [2:0] \$839 ;
   wire [11:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [3:0] \$840 ;
+  wire [3:0] \$841 ;
+  wire [15:0] \$842 ;
+  wire [16:0] \$843 ;
+  wire [17:0] \$844 ;
+  wire [15:0] \$845 ;
+  wire [16:0] \$846 ;
+  wire [17:0] \$847 ;
+  wire [15:0] \$848 ;
+  wire [16:0] \$849 ;
   wire [11:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  wire [17:0] \$850 ;
+  wire [17:0] \$851 ;
+  wire [18:0] \$852 ;
+  wire [17:0] \$853 ;
+  wire [18:0] \$854 ;
+  wire [17:0] \$855 ;
+  wire [18:0] \$856 ;
+  wire [61:0] \$857 ;
+  wire [1:0] \$858 ;
+  wire [2:0] \$859 ;
   wire [11:0] \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  wire [1:0] \$860 ;
+  wire [2:0] \$861 ;
+  wire [3:0] \$862 ;
+  wire [3:0] \$863 ;
+  wire [15:0] \$864 ;
+  wire [16:0] \$865 ;
+  wire [17:0] \$866 ;
+  wire [15:0] \$867 ;
+  wire [16:0] \$868 ;
+  wire [17:0] \$869 ;
   wire [11:0] \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
+  wire [15:0] \$870 ;
+  wire [16:0] \$871 ;
+  wire [17:0] \$872 ;
+  wire [17:0] \$873 ;
+  wire [18:0] \$874 ;
+  wire [17:0] \$875 ;
+  wire [18:0] \$876 ;
+  wire [17:0] \$877 ;
+  wire [18:0] \$878 ;
+  wire [61:0] \$879 ;
   wire [11:0] \$88 ;
   wire \$880 ;
   wire \$881 ;
@@ -12193,82 +13551,152 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h1;
-  reg \$signal$14  = 1'h0;
-  wire \$signal$7 ;
-  reg [7:0] \$signal$83  = 8'h00;
-  reg \$signal$84  = 1'h0;
-  reg [7:0] \$signal$93  = 8'h00;
-  reg \$signal$94  = 1'h0;
+  wire \$signal$21 ;
+  reg \$signal$28  = 1'h0;
+  reg [7:0] \$signal$303  = 8'h00;
+  reg \$signal$304  = 1'h0;
+  reg [14:0] \$signal$45  = 15'h0000;
   reg b_le_a = 1'h0;
   input clk;
   wire clk;
   input downsample;
   wire downsample;
-  reg eq0_0 = 1'h0;
-  reg eq0_1 = 1'h0;
-  reg eq0_2 = 1'h0;
-  reg eq0_3 = 1'h0;
-  reg eq0_4 = 1'h0;
-  reg eq0_5 = 1'h0;
-  reg eq0_6 = 1'h0;
-  reg eq0_7 = 1'h0;
-  reg eq1_0 = 1'h0;
-  reg eq1_1 = 1'h0;
-  reg eq1_2 = 1'h0;
-  reg eq1_3 = 1'h0;
-  reg eq1_4 = 1'h0;
-  reg eq1_5 = 1'h0;
-  reg eq1_6 = 1'h0;
-  reg eq1_7 = 1'h0;
-  reg eq2_0 = 1'h0;
-  reg eq2_1 = 1'h0;
-  reg eq2_2 = 1'h0;
-  reg eq2_3 = 1'h0;
-  reg eq2_4 = 1'h0;
-  reg eq2_5 = 1'h0;
-  reg eq2_6 = 1'h0;
-  reg eq2_7 = 1'h0;
-  reg eq3_0 = 1'h0;
-  reg eq3_1 = 1'h0;
-  reg eq3_2 = 1'h0;
-  reg eq3_3 = 1'h0;
-  reg eq3_4 = 1'h0;
-  reg eq3_5 = 1'h0;
-  reg eq3_6 = 1'h0;
-  reg eq3_7 = 1'h0;
-  reg eq4_0 = 1'h0;
-  reg eq4_1 = 1'h0;
-  reg eq4_2 = 1'h0;
-  reg eq4_3 = 1'h0;
-  reg eq4_4 = 1'h0;
-  reg eq4_5 = 1'h0;
-  reg eq4_6 = 1'h0;
-  reg eq4_7 = 1'h0;
-  reg eq5_0 = 1'h0;
-  reg eq5_1 = 1'h0;
-  reg eq5_2 = 1'h0;
-  reg eq5_3 = 1'h0;
-  reg eq5_4 = 1'h0;
-  reg eq5_5 = 1'h0;
-  reg eq5_6 = 1'h0;
-  reg eq5_7 = 1'h0;
-  reg eq6_0 = 1'h0;
-  reg eq6_1 = 1'h0;
-  reg eq6_2 = 1'h0;
-  reg eq6_3 = 1'h0;
-  reg eq6_4 = 1'h0;
-  reg eq6_5 = 1'h0;
-  reg eq6_6 = 1'h0;
-  reg eq6_7 = 1'h0;
-  reg eq7_0 = 1'h0;
-  reg eq7_1 = 1'h0;
-  reg eq7_2 = 1'h0;
-  reg eq7_3 = 1'h0;
-  reg eq7_4 = 1'h0;
-  reg eq7_5 = 1'h0;
-  reg eq7_6 = 1'h0;
-  reg eq7_7 = 1'h0;
   wire \final ;
+  wire hits_below10_0;
+  wire hits_below10_1;
+  wire hits_below10_10;
+  wire hits_below10_2;
+  wire hits_below10_3;
+  wire hits_below10_4;
+  wire hits_below10_5;
+  wire hits_below10_6;
+  wire hits_below10_7;
+  wire hits_below10_8;
+  wire hits_below10_9;
+  wire hits_below11_0;
+  wire hits_below11_1;
+  wire hits_below11_10;
+  wire hits_below11_11;
+  wire hits_below11_2;
+  wire hits_below11_3;
+  wire hits_below11_4;
+  wire hits_below11_5;
+  wire hits_below11_6;
+  wire hits_below11_7;
+  wire hits_below11_8;
+  wire hits_below11_9;
+  wire hits_below12_0;
+  wire hits_below12_1;
+  wire hits_below12_10;
+  wire hits_below12_11;
+  wire hits_below12_12;
+  wire hits_below12_2;
+  wire hits_below12_3;
+  wire hits_below12_4;
+  wire hits_below12_5;
+  wire hits_below12_6;
+  wire hits_below12_7;
+  wire hits_below12_8;
+  wire hits_below12_9;
+  wire hits_below13_0;
+  wire hits_below13_1;
+  wire hits_below13_10;
+  wire hits_below13_11;
+  wire hits_below13_12;
+  wire hits_below13_13;
+  wire hits_below13_2;
+  wire hits_below13_3;
+  wire hits_below13_4;
+  wire hits_below13_5;
+  wire hits_below13_6;
+  wire hits_below13_7;
+  wire hits_below13_8;
+  wire hits_below13_9;
+  wire hits_below14_0;
+  wire hits_below14_1;
+  wire hits_below14_10;
+  wire hits_below14_11;
+  wire hits_below14_12;
+  wire hits_below14_13;
+  wire hits_below14_14;
+  wire hits_below14_2;
+  wire hits_below14_3;
+  wire hits_below14_4;
+  wire hits_below14_5;
+  wire hits_below14_6;
+  wire hits_below14_7;
+  wire hits_below14_8;
+  wire hits_below14_9;
+  wire hits_below15_0;
+  wire hits_below15_1;
+  wire hits_below15_10;
+  wire hits_below15_11;
+  wire hits_below15_12;
+  wire hits_below15_13;
+  wire hits_below15_14;
+  wire hits_below15_15;
+  wire hits_below15_2;
+  wire hits_below15_3;
+  wire hits_below15_4;
+  wire hits_below15_5;
+  wire hits_below15_6;
+  wire hits_below15_7;
+  wire hits_below15_8;
+  wire hits_below15_9;
+  wire hits_below1_0;
+  wire hits_below1_1;
+  wire hits_below2_0;
+  wire hits_below2_1;
+  wire hits_below2_2;
+  wire hits_below3_0;
+  wire hits_below3_1;
+  wire hits_below3_2;
+  wire hits_below3_3;
+  wire hits_below4_0;
+  wire hits_below4_1;
+  wire hits_below4_2;
+  wire hits_below4_3;
+  wire hits_below4_4;
+  wire hits_below5_0;
+  wire hits_below5_1;
+  wire hits_below5_2;
+  wire hits_below5_3;
+  wire hits_below5_4;
+  wire hits_below5_5;
+  wire hits_below6_0;
+  wire hits_below6_1;
+  wire hits_below6_2;
+  wire hits_below6_3;
+  wire hits_below6_4;
+  wire hits_below6_5;
+  wire hits_below6_6;
+  wire hits_below7_0;
+  wire hits_below7_1;
+  wire hits_below7_2;
+  wire hits_below7_3;
+  wire hits_below7_4;
+  wire hits_below7_5;
+  wire hits_below7_6;
+  wire hits_below7_7;
+  wire hits_below8_0;
+  wire hits_below8_1;
+  wire hits_below8_2;
+  wire hits_below8_3;
+  wire hits_below8_4;
+  wire hits_below8_5;
+  wire hits_below8_6;
+  wire hits_below8_7;
+  wire hits_below8_8;
+  wire hits_below9_0;
+  wire hits_below9_1;
+  wire hits_below9_2;
+  wire hits_below9_3;
+  wire hits_below9_4;
+  wire hits_below9_5;
+  wire hits_below9_6;
+  wire hits_below9_7;
+  wire hits_below9_8;
+  wire hits_below9_9;
   wire in_adv;
   reg in_done = 1'h0;
   wire in_free;
@@ -12368,40 +13796,96 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire inputs__valid;
   reg lane0_takes0 = 1'h0;
   reg lane0_takes1 = 1'h0;
+  reg lane0_takes10 = 1'h0;
+  reg lane0_takes11 = 1'h0;
+  reg lane0_takes12 = 1'h0;
+  reg lane0_takes13 = 1'h0;
+  reg lane0_takes14 = 1'h0;
   reg lane0_takes2 = 1'h0;
   reg lane0_takes3 = 1'h0;
   reg lane0_takes4 = 1'h0;
   reg lane0_takes5 = 1'h0;
   reg lane0_takes6 = 1'h0;
   reg lane0_takes7 = 1'h0;
+  reg lane0_takes8 = 1'h0;
+  reg lane0_takes9 = 1'h0;
   reg lane1_takes1 = 1'h0;
+  reg lane1_takes10 = 1'h0;
+  reg lane1_takes11 = 1'h0;
+  reg lane1_takes12 = 1'h0;
+  reg lane1_takes13 = 1'h0;
+  reg lane1_takes14 = 1'h0;
   reg lane1_takes2 = 1'h0;
   reg lane1_takes3 = 1'h0;
   reg lane1_takes4 = 1'h0;
   reg lane1_takes5 = 1'h0;
   reg lane1_takes6 = 1'h0;
   reg lane1_takes7 = 1'h0;
+  reg lane1_takes8 = 1'h0;
+  reg lane1_takes9 = 1'h0;
+  reg lane2_takes10 = 1'h0;
+  reg lane2_takes11 = 1'h0;
+  reg lane2_takes12 = 1'h0;
+  reg lane2_takes13 = 1'h0;
+  reg lane2_takes14 = 1'h0;
   reg lane2_takes2 = 1'h0;
   reg lane2_takes3 = 1'h0;
   reg lane2_takes4 = 1'h0;
   reg lane2_takes5 = 1'h0;
   reg lane2_takes6 = 1'h0;
   reg lane2_takes7 = 1'h0;
+  reg lane2_takes8 = 1'h0;
+  reg lane2_takes9 = 1'h0;
+  reg lane3_takes10 = 1'h0;
+  reg lane3_takes11 = 1'h0;
+  reg lane3_takes12 = 1'h0;
+  reg lane3_takes13 = 1'h0;
+  reg lane3_takes14 = 1'h0;
   reg lane3_takes3 = 1'h0;
   reg lane3_takes4 = 1'h0;
   reg lane3_takes5 = 1'h0;
   reg lane3_takes6 = 1'h0;
   reg lane3_takes7 = 1'h0;
+  reg lane3_takes8 = 1'h0;
+  reg lane3_takes9 = 1'h0;
+  reg lane4_takes10 = 1'h0;
+  reg lane4_takes11 = 1'h0;
+  reg lane4_takes12 = 1'h0;
+  reg lane4_takes13 = 1'h0;
+  reg lane4_takes14 = 1'h0;
   reg lane4_takes4 = 1'h0;
   reg lane4_takes5 = 1'h0;
   reg lane4_takes6 = 1'h0;
   reg lane4_takes7 = 1'h0;
+  reg lane4_takes8 = 1'h0;
+  reg lane4_takes9 = 1'h0;
+  reg lane5_takes10 = 1'h0;
+  reg lane5_takes11 = 1'h0;
+  reg lane5_takes12 = 1'h0;
+  reg lane5_takes13 = 1'h0;
+  reg lane5_takes14 = 1'h0;
   reg lane5_takes5 = 1'h0;
   reg lane5_takes6 = 1'h0;
   reg lane5_takes7 = 1'h0;
+  reg lane5_takes8 = 1'h0;
+  reg lane5_takes9 = 1'h0;
+  reg lane6_takes10 = 1'h0;
+  reg lane6_takes11 = 1'h0;
+  reg lane6_takes12 = 1'h0;
+  reg lane6_takes13 = 1'h0;
+  reg lane6_takes14 = 1'h0;
   reg lane6_takes6 = 1'h0;
   reg lane6_takes7 = 1'h0;
+  reg lane6_takes8 = 1'h0;
+  reg lane6_takes9 = 1'h0;
+  reg lane7_takes10 = 1'h0;
+  reg lane7_takes11 = 1'h0;
+  reg lane7_takes12 = 1'h0;
+  reg lane7_takes13 = 1'h0;
+  reg lane7_takes14 = 1'h0;
   reg lane7_takes7 = 1'h0;
+  reg lane7_takes8 = 1'h0;
+  reg lane7_takes9 = 1'h0;
   wire match0_load;
   reg match0_load_r = 1'h1;
   reg match0_valid = 1'h0;
@@ -12409,6 +13893,443 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg match1_valid = 1'h0;
   wire match2_load;
   reg match2_valid = 1'h0;
+  wire match3_load;
+  reg match3_valid = 1'h0;
+  wire match4_load;
+  reg match4_valid = 1'h0;
+  wire match5_load;
+  reg match5_valid = 1'h0;
+  wire match6_load;
+  reg match6_valid = 1'h0;
+  wire match7_load;
+  reg match7_valid = 1'h0;
+  wire match8_load;
+  reg match8_valid = 1'h0;
+  wire match9_load;
+  reg match9_valid = 1'h0;
+  reg merge0_eq0_0 = 1'h0;
+  reg merge0_eq0_1 = 1'h0;
+  reg merge0_eq0_2 = 1'h0;
+  reg merge0_eq0_3 = 1'h0;
+  reg merge0_eq1_0 = 1'h0;
+  reg merge0_eq1_1 = 1'h0;
+  reg merge0_eq1_2 = 1'h0;
+  reg merge0_eq1_3 = 1'h0;
+  reg merge0_eq2_0 = 1'h0;
+  reg merge0_eq2_1 = 1'h0;
+  reg merge0_eq2_2 = 1'h0;
+  reg merge0_eq2_3 = 1'h0;
+  reg merge0_eq3_0 = 1'h0;
+  reg merge0_eq3_1 = 1'h0;
+  reg merge0_eq3_2 = 1'h0;
+  reg merge0_eq3_3 = 1'h0;
+  reg merge0_eq4_0 = 1'h0;
+  reg merge0_eq4_1 = 1'h0;
+  reg merge0_eq4_2 = 1'h0;
+  reg merge0_eq4_3 = 1'h0;
+  reg merge0_eq5_0 = 1'h0;
+  reg merge0_eq5_1 = 1'h0;
+  reg merge0_eq5_2 = 1'h0;
+  reg merge0_eq5_3 = 1'h0;
+  reg merge0_eq6_0 = 1'h0;
+  reg merge0_eq6_1 = 1'h0;
+  reg merge0_eq6_2 = 1'h0;
+  reg merge0_eq6_3 = 1'h0;
+  reg merge0_eq7_0 = 1'h0;
+  reg merge0_eq7_1 = 1'h0;
+  reg merge0_eq7_2 = 1'h0;
+  reg merge0_eq7_3 = 1'h0;
+  reg merge0_gt0_0 = 1'h0;
+  reg merge0_gt0_1 = 1'h0;
+  reg merge0_gt0_2 = 1'h0;
+  reg merge0_gt0_3 = 1'h0;
+  reg merge0_gt1_0 = 1'h0;
+  reg merge0_gt1_1 = 1'h0;
+  reg merge0_gt1_2 = 1'h0;
+  reg merge0_gt1_3 = 1'h0;
+  reg merge0_gt2_0 = 1'h0;
+  reg merge0_gt2_1 = 1'h0;
+  reg merge0_gt2_2 = 1'h0;
+  reg merge0_gt2_3 = 1'h0;
+  reg merge0_gt3_0 = 1'h0;
+  reg merge0_gt3_1 = 1'h0;
+  reg merge0_gt3_2 = 1'h0;
+  reg merge0_gt3_3 = 1'h0;
+  reg merge0_gt4_0 = 1'h0;
+  reg merge0_gt4_1 = 1'h0;
+  reg merge0_gt4_2 = 1'h0;
+  reg merge0_gt4_3 = 1'h0;
+  reg merge0_gt5_0 = 1'h0;
+  reg merge0_gt5_1 = 1'h0;
+  reg merge0_gt5_2 = 1'h0;
+  reg merge0_gt5_3 = 1'h0;
+  reg merge0_gt6_0 = 1'h0;
+  reg merge0_gt6_1 = 1'h0;
+  reg merge0_gt6_2 = 1'h0;
+  reg merge0_gt6_3 = 1'h0;
+  reg merge0_gt7_0 = 1'h0;
+  reg merge0_gt7_1 = 1'h0;
+  reg merge0_gt7_2 = 1'h0;
+  reg merge0_gt7_3 = 1'h0;
+  reg [75:0] merge0_in0 = 76'h0000000000000000000;
+  reg [75:0] merge0_in1 = 76'h0000000000000000000;
+  reg [75:0] merge0_in10 = 76'h0000000000000000000;
+  reg [75:0] merge0_in11 = 76'h0000000000000000000;
+  reg [75:0] merge0_in12 = 76'h0000000000000000000;
+  reg [75:0] merge0_in13 = 76'h0000000000000000000;
+  reg [75:0] merge0_in14 = 76'h0000000000000000000;
+  reg [75:0] merge0_in15 = 76'h0000000000000000000;
+  reg [75:0] merge0_in2 = 76'h0000000000000000000;
+  reg [75:0] merge0_in3 = 76'h0000000000000000000;
+  reg [75:0] merge0_in4 = 76'h0000000000000000000;
+  reg [75:0] merge0_in5 = 76'h0000000000000000000;
+  reg [75:0] merge0_in6 = 76'h0000000000000000000;
+  reg [75:0] merge0_in7 = 76'h0000000000000000000;
+  reg [75:0] merge0_in8 = 76'h0000000000000000000;
+  reg [75:0] merge0_in9 = 76'h0000000000000000000;
+  reg merge0_in_last = 1'h0;
+  reg [75:0] merge0_lane0 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane1 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane10 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane11 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane12 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane13 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane14 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane15 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane2 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane3 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane4 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane5 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane6 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane7 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane8 = 76'h0000000000000000000;
+  reg [75:0] merge0_lane9 = 76'h0000000000000000000;
+  reg merge0_last = 1'h0;
+  reg merge1_eq0_0 = 1'h0;
+  reg merge1_eq0_1 = 1'h0;
+  reg merge1_eq0_2 = 1'h0;
+  reg merge1_eq0_3 = 1'h0;
+  reg merge1_eq10_0 = 1'h0;
+  reg merge1_eq10_1 = 1'h0;
+  reg merge1_eq10_2 = 1'h0;
+  reg merge1_eq10_3 = 1'h0;
+  reg merge1_eq11_0 = 1'h0;
+  reg merge1_eq11_1 = 1'h0;
+  reg merge1_eq11_2 = 1'h0;
+  reg merge1_eq11_3 = 1'h0;
+  reg merge1_eq1_0 = 1'h0;
+  reg merge1_eq1_1 = 1'h0;
+  reg merge1_eq1_2 = 1'h0;
+  reg merge1_eq1_3 = 1'h0;
+  reg merge1_eq2_0 = 1'h0;
+  reg merge1_eq2_1 = 1'h0;
+  reg merge1_eq2_2 = 1'h0;
+  reg merge1_eq2_3 = 1'h0;
+  reg merge1_eq3_0 = 1'h0;
+  reg merge1_eq3_1 = 1'h0;
+  reg merge1_eq3_2 = 1'h0;
+  reg merge1_eq3_3 = 1'h0;
+  reg merge1_eq8_0 = 1'h0;
+  reg merge1_eq8_1 = 1'h0;
+  reg merge1_eq8_2 = 1'h0;
+  reg merge1_eq8_3 = 1'h0;
+  reg merge1_eq9_0 = 1'h0;
+  reg merge1_eq9_1 = 1'h0;
+  reg merge1_eq9_2 = 1'h0;
+  reg merge1_eq9_3 = 1'h0;
+  reg merge1_gt0_0 = 1'h0;
+  reg merge1_gt0_1 = 1'h0;
+  reg merge1_gt0_2 = 1'h0;
+  reg merge1_gt0_3 = 1'h0;
+  reg merge1_gt10_0 = 1'h0;
+  reg merge1_gt10_1 = 1'h0;
+  reg merge1_gt10_2 = 1'h0;
+  reg merge1_gt10_3 = 1'h0;
+  reg merge1_gt11_0 = 1'h0;
+  reg merge1_gt11_1 = 1'h0;
+  reg merge1_gt11_2 = 1'h0;
+  reg merge1_gt11_3 = 1'h0;
+  reg merge1_gt1_0 = 1'h0;
+  reg merge1_gt1_1 = 1'h0;
+  reg merge1_gt1_2 = 1'h0;
+  reg merge1_gt1_3 = 1'h0;
+  reg merge1_gt2_0 = 1'h0;
+  reg merge1_gt2_1 = 1'h0;
+  reg merge1_gt2_2 = 1'h0;
+  reg merge1_gt2_3 = 1'h0;
+  reg merge1_gt3_0 = 1'h0;
+  reg merge1_gt3_1 = 1'h0;
+  reg merge1_gt3_2 = 1'h0;
+  reg merge1_gt3_3 = 1'h0;
+  reg merge1_gt8_0 = 1'h0;
+  reg merge1_gt8_1 = 1'h0;
+  reg merge1_gt8_2 = 1'h0;
+  reg merge1_gt8_3 = 1'h0;
+  reg merge1_gt9_0 = 1'h0;
+  reg merge1_gt9_1 = 1'h0;
+  reg merge1_gt9_2 = 1'h0;
+  reg merge1_gt9_3 = 1'h0;
+  reg [75:0] merge1_in0 = 76'h0000000000000000000;
+  reg [75:0] merge1_in1 = 76'h0000000000000000000;
+  reg [75:0] merge1_in10 = 76'h0000000000000000000;
+  reg [75:0] merge1_in11 = 76'h0000000000000000000;
+  reg [75:0] merge1_in12 = 76'h0000000000000000000;
+  reg [75:0] merge1_in13 = 76'h0000000000000000000;
+  reg [75:0] merge1_in14 = 76'h0000000000000000000;
+  reg [75:0] merge1_in15 = 76'h0000000000000000000;
+  reg [75:0] merge1_in2 = 76'h0000000000000000000;
+  reg [75:0] merge1_in3 = 76'h0000000000000000000;
+  reg [75:0] merge1_in4 = 76'h0000000000000000000;
+  reg [75:0] merge1_in5 = 76'h0000000000000000000;
+  reg [75:0] merge1_in6 = 76'h0000000000000000000;
+  reg [75:0] merge1_in7 = 76'h0000000000000000000;
+  reg [75:0] merge1_in8 = 76'h0000000000000000000;
+  reg [75:0] merge1_in9 = 76'h0000000000000000000;
+  reg merge1_in_last = 1'h0;
+  reg [75:0] merge1_lane0 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane1 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane10 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane11 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane12 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane13 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane14 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane15 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane2 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane3 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane4 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane5 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane6 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane7 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane8 = 76'h0000000000000000000;
+  reg [75:0] merge1_lane9 = 76'h0000000000000000000;
+  reg merge1_last = 1'h0;
+  reg merge2_eq0_0 = 1'h0;
+  reg merge2_eq0_1 = 1'h0;
+  reg merge2_eq0_2 = 1'h0;
+  reg merge2_eq0_3 = 1'h0;
+  reg merge2_eq12_0 = 1'h0;
+  reg merge2_eq12_1 = 1'h0;
+  reg merge2_eq12_2 = 1'h0;
+  reg merge2_eq12_3 = 1'h0;
+  reg merge2_eq13_0 = 1'h0;
+  reg merge2_eq13_1 = 1'h0;
+  reg merge2_eq13_2 = 1'h0;
+  reg merge2_eq13_3 = 1'h0;
+  reg merge2_eq1_0 = 1'h0;
+  reg merge2_eq1_1 = 1'h0;
+  reg merge2_eq1_2 = 1'h0;
+  reg merge2_eq1_3 = 1'h0;
+  reg merge2_eq4_0 = 1'h0;
+  reg merge2_eq4_1 = 1'h0;
+  reg merge2_eq4_2 = 1'h0;
+  reg merge2_eq4_3 = 1'h0;
+  reg merge2_eq5_0 = 1'h0;
+  reg merge2_eq5_1 = 1'h0;
+  reg merge2_eq5_2 = 1'h0;
+  reg merge2_eq5_3 = 1'h0;
+  reg merge2_eq8_0 = 1'h0;
+  reg merge2_eq8_1 = 1'h0;
+  reg merge2_eq8_2 = 1'h0;
+  reg merge2_eq8_3 = 1'h0;
+  reg merge2_eq9_0 = 1'h0;
+  reg merge2_eq9_1 = 1'h0;
+  reg merge2_eq9_2 = 1'h0;
+  reg merge2_eq9_3 = 1'h0;
+  reg merge2_gt0_0 = 1'h0;
+  reg merge2_gt0_1 = 1'h0;
+  reg merge2_gt0_2 = 1'h0;
+  reg merge2_gt0_3 = 1'h0;
+  reg merge2_gt12_0 = 1'h0;
+  reg merge2_gt12_1 = 1'h0;
+  reg merge2_gt12_2 = 1'h0;
+  reg merge2_gt12_3 = 1'h0;
+  reg merge2_gt13_0 = 1'h0;
+  reg merge2_gt13_1 = 1'h0;
+  reg merge2_gt13_2 = 1'h0;
+  reg merge2_gt13_3 = 1'h0;
+  reg merge2_gt1_0 = 1'h0;
+  reg merge2_gt1_1 = 1'h0;
+  reg merge2_gt1_2 = 1'h0;
+  reg merge2_gt1_3 = 1'h0;
+  reg merge2_gt4_0 = 1'h0;
+  reg merge2_gt4_1 = 1'h0;
+  reg merge2_gt4_2 = 1'h0;
+  reg merge2_gt4_3 = 1'h0;
+  reg merge2_gt5_0 = 1'h0;
+  reg merge2_gt5_1 = 1'h0;
+  reg merge2_gt5_2 = 1'h0;
+  reg merge2_gt5_3 = 1'h0;
+  reg merge2_gt8_0 = 1'h0;
+  reg merge2_gt8_1 = 1'h0;
+  reg merge2_gt8_2 = 1'h0;
+  reg merge2_gt8_3 = 1'h0;
+  reg merge2_gt9_0 = 1'h0;
+  reg merge2_gt9_1 = 1'h0;
+  reg merge2_gt9_2 = 1'h0;
+  reg merge2_gt9_3 = 1'h0;
+  reg [75:0] merge2_in0 = 76'h0000000000000000000;
+  reg [75:0] merge2_in1 = 76'h0000000000000000000;
+  reg [75:0] merge2_in10 = 76'h0000000000000000000;
+  reg [75:0] merge2_in11 = 76'h0000000000000000000;
+  reg [75:0] merge2_in12 = 76'h0000000000000000000;
+  reg [75:0] merge2_in13 = 76'h0000000000000000000;
+  reg [75:0] merge2_in14 = 76'h0000000000000000000;
+  reg [75:0] merge2_in15 = 76'h0000000000000000000;
+  reg [75:0] merge2_in2 = 76'h0000000000000000000;
+  reg [75:0] merge2_in3 = 76'h0000000000000000000;
+  reg [75:0] merge2_in4 = 76'h0000000000000000000;
+  reg [75:0] merge2_in5 = 76'h0000000000000000000;
+  reg [75:0] merge2_in6 = 76'h0000000000000000000;
+  reg [75:0] merge2_in7 = 76'h0000000000000000000;
+  reg [75:0] merge2_in8 = 76'h0000000000000000000;
+  reg [75:0] merge2_in9 = 76'h0000000000000000000;
+  reg merge2_in_last = 1'h0;
+  reg [75:0] merge2_lane0 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane1 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane10 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane11 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane12 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane13 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane14 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane15 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane2 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane3 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane4 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane5 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane6 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane7 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane8 = 76'h0000000000000000000;
+  reg [75:0] merge2_lane9 = 76'h0000000000000000000;
+  reg merge2_last = 1'h0;
+  reg merge3_eq0_0 = 1'h0;
+  reg merge3_eq0_1 = 1'h0;
+  reg merge3_eq0_2 = 1'h0;
+  reg merge3_eq0_3 = 1'h0;
+  reg merge3_eq10_0 = 1'h0;
+  reg merge3_eq10_1 = 1'h0;
+  reg merge3_eq10_2 = 1'h0;
+  reg merge3_eq10_3 = 1'h0;
+  reg merge3_eq12_0 = 1'h0;
+  reg merge3_eq12_1 = 1'h0;
+  reg merge3_eq12_2 = 1'h0;
+  reg merge3_eq12_3 = 1'h0;
+  reg merge3_eq14_0 = 1'h0;
+  reg merge3_eq14_1 = 1'h0;
+  reg merge3_eq14_2 = 1'h0;
+  reg merge3_eq14_3 = 1'h0;
+  reg merge3_eq2_0 = 1'h0;
+  reg merge3_eq2_1 = 1'h0;
+  reg merge3_eq2_2 = 1'h0;
+  reg merge3_eq2_3 = 1'h0;
+  reg merge3_eq4_0 = 1'h0;
+  reg merge3_eq4_1 = 1'h0;
+  reg merge3_eq4_2 = 1'h0;
+  reg merge3_eq4_3 = 1'h0;
+  reg merge3_eq6_0 = 1'h0;
+  reg merge3_eq6_1 = 1'h0;
+  reg merge3_eq6_2 = 1'h0;
+  reg merge3_eq6_3 = 1'h0;
+  reg merge3_eq8_0 = 1'h0;
+  reg merge3_eq8_1 = 1'h0;
+  reg merge3_eq8_2 = 1'h0;
+  reg merge3_eq8_3 = 1'h0;
+  reg merge3_gt0_0 = 1'h0;
+  reg merge3_gt0_1 = 1'h0;
+  reg merge3_gt0_2 = 1'h0;
+  reg merge3_gt0_3 = 1'h0;
+  reg merge3_gt10_0 = 1'h0;
+  reg merge3_gt10_1 = 1'h0;
+  reg merge3_gt10_2 = 1'h0;
+  reg merge3_gt10_3 = 1'h0;
+  reg merge3_gt12_0 = 1'h0;
+  reg merge3_gt12_1 = 1'h0;
+  reg merge3_gt12_2 = 1'h0;
+  reg merge3_gt12_3 = 1'h0;
+  reg merge3_gt14_0 = 1'h0;
+  reg merge3_gt14_1 = 1'h0;
+  reg merge3_gt14_2 = 1'h0;
+  reg merge3_gt14_3 = 1'h0;
+  reg merge3_gt2_0 = 1'h0;
+  reg merge3_gt2_1 = 1'h0;
+  reg merge3_gt2_2 = 1'h0;
+  reg merge3_gt2_3 = 1'h0;
+  reg merge3_gt4_0 = 1'h0;
+  reg merge3_gt4_1 = 1'h0;
+  reg merge3_gt4_2 = 1'h0;
+  reg merge3_gt4_3 = 1'h0;
+  reg merge3_gt6_0 = 1'h0;
+  reg merge3_gt6_1 = 1'h0;
+  reg merge3_gt6_2 = 1'h0;
+  reg merge3_gt6_3 = 1'h0;
+  reg merge3_gt8_0 = 1'h0;
+  reg merge3_gt8_1 = 1'h0;
+  reg merge3_gt8_2 = 1'h0;
+  reg merge3_gt8_3 = 1'h0;
+  reg [75:0] merge3_in0 = 76'h0000000000000000000;
+  reg [75:0] merge3_in1 = 76'h0000000000000000000;
+  reg [75:0] merge3_in10 = 76'h0000000000000000000;
+  reg [75:0] merge3_in11 = 76'h0000000000000000000;
+  reg [75:0] merge3_in12 = 76'h0000000000000000000;
+  reg [75:0] merge3_in13 = 76'h0000000000000000000;
+  reg [75:0] merge3_in14 = 76'h0000000000000000000;
+  reg [75:0] merge3_in15 = 76'h0000000000000000000;
+  reg [75:0] merge3_in2 = 76'h0000000000000000000;
+  reg [75:0] merge3_in3 = 76'h0000000000000000000;
+  reg [75:0] merge3_in4 = 76'h0000000000000000000;
+  reg [75:0] merge3_in5 = 76'h0000000000000000000;
+  reg [75:0] merge3_in6 = 76'h0000000000000000000;
+  reg [75:0] merge3_in7 = 76'h0000000000000000000;
+  reg [75:0] merge3_in8 = 76'h0000000000000000000;
+  reg [75:0] merge3_in9 = 76'h0000000000000000000;
+  reg merge3_in_last = 1'h0;
+  reg [75:0] merge3_lane0 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane1 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane10 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane11 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane12 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane13 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane14 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane15 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane2 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane3 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane4 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane5 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane6 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane7 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane8 = 76'h0000000000000000000;
+  reg [75:0] merge3_lane9 = 76'h0000000000000000000;
+  reg merge3_last = 1'h0;
+  reg [11:0] near0_in_idx = 12'h000;
+  reg [11:0] near0_out_idx = 12'h000;
+  reg [11:0] near10_in_idx = 12'h000;
+  reg [11:0] near10_out_idx = 12'h000;
+  reg [11:0] near11_in_idx = 12'h000;
+  reg [11:0] near11_out_idx = 12'h000;
+  reg [11:0] near12_in_idx = 12'h000;
+  reg [11:0] near12_out_idx = 12'h000;
+  reg [11:0] near13_in_idx = 12'h000;
+  reg [11:0] near13_out_idx = 12'h000;
+  reg [11:0] near14_in_idx = 12'h000;
+  reg [11:0] near14_out_idx = 12'h000;
+  reg [11:0] near1_in_idx = 12'h000;
+  reg [11:0] near1_out_idx = 12'h000;
+  reg [11:0] near2_in_idx = 12'h000;
+  reg [11:0] near2_out_idx = 12'h000;
+  reg [11:0] near3_in_idx = 12'h000;
+  reg [11:0] near3_out_idx = 12'h000;
+  reg [11:0] near4_in_idx = 12'h000;
+  reg [11:0] near4_out_idx = 12'h000;
+  reg [11:0] near5_in_idx = 12'h000;
+  reg [11:0] near5_out_idx = 12'h000;
+  reg [11:0] near6_in_idx = 12'h000;
+  reg [11:0] near6_out_idx = 12'h000;
+  reg [11:0] near7_in_idx = 12'h000;
+  reg [11:0] near7_out_idx = 12'h000;
+  reg [11:0] near8_in_idx = 12'h000;
+  reg [11:0] near8_out_idx = 12'h000;
+  reg [11:0] near9_in_idx = 12'h000;
+  reg [11:0] near9_out_idx = 12'h000;
+  reg near_last = 1'h0;
   wire out_adv;
   reg out_done = 1'h0;
   wire out_free;
@@ -12607,5354 +14528,11491 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire room_next;
   input rst;
   wire rst;
-  reg [11:0] s1_in_idx0 = 12'h000;
-  reg [11:0] s1_in_idx1 = 12'h000;
-  reg [11:0] s1_in_idx2 = 12'h000;
-  reg [11:0] s1_in_idx3 = 12'h000;
-  reg [11:0] s1_in_idx4 = 12'h000;
-  reg [11:0] s1_in_idx5 = 12'h000;
-  reg [11:0] s1_in_idx6 = 12'h000;
-  reg [11:0] s1_in_idx7 = 12'h000;
-  reg s1_last = 1'h0;
-  reg [11:0] s1_out_idx0 = 12'h000;
-  reg [11:0] s1_out_idx1 = 12'h000;
-  reg [11:0] s1_out_idx2 = 12'h000;
-  reg [11:0] s1_out_idx3 = 12'h000;
-  reg [11:0] s1_out_idx4 = 12'h000;
-  reg [11:0] s1_out_idx5 = 12'h000;
-  reg [11:0] s1_out_idx6 = 12'h000;
-  reg [11:0] s1_out_idx7 = 12'h000;
-  reg [11:0] s2_in_idx0 = 12'h000;
-  reg [11:0] s2_in_idx1 = 12'h000;
-  reg [11:0] s2_in_idx2 = 12'h000;
-  reg [11:0] s2_in_idx3 = 12'h000;
-  reg [11:0] s2_in_idx4 = 12'h000;
-  reg [11:0] s2_in_idx5 = 12'h000;
-  reg [11:0] s2_in_idx6 = 12'h000;
-  reg [11:0] s2_in_idx7 = 12'h000;
-  reg [11:0] s2_out_idx0 = 12'h000;
-  reg [11:0] s2_out_idx1 = 12'h000;
-  reg [11:0] s2_out_idx2 = 12'h000;
-  reg [11:0] s2_out_idx3 = 12'h000;
-  reg [11:0] s2_out_idx4 = 12'h000;
-  reg [11:0] s2_out_idx5 = 12'h000;
-  reg [11:0] s2_out_idx6 = 12'h000;
-  reg [11:0] s2_out_idx7 = 12'h000;
-  reg [11:0] s3_in_idx0 = 12'h000;
-  reg [11:0] s3_in_idx1 = 12'h000;
-  reg [11:0] s3_in_idx2 = 12'h000;
-  reg [11:0] s3_in_idx3 = 12'h000;
-  reg [11:0] s3_in_idx4 = 12'h000;
-  reg [11:0] s3_in_idx5 = 12'h000;
-  reg [11:0] s3_in_idx6 = 12'h000;
-  reg [11:0] s3_in_idx7 = 12'h000;
-  reg [11:0] s3_out_idx0 = 12'h000;
-  reg [11:0] s3_out_idx1 = 12'h000;
-  reg [11:0] s3_out_idx2 = 12'h000;
-  reg [11:0] s3_out_idx3 = 12'h000;
-  reg [11:0] s3_out_idx4 = 12'h000;
-  reg [11:0] s3_out_idx5 = 12'h000;
-  reg [11:0] s3_out_idx6 = 12'h000;
-  reg [11:0] s3_out_idx7 = 12'h000;
+  reg [11:0] t_in_idx0 = 12'h000;
+  reg [11:0] t_in_idx1 = 12'h000;
+  reg [11:0] t_in_idx10 = 12'h000;
+  reg [11:0] t_in_idx11 = 12'h000;
+  reg [11:0] t_in_idx12 = 12'h000;
+  reg [11:0] t_in_idx13 = 12'h000;
+  reg [11:0] t_in_idx14 = 12'h000;
+  reg [11:0] t_in_idx2 = 12'h000;
+  reg [11:0] t_in_idx3 = 12'h000;
+  reg [11:0] t_in_idx4 = 12'h000;
+  reg [11:0] t_in_idx5 = 12'h000;
+  reg [11:0] t_in_idx6 = 12'h000;
+  reg [11:0] t_in_idx7 = 12'h000;
+  reg [11:0] t_in_idx8 = 12'h000;
+  reg [11:0] t_in_idx9 = 12'h000;
+  reg [11:0] t_out_idx0 = 12'h000;
+  reg [11:0] t_out_idx1 = 12'h000;
+  reg [11:0] t_out_idx10 = 12'h000;
+  reg [11:0] t_out_idx11 = 12'h000;
+  reg [11:0] t_out_idx12 = 12'h000;
+  reg [11:0] t_out_idx13 = 12'h000;
+  reg [11:0] t_out_idx14 = 12'h000;
+  reg [11:0] t_out_idx2 = 12'h000;
+  reg [11:0] t_out_idx3 = 12'h000;
+  reg [11:0] t_out_idx4 = 12'h000;
+  reg [11:0] t_out_idx5 = 12'h000;
+  reg [11:0] t_out_idx6 = 12'h000;
+  reg [11:0] t_out_idx7 = 12'h000;
+  reg [11:0] t_out_idx8 = 12'h000;
+  reg [11:0] t_out_idx9 = 12'h000;
   assign \$1  = ~ match0_valid;
-  assign \$2  = ~ match2_valid;
+  assign \$2  = ~ match9_valid;
   assign \$3  = \$2  | \$signal ;
   assign match0_load = \$1  | \$3 ;
   assign \$4  = ~ match1_valid;
-  assign \$5  = ~ match2_valid;
+  assign \$5  = ~ match9_valid;
   assign \$6  = \$5  | \$signal ;
   assign match1_load = \$4  | \$6 ;
   assign \$7  = ~ match2_valid;
-  assign \$8  = ~ match2_valid;
+  assign \$8  = ~ match9_valid;
   assign \$9  = \$8  | \$signal ;
   assign match2_load = \$7  | \$9 ;
-  assign \$10  = in_full | in_done;
-  assign \$11  = out_full | out_done;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = in_done & out_done;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$12  & \$14 ;
-  assign \$signal$7  = \$15  & match0_load_r;
-  assign \$16  = \$signal$7  & in_full;
-  assign \$17  = ~ in_done;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = out_done | \$signal$14 ;
-  assign in_adv = \$18  & \$19 ;
-  assign \$20  = \$signal$7  & out_full;
-  assign \$21  = ~ out_done;
-  assign \$22  = \$20  & \$21 ;
-  assign \$23  = in_done | b_le_a;
-  assign out_adv = \$22  & \$23 ;
-  assign \$24  = in_adv & in_last;
-  assign \$25  = in_done | \$24 ;
-  assign \$26  = \$signal$7  & \$25 ;
-  assign \$27  = out_adv & out_last;
-  assign \$28  = out_done | \$27 ;
-  assign \final  = \$26  & \$28 ;
-  assign \$29  = ~ in_full;
-  assign in_free = \$29  | in_adv;
+  assign \$10  = ~ match3_valid;
+  assign \$11  = ~ match9_valid;
+  assign \$12  = \$11  | \$signal ;
+  assign match3_load = \$10  | \$12 ;
+  assign \$13  = ~ match4_valid;
+  assign \$14  = ~ match9_valid;
+  assign \$15  = \$14  | \$signal ;
+  assign match4_load = \$13  | \$15 ;
+  assign \$16  = ~ match5_valid;
+  assign \$17  = ~ match9_valid;
+  assign \$18  = \$17  | \$signal ;
+  assign match5_load = \$16  | \$18 ;
+  assign \$19  = ~ match6_valid;
+  assign \$20  = ~ match9_valid;
+  assign \$21  = \$20  | \$signal ;
+  assign match6_load = \$19  | \$21 ;
+  assign \$22  = ~ match7_valid;
+  assign \$23  = ~ match9_valid;
+  assign \$24  = \$23  | \$signal ;
+  assign match7_load = \$22  | \$24 ;
+  assign \$25  = ~ match8_valid;
+  assign \$26  = ~ match9_valid;
+  assign \$27  = \$26  | \$signal ;
+  assign match8_load = \$25  | \$27 ;
+  assign \$28  = ~ match9_valid;
+  assign \$29  = ~ match9_valid;
+  assign \$30  = \$29  | \$signal ;
+  assign match9_load = \$28  | \$30 ;
+  assign \$31  = in_full | in_done;
+  assign \$32  = out_full | out_done;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = in_done & out_done;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$33  & \$35 ;
+  assign \$signal$21  = \$36  & match0_load_r;
+  assign \$37  = \$signal$21  & in_full;
+  assign \$38  = ~ in_done;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = out_done | \$signal$28 ;
+  assign in_adv = \$39  & \$40 ;
+  assign \$41  = \$signal$21  & out_full;
+  assign \$42  = ~ out_done;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = in_done | b_le_a;
+  assign out_adv = \$43  & \$44 ;
+  assign \$45  = in_adv & in_last;
+  assign \$46  = in_done | \$45 ;
+  assign \$47  = \$signal$21  & \$46 ;
+  assign \$48  = out_adv & out_last;
+  assign \$49  = out_done | \$48 ;
+  assign \final  = \$47  & \$49 ;
+  assign \$50  = ~ in_full;
+  assign in_free = \$50  | in_adv;
   assign in_load = in_next_full & in_free;
   assign inputs__ready = ~ in_skid_full;
-  assign \$30  = ~ out_full;
-  assign out_free = \$30  | out_adv;
+  assign \$51  = ~ out_full;
+  assign out_free = \$51  | out_adv;
   assign out_load = out_next_full & out_free;
   assign outputs__ready = ~ out_skid_full;
-  assign \$31  = lane0_takes0 ? s3_in_idx0 : 12'h000;
-  assign \$33  = lane0_takes1 ? s3_in_idx1 : 12'h000;
-  assign \$34  = \$32  | \$33 ;
-  assign \$35  = lane0_takes2 ? s3_in_idx2 : 12'h000;
-  assign \$36  = \$34  | \$35 ;
-  assign \$37  = lane0_takes3 ? s3_in_idx3 : 12'h000;
-  assign \$38  = \$36  | \$37 ;
-  assign \$39  = lane0_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$40  = \$38  | \$39 ;
-  assign \$41  = lane0_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$42  = \$40  | \$41 ;
-  assign \$43  = lane0_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$44  = \$42  | \$43 ;
-  assign \$45  = lane0_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$46  = \$44  | \$45 ;
-  assign \$47  = lane0_takes0 ? s3_out_idx0 : 12'h000;
-  assign \$49  = lane0_takes1 ? s3_out_idx1 : 12'h000;
-  assign \$50  = \$48  | \$49 ;
-  assign \$51  = lane0_takes2 ? s3_out_idx2 : 12'h000;
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = lane0_takes3 ? s3_out_idx3 : 12'h000;
-  assign \$54  = \$52  | \$53 ;
-  assign \$55  = lane0_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$56  = \$54  | \$55 ;
-  assign \$57  = lane0_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$58  = \$56  | \$57 ;
-  assign \$59  = lane0_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$60  = \$58  | \$59 ;
-  assign \$61  = lane0_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$62  = \$60  | \$61 ;
-  assign \$63  = lane1_takes1 ? s3_in_idx1 : 12'h000;
-  assign \$65  = lane1_takes2 ? s3_in_idx2 : 12'h000;
-  assign \$66  = \$64  | \$65 ;
-  assign \$67  = lane1_takes3 ? s3_in_idx3 : 12'h000;
-  assign \$68  = \$66  | \$67 ;
-  assign \$69  = lane1_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$70  = \$68  | \$69 ;
-  assign \$71  = lane1_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$72  = \$70  | \$71 ;
-  assign \$73  = lane1_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$74  = \$72  | \$73 ;
-  assign \$75  = lane1_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$76  = \$74  | \$75 ;
-  assign \$77  = lane1_takes1 ? s3_out_idx1 : 12'h000;
-  assign \$79  = lane1_takes2 ? s3_out_idx2 : 12'h000;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = lane1_takes3 ? s3_out_idx3 : 12'h000;
-  assign \$82  = \$80  | \$81 ;
-  assign \$83  = lane1_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$84  = \$82  | \$83 ;
-  assign \$85  = lane1_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = lane1_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$88  = \$86  | \$87 ;
-  assign \$89  = lane1_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$90  = \$88  | \$89 ;
-  assign \$91  = lane2_takes2 ? s3_in_idx2 : 12'h000;
-  assign \$93  = lane2_takes3 ? s3_in_idx3 : 12'h000;
-  assign \$94  = \$92  | \$93 ;
-  assign \$95  = lane2_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$96  = \$94  | \$95 ;
-  assign \$97  = lane2_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$98  = \$96  | \$97 ;
-  assign \$99  = lane2_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$100  = \$98  | \$99 ;
-  assign \$101  = lane2_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$102  = \$100  | \$101 ;
-  assign \$103  = lane2_takes2 ? s3_out_idx2 : 12'h000;
-  assign \$105  = lane2_takes3 ? s3_out_idx3 : 12'h000;
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = lane2_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$108  = \$106  | \$107 ;
-  assign \$109  = lane2_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$110  = \$108  | \$109 ;
-  assign \$111  = lane2_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$112  = \$110  | \$111 ;
-  assign \$113  = lane2_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$114  = \$112  | \$113 ;
-  assign \$115  = lane3_takes3 ? s3_in_idx3 : 12'h000;
-  assign \$117  = lane3_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$118  = \$116  | \$117 ;
-  assign \$119  = lane3_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = lane3_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$122  = \$120  | \$121 ;
-  assign \$123  = lane3_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$124  = \$122  | \$123 ;
-  assign \$125  = lane3_takes3 ? s3_out_idx3 : 12'h000;
-  assign \$127  = lane3_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = lane3_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = lane3_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = lane3_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = lane4_takes4 ? s3_in_idx4 : 12'h000;
-  assign \$137  = lane4_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$138  = \$136  | \$137 ;
-  assign \$139  = lane4_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = lane4_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$142  = \$140  | \$141 ;
-  assign \$143  = lane4_takes4 ? s3_out_idx4 : 12'h000;
-  assign \$145  = lane4_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = lane4_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$148  = \$146  | \$147 ;
-  assign \$149  = lane4_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$150  = \$148  | \$149 ;
-  assign \$151  = lane5_takes5 ? s3_in_idx5 : 12'h000;
-  assign \$153  = lane5_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$154  = \$152  | \$153 ;
-  assign \$155  = lane5_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = lane5_takes5 ? s3_out_idx5 : 12'h000;
-  assign \$159  = lane5_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = lane5_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$162  = \$160  | \$161 ;
-  assign \$163  = lane6_takes6 ? s3_in_idx6 : 12'h000;
-  assign \$165  = lane6_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = lane6_takes6 ? s3_out_idx6 : 12'h000;
-  assign \$169  = lane6_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = lane7_takes7 ? s3_in_idx7 : 12'h000;
-  assign \$173  = lane7_takes7 ? s3_out_idx7 : 12'h000;
-  assign \$175  = match2_valid & \$signal ;
-  assign \$176  = \$175  & pairs_valid;
-  assign \$177  = ~ pairs__ready;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = ~ \$178 ;
-  assign pairs_room_next = \$signal  ? \$179  : pairs__ready;
-  assign \$180  = | \$signal$93 ;
-  assign \$181  = \$180  | \$signal$94 ;
-  assign \$182  = match1_valid & \$181 ;
-  assign \$183  = match1_load ? 1'h0 : match0_valid;
-  assign \$184  = match0_load ? \$signal$7  : \$183 ;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = | \$signal$93 ;
-  assign \$187  = \$186  | \$signal$94 ;
-  assign \$188  = match1_valid & \$187 ;
-  assign \$189  = match2_load ? \$188  : match2_valid;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$185  | \$190 ;
-  assign \$192  = \$191  | pairs_room_next;
-  assign \$193  = in_adv & in_last;
-  assign \$194  = in_done | \$193 ;
-  assign \$195  = ~ \final ;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ in_skid_full;
-  assign \$198  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$199  = inputs__payload[551] ? \$198  : 62'h0000000000000000;
-  assign \$200  = ~ inputs__payload[551];
-  assign \$201  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$202  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
-  assign \$203  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
-  assign \$204  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
-  assign \$205  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
-  assign \$206  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
-  assign \$207  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
-  assign \$208  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$209  = ~ in_next_full;
-  assign \$210  = \$209  | in_free;
-  assign \$211  = ~ in_skid_full;
-  assign \$212  = inputs__valid & \$211 ;
-  assign \$213  = in_skid_full | inputs__valid;
-  assign \$214  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$215  = inputs__payload[551] ? \$214  : 62'h0000000000000000;
-  assign \$216  = ~ inputs__payload[551];
-  assign \$217  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$218  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
-  assign \$219  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
-  assign \$220  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
-  assign \$221  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
-  assign \$222  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
-  assign \$223  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
-  assign \$224  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$225  = out_adv & out_last;
-  assign \$226  = out_done | \$225 ;
-  assign \$227  = ~ \final ;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ~ out_skid_full;
-  assign \$231  = outputs__payload[478:476] ^ { 1'h0, \$230  };
-  assign \$233  = \$231  ^ { 1'h0, \$232  };
-  assign \$235  = { 1'h0, \$233  } ^ \$234 ;
-  assign \$237  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$236 );
-  assign \$238  = $signed(\$237 ) + $signed(17'h08000);
-  assign \$240  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$239 );
-  assign \$241  = $signed(\$240 ) + $signed(17'h08000);
-  assign \$243  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$242 );
-  assign \$244  = $signed(\$243 ) + $signed(17'h08000);
-  assign \$245  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$246  = $signed(\$245 ) + $signed(18'h10000);
-  assign \$247  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$248  = $signed(\$247 ) + $signed(18'h10000);
-  assign \$249  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$250  = $signed(\$249 ) + $signed(18'h10000);
-  assign \$251  = downsample ? { outputs__payload[531:524], \$244 [16:0], \$241 [16:0], \$238 [16:0], \$235 [2:0] } : { outputs__payload[531:524], \$250 [17:0], \$248 [17:0], \$246 [17:0] };
-  assign \$252  = outputs__payload[551] ? \$251  : 62'h0000000000000000;
-  assign \$253  = ~ outputs__payload[551];
-  assign \$255  = outputs__payload[2:0] ^ { 1'h0, \$254  };
-  assign \$257  = \$255  ^ { 1'h0, \$256  };
-  assign \$259  = { 1'h0, \$257  } ^ \$258 ;
-  assign \$261  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$260 );
-  assign \$262  = $signed(\$261 ) + $signed(17'h08000);
-  assign \$264  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$263 );
-  assign \$265  = $signed(\$264 ) + $signed(17'h08000);
-  assign \$267  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$266 );
-  assign \$268  = $signed(\$267 ) + $signed(17'h08000);
-  assign \$269  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$270  = $signed(\$269 ) + $signed(18'h10000);
-  assign \$271  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$272  = $signed(\$271 ) + $signed(18'h10000);
-  assign \$273  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$274  = $signed(\$273 ) + $signed(18'h10000);
-  assign \$275  = downsample ? { outputs__payload[55:48], \$268 [16:0], \$265 [16:0], \$262 [16:0], \$259 [2:0] } : { outputs__payload[55:48], \$274 [17:0], \$272 [17:0], \$270 [17:0] };
-  assign \$277  = outputs__payload[70:68] ^ { 1'h0, \$276  };
-  assign \$279  = \$277  ^ { 1'h0, \$278  };
-  assign \$281  = { 1'h0, \$279  } ^ \$280 ;
-  assign \$283  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$282 );
-  assign \$284  = $signed(\$283 ) + $signed(17'h08000);
-  assign \$286  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$285 );
-  assign \$287  = $signed(\$286 ) + $signed(17'h08000);
-  assign \$289  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$288 );
-  assign \$290  = $signed(\$289 ) + $signed(17'h08000);
-  assign \$291  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
-  assign \$292  = $signed(\$291 ) + $signed(18'h10000);
-  assign \$293  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$294  = $signed(\$293 ) + $signed(18'h10000);
-  assign \$295  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
-  assign \$296  = $signed(\$295 ) + $signed(18'h10000);
-  assign \$297  = downsample ? { outputs__payload[123:116], \$290 [16:0], \$287 [16:0], \$284 [16:0], \$281 [2:0] } : { outputs__payload[123:116], \$296 [17:0], \$294 [17:0], \$292 [17:0] };
-  assign \$299  = outputs__payload[138:136] ^ { 1'h0, \$298  };
-  assign \$301  = \$299  ^ { 1'h0, \$300  };
-  assign \$303  = { 1'h0, \$301  } ^ \$302 ;
-  assign \$305  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$304 );
-  assign \$306  = $signed(\$305 ) + $signed(17'h08000);
-  assign \$308  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$307 );
-  assign \$309  = $signed(\$308 ) + $signed(17'h08000);
-  assign \$311  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$310 );
-  assign \$312  = $signed(\$311 ) + $signed(17'h08000);
-  assign \$313  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
-  assign \$314  = $signed(\$313 ) + $signed(18'h10000);
-  assign \$315  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
-  assign \$316  = $signed(\$315 ) + $signed(18'h10000);
-  assign \$317  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$318  = $signed(\$317 ) + $signed(18'h10000);
-  assign \$319  = downsample ? { outputs__payload[191:184], \$312 [16:0], \$309 [16:0], \$306 [16:0], \$303 [2:0] } : { outputs__payload[191:184], \$318 [17:0], \$316 [17:0], \$314 [17:0] };
-  assign \$321  = outputs__payload[206:204] ^ { 1'h0, \$320  };
-  assign \$323  = \$321  ^ { 1'h0, \$322  };
-  assign \$325  = { 1'h0, \$323  } ^ \$324 ;
-  assign \$327  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$326 );
-  assign \$328  = $signed(\$327 ) + $signed(17'h08000);
-  assign \$330  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$329 );
-  assign \$331  = $signed(\$330 ) + $signed(17'h08000);
-  assign \$333  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$332 );
-  assign \$334  = $signed(\$333 ) + $signed(17'h08000);
-  assign \$335  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
-  assign \$336  = $signed(\$335 ) + $signed(18'h10000);
-  assign \$337  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
-  assign \$338  = $signed(\$337 ) + $signed(18'h10000);
-  assign \$339  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
-  assign \$340  = $signed(\$339 ) + $signed(18'h10000);
-  assign \$341  = downsample ? { outputs__payload[259:252], \$334 [16:0], \$331 [16:0], \$328 [16:0], \$325 [2:0] } : { outputs__payload[259:252], \$340 [17:0], \$338 [17:0], \$336 [17:0] };
-  assign \$343  = outputs__payload[274:272] ^ { 1'h0, \$342  };
-  assign \$345  = \$343  ^ { 1'h0, \$344  };
-  assign \$347  = { 1'h0, \$345  } ^ \$346 ;
-  assign \$349  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$348 );
-  assign \$350  = $signed(\$349 ) + $signed(17'h08000);
-  assign \$352  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$351 );
-  assign \$353  = $signed(\$352 ) + $signed(17'h08000);
-  assign \$355  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$354 );
-  assign \$356  = $signed(\$355 ) + $signed(17'h08000);
-  assign \$357  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
-  assign \$358  = $signed(\$357 ) + $signed(18'h10000);
-  assign \$359  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$360  = $signed(\$359 ) + $signed(18'h10000);
-  assign \$361  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$362  = $signed(\$361 ) + $signed(18'h10000);
-  assign \$363  = downsample ? { outputs__payload[327:320], \$356 [16:0], \$353 [16:0], \$350 [16:0], \$347 [2:0] } : { outputs__payload[327:320], \$362 [17:0], \$360 [17:0], \$358 [17:0] };
-  assign \$365  = outputs__payload[342:340] ^ { 1'h0, \$364  };
-  assign \$367  = \$365  ^ { 1'h0, \$366  };
-  assign \$369  = { 1'h0, \$367  } ^ \$368 ;
-  assign \$371  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$370 );
-  assign \$372  = $signed(\$371 ) + $signed(17'h08000);
-  assign \$374  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$373 );
-  assign \$375  = $signed(\$374 ) + $signed(17'h08000);
-  assign \$377  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$376 );
-  assign \$378  = $signed(\$377 ) + $signed(17'h08000);
-  assign \$379  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
-  assign \$380  = $signed(\$379 ) + $signed(18'h10000);
-  assign \$381  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
-  assign \$382  = $signed(\$381 ) + $signed(18'h10000);
-  assign \$383  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
-  assign \$384  = $signed(\$383 ) + $signed(18'h10000);
-  assign \$385  = downsample ? { outputs__payload[395:388], \$378 [16:0], \$375 [16:0], \$372 [16:0], \$369 [2:0] } : { outputs__payload[395:388], \$384 [17:0], \$382 [17:0], \$380 [17:0] };
-  assign \$387  = outputs__payload[410:408] ^ { 1'h0, \$386  };
-  assign \$389  = \$387  ^ { 1'h0, \$388  };
-  assign \$391  = { 1'h0, \$389  } ^ \$390 ;
-  assign \$393  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$392 );
-  assign \$394  = $signed(\$393 ) + $signed(17'h08000);
-  assign \$396  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$395 );
-  assign \$397  = $signed(\$396 ) + $signed(17'h08000);
-  assign \$399  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$398 );
-  assign \$400  = $signed(\$399 ) + $signed(17'h08000);
-  assign \$401  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
-  assign \$402  = $signed(\$401 ) + $signed(18'h10000);
-  assign \$403  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$404  = $signed(\$403 ) + $signed(18'h10000);
-  assign \$405  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$406  = $signed(\$405 ) + $signed(18'h10000);
-  assign \$407  = downsample ? { outputs__payload[463:456], \$400 [16:0], \$397 [16:0], \$394 [16:0], \$391 [2:0] } : { outputs__payload[463:456], \$406 [17:0], \$404 [17:0], \$402 [17:0] };
-  assign \$409  = outputs__payload[478:476] ^ { 1'h0, \$408  };
-  assign \$411  = \$409  ^ { 1'h0, \$410  };
-  assign \$413  = { 1'h0, \$411  } ^ \$412 ;
-  assign \$415  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$414 );
-  assign \$416  = $signed(\$415 ) + $signed(17'h08000);
-  assign \$418  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$417 );
-  assign \$419  = $signed(\$418 ) + $signed(17'h08000);
-  assign \$421  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$420 );
-  assign \$422  = $signed(\$421 ) + $signed(17'h08000);
-  assign \$423  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$424  = $signed(\$423 ) + $signed(18'h10000);
-  assign \$425  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$426  = $signed(\$425 ) + $signed(18'h10000);
-  assign \$427  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$428  = $signed(\$427 ) + $signed(18'h10000);
-  assign \$429  = downsample ? { outputs__payload[531:524], \$422 [16:0], \$419 [16:0], \$416 [16:0], \$413 [2:0] } : { outputs__payload[531:524], \$428 [17:0], \$426 [17:0], \$424 [17:0] };
-  assign \$430  = ~ out_next_full;
-  assign \$431  = \$430  | out_free;
-  assign \$432  = ~ out_skid_full;
-  assign \$433  = outputs__valid & \$432 ;
-  assign \$434  = out_skid_full | outputs__valid;
-  assign \$436  = outputs__payload[478:476] ^ { 1'h0, \$435  };
-  assign \$438  = \$436  ^ { 1'h0, \$437  };
-  assign \$440  = { 1'h0, \$438  } ^ \$439 ;
-  assign \$442  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$441 );
-  assign \$443  = $signed(\$442 ) + $signed(17'h08000);
-  assign \$445  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$444 );
-  assign \$446  = $signed(\$445 ) + $signed(17'h08000);
-  assign \$448  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$447 );
-  assign \$449  = $signed(\$448 ) + $signed(17'h08000);
-  assign \$450  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$451  = $signed(\$450 ) + $signed(18'h10000);
-  assign \$452  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$453  = $signed(\$452 ) + $signed(18'h10000);
-  assign \$454  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$455  = $signed(\$454 ) + $signed(18'h10000);
-  assign \$456  = downsample ? { outputs__payload[531:524], \$449 [16:0], \$446 [16:0], \$443 [16:0], \$440 [2:0] } : { outputs__payload[531:524], \$455 [17:0], \$453 [17:0], \$451 [17:0] };
-  assign \$457  = outputs__payload[551] ? \$456  : 62'h0000000000000000;
-  assign \$458  = ~ outputs__payload[551];
-  assign \$460  = outputs__payload[2:0] ^ { 1'h0, \$459  };
-  assign \$462  = \$460  ^ { 1'h0, \$461  };
-  assign \$464  = { 1'h0, \$462  } ^ \$463 ;
-  assign \$466  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$465 );
-  assign \$467  = $signed(\$466 ) + $signed(17'h08000);
-  assign \$469  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$468 );
-  assign \$470  = $signed(\$469 ) + $signed(17'h08000);
-  assign \$472  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$471 );
-  assign \$473  = $signed(\$472 ) + $signed(17'h08000);
-  assign \$474  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$475  = $signed(\$474 ) + $signed(18'h10000);
-  assign \$476  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$477  = $signed(\$476 ) + $signed(18'h10000);
-  assign \$478  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$479  = $signed(\$478 ) + $signed(18'h10000);
-  assign \$480  = downsample ? { outputs__payload[55:48], \$473 [16:0], \$470 [16:0], \$467 [16:0], \$464 [2:0] } : { outputs__payload[55:48], \$479 [17:0], \$477 [17:0], \$475 [17:0] };
-  assign \$482  = outputs__payload[70:68] ^ { 1'h0, \$481  };
-  assign \$484  = \$482  ^ { 1'h0, \$483  };
-  assign \$486  = { 1'h0, \$484  } ^ \$485 ;
-  assign \$488  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$487 );
+  assign hits_below1_0 = \$signal$45 [0] ? 1'h0 : 1'h1;
+  assign hits_below1_1 = \$signal$45 [0] ? 1'h1 : 1'h0;
+  assign hits_below2_0 = \$signal$45 [1] ? 1'h0 : hits_below1_0;
+  assign hits_below2_1 = \$signal$45 [1] ? hits_below1_0 : hits_below1_1;
+  assign hits_below2_2 = \$signal$45 [1] ? hits_below1_1 : 1'h0;
+  assign hits_below3_0 = \$signal$45 [2] ? 1'h0 : hits_below2_0;
+  assign hits_below3_1 = \$signal$45 [2] ? hits_below2_0 : hits_below2_1;
+  assign hits_below3_2 = \$signal$45 [2] ? hits_below2_1 : hits_below2_2;
+  assign hits_below3_3 = \$signal$45 [2] ? hits_below2_2 : 1'h0;
+  assign hits_below4_0 = \$signal$45 [3] ? 1'h0 : hits_below3_0;
+  assign hits_below4_1 = \$signal$45 [3] ? hits_below3_0 : hits_below3_1;
+  assign hits_below4_2 = \$signal$45 [3] ? hits_below3_1 : hits_below3_2;
+  assign hits_below4_3 = \$signal$45 [3] ? hits_below3_2 : hits_below3_3;
+  assign hits_below4_4 = \$signal$45 [3] ? hits_below3_3 : 1'h0;
+  assign hits_below5_0 = \$signal$45 [4] ? 1'h0 : hits_below4_0;
+  assign hits_below5_1 = \$signal$45 [4] ? hits_below4_0 : hits_below4_1;
+  assign hits_below5_2 = \$signal$45 [4] ? hits_below4_1 : hits_below4_2;
+  assign hits_below5_3 = \$signal$45 [4] ? hits_below4_2 : hits_below4_3;
+  assign hits_below5_4 = \$signal$45 [4] ? hits_below4_3 : hits_below4_4;
+  assign hits_below5_5 = \$signal$45 [4] ? hits_below4_4 : 1'h0;
+  assign hits_below6_0 = \$signal$45 [5] ? 1'h0 : hits_below5_0;
+  assign hits_below6_1 = \$signal$45 [5] ? hits_below5_0 : hits_below5_1;
+  assign hits_below6_2 = \$signal$45 [5] ? hits_below5_1 : hits_below5_2;
+  assign hits_below6_3 = \$signal$45 [5] ? hits_below5_2 : hits_below5_3;
+  assign hits_below6_4 = \$signal$45 [5] ? hits_below5_3 : hits_below5_4;
+  assign hits_below6_5 = \$signal$45 [5] ? hits_below5_4 : hits_below5_5;
+  assign hits_below6_6 = \$signal$45 [5] ? hits_below5_5 : 1'h0;
+  assign hits_below7_0 = \$signal$45 [6] ? 1'h0 : hits_below6_0;
+  assign hits_below7_1 = \$signal$45 [6] ? hits_below6_0 : hits_below6_1;
+  assign hits_below7_2 = \$signal$45 [6] ? hits_below6_1 : hits_below6_2;
+  assign hits_below7_3 = \$signal$45 [6] ? hits_below6_2 : hits_below6_3;
+  assign hits_below7_4 = \$signal$45 [6] ? hits_below6_3 : hits_below6_4;
+  assign hits_below7_5 = \$signal$45 [6] ? hits_below6_4 : hits_below6_5;
+  assign hits_below7_6 = \$signal$45 [6] ? hits_below6_5 : hits_below6_6;
+  assign hits_below7_7 = \$signal$45 [6] ? hits_below6_6 : 1'h0;
+  assign hits_below8_0 = \$signal$45 [7] ? 1'h0 : hits_below7_0;
+  assign hits_below8_1 = \$signal$45 [7] ? hits_below7_0 : hits_below7_1;
+  assign hits_below8_2 = \$signal$45 [7] ? hits_below7_1 : hits_below7_2;
+  assign hits_below8_3 = \$signal$45 [7] ? hits_below7_2 : hits_below7_3;
+  assign hits_below8_4 = \$signal$45 [7] ? hits_below7_3 : hits_below7_4;
+  assign hits_below8_5 = \$signal$45 [7] ? hits_below7_4 : hits_below7_5;
+  assign hits_below8_6 = \$signal$45 [7] ? hits_below7_5 : hits_below7_6;
+  assign hits_below8_7 = \$signal$45 [7] ? hits_below7_6 : hits_below7_7;
+  assign hits_below8_8 = \$signal$45 [7] ? hits_below7_7 : 1'h0;
+  assign hits_below9_0 = \$signal$45 [8] ? 1'h0 : hits_below8_0;
+  assign hits_below9_1 = \$signal$45 [8] ? hits_below8_0 : hits_below8_1;
+  assign hits_below9_2 = \$signal$45 [8] ? hits_below8_1 : hits_below8_2;
+  assign hits_below9_3 = \$signal$45 [8] ? hits_below8_2 : hits_below8_3;
+  assign hits_below9_4 = \$signal$45 [8] ? hits_below8_3 : hits_below8_4;
+  assign hits_below9_5 = \$signal$45 [8] ? hits_below8_4 : hits_below8_5;
+  assign hits_below9_6 = \$signal$45 [8] ? hits_below8_5 : hits_below8_6;
+  assign hits_below9_7 = \$signal$45 [8] ? hits_below8_6 : hits_below8_7;
+  assign hits_below9_8 = \$signal$45 [8] ? hits_below8_7 : hits_below8_8;
+  assign hits_below9_9 = \$signal$45 [8] ? hits_below8_8 : 1'h0;
+  assign hits_below10_0 = \$signal$45 [9] ? 1'h0 : hits_below9_0;
+  assign hits_below10_1 = \$signal$45 [9] ? hits_below9_0 : hits_below9_1;
+  assign hits_below10_2 = \$signal$45 [9] ? hits_below9_1 : hits_below9_2;
+  assign hits_below10_3 = \$signal$45 [9] ? hits_below9_2 : hits_below9_3;
+  assign hits_below10_4 = \$signal$45 [9] ? hits_below9_3 : hits_below9_4;
+  assign hits_below10_5 = \$signal$45 [9] ? hits_below9_4 : hits_below9_5;
+  assign hits_below10_6 = \$signal$45 [9] ? hits_below9_5 : hits_below9_6;
+  assign hits_below10_7 = \$signal$45 [9] ? hits_below9_6 : hits_below9_7;
+  assign hits_below10_8 = \$signal$45 [9] ? hits_below9_7 : hits_below9_8;
+  assign hits_below10_9 = \$signal$45 [9] ? hits_below9_8 : hits_below9_9;
+  assign hits_below10_10 = \$signal$45 [9] ? hits_below9_9 : 1'h0;
+  assign hits_below11_0 = \$signal$45 [10] ? 1'h0 : hits_below10_0;
+  assign hits_below11_1 = \$signal$45 [10] ? hits_below10_0 : hits_below10_1;
+  assign hits_below11_2 = \$signal$45 [10] ? hits_below10_1 : hits_below10_2;
+  assign hits_below11_3 = \$signal$45 [10] ? hits_below10_2 : hits_below10_3;
+  assign hits_below11_4 = \$signal$45 [10] ? hits_below10_3 : hits_below10_4;
+  assign hits_below11_5 = \$signal$45 [10] ? hits_below10_4 : hits_below10_5;
+  assign hits_below11_6 = \$signal$45 [10] ? hits_below10_5 : hits_below10_6;
+  assign hits_below11_7 = \$signal$45 [10] ? hits_below10_6 : hits_below10_7;
+  assign hits_below11_8 = \$signal$45 [10] ? hits_below10_7 : hits_below10_8;
+  assign hits_below11_9 = \$signal$45 [10] ? hits_below10_8 : hits_below10_9;
+  assign hits_below11_10 = \$signal$45 [10] ? hits_below10_9 : hits_below10_10;
+  assign hits_below11_11 = \$signal$45 [10] ? hits_below10_10 : 1'h0;
+  assign hits_below12_0 = \$signal$45 [11] ? 1'h0 : hits_below11_0;
+  assign hits_below12_1 = \$signal$45 [11] ? hits_below11_0 : hits_below11_1;
+  assign hits_below12_2 = \$signal$45 [11] ? hits_below11_1 : hits_below11_2;
+  assign hits_below12_3 = \$signal$45 [11] ? hits_below11_2 : hits_below11_3;
+  assign hits_below12_4 = \$signal$45 [11] ? hits_below11_3 : hits_below11_4;
+  assign hits_below12_5 = \$signal$45 [11] ? hits_below11_4 : hits_below11_5;
+  assign hits_below12_6 = \$signal$45 [11] ? hits_below11_5 : hits_below11_6;
+  assign hits_below12_7 = \$signal$45 [11] ? hits_below11_6 : hits_below11_7;
+  assign hits_below12_8 = \$signal$45 [11] ? hits_below11_7 : hits_below11_8;
+  assign hits_below12_9 = \$signal$45 [11] ? hits_below11_8 : hits_below11_9;
+  assign hits_below12_10 = \$signal$45 [11] ? hits_below11_9 : hits_below11_10;
+  assign hits_below12_11 = \$signal$45 [11] ? hits_below11_10 : hits_below11_11;
+  assign hits_below12_12 = \$signal$45 [11] ? hits_below11_11 : 1'h0;
+  assign hits_below13_0 = \$signal$45 [12] ? 1'h0 : hits_below12_0;
+  assign hits_below13_1 = \$signal$45 [12] ? hits_below12_0 : hits_below12_1;
+  assign hits_below13_2 = \$signal$45 [12] ? hits_below12_1 : hits_below12_2;
+  assign hits_below13_3 = \$signal$45 [12] ? hits_below12_2 : hits_below12_3;
+  assign hits_below13_4 = \$signal$45 [12] ? hits_below12_3 : hits_below12_4;
+  assign hits_below13_5 = \$signal$45 [12] ? hits_below12_4 : hits_below12_5;
+  assign hits_below13_6 = \$signal$45 [12] ? hits_below12_5 : hits_below12_6;
+  assign hits_below13_7 = \$signal$45 [12] ? hits_below12_6 : hits_below12_7;
+  assign hits_below13_8 = \$signal$45 [12] ? hits_below12_7 : hits_below12_8;
+  assign hits_below13_9 = \$signal$45 [12] ? hits_below12_8 : hits_below12_9;
+  assign hits_below13_10 = \$signal$45 [12] ? hits_below12_9 : hits_below12_10;
+  assign hits_below13_11 = \$signal$45 [12] ? hits_below12_10 : hits_below12_11;
+  assign hits_below13_12 = \$signal$45 [12] ? hits_below12_11 : hits_below12_12;
+  assign hits_below13_13 = \$signal$45 [12] ? hits_below12_12 : 1'h0;
+  assign hits_below14_0 = \$signal$45 [13] ? 1'h0 : hits_below13_0;
+  assign hits_below14_1 = \$signal$45 [13] ? hits_below13_0 : hits_below13_1;
+  assign hits_below14_2 = \$signal$45 [13] ? hits_below13_1 : hits_below13_2;
+  assign hits_below14_3 = \$signal$45 [13] ? hits_below13_2 : hits_below13_3;
+  assign hits_below14_4 = \$signal$45 [13] ? hits_below13_3 : hits_below13_4;
+  assign hits_below14_5 = \$signal$45 [13] ? hits_below13_4 : hits_below13_5;
+  assign hits_below14_6 = \$signal$45 [13] ? hits_below13_5 : hits_below13_6;
+  assign hits_below14_7 = \$signal$45 [13] ? hits_below13_6 : hits_below13_7;
+  assign hits_below14_8 = \$signal$45 [13] ? hits_below13_7 : hits_below13_8;
+  assign hits_below14_9 = \$signal$45 [13] ? hits_below13_8 : hits_below13_9;
+  assign hits_below14_10 = \$signal$45 [13] ? hits_below13_9 : hits_below13_10;
+  assign hits_below14_11 = \$signal$45 [13] ? hits_below13_10 : hits_below13_11;
+  assign hits_below14_12 = \$signal$45 [13] ? hits_below13_11 : hits_below13_12;
+  assign hits_below14_13 = \$signal$45 [13] ? hits_below13_12 : hits_below13_13;
+  assign hits_below14_14 = \$signal$45 [13] ? hits_below13_13 : 1'h0;
+  assign hits_below15_0 = \$signal$45 [14] ? 1'h0 : hits_below14_0;
+  assign hits_below15_1 = \$signal$45 [14] ? hits_below14_0 : hits_below14_1;
+  assign hits_below15_2 = \$signal$45 [14] ? hits_below14_1 : hits_below14_2;
+  assign hits_below15_3 = \$signal$45 [14] ? hits_below14_2 : hits_below14_3;
+  assign hits_below15_4 = \$signal$45 [14] ? hits_below14_3 : hits_below14_4;
+  assign hits_below15_5 = \$signal$45 [14] ? hits_below14_4 : hits_below14_5;
+  assign hits_below15_6 = \$signal$45 [14] ? hits_below14_5 : hits_below14_6;
+  assign hits_below15_7 = \$signal$45 [14] ? hits_below14_6 : hits_below14_7;
+  assign hits_below15_8 = \$signal$45 [14] ? hits_below14_7 : hits_below14_8;
+  assign hits_below15_9 = \$signal$45 [14] ? hits_below14_8 : hits_below14_9;
+  assign hits_below15_10 = \$signal$45 [14] ? hits_below14_9 : hits_below14_10;
+  assign hits_below15_11 = \$signal$45 [14] ? hits_below14_10 : hits_below14_11;
+  assign hits_below15_12 = \$signal$45 [14] ? hits_below14_11 : hits_below14_12;
+  assign hits_below15_13 = \$signal$45 [14] ? hits_below14_12 : hits_below14_13;
+  assign hits_below15_14 = \$signal$45 [14] ? hits_below14_13 : hits_below14_14;
+  assign hits_below15_15 = \$signal$45 [14] ? hits_below14_14 : 1'h0;
+  assign \$52  = lane0_takes0 ? t_in_idx0 : 12'h000;
+  assign \$54  = lane0_takes1 ? t_in_idx1 : 12'h000;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = lane0_takes2 ? t_in_idx2 : 12'h000;
+  assign \$57  = \$55  | \$56 ;
+  assign \$58  = lane0_takes3 ? t_in_idx3 : 12'h000;
+  assign \$59  = \$57  | \$58 ;
+  assign \$60  = lane0_takes4 ? t_in_idx4 : 12'h000;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = lane0_takes5 ? t_in_idx5 : 12'h000;
+  assign \$63  = \$61  | \$62 ;
+  assign \$64  = lane0_takes6 ? t_in_idx6 : 12'h000;
+  assign \$65  = \$63  | \$64 ;
+  assign \$66  = lane0_takes7 ? t_in_idx7 : 12'h000;
+  assign \$67  = \$65  | \$66 ;
+  assign \$68  = lane0_takes8 ? t_in_idx8 : 12'h000;
+  assign \$69  = \$67  | \$68 ;
+  assign \$70  = lane0_takes9 ? t_in_idx9 : 12'h000;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = lane0_takes10 ? t_in_idx10 : 12'h000;
+  assign \$73  = \$71  | \$72 ;
+  assign \$74  = lane0_takes11 ? t_in_idx11 : 12'h000;
+  assign \$75  = \$73  | \$74 ;
+  assign \$76  = lane0_takes12 ? t_in_idx12 : 12'h000;
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = lane0_takes13 ? t_in_idx13 : 12'h000;
+  assign \$79  = \$77  | \$78 ;
+  assign \$80  = lane0_takes14 ? t_in_idx14 : 12'h000;
+  assign \$81  = \$79  | \$80 ;
+  assign \$82  = lane0_takes0 ? t_out_idx0 : 12'h000;
+  assign \$84  = lane0_takes1 ? t_out_idx1 : 12'h000;
+  assign \$85  = \$83  | \$84 ;
+  assign \$86  = lane0_takes2 ? t_out_idx2 : 12'h000;
+  assign \$87  = \$85  | \$86 ;
+  assign \$88  = lane0_takes3 ? t_out_idx3 : 12'h000;
+  assign \$89  = \$87  | \$88 ;
+  assign \$90  = lane0_takes4 ? t_out_idx4 : 12'h000;
+  assign \$91  = \$89  | \$90 ;
+  assign \$92  = lane0_takes5 ? t_out_idx5 : 12'h000;
+  assign \$93  = \$91  | \$92 ;
+  assign \$94  = lane0_takes6 ? t_out_idx6 : 12'h000;
+  assign \$95  = \$93  | \$94 ;
+  assign \$96  = lane0_takes7 ? t_out_idx7 : 12'h000;
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = lane0_takes8 ? t_out_idx8 : 12'h000;
+  assign \$99  = \$97  | \$98 ;
+  assign \$100  = lane0_takes9 ? t_out_idx9 : 12'h000;
+  assign \$101  = \$99  | \$100 ;
+  assign \$102  = lane0_takes10 ? t_out_idx10 : 12'h000;
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = lane0_takes11 ? t_out_idx11 : 12'h000;
+  assign \$105  = \$103  | \$104 ;
+  assign \$106  = lane0_takes12 ? t_out_idx12 : 12'h000;
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = lane0_takes13 ? t_out_idx13 : 12'h000;
+  assign \$109  = \$107  | \$108 ;
+  assign \$110  = lane0_takes14 ? t_out_idx14 : 12'h000;
+  assign \$111  = \$109  | \$110 ;
+  assign \$112  = lane1_takes1 ? t_in_idx1 : 12'h000;
+  assign \$114  = lane1_takes2 ? t_in_idx2 : 12'h000;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = lane1_takes3 ? t_in_idx3 : 12'h000;
+  assign \$117  = \$115  | \$116 ;
+  assign \$118  = lane1_takes4 ? t_in_idx4 : 12'h000;
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = lane1_takes5 ? t_in_idx5 : 12'h000;
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = lane1_takes6 ? t_in_idx6 : 12'h000;
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = lane1_takes7 ? t_in_idx7 : 12'h000;
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = lane1_takes8 ? t_in_idx8 : 12'h000;
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = lane1_takes9 ? t_in_idx9 : 12'h000;
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = lane1_takes10 ? t_in_idx10 : 12'h000;
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = lane1_takes11 ? t_in_idx11 : 12'h000;
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = lane1_takes12 ? t_in_idx12 : 12'h000;
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = lane1_takes13 ? t_in_idx13 : 12'h000;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = lane1_takes14 ? t_in_idx14 : 12'h000;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = lane1_takes1 ? t_out_idx1 : 12'h000;
+  assign \$142  = lane1_takes2 ? t_out_idx2 : 12'h000;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = lane1_takes3 ? t_out_idx3 : 12'h000;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = lane1_takes4 ? t_out_idx4 : 12'h000;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = lane1_takes5 ? t_out_idx5 : 12'h000;
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = lane1_takes6 ? t_out_idx6 : 12'h000;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = lane1_takes7 ? t_out_idx7 : 12'h000;
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = lane1_takes8 ? t_out_idx8 : 12'h000;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = lane1_takes9 ? t_out_idx9 : 12'h000;
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = lane1_takes10 ? t_out_idx10 : 12'h000;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = lane1_takes11 ? t_out_idx11 : 12'h000;
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = lane1_takes12 ? t_out_idx12 : 12'h000;
+  assign \$163  = \$161  | \$162 ;
+  assign \$164  = lane1_takes13 ? t_out_idx13 : 12'h000;
+  assign \$165  = \$163  | \$164 ;
+  assign \$166  = lane1_takes14 ? t_out_idx14 : 12'h000;
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = lane2_takes2 ? t_in_idx2 : 12'h000;
+  assign \$170  = lane2_takes3 ? t_in_idx3 : 12'h000;
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = lane2_takes4 ? t_in_idx4 : 12'h000;
+  assign \$173  = \$171  | \$172 ;
+  assign \$174  = lane2_takes5 ? t_in_idx5 : 12'h000;
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = lane2_takes6 ? t_in_idx6 : 12'h000;
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = lane2_takes7 ? t_in_idx7 : 12'h000;
+  assign \$179  = \$177  | \$178 ;
+  assign \$180  = lane2_takes8 ? t_in_idx8 : 12'h000;
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = lane2_takes9 ? t_in_idx9 : 12'h000;
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = lane2_takes10 ? t_in_idx10 : 12'h000;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = lane2_takes11 ? t_in_idx11 : 12'h000;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = lane2_takes12 ? t_in_idx12 : 12'h000;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = lane2_takes13 ? t_in_idx13 : 12'h000;
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = lane2_takes14 ? t_in_idx14 : 12'h000;
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = lane2_takes2 ? t_out_idx2 : 12'h000;
+  assign \$196  = lane2_takes3 ? t_out_idx3 : 12'h000;
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = lane2_takes4 ? t_out_idx4 : 12'h000;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = lane2_takes5 ? t_out_idx5 : 12'h000;
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = lane2_takes6 ? t_out_idx6 : 12'h000;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = lane2_takes7 ? t_out_idx7 : 12'h000;
+  assign \$205  = \$203  | \$204 ;
+  assign \$206  = lane2_takes8 ? t_out_idx8 : 12'h000;
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = lane2_takes9 ? t_out_idx9 : 12'h000;
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = lane2_takes10 ? t_out_idx10 : 12'h000;
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = lane2_takes11 ? t_out_idx11 : 12'h000;
+  assign \$213  = \$211  | \$212 ;
+  assign \$214  = lane2_takes12 ? t_out_idx12 : 12'h000;
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = lane2_takes13 ? t_out_idx13 : 12'h000;
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = lane2_takes14 ? t_out_idx14 : 12'h000;
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = lane3_takes3 ? t_in_idx3 : 12'h000;
+  assign \$222  = lane3_takes4 ? t_in_idx4 : 12'h000;
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = lane3_takes5 ? t_in_idx5 : 12'h000;
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = lane3_takes6 ? t_in_idx6 : 12'h000;
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = lane3_takes7 ? t_in_idx7 : 12'h000;
+  assign \$229  = \$227  | \$228 ;
+  assign \$230  = lane3_takes8 ? t_in_idx8 : 12'h000;
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = lane3_takes9 ? t_in_idx9 : 12'h000;
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = lane3_takes10 ? t_in_idx10 : 12'h000;
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = lane3_takes11 ? t_in_idx11 : 12'h000;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = lane3_takes12 ? t_in_idx12 : 12'h000;
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = lane3_takes13 ? t_in_idx13 : 12'h000;
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = lane3_takes14 ? t_in_idx14 : 12'h000;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = lane3_takes3 ? t_out_idx3 : 12'h000;
+  assign \$246  = lane3_takes4 ? t_out_idx4 : 12'h000;
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = lane3_takes5 ? t_out_idx5 : 12'h000;
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = lane3_takes6 ? t_out_idx6 : 12'h000;
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = lane3_takes7 ? t_out_idx7 : 12'h000;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = lane3_takes8 ? t_out_idx8 : 12'h000;
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = lane3_takes9 ? t_out_idx9 : 12'h000;
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = lane3_takes10 ? t_out_idx10 : 12'h000;
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = lane3_takes11 ? t_out_idx11 : 12'h000;
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = lane3_takes12 ? t_out_idx12 : 12'h000;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = lane3_takes13 ? t_out_idx13 : 12'h000;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = lane3_takes14 ? t_out_idx14 : 12'h000;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = lane4_takes4 ? t_in_idx4 : 12'h000;
+  assign \$270  = lane4_takes5 ? t_in_idx5 : 12'h000;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = lane4_takes6 ? t_in_idx6 : 12'h000;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = lane4_takes7 ? t_in_idx7 : 12'h000;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = lane4_takes8 ? t_in_idx8 : 12'h000;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = lane4_takes9 ? t_in_idx9 : 12'h000;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = lane4_takes10 ? t_in_idx10 : 12'h000;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = lane4_takes11 ? t_in_idx11 : 12'h000;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = lane4_takes12 ? t_in_idx12 : 12'h000;
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = lane4_takes13 ? t_in_idx13 : 12'h000;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = lane4_takes14 ? t_in_idx14 : 12'h000;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = lane4_takes4 ? t_out_idx4 : 12'h000;
+  assign \$292  = lane4_takes5 ? t_out_idx5 : 12'h000;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = lane4_takes6 ? t_out_idx6 : 12'h000;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = lane4_takes7 ? t_out_idx7 : 12'h000;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = lane4_takes8 ? t_out_idx8 : 12'h000;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = lane4_takes9 ? t_out_idx9 : 12'h000;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = lane4_takes10 ? t_out_idx10 : 12'h000;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = lane4_takes11 ? t_out_idx11 : 12'h000;
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = lane4_takes12 ? t_out_idx12 : 12'h000;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = lane4_takes13 ? t_out_idx13 : 12'h000;
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = lane4_takes14 ? t_out_idx14 : 12'h000;
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = lane5_takes5 ? t_in_idx5 : 12'h000;
+  assign \$314  = lane5_takes6 ? t_in_idx6 : 12'h000;
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = lane5_takes7 ? t_in_idx7 : 12'h000;
+  assign \$317  = \$315  | \$316 ;
+  assign \$318  = lane5_takes8 ? t_in_idx8 : 12'h000;
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = lane5_takes9 ? t_in_idx9 : 12'h000;
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = lane5_takes10 ? t_in_idx10 : 12'h000;
+  assign \$323  = \$321  | \$322 ;
+  assign \$324  = lane5_takes11 ? t_in_idx11 : 12'h000;
+  assign \$325  = \$323  | \$324 ;
+  assign \$326  = lane5_takes12 ? t_in_idx12 : 12'h000;
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = lane5_takes13 ? t_in_idx13 : 12'h000;
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = lane5_takes14 ? t_in_idx14 : 12'h000;
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = lane5_takes5 ? t_out_idx5 : 12'h000;
+  assign \$334  = lane5_takes6 ? t_out_idx6 : 12'h000;
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = lane5_takes7 ? t_out_idx7 : 12'h000;
+  assign \$337  = \$335  | \$336 ;
+  assign \$338  = lane5_takes8 ? t_out_idx8 : 12'h000;
+  assign \$339  = \$337  | \$338 ;
+  assign \$340  = lane5_takes9 ? t_out_idx9 : 12'h000;
+  assign \$341  = \$339  | \$340 ;
+  assign \$342  = lane5_takes10 ? t_out_idx10 : 12'h000;
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = lane5_takes11 ? t_out_idx11 : 12'h000;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = lane5_takes12 ? t_out_idx12 : 12'h000;
+  assign \$347  = \$345  | \$346 ;
+  assign \$348  = lane5_takes13 ? t_out_idx13 : 12'h000;
+  assign \$349  = \$347  | \$348 ;
+  assign \$350  = lane5_takes14 ? t_out_idx14 : 12'h000;
+  assign \$351  = \$349  | \$350 ;
+  assign \$352  = lane6_takes6 ? t_in_idx6 : 12'h000;
+  assign \$354  = lane6_takes7 ? t_in_idx7 : 12'h000;
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = lane6_takes8 ? t_in_idx8 : 12'h000;
+  assign \$357  = \$355  | \$356 ;
+  assign \$358  = lane6_takes9 ? t_in_idx9 : 12'h000;
+  assign \$359  = \$357  | \$358 ;
+  assign \$360  = lane6_takes10 ? t_in_idx10 : 12'h000;
+  assign \$361  = \$359  | \$360 ;
+  assign \$362  = lane6_takes11 ? t_in_idx11 : 12'h000;
+  assign \$363  = \$361  | \$362 ;
+  assign \$364  = lane6_takes12 ? t_in_idx12 : 12'h000;
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = lane6_takes13 ? t_in_idx13 : 12'h000;
+  assign \$367  = \$365  | \$366 ;
+  assign \$368  = lane6_takes14 ? t_in_idx14 : 12'h000;
+  assign \$369  = \$367  | \$368 ;
+  assign \$370  = lane6_takes6 ? t_out_idx6 : 12'h000;
+  assign \$372  = lane6_takes7 ? t_out_idx7 : 12'h000;
+  assign \$373  = \$371  | \$372 ;
+  assign \$374  = lane6_takes8 ? t_out_idx8 : 12'h000;
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = lane6_takes9 ? t_out_idx9 : 12'h000;
+  assign \$377  = \$375  | \$376 ;
+  assign \$378  = lane6_takes10 ? t_out_idx10 : 12'h000;
+  assign \$379  = \$377  | \$378 ;
+  assign \$380  = lane6_takes11 ? t_out_idx11 : 12'h000;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = lane6_takes12 ? t_out_idx12 : 12'h000;
+  assign \$383  = \$381  | \$382 ;
+  assign \$384  = lane6_takes13 ? t_out_idx13 : 12'h000;
+  assign \$385  = \$383  | \$384 ;
+  assign \$386  = lane6_takes14 ? t_out_idx14 : 12'h000;
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = lane7_takes7 ? t_in_idx7 : 12'h000;
+  assign \$390  = lane7_takes8 ? t_in_idx8 : 12'h000;
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = lane7_takes9 ? t_in_idx9 : 12'h000;
+  assign \$393  = \$391  | \$392 ;
+  assign \$394  = lane7_takes10 ? t_in_idx10 : 12'h000;
+  assign \$395  = \$393  | \$394 ;
+  assign \$396  = lane7_takes11 ? t_in_idx11 : 12'h000;
+  assign \$397  = \$395  | \$396 ;
+  assign \$398  = lane7_takes12 ? t_in_idx12 : 12'h000;
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = lane7_takes13 ? t_in_idx13 : 12'h000;
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = lane7_takes14 ? t_in_idx14 : 12'h000;
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = lane7_takes7 ? t_out_idx7 : 12'h000;
+  assign \$406  = lane7_takes8 ? t_out_idx8 : 12'h000;
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = lane7_takes9 ? t_out_idx9 : 12'h000;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = lane7_takes10 ? t_out_idx10 : 12'h000;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = lane7_takes11 ? t_out_idx11 : 12'h000;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = lane7_takes12 ? t_out_idx12 : 12'h000;
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = lane7_takes13 ? t_out_idx13 : 12'h000;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = lane7_takes14 ? t_out_idx14 : 12'h000;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = match9_valid & \$signal ;
+  assign \$421  = \$420  & pairs_valid;
+  assign \$422  = ~ pairs__ready;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = ~ \$423 ;
+  assign pairs_room_next = \$signal  ? \$424  : pairs__ready;
+  assign \$425  = | \$signal$45 ;
+  assign \$426  = \$425  | near_last;
+  assign \$427  = match8_valid & \$426 ;
+  assign \$428  = match1_load ? 1'h0 : match0_valid;
+  assign \$429  = match0_load ? \$signal$21  : \$428 ;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = | \$signal$45 ;
+  assign \$432  = \$431  | near_last;
+  assign \$433  = match8_valid & \$432 ;
+  assign \$434  = match9_load ? \$433  : match9_valid;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$430  | \$435 ;
+  assign \$437  = \$436  | pairs_room_next;
+  assign \$438  = in_adv & in_last;
+  assign \$439  = in_done | \$438 ;
+  assign \$440  = ~ \final ;
+  assign \$441  = \$439  & \$440 ;
+  assign \$442  = ~ in_skid_full;
+  assign \$443  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$444  = inputs__payload[551] ? \$443  : 62'h0000000000000000;
+  assign \$445  = ~ inputs__payload[551];
+  assign \$446  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$447  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+  assign \$448  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+  assign \$449  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+  assign \$450  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+  assign \$451  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+  assign \$452  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+  assign \$453  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$454  = ~ in_next_full;
+  assign \$455  = \$454  | in_free;
+  assign \$456  = ~ in_skid_full;
+  assign \$457  = inputs__valid & \$456 ;
+  assign \$458  = in_skid_full | inputs__valid;
+  assign \$459  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$460  = inputs__payload[551] ? \$459  : 62'h0000000000000000;
+  assign \$461  = ~ inputs__payload[551];
+  assign \$462  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$463  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+  assign \$464  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+  assign \$465  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+  assign \$466  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+  assign \$467  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+  assign \$468  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+  assign \$469  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$470  = out_adv & out_last;
+  assign \$471  = out_done | \$470 ;
+  assign \$472  = ~ \final ;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = ~ out_skid_full;
+  assign \$476  = outputs__payload[478:476] ^ { 1'h0, \$475  };
+  assign \$478  = \$476  ^ { 1'h0, \$477  };
+  assign \$480  = { 1'h0, \$478  } ^ \$479 ;
+  assign \$482  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$481 );
+  assign \$483  = $signed(\$482 ) + $signed(17'h08000);
+  assign \$485  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$484 );
+  assign \$486  = $signed(\$485 ) + $signed(17'h08000);
+  assign \$488  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$487 );
   assign \$489  = $signed(\$488 ) + $signed(17'h08000);
-  assign \$491  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$490 );
-  assign \$492  = $signed(\$491 ) + $signed(17'h08000);
-  assign \$494  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$493 );
-  assign \$495  = $signed(\$494 ) + $signed(17'h08000);
-  assign \$496  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
-  assign \$497  = $signed(\$496 ) + $signed(18'h10000);
-  assign \$498  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$499  = $signed(\$498 ) + $signed(18'h10000);
-  assign \$500  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
-  assign \$501  = $signed(\$500 ) + $signed(18'h10000);
-  assign \$502  = downsample ? { outputs__payload[123:116], \$495 [16:0], \$492 [16:0], \$489 [16:0], \$486 [2:0] } : { outputs__payload[123:116], \$501 [17:0], \$499 [17:0], \$497 [17:0] };
-  assign \$504  = outputs__payload[138:136] ^ { 1'h0, \$503  };
-  assign \$506  = \$504  ^ { 1'h0, \$505  };
-  assign \$508  = { 1'h0, \$506  } ^ \$507 ;
-  assign \$510  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$509 );
-  assign \$511  = $signed(\$510 ) + $signed(17'h08000);
-  assign \$513  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$512 );
-  assign \$514  = $signed(\$513 ) + $signed(17'h08000);
-  assign \$516  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$515 );
-  assign \$517  = $signed(\$516 ) + $signed(17'h08000);
-  assign \$518  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$490  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$491  = $signed(\$490 ) + $signed(18'h10000);
+  assign \$492  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$493  = $signed(\$492 ) + $signed(18'h10000);
+  assign \$494  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$495  = $signed(\$494 ) + $signed(18'h10000);
+  assign \$496  = downsample ? { outputs__payload[531:524], \$489 [16:0], \$486 [16:0], \$483 [16:0], \$480 [2:0] } : { outputs__payload[531:524], \$495 [17:0], \$493 [17:0], \$491 [17:0] };
+  assign \$497  = outputs__payload[551] ? \$496  : 62'h0000000000000000;
+  assign \$498  = ~ outputs__payload[551];
+  assign \$500  = outputs__payload[2:0] ^ { 1'h0, \$499  };
+  assign \$502  = \$500  ^ { 1'h0, \$501  };
+  assign \$504  = { 1'h0, \$502  } ^ \$503 ;
+  assign \$506  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$505 );
+  assign \$507  = $signed(\$506 ) + $signed(17'h08000);
+  assign \$509  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$508 );
+  assign \$510  = $signed(\$509 ) + $signed(17'h08000);
+  assign \$512  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$511 );
+  assign \$513  = $signed(\$512 ) + $signed(17'h08000);
+  assign \$514  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$515  = $signed(\$514 ) + $signed(18'h10000);
+  assign \$516  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$517  = $signed(\$516 ) + $signed(18'h10000);
+  assign \$518  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
   assign \$519  = $signed(\$518 ) + $signed(18'h10000);
-  assign \$520  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
-  assign \$521  = $signed(\$520 ) + $signed(18'h10000);
-  assign \$522  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$523  = $signed(\$522 ) + $signed(18'h10000);
-  assign \$524  = downsample ? { outputs__payload[191:184], \$517 [16:0], \$514 [16:0], \$511 [16:0], \$508 [2:0] } : { outputs__payload[191:184], \$523 [17:0], \$521 [17:0], \$519 [17:0] };
-  assign \$526  = outputs__payload[206:204] ^ { 1'h0, \$525  };
-  assign \$528  = \$526  ^ { 1'h0, \$527  };
-  assign \$530  = { 1'h0, \$528  } ^ \$529 ;
-  assign \$532  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$531 );
-  assign \$533  = $signed(\$532 ) + $signed(17'h08000);
-  assign \$535  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$534 );
-  assign \$536  = $signed(\$535 ) + $signed(17'h08000);
-  assign \$538  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$537 );
-  assign \$539  = $signed(\$538 ) + $signed(17'h08000);
-  assign \$540  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$520  = downsample ? { outputs__payload[55:48], \$513 [16:0], \$510 [16:0], \$507 [16:0], \$504 [2:0] } : { outputs__payload[55:48], \$519 [17:0], \$517 [17:0], \$515 [17:0] };
+  assign \$522  = outputs__payload[70:68] ^ { 1'h0, \$521  };
+  assign \$524  = \$522  ^ { 1'h0, \$523  };
+  assign \$526  = { 1'h0, \$524  } ^ \$525 ;
+  assign \$528  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$527 );
+  assign \$529  = $signed(\$528 ) + $signed(17'h08000);
+  assign \$531  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$530 );
+  assign \$532  = $signed(\$531 ) + $signed(17'h08000);
+  assign \$534  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$533 );
+  assign \$535  = $signed(\$534 ) + $signed(17'h08000);
+  assign \$536  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$537  = $signed(\$536 ) + $signed(18'h10000);
+  assign \$538  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$539  = $signed(\$538 ) + $signed(18'h10000);
+  assign \$540  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
   assign \$541  = $signed(\$540 ) + $signed(18'h10000);
-  assign \$542  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
-  assign \$543  = $signed(\$542 ) + $signed(18'h10000);
-  assign \$544  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
-  assign \$545  = $signed(\$544 ) + $signed(18'h10000);
-  assign \$546  = downsample ? { outputs__payload[259:252], \$539 [16:0], \$536 [16:0], \$533 [16:0], \$530 [2:0] } : { outputs__payload[259:252], \$545 [17:0], \$543 [17:0], \$541 [17:0] };
-  assign \$548  = outputs__payload[274:272] ^ { 1'h0, \$547  };
-  assign \$550  = \$548  ^ { 1'h0, \$549  };
-  assign \$552  = { 1'h0, \$550  } ^ \$551 ;
-  assign \$554  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$553 );
-  assign \$555  = $signed(\$554 ) + $signed(17'h08000);
-  assign \$557  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$556 );
-  assign \$558  = $signed(\$557 ) + $signed(17'h08000);
-  assign \$560  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$559 );
-  assign \$561  = $signed(\$560 ) + $signed(17'h08000);
-  assign \$562  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$542  = downsample ? { outputs__payload[123:116], \$535 [16:0], \$532 [16:0], \$529 [16:0], \$526 [2:0] } : { outputs__payload[123:116], \$541 [17:0], \$539 [17:0], \$537 [17:0] };
+  assign \$544  = outputs__payload[138:136] ^ { 1'h0, \$543  };
+  assign \$546  = \$544  ^ { 1'h0, \$545  };
+  assign \$548  = { 1'h0, \$546  } ^ \$547 ;
+  assign \$550  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$549 );
+  assign \$551  = $signed(\$550 ) + $signed(17'h08000);
+  assign \$553  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$552 );
+  assign \$554  = $signed(\$553 ) + $signed(17'h08000);
+  assign \$556  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$555 );
+  assign \$557  = $signed(\$556 ) + $signed(17'h08000);
+  assign \$558  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$559  = $signed(\$558 ) + $signed(18'h10000);
+  assign \$560  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$561  = $signed(\$560 ) + $signed(18'h10000);
+  assign \$562  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
   assign \$563  = $signed(\$562 ) + $signed(18'h10000);
-  assign \$564  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$565  = $signed(\$564 ) + $signed(18'h10000);
-  assign \$566  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$567  = $signed(\$566 ) + $signed(18'h10000);
-  assign \$568  = downsample ? { outputs__payload[327:320], \$561 [16:0], \$558 [16:0], \$555 [16:0], \$552 [2:0] } : { outputs__payload[327:320], \$567 [17:0], \$565 [17:0], \$563 [17:0] };
-  assign \$570  = outputs__payload[342:340] ^ { 1'h0, \$569  };
-  assign \$572  = \$570  ^ { 1'h0, \$571  };
-  assign \$574  = { 1'h0, \$572  } ^ \$573 ;
-  assign \$576  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$575 );
-  assign \$577  = $signed(\$576 ) + $signed(17'h08000);
-  assign \$579  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$578 );
-  assign \$580  = $signed(\$579 ) + $signed(17'h08000);
-  assign \$582  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$581 );
-  assign \$583  = $signed(\$582 ) + $signed(17'h08000);
-  assign \$584  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$564  = downsample ? { outputs__payload[191:184], \$557 [16:0], \$554 [16:0], \$551 [16:0], \$548 [2:0] } : { outputs__payload[191:184], \$563 [17:0], \$561 [17:0], \$559 [17:0] };
+  assign \$566  = outputs__payload[206:204] ^ { 1'h0, \$565  };
+  assign \$568  = \$566  ^ { 1'h0, \$567  };
+  assign \$570  = { 1'h0, \$568  } ^ \$569 ;
+  assign \$572  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$571 );
+  assign \$573  = $signed(\$572 ) + $signed(17'h08000);
+  assign \$575  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$574 );
+  assign \$576  = $signed(\$575 ) + $signed(17'h08000);
+  assign \$578  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$577 );
+  assign \$579  = $signed(\$578 ) + $signed(17'h08000);
+  assign \$580  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$581  = $signed(\$580 ) + $signed(18'h10000);
+  assign \$582  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$583  = $signed(\$582 ) + $signed(18'h10000);
+  assign \$584  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
   assign \$585  = $signed(\$584 ) + $signed(18'h10000);
-  assign \$586  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
-  assign \$587  = $signed(\$586 ) + $signed(18'h10000);
-  assign \$588  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
-  assign \$589  = $signed(\$588 ) + $signed(18'h10000);
-  assign \$590  = downsample ? { outputs__payload[395:388], \$583 [16:0], \$580 [16:0], \$577 [16:0], \$574 [2:0] } : { outputs__payload[395:388], \$589 [17:0], \$587 [17:0], \$585 [17:0] };
-  assign \$592  = outputs__payload[410:408] ^ { 1'h0, \$591  };
-  assign \$594  = \$592  ^ { 1'h0, \$593  };
-  assign \$596  = { 1'h0, \$594  } ^ \$595 ;
-  assign \$598  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$597 );
-  assign \$599  = $signed(\$598 ) + $signed(17'h08000);
-  assign \$601  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$600 );
-  assign \$602  = $signed(\$601 ) + $signed(17'h08000);
-  assign \$604  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$603 );
-  assign \$605  = $signed(\$604 ) + $signed(17'h08000);
-  assign \$606  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$586  = downsample ? { outputs__payload[259:252], \$579 [16:0], \$576 [16:0], \$573 [16:0], \$570 [2:0] } : { outputs__payload[259:252], \$585 [17:0], \$583 [17:0], \$581 [17:0] };
+  assign \$588  = outputs__payload[274:272] ^ { 1'h0, \$587  };
+  assign \$590  = \$588  ^ { 1'h0, \$589  };
+  assign \$592  = { 1'h0, \$590  } ^ \$591 ;
+  assign \$594  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$593 );
+  assign \$595  = $signed(\$594 ) + $signed(17'h08000);
+  assign \$597  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$596 );
+  assign \$598  = $signed(\$597 ) + $signed(17'h08000);
+  assign \$600  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$599 );
+  assign \$601  = $signed(\$600 ) + $signed(17'h08000);
+  assign \$602  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$603  = $signed(\$602 ) + $signed(18'h10000);
+  assign \$604  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$605  = $signed(\$604 ) + $signed(18'h10000);
+  assign \$606  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
   assign \$607  = $signed(\$606 ) + $signed(18'h10000);
-  assign \$608  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$609  = $signed(\$608 ) + $signed(18'h10000);
-  assign \$610  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$611  = $signed(\$610 ) + $signed(18'h10000);
-  assign \$612  = downsample ? { outputs__payload[463:456], \$605 [16:0], \$602 [16:0], \$599 [16:0], \$596 [2:0] } : { outputs__payload[463:456], \$611 [17:0], \$609 [17:0], \$607 [17:0] };
-  assign \$614  = outputs__payload[478:476] ^ { 1'h0, \$613  };
-  assign \$616  = \$614  ^ { 1'h0, \$615  };
-  assign \$618  = { 1'h0, \$616  } ^ \$617 ;
-  assign \$620  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$619 );
-  assign \$621  = $signed(\$620 ) + $signed(17'h08000);
-  assign \$623  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$622 );
-  assign \$624  = $signed(\$623 ) + $signed(17'h08000);
-  assign \$626  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$625 );
-  assign \$627  = $signed(\$626 ) + $signed(17'h08000);
-  assign \$628  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$608  = downsample ? { outputs__payload[327:320], \$601 [16:0], \$598 [16:0], \$595 [16:0], \$592 [2:0] } : { outputs__payload[327:320], \$607 [17:0], \$605 [17:0], \$603 [17:0] };
+  assign \$610  = outputs__payload[342:340] ^ { 1'h0, \$609  };
+  assign \$612  = \$610  ^ { 1'h0, \$611  };
+  assign \$614  = { 1'h0, \$612  } ^ \$613 ;
+  assign \$616  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$615 );
+  assign \$617  = $signed(\$616 ) + $signed(17'h08000);
+  assign \$619  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$618 );
+  assign \$620  = $signed(\$619 ) + $signed(17'h08000);
+  assign \$622  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$621 );
+  assign \$623  = $signed(\$622 ) + $signed(17'h08000);
+  assign \$624  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$625  = $signed(\$624 ) + $signed(18'h10000);
+  assign \$626  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$627  = $signed(\$626 ) + $signed(18'h10000);
+  assign \$628  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
   assign \$629  = $signed(\$628 ) + $signed(18'h10000);
-  assign \$630  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$631  = $signed(\$630 ) + $signed(18'h10000);
-  assign \$632  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$633  = $signed(\$632 ) + $signed(18'h10000);
-  assign \$634  = downsample ? { outputs__payload[531:524], \$627 [16:0], \$624 [16:0], \$621 [16:0], \$618 [2:0] } : { outputs__payload[531:524], \$633 [17:0], \$631 [17:0], \$629 [17:0] };
-  assign \$635  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$636  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$637  = ~ \$636 ;
-  assign \$638  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$639  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$640  = ~ \$639 ;
-  assign \$641  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$642  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$643  = ~ \$642 ;
-  assign \$644  = in_next_top[15:0] > out_next_top[15:0];
-  assign \$645  = \$643  & \$644 ;
-  assign \$646  = \$641  | \$645 ;
-  assign \$647  = \$640  & \$646 ;
-  assign \$648  = \$638  | \$647 ;
-  assign \$649  = \$637  & \$648 ;
-  assign \$650  = \$635  | \$649 ;
-  assign \$651  = in_next_top[62:48] > out_top[62:48];
-  assign \$652  = out_top[62:48] > in_next_top[62:48];
-  assign \$653  = ~ \$652 ;
-  assign \$654  = in_next_top[47:32] > out_top[47:32];
-  assign \$655  = out_top[47:32] > in_next_top[47:32];
-  assign \$656  = ~ \$655 ;
-  assign \$657  = in_next_top[31:16] > out_top[31:16];
-  assign \$658  = out_top[31:16] > in_next_top[31:16];
-  assign \$659  = ~ \$658 ;
-  assign \$660  = in_next_top[15:0] > out_top[15:0];
-  assign \$661  = \$659  & \$660 ;
-  assign \$662  = \$657  | \$661 ;
-  assign \$663  = \$656  & \$662 ;
-  assign \$664  = \$654  | \$663 ;
-  assign \$665  = \$653  & \$664 ;
-  assign \$666  = \$651  | \$665 ;
-  assign \$667  = out_load ? \$650  : \$666 ;
-  assign \$668  = in_top[62:48] > out_next_top[62:48];
-  assign \$669  = out_next_top[62:48] > in_top[62:48];
-  assign \$670  = ~ \$669 ;
-  assign \$671  = in_top[47:32] > out_next_top[47:32];
-  assign \$672  = out_next_top[47:32] > in_top[47:32];
-  assign \$673  = ~ \$672 ;
-  assign \$674  = in_top[31:16] > out_next_top[31:16];
-  assign \$675  = out_next_top[31:16] > in_top[31:16];
-  assign \$676  = ~ \$675 ;
-  assign \$677  = in_top[15:0] > out_next_top[15:0];
-  assign \$678  = \$676  & \$677 ;
-  assign \$679  = \$674  | \$678 ;
-  assign \$680  = \$673  & \$679 ;
-  assign \$681  = \$671  | \$680 ;
-  assign \$682  = \$670  & \$681 ;
-  assign \$683  = \$668  | \$682 ;
-  assign \$684  = in_top[62:48] > out_top[62:48];
-  assign \$685  = out_top[62:48] > in_top[62:48];
-  assign \$686  = ~ \$685 ;
-  assign \$687  = in_top[47:32] > out_top[47:32];
-  assign \$688  = out_top[47:32] > in_top[47:32];
-  assign \$689  = ~ \$688 ;
-  assign \$690  = in_top[31:16] > out_top[31:16];
-  assign \$691  = out_top[31:16] > in_top[31:16];
-  assign \$692  = ~ \$691 ;
-  assign \$693  = in_top[15:0] > out_top[15:0];
-  assign \$694  = \$692  & \$693 ;
-  assign \$695  = \$690  | \$694 ;
-  assign \$696  = \$689  & \$695 ;
-  assign \$697  = \$687  | \$696 ;
-  assign \$698  = \$686  & \$697 ;
-  assign \$699  = \$684  | \$698 ;
-  assign \$700  = out_load ? \$683  : \$699 ;
-  assign \$701  = in_load ? \$667  : \$700 ;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$704  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$705  = ~ \$704 ;
-  assign \$706  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$707  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$708  = ~ \$707 ;
-  assign \$709  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$710  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$711  = ~ \$710 ;
-  assign \$712  = out_next_top[15:0] > in_next_top[15:0];
-  assign \$713  = \$711  & \$712 ;
-  assign \$714  = \$709  | \$713 ;
-  assign \$715  = \$708  & \$714 ;
-  assign \$716  = \$706  | \$715 ;
-  assign \$717  = \$705  & \$716 ;
-  assign \$718  = \$703  | \$717 ;
-  assign \$719  = out_top[62:48] > in_next_top[62:48];
-  assign \$720  = in_next_top[62:48] > out_top[62:48];
-  assign \$721  = ~ \$720 ;
-  assign \$722  = out_top[47:32] > in_next_top[47:32];
-  assign \$723  = in_next_top[47:32] > out_top[47:32];
-  assign \$724  = ~ \$723 ;
-  assign \$725  = out_top[31:16] > in_next_top[31:16];
-  assign \$726  = in_next_top[31:16] > out_top[31:16];
-  assign \$727  = ~ \$726 ;
-  assign \$728  = out_top[15:0] > in_next_top[15:0];
-  assign \$729  = \$727  & \$728 ;
-  assign \$730  = \$725  | \$729 ;
-  assign \$731  = \$724  & \$730 ;
-  assign \$732  = \$722  | \$731 ;
-  assign \$733  = \$721  & \$732 ;
-  assign \$734  = \$719  | \$733 ;
-  assign \$735  = out_load ? \$718  : \$734 ;
-  assign \$736  = out_next_top[62:48] > in_top[62:48];
-  assign \$737  = in_top[62:48] > out_next_top[62:48];
-  assign \$738  = ~ \$737 ;
-  assign \$739  = out_next_top[47:32] > in_top[47:32];
-  assign \$740  = in_top[47:32] > out_next_top[47:32];
-  assign \$741  = ~ \$740 ;
-  assign \$742  = out_next_top[31:16] > in_top[31:16];
-  assign \$743  = in_top[31:16] > out_next_top[31:16];
-  assign \$744  = ~ \$743 ;
-  assign \$745  = out_next_top[15:0] > in_top[15:0];
-  assign \$746  = \$744  & \$745 ;
-  assign \$747  = \$742  | \$746 ;
-  assign \$748  = \$741  & \$747 ;
-  assign \$749  = \$739  | \$748 ;
-  assign \$750  = \$738  & \$749 ;
-  assign \$751  = \$736  | \$750 ;
-  assign \$752  = out_top[62:48] > in_top[62:48];
-  assign \$753  = in_top[62:48] > out_top[62:48];
-  assign \$754  = ~ \$753 ;
-  assign \$755  = out_top[47:32] > in_top[47:32];
-  assign \$756  = in_top[47:32] > out_top[47:32];
-  assign \$757  = ~ \$756 ;
-  assign \$758  = out_top[31:16] > in_top[31:16];
-  assign \$759  = in_top[31:16] > out_top[31:16];
-  assign \$760  = ~ \$759 ;
-  assign \$761  = out_top[15:0] > in_top[15:0];
-  assign \$762  = \$760  & \$761 ;
-  assign \$763  = \$758  | \$762 ;
-  assign \$764  = \$757  & \$763 ;
-  assign \$765  = \$755  | \$764 ;
-  assign \$766  = \$754  & \$765 ;
-  assign \$767  = \$752  | \$766 ;
-  assign \$768  = out_load ? \$751  : \$767 ;
-  assign \$769  = in_load ? \$735  : \$768 ;
-  assign \$770  = ~ \$769 ;
-  assign \$771  = ~ in_done;
-  assign \$772  = in_full & \$771 ;
-  assign \$773  = \$772  & out_full;
-  assign \$774  = ~ out_done;
-  assign \$775  = \$773  & \$774 ;
-  assign \$776  = \$775  & in_keep[0];
-  assign \$777  = \$776  & out_keep[0];
-  assign \$778  = in_key0 == out_key0;
-  assign \$779  = \$777  & \$778 ;
-  assign \$780  = ~ in_done;
-  assign \$781  = in_full & \$780 ;
-  assign \$782  = \$781  & out_full;
-  assign \$783  = ~ out_done;
-  assign \$784  = \$782  & \$783 ;
-  assign \$785  = \$784  & in_keep[0];
-  assign \$786  = \$785  & out_keep[1];
-  assign \$787  = in_key0 == out_key1;
-  assign \$788  = \$786  & \$787 ;
-  assign \$789  = ~ in_done;
-  assign \$790  = in_full & \$789 ;
-  assign \$791  = \$790  & out_full;
-  assign \$792  = ~ out_done;
-  assign \$793  = \$791  & \$792 ;
-  assign \$794  = \$793  & in_keep[0];
-  assign \$795  = \$794  & out_keep[2];
-  assign \$796  = in_key0 == out_key2;
-  assign \$797  = \$795  & \$796 ;
-  assign \$798  = ~ in_done;
-  assign \$799  = in_full & \$798 ;
-  assign \$800  = \$799  & out_full;
-  assign \$801  = ~ out_done;
-  assign \$802  = \$800  & \$801 ;
-  assign \$803  = \$802  & in_keep[0];
-  assign \$804  = \$803  & out_keep[3];
-  assign \$805  = in_key0 == out_key3;
-  assign \$806  = \$804  & \$805 ;
-  assign \$807  = ~ in_done;
-  assign \$808  = in_full & \$807 ;
-  assign \$809  = \$808  & out_full;
-  assign \$810  = ~ out_done;
-  assign \$811  = \$809  & \$810 ;
-  assign \$812  = \$811  & in_keep[0];
-  assign \$813  = \$812  & out_keep[4];
-  assign \$814  = in_key0 == out_key4;
-  assign \$815  = \$813  & \$814 ;
-  assign \$816  = ~ in_done;
-  assign \$817  = in_full & \$816 ;
-  assign \$818  = \$817  & out_full;
-  assign \$819  = ~ out_done;
-  assign \$820  = \$818  & \$819 ;
-  assign \$821  = \$820  & in_keep[0];
-  assign \$822  = \$821  & out_keep[5];
-  assign \$823  = in_key0 == out_key5;
-  assign \$824  = \$822  & \$823 ;
-  assign \$825  = ~ in_done;
-  assign \$826  = in_full & \$825 ;
-  assign \$827  = \$826  & out_full;
-  assign \$828  = ~ out_done;
-  assign \$829  = \$827  & \$828 ;
-  assign \$830  = \$829  & in_keep[0];
-  assign \$831  = \$830  & out_keep[6];
-  assign \$832  = in_key0 == out_key6;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = ~ in_done;
-  assign \$835  = in_full & \$834 ;
-  assign \$836  = \$835  & out_full;
-  assign \$837  = ~ out_done;
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = \$838  & in_keep[0];
-  assign \$840  = \$839  & out_keep[7];
-  assign \$841  = in_key0 == out_key7;
-  assign \$842  = \$840  & \$841 ;
-  assign \$843  = ~ in_done;
-  assign \$844  = in_full & \$843 ;
-  assign \$845  = \$844  & out_full;
-  assign \$846  = ~ out_done;
-  assign \$847  = \$845  & \$846 ;
-  assign \$848  = \$847  & in_keep[1];
-  assign \$849  = \$848  & out_keep[0];
-  assign \$850  = in_key1 == out_key0;
-  assign \$851  = \$849  & \$850 ;
-  assign \$852  = ~ in_done;
-  assign \$853  = in_full & \$852 ;
-  assign \$854  = \$853  & out_full;
-  assign \$855  = ~ out_done;
-  assign \$856  = \$854  & \$855 ;
-  assign \$857  = \$856  & in_keep[1];
-  assign \$858  = \$857  & out_keep[1];
-  assign \$859  = in_key1 == out_key1;
-  assign \$860  = \$858  & \$859 ;
-  assign \$861  = ~ in_done;
-  assign \$862  = in_full & \$861 ;
-  assign \$863  = \$862  & out_full;
-  assign \$864  = ~ out_done;
-  assign \$865  = \$863  & \$864 ;
-  assign \$866  = \$865  & in_keep[1];
-  assign \$867  = \$866  & out_keep[2];
-  assign \$868  = in_key1 == out_key2;
-  assign \$869  = \$867  & \$868 ;
-  assign \$870  = ~ in_done;
-  assign \$871  = in_full & \$870 ;
-  assign \$872  = \$871  & out_full;
-  assign \$873  = ~ out_done;
-  assign \$874  = \$872  & \$873 ;
-  assign \$875  = \$874  & in_keep[1];
-  assign \$876  = \$875  & out_keep[3];
-  assign \$877  = in_key1 == out_key3;
-  assign \$878  = \$876  & \$877 ;
-  assign \$879  = ~ in_done;
-  assign \$880  = in_full & \$879 ;
-  assign \$881  = \$880  & out_full;
-  assign \$882  = ~ out_done;
-  assign \$883  = \$881  & \$882 ;
-  assign \$884  = \$883  & in_keep[1];
-  assign \$885  = \$884  & out_keep[4];
-  assign \$886  = in_key1 == out_key4;
-  assign \$887  = \$885  & \$886 ;
-  assign \$888  = ~ in_done;
-  assign \$889  = in_full & \$888 ;
-  assign \$890  = \$889  & out_full;
-  assign \$891  = ~ out_done;
-  assign \$892  = \$890  & \$891 ;
-  assign \$893  = \$892  & in_keep[1];
-  assign \$894  = \$893  & out_keep[5];
-  assign \$895  = in_key1 == out_key5;
-  assign \$896  = \$894  & \$895 ;
-  assign \$897  = ~ in_done;
-  assign \$898  = in_full & \$897 ;
-  assign \$899  = \$898  & out_full;
-  assign \$900  = ~ out_done;
-  assign \$901  = \$899  & \$900 ;
-  assign \$902  = \$901  & in_keep[1];
-  assign \$903  = \$902  & out_keep[6];
-  assign \$904  = in_key1 == out_key6;
-  assign \$905  = \$903  & \$904 ;
-  assign \$906  = ~ in_done;
-  assign \$907  = in_full & \$906 ;
-  assign \$908  = \$907  & out_full;
-  assign \$909  = ~ out_done;
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = \$910  & in_keep[1];
-  assign \$912  = \$911  & out_keep[7];
-  assign \$913  = in_key1 == out_key7;
-  assign \$914  = \$912  & \$913 ;
-  assign \$915  = ~ in_done;
-  assign \$916  = in_full & \$915 ;
-  assign \$917  = \$916  & out_full;
-  assign \$918  = ~ out_done;
-  assign \$919  = \$917  & \$918 ;
-  assign \$920  = \$919  & in_keep[2];
-  assign \$921  = \$920  & out_keep[0];
-  assign \$922  = in_key2 == out_key0;
+  assign \$630  = downsample ? { outputs__payload[395:388], \$623 [16:0], \$620 [16:0], \$617 [16:0], \$614 [2:0] } : { outputs__payload[395:388], \$629 [17:0], \$627 [17:0], \$625 [17:0] };
+  assign \$632  = outputs__payload[410:408] ^ { 1'h0, \$631  };
+  assign \$634  = \$632  ^ { 1'h0, \$633  };
+  assign \$636  = { 1'h0, \$634  } ^ \$635 ;
+  assign \$638  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$637 );
+  assign \$639  = $signed(\$638 ) + $signed(17'h08000);
+  assign \$641  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$640 );
+  assign \$642  = $signed(\$641 ) + $signed(17'h08000);
+  assign \$644  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$643 );
+  assign \$645  = $signed(\$644 ) + $signed(17'h08000);
+  assign \$646  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$647  = $signed(\$646 ) + $signed(18'h10000);
+  assign \$648  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$649  = $signed(\$648 ) + $signed(18'h10000);
+  assign \$650  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$651  = $signed(\$650 ) + $signed(18'h10000);
+  assign \$652  = downsample ? { outputs__payload[463:456], \$645 [16:0], \$642 [16:0], \$639 [16:0], \$636 [2:0] } : { outputs__payload[463:456], \$651 [17:0], \$649 [17:0], \$647 [17:0] };
+  assign \$654  = outputs__payload[478:476] ^ { 1'h0, \$653  };
+  assign \$656  = \$654  ^ { 1'h0, \$655  };
+  assign \$658  = { 1'h0, \$656  } ^ \$657 ;
+  assign \$660  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$659 );
+  assign \$661  = $signed(\$660 ) + $signed(17'h08000);
+  assign \$663  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$662 );
+  assign \$664  = $signed(\$663 ) + $signed(17'h08000);
+  assign \$666  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$665 );
+  assign \$667  = $signed(\$666 ) + $signed(17'h08000);
+  assign \$668  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$669  = $signed(\$668 ) + $signed(18'h10000);
+  assign \$670  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$671  = $signed(\$670 ) + $signed(18'h10000);
+  assign \$672  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$673  = $signed(\$672 ) + $signed(18'h10000);
+  assign \$674  = downsample ? { outputs__payload[531:524], \$667 [16:0], \$664 [16:0], \$661 [16:0], \$658 [2:0] } : { outputs__payload[531:524], \$673 [17:0], \$671 [17:0], \$669 [17:0] };
+  assign \$675  = ~ out_next_full;
+  assign \$676  = \$675  | out_free;
+  assign \$677  = ~ out_skid_full;
+  assign \$678  = outputs__valid & \$677 ;
+  assign \$679  = out_skid_full | outputs__valid;
+  assign \$681  = outputs__payload[478:476] ^ { 1'h0, \$680  };
+  assign \$683  = \$681  ^ { 1'h0, \$682  };
+  assign \$685  = { 1'h0, \$683  } ^ \$684 ;
+  assign \$687  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$686 );
+  assign \$688  = $signed(\$687 ) + $signed(17'h08000);
+  assign \$690  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$689 );
+  assign \$691  = $signed(\$690 ) + $signed(17'h08000);
+  assign \$693  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$692 );
+  assign \$694  = $signed(\$693 ) + $signed(17'h08000);
+  assign \$695  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$696  = $signed(\$695 ) + $signed(18'h10000);
+  assign \$697  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$698  = $signed(\$697 ) + $signed(18'h10000);
+  assign \$699  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$700  = $signed(\$699 ) + $signed(18'h10000);
+  assign \$701  = downsample ? { outputs__payload[531:524], \$694 [16:0], \$691 [16:0], \$688 [16:0], \$685 [2:0] } : { outputs__payload[531:524], \$700 [17:0], \$698 [17:0], \$696 [17:0] };
+  assign \$702  = outputs__payload[551] ? \$701  : 62'h0000000000000000;
+  assign \$703  = ~ outputs__payload[551];
+  assign \$705  = outputs__payload[2:0] ^ { 1'h0, \$704  };
+  assign \$707  = \$705  ^ { 1'h0, \$706  };
+  assign \$709  = { 1'h0, \$707  } ^ \$708 ;
+  assign \$711  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$710 );
+  assign \$712  = $signed(\$711 ) + $signed(17'h08000);
+  assign \$714  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$713 );
+  assign \$715  = $signed(\$714 ) + $signed(17'h08000);
+  assign \$717  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$716 );
+  assign \$718  = $signed(\$717 ) + $signed(17'h08000);
+  assign \$719  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$720  = $signed(\$719 ) + $signed(18'h10000);
+  assign \$721  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$722  = $signed(\$721 ) + $signed(18'h10000);
+  assign \$723  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
+  assign \$724  = $signed(\$723 ) + $signed(18'h10000);
+  assign \$725  = downsample ? { outputs__payload[55:48], \$718 [16:0], \$715 [16:0], \$712 [16:0], \$709 [2:0] } : { outputs__payload[55:48], \$724 [17:0], \$722 [17:0], \$720 [17:0] };
+  assign \$727  = outputs__payload[70:68] ^ { 1'h0, \$726  };
+  assign \$729  = \$727  ^ { 1'h0, \$728  };
+  assign \$731  = { 1'h0, \$729  } ^ \$730 ;
+  assign \$733  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$732 );
+  assign \$734  = $signed(\$733 ) + $signed(17'h08000);
+  assign \$736  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$735 );
+  assign \$737  = $signed(\$736 ) + $signed(17'h08000);
+  assign \$739  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$738 );
+  assign \$740  = $signed(\$739 ) + $signed(17'h08000);
+  assign \$741  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$742  = $signed(\$741 ) + $signed(18'h10000);
+  assign \$743  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$744  = $signed(\$743 ) + $signed(18'h10000);
+  assign \$745  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
+  assign \$746  = $signed(\$745 ) + $signed(18'h10000);
+  assign \$747  = downsample ? { outputs__payload[123:116], \$740 [16:0], \$737 [16:0], \$734 [16:0], \$731 [2:0] } : { outputs__payload[123:116], \$746 [17:0], \$744 [17:0], \$742 [17:0] };
+  assign \$749  = outputs__payload[138:136] ^ { 1'h0, \$748  };
+  assign \$751  = \$749  ^ { 1'h0, \$750  };
+  assign \$753  = { 1'h0, \$751  } ^ \$752 ;
+  assign \$755  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$754 );
+  assign \$756  = $signed(\$755 ) + $signed(17'h08000);
+  assign \$758  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$757 );
+  assign \$759  = $signed(\$758 ) + $signed(17'h08000);
+  assign \$761  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$760 );
+  assign \$762  = $signed(\$761 ) + $signed(17'h08000);
+  assign \$763  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$764  = $signed(\$763 ) + $signed(18'h10000);
+  assign \$765  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$766  = $signed(\$765 ) + $signed(18'h10000);
+  assign \$767  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
+  assign \$768  = $signed(\$767 ) + $signed(18'h10000);
+  assign \$769  = downsample ? { outputs__payload[191:184], \$762 [16:0], \$759 [16:0], \$756 [16:0], \$753 [2:0] } : { outputs__payload[191:184], \$768 [17:0], \$766 [17:0], \$764 [17:0] };
+  assign \$771  = outputs__payload[206:204] ^ { 1'h0, \$770  };
+  assign \$773  = \$771  ^ { 1'h0, \$772  };
+  assign \$775  = { 1'h0, \$773  } ^ \$774 ;
+  assign \$777  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$776 );
+  assign \$778  = $signed(\$777 ) + $signed(17'h08000);
+  assign \$780  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$779 );
+  assign \$781  = $signed(\$780 ) + $signed(17'h08000);
+  assign \$783  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$782 );
+  assign \$784  = $signed(\$783 ) + $signed(17'h08000);
+  assign \$785  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$786  = $signed(\$785 ) + $signed(18'h10000);
+  assign \$787  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$788  = $signed(\$787 ) + $signed(18'h10000);
+  assign \$789  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$790  = $signed(\$789 ) + $signed(18'h10000);
+  assign \$791  = downsample ? { outputs__payload[259:252], \$784 [16:0], \$781 [16:0], \$778 [16:0], \$775 [2:0] } : { outputs__payload[259:252], \$790 [17:0], \$788 [17:0], \$786 [17:0] };
+  assign \$793  = outputs__payload[274:272] ^ { 1'h0, \$792  };
+  assign \$795  = \$793  ^ { 1'h0, \$794  };
+  assign \$797  = { 1'h0, \$795  } ^ \$796 ;
+  assign \$799  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$798 );
+  assign \$800  = $signed(\$799 ) + $signed(17'h08000);
+  assign \$802  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$801 );
+  assign \$803  = $signed(\$802 ) + $signed(17'h08000);
+  assign \$805  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$804 );
+  assign \$806  = $signed(\$805 ) + $signed(17'h08000);
+  assign \$807  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$808  = $signed(\$807 ) + $signed(18'h10000);
+  assign \$809  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$810  = $signed(\$809 ) + $signed(18'h10000);
+  assign \$811  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$812  = $signed(\$811 ) + $signed(18'h10000);
+  assign \$813  = downsample ? { outputs__payload[327:320], \$806 [16:0], \$803 [16:0], \$800 [16:0], \$797 [2:0] } : { outputs__payload[327:320], \$812 [17:0], \$810 [17:0], \$808 [17:0] };
+  assign \$815  = outputs__payload[342:340] ^ { 1'h0, \$814  };
+  assign \$817  = \$815  ^ { 1'h0, \$816  };
+  assign \$819  = { 1'h0, \$817  } ^ \$818 ;
+  assign \$821  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$820 );
+  assign \$822  = $signed(\$821 ) + $signed(17'h08000);
+  assign \$824  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$823 );
+  assign \$825  = $signed(\$824 ) + $signed(17'h08000);
+  assign \$827  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$826 );
+  assign \$828  = $signed(\$827 ) + $signed(17'h08000);
+  assign \$829  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$830  = $signed(\$829 ) + $signed(18'h10000);
+  assign \$831  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$832  = $signed(\$831 ) + $signed(18'h10000);
+  assign \$833  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$834  = $signed(\$833 ) + $signed(18'h10000);
+  assign \$835  = downsample ? { outputs__payload[395:388], \$828 [16:0], \$825 [16:0], \$822 [16:0], \$819 [2:0] } : { outputs__payload[395:388], \$834 [17:0], \$832 [17:0], \$830 [17:0] };
+  assign \$837  = outputs__payload[410:408] ^ { 1'h0, \$836  };
+  assign \$839  = \$837  ^ { 1'h0, \$838  };
+  assign \$841  = { 1'h0, \$839  } ^ \$840 ;
+  assign \$843  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$842 );
+  assign \$844  = $signed(\$843 ) + $signed(17'h08000);
+  assign \$846  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$845 );
+  assign \$847  = $signed(\$846 ) + $signed(17'h08000);
+  assign \$849  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$848 );
+  assign \$850  = $signed(\$849 ) + $signed(17'h08000);
+  assign \$851  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$852  = $signed(\$851 ) + $signed(18'h10000);
+  assign \$853  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$854  = $signed(\$853 ) + $signed(18'h10000);
+  assign \$855  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$856  = $signed(\$855 ) + $signed(18'h10000);
+  assign \$857  = downsample ? { outputs__payload[463:456], \$850 [16:0], \$847 [16:0], \$844 [16:0], \$841 [2:0] } : { outputs__payload[463:456], \$856 [17:0], \$854 [17:0], \$852 [17:0] };
+  assign \$859  = outputs__payload[478:476] ^ { 1'h0, \$858  };
+  assign \$861  = \$859  ^ { 1'h0, \$860  };
+  assign \$863  = { 1'h0, \$861  } ^ \$862 ;
+  assign \$865  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$864 );
+  assign \$866  = $signed(\$865 ) + $signed(17'h08000);
+  assign \$868  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$867 );
+  assign \$869  = $signed(\$868 ) + $signed(17'h08000);
+  assign \$871  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$870 );
+  assign \$872  = $signed(\$871 ) + $signed(17'h08000);
+  assign \$873  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$874  = $signed(\$873 ) + $signed(18'h10000);
+  assign \$875  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$876  = $signed(\$875 ) + $signed(18'h10000);
+  assign \$877  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$878  = $signed(\$877 ) + $signed(18'h10000);
+  assign \$879  = downsample ? { outputs__payload[531:524], \$872 [16:0], \$869 [16:0], \$866 [16:0], \$863 [2:0] } : { outputs__payload[531:524], \$878 [17:0], \$876 [17:0], \$874 [17:0] };
+  assign \$880  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$881  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$882  = ~ \$881 ;
+  assign \$883  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$884  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$885  = ~ \$884 ;
+  assign \$886  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$887  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$888  = ~ \$887 ;
+  assign \$889  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$890  = \$888  & \$889 ;
+  assign \$891  = \$886  | \$890 ;
+  assign \$892  = \$885  & \$891 ;
+  assign \$893  = \$883  | \$892 ;
+  assign \$894  = \$882  & \$893 ;
+  assign \$895  = \$880  | \$894 ;
+  assign \$896  = in_next_top[62:48] > out_top[62:48];
+  assign \$897  = out_top[62:48] > in_next_top[62:48];
+  assign \$898  = ~ \$897 ;
+  assign \$899  = in_next_top[47:32] > out_top[47:32];
+  assign \$900  = out_top[47:32] > in_next_top[47:32];
+  assign \$901  = ~ \$900 ;
+  assign \$902  = in_next_top[31:16] > out_top[31:16];
+  assign \$903  = out_top[31:16] > in_next_top[31:16];
+  assign \$904  = ~ \$903 ;
+  assign \$905  = in_next_top[15:0] > out_top[15:0];
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = \$902  | \$906 ;
+  assign \$908  = \$901  & \$907 ;
+  assign \$909  = \$899  | \$908 ;
+  assign \$910  = \$898  & \$909 ;
+  assign \$911  = \$896  | \$910 ;
+  assign \$912  = out_load ? \$895  : \$911 ;
+  assign \$913  = in_top[62:48] > out_next_top[62:48];
+  assign \$914  = out_next_top[62:48] > in_top[62:48];
+  assign \$915  = ~ \$914 ;
+  assign \$916  = in_top[47:32] > out_next_top[47:32];
+  assign \$917  = out_next_top[47:32] > in_top[47:32];
+  assign \$918  = ~ \$917 ;
+  assign \$919  = in_top[31:16] > out_next_top[31:16];
+  assign \$920  = out_next_top[31:16] > in_top[31:16];
+  assign \$921  = ~ \$920 ;
+  assign \$922  = in_top[15:0] > out_next_top[15:0];
   assign \$923  = \$921  & \$922 ;
-  assign \$924  = ~ in_done;
-  assign \$925  = in_full & \$924 ;
-  assign \$926  = \$925  & out_full;
-  assign \$927  = ~ out_done;
-  assign \$928  = \$926  & \$927 ;
-  assign \$929  = \$928  & in_keep[2];
-  assign \$930  = \$929  & out_keep[1];
-  assign \$931  = in_key2 == out_key1;
-  assign \$932  = \$930  & \$931 ;
-  assign \$933  = ~ in_done;
-  assign \$934  = in_full & \$933 ;
-  assign \$935  = \$934  & out_full;
-  assign \$936  = ~ out_done;
-  assign \$937  = \$935  & \$936 ;
-  assign \$938  = \$937  & in_keep[2];
-  assign \$939  = \$938  & out_keep[2];
-  assign \$940  = in_key2 == out_key2;
-  assign \$941  = \$939  & \$940 ;
-  assign \$942  = ~ in_done;
-  assign \$943  = in_full & \$942 ;
-  assign \$944  = \$943  & out_full;
-  assign \$945  = ~ out_done;
-  assign \$946  = \$944  & \$945 ;
-  assign \$947  = \$946  & in_keep[2];
-  assign \$948  = \$947  & out_keep[3];
-  assign \$949  = in_key2 == out_key3;
-  assign \$950  = \$948  & \$949 ;
-  assign \$951  = ~ in_done;
-  assign \$952  = in_full & \$951 ;
-  assign \$953  = \$952  & out_full;
-  assign \$954  = ~ out_done;
-  assign \$955  = \$953  & \$954 ;
-  assign \$956  = \$955  & in_keep[2];
-  assign \$957  = \$956  & out_keep[4];
-  assign \$958  = in_key2 == out_key4;
-  assign \$959  = \$957  & \$958 ;
-  assign \$960  = ~ in_done;
-  assign \$961  = in_full & \$960 ;
-  assign \$962  = \$961  & out_full;
-  assign \$963  = ~ out_done;
-  assign \$964  = \$962  & \$963 ;
-  assign \$965  = \$964  & in_keep[2];
-  assign \$966  = \$965  & out_keep[5];
-  assign \$967  = in_key2 == out_key5;
-  assign \$968  = \$966  & \$967 ;
-  assign \$969  = ~ in_done;
-  assign \$970  = in_full & \$969 ;
-  assign \$971  = \$970  & out_full;
-  assign \$972  = ~ out_done;
-  assign \$973  = \$971  & \$972 ;
-  assign \$974  = \$973  & in_keep[2];
-  assign \$975  = \$974  & out_keep[6];
-  assign \$976  = in_key2 == out_key6;
-  assign \$977  = \$975  & \$976 ;
-  assign \$978  = ~ in_done;
-  assign \$979  = in_full & \$978 ;
-  assign \$980  = \$979  & out_full;
-  assign \$981  = ~ out_done;
-  assign \$982  = \$980  & \$981 ;
-  assign \$983  = \$982  & in_keep[2];
-  assign \$984  = \$983  & out_keep[7];
-  assign \$985  = in_key2 == out_key7;
-  assign \$986  = \$984  & \$985 ;
-  assign \$987  = ~ in_done;
-  assign \$988  = in_full & \$987 ;
-  assign \$989  = \$988  & out_full;
-  assign \$990  = ~ out_done;
+  assign \$924  = \$919  | \$923 ;
+  assign \$925  = \$918  & \$924 ;
+  assign \$926  = \$916  | \$925 ;
+  assign \$927  = \$915  & \$926 ;
+  assign \$928  = \$913  | \$927 ;
+  assign \$929  = in_top[62:48] > out_top[62:48];
+  assign \$930  = out_top[62:48] > in_top[62:48];
+  assign \$931  = ~ \$930 ;
+  assign \$932  = in_top[47:32] > out_top[47:32];
+  assign \$933  = out_top[47:32] > in_top[47:32];
+  assign \$934  = ~ \$933 ;
+  assign \$935  = in_top[31:16] > out_top[31:16];
+  assign \$936  = out_top[31:16] > in_top[31:16];
+  assign \$937  = ~ \$936 ;
+  assign \$938  = in_top[15:0] > out_top[15:0];
+  assign \$939  = \$937  & \$938 ;
+  assign \$940  = \$935  | \$939 ;
+  assign \$941  = \$934  & \$940 ;
+  assign \$942  = \$932  | \$941 ;
+  assign \$943  = \$931  & \$942 ;
+  assign \$944  = \$929  | \$943 ;
+  assign \$945  = out_load ? \$928  : \$944 ;
+  assign \$946  = in_load ? \$912  : \$945 ;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$949  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$950  = ~ \$949 ;
+  assign \$951  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$952  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$953  = ~ \$952 ;
+  assign \$954  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$955  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$956  = ~ \$955 ;
+  assign \$957  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$958  = \$956  & \$957 ;
+  assign \$959  = \$954  | \$958 ;
+  assign \$960  = \$953  & \$959 ;
+  assign \$961  = \$951  | \$960 ;
+  assign \$962  = \$950  & \$961 ;
+  assign \$963  = \$948  | \$962 ;
+  assign \$964  = out_top[62:48] > in_next_top[62:48];
+  assign \$965  = in_next_top[62:48] > out_top[62:48];
+  assign \$966  = ~ \$965 ;
+  assign \$967  = out_top[47:32] > in_next_top[47:32];
+  assign \$968  = in_next_top[47:32] > out_top[47:32];
+  assign \$969  = ~ \$968 ;
+  assign \$970  = out_top[31:16] > in_next_top[31:16];
+  assign \$971  = in_next_top[31:16] > out_top[31:16];
+  assign \$972  = ~ \$971 ;
+  assign \$973  = out_top[15:0] > in_next_top[15:0];
+  assign \$974  = \$972  & \$973 ;
+  assign \$975  = \$970  | \$974 ;
+  assign \$976  = \$969  & \$975 ;
+  assign \$977  = \$967  | \$976 ;
+  assign \$978  = \$966  & \$977 ;
+  assign \$979  = \$964  | \$978 ;
+  assign \$980  = out_load ? \$963  : \$979 ;
+  assign \$981  = out_next_top[62:48] > in_top[62:48];
+  assign \$982  = in_top[62:48] > out_next_top[62:48];
+  assign \$983  = ~ \$982 ;
+  assign \$984  = out_next_top[47:32] > in_top[47:32];
+  assign \$985  = in_top[47:32] > out_next_top[47:32];
+  assign \$986  = ~ \$985 ;
+  assign \$987  = out_next_top[31:16] > in_top[31:16];
+  assign \$988  = in_top[31:16] > out_next_top[31:16];
+  assign \$989  = ~ \$988 ;
+  assign \$990  = out_next_top[15:0] > in_top[15:0];
   assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$991  & in_keep[3];
-  assign \$993  = \$992  & out_keep[0];
-  assign \$994  = in_key3 == out_key0;
-  assign \$995  = \$993  & \$994 ;
-  assign \$996  = ~ in_done;
-  assign \$997  = in_full & \$996 ;
-  assign \$998  = \$997  & out_full;
-  assign \$999  = ~ out_done;
-  assign \$1000  = \$998  & \$999 ;
-  assign \$1001  = \$1000  & in_keep[3];
-  assign \$1002  = \$1001  & out_keep[1];
-  assign \$1003  = in_key3 == out_key1;
-  assign \$1004  = \$1002  & \$1003 ;
-  assign \$1005  = ~ in_done;
-  assign \$1006  = in_full & \$1005 ;
-  assign \$1007  = \$1006  & out_full;
-  assign \$1008  = ~ out_done;
-  assign \$1009  = \$1007  & \$1008 ;
-  assign \$1010  = \$1009  & in_keep[3];
-  assign \$1011  = \$1010  & out_keep[2];
-  assign \$1012  = in_key3 == out_key2;
-  assign \$1013  = \$1011  & \$1012 ;
-  assign \$1014  = ~ in_done;
-  assign \$1015  = in_full & \$1014 ;
-  assign \$1016  = \$1015  & out_full;
-  assign \$1017  = ~ out_done;
-  assign \$1018  = \$1016  & \$1017 ;
-  assign \$1019  = \$1018  & in_keep[3];
-  assign \$1020  = \$1019  & out_keep[3];
-  assign \$1021  = in_key3 == out_key3;
-  assign \$1022  = \$1020  & \$1021 ;
+  assign \$992  = \$987  | \$991 ;
+  assign \$993  = \$986  & \$992 ;
+  assign \$994  = \$984  | \$993 ;
+  assign \$995  = \$983  & \$994 ;
+  assign \$996  = \$981  | \$995 ;
+  assign \$997  = out_top[62:48] > in_top[62:48];
+  assign \$998  = in_top[62:48] > out_top[62:48];
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = out_top[47:32] > in_top[47:32];
+  assign \$1001  = in_top[47:32] > out_top[47:32];
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = out_top[31:16] > in_top[31:16];
+  assign \$1004  = in_top[31:16] > out_top[31:16];
+  assign \$1005  = ~ \$1004 ;
+  assign \$1006  = out_top[15:0] > in_top[15:0];
+  assign \$1007  = \$1005  & \$1006 ;
+  assign \$1008  = \$1003  | \$1007 ;
+  assign \$1009  = \$1002  & \$1008 ;
+  assign \$1010  = \$1000  | \$1009 ;
+  assign \$1011  = \$999  & \$1010 ;
+  assign \$1012  = \$997  | \$1011 ;
+  assign \$1013  = out_load ? \$996  : \$1012 ;
+  assign \$1014  = in_load ? \$980  : \$1013 ;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = ~ in_done;
+  assign \$1017  = in_full & \$1016 ;
+  assign \$1018  = \$1017  & out_full;
+  assign \$1019  = ~ out_done;
+  assign \$1020  = \$1018  & \$1019 ;
+  assign \$1021  = \$1020  & in_keep[0];
+  assign \$1022  = \$1021  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
   assign \$1023  = ~ in_done;
   assign \$1024  = in_full & \$1023 ;
   assign \$1025  = \$1024  & out_full;
   assign \$1026  = ~ out_done;
   assign \$1027  = \$1025  & \$1026 ;
-  assign \$1028  = \$1027  & in_keep[3];
-  assign \$1029  = \$1028  & out_keep[4];
-  assign \$1030  = in_key3 == out_key4;
-  assign \$1031  = \$1029  & \$1030 ;
-  assign \$1032  = ~ in_done;
-  assign \$1033  = in_full & \$1032 ;
-  assign \$1034  = \$1033  & out_full;
-  assign \$1035  = ~ out_done;
-  assign \$1036  = \$1034  & \$1035 ;
-  assign \$1037  = \$1036  & in_keep[3];
-  assign \$1038  = \$1037  & out_keep[5];
-  assign \$1039  = in_key3 == out_key5;
-  assign \$1040  = \$1038  & \$1039 ;
-  assign \$1041  = ~ in_done;
-  assign \$1042  = in_full & \$1041 ;
-  assign \$1043  = \$1042  & out_full;
-  assign \$1044  = ~ out_done;
-  assign \$1045  = \$1043  & \$1044 ;
-  assign \$1046  = \$1045  & in_keep[3];
-  assign \$1047  = \$1046  & out_keep[6];
-  assign \$1048  = in_key3 == out_key6;
-  assign \$1049  = \$1047  & \$1048 ;
-  assign \$1050  = ~ in_done;
-  assign \$1051  = in_full & \$1050 ;
-  assign \$1052  = \$1051  & out_full;
-  assign \$1053  = ~ out_done;
-  assign \$1054  = \$1052  & \$1053 ;
-  assign \$1055  = \$1054  & in_keep[3];
-  assign \$1056  = \$1055  & out_keep[7];
-  assign \$1057  = in_key3 == out_key7;
-  assign \$1058  = \$1056  & \$1057 ;
-  assign \$1059  = ~ in_done;
-  assign \$1060  = in_full & \$1059 ;
-  assign \$1061  = \$1060  & out_full;
-  assign \$1062  = ~ out_done;
-  assign \$1063  = \$1061  & \$1062 ;
-  assign \$1064  = \$1063  & in_keep[4];
-  assign \$1065  = \$1064  & out_keep[0];
-  assign \$1066  = in_key4 == out_key0;
-  assign \$1067  = \$1065  & \$1066 ;
-  assign \$1068  = ~ in_done;
-  assign \$1069  = in_full & \$1068 ;
-  assign \$1070  = \$1069  & out_full;
-  assign \$1071  = ~ out_done;
-  assign \$1072  = \$1070  & \$1071 ;
-  assign \$1073  = \$1072  & in_keep[4];
-  assign \$1074  = \$1073  & out_keep[1];
-  assign \$1075  = in_key4 == out_key1;
+  assign \$1028  = \$1027  & in_keep[1];
+  assign \$1029  = \$1028  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1030  = ~ in_done;
+  assign \$1031  = in_full & \$1030 ;
+  assign \$1032  = \$1031  & out_full;
+  assign \$1033  = ~ out_done;
+  assign \$1034  = \$1032  & \$1033 ;
+  assign \$1035  = \$1034  & in_keep[2];
+  assign \$1036  = \$1035  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1037  = ~ in_done;
+  assign \$1038  = in_full & \$1037 ;
+  assign \$1039  = \$1038  & out_full;
+  assign \$1040  = ~ out_done;
+  assign \$1041  = \$1039  & \$1040 ;
+  assign \$1042  = \$1041  & in_keep[3];
+  assign \$1043  = \$1042  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1044  = ~ in_done;
+  assign \$1045  = in_full & \$1044 ;
+  assign \$1046  = \$1045  & out_full;
+  assign \$1047  = ~ out_done;
+  assign \$1048  = \$1046  & \$1047 ;
+  assign \$1049  = \$1048  & in_keep[4];
+  assign \$1050  = \$1049  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1051  = ~ in_done;
+  assign \$1052  = in_full & \$1051 ;
+  assign \$1053  = \$1052  & out_full;
+  assign \$1054  = ~ out_done;
+  assign \$1055  = \$1053  & \$1054 ;
+  assign \$1056  = \$1055  & in_keep[5];
+  assign \$1057  = \$1056  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1058  = ~ in_done;
+  assign \$1059  = in_full & \$1058 ;
+  assign \$1060  = \$1059  & out_full;
+  assign \$1061  = ~ out_done;
+  assign \$1062  = \$1060  & \$1061 ;
+  assign \$1063  = \$1062  & in_keep[6];
+  assign \$1064  = \$1063  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1065  = ~ in_done;
+  assign \$1066  = in_full & \$1065 ;
+  assign \$1067  = \$1066  & out_full;
+  assign \$1068  = ~ out_done;
+  assign \$1069  = \$1067  & \$1068 ;
+  assign \$1070  = \$1069  & in_keep[7];
+  assign \$1071  = \$1070  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$1072  = ~ in_done;
+  assign \$1073  = in_full & \$1072 ;
+  assign \$1074  = \$1073  & out_full;
+  assign \$1075  = ~ out_done;
   assign \$1076  = \$1074  & \$1075 ;
-  assign \$1077  = ~ in_done;
-  assign \$1078  = in_full & \$1077 ;
-  assign \$1079  = \$1078  & out_full;
-  assign \$1080  = ~ out_done;
-  assign \$1081  = \$1079  & \$1080 ;
-  assign \$1082  = \$1081  & in_keep[4];
-  assign \$1083  = \$1082  & out_keep[2];
-  assign \$1084  = in_key4 == out_key2;
-  assign \$1085  = \$1083  & \$1084 ;
+  assign \$1077  = \$1076  & out_keep[7];
+  assign \$1078  = \$1077  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1079  = ~ in_done;
+  assign \$1080  = in_full & \$1079 ;
+  assign \$1081  = \$1080  & out_full;
+  assign \$1082  = ~ out_done;
+  assign \$1083  = \$1081  & \$1082 ;
+  assign \$1084  = \$1083  & out_keep[6];
+  assign \$1085  = \$1084  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
   assign \$1086  = ~ in_done;
   assign \$1087  = in_full & \$1086 ;
   assign \$1088  = \$1087  & out_full;
   assign \$1089  = ~ out_done;
   assign \$1090  = \$1088  & \$1089 ;
-  assign \$1091  = \$1090  & in_keep[4];
-  assign \$1092  = \$1091  & out_keep[3];
-  assign \$1093  = in_key4 == out_key3;
-  assign \$1094  = \$1092  & \$1093 ;
-  assign \$1095  = ~ in_done;
-  assign \$1096  = in_full & \$1095 ;
-  assign \$1097  = \$1096  & out_full;
-  assign \$1098  = ~ out_done;
-  assign \$1099  = \$1097  & \$1098 ;
-  assign \$1100  = \$1099  & in_keep[4];
-  assign \$1101  = \$1100  & out_keep[4];
-  assign \$1102  = in_key4 == out_key4;
-  assign \$1103  = \$1101  & \$1102 ;
-  assign \$1104  = ~ in_done;
-  assign \$1105  = in_full & \$1104 ;
-  assign \$1106  = \$1105  & out_full;
-  assign \$1107  = ~ out_done;
-  assign \$1108  = \$1106  & \$1107 ;
-  assign \$1109  = \$1108  & in_keep[4];
-  assign \$1110  = \$1109  & out_keep[5];
-  assign \$1111  = in_key4 == out_key5;
-  assign \$1112  = \$1110  & \$1111 ;
-  assign \$1113  = ~ in_done;
-  assign \$1114  = in_full & \$1113 ;
-  assign \$1115  = \$1114  & out_full;
-  assign \$1116  = ~ out_done;
-  assign \$1117  = \$1115  & \$1116 ;
-  assign \$1118  = \$1117  & in_keep[4];
-  assign \$1119  = \$1118  & out_keep[6];
-  assign \$1120  = in_key4 == out_key6;
-  assign \$1121  = \$1119  & \$1120 ;
-  assign \$1122  = ~ in_done;
-  assign \$1123  = in_full & \$1122 ;
-  assign \$1124  = \$1123  & out_full;
-  assign \$1125  = ~ out_done;
-  assign \$1126  = \$1124  & \$1125 ;
-  assign \$1127  = \$1126  & in_keep[4];
-  assign \$1128  = \$1127  & out_keep[7];
-  assign \$1129  = in_key4 == out_key7;
-  assign \$1130  = \$1128  & \$1129 ;
-  assign \$1131  = ~ in_done;
-  assign \$1132  = in_full & \$1131 ;
-  assign \$1133  = \$1132  & out_full;
-  assign \$1134  = ~ out_done;
-  assign \$1135  = \$1133  & \$1134 ;
-  assign \$1136  = \$1135  & in_keep[5];
-  assign \$1137  = \$1136  & out_keep[0];
-  assign \$1138  = in_key5 == out_key0;
+  assign \$1091  = \$1090  & out_keep[5];
+  assign \$1092  = \$1091  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1093  = ~ in_done;
+  assign \$1094  = in_full & \$1093 ;
+  assign \$1095  = \$1094  & out_full;
+  assign \$1096  = ~ out_done;
+  assign \$1097  = \$1095  & \$1096 ;
+  assign \$1098  = \$1097  & out_keep[4];
+  assign \$1099  = \$1098  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1100  = ~ in_done;
+  assign \$1101  = in_full & \$1100 ;
+  assign \$1102  = \$1101  & out_full;
+  assign \$1103  = ~ out_done;
+  assign \$1104  = \$1102  & \$1103 ;
+  assign \$1105  = \$1104  & out_keep[3];
+  assign \$1106  = \$1105  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1107  = ~ in_done;
+  assign \$1108  = in_full & \$1107 ;
+  assign \$1109  = \$1108  & out_full;
+  assign \$1110  = ~ out_done;
+  assign \$1111  = \$1109  & \$1110 ;
+  assign \$1112  = \$1111  & out_keep[2];
+  assign \$1113  = \$1112  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1114  = ~ in_done;
+  assign \$1115  = in_full & \$1114 ;
+  assign \$1116  = \$1115  & out_full;
+  assign \$1117  = ~ out_done;
+  assign \$1118  = \$1116  & \$1117 ;
+  assign \$1119  = \$1118  & out_keep[1];
+  assign \$1120  = \$1119  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1121  = ~ in_done;
+  assign \$1122  = in_full & \$1121 ;
+  assign \$1123  = \$1122  & out_full;
+  assign \$1124  = ~ out_done;
+  assign \$1125  = \$1123  & \$1124 ;
+  assign \$1126  = \$1125  & out_keep[0];
+  assign \$1127  = \$1126  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$1128  = ~ in_done;
+  assign \$1129  = in_full & \$1128 ;
+  assign \$1130  = \$1129  & out_full;
+  assign \$1131  = ~ out_done;
+  assign \$1132  = \$1130  & \$1131 ;
+  assign \$1133  = \$1132  & in_keep[0];
+  assign \$1134  = \$1133  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1135  = ~ in_done;
+  assign \$1136  = in_full & \$1135 ;
+  assign \$1137  = \$1136  & out_full;
+  assign \$1138  = ~ out_done;
   assign \$1139  = \$1137  & \$1138 ;
-  assign \$1140  = ~ in_done;
-  assign \$1141  = in_full & \$1140 ;
-  assign \$1142  = \$1141  & out_full;
-  assign \$1143  = ~ out_done;
-  assign \$1144  = \$1142  & \$1143 ;
-  assign \$1145  = \$1144  & in_keep[5];
-  assign \$1146  = \$1145  & out_keep[1];
-  assign \$1147  = in_key5 == out_key1;
-  assign \$1148  = \$1146  & \$1147 ;
-  assign \$1149  = ~ in_done;
-  assign \$1150  = in_full & \$1149 ;
-  assign \$1151  = \$1150  & out_full;
-  assign \$1152  = ~ out_done;
-  assign \$1153  = \$1151  & \$1152 ;
-  assign \$1154  = \$1153  & in_keep[5];
-  assign \$1155  = \$1154  & out_keep[2];
-  assign \$1156  = in_key5 == out_key2;
-  assign \$1157  = \$1155  & \$1156 ;
+  assign \$1140  = \$1139  & out_keep[7];
+  assign \$1141  = \$1140  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1142  = \$1134 [19:0] > \$1141 [19:0];
+  assign \$1143  = ~ in_done;
+  assign \$1144  = in_full & \$1143 ;
+  assign \$1145  = \$1144  & out_full;
+  assign \$1146  = ~ out_done;
+  assign \$1147  = \$1145  & \$1146 ;
+  assign \$1148  = \$1147  & in_keep[0];
+  assign \$1149  = \$1148  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1150  = ~ in_done;
+  assign \$1151  = in_full & \$1150 ;
+  assign \$1152  = \$1151  & out_full;
+  assign \$1153  = ~ out_done;
+  assign \$1154  = \$1152  & \$1153 ;
+  assign \$1155  = \$1154  & out_keep[7];
+  assign \$1156  = \$1155  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1157  = \$1149 [19:0] == \$1156 [19:0];
   assign \$1158  = ~ in_done;
   assign \$1159  = in_full & \$1158 ;
   assign \$1160  = \$1159  & out_full;
   assign \$1161  = ~ out_done;
   assign \$1162  = \$1160  & \$1161 ;
-  assign \$1163  = \$1162  & in_keep[5];
-  assign \$1164  = \$1163  & out_keep[3];
-  assign \$1165  = in_key5 == out_key3;
-  assign \$1166  = \$1164  & \$1165 ;
-  assign \$1167  = ~ in_done;
-  assign \$1168  = in_full & \$1167 ;
-  assign \$1169  = \$1168  & out_full;
-  assign \$1170  = ~ out_done;
-  assign \$1171  = \$1169  & \$1170 ;
-  assign \$1172  = \$1171  & in_keep[5];
-  assign \$1173  = \$1172  & out_keep[4];
-  assign \$1174  = in_key5 == out_key4;
-  assign \$1175  = \$1173  & \$1174 ;
-  assign \$1176  = ~ in_done;
-  assign \$1177  = in_full & \$1176 ;
-  assign \$1178  = \$1177  & out_full;
-  assign \$1179  = ~ out_done;
-  assign \$1180  = \$1178  & \$1179 ;
-  assign \$1181  = \$1180  & in_keep[5];
-  assign \$1182  = \$1181  & out_keep[5];
-  assign \$1183  = in_key5 == out_key5;
+  assign \$1163  = \$1162  & in_keep[0];
+  assign \$1164  = \$1163  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1165  = ~ in_done;
+  assign \$1166  = in_full & \$1165 ;
+  assign \$1167  = \$1166  & out_full;
+  assign \$1168  = ~ out_done;
+  assign \$1169  = \$1167  & \$1168 ;
+  assign \$1170  = \$1169  & out_keep[7];
+  assign \$1171  = \$1170  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1172  = \$1164 [39:20] > \$1171 [39:20];
+  assign \$1173  = ~ in_done;
+  assign \$1174  = in_full & \$1173 ;
+  assign \$1175  = \$1174  & out_full;
+  assign \$1176  = ~ out_done;
+  assign \$1177  = \$1175  & \$1176 ;
+  assign \$1178  = \$1177  & in_keep[0];
+  assign \$1179  = \$1178  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1180  = ~ in_done;
+  assign \$1181  = in_full & \$1180 ;
+  assign \$1182  = \$1181  & out_full;
+  assign \$1183  = ~ out_done;
   assign \$1184  = \$1182  & \$1183 ;
-  assign \$1185  = ~ in_done;
-  assign \$1186  = in_full & \$1185 ;
-  assign \$1187  = \$1186  & out_full;
-  assign \$1188  = ~ out_done;
-  assign \$1189  = \$1187  & \$1188 ;
-  assign \$1190  = \$1189  & in_keep[5];
-  assign \$1191  = \$1190  & out_keep[6];
-  assign \$1192  = in_key5 == out_key6;
-  assign \$1193  = \$1191  & \$1192 ;
-  assign \$1194  = ~ in_done;
-  assign \$1195  = in_full & \$1194 ;
-  assign \$1196  = \$1195  & out_full;
-  assign \$1197  = ~ out_done;
-  assign \$1198  = \$1196  & \$1197 ;
-  assign \$1199  = \$1198  & in_keep[5];
+  assign \$1185  = \$1184  & out_keep[7];
+  assign \$1186  = \$1185  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1187  = \$1179 [39:20] == \$1186 [39:20];
+  assign \$1188  = ~ in_done;
+  assign \$1189  = in_full & \$1188 ;
+  assign \$1190  = \$1189  & out_full;
+  assign \$1191  = ~ out_done;
+  assign \$1192  = \$1190  & \$1191 ;
+  assign \$1193  = \$1192  & in_keep[0];
+  assign \$1194  = \$1193  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1195  = ~ in_done;
+  assign \$1196  = in_full & \$1195 ;
+  assign \$1197  = \$1196  & out_full;
+  assign \$1198  = ~ out_done;
+  assign \$1199  = \$1197  & \$1198 ;
   assign \$1200  = \$1199  & out_keep[7];
-  assign \$1201  = in_key5 == out_key7;
-  assign \$1202  = \$1200  & \$1201 ;
+  assign \$1201  = \$1200  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1202  = \$1194 [59:40] > \$1201 [59:40];
   assign \$1203  = ~ in_done;
   assign \$1204  = in_full & \$1203 ;
   assign \$1205  = \$1204  & out_full;
   assign \$1206  = ~ out_done;
   assign \$1207  = \$1205  & \$1206 ;
-  assign \$1208  = \$1207  & in_keep[6];
-  assign \$1209  = \$1208  & out_keep[0];
-  assign \$1210  = in_key6 == out_key0;
-  assign \$1211  = \$1209  & \$1210 ;
-  assign \$1212  = ~ in_done;
-  assign \$1213  = in_full & \$1212 ;
-  assign \$1214  = \$1213  & out_full;
-  assign \$1215  = ~ out_done;
-  assign \$1216  = \$1214  & \$1215 ;
-  assign \$1217  = \$1216  & in_keep[6];
-  assign \$1218  = \$1217  & out_keep[1];
-  assign \$1219  = in_key6 == out_key1;
-  assign \$1220  = \$1218  & \$1219 ;
-  assign \$1221  = ~ in_done;
-  assign \$1222  = in_full & \$1221 ;
-  assign \$1223  = \$1222  & out_full;
-  assign \$1224  = ~ out_done;
-  assign \$1225  = \$1223  & \$1224 ;
-  assign \$1226  = \$1225  & in_keep[6];
-  assign \$1227  = \$1226  & out_keep[2];
-  assign \$1228  = in_key6 == out_key2;
+  assign \$1208  = \$1207  & in_keep[0];
+  assign \$1209  = \$1208  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1210  = ~ in_done;
+  assign \$1211  = in_full & \$1210 ;
+  assign \$1212  = \$1211  & out_full;
+  assign \$1213  = ~ out_done;
+  assign \$1214  = \$1212  & \$1213 ;
+  assign \$1215  = \$1214  & out_keep[7];
+  assign \$1216  = \$1215  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1217  = \$1209 [59:40] == \$1216 [59:40];
+  assign \$1218  = ~ in_done;
+  assign \$1219  = in_full & \$1218 ;
+  assign \$1220  = \$1219  & out_full;
+  assign \$1221  = ~ out_done;
+  assign \$1222  = \$1220  & \$1221 ;
+  assign \$1223  = \$1222  & in_keep[0];
+  assign \$1224  = \$1223  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1225  = ~ in_done;
+  assign \$1226  = in_full & \$1225 ;
+  assign \$1227  = \$1226  & out_full;
+  assign \$1228  = ~ out_done;
   assign \$1229  = \$1227  & \$1228 ;
-  assign \$1230  = ~ in_done;
-  assign \$1231  = in_full & \$1230 ;
-  assign \$1232  = \$1231  & out_full;
-  assign \$1233  = ~ out_done;
-  assign \$1234  = \$1232  & \$1233 ;
-  assign \$1235  = \$1234  & in_keep[6];
-  assign \$1236  = \$1235  & out_keep[3];
-  assign \$1237  = in_key6 == out_key3;
-  assign \$1238  = \$1236  & \$1237 ;
-  assign \$1239  = ~ in_done;
-  assign \$1240  = in_full & \$1239 ;
-  assign \$1241  = \$1240  & out_full;
-  assign \$1242  = ~ out_done;
-  assign \$1243  = \$1241  & \$1242 ;
-  assign \$1244  = \$1243  & in_keep[6];
-  assign \$1245  = \$1244  & out_keep[4];
-  assign \$1246  = in_key6 == out_key4;
-  assign \$1247  = \$1245  & \$1246 ;
+  assign \$1230  = \$1229  & out_keep[7];
+  assign \$1231  = \$1230  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1232  = \$1224 [75:60] > \$1231 [75:60];
+  assign \$1233  = ~ in_done;
+  assign \$1234  = in_full & \$1233 ;
+  assign \$1235  = \$1234  & out_full;
+  assign \$1236  = ~ out_done;
+  assign \$1237  = \$1235  & \$1236 ;
+  assign \$1238  = \$1237  & in_keep[0];
+  assign \$1239  = \$1238  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1240  = ~ in_done;
+  assign \$1241  = in_full & \$1240 ;
+  assign \$1242  = \$1241  & out_full;
+  assign \$1243  = ~ out_done;
+  assign \$1244  = \$1242  & \$1243 ;
+  assign \$1245  = \$1244  & out_keep[7];
+  assign \$1246  = \$1245  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1247  = \$1239 [75:60] == \$1246 [75:60];
   assign \$1248  = ~ in_done;
   assign \$1249  = in_full & \$1248 ;
   assign \$1250  = \$1249  & out_full;
   assign \$1251  = ~ out_done;
   assign \$1252  = \$1250  & \$1251 ;
-  assign \$1253  = \$1252  & in_keep[6];
-  assign \$1254  = \$1253  & out_keep[5];
-  assign \$1255  = in_key6 == out_key5;
-  assign \$1256  = \$1254  & \$1255 ;
-  assign \$1257  = ~ in_done;
-  assign \$1258  = in_full & \$1257 ;
-  assign \$1259  = \$1258  & out_full;
-  assign \$1260  = ~ out_done;
-  assign \$1261  = \$1259  & \$1260 ;
-  assign \$1262  = \$1261  & in_keep[6];
-  assign \$1263  = \$1262  & out_keep[6];
-  assign \$1264  = in_key6 == out_key6;
-  assign \$1265  = \$1263  & \$1264 ;
-  assign \$1266  = ~ in_done;
-  assign \$1267  = in_full & \$1266 ;
-  assign \$1268  = \$1267  & out_full;
-  assign \$1269  = ~ out_done;
-  assign \$1270  = \$1268  & \$1269 ;
-  assign \$1271  = \$1270  & in_keep[6];
-  assign \$1272  = \$1271  & out_keep[7];
-  assign \$1273  = in_key6 == out_key7;
+  assign \$1253  = \$1252  & in_keep[1];
+  assign \$1254  = \$1253  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1255  = ~ in_done;
+  assign \$1256  = in_full & \$1255 ;
+  assign \$1257  = \$1256  & out_full;
+  assign \$1258  = ~ out_done;
+  assign \$1259  = \$1257  & \$1258 ;
+  assign \$1260  = \$1259  & out_keep[6];
+  assign \$1261  = \$1260  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1262  = \$1254 [19:0] > \$1261 [19:0];
+  assign \$1263  = ~ in_done;
+  assign \$1264  = in_full & \$1263 ;
+  assign \$1265  = \$1264  & out_full;
+  assign \$1266  = ~ out_done;
+  assign \$1267  = \$1265  & \$1266 ;
+  assign \$1268  = \$1267  & in_keep[1];
+  assign \$1269  = \$1268  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1270  = ~ in_done;
+  assign \$1271  = in_full & \$1270 ;
+  assign \$1272  = \$1271  & out_full;
+  assign \$1273  = ~ out_done;
   assign \$1274  = \$1272  & \$1273 ;
-  assign \$1275  = ~ in_done;
-  assign \$1276  = in_full & \$1275 ;
-  assign \$1277  = \$1276  & out_full;
-  assign \$1278  = ~ out_done;
-  assign \$1279  = \$1277  & \$1278 ;
-  assign \$1280  = \$1279  & in_keep[7];
-  assign \$1281  = \$1280  & out_keep[0];
-  assign \$1282  = in_key7 == out_key0;
-  assign \$1283  = \$1281  & \$1282 ;
-  assign \$1284  = ~ in_done;
-  assign \$1285  = in_full & \$1284 ;
-  assign \$1286  = \$1285  & out_full;
-  assign \$1287  = ~ out_done;
-  assign \$1288  = \$1286  & \$1287 ;
-  assign \$1289  = \$1288  & in_keep[7];
-  assign \$1290  = \$1289  & out_keep[1];
-  assign \$1291  = in_key7 == out_key1;
-  assign \$1292  = \$1290  & \$1291 ;
+  assign \$1275  = \$1274  & out_keep[6];
+  assign \$1276  = \$1275  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1277  = \$1269 [19:0] == \$1276 [19:0];
+  assign \$1278  = ~ in_done;
+  assign \$1279  = in_full & \$1278 ;
+  assign \$1280  = \$1279  & out_full;
+  assign \$1281  = ~ out_done;
+  assign \$1282  = \$1280  & \$1281 ;
+  assign \$1283  = \$1282  & in_keep[1];
+  assign \$1284  = \$1283  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1285  = ~ in_done;
+  assign \$1286  = in_full & \$1285 ;
+  assign \$1287  = \$1286  & out_full;
+  assign \$1288  = ~ out_done;
+  assign \$1289  = \$1287  & \$1288 ;
+  assign \$1290  = \$1289  & out_keep[6];
+  assign \$1291  = \$1290  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1292  = \$1284 [39:20] > \$1291 [39:20];
   assign \$1293  = ~ in_done;
   assign \$1294  = in_full & \$1293 ;
   assign \$1295  = \$1294  & out_full;
   assign \$1296  = ~ out_done;
   assign \$1297  = \$1295  & \$1296 ;
-  assign \$1298  = \$1297  & in_keep[7];
-  assign \$1299  = \$1298  & out_keep[2];
-  assign \$1300  = in_key7 == out_key2;
-  assign \$1301  = \$1299  & \$1300 ;
-  assign \$1302  = ~ in_done;
-  assign \$1303  = in_full & \$1302 ;
-  assign \$1304  = \$1303  & out_full;
-  assign \$1305  = ~ out_done;
-  assign \$1306  = \$1304  & \$1305 ;
-  assign \$1307  = \$1306  & in_keep[7];
-  assign \$1308  = \$1307  & out_keep[3];
-  assign \$1309  = in_key7 == out_key3;
-  assign \$1310  = \$1308  & \$1309 ;
-  assign \$1311  = ~ in_done;
-  assign \$1312  = in_full & \$1311 ;
-  assign \$1313  = \$1312  & out_full;
-  assign \$1314  = ~ out_done;
-  assign \$1315  = \$1313  & \$1314 ;
-  assign \$1316  = \$1315  & in_keep[7];
-  assign \$1317  = \$1316  & out_keep[4];
-  assign \$1318  = in_key7 == out_key4;
+  assign \$1298  = \$1297  & in_keep[1];
+  assign \$1299  = \$1298  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1300  = ~ in_done;
+  assign \$1301  = in_full & \$1300 ;
+  assign \$1302  = \$1301  & out_full;
+  assign \$1303  = ~ out_done;
+  assign \$1304  = \$1302  & \$1303 ;
+  assign \$1305  = \$1304  & out_keep[6];
+  assign \$1306  = \$1305  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1307  = \$1299 [39:20] == \$1306 [39:20];
+  assign \$1308  = ~ in_done;
+  assign \$1309  = in_full & \$1308 ;
+  assign \$1310  = \$1309  & out_full;
+  assign \$1311  = ~ out_done;
+  assign \$1312  = \$1310  & \$1311 ;
+  assign \$1313  = \$1312  & in_keep[1];
+  assign \$1314  = \$1313  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1315  = ~ in_done;
+  assign \$1316  = in_full & \$1315 ;
+  assign \$1317  = \$1316  & out_full;
+  assign \$1318  = ~ out_done;
   assign \$1319  = \$1317  & \$1318 ;
-  assign \$1320  = ~ in_done;
-  assign \$1321  = in_full & \$1320 ;
-  assign \$1322  = \$1321  & out_full;
-  assign \$1323  = ~ out_done;
-  assign \$1324  = \$1322  & \$1323 ;
-  assign \$1325  = \$1324  & in_keep[7];
-  assign \$1326  = \$1325  & out_keep[5];
-  assign \$1327  = in_key7 == out_key5;
-  assign \$1328  = \$1326  & \$1327 ;
-  assign \$1329  = ~ in_done;
-  assign \$1330  = in_full & \$1329 ;
-  assign \$1331  = \$1330  & out_full;
-  assign \$1332  = ~ out_done;
-  assign \$1333  = \$1331  & \$1332 ;
-  assign \$1334  = \$1333  & in_keep[7];
+  assign \$1320  = \$1319  & out_keep[6];
+  assign \$1321  = \$1320  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1322  = \$1314 [59:40] > \$1321 [59:40];
+  assign \$1323  = ~ in_done;
+  assign \$1324  = in_full & \$1323 ;
+  assign \$1325  = \$1324  & out_full;
+  assign \$1326  = ~ out_done;
+  assign \$1327  = \$1325  & \$1326 ;
+  assign \$1328  = \$1327  & in_keep[1];
+  assign \$1329  = \$1328  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1330  = ~ in_done;
+  assign \$1331  = in_full & \$1330 ;
+  assign \$1332  = \$1331  & out_full;
+  assign \$1333  = ~ out_done;
+  assign \$1334  = \$1332  & \$1333 ;
   assign \$1335  = \$1334  & out_keep[6];
-  assign \$1336  = in_key7 == out_key6;
-  assign \$1337  = \$1335  & \$1336 ;
+  assign \$1336  = \$1335  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1337  = \$1329 [59:40] == \$1336 [59:40];
   assign \$1338  = ~ in_done;
   assign \$1339  = in_full & \$1338 ;
   assign \$1340  = \$1339  & out_full;
   assign \$1341  = ~ out_done;
   assign \$1342  = \$1340  & \$1341 ;
-  assign \$1343  = \$1342  & in_keep[7];
-  assign \$1344  = \$1343  & out_keep[7];
-  assign \$1345  = in_key7 == out_key7;
-  assign \$1346  = \$1344  & \$1345 ;
-  assign \$1347  = | { eq0_7, eq0_6, eq0_5, eq0_4, eq0_3, eq0_2, eq0_1, eq0_0 };
-  assign \$1348  = eq0_0 ? s1_out_idx0 : 12'h000;
-  assign \$1350  = eq0_1 ? s1_out_idx1 : 12'h000;
-  assign \$1351  = \$1349  | \$1350 ;
-  assign \$1352  = eq0_2 ? s1_out_idx2 : 12'h000;
-  assign \$1353  = \$1351  | \$1352 ;
-  assign \$1354  = eq0_3 ? s1_out_idx3 : 12'h000;
-  assign \$1355  = \$1353  | \$1354 ;
-  assign \$1356  = eq0_4 ? s1_out_idx4 : 12'h000;
-  assign \$1357  = \$1355  | \$1356 ;
-  assign \$1358  = eq0_5 ? s1_out_idx5 : 12'h000;
-  assign \$1359  = \$1357  | \$1358 ;
-  assign \$1360  = eq0_6 ? s1_out_idx6 : 12'h000;
-  assign \$1361  = \$1359  | \$1360 ;
-  assign \$1362  = eq0_7 ? s1_out_idx7 : 12'h000;
-  assign \$1363  = \$1361  | \$1362 ;
-  assign \$1364  = | { eq1_7, eq1_6, eq1_5, eq1_4, eq1_3, eq1_2, eq1_1, eq1_0 };
-  assign \$1365  = eq1_0 ? s1_out_idx0 : 12'h000;
-  assign \$1367  = eq1_1 ? s1_out_idx1 : 12'h000;
-  assign \$1368  = \$1366  | \$1367 ;
-  assign \$1369  = eq1_2 ? s1_out_idx2 : 12'h000;
-  assign \$1370  = \$1368  | \$1369 ;
-  assign \$1371  = eq1_3 ? s1_out_idx3 : 12'h000;
-  assign \$1372  = \$1370  | \$1371 ;
-  assign \$1373  = eq1_4 ? s1_out_idx4 : 12'h000;
-  assign \$1374  = \$1372  | \$1373 ;
-  assign \$1375  = eq1_5 ? s1_out_idx5 : 12'h000;
-  assign \$1376  = \$1374  | \$1375 ;
-  assign \$1377  = eq1_6 ? s1_out_idx6 : 12'h000;
-  assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = eq1_7 ? s1_out_idx7 : 12'h000;
-  assign \$1380  = \$1378  | \$1379 ;
-  assign \$1381  = | { eq2_7, eq2_6, eq2_5, eq2_4, eq2_3, eq2_2, eq2_1, eq2_0 };
-  assign \$1382  = eq2_0 ? s1_out_idx0 : 12'h000;
-  assign \$1384  = eq2_1 ? s1_out_idx1 : 12'h000;
-  assign \$1385  = \$1383  | \$1384 ;
-  assign \$1386  = eq2_2 ? s1_out_idx2 : 12'h000;
-  assign \$1387  = \$1385  | \$1386 ;
-  assign \$1388  = eq2_3 ? s1_out_idx3 : 12'h000;
-  assign \$1389  = \$1387  | \$1388 ;
-  assign \$1390  = eq2_4 ? s1_out_idx4 : 12'h000;
-  assign \$1391  = \$1389  | \$1390 ;
-  assign \$1392  = eq2_5 ? s1_out_idx5 : 12'h000;
-  assign \$1393  = \$1391  | \$1392 ;
-  assign \$1394  = eq2_6 ? s1_out_idx6 : 12'h000;
-  assign \$1395  = \$1393  | \$1394 ;
-  assign \$1396  = eq2_7 ? s1_out_idx7 : 12'h000;
-  assign \$1397  = \$1395  | \$1396 ;
-  assign \$1398  = | { eq3_7, eq3_6, eq3_5, eq3_4, eq3_3, eq3_2, eq3_1, eq3_0 };
-  assign \$1399  = eq3_0 ? s1_out_idx0 : 12'h000;
-  assign \$1401  = eq3_1 ? s1_out_idx1 : 12'h000;
-  assign \$1402  = \$1400  | \$1401 ;
-  assign \$1403  = eq3_2 ? s1_out_idx2 : 12'h000;
-  assign \$1404  = \$1402  | \$1403 ;
-  assign \$1405  = eq3_3 ? s1_out_idx3 : 12'h000;
-  assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = eq3_4 ? s1_out_idx4 : 12'h000;
-  assign \$1408  = \$1406  | \$1407 ;
-  assign \$1409  = eq3_5 ? s1_out_idx5 : 12'h000;
-  assign \$1410  = \$1408  | \$1409 ;
-  assign \$1411  = eq3_6 ? s1_out_idx6 : 12'h000;
-  assign \$1412  = \$1410  | \$1411 ;
-  assign \$1413  = eq3_7 ? s1_out_idx7 : 12'h000;
-  assign \$1414  = \$1412  | \$1413 ;
-  assign \$1415  = | { eq4_7, eq4_6, eq4_5, eq4_4, eq4_3, eq4_2, eq4_1, eq4_0 };
-  assign \$1416  = eq4_0 ? s1_out_idx0 : 12'h000;
-  assign \$1418  = eq4_1 ? s1_out_idx1 : 12'h000;
-  assign \$1419  = \$1417  | \$1418 ;
-  assign \$1420  = eq4_2 ? s1_out_idx2 : 12'h000;
-  assign \$1421  = \$1419  | \$1420 ;
-  assign \$1422  = eq4_3 ? s1_out_idx3 : 12'h000;
-  assign \$1423  = \$1421  | \$1422 ;
-  assign \$1424  = eq4_4 ? s1_out_idx4 : 12'h000;
-  assign \$1425  = \$1423  | \$1424 ;
-  assign \$1426  = eq4_5 ? s1_out_idx5 : 12'h000;
-  assign \$1427  = \$1425  | \$1426 ;
-  assign \$1428  = eq4_6 ? s1_out_idx6 : 12'h000;
-  assign \$1429  = \$1427  | \$1428 ;
-  assign \$1430  = eq4_7 ? s1_out_idx7 : 12'h000;
-  assign \$1431  = \$1429  | \$1430 ;
-  assign \$1432  = | { eq5_7, eq5_6, eq5_5, eq5_4, eq5_3, eq5_2, eq5_1, eq5_0 };
-  assign \$1433  = eq5_0 ? s1_out_idx0 : 12'h000;
-  assign \$1435  = eq5_1 ? s1_out_idx1 : 12'h000;
-  assign \$1436  = \$1434  | \$1435 ;
-  assign \$1437  = eq5_2 ? s1_out_idx2 : 12'h000;
-  assign \$1438  = \$1436  | \$1437 ;
-  assign \$1439  = eq5_3 ? s1_out_idx3 : 12'h000;
-  assign \$1440  = \$1438  | \$1439 ;
-  assign \$1441  = eq5_4 ? s1_out_idx4 : 12'h000;
-  assign \$1442  = \$1440  | \$1441 ;
-  assign \$1443  = eq5_5 ? s1_out_idx5 : 12'h000;
-  assign \$1444  = \$1442  | \$1443 ;
-  assign \$1445  = eq5_6 ? s1_out_idx6 : 12'h000;
-  assign \$1446  = \$1444  | \$1445 ;
-  assign \$1447  = eq5_7 ? s1_out_idx7 : 12'h000;
-  assign \$1448  = \$1446  | \$1447 ;
-  assign \$1449  = | { eq6_7, eq6_6, eq6_5, eq6_4, eq6_3, eq6_2, eq6_1, eq6_0 };
-  assign \$1450  = eq6_0 ? s1_out_idx0 : 12'h000;
-  assign \$1452  = eq6_1 ? s1_out_idx1 : 12'h000;
-  assign \$1453  = \$1451  | \$1452 ;
-  assign \$1454  = eq6_2 ? s1_out_idx2 : 12'h000;
-  assign \$1455  = \$1453  | \$1454 ;
-  assign \$1456  = eq6_3 ? s1_out_idx3 : 12'h000;
-  assign \$1457  = \$1455  | \$1456 ;
-  assign \$1458  = eq6_4 ? s1_out_idx4 : 12'h000;
-  assign \$1459  = \$1457  | \$1458 ;
-  assign \$1460  = eq6_5 ? s1_out_idx5 : 12'h000;
-  assign \$1461  = \$1459  | \$1460 ;
-  assign \$1462  = eq6_6 ? s1_out_idx6 : 12'h000;
-  assign \$1463  = \$1461  | \$1462 ;
-  assign \$1464  = eq6_7 ? s1_out_idx7 : 12'h000;
-  assign \$1465  = \$1463  | \$1464 ;
-  assign \$1466  = | { eq7_7, eq7_6, eq7_5, eq7_4, eq7_3, eq7_2, eq7_1, eq7_0 };
-  assign \$1467  = eq7_0 ? s1_out_idx0 : 12'h000;
-  assign \$1469  = eq7_1 ? s1_out_idx1 : 12'h000;
-  assign \$1470  = \$1468  | \$1469 ;
-  assign \$1471  = eq7_2 ? s1_out_idx2 : 12'h000;
-  assign \$1472  = \$1470  | \$1471 ;
-  assign \$1473  = eq7_3 ? s1_out_idx3 : 12'h000;
-  assign \$1474  = \$1472  | \$1473 ;
-  assign \$1475  = eq7_4 ? s1_out_idx4 : 12'h000;
-  assign \$1476  = \$1474  | \$1475 ;
-  assign \$1477  = eq7_5 ? s1_out_idx5 : 12'h000;
-  assign \$1478  = \$1476  | \$1477 ;
-  assign \$1479  = eq7_6 ? s1_out_idx6 : 12'h000;
-  assign \$1480  = \$1478  | \$1479 ;
-  assign \$1481  = eq7_7 ? s1_out_idx7 : 12'h000;
-  assign \$1482  = \$1480  | \$1481 ;
-  assign \$1484  = 1'h0 + \$signal$93 [0];
-  assign \$1485  = ! \$1484 ;
-  assign \$1486  = \$signal$93 [1] & \$1485 ;
-  assign \$1487  = 1'h0 + \$signal$93 [0];
-  assign \$1488  = \$1487  + \$signal$93 [1];
-  assign \$1489  = ! \$1488 ;
-  assign \$1490  = \$signal$93 [2] & \$1489 ;
-  assign \$1491  = 1'h0 + \$signal$93 [0];
-  assign \$1492  = \$1491  + \$signal$93 [1];
-  assign \$1493  = \$1492  + \$signal$93 [2];
-  assign \$1494  = ! \$1493 ;
-  assign \$1495  = \$signal$93 [3] & \$1494 ;
-  assign \$1496  = 1'h0 + \$signal$93 [0];
-  assign \$1497  = \$1496  + \$signal$93 [1];
-  assign \$1498  = \$1497  + \$signal$93 [2];
-  assign \$1499  = \$1498  + \$signal$93 [3];
-  assign \$1500  = ! \$1499 ;
-  assign \$1501  = \$signal$93 [4] & \$1500 ;
-  assign \$1502  = 1'h0 + \$signal$93 [0];
-  assign \$1503  = \$1502  + \$signal$93 [1];
-  assign \$1504  = \$1503  + \$signal$93 [2];
-  assign \$1505  = \$1504  + \$signal$93 [3];
-  assign \$1506  = \$1505  + \$signal$93 [4];
-  assign \$1507  = ! \$1506 ;
-  assign \$1508  = \$signal$93 [5] & \$1507 ;
-  assign \$1509  = 1'h0 + \$signal$93 [0];
-  assign \$1510  = \$1509  + \$signal$93 [1];
-  assign \$1511  = \$1510  + \$signal$93 [2];
-  assign \$1512  = \$1511  + \$signal$93 [3];
-  assign \$1513  = \$1512  + \$signal$93 [4];
-  assign \$1514  = \$1513  + \$signal$93 [5];
-  assign \$1515  = ! \$1514 ;
-  assign \$1516  = \$signal$93 [6] & \$1515 ;
-  assign \$1517  = 1'h0 + \$signal$93 [0];
-  assign \$1518  = \$1517  + \$signal$93 [1];
-  assign \$1519  = \$1518  + \$signal$93 [2];
-  assign \$1520  = \$1519  + \$signal$93 [3];
-  assign \$1521  = \$1520  + \$signal$93 [4];
-  assign \$1522  = \$1521  + \$signal$93 [5];
-  assign \$1523  = \$1522  + \$signal$93 [6];
-  assign \$1524  = ! \$1523 ;
-  assign \$1525  = \$signal$93 [7] & \$1524 ;
-  assign \$1526  = 1'h0 + \$signal$93 [0];
-  assign \$1527  = \$1526  == 1'h1;
-  assign \$1528  = \$signal$93 [1] & \$1527 ;
-  assign \$1529  = 1'h0 + \$signal$93 [0];
-  assign \$1530  = \$1529  + \$signal$93 [1];
-  assign \$1531  = \$1530  == 1'h1;
-  assign \$1532  = \$signal$93 [2] & \$1531 ;
-  assign \$1533  = 1'h0 + \$signal$93 [0];
-  assign \$1534  = \$1533  + \$signal$93 [1];
-  assign \$1535  = \$1534  + \$signal$93 [2];
-  assign \$1536  = \$1535  == 1'h1;
-  assign \$1537  = \$signal$93 [3] & \$1536 ;
-  assign \$1538  = 1'h0 + \$signal$93 [0];
-  assign \$1539  = \$1538  + \$signal$93 [1];
-  assign \$1540  = \$1539  + \$signal$93 [2];
-  assign \$1541  = \$1540  + \$signal$93 [3];
-  assign \$1542  = \$1541  == 1'h1;
-  assign \$1543  = \$signal$93 [4] & \$1542 ;
-  assign \$1544  = 1'h0 + \$signal$93 [0];
-  assign \$1545  = \$1544  + \$signal$93 [1];
-  assign \$1546  = \$1545  + \$signal$93 [2];
-  assign \$1547  = \$1546  + \$signal$93 [3];
-  assign \$1548  = \$1547  + \$signal$93 [4];
-  assign \$1549  = \$1548  == 1'h1;
-  assign \$1550  = \$signal$93 [5] & \$1549 ;
-  assign \$1551  = 1'h0 + \$signal$93 [0];
-  assign \$1552  = \$1551  + \$signal$93 [1];
-  assign \$1553  = \$1552  + \$signal$93 [2];
-  assign \$1554  = \$1553  + \$signal$93 [3];
-  assign \$1555  = \$1554  + \$signal$93 [4];
-  assign \$1556  = \$1555  + \$signal$93 [5];
-  assign \$1557  = \$1556  == 1'h1;
-  assign \$1558  = \$signal$93 [6] & \$1557 ;
-  assign \$1559  = 1'h0 + \$signal$93 [0];
-  assign \$1560  = \$1559  + \$signal$93 [1];
-  assign \$1561  = \$1560  + \$signal$93 [2];
-  assign \$1562  = \$1561  + \$signal$93 [3];
-  assign \$1563  = \$1562  + \$signal$93 [4];
-  assign \$1564  = \$1563  + \$signal$93 [5];
-  assign \$1565  = \$1564  + \$signal$93 [6];
-  assign \$1566  = \$1565  == 1'h1;
-  assign \$1567  = \$signal$93 [7] & \$1566 ;
-  assign \$1568  = 1'h0 + \$signal$93 [0];
-  assign \$1569  = \$1568  + \$signal$93 [1];
-  assign \$1570  = \$1569  == 2'h2;
-  assign \$1571  = \$signal$93 [2] & \$1570 ;
-  assign \$1572  = 1'h0 + \$signal$93 [0];
-  assign \$1573  = \$1572  + \$signal$93 [1];
-  assign \$1574  = \$1573  + \$signal$93 [2];
-  assign \$1575  = \$1574  == 2'h2;
-  assign \$1576  = \$signal$93 [3] & \$1575 ;
-  assign \$1577  = 1'h0 + \$signal$93 [0];
-  assign \$1578  = \$1577  + \$signal$93 [1];
-  assign \$1579  = \$1578  + \$signal$93 [2];
-  assign \$1580  = \$1579  + \$signal$93 [3];
-  assign \$1581  = \$1580  == 2'h2;
-  assign \$1582  = \$signal$93 [4] & \$1581 ;
-  assign \$1583  = 1'h0 + \$signal$93 [0];
-  assign \$1584  = \$1583  + \$signal$93 [1];
-  assign \$1585  = \$1584  + \$signal$93 [2];
-  assign \$1586  = \$1585  + \$signal$93 [3];
-  assign \$1587  = \$1586  + \$signal$93 [4];
-  assign \$1588  = \$1587  == 2'h2;
-  assign \$1589  = \$signal$93 [5] & \$1588 ;
-  assign \$1590  = 1'h0 + \$signal$93 [0];
-  assign \$1591  = \$1590  + \$signal$93 [1];
-  assign \$1592  = \$1591  + \$signal$93 [2];
-  assign \$1593  = \$1592  + \$signal$93 [3];
-  assign \$1594  = \$1593  + \$signal$93 [4];
-  assign \$1595  = \$1594  + \$signal$93 [5];
-  assign \$1596  = \$1595  == 2'h2;
-  assign \$1597  = \$signal$93 [6] & \$1596 ;
-  assign \$1598  = 1'h0 + \$signal$93 [0];
-  assign \$1599  = \$1598  + \$signal$93 [1];
-  assign \$1600  = \$1599  + \$signal$93 [2];
-  assign \$1601  = \$1600  + \$signal$93 [3];
-  assign \$1602  = \$1601  + \$signal$93 [4];
-  assign \$1603  = \$1602  + \$signal$93 [5];
-  assign \$1604  = \$1603  + \$signal$93 [6];
-  assign \$1605  = \$1604  == 2'h2;
-  assign \$1606  = \$signal$93 [7] & \$1605 ;
-  assign \$1607  = 1'h0 + \$signal$93 [0];
-  assign \$1608  = \$1607  + \$signal$93 [1];
-  assign \$1609  = \$1608  + \$signal$93 [2];
-  assign \$1610  = \$1609  == 2'h3;
-  assign \$1611  = \$signal$93 [3] & \$1610 ;
-  assign \$1612  = 1'h0 + \$signal$93 [0];
-  assign \$1613  = \$1612  + \$signal$93 [1];
-  assign \$1614  = \$1613  + \$signal$93 [2];
-  assign \$1615  = \$1614  + \$signal$93 [3];
-  assign \$1616  = \$1615  == 2'h3;
-  assign \$1617  = \$signal$93 [4] & \$1616 ;
-  assign \$1618  = 1'h0 + \$signal$93 [0];
-  assign \$1619  = \$1618  + \$signal$93 [1];
-  assign \$1620  = \$1619  + \$signal$93 [2];
-  assign \$1621  = \$1620  + \$signal$93 [3];
-  assign \$1622  = \$1621  + \$signal$93 [4];
-  assign \$1623  = \$1622  == 2'h3;
-  assign \$1624  = \$signal$93 [5] & \$1623 ;
-  assign \$1625  = 1'h0 + \$signal$93 [0];
-  assign \$1626  = \$1625  + \$signal$93 [1];
-  assign \$1627  = \$1626  + \$signal$93 [2];
-  assign \$1628  = \$1627  + \$signal$93 [3];
-  assign \$1629  = \$1628  + \$signal$93 [4];
-  assign \$1630  = \$1629  + \$signal$93 [5];
-  assign \$1631  = \$1630  == 2'h3;
-  assign \$1632  = \$signal$93 [6] & \$1631 ;
-  assign \$1633  = 1'h0 + \$signal$93 [0];
-  assign \$1634  = \$1633  + \$signal$93 [1];
-  assign \$1635  = \$1634  + \$signal$93 [2];
-  assign \$1636  = \$1635  + \$signal$93 [3];
-  assign \$1637  = \$1636  + \$signal$93 [4];
-  assign \$1638  = \$1637  + \$signal$93 [5];
-  assign \$1639  = \$1638  + \$signal$93 [6];
-  assign \$1640  = \$1639  == 2'h3;
-  assign \$1641  = \$signal$93 [7] & \$1640 ;
-  assign \$1642  = 1'h0 + \$signal$93 [0];
-  assign \$1643  = \$1642  + \$signal$93 [1];
-  assign \$1644  = \$1643  + \$signal$93 [2];
-  assign \$1645  = \$1644  + \$signal$93 [3];
-  assign \$1646  = \$1645  == 3'h4;
-  assign \$1647  = \$signal$93 [4] & \$1646 ;
-  assign \$1648  = 1'h0 + \$signal$93 [0];
-  assign \$1649  = \$1648  + \$signal$93 [1];
-  assign \$1650  = \$1649  + \$signal$93 [2];
-  assign \$1651  = \$1650  + \$signal$93 [3];
-  assign \$1652  = \$1651  + \$signal$93 [4];
-  assign \$1653  = \$1652  == 3'h4;
-  assign \$1654  = \$signal$93 [5] & \$1653 ;
-  assign \$1655  = 1'h0 + \$signal$93 [0];
-  assign \$1656  = \$1655  + \$signal$93 [1];
-  assign \$1657  = \$1656  + \$signal$93 [2];
-  assign \$1658  = \$1657  + \$signal$93 [3];
-  assign \$1659  = \$1658  + \$signal$93 [4];
-  assign \$1660  = \$1659  + \$signal$93 [5];
-  assign \$1661  = \$1660  == 3'h4;
-  assign \$1662  = \$signal$93 [6] & \$1661 ;
-  assign \$1663  = 1'h0 + \$signal$93 [0];
-  assign \$1664  = \$1663  + \$signal$93 [1];
-  assign \$1665  = \$1664  + \$signal$93 [2];
-  assign \$1666  = \$1665  + \$signal$93 [3];
-  assign \$1667  = \$1666  + \$signal$93 [4];
-  assign \$1668  = \$1667  + \$signal$93 [5];
-  assign \$1669  = \$1668  + \$signal$93 [6];
-  assign \$1670  = \$1669  == 3'h4;
-  assign \$1671  = \$signal$93 [7] & \$1670 ;
-  assign \$1672  = 1'h0 + \$signal$93 [0];
-  assign \$1673  = \$1672  + \$signal$93 [1];
-  assign \$1674  = \$1673  + \$signal$93 [2];
-  assign \$1675  = \$1674  + \$signal$93 [3];
-  assign \$1676  = \$1675  + \$signal$93 [4];
-  assign \$1677  = \$1676  == 3'h5;
-  assign \$1678  = \$signal$93 [5] & \$1677 ;
-  assign \$1679  = 1'h0 + \$signal$93 [0];
-  assign \$1680  = \$1679  + \$signal$93 [1];
-  assign \$1681  = \$1680  + \$signal$93 [2];
-  assign \$1682  = \$1681  + \$signal$93 [3];
-  assign \$1683  = \$1682  + \$signal$93 [4];
-  assign \$1684  = \$1683  + \$signal$93 [5];
-  assign \$1685  = \$1684  == 3'h5;
-  assign \$1686  = \$signal$93 [6] & \$1685 ;
-  assign \$1687  = 1'h0 + \$signal$93 [0];
-  assign \$1688  = \$1687  + \$signal$93 [1];
-  assign \$1689  = \$1688  + \$signal$93 [2];
-  assign \$1690  = \$1689  + \$signal$93 [3];
-  assign \$1691  = \$1690  + \$signal$93 [4];
-  assign \$1692  = \$1691  + \$signal$93 [5];
-  assign \$1693  = \$1692  + \$signal$93 [6];
-  assign \$1694  = \$1693  == 3'h5;
-  assign \$1695  = \$signal$93 [7] & \$1694 ;
-  assign \$1696  = 1'h0 + \$signal$93 [0];
-  assign \$1697  = \$1696  + \$signal$93 [1];
-  assign \$1698  = \$1697  + \$signal$93 [2];
-  assign \$1699  = \$1698  + \$signal$93 [3];
-  assign \$1700  = \$1699  + \$signal$93 [4];
-  assign \$1701  = \$1700  + \$signal$93 [5];
-  assign \$1702  = \$1701  == 3'h6;
-  assign \$1703  = \$signal$93 [6] & \$1702 ;
-  assign \$1704  = 1'h0 + \$signal$93 [0];
-  assign \$1705  = \$1704  + \$signal$93 [1];
-  assign \$1706  = \$1705  + \$signal$93 [2];
-  assign \$1707  = \$1706  + \$signal$93 [3];
-  assign \$1708  = \$1707  + \$signal$93 [4];
-  assign \$1709  = \$1708  + \$signal$93 [5];
-  assign \$1710  = \$1709  + \$signal$93 [6];
-  assign \$1711  = \$1710  == 3'h6;
-  assign \$1712  = \$signal$93 [7] & \$1711 ;
-  assign \$1713  = 1'h0 + \$signal$93 [0];
-  assign \$1714  = \$1713  + \$signal$93 [1];
-  assign \$1715  = \$1714  + \$signal$93 [2];
-  assign \$1716  = \$1715  + \$signal$93 [3];
-  assign \$1717  = \$1716  + \$signal$93 [4];
-  assign \$1718  = \$1717  + \$signal$93 [5];
-  assign \$1719  = \$1718  + \$signal$93 [6];
-  assign \$1720  = \$1719  == 3'h7;
-  assign \$1721  = \$signal$93 [7] & \$1720 ;
-  assign \$1722  = 1'h0 + \$signal$93 [0];
-  assign \$1723  = \$1722  + \$signal$93 [1];
-  assign \$1724  = \$1723  + \$signal$93 [2];
-  assign \$1725  = \$1724  + \$signal$93 [3];
-  assign \$1726  = \$1725  + \$signal$93 [4];
-  assign \$1727  = \$1726  + \$signal$93 [5];
-  assign \$1728  = \$1727  + \$signal$93 [6];
-  assign \$1729  = \$1728  + \$signal$93 [7];
-  assign \$1730  = \$1729  > 1'h0;
-  assign \$1731  = 1'h0 + \$signal$93 [0];
-  assign \$1732  = \$1731  + \$signal$93 [1];
-  assign \$1733  = \$1732  + \$signal$93 [2];
-  assign \$1734  = \$1733  + \$signal$93 [3];
-  assign \$1735  = \$1734  + \$signal$93 [4];
-  assign \$1736  = \$1735  + \$signal$93 [5];
-  assign \$1737  = \$1736  + \$signal$93 [6];
-  assign \$1738  = \$1737  + \$signal$93 [7];
-  assign \$1739  = \$1738  > 1'h1;
-  assign \$1740  = 1'h0 + \$signal$93 [0];
-  assign \$1741  = \$1740  + \$signal$93 [1];
-  assign \$1742  = \$1741  + \$signal$93 [2];
-  assign \$1743  = \$1742  + \$signal$93 [3];
-  assign \$1744  = \$1743  + \$signal$93 [4];
-  assign \$1745  = \$1744  + \$signal$93 [5];
-  assign \$1746  = \$1745  + \$signal$93 [6];
-  assign \$1747  = \$1746  + \$signal$93 [7];
-  assign \$1748  = \$1747  > 2'h2;
-  assign \$1749  = 1'h0 + \$signal$93 [0];
-  assign \$1750  = \$1749  + \$signal$93 [1];
-  assign \$1751  = \$1750  + \$signal$93 [2];
-  assign \$1752  = \$1751  + \$signal$93 [3];
-  assign \$1753  = \$1752  + \$signal$93 [4];
-  assign \$1754  = \$1753  + \$signal$93 [5];
-  assign \$1755  = \$1754  + \$signal$93 [6];
-  assign \$1756  = \$1755  + \$signal$93 [7];
-  assign \$1757  = \$1756  > 2'h3;
-  assign \$1758  = 1'h0 + \$signal$93 [0];
-  assign \$1759  = \$1758  + \$signal$93 [1];
-  assign \$1760  = \$1759  + \$signal$93 [2];
-  assign \$1761  = \$1760  + \$signal$93 [3];
-  assign \$1762  = \$1761  + \$signal$93 [4];
-  assign \$1763  = \$1762  + \$signal$93 [5];
-  assign \$1764  = \$1763  + \$signal$93 [6];
-  assign \$1765  = \$1764  + \$signal$93 [7];
-  assign \$1766  = \$1765  > 3'h4;
-  assign \$1767  = 1'h0 + \$signal$93 [0];
-  assign \$1768  = \$1767  + \$signal$93 [1];
-  assign \$1769  = \$1768  + \$signal$93 [2];
-  assign \$1770  = \$1769  + \$signal$93 [3];
-  assign \$1771  = \$1770  + \$signal$93 [4];
-  assign \$1772  = \$1771  + \$signal$93 [5];
-  assign \$1773  = \$1772  + \$signal$93 [6];
-  assign \$1774  = \$1773  + \$signal$93 [7];
-  assign \$1775  = \$1774  > 3'h5;
-  assign \$1776  = 1'h0 + \$signal$93 [0];
-  assign \$1777  = \$1776  + \$signal$93 [1];
-  assign \$1778  = \$1777  + \$signal$93 [2];
-  assign \$1779  = \$1778  + \$signal$93 [3];
-  assign \$1780  = \$1779  + \$signal$93 [4];
-  assign \$1781  = \$1780  + \$signal$93 [5];
-  assign \$1782  = \$1781  + \$signal$93 [6];
-  assign \$1783  = \$1782  + \$signal$93 [7];
-  assign \$1784  = \$1783  > 3'h6;
-  assign \$1785  = 1'h0 + \$signal$93 [0];
-  assign \$1786  = \$1785  + \$signal$93 [1];
-  assign \$1787  = \$1786  + \$signal$93 [2];
-  assign \$1788  = \$1787  + \$signal$93 [3];
-  assign \$1789  = \$1788  + \$signal$93 [4];
-  assign \$1790  = \$1789  + \$signal$93 [5];
-  assign \$1791  = \$1790  + \$signal$93 [6];
-  assign \$1792  = \$1791  + \$signal$93 [7];
-  assign \$1793  = \$1792  > 3'h7;
-  assign \$1794  = match2_valid & \$signal ;
-  assign \$1795  = ~ \$signal ;
-  assign \$1796  = match2_valid & \$signal ;
-  assign \$1797  = ~ pairs_valid;
-  assign \$1798  = \$1797  | pairs__ready;
-  assign \$1799  = \$1796  & \$1798 ;
-  always @(posedge clk)
-    match0_valid <= \$1800 ;
-  always @(posedge clk)
-    match1_valid <= \$1801 ;
-  always @(posedge clk)
-    match2_valid <= \$1802 ;
-  always @(posedge clk)
-    match0_load_r <= \$1803 ;
-  always @(posedge clk)
-    in_done <= \$1804 ;
-  always @(posedge clk)
-    in_skid_keep <= \$1805 ;
-  always @(posedge clk)
-    in_skid_last <= \$1806 ;
-  always @(posedge clk)
-    in_skid_top <= \$1807 ;
-  always @(posedge clk)
-    in_skid_key0 <= \$1808 ;
-  always @(posedge clk)
-    in_skid_key1 <= \$1809 ;
-  always @(posedge clk)
-    in_skid_key2 <= \$1810 ;
-  always @(posedge clk)
-    in_skid_key3 <= \$1811 ;
-  always @(posedge clk)
-    in_skid_key4 <= \$1812 ;
-  always @(posedge clk)
-    in_skid_key5 <= \$1813 ;
-  always @(posedge clk)
-    in_skid_key6 <= \$1814 ;
-  always @(posedge clk)
-    in_skid_key7 <= \$1815 ;
-  always @(posedge clk)
-    in_skid_idx0 <= \$1816 ;
-  always @(posedge clk)
-    in_skid_idx1 <= \$1817 ;
-  always @(posedge clk)
-    in_skid_idx2 <= \$1818 ;
-  always @(posedge clk)
-    in_skid_idx3 <= \$1819 ;
-  always @(posedge clk)
-    in_skid_idx4 <= \$1820 ;
-  always @(posedge clk)
-    in_skid_idx5 <= \$1821 ;
-  always @(posedge clk)
-    in_skid_idx6 <= \$1822 ;
-  always @(posedge clk)
-    in_skid_idx7 <= \$1823 ;
-  always @(posedge clk)
-    in_next_full <= \$1824 ;
-  always @(posedge clk)
-    in_skid_full <= \$1825 ;
-  always @(posedge clk)
-    in_next_keep <= \$1826 ;
-  always @(posedge clk)
-    in_next_last <= \$1827 ;
-  always @(posedge clk)
-    in_next_top <= \$1828 ;
-  always @(posedge clk)
-    in_next_key0 <= \$1829 ;
-  always @(posedge clk)
-    in_next_key1 <= \$1830 ;
-  always @(posedge clk)
-    in_next_key2 <= \$1831 ;
-  always @(posedge clk)
-    in_next_key3 <= \$1832 ;
-  always @(posedge clk)
-    in_next_key4 <= \$1833 ;
-  always @(posedge clk)
-    in_next_key5 <= \$1834 ;
-  always @(posedge clk)
-    in_next_key6 <= \$1835 ;
-  always @(posedge clk)
-    in_next_key7 <= \$1836 ;
-  always @(posedge clk)
-    in_next_idx0 <= \$1837 ;
-  always @(posedge clk)
-    in_next_idx1 <= \$1838 ;
-  always @(posedge clk)
-    in_next_idx2 <= \$1839 ;
-  always @(posedge clk)
-    in_next_idx3 <= \$1840 ;
-  always @(posedge clk)
-    in_next_idx4 <= \$1841 ;
-  always @(posedge clk)
-    in_next_idx5 <= \$1842 ;
-  always @(posedge clk)
-    in_next_idx6 <= \$1843 ;
-  always @(posedge clk)
-    in_next_idx7 <= \$1844 ;
-  always @(posedge clk)
-    in_keep <= \$1845 ;
-  always @(posedge clk)
-    in_last <= \$1846 ;
-  always @(posedge clk)
-    in_top <= \$1847 ;
-  always @(posedge clk)
-    in_key0 <= \$1848 ;
-  always @(posedge clk)
-    in_key1 <= \$1849 ;
-  always @(posedge clk)
-    in_key2 <= \$1850 ;
-  always @(posedge clk)
-    in_key3 <= \$1851 ;
-  always @(posedge clk)
-    in_key4 <= \$1852 ;
-  always @(posedge clk)
-    in_key5 <= \$1853 ;
-  always @(posedge clk)
-    in_key6 <= \$1854 ;
-  always @(posedge clk)
-    in_key7 <= \$1855 ;
-  always @(posedge clk)
-    in_idx0 <= \$1856 ;
-  always @(posedge clk)
-    in_idx1 <= \$1857 ;
-  always @(posedge clk)
-    in_idx2 <= \$1858 ;
-  always @(posedge clk)
-    in_idx3 <= \$1859 ;
-  always @(posedge clk)
-    in_idx4 <= \$1860 ;
-  always @(posedge clk)
-    in_idx5 <= \$1861 ;
-  always @(posedge clk)
-    in_idx6 <= \$1862 ;
-  always @(posedge clk)
-    in_idx7 <= \$1863 ;
-  always @(posedge clk)
-    in_full <= \$1864 ;
-  always @(posedge clk)
-    out_done <= \$1865 ;
-  always @(posedge clk)
-    out_skid_keep <= \$1866 ;
-  always @(posedge clk)
-    out_skid_last <= \$1867 ;
-  always @(posedge clk)
-    out_skid_top <= \$1868 ;
-  always @(posedge clk)
-    out_skid_key0 <= \$1869 ;
-  always @(posedge clk)
-    out_skid_key1 <= \$1870 ;
-  always @(posedge clk)
-    out_skid_key2 <= \$1871 ;
-  always @(posedge clk)
-    out_skid_key3 <= \$1872 ;
-  always @(posedge clk)
-    out_skid_key4 <= \$1873 ;
-  always @(posedge clk)
-    out_skid_key5 <= \$1874 ;
-  always @(posedge clk)
-    out_skid_key6 <= \$1875 ;
-  always @(posedge clk)
-    out_skid_key7 <= \$1876 ;
-  always @(posedge clk)
-    out_skid_idx0 <= \$1877 ;
-  always @(posedge clk)
-    out_skid_idx1 <= \$1878 ;
-  always @(posedge clk)
-    out_skid_idx2 <= \$1879 ;
-  always @(posedge clk)
-    out_skid_idx3 <= \$1880 ;
-  always @(posedge clk)
-    out_skid_idx4 <= \$1881 ;
-  always @(posedge clk)
-    out_skid_idx5 <= \$1882 ;
-  always @(posedge clk)
-    out_skid_idx6 <= \$1883 ;
-  always @(posedge clk)
-    out_skid_idx7 <= \$1884 ;
-  always @(posedge clk)
-    out_next_full <= \$1885 ;
-  always @(posedge clk)
-    out_skid_full <= \$1886 ;
-  always @(posedge clk)
-    out_next_keep <= \$1887 ;
-  always @(posedge clk)
-    out_next_last <= \$1888 ;
-  always @(posedge clk)
-    out_next_top <= \$1889 ;
-  always @(posedge clk)
-    out_next_key0 <= \$1890 ;
-  always @(posedge clk)
-    out_next_key1 <= \$1891 ;
-  always @(posedge clk)
-    out_next_key2 <= \$1892 ;
-  always @(posedge clk)
-    out_next_key3 <= \$1893 ;
-  always @(posedge clk)
-    out_next_key4 <= \$1894 ;
-  always @(posedge clk)
-    out_next_key5 <= \$1895 ;
-  always @(posedge clk)
-    out_next_key6 <= \$1896 ;
-  always @(posedge clk)
-    out_next_key7 <= \$1897 ;
-  always @(posedge clk)
-    out_next_idx0 <= \$1898 ;
-  always @(posedge clk)
-    out_next_idx1 <= \$1899 ;
-  always @(posedge clk)
-    out_next_idx2 <= \$1900 ;
-  always @(posedge clk)
-    out_next_idx3 <= \$1901 ;
-  always @(posedge clk)
-    out_next_idx4 <= \$1902 ;
-  always @(posedge clk)
-    out_next_idx5 <= \$1903 ;
-  always @(posedge clk)
-    out_next_idx6 <= \$1904 ;
-  always @(posedge clk)
-    out_next_idx7 <= \$1905 ;
-  always @(posedge clk)
-    out_keep <= \$1906 ;
-  always @(posedge clk)
-    out_last <= \$1907 ;
-  always @(posedge clk)
-    out_top <= \$1908 ;
-  always @(posedge clk)
-    out_key0 <= \$1909 ;
-  always @(posedge clk)
-    out_key1 <= \$1910 ;
-  always @(posedge clk)
-    out_key2 <= \$1911 ;
-  always @(posedge clk)
-    out_key3 <= \$1912 ;
-  always @(posedge clk)
-    out_key4 <= \$1913 ;
-  always @(posedge clk)
-    out_key5 <= \$1914 ;
-  always @(posedge clk)
-    out_key6 <= \$1915 ;
-  always @(posedge clk)
-    out_key7 <= \$1916 ;
-  always @(posedge clk)
-    out_idx0 <= \$1917 ;
-  always @(posedge clk)
-    out_idx1 <= \$1918 ;
-  always @(posedge clk)
-    out_idx2 <= \$1919 ;
-  always @(posedge clk)
-    out_idx3 <= \$1920 ;
-  always @(posedge clk)
-    out_idx4 <= \$1921 ;
-  always @(posedge clk)
-    out_idx5 <= \$1922 ;
-  always @(posedge clk)
-    out_idx6 <= \$1923 ;
-  always @(posedge clk)
-    out_idx7 <= \$1924 ;
-  always @(posedge clk)
-    out_full <= \$1925 ;
-  always @(posedge clk)
-    \$signal$14  <= \$1926 ;
-  always @(posedge clk)
-    b_le_a <= \$1927 ;
-  always @(posedge clk)
-    eq0_0 <= \$1928 ;
-  always @(posedge clk)
-    eq0_1 <= \$1929 ;
-  always @(posedge clk)
-    eq0_2 <= \$1930 ;
-  always @(posedge clk)
-    eq0_3 <= \$1931 ;
-  always @(posedge clk)
-    eq0_4 <= \$1932 ;
-  always @(posedge clk)
-    eq0_5 <= \$1933 ;
-  always @(posedge clk)
-    eq0_6 <= \$1934 ;
-  always @(posedge clk)
-    eq0_7 <= \$1935 ;
-  always @(posedge clk)
-    eq1_0 <= \$1936 ;
-  always @(posedge clk)
-    eq1_1 <= \$1937 ;
-  always @(posedge clk)
-    eq1_2 <= \$1938 ;
-  always @(posedge clk)
-    eq1_3 <= \$1939 ;
-  always @(posedge clk)
-    eq1_4 <= \$1940 ;
-  always @(posedge clk)
-    eq1_5 <= \$1941 ;
-  always @(posedge clk)
-    eq1_6 <= \$1942 ;
-  always @(posedge clk)
-    eq1_7 <= \$1943 ;
-  always @(posedge clk)
-    eq2_0 <= \$1944 ;
-  always @(posedge clk)
-    eq2_1 <= \$1945 ;
-  always @(posedge clk)
-    eq2_2 <= \$1946 ;
-  always @(posedge clk)
-    eq2_3 <= \$1947 ;
-  always @(posedge clk)
-    eq2_4 <= \$1948 ;
-  always @(posedge clk)
-    eq2_5 <= \$1949 ;
-  always @(posedge clk)
-    eq2_6 <= \$1950 ;
-  always @(posedge clk)
-    eq2_7 <= \$1951 ;
-  always @(posedge clk)
-    eq3_0 <= \$1952 ;
-  always @(posedge clk)
-    eq3_1 <= \$1953 ;
-  always @(posedge clk)
-    eq3_2 <= \$1954 ;
-  always @(posedge clk)
-    eq3_3 <= \$1955 ;
-  always @(posedge clk)
-    eq3_4 <= \$1956 ;
-  always @(posedge clk)
-    eq3_5 <= \$1957 ;
-  always @(posedge clk)
-    eq3_6 <= \$1958 ;
-  always @(posedge clk)
-    eq3_7 <= \$1959 ;
-  always @(posedge clk)
-    eq4_0 <= \$1960 ;
-  always @(posedge clk)
-    eq4_1 <= \$1961 ;
-  always @(posedge clk)
-    eq4_2 <= \$1962 ;
-  always @(posedge clk)
-    eq4_3 <= \$1963 ;
-  always @(posedge clk)
-    eq4_4 <= \$1964 ;
-  always @(posedge clk)
-    eq4_5 <= \$1965 ;
-  always @(posedge clk)
-    eq4_6 <= \$1966 ;
-  always @(posedge clk)
-    eq4_7 <= \$1967 ;
-  always @(posedge clk)
-    eq5_0 <= \$1968 ;
-  always @(posedge clk)
-    eq5_1 <= \$1969 ;
-  always @(posedge clk)
-    eq5_2 <= \$1970 ;
-  always @(posedge clk)
-    eq5_3 <= \$1971 ;
-  always @(posedge clk)
-    eq5_4 <= \$1972 ;
-  always @(posedge clk)
-    eq5_5 <= \$1973 ;
-  always @(posedge clk)
-    eq5_6 <= \$1974 ;
-  always @(posedge clk)
-    eq5_7 <= \$1975 ;
-  always @(posedge clk)
-    eq6_0 <= \$1976 ;
-  always @(posedge clk)
-    eq6_1 <= \$1977 ;
-  always @(posedge clk)
-    eq6_2 <= \$1978 ;
-  always @(posedge clk)
-    eq6_3 <= \$1979 ;
-  always @(posedge clk)
-    eq6_4 <= \$1980 ;
-  always @(posedge clk)
-    eq6_5 <= \$1981 ;
-  always @(posedge clk)
-    eq6_6 <= \$1982 ;
-  always @(posedge clk)
-    eq6_7 <= \$1983 ;
-  always @(posedge clk)
-    eq7_0 <= \$1984 ;
-  always @(posedge clk)
-    eq7_1 <= \$1985 ;
-  always @(posedge clk)
-    eq7_2 <= \$1986 ;
-  always @(posedge clk)
-    eq7_3 <= \$1987 ;
-  always @(posedge clk)
-    eq7_4 <= \$1988 ;
-  always @(posedge clk)
-    eq7_5 <= \$1989 ;
-  always @(posedge clk)
-    eq7_6 <= \$1990 ;
-  always @(posedge clk)
-    eq7_7 <= \$1991 ;
-  always @(posedge clk)
-    s1_in_idx0 <= \$1992 ;
-  always @(posedge clk)
-    s1_in_idx1 <= \$1993 ;
-  always @(posedge clk)
-    s1_in_idx2 <= \$1994 ;
-  always @(posedge clk)
-    s1_in_idx3 <= \$1995 ;
-  always @(posedge clk)
-    s1_in_idx4 <= \$1996 ;
-  always @(posedge clk)
-    s1_in_idx5 <= \$1997 ;
-  always @(posedge clk)
-    s1_in_idx6 <= \$1998 ;
-  always @(posedge clk)
-    s1_in_idx7 <= \$1999 ;
-  always @(posedge clk)
-    s1_out_idx0 <= \$2000 ;
-  always @(posedge clk)
-    s1_out_idx1 <= \$2001 ;
-  always @(posedge clk)
-    s1_out_idx2 <= \$2002 ;
-  always @(posedge clk)
-    s1_out_idx3 <= \$2003 ;
-  always @(posedge clk)
-    s1_out_idx4 <= \$2004 ;
-  always @(posedge clk)
-    s1_out_idx5 <= \$2005 ;
-  always @(posedge clk)
-    s1_out_idx6 <= \$2006 ;
-  always @(posedge clk)
-    s1_out_idx7 <= \$2007 ;
-  always @(posedge clk)
-    s1_last <= \$2008 ;
-  always @(posedge clk)
-    \$signal$93  <= \$2009 ;
-  always @(posedge clk)
-    s2_out_idx0 <= \$2010 ;
-  always @(posedge clk)
-    s2_in_idx0 <= \$2011 ;
-  always @(posedge clk)
-    s2_out_idx1 <= \$2012 ;
-  always @(posedge clk)
-    s2_in_idx1 <= \$2013 ;
-  always @(posedge clk)
-    s2_out_idx2 <= \$2014 ;
-  always @(posedge clk)
-    s2_in_idx2 <= \$2015 ;
-  always @(posedge clk)
-    s2_out_idx3 <= \$2016 ;
-  always @(posedge clk)
-    s2_in_idx3 <= \$2017 ;
-  always @(posedge clk)
-    s2_out_idx4 <= \$2018 ;
-  always @(posedge clk)
-    s2_in_idx4 <= \$2019 ;
-  always @(posedge clk)
-    s2_out_idx5 <= \$2020 ;
-  always @(posedge clk)
-    s2_in_idx5 <= \$2021 ;
-  always @(posedge clk)
-    s2_out_idx6 <= \$2022 ;
-  always @(posedge clk)
-    s2_in_idx6 <= \$2023 ;
-  always @(posedge clk)
-    s2_out_idx7 <= \$2024 ;
-  always @(posedge clk)
-    s2_in_idx7 <= \$2025 ;
-  always @(posedge clk)
-    \$signal$94  <= \$2026 ;
-  always @(posedge clk)
-    lane0_takes0 <= \$2027 ;
-  always @(posedge clk)
-    lane0_takes1 <= \$2028 ;
-  always @(posedge clk)
-    lane0_takes2 <= \$2029 ;
-  always @(posedge clk)
-    lane0_takes3 <= \$2030 ;
-  always @(posedge clk)
-    lane0_takes4 <= \$2031 ;
-  always @(posedge clk)
-    lane0_takes5 <= \$2032 ;
-  always @(posedge clk)
-    lane0_takes6 <= \$2033 ;
-  always @(posedge clk)
-    lane0_takes7 <= \$2034 ;
-  always @(posedge clk)
-    lane1_takes1 <= \$2035 ;
-  always @(posedge clk)
-    lane1_takes2 <= \$2036 ;
-  always @(posedge clk)
-    lane1_takes3 <= \$2037 ;
-  always @(posedge clk)
-    lane1_takes4 <= \$2038 ;
-  always @(posedge clk)
-    lane1_takes5 <= \$2039 ;
-  always @(posedge clk)
-    lane1_takes6 <= \$2040 ;
-  always @(posedge clk)
-    lane1_takes7 <= \$2041 ;
-  always @(posedge clk)
-    lane2_takes2 <= \$2042 ;
-  always @(posedge clk)
-    lane2_takes3 <= \$2043 ;
-  always @(posedge clk)
-    lane2_takes4 <= \$2044 ;
-  always @(posedge clk)
-    lane2_takes5 <= \$2045 ;
-  always @(posedge clk)
-    lane2_takes6 <= \$2046 ;
-  always @(posedge clk)
-    lane2_takes7 <= \$2047 ;
-  always @(posedge clk)
-    lane3_takes3 <= \$2048 ;
-  always @(posedge clk)
-    lane3_takes4 <= \$2049 ;
-  always @(posedge clk)
-    lane3_takes5 <= \$2050 ;
-  always @(posedge clk)
-    lane3_takes6 <= \$2051 ;
-  always @(posedge clk)
-    lane3_takes7 <= \$2052 ;
-  always @(posedge clk)
-    lane4_takes4 <= \$2053 ;
-  always @(posedge clk)
-    lane4_takes5 <= \$2054 ;
-  always @(posedge clk)
-    lane4_takes6 <= \$2055 ;
-  always @(posedge clk)
-    lane4_takes7 <= \$2056 ;
-  always @(posedge clk)
-    lane5_takes5 <= \$2057 ;
-  always @(posedge clk)
-    lane5_takes6 <= \$2058 ;
-  always @(posedge clk)
-    lane5_takes7 <= \$2059 ;
-  always @(posedge clk)
-    lane6_takes6 <= \$2060 ;
-  always @(posedge clk)
-    lane6_takes7 <= \$2061 ;
-  always @(posedge clk)
-    lane7_takes7 <= \$2062 ;
-  always @(posedge clk)
-    \$signal$83  <= \$2063 ;
-  always @(posedge clk)
-    s3_in_idx0 <= \$2064 ;
-  always @(posedge clk)
-    s3_in_idx1 <= \$2065 ;
-  always @(posedge clk)
-    s3_in_idx2 <= \$2066 ;
-  always @(posedge clk)
-    s3_in_idx3 <= \$2067 ;
-  always @(posedge clk)
-    s3_in_idx4 <= \$2068 ;
-  always @(posedge clk)
-    s3_in_idx5 <= \$2069 ;
-  always @(posedge clk)
-    s3_in_idx6 <= \$2070 ;
-  always @(posedge clk)
-    s3_in_idx7 <= \$2071 ;
-  always @(posedge clk)
-    s3_out_idx0 <= \$2072 ;
-  always @(posedge clk)
-    s3_out_idx1 <= \$2073 ;
-  always @(posedge clk)
-    s3_out_idx2 <= \$2074 ;
-  always @(posedge clk)
-    s3_out_idx3 <= \$2075 ;
-  always @(posedge clk)
-    s3_out_idx4 <= \$2076 ;
-  always @(posedge clk)
-    s3_out_idx5 <= \$2077 ;
-  always @(posedge clk)
-    s3_out_idx6 <= \$2078 ;
-  always @(posedge clk)
-    s3_out_idx7 <= \$2079 ;
-  always @(posedge clk)
-    \$signal$84  <= \$2080 ;
-  always @(posedge clk)
-    \$signal  <= \$2081 ;
-  always @(posedge clk)
-    pairs_skid <= \$2082 ;
-  always @(posedge clk)
-    pairs__payload <= \$2083 ;
-  always @(posedge clk)
-    pairs_valid <= \$2084 ;
+  assign \$1343  = \$1342  & in_keep[1];
+  assign \$1344  = \$1343  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1345  = ~ in_done;
+  assign \$1346  = in_full & \$1345 ;
+  assign \$1347  = \$1346  & out_full;
+  assign \$1348  = ~ out_done;
+  assign \$1349  = \$1347  & \$1348 ;
+  assign \$1350  = \$1349  & out_keep[6];
+  assign \$1351  = \$1350  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1352  = \$1344 [75:60] > \$1351 [75:60];
+  assign \$1353  = ~ in_done;
+  assign \$1354  = in_full & \$1353 ;
+  assign \$1355  = \$1354  & out_full;
+  assign \$1356  = ~ out_done;
+  assign \$1357  = \$1355  & \$1356 ;
+  assign \$1358  = \$1357  & in_keep[1];
+  assign \$1359  = \$1358  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1360  = ~ in_done;
+  assign \$1361  = in_full & \$1360 ;
+  assign \$1362  = \$1361  & out_full;
+  assign \$1363  = ~ out_done;
+  assign \$1364  = \$1362  & \$1363 ;
+  assign \$1365  = \$1364  & out_keep[6];
+  assign \$1366  = \$1365  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1367  = \$1359 [75:60] == \$1366 [75:60];
+  assign \$1368  = ~ in_done;
+  assign \$1369  = in_full & \$1368 ;
+  assign \$1370  = \$1369  & out_full;
+  assign \$1371  = ~ out_done;
+  assign \$1372  = \$1370  & \$1371 ;
+  assign \$1373  = \$1372  & in_keep[2];
+  assign \$1374  = \$1373  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1375  = ~ in_done;
+  assign \$1376  = in_full & \$1375 ;
+  assign \$1377  = \$1376  & out_full;
+  assign \$1378  = ~ out_done;
+  assign \$1379  = \$1377  & \$1378 ;
+  assign \$1380  = \$1379  & out_keep[5];
+  assign \$1381  = \$1380  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1382  = \$1374 [19:0] > \$1381 [19:0];
+  assign \$1383  = ~ in_done;
+  assign \$1384  = in_full & \$1383 ;
+  assign \$1385  = \$1384  & out_full;
+  assign \$1386  = ~ out_done;
+  assign \$1387  = \$1385  & \$1386 ;
+  assign \$1388  = \$1387  & in_keep[2];
+  assign \$1389  = \$1388  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1390  = ~ in_done;
+  assign \$1391  = in_full & \$1390 ;
+  assign \$1392  = \$1391  & out_full;
+  assign \$1393  = ~ out_done;
+  assign \$1394  = \$1392  & \$1393 ;
+  assign \$1395  = \$1394  & out_keep[5];
+  assign \$1396  = \$1395  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1397  = \$1389 [19:0] == \$1396 [19:0];
+  assign \$1398  = ~ in_done;
+  assign \$1399  = in_full & \$1398 ;
+  assign \$1400  = \$1399  & out_full;
+  assign \$1401  = ~ out_done;
+  assign \$1402  = \$1400  & \$1401 ;
+  assign \$1403  = \$1402  & in_keep[2];
+  assign \$1404  = \$1403  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1405  = ~ in_done;
+  assign \$1406  = in_full & \$1405 ;
+  assign \$1407  = \$1406  & out_full;
+  assign \$1408  = ~ out_done;
+  assign \$1409  = \$1407  & \$1408 ;
+  assign \$1410  = \$1409  & out_keep[5];
+  assign \$1411  = \$1410  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1412  = \$1404 [39:20] > \$1411 [39:20];
+  assign \$1413  = ~ in_done;
+  assign \$1414  = in_full & \$1413 ;
+  assign \$1415  = \$1414  & out_full;
+  assign \$1416  = ~ out_done;
+  assign \$1417  = \$1415  & \$1416 ;
+  assign \$1418  = \$1417  & in_keep[2];
+  assign \$1419  = \$1418  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1420  = ~ in_done;
+  assign \$1421  = in_full & \$1420 ;
+  assign \$1422  = \$1421  & out_full;
+  assign \$1423  = ~ out_done;
+  assign \$1424  = \$1422  & \$1423 ;
+  assign \$1425  = \$1424  & out_keep[5];
+  assign \$1426  = \$1425  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1427  = \$1419 [39:20] == \$1426 [39:20];
+  assign \$1428  = ~ in_done;
+  assign \$1429  = in_full & \$1428 ;
+  assign \$1430  = \$1429  & out_full;
+  assign \$1431  = ~ out_done;
+  assign \$1432  = \$1430  & \$1431 ;
+  assign \$1433  = \$1432  & in_keep[2];
+  assign \$1434  = \$1433  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1435  = ~ in_done;
+  assign \$1436  = in_full & \$1435 ;
+  assign \$1437  = \$1436  & out_full;
+  assign \$1438  = ~ out_done;
+  assign \$1439  = \$1437  & \$1438 ;
+  assign \$1440  = \$1439  & out_keep[5];
+  assign \$1441  = \$1440  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1442  = \$1434 [59:40] > \$1441 [59:40];
+  assign \$1443  = ~ in_done;
+  assign \$1444  = in_full & \$1443 ;
+  assign \$1445  = \$1444  & out_full;
+  assign \$1446  = ~ out_done;
+  assign \$1447  = \$1445  & \$1446 ;
+  assign \$1448  = \$1447  & in_keep[2];
+  assign \$1449  = \$1448  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1450  = ~ in_done;
+  assign \$1451  = in_full & \$1450 ;
+  assign \$1452  = \$1451  & out_full;
+  assign \$1453  = ~ out_done;
+  assign \$1454  = \$1452  & \$1453 ;
+  assign \$1455  = \$1454  & out_keep[5];
+  assign \$1456  = \$1455  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1457  = \$1449 [59:40] == \$1456 [59:40];
+  assign \$1458  = ~ in_done;
+  assign \$1459  = in_full & \$1458 ;
+  assign \$1460  = \$1459  & out_full;
+  assign \$1461  = ~ out_done;
+  assign \$1462  = \$1460  & \$1461 ;
+  assign \$1463  = \$1462  & in_keep[2];
+  assign \$1464  = \$1463  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1465  = ~ in_done;
+  assign \$1466  = in_full & \$1465 ;
+  assign \$1467  = \$1466  & out_full;
+  assign \$1468  = ~ out_done;
+  assign \$1469  = \$1467  & \$1468 ;
+  assign \$1470  = \$1469  & out_keep[5];
+  assign \$1471  = \$1470  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1472  = \$1464 [75:60] > \$1471 [75:60];
+  assign \$1473  = ~ in_done;
+  assign \$1474  = in_full & \$1473 ;
+  assign \$1475  = \$1474  & out_full;
+  assign \$1476  = ~ out_done;
+  assign \$1477  = \$1475  & \$1476 ;
+  assign \$1478  = \$1477  & in_keep[2];
+  assign \$1479  = \$1478  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1480  = ~ in_done;
+  assign \$1481  = in_full & \$1480 ;
+  assign \$1482  = \$1481  & out_full;
+  assign \$1483  = ~ out_done;
+  assign \$1484  = \$1482  & \$1483 ;
+  assign \$1485  = \$1484  & out_keep[5];
+  assign \$1486  = \$1485  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1487  = \$1479 [75:60] == \$1486 [75:60];
+  assign \$1488  = ~ in_done;
+  assign \$1489  = in_full & \$1488 ;
+  assign \$1490  = \$1489  & out_full;
+  assign \$1491  = ~ out_done;
+  assign \$1492  = \$1490  & \$1491 ;
+  assign \$1493  = \$1492  & in_keep[3];
+  assign \$1494  = \$1493  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1495  = ~ in_done;
+  assign \$1496  = in_full & \$1495 ;
+  assign \$1497  = \$1496  & out_full;
+  assign \$1498  = ~ out_done;
+  assign \$1499  = \$1497  & \$1498 ;
+  assign \$1500  = \$1499  & out_keep[4];
+  assign \$1501  = \$1500  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1502  = \$1494 [19:0] > \$1501 [19:0];
+  assign \$1503  = ~ in_done;
+  assign \$1504  = in_full & \$1503 ;
+  assign \$1505  = \$1504  & out_full;
+  assign \$1506  = ~ out_done;
+  assign \$1507  = \$1505  & \$1506 ;
+  assign \$1508  = \$1507  & in_keep[3];
+  assign \$1509  = \$1508  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1510  = ~ in_done;
+  assign \$1511  = in_full & \$1510 ;
+  assign \$1512  = \$1511  & out_full;
+  assign \$1513  = ~ out_done;
+  assign \$1514  = \$1512  & \$1513 ;
+  assign \$1515  = \$1514  & out_keep[4];
+  assign \$1516  = \$1515  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1517  = \$1509 [19:0] == \$1516 [19:0];
+  assign \$1518  = ~ in_done;
+  assign \$1519  = in_full & \$1518 ;
+  assign \$1520  = \$1519  & out_full;
+  assign \$1521  = ~ out_done;
+  assign \$1522  = \$1520  & \$1521 ;
+  assign \$1523  = \$1522  & in_keep[3];
+  assign \$1524  = \$1523  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1525  = ~ in_done;
+  assign \$1526  = in_full & \$1525 ;
+  assign \$1527  = \$1526  & out_full;
+  assign \$1528  = ~ out_done;
+  assign \$1529  = \$1527  & \$1528 ;
+  assign \$1530  = \$1529  & out_keep[4];
+  assign \$1531  = \$1530  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1532  = \$1524 [39:20] > \$1531 [39:20];
+  assign \$1533  = ~ in_done;
+  assign \$1534  = in_full & \$1533 ;
+  assign \$1535  = \$1534  & out_full;
+  assign \$1536  = ~ out_done;
+  assign \$1537  = \$1535  & \$1536 ;
+  assign \$1538  = \$1537  & in_keep[3];
+  assign \$1539  = \$1538  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1540  = ~ in_done;
+  assign \$1541  = in_full & \$1540 ;
+  assign \$1542  = \$1541  & out_full;
+  assign \$1543  = ~ out_done;
+  assign \$1544  = \$1542  & \$1543 ;
+  assign \$1545  = \$1544  & out_keep[4];
+  assign \$1546  = \$1545  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1547  = \$1539 [39:20] == \$1546 [39:20];
+  assign \$1548  = ~ in_done;
+  assign \$1549  = in_full & \$1548 ;
+  assign \$1550  = \$1549  & out_full;
+  assign \$1551  = ~ out_done;
+  assign \$1552  = \$1550  & \$1551 ;
+  assign \$1553  = \$1552  & in_keep[3];
+  assign \$1554  = \$1553  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1555  = ~ in_done;
+  assign \$1556  = in_full & \$1555 ;
+  assign \$1557  = \$1556  & out_full;
+  assign \$1558  = ~ out_done;
+  assign \$1559  = \$1557  & \$1558 ;
+  assign \$1560  = \$1559  & out_keep[4];
+  assign \$1561  = \$1560  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1562  = \$1554 [59:40] > \$1561 [59:40];
+  assign \$1563  = ~ in_done;
+  assign \$1564  = in_full & \$1563 ;
+  assign \$1565  = \$1564  & out_full;
+  assign \$1566  = ~ out_done;
+  assign \$1567  = \$1565  & \$1566 ;
+  assign \$1568  = \$1567  & in_keep[3];
+  assign \$1569  = \$1568  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1570  = ~ in_done;
+  assign \$1571  = in_full & \$1570 ;
+  assign \$1572  = \$1571  & out_full;
+  assign \$1573  = ~ out_done;
+  assign \$1574  = \$1572  & \$1573 ;
+  assign \$1575  = \$1574  & out_keep[4];
+  assign \$1576  = \$1575  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1577  = \$1569 [59:40] == \$1576 [59:40];
+  assign \$1578  = ~ in_done;
+  assign \$1579  = in_full & \$1578 ;
+  assign \$1580  = \$1579  & out_full;
+  assign \$1581  = ~ out_done;
+  assign \$1582  = \$1580  & \$1581 ;
+  assign \$1583  = \$1582  & in_keep[3];
+  assign \$1584  = \$1583  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1585  = ~ in_done;
+  assign \$1586  = in_full & \$1585 ;
+  assign \$1587  = \$1586  & out_full;
+  assign \$1588  = ~ out_done;
+  assign \$1589  = \$1587  & \$1588 ;
+  assign \$1590  = \$1589  & out_keep[4];
+  assign \$1591  = \$1590  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1592  = \$1584 [75:60] > \$1591 [75:60];
+  assign \$1593  = ~ in_done;
+  assign \$1594  = in_full & \$1593 ;
+  assign \$1595  = \$1594  & out_full;
+  assign \$1596  = ~ out_done;
+  assign \$1597  = \$1595  & \$1596 ;
+  assign \$1598  = \$1597  & in_keep[3];
+  assign \$1599  = \$1598  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1600  = ~ in_done;
+  assign \$1601  = in_full & \$1600 ;
+  assign \$1602  = \$1601  & out_full;
+  assign \$1603  = ~ out_done;
+  assign \$1604  = \$1602  & \$1603 ;
+  assign \$1605  = \$1604  & out_keep[4];
+  assign \$1606  = \$1605  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1607  = \$1599 [75:60] == \$1606 [75:60];
+  assign \$1608  = ~ in_done;
+  assign \$1609  = in_full & \$1608 ;
+  assign \$1610  = \$1609  & out_full;
+  assign \$1611  = ~ out_done;
+  assign \$1612  = \$1610  & \$1611 ;
+  assign \$1613  = \$1612  & in_keep[4];
+  assign \$1614  = \$1613  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1615  = ~ in_done;
+  assign \$1616  = in_full & \$1615 ;
+  assign \$1617  = \$1616  & out_full;
+  assign \$1618  = ~ out_done;
+  assign \$1619  = \$1617  & \$1618 ;
+  assign \$1620  = \$1619  & out_keep[3];
+  assign \$1621  = \$1620  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1622  = \$1614 [19:0] > \$1621 [19:0];
+  assign \$1623  = ~ in_done;
+  assign \$1624  = in_full & \$1623 ;
+  assign \$1625  = \$1624  & out_full;
+  assign \$1626  = ~ out_done;
+  assign \$1627  = \$1625  & \$1626 ;
+  assign \$1628  = \$1627  & in_keep[4];
+  assign \$1629  = \$1628  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1630  = ~ in_done;
+  assign \$1631  = in_full & \$1630 ;
+  assign \$1632  = \$1631  & out_full;
+  assign \$1633  = ~ out_done;
+  assign \$1634  = \$1632  & \$1633 ;
+  assign \$1635  = \$1634  & out_keep[3];
+  assign \$1636  = \$1635  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1637  = \$1629 [19:0] == \$1636 [19:0];
+  assign \$1638  = ~ in_done;
+  assign \$1639  = in_full & \$1638 ;
+  assign \$1640  = \$1639  & out_full;
+  assign \$1641  = ~ out_done;
+  assign \$1642  = \$1640  & \$1641 ;
+  assign \$1643  = \$1642  & in_keep[4];
+  assign \$1644  = \$1643  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1645  = ~ in_done;
+  assign \$1646  = in_full & \$1645 ;
+  assign \$1647  = \$1646  & out_full;
+  assign \$1648  = ~ out_done;
+  assign \$1649  = \$1647  & \$1648 ;
+  assign \$1650  = \$1649  & out_keep[3];
+  assign \$1651  = \$1650  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1652  = \$1644 [39:20] > \$1651 [39:20];
+  assign \$1653  = ~ in_done;
+  assign \$1654  = in_full & \$1653 ;
+  assign \$1655  = \$1654  & out_full;
+  assign \$1656  = ~ out_done;
+  assign \$1657  = \$1655  & \$1656 ;
+  assign \$1658  = \$1657  & in_keep[4];
+  assign \$1659  = \$1658  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1660  = ~ in_done;
+  assign \$1661  = in_full & \$1660 ;
+  assign \$1662  = \$1661  & out_full;
+  assign \$1663  = ~ out_done;
+  assign \$1664  = \$1662  & \$1663 ;
+  assign \$1665  = \$1664  & out_keep[3];
+  assign \$1666  = \$1665  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1667  = \$1659 [39:20] == \$1666 [39:20];
+  assign \$1668  = ~ in_done;
+  assign \$1669  = in_full & \$1668 ;
+  assign \$1670  = \$1669  & out_full;
+  assign \$1671  = ~ out_done;
+  assign \$1672  = \$1670  & \$1671 ;
+  assign \$1673  = \$1672  & in_keep[4];
+  assign \$1674  = \$1673  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1675  = ~ in_done;
+  assign \$1676  = in_full & \$1675 ;
+  assign \$1677  = \$1676  & out_full;
+  assign \$1678  = ~ out_done;
+  assign \$1679  = \$1677  & \$1678 ;
+  assign \$1680  = \$1679  & out_keep[3];
+  assign \$1681  = \$1680  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1682  = \$1674 [59:40] > \$1681 [59:40];
+  assign \$1683  = ~ in_done;
+  assign \$1684  = in_full & \$1683 ;
+  assign \$1685  = \$1684  & out_full;
+  assign \$1686  = ~ out_done;
+  assign \$1687  = \$1685  & \$1686 ;
+  assign \$1688  = \$1687  & in_keep[4];
+  assign \$1689  = \$1688  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1690  = ~ in_done;
+  assign \$1691  = in_full & \$1690 ;
+  assign \$1692  = \$1691  & out_full;
+  assign \$1693  = ~ out_done;
+  assign \$1694  = \$1692  & \$1693 ;
+  assign \$1695  = \$1694  & out_keep[3];
+  assign \$1696  = \$1695  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1697  = \$1689 [59:40] == \$1696 [59:40];
+  assign \$1698  = ~ in_done;
+  assign \$1699  = in_full & \$1698 ;
+  assign \$1700  = \$1699  & out_full;
+  assign \$1701  = ~ out_done;
+  assign \$1702  = \$1700  & \$1701 ;
+  assign \$1703  = \$1702  & in_keep[4];
+  assign \$1704  = \$1703  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1705  = ~ in_done;
+  assign \$1706  = in_full & \$1705 ;
+  assign \$1707  = \$1706  & out_full;
+  assign \$1708  = ~ out_done;
+  assign \$1709  = \$1707  & \$1708 ;
+  assign \$1710  = \$1709  & out_keep[3];
+  assign \$1711  = \$1710  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1712  = \$1704 [75:60] > \$1711 [75:60];
+  assign \$1713  = ~ in_done;
+  assign \$1714  = in_full & \$1713 ;
+  assign \$1715  = \$1714  & out_full;
+  assign \$1716  = ~ out_done;
+  assign \$1717  = \$1715  & \$1716 ;
+  assign \$1718  = \$1717  & in_keep[4];
+  assign \$1719  = \$1718  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1720  = ~ in_done;
+  assign \$1721  = in_full & \$1720 ;
+  assign \$1722  = \$1721  & out_full;
+  assign \$1723  = ~ out_done;
+  assign \$1724  = \$1722  & \$1723 ;
+  assign \$1725  = \$1724  & out_keep[3];
+  assign \$1726  = \$1725  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1727  = \$1719 [75:60] == \$1726 [75:60];
+  assign \$1728  = ~ in_done;
+  assign \$1729  = in_full & \$1728 ;
+  assign \$1730  = \$1729  & out_full;
+  assign \$1731  = ~ out_done;
+  assign \$1732  = \$1730  & \$1731 ;
+  assign \$1733  = \$1732  & in_keep[5];
+  assign \$1734  = \$1733  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1735  = ~ in_done;
+  assign \$1736  = in_full & \$1735 ;
+  assign \$1737  = \$1736  & out_full;
+  assign \$1738  = ~ out_done;
+  assign \$1739  = \$1737  & \$1738 ;
+  assign \$1740  = \$1739  & out_keep[2];
+  assign \$1741  = \$1740  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1742  = \$1734 [19:0] > \$1741 [19:0];
+  assign \$1743  = ~ in_done;
+  assign \$1744  = in_full & \$1743 ;
+  assign \$1745  = \$1744  & out_full;
+  assign \$1746  = ~ out_done;
+  assign \$1747  = \$1745  & \$1746 ;
+  assign \$1748  = \$1747  & in_keep[5];
+  assign \$1749  = \$1748  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1750  = ~ in_done;
+  assign \$1751  = in_full & \$1750 ;
+  assign \$1752  = \$1751  & out_full;
+  assign \$1753  = ~ out_done;
+  assign \$1754  = \$1752  & \$1753 ;
+  assign \$1755  = \$1754  & out_keep[2];
+  assign \$1756  = \$1755  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1757  = \$1749 [19:0] == \$1756 [19:0];
+  assign \$1758  = ~ in_done;
+  assign \$1759  = in_full & \$1758 ;
+  assign \$1760  = \$1759  & out_full;
+  assign \$1761  = ~ out_done;
+  assign \$1762  = \$1760  & \$1761 ;
+  assign \$1763  = \$1762  & in_keep[5];
+  assign \$1764  = \$1763  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1765  = ~ in_done;
+  assign \$1766  = in_full & \$1765 ;
+  assign \$1767  = \$1766  & out_full;
+  assign \$1768  = ~ out_done;
+  assign \$1769  = \$1767  & \$1768 ;
+  assign \$1770  = \$1769  & out_keep[2];
+  assign \$1771  = \$1770  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1772  = \$1764 [39:20] > \$1771 [39:20];
+  assign \$1773  = ~ in_done;
+  assign \$1774  = in_full & \$1773 ;
+  assign \$1775  = \$1774  & out_full;
+  assign \$1776  = ~ out_done;
+  assign \$1777  = \$1775  & \$1776 ;
+  assign \$1778  = \$1777  & in_keep[5];
+  assign \$1779  = \$1778  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1780  = ~ in_done;
+  assign \$1781  = in_full & \$1780 ;
+  assign \$1782  = \$1781  & out_full;
+  assign \$1783  = ~ out_done;
+  assign \$1784  = \$1782  & \$1783 ;
+  assign \$1785  = \$1784  & out_keep[2];
+  assign \$1786  = \$1785  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1787  = \$1779 [39:20] == \$1786 [39:20];
+  assign \$1788  = ~ in_done;
+  assign \$1789  = in_full & \$1788 ;
+  assign \$1790  = \$1789  & out_full;
+  assign \$1791  = ~ out_done;
+  assign \$1792  = \$1790  & \$1791 ;
+  assign \$1793  = \$1792  & in_keep[5];
+  assign \$1794  = \$1793  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1795  = ~ in_done;
+  assign \$1796  = in_full & \$1795 ;
+  assign \$1797  = \$1796  & out_full;
+  assign \$1798  = ~ out_done;
+  assign \$1799  = \$1797  & \$1798 ;
+  assign \$1800  = \$1799  & out_keep[2];
+  assign \$1801  = \$1800  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1802  = \$1794 [59:40] > \$1801 [59:40];
+  assign \$1803  = ~ in_done;
+  assign \$1804  = in_full & \$1803 ;
+  assign \$1805  = \$1804  & out_full;
+  assign \$1806  = ~ out_done;
+  assign \$1807  = \$1805  & \$1806 ;
+  assign \$1808  = \$1807  & in_keep[5];
+  assign \$1809  = \$1808  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1810  = ~ in_done;
+  assign \$1811  = in_full & \$1810 ;
+  assign \$1812  = \$1811  & out_full;
+  assign \$1813  = ~ out_done;
+  assign \$1814  = \$1812  & \$1813 ;
+  assign \$1815  = \$1814  & out_keep[2];
+  assign \$1816  = \$1815  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1817  = \$1809 [59:40] == \$1816 [59:40];
+  assign \$1818  = ~ in_done;
+  assign \$1819  = in_full & \$1818 ;
+  assign \$1820  = \$1819  & out_full;
+  assign \$1821  = ~ out_done;
+  assign \$1822  = \$1820  & \$1821 ;
+  assign \$1823  = \$1822  & in_keep[5];
+  assign \$1824  = \$1823  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1825  = ~ in_done;
+  assign \$1826  = in_full & \$1825 ;
+  assign \$1827  = \$1826  & out_full;
+  assign \$1828  = ~ out_done;
+  assign \$1829  = \$1827  & \$1828 ;
+  assign \$1830  = \$1829  & out_keep[2];
+  assign \$1831  = \$1830  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1832  = \$1824 [75:60] > \$1831 [75:60];
+  assign \$1833  = ~ in_done;
+  assign \$1834  = in_full & \$1833 ;
+  assign \$1835  = \$1834  & out_full;
+  assign \$1836  = ~ out_done;
+  assign \$1837  = \$1835  & \$1836 ;
+  assign \$1838  = \$1837  & in_keep[5];
+  assign \$1839  = \$1838  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1840  = ~ in_done;
+  assign \$1841  = in_full & \$1840 ;
+  assign \$1842  = \$1841  & out_full;
+  assign \$1843  = ~ out_done;
+  assign \$1844  = \$1842  & \$1843 ;
+  assign \$1845  = \$1844  & out_keep[2];
+  assign \$1846  = \$1845  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1847  = \$1839 [75:60] == \$1846 [75:60];
+  assign \$1848  = ~ in_done;
+  assign \$1849  = in_full & \$1848 ;
+  assign \$1850  = \$1849  & out_full;
+  assign \$1851  = ~ out_done;
+  assign \$1852  = \$1850  & \$1851 ;
+  assign \$1853  = \$1852  & in_keep[6];
+  assign \$1854  = \$1853  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1855  = ~ in_done;
+  assign \$1856  = in_full & \$1855 ;
+  assign \$1857  = \$1856  & out_full;
+  assign \$1858  = ~ out_done;
+  assign \$1859  = \$1857  & \$1858 ;
+  assign \$1860  = \$1859  & out_keep[1];
+  assign \$1861  = \$1860  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1862  = \$1854 [19:0] > \$1861 [19:0];
+  assign \$1863  = ~ in_done;
+  assign \$1864  = in_full & \$1863 ;
+  assign \$1865  = \$1864  & out_full;
+  assign \$1866  = ~ out_done;
+  assign \$1867  = \$1865  & \$1866 ;
+  assign \$1868  = \$1867  & in_keep[6];
+  assign \$1869  = \$1868  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1870  = ~ in_done;
+  assign \$1871  = in_full & \$1870 ;
+  assign \$1872  = \$1871  & out_full;
+  assign \$1873  = ~ out_done;
+  assign \$1874  = \$1872  & \$1873 ;
+  assign \$1875  = \$1874  & out_keep[1];
+  assign \$1876  = \$1875  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1877  = \$1869 [19:0] == \$1876 [19:0];
+  assign \$1878  = ~ in_done;
+  assign \$1879  = in_full & \$1878 ;
+  assign \$1880  = \$1879  & out_full;
+  assign \$1881  = ~ out_done;
+  assign \$1882  = \$1880  & \$1881 ;
+  assign \$1883  = \$1882  & in_keep[6];
+  assign \$1884  = \$1883  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1885  = ~ in_done;
+  assign \$1886  = in_full & \$1885 ;
+  assign \$1887  = \$1886  & out_full;
+  assign \$1888  = ~ out_done;
+  assign \$1889  = \$1887  & \$1888 ;
+  assign \$1890  = \$1889  & out_keep[1];
+  assign \$1891  = \$1890  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1892  = \$1884 [39:20] > \$1891 [39:20];
+  assign \$1893  = ~ in_done;
+  assign \$1894  = in_full & \$1893 ;
+  assign \$1895  = \$1894  & out_full;
+  assign \$1896  = ~ out_done;
+  assign \$1897  = \$1895  & \$1896 ;
+  assign \$1898  = \$1897  & in_keep[6];
+  assign \$1899  = \$1898  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1900  = ~ in_done;
+  assign \$1901  = in_full & \$1900 ;
+  assign \$1902  = \$1901  & out_full;
+  assign \$1903  = ~ out_done;
+  assign \$1904  = \$1902  & \$1903 ;
+  assign \$1905  = \$1904  & out_keep[1];
+  assign \$1906  = \$1905  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1907  = \$1899 [39:20] == \$1906 [39:20];
+  assign \$1908  = ~ in_done;
+  assign \$1909  = in_full & \$1908 ;
+  assign \$1910  = \$1909  & out_full;
+  assign \$1911  = ~ out_done;
+  assign \$1912  = \$1910  & \$1911 ;
+  assign \$1913  = \$1912  & in_keep[6];
+  assign \$1914  = \$1913  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1915  = ~ in_done;
+  assign \$1916  = in_full & \$1915 ;
+  assign \$1917  = \$1916  & out_full;
+  assign \$1918  = ~ out_done;
+  assign \$1919  = \$1917  & \$1918 ;
+  assign \$1920  = \$1919  & out_keep[1];
+  assign \$1921  = \$1920  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1922  = \$1914 [59:40] > \$1921 [59:40];
+  assign \$1923  = ~ in_done;
+  assign \$1924  = in_full & \$1923 ;
+  assign \$1925  = \$1924  & out_full;
+  assign \$1926  = ~ out_done;
+  assign \$1927  = \$1925  & \$1926 ;
+  assign \$1928  = \$1927  & in_keep[6];
+  assign \$1929  = \$1928  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1930  = ~ in_done;
+  assign \$1931  = in_full & \$1930 ;
+  assign \$1932  = \$1931  & out_full;
+  assign \$1933  = ~ out_done;
+  assign \$1934  = \$1932  & \$1933 ;
+  assign \$1935  = \$1934  & out_keep[1];
+  assign \$1936  = \$1935  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1937  = \$1929 [59:40] == \$1936 [59:40];
+  assign \$1938  = ~ in_done;
+  assign \$1939  = in_full & \$1938 ;
+  assign \$1940  = \$1939  & out_full;
+  assign \$1941  = ~ out_done;
+  assign \$1942  = \$1940  & \$1941 ;
+  assign \$1943  = \$1942  & in_keep[6];
+  assign \$1944  = \$1943  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1945  = ~ in_done;
+  assign \$1946  = in_full & \$1945 ;
+  assign \$1947  = \$1946  & out_full;
+  assign \$1948  = ~ out_done;
+  assign \$1949  = \$1947  & \$1948 ;
+  assign \$1950  = \$1949  & out_keep[1];
+  assign \$1951  = \$1950  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1952  = \$1944 [75:60] > \$1951 [75:60];
+  assign \$1953  = ~ in_done;
+  assign \$1954  = in_full & \$1953 ;
+  assign \$1955  = \$1954  & out_full;
+  assign \$1956  = ~ out_done;
+  assign \$1957  = \$1955  & \$1956 ;
+  assign \$1958  = \$1957  & in_keep[6];
+  assign \$1959  = \$1958  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1960  = ~ in_done;
+  assign \$1961  = in_full & \$1960 ;
+  assign \$1962  = \$1961  & out_full;
+  assign \$1963  = ~ out_done;
+  assign \$1964  = \$1962  & \$1963 ;
+  assign \$1965  = \$1964  & out_keep[1];
+  assign \$1966  = \$1965  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1967  = \$1959 [75:60] == \$1966 [75:60];
+  assign \$1968  = ~ in_done;
+  assign \$1969  = in_full & \$1968 ;
+  assign \$1970  = \$1969  & out_full;
+  assign \$1971  = ~ out_done;
+  assign \$1972  = \$1970  & \$1971 ;
+  assign \$1973  = \$1972  & in_keep[7];
+  assign \$1974  = \$1973  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$1975  = ~ in_done;
+  assign \$1976  = in_full & \$1975 ;
+  assign \$1977  = \$1976  & out_full;
+  assign \$1978  = ~ out_done;
+  assign \$1979  = \$1977  & \$1978 ;
+  assign \$1980  = \$1979  & out_keep[0];
+  assign \$1981  = \$1980  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$1982  = \$1974 [19:0] > \$1981 [19:0];
+  assign \$1983  = ~ in_done;
+  assign \$1984  = in_full & \$1983 ;
+  assign \$1985  = \$1984  & out_full;
+  assign \$1986  = ~ out_done;
+  assign \$1987  = \$1985  & \$1986 ;
+  assign \$1988  = \$1987  & in_keep[7];
+  assign \$1989  = \$1988  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$1990  = ~ in_done;
+  assign \$1991  = in_full & \$1990 ;
+  assign \$1992  = \$1991  & out_full;
+  assign \$1993  = ~ out_done;
+  assign \$1994  = \$1992  & \$1993 ;
+  assign \$1995  = \$1994  & out_keep[0];
+  assign \$1996  = \$1995  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$1997  = \$1989 [19:0] == \$1996 [19:0];
+  assign \$1998  = ~ in_done;
+  assign \$1999  = in_full & \$1998 ;
+  assign \$2000  = \$1999  & out_full;
+  assign \$2001  = ~ out_done;
+  assign \$2002  = \$2000  & \$2001 ;
+  assign \$2003  = \$2002  & in_keep[7];
+  assign \$2004  = \$2003  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2005  = ~ in_done;
+  assign \$2006  = in_full & \$2005 ;
+  assign \$2007  = \$2006  & out_full;
+  assign \$2008  = ~ out_done;
+  assign \$2009  = \$2007  & \$2008 ;
+  assign \$2010  = \$2009  & out_keep[0];
+  assign \$2011  = \$2010  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2012  = \$2004 [39:20] > \$2011 [39:20];
+  assign \$2013  = ~ in_done;
+  assign \$2014  = in_full & \$2013 ;
+  assign \$2015  = \$2014  & out_full;
+  assign \$2016  = ~ out_done;
+  assign \$2017  = \$2015  & \$2016 ;
+  assign \$2018  = \$2017  & in_keep[7];
+  assign \$2019  = \$2018  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2020  = ~ in_done;
+  assign \$2021  = in_full & \$2020 ;
+  assign \$2022  = \$2021  & out_full;
+  assign \$2023  = ~ out_done;
+  assign \$2024  = \$2022  & \$2023 ;
+  assign \$2025  = \$2024  & out_keep[0];
+  assign \$2026  = \$2025  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2027  = \$2019 [39:20] == \$2026 [39:20];
+  assign \$2028  = ~ in_done;
+  assign \$2029  = in_full & \$2028 ;
+  assign \$2030  = \$2029  & out_full;
+  assign \$2031  = ~ out_done;
+  assign \$2032  = \$2030  & \$2031 ;
+  assign \$2033  = \$2032  & in_keep[7];
+  assign \$2034  = \$2033  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2035  = ~ in_done;
+  assign \$2036  = in_full & \$2035 ;
+  assign \$2037  = \$2036  & out_full;
+  assign \$2038  = ~ out_done;
+  assign \$2039  = \$2037  & \$2038 ;
+  assign \$2040  = \$2039  & out_keep[0];
+  assign \$2041  = \$2040  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2042  = \$2034 [59:40] > \$2041 [59:40];
+  assign \$2043  = ~ in_done;
+  assign \$2044  = in_full & \$2043 ;
+  assign \$2045  = \$2044  & out_full;
+  assign \$2046  = ~ out_done;
+  assign \$2047  = \$2045  & \$2046 ;
+  assign \$2048  = \$2047  & in_keep[7];
+  assign \$2049  = \$2048  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2050  = ~ in_done;
+  assign \$2051  = in_full & \$2050 ;
+  assign \$2052  = \$2051  & out_full;
+  assign \$2053  = ~ out_done;
+  assign \$2054  = \$2052  & \$2053 ;
+  assign \$2055  = \$2054  & out_keep[0];
+  assign \$2056  = \$2055  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2057  = \$2049 [59:40] == \$2056 [59:40];
+  assign \$2058  = ~ in_done;
+  assign \$2059  = in_full & \$2058 ;
+  assign \$2060  = \$2059  & out_full;
+  assign \$2061  = ~ out_done;
+  assign \$2062  = \$2060  & \$2061 ;
+  assign \$2063  = \$2062  & in_keep[7];
+  assign \$2064  = \$2063  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2065  = ~ in_done;
+  assign \$2066  = in_full & \$2065 ;
+  assign \$2067  = \$2066  & out_full;
+  assign \$2068  = ~ out_done;
+  assign \$2069  = \$2067  & \$2068 ;
+  assign \$2070  = \$2069  & out_keep[0];
+  assign \$2071  = \$2070  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2072  = \$2064 [75:60] > \$2071 [75:60];
+  assign \$2073  = ~ in_done;
+  assign \$2074  = in_full & \$2073 ;
+  assign \$2075  = \$2074  & out_full;
+  assign \$2076  = ~ out_done;
+  assign \$2077  = \$2075  & \$2076 ;
+  assign \$2078  = \$2077  & in_keep[7];
+  assign \$2079  = \$2078  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2080  = ~ in_done;
+  assign \$2081  = in_full & \$2080 ;
+  assign \$2082  = \$2081  & out_full;
+  assign \$2083  = ~ out_done;
+  assign \$2084  = \$2082  & \$2083 ;
+  assign \$2085  = \$2084  & out_keep[0];
+  assign \$2086  = \$2085  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2087  = \$2079 [75:60] == \$2086 [75:60];
+  assign \$2088  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2089  = merge0_gt0_1 | \$2088 ;
+  assign \$2090  = merge0_eq0_2 & \$2089 ;
+  assign \$2091  = merge0_gt0_2 | \$2090 ;
+  assign \$2092  = merge0_eq0_3 & \$2091 ;
+  assign \$2093  = merge0_gt0_3 | \$2092 ;
+  assign \$2094  = \$2093  ? merge0_in8 : merge0_in0;
+  assign \$2095  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2096  = merge0_gt1_1 | \$2095 ;
+  assign \$2097  = merge0_eq1_2 & \$2096 ;
+  assign \$2098  = merge0_gt1_2 | \$2097 ;
+  assign \$2099  = merge0_eq1_3 & \$2098 ;
+  assign \$2100  = merge0_gt1_3 | \$2099 ;
+  assign \$2101  = \$2100  ? merge0_in9 : merge0_in1;
+  assign \$2102  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2103  = merge0_gt2_1 | \$2102 ;
+  assign \$2104  = merge0_eq2_2 & \$2103 ;
+  assign \$2105  = merge0_gt2_2 | \$2104 ;
+  assign \$2106  = merge0_eq2_3 & \$2105 ;
+  assign \$2107  = merge0_gt2_3 | \$2106 ;
+  assign \$2108  = \$2107  ? merge0_in10 : merge0_in2;
+  assign \$2109  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2110  = merge0_gt3_1 | \$2109 ;
+  assign \$2111  = merge0_eq3_2 & \$2110 ;
+  assign \$2112  = merge0_gt3_2 | \$2111 ;
+  assign \$2113  = merge0_eq3_3 & \$2112 ;
+  assign \$2114  = merge0_gt3_3 | \$2113 ;
+  assign \$2115  = \$2114  ? merge0_in11 : merge0_in3;
+  assign \$2116  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2117  = merge0_gt4_1 | \$2116 ;
+  assign \$2118  = merge0_eq4_2 & \$2117 ;
+  assign \$2119  = merge0_gt4_2 | \$2118 ;
+  assign \$2120  = merge0_eq4_3 & \$2119 ;
+  assign \$2121  = merge0_gt4_3 | \$2120 ;
+  assign \$2122  = \$2121  ? merge0_in12 : merge0_in4;
+  assign \$2123  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2124  = merge0_gt5_1 | \$2123 ;
+  assign \$2125  = merge0_eq5_2 & \$2124 ;
+  assign \$2126  = merge0_gt5_2 | \$2125 ;
+  assign \$2127  = merge0_eq5_3 & \$2126 ;
+  assign \$2128  = merge0_gt5_3 | \$2127 ;
+  assign \$2129  = \$2128  ? merge0_in13 : merge0_in5;
+  assign \$2130  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2131  = merge0_gt6_1 | \$2130 ;
+  assign \$2132  = merge0_eq6_2 & \$2131 ;
+  assign \$2133  = merge0_gt6_2 | \$2132 ;
+  assign \$2134  = merge0_eq6_3 & \$2133 ;
+  assign \$2135  = merge0_gt6_3 | \$2134 ;
+  assign \$2136  = \$2135  ? merge0_in14 : merge0_in6;
+  assign \$2137  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2138  = merge0_gt7_1 | \$2137 ;
+  assign \$2139  = merge0_eq7_2 & \$2138 ;
+  assign \$2140  = merge0_gt7_2 | \$2139 ;
+  assign \$2141  = merge0_eq7_3 & \$2140 ;
+  assign \$2142  = merge0_gt7_3 | \$2141 ;
+  assign \$2143  = \$2142  ? merge0_in15 : merge0_in7;
+  assign \$2144  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2145  = merge0_gt0_1 | \$2144 ;
+  assign \$2146  = merge0_eq0_2 & \$2145 ;
+  assign \$2147  = merge0_gt0_2 | \$2146 ;
+  assign \$2148  = merge0_eq0_3 & \$2147 ;
+  assign \$2149  = merge0_gt0_3 | \$2148 ;
+  assign \$2150  = \$2149  ? merge0_in0 : merge0_in8;
+  assign \$2151  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2152  = merge0_gt1_1 | \$2151 ;
+  assign \$2153  = merge0_eq1_2 & \$2152 ;
+  assign \$2154  = merge0_gt1_2 | \$2153 ;
+  assign \$2155  = merge0_eq1_3 & \$2154 ;
+  assign \$2156  = merge0_gt1_3 | \$2155 ;
+  assign \$2157  = \$2156  ? merge0_in1 : merge0_in9;
+  assign \$2158  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2159  = merge0_gt2_1 | \$2158 ;
+  assign \$2160  = merge0_eq2_2 & \$2159 ;
+  assign \$2161  = merge0_gt2_2 | \$2160 ;
+  assign \$2162  = merge0_eq2_3 & \$2161 ;
+  assign \$2163  = merge0_gt2_3 | \$2162 ;
+  assign \$2164  = \$2163  ? merge0_in2 : merge0_in10;
+  assign \$2165  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2166  = merge0_gt3_1 | \$2165 ;
+  assign \$2167  = merge0_eq3_2 & \$2166 ;
+  assign \$2168  = merge0_gt3_2 | \$2167 ;
+  assign \$2169  = merge0_eq3_3 & \$2168 ;
+  assign \$2170  = merge0_gt3_3 | \$2169 ;
+  assign \$2171  = \$2170  ? merge0_in3 : merge0_in11;
+  assign \$2172  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2173  = merge0_gt4_1 | \$2172 ;
+  assign \$2174  = merge0_eq4_2 & \$2173 ;
+  assign \$2175  = merge0_gt4_2 | \$2174 ;
+  assign \$2176  = merge0_eq4_3 & \$2175 ;
+  assign \$2177  = merge0_gt4_3 | \$2176 ;
+  assign \$2178  = \$2177  ? merge0_in4 : merge0_in12;
+  assign \$2179  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2180  = merge0_gt5_1 | \$2179 ;
+  assign \$2181  = merge0_eq5_2 & \$2180 ;
+  assign \$2182  = merge0_gt5_2 | \$2181 ;
+  assign \$2183  = merge0_eq5_3 & \$2182 ;
+  assign \$2184  = merge0_gt5_3 | \$2183 ;
+  assign \$2185  = \$2184  ? merge0_in5 : merge0_in13;
+  assign \$2186  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2187  = merge0_gt6_1 | \$2186 ;
+  assign \$2188  = merge0_eq6_2 & \$2187 ;
+  assign \$2189  = merge0_gt6_2 | \$2188 ;
+  assign \$2190  = merge0_eq6_3 & \$2189 ;
+  assign \$2191  = merge0_gt6_3 | \$2190 ;
+  assign \$2192  = \$2191  ? merge0_in6 : merge0_in14;
+  assign \$2193  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2194  = merge0_gt7_1 | \$2193 ;
+  assign \$2195  = merge0_eq7_2 & \$2194 ;
+  assign \$2196  = merge0_gt7_2 | \$2195 ;
+  assign \$2197  = merge0_eq7_3 & \$2196 ;
+  assign \$2198  = merge0_gt7_3 | \$2197 ;
+  assign \$2199  = \$2198  ? merge0_in7 : merge0_in15;
+  assign \$2200  = merge0_lane0[19:0] > merge0_lane4[19:0];
+  assign \$2201  = merge0_lane0[19:0] == merge0_lane4[19:0];
+  assign \$2202  = merge0_lane0[39:20] > merge0_lane4[39:20];
+  assign \$2203  = merge0_lane0[39:20] == merge0_lane4[39:20];
+  assign \$2204  = merge0_lane0[59:40] > merge0_lane4[59:40];
+  assign \$2205  = merge0_lane0[59:40] == merge0_lane4[59:40];
+  assign \$2206  = merge0_lane0[75:60] > merge0_lane4[75:60];
+  assign \$2207  = merge0_lane0[75:60] == merge0_lane4[75:60];
+  assign \$2208  = merge0_lane1[19:0] > merge0_lane5[19:0];
+  assign \$2209  = merge0_lane1[19:0] == merge0_lane5[19:0];
+  assign \$2210  = merge0_lane1[39:20] > merge0_lane5[39:20];
+  assign \$2211  = merge0_lane1[39:20] == merge0_lane5[39:20];
+  assign \$2212  = merge0_lane1[59:40] > merge0_lane5[59:40];
+  assign \$2213  = merge0_lane1[59:40] == merge0_lane5[59:40];
+  assign \$2214  = merge0_lane1[75:60] > merge0_lane5[75:60];
+  assign \$2215  = merge0_lane1[75:60] == merge0_lane5[75:60];
+  assign \$2216  = merge0_lane2[19:0] > merge0_lane6[19:0];
+  assign \$2217  = merge0_lane2[19:0] == merge0_lane6[19:0];
+  assign \$2218  = merge0_lane2[39:20] > merge0_lane6[39:20];
+  assign \$2219  = merge0_lane2[39:20] == merge0_lane6[39:20];
+  assign \$2220  = merge0_lane2[59:40] > merge0_lane6[59:40];
+  assign \$2221  = merge0_lane2[59:40] == merge0_lane6[59:40];
+  assign \$2222  = merge0_lane2[75:60] > merge0_lane6[75:60];
+  assign \$2223  = merge0_lane2[75:60] == merge0_lane6[75:60];
+  assign \$2224  = merge0_lane3[19:0] > merge0_lane7[19:0];
+  assign \$2225  = merge0_lane3[19:0] == merge0_lane7[19:0];
+  assign \$2226  = merge0_lane3[39:20] > merge0_lane7[39:20];
+  assign \$2227  = merge0_lane3[39:20] == merge0_lane7[39:20];
+  assign \$2228  = merge0_lane3[59:40] > merge0_lane7[59:40];
+  assign \$2229  = merge0_lane3[59:40] == merge0_lane7[59:40];
+  assign \$2230  = merge0_lane3[75:60] > merge0_lane7[75:60];
+  assign \$2231  = merge0_lane3[75:60] == merge0_lane7[75:60];
+  assign \$2232  = merge0_lane8[19:0] > merge0_lane12[19:0];
+  assign \$2233  = merge0_lane8[19:0] == merge0_lane12[19:0];
+  assign \$2234  = merge0_lane8[39:20] > merge0_lane12[39:20];
+  assign \$2235  = merge0_lane8[39:20] == merge0_lane12[39:20];
+  assign \$2236  = merge0_lane8[59:40] > merge0_lane12[59:40];
+  assign \$2237  = merge0_lane8[59:40] == merge0_lane12[59:40];
+  assign \$2238  = merge0_lane8[75:60] > merge0_lane12[75:60];
+  assign \$2239  = merge0_lane8[75:60] == merge0_lane12[75:60];
+  assign \$2240  = merge0_lane9[19:0] > merge0_lane13[19:0];
+  assign \$2241  = merge0_lane9[19:0] == merge0_lane13[19:0];
+  assign \$2242  = merge0_lane9[39:20] > merge0_lane13[39:20];
+  assign \$2243  = merge0_lane9[39:20] == merge0_lane13[39:20];
+  assign \$2244  = merge0_lane9[59:40] > merge0_lane13[59:40];
+  assign \$2245  = merge0_lane9[59:40] == merge0_lane13[59:40];
+  assign \$2246  = merge0_lane9[75:60] > merge0_lane13[75:60];
+  assign \$2247  = merge0_lane9[75:60] == merge0_lane13[75:60];
+  assign \$2248  = merge0_lane10[19:0] > merge0_lane14[19:0];
+  assign \$2249  = merge0_lane10[19:0] == merge0_lane14[19:0];
+  assign \$2250  = merge0_lane10[39:20] > merge0_lane14[39:20];
+  assign \$2251  = merge0_lane10[39:20] == merge0_lane14[39:20];
+  assign \$2252  = merge0_lane10[59:40] > merge0_lane14[59:40];
+  assign \$2253  = merge0_lane10[59:40] == merge0_lane14[59:40];
+  assign \$2254  = merge0_lane10[75:60] > merge0_lane14[75:60];
+  assign \$2255  = merge0_lane10[75:60] == merge0_lane14[75:60];
+  assign \$2256  = merge0_lane11[19:0] > merge0_lane15[19:0];
+  assign \$2257  = merge0_lane11[19:0] == merge0_lane15[19:0];
+  assign \$2258  = merge0_lane11[39:20] > merge0_lane15[39:20];
+  assign \$2259  = merge0_lane11[39:20] == merge0_lane15[39:20];
+  assign \$2260  = merge0_lane11[59:40] > merge0_lane15[59:40];
+  assign \$2261  = merge0_lane11[59:40] == merge0_lane15[59:40];
+  assign \$2262  = merge0_lane11[75:60] > merge0_lane15[75:60];
+  assign \$2263  = merge0_lane11[75:60] == merge0_lane15[75:60];
+  assign \$2264  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2265  = merge1_gt0_1 | \$2264 ;
+  assign \$2266  = merge1_eq0_2 & \$2265 ;
+  assign \$2267  = merge1_gt0_2 | \$2266 ;
+  assign \$2268  = merge1_eq0_3 & \$2267 ;
+  assign \$2269  = merge1_gt0_3 | \$2268 ;
+  assign \$2270  = \$2269  ? merge1_in4 : merge1_in0;
+  assign \$2271  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2272  = merge1_gt1_1 | \$2271 ;
+  assign \$2273  = merge1_eq1_2 & \$2272 ;
+  assign \$2274  = merge1_gt1_2 | \$2273 ;
+  assign \$2275  = merge1_eq1_3 & \$2274 ;
+  assign \$2276  = merge1_gt1_3 | \$2275 ;
+  assign \$2277  = \$2276  ? merge1_in5 : merge1_in1;
+  assign \$2278  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2279  = merge1_gt2_1 | \$2278 ;
+  assign \$2280  = merge1_eq2_2 & \$2279 ;
+  assign \$2281  = merge1_gt2_2 | \$2280 ;
+  assign \$2282  = merge1_eq2_3 & \$2281 ;
+  assign \$2283  = merge1_gt2_3 | \$2282 ;
+  assign \$2284  = \$2283  ? merge1_in6 : merge1_in2;
+  assign \$2285  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2286  = merge1_gt3_1 | \$2285 ;
+  assign \$2287  = merge1_eq3_2 & \$2286 ;
+  assign \$2288  = merge1_gt3_2 | \$2287 ;
+  assign \$2289  = merge1_eq3_3 & \$2288 ;
+  assign \$2290  = merge1_gt3_3 | \$2289 ;
+  assign \$2291  = \$2290  ? merge1_in7 : merge1_in3;
+  assign \$2292  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2293  = merge1_gt0_1 | \$2292 ;
+  assign \$2294  = merge1_eq0_2 & \$2293 ;
+  assign \$2295  = merge1_gt0_2 | \$2294 ;
+  assign \$2296  = merge1_eq0_3 & \$2295 ;
+  assign \$2297  = merge1_gt0_3 | \$2296 ;
+  assign \$2298  = \$2297  ? merge1_in0 : merge1_in4;
+  assign \$2299  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2300  = merge1_gt1_1 | \$2299 ;
+  assign \$2301  = merge1_eq1_2 & \$2300 ;
+  assign \$2302  = merge1_gt1_2 | \$2301 ;
+  assign \$2303  = merge1_eq1_3 & \$2302 ;
+  assign \$2304  = merge1_gt1_3 | \$2303 ;
+  assign \$2305  = \$2304  ? merge1_in1 : merge1_in5;
+  assign \$2306  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2307  = merge1_gt2_1 | \$2306 ;
+  assign \$2308  = merge1_eq2_2 & \$2307 ;
+  assign \$2309  = merge1_gt2_2 | \$2308 ;
+  assign \$2310  = merge1_eq2_3 & \$2309 ;
+  assign \$2311  = merge1_gt2_3 | \$2310 ;
+  assign \$2312  = \$2311  ? merge1_in2 : merge1_in6;
+  assign \$2313  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2314  = merge1_gt3_1 | \$2313 ;
+  assign \$2315  = merge1_eq3_2 & \$2314 ;
+  assign \$2316  = merge1_gt3_2 | \$2315 ;
+  assign \$2317  = merge1_eq3_3 & \$2316 ;
+  assign \$2318  = merge1_gt3_3 | \$2317 ;
+  assign \$2319  = \$2318  ? merge1_in3 : merge1_in7;
+  assign \$2320  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2321  = merge1_gt8_1 | \$2320 ;
+  assign \$2322  = merge1_eq8_2 & \$2321 ;
+  assign \$2323  = merge1_gt8_2 | \$2322 ;
+  assign \$2324  = merge1_eq8_3 & \$2323 ;
+  assign \$2325  = merge1_gt8_3 | \$2324 ;
+  assign \$2326  = \$2325  ? merge1_in12 : merge1_in8;
+  assign \$2327  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2328  = merge1_gt9_1 | \$2327 ;
+  assign \$2329  = merge1_eq9_2 & \$2328 ;
+  assign \$2330  = merge1_gt9_2 | \$2329 ;
+  assign \$2331  = merge1_eq9_3 & \$2330 ;
+  assign \$2332  = merge1_gt9_3 | \$2331 ;
+  assign \$2333  = \$2332  ? merge1_in13 : merge1_in9;
+  assign \$2334  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2335  = merge1_gt10_1 | \$2334 ;
+  assign \$2336  = merge1_eq10_2 & \$2335 ;
+  assign \$2337  = merge1_gt10_2 | \$2336 ;
+  assign \$2338  = merge1_eq10_3 & \$2337 ;
+  assign \$2339  = merge1_gt10_3 | \$2338 ;
+  assign \$2340  = \$2339  ? merge1_in14 : merge1_in10;
+  assign \$2341  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2342  = merge1_gt11_1 | \$2341 ;
+  assign \$2343  = merge1_eq11_2 & \$2342 ;
+  assign \$2344  = merge1_gt11_2 | \$2343 ;
+  assign \$2345  = merge1_eq11_3 & \$2344 ;
+  assign \$2346  = merge1_gt11_3 | \$2345 ;
+  assign \$2347  = \$2346  ? merge1_in15 : merge1_in11;
+  assign \$2348  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2349  = merge1_gt8_1 | \$2348 ;
+  assign \$2350  = merge1_eq8_2 & \$2349 ;
+  assign \$2351  = merge1_gt8_2 | \$2350 ;
+  assign \$2352  = merge1_eq8_3 & \$2351 ;
+  assign \$2353  = merge1_gt8_3 | \$2352 ;
+  assign \$2354  = \$2353  ? merge1_in8 : merge1_in12;
+  assign \$2355  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2356  = merge1_gt9_1 | \$2355 ;
+  assign \$2357  = merge1_eq9_2 & \$2356 ;
+  assign \$2358  = merge1_gt9_2 | \$2357 ;
+  assign \$2359  = merge1_eq9_3 & \$2358 ;
+  assign \$2360  = merge1_gt9_3 | \$2359 ;
+  assign \$2361  = \$2360  ? merge1_in9 : merge1_in13;
+  assign \$2362  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2363  = merge1_gt10_1 | \$2362 ;
+  assign \$2364  = merge1_eq10_2 & \$2363 ;
+  assign \$2365  = merge1_gt10_2 | \$2364 ;
+  assign \$2366  = merge1_eq10_3 & \$2365 ;
+  assign \$2367  = merge1_gt10_3 | \$2366 ;
+  assign \$2368  = \$2367  ? merge1_in10 : merge1_in14;
+  assign \$2369  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2370  = merge1_gt11_1 | \$2369 ;
+  assign \$2371  = merge1_eq11_2 & \$2370 ;
+  assign \$2372  = merge1_gt11_2 | \$2371 ;
+  assign \$2373  = merge1_eq11_3 & \$2372 ;
+  assign \$2374  = merge1_gt11_3 | \$2373 ;
+  assign \$2375  = \$2374  ? merge1_in11 : merge1_in15;
+  assign \$2376  = merge1_lane0[19:0] > merge1_lane2[19:0];
+  assign \$2377  = merge1_lane0[19:0] == merge1_lane2[19:0];
+  assign \$2378  = merge1_lane0[39:20] > merge1_lane2[39:20];
+  assign \$2379  = merge1_lane0[39:20] == merge1_lane2[39:20];
+  assign \$2380  = merge1_lane0[59:40] > merge1_lane2[59:40];
+  assign \$2381  = merge1_lane0[59:40] == merge1_lane2[59:40];
+  assign \$2382  = merge1_lane0[75:60] > merge1_lane2[75:60];
+  assign \$2383  = merge1_lane0[75:60] == merge1_lane2[75:60];
+  assign \$2384  = merge1_lane1[19:0] > merge1_lane3[19:0];
+  assign \$2385  = merge1_lane1[19:0] == merge1_lane3[19:0];
+  assign \$2386  = merge1_lane1[39:20] > merge1_lane3[39:20];
+  assign \$2387  = merge1_lane1[39:20] == merge1_lane3[39:20];
+  assign \$2388  = merge1_lane1[59:40] > merge1_lane3[59:40];
+  assign \$2389  = merge1_lane1[59:40] == merge1_lane3[59:40];
+  assign \$2390  = merge1_lane1[75:60] > merge1_lane3[75:60];
+  assign \$2391  = merge1_lane1[75:60] == merge1_lane3[75:60];
+  assign \$2392  = merge1_lane4[19:0] > merge1_lane6[19:0];
+  assign \$2393  = merge1_lane4[19:0] == merge1_lane6[19:0];
+  assign \$2394  = merge1_lane4[39:20] > merge1_lane6[39:20];
+  assign \$2395  = merge1_lane4[39:20] == merge1_lane6[39:20];
+  assign \$2396  = merge1_lane4[59:40] > merge1_lane6[59:40];
+  assign \$2397  = merge1_lane4[59:40] == merge1_lane6[59:40];
+  assign \$2398  = merge1_lane4[75:60] > merge1_lane6[75:60];
+  assign \$2399  = merge1_lane4[75:60] == merge1_lane6[75:60];
+  assign \$2400  = merge1_lane5[19:0] > merge1_lane7[19:0];
+  assign \$2401  = merge1_lane5[19:0] == merge1_lane7[19:0];
+  assign \$2402  = merge1_lane5[39:20] > merge1_lane7[39:20];
+  assign \$2403  = merge1_lane5[39:20] == merge1_lane7[39:20];
+  assign \$2404  = merge1_lane5[59:40] > merge1_lane7[59:40];
+  assign \$2405  = merge1_lane5[59:40] == merge1_lane7[59:40];
+  assign \$2406  = merge1_lane5[75:60] > merge1_lane7[75:60];
+  assign \$2407  = merge1_lane5[75:60] == merge1_lane7[75:60];
+  assign \$2408  = merge1_lane8[19:0] > merge1_lane10[19:0];
+  assign \$2409  = merge1_lane8[19:0] == merge1_lane10[19:0];
+  assign \$2410  = merge1_lane8[39:20] > merge1_lane10[39:20];
+  assign \$2411  = merge1_lane8[39:20] == merge1_lane10[39:20];
+  assign \$2412  = merge1_lane8[59:40] > merge1_lane10[59:40];
+  assign \$2413  = merge1_lane8[59:40] == merge1_lane10[59:40];
+  assign \$2414  = merge1_lane8[75:60] > merge1_lane10[75:60];
+  assign \$2415  = merge1_lane8[75:60] == merge1_lane10[75:60];
+  assign \$2416  = merge1_lane9[19:0] > merge1_lane11[19:0];
+  assign \$2417  = merge1_lane9[19:0] == merge1_lane11[19:0];
+  assign \$2418  = merge1_lane9[39:20] > merge1_lane11[39:20];
+  assign \$2419  = merge1_lane9[39:20] == merge1_lane11[39:20];
+  assign \$2420  = merge1_lane9[59:40] > merge1_lane11[59:40];
+  assign \$2421  = merge1_lane9[59:40] == merge1_lane11[59:40];
+  assign \$2422  = merge1_lane9[75:60] > merge1_lane11[75:60];
+  assign \$2423  = merge1_lane9[75:60] == merge1_lane11[75:60];
+  assign \$2424  = merge1_lane12[19:0] > merge1_lane14[19:0];
+  assign \$2425  = merge1_lane12[19:0] == merge1_lane14[19:0];
+  assign \$2426  = merge1_lane12[39:20] > merge1_lane14[39:20];
+  assign \$2427  = merge1_lane12[39:20] == merge1_lane14[39:20];
+  assign \$2428  = merge1_lane12[59:40] > merge1_lane14[59:40];
+  assign \$2429  = merge1_lane12[59:40] == merge1_lane14[59:40];
+  assign \$2430  = merge1_lane12[75:60] > merge1_lane14[75:60];
+  assign \$2431  = merge1_lane12[75:60] == merge1_lane14[75:60];
+  assign \$2432  = merge1_lane13[19:0] > merge1_lane15[19:0];
+  assign \$2433  = merge1_lane13[19:0] == merge1_lane15[19:0];
+  assign \$2434  = merge1_lane13[39:20] > merge1_lane15[39:20];
+  assign \$2435  = merge1_lane13[39:20] == merge1_lane15[39:20];
+  assign \$2436  = merge1_lane13[59:40] > merge1_lane15[59:40];
+  assign \$2437  = merge1_lane13[59:40] == merge1_lane15[59:40];
+  assign \$2438  = merge1_lane13[75:60] > merge1_lane15[75:60];
+  assign \$2439  = merge1_lane13[75:60] == merge1_lane15[75:60];
+  assign \$2440  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2441  = merge2_gt0_1 | \$2440 ;
+  assign \$2442  = merge2_eq0_2 & \$2441 ;
+  assign \$2443  = merge2_gt0_2 | \$2442 ;
+  assign \$2444  = merge2_eq0_3 & \$2443 ;
+  assign \$2445  = merge2_gt0_3 | \$2444 ;
+  assign \$2446  = \$2445  ? merge2_in2 : merge2_in0;
+  assign \$2447  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2448  = merge2_gt1_1 | \$2447 ;
+  assign \$2449  = merge2_eq1_2 & \$2448 ;
+  assign \$2450  = merge2_gt1_2 | \$2449 ;
+  assign \$2451  = merge2_eq1_3 & \$2450 ;
+  assign \$2452  = merge2_gt1_3 | \$2451 ;
+  assign \$2453  = \$2452  ? merge2_in3 : merge2_in1;
+  assign \$2454  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2455  = merge2_gt0_1 | \$2454 ;
+  assign \$2456  = merge2_eq0_2 & \$2455 ;
+  assign \$2457  = merge2_gt0_2 | \$2456 ;
+  assign \$2458  = merge2_eq0_3 & \$2457 ;
+  assign \$2459  = merge2_gt0_3 | \$2458 ;
+  assign \$2460  = \$2459  ? merge2_in0 : merge2_in2;
+  assign \$2461  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2462  = merge2_gt1_1 | \$2461 ;
+  assign \$2463  = merge2_eq1_2 & \$2462 ;
+  assign \$2464  = merge2_gt1_2 | \$2463 ;
+  assign \$2465  = merge2_eq1_3 & \$2464 ;
+  assign \$2466  = merge2_gt1_3 | \$2465 ;
+  assign \$2467  = \$2466  ? merge2_in1 : merge2_in3;
+  assign \$2468  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2469  = merge2_gt4_1 | \$2468 ;
+  assign \$2470  = merge2_eq4_2 & \$2469 ;
+  assign \$2471  = merge2_gt4_2 | \$2470 ;
+  assign \$2472  = merge2_eq4_3 & \$2471 ;
+  assign \$2473  = merge2_gt4_3 | \$2472 ;
+  assign \$2474  = \$2473  ? merge2_in6 : merge2_in4;
+  assign \$2475  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2476  = merge2_gt5_1 | \$2475 ;
+  assign \$2477  = merge2_eq5_2 & \$2476 ;
+  assign \$2478  = merge2_gt5_2 | \$2477 ;
+  assign \$2479  = merge2_eq5_3 & \$2478 ;
+  assign \$2480  = merge2_gt5_3 | \$2479 ;
+  assign \$2481  = \$2480  ? merge2_in7 : merge2_in5;
+  assign \$2482  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2483  = merge2_gt4_1 | \$2482 ;
+  assign \$2484  = merge2_eq4_2 & \$2483 ;
+  assign \$2485  = merge2_gt4_2 | \$2484 ;
+  assign \$2486  = merge2_eq4_3 & \$2485 ;
+  assign \$2487  = merge2_gt4_3 | \$2486 ;
+  assign \$2488  = \$2487  ? merge2_in4 : merge2_in6;
+  assign \$2489  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2490  = merge2_gt5_1 | \$2489 ;
+  assign \$2491  = merge2_eq5_2 & \$2490 ;
+  assign \$2492  = merge2_gt5_2 | \$2491 ;
+  assign \$2493  = merge2_eq5_3 & \$2492 ;
+  assign \$2494  = merge2_gt5_3 | \$2493 ;
+  assign \$2495  = \$2494  ? merge2_in5 : merge2_in7;
+  assign \$2496  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2497  = merge2_gt8_1 | \$2496 ;
+  assign \$2498  = merge2_eq8_2 & \$2497 ;
+  assign \$2499  = merge2_gt8_2 | \$2498 ;
+  assign \$2500  = merge2_eq8_3 & \$2499 ;
+  assign \$2501  = merge2_gt8_3 | \$2500 ;
+  assign \$2502  = \$2501  ? merge2_in10 : merge2_in8;
+  assign \$2503  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2504  = merge2_gt9_1 | \$2503 ;
+  assign \$2505  = merge2_eq9_2 & \$2504 ;
+  assign \$2506  = merge2_gt9_2 | \$2505 ;
+  assign \$2507  = merge2_eq9_3 & \$2506 ;
+  assign \$2508  = merge2_gt9_3 | \$2507 ;
+  assign \$2509  = \$2508  ? merge2_in11 : merge2_in9;
+  assign \$2510  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2511  = merge2_gt8_1 | \$2510 ;
+  assign \$2512  = merge2_eq8_2 & \$2511 ;
+  assign \$2513  = merge2_gt8_2 | \$2512 ;
+  assign \$2514  = merge2_eq8_3 & \$2513 ;
+  assign \$2515  = merge2_gt8_3 | \$2514 ;
+  assign \$2516  = \$2515  ? merge2_in8 : merge2_in10;
+  assign \$2517  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2518  = merge2_gt9_1 | \$2517 ;
+  assign \$2519  = merge2_eq9_2 & \$2518 ;
+  assign \$2520  = merge2_gt9_2 | \$2519 ;
+  assign \$2521  = merge2_eq9_3 & \$2520 ;
+  assign \$2522  = merge2_gt9_3 | \$2521 ;
+  assign \$2523  = \$2522  ? merge2_in9 : merge2_in11;
+  assign \$2524  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2525  = merge2_gt12_1 | \$2524 ;
+  assign \$2526  = merge2_eq12_2 & \$2525 ;
+  assign \$2527  = merge2_gt12_2 | \$2526 ;
+  assign \$2528  = merge2_eq12_3 & \$2527 ;
+  assign \$2529  = merge2_gt12_3 | \$2528 ;
+  assign \$2530  = \$2529  ? merge2_in14 : merge2_in12;
+  assign \$2531  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2532  = merge2_gt13_1 | \$2531 ;
+  assign \$2533  = merge2_eq13_2 & \$2532 ;
+  assign \$2534  = merge2_gt13_2 | \$2533 ;
+  assign \$2535  = merge2_eq13_3 & \$2534 ;
+  assign \$2536  = merge2_gt13_3 | \$2535 ;
+  assign \$2537  = \$2536  ? merge2_in15 : merge2_in13;
+  assign \$2538  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2539  = merge2_gt12_1 | \$2538 ;
+  assign \$2540  = merge2_eq12_2 & \$2539 ;
+  assign \$2541  = merge2_gt12_2 | \$2540 ;
+  assign \$2542  = merge2_eq12_3 & \$2541 ;
+  assign \$2543  = merge2_gt12_3 | \$2542 ;
+  assign \$2544  = \$2543  ? merge2_in12 : merge2_in14;
+  assign \$2545  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2546  = merge2_gt13_1 | \$2545 ;
+  assign \$2547  = merge2_eq13_2 & \$2546 ;
+  assign \$2548  = merge2_gt13_2 | \$2547 ;
+  assign \$2549  = merge2_eq13_3 & \$2548 ;
+  assign \$2550  = merge2_gt13_3 | \$2549 ;
+  assign \$2551  = \$2550  ? merge2_in13 : merge2_in15;
+  assign \$2552  = merge2_lane0[19:0] > merge2_lane1[19:0];
+  assign \$2553  = merge2_lane0[19:0] == merge2_lane1[19:0];
+  assign \$2554  = merge2_lane0[39:20] > merge2_lane1[39:20];
+  assign \$2555  = merge2_lane0[39:20] == merge2_lane1[39:20];
+  assign \$2556  = merge2_lane0[59:40] > merge2_lane1[59:40];
+  assign \$2557  = merge2_lane0[59:40] == merge2_lane1[59:40];
+  assign \$2558  = merge2_lane0[75:60] > merge2_lane1[75:60];
+  assign \$2559  = merge2_lane0[75:60] == merge2_lane1[75:60];
+  assign \$2560  = merge2_lane2[19:0] > merge2_lane3[19:0];
+  assign \$2561  = merge2_lane2[19:0] == merge2_lane3[19:0];
+  assign \$2562  = merge2_lane2[39:20] > merge2_lane3[39:20];
+  assign \$2563  = merge2_lane2[39:20] == merge2_lane3[39:20];
+  assign \$2564  = merge2_lane2[59:40] > merge2_lane3[59:40];
+  assign \$2565  = merge2_lane2[59:40] == merge2_lane3[59:40];
+  assign \$2566  = merge2_lane2[75:60] > merge2_lane3[75:60];
+  assign \$2567  = merge2_lane2[75:60] == merge2_lane3[75:60];
+  assign \$2568  = merge2_lane4[19:0] > merge2_lane5[19:0];
+  assign \$2569  = merge2_lane4[19:0] == merge2_lane5[19:0];
+  assign \$2570  = merge2_lane4[39:20] > merge2_lane5[39:20];
+  assign \$2571  = merge2_lane4[39:20] == merge2_lane5[39:20];
+  assign \$2572  = merge2_lane4[59:40] > merge2_lane5[59:40];
+  assign \$2573  = merge2_lane4[59:40] == merge2_lane5[59:40];
+  assign \$2574  = merge2_lane4[75:60] > merge2_lane5[75:60];
+  assign \$2575  = merge2_lane4[75:60] == merge2_lane5[75:60];
+  assign \$2576  = merge2_lane6[19:0] > merge2_lane7[19:0];
+  assign \$2577  = merge2_lane6[19:0] == merge2_lane7[19:0];
+  assign \$2578  = merge2_lane6[39:20] > merge2_lane7[39:20];
+  assign \$2579  = merge2_lane6[39:20] == merge2_lane7[39:20];
+  assign \$2580  = merge2_lane6[59:40] > merge2_lane7[59:40];
+  assign \$2581  = merge2_lane6[59:40] == merge2_lane7[59:40];
+  assign \$2582  = merge2_lane6[75:60] > merge2_lane7[75:60];
+  assign \$2583  = merge2_lane6[75:60] == merge2_lane7[75:60];
+  assign \$2584  = merge2_lane8[19:0] > merge2_lane9[19:0];
+  assign \$2585  = merge2_lane8[19:0] == merge2_lane9[19:0];
+  assign \$2586  = merge2_lane8[39:20] > merge2_lane9[39:20];
+  assign \$2587  = merge2_lane8[39:20] == merge2_lane9[39:20];
+  assign \$2588  = merge2_lane8[59:40] > merge2_lane9[59:40];
+  assign \$2589  = merge2_lane8[59:40] == merge2_lane9[59:40];
+  assign \$2590  = merge2_lane8[75:60] > merge2_lane9[75:60];
+  assign \$2591  = merge2_lane8[75:60] == merge2_lane9[75:60];
+  assign \$2592  = merge2_lane10[19:0] > merge2_lane11[19:0];
+  assign \$2593  = merge2_lane10[19:0] == merge2_lane11[19:0];
+  assign \$2594  = merge2_lane10[39:20] > merge2_lane11[39:20];
+  assign \$2595  = merge2_lane10[39:20] == merge2_lane11[39:20];
+  assign \$2596  = merge2_lane10[59:40] > merge2_lane11[59:40];
+  assign \$2597  = merge2_lane10[59:40] == merge2_lane11[59:40];
+  assign \$2598  = merge2_lane10[75:60] > merge2_lane11[75:60];
+  assign \$2599  = merge2_lane10[75:60] == merge2_lane11[75:60];
+  assign \$2600  = merge2_lane12[19:0] > merge2_lane13[19:0];
+  assign \$2601  = merge2_lane12[19:0] == merge2_lane13[19:0];
+  assign \$2602  = merge2_lane12[39:20] > merge2_lane13[39:20];
+  assign \$2603  = merge2_lane12[39:20] == merge2_lane13[39:20];
+  assign \$2604  = merge2_lane12[59:40] > merge2_lane13[59:40];
+  assign \$2605  = merge2_lane12[59:40] == merge2_lane13[59:40];
+  assign \$2606  = merge2_lane12[75:60] > merge2_lane13[75:60];
+  assign \$2607  = merge2_lane12[75:60] == merge2_lane13[75:60];
+  assign \$2608  = merge2_lane14[19:0] > merge2_lane15[19:0];
+  assign \$2609  = merge2_lane14[19:0] == merge2_lane15[19:0];
+  assign \$2610  = merge2_lane14[39:20] > merge2_lane15[39:20];
+  assign \$2611  = merge2_lane14[39:20] == merge2_lane15[39:20];
+  assign \$2612  = merge2_lane14[59:40] > merge2_lane15[59:40];
+  assign \$2613  = merge2_lane14[59:40] == merge2_lane15[59:40];
+  assign \$2614  = merge2_lane14[75:60] > merge2_lane15[75:60];
+  assign \$2615  = merge2_lane14[75:60] == merge2_lane15[75:60];
+  assign \$2616  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$2617  = merge3_gt0_1 | \$2616 ;
+  assign \$2618  = merge3_eq0_2 & \$2617 ;
+  assign \$2619  = merge3_gt0_2 | \$2618 ;
+  assign \$2620  = merge3_eq0_3 & \$2619 ;
+  assign \$2621  = merge3_gt0_3 | \$2620 ;
+  assign \$2622  = \$2621  ? merge3_in1 : merge3_in0;
+  assign \$2623  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$2624  = merge3_gt0_1 | \$2623 ;
+  assign \$2625  = merge3_eq0_2 & \$2624 ;
+  assign \$2626  = merge3_gt0_2 | \$2625 ;
+  assign \$2627  = merge3_eq0_3 & \$2626 ;
+  assign \$2628  = merge3_gt0_3 | \$2627 ;
+  assign \$2629  = \$2628  ? merge3_in0 : merge3_in1;
+  assign \$2630  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$2631  = merge3_gt2_1 | \$2630 ;
+  assign \$2632  = merge3_eq2_2 & \$2631 ;
+  assign \$2633  = merge3_gt2_2 | \$2632 ;
+  assign \$2634  = merge3_eq2_3 & \$2633 ;
+  assign \$2635  = merge3_gt2_3 | \$2634 ;
+  assign \$2636  = \$2635  ? merge3_in3 : merge3_in2;
+  assign \$2637  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$2638  = merge3_gt2_1 | \$2637 ;
+  assign \$2639  = merge3_eq2_2 & \$2638 ;
+  assign \$2640  = merge3_gt2_2 | \$2639 ;
+  assign \$2641  = merge3_eq2_3 & \$2640 ;
+  assign \$2642  = merge3_gt2_3 | \$2641 ;
+  assign \$2643  = \$2642  ? merge3_in2 : merge3_in3;
+  assign \$2644  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$2645  = merge3_gt4_1 | \$2644 ;
+  assign \$2646  = merge3_eq4_2 & \$2645 ;
+  assign \$2647  = merge3_gt4_2 | \$2646 ;
+  assign \$2648  = merge3_eq4_3 & \$2647 ;
+  assign \$2649  = merge3_gt4_3 | \$2648 ;
+  assign \$2650  = \$2649  ? merge3_in5 : merge3_in4;
+  assign \$2651  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$2652  = merge3_gt4_1 | \$2651 ;
+  assign \$2653  = merge3_eq4_2 & \$2652 ;
+  assign \$2654  = merge3_gt4_2 | \$2653 ;
+  assign \$2655  = merge3_eq4_3 & \$2654 ;
+  assign \$2656  = merge3_gt4_3 | \$2655 ;
+  assign \$2657  = \$2656  ? merge3_in4 : merge3_in5;
+  assign \$2658  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$2659  = merge3_gt6_1 | \$2658 ;
+  assign \$2660  = merge3_eq6_2 & \$2659 ;
+  assign \$2661  = merge3_gt6_2 | \$2660 ;
+  assign \$2662  = merge3_eq6_3 & \$2661 ;
+  assign \$2663  = merge3_gt6_3 | \$2662 ;
+  assign \$2664  = \$2663  ? merge3_in7 : merge3_in6;
+  assign \$2665  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$2666  = merge3_gt6_1 | \$2665 ;
+  assign \$2667  = merge3_eq6_2 & \$2666 ;
+  assign \$2668  = merge3_gt6_2 | \$2667 ;
+  assign \$2669  = merge3_eq6_3 & \$2668 ;
+  assign \$2670  = merge3_gt6_3 | \$2669 ;
+  assign \$2671  = \$2670  ? merge3_in6 : merge3_in7;
+  assign \$2672  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$2673  = merge3_gt8_1 | \$2672 ;
+  assign \$2674  = merge3_eq8_2 & \$2673 ;
+  assign \$2675  = merge3_gt8_2 | \$2674 ;
+  assign \$2676  = merge3_eq8_3 & \$2675 ;
+  assign \$2677  = merge3_gt8_3 | \$2676 ;
+  assign \$2678  = \$2677  ? merge3_in9 : merge3_in8;
+  assign \$2679  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$2680  = merge3_gt8_1 | \$2679 ;
+  assign \$2681  = merge3_eq8_2 & \$2680 ;
+  assign \$2682  = merge3_gt8_2 | \$2681 ;
+  assign \$2683  = merge3_eq8_3 & \$2682 ;
+  assign \$2684  = merge3_gt8_3 | \$2683 ;
+  assign \$2685  = \$2684  ? merge3_in8 : merge3_in9;
+  assign \$2686  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$2687  = merge3_gt10_1 | \$2686 ;
+  assign \$2688  = merge3_eq10_2 & \$2687 ;
+  assign \$2689  = merge3_gt10_2 | \$2688 ;
+  assign \$2690  = merge3_eq10_3 & \$2689 ;
+  assign \$2691  = merge3_gt10_3 | \$2690 ;
+  assign \$2692  = \$2691  ? merge3_in11 : merge3_in10;
+  assign \$2693  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$2694  = merge3_gt10_1 | \$2693 ;
+  assign \$2695  = merge3_eq10_2 & \$2694 ;
+  assign \$2696  = merge3_gt10_2 | \$2695 ;
+  assign \$2697  = merge3_eq10_3 & \$2696 ;
+  assign \$2698  = merge3_gt10_3 | \$2697 ;
+  assign \$2699  = \$2698  ? merge3_in10 : merge3_in11;
+  assign \$2700  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$2701  = merge3_gt12_1 | \$2700 ;
+  assign \$2702  = merge3_eq12_2 & \$2701 ;
+  assign \$2703  = merge3_gt12_2 | \$2702 ;
+  assign \$2704  = merge3_eq12_3 & \$2703 ;
+  assign \$2705  = merge3_gt12_3 | \$2704 ;
+  assign \$2706  = \$2705  ? merge3_in13 : merge3_in12;
+  assign \$2707  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$2708  = merge3_gt12_1 | \$2707 ;
+  assign \$2709  = merge3_eq12_2 & \$2708 ;
+  assign \$2710  = merge3_gt12_2 | \$2709 ;
+  assign \$2711  = merge3_eq12_3 & \$2710 ;
+  assign \$2712  = merge3_gt12_3 | \$2711 ;
+  assign \$2713  = \$2712  ? merge3_in12 : merge3_in13;
+  assign \$2714  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$2715  = merge3_gt14_1 | \$2714 ;
+  assign \$2716  = merge3_eq14_2 & \$2715 ;
+  assign \$2717  = merge3_gt14_2 | \$2716 ;
+  assign \$2718  = merge3_eq14_3 & \$2717 ;
+  assign \$2719  = merge3_gt14_3 | \$2718 ;
+  assign \$2720  = \$2719  ? merge3_in15 : merge3_in14;
+  assign \$2721  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$2722  = merge3_gt14_1 | \$2721 ;
+  assign \$2723  = merge3_eq14_2 & \$2722 ;
+  assign \$2724  = merge3_gt14_2 | \$2723 ;
+  assign \$2725  = merge3_eq14_3 & \$2724 ;
+  assign \$2726  = merge3_gt14_3 | \$2725 ;
+  assign \$2727  = \$2726  ? merge3_in14 : merge3_in15;
+  assign \$2728  = merge3_lane0[75] | merge3_lane1[75];
+  assign \$2729  = ~ \$2728 ;
+  assign \$2730  = merge3_lane0[12] != merge3_lane1[12];
+  assign \$2731  = \$2729  & \$2730 ;
+  assign \$2732  = merge3_lane0[75:13] == merge3_lane1[75:13];
+  assign \$2733  = \$2731  & \$2732 ;
+  assign \$2734  = merge3_lane0[12] ? merge3_lane1[11:0] : merge3_lane0[11:0];
+  assign \$2735  = merge3_lane0[12] ? merge3_lane0[11:0] : merge3_lane1[11:0];
+  assign \$2736  = merge3_lane1[75] | merge3_lane2[75];
+  assign \$2737  = ~ \$2736 ;
+  assign \$2738  = merge3_lane1[12] != merge3_lane2[12];
+  assign \$2739  = \$2737  & \$2738 ;
+  assign \$2740  = merge3_lane1[75:13] == merge3_lane2[75:13];
+  assign \$2741  = \$2739  & \$2740 ;
+  assign \$2742  = merge3_lane1[12] ? merge3_lane2[11:0] : merge3_lane1[11:0];
+  assign \$2743  = merge3_lane1[12] ? merge3_lane1[11:0] : merge3_lane2[11:0];
+  assign \$2744  = merge3_lane2[75] | merge3_lane3[75];
+  assign \$2745  = ~ \$2744 ;
+  assign \$2746  = merge3_lane2[12] != merge3_lane3[12];
+  assign \$2747  = \$2745  & \$2746 ;
+  assign \$2748  = merge3_lane2[75:13] == merge3_lane3[75:13];
+  assign \$2749  = \$2747  & \$2748 ;
+  assign \$2750  = merge3_lane2[12] ? merge3_lane3[11:0] : merge3_lane2[11:0];
+  assign \$2751  = merge3_lane2[12] ? merge3_lane2[11:0] : merge3_lane3[11:0];
+  assign \$2752  = merge3_lane3[75] | merge3_lane4[75];
+  assign \$2753  = ~ \$2752 ;
+  assign \$2754  = merge3_lane3[12] != merge3_lane4[12];
+  assign \$2755  = \$2753  & \$2754 ;
+  assign \$2756  = merge3_lane3[75:13] == merge3_lane4[75:13];
+  assign \$2757  = \$2755  & \$2756 ;
+  assign \$2758  = merge3_lane3[12] ? merge3_lane4[11:0] : merge3_lane3[11:0];
+  assign \$2759  = merge3_lane3[12] ? merge3_lane3[11:0] : merge3_lane4[11:0];
+  assign \$2760  = merge3_lane4[75] | merge3_lane5[75];
+  assign \$2761  = ~ \$2760 ;
+  assign \$2762  = merge3_lane4[12] != merge3_lane5[12];
+  assign \$2763  = \$2761  & \$2762 ;
+  assign \$2764  = merge3_lane4[75:13] == merge3_lane5[75:13];
+  assign \$2765  = \$2763  & \$2764 ;
+  assign \$2766  = merge3_lane4[12] ? merge3_lane5[11:0] : merge3_lane4[11:0];
+  assign \$2767  = merge3_lane4[12] ? merge3_lane4[11:0] : merge3_lane5[11:0];
+  assign \$2768  = merge3_lane5[75] | merge3_lane6[75];
+  assign \$2769  = ~ \$2768 ;
+  assign \$2770  = merge3_lane5[12] != merge3_lane6[12];
+  assign \$2771  = \$2769  & \$2770 ;
+  assign \$2772  = merge3_lane5[75:13] == merge3_lane6[75:13];
+  assign \$2773  = \$2771  & \$2772 ;
+  assign \$2774  = merge3_lane5[12] ? merge3_lane6[11:0] : merge3_lane5[11:0];
+  assign \$2775  = merge3_lane5[12] ? merge3_lane5[11:0] : merge3_lane6[11:0];
+  assign \$2776  = merge3_lane6[75] | merge3_lane7[75];
+  assign \$2777  = ~ \$2776 ;
+  assign \$2778  = merge3_lane6[12] != merge3_lane7[12];
+  assign \$2779  = \$2777  & \$2778 ;
+  assign \$2780  = merge3_lane6[75:13] == merge3_lane7[75:13];
+  assign \$2781  = \$2779  & \$2780 ;
+  assign \$2782  = merge3_lane6[12] ? merge3_lane7[11:0] : merge3_lane6[11:0];
+  assign \$2783  = merge3_lane6[12] ? merge3_lane6[11:0] : merge3_lane7[11:0];
+  assign \$2784  = merge3_lane7[75] | merge3_lane8[75];
+  assign \$2785  = ~ \$2784 ;
+  assign \$2786  = merge3_lane7[12] != merge3_lane8[12];
+  assign \$2787  = \$2785  & \$2786 ;
+  assign \$2788  = merge3_lane7[75:13] == merge3_lane8[75:13];
+  assign \$2789  = \$2787  & \$2788 ;
+  assign \$2790  = merge3_lane7[12] ? merge3_lane8[11:0] : merge3_lane7[11:0];
+  assign \$2791  = merge3_lane7[12] ? merge3_lane7[11:0] : merge3_lane8[11:0];
+  assign \$2792  = merge3_lane8[75] | merge3_lane9[75];
+  assign \$2793  = ~ \$2792 ;
+  assign \$2794  = merge3_lane8[12] != merge3_lane9[12];
+  assign \$2795  = \$2793  & \$2794 ;
+  assign \$2796  = merge3_lane8[75:13] == merge3_lane9[75:13];
+  assign \$2797  = \$2795  & \$2796 ;
+  assign \$2798  = merge3_lane8[12] ? merge3_lane9[11:0] : merge3_lane8[11:0];
+  assign \$2799  = merge3_lane8[12] ? merge3_lane8[11:0] : merge3_lane9[11:0];
+  assign \$2800  = merge3_lane9[75] | merge3_lane10[75];
+  assign \$2801  = ~ \$2800 ;
+  assign \$2802  = merge3_lane9[12] != merge3_lane10[12];
+  assign \$2803  = \$2801  & \$2802 ;
+  assign \$2804  = merge3_lane9[75:13] == merge3_lane10[75:13];
+  assign \$2805  = \$2803  & \$2804 ;
+  assign \$2806  = merge3_lane9[12] ? merge3_lane10[11:0] : merge3_lane9[11:0];
+  assign \$2807  = merge3_lane9[12] ? merge3_lane9[11:0] : merge3_lane10[11:0];
+  assign \$2808  = merge3_lane10[75] | merge3_lane11[75];
+  assign \$2809  = ~ \$2808 ;
+  assign \$2810  = merge3_lane10[12] != merge3_lane11[12];
+  assign \$2811  = \$2809  & \$2810 ;
+  assign \$2812  = merge3_lane10[75:13] == merge3_lane11[75:13];
+  assign \$2813  = \$2811  & \$2812 ;
+  assign \$2814  = merge3_lane10[12] ? merge3_lane11[11:0] : merge3_lane10[11:0];
+  assign \$2815  = merge3_lane10[12] ? merge3_lane10[11:0] : merge3_lane11[11:0];
+  assign \$2816  = merge3_lane11[75] | merge3_lane12[75];
+  assign \$2817  = ~ \$2816 ;
+  assign \$2818  = merge3_lane11[12] != merge3_lane12[12];
+  assign \$2819  = \$2817  & \$2818 ;
+  assign \$2820  = merge3_lane11[75:13] == merge3_lane12[75:13];
+  assign \$2821  = \$2819  & \$2820 ;
+  assign \$2822  = merge3_lane11[12] ? merge3_lane12[11:0] : merge3_lane11[11:0];
+  assign \$2823  = merge3_lane11[12] ? merge3_lane11[11:0] : merge3_lane12[11:0];
+  assign \$2824  = merge3_lane12[75] | merge3_lane13[75];
+  assign \$2825  = ~ \$2824 ;
+  assign \$2826  = merge3_lane12[12] != merge3_lane13[12];
+  assign \$2827  = \$2825  & \$2826 ;
+  assign \$2828  = merge3_lane12[75:13] == merge3_lane13[75:13];
+  assign \$2829  = \$2827  & \$2828 ;
+  assign \$2830  = merge3_lane12[12] ? merge3_lane13[11:0] : merge3_lane12[11:0];
+  assign \$2831  = merge3_lane12[12] ? merge3_lane12[11:0] : merge3_lane13[11:0];
+  assign \$2832  = merge3_lane13[75] | merge3_lane14[75];
+  assign \$2833  = ~ \$2832 ;
+  assign \$2834  = merge3_lane13[12] != merge3_lane14[12];
+  assign \$2835  = \$2833  & \$2834 ;
+  assign \$2836  = merge3_lane13[75:13] == merge3_lane14[75:13];
+  assign \$2837  = \$2835  & \$2836 ;
+  assign \$2838  = merge3_lane13[12] ? merge3_lane14[11:0] : merge3_lane13[11:0];
+  assign \$2839  = merge3_lane13[12] ? merge3_lane13[11:0] : merge3_lane14[11:0];
+  assign \$2840  = merge3_lane14[75] | merge3_lane15[75];
+  assign \$2841  = ~ \$2840 ;
+  assign \$2842  = merge3_lane14[12] != merge3_lane15[12];
+  assign \$2843  = \$2841  & \$2842 ;
+  assign \$2844  = merge3_lane14[75:13] == merge3_lane15[75:13];
+  assign \$2845  = \$2843  & \$2844 ;
+  assign \$2846  = merge3_lane14[12] ? merge3_lane15[11:0] : merge3_lane14[11:0];
+  assign \$2847  = merge3_lane14[12] ? merge3_lane14[11:0] : merge3_lane15[11:0];
+  assign \$2849  = \$signal$45 [1] & hits_below1_0;
+  assign \$2850  = \$signal$45 [2] & hits_below2_0;
+  assign \$2851  = \$signal$45 [3] & hits_below3_0;
+  assign \$2852  = \$signal$45 [4] & hits_below4_0;
+  assign \$2853  = \$signal$45 [5] & hits_below5_0;
+  assign \$2854  = \$signal$45 [6] & hits_below6_0;
+  assign \$2855  = \$signal$45 [7] & hits_below7_0;
+  assign \$2856  = \$signal$45 [8] & hits_below8_0;
+  assign \$2857  = \$signal$45 [9] & hits_below9_0;
+  assign \$2858  = \$signal$45 [10] & hits_below10_0;
+  assign \$2859  = \$signal$45 [11] & hits_below11_0;
+  assign \$2860  = \$signal$45 [12] & hits_below12_0;
+  assign \$2861  = \$signal$45 [13] & hits_below13_0;
+  assign \$2862  = \$signal$45 [14] & hits_below14_0;
+  assign \$2863  = \$signal$45 [1] & hits_below1_1;
+  assign \$2864  = \$signal$45 [2] & hits_below2_1;
+  assign \$2865  = \$signal$45 [3] & hits_below3_1;
+  assign \$2866  = \$signal$45 [4] & hits_below4_1;
+  assign \$2867  = \$signal$45 [5] & hits_below5_1;
+  assign \$2868  = \$signal$45 [6] & hits_below6_1;
+  assign \$2869  = \$signal$45 [7] & hits_below7_1;
+  assign \$2870  = \$signal$45 [8] & hits_below8_1;
+  assign \$2871  = \$signal$45 [9] & hits_below9_1;
+  assign \$2872  = \$signal$45 [10] & hits_below10_1;
+  assign \$2873  = \$signal$45 [11] & hits_below11_1;
+  assign \$2874  = \$signal$45 [12] & hits_below12_1;
+  assign \$2875  = \$signal$45 [13] & hits_below13_1;
+  assign \$2876  = \$signal$45 [14] & hits_below14_1;
+  assign \$2877  = \$signal$45 [2] & hits_below2_2;
+  assign \$2878  = \$signal$45 [3] & hits_below3_2;
+  assign \$2879  = \$signal$45 [4] & hits_below4_2;
+  assign \$2880  = \$signal$45 [5] & hits_below5_2;
+  assign \$2881  = \$signal$45 [6] & hits_below6_2;
+  assign \$2882  = \$signal$45 [7] & hits_below7_2;
+  assign \$2883  = \$signal$45 [8] & hits_below8_2;
+  assign \$2884  = \$signal$45 [9] & hits_below9_2;
+  assign \$2885  = \$signal$45 [10] & hits_below10_2;
+  assign \$2886  = \$signal$45 [11] & hits_below11_2;
+  assign \$2887  = \$signal$45 [12] & hits_below12_2;
+  assign \$2888  = \$signal$45 [13] & hits_below13_2;
+  assign \$2889  = \$signal$45 [14] & hits_below14_2;
+  assign \$2890  = \$signal$45 [3] & hits_below3_3;
+  assign \$2891  = \$signal$45 [4] & hits_below4_3;
+  assign \$2892  = \$signal$45 [5] & hits_below5_3;
+  assign \$2893  = \$signal$45 [6] & hits_below6_3;
+  assign \$2894  = \$signal$45 [7] & hits_below7_3;
+  assign \$2895  = \$signal$45 [8] & hits_below8_3;
+  assign \$2896  = \$signal$45 [9] & hits_below9_3;
+  assign \$2897  = \$signal$45 [10] & hits_below10_3;
+  assign \$2898  = \$signal$45 [11] & hits_below11_3;
+  assign \$2899  = \$signal$45 [12] & hits_below12_3;
+  assign \$2900  = \$signal$45 [13] & hits_below13_3;
+  assign \$2901  = \$signal$45 [14] & hits_below14_3;
+  assign \$2902  = \$signal$45 [4] & hits_below4_4;
+  assign \$2903  = \$signal$45 [5] & hits_below5_4;
+  assign \$2904  = \$signal$45 [6] & hits_below6_4;
+  assign \$2905  = \$signal$45 [7] & hits_below7_4;
+  assign \$2906  = \$signal$45 [8] & hits_below8_4;
+  assign \$2907  = \$signal$45 [9] & hits_below9_4;
+  assign \$2908  = \$signal$45 [10] & hits_below10_4;
+  assign \$2909  = \$signal$45 [11] & hits_below11_4;
+  assign \$2910  = \$signal$45 [12] & hits_below12_4;
+  assign \$2911  = \$signal$45 [13] & hits_below13_4;
+  assign \$2912  = \$signal$45 [14] & hits_below14_4;
+  assign \$2913  = \$signal$45 [5] & hits_below5_5;
+  assign \$2914  = \$signal$45 [6] & hits_below6_5;
+  assign \$2915  = \$signal$45 [7] & hits_below7_5;
+  assign \$2916  = \$signal$45 [8] & hits_below8_5;
+  assign \$2917  = \$signal$45 [9] & hits_below9_5;
+  assign \$2918  = \$signal$45 [10] & hits_below10_5;
+  assign \$2919  = \$signal$45 [11] & hits_below11_5;
+  assign \$2920  = \$signal$45 [12] & hits_below12_5;
+  assign \$2921  = \$signal$45 [13] & hits_below13_5;
+  assign \$2922  = \$signal$45 [14] & hits_below14_5;
+  assign \$2923  = \$signal$45 [6] & hits_below6_6;
+  assign \$2924  = \$signal$45 [7] & hits_below7_6;
+  assign \$2925  = \$signal$45 [8] & hits_below8_6;
+  assign \$2926  = \$signal$45 [9] & hits_below9_6;
+  assign \$2927  = \$signal$45 [10] & hits_below10_6;
+  assign \$2928  = \$signal$45 [11] & hits_below11_6;
+  assign \$2929  = \$signal$45 [12] & hits_below12_6;
+  assign \$2930  = \$signal$45 [13] & hits_below13_6;
+  assign \$2931  = \$signal$45 [14] & hits_below14_6;
+  assign \$2932  = \$signal$45 [7] & hits_below7_7;
+  assign \$2933  = \$signal$45 [8] & hits_below8_7;
+  assign \$2934  = \$signal$45 [9] & hits_below9_7;
+  assign \$2935  = \$signal$45 [10] & hits_below10_7;
+  assign \$2936  = \$signal$45 [11] & hits_below11_7;
+  assign \$2937  = \$signal$45 [12] & hits_below12_7;
+  assign \$2938  = \$signal$45 [13] & hits_below13_7;
+  assign \$2939  = \$signal$45 [14] & hits_below14_7;
+  assign \$2941  = ~ \$2940 ;
+  assign \$2942  = | { hits_below15_1, hits_below15_0 };
+  assign \$2943  = ~ \$2942 ;
+  assign \$2944  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$2945  = ~ \$2944 ;
+  assign \$2946  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$2947  = ~ \$2946 ;
+  assign \$2948  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$2949  = ~ \$2948 ;
+  assign \$2950  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$2951  = ~ \$2950 ;
+  assign \$2952  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$2953  = ~ \$2952 ;
+  assign \$2954  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$2955  = ~ \$2954 ;
+  assign \$2956  = match9_valid & \$signal ;
+  assign \$2957  = ~ \$signal ;
+  assign \$2958  = match9_valid & \$signal ;
+  assign \$2959  = ~ pairs_valid;
+  assign \$2960  = \$2959  | pairs__ready;
+  assign \$2961  = \$2958  & \$2960 ;
+  always @(posedge clk)
+    match0_valid <= \$2962 ;
+  always @(posedge clk)
+    match1_valid <= \$2963 ;
+  always @(posedge clk)
+    match2_valid <= \$2964 ;
+  always @(posedge clk)
+    match3_valid <= \$2965 ;
+  always @(posedge clk)
+    match4_valid <= \$2966 ;
+  always @(posedge clk)
+    match5_valid <= \$2967 ;
+  always @(posedge clk)
+    match6_valid <= \$2968 ;
+  always @(posedge clk)
+    match7_valid <= \$2969 ;
+  always @(posedge clk)
+    match8_valid <= \$2970 ;
+  always @(posedge clk)
+    match9_valid <= \$2971 ;
+  always @(posedge clk)
+    match0_load_r <= \$2972 ;
+  always @(posedge clk)
+    in_done <= \$2973 ;
+  always @(posedge clk)
+    in_skid_keep <= \$2974 ;
+  always @(posedge clk)
+    in_skid_last <= \$2975 ;
+  always @(posedge clk)
+    in_skid_top <= \$2976 ;
+  always @(posedge clk)
+    in_skid_key0 <= \$2977 ;
+  always @(posedge clk)
+    in_skid_key1 <= \$2978 ;
+  always @(posedge clk)
+    in_skid_key2 <= \$2979 ;
+  always @(posedge clk)
+    in_skid_key3 <= \$2980 ;
+  always @(posedge clk)
+    in_skid_key4 <= \$2981 ;
+  always @(posedge clk)
+    in_skid_key5 <= \$2982 ;
+  always @(posedge clk)
+    in_skid_key6 <= \$2983 ;
+  always @(posedge clk)
+    in_skid_key7 <= \$2984 ;
+  always @(posedge clk)
+    in_skid_idx0 <= \$2985 ;
+  always @(posedge clk)
+    in_skid_idx1 <= \$2986 ;
+  always @(posedge clk)
+    in_skid_idx2 <= \$2987 ;
+  always @(posedge clk)
+    in_skid_idx3 <= \$2988 ;
+  always @(posedge clk)
+    in_skid_idx4 <= \$2989 ;
+  always @(posedge clk)
+    in_skid_idx5 <= \$2990 ;
+  always @(posedge clk)
+    in_skid_idx6 <= \$2991 ;
+  always @(posedge clk)
+    in_skid_idx7 <= \$2992 ;
+  always @(posedge clk)
+    in_next_full <= \$2993 ;
+  always @(posedge clk)
+    in_skid_full <= \$2994 ;
+  always @(posedge clk)
+    in_next_keep <= \$2995 ;
+  always @(posedge clk)
+    in_next_last <= \$2996 ;
+  always @(posedge clk)
+    in_next_top <= \$2997 ;
+  always @(posedge clk)
+    in_next_key0 <= \$2998 ;
+  always @(posedge clk)
+    in_next_key1 <= \$2999 ;
+  always @(posedge clk)
+    in_next_key2 <= \$3000 ;
+  always @(posedge clk)
+    in_next_key3 <= \$3001 ;
+  always @(posedge clk)
+    in_next_key4 <= \$3002 ;
+  always @(posedge clk)
+    in_next_key5 <= \$3003 ;
+  always @(posedge clk)
+    in_next_key6 <= \$3004 ;
+  always @(posedge clk)
+    in_next_key7 <= \$3005 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$3006 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$3007 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$3008 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$3009 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$3010 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$3011 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$3012 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$3013 ;
+  always @(posedge clk)
+    in_keep <= \$3014 ;
+  always @(posedge clk)
+    in_last <= \$3015 ;
+  always @(posedge clk)
+    in_top <= \$3016 ;
+  always @(posedge clk)
+    in_key0 <= \$3017 ;
+  always @(posedge clk)
+    in_key1 <= \$3018 ;
+  always @(posedge clk)
+    in_key2 <= \$3019 ;
+  always @(posedge clk)
+    in_key3 <= \$3020 ;
+  always @(posedge clk)
+    in_key4 <= \$3021 ;
+  always @(posedge clk)
+    in_key5 <= \$3022 ;
+  always @(posedge clk)
+    in_key6 <= \$3023 ;
+  always @(posedge clk)
+    in_key7 <= \$3024 ;
+  always @(posedge clk)
+    in_idx0 <= \$3025 ;
+  always @(posedge clk)
+    in_idx1 <= \$3026 ;
+  always @(posedge clk)
+    in_idx2 <= \$3027 ;
+  always @(posedge clk)
+    in_idx3 <= \$3028 ;
+  always @(posedge clk)
+    in_idx4 <= \$3029 ;
+  always @(posedge clk)
+    in_idx5 <= \$3030 ;
+  always @(posedge clk)
+    in_idx6 <= \$3031 ;
+  always @(posedge clk)
+    in_idx7 <= \$3032 ;
+  always @(posedge clk)
+    in_full <= \$3033 ;
+  always @(posedge clk)
+    out_done <= \$3034 ;
+  always @(posedge clk)
+    out_skid_keep <= \$3035 ;
+  always @(posedge clk)
+    out_skid_last <= \$3036 ;
+  always @(posedge clk)
+    out_skid_top <= \$3037 ;
+  always @(posedge clk)
+    out_skid_key0 <= \$3038 ;
+  always @(posedge clk)
+    out_skid_key1 <= \$3039 ;
+  always @(posedge clk)
+    out_skid_key2 <= \$3040 ;
+  always @(posedge clk)
+    out_skid_key3 <= \$3041 ;
+  always @(posedge clk)
+    out_skid_key4 <= \$3042 ;
+  always @(posedge clk)
+    out_skid_key5 <= \$3043 ;
+  always @(posedge clk)
+    out_skid_key6 <= \$3044 ;
+  always @(posedge clk)
+    out_skid_key7 <= \$3045 ;
+  always @(posedge clk)
+    out_skid_idx0 <= \$3046 ;
+  always @(posedge clk)
+    out_skid_idx1 <= \$3047 ;
+  always @(posedge clk)
+    out_skid_idx2 <= \$3048 ;
+  always @(posedge clk)
+    out_skid_idx3 <= \$3049 ;
+  always @(posedge clk)
+    out_skid_idx4 <= \$3050 ;
+  always @(posedge clk)
+    out_skid_idx5 <= \$3051 ;
+  always @(posedge clk)
+    out_skid_idx6 <= \$3052 ;
+  always @(posedge clk)
+    out_skid_idx7 <= \$3053 ;
+  always @(posedge clk)
+    out_next_full <= \$3054 ;
+  always @(posedge clk)
+    out_skid_full <= \$3055 ;
+  always @(posedge clk)
+    out_next_keep <= \$3056 ;
+  always @(posedge clk)
+    out_next_last <= \$3057 ;
+  always @(posedge clk)
+    out_next_top <= \$3058 ;
+  always @(posedge clk)
+    out_next_key0 <= \$3059 ;
+  always @(posedge clk)
+    out_next_key1 <= \$3060 ;
+  always @(posedge clk)
+    out_next_key2 <= \$3061 ;
+  always @(posedge clk)
+    out_next_key3 <= \$3062 ;
+  always @(posedge clk)
+    out_next_key4 <= \$3063 ;
+  always @(posedge clk)
+    out_next_key5 <= \$3064 ;
+  always @(posedge clk)
+    out_next_key6 <= \$3065 ;
+  always @(posedge clk)
+    out_next_key7 <= \$3066 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$3067 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$3068 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$3069 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$3070 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$3071 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$3072 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$3073 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$3074 ;
+  always @(posedge clk)
+    out_keep <= \$3075 ;
+  always @(posedge clk)
+    out_last <= \$3076 ;
+  always @(posedge clk)
+    out_top <= \$3077 ;
+  always @(posedge clk)
+    out_key0 <= \$3078 ;
+  always @(posedge clk)
+    out_key1 <= \$3079 ;
+  always @(posedge clk)
+    out_key2 <= \$3080 ;
+  always @(posedge clk)
+    out_key3 <= \$3081 ;
+  always @(posedge clk)
+    out_key4 <= \$3082 ;
+  always @(posedge clk)
+    out_key5 <= \$3083 ;
+  always @(posedge clk)
+    out_key6 <= \$3084 ;
+  always @(posedge clk)
+    out_key7 <= \$3085 ;
+  always @(posedge clk)
+    out_idx0 <= \$3086 ;
+  always @(posedge clk)
+    out_idx1 <= \$3087 ;
+  always @(posedge clk)
+    out_idx2 <= \$3088 ;
+  always @(posedge clk)
+    out_idx3 <= \$3089 ;
+  always @(posedge clk)
+    out_idx4 <= \$3090 ;
+  always @(posedge clk)
+    out_idx5 <= \$3091 ;
+  always @(posedge clk)
+    out_idx6 <= \$3092 ;
+  always @(posedge clk)
+    out_idx7 <= \$3093 ;
+  always @(posedge clk)
+    out_full <= \$3094 ;
+  always @(posedge clk)
+    \$signal$28  <= \$3095 ;
+  always @(posedge clk)
+    b_le_a <= \$3096 ;
+  always @(posedge clk)
+    merge0_in0 <= \$3097 ;
+  always @(posedge clk)
+    merge0_in1 <= \$3098 ;
+  always @(posedge clk)
+    merge0_in2 <= \$3099 ;
+  always @(posedge clk)
+    merge0_in3 <= \$3100 ;
+  always @(posedge clk)
+    merge0_in4 <= \$3101 ;
+  always @(posedge clk)
+    merge0_in5 <= \$3102 ;
+  always @(posedge clk)
+    merge0_in6 <= \$3103 ;
+  always @(posedge clk)
+    merge0_in7 <= \$3104 ;
+  always @(posedge clk)
+    merge0_in8 <= \$3105 ;
+  always @(posedge clk)
+    merge0_in9 <= \$3106 ;
+  always @(posedge clk)
+    merge0_in10 <= \$3107 ;
+  always @(posedge clk)
+    merge0_in11 <= \$3108 ;
+  always @(posedge clk)
+    merge0_in12 <= \$3109 ;
+  always @(posedge clk)
+    merge0_in13 <= \$3110 ;
+  always @(posedge clk)
+    merge0_in14 <= \$3111 ;
+  always @(posedge clk)
+    merge0_in15 <= \$3112 ;
+  always @(posedge clk)
+    merge0_in_last <= \$3113 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$3114 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$3115 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$3116 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$3117 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$3118 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$3119 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$3120 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$3121 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$3122 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$3123 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$3124 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$3125 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$3126 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$3127 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$3128 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$3129 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$3130 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$3131 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$3132 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$3133 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$3134 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$3135 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$3136 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$3137 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$3138 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$3139 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$3140 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$3141 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$3142 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$3143 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$3144 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$3145 ;
+  always @(posedge clk)
+    merge0_gt4_0 <= \$3146 ;
+  always @(posedge clk)
+    merge0_eq4_0 <= \$3147 ;
+  always @(posedge clk)
+    merge0_gt4_1 <= \$3148 ;
+  always @(posedge clk)
+    merge0_eq4_1 <= \$3149 ;
+  always @(posedge clk)
+    merge0_gt4_2 <= \$3150 ;
+  always @(posedge clk)
+    merge0_eq4_2 <= \$3151 ;
+  always @(posedge clk)
+    merge0_gt4_3 <= \$3152 ;
+  always @(posedge clk)
+    merge0_eq4_3 <= \$3153 ;
+  always @(posedge clk)
+    merge0_gt5_0 <= \$3154 ;
+  always @(posedge clk)
+    merge0_eq5_0 <= \$3155 ;
+  always @(posedge clk)
+    merge0_gt5_1 <= \$3156 ;
+  always @(posedge clk)
+    merge0_eq5_1 <= \$3157 ;
+  always @(posedge clk)
+    merge0_gt5_2 <= \$3158 ;
+  always @(posedge clk)
+    merge0_eq5_2 <= \$3159 ;
+  always @(posedge clk)
+    merge0_gt5_3 <= \$3160 ;
+  always @(posedge clk)
+    merge0_eq5_3 <= \$3161 ;
+  always @(posedge clk)
+    merge0_gt6_0 <= \$3162 ;
+  always @(posedge clk)
+    merge0_eq6_0 <= \$3163 ;
+  always @(posedge clk)
+    merge0_gt6_1 <= \$3164 ;
+  always @(posedge clk)
+    merge0_eq6_1 <= \$3165 ;
+  always @(posedge clk)
+    merge0_gt6_2 <= \$3166 ;
+  always @(posedge clk)
+    merge0_eq6_2 <= \$3167 ;
+  always @(posedge clk)
+    merge0_gt6_3 <= \$3168 ;
+  always @(posedge clk)
+    merge0_eq6_3 <= \$3169 ;
+  always @(posedge clk)
+    merge0_gt7_0 <= \$3170 ;
+  always @(posedge clk)
+    merge0_eq7_0 <= \$3171 ;
+  always @(posedge clk)
+    merge0_gt7_1 <= \$3172 ;
+  always @(posedge clk)
+    merge0_eq7_1 <= \$3173 ;
+  always @(posedge clk)
+    merge0_gt7_2 <= \$3174 ;
+  always @(posedge clk)
+    merge0_eq7_2 <= \$3175 ;
+  always @(posedge clk)
+    merge0_gt7_3 <= \$3176 ;
+  always @(posedge clk)
+    merge0_eq7_3 <= \$3177 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$3178 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$3179 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$3180 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$3181 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$3182 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$3183 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$3184 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$3185 ;
+  always @(posedge clk)
+    merge0_lane8 <= \$3186 ;
+  always @(posedge clk)
+    merge0_lane9 <= \$3187 ;
+  always @(posedge clk)
+    merge0_lane10 <= \$3188 ;
+  always @(posedge clk)
+    merge0_lane11 <= \$3189 ;
+  always @(posedge clk)
+    merge0_lane12 <= \$3190 ;
+  always @(posedge clk)
+    merge0_lane13 <= \$3191 ;
+  always @(posedge clk)
+    merge0_lane14 <= \$3192 ;
+  always @(posedge clk)
+    merge0_lane15 <= \$3193 ;
+  always @(posedge clk)
+    merge0_last <= \$3194 ;
+  always @(posedge clk)
+    merge1_in0 <= \$3195 ;
+  always @(posedge clk)
+    merge1_in1 <= \$3196 ;
+  always @(posedge clk)
+    merge1_in2 <= \$3197 ;
+  always @(posedge clk)
+    merge1_in3 <= \$3198 ;
+  always @(posedge clk)
+    merge1_in4 <= \$3199 ;
+  always @(posedge clk)
+    merge1_in5 <= \$3200 ;
+  always @(posedge clk)
+    merge1_in6 <= \$3201 ;
+  always @(posedge clk)
+    merge1_in7 <= \$3202 ;
+  always @(posedge clk)
+    merge1_in8 <= \$3203 ;
+  always @(posedge clk)
+    merge1_in9 <= \$3204 ;
+  always @(posedge clk)
+    merge1_in10 <= \$3205 ;
+  always @(posedge clk)
+    merge1_in11 <= \$3206 ;
+  always @(posedge clk)
+    merge1_in12 <= \$3207 ;
+  always @(posedge clk)
+    merge1_in13 <= \$3208 ;
+  always @(posedge clk)
+    merge1_in14 <= \$3209 ;
+  always @(posedge clk)
+    merge1_in15 <= \$3210 ;
+  always @(posedge clk)
+    merge1_in_last <= \$3211 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$3212 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$3213 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$3214 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$3215 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$3216 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$3217 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$3218 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$3219 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$3220 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$3221 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$3222 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$3223 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$3224 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$3225 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$3226 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$3227 ;
+  always @(posedge clk)
+    merge1_gt2_0 <= \$3228 ;
+  always @(posedge clk)
+    merge1_eq2_0 <= \$3229 ;
+  always @(posedge clk)
+    merge1_gt2_1 <= \$3230 ;
+  always @(posedge clk)
+    merge1_eq2_1 <= \$3231 ;
+  always @(posedge clk)
+    merge1_gt2_2 <= \$3232 ;
+  always @(posedge clk)
+    merge1_eq2_2 <= \$3233 ;
+  always @(posedge clk)
+    merge1_gt2_3 <= \$3234 ;
+  always @(posedge clk)
+    merge1_eq2_3 <= \$3235 ;
+  always @(posedge clk)
+    merge1_gt3_0 <= \$3236 ;
+  always @(posedge clk)
+    merge1_eq3_0 <= \$3237 ;
+  always @(posedge clk)
+    merge1_gt3_1 <= \$3238 ;
+  always @(posedge clk)
+    merge1_eq3_1 <= \$3239 ;
+  always @(posedge clk)
+    merge1_gt3_2 <= \$3240 ;
+  always @(posedge clk)
+    merge1_eq3_2 <= \$3241 ;
+  always @(posedge clk)
+    merge1_gt3_3 <= \$3242 ;
+  always @(posedge clk)
+    merge1_eq3_3 <= \$3243 ;
+  always @(posedge clk)
+    merge1_gt8_0 <= \$3244 ;
+  always @(posedge clk)
+    merge1_eq8_0 <= \$3245 ;
+  always @(posedge clk)
+    merge1_gt8_1 <= \$3246 ;
+  always @(posedge clk)
+    merge1_eq8_1 <= \$3247 ;
+  always @(posedge clk)
+    merge1_gt8_2 <= \$3248 ;
+  always @(posedge clk)
+    merge1_eq8_2 <= \$3249 ;
+  always @(posedge clk)
+    merge1_gt8_3 <= \$3250 ;
+  always @(posedge clk)
+    merge1_eq8_3 <= \$3251 ;
+  always @(posedge clk)
+    merge1_gt9_0 <= \$3252 ;
+  always @(posedge clk)
+    merge1_eq9_0 <= \$3253 ;
+  always @(posedge clk)
+    merge1_gt9_1 <= \$3254 ;
+  always @(posedge clk)
+    merge1_eq9_1 <= \$3255 ;
+  always @(posedge clk)
+    merge1_gt9_2 <= \$3256 ;
+  always @(posedge clk)
+    merge1_eq9_2 <= \$3257 ;
+  always @(posedge clk)
+    merge1_gt9_3 <= \$3258 ;
+  always @(posedge clk)
+    merge1_eq9_3 <= \$3259 ;
+  always @(posedge clk)
+    merge1_gt10_0 <= \$3260 ;
+  always @(posedge clk)
+    merge1_eq10_0 <= \$3261 ;
+  always @(posedge clk)
+    merge1_gt10_1 <= \$3262 ;
+  always @(posedge clk)
+    merge1_eq10_1 <= \$3263 ;
+  always @(posedge clk)
+    merge1_gt10_2 <= \$3264 ;
+  always @(posedge clk)
+    merge1_eq10_2 <= \$3265 ;
+  always @(posedge clk)
+    merge1_gt10_3 <= \$3266 ;
+  always @(posedge clk)
+    merge1_eq10_3 <= \$3267 ;
+  always @(posedge clk)
+    merge1_gt11_0 <= \$3268 ;
+  always @(posedge clk)
+    merge1_eq11_0 <= \$3269 ;
+  always @(posedge clk)
+    merge1_gt11_1 <= \$3270 ;
+  always @(posedge clk)
+    merge1_eq11_1 <= \$3271 ;
+  always @(posedge clk)
+    merge1_gt11_2 <= \$3272 ;
+  always @(posedge clk)
+    merge1_eq11_2 <= \$3273 ;
+  always @(posedge clk)
+    merge1_gt11_3 <= \$3274 ;
+  always @(posedge clk)
+    merge1_eq11_3 <= \$3275 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$3276 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$3277 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$3278 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$3279 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$3280 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$3281 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$3282 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$3283 ;
+  always @(posedge clk)
+    merge1_lane8 <= \$3284 ;
+  always @(posedge clk)
+    merge1_lane9 <= \$3285 ;
+  always @(posedge clk)
+    merge1_lane10 <= \$3286 ;
+  always @(posedge clk)
+    merge1_lane11 <= \$3287 ;
+  always @(posedge clk)
+    merge1_lane12 <= \$3288 ;
+  always @(posedge clk)
+    merge1_lane13 <= \$3289 ;
+  always @(posedge clk)
+    merge1_lane14 <= \$3290 ;
+  always @(posedge clk)
+    merge1_lane15 <= \$3291 ;
+  always @(posedge clk)
+    merge1_last <= \$3292 ;
+  always @(posedge clk)
+    merge2_in0 <= \$3293 ;
+  always @(posedge clk)
+    merge2_in1 <= \$3294 ;
+  always @(posedge clk)
+    merge2_in2 <= \$3295 ;
+  always @(posedge clk)
+    merge2_in3 <= \$3296 ;
+  always @(posedge clk)
+    merge2_in4 <= \$3297 ;
+  always @(posedge clk)
+    merge2_in5 <= \$3298 ;
+  always @(posedge clk)
+    merge2_in6 <= \$3299 ;
+  always @(posedge clk)
+    merge2_in7 <= \$3300 ;
+  always @(posedge clk)
+    merge2_in8 <= \$3301 ;
+  always @(posedge clk)
+    merge2_in9 <= \$3302 ;
+  always @(posedge clk)
+    merge2_in10 <= \$3303 ;
+  always @(posedge clk)
+    merge2_in11 <= \$3304 ;
+  always @(posedge clk)
+    merge2_in12 <= \$3305 ;
+  always @(posedge clk)
+    merge2_in13 <= \$3306 ;
+  always @(posedge clk)
+    merge2_in14 <= \$3307 ;
+  always @(posedge clk)
+    merge2_in15 <= \$3308 ;
+  always @(posedge clk)
+    merge2_in_last <= \$3309 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$3310 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$3311 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$3312 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$3313 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$3314 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$3315 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$3316 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$3317 ;
+  always @(posedge clk)
+    merge2_gt1_0 <= \$3318 ;
+  always @(posedge clk)
+    merge2_eq1_0 <= \$3319 ;
+  always @(posedge clk)
+    merge2_gt1_1 <= \$3320 ;
+  always @(posedge clk)
+    merge2_eq1_1 <= \$3321 ;
+  always @(posedge clk)
+    merge2_gt1_2 <= \$3322 ;
+  always @(posedge clk)
+    merge2_eq1_2 <= \$3323 ;
+  always @(posedge clk)
+    merge2_gt1_3 <= \$3324 ;
+  always @(posedge clk)
+    merge2_eq1_3 <= \$3325 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$3326 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$3327 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$3328 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$3329 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$3330 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$3331 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$3332 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$3333 ;
+  always @(posedge clk)
+    merge2_gt5_0 <= \$3334 ;
+  always @(posedge clk)
+    merge2_eq5_0 <= \$3335 ;
+  always @(posedge clk)
+    merge2_gt5_1 <= \$3336 ;
+  always @(posedge clk)
+    merge2_eq5_1 <= \$3337 ;
+  always @(posedge clk)
+    merge2_gt5_2 <= \$3338 ;
+  always @(posedge clk)
+    merge2_eq5_2 <= \$3339 ;
+  always @(posedge clk)
+    merge2_gt5_3 <= \$3340 ;
+  always @(posedge clk)
+    merge2_eq5_3 <= \$3341 ;
+  always @(posedge clk)
+    merge2_gt8_0 <= \$3342 ;
+  always @(posedge clk)
+    merge2_eq8_0 <= \$3343 ;
+  always @(posedge clk)
+    merge2_gt8_1 <= \$3344 ;
+  always @(posedge clk)
+    merge2_eq8_1 <= \$3345 ;
+  always @(posedge clk)
+    merge2_gt8_2 <= \$3346 ;
+  always @(posedge clk)
+    merge2_eq8_2 <= \$3347 ;
+  always @(posedge clk)
+    merge2_gt8_3 <= \$3348 ;
+  always @(posedge clk)
+    merge2_eq8_3 <= \$3349 ;
+  always @(posedge clk)
+    merge2_gt9_0 <= \$3350 ;
+  always @(posedge clk)
+    merge2_eq9_0 <= \$3351 ;
+  always @(posedge clk)
+    merge2_gt9_1 <= \$3352 ;
+  always @(posedge clk)
+    merge2_eq9_1 <= \$3353 ;
+  always @(posedge clk)
+    merge2_gt9_2 <= \$3354 ;
+  always @(posedge clk)
+    merge2_eq9_2 <= \$3355 ;
+  always @(posedge clk)
+    merge2_gt9_3 <= \$3356 ;
+  always @(posedge clk)
+    merge2_eq9_3 <= \$3357 ;
+  always @(posedge clk)
+    merge2_gt12_0 <= \$3358 ;
+  always @(posedge clk)
+    merge2_eq12_0 <= \$3359 ;
+  always @(posedge clk)
+    merge2_gt12_1 <= \$3360 ;
+  always @(posedge clk)
+    merge2_eq12_1 <= \$3361 ;
+  always @(posedge clk)
+    merge2_gt12_2 <= \$3362 ;
+  always @(posedge clk)
+    merge2_eq12_2 <= \$3363 ;
+  always @(posedge clk)
+    merge2_gt12_3 <= \$3364 ;
+  always @(posedge clk)
+    merge2_eq12_3 <= \$3365 ;
+  always @(posedge clk)
+    merge2_gt13_0 <= \$3366 ;
+  always @(posedge clk)
+    merge2_eq13_0 <= \$3367 ;
+  always @(posedge clk)
+    merge2_gt13_1 <= \$3368 ;
+  always @(posedge clk)
+    merge2_eq13_1 <= \$3369 ;
+  always @(posedge clk)
+    merge2_gt13_2 <= \$3370 ;
+  always @(posedge clk)
+    merge2_eq13_2 <= \$3371 ;
+  always @(posedge clk)
+    merge2_gt13_3 <= \$3372 ;
+  always @(posedge clk)
+    merge2_eq13_3 <= \$3373 ;
+  always @(posedge clk)
+    merge2_lane0 <= \$3374 ;
+  always @(posedge clk)
+    merge2_lane1 <= \$3375 ;
+  always @(posedge clk)
+    merge2_lane2 <= \$3376 ;
+  always @(posedge clk)
+    merge2_lane3 <= \$3377 ;
+  always @(posedge clk)
+    merge2_lane4 <= \$3378 ;
+  always @(posedge clk)
+    merge2_lane5 <= \$3379 ;
+  always @(posedge clk)
+    merge2_lane6 <= \$3380 ;
+  always @(posedge clk)
+    merge2_lane7 <= \$3381 ;
+  always @(posedge clk)
+    merge2_lane8 <= \$3382 ;
+  always @(posedge clk)
+    merge2_lane9 <= \$3383 ;
+  always @(posedge clk)
+    merge2_lane10 <= \$3384 ;
+  always @(posedge clk)
+    merge2_lane11 <= \$3385 ;
+  always @(posedge clk)
+    merge2_lane12 <= \$3386 ;
+  always @(posedge clk)
+    merge2_lane13 <= \$3387 ;
+  always @(posedge clk)
+    merge2_lane14 <= \$3388 ;
+  always @(posedge clk)
+    merge2_lane15 <= \$3389 ;
+  always @(posedge clk)
+    merge2_last <= \$3390 ;
+  always @(posedge clk)
+    merge3_in0 <= \$3391 ;
+  always @(posedge clk)
+    merge3_in1 <= \$3392 ;
+  always @(posedge clk)
+    merge3_in2 <= \$3393 ;
+  always @(posedge clk)
+    merge3_in3 <= \$3394 ;
+  always @(posedge clk)
+    merge3_in4 <= \$3395 ;
+  always @(posedge clk)
+    merge3_in5 <= \$3396 ;
+  always @(posedge clk)
+    merge3_in6 <= \$3397 ;
+  always @(posedge clk)
+    merge3_in7 <= \$3398 ;
+  always @(posedge clk)
+    merge3_in8 <= \$3399 ;
+  always @(posedge clk)
+    merge3_in9 <= \$3400 ;
+  always @(posedge clk)
+    merge3_in10 <= \$3401 ;
+  always @(posedge clk)
+    merge3_in11 <= \$3402 ;
+  always @(posedge clk)
+    merge3_in12 <= \$3403 ;
+  always @(posedge clk)
+    merge3_in13 <= \$3404 ;
+  always @(posedge clk)
+    merge3_in14 <= \$3405 ;
+  always @(posedge clk)
+    merge3_in15 <= \$3406 ;
+  always @(posedge clk)
+    merge3_in_last <= \$3407 ;
+  always @(posedge clk)
+    merge3_gt0_0 <= \$3408 ;
+  always @(posedge clk)
+    merge3_eq0_0 <= \$3409 ;
+  always @(posedge clk)
+    merge3_gt0_1 <= \$3410 ;
+  always @(posedge clk)
+    merge3_eq0_1 <= \$3411 ;
+  always @(posedge clk)
+    merge3_gt0_2 <= \$3412 ;
+  always @(posedge clk)
+    merge3_eq0_2 <= \$3413 ;
+  always @(posedge clk)
+    merge3_gt0_3 <= \$3414 ;
+  always @(posedge clk)
+    merge3_eq0_3 <= \$3415 ;
+  always @(posedge clk)
+    merge3_gt2_0 <= \$3416 ;
+  always @(posedge clk)
+    merge3_eq2_0 <= \$3417 ;
+  always @(posedge clk)
+    merge3_gt2_1 <= \$3418 ;
+  always @(posedge clk)
+    merge3_eq2_1 <= \$3419 ;
+  always @(posedge clk)
+    merge3_gt2_2 <= \$3420 ;
+  always @(posedge clk)
+    merge3_eq2_2 <= \$3421 ;
+  always @(posedge clk)
+    merge3_gt2_3 <= \$3422 ;
+  always @(posedge clk)
+    merge3_eq2_3 <= \$3423 ;
+  always @(posedge clk)
+    merge3_gt4_0 <= \$3424 ;
+  always @(posedge clk)
+    merge3_eq4_0 <= \$3425 ;
+  always @(posedge clk)
+    merge3_gt4_1 <= \$3426 ;
+  always @(posedge clk)
+    merge3_eq4_1 <= \$3427 ;
+  always @(posedge clk)
+    merge3_gt4_2 <= \$3428 ;
+  always @(posedge clk)
+    merge3_eq4_2 <= \$3429 ;
+  always @(posedge clk)
+    merge3_gt4_3 <= \$3430 ;
+  always @(posedge clk)
+    merge3_eq4_3 <= \$3431 ;
+  always @(posedge clk)
+    merge3_gt6_0 <= \$3432 ;
+  always @(posedge clk)
+    merge3_eq6_0 <= \$3433 ;
+  always @(posedge clk)
+    merge3_gt6_1 <= \$3434 ;
+  always @(posedge clk)
+    merge3_eq6_1 <= \$3435 ;
+  always @(posedge clk)
+    merge3_gt6_2 <= \$3436 ;
+  always @(posedge clk)
+    merge3_eq6_2 <= \$3437 ;
+  always @(posedge clk)
+    merge3_gt6_3 <= \$3438 ;
+  always @(posedge clk)
+    merge3_eq6_3 <= \$3439 ;
+  always @(posedge clk)
+    merge3_gt8_0 <= \$3440 ;
+  always @(posedge clk)
+    merge3_eq8_0 <= \$3441 ;
+  always @(posedge clk)
+    merge3_gt8_1 <= \$3442 ;
+  always @(posedge clk)
+    merge3_eq8_1 <= \$3443 ;
+  always @(posedge clk)
+    merge3_gt8_2 <= \$3444 ;
+  always @(posedge clk)
+    merge3_eq8_2 <= \$3445 ;
+  always @(posedge clk)
+    merge3_gt8_3 <= \$3446 ;
+  always @(posedge clk)
+    merge3_eq8_3 <= \$3447 ;
+  always @(posedge clk)
+    merge3_gt10_0 <= \$3448 ;
+  always @(posedge clk)
+    merge3_eq10_0 <= \$3449 ;
+  always @(posedge clk)
+    merge3_gt10_1 <= \$3450 ;
+  always @(posedge clk)
+    merge3_eq10_1 <= \$3451 ;
+  always @(posedge clk)
+    merge3_gt10_2 <= \$3452 ;
+  always @(posedge clk)
+    merge3_eq10_2 <= \$3453 ;
+  always @(posedge clk)
+    merge3_gt10_3 <= \$3454 ;
+  always @(posedge clk)
+    merge3_eq10_3 <= \$3455 ;
+  always @(posedge clk)
+    merge3_gt12_0 <= \$3456 ;
+  always @(posedge clk)
+    merge3_eq12_0 <= \$3457 ;
+  always @(posedge clk)
+    merge3_gt12_1 <= \$3458 ;
+  always @(posedge clk)
+    merge3_eq12_1 <= \$3459 ;
+  always @(posedge clk)
+    merge3_gt12_2 <= \$3460 ;
+  always @(posedge clk)
+    merge3_eq12_2 <= \$3461 ;
+  always @(posedge clk)
+    merge3_gt12_3 <= \$3462 ;
+  always @(posedge clk)
+    merge3_eq12_3 <= \$3463 ;
+  always @(posedge clk)
+    merge3_gt14_0 <= \$3464 ;
+  always @(posedge clk)
+    merge3_eq14_0 <= \$3465 ;
+  always @(posedge clk)
+    merge3_gt14_1 <= \$3466 ;
+  always @(posedge clk)
+    merge3_eq14_1 <= \$3467 ;
+  always @(posedge clk)
+    merge3_gt14_2 <= \$3468 ;
+  always @(posedge clk)
+    merge3_eq14_2 <= \$3469 ;
+  always @(posedge clk)
+    merge3_gt14_3 <= \$3470 ;
+  always @(posedge clk)
+    merge3_eq14_3 <= \$3471 ;
+  always @(posedge clk)
+    merge3_lane0 <= \$3472 ;
+  always @(posedge clk)
+    merge3_lane1 <= \$3473 ;
+  always @(posedge clk)
+    merge3_lane2 <= \$3474 ;
+  always @(posedge clk)
+    merge3_lane3 <= \$3475 ;
+  always @(posedge clk)
+    merge3_lane4 <= \$3476 ;
+  always @(posedge clk)
+    merge3_lane5 <= \$3477 ;
+  always @(posedge clk)
+    merge3_lane6 <= \$3478 ;
+  always @(posedge clk)
+    merge3_lane7 <= \$3479 ;
+  always @(posedge clk)
+    merge3_lane8 <= \$3480 ;
+  always @(posedge clk)
+    merge3_lane9 <= \$3481 ;
+  always @(posedge clk)
+    merge3_lane10 <= \$3482 ;
+  always @(posedge clk)
+    merge3_lane11 <= \$3483 ;
+  always @(posedge clk)
+    merge3_lane12 <= \$3484 ;
+  always @(posedge clk)
+    merge3_lane13 <= \$3485 ;
+  always @(posedge clk)
+    merge3_lane14 <= \$3486 ;
+  always @(posedge clk)
+    merge3_lane15 <= \$3487 ;
+  always @(posedge clk)
+    merge3_last <= \$3488 ;
+  always @(posedge clk)
+    \$signal$45  <= \$3489 ;
+  always @(posedge clk)
+    near0_in_idx <= \$3490 ;
+  always @(posedge clk)
+    near0_out_idx <= \$3491 ;
+  always @(posedge clk)
+    near1_in_idx <= \$3492 ;
+  always @(posedge clk)
+    near1_out_idx <= \$3493 ;
+  always @(posedge clk)
+    near2_in_idx <= \$3494 ;
+  always @(posedge clk)
+    near2_out_idx <= \$3495 ;
+  always @(posedge clk)
+    near3_in_idx <= \$3496 ;
+  always @(posedge clk)
+    near3_out_idx <= \$3497 ;
+  always @(posedge clk)
+    near4_in_idx <= \$3498 ;
+  always @(posedge clk)
+    near4_out_idx <= \$3499 ;
+  always @(posedge clk)
+    near5_in_idx <= \$3500 ;
+  always @(posedge clk)
+    near5_out_idx <= \$3501 ;
+  always @(posedge clk)
+    near6_in_idx <= \$3502 ;
+  always @(posedge clk)
+    near6_out_idx <= \$3503 ;
+  always @(posedge clk)
+    near7_in_idx <= \$3504 ;
+  always @(posedge clk)
+    near7_out_idx <= \$3505 ;
+  always @(posedge clk)
+    near8_in_idx <= \$3506 ;
+  always @(posedge clk)
+    near8_out_idx <= \$3507 ;
+  always @(posedge clk)
+    near9_in_idx <= \$3508 ;
+  always @(posedge clk)
+    near9_out_idx <= \$3509 ;
+  always @(posedge clk)
+    near10_in_idx <= \$3510 ;
+  always @(posedge clk)
+    near10_out_idx <= \$3511 ;
+  always @(posedge clk)
+    near11_in_idx <= \$3512 ;
+  always @(posedge clk)
+    near11_out_idx <= \$3513 ;
+  always @(posedge clk)
+    near12_in_idx <= \$3514 ;
+  always @(posedge clk)
+    near12_out_idx <= \$3515 ;
+  always @(posedge clk)
+    near13_in_idx <= \$3516 ;
+  always @(posedge clk)
+    near13_out_idx <= \$3517 ;
+  always @(posedge clk)
+    near14_in_idx <= \$3518 ;
+  always @(posedge clk)
+    near14_out_idx <= \$3519 ;
+  always @(posedge clk)
+    near_last <= \$3520 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$3521 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$3522 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$3523 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$3524 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$3525 ;
+  always @(posedge clk)
+    lane0_takes5 <= \$3526 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$3527 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$3528 ;
+  always @(posedge clk)
+    lane0_takes8 <= \$3529 ;
+  always @(posedge clk)
+    lane0_takes9 <= \$3530 ;
+  always @(posedge clk)
+    lane0_takes10 <= \$3531 ;
+  always @(posedge clk)
+    lane0_takes11 <= \$3532 ;
+  always @(posedge clk)
+    lane0_takes12 <= \$3533 ;
+  always @(posedge clk)
+    lane0_takes13 <= \$3534 ;
+  always @(posedge clk)
+    lane0_takes14 <= \$3535 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$3536 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$3537 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$3538 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$3539 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$3540 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$3541 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$3542 ;
+  always @(posedge clk)
+    lane1_takes8 <= \$3543 ;
+  always @(posedge clk)
+    lane1_takes9 <= \$3544 ;
+  always @(posedge clk)
+    lane1_takes10 <= \$3545 ;
+  always @(posedge clk)
+    lane1_takes11 <= \$3546 ;
+  always @(posedge clk)
+    lane1_takes12 <= \$3547 ;
+  always @(posedge clk)
+    lane1_takes13 <= \$3548 ;
+  always @(posedge clk)
+    lane1_takes14 <= \$3549 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$3550 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$3551 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$3552 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$3553 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$3554 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$3555 ;
+  always @(posedge clk)
+    lane2_takes8 <= \$3556 ;
+  always @(posedge clk)
+    lane2_takes9 <= \$3557 ;
+  always @(posedge clk)
+    lane2_takes10 <= \$3558 ;
+  always @(posedge clk)
+    lane2_takes11 <= \$3559 ;
+  always @(posedge clk)
+    lane2_takes12 <= \$3560 ;
+  always @(posedge clk)
+    lane2_takes13 <= \$3561 ;
+  always @(posedge clk)
+    lane2_takes14 <= \$3562 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$3563 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$3564 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$3565 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$3566 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$3567 ;
+  always @(posedge clk)
+    lane3_takes8 <= \$3568 ;
+  always @(posedge clk)
+    lane3_takes9 <= \$3569 ;
+  always @(posedge clk)
+    lane3_takes10 <= \$3570 ;
+  always @(posedge clk)
+    lane3_takes11 <= \$3571 ;
+  always @(posedge clk)
+    lane3_takes12 <= \$3572 ;
+  always @(posedge clk)
+    lane3_takes13 <= \$3573 ;
+  always @(posedge clk)
+    lane3_takes14 <= \$3574 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$3575 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$3576 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$3577 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$3578 ;
+  always @(posedge clk)
+    lane4_takes8 <= \$3579 ;
+  always @(posedge clk)
+    lane4_takes9 <= \$3580 ;
+  always @(posedge clk)
+    lane4_takes10 <= \$3581 ;
+  always @(posedge clk)
+    lane4_takes11 <= \$3582 ;
+  always @(posedge clk)
+    lane4_takes12 <= \$3583 ;
+  always @(posedge clk)
+    lane4_takes13 <= \$3584 ;
+  always @(posedge clk)
+    lane4_takes14 <= \$3585 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$3586 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$3587 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$3588 ;
+  always @(posedge clk)
+    lane5_takes8 <= \$3589 ;
+  always @(posedge clk)
+    lane5_takes9 <= \$3590 ;
+  always @(posedge clk)
+    lane5_takes10 <= \$3591 ;
+  always @(posedge clk)
+    lane5_takes11 <= \$3592 ;
+  always @(posedge clk)
+    lane5_takes12 <= \$3593 ;
+  always @(posedge clk)
+    lane5_takes13 <= \$3594 ;
+  always @(posedge clk)
+    lane5_takes14 <= \$3595 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$3596 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$3597 ;
+  always @(posedge clk)
+    lane6_takes8 <= \$3598 ;
+  always @(posedge clk)
+    lane6_takes9 <= \$3599 ;
+  always @(posedge clk)
+    lane6_takes10 <= \$3600 ;
+  always @(posedge clk)
+    lane6_takes11 <= \$3601 ;
+  always @(posedge clk)
+    lane6_takes12 <= \$3602 ;
+  always @(posedge clk)
+    lane6_takes13 <= \$3603 ;
+  always @(posedge clk)
+    lane6_takes14 <= \$3604 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$3605 ;
+  always @(posedge clk)
+    lane7_takes8 <= \$3606 ;
+  always @(posedge clk)
+    lane7_takes9 <= \$3607 ;
+  always @(posedge clk)
+    lane7_takes10 <= \$3608 ;
+  always @(posedge clk)
+    lane7_takes11 <= \$3609 ;
+  always @(posedge clk)
+    lane7_takes12 <= \$3610 ;
+  always @(posedge clk)
+    lane7_takes13 <= \$3611 ;
+  always @(posedge clk)
+    lane7_takes14 <= \$3612 ;
+  always @(posedge clk)
+    \$signal$303  <= \$3613 ;
+  always @(posedge clk)
+    t_in_idx0 <= \$3614 ;
+  always @(posedge clk)
+    t_in_idx1 <= \$3615 ;
+  always @(posedge clk)
+    t_in_idx2 <= \$3616 ;
+  always @(posedge clk)
+    t_in_idx3 <= \$3617 ;
+  always @(posedge clk)
+    t_in_idx4 <= \$3618 ;
+  always @(posedge clk)
+    t_in_idx5 <= \$3619 ;
+  always @(posedge clk)
+    t_in_idx6 <= \$3620 ;
+  always @(posedge clk)
+    t_in_idx7 <= \$3621 ;
+  always @(posedge clk)
+    t_in_idx8 <= \$3622 ;
+  always @(posedge clk)
+    t_in_idx9 <= \$3623 ;
+  always @(posedge clk)
+    t_in_idx10 <= \$3624 ;
+  always @(posedge clk)
+    t_in_idx11 <= \$3625 ;
+  always @(posedge clk)
+    t_in_idx12 <= \$3626 ;
+  always @(posedge clk)
+    t_in_idx13 <= \$3627 ;
+  always @(posedge clk)
+    t_in_idx14 <= \$3628 ;
+  always @(posedge clk)
+    t_out_idx0 <= \$3629 ;
+  always @(posedge clk)
+    t_out_idx1 <= \$3630 ;
+  always @(posedge clk)
+    t_out_idx2 <= \$3631 ;
+  always @(posedge clk)
+    t_out_idx3 <= \$3632 ;
+  always @(posedge clk)
+    t_out_idx4 <= \$3633 ;
+  always @(posedge clk)
+    t_out_idx5 <= \$3634 ;
+  always @(posedge clk)
+    t_out_idx6 <= \$3635 ;
+  always @(posedge clk)
+    t_out_idx7 <= \$3636 ;
+  always @(posedge clk)
+    t_out_idx8 <= \$3637 ;
+  always @(posedge clk)
+    t_out_idx9 <= \$3638 ;
+  always @(posedge clk)
+    t_out_idx10 <= \$3639 ;
+  always @(posedge clk)
+    t_out_idx11 <= \$3640 ;
+  always @(posedge clk)
+    t_out_idx12 <= \$3641 ;
+  always @(posedge clk)
+    t_out_idx13 <= \$3642 ;
+  always @(posedge clk)
+    t_out_idx14 <= \$3643 ;
+  always @(posedge clk)
+    \$signal$304  <= \$3644 ;
+  always @(posedge clk)
+    \$signal  <= \$3645 ;
+  always @(posedge clk)
+    pairs_skid <= \$3646 ;
+  always @(posedge clk)
+    pairs__payload <= \$3647 ;
+  always @(posedge clk)
+    pairs_valid <= \$3648 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1800  = match0_valid;
+    \$2962  = match0_valid;
     if (match0_load) begin
-      \$1800  = \$signal$7 ;
+      \$2962  = \$signal$21 ;
     end else if (match1_load) begin
-      \$1800  = 1'h0;
+      \$2962  = 1'h0;
     end
     if (rst) begin
-      \$1800  = 1'h0;
+      \$2962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1801  = match1_valid;
+    \$2963  = match1_valid;
     if (match1_load) begin
-      \$1801  = match0_valid;
+      \$2963  = match0_valid;
     end else if (match2_load) begin
-      \$1801  = 1'h0;
+      \$2963  = 1'h0;
     end
     if (rst) begin
-      \$1801  = 1'h0;
+      \$2963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1802  = match2_valid;
+    \$2964  = match2_valid;
     if (match2_load) begin
-      \$1802  = \$182 ;
+      \$2964  = match1_valid;
+    end else if (match3_load) begin
+      \$2964  = 1'h0;
     end
     if (rst) begin
-      \$1802  = 1'h0;
+      \$2964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1803  = \$192 ;
+    \$2965  = match3_valid;
+    if (match3_load) begin
+      \$2965  = match2_valid;
+    end else if (match4_load) begin
+      \$2965  = 1'h0;
+    end
     if (rst) begin
-      \$1803  = 1'h1;
+      \$2965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1804  = \$196 ;
+    \$2966  = match4_valid;
+    if (match4_load) begin
+      \$2966  = match3_valid;
+    end else if (match5_load) begin
+      \$2966  = 1'h0;
+    end
     if (rst) begin
-      \$1804  = 1'h0;
+      \$2966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1805  = in_skid_keep;
-    if (\$197 ) begin
-      \$1805  = inputs__payload[551:544];
+    \$2967  = match5_valid;
+    if (match5_load) begin
+      \$2967  = match4_valid;
+    end else if (match6_load) begin
+      \$2967  = 1'h0;
     end
     if (rst) begin
-      \$1805  = 8'h00;
+      \$2967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1806  = in_skid_last;
-    if (\$197 ) begin
-      \$1806  = inputs__payload[552];
+    \$2968  = match6_valid;
+    if (match6_load) begin
+      \$2968  = match5_valid;
+    end else if (match7_load) begin
+      \$2968  = 1'h0;
     end
     if (rst) begin
-      \$1806  = 1'h0;
+      \$2968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1807  = in_skid_top;
-    if (\$197 ) begin
-      \$1807  = { \$200 , \$199  };
+    \$2969  = match7_valid;
+    if (match7_load) begin
+      \$2969  = match6_valid;
+    end else if (match8_load) begin
+      \$2969  = 1'h0;
     end
     if (rst) begin
-      \$1807  = 63'h0000000000000000;
+      \$2969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1808  = in_skid_key0;
-    if (\$197 ) begin
-      \$1808  = \$201 ;
+    \$2970  = match8_valid;
+    if (match8_load) begin
+      \$2970  = match7_valid;
+    end else if (match9_load) begin
+      \$2970  = 1'h0;
     end
     if (rst) begin
-      \$1808  = 62'h0000000000000000;
+      \$2970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1809  = in_skid_key1;
-    if (\$197 ) begin
-      \$1809  = \$202 ;
+    \$2971  = match9_valid;
+    if (match9_load) begin
+      \$2971  = \$427 ;
     end
     if (rst) begin
-      \$1809  = 62'h0000000000000000;
+      \$2971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1810  = in_skid_key2;
-    if (\$197 ) begin
-      \$1810  = \$203 ;
-    end
+    \$2972  = \$437 ;
     if (rst) begin
-      \$1810  = 62'h0000000000000000;
+      \$2972  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1811  = in_skid_key3;
-    if (\$197 ) begin
-      \$1811  = \$204 ;
-    end
+    \$2973  = \$441 ;
     if (rst) begin
-      \$1811  = 62'h0000000000000000;
+      \$2973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1812  = in_skid_key4;
-    if (\$197 ) begin
-      \$1812  = \$205 ;
+    \$2974  = in_skid_keep;
+    if (\$442 ) begin
+      \$2974  = inputs__payload[551:544];
     end
     if (rst) begin
-      \$1812  = 62'h0000000000000000;
+      \$2974  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1813  = in_skid_key5;
-    if (\$197 ) begin
-      \$1813  = \$206 ;
+    \$2975  = in_skid_last;
+    if (\$442 ) begin
+      \$2975  = inputs__payload[552];
     end
     if (rst) begin
-      \$1813  = 62'h0000000000000000;
+      \$2975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1814  = in_skid_key6;
-    if (\$197 ) begin
-      \$1814  = \$207 ;
+    \$2976  = in_skid_top;
+    if (\$442 ) begin
+      \$2976  = { \$445 , \$444  };
     end
     if (rst) begin
-      \$1814  = 62'h0000000000000000;
+      \$2976  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1815  = in_skid_key7;
-    if (\$197 ) begin
-      \$1815  = \$208 ;
+    \$2977  = in_skid_key0;
+    if (\$442 ) begin
+      \$2977  = \$446 ;
     end
     if (rst) begin
-      \$1815  = 62'h0000000000000000;
+      \$2977  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1816  = in_skid_idx0;
-    if (\$197 ) begin
-      \$1816  = inputs__payload[67:56];
+    \$2978  = in_skid_key1;
+    if (\$442 ) begin
+      \$2978  = \$447 ;
     end
     if (rst) begin
-      \$1816  = 12'h000;
+      \$2978  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1817  = in_skid_idx1;
-    if (\$197 ) begin
-      \$1817  = inputs__payload[135:124];
+    \$2979  = in_skid_key2;
+    if (\$442 ) begin
+      \$2979  = \$448 ;
     end
     if (rst) begin
-      \$1817  = 12'h000;
+      \$2979  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1818  = in_skid_idx2;
-    if (\$197 ) begin
-      \$1818  = inputs__payload[203:192];
+    \$2980  = in_skid_key3;
+    if (\$442 ) begin
+      \$2980  = \$449 ;
     end
     if (rst) begin
-      \$1818  = 12'h000;
+      \$2980  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1819  = in_skid_idx3;
-    if (\$197 ) begin
-      \$1819  = inputs__payload[271:260];
+    \$2981  = in_skid_key4;
+    if (\$442 ) begin
+      \$2981  = \$450 ;
     end
     if (rst) begin
-      \$1819  = 12'h000;
+      \$2981  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1820  = in_skid_idx4;
-    if (\$197 ) begin
-      \$1820  = inputs__payload[339:328];
+    \$2982  = in_skid_key5;
+    if (\$442 ) begin
+      \$2982  = \$451 ;
     end
     if (rst) begin
-      \$1820  = 12'h000;
+      \$2982  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1821  = in_skid_idx5;
-    if (\$197 ) begin
-      \$1821  = inputs__payload[407:396];
+    \$2983  = in_skid_key6;
+    if (\$442 ) begin
+      \$2983  = \$452 ;
     end
     if (rst) begin
-      \$1821  = 12'h000;
+      \$2983  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1822  = in_skid_idx6;
-    if (\$197 ) begin
-      \$1822  = inputs__payload[475:464];
+    \$2984  = in_skid_key7;
+    if (\$442 ) begin
+      \$2984  = \$453 ;
     end
     if (rst) begin
-      \$1822  = 12'h000;
+      \$2984  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1823  = in_skid_idx7;
-    if (\$197 ) begin
-      \$1823  = inputs__payload[543:532];
+    \$2985  = in_skid_idx0;
+    if (\$442 ) begin
+      \$2985  = inputs__payload[67:56];
     end
     if (rst) begin
-      \$1823  = 12'h000;
+      \$2985  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1824  = in_next_full;
-    if (\$210 ) begin
-      \$1824  = \$213 ;
+    \$2986  = in_skid_idx1;
+    if (\$442 ) begin
+      \$2986  = inputs__payload[135:124];
     end
     if (rst) begin
-      \$1824  = 1'h0;
+      \$2986  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1825  = in_skid_full;
-    if (\$210 ) begin
-      \$1825  = 1'h0;
-    end else if (\$212 ) begin
-      \$1825  = 1'h1;
+    \$2987  = in_skid_idx2;
+    if (\$442 ) begin
+      \$2987  = inputs__payload[203:192];
     end
     if (rst) begin
-      \$1825  = 1'h0;
+      \$2987  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1826  = in_next_keep;
-    if (\$210 ) begin
+    \$2988  = in_skid_idx3;
+    if (\$442 ) begin
+      \$2988  = inputs__payload[271:260];
+    end
+    if (rst) begin
+      \$2988  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2989  = in_skid_idx4;
+    if (\$442 ) begin
+      \$2989  = inputs__payload[339:328];
+    end
+    if (rst) begin
+      \$2989  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2990  = in_skid_idx5;
+    if (\$442 ) begin
+      \$2990  = inputs__payload[407:396];
+    end
+    if (rst) begin
+      \$2990  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2991  = in_skid_idx6;
+    if (\$442 ) begin
+      \$2991  = inputs__payload[475:464];
+    end
+    if (rst) begin
+      \$2991  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2992  = in_skid_idx7;
+    if (\$442 ) begin
+      \$2992  = inputs__payload[543:532];
+    end
+    if (rst) begin
+      \$2992  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2993  = in_next_full;
+    if (\$455 ) begin
+      \$2993  = \$458 ;
+    end
+    if (rst) begin
+      \$2993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2994  = in_skid_full;
+    if (\$455 ) begin
+      \$2994  = 1'h0;
+    end else if (\$457 ) begin
+      \$2994  = 1'h1;
+    end
+    if (rst) begin
+      \$2994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2995  = in_next_keep;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1826  = in_skid_keep;
+        \$2995  = in_skid_keep;
       end else begin
-        \$1826  = inputs__payload[551:544];
+        \$2995  = inputs__payload[551:544];
       end
     end
     if (rst) begin
-      \$1826  = 8'h00;
+      \$2995  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1827  = in_next_last;
-    if (\$210 ) begin
+    \$2996  = in_next_last;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1827  = in_skid_last;
+        \$2996  = in_skid_last;
       end else begin
-        \$1827  = inputs__payload[552];
+        \$2996  = inputs__payload[552];
       end
     end
     if (rst) begin
-      \$1827  = 1'h0;
+      \$2996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1828  = in_next_top;
-    if (\$210 ) begin
+    \$2997  = in_next_top;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1828  = in_skid_top;
+        \$2997  = in_skid_top;
       end else begin
-        \$1828  = { \$216 , \$215  };
+        \$2997  = { \$461 , \$460  };
       end
     end
     if (rst) begin
-      \$1828  = 63'h0000000000000000;
+      \$2997  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1829  = in_next_key0;
-    if (\$210 ) begin
+    \$2998  = in_next_key0;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1829  = in_skid_key0;
+        \$2998  = in_skid_key0;
       end else begin
-        \$1829  = \$217 ;
+        \$2998  = \$462 ;
       end
     end
     if (rst) begin
-      \$1829  = 62'h0000000000000000;
+      \$2998  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1830  = in_next_key1;
-    if (\$210 ) begin
+    \$2999  = in_next_key1;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1830  = in_skid_key1;
+        \$2999  = in_skid_key1;
       end else begin
-        \$1830  = \$218 ;
+        \$2999  = \$463 ;
       end
     end
     if (rst) begin
-      \$1830  = 62'h0000000000000000;
+      \$2999  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1831  = in_next_key2;
-    if (\$210 ) begin
+    \$3000  = in_next_key2;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1831  = in_skid_key2;
+        \$3000  = in_skid_key2;
       end else begin
-        \$1831  = \$219 ;
+        \$3000  = \$464 ;
       end
     end
     if (rst) begin
-      \$1831  = 62'h0000000000000000;
+      \$3000  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1832  = in_next_key3;
-    if (\$210 ) begin
+    \$3001  = in_next_key3;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1832  = in_skid_key3;
+        \$3001  = in_skid_key3;
       end else begin
-        \$1832  = \$220 ;
+        \$3001  = \$465 ;
       end
     end
     if (rst) begin
-      \$1832  = 62'h0000000000000000;
+      \$3001  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1833  = in_next_key4;
-    if (\$210 ) begin
+    \$3002  = in_next_key4;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1833  = in_skid_key4;
+        \$3002  = in_skid_key4;
       end else begin
-        \$1833  = \$221 ;
+        \$3002  = \$466 ;
       end
     end
     if (rst) begin
-      \$1833  = 62'h0000000000000000;
+      \$3002  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1834  = in_next_key5;
-    if (\$210 ) begin
+    \$3003  = in_next_key5;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1834  = in_skid_key5;
+        \$3003  = in_skid_key5;
       end else begin
-        \$1834  = \$222 ;
+        \$3003  = \$467 ;
       end
     end
     if (rst) begin
-      \$1834  = 62'h0000000000000000;
+      \$3003  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1835  = in_next_key6;
-    if (\$210 ) begin
+    \$3004  = in_next_key6;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1835  = in_skid_key6;
+        \$3004  = in_skid_key6;
       end else begin
-        \$1835  = \$223 ;
+        \$3004  = \$468 ;
       end
     end
     if (rst) begin
-      \$1835  = 62'h0000000000000000;
+      \$3004  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1836  = in_next_key7;
-    if (\$210 ) begin
+    \$3005  = in_next_key7;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1836  = in_skid_key7;
+        \$3005  = in_skid_key7;
       end else begin
-        \$1836  = \$224 ;
+        \$3005  = \$469 ;
       end
     end
     if (rst) begin
-      \$1836  = 62'h0000000000000000;
+      \$3005  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1837  = in_next_idx0;
-    if (\$210 ) begin
+    \$3006  = in_next_idx0;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1837  = in_skid_idx0;
+        \$3006  = in_skid_idx0;
       end else begin
-        \$1837  = inputs__payload[67:56];
+        \$3006  = inputs__payload[67:56];
       end
     end
     if (rst) begin
-      \$1837  = 12'h000;
+      \$3006  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1838  = in_next_idx1;
-    if (\$210 ) begin
+    \$3007  = in_next_idx1;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1838  = in_skid_idx1;
+        \$3007  = in_skid_idx1;
       end else begin
-        \$1838  = inputs__payload[135:124];
+        \$3007  = inputs__payload[135:124];
       end
     end
     if (rst) begin
-      \$1838  = 12'h000;
+      \$3007  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1839  = in_next_idx2;
-    if (\$210 ) begin
+    \$3008  = in_next_idx2;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1839  = in_skid_idx2;
+        \$3008  = in_skid_idx2;
       end else begin
-        \$1839  = inputs__payload[203:192];
+        \$3008  = inputs__payload[203:192];
       end
     end
     if (rst) begin
-      \$1839  = 12'h000;
+      \$3008  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1840  = in_next_idx3;
-    if (\$210 ) begin
+    \$3009  = in_next_idx3;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1840  = in_skid_idx3;
+        \$3009  = in_skid_idx3;
       end else begin
-        \$1840  = inputs__payload[271:260];
+        \$3009  = inputs__payload[271:260];
       end
     end
     if (rst) begin
-      \$1840  = 12'h000;
+      \$3009  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1841  = in_next_idx4;
-    if (\$210 ) begin
+    \$3010  = in_next_idx4;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1841  = in_skid_idx4;
+        \$3010  = in_skid_idx4;
       end else begin
-        \$1841  = inputs__payload[339:328];
+        \$3010  = inputs__payload[339:328];
       end
     end
     if (rst) begin
-      \$1841  = 12'h000;
+      \$3010  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1842  = in_next_idx5;
-    if (\$210 ) begin
+    \$3011  = in_next_idx5;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1842  = in_skid_idx5;
+        \$3011  = in_skid_idx5;
       end else begin
-        \$1842  = inputs__payload[407:396];
+        \$3011  = inputs__payload[407:396];
       end
     end
     if (rst) begin
-      \$1842  = 12'h000;
+      \$3011  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1843  = in_next_idx6;
-    if (\$210 ) begin
+    \$3012  = in_next_idx6;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1843  = in_skid_idx6;
+        \$3012  = in_skid_idx6;
       end else begin
-        \$1843  = inputs__payload[475:464];
+        \$3012  = inputs__payload[475:464];
       end
     end
     if (rst) begin
-      \$1843  = 12'h000;
+      \$3012  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1844  = in_next_idx7;
-    if (\$210 ) begin
+    \$3013  = in_next_idx7;
+    if (\$455 ) begin
       (* full_case = 32'd1 *)
       if (in_skid_full) begin
-        \$1844  = in_skid_idx7;
+        \$3013  = in_skid_idx7;
       end else begin
-        \$1844  = inputs__payload[543:532];
+        \$3013  = inputs__payload[543:532];
       end
     end
     if (rst) begin
-      \$1844  = 12'h000;
+      \$3013  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1845  = in_keep;
+    \$3014  = in_keep;
     if (in_free) begin
-      \$1845  = in_next_keep;
+      \$3014  = in_next_keep;
     end
     if (rst) begin
-      \$1845  = 8'h00;
+      \$3014  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1846  = in_last;
+    \$3015  = in_last;
     if (in_free) begin
-      \$1846  = in_next_last;
+      \$3015  = in_next_last;
     end
     if (rst) begin
-      \$1846  = 1'h0;
+      \$3015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1847  = in_top;
+    \$3016  = in_top;
     if (in_free) begin
-      \$1847  = in_next_top;
+      \$3016  = in_next_top;
     end
     if (rst) begin
-      \$1847  = 63'h0000000000000000;
+      \$3016  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1848  = in_key0;
+    \$3017  = in_key0;
     if (in_free) begin
-      \$1848  = in_next_key0;
+      \$3017  = in_next_key0;
     end
     if (rst) begin
-      \$1848  = 62'h0000000000000000;
+      \$3017  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1849  = in_key1;
+    \$3018  = in_key1;
     if (in_free) begin
-      \$1849  = in_next_key1;
+      \$3018  = in_next_key1;
     end
     if (rst) begin
-      \$1849  = 62'h0000000000000000;
+      \$3018  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1850  = in_key2;
+    \$3019  = in_key2;
     if (in_free) begin
-      \$1850  = in_next_key2;
+      \$3019  = in_next_key2;
     end
     if (rst) begin
-      \$1850  = 62'h0000000000000000;
+      \$3019  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1851  = in_key3;
+    \$3020  = in_key3;
     if (in_free) begin
-      \$1851  = in_next_key3;
+      \$3020  = in_next_key3;
     end
     if (rst) begin
-      \$1851  = 62'h0000000000000000;
+      \$3020  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1852  = in_key4;
+    \$3021  = in_key4;
     if (in_free) begin
-      \$1852  = in_next_key4;
+      \$3021  = in_next_key4;
     end
     if (rst) begin
-      \$1852  = 62'h0000000000000000;
+      \$3021  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1853  = in_key5;
+    \$3022  = in_key5;
     if (in_free) begin
-      \$1853  = in_next_key5;
+      \$3022  = in_next_key5;
     end
     if (rst) begin
-      \$1853  = 62'h0000000000000000;
+      \$3022  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1854  = in_key6;
+    \$3023  = in_key6;
     if (in_free) begin
-      \$1854  = in_next_key6;
+      \$3023  = in_next_key6;
     end
     if (rst) begin
-      \$1854  = 62'h0000000000000000;
+      \$3023  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1855  = in_key7;
+    \$3024  = in_key7;
     if (in_free) begin
-      \$1855  = in_next_key7;
+      \$3024  = in_next_key7;
     end
     if (rst) begin
-      \$1855  = 62'h0000000000000000;
+      \$3024  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1856  = in_idx0;
+    \$3025  = in_idx0;
     if (in_free) begin
-      \$1856  = in_next_idx0;
+      \$3025  = in_next_idx0;
     end
     if (rst) begin
-      \$1856  = 12'h000;
+      \$3025  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1857  = in_idx1;
+    \$3026  = in_idx1;
     if (in_free) begin
-      \$1857  = in_next_idx1;
+      \$3026  = in_next_idx1;
     end
     if (rst) begin
-      \$1857  = 12'h000;
+      \$3026  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1858  = in_idx2;
+    \$3027  = in_idx2;
     if (in_free) begin
-      \$1858  = in_next_idx2;
+      \$3027  = in_next_idx2;
     end
     if (rst) begin
-      \$1858  = 12'h000;
+      \$3027  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1859  = in_idx3;
+    \$3028  = in_idx3;
     if (in_free) begin
-      \$1859  = in_next_idx3;
+      \$3028  = in_next_idx3;
     end
     if (rst) begin
-      \$1859  = 12'h000;
+      \$3028  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1860  = in_idx4;
+    \$3029  = in_idx4;
     if (in_free) begin
-      \$1860  = in_next_idx4;
+      \$3029  = in_next_idx4;
     end
     if (rst) begin
-      \$1860  = 12'h000;
+      \$3029  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1861  = in_idx5;
+    \$3030  = in_idx5;
     if (in_free) begin
-      \$1861  = in_next_idx5;
+      \$3030  = in_next_idx5;
     end
     if (rst) begin
-      \$1861  = 12'h000;
+      \$3030  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1862  = in_idx6;
+    \$3031  = in_idx6;
     if (in_free) begin
-      \$1862  = in_next_idx6;
+      \$3031  = in_next_idx6;
     end
     if (rst) begin
-      \$1862  = 12'h000;
+      \$3031  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1863  = in_idx7;
+    \$3032  = in_idx7;
     if (in_free) begin
-      \$1863  = in_next_idx7;
+      \$3032  = in_next_idx7;
     end
     if (rst) begin
-      \$1863  = 12'h000;
+      \$3032  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1864  = in_full;
+    \$3033  = in_full;
     if (in_free) begin
-      \$1864  = in_next_full;
+      \$3033  = in_next_full;
     end
     if (rst) begin
-      \$1864  = 1'h0;
+      \$3033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1865  = \$228 ;
+    \$3034  = \$473 ;
     if (rst) begin
-      \$1865  = 1'h0;
+      \$3034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1866  = out_skid_keep;
-    if (\$229 ) begin
-      \$1866  = outputs__payload[551:544];
+    \$3035  = out_skid_keep;
+    if (\$474 ) begin
+      \$3035  = outputs__payload[551:544];
     end
     if (rst) begin
-      \$1866  = 8'h00;
+      \$3035  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1867  = out_skid_last;
-    if (\$229 ) begin
-      \$1867  = outputs__payload[552];
+    \$3036  = out_skid_last;
+    if (\$474 ) begin
+      \$3036  = outputs__payload[552];
     end
     if (rst) begin
-      \$1867  = 1'h0;
+      \$3036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1868  = out_skid_top;
-    if (\$229 ) begin
-      \$1868  = { \$253 , \$252  };
+    \$3037  = out_skid_top;
+    if (\$474 ) begin
+      \$3037  = { \$498 , \$497  };
     end
     if (rst) begin
-      \$1868  = 63'h0000000000000000;
+      \$3037  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1869  = out_skid_key0;
-    if (\$229 ) begin
-      \$1869  = \$275 ;
+    \$3038  = out_skid_key0;
+    if (\$474 ) begin
+      \$3038  = \$520 ;
     end
     if (rst) begin
-      \$1869  = 62'h0000000000000000;
+      \$3038  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1870  = out_skid_key1;
-    if (\$229 ) begin
-      \$1870  = \$297 ;
+    \$3039  = out_skid_key1;
+    if (\$474 ) begin
+      \$3039  = \$542 ;
     end
     if (rst) begin
-      \$1870  = 62'h0000000000000000;
+      \$3039  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1871  = out_skid_key2;
-    if (\$229 ) begin
-      \$1871  = \$319 ;
+    \$3040  = out_skid_key2;
+    if (\$474 ) begin
+      \$3040  = \$564 ;
     end
     if (rst) begin
-      \$1871  = 62'h0000000000000000;
+      \$3040  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1872  = out_skid_key3;
-    if (\$229 ) begin
-      \$1872  = \$341 ;
+    \$3041  = out_skid_key3;
+    if (\$474 ) begin
+      \$3041  = \$586 ;
     end
     if (rst) begin
-      \$1872  = 62'h0000000000000000;
+      \$3041  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1873  = out_skid_key4;
-    if (\$229 ) begin
-      \$1873  = \$363 ;
+    \$3042  = out_skid_key4;
+    if (\$474 ) begin
+      \$3042  = \$608 ;
     end
     if (rst) begin
-      \$1873  = 62'h0000000000000000;
+      \$3042  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1874  = out_skid_key5;
-    if (\$229 ) begin
-      \$1874  = \$385 ;
+    \$3043  = out_skid_key5;
+    if (\$474 ) begin
+      \$3043  = \$630 ;
     end
     if (rst) begin
-      \$1874  = 62'h0000000000000000;
+      \$3043  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1875  = out_skid_key6;
-    if (\$229 ) begin
-      \$1875  = \$407 ;
+    \$3044  = out_skid_key6;
+    if (\$474 ) begin
+      \$3044  = \$652 ;
     end
     if (rst) begin
-      \$1875  = 62'h0000000000000000;
+      \$3044  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1876  = out_skid_key7;
-    if (\$229 ) begin
-      \$1876  = \$429 ;
+    \$3045  = out_skid_key7;
+    if (\$474 ) begin
+      \$3045  = \$674 ;
     end
     if (rst) begin
-      \$1876  = 62'h0000000000000000;
+      \$3045  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1877  = out_skid_idx0;
-    if (\$229 ) begin
-      \$1877  = outputs__payload[67:56];
+    \$3046  = out_skid_idx0;
+    if (\$474 ) begin
+      \$3046  = outputs__payload[67:56];
     end
     if (rst) begin
-      \$1877  = 12'h000;
+      \$3046  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1878  = out_skid_idx1;
-    if (\$229 ) begin
-      \$1878  = outputs__payload[135:124];
+    \$3047  = out_skid_idx1;
+    if (\$474 ) begin
+      \$3047  = outputs__payload[135:124];
     end
     if (rst) begin
-      \$1878  = 12'h000;
+      \$3047  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1879  = out_skid_idx2;
-    if (\$229 ) begin
-      \$1879  = outputs__payload[203:192];
+    \$3048  = out_skid_idx2;
+    if (\$474 ) begin
+      \$3048  = outputs__payload[203:192];
     end
     if (rst) begin
-      \$1879  = 12'h000;
+      \$3048  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1880  = out_skid_idx3;
-    if (\$229 ) begin
-      \$1880  = outputs__payload[271:260];
+    \$3049  = out_skid_idx3;
+    if (\$474 ) begin
+      \$3049  = outputs__payload[271:260];
     end
     if (rst) begin
-      \$1880  = 12'h000;
+      \$3049  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1881  = out_skid_idx4;
-    if (\$229 ) begin
-      \$1881  = outputs__payload[339:328];
+    \$3050  = out_skid_idx4;
+    if (\$474 ) begin
+      \$3050  = outputs__payload[339:328];
     end
     if (rst) begin
-      \$1881  = 12'h000;
+      \$3050  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1882  = out_skid_idx5;
-    if (\$229 ) begin
-      \$1882  = outputs__payload[407:396];
+    \$3051  = out_skid_idx5;
+    if (\$474 ) begin
+      \$3051  = outputs__payload[407:396];
     end
     if (rst) begin
-      \$1882  = 12'h000;
+      \$3051  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1883  = out_skid_idx6;
-    if (\$229 ) begin
-      \$1883  = outputs__payload[475:464];
+    \$3052  = out_skid_idx6;
+    if (\$474 ) begin
+      \$3052  = outputs__payload[475:464];
     end
     if (rst) begin
-      \$1883  = 12'h000;
+      \$3052  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1884  = out_skid_idx7;
-    if (\$229 ) begin
-      \$1884  = outputs__payload[543:532];
+    \$3053  = out_skid_idx7;
+    if (\$474 ) begin
+      \$3053  = outputs__payload[543:532];
     end
     if (rst) begin
-      \$1884  = 12'h000;
+      \$3053  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1885  = out_next_full;
-    if (\$431 ) begin
-      \$1885  = \$434 ;
+    \$3054  = out_next_full;
+    if (\$676 ) begin
+      \$3054  = \$679 ;
     end
     if (rst) begin
-      \$1885  = 1'h0;
+      \$3054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1886  = out_skid_full;
-    if (\$431 ) begin
-      \$1886  = 1'h0;
-    end else if (\$433 ) begin
-      \$1886  = 1'h1;
+    \$3055  = out_skid_full;
+    if (\$676 ) begin
+      \$3055  = 1'h0;
+    end else if (\$678 ) begin
+      \$3055  = 1'h1;
     end
     if (rst) begin
-      \$1886  = 1'h0;
+      \$3055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1887  = out_next_keep;
-    if (\$431 ) begin
+    \$3056  = out_next_keep;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1887  = out_skid_keep;
+        \$3056  = out_skid_keep;
       end else begin
-        \$1887  = outputs__payload[551:544];
+        \$3056  = outputs__payload[551:544];
       end
     end
     if (rst) begin
-      \$1887  = 8'h00;
+      \$3056  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1888  = out_next_last;
-    if (\$431 ) begin
+    \$3057  = out_next_last;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1888  = out_skid_last;
+        \$3057  = out_skid_last;
       end else begin
-        \$1888  = outputs__payload[552];
+        \$3057  = outputs__payload[552];
       end
     end
     if (rst) begin
-      \$1888  = 1'h0;
+      \$3057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1889  = out_next_top;
-    if (\$431 ) begin
+    \$3058  = out_next_top;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1889  = out_skid_top;
+        \$3058  = out_skid_top;
       end else begin
-        \$1889  = { \$458 , \$457  };
+        \$3058  = { \$703 , \$702  };
       end
     end
     if (rst) begin
-      \$1889  = 63'h0000000000000000;
+      \$3058  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1890  = out_next_key0;
-    if (\$431 ) begin
+    \$3059  = out_next_key0;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1890  = out_skid_key0;
+        \$3059  = out_skid_key0;
       end else begin
-        \$1890  = \$480 ;
+        \$3059  = \$725 ;
       end
     end
     if (rst) begin
-      \$1890  = 62'h0000000000000000;
+      \$3059  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1891  = out_next_key1;
-    if (\$431 ) begin
+    \$3060  = out_next_key1;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1891  = out_skid_key1;
+        \$3060  = out_skid_key1;
       end else begin
-        \$1891  = \$502 ;
+        \$3060  = \$747 ;
       end
     end
     if (rst) begin
-      \$1891  = 62'h0000000000000000;
+      \$3060  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1892  = out_next_key2;
-    if (\$431 ) begin
+    \$3061  = out_next_key2;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1892  = out_skid_key2;
+        \$3061  = out_skid_key2;
       end else begin
-        \$1892  = \$524 ;
+        \$3061  = \$769 ;
       end
     end
     if (rst) begin
-      \$1892  = 62'h0000000000000000;
+      \$3061  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1893  = out_next_key3;
-    if (\$431 ) begin
+    \$3062  = out_next_key3;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1893  = out_skid_key3;
+        \$3062  = out_skid_key3;
       end else begin
-        \$1893  = \$546 ;
+        \$3062  = \$791 ;
       end
     end
     if (rst) begin
-      \$1893  = 62'h0000000000000000;
+      \$3062  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1894  = out_next_key4;
-    if (\$431 ) begin
+    \$3063  = out_next_key4;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1894  = out_skid_key4;
+        \$3063  = out_skid_key4;
       end else begin
-        \$1894  = \$568 ;
+        \$3063  = \$813 ;
       end
     end
     if (rst) begin
-      \$1894  = 62'h0000000000000000;
+      \$3063  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1895  = out_next_key5;
-    if (\$431 ) begin
+    \$3064  = out_next_key5;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1895  = out_skid_key5;
+        \$3064  = out_skid_key5;
       end else begin
-        \$1895  = \$590 ;
+        \$3064  = \$835 ;
       end
     end
     if (rst) begin
-      \$1895  = 62'h0000000000000000;
+      \$3064  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1896  = out_next_key6;
-    if (\$431 ) begin
+    \$3065  = out_next_key6;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1896  = out_skid_key6;
+        \$3065  = out_skid_key6;
       end else begin
-        \$1896  = \$612 ;
+        \$3065  = \$857 ;
       end
     end
     if (rst) begin
-      \$1896  = 62'h0000000000000000;
+      \$3065  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1897  = out_next_key7;
-    if (\$431 ) begin
+    \$3066  = out_next_key7;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1897  = out_skid_key7;
+        \$3066  = out_skid_key7;
       end else begin
-        \$1897  = \$634 ;
+        \$3066  = \$879 ;
       end
     end
     if (rst) begin
-      \$1897  = 62'h0000000000000000;
+      \$3066  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1898  = out_next_idx0;
-    if (\$431 ) begin
+    \$3067  = out_next_idx0;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1898  = out_skid_idx0;
+        \$3067  = out_skid_idx0;
       end else begin
-        \$1898  = outputs__payload[67:56];
+        \$3067  = outputs__payload[67:56];
       end
     end
     if (rst) begin
-      \$1898  = 12'h000;
+      \$3067  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1899  = out_next_idx1;
-    if (\$431 ) begin
+    \$3068  = out_next_idx1;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1899  = out_skid_idx1;
+        \$3068  = out_skid_idx1;
       end else begin
-        \$1899  = outputs__payload[135:124];
+        \$3068  = outputs__payload[135:124];
       end
     end
     if (rst) begin
-      \$1899  = 12'h000;
+      \$3068  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1900  = out_next_idx2;
-    if (\$431 ) begin
+    \$3069  = out_next_idx2;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1900  = out_skid_idx2;
+        \$3069  = out_skid_idx2;
       end else begin
-        \$1900  = outputs__payload[203:192];
+        \$3069  = outputs__payload[203:192];
       end
     end
     if (rst) begin
-      \$1900  = 12'h000;
+      \$3069  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1901  = out_next_idx3;
-    if (\$431 ) begin
+    \$3070  = out_next_idx3;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1901  = out_skid_idx3;
+        \$3070  = out_skid_idx3;
       end else begin
-        \$1901  = outputs__payload[271:260];
+        \$3070  = outputs__payload[271:260];
       end
     end
     if (rst) begin
-      \$1901  = 12'h000;
+      \$3070  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1902  = out_next_idx4;
-    if (\$431 ) begin
+    \$3071  = out_next_idx4;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1902  = out_skid_idx4;
+        \$3071  = out_skid_idx4;
       end else begin
-        \$1902  = outputs__payload[339:328];
+        \$3071  = outputs__payload[339:328];
       end
     end
     if (rst) begin
-      \$1902  = 12'h000;
+      \$3071  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1903  = out_next_idx5;
-    if (\$431 ) begin
+    \$3072  = out_next_idx5;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1903  = out_skid_idx5;
+        \$3072  = out_skid_idx5;
       end else begin
-        \$1903  = outputs__payload[407:396];
+        \$3072  = outputs__payload[407:396];
       end
     end
     if (rst) begin
-      \$1903  = 12'h000;
+      \$3072  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1904  = out_next_idx6;
-    if (\$431 ) begin
+    \$3073  = out_next_idx6;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1904  = out_skid_idx6;
+        \$3073  = out_skid_idx6;
       end else begin
-        \$1904  = outputs__payload[475:464];
+        \$3073  = outputs__payload[475:464];
       end
     end
     if (rst) begin
-      \$1904  = 12'h000;
+      \$3073  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1905  = out_next_idx7;
-    if (\$431 ) begin
+    \$3074  = out_next_idx7;
+    if (\$676 ) begin
       (* full_case = 32'd1 *)
       if (out_skid_full) begin
-        \$1905  = out_skid_idx7;
+        \$3074  = out_skid_idx7;
       end else begin
-        \$1905  = outputs__payload[543:532];
+        \$3074  = outputs__payload[543:532];
       end
     end
     if (rst) begin
-      \$1905  = 12'h000;
+      \$3074  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1906  = out_keep;
+    \$3075  = out_keep;
     if (out_free) begin
-      \$1906  = out_next_keep;
+      \$3075  = out_next_keep;
     end
     if (rst) begin
-      \$1906  = 8'h00;
+      \$3075  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1907  = out_last;
+    \$3076  = out_last;
     if (out_free) begin
-      \$1907  = out_next_last;
+      \$3076  = out_next_last;
     end
     if (rst) begin
-      \$1907  = 1'h0;
+      \$3076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1908  = out_top;
+    \$3077  = out_top;
     if (out_free) begin
-      \$1908  = out_next_top;
+      \$3077  = out_next_top;
     end
     if (rst) begin
-      \$1908  = 63'h0000000000000000;
+      \$3077  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1909  = out_key0;
+    \$3078  = out_key0;
     if (out_free) begin
-      \$1909  = out_next_key0;
+      \$3078  = out_next_key0;
     end
     if (rst) begin
-      \$1909  = 62'h0000000000000000;
+      \$3078  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1910  = out_key1;
+    \$3079  = out_key1;
     if (out_free) begin
-      \$1910  = out_next_key1;
+      \$3079  = out_next_key1;
     end
     if (rst) begin
-      \$1910  = 62'h0000000000000000;
+      \$3079  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1911  = out_key2;
+    \$3080  = out_key2;
     if (out_free) begin
-      \$1911  = out_next_key2;
+      \$3080  = out_next_key2;
     end
     if (rst) begin
-      \$1911  = 62'h0000000000000000;
+      \$3080  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1912  = out_key3;
+    \$3081  = out_key3;
     if (out_free) begin
-      \$1912  = out_next_key3;
+      \$3081  = out_next_key3;
     end
     if (rst) begin
-      \$1912  = 62'h0000000000000000;
+      \$3081  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1913  = out_key4;
+    \$3082  = out_key4;
     if (out_free) begin
-      \$1913  = out_next_key4;
+      \$3082  = out_next_key4;
     end
     if (rst) begin
-      \$1913  = 62'h0000000000000000;
+      \$3082  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1914  = out_key5;
+    \$3083  = out_key5;
     if (out_free) begin
-      \$1914  = out_next_key5;
+      \$3083  = out_next_key5;
     end
     if (rst) begin
-      \$1914  = 62'h0000000000000000;
+      \$3083  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1915  = out_key6;
+    \$3084  = out_key6;
     if (out_free) begin
-      \$1915  = out_next_key6;
+      \$3084  = out_next_key6;
     end
     if (rst) begin
-      \$1915  = 62'h0000000000000000;
+      \$3084  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1916  = out_key7;
+    \$3085  = out_key7;
     if (out_free) begin
-      \$1916  = out_next_key7;
+      \$3085  = out_next_key7;
     end
     if (rst) begin
-      \$1916  = 62'h0000000000000000;
+      \$3085  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1917  = out_idx0;
+    \$3086  = out_idx0;
     if (out_free) begin
-      \$1917  = out_next_idx0;
+      \$3086  = out_next_idx0;
     end
     if (rst) begin
-      \$1917  = 12'h000;
+      \$3086  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1918  = out_idx1;
+    \$3087  = out_idx1;
     if (out_free) begin
-      \$1918  = out_next_idx1;
+      \$3087  = out_next_idx1;
     end
     if (rst) begin
-      \$1918  = 12'h000;
+      \$3087  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1919  = out_idx2;
+    \$3088  = out_idx2;
     if (out_free) begin
-      \$1919  = out_next_idx2;
+      \$3088  = out_next_idx2;
     end
     if (rst) begin
-      \$1919  = 12'h000;
+      \$3088  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1920  = out_idx3;
+    \$3089  = out_idx3;
     if (out_free) begin
-      \$1920  = out_next_idx3;
+      \$3089  = out_next_idx3;
     end
     if (rst) begin
-      \$1920  = 12'h000;
+      \$3089  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1921  = out_idx4;
+    \$3090  = out_idx4;
     if (out_free) begin
-      \$1921  = out_next_idx4;
+      \$3090  = out_next_idx4;
     end
     if (rst) begin
-      \$1921  = 12'h000;
+      \$3090  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1922  = out_idx5;
+    \$3091  = out_idx5;
     if (out_free) begin
-      \$1922  = out_next_idx5;
+      \$3091  = out_next_idx5;
     end
     if (rst) begin
-      \$1922  = 12'h000;
+      \$3091  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1923  = out_idx6;
+    \$3092  = out_idx6;
     if (out_free) begin
-      \$1923  = out_next_idx6;
+      \$3092  = out_next_idx6;
     end
     if (rst) begin
-      \$1923  = 12'h000;
+      \$3092  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1924  = out_idx7;
+    \$3093  = out_idx7;
     if (out_free) begin
-      \$1924  = out_next_idx7;
+      \$3093  = out_next_idx7;
     end
     if (rst) begin
-      \$1924  = 12'h000;
+      \$3093  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1925  = out_full;
+    \$3094  = out_full;
     if (out_free) begin
-      \$1925  = out_next_full;
+      \$3094  = out_next_full;
     end
     if (rst) begin
-      \$1925  = 1'h0;
+      \$3094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1926  = \$702 ;
+    \$3095  = \$947 ;
     if (rst) begin
-      \$1926  = 1'h0;
+      \$3095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1927  = \$770 ;
+    \$3096  = \$1015 ;
     if (rst) begin
-      \$1927  = 1'h0;
+      \$3096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1928  = eq0_0;
+    \$3097  = merge0_in0;
     if (match0_load_r) begin
-      \$1928  = \$779 ;
+      \$3097  = \$1022 ;
     end
     if (rst) begin
-      \$1928  = 1'h0;
+      \$3097  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1929  = eq0_1;
+    \$3098  = merge0_in1;
     if (match0_load_r) begin
-      \$1929  = \$788 ;
+      \$3098  = \$1029 ;
     end
     if (rst) begin
-      \$1929  = 1'h0;
+      \$3098  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1930  = eq0_2;
+    \$3099  = merge0_in2;
     if (match0_load_r) begin
-      \$1930  = \$797 ;
+      \$3099  = \$1036 ;
     end
     if (rst) begin
-      \$1930  = 1'h0;
+      \$3099  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1931  = eq0_3;
+    \$3100  = merge0_in3;
     if (match0_load_r) begin
-      \$1931  = \$806 ;
+      \$3100  = \$1043 ;
     end
     if (rst) begin
-      \$1931  = 1'h0;
+      \$3100  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1932  = eq0_4;
+    \$3101  = merge0_in4;
     if (match0_load_r) begin
-      \$1932  = \$815 ;
+      \$3101  = \$1050 ;
     end
     if (rst) begin
-      \$1932  = 1'h0;
+      \$3101  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1933  = eq0_5;
+    \$3102  = merge0_in5;
     if (match0_load_r) begin
-      \$1933  = \$824 ;
+      \$3102  = \$1057 ;
     end
     if (rst) begin
-      \$1933  = 1'h0;
+      \$3102  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1934  = eq0_6;
+    \$3103  = merge0_in6;
     if (match0_load_r) begin
-      \$1934  = \$833 ;
+      \$3103  = \$1064 ;
     end
     if (rst) begin
-      \$1934  = 1'h0;
+      \$3103  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1935  = eq0_7;
+    \$3104  = merge0_in7;
     if (match0_load_r) begin
-      \$1935  = \$842 ;
+      \$3104  = \$1071 ;
     end
     if (rst) begin
-      \$1935  = 1'h0;
+      \$3104  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1936  = eq1_0;
+    \$3105  = merge0_in8;
     if (match0_load_r) begin
-      \$1936  = \$851 ;
+      \$3105  = \$1078 ;
     end
     if (rst) begin
-      \$1936  = 1'h0;
+      \$3105  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1937  = eq1_1;
+    \$3106  = merge0_in9;
     if (match0_load_r) begin
-      \$1937  = \$860 ;
+      \$3106  = \$1085 ;
     end
     if (rst) begin
-      \$1937  = 1'h0;
+      \$3106  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1938  = eq1_2;
+    \$3107  = merge0_in10;
     if (match0_load_r) begin
-      \$1938  = \$869 ;
+      \$3107  = \$1092 ;
     end
     if (rst) begin
-      \$1938  = 1'h0;
+      \$3107  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1939  = eq1_3;
+    \$3108  = merge0_in11;
     if (match0_load_r) begin
-      \$1939  = \$878 ;
+      \$3108  = \$1099 ;
     end
     if (rst) begin
-      \$1939  = 1'h0;
+      \$3108  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1940  = eq1_4;
+    \$3109  = merge0_in12;
     if (match0_load_r) begin
-      \$1940  = \$887 ;
+      \$3109  = \$1106 ;
     end
     if (rst) begin
-      \$1940  = 1'h0;
+      \$3109  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1941  = eq1_5;
+    \$3110  = merge0_in13;
     if (match0_load_r) begin
-      \$1941  = \$896 ;
+      \$3110  = \$1113 ;
     end
     if (rst) begin
-      \$1941  = 1'h0;
+      \$3110  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1942  = eq1_6;
+    \$3111  = merge0_in14;
     if (match0_load_r) begin
-      \$1942  = \$905 ;
+      \$3111  = \$1120 ;
     end
     if (rst) begin
-      \$1942  = 1'h0;
+      \$3111  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1943  = eq1_7;
+    \$3112  = merge0_in15;
     if (match0_load_r) begin
-      \$1943  = \$914 ;
+      \$3112  = \$1127 ;
     end
     if (rst) begin
-      \$1943  = 1'h0;
+      \$3112  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1944  = eq2_0;
+    \$3113  = merge0_in_last;
     if (match0_load_r) begin
-      \$1944  = \$923 ;
+      \$3113  = \final ;
     end
     if (rst) begin
-      \$1944  = 1'h0;
+      \$3113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1945  = eq2_1;
+    \$3114  = merge0_gt0_0;
     if (match0_load_r) begin
-      \$1945  = \$932 ;
+      \$3114  = \$1142 ;
     end
     if (rst) begin
-      \$1945  = 1'h0;
+      \$3114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1946  = eq2_2;
+    \$3115  = merge0_eq0_0;
     if (match0_load_r) begin
-      \$1946  = \$941 ;
+      \$3115  = \$1157 ;
     end
     if (rst) begin
-      \$1946  = 1'h0;
+      \$3115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1947  = eq2_3;
+    \$3116  = merge0_gt0_1;
     if (match0_load_r) begin
-      \$1947  = \$950 ;
+      \$3116  = \$1172 ;
     end
     if (rst) begin
-      \$1947  = 1'h0;
+      \$3116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1948  = eq2_4;
+    \$3117  = merge0_eq0_1;
     if (match0_load_r) begin
-      \$1948  = \$959 ;
+      \$3117  = \$1187 ;
     end
     if (rst) begin
-      \$1948  = 1'h0;
+      \$3117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1949  = eq2_5;
+    \$3118  = merge0_gt0_2;
     if (match0_load_r) begin
-      \$1949  = \$968 ;
+      \$3118  = \$1202 ;
     end
     if (rst) begin
-      \$1949  = 1'h0;
+      \$3118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1950  = eq2_6;
+    \$3119  = merge0_eq0_2;
     if (match0_load_r) begin
-      \$1950  = \$977 ;
+      \$3119  = \$1217 ;
     end
     if (rst) begin
-      \$1950  = 1'h0;
+      \$3119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1951  = eq2_7;
+    \$3120  = merge0_gt0_3;
     if (match0_load_r) begin
-      \$1951  = \$986 ;
+      \$3120  = \$1232 ;
     end
     if (rst) begin
-      \$1951  = 1'h0;
+      \$3120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1952  = eq3_0;
+    \$3121  = merge0_eq0_3;
     if (match0_load_r) begin
-      \$1952  = \$995 ;
+      \$3121  = \$1247 ;
     end
     if (rst) begin
-      \$1952  = 1'h0;
+      \$3121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1953  = eq3_1;
+    \$3122  = merge0_gt1_0;
     if (match0_load_r) begin
-      \$1953  = \$1004 ;
+      \$3122  = \$1262 ;
     end
     if (rst) begin
-      \$1953  = 1'h0;
+      \$3122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1954  = eq3_2;
+    \$3123  = merge0_eq1_0;
     if (match0_load_r) begin
-      \$1954  = \$1013 ;
+      \$3123  = \$1277 ;
     end
     if (rst) begin
-      \$1954  = 1'h0;
+      \$3123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1955  = eq3_3;
+    \$3124  = merge0_gt1_1;
     if (match0_load_r) begin
-      \$1955  = \$1022 ;
+      \$3124  = \$1292 ;
     end
     if (rst) begin
-      \$1955  = 1'h0;
+      \$3124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1956  = eq3_4;
+    \$3125  = merge0_eq1_1;
     if (match0_load_r) begin
-      \$1956  = \$1031 ;
+      \$3125  = \$1307 ;
     end
     if (rst) begin
-      \$1956  = 1'h0;
+      \$3125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1957  = eq3_5;
+    \$3126  = merge0_gt1_2;
     if (match0_load_r) begin
-      \$1957  = \$1040 ;
+      \$3126  = \$1322 ;
     end
     if (rst) begin
-      \$1957  = 1'h0;
+      \$3126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1958  = eq3_6;
+    \$3127  = merge0_eq1_2;
     if (match0_load_r) begin
-      \$1958  = \$1049 ;
+      \$3127  = \$1337 ;
     end
     if (rst) begin
-      \$1958  = 1'h0;
+      \$3127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1959  = eq3_7;
+    \$3128  = merge0_gt1_3;
     if (match0_load_r) begin
-      \$1959  = \$1058 ;
+      \$3128  = \$1352 ;
     end
     if (rst) begin
-      \$1959  = 1'h0;
+      \$3128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1960  = eq4_0;
+    \$3129  = merge0_eq1_3;
     if (match0_load_r) begin
-      \$1960  = \$1067 ;
+      \$3129  = \$1367 ;
     end
     if (rst) begin
-      \$1960  = 1'h0;
+      \$3129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1961  = eq4_1;
+    \$3130  = merge0_gt2_0;
     if (match0_load_r) begin
-      \$1961  = \$1076 ;
+      \$3130  = \$1382 ;
     end
     if (rst) begin
-      \$1961  = 1'h0;
+      \$3130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1962  = eq4_2;
+    \$3131  = merge0_eq2_0;
     if (match0_load_r) begin
-      \$1962  = \$1085 ;
+      \$3131  = \$1397 ;
     end
     if (rst) begin
-      \$1962  = 1'h0;
+      \$3131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1963  = eq4_3;
+    \$3132  = merge0_gt2_1;
     if (match0_load_r) begin
-      \$1963  = \$1094 ;
+      \$3132  = \$1412 ;
     end
     if (rst) begin
-      \$1963  = 1'h0;
+      \$3132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1964  = eq4_4;
+    \$3133  = merge0_eq2_1;
     if (match0_load_r) begin
-      \$1964  = \$1103 ;
+      \$3133  = \$1427 ;
     end
     if (rst) begin
-      \$1964  = 1'h0;
+      \$3133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1965  = eq4_5;
+    \$3134  = merge0_gt2_2;
     if (match0_load_r) begin
-      \$1965  = \$1112 ;
+      \$3134  = \$1442 ;
     end
     if (rst) begin
-      \$1965  = 1'h0;
+      \$3134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1966  = eq4_6;
+    \$3135  = merge0_eq2_2;
     if (match0_load_r) begin
-      \$1966  = \$1121 ;
+      \$3135  = \$1457 ;
     end
     if (rst) begin
-      \$1966  = 1'h0;
+      \$3135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1967  = eq4_7;
+    \$3136  = merge0_gt2_3;
     if (match0_load_r) begin
-      \$1967  = \$1130 ;
+      \$3136  = \$1472 ;
     end
     if (rst) begin
-      \$1967  = 1'h0;
+      \$3136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1968  = eq5_0;
+    \$3137  = merge0_eq2_3;
     if (match0_load_r) begin
-      \$1968  = \$1139 ;
+      \$3137  = \$1487 ;
     end
     if (rst) begin
-      \$1968  = 1'h0;
+      \$3137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1969  = eq5_1;
+    \$3138  = merge0_gt3_0;
     if (match0_load_r) begin
-      \$1969  = \$1148 ;
+      \$3138  = \$1502 ;
     end
     if (rst) begin
-      \$1969  = 1'h0;
+      \$3138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1970  = eq5_2;
+    \$3139  = merge0_eq3_0;
     if (match0_load_r) begin
-      \$1970  = \$1157 ;
+      \$3139  = \$1517 ;
     end
     if (rst) begin
-      \$1970  = 1'h0;
+      \$3139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1971  = eq5_3;
+    \$3140  = merge0_gt3_1;
     if (match0_load_r) begin
-      \$1971  = \$1166 ;
+      \$3140  = \$1532 ;
     end
     if (rst) begin
-      \$1971  = 1'h0;
+      \$3140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1972  = eq5_4;
+    \$3141  = merge0_eq3_1;
     if (match0_load_r) begin
-      \$1972  = \$1175 ;
+      \$3141  = \$1547 ;
     end
     if (rst) begin
-      \$1972  = 1'h0;
+      \$3141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1973  = eq5_5;
+    \$3142  = merge0_gt3_2;
     if (match0_load_r) begin
-      \$1973  = \$1184 ;
+      \$3142  = \$1562 ;
     end
     if (rst) begin
-      \$1973  = 1'h0;
+      \$3142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1974  = eq5_6;
+    \$3143  = merge0_eq3_2;
     if (match0_load_r) begin
-      \$1974  = \$1193 ;
+      \$3143  = \$1577 ;
     end
     if (rst) begin
-      \$1974  = 1'h0;
+      \$3143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1975  = eq5_7;
+    \$3144  = merge0_gt3_3;
     if (match0_load_r) begin
-      \$1975  = \$1202 ;
+      \$3144  = \$1592 ;
     end
     if (rst) begin
-      \$1975  = 1'h0;
+      \$3144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1976  = eq6_0;
+    \$3145  = merge0_eq3_3;
     if (match0_load_r) begin
-      \$1976  = \$1211 ;
+      \$3145  = \$1607 ;
     end
     if (rst) begin
-      \$1976  = 1'h0;
+      \$3145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1977  = eq6_1;
+    \$3146  = merge0_gt4_0;
     if (match0_load_r) begin
-      \$1977  = \$1220 ;
+      \$3146  = \$1622 ;
     end
     if (rst) begin
-      \$1977  = 1'h0;
+      \$3146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1978  = eq6_2;
+    \$3147  = merge0_eq4_0;
     if (match0_load_r) begin
-      \$1978  = \$1229 ;
+      \$3147  = \$1637 ;
     end
     if (rst) begin
-      \$1978  = 1'h0;
+      \$3147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1979  = eq6_3;
+    \$3148  = merge0_gt4_1;
     if (match0_load_r) begin
-      \$1979  = \$1238 ;
+      \$3148  = \$1652 ;
     end
     if (rst) begin
-      \$1979  = 1'h0;
+      \$3148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1980  = eq6_4;
+    \$3149  = merge0_eq4_1;
     if (match0_load_r) begin
-      \$1980  = \$1247 ;
+      \$3149  = \$1667 ;
     end
     if (rst) begin
-      \$1980  = 1'h0;
+      \$3149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1981  = eq6_5;
+    \$3150  = merge0_gt4_2;
     if (match0_load_r) begin
-      \$1981  = \$1256 ;
+      \$3150  = \$1682 ;
     end
     if (rst) begin
-      \$1981  = 1'h0;
+      \$3150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1982  = eq6_6;
+    \$3151  = merge0_eq4_2;
     if (match0_load_r) begin
-      \$1982  = \$1265 ;
+      \$3151  = \$1697 ;
     end
     if (rst) begin
-      \$1982  = 1'h0;
+      \$3151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1983  = eq6_7;
+    \$3152  = merge0_gt4_3;
     if (match0_load_r) begin
-      \$1983  = \$1274 ;
+      \$3152  = \$1712 ;
     end
     if (rst) begin
-      \$1983  = 1'h0;
+      \$3152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1984  = eq7_0;
+    \$3153  = merge0_eq4_3;
     if (match0_load_r) begin
-      \$1984  = \$1283 ;
+      \$3153  = \$1727 ;
     end
     if (rst) begin
-      \$1984  = 1'h0;
+      \$3153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1985  = eq7_1;
+    \$3154  = merge0_gt5_0;
     if (match0_load_r) begin
-      \$1985  = \$1292 ;
+      \$3154  = \$1742 ;
     end
     if (rst) begin
-      \$1985  = 1'h0;
+      \$3154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1986  = eq7_2;
+    \$3155  = merge0_eq5_0;
     if (match0_load_r) begin
-      \$1986  = \$1301 ;
+      \$3155  = \$1757 ;
     end
     if (rst) begin
-      \$1986  = 1'h0;
+      \$3155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1987  = eq7_3;
+    \$3156  = merge0_gt5_1;
     if (match0_load_r) begin
-      \$1987  = \$1310 ;
+      \$3156  = \$1772 ;
     end
     if (rst) begin
-      \$1987  = 1'h0;
+      \$3156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1988  = eq7_4;
+    \$3157  = merge0_eq5_1;
     if (match0_load_r) begin
-      \$1988  = \$1319 ;
+      \$3157  = \$1787 ;
     end
     if (rst) begin
-      \$1988  = 1'h0;
+      \$3157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1989  = eq7_5;
+    \$3158  = merge0_gt5_2;
     if (match0_load_r) begin
-      \$1989  = \$1328 ;
+      \$3158  = \$1802 ;
     end
     if (rst) begin
-      \$1989  = 1'h0;
+      \$3158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1990  = eq7_6;
+    \$3159  = merge0_eq5_2;
     if (match0_load_r) begin
-      \$1990  = \$1337 ;
+      \$3159  = \$1817 ;
     end
     if (rst) begin
-      \$1990  = 1'h0;
+      \$3159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1991  = eq7_7;
+    \$3160  = merge0_gt5_3;
     if (match0_load_r) begin
-      \$1991  = \$1346 ;
+      \$3160  = \$1832 ;
     end
     if (rst) begin
-      \$1991  = 1'h0;
+      \$3160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1992  = s1_in_idx0;
+    \$3161  = merge0_eq5_3;
     if (match0_load_r) begin
-      \$1992  = in_idx0;
+      \$3161  = \$1847 ;
     end
     if (rst) begin
-      \$1992  = 12'h000;
+      \$3161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1993  = s1_in_idx1;
+    \$3162  = merge0_gt6_0;
     if (match0_load_r) begin
-      \$1993  = in_idx1;
+      \$3162  = \$1862 ;
     end
     if (rst) begin
-      \$1993  = 12'h000;
+      \$3162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1994  = s1_in_idx2;
+    \$3163  = merge0_eq6_0;
     if (match0_load_r) begin
-      \$1994  = in_idx2;
+      \$3163  = \$1877 ;
     end
     if (rst) begin
-      \$1994  = 12'h000;
+      \$3163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1995  = s1_in_idx3;
+    \$3164  = merge0_gt6_1;
     if (match0_load_r) begin
-      \$1995  = in_idx3;
+      \$3164  = \$1892 ;
     end
     if (rst) begin
-      \$1995  = 12'h000;
+      \$3164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1996  = s1_in_idx4;
+    \$3165  = merge0_eq6_1;
     if (match0_load_r) begin
-      \$1996  = in_idx4;
+      \$3165  = \$1907 ;
     end
     if (rst) begin
-      \$1996  = 12'h000;
+      \$3165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1997  = s1_in_idx5;
+    \$3166  = merge0_gt6_2;
     if (match0_load_r) begin
-      \$1997  = in_idx5;
+      \$3166  = \$1922 ;
     end
     if (rst) begin
-      \$1997  = 12'h000;
+      \$3166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1998  = s1_in_idx6;
+    \$3167  = merge0_eq6_2;
     if (match0_load_r) begin
-      \$1998  = in_idx6;
+      \$3167  = \$1937 ;
     end
     if (rst) begin
-      \$1998  = 12'h000;
+      \$3167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1999  = s1_in_idx7;
+    \$3168  = merge0_gt6_3;
     if (match0_load_r) begin
-      \$1999  = in_idx7;
+      \$3168  = \$1952 ;
     end
     if (rst) begin
-      \$1999  = 12'h000;
+      \$3168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2000  = s1_out_idx0;
+    \$3169  = merge0_eq6_3;
     if (match0_load_r) begin
-      \$2000  = out_idx0;
+      \$3169  = \$1967 ;
     end
     if (rst) begin
-      \$2000  = 12'h000;
+      \$3169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2001  = s1_out_idx1;
+    \$3170  = merge0_gt7_0;
     if (match0_load_r) begin
-      \$2001  = out_idx1;
+      \$3170  = \$1982 ;
     end
     if (rst) begin
-      \$2001  = 12'h000;
+      \$3170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2002  = s1_out_idx2;
+    \$3171  = merge0_eq7_0;
     if (match0_load_r) begin
-      \$2002  = out_idx2;
+      \$3171  = \$1997 ;
     end
     if (rst) begin
-      \$2002  = 12'h000;
+      \$3171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2003  = s1_out_idx3;
+    \$3172  = merge0_gt7_1;
     if (match0_load_r) begin
-      \$2003  = out_idx3;
+      \$3172  = \$2012 ;
     end
     if (rst) begin
-      \$2003  = 12'h000;
+      \$3172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2004  = s1_out_idx4;
+    \$3173  = merge0_eq7_1;
     if (match0_load_r) begin
-      \$2004  = out_idx4;
+      \$3173  = \$2027 ;
     end
     if (rst) begin
-      \$2004  = 12'h000;
+      \$3173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2005  = s1_out_idx5;
+    \$3174  = merge0_gt7_2;
     if (match0_load_r) begin
-      \$2005  = out_idx5;
+      \$3174  = \$2042 ;
     end
     if (rst) begin
-      \$2005  = 12'h000;
+      \$3174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2006  = s1_out_idx6;
+    \$3175  = merge0_eq7_2;
     if (match0_load_r) begin
-      \$2006  = out_idx6;
+      \$3175  = \$2057 ;
     end
     if (rst) begin
-      \$2006  = 12'h000;
+      \$3175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2007  = s1_out_idx7;
+    \$3176  = merge0_gt7_3;
     if (match0_load_r) begin
-      \$2007  = out_idx7;
+      \$3176  = \$2072 ;
     end
     if (rst) begin
-      \$2007  = 12'h000;
+      \$3176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2008  = s1_last;
+    \$3177  = merge0_eq7_3;
     if (match0_load_r) begin
-      \$2008  = \final ;
+      \$3177  = \$2087 ;
     end
     if (rst) begin
-      \$2008  = 1'h0;
+      \$3177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2009  = \$signal$93 ;
+    \$3178  = merge0_lane0;
     if (match1_load) begin
-      \$2009 [0] = \$1347 ;
-      \$2009 [1] = \$1364 ;
-      \$2009 [2] = \$1381 ;
-      \$2009 [3] = \$1398 ;
-      \$2009 [4] = \$1415 ;
-      \$2009 [5] = \$1432 ;
-      \$2009 [6] = \$1449 ;
-      \$2009 [7] = \$1466 ;
+      \$3178  = \$2094 ;
     end
     if (rst) begin
-      \$2009  = 8'h00;
+      \$3178  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2010  = s2_out_idx0;
+    \$3179  = merge0_lane1;
     if (match1_load) begin
-      \$2010  = \$1363 ;
+      \$3179  = \$2101 ;
     end
     if (rst) begin
-      \$2010  = 12'h000;
+      \$3179  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2011  = s2_in_idx0;
+    \$3180  = merge0_lane2;
     if (match1_load) begin
-      \$2011  = s1_in_idx0;
+      \$3180  = \$2108 ;
     end
     if (rst) begin
-      \$2011  = 12'h000;
+      \$3180  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2012  = s2_out_idx1;
+    \$3181  = merge0_lane3;
     if (match1_load) begin
-      \$2012  = \$1380 ;
+      \$3181  = \$2115 ;
     end
     if (rst) begin
-      \$2012  = 12'h000;
+      \$3181  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2013  = s2_in_idx1;
+    \$3182  = merge0_lane4;
     if (match1_load) begin
-      \$2013  = s1_in_idx1;
+      \$3182  = \$2122 ;
     end
     if (rst) begin
-      \$2013  = 12'h000;
+      \$3182  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2014  = s2_out_idx2;
+    \$3183  = merge0_lane5;
     if (match1_load) begin
-      \$2014  = \$1397 ;
+      \$3183  = \$2129 ;
     end
     if (rst) begin
-      \$2014  = 12'h000;
+      \$3183  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2015  = s2_in_idx2;
+    \$3184  = merge0_lane6;
     if (match1_load) begin
-      \$2015  = s1_in_idx2;
+      \$3184  = \$2136 ;
     end
     if (rst) begin
-      \$2015  = 12'h000;
+      \$3184  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2016  = s2_out_idx3;
+    \$3185  = merge0_lane7;
     if (match1_load) begin
-      \$2016  = \$1414 ;
+      \$3185  = \$2143 ;
     end
     if (rst) begin
-      \$2016  = 12'h000;
+      \$3185  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2017  = s2_in_idx3;
+    \$3186  = merge0_lane8;
     if (match1_load) begin
-      \$2017  = s1_in_idx3;
+      \$3186  = \$2150 ;
     end
     if (rst) begin
-      \$2017  = 12'h000;
+      \$3186  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2018  = s2_out_idx4;
+    \$3187  = merge0_lane9;
     if (match1_load) begin
-      \$2018  = \$1431 ;
+      \$3187  = \$2157 ;
     end
     if (rst) begin
-      \$2018  = 12'h000;
+      \$3187  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2019  = s2_in_idx4;
+    \$3188  = merge0_lane10;
     if (match1_load) begin
-      \$2019  = s1_in_idx4;
+      \$3188  = \$2164 ;
     end
     if (rst) begin
-      \$2019  = 12'h000;
+      \$3188  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2020  = s2_out_idx5;
+    \$3189  = merge0_lane11;
     if (match1_load) begin
-      \$2020  = \$1448 ;
+      \$3189  = \$2171 ;
     end
     if (rst) begin
-      \$2020  = 12'h000;
+      \$3189  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2021  = s2_in_idx5;
+    \$3190  = merge0_lane12;
     if (match1_load) begin
-      \$2021  = s1_in_idx5;
+      \$3190  = \$2178 ;
     end
     if (rst) begin
-      \$2021  = 12'h000;
+      \$3190  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2022  = s2_out_idx6;
+    \$3191  = merge0_lane13;
     if (match1_load) begin
-      \$2022  = \$1465 ;
+      \$3191  = \$2185 ;
     end
     if (rst) begin
-      \$2022  = 12'h000;
+      \$3191  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2023  = s2_in_idx6;
+    \$3192  = merge0_lane14;
     if (match1_load) begin
-      \$2023  = s1_in_idx6;
+      \$3192  = \$2192 ;
     end
     if (rst) begin
-      \$2023  = 12'h000;
+      \$3192  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2024  = s2_out_idx7;
+    \$3193  = merge0_lane15;
     if (match1_load) begin
-      \$2024  = \$1482 ;
+      \$3193  = \$2199 ;
     end
     if (rst) begin
-      \$2024  = 12'h000;
+      \$3193  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2025  = s2_in_idx7;
+    \$3194  = merge0_last;
     if (match1_load) begin
-      \$2025  = s1_in_idx7;
+      \$3194  = merge0_in_last;
     end
     if (rst) begin
-      \$2025  = 12'h000;
+      \$3194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2026  = \$signal$94 ;
-    if (match1_load) begin
-      \$2026  = s1_last;
-    end
-    if (rst) begin
-      \$2026  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2027  = lane0_takes0;
+    \$3195  = merge1_in0;
     if (match2_load) begin
-      \$2027  = \$1483 ;
+      \$3195  = merge0_lane0;
     end
     if (rst) begin
-      \$2027  = 1'h0;
+      \$3195  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2028  = lane0_takes1;
+    \$3196  = merge1_in1;
     if (match2_load) begin
-      \$2028  = \$1486 ;
+      \$3196  = merge0_lane1;
     end
     if (rst) begin
-      \$2028  = 1'h0;
+      \$3196  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2029  = lane0_takes2;
+    \$3197  = merge1_in2;
     if (match2_load) begin
-      \$2029  = \$1490 ;
+      \$3197  = merge0_lane2;
     end
     if (rst) begin
-      \$2029  = 1'h0;
+      \$3197  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2030  = lane0_takes3;
+    \$3198  = merge1_in3;
     if (match2_load) begin
-      \$2030  = \$1495 ;
+      \$3198  = merge0_lane3;
     end
     if (rst) begin
-      \$2030  = 1'h0;
+      \$3198  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2031  = lane0_takes4;
+    \$3199  = merge1_in4;
     if (match2_load) begin
-      \$2031  = \$1501 ;
+      \$3199  = merge0_lane4;
     end
     if (rst) begin
-      \$2031  = 1'h0;
+      \$3199  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2032  = lane0_takes5;
+    \$3200  = merge1_in5;
     if (match2_load) begin
-      \$2032  = \$1508 ;
+      \$3200  = merge0_lane5;
     end
     if (rst) begin
-      \$2032  = 1'h0;
+      \$3200  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2033  = lane0_takes6;
+    \$3201  = merge1_in6;
     if (match2_load) begin
-      \$2033  = \$1516 ;
+      \$3201  = merge0_lane6;
     end
     if (rst) begin
-      \$2033  = 1'h0;
+      \$3201  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2034  = lane0_takes7;
+    \$3202  = merge1_in7;
     if (match2_load) begin
-      \$2034  = \$1525 ;
+      \$3202  = merge0_lane7;
     end
     if (rst) begin
-      \$2034  = 1'h0;
+      \$3202  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2035  = lane1_takes1;
+    \$3203  = merge1_in8;
     if (match2_load) begin
-      \$2035  = \$1528 ;
+      \$3203  = merge0_lane8;
     end
     if (rst) begin
-      \$2035  = 1'h0;
+      \$3203  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2036  = lane1_takes2;
+    \$3204  = merge1_in9;
     if (match2_load) begin
-      \$2036  = \$1532 ;
+      \$3204  = merge0_lane9;
     end
     if (rst) begin
-      \$2036  = 1'h0;
+      \$3204  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2037  = lane1_takes3;
+    \$3205  = merge1_in10;
     if (match2_load) begin
-      \$2037  = \$1537 ;
+      \$3205  = merge0_lane10;
     end
     if (rst) begin
-      \$2037  = 1'h0;
+      \$3205  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2038  = lane1_takes4;
+    \$3206  = merge1_in11;
     if (match2_load) begin
-      \$2038  = \$1543 ;
+      \$3206  = merge0_lane11;
     end
     if (rst) begin
-      \$2038  = 1'h0;
+      \$3206  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2039  = lane1_takes5;
+    \$3207  = merge1_in12;
     if (match2_load) begin
-      \$2039  = \$1550 ;
+      \$3207  = merge0_lane12;
     end
     if (rst) begin
-      \$2039  = 1'h0;
+      \$3207  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2040  = lane1_takes6;
+    \$3208  = merge1_in13;
     if (match2_load) begin
-      \$2040  = \$1558 ;
+      \$3208  = merge0_lane13;
     end
     if (rst) begin
-      \$2040  = 1'h0;
+      \$3208  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2041  = lane1_takes7;
+    \$3209  = merge1_in14;
     if (match2_load) begin
-      \$2041  = \$1567 ;
+      \$3209  = merge0_lane14;
     end
     if (rst) begin
-      \$2041  = 1'h0;
+      \$3209  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2042  = lane2_takes2;
+    \$3210  = merge1_in15;
     if (match2_load) begin
-      \$2042  = \$1571 ;
+      \$3210  = merge0_lane15;
     end
     if (rst) begin
-      \$2042  = 1'h0;
+      \$3210  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2043  = lane2_takes3;
+    \$3211  = merge1_in_last;
     if (match2_load) begin
-      \$2043  = \$1576 ;
+      \$3211  = merge0_last;
     end
     if (rst) begin
-      \$2043  = 1'h0;
+      \$3211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2044  = lane2_takes4;
+    \$3212  = merge1_gt0_0;
     if (match2_load) begin
-      \$2044  = \$1582 ;
+      \$3212  = \$2200 ;
     end
     if (rst) begin
-      \$2044  = 1'h0;
+      \$3212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2045  = lane2_takes5;
+    \$3213  = merge1_eq0_0;
     if (match2_load) begin
-      \$2045  = \$1589 ;
+      \$3213  = \$2201 ;
     end
     if (rst) begin
-      \$2045  = 1'h0;
+      \$3213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2046  = lane2_takes6;
+    \$3214  = merge1_gt0_1;
     if (match2_load) begin
-      \$2046  = \$1597 ;
+      \$3214  = \$2202 ;
     end
     if (rst) begin
-      \$2046  = 1'h0;
+      \$3214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2047  = lane2_takes7;
+    \$3215  = merge1_eq0_1;
     if (match2_load) begin
-      \$2047  = \$1606 ;
+      \$3215  = \$2203 ;
     end
     if (rst) begin
-      \$2047  = 1'h0;
+      \$3215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2048  = lane3_takes3;
+    \$3216  = merge1_gt0_2;
     if (match2_load) begin
-      \$2048  = \$1611 ;
+      \$3216  = \$2204 ;
     end
     if (rst) begin
-      \$2048  = 1'h0;
+      \$3216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2049  = lane3_takes4;
+    \$3217  = merge1_eq0_2;
     if (match2_load) begin
-      \$2049  = \$1617 ;
+      \$3217  = \$2205 ;
     end
     if (rst) begin
-      \$2049  = 1'h0;
+      \$3217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2050  = lane3_takes5;
+    \$3218  = merge1_gt0_3;
     if (match2_load) begin
-      \$2050  = \$1624 ;
+      \$3218  = \$2206 ;
     end
     if (rst) begin
-      \$2050  = 1'h0;
+      \$3218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2051  = lane3_takes6;
+    \$3219  = merge1_eq0_3;
     if (match2_load) begin
-      \$2051  = \$1632 ;
+      \$3219  = \$2207 ;
     end
     if (rst) begin
-      \$2051  = 1'h0;
+      \$3219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2052  = lane3_takes7;
+    \$3220  = merge1_gt1_0;
     if (match2_load) begin
-      \$2052  = \$1641 ;
+      \$3220  = \$2208 ;
     end
     if (rst) begin
-      \$2052  = 1'h0;
+      \$3220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2053  = lane4_takes4;
+    \$3221  = merge1_eq1_0;
     if (match2_load) begin
-      \$2053  = \$1647 ;
+      \$3221  = \$2209 ;
     end
     if (rst) begin
-      \$2053  = 1'h0;
+      \$3221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2054  = lane4_takes5;
+    \$3222  = merge1_gt1_1;
     if (match2_load) begin
-      \$2054  = \$1654 ;
+      \$3222  = \$2210 ;
     end
     if (rst) begin
-      \$2054  = 1'h0;
+      \$3222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2055  = lane4_takes6;
+    \$3223  = merge1_eq1_1;
     if (match2_load) begin
-      \$2055  = \$1662 ;
+      \$3223  = \$2211 ;
     end
     if (rst) begin
-      \$2055  = 1'h0;
+      \$3223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2056  = lane4_takes7;
+    \$3224  = merge1_gt1_2;
     if (match2_load) begin
-      \$2056  = \$1671 ;
+      \$3224  = \$2212 ;
     end
     if (rst) begin
-      \$2056  = 1'h0;
+      \$3224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2057  = lane5_takes5;
+    \$3225  = merge1_eq1_2;
     if (match2_load) begin
-      \$2057  = \$1678 ;
+      \$3225  = \$2213 ;
     end
     if (rst) begin
-      \$2057  = 1'h0;
+      \$3225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2058  = lane5_takes6;
+    \$3226  = merge1_gt1_3;
     if (match2_load) begin
-      \$2058  = \$1686 ;
+      \$3226  = \$2214 ;
     end
     if (rst) begin
-      \$2058  = 1'h0;
+      \$3226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2059  = lane5_takes7;
+    \$3227  = merge1_eq1_3;
     if (match2_load) begin
-      \$2059  = \$1695 ;
+      \$3227  = \$2215 ;
     end
     if (rst) begin
-      \$2059  = 1'h0;
+      \$3227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2060  = lane6_takes6;
+    \$3228  = merge1_gt2_0;
     if (match2_load) begin
-      \$2060  = \$1703 ;
+      \$3228  = \$2216 ;
     end
     if (rst) begin
-      \$2060  = 1'h0;
+      \$3228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2061  = lane6_takes7;
+    \$3229  = merge1_eq2_0;
     if (match2_load) begin
-      \$2061  = \$1712 ;
+      \$3229  = \$2217 ;
     end
     if (rst) begin
-      \$2061  = 1'h0;
+      \$3229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2062  = lane7_takes7;
+    \$3230  = merge1_gt2_1;
     if (match2_load) begin
-      \$2062  = \$1721 ;
+      \$3230  = \$2218 ;
     end
     if (rst) begin
-      \$2062  = 1'h0;
+      \$3230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2063  = \$signal$83 ;
+    \$3231  = merge1_eq2_1;
     if (match2_load) begin
-      \$2063 [0] = \$1730 ;
-      \$2063 [1] = \$1739 ;
-      \$2063 [2] = \$1748 ;
-      \$2063 [3] = \$1757 ;
-      \$2063 [4] = \$1766 ;
-      \$2063 [5] = \$1775 ;
-      \$2063 [6] = \$1784 ;
-      \$2063 [7] = \$1793 ;
+      \$3231  = \$2219 ;
     end
     if (rst) begin
-      \$2063  = 8'h00;
+      \$3231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2064  = s3_in_idx0;
+    \$3232  = merge1_gt2_2;
     if (match2_load) begin
-      \$2064  = s2_in_idx0;
+      \$3232  = \$2220 ;
     end
     if (rst) begin
-      \$2064  = 12'h000;
+      \$3232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2065  = s3_in_idx1;
+    \$3233  = merge1_eq2_2;
     if (match2_load) begin
-      \$2065  = s2_in_idx1;
+      \$3233  = \$2221 ;
     end
     if (rst) begin
-      \$2065  = 12'h000;
+      \$3233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2066  = s3_in_idx2;
+    \$3234  = merge1_gt2_3;
     if (match2_load) begin
-      \$2066  = s2_in_idx2;
+      \$3234  = \$2222 ;
     end
     if (rst) begin
-      \$2066  = 12'h000;
+      \$3234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2067  = s3_in_idx3;
+    \$3235  = merge1_eq2_3;
     if (match2_load) begin
-      \$2067  = s2_in_idx3;
+      \$3235  = \$2223 ;
     end
     if (rst) begin
-      \$2067  = 12'h000;
+      \$3235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2068  = s3_in_idx4;
+    \$3236  = merge1_gt3_0;
     if (match2_load) begin
-      \$2068  = s2_in_idx4;
+      \$3236  = \$2224 ;
     end
     if (rst) begin
-      \$2068  = 12'h000;
+      \$3236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2069  = s3_in_idx5;
+    \$3237  = merge1_eq3_0;
     if (match2_load) begin
-      \$2069  = s2_in_idx5;
+      \$3237  = \$2225 ;
     end
     if (rst) begin
-      \$2069  = 12'h000;
+      \$3237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2070  = s3_in_idx6;
+    \$3238  = merge1_gt3_1;
     if (match2_load) begin
-      \$2070  = s2_in_idx6;
+      \$3238  = \$2226 ;
     end
     if (rst) begin
-      \$2070  = 12'h000;
+      \$3238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2071  = s3_in_idx7;
+    \$3239  = merge1_eq3_1;
     if (match2_load) begin
-      \$2071  = s2_in_idx7;
+      \$3239  = \$2227 ;
     end
     if (rst) begin
-      \$2071  = 12'h000;
+      \$3239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2072  = s3_out_idx0;
+    \$3240  = merge1_gt3_2;
     if (match2_load) begin
-      \$2072  = s2_out_idx0;
+      \$3240  = \$2228 ;
     end
     if (rst) begin
-      \$2072  = 12'h000;
+      \$3240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2073  = s3_out_idx1;
+    \$3241  = merge1_eq3_2;
     if (match2_load) begin
-      \$2073  = s2_out_idx1;
+      \$3241  = \$2229 ;
     end
     if (rst) begin
-      \$2073  = 12'h000;
+      \$3241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2074  = s3_out_idx2;
+    \$3242  = merge1_gt3_3;
     if (match2_load) begin
-      \$2074  = s2_out_idx2;
+      \$3242  = \$2230 ;
     end
     if (rst) begin
-      \$2074  = 12'h000;
+      \$3242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2075  = s3_out_idx3;
+    \$3243  = merge1_eq3_3;
     if (match2_load) begin
-      \$2075  = s2_out_idx3;
+      \$3243  = \$2231 ;
     end
     if (rst) begin
-      \$2075  = 12'h000;
+      \$3243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2076  = s3_out_idx4;
+    \$3244  = merge1_gt8_0;
     if (match2_load) begin
-      \$2076  = s2_out_idx4;
+      \$3244  = \$2232 ;
     end
     if (rst) begin
-      \$2076  = 12'h000;
+      \$3244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2077  = s3_out_idx5;
+    \$3245  = merge1_eq8_0;
     if (match2_load) begin
-      \$2077  = s2_out_idx5;
+      \$3245  = \$2233 ;
     end
     if (rst) begin
-      \$2077  = 12'h000;
+      \$3245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2078  = s3_out_idx6;
+    \$3246  = merge1_gt8_1;
     if (match2_load) begin
-      \$2078  = s2_out_idx6;
+      \$3246  = \$2234 ;
     end
     if (rst) begin
-      \$2078  = 12'h000;
+      \$3246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2079  = s3_out_idx7;
+    \$3247  = merge1_eq8_1;
     if (match2_load) begin
-      \$2079  = s2_out_idx7;
+      \$3247  = \$2235 ;
     end
     if (rst) begin
-      \$2079  = 12'h000;
+      \$3247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2080  = \$signal$84 ;
+    \$3248  = merge1_gt8_2;
     if (match2_load) begin
-      \$2080  = \$signal$94 ;
+      \$3248  = \$2236 ;
     end
     if (rst) begin
-      \$2080  = 1'h0;
+      \$3248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2081  = pairs_room_next;
+    \$3249  = merge1_eq8_2;
+    if (match2_load) begin
+      \$3249  = \$2237 ;
+    end
     if (rst) begin
-      \$2081  = 1'h1;
+      \$3249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2082  = pairs_skid;
-    if (\$1794 ) begin
-      \$2082  = \packed ;
+    \$3250  = merge1_gt8_3;
+    if (match2_load) begin
+      \$3250  = \$2238 ;
     end
     if (rst) begin
-      \$2082  = 201'h000000000000000000000000000000000000000000000000000;
+      \$3250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2083  = pairs__payload;
-    if (\$1795 ) begin
+    \$3251  = merge1_eq8_3;
+    if (match2_load) begin
+      \$3251  = \$2239 ;
+    end
+    if (rst) begin
+      \$3251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3252  = merge1_gt9_0;
+    if (match2_load) begin
+      \$3252  = \$2240 ;
+    end
+    if (rst) begin
+      \$3252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3253  = merge1_eq9_0;
+    if (match2_load) begin
+      \$3253  = \$2241 ;
+    end
+    if (rst) begin
+      \$3253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3254  = merge1_gt9_1;
+    if (match2_load) begin
+      \$3254  = \$2242 ;
+    end
+    if (rst) begin
+      \$3254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3255  = merge1_eq9_1;
+    if (match2_load) begin
+      \$3255  = \$2243 ;
+    end
+    if (rst) begin
+      \$3255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3256  = merge1_gt9_2;
+    if (match2_load) begin
+      \$3256  = \$2244 ;
+    end
+    if (rst) begin
+      \$3256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3257  = merge1_eq9_2;
+    if (match2_load) begin
+      \$3257  = \$2245 ;
+    end
+    if (rst) begin
+      \$3257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3258  = merge1_gt9_3;
+    if (match2_load) begin
+      \$3258  = \$2246 ;
+    end
+    if (rst) begin
+      \$3258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3259  = merge1_eq9_3;
+    if (match2_load) begin
+      \$3259  = \$2247 ;
+    end
+    if (rst) begin
+      \$3259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3260  = merge1_gt10_0;
+    if (match2_load) begin
+      \$3260  = \$2248 ;
+    end
+    if (rst) begin
+      \$3260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3261  = merge1_eq10_0;
+    if (match2_load) begin
+      \$3261  = \$2249 ;
+    end
+    if (rst) begin
+      \$3261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3262  = merge1_gt10_1;
+    if (match2_load) begin
+      \$3262  = \$2250 ;
+    end
+    if (rst) begin
+      \$3262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3263  = merge1_eq10_1;
+    if (match2_load) begin
+      \$3263  = \$2251 ;
+    end
+    if (rst) begin
+      \$3263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3264  = merge1_gt10_2;
+    if (match2_load) begin
+      \$3264  = \$2252 ;
+    end
+    if (rst) begin
+      \$3264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3265  = merge1_eq10_2;
+    if (match2_load) begin
+      \$3265  = \$2253 ;
+    end
+    if (rst) begin
+      \$3265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3266  = merge1_gt10_3;
+    if (match2_load) begin
+      \$3266  = \$2254 ;
+    end
+    if (rst) begin
+      \$3266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3267  = merge1_eq10_3;
+    if (match2_load) begin
+      \$3267  = \$2255 ;
+    end
+    if (rst) begin
+      \$3267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3268  = merge1_gt11_0;
+    if (match2_load) begin
+      \$3268  = \$2256 ;
+    end
+    if (rst) begin
+      \$3268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3269  = merge1_eq11_0;
+    if (match2_load) begin
+      \$3269  = \$2257 ;
+    end
+    if (rst) begin
+      \$3269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3270  = merge1_gt11_1;
+    if (match2_load) begin
+      \$3270  = \$2258 ;
+    end
+    if (rst) begin
+      \$3270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3271  = merge1_eq11_1;
+    if (match2_load) begin
+      \$3271  = \$2259 ;
+    end
+    if (rst) begin
+      \$3271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3272  = merge1_gt11_2;
+    if (match2_load) begin
+      \$3272  = \$2260 ;
+    end
+    if (rst) begin
+      \$3272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3273  = merge1_eq11_2;
+    if (match2_load) begin
+      \$3273  = \$2261 ;
+    end
+    if (rst) begin
+      \$3273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3274  = merge1_gt11_3;
+    if (match2_load) begin
+      \$3274  = \$2262 ;
+    end
+    if (rst) begin
+      \$3274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3275  = merge1_eq11_3;
+    if (match2_load) begin
+      \$3275  = \$2263 ;
+    end
+    if (rst) begin
+      \$3275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3276  = merge1_lane0;
+    if (match3_load) begin
+      \$3276  = \$2270 ;
+    end
+    if (rst) begin
+      \$3276  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3277  = merge1_lane1;
+    if (match3_load) begin
+      \$3277  = \$2277 ;
+    end
+    if (rst) begin
+      \$3277  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3278  = merge1_lane2;
+    if (match3_load) begin
+      \$3278  = \$2284 ;
+    end
+    if (rst) begin
+      \$3278  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3279  = merge1_lane3;
+    if (match3_load) begin
+      \$3279  = \$2291 ;
+    end
+    if (rst) begin
+      \$3279  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3280  = merge1_lane4;
+    if (match3_load) begin
+      \$3280  = \$2298 ;
+    end
+    if (rst) begin
+      \$3280  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3281  = merge1_lane5;
+    if (match3_load) begin
+      \$3281  = \$2305 ;
+    end
+    if (rst) begin
+      \$3281  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3282  = merge1_lane6;
+    if (match3_load) begin
+      \$3282  = \$2312 ;
+    end
+    if (rst) begin
+      \$3282  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3283  = merge1_lane7;
+    if (match3_load) begin
+      \$3283  = \$2319 ;
+    end
+    if (rst) begin
+      \$3283  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3284  = merge1_lane8;
+    if (match3_load) begin
+      \$3284  = \$2326 ;
+    end
+    if (rst) begin
+      \$3284  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3285  = merge1_lane9;
+    if (match3_load) begin
+      \$3285  = \$2333 ;
+    end
+    if (rst) begin
+      \$3285  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3286  = merge1_lane10;
+    if (match3_load) begin
+      \$3286  = \$2340 ;
+    end
+    if (rst) begin
+      \$3286  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3287  = merge1_lane11;
+    if (match3_load) begin
+      \$3287  = \$2347 ;
+    end
+    if (rst) begin
+      \$3287  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3288  = merge1_lane12;
+    if (match3_load) begin
+      \$3288  = \$2354 ;
+    end
+    if (rst) begin
+      \$3288  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3289  = merge1_lane13;
+    if (match3_load) begin
+      \$3289  = \$2361 ;
+    end
+    if (rst) begin
+      \$3289  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3290  = merge1_lane14;
+    if (match3_load) begin
+      \$3290  = \$2368 ;
+    end
+    if (rst) begin
+      \$3290  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3291  = merge1_lane15;
+    if (match3_load) begin
+      \$3291  = \$2375 ;
+    end
+    if (rst) begin
+      \$3291  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3292  = merge1_last;
+    if (match3_load) begin
+      \$3292  = merge1_in_last;
+    end
+    if (rst) begin
+      \$3292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3293  = merge2_in0;
+    if (match4_load) begin
+      \$3293  = merge1_lane0;
+    end
+    if (rst) begin
+      \$3293  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3294  = merge2_in1;
+    if (match4_load) begin
+      \$3294  = merge1_lane1;
+    end
+    if (rst) begin
+      \$3294  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3295  = merge2_in2;
+    if (match4_load) begin
+      \$3295  = merge1_lane2;
+    end
+    if (rst) begin
+      \$3295  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3296  = merge2_in3;
+    if (match4_load) begin
+      \$3296  = merge1_lane3;
+    end
+    if (rst) begin
+      \$3296  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3297  = merge2_in4;
+    if (match4_load) begin
+      \$3297  = merge1_lane4;
+    end
+    if (rst) begin
+      \$3297  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3298  = merge2_in5;
+    if (match4_load) begin
+      \$3298  = merge1_lane5;
+    end
+    if (rst) begin
+      \$3298  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3299  = merge2_in6;
+    if (match4_load) begin
+      \$3299  = merge1_lane6;
+    end
+    if (rst) begin
+      \$3299  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3300  = merge2_in7;
+    if (match4_load) begin
+      \$3300  = merge1_lane7;
+    end
+    if (rst) begin
+      \$3300  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3301  = merge2_in8;
+    if (match4_load) begin
+      \$3301  = merge1_lane8;
+    end
+    if (rst) begin
+      \$3301  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3302  = merge2_in9;
+    if (match4_load) begin
+      \$3302  = merge1_lane9;
+    end
+    if (rst) begin
+      \$3302  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3303  = merge2_in10;
+    if (match4_load) begin
+      \$3303  = merge1_lane10;
+    end
+    if (rst) begin
+      \$3303  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3304  = merge2_in11;
+    if (match4_load) begin
+      \$3304  = merge1_lane11;
+    end
+    if (rst) begin
+      \$3304  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3305  = merge2_in12;
+    if (match4_load) begin
+      \$3305  = merge1_lane12;
+    end
+    if (rst) begin
+      \$3305  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3306  = merge2_in13;
+    if (match4_load) begin
+      \$3306  = merge1_lane13;
+    end
+    if (rst) begin
+      \$3306  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3307  = merge2_in14;
+    if (match4_load) begin
+      \$3307  = merge1_lane14;
+    end
+    if (rst) begin
+      \$3307  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3308  = merge2_in15;
+    if (match4_load) begin
+      \$3308  = merge1_lane15;
+    end
+    if (rst) begin
+      \$3308  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3309  = merge2_in_last;
+    if (match4_load) begin
+      \$3309  = merge1_last;
+    end
+    if (rst) begin
+      \$3309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3310  = merge2_gt0_0;
+    if (match4_load) begin
+      \$3310  = \$2376 ;
+    end
+    if (rst) begin
+      \$3310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3311  = merge2_eq0_0;
+    if (match4_load) begin
+      \$3311  = \$2377 ;
+    end
+    if (rst) begin
+      \$3311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3312  = merge2_gt0_1;
+    if (match4_load) begin
+      \$3312  = \$2378 ;
+    end
+    if (rst) begin
+      \$3312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3313  = merge2_eq0_1;
+    if (match4_load) begin
+      \$3313  = \$2379 ;
+    end
+    if (rst) begin
+      \$3313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3314  = merge2_gt0_2;
+    if (match4_load) begin
+      \$3314  = \$2380 ;
+    end
+    if (rst) begin
+      \$3314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3315  = merge2_eq0_2;
+    if (match4_load) begin
+      \$3315  = \$2381 ;
+    end
+    if (rst) begin
+      \$3315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3316  = merge2_gt0_3;
+    if (match4_load) begin
+      \$3316  = \$2382 ;
+    end
+    if (rst) begin
+      \$3316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3317  = merge2_eq0_3;
+    if (match4_load) begin
+      \$3317  = \$2383 ;
+    end
+    if (rst) begin
+      \$3317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3318  = merge2_gt1_0;
+    if (match4_load) begin
+      \$3318  = \$2384 ;
+    end
+    if (rst) begin
+      \$3318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3319  = merge2_eq1_0;
+    if (match4_load) begin
+      \$3319  = \$2385 ;
+    end
+    if (rst) begin
+      \$3319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3320  = merge2_gt1_1;
+    if (match4_load) begin
+      \$3320  = \$2386 ;
+    end
+    if (rst) begin
+      \$3320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3321  = merge2_eq1_1;
+    if (match4_load) begin
+      \$3321  = \$2387 ;
+    end
+    if (rst) begin
+      \$3321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3322  = merge2_gt1_2;
+    if (match4_load) begin
+      \$3322  = \$2388 ;
+    end
+    if (rst) begin
+      \$3322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3323  = merge2_eq1_2;
+    if (match4_load) begin
+      \$3323  = \$2389 ;
+    end
+    if (rst) begin
+      \$3323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3324  = merge2_gt1_3;
+    if (match4_load) begin
+      \$3324  = \$2390 ;
+    end
+    if (rst) begin
+      \$3324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3325  = merge2_eq1_3;
+    if (match4_load) begin
+      \$3325  = \$2391 ;
+    end
+    if (rst) begin
+      \$3325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3326  = merge2_gt4_0;
+    if (match4_load) begin
+      \$3326  = \$2392 ;
+    end
+    if (rst) begin
+      \$3326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3327  = merge2_eq4_0;
+    if (match4_load) begin
+      \$3327  = \$2393 ;
+    end
+    if (rst) begin
+      \$3327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3328  = merge2_gt4_1;
+    if (match4_load) begin
+      \$3328  = \$2394 ;
+    end
+    if (rst) begin
+      \$3328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3329  = merge2_eq4_1;
+    if (match4_load) begin
+      \$3329  = \$2395 ;
+    end
+    if (rst) begin
+      \$3329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3330  = merge2_gt4_2;
+    if (match4_load) begin
+      \$3330  = \$2396 ;
+    end
+    if (rst) begin
+      \$3330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3331  = merge2_eq4_2;
+    if (match4_load) begin
+      \$3331  = \$2397 ;
+    end
+    if (rst) begin
+      \$3331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3332  = merge2_gt4_3;
+    if (match4_load) begin
+      \$3332  = \$2398 ;
+    end
+    if (rst) begin
+      \$3332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3333  = merge2_eq4_3;
+    if (match4_load) begin
+      \$3333  = \$2399 ;
+    end
+    if (rst) begin
+      \$3333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3334  = merge2_gt5_0;
+    if (match4_load) begin
+      \$3334  = \$2400 ;
+    end
+    if (rst) begin
+      \$3334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3335  = merge2_eq5_0;
+    if (match4_load) begin
+      \$3335  = \$2401 ;
+    end
+    if (rst) begin
+      \$3335  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3336  = merge2_gt5_1;
+    if (match4_load) begin
+      \$3336  = \$2402 ;
+    end
+    if (rst) begin
+      \$3336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3337  = merge2_eq5_1;
+    if (match4_load) begin
+      \$3337  = \$2403 ;
+    end
+    if (rst) begin
+      \$3337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3338  = merge2_gt5_2;
+    if (match4_load) begin
+      \$3338  = \$2404 ;
+    end
+    if (rst) begin
+      \$3338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3339  = merge2_eq5_2;
+    if (match4_load) begin
+      \$3339  = \$2405 ;
+    end
+    if (rst) begin
+      \$3339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3340  = merge2_gt5_3;
+    if (match4_load) begin
+      \$3340  = \$2406 ;
+    end
+    if (rst) begin
+      \$3340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3341  = merge2_eq5_3;
+    if (match4_load) begin
+      \$3341  = \$2407 ;
+    end
+    if (rst) begin
+      \$3341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3342  = merge2_gt8_0;
+    if (match4_load) begin
+      \$3342  = \$2408 ;
+    end
+    if (rst) begin
+      \$3342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3343  = merge2_eq8_0;
+    if (match4_load) begin
+      \$3343  = \$2409 ;
+    end
+    if (rst) begin
+      \$3343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3344  = merge2_gt8_1;
+    if (match4_load) begin
+      \$3344  = \$2410 ;
+    end
+    if (rst) begin
+      \$3344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3345  = merge2_eq8_1;
+    if (match4_load) begin
+      \$3345  = \$2411 ;
+    end
+    if (rst) begin
+      \$3345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3346  = merge2_gt8_2;
+    if (match4_load) begin
+      \$3346  = \$2412 ;
+    end
+    if (rst) begin
+      \$3346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3347  = merge2_eq8_2;
+    if (match4_load) begin
+      \$3347  = \$2413 ;
+    end
+    if (rst) begin
+      \$3347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3348  = merge2_gt8_3;
+    if (match4_load) begin
+      \$3348  = \$2414 ;
+    end
+    if (rst) begin
+      \$3348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3349  = merge2_eq8_3;
+    if (match4_load) begin
+      \$3349  = \$2415 ;
+    end
+    if (rst) begin
+      \$3349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3350  = merge2_gt9_0;
+    if (match4_load) begin
+      \$3350  = \$2416 ;
+    end
+    if (rst) begin
+      \$3350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3351  = merge2_eq9_0;
+    if (match4_load) begin
+      \$3351  = \$2417 ;
+    end
+    if (rst) begin
+      \$3351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3352  = merge2_gt9_1;
+    if (match4_load) begin
+      \$3352  = \$2418 ;
+    end
+    if (rst) begin
+      \$3352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3353  = merge2_eq9_1;
+    if (match4_load) begin
+      \$3353  = \$2419 ;
+    end
+    if (rst) begin
+      \$3353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3354  = merge2_gt9_2;
+    if (match4_load) begin
+      \$3354  = \$2420 ;
+    end
+    if (rst) begin
+      \$3354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3355  = merge2_eq9_2;
+    if (match4_load) begin
+      \$3355  = \$2421 ;
+    end
+    if (rst) begin
+      \$3355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3356  = merge2_gt9_3;
+    if (match4_load) begin
+      \$3356  = \$2422 ;
+    end
+    if (rst) begin
+      \$3356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3357  = merge2_eq9_3;
+    if (match4_load) begin
+      \$3357  = \$2423 ;
+    end
+    if (rst) begin
+      \$3357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3358  = merge2_gt12_0;
+    if (match4_load) begin
+      \$3358  = \$2424 ;
+    end
+    if (rst) begin
+      \$3358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3359  = merge2_eq12_0;
+    if (match4_load) begin
+      \$3359  = \$2425 ;
+    end
+    if (rst) begin
+      \$3359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3360  = merge2_gt12_1;
+    if (match4_load) begin
+      \$3360  = \$2426 ;
+    end
+    if (rst) begin
+      \$3360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3361  = merge2_eq12_1;
+    if (match4_load) begin
+      \$3361  = \$2427 ;
+    end
+    if (rst) begin
+      \$3361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3362  = merge2_gt12_2;
+    if (match4_load) begin
+      \$3362  = \$2428 ;
+    end
+    if (rst) begin
+      \$3362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3363  = merge2_eq12_2;
+    if (match4_load) begin
+      \$3363  = \$2429 ;
+    end
+    if (rst) begin
+      \$3363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3364  = merge2_gt12_3;
+    if (match4_load) begin
+      \$3364  = \$2430 ;
+    end
+    if (rst) begin
+      \$3364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3365  = merge2_eq12_3;
+    if (match4_load) begin
+      \$3365  = \$2431 ;
+    end
+    if (rst) begin
+      \$3365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3366  = merge2_gt13_0;
+    if (match4_load) begin
+      \$3366  = \$2432 ;
+    end
+    if (rst) begin
+      \$3366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3367  = merge2_eq13_0;
+    if (match4_load) begin
+      \$3367  = \$2433 ;
+    end
+    if (rst) begin
+      \$3367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3368  = merge2_gt13_1;
+    if (match4_load) begin
+      \$3368  = \$2434 ;
+    end
+    if (rst) begin
+      \$3368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3369  = merge2_eq13_1;
+    if (match4_load) begin
+      \$3369  = \$2435 ;
+    end
+    if (rst) begin
+      \$3369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3370  = merge2_gt13_2;
+    if (match4_load) begin
+      \$3370  = \$2436 ;
+    end
+    if (rst) begin
+      \$3370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3371  = merge2_eq13_2;
+    if (match4_load) begin
+      \$3371  = \$2437 ;
+    end
+    if (rst) begin
+      \$3371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3372  = merge2_gt13_3;
+    if (match4_load) begin
+      \$3372  = \$2438 ;
+    end
+    if (rst) begin
+      \$3372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3373  = merge2_eq13_3;
+    if (match4_load) begin
+      \$3373  = \$2439 ;
+    end
+    if (rst) begin
+      \$3373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3374  = merge2_lane0;
+    if (match5_load) begin
+      \$3374  = \$2446 ;
+    end
+    if (rst) begin
+      \$3374  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3375  = merge2_lane1;
+    if (match5_load) begin
+      \$3375  = \$2453 ;
+    end
+    if (rst) begin
+      \$3375  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3376  = merge2_lane2;
+    if (match5_load) begin
+      \$3376  = \$2460 ;
+    end
+    if (rst) begin
+      \$3376  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3377  = merge2_lane3;
+    if (match5_load) begin
+      \$3377  = \$2467 ;
+    end
+    if (rst) begin
+      \$3377  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3378  = merge2_lane4;
+    if (match5_load) begin
+      \$3378  = \$2474 ;
+    end
+    if (rst) begin
+      \$3378  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3379  = merge2_lane5;
+    if (match5_load) begin
+      \$3379  = \$2481 ;
+    end
+    if (rst) begin
+      \$3379  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3380  = merge2_lane6;
+    if (match5_load) begin
+      \$3380  = \$2488 ;
+    end
+    if (rst) begin
+      \$3380  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3381  = merge2_lane7;
+    if (match5_load) begin
+      \$3381  = \$2495 ;
+    end
+    if (rst) begin
+      \$3381  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3382  = merge2_lane8;
+    if (match5_load) begin
+      \$3382  = \$2502 ;
+    end
+    if (rst) begin
+      \$3382  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3383  = merge2_lane9;
+    if (match5_load) begin
+      \$3383  = \$2509 ;
+    end
+    if (rst) begin
+      \$3383  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3384  = merge2_lane10;
+    if (match5_load) begin
+      \$3384  = \$2516 ;
+    end
+    if (rst) begin
+      \$3384  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3385  = merge2_lane11;
+    if (match5_load) begin
+      \$3385  = \$2523 ;
+    end
+    if (rst) begin
+      \$3385  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3386  = merge2_lane12;
+    if (match5_load) begin
+      \$3386  = \$2530 ;
+    end
+    if (rst) begin
+      \$3386  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3387  = merge2_lane13;
+    if (match5_load) begin
+      \$3387  = \$2537 ;
+    end
+    if (rst) begin
+      \$3387  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3388  = merge2_lane14;
+    if (match5_load) begin
+      \$3388  = \$2544 ;
+    end
+    if (rst) begin
+      \$3388  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3389  = merge2_lane15;
+    if (match5_load) begin
+      \$3389  = \$2551 ;
+    end
+    if (rst) begin
+      \$3389  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3390  = merge2_last;
+    if (match5_load) begin
+      \$3390  = merge2_in_last;
+    end
+    if (rst) begin
+      \$3390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3391  = merge3_in0;
+    if (match6_load) begin
+      \$3391  = merge2_lane0;
+    end
+    if (rst) begin
+      \$3391  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3392  = merge3_in1;
+    if (match6_load) begin
+      \$3392  = merge2_lane1;
+    end
+    if (rst) begin
+      \$3392  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3393  = merge3_in2;
+    if (match6_load) begin
+      \$3393  = merge2_lane2;
+    end
+    if (rst) begin
+      \$3393  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3394  = merge3_in3;
+    if (match6_load) begin
+      \$3394  = merge2_lane3;
+    end
+    if (rst) begin
+      \$3394  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3395  = merge3_in4;
+    if (match6_load) begin
+      \$3395  = merge2_lane4;
+    end
+    if (rst) begin
+      \$3395  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3396  = merge3_in5;
+    if (match6_load) begin
+      \$3396  = merge2_lane5;
+    end
+    if (rst) begin
+      \$3396  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3397  = merge3_in6;
+    if (match6_load) begin
+      \$3397  = merge2_lane6;
+    end
+    if (rst) begin
+      \$3397  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3398  = merge3_in7;
+    if (match6_load) begin
+      \$3398  = merge2_lane7;
+    end
+    if (rst) begin
+      \$3398  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3399  = merge3_in8;
+    if (match6_load) begin
+      \$3399  = merge2_lane8;
+    end
+    if (rst) begin
+      \$3399  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3400  = merge3_in9;
+    if (match6_load) begin
+      \$3400  = merge2_lane9;
+    end
+    if (rst) begin
+      \$3400  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3401  = merge3_in10;
+    if (match6_load) begin
+      \$3401  = merge2_lane10;
+    end
+    if (rst) begin
+      \$3401  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3402  = merge3_in11;
+    if (match6_load) begin
+      \$3402  = merge2_lane11;
+    end
+    if (rst) begin
+      \$3402  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3403  = merge3_in12;
+    if (match6_load) begin
+      \$3403  = merge2_lane12;
+    end
+    if (rst) begin
+      \$3403  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3404  = merge3_in13;
+    if (match6_load) begin
+      \$3404  = merge2_lane13;
+    end
+    if (rst) begin
+      \$3404  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3405  = merge3_in14;
+    if (match6_load) begin
+      \$3405  = merge2_lane14;
+    end
+    if (rst) begin
+      \$3405  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3406  = merge3_in15;
+    if (match6_load) begin
+      \$3406  = merge2_lane15;
+    end
+    if (rst) begin
+      \$3406  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3407  = merge3_in_last;
+    if (match6_load) begin
+      \$3407  = merge2_last;
+    end
+    if (rst) begin
+      \$3407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3408  = merge3_gt0_0;
+    if (match6_load) begin
+      \$3408  = \$2552 ;
+    end
+    if (rst) begin
+      \$3408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3409  = merge3_eq0_0;
+    if (match6_load) begin
+      \$3409  = \$2553 ;
+    end
+    if (rst) begin
+      \$3409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3410  = merge3_gt0_1;
+    if (match6_load) begin
+      \$3410  = \$2554 ;
+    end
+    if (rst) begin
+      \$3410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3411  = merge3_eq0_1;
+    if (match6_load) begin
+      \$3411  = \$2555 ;
+    end
+    if (rst) begin
+      \$3411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3412  = merge3_gt0_2;
+    if (match6_load) begin
+      \$3412  = \$2556 ;
+    end
+    if (rst) begin
+      \$3412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3413  = merge3_eq0_2;
+    if (match6_load) begin
+      \$3413  = \$2557 ;
+    end
+    if (rst) begin
+      \$3413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3414  = merge3_gt0_3;
+    if (match6_load) begin
+      \$3414  = \$2558 ;
+    end
+    if (rst) begin
+      \$3414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3415  = merge3_eq0_3;
+    if (match6_load) begin
+      \$3415  = \$2559 ;
+    end
+    if (rst) begin
+      \$3415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3416  = merge3_gt2_0;
+    if (match6_load) begin
+      \$3416  = \$2560 ;
+    end
+    if (rst) begin
+      \$3416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3417  = merge3_eq2_0;
+    if (match6_load) begin
+      \$3417  = \$2561 ;
+    end
+    if (rst) begin
+      \$3417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3418  = merge3_gt2_1;
+    if (match6_load) begin
+      \$3418  = \$2562 ;
+    end
+    if (rst) begin
+      \$3418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3419  = merge3_eq2_1;
+    if (match6_load) begin
+      \$3419  = \$2563 ;
+    end
+    if (rst) begin
+      \$3419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3420  = merge3_gt2_2;
+    if (match6_load) begin
+      \$3420  = \$2564 ;
+    end
+    if (rst) begin
+      \$3420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3421  = merge3_eq2_2;
+    if (match6_load) begin
+      \$3421  = \$2565 ;
+    end
+    if (rst) begin
+      \$3421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3422  = merge3_gt2_3;
+    if (match6_load) begin
+      \$3422  = \$2566 ;
+    end
+    if (rst) begin
+      \$3422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3423  = merge3_eq2_3;
+    if (match6_load) begin
+      \$3423  = \$2567 ;
+    end
+    if (rst) begin
+      \$3423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3424  = merge3_gt4_0;
+    if (match6_load) begin
+      \$3424  = \$2568 ;
+    end
+    if (rst) begin
+      \$3424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3425  = merge3_eq4_0;
+    if (match6_load) begin
+      \$3425  = \$2569 ;
+    end
+    if (rst) begin
+      \$3425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3426  = merge3_gt4_1;
+    if (match6_load) begin
+      \$3426  = \$2570 ;
+    end
+    if (rst) begin
+      \$3426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3427  = merge3_eq4_1;
+    if (match6_load) begin
+      \$3427  = \$2571 ;
+    end
+    if (rst) begin
+      \$3427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3428  = merge3_gt4_2;
+    if (match6_load) begin
+      \$3428  = \$2572 ;
+    end
+    if (rst) begin
+      \$3428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3429  = merge3_eq4_2;
+    if (match6_load) begin
+      \$3429  = \$2573 ;
+    end
+    if (rst) begin
+      \$3429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3430  = merge3_gt4_3;
+    if (match6_load) begin
+      \$3430  = \$2574 ;
+    end
+    if (rst) begin
+      \$3430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3431  = merge3_eq4_3;
+    if (match6_load) begin
+      \$3431  = \$2575 ;
+    end
+    if (rst) begin
+      \$3431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3432  = merge3_gt6_0;
+    if (match6_load) begin
+      \$3432  = \$2576 ;
+    end
+    if (rst) begin
+      \$3432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3433  = merge3_eq6_0;
+    if (match6_load) begin
+      \$3433  = \$2577 ;
+    end
+    if (rst) begin
+      \$3433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3434  = merge3_gt6_1;
+    if (match6_load) begin
+      \$3434  = \$2578 ;
+    end
+    if (rst) begin
+      \$3434  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3435  = merge3_eq6_1;
+    if (match6_load) begin
+      \$3435  = \$2579 ;
+    end
+    if (rst) begin
+      \$3435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3436  = merge3_gt6_2;
+    if (match6_load) begin
+      \$3436  = \$2580 ;
+    end
+    if (rst) begin
+      \$3436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3437  = merge3_eq6_2;
+    if (match6_load) begin
+      \$3437  = \$2581 ;
+    end
+    if (rst) begin
+      \$3437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3438  = merge3_gt6_3;
+    if (match6_load) begin
+      \$3438  = \$2582 ;
+    end
+    if (rst) begin
+      \$3438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3439  = merge3_eq6_3;
+    if (match6_load) begin
+      \$3439  = \$2583 ;
+    end
+    if (rst) begin
+      \$3439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3440  = merge3_gt8_0;
+    if (match6_load) begin
+      \$3440  = \$2584 ;
+    end
+    if (rst) begin
+      \$3440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3441  = merge3_eq8_0;
+    if (match6_load) begin
+      \$3441  = \$2585 ;
+    end
+    if (rst) begin
+      \$3441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3442  = merge3_gt8_1;
+    if (match6_load) begin
+      \$3442  = \$2586 ;
+    end
+    if (rst) begin
+      \$3442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3443  = merge3_eq8_1;
+    if (match6_load) begin
+      \$3443  = \$2587 ;
+    end
+    if (rst) begin
+      \$3443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3444  = merge3_gt8_2;
+    if (match6_load) begin
+      \$3444  = \$2588 ;
+    end
+    if (rst) begin
+      \$3444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3445  = merge3_eq8_2;
+    if (match6_load) begin
+      \$3445  = \$2589 ;
+    end
+    if (rst) begin
+      \$3445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3446  = merge3_gt8_3;
+    if (match6_load) begin
+      \$3446  = \$2590 ;
+    end
+    if (rst) begin
+      \$3446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3447  = merge3_eq8_3;
+    if (match6_load) begin
+      \$3447  = \$2591 ;
+    end
+    if (rst) begin
+      \$3447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3448  = merge3_gt10_0;
+    if (match6_load) begin
+      \$3448  = \$2592 ;
+    end
+    if (rst) begin
+      \$3448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3449  = merge3_eq10_0;
+    if (match6_load) begin
+      \$3449  = \$2593 ;
+    end
+    if (rst) begin
+      \$3449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3450  = merge3_gt10_1;
+    if (match6_load) begin
+      \$3450  = \$2594 ;
+    end
+    if (rst) begin
+      \$3450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3451  = merge3_eq10_1;
+    if (match6_load) begin
+      \$3451  = \$2595 ;
+    end
+    if (rst) begin
+      \$3451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3452  = merge3_gt10_2;
+    if (match6_load) begin
+      \$3452  = \$2596 ;
+    end
+    if (rst) begin
+      \$3452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3453  = merge3_eq10_2;
+    if (match6_load) begin
+      \$3453  = \$2597 ;
+    end
+    if (rst) begin
+      \$3453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3454  = merge3_gt10_3;
+    if (match6_load) begin
+      \$3454  = \$2598 ;
+    end
+    if (rst) begin
+      \$3454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3455  = merge3_eq10_3;
+    if (match6_load) begin
+      \$3455  = \$2599 ;
+    end
+    if (rst) begin
+      \$3455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3456  = merge3_gt12_0;
+    if (match6_load) begin
+      \$3456  = \$2600 ;
+    end
+    if (rst) begin
+      \$3456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3457  = merge3_eq12_0;
+    if (match6_load) begin
+      \$3457  = \$2601 ;
+    end
+    if (rst) begin
+      \$3457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3458  = merge3_gt12_1;
+    if (match6_load) begin
+      \$3458  = \$2602 ;
+    end
+    if (rst) begin
+      \$3458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3459  = merge3_eq12_1;
+    if (match6_load) begin
+      \$3459  = \$2603 ;
+    end
+    if (rst) begin
+      \$3459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3460  = merge3_gt12_2;
+    if (match6_load) begin
+      \$3460  = \$2604 ;
+    end
+    if (rst) begin
+      \$3460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3461  = merge3_eq12_2;
+    if (match6_load) begin
+      \$3461  = \$2605 ;
+    end
+    if (rst) begin
+      \$3461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3462  = merge3_gt12_3;
+    if (match6_load) begin
+      \$3462  = \$2606 ;
+    end
+    if (rst) begin
+      \$3462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3463  = merge3_eq12_3;
+    if (match6_load) begin
+      \$3463  = \$2607 ;
+    end
+    if (rst) begin
+      \$3463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3464  = merge3_gt14_0;
+    if (match6_load) begin
+      \$3464  = \$2608 ;
+    end
+    if (rst) begin
+      \$3464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3465  = merge3_eq14_0;
+    if (match6_load) begin
+      \$3465  = \$2609 ;
+    end
+    if (rst) begin
+      \$3465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3466  = merge3_gt14_1;
+    if (match6_load) begin
+      \$3466  = \$2610 ;
+    end
+    if (rst) begin
+      \$3466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3467  = merge3_eq14_1;
+    if (match6_load) begin
+      \$3467  = \$2611 ;
+    end
+    if (rst) begin
+      \$3467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3468  = merge3_gt14_2;
+    if (match6_load) begin
+      \$3468  = \$2612 ;
+    end
+    if (rst) begin
+      \$3468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3469  = merge3_eq14_2;
+    if (match6_load) begin
+      \$3469  = \$2613 ;
+    end
+    if (rst) begin
+      \$3469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3470  = merge3_gt14_3;
+    if (match6_load) begin
+      \$3470  = \$2614 ;
+    end
+    if (rst) begin
+      \$3470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3471  = merge3_eq14_3;
+    if (match6_load) begin
+      \$3471  = \$2615 ;
+    end
+    if (rst) begin
+      \$3471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3472  = merge3_lane0;
+    if (match7_load) begin
+      \$3472  = \$2622 ;
+    end
+    if (rst) begin
+      \$3472  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3473  = merge3_lane1;
+    if (match7_load) begin
+      \$3473  = \$2629 ;
+    end
+    if (rst) begin
+      \$3473  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3474  = merge3_lane2;
+    if (match7_load) begin
+      \$3474  = \$2636 ;
+    end
+    if (rst) begin
+      \$3474  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3475  = merge3_lane3;
+    if (match7_load) begin
+      \$3475  = \$2643 ;
+    end
+    if (rst) begin
+      \$3475  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3476  = merge3_lane4;
+    if (match7_load) begin
+      \$3476  = \$2650 ;
+    end
+    if (rst) begin
+      \$3476  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3477  = merge3_lane5;
+    if (match7_load) begin
+      \$3477  = \$2657 ;
+    end
+    if (rst) begin
+      \$3477  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3478  = merge3_lane6;
+    if (match7_load) begin
+      \$3478  = \$2664 ;
+    end
+    if (rst) begin
+      \$3478  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3479  = merge3_lane7;
+    if (match7_load) begin
+      \$3479  = \$2671 ;
+    end
+    if (rst) begin
+      \$3479  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3480  = merge3_lane8;
+    if (match7_load) begin
+      \$3480  = \$2678 ;
+    end
+    if (rst) begin
+      \$3480  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3481  = merge3_lane9;
+    if (match7_load) begin
+      \$3481  = \$2685 ;
+    end
+    if (rst) begin
+      \$3481  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3482  = merge3_lane10;
+    if (match7_load) begin
+      \$3482  = \$2692 ;
+    end
+    if (rst) begin
+      \$3482  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3483  = merge3_lane11;
+    if (match7_load) begin
+      \$3483  = \$2699 ;
+    end
+    if (rst) begin
+      \$3483  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3484  = merge3_lane12;
+    if (match7_load) begin
+      \$3484  = \$2706 ;
+    end
+    if (rst) begin
+      \$3484  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3485  = merge3_lane13;
+    if (match7_load) begin
+      \$3485  = \$2713 ;
+    end
+    if (rst) begin
+      \$3485  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3486  = merge3_lane14;
+    if (match7_load) begin
+      \$3486  = \$2720 ;
+    end
+    if (rst) begin
+      \$3486  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3487  = merge3_lane15;
+    if (match7_load) begin
+      \$3487  = \$2727 ;
+    end
+    if (rst) begin
+      \$3487  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3488  = merge3_last;
+    if (match7_load) begin
+      \$3488  = merge3_in_last;
+    end
+    if (rst) begin
+      \$3488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3489  = \$signal$45 ;
+    if (match8_load) begin
+      \$3489 [0] = \$2733 ;
+      \$3489 [1] = \$2741 ;
+      \$3489 [2] = \$2749 ;
+      \$3489 [3] = \$2757 ;
+      \$3489 [4] = \$2765 ;
+      \$3489 [5] = \$2773 ;
+      \$3489 [6] = \$2781 ;
+      \$3489 [7] = \$2789 ;
+      \$3489 [8] = \$2797 ;
+      \$3489 [9] = \$2805 ;
+      \$3489 [10] = \$2813 ;
+      \$3489 [11] = \$2821 ;
+      \$3489 [12] = \$2829 ;
+      \$3489 [13] = \$2837 ;
+      \$3489 [14] = \$2845 ;
+    end
+    if (rst) begin
+      \$3489  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3490  = near0_in_idx;
+    if (match8_load) begin
+      \$3490  = \$2734 ;
+    end
+    if (rst) begin
+      \$3490  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3491  = near0_out_idx;
+    if (match8_load) begin
+      \$3491  = \$2735 ;
+    end
+    if (rst) begin
+      \$3491  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3492  = near1_in_idx;
+    if (match8_load) begin
+      \$3492  = \$2742 ;
+    end
+    if (rst) begin
+      \$3492  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3493  = near1_out_idx;
+    if (match8_load) begin
+      \$3493  = \$2743 ;
+    end
+    if (rst) begin
+      \$3493  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3494  = near2_in_idx;
+    if (match8_load) begin
+      \$3494  = \$2750 ;
+    end
+    if (rst) begin
+      \$3494  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3495  = near2_out_idx;
+    if (match8_load) begin
+      \$3495  = \$2751 ;
+    end
+    if (rst) begin
+      \$3495  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3496  = near3_in_idx;
+    if (match8_load) begin
+      \$3496  = \$2758 ;
+    end
+    if (rst) begin
+      \$3496  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3497  = near3_out_idx;
+    if (match8_load) begin
+      \$3497  = \$2759 ;
+    end
+    if (rst) begin
+      \$3497  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3498  = near4_in_idx;
+    if (match8_load) begin
+      \$3498  = \$2766 ;
+    end
+    if (rst) begin
+      \$3498  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3499  = near4_out_idx;
+    if (match8_load) begin
+      \$3499  = \$2767 ;
+    end
+    if (rst) begin
+      \$3499  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3500  = near5_in_idx;
+    if (match8_load) begin
+      \$3500  = \$2774 ;
+    end
+    if (rst) begin
+      \$3500  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3501  = near5_out_idx;
+    if (match8_load) begin
+      \$3501  = \$2775 ;
+    end
+    if (rst) begin
+      \$3501  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3502  = near6_in_idx;
+    if (match8_load) begin
+      \$3502  = \$2782 ;
+    end
+    if (rst) begin
+      \$3502  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3503  = near6_out_idx;
+    if (match8_load) begin
+      \$3503  = \$2783 ;
+    end
+    if (rst) begin
+      \$3503  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3504  = near7_in_idx;
+    if (match8_load) begin
+      \$3504  = \$2790 ;
+    end
+    if (rst) begin
+      \$3504  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3505  = near7_out_idx;
+    if (match8_load) begin
+      \$3505  = \$2791 ;
+    end
+    if (rst) begin
+      \$3505  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3506  = near8_in_idx;
+    if (match8_load) begin
+      \$3506  = \$2798 ;
+    end
+    if (rst) begin
+      \$3506  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3507  = near8_out_idx;
+    if (match8_load) begin
+      \$3507  = \$2799 ;
+    end
+    if (rst) begin
+      \$3507  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3508  = near9_in_idx;
+    if (match8_load) begin
+      \$3508  = \$2806 ;
+    end
+    if (rst) begin
+      \$3508  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3509  = near9_out_idx;
+    if (match8_load) begin
+      \$3509  = \$2807 ;
+    end
+    if (rst) begin
+      \$3509  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3510  = near10_in_idx;
+    if (match8_load) begin
+      \$3510  = \$2814 ;
+    end
+    if (rst) begin
+      \$3510  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3511  = near10_out_idx;
+    if (match8_load) begin
+      \$3511  = \$2815 ;
+    end
+    if (rst) begin
+      \$3511  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3512  = near11_in_idx;
+    if (match8_load) begin
+      \$3512  = \$2822 ;
+    end
+    if (rst) begin
+      \$3512  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3513  = near11_out_idx;
+    if (match8_load) begin
+      \$3513  = \$2823 ;
+    end
+    if (rst) begin
+      \$3513  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3514  = near12_in_idx;
+    if (match8_load) begin
+      \$3514  = \$2830 ;
+    end
+    if (rst) begin
+      \$3514  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3515  = near12_out_idx;
+    if (match8_load) begin
+      \$3515  = \$2831 ;
+    end
+    if (rst) begin
+      \$3515  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3516  = near13_in_idx;
+    if (match8_load) begin
+      \$3516  = \$2838 ;
+    end
+    if (rst) begin
+      \$3516  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3517  = near13_out_idx;
+    if (match8_load) begin
+      \$3517  = \$2839 ;
+    end
+    if (rst) begin
+      \$3517  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3518  = near14_in_idx;
+    if (match8_load) begin
+      \$3518  = \$2846 ;
+    end
+    if (rst) begin
+      \$3518  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3519  = near14_out_idx;
+    if (match8_load) begin
+      \$3519  = \$2847 ;
+    end
+    if (rst) begin
+      \$3519  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3520  = near_last;
+    if (match8_load) begin
+      \$3520  = merge3_last;
+    end
+    if (rst) begin
+      \$3520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3521  = lane0_takes0;
+    if (match9_load) begin
+      \$3521  = \$2848 ;
+    end
+    if (rst) begin
+      \$3521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3522  = lane0_takes1;
+    if (match9_load) begin
+      \$3522  = \$2849 ;
+    end
+    if (rst) begin
+      \$3522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3523  = lane0_takes2;
+    if (match9_load) begin
+      \$3523  = \$2850 ;
+    end
+    if (rst) begin
+      \$3523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3524  = lane0_takes3;
+    if (match9_load) begin
+      \$3524  = \$2851 ;
+    end
+    if (rst) begin
+      \$3524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3525  = lane0_takes4;
+    if (match9_load) begin
+      \$3525  = \$2852 ;
+    end
+    if (rst) begin
+      \$3525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3526  = lane0_takes5;
+    if (match9_load) begin
+      \$3526  = \$2853 ;
+    end
+    if (rst) begin
+      \$3526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3527  = lane0_takes6;
+    if (match9_load) begin
+      \$3527  = \$2854 ;
+    end
+    if (rst) begin
+      \$3527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3528  = lane0_takes7;
+    if (match9_load) begin
+      \$3528  = \$2855 ;
+    end
+    if (rst) begin
+      \$3528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3529  = lane0_takes8;
+    if (match9_load) begin
+      \$3529  = \$2856 ;
+    end
+    if (rst) begin
+      \$3529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3530  = lane0_takes9;
+    if (match9_load) begin
+      \$3530  = \$2857 ;
+    end
+    if (rst) begin
+      \$3530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3531  = lane0_takes10;
+    if (match9_load) begin
+      \$3531  = \$2858 ;
+    end
+    if (rst) begin
+      \$3531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3532  = lane0_takes11;
+    if (match9_load) begin
+      \$3532  = \$2859 ;
+    end
+    if (rst) begin
+      \$3532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3533  = lane0_takes12;
+    if (match9_load) begin
+      \$3533  = \$2860 ;
+    end
+    if (rst) begin
+      \$3533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3534  = lane0_takes13;
+    if (match9_load) begin
+      \$3534  = \$2861 ;
+    end
+    if (rst) begin
+      \$3534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3535  = lane0_takes14;
+    if (match9_load) begin
+      \$3535  = \$2862 ;
+    end
+    if (rst) begin
+      \$3535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3536  = lane1_takes1;
+    if (match9_load) begin
+      \$3536  = \$2863 ;
+    end
+    if (rst) begin
+      \$3536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3537  = lane1_takes2;
+    if (match9_load) begin
+      \$3537  = \$2864 ;
+    end
+    if (rst) begin
+      \$3537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3538  = lane1_takes3;
+    if (match9_load) begin
+      \$3538  = \$2865 ;
+    end
+    if (rst) begin
+      \$3538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3539  = lane1_takes4;
+    if (match9_load) begin
+      \$3539  = \$2866 ;
+    end
+    if (rst) begin
+      \$3539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3540  = lane1_takes5;
+    if (match9_load) begin
+      \$3540  = \$2867 ;
+    end
+    if (rst) begin
+      \$3540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3541  = lane1_takes6;
+    if (match9_load) begin
+      \$3541  = \$2868 ;
+    end
+    if (rst) begin
+      \$3541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3542  = lane1_takes7;
+    if (match9_load) begin
+      \$3542  = \$2869 ;
+    end
+    if (rst) begin
+      \$3542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3543  = lane1_takes8;
+    if (match9_load) begin
+      \$3543  = \$2870 ;
+    end
+    if (rst) begin
+      \$3543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3544  = lane1_takes9;
+    if (match9_load) begin
+      \$3544  = \$2871 ;
+    end
+    if (rst) begin
+      \$3544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3545  = lane1_takes10;
+    if (match9_load) begin
+      \$3545  = \$2872 ;
+    end
+    if (rst) begin
+      \$3545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3546  = lane1_takes11;
+    if (match9_load) begin
+      \$3546  = \$2873 ;
+    end
+    if (rst) begin
+      \$3546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3547  = lane1_takes12;
+    if (match9_load) begin
+      \$3547  = \$2874 ;
+    end
+    if (rst) begin
+      \$3547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3548  = lane1_takes13;
+    if (match9_load) begin
+      \$3548  = \$2875 ;
+    end
+    if (rst) begin
+      \$3548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3549  = lane1_takes14;
+    if (match9_load) begin
+      \$3549  = \$2876 ;
+    end
+    if (rst) begin
+      \$3549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3550  = lane2_takes2;
+    if (match9_load) begin
+      \$3550  = \$2877 ;
+    end
+    if (rst) begin
+      \$3550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3551  = lane2_takes3;
+    if (match9_load) begin
+      \$3551  = \$2878 ;
+    end
+    if (rst) begin
+      \$3551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3552  = lane2_takes4;
+    if (match9_load) begin
+      \$3552  = \$2879 ;
+    end
+    if (rst) begin
+      \$3552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3553  = lane2_takes5;
+    if (match9_load) begin
+      \$3553  = \$2880 ;
+    end
+    if (rst) begin
+      \$3553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3554  = lane2_takes6;
+    if (match9_load) begin
+      \$3554  = \$2881 ;
+    end
+    if (rst) begin
+      \$3554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3555  = lane2_takes7;
+    if (match9_load) begin
+      \$3555  = \$2882 ;
+    end
+    if (rst) begin
+      \$3555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3556  = lane2_takes8;
+    if (match9_load) begin
+      \$3556  = \$2883 ;
+    end
+    if (rst) begin
+      \$3556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3557  = lane2_takes9;
+    if (match9_load) begin
+      \$3557  = \$2884 ;
+    end
+    if (rst) begin
+      \$3557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3558  = lane2_takes10;
+    if (match9_load) begin
+      \$3558  = \$2885 ;
+    end
+    if (rst) begin
+      \$3558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3559  = lane2_takes11;
+    if (match9_load) begin
+      \$3559  = \$2886 ;
+    end
+    if (rst) begin
+      \$3559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3560  = lane2_takes12;
+    if (match9_load) begin
+      \$3560  = \$2887 ;
+    end
+    if (rst) begin
+      \$3560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3561  = lane2_takes13;
+    if (match9_load) begin
+      \$3561  = \$2888 ;
+    end
+    if (rst) begin
+      \$3561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3562  = lane2_takes14;
+    if (match9_load) begin
+      \$3562  = \$2889 ;
+    end
+    if (rst) begin
+      \$3562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3563  = lane3_takes3;
+    if (match9_load) begin
+      \$3563  = \$2890 ;
+    end
+    if (rst) begin
+      \$3563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3564  = lane3_takes4;
+    if (match9_load) begin
+      \$3564  = \$2891 ;
+    end
+    if (rst) begin
+      \$3564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3565  = lane3_takes5;
+    if (match9_load) begin
+      \$3565  = \$2892 ;
+    end
+    if (rst) begin
+      \$3565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3566  = lane3_takes6;
+    if (match9_load) begin
+      \$3566  = \$2893 ;
+    end
+    if (rst) begin
+      \$3566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3567  = lane3_takes7;
+    if (match9_load) begin
+      \$3567  = \$2894 ;
+    end
+    if (rst) begin
+      \$3567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3568  = lane3_takes8;
+    if (match9_load) begin
+      \$3568  = \$2895 ;
+    end
+    if (rst) begin
+      \$3568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3569  = lane3_takes9;
+    if (match9_load) begin
+      \$3569  = \$2896 ;
+    end
+    if (rst) begin
+      \$3569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3570  = lane3_takes10;
+    if (match9_load) begin
+      \$3570  = \$2897 ;
+    end
+    if (rst) begin
+      \$3570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3571  = lane3_takes11;
+    if (match9_load) begin
+      \$3571  = \$2898 ;
+    end
+    if (rst) begin
+      \$3571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3572  = lane3_takes12;
+    if (match9_load) begin
+      \$3572  = \$2899 ;
+    end
+    if (rst) begin
+      \$3572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3573  = lane3_takes13;
+    if (match9_load) begin
+      \$3573  = \$2900 ;
+    end
+    if (rst) begin
+      \$3573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3574  = lane3_takes14;
+    if (match9_load) begin
+      \$3574  = \$2901 ;
+    end
+    if (rst) begin
+      \$3574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3575  = lane4_takes4;
+    if (match9_load) begin
+      \$3575  = \$2902 ;
+    end
+    if (rst) begin
+      \$3575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3576  = lane4_takes5;
+    if (match9_load) begin
+      \$3576  = \$2903 ;
+    end
+    if (rst) begin
+      \$3576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3577  = lane4_takes6;
+    if (match9_load) begin
+      \$3577  = \$2904 ;
+    end
+    if (rst) begin
+      \$3577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3578  = lane4_takes7;
+    if (match9_load) begin
+      \$3578  = \$2905 ;
+    end
+    if (rst) begin
+      \$3578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3579  = lane4_takes8;
+    if (match9_load) begin
+      \$3579  = \$2906 ;
+    end
+    if (rst) begin
+      \$3579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3580  = lane4_takes9;
+    if (match9_load) begin
+      \$3580  = \$2907 ;
+    end
+    if (rst) begin
+      \$3580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3581  = lane4_takes10;
+    if (match9_load) begin
+      \$3581  = \$2908 ;
+    end
+    if (rst) begin
+      \$3581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3582  = lane4_takes11;
+    if (match9_load) begin
+      \$3582  = \$2909 ;
+    end
+    if (rst) begin
+      \$3582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3583  = lane4_takes12;
+    if (match9_load) begin
+      \$3583  = \$2910 ;
+    end
+    if (rst) begin
+      \$3583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3584  = lane4_takes13;
+    if (match9_load) begin
+      \$3584  = \$2911 ;
+    end
+    if (rst) begin
+      \$3584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3585  = lane4_takes14;
+    if (match9_load) begin
+      \$3585  = \$2912 ;
+    end
+    if (rst) begin
+      \$3585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3586  = lane5_takes5;
+    if (match9_load) begin
+      \$3586  = \$2913 ;
+    end
+    if (rst) begin
+      \$3586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3587  = lane5_takes6;
+    if (match9_load) begin
+      \$3587  = \$2914 ;
+    end
+    if (rst) begin
+      \$3587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3588  = lane5_takes7;
+    if (match9_load) begin
+      \$3588  = \$2915 ;
+    end
+    if (rst) begin
+      \$3588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3589  = lane5_takes8;
+    if (match9_load) begin
+      \$3589  = \$2916 ;
+    end
+    if (rst) begin
+      \$3589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3590  = lane5_takes9;
+    if (match9_load) begin
+      \$3590  = \$2917 ;
+    end
+    if (rst) begin
+      \$3590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3591  = lane5_takes10;
+    if (match9_load) begin
+      \$3591  = \$2918 ;
+    end
+    if (rst) begin
+      \$3591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3592  = lane5_takes11;
+    if (match9_load) begin
+      \$3592  = \$2919 ;
+    end
+    if (rst) begin
+      \$3592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3593  = lane5_takes12;
+    if (match9_load) begin
+      \$3593  = \$2920 ;
+    end
+    if (rst) begin
+      \$3593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3594  = lane5_takes13;
+    if (match9_load) begin
+      \$3594  = \$2921 ;
+    end
+    if (rst) begin
+      \$3594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3595  = lane5_takes14;
+    if (match9_load) begin
+      \$3595  = \$2922 ;
+    end
+    if (rst) begin
+      \$3595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3596  = lane6_takes6;
+    if (match9_load) begin
+      \$3596  = \$2923 ;
+    end
+    if (rst) begin
+      \$3596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3597  = lane6_takes7;
+    if (match9_load) begin
+      \$3597  = \$2924 ;
+    end
+    if (rst) begin
+      \$3597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3598  = lane6_takes8;
+    if (match9_load) begin
+      \$3598  = \$2925 ;
+    end
+    if (rst) begin
+      \$3598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3599  = lane6_takes9;
+    if (match9_load) begin
+      \$3599  = \$2926 ;
+    end
+    if (rst) begin
+      \$3599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3600  = lane6_takes10;
+    if (match9_load) begin
+      \$3600  = \$2927 ;
+    end
+    if (rst) begin
+      \$3600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3601  = lane6_takes11;
+    if (match9_load) begin
+      \$3601  = \$2928 ;
+    end
+    if (rst) begin
+      \$3601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3602  = lane6_takes12;
+    if (match9_load) begin
+      \$3602  = \$2929 ;
+    end
+    if (rst) begin
+      \$3602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3603  = lane6_takes13;
+    if (match9_load) begin
+      \$3603  = \$2930 ;
+    end
+    if (rst) begin
+      \$3603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3604  = lane6_takes14;
+    if (match9_load) begin
+      \$3604  = \$2931 ;
+    end
+    if (rst) begin
+      \$3604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3605  = lane7_takes7;
+    if (match9_load) begin
+      \$3605  = \$2932 ;
+    end
+    if (rst) begin
+      \$3605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3606  = lane7_takes8;
+    if (match9_load) begin
+      \$3606  = \$2933 ;
+    end
+    if (rst) begin
+      \$3606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3607  = lane7_takes9;
+    if (match9_load) begin
+      \$3607  = \$2934 ;
+    end
+    if (rst) begin
+      \$3607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3608  = lane7_takes10;
+    if (match9_load) begin
+      \$3608  = \$2935 ;
+    end
+    if (rst) begin
+      \$3608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3609  = lane7_takes11;
+    if (match9_load) begin
+      \$3609  = \$2936 ;
+    end
+    if (rst) begin
+      \$3609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3610  = lane7_takes12;
+    if (match9_load) begin
+      \$3610  = \$2937 ;
+    end
+    if (rst) begin
+      \$3610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3611  = lane7_takes13;
+    if (match9_load) begin
+      \$3611  = \$2938 ;
+    end
+    if (rst) begin
+      \$3611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3612  = lane7_takes14;
+    if (match9_load) begin
+      \$3612  = \$2939 ;
+    end
+    if (rst) begin
+      \$3612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3613  = \$signal$303 ;
+    if (match9_load) begin
+      \$3613 [0] = \$2941 ;
+      \$3613 [1] = \$2943 ;
+      \$3613 [2] = \$2945 ;
+      \$3613 [3] = \$2947 ;
+      \$3613 [4] = \$2949 ;
+      \$3613 [5] = \$2951 ;
+      \$3613 [6] = \$2953 ;
+      \$3613 [7] = \$2955 ;
+    end
+    if (rst) begin
+      \$3613  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3614  = t_in_idx0;
+    if (match9_load) begin
+      \$3614  = near0_in_idx;
+    end
+    if (rst) begin
+      \$3614  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3615  = t_in_idx1;
+    if (match9_load) begin
+      \$3615  = near1_in_idx;
+    end
+    if (rst) begin
+      \$3615  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3616  = t_in_idx2;
+    if (match9_load) begin
+      \$3616  = near2_in_idx;
+    end
+    if (rst) begin
+      \$3616  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3617  = t_in_idx3;
+    if (match9_load) begin
+      \$3617  = near3_in_idx;
+    end
+    if (rst) begin
+      \$3617  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3618  = t_in_idx4;
+    if (match9_load) begin
+      \$3618  = near4_in_idx;
+    end
+    if (rst) begin
+      \$3618  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3619  = t_in_idx5;
+    if (match9_load) begin
+      \$3619  = near5_in_idx;
+    end
+    if (rst) begin
+      \$3619  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3620  = t_in_idx6;
+    if (match9_load) begin
+      \$3620  = near6_in_idx;
+    end
+    if (rst) begin
+      \$3620  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3621  = t_in_idx7;
+    if (match9_load) begin
+      \$3621  = near7_in_idx;
+    end
+    if (rst) begin
+      \$3621  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3622  = t_in_idx8;
+    if (match9_load) begin
+      \$3622  = near8_in_idx;
+    end
+    if (rst) begin
+      \$3622  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3623  = t_in_idx9;
+    if (match9_load) begin
+      \$3623  = near9_in_idx;
+    end
+    if (rst) begin
+      \$3623  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3624  = t_in_idx10;
+    if (match9_load) begin
+      \$3624  = near10_in_idx;
+    end
+    if (rst) begin
+      \$3624  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3625  = t_in_idx11;
+    if (match9_load) begin
+      \$3625  = near11_in_idx;
+    end
+    if (rst) begin
+      \$3625  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3626  = t_in_idx12;
+    if (match9_load) begin
+      \$3626  = near12_in_idx;
+    end
+    if (rst) begin
+      \$3626  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3627  = t_in_idx13;
+    if (match9_load) begin
+      \$3627  = near13_in_idx;
+    end
+    if (rst) begin
+      \$3627  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3628  = t_in_idx14;
+    if (match9_load) begin
+      \$3628  = near14_in_idx;
+    end
+    if (rst) begin
+      \$3628  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3629  = t_out_idx0;
+    if (match9_load) begin
+      \$3629  = near0_out_idx;
+    end
+    if (rst) begin
+      \$3629  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3630  = t_out_idx1;
+    if (match9_load) begin
+      \$3630  = near1_out_idx;
+    end
+    if (rst) begin
+      \$3630  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3631  = t_out_idx2;
+    if (match9_load) begin
+      \$3631  = near2_out_idx;
+    end
+    if (rst) begin
+      \$3631  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3632  = t_out_idx3;
+    if (match9_load) begin
+      \$3632  = near3_out_idx;
+    end
+    if (rst) begin
+      \$3632  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3633  = t_out_idx4;
+    if (match9_load) begin
+      \$3633  = near4_out_idx;
+    end
+    if (rst) begin
+      \$3633  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3634  = t_out_idx5;
+    if (match9_load) begin
+      \$3634  = near5_out_idx;
+    end
+    if (rst) begin
+      \$3634  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3635  = t_out_idx6;
+    if (match9_load) begin
+      \$3635  = near6_out_idx;
+    end
+    if (rst) begin
+      \$3635  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3636  = t_out_idx7;
+    if (match9_load) begin
+      \$3636  = near7_out_idx;
+    end
+    if (rst) begin
+      \$3636  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3637  = t_out_idx8;
+    if (match9_load) begin
+      \$3637  = near8_out_idx;
+    end
+    if (rst) begin
+      \$3637  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3638  = t_out_idx9;
+    if (match9_load) begin
+      \$3638  = near9_out_idx;
+    end
+    if (rst) begin
+      \$3638  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3639  = t_out_idx10;
+    if (match9_load) begin
+      \$3639  = near10_out_idx;
+    end
+    if (rst) begin
+      \$3639  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3640  = t_out_idx11;
+    if (match9_load) begin
+      \$3640  = near11_out_idx;
+    end
+    if (rst) begin
+      \$3640  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3641  = t_out_idx12;
+    if (match9_load) begin
+      \$3641  = near12_out_idx;
+    end
+    if (rst) begin
+      \$3641  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3642  = t_out_idx13;
+    if (match9_load) begin
+      \$3642  = near13_out_idx;
+    end
+    if (rst) begin
+      \$3642  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3643  = t_out_idx14;
+    if (match9_load) begin
+      \$3643  = near14_out_idx;
+    end
+    if (rst) begin
+      \$3643  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3644  = \$signal$304 ;
+    if (match9_load) begin
+      \$3644  = near_last;
+    end
+    if (rst) begin
+      \$3644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3645  = pairs_room_next;
+    if (rst) begin
+      \$3645  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3646  = pairs_skid;
+    if (\$2956 ) begin
+      \$3646  = \packed ;
+    end
+    if (rst) begin
+      \$3646  = 201'h000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3647  = pairs__payload;
+    if (\$2957 ) begin
       if (pairs__ready) begin
-        \$2083  = pairs_skid;
+        \$3647  = pairs_skid;
       end
-    end else if (\$1799 ) begin
-      \$2083  = \packed ;
+    end else if (\$2961 ) begin
+      \$3647  = \packed ;
     end
     if (rst) begin
-      \$2083  = 201'h000000000000000000000000000000000000000000000000000;
+      \$3647  = 201'h000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2084  = pairs_valid;
-    if (\$1795 ) begin
-    end else if (\$1799 ) begin
-      \$2084  = 1'h1;
+    \$3648  = pairs_valid;
+    if (\$2957 ) begin
+    end else if (\$2961 ) begin
+      \$3648  = 1'h1;
     end else if (pairs__ready) begin
-      \$2084  = 1'h0;
+      \$3648  = 1'h0;
     end
     if (rst) begin
-      \$2084  = 1'h0;
+      \$3648  = 1'h0;
     end
   end
   assign pairs_room = \$signal ;
@@ -18099,157 +26157,150 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \pairs__payload.lanes[7].out_idx  = pairs__payload[191:180];
   assign \pairs__payload.keep  = pairs__payload[199:192];
   assign \pairs__payload.last  = pairs__payload[200];
-  assign \packed [200] = \$signal$84 ;
-  assign \packed [199:192] = \$signal$83 ;
-  assign \packed [191:180] = \$174 ;
-  assign \packed [179:168] = \$172 ;
-  assign \packed [167:156] = \$170 ;
-  assign \packed [155:144] = \$166 ;
-  assign \packed [143:132] = \$162 ;
-  assign \packed [131:120] = \$156 ;
-  assign \packed [119:108] = \$150 ;
-  assign \packed [107:96] = \$142 ;
-  assign \packed [95:84] = \$134 ;
-  assign \packed [83:72] = \$124 ;
-  assign \packed [71:60] = \$114 ;
-  assign \packed [59:48] = \$102 ;
-  assign \packed [47:36] = \$90 ;
-  assign \packed [35:24] = \$76 ;
-  assign \packed [23:12] = \$62 ;
-  assign \packed [11:0] = \$46 ;
-  assign \$32  = \$31 ;
-  assign \$48  = \$47 ;
-  assign \$64  = \$63 ;
-  assign \$78  = \$77 ;
-  assign \$92  = \$91 ;
-  assign \$104  = \$103 ;
-  assign \$116  = \$115 ;
-  assign \$126  = \$125 ;
-  assign \$136  = \$135 ;
-  assign \$144  = \$143 ;
-  assign \$152  = \$151 ;
-  assign \$158  = \$157 ;
-  assign \$164  = \$163 ;
-  assign \$168  = \$167 ;
-  assign \$172  = \$171 ;
-  assign \$174  = \$173 ;
-  assign \$230  = { 1'h0, outputs__payload[585] };
-  assign \$232  = { outputs__payload[569], 1'h0 };
-  assign \$234  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$236  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$239  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$242  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$254  = { 1'h0, outputs__payload[585] };
-  assign \$256  = { outputs__payload[569], 1'h0 };
-  assign \$258  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$260  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$263  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$266  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$276  = { 1'h0, outputs__payload[585] };
-  assign \$278  = { outputs__payload[569], 1'h0 };
-  assign \$280  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$282  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$285  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$288  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$298  = { 1'h0, outputs__payload[585] };
-  assign \$300  = { outputs__payload[569], 1'h0 };
-  assign \$302  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$304  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$307  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$310  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$320  = { 1'h0, outputs__payload[585] };
-  assign \$322  = { outputs__payload[569], 1'h0 };
-  assign \$324  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$326  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$329  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$332  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$342  = { 1'h0, outputs__payload[585] };
-  assign \$344  = { outputs__payload[569], 1'h0 };
-  assign \$346  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$348  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$351  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$354  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$364  = { 1'h0, outputs__payload[585] };
-  assign \$366  = { outputs__payload[569], 1'h0 };
-  assign \$368  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$370  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$373  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$376  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$386  = { 1'h0, outputs__payload[585] };
-  assign \$388  = { outputs__payload[569], 1'h0 };
-  assign \$390  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$392  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$395  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$398  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$408  = { 1'h0, outputs__payload[585] };
-  assign \$410  = { outputs__payload[569], 1'h0 };
-  assign \$412  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$414  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$417  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$420  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$435  = { 1'h0, outputs__payload[585] };
-  assign \$437  = { outputs__payload[569], 1'h0 };
-  assign \$439  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$441  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$444  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$447  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$459  = { 1'h0, outputs__payload[585] };
-  assign \$461  = { outputs__payload[569], 1'h0 };
-  assign \$463  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$465  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$468  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$471  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$481  = { 1'h0, outputs__payload[585] };
-  assign \$483  = { outputs__payload[569], 1'h0 };
-  assign \$485  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$487  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$490  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$493  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$503  = { 1'h0, outputs__payload[585] };
-  assign \$505  = { outputs__payload[569], 1'h0 };
-  assign \$507  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$509  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$512  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$515  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$525  = { 1'h0, outputs__payload[585] };
-  assign \$527  = { outputs__payload[569], 1'h0 };
-  assign \$529  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$531  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$534  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$537  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$547  = { 1'h0, outputs__payload[585] };
-  assign \$549  = { outputs__payload[569], 1'h0 };
-  assign \$551  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$553  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$556  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$559  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$569  = { 1'h0, outputs__payload[585] };
-  assign \$571  = { outputs__payload[569], 1'h0 };
-  assign \$573  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$575  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$578  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$581  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$591  = { 1'h0, outputs__payload[585] };
-  assign \$593  = { outputs__payload[569], 1'h0 };
-  assign \$595  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$597  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$600  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$603  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$613  = { 1'h0, outputs__payload[585] };
-  assign \$615  = { outputs__payload[569], 1'h0 };
-  assign \$617  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$619  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$622  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$625  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1349  = \$1348 ;
-  assign \$1366  = \$1365 ;
-  assign \$1383  = \$1382 ;
-  assign \$1400  = \$1399 ;
-  assign \$1417  = \$1416 ;
-  assign \$1434  = \$1433 ;
-  assign \$1451  = \$1450 ;
-  assign \$1468  = \$1467 ;
-  assign \$1483  = \$signal$93 [0];
+  assign \packed [200] = \$signal$304 ;
+  assign \packed [199:192] = \$signal$303 ;
+  assign \packed [191:180] = \$419 ;
+  assign \packed [179:168] = \$403 ;
+  assign \packed [167:156] = \$387 ;
+  assign \packed [155:144] = \$369 ;
+  assign \packed [143:132] = \$351 ;
+  assign \packed [131:120] = \$331 ;
+  assign \packed [119:108] = \$311 ;
+  assign \packed [107:96] = \$289 ;
+  assign \packed [95:84] = \$267 ;
+  assign \packed [83:72] = \$243 ;
+  assign \packed [71:60] = \$219 ;
+  assign \packed [59:48] = \$193 ;
+  assign \packed [47:36] = \$167 ;
+  assign \packed [35:24] = \$139 ;
+  assign \packed [23:12] = \$111 ;
+  assign \packed [11:0] = \$81 ;
+  assign \$53  = \$52 ;
+  assign \$83  = \$82 ;
+  assign \$113  = \$112 ;
+  assign \$141  = \$140 ;
+  assign \$169  = \$168 ;
+  assign \$195  = \$194 ;
+  assign \$221  = \$220 ;
+  assign \$245  = \$244 ;
+  assign \$269  = \$268 ;
+  assign \$291  = \$290 ;
+  assign \$313  = \$312 ;
+  assign \$333  = \$332 ;
+  assign \$353  = \$352 ;
+  assign \$371  = \$370 ;
+  assign \$389  = \$388 ;
+  assign \$405  = \$404 ;
+  assign \$475  = { 1'h0, outputs__payload[585] };
+  assign \$477  = { outputs__payload[569], 1'h0 };
+  assign \$479  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$481  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$484  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$487  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$499  = { 1'h0, outputs__payload[585] };
+  assign \$501  = { outputs__payload[569], 1'h0 };
+  assign \$503  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$505  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$508  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$511  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$521  = { 1'h0, outputs__payload[585] };
+  assign \$523  = { outputs__payload[569], 1'h0 };
+  assign \$525  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$527  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$530  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$533  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$543  = { 1'h0, outputs__payload[585] };
+  assign \$545  = { outputs__payload[569], 1'h0 };
+  assign \$547  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$549  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$552  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$555  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$565  = { 1'h0, outputs__payload[585] };
+  assign \$567  = { outputs__payload[569], 1'h0 };
+  assign \$569  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$571  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$574  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$577  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$587  = { 1'h0, outputs__payload[585] };
+  assign \$589  = { outputs__payload[569], 1'h0 };
+  assign \$591  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$593  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$596  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$599  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$609  = { 1'h0, outputs__payload[585] };
+  assign \$611  = { outputs__payload[569], 1'h0 };
+  assign \$613  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$615  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$618  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$621  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$631  = { 1'h0, outputs__payload[585] };
+  assign \$633  = { outputs__payload[569], 1'h0 };
+  assign \$635  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$637  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$640  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$643  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$653  = { 1'h0, outputs__payload[585] };
+  assign \$655  = { outputs__payload[569], 1'h0 };
+  assign \$657  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$659  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$662  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$665  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$680  = { 1'h0, outputs__payload[585] };
+  assign \$682  = { outputs__payload[569], 1'h0 };
+  assign \$684  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$686  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$689  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$692  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$704  = { 1'h0, outputs__payload[585] };
+  assign \$706  = { outputs__payload[569], 1'h0 };
+  assign \$708  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$710  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$713  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$716  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$726  = { 1'h0, outputs__payload[585] };
+  assign \$728  = { outputs__payload[569], 1'h0 };
+  assign \$730  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$732  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$735  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$738  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$748  = { 1'h0, outputs__payload[585] };
+  assign \$750  = { outputs__payload[569], 1'h0 };
+  assign \$752  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$754  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$757  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$760  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$770  = { 1'h0, outputs__payload[585] };
+  assign \$772  = { outputs__payload[569], 1'h0 };
+  assign \$774  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$776  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$779  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$782  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$792  = { 1'h0, outputs__payload[585] };
+  assign \$794  = { outputs__payload[569], 1'h0 };
+  assign \$796  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$798  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$801  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$804  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$814  = { 1'h0, outputs__payload[585] };
+  assign \$816  = { outputs__payload[569], 1'h0 };
+  assign \$818  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$820  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$823  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$826  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$836  = { 1'h0, outputs__payload[585] };
+  assign \$838  = { outputs__payload[569], 1'h0 };
+  assign \$840  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$842  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$845  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$848  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$858  = { 1'h0, outputs__payload[585] };
+  assign \$860  = { outputs__payload[569], 1'h0 };
+  assign \$862  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$864  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$867  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$870  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$2848  = \$signal$45 [0];
+  assign \$2940  = hits_below15_0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -51774,7 +59825,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$20760$0 (meta),
+    .\port$22836$0 (meta),
     .\port$36$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -51983,7 +60034,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$20760$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$22836$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -52008,8 +60059,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$20760$0 ;
-  wire [25:0] \port$20760$0 ;
+  input [25:0] \port$22836$0 ;
+  wire [25:0] \port$22836$0 ;
   input [543:0] \port$36$0 ;
   wire [543:0] \port$36$0 ;
   (* init = 2'h0 *)
@@ -52044,7 +60095,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20760$0 , \port$36$0  };
+      storage[w_port__addr] <= { \port$22836$0 , \port$36$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -52106,8 +60157,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20760$0 , \port$36$0  };
-  assign w_data = { \port$20760$0 , \port$36$0  };
+  assign w_port__data = { \port$22836$0 , \port$36$0  };
+  assign w_data = { \port$22836$0 , \port$36$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -52341,7 +60392,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$20792$0 (meta),
+    .\port$22868$0 (meta),
     .\port$57$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -52550,7 +60601,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$20792$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$22868$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -52575,8 +60626,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$20792$0 ;
-  wire [25:0] \port$20792$0 ;
+  input [25:0] \port$22868$0 ;
+  wire [25:0] \port$22868$0 ;
   input [543:0] \port$57$0 ;
   wire [543:0] \port$57$0 ;
   (* init = 2'h0 *)
@@ -52611,7 +60662,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20792$0 , \port$57$0  };
+      storage[w_port__addr] <= { \port$22868$0 , \port$57$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -52673,8 +60724,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20792$0 , \port$57$0  };
-  assign w_data = { \port$20792$0 , \port$57$0  };
+  assign w_port__data = { \port$22868$0 , \port$57$0  };
+  assign w_data = { \port$22868$0 , \port$57$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

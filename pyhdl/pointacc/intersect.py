@@ -3,8 +3,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int, module_name
-from pyhdl.pointacc.bitonic_sorter import check_width
-from pyhdl.pointacc.pipeline import skid_output, stage_control
+from pyhdl.pointacc.bitonic_sorter import cas_layers, check_width
+from pyhdl.pointacc.network import merge_layers
+from pyhdl.pointacc.pipeline import one_hot_counts, skid_output, stage_control
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_layout, query_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
@@ -20,30 +21,44 @@ def _greater(gt, lt):
     return out
 
 
+def intersect_latency(width: int) -> int:
+    """Cycles from a step of :class:`Intersect` of ``width`` lanes to its pair beat: two per layer
+    of the merge of ``2 width`` keys, the neighbour comparison, the packing selects, the output
+    register."""
+    return 2 * len(merge_layers(2 * check_width(width))) + 3
+
+
 class Intersect(wiring.Component):
     """Kernel-map pairs of one offset: the sorted input keys intersected with the sorted output
     keys shifted by the offset, ``width`` keys per side per cycle.
 
-    Each side holds a current beat and the next one; each step compares all ``width × width``
-    lane pairs of the current beats for equality and emits every match as ``(in_idx, out_idx)``,
-    then retires the beat whose last lane ranks lower (both on a tie; an empty lane ranks above
-    every key): nothing later on the other side can match it. The output keys are shifted as
-    they arrive, field by field on keys widened by two bits per coordinate (``KeyFormat.widen``),
-    so a shift past a coordinate limit can neither wrap nor match, and the shifted keys stay
-    sorted.
+    Each side holds a current beat and the next one; each step finds every key the current
+    beats share and emits it as ``(in_idx, out_idx)``, then retires the beat whose last lane
+    ranks lower (both on a tie; an empty lane ranks above every key): nothing later on the other
+    side can match it. The output keys are shifted as they arrive, field by field on keys widened
+    by two bits per coordinate (``KeyFormat.widen``), so a shift past a coordinate limit can
+    neither wrap nor match, and the shifted keys stay sorted.
+
+    The shared keys are found as PointAcc finds them, by merging: the input beat ascending and
+    the output beat reversed form a bitonic sequence of ``2 width`` keys, which a bitonic merge
+    sorts; a key in both beats then sits next to its twin, and ``2 width - 1`` comparisons of
+    neighbours find the pairs, already in ascending key order. (An all-pairs equality crossbar,
+    ``width²`` comparisons of 62-bit keys, is smaller but does not route on an ECP5: every key
+    bit fans out to ``width`` comparators in one spot.)
 
     Pipelining: a beat arrives into the next-beat register and reaches the current one from
     there; the two order bits of the current beats' last lanes are registered, computed a cycle
     ahead from the current and next beats of both sides (four comparisons, each from 16-bit
-    slices compared both ways in parallel), so the step loop is a few LUTs. The matches of a
-    step pass four stages (equalities, per-lane hit and matching ``out_idx``, packing selects,
-    packed beat); a step with no match and not final vanishes in the third.
+    slices compared both ways in parallel), so the step loop is a few LUTs. The keys of a step
+    pass ``2 log2(2 width)`` merge stages (two a layer: elements and slice flags, then the
+    exchange), the neighbour comparisons, the packing selects (a step with no match and not
+    final vanishes there) and the packed beat.
 
     Every ready is a register: each input has a skid register behind ``next`` (an accepted beat
     that finds ``next`` held waits there, and ``ready`` is low while it is full), and the packed
     beat goes into the ``pairs`` register or, when that one is held, into an output skid register;
-    the first three match stages run under ``pipeline.stage_control`` with the emptiness of that
-    skid register as their ready, so ``pairs.ready`` only reaches the two output registers.
+    the match stages run under ``pipeline.stage_control`` with the emptiness of that skid
+    register as their ready, so ``pairs.ready`` only reaches the two output registers.
 
     Parameters
     ----------
@@ -72,13 +87,11 @@ class Intersect(wiring.Component):
     other drains) and the first match stage is free; an intersection of ``p`` input and ``q``
     output beats takes between ``max(p, q)`` and ``p + q`` steps (``verif/golden/pointacc.py:
     intersect_steps``), and the next pair of lists steps the cycle after the final step of this
-    one. A step's pairs leave ``latency = 4`` cycles after it; a beat accepted on cycle ``t``
-    steps on ``t + 2`` at the earliest. Without back-pressure, jobs back to back take
+    one. A step's pairs leave ``latency = 2 log2(2 width) + 3`` cycles after it (11 at width
+    8); a beat accepted on cycle ``t`` steps on ``t + 2`` at the earliest. Without back-pressure, jobs back to back take
     ``sum(steps) + 1 + latency`` cycles from the first beat accepted to the last pair beat.
     ``ready`` of each input is high when its skid register is empty.
     """
-
-    latency = 4
 
     def __init__(self, *, width: int = 8, coord_bits: int = COORD_BITS, batch_bits: int = BATCH_BITS,
                  index_bits: int = INDEX_BITS):
@@ -87,6 +100,7 @@ class Intersect(wiring.Component):
         self.coord_bits, self.batch_bits = coord_bits, batch_bits
         self.index_bits = check_int("index_bits", index_bits)
         self.key_bits = self.format.key_bits
+        self.latency = intersect_latency(width)
         self.name = module_name("intersect", width=width, coord_bits=coord_bits, batch_bits=batch_bits,
                                 index_bits=index_bits)
         super().__init__({
@@ -121,10 +135,10 @@ class Intersect(wiring.Component):
         w, ib = self.width, self.index_bits
         wide = self.format.wide_key_bits
         step, final = Signal(), Signal()
-        hit, s2_last = Signal(w), Signal()       # stage 2: per input lane, a match; the final step
+        near_hit, near_last = Signal(2 * w - 1), Signal()   # stage 2L + 1: neighbours that pair; the final step
         room, room_next = Signal(), Signal()            # the output skid register is empty
         valid, load = stage_control(m, self.latency - 1, step, room, "match",
-                                    gate={2: hit.any() | s2_last}, out_ready_next=room_next)
+                                    gate={self.latency - 2: near_hit.any() | near_last}, out_ready_next=room_next)
 
         def beat(name):
             return dict(key=[Signal(wide, name=f"{name}_key{i}") for i in range(w)],
@@ -205,52 +219,55 @@ class Intersect(wiring.Component):
             b_le_a.eq(~Mux(la, Mux(lb, b_gt[1][1], b_gt[1][0]), Mux(lb, b_gt[0][1], b_gt[0][0]))),
         ]
 
-        # Stage 1: all width x width equalities; keys are unique per list, so each input lane
-        # matches at most one output lane.
+        # Stages 1 .. 2L: the two current beats as one bitonic sequence of 2 width elements (the
+        # input beat ascending, the output beat reversed; an empty lane, or a side that is done,
+        # is the largest element), sorted by a bitonic merge (L layers, two stages each): a key
+        # found in both beats ends up as two neighbours, one of each side.
         both = ca["full"] & ~a["done"] & cb["full"] & ~b["done"]
-        eq = [[Signal(name=f"eq{i}_{j}") for j in range(w)] for i in range(w)]
-        s1_in = [Signal(ib, name=f"s1_in_idx{i}") for i in range(w)]
-        s1_out = [Signal(ib, name=f"s1_out_idx{j}") for j in range(w)]
-        s1_last = Signal()
-        with m.If(load[0]):
-            m.d.sync += [eq[i][j].eq(both & ca["keep"][i] & cb["keep"][j] & (ca["key"][i] == cb["key"][j]))
-                         for i in range(w) for j in range(w)]
-            m.d.sync += [r.eq(v) for r, v in zip(s1_in + s1_out, ca["idx"] + cb["idx"], strict=True)]
-            m.d.sync += s1_last.eq(final)
-        # Stage 2: per input lane, a hit and the out_idx of its match (the OR over the lanes).
-        s2_in = [Signal(ib, name=f"s2_in_idx{i}") for i in range(w)]
-        s2_out = [Signal(ib, name=f"s2_out_idx{i}") for i in range(w)]
-        with m.If(load[1]):
-            for i in range(w):
-                acc = Const(0, ib)
-                for j in range(w):
-                    acc = acc | Mux(eq[i][j], s1_out[j], 0)
-                m.d.sync += [hit[i].eq(Cat(*eq[i]).any()), s2_out[i].eq(acc), s2_in[i].eq(s1_in[i])]
-            m.d.sync += s2_last.eq(s1_last)
-        # Stage 3 (a step with no match vanishes unless final): lane k takes the input lane that
-        # is the k-th hit.
-        take = {(k, i): Signal(name=f"lane{k}_takes{i}") for k in range(w) for i in range(k, w)}
-        s3_in = [Signal(ib, name=f"s3_in_idx{i}") for i in range(w)]
-        s3_out = [Signal(ib, name=f"s3_out_idx{i}") for i in range(w)]
-        s3_keep, s3_last = Signal(w), Signal()
-        with m.If(load[2]):
-            for (k, i), t in take.items():
-                m.d.sync += t.eq(hit[i] & (sum(hit[h] for h in range(i)) == k))
-            count = sum(hit[i] for i in range(w))
-            m.d.sync += [s3_keep[k].eq(count > k) for k in range(w)]
-            m.d.sync += [r.eq(v) for r, v in zip(s3_in + s3_out, s2_in + s2_out, strict=True)]
-            m.d.sync += s3_last.eq(s2_last)
+        largest = Const(1 << (ib + 1 + wide), ib + 1 + wide + 1)   # only the empty bit
+
+        def element(x, i, side):
+            return Mux(both & x["keep"][i], Cat(x["idx"][i], Const(side, 1), x["key"][i], Const(0, 1)), largest)
+
+        elements = [element(ca, i, 0) for i in range(w)] + [element(cb, j, 1) for j in reversed(range(w))]
+        n = 2 * len(merge_layers(2 * w))
+        merged, merged_last = cas_layers(m, merge_layers(2 * w), elements, final, load[:n], "merge")
+        # Stage 2L + 1: neighbours k and k + 1 of different sides with equal keys are a pair.
+        near = 2 * w - 1
+        hit = near_hit
+        s_in = [Signal(ib, name=f"near{k}_in_idx") for k in range(near)]
+        s_out = [Signal(ib, name=f"near{k}_out_idx") for k in range(near)]
+        s_last = near_last
+        with m.If(load[n]):
+            for k in range(near):
+                x, y = merged[k], merged[k + 1]
+                side_x, side_y, empty = x[ib], y[ib], x[-1] | y[-1]
+                m.d.sync += [hit[k].eq(~empty & (side_x != side_y) & (x[ib + 1:] == y[ib + 1:])),
+                             s_in[k].eq(Mux(side_x, y[:ib], x[:ib])), s_out[k].eq(Mux(side_x, x[:ib], y[:ib]))]
+            m.d.sync += s_last.eq(merged_last)
+        # Stage 2L + 2 (a step with no match vanishes unless final): lane `l` takes the neighbour
+        # pair that is the `l`-th hit (a one-hot count of the hits below, no adder).
+        below = one_hot_counts(m, [hit[k] for k in range(near)], "hits_below")
+        take = {(lane, k): Signal(name=f"lane{lane}_takes{k}") for lane in range(w) for k in range(lane, near)}
+        t_in = [Signal(ib, name=f"t_in_idx{k}") for k in range(near)]
+        t_out = [Signal(ib, name=f"t_out_idx{k}") for k in range(near)]
+        t_keep, t_last = Signal(w), Signal()
+        with m.If(load[n + 1]):
+            m.d.sync += [t.eq(hit[k] & below[k][lane]) for (lane, k), t in take.items()]
+            m.d.sync += [t_keep[lane].eq(~Cat(*below[near][:lane + 1]).any()) for lane in range(w)]
+            m.d.sync += [r.eq(v) for r, v in zip(t_in + t_out, s_in + s_out, strict=True)]
+            m.d.sync += t_last.eq(s_last)
         # Output: the packed beat goes into the `pairs` register, or, when that one is held,
         # into the skid register, whose emptiness (`room`) is the ready of the match stages.
         out = self.pairs
         packed = Signal.like(out.payload, name="packed")
-        for k in range(w):
+        for lane in range(w):
             sel_in, sel_out = Const(0, ib), Const(0, ib)
-            for i in range(k, w):
-                sel_in = sel_in | Mux(take[k, i], s3_in[i], 0)
-                sel_out = sel_out | Mux(take[k, i], s3_out[i], 0)
-            m.d.comb += [packed.lanes[k].in_idx.eq(sel_in), packed.lanes[k].out_idx.eq(sel_out)]
-        m.d.comb += [packed.keep.eq(s3_keep), packed.last.eq(s3_last)]
-        room_r, room_next_r = skid_output(m, out, packed, valid[2] & room, "pairs")
+            for k in range(lane, near):
+                sel_in = sel_in | Mux(take[lane, k], t_in[k], 0)
+                sel_out = sel_out | Mux(take[lane, k], t_out[k], 0)
+            m.d.comb += [packed.lanes[lane].in_idx.eq(sel_in), packed.lanes[lane].out_idx.eq(sel_out)]
+        m.d.comb += [packed.keep.eq(t_keep), packed.last.eq(t_last)]
+        room_r, room_next_r = skid_output(m, out, packed, valid[-1] & room, "pairs")
         m.d.comb += [room.eq(room_r), room_next.eq(room_next_r)]
         return m

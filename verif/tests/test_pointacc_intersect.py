@@ -79,11 +79,12 @@ def test_skid_buffers_fill_and_drain(model, tmp_path):
     """Every ready is a register behind a skid register: with ``pairs.ready`` held low, the unit
     takes exactly the beats its registers hold, then delivers them all, in order, under fixed
     back-pressure schedules that drop a ready while the other side offers a beat."""
-    long_line = b0([[x, 0, 0] for x in range(100)])         # 13 beats a side, each step a tie
+    long_line = b0([[x, 0, 0] for x in range(200)])         # 25 beats a side, each step a tie
     jobs = [(long_line, long_line, (0, 0, 0))]
     cases = [
-        # Held from the start: 5 steps fill stages 1-3, `pairs` and its skid register; each side
-        # then holds a current, a next and a skid beat: 8 beats taken, both inputs not ready.
+        # Held from the start: 12 steps fill the 10 match stages, `pairs` and its skid register;
+        # each side then holds a current, a next and a skid beat: 15 beats taken, both inputs not
+        # ready.
         make_case("held 40", jobs, hold=40),
         make_case("held 40, then ready 1 in 3", jobs, hold=40, ready_pattern=[0, 0, 1]),
         # Ready drops the cycle after each transfer while the inputs offer every cycle.
@@ -95,7 +96,9 @@ def test_skid_buffers_fill_and_drain(model, tmp_path):
                   ready_pattern=[1, 1, 1, 1] + [0] * 9),
     ]
     m = run(model, cases, tmp_path)
-    full = {"inputs": 8, "outputs": 8, "inputs__ready": 0, "outputs__ready": 0, "pairs__valid": 1}
+    held = Intersect(**PARAMS).latency + 1 + 3
+    assert held == 15
+    full = {"inputs": held, "outputs": held, "inputs__ready": 0, "outputs__ready": 0, "pairs__valid": 1}
     assert m["held"][:2] == [full, full]
     assert m["held"][2]["pairs__valid"] == 1 and m["held"][2]["inputs__ready"] == 0
 
@@ -194,4 +197,5 @@ def test_parameters_validated():
     with pytest.raises(ValueError, match="must fit an int64"):
         Intersect(coord_bits=19)
     assert Intersect().name == "intersect_width8_coord_bits16_batch_bits8_index_bits20"
-    assert Intersect.latency == 4          # tb.job_cycles counts it after the last step
+    # tb.job_cycles counts it after the last step: the merge of 16 keys (4 layers), 3 more stages
+    assert (Intersect().latency, Intersect(width=4).latency) == (11, 9)
