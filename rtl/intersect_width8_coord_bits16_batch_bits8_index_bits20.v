@@ -6,232 +6,232 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [19:0] \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
-  wire [19:0] \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
-  wire [19:0] \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire [83:0] \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire [83:0] \$1029 ;
-  wire [19:0] \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire [83:0] \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
-  wire [19:0] \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire [83:0] \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
-  wire [19:0] \$105 ;
-  wire [83:0] \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire [83:0] \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
-  wire [19:0] \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire [83:0] \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
-  wire [19:0] \$107 ;
-  wire \$1070 ;
-  wire [83:0] \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire [83:0] \$1078 ;
-  wire \$1079 ;
-  wire [19:0] \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire [83:0] \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
-  wire [19:0] \$109 ;
-  wire \$1090 ;
+  wire \$100 ;
+  wire [17:0] \$1000 ;
+  wire [18:0] \$1001 ;
+  wire [61:0] \$1002 ;
+  wire [1:0] \$1003 ;
+  wire [2:0] \$1004 ;
+  wire [1:0] \$1005 ;
+  wire [2:0] \$1006 ;
+  wire [3:0] \$1007 ;
+  wire [3:0] \$1008 ;
+  wire [15:0] \$1009 ;
+  wire \$101 ;
+  wire [16:0] \$1010 ;
+  wire [17:0] \$1011 ;
+  wire [15:0] \$1012 ;
+  wire [16:0] \$1013 ;
+  wire [17:0] \$1014 ;
+  wire [15:0] \$1015 ;
+  wire [16:0] \$1016 ;
+  wire [17:0] \$1017 ;
+  wire [17:0] \$1018 ;
+  wire [18:0] \$1019 ;
+  wire \$102 ;
+  wire [17:0] \$1020 ;
+  wire [18:0] \$1021 ;
+  wire [17:0] \$1022 ;
+  wire [18:0] \$1023 ;
+  wire [61:0] \$1024 ;
+  wire [1:0] \$1025 ;
+  wire [2:0] \$1026 ;
+  wire [1:0] \$1027 ;
+  wire [2:0] \$1028 ;
+  wire [3:0] \$1029 ;
+  wire \$103 ;
+  wire [3:0] \$1030 ;
+  wire [15:0] \$1031 ;
+  wire [16:0] \$1032 ;
+  wire [17:0] \$1033 ;
+  wire [15:0] \$1034 ;
+  wire [16:0] \$1035 ;
+  wire [17:0] \$1036 ;
+  wire [15:0] \$1037 ;
+  wire [16:0] \$1038 ;
+  wire [17:0] \$1039 ;
+  wire \$104 ;
+  wire [17:0] \$1040 ;
+  wire [18:0] \$1041 ;
+  wire [17:0] \$1042 ;
+  wire [18:0] \$1043 ;
+  wire [17:0] \$1044 ;
+  wire [18:0] \$1045 ;
+  wire [61:0] \$1046 ;
+  wire [1:0] \$1047 ;
+  wire [2:0] \$1048 ;
+  wire [1:0] \$1049 ;
+  wire \$105 ;
+  wire [2:0] \$1050 ;
+  wire [3:0] \$1051 ;
+  wire [3:0] \$1052 ;
+  wire [15:0] \$1053 ;
+  wire [16:0] \$1054 ;
+  wire [17:0] \$1055 ;
+  wire [15:0] \$1056 ;
+  wire [16:0] \$1057 ;
+  wire [17:0] \$1058 ;
+  wire [15:0] \$1059 ;
+  wire \$106 ;
+  wire [16:0] \$1060 ;
+  wire [17:0] \$1061 ;
+  wire [17:0] \$1062 ;
+  wire [18:0] \$1063 ;
+  wire [17:0] \$1064 ;
+  wire [18:0] \$1065 ;
+  wire [17:0] \$1066 ;
+  wire [18:0] \$1067 ;
+  wire [61:0] \$1068 ;
+  wire [1:0] \$1069 ;
+  wire \$107 ;
+  wire [2:0] \$1070 ;
+  wire [1:0] \$1071 ;
+  wire [2:0] \$1072 ;
+  wire [3:0] \$1073 ;
+  wire [3:0] \$1074 ;
+  wire [15:0] \$1075 ;
+  wire [16:0] \$1076 ;
+  wire [17:0] \$1077 ;
+  wire [15:0] \$1078 ;
+  wire [16:0] \$1079 ;
+  wire \$108 ;
+  wire [17:0] \$1080 ;
+  wire [15:0] \$1081 ;
+  wire [16:0] \$1082 ;
+  wire [17:0] \$1083 ;
+  wire [17:0] \$1084 ;
+  wire [18:0] \$1085 ;
+  wire [17:0] \$1086 ;
+  wire [18:0] \$1087 ;
+  wire [17:0] \$1088 ;
+  wire [18:0] \$1089 ;
+  wire \$109 ;
+  wire [61:0] \$1090 ;
   wire \$1091 ;
-  wire [83:0] \$1092 ;
+  wire \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
-  wire \$1097 ;
+  wire [83:0] \$1097 ;
   wire \$1098 ;
-  wire [83:0] \$1099 ;
+  wire \$1099 ;
   wire \$11 ;
-  wire [19:0] \$110 ;
+  wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
-  wire \$1104 ;
+  wire [83:0] \$1104 ;
   wire \$1105 ;
-  wire [83:0] \$1106 ;
+  wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire [19:0] \$111 ;
+  wire \$111 ;
   wire \$1110 ;
-  wire \$1111 ;
+  wire [83:0] \$1111 ;
   wire \$1112 ;
-  wire [83:0] \$1113 ;
+  wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
-  wire \$1118 ;
+  wire [83:0] \$1118 ;
   wire \$1119 ;
-  wire [19:0] \$112 ;
-  wire [83:0] \$1120 ;
+  wire \$112 ;
+  wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
-  wire \$1125 ;
+  wire [83:0] \$1125 ;
   wire \$1126 ;
-  wire [83:0] \$1127 ;
+  wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire [19:0] \$113 ;
+  wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire \$1132 ;
+  wire [83:0] \$1132 ;
   wire \$1133 ;
-  wire [83:0] \$1134 ;
+  wire \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire \$1139 ;
-  wire [19:0] \$114 ;
+  wire [83:0] \$1139 ;
+  wire \$114 ;
   wire \$1140 ;
-  wire [83:0] \$1141 ;
+  wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
-  wire \$1146 ;
+  wire [83:0] \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
-  wire [83:0] \$1149 ;
-  wire [19:0] \$115 ;
+  wire \$1149 ;
+  wire \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
-  wire \$1153 ;
+  wire [83:0] \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
-  wire [83:0] \$1156 ;
+  wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire [19:0] \$116 ;
-  wire \$1160 ;
+  wire \$116 ;
+  wire [83:0] \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
-  wire [83:0] \$1164 ;
+  wire \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
-  wire \$1167 ;
+  wire [83:0] \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [19:0] \$117 ;
+  wire \$117 ;
   wire \$1170 ;
-  wire [83:0] \$1171 ;
+  wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
-  wire \$1174 ;
+  wire [83:0] \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
-  wire [83:0] \$1179 ;
-  wire [19:0] \$118 ;
+  wire \$1179 ;
+  wire \$118 ;
   wire \$1180 ;
-  wire \$1181 ;
+  wire [83:0] \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire [83:0] \$1186 ;
+  wire \$1186 ;
   wire \$1187 ;
-  wire \$1188 ;
+  wire [83:0] \$1188 ;
   wire \$1189 ;
-  wire [19:0] \$119 ;
+  wire \$119 ;
   wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
-  wire [83:0] \$1194 ;
-  wire \$1195 ;
+  wire \$1194 ;
+  wire [83:0] \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
-  wire [19:0] \$120 ;
+  wire \$120 ;
   wire \$1200 ;
-  wire [83:0] \$1201 ;
-  wire \$1202 ;
+  wire \$1201 ;
+  wire [83:0] \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
@@ -239,7 +239,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1207 ;
   wire \$1208 ;
   wire [83:0] \$1209 ;
-  wire [19:0] \$121 ;
+  wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
@@ -250,7 +250,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
-  wire [19:0] \$122 ;
+  wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
@@ -261,7 +261,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
-  wire [19:0] \$123 ;
+  wire \$123 ;
   wire \$1230 ;
   wire [83:0] \$1231 ;
   wire \$1232 ;
@@ -272,7 +272,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1237 ;
   wire \$1238 ;
   wire [83:0] \$1239 ;
-  wire [19:0] \$124 ;
+  wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
@@ -283,7 +283,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
-  wire [19:0] \$125 ;
+  wire \$125 ;
   wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
@@ -294,7 +294,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
-  wire [19:0] \$126 ;
+  wire \$126 ;
   wire \$1260 ;
   wire [83:0] \$1261 ;
   wire \$1262 ;
@@ -305,7 +305,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1267 ;
   wire \$1268 ;
   wire [83:0] \$1269 ;
-  wire [19:0] \$127 ;
+  wire \$127 ;
   wire \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
@@ -316,7 +316,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
-  wire [19:0] \$128 ;
+  wire \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
@@ -327,7 +327,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
-  wire [19:0] \$129 ;
+  wire \$129 ;
   wire \$1290 ;
   wire [83:0] \$1291 ;
   wire \$1292 ;
@@ -339,7 +339,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1298 ;
   wire [83:0] \$1299 ;
   wire \$13 ;
-  wire [19:0] \$130 ;
+  wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
@@ -350,7 +350,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
-  wire [19:0] \$131 ;
+  wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
@@ -361,7 +361,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
-  wire [19:0] \$132 ;
+  wire \$132 ;
   wire \$1320 ;
   wire [83:0] \$1321 ;
   wire \$1322 ;
@@ -372,7 +372,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1327 ;
   wire \$1328 ;
   wire [83:0] \$1329 ;
-  wire [19:0] \$133 ;
+  wire \$133 ;
   wire \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
@@ -383,7 +383,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
-  wire [19:0] \$134 ;
+  wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
@@ -394,7 +394,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
-  wire [19:0] \$135 ;
+  wire \$135 ;
   wire \$1350 ;
   wire [83:0] \$1351 ;
   wire \$1352 ;
@@ -405,7 +405,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1357 ;
   wire \$1358 ;
   wire [83:0] \$1359 ;
-  wire [19:0] \$136 ;
+  wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
@@ -416,7 +416,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
-  wire [19:0] \$137 ;
+  wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
@@ -427,7 +427,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
-  wire [19:0] \$138 ;
+  wire \$138 ;
   wire \$1380 ;
   wire [83:0] \$1381 ;
   wire \$1382 ;
@@ -438,7 +438,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1387 ;
   wire \$1388 ;
   wire [83:0] \$1389 ;
-  wire [19:0] \$139 ;
+  wire \$139 ;
   wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
@@ -450,7 +450,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1398 ;
   wire \$1399 ;
   wire \$14 ;
-  wire [19:0] \$140 ;
+  wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
@@ -461,7 +461,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
-  wire [19:0] \$141 ;
+  wire \$141 ;
   wire \$1410 ;
   wire [83:0] \$1411 ;
   wire \$1412 ;
@@ -472,7 +472,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1417 ;
   wire \$1418 ;
   wire [83:0] \$1419 ;
-  wire [19:0] \$142 ;
+  wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
@@ -483,7 +483,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire [19:0] \$143 ;
+  wire \$143 ;
   wire \$1430 ;
   wire \$1431 ;
   wire \$1432 ;
@@ -494,7 +494,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1437 ;
   wire \$1438 ;
   wire \$1439 ;
-  wire [19:0] \$144 ;
+  wire \$144 ;
   wire \$1440 ;
   wire [83:0] \$1441 ;
   wire \$1442 ;
@@ -505,7 +505,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1447 ;
   wire \$1448 ;
   wire [83:0] \$1449 ;
-  wire [19:0] \$145 ;
+  wire \$145 ;
   wire \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
@@ -516,7 +516,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
-  wire [19:0] \$146 ;
+  wire \$146 ;
   wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
@@ -527,7 +527,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
-  wire [19:0] \$147 ;
+  wire \$147 ;
   wire \$1470 ;
   wire [83:0] \$1471 ;
   wire \$1472 ;
@@ -538,7 +538,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1477 ;
   wire \$1478 ;
   wire [83:0] \$1479 ;
-  wire [19:0] \$148 ;
+  wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
@@ -549,7 +549,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1487 ;
   wire \$1488 ;
   wire \$1489 ;
-  wire [19:0] \$149 ;
+  wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
   wire \$1492 ;
@@ -561,7 +561,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
-  wire [19:0] \$150 ;
+  wire \$150 ;
   wire \$1500 ;
   wire [83:0] \$1501 ;
   wire \$1502 ;
@@ -572,7 +572,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1507 ;
   wire \$1508 ;
   wire [83:0] \$1509 ;
-  wire [19:0] \$151 ;
+  wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
@@ -583,7 +583,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
-  wire [19:0] \$152 ;
+  wire \$152 ;
   wire \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
@@ -594,7 +594,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1527 ;
   wire \$1528 ;
   wire \$1529 ;
-  wire [19:0] \$153 ;
+  wire \$153 ;
   wire \$1530 ;
   wire [83:0] \$1531 ;
   wire \$1532 ;
@@ -605,7 +605,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1537 ;
   wire \$1538 ;
   wire [83:0] \$1539 ;
-  wire [19:0] \$154 ;
+  wire \$154 ;
   wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
@@ -616,7 +616,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1547 ;
   wire \$1548 ;
   wire \$1549 ;
-  wire [19:0] \$155 ;
+  wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
   wire \$1552 ;
@@ -627,7 +627,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
-  wire [19:0] \$156 ;
+  wire \$156 ;
   wire \$1560 ;
   wire [83:0] \$1561 ;
   wire \$1562 ;
@@ -638,7 +638,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1567 ;
   wire \$1568 ;
   wire [83:0] \$1569 ;
-  wire [19:0] \$157 ;
+  wire \$157 ;
   wire \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
@@ -649,7 +649,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
-  wire [19:0] \$158 ;
+  wire \$158 ;
   wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
@@ -660,7 +660,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
-  wire [19:0] \$159 ;
+  wire \$159 ;
   wire \$1590 ;
   wire [83:0] \$1591 ;
   wire \$1592 ;
@@ -672,7 +672,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1598 ;
   wire [83:0] \$1599 ;
   wire \$16 ;
-  wire [19:0] \$160 ;
+  wire \$160 ;
   wire \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
@@ -683,7 +683,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1607 ;
   wire \$1608 ;
   wire \$1609 ;
-  wire [19:0] \$161 ;
+  wire \$161 ;
   wire \$1610 ;
   wire \$1611 ;
   wire \$1612 ;
@@ -694,7 +694,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
-  wire [19:0] \$162 ;
+  wire \$162 ;
   wire \$1620 ;
   wire [83:0] \$1621 ;
   wire \$1622 ;
@@ -705,7 +705,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1627 ;
   wire \$1628 ;
   wire [83:0] \$1629 ;
-  wire [19:0] \$163 ;
+  wire \$163 ;
   wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
@@ -716,7 +716,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
-  wire [19:0] \$164 ;
+  wire \$164 ;
   wire \$1640 ;
   wire \$1641 ;
   wire \$1642 ;
@@ -727,7 +727,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1647 ;
   wire \$1648 ;
   wire \$1649 ;
-  wire [19:0] \$165 ;
+  wire \$165 ;
   wire \$1650 ;
   wire [83:0] \$1651 ;
   wire \$1652 ;
@@ -738,7 +738,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1657 ;
   wire \$1658 ;
   wire [83:0] \$1659 ;
-  wire [19:0] \$166 ;
+  wire \$166 ;
   wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
@@ -749,7 +749,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1667 ;
   wire \$1668 ;
   wire \$1669 ;
-  wire [19:0] \$167 ;
+  wire \$167 ;
   wire \$1670 ;
   wire \$1671 ;
   wire \$1672 ;
@@ -760,7 +760,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1677 ;
   wire \$1678 ;
   wire \$1679 ;
-  wire [19:0] \$168 ;
+  wire \$168 ;
   wire \$1680 ;
   wire [83:0] \$1681 ;
   wire \$1682 ;
@@ -771,7 +771,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1687 ;
   wire \$1688 ;
   wire [83:0] \$1689 ;
-  wire [19:0] \$169 ;
+  wire \$169 ;
   wire \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
@@ -783,7 +783,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
-  wire [19:0] \$170 ;
+  wire \$170 ;
   wire \$1700 ;
   wire \$1701 ;
   wire \$1702 ;
@@ -794,7 +794,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1707 ;
   wire \$1708 ;
   wire \$1709 ;
-  wire [19:0] \$171 ;
+  wire \$171 ;
   wire \$1710 ;
   wire [83:0] \$1711 ;
   wire \$1712 ;
@@ -805,7 +805,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1717 ;
   wire \$1718 ;
   wire [83:0] \$1719 ;
-  wire [19:0] \$172 ;
+  wire \$172 ;
   wire \$1720 ;
   wire \$1721 ;
   wire \$1722 ;
@@ -816,7 +816,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1727 ;
   wire \$1728 ;
   wire \$1729 ;
-  wire [19:0] \$173 ;
+  wire \$173 ;
   wire \$1730 ;
   wire \$1731 ;
   wire \$1732 ;
@@ -827,7 +827,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1737 ;
   wire \$1738 ;
   wire \$1739 ;
-  wire [19:0] \$174 ;
+  wire \$174 ;
   wire \$1740 ;
   wire [83:0] \$1741 ;
   wire \$1742 ;
@@ -838,7 +838,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1747 ;
   wire \$1748 ;
   wire [83:0] \$1749 ;
-  wire [19:0] \$175 ;
+  wire \$175 ;
   wire \$1750 ;
   wire \$1751 ;
   wire \$1752 ;
@@ -849,7 +849,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1757 ;
   wire \$1758 ;
   wire \$1759 ;
-  wire [19:0] \$176 ;
+  wire \$176 ;
   wire \$1760 ;
   wire \$1761 ;
   wire \$1762 ;
@@ -860,7 +860,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1767 ;
   wire \$1768 ;
   wire \$1769 ;
-  wire [19:0] \$177 ;
+  wire \$177 ;
   wire \$1770 ;
   wire [83:0] \$1771 ;
   wire \$1772 ;
@@ -871,7 +871,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1777 ;
   wire \$1778 ;
   wire [83:0] \$1779 ;
-  wire [19:0] \$178 ;
+  wire \$178 ;
   wire \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
@@ -882,7 +882,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
-  wire [19:0] \$179 ;
+  wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
   wire \$1792 ;
@@ -894,7 +894,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1798 ;
   wire \$1799 ;
   wire \$18 ;
-  wire [19:0] \$180 ;
+  wire \$180 ;
   wire \$1800 ;
   wire [83:0] \$1801 ;
   wire \$1802 ;
@@ -905,7 +905,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1807 ;
   wire \$1808 ;
   wire [83:0] \$1809 ;
-  wire [19:0] \$181 ;
+  wire \$181 ;
   wire \$1810 ;
   wire \$1811 ;
   wire \$1812 ;
@@ -916,7 +916,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1817 ;
   wire \$1818 ;
   wire \$1819 ;
-  wire [19:0] \$182 ;
+  wire \$182 ;
   wire \$1820 ;
   wire \$1821 ;
   wire \$1822 ;
@@ -927,7 +927,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1827 ;
   wire \$1828 ;
   wire \$1829 ;
-  wire [19:0] \$183 ;
+  wire \$183 ;
   wire \$1830 ;
   wire [83:0] \$1831 ;
   wire \$1832 ;
@@ -938,7 +938,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1837 ;
   wire \$1838 ;
   wire [83:0] \$1839 ;
-  wire [19:0] \$184 ;
+  wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
   wire \$1842 ;
@@ -949,7 +949,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1847 ;
   wire \$1848 ;
   wire \$1849 ;
-  wire [19:0] \$185 ;
+  wire \$185 ;
   wire \$1850 ;
   wire \$1851 ;
   wire \$1852 ;
@@ -960,7 +960,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1857 ;
   wire \$1858 ;
   wire \$1859 ;
-  wire [19:0] \$186 ;
+  wire \$186 ;
   wire \$1860 ;
   wire [83:0] \$1861 ;
   wire \$1862 ;
@@ -971,7 +971,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1867 ;
   wire \$1868 ;
   wire [83:0] \$1869 ;
-  wire [19:0] \$187 ;
+  wire \$187 ;
   wire \$1870 ;
   wire \$1871 ;
   wire \$1872 ;
@@ -982,7 +982,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1877 ;
   wire \$1878 ;
   wire \$1879 ;
-  wire [19:0] \$188 ;
+  wire \$188 ;
   wire \$1880 ;
   wire \$1881 ;
   wire \$1882 ;
@@ -993,7 +993,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1887 ;
   wire \$1888 ;
   wire \$1889 ;
-  wire [19:0] \$189 ;
+  wire \$189 ;
   wire \$1890 ;
   wire [83:0] \$1891 ;
   wire \$1892 ;
@@ -1005,7 +1005,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1898 ;
   wire [83:0] \$1899 ;
   wire \$19 ;
-  wire [19:0] \$190 ;
+  wire \$190 ;
   wire \$1900 ;
   wire \$1901 ;
   wire \$1902 ;
@@ -1016,7 +1016,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1907 ;
   wire \$1908 ;
   wire \$1909 ;
-  wire [19:0] \$191 ;
+  wire \$191 ;
   wire \$1910 ;
   wire \$1911 ;
   wire \$1912 ;
@@ -1027,7 +1027,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1917 ;
   wire \$1918 ;
   wire \$1919 ;
-  wire [19:0] \$192 ;
+  wire \$192 ;
   wire \$1920 ;
   wire [83:0] \$1921 ;
   wire \$1922 ;
@@ -1038,7 +1038,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1927 ;
   wire \$1928 ;
   wire [83:0] \$1929 ;
-  wire [19:0] \$193 ;
+  wire \$193 ;
   wire \$1930 ;
   wire \$1931 ;
   wire \$1932 ;
@@ -1049,7 +1049,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1937 ;
   wire \$1938 ;
   wire \$1939 ;
-  wire [19:0] \$194 ;
+  wire \$194 ;
   wire \$1940 ;
   wire \$1941 ;
   wire \$1942 ;
@@ -1060,7 +1060,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1947 ;
   wire \$1948 ;
   wire \$1949 ;
-  wire [19:0] \$195 ;
+  wire \$195 ;
   wire \$1950 ;
   wire [83:0] \$1951 ;
   wire \$1952 ;
@@ -1071,7 +1071,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1957 ;
   wire \$1958 ;
   wire [83:0] \$1959 ;
-  wire [19:0] \$196 ;
+  wire \$196 ;
   wire \$1960 ;
   wire \$1961 ;
   wire \$1962 ;
@@ -1082,7 +1082,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1967 ;
   wire \$1968 ;
   wire \$1969 ;
-  wire [19:0] \$197 ;
+  wire \$197 ;
   wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
@@ -1093,7 +1093,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1977 ;
   wire \$1978 ;
   wire \$1979 ;
-  wire [19:0] \$198 ;
+  wire \$198 ;
   wire \$1980 ;
   wire [83:0] \$1981 ;
   wire \$1982 ;
@@ -1104,7 +1104,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1987 ;
   wire \$1988 ;
   wire [83:0] \$1989 ;
-  wire [19:0] \$199 ;
+  wire \$199 ;
   wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
@@ -1117,7 +1117,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
-  wire [19:0] \$200 ;
+  wire \$200 ;
   wire \$2000 ;
   wire \$2001 ;
   wire \$2002 ;
@@ -1128,7 +1128,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2007 ;
   wire \$2008 ;
   wire \$2009 ;
-  wire [19:0] \$201 ;
+  wire \$201 ;
   wire \$2010 ;
   wire [83:0] \$2011 ;
   wire \$2012 ;
@@ -1139,7 +1139,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2017 ;
   wire \$2018 ;
   wire [83:0] \$2019 ;
-  wire [19:0] \$202 ;
+  wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
   wire \$2022 ;
@@ -1150,7 +1150,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2027 ;
   wire \$2028 ;
   wire \$2029 ;
-  wire [19:0] \$203 ;
+  wire \$203 ;
   wire \$2030 ;
   wire \$2031 ;
   wire \$2032 ;
@@ -1161,7 +1161,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
-  wire [19:0] \$204 ;
+  wire \$204 ;
   wire \$2040 ;
   wire [83:0] \$2041 ;
   wire \$2042 ;
@@ -1172,7 +1172,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2047 ;
   wire \$2048 ;
   wire [83:0] \$2049 ;
-  wire [19:0] \$205 ;
+  wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
   wire \$2052 ;
@@ -1183,7 +1183,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2057 ;
   wire \$2058 ;
   wire \$2059 ;
-  wire [19:0] \$206 ;
+  wire \$206 ;
   wire \$2060 ;
   wire \$2061 ;
   wire \$2062 ;
@@ -1194,7 +1194,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2067 ;
   wire \$2068 ;
   wire \$2069 ;
-  wire [19:0] \$207 ;
+  wire \$207 ;
   wire \$2070 ;
   wire [83:0] \$2071 ;
   wire \$2072 ;
@@ -1205,7 +1205,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2077 ;
   wire \$2078 ;
   wire [83:0] \$2079 ;
-  wire [19:0] \$208 ;
+  wire \$208 ;
   wire \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
@@ -1216,7 +1216,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2087 ;
   wire \$2088 ;
   wire \$2089 ;
-  wire [19:0] \$209 ;
+  wire \$209 ;
   wire \$2090 ;
   wire \$2091 ;
   wire \$2092 ;
@@ -1228,7 +1228,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2098 ;
   wire \$2099 ;
   wire \$21 ;
-  wire [19:0] \$210 ;
+  wire \$210 ;
   wire \$2100 ;
   wire [83:0] \$2101 ;
   wire \$2102 ;
@@ -1239,7 +1239,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2107 ;
   wire \$2108 ;
   wire [83:0] \$2109 ;
-  wire [19:0] \$211 ;
+  wire \$211 ;
   wire \$2110 ;
   wire \$2111 ;
   wire \$2112 ;
@@ -1250,7 +1250,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
-  wire [19:0] \$212 ;
+  wire \$212 ;
   wire \$2120 ;
   wire \$2121 ;
   wire \$2122 ;
@@ -1488,31 +1488,31 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
-  wire \$2334 ;
+  wire [83:0] \$2334 ;
   wire \$2335 ;
-  wire [83:0] \$2336 ;
+  wire \$2336 ;
   wire \$2337 ;
   wire \$2338 ;
   wire \$2339 ;
   wire [19:0] \$234 ;
   wire \$2340 ;
-  wire \$2341 ;
+  wire [83:0] \$2341 ;
   wire \$2342 ;
   wire \$2343 ;
   wire \$2344 ;
-  wire [83:0] \$2345 ;
+  wire \$2345 ;
   wire \$2346 ;
   wire \$2347 ;
   wire \$2348 ;
-  wire \$2349 ;
+  wire [83:0] \$2349 ;
   wire [19:0] \$235 ;
   wire \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
   wire \$2353 ;
-  wire [83:0] \$2354 ;
+  wire \$2354 ;
   wire \$2355 ;
-  wire \$2356 ;
+  wire [83:0] \$2356 ;
   wire \$2357 ;
   wire \$2358 ;
   wire \$2359 ;
@@ -1520,8 +1520,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2360 ;
   wire \$2361 ;
   wire \$2362 ;
-  wire [83:0] \$2363 ;
-  wire \$2364 ;
+  wire \$2363 ;
+  wire [83:0] \$2364 ;
   wire \$2365 ;
   wire \$2366 ;
   wire \$2367 ;
@@ -1529,121 +1529,121 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2369 ;
   wire [19:0] \$237 ;
   wire \$2370 ;
-  wire \$2371 ;
-  wire [83:0] \$2372 ;
+  wire [83:0] \$2371 ;
+  wire \$2372 ;
   wire \$2373 ;
   wire \$2374 ;
   wire \$2375 ;
   wire \$2376 ;
   wire \$2377 ;
   wire \$2378 ;
-  wire \$2379 ;
+  wire [83:0] \$2379 ;
   wire [19:0] \$238 ;
   wire \$2380 ;
-  wire [83:0] \$2381 ;
+  wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
   wire \$2385 ;
-  wire \$2386 ;
+  wire [83:0] \$2386 ;
   wire \$2387 ;
   wire \$2388 ;
   wire \$2389 ;
   wire [19:0] \$239 ;
-  wire [83:0] \$2390 ;
+  wire \$2390 ;
   wire \$2391 ;
   wire \$2392 ;
   wire \$2393 ;
-  wire \$2394 ;
+  wire [83:0] \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
   wire \$2398 ;
-  wire [83:0] \$2399 ;
+  wire \$2399 ;
   wire \$24 ;
   wire [19:0] \$240 ;
   wire \$2400 ;
-  wire \$2401 ;
+  wire [83:0] \$2401 ;
   wire \$2402 ;
   wire \$2403 ;
   wire \$2404 ;
   wire \$2405 ;
   wire \$2406 ;
   wire \$2407 ;
-  wire [83:0] \$2408 ;
+  wire \$2408 ;
   wire \$2409 ;
   wire [19:0] \$241 ;
   wire \$2410 ;
-  wire \$2411 ;
+  wire [83:0] \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
   wire \$2414 ;
   wire \$2415 ;
   wire \$2416 ;
-  wire [83:0] \$2417 ;
+  wire \$2417 ;
   wire \$2418 ;
   wire \$2419 ;
   wire [19:0] \$242 ;
-  wire \$2420 ;
+  wire [83:0] \$2420 ;
   wire \$2421 ;
   wire \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
-  wire [83:0] \$2426 ;
+  wire \$2426 ;
   wire \$2427 ;
   wire \$2428 ;
-  wire \$2429 ;
+  wire [83:0] \$2429 ;
   wire [19:0] \$243 ;
   wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
   wire \$2433 ;
   wire \$2434 ;
-  wire [83:0] \$2435 ;
+  wire \$2435 ;
   wire \$2436 ;
   wire \$2437 ;
-  wire \$2438 ;
+  wire [83:0] \$2438 ;
   wire \$2439 ;
   wire [19:0] \$244 ;
   wire \$2440 ;
   wire \$2441 ;
   wire \$2442 ;
   wire \$2443 ;
-  wire [83:0] \$2444 ;
+  wire \$2444 ;
   wire \$2445 ;
   wire \$2446 ;
-  wire \$2447 ;
+  wire [83:0] \$2447 ;
   wire \$2448 ;
   wire \$2449 ;
   wire [19:0] \$245 ;
   wire \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
-  wire [83:0] \$2453 ;
+  wire \$2453 ;
   wire \$2454 ;
   wire \$2455 ;
-  wire \$2456 ;
+  wire [83:0] \$2456 ;
   wire \$2457 ;
   wire \$2458 ;
   wire \$2459 ;
   wire [19:0] \$246 ;
   wire \$2460 ;
   wire \$2461 ;
-  wire [83:0] \$2462 ;
+  wire \$2462 ;
   wire \$2463 ;
   wire \$2464 ;
-  wire \$2465 ;
+  wire [83:0] \$2465 ;
   wire \$2466 ;
   wire \$2467 ;
   wire \$2468 ;
   wire \$2469 ;
   wire [19:0] \$247 ;
   wire \$2470 ;
-  wire [83:0] \$2471 ;
+  wire \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
-  wire \$2474 ;
+  wire [83:0] \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
   wire \$2477 ;
@@ -1653,7 +1653,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2480 ;
   wire \$2481 ;
   wire \$2482 ;
-  wire \$2483 ;
+  wire [83:0] \$2483 ;
   wire \$2484 ;
   wire \$2485 ;
   wire \$2486 ;
@@ -1663,7 +1663,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$249 ;
   wire \$2490 ;
   wire \$2491 ;
-  wire \$2492 ;
+  wire [83:0] \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
   wire \$2495 ;
@@ -1674,7 +1674,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$25 ;
   wire [19:0] \$250 ;
   wire \$2500 ;
-  wire \$2501 ;
+  wire [83:0] \$2501 ;
   wire \$2502 ;
   wire \$2503 ;
   wire \$2504 ;
@@ -1684,7 +1684,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2508 ;
   wire \$2509 ;
   wire [19:0] \$251 ;
-  wire \$2510 ;
+  wire [83:0] \$2510 ;
   wire \$2511 ;
   wire \$2512 ;
   wire \$2513 ;
@@ -1693,7 +1693,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2516 ;
   wire \$2517 ;
   wire \$2518 ;
-  wire \$2519 ;
+  wire [83:0] \$2519 ;
   wire [19:0] \$252 ;
   wire \$2520 ;
   wire \$2521 ;
@@ -1703,7 +1703,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2525 ;
   wire \$2526 ;
   wire \$2527 ;
-  wire \$2528 ;
+  wire [83:0] \$2528 ;
   wire \$2529 ;
   wire [19:0] \$253 ;
   wire \$2530 ;
@@ -1713,7 +1713,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2534 ;
   wire \$2535 ;
   wire \$2536 ;
-  wire \$2537 ;
+  wire [83:0] \$2537 ;
   wire \$2538 ;
   wire \$2539 ;
   wire [19:0] \$254 ;
@@ -1723,7 +1723,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2543 ;
   wire \$2544 ;
   wire \$2545 ;
-  wire \$2546 ;
+  wire [83:0] \$2546 ;
   wire \$2547 ;
   wire \$2548 ;
   wire \$2549 ;
@@ -1739,7 +1739,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2558 ;
   wire \$2559 ;
   wire [19:0] \$256 ;
-  wire [83:0] \$2560 ;
+  wire \$2560 ;
   wire \$2561 ;
   wire \$2562 ;
   wire \$2563 ;
@@ -1748,7 +1748,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2566 ;
   wire \$2567 ;
   wire \$2568 ;
-  wire [83:0] \$2569 ;
+  wire \$2569 ;
   wire [19:0] \$257 ;
   wire \$2570 ;
   wire \$2571 ;
@@ -1758,7 +1758,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2575 ;
   wire \$2576 ;
   wire \$2577 ;
-  wire [83:0] \$2578 ;
+  wire \$2578 ;
   wire \$2579 ;
   wire [19:0] \$258 ;
   wire \$2580 ;
@@ -1768,7 +1768,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2584 ;
   wire \$2585 ;
   wire \$2586 ;
-  wire [83:0] \$2587 ;
+  wire \$2587 ;
   wire \$2588 ;
   wire \$2589 ;
   wire [19:0] \$259 ;
@@ -1778,7 +1778,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2593 ;
   wire \$2594 ;
   wire \$2595 ;
-  wire [83:0] \$2596 ;
+  wire \$2596 ;
   wire \$2597 ;
   wire \$2598 ;
   wire \$2599 ;
@@ -1789,7 +1789,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
-  wire [83:0] \$2605 ;
+  wire \$2605 ;
   wire \$2606 ;
   wire \$2607 ;
   wire \$2608 ;
@@ -1799,7 +1799,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2611 ;
   wire \$2612 ;
   wire \$2613 ;
-  wire [83:0] \$2614 ;
+  wire \$2614 ;
   wire \$2615 ;
   wire \$2616 ;
   wire \$2617 ;
@@ -1809,7 +1809,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2620 ;
   wire \$2621 ;
   wire \$2622 ;
-  wire [83:0] \$2623 ;
+  wire \$2623 ;
   wire \$2624 ;
   wire \$2625 ;
   wire \$2626 ;
@@ -1819,79 +1819,79 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$263 ;
   wire \$2630 ;
   wire \$2631 ;
-  wire [83:0] \$2632 ;
+  wire \$2632 ;
   wire \$2633 ;
   wire \$2634 ;
-  wire \$2635 ;
+  wire [83:0] \$2635 ;
   wire \$2636 ;
   wire \$2637 ;
   wire \$2638 ;
   wire \$2639 ;
   wire [19:0] \$264 ;
   wire \$2640 ;
-  wire [83:0] \$2641 ;
+  wire \$2641 ;
   wire \$2642 ;
   wire \$2643 ;
-  wire \$2644 ;
+  wire [83:0] \$2644 ;
   wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
   wire \$2648 ;
   wire \$2649 ;
   wire [19:0] \$265 ;
-  wire [83:0] \$2650 ;
+  wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
-  wire \$2653 ;
+  wire [83:0] \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
   wire \$2657 ;
   wire \$2658 ;
-  wire [83:0] \$2659 ;
+  wire \$2659 ;
   wire [19:0] \$266 ;
   wire \$2660 ;
   wire \$2661 ;
-  wire \$2662 ;
+  wire [83:0] \$2662 ;
   wire \$2663 ;
   wire \$2664 ;
   wire \$2665 ;
   wire \$2666 ;
   wire \$2667 ;
-  wire [83:0] \$2668 ;
+  wire \$2668 ;
   wire \$2669 ;
   wire [19:0] \$267 ;
   wire \$2670 ;
-  wire \$2671 ;
+  wire [83:0] \$2671 ;
   wire \$2672 ;
   wire \$2673 ;
   wire \$2674 ;
   wire \$2675 ;
   wire \$2676 ;
-  wire [83:0] \$2677 ;
+  wire \$2677 ;
   wire \$2678 ;
   wire \$2679 ;
   wire [19:0] \$268 ;
-  wire \$2680 ;
+  wire [83:0] \$2680 ;
   wire \$2681 ;
   wire \$2682 ;
   wire \$2683 ;
   wire \$2684 ;
   wire \$2685 ;
-  wire [83:0] \$2686 ;
+  wire \$2686 ;
   wire \$2687 ;
   wire \$2688 ;
-  wire \$2689 ;
+  wire [83:0] \$2689 ;
   wire [19:0] \$269 ;
   wire \$2690 ;
   wire \$2691 ;
   wire \$2692 ;
   wire \$2693 ;
   wire \$2694 ;
-  wire [83:0] \$2695 ;
+  wire \$2695 ;
   wire \$2696 ;
   wire \$2697 ;
-  wire \$2698 ;
+  wire [83:0] \$2698 ;
   wire \$2699 ;
   wire \$27 ;
   wire [19:0] \$270 ;
@@ -1902,7 +1902,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2704 ;
   wire \$2705 ;
   wire \$2706 ;
-  wire \$2707 ;
+  wire [83:0] \$2707 ;
   wire \$2708 ;
   wire \$2709 ;
   wire [19:0] \$271 ;
@@ -1912,7 +1912,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2713 ;
   wire \$2714 ;
   wire \$2715 ;
-  wire \$2716 ;
+  wire [83:0] \$2716 ;
   wire \$2717 ;
   wire \$2718 ;
   wire \$2719 ;
@@ -1922,7 +1922,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2722 ;
   wire \$2723 ;
   wire \$2724 ;
-  wire \$2725 ;
+  wire [83:0] \$2725 ;
   wire \$2726 ;
   wire \$2727 ;
   wire \$2728 ;
@@ -1932,7 +1932,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2731 ;
   wire \$2732 ;
   wire \$2733 ;
-  wire \$2734 ;
+  wire [83:0] \$2734 ;
   wire \$2735 ;
   wire \$2736 ;
   wire \$2737 ;
@@ -1942,7 +1942,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2740 ;
   wire \$2741 ;
   wire \$2742 ;
-  wire \$2743 ;
+  wire [83:0] \$2743 ;
   wire \$2744 ;
   wire \$2745 ;
   wire \$2746 ;
@@ -1952,7 +1952,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$275 ;
   wire \$2750 ;
   wire \$2751 ;
-  wire \$2752 ;
+  wire [83:0] \$2752 ;
   wire \$2753 ;
   wire \$2754 ;
   wire \$2755 ;
@@ -1962,7 +1962,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2759 ;
   wire [19:0] \$276 ;
   wire \$2760 ;
-  wire \$2761 ;
+  wire [83:0] \$2761 ;
   wire \$2762 ;
   wire \$2763 ;
   wire \$2764 ;
@@ -1972,7 +1972,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2768 ;
   wire \$2769 ;
   wire [19:0] \$277 ;
-  wire \$2770 ;
+  wire [83:0] \$2770 ;
   wire \$2771 ;
   wire \$2772 ;
   wire \$2773 ;
@@ -1987,7 +1987,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2781 ;
   wire \$2782 ;
   wire \$2783 ;
-  wire [83:0] \$2784 ;
+  wire \$2784 ;
   wire \$2785 ;
   wire \$2786 ;
   wire \$2787 ;
@@ -1997,7 +1997,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2790 ;
   wire \$2791 ;
   wire \$2792 ;
-  wire [83:0] \$2793 ;
+  wire \$2793 ;
   wire \$2794 ;
   wire \$2795 ;
   wire \$2796 ;
@@ -2008,7 +2008,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$280 ;
   wire \$2800 ;
   wire \$2801 ;
-  wire [83:0] \$2802 ;
+  wire \$2802 ;
   wire \$2803 ;
   wire \$2804 ;
   wire \$2805 ;
@@ -2018,7 +2018,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2809 ;
   wire [19:0] \$281 ;
   wire \$2810 ;
-  wire [83:0] \$2811 ;
+  wire \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
   wire \$2814 ;
@@ -2028,7 +2028,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2818 ;
   wire \$2819 ;
   wire [19:0] \$282 ;
-  wire [83:0] \$2820 ;
+  wire \$2820 ;
   wire \$2821 ;
   wire \$2822 ;
   wire \$2823 ;
@@ -2037,7 +2037,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2826 ;
   wire \$2827 ;
   wire \$2828 ;
-  wire [83:0] \$2829 ;
+  wire \$2829 ;
   wire [19:0] \$283 ;
   wire \$2830 ;
   wire \$2831 ;
@@ -2047,7 +2047,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2835 ;
   wire \$2836 ;
   wire \$2837 ;
-  wire [83:0] \$2838 ;
+  wire \$2838 ;
   wire \$2839 ;
   wire [19:0] \$284 ;
   wire \$2840 ;
@@ -2057,7 +2057,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2844 ;
   wire \$2845 ;
   wire \$2846 ;
-  wire [83:0] \$2847 ;
+  wire \$2847 ;
   wire \$2848 ;
   wire \$2849 ;
   wire [19:0] \$285 ;
@@ -2067,50 +2067,50 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2853 ;
   wire \$2854 ;
   wire \$2855 ;
-  wire [83:0] \$2856 ;
+  wire \$2856 ;
   wire \$2857 ;
   wire \$2858 ;
-  wire \$2859 ;
+  wire [83:0] \$2859 ;
   wire [19:0] \$286 ;
   wire \$2860 ;
   wire \$2861 ;
   wire \$2862 ;
   wire \$2863 ;
   wire \$2864 ;
-  wire [83:0] \$2865 ;
+  wire \$2865 ;
   wire \$2866 ;
   wire \$2867 ;
-  wire \$2868 ;
+  wire [83:0] \$2868 ;
   wire \$2869 ;
   wire [19:0] \$287 ;
   wire \$2870 ;
   wire \$2871 ;
   wire \$2872 ;
   wire \$2873 ;
-  wire [83:0] \$2874 ;
+  wire \$2874 ;
   wire \$2875 ;
   wire \$2876 ;
-  wire \$2877 ;
+  wire [83:0] \$2877 ;
   wire \$2878 ;
   wire \$2879 ;
   wire [19:0] \$288 ;
   wire \$2880 ;
   wire \$2881 ;
   wire \$2882 ;
-  wire [83:0] \$2883 ;
+  wire \$2883 ;
   wire \$2884 ;
   wire \$2885 ;
-  wire \$2886 ;
+  wire [83:0] \$2886 ;
   wire \$2887 ;
   wire \$2888 ;
   wire \$2889 ;
   wire [19:0] \$289 ;
   wire \$2890 ;
   wire \$2891 ;
-  wire [83:0] \$2892 ;
+  wire \$2892 ;
   wire \$2893 ;
   wire \$2894 ;
-  wire \$2895 ;
+  wire [83:0] \$2895 ;
   wire \$2896 ;
   wire \$2897 ;
   wire \$2898 ;
@@ -2118,30 +2118,30 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$29 ;
   wire [19:0] \$290 ;
   wire \$2900 ;
-  wire [83:0] \$2901 ;
+  wire \$2901 ;
   wire \$2902 ;
   wire \$2903 ;
-  wire \$2904 ;
+  wire [83:0] \$2904 ;
   wire \$2905 ;
   wire \$2906 ;
   wire \$2907 ;
   wire \$2908 ;
   wire \$2909 ;
   wire [19:0] \$291 ;
-  wire [83:0] \$2910 ;
+  wire \$2910 ;
   wire \$2911 ;
   wire \$2912 ;
-  wire \$2913 ;
+  wire [83:0] \$2913 ;
   wire \$2914 ;
   wire \$2915 ;
   wire \$2916 ;
   wire \$2917 ;
   wire \$2918 ;
-  wire [83:0] \$2919 ;
+  wire \$2919 ;
   wire [19:0] \$292 ;
   wire \$2920 ;
   wire \$2921 ;
-  wire \$2922 ;
+  wire [83:0] \$2922 ;
   wire \$2923 ;
   wire \$2924 ;
   wire \$2925 ;
@@ -2151,7 +2151,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2929 ;
   wire [19:0] \$293 ;
   wire \$2930 ;
-  wire \$2931 ;
+  wire [83:0] \$2931 ;
   wire \$2932 ;
   wire \$2933 ;
   wire \$2934 ;
@@ -2161,7 +2161,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2938 ;
   wire \$2939 ;
   wire [19:0] \$294 ;
-  wire \$2940 ;
+  wire [83:0] \$2940 ;
   wire \$2941 ;
   wire \$2942 ;
   wire \$2943 ;
@@ -2170,7 +2170,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2946 ;
   wire \$2947 ;
   wire \$2948 ;
-  wire \$2949 ;
+  wire [83:0] \$2949 ;
   wire [19:0] \$295 ;
   wire \$2950 ;
   wire \$2951 ;
@@ -2180,7 +2180,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2955 ;
   wire \$2956 ;
   wire \$2957 ;
-  wire \$2958 ;
+  wire [83:0] \$2958 ;
   wire \$2959 ;
   wire [19:0] \$296 ;
   wire \$2960 ;
@@ -2190,7 +2190,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2964 ;
   wire \$2965 ;
   wire \$2966 ;
-  wire \$2967 ;
+  wire [83:0] \$2967 ;
   wire \$2968 ;
   wire \$2969 ;
   wire [19:0] \$297 ;
@@ -2200,7 +2200,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2973 ;
   wire \$2974 ;
   wire \$2975 ;
-  wire \$2976 ;
+  wire [83:0] \$2976 ;
   wire \$2977 ;
   wire \$2978 ;
   wire \$2979 ;
@@ -2210,7 +2210,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2982 ;
   wire \$2983 ;
   wire \$2984 ;
-  wire \$2985 ;
+  wire [83:0] \$2985 ;
   wire \$2986 ;
   wire \$2987 ;
   wire \$2988 ;
@@ -2220,7 +2220,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2991 ;
   wire \$2992 ;
   wire \$2993 ;
-  wire \$2994 ;
+  wire [83:0] \$2994 ;
   wire \$2995 ;
   wire \$2996 ;
   wire \$2997 ;
@@ -2237,7 +2237,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3005 ;
   wire \$3006 ;
   wire \$3007 ;
-  wire [83:0] \$3008 ;
+  wire \$3008 ;
   wire \$3009 ;
   wire [19:0] \$301 ;
   wire \$3010 ;
@@ -2247,7 +2247,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3014 ;
   wire \$3015 ;
   wire \$3016 ;
-  wire [83:0] \$3017 ;
+  wire \$3017 ;
   wire \$3018 ;
   wire \$3019 ;
   wire [19:0] \$302 ;
@@ -2257,7 +2257,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3023 ;
   wire \$3024 ;
   wire \$3025 ;
-  wire [83:0] \$3026 ;
+  wire \$3026 ;
   wire \$3027 ;
   wire \$3028 ;
   wire \$3029 ;
@@ -2267,7 +2267,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3032 ;
   wire \$3033 ;
   wire \$3034 ;
-  wire [83:0] \$3035 ;
+  wire \$3035 ;
   wire \$3036 ;
   wire \$3037 ;
   wire \$3038 ;
@@ -2277,7 +2277,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3041 ;
   wire \$3042 ;
   wire \$3043 ;
-  wire [83:0] \$3044 ;
+  wire \$3044 ;
   wire \$3045 ;
   wire \$3046 ;
   wire \$3047 ;
@@ -2287,7 +2287,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3050 ;
   wire \$3051 ;
   wire \$3052 ;
-  wire [83:0] \$3053 ;
+  wire \$3053 ;
   wire \$3054 ;
   wire \$3055 ;
   wire \$3056 ;
@@ -2297,7 +2297,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$306 ;
   wire \$3060 ;
   wire \$3061 ;
-  wire [83:0] \$3062 ;
+  wire \$3062 ;
   wire \$3063 ;
   wire \$3064 ;
   wire \$3065 ;
@@ -2307,7 +2307,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3069 ;
   wire [19:0] \$307 ;
   wire \$3070 ;
-  wire [83:0] \$3071 ;
+  wire \$3071 ;
   wire \$3072 ;
   wire \$3073 ;
   wire \$3074 ;
@@ -2317,112 +2317,112 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3078 ;
   wire \$3079 ;
   wire [19:0] \$308 ;
-  wire [83:0] \$3080 ;
+  wire \$3080 ;
   wire \$3081 ;
   wire \$3082 ;
-  wire \$3083 ;
+  wire [83:0] \$3083 ;
   wire \$3084 ;
   wire \$3085 ;
   wire \$3086 ;
   wire \$3087 ;
   wire \$3088 ;
-  wire [83:0] \$3089 ;
+  wire \$3089 ;
   wire [19:0] \$309 ;
   wire \$3090 ;
   wire \$3091 ;
-  wire \$3092 ;
+  wire [83:0] \$3092 ;
   wire \$3093 ;
   wire \$3094 ;
   wire \$3095 ;
   wire \$3096 ;
   wire \$3097 ;
-  wire [83:0] \$3098 ;
+  wire \$3098 ;
   wire \$3099 ;
   wire \$31 ;
   wire [19:0] \$310 ;
   wire \$3100 ;
-  wire \$3101 ;
+  wire [83:0] \$3101 ;
   wire \$3102 ;
   wire \$3103 ;
   wire \$3104 ;
   wire \$3105 ;
   wire \$3106 ;
-  wire [83:0] \$3107 ;
+  wire \$3107 ;
   wire \$3108 ;
   wire \$3109 ;
   wire [19:0] \$311 ;
-  wire \$3110 ;
+  wire [83:0] \$3110 ;
   wire \$3111 ;
   wire \$3112 ;
   wire \$3113 ;
   wire \$3114 ;
   wire \$3115 ;
-  wire [83:0] \$3116 ;
+  wire \$3116 ;
   wire \$3117 ;
   wire \$3118 ;
-  wire \$3119 ;
+  wire [83:0] \$3119 ;
   wire [19:0] \$312 ;
   wire \$3120 ;
   wire \$3121 ;
   wire \$3122 ;
   wire \$3123 ;
   wire \$3124 ;
-  wire [83:0] \$3125 ;
+  wire \$3125 ;
   wire \$3126 ;
   wire \$3127 ;
-  wire \$3128 ;
+  wire [83:0] \$3128 ;
   wire \$3129 ;
   wire [19:0] \$313 ;
   wire \$3130 ;
   wire \$3131 ;
   wire \$3132 ;
   wire \$3133 ;
-  wire [83:0] \$3134 ;
+  wire \$3134 ;
   wire \$3135 ;
   wire \$3136 ;
-  wire \$3137 ;
+  wire [83:0] \$3137 ;
   wire \$3138 ;
   wire \$3139 ;
   wire [19:0] \$314 ;
   wire \$3140 ;
   wire \$3141 ;
   wire \$3142 ;
-  wire [83:0] \$3143 ;
+  wire \$3143 ;
   wire \$3144 ;
   wire \$3145 ;
-  wire \$3146 ;
+  wire [83:0] \$3146 ;
   wire \$3147 ;
   wire \$3148 ;
   wire \$3149 ;
   wire [19:0] \$315 ;
-  wire [19:0] \$3150 ;
-  wire [19:0] \$3151 ;
+  wire \$3150 ;
+  wire \$3151 ;
   wire \$3152 ;
   wire \$3153 ;
   wire \$3154 ;
-  wire \$3155 ;
+  wire [83:0] \$3155 ;
   wire \$3156 ;
   wire \$3157 ;
-  wire [19:0] \$3158 ;
-  wire [19:0] \$3159 ;
+  wire \$3158 ;
+  wire \$3159 ;
   wire [19:0] \$316 ;
   wire \$3160 ;
   wire \$3161 ;
   wire \$3162 ;
   wire \$3163 ;
-  wire \$3164 ;
+  wire [83:0] \$3164 ;
   wire \$3165 ;
-  wire [19:0] \$3166 ;
-  wire [19:0] \$3167 ;
+  wire \$3166 ;
+  wire \$3167 ;
   wire \$3168 ;
   wire \$3169 ;
   wire [19:0] \$317 ;
   wire \$3170 ;
   wire \$3171 ;
   wire \$3172 ;
-  wire \$3173 ;
-  wire [19:0] \$3174 ;
-  wire [19:0] \$3175 ;
+  wire [83:0] \$3173 ;
+  wire \$3174 ;
+  wire \$3175 ;
   wire \$3176 ;
   wire \$3177 ;
   wire \$3178 ;
@@ -2430,8 +2430,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$318 ;
   wire \$3180 ;
   wire \$3181 ;
-  wire [19:0] \$3182 ;
-  wire [19:0] \$3183 ;
+  wire [83:0] \$3182 ;
+  wire \$3183 ;
   wire \$3184 ;
   wire \$3185 ;
   wire \$3186 ;
@@ -2439,91 +2439,91 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3188 ;
   wire \$3189 ;
   wire [19:0] \$319 ;
-  wire [19:0] \$3190 ;
-  wire [19:0] \$3191 ;
+  wire \$3190 ;
+  wire [83:0] \$3191 ;
   wire \$3192 ;
   wire \$3193 ;
   wire \$3194 ;
   wire \$3195 ;
   wire \$3196 ;
   wire \$3197 ;
-  wire [19:0] \$3198 ;
-  wire [19:0] \$3199 ;
+  wire \$3198 ;
+  wire \$3199 ;
   wire \$32 ;
   wire [19:0] \$320 ;
-  wire \$3200 ;
+  wire [83:0] \$3200 ;
   wire \$3201 ;
   wire \$3202 ;
   wire \$3203 ;
   wire \$3204 ;
   wire \$3205 ;
-  wire [19:0] \$3206 ;
-  wire [19:0] \$3207 ;
+  wire \$3206 ;
+  wire \$3207 ;
   wire \$3208 ;
-  wire \$3209 ;
+  wire [83:0] \$3209 ;
   wire [19:0] \$321 ;
   wire \$3210 ;
   wire \$3211 ;
   wire \$3212 ;
   wire \$3213 ;
-  wire [19:0] \$3214 ;
-  wire [19:0] \$3215 ;
+  wire \$3214 ;
+  wire \$3215 ;
   wire \$3216 ;
   wire \$3217 ;
-  wire \$3218 ;
+  wire [83:0] \$3218 ;
   wire \$3219 ;
   wire [19:0] \$322 ;
   wire \$3220 ;
   wire \$3221 ;
-  wire [19:0] \$3222 ;
-  wire [19:0] \$3223 ;
+  wire \$3222 ;
+  wire \$3223 ;
   wire \$3224 ;
-  wire \$3225 ;
-  wire \$3226 ;
+  wire [19:0] \$3225 ;
+  wire [19:0] \$3226 ;
   wire \$3227 ;
   wire \$3228 ;
   wire \$3229 ;
   wire [19:0] \$323 ;
-  wire [19:0] \$3230 ;
-  wire [19:0] \$3231 ;
+  wire \$3230 ;
+  wire \$3231 ;
   wire \$3232 ;
-  wire \$3233 ;
-  wire \$3234 ;
+  wire [19:0] \$3233 ;
+  wire [19:0] \$3234 ;
   wire \$3235 ;
   wire \$3236 ;
   wire \$3237 ;
-  wire [19:0] \$3238 ;
-  wire [19:0] \$3239 ;
+  wire \$3238 ;
+  wire \$3239 ;
   wire [19:0] \$324 ;
   wire \$3240 ;
-  wire \$3241 ;
-  wire \$3242 ;
+  wire [19:0] \$3241 ;
+  wire [19:0] \$3242 ;
   wire \$3243 ;
   wire \$3244 ;
   wire \$3245 ;
-  wire [19:0] \$3246 ;
-  wire [19:0] \$3247 ;
+  wire \$3246 ;
+  wire \$3247 ;
   wire \$3248 ;
-  wire \$3249 ;
+  wire [19:0] \$3249 ;
   wire [19:0] \$325 ;
-  wire \$3250 ;
+  wire [19:0] \$3250 ;
   wire \$3251 ;
   wire \$3252 ;
   wire \$3253 ;
-  wire [19:0] \$3254 ;
-  wire [19:0] \$3255 ;
+  wire \$3254 ;
+  wire \$3255 ;
   wire \$3256 ;
-  wire \$3257 ;
-  wire \$3258 ;
+  wire [19:0] \$3257 ;
+  wire [19:0] \$3258 ;
   wire \$3259 ;
   wire [19:0] \$326 ;
   wire \$3260 ;
   wire \$3261 ;
-  wire [19:0] \$3262 ;
-  wire [19:0] \$3263 ;
+  wire \$3262 ;
+  wire \$3263 ;
   wire \$3264 ;
-  wire \$3265 ;
-  wire \$3266 ;
+  wire [19:0] \$3265 ;
+  wire [19:0] \$3266 ;
   wire \$3267 ;
   wire \$3268 ;
   wire \$3269 ;
@@ -2531,8 +2531,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3270 ;
   wire \$3271 ;
   wire \$3272 ;
-  wire \$3273 ;
-  wire \$3274 ;
+  wire [19:0] \$3273 ;
+  wire [19:0] \$3274 ;
   wire \$3275 ;
   wire \$3276 ;
   wire \$3277 ;
@@ -2540,25 +2540,25 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3279 ;
   wire [19:0] \$328 ;
   wire \$3280 ;
-  wire \$3281 ;
-  wire \$3282 ;
+  wire [19:0] \$3281 ;
+  wire [19:0] \$3282 ;
   wire \$3283 ;
   wire \$3284 ;
   wire \$3285 ;
   wire \$3286 ;
   wire \$3287 ;
   wire \$3288 ;
-  wire \$3289 ;
+  wire [19:0] \$3289 ;
   wire [19:0] \$329 ;
-  wire \$3290 ;
+  wire [19:0] \$3290 ;
   wire \$3291 ;
   wire \$3292 ;
   wire \$3293 ;
   wire \$3294 ;
   wire \$3295 ;
   wire \$3296 ;
-  wire \$3297 ;
-  wire \$3298 ;
+  wire [19:0] \$3297 ;
+  wire [19:0] \$3298 ;
   wire \$3299 ;
   wire \$33 ;
   wire [19:0] \$330 ;
@@ -2567,8 +2567,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3302 ;
   wire \$3303 ;
   wire \$3304 ;
-  wire \$3305 ;
-  wire \$3306 ;
+  wire [19:0] \$3305 ;
+  wire [19:0] \$3306 ;
   wire \$3307 ;
   wire \$3308 ;
   wire \$3309 ;
@@ -2576,8 +2576,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3310 ;
   wire \$3311 ;
   wire \$3312 ;
-  wire \$3313 ;
-  wire \$3314 ;
+  wire [19:0] \$3313 ;
+  wire [19:0] \$3314 ;
   wire \$3315 ;
   wire \$3316 ;
   wire \$3317 ;
@@ -2585,25 +2585,25 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3319 ;
   wire [19:0] \$332 ;
   wire \$3320 ;
-  wire \$3321 ;
-  wire \$3322 ;
+  wire [19:0] \$3321 ;
+  wire [19:0] \$3322 ;
   wire \$3323 ;
   wire \$3324 ;
   wire \$3325 ;
   wire \$3326 ;
   wire \$3327 ;
   wire \$3328 ;
-  wire \$3329 ;
+  wire [19:0] \$3329 ;
   wire [19:0] \$333 ;
-  wire \$3330 ;
+  wire [19:0] \$3330 ;
   wire \$3331 ;
   wire \$3332 ;
   wire \$3333 ;
   wire \$3334 ;
   wire \$3335 ;
   wire \$3336 ;
-  wire \$3337 ;
-  wire \$3338 ;
+  wire [19:0] \$3337 ;
+  wire [19:0] \$3338 ;
   wire \$3339 ;
   wire [19:0] \$334 ;
   wire \$3340 ;
@@ -2647,301 +2647,301 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3375 ;
   wire \$3376 ;
   wire \$3377 ;
-  reg \$3378 ;
-  reg \$3379 ;
+  wire \$3378 ;
+  wire \$3379 ;
   wire [19:0] \$338 ;
-  reg \$3380 ;
-  reg \$3381 ;
-  reg \$3382 ;
-  reg \$3383 ;
-  reg \$3384 ;
-  reg \$3385 ;
-  reg \$3386 ;
-  reg \$3387 ;
-  reg \$3388 ;
-  reg \$3389 ;
+  wire \$3380 ;
+  wire \$3381 ;
+  wire \$3382 ;
+  wire \$3383 ;
+  wire \$3384 ;
+  wire \$3385 ;
+  wire \$3386 ;
+  wire \$3387 ;
+  wire \$3388 ;
+  wire \$3389 ;
   wire [19:0] \$339 ;
-  reg [7:0] \$3390 ;
-  reg \$3391 ;
-  reg [62:0] \$3392 ;
-  reg [61:0] \$3393 ;
-  reg [61:0] \$3394 ;
-  reg [61:0] \$3395 ;
-  reg [61:0] \$3396 ;
-  reg [61:0] \$3397 ;
-  reg [61:0] \$3398 ;
-  reg [61:0] \$3399 ;
+  wire \$3390 ;
+  wire \$3391 ;
+  wire \$3392 ;
+  wire \$3393 ;
+  wire \$3394 ;
+  wire \$3395 ;
+  wire \$3396 ;
+  wire \$3397 ;
+  wire \$3398 ;
+  wire \$3399 ;
   wire \$34 ;
   wire [19:0] \$340 ;
-  reg [61:0] \$3400 ;
-  reg [19:0] \$3401 ;
-  reg [19:0] \$3402 ;
-  reg [19:0] \$3403 ;
-  reg [19:0] \$3404 ;
-  reg [19:0] \$3405 ;
-  reg [19:0] \$3406 ;
-  reg [19:0] \$3407 ;
-  reg [19:0] \$3408 ;
-  reg \$3409 ;
+  wire \$3400 ;
+  wire \$3401 ;
+  wire \$3402 ;
+  wire \$3403 ;
+  wire \$3404 ;
+  wire \$3405 ;
+  wire \$3406 ;
+  wire \$3407 ;
+  wire \$3408 ;
+  wire \$3409 ;
   wire [19:0] \$341 ;
-  reg \$3410 ;
-  reg [7:0] \$3411 ;
-  reg \$3412 ;
-  reg [62:0] \$3413 ;
-  reg [61:0] \$3414 ;
-  reg [61:0] \$3415 ;
-  reg [61:0] \$3416 ;
-  reg [61:0] \$3417 ;
-  reg [61:0] \$3418 ;
-  reg [61:0] \$3419 ;
+  wire \$3410 ;
+  wire \$3411 ;
+  wire \$3412 ;
+  wire \$3413 ;
+  wire \$3414 ;
+  wire \$3415 ;
+  wire \$3416 ;
+  wire \$3417 ;
+  wire \$3418 ;
+  wire \$3419 ;
   wire [19:0] \$342 ;
-  reg [61:0] \$3420 ;
-  reg [61:0] \$3421 ;
-  reg [19:0] \$3422 ;
-  reg [19:0] \$3423 ;
-  reg [19:0] \$3424 ;
-  reg [19:0] \$3425 ;
-  reg [19:0] \$3426 ;
-  reg [19:0] \$3427 ;
-  reg [19:0] \$3428 ;
-  reg [19:0] \$3429 ;
+  wire \$3420 ;
+  wire \$3421 ;
+  wire \$3422 ;
+  wire \$3423 ;
+  wire \$3424 ;
+  wire \$3425 ;
+  wire \$3426 ;
+  wire \$3427 ;
+  wire \$3428 ;
+  wire \$3429 ;
   wire [19:0] \$343 ;
-  reg [7:0] \$3430 ;
-  reg \$3431 ;
-  reg [62:0] \$3432 ;
-  reg [61:0] \$3433 ;
-  reg [61:0] \$3434 ;
-  reg [61:0] \$3435 ;
-  reg [61:0] \$3436 ;
-  reg [61:0] \$3437 ;
-  reg [61:0] \$3438 ;
-  reg [61:0] \$3439 ;
+  wire \$3430 ;
+  wire \$3431 ;
+  wire \$3432 ;
+  wire \$3433 ;
+  wire \$3434 ;
+  wire \$3435 ;
+  wire \$3436 ;
+  wire \$3437 ;
+  wire \$3438 ;
+  wire \$3439 ;
   wire [19:0] \$344 ;
-  reg [61:0] \$3440 ;
-  reg [19:0] \$3441 ;
-  reg [19:0] \$3442 ;
-  reg [19:0] \$3443 ;
-  reg [19:0] \$3444 ;
-  reg [19:0] \$3445 ;
-  reg [19:0] \$3446 ;
-  reg [19:0] \$3447 ;
-  reg [19:0] \$3448 ;
-  reg \$3449 ;
+  wire \$3440 ;
+  wire \$3441 ;
+  wire \$3442 ;
+  wire \$3443 ;
+  wire \$3444 ;
+  wire \$3445 ;
+  wire \$3446 ;
+  wire \$3447 ;
+  wire \$3448 ;
+  wire \$3449 ;
   wire [19:0] \$345 ;
-  reg \$3450 ;
-  reg [7:0] \$3451 ;
-  reg \$3452 ;
-  reg [62:0] \$3453 ;
-  reg [61:0] \$3454 ;
-  reg [61:0] \$3455 ;
-  reg [61:0] \$3456 ;
-  reg [61:0] \$3457 ;
-  reg [61:0] \$3458 ;
-  reg [61:0] \$3459 ;
+  wire \$3450 ;
+  wire \$3451 ;
+  wire \$3452 ;
+  reg \$3453 ;
+  reg \$3454 ;
+  reg \$3455 ;
+  reg \$3456 ;
+  reg \$3457 ;
+  reg \$3458 ;
+  reg \$3459 ;
   wire [19:0] \$346 ;
-  reg [61:0] \$3460 ;
-  reg [61:0] \$3461 ;
-  reg [19:0] \$3462 ;
-  reg [19:0] \$3463 ;
-  reg [19:0] \$3464 ;
-  reg [19:0] \$3465 ;
-  reg [19:0] \$3466 ;
-  reg [19:0] \$3467 ;
-  reg [19:0] \$3468 ;
-  reg [19:0] \$3469 ;
+  reg \$3460 ;
+  reg \$3461 ;
+  reg \$3462 ;
+  reg \$3463 ;
+  reg \$3464 ;
+  reg \$3465 ;
+  reg \$3466 ;
+  reg [7:0] \$3467 ;
+  reg \$3468 ;
+  reg [62:0] \$3469 ;
   wire [19:0] \$347 ;
-  reg \$3470 ;
-  reg \$3471 ;
-  reg [7:0] \$3472 ;
-  reg \$3473 ;
-  reg [62:0] \$3474 ;
+  reg [61:0] \$3470 ;
+  reg [61:0] \$3471 ;
+  reg [61:0] \$3472 ;
+  reg [61:0] \$3473 ;
+  reg [61:0] \$3474 ;
   reg [61:0] \$3475 ;
   reg [61:0] \$3476 ;
   reg [61:0] \$3477 ;
-  reg [61:0] \$3478 ;
-  reg [61:0] \$3479 ;
+  reg [19:0] \$3478 ;
+  reg [19:0] \$3479 ;
   wire [19:0] \$348 ;
-  reg [61:0] \$3480 ;
-  reg [61:0] \$3481 ;
-  reg [61:0] \$3482 ;
+  reg [19:0] \$3480 ;
+  reg [19:0] \$3481 ;
+  reg [19:0] \$3482 ;
   reg [19:0] \$3483 ;
   reg [19:0] \$3484 ;
   reg [19:0] \$3485 ;
-  reg [19:0] \$3486 ;
-  reg [19:0] \$3487 ;
-  reg [19:0] \$3488 ;
-  reg [19:0] \$3489 ;
+  reg \$3486 ;
+  reg \$3487 ;
+  reg [7:0] \$3488 ;
+  reg \$3489 ;
   wire [19:0] \$349 ;
-  reg [19:0] \$3490 ;
-  reg [7:0] \$3491 ;
-  reg \$3492 ;
-  reg [62:0] \$3493 ;
+  reg [62:0] \$3490 ;
+  reg [61:0] \$3491 ;
+  reg [61:0] \$3492 ;
+  reg [61:0] \$3493 ;
   reg [61:0] \$3494 ;
   reg [61:0] \$3495 ;
   reg [61:0] \$3496 ;
   reg [61:0] \$3497 ;
   reg [61:0] \$3498 ;
-  reg [61:0] \$3499 ;
+  reg [19:0] \$3499 ;
   wire \$35 ;
   wire [19:0] \$350 ;
-  reg [61:0] \$3500 ;
-  reg [61:0] \$3501 ;
+  reg [19:0] \$3500 ;
+  reg [19:0] \$3501 ;
   reg [19:0] \$3502 ;
   reg [19:0] \$3503 ;
   reg [19:0] \$3504 ;
   reg [19:0] \$3505 ;
   reg [19:0] \$3506 ;
-  reg [19:0] \$3507 ;
-  reg [19:0] \$3508 ;
-  reg [19:0] \$3509 ;
+  reg [7:0] \$3507 ;
+  reg \$3508 ;
+  reg [62:0] \$3509 ;
   wire [19:0] \$351 ;
-  reg \$3510 ;
-  reg \$3511 ;
-  reg \$3512 ;
-  reg [83:0] \$3513 ;
-  reg [83:0] \$3514 ;
-  reg [83:0] \$3515 ;
-  reg [83:0] \$3516 ;
-  reg [83:0] \$3517 ;
-  reg [83:0] \$3518 ;
-  reg [83:0] \$3519 ;
+  reg [61:0] \$3510 ;
+  reg [61:0] \$3511 ;
+  reg [61:0] \$3512 ;
+  reg [61:0] \$3513 ;
+  reg [61:0] \$3514 ;
+  reg [61:0] \$3515 ;
+  reg [61:0] \$3516 ;
+  reg [61:0] \$3517 ;
+  reg [19:0] \$3518 ;
+  reg [19:0] \$3519 ;
   wire [19:0] \$352 ;
-  reg [83:0] \$3520 ;
-  reg [83:0] \$3521 ;
-  reg [83:0] \$3522 ;
-  reg [83:0] \$3523 ;
-  reg [83:0] \$3524 ;
-  reg [83:0] \$3525 ;
-  reg [83:0] \$3526 ;
-  reg [83:0] \$3527 ;
-  reg [83:0] \$3528 ;
+  reg [19:0] \$3520 ;
+  reg [19:0] \$3521 ;
+  reg [19:0] \$3522 ;
+  reg [19:0] \$3523 ;
+  reg [19:0] \$3524 ;
+  reg [19:0] \$3525 ;
+  reg \$3526 ;
+  reg \$3527 ;
+  reg [7:0] \$3528 ;
   reg \$3529 ;
   wire [19:0] \$353 ;
-  reg \$3530 ;
-  reg \$3531 ;
-  reg \$3532 ;
-  reg \$3533 ;
-  reg \$3534 ;
-  reg \$3535 ;
-  reg \$3536 ;
-  reg \$3537 ;
-  reg \$3538 ;
-  reg \$3539 ;
+  reg [62:0] \$3530 ;
+  reg [61:0] \$3531 ;
+  reg [61:0] \$3532 ;
+  reg [61:0] \$3533 ;
+  reg [61:0] \$3534 ;
+  reg [61:0] \$3535 ;
+  reg [61:0] \$3536 ;
+  reg [61:0] \$3537 ;
+  reg [61:0] \$3538 ;
+  reg [19:0] \$3539 ;
   wire [19:0] \$354 ;
-  reg \$3540 ;
-  reg \$3541 ;
-  reg \$3542 ;
-  reg \$3543 ;
-  reg \$3544 ;
-  reg \$3545 ;
-  reg \$3546 ;
+  reg [19:0] \$3540 ;
+  reg [19:0] \$3541 ;
+  reg [19:0] \$3542 ;
+  reg [19:0] \$3543 ;
+  reg [19:0] \$3544 ;
+  reg [19:0] \$3545 ;
+  reg [19:0] \$3546 ;
   reg \$3547 ;
   reg \$3548 ;
-  reg \$3549 ;
+  reg [7:0] \$3549 ;
   wire [19:0] \$355 ;
   reg \$3550 ;
-  reg \$3551 ;
-  reg \$3552 ;
-  reg \$3553 ;
-  reg \$3554 ;
-  reg \$3555 ;
-  reg \$3556 ;
-  reg \$3557 ;
-  reg \$3558 ;
-  reg \$3559 ;
+  reg [62:0] \$3551 ;
+  reg [61:0] \$3552 ;
+  reg [61:0] \$3553 ;
+  reg [61:0] \$3554 ;
+  reg [61:0] \$3555 ;
+  reg [61:0] \$3556 ;
+  reg [61:0] \$3557 ;
+  reg [61:0] \$3558 ;
+  reg [61:0] \$3559 ;
   wire [19:0] \$356 ;
-  reg \$3560 ;
-  reg \$3561 ;
-  reg \$3562 ;
-  reg \$3563 ;
-  reg \$3564 ;
-  reg \$3565 ;
-  reg \$3566 ;
-  reg \$3567 ;
-  reg \$3568 ;
+  reg [19:0] \$3560 ;
+  reg [19:0] \$3561 ;
+  reg [19:0] \$3562 ;
+  reg [19:0] \$3563 ;
+  reg [19:0] \$3564 ;
+  reg [19:0] \$3565 ;
+  reg [19:0] \$3566 ;
+  reg [19:0] \$3567 ;
+  reg [7:0] \$3568 ;
   reg \$3569 ;
   wire [19:0] \$357 ;
-  reg \$3570 ;
-  reg \$3571 ;
-  reg \$3572 ;
-  reg \$3573 ;
-  reg \$3574 ;
-  reg \$3575 ;
-  reg \$3576 ;
-  reg \$3577 ;
-  reg \$3578 ;
-  reg \$3579 ;
+  reg [62:0] \$3570 ;
+  reg [61:0] \$3571 ;
+  reg [61:0] \$3572 ;
+  reg [61:0] \$3573 ;
+  reg [61:0] \$3574 ;
+  reg [61:0] \$3575 ;
+  reg [61:0] \$3576 ;
+  reg [61:0] \$3577 ;
+  reg [61:0] \$3578 ;
+  reg [19:0] \$3579 ;
   wire [19:0] \$358 ;
-  reg \$3580 ;
-  reg \$3581 ;
-  reg \$3582 ;
-  reg \$3583 ;
-  reg \$3584 ;
-  reg \$3585 ;
-  reg \$3586 ;
+  reg [19:0] \$3580 ;
+  reg [19:0] \$3581 ;
+  reg [19:0] \$3582 ;
+  reg [19:0] \$3583 ;
+  reg [19:0] \$3584 ;
+  reg [19:0] \$3585 ;
+  reg [19:0] \$3586 ;
   reg \$3587 ;
   reg \$3588 ;
   reg \$3589 ;
   wire [19:0] \$359 ;
-  reg \$3590 ;
-  reg \$3591 ;
-  reg \$3592 ;
-  reg \$3593 ;
-  reg \$3594 ;
-  reg \$3595 ;
-  reg \$3596 ;
-  reg \$3597 ;
-  reg \$3598 ;
-  reg \$3599 ;
+  reg [83:0] \$3590 ;
+  reg [83:0] \$3591 ;
+  reg [83:0] \$3592 ;
+  reg [83:0] \$3593 ;
+  reg [83:0] \$3594 ;
+  reg [83:0] \$3595 ;
+  reg [83:0] \$3596 ;
+  reg [83:0] \$3597 ;
+  reg [83:0] \$3598 ;
+  reg [83:0] \$3599 ;
   wire \$36 ;
   wire [19:0] \$360 ;
-  reg \$3600 ;
-  reg \$3601 ;
-  reg \$3602 ;
-  reg \$3603 ;
-  reg \$3604 ;
-  reg \$3605 ;
+  reg [83:0] \$3600 ;
+  reg [83:0] \$3601 ;
+  reg [83:0] \$3602 ;
+  reg [83:0] \$3603 ;
+  reg [83:0] \$3604 ;
+  reg [83:0] \$3605 ;
   reg \$3606 ;
   reg \$3607 ;
   reg \$3608 ;
   reg \$3609 ;
   wire [19:0] \$361 ;
-  reg [83:0] \$3610 ;
-  reg [83:0] \$3611 ;
-  reg [83:0] \$3612 ;
-  reg [83:0] \$3613 ;
-  reg [83:0] \$3614 ;
-  reg [83:0] \$3615 ;
-  reg [83:0] \$3616 ;
-  reg [83:0] \$3617 ;
-  reg [83:0] \$3618 ;
-  reg [83:0] \$3619 ;
+  reg \$3610 ;
+  reg \$3611 ;
+  reg \$3612 ;
+  reg \$3613 ;
+  reg \$3614 ;
+  reg \$3615 ;
+  reg \$3616 ;
+  reg \$3617 ;
+  reg \$3618 ;
+  reg \$3619 ;
   wire [19:0] \$362 ;
-  reg [83:0] \$3620 ;
-  reg [83:0] \$3621 ;
-  reg [83:0] \$3622 ;
-  reg [83:0] \$3623 ;
-  reg [83:0] \$3624 ;
-  reg [83:0] \$3625 ;
+  reg \$3620 ;
+  reg \$3621 ;
+  reg \$3622 ;
+  reg \$3623 ;
+  reg \$3624 ;
+  reg \$3625 ;
   reg \$3626 ;
-  reg [83:0] \$3627 ;
-  reg [83:0] \$3628 ;
-  reg [83:0] \$3629 ;
+  reg \$3627 ;
+  reg \$3628 ;
+  reg \$3629 ;
   wire [19:0] \$363 ;
-  reg [83:0] \$3630 ;
-  reg [83:0] \$3631 ;
-  reg [83:0] \$3632 ;
-  reg [83:0] \$3633 ;
-  reg [83:0] \$3634 ;
-  reg [83:0] \$3635 ;
-  reg [83:0] \$3636 ;
-  reg [83:0] \$3637 ;
-  reg [83:0] \$3638 ;
-  reg [83:0] \$3639 ;
+  reg \$3630 ;
+  reg \$3631 ;
+  reg \$3632 ;
+  reg \$3633 ;
+  reg \$3634 ;
+  reg \$3635 ;
+  reg \$3636 ;
+  reg \$3637 ;
+  reg \$3638 ;
+  reg \$3639 ;
   wire [19:0] \$364 ;
-  reg [83:0] \$3640 ;
-  reg [83:0] \$3641 ;
-  reg [83:0] \$3642 ;
+  reg \$3640 ;
+  reg \$3641 ;
+  reg \$3642 ;
   reg \$3643 ;
   reg \$3644 ;
   reg \$3645 ;
@@ -2990,84 +2990,84 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$3684 ;
   reg \$3685 ;
   reg \$3686 ;
-  reg \$3687 ;
-  reg \$3688 ;
-  reg \$3689 ;
+  reg [83:0] \$3687 ;
+  reg [83:0] \$3688 ;
+  reg [83:0] \$3689 ;
   wire [19:0] \$369 ;
-  reg \$3690 ;
-  reg \$3691 ;
-  reg \$3692 ;
-  reg \$3693 ;
-  reg \$3694 ;
-  reg \$3695 ;
-  reg \$3696 ;
-  reg \$3697 ;
-  reg \$3698 ;
-  reg \$3699 ;
+  reg [83:0] \$3690 ;
+  reg [83:0] \$3691 ;
+  reg [83:0] \$3692 ;
+  reg [83:0] \$3693 ;
+  reg [83:0] \$3694 ;
+  reg [83:0] \$3695 ;
+  reg [83:0] \$3696 ;
+  reg [83:0] \$3697 ;
+  reg [83:0] \$3698 ;
+  reg [83:0] \$3699 ;
   wire \$37 ;
   wire [19:0] \$370 ;
-  reg \$3700 ;
-  reg \$3701 ;
-  reg \$3702 ;
+  reg [83:0] \$3700 ;
+  reg [83:0] \$3701 ;
+  reg [83:0] \$3702 ;
   reg \$3703 ;
-  reg \$3704 ;
-  reg \$3705 ;
-  reg \$3706 ;
-  reg \$3707 ;
-  reg \$3708 ;
-  reg \$3709 ;
+  reg [83:0] \$3704 ;
+  reg [83:0] \$3705 ;
+  reg [83:0] \$3706 ;
+  reg [83:0] \$3707 ;
+  reg [83:0] \$3708 ;
+  reg [83:0] \$3709 ;
   wire [19:0] \$371 ;
-  reg \$3710 ;
-  reg \$3711 ;
-  reg \$3712 ;
-  reg \$3713 ;
-  reg \$3714 ;
-  reg \$3715 ;
-  reg \$3716 ;
-  reg \$3717 ;
-  reg \$3718 ;
-  reg \$3719 ;
+  reg [83:0] \$3710 ;
+  reg [83:0] \$3711 ;
+  reg [83:0] \$3712 ;
+  reg [83:0] \$3713 ;
+  reg [83:0] \$3714 ;
+  reg [83:0] \$3715 ;
+  reg [83:0] \$3716 ;
+  reg [83:0] \$3717 ;
+  reg [83:0] \$3718 ;
+  reg [83:0] \$3719 ;
   wire [19:0] \$372 ;
   reg \$3720 ;
   reg \$3721 ;
   reg \$3722 ;
   reg \$3723 ;
-  reg [83:0] \$3724 ;
-  reg [83:0] \$3725 ;
-  reg [83:0] \$3726 ;
-  reg [83:0] \$3727 ;
-  reg [83:0] \$3728 ;
-  reg [83:0] \$3729 ;
+  reg \$3724 ;
+  reg \$3725 ;
+  reg \$3726 ;
+  reg \$3727 ;
+  reg \$3728 ;
+  reg \$3729 ;
   wire [19:0] \$373 ;
-  reg [83:0] \$3730 ;
-  reg [83:0] \$3731 ;
-  reg [83:0] \$3732 ;
-  reg [83:0] \$3733 ;
-  reg [83:0] \$3734 ;
-  reg [83:0] \$3735 ;
-  reg [83:0] \$3736 ;
-  reg [83:0] \$3737 ;
-  reg [83:0] \$3738 ;
-  reg [83:0] \$3739 ;
+  reg \$3730 ;
+  reg \$3731 ;
+  reg \$3732 ;
+  reg \$3733 ;
+  reg \$3734 ;
+  reg \$3735 ;
+  reg \$3736 ;
+  reg \$3737 ;
+  reg \$3738 ;
+  reg \$3739 ;
   wire [19:0] \$374 ;
   reg \$3740 ;
-  reg [83:0] \$3741 ;
-  reg [83:0] \$3742 ;
-  reg [83:0] \$3743 ;
-  reg [83:0] \$3744 ;
-  reg [83:0] \$3745 ;
-  reg [83:0] \$3746 ;
-  reg [83:0] \$3747 ;
-  reg [83:0] \$3748 ;
-  reg [83:0] \$3749 ;
+  reg \$3741 ;
+  reg \$3742 ;
+  reg \$3743 ;
+  reg \$3744 ;
+  reg \$3745 ;
+  reg \$3746 ;
+  reg \$3747 ;
+  reg \$3748 ;
+  reg \$3749 ;
   wire [19:0] \$375 ;
-  reg [83:0] \$3750 ;
-  reg [83:0] \$3751 ;
-  reg [83:0] \$3752 ;
-  reg [83:0] \$3753 ;
-  reg [83:0] \$3754 ;
-  reg [83:0] \$3755 ;
-  reg [83:0] \$3756 ;
+  reg \$3750 ;
+  reg \$3751 ;
+  reg \$3752 ;
+  reg \$3753 ;
+  reg \$3754 ;
+  reg \$3755 ;
+  reg \$3756 ;
   reg \$3757 ;
   reg \$3758 ;
   reg \$3759 ;
@@ -3118,83 +3118,83 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$38 ;
   wire [19:0] \$380 ;
   reg \$3800 ;
-  reg \$3801 ;
-  reg \$3802 ;
-  reg \$3803 ;
-  reg \$3804 ;
-  reg \$3805 ;
-  reg \$3806 ;
-  reg \$3807 ;
-  reg \$3808 ;
-  reg \$3809 ;
+  reg [83:0] \$3801 ;
+  reg [83:0] \$3802 ;
+  reg [83:0] \$3803 ;
+  reg [83:0] \$3804 ;
+  reg [83:0] \$3805 ;
+  reg [83:0] \$3806 ;
+  reg [83:0] \$3807 ;
+  reg [83:0] \$3808 ;
+  reg [83:0] \$3809 ;
   wire [19:0] \$381 ;
-  reg \$3810 ;
-  reg \$3811 ;
-  reg \$3812 ;
-  reg \$3813 ;
-  reg \$3814 ;
-  reg \$3815 ;
-  reg \$3816 ;
+  reg [83:0] \$3810 ;
+  reg [83:0] \$3811 ;
+  reg [83:0] \$3812 ;
+  reg [83:0] \$3813 ;
+  reg [83:0] \$3814 ;
+  reg [83:0] \$3815 ;
+  reg [83:0] \$3816 ;
   reg \$3817 ;
-  reg \$3818 ;
-  reg \$3819 ;
+  reg [83:0] \$3818 ;
+  reg [83:0] \$3819 ;
   wire [19:0] \$382 ;
-  reg \$3820 ;
-  reg \$3821 ;
-  reg \$3822 ;
-  reg \$3823 ;
-  reg \$3824 ;
-  reg \$3825 ;
-  reg \$3826 ;
-  reg \$3827 ;
-  reg \$3828 ;
-  reg \$3829 ;
+  reg [83:0] \$3820 ;
+  reg [83:0] \$3821 ;
+  reg [83:0] \$3822 ;
+  reg [83:0] \$3823 ;
+  reg [83:0] \$3824 ;
+  reg [83:0] \$3825 ;
+  reg [83:0] \$3826 ;
+  reg [83:0] \$3827 ;
+  reg [83:0] \$3828 ;
+  reg [83:0] \$3829 ;
   wire [19:0] \$383 ;
-  reg \$3830 ;
-  reg \$3831 ;
-  reg \$3832 ;
-  reg \$3833 ;
+  reg [83:0] \$3830 ;
+  reg [83:0] \$3831 ;
+  reg [83:0] \$3832 ;
+  reg [83:0] \$3833 ;
   reg \$3834 ;
   reg \$3835 ;
   reg \$3836 ;
   reg \$3837 ;
-  reg [83:0] \$3838 ;
-  reg [83:0] \$3839 ;
+  reg \$3838 ;
+  reg \$3839 ;
   wire [19:0] \$384 ;
-  reg [83:0] \$3840 ;
-  reg [83:0] \$3841 ;
-  reg [83:0] \$3842 ;
-  reg [83:0] \$3843 ;
-  reg [83:0] \$3844 ;
-  reg [83:0] \$3845 ;
-  reg [83:0] \$3846 ;
-  reg [83:0] \$3847 ;
-  reg [83:0] \$3848 ;
-  reg [83:0] \$3849 ;
+  reg \$3840 ;
+  reg \$3841 ;
+  reg \$3842 ;
+  reg \$3843 ;
+  reg \$3844 ;
+  reg \$3845 ;
+  reg \$3846 ;
+  reg \$3847 ;
+  reg \$3848 ;
+  reg \$3849 ;
   wire [19:0] \$385 ;
-  reg [83:0] \$3850 ;
-  reg [83:0] \$3851 ;
-  reg [83:0] \$3852 ;
-  reg [83:0] \$3853 ;
+  reg \$3850 ;
+  reg \$3851 ;
+  reg \$3852 ;
+  reg \$3853 ;
   reg \$3854 ;
-  reg [83:0] \$3855 ;
-  reg [83:0] \$3856 ;
-  reg [83:0] \$3857 ;
-  reg [83:0] \$3858 ;
-  reg [83:0] \$3859 ;
+  reg \$3855 ;
+  reg \$3856 ;
+  reg \$3857 ;
+  reg \$3858 ;
+  reg \$3859 ;
   wire [19:0] \$386 ;
-  reg [83:0] \$3860 ;
-  reg [83:0] \$3861 ;
-  reg [83:0] \$3862 ;
-  reg [83:0] \$3863 ;
-  reg [83:0] \$3864 ;
-  reg [83:0] \$3865 ;
-  reg [83:0] \$3866 ;
-  reg [83:0] \$3867 ;
-  reg [83:0] \$3868 ;
-  reg [83:0] \$3869 ;
+  reg \$3860 ;
+  reg \$3861 ;
+  reg \$3862 ;
+  reg \$3863 ;
+  reg \$3864 ;
+  reg \$3865 ;
+  reg \$3866 ;
+  reg \$3867 ;
+  reg \$3868 ;
+  reg \$3869 ;
   wire [19:0] \$387 ;
-  reg [83:0] \$3870 ;
+  reg \$3870 ;
   reg \$3871 ;
   reg \$3872 ;
   reg \$3873 ;
@@ -3244,99 +3244,99 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$3912 ;
   reg \$3913 ;
   reg \$3914 ;
-  reg \$3915 ;
-  reg \$3916 ;
-  reg \$3917 ;
-  reg \$3918 ;
-  reg \$3919 ;
+  reg [83:0] \$3915 ;
+  reg [83:0] \$3916 ;
+  reg [83:0] \$3917 ;
+  reg [83:0] \$3918 ;
+  reg [83:0] \$3919 ;
   wire [19:0] \$392 ;
-  reg \$3920 ;
-  reg \$3921 ;
-  reg \$3922 ;
-  reg \$3923 ;
-  reg \$3924 ;
-  reg \$3925 ;
-  reg \$3926 ;
-  reg \$3927 ;
-  reg \$3928 ;
-  reg \$3929 ;
+  reg [83:0] \$3920 ;
+  reg [83:0] \$3921 ;
+  reg [83:0] \$3922 ;
+  reg [83:0] \$3923 ;
+  reg [83:0] \$3924 ;
+  reg [83:0] \$3925 ;
+  reg [83:0] \$3926 ;
+  reg [83:0] \$3927 ;
+  reg [83:0] \$3928 ;
+  reg [83:0] \$3929 ;
   wire [19:0] \$393 ;
-  reg \$3930 ;
+  reg [83:0] \$3930 ;
   reg \$3931 ;
-  reg \$3932 ;
-  reg \$3933 ;
-  reg \$3934 ;
-  reg \$3935 ;
-  reg \$3936 ;
-  reg \$3937 ;
-  reg \$3938 ;
-  reg \$3939 ;
+  reg [83:0] \$3932 ;
+  reg [83:0] \$3933 ;
+  reg [83:0] \$3934 ;
+  reg [83:0] \$3935 ;
+  reg [83:0] \$3936 ;
+  reg [83:0] \$3937 ;
+  reg [83:0] \$3938 ;
+  reg [83:0] \$3939 ;
   wire [19:0] \$394 ;
-  reg \$3940 ;
-  reg \$3941 ;
-  reg \$3942 ;
-  reg \$3943 ;
-  reg \$3944 ;
-  reg \$3945 ;
-  reg \$3946 ;
-  reg \$3947 ;
+  reg [83:0] \$3940 ;
+  reg [83:0] \$3941 ;
+  reg [83:0] \$3942 ;
+  reg [83:0] \$3943 ;
+  reg [83:0] \$3944 ;
+  reg [83:0] \$3945 ;
+  reg [83:0] \$3946 ;
+  reg [83:0] \$3947 ;
   reg \$3948 ;
   reg \$3949 ;
   wire [19:0] \$395 ;
   reg \$3950 ;
   reg \$3951 ;
-  reg [83:0] \$3952 ;
-  reg [83:0] \$3953 ;
-  reg [83:0] \$3954 ;
-  reg [83:0] \$3955 ;
-  reg [83:0] \$3956 ;
-  reg [83:0] \$3957 ;
-  reg [83:0] \$3958 ;
-  reg [83:0] \$3959 ;
+  reg \$3952 ;
+  reg \$3953 ;
+  reg \$3954 ;
+  reg \$3955 ;
+  reg \$3956 ;
+  reg \$3957 ;
+  reg \$3958 ;
+  reg \$3959 ;
   wire [19:0] \$396 ;
-  reg [83:0] \$3960 ;
-  reg [83:0] \$3961 ;
-  reg [83:0] \$3962 ;
-  reg [83:0] \$3963 ;
-  reg [83:0] \$3964 ;
-  reg [83:0] \$3965 ;
-  reg [83:0] \$3966 ;
-  reg [83:0] \$3967 ;
+  reg \$3960 ;
+  reg \$3961 ;
+  reg \$3962 ;
+  reg \$3963 ;
+  reg \$3964 ;
+  reg \$3965 ;
+  reg \$3966 ;
+  reg \$3967 ;
   reg \$3968 ;
-  reg [14:0] \$3969 ;
+  reg \$3969 ;
   wire [19:0] \$397 ;
-  reg [19:0] \$3970 ;
-  reg [19:0] \$3971 ;
-  reg [19:0] \$3972 ;
-  reg [19:0] \$3973 ;
-  reg [19:0] \$3974 ;
-  reg [19:0] \$3975 ;
-  reg [19:0] \$3976 ;
-  reg [19:0] \$3977 ;
-  reg [19:0] \$3978 ;
-  reg [19:0] \$3979 ;
+  reg \$3970 ;
+  reg \$3971 ;
+  reg \$3972 ;
+  reg \$3973 ;
+  reg \$3974 ;
+  reg \$3975 ;
+  reg \$3976 ;
+  reg \$3977 ;
+  reg \$3978 ;
+  reg \$3979 ;
   wire [19:0] \$398 ;
-  reg [19:0] \$3980 ;
-  reg [19:0] \$3981 ;
-  reg [19:0] \$3982 ;
-  reg [19:0] \$3983 ;
-  reg [19:0] \$3984 ;
-  reg [19:0] \$3985 ;
-  reg [19:0] \$3986 ;
-  reg [19:0] \$3987 ;
-  reg [19:0] \$3988 ;
-  reg [19:0] \$3989 ;
+  reg \$3980 ;
+  reg \$3981 ;
+  reg \$3982 ;
+  reg \$3983 ;
+  reg \$3984 ;
+  reg \$3985 ;
+  reg \$3986 ;
+  reg \$3987 ;
+  reg \$3988 ;
+  reg \$3989 ;
   wire [19:0] \$399 ;
-  reg [19:0] \$3990 ;
-  reg [19:0] \$3991 ;
-  reg [19:0] \$3992 ;
-  reg [19:0] \$3993 ;
-  reg [19:0] \$3994 ;
-  reg [19:0] \$3995 ;
-  reg [19:0] \$3996 ;
-  reg [19:0] \$3997 ;
-  reg [19:0] \$3998 ;
-  reg [19:0] \$3999 ;
+  reg \$3990 ;
+  reg \$3991 ;
+  reg \$3992 ;
+  reg \$3993 ;
+  reg \$3994 ;
+  reg \$3995 ;
+  reg \$3996 ;
+  reg \$3997 ;
+  reg \$3998 ;
+  reg \$3999 ;
   wire \$4 ;
   wire \$40 ;
   wire [19:0] \$400 ;
@@ -3371,59 +3371,59 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$4026 ;
   reg \$4027 ;
   reg \$4028 ;
-  reg \$4029 ;
+  reg [83:0] \$4029 ;
   wire [19:0] \$403 ;
-  reg \$4030 ;
-  reg \$4031 ;
-  reg \$4032 ;
-  reg \$4033 ;
-  reg \$4034 ;
-  reg \$4035 ;
-  reg \$4036 ;
-  reg \$4037 ;
-  reg \$4038 ;
-  reg \$4039 ;
+  reg [83:0] \$4030 ;
+  reg [83:0] \$4031 ;
+  reg [83:0] \$4032 ;
+  reg [83:0] \$4033 ;
+  reg [83:0] \$4034 ;
+  reg [83:0] \$4035 ;
+  reg [83:0] \$4036 ;
+  reg [83:0] \$4037 ;
+  reg [83:0] \$4038 ;
+  reg [83:0] \$4039 ;
   wire [19:0] \$404 ;
-  reg \$4040 ;
-  reg \$4041 ;
-  reg \$4042 ;
-  reg \$4043 ;
-  reg \$4044 ;
+  reg [83:0] \$4040 ;
+  reg [83:0] \$4041 ;
+  reg [83:0] \$4042 ;
+  reg [83:0] \$4043 ;
+  reg [83:0] \$4044 ;
   reg \$4045 ;
-  reg \$4046 ;
-  reg \$4047 ;
-  reg \$4048 ;
-  reg \$4049 ;
+  reg [14:0] \$4046 ;
+  reg [19:0] \$4047 ;
+  reg [19:0] \$4048 ;
+  reg [19:0] \$4049 ;
   wire [19:0] \$405 ;
-  reg \$4050 ;
-  reg \$4051 ;
-  reg \$4052 ;
-  reg \$4053 ;
-  reg \$4054 ;
-  reg \$4055 ;
-  reg \$4056 ;
-  reg \$4057 ;
-  reg \$4058 ;
-  reg \$4059 ;
+  reg [19:0] \$4050 ;
+  reg [19:0] \$4051 ;
+  reg [19:0] \$4052 ;
+  reg [19:0] \$4053 ;
+  reg [19:0] \$4054 ;
+  reg [19:0] \$4055 ;
+  reg [19:0] \$4056 ;
+  reg [19:0] \$4057 ;
+  reg [19:0] \$4058 ;
+  reg [19:0] \$4059 ;
   wire [19:0] \$406 ;
-  reg \$4060 ;
-  reg \$4061 ;
-  reg \$4062 ;
-  reg \$4063 ;
-  reg \$4064 ;
-  reg \$4065 ;
-  reg \$4066 ;
-  reg \$4067 ;
-  reg \$4068 ;
-  reg \$4069 ;
+  reg [19:0] \$4060 ;
+  reg [19:0] \$4061 ;
+  reg [19:0] \$4062 ;
+  reg [19:0] \$4063 ;
+  reg [19:0] \$4064 ;
+  reg [19:0] \$4065 ;
+  reg [19:0] \$4066 ;
+  reg [19:0] \$4067 ;
+  reg [19:0] \$4068 ;
+  reg [19:0] \$4069 ;
   wire [19:0] \$407 ;
-  reg \$4070 ;
-  reg \$4071 ;
-  reg \$4072 ;
-  reg \$4073 ;
-  reg \$4074 ;
-  reg \$4075 ;
-  reg \$4076 ;
+  reg [19:0] \$4070 ;
+  reg [19:0] \$4071 ;
+  reg [19:0] \$4072 ;
+  reg [19:0] \$4073 ;
+  reg [19:0] \$4074 ;
+  reg [19:0] \$4075 ;
+  reg [19:0] \$4076 ;
   reg \$4077 ;
   reg \$4078 ;
   reg \$4079 ;
@@ -3442,703 +3442,778 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$4090 ;
   reg \$4091 ;
   reg \$4092 ;
-  reg [7:0] \$4093 ;
-  reg [19:0] \$4094 ;
-  reg [19:0] \$4095 ;
-  reg [19:0] \$4096 ;
-  reg [19:0] \$4097 ;
-  reg [19:0] \$4098 ;
-  reg [19:0] \$4099 ;
+  reg \$4093 ;
+  reg \$4094 ;
+  reg \$4095 ;
+  reg \$4096 ;
+  reg \$4097 ;
+  reg \$4098 ;
+  reg \$4099 ;
   wire \$41 ;
   wire [19:0] \$410 ;
-  reg [19:0] \$4100 ;
-  reg [19:0] \$4101 ;
-  reg [19:0] \$4102 ;
-  reg [19:0] \$4103 ;
-  reg [19:0] \$4104 ;
-  reg [19:0] \$4105 ;
-  reg [19:0] \$4106 ;
-  reg [19:0] \$4107 ;
-  reg [19:0] \$4108 ;
-  reg [19:0] \$4109 ;
+  reg \$4100 ;
+  reg \$4101 ;
+  reg \$4102 ;
+  reg \$4103 ;
+  reg \$4104 ;
+  reg \$4105 ;
+  reg \$4106 ;
+  reg \$4107 ;
+  reg \$4108 ;
+  reg \$4109 ;
   wire [19:0] \$411 ;
-  reg [19:0] \$4110 ;
-  reg [19:0] \$4111 ;
-  reg [19:0] \$4112 ;
-  reg [19:0] \$4113 ;
-  reg [19:0] \$4114 ;
-  reg [19:0] \$4115 ;
-  reg [19:0] \$4116 ;
-  reg [19:0] \$4117 ;
-  reg [19:0] \$4118 ;
-  reg [19:0] \$4119 ;
+  reg \$4110 ;
+  reg \$4111 ;
+  reg \$4112 ;
+  reg \$4113 ;
+  reg \$4114 ;
+  reg \$4115 ;
+  reg \$4116 ;
+  reg \$4117 ;
+  reg \$4118 ;
+  reg \$4119 ;
   wire [19:0] \$412 ;
-  reg [19:0] \$4120 ;
-  reg [19:0] \$4121 ;
-  reg [19:0] \$4122 ;
-  reg [19:0] \$4123 ;
+  reg \$4120 ;
+  reg \$4121 ;
+  reg \$4122 ;
+  reg \$4123 ;
   reg \$4124 ;
   reg \$4125 ;
-  reg [328:0] \$4126 ;
-  reg [328:0] \$4127 ;
+  reg \$4126 ;
+  reg \$4127 ;
   reg \$4128 ;
+  reg \$4129 ;
   wire [19:0] \$413 ;
+  reg \$4130 ;
+  reg \$4131 ;
+  reg \$4132 ;
+  reg \$4133 ;
+  reg \$4134 ;
+  reg \$4135 ;
+  reg \$4136 ;
+  reg \$4137 ;
+  reg \$4138 ;
+  reg \$4139 ;
   wire [19:0] \$414 ;
+  reg \$4140 ;
+  reg \$4141 ;
+  reg \$4142 ;
+  reg \$4143 ;
+  reg \$4144 ;
+  reg \$4145 ;
+  reg \$4146 ;
+  reg \$4147 ;
+  reg \$4148 ;
+  reg \$4149 ;
   wire [19:0] \$415 ;
+  reg \$4150 ;
+  reg \$4151 ;
+  reg \$4152 ;
+  reg \$4153 ;
+  reg \$4154 ;
+  reg \$4155 ;
+  reg \$4156 ;
+  reg \$4157 ;
+  reg \$4158 ;
+  reg \$4159 ;
   wire [19:0] \$416 ;
+  reg \$4160 ;
+  reg \$4161 ;
+  reg \$4162 ;
+  reg \$4163 ;
+  reg \$4164 ;
+  reg \$4165 ;
+  reg \$4166 ;
+  reg \$4167 ;
+  reg \$4168 ;
+  reg \$4169 ;
   wire [19:0] \$417 ;
+  reg [7:0] \$4170 ;
+  reg [19:0] \$4171 ;
+  reg [19:0] \$4172 ;
+  reg [19:0] \$4173 ;
+  reg [19:0] \$4174 ;
+  reg [19:0] \$4175 ;
+  reg [19:0] \$4176 ;
+  reg [19:0] \$4177 ;
+  reg [19:0] \$4178 ;
+  reg [19:0] \$4179 ;
   wire [19:0] \$418 ;
+  reg [19:0] \$4180 ;
+  reg [19:0] \$4181 ;
+  reg [19:0] \$4182 ;
+  reg [19:0] \$4183 ;
+  reg [19:0] \$4184 ;
+  reg [19:0] \$4185 ;
+  reg [19:0] \$4186 ;
+  reg [19:0] \$4187 ;
+  reg [19:0] \$4188 ;
+  reg [19:0] \$4189 ;
   wire [19:0] \$419 ;
+  reg [19:0] \$4190 ;
+  reg [19:0] \$4191 ;
+  reg [19:0] \$4192 ;
+  reg [19:0] \$4193 ;
+  reg [19:0] \$4194 ;
+  reg [19:0] \$4195 ;
+  reg [19:0] \$4196 ;
+  reg [19:0] \$4197 ;
+  reg [19:0] \$4198 ;
+  reg [19:0] \$4199 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [19:0] \$420 ;
+  reg [19:0] \$4200 ;
+  reg \$4201 ;
+  reg \$4202 ;
+  reg [328:0] \$4203 ;
+  reg [328:0] \$4204 ;
+  reg \$4205 ;
+  wire [19:0] \$421 ;
+  wire [19:0] \$422 ;
+  wire [19:0] \$423 ;
+  wire [19:0] \$424 ;
+  wire [19:0] \$425 ;
+  wire [19:0] \$426 ;
+  wire [19:0] \$427 ;
+  wire [19:0] \$428 ;
+  wire [19:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [19:0] \$430 ;
+  wire [19:0] \$431 ;
+  wire [19:0] \$432 ;
+  wire [19:0] \$433 ;
+  wire [19:0] \$434 ;
+  wire [19:0] \$435 ;
+  wire [19:0] \$436 ;
+  wire [19:0] \$437 ;
+  wire [19:0] \$438 ;
+  wire [19:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [61:0] \$443 ;
-  wire [61:0] \$444 ;
-  wire \$445 ;
-  wire [61:0] \$446 ;
-  wire [61:0] \$447 ;
-  wire [61:0] \$448 ;
-  wire [61:0] \$449 ;
+  wire [19:0] \$440 ;
+  wire [19:0] \$441 ;
+  wire [19:0] \$442 ;
+  wire [19:0] \$443 ;
+  wire [19:0] \$444 ;
+  wire [19:0] \$445 ;
+  wire [19:0] \$446 ;
+  wire [19:0] \$447 ;
+  wire [19:0] \$448 ;
+  wire [19:0] \$449 ;
   wire \$45 ;
-  wire [61:0] \$450 ;
-  wire [61:0] \$451 ;
-  wire [61:0] \$452 ;
-  wire [61:0] \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire [61:0] \$459 ;
+  wire [19:0] \$450 ;
+  wire [19:0] \$451 ;
+  wire [19:0] \$452 ;
+  wire [19:0] \$453 ;
+  wire [19:0] \$454 ;
+  wire [19:0] \$455 ;
+  wire [19:0] \$456 ;
+  wire [19:0] \$457 ;
+  wire [19:0] \$458 ;
+  wire [19:0] \$459 ;
   wire \$46 ;
-  wire [61:0] \$460 ;
-  wire \$461 ;
-  wire [61:0] \$462 ;
-  wire [61:0] \$463 ;
-  wire [61:0] \$464 ;
-  wire [61:0] \$465 ;
-  wire [61:0] \$466 ;
-  wire [61:0] \$467 ;
-  wire [61:0] \$468 ;
-  wire [61:0] \$469 ;
+  wire [19:0] \$460 ;
+  wire [19:0] \$461 ;
+  wire [19:0] \$462 ;
+  wire [19:0] \$463 ;
+  wire [19:0] \$464 ;
+  wire [19:0] \$465 ;
+  wire [19:0] \$466 ;
+  wire [19:0] \$467 ;
+  wire [19:0] \$468 ;
+  wire [19:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire [1:0] \$475 ;
-  wire [2:0] \$476 ;
-  wire [1:0] \$477 ;
-  wire [2:0] \$478 ;
-  wire [3:0] \$479 ;
+  wire [19:0] \$470 ;
+  wire [19:0] \$471 ;
+  wire [19:0] \$472 ;
+  wire [19:0] \$473 ;
+  wire [19:0] \$474 ;
+  wire [19:0] \$475 ;
+  wire [19:0] \$476 ;
+  wire [19:0] \$477 ;
+  wire [19:0] \$478 ;
+  wire [19:0] \$479 ;
   wire \$48 ;
-  wire [3:0] \$480 ;
-  wire [15:0] \$481 ;
-  wire [16:0] \$482 ;
-  wire [17:0] \$483 ;
-  wire [15:0] \$484 ;
-  wire [16:0] \$485 ;
-  wire [17:0] \$486 ;
-  wire [15:0] \$487 ;
-  wire [16:0] \$488 ;
-  wire [17:0] \$489 ;
+  wire [19:0] \$480 ;
+  wire [19:0] \$481 ;
+  wire [19:0] \$482 ;
+  wire [19:0] \$483 ;
+  wire [19:0] \$484 ;
+  wire [19:0] \$485 ;
+  wire [19:0] \$486 ;
+  wire [19:0] \$487 ;
+  wire [19:0] \$488 ;
+  wire [19:0] \$489 ;
   wire \$49 ;
-  wire [17:0] \$490 ;
-  wire [18:0] \$491 ;
-  wire [17:0] \$492 ;
-  wire [18:0] \$493 ;
-  wire [17:0] \$494 ;
-  wire [18:0] \$495 ;
-  wire [61:0] \$496 ;
-  wire [61:0] \$497 ;
-  wire \$498 ;
-  wire [1:0] \$499 ;
+  wire [19:0] \$490 ;
+  wire [19:0] \$491 ;
+  wire [19:0] \$492 ;
+  wire [19:0] \$493 ;
+  wire [19:0] \$494 ;
+  wire [19:0] \$495 ;
+  wire [19:0] \$496 ;
+  wire [19:0] \$497 ;
+  wire [19:0] \$498 ;
+  wire [19:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [2:0] \$500 ;
-  wire [1:0] \$501 ;
-  wire [2:0] \$502 ;
-  wire [3:0] \$503 ;
-  wire [3:0] \$504 ;
-  wire [15:0] \$505 ;
-  wire [16:0] \$506 ;
-  wire [17:0] \$507 ;
-  wire [15:0] \$508 ;
-  wire [16:0] \$509 ;
+  wire [19:0] \$500 ;
+  wire [19:0] \$501 ;
+  wire [19:0] \$502 ;
+  wire [19:0] \$503 ;
+  wire [19:0] \$504 ;
+  wire [19:0] \$505 ;
+  wire [19:0] \$506 ;
+  wire [19:0] \$507 ;
+  wire [19:0] \$508 ;
+  wire [19:0] \$509 ;
   wire \$51 ;
-  wire [17:0] \$510 ;
-  wire [15:0] \$511 ;
-  wire [16:0] \$512 ;
-  wire [17:0] \$513 ;
-  wire [17:0] \$514 ;
-  wire [18:0] \$515 ;
-  wire [17:0] \$516 ;
-  wire [18:0] \$517 ;
-  wire [17:0] \$518 ;
-  wire [18:0] \$519 ;
-  wire [19:0] \$52 ;
-  wire [61:0] \$520 ;
-  wire [1:0] \$521 ;
-  wire [2:0] \$522 ;
-  wire [1:0] \$523 ;
-  wire [2:0] \$524 ;
-  wire [3:0] \$525 ;
-  wire [3:0] \$526 ;
-  wire [15:0] \$527 ;
-  wire [16:0] \$528 ;
-  wire [17:0] \$529 ;
-  wire [19:0] \$53 ;
-  wire [15:0] \$530 ;
-  wire [16:0] \$531 ;
-  wire [17:0] \$532 ;
-  wire [15:0] \$533 ;
-  wire [16:0] \$534 ;
-  wire [17:0] \$535 ;
-  wire [17:0] \$536 ;
-  wire [18:0] \$537 ;
-  wire [17:0] \$538 ;
-  wire [18:0] \$539 ;
-  wire [19:0] \$54 ;
-  wire [17:0] \$540 ;
-  wire [18:0] \$541 ;
-  wire [61:0] \$542 ;
-  wire [1:0] \$543 ;
-  wire [2:0] \$544 ;
-  wire [1:0] \$545 ;
-  wire [2:0] \$546 ;
-  wire [3:0] \$547 ;
-  wire [3:0] \$548 ;
-  wire [15:0] \$549 ;
-  wire [19:0] \$55 ;
-  wire [16:0] \$550 ;
-  wire [17:0] \$551 ;
-  wire [15:0] \$552 ;
-  wire [16:0] \$553 ;
-  wire [17:0] \$554 ;
-  wire [15:0] \$555 ;
-  wire [16:0] \$556 ;
-  wire [17:0] \$557 ;
-  wire [17:0] \$558 ;
-  wire [18:0] \$559 ;
-  wire [19:0] \$56 ;
-  wire [17:0] \$560 ;
-  wire [18:0] \$561 ;
-  wire [17:0] \$562 ;
-  wire [18:0] \$563 ;
-  wire [61:0] \$564 ;
-  wire [1:0] \$565 ;
-  wire [2:0] \$566 ;
-  wire [1:0] \$567 ;
-  wire [2:0] \$568 ;
-  wire [3:0] \$569 ;
-  wire [19:0] \$57 ;
-  wire [3:0] \$570 ;
-  wire [15:0] \$571 ;
-  wire [16:0] \$572 ;
-  wire [17:0] \$573 ;
-  wire [15:0] \$574 ;
-  wire [16:0] \$575 ;
-  wire [17:0] \$576 ;
-  wire [15:0] \$577 ;
-  wire [16:0] \$578 ;
-  wire [17:0] \$579 ;
-  wire [19:0] \$58 ;
-  wire [17:0] \$580 ;
-  wire [18:0] \$581 ;
-  wire [17:0] \$582 ;
-  wire [18:0] \$583 ;
-  wire [17:0] \$584 ;
-  wire [18:0] \$585 ;
-  wire [61:0] \$586 ;
-  wire [1:0] \$587 ;
-  wire [2:0] \$588 ;
-  wire [1:0] \$589 ;
-  wire [19:0] \$59 ;
-  wire [2:0] \$590 ;
-  wire [3:0] \$591 ;
-  wire [3:0] \$592 ;
-  wire [15:0] \$593 ;
-  wire [16:0] \$594 ;
-  wire [17:0] \$595 ;
-  wire [15:0] \$596 ;
-  wire [16:0] \$597 ;
-  wire [17:0] \$598 ;
-  wire [15:0] \$599 ;
+  wire [19:0] \$510 ;
+  wire [19:0] \$511 ;
+  wire [19:0] \$512 ;
+  wire [19:0] \$513 ;
+  wire [19:0] \$514 ;
+  wire [19:0] \$515 ;
+  wire [19:0] \$516 ;
+  wire [19:0] \$517 ;
+  wire [19:0] \$518 ;
+  wire [19:0] \$519 ;
+  wire \$52 ;
+  wire [19:0] \$520 ;
+  wire [19:0] \$521 ;
+  wire [19:0] \$522 ;
+  wire [19:0] \$523 ;
+  wire [19:0] \$524 ;
+  wire [19:0] \$525 ;
+  wire [19:0] \$526 ;
+  wire [19:0] \$527 ;
+  wire [19:0] \$528 ;
+  wire [19:0] \$529 ;
+  wire \$53 ;
+  wire [19:0] \$530 ;
+  wire [19:0] \$531 ;
+  wire [19:0] \$532 ;
+  wire [19:0] \$533 ;
+  wire [19:0] \$534 ;
+  wire [19:0] \$535 ;
+  wire [19:0] \$536 ;
+  wire [19:0] \$537 ;
+  wire [19:0] \$538 ;
+  wire [19:0] \$539 ;
+  wire \$54 ;
+  wire [19:0] \$540 ;
+  wire [19:0] \$541 ;
+  wire [19:0] \$542 ;
+  wire [19:0] \$543 ;
+  wire [19:0] \$544 ;
+  wire [19:0] \$545 ;
+  wire [19:0] \$546 ;
+  wire [19:0] \$547 ;
+  wire [19:0] \$548 ;
+  wire [19:0] \$549 ;
+  wire \$55 ;
+  wire [19:0] \$550 ;
+  wire [19:0] \$551 ;
+  wire [19:0] \$552 ;
+  wire [19:0] \$553 ;
+  wire [19:0] \$554 ;
+  wire [19:0] \$555 ;
+  wire [19:0] \$556 ;
+  wire [19:0] \$557 ;
+  wire [19:0] \$558 ;
+  wire [19:0] \$559 ;
+  wire \$56 ;
+  wire [19:0] \$560 ;
+  wire [19:0] \$561 ;
+  wire [19:0] \$562 ;
+  wire [19:0] \$563 ;
+  wire [19:0] \$564 ;
+  wire [19:0] \$565 ;
+  wire [19:0] \$566 ;
+  wire [19:0] \$567 ;
+  wire [19:0] \$568 ;
+  wire [19:0] \$569 ;
+  wire \$57 ;
+  wire [19:0] \$570 ;
+  wire [19:0] \$571 ;
+  wire [19:0] \$572 ;
+  wire [19:0] \$573 ;
+  wire [19:0] \$574 ;
+  wire [19:0] \$575 ;
+  wire [19:0] \$576 ;
+  wire [19:0] \$577 ;
+  wire [19:0] \$578 ;
+  wire [19:0] \$579 ;
+  wire \$58 ;
+  wire [19:0] \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire [19:0] \$60 ;
-  wire [16:0] \$600 ;
-  wire [17:0] \$601 ;
-  wire [17:0] \$602 ;
-  wire [18:0] \$603 ;
-  wire [17:0] \$604 ;
-  wire [18:0] \$605 ;
-  wire [17:0] \$606 ;
-  wire [18:0] \$607 ;
-  wire [61:0] \$608 ;
-  wire [1:0] \$609 ;
-  wire [19:0] \$61 ;
-  wire [2:0] \$610 ;
-  wire [1:0] \$611 ;
-  wire [2:0] \$612 ;
-  wire [3:0] \$613 ;
-  wire [3:0] \$614 ;
-  wire [15:0] \$615 ;
-  wire [16:0] \$616 ;
-  wire [17:0] \$617 ;
-  wire [15:0] \$618 ;
-  wire [16:0] \$619 ;
-  wire [19:0] \$62 ;
-  wire [17:0] \$620 ;
-  wire [15:0] \$621 ;
-  wire [16:0] \$622 ;
-  wire [17:0] \$623 ;
-  wire [17:0] \$624 ;
-  wire [18:0] \$625 ;
-  wire [17:0] \$626 ;
-  wire [18:0] \$627 ;
-  wire [17:0] \$628 ;
-  wire [18:0] \$629 ;
-  wire [19:0] \$63 ;
-  wire [61:0] \$630 ;
-  wire [1:0] \$631 ;
-  wire [2:0] \$632 ;
-  wire [1:0] \$633 ;
-  wire [2:0] \$634 ;
-  wire [3:0] \$635 ;
-  wire [3:0] \$636 ;
-  wire [15:0] \$637 ;
-  wire [16:0] \$638 ;
-  wire [17:0] \$639 ;
-  wire [19:0] \$64 ;
-  wire [15:0] \$640 ;
-  wire [16:0] \$641 ;
-  wire [17:0] \$642 ;
-  wire [15:0] \$643 ;
-  wire [16:0] \$644 ;
-  wire [17:0] \$645 ;
-  wire [17:0] \$646 ;
-  wire [18:0] \$647 ;
-  wire [17:0] \$648 ;
-  wire [18:0] \$649 ;
-  wire [19:0] \$65 ;
-  wire [17:0] \$650 ;
-  wire [18:0] \$651 ;
-  wire [61:0] \$652 ;
-  wire [1:0] \$653 ;
-  wire [2:0] \$654 ;
-  wire [1:0] \$655 ;
-  wire [2:0] \$656 ;
-  wire [3:0] \$657 ;
-  wire [3:0] \$658 ;
-  wire [15:0] \$659 ;
-  wire [19:0] \$66 ;
-  wire [16:0] \$660 ;
-  wire [17:0] \$661 ;
-  wire [15:0] \$662 ;
-  wire [16:0] \$663 ;
-  wire [17:0] \$664 ;
-  wire [15:0] \$665 ;
-  wire [16:0] \$666 ;
-  wire [17:0] \$667 ;
-  wire [17:0] \$668 ;
-  wire [18:0] \$669 ;
-  wire [19:0] \$67 ;
-  wire [17:0] \$670 ;
-  wire [18:0] \$671 ;
-  wire [17:0] \$672 ;
-  wire [18:0] \$673 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire [61:0] \$658 ;
+  wire [61:0] \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire [61:0] \$661 ;
+  wire [61:0] \$662 ;
+  wire [61:0] \$663 ;
+  wire [61:0] \$664 ;
+  wire [61:0] \$665 ;
+  wire [61:0] \$666 ;
+  wire [61:0] \$667 ;
+  wire [61:0] \$668 ;
+  wire \$669 ;
+  wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
   wire [61:0] \$674 ;
-  wire \$675 ;
+  wire [61:0] \$675 ;
   wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire [19:0] \$68 ;
-  wire [1:0] \$680 ;
-  wire [2:0] \$681 ;
-  wire [1:0] \$682 ;
-  wire [2:0] \$683 ;
-  wire [3:0] \$684 ;
-  wire [3:0] \$685 ;
-  wire [15:0] \$686 ;
-  wire [16:0] \$687 ;
-  wire [17:0] \$688 ;
-  wire [15:0] \$689 ;
-  wire [19:0] \$69 ;
-  wire [16:0] \$690 ;
-  wire [17:0] \$691 ;
+  wire [61:0] \$677 ;
+  wire [61:0] \$678 ;
+  wire [61:0] \$679 ;
+  wire \$68 ;
+  wire [61:0] \$680 ;
+  wire [61:0] \$681 ;
+  wire [61:0] \$682 ;
+  wire [61:0] \$683 ;
+  wire [61:0] \$684 ;
+  wire \$685 ;
+  wire [1:0] \$686 ;
+  wire [2:0] \$687 ;
+  wire [1:0] \$688 ;
+  wire [2:0] \$689 ;
+  wire \$69 ;
+  wire [3:0] \$690 ;
+  wire [3:0] \$691 ;
   wire [15:0] \$692 ;
   wire [16:0] \$693 ;
   wire [17:0] \$694 ;
-  wire [17:0] \$695 ;
-  wire [18:0] \$696 ;
+  wire [15:0] \$695 ;
+  wire [16:0] \$696 ;
   wire [17:0] \$697 ;
-  wire [18:0] \$698 ;
-  wire [17:0] \$699 ;
+  wire [15:0] \$698 ;
+  wire [16:0] \$699 ;
   wire \$7 ;
-  wire [19:0] \$70 ;
-  wire [18:0] \$700 ;
-  wire [61:0] \$701 ;
-  wire [61:0] \$702 ;
-  wire \$703 ;
-  wire [1:0] \$704 ;
-  wire [2:0] \$705 ;
-  wire [1:0] \$706 ;
-  wire [2:0] \$707 ;
-  wire [3:0] \$708 ;
-  wire [3:0] \$709 ;
-  wire [19:0] \$71 ;
-  wire [15:0] \$710 ;
-  wire [16:0] \$711 ;
-  wire [17:0] \$712 ;
-  wire [15:0] \$713 ;
-  wire [16:0] \$714 ;
-  wire [17:0] \$715 ;
+  wire \$70 ;
+  wire [17:0] \$700 ;
+  wire [17:0] \$701 ;
+  wire [18:0] \$702 ;
+  wire [17:0] \$703 ;
+  wire [18:0] \$704 ;
+  wire [17:0] \$705 ;
+  wire [18:0] \$706 ;
+  wire [61:0] \$707 ;
+  wire [61:0] \$708 ;
+  wire \$709 ;
+  wire \$71 ;
+  wire [1:0] \$710 ;
+  wire [2:0] \$711 ;
+  wire [1:0] \$712 ;
+  wire [2:0] \$713 ;
+  wire [3:0] \$714 ;
+  wire [3:0] \$715 ;
   wire [15:0] \$716 ;
   wire [16:0] \$717 ;
   wire [17:0] \$718 ;
-  wire [17:0] \$719 ;
-  wire [19:0] \$72 ;
-  wire [18:0] \$720 ;
+  wire [15:0] \$719 ;
+  wire \$72 ;
+  wire [16:0] \$720 ;
   wire [17:0] \$721 ;
-  wire [18:0] \$722 ;
-  wire [17:0] \$723 ;
-  wire [18:0] \$724 ;
-  wire [61:0] \$725 ;
-  wire [1:0] \$726 ;
-  wire [2:0] \$727 ;
-  wire [1:0] \$728 ;
-  wire [2:0] \$729 ;
-  wire [19:0] \$73 ;
-  wire [3:0] \$730 ;
-  wire [3:0] \$731 ;
-  wire [15:0] \$732 ;
-  wire [16:0] \$733 ;
-  wire [17:0] \$734 ;
-  wire [15:0] \$735 ;
-  wire [16:0] \$736 ;
-  wire [17:0] \$737 ;
+  wire [15:0] \$722 ;
+  wire [16:0] \$723 ;
+  wire [17:0] \$724 ;
+  wire [17:0] \$725 ;
+  wire [18:0] \$726 ;
+  wire [17:0] \$727 ;
+  wire [18:0] \$728 ;
+  wire [17:0] \$729 ;
+  wire \$73 ;
+  wire [18:0] \$730 ;
+  wire [61:0] \$731 ;
+  wire [1:0] \$732 ;
+  wire [2:0] \$733 ;
+  wire [1:0] \$734 ;
+  wire [2:0] \$735 ;
+  wire [3:0] \$736 ;
+  wire [3:0] \$737 ;
   wire [15:0] \$738 ;
   wire [16:0] \$739 ;
-  wire [19:0] \$74 ;
+  wire \$74 ;
   wire [17:0] \$740 ;
-  wire [17:0] \$741 ;
-  wire [18:0] \$742 ;
+  wire [15:0] \$741 ;
+  wire [16:0] \$742 ;
   wire [17:0] \$743 ;
-  wire [18:0] \$744 ;
-  wire [17:0] \$745 ;
-  wire [18:0] \$746 ;
-  wire [61:0] \$747 ;
-  wire [1:0] \$748 ;
-  wire [2:0] \$749 ;
-  wire [19:0] \$75 ;
-  wire [1:0] \$750 ;
-  wire [2:0] \$751 ;
-  wire [3:0] \$752 ;
-  wire [3:0] \$753 ;
-  wire [15:0] \$754 ;
-  wire [16:0] \$755 ;
-  wire [17:0] \$756 ;
-  wire [15:0] \$757 ;
-  wire [16:0] \$758 ;
-  wire [17:0] \$759 ;
-  wire [19:0] \$76 ;
+  wire [15:0] \$744 ;
+  wire [16:0] \$745 ;
+  wire [17:0] \$746 ;
+  wire [17:0] \$747 ;
+  wire [18:0] \$748 ;
+  wire [17:0] \$749 ;
+  wire \$75 ;
+  wire [18:0] \$750 ;
+  wire [17:0] \$751 ;
+  wire [18:0] \$752 ;
+  wire [61:0] \$753 ;
+  wire [1:0] \$754 ;
+  wire [2:0] \$755 ;
+  wire [1:0] \$756 ;
+  wire [2:0] \$757 ;
+  wire [3:0] \$758 ;
+  wire [3:0] \$759 ;
+  wire \$76 ;
   wire [15:0] \$760 ;
   wire [16:0] \$761 ;
   wire [17:0] \$762 ;
-  wire [17:0] \$763 ;
-  wire [18:0] \$764 ;
+  wire [15:0] \$763 ;
+  wire [16:0] \$764 ;
   wire [17:0] \$765 ;
-  wire [18:0] \$766 ;
-  wire [17:0] \$767 ;
-  wire [18:0] \$768 ;
-  wire [61:0] \$769 ;
-  wire [19:0] \$77 ;
-  wire [1:0] \$770 ;
-  wire [2:0] \$771 ;
-  wire [1:0] \$772 ;
-  wire [2:0] \$773 ;
-  wire [3:0] \$774 ;
-  wire [3:0] \$775 ;
-  wire [15:0] \$776 ;
-  wire [16:0] \$777 ;
-  wire [17:0] \$778 ;
-  wire [15:0] \$779 ;
-  wire [19:0] \$78 ;
-  wire [16:0] \$780 ;
-  wire [17:0] \$781 ;
+  wire [15:0] \$766 ;
+  wire [16:0] \$767 ;
+  wire [17:0] \$768 ;
+  wire [17:0] \$769 ;
+  wire \$77 ;
+  wire [18:0] \$770 ;
+  wire [17:0] \$771 ;
+  wire [18:0] \$772 ;
+  wire [17:0] \$773 ;
+  wire [18:0] \$774 ;
+  wire [61:0] \$775 ;
+  wire [1:0] \$776 ;
+  wire [2:0] \$777 ;
+  wire [1:0] \$778 ;
+  wire [2:0] \$779 ;
+  wire \$78 ;
+  wire [3:0] \$780 ;
+  wire [3:0] \$781 ;
   wire [15:0] \$782 ;
   wire [16:0] \$783 ;
   wire [17:0] \$784 ;
-  wire [17:0] \$785 ;
-  wire [18:0] \$786 ;
+  wire [15:0] \$785 ;
+  wire [16:0] \$786 ;
   wire [17:0] \$787 ;
-  wire [18:0] \$788 ;
-  wire [17:0] \$789 ;
-  wire [19:0] \$79 ;
-  wire [18:0] \$790 ;
-  wire [61:0] \$791 ;
-  wire [1:0] \$792 ;
-  wire [2:0] \$793 ;
-  wire [1:0] \$794 ;
-  wire [2:0] \$795 ;
-  wire [3:0] \$796 ;
-  wire [3:0] \$797 ;
-  wire [15:0] \$798 ;
-  wire [16:0] \$799 ;
+  wire [15:0] \$788 ;
+  wire [16:0] \$789 ;
+  wire \$79 ;
+  wire [17:0] \$790 ;
+  wire [17:0] \$791 ;
+  wire [18:0] \$792 ;
+  wire [17:0] \$793 ;
+  wire [18:0] \$794 ;
+  wire [17:0] \$795 ;
+  wire [18:0] \$796 ;
+  wire [61:0] \$797 ;
+  wire [1:0] \$798 ;
+  wire [2:0] \$799 ;
   wire \$8 ;
-  wire [19:0] \$80 ;
-  wire [17:0] \$800 ;
-  wire [15:0] \$801 ;
-  wire [16:0] \$802 ;
-  wire [17:0] \$803 ;
+  wire \$80 ;
+  wire [1:0] \$800 ;
+  wire [2:0] \$801 ;
+  wire [3:0] \$802 ;
+  wire [3:0] \$803 ;
   wire [15:0] \$804 ;
   wire [16:0] \$805 ;
   wire [17:0] \$806 ;
-  wire [17:0] \$807 ;
-  wire [18:0] \$808 ;
+  wire [15:0] \$807 ;
+  wire [16:0] \$808 ;
   wire [17:0] \$809 ;
-  wire [19:0] \$81 ;
-  wire [18:0] \$810 ;
-  wire [17:0] \$811 ;
-  wire [18:0] \$812 ;
-  wire [61:0] \$813 ;
-  wire [1:0] \$814 ;
-  wire [2:0] \$815 ;
-  wire [1:0] \$816 ;
-  wire [2:0] \$817 ;
-  wire [3:0] \$818 ;
-  wire [3:0] \$819 ;
-  wire [19:0] \$82 ;
-  wire [15:0] \$820 ;
-  wire [16:0] \$821 ;
-  wire [17:0] \$822 ;
-  wire [15:0] \$823 ;
-  wire [16:0] \$824 ;
-  wire [17:0] \$825 ;
+  wire \$81 ;
+  wire [15:0] \$810 ;
+  wire [16:0] \$811 ;
+  wire [17:0] \$812 ;
+  wire [17:0] \$813 ;
+  wire [18:0] \$814 ;
+  wire [17:0] \$815 ;
+  wire [18:0] \$816 ;
+  wire [17:0] \$817 ;
+  wire [18:0] \$818 ;
+  wire [61:0] \$819 ;
+  wire \$82 ;
+  wire [1:0] \$820 ;
+  wire [2:0] \$821 ;
+  wire [1:0] \$822 ;
+  wire [2:0] \$823 ;
+  wire [3:0] \$824 ;
+  wire [3:0] \$825 ;
   wire [15:0] \$826 ;
   wire [16:0] \$827 ;
   wire [17:0] \$828 ;
-  wire [17:0] \$829 ;
-  wire [19:0] \$83 ;
-  wire [18:0] \$830 ;
+  wire [15:0] \$829 ;
+  wire \$83 ;
+  wire [16:0] \$830 ;
   wire [17:0] \$831 ;
-  wire [18:0] \$832 ;
-  wire [17:0] \$833 ;
-  wire [18:0] \$834 ;
-  wire [61:0] \$835 ;
-  wire [1:0] \$836 ;
-  wire [2:0] \$837 ;
-  wire [1:0] \$838 ;
-  wire [2:0] \$839 ;
-  wire [19:0] \$84 ;
-  wire [3:0] \$840 ;
-  wire [3:0] \$841 ;
-  wire [15:0] \$842 ;
-  wire [16:0] \$843 ;
-  wire [17:0] \$844 ;
-  wire [15:0] \$845 ;
-  wire [16:0] \$846 ;
-  wire [17:0] \$847 ;
+  wire [15:0] \$832 ;
+  wire [16:0] \$833 ;
+  wire [17:0] \$834 ;
+  wire [17:0] \$835 ;
+  wire [18:0] \$836 ;
+  wire [17:0] \$837 ;
+  wire [18:0] \$838 ;
+  wire [17:0] \$839 ;
+  wire \$84 ;
+  wire [18:0] \$840 ;
+  wire [61:0] \$841 ;
+  wire [1:0] \$842 ;
+  wire [2:0] \$843 ;
+  wire [1:0] \$844 ;
+  wire [2:0] \$845 ;
+  wire [3:0] \$846 ;
+  wire [3:0] \$847 ;
   wire [15:0] \$848 ;
   wire [16:0] \$849 ;
-  wire [19:0] \$85 ;
+  wire \$85 ;
   wire [17:0] \$850 ;
-  wire [17:0] \$851 ;
-  wire [18:0] \$852 ;
+  wire [15:0] \$851 ;
+  wire [16:0] \$852 ;
   wire [17:0] \$853 ;
-  wire [18:0] \$854 ;
-  wire [17:0] \$855 ;
-  wire [18:0] \$856 ;
-  wire [61:0] \$857 ;
-  wire [1:0] \$858 ;
-  wire [2:0] \$859 ;
-  wire [19:0] \$86 ;
-  wire [1:0] \$860 ;
-  wire [2:0] \$861 ;
-  wire [3:0] \$862 ;
-  wire [3:0] \$863 ;
-  wire [15:0] \$864 ;
-  wire [16:0] \$865 ;
-  wire [17:0] \$866 ;
-  wire [15:0] \$867 ;
-  wire [16:0] \$868 ;
-  wire [17:0] \$869 ;
-  wire [19:0] \$87 ;
+  wire [15:0] \$854 ;
+  wire [16:0] \$855 ;
+  wire [17:0] \$856 ;
+  wire [17:0] \$857 ;
+  wire [18:0] \$858 ;
+  wire [17:0] \$859 ;
+  wire \$86 ;
+  wire [18:0] \$860 ;
+  wire [17:0] \$861 ;
+  wire [18:0] \$862 ;
+  wire [61:0] \$863 ;
+  wire [1:0] \$864 ;
+  wire [2:0] \$865 ;
+  wire [1:0] \$866 ;
+  wire [2:0] \$867 ;
+  wire [3:0] \$868 ;
+  wire [3:0] \$869 ;
+  wire \$87 ;
   wire [15:0] \$870 ;
   wire [16:0] \$871 ;
   wire [17:0] \$872 ;
-  wire [17:0] \$873 ;
-  wire [18:0] \$874 ;
+  wire [15:0] \$873 ;
+  wire [16:0] \$874 ;
   wire [17:0] \$875 ;
-  wire [18:0] \$876 ;
-  wire [17:0] \$877 ;
-  wire [18:0] \$878 ;
-  wire [61:0] \$879 ;
-  wire [19:0] \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
+  wire [15:0] \$876 ;
+  wire [16:0] \$877 ;
+  wire [17:0] \$878 ;
+  wire [17:0] \$879 ;
+  wire \$88 ;
+  wire [18:0] \$880 ;
+  wire [17:0] \$881 ;
+  wire [18:0] \$882 ;
+  wire [17:0] \$883 ;
+  wire [18:0] \$884 ;
+  wire [61:0] \$885 ;
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
-  wire [19:0] \$89 ;
+  wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [1:0] \$891 ;
+  wire [2:0] \$892 ;
+  wire [1:0] \$893 ;
+  wire [2:0] \$894 ;
+  wire [3:0] \$895 ;
+  wire [3:0] \$896 ;
+  wire [15:0] \$897 ;
+  wire [16:0] \$898 ;
+  wire [17:0] \$899 ;
   wire \$9 ;
-  wire [19:0] \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
-  wire [19:0] \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
+  wire \$90 ;
+  wire [15:0] \$900 ;
+  wire [16:0] \$901 ;
+  wire [17:0] \$902 ;
+  wire [15:0] \$903 ;
+  wire [16:0] \$904 ;
+  wire [17:0] \$905 ;
+  wire [17:0] \$906 ;
+  wire [18:0] \$907 ;
+  wire [17:0] \$908 ;
+  wire [18:0] \$909 ;
+  wire \$91 ;
+  wire [17:0] \$910 ;
+  wire [18:0] \$911 ;
+  wire [61:0] \$912 ;
+  wire [61:0] \$913 ;
   wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
-  wire [19:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
-  wire [19:0] \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
-  wire [19:0] \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
-  wire [19:0] \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
-  wire [19:0] \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
-  wire [19:0] \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
-  wire [19:0] \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
-  wire [19:0] \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire [1:0] \$915 ;
+  wire [2:0] \$916 ;
+  wire [1:0] \$917 ;
+  wire [2:0] \$918 ;
+  wire [3:0] \$919 ;
+  wire \$92 ;
+  wire [3:0] \$920 ;
+  wire [15:0] \$921 ;
+  wire [16:0] \$922 ;
+  wire [17:0] \$923 ;
+  wire [15:0] \$924 ;
+  wire [16:0] \$925 ;
+  wire [17:0] \$926 ;
+  wire [15:0] \$927 ;
+  wire [16:0] \$928 ;
+  wire [17:0] \$929 ;
+  wire \$93 ;
+  wire [17:0] \$930 ;
+  wire [18:0] \$931 ;
+  wire [17:0] \$932 ;
+  wire [18:0] \$933 ;
+  wire [17:0] \$934 ;
+  wire [18:0] \$935 ;
+  wire [61:0] \$936 ;
+  wire [1:0] \$937 ;
+  wire [2:0] \$938 ;
+  wire [1:0] \$939 ;
+  wire \$94 ;
+  wire [2:0] \$940 ;
+  wire [3:0] \$941 ;
+  wire [3:0] \$942 ;
+  wire [15:0] \$943 ;
+  wire [16:0] \$944 ;
+  wire [17:0] \$945 ;
+  wire [15:0] \$946 ;
+  wire [16:0] \$947 ;
+  wire [17:0] \$948 ;
+  wire [15:0] \$949 ;
+  wire \$95 ;
+  wire [16:0] \$950 ;
+  wire [17:0] \$951 ;
+  wire [17:0] \$952 ;
+  wire [18:0] \$953 ;
+  wire [17:0] \$954 ;
+  wire [18:0] \$955 ;
+  wire [17:0] \$956 ;
+  wire [18:0] \$957 ;
+  wire [61:0] \$958 ;
+  wire [1:0] \$959 ;
+  wire \$96 ;
+  wire [2:0] \$960 ;
+  wire [1:0] \$961 ;
+  wire [2:0] \$962 ;
+  wire [3:0] \$963 ;
+  wire [3:0] \$964 ;
+  wire [15:0] \$965 ;
+  wire [16:0] \$966 ;
+  wire [17:0] \$967 ;
+  wire [15:0] \$968 ;
+  wire [16:0] \$969 ;
+  wire \$97 ;
+  wire [17:0] \$970 ;
+  wire [15:0] \$971 ;
+  wire [16:0] \$972 ;
+  wire [17:0] \$973 ;
+  wire [17:0] \$974 ;
+  wire [18:0] \$975 ;
+  wire [17:0] \$976 ;
+  wire [18:0] \$977 ;
+  wire [17:0] \$978 ;
+  wire [18:0] \$979 ;
+  wire \$98 ;
+  wire [61:0] \$980 ;
+  wire [1:0] \$981 ;
+  wire [2:0] \$982 ;
+  wire [1:0] \$983 ;
+  wire [2:0] \$984 ;
+  wire [3:0] \$985 ;
+  wire [3:0] \$986 ;
+  wire [15:0] \$987 ;
+  wire [16:0] \$988 ;
+  wire [17:0] \$989 ;
+  wire \$99 ;
+  wire [15:0] \$990 ;
+  wire [16:0] \$991 ;
+  wire [17:0] \$992 ;
+  wire [15:0] \$993 ;
+  wire [16:0] \$994 ;
+  wire [17:0] \$995 ;
+  wire [17:0] \$996 ;
+  wire [18:0] \$997 ;
+  wire [17:0] \$998 ;
+  wire [18:0] \$999 ;
   reg \$signal  = 1'h1;
-  reg [7:0] \$signal$313  = 8'h00;
-  reg \$signal$314  = 1'h0;
-  wire \$signal$33 ;
-  reg \$signal$40  = 1'h0;
-  reg [14:0] \$signal$55  = 15'h0000;
-  reg b_le_a = 1'h0;
+  reg [7:0] \$signal$326  = 8'h00;
+  reg \$signal$327  = 1'h0;
+  wire \$signal$34 ;
+  reg [14:0] \$signal$35  = 15'h0000;
   input clk;
   wire clk;
   input downsample;
@@ -4281,8 +4356,10 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire hits_below9_9;
   wire in_adv;
   reg in_done = 1'h0;
-  wire in_free;
+  wire in_done_next;
+  reg in_free = 1'h1;
   reg in_full = 1'h0;
+  wire in_full_next;
   reg [19:0] in_idx0 = 20'h00000;
   reg [19:0] in_idx1 = 20'h00000;
   reg [19:0] in_idx2 = 20'h00000;
@@ -4301,6 +4378,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [61:0] in_key6 = 62'h0000000000000000;
   reg [61:0] in_key7 = 62'h0000000000000000;
   reg in_last = 1'h0;
+  reg in_le = 1'h0;
+  wire in_le_next;
   wire in_load;
   reg in_next_full = 1'h0;
   reg [19:0] in_next_idx0 = 20'h00000;
@@ -4468,6 +4547,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg lane7_takes7 = 1'h0;
   reg lane7_takes8 = 1'h0;
   reg lane7_takes9 = 1'h0;
+  wire load0_next;
   wire match0_load;
   reg match0_load_r = 1'h1;
   reg match0_valid = 1'h0;
@@ -4978,8 +5058,10 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg near_last = 1'h0;
   wire out_adv;
   reg out_done = 1'h0;
-  wire out_free;
+  wire out_done_next;
+  reg out_free = 1'h1;
   reg out_full = 1'h0;
+  wire out_full_next;
   reg [19:0] out_idx0 = 20'h00000;
   reg [19:0] out_idx1 = 20'h00000;
   reg [19:0] out_idx2 = 20'h00000;
@@ -4998,6 +5080,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [61:0] out_key6 = 62'h0000000000000000;
   reg [61:0] out_key7 = 62'h0000000000000000;
   reg out_last = 1'h0;
+  reg out_le = 1'h0;
+  wire out_le_next;
   wire out_load;
   reg out_next_full = 1'h0;
   reg [19:0] out_next_idx0 = 20'h00000;
@@ -5244,1200 +5328,1199 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$29  = ~ match9_valid;
   assign \$30  = \$29  | \$signal ;
   assign match9_load = \$28  | \$30 ;
-  assign \$31  = in_full | in_done;
-  assign \$32  = out_full | out_done;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = in_done & out_done;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  & \$35 ;
-  assign \$signal$33  = \$36  & match0_load_r;
-  assign \$37  = \$signal$33  & in_full;
-  assign \$38  = ~ in_done;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = out_done | \$signal$40 ;
-  assign in_adv = \$39  & \$40 ;
-  assign \$41  = \$signal$33  & out_full;
-  assign \$42  = ~ out_done;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = in_done | b_le_a;
-  assign out_adv = \$43  & \$44 ;
-  assign \$45  = in_adv & in_last;
-  assign \$46  = in_done | \$45 ;
-  assign \$47  = \$signal$33  & \$46 ;
-  assign \$48  = out_adv & out_last;
-  assign \$49  = out_done | \$48 ;
-  assign \final  = \$47  & \$49 ;
-  assign \$50  = ~ in_full;
-  assign in_free = \$50  | in_adv;
+  assign \$31  = match1_load ? 1'h0 : match0_valid;
+  assign \$32  = match0_load ? \$signal$34  : \$31 ;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = | \$signal$35 ;
+  assign \$35  = \$34  | near_last;
+  assign \$36  = match8_valid & \$35 ;
+  assign \$37  = match9_load ? \$36  : match9_valid;
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$33  | \$38 ;
+  assign load0_next = \$39  | room_next;
+  assign \$40  = in_full | in_done;
+  assign \$41  = out_full | out_done;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = in_done & out_done;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$signal$34  = \$45  & match0_load_r;
+  assign \$46  = in_full | in_done;
+  assign \$47  = out_full | out_done;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = in_done & out_done;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = \$51  & match0_load_r;
+  assign \$53  = \$52  & in_full;
+  assign \$54  = ~ in_done;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = out_done | in_le;
+  assign in_adv = \$55  & \$56 ;
+  assign \$57  = in_full | in_done;
+  assign \$58  = out_full | out_done;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = in_done & out_done;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$59  & \$61 ;
+  assign \$63  = \$62  & match0_load_r;
+  assign \$64  = \$63  & out_full;
+  assign \$65  = ~ out_done;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = in_done | out_le;
+  assign out_adv = \$66  & \$67 ;
+  assign \$68  = in_adv & in_last;
+  assign \$69  = in_done | \$68 ;
+  assign \$70  = \$signal$34  & \$69 ;
+  assign \$71  = out_adv & out_last;
+  assign \$72  = out_done | \$71 ;
+  assign \final  = \$70  & \$72 ;
+  assign \$73  = in_adv & in_last;
+  assign \$74  = in_done | \$73 ;
+  assign \$75  = ~ \final ;
+  assign in_done_next = \$74  & \$75 ;
+  assign in_full_next = in_free ? in_next_full : in_full;
+  assign \$76  = out_adv & out_last;
+  assign \$77  = out_done | \$76 ;
+  assign \$78  = ~ \final ;
+  assign out_done_next = \$77  & \$78 ;
+  assign out_full_next = out_free ? out_next_full : out_full;
   assign in_load = in_next_full & in_free;
   assign inputs__ready = ~ in_skid_full;
-  assign \$51  = ~ out_full;
-  assign out_free = \$51  | out_adv;
   assign out_load = out_next_full & out_free;
   assign outputs__ready = ~ out_skid_full;
-  assign hits_below1_0 = \$signal$55 [0] ? 1'h0 : 1'h1;
-  assign hits_below1_1 = \$signal$55 [0] ? 1'h1 : 1'h0;
-  assign hits_below2_0 = \$signal$55 [1] ? 1'h0 : hits_below1_0;
-  assign hits_below2_1 = \$signal$55 [1] ? hits_below1_0 : hits_below1_1;
-  assign hits_below2_2 = \$signal$55 [1] ? hits_below1_1 : 1'h0;
-  assign hits_below3_0 = \$signal$55 [2] ? 1'h0 : hits_below2_0;
-  assign hits_below3_1 = \$signal$55 [2] ? hits_below2_0 : hits_below2_1;
-  assign hits_below3_2 = \$signal$55 [2] ? hits_below2_1 : hits_below2_2;
-  assign hits_below3_3 = \$signal$55 [2] ? hits_below2_2 : 1'h0;
-  assign hits_below4_0 = \$signal$55 [3] ? 1'h0 : hits_below3_0;
-  assign hits_below4_1 = \$signal$55 [3] ? hits_below3_0 : hits_below3_1;
-  assign hits_below4_2 = \$signal$55 [3] ? hits_below3_1 : hits_below3_2;
-  assign hits_below4_3 = \$signal$55 [3] ? hits_below3_2 : hits_below3_3;
-  assign hits_below4_4 = \$signal$55 [3] ? hits_below3_3 : 1'h0;
-  assign hits_below5_0 = \$signal$55 [4] ? 1'h0 : hits_below4_0;
-  assign hits_below5_1 = \$signal$55 [4] ? hits_below4_0 : hits_below4_1;
-  assign hits_below5_2 = \$signal$55 [4] ? hits_below4_1 : hits_below4_2;
-  assign hits_below5_3 = \$signal$55 [4] ? hits_below4_2 : hits_below4_3;
-  assign hits_below5_4 = \$signal$55 [4] ? hits_below4_3 : hits_below4_4;
-  assign hits_below5_5 = \$signal$55 [4] ? hits_below4_4 : 1'h0;
-  assign hits_below6_0 = \$signal$55 [5] ? 1'h0 : hits_below5_0;
-  assign hits_below6_1 = \$signal$55 [5] ? hits_below5_0 : hits_below5_1;
-  assign hits_below6_2 = \$signal$55 [5] ? hits_below5_1 : hits_below5_2;
-  assign hits_below6_3 = \$signal$55 [5] ? hits_below5_2 : hits_below5_3;
-  assign hits_below6_4 = \$signal$55 [5] ? hits_below5_3 : hits_below5_4;
-  assign hits_below6_5 = \$signal$55 [5] ? hits_below5_4 : hits_below5_5;
-  assign hits_below6_6 = \$signal$55 [5] ? hits_below5_5 : 1'h0;
-  assign hits_below7_0 = \$signal$55 [6] ? 1'h0 : hits_below6_0;
-  assign hits_below7_1 = \$signal$55 [6] ? hits_below6_0 : hits_below6_1;
-  assign hits_below7_2 = \$signal$55 [6] ? hits_below6_1 : hits_below6_2;
-  assign hits_below7_3 = \$signal$55 [6] ? hits_below6_2 : hits_below6_3;
-  assign hits_below7_4 = \$signal$55 [6] ? hits_below6_3 : hits_below6_4;
-  assign hits_below7_5 = \$signal$55 [6] ? hits_below6_4 : hits_below6_5;
-  assign hits_below7_6 = \$signal$55 [6] ? hits_below6_5 : hits_below6_6;
-  assign hits_below7_7 = \$signal$55 [6] ? hits_below6_6 : 1'h0;
-  assign hits_below8_0 = \$signal$55 [7] ? 1'h0 : hits_below7_0;
-  assign hits_below8_1 = \$signal$55 [7] ? hits_below7_0 : hits_below7_1;
-  assign hits_below8_2 = \$signal$55 [7] ? hits_below7_1 : hits_below7_2;
-  assign hits_below8_3 = \$signal$55 [7] ? hits_below7_2 : hits_below7_3;
-  assign hits_below8_4 = \$signal$55 [7] ? hits_below7_3 : hits_below7_4;
-  assign hits_below8_5 = \$signal$55 [7] ? hits_below7_4 : hits_below7_5;
-  assign hits_below8_6 = \$signal$55 [7] ? hits_below7_5 : hits_below7_6;
-  assign hits_below8_7 = \$signal$55 [7] ? hits_below7_6 : hits_below7_7;
-  assign hits_below8_8 = \$signal$55 [7] ? hits_below7_7 : 1'h0;
-  assign hits_below9_0 = \$signal$55 [8] ? 1'h0 : hits_below8_0;
-  assign hits_below9_1 = \$signal$55 [8] ? hits_below8_0 : hits_below8_1;
-  assign hits_below9_2 = \$signal$55 [8] ? hits_below8_1 : hits_below8_2;
-  assign hits_below9_3 = \$signal$55 [8] ? hits_below8_2 : hits_below8_3;
-  assign hits_below9_4 = \$signal$55 [8] ? hits_below8_3 : hits_below8_4;
-  assign hits_below9_5 = \$signal$55 [8] ? hits_below8_4 : hits_below8_5;
-  assign hits_below9_6 = \$signal$55 [8] ? hits_below8_5 : hits_below8_6;
-  assign hits_below9_7 = \$signal$55 [8] ? hits_below8_6 : hits_below8_7;
-  assign hits_below9_8 = \$signal$55 [8] ? hits_below8_7 : hits_below8_8;
-  assign hits_below9_9 = \$signal$55 [8] ? hits_below8_8 : 1'h0;
-  assign hits_below10_0 = \$signal$55 [9] ? 1'h0 : hits_below9_0;
-  assign hits_below10_1 = \$signal$55 [9] ? hits_below9_0 : hits_below9_1;
-  assign hits_below10_2 = \$signal$55 [9] ? hits_below9_1 : hits_below9_2;
-  assign hits_below10_3 = \$signal$55 [9] ? hits_below9_2 : hits_below9_3;
-  assign hits_below10_4 = \$signal$55 [9] ? hits_below9_3 : hits_below9_4;
-  assign hits_below10_5 = \$signal$55 [9] ? hits_below9_4 : hits_below9_5;
-  assign hits_below10_6 = \$signal$55 [9] ? hits_below9_5 : hits_below9_6;
-  assign hits_below10_7 = \$signal$55 [9] ? hits_below9_6 : hits_below9_7;
-  assign hits_below10_8 = \$signal$55 [9] ? hits_below9_7 : hits_below9_8;
-  assign hits_below10_9 = \$signal$55 [9] ? hits_below9_8 : hits_below9_9;
-  assign hits_below10_10 = \$signal$55 [9] ? hits_below9_9 : 1'h0;
-  assign hits_below11_0 = \$signal$55 [10] ? 1'h0 : hits_below10_0;
-  assign hits_below11_1 = \$signal$55 [10] ? hits_below10_0 : hits_below10_1;
-  assign hits_below11_2 = \$signal$55 [10] ? hits_below10_1 : hits_below10_2;
-  assign hits_below11_3 = \$signal$55 [10] ? hits_below10_2 : hits_below10_3;
-  assign hits_below11_4 = \$signal$55 [10] ? hits_below10_3 : hits_below10_4;
-  assign hits_below11_5 = \$signal$55 [10] ? hits_below10_4 : hits_below10_5;
-  assign hits_below11_6 = \$signal$55 [10] ? hits_below10_5 : hits_below10_6;
-  assign hits_below11_7 = \$signal$55 [10] ? hits_below10_6 : hits_below10_7;
-  assign hits_below11_8 = \$signal$55 [10] ? hits_below10_7 : hits_below10_8;
-  assign hits_below11_9 = \$signal$55 [10] ? hits_below10_8 : hits_below10_9;
-  assign hits_below11_10 = \$signal$55 [10] ? hits_below10_9 : hits_below10_10;
-  assign hits_below11_11 = \$signal$55 [10] ? hits_below10_10 : 1'h0;
-  assign hits_below12_0 = \$signal$55 [11] ? 1'h0 : hits_below11_0;
-  assign hits_below12_1 = \$signal$55 [11] ? hits_below11_0 : hits_below11_1;
-  assign hits_below12_2 = \$signal$55 [11] ? hits_below11_1 : hits_below11_2;
-  assign hits_below12_3 = \$signal$55 [11] ? hits_below11_2 : hits_below11_3;
-  assign hits_below12_4 = \$signal$55 [11] ? hits_below11_3 : hits_below11_4;
-  assign hits_below12_5 = \$signal$55 [11] ? hits_below11_4 : hits_below11_5;
-  assign hits_below12_6 = \$signal$55 [11] ? hits_below11_5 : hits_below11_6;
-  assign hits_below12_7 = \$signal$55 [11] ? hits_below11_6 : hits_below11_7;
-  assign hits_below12_8 = \$signal$55 [11] ? hits_below11_7 : hits_below11_8;
-  assign hits_below12_9 = \$signal$55 [11] ? hits_below11_8 : hits_below11_9;
-  assign hits_below12_10 = \$signal$55 [11] ? hits_below11_9 : hits_below11_10;
-  assign hits_below12_11 = \$signal$55 [11] ? hits_below11_10 : hits_below11_11;
-  assign hits_below12_12 = \$signal$55 [11] ? hits_below11_11 : 1'h0;
-  assign hits_below13_0 = \$signal$55 [12] ? 1'h0 : hits_below12_0;
-  assign hits_below13_1 = \$signal$55 [12] ? hits_below12_0 : hits_below12_1;
-  assign hits_below13_2 = \$signal$55 [12] ? hits_below12_1 : hits_below12_2;
-  assign hits_below13_3 = \$signal$55 [12] ? hits_below12_2 : hits_below12_3;
-  assign hits_below13_4 = \$signal$55 [12] ? hits_below12_3 : hits_below12_4;
-  assign hits_below13_5 = \$signal$55 [12] ? hits_below12_4 : hits_below12_5;
-  assign hits_below13_6 = \$signal$55 [12] ? hits_below12_5 : hits_below12_6;
-  assign hits_below13_7 = \$signal$55 [12] ? hits_below12_6 : hits_below12_7;
-  assign hits_below13_8 = \$signal$55 [12] ? hits_below12_7 : hits_below12_8;
-  assign hits_below13_9 = \$signal$55 [12] ? hits_below12_8 : hits_below12_9;
-  assign hits_below13_10 = \$signal$55 [12] ? hits_below12_9 : hits_below12_10;
-  assign hits_below13_11 = \$signal$55 [12] ? hits_below12_10 : hits_below12_11;
-  assign hits_below13_12 = \$signal$55 [12] ? hits_below12_11 : hits_below12_12;
-  assign hits_below13_13 = \$signal$55 [12] ? hits_below12_12 : 1'h0;
-  assign hits_below14_0 = \$signal$55 [13] ? 1'h0 : hits_below13_0;
-  assign hits_below14_1 = \$signal$55 [13] ? hits_below13_0 : hits_below13_1;
-  assign hits_below14_2 = \$signal$55 [13] ? hits_below13_1 : hits_below13_2;
-  assign hits_below14_3 = \$signal$55 [13] ? hits_below13_2 : hits_below13_3;
-  assign hits_below14_4 = \$signal$55 [13] ? hits_below13_3 : hits_below13_4;
-  assign hits_below14_5 = \$signal$55 [13] ? hits_below13_4 : hits_below13_5;
-  assign hits_below14_6 = \$signal$55 [13] ? hits_below13_5 : hits_below13_6;
-  assign hits_below14_7 = \$signal$55 [13] ? hits_below13_6 : hits_below13_7;
-  assign hits_below14_8 = \$signal$55 [13] ? hits_below13_7 : hits_below13_8;
-  assign hits_below14_9 = \$signal$55 [13] ? hits_below13_8 : hits_below13_9;
-  assign hits_below14_10 = \$signal$55 [13] ? hits_below13_9 : hits_below13_10;
-  assign hits_below14_11 = \$signal$55 [13] ? hits_below13_10 : hits_below13_11;
-  assign hits_below14_12 = \$signal$55 [13] ? hits_below13_11 : hits_below13_12;
-  assign hits_below14_13 = \$signal$55 [13] ? hits_below13_12 : hits_below13_13;
-  assign hits_below14_14 = \$signal$55 [13] ? hits_below13_13 : 1'h0;
-  assign hits_below15_0 = \$signal$55 [14] ? 1'h0 : hits_below14_0;
-  assign hits_below15_1 = \$signal$55 [14] ? hits_below14_0 : hits_below14_1;
-  assign hits_below15_2 = \$signal$55 [14] ? hits_below14_1 : hits_below14_2;
-  assign hits_below15_3 = \$signal$55 [14] ? hits_below14_2 : hits_below14_3;
-  assign hits_below15_4 = \$signal$55 [14] ? hits_below14_3 : hits_below14_4;
-  assign hits_below15_5 = \$signal$55 [14] ? hits_below14_4 : hits_below14_5;
-  assign hits_below15_6 = \$signal$55 [14] ? hits_below14_5 : hits_below14_6;
-  assign hits_below15_7 = \$signal$55 [14] ? hits_below14_6 : hits_below14_7;
-  assign hits_below15_8 = \$signal$55 [14] ? hits_below14_7 : hits_below14_8;
-  assign hits_below15_9 = \$signal$55 [14] ? hits_below14_8 : hits_below14_9;
-  assign hits_below15_10 = \$signal$55 [14] ? hits_below14_9 : hits_below14_10;
-  assign hits_below15_11 = \$signal$55 [14] ? hits_below14_10 : hits_below14_11;
-  assign hits_below15_12 = \$signal$55 [14] ? hits_below14_11 : hits_below14_12;
-  assign hits_below15_13 = \$signal$55 [14] ? hits_below14_12 : hits_below14_13;
-  assign hits_below15_14 = \$signal$55 [14] ? hits_below14_13 : hits_below14_14;
-  assign hits_below15_15 = \$signal$55 [14] ? hits_below14_14 : 1'h0;
-  assign \$52  = lane0_takes0 ? t_in_idx0 : 20'h00000;
-  assign \$54  = lane0_takes1 ? t_in_idx1 : 20'h00000;
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = lane0_takes2 ? t_in_idx2 : 20'h00000;
-  assign \$57  = \$55  | \$56 ;
-  assign \$58  = lane0_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$59  = \$57  | \$58 ;
-  assign \$60  = lane0_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$61  = \$59  | \$60 ;
-  assign \$62  = lane0_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$63  = \$61  | \$62 ;
-  assign \$64  = lane0_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$65  = \$63  | \$64 ;
-  assign \$66  = lane0_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$67  = \$65  | \$66 ;
-  assign \$68  = lane0_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$69  = \$67  | \$68 ;
-  assign \$70  = lane0_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = lane0_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$73  = \$71  | \$72 ;
-  assign \$74  = lane0_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$75  = \$73  | \$74 ;
-  assign \$76  = lane0_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = lane0_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$79  = \$77  | \$78 ;
-  assign \$80  = lane0_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$81  = \$79  | \$80 ;
-  assign \$82  = lane0_takes0 ? t_out_idx0 : 20'h00000;
-  assign \$84  = lane0_takes1 ? t_out_idx1 : 20'h00000;
-  assign \$85  = \$83  | \$84 ;
-  assign \$86  = lane0_takes2 ? t_out_idx2 : 20'h00000;
-  assign \$87  = \$85  | \$86 ;
-  assign \$88  = lane0_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$89  = \$87  | \$88 ;
-  assign \$90  = lane0_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = lane0_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$93  = \$91  | \$92 ;
-  assign \$94  = lane0_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$95  = \$93  | \$94 ;
-  assign \$96  = lane0_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$97  = \$95  | \$96 ;
-  assign \$98  = lane0_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$99  = \$97  | \$98 ;
-  assign \$100  = lane0_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$101  = \$99  | \$100 ;
-  assign \$102  = lane0_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$103  = \$101  | \$102 ;
-  assign \$104  = lane0_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$105  = \$103  | \$104 ;
-  assign \$106  = lane0_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = lane0_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$109  = \$107  | \$108 ;
-  assign \$110  = lane0_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$111  = \$109  | \$110 ;
-  assign \$112  = lane1_takes1 ? t_in_idx1 : 20'h00000;
-  assign \$114  = lane1_takes2 ? t_in_idx2 : 20'h00000;
-  assign \$115  = \$113  | \$114 ;
-  assign \$116  = lane1_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$117  = \$115  | \$116 ;
-  assign \$118  = lane1_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$119  = \$117  | \$118 ;
-  assign \$120  = lane1_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = lane1_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = lane1_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$125  = \$123  | \$124 ;
-  assign \$126  = lane1_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = lane1_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = lane1_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = lane1_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = lane1_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = lane1_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = lane1_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = lane1_takes1 ? t_out_idx1 : 20'h00000;
-  assign \$142  = lane1_takes2 ? t_out_idx2 : 20'h00000;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = lane1_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = lane1_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = lane1_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = lane1_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = lane1_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = lane1_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = lane1_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = lane1_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = lane1_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = lane1_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = lane1_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = lane1_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = lane2_takes2 ? t_in_idx2 : 20'h00000;
-  assign \$170  = lane2_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = lane2_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = lane2_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = lane2_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = lane2_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = lane2_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = lane2_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = lane2_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = lane2_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = lane2_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$189  = \$187  | \$188 ;
-  assign \$190  = lane2_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = lane2_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$193  = \$191  | \$192 ;
-  assign \$194  = lane2_takes2 ? t_out_idx2 : 20'h00000;
-  assign \$196  = lane2_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = lane2_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = lane2_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = lane2_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = lane2_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$205  = \$203  | \$204 ;
-  assign \$206  = lane2_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = lane2_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = lane2_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = lane2_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$213  = \$211  | \$212 ;
-  assign \$214  = lane2_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = lane2_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = lane2_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = lane3_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$222  = lane3_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$223  = \$221  | \$222 ;
-  assign \$224  = lane3_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = lane3_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = lane3_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$229  = \$227  | \$228 ;
-  assign \$230  = lane3_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = lane3_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$233  = \$231  | \$232 ;
-  assign \$234  = lane3_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = lane3_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$237  = \$235  | \$236 ;
-  assign \$238  = lane3_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = lane3_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = lane3_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = lane3_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$246  = lane3_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = lane3_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = lane3_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = lane3_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = lane3_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = lane3_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$257  = \$255  | \$256 ;
-  assign \$258  = lane3_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = lane3_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = lane3_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = lane3_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = lane3_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = lane4_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$270  = lane4_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = lane4_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = lane4_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = lane4_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = lane4_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = lane4_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = lane4_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = lane4_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$285  = \$283  | \$284 ;
-  assign \$286  = lane4_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = lane4_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = lane4_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$292  = lane4_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = lane4_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = lane4_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = lane4_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = lane4_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$301  = \$299  | \$300 ;
-  assign \$302  = lane4_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = lane4_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = lane4_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = lane4_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$309  = \$307  | \$308 ;
-  assign \$310  = lane4_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = lane5_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$314  = lane5_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = lane5_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$317  = \$315  | \$316 ;
-  assign \$318  = lane5_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$319  = \$317  | \$318 ;
-  assign \$320  = lane5_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$321  = \$319  | \$320 ;
-  assign \$322  = lane5_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = lane5_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$325  = \$323  | \$324 ;
-  assign \$326  = lane5_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = lane5_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = lane5_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = lane5_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$334  = lane5_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$335  = \$333  | \$334 ;
-  assign \$336  = lane5_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$337  = \$335  | \$336 ;
-  assign \$338  = lane5_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$339  = \$337  | \$338 ;
-  assign \$340  = lane5_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$341  = \$339  | \$340 ;
-  assign \$342  = lane5_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$343  = \$341  | \$342 ;
-  assign \$344  = lane5_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = lane5_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = lane5_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$349  = \$347  | \$348 ;
-  assign \$350  = lane5_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$351  = \$349  | \$350 ;
-  assign \$352  = lane6_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$354  = lane6_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = lane6_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$357  = \$355  | \$356 ;
-  assign \$358  = lane6_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$359  = \$357  | \$358 ;
-  assign \$360  = lane6_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = lane6_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$363  = \$361  | \$362 ;
-  assign \$364  = lane6_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$365  = \$363  | \$364 ;
-  assign \$366  = lane6_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$367  = \$365  | \$366 ;
-  assign \$368  = lane6_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$369  = \$367  | \$368 ;
-  assign \$370  = lane6_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$372  = lane6_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$373  = \$371  | \$372 ;
-  assign \$374  = lane6_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$375  = \$373  | \$374 ;
-  assign \$376  = lane6_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = lane6_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = lane6_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$381  = \$379  | \$380 ;
-  assign \$382  = lane6_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$383  = \$381  | \$382 ;
-  assign \$384  = lane6_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = lane6_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = lane7_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$390  = lane7_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$391  = \$389  | \$390 ;
-  assign \$392  = lane7_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$393  = \$391  | \$392 ;
-  assign \$394  = lane7_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = lane7_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$397  = \$395  | \$396 ;
-  assign \$398  = lane7_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = lane7_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = lane7_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = lane7_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$406  = lane7_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = lane7_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = lane7_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = lane7_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = lane7_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = lane7_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = lane7_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = match9_valid & \$signal ;
-  assign \$421  = \$420  & pairs__valid;
-  assign \$422  = ~ pairs__ready;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = ~ \$423 ;
-  assign pairs_room_next = \$signal  ? \$424  : pairs__ready;
-  assign \$425  = | \$signal$55 ;
-  assign \$426  = \$425  | near_last;
-  assign \$427  = match8_valid & \$426 ;
-  assign \$428  = match1_load ? 1'h0 : match0_valid;
-  assign \$429  = match0_load ? \$signal$33  : \$428 ;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = | \$signal$55 ;
-  assign \$432  = \$431  | near_last;
-  assign \$433  = match8_valid & \$432 ;
-  assign \$434  = match9_load ? \$433  : match9_valid;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$430  | \$435 ;
-  assign \$437  = \$436  | pairs_room_next;
-  assign \$438  = in_adv & in_last;
-  assign \$439  = in_done | \$438 ;
-  assign \$440  = ~ \final ;
-  assign \$441  = \$439  & \$440 ;
-  assign \$442  = ~ in_skid_full;
-  assign \$443  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$444  = inputs__payload[615] ? \$443  : 62'h0000000000000000;
-  assign \$445  = ~ inputs__payload[615];
-  assign \$446  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$447  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
-  assign \$448  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
-  assign \$449  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
-  assign \$450  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
-  assign \$451  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
-  assign \$452  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
-  assign \$453  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$454  = ~ in_next_full;
-  assign \$455  = \$454  | in_free;
-  assign \$456  = ~ in_skid_full;
-  assign \$457  = inputs__valid & \$456 ;
-  assign \$458  = in_skid_full | inputs__valid;
-  assign \$459  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$460  = inputs__payload[615] ? \$459  : 62'h0000000000000000;
-  assign \$461  = ~ inputs__payload[615];
-  assign \$462  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$463  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
-  assign \$464  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
-  assign \$465  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
-  assign \$466  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
-  assign \$467  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
-  assign \$468  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
-  assign \$469  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$470  = out_adv & out_last;
-  assign \$471  = out_done | \$470 ;
-  assign \$472  = ~ \final ;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = ~ out_skid_full;
-  assign \$476  = outputs__payload[534:532] ^ { 1'h0, \$475  };
-  assign \$478  = \$476  ^ { 1'h0, \$477  };
-  assign \$480  = { 1'h0, \$478  } ^ \$479 ;
-  assign \$482  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$481 );
-  assign \$483  = $signed(\$482 ) + $signed(17'h08000);
-  assign \$485  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$484 );
-  assign \$486  = $signed(\$485 ) + $signed(17'h08000);
-  assign \$488  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$487 );
-  assign \$489  = $signed(\$488 ) + $signed(17'h08000);
-  assign \$490  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$491  = $signed(\$490 ) + $signed(18'h10000);
-  assign \$492  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$493  = $signed(\$492 ) + $signed(18'h10000);
-  assign \$494  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$495  = $signed(\$494 ) + $signed(18'h10000);
-  assign \$496  = downsample ? { outputs__payload[587:580], \$489 [16:0], \$486 [16:0], \$483 [16:0], \$480 [2:0] } : { outputs__payload[587:580], \$495 [17:0], \$493 [17:0], \$491 [17:0] };
-  assign \$497  = outputs__payload[615] ? \$496  : 62'h0000000000000000;
-  assign \$498  = ~ outputs__payload[615];
-  assign \$500  = outputs__payload[2:0] ^ { 1'h0, \$499  };
-  assign \$502  = \$500  ^ { 1'h0, \$501  };
-  assign \$504  = { 1'h0, \$502  } ^ \$503 ;
-  assign \$506  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$505 );
-  assign \$507  = $signed(\$506 ) + $signed(17'h08000);
-  assign \$509  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$508 );
-  assign \$510  = $signed(\$509 ) + $signed(17'h08000);
-  assign \$512  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$511 );
-  assign \$513  = $signed(\$512 ) + $signed(17'h08000);
-  assign \$514  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$515  = $signed(\$514 ) + $signed(18'h10000);
-  assign \$516  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$517  = $signed(\$516 ) + $signed(18'h10000);
-  assign \$518  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$519  = $signed(\$518 ) + $signed(18'h10000);
-  assign \$520  = downsample ? { outputs__payload[55:48], \$513 [16:0], \$510 [16:0], \$507 [16:0], \$504 [2:0] } : { outputs__payload[55:48], \$519 [17:0], \$517 [17:0], \$515 [17:0] };
-  assign \$522  = outputs__payload[78:76] ^ { 1'h0, \$521  };
-  assign \$524  = \$522  ^ { 1'h0, \$523  };
-  assign \$526  = { 1'h0, \$524  } ^ \$525 ;
-  assign \$528  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$527 );
-  assign \$529  = $signed(\$528 ) + $signed(17'h08000);
-  assign \$531  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$530 );
-  assign \$532  = $signed(\$531 ) + $signed(17'h08000);
-  assign \$534  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$533 );
-  assign \$535  = $signed(\$534 ) + $signed(17'h08000);
-  assign \$536  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
-  assign \$537  = $signed(\$536 ) + $signed(18'h10000);
-  assign \$538  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$539  = $signed(\$538 ) + $signed(18'h10000);
-  assign \$540  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$541  = $signed(\$540 ) + $signed(18'h10000);
-  assign \$542  = downsample ? { outputs__payload[131:124], \$535 [16:0], \$532 [16:0], \$529 [16:0], \$526 [2:0] } : { outputs__payload[131:124], \$541 [17:0], \$539 [17:0], \$537 [17:0] };
-  assign \$544  = outputs__payload[154:152] ^ { 1'h0, \$543  };
-  assign \$546  = \$544  ^ { 1'h0, \$545  };
-  assign \$548  = { 1'h0, \$546  } ^ \$547 ;
-  assign \$550  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$549 );
-  assign \$551  = $signed(\$550 ) + $signed(17'h08000);
-  assign \$553  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$552 );
-  assign \$554  = $signed(\$553 ) + $signed(17'h08000);
-  assign \$556  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$555 );
-  assign \$557  = $signed(\$556 ) + $signed(17'h08000);
-  assign \$558  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
-  assign \$559  = $signed(\$558 ) + $signed(18'h10000);
-  assign \$560  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$561  = $signed(\$560 ) + $signed(18'h10000);
-  assign \$562  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$563  = $signed(\$562 ) + $signed(18'h10000);
-  assign \$564  = downsample ? { outputs__payload[207:200], \$557 [16:0], \$554 [16:0], \$551 [16:0], \$548 [2:0] } : { outputs__payload[207:200], \$563 [17:0], \$561 [17:0], \$559 [17:0] };
-  assign \$566  = outputs__payload[230:228] ^ { 1'h0, \$565  };
-  assign \$568  = \$566  ^ { 1'h0, \$567  };
-  assign \$570  = { 1'h0, \$568  } ^ \$569 ;
-  assign \$572  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$571 );
-  assign \$573  = $signed(\$572 ) + $signed(17'h08000);
-  assign \$575  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$574 );
-  assign \$576  = $signed(\$575 ) + $signed(17'h08000);
-  assign \$578  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$577 );
-  assign \$579  = $signed(\$578 ) + $signed(17'h08000);
-  assign \$580  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
-  assign \$581  = $signed(\$580 ) + $signed(18'h10000);
-  assign \$582  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
-  assign \$583  = $signed(\$582 ) + $signed(18'h10000);
-  assign \$584  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
-  assign \$585  = $signed(\$584 ) + $signed(18'h10000);
-  assign \$586  = downsample ? { outputs__payload[283:276], \$579 [16:0], \$576 [16:0], \$573 [16:0], \$570 [2:0] } : { outputs__payload[283:276], \$585 [17:0], \$583 [17:0], \$581 [17:0] };
-  assign \$588  = outputs__payload[306:304] ^ { 1'h0, \$587  };
-  assign \$590  = \$588  ^ { 1'h0, \$589  };
-  assign \$592  = { 1'h0, \$590  } ^ \$591 ;
-  assign \$594  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$593 );
-  assign \$595  = $signed(\$594 ) + $signed(17'h08000);
-  assign \$597  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$596 );
-  assign \$598  = $signed(\$597 ) + $signed(17'h08000);
-  assign \$600  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$599 );
-  assign \$601  = $signed(\$600 ) + $signed(17'h08000);
-  assign \$602  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
-  assign \$603  = $signed(\$602 ) + $signed(18'h10000);
-  assign \$604  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$605  = $signed(\$604 ) + $signed(18'h10000);
-  assign \$606  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$607  = $signed(\$606 ) + $signed(18'h10000);
-  assign \$608  = downsample ? { outputs__payload[359:352], \$601 [16:0], \$598 [16:0], \$595 [16:0], \$592 [2:0] } : { outputs__payload[359:352], \$607 [17:0], \$605 [17:0], \$603 [17:0] };
-  assign \$610  = outputs__payload[382:380] ^ { 1'h0, \$609  };
-  assign \$612  = \$610  ^ { 1'h0, \$611  };
-  assign \$614  = { 1'h0, \$612  } ^ \$613 ;
-  assign \$616  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$615 );
-  assign \$617  = $signed(\$616 ) + $signed(17'h08000);
-  assign \$619  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$618 );
-  assign \$620  = $signed(\$619 ) + $signed(17'h08000);
-  assign \$622  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$621 );
-  assign \$623  = $signed(\$622 ) + $signed(17'h08000);
-  assign \$624  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
-  assign \$625  = $signed(\$624 ) + $signed(18'h10000);
-  assign \$626  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$627  = $signed(\$626 ) + $signed(18'h10000);
-  assign \$628  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
-  assign \$629  = $signed(\$628 ) + $signed(18'h10000);
-  assign \$630  = downsample ? { outputs__payload[435:428], \$623 [16:0], \$620 [16:0], \$617 [16:0], \$614 [2:0] } : { outputs__payload[435:428], \$629 [17:0], \$627 [17:0], \$625 [17:0] };
-  assign \$632  = outputs__payload[458:456] ^ { 1'h0, \$631  };
-  assign \$634  = \$632  ^ { 1'h0, \$633  };
-  assign \$636  = { 1'h0, \$634  } ^ \$635 ;
-  assign \$638  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$637 );
-  assign \$639  = $signed(\$638 ) + $signed(17'h08000);
-  assign \$641  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$640 );
-  assign \$642  = $signed(\$641 ) + $signed(17'h08000);
-  assign \$644  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$643 );
-  assign \$645  = $signed(\$644 ) + $signed(17'h08000);
-  assign \$646  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
-  assign \$647  = $signed(\$646 ) + $signed(18'h10000);
-  assign \$648  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$649  = $signed(\$648 ) + $signed(18'h10000);
-  assign \$650  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$651  = $signed(\$650 ) + $signed(18'h10000);
-  assign \$652  = downsample ? { outputs__payload[511:504], \$645 [16:0], \$642 [16:0], \$639 [16:0], \$636 [2:0] } : { outputs__payload[511:504], \$651 [17:0], \$649 [17:0], \$647 [17:0] };
-  assign \$654  = outputs__payload[534:532] ^ { 1'h0, \$653  };
-  assign \$656  = \$654  ^ { 1'h0, \$655  };
-  assign \$658  = { 1'h0, \$656  } ^ \$657 ;
-  assign \$660  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$659 );
-  assign \$661  = $signed(\$660 ) + $signed(17'h08000);
-  assign \$663  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$662 );
-  assign \$664  = $signed(\$663 ) + $signed(17'h08000);
-  assign \$666  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$665 );
-  assign \$667  = $signed(\$666 ) + $signed(17'h08000);
-  assign \$668  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$669  = $signed(\$668 ) + $signed(18'h10000);
-  assign \$670  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$671  = $signed(\$670 ) + $signed(18'h10000);
-  assign \$672  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$673  = $signed(\$672 ) + $signed(18'h10000);
-  assign \$674  = downsample ? { outputs__payload[587:580], \$667 [16:0], \$664 [16:0], \$661 [16:0], \$658 [2:0] } : { outputs__payload[587:580], \$673 [17:0], \$671 [17:0], \$669 [17:0] };
-  assign \$675  = ~ out_next_full;
-  assign \$676  = \$675  | out_free;
-  assign \$677  = ~ out_skid_full;
-  assign \$678  = outputs__valid & \$677 ;
-  assign \$679  = out_skid_full | outputs__valid;
-  assign \$681  = outputs__payload[534:532] ^ { 1'h0, \$680  };
-  assign \$683  = \$681  ^ { 1'h0, \$682  };
-  assign \$685  = { 1'h0, \$683  } ^ \$684 ;
-  assign \$687  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$686 );
-  assign \$688  = $signed(\$687 ) + $signed(17'h08000);
-  assign \$690  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$689 );
-  assign \$691  = $signed(\$690 ) + $signed(17'h08000);
-  assign \$693  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$692 );
+  assign \$79  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$80  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$81  = ~ \$80 ;
+  assign \$82  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$83  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$84  = ~ \$83 ;
+  assign \$85  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$86  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$87  = ~ \$86 ;
+  assign \$88  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  | \$89 ;
+  assign \$91  = \$84  & \$90 ;
+  assign \$92  = \$82  | \$91 ;
+  assign \$93  = \$81  & \$92 ;
+  assign \$94  = \$79  | \$93 ;
+  assign \$95  = in_next_top[62:48] > out_top[62:48];
+  assign \$96  = out_top[62:48] > in_next_top[62:48];
+  assign \$97  = ~ \$96 ;
+  assign \$98  = in_next_top[47:32] > out_top[47:32];
+  assign \$99  = out_top[47:32] > in_next_top[47:32];
+  assign \$100  = ~ \$99 ;
+  assign \$101  = in_next_top[31:16] > out_top[31:16];
+  assign \$102  = out_top[31:16] > in_next_top[31:16];
+  assign \$103  = ~ \$102 ;
+  assign \$104  = in_next_top[15:0] > out_top[15:0];
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = \$101  | \$105 ;
+  assign \$107  = \$100  & \$106 ;
+  assign \$108  = \$98  | \$107 ;
+  assign \$109  = \$97  & \$108 ;
+  assign \$110  = \$95  | \$109 ;
+  assign \$111  = out_load ? \$94  : \$110 ;
+  assign \$112  = in_top[62:48] > out_next_top[62:48];
+  assign \$113  = out_next_top[62:48] > in_top[62:48];
+  assign \$114  = ~ \$113 ;
+  assign \$115  = in_top[47:32] > out_next_top[47:32];
+  assign \$116  = out_next_top[47:32] > in_top[47:32];
+  assign \$117  = ~ \$116 ;
+  assign \$118  = in_top[31:16] > out_next_top[31:16];
+  assign \$119  = out_next_top[31:16] > in_top[31:16];
+  assign \$120  = ~ \$119 ;
+  assign \$121  = in_top[15:0] > out_next_top[15:0];
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = \$118  | \$122 ;
+  assign \$124  = \$117  & \$123 ;
+  assign \$125  = \$115  | \$124 ;
+  assign \$126  = \$114  & \$125 ;
+  assign \$127  = \$112  | \$126 ;
+  assign \$128  = in_top[62:48] > out_top[62:48];
+  assign \$129  = out_top[62:48] > in_top[62:48];
+  assign \$130  = ~ \$129 ;
+  assign \$131  = in_top[47:32] > out_top[47:32];
+  assign \$132  = out_top[47:32] > in_top[47:32];
+  assign \$133  = ~ \$132 ;
+  assign \$134  = in_top[31:16] > out_top[31:16];
+  assign \$135  = out_top[31:16] > in_top[31:16];
+  assign \$136  = ~ \$135 ;
+  assign \$137  = in_top[15:0] > out_top[15:0];
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \$134  | \$138 ;
+  assign \$140  = \$133  & \$139 ;
+  assign \$141  = \$131  | \$140 ;
+  assign \$142  = \$130  & \$141 ;
+  assign \$143  = \$128  | \$142 ;
+  assign \$144  = out_load ? \$127  : \$143 ;
+  assign \$145  = in_load ? \$111  : \$144 ;
+  assign in_le_next = ~ \$145 ;
+  assign \$146  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$147  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$148  = ~ \$147 ;
+  assign \$149  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$150  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$151  = ~ \$150 ;
+  assign \$152  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$153  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$154  = ~ \$153 ;
+  assign \$155  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \$152  | \$156 ;
+  assign \$158  = \$151  & \$157 ;
+  assign \$159  = \$149  | \$158 ;
+  assign \$160  = \$148  & \$159 ;
+  assign \$161  = \$146  | \$160 ;
+  assign \$162  = out_top[62:48] > in_next_top[62:48];
+  assign \$163  = in_next_top[62:48] > out_top[62:48];
+  assign \$164  = ~ \$163 ;
+  assign \$165  = out_top[47:32] > in_next_top[47:32];
+  assign \$166  = in_next_top[47:32] > out_top[47:32];
+  assign \$167  = ~ \$166 ;
+  assign \$168  = out_top[31:16] > in_next_top[31:16];
+  assign \$169  = in_next_top[31:16] > out_top[31:16];
+  assign \$170  = ~ \$169 ;
+  assign \$171  = out_top[15:0] > in_next_top[15:0];
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  | \$172 ;
+  assign \$174  = \$167  & \$173 ;
+  assign \$175  = \$165  | \$174 ;
+  assign \$176  = \$164  & \$175 ;
+  assign \$177  = \$162  | \$176 ;
+  assign \$178  = out_load ? \$161  : \$177 ;
+  assign \$179  = out_next_top[62:48] > in_top[62:48];
+  assign \$180  = in_top[62:48] > out_next_top[62:48];
+  assign \$181  = ~ \$180 ;
+  assign \$182  = out_next_top[47:32] > in_top[47:32];
+  assign \$183  = in_top[47:32] > out_next_top[47:32];
+  assign \$184  = ~ \$183 ;
+  assign \$185  = out_next_top[31:16] > in_top[31:16];
+  assign \$186  = in_top[31:16] > out_next_top[31:16];
+  assign \$187  = ~ \$186 ;
+  assign \$188  = out_next_top[15:0] > in_top[15:0];
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = \$185  | \$189 ;
+  assign \$191  = \$184  & \$190 ;
+  assign \$192  = \$182  | \$191 ;
+  assign \$193  = \$181  & \$192 ;
+  assign \$194  = \$179  | \$193 ;
+  assign \$195  = out_top[62:48] > in_top[62:48];
+  assign \$196  = in_top[62:48] > out_top[62:48];
+  assign \$197  = ~ \$196 ;
+  assign \$198  = out_top[47:32] > in_top[47:32];
+  assign \$199  = in_top[47:32] > out_top[47:32];
+  assign \$200  = ~ \$199 ;
+  assign \$201  = out_top[31:16] > in_top[31:16];
+  assign \$202  = in_top[31:16] > out_top[31:16];
+  assign \$203  = ~ \$202 ;
+  assign \$204  = out_top[15:0] > in_top[15:0];
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = \$201  | \$205 ;
+  assign \$207  = \$200  & \$206 ;
+  assign \$208  = \$198  | \$207 ;
+  assign \$209  = \$197  & \$208 ;
+  assign \$210  = \$195  | \$209 ;
+  assign \$211  = out_load ? \$194  : \$210 ;
+  assign \$212  = in_load ? \$178  : \$211 ;
+  assign out_le_next = ~ \$212 ;
+  assign hits_below1_0 = \$signal$35 [0] ? 1'h0 : 1'h1;
+  assign hits_below1_1 = \$signal$35 [0] ? 1'h1 : 1'h0;
+  assign hits_below2_0 = \$signal$35 [1] ? 1'h0 : hits_below1_0;
+  assign hits_below2_1 = \$signal$35 [1] ? hits_below1_0 : hits_below1_1;
+  assign hits_below2_2 = \$signal$35 [1] ? hits_below1_1 : 1'h0;
+  assign hits_below3_0 = \$signal$35 [2] ? 1'h0 : hits_below2_0;
+  assign hits_below3_1 = \$signal$35 [2] ? hits_below2_0 : hits_below2_1;
+  assign hits_below3_2 = \$signal$35 [2] ? hits_below2_1 : hits_below2_2;
+  assign hits_below3_3 = \$signal$35 [2] ? hits_below2_2 : 1'h0;
+  assign hits_below4_0 = \$signal$35 [3] ? 1'h0 : hits_below3_0;
+  assign hits_below4_1 = \$signal$35 [3] ? hits_below3_0 : hits_below3_1;
+  assign hits_below4_2 = \$signal$35 [3] ? hits_below3_1 : hits_below3_2;
+  assign hits_below4_3 = \$signal$35 [3] ? hits_below3_2 : hits_below3_3;
+  assign hits_below4_4 = \$signal$35 [3] ? hits_below3_3 : 1'h0;
+  assign hits_below5_0 = \$signal$35 [4] ? 1'h0 : hits_below4_0;
+  assign hits_below5_1 = \$signal$35 [4] ? hits_below4_0 : hits_below4_1;
+  assign hits_below5_2 = \$signal$35 [4] ? hits_below4_1 : hits_below4_2;
+  assign hits_below5_3 = \$signal$35 [4] ? hits_below4_2 : hits_below4_3;
+  assign hits_below5_4 = \$signal$35 [4] ? hits_below4_3 : hits_below4_4;
+  assign hits_below5_5 = \$signal$35 [4] ? hits_below4_4 : 1'h0;
+  assign hits_below6_0 = \$signal$35 [5] ? 1'h0 : hits_below5_0;
+  assign hits_below6_1 = \$signal$35 [5] ? hits_below5_0 : hits_below5_1;
+  assign hits_below6_2 = \$signal$35 [5] ? hits_below5_1 : hits_below5_2;
+  assign hits_below6_3 = \$signal$35 [5] ? hits_below5_2 : hits_below5_3;
+  assign hits_below6_4 = \$signal$35 [5] ? hits_below5_3 : hits_below5_4;
+  assign hits_below6_5 = \$signal$35 [5] ? hits_below5_4 : hits_below5_5;
+  assign hits_below6_6 = \$signal$35 [5] ? hits_below5_5 : 1'h0;
+  assign hits_below7_0 = \$signal$35 [6] ? 1'h0 : hits_below6_0;
+  assign hits_below7_1 = \$signal$35 [6] ? hits_below6_0 : hits_below6_1;
+  assign hits_below7_2 = \$signal$35 [6] ? hits_below6_1 : hits_below6_2;
+  assign hits_below7_3 = \$signal$35 [6] ? hits_below6_2 : hits_below6_3;
+  assign hits_below7_4 = \$signal$35 [6] ? hits_below6_3 : hits_below6_4;
+  assign hits_below7_5 = \$signal$35 [6] ? hits_below6_4 : hits_below6_5;
+  assign hits_below7_6 = \$signal$35 [6] ? hits_below6_5 : hits_below6_6;
+  assign hits_below7_7 = \$signal$35 [6] ? hits_below6_6 : 1'h0;
+  assign hits_below8_0 = \$signal$35 [7] ? 1'h0 : hits_below7_0;
+  assign hits_below8_1 = \$signal$35 [7] ? hits_below7_0 : hits_below7_1;
+  assign hits_below8_2 = \$signal$35 [7] ? hits_below7_1 : hits_below7_2;
+  assign hits_below8_3 = \$signal$35 [7] ? hits_below7_2 : hits_below7_3;
+  assign hits_below8_4 = \$signal$35 [7] ? hits_below7_3 : hits_below7_4;
+  assign hits_below8_5 = \$signal$35 [7] ? hits_below7_4 : hits_below7_5;
+  assign hits_below8_6 = \$signal$35 [7] ? hits_below7_5 : hits_below7_6;
+  assign hits_below8_7 = \$signal$35 [7] ? hits_below7_6 : hits_below7_7;
+  assign hits_below8_8 = \$signal$35 [7] ? hits_below7_7 : 1'h0;
+  assign hits_below9_0 = \$signal$35 [8] ? 1'h0 : hits_below8_0;
+  assign hits_below9_1 = \$signal$35 [8] ? hits_below8_0 : hits_below8_1;
+  assign hits_below9_2 = \$signal$35 [8] ? hits_below8_1 : hits_below8_2;
+  assign hits_below9_3 = \$signal$35 [8] ? hits_below8_2 : hits_below8_3;
+  assign hits_below9_4 = \$signal$35 [8] ? hits_below8_3 : hits_below8_4;
+  assign hits_below9_5 = \$signal$35 [8] ? hits_below8_4 : hits_below8_5;
+  assign hits_below9_6 = \$signal$35 [8] ? hits_below8_5 : hits_below8_6;
+  assign hits_below9_7 = \$signal$35 [8] ? hits_below8_6 : hits_below8_7;
+  assign hits_below9_8 = \$signal$35 [8] ? hits_below8_7 : hits_below8_8;
+  assign hits_below9_9 = \$signal$35 [8] ? hits_below8_8 : 1'h0;
+  assign hits_below10_0 = \$signal$35 [9] ? 1'h0 : hits_below9_0;
+  assign hits_below10_1 = \$signal$35 [9] ? hits_below9_0 : hits_below9_1;
+  assign hits_below10_2 = \$signal$35 [9] ? hits_below9_1 : hits_below9_2;
+  assign hits_below10_3 = \$signal$35 [9] ? hits_below9_2 : hits_below9_3;
+  assign hits_below10_4 = \$signal$35 [9] ? hits_below9_3 : hits_below9_4;
+  assign hits_below10_5 = \$signal$35 [9] ? hits_below9_4 : hits_below9_5;
+  assign hits_below10_6 = \$signal$35 [9] ? hits_below9_5 : hits_below9_6;
+  assign hits_below10_7 = \$signal$35 [9] ? hits_below9_6 : hits_below9_7;
+  assign hits_below10_8 = \$signal$35 [9] ? hits_below9_7 : hits_below9_8;
+  assign hits_below10_9 = \$signal$35 [9] ? hits_below9_8 : hits_below9_9;
+  assign hits_below10_10 = \$signal$35 [9] ? hits_below9_9 : 1'h0;
+  assign hits_below11_0 = \$signal$35 [10] ? 1'h0 : hits_below10_0;
+  assign hits_below11_1 = \$signal$35 [10] ? hits_below10_0 : hits_below10_1;
+  assign hits_below11_2 = \$signal$35 [10] ? hits_below10_1 : hits_below10_2;
+  assign hits_below11_3 = \$signal$35 [10] ? hits_below10_2 : hits_below10_3;
+  assign hits_below11_4 = \$signal$35 [10] ? hits_below10_3 : hits_below10_4;
+  assign hits_below11_5 = \$signal$35 [10] ? hits_below10_4 : hits_below10_5;
+  assign hits_below11_6 = \$signal$35 [10] ? hits_below10_5 : hits_below10_6;
+  assign hits_below11_7 = \$signal$35 [10] ? hits_below10_6 : hits_below10_7;
+  assign hits_below11_8 = \$signal$35 [10] ? hits_below10_7 : hits_below10_8;
+  assign hits_below11_9 = \$signal$35 [10] ? hits_below10_8 : hits_below10_9;
+  assign hits_below11_10 = \$signal$35 [10] ? hits_below10_9 : hits_below10_10;
+  assign hits_below11_11 = \$signal$35 [10] ? hits_below10_10 : 1'h0;
+  assign hits_below12_0 = \$signal$35 [11] ? 1'h0 : hits_below11_0;
+  assign hits_below12_1 = \$signal$35 [11] ? hits_below11_0 : hits_below11_1;
+  assign hits_below12_2 = \$signal$35 [11] ? hits_below11_1 : hits_below11_2;
+  assign hits_below12_3 = \$signal$35 [11] ? hits_below11_2 : hits_below11_3;
+  assign hits_below12_4 = \$signal$35 [11] ? hits_below11_3 : hits_below11_4;
+  assign hits_below12_5 = \$signal$35 [11] ? hits_below11_4 : hits_below11_5;
+  assign hits_below12_6 = \$signal$35 [11] ? hits_below11_5 : hits_below11_6;
+  assign hits_below12_7 = \$signal$35 [11] ? hits_below11_6 : hits_below11_7;
+  assign hits_below12_8 = \$signal$35 [11] ? hits_below11_7 : hits_below11_8;
+  assign hits_below12_9 = \$signal$35 [11] ? hits_below11_8 : hits_below11_9;
+  assign hits_below12_10 = \$signal$35 [11] ? hits_below11_9 : hits_below11_10;
+  assign hits_below12_11 = \$signal$35 [11] ? hits_below11_10 : hits_below11_11;
+  assign hits_below12_12 = \$signal$35 [11] ? hits_below11_11 : 1'h0;
+  assign hits_below13_0 = \$signal$35 [12] ? 1'h0 : hits_below12_0;
+  assign hits_below13_1 = \$signal$35 [12] ? hits_below12_0 : hits_below12_1;
+  assign hits_below13_2 = \$signal$35 [12] ? hits_below12_1 : hits_below12_2;
+  assign hits_below13_3 = \$signal$35 [12] ? hits_below12_2 : hits_below12_3;
+  assign hits_below13_4 = \$signal$35 [12] ? hits_below12_3 : hits_below12_4;
+  assign hits_below13_5 = \$signal$35 [12] ? hits_below12_4 : hits_below12_5;
+  assign hits_below13_6 = \$signal$35 [12] ? hits_below12_5 : hits_below12_6;
+  assign hits_below13_7 = \$signal$35 [12] ? hits_below12_6 : hits_below12_7;
+  assign hits_below13_8 = \$signal$35 [12] ? hits_below12_7 : hits_below12_8;
+  assign hits_below13_9 = \$signal$35 [12] ? hits_below12_8 : hits_below12_9;
+  assign hits_below13_10 = \$signal$35 [12] ? hits_below12_9 : hits_below12_10;
+  assign hits_below13_11 = \$signal$35 [12] ? hits_below12_10 : hits_below12_11;
+  assign hits_below13_12 = \$signal$35 [12] ? hits_below12_11 : hits_below12_12;
+  assign hits_below13_13 = \$signal$35 [12] ? hits_below12_12 : 1'h0;
+  assign hits_below14_0 = \$signal$35 [13] ? 1'h0 : hits_below13_0;
+  assign hits_below14_1 = \$signal$35 [13] ? hits_below13_0 : hits_below13_1;
+  assign hits_below14_2 = \$signal$35 [13] ? hits_below13_1 : hits_below13_2;
+  assign hits_below14_3 = \$signal$35 [13] ? hits_below13_2 : hits_below13_3;
+  assign hits_below14_4 = \$signal$35 [13] ? hits_below13_3 : hits_below13_4;
+  assign hits_below14_5 = \$signal$35 [13] ? hits_below13_4 : hits_below13_5;
+  assign hits_below14_6 = \$signal$35 [13] ? hits_below13_5 : hits_below13_6;
+  assign hits_below14_7 = \$signal$35 [13] ? hits_below13_6 : hits_below13_7;
+  assign hits_below14_8 = \$signal$35 [13] ? hits_below13_7 : hits_below13_8;
+  assign hits_below14_9 = \$signal$35 [13] ? hits_below13_8 : hits_below13_9;
+  assign hits_below14_10 = \$signal$35 [13] ? hits_below13_9 : hits_below13_10;
+  assign hits_below14_11 = \$signal$35 [13] ? hits_below13_10 : hits_below13_11;
+  assign hits_below14_12 = \$signal$35 [13] ? hits_below13_11 : hits_below13_12;
+  assign hits_below14_13 = \$signal$35 [13] ? hits_below13_12 : hits_below13_13;
+  assign hits_below14_14 = \$signal$35 [13] ? hits_below13_13 : 1'h0;
+  assign hits_below15_0 = \$signal$35 [14] ? 1'h0 : hits_below14_0;
+  assign hits_below15_1 = \$signal$35 [14] ? hits_below14_0 : hits_below14_1;
+  assign hits_below15_2 = \$signal$35 [14] ? hits_below14_1 : hits_below14_2;
+  assign hits_below15_3 = \$signal$35 [14] ? hits_below14_2 : hits_below14_3;
+  assign hits_below15_4 = \$signal$35 [14] ? hits_below14_3 : hits_below14_4;
+  assign hits_below15_5 = \$signal$35 [14] ? hits_below14_4 : hits_below14_5;
+  assign hits_below15_6 = \$signal$35 [14] ? hits_below14_5 : hits_below14_6;
+  assign hits_below15_7 = \$signal$35 [14] ? hits_below14_6 : hits_below14_7;
+  assign hits_below15_8 = \$signal$35 [14] ? hits_below14_7 : hits_below14_8;
+  assign hits_below15_9 = \$signal$35 [14] ? hits_below14_8 : hits_below14_9;
+  assign hits_below15_10 = \$signal$35 [14] ? hits_below14_9 : hits_below14_10;
+  assign hits_below15_11 = \$signal$35 [14] ? hits_below14_10 : hits_below14_11;
+  assign hits_below15_12 = \$signal$35 [14] ? hits_below14_11 : hits_below14_12;
+  assign hits_below15_13 = \$signal$35 [14] ? hits_below14_12 : hits_below14_13;
+  assign hits_below15_14 = \$signal$35 [14] ? hits_below14_13 : hits_below14_14;
+  assign hits_below15_15 = \$signal$35 [14] ? hits_below14_14 : 1'h0;
+  assign \$213  = lane0_takes0 ? t_in_idx0 : 20'h00000;
+  assign \$215  = lane0_takes1 ? t_in_idx1 : 20'h00000;
+  assign \$216  = \$214  | \$215 ;
+  assign \$217  = lane0_takes2 ? t_in_idx2 : 20'h00000;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = lane0_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = lane0_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = lane0_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$224  = \$222  | \$223 ;
+  assign \$225  = lane0_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = lane0_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = lane0_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = lane0_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = lane0_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$234  = \$232  | \$233 ;
+  assign \$235  = lane0_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = lane0_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = lane0_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = lane0_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$242  = \$240  | \$241 ;
+  assign \$243  = lane0_takes0 ? t_out_idx0 : 20'h00000;
+  assign \$245  = lane0_takes1 ? t_out_idx1 : 20'h00000;
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = lane0_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = lane0_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$250  = \$248  | \$249 ;
+  assign \$251  = lane0_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = lane0_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$254  = \$252  | \$253 ;
+  assign \$255  = lane0_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$256  = \$254  | \$255 ;
+  assign \$257  = lane0_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = lane0_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = lane0_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = lane0_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = lane0_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = lane0_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = lane0_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = lane0_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = lane1_takes1 ? t_in_idx1 : 20'h00000;
+  assign \$275  = lane1_takes2 ? t_in_idx2 : 20'h00000;
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = lane1_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = lane1_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = lane1_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = lane1_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = lane1_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = lane1_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = lane1_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = lane1_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = lane1_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = lane1_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = lane1_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$298  = \$296  | \$297 ;
+  assign \$299  = lane1_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = lane1_takes1 ? t_out_idx1 : 20'h00000;
+  assign \$303  = lane1_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = lane1_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = lane1_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = lane1_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = lane1_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = lane1_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = lane1_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = lane1_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = lane1_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = lane1_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$322  = \$320  | \$321 ;
+  assign \$323  = lane1_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = lane1_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = lane1_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = lane2_takes2 ? t_in_idx2 : 20'h00000;
+  assign \$331  = lane2_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$332  = \$330  | \$331 ;
+  assign \$333  = lane2_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = lane2_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$336  = \$334  | \$335 ;
+  assign \$337  = lane2_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = lane2_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = lane2_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = lane2_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = lane2_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$346  = \$344  | \$345 ;
+  assign \$347  = lane2_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = lane2_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = lane2_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$352  = \$350  | \$351 ;
+  assign \$353  = lane2_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$354  = \$352  | \$353 ;
+  assign \$355  = lane2_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$357  = lane2_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$358  = \$356  | \$357 ;
+  assign \$359  = lane2_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$360  = \$358  | \$359 ;
+  assign \$361  = lane2_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$362  = \$360  | \$361 ;
+  assign \$363  = lane2_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$364  = \$362  | \$363 ;
+  assign \$365  = lane2_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$366  = \$364  | \$365 ;
+  assign \$367  = lane2_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$368  = \$366  | \$367 ;
+  assign \$369  = lane2_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$370  = \$368  | \$369 ;
+  assign \$371  = lane2_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$372  = \$370  | \$371 ;
+  assign \$373  = lane2_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = lane2_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = lane2_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$378  = \$376  | \$377 ;
+  assign \$379  = lane2_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$380  = \$378  | \$379 ;
+  assign \$381  = lane3_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$383  = lane3_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$384  = \$382  | \$383 ;
+  assign \$385  = lane3_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = lane3_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$388  = \$386  | \$387 ;
+  assign \$389  = lane3_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$390  = \$388  | \$389 ;
+  assign \$391  = lane3_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = lane3_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$394  = \$392  | \$393 ;
+  assign \$395  = lane3_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = lane3_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = lane3_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$400  = \$398  | \$399 ;
+  assign \$401  = lane3_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$402  = \$400  | \$401 ;
+  assign \$403  = lane3_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = lane3_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$407  = lane3_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = lane3_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = lane3_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = lane3_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = lane3_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = lane3_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = lane3_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = lane3_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = lane3_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = lane3_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = lane3_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = lane4_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$431  = lane4_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = lane4_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = lane4_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = lane4_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = lane4_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = lane4_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = lane4_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = lane4_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = lane4_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = lane4_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = lane4_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$453  = lane4_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = lane4_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$456  = \$454  | \$455 ;
+  assign \$457  = lane4_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$458  = \$456  | \$457 ;
+  assign \$459  = lane4_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = lane4_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$462  = \$460  | \$461 ;
+  assign \$463  = lane4_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = lane4_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$466  = \$464  | \$465 ;
+  assign \$467  = lane4_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = lane4_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$470  = \$468  | \$469 ;
+  assign \$471  = lane4_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = lane5_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$475  = lane5_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = lane5_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = lane5_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = lane5_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = lane5_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$484  = \$482  | \$483 ;
+  assign \$485  = lane5_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = lane5_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$488  = \$486  | \$487 ;
+  assign \$489  = lane5_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = lane5_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$492  = \$490  | \$491 ;
+  assign \$493  = lane5_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$495  = lane5_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$496  = \$494  | \$495 ;
+  assign \$497  = lane5_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$498  = \$496  | \$497 ;
+  assign \$499  = lane5_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = lane5_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = lane5_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = lane5_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = lane5_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = lane5_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = lane5_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$512  = \$510  | \$511 ;
+  assign \$513  = lane6_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$515  = lane6_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = lane6_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = lane6_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$520  = \$518  | \$519 ;
+  assign \$521  = lane6_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = lane6_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = lane6_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = lane6_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$528  = \$526  | \$527 ;
+  assign \$529  = lane6_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$530  = \$528  | \$529 ;
+  assign \$531  = lane6_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$533  = lane6_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$534  = \$532  | \$533 ;
+  assign \$535  = lane6_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$536  = \$534  | \$535 ;
+  assign \$537  = lane6_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$538  = \$536  | \$537 ;
+  assign \$539  = lane6_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = lane6_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = lane6_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$544  = \$542  | \$543 ;
+  assign \$545  = lane6_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$546  = \$544  | \$545 ;
+  assign \$547  = lane6_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = lane7_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$551  = lane7_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$552  = \$550  | \$551 ;
+  assign \$553  = lane7_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$554  = \$552  | \$553 ;
+  assign \$555  = lane7_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$556  = \$554  | \$555 ;
+  assign \$557  = lane7_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$558  = \$556  | \$557 ;
+  assign \$559  = lane7_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = lane7_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$562  = \$560  | \$561 ;
+  assign \$563  = lane7_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$564  = \$562  | \$563 ;
+  assign \$565  = lane7_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$567  = lane7_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$568  = \$566  | \$567 ;
+  assign \$569  = lane7_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$570  = \$568  | \$569 ;
+  assign \$571  = lane7_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$572  = \$570  | \$571 ;
+  assign \$573  = lane7_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = lane7_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = lane7_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$578  = \$576  | \$577 ;
+  assign \$579  = lane7_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$580  = \$578  | \$579 ;
+  assign \$581  = match9_valid & \$signal ;
+  assign \$582  = \$581  & pairs__valid;
+  assign \$583  = ~ pairs__ready;
+  assign \$584  = \$582  & \$583 ;
+  assign \$585  = ~ \$584 ;
+  assign room_next = \$signal  ? \$585  : pairs__ready;
+  assign \$586  = | \$signal$35 ;
+  assign \$587  = \$586  | near_last;
+  assign \$588  = match8_valid & \$587 ;
+  assign \$589  = match1_load ? 1'h0 : match0_valid;
+  assign \$590  = match0_load ? \$signal$34  : \$589 ;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = | \$signal$35 ;
+  assign \$593  = \$592  | near_last;
+  assign \$594  = match8_valid & \$593 ;
+  assign \$595  = match9_load ? \$594  : match9_valid;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$591  | \$596 ;
+  assign \$598  = \$597  | room_next;
+  assign \$599  = ~ in_full_next;
+  assign \$600  = in_full_next | in_done_next;
+  assign \$601  = out_full_next | out_done_next;
+  assign \$602  = \$600  & \$601 ;
+  assign \$603  = in_done_next & out_done_next;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$602  & \$604 ;
+  assign \$606  = \$605  & load0_next;
+  assign \$607  = \$606  & in_full_next;
+  assign \$608  = ~ in_done_next;
+  assign \$609  = \$607  & \$608 ;
+  assign \$612  = \$599  | \$611 ;
+  assign \$613  = ~ in_full_next;
+  assign \$614  = in_full_next | in_done_next;
+  assign \$615  = out_full_next | out_done_next;
+  assign \$616  = \$614  & \$615 ;
+  assign \$617  = in_done_next & out_done_next;
+  assign \$618  = ~ \$617 ;
+  assign \$619  = \$616  & \$618 ;
+  assign \$620  = \$619  & load0_next;
+  assign \$621  = \$620  & in_full_next;
+  assign \$622  = ~ in_done_next;
+  assign \$623  = \$621  & \$622 ;
+  assign \$625  = \$623  & \$624 ;
+  assign \$626  = \$613  | \$625 ;
+  assign \$627  = \$145  ? \$626  : \$612 ;
+  assign \$628  = ~ out_full_next;
+  assign \$629  = in_full_next | in_done_next;
+  assign \$630  = out_full_next | out_done_next;
+  assign \$631  = \$629  & \$630 ;
+  assign \$632  = in_done_next & out_done_next;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = \$631  & \$633 ;
+  assign \$635  = \$634  & load0_next;
+  assign \$636  = \$635  & out_full_next;
+  assign \$637  = ~ out_done_next;
+  assign \$638  = \$636  & \$637 ;
+  assign \$641  = \$628  | \$640 ;
+  assign \$642  = ~ out_full_next;
+  assign \$643  = in_full_next | in_done_next;
+  assign \$644  = out_full_next | out_done_next;
+  assign \$645  = \$643  & \$644 ;
+  assign \$646  = in_done_next & out_done_next;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = \$645  & \$647 ;
+  assign \$649  = \$648  & load0_next;
+  assign \$650  = \$649  & out_full_next;
+  assign \$651  = ~ out_done_next;
+  assign \$652  = \$650  & \$651 ;
+  assign \$654  = \$652  & \$653 ;
+  assign \$655  = \$642  | \$654 ;
+  assign \$656  = \$212  ? \$655  : \$641 ;
+  assign \$657  = ~ in_skid_full;
+  assign \$658  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$659  = inputs__payload[615] ? \$658  : 62'h0000000000000000;
+  assign \$660  = ~ inputs__payload[615];
+  assign \$661  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$662  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+  assign \$663  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+  assign \$664  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+  assign \$665  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+  assign \$666  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+  assign \$667  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+  assign \$668  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$669  = ~ in_next_full;
+  assign \$670  = \$669  | in_free;
+  assign \$671  = ~ in_skid_full;
+  assign \$672  = inputs__valid & \$671 ;
+  assign \$673  = in_skid_full | inputs__valid;
+  assign \$674  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$675  = inputs__payload[615] ? \$674  : 62'h0000000000000000;
+  assign \$676  = ~ inputs__payload[615];
+  assign \$677  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$678  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+  assign \$679  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+  assign \$680  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+  assign \$681  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+  assign \$682  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+  assign \$683  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+  assign \$684  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$685  = ~ out_skid_full;
+  assign \$687  = outputs__payload[534:532] ^ { 1'h0, \$686  };
+  assign \$689  = \$687  ^ { 1'h0, \$688  };
+  assign \$691  = { 1'h0, \$689  } ^ \$690 ;
+  assign \$693  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$692 );
   assign \$694  = $signed(\$693 ) + $signed(17'h08000);
-  assign \$695  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$696  = $signed(\$695 ) + $signed(18'h10000);
-  assign \$697  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$698  = $signed(\$697 ) + $signed(18'h10000);
-  assign \$699  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$700  = $signed(\$699 ) + $signed(18'h10000);
-  assign \$701  = downsample ? { outputs__payload[587:580], \$694 [16:0], \$691 [16:0], \$688 [16:0], \$685 [2:0] } : { outputs__payload[587:580], \$700 [17:0], \$698 [17:0], \$696 [17:0] };
-  assign \$702  = outputs__payload[615] ? \$701  : 62'h0000000000000000;
-  assign \$703  = ~ outputs__payload[615];
-  assign \$705  = outputs__payload[2:0] ^ { 1'h0, \$704  };
-  assign \$707  = \$705  ^ { 1'h0, \$706  };
-  assign \$709  = { 1'h0, \$707  } ^ \$708 ;
-  assign \$711  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$710 );
-  assign \$712  = $signed(\$711 ) + $signed(17'h08000);
-  assign \$714  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$713 );
-  assign \$715  = $signed(\$714 ) + $signed(17'h08000);
-  assign \$717  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$716 );
+  assign \$696  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$695 );
+  assign \$697  = $signed(\$696 ) + $signed(17'h08000);
+  assign \$699  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$698 );
+  assign \$700  = $signed(\$699 ) + $signed(17'h08000);
+  assign \$701  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$702  = $signed(\$701 ) + $signed(18'h10000);
+  assign \$703  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$704  = $signed(\$703 ) + $signed(18'h10000);
+  assign \$705  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$706  = $signed(\$705 ) + $signed(18'h10000);
+  assign \$707  = downsample ? { outputs__payload[587:580], \$700 [16:0], \$697 [16:0], \$694 [16:0], \$691 [2:0] } : { outputs__payload[587:580], \$706 [17:0], \$704 [17:0], \$702 [17:0] };
+  assign \$708  = outputs__payload[615] ? \$707  : 62'h0000000000000000;
+  assign \$709  = ~ outputs__payload[615];
+  assign \$711  = outputs__payload[2:0] ^ { 1'h0, \$710  };
+  assign \$713  = \$711  ^ { 1'h0, \$712  };
+  assign \$715  = { 1'h0, \$713  } ^ \$714 ;
+  assign \$717  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$716 );
   assign \$718  = $signed(\$717 ) + $signed(17'h08000);
-  assign \$719  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$720  = $signed(\$719 ) + $signed(18'h10000);
-  assign \$721  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$722  = $signed(\$721 ) + $signed(18'h10000);
-  assign \$723  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$724  = $signed(\$723 ) + $signed(18'h10000);
-  assign \$725  = downsample ? { outputs__payload[55:48], \$718 [16:0], \$715 [16:0], \$712 [16:0], \$709 [2:0] } : { outputs__payload[55:48], \$724 [17:0], \$722 [17:0], \$720 [17:0] };
-  assign \$727  = outputs__payload[78:76] ^ { 1'h0, \$726  };
-  assign \$729  = \$727  ^ { 1'h0, \$728  };
-  assign \$731  = { 1'h0, \$729  } ^ \$730 ;
-  assign \$733  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$732 );
-  assign \$734  = $signed(\$733 ) + $signed(17'h08000);
-  assign \$736  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$735 );
-  assign \$737  = $signed(\$736 ) + $signed(17'h08000);
-  assign \$739  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$738 );
+  assign \$720  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$719 );
+  assign \$721  = $signed(\$720 ) + $signed(17'h08000);
+  assign \$723  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$722 );
+  assign \$724  = $signed(\$723 ) + $signed(17'h08000);
+  assign \$725  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$726  = $signed(\$725 ) + $signed(18'h10000);
+  assign \$727  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$728  = $signed(\$727 ) + $signed(18'h10000);
+  assign \$729  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
+  assign \$730  = $signed(\$729 ) + $signed(18'h10000);
+  assign \$731  = downsample ? { outputs__payload[55:48], \$724 [16:0], \$721 [16:0], \$718 [16:0], \$715 [2:0] } : { outputs__payload[55:48], \$730 [17:0], \$728 [17:0], \$726 [17:0] };
+  assign \$733  = outputs__payload[78:76] ^ { 1'h0, \$732  };
+  assign \$735  = \$733  ^ { 1'h0, \$734  };
+  assign \$737  = { 1'h0, \$735  } ^ \$736 ;
+  assign \$739  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$738 );
   assign \$740  = $signed(\$739 ) + $signed(17'h08000);
-  assign \$741  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
-  assign \$742  = $signed(\$741 ) + $signed(18'h10000);
-  assign \$743  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$744  = $signed(\$743 ) + $signed(18'h10000);
-  assign \$745  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$746  = $signed(\$745 ) + $signed(18'h10000);
-  assign \$747  = downsample ? { outputs__payload[131:124], \$740 [16:0], \$737 [16:0], \$734 [16:0], \$731 [2:0] } : { outputs__payload[131:124], \$746 [17:0], \$744 [17:0], \$742 [17:0] };
-  assign \$749  = outputs__payload[154:152] ^ { 1'h0, \$748  };
-  assign \$751  = \$749  ^ { 1'h0, \$750  };
-  assign \$753  = { 1'h0, \$751  } ^ \$752 ;
-  assign \$755  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$754 );
-  assign \$756  = $signed(\$755 ) + $signed(17'h08000);
-  assign \$758  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$757 );
-  assign \$759  = $signed(\$758 ) + $signed(17'h08000);
-  assign \$761  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$760 );
+  assign \$742  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$741 );
+  assign \$743  = $signed(\$742 ) + $signed(17'h08000);
+  assign \$745  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$744 );
+  assign \$746  = $signed(\$745 ) + $signed(17'h08000);
+  assign \$747  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$748  = $signed(\$747 ) + $signed(18'h10000);
+  assign \$749  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
+  assign \$750  = $signed(\$749 ) + $signed(18'h10000);
+  assign \$751  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
+  assign \$752  = $signed(\$751 ) + $signed(18'h10000);
+  assign \$753  = downsample ? { outputs__payload[131:124], \$746 [16:0], \$743 [16:0], \$740 [16:0], \$737 [2:0] } : { outputs__payload[131:124], \$752 [17:0], \$750 [17:0], \$748 [17:0] };
+  assign \$755  = outputs__payload[154:152] ^ { 1'h0, \$754  };
+  assign \$757  = \$755  ^ { 1'h0, \$756  };
+  assign \$759  = { 1'h0, \$757  } ^ \$758 ;
+  assign \$761  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$760 );
   assign \$762  = $signed(\$761 ) + $signed(17'h08000);
-  assign \$763  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
-  assign \$764  = $signed(\$763 ) + $signed(18'h10000);
-  assign \$765  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$766  = $signed(\$765 ) + $signed(18'h10000);
-  assign \$767  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$768  = $signed(\$767 ) + $signed(18'h10000);
-  assign \$769  = downsample ? { outputs__payload[207:200], \$762 [16:0], \$759 [16:0], \$756 [16:0], \$753 [2:0] } : { outputs__payload[207:200], \$768 [17:0], \$766 [17:0], \$764 [17:0] };
-  assign \$771  = outputs__payload[230:228] ^ { 1'h0, \$770  };
-  assign \$773  = \$771  ^ { 1'h0, \$772  };
-  assign \$775  = { 1'h0, \$773  } ^ \$774 ;
-  assign \$777  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$776 );
-  assign \$778  = $signed(\$777 ) + $signed(17'h08000);
-  assign \$780  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$779 );
-  assign \$781  = $signed(\$780 ) + $signed(17'h08000);
-  assign \$783  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$782 );
+  assign \$764  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$763 );
+  assign \$765  = $signed(\$764 ) + $signed(17'h08000);
+  assign \$767  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$766 );
+  assign \$768  = $signed(\$767 ) + $signed(17'h08000);
+  assign \$769  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$770  = $signed(\$769 ) + $signed(18'h10000);
+  assign \$771  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$772  = $signed(\$771 ) + $signed(18'h10000);
+  assign \$773  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
+  assign \$774  = $signed(\$773 ) + $signed(18'h10000);
+  assign \$775  = downsample ? { outputs__payload[207:200], \$768 [16:0], \$765 [16:0], \$762 [16:0], \$759 [2:0] } : { outputs__payload[207:200], \$774 [17:0], \$772 [17:0], \$770 [17:0] };
+  assign \$777  = outputs__payload[230:228] ^ { 1'h0, \$776  };
+  assign \$779  = \$777  ^ { 1'h0, \$778  };
+  assign \$781  = { 1'h0, \$779  } ^ \$780 ;
+  assign \$783  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$782 );
   assign \$784  = $signed(\$783 ) + $signed(17'h08000);
-  assign \$785  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
-  assign \$786  = $signed(\$785 ) + $signed(18'h10000);
-  assign \$787  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
-  assign \$788  = $signed(\$787 ) + $signed(18'h10000);
-  assign \$789  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
-  assign \$790  = $signed(\$789 ) + $signed(18'h10000);
-  assign \$791  = downsample ? { outputs__payload[283:276], \$784 [16:0], \$781 [16:0], \$778 [16:0], \$775 [2:0] } : { outputs__payload[283:276], \$790 [17:0], \$788 [17:0], \$786 [17:0] };
-  assign \$793  = outputs__payload[306:304] ^ { 1'h0, \$792  };
-  assign \$795  = \$793  ^ { 1'h0, \$794  };
-  assign \$797  = { 1'h0, \$795  } ^ \$796 ;
-  assign \$799  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$798 );
-  assign \$800  = $signed(\$799 ) + $signed(17'h08000);
-  assign \$802  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$801 );
-  assign \$803  = $signed(\$802 ) + $signed(17'h08000);
-  assign \$805  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$804 );
+  assign \$786  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$785 );
+  assign \$787  = $signed(\$786 ) + $signed(17'h08000);
+  assign \$789  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$788 );
+  assign \$790  = $signed(\$789 ) + $signed(17'h08000);
+  assign \$791  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$792  = $signed(\$791 ) + $signed(18'h10000);
+  assign \$793  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$794  = $signed(\$793 ) + $signed(18'h10000);
+  assign \$795  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$796  = $signed(\$795 ) + $signed(18'h10000);
+  assign \$797  = downsample ? { outputs__payload[283:276], \$790 [16:0], \$787 [16:0], \$784 [16:0], \$781 [2:0] } : { outputs__payload[283:276], \$796 [17:0], \$794 [17:0], \$792 [17:0] };
+  assign \$799  = outputs__payload[306:304] ^ { 1'h0, \$798  };
+  assign \$801  = \$799  ^ { 1'h0, \$800  };
+  assign \$803  = { 1'h0, \$801  } ^ \$802 ;
+  assign \$805  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$804 );
   assign \$806  = $signed(\$805 ) + $signed(17'h08000);
-  assign \$807  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
-  assign \$808  = $signed(\$807 ) + $signed(18'h10000);
-  assign \$809  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$810  = $signed(\$809 ) + $signed(18'h10000);
-  assign \$811  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$812  = $signed(\$811 ) + $signed(18'h10000);
-  assign \$813  = downsample ? { outputs__payload[359:352], \$806 [16:0], \$803 [16:0], \$800 [16:0], \$797 [2:0] } : { outputs__payload[359:352], \$812 [17:0], \$810 [17:0], \$808 [17:0] };
-  assign \$815  = outputs__payload[382:380] ^ { 1'h0, \$814  };
-  assign \$817  = \$815  ^ { 1'h0, \$816  };
-  assign \$819  = { 1'h0, \$817  } ^ \$818 ;
-  assign \$821  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$820 );
-  assign \$822  = $signed(\$821 ) + $signed(17'h08000);
-  assign \$824  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$823 );
-  assign \$825  = $signed(\$824 ) + $signed(17'h08000);
-  assign \$827  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$826 );
+  assign \$808  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$807 );
+  assign \$809  = $signed(\$808 ) + $signed(17'h08000);
+  assign \$811  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$810 );
+  assign \$812  = $signed(\$811 ) + $signed(17'h08000);
+  assign \$813  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$814  = $signed(\$813 ) + $signed(18'h10000);
+  assign \$815  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$816  = $signed(\$815 ) + $signed(18'h10000);
+  assign \$817  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
+  assign \$818  = $signed(\$817 ) + $signed(18'h10000);
+  assign \$819  = downsample ? { outputs__payload[359:352], \$812 [16:0], \$809 [16:0], \$806 [16:0], \$803 [2:0] } : { outputs__payload[359:352], \$818 [17:0], \$816 [17:0], \$814 [17:0] };
+  assign \$821  = outputs__payload[382:380] ^ { 1'h0, \$820  };
+  assign \$823  = \$821  ^ { 1'h0, \$822  };
+  assign \$825  = { 1'h0, \$823  } ^ \$824 ;
+  assign \$827  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$826 );
   assign \$828  = $signed(\$827 ) + $signed(17'h08000);
-  assign \$829  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
-  assign \$830  = $signed(\$829 ) + $signed(18'h10000);
-  assign \$831  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$832  = $signed(\$831 ) + $signed(18'h10000);
-  assign \$833  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
-  assign \$834  = $signed(\$833 ) + $signed(18'h10000);
-  assign \$835  = downsample ? { outputs__payload[435:428], \$828 [16:0], \$825 [16:0], \$822 [16:0], \$819 [2:0] } : { outputs__payload[435:428], \$834 [17:0], \$832 [17:0], \$830 [17:0] };
-  assign \$837  = outputs__payload[458:456] ^ { 1'h0, \$836  };
-  assign \$839  = \$837  ^ { 1'h0, \$838  };
-  assign \$841  = { 1'h0, \$839  } ^ \$840 ;
-  assign \$843  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$842 );
-  assign \$844  = $signed(\$843 ) + $signed(17'h08000);
-  assign \$846  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$845 );
-  assign \$847  = $signed(\$846 ) + $signed(17'h08000);
-  assign \$849  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$848 );
+  assign \$830  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$829 );
+  assign \$831  = $signed(\$830 ) + $signed(17'h08000);
+  assign \$833  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$832 );
+  assign \$834  = $signed(\$833 ) + $signed(17'h08000);
+  assign \$835  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$836  = $signed(\$835 ) + $signed(18'h10000);
+  assign \$837  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$838  = $signed(\$837 ) + $signed(18'h10000);
+  assign \$839  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$840  = $signed(\$839 ) + $signed(18'h10000);
+  assign \$841  = downsample ? { outputs__payload[435:428], \$834 [16:0], \$831 [16:0], \$828 [16:0], \$825 [2:0] } : { outputs__payload[435:428], \$840 [17:0], \$838 [17:0], \$836 [17:0] };
+  assign \$843  = outputs__payload[458:456] ^ { 1'h0, \$842  };
+  assign \$845  = \$843  ^ { 1'h0, \$844  };
+  assign \$847  = { 1'h0, \$845  } ^ \$846 ;
+  assign \$849  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$848 );
   assign \$850  = $signed(\$849 ) + $signed(17'h08000);
-  assign \$851  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
-  assign \$852  = $signed(\$851 ) + $signed(18'h10000);
-  assign \$853  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$854  = $signed(\$853 ) + $signed(18'h10000);
-  assign \$855  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$856  = $signed(\$855 ) + $signed(18'h10000);
-  assign \$857  = downsample ? { outputs__payload[511:504], \$850 [16:0], \$847 [16:0], \$844 [16:0], \$841 [2:0] } : { outputs__payload[511:504], \$856 [17:0], \$854 [17:0], \$852 [17:0] };
-  assign \$859  = outputs__payload[534:532] ^ { 1'h0, \$858  };
-  assign \$861  = \$859  ^ { 1'h0, \$860  };
-  assign \$863  = { 1'h0, \$861  } ^ \$862 ;
-  assign \$865  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$864 );
-  assign \$866  = $signed(\$865 ) + $signed(17'h08000);
-  assign \$868  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$867 );
-  assign \$869  = $signed(\$868 ) + $signed(17'h08000);
-  assign \$871  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$870 );
+  assign \$852  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$851 );
+  assign \$853  = $signed(\$852 ) + $signed(17'h08000);
+  assign \$855  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$854 );
+  assign \$856  = $signed(\$855 ) + $signed(17'h08000);
+  assign \$857  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$858  = $signed(\$857 ) + $signed(18'h10000);
+  assign \$859  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
+  assign \$860  = $signed(\$859 ) + $signed(18'h10000);
+  assign \$861  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
+  assign \$862  = $signed(\$861 ) + $signed(18'h10000);
+  assign \$863  = downsample ? { outputs__payload[511:504], \$856 [16:0], \$853 [16:0], \$850 [16:0], \$847 [2:0] } : { outputs__payload[511:504], \$862 [17:0], \$860 [17:0], \$858 [17:0] };
+  assign \$865  = outputs__payload[534:532] ^ { 1'h0, \$864  };
+  assign \$867  = \$865  ^ { 1'h0, \$866  };
+  assign \$869  = { 1'h0, \$867  } ^ \$868 ;
+  assign \$871  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$870 );
   assign \$872  = $signed(\$871 ) + $signed(17'h08000);
-  assign \$873  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$874  = $signed(\$873 ) + $signed(18'h10000);
-  assign \$875  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$876  = $signed(\$875 ) + $signed(18'h10000);
-  assign \$877  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$878  = $signed(\$877 ) + $signed(18'h10000);
-  assign \$879  = downsample ? { outputs__payload[587:580], \$872 [16:0], \$869 [16:0], \$866 [16:0], \$863 [2:0] } : { outputs__payload[587:580], \$878 [17:0], \$876 [17:0], \$874 [17:0] };
-  assign \$880  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$881  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$882  = ~ \$881 ;
-  assign \$883  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$884  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$885  = ~ \$884 ;
-  assign \$886  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$887  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$888  = ~ \$887 ;
-  assign \$889  = in_next_top[15:0] > out_next_top[15:0];
-  assign \$890  = \$888  & \$889 ;
-  assign \$891  = \$886  | \$890 ;
-  assign \$892  = \$885  & \$891 ;
-  assign \$893  = \$883  | \$892 ;
-  assign \$894  = \$882  & \$893 ;
-  assign \$895  = \$880  | \$894 ;
-  assign \$896  = in_next_top[62:48] > out_top[62:48];
-  assign \$897  = out_top[62:48] > in_next_top[62:48];
-  assign \$898  = ~ \$897 ;
-  assign \$899  = in_next_top[47:32] > out_top[47:32];
-  assign \$900  = out_top[47:32] > in_next_top[47:32];
-  assign \$901  = ~ \$900 ;
-  assign \$902  = in_next_top[31:16] > out_top[31:16];
-  assign \$903  = out_top[31:16] > in_next_top[31:16];
-  assign \$904  = ~ \$903 ;
-  assign \$905  = in_next_top[15:0] > out_top[15:0];
-  assign \$906  = \$904  & \$905 ;
-  assign \$907  = \$902  | \$906 ;
-  assign \$908  = \$901  & \$907 ;
-  assign \$909  = \$899  | \$908 ;
-  assign \$910  = \$898  & \$909 ;
-  assign \$911  = \$896  | \$910 ;
-  assign \$912  = out_load ? \$895  : \$911 ;
-  assign \$913  = in_top[62:48] > out_next_top[62:48];
-  assign \$914  = out_next_top[62:48] > in_top[62:48];
-  assign \$915  = ~ \$914 ;
-  assign \$916  = in_top[47:32] > out_next_top[47:32];
-  assign \$917  = out_next_top[47:32] > in_top[47:32];
-  assign \$918  = ~ \$917 ;
-  assign \$919  = in_top[31:16] > out_next_top[31:16];
-  assign \$920  = out_next_top[31:16] > in_top[31:16];
-  assign \$921  = ~ \$920 ;
-  assign \$922  = in_top[15:0] > out_next_top[15:0];
-  assign \$923  = \$921  & \$922 ;
-  assign \$924  = \$919  | \$923 ;
-  assign \$925  = \$918  & \$924 ;
-  assign \$926  = \$916  | \$925 ;
-  assign \$927  = \$915  & \$926 ;
-  assign \$928  = \$913  | \$927 ;
-  assign \$929  = in_top[62:48] > out_top[62:48];
-  assign \$930  = out_top[62:48] > in_top[62:48];
-  assign \$931  = ~ \$930 ;
-  assign \$932  = in_top[47:32] > out_top[47:32];
-  assign \$933  = out_top[47:32] > in_top[47:32];
-  assign \$934  = ~ \$933 ;
-  assign \$935  = in_top[31:16] > out_top[31:16];
-  assign \$936  = out_top[31:16] > in_top[31:16];
-  assign \$937  = ~ \$936 ;
-  assign \$938  = in_top[15:0] > out_top[15:0];
-  assign \$939  = \$937  & \$938 ;
-  assign \$940  = \$935  | \$939 ;
-  assign \$941  = \$934  & \$940 ;
-  assign \$942  = \$932  | \$941 ;
-  assign \$943  = \$931  & \$942 ;
-  assign \$944  = \$929  | \$943 ;
-  assign \$945  = out_load ? \$928  : \$944 ;
-  assign \$946  = in_load ? \$912  : \$945 ;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$949  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$950  = ~ \$949 ;
-  assign \$951  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$952  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$953  = ~ \$952 ;
-  assign \$954  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$955  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$956  = ~ \$955 ;
-  assign \$957  = out_next_top[15:0] > in_next_top[15:0];
-  assign \$958  = \$956  & \$957 ;
-  assign \$959  = \$954  | \$958 ;
-  assign \$960  = \$953  & \$959 ;
-  assign \$961  = \$951  | \$960 ;
-  assign \$962  = \$950  & \$961 ;
-  assign \$963  = \$948  | \$962 ;
-  assign \$964  = out_top[62:48] > in_next_top[62:48];
-  assign \$965  = in_next_top[62:48] > out_top[62:48];
-  assign \$966  = ~ \$965 ;
-  assign \$967  = out_top[47:32] > in_next_top[47:32];
-  assign \$968  = in_next_top[47:32] > out_top[47:32];
-  assign \$969  = ~ \$968 ;
-  assign \$970  = out_top[31:16] > in_next_top[31:16];
-  assign \$971  = in_next_top[31:16] > out_top[31:16];
-  assign \$972  = ~ \$971 ;
-  assign \$973  = out_top[15:0] > in_next_top[15:0];
-  assign \$974  = \$972  & \$973 ;
-  assign \$975  = \$970  | \$974 ;
-  assign \$976  = \$969  & \$975 ;
-  assign \$977  = \$967  | \$976 ;
-  assign \$978  = \$966  & \$977 ;
-  assign \$979  = \$964  | \$978 ;
-  assign \$980  = out_load ? \$963  : \$979 ;
-  assign \$981  = out_next_top[62:48] > in_top[62:48];
-  assign \$982  = in_top[62:48] > out_next_top[62:48];
-  assign \$983  = ~ \$982 ;
-  assign \$984  = out_next_top[47:32] > in_top[47:32];
-  assign \$985  = in_top[47:32] > out_next_top[47:32];
-  assign \$986  = ~ \$985 ;
-  assign \$987  = out_next_top[31:16] > in_top[31:16];
-  assign \$988  = in_top[31:16] > out_next_top[31:16];
-  assign \$989  = ~ \$988 ;
-  assign \$990  = out_next_top[15:0] > in_top[15:0];
-  assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$987  | \$991 ;
-  assign \$993  = \$986  & \$992 ;
-  assign \$994  = \$984  | \$993 ;
-  assign \$995  = \$983  & \$994 ;
-  assign \$996  = \$981  | \$995 ;
-  assign \$997  = out_top[62:48] > in_top[62:48];
-  assign \$998  = in_top[62:48] > out_top[62:48];
-  assign \$999  = ~ \$998 ;
-  assign \$1000  = out_top[47:32] > in_top[47:32];
-  assign \$1001  = in_top[47:32] > out_top[47:32];
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = out_top[31:16] > in_top[31:16];
-  assign \$1004  = in_top[31:16] > out_top[31:16];
-  assign \$1005  = ~ \$1004 ;
-  assign \$1006  = out_top[15:0] > in_top[15:0];
-  assign \$1007  = \$1005  & \$1006 ;
-  assign \$1008  = \$1003  | \$1007 ;
-  assign \$1009  = \$1002  & \$1008 ;
-  assign \$1010  = \$1000  | \$1009 ;
-  assign \$1011  = \$999  & \$1010 ;
-  assign \$1012  = \$997  | \$1011 ;
-  assign \$1013  = out_load ? \$996  : \$1012 ;
-  assign \$1014  = in_load ? \$980  : \$1013 ;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = ~ in_done;
-  assign \$1017  = in_full & \$1016 ;
-  assign \$1018  = \$1017  & out_full;
-  assign \$1019  = ~ out_done;
-  assign \$1020  = \$1018  & \$1019 ;
-  assign \$1021  = \$1020  & in_keep[0];
-  assign \$1022  = \$1021  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1023  = ~ in_done;
-  assign \$1024  = in_full & \$1023 ;
-  assign \$1025  = \$1024  & out_full;
-  assign \$1026  = ~ out_done;
-  assign \$1027  = \$1025  & \$1026 ;
-  assign \$1028  = \$1027  & in_keep[1];
-  assign \$1029  = \$1028  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1030  = ~ in_done;
-  assign \$1031  = in_full & \$1030 ;
-  assign \$1032  = \$1031  & out_full;
-  assign \$1033  = ~ out_done;
-  assign \$1034  = \$1032  & \$1033 ;
-  assign \$1035  = \$1034  & in_keep[2];
-  assign \$1036  = \$1035  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1037  = ~ in_done;
-  assign \$1038  = in_full & \$1037 ;
-  assign \$1039  = \$1038  & out_full;
-  assign \$1040  = ~ out_done;
-  assign \$1041  = \$1039  & \$1040 ;
-  assign \$1042  = \$1041  & in_keep[3];
-  assign \$1043  = \$1042  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1044  = ~ in_done;
-  assign \$1045  = in_full & \$1044 ;
-  assign \$1046  = \$1045  & out_full;
-  assign \$1047  = ~ out_done;
-  assign \$1048  = \$1046  & \$1047 ;
-  assign \$1049  = \$1048  & in_keep[4];
-  assign \$1050  = \$1049  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1051  = ~ in_done;
-  assign \$1052  = in_full & \$1051 ;
-  assign \$1053  = \$1052  & out_full;
-  assign \$1054  = ~ out_done;
-  assign \$1055  = \$1053  & \$1054 ;
-  assign \$1056  = \$1055  & in_keep[5];
-  assign \$1057  = \$1056  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$1058  = ~ in_done;
-  assign \$1059  = in_full & \$1058 ;
-  assign \$1060  = \$1059  & out_full;
-  assign \$1061  = ~ out_done;
-  assign \$1062  = \$1060  & \$1061 ;
-  assign \$1063  = \$1062  & in_keep[6];
-  assign \$1064  = \$1063  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$1065  = ~ in_done;
-  assign \$1066  = in_full & \$1065 ;
-  assign \$1067  = \$1066  & out_full;
-  assign \$1068  = ~ out_done;
-  assign \$1069  = \$1067  & \$1068 ;
-  assign \$1070  = \$1069  & in_keep[7];
-  assign \$1071  = \$1070  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$1072  = ~ in_done;
-  assign \$1073  = in_full & \$1072 ;
-  assign \$1074  = \$1073  & out_full;
-  assign \$1075  = ~ out_done;
-  assign \$1076  = \$1074  & \$1075 ;
-  assign \$1077  = \$1076  & out_keep[7];
-  assign \$1078  = \$1077  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1079  = ~ in_done;
-  assign \$1080  = in_full & \$1079 ;
-  assign \$1081  = \$1080  & out_full;
-  assign \$1082  = ~ out_done;
-  assign \$1083  = \$1081  & \$1082 ;
-  assign \$1084  = \$1083  & out_keep[6];
-  assign \$1085  = \$1084  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1086  = ~ in_done;
-  assign \$1087  = in_full & \$1086 ;
-  assign \$1088  = \$1087  & out_full;
-  assign \$1089  = ~ out_done;
-  assign \$1090  = \$1088  & \$1089 ;
-  assign \$1091  = \$1090  & out_keep[5];
-  assign \$1092  = \$1091  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1093  = ~ in_done;
-  assign \$1094  = in_full & \$1093 ;
-  assign \$1095  = \$1094  & out_full;
-  assign \$1096  = ~ out_done;
-  assign \$1097  = \$1095  & \$1096 ;
-  assign \$1098  = \$1097  & out_keep[4];
-  assign \$1099  = \$1098  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1100  = ~ in_done;
-  assign \$1101  = in_full & \$1100 ;
-  assign \$1102  = \$1101  & out_full;
-  assign \$1103  = ~ out_done;
-  assign \$1104  = \$1102  & \$1103 ;
-  assign \$1105  = \$1104  & out_keep[3];
-  assign \$1106  = \$1105  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1107  = ~ in_done;
-  assign \$1108  = in_full & \$1107 ;
-  assign \$1109  = \$1108  & out_full;
-  assign \$1110  = ~ out_done;
-  assign \$1111  = \$1109  & \$1110 ;
-  assign \$1112  = \$1111  & out_keep[2];
-  assign \$1113  = \$1112  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1114  = ~ in_done;
-  assign \$1115  = in_full & \$1114 ;
-  assign \$1116  = \$1115  & out_full;
-  assign \$1117  = ~ out_done;
-  assign \$1118  = \$1116  & \$1117 ;
-  assign \$1119  = \$1118  & out_keep[1];
-  assign \$1120  = \$1119  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$1121  = ~ in_done;
-  assign \$1122  = in_full & \$1121 ;
-  assign \$1123  = \$1122  & out_full;
-  assign \$1124  = ~ out_done;
-  assign \$1125  = \$1123  & \$1124 ;
-  assign \$1126  = \$1125  & out_keep[0];
-  assign \$1127  = \$1126  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$1128  = ~ in_done;
-  assign \$1129  = in_full & \$1128 ;
-  assign \$1130  = \$1129  & out_full;
-  assign \$1131  = ~ out_done;
-  assign \$1132  = \$1130  & \$1131 ;
-  assign \$1133  = \$1132  & in_keep[0];
-  assign \$1134  = \$1133  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1135  = ~ in_done;
-  assign \$1136  = in_full & \$1135 ;
-  assign \$1137  = \$1136  & out_full;
-  assign \$1138  = ~ out_done;
-  assign \$1139  = \$1137  & \$1138 ;
-  assign \$1140  = \$1139  & out_keep[7];
-  assign \$1141  = \$1140  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1142  = \$1134 [19:0] > \$1141 [19:0];
-  assign \$1143  = ~ in_done;
-  assign \$1144  = in_full & \$1143 ;
-  assign \$1145  = \$1144  & out_full;
-  assign \$1146  = ~ out_done;
-  assign \$1147  = \$1145  & \$1146 ;
-  assign \$1148  = \$1147  & in_keep[0];
-  assign \$1149  = \$1148  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1150  = ~ in_done;
-  assign \$1151  = in_full & \$1150 ;
-  assign \$1152  = \$1151  & out_full;
-  assign \$1153  = ~ out_done;
-  assign \$1154  = \$1152  & \$1153 ;
-  assign \$1155  = \$1154  & out_keep[7];
-  assign \$1156  = \$1155  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1157  = \$1149 [19:0] == \$1156 [19:0];
-  assign \$1158  = ~ in_done;
-  assign \$1159  = in_full & \$1158 ;
-  assign \$1160  = \$1159  & out_full;
-  assign \$1161  = ~ out_done;
-  assign \$1162  = \$1160  & \$1161 ;
-  assign \$1163  = \$1162  & in_keep[0];
-  assign \$1164  = \$1163  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1165  = ~ in_done;
-  assign \$1166  = in_full & \$1165 ;
-  assign \$1167  = \$1166  & out_full;
-  assign \$1168  = ~ out_done;
-  assign \$1169  = \$1167  & \$1168 ;
-  assign \$1170  = \$1169  & out_keep[7];
-  assign \$1171  = \$1170  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1172  = \$1164 [39:20] > \$1171 [39:20];
-  assign \$1173  = ~ in_done;
-  assign \$1174  = in_full & \$1173 ;
-  assign \$1175  = \$1174  & out_full;
-  assign \$1176  = ~ out_done;
-  assign \$1177  = \$1175  & \$1176 ;
-  assign \$1178  = \$1177  & in_keep[0];
-  assign \$1179  = \$1178  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1180  = ~ in_done;
-  assign \$1181  = in_full & \$1180 ;
-  assign \$1182  = \$1181  & out_full;
-  assign \$1183  = ~ out_done;
-  assign \$1184  = \$1182  & \$1183 ;
-  assign \$1185  = \$1184  & out_keep[7];
-  assign \$1186  = \$1185  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1187  = \$1179 [39:20] == \$1186 [39:20];
-  assign \$1188  = ~ in_done;
-  assign \$1189  = in_full & \$1188 ;
-  assign \$1190  = \$1189  & out_full;
-  assign \$1191  = ~ out_done;
-  assign \$1192  = \$1190  & \$1191 ;
-  assign \$1193  = \$1192  & in_keep[0];
-  assign \$1194  = \$1193  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1195  = ~ in_done;
-  assign \$1196  = in_full & \$1195 ;
-  assign \$1197  = \$1196  & out_full;
-  assign \$1198  = ~ out_done;
-  assign \$1199  = \$1197  & \$1198 ;
-  assign \$1200  = \$1199  & out_keep[7];
-  assign \$1201  = \$1200  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1202  = \$1194 [59:40] > \$1201 [59:40];
+  assign \$874  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$873 );
+  assign \$875  = $signed(\$874 ) + $signed(17'h08000);
+  assign \$877  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$876 );
+  assign \$878  = $signed(\$877 ) + $signed(17'h08000);
+  assign \$879  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$880  = $signed(\$879 ) + $signed(18'h10000);
+  assign \$881  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$882  = $signed(\$881 ) + $signed(18'h10000);
+  assign \$883  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$884  = $signed(\$883 ) + $signed(18'h10000);
+  assign \$885  = downsample ? { outputs__payload[587:580], \$878 [16:0], \$875 [16:0], \$872 [16:0], \$869 [2:0] } : { outputs__payload[587:580], \$884 [17:0], \$882 [17:0], \$880 [17:0] };
+  assign \$886  = ~ out_next_full;
+  assign \$887  = \$886  | out_free;
+  assign \$888  = ~ out_skid_full;
+  assign \$889  = outputs__valid & \$888 ;
+  assign \$890  = out_skid_full | outputs__valid;
+  assign \$892  = outputs__payload[534:532] ^ { 1'h0, \$891  };
+  assign \$894  = \$892  ^ { 1'h0, \$893  };
+  assign \$896  = { 1'h0, \$894  } ^ \$895 ;
+  assign \$898  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$897 );
+  assign \$899  = $signed(\$898 ) + $signed(17'h08000);
+  assign \$901  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$900 );
+  assign \$902  = $signed(\$901 ) + $signed(17'h08000);
+  assign \$904  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$903 );
+  assign \$905  = $signed(\$904 ) + $signed(17'h08000);
+  assign \$906  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$907  = $signed(\$906 ) + $signed(18'h10000);
+  assign \$908  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$909  = $signed(\$908 ) + $signed(18'h10000);
+  assign \$910  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$911  = $signed(\$910 ) + $signed(18'h10000);
+  assign \$912  = downsample ? { outputs__payload[587:580], \$905 [16:0], \$902 [16:0], \$899 [16:0], \$896 [2:0] } : { outputs__payload[587:580], \$911 [17:0], \$909 [17:0], \$907 [17:0] };
+  assign \$913  = outputs__payload[615] ? \$912  : 62'h0000000000000000;
+  assign \$914  = ~ outputs__payload[615];
+  assign \$916  = outputs__payload[2:0] ^ { 1'h0, \$915  };
+  assign \$918  = \$916  ^ { 1'h0, \$917  };
+  assign \$920  = { 1'h0, \$918  } ^ \$919 ;
+  assign \$922  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$921 );
+  assign \$923  = $signed(\$922 ) + $signed(17'h08000);
+  assign \$925  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$924 );
+  assign \$926  = $signed(\$925 ) + $signed(17'h08000);
+  assign \$928  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$927 );
+  assign \$929  = $signed(\$928 ) + $signed(17'h08000);
+  assign \$930  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$931  = $signed(\$930 ) + $signed(18'h10000);
+  assign \$932  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$933  = $signed(\$932 ) + $signed(18'h10000);
+  assign \$934  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
+  assign \$935  = $signed(\$934 ) + $signed(18'h10000);
+  assign \$936  = downsample ? { outputs__payload[55:48], \$929 [16:0], \$926 [16:0], \$923 [16:0], \$920 [2:0] } : { outputs__payload[55:48], \$935 [17:0], \$933 [17:0], \$931 [17:0] };
+  assign \$938  = outputs__payload[78:76] ^ { 1'h0, \$937  };
+  assign \$940  = \$938  ^ { 1'h0, \$939  };
+  assign \$942  = { 1'h0, \$940  } ^ \$941 ;
+  assign \$944  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$943 );
+  assign \$945  = $signed(\$944 ) + $signed(17'h08000);
+  assign \$947  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$946 );
+  assign \$948  = $signed(\$947 ) + $signed(17'h08000);
+  assign \$950  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$949 );
+  assign \$951  = $signed(\$950 ) + $signed(17'h08000);
+  assign \$952  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$953  = $signed(\$952 ) + $signed(18'h10000);
+  assign \$954  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
+  assign \$955  = $signed(\$954 ) + $signed(18'h10000);
+  assign \$956  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
+  assign \$957  = $signed(\$956 ) + $signed(18'h10000);
+  assign \$958  = downsample ? { outputs__payload[131:124], \$951 [16:0], \$948 [16:0], \$945 [16:0], \$942 [2:0] } : { outputs__payload[131:124], \$957 [17:0], \$955 [17:0], \$953 [17:0] };
+  assign \$960  = outputs__payload[154:152] ^ { 1'h0, \$959  };
+  assign \$962  = \$960  ^ { 1'h0, \$961  };
+  assign \$964  = { 1'h0, \$962  } ^ \$963 ;
+  assign \$966  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$965 );
+  assign \$967  = $signed(\$966 ) + $signed(17'h08000);
+  assign \$969  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$968 );
+  assign \$970  = $signed(\$969 ) + $signed(17'h08000);
+  assign \$972  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$971 );
+  assign \$973  = $signed(\$972 ) + $signed(17'h08000);
+  assign \$974  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$975  = $signed(\$974 ) + $signed(18'h10000);
+  assign \$976  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$977  = $signed(\$976 ) + $signed(18'h10000);
+  assign \$978  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
+  assign \$979  = $signed(\$978 ) + $signed(18'h10000);
+  assign \$980  = downsample ? { outputs__payload[207:200], \$973 [16:0], \$970 [16:0], \$967 [16:0], \$964 [2:0] } : { outputs__payload[207:200], \$979 [17:0], \$977 [17:0], \$975 [17:0] };
+  assign \$982  = outputs__payload[230:228] ^ { 1'h0, \$981  };
+  assign \$984  = \$982  ^ { 1'h0, \$983  };
+  assign \$986  = { 1'h0, \$984  } ^ \$985 ;
+  assign \$988  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$987 );
+  assign \$989  = $signed(\$988 ) + $signed(17'h08000);
+  assign \$991  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$990 );
+  assign \$992  = $signed(\$991 ) + $signed(17'h08000);
+  assign \$994  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$993 );
+  assign \$995  = $signed(\$994 ) + $signed(17'h08000);
+  assign \$996  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$997  = $signed(\$996 ) + $signed(18'h10000);
+  assign \$998  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$999  = $signed(\$998 ) + $signed(18'h10000);
+  assign \$1000  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$1001  = $signed(\$1000 ) + $signed(18'h10000);
+  assign \$1002  = downsample ? { outputs__payload[283:276], \$995 [16:0], \$992 [16:0], \$989 [16:0], \$986 [2:0] } : { outputs__payload[283:276], \$1001 [17:0], \$999 [17:0], \$997 [17:0] };
+  assign \$1004  = outputs__payload[306:304] ^ { 1'h0, \$1003  };
+  assign \$1006  = \$1004  ^ { 1'h0, \$1005  };
+  assign \$1008  = { 1'h0, \$1006  } ^ \$1007 ;
+  assign \$1010  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$1009 );
+  assign \$1011  = $signed(\$1010 ) + $signed(17'h08000);
+  assign \$1013  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$1012 );
+  assign \$1014  = $signed(\$1013 ) + $signed(17'h08000);
+  assign \$1016  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$1015 );
+  assign \$1017  = $signed(\$1016 ) + $signed(17'h08000);
+  assign \$1018  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$1019  = $signed(\$1018 ) + $signed(18'h10000);
+  assign \$1020  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$1021  = $signed(\$1020 ) + $signed(18'h10000);
+  assign \$1022  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
+  assign \$1023  = $signed(\$1022 ) + $signed(18'h10000);
+  assign \$1024  = downsample ? { outputs__payload[359:352], \$1017 [16:0], \$1014 [16:0], \$1011 [16:0], \$1008 [2:0] } : { outputs__payload[359:352], \$1023 [17:0], \$1021 [17:0], \$1019 [17:0] };
+  assign \$1026  = outputs__payload[382:380] ^ { 1'h0, \$1025  };
+  assign \$1028  = \$1026  ^ { 1'h0, \$1027  };
+  assign \$1030  = { 1'h0, \$1028  } ^ \$1029 ;
+  assign \$1032  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$1031 );
+  assign \$1033  = $signed(\$1032 ) + $signed(17'h08000);
+  assign \$1035  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$1034 );
+  assign \$1036  = $signed(\$1035 ) + $signed(17'h08000);
+  assign \$1038  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$1037 );
+  assign \$1039  = $signed(\$1038 ) + $signed(17'h08000);
+  assign \$1040  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$1041  = $signed(\$1040 ) + $signed(18'h10000);
+  assign \$1042  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$1043  = $signed(\$1042 ) + $signed(18'h10000);
+  assign \$1044  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$1045  = $signed(\$1044 ) + $signed(18'h10000);
+  assign \$1046  = downsample ? { outputs__payload[435:428], \$1039 [16:0], \$1036 [16:0], \$1033 [16:0], \$1030 [2:0] } : { outputs__payload[435:428], \$1045 [17:0], \$1043 [17:0], \$1041 [17:0] };
+  assign \$1048  = outputs__payload[458:456] ^ { 1'h0, \$1047  };
+  assign \$1050  = \$1048  ^ { 1'h0, \$1049  };
+  assign \$1052  = { 1'h0, \$1050  } ^ \$1051 ;
+  assign \$1054  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$1053 );
+  assign \$1055  = $signed(\$1054 ) + $signed(17'h08000);
+  assign \$1057  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$1056 );
+  assign \$1058  = $signed(\$1057 ) + $signed(17'h08000);
+  assign \$1060  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$1059 );
+  assign \$1061  = $signed(\$1060 ) + $signed(17'h08000);
+  assign \$1062  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$1063  = $signed(\$1062 ) + $signed(18'h10000);
+  assign \$1064  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
+  assign \$1065  = $signed(\$1064 ) + $signed(18'h10000);
+  assign \$1066  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
+  assign \$1067  = $signed(\$1066 ) + $signed(18'h10000);
+  assign \$1068  = downsample ? { outputs__payload[511:504], \$1061 [16:0], \$1058 [16:0], \$1055 [16:0], \$1052 [2:0] } : { outputs__payload[511:504], \$1067 [17:0], \$1065 [17:0], \$1063 [17:0] };
+  assign \$1070  = outputs__payload[534:532] ^ { 1'h0, \$1069  };
+  assign \$1072  = \$1070  ^ { 1'h0, \$1071  };
+  assign \$1074  = { 1'h0, \$1072  } ^ \$1073 ;
+  assign \$1076  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1075 );
+  assign \$1077  = $signed(\$1076 ) + $signed(17'h08000);
+  assign \$1079  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1078 );
+  assign \$1080  = $signed(\$1079 ) + $signed(17'h08000);
+  assign \$1082  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1081 );
+  assign \$1083  = $signed(\$1082 ) + $signed(17'h08000);
+  assign \$1084  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$1085  = $signed(\$1084 ) + $signed(18'h10000);
+  assign \$1086  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$1087  = $signed(\$1086 ) + $signed(18'h10000);
+  assign \$1088  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$1089  = $signed(\$1088 ) + $signed(18'h10000);
+  assign \$1090  = downsample ? { outputs__payload[587:580], \$1083 [16:0], \$1080 [16:0], \$1077 [16:0], \$1074 [2:0] } : { outputs__payload[587:580], \$1089 [17:0], \$1087 [17:0], \$1085 [17:0] };
+  assign \$1091  = ~ in_done;
+  assign \$1092  = in_full & \$1091 ;
+  assign \$1093  = \$1092  & out_full;
+  assign \$1094  = ~ out_done;
+  assign \$1095  = \$1093  & \$1094 ;
+  assign \$1096  = \$1095  & in_keep[0];
+  assign \$1097  = \$1096  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1098  = ~ in_done;
+  assign \$1099  = in_full & \$1098 ;
+  assign \$1100  = \$1099  & out_full;
+  assign \$1101  = ~ out_done;
+  assign \$1102  = \$1100  & \$1101 ;
+  assign \$1103  = \$1102  & in_keep[1];
+  assign \$1104  = \$1103  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1105  = ~ in_done;
+  assign \$1106  = in_full & \$1105 ;
+  assign \$1107  = \$1106  & out_full;
+  assign \$1108  = ~ out_done;
+  assign \$1109  = \$1107  & \$1108 ;
+  assign \$1110  = \$1109  & in_keep[2];
+  assign \$1111  = \$1110  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1112  = ~ in_done;
+  assign \$1113  = in_full & \$1112 ;
+  assign \$1114  = \$1113  & out_full;
+  assign \$1115  = ~ out_done;
+  assign \$1116  = \$1114  & \$1115 ;
+  assign \$1117  = \$1116  & in_keep[3];
+  assign \$1118  = \$1117  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1119  = ~ in_done;
+  assign \$1120  = in_full & \$1119 ;
+  assign \$1121  = \$1120  & out_full;
+  assign \$1122  = ~ out_done;
+  assign \$1123  = \$1121  & \$1122 ;
+  assign \$1124  = \$1123  & in_keep[4];
+  assign \$1125  = \$1124  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1126  = ~ in_done;
+  assign \$1127  = in_full & \$1126 ;
+  assign \$1128  = \$1127  & out_full;
+  assign \$1129  = ~ out_done;
+  assign \$1130  = \$1128  & \$1129 ;
+  assign \$1131  = \$1130  & in_keep[5];
+  assign \$1132  = \$1131  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1133  = ~ in_done;
+  assign \$1134  = in_full & \$1133 ;
+  assign \$1135  = \$1134  & out_full;
+  assign \$1136  = ~ out_done;
+  assign \$1137  = \$1135  & \$1136 ;
+  assign \$1138  = \$1137  & in_keep[6];
+  assign \$1139  = \$1138  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$1140  = ~ in_done;
+  assign \$1141  = in_full & \$1140 ;
+  assign \$1142  = \$1141  & out_full;
+  assign \$1143  = ~ out_done;
+  assign \$1144  = \$1142  & \$1143 ;
+  assign \$1145  = \$1144  & in_keep[7];
+  assign \$1146  = \$1145  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$1147  = ~ in_done;
+  assign \$1148  = in_full & \$1147 ;
+  assign \$1149  = \$1148  & out_full;
+  assign \$1150  = ~ out_done;
+  assign \$1151  = \$1149  & \$1150 ;
+  assign \$1152  = \$1151  & out_keep[7];
+  assign \$1153  = \$1152  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1154  = ~ in_done;
+  assign \$1155  = in_full & \$1154 ;
+  assign \$1156  = \$1155  & out_full;
+  assign \$1157  = ~ out_done;
+  assign \$1158  = \$1156  & \$1157 ;
+  assign \$1159  = \$1158  & out_keep[6];
+  assign \$1160  = \$1159  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1161  = ~ in_done;
+  assign \$1162  = in_full & \$1161 ;
+  assign \$1163  = \$1162  & out_full;
+  assign \$1164  = ~ out_done;
+  assign \$1165  = \$1163  & \$1164 ;
+  assign \$1166  = \$1165  & out_keep[5];
+  assign \$1167  = \$1166  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1168  = ~ in_done;
+  assign \$1169  = in_full & \$1168 ;
+  assign \$1170  = \$1169  & out_full;
+  assign \$1171  = ~ out_done;
+  assign \$1172  = \$1170  & \$1171 ;
+  assign \$1173  = \$1172  & out_keep[4];
+  assign \$1174  = \$1173  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1175  = ~ in_done;
+  assign \$1176  = in_full & \$1175 ;
+  assign \$1177  = \$1176  & out_full;
+  assign \$1178  = ~ out_done;
+  assign \$1179  = \$1177  & \$1178 ;
+  assign \$1180  = \$1179  & out_keep[3];
+  assign \$1181  = \$1180  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1182  = ~ in_done;
+  assign \$1183  = in_full & \$1182 ;
+  assign \$1184  = \$1183  & out_full;
+  assign \$1185  = ~ out_done;
+  assign \$1186  = \$1184  & \$1185 ;
+  assign \$1187  = \$1186  & out_keep[2];
+  assign \$1188  = \$1187  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1189  = ~ in_done;
+  assign \$1190  = in_full & \$1189 ;
+  assign \$1191  = \$1190  & out_full;
+  assign \$1192  = ~ out_done;
+  assign \$1193  = \$1191  & \$1192 ;
+  assign \$1194  = \$1193  & out_keep[1];
+  assign \$1195  = \$1194  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$1196  = ~ in_done;
+  assign \$1197  = in_full & \$1196 ;
+  assign \$1198  = \$1197  & out_full;
+  assign \$1199  = ~ out_done;
+  assign \$1200  = \$1198  & \$1199 ;
+  assign \$1201  = \$1200  & out_keep[0];
+  assign \$1202  = \$1201  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
   assign \$1203  = ~ in_done;
   assign \$1204  = in_full & \$1203 ;
   assign \$1205  = \$1204  & out_full;
@@ -6452,7 +6535,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1214  = \$1212  & \$1213 ;
   assign \$1215  = \$1214  & out_keep[7];
   assign \$1216  = \$1215  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1217  = \$1209 [59:40] == \$1216 [59:40];
+  assign \$1217  = \$1209 [19:0] > \$1216 [19:0];
   assign \$1218  = ~ in_done;
   assign \$1219  = in_full & \$1218 ;
   assign \$1220  = \$1219  & out_full;
@@ -6467,7 +6550,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1229  = \$1227  & \$1228 ;
   assign \$1230  = \$1229  & out_keep[7];
   assign \$1231  = \$1230  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1232  = \$1224 [79:60] > \$1231 [79:60];
+  assign \$1232  = \$1224 [19:0] == \$1231 [19:0];
   assign \$1233  = ~ in_done;
   assign \$1234  = in_full & \$1233 ;
   assign \$1235  = \$1234  & out_full;
@@ -6482,7 +6565,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1244  = \$1242  & \$1243 ;
   assign \$1245  = \$1244  & out_keep[7];
   assign \$1246  = \$1245  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1247  = \$1239 [79:60] == \$1246 [79:60];
+  assign \$1247  = \$1239 [39:20] > \$1246 [39:20];
   assign \$1248  = ~ in_done;
   assign \$1249  = in_full & \$1248 ;
   assign \$1250  = \$1249  & out_full;
@@ -6497,7 +6580,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1259  = \$1257  & \$1258 ;
   assign \$1260  = \$1259  & out_keep[7];
   assign \$1261  = \$1260  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1262  = \$1254 [83:80] > \$1261 [83:80];
+  assign \$1262  = \$1254 [39:20] == \$1261 [39:20];
   assign \$1263  = ~ in_done;
   assign \$1264  = in_full & \$1263 ;
   assign \$1265  = \$1264  & out_full;
@@ -6512,82 +6595,82 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1274  = \$1272  & \$1273 ;
   assign \$1275  = \$1274  & out_keep[7];
   assign \$1276  = \$1275  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1277  = \$1269 [83:80] == \$1276 [83:80];
+  assign \$1277  = \$1269 [59:40] > \$1276 [59:40];
   assign \$1278  = ~ in_done;
   assign \$1279  = in_full & \$1278 ;
   assign \$1280  = \$1279  & out_full;
   assign \$1281  = ~ out_done;
   assign \$1282  = \$1280  & \$1281 ;
-  assign \$1283  = \$1282  & in_keep[1];
-  assign \$1284  = \$1283  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1283  = \$1282  & in_keep[0];
+  assign \$1284  = \$1283  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
   assign \$1285  = ~ in_done;
   assign \$1286  = in_full & \$1285 ;
   assign \$1287  = \$1286  & out_full;
   assign \$1288  = ~ out_done;
   assign \$1289  = \$1287  & \$1288 ;
-  assign \$1290  = \$1289  & out_keep[6];
-  assign \$1291  = \$1290  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1292  = \$1284 [19:0] > \$1291 [19:0];
+  assign \$1290  = \$1289  & out_keep[7];
+  assign \$1291  = \$1290  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1292  = \$1284 [59:40] == \$1291 [59:40];
   assign \$1293  = ~ in_done;
   assign \$1294  = in_full & \$1293 ;
   assign \$1295  = \$1294  & out_full;
   assign \$1296  = ~ out_done;
   assign \$1297  = \$1295  & \$1296 ;
-  assign \$1298  = \$1297  & in_keep[1];
-  assign \$1299  = \$1298  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1298  = \$1297  & in_keep[0];
+  assign \$1299  = \$1298  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
   assign \$1300  = ~ in_done;
   assign \$1301  = in_full & \$1300 ;
   assign \$1302  = \$1301  & out_full;
   assign \$1303  = ~ out_done;
   assign \$1304  = \$1302  & \$1303 ;
-  assign \$1305  = \$1304  & out_keep[6];
-  assign \$1306  = \$1305  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1307  = \$1299 [19:0] == \$1306 [19:0];
+  assign \$1305  = \$1304  & out_keep[7];
+  assign \$1306  = \$1305  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1307  = \$1299 [79:60] > \$1306 [79:60];
   assign \$1308  = ~ in_done;
   assign \$1309  = in_full & \$1308 ;
   assign \$1310  = \$1309  & out_full;
   assign \$1311  = ~ out_done;
   assign \$1312  = \$1310  & \$1311 ;
-  assign \$1313  = \$1312  & in_keep[1];
-  assign \$1314  = \$1313  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1313  = \$1312  & in_keep[0];
+  assign \$1314  = \$1313  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
   assign \$1315  = ~ in_done;
   assign \$1316  = in_full & \$1315 ;
   assign \$1317  = \$1316  & out_full;
   assign \$1318  = ~ out_done;
   assign \$1319  = \$1317  & \$1318 ;
-  assign \$1320  = \$1319  & out_keep[6];
-  assign \$1321  = \$1320  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1322  = \$1314 [39:20] > \$1321 [39:20];
+  assign \$1320  = \$1319  & out_keep[7];
+  assign \$1321  = \$1320  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1322  = \$1314 [79:60] == \$1321 [79:60];
   assign \$1323  = ~ in_done;
   assign \$1324  = in_full & \$1323 ;
   assign \$1325  = \$1324  & out_full;
   assign \$1326  = ~ out_done;
   assign \$1327  = \$1325  & \$1326 ;
-  assign \$1328  = \$1327  & in_keep[1];
-  assign \$1329  = \$1328  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1328  = \$1327  & in_keep[0];
+  assign \$1329  = \$1328  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
   assign \$1330  = ~ in_done;
   assign \$1331  = in_full & \$1330 ;
   assign \$1332  = \$1331  & out_full;
   assign \$1333  = ~ out_done;
   assign \$1334  = \$1332  & \$1333 ;
-  assign \$1335  = \$1334  & out_keep[6];
-  assign \$1336  = \$1335  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1337  = \$1329 [39:20] == \$1336 [39:20];
+  assign \$1335  = \$1334  & out_keep[7];
+  assign \$1336  = \$1335  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1337  = \$1329 [83:80] > \$1336 [83:80];
   assign \$1338  = ~ in_done;
   assign \$1339  = in_full & \$1338 ;
   assign \$1340  = \$1339  & out_full;
   assign \$1341  = ~ out_done;
   assign \$1342  = \$1340  & \$1341 ;
-  assign \$1343  = \$1342  & in_keep[1];
-  assign \$1344  = \$1343  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1343  = \$1342  & in_keep[0];
+  assign \$1344  = \$1343  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
   assign \$1345  = ~ in_done;
   assign \$1346  = in_full & \$1345 ;
   assign \$1347  = \$1346  & out_full;
   assign \$1348  = ~ out_done;
   assign \$1349  = \$1347  & \$1348 ;
-  assign \$1350  = \$1349  & out_keep[6];
-  assign \$1351  = \$1350  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1352  = \$1344 [59:40] > \$1351 [59:40];
+  assign \$1350  = \$1349  & out_keep[7];
+  assign \$1351  = \$1350  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1352  = \$1344 [83:80] == \$1351 [83:80];
   assign \$1353  = ~ in_done;
   assign \$1354  = in_full & \$1353 ;
   assign \$1355  = \$1354  & out_full;
@@ -6602,7 +6685,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1364  = \$1362  & \$1363 ;
   assign \$1365  = \$1364  & out_keep[6];
   assign \$1366  = \$1365  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1367  = \$1359 [59:40] == \$1366 [59:40];
+  assign \$1367  = \$1359 [19:0] > \$1366 [19:0];
   assign \$1368  = ~ in_done;
   assign \$1369  = in_full & \$1368 ;
   assign \$1370  = \$1369  & out_full;
@@ -6617,7 +6700,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1379  = \$1377  & \$1378 ;
   assign \$1380  = \$1379  & out_keep[6];
   assign \$1381  = \$1380  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1382  = \$1374 [79:60] > \$1381 [79:60];
+  assign \$1382  = \$1374 [19:0] == \$1381 [19:0];
   assign \$1383  = ~ in_done;
   assign \$1384  = in_full & \$1383 ;
   assign \$1385  = \$1384  & out_full;
@@ -6632,7 +6715,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1394  = \$1392  & \$1393 ;
   assign \$1395  = \$1394  & out_keep[6];
   assign \$1396  = \$1395  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1397  = \$1389 [79:60] == \$1396 [79:60];
+  assign \$1397  = \$1389 [39:20] > \$1396 [39:20];
   assign \$1398  = ~ in_done;
   assign \$1399  = in_full & \$1398 ;
   assign \$1400  = \$1399  & out_full;
@@ -6647,7 +6730,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1409  = \$1407  & \$1408 ;
   assign \$1410  = \$1409  & out_keep[6];
   assign \$1411  = \$1410  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1412  = \$1404 [83:80] > \$1411 [83:80];
+  assign \$1412  = \$1404 [39:20] == \$1411 [39:20];
   assign \$1413  = ~ in_done;
   assign \$1414  = in_full & \$1413 ;
   assign \$1415  = \$1414  & out_full;
@@ -6662,82 +6745,82 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1424  = \$1422  & \$1423 ;
   assign \$1425  = \$1424  & out_keep[6];
   assign \$1426  = \$1425  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1427  = \$1419 [83:80] == \$1426 [83:80];
+  assign \$1427  = \$1419 [59:40] > \$1426 [59:40];
   assign \$1428  = ~ in_done;
   assign \$1429  = in_full & \$1428 ;
   assign \$1430  = \$1429  & out_full;
   assign \$1431  = ~ out_done;
   assign \$1432  = \$1430  & \$1431 ;
-  assign \$1433  = \$1432  & in_keep[2];
-  assign \$1434  = \$1433  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1433  = \$1432  & in_keep[1];
+  assign \$1434  = \$1433  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
   assign \$1435  = ~ in_done;
   assign \$1436  = in_full & \$1435 ;
   assign \$1437  = \$1436  & out_full;
   assign \$1438  = ~ out_done;
   assign \$1439  = \$1437  & \$1438 ;
-  assign \$1440  = \$1439  & out_keep[5];
-  assign \$1441  = \$1440  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1442  = \$1434 [19:0] > \$1441 [19:0];
+  assign \$1440  = \$1439  & out_keep[6];
+  assign \$1441  = \$1440  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1442  = \$1434 [59:40] == \$1441 [59:40];
   assign \$1443  = ~ in_done;
   assign \$1444  = in_full & \$1443 ;
   assign \$1445  = \$1444  & out_full;
   assign \$1446  = ~ out_done;
   assign \$1447  = \$1445  & \$1446 ;
-  assign \$1448  = \$1447  & in_keep[2];
-  assign \$1449  = \$1448  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1448  = \$1447  & in_keep[1];
+  assign \$1449  = \$1448  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
   assign \$1450  = ~ in_done;
   assign \$1451  = in_full & \$1450 ;
   assign \$1452  = \$1451  & out_full;
   assign \$1453  = ~ out_done;
   assign \$1454  = \$1452  & \$1453 ;
-  assign \$1455  = \$1454  & out_keep[5];
-  assign \$1456  = \$1455  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1457  = \$1449 [19:0] == \$1456 [19:0];
+  assign \$1455  = \$1454  & out_keep[6];
+  assign \$1456  = \$1455  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1457  = \$1449 [79:60] > \$1456 [79:60];
   assign \$1458  = ~ in_done;
   assign \$1459  = in_full & \$1458 ;
   assign \$1460  = \$1459  & out_full;
   assign \$1461  = ~ out_done;
   assign \$1462  = \$1460  & \$1461 ;
-  assign \$1463  = \$1462  & in_keep[2];
-  assign \$1464  = \$1463  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1463  = \$1462  & in_keep[1];
+  assign \$1464  = \$1463  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
   assign \$1465  = ~ in_done;
   assign \$1466  = in_full & \$1465 ;
   assign \$1467  = \$1466  & out_full;
   assign \$1468  = ~ out_done;
   assign \$1469  = \$1467  & \$1468 ;
-  assign \$1470  = \$1469  & out_keep[5];
-  assign \$1471  = \$1470  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1472  = \$1464 [39:20] > \$1471 [39:20];
+  assign \$1470  = \$1469  & out_keep[6];
+  assign \$1471  = \$1470  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1472  = \$1464 [79:60] == \$1471 [79:60];
   assign \$1473  = ~ in_done;
   assign \$1474  = in_full & \$1473 ;
   assign \$1475  = \$1474  & out_full;
   assign \$1476  = ~ out_done;
   assign \$1477  = \$1475  & \$1476 ;
-  assign \$1478  = \$1477  & in_keep[2];
-  assign \$1479  = \$1478  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1478  = \$1477  & in_keep[1];
+  assign \$1479  = \$1478  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
   assign \$1480  = ~ in_done;
   assign \$1481  = in_full & \$1480 ;
   assign \$1482  = \$1481  & out_full;
   assign \$1483  = ~ out_done;
   assign \$1484  = \$1482  & \$1483 ;
-  assign \$1485  = \$1484  & out_keep[5];
-  assign \$1486  = \$1485  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1487  = \$1479 [39:20] == \$1486 [39:20];
+  assign \$1485  = \$1484  & out_keep[6];
+  assign \$1486  = \$1485  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1487  = \$1479 [83:80] > \$1486 [83:80];
   assign \$1488  = ~ in_done;
   assign \$1489  = in_full & \$1488 ;
   assign \$1490  = \$1489  & out_full;
   assign \$1491  = ~ out_done;
   assign \$1492  = \$1490  & \$1491 ;
-  assign \$1493  = \$1492  & in_keep[2];
-  assign \$1494  = \$1493  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1493  = \$1492  & in_keep[1];
+  assign \$1494  = \$1493  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
   assign \$1495  = ~ in_done;
   assign \$1496  = in_full & \$1495 ;
   assign \$1497  = \$1496  & out_full;
   assign \$1498  = ~ out_done;
   assign \$1499  = \$1497  & \$1498 ;
-  assign \$1500  = \$1499  & out_keep[5];
-  assign \$1501  = \$1500  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1502  = \$1494 [59:40] > \$1501 [59:40];
+  assign \$1500  = \$1499  & out_keep[6];
+  assign \$1501  = \$1500  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1502  = \$1494 [83:80] == \$1501 [83:80];
   assign \$1503  = ~ in_done;
   assign \$1504  = in_full & \$1503 ;
   assign \$1505  = \$1504  & out_full;
@@ -6752,7 +6835,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1514  = \$1512  & \$1513 ;
   assign \$1515  = \$1514  & out_keep[5];
   assign \$1516  = \$1515  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1517  = \$1509 [59:40] == \$1516 [59:40];
+  assign \$1517  = \$1509 [19:0] > \$1516 [19:0];
   assign \$1518  = ~ in_done;
   assign \$1519  = in_full & \$1518 ;
   assign \$1520  = \$1519  & out_full;
@@ -6767,7 +6850,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1529  = \$1527  & \$1528 ;
   assign \$1530  = \$1529  & out_keep[5];
   assign \$1531  = \$1530  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1532  = \$1524 [79:60] > \$1531 [79:60];
+  assign \$1532  = \$1524 [19:0] == \$1531 [19:0];
   assign \$1533  = ~ in_done;
   assign \$1534  = in_full & \$1533 ;
   assign \$1535  = \$1534  & out_full;
@@ -6782,7 +6865,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1544  = \$1542  & \$1543 ;
   assign \$1545  = \$1544  & out_keep[5];
   assign \$1546  = \$1545  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1547  = \$1539 [79:60] == \$1546 [79:60];
+  assign \$1547  = \$1539 [39:20] > \$1546 [39:20];
   assign \$1548  = ~ in_done;
   assign \$1549  = in_full & \$1548 ;
   assign \$1550  = \$1549  & out_full;
@@ -6797,7 +6880,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1559  = \$1557  & \$1558 ;
   assign \$1560  = \$1559  & out_keep[5];
   assign \$1561  = \$1560  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1562  = \$1554 [83:80] > \$1561 [83:80];
+  assign \$1562  = \$1554 [39:20] == \$1561 [39:20];
   assign \$1563  = ~ in_done;
   assign \$1564  = in_full & \$1563 ;
   assign \$1565  = \$1564  & out_full;
@@ -6812,82 +6895,82 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1574  = \$1572  & \$1573 ;
   assign \$1575  = \$1574  & out_keep[5];
   assign \$1576  = \$1575  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1577  = \$1569 [83:80] == \$1576 [83:80];
+  assign \$1577  = \$1569 [59:40] > \$1576 [59:40];
   assign \$1578  = ~ in_done;
   assign \$1579  = in_full & \$1578 ;
   assign \$1580  = \$1579  & out_full;
   assign \$1581  = ~ out_done;
   assign \$1582  = \$1580  & \$1581 ;
-  assign \$1583  = \$1582  & in_keep[3];
-  assign \$1584  = \$1583  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1583  = \$1582  & in_keep[2];
+  assign \$1584  = \$1583  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
   assign \$1585  = ~ in_done;
   assign \$1586  = in_full & \$1585 ;
   assign \$1587  = \$1586  & out_full;
   assign \$1588  = ~ out_done;
   assign \$1589  = \$1587  & \$1588 ;
-  assign \$1590  = \$1589  & out_keep[4];
-  assign \$1591  = \$1590  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1592  = \$1584 [19:0] > \$1591 [19:0];
+  assign \$1590  = \$1589  & out_keep[5];
+  assign \$1591  = \$1590  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1592  = \$1584 [59:40] == \$1591 [59:40];
   assign \$1593  = ~ in_done;
   assign \$1594  = in_full & \$1593 ;
   assign \$1595  = \$1594  & out_full;
   assign \$1596  = ~ out_done;
   assign \$1597  = \$1595  & \$1596 ;
-  assign \$1598  = \$1597  & in_keep[3];
-  assign \$1599  = \$1598  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1598  = \$1597  & in_keep[2];
+  assign \$1599  = \$1598  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
   assign \$1600  = ~ in_done;
   assign \$1601  = in_full & \$1600 ;
   assign \$1602  = \$1601  & out_full;
   assign \$1603  = ~ out_done;
   assign \$1604  = \$1602  & \$1603 ;
-  assign \$1605  = \$1604  & out_keep[4];
-  assign \$1606  = \$1605  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1607  = \$1599 [19:0] == \$1606 [19:0];
+  assign \$1605  = \$1604  & out_keep[5];
+  assign \$1606  = \$1605  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1607  = \$1599 [79:60] > \$1606 [79:60];
   assign \$1608  = ~ in_done;
   assign \$1609  = in_full & \$1608 ;
   assign \$1610  = \$1609  & out_full;
   assign \$1611  = ~ out_done;
   assign \$1612  = \$1610  & \$1611 ;
-  assign \$1613  = \$1612  & in_keep[3];
-  assign \$1614  = \$1613  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1613  = \$1612  & in_keep[2];
+  assign \$1614  = \$1613  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
   assign \$1615  = ~ in_done;
   assign \$1616  = in_full & \$1615 ;
   assign \$1617  = \$1616  & out_full;
   assign \$1618  = ~ out_done;
   assign \$1619  = \$1617  & \$1618 ;
-  assign \$1620  = \$1619  & out_keep[4];
-  assign \$1621  = \$1620  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1622  = \$1614 [39:20] > \$1621 [39:20];
+  assign \$1620  = \$1619  & out_keep[5];
+  assign \$1621  = \$1620  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1622  = \$1614 [79:60] == \$1621 [79:60];
   assign \$1623  = ~ in_done;
   assign \$1624  = in_full & \$1623 ;
   assign \$1625  = \$1624  & out_full;
   assign \$1626  = ~ out_done;
   assign \$1627  = \$1625  & \$1626 ;
-  assign \$1628  = \$1627  & in_keep[3];
-  assign \$1629  = \$1628  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1628  = \$1627  & in_keep[2];
+  assign \$1629  = \$1628  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
   assign \$1630  = ~ in_done;
   assign \$1631  = in_full & \$1630 ;
   assign \$1632  = \$1631  & out_full;
   assign \$1633  = ~ out_done;
   assign \$1634  = \$1632  & \$1633 ;
-  assign \$1635  = \$1634  & out_keep[4];
-  assign \$1636  = \$1635  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1637  = \$1629 [39:20] == \$1636 [39:20];
+  assign \$1635  = \$1634  & out_keep[5];
+  assign \$1636  = \$1635  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1637  = \$1629 [83:80] > \$1636 [83:80];
   assign \$1638  = ~ in_done;
   assign \$1639  = in_full & \$1638 ;
   assign \$1640  = \$1639  & out_full;
   assign \$1641  = ~ out_done;
   assign \$1642  = \$1640  & \$1641 ;
-  assign \$1643  = \$1642  & in_keep[3];
-  assign \$1644  = \$1643  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1643  = \$1642  & in_keep[2];
+  assign \$1644  = \$1643  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
   assign \$1645  = ~ in_done;
   assign \$1646  = in_full & \$1645 ;
   assign \$1647  = \$1646  & out_full;
   assign \$1648  = ~ out_done;
   assign \$1649  = \$1647  & \$1648 ;
-  assign \$1650  = \$1649  & out_keep[4];
-  assign \$1651  = \$1650  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1652  = \$1644 [59:40] > \$1651 [59:40];
+  assign \$1650  = \$1649  & out_keep[5];
+  assign \$1651  = \$1650  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1652  = \$1644 [83:80] == \$1651 [83:80];
   assign \$1653  = ~ in_done;
   assign \$1654  = in_full & \$1653 ;
   assign \$1655  = \$1654  & out_full;
@@ -6902,7 +6985,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1664  = \$1662  & \$1663 ;
   assign \$1665  = \$1664  & out_keep[4];
   assign \$1666  = \$1665  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1667  = \$1659 [59:40] == \$1666 [59:40];
+  assign \$1667  = \$1659 [19:0] > \$1666 [19:0];
   assign \$1668  = ~ in_done;
   assign \$1669  = in_full & \$1668 ;
   assign \$1670  = \$1669  & out_full;
@@ -6917,7 +7000,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1679  = \$1677  & \$1678 ;
   assign \$1680  = \$1679  & out_keep[4];
   assign \$1681  = \$1680  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1682  = \$1674 [79:60] > \$1681 [79:60];
+  assign \$1682  = \$1674 [19:0] == \$1681 [19:0];
   assign \$1683  = ~ in_done;
   assign \$1684  = in_full & \$1683 ;
   assign \$1685  = \$1684  & out_full;
@@ -6932,7 +7015,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1694  = \$1692  & \$1693 ;
   assign \$1695  = \$1694  & out_keep[4];
   assign \$1696  = \$1695  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1697  = \$1689 [79:60] == \$1696 [79:60];
+  assign \$1697  = \$1689 [39:20] > \$1696 [39:20];
   assign \$1698  = ~ in_done;
   assign \$1699  = in_full & \$1698 ;
   assign \$1700  = \$1699  & out_full;
@@ -6947,7 +7030,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1709  = \$1707  & \$1708 ;
   assign \$1710  = \$1709  & out_keep[4];
   assign \$1711  = \$1710  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1712  = \$1704 [83:80] > \$1711 [83:80];
+  assign \$1712  = \$1704 [39:20] == \$1711 [39:20];
   assign \$1713  = ~ in_done;
   assign \$1714  = in_full & \$1713 ;
   assign \$1715  = \$1714  & out_full;
@@ -6962,82 +7045,82 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1724  = \$1722  & \$1723 ;
   assign \$1725  = \$1724  & out_keep[4];
   assign \$1726  = \$1725  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1727  = \$1719 [83:80] == \$1726 [83:80];
+  assign \$1727  = \$1719 [59:40] > \$1726 [59:40];
   assign \$1728  = ~ in_done;
   assign \$1729  = in_full & \$1728 ;
   assign \$1730  = \$1729  & out_full;
   assign \$1731  = ~ out_done;
   assign \$1732  = \$1730  & \$1731 ;
-  assign \$1733  = \$1732  & in_keep[4];
-  assign \$1734  = \$1733  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1733  = \$1732  & in_keep[3];
+  assign \$1734  = \$1733  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
   assign \$1735  = ~ in_done;
   assign \$1736  = in_full & \$1735 ;
   assign \$1737  = \$1736  & out_full;
   assign \$1738  = ~ out_done;
   assign \$1739  = \$1737  & \$1738 ;
-  assign \$1740  = \$1739  & out_keep[3];
-  assign \$1741  = \$1740  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1742  = \$1734 [19:0] > \$1741 [19:0];
+  assign \$1740  = \$1739  & out_keep[4];
+  assign \$1741  = \$1740  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1742  = \$1734 [59:40] == \$1741 [59:40];
   assign \$1743  = ~ in_done;
   assign \$1744  = in_full & \$1743 ;
   assign \$1745  = \$1744  & out_full;
   assign \$1746  = ~ out_done;
   assign \$1747  = \$1745  & \$1746 ;
-  assign \$1748  = \$1747  & in_keep[4];
-  assign \$1749  = \$1748  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1748  = \$1747  & in_keep[3];
+  assign \$1749  = \$1748  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
   assign \$1750  = ~ in_done;
   assign \$1751  = in_full & \$1750 ;
   assign \$1752  = \$1751  & out_full;
   assign \$1753  = ~ out_done;
   assign \$1754  = \$1752  & \$1753 ;
-  assign \$1755  = \$1754  & out_keep[3];
-  assign \$1756  = \$1755  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1757  = \$1749 [19:0] == \$1756 [19:0];
+  assign \$1755  = \$1754  & out_keep[4];
+  assign \$1756  = \$1755  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1757  = \$1749 [79:60] > \$1756 [79:60];
   assign \$1758  = ~ in_done;
   assign \$1759  = in_full & \$1758 ;
   assign \$1760  = \$1759  & out_full;
   assign \$1761  = ~ out_done;
   assign \$1762  = \$1760  & \$1761 ;
-  assign \$1763  = \$1762  & in_keep[4];
-  assign \$1764  = \$1763  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1763  = \$1762  & in_keep[3];
+  assign \$1764  = \$1763  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
   assign \$1765  = ~ in_done;
   assign \$1766  = in_full & \$1765 ;
   assign \$1767  = \$1766  & out_full;
   assign \$1768  = ~ out_done;
   assign \$1769  = \$1767  & \$1768 ;
-  assign \$1770  = \$1769  & out_keep[3];
-  assign \$1771  = \$1770  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1772  = \$1764 [39:20] > \$1771 [39:20];
+  assign \$1770  = \$1769  & out_keep[4];
+  assign \$1771  = \$1770  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1772  = \$1764 [79:60] == \$1771 [79:60];
   assign \$1773  = ~ in_done;
   assign \$1774  = in_full & \$1773 ;
   assign \$1775  = \$1774  & out_full;
   assign \$1776  = ~ out_done;
   assign \$1777  = \$1775  & \$1776 ;
-  assign \$1778  = \$1777  & in_keep[4];
-  assign \$1779  = \$1778  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1778  = \$1777  & in_keep[3];
+  assign \$1779  = \$1778  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
   assign \$1780  = ~ in_done;
   assign \$1781  = in_full & \$1780 ;
   assign \$1782  = \$1781  & out_full;
   assign \$1783  = ~ out_done;
   assign \$1784  = \$1782  & \$1783 ;
-  assign \$1785  = \$1784  & out_keep[3];
-  assign \$1786  = \$1785  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1787  = \$1779 [39:20] == \$1786 [39:20];
+  assign \$1785  = \$1784  & out_keep[4];
+  assign \$1786  = \$1785  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1787  = \$1779 [83:80] > \$1786 [83:80];
   assign \$1788  = ~ in_done;
   assign \$1789  = in_full & \$1788 ;
   assign \$1790  = \$1789  & out_full;
   assign \$1791  = ~ out_done;
   assign \$1792  = \$1790  & \$1791 ;
-  assign \$1793  = \$1792  & in_keep[4];
-  assign \$1794  = \$1793  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1793  = \$1792  & in_keep[3];
+  assign \$1794  = \$1793  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
   assign \$1795  = ~ in_done;
   assign \$1796  = in_full & \$1795 ;
   assign \$1797  = \$1796  & out_full;
   assign \$1798  = ~ out_done;
   assign \$1799  = \$1797  & \$1798 ;
-  assign \$1800  = \$1799  & out_keep[3];
-  assign \$1801  = \$1800  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1802  = \$1794 [59:40] > \$1801 [59:40];
+  assign \$1800  = \$1799  & out_keep[4];
+  assign \$1801  = \$1800  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1802  = \$1794 [83:80] == \$1801 [83:80];
   assign \$1803  = ~ in_done;
   assign \$1804  = in_full & \$1803 ;
   assign \$1805  = \$1804  & out_full;
@@ -7052,7 +7135,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1814  = \$1812  & \$1813 ;
   assign \$1815  = \$1814  & out_keep[3];
   assign \$1816  = \$1815  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1817  = \$1809 [59:40] == \$1816 [59:40];
+  assign \$1817  = \$1809 [19:0] > \$1816 [19:0];
   assign \$1818  = ~ in_done;
   assign \$1819  = in_full & \$1818 ;
   assign \$1820  = \$1819  & out_full;
@@ -7067,7 +7150,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1829  = \$1827  & \$1828 ;
   assign \$1830  = \$1829  & out_keep[3];
   assign \$1831  = \$1830  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1832  = \$1824 [79:60] > \$1831 [79:60];
+  assign \$1832  = \$1824 [19:0] == \$1831 [19:0];
   assign \$1833  = ~ in_done;
   assign \$1834  = in_full & \$1833 ;
   assign \$1835  = \$1834  & out_full;
@@ -7082,7 +7165,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1844  = \$1842  & \$1843 ;
   assign \$1845  = \$1844  & out_keep[3];
   assign \$1846  = \$1845  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1847  = \$1839 [79:60] == \$1846 [79:60];
+  assign \$1847  = \$1839 [39:20] > \$1846 [39:20];
   assign \$1848  = ~ in_done;
   assign \$1849  = in_full & \$1848 ;
   assign \$1850  = \$1849  & out_full;
@@ -7097,7 +7180,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1859  = \$1857  & \$1858 ;
   assign \$1860  = \$1859  & out_keep[3];
   assign \$1861  = \$1860  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1862  = \$1854 [83:80] > \$1861 [83:80];
+  assign \$1862  = \$1854 [39:20] == \$1861 [39:20];
   assign \$1863  = ~ in_done;
   assign \$1864  = in_full & \$1863 ;
   assign \$1865  = \$1864  & out_full;
@@ -7112,82 +7195,82 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1874  = \$1872  & \$1873 ;
   assign \$1875  = \$1874  & out_keep[3];
   assign \$1876  = \$1875  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1877  = \$1869 [83:80] == \$1876 [83:80];
+  assign \$1877  = \$1869 [59:40] > \$1876 [59:40];
   assign \$1878  = ~ in_done;
   assign \$1879  = in_full & \$1878 ;
   assign \$1880  = \$1879  & out_full;
   assign \$1881  = ~ out_done;
   assign \$1882  = \$1880  & \$1881 ;
-  assign \$1883  = \$1882  & in_keep[5];
-  assign \$1884  = \$1883  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1883  = \$1882  & in_keep[4];
+  assign \$1884  = \$1883  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
   assign \$1885  = ~ in_done;
   assign \$1886  = in_full & \$1885 ;
   assign \$1887  = \$1886  & out_full;
   assign \$1888  = ~ out_done;
   assign \$1889  = \$1887  & \$1888 ;
-  assign \$1890  = \$1889  & out_keep[2];
-  assign \$1891  = \$1890  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1892  = \$1884 [19:0] > \$1891 [19:0];
+  assign \$1890  = \$1889  & out_keep[3];
+  assign \$1891  = \$1890  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1892  = \$1884 [59:40] == \$1891 [59:40];
   assign \$1893  = ~ in_done;
   assign \$1894  = in_full & \$1893 ;
   assign \$1895  = \$1894  & out_full;
   assign \$1896  = ~ out_done;
   assign \$1897  = \$1895  & \$1896 ;
-  assign \$1898  = \$1897  & in_keep[5];
-  assign \$1899  = \$1898  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1898  = \$1897  & in_keep[4];
+  assign \$1899  = \$1898  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
   assign \$1900  = ~ in_done;
   assign \$1901  = in_full & \$1900 ;
   assign \$1902  = \$1901  & out_full;
   assign \$1903  = ~ out_done;
   assign \$1904  = \$1902  & \$1903 ;
-  assign \$1905  = \$1904  & out_keep[2];
-  assign \$1906  = \$1905  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1907  = \$1899 [19:0] == \$1906 [19:0];
+  assign \$1905  = \$1904  & out_keep[3];
+  assign \$1906  = \$1905  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1907  = \$1899 [79:60] > \$1906 [79:60];
   assign \$1908  = ~ in_done;
   assign \$1909  = in_full & \$1908 ;
   assign \$1910  = \$1909  & out_full;
   assign \$1911  = ~ out_done;
   assign \$1912  = \$1910  & \$1911 ;
-  assign \$1913  = \$1912  & in_keep[5];
-  assign \$1914  = \$1913  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1913  = \$1912  & in_keep[4];
+  assign \$1914  = \$1913  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
   assign \$1915  = ~ in_done;
   assign \$1916  = in_full & \$1915 ;
   assign \$1917  = \$1916  & out_full;
   assign \$1918  = ~ out_done;
   assign \$1919  = \$1917  & \$1918 ;
-  assign \$1920  = \$1919  & out_keep[2];
-  assign \$1921  = \$1920  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1922  = \$1914 [39:20] > \$1921 [39:20];
+  assign \$1920  = \$1919  & out_keep[3];
+  assign \$1921  = \$1920  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1922  = \$1914 [79:60] == \$1921 [79:60];
   assign \$1923  = ~ in_done;
   assign \$1924  = in_full & \$1923 ;
   assign \$1925  = \$1924  & out_full;
   assign \$1926  = ~ out_done;
   assign \$1927  = \$1925  & \$1926 ;
-  assign \$1928  = \$1927  & in_keep[5];
-  assign \$1929  = \$1928  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1928  = \$1927  & in_keep[4];
+  assign \$1929  = \$1928  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
   assign \$1930  = ~ in_done;
   assign \$1931  = in_full & \$1930 ;
   assign \$1932  = \$1931  & out_full;
   assign \$1933  = ~ out_done;
   assign \$1934  = \$1932  & \$1933 ;
-  assign \$1935  = \$1934  & out_keep[2];
-  assign \$1936  = \$1935  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1937  = \$1929 [39:20] == \$1936 [39:20];
+  assign \$1935  = \$1934  & out_keep[3];
+  assign \$1936  = \$1935  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1937  = \$1929 [83:80] > \$1936 [83:80];
   assign \$1938  = ~ in_done;
   assign \$1939  = in_full & \$1938 ;
   assign \$1940  = \$1939  & out_full;
   assign \$1941  = ~ out_done;
   assign \$1942  = \$1940  & \$1941 ;
-  assign \$1943  = \$1942  & in_keep[5];
-  assign \$1944  = \$1943  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1943  = \$1942  & in_keep[4];
+  assign \$1944  = \$1943  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
   assign \$1945  = ~ in_done;
   assign \$1946  = in_full & \$1945 ;
   assign \$1947  = \$1946  & out_full;
   assign \$1948  = ~ out_done;
   assign \$1949  = \$1947  & \$1948 ;
-  assign \$1950  = \$1949  & out_keep[2];
-  assign \$1951  = \$1950  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1952  = \$1944 [59:40] > \$1951 [59:40];
+  assign \$1950  = \$1949  & out_keep[3];
+  assign \$1951  = \$1950  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1952  = \$1944 [83:80] == \$1951 [83:80];
   assign \$1953  = ~ in_done;
   assign \$1954  = in_full & \$1953 ;
   assign \$1955  = \$1954  & out_full;
@@ -7202,7 +7285,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1964  = \$1962  & \$1963 ;
   assign \$1965  = \$1964  & out_keep[2];
   assign \$1966  = \$1965  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1967  = \$1959 [59:40] == \$1966 [59:40];
+  assign \$1967  = \$1959 [19:0] > \$1966 [19:0];
   assign \$1968  = ~ in_done;
   assign \$1969  = in_full & \$1968 ;
   assign \$1970  = \$1969  & out_full;
@@ -7217,7 +7300,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1979  = \$1977  & \$1978 ;
   assign \$1980  = \$1979  & out_keep[2];
   assign \$1981  = \$1980  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1982  = \$1974 [79:60] > \$1981 [79:60];
+  assign \$1982  = \$1974 [19:0] == \$1981 [19:0];
   assign \$1983  = ~ in_done;
   assign \$1984  = in_full & \$1983 ;
   assign \$1985  = \$1984  & out_full;
@@ -7232,7 +7315,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1994  = \$1992  & \$1993 ;
   assign \$1995  = \$1994  & out_keep[2];
   assign \$1996  = \$1995  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1997  = \$1989 [79:60] == \$1996 [79:60];
+  assign \$1997  = \$1989 [39:20] > \$1996 [39:20];
   assign \$1998  = ~ in_done;
   assign \$1999  = in_full & \$1998 ;
   assign \$2000  = \$1999  & out_full;
@@ -7247,7 +7330,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2009  = \$2007  & \$2008 ;
   assign \$2010  = \$2009  & out_keep[2];
   assign \$2011  = \$2010  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2012  = \$2004 [83:80] > \$2011 [83:80];
+  assign \$2012  = \$2004 [39:20] == \$2011 [39:20];
   assign \$2013  = ~ in_done;
   assign \$2014  = in_full & \$2013 ;
   assign \$2015  = \$2014  & out_full;
@@ -7262,82 +7345,82 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2024  = \$2022  & \$2023 ;
   assign \$2025  = \$2024  & out_keep[2];
   assign \$2026  = \$2025  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2027  = \$2019 [83:80] == \$2026 [83:80];
+  assign \$2027  = \$2019 [59:40] > \$2026 [59:40];
   assign \$2028  = ~ in_done;
   assign \$2029  = in_full & \$2028 ;
   assign \$2030  = \$2029  & out_full;
   assign \$2031  = ~ out_done;
   assign \$2032  = \$2030  & \$2031 ;
-  assign \$2033  = \$2032  & in_keep[6];
-  assign \$2034  = \$2033  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2033  = \$2032  & in_keep[5];
+  assign \$2034  = \$2033  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
   assign \$2035  = ~ in_done;
   assign \$2036  = in_full & \$2035 ;
   assign \$2037  = \$2036  & out_full;
   assign \$2038  = ~ out_done;
   assign \$2039  = \$2037  & \$2038 ;
-  assign \$2040  = \$2039  & out_keep[1];
-  assign \$2041  = \$2040  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2042  = \$2034 [19:0] > \$2041 [19:0];
+  assign \$2040  = \$2039  & out_keep[2];
+  assign \$2041  = \$2040  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2042  = \$2034 [59:40] == \$2041 [59:40];
   assign \$2043  = ~ in_done;
   assign \$2044  = in_full & \$2043 ;
   assign \$2045  = \$2044  & out_full;
   assign \$2046  = ~ out_done;
   assign \$2047  = \$2045  & \$2046 ;
-  assign \$2048  = \$2047  & in_keep[6];
-  assign \$2049  = \$2048  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2048  = \$2047  & in_keep[5];
+  assign \$2049  = \$2048  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
   assign \$2050  = ~ in_done;
   assign \$2051  = in_full & \$2050 ;
   assign \$2052  = \$2051  & out_full;
   assign \$2053  = ~ out_done;
   assign \$2054  = \$2052  & \$2053 ;
-  assign \$2055  = \$2054  & out_keep[1];
-  assign \$2056  = \$2055  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2057  = \$2049 [19:0] == \$2056 [19:0];
+  assign \$2055  = \$2054  & out_keep[2];
+  assign \$2056  = \$2055  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2057  = \$2049 [79:60] > \$2056 [79:60];
   assign \$2058  = ~ in_done;
   assign \$2059  = in_full & \$2058 ;
   assign \$2060  = \$2059  & out_full;
   assign \$2061  = ~ out_done;
   assign \$2062  = \$2060  & \$2061 ;
-  assign \$2063  = \$2062  & in_keep[6];
-  assign \$2064  = \$2063  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2063  = \$2062  & in_keep[5];
+  assign \$2064  = \$2063  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
   assign \$2065  = ~ in_done;
   assign \$2066  = in_full & \$2065 ;
   assign \$2067  = \$2066  & out_full;
   assign \$2068  = ~ out_done;
   assign \$2069  = \$2067  & \$2068 ;
-  assign \$2070  = \$2069  & out_keep[1];
-  assign \$2071  = \$2070  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2072  = \$2064 [39:20] > \$2071 [39:20];
+  assign \$2070  = \$2069  & out_keep[2];
+  assign \$2071  = \$2070  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2072  = \$2064 [79:60] == \$2071 [79:60];
   assign \$2073  = ~ in_done;
   assign \$2074  = in_full & \$2073 ;
   assign \$2075  = \$2074  & out_full;
   assign \$2076  = ~ out_done;
   assign \$2077  = \$2075  & \$2076 ;
-  assign \$2078  = \$2077  & in_keep[6];
-  assign \$2079  = \$2078  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2078  = \$2077  & in_keep[5];
+  assign \$2079  = \$2078  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
   assign \$2080  = ~ in_done;
   assign \$2081  = in_full & \$2080 ;
   assign \$2082  = \$2081  & out_full;
   assign \$2083  = ~ out_done;
   assign \$2084  = \$2082  & \$2083 ;
-  assign \$2085  = \$2084  & out_keep[1];
-  assign \$2086  = \$2085  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2087  = \$2079 [39:20] == \$2086 [39:20];
+  assign \$2085  = \$2084  & out_keep[2];
+  assign \$2086  = \$2085  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2087  = \$2079 [83:80] > \$2086 [83:80];
   assign \$2088  = ~ in_done;
   assign \$2089  = in_full & \$2088 ;
   assign \$2090  = \$2089  & out_full;
   assign \$2091  = ~ out_done;
   assign \$2092  = \$2090  & \$2091 ;
-  assign \$2093  = \$2092  & in_keep[6];
-  assign \$2094  = \$2093  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2093  = \$2092  & in_keep[5];
+  assign \$2094  = \$2093  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
   assign \$2095  = ~ in_done;
   assign \$2096  = in_full & \$2095 ;
   assign \$2097  = \$2096  & out_full;
   assign \$2098  = ~ out_done;
   assign \$2099  = \$2097  & \$2098 ;
-  assign \$2100  = \$2099  & out_keep[1];
-  assign \$2101  = \$2100  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2102  = \$2094 [59:40] > \$2101 [59:40];
+  assign \$2100  = \$2099  & out_keep[2];
+  assign \$2101  = \$2100  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2102  = \$2094 [83:80] == \$2101 [83:80];
   assign \$2103  = ~ in_done;
   assign \$2104  = in_full & \$2103 ;
   assign \$2105  = \$2104  & out_full;
@@ -7352,7 +7435,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2114  = \$2112  & \$2113 ;
   assign \$2115  = \$2114  & out_keep[1];
   assign \$2116  = \$2115  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2117  = \$2109 [59:40] == \$2116 [59:40];
+  assign \$2117  = \$2109 [19:0] > \$2116 [19:0];
   assign \$2118  = ~ in_done;
   assign \$2119  = in_full & \$2118 ;
   assign \$2120  = \$2119  & out_full;
@@ -7367,7 +7450,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2129  = \$2127  & \$2128 ;
   assign \$2130  = \$2129  & out_keep[1];
   assign \$2131  = \$2130  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2132  = \$2124 [79:60] > \$2131 [79:60];
+  assign \$2132  = \$2124 [19:0] == \$2131 [19:0];
   assign \$2133  = ~ in_done;
   assign \$2134  = in_full & \$2133 ;
   assign \$2135  = \$2134  & out_full;
@@ -7382,7 +7465,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2144  = \$2142  & \$2143 ;
   assign \$2145  = \$2144  & out_keep[1];
   assign \$2146  = \$2145  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2147  = \$2139 [79:60] == \$2146 [79:60];
+  assign \$2147  = \$2139 [39:20] > \$2146 [39:20];
   assign \$2148  = ~ in_done;
   assign \$2149  = in_full & \$2148 ;
   assign \$2150  = \$2149  & out_full;
@@ -7397,7 +7480,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2159  = \$2157  & \$2158 ;
   assign \$2160  = \$2159  & out_keep[1];
   assign \$2161  = \$2160  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2162  = \$2154 [83:80] > \$2161 [83:80];
+  assign \$2162  = \$2154 [39:20] == \$2161 [39:20];
   assign \$2163  = ~ in_done;
   assign \$2164  = in_full & \$2163 ;
   assign \$2165  = \$2164  & out_full;
@@ -7412,82 +7495,82 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2174  = \$2172  & \$2173 ;
   assign \$2175  = \$2174  & out_keep[1];
   assign \$2176  = \$2175  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2177  = \$2169 [83:80] == \$2176 [83:80];
+  assign \$2177  = \$2169 [59:40] > \$2176 [59:40];
   assign \$2178  = ~ in_done;
   assign \$2179  = in_full & \$2178 ;
   assign \$2180  = \$2179  & out_full;
   assign \$2181  = ~ out_done;
   assign \$2182  = \$2180  & \$2181 ;
-  assign \$2183  = \$2182  & in_keep[7];
-  assign \$2184  = \$2183  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2183  = \$2182  & in_keep[6];
+  assign \$2184  = \$2183  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
   assign \$2185  = ~ in_done;
   assign \$2186  = in_full & \$2185 ;
   assign \$2187  = \$2186  & out_full;
   assign \$2188  = ~ out_done;
   assign \$2189  = \$2187  & \$2188 ;
-  assign \$2190  = \$2189  & out_keep[0];
-  assign \$2191  = \$2190  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2192  = \$2184 [19:0] > \$2191 [19:0];
+  assign \$2190  = \$2189  & out_keep[1];
+  assign \$2191  = \$2190  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2192  = \$2184 [59:40] == \$2191 [59:40];
   assign \$2193  = ~ in_done;
   assign \$2194  = in_full & \$2193 ;
   assign \$2195  = \$2194  & out_full;
   assign \$2196  = ~ out_done;
   assign \$2197  = \$2195  & \$2196 ;
-  assign \$2198  = \$2197  & in_keep[7];
-  assign \$2199  = \$2198  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2198  = \$2197  & in_keep[6];
+  assign \$2199  = \$2198  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
   assign \$2200  = ~ in_done;
   assign \$2201  = in_full & \$2200 ;
   assign \$2202  = \$2201  & out_full;
   assign \$2203  = ~ out_done;
   assign \$2204  = \$2202  & \$2203 ;
-  assign \$2205  = \$2204  & out_keep[0];
-  assign \$2206  = \$2205  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2207  = \$2199 [19:0] == \$2206 [19:0];
+  assign \$2205  = \$2204  & out_keep[1];
+  assign \$2206  = \$2205  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2207  = \$2199 [79:60] > \$2206 [79:60];
   assign \$2208  = ~ in_done;
   assign \$2209  = in_full & \$2208 ;
   assign \$2210  = \$2209  & out_full;
   assign \$2211  = ~ out_done;
   assign \$2212  = \$2210  & \$2211 ;
-  assign \$2213  = \$2212  & in_keep[7];
-  assign \$2214  = \$2213  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2213  = \$2212  & in_keep[6];
+  assign \$2214  = \$2213  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
   assign \$2215  = ~ in_done;
   assign \$2216  = in_full & \$2215 ;
   assign \$2217  = \$2216  & out_full;
   assign \$2218  = ~ out_done;
   assign \$2219  = \$2217  & \$2218 ;
-  assign \$2220  = \$2219  & out_keep[0];
-  assign \$2221  = \$2220  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2222  = \$2214 [39:20] > \$2221 [39:20];
+  assign \$2220  = \$2219  & out_keep[1];
+  assign \$2221  = \$2220  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2222  = \$2214 [79:60] == \$2221 [79:60];
   assign \$2223  = ~ in_done;
   assign \$2224  = in_full & \$2223 ;
   assign \$2225  = \$2224  & out_full;
   assign \$2226  = ~ out_done;
   assign \$2227  = \$2225  & \$2226 ;
-  assign \$2228  = \$2227  & in_keep[7];
-  assign \$2229  = \$2228  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2228  = \$2227  & in_keep[6];
+  assign \$2229  = \$2228  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
   assign \$2230  = ~ in_done;
   assign \$2231  = in_full & \$2230 ;
   assign \$2232  = \$2231  & out_full;
   assign \$2233  = ~ out_done;
   assign \$2234  = \$2232  & \$2233 ;
-  assign \$2235  = \$2234  & out_keep[0];
-  assign \$2236  = \$2235  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2237  = \$2229 [39:20] == \$2236 [39:20];
+  assign \$2235  = \$2234  & out_keep[1];
+  assign \$2236  = \$2235  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2237  = \$2229 [83:80] > \$2236 [83:80];
   assign \$2238  = ~ in_done;
   assign \$2239  = in_full & \$2238 ;
   assign \$2240  = \$2239  & out_full;
   assign \$2241  = ~ out_done;
   assign \$2242  = \$2240  & \$2241 ;
-  assign \$2243  = \$2242  & in_keep[7];
-  assign \$2244  = \$2243  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2243  = \$2242  & in_keep[6];
+  assign \$2244  = \$2243  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
   assign \$2245  = ~ in_done;
   assign \$2246  = in_full & \$2245 ;
   assign \$2247  = \$2246  & out_full;
   assign \$2248  = ~ out_done;
   assign \$2249  = \$2247  & \$2248 ;
-  assign \$2250  = \$2249  & out_keep[0];
-  assign \$2251  = \$2250  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2252  = \$2244 [59:40] > \$2251 [59:40];
+  assign \$2250  = \$2249  & out_keep[1];
+  assign \$2251  = \$2250  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2252  = \$2244 [83:80] == \$2251 [83:80];
   assign \$2253  = ~ in_done;
   assign \$2254  = in_full & \$2253 ;
   assign \$2255  = \$2254  & out_full;
@@ -7502,7 +7585,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2264  = \$2262  & \$2263 ;
   assign \$2265  = \$2264  & out_keep[0];
   assign \$2266  = \$2265  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2267  = \$2259 [59:40] == \$2266 [59:40];
+  assign \$2267  = \$2259 [19:0] > \$2266 [19:0];
   assign \$2268  = ~ in_done;
   assign \$2269  = in_full & \$2268 ;
   assign \$2270  = \$2269  & out_full;
@@ -7517,7 +7600,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2279  = \$2277  & \$2278 ;
   assign \$2280  = \$2279  & out_keep[0];
   assign \$2281  = \$2280  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2282  = \$2274 [79:60] > \$2281 [79:60];
+  assign \$2282  = \$2274 [19:0] == \$2281 [19:0];
   assign \$2283  = ~ in_done;
   assign \$2284  = in_full & \$2283 ;
   assign \$2285  = \$2284  & out_full;
@@ -7532,7 +7615,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2294  = \$2292  & \$2293 ;
   assign \$2295  = \$2294  & out_keep[0];
   assign \$2296  = \$2295  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2297  = \$2289 [79:60] == \$2296 [79:60];
+  assign \$2297  = \$2289 [39:20] > \$2296 [39:20];
   assign \$2298  = ~ in_done;
   assign \$2299  = in_full & \$2298 ;
   assign \$2300  = \$2299  & out_full;
@@ -7547,7 +7630,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2309  = \$2307  & \$2308 ;
   assign \$2310  = \$2309  & out_keep[0];
   assign \$2311  = \$2310  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2312  = \$2304 [83:80] > \$2311 [83:80];
+  assign \$2312  = \$2304 [39:20] == \$2311 [39:20];
   assign \$2313  = ~ in_done;
   assign \$2314  = in_full & \$2313 ;
   assign \$2315  = \$2314  & out_full;
@@ -7562,3660 +7645,2867 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$2324  = \$2322  & \$2323 ;
   assign \$2325  = \$2324  & out_keep[0];
   assign \$2326  = \$2325  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2327  = \$2319 [83:80] == \$2326 [83:80];
-  assign \$2328  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2329  = merge0_gt0_1 | \$2328 ;
-  assign \$2330  = merge0_eq0_2 & \$2329 ;
-  assign \$2331  = merge0_gt0_2 | \$2330 ;
-  assign \$2332  = merge0_eq0_3 & \$2331 ;
-  assign \$2333  = merge0_gt0_3 | \$2332 ;
-  assign \$2334  = merge0_eq0_4 & \$2333 ;
-  assign \$2335  = merge0_gt0_4 | \$2334 ;
-  assign \$2336  = \$2335  ? merge0_in8 : merge0_in0;
-  assign \$2337  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2338  = merge0_gt1_1 | \$2337 ;
-  assign \$2339  = merge0_eq1_2 & \$2338 ;
-  assign \$2340  = merge0_gt1_2 | \$2339 ;
-  assign \$2341  = merge0_eq1_3 & \$2340 ;
-  assign \$2342  = merge0_gt1_3 | \$2341 ;
-  assign \$2343  = merge0_eq1_4 & \$2342 ;
-  assign \$2344  = merge0_gt1_4 | \$2343 ;
-  assign \$2345  = \$2344  ? merge0_in9 : merge0_in1;
-  assign \$2346  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2347  = merge0_gt2_1 | \$2346 ;
-  assign \$2348  = merge0_eq2_2 & \$2347 ;
-  assign \$2349  = merge0_gt2_2 | \$2348 ;
-  assign \$2350  = merge0_eq2_3 & \$2349 ;
-  assign \$2351  = merge0_gt2_3 | \$2350 ;
-  assign \$2352  = merge0_eq2_4 & \$2351 ;
-  assign \$2353  = merge0_gt2_4 | \$2352 ;
-  assign \$2354  = \$2353  ? merge0_in10 : merge0_in2;
-  assign \$2355  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2356  = merge0_gt3_1 | \$2355 ;
-  assign \$2357  = merge0_eq3_2 & \$2356 ;
-  assign \$2358  = merge0_gt3_2 | \$2357 ;
-  assign \$2359  = merge0_eq3_3 & \$2358 ;
-  assign \$2360  = merge0_gt3_3 | \$2359 ;
-  assign \$2361  = merge0_eq3_4 & \$2360 ;
-  assign \$2362  = merge0_gt3_4 | \$2361 ;
-  assign \$2363  = \$2362  ? merge0_in11 : merge0_in3;
-  assign \$2364  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2365  = merge0_gt4_1 | \$2364 ;
-  assign \$2366  = merge0_eq4_2 & \$2365 ;
-  assign \$2367  = merge0_gt4_2 | \$2366 ;
-  assign \$2368  = merge0_eq4_3 & \$2367 ;
-  assign \$2369  = merge0_gt4_3 | \$2368 ;
-  assign \$2370  = merge0_eq4_4 & \$2369 ;
-  assign \$2371  = merge0_gt4_4 | \$2370 ;
-  assign \$2372  = \$2371  ? merge0_in12 : merge0_in4;
-  assign \$2373  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2374  = merge0_gt5_1 | \$2373 ;
-  assign \$2375  = merge0_eq5_2 & \$2374 ;
-  assign \$2376  = merge0_gt5_2 | \$2375 ;
-  assign \$2377  = merge0_eq5_3 & \$2376 ;
-  assign \$2378  = merge0_gt5_3 | \$2377 ;
-  assign \$2379  = merge0_eq5_4 & \$2378 ;
-  assign \$2380  = merge0_gt5_4 | \$2379 ;
-  assign \$2381  = \$2380  ? merge0_in13 : merge0_in5;
-  assign \$2382  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2383  = merge0_gt6_1 | \$2382 ;
-  assign \$2384  = merge0_eq6_2 & \$2383 ;
-  assign \$2385  = merge0_gt6_2 | \$2384 ;
-  assign \$2386  = merge0_eq6_3 & \$2385 ;
-  assign \$2387  = merge0_gt6_3 | \$2386 ;
-  assign \$2388  = merge0_eq6_4 & \$2387 ;
-  assign \$2389  = merge0_gt6_4 | \$2388 ;
-  assign \$2390  = \$2389  ? merge0_in14 : merge0_in6;
-  assign \$2391  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2392  = merge0_gt7_1 | \$2391 ;
-  assign \$2393  = merge0_eq7_2 & \$2392 ;
-  assign \$2394  = merge0_gt7_2 | \$2393 ;
-  assign \$2395  = merge0_eq7_3 & \$2394 ;
-  assign \$2396  = merge0_gt7_3 | \$2395 ;
-  assign \$2397  = merge0_eq7_4 & \$2396 ;
-  assign \$2398  = merge0_gt7_4 | \$2397 ;
-  assign \$2399  = \$2398  ? merge0_in15 : merge0_in7;
-  assign \$2400  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2401  = merge0_gt0_1 | \$2400 ;
-  assign \$2402  = merge0_eq0_2 & \$2401 ;
-  assign \$2403  = merge0_gt0_2 | \$2402 ;
-  assign \$2404  = merge0_eq0_3 & \$2403 ;
-  assign \$2405  = merge0_gt0_3 | \$2404 ;
-  assign \$2406  = merge0_eq0_4 & \$2405 ;
-  assign \$2407  = merge0_gt0_4 | \$2406 ;
-  assign \$2408  = \$2407  ? merge0_in0 : merge0_in8;
-  assign \$2409  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2410  = merge0_gt1_1 | \$2409 ;
-  assign \$2411  = merge0_eq1_2 & \$2410 ;
-  assign \$2412  = merge0_gt1_2 | \$2411 ;
-  assign \$2413  = merge0_eq1_3 & \$2412 ;
-  assign \$2414  = merge0_gt1_3 | \$2413 ;
-  assign \$2415  = merge0_eq1_4 & \$2414 ;
-  assign \$2416  = merge0_gt1_4 | \$2415 ;
-  assign \$2417  = \$2416  ? merge0_in1 : merge0_in9;
-  assign \$2418  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2419  = merge0_gt2_1 | \$2418 ;
-  assign \$2420  = merge0_eq2_2 & \$2419 ;
-  assign \$2421  = merge0_gt2_2 | \$2420 ;
-  assign \$2422  = merge0_eq2_3 & \$2421 ;
-  assign \$2423  = merge0_gt2_3 | \$2422 ;
-  assign \$2424  = merge0_eq2_4 & \$2423 ;
-  assign \$2425  = merge0_gt2_4 | \$2424 ;
-  assign \$2426  = \$2425  ? merge0_in2 : merge0_in10;
-  assign \$2427  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2428  = merge0_gt3_1 | \$2427 ;
-  assign \$2429  = merge0_eq3_2 & \$2428 ;
-  assign \$2430  = merge0_gt3_2 | \$2429 ;
-  assign \$2431  = merge0_eq3_3 & \$2430 ;
-  assign \$2432  = merge0_gt3_3 | \$2431 ;
-  assign \$2433  = merge0_eq3_4 & \$2432 ;
-  assign \$2434  = merge0_gt3_4 | \$2433 ;
-  assign \$2435  = \$2434  ? merge0_in3 : merge0_in11;
-  assign \$2436  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2437  = merge0_gt4_1 | \$2436 ;
-  assign \$2438  = merge0_eq4_2 & \$2437 ;
-  assign \$2439  = merge0_gt4_2 | \$2438 ;
-  assign \$2440  = merge0_eq4_3 & \$2439 ;
-  assign \$2441  = merge0_gt4_3 | \$2440 ;
-  assign \$2442  = merge0_eq4_4 & \$2441 ;
-  assign \$2443  = merge0_gt4_4 | \$2442 ;
-  assign \$2444  = \$2443  ? merge0_in4 : merge0_in12;
-  assign \$2445  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2446  = merge0_gt5_1 | \$2445 ;
-  assign \$2447  = merge0_eq5_2 & \$2446 ;
-  assign \$2448  = merge0_gt5_2 | \$2447 ;
-  assign \$2449  = merge0_eq5_3 & \$2448 ;
-  assign \$2450  = merge0_gt5_3 | \$2449 ;
-  assign \$2451  = merge0_eq5_4 & \$2450 ;
-  assign \$2452  = merge0_gt5_4 | \$2451 ;
-  assign \$2453  = \$2452  ? merge0_in5 : merge0_in13;
-  assign \$2454  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2455  = merge0_gt6_1 | \$2454 ;
-  assign \$2456  = merge0_eq6_2 & \$2455 ;
-  assign \$2457  = merge0_gt6_2 | \$2456 ;
-  assign \$2458  = merge0_eq6_3 & \$2457 ;
-  assign \$2459  = merge0_gt6_3 | \$2458 ;
-  assign \$2460  = merge0_eq6_4 & \$2459 ;
-  assign \$2461  = merge0_gt6_4 | \$2460 ;
-  assign \$2462  = \$2461  ? merge0_in6 : merge0_in14;
-  assign \$2463  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2464  = merge0_gt7_1 | \$2463 ;
-  assign \$2465  = merge0_eq7_2 & \$2464 ;
-  assign \$2466  = merge0_gt7_2 | \$2465 ;
-  assign \$2467  = merge0_eq7_3 & \$2466 ;
-  assign \$2468  = merge0_gt7_3 | \$2467 ;
-  assign \$2469  = merge0_eq7_4 & \$2468 ;
-  assign \$2470  = merge0_gt7_4 | \$2469 ;
-  assign \$2471  = \$2470  ? merge0_in7 : merge0_in15;
-  assign \$2472  = merge0_lane0[19:0] > merge0_lane4[19:0];
-  assign \$2473  = merge0_lane0[19:0] == merge0_lane4[19:0];
-  assign \$2474  = merge0_lane0[39:20] > merge0_lane4[39:20];
-  assign \$2475  = merge0_lane0[39:20] == merge0_lane4[39:20];
-  assign \$2476  = merge0_lane0[59:40] > merge0_lane4[59:40];
-  assign \$2477  = merge0_lane0[59:40] == merge0_lane4[59:40];
-  assign \$2478  = merge0_lane0[79:60] > merge0_lane4[79:60];
-  assign \$2479  = merge0_lane0[79:60] == merge0_lane4[79:60];
-  assign \$2480  = merge0_lane0[83:80] > merge0_lane4[83:80];
-  assign \$2481  = merge0_lane0[83:80] == merge0_lane4[83:80];
-  assign \$2482  = merge0_lane1[19:0] > merge0_lane5[19:0];
-  assign \$2483  = merge0_lane1[19:0] == merge0_lane5[19:0];
-  assign \$2484  = merge0_lane1[39:20] > merge0_lane5[39:20];
-  assign \$2485  = merge0_lane1[39:20] == merge0_lane5[39:20];
-  assign \$2486  = merge0_lane1[59:40] > merge0_lane5[59:40];
-  assign \$2487  = merge0_lane1[59:40] == merge0_lane5[59:40];
-  assign \$2488  = merge0_lane1[79:60] > merge0_lane5[79:60];
-  assign \$2489  = merge0_lane1[79:60] == merge0_lane5[79:60];
-  assign \$2490  = merge0_lane1[83:80] > merge0_lane5[83:80];
-  assign \$2491  = merge0_lane1[83:80] == merge0_lane5[83:80];
-  assign \$2492  = merge0_lane2[19:0] > merge0_lane6[19:0];
-  assign \$2493  = merge0_lane2[19:0] == merge0_lane6[19:0];
-  assign \$2494  = merge0_lane2[39:20] > merge0_lane6[39:20];
-  assign \$2495  = merge0_lane2[39:20] == merge0_lane6[39:20];
-  assign \$2496  = merge0_lane2[59:40] > merge0_lane6[59:40];
-  assign \$2497  = merge0_lane2[59:40] == merge0_lane6[59:40];
-  assign \$2498  = merge0_lane2[79:60] > merge0_lane6[79:60];
-  assign \$2499  = merge0_lane2[79:60] == merge0_lane6[79:60];
-  assign \$2500  = merge0_lane2[83:80] > merge0_lane6[83:80];
-  assign \$2501  = merge0_lane2[83:80] == merge0_lane6[83:80];
-  assign \$2502  = merge0_lane3[19:0] > merge0_lane7[19:0];
-  assign \$2503  = merge0_lane3[19:0] == merge0_lane7[19:0];
-  assign \$2504  = merge0_lane3[39:20] > merge0_lane7[39:20];
-  assign \$2505  = merge0_lane3[39:20] == merge0_lane7[39:20];
-  assign \$2506  = merge0_lane3[59:40] > merge0_lane7[59:40];
-  assign \$2507  = merge0_lane3[59:40] == merge0_lane7[59:40];
-  assign \$2508  = merge0_lane3[79:60] > merge0_lane7[79:60];
-  assign \$2509  = merge0_lane3[79:60] == merge0_lane7[79:60];
-  assign \$2510  = merge0_lane3[83:80] > merge0_lane7[83:80];
-  assign \$2511  = merge0_lane3[83:80] == merge0_lane7[83:80];
-  assign \$2512  = merge0_lane8[19:0] > merge0_lane12[19:0];
-  assign \$2513  = merge0_lane8[19:0] == merge0_lane12[19:0];
-  assign \$2514  = merge0_lane8[39:20] > merge0_lane12[39:20];
-  assign \$2515  = merge0_lane8[39:20] == merge0_lane12[39:20];
-  assign \$2516  = merge0_lane8[59:40] > merge0_lane12[59:40];
-  assign \$2517  = merge0_lane8[59:40] == merge0_lane12[59:40];
-  assign \$2518  = merge0_lane8[79:60] > merge0_lane12[79:60];
-  assign \$2519  = merge0_lane8[79:60] == merge0_lane12[79:60];
-  assign \$2520  = merge0_lane8[83:80] > merge0_lane12[83:80];
-  assign \$2521  = merge0_lane8[83:80] == merge0_lane12[83:80];
-  assign \$2522  = merge0_lane9[19:0] > merge0_lane13[19:0];
-  assign \$2523  = merge0_lane9[19:0] == merge0_lane13[19:0];
-  assign \$2524  = merge0_lane9[39:20] > merge0_lane13[39:20];
-  assign \$2525  = merge0_lane9[39:20] == merge0_lane13[39:20];
-  assign \$2526  = merge0_lane9[59:40] > merge0_lane13[59:40];
-  assign \$2527  = merge0_lane9[59:40] == merge0_lane13[59:40];
-  assign \$2528  = merge0_lane9[79:60] > merge0_lane13[79:60];
-  assign \$2529  = merge0_lane9[79:60] == merge0_lane13[79:60];
-  assign \$2530  = merge0_lane9[83:80] > merge0_lane13[83:80];
-  assign \$2531  = merge0_lane9[83:80] == merge0_lane13[83:80];
-  assign \$2532  = merge0_lane10[19:0] > merge0_lane14[19:0];
-  assign \$2533  = merge0_lane10[19:0] == merge0_lane14[19:0];
-  assign \$2534  = merge0_lane10[39:20] > merge0_lane14[39:20];
-  assign \$2535  = merge0_lane10[39:20] == merge0_lane14[39:20];
-  assign \$2536  = merge0_lane10[59:40] > merge0_lane14[59:40];
-  assign \$2537  = merge0_lane10[59:40] == merge0_lane14[59:40];
-  assign \$2538  = merge0_lane10[79:60] > merge0_lane14[79:60];
-  assign \$2539  = merge0_lane10[79:60] == merge0_lane14[79:60];
-  assign \$2540  = merge0_lane10[83:80] > merge0_lane14[83:80];
-  assign \$2541  = merge0_lane10[83:80] == merge0_lane14[83:80];
-  assign \$2542  = merge0_lane11[19:0] > merge0_lane15[19:0];
-  assign \$2543  = merge0_lane11[19:0] == merge0_lane15[19:0];
-  assign \$2544  = merge0_lane11[39:20] > merge0_lane15[39:20];
-  assign \$2545  = merge0_lane11[39:20] == merge0_lane15[39:20];
-  assign \$2546  = merge0_lane11[59:40] > merge0_lane15[59:40];
-  assign \$2547  = merge0_lane11[59:40] == merge0_lane15[59:40];
-  assign \$2548  = merge0_lane11[79:60] > merge0_lane15[79:60];
-  assign \$2549  = merge0_lane11[79:60] == merge0_lane15[79:60];
-  assign \$2550  = merge0_lane11[83:80] > merge0_lane15[83:80];
-  assign \$2551  = merge0_lane11[83:80] == merge0_lane15[83:80];
-  assign \$2552  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2553  = merge1_gt0_1 | \$2552 ;
-  assign \$2554  = merge1_eq0_2 & \$2553 ;
-  assign \$2555  = merge1_gt0_2 | \$2554 ;
-  assign \$2556  = merge1_eq0_3 & \$2555 ;
-  assign \$2557  = merge1_gt0_3 | \$2556 ;
-  assign \$2558  = merge1_eq0_4 & \$2557 ;
-  assign \$2559  = merge1_gt0_4 | \$2558 ;
-  assign \$2560  = \$2559  ? merge1_in4 : merge1_in0;
-  assign \$2561  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2562  = merge1_gt1_1 | \$2561 ;
-  assign \$2563  = merge1_eq1_2 & \$2562 ;
-  assign \$2564  = merge1_gt1_2 | \$2563 ;
-  assign \$2565  = merge1_eq1_3 & \$2564 ;
-  assign \$2566  = merge1_gt1_3 | \$2565 ;
-  assign \$2567  = merge1_eq1_4 & \$2566 ;
-  assign \$2568  = merge1_gt1_4 | \$2567 ;
-  assign \$2569  = \$2568  ? merge1_in5 : merge1_in1;
-  assign \$2570  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2571  = merge1_gt2_1 | \$2570 ;
-  assign \$2572  = merge1_eq2_2 & \$2571 ;
-  assign \$2573  = merge1_gt2_2 | \$2572 ;
-  assign \$2574  = merge1_eq2_3 & \$2573 ;
-  assign \$2575  = merge1_gt2_3 | \$2574 ;
-  assign \$2576  = merge1_eq2_4 & \$2575 ;
-  assign \$2577  = merge1_gt2_4 | \$2576 ;
-  assign \$2578  = \$2577  ? merge1_in6 : merge1_in2;
-  assign \$2579  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2580  = merge1_gt3_1 | \$2579 ;
-  assign \$2581  = merge1_eq3_2 & \$2580 ;
-  assign \$2582  = merge1_gt3_2 | \$2581 ;
-  assign \$2583  = merge1_eq3_3 & \$2582 ;
-  assign \$2584  = merge1_gt3_3 | \$2583 ;
-  assign \$2585  = merge1_eq3_4 & \$2584 ;
-  assign \$2586  = merge1_gt3_4 | \$2585 ;
-  assign \$2587  = \$2586  ? merge1_in7 : merge1_in3;
-  assign \$2588  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2589  = merge1_gt0_1 | \$2588 ;
-  assign \$2590  = merge1_eq0_2 & \$2589 ;
-  assign \$2591  = merge1_gt0_2 | \$2590 ;
-  assign \$2592  = merge1_eq0_3 & \$2591 ;
-  assign \$2593  = merge1_gt0_3 | \$2592 ;
-  assign \$2594  = merge1_eq0_4 & \$2593 ;
-  assign \$2595  = merge1_gt0_4 | \$2594 ;
-  assign \$2596  = \$2595  ? merge1_in0 : merge1_in4;
-  assign \$2597  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2598  = merge1_gt1_1 | \$2597 ;
-  assign \$2599  = merge1_eq1_2 & \$2598 ;
-  assign \$2600  = merge1_gt1_2 | \$2599 ;
-  assign \$2601  = merge1_eq1_3 & \$2600 ;
-  assign \$2602  = merge1_gt1_3 | \$2601 ;
-  assign \$2603  = merge1_eq1_4 & \$2602 ;
-  assign \$2604  = merge1_gt1_4 | \$2603 ;
-  assign \$2605  = \$2604  ? merge1_in1 : merge1_in5;
-  assign \$2606  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2607  = merge1_gt2_1 | \$2606 ;
-  assign \$2608  = merge1_eq2_2 & \$2607 ;
-  assign \$2609  = merge1_gt2_2 | \$2608 ;
-  assign \$2610  = merge1_eq2_3 & \$2609 ;
-  assign \$2611  = merge1_gt2_3 | \$2610 ;
-  assign \$2612  = merge1_eq2_4 & \$2611 ;
-  assign \$2613  = merge1_gt2_4 | \$2612 ;
-  assign \$2614  = \$2613  ? merge1_in2 : merge1_in6;
-  assign \$2615  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2616  = merge1_gt3_1 | \$2615 ;
-  assign \$2617  = merge1_eq3_2 & \$2616 ;
-  assign \$2618  = merge1_gt3_2 | \$2617 ;
-  assign \$2619  = merge1_eq3_3 & \$2618 ;
-  assign \$2620  = merge1_gt3_3 | \$2619 ;
-  assign \$2621  = merge1_eq3_4 & \$2620 ;
-  assign \$2622  = merge1_gt3_4 | \$2621 ;
-  assign \$2623  = \$2622  ? merge1_in3 : merge1_in7;
-  assign \$2624  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2625  = merge1_gt8_1 | \$2624 ;
-  assign \$2626  = merge1_eq8_2 & \$2625 ;
-  assign \$2627  = merge1_gt8_2 | \$2626 ;
-  assign \$2628  = merge1_eq8_3 & \$2627 ;
-  assign \$2629  = merge1_gt8_3 | \$2628 ;
-  assign \$2630  = merge1_eq8_4 & \$2629 ;
-  assign \$2631  = merge1_gt8_4 | \$2630 ;
-  assign \$2632  = \$2631  ? merge1_in12 : merge1_in8;
-  assign \$2633  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2634  = merge1_gt9_1 | \$2633 ;
-  assign \$2635  = merge1_eq9_2 & \$2634 ;
-  assign \$2636  = merge1_gt9_2 | \$2635 ;
-  assign \$2637  = merge1_eq9_3 & \$2636 ;
-  assign \$2638  = merge1_gt9_3 | \$2637 ;
-  assign \$2639  = merge1_eq9_4 & \$2638 ;
-  assign \$2640  = merge1_gt9_4 | \$2639 ;
-  assign \$2641  = \$2640  ? merge1_in13 : merge1_in9;
-  assign \$2642  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2643  = merge1_gt10_1 | \$2642 ;
-  assign \$2644  = merge1_eq10_2 & \$2643 ;
-  assign \$2645  = merge1_gt10_2 | \$2644 ;
-  assign \$2646  = merge1_eq10_3 & \$2645 ;
-  assign \$2647  = merge1_gt10_3 | \$2646 ;
-  assign \$2648  = merge1_eq10_4 & \$2647 ;
-  assign \$2649  = merge1_gt10_4 | \$2648 ;
-  assign \$2650  = \$2649  ? merge1_in14 : merge1_in10;
-  assign \$2651  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2652  = merge1_gt11_1 | \$2651 ;
-  assign \$2653  = merge1_eq11_2 & \$2652 ;
-  assign \$2654  = merge1_gt11_2 | \$2653 ;
-  assign \$2655  = merge1_eq11_3 & \$2654 ;
-  assign \$2656  = merge1_gt11_3 | \$2655 ;
-  assign \$2657  = merge1_eq11_4 & \$2656 ;
-  assign \$2658  = merge1_gt11_4 | \$2657 ;
-  assign \$2659  = \$2658  ? merge1_in15 : merge1_in11;
-  assign \$2660  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2661  = merge1_gt8_1 | \$2660 ;
-  assign \$2662  = merge1_eq8_2 & \$2661 ;
-  assign \$2663  = merge1_gt8_2 | \$2662 ;
-  assign \$2664  = merge1_eq8_3 & \$2663 ;
-  assign \$2665  = merge1_gt8_3 | \$2664 ;
-  assign \$2666  = merge1_eq8_4 & \$2665 ;
-  assign \$2667  = merge1_gt8_4 | \$2666 ;
-  assign \$2668  = \$2667  ? merge1_in8 : merge1_in12;
-  assign \$2669  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2670  = merge1_gt9_1 | \$2669 ;
-  assign \$2671  = merge1_eq9_2 & \$2670 ;
-  assign \$2672  = merge1_gt9_2 | \$2671 ;
-  assign \$2673  = merge1_eq9_3 & \$2672 ;
-  assign \$2674  = merge1_gt9_3 | \$2673 ;
-  assign \$2675  = merge1_eq9_4 & \$2674 ;
-  assign \$2676  = merge1_gt9_4 | \$2675 ;
-  assign \$2677  = \$2676  ? merge1_in9 : merge1_in13;
-  assign \$2678  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2679  = merge1_gt10_1 | \$2678 ;
-  assign \$2680  = merge1_eq10_2 & \$2679 ;
-  assign \$2681  = merge1_gt10_2 | \$2680 ;
-  assign \$2682  = merge1_eq10_3 & \$2681 ;
-  assign \$2683  = merge1_gt10_3 | \$2682 ;
-  assign \$2684  = merge1_eq10_4 & \$2683 ;
-  assign \$2685  = merge1_gt10_4 | \$2684 ;
-  assign \$2686  = \$2685  ? merge1_in10 : merge1_in14;
-  assign \$2687  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2688  = merge1_gt11_1 | \$2687 ;
-  assign \$2689  = merge1_eq11_2 & \$2688 ;
-  assign \$2690  = merge1_gt11_2 | \$2689 ;
-  assign \$2691  = merge1_eq11_3 & \$2690 ;
-  assign \$2692  = merge1_gt11_3 | \$2691 ;
-  assign \$2693  = merge1_eq11_4 & \$2692 ;
-  assign \$2694  = merge1_gt11_4 | \$2693 ;
-  assign \$2695  = \$2694  ? merge1_in11 : merge1_in15;
-  assign \$2696  = merge1_lane0[19:0] > merge1_lane2[19:0];
-  assign \$2697  = merge1_lane0[19:0] == merge1_lane2[19:0];
-  assign \$2698  = merge1_lane0[39:20] > merge1_lane2[39:20];
-  assign \$2699  = merge1_lane0[39:20] == merge1_lane2[39:20];
-  assign \$2700  = merge1_lane0[59:40] > merge1_lane2[59:40];
-  assign \$2701  = merge1_lane0[59:40] == merge1_lane2[59:40];
-  assign \$2702  = merge1_lane0[79:60] > merge1_lane2[79:60];
-  assign \$2703  = merge1_lane0[79:60] == merge1_lane2[79:60];
-  assign \$2704  = merge1_lane0[83:80] > merge1_lane2[83:80];
-  assign \$2705  = merge1_lane0[83:80] == merge1_lane2[83:80];
-  assign \$2706  = merge1_lane1[19:0] > merge1_lane3[19:0];
-  assign \$2707  = merge1_lane1[19:0] == merge1_lane3[19:0];
-  assign \$2708  = merge1_lane1[39:20] > merge1_lane3[39:20];
-  assign \$2709  = merge1_lane1[39:20] == merge1_lane3[39:20];
-  assign \$2710  = merge1_lane1[59:40] > merge1_lane3[59:40];
-  assign \$2711  = merge1_lane1[59:40] == merge1_lane3[59:40];
-  assign \$2712  = merge1_lane1[79:60] > merge1_lane3[79:60];
-  assign \$2713  = merge1_lane1[79:60] == merge1_lane3[79:60];
-  assign \$2714  = merge1_lane1[83:80] > merge1_lane3[83:80];
-  assign \$2715  = merge1_lane1[83:80] == merge1_lane3[83:80];
-  assign \$2716  = merge1_lane4[19:0] > merge1_lane6[19:0];
-  assign \$2717  = merge1_lane4[19:0] == merge1_lane6[19:0];
-  assign \$2718  = merge1_lane4[39:20] > merge1_lane6[39:20];
-  assign \$2719  = merge1_lane4[39:20] == merge1_lane6[39:20];
-  assign \$2720  = merge1_lane4[59:40] > merge1_lane6[59:40];
-  assign \$2721  = merge1_lane4[59:40] == merge1_lane6[59:40];
-  assign \$2722  = merge1_lane4[79:60] > merge1_lane6[79:60];
-  assign \$2723  = merge1_lane4[79:60] == merge1_lane6[79:60];
-  assign \$2724  = merge1_lane4[83:80] > merge1_lane6[83:80];
-  assign \$2725  = merge1_lane4[83:80] == merge1_lane6[83:80];
-  assign \$2726  = merge1_lane5[19:0] > merge1_lane7[19:0];
-  assign \$2727  = merge1_lane5[19:0] == merge1_lane7[19:0];
-  assign \$2728  = merge1_lane5[39:20] > merge1_lane7[39:20];
-  assign \$2729  = merge1_lane5[39:20] == merge1_lane7[39:20];
-  assign \$2730  = merge1_lane5[59:40] > merge1_lane7[59:40];
-  assign \$2731  = merge1_lane5[59:40] == merge1_lane7[59:40];
-  assign \$2732  = merge1_lane5[79:60] > merge1_lane7[79:60];
-  assign \$2733  = merge1_lane5[79:60] == merge1_lane7[79:60];
-  assign \$2734  = merge1_lane5[83:80] > merge1_lane7[83:80];
-  assign \$2735  = merge1_lane5[83:80] == merge1_lane7[83:80];
-  assign \$2736  = merge1_lane8[19:0] > merge1_lane10[19:0];
-  assign \$2737  = merge1_lane8[19:0] == merge1_lane10[19:0];
-  assign \$2738  = merge1_lane8[39:20] > merge1_lane10[39:20];
-  assign \$2739  = merge1_lane8[39:20] == merge1_lane10[39:20];
-  assign \$2740  = merge1_lane8[59:40] > merge1_lane10[59:40];
-  assign \$2741  = merge1_lane8[59:40] == merge1_lane10[59:40];
-  assign \$2742  = merge1_lane8[79:60] > merge1_lane10[79:60];
-  assign \$2743  = merge1_lane8[79:60] == merge1_lane10[79:60];
-  assign \$2744  = merge1_lane8[83:80] > merge1_lane10[83:80];
-  assign \$2745  = merge1_lane8[83:80] == merge1_lane10[83:80];
-  assign \$2746  = merge1_lane9[19:0] > merge1_lane11[19:0];
-  assign \$2747  = merge1_lane9[19:0] == merge1_lane11[19:0];
-  assign \$2748  = merge1_lane9[39:20] > merge1_lane11[39:20];
-  assign \$2749  = merge1_lane9[39:20] == merge1_lane11[39:20];
-  assign \$2750  = merge1_lane9[59:40] > merge1_lane11[59:40];
-  assign \$2751  = merge1_lane9[59:40] == merge1_lane11[59:40];
-  assign \$2752  = merge1_lane9[79:60] > merge1_lane11[79:60];
-  assign \$2753  = merge1_lane9[79:60] == merge1_lane11[79:60];
-  assign \$2754  = merge1_lane9[83:80] > merge1_lane11[83:80];
-  assign \$2755  = merge1_lane9[83:80] == merge1_lane11[83:80];
-  assign \$2756  = merge1_lane12[19:0] > merge1_lane14[19:0];
-  assign \$2757  = merge1_lane12[19:0] == merge1_lane14[19:0];
-  assign \$2758  = merge1_lane12[39:20] > merge1_lane14[39:20];
-  assign \$2759  = merge1_lane12[39:20] == merge1_lane14[39:20];
-  assign \$2760  = merge1_lane12[59:40] > merge1_lane14[59:40];
-  assign \$2761  = merge1_lane12[59:40] == merge1_lane14[59:40];
-  assign \$2762  = merge1_lane12[79:60] > merge1_lane14[79:60];
-  assign \$2763  = merge1_lane12[79:60] == merge1_lane14[79:60];
-  assign \$2764  = merge1_lane12[83:80] > merge1_lane14[83:80];
-  assign \$2765  = merge1_lane12[83:80] == merge1_lane14[83:80];
-  assign \$2766  = merge1_lane13[19:0] > merge1_lane15[19:0];
-  assign \$2767  = merge1_lane13[19:0] == merge1_lane15[19:0];
-  assign \$2768  = merge1_lane13[39:20] > merge1_lane15[39:20];
-  assign \$2769  = merge1_lane13[39:20] == merge1_lane15[39:20];
-  assign \$2770  = merge1_lane13[59:40] > merge1_lane15[59:40];
-  assign \$2771  = merge1_lane13[59:40] == merge1_lane15[59:40];
-  assign \$2772  = merge1_lane13[79:60] > merge1_lane15[79:60];
-  assign \$2773  = merge1_lane13[79:60] == merge1_lane15[79:60];
-  assign \$2774  = merge1_lane13[83:80] > merge1_lane15[83:80];
-  assign \$2775  = merge1_lane13[83:80] == merge1_lane15[83:80];
-  assign \$2776  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2777  = merge2_gt0_1 | \$2776 ;
-  assign \$2778  = merge2_eq0_2 & \$2777 ;
-  assign \$2779  = merge2_gt0_2 | \$2778 ;
-  assign \$2780  = merge2_eq0_3 & \$2779 ;
-  assign \$2781  = merge2_gt0_3 | \$2780 ;
-  assign \$2782  = merge2_eq0_4 & \$2781 ;
-  assign \$2783  = merge2_gt0_4 | \$2782 ;
-  assign \$2784  = \$2783  ? merge2_in2 : merge2_in0;
-  assign \$2785  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$2786  = merge2_gt1_1 | \$2785 ;
-  assign \$2787  = merge2_eq1_2 & \$2786 ;
-  assign \$2788  = merge2_gt1_2 | \$2787 ;
-  assign \$2789  = merge2_eq1_3 & \$2788 ;
-  assign \$2790  = merge2_gt1_3 | \$2789 ;
-  assign \$2791  = merge2_eq1_4 & \$2790 ;
-  assign \$2792  = merge2_gt1_4 | \$2791 ;
-  assign \$2793  = \$2792  ? merge2_in3 : merge2_in1;
-  assign \$2794  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2795  = merge2_gt0_1 | \$2794 ;
-  assign \$2796  = merge2_eq0_2 & \$2795 ;
-  assign \$2797  = merge2_gt0_2 | \$2796 ;
-  assign \$2798  = merge2_eq0_3 & \$2797 ;
-  assign \$2799  = merge2_gt0_3 | \$2798 ;
-  assign \$2800  = merge2_eq0_4 & \$2799 ;
-  assign \$2801  = merge2_gt0_4 | \$2800 ;
-  assign \$2802  = \$2801  ? merge2_in0 : merge2_in2;
-  assign \$2803  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$2804  = merge2_gt1_1 | \$2803 ;
-  assign \$2805  = merge2_eq1_2 & \$2804 ;
-  assign \$2806  = merge2_gt1_2 | \$2805 ;
-  assign \$2807  = merge2_eq1_3 & \$2806 ;
-  assign \$2808  = merge2_gt1_3 | \$2807 ;
-  assign \$2809  = merge2_eq1_4 & \$2808 ;
-  assign \$2810  = merge2_gt1_4 | \$2809 ;
-  assign \$2811  = \$2810  ? merge2_in1 : merge2_in3;
-  assign \$2812  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2813  = merge2_gt4_1 | \$2812 ;
-  assign \$2814  = merge2_eq4_2 & \$2813 ;
-  assign \$2815  = merge2_gt4_2 | \$2814 ;
-  assign \$2816  = merge2_eq4_3 & \$2815 ;
-  assign \$2817  = merge2_gt4_3 | \$2816 ;
-  assign \$2818  = merge2_eq4_4 & \$2817 ;
-  assign \$2819  = merge2_gt4_4 | \$2818 ;
-  assign \$2820  = \$2819  ? merge2_in6 : merge2_in4;
-  assign \$2821  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$2822  = merge2_gt5_1 | \$2821 ;
-  assign \$2823  = merge2_eq5_2 & \$2822 ;
-  assign \$2824  = merge2_gt5_2 | \$2823 ;
-  assign \$2825  = merge2_eq5_3 & \$2824 ;
-  assign \$2826  = merge2_gt5_3 | \$2825 ;
-  assign \$2827  = merge2_eq5_4 & \$2826 ;
-  assign \$2828  = merge2_gt5_4 | \$2827 ;
-  assign \$2829  = \$2828  ? merge2_in7 : merge2_in5;
-  assign \$2830  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2831  = merge2_gt4_1 | \$2830 ;
-  assign \$2832  = merge2_eq4_2 & \$2831 ;
-  assign \$2833  = merge2_gt4_2 | \$2832 ;
-  assign \$2834  = merge2_eq4_3 & \$2833 ;
-  assign \$2835  = merge2_gt4_3 | \$2834 ;
-  assign \$2836  = merge2_eq4_4 & \$2835 ;
-  assign \$2837  = merge2_gt4_4 | \$2836 ;
-  assign \$2838  = \$2837  ? merge2_in4 : merge2_in6;
-  assign \$2839  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$2840  = merge2_gt5_1 | \$2839 ;
-  assign \$2841  = merge2_eq5_2 & \$2840 ;
-  assign \$2842  = merge2_gt5_2 | \$2841 ;
-  assign \$2843  = merge2_eq5_3 & \$2842 ;
-  assign \$2844  = merge2_gt5_3 | \$2843 ;
-  assign \$2845  = merge2_eq5_4 & \$2844 ;
-  assign \$2846  = merge2_gt5_4 | \$2845 ;
-  assign \$2847  = \$2846  ? merge2_in5 : merge2_in7;
-  assign \$2848  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$2849  = merge2_gt8_1 | \$2848 ;
-  assign \$2850  = merge2_eq8_2 & \$2849 ;
-  assign \$2851  = merge2_gt8_2 | \$2850 ;
-  assign \$2852  = merge2_eq8_3 & \$2851 ;
-  assign \$2853  = merge2_gt8_3 | \$2852 ;
-  assign \$2854  = merge2_eq8_4 & \$2853 ;
-  assign \$2855  = merge2_gt8_4 | \$2854 ;
-  assign \$2856  = \$2855  ? merge2_in10 : merge2_in8;
-  assign \$2857  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$2858  = merge2_gt9_1 | \$2857 ;
-  assign \$2859  = merge2_eq9_2 & \$2858 ;
-  assign \$2860  = merge2_gt9_2 | \$2859 ;
-  assign \$2861  = merge2_eq9_3 & \$2860 ;
-  assign \$2862  = merge2_gt9_3 | \$2861 ;
-  assign \$2863  = merge2_eq9_4 & \$2862 ;
-  assign \$2864  = merge2_gt9_4 | \$2863 ;
-  assign \$2865  = \$2864  ? merge2_in11 : merge2_in9;
-  assign \$2866  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$2867  = merge2_gt8_1 | \$2866 ;
-  assign \$2868  = merge2_eq8_2 & \$2867 ;
-  assign \$2869  = merge2_gt8_2 | \$2868 ;
-  assign \$2870  = merge2_eq8_3 & \$2869 ;
-  assign \$2871  = merge2_gt8_3 | \$2870 ;
-  assign \$2872  = merge2_eq8_4 & \$2871 ;
-  assign \$2873  = merge2_gt8_4 | \$2872 ;
-  assign \$2874  = \$2873  ? merge2_in8 : merge2_in10;
-  assign \$2875  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$2876  = merge2_gt9_1 | \$2875 ;
-  assign \$2877  = merge2_eq9_2 & \$2876 ;
-  assign \$2878  = merge2_gt9_2 | \$2877 ;
-  assign \$2879  = merge2_eq9_3 & \$2878 ;
-  assign \$2880  = merge2_gt9_3 | \$2879 ;
-  assign \$2881  = merge2_eq9_4 & \$2880 ;
-  assign \$2882  = merge2_gt9_4 | \$2881 ;
-  assign \$2883  = \$2882  ? merge2_in9 : merge2_in11;
-  assign \$2884  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$2885  = merge2_gt12_1 | \$2884 ;
-  assign \$2886  = merge2_eq12_2 & \$2885 ;
-  assign \$2887  = merge2_gt12_2 | \$2886 ;
-  assign \$2888  = merge2_eq12_3 & \$2887 ;
-  assign \$2889  = merge2_gt12_3 | \$2888 ;
-  assign \$2890  = merge2_eq12_4 & \$2889 ;
-  assign \$2891  = merge2_gt12_4 | \$2890 ;
-  assign \$2892  = \$2891  ? merge2_in14 : merge2_in12;
-  assign \$2893  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$2894  = merge2_gt13_1 | \$2893 ;
-  assign \$2895  = merge2_eq13_2 & \$2894 ;
-  assign \$2896  = merge2_gt13_2 | \$2895 ;
-  assign \$2897  = merge2_eq13_3 & \$2896 ;
-  assign \$2898  = merge2_gt13_3 | \$2897 ;
-  assign \$2899  = merge2_eq13_4 & \$2898 ;
-  assign \$2900  = merge2_gt13_4 | \$2899 ;
-  assign \$2901  = \$2900  ? merge2_in15 : merge2_in13;
-  assign \$2902  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$2903  = merge2_gt12_1 | \$2902 ;
-  assign \$2904  = merge2_eq12_2 & \$2903 ;
-  assign \$2905  = merge2_gt12_2 | \$2904 ;
-  assign \$2906  = merge2_eq12_3 & \$2905 ;
-  assign \$2907  = merge2_gt12_3 | \$2906 ;
-  assign \$2908  = merge2_eq12_4 & \$2907 ;
-  assign \$2909  = merge2_gt12_4 | \$2908 ;
-  assign \$2910  = \$2909  ? merge2_in12 : merge2_in14;
-  assign \$2911  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$2912  = merge2_gt13_1 | \$2911 ;
-  assign \$2913  = merge2_eq13_2 & \$2912 ;
-  assign \$2914  = merge2_gt13_2 | \$2913 ;
-  assign \$2915  = merge2_eq13_3 & \$2914 ;
-  assign \$2916  = merge2_gt13_3 | \$2915 ;
-  assign \$2917  = merge2_eq13_4 & \$2916 ;
-  assign \$2918  = merge2_gt13_4 | \$2917 ;
-  assign \$2919  = \$2918  ? merge2_in13 : merge2_in15;
-  assign \$2920  = merge2_lane0[19:0] > merge2_lane1[19:0];
-  assign \$2921  = merge2_lane0[19:0] == merge2_lane1[19:0];
-  assign \$2922  = merge2_lane0[39:20] > merge2_lane1[39:20];
-  assign \$2923  = merge2_lane0[39:20] == merge2_lane1[39:20];
-  assign \$2924  = merge2_lane0[59:40] > merge2_lane1[59:40];
-  assign \$2925  = merge2_lane0[59:40] == merge2_lane1[59:40];
-  assign \$2926  = merge2_lane0[79:60] > merge2_lane1[79:60];
-  assign \$2927  = merge2_lane0[79:60] == merge2_lane1[79:60];
-  assign \$2928  = merge2_lane0[83:80] > merge2_lane1[83:80];
-  assign \$2929  = merge2_lane0[83:80] == merge2_lane1[83:80];
-  assign \$2930  = merge2_lane2[19:0] > merge2_lane3[19:0];
-  assign \$2931  = merge2_lane2[19:0] == merge2_lane3[19:0];
-  assign \$2932  = merge2_lane2[39:20] > merge2_lane3[39:20];
-  assign \$2933  = merge2_lane2[39:20] == merge2_lane3[39:20];
-  assign \$2934  = merge2_lane2[59:40] > merge2_lane3[59:40];
-  assign \$2935  = merge2_lane2[59:40] == merge2_lane3[59:40];
-  assign \$2936  = merge2_lane2[79:60] > merge2_lane3[79:60];
-  assign \$2937  = merge2_lane2[79:60] == merge2_lane3[79:60];
-  assign \$2938  = merge2_lane2[83:80] > merge2_lane3[83:80];
-  assign \$2939  = merge2_lane2[83:80] == merge2_lane3[83:80];
-  assign \$2940  = merge2_lane4[19:0] > merge2_lane5[19:0];
-  assign \$2941  = merge2_lane4[19:0] == merge2_lane5[19:0];
-  assign \$2942  = merge2_lane4[39:20] > merge2_lane5[39:20];
-  assign \$2943  = merge2_lane4[39:20] == merge2_lane5[39:20];
-  assign \$2944  = merge2_lane4[59:40] > merge2_lane5[59:40];
-  assign \$2945  = merge2_lane4[59:40] == merge2_lane5[59:40];
-  assign \$2946  = merge2_lane4[79:60] > merge2_lane5[79:60];
-  assign \$2947  = merge2_lane4[79:60] == merge2_lane5[79:60];
-  assign \$2948  = merge2_lane4[83:80] > merge2_lane5[83:80];
-  assign \$2949  = merge2_lane4[83:80] == merge2_lane5[83:80];
-  assign \$2950  = merge2_lane6[19:0] > merge2_lane7[19:0];
-  assign \$2951  = merge2_lane6[19:0] == merge2_lane7[19:0];
-  assign \$2952  = merge2_lane6[39:20] > merge2_lane7[39:20];
-  assign \$2953  = merge2_lane6[39:20] == merge2_lane7[39:20];
-  assign \$2954  = merge2_lane6[59:40] > merge2_lane7[59:40];
-  assign \$2955  = merge2_lane6[59:40] == merge2_lane7[59:40];
-  assign \$2956  = merge2_lane6[79:60] > merge2_lane7[79:60];
-  assign \$2957  = merge2_lane6[79:60] == merge2_lane7[79:60];
-  assign \$2958  = merge2_lane6[83:80] > merge2_lane7[83:80];
-  assign \$2959  = merge2_lane6[83:80] == merge2_lane7[83:80];
-  assign \$2960  = merge2_lane8[19:0] > merge2_lane9[19:0];
-  assign \$2961  = merge2_lane8[19:0] == merge2_lane9[19:0];
-  assign \$2962  = merge2_lane8[39:20] > merge2_lane9[39:20];
-  assign \$2963  = merge2_lane8[39:20] == merge2_lane9[39:20];
-  assign \$2964  = merge2_lane8[59:40] > merge2_lane9[59:40];
-  assign \$2965  = merge2_lane8[59:40] == merge2_lane9[59:40];
-  assign \$2966  = merge2_lane8[79:60] > merge2_lane9[79:60];
-  assign \$2967  = merge2_lane8[79:60] == merge2_lane9[79:60];
-  assign \$2968  = merge2_lane8[83:80] > merge2_lane9[83:80];
-  assign \$2969  = merge2_lane8[83:80] == merge2_lane9[83:80];
-  assign \$2970  = merge2_lane10[19:0] > merge2_lane11[19:0];
-  assign \$2971  = merge2_lane10[19:0] == merge2_lane11[19:0];
-  assign \$2972  = merge2_lane10[39:20] > merge2_lane11[39:20];
-  assign \$2973  = merge2_lane10[39:20] == merge2_lane11[39:20];
-  assign \$2974  = merge2_lane10[59:40] > merge2_lane11[59:40];
-  assign \$2975  = merge2_lane10[59:40] == merge2_lane11[59:40];
-  assign \$2976  = merge2_lane10[79:60] > merge2_lane11[79:60];
-  assign \$2977  = merge2_lane10[79:60] == merge2_lane11[79:60];
-  assign \$2978  = merge2_lane10[83:80] > merge2_lane11[83:80];
-  assign \$2979  = merge2_lane10[83:80] == merge2_lane11[83:80];
-  assign \$2980  = merge2_lane12[19:0] > merge2_lane13[19:0];
-  assign \$2981  = merge2_lane12[19:0] == merge2_lane13[19:0];
-  assign \$2982  = merge2_lane12[39:20] > merge2_lane13[39:20];
-  assign \$2983  = merge2_lane12[39:20] == merge2_lane13[39:20];
-  assign \$2984  = merge2_lane12[59:40] > merge2_lane13[59:40];
-  assign \$2985  = merge2_lane12[59:40] == merge2_lane13[59:40];
-  assign \$2986  = merge2_lane12[79:60] > merge2_lane13[79:60];
-  assign \$2987  = merge2_lane12[79:60] == merge2_lane13[79:60];
-  assign \$2988  = merge2_lane12[83:80] > merge2_lane13[83:80];
-  assign \$2989  = merge2_lane12[83:80] == merge2_lane13[83:80];
-  assign \$2990  = merge2_lane14[19:0] > merge2_lane15[19:0];
-  assign \$2991  = merge2_lane14[19:0] == merge2_lane15[19:0];
-  assign \$2992  = merge2_lane14[39:20] > merge2_lane15[39:20];
-  assign \$2993  = merge2_lane14[39:20] == merge2_lane15[39:20];
-  assign \$2994  = merge2_lane14[59:40] > merge2_lane15[59:40];
-  assign \$2995  = merge2_lane14[59:40] == merge2_lane15[59:40];
-  assign \$2996  = merge2_lane14[79:60] > merge2_lane15[79:60];
-  assign \$2997  = merge2_lane14[79:60] == merge2_lane15[79:60];
-  assign \$2998  = merge2_lane14[83:80] > merge2_lane15[83:80];
-  assign \$2999  = merge2_lane14[83:80] == merge2_lane15[83:80];
-  assign \$3000  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$3001  = merge3_gt0_1 | \$3000 ;
-  assign \$3002  = merge3_eq0_2 & \$3001 ;
-  assign \$3003  = merge3_gt0_2 | \$3002 ;
-  assign \$3004  = merge3_eq0_3 & \$3003 ;
-  assign \$3005  = merge3_gt0_3 | \$3004 ;
-  assign \$3006  = merge3_eq0_4 & \$3005 ;
-  assign \$3007  = merge3_gt0_4 | \$3006 ;
-  assign \$3008  = \$3007  ? merge3_in1 : merge3_in0;
-  assign \$3009  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$3010  = merge3_gt0_1 | \$3009 ;
-  assign \$3011  = merge3_eq0_2 & \$3010 ;
-  assign \$3012  = merge3_gt0_2 | \$3011 ;
-  assign \$3013  = merge3_eq0_3 & \$3012 ;
-  assign \$3014  = merge3_gt0_3 | \$3013 ;
-  assign \$3015  = merge3_eq0_4 & \$3014 ;
-  assign \$3016  = merge3_gt0_4 | \$3015 ;
-  assign \$3017  = \$3016  ? merge3_in0 : merge3_in1;
-  assign \$3018  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$3019  = merge3_gt2_1 | \$3018 ;
-  assign \$3020  = merge3_eq2_2 & \$3019 ;
-  assign \$3021  = merge3_gt2_2 | \$3020 ;
-  assign \$3022  = merge3_eq2_3 & \$3021 ;
-  assign \$3023  = merge3_gt2_3 | \$3022 ;
-  assign \$3024  = merge3_eq2_4 & \$3023 ;
-  assign \$3025  = merge3_gt2_4 | \$3024 ;
-  assign \$3026  = \$3025  ? merge3_in3 : merge3_in2;
-  assign \$3027  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$3028  = merge3_gt2_1 | \$3027 ;
-  assign \$3029  = merge3_eq2_2 & \$3028 ;
-  assign \$3030  = merge3_gt2_2 | \$3029 ;
-  assign \$3031  = merge3_eq2_3 & \$3030 ;
-  assign \$3032  = merge3_gt2_3 | \$3031 ;
-  assign \$3033  = merge3_eq2_4 & \$3032 ;
-  assign \$3034  = merge3_gt2_4 | \$3033 ;
-  assign \$3035  = \$3034  ? merge3_in2 : merge3_in3;
-  assign \$3036  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$3037  = merge3_gt4_1 | \$3036 ;
-  assign \$3038  = merge3_eq4_2 & \$3037 ;
-  assign \$3039  = merge3_gt4_2 | \$3038 ;
-  assign \$3040  = merge3_eq4_3 & \$3039 ;
-  assign \$3041  = merge3_gt4_3 | \$3040 ;
-  assign \$3042  = merge3_eq4_4 & \$3041 ;
-  assign \$3043  = merge3_gt4_4 | \$3042 ;
-  assign \$3044  = \$3043  ? merge3_in5 : merge3_in4;
-  assign \$3045  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$3046  = merge3_gt4_1 | \$3045 ;
-  assign \$3047  = merge3_eq4_2 & \$3046 ;
-  assign \$3048  = merge3_gt4_2 | \$3047 ;
-  assign \$3049  = merge3_eq4_3 & \$3048 ;
-  assign \$3050  = merge3_gt4_3 | \$3049 ;
-  assign \$3051  = merge3_eq4_4 & \$3050 ;
-  assign \$3052  = merge3_gt4_4 | \$3051 ;
-  assign \$3053  = \$3052  ? merge3_in4 : merge3_in5;
-  assign \$3054  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$3055  = merge3_gt6_1 | \$3054 ;
-  assign \$3056  = merge3_eq6_2 & \$3055 ;
-  assign \$3057  = merge3_gt6_2 | \$3056 ;
-  assign \$3058  = merge3_eq6_3 & \$3057 ;
-  assign \$3059  = merge3_gt6_3 | \$3058 ;
-  assign \$3060  = merge3_eq6_4 & \$3059 ;
-  assign \$3061  = merge3_gt6_4 | \$3060 ;
-  assign \$3062  = \$3061  ? merge3_in7 : merge3_in6;
-  assign \$3063  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$3064  = merge3_gt6_1 | \$3063 ;
-  assign \$3065  = merge3_eq6_2 & \$3064 ;
-  assign \$3066  = merge3_gt6_2 | \$3065 ;
-  assign \$3067  = merge3_eq6_3 & \$3066 ;
-  assign \$3068  = merge3_gt6_3 | \$3067 ;
-  assign \$3069  = merge3_eq6_4 & \$3068 ;
-  assign \$3070  = merge3_gt6_4 | \$3069 ;
-  assign \$3071  = \$3070  ? merge3_in6 : merge3_in7;
-  assign \$3072  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$3073  = merge3_gt8_1 | \$3072 ;
-  assign \$3074  = merge3_eq8_2 & \$3073 ;
-  assign \$3075  = merge3_gt8_2 | \$3074 ;
-  assign \$3076  = merge3_eq8_3 & \$3075 ;
-  assign \$3077  = merge3_gt8_3 | \$3076 ;
-  assign \$3078  = merge3_eq8_4 & \$3077 ;
-  assign \$3079  = merge3_gt8_4 | \$3078 ;
-  assign \$3080  = \$3079  ? merge3_in9 : merge3_in8;
-  assign \$3081  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$3082  = merge3_gt8_1 | \$3081 ;
-  assign \$3083  = merge3_eq8_2 & \$3082 ;
-  assign \$3084  = merge3_gt8_2 | \$3083 ;
-  assign \$3085  = merge3_eq8_3 & \$3084 ;
-  assign \$3086  = merge3_gt8_3 | \$3085 ;
-  assign \$3087  = merge3_eq8_4 & \$3086 ;
-  assign \$3088  = merge3_gt8_4 | \$3087 ;
-  assign \$3089  = \$3088  ? merge3_in8 : merge3_in9;
-  assign \$3090  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$3091  = merge3_gt10_1 | \$3090 ;
-  assign \$3092  = merge3_eq10_2 & \$3091 ;
-  assign \$3093  = merge3_gt10_2 | \$3092 ;
-  assign \$3094  = merge3_eq10_3 & \$3093 ;
-  assign \$3095  = merge3_gt10_3 | \$3094 ;
-  assign \$3096  = merge3_eq10_4 & \$3095 ;
-  assign \$3097  = merge3_gt10_4 | \$3096 ;
-  assign \$3098  = \$3097  ? merge3_in11 : merge3_in10;
-  assign \$3099  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$3100  = merge3_gt10_1 | \$3099 ;
-  assign \$3101  = merge3_eq10_2 & \$3100 ;
-  assign \$3102  = merge3_gt10_2 | \$3101 ;
-  assign \$3103  = merge3_eq10_3 & \$3102 ;
-  assign \$3104  = merge3_gt10_3 | \$3103 ;
-  assign \$3105  = merge3_eq10_4 & \$3104 ;
-  assign \$3106  = merge3_gt10_4 | \$3105 ;
-  assign \$3107  = \$3106  ? merge3_in10 : merge3_in11;
-  assign \$3108  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$3109  = merge3_gt12_1 | \$3108 ;
-  assign \$3110  = merge3_eq12_2 & \$3109 ;
-  assign \$3111  = merge3_gt12_2 | \$3110 ;
-  assign \$3112  = merge3_eq12_3 & \$3111 ;
-  assign \$3113  = merge3_gt12_3 | \$3112 ;
-  assign \$3114  = merge3_eq12_4 & \$3113 ;
-  assign \$3115  = merge3_gt12_4 | \$3114 ;
-  assign \$3116  = \$3115  ? merge3_in13 : merge3_in12;
-  assign \$3117  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$3118  = merge3_gt12_1 | \$3117 ;
-  assign \$3119  = merge3_eq12_2 & \$3118 ;
-  assign \$3120  = merge3_gt12_2 | \$3119 ;
-  assign \$3121  = merge3_eq12_3 & \$3120 ;
-  assign \$3122  = merge3_gt12_3 | \$3121 ;
-  assign \$3123  = merge3_eq12_4 & \$3122 ;
-  assign \$3124  = merge3_gt12_4 | \$3123 ;
-  assign \$3125  = \$3124  ? merge3_in12 : merge3_in13;
-  assign \$3126  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$3127  = merge3_gt14_1 | \$3126 ;
-  assign \$3128  = merge3_eq14_2 & \$3127 ;
-  assign \$3129  = merge3_gt14_2 | \$3128 ;
-  assign \$3130  = merge3_eq14_3 & \$3129 ;
-  assign \$3131  = merge3_gt14_3 | \$3130 ;
-  assign \$3132  = merge3_eq14_4 & \$3131 ;
-  assign \$3133  = merge3_gt14_4 | \$3132 ;
-  assign \$3134  = \$3133  ? merge3_in15 : merge3_in14;
-  assign \$3135  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$3136  = merge3_gt14_1 | \$3135 ;
-  assign \$3137  = merge3_eq14_2 & \$3136 ;
-  assign \$3138  = merge3_gt14_2 | \$3137 ;
-  assign \$3139  = merge3_eq14_3 & \$3138 ;
-  assign \$3140  = merge3_gt14_3 | \$3139 ;
-  assign \$3141  = merge3_eq14_4 & \$3140 ;
-  assign \$3142  = merge3_gt14_4 | \$3141 ;
-  assign \$3143  = \$3142  ? merge3_in14 : merge3_in15;
-  assign \$3144  = merge3_lane0[83] | merge3_lane1[83];
-  assign \$3145  = ~ \$3144 ;
-  assign \$3146  = merge3_lane0[20] != merge3_lane1[20];
-  assign \$3147  = \$3145  & \$3146 ;
-  assign \$3148  = merge3_lane0[83:21] == merge3_lane1[83:21];
-  assign \$3149  = \$3147  & \$3148 ;
-  assign \$3150  = merge3_lane0[20] ? merge3_lane1[19:0] : merge3_lane0[19:0];
-  assign \$3151  = merge3_lane0[20] ? merge3_lane0[19:0] : merge3_lane1[19:0];
-  assign \$3152  = merge3_lane1[83] | merge3_lane2[83];
-  assign \$3153  = ~ \$3152 ;
-  assign \$3154  = merge3_lane1[20] != merge3_lane2[20];
-  assign \$3155  = \$3153  & \$3154 ;
-  assign \$3156  = merge3_lane1[83:21] == merge3_lane2[83:21];
-  assign \$3157  = \$3155  & \$3156 ;
-  assign \$3158  = merge3_lane1[20] ? merge3_lane2[19:0] : merge3_lane1[19:0];
-  assign \$3159  = merge3_lane1[20] ? merge3_lane1[19:0] : merge3_lane2[19:0];
-  assign \$3160  = merge3_lane2[83] | merge3_lane3[83];
-  assign \$3161  = ~ \$3160 ;
-  assign \$3162  = merge3_lane2[20] != merge3_lane3[20];
-  assign \$3163  = \$3161  & \$3162 ;
-  assign \$3164  = merge3_lane2[83:21] == merge3_lane3[83:21];
-  assign \$3165  = \$3163  & \$3164 ;
-  assign \$3166  = merge3_lane2[20] ? merge3_lane3[19:0] : merge3_lane2[19:0];
-  assign \$3167  = merge3_lane2[20] ? merge3_lane2[19:0] : merge3_lane3[19:0];
-  assign \$3168  = merge3_lane3[83] | merge3_lane4[83];
-  assign \$3169  = ~ \$3168 ;
-  assign \$3170  = merge3_lane3[20] != merge3_lane4[20];
-  assign \$3171  = \$3169  & \$3170 ;
-  assign \$3172  = merge3_lane3[83:21] == merge3_lane4[83:21];
-  assign \$3173  = \$3171  & \$3172 ;
-  assign \$3174  = merge3_lane3[20] ? merge3_lane4[19:0] : merge3_lane3[19:0];
-  assign \$3175  = merge3_lane3[20] ? merge3_lane3[19:0] : merge3_lane4[19:0];
-  assign \$3176  = merge3_lane4[83] | merge3_lane5[83];
-  assign \$3177  = ~ \$3176 ;
-  assign \$3178  = merge3_lane4[20] != merge3_lane5[20];
-  assign \$3179  = \$3177  & \$3178 ;
-  assign \$3180  = merge3_lane4[83:21] == merge3_lane5[83:21];
-  assign \$3181  = \$3179  & \$3180 ;
-  assign \$3182  = merge3_lane4[20] ? merge3_lane5[19:0] : merge3_lane4[19:0];
-  assign \$3183  = merge3_lane4[20] ? merge3_lane4[19:0] : merge3_lane5[19:0];
-  assign \$3184  = merge3_lane5[83] | merge3_lane6[83];
-  assign \$3185  = ~ \$3184 ;
-  assign \$3186  = merge3_lane5[20] != merge3_lane6[20];
-  assign \$3187  = \$3185  & \$3186 ;
-  assign \$3188  = merge3_lane5[83:21] == merge3_lane6[83:21];
-  assign \$3189  = \$3187  & \$3188 ;
-  assign \$3190  = merge3_lane5[20] ? merge3_lane6[19:0] : merge3_lane5[19:0];
-  assign \$3191  = merge3_lane5[20] ? merge3_lane5[19:0] : merge3_lane6[19:0];
-  assign \$3192  = merge3_lane6[83] | merge3_lane7[83];
-  assign \$3193  = ~ \$3192 ;
-  assign \$3194  = merge3_lane6[20] != merge3_lane7[20];
-  assign \$3195  = \$3193  & \$3194 ;
-  assign \$3196  = merge3_lane6[83:21] == merge3_lane7[83:21];
-  assign \$3197  = \$3195  & \$3196 ;
-  assign \$3198  = merge3_lane6[20] ? merge3_lane7[19:0] : merge3_lane6[19:0];
-  assign \$3199  = merge3_lane6[20] ? merge3_lane6[19:0] : merge3_lane7[19:0];
-  assign \$3200  = merge3_lane7[83] | merge3_lane8[83];
-  assign \$3201  = ~ \$3200 ;
-  assign \$3202  = merge3_lane7[20] != merge3_lane8[20];
-  assign \$3203  = \$3201  & \$3202 ;
-  assign \$3204  = merge3_lane7[83:21] == merge3_lane8[83:21];
-  assign \$3205  = \$3203  & \$3204 ;
-  assign \$3206  = merge3_lane7[20] ? merge3_lane8[19:0] : merge3_lane7[19:0];
-  assign \$3207  = merge3_lane7[20] ? merge3_lane7[19:0] : merge3_lane8[19:0];
-  assign \$3208  = merge3_lane8[83] | merge3_lane9[83];
-  assign \$3209  = ~ \$3208 ;
-  assign \$3210  = merge3_lane8[20] != merge3_lane9[20];
-  assign \$3211  = \$3209  & \$3210 ;
-  assign \$3212  = merge3_lane8[83:21] == merge3_lane9[83:21];
-  assign \$3213  = \$3211  & \$3212 ;
-  assign \$3214  = merge3_lane8[20] ? merge3_lane9[19:0] : merge3_lane8[19:0];
-  assign \$3215  = merge3_lane8[20] ? merge3_lane8[19:0] : merge3_lane9[19:0];
-  assign \$3216  = merge3_lane9[83] | merge3_lane10[83];
-  assign \$3217  = ~ \$3216 ;
-  assign \$3218  = merge3_lane9[20] != merge3_lane10[20];
-  assign \$3219  = \$3217  & \$3218 ;
-  assign \$3220  = merge3_lane9[83:21] == merge3_lane10[83:21];
-  assign \$3221  = \$3219  & \$3220 ;
-  assign \$3222  = merge3_lane9[20] ? merge3_lane10[19:0] : merge3_lane9[19:0];
-  assign \$3223  = merge3_lane9[20] ? merge3_lane9[19:0] : merge3_lane10[19:0];
-  assign \$3224  = merge3_lane10[83] | merge3_lane11[83];
-  assign \$3225  = ~ \$3224 ;
-  assign \$3226  = merge3_lane10[20] != merge3_lane11[20];
-  assign \$3227  = \$3225  & \$3226 ;
-  assign \$3228  = merge3_lane10[83:21] == merge3_lane11[83:21];
-  assign \$3229  = \$3227  & \$3228 ;
-  assign \$3230  = merge3_lane10[20] ? merge3_lane11[19:0] : merge3_lane10[19:0];
-  assign \$3231  = merge3_lane10[20] ? merge3_lane10[19:0] : merge3_lane11[19:0];
-  assign \$3232  = merge3_lane11[83] | merge3_lane12[83];
-  assign \$3233  = ~ \$3232 ;
-  assign \$3234  = merge3_lane11[20] != merge3_lane12[20];
-  assign \$3235  = \$3233  & \$3234 ;
-  assign \$3236  = merge3_lane11[83:21] == merge3_lane12[83:21];
-  assign \$3237  = \$3235  & \$3236 ;
-  assign \$3238  = merge3_lane11[20] ? merge3_lane12[19:0] : merge3_lane11[19:0];
-  assign \$3239  = merge3_lane11[20] ? merge3_lane11[19:0] : merge3_lane12[19:0];
-  assign \$3240  = merge3_lane12[83] | merge3_lane13[83];
-  assign \$3241  = ~ \$3240 ;
-  assign \$3242  = merge3_lane12[20] != merge3_lane13[20];
-  assign \$3243  = \$3241  & \$3242 ;
-  assign \$3244  = merge3_lane12[83:21] == merge3_lane13[83:21];
-  assign \$3245  = \$3243  & \$3244 ;
-  assign \$3246  = merge3_lane12[20] ? merge3_lane13[19:0] : merge3_lane12[19:0];
-  assign \$3247  = merge3_lane12[20] ? merge3_lane12[19:0] : merge3_lane13[19:0];
-  assign \$3248  = merge3_lane13[83] | merge3_lane14[83];
-  assign \$3249  = ~ \$3248 ;
-  assign \$3250  = merge3_lane13[20] != merge3_lane14[20];
-  assign \$3251  = \$3249  & \$3250 ;
-  assign \$3252  = merge3_lane13[83:21] == merge3_lane14[83:21];
-  assign \$3253  = \$3251  & \$3252 ;
-  assign \$3254  = merge3_lane13[20] ? merge3_lane14[19:0] : merge3_lane13[19:0];
-  assign \$3255  = merge3_lane13[20] ? merge3_lane13[19:0] : merge3_lane14[19:0];
-  assign \$3256  = merge3_lane14[83] | merge3_lane15[83];
-  assign \$3257  = ~ \$3256 ;
-  assign \$3258  = merge3_lane14[20] != merge3_lane15[20];
-  assign \$3259  = \$3257  & \$3258 ;
-  assign \$3260  = merge3_lane14[83:21] == merge3_lane15[83:21];
-  assign \$3261  = \$3259  & \$3260 ;
-  assign \$3262  = merge3_lane14[20] ? merge3_lane15[19:0] : merge3_lane14[19:0];
-  assign \$3263  = merge3_lane14[20] ? merge3_lane14[19:0] : merge3_lane15[19:0];
-  assign \$3265  = \$signal$55 [1] & hits_below1_0;
-  assign \$3266  = \$signal$55 [2] & hits_below2_0;
-  assign \$3267  = \$signal$55 [3] & hits_below3_0;
-  assign \$3268  = \$signal$55 [4] & hits_below4_0;
-  assign \$3269  = \$signal$55 [5] & hits_below5_0;
-  assign \$3270  = \$signal$55 [6] & hits_below6_0;
-  assign \$3271  = \$signal$55 [7] & hits_below7_0;
-  assign \$3272  = \$signal$55 [8] & hits_below8_0;
-  assign \$3273  = \$signal$55 [9] & hits_below9_0;
-  assign \$3274  = \$signal$55 [10] & hits_below10_0;
-  assign \$3275  = \$signal$55 [11] & hits_below11_0;
-  assign \$3276  = \$signal$55 [12] & hits_below12_0;
-  assign \$3277  = \$signal$55 [13] & hits_below13_0;
-  assign \$3278  = \$signal$55 [14] & hits_below14_0;
-  assign \$3279  = \$signal$55 [1] & hits_below1_1;
-  assign \$3280  = \$signal$55 [2] & hits_below2_1;
-  assign \$3281  = \$signal$55 [3] & hits_below3_1;
-  assign \$3282  = \$signal$55 [4] & hits_below4_1;
-  assign \$3283  = \$signal$55 [5] & hits_below5_1;
-  assign \$3284  = \$signal$55 [6] & hits_below6_1;
-  assign \$3285  = \$signal$55 [7] & hits_below7_1;
-  assign \$3286  = \$signal$55 [8] & hits_below8_1;
-  assign \$3287  = \$signal$55 [9] & hits_below9_1;
-  assign \$3288  = \$signal$55 [10] & hits_below10_1;
-  assign \$3289  = \$signal$55 [11] & hits_below11_1;
-  assign \$3290  = \$signal$55 [12] & hits_below12_1;
-  assign \$3291  = \$signal$55 [13] & hits_below13_1;
-  assign \$3292  = \$signal$55 [14] & hits_below14_1;
-  assign \$3293  = \$signal$55 [2] & hits_below2_2;
-  assign \$3294  = \$signal$55 [3] & hits_below3_2;
-  assign \$3295  = \$signal$55 [4] & hits_below4_2;
-  assign \$3296  = \$signal$55 [5] & hits_below5_2;
-  assign \$3297  = \$signal$55 [6] & hits_below6_2;
-  assign \$3298  = \$signal$55 [7] & hits_below7_2;
-  assign \$3299  = \$signal$55 [8] & hits_below8_2;
-  assign \$3300  = \$signal$55 [9] & hits_below9_2;
-  assign \$3301  = \$signal$55 [10] & hits_below10_2;
-  assign \$3302  = \$signal$55 [11] & hits_below11_2;
-  assign \$3303  = \$signal$55 [12] & hits_below12_2;
-  assign \$3304  = \$signal$55 [13] & hits_below13_2;
-  assign \$3305  = \$signal$55 [14] & hits_below14_2;
-  assign \$3306  = \$signal$55 [3] & hits_below3_3;
-  assign \$3307  = \$signal$55 [4] & hits_below4_3;
-  assign \$3308  = \$signal$55 [5] & hits_below5_3;
-  assign \$3309  = \$signal$55 [6] & hits_below6_3;
-  assign \$3310  = \$signal$55 [7] & hits_below7_3;
-  assign \$3311  = \$signal$55 [8] & hits_below8_3;
-  assign \$3312  = \$signal$55 [9] & hits_below9_3;
-  assign \$3313  = \$signal$55 [10] & hits_below10_3;
-  assign \$3314  = \$signal$55 [11] & hits_below11_3;
-  assign \$3315  = \$signal$55 [12] & hits_below12_3;
-  assign \$3316  = \$signal$55 [13] & hits_below13_3;
-  assign \$3317  = \$signal$55 [14] & hits_below14_3;
-  assign \$3318  = \$signal$55 [4] & hits_below4_4;
-  assign \$3319  = \$signal$55 [5] & hits_below5_4;
-  assign \$3320  = \$signal$55 [6] & hits_below6_4;
-  assign \$3321  = \$signal$55 [7] & hits_below7_4;
-  assign \$3322  = \$signal$55 [8] & hits_below8_4;
-  assign \$3323  = \$signal$55 [9] & hits_below9_4;
-  assign \$3324  = \$signal$55 [10] & hits_below10_4;
-  assign \$3325  = \$signal$55 [11] & hits_below11_4;
-  assign \$3326  = \$signal$55 [12] & hits_below12_4;
-  assign \$3327  = \$signal$55 [13] & hits_below13_4;
-  assign \$3328  = \$signal$55 [14] & hits_below14_4;
-  assign \$3329  = \$signal$55 [5] & hits_below5_5;
-  assign \$3330  = \$signal$55 [6] & hits_below6_5;
-  assign \$3331  = \$signal$55 [7] & hits_below7_5;
-  assign \$3332  = \$signal$55 [8] & hits_below8_5;
-  assign \$3333  = \$signal$55 [9] & hits_below9_5;
-  assign \$3334  = \$signal$55 [10] & hits_below10_5;
-  assign \$3335  = \$signal$55 [11] & hits_below11_5;
-  assign \$3336  = \$signal$55 [12] & hits_below12_5;
-  assign \$3337  = \$signal$55 [13] & hits_below13_5;
-  assign \$3338  = \$signal$55 [14] & hits_below14_5;
-  assign \$3339  = \$signal$55 [6] & hits_below6_6;
-  assign \$3340  = \$signal$55 [7] & hits_below7_6;
-  assign \$3341  = \$signal$55 [8] & hits_below8_6;
-  assign \$3342  = \$signal$55 [9] & hits_below9_6;
-  assign \$3343  = \$signal$55 [10] & hits_below10_6;
-  assign \$3344  = \$signal$55 [11] & hits_below11_6;
-  assign \$3345  = \$signal$55 [12] & hits_below12_6;
-  assign \$3346  = \$signal$55 [13] & hits_below13_6;
-  assign \$3347  = \$signal$55 [14] & hits_below14_6;
-  assign \$3348  = \$signal$55 [7] & hits_below7_7;
-  assign \$3349  = \$signal$55 [8] & hits_below8_7;
-  assign \$3350  = \$signal$55 [9] & hits_below9_7;
-  assign \$3351  = \$signal$55 [10] & hits_below10_7;
-  assign \$3352  = \$signal$55 [11] & hits_below11_7;
-  assign \$3353  = \$signal$55 [12] & hits_below12_7;
-  assign \$3354  = \$signal$55 [13] & hits_below13_7;
-  assign \$3355  = \$signal$55 [14] & hits_below14_7;
-  assign \$3357  = ~ \$3356 ;
-  assign \$3358  = | { hits_below15_1, hits_below15_0 };
-  assign \$3359  = ~ \$3358 ;
-  assign \$3360  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3361  = ~ \$3360 ;
-  assign \$3362  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3363  = ~ \$3362 ;
-  assign \$3364  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3365  = ~ \$3364 ;
-  assign \$3366  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3367  = ~ \$3366 ;
-  assign \$3368  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3369  = ~ \$3368 ;
-  assign \$3370  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3371  = ~ \$3370 ;
-  assign \$3372  = match9_valid & \$signal ;
-  assign \$3373  = ~ \$signal ;
-  assign \$3374  = match9_valid & \$signal ;
-  assign \$3375  = ~ pairs__valid;
-  assign \$3376  = \$3375  | pairs__ready;
-  assign \$3377  = \$3374  & \$3376 ;
-  always @(posedge clk)
-    match0_valid <= \$3378 ;
-  always @(posedge clk)
-    match1_valid <= \$3379 ;
-  always @(posedge clk)
-    match2_valid <= \$3380 ;
-  always @(posedge clk)
-    match3_valid <= \$3381 ;
-  always @(posedge clk)
-    match4_valid <= \$3382 ;
-  always @(posedge clk)
-    match5_valid <= \$3383 ;
-  always @(posedge clk)
-    match6_valid <= \$3384 ;
-  always @(posedge clk)
-    match7_valid <= \$3385 ;
-  always @(posedge clk)
-    match8_valid <= \$3386 ;
-  always @(posedge clk)
-    match9_valid <= \$3387 ;
-  always @(posedge clk)
-    match0_load_r <= \$3388 ;
-  always @(posedge clk)
-    in_done <= \$3389 ;
-  always @(posedge clk)
-    in_skid_keep <= \$3390 ;
-  always @(posedge clk)
-    in_skid_last <= \$3391 ;
-  always @(posedge clk)
-    in_skid_top <= \$3392 ;
-  always @(posedge clk)
-    in_skid_key0 <= \$3393 ;
-  always @(posedge clk)
-    in_skid_key1 <= \$3394 ;
-  always @(posedge clk)
-    in_skid_key2 <= \$3395 ;
-  always @(posedge clk)
-    in_skid_key3 <= \$3396 ;
-  always @(posedge clk)
-    in_skid_key4 <= \$3397 ;
-  always @(posedge clk)
-    in_skid_key5 <= \$3398 ;
-  always @(posedge clk)
-    in_skid_key6 <= \$3399 ;
-  always @(posedge clk)
-    in_skid_key7 <= \$3400 ;
-  always @(posedge clk)
-    in_skid_idx0 <= \$3401 ;
-  always @(posedge clk)
-    in_skid_idx1 <= \$3402 ;
-  always @(posedge clk)
-    in_skid_idx2 <= \$3403 ;
-  always @(posedge clk)
-    in_skid_idx3 <= \$3404 ;
-  always @(posedge clk)
-    in_skid_idx4 <= \$3405 ;
-  always @(posedge clk)
-    in_skid_idx5 <= \$3406 ;
-  always @(posedge clk)
-    in_skid_idx6 <= \$3407 ;
-  always @(posedge clk)
-    in_skid_idx7 <= \$3408 ;
-  always @(posedge clk)
-    in_next_full <= \$3409 ;
-  always @(posedge clk)
-    in_skid_full <= \$3410 ;
-  always @(posedge clk)
-    in_next_keep <= \$3411 ;
-  always @(posedge clk)
-    in_next_last <= \$3412 ;
-  always @(posedge clk)
-    in_next_top <= \$3413 ;
-  always @(posedge clk)
-    in_next_key0 <= \$3414 ;
-  always @(posedge clk)
-    in_next_key1 <= \$3415 ;
-  always @(posedge clk)
-    in_next_key2 <= \$3416 ;
-  always @(posedge clk)
-    in_next_key3 <= \$3417 ;
-  always @(posedge clk)
-    in_next_key4 <= \$3418 ;
-  always @(posedge clk)
-    in_next_key5 <= \$3419 ;
-  always @(posedge clk)
-    in_next_key6 <= \$3420 ;
-  always @(posedge clk)
-    in_next_key7 <= \$3421 ;
-  always @(posedge clk)
-    in_next_idx0 <= \$3422 ;
-  always @(posedge clk)
-    in_next_idx1 <= \$3423 ;
-  always @(posedge clk)
-    in_next_idx2 <= \$3424 ;
-  always @(posedge clk)
-    in_next_idx3 <= \$3425 ;
-  always @(posedge clk)
-    in_next_idx4 <= \$3426 ;
-  always @(posedge clk)
-    in_next_idx5 <= \$3427 ;
-  always @(posedge clk)
-    in_next_idx6 <= \$3428 ;
-  always @(posedge clk)
-    in_next_idx7 <= \$3429 ;
-  always @(posedge clk)
-    in_keep <= \$3430 ;
-  always @(posedge clk)
-    in_last <= \$3431 ;
-  always @(posedge clk)
-    in_top <= \$3432 ;
-  always @(posedge clk)
-    in_key0 <= \$3433 ;
-  always @(posedge clk)
-    in_key1 <= \$3434 ;
-  always @(posedge clk)
-    in_key2 <= \$3435 ;
-  always @(posedge clk)
-    in_key3 <= \$3436 ;
-  always @(posedge clk)
-    in_key4 <= \$3437 ;
-  always @(posedge clk)
-    in_key5 <= \$3438 ;
-  always @(posedge clk)
-    in_key6 <= \$3439 ;
-  always @(posedge clk)
-    in_key7 <= \$3440 ;
-  always @(posedge clk)
-    in_idx0 <= \$3441 ;
-  always @(posedge clk)
-    in_idx1 <= \$3442 ;
-  always @(posedge clk)
-    in_idx2 <= \$3443 ;
-  always @(posedge clk)
-    in_idx3 <= \$3444 ;
-  always @(posedge clk)
-    in_idx4 <= \$3445 ;
-  always @(posedge clk)
-    in_idx5 <= \$3446 ;
-  always @(posedge clk)
-    in_idx6 <= \$3447 ;
-  always @(posedge clk)
-    in_idx7 <= \$3448 ;
-  always @(posedge clk)
-    in_full <= \$3449 ;
-  always @(posedge clk)
-    out_done <= \$3450 ;
-  always @(posedge clk)
-    out_skid_keep <= \$3451 ;
-  always @(posedge clk)
-    out_skid_last <= \$3452 ;
-  always @(posedge clk)
-    out_skid_top <= \$3453 ;
-  always @(posedge clk)
-    out_skid_key0 <= \$3454 ;
-  always @(posedge clk)
-    out_skid_key1 <= \$3455 ;
-  always @(posedge clk)
-    out_skid_key2 <= \$3456 ;
-  always @(posedge clk)
-    out_skid_key3 <= \$3457 ;
-  always @(posedge clk)
-    out_skid_key4 <= \$3458 ;
-  always @(posedge clk)
-    out_skid_key5 <= \$3459 ;
-  always @(posedge clk)
-    out_skid_key6 <= \$3460 ;
-  always @(posedge clk)
-    out_skid_key7 <= \$3461 ;
-  always @(posedge clk)
-    out_skid_idx0 <= \$3462 ;
-  always @(posedge clk)
-    out_skid_idx1 <= \$3463 ;
-  always @(posedge clk)
-    out_skid_idx2 <= \$3464 ;
-  always @(posedge clk)
-    out_skid_idx3 <= \$3465 ;
-  always @(posedge clk)
-    out_skid_idx4 <= \$3466 ;
-  always @(posedge clk)
-    out_skid_idx5 <= \$3467 ;
-  always @(posedge clk)
-    out_skid_idx6 <= \$3468 ;
-  always @(posedge clk)
-    out_skid_idx7 <= \$3469 ;
-  always @(posedge clk)
-    out_next_full <= \$3470 ;
-  always @(posedge clk)
-    out_skid_full <= \$3471 ;
-  always @(posedge clk)
-    out_next_keep <= \$3472 ;
-  always @(posedge clk)
-    out_next_last <= \$3473 ;
-  always @(posedge clk)
-    out_next_top <= \$3474 ;
-  always @(posedge clk)
-    out_next_key0 <= \$3475 ;
-  always @(posedge clk)
-    out_next_key1 <= \$3476 ;
-  always @(posedge clk)
-    out_next_key2 <= \$3477 ;
-  always @(posedge clk)
-    out_next_key3 <= \$3478 ;
-  always @(posedge clk)
-    out_next_key4 <= \$3479 ;
-  always @(posedge clk)
-    out_next_key5 <= \$3480 ;
-  always @(posedge clk)
-    out_next_key6 <= \$3481 ;
-  always @(posedge clk)
-    out_next_key7 <= \$3482 ;
-  always @(posedge clk)
-    out_next_idx0 <= \$3483 ;
-  always @(posedge clk)
-    out_next_idx1 <= \$3484 ;
-  always @(posedge clk)
-    out_next_idx2 <= \$3485 ;
-  always @(posedge clk)
-    out_next_idx3 <= \$3486 ;
-  always @(posedge clk)
-    out_next_idx4 <= \$3487 ;
-  always @(posedge clk)
-    out_next_idx5 <= \$3488 ;
-  always @(posedge clk)
-    out_next_idx6 <= \$3489 ;
-  always @(posedge clk)
-    out_next_idx7 <= \$3490 ;
-  always @(posedge clk)
-    out_keep <= \$3491 ;
-  always @(posedge clk)
-    out_last <= \$3492 ;
-  always @(posedge clk)
-    out_top <= \$3493 ;
-  always @(posedge clk)
-    out_key0 <= \$3494 ;
-  always @(posedge clk)
-    out_key1 <= \$3495 ;
-  always @(posedge clk)
-    out_key2 <= \$3496 ;
-  always @(posedge clk)
-    out_key3 <= \$3497 ;
-  always @(posedge clk)
-    out_key4 <= \$3498 ;
-  always @(posedge clk)
-    out_key5 <= \$3499 ;
-  always @(posedge clk)
-    out_key6 <= \$3500 ;
-  always @(posedge clk)
-    out_key7 <= \$3501 ;
-  always @(posedge clk)
-    out_idx0 <= \$3502 ;
-  always @(posedge clk)
-    out_idx1 <= \$3503 ;
-  always @(posedge clk)
-    out_idx2 <= \$3504 ;
-  always @(posedge clk)
-    out_idx3 <= \$3505 ;
-  always @(posedge clk)
-    out_idx4 <= \$3506 ;
-  always @(posedge clk)
-    out_idx5 <= \$3507 ;
-  always @(posedge clk)
-    out_idx6 <= \$3508 ;
-  always @(posedge clk)
-    out_idx7 <= \$3509 ;
-  always @(posedge clk)
-    out_full <= \$3510 ;
-  always @(posedge clk)
-    \$signal$40  <= \$3511 ;
-  always @(posedge clk)
-    b_le_a <= \$3512 ;
-  always @(posedge clk)
-    merge0_in0 <= \$3513 ;
-  always @(posedge clk)
-    merge0_in1 <= \$3514 ;
-  always @(posedge clk)
-    merge0_in2 <= \$3515 ;
-  always @(posedge clk)
-    merge0_in3 <= \$3516 ;
-  always @(posedge clk)
-    merge0_in4 <= \$3517 ;
-  always @(posedge clk)
-    merge0_in5 <= \$3518 ;
-  always @(posedge clk)
-    merge0_in6 <= \$3519 ;
-  always @(posedge clk)
-    merge0_in7 <= \$3520 ;
-  always @(posedge clk)
-    merge0_in8 <= \$3521 ;
-  always @(posedge clk)
-    merge0_in9 <= \$3522 ;
-  always @(posedge clk)
-    merge0_in10 <= \$3523 ;
-  always @(posedge clk)
-    merge0_in11 <= \$3524 ;
-  always @(posedge clk)
-    merge0_in12 <= \$3525 ;
-  always @(posedge clk)
-    merge0_in13 <= \$3526 ;
-  always @(posedge clk)
-    merge0_in14 <= \$3527 ;
-  always @(posedge clk)
-    merge0_in15 <= \$3528 ;
-  always @(posedge clk)
-    merge0_in_last <= \$3529 ;
-  always @(posedge clk)
-    merge0_gt0_0 <= \$3530 ;
-  always @(posedge clk)
-    merge0_eq0_0 <= \$3531 ;
-  always @(posedge clk)
-    merge0_gt0_1 <= \$3532 ;
-  always @(posedge clk)
-    merge0_eq0_1 <= \$3533 ;
-  always @(posedge clk)
-    merge0_gt0_2 <= \$3534 ;
-  always @(posedge clk)
-    merge0_eq0_2 <= \$3535 ;
-  always @(posedge clk)
-    merge0_gt0_3 <= \$3536 ;
-  always @(posedge clk)
-    merge0_eq0_3 <= \$3537 ;
-  always @(posedge clk)
-    merge0_gt0_4 <= \$3538 ;
-  always @(posedge clk)
-    merge0_eq0_4 <= \$3539 ;
-  always @(posedge clk)
-    merge0_gt1_0 <= \$3540 ;
-  always @(posedge clk)
-    merge0_eq1_0 <= \$3541 ;
-  always @(posedge clk)
-    merge0_gt1_1 <= \$3542 ;
-  always @(posedge clk)
-    merge0_eq1_1 <= \$3543 ;
-  always @(posedge clk)
-    merge0_gt1_2 <= \$3544 ;
-  always @(posedge clk)
-    merge0_eq1_2 <= \$3545 ;
-  always @(posedge clk)
-    merge0_gt1_3 <= \$3546 ;
-  always @(posedge clk)
-    merge0_eq1_3 <= \$3547 ;
-  always @(posedge clk)
-    merge0_gt1_4 <= \$3548 ;
-  always @(posedge clk)
-    merge0_eq1_4 <= \$3549 ;
-  always @(posedge clk)
-    merge0_gt2_0 <= \$3550 ;
-  always @(posedge clk)
-    merge0_eq2_0 <= \$3551 ;
-  always @(posedge clk)
-    merge0_gt2_1 <= \$3552 ;
-  always @(posedge clk)
-    merge0_eq2_1 <= \$3553 ;
-  always @(posedge clk)
-    merge0_gt2_2 <= \$3554 ;
-  always @(posedge clk)
-    merge0_eq2_2 <= \$3555 ;
-  always @(posedge clk)
-    merge0_gt2_3 <= \$3556 ;
-  always @(posedge clk)
-    merge0_eq2_3 <= \$3557 ;
-  always @(posedge clk)
-    merge0_gt2_4 <= \$3558 ;
-  always @(posedge clk)
-    merge0_eq2_4 <= \$3559 ;
-  always @(posedge clk)
-    merge0_gt3_0 <= \$3560 ;
-  always @(posedge clk)
-    merge0_eq3_0 <= \$3561 ;
-  always @(posedge clk)
-    merge0_gt3_1 <= \$3562 ;
-  always @(posedge clk)
-    merge0_eq3_1 <= \$3563 ;
-  always @(posedge clk)
-    merge0_gt3_2 <= \$3564 ;
-  always @(posedge clk)
-    merge0_eq3_2 <= \$3565 ;
-  always @(posedge clk)
-    merge0_gt3_3 <= \$3566 ;
-  always @(posedge clk)
-    merge0_eq3_3 <= \$3567 ;
-  always @(posedge clk)
-    merge0_gt3_4 <= \$3568 ;
-  always @(posedge clk)
-    merge0_eq3_4 <= \$3569 ;
-  always @(posedge clk)
-    merge0_gt4_0 <= \$3570 ;
-  always @(posedge clk)
-    merge0_eq4_0 <= \$3571 ;
-  always @(posedge clk)
-    merge0_gt4_1 <= \$3572 ;
-  always @(posedge clk)
-    merge0_eq4_1 <= \$3573 ;
-  always @(posedge clk)
-    merge0_gt4_2 <= \$3574 ;
-  always @(posedge clk)
-    merge0_eq4_2 <= \$3575 ;
-  always @(posedge clk)
-    merge0_gt4_3 <= \$3576 ;
-  always @(posedge clk)
-    merge0_eq4_3 <= \$3577 ;
-  always @(posedge clk)
-    merge0_gt4_4 <= \$3578 ;
-  always @(posedge clk)
-    merge0_eq4_4 <= \$3579 ;
-  always @(posedge clk)
-    merge0_gt5_0 <= \$3580 ;
-  always @(posedge clk)
-    merge0_eq5_0 <= \$3581 ;
-  always @(posedge clk)
-    merge0_gt5_1 <= \$3582 ;
-  always @(posedge clk)
-    merge0_eq5_1 <= \$3583 ;
-  always @(posedge clk)
-    merge0_gt5_2 <= \$3584 ;
-  always @(posedge clk)
-    merge0_eq5_2 <= \$3585 ;
-  always @(posedge clk)
-    merge0_gt5_3 <= \$3586 ;
-  always @(posedge clk)
-    merge0_eq5_3 <= \$3587 ;
-  always @(posedge clk)
-    merge0_gt5_4 <= \$3588 ;
-  always @(posedge clk)
-    merge0_eq5_4 <= \$3589 ;
-  always @(posedge clk)
-    merge0_gt6_0 <= \$3590 ;
-  always @(posedge clk)
-    merge0_eq6_0 <= \$3591 ;
-  always @(posedge clk)
-    merge0_gt6_1 <= \$3592 ;
-  always @(posedge clk)
-    merge0_eq6_1 <= \$3593 ;
-  always @(posedge clk)
-    merge0_gt6_2 <= \$3594 ;
-  always @(posedge clk)
-    merge0_eq6_2 <= \$3595 ;
-  always @(posedge clk)
-    merge0_gt6_3 <= \$3596 ;
-  always @(posedge clk)
-    merge0_eq6_3 <= \$3597 ;
-  always @(posedge clk)
-    merge0_gt6_4 <= \$3598 ;
-  always @(posedge clk)
-    merge0_eq6_4 <= \$3599 ;
-  always @(posedge clk)
-    merge0_gt7_0 <= \$3600 ;
-  always @(posedge clk)
-    merge0_eq7_0 <= \$3601 ;
-  always @(posedge clk)
-    merge0_gt7_1 <= \$3602 ;
-  always @(posedge clk)
-    merge0_eq7_1 <= \$3603 ;
-  always @(posedge clk)
-    merge0_gt7_2 <= \$3604 ;
-  always @(posedge clk)
-    merge0_eq7_2 <= \$3605 ;
-  always @(posedge clk)
-    merge0_gt7_3 <= \$3606 ;
-  always @(posedge clk)
-    merge0_eq7_3 <= \$3607 ;
-  always @(posedge clk)
-    merge0_gt7_4 <= \$3608 ;
-  always @(posedge clk)
-    merge0_eq7_4 <= \$3609 ;
-  always @(posedge clk)
-    merge0_lane0 <= \$3610 ;
-  always @(posedge clk)
-    merge0_lane1 <= \$3611 ;
-  always @(posedge clk)
-    merge0_lane2 <= \$3612 ;
-  always @(posedge clk)
-    merge0_lane3 <= \$3613 ;
-  always @(posedge clk)
-    merge0_lane4 <= \$3614 ;
-  always @(posedge clk)
-    merge0_lane5 <= \$3615 ;
-  always @(posedge clk)
-    merge0_lane6 <= \$3616 ;
-  always @(posedge clk)
-    merge0_lane7 <= \$3617 ;
-  always @(posedge clk)
-    merge0_lane8 <= \$3618 ;
-  always @(posedge clk)
-    merge0_lane9 <= \$3619 ;
-  always @(posedge clk)
-    merge0_lane10 <= \$3620 ;
-  always @(posedge clk)
-    merge0_lane11 <= \$3621 ;
-  always @(posedge clk)
-    merge0_lane12 <= \$3622 ;
-  always @(posedge clk)
-    merge0_lane13 <= \$3623 ;
-  always @(posedge clk)
-    merge0_lane14 <= \$3624 ;
-  always @(posedge clk)
-    merge0_lane15 <= \$3625 ;
-  always @(posedge clk)
-    merge0_last <= \$3626 ;
-  always @(posedge clk)
-    merge1_in0 <= \$3627 ;
-  always @(posedge clk)
-    merge1_in1 <= \$3628 ;
-  always @(posedge clk)
-    merge1_in2 <= \$3629 ;
-  always @(posedge clk)
-    merge1_in3 <= \$3630 ;
-  always @(posedge clk)
-    merge1_in4 <= \$3631 ;
-  always @(posedge clk)
-    merge1_in5 <= \$3632 ;
-  always @(posedge clk)
-    merge1_in6 <= \$3633 ;
-  always @(posedge clk)
-    merge1_in7 <= \$3634 ;
-  always @(posedge clk)
-    merge1_in8 <= \$3635 ;
-  always @(posedge clk)
-    merge1_in9 <= \$3636 ;
-  always @(posedge clk)
-    merge1_in10 <= \$3637 ;
-  always @(posedge clk)
-    merge1_in11 <= \$3638 ;
-  always @(posedge clk)
-    merge1_in12 <= \$3639 ;
-  always @(posedge clk)
-    merge1_in13 <= \$3640 ;
-  always @(posedge clk)
-    merge1_in14 <= \$3641 ;
-  always @(posedge clk)
-    merge1_in15 <= \$3642 ;
-  always @(posedge clk)
-    merge1_in_last <= \$3643 ;
-  always @(posedge clk)
-    merge1_gt0_0 <= \$3644 ;
-  always @(posedge clk)
-    merge1_eq0_0 <= \$3645 ;
-  always @(posedge clk)
-    merge1_gt0_1 <= \$3646 ;
-  always @(posedge clk)
-    merge1_eq0_1 <= \$3647 ;
-  always @(posedge clk)
-    merge1_gt0_2 <= \$3648 ;
-  always @(posedge clk)
-    merge1_eq0_2 <= \$3649 ;
-  always @(posedge clk)
-    merge1_gt0_3 <= \$3650 ;
-  always @(posedge clk)
-    merge1_eq0_3 <= \$3651 ;
-  always @(posedge clk)
-    merge1_gt0_4 <= \$3652 ;
-  always @(posedge clk)
-    merge1_eq0_4 <= \$3653 ;
-  always @(posedge clk)
-    merge1_gt1_0 <= \$3654 ;
-  always @(posedge clk)
-    merge1_eq1_0 <= \$3655 ;
-  always @(posedge clk)
-    merge1_gt1_1 <= \$3656 ;
-  always @(posedge clk)
-    merge1_eq1_1 <= \$3657 ;
-  always @(posedge clk)
-    merge1_gt1_2 <= \$3658 ;
-  always @(posedge clk)
-    merge1_eq1_2 <= \$3659 ;
-  always @(posedge clk)
-    merge1_gt1_3 <= \$3660 ;
-  always @(posedge clk)
-    merge1_eq1_3 <= \$3661 ;
-  always @(posedge clk)
-    merge1_gt1_4 <= \$3662 ;
-  always @(posedge clk)
-    merge1_eq1_4 <= \$3663 ;
-  always @(posedge clk)
-    merge1_gt2_0 <= \$3664 ;
-  always @(posedge clk)
-    merge1_eq2_0 <= \$3665 ;
-  always @(posedge clk)
-    merge1_gt2_1 <= \$3666 ;
-  always @(posedge clk)
-    merge1_eq2_1 <= \$3667 ;
-  always @(posedge clk)
-    merge1_gt2_2 <= \$3668 ;
-  always @(posedge clk)
-    merge1_eq2_2 <= \$3669 ;
-  always @(posedge clk)
-    merge1_gt2_3 <= \$3670 ;
-  always @(posedge clk)
-    merge1_eq2_3 <= \$3671 ;
-  always @(posedge clk)
-    merge1_gt2_4 <= \$3672 ;
-  always @(posedge clk)
-    merge1_eq2_4 <= \$3673 ;
-  always @(posedge clk)
-    merge1_gt3_0 <= \$3674 ;
-  always @(posedge clk)
-    merge1_eq3_0 <= \$3675 ;
-  always @(posedge clk)
-    merge1_gt3_1 <= \$3676 ;
-  always @(posedge clk)
-    merge1_eq3_1 <= \$3677 ;
-  always @(posedge clk)
-    merge1_gt3_2 <= \$3678 ;
-  always @(posedge clk)
-    merge1_eq3_2 <= \$3679 ;
-  always @(posedge clk)
-    merge1_gt3_3 <= \$3680 ;
-  always @(posedge clk)
-    merge1_eq3_3 <= \$3681 ;
-  always @(posedge clk)
-    merge1_gt3_4 <= \$3682 ;
-  always @(posedge clk)
-    merge1_eq3_4 <= \$3683 ;
-  always @(posedge clk)
-    merge1_gt8_0 <= \$3684 ;
-  always @(posedge clk)
-    merge1_eq8_0 <= \$3685 ;
-  always @(posedge clk)
-    merge1_gt8_1 <= \$3686 ;
-  always @(posedge clk)
-    merge1_eq8_1 <= \$3687 ;
-  always @(posedge clk)
-    merge1_gt8_2 <= \$3688 ;
-  always @(posedge clk)
-    merge1_eq8_2 <= \$3689 ;
-  always @(posedge clk)
-    merge1_gt8_3 <= \$3690 ;
-  always @(posedge clk)
-    merge1_eq8_3 <= \$3691 ;
-  always @(posedge clk)
-    merge1_gt8_4 <= \$3692 ;
-  always @(posedge clk)
-    merge1_eq8_4 <= \$3693 ;
-  always @(posedge clk)
-    merge1_gt9_0 <= \$3694 ;
-  always @(posedge clk)
-    merge1_eq9_0 <= \$3695 ;
-  always @(posedge clk)
-    merge1_gt9_1 <= \$3696 ;
-  always @(posedge clk)
-    merge1_eq9_1 <= \$3697 ;
-  always @(posedge clk)
-    merge1_gt9_2 <= \$3698 ;
-  always @(posedge clk)
-    merge1_eq9_2 <= \$3699 ;
-  always @(posedge clk)
-    merge1_gt9_3 <= \$3700 ;
-  always @(posedge clk)
-    merge1_eq9_3 <= \$3701 ;
-  always @(posedge clk)
-    merge1_gt9_4 <= \$3702 ;
-  always @(posedge clk)
-    merge1_eq9_4 <= \$3703 ;
-  always @(posedge clk)
-    merge1_gt10_0 <= \$3704 ;
-  always @(posedge clk)
-    merge1_eq10_0 <= \$3705 ;
-  always @(posedge clk)
-    merge1_gt10_1 <= \$3706 ;
-  always @(posedge clk)
-    merge1_eq10_1 <= \$3707 ;
-  always @(posedge clk)
-    merge1_gt10_2 <= \$3708 ;
-  always @(posedge clk)
-    merge1_eq10_2 <= \$3709 ;
-  always @(posedge clk)
-    merge1_gt10_3 <= \$3710 ;
-  always @(posedge clk)
-    merge1_eq10_3 <= \$3711 ;
-  always @(posedge clk)
-    merge1_gt10_4 <= \$3712 ;
-  always @(posedge clk)
-    merge1_eq10_4 <= \$3713 ;
-  always @(posedge clk)
-    merge1_gt11_0 <= \$3714 ;
-  always @(posedge clk)
-    merge1_eq11_0 <= \$3715 ;
-  always @(posedge clk)
-    merge1_gt11_1 <= \$3716 ;
-  always @(posedge clk)
-    merge1_eq11_1 <= \$3717 ;
-  always @(posedge clk)
-    merge1_gt11_2 <= \$3718 ;
-  always @(posedge clk)
-    merge1_eq11_2 <= \$3719 ;
-  always @(posedge clk)
-    merge1_gt11_3 <= \$3720 ;
-  always @(posedge clk)
-    merge1_eq11_3 <= \$3721 ;
-  always @(posedge clk)
-    merge1_gt11_4 <= \$3722 ;
-  always @(posedge clk)
-    merge1_eq11_4 <= \$3723 ;
-  always @(posedge clk)
-    merge1_lane0 <= \$3724 ;
-  always @(posedge clk)
-    merge1_lane1 <= \$3725 ;
-  always @(posedge clk)
-    merge1_lane2 <= \$3726 ;
-  always @(posedge clk)
-    merge1_lane3 <= \$3727 ;
-  always @(posedge clk)
-    merge1_lane4 <= \$3728 ;
-  always @(posedge clk)
-    merge1_lane5 <= \$3729 ;
-  always @(posedge clk)
-    merge1_lane6 <= \$3730 ;
-  always @(posedge clk)
-    merge1_lane7 <= \$3731 ;
-  always @(posedge clk)
-    merge1_lane8 <= \$3732 ;
-  always @(posedge clk)
-    merge1_lane9 <= \$3733 ;
-  always @(posedge clk)
-    merge1_lane10 <= \$3734 ;
-  always @(posedge clk)
-    merge1_lane11 <= \$3735 ;
-  always @(posedge clk)
-    merge1_lane12 <= \$3736 ;
-  always @(posedge clk)
-    merge1_lane13 <= \$3737 ;
-  always @(posedge clk)
-    merge1_lane14 <= \$3738 ;
-  always @(posedge clk)
-    merge1_lane15 <= \$3739 ;
-  always @(posedge clk)
-    merge1_last <= \$3740 ;
-  always @(posedge clk)
-    merge2_in0 <= \$3741 ;
-  always @(posedge clk)
-    merge2_in1 <= \$3742 ;
-  always @(posedge clk)
-    merge2_in2 <= \$3743 ;
-  always @(posedge clk)
-    merge2_in3 <= \$3744 ;
-  always @(posedge clk)
-    merge2_in4 <= \$3745 ;
-  always @(posedge clk)
-    merge2_in5 <= \$3746 ;
-  always @(posedge clk)
-    merge2_in6 <= \$3747 ;
-  always @(posedge clk)
-    merge2_in7 <= \$3748 ;
-  always @(posedge clk)
-    merge2_in8 <= \$3749 ;
-  always @(posedge clk)
-    merge2_in9 <= \$3750 ;
-  always @(posedge clk)
-    merge2_in10 <= \$3751 ;
-  always @(posedge clk)
-    merge2_in11 <= \$3752 ;
-  always @(posedge clk)
-    merge2_in12 <= \$3753 ;
-  always @(posedge clk)
-    merge2_in13 <= \$3754 ;
-  always @(posedge clk)
-    merge2_in14 <= \$3755 ;
-  always @(posedge clk)
-    merge2_in15 <= \$3756 ;
-  always @(posedge clk)
-    merge2_in_last <= \$3757 ;
-  always @(posedge clk)
-    merge2_gt0_0 <= \$3758 ;
-  always @(posedge clk)
-    merge2_eq0_0 <= \$3759 ;
-  always @(posedge clk)
-    merge2_gt0_1 <= \$3760 ;
-  always @(posedge clk)
-    merge2_eq0_1 <= \$3761 ;
-  always @(posedge clk)
-    merge2_gt0_2 <= \$3762 ;
-  always @(posedge clk)
-    merge2_eq0_2 <= \$3763 ;
-  always @(posedge clk)
-    merge2_gt0_3 <= \$3764 ;
-  always @(posedge clk)
-    merge2_eq0_3 <= \$3765 ;
-  always @(posedge clk)
-    merge2_gt0_4 <= \$3766 ;
-  always @(posedge clk)
-    merge2_eq0_4 <= \$3767 ;
-  always @(posedge clk)
-    merge2_gt1_0 <= \$3768 ;
-  always @(posedge clk)
-    merge2_eq1_0 <= \$3769 ;
-  always @(posedge clk)
-    merge2_gt1_1 <= \$3770 ;
-  always @(posedge clk)
-    merge2_eq1_1 <= \$3771 ;
-  always @(posedge clk)
-    merge2_gt1_2 <= \$3772 ;
-  always @(posedge clk)
-    merge2_eq1_2 <= \$3773 ;
-  always @(posedge clk)
-    merge2_gt1_3 <= \$3774 ;
-  always @(posedge clk)
-    merge2_eq1_3 <= \$3775 ;
-  always @(posedge clk)
-    merge2_gt1_4 <= \$3776 ;
-  always @(posedge clk)
-    merge2_eq1_4 <= \$3777 ;
-  always @(posedge clk)
-    merge2_gt4_0 <= \$3778 ;
-  always @(posedge clk)
-    merge2_eq4_0 <= \$3779 ;
-  always @(posedge clk)
-    merge2_gt4_1 <= \$3780 ;
-  always @(posedge clk)
-    merge2_eq4_1 <= \$3781 ;
-  always @(posedge clk)
-    merge2_gt4_2 <= \$3782 ;
-  always @(posedge clk)
-    merge2_eq4_2 <= \$3783 ;
-  always @(posedge clk)
-    merge2_gt4_3 <= \$3784 ;
-  always @(posedge clk)
-    merge2_eq4_3 <= \$3785 ;
-  always @(posedge clk)
-    merge2_gt4_4 <= \$3786 ;
-  always @(posedge clk)
-    merge2_eq4_4 <= \$3787 ;
-  always @(posedge clk)
-    merge2_gt5_0 <= \$3788 ;
-  always @(posedge clk)
-    merge2_eq5_0 <= \$3789 ;
-  always @(posedge clk)
-    merge2_gt5_1 <= \$3790 ;
-  always @(posedge clk)
-    merge2_eq5_1 <= \$3791 ;
-  always @(posedge clk)
-    merge2_gt5_2 <= \$3792 ;
-  always @(posedge clk)
-    merge2_eq5_2 <= \$3793 ;
-  always @(posedge clk)
-    merge2_gt5_3 <= \$3794 ;
-  always @(posedge clk)
-    merge2_eq5_3 <= \$3795 ;
-  always @(posedge clk)
-    merge2_gt5_4 <= \$3796 ;
-  always @(posedge clk)
-    merge2_eq5_4 <= \$3797 ;
-  always @(posedge clk)
-    merge2_gt8_0 <= \$3798 ;
-  always @(posedge clk)
-    merge2_eq8_0 <= \$3799 ;
-  always @(posedge clk)
-    merge2_gt8_1 <= \$3800 ;
-  always @(posedge clk)
-    merge2_eq8_1 <= \$3801 ;
-  always @(posedge clk)
-    merge2_gt8_2 <= \$3802 ;
+  assign \$2327  = \$2319 [59:40] > \$2326 [59:40];
+  assign \$2328  = ~ in_done;
+  assign \$2329  = in_full & \$2328 ;
+  assign \$2330  = \$2329  & out_full;
+  assign \$2331  = ~ out_done;
+  assign \$2332  = \$2330  & \$2331 ;
+  assign \$2333  = \$2332  & in_keep[7];
+  assign \$2334  = \$2333  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2335  = ~ in_done;
+  assign \$2336  = in_full & \$2335 ;
+  assign \$2337  = \$2336  & out_full;
+  assign \$2338  = ~ out_done;
+  assign \$2339  = \$2337  & \$2338 ;
+  assign \$2340  = \$2339  & out_keep[0];
+  assign \$2341  = \$2340  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2342  = \$2334 [59:40] == \$2341 [59:40];
+  assign \$2343  = ~ in_done;
+  assign \$2344  = in_full & \$2343 ;
+  assign \$2345  = \$2344  & out_full;
+  assign \$2346  = ~ out_done;
+  assign \$2347  = \$2345  & \$2346 ;
+  assign \$2348  = \$2347  & in_keep[7];
+  assign \$2349  = \$2348  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2350  = ~ in_done;
+  assign \$2351  = in_full & \$2350 ;
+  assign \$2352  = \$2351  & out_full;
+  assign \$2353  = ~ out_done;
+  assign \$2354  = \$2352  & \$2353 ;
+  assign \$2355  = \$2354  & out_keep[0];
+  assign \$2356  = \$2355  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2357  = \$2349 [79:60] > \$2356 [79:60];
+  assign \$2358  = ~ in_done;
+  assign \$2359  = in_full & \$2358 ;
+  assign \$2360  = \$2359  & out_full;
+  assign \$2361  = ~ out_done;
+  assign \$2362  = \$2360  & \$2361 ;
+  assign \$2363  = \$2362  & in_keep[7];
+  assign \$2364  = \$2363  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2365  = ~ in_done;
+  assign \$2366  = in_full & \$2365 ;
+  assign \$2367  = \$2366  & out_full;
+  assign \$2368  = ~ out_done;
+  assign \$2369  = \$2367  & \$2368 ;
+  assign \$2370  = \$2369  & out_keep[0];
+  assign \$2371  = \$2370  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2372  = \$2364 [79:60] == \$2371 [79:60];
+  assign \$2373  = ~ in_done;
+  assign \$2374  = in_full & \$2373 ;
+  assign \$2375  = \$2374  & out_full;
+  assign \$2376  = ~ out_done;
+  assign \$2377  = \$2375  & \$2376 ;
+  assign \$2378  = \$2377  & in_keep[7];
+  assign \$2379  = \$2378  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2380  = ~ in_done;
+  assign \$2381  = in_full & \$2380 ;
+  assign \$2382  = \$2381  & out_full;
+  assign \$2383  = ~ out_done;
+  assign \$2384  = \$2382  & \$2383 ;
+  assign \$2385  = \$2384  & out_keep[0];
+  assign \$2386  = \$2385  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2387  = \$2379 [83:80] > \$2386 [83:80];
+  assign \$2388  = ~ in_done;
+  assign \$2389  = in_full & \$2388 ;
+  assign \$2390  = \$2389  & out_full;
+  assign \$2391  = ~ out_done;
+  assign \$2392  = \$2390  & \$2391 ;
+  assign \$2393  = \$2392  & in_keep[7];
+  assign \$2394  = \$2393  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2395  = ~ in_done;
+  assign \$2396  = in_full & \$2395 ;
+  assign \$2397  = \$2396  & out_full;
+  assign \$2398  = ~ out_done;
+  assign \$2399  = \$2397  & \$2398 ;
+  assign \$2400  = \$2399  & out_keep[0];
+  assign \$2401  = \$2400  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2402  = \$2394 [83:80] == \$2401 [83:80];
+  assign \$2403  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2404  = merge0_gt0_1 | \$2403 ;
+  assign \$2405  = merge0_eq0_2 & \$2404 ;
+  assign \$2406  = merge0_gt0_2 | \$2405 ;
+  assign \$2407  = merge0_eq0_3 & \$2406 ;
+  assign \$2408  = merge0_gt0_3 | \$2407 ;
+  assign \$2409  = merge0_eq0_4 & \$2408 ;
+  assign \$2410  = merge0_gt0_4 | \$2409 ;
+  assign \$2411  = \$2410  ? merge0_in8 : merge0_in0;
+  assign \$2412  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2413  = merge0_gt1_1 | \$2412 ;
+  assign \$2414  = merge0_eq1_2 & \$2413 ;
+  assign \$2415  = merge0_gt1_2 | \$2414 ;
+  assign \$2416  = merge0_eq1_3 & \$2415 ;
+  assign \$2417  = merge0_gt1_3 | \$2416 ;
+  assign \$2418  = merge0_eq1_4 & \$2417 ;
+  assign \$2419  = merge0_gt1_4 | \$2418 ;
+  assign \$2420  = \$2419  ? merge0_in9 : merge0_in1;
+  assign \$2421  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2422  = merge0_gt2_1 | \$2421 ;
+  assign \$2423  = merge0_eq2_2 & \$2422 ;
+  assign \$2424  = merge0_gt2_2 | \$2423 ;
+  assign \$2425  = merge0_eq2_3 & \$2424 ;
+  assign \$2426  = merge0_gt2_3 | \$2425 ;
+  assign \$2427  = merge0_eq2_4 & \$2426 ;
+  assign \$2428  = merge0_gt2_4 | \$2427 ;
+  assign \$2429  = \$2428  ? merge0_in10 : merge0_in2;
+  assign \$2430  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2431  = merge0_gt3_1 | \$2430 ;
+  assign \$2432  = merge0_eq3_2 & \$2431 ;
+  assign \$2433  = merge0_gt3_2 | \$2432 ;
+  assign \$2434  = merge0_eq3_3 & \$2433 ;
+  assign \$2435  = merge0_gt3_3 | \$2434 ;
+  assign \$2436  = merge0_eq3_4 & \$2435 ;
+  assign \$2437  = merge0_gt3_4 | \$2436 ;
+  assign \$2438  = \$2437  ? merge0_in11 : merge0_in3;
+  assign \$2439  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2440  = merge0_gt4_1 | \$2439 ;
+  assign \$2441  = merge0_eq4_2 & \$2440 ;
+  assign \$2442  = merge0_gt4_2 | \$2441 ;
+  assign \$2443  = merge0_eq4_3 & \$2442 ;
+  assign \$2444  = merge0_gt4_3 | \$2443 ;
+  assign \$2445  = merge0_eq4_4 & \$2444 ;
+  assign \$2446  = merge0_gt4_4 | \$2445 ;
+  assign \$2447  = \$2446  ? merge0_in12 : merge0_in4;
+  assign \$2448  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2449  = merge0_gt5_1 | \$2448 ;
+  assign \$2450  = merge0_eq5_2 & \$2449 ;
+  assign \$2451  = merge0_gt5_2 | \$2450 ;
+  assign \$2452  = merge0_eq5_3 & \$2451 ;
+  assign \$2453  = merge0_gt5_3 | \$2452 ;
+  assign \$2454  = merge0_eq5_4 & \$2453 ;
+  assign \$2455  = merge0_gt5_4 | \$2454 ;
+  assign \$2456  = \$2455  ? merge0_in13 : merge0_in5;
+  assign \$2457  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2458  = merge0_gt6_1 | \$2457 ;
+  assign \$2459  = merge0_eq6_2 & \$2458 ;
+  assign \$2460  = merge0_gt6_2 | \$2459 ;
+  assign \$2461  = merge0_eq6_3 & \$2460 ;
+  assign \$2462  = merge0_gt6_3 | \$2461 ;
+  assign \$2463  = merge0_eq6_4 & \$2462 ;
+  assign \$2464  = merge0_gt6_4 | \$2463 ;
+  assign \$2465  = \$2464  ? merge0_in14 : merge0_in6;
+  assign \$2466  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2467  = merge0_gt7_1 | \$2466 ;
+  assign \$2468  = merge0_eq7_2 & \$2467 ;
+  assign \$2469  = merge0_gt7_2 | \$2468 ;
+  assign \$2470  = merge0_eq7_3 & \$2469 ;
+  assign \$2471  = merge0_gt7_3 | \$2470 ;
+  assign \$2472  = merge0_eq7_4 & \$2471 ;
+  assign \$2473  = merge0_gt7_4 | \$2472 ;
+  assign \$2474  = \$2473  ? merge0_in15 : merge0_in7;
+  assign \$2475  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2476  = merge0_gt0_1 | \$2475 ;
+  assign \$2477  = merge0_eq0_2 & \$2476 ;
+  assign \$2478  = merge0_gt0_2 | \$2477 ;
+  assign \$2479  = merge0_eq0_3 & \$2478 ;
+  assign \$2480  = merge0_gt0_3 | \$2479 ;
+  assign \$2481  = merge0_eq0_4 & \$2480 ;
+  assign \$2482  = merge0_gt0_4 | \$2481 ;
+  assign \$2483  = \$2482  ? merge0_in0 : merge0_in8;
+  assign \$2484  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2485  = merge0_gt1_1 | \$2484 ;
+  assign \$2486  = merge0_eq1_2 & \$2485 ;
+  assign \$2487  = merge0_gt1_2 | \$2486 ;
+  assign \$2488  = merge0_eq1_3 & \$2487 ;
+  assign \$2489  = merge0_gt1_3 | \$2488 ;
+  assign \$2490  = merge0_eq1_4 & \$2489 ;
+  assign \$2491  = merge0_gt1_4 | \$2490 ;
+  assign \$2492  = \$2491  ? merge0_in1 : merge0_in9;
+  assign \$2493  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2494  = merge0_gt2_1 | \$2493 ;
+  assign \$2495  = merge0_eq2_2 & \$2494 ;
+  assign \$2496  = merge0_gt2_2 | \$2495 ;
+  assign \$2497  = merge0_eq2_3 & \$2496 ;
+  assign \$2498  = merge0_gt2_3 | \$2497 ;
+  assign \$2499  = merge0_eq2_4 & \$2498 ;
+  assign \$2500  = merge0_gt2_4 | \$2499 ;
+  assign \$2501  = \$2500  ? merge0_in2 : merge0_in10;
+  assign \$2502  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2503  = merge0_gt3_1 | \$2502 ;
+  assign \$2504  = merge0_eq3_2 & \$2503 ;
+  assign \$2505  = merge0_gt3_2 | \$2504 ;
+  assign \$2506  = merge0_eq3_3 & \$2505 ;
+  assign \$2507  = merge0_gt3_3 | \$2506 ;
+  assign \$2508  = merge0_eq3_4 & \$2507 ;
+  assign \$2509  = merge0_gt3_4 | \$2508 ;
+  assign \$2510  = \$2509  ? merge0_in3 : merge0_in11;
+  assign \$2511  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2512  = merge0_gt4_1 | \$2511 ;
+  assign \$2513  = merge0_eq4_2 & \$2512 ;
+  assign \$2514  = merge0_gt4_2 | \$2513 ;
+  assign \$2515  = merge0_eq4_3 & \$2514 ;
+  assign \$2516  = merge0_gt4_3 | \$2515 ;
+  assign \$2517  = merge0_eq4_4 & \$2516 ;
+  assign \$2518  = merge0_gt4_4 | \$2517 ;
+  assign \$2519  = \$2518  ? merge0_in4 : merge0_in12;
+  assign \$2520  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2521  = merge0_gt5_1 | \$2520 ;
+  assign \$2522  = merge0_eq5_2 & \$2521 ;
+  assign \$2523  = merge0_gt5_2 | \$2522 ;
+  assign \$2524  = merge0_eq5_3 & \$2523 ;
+  assign \$2525  = merge0_gt5_3 | \$2524 ;
+  assign \$2526  = merge0_eq5_4 & \$2525 ;
+  assign \$2527  = merge0_gt5_4 | \$2526 ;
+  assign \$2528  = \$2527  ? merge0_in5 : merge0_in13;
+  assign \$2529  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2530  = merge0_gt6_1 | \$2529 ;
+  assign \$2531  = merge0_eq6_2 & \$2530 ;
+  assign \$2532  = merge0_gt6_2 | \$2531 ;
+  assign \$2533  = merge0_eq6_3 & \$2532 ;
+  assign \$2534  = merge0_gt6_3 | \$2533 ;
+  assign \$2535  = merge0_eq6_4 & \$2534 ;
+  assign \$2536  = merge0_gt6_4 | \$2535 ;
+  assign \$2537  = \$2536  ? merge0_in6 : merge0_in14;
+  assign \$2538  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2539  = merge0_gt7_1 | \$2538 ;
+  assign \$2540  = merge0_eq7_2 & \$2539 ;
+  assign \$2541  = merge0_gt7_2 | \$2540 ;
+  assign \$2542  = merge0_eq7_3 & \$2541 ;
+  assign \$2543  = merge0_gt7_3 | \$2542 ;
+  assign \$2544  = merge0_eq7_4 & \$2543 ;
+  assign \$2545  = merge0_gt7_4 | \$2544 ;
+  assign \$2546  = \$2545  ? merge0_in7 : merge0_in15;
+  assign \$2547  = merge0_lane0[19:0] > merge0_lane4[19:0];
+  assign \$2548  = merge0_lane0[19:0] == merge0_lane4[19:0];
+  assign \$2549  = merge0_lane0[39:20] > merge0_lane4[39:20];
+  assign \$2550  = merge0_lane0[39:20] == merge0_lane4[39:20];
+  assign \$2551  = merge0_lane0[59:40] > merge0_lane4[59:40];
+  assign \$2552  = merge0_lane0[59:40] == merge0_lane4[59:40];
+  assign \$2553  = merge0_lane0[79:60] > merge0_lane4[79:60];
+  assign \$2554  = merge0_lane0[79:60] == merge0_lane4[79:60];
+  assign \$2555  = merge0_lane0[83:80] > merge0_lane4[83:80];
+  assign \$2556  = merge0_lane0[83:80] == merge0_lane4[83:80];
+  assign \$2557  = merge0_lane1[19:0] > merge0_lane5[19:0];
+  assign \$2558  = merge0_lane1[19:0] == merge0_lane5[19:0];
+  assign \$2559  = merge0_lane1[39:20] > merge0_lane5[39:20];
+  assign \$2560  = merge0_lane1[39:20] == merge0_lane5[39:20];
+  assign \$2561  = merge0_lane1[59:40] > merge0_lane5[59:40];
+  assign \$2562  = merge0_lane1[59:40] == merge0_lane5[59:40];
+  assign \$2563  = merge0_lane1[79:60] > merge0_lane5[79:60];
+  assign \$2564  = merge0_lane1[79:60] == merge0_lane5[79:60];
+  assign \$2565  = merge0_lane1[83:80] > merge0_lane5[83:80];
+  assign \$2566  = merge0_lane1[83:80] == merge0_lane5[83:80];
+  assign \$2567  = merge0_lane2[19:0] > merge0_lane6[19:0];
+  assign \$2568  = merge0_lane2[19:0] == merge0_lane6[19:0];
+  assign \$2569  = merge0_lane2[39:20] > merge0_lane6[39:20];
+  assign \$2570  = merge0_lane2[39:20] == merge0_lane6[39:20];
+  assign \$2571  = merge0_lane2[59:40] > merge0_lane6[59:40];
+  assign \$2572  = merge0_lane2[59:40] == merge0_lane6[59:40];
+  assign \$2573  = merge0_lane2[79:60] > merge0_lane6[79:60];
+  assign \$2574  = merge0_lane2[79:60] == merge0_lane6[79:60];
+  assign \$2575  = merge0_lane2[83:80] > merge0_lane6[83:80];
+  assign \$2576  = merge0_lane2[83:80] == merge0_lane6[83:80];
+  assign \$2577  = merge0_lane3[19:0] > merge0_lane7[19:0];
+  assign \$2578  = merge0_lane3[19:0] == merge0_lane7[19:0];
+  assign \$2579  = merge0_lane3[39:20] > merge0_lane7[39:20];
+  assign \$2580  = merge0_lane3[39:20] == merge0_lane7[39:20];
+  assign \$2581  = merge0_lane3[59:40] > merge0_lane7[59:40];
+  assign \$2582  = merge0_lane3[59:40] == merge0_lane7[59:40];
+  assign \$2583  = merge0_lane3[79:60] > merge0_lane7[79:60];
+  assign \$2584  = merge0_lane3[79:60] == merge0_lane7[79:60];
+  assign \$2585  = merge0_lane3[83:80] > merge0_lane7[83:80];
+  assign \$2586  = merge0_lane3[83:80] == merge0_lane7[83:80];
+  assign \$2587  = merge0_lane8[19:0] > merge0_lane12[19:0];
+  assign \$2588  = merge0_lane8[19:0] == merge0_lane12[19:0];
+  assign \$2589  = merge0_lane8[39:20] > merge0_lane12[39:20];
+  assign \$2590  = merge0_lane8[39:20] == merge0_lane12[39:20];
+  assign \$2591  = merge0_lane8[59:40] > merge0_lane12[59:40];
+  assign \$2592  = merge0_lane8[59:40] == merge0_lane12[59:40];
+  assign \$2593  = merge0_lane8[79:60] > merge0_lane12[79:60];
+  assign \$2594  = merge0_lane8[79:60] == merge0_lane12[79:60];
+  assign \$2595  = merge0_lane8[83:80] > merge0_lane12[83:80];
+  assign \$2596  = merge0_lane8[83:80] == merge0_lane12[83:80];
+  assign \$2597  = merge0_lane9[19:0] > merge0_lane13[19:0];
+  assign \$2598  = merge0_lane9[19:0] == merge0_lane13[19:0];
+  assign \$2599  = merge0_lane9[39:20] > merge0_lane13[39:20];
+  assign \$2600  = merge0_lane9[39:20] == merge0_lane13[39:20];
+  assign \$2601  = merge0_lane9[59:40] > merge0_lane13[59:40];
+  assign \$2602  = merge0_lane9[59:40] == merge0_lane13[59:40];
+  assign \$2603  = merge0_lane9[79:60] > merge0_lane13[79:60];
+  assign \$2604  = merge0_lane9[79:60] == merge0_lane13[79:60];
+  assign \$2605  = merge0_lane9[83:80] > merge0_lane13[83:80];
+  assign \$2606  = merge0_lane9[83:80] == merge0_lane13[83:80];
+  assign \$2607  = merge0_lane10[19:0] > merge0_lane14[19:0];
+  assign \$2608  = merge0_lane10[19:0] == merge0_lane14[19:0];
+  assign \$2609  = merge0_lane10[39:20] > merge0_lane14[39:20];
+  assign \$2610  = merge0_lane10[39:20] == merge0_lane14[39:20];
+  assign \$2611  = merge0_lane10[59:40] > merge0_lane14[59:40];
+  assign \$2612  = merge0_lane10[59:40] == merge0_lane14[59:40];
+  assign \$2613  = merge0_lane10[79:60] > merge0_lane14[79:60];
+  assign \$2614  = merge0_lane10[79:60] == merge0_lane14[79:60];
+  assign \$2615  = merge0_lane10[83:80] > merge0_lane14[83:80];
+  assign \$2616  = merge0_lane10[83:80] == merge0_lane14[83:80];
+  assign \$2617  = merge0_lane11[19:0] > merge0_lane15[19:0];
+  assign \$2618  = merge0_lane11[19:0] == merge0_lane15[19:0];
+  assign \$2619  = merge0_lane11[39:20] > merge0_lane15[39:20];
+  assign \$2620  = merge0_lane11[39:20] == merge0_lane15[39:20];
+  assign \$2621  = merge0_lane11[59:40] > merge0_lane15[59:40];
+  assign \$2622  = merge0_lane11[59:40] == merge0_lane15[59:40];
+  assign \$2623  = merge0_lane11[79:60] > merge0_lane15[79:60];
+  assign \$2624  = merge0_lane11[79:60] == merge0_lane15[79:60];
+  assign \$2625  = merge0_lane11[83:80] > merge0_lane15[83:80];
+  assign \$2626  = merge0_lane11[83:80] == merge0_lane15[83:80];
+  assign \$2627  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2628  = merge1_gt0_1 | \$2627 ;
+  assign \$2629  = merge1_eq0_2 & \$2628 ;
+  assign \$2630  = merge1_gt0_2 | \$2629 ;
+  assign \$2631  = merge1_eq0_3 & \$2630 ;
+  assign \$2632  = merge1_gt0_3 | \$2631 ;
+  assign \$2633  = merge1_eq0_4 & \$2632 ;
+  assign \$2634  = merge1_gt0_4 | \$2633 ;
+  assign \$2635  = \$2634  ? merge1_in4 : merge1_in0;
+  assign \$2636  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2637  = merge1_gt1_1 | \$2636 ;
+  assign \$2638  = merge1_eq1_2 & \$2637 ;
+  assign \$2639  = merge1_gt1_2 | \$2638 ;
+  assign \$2640  = merge1_eq1_3 & \$2639 ;
+  assign \$2641  = merge1_gt1_3 | \$2640 ;
+  assign \$2642  = merge1_eq1_4 & \$2641 ;
+  assign \$2643  = merge1_gt1_4 | \$2642 ;
+  assign \$2644  = \$2643  ? merge1_in5 : merge1_in1;
+  assign \$2645  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2646  = merge1_gt2_1 | \$2645 ;
+  assign \$2647  = merge1_eq2_2 & \$2646 ;
+  assign \$2648  = merge1_gt2_2 | \$2647 ;
+  assign \$2649  = merge1_eq2_3 & \$2648 ;
+  assign \$2650  = merge1_gt2_3 | \$2649 ;
+  assign \$2651  = merge1_eq2_4 & \$2650 ;
+  assign \$2652  = merge1_gt2_4 | \$2651 ;
+  assign \$2653  = \$2652  ? merge1_in6 : merge1_in2;
+  assign \$2654  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2655  = merge1_gt3_1 | \$2654 ;
+  assign \$2656  = merge1_eq3_2 & \$2655 ;
+  assign \$2657  = merge1_gt3_2 | \$2656 ;
+  assign \$2658  = merge1_eq3_3 & \$2657 ;
+  assign \$2659  = merge1_gt3_3 | \$2658 ;
+  assign \$2660  = merge1_eq3_4 & \$2659 ;
+  assign \$2661  = merge1_gt3_4 | \$2660 ;
+  assign \$2662  = \$2661  ? merge1_in7 : merge1_in3;
+  assign \$2663  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2664  = merge1_gt0_1 | \$2663 ;
+  assign \$2665  = merge1_eq0_2 & \$2664 ;
+  assign \$2666  = merge1_gt0_2 | \$2665 ;
+  assign \$2667  = merge1_eq0_3 & \$2666 ;
+  assign \$2668  = merge1_gt0_3 | \$2667 ;
+  assign \$2669  = merge1_eq0_4 & \$2668 ;
+  assign \$2670  = merge1_gt0_4 | \$2669 ;
+  assign \$2671  = \$2670  ? merge1_in0 : merge1_in4;
+  assign \$2672  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2673  = merge1_gt1_1 | \$2672 ;
+  assign \$2674  = merge1_eq1_2 & \$2673 ;
+  assign \$2675  = merge1_gt1_2 | \$2674 ;
+  assign \$2676  = merge1_eq1_3 & \$2675 ;
+  assign \$2677  = merge1_gt1_3 | \$2676 ;
+  assign \$2678  = merge1_eq1_4 & \$2677 ;
+  assign \$2679  = merge1_gt1_4 | \$2678 ;
+  assign \$2680  = \$2679  ? merge1_in1 : merge1_in5;
+  assign \$2681  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2682  = merge1_gt2_1 | \$2681 ;
+  assign \$2683  = merge1_eq2_2 & \$2682 ;
+  assign \$2684  = merge1_gt2_2 | \$2683 ;
+  assign \$2685  = merge1_eq2_3 & \$2684 ;
+  assign \$2686  = merge1_gt2_3 | \$2685 ;
+  assign \$2687  = merge1_eq2_4 & \$2686 ;
+  assign \$2688  = merge1_gt2_4 | \$2687 ;
+  assign \$2689  = \$2688  ? merge1_in2 : merge1_in6;
+  assign \$2690  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2691  = merge1_gt3_1 | \$2690 ;
+  assign \$2692  = merge1_eq3_2 & \$2691 ;
+  assign \$2693  = merge1_gt3_2 | \$2692 ;
+  assign \$2694  = merge1_eq3_3 & \$2693 ;
+  assign \$2695  = merge1_gt3_3 | \$2694 ;
+  assign \$2696  = merge1_eq3_4 & \$2695 ;
+  assign \$2697  = merge1_gt3_4 | \$2696 ;
+  assign \$2698  = \$2697  ? merge1_in3 : merge1_in7;
+  assign \$2699  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2700  = merge1_gt8_1 | \$2699 ;
+  assign \$2701  = merge1_eq8_2 & \$2700 ;
+  assign \$2702  = merge1_gt8_2 | \$2701 ;
+  assign \$2703  = merge1_eq8_3 & \$2702 ;
+  assign \$2704  = merge1_gt8_3 | \$2703 ;
+  assign \$2705  = merge1_eq8_4 & \$2704 ;
+  assign \$2706  = merge1_gt8_4 | \$2705 ;
+  assign \$2707  = \$2706  ? merge1_in12 : merge1_in8;
+  assign \$2708  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2709  = merge1_gt9_1 | \$2708 ;
+  assign \$2710  = merge1_eq9_2 & \$2709 ;
+  assign \$2711  = merge1_gt9_2 | \$2710 ;
+  assign \$2712  = merge1_eq9_3 & \$2711 ;
+  assign \$2713  = merge1_gt9_3 | \$2712 ;
+  assign \$2714  = merge1_eq9_4 & \$2713 ;
+  assign \$2715  = merge1_gt9_4 | \$2714 ;
+  assign \$2716  = \$2715  ? merge1_in13 : merge1_in9;
+  assign \$2717  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2718  = merge1_gt10_1 | \$2717 ;
+  assign \$2719  = merge1_eq10_2 & \$2718 ;
+  assign \$2720  = merge1_gt10_2 | \$2719 ;
+  assign \$2721  = merge1_eq10_3 & \$2720 ;
+  assign \$2722  = merge1_gt10_3 | \$2721 ;
+  assign \$2723  = merge1_eq10_4 & \$2722 ;
+  assign \$2724  = merge1_gt10_4 | \$2723 ;
+  assign \$2725  = \$2724  ? merge1_in14 : merge1_in10;
+  assign \$2726  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2727  = merge1_gt11_1 | \$2726 ;
+  assign \$2728  = merge1_eq11_2 & \$2727 ;
+  assign \$2729  = merge1_gt11_2 | \$2728 ;
+  assign \$2730  = merge1_eq11_3 & \$2729 ;
+  assign \$2731  = merge1_gt11_3 | \$2730 ;
+  assign \$2732  = merge1_eq11_4 & \$2731 ;
+  assign \$2733  = merge1_gt11_4 | \$2732 ;
+  assign \$2734  = \$2733  ? merge1_in15 : merge1_in11;
+  assign \$2735  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2736  = merge1_gt8_1 | \$2735 ;
+  assign \$2737  = merge1_eq8_2 & \$2736 ;
+  assign \$2738  = merge1_gt8_2 | \$2737 ;
+  assign \$2739  = merge1_eq8_3 & \$2738 ;
+  assign \$2740  = merge1_gt8_3 | \$2739 ;
+  assign \$2741  = merge1_eq8_4 & \$2740 ;
+  assign \$2742  = merge1_gt8_4 | \$2741 ;
+  assign \$2743  = \$2742  ? merge1_in8 : merge1_in12;
+  assign \$2744  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2745  = merge1_gt9_1 | \$2744 ;
+  assign \$2746  = merge1_eq9_2 & \$2745 ;
+  assign \$2747  = merge1_gt9_2 | \$2746 ;
+  assign \$2748  = merge1_eq9_3 & \$2747 ;
+  assign \$2749  = merge1_gt9_3 | \$2748 ;
+  assign \$2750  = merge1_eq9_4 & \$2749 ;
+  assign \$2751  = merge1_gt9_4 | \$2750 ;
+  assign \$2752  = \$2751  ? merge1_in9 : merge1_in13;
+  assign \$2753  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2754  = merge1_gt10_1 | \$2753 ;
+  assign \$2755  = merge1_eq10_2 & \$2754 ;
+  assign \$2756  = merge1_gt10_2 | \$2755 ;
+  assign \$2757  = merge1_eq10_3 & \$2756 ;
+  assign \$2758  = merge1_gt10_3 | \$2757 ;
+  assign \$2759  = merge1_eq10_4 & \$2758 ;
+  assign \$2760  = merge1_gt10_4 | \$2759 ;
+  assign \$2761  = \$2760  ? merge1_in10 : merge1_in14;
+  assign \$2762  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2763  = merge1_gt11_1 | \$2762 ;
+  assign \$2764  = merge1_eq11_2 & \$2763 ;
+  assign \$2765  = merge1_gt11_2 | \$2764 ;
+  assign \$2766  = merge1_eq11_3 & \$2765 ;
+  assign \$2767  = merge1_gt11_3 | \$2766 ;
+  assign \$2768  = merge1_eq11_4 & \$2767 ;
+  assign \$2769  = merge1_gt11_4 | \$2768 ;
+  assign \$2770  = \$2769  ? merge1_in11 : merge1_in15;
+  assign \$2771  = merge1_lane0[19:0] > merge1_lane2[19:0];
+  assign \$2772  = merge1_lane0[19:0] == merge1_lane2[19:0];
+  assign \$2773  = merge1_lane0[39:20] > merge1_lane2[39:20];
+  assign \$2774  = merge1_lane0[39:20] == merge1_lane2[39:20];
+  assign \$2775  = merge1_lane0[59:40] > merge1_lane2[59:40];
+  assign \$2776  = merge1_lane0[59:40] == merge1_lane2[59:40];
+  assign \$2777  = merge1_lane0[79:60] > merge1_lane2[79:60];
+  assign \$2778  = merge1_lane0[79:60] == merge1_lane2[79:60];
+  assign \$2779  = merge1_lane0[83:80] > merge1_lane2[83:80];
+  assign \$2780  = merge1_lane0[83:80] == merge1_lane2[83:80];
+  assign \$2781  = merge1_lane1[19:0] > merge1_lane3[19:0];
+  assign \$2782  = merge1_lane1[19:0] == merge1_lane3[19:0];
+  assign \$2783  = merge1_lane1[39:20] > merge1_lane3[39:20];
+  assign \$2784  = merge1_lane1[39:20] == merge1_lane3[39:20];
+  assign \$2785  = merge1_lane1[59:40] > merge1_lane3[59:40];
+  assign \$2786  = merge1_lane1[59:40] == merge1_lane3[59:40];
+  assign \$2787  = merge1_lane1[79:60] > merge1_lane3[79:60];
+  assign \$2788  = merge1_lane1[79:60] == merge1_lane3[79:60];
+  assign \$2789  = merge1_lane1[83:80] > merge1_lane3[83:80];
+  assign \$2790  = merge1_lane1[83:80] == merge1_lane3[83:80];
+  assign \$2791  = merge1_lane4[19:0] > merge1_lane6[19:0];
+  assign \$2792  = merge1_lane4[19:0] == merge1_lane6[19:0];
+  assign \$2793  = merge1_lane4[39:20] > merge1_lane6[39:20];
+  assign \$2794  = merge1_lane4[39:20] == merge1_lane6[39:20];
+  assign \$2795  = merge1_lane4[59:40] > merge1_lane6[59:40];
+  assign \$2796  = merge1_lane4[59:40] == merge1_lane6[59:40];
+  assign \$2797  = merge1_lane4[79:60] > merge1_lane6[79:60];
+  assign \$2798  = merge1_lane4[79:60] == merge1_lane6[79:60];
+  assign \$2799  = merge1_lane4[83:80] > merge1_lane6[83:80];
+  assign \$2800  = merge1_lane4[83:80] == merge1_lane6[83:80];
+  assign \$2801  = merge1_lane5[19:0] > merge1_lane7[19:0];
+  assign \$2802  = merge1_lane5[19:0] == merge1_lane7[19:0];
+  assign \$2803  = merge1_lane5[39:20] > merge1_lane7[39:20];
+  assign \$2804  = merge1_lane5[39:20] == merge1_lane7[39:20];
+  assign \$2805  = merge1_lane5[59:40] > merge1_lane7[59:40];
+  assign \$2806  = merge1_lane5[59:40] == merge1_lane7[59:40];
+  assign \$2807  = merge1_lane5[79:60] > merge1_lane7[79:60];
+  assign \$2808  = merge1_lane5[79:60] == merge1_lane7[79:60];
+  assign \$2809  = merge1_lane5[83:80] > merge1_lane7[83:80];
+  assign \$2810  = merge1_lane5[83:80] == merge1_lane7[83:80];
+  assign \$2811  = merge1_lane8[19:0] > merge1_lane10[19:0];
+  assign \$2812  = merge1_lane8[19:0] == merge1_lane10[19:0];
+  assign \$2813  = merge1_lane8[39:20] > merge1_lane10[39:20];
+  assign \$2814  = merge1_lane8[39:20] == merge1_lane10[39:20];
+  assign \$2815  = merge1_lane8[59:40] > merge1_lane10[59:40];
+  assign \$2816  = merge1_lane8[59:40] == merge1_lane10[59:40];
+  assign \$2817  = merge1_lane8[79:60] > merge1_lane10[79:60];
+  assign \$2818  = merge1_lane8[79:60] == merge1_lane10[79:60];
+  assign \$2819  = merge1_lane8[83:80] > merge1_lane10[83:80];
+  assign \$2820  = merge1_lane8[83:80] == merge1_lane10[83:80];
+  assign \$2821  = merge1_lane9[19:0] > merge1_lane11[19:0];
+  assign \$2822  = merge1_lane9[19:0] == merge1_lane11[19:0];
+  assign \$2823  = merge1_lane9[39:20] > merge1_lane11[39:20];
+  assign \$2824  = merge1_lane9[39:20] == merge1_lane11[39:20];
+  assign \$2825  = merge1_lane9[59:40] > merge1_lane11[59:40];
+  assign \$2826  = merge1_lane9[59:40] == merge1_lane11[59:40];
+  assign \$2827  = merge1_lane9[79:60] > merge1_lane11[79:60];
+  assign \$2828  = merge1_lane9[79:60] == merge1_lane11[79:60];
+  assign \$2829  = merge1_lane9[83:80] > merge1_lane11[83:80];
+  assign \$2830  = merge1_lane9[83:80] == merge1_lane11[83:80];
+  assign \$2831  = merge1_lane12[19:0] > merge1_lane14[19:0];
+  assign \$2832  = merge1_lane12[19:0] == merge1_lane14[19:0];
+  assign \$2833  = merge1_lane12[39:20] > merge1_lane14[39:20];
+  assign \$2834  = merge1_lane12[39:20] == merge1_lane14[39:20];
+  assign \$2835  = merge1_lane12[59:40] > merge1_lane14[59:40];
+  assign \$2836  = merge1_lane12[59:40] == merge1_lane14[59:40];
+  assign \$2837  = merge1_lane12[79:60] > merge1_lane14[79:60];
+  assign \$2838  = merge1_lane12[79:60] == merge1_lane14[79:60];
+  assign \$2839  = merge1_lane12[83:80] > merge1_lane14[83:80];
+  assign \$2840  = merge1_lane12[83:80] == merge1_lane14[83:80];
+  assign \$2841  = merge1_lane13[19:0] > merge1_lane15[19:0];
+  assign \$2842  = merge1_lane13[19:0] == merge1_lane15[19:0];
+  assign \$2843  = merge1_lane13[39:20] > merge1_lane15[39:20];
+  assign \$2844  = merge1_lane13[39:20] == merge1_lane15[39:20];
+  assign \$2845  = merge1_lane13[59:40] > merge1_lane15[59:40];
+  assign \$2846  = merge1_lane13[59:40] == merge1_lane15[59:40];
+  assign \$2847  = merge1_lane13[79:60] > merge1_lane15[79:60];
+  assign \$2848  = merge1_lane13[79:60] == merge1_lane15[79:60];
+  assign \$2849  = merge1_lane13[83:80] > merge1_lane15[83:80];
+  assign \$2850  = merge1_lane13[83:80] == merge1_lane15[83:80];
+  assign \$2851  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2852  = merge2_gt0_1 | \$2851 ;
+  assign \$2853  = merge2_eq0_2 & \$2852 ;
+  assign \$2854  = merge2_gt0_2 | \$2853 ;
+  assign \$2855  = merge2_eq0_3 & \$2854 ;
+  assign \$2856  = merge2_gt0_3 | \$2855 ;
+  assign \$2857  = merge2_eq0_4 & \$2856 ;
+  assign \$2858  = merge2_gt0_4 | \$2857 ;
+  assign \$2859  = \$2858  ? merge2_in2 : merge2_in0;
+  assign \$2860  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2861  = merge2_gt1_1 | \$2860 ;
+  assign \$2862  = merge2_eq1_2 & \$2861 ;
+  assign \$2863  = merge2_gt1_2 | \$2862 ;
+  assign \$2864  = merge2_eq1_3 & \$2863 ;
+  assign \$2865  = merge2_gt1_3 | \$2864 ;
+  assign \$2866  = merge2_eq1_4 & \$2865 ;
+  assign \$2867  = merge2_gt1_4 | \$2866 ;
+  assign \$2868  = \$2867  ? merge2_in3 : merge2_in1;
+  assign \$2869  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2870  = merge2_gt0_1 | \$2869 ;
+  assign \$2871  = merge2_eq0_2 & \$2870 ;
+  assign \$2872  = merge2_gt0_2 | \$2871 ;
+  assign \$2873  = merge2_eq0_3 & \$2872 ;
+  assign \$2874  = merge2_gt0_3 | \$2873 ;
+  assign \$2875  = merge2_eq0_4 & \$2874 ;
+  assign \$2876  = merge2_gt0_4 | \$2875 ;
+  assign \$2877  = \$2876  ? merge2_in0 : merge2_in2;
+  assign \$2878  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2879  = merge2_gt1_1 | \$2878 ;
+  assign \$2880  = merge2_eq1_2 & \$2879 ;
+  assign \$2881  = merge2_gt1_2 | \$2880 ;
+  assign \$2882  = merge2_eq1_3 & \$2881 ;
+  assign \$2883  = merge2_gt1_3 | \$2882 ;
+  assign \$2884  = merge2_eq1_4 & \$2883 ;
+  assign \$2885  = merge2_gt1_4 | \$2884 ;
+  assign \$2886  = \$2885  ? merge2_in1 : merge2_in3;
+  assign \$2887  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2888  = merge2_gt4_1 | \$2887 ;
+  assign \$2889  = merge2_eq4_2 & \$2888 ;
+  assign \$2890  = merge2_gt4_2 | \$2889 ;
+  assign \$2891  = merge2_eq4_3 & \$2890 ;
+  assign \$2892  = merge2_gt4_3 | \$2891 ;
+  assign \$2893  = merge2_eq4_4 & \$2892 ;
+  assign \$2894  = merge2_gt4_4 | \$2893 ;
+  assign \$2895  = \$2894  ? merge2_in6 : merge2_in4;
+  assign \$2896  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2897  = merge2_gt5_1 | \$2896 ;
+  assign \$2898  = merge2_eq5_2 & \$2897 ;
+  assign \$2899  = merge2_gt5_2 | \$2898 ;
+  assign \$2900  = merge2_eq5_3 & \$2899 ;
+  assign \$2901  = merge2_gt5_3 | \$2900 ;
+  assign \$2902  = merge2_eq5_4 & \$2901 ;
+  assign \$2903  = merge2_gt5_4 | \$2902 ;
+  assign \$2904  = \$2903  ? merge2_in7 : merge2_in5;
+  assign \$2905  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2906  = merge2_gt4_1 | \$2905 ;
+  assign \$2907  = merge2_eq4_2 & \$2906 ;
+  assign \$2908  = merge2_gt4_2 | \$2907 ;
+  assign \$2909  = merge2_eq4_3 & \$2908 ;
+  assign \$2910  = merge2_gt4_3 | \$2909 ;
+  assign \$2911  = merge2_eq4_4 & \$2910 ;
+  assign \$2912  = merge2_gt4_4 | \$2911 ;
+  assign \$2913  = \$2912  ? merge2_in4 : merge2_in6;
+  assign \$2914  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2915  = merge2_gt5_1 | \$2914 ;
+  assign \$2916  = merge2_eq5_2 & \$2915 ;
+  assign \$2917  = merge2_gt5_2 | \$2916 ;
+  assign \$2918  = merge2_eq5_3 & \$2917 ;
+  assign \$2919  = merge2_gt5_3 | \$2918 ;
+  assign \$2920  = merge2_eq5_4 & \$2919 ;
+  assign \$2921  = merge2_gt5_4 | \$2920 ;
+  assign \$2922  = \$2921  ? merge2_in5 : merge2_in7;
+  assign \$2923  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2924  = merge2_gt8_1 | \$2923 ;
+  assign \$2925  = merge2_eq8_2 & \$2924 ;
+  assign \$2926  = merge2_gt8_2 | \$2925 ;
+  assign \$2927  = merge2_eq8_3 & \$2926 ;
+  assign \$2928  = merge2_gt8_3 | \$2927 ;
+  assign \$2929  = merge2_eq8_4 & \$2928 ;
+  assign \$2930  = merge2_gt8_4 | \$2929 ;
+  assign \$2931  = \$2930  ? merge2_in10 : merge2_in8;
+  assign \$2932  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2933  = merge2_gt9_1 | \$2932 ;
+  assign \$2934  = merge2_eq9_2 & \$2933 ;
+  assign \$2935  = merge2_gt9_2 | \$2934 ;
+  assign \$2936  = merge2_eq9_3 & \$2935 ;
+  assign \$2937  = merge2_gt9_3 | \$2936 ;
+  assign \$2938  = merge2_eq9_4 & \$2937 ;
+  assign \$2939  = merge2_gt9_4 | \$2938 ;
+  assign \$2940  = \$2939  ? merge2_in11 : merge2_in9;
+  assign \$2941  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2942  = merge2_gt8_1 | \$2941 ;
+  assign \$2943  = merge2_eq8_2 & \$2942 ;
+  assign \$2944  = merge2_gt8_2 | \$2943 ;
+  assign \$2945  = merge2_eq8_3 & \$2944 ;
+  assign \$2946  = merge2_gt8_3 | \$2945 ;
+  assign \$2947  = merge2_eq8_4 & \$2946 ;
+  assign \$2948  = merge2_gt8_4 | \$2947 ;
+  assign \$2949  = \$2948  ? merge2_in8 : merge2_in10;
+  assign \$2950  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2951  = merge2_gt9_1 | \$2950 ;
+  assign \$2952  = merge2_eq9_2 & \$2951 ;
+  assign \$2953  = merge2_gt9_2 | \$2952 ;
+  assign \$2954  = merge2_eq9_3 & \$2953 ;
+  assign \$2955  = merge2_gt9_3 | \$2954 ;
+  assign \$2956  = merge2_eq9_4 & \$2955 ;
+  assign \$2957  = merge2_gt9_4 | \$2956 ;
+  assign \$2958  = \$2957  ? merge2_in9 : merge2_in11;
+  assign \$2959  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2960  = merge2_gt12_1 | \$2959 ;
+  assign \$2961  = merge2_eq12_2 & \$2960 ;
+  assign \$2962  = merge2_gt12_2 | \$2961 ;
+  assign \$2963  = merge2_eq12_3 & \$2962 ;
+  assign \$2964  = merge2_gt12_3 | \$2963 ;
+  assign \$2965  = merge2_eq12_4 & \$2964 ;
+  assign \$2966  = merge2_gt12_4 | \$2965 ;
+  assign \$2967  = \$2966  ? merge2_in14 : merge2_in12;
+  assign \$2968  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2969  = merge2_gt13_1 | \$2968 ;
+  assign \$2970  = merge2_eq13_2 & \$2969 ;
+  assign \$2971  = merge2_gt13_2 | \$2970 ;
+  assign \$2972  = merge2_eq13_3 & \$2971 ;
+  assign \$2973  = merge2_gt13_3 | \$2972 ;
+  assign \$2974  = merge2_eq13_4 & \$2973 ;
+  assign \$2975  = merge2_gt13_4 | \$2974 ;
+  assign \$2976  = \$2975  ? merge2_in15 : merge2_in13;
+  assign \$2977  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2978  = merge2_gt12_1 | \$2977 ;
+  assign \$2979  = merge2_eq12_2 & \$2978 ;
+  assign \$2980  = merge2_gt12_2 | \$2979 ;
+  assign \$2981  = merge2_eq12_3 & \$2980 ;
+  assign \$2982  = merge2_gt12_3 | \$2981 ;
+  assign \$2983  = merge2_eq12_4 & \$2982 ;
+  assign \$2984  = merge2_gt12_4 | \$2983 ;
+  assign \$2985  = \$2984  ? merge2_in12 : merge2_in14;
+  assign \$2986  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2987  = merge2_gt13_1 | \$2986 ;
+  assign \$2988  = merge2_eq13_2 & \$2987 ;
+  assign \$2989  = merge2_gt13_2 | \$2988 ;
+  assign \$2990  = merge2_eq13_3 & \$2989 ;
+  assign \$2991  = merge2_gt13_3 | \$2990 ;
+  assign \$2992  = merge2_eq13_4 & \$2991 ;
+  assign \$2993  = merge2_gt13_4 | \$2992 ;
+  assign \$2994  = \$2993  ? merge2_in13 : merge2_in15;
+  assign \$2995  = merge2_lane0[19:0] > merge2_lane1[19:0];
+  assign \$2996  = merge2_lane0[19:0] == merge2_lane1[19:0];
+  assign \$2997  = merge2_lane0[39:20] > merge2_lane1[39:20];
+  assign \$2998  = merge2_lane0[39:20] == merge2_lane1[39:20];
+  assign \$2999  = merge2_lane0[59:40] > merge2_lane1[59:40];
+  assign \$3000  = merge2_lane0[59:40] == merge2_lane1[59:40];
+  assign \$3001  = merge2_lane0[79:60] > merge2_lane1[79:60];
+  assign \$3002  = merge2_lane0[79:60] == merge2_lane1[79:60];
+  assign \$3003  = merge2_lane0[83:80] > merge2_lane1[83:80];
+  assign \$3004  = merge2_lane0[83:80] == merge2_lane1[83:80];
+  assign \$3005  = merge2_lane2[19:0] > merge2_lane3[19:0];
+  assign \$3006  = merge2_lane2[19:0] == merge2_lane3[19:0];
+  assign \$3007  = merge2_lane2[39:20] > merge2_lane3[39:20];
+  assign \$3008  = merge2_lane2[39:20] == merge2_lane3[39:20];
+  assign \$3009  = merge2_lane2[59:40] > merge2_lane3[59:40];
+  assign \$3010  = merge2_lane2[59:40] == merge2_lane3[59:40];
+  assign \$3011  = merge2_lane2[79:60] > merge2_lane3[79:60];
+  assign \$3012  = merge2_lane2[79:60] == merge2_lane3[79:60];
+  assign \$3013  = merge2_lane2[83:80] > merge2_lane3[83:80];
+  assign \$3014  = merge2_lane2[83:80] == merge2_lane3[83:80];
+  assign \$3015  = merge2_lane4[19:0] > merge2_lane5[19:0];
+  assign \$3016  = merge2_lane4[19:0] == merge2_lane5[19:0];
+  assign \$3017  = merge2_lane4[39:20] > merge2_lane5[39:20];
+  assign \$3018  = merge2_lane4[39:20] == merge2_lane5[39:20];
+  assign \$3019  = merge2_lane4[59:40] > merge2_lane5[59:40];
+  assign \$3020  = merge2_lane4[59:40] == merge2_lane5[59:40];
+  assign \$3021  = merge2_lane4[79:60] > merge2_lane5[79:60];
+  assign \$3022  = merge2_lane4[79:60] == merge2_lane5[79:60];
+  assign \$3023  = merge2_lane4[83:80] > merge2_lane5[83:80];
+  assign \$3024  = merge2_lane4[83:80] == merge2_lane5[83:80];
+  assign \$3025  = merge2_lane6[19:0] > merge2_lane7[19:0];
+  assign \$3026  = merge2_lane6[19:0] == merge2_lane7[19:0];
+  assign \$3027  = merge2_lane6[39:20] > merge2_lane7[39:20];
+  assign \$3028  = merge2_lane6[39:20] == merge2_lane7[39:20];
+  assign \$3029  = merge2_lane6[59:40] > merge2_lane7[59:40];
+  assign \$3030  = merge2_lane6[59:40] == merge2_lane7[59:40];
+  assign \$3031  = merge2_lane6[79:60] > merge2_lane7[79:60];
+  assign \$3032  = merge2_lane6[79:60] == merge2_lane7[79:60];
+  assign \$3033  = merge2_lane6[83:80] > merge2_lane7[83:80];
+  assign \$3034  = merge2_lane6[83:80] == merge2_lane7[83:80];
+  assign \$3035  = merge2_lane8[19:0] > merge2_lane9[19:0];
+  assign \$3036  = merge2_lane8[19:0] == merge2_lane9[19:0];
+  assign \$3037  = merge2_lane8[39:20] > merge2_lane9[39:20];
+  assign \$3038  = merge2_lane8[39:20] == merge2_lane9[39:20];
+  assign \$3039  = merge2_lane8[59:40] > merge2_lane9[59:40];
+  assign \$3040  = merge2_lane8[59:40] == merge2_lane9[59:40];
+  assign \$3041  = merge2_lane8[79:60] > merge2_lane9[79:60];
+  assign \$3042  = merge2_lane8[79:60] == merge2_lane9[79:60];
+  assign \$3043  = merge2_lane8[83:80] > merge2_lane9[83:80];
+  assign \$3044  = merge2_lane8[83:80] == merge2_lane9[83:80];
+  assign \$3045  = merge2_lane10[19:0] > merge2_lane11[19:0];
+  assign \$3046  = merge2_lane10[19:0] == merge2_lane11[19:0];
+  assign \$3047  = merge2_lane10[39:20] > merge2_lane11[39:20];
+  assign \$3048  = merge2_lane10[39:20] == merge2_lane11[39:20];
+  assign \$3049  = merge2_lane10[59:40] > merge2_lane11[59:40];
+  assign \$3050  = merge2_lane10[59:40] == merge2_lane11[59:40];
+  assign \$3051  = merge2_lane10[79:60] > merge2_lane11[79:60];
+  assign \$3052  = merge2_lane10[79:60] == merge2_lane11[79:60];
+  assign \$3053  = merge2_lane10[83:80] > merge2_lane11[83:80];
+  assign \$3054  = merge2_lane10[83:80] == merge2_lane11[83:80];
+  assign \$3055  = merge2_lane12[19:0] > merge2_lane13[19:0];
+  assign \$3056  = merge2_lane12[19:0] == merge2_lane13[19:0];
+  assign \$3057  = merge2_lane12[39:20] > merge2_lane13[39:20];
+  assign \$3058  = merge2_lane12[39:20] == merge2_lane13[39:20];
+  assign \$3059  = merge2_lane12[59:40] > merge2_lane13[59:40];
+  assign \$3060  = merge2_lane12[59:40] == merge2_lane13[59:40];
+  assign \$3061  = merge2_lane12[79:60] > merge2_lane13[79:60];
+  assign \$3062  = merge2_lane12[79:60] == merge2_lane13[79:60];
+  assign \$3063  = merge2_lane12[83:80] > merge2_lane13[83:80];
+  assign \$3064  = merge2_lane12[83:80] == merge2_lane13[83:80];
+  assign \$3065  = merge2_lane14[19:0] > merge2_lane15[19:0];
+  assign \$3066  = merge2_lane14[19:0] == merge2_lane15[19:0];
+  assign \$3067  = merge2_lane14[39:20] > merge2_lane15[39:20];
+  assign \$3068  = merge2_lane14[39:20] == merge2_lane15[39:20];
+  assign \$3069  = merge2_lane14[59:40] > merge2_lane15[59:40];
+  assign \$3070  = merge2_lane14[59:40] == merge2_lane15[59:40];
+  assign \$3071  = merge2_lane14[79:60] > merge2_lane15[79:60];
+  assign \$3072  = merge2_lane14[79:60] == merge2_lane15[79:60];
+  assign \$3073  = merge2_lane14[83:80] > merge2_lane15[83:80];
+  assign \$3074  = merge2_lane14[83:80] == merge2_lane15[83:80];
+  assign \$3075  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$3076  = merge3_gt0_1 | \$3075 ;
+  assign \$3077  = merge3_eq0_2 & \$3076 ;
+  assign \$3078  = merge3_gt0_2 | \$3077 ;
+  assign \$3079  = merge3_eq0_3 & \$3078 ;
+  assign \$3080  = merge3_gt0_3 | \$3079 ;
+  assign \$3081  = merge3_eq0_4 & \$3080 ;
+  assign \$3082  = merge3_gt0_4 | \$3081 ;
+  assign \$3083  = \$3082  ? merge3_in1 : merge3_in0;
+  assign \$3084  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$3085  = merge3_gt0_1 | \$3084 ;
+  assign \$3086  = merge3_eq0_2 & \$3085 ;
+  assign \$3087  = merge3_gt0_2 | \$3086 ;
+  assign \$3088  = merge3_eq0_3 & \$3087 ;
+  assign \$3089  = merge3_gt0_3 | \$3088 ;
+  assign \$3090  = merge3_eq0_4 & \$3089 ;
+  assign \$3091  = merge3_gt0_4 | \$3090 ;
+  assign \$3092  = \$3091  ? merge3_in0 : merge3_in1;
+  assign \$3093  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$3094  = merge3_gt2_1 | \$3093 ;
+  assign \$3095  = merge3_eq2_2 & \$3094 ;
+  assign \$3096  = merge3_gt2_2 | \$3095 ;
+  assign \$3097  = merge3_eq2_3 & \$3096 ;
+  assign \$3098  = merge3_gt2_3 | \$3097 ;
+  assign \$3099  = merge3_eq2_4 & \$3098 ;
+  assign \$3100  = merge3_gt2_4 | \$3099 ;
+  assign \$3101  = \$3100  ? merge3_in3 : merge3_in2;
+  assign \$3102  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$3103  = merge3_gt2_1 | \$3102 ;
+  assign \$3104  = merge3_eq2_2 & \$3103 ;
+  assign \$3105  = merge3_gt2_2 | \$3104 ;
+  assign \$3106  = merge3_eq2_3 & \$3105 ;
+  assign \$3107  = merge3_gt2_3 | \$3106 ;
+  assign \$3108  = merge3_eq2_4 & \$3107 ;
+  assign \$3109  = merge3_gt2_4 | \$3108 ;
+  assign \$3110  = \$3109  ? merge3_in2 : merge3_in3;
+  assign \$3111  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$3112  = merge3_gt4_1 | \$3111 ;
+  assign \$3113  = merge3_eq4_2 & \$3112 ;
+  assign \$3114  = merge3_gt4_2 | \$3113 ;
+  assign \$3115  = merge3_eq4_3 & \$3114 ;
+  assign \$3116  = merge3_gt4_3 | \$3115 ;
+  assign \$3117  = merge3_eq4_4 & \$3116 ;
+  assign \$3118  = merge3_gt4_4 | \$3117 ;
+  assign \$3119  = \$3118  ? merge3_in5 : merge3_in4;
+  assign \$3120  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$3121  = merge3_gt4_1 | \$3120 ;
+  assign \$3122  = merge3_eq4_2 & \$3121 ;
+  assign \$3123  = merge3_gt4_2 | \$3122 ;
+  assign \$3124  = merge3_eq4_3 & \$3123 ;
+  assign \$3125  = merge3_gt4_3 | \$3124 ;
+  assign \$3126  = merge3_eq4_4 & \$3125 ;
+  assign \$3127  = merge3_gt4_4 | \$3126 ;
+  assign \$3128  = \$3127  ? merge3_in4 : merge3_in5;
+  assign \$3129  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$3130  = merge3_gt6_1 | \$3129 ;
+  assign \$3131  = merge3_eq6_2 & \$3130 ;
+  assign \$3132  = merge3_gt6_2 | \$3131 ;
+  assign \$3133  = merge3_eq6_3 & \$3132 ;
+  assign \$3134  = merge3_gt6_3 | \$3133 ;
+  assign \$3135  = merge3_eq6_4 & \$3134 ;
+  assign \$3136  = merge3_gt6_4 | \$3135 ;
+  assign \$3137  = \$3136  ? merge3_in7 : merge3_in6;
+  assign \$3138  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$3139  = merge3_gt6_1 | \$3138 ;
+  assign \$3140  = merge3_eq6_2 & \$3139 ;
+  assign \$3141  = merge3_gt6_2 | \$3140 ;
+  assign \$3142  = merge3_eq6_3 & \$3141 ;
+  assign \$3143  = merge3_gt6_3 | \$3142 ;
+  assign \$3144  = merge3_eq6_4 & \$3143 ;
+  assign \$3145  = merge3_gt6_4 | \$3144 ;
+  assign \$3146  = \$3145  ? merge3_in6 : merge3_in7;
+  assign \$3147  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$3148  = merge3_gt8_1 | \$3147 ;
+  assign \$3149  = merge3_eq8_2 & \$3148 ;
+  assign \$3150  = merge3_gt8_2 | \$3149 ;
+  assign \$3151  = merge3_eq8_3 & \$3150 ;
+  assign \$3152  = merge3_gt8_3 | \$3151 ;
+  assign \$3153  = merge3_eq8_4 & \$3152 ;
+  assign \$3154  = merge3_gt8_4 | \$3153 ;
+  assign \$3155  = \$3154  ? merge3_in9 : merge3_in8;
+  assign \$3156  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$3157  = merge3_gt8_1 | \$3156 ;
+  assign \$3158  = merge3_eq8_2 & \$3157 ;
+  assign \$3159  = merge3_gt8_2 | \$3158 ;
+  assign \$3160  = merge3_eq8_3 & \$3159 ;
+  assign \$3161  = merge3_gt8_3 | \$3160 ;
+  assign \$3162  = merge3_eq8_4 & \$3161 ;
+  assign \$3163  = merge3_gt8_4 | \$3162 ;
+  assign \$3164  = \$3163  ? merge3_in8 : merge3_in9;
+  assign \$3165  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$3166  = merge3_gt10_1 | \$3165 ;
+  assign \$3167  = merge3_eq10_2 & \$3166 ;
+  assign \$3168  = merge3_gt10_2 | \$3167 ;
+  assign \$3169  = merge3_eq10_3 & \$3168 ;
+  assign \$3170  = merge3_gt10_3 | \$3169 ;
+  assign \$3171  = merge3_eq10_4 & \$3170 ;
+  assign \$3172  = merge3_gt10_4 | \$3171 ;
+  assign \$3173  = \$3172  ? merge3_in11 : merge3_in10;
+  assign \$3174  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$3175  = merge3_gt10_1 | \$3174 ;
+  assign \$3176  = merge3_eq10_2 & \$3175 ;
+  assign \$3177  = merge3_gt10_2 | \$3176 ;
+  assign \$3178  = merge3_eq10_3 & \$3177 ;
+  assign \$3179  = merge3_gt10_3 | \$3178 ;
+  assign \$3180  = merge3_eq10_4 & \$3179 ;
+  assign \$3181  = merge3_gt10_4 | \$3180 ;
+  assign \$3182  = \$3181  ? merge3_in10 : merge3_in11;
+  assign \$3183  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$3184  = merge3_gt12_1 | \$3183 ;
+  assign \$3185  = merge3_eq12_2 & \$3184 ;
+  assign \$3186  = merge3_gt12_2 | \$3185 ;
+  assign \$3187  = merge3_eq12_3 & \$3186 ;
+  assign \$3188  = merge3_gt12_3 | \$3187 ;
+  assign \$3189  = merge3_eq12_4 & \$3188 ;
+  assign \$3190  = merge3_gt12_4 | \$3189 ;
+  assign \$3191  = \$3190  ? merge3_in13 : merge3_in12;
+  assign \$3192  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$3193  = merge3_gt12_1 | \$3192 ;
+  assign \$3194  = merge3_eq12_2 & \$3193 ;
+  assign \$3195  = merge3_gt12_2 | \$3194 ;
+  assign \$3196  = merge3_eq12_3 & \$3195 ;
+  assign \$3197  = merge3_gt12_3 | \$3196 ;
+  assign \$3198  = merge3_eq12_4 & \$3197 ;
+  assign \$3199  = merge3_gt12_4 | \$3198 ;
+  assign \$3200  = \$3199  ? merge3_in12 : merge3_in13;
+  assign \$3201  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$3202  = merge3_gt14_1 | \$3201 ;
+  assign \$3203  = merge3_eq14_2 & \$3202 ;
+  assign \$3204  = merge3_gt14_2 | \$3203 ;
+  assign \$3205  = merge3_eq14_3 & \$3204 ;
+  assign \$3206  = merge3_gt14_3 | \$3205 ;
+  assign \$3207  = merge3_eq14_4 & \$3206 ;
+  assign \$3208  = merge3_gt14_4 | \$3207 ;
+  assign \$3209  = \$3208  ? merge3_in15 : merge3_in14;
+  assign \$3210  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$3211  = merge3_gt14_1 | \$3210 ;
+  assign \$3212  = merge3_eq14_2 & \$3211 ;
+  assign \$3213  = merge3_gt14_2 | \$3212 ;
+  assign \$3214  = merge3_eq14_3 & \$3213 ;
+  assign \$3215  = merge3_gt14_3 | \$3214 ;
+  assign \$3216  = merge3_eq14_4 & \$3215 ;
+  assign \$3217  = merge3_gt14_4 | \$3216 ;
+  assign \$3218  = \$3217  ? merge3_in14 : merge3_in15;
+  assign \$3219  = merge3_lane0[83] | merge3_lane1[83];
+  assign \$3220  = ~ \$3219 ;
+  assign \$3221  = merge3_lane0[20] != merge3_lane1[20];
+  assign \$3222  = \$3220  & \$3221 ;
+  assign \$3223  = merge3_lane0[83:21] == merge3_lane1[83:21];
+  assign \$3224  = \$3222  & \$3223 ;
+  assign \$3225  = merge3_lane0[20] ? merge3_lane1[19:0] : merge3_lane0[19:0];
+  assign \$3226  = merge3_lane0[20] ? merge3_lane0[19:0] : merge3_lane1[19:0];
+  assign \$3227  = merge3_lane1[83] | merge3_lane2[83];
+  assign \$3228  = ~ \$3227 ;
+  assign \$3229  = merge3_lane1[20] != merge3_lane2[20];
+  assign \$3230  = \$3228  & \$3229 ;
+  assign \$3231  = merge3_lane1[83:21] == merge3_lane2[83:21];
+  assign \$3232  = \$3230  & \$3231 ;
+  assign \$3233  = merge3_lane1[20] ? merge3_lane2[19:0] : merge3_lane1[19:0];
+  assign \$3234  = merge3_lane1[20] ? merge3_lane1[19:0] : merge3_lane2[19:0];
+  assign \$3235  = merge3_lane2[83] | merge3_lane3[83];
+  assign \$3236  = ~ \$3235 ;
+  assign \$3237  = merge3_lane2[20] != merge3_lane3[20];
+  assign \$3238  = \$3236  & \$3237 ;
+  assign \$3239  = merge3_lane2[83:21] == merge3_lane3[83:21];
+  assign \$3240  = \$3238  & \$3239 ;
+  assign \$3241  = merge3_lane2[20] ? merge3_lane3[19:0] : merge3_lane2[19:0];
+  assign \$3242  = merge3_lane2[20] ? merge3_lane2[19:0] : merge3_lane3[19:0];
+  assign \$3243  = merge3_lane3[83] | merge3_lane4[83];
+  assign \$3244  = ~ \$3243 ;
+  assign \$3245  = merge3_lane3[20] != merge3_lane4[20];
+  assign \$3246  = \$3244  & \$3245 ;
+  assign \$3247  = merge3_lane3[83:21] == merge3_lane4[83:21];
+  assign \$3248  = \$3246  & \$3247 ;
+  assign \$3249  = merge3_lane3[20] ? merge3_lane4[19:0] : merge3_lane3[19:0];
+  assign \$3250  = merge3_lane3[20] ? merge3_lane3[19:0] : merge3_lane4[19:0];
+  assign \$3251  = merge3_lane4[83] | merge3_lane5[83];
+  assign \$3252  = ~ \$3251 ;
+  assign \$3253  = merge3_lane4[20] != merge3_lane5[20];
+  assign \$3254  = \$3252  & \$3253 ;
+  assign \$3255  = merge3_lane4[83:21] == merge3_lane5[83:21];
+  assign \$3256  = \$3254  & \$3255 ;
+  assign \$3257  = merge3_lane4[20] ? merge3_lane5[19:0] : merge3_lane4[19:0];
+  assign \$3258  = merge3_lane4[20] ? merge3_lane4[19:0] : merge3_lane5[19:0];
+  assign \$3259  = merge3_lane5[83] | merge3_lane6[83];
+  assign \$3260  = ~ \$3259 ;
+  assign \$3261  = merge3_lane5[20] != merge3_lane6[20];
+  assign \$3262  = \$3260  & \$3261 ;
+  assign \$3263  = merge3_lane5[83:21] == merge3_lane6[83:21];
+  assign \$3264  = \$3262  & \$3263 ;
+  assign \$3265  = merge3_lane5[20] ? merge3_lane6[19:0] : merge3_lane5[19:0];
+  assign \$3266  = merge3_lane5[20] ? merge3_lane5[19:0] : merge3_lane6[19:0];
+  assign \$3267  = merge3_lane6[83] | merge3_lane7[83];
+  assign \$3268  = ~ \$3267 ;
+  assign \$3269  = merge3_lane6[20] != merge3_lane7[20];
+  assign \$3270  = \$3268  & \$3269 ;
+  assign \$3271  = merge3_lane6[83:21] == merge3_lane7[83:21];
+  assign \$3272  = \$3270  & \$3271 ;
+  assign \$3273  = merge3_lane6[20] ? merge3_lane7[19:0] : merge3_lane6[19:0];
+  assign \$3274  = merge3_lane6[20] ? merge3_lane6[19:0] : merge3_lane7[19:0];
+  assign \$3275  = merge3_lane7[83] | merge3_lane8[83];
+  assign \$3276  = ~ \$3275 ;
+  assign \$3277  = merge3_lane7[20] != merge3_lane8[20];
+  assign \$3278  = \$3276  & \$3277 ;
+  assign \$3279  = merge3_lane7[83:21] == merge3_lane8[83:21];
+  assign \$3280  = \$3278  & \$3279 ;
+  assign \$3281  = merge3_lane7[20] ? merge3_lane8[19:0] : merge3_lane7[19:0];
+  assign \$3282  = merge3_lane7[20] ? merge3_lane7[19:0] : merge3_lane8[19:0];
+  assign \$3283  = merge3_lane8[83] | merge3_lane9[83];
+  assign \$3284  = ~ \$3283 ;
+  assign \$3285  = merge3_lane8[20] != merge3_lane9[20];
+  assign \$3286  = \$3284  & \$3285 ;
+  assign \$3287  = merge3_lane8[83:21] == merge3_lane9[83:21];
+  assign \$3288  = \$3286  & \$3287 ;
+  assign \$3289  = merge3_lane8[20] ? merge3_lane9[19:0] : merge3_lane8[19:0];
+  assign \$3290  = merge3_lane8[20] ? merge3_lane8[19:0] : merge3_lane9[19:0];
+  assign \$3291  = merge3_lane9[83] | merge3_lane10[83];
+  assign \$3292  = ~ \$3291 ;
+  assign \$3293  = merge3_lane9[20] != merge3_lane10[20];
+  assign \$3294  = \$3292  & \$3293 ;
+  assign \$3295  = merge3_lane9[83:21] == merge3_lane10[83:21];
+  assign \$3296  = \$3294  & \$3295 ;
+  assign \$3297  = merge3_lane9[20] ? merge3_lane10[19:0] : merge3_lane9[19:0];
+  assign \$3298  = merge3_lane9[20] ? merge3_lane9[19:0] : merge3_lane10[19:0];
+  assign \$3299  = merge3_lane10[83] | merge3_lane11[83];
+  assign \$3300  = ~ \$3299 ;
+  assign \$3301  = merge3_lane10[20] != merge3_lane11[20];
+  assign \$3302  = \$3300  & \$3301 ;
+  assign \$3303  = merge3_lane10[83:21] == merge3_lane11[83:21];
+  assign \$3304  = \$3302  & \$3303 ;
+  assign \$3305  = merge3_lane10[20] ? merge3_lane11[19:0] : merge3_lane10[19:0];
+  assign \$3306  = merge3_lane10[20] ? merge3_lane10[19:0] : merge3_lane11[19:0];
+  assign \$3307  = merge3_lane11[83] | merge3_lane12[83];
+  assign \$3308  = ~ \$3307 ;
+  assign \$3309  = merge3_lane11[20] != merge3_lane12[20];
+  assign \$3310  = \$3308  & \$3309 ;
+  assign \$3311  = merge3_lane11[83:21] == merge3_lane12[83:21];
+  assign \$3312  = \$3310  & \$3311 ;
+  assign \$3313  = merge3_lane11[20] ? merge3_lane12[19:0] : merge3_lane11[19:0];
+  assign \$3314  = merge3_lane11[20] ? merge3_lane11[19:0] : merge3_lane12[19:0];
+  assign \$3315  = merge3_lane12[83] | merge3_lane13[83];
+  assign \$3316  = ~ \$3315 ;
+  assign \$3317  = merge3_lane12[20] != merge3_lane13[20];
+  assign \$3318  = \$3316  & \$3317 ;
+  assign \$3319  = merge3_lane12[83:21] == merge3_lane13[83:21];
+  assign \$3320  = \$3318  & \$3319 ;
+  assign \$3321  = merge3_lane12[20] ? merge3_lane13[19:0] : merge3_lane12[19:0];
+  assign \$3322  = merge3_lane12[20] ? merge3_lane12[19:0] : merge3_lane13[19:0];
+  assign \$3323  = merge3_lane13[83] | merge3_lane14[83];
+  assign \$3324  = ~ \$3323 ;
+  assign \$3325  = merge3_lane13[20] != merge3_lane14[20];
+  assign \$3326  = \$3324  & \$3325 ;
+  assign \$3327  = merge3_lane13[83:21] == merge3_lane14[83:21];
+  assign \$3328  = \$3326  & \$3327 ;
+  assign \$3329  = merge3_lane13[20] ? merge3_lane14[19:0] : merge3_lane13[19:0];
+  assign \$3330  = merge3_lane13[20] ? merge3_lane13[19:0] : merge3_lane14[19:0];
+  assign \$3331  = merge3_lane14[83] | merge3_lane15[83];
+  assign \$3332  = ~ \$3331 ;
+  assign \$3333  = merge3_lane14[20] != merge3_lane15[20];
+  assign \$3334  = \$3332  & \$3333 ;
+  assign \$3335  = merge3_lane14[83:21] == merge3_lane15[83:21];
+  assign \$3336  = \$3334  & \$3335 ;
+  assign \$3337  = merge3_lane14[20] ? merge3_lane15[19:0] : merge3_lane14[19:0];
+  assign \$3338  = merge3_lane14[20] ? merge3_lane14[19:0] : merge3_lane15[19:0];
+  assign \$3340  = \$signal$35 [1] & hits_below1_0;
+  assign \$3341  = \$signal$35 [2] & hits_below2_0;
+  assign \$3342  = \$signal$35 [3] & hits_below3_0;
+  assign \$3343  = \$signal$35 [4] & hits_below4_0;
+  assign \$3344  = \$signal$35 [5] & hits_below5_0;
+  assign \$3345  = \$signal$35 [6] & hits_below6_0;
+  assign \$3346  = \$signal$35 [7] & hits_below7_0;
+  assign \$3347  = \$signal$35 [8] & hits_below8_0;
+  assign \$3348  = \$signal$35 [9] & hits_below9_0;
+  assign \$3349  = \$signal$35 [10] & hits_below10_0;
+  assign \$3350  = \$signal$35 [11] & hits_below11_0;
+  assign \$3351  = \$signal$35 [12] & hits_below12_0;
+  assign \$3352  = \$signal$35 [13] & hits_below13_0;
+  assign \$3353  = \$signal$35 [14] & hits_below14_0;
+  assign \$3354  = \$signal$35 [1] & hits_below1_1;
+  assign \$3355  = \$signal$35 [2] & hits_below2_1;
+  assign \$3356  = \$signal$35 [3] & hits_below3_1;
+  assign \$3357  = \$signal$35 [4] & hits_below4_1;
+  assign \$3358  = \$signal$35 [5] & hits_below5_1;
+  assign \$3359  = \$signal$35 [6] & hits_below6_1;
+  assign \$3360  = \$signal$35 [7] & hits_below7_1;
+  assign \$3361  = \$signal$35 [8] & hits_below8_1;
+  assign \$3362  = \$signal$35 [9] & hits_below9_1;
+  assign \$3363  = \$signal$35 [10] & hits_below10_1;
+  assign \$3364  = \$signal$35 [11] & hits_below11_1;
+  assign \$3365  = \$signal$35 [12] & hits_below12_1;
+  assign \$3366  = \$signal$35 [13] & hits_below13_1;
+  assign \$3367  = \$signal$35 [14] & hits_below14_1;
+  assign \$3368  = \$signal$35 [2] & hits_below2_2;
+  assign \$3369  = \$signal$35 [3] & hits_below3_2;
+  assign \$3370  = \$signal$35 [4] & hits_below4_2;
+  assign \$3371  = \$signal$35 [5] & hits_below5_2;
+  assign \$3372  = \$signal$35 [6] & hits_below6_2;
+  assign \$3373  = \$signal$35 [7] & hits_below7_2;
+  assign \$3374  = \$signal$35 [8] & hits_below8_2;
+  assign \$3375  = \$signal$35 [9] & hits_below9_2;
+  assign \$3376  = \$signal$35 [10] & hits_below10_2;
+  assign \$3377  = \$signal$35 [11] & hits_below11_2;
+  assign \$3378  = \$signal$35 [12] & hits_below12_2;
+  assign \$3379  = \$signal$35 [13] & hits_below13_2;
+  assign \$3380  = \$signal$35 [14] & hits_below14_2;
+  assign \$3381  = \$signal$35 [3] & hits_below3_3;
+  assign \$3382  = \$signal$35 [4] & hits_below4_3;
+  assign \$3383  = \$signal$35 [5] & hits_below5_3;
+  assign \$3384  = \$signal$35 [6] & hits_below6_3;
+  assign \$3385  = \$signal$35 [7] & hits_below7_3;
+  assign \$3386  = \$signal$35 [8] & hits_below8_3;
+  assign \$3387  = \$signal$35 [9] & hits_below9_3;
+  assign \$3388  = \$signal$35 [10] & hits_below10_3;
+  assign \$3389  = \$signal$35 [11] & hits_below11_3;
+  assign \$3390  = \$signal$35 [12] & hits_below12_3;
+  assign \$3391  = \$signal$35 [13] & hits_below13_3;
+  assign \$3392  = \$signal$35 [14] & hits_below14_3;
+  assign \$3393  = \$signal$35 [4] & hits_below4_4;
+  assign \$3394  = \$signal$35 [5] & hits_below5_4;
+  assign \$3395  = \$signal$35 [6] & hits_below6_4;
+  assign \$3396  = \$signal$35 [7] & hits_below7_4;
+  assign \$3397  = \$signal$35 [8] & hits_below8_4;
+  assign \$3398  = \$signal$35 [9] & hits_below9_4;
+  assign \$3399  = \$signal$35 [10] & hits_below10_4;
+  assign \$3400  = \$signal$35 [11] & hits_below11_4;
+  assign \$3401  = \$signal$35 [12] & hits_below12_4;
+  assign \$3402  = \$signal$35 [13] & hits_below13_4;
+  assign \$3403  = \$signal$35 [14] & hits_below14_4;
+  assign \$3404  = \$signal$35 [5] & hits_below5_5;
+  assign \$3405  = \$signal$35 [6] & hits_below6_5;
+  assign \$3406  = \$signal$35 [7] & hits_below7_5;
+  assign \$3407  = \$signal$35 [8] & hits_below8_5;
+  assign \$3408  = \$signal$35 [9] & hits_below9_5;
+  assign \$3409  = \$signal$35 [10] & hits_below10_5;
+  assign \$3410  = \$signal$35 [11] & hits_below11_5;
+  assign \$3411  = \$signal$35 [12] & hits_below12_5;
+  assign \$3412  = \$signal$35 [13] & hits_below13_5;
+  assign \$3413  = \$signal$35 [14] & hits_below14_5;
+  assign \$3414  = \$signal$35 [6] & hits_below6_6;
+  assign \$3415  = \$signal$35 [7] & hits_below7_6;
+  assign \$3416  = \$signal$35 [8] & hits_below8_6;
+  assign \$3417  = \$signal$35 [9] & hits_below9_6;
+  assign \$3418  = \$signal$35 [10] & hits_below10_6;
+  assign \$3419  = \$signal$35 [11] & hits_below11_6;
+  assign \$3420  = \$signal$35 [12] & hits_below12_6;
+  assign \$3421  = \$signal$35 [13] & hits_below13_6;
+  assign \$3422  = \$signal$35 [14] & hits_below14_6;
+  assign \$3423  = \$signal$35 [7] & hits_below7_7;
+  assign \$3424  = \$signal$35 [8] & hits_below8_7;
+  assign \$3425  = \$signal$35 [9] & hits_below9_7;
+  assign \$3426  = \$signal$35 [10] & hits_below10_7;
+  assign \$3427  = \$signal$35 [11] & hits_below11_7;
+  assign \$3428  = \$signal$35 [12] & hits_below12_7;
+  assign \$3429  = \$signal$35 [13] & hits_below13_7;
+  assign \$3430  = \$signal$35 [14] & hits_below14_7;
+  assign \$3432  = ~ \$3431 ;
+  assign \$3433  = | { hits_below15_1, hits_below15_0 };
+  assign \$3434  = ~ \$3433 ;
+  assign \$3435  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3436  = ~ \$3435 ;
+  assign \$3437  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3438  = ~ \$3437 ;
+  assign \$3439  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3440  = ~ \$3439 ;
+  assign \$3441  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3442  = ~ \$3441 ;
+  assign \$3443  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3444  = ~ \$3443 ;
+  assign \$3445  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3446  = ~ \$3445 ;
+  assign \$3447  = match9_valid & \$signal ;
+  assign \$3448  = ~ \$signal ;
+  assign \$3449  = match9_valid & \$signal ;
+  assign \$3450  = ~ pairs__valid;
+  assign \$3451  = \$3450  | pairs__ready;
+  assign \$3452  = \$3449  & \$3451 ;
+  always @(posedge clk)
+    match0_valid <= \$3453 ;
+  always @(posedge clk)
+    match1_valid <= \$3454 ;
+  always @(posedge clk)
+    match2_valid <= \$3455 ;
+  always @(posedge clk)
+    match3_valid <= \$3456 ;
+  always @(posedge clk)
+    match4_valid <= \$3457 ;
+  always @(posedge clk)
+    match5_valid <= \$3458 ;
+  always @(posedge clk)
+    match6_valid <= \$3459 ;
+  always @(posedge clk)
+    match7_valid <= \$3460 ;
+  always @(posedge clk)
+    match8_valid <= \$3461 ;
+  always @(posedge clk)
+    match9_valid <= \$3462 ;
+  always @(posedge clk)
+    match0_load_r <= \$3463 ;
+  always @(posedge clk)
+    in_free <= \$3464 ;
+  always @(posedge clk)
+    out_free <= \$3465 ;
+  always @(posedge clk)
+    in_done <= \$3466 ;
+  always @(posedge clk)
+    in_skid_keep <= \$3467 ;
+  always @(posedge clk)
+    in_skid_last <= \$3468 ;
+  always @(posedge clk)
+    in_skid_top <= \$3469 ;
+  always @(posedge clk)
+    in_skid_key0 <= \$3470 ;
+  always @(posedge clk)
+    in_skid_key1 <= \$3471 ;
+  always @(posedge clk)
+    in_skid_key2 <= \$3472 ;
+  always @(posedge clk)
+    in_skid_key3 <= \$3473 ;
+  always @(posedge clk)
+    in_skid_key4 <= \$3474 ;
+  always @(posedge clk)
+    in_skid_key5 <= \$3475 ;
+  always @(posedge clk)
+    in_skid_key6 <= \$3476 ;
+  always @(posedge clk)
+    in_skid_key7 <= \$3477 ;
+  always @(posedge clk)
+    in_skid_idx0 <= \$3478 ;
+  always @(posedge clk)
+    in_skid_idx1 <= \$3479 ;
+  always @(posedge clk)
+    in_skid_idx2 <= \$3480 ;
+  always @(posedge clk)
+    in_skid_idx3 <= \$3481 ;
+  always @(posedge clk)
+    in_skid_idx4 <= \$3482 ;
+  always @(posedge clk)
+    in_skid_idx5 <= \$3483 ;
+  always @(posedge clk)
+    in_skid_idx6 <= \$3484 ;
+  always @(posedge clk)
+    in_skid_idx7 <= \$3485 ;
+  always @(posedge clk)
+    in_next_full <= \$3486 ;
+  always @(posedge clk)
+    in_skid_full <= \$3487 ;
+  always @(posedge clk)
+    in_next_keep <= \$3488 ;
+  always @(posedge clk)
+    in_next_last <= \$3489 ;
+  always @(posedge clk)
+    in_next_top <= \$3490 ;
+  always @(posedge clk)
+    in_next_key0 <= \$3491 ;
+  always @(posedge clk)
+    in_next_key1 <= \$3492 ;
+  always @(posedge clk)
+    in_next_key2 <= \$3493 ;
+  always @(posedge clk)
+    in_next_key3 <= \$3494 ;
+  always @(posedge clk)
+    in_next_key4 <= \$3495 ;
+  always @(posedge clk)
+    in_next_key5 <= \$3496 ;
+  always @(posedge clk)
+    in_next_key6 <= \$3497 ;
+  always @(posedge clk)
+    in_next_key7 <= \$3498 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$3499 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$3500 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$3501 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$3502 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$3503 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$3504 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$3505 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$3506 ;
+  always @(posedge clk)
+    in_keep <= \$3507 ;
+  always @(posedge clk)
+    in_last <= \$3508 ;
+  always @(posedge clk)
+    in_top <= \$3509 ;
+  always @(posedge clk)
+    in_key0 <= \$3510 ;
+  always @(posedge clk)
+    in_key1 <= \$3511 ;
+  always @(posedge clk)
+    in_key2 <= \$3512 ;
+  always @(posedge clk)
+    in_key3 <= \$3513 ;
+  always @(posedge clk)
+    in_key4 <= \$3514 ;
+  always @(posedge clk)
+    in_key5 <= \$3515 ;
+  always @(posedge clk)
+    in_key6 <= \$3516 ;
+  always @(posedge clk)
+    in_key7 <= \$3517 ;
+  always @(posedge clk)
+    in_idx0 <= \$3518 ;
+  always @(posedge clk)
+    in_idx1 <= \$3519 ;
+  always @(posedge clk)
+    in_idx2 <= \$3520 ;
+  always @(posedge clk)
+    in_idx3 <= \$3521 ;
+  always @(posedge clk)
+    in_idx4 <= \$3522 ;
+  always @(posedge clk)
+    in_idx5 <= \$3523 ;
+  always @(posedge clk)
+    in_idx6 <= \$3524 ;
+  always @(posedge clk)
+    in_idx7 <= \$3525 ;
+  always @(posedge clk)
+    in_full <= \$3526 ;
+  always @(posedge clk)
+    out_done <= \$3527 ;
+  always @(posedge clk)
+    out_skid_keep <= \$3528 ;
+  always @(posedge clk)
+    out_skid_last <= \$3529 ;
+  always @(posedge clk)
+    out_skid_top <= \$3530 ;
+  always @(posedge clk)
+    out_skid_key0 <= \$3531 ;
+  always @(posedge clk)
+    out_skid_key1 <= \$3532 ;
+  always @(posedge clk)
+    out_skid_key2 <= \$3533 ;
+  always @(posedge clk)
+    out_skid_key3 <= \$3534 ;
+  always @(posedge clk)
+    out_skid_key4 <= \$3535 ;
+  always @(posedge clk)
+    out_skid_key5 <= \$3536 ;
+  always @(posedge clk)
+    out_skid_key6 <= \$3537 ;
+  always @(posedge clk)
+    out_skid_key7 <= \$3538 ;
+  always @(posedge clk)
+    out_skid_idx0 <= \$3539 ;
+  always @(posedge clk)
+    out_skid_idx1 <= \$3540 ;
+  always @(posedge clk)
+    out_skid_idx2 <= \$3541 ;
+  always @(posedge clk)
+    out_skid_idx3 <= \$3542 ;
+  always @(posedge clk)
+    out_skid_idx4 <= \$3543 ;
+  always @(posedge clk)
+    out_skid_idx5 <= \$3544 ;
+  always @(posedge clk)
+    out_skid_idx6 <= \$3545 ;
+  always @(posedge clk)
+    out_skid_idx7 <= \$3546 ;
+  always @(posedge clk)
+    out_next_full <= \$3547 ;
+  always @(posedge clk)
+    out_skid_full <= \$3548 ;
+  always @(posedge clk)
+    out_next_keep <= \$3549 ;
+  always @(posedge clk)
+    out_next_last <= \$3550 ;
+  always @(posedge clk)
+    out_next_top <= \$3551 ;
+  always @(posedge clk)
+    out_next_key0 <= \$3552 ;
+  always @(posedge clk)
+    out_next_key1 <= \$3553 ;
+  always @(posedge clk)
+    out_next_key2 <= \$3554 ;
+  always @(posedge clk)
+    out_next_key3 <= \$3555 ;
+  always @(posedge clk)
+    out_next_key4 <= \$3556 ;
+  always @(posedge clk)
+    out_next_key5 <= \$3557 ;
+  always @(posedge clk)
+    out_next_key6 <= \$3558 ;
+  always @(posedge clk)
+    out_next_key7 <= \$3559 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$3560 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$3561 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$3562 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$3563 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$3564 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$3565 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$3566 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$3567 ;
+  always @(posedge clk)
+    out_keep <= \$3568 ;
+  always @(posedge clk)
+    out_last <= \$3569 ;
+  always @(posedge clk)
+    out_top <= \$3570 ;
+  always @(posedge clk)
+    out_key0 <= \$3571 ;
+  always @(posedge clk)
+    out_key1 <= \$3572 ;
+  always @(posedge clk)
+    out_key2 <= \$3573 ;
+  always @(posedge clk)
+    out_key3 <= \$3574 ;
+  always @(posedge clk)
+    out_key4 <= \$3575 ;
+  always @(posedge clk)
+    out_key5 <= \$3576 ;
+  always @(posedge clk)
+    out_key6 <= \$3577 ;
+  always @(posedge clk)
+    out_key7 <= \$3578 ;
+  always @(posedge clk)
+    out_idx0 <= \$3579 ;
+  always @(posedge clk)
+    out_idx1 <= \$3580 ;
+  always @(posedge clk)
+    out_idx2 <= \$3581 ;
+  always @(posedge clk)
+    out_idx3 <= \$3582 ;
+  always @(posedge clk)
+    out_idx4 <= \$3583 ;
+  always @(posedge clk)
+    out_idx5 <= \$3584 ;
+  always @(posedge clk)
+    out_idx6 <= \$3585 ;
+  always @(posedge clk)
+    out_idx7 <= \$3586 ;
+  always @(posedge clk)
+    out_full <= \$3587 ;
+  always @(posedge clk)
+    in_le <= \$3588 ;
+  always @(posedge clk)
+    out_le <= \$3589 ;
+  always @(posedge clk)
+    merge0_in0 <= \$3590 ;
+  always @(posedge clk)
+    merge0_in1 <= \$3591 ;
+  always @(posedge clk)
+    merge0_in2 <= \$3592 ;
+  always @(posedge clk)
+    merge0_in3 <= \$3593 ;
+  always @(posedge clk)
+    merge0_in4 <= \$3594 ;
+  always @(posedge clk)
+    merge0_in5 <= \$3595 ;
+  always @(posedge clk)
+    merge0_in6 <= \$3596 ;
+  always @(posedge clk)
+    merge0_in7 <= \$3597 ;
+  always @(posedge clk)
+    merge0_in8 <= \$3598 ;
+  always @(posedge clk)
+    merge0_in9 <= \$3599 ;
+  always @(posedge clk)
+    merge0_in10 <= \$3600 ;
+  always @(posedge clk)
+    merge0_in11 <= \$3601 ;
+  always @(posedge clk)
+    merge0_in12 <= \$3602 ;
+  always @(posedge clk)
+    merge0_in13 <= \$3603 ;
+  always @(posedge clk)
+    merge0_in14 <= \$3604 ;
+  always @(posedge clk)
+    merge0_in15 <= \$3605 ;
+  always @(posedge clk)
+    merge0_in_last <= \$3606 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$3607 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$3608 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$3609 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$3610 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$3611 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$3612 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$3613 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$3614 ;
+  always @(posedge clk)
+    merge0_gt0_4 <= \$3615 ;
+  always @(posedge clk)
+    merge0_eq0_4 <= \$3616 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$3617 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$3618 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$3619 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$3620 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$3621 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$3622 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$3623 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$3624 ;
+  always @(posedge clk)
+    merge0_gt1_4 <= \$3625 ;
+  always @(posedge clk)
+    merge0_eq1_4 <= \$3626 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$3627 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$3628 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$3629 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$3630 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$3631 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$3632 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$3633 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$3634 ;
+  always @(posedge clk)
+    merge0_gt2_4 <= \$3635 ;
+  always @(posedge clk)
+    merge0_eq2_4 <= \$3636 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$3637 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$3638 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$3639 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$3640 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$3641 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$3642 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$3643 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$3644 ;
+  always @(posedge clk)
+    merge0_gt3_4 <= \$3645 ;
+  always @(posedge clk)
+    merge0_eq3_4 <= \$3646 ;
+  always @(posedge clk)
+    merge0_gt4_0 <= \$3647 ;
+  always @(posedge clk)
+    merge0_eq4_0 <= \$3648 ;
+  always @(posedge clk)
+    merge0_gt4_1 <= \$3649 ;
+  always @(posedge clk)
+    merge0_eq4_1 <= \$3650 ;
+  always @(posedge clk)
+    merge0_gt4_2 <= \$3651 ;
+  always @(posedge clk)
+    merge0_eq4_2 <= \$3652 ;
+  always @(posedge clk)
+    merge0_gt4_3 <= \$3653 ;
+  always @(posedge clk)
+    merge0_eq4_3 <= \$3654 ;
+  always @(posedge clk)
+    merge0_gt4_4 <= \$3655 ;
+  always @(posedge clk)
+    merge0_eq4_4 <= \$3656 ;
+  always @(posedge clk)
+    merge0_gt5_0 <= \$3657 ;
+  always @(posedge clk)
+    merge0_eq5_0 <= \$3658 ;
+  always @(posedge clk)
+    merge0_gt5_1 <= \$3659 ;
+  always @(posedge clk)
+    merge0_eq5_1 <= \$3660 ;
+  always @(posedge clk)
+    merge0_gt5_2 <= \$3661 ;
+  always @(posedge clk)
+    merge0_eq5_2 <= \$3662 ;
+  always @(posedge clk)
+    merge0_gt5_3 <= \$3663 ;
+  always @(posedge clk)
+    merge0_eq5_3 <= \$3664 ;
+  always @(posedge clk)
+    merge0_gt5_4 <= \$3665 ;
+  always @(posedge clk)
+    merge0_eq5_4 <= \$3666 ;
+  always @(posedge clk)
+    merge0_gt6_0 <= \$3667 ;
+  always @(posedge clk)
+    merge0_eq6_0 <= \$3668 ;
+  always @(posedge clk)
+    merge0_gt6_1 <= \$3669 ;
+  always @(posedge clk)
+    merge0_eq6_1 <= \$3670 ;
+  always @(posedge clk)
+    merge0_gt6_2 <= \$3671 ;
+  always @(posedge clk)
+    merge0_eq6_2 <= \$3672 ;
+  always @(posedge clk)
+    merge0_gt6_3 <= \$3673 ;
+  always @(posedge clk)
+    merge0_eq6_3 <= \$3674 ;
+  always @(posedge clk)
+    merge0_gt6_4 <= \$3675 ;
+  always @(posedge clk)
+    merge0_eq6_4 <= \$3676 ;
+  always @(posedge clk)
+    merge0_gt7_0 <= \$3677 ;
+  always @(posedge clk)
+    merge0_eq7_0 <= \$3678 ;
+  always @(posedge clk)
+    merge0_gt7_1 <= \$3679 ;
+  always @(posedge clk)
+    merge0_eq7_1 <= \$3680 ;
+  always @(posedge clk)
+    merge0_gt7_2 <= \$3681 ;
+  always @(posedge clk)
+    merge0_eq7_2 <= \$3682 ;
+  always @(posedge clk)
+    merge0_gt7_3 <= \$3683 ;
+  always @(posedge clk)
+    merge0_eq7_3 <= \$3684 ;
+  always @(posedge clk)
+    merge0_gt7_4 <= \$3685 ;
+  always @(posedge clk)
+    merge0_eq7_4 <= \$3686 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$3687 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$3688 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$3689 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$3690 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$3691 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$3692 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$3693 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$3694 ;
+  always @(posedge clk)
+    merge0_lane8 <= \$3695 ;
+  always @(posedge clk)
+    merge0_lane9 <= \$3696 ;
+  always @(posedge clk)
+    merge0_lane10 <= \$3697 ;
+  always @(posedge clk)
+    merge0_lane11 <= \$3698 ;
+  always @(posedge clk)
+    merge0_lane12 <= \$3699 ;
+  always @(posedge clk)
+    merge0_lane13 <= \$3700 ;
+  always @(posedge clk)
+    merge0_lane14 <= \$3701 ;
+  always @(posedge clk)
+    merge0_lane15 <= \$3702 ;
+  always @(posedge clk)
+    merge0_last <= \$3703 ;
+  always @(posedge clk)
+    merge1_in0 <= \$3704 ;
+  always @(posedge clk)
+    merge1_in1 <= \$3705 ;
+  always @(posedge clk)
+    merge1_in2 <= \$3706 ;
+  always @(posedge clk)
+    merge1_in3 <= \$3707 ;
+  always @(posedge clk)
+    merge1_in4 <= \$3708 ;
+  always @(posedge clk)
+    merge1_in5 <= \$3709 ;
+  always @(posedge clk)
+    merge1_in6 <= \$3710 ;
+  always @(posedge clk)
+    merge1_in7 <= \$3711 ;
+  always @(posedge clk)
+    merge1_in8 <= \$3712 ;
+  always @(posedge clk)
+    merge1_in9 <= \$3713 ;
+  always @(posedge clk)
+    merge1_in10 <= \$3714 ;
+  always @(posedge clk)
+    merge1_in11 <= \$3715 ;
+  always @(posedge clk)
+    merge1_in12 <= \$3716 ;
+  always @(posedge clk)
+    merge1_in13 <= \$3717 ;
+  always @(posedge clk)
+    merge1_in14 <= \$3718 ;
+  always @(posedge clk)
+    merge1_in15 <= \$3719 ;
+  always @(posedge clk)
+    merge1_in_last <= \$3720 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$3721 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$3722 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$3723 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$3724 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$3725 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$3726 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$3727 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$3728 ;
+  always @(posedge clk)
+    merge1_gt0_4 <= \$3729 ;
+  always @(posedge clk)
+    merge1_eq0_4 <= \$3730 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$3731 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$3732 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$3733 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$3734 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$3735 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$3736 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$3737 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$3738 ;
+  always @(posedge clk)
+    merge1_gt1_4 <= \$3739 ;
+  always @(posedge clk)
+    merge1_eq1_4 <= \$3740 ;
+  always @(posedge clk)
+    merge1_gt2_0 <= \$3741 ;
+  always @(posedge clk)
+    merge1_eq2_0 <= \$3742 ;
+  always @(posedge clk)
+    merge1_gt2_1 <= \$3743 ;
+  always @(posedge clk)
+    merge1_eq2_1 <= \$3744 ;
+  always @(posedge clk)
+    merge1_gt2_2 <= \$3745 ;
+  always @(posedge clk)
+    merge1_eq2_2 <= \$3746 ;
+  always @(posedge clk)
+    merge1_gt2_3 <= \$3747 ;
+  always @(posedge clk)
+    merge1_eq2_3 <= \$3748 ;
+  always @(posedge clk)
+    merge1_gt2_4 <= \$3749 ;
+  always @(posedge clk)
+    merge1_eq2_4 <= \$3750 ;
+  always @(posedge clk)
+    merge1_gt3_0 <= \$3751 ;
+  always @(posedge clk)
+    merge1_eq3_0 <= \$3752 ;
+  always @(posedge clk)
+    merge1_gt3_1 <= \$3753 ;
+  always @(posedge clk)
+    merge1_eq3_1 <= \$3754 ;
+  always @(posedge clk)
+    merge1_gt3_2 <= \$3755 ;
+  always @(posedge clk)
+    merge1_eq3_2 <= \$3756 ;
+  always @(posedge clk)
+    merge1_gt3_3 <= \$3757 ;
+  always @(posedge clk)
+    merge1_eq3_3 <= \$3758 ;
+  always @(posedge clk)
+    merge1_gt3_4 <= \$3759 ;
+  always @(posedge clk)
+    merge1_eq3_4 <= \$3760 ;
+  always @(posedge clk)
+    merge1_gt8_0 <= \$3761 ;
+  always @(posedge clk)
+    merge1_eq8_0 <= \$3762 ;
+  always @(posedge clk)
+    merge1_gt8_1 <= \$3763 ;
+  always @(posedge clk)
+    merge1_eq8_1 <= \$3764 ;
+  always @(posedge clk)
+    merge1_gt8_2 <= \$3765 ;
+  always @(posedge clk)
+    merge1_eq8_2 <= \$3766 ;
+  always @(posedge clk)
+    merge1_gt8_3 <= \$3767 ;
+  always @(posedge clk)
+    merge1_eq8_3 <= \$3768 ;
+  always @(posedge clk)
+    merge1_gt8_4 <= \$3769 ;
+  always @(posedge clk)
+    merge1_eq8_4 <= \$3770 ;
+  always @(posedge clk)
+    merge1_gt9_0 <= \$3771 ;
+  always @(posedge clk)
+    merge1_eq9_0 <= \$3772 ;
+  always @(posedge clk)
+    merge1_gt9_1 <= \$3773 ;
+  always @(posedge clk)
+    merge1_eq9_1 <= \$3774 ;
+  always @(posedge clk)
+    merge1_gt9_2 <= \$3775 ;
+  always @(posedge clk)
+    merge1_eq9_2 <= \$3776 ;
+  always @(posedge clk)
+    merge1_gt9_3 <= \$3777 ;
+  always @(posedge clk)
+    merge1_eq9_3 <= \$3778 ;
+  always @(posedge clk)
+    merge1_gt9_4 <= \$3779 ;
+  always @(posedge clk)
+    merge1_eq9_4 <= \$3780 ;
+  always @(posedge clk)
+    merge1_gt10_0 <= \$3781 ;
+  always @(posedge clk)
+    merge1_eq10_0 <= \$3782 ;
+  always @(posedge clk)
+    merge1_gt10_1 <= \$3783 ;
+  always @(posedge clk)
+    merge1_eq10_1 <= \$3784 ;
+  always @(posedge clk)
+    merge1_gt10_2 <= \$3785 ;
+  always @(posedge clk)
+    merge1_eq10_2 <= \$3786 ;
+  always @(posedge clk)
+    merge1_gt10_3 <= \$3787 ;
+  always @(posedge clk)
+    merge1_eq10_3 <= \$3788 ;
+  always @(posedge clk)
+    merge1_gt10_4 <= \$3789 ;
+  always @(posedge clk)
+    merge1_eq10_4 <= \$3790 ;
+  always @(posedge clk)
+    merge1_gt11_0 <= \$3791 ;
+  always @(posedge clk)
+    merge1_eq11_0 <= \$3792 ;
+  always @(posedge clk)
+    merge1_gt11_1 <= \$3793 ;
+  always @(posedge clk)
+    merge1_eq11_1 <= \$3794 ;
+  always @(posedge clk)
+    merge1_gt11_2 <= \$3795 ;
+  always @(posedge clk)
+    merge1_eq11_2 <= \$3796 ;
+  always @(posedge clk)
+    merge1_gt11_3 <= \$3797 ;
+  always @(posedge clk)
+    merge1_eq11_3 <= \$3798 ;
+  always @(posedge clk)
+    merge1_gt11_4 <= \$3799 ;
+  always @(posedge clk)
+    merge1_eq11_4 <= \$3800 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$3801 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$3802 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$3803 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$3804 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$3805 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$3806 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$3807 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$3808 ;
+  always @(posedge clk)
+    merge1_lane8 <= \$3809 ;
+  always @(posedge clk)
+    merge1_lane9 <= \$3810 ;
+  always @(posedge clk)
+    merge1_lane10 <= \$3811 ;
+  always @(posedge clk)
+    merge1_lane11 <= \$3812 ;
+  always @(posedge clk)
+    merge1_lane12 <= \$3813 ;
+  always @(posedge clk)
+    merge1_lane13 <= \$3814 ;
+  always @(posedge clk)
+    merge1_lane14 <= \$3815 ;
+  always @(posedge clk)
+    merge1_lane15 <= \$3816 ;
+  always @(posedge clk)
+    merge1_last <= \$3817 ;
+  always @(posedge clk)
+    merge2_in0 <= \$3818 ;
+  always @(posedge clk)
+    merge2_in1 <= \$3819 ;
+  always @(posedge clk)
+    merge2_in2 <= \$3820 ;
+  always @(posedge clk)
+    merge2_in3 <= \$3821 ;
+  always @(posedge clk)
+    merge2_in4 <= \$3822 ;
+  always @(posedge clk)
+    merge2_in5 <= \$3823 ;
+  always @(posedge clk)
+    merge2_in6 <= \$3824 ;
+  always @(posedge clk)
+    merge2_in7 <= \$3825 ;
+  always @(posedge clk)
+    merge2_in8 <= \$3826 ;
+  always @(posedge clk)
+    merge2_in9 <= \$3827 ;
+  always @(posedge clk)
+    merge2_in10 <= \$3828 ;
+  always @(posedge clk)
+    merge2_in11 <= \$3829 ;
+  always @(posedge clk)
+    merge2_in12 <= \$3830 ;
+  always @(posedge clk)
+    merge2_in13 <= \$3831 ;
+  always @(posedge clk)
+    merge2_in14 <= \$3832 ;
+  always @(posedge clk)
+    merge2_in15 <= \$3833 ;
+  always @(posedge clk)
+    merge2_in_last <= \$3834 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$3835 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$3836 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$3837 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$3838 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$3839 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$3840 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$3841 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$3842 ;
+  always @(posedge clk)
+    merge2_gt0_4 <= \$3843 ;
+  always @(posedge clk)
+    merge2_eq0_4 <= \$3844 ;
+  always @(posedge clk)
+    merge2_gt1_0 <= \$3845 ;
+  always @(posedge clk)
+    merge2_eq1_0 <= \$3846 ;
+  always @(posedge clk)
+    merge2_gt1_1 <= \$3847 ;
+  always @(posedge clk)
+    merge2_eq1_1 <= \$3848 ;
+  always @(posedge clk)
+    merge2_gt1_2 <= \$3849 ;
+  always @(posedge clk)
+    merge2_eq1_2 <= \$3850 ;
+  always @(posedge clk)
+    merge2_gt1_3 <= \$3851 ;
+  always @(posedge clk)
+    merge2_eq1_3 <= \$3852 ;
+  always @(posedge clk)
+    merge2_gt1_4 <= \$3853 ;
+  always @(posedge clk)
+    merge2_eq1_4 <= \$3854 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$3855 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$3856 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$3857 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$3858 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$3859 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$3860 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$3861 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$3862 ;
+  always @(posedge clk)
+    merge2_gt4_4 <= \$3863 ;
+  always @(posedge clk)
+    merge2_eq4_4 <= \$3864 ;
+  always @(posedge clk)
+    merge2_gt5_0 <= \$3865 ;
+  always @(posedge clk)
+    merge2_eq5_0 <= \$3866 ;
+  always @(posedge clk)
+    merge2_gt5_1 <= \$3867 ;
+  always @(posedge clk)
+    merge2_eq5_1 <= \$3868 ;
+  always @(posedge clk)
+    merge2_gt5_2 <= \$3869 ;
+  always @(posedge clk)
+    merge2_eq5_2 <= \$3870 ;
+  always @(posedge clk)
+    merge2_gt5_3 <= \$3871 ;
+  always @(posedge clk)
+    merge2_eq5_3 <= \$3872 ;
+  always @(posedge clk)
+    merge2_gt5_4 <= \$3873 ;
+  always @(posedge clk)
+    merge2_eq5_4 <= \$3874 ;
+  always @(posedge clk)
+    merge2_gt8_0 <= \$3875 ;
+  always @(posedge clk)
+    merge2_eq8_0 <= \$3876 ;
+  always @(posedge clk)
+    merge2_gt8_1 <= \$3877 ;
+  always @(posedge clk)
+    merge2_eq8_1 <= \$3878 ;
+  always @(posedge clk)
+    merge2_gt8_2 <= \$3879 ;
+  always @(posedge clk)
+    merge2_eq8_2 <= \$3880 ;
+  always @(posedge clk)
+    merge2_gt8_3 <= \$3881 ;
+  always @(posedge clk)
+    merge2_eq8_3 <= \$3882 ;
+  always @(posedge clk)
+    merge2_gt8_4 <= \$3883 ;
+  always @(posedge clk)
+    merge2_eq8_4 <= \$3884 ;
+  always @(posedge clk)
+    merge2_gt9_0 <= \$3885 ;
+  always @(posedge clk)
+    merge2_eq9_0 <= \$3886 ;
+  always @(posedge clk)
+    merge2_gt9_1 <= \$3887 ;
+  always @(posedge clk)
+    merge2_eq9_1 <= \$3888 ;
+  always @(posedge clk)
+    merge2_gt9_2 <= \$3889 ;
+  always @(posedge clk)
+    merge2_eq9_2 <= \$3890 ;
+  always @(posedge clk)
+    merge2_gt9_3 <= \$3891 ;
+  always @(posedge clk)
+    merge2_eq9_3 <= \$3892 ;
+  always @(posedge clk)
+    merge2_gt9_4 <= \$3893 ;
+  always @(posedge clk)
+    merge2_eq9_4 <= \$3894 ;
+  always @(posedge clk)
+    merge2_gt12_0 <= \$3895 ;
+  always @(posedge clk)
+    merge2_eq12_0 <= \$3896 ;
+  always @(posedge clk)
+    merge2_gt12_1 <= \$3897 ;
+  always @(posedge clk)
+    merge2_eq12_1 <= \$3898 ;
+  always @(posedge clk)
+    merge2_gt12_2 <= \$3899 ;
+  always @(posedge clk)
+    merge2_eq12_2 <= \$3900 ;
+  always @(posedge clk)
+    merge2_gt12_3 <= \$3901 ;
+  always @(posedge clk)
+    merge2_eq12_3 <= \$3902 ;
+  always @(posedge clk)
+    merge2_gt12_4 <= \$3903 ;
+  always @(posedge clk)
+    merge2_eq12_4 <= \$3904 ;
+  always @(posedge clk)
+    merge2_gt13_0 <= \$3905 ;
+  always @(posedge clk)
+    merge2_eq13_0 <= \$3906 ;
+  always @(posedge clk)
+    merge2_gt13_1 <= \$3907 ;
+  always @(posedge clk)
+    merge2_eq13_1 <= \$3908 ;
+  always @(posedge clk)
+    merge2_gt13_2 <= \$3909 ;
+  always @(posedge clk)
+    merge2_eq13_2 <= \$3910 ;
+  always @(posedge clk)
+    merge2_gt13_3 <= \$3911 ;
+  always @(posedge clk)
+    merge2_eq13_3 <= \$3912 ;
+  always @(posedge clk)
+    merge2_gt13_4 <= \$3913 ;
+  always @(posedge clk)
+    merge2_eq13_4 <= \$3914 ;
   always @(posedge clk)
-    merge2_eq8_2 <= \$3803 ;
+    merge2_lane0 <= \$3915 ;
   always @(posedge clk)
-    merge2_gt8_3 <= \$3804 ;
+    merge2_lane1 <= \$3916 ;
   always @(posedge clk)
-    merge2_eq8_3 <= \$3805 ;
+    merge2_lane2 <= \$3917 ;
   always @(posedge clk)
-    merge2_gt8_4 <= \$3806 ;
+    merge2_lane3 <= \$3918 ;
   always @(posedge clk)
-    merge2_eq8_4 <= \$3807 ;
+    merge2_lane4 <= \$3919 ;
   always @(posedge clk)
-    merge2_gt9_0 <= \$3808 ;
+    merge2_lane5 <= \$3920 ;
   always @(posedge clk)
-    merge2_eq9_0 <= \$3809 ;
+    merge2_lane6 <= \$3921 ;
   always @(posedge clk)
-    merge2_gt9_1 <= \$3810 ;
+    merge2_lane7 <= \$3922 ;
   always @(posedge clk)
-    merge2_eq9_1 <= \$3811 ;
+    merge2_lane8 <= \$3923 ;
   always @(posedge clk)
-    merge2_gt9_2 <= \$3812 ;
+    merge2_lane9 <= \$3924 ;
   always @(posedge clk)
-    merge2_eq9_2 <= \$3813 ;
+    merge2_lane10 <= \$3925 ;
   always @(posedge clk)
-    merge2_gt9_3 <= \$3814 ;
+    merge2_lane11 <= \$3926 ;
   always @(posedge clk)
-    merge2_eq9_3 <= \$3815 ;
+    merge2_lane12 <= \$3927 ;
   always @(posedge clk)
-    merge2_gt9_4 <= \$3816 ;
+    merge2_lane13 <= \$3928 ;
   always @(posedge clk)
-    merge2_eq9_4 <= \$3817 ;
+    merge2_lane14 <= \$3929 ;
   always @(posedge clk)
-    merge2_gt12_0 <= \$3818 ;
+    merge2_lane15 <= \$3930 ;
   always @(posedge clk)
-    merge2_eq12_0 <= \$3819 ;
+    merge2_last <= \$3931 ;
   always @(posedge clk)
-    merge2_gt12_1 <= \$3820 ;
+    merge3_in0 <= \$3932 ;
   always @(posedge clk)
-    merge2_eq12_1 <= \$3821 ;
+    merge3_in1 <= \$3933 ;
   always @(posedge clk)
-    merge2_gt12_2 <= \$3822 ;
+    merge3_in2 <= \$3934 ;
   always @(posedge clk)
-    merge2_eq12_2 <= \$3823 ;
+    merge3_in3 <= \$3935 ;
   always @(posedge clk)
-    merge2_gt12_3 <= \$3824 ;
+    merge3_in4 <= \$3936 ;
   always @(posedge clk)
-    merge2_eq12_3 <= \$3825 ;
+    merge3_in5 <= \$3937 ;
   always @(posedge clk)
-    merge2_gt12_4 <= \$3826 ;
+    merge3_in6 <= \$3938 ;
   always @(posedge clk)
-    merge2_eq12_4 <= \$3827 ;
+    merge3_in7 <= \$3939 ;
   always @(posedge clk)
-    merge2_gt13_0 <= \$3828 ;
+    merge3_in8 <= \$3940 ;
   always @(posedge clk)
-    merge2_eq13_0 <= \$3829 ;
+    merge3_in9 <= \$3941 ;
   always @(posedge clk)
-    merge2_gt13_1 <= \$3830 ;
+    merge3_in10 <= \$3942 ;
   always @(posedge clk)
-    merge2_eq13_1 <= \$3831 ;
+    merge3_in11 <= \$3943 ;
   always @(posedge clk)
-    merge2_gt13_2 <= \$3832 ;
+    merge3_in12 <= \$3944 ;
   always @(posedge clk)
-    merge2_eq13_2 <= \$3833 ;
+    merge3_in13 <= \$3945 ;
   always @(posedge clk)
-    merge2_gt13_3 <= \$3834 ;
+    merge3_in14 <= \$3946 ;
   always @(posedge clk)
-    merge2_eq13_3 <= \$3835 ;
+    merge3_in15 <= \$3947 ;
   always @(posedge clk)
-    merge2_gt13_4 <= \$3836 ;
+    merge3_in_last <= \$3948 ;
   always @(posedge clk)
-    merge2_eq13_4 <= \$3837 ;
+    merge3_gt0_0 <= \$3949 ;
   always @(posedge clk)
-    merge2_lane0 <= \$3838 ;
+    merge3_eq0_0 <= \$3950 ;
   always @(posedge clk)
-    merge2_lane1 <= \$3839 ;
+    merge3_gt0_1 <= \$3951 ;
   always @(posedge clk)
-    merge2_lane2 <= \$3840 ;
+    merge3_eq0_1 <= \$3952 ;
   always @(posedge clk)
-    merge2_lane3 <= \$3841 ;
+    merge3_gt0_2 <= \$3953 ;
   always @(posedge clk)
-    merge2_lane4 <= \$3842 ;
+    merge3_eq0_2 <= \$3954 ;
   always @(posedge clk)
-    merge2_lane5 <= \$3843 ;
+    merge3_gt0_3 <= \$3955 ;
   always @(posedge clk)
-    merge2_lane6 <= \$3844 ;
+    merge3_eq0_3 <= \$3956 ;
   always @(posedge clk)
-    merge2_lane7 <= \$3845 ;
+    merge3_gt0_4 <= \$3957 ;
   always @(posedge clk)
-    merge2_lane8 <= \$3846 ;
+    merge3_eq0_4 <= \$3958 ;
   always @(posedge clk)
-    merge2_lane9 <= \$3847 ;
+    merge3_gt2_0 <= \$3959 ;
   always @(posedge clk)
-    merge2_lane10 <= \$3848 ;
+    merge3_eq2_0 <= \$3960 ;
   always @(posedge clk)
-    merge2_lane11 <= \$3849 ;
+    merge3_gt2_1 <= \$3961 ;
   always @(posedge clk)
-    merge2_lane12 <= \$3850 ;
+    merge3_eq2_1 <= \$3962 ;
   always @(posedge clk)
-    merge2_lane13 <= \$3851 ;
+    merge3_gt2_2 <= \$3963 ;
   always @(posedge clk)
-    merge2_lane14 <= \$3852 ;
+    merge3_eq2_2 <= \$3964 ;
   always @(posedge clk)
-    merge2_lane15 <= \$3853 ;
+    merge3_gt2_3 <= \$3965 ;
   always @(posedge clk)
-    merge2_last <= \$3854 ;
+    merge3_eq2_3 <= \$3966 ;
   always @(posedge clk)
-    merge3_in0 <= \$3855 ;
+    merge3_gt2_4 <= \$3967 ;
   always @(posedge clk)
-    merge3_in1 <= \$3856 ;
+    merge3_eq2_4 <= \$3968 ;
   always @(posedge clk)
-    merge3_in2 <= \$3857 ;
+    merge3_gt4_0 <= \$3969 ;
   always @(posedge clk)
-    merge3_in3 <= \$3858 ;
+    merge3_eq4_0 <= \$3970 ;
   always @(posedge clk)
-    merge3_in4 <= \$3859 ;
+    merge3_gt4_1 <= \$3971 ;
   always @(posedge clk)
-    merge3_in5 <= \$3860 ;
+    merge3_eq4_1 <= \$3972 ;
   always @(posedge clk)
-    merge3_in6 <= \$3861 ;
+    merge3_gt4_2 <= \$3973 ;
   always @(posedge clk)
-    merge3_in7 <= \$3862 ;
+    merge3_eq4_2 <= \$3974 ;
   always @(posedge clk)
-    merge3_in8 <= \$3863 ;
+    merge3_gt4_3 <= \$3975 ;
   always @(posedge clk)
-    merge3_in9 <= \$3864 ;
+    merge3_eq4_3 <= \$3976 ;
   always @(posedge clk)
-    merge3_in10 <= \$3865 ;
+    merge3_gt4_4 <= \$3977 ;
   always @(posedge clk)
-    merge3_in11 <= \$3866 ;
+    merge3_eq4_4 <= \$3978 ;
   always @(posedge clk)
-    merge3_in12 <= \$3867 ;
+    merge3_gt6_0 <= \$3979 ;
   always @(posedge clk)
-    merge3_in13 <= \$3868 ;
+    merge3_eq6_0 <= \$3980 ;
   always @(posedge clk)
-    merge3_in14 <= \$3869 ;
+    merge3_gt6_1 <= \$3981 ;
   always @(posedge clk)
-    merge3_in15 <= \$3870 ;
+    merge3_eq6_1 <= \$3982 ;
   always @(posedge clk)
-    merge3_in_last <= \$3871 ;
+    merge3_gt6_2 <= \$3983 ;
   always @(posedge clk)
-    merge3_gt0_0 <= \$3872 ;
+    merge3_eq6_2 <= \$3984 ;
   always @(posedge clk)
-    merge3_eq0_0 <= \$3873 ;
+    merge3_gt6_3 <= \$3985 ;
   always @(posedge clk)
-    merge3_gt0_1 <= \$3874 ;
+    merge3_eq6_3 <= \$3986 ;
   always @(posedge clk)
-    merge3_eq0_1 <= \$3875 ;
+    merge3_gt6_4 <= \$3987 ;
   always @(posedge clk)
-    merge3_gt0_2 <= \$3876 ;
+    merge3_eq6_4 <= \$3988 ;
   always @(posedge clk)
-    merge3_eq0_2 <= \$3877 ;
+    merge3_gt8_0 <= \$3989 ;
   always @(posedge clk)
-    merge3_gt0_3 <= \$3878 ;
+    merge3_eq8_0 <= \$3990 ;
   always @(posedge clk)
-    merge3_eq0_3 <= \$3879 ;
+    merge3_gt8_1 <= \$3991 ;
   always @(posedge clk)
-    merge3_gt0_4 <= \$3880 ;
+    merge3_eq8_1 <= \$3992 ;
   always @(posedge clk)
-    merge3_eq0_4 <= \$3881 ;
+    merge3_gt8_2 <= \$3993 ;
   always @(posedge clk)
-    merge3_gt2_0 <= \$3882 ;
+    merge3_eq8_2 <= \$3994 ;
   always @(posedge clk)
-    merge3_eq2_0 <= \$3883 ;
+    merge3_gt8_3 <= \$3995 ;
   always @(posedge clk)
-    merge3_gt2_1 <= \$3884 ;
+    merge3_eq8_3 <= \$3996 ;
   always @(posedge clk)
-    merge3_eq2_1 <= \$3885 ;
+    merge3_gt8_4 <= \$3997 ;
   always @(posedge clk)
-    merge3_gt2_2 <= \$3886 ;
+    merge3_eq8_4 <= \$3998 ;
   always @(posedge clk)
-    merge3_eq2_2 <= \$3887 ;
+    merge3_gt10_0 <= \$3999 ;
   always @(posedge clk)
-    merge3_gt2_3 <= \$3888 ;
+    merge3_eq10_0 <= \$4000 ;
   always @(posedge clk)
-    merge3_eq2_3 <= \$3889 ;
+    merge3_gt10_1 <= \$4001 ;
   always @(posedge clk)
-    merge3_gt2_4 <= \$3890 ;
+    merge3_eq10_1 <= \$4002 ;
   always @(posedge clk)
-    merge3_eq2_4 <= \$3891 ;
+    merge3_gt10_2 <= \$4003 ;
   always @(posedge clk)
-    merge3_gt4_0 <= \$3892 ;
+    merge3_eq10_2 <= \$4004 ;
   always @(posedge clk)
-    merge3_eq4_0 <= \$3893 ;
+    merge3_gt10_3 <= \$4005 ;
   always @(posedge clk)
-    merge3_gt4_1 <= \$3894 ;
+    merge3_eq10_3 <= \$4006 ;
   always @(posedge clk)
-    merge3_eq4_1 <= \$3895 ;
+    merge3_gt10_4 <= \$4007 ;
   always @(posedge clk)
-    merge3_gt4_2 <= \$3896 ;
+    merge3_eq10_4 <= \$4008 ;
   always @(posedge clk)
-    merge3_eq4_2 <= \$3897 ;
+    merge3_gt12_0 <= \$4009 ;
   always @(posedge clk)
-    merge3_gt4_3 <= \$3898 ;
+    merge3_eq12_0 <= \$4010 ;
   always @(posedge clk)
-    merge3_eq4_3 <= \$3899 ;
+    merge3_gt12_1 <= \$4011 ;
   always @(posedge clk)
-    merge3_gt4_4 <= \$3900 ;
+    merge3_eq12_1 <= \$4012 ;
   always @(posedge clk)
-    merge3_eq4_4 <= \$3901 ;
+    merge3_gt12_2 <= \$4013 ;
   always @(posedge clk)
-    merge3_gt6_0 <= \$3902 ;
+    merge3_eq12_2 <= \$4014 ;
   always @(posedge clk)
-    merge3_eq6_0 <= \$3903 ;
+    merge3_gt12_3 <= \$4015 ;
   always @(posedge clk)
-    merge3_gt6_1 <= \$3904 ;
+    merge3_eq12_3 <= \$4016 ;
   always @(posedge clk)
-    merge3_eq6_1 <= \$3905 ;
+    merge3_gt12_4 <= \$4017 ;
   always @(posedge clk)
-    merge3_gt6_2 <= \$3906 ;
+    merge3_eq12_4 <= \$4018 ;
   always @(posedge clk)
-    merge3_eq6_2 <= \$3907 ;
+    merge3_gt14_0 <= \$4019 ;
   always @(posedge clk)
-    merge3_gt6_3 <= \$3908 ;
+    merge3_eq14_0 <= \$4020 ;
   always @(posedge clk)
-    merge3_eq6_3 <= \$3909 ;
+    merge3_gt14_1 <= \$4021 ;
   always @(posedge clk)
-    merge3_gt6_4 <= \$3910 ;
+    merge3_eq14_1 <= \$4022 ;
   always @(posedge clk)
-    merge3_eq6_4 <= \$3911 ;
+    merge3_gt14_2 <= \$4023 ;
   always @(posedge clk)
-    merge3_gt8_0 <= \$3912 ;
+    merge3_eq14_2 <= \$4024 ;
   always @(posedge clk)
-    merge3_eq8_0 <= \$3913 ;
+    merge3_gt14_3 <= \$4025 ;
   always @(posedge clk)
-    merge3_gt8_1 <= \$3914 ;
+    merge3_eq14_3 <= \$4026 ;
   always @(posedge clk)
-    merge3_eq8_1 <= \$3915 ;
+    merge3_gt14_4 <= \$4027 ;
   always @(posedge clk)
-    merge3_gt8_2 <= \$3916 ;
+    merge3_eq14_4 <= \$4028 ;
   always @(posedge clk)
-    merge3_eq8_2 <= \$3917 ;
+    merge3_lane0 <= \$4029 ;
   always @(posedge clk)
-    merge3_gt8_3 <= \$3918 ;
+    merge3_lane1 <= \$4030 ;
   always @(posedge clk)
-    merge3_eq8_3 <= \$3919 ;
+    merge3_lane2 <= \$4031 ;
   always @(posedge clk)
-    merge3_gt8_4 <= \$3920 ;
+    merge3_lane3 <= \$4032 ;
   always @(posedge clk)
-    merge3_eq8_4 <= \$3921 ;
+    merge3_lane4 <= \$4033 ;
   always @(posedge clk)
-    merge3_gt10_0 <= \$3922 ;
+    merge3_lane5 <= \$4034 ;
   always @(posedge clk)
-    merge3_eq10_0 <= \$3923 ;
+    merge3_lane6 <= \$4035 ;
   always @(posedge clk)
-    merge3_gt10_1 <= \$3924 ;
+    merge3_lane7 <= \$4036 ;
   always @(posedge clk)
-    merge3_eq10_1 <= \$3925 ;
+    merge3_lane8 <= \$4037 ;
   always @(posedge clk)
-    merge3_gt10_2 <= \$3926 ;
+    merge3_lane9 <= \$4038 ;
   always @(posedge clk)
-    merge3_eq10_2 <= \$3927 ;
+    merge3_lane10 <= \$4039 ;
   always @(posedge clk)
-    merge3_gt10_3 <= \$3928 ;
+    merge3_lane11 <= \$4040 ;
   always @(posedge clk)
-    merge3_eq10_3 <= \$3929 ;
+    merge3_lane12 <= \$4041 ;
   always @(posedge clk)
-    merge3_gt10_4 <= \$3930 ;
+    merge3_lane13 <= \$4042 ;
   always @(posedge clk)
-    merge3_eq10_4 <= \$3931 ;
+    merge3_lane14 <= \$4043 ;
   always @(posedge clk)
-    merge3_gt12_0 <= \$3932 ;
+    merge3_lane15 <= \$4044 ;
   always @(posedge clk)
-    merge3_eq12_0 <= \$3933 ;
+    merge3_last <= \$4045 ;
   always @(posedge clk)
-    merge3_gt12_1 <= \$3934 ;
+    \$signal$35  <= \$4046 ;
   always @(posedge clk)
-    merge3_eq12_1 <= \$3935 ;
+    near0_in_idx <= \$4047 ;
   always @(posedge clk)
-    merge3_gt12_2 <= \$3936 ;
+    near0_out_idx <= \$4048 ;
   always @(posedge clk)
-    merge3_eq12_2 <= \$3937 ;
+    near1_in_idx <= \$4049 ;
   always @(posedge clk)
-    merge3_gt12_3 <= \$3938 ;
+    near1_out_idx <= \$4050 ;
   always @(posedge clk)
-    merge3_eq12_3 <= \$3939 ;
+    near2_in_idx <= \$4051 ;
   always @(posedge clk)
-    merge3_gt12_4 <= \$3940 ;
+    near2_out_idx <= \$4052 ;
   always @(posedge clk)
-    merge3_eq12_4 <= \$3941 ;
+    near3_in_idx <= \$4053 ;
   always @(posedge clk)
-    merge3_gt14_0 <= \$3942 ;
+    near3_out_idx <= \$4054 ;
   always @(posedge clk)
-    merge3_eq14_0 <= \$3943 ;
+    near4_in_idx <= \$4055 ;
   always @(posedge clk)
-    merge3_gt14_1 <= \$3944 ;
+    near4_out_idx <= \$4056 ;
   always @(posedge clk)
-    merge3_eq14_1 <= \$3945 ;
+    near5_in_idx <= \$4057 ;
   always @(posedge clk)
-    merge3_gt14_2 <= \$3946 ;
+    near5_out_idx <= \$4058 ;
   always @(posedge clk)
-    merge3_eq14_2 <= \$3947 ;
+    near6_in_idx <= \$4059 ;
   always @(posedge clk)
-    merge3_gt14_3 <= \$3948 ;
+    near6_out_idx <= \$4060 ;
   always @(posedge clk)
-    merge3_eq14_3 <= \$3949 ;
+    near7_in_idx <= \$4061 ;
   always @(posedge clk)
-    merge3_gt14_4 <= \$3950 ;
+    near7_out_idx <= \$4062 ;
   always @(posedge clk)
-    merge3_eq14_4 <= \$3951 ;
+    near8_in_idx <= \$4063 ;
   always @(posedge clk)
-    merge3_lane0 <= \$3952 ;
+    near8_out_idx <= \$4064 ;
   always @(posedge clk)
-    merge3_lane1 <= \$3953 ;
+    near9_in_idx <= \$4065 ;
   always @(posedge clk)
-    merge3_lane2 <= \$3954 ;
+    near9_out_idx <= \$4066 ;
   always @(posedge clk)
-    merge3_lane3 <= \$3955 ;
+    near10_in_idx <= \$4067 ;
   always @(posedge clk)
-    merge3_lane4 <= \$3956 ;
+    near10_out_idx <= \$4068 ;
   always @(posedge clk)
-    merge3_lane5 <= \$3957 ;
+    near11_in_idx <= \$4069 ;
   always @(posedge clk)
-    merge3_lane6 <= \$3958 ;
+    near11_out_idx <= \$4070 ;
   always @(posedge clk)
-    merge3_lane7 <= \$3959 ;
+    near12_in_idx <= \$4071 ;
   always @(posedge clk)
-    merge3_lane8 <= \$3960 ;
+    near12_out_idx <= \$4072 ;
   always @(posedge clk)
-    merge3_lane9 <= \$3961 ;
+    near13_in_idx <= \$4073 ;
   always @(posedge clk)
-    merge3_lane10 <= \$3962 ;
+    near13_out_idx <= \$4074 ;
   always @(posedge clk)
-    merge3_lane11 <= \$3963 ;
+    near14_in_idx <= \$4075 ;
   always @(posedge clk)
-    merge3_lane12 <= \$3964 ;
+    near14_out_idx <= \$4076 ;
   always @(posedge clk)
-    merge3_lane13 <= \$3965 ;
+    near_last <= \$4077 ;
   always @(posedge clk)
-    merge3_lane14 <= \$3966 ;
+    lane0_takes0 <= \$4078 ;
   always @(posedge clk)
-    merge3_lane15 <= \$3967 ;
+    lane0_takes1 <= \$4079 ;
   always @(posedge clk)
-    merge3_last <= \$3968 ;
+    lane0_takes2 <= \$4080 ;
   always @(posedge clk)
-    \$signal$55  <= \$3969 ;
+    lane0_takes3 <= \$4081 ;
   always @(posedge clk)
-    near0_in_idx <= \$3970 ;
+    lane0_takes4 <= \$4082 ;
   always @(posedge clk)
-    near0_out_idx <= \$3971 ;
+    lane0_takes5 <= \$4083 ;
   always @(posedge clk)
-    near1_in_idx <= \$3972 ;
+    lane0_takes6 <= \$4084 ;
   always @(posedge clk)
-    near1_out_idx <= \$3973 ;
+    lane0_takes7 <= \$4085 ;
   always @(posedge clk)
-    near2_in_idx <= \$3974 ;
+    lane0_takes8 <= \$4086 ;
   always @(posedge clk)
-    near2_out_idx <= \$3975 ;
+    lane0_takes9 <= \$4087 ;
   always @(posedge clk)
-    near3_in_idx <= \$3976 ;
+    lane0_takes10 <= \$4088 ;
   always @(posedge clk)
-    near3_out_idx <= \$3977 ;
+    lane0_takes11 <= \$4089 ;
   always @(posedge clk)
-    near4_in_idx <= \$3978 ;
+    lane0_takes12 <= \$4090 ;
   always @(posedge clk)
-    near4_out_idx <= \$3979 ;
+    lane0_takes13 <= \$4091 ;
   always @(posedge clk)
-    near5_in_idx <= \$3980 ;
+    lane0_takes14 <= \$4092 ;
   always @(posedge clk)
-    near5_out_idx <= \$3981 ;
+    lane1_takes1 <= \$4093 ;
   always @(posedge clk)
-    near6_in_idx <= \$3982 ;
+    lane1_takes2 <= \$4094 ;
   always @(posedge clk)
-    near6_out_idx <= \$3983 ;
+    lane1_takes3 <= \$4095 ;
   always @(posedge clk)
-    near7_in_idx <= \$3984 ;
+    lane1_takes4 <= \$4096 ;
   always @(posedge clk)
-    near7_out_idx <= \$3985 ;
+    lane1_takes5 <= \$4097 ;
   always @(posedge clk)
-    near8_in_idx <= \$3986 ;
+    lane1_takes6 <= \$4098 ;
   always @(posedge clk)
-    near8_out_idx <= \$3987 ;
+    lane1_takes7 <= \$4099 ;
   always @(posedge clk)
-    near9_in_idx <= \$3988 ;
+    lane1_takes8 <= \$4100 ;
   always @(posedge clk)
-    near9_out_idx <= \$3989 ;
+    lane1_takes9 <= \$4101 ;
   always @(posedge clk)
-    near10_in_idx <= \$3990 ;
+    lane1_takes10 <= \$4102 ;
   always @(posedge clk)
-    near10_out_idx <= \$3991 ;
+    lane1_takes11 <= \$4103 ;
   always @(posedge clk)
-    near11_in_idx <= \$3992 ;
+    lane1_takes12 <= \$4104 ;
   always @(posedge clk)
-    near11_out_idx <= \$3993 ;
+    lane1_takes13 <= \$4105 ;
   always @(posedge clk)
-    near12_in_idx <= \$3994 ;
+    lane1_takes14 <= \$4106 ;
   always @(posedge clk)
-    near12_out_idx <= \$3995 ;
+    lane2_takes2 <= \$4107 ;
   always @(posedge clk)
-    near13_in_idx <= \$3996 ;
+    lane2_takes3 <= \$4108 ;
   always @(posedge clk)
-    near13_out_idx <= \$3997 ;
+    lane2_takes4 <= \$4109 ;
   always @(posedge clk)
-    near14_in_idx <= \$3998 ;
+    lane2_takes5 <= \$4110 ;
   always @(posedge clk)
-    near14_out_idx <= \$3999 ;
+    lane2_takes6 <= \$4111 ;
   always @(posedge clk)
-    near_last <= \$4000 ;
+    lane2_takes7 <= \$4112 ;
   always @(posedge clk)
-    lane0_takes0 <= \$4001 ;
+    lane2_takes8 <= \$4113 ;
   always @(posedge clk)
-    lane0_takes1 <= \$4002 ;
+    lane2_takes9 <= \$4114 ;
   always @(posedge clk)
-    lane0_takes2 <= \$4003 ;
+    lane2_takes10 <= \$4115 ;
   always @(posedge clk)
-    lane0_takes3 <= \$4004 ;
+    lane2_takes11 <= \$4116 ;
   always @(posedge clk)
-    lane0_takes4 <= \$4005 ;
+    lane2_takes12 <= \$4117 ;
   always @(posedge clk)
-    lane0_takes5 <= \$4006 ;
+    lane2_takes13 <= \$4118 ;
   always @(posedge clk)
-    lane0_takes6 <= \$4007 ;
+    lane2_takes14 <= \$4119 ;
   always @(posedge clk)
-    lane0_takes7 <= \$4008 ;
+    lane3_takes3 <= \$4120 ;
   always @(posedge clk)
-    lane0_takes8 <= \$4009 ;
+    lane3_takes4 <= \$4121 ;
   always @(posedge clk)
-    lane0_takes9 <= \$4010 ;
+    lane3_takes5 <= \$4122 ;
   always @(posedge clk)
-    lane0_takes10 <= \$4011 ;
+    lane3_takes6 <= \$4123 ;
   always @(posedge clk)
-    lane0_takes11 <= \$4012 ;
+    lane3_takes7 <= \$4124 ;
   always @(posedge clk)
-    lane0_takes12 <= \$4013 ;
+    lane3_takes8 <= \$4125 ;
   always @(posedge clk)
-    lane0_takes13 <= \$4014 ;
+    lane3_takes9 <= \$4126 ;
   always @(posedge clk)
-    lane0_takes14 <= \$4015 ;
+    lane3_takes10 <= \$4127 ;
   always @(posedge clk)
-    lane1_takes1 <= \$4016 ;
+    lane3_takes11 <= \$4128 ;
   always @(posedge clk)
-    lane1_takes2 <= \$4017 ;
+    lane3_takes12 <= \$4129 ;
   always @(posedge clk)
-    lane1_takes3 <= \$4018 ;
+    lane3_takes13 <= \$4130 ;
   always @(posedge clk)
-    lane1_takes4 <= \$4019 ;
+    lane3_takes14 <= \$4131 ;
   always @(posedge clk)
-    lane1_takes5 <= \$4020 ;
+    lane4_takes4 <= \$4132 ;
   always @(posedge clk)
-    lane1_takes6 <= \$4021 ;
+    lane4_takes5 <= \$4133 ;
   always @(posedge clk)
-    lane1_takes7 <= \$4022 ;
+    lane4_takes6 <= \$4134 ;
   always @(posedge clk)
-    lane1_takes8 <= \$4023 ;
+    lane4_takes7 <= \$4135 ;
   always @(posedge clk)
-    lane1_takes9 <= \$4024 ;
+    lane4_takes8 <= \$4136 ;
   always @(posedge clk)
-    lane1_takes10 <= \$4025 ;
+    lane4_takes9 <= \$4137 ;
   always @(posedge clk)
-    lane1_takes11 <= \$4026 ;
+    lane4_takes10 <= \$4138 ;
   always @(posedge clk)
-    lane1_takes12 <= \$4027 ;
+    lane4_takes11 <= \$4139 ;
   always @(posedge clk)
-    lane1_takes13 <= \$4028 ;
+    lane4_takes12 <= \$4140 ;
   always @(posedge clk)
-    lane1_takes14 <= \$4029 ;
+    lane4_takes13 <= \$4141 ;
   always @(posedge clk)
-    lane2_takes2 <= \$4030 ;
+    lane4_takes14 <= \$4142 ;
   always @(posedge clk)
-    lane2_takes3 <= \$4031 ;
+    lane5_takes5 <= \$4143 ;
   always @(posedge clk)
-    lane2_takes4 <= \$4032 ;
+    lane5_takes6 <= \$4144 ;
   always @(posedge clk)
-    lane2_takes5 <= \$4033 ;
+    lane5_takes7 <= \$4145 ;
   always @(posedge clk)
-    lane2_takes6 <= \$4034 ;
+    lane5_takes8 <= \$4146 ;
   always @(posedge clk)
-    lane2_takes7 <= \$4035 ;
+    lane5_takes9 <= \$4147 ;
   always @(posedge clk)
-    lane2_takes8 <= \$4036 ;
+    lane5_takes10 <= \$4148 ;
   always @(posedge clk)
-    lane2_takes9 <= \$4037 ;
+    lane5_takes11 <= \$4149 ;
   always @(posedge clk)
-    lane2_takes10 <= \$4038 ;
+    lane5_takes12 <= \$4150 ;
   always @(posedge clk)
-    lane2_takes11 <= \$4039 ;
+    lane5_takes13 <= \$4151 ;
   always @(posedge clk)
-    lane2_takes12 <= \$4040 ;
+    lane5_takes14 <= \$4152 ;
   always @(posedge clk)
-    lane2_takes13 <= \$4041 ;
+    lane6_takes6 <= \$4153 ;
   always @(posedge clk)
-    lane2_takes14 <= \$4042 ;
+    lane6_takes7 <= \$4154 ;
   always @(posedge clk)
-    lane3_takes3 <= \$4043 ;
+    lane6_takes8 <= \$4155 ;
   always @(posedge clk)
-    lane3_takes4 <= \$4044 ;
+    lane6_takes9 <= \$4156 ;
   always @(posedge clk)
-    lane3_takes5 <= \$4045 ;
+    lane6_takes10 <= \$4157 ;
   always @(posedge clk)
-    lane3_takes6 <= \$4046 ;
+    lane6_takes11 <= \$4158 ;
   always @(posedge clk)
-    lane3_takes7 <= \$4047 ;
+    lane6_takes12 <= \$4159 ;
   always @(posedge clk)
-    lane3_takes8 <= \$4048 ;
+    lane6_takes13 <= \$4160 ;
   always @(posedge clk)
-    lane3_takes9 <= \$4049 ;
+    lane6_takes14 <= \$4161 ;
   always @(posedge clk)
-    lane3_takes10 <= \$4050 ;
+    lane7_takes7 <= \$4162 ;
   always @(posedge clk)
-    lane3_takes11 <= \$4051 ;
+    lane7_takes8 <= \$4163 ;
   always @(posedge clk)
-    lane3_takes12 <= \$4052 ;
+    lane7_takes9 <= \$4164 ;
   always @(posedge clk)
-    lane3_takes13 <= \$4053 ;
+    lane7_takes10 <= \$4165 ;
   always @(posedge clk)
-    lane3_takes14 <= \$4054 ;
+    lane7_takes11 <= \$4166 ;
   always @(posedge clk)
-    lane4_takes4 <= \$4055 ;
+    lane7_takes12 <= \$4167 ;
   always @(posedge clk)
-    lane4_takes5 <= \$4056 ;
+    lane7_takes13 <= \$4168 ;
   always @(posedge clk)
-    lane4_takes6 <= \$4057 ;
+    lane7_takes14 <= \$4169 ;
   always @(posedge clk)
-    lane4_takes7 <= \$4058 ;
+    \$signal$326  <= \$4170 ;
   always @(posedge clk)
-    lane4_takes8 <= \$4059 ;
+    t_in_idx0 <= \$4171 ;
   always @(posedge clk)
-    lane4_takes9 <= \$4060 ;
+    t_in_idx1 <= \$4172 ;
   always @(posedge clk)
-    lane4_takes10 <= \$4061 ;
+    t_in_idx2 <= \$4173 ;
   always @(posedge clk)
-    lane4_takes11 <= \$4062 ;
+    t_in_idx3 <= \$4174 ;
   always @(posedge clk)
-    lane4_takes12 <= \$4063 ;
+    t_in_idx4 <= \$4175 ;
   always @(posedge clk)
-    lane4_takes13 <= \$4064 ;
+    t_in_idx5 <= \$4176 ;
   always @(posedge clk)
-    lane4_takes14 <= \$4065 ;
+    t_in_idx6 <= \$4177 ;
   always @(posedge clk)
-    lane5_takes5 <= \$4066 ;
+    t_in_idx7 <= \$4178 ;
   always @(posedge clk)
-    lane5_takes6 <= \$4067 ;
+    t_in_idx8 <= \$4179 ;
   always @(posedge clk)
-    lane5_takes7 <= \$4068 ;
+    t_in_idx9 <= \$4180 ;
   always @(posedge clk)
-    lane5_takes8 <= \$4069 ;
+    t_in_idx10 <= \$4181 ;
   always @(posedge clk)
-    lane5_takes9 <= \$4070 ;
+    t_in_idx11 <= \$4182 ;
   always @(posedge clk)
-    lane5_takes10 <= \$4071 ;
+    t_in_idx12 <= \$4183 ;
   always @(posedge clk)
-    lane5_takes11 <= \$4072 ;
+    t_in_idx13 <= \$4184 ;
   always @(posedge clk)
-    lane5_takes12 <= \$4073 ;
+    t_in_idx14 <= \$4185 ;
   always @(posedge clk)
-    lane5_takes13 <= \$4074 ;
+    t_out_idx0 <= \$4186 ;
   always @(posedge clk)
-    lane5_takes14 <= \$4075 ;
+    t_out_idx1 <= \$4187 ;
   always @(posedge clk)
-    lane6_takes6 <= \$4076 ;
+    t_out_idx2 <= \$4188 ;
   always @(posedge clk)
-    lane6_takes7 <= \$4077 ;
+    t_out_idx3 <= \$4189 ;
   always @(posedge clk)
-    lane6_takes8 <= \$4078 ;
+    t_out_idx4 <= \$4190 ;
   always @(posedge clk)
-    lane6_takes9 <= \$4079 ;
+    t_out_idx5 <= \$4191 ;
   always @(posedge clk)
-    lane6_takes10 <= \$4080 ;
+    t_out_idx6 <= \$4192 ;
   always @(posedge clk)
-    lane6_takes11 <= \$4081 ;
+    t_out_idx7 <= \$4193 ;
   always @(posedge clk)
-    lane6_takes12 <= \$4082 ;
+    t_out_idx8 <= \$4194 ;
   always @(posedge clk)
-    lane6_takes13 <= \$4083 ;
+    t_out_idx9 <= \$4195 ;
   always @(posedge clk)
-    lane6_takes14 <= \$4084 ;
+    t_out_idx10 <= \$4196 ;
   always @(posedge clk)
-    lane7_takes7 <= \$4085 ;
+    t_out_idx11 <= \$4197 ;
   always @(posedge clk)
-    lane7_takes8 <= \$4086 ;
+    t_out_idx12 <= \$4198 ;
   always @(posedge clk)
-    lane7_takes9 <= \$4087 ;
+    t_out_idx13 <= \$4199 ;
   always @(posedge clk)
-    lane7_takes10 <= \$4088 ;
+    t_out_idx14 <= \$4200 ;
   always @(posedge clk)
-    lane7_takes11 <= \$4089 ;
+    \$signal$327  <= \$4201 ;
   always @(posedge clk)
-    lane7_takes12 <= \$4090 ;
+    \$signal  <= \$4202 ;
   always @(posedge clk)
-    lane7_takes13 <= \$4091 ;
+    pairs_skid <= \$4203 ;
   always @(posedge clk)
-    lane7_takes14 <= \$4092 ;
+    pairs__payload <= \$4204 ;
   always @(posedge clk)
-    \$signal$313  <= \$4093 ;
-  always @(posedge clk)
-    t_in_idx0 <= \$4094 ;
-  always @(posedge clk)
-    t_in_idx1 <= \$4095 ;
-  always @(posedge clk)
-    t_in_idx2 <= \$4096 ;
-  always @(posedge clk)
-    t_in_idx3 <= \$4097 ;
-  always @(posedge clk)
-    t_in_idx4 <= \$4098 ;
-  always @(posedge clk)
-    t_in_idx5 <= \$4099 ;
-  always @(posedge clk)
-    t_in_idx6 <= \$4100 ;
-  always @(posedge clk)
-    t_in_idx7 <= \$4101 ;
-  always @(posedge clk)
-    t_in_idx8 <= \$4102 ;
-  always @(posedge clk)
-    t_in_idx9 <= \$4103 ;
-  always @(posedge clk)
-    t_in_idx10 <= \$4104 ;
-  always @(posedge clk)
-    t_in_idx11 <= \$4105 ;
-  always @(posedge clk)
-    t_in_idx12 <= \$4106 ;
-  always @(posedge clk)
-    t_in_idx13 <= \$4107 ;
-  always @(posedge clk)
-    t_in_idx14 <= \$4108 ;
-  always @(posedge clk)
-    t_out_idx0 <= \$4109 ;
-  always @(posedge clk)
-    t_out_idx1 <= \$4110 ;
-  always @(posedge clk)
-    t_out_idx2 <= \$4111 ;
-  always @(posedge clk)
-    t_out_idx3 <= \$4112 ;
-  always @(posedge clk)
-    t_out_idx4 <= \$4113 ;
-  always @(posedge clk)
-    t_out_idx5 <= \$4114 ;
-  always @(posedge clk)
-    t_out_idx6 <= \$4115 ;
-  always @(posedge clk)
-    t_out_idx7 <= \$4116 ;
-  always @(posedge clk)
-    t_out_idx8 <= \$4117 ;
-  always @(posedge clk)
-    t_out_idx9 <= \$4118 ;
-  always @(posedge clk)
-    t_out_idx10 <= \$4119 ;
-  always @(posedge clk)
-    t_out_idx11 <= \$4120 ;
-  always @(posedge clk)
-    t_out_idx12 <= \$4121 ;
-  always @(posedge clk)
-    t_out_idx13 <= \$4122 ;
-  always @(posedge clk)
-    t_out_idx14 <= \$4123 ;
-  always @(posedge clk)
-    \$signal$314  <= \$4124 ;
-  always @(posedge clk)
-    \$signal  <= \$4125 ;
-  always @(posedge clk)
-    pairs_skid <= \$4126 ;
-  always @(posedge clk)
-    pairs__payload <= \$4127 ;
-  always @(posedge clk)
-    pairs__valid <= \$4128 ;
+    pairs__valid <= \$4205 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3378  = match0_valid;
+    \$3453  = match0_valid;
     if (match0_load) begin
-      \$3378  = \$signal$33 ;
+      \$3453  = \$signal$34 ;
     end else if (match1_load) begin
-      \$3378  = 1'h0;
+      \$3453  = 1'h0;
     end
     if (rst) begin
-      \$3378  = 1'h0;
+      \$3453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3379  = match1_valid;
+    \$3454  = match1_valid;
     if (match1_load) begin
-      \$3379  = match0_valid;
+      \$3454  = match0_valid;
     end else if (match2_load) begin
-      \$3379  = 1'h0;
+      \$3454  = 1'h0;
     end
     if (rst) begin
-      \$3379  = 1'h0;
+      \$3454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3380  = match2_valid;
+    \$3455  = match2_valid;
     if (match2_load) begin
-      \$3380  = match1_valid;
+      \$3455  = match1_valid;
     end else if (match3_load) begin
-      \$3380  = 1'h0;
+      \$3455  = 1'h0;
     end
     if (rst) begin
-      \$3380  = 1'h0;
+      \$3455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3381  = match3_valid;
+    \$3456  = match3_valid;
     if (match3_load) begin
-      \$3381  = match2_valid;
+      \$3456  = match2_valid;
     end else if (match4_load) begin
-      \$3381  = 1'h0;
+      \$3456  = 1'h0;
     end
     if (rst) begin
-      \$3381  = 1'h0;
+      \$3456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3382  = match4_valid;
+    \$3457  = match4_valid;
     if (match4_load) begin
-      \$3382  = match3_valid;
+      \$3457  = match3_valid;
     end else if (match5_load) begin
-      \$3382  = 1'h0;
+      \$3457  = 1'h0;
     end
     if (rst) begin
-      \$3382  = 1'h0;
+      \$3457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3383  = match5_valid;
+    \$3458  = match5_valid;
     if (match5_load) begin
-      \$3383  = match4_valid;
+      \$3458  = match4_valid;
     end else if (match6_load) begin
-      \$3383  = 1'h0;
+      \$3458  = 1'h0;
     end
     if (rst) begin
-      \$3383  = 1'h0;
+      \$3458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3384  = match6_valid;
+    \$3459  = match6_valid;
     if (match6_load) begin
-      \$3384  = match5_valid;
+      \$3459  = match5_valid;
     end else if (match7_load) begin
-      \$3384  = 1'h0;
+      \$3459  = 1'h0;
     end
     if (rst) begin
-      \$3384  = 1'h0;
+      \$3459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3385  = match7_valid;
+    \$3460  = match7_valid;
     if (match7_load) begin
-      \$3385  = match6_valid;
+      \$3460  = match6_valid;
     end else if (match8_load) begin
-      \$3385  = 1'h0;
+      \$3460  = 1'h0;
     end
     if (rst) begin
-      \$3385  = 1'h0;
+      \$3460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3386  = match8_valid;
+    \$3461  = match8_valid;
     if (match8_load) begin
-      \$3386  = match7_valid;
+      \$3461  = match7_valid;
     end else if (match9_load) begin
-      \$3386  = 1'h0;
+      \$3461  = 1'h0;
     end
     if (rst) begin
-      \$3386  = 1'h0;
+      \$3461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3387  = match9_valid;
+    \$3462  = match9_valid;
     if (match9_load) begin
-      \$3387  = \$427 ;
+      \$3462  = \$588 ;
     end
     if (rst) begin
-      \$3387  = 1'h0;
+      \$3462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3388  = \$437 ;
+    \$3463  = \$598 ;
     if (rst) begin
-      \$3388  = 1'h1;
+      \$3463  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3389  = \$441 ;
+    \$3464  = \$627 ;
     if (rst) begin
-      \$3389  = 1'h0;
+      \$3464  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3390  = in_skid_keep;
-    if (\$442 ) begin
-      \$3390  = inputs__payload[615:608];
-    end
-    if (rst) begin
-      \$3390  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3391  = in_skid_last;
-    if (\$442 ) begin
-      \$3391  = inputs__payload[616];
-    end
-    if (rst) begin
-      \$3391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3392  = in_skid_top;
-    if (\$442 ) begin
-      \$3392  = { \$445 , \$444  };
-    end
-    if (rst) begin
-      \$3392  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3393  = in_skid_key0;
-    if (\$442 ) begin
-      \$3393  = \$446 ;
-    end
-    if (rst) begin
-      \$3393  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3394  = in_skid_key1;
-    if (\$442 ) begin
-      \$3394  = \$447 ;
-    end
-    if (rst) begin
-      \$3394  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3395  = in_skid_key2;
-    if (\$442 ) begin
-      \$3395  = \$448 ;
-    end
-    if (rst) begin
-      \$3395  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3396  = in_skid_key3;
-    if (\$442 ) begin
-      \$3396  = \$449 ;
-    end
-    if (rst) begin
-      \$3396  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3397  = in_skid_key4;
-    if (\$442 ) begin
-      \$3397  = \$450 ;
-    end
-    if (rst) begin
-      \$3397  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3398  = in_skid_key5;
-    if (\$442 ) begin
-      \$3398  = \$451 ;
-    end
-    if (rst) begin
-      \$3398  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3399  = in_skid_key6;
-    if (\$442 ) begin
-      \$3399  = \$452 ;
-    end
-    if (rst) begin
-      \$3399  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3400  = in_skid_key7;
-    if (\$442 ) begin
-      \$3400  = \$453 ;
-    end
-    if (rst) begin
-      \$3400  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3401  = in_skid_idx0;
-    if (\$442 ) begin
-      \$3401  = inputs__payload[75:56];
-    end
-    if (rst) begin
-      \$3401  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3402  = in_skid_idx1;
-    if (\$442 ) begin
-      \$3402  = inputs__payload[151:132];
-    end
-    if (rst) begin
-      \$3402  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3403  = in_skid_idx2;
-    if (\$442 ) begin
-      \$3403  = inputs__payload[227:208];
-    end
-    if (rst) begin
-      \$3403  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3404  = in_skid_idx3;
-    if (\$442 ) begin
-      \$3404  = inputs__payload[303:284];
-    end
-    if (rst) begin
-      \$3404  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3405  = in_skid_idx4;
-    if (\$442 ) begin
-      \$3405  = inputs__payload[379:360];
-    end
-    if (rst) begin
-      \$3405  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3406  = in_skid_idx5;
-    if (\$442 ) begin
-      \$3406  = inputs__payload[455:436];
-    end
-    if (rst) begin
-      \$3406  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3407  = in_skid_idx6;
-    if (\$442 ) begin
-      \$3407  = inputs__payload[531:512];
-    end
-    if (rst) begin
-      \$3407  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3408  = in_skid_idx7;
-    if (\$442 ) begin
-      \$3408  = inputs__payload[607:588];
-    end
-    if (rst) begin
-      \$3408  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3409  = in_next_full;
-    if (\$455 ) begin
-      \$3409  = \$458 ;
-    end
-    if (rst) begin
-      \$3409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3410  = in_skid_full;
-    if (\$455 ) begin
-      \$3410  = 1'h0;
-    end else if (\$457 ) begin
-      \$3410  = 1'h1;
-    end
-    if (rst) begin
-      \$3410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3411  = in_next_keep;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3411  = in_skid_keep;
-      end else begin
-        \$3411  = inputs__payload[615:608];
-      end
-    end
-    if (rst) begin
-      \$3411  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3412  = in_next_last;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3412  = in_skid_last;
-      end else begin
-        \$3412  = inputs__payload[616];
-      end
-    end
-    if (rst) begin
-      \$3412  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3413  = in_next_top;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3413  = in_skid_top;
-      end else begin
-        \$3413  = { \$461 , \$460  };
-      end
-    end
-    if (rst) begin
-      \$3413  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3414  = in_next_key0;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3414  = in_skid_key0;
-      end else begin
-        \$3414  = \$462 ;
-      end
-    end
-    if (rst) begin
-      \$3414  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3415  = in_next_key1;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3415  = in_skid_key1;
-      end else begin
-        \$3415  = \$463 ;
-      end
-    end
-    if (rst) begin
-      \$3415  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3416  = in_next_key2;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3416  = in_skid_key2;
-      end else begin
-        \$3416  = \$464 ;
-      end
-    end
-    if (rst) begin
-      \$3416  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3417  = in_next_key3;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3417  = in_skid_key3;
-      end else begin
-        \$3417  = \$465 ;
-      end
-    end
-    if (rst) begin
-      \$3417  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3418  = in_next_key4;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3418  = in_skid_key4;
-      end else begin
-        \$3418  = \$466 ;
-      end
-    end
-    if (rst) begin
-      \$3418  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3419  = in_next_key5;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3419  = in_skid_key5;
-      end else begin
-        \$3419  = \$467 ;
-      end
-    end
-    if (rst) begin
-      \$3419  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3420  = in_next_key6;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3420  = in_skid_key6;
-      end else begin
-        \$3420  = \$468 ;
-      end
-    end
-    if (rst) begin
-      \$3420  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3421  = in_next_key7;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3421  = in_skid_key7;
-      end else begin
-        \$3421  = \$469 ;
-      end
-    end
-    if (rst) begin
-      \$3421  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3422  = in_next_idx0;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3422  = in_skid_idx0;
-      end else begin
-        \$3422  = inputs__payload[75:56];
-      end
-    end
-    if (rst) begin
-      \$3422  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3423  = in_next_idx1;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3423  = in_skid_idx1;
-      end else begin
-        \$3423  = inputs__payload[151:132];
-      end
-    end
-    if (rst) begin
-      \$3423  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3424  = in_next_idx2;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3424  = in_skid_idx2;
-      end else begin
-        \$3424  = inputs__payload[227:208];
-      end
-    end
-    if (rst) begin
-      \$3424  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3425  = in_next_idx3;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3425  = in_skid_idx3;
-      end else begin
-        \$3425  = inputs__payload[303:284];
-      end
-    end
-    if (rst) begin
-      \$3425  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3426  = in_next_idx4;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3426  = in_skid_idx4;
-      end else begin
-        \$3426  = inputs__payload[379:360];
-      end
-    end
-    if (rst) begin
-      \$3426  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3427  = in_next_idx5;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3427  = in_skid_idx5;
-      end else begin
-        \$3427  = inputs__payload[455:436];
-      end
-    end
-    if (rst) begin
-      \$3427  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3428  = in_next_idx6;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3428  = in_skid_idx6;
-      end else begin
-        \$3428  = inputs__payload[531:512];
-      end
-    end
-    if (rst) begin
-      \$3428  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3429  = in_next_idx7;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3429  = in_skid_idx7;
-      end else begin
-        \$3429  = inputs__payload[607:588];
-      end
-    end
-    if (rst) begin
-      \$3429  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3430  = in_keep;
-    if (in_free) begin
-      \$3430  = in_next_keep;
-    end
-    if (rst) begin
-      \$3430  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3431  = in_last;
-    if (in_free) begin
-      \$3431  = in_next_last;
-    end
-    if (rst) begin
-      \$3431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3432  = in_top;
-    if (in_free) begin
-      \$3432  = in_next_top;
-    end
-    if (rst) begin
-      \$3432  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3433  = in_key0;
-    if (in_free) begin
-      \$3433  = in_next_key0;
-    end
-    if (rst) begin
-      \$3433  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3434  = in_key1;
-    if (in_free) begin
-      \$3434  = in_next_key1;
-    end
-    if (rst) begin
-      \$3434  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3435  = in_key2;
-    if (in_free) begin
-      \$3435  = in_next_key2;
-    end
-    if (rst) begin
-      \$3435  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3436  = in_key3;
-    if (in_free) begin
-      \$3436  = in_next_key3;
-    end
-    if (rst) begin
-      \$3436  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3437  = in_key4;
-    if (in_free) begin
-      \$3437  = in_next_key4;
-    end
-    if (rst) begin
-      \$3437  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3438  = in_key5;
-    if (in_free) begin
-      \$3438  = in_next_key5;
-    end
-    if (rst) begin
-      \$3438  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3439  = in_key6;
-    if (in_free) begin
-      \$3439  = in_next_key6;
-    end
-    if (rst) begin
-      \$3439  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3440  = in_key7;
-    if (in_free) begin
-      \$3440  = in_next_key7;
-    end
-    if (rst) begin
-      \$3440  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3441  = in_idx0;
-    if (in_free) begin
-      \$3441  = in_next_idx0;
-    end
-    if (rst) begin
-      \$3441  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3442  = in_idx1;
-    if (in_free) begin
-      \$3442  = in_next_idx1;
-    end
-    if (rst) begin
-      \$3442  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3443  = in_idx2;
-    if (in_free) begin
-      \$3443  = in_next_idx2;
-    end
-    if (rst) begin
-      \$3443  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3444  = in_idx3;
-    if (in_free) begin
-      \$3444  = in_next_idx3;
-    end
-    if (rst) begin
-      \$3444  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3445  = in_idx4;
-    if (in_free) begin
-      \$3445  = in_next_idx4;
-    end
-    if (rst) begin
-      \$3445  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3446  = in_idx5;
-    if (in_free) begin
-      \$3446  = in_next_idx5;
-    end
-    if (rst) begin
-      \$3446  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3447  = in_idx6;
-    if (in_free) begin
-      \$3447  = in_next_idx6;
-    end
-    if (rst) begin
-      \$3447  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3448  = in_idx7;
-    if (in_free) begin
-      \$3448  = in_next_idx7;
-    end
-    if (rst) begin
-      \$3448  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3449  = in_full;
-    if (in_free) begin
-      \$3449  = in_next_full;
-    end
-    if (rst) begin
-      \$3449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3450  = \$473 ;
-    if (rst) begin
-      \$3450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3451  = out_skid_keep;
-    if (\$474 ) begin
-      \$3451  = outputs__payload[615:608];
-    end
-    if (rst) begin
-      \$3451  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3452  = out_skid_last;
-    if (\$474 ) begin
-      \$3452  = outputs__payload[616];
-    end
-    if (rst) begin
-      \$3452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3453  = out_skid_top;
-    if (\$474 ) begin
-      \$3453  = { \$498 , \$497  };
-    end
-    if (rst) begin
-      \$3453  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3454  = out_skid_key0;
-    if (\$474 ) begin
-      \$3454  = \$520 ;
-    end
-    if (rst) begin
-      \$3454  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3455  = out_skid_key1;
-    if (\$474 ) begin
-      \$3455  = \$542 ;
-    end
-    if (rst) begin
-      \$3455  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3456  = out_skid_key2;
-    if (\$474 ) begin
-      \$3456  = \$564 ;
-    end
-    if (rst) begin
-      \$3456  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3457  = out_skid_key3;
-    if (\$474 ) begin
-      \$3457  = \$586 ;
-    end
-    if (rst) begin
-      \$3457  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3458  = out_skid_key4;
-    if (\$474 ) begin
-      \$3458  = \$608 ;
-    end
-    if (rst) begin
-      \$3458  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3459  = out_skid_key5;
-    if (\$474 ) begin
-      \$3459  = \$630 ;
-    end
-    if (rst) begin
-      \$3459  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3460  = out_skid_key6;
-    if (\$474 ) begin
-      \$3460  = \$652 ;
-    end
-    if (rst) begin
-      \$3460  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3461  = out_skid_key7;
-    if (\$474 ) begin
-      \$3461  = \$674 ;
-    end
-    if (rst) begin
-      \$3461  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3462  = out_skid_idx0;
-    if (\$474 ) begin
-      \$3462  = outputs__payload[75:56];
-    end
-    if (rst) begin
-      \$3462  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3463  = out_skid_idx1;
-    if (\$474 ) begin
-      \$3463  = outputs__payload[151:132];
-    end
-    if (rst) begin
-      \$3463  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3464  = out_skid_idx2;
-    if (\$474 ) begin
-      \$3464  = outputs__payload[227:208];
-    end
-    if (rst) begin
-      \$3464  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3465  = out_skid_idx3;
-    if (\$474 ) begin
-      \$3465  = outputs__payload[303:284];
-    end
+    \$3465  = \$656 ;
     if (rst) begin
-      \$3465  = 20'h00000;
+      \$3465  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3466  = out_skid_idx4;
-    if (\$474 ) begin
-      \$3466  = outputs__payload[379:360];
-    end
+    \$3466  = in_done_next;
     if (rst) begin
-      \$3466  = 20'h00000;
+      \$3466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3467  = out_skid_idx5;
-    if (\$474 ) begin
-      \$3467  = outputs__payload[455:436];
+    \$3467  = in_skid_keep;
+    if (\$657 ) begin
+      \$3467  = inputs__payload[615:608];
     end
     if (rst) begin
-      \$3467  = 20'h00000;
+      \$3467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3468  = out_skid_idx6;
-    if (\$474 ) begin
-      \$3468  = outputs__payload[531:512];
+    \$3468  = in_skid_last;
+    if (\$657 ) begin
+      \$3468  = inputs__payload[616];
     end
     if (rst) begin
-      \$3468  = 20'h00000;
+      \$3468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3469  = out_skid_idx7;
-    if (\$474 ) begin
-      \$3469  = outputs__payload[607:588];
+    \$3469  = in_skid_top;
+    if (\$657 ) begin
+      \$3469  = { \$660 , \$659  };
     end
     if (rst) begin
-      \$3469  = 20'h00000;
+      \$3469  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3470  = out_next_full;
-    if (\$676 ) begin
-      \$3470  = \$679 ;
+    \$3470  = in_skid_key0;
+    if (\$657 ) begin
+      \$3470  = \$661 ;
     end
     if (rst) begin
-      \$3470  = 1'h0;
+      \$3470  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3471  = out_skid_full;
-    if (\$676 ) begin
-      \$3471  = 1'h0;
-    end else if (\$678 ) begin
-      \$3471  = 1'h1;
+    \$3471  = in_skid_key1;
+    if (\$657 ) begin
+      \$3471  = \$662 ;
     end
     if (rst) begin
-      \$3471  = 1'h0;
+      \$3471  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3472  = out_next_keep;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3472  = out_skid_keep;
-      end else begin
-        \$3472  = outputs__payload[615:608];
-      end
+    \$3472  = in_skid_key2;
+    if (\$657 ) begin
+      \$3472  = \$663 ;
     end
     if (rst) begin
-      \$3472  = 8'h00;
+      \$3472  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3473  = out_next_last;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3473  = out_skid_last;
-      end else begin
-        \$3473  = outputs__payload[616];
-      end
+    \$3473  = in_skid_key3;
+    if (\$657 ) begin
+      \$3473  = \$664 ;
     end
     if (rst) begin
-      \$3473  = 1'h0;
+      \$3473  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3474  = out_next_top;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3474  = out_skid_top;
-      end else begin
-        \$3474  = { \$703 , \$702  };
-      end
+    \$3474  = in_skid_key4;
+    if (\$657 ) begin
+      \$3474  = \$665 ;
     end
     if (rst) begin
-      \$3474  = 63'h0000000000000000;
+      \$3474  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3475  = out_next_key0;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3475  = out_skid_key0;
-      end else begin
-        \$3475  = \$725 ;
-      end
+    \$3475  = in_skid_key5;
+    if (\$657 ) begin
+      \$3475  = \$666 ;
     end
     if (rst) begin
       \$3475  = 62'h0000000000000000;
@@ -11223,14 +10513,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3476  = out_next_key1;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3476  = out_skid_key1;
-      end else begin
-        \$3476  = \$747 ;
-      end
+    \$3476  = in_skid_key6;
+    if (\$657 ) begin
+      \$3476  = \$667 ;
     end
     if (rst) begin
       \$3476  = 62'h0000000000000000;
@@ -11238,14 +10523,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3477  = out_next_key2;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3477  = out_skid_key2;
-      end else begin
-        \$3477  = \$769 ;
-      end
+    \$3477  = in_skid_key7;
+    if (\$657 ) begin
+      \$3477  = \$668 ;
     end
     if (rst) begin
       \$3477  = 62'h0000000000000000;
@@ -11253,89 +10533,59 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3478  = out_next_key3;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3478  = out_skid_key3;
-      end else begin
-        \$3478  = \$791 ;
-      end
+    \$3478  = in_skid_idx0;
+    if (\$657 ) begin
+      \$3478  = inputs__payload[75:56];
     end
     if (rst) begin
-      \$3478  = 62'h0000000000000000;
+      \$3478  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3479  = out_next_key4;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3479  = out_skid_key4;
-      end else begin
-        \$3479  = \$813 ;
-      end
+    \$3479  = in_skid_idx1;
+    if (\$657 ) begin
+      \$3479  = inputs__payload[151:132];
     end
     if (rst) begin
-      \$3479  = 62'h0000000000000000;
+      \$3479  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3480  = out_next_key5;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3480  = out_skid_key5;
-      end else begin
-        \$3480  = \$835 ;
-      end
+    \$3480  = in_skid_idx2;
+    if (\$657 ) begin
+      \$3480  = inputs__payload[227:208];
     end
     if (rst) begin
-      \$3480  = 62'h0000000000000000;
+      \$3480  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3481  = out_next_key6;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3481  = out_skid_key6;
-      end else begin
-        \$3481  = \$857 ;
-      end
+    \$3481  = in_skid_idx3;
+    if (\$657 ) begin
+      \$3481  = inputs__payload[303:284];
     end
     if (rst) begin
-      \$3481  = 62'h0000000000000000;
+      \$3481  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3482  = out_next_key7;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3482  = out_skid_key7;
-      end else begin
-        \$3482  = \$879 ;
-      end
+    \$3482  = in_skid_idx4;
+    if (\$657 ) begin
+      \$3482  = inputs__payload[379:360];
     end
     if (rst) begin
-      \$3482  = 62'h0000000000000000;
+      \$3482  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3483  = out_next_idx0;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3483  = out_skid_idx0;
-      end else begin
-        \$3483  = outputs__payload[75:56];
-      end
+    \$3483  = in_skid_idx5;
+    if (\$657 ) begin
+      \$3483  = inputs__payload[455:436];
     end
     if (rst) begin
       \$3483  = 20'h00000;
@@ -11343,14 +10593,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3484  = out_next_idx1;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3484  = out_skid_idx1;
-      end else begin
-        \$3484  = outputs__payload[151:132];
-      end
+    \$3484  = in_skid_idx6;
+    if (\$657 ) begin
+      \$3484  = inputs__payload[531:512];
     end
     if (rst) begin
       \$3484  = 20'h00000;
@@ -11358,14 +10603,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3485  = out_next_idx2;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3485  = out_skid_idx2;
-      end else begin
-        \$3485  = outputs__payload[227:208];
-      end
+    \$3485  = in_skid_idx7;
+    if (\$657 ) begin
+      \$3485  = inputs__payload[607:588];
     end
     if (rst) begin
       \$3485  = 20'h00000;
@@ -11373,114 +10613,126 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3486  = out_next_idx3;
-    if (\$676 ) begin
+    \$3486  = in_next_full;
+    if (\$670 ) begin
+      \$3486  = \$673 ;
+    end
+    if (rst) begin
+      \$3486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3487  = in_skid_full;
+    if (\$670 ) begin
+      \$3487  = 1'h0;
+    end else if (\$672 ) begin
+      \$3487  = 1'h1;
+    end
+    if (rst) begin
+      \$3487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3488  = in_next_keep;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3486  = out_skid_idx3;
+      if (in_skid_full) begin
+        \$3488  = in_skid_keep;
       end else begin
-        \$3486  = outputs__payload[303:284];
+        \$3488  = inputs__payload[615:608];
       end
     end
     if (rst) begin
-      \$3486  = 20'h00000;
+      \$3488  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3487  = out_next_idx4;
-    if (\$676 ) begin
+    \$3489  = in_next_last;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3487  = out_skid_idx4;
+      if (in_skid_full) begin
+        \$3489  = in_skid_last;
       end else begin
-        \$3487  = outputs__payload[379:360];
+        \$3489  = inputs__payload[616];
       end
     end
     if (rst) begin
-      \$3487  = 20'h00000;
+      \$3489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3488  = out_next_idx5;
-    if (\$676 ) begin
+    \$3490  = in_next_top;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3488  = out_skid_idx5;
+      if (in_skid_full) begin
+        \$3490  = in_skid_top;
       end else begin
-        \$3488  = outputs__payload[455:436];
+        \$3490  = { \$676 , \$675  };
       end
     end
     if (rst) begin
-      \$3488  = 20'h00000;
+      \$3490  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3489  = out_next_idx6;
-    if (\$676 ) begin
+    \$3491  = in_next_key0;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3489  = out_skid_idx6;
+      if (in_skid_full) begin
+        \$3491  = in_skid_key0;
       end else begin
-        \$3489  = outputs__payload[531:512];
+        \$3491  = \$677 ;
       end
     end
     if (rst) begin
-      \$3489  = 20'h00000;
+      \$3491  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3490  = out_next_idx7;
-    if (\$676 ) begin
+    \$3492  = in_next_key1;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3490  = out_skid_idx7;
+      if (in_skid_full) begin
+        \$3492  = in_skid_key1;
       end else begin
-        \$3490  = outputs__payload[607:588];
+        \$3492  = \$678 ;
       end
     end
     if (rst) begin
-      \$3490  = 20'h00000;
+      \$3492  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3491  = out_keep;
-    if (out_free) begin
-      \$3491  = out_next_keep;
+    \$3493  = in_next_key2;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3493  = in_skid_key2;
+      end else begin
+        \$3493  = \$679 ;
+      end
     end
     if (rst) begin
-      \$3491  = 8'h00;
+      \$3493  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3492  = out_last;
-    if (out_free) begin
-      \$3492  = out_next_last;
-    end
-    if (rst) begin
-      \$3492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3493  = out_top;
-    if (out_free) begin
-      \$3493  = out_next_top;
-    end
-    if (rst) begin
-      \$3493  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3494  = out_key0;
-    if (out_free) begin
-      \$3494  = out_next_key0;
+    \$3494  = in_next_key3;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3494  = in_skid_key3;
+      end else begin
+        \$3494  = \$680 ;
+      end
     end
     if (rst) begin
       \$3494  = 62'h0000000000000000;
@@ -11488,9 +10740,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3495  = out_key1;
-    if (out_free) begin
-      \$3495  = out_next_key1;
+    \$3495  = in_next_key4;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3495  = in_skid_key4;
+      end else begin
+        \$3495  = \$681 ;
+      end
     end
     if (rst) begin
       \$3495  = 62'h0000000000000000;
@@ -11498,9 +10755,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3496  = out_key2;
-    if (out_free) begin
-      \$3496  = out_next_key2;
+    \$3496  = in_next_key5;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3496  = in_skid_key5;
+      end else begin
+        \$3496  = \$682 ;
+      end
     end
     if (rst) begin
       \$3496  = 62'h0000000000000000;
@@ -11508,9 +10770,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3497  = out_key3;
-    if (out_free) begin
-      \$3497  = out_next_key3;
+    \$3497  = in_next_key6;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3497  = in_skid_key6;
+      end else begin
+        \$3497  = \$683 ;
+      end
     end
     if (rst) begin
       \$3497  = 62'h0000000000000000;
@@ -11518,9 +10785,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3498  = out_key4;
-    if (out_free) begin
-      \$3498  = out_next_key4;
+    \$3498  = in_next_key7;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3498  = in_skid_key7;
+      end else begin
+        \$3498  = \$684 ;
+      end
     end
     if (rst) begin
       \$3498  = 62'h0000000000000000;
@@ -11528,39 +10800,59 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3499  = out_key5;
-    if (out_free) begin
-      \$3499  = out_next_key5;
+    \$3499  = in_next_idx0;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3499  = in_skid_idx0;
+      end else begin
+        \$3499  = inputs__payload[75:56];
+      end
     end
     if (rst) begin
-      \$3499  = 62'h0000000000000000;
+      \$3499  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3500  = out_key6;
-    if (out_free) begin
-      \$3500  = out_next_key6;
+    \$3500  = in_next_idx1;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3500  = in_skid_idx1;
+      end else begin
+        \$3500  = inputs__payload[151:132];
+      end
     end
     if (rst) begin
-      \$3500  = 62'h0000000000000000;
+      \$3500  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3501  = out_key7;
-    if (out_free) begin
-      \$3501  = out_next_key7;
+    \$3501  = in_next_idx2;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3501  = in_skid_idx2;
+      end else begin
+        \$3501  = inputs__payload[227:208];
+      end
     end
     if (rst) begin
-      \$3501  = 62'h0000000000000000;
+      \$3501  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3502  = out_idx0;
-    if (out_free) begin
-      \$3502  = out_next_idx0;
+    \$3502  = in_next_idx3;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3502  = in_skid_idx3;
+      end else begin
+        \$3502  = inputs__payload[303:284];
+      end
     end
     if (rst) begin
       \$3502  = 20'h00000;
@@ -11568,9 +10860,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3503  = out_idx1;
-    if (out_free) begin
-      \$3503  = out_next_idx1;
+    \$3503  = in_next_idx4;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3503  = in_skid_idx4;
+      end else begin
+        \$3503  = inputs__payload[379:360];
+      end
     end
     if (rst) begin
       \$3503  = 20'h00000;
@@ -11578,9 +10875,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3504  = out_idx2;
-    if (out_free) begin
-      \$3504  = out_next_idx2;
+    \$3504  = in_next_idx5;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3504  = in_skid_idx5;
+      end else begin
+        \$3504  = inputs__payload[455:436];
+      end
     end
     if (rst) begin
       \$3504  = 20'h00000;
@@ -11588,9 +10890,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3505  = out_idx3;
-    if (out_free) begin
-      \$3505  = out_next_idx3;
+    \$3505  = in_next_idx6;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3505  = in_skid_idx6;
+      end else begin
+        \$3505  = inputs__payload[531:512];
+      end
     end
     if (rst) begin
       \$3505  = 20'h00000;
@@ -11598,9 +10905,14 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3506  = out_idx4;
-    if (out_free) begin
-      \$3506  = out_next_idx4;
+    \$3506  = in_next_idx7;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3506  = in_skid_idx7;
+      end else begin
+        \$3506  = inputs__payload[607:588];
+      end
     end
     if (rst) begin
       \$3506  = 20'h00000;
@@ -11608,223 +10920,226 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3507  = out_idx5;
-    if (out_free) begin
-      \$3507  = out_next_idx5;
+    \$3507  = in_keep;
+    if (in_free) begin
+      \$3507  = in_next_keep;
     end
     if (rst) begin
-      \$3507  = 20'h00000;
+      \$3507  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3508  = out_idx6;
-    if (out_free) begin
-      \$3508  = out_next_idx6;
+    \$3508  = in_last;
+    if (in_free) begin
+      \$3508  = in_next_last;
     end
     if (rst) begin
-      \$3508  = 20'h00000;
+      \$3508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3509  = out_idx7;
-    if (out_free) begin
-      \$3509  = out_next_idx7;
+    \$3509  = in_top;
+    if (in_free) begin
+      \$3509  = in_next_top;
     end
     if (rst) begin
-      \$3509  = 20'h00000;
+      \$3509  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3510  = out_full;
-    if (out_free) begin
-      \$3510  = out_next_full;
+    \$3510  = in_key0;
+    if (in_free) begin
+      \$3510  = in_next_key0;
     end
     if (rst) begin
-      \$3510  = 1'h0;
+      \$3510  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3511  = \$947 ;
+    \$3511  = in_key1;
+    if (in_free) begin
+      \$3511  = in_next_key1;
+    end
     if (rst) begin
-      \$3511  = 1'h0;
+      \$3511  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3512  = \$1015 ;
+    \$3512  = in_key2;
+    if (in_free) begin
+      \$3512  = in_next_key2;
+    end
     if (rst) begin
-      \$3512  = 1'h0;
+      \$3512  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3513  = merge0_in0;
-    if (match0_load_r) begin
-      \$3513  = \$1022 ;
+    \$3513  = in_key3;
+    if (in_free) begin
+      \$3513  = in_next_key3;
     end
     if (rst) begin
-      \$3513  = 84'h000000000000000000000;
+      \$3513  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3514  = merge0_in1;
-    if (match0_load_r) begin
-      \$3514  = \$1029 ;
+    \$3514  = in_key4;
+    if (in_free) begin
+      \$3514  = in_next_key4;
     end
     if (rst) begin
-      \$3514  = 84'h000000000000000000000;
+      \$3514  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3515  = merge0_in2;
-    if (match0_load_r) begin
-      \$3515  = \$1036 ;
+    \$3515  = in_key5;
+    if (in_free) begin
+      \$3515  = in_next_key5;
     end
     if (rst) begin
-      \$3515  = 84'h000000000000000000000;
+      \$3515  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3516  = merge0_in3;
-    if (match0_load_r) begin
-      \$3516  = \$1043 ;
+    \$3516  = in_key6;
+    if (in_free) begin
+      \$3516  = in_next_key6;
     end
     if (rst) begin
-      \$3516  = 84'h000000000000000000000;
+      \$3516  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3517  = merge0_in4;
-    if (match0_load_r) begin
-      \$3517  = \$1050 ;
+    \$3517  = in_key7;
+    if (in_free) begin
+      \$3517  = in_next_key7;
     end
     if (rst) begin
-      \$3517  = 84'h000000000000000000000;
+      \$3517  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3518  = merge0_in5;
-    if (match0_load_r) begin
-      \$3518  = \$1057 ;
+    \$3518  = in_idx0;
+    if (in_free) begin
+      \$3518  = in_next_idx0;
     end
     if (rst) begin
-      \$3518  = 84'h000000000000000000000;
+      \$3518  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3519  = merge0_in6;
-    if (match0_load_r) begin
-      \$3519  = \$1064 ;
+    \$3519  = in_idx1;
+    if (in_free) begin
+      \$3519  = in_next_idx1;
     end
     if (rst) begin
-      \$3519  = 84'h000000000000000000000;
+      \$3519  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3520  = merge0_in7;
-    if (match0_load_r) begin
-      \$3520  = \$1071 ;
+    \$3520  = in_idx2;
+    if (in_free) begin
+      \$3520  = in_next_idx2;
     end
     if (rst) begin
-      \$3520  = 84'h000000000000000000000;
+      \$3520  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3521  = merge0_in8;
-    if (match0_load_r) begin
-      \$3521  = \$1078 ;
+    \$3521  = in_idx3;
+    if (in_free) begin
+      \$3521  = in_next_idx3;
     end
     if (rst) begin
-      \$3521  = 84'h000000000000000000000;
+      \$3521  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3522  = merge0_in9;
-    if (match0_load_r) begin
-      \$3522  = \$1085 ;
+    \$3522  = in_idx4;
+    if (in_free) begin
+      \$3522  = in_next_idx4;
     end
     if (rst) begin
-      \$3522  = 84'h000000000000000000000;
+      \$3522  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3523  = merge0_in10;
-    if (match0_load_r) begin
-      \$3523  = \$1092 ;
+    \$3523  = in_idx5;
+    if (in_free) begin
+      \$3523  = in_next_idx5;
     end
     if (rst) begin
-      \$3523  = 84'h000000000000000000000;
+      \$3523  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3524  = merge0_in11;
-    if (match0_load_r) begin
-      \$3524  = \$1099 ;
+    \$3524  = in_idx6;
+    if (in_free) begin
+      \$3524  = in_next_idx6;
     end
     if (rst) begin
-      \$3524  = 84'h000000000000000000000;
+      \$3524  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3525  = merge0_in12;
-    if (match0_load_r) begin
-      \$3525  = \$1106 ;
+    \$3525  = in_idx7;
+    if (in_free) begin
+      \$3525  = in_next_idx7;
     end
     if (rst) begin
-      \$3525  = 84'h000000000000000000000;
+      \$3525  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3526  = merge0_in13;
-    if (match0_load_r) begin
-      \$3526  = \$1113 ;
+    \$3526  = in_full;
+    if (in_free) begin
+      \$3526  = in_next_full;
     end
     if (rst) begin
-      \$3526  = 84'h000000000000000000000;
+      \$3526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3527  = merge0_in14;
-    if (match0_load_r) begin
-      \$3527  = \$1120 ;
-    end
+    \$3527  = out_done_next;
     if (rst) begin
-      \$3527  = 84'h000000000000000000000;
+      \$3527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3528  = merge0_in15;
-    if (match0_load_r) begin
-      \$3528  = \$1127 ;
+    \$3528  = out_skid_keep;
+    if (\$685 ) begin
+      \$3528  = outputs__payload[615:608];
     end
     if (rst) begin
-      \$3528  = 84'h000000000000000000000;
+      \$3528  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3529  = merge0_in_last;
-    if (match0_load_r) begin
-      \$3529  = \final ;
+    \$3529  = out_skid_last;
+    if (\$685 ) begin
+      \$3529  = outputs__payload[616];
     end
     if (rst) begin
       \$3529  = 1'h0;
@@ -11832,179 +11147,179 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3530  = merge0_gt0_0;
-    if (match0_load_r) begin
-      \$3530  = \$1142 ;
+    \$3530  = out_skid_top;
+    if (\$685 ) begin
+      \$3530  = { \$709 , \$708  };
     end
     if (rst) begin
-      \$3530  = 1'h0;
+      \$3530  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3531  = merge0_eq0_0;
-    if (match0_load_r) begin
-      \$3531  = \$1157 ;
+    \$3531  = out_skid_key0;
+    if (\$685 ) begin
+      \$3531  = \$731 ;
     end
     if (rst) begin
-      \$3531  = 1'h0;
+      \$3531  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3532  = merge0_gt0_1;
-    if (match0_load_r) begin
-      \$3532  = \$1172 ;
+    \$3532  = out_skid_key1;
+    if (\$685 ) begin
+      \$3532  = \$753 ;
     end
     if (rst) begin
-      \$3532  = 1'h0;
+      \$3532  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3533  = merge0_eq0_1;
-    if (match0_load_r) begin
-      \$3533  = \$1187 ;
+    \$3533  = out_skid_key2;
+    if (\$685 ) begin
+      \$3533  = \$775 ;
     end
     if (rst) begin
-      \$3533  = 1'h0;
+      \$3533  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3534  = merge0_gt0_2;
-    if (match0_load_r) begin
-      \$3534  = \$1202 ;
+    \$3534  = out_skid_key3;
+    if (\$685 ) begin
+      \$3534  = \$797 ;
     end
     if (rst) begin
-      \$3534  = 1'h0;
+      \$3534  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3535  = merge0_eq0_2;
-    if (match0_load_r) begin
-      \$3535  = \$1217 ;
+    \$3535  = out_skid_key4;
+    if (\$685 ) begin
+      \$3535  = \$819 ;
     end
     if (rst) begin
-      \$3535  = 1'h0;
+      \$3535  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3536  = merge0_gt0_3;
-    if (match0_load_r) begin
-      \$3536  = \$1232 ;
+    \$3536  = out_skid_key5;
+    if (\$685 ) begin
+      \$3536  = \$841 ;
     end
     if (rst) begin
-      \$3536  = 1'h0;
+      \$3536  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3537  = merge0_eq0_3;
-    if (match0_load_r) begin
-      \$3537  = \$1247 ;
+    \$3537  = out_skid_key6;
+    if (\$685 ) begin
+      \$3537  = \$863 ;
     end
     if (rst) begin
-      \$3537  = 1'h0;
+      \$3537  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3538  = merge0_gt0_4;
-    if (match0_load_r) begin
-      \$3538  = \$1262 ;
+    \$3538  = out_skid_key7;
+    if (\$685 ) begin
+      \$3538  = \$885 ;
     end
     if (rst) begin
-      \$3538  = 1'h0;
+      \$3538  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3539  = merge0_eq0_4;
-    if (match0_load_r) begin
-      \$3539  = \$1277 ;
+    \$3539  = out_skid_idx0;
+    if (\$685 ) begin
+      \$3539  = outputs__payload[75:56];
     end
     if (rst) begin
-      \$3539  = 1'h0;
+      \$3539  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3540  = merge0_gt1_0;
-    if (match0_load_r) begin
-      \$3540  = \$1292 ;
+    \$3540  = out_skid_idx1;
+    if (\$685 ) begin
+      \$3540  = outputs__payload[151:132];
     end
     if (rst) begin
-      \$3540  = 1'h0;
+      \$3540  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3541  = merge0_eq1_0;
-    if (match0_load_r) begin
-      \$3541  = \$1307 ;
+    \$3541  = out_skid_idx2;
+    if (\$685 ) begin
+      \$3541  = outputs__payload[227:208];
     end
     if (rst) begin
-      \$3541  = 1'h0;
+      \$3541  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3542  = merge0_gt1_1;
-    if (match0_load_r) begin
-      \$3542  = \$1322 ;
+    \$3542  = out_skid_idx3;
+    if (\$685 ) begin
+      \$3542  = outputs__payload[303:284];
     end
     if (rst) begin
-      \$3542  = 1'h0;
+      \$3542  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3543  = merge0_eq1_1;
-    if (match0_load_r) begin
-      \$3543  = \$1337 ;
+    \$3543  = out_skid_idx4;
+    if (\$685 ) begin
+      \$3543  = outputs__payload[379:360];
     end
     if (rst) begin
-      \$3543  = 1'h0;
+      \$3543  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3544  = merge0_gt1_2;
-    if (match0_load_r) begin
-      \$3544  = \$1352 ;
+    \$3544  = out_skid_idx5;
+    if (\$685 ) begin
+      \$3544  = outputs__payload[455:436];
     end
     if (rst) begin
-      \$3544  = 1'h0;
+      \$3544  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3545  = merge0_eq1_2;
-    if (match0_load_r) begin
-      \$3545  = \$1367 ;
+    \$3545  = out_skid_idx6;
+    if (\$685 ) begin
+      \$3545  = outputs__payload[531:512];
     end
     if (rst) begin
-      \$3545  = 1'h0;
+      \$3545  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3546  = merge0_gt1_3;
-    if (match0_load_r) begin
-      \$3546  = \$1382 ;
+    \$3546  = out_skid_idx7;
+    if (\$685 ) begin
+      \$3546  = outputs__payload[607:588];
     end
     if (rst) begin
-      \$3546  = 1'h0;
+      \$3546  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3547  = merge0_eq1_3;
-    if (match0_load_r) begin
-      \$3547  = \$1397 ;
+    \$3547  = out_next_full;
+    if (\$887 ) begin
+      \$3547  = \$890 ;
     end
     if (rst) begin
       \$3547  = 1'h0;
@@ -12012,9 +11327,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3548  = merge0_gt1_4;
-    if (match0_load_r) begin
-      \$3548  = \$1412 ;
+    \$3548  = out_skid_full;
+    if (\$887 ) begin
+      \$3548  = 1'h0;
+    end else if (\$889 ) begin
+      \$3548  = 1'h1;
     end
     if (rst) begin
       \$3548  = 1'h0;
@@ -12022,19 +11339,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3549  = merge0_eq1_4;
-    if (match0_load_r) begin
-      \$3549  = \$1427 ;
+    \$3549  = out_next_keep;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3549  = out_skid_keep;
+      end else begin
+        \$3549  = outputs__payload[615:608];
+      end
     end
     if (rst) begin
-      \$3549  = 1'h0;
+      \$3549  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3550  = merge0_gt2_0;
-    if (match0_load_r) begin
-      \$3550  = \$1442 ;
+    \$3550  = out_next_last;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3550  = out_skid_last;
+      end else begin
+        \$3550  = outputs__payload[616];
+      end
     end
     if (rst) begin
       \$3550  = 1'h0;
@@ -12042,189 +11369,274 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3551  = merge0_eq2_0;
-    if (match0_load_r) begin
-      \$3551  = \$1457 ;
+    \$3551  = out_next_top;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3551  = out_skid_top;
+      end else begin
+        \$3551  = { \$914 , \$913  };
+      end
     end
     if (rst) begin
-      \$3551  = 1'h0;
+      \$3551  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3552  = merge0_gt2_1;
-    if (match0_load_r) begin
-      \$3552  = \$1472 ;
+    \$3552  = out_next_key0;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3552  = out_skid_key0;
+      end else begin
+        \$3552  = \$936 ;
+      end
     end
     if (rst) begin
-      \$3552  = 1'h0;
+      \$3552  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3553  = merge0_eq2_1;
-    if (match0_load_r) begin
-      \$3553  = \$1487 ;
+    \$3553  = out_next_key1;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3553  = out_skid_key1;
+      end else begin
+        \$3553  = \$958 ;
+      end
     end
     if (rst) begin
-      \$3553  = 1'h0;
+      \$3553  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3554  = merge0_gt2_2;
-    if (match0_load_r) begin
-      \$3554  = \$1502 ;
+    \$3554  = out_next_key2;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3554  = out_skid_key2;
+      end else begin
+        \$3554  = \$980 ;
+      end
     end
     if (rst) begin
-      \$3554  = 1'h0;
+      \$3554  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3555  = merge0_eq2_2;
-    if (match0_load_r) begin
-      \$3555  = \$1517 ;
+    \$3555  = out_next_key3;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3555  = out_skid_key3;
+      end else begin
+        \$3555  = \$1002 ;
+      end
     end
     if (rst) begin
-      \$3555  = 1'h0;
+      \$3555  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3556  = merge0_gt2_3;
-    if (match0_load_r) begin
-      \$3556  = \$1532 ;
+    \$3556  = out_next_key4;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3556  = out_skid_key4;
+      end else begin
+        \$3556  = \$1024 ;
+      end
     end
     if (rst) begin
-      \$3556  = 1'h0;
+      \$3556  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3557  = merge0_eq2_3;
-    if (match0_load_r) begin
-      \$3557  = \$1547 ;
+    \$3557  = out_next_key5;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3557  = out_skid_key5;
+      end else begin
+        \$3557  = \$1046 ;
+      end
     end
     if (rst) begin
-      \$3557  = 1'h0;
+      \$3557  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3558  = merge0_gt2_4;
-    if (match0_load_r) begin
-      \$3558  = \$1562 ;
+    \$3558  = out_next_key6;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3558  = out_skid_key6;
+      end else begin
+        \$3558  = \$1068 ;
+      end
     end
     if (rst) begin
-      \$3558  = 1'h0;
+      \$3558  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3559  = merge0_eq2_4;
-    if (match0_load_r) begin
-      \$3559  = \$1577 ;
+    \$3559  = out_next_key7;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3559  = out_skid_key7;
+      end else begin
+        \$3559  = \$1090 ;
+      end
     end
     if (rst) begin
-      \$3559  = 1'h0;
+      \$3559  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3560  = merge0_gt3_0;
-    if (match0_load_r) begin
-      \$3560  = \$1592 ;
+    \$3560  = out_next_idx0;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3560  = out_skid_idx0;
+      end else begin
+        \$3560  = outputs__payload[75:56];
+      end
     end
     if (rst) begin
-      \$3560  = 1'h0;
+      \$3560  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3561  = merge0_eq3_0;
-    if (match0_load_r) begin
-      \$3561  = \$1607 ;
+    \$3561  = out_next_idx1;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3561  = out_skid_idx1;
+      end else begin
+        \$3561  = outputs__payload[151:132];
+      end
     end
     if (rst) begin
-      \$3561  = 1'h0;
+      \$3561  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3562  = merge0_gt3_1;
-    if (match0_load_r) begin
-      \$3562  = \$1622 ;
+    \$3562  = out_next_idx2;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3562  = out_skid_idx2;
+      end else begin
+        \$3562  = outputs__payload[227:208];
+      end
     end
     if (rst) begin
-      \$3562  = 1'h0;
+      \$3562  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3563  = merge0_eq3_1;
-    if (match0_load_r) begin
-      \$3563  = \$1637 ;
+    \$3563  = out_next_idx3;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3563  = out_skid_idx3;
+      end else begin
+        \$3563  = outputs__payload[303:284];
+      end
     end
     if (rst) begin
-      \$3563  = 1'h0;
+      \$3563  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3564  = merge0_gt3_2;
-    if (match0_load_r) begin
-      \$3564  = \$1652 ;
+    \$3564  = out_next_idx4;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3564  = out_skid_idx4;
+      end else begin
+        \$3564  = outputs__payload[379:360];
+      end
     end
     if (rst) begin
-      \$3564  = 1'h0;
+      \$3564  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3565  = merge0_eq3_2;
-    if (match0_load_r) begin
-      \$3565  = \$1667 ;
+    \$3565  = out_next_idx5;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3565  = out_skid_idx5;
+      end else begin
+        \$3565  = outputs__payload[455:436];
+      end
     end
     if (rst) begin
-      \$3565  = 1'h0;
+      \$3565  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3566  = merge0_gt3_3;
-    if (match0_load_r) begin
-      \$3566  = \$1682 ;
+    \$3566  = out_next_idx6;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3566  = out_skid_idx6;
+      end else begin
+        \$3566  = outputs__payload[531:512];
+      end
     end
     if (rst) begin
-      \$3566  = 1'h0;
+      \$3566  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3567  = merge0_eq3_3;
-    if (match0_load_r) begin
-      \$3567  = \$1697 ;
+    \$3567  = out_next_idx7;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3567  = out_skid_idx7;
+      end else begin
+        \$3567  = outputs__payload[607:588];
+      end
     end
     if (rst) begin
-      \$3567  = 1'h0;
+      \$3567  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3568  = merge0_gt3_4;
-    if (match0_load_r) begin
-      \$3568  = \$1712 ;
+    \$3568  = out_keep;
+    if (out_free) begin
+      \$3568  = out_next_keep;
     end
     if (rst) begin
-      \$3568  = 1'h0;
+      \$3568  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3569  = merge0_eq3_4;
-    if (match0_load_r) begin
-      \$3569  = \$1727 ;
+    \$3569  = out_last;
+    if (out_free) begin
+      \$3569  = out_next_last;
     end
     if (rst) begin
       \$3569  = 1'h0;
@@ -12232,179 +11644,179 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3570  = merge0_gt4_0;
-    if (match0_load_r) begin
-      \$3570  = \$1742 ;
+    \$3570  = out_top;
+    if (out_free) begin
+      \$3570  = out_next_top;
     end
     if (rst) begin
-      \$3570  = 1'h0;
+      \$3570  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3571  = merge0_eq4_0;
-    if (match0_load_r) begin
-      \$3571  = \$1757 ;
+    \$3571  = out_key0;
+    if (out_free) begin
+      \$3571  = out_next_key0;
     end
     if (rst) begin
-      \$3571  = 1'h0;
+      \$3571  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3572  = merge0_gt4_1;
-    if (match0_load_r) begin
-      \$3572  = \$1772 ;
+    \$3572  = out_key1;
+    if (out_free) begin
+      \$3572  = out_next_key1;
     end
     if (rst) begin
-      \$3572  = 1'h0;
+      \$3572  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3573  = merge0_eq4_1;
-    if (match0_load_r) begin
-      \$3573  = \$1787 ;
+    \$3573  = out_key2;
+    if (out_free) begin
+      \$3573  = out_next_key2;
     end
     if (rst) begin
-      \$3573  = 1'h0;
+      \$3573  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3574  = merge0_gt4_2;
-    if (match0_load_r) begin
-      \$3574  = \$1802 ;
+    \$3574  = out_key3;
+    if (out_free) begin
+      \$3574  = out_next_key3;
     end
     if (rst) begin
-      \$3574  = 1'h0;
+      \$3574  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3575  = merge0_eq4_2;
-    if (match0_load_r) begin
-      \$3575  = \$1817 ;
+    \$3575  = out_key4;
+    if (out_free) begin
+      \$3575  = out_next_key4;
     end
     if (rst) begin
-      \$3575  = 1'h0;
+      \$3575  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3576  = merge0_gt4_3;
-    if (match0_load_r) begin
-      \$3576  = \$1832 ;
+    \$3576  = out_key5;
+    if (out_free) begin
+      \$3576  = out_next_key5;
     end
     if (rst) begin
-      \$3576  = 1'h0;
+      \$3576  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3577  = merge0_eq4_3;
-    if (match0_load_r) begin
-      \$3577  = \$1847 ;
+    \$3577  = out_key6;
+    if (out_free) begin
+      \$3577  = out_next_key6;
     end
     if (rst) begin
-      \$3577  = 1'h0;
+      \$3577  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3578  = merge0_gt4_4;
-    if (match0_load_r) begin
-      \$3578  = \$1862 ;
+    \$3578  = out_key7;
+    if (out_free) begin
+      \$3578  = out_next_key7;
     end
     if (rst) begin
-      \$3578  = 1'h0;
+      \$3578  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3579  = merge0_eq4_4;
-    if (match0_load_r) begin
-      \$3579  = \$1877 ;
+    \$3579  = out_idx0;
+    if (out_free) begin
+      \$3579  = out_next_idx0;
     end
     if (rst) begin
-      \$3579  = 1'h0;
+      \$3579  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3580  = merge0_gt5_0;
-    if (match0_load_r) begin
-      \$3580  = \$1892 ;
+    \$3580  = out_idx1;
+    if (out_free) begin
+      \$3580  = out_next_idx1;
     end
     if (rst) begin
-      \$3580  = 1'h0;
+      \$3580  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3581  = merge0_eq5_0;
-    if (match0_load_r) begin
-      \$3581  = \$1907 ;
+    \$3581  = out_idx2;
+    if (out_free) begin
+      \$3581  = out_next_idx2;
     end
     if (rst) begin
-      \$3581  = 1'h0;
+      \$3581  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3582  = merge0_gt5_1;
-    if (match0_load_r) begin
-      \$3582  = \$1922 ;
+    \$3582  = out_idx3;
+    if (out_free) begin
+      \$3582  = out_next_idx3;
     end
     if (rst) begin
-      \$3582  = 1'h0;
+      \$3582  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3583  = merge0_eq5_1;
-    if (match0_load_r) begin
-      \$3583  = \$1937 ;
+    \$3583  = out_idx4;
+    if (out_free) begin
+      \$3583  = out_next_idx4;
     end
     if (rst) begin
-      \$3583  = 1'h0;
+      \$3583  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3584  = merge0_gt5_2;
-    if (match0_load_r) begin
-      \$3584  = \$1952 ;
+    \$3584  = out_idx5;
+    if (out_free) begin
+      \$3584  = out_next_idx5;
     end
     if (rst) begin
-      \$3584  = 1'h0;
+      \$3584  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3585  = merge0_eq5_2;
-    if (match0_load_r) begin
-      \$3585  = \$1967 ;
+    \$3585  = out_idx6;
+    if (out_free) begin
+      \$3585  = out_next_idx6;
     end
     if (rst) begin
-      \$3585  = 1'h0;
+      \$3585  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3586  = merge0_gt5_3;
-    if (match0_load_r) begin
-      \$3586  = \$1982 ;
+    \$3586  = out_idx7;
+    if (out_free) begin
+      \$3586  = out_next_idx7;
     end
     if (rst) begin
-      \$3586  = 1'h0;
+      \$3586  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3587  = merge0_eq5_3;
-    if (match0_load_r) begin
-      \$3587  = \$1997 ;
+    \$3587  = out_full;
+    if (out_free) begin
+      \$3587  = out_next_full;
     end
     if (rst) begin
       \$3587  = 1'h0;
@@ -12412,189 +11824,183 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3588  = merge0_gt5_4;
-    if (match0_load_r) begin
-      \$3588  = \$2012 ;
-    end
+    \$3588  = in_le_next;
     if (rst) begin
       \$3588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3589  = merge0_eq5_4;
-    if (match0_load_r) begin
-      \$3589  = \$2027 ;
-    end
+    \$3589  = out_le_next;
     if (rst) begin
       \$3589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3590  = merge0_gt6_0;
+    \$3590  = merge0_in0;
     if (match0_load_r) begin
-      \$3590  = \$2042 ;
+      \$3590  = \$1097 ;
     end
     if (rst) begin
-      \$3590  = 1'h0;
+      \$3590  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3591  = merge0_eq6_0;
+    \$3591  = merge0_in1;
     if (match0_load_r) begin
-      \$3591  = \$2057 ;
+      \$3591  = \$1104 ;
     end
     if (rst) begin
-      \$3591  = 1'h0;
+      \$3591  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3592  = merge0_gt6_1;
+    \$3592  = merge0_in2;
     if (match0_load_r) begin
-      \$3592  = \$2072 ;
+      \$3592  = \$1111 ;
     end
     if (rst) begin
-      \$3592  = 1'h0;
+      \$3592  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3593  = merge0_eq6_1;
+    \$3593  = merge0_in3;
     if (match0_load_r) begin
-      \$3593  = \$2087 ;
+      \$3593  = \$1118 ;
     end
     if (rst) begin
-      \$3593  = 1'h0;
+      \$3593  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3594  = merge0_gt6_2;
+    \$3594  = merge0_in4;
     if (match0_load_r) begin
-      \$3594  = \$2102 ;
+      \$3594  = \$1125 ;
     end
     if (rst) begin
-      \$3594  = 1'h0;
+      \$3594  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3595  = merge0_eq6_2;
+    \$3595  = merge0_in5;
     if (match0_load_r) begin
-      \$3595  = \$2117 ;
+      \$3595  = \$1132 ;
     end
     if (rst) begin
-      \$3595  = 1'h0;
+      \$3595  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3596  = merge0_gt6_3;
+    \$3596  = merge0_in6;
     if (match0_load_r) begin
-      \$3596  = \$2132 ;
+      \$3596  = \$1139 ;
     end
     if (rst) begin
-      \$3596  = 1'h0;
+      \$3596  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3597  = merge0_eq6_3;
+    \$3597  = merge0_in7;
     if (match0_load_r) begin
-      \$3597  = \$2147 ;
+      \$3597  = \$1146 ;
     end
     if (rst) begin
-      \$3597  = 1'h0;
+      \$3597  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3598  = merge0_gt6_4;
+    \$3598  = merge0_in8;
     if (match0_load_r) begin
-      \$3598  = \$2162 ;
+      \$3598  = \$1153 ;
     end
     if (rst) begin
-      \$3598  = 1'h0;
+      \$3598  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3599  = merge0_eq6_4;
+    \$3599  = merge0_in9;
     if (match0_load_r) begin
-      \$3599  = \$2177 ;
+      \$3599  = \$1160 ;
     end
     if (rst) begin
-      \$3599  = 1'h0;
+      \$3599  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3600  = merge0_gt7_0;
+    \$3600  = merge0_in10;
     if (match0_load_r) begin
-      \$3600  = \$2192 ;
+      \$3600  = \$1167 ;
     end
     if (rst) begin
-      \$3600  = 1'h0;
+      \$3600  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3601  = merge0_eq7_0;
+    \$3601  = merge0_in11;
     if (match0_load_r) begin
-      \$3601  = \$2207 ;
+      \$3601  = \$1174 ;
     end
     if (rst) begin
-      \$3601  = 1'h0;
+      \$3601  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3602  = merge0_gt7_1;
+    \$3602  = merge0_in12;
     if (match0_load_r) begin
-      \$3602  = \$2222 ;
+      \$3602  = \$1181 ;
     end
     if (rst) begin
-      \$3602  = 1'h0;
+      \$3602  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3603  = merge0_eq7_1;
+    \$3603  = merge0_in13;
     if (match0_load_r) begin
-      \$3603  = \$2237 ;
+      \$3603  = \$1188 ;
     end
     if (rst) begin
-      \$3603  = 1'h0;
+      \$3603  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3604  = merge0_gt7_2;
+    \$3604  = merge0_in14;
     if (match0_load_r) begin
-      \$3604  = \$2252 ;
+      \$3604  = \$1195 ;
     end
     if (rst) begin
-      \$3604  = 1'h0;
+      \$3604  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3605  = merge0_eq7_2;
+    \$3605  = merge0_in15;
     if (match0_load_r) begin
-      \$3605  = \$2267 ;
+      \$3605  = \$1202 ;
     end
     if (rst) begin
-      \$3605  = 1'h0;
+      \$3605  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3606  = merge0_gt7_3;
+    \$3606  = merge0_in_last;
     if (match0_load_r) begin
-      \$3606  = \$2282 ;
+      \$3606  = \final ;
     end
     if (rst) begin
       \$3606  = 1'h0;
@@ -12602,9 +12008,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3607  = merge0_eq7_3;
+    \$3607  = merge0_gt0_0;
     if (match0_load_r) begin
-      \$3607  = \$2297 ;
+      \$3607  = \$1217 ;
     end
     if (rst) begin
       \$3607  = 1'h0;
@@ -12612,9 +12018,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3608  = merge0_gt7_4;
+    \$3608  = merge0_eq0_0;
     if (match0_load_r) begin
-      \$3608  = \$2312 ;
+      \$3608  = \$1232 ;
     end
     if (rst) begin
       \$3608  = 1'h0;
@@ -12622,9 +12028,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3609  = merge0_eq7_4;
+    \$3609  = merge0_gt0_1;
     if (match0_load_r) begin
-      \$3609  = \$2327 ;
+      \$3609  = \$1247 ;
     end
     if (rst) begin
       \$3609  = 1'h0;
@@ -12632,169 +12038,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3610  = merge0_lane0;
-    if (match1_load) begin
-      \$3610  = \$2336 ;
+    \$3610  = merge0_eq0_1;
+    if (match0_load_r) begin
+      \$3610  = \$1262 ;
     end
     if (rst) begin
-      \$3610  = 84'h000000000000000000000;
+      \$3610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3611  = merge0_lane1;
-    if (match1_load) begin
-      \$3611  = \$2345 ;
+    \$3611  = merge0_gt0_2;
+    if (match0_load_r) begin
+      \$3611  = \$1277 ;
     end
     if (rst) begin
-      \$3611  = 84'h000000000000000000000;
+      \$3611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3612  = merge0_lane2;
-    if (match1_load) begin
-      \$3612  = \$2354 ;
+    \$3612  = merge0_eq0_2;
+    if (match0_load_r) begin
+      \$3612  = \$1292 ;
     end
     if (rst) begin
-      \$3612  = 84'h000000000000000000000;
+      \$3612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3613  = merge0_lane3;
-    if (match1_load) begin
-      \$3613  = \$2363 ;
+    \$3613  = merge0_gt0_3;
+    if (match0_load_r) begin
+      \$3613  = \$1307 ;
     end
     if (rst) begin
-      \$3613  = 84'h000000000000000000000;
+      \$3613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3614  = merge0_lane4;
-    if (match1_load) begin
-      \$3614  = \$2372 ;
+    \$3614  = merge0_eq0_3;
+    if (match0_load_r) begin
+      \$3614  = \$1322 ;
     end
     if (rst) begin
-      \$3614  = 84'h000000000000000000000;
+      \$3614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3615  = merge0_lane5;
-    if (match1_load) begin
-      \$3615  = \$2381 ;
+    \$3615  = merge0_gt0_4;
+    if (match0_load_r) begin
+      \$3615  = \$1337 ;
     end
     if (rst) begin
-      \$3615  = 84'h000000000000000000000;
+      \$3615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3616  = merge0_lane6;
-    if (match1_load) begin
-      \$3616  = \$2390 ;
+    \$3616  = merge0_eq0_4;
+    if (match0_load_r) begin
+      \$3616  = \$1352 ;
     end
     if (rst) begin
-      \$3616  = 84'h000000000000000000000;
+      \$3616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3617  = merge0_lane7;
-    if (match1_load) begin
-      \$3617  = \$2399 ;
+    \$3617  = merge0_gt1_0;
+    if (match0_load_r) begin
+      \$3617  = \$1367 ;
     end
     if (rst) begin
-      \$3617  = 84'h000000000000000000000;
+      \$3617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3618  = merge0_lane8;
-    if (match1_load) begin
-      \$3618  = \$2408 ;
+    \$3618  = merge0_eq1_0;
+    if (match0_load_r) begin
+      \$3618  = \$1382 ;
     end
     if (rst) begin
-      \$3618  = 84'h000000000000000000000;
+      \$3618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3619  = merge0_lane9;
-    if (match1_load) begin
-      \$3619  = \$2417 ;
+    \$3619  = merge0_gt1_1;
+    if (match0_load_r) begin
+      \$3619  = \$1397 ;
     end
     if (rst) begin
-      \$3619  = 84'h000000000000000000000;
+      \$3619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3620  = merge0_lane10;
-    if (match1_load) begin
-      \$3620  = \$2426 ;
+    \$3620  = merge0_eq1_1;
+    if (match0_load_r) begin
+      \$3620  = \$1412 ;
     end
     if (rst) begin
-      \$3620  = 84'h000000000000000000000;
+      \$3620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3621  = merge0_lane11;
-    if (match1_load) begin
-      \$3621  = \$2435 ;
+    \$3621  = merge0_gt1_2;
+    if (match0_load_r) begin
+      \$3621  = \$1427 ;
     end
     if (rst) begin
-      \$3621  = 84'h000000000000000000000;
+      \$3621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3622  = merge0_lane12;
-    if (match1_load) begin
-      \$3622  = \$2444 ;
+    \$3622  = merge0_eq1_2;
+    if (match0_load_r) begin
+      \$3622  = \$1442 ;
     end
     if (rst) begin
-      \$3622  = 84'h000000000000000000000;
+      \$3622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3623  = merge0_lane13;
-    if (match1_load) begin
-      \$3623  = \$2453 ;
+    \$3623  = merge0_gt1_3;
+    if (match0_load_r) begin
+      \$3623  = \$1457 ;
     end
     if (rst) begin
-      \$3623  = 84'h000000000000000000000;
+      \$3623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3624  = merge0_lane14;
-    if (match1_load) begin
-      \$3624  = \$2462 ;
+    \$3624  = merge0_eq1_3;
+    if (match0_load_r) begin
+      \$3624  = \$1472 ;
     end
     if (rst) begin
-      \$3624  = 84'h000000000000000000000;
+      \$3624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3625  = merge0_lane15;
-    if (match1_load) begin
-      \$3625  = \$2471 ;
+    \$3625  = merge0_gt1_4;
+    if (match0_load_r) begin
+      \$3625  = \$1487 ;
     end
     if (rst) begin
-      \$3625  = 84'h000000000000000000000;
+      \$3625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3626  = merge0_last;
-    if (match1_load) begin
-      \$3626  = merge0_in_last;
+    \$3626  = merge0_eq1_4;
+    if (match0_load_r) begin
+      \$3626  = \$1502 ;
     end
     if (rst) begin
       \$3626  = 1'h0;
@@ -12802,169 +12208,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3627  = merge1_in0;
-    if (match2_load) begin
-      \$3627  = merge0_lane0;
+    \$3627  = merge0_gt2_0;
+    if (match0_load_r) begin
+      \$3627  = \$1517 ;
     end
     if (rst) begin
-      \$3627  = 84'h000000000000000000000;
+      \$3627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3628  = merge1_in1;
-    if (match2_load) begin
-      \$3628  = merge0_lane1;
+    \$3628  = merge0_eq2_0;
+    if (match0_load_r) begin
+      \$3628  = \$1532 ;
     end
     if (rst) begin
-      \$3628  = 84'h000000000000000000000;
+      \$3628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3629  = merge1_in2;
-    if (match2_load) begin
-      \$3629  = merge0_lane2;
+    \$3629  = merge0_gt2_1;
+    if (match0_load_r) begin
+      \$3629  = \$1547 ;
     end
     if (rst) begin
-      \$3629  = 84'h000000000000000000000;
+      \$3629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3630  = merge1_in3;
-    if (match2_load) begin
-      \$3630  = merge0_lane3;
+    \$3630  = merge0_eq2_1;
+    if (match0_load_r) begin
+      \$3630  = \$1562 ;
     end
     if (rst) begin
-      \$3630  = 84'h000000000000000000000;
+      \$3630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3631  = merge1_in4;
-    if (match2_load) begin
-      \$3631  = merge0_lane4;
+    \$3631  = merge0_gt2_2;
+    if (match0_load_r) begin
+      \$3631  = \$1577 ;
     end
     if (rst) begin
-      \$3631  = 84'h000000000000000000000;
+      \$3631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3632  = merge1_in5;
-    if (match2_load) begin
-      \$3632  = merge0_lane5;
+    \$3632  = merge0_eq2_2;
+    if (match0_load_r) begin
+      \$3632  = \$1592 ;
     end
     if (rst) begin
-      \$3632  = 84'h000000000000000000000;
+      \$3632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3633  = merge1_in6;
-    if (match2_load) begin
-      \$3633  = merge0_lane6;
+    \$3633  = merge0_gt2_3;
+    if (match0_load_r) begin
+      \$3633  = \$1607 ;
     end
     if (rst) begin
-      \$3633  = 84'h000000000000000000000;
+      \$3633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3634  = merge1_in7;
-    if (match2_load) begin
-      \$3634  = merge0_lane7;
+    \$3634  = merge0_eq2_3;
+    if (match0_load_r) begin
+      \$3634  = \$1622 ;
     end
     if (rst) begin
-      \$3634  = 84'h000000000000000000000;
+      \$3634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3635  = merge1_in8;
-    if (match2_load) begin
-      \$3635  = merge0_lane8;
+    \$3635  = merge0_gt2_4;
+    if (match0_load_r) begin
+      \$3635  = \$1637 ;
     end
     if (rst) begin
-      \$3635  = 84'h000000000000000000000;
+      \$3635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3636  = merge1_in9;
-    if (match2_load) begin
-      \$3636  = merge0_lane9;
+    \$3636  = merge0_eq2_4;
+    if (match0_load_r) begin
+      \$3636  = \$1652 ;
     end
     if (rst) begin
-      \$3636  = 84'h000000000000000000000;
+      \$3636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3637  = merge1_in10;
-    if (match2_load) begin
-      \$3637  = merge0_lane10;
+    \$3637  = merge0_gt3_0;
+    if (match0_load_r) begin
+      \$3637  = \$1667 ;
     end
     if (rst) begin
-      \$3637  = 84'h000000000000000000000;
+      \$3637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3638  = merge1_in11;
-    if (match2_load) begin
-      \$3638  = merge0_lane11;
+    \$3638  = merge0_eq3_0;
+    if (match0_load_r) begin
+      \$3638  = \$1682 ;
     end
     if (rst) begin
-      \$3638  = 84'h000000000000000000000;
+      \$3638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3639  = merge1_in12;
-    if (match2_load) begin
-      \$3639  = merge0_lane12;
+    \$3639  = merge0_gt3_1;
+    if (match0_load_r) begin
+      \$3639  = \$1697 ;
     end
     if (rst) begin
-      \$3639  = 84'h000000000000000000000;
+      \$3639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3640  = merge1_in13;
-    if (match2_load) begin
-      \$3640  = merge0_lane13;
+    \$3640  = merge0_eq3_1;
+    if (match0_load_r) begin
+      \$3640  = \$1712 ;
     end
     if (rst) begin
-      \$3640  = 84'h000000000000000000000;
+      \$3640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3641  = merge1_in14;
-    if (match2_load) begin
-      \$3641  = merge0_lane14;
+    \$3641  = merge0_gt3_2;
+    if (match0_load_r) begin
+      \$3641  = \$1727 ;
     end
     if (rst) begin
-      \$3641  = 84'h000000000000000000000;
+      \$3641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3642  = merge1_in15;
-    if (match2_load) begin
-      \$3642  = merge0_lane15;
+    \$3642  = merge0_eq3_2;
+    if (match0_load_r) begin
+      \$3642  = \$1742 ;
     end
     if (rst) begin
-      \$3642  = 84'h000000000000000000000;
+      \$3642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3643  = merge1_in_last;
-    if (match2_load) begin
-      \$3643  = merge0_last;
+    \$3643  = merge0_gt3_3;
+    if (match0_load_r) begin
+      \$3643  = \$1757 ;
     end
     if (rst) begin
       \$3643  = 1'h0;
@@ -12972,9 +12378,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3644  = merge1_gt0_0;
-    if (match2_load) begin
-      \$3644  = \$2472 ;
+    \$3644  = merge0_eq3_3;
+    if (match0_load_r) begin
+      \$3644  = \$1772 ;
     end
     if (rst) begin
       \$3644  = 1'h0;
@@ -12982,9 +12388,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3645  = merge1_eq0_0;
-    if (match2_load) begin
-      \$3645  = \$2473 ;
+    \$3645  = merge0_gt3_4;
+    if (match0_load_r) begin
+      \$3645  = \$1787 ;
     end
     if (rst) begin
       \$3645  = 1'h0;
@@ -12992,9 +12398,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3646  = merge1_gt0_1;
-    if (match2_load) begin
-      \$3646  = \$2474 ;
+    \$3646  = merge0_eq3_4;
+    if (match0_load_r) begin
+      \$3646  = \$1802 ;
     end
     if (rst) begin
       \$3646  = 1'h0;
@@ -13002,9 +12408,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3647  = merge1_eq0_1;
-    if (match2_load) begin
-      \$3647  = \$2475 ;
+    \$3647  = merge0_gt4_0;
+    if (match0_load_r) begin
+      \$3647  = \$1817 ;
     end
     if (rst) begin
       \$3647  = 1'h0;
@@ -13012,9 +12418,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3648  = merge1_gt0_2;
-    if (match2_load) begin
-      \$3648  = \$2476 ;
+    \$3648  = merge0_eq4_0;
+    if (match0_load_r) begin
+      \$3648  = \$1832 ;
     end
     if (rst) begin
       \$3648  = 1'h0;
@@ -13022,9 +12428,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3649  = merge1_eq0_2;
-    if (match2_load) begin
-      \$3649  = \$2477 ;
+    \$3649  = merge0_gt4_1;
+    if (match0_load_r) begin
+      \$3649  = \$1847 ;
     end
     if (rst) begin
       \$3649  = 1'h0;
@@ -13032,9 +12438,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3650  = merge1_gt0_3;
-    if (match2_load) begin
-      \$3650  = \$2478 ;
+    \$3650  = merge0_eq4_1;
+    if (match0_load_r) begin
+      \$3650  = \$1862 ;
     end
     if (rst) begin
       \$3650  = 1'h0;
@@ -13042,9 +12448,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3651  = merge1_eq0_3;
-    if (match2_load) begin
-      \$3651  = \$2479 ;
+    \$3651  = merge0_gt4_2;
+    if (match0_load_r) begin
+      \$3651  = \$1877 ;
     end
     if (rst) begin
       \$3651  = 1'h0;
@@ -13052,9 +12458,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3652  = merge1_gt0_4;
-    if (match2_load) begin
-      \$3652  = \$2480 ;
+    \$3652  = merge0_eq4_2;
+    if (match0_load_r) begin
+      \$3652  = \$1892 ;
     end
     if (rst) begin
       \$3652  = 1'h0;
@@ -13062,9 +12468,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3653  = merge1_eq0_4;
-    if (match2_load) begin
-      \$3653  = \$2481 ;
+    \$3653  = merge0_gt4_3;
+    if (match0_load_r) begin
+      \$3653  = \$1907 ;
     end
     if (rst) begin
       \$3653  = 1'h0;
@@ -13072,9 +12478,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3654  = merge1_gt1_0;
-    if (match2_load) begin
-      \$3654  = \$2482 ;
+    \$3654  = merge0_eq4_3;
+    if (match0_load_r) begin
+      \$3654  = \$1922 ;
     end
     if (rst) begin
       \$3654  = 1'h0;
@@ -13082,9 +12488,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3655  = merge1_eq1_0;
-    if (match2_load) begin
-      \$3655  = \$2483 ;
+    \$3655  = merge0_gt4_4;
+    if (match0_load_r) begin
+      \$3655  = \$1937 ;
     end
     if (rst) begin
       \$3655  = 1'h0;
@@ -13092,9 +12498,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3656  = merge1_gt1_1;
-    if (match2_load) begin
-      \$3656  = \$2484 ;
+    \$3656  = merge0_eq4_4;
+    if (match0_load_r) begin
+      \$3656  = \$1952 ;
     end
     if (rst) begin
       \$3656  = 1'h0;
@@ -13102,9 +12508,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3657  = merge1_eq1_1;
-    if (match2_load) begin
-      \$3657  = \$2485 ;
+    \$3657  = merge0_gt5_0;
+    if (match0_load_r) begin
+      \$3657  = \$1967 ;
     end
     if (rst) begin
       \$3657  = 1'h0;
@@ -13112,9 +12518,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3658  = merge1_gt1_2;
-    if (match2_load) begin
-      \$3658  = \$2486 ;
+    \$3658  = merge0_eq5_0;
+    if (match0_load_r) begin
+      \$3658  = \$1982 ;
     end
     if (rst) begin
       \$3658  = 1'h0;
@@ -13122,9 +12528,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3659  = merge1_eq1_2;
-    if (match2_load) begin
-      \$3659  = \$2487 ;
+    \$3659  = merge0_gt5_1;
+    if (match0_load_r) begin
+      \$3659  = \$1997 ;
     end
     if (rst) begin
       \$3659  = 1'h0;
@@ -13132,9 +12538,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3660  = merge1_gt1_3;
-    if (match2_load) begin
-      \$3660  = \$2488 ;
+    \$3660  = merge0_eq5_1;
+    if (match0_load_r) begin
+      \$3660  = \$2012 ;
     end
     if (rst) begin
       \$3660  = 1'h0;
@@ -13142,9 +12548,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3661  = merge1_eq1_3;
-    if (match2_load) begin
-      \$3661  = \$2489 ;
+    \$3661  = merge0_gt5_2;
+    if (match0_load_r) begin
+      \$3661  = \$2027 ;
     end
     if (rst) begin
       \$3661  = 1'h0;
@@ -13152,9 +12558,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3662  = merge1_gt1_4;
-    if (match2_load) begin
-      \$3662  = \$2490 ;
+    \$3662  = merge0_eq5_2;
+    if (match0_load_r) begin
+      \$3662  = \$2042 ;
     end
     if (rst) begin
       \$3662  = 1'h0;
@@ -13162,9 +12568,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3663  = merge1_eq1_4;
-    if (match2_load) begin
-      \$3663  = \$2491 ;
+    \$3663  = merge0_gt5_3;
+    if (match0_load_r) begin
+      \$3663  = \$2057 ;
     end
     if (rst) begin
       \$3663  = 1'h0;
@@ -13172,9 +12578,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3664  = merge1_gt2_0;
-    if (match2_load) begin
-      \$3664  = \$2492 ;
+    \$3664  = merge0_eq5_3;
+    if (match0_load_r) begin
+      \$3664  = \$2072 ;
     end
     if (rst) begin
       \$3664  = 1'h0;
@@ -13182,9 +12588,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3665  = merge1_eq2_0;
-    if (match2_load) begin
-      \$3665  = \$2493 ;
+    \$3665  = merge0_gt5_4;
+    if (match0_load_r) begin
+      \$3665  = \$2087 ;
     end
     if (rst) begin
       \$3665  = 1'h0;
@@ -13192,9 +12598,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3666  = merge1_gt2_1;
-    if (match2_load) begin
-      \$3666  = \$2494 ;
+    \$3666  = merge0_eq5_4;
+    if (match0_load_r) begin
+      \$3666  = \$2102 ;
     end
     if (rst) begin
       \$3666  = 1'h0;
@@ -13202,9 +12608,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3667  = merge1_eq2_1;
-    if (match2_load) begin
-      \$3667  = \$2495 ;
+    \$3667  = merge0_gt6_0;
+    if (match0_load_r) begin
+      \$3667  = \$2117 ;
     end
     if (rst) begin
       \$3667  = 1'h0;
@@ -13212,9 +12618,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3668  = merge1_gt2_2;
-    if (match2_load) begin
-      \$3668  = \$2496 ;
+    \$3668  = merge0_eq6_0;
+    if (match0_load_r) begin
+      \$3668  = \$2132 ;
     end
     if (rst) begin
       \$3668  = 1'h0;
@@ -13222,9 +12628,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3669  = merge1_eq2_2;
-    if (match2_load) begin
-      \$3669  = \$2497 ;
+    \$3669  = merge0_gt6_1;
+    if (match0_load_r) begin
+      \$3669  = \$2147 ;
     end
     if (rst) begin
       \$3669  = 1'h0;
@@ -13232,9 +12638,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3670  = merge1_gt2_3;
-    if (match2_load) begin
-      \$3670  = \$2498 ;
+    \$3670  = merge0_eq6_1;
+    if (match0_load_r) begin
+      \$3670  = \$2162 ;
     end
     if (rst) begin
       \$3670  = 1'h0;
@@ -13242,9 +12648,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3671  = merge1_eq2_3;
-    if (match2_load) begin
-      \$3671  = \$2499 ;
+    \$3671  = merge0_gt6_2;
+    if (match0_load_r) begin
+      \$3671  = \$2177 ;
     end
     if (rst) begin
       \$3671  = 1'h0;
@@ -13252,9 +12658,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3672  = merge1_gt2_4;
-    if (match2_load) begin
-      \$3672  = \$2500 ;
+    \$3672  = merge0_eq6_2;
+    if (match0_load_r) begin
+      \$3672  = \$2192 ;
     end
     if (rst) begin
       \$3672  = 1'h0;
@@ -13262,9 +12668,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3673  = merge1_eq2_4;
-    if (match2_load) begin
-      \$3673  = \$2501 ;
+    \$3673  = merge0_gt6_3;
+    if (match0_load_r) begin
+      \$3673  = \$2207 ;
     end
     if (rst) begin
       \$3673  = 1'h0;
@@ -13272,9 +12678,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3674  = merge1_gt3_0;
-    if (match2_load) begin
-      \$3674  = \$2502 ;
+    \$3674  = merge0_eq6_3;
+    if (match0_load_r) begin
+      \$3674  = \$2222 ;
     end
     if (rst) begin
       \$3674  = 1'h0;
@@ -13282,9 +12688,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3675  = merge1_eq3_0;
-    if (match2_load) begin
-      \$3675  = \$2503 ;
+    \$3675  = merge0_gt6_4;
+    if (match0_load_r) begin
+      \$3675  = \$2237 ;
     end
     if (rst) begin
       \$3675  = 1'h0;
@@ -13292,9 +12698,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3676  = merge1_gt3_1;
-    if (match2_load) begin
-      \$3676  = \$2504 ;
+    \$3676  = merge0_eq6_4;
+    if (match0_load_r) begin
+      \$3676  = \$2252 ;
     end
     if (rst) begin
       \$3676  = 1'h0;
@@ -13302,9 +12708,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3677  = merge1_eq3_1;
-    if (match2_load) begin
-      \$3677  = \$2505 ;
+    \$3677  = merge0_gt7_0;
+    if (match0_load_r) begin
+      \$3677  = \$2267 ;
     end
     if (rst) begin
       \$3677  = 1'h0;
@@ -13312,9 +12718,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3678  = merge1_gt3_2;
-    if (match2_load) begin
-      \$3678  = \$2506 ;
+    \$3678  = merge0_eq7_0;
+    if (match0_load_r) begin
+      \$3678  = \$2282 ;
     end
     if (rst) begin
       \$3678  = 1'h0;
@@ -13322,9 +12728,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3679  = merge1_eq3_2;
-    if (match2_load) begin
-      \$3679  = \$2507 ;
+    \$3679  = merge0_gt7_1;
+    if (match0_load_r) begin
+      \$3679  = \$2297 ;
     end
     if (rst) begin
       \$3679  = 1'h0;
@@ -13332,9 +12738,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3680  = merge1_gt3_3;
-    if (match2_load) begin
-      \$3680  = \$2508 ;
+    \$3680  = merge0_eq7_1;
+    if (match0_load_r) begin
+      \$3680  = \$2312 ;
     end
     if (rst) begin
       \$3680  = 1'h0;
@@ -13342,9 +12748,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3681  = merge1_eq3_3;
-    if (match2_load) begin
-      \$3681  = \$2509 ;
+    \$3681  = merge0_gt7_2;
+    if (match0_load_r) begin
+      \$3681  = \$2327 ;
     end
     if (rst) begin
       \$3681  = 1'h0;
@@ -13352,9 +12758,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3682  = merge1_gt3_4;
-    if (match2_load) begin
-      \$3682  = \$2510 ;
+    \$3682  = merge0_eq7_2;
+    if (match0_load_r) begin
+      \$3682  = \$2342 ;
     end
     if (rst) begin
       \$3682  = 1'h0;
@@ -13362,9 +12768,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3683  = merge1_eq3_4;
-    if (match2_load) begin
-      \$3683  = \$2511 ;
+    \$3683  = merge0_gt7_3;
+    if (match0_load_r) begin
+      \$3683  = \$2357 ;
     end
     if (rst) begin
       \$3683  = 1'h0;
@@ -13372,9 +12778,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3684  = merge1_gt8_0;
-    if (match2_load) begin
-      \$3684  = \$2512 ;
+    \$3684  = merge0_eq7_3;
+    if (match0_load_r) begin
+      \$3684  = \$2372 ;
     end
     if (rst) begin
       \$3684  = 1'h0;
@@ -13382,9 +12788,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3685  = merge1_eq8_0;
-    if (match2_load) begin
-      \$3685  = \$2513 ;
+    \$3685  = merge0_gt7_4;
+    if (match0_load_r) begin
+      \$3685  = \$2387 ;
     end
     if (rst) begin
       \$3685  = 1'h0;
@@ -13392,9 +12798,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3686  = merge1_gt8_1;
-    if (match2_load) begin
-      \$3686  = \$2514 ;
+    \$3686  = merge0_eq7_4;
+    if (match0_load_r) begin
+      \$3686  = \$2402 ;
     end
     if (rst) begin
       \$3686  = 1'h0;
@@ -13402,169 +12808,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3687  = merge1_eq8_1;
-    if (match2_load) begin
-      \$3687  = \$2515 ;
+    \$3687  = merge0_lane0;
+    if (match1_load) begin
+      \$3687  = \$2411 ;
     end
     if (rst) begin
-      \$3687  = 1'h0;
+      \$3687  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3688  = merge1_gt8_2;
-    if (match2_load) begin
-      \$3688  = \$2516 ;
+    \$3688  = merge0_lane1;
+    if (match1_load) begin
+      \$3688  = \$2420 ;
     end
     if (rst) begin
-      \$3688  = 1'h0;
+      \$3688  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3689  = merge1_eq8_2;
-    if (match2_load) begin
-      \$3689  = \$2517 ;
+    \$3689  = merge0_lane2;
+    if (match1_load) begin
+      \$3689  = \$2429 ;
     end
     if (rst) begin
-      \$3689  = 1'h0;
+      \$3689  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3690  = merge1_gt8_3;
-    if (match2_load) begin
-      \$3690  = \$2518 ;
+    \$3690  = merge0_lane3;
+    if (match1_load) begin
+      \$3690  = \$2438 ;
     end
     if (rst) begin
-      \$3690  = 1'h0;
+      \$3690  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3691  = merge1_eq8_3;
-    if (match2_load) begin
-      \$3691  = \$2519 ;
+    \$3691  = merge0_lane4;
+    if (match1_load) begin
+      \$3691  = \$2447 ;
     end
     if (rst) begin
-      \$3691  = 1'h0;
+      \$3691  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3692  = merge1_gt8_4;
-    if (match2_load) begin
-      \$3692  = \$2520 ;
+    \$3692  = merge0_lane5;
+    if (match1_load) begin
+      \$3692  = \$2456 ;
     end
     if (rst) begin
-      \$3692  = 1'h0;
+      \$3692  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3693  = merge1_eq8_4;
-    if (match2_load) begin
-      \$3693  = \$2521 ;
+    \$3693  = merge0_lane6;
+    if (match1_load) begin
+      \$3693  = \$2465 ;
     end
     if (rst) begin
-      \$3693  = 1'h0;
+      \$3693  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3694  = merge1_gt9_0;
-    if (match2_load) begin
-      \$3694  = \$2522 ;
+    \$3694  = merge0_lane7;
+    if (match1_load) begin
+      \$3694  = \$2474 ;
     end
     if (rst) begin
-      \$3694  = 1'h0;
+      \$3694  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3695  = merge1_eq9_0;
-    if (match2_load) begin
-      \$3695  = \$2523 ;
+    \$3695  = merge0_lane8;
+    if (match1_load) begin
+      \$3695  = \$2483 ;
     end
     if (rst) begin
-      \$3695  = 1'h0;
+      \$3695  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3696  = merge1_gt9_1;
-    if (match2_load) begin
-      \$3696  = \$2524 ;
+    \$3696  = merge0_lane9;
+    if (match1_load) begin
+      \$3696  = \$2492 ;
     end
     if (rst) begin
-      \$3696  = 1'h0;
+      \$3696  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3697  = merge1_eq9_1;
-    if (match2_load) begin
-      \$3697  = \$2525 ;
+    \$3697  = merge0_lane10;
+    if (match1_load) begin
+      \$3697  = \$2501 ;
     end
     if (rst) begin
-      \$3697  = 1'h0;
+      \$3697  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3698  = merge1_gt9_2;
-    if (match2_load) begin
-      \$3698  = \$2526 ;
+    \$3698  = merge0_lane11;
+    if (match1_load) begin
+      \$3698  = \$2510 ;
     end
     if (rst) begin
-      \$3698  = 1'h0;
+      \$3698  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3699  = merge1_eq9_2;
-    if (match2_load) begin
-      \$3699  = \$2527 ;
+    \$3699  = merge0_lane12;
+    if (match1_load) begin
+      \$3699  = \$2519 ;
     end
     if (rst) begin
-      \$3699  = 1'h0;
+      \$3699  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3700  = merge1_gt9_3;
-    if (match2_load) begin
+    \$3700  = merge0_lane13;
+    if (match1_load) begin
       \$3700  = \$2528 ;
     end
     if (rst) begin
-      \$3700  = 1'h0;
+      \$3700  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3701  = merge1_eq9_3;
-    if (match2_load) begin
-      \$3701  = \$2529 ;
+    \$3701  = merge0_lane14;
+    if (match1_load) begin
+      \$3701  = \$2537 ;
     end
     if (rst) begin
-      \$3701  = 1'h0;
+      \$3701  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3702  = merge1_gt9_4;
-    if (match2_load) begin
-      \$3702  = \$2530 ;
+    \$3702  = merge0_lane15;
+    if (match1_load) begin
+      \$3702  = \$2546 ;
     end
     if (rst) begin
-      \$3702  = 1'h0;
+      \$3702  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3703  = merge1_eq9_4;
-    if (match2_load) begin
-      \$3703  = \$2531 ;
+    \$3703  = merge0_last;
+    if (match1_load) begin
+      \$3703  = merge0_in_last;
     end
     if (rst) begin
       \$3703  = 1'h0;
@@ -13572,169 +12978,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3704  = merge1_gt10_0;
+    \$3704  = merge1_in0;
     if (match2_load) begin
-      \$3704  = \$2532 ;
+      \$3704  = merge0_lane0;
     end
     if (rst) begin
-      \$3704  = 1'h0;
+      \$3704  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3705  = merge1_eq10_0;
+    \$3705  = merge1_in1;
     if (match2_load) begin
-      \$3705  = \$2533 ;
+      \$3705  = merge0_lane1;
     end
     if (rst) begin
-      \$3705  = 1'h0;
+      \$3705  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3706  = merge1_gt10_1;
+    \$3706  = merge1_in2;
     if (match2_load) begin
-      \$3706  = \$2534 ;
+      \$3706  = merge0_lane2;
     end
     if (rst) begin
-      \$3706  = 1'h0;
+      \$3706  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3707  = merge1_eq10_1;
+    \$3707  = merge1_in3;
     if (match2_load) begin
-      \$3707  = \$2535 ;
+      \$3707  = merge0_lane3;
     end
     if (rst) begin
-      \$3707  = 1'h0;
+      \$3707  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3708  = merge1_gt10_2;
+    \$3708  = merge1_in4;
     if (match2_load) begin
-      \$3708  = \$2536 ;
+      \$3708  = merge0_lane4;
     end
     if (rst) begin
-      \$3708  = 1'h0;
+      \$3708  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3709  = merge1_eq10_2;
+    \$3709  = merge1_in5;
     if (match2_load) begin
-      \$3709  = \$2537 ;
+      \$3709  = merge0_lane5;
     end
     if (rst) begin
-      \$3709  = 1'h0;
+      \$3709  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3710  = merge1_gt10_3;
+    \$3710  = merge1_in6;
     if (match2_load) begin
-      \$3710  = \$2538 ;
+      \$3710  = merge0_lane6;
     end
     if (rst) begin
-      \$3710  = 1'h0;
+      \$3710  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3711  = merge1_eq10_3;
+    \$3711  = merge1_in7;
     if (match2_load) begin
-      \$3711  = \$2539 ;
+      \$3711  = merge0_lane7;
     end
     if (rst) begin
-      \$3711  = 1'h0;
+      \$3711  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3712  = merge1_gt10_4;
+    \$3712  = merge1_in8;
     if (match2_load) begin
-      \$3712  = \$2540 ;
+      \$3712  = merge0_lane8;
     end
     if (rst) begin
-      \$3712  = 1'h0;
+      \$3712  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3713  = merge1_eq10_4;
+    \$3713  = merge1_in9;
     if (match2_load) begin
-      \$3713  = \$2541 ;
+      \$3713  = merge0_lane9;
     end
     if (rst) begin
-      \$3713  = 1'h0;
+      \$3713  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3714  = merge1_gt11_0;
+    \$3714  = merge1_in10;
     if (match2_load) begin
-      \$3714  = \$2542 ;
+      \$3714  = merge0_lane10;
     end
     if (rst) begin
-      \$3714  = 1'h0;
+      \$3714  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3715  = merge1_eq11_0;
+    \$3715  = merge1_in11;
     if (match2_load) begin
-      \$3715  = \$2543 ;
+      \$3715  = merge0_lane11;
     end
     if (rst) begin
-      \$3715  = 1'h0;
+      \$3715  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3716  = merge1_gt11_1;
+    \$3716  = merge1_in12;
     if (match2_load) begin
-      \$3716  = \$2544 ;
+      \$3716  = merge0_lane12;
     end
     if (rst) begin
-      \$3716  = 1'h0;
+      \$3716  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3717  = merge1_eq11_1;
+    \$3717  = merge1_in13;
     if (match2_load) begin
-      \$3717  = \$2545 ;
+      \$3717  = merge0_lane13;
     end
     if (rst) begin
-      \$3717  = 1'h0;
+      \$3717  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3718  = merge1_gt11_2;
+    \$3718  = merge1_in14;
     if (match2_load) begin
-      \$3718  = \$2546 ;
+      \$3718  = merge0_lane14;
     end
     if (rst) begin
-      \$3718  = 1'h0;
+      \$3718  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3719  = merge1_eq11_2;
+    \$3719  = merge1_in15;
     if (match2_load) begin
-      \$3719  = \$2547 ;
+      \$3719  = merge0_lane15;
     end
     if (rst) begin
-      \$3719  = 1'h0;
+      \$3719  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3720  = merge1_gt11_3;
+    \$3720  = merge1_in_last;
     if (match2_load) begin
-      \$3720  = \$2548 ;
+      \$3720  = merge0_last;
     end
     if (rst) begin
       \$3720  = 1'h0;
@@ -13742,9 +13148,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3721  = merge1_eq11_3;
+    \$3721  = merge1_gt0_0;
     if (match2_load) begin
-      \$3721  = \$2549 ;
+      \$3721  = \$2547 ;
     end
     if (rst) begin
       \$3721  = 1'h0;
@@ -13752,9 +13158,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3722  = merge1_gt11_4;
+    \$3722  = merge1_eq0_0;
     if (match2_load) begin
-      \$3722  = \$2550 ;
+      \$3722  = \$2548 ;
     end
     if (rst) begin
       \$3722  = 1'h0;
@@ -13762,9 +13168,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3723  = merge1_eq11_4;
+    \$3723  = merge1_gt0_1;
     if (match2_load) begin
-      \$3723  = \$2551 ;
+      \$3723  = \$2549 ;
     end
     if (rst) begin
       \$3723  = 1'h0;
@@ -13772,169 +13178,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3724  = merge1_lane0;
-    if (match3_load) begin
-      \$3724  = \$2560 ;
+    \$3724  = merge1_eq0_1;
+    if (match2_load) begin
+      \$3724  = \$2550 ;
     end
     if (rst) begin
-      \$3724  = 84'h000000000000000000000;
+      \$3724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3725  = merge1_lane1;
-    if (match3_load) begin
-      \$3725  = \$2569 ;
+    \$3725  = merge1_gt0_2;
+    if (match2_load) begin
+      \$3725  = \$2551 ;
     end
     if (rst) begin
-      \$3725  = 84'h000000000000000000000;
+      \$3725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3726  = merge1_lane2;
-    if (match3_load) begin
-      \$3726  = \$2578 ;
+    \$3726  = merge1_eq0_2;
+    if (match2_load) begin
+      \$3726  = \$2552 ;
     end
     if (rst) begin
-      \$3726  = 84'h000000000000000000000;
+      \$3726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3727  = merge1_lane3;
-    if (match3_load) begin
-      \$3727  = \$2587 ;
+    \$3727  = merge1_gt0_3;
+    if (match2_load) begin
+      \$3727  = \$2553 ;
     end
     if (rst) begin
-      \$3727  = 84'h000000000000000000000;
+      \$3727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3728  = merge1_lane4;
-    if (match3_load) begin
-      \$3728  = \$2596 ;
+    \$3728  = merge1_eq0_3;
+    if (match2_load) begin
+      \$3728  = \$2554 ;
     end
     if (rst) begin
-      \$3728  = 84'h000000000000000000000;
+      \$3728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3729  = merge1_lane5;
-    if (match3_load) begin
-      \$3729  = \$2605 ;
+    \$3729  = merge1_gt0_4;
+    if (match2_load) begin
+      \$3729  = \$2555 ;
     end
     if (rst) begin
-      \$3729  = 84'h000000000000000000000;
+      \$3729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3730  = merge1_lane6;
-    if (match3_load) begin
-      \$3730  = \$2614 ;
+    \$3730  = merge1_eq0_4;
+    if (match2_load) begin
+      \$3730  = \$2556 ;
     end
     if (rst) begin
-      \$3730  = 84'h000000000000000000000;
+      \$3730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3731  = merge1_lane7;
-    if (match3_load) begin
-      \$3731  = \$2623 ;
+    \$3731  = merge1_gt1_0;
+    if (match2_load) begin
+      \$3731  = \$2557 ;
     end
     if (rst) begin
-      \$3731  = 84'h000000000000000000000;
+      \$3731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3732  = merge1_lane8;
-    if (match3_load) begin
-      \$3732  = \$2632 ;
+    \$3732  = merge1_eq1_0;
+    if (match2_load) begin
+      \$3732  = \$2558 ;
     end
     if (rst) begin
-      \$3732  = 84'h000000000000000000000;
+      \$3732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3733  = merge1_lane9;
-    if (match3_load) begin
-      \$3733  = \$2641 ;
+    \$3733  = merge1_gt1_1;
+    if (match2_load) begin
+      \$3733  = \$2559 ;
     end
     if (rst) begin
-      \$3733  = 84'h000000000000000000000;
+      \$3733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3734  = merge1_lane10;
-    if (match3_load) begin
-      \$3734  = \$2650 ;
+    \$3734  = merge1_eq1_1;
+    if (match2_load) begin
+      \$3734  = \$2560 ;
     end
     if (rst) begin
-      \$3734  = 84'h000000000000000000000;
+      \$3734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3735  = merge1_lane11;
-    if (match3_load) begin
-      \$3735  = \$2659 ;
+    \$3735  = merge1_gt1_2;
+    if (match2_load) begin
+      \$3735  = \$2561 ;
     end
     if (rst) begin
-      \$3735  = 84'h000000000000000000000;
+      \$3735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3736  = merge1_lane12;
-    if (match3_load) begin
-      \$3736  = \$2668 ;
+    \$3736  = merge1_eq1_2;
+    if (match2_load) begin
+      \$3736  = \$2562 ;
     end
     if (rst) begin
-      \$3736  = 84'h000000000000000000000;
+      \$3736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3737  = merge1_lane13;
-    if (match3_load) begin
-      \$3737  = \$2677 ;
+    \$3737  = merge1_gt1_3;
+    if (match2_load) begin
+      \$3737  = \$2563 ;
     end
     if (rst) begin
-      \$3737  = 84'h000000000000000000000;
+      \$3737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3738  = merge1_lane14;
-    if (match3_load) begin
-      \$3738  = \$2686 ;
+    \$3738  = merge1_eq1_3;
+    if (match2_load) begin
+      \$3738  = \$2564 ;
     end
     if (rst) begin
-      \$3738  = 84'h000000000000000000000;
+      \$3738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3739  = merge1_lane15;
-    if (match3_load) begin
-      \$3739  = \$2695 ;
+    \$3739  = merge1_gt1_4;
+    if (match2_load) begin
+      \$3739  = \$2565 ;
     end
     if (rst) begin
-      \$3739  = 84'h000000000000000000000;
+      \$3739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3740  = merge1_last;
-    if (match3_load) begin
-      \$3740  = merge1_in_last;
+    \$3740  = merge1_eq1_4;
+    if (match2_load) begin
+      \$3740  = \$2566 ;
     end
     if (rst) begin
       \$3740  = 1'h0;
@@ -13942,169 +13348,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3741  = merge2_in0;
-    if (match4_load) begin
-      \$3741  = merge1_lane0;
+    \$3741  = merge1_gt2_0;
+    if (match2_load) begin
+      \$3741  = \$2567 ;
     end
     if (rst) begin
-      \$3741  = 84'h000000000000000000000;
+      \$3741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3742  = merge2_in1;
-    if (match4_load) begin
-      \$3742  = merge1_lane1;
+    \$3742  = merge1_eq2_0;
+    if (match2_load) begin
+      \$3742  = \$2568 ;
     end
     if (rst) begin
-      \$3742  = 84'h000000000000000000000;
+      \$3742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3743  = merge2_in2;
-    if (match4_load) begin
-      \$3743  = merge1_lane2;
+    \$3743  = merge1_gt2_1;
+    if (match2_load) begin
+      \$3743  = \$2569 ;
     end
     if (rst) begin
-      \$3743  = 84'h000000000000000000000;
+      \$3743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3744  = merge2_in3;
-    if (match4_load) begin
-      \$3744  = merge1_lane3;
+    \$3744  = merge1_eq2_1;
+    if (match2_load) begin
+      \$3744  = \$2570 ;
     end
     if (rst) begin
-      \$3744  = 84'h000000000000000000000;
+      \$3744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3745  = merge2_in4;
-    if (match4_load) begin
-      \$3745  = merge1_lane4;
+    \$3745  = merge1_gt2_2;
+    if (match2_load) begin
+      \$3745  = \$2571 ;
     end
     if (rst) begin
-      \$3745  = 84'h000000000000000000000;
+      \$3745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3746  = merge2_in5;
-    if (match4_load) begin
-      \$3746  = merge1_lane5;
+    \$3746  = merge1_eq2_2;
+    if (match2_load) begin
+      \$3746  = \$2572 ;
     end
     if (rst) begin
-      \$3746  = 84'h000000000000000000000;
+      \$3746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3747  = merge2_in6;
-    if (match4_load) begin
-      \$3747  = merge1_lane6;
+    \$3747  = merge1_gt2_3;
+    if (match2_load) begin
+      \$3747  = \$2573 ;
     end
     if (rst) begin
-      \$3747  = 84'h000000000000000000000;
+      \$3747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3748  = merge2_in7;
-    if (match4_load) begin
-      \$3748  = merge1_lane7;
+    \$3748  = merge1_eq2_3;
+    if (match2_load) begin
+      \$3748  = \$2574 ;
     end
     if (rst) begin
-      \$3748  = 84'h000000000000000000000;
+      \$3748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3749  = merge2_in8;
-    if (match4_load) begin
-      \$3749  = merge1_lane8;
+    \$3749  = merge1_gt2_4;
+    if (match2_load) begin
+      \$3749  = \$2575 ;
     end
     if (rst) begin
-      \$3749  = 84'h000000000000000000000;
+      \$3749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3750  = merge2_in9;
-    if (match4_load) begin
-      \$3750  = merge1_lane9;
+    \$3750  = merge1_eq2_4;
+    if (match2_load) begin
+      \$3750  = \$2576 ;
     end
     if (rst) begin
-      \$3750  = 84'h000000000000000000000;
+      \$3750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3751  = merge2_in10;
-    if (match4_load) begin
-      \$3751  = merge1_lane10;
+    \$3751  = merge1_gt3_0;
+    if (match2_load) begin
+      \$3751  = \$2577 ;
     end
     if (rst) begin
-      \$3751  = 84'h000000000000000000000;
+      \$3751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3752  = merge2_in11;
-    if (match4_load) begin
-      \$3752  = merge1_lane11;
+    \$3752  = merge1_eq3_0;
+    if (match2_load) begin
+      \$3752  = \$2578 ;
     end
     if (rst) begin
-      \$3752  = 84'h000000000000000000000;
+      \$3752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3753  = merge2_in12;
-    if (match4_load) begin
-      \$3753  = merge1_lane12;
+    \$3753  = merge1_gt3_1;
+    if (match2_load) begin
+      \$3753  = \$2579 ;
     end
     if (rst) begin
-      \$3753  = 84'h000000000000000000000;
+      \$3753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3754  = merge2_in13;
-    if (match4_load) begin
-      \$3754  = merge1_lane13;
+    \$3754  = merge1_eq3_1;
+    if (match2_load) begin
+      \$3754  = \$2580 ;
     end
     if (rst) begin
-      \$3754  = 84'h000000000000000000000;
+      \$3754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3755  = merge2_in14;
-    if (match4_load) begin
-      \$3755  = merge1_lane14;
+    \$3755  = merge1_gt3_2;
+    if (match2_load) begin
+      \$3755  = \$2581 ;
     end
     if (rst) begin
-      \$3755  = 84'h000000000000000000000;
+      \$3755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3756  = merge2_in15;
-    if (match4_load) begin
-      \$3756  = merge1_lane15;
+    \$3756  = merge1_eq3_2;
+    if (match2_load) begin
+      \$3756  = \$2582 ;
     end
     if (rst) begin
-      \$3756  = 84'h000000000000000000000;
+      \$3756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3757  = merge2_in_last;
-    if (match4_load) begin
-      \$3757  = merge1_last;
+    \$3757  = merge1_gt3_3;
+    if (match2_load) begin
+      \$3757  = \$2583 ;
     end
     if (rst) begin
       \$3757  = 1'h0;
@@ -14112,9 +13518,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3758  = merge2_gt0_0;
-    if (match4_load) begin
-      \$3758  = \$2696 ;
+    \$3758  = merge1_eq3_3;
+    if (match2_load) begin
+      \$3758  = \$2584 ;
     end
     if (rst) begin
       \$3758  = 1'h0;
@@ -14122,9 +13528,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3759  = merge2_eq0_0;
-    if (match4_load) begin
-      \$3759  = \$2697 ;
+    \$3759  = merge1_gt3_4;
+    if (match2_load) begin
+      \$3759  = \$2585 ;
     end
     if (rst) begin
       \$3759  = 1'h0;
@@ -14132,9 +13538,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3760  = merge2_gt0_1;
-    if (match4_load) begin
-      \$3760  = \$2698 ;
+    \$3760  = merge1_eq3_4;
+    if (match2_load) begin
+      \$3760  = \$2586 ;
     end
     if (rst) begin
       \$3760  = 1'h0;
@@ -14142,9 +13548,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3761  = merge2_eq0_1;
-    if (match4_load) begin
-      \$3761  = \$2699 ;
+    \$3761  = merge1_gt8_0;
+    if (match2_load) begin
+      \$3761  = \$2587 ;
     end
     if (rst) begin
       \$3761  = 1'h0;
@@ -14152,9 +13558,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3762  = merge2_gt0_2;
-    if (match4_load) begin
-      \$3762  = \$2700 ;
+    \$3762  = merge1_eq8_0;
+    if (match2_load) begin
+      \$3762  = \$2588 ;
     end
     if (rst) begin
       \$3762  = 1'h0;
@@ -14162,9 +13568,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3763  = merge2_eq0_2;
-    if (match4_load) begin
-      \$3763  = \$2701 ;
+    \$3763  = merge1_gt8_1;
+    if (match2_load) begin
+      \$3763  = \$2589 ;
     end
     if (rst) begin
       \$3763  = 1'h0;
@@ -14172,9 +13578,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3764  = merge2_gt0_3;
-    if (match4_load) begin
-      \$3764  = \$2702 ;
+    \$3764  = merge1_eq8_1;
+    if (match2_load) begin
+      \$3764  = \$2590 ;
     end
     if (rst) begin
       \$3764  = 1'h0;
@@ -14182,9 +13588,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3765  = merge2_eq0_3;
-    if (match4_load) begin
-      \$3765  = \$2703 ;
+    \$3765  = merge1_gt8_2;
+    if (match2_load) begin
+      \$3765  = \$2591 ;
     end
     if (rst) begin
       \$3765  = 1'h0;
@@ -14192,9 +13598,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3766  = merge2_gt0_4;
-    if (match4_load) begin
-      \$3766  = \$2704 ;
+    \$3766  = merge1_eq8_2;
+    if (match2_load) begin
+      \$3766  = \$2592 ;
     end
     if (rst) begin
       \$3766  = 1'h0;
@@ -14202,9 +13608,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3767  = merge2_eq0_4;
-    if (match4_load) begin
-      \$3767  = \$2705 ;
+    \$3767  = merge1_gt8_3;
+    if (match2_load) begin
+      \$3767  = \$2593 ;
     end
     if (rst) begin
       \$3767  = 1'h0;
@@ -14212,9 +13618,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3768  = merge2_gt1_0;
-    if (match4_load) begin
-      \$3768  = \$2706 ;
+    \$3768  = merge1_eq8_3;
+    if (match2_load) begin
+      \$3768  = \$2594 ;
     end
     if (rst) begin
       \$3768  = 1'h0;
@@ -14222,9 +13628,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3769  = merge2_eq1_0;
-    if (match4_load) begin
-      \$3769  = \$2707 ;
+    \$3769  = merge1_gt8_4;
+    if (match2_load) begin
+      \$3769  = \$2595 ;
     end
     if (rst) begin
       \$3769  = 1'h0;
@@ -14232,9 +13638,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3770  = merge2_gt1_1;
-    if (match4_load) begin
-      \$3770  = \$2708 ;
+    \$3770  = merge1_eq8_4;
+    if (match2_load) begin
+      \$3770  = \$2596 ;
     end
     if (rst) begin
       \$3770  = 1'h0;
@@ -14242,9 +13648,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3771  = merge2_eq1_1;
-    if (match4_load) begin
-      \$3771  = \$2709 ;
+    \$3771  = merge1_gt9_0;
+    if (match2_load) begin
+      \$3771  = \$2597 ;
     end
     if (rst) begin
       \$3771  = 1'h0;
@@ -14252,9 +13658,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3772  = merge2_gt1_2;
-    if (match4_load) begin
-      \$3772  = \$2710 ;
+    \$3772  = merge1_eq9_0;
+    if (match2_load) begin
+      \$3772  = \$2598 ;
     end
     if (rst) begin
       \$3772  = 1'h0;
@@ -14262,9 +13668,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3773  = merge2_eq1_2;
-    if (match4_load) begin
-      \$3773  = \$2711 ;
+    \$3773  = merge1_gt9_1;
+    if (match2_load) begin
+      \$3773  = \$2599 ;
     end
     if (rst) begin
       \$3773  = 1'h0;
@@ -14272,9 +13678,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3774  = merge2_gt1_3;
-    if (match4_load) begin
-      \$3774  = \$2712 ;
+    \$3774  = merge1_eq9_1;
+    if (match2_load) begin
+      \$3774  = \$2600 ;
     end
     if (rst) begin
       \$3774  = 1'h0;
@@ -14282,9 +13688,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3775  = merge2_eq1_3;
-    if (match4_load) begin
-      \$3775  = \$2713 ;
+    \$3775  = merge1_gt9_2;
+    if (match2_load) begin
+      \$3775  = \$2601 ;
     end
     if (rst) begin
       \$3775  = 1'h0;
@@ -14292,9 +13698,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3776  = merge2_gt1_4;
-    if (match4_load) begin
-      \$3776  = \$2714 ;
+    \$3776  = merge1_eq9_2;
+    if (match2_load) begin
+      \$3776  = \$2602 ;
     end
     if (rst) begin
       \$3776  = 1'h0;
@@ -14302,9 +13708,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3777  = merge2_eq1_4;
-    if (match4_load) begin
-      \$3777  = \$2715 ;
+    \$3777  = merge1_gt9_3;
+    if (match2_load) begin
+      \$3777  = \$2603 ;
     end
     if (rst) begin
       \$3777  = 1'h0;
@@ -14312,9 +13718,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3778  = merge2_gt4_0;
-    if (match4_load) begin
-      \$3778  = \$2716 ;
+    \$3778  = merge1_eq9_3;
+    if (match2_load) begin
+      \$3778  = \$2604 ;
     end
     if (rst) begin
       \$3778  = 1'h0;
@@ -14322,9 +13728,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3779  = merge2_eq4_0;
-    if (match4_load) begin
-      \$3779  = \$2717 ;
+    \$3779  = merge1_gt9_4;
+    if (match2_load) begin
+      \$3779  = \$2605 ;
     end
     if (rst) begin
       \$3779  = 1'h0;
@@ -14332,9 +13738,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3780  = merge2_gt4_1;
-    if (match4_load) begin
-      \$3780  = \$2718 ;
+    \$3780  = merge1_eq9_4;
+    if (match2_load) begin
+      \$3780  = \$2606 ;
     end
     if (rst) begin
       \$3780  = 1'h0;
@@ -14342,9 +13748,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3781  = merge2_eq4_1;
-    if (match4_load) begin
-      \$3781  = \$2719 ;
+    \$3781  = merge1_gt10_0;
+    if (match2_load) begin
+      \$3781  = \$2607 ;
     end
     if (rst) begin
       \$3781  = 1'h0;
@@ -14352,9 +13758,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3782  = merge2_gt4_2;
-    if (match4_load) begin
-      \$3782  = \$2720 ;
+    \$3782  = merge1_eq10_0;
+    if (match2_load) begin
+      \$3782  = \$2608 ;
     end
     if (rst) begin
       \$3782  = 1'h0;
@@ -14362,9 +13768,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3783  = merge2_eq4_2;
-    if (match4_load) begin
-      \$3783  = \$2721 ;
+    \$3783  = merge1_gt10_1;
+    if (match2_load) begin
+      \$3783  = \$2609 ;
     end
     if (rst) begin
       \$3783  = 1'h0;
@@ -14372,9 +13778,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3784  = merge2_gt4_3;
-    if (match4_load) begin
-      \$3784  = \$2722 ;
+    \$3784  = merge1_eq10_1;
+    if (match2_load) begin
+      \$3784  = \$2610 ;
     end
     if (rst) begin
       \$3784  = 1'h0;
@@ -14382,9 +13788,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3785  = merge2_eq4_3;
-    if (match4_load) begin
-      \$3785  = \$2723 ;
+    \$3785  = merge1_gt10_2;
+    if (match2_load) begin
+      \$3785  = \$2611 ;
     end
     if (rst) begin
       \$3785  = 1'h0;
@@ -14392,9 +13798,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3786  = merge2_gt4_4;
-    if (match4_load) begin
-      \$3786  = \$2724 ;
+    \$3786  = merge1_eq10_2;
+    if (match2_load) begin
+      \$3786  = \$2612 ;
     end
     if (rst) begin
       \$3786  = 1'h0;
@@ -14402,9 +13808,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3787  = merge2_eq4_4;
-    if (match4_load) begin
-      \$3787  = \$2725 ;
+    \$3787  = merge1_gt10_3;
+    if (match2_load) begin
+      \$3787  = \$2613 ;
     end
     if (rst) begin
       \$3787  = 1'h0;
@@ -14412,9 +13818,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3788  = merge2_gt5_0;
-    if (match4_load) begin
-      \$3788  = \$2726 ;
+    \$3788  = merge1_eq10_3;
+    if (match2_load) begin
+      \$3788  = \$2614 ;
     end
     if (rst) begin
       \$3788  = 1'h0;
@@ -14422,9 +13828,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3789  = merge2_eq5_0;
-    if (match4_load) begin
-      \$3789  = \$2727 ;
+    \$3789  = merge1_gt10_4;
+    if (match2_load) begin
+      \$3789  = \$2615 ;
     end
     if (rst) begin
       \$3789  = 1'h0;
@@ -14432,9 +13838,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3790  = merge2_gt5_1;
-    if (match4_load) begin
-      \$3790  = \$2728 ;
+    \$3790  = merge1_eq10_4;
+    if (match2_load) begin
+      \$3790  = \$2616 ;
     end
     if (rst) begin
       \$3790  = 1'h0;
@@ -14442,9 +13848,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3791  = merge2_eq5_1;
-    if (match4_load) begin
-      \$3791  = \$2729 ;
+    \$3791  = merge1_gt11_0;
+    if (match2_load) begin
+      \$3791  = \$2617 ;
     end
     if (rst) begin
       \$3791  = 1'h0;
@@ -14452,9 +13858,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3792  = merge2_gt5_2;
-    if (match4_load) begin
-      \$3792  = \$2730 ;
+    \$3792  = merge1_eq11_0;
+    if (match2_load) begin
+      \$3792  = \$2618 ;
     end
     if (rst) begin
       \$3792  = 1'h0;
@@ -14462,9 +13868,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3793  = merge2_eq5_2;
-    if (match4_load) begin
-      \$3793  = \$2731 ;
+    \$3793  = merge1_gt11_1;
+    if (match2_load) begin
+      \$3793  = \$2619 ;
     end
     if (rst) begin
       \$3793  = 1'h0;
@@ -14472,9 +13878,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3794  = merge2_gt5_3;
-    if (match4_load) begin
-      \$3794  = \$2732 ;
+    \$3794  = merge1_eq11_1;
+    if (match2_load) begin
+      \$3794  = \$2620 ;
     end
     if (rst) begin
       \$3794  = 1'h0;
@@ -14482,9 +13888,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3795  = merge2_eq5_3;
-    if (match4_load) begin
-      \$3795  = \$2733 ;
+    \$3795  = merge1_gt11_2;
+    if (match2_load) begin
+      \$3795  = \$2621 ;
     end
     if (rst) begin
       \$3795  = 1'h0;
@@ -14492,9 +13898,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3796  = merge2_gt5_4;
-    if (match4_load) begin
-      \$3796  = \$2734 ;
+    \$3796  = merge1_eq11_2;
+    if (match2_load) begin
+      \$3796  = \$2622 ;
     end
     if (rst) begin
       \$3796  = 1'h0;
@@ -14502,9 +13908,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3797  = merge2_eq5_4;
-    if (match4_load) begin
-      \$3797  = \$2735 ;
+    \$3797  = merge1_gt11_3;
+    if (match2_load) begin
+      \$3797  = \$2623 ;
     end
     if (rst) begin
       \$3797  = 1'h0;
@@ -14512,9 +13918,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3798  = merge2_gt8_0;
-    if (match4_load) begin
-      \$3798  = \$2736 ;
+    \$3798  = merge1_eq11_3;
+    if (match2_load) begin
+      \$3798  = \$2624 ;
     end
     if (rst) begin
       \$3798  = 1'h0;
@@ -14522,9 +13928,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3799  = merge2_eq8_0;
-    if (match4_load) begin
-      \$3799  = \$2737 ;
+    \$3799  = merge1_gt11_4;
+    if (match2_load) begin
+      \$3799  = \$2625 ;
     end
     if (rst) begin
       \$3799  = 1'h0;
@@ -14532,9 +13938,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3800  = merge2_gt8_1;
-    if (match4_load) begin
-      \$3800  = \$2738 ;
+    \$3800  = merge1_eq11_4;
+    if (match2_load) begin
+      \$3800  = \$2626 ;
     end
     if (rst) begin
       \$3800  = 1'h0;
@@ -14542,169 +13948,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3801  = merge2_eq8_1;
-    if (match4_load) begin
-      \$3801  = \$2739 ;
+    \$3801  = merge1_lane0;
+    if (match3_load) begin
+      \$3801  = \$2635 ;
     end
     if (rst) begin
-      \$3801  = 1'h0;
+      \$3801  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3802  = merge2_gt8_2;
-    if (match4_load) begin
-      \$3802  = \$2740 ;
+    \$3802  = merge1_lane1;
+    if (match3_load) begin
+      \$3802  = \$2644 ;
     end
     if (rst) begin
-      \$3802  = 1'h0;
+      \$3802  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3803  = merge2_eq8_2;
-    if (match4_load) begin
-      \$3803  = \$2741 ;
+    \$3803  = merge1_lane2;
+    if (match3_load) begin
+      \$3803  = \$2653 ;
     end
     if (rst) begin
-      \$3803  = 1'h0;
+      \$3803  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3804  = merge2_gt8_3;
-    if (match4_load) begin
-      \$3804  = \$2742 ;
+    \$3804  = merge1_lane3;
+    if (match3_load) begin
+      \$3804  = \$2662 ;
     end
     if (rst) begin
-      \$3804  = 1'h0;
+      \$3804  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3805  = merge2_eq8_3;
-    if (match4_load) begin
-      \$3805  = \$2743 ;
+    \$3805  = merge1_lane4;
+    if (match3_load) begin
+      \$3805  = \$2671 ;
     end
     if (rst) begin
-      \$3805  = 1'h0;
+      \$3805  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3806  = merge2_gt8_4;
-    if (match4_load) begin
-      \$3806  = \$2744 ;
+    \$3806  = merge1_lane5;
+    if (match3_load) begin
+      \$3806  = \$2680 ;
     end
     if (rst) begin
-      \$3806  = 1'h0;
+      \$3806  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3807  = merge2_eq8_4;
-    if (match4_load) begin
-      \$3807  = \$2745 ;
+    \$3807  = merge1_lane6;
+    if (match3_load) begin
+      \$3807  = \$2689 ;
     end
     if (rst) begin
-      \$3807  = 1'h0;
+      \$3807  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3808  = merge2_gt9_0;
-    if (match4_load) begin
-      \$3808  = \$2746 ;
+    \$3808  = merge1_lane7;
+    if (match3_load) begin
+      \$3808  = \$2698 ;
     end
     if (rst) begin
-      \$3808  = 1'h0;
+      \$3808  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3809  = merge2_eq9_0;
-    if (match4_load) begin
-      \$3809  = \$2747 ;
+    \$3809  = merge1_lane8;
+    if (match3_load) begin
+      \$3809  = \$2707 ;
     end
     if (rst) begin
-      \$3809  = 1'h0;
+      \$3809  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3810  = merge2_gt9_1;
-    if (match4_load) begin
-      \$3810  = \$2748 ;
+    \$3810  = merge1_lane9;
+    if (match3_load) begin
+      \$3810  = \$2716 ;
     end
     if (rst) begin
-      \$3810  = 1'h0;
+      \$3810  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3811  = merge2_eq9_1;
-    if (match4_load) begin
-      \$3811  = \$2749 ;
+    \$3811  = merge1_lane10;
+    if (match3_load) begin
+      \$3811  = \$2725 ;
     end
     if (rst) begin
-      \$3811  = 1'h0;
+      \$3811  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3812  = merge2_gt9_2;
-    if (match4_load) begin
-      \$3812  = \$2750 ;
+    \$3812  = merge1_lane11;
+    if (match3_load) begin
+      \$3812  = \$2734 ;
     end
     if (rst) begin
-      \$3812  = 1'h0;
+      \$3812  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3813  = merge2_eq9_2;
-    if (match4_load) begin
-      \$3813  = \$2751 ;
+    \$3813  = merge1_lane12;
+    if (match3_load) begin
+      \$3813  = \$2743 ;
     end
     if (rst) begin
-      \$3813  = 1'h0;
+      \$3813  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3814  = merge2_gt9_3;
-    if (match4_load) begin
+    \$3814  = merge1_lane13;
+    if (match3_load) begin
       \$3814  = \$2752 ;
     end
     if (rst) begin
-      \$3814  = 1'h0;
+      \$3814  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3815  = merge2_eq9_3;
-    if (match4_load) begin
-      \$3815  = \$2753 ;
+    \$3815  = merge1_lane14;
+    if (match3_load) begin
+      \$3815  = \$2761 ;
     end
     if (rst) begin
-      \$3815  = 1'h0;
+      \$3815  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3816  = merge2_gt9_4;
-    if (match4_load) begin
-      \$3816  = \$2754 ;
+    \$3816  = merge1_lane15;
+    if (match3_load) begin
+      \$3816  = \$2770 ;
     end
     if (rst) begin
-      \$3816  = 1'h0;
+      \$3816  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3817  = merge2_eq9_4;
-    if (match4_load) begin
-      \$3817  = \$2755 ;
+    \$3817  = merge1_last;
+    if (match3_load) begin
+      \$3817  = merge1_in_last;
     end
     if (rst) begin
       \$3817  = 1'h0;
@@ -14712,169 +14118,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3818  = merge2_gt12_0;
+    \$3818  = merge2_in0;
     if (match4_load) begin
-      \$3818  = \$2756 ;
+      \$3818  = merge1_lane0;
     end
     if (rst) begin
-      \$3818  = 1'h0;
+      \$3818  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3819  = merge2_eq12_0;
+    \$3819  = merge2_in1;
     if (match4_load) begin
-      \$3819  = \$2757 ;
+      \$3819  = merge1_lane1;
     end
     if (rst) begin
-      \$3819  = 1'h0;
+      \$3819  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3820  = merge2_gt12_1;
+    \$3820  = merge2_in2;
     if (match4_load) begin
-      \$3820  = \$2758 ;
+      \$3820  = merge1_lane2;
     end
     if (rst) begin
-      \$3820  = 1'h0;
+      \$3820  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3821  = merge2_eq12_1;
+    \$3821  = merge2_in3;
     if (match4_load) begin
-      \$3821  = \$2759 ;
+      \$3821  = merge1_lane3;
     end
     if (rst) begin
-      \$3821  = 1'h0;
+      \$3821  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3822  = merge2_gt12_2;
+    \$3822  = merge2_in4;
     if (match4_load) begin
-      \$3822  = \$2760 ;
+      \$3822  = merge1_lane4;
     end
     if (rst) begin
-      \$3822  = 1'h0;
+      \$3822  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3823  = merge2_eq12_2;
+    \$3823  = merge2_in5;
     if (match4_load) begin
-      \$3823  = \$2761 ;
+      \$3823  = merge1_lane5;
     end
     if (rst) begin
-      \$3823  = 1'h0;
+      \$3823  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3824  = merge2_gt12_3;
+    \$3824  = merge2_in6;
     if (match4_load) begin
-      \$3824  = \$2762 ;
+      \$3824  = merge1_lane6;
     end
     if (rst) begin
-      \$3824  = 1'h0;
+      \$3824  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3825  = merge2_eq12_3;
+    \$3825  = merge2_in7;
     if (match4_load) begin
-      \$3825  = \$2763 ;
+      \$3825  = merge1_lane7;
     end
     if (rst) begin
-      \$3825  = 1'h0;
+      \$3825  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3826  = merge2_gt12_4;
+    \$3826  = merge2_in8;
     if (match4_load) begin
-      \$3826  = \$2764 ;
+      \$3826  = merge1_lane8;
     end
     if (rst) begin
-      \$3826  = 1'h0;
+      \$3826  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3827  = merge2_eq12_4;
+    \$3827  = merge2_in9;
     if (match4_load) begin
-      \$3827  = \$2765 ;
+      \$3827  = merge1_lane9;
     end
     if (rst) begin
-      \$3827  = 1'h0;
+      \$3827  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3828  = merge2_gt13_0;
+    \$3828  = merge2_in10;
     if (match4_load) begin
-      \$3828  = \$2766 ;
+      \$3828  = merge1_lane10;
     end
     if (rst) begin
-      \$3828  = 1'h0;
+      \$3828  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3829  = merge2_eq13_0;
+    \$3829  = merge2_in11;
     if (match4_load) begin
-      \$3829  = \$2767 ;
+      \$3829  = merge1_lane11;
     end
     if (rst) begin
-      \$3829  = 1'h0;
+      \$3829  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3830  = merge2_gt13_1;
+    \$3830  = merge2_in12;
     if (match4_load) begin
-      \$3830  = \$2768 ;
+      \$3830  = merge1_lane12;
     end
     if (rst) begin
-      \$3830  = 1'h0;
+      \$3830  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3831  = merge2_eq13_1;
+    \$3831  = merge2_in13;
     if (match4_load) begin
-      \$3831  = \$2769 ;
+      \$3831  = merge1_lane13;
     end
     if (rst) begin
-      \$3831  = 1'h0;
+      \$3831  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3832  = merge2_gt13_2;
+    \$3832  = merge2_in14;
     if (match4_load) begin
-      \$3832  = \$2770 ;
+      \$3832  = merge1_lane14;
     end
     if (rst) begin
-      \$3832  = 1'h0;
+      \$3832  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3833  = merge2_eq13_2;
+    \$3833  = merge2_in15;
     if (match4_load) begin
-      \$3833  = \$2771 ;
+      \$3833  = merge1_lane15;
     end
     if (rst) begin
-      \$3833  = 1'h0;
+      \$3833  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3834  = merge2_gt13_3;
+    \$3834  = merge2_in_last;
     if (match4_load) begin
-      \$3834  = \$2772 ;
+      \$3834  = merge1_last;
     end
     if (rst) begin
       \$3834  = 1'h0;
@@ -14882,9 +14288,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3835  = merge2_eq13_3;
+    \$3835  = merge2_gt0_0;
     if (match4_load) begin
-      \$3835  = \$2773 ;
+      \$3835  = \$2771 ;
     end
     if (rst) begin
       \$3835  = 1'h0;
@@ -14892,9 +14298,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3836  = merge2_gt13_4;
+    \$3836  = merge2_eq0_0;
     if (match4_load) begin
-      \$3836  = \$2774 ;
+      \$3836  = \$2772 ;
     end
     if (rst) begin
       \$3836  = 1'h0;
@@ -14902,9 +14308,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3837  = merge2_eq13_4;
+    \$3837  = merge2_gt0_1;
     if (match4_load) begin
-      \$3837  = \$2775 ;
+      \$3837  = \$2773 ;
     end
     if (rst) begin
       \$3837  = 1'h0;
@@ -14912,169 +14318,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3838  = merge2_lane0;
-    if (match5_load) begin
-      \$3838  = \$2784 ;
+    \$3838  = merge2_eq0_1;
+    if (match4_load) begin
+      \$3838  = \$2774 ;
     end
     if (rst) begin
-      \$3838  = 84'h000000000000000000000;
+      \$3838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3839  = merge2_lane1;
-    if (match5_load) begin
-      \$3839  = \$2793 ;
+    \$3839  = merge2_gt0_2;
+    if (match4_load) begin
+      \$3839  = \$2775 ;
     end
     if (rst) begin
-      \$3839  = 84'h000000000000000000000;
+      \$3839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3840  = merge2_lane2;
-    if (match5_load) begin
-      \$3840  = \$2802 ;
+    \$3840  = merge2_eq0_2;
+    if (match4_load) begin
+      \$3840  = \$2776 ;
     end
     if (rst) begin
-      \$3840  = 84'h000000000000000000000;
+      \$3840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3841  = merge2_lane3;
-    if (match5_load) begin
-      \$3841  = \$2811 ;
+    \$3841  = merge2_gt0_3;
+    if (match4_load) begin
+      \$3841  = \$2777 ;
     end
     if (rst) begin
-      \$3841  = 84'h000000000000000000000;
+      \$3841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3842  = merge2_lane4;
-    if (match5_load) begin
-      \$3842  = \$2820 ;
+    \$3842  = merge2_eq0_3;
+    if (match4_load) begin
+      \$3842  = \$2778 ;
     end
     if (rst) begin
-      \$3842  = 84'h000000000000000000000;
+      \$3842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3843  = merge2_lane5;
-    if (match5_load) begin
-      \$3843  = \$2829 ;
+    \$3843  = merge2_gt0_4;
+    if (match4_load) begin
+      \$3843  = \$2779 ;
     end
     if (rst) begin
-      \$3843  = 84'h000000000000000000000;
+      \$3843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3844  = merge2_lane6;
-    if (match5_load) begin
-      \$3844  = \$2838 ;
+    \$3844  = merge2_eq0_4;
+    if (match4_load) begin
+      \$3844  = \$2780 ;
     end
     if (rst) begin
-      \$3844  = 84'h000000000000000000000;
+      \$3844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3845  = merge2_lane7;
-    if (match5_load) begin
-      \$3845  = \$2847 ;
+    \$3845  = merge2_gt1_0;
+    if (match4_load) begin
+      \$3845  = \$2781 ;
     end
     if (rst) begin
-      \$3845  = 84'h000000000000000000000;
+      \$3845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3846  = merge2_lane8;
-    if (match5_load) begin
-      \$3846  = \$2856 ;
+    \$3846  = merge2_eq1_0;
+    if (match4_load) begin
+      \$3846  = \$2782 ;
     end
     if (rst) begin
-      \$3846  = 84'h000000000000000000000;
+      \$3846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3847  = merge2_lane9;
-    if (match5_load) begin
-      \$3847  = \$2865 ;
+    \$3847  = merge2_gt1_1;
+    if (match4_load) begin
+      \$3847  = \$2783 ;
     end
     if (rst) begin
-      \$3847  = 84'h000000000000000000000;
+      \$3847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3848  = merge2_lane10;
-    if (match5_load) begin
-      \$3848  = \$2874 ;
+    \$3848  = merge2_eq1_1;
+    if (match4_load) begin
+      \$3848  = \$2784 ;
     end
     if (rst) begin
-      \$3848  = 84'h000000000000000000000;
+      \$3848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3849  = merge2_lane11;
-    if (match5_load) begin
-      \$3849  = \$2883 ;
+    \$3849  = merge2_gt1_2;
+    if (match4_load) begin
+      \$3849  = \$2785 ;
     end
     if (rst) begin
-      \$3849  = 84'h000000000000000000000;
+      \$3849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3850  = merge2_lane12;
-    if (match5_load) begin
-      \$3850  = \$2892 ;
+    \$3850  = merge2_eq1_2;
+    if (match4_load) begin
+      \$3850  = \$2786 ;
     end
     if (rst) begin
-      \$3850  = 84'h000000000000000000000;
+      \$3850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3851  = merge2_lane13;
-    if (match5_load) begin
-      \$3851  = \$2901 ;
+    \$3851  = merge2_gt1_3;
+    if (match4_load) begin
+      \$3851  = \$2787 ;
     end
     if (rst) begin
-      \$3851  = 84'h000000000000000000000;
+      \$3851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3852  = merge2_lane14;
-    if (match5_load) begin
-      \$3852  = \$2910 ;
+    \$3852  = merge2_eq1_3;
+    if (match4_load) begin
+      \$3852  = \$2788 ;
     end
     if (rst) begin
-      \$3852  = 84'h000000000000000000000;
+      \$3852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3853  = merge2_lane15;
-    if (match5_load) begin
-      \$3853  = \$2919 ;
+    \$3853  = merge2_gt1_4;
+    if (match4_load) begin
+      \$3853  = \$2789 ;
     end
     if (rst) begin
-      \$3853  = 84'h000000000000000000000;
+      \$3853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3854  = merge2_last;
-    if (match5_load) begin
-      \$3854  = merge2_in_last;
+    \$3854  = merge2_eq1_4;
+    if (match4_load) begin
+      \$3854  = \$2790 ;
     end
     if (rst) begin
       \$3854  = 1'h0;
@@ -15082,169 +14488,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3855  = merge3_in0;
-    if (match6_load) begin
-      \$3855  = merge2_lane0;
+    \$3855  = merge2_gt4_0;
+    if (match4_load) begin
+      \$3855  = \$2791 ;
     end
     if (rst) begin
-      \$3855  = 84'h000000000000000000000;
+      \$3855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3856  = merge3_in1;
-    if (match6_load) begin
-      \$3856  = merge2_lane1;
+    \$3856  = merge2_eq4_0;
+    if (match4_load) begin
+      \$3856  = \$2792 ;
     end
     if (rst) begin
-      \$3856  = 84'h000000000000000000000;
+      \$3856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3857  = merge3_in2;
-    if (match6_load) begin
-      \$3857  = merge2_lane2;
+    \$3857  = merge2_gt4_1;
+    if (match4_load) begin
+      \$3857  = \$2793 ;
     end
     if (rst) begin
-      \$3857  = 84'h000000000000000000000;
+      \$3857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3858  = merge3_in3;
-    if (match6_load) begin
-      \$3858  = merge2_lane3;
+    \$3858  = merge2_eq4_1;
+    if (match4_load) begin
+      \$3858  = \$2794 ;
     end
     if (rst) begin
-      \$3858  = 84'h000000000000000000000;
+      \$3858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3859  = merge3_in4;
-    if (match6_load) begin
-      \$3859  = merge2_lane4;
+    \$3859  = merge2_gt4_2;
+    if (match4_load) begin
+      \$3859  = \$2795 ;
     end
     if (rst) begin
-      \$3859  = 84'h000000000000000000000;
+      \$3859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3860  = merge3_in5;
-    if (match6_load) begin
-      \$3860  = merge2_lane5;
+    \$3860  = merge2_eq4_2;
+    if (match4_load) begin
+      \$3860  = \$2796 ;
     end
     if (rst) begin
-      \$3860  = 84'h000000000000000000000;
+      \$3860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3861  = merge3_in6;
-    if (match6_load) begin
-      \$3861  = merge2_lane6;
+    \$3861  = merge2_gt4_3;
+    if (match4_load) begin
+      \$3861  = \$2797 ;
     end
     if (rst) begin
-      \$3861  = 84'h000000000000000000000;
+      \$3861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3862  = merge3_in7;
-    if (match6_load) begin
-      \$3862  = merge2_lane7;
+    \$3862  = merge2_eq4_3;
+    if (match4_load) begin
+      \$3862  = \$2798 ;
     end
     if (rst) begin
-      \$3862  = 84'h000000000000000000000;
+      \$3862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3863  = merge3_in8;
-    if (match6_load) begin
-      \$3863  = merge2_lane8;
+    \$3863  = merge2_gt4_4;
+    if (match4_load) begin
+      \$3863  = \$2799 ;
     end
     if (rst) begin
-      \$3863  = 84'h000000000000000000000;
+      \$3863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3864  = merge3_in9;
-    if (match6_load) begin
-      \$3864  = merge2_lane9;
+    \$3864  = merge2_eq4_4;
+    if (match4_load) begin
+      \$3864  = \$2800 ;
     end
     if (rst) begin
-      \$3864  = 84'h000000000000000000000;
+      \$3864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3865  = merge3_in10;
-    if (match6_load) begin
-      \$3865  = merge2_lane10;
+    \$3865  = merge2_gt5_0;
+    if (match4_load) begin
+      \$3865  = \$2801 ;
     end
     if (rst) begin
-      \$3865  = 84'h000000000000000000000;
+      \$3865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3866  = merge3_in11;
-    if (match6_load) begin
-      \$3866  = merge2_lane11;
+    \$3866  = merge2_eq5_0;
+    if (match4_load) begin
+      \$3866  = \$2802 ;
     end
     if (rst) begin
-      \$3866  = 84'h000000000000000000000;
+      \$3866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3867  = merge3_in12;
-    if (match6_load) begin
-      \$3867  = merge2_lane12;
+    \$3867  = merge2_gt5_1;
+    if (match4_load) begin
+      \$3867  = \$2803 ;
     end
     if (rst) begin
-      \$3867  = 84'h000000000000000000000;
+      \$3867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3868  = merge3_in13;
-    if (match6_load) begin
-      \$3868  = merge2_lane13;
+    \$3868  = merge2_eq5_1;
+    if (match4_load) begin
+      \$3868  = \$2804 ;
     end
     if (rst) begin
-      \$3868  = 84'h000000000000000000000;
+      \$3868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3869  = merge3_in14;
-    if (match6_load) begin
-      \$3869  = merge2_lane14;
+    \$3869  = merge2_gt5_2;
+    if (match4_load) begin
+      \$3869  = \$2805 ;
     end
     if (rst) begin
-      \$3869  = 84'h000000000000000000000;
+      \$3869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3870  = merge3_in15;
-    if (match6_load) begin
-      \$3870  = merge2_lane15;
+    \$3870  = merge2_eq5_2;
+    if (match4_load) begin
+      \$3870  = \$2806 ;
     end
     if (rst) begin
-      \$3870  = 84'h000000000000000000000;
+      \$3870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3871  = merge3_in_last;
-    if (match6_load) begin
-      \$3871  = merge2_last;
+    \$3871  = merge2_gt5_3;
+    if (match4_load) begin
+      \$3871  = \$2807 ;
     end
     if (rst) begin
       \$3871  = 1'h0;
@@ -15252,9 +14658,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3872  = merge3_gt0_0;
-    if (match6_load) begin
-      \$3872  = \$2920 ;
+    \$3872  = merge2_eq5_3;
+    if (match4_load) begin
+      \$3872  = \$2808 ;
     end
     if (rst) begin
       \$3872  = 1'h0;
@@ -15262,9 +14668,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3873  = merge3_eq0_0;
-    if (match6_load) begin
-      \$3873  = \$2921 ;
+    \$3873  = merge2_gt5_4;
+    if (match4_load) begin
+      \$3873  = \$2809 ;
     end
     if (rst) begin
       \$3873  = 1'h0;
@@ -15272,9 +14678,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3874  = merge3_gt0_1;
-    if (match6_load) begin
-      \$3874  = \$2922 ;
+    \$3874  = merge2_eq5_4;
+    if (match4_load) begin
+      \$3874  = \$2810 ;
     end
     if (rst) begin
       \$3874  = 1'h0;
@@ -15282,9 +14688,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3875  = merge3_eq0_1;
-    if (match6_load) begin
-      \$3875  = \$2923 ;
+    \$3875  = merge2_gt8_0;
+    if (match4_load) begin
+      \$3875  = \$2811 ;
     end
     if (rst) begin
       \$3875  = 1'h0;
@@ -15292,9 +14698,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3876  = merge3_gt0_2;
-    if (match6_load) begin
-      \$3876  = \$2924 ;
+    \$3876  = merge2_eq8_0;
+    if (match4_load) begin
+      \$3876  = \$2812 ;
     end
     if (rst) begin
       \$3876  = 1'h0;
@@ -15302,9 +14708,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3877  = merge3_eq0_2;
-    if (match6_load) begin
-      \$3877  = \$2925 ;
+    \$3877  = merge2_gt8_1;
+    if (match4_load) begin
+      \$3877  = \$2813 ;
     end
     if (rst) begin
       \$3877  = 1'h0;
@@ -15312,9 +14718,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3878  = merge3_gt0_3;
-    if (match6_load) begin
-      \$3878  = \$2926 ;
+    \$3878  = merge2_eq8_1;
+    if (match4_load) begin
+      \$3878  = \$2814 ;
     end
     if (rst) begin
       \$3878  = 1'h0;
@@ -15322,9 +14728,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3879  = merge3_eq0_3;
-    if (match6_load) begin
-      \$3879  = \$2927 ;
+    \$3879  = merge2_gt8_2;
+    if (match4_load) begin
+      \$3879  = \$2815 ;
     end
     if (rst) begin
       \$3879  = 1'h0;
@@ -15332,9 +14738,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3880  = merge3_gt0_4;
-    if (match6_load) begin
-      \$3880  = \$2928 ;
+    \$3880  = merge2_eq8_2;
+    if (match4_load) begin
+      \$3880  = \$2816 ;
     end
     if (rst) begin
       \$3880  = 1'h0;
@@ -15342,9 +14748,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3881  = merge3_eq0_4;
-    if (match6_load) begin
-      \$3881  = \$2929 ;
+    \$3881  = merge2_gt8_3;
+    if (match4_load) begin
+      \$3881  = \$2817 ;
     end
     if (rst) begin
       \$3881  = 1'h0;
@@ -15352,9 +14758,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3882  = merge3_gt2_0;
-    if (match6_load) begin
-      \$3882  = \$2930 ;
+    \$3882  = merge2_eq8_3;
+    if (match4_load) begin
+      \$3882  = \$2818 ;
     end
     if (rst) begin
       \$3882  = 1'h0;
@@ -15362,9 +14768,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3883  = merge3_eq2_0;
-    if (match6_load) begin
-      \$3883  = \$2931 ;
+    \$3883  = merge2_gt8_4;
+    if (match4_load) begin
+      \$3883  = \$2819 ;
     end
     if (rst) begin
       \$3883  = 1'h0;
@@ -15372,9 +14778,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3884  = merge3_gt2_1;
-    if (match6_load) begin
-      \$3884  = \$2932 ;
+    \$3884  = merge2_eq8_4;
+    if (match4_load) begin
+      \$3884  = \$2820 ;
     end
     if (rst) begin
       \$3884  = 1'h0;
@@ -15382,9 +14788,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3885  = merge3_eq2_1;
-    if (match6_load) begin
-      \$3885  = \$2933 ;
+    \$3885  = merge2_gt9_0;
+    if (match4_load) begin
+      \$3885  = \$2821 ;
     end
     if (rst) begin
       \$3885  = 1'h0;
@@ -15392,9 +14798,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3886  = merge3_gt2_2;
-    if (match6_load) begin
-      \$3886  = \$2934 ;
+    \$3886  = merge2_eq9_0;
+    if (match4_load) begin
+      \$3886  = \$2822 ;
     end
     if (rst) begin
       \$3886  = 1'h0;
@@ -15402,9 +14808,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3887  = merge3_eq2_2;
-    if (match6_load) begin
-      \$3887  = \$2935 ;
+    \$3887  = merge2_gt9_1;
+    if (match4_load) begin
+      \$3887  = \$2823 ;
     end
     if (rst) begin
       \$3887  = 1'h0;
@@ -15412,9 +14818,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3888  = merge3_gt2_3;
-    if (match6_load) begin
-      \$3888  = \$2936 ;
+    \$3888  = merge2_eq9_1;
+    if (match4_load) begin
+      \$3888  = \$2824 ;
     end
     if (rst) begin
       \$3888  = 1'h0;
@@ -15422,9 +14828,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3889  = merge3_eq2_3;
-    if (match6_load) begin
-      \$3889  = \$2937 ;
+    \$3889  = merge2_gt9_2;
+    if (match4_load) begin
+      \$3889  = \$2825 ;
     end
     if (rst) begin
       \$3889  = 1'h0;
@@ -15432,9 +14838,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3890  = merge3_gt2_4;
-    if (match6_load) begin
-      \$3890  = \$2938 ;
+    \$3890  = merge2_eq9_2;
+    if (match4_load) begin
+      \$3890  = \$2826 ;
     end
     if (rst) begin
       \$3890  = 1'h0;
@@ -15442,9 +14848,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3891  = merge3_eq2_4;
-    if (match6_load) begin
-      \$3891  = \$2939 ;
+    \$3891  = merge2_gt9_3;
+    if (match4_load) begin
+      \$3891  = \$2827 ;
     end
     if (rst) begin
       \$3891  = 1'h0;
@@ -15452,9 +14858,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3892  = merge3_gt4_0;
-    if (match6_load) begin
-      \$3892  = \$2940 ;
+    \$3892  = merge2_eq9_3;
+    if (match4_load) begin
+      \$3892  = \$2828 ;
     end
     if (rst) begin
       \$3892  = 1'h0;
@@ -15462,9 +14868,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3893  = merge3_eq4_0;
-    if (match6_load) begin
-      \$3893  = \$2941 ;
+    \$3893  = merge2_gt9_4;
+    if (match4_load) begin
+      \$3893  = \$2829 ;
     end
     if (rst) begin
       \$3893  = 1'h0;
@@ -15472,9 +14878,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3894  = merge3_gt4_1;
-    if (match6_load) begin
-      \$3894  = \$2942 ;
+    \$3894  = merge2_eq9_4;
+    if (match4_load) begin
+      \$3894  = \$2830 ;
     end
     if (rst) begin
       \$3894  = 1'h0;
@@ -15482,9 +14888,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3895  = merge3_eq4_1;
-    if (match6_load) begin
-      \$3895  = \$2943 ;
+    \$3895  = merge2_gt12_0;
+    if (match4_load) begin
+      \$3895  = \$2831 ;
     end
     if (rst) begin
       \$3895  = 1'h0;
@@ -15492,9 +14898,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3896  = merge3_gt4_2;
-    if (match6_load) begin
-      \$3896  = \$2944 ;
+    \$3896  = merge2_eq12_0;
+    if (match4_load) begin
+      \$3896  = \$2832 ;
     end
     if (rst) begin
       \$3896  = 1'h0;
@@ -15502,9 +14908,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3897  = merge3_eq4_2;
-    if (match6_load) begin
-      \$3897  = \$2945 ;
+    \$3897  = merge2_gt12_1;
+    if (match4_load) begin
+      \$3897  = \$2833 ;
     end
     if (rst) begin
       \$3897  = 1'h0;
@@ -15512,9 +14918,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3898  = merge3_gt4_3;
-    if (match6_load) begin
-      \$3898  = \$2946 ;
+    \$3898  = merge2_eq12_1;
+    if (match4_load) begin
+      \$3898  = \$2834 ;
     end
     if (rst) begin
       \$3898  = 1'h0;
@@ -15522,9 +14928,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3899  = merge3_eq4_3;
-    if (match6_load) begin
-      \$3899  = \$2947 ;
+    \$3899  = merge2_gt12_2;
+    if (match4_load) begin
+      \$3899  = \$2835 ;
     end
     if (rst) begin
       \$3899  = 1'h0;
@@ -15532,9 +14938,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3900  = merge3_gt4_4;
-    if (match6_load) begin
-      \$3900  = \$2948 ;
+    \$3900  = merge2_eq12_2;
+    if (match4_load) begin
+      \$3900  = \$2836 ;
     end
     if (rst) begin
       \$3900  = 1'h0;
@@ -15542,9 +14948,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3901  = merge3_eq4_4;
-    if (match6_load) begin
-      \$3901  = \$2949 ;
+    \$3901  = merge2_gt12_3;
+    if (match4_load) begin
+      \$3901  = \$2837 ;
     end
     if (rst) begin
       \$3901  = 1'h0;
@@ -15552,9 +14958,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3902  = merge3_gt6_0;
-    if (match6_load) begin
-      \$3902  = \$2950 ;
+    \$3902  = merge2_eq12_3;
+    if (match4_load) begin
+      \$3902  = \$2838 ;
     end
     if (rst) begin
       \$3902  = 1'h0;
@@ -15562,9 +14968,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3903  = merge3_eq6_0;
-    if (match6_load) begin
-      \$3903  = \$2951 ;
+    \$3903  = merge2_gt12_4;
+    if (match4_load) begin
+      \$3903  = \$2839 ;
     end
     if (rst) begin
       \$3903  = 1'h0;
@@ -15572,9 +14978,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3904  = merge3_gt6_1;
-    if (match6_load) begin
-      \$3904  = \$2952 ;
+    \$3904  = merge2_eq12_4;
+    if (match4_load) begin
+      \$3904  = \$2840 ;
     end
     if (rst) begin
       \$3904  = 1'h0;
@@ -15582,9 +14988,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3905  = merge3_eq6_1;
-    if (match6_load) begin
-      \$3905  = \$2953 ;
+    \$3905  = merge2_gt13_0;
+    if (match4_load) begin
+      \$3905  = \$2841 ;
     end
     if (rst) begin
       \$3905  = 1'h0;
@@ -15592,9 +14998,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3906  = merge3_gt6_2;
-    if (match6_load) begin
-      \$3906  = \$2954 ;
+    \$3906  = merge2_eq13_0;
+    if (match4_load) begin
+      \$3906  = \$2842 ;
     end
     if (rst) begin
       \$3906  = 1'h0;
@@ -15602,9 +15008,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3907  = merge3_eq6_2;
-    if (match6_load) begin
-      \$3907  = \$2955 ;
+    \$3907  = merge2_gt13_1;
+    if (match4_load) begin
+      \$3907  = \$2843 ;
     end
     if (rst) begin
       \$3907  = 1'h0;
@@ -15612,9 +15018,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3908  = merge3_gt6_3;
-    if (match6_load) begin
-      \$3908  = \$2956 ;
+    \$3908  = merge2_eq13_1;
+    if (match4_load) begin
+      \$3908  = \$2844 ;
     end
     if (rst) begin
       \$3908  = 1'h0;
@@ -15622,9 +15028,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3909  = merge3_eq6_3;
-    if (match6_load) begin
-      \$3909  = \$2957 ;
+    \$3909  = merge2_gt13_2;
+    if (match4_load) begin
+      \$3909  = \$2845 ;
     end
     if (rst) begin
       \$3909  = 1'h0;
@@ -15632,9 +15038,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3910  = merge3_gt6_4;
-    if (match6_load) begin
-      \$3910  = \$2958 ;
+    \$3910  = merge2_eq13_2;
+    if (match4_load) begin
+      \$3910  = \$2846 ;
     end
     if (rst) begin
       \$3910  = 1'h0;
@@ -15642,9 +15048,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3911  = merge3_eq6_4;
-    if (match6_load) begin
-      \$3911  = \$2959 ;
+    \$3911  = merge2_gt13_3;
+    if (match4_load) begin
+      \$3911  = \$2847 ;
     end
     if (rst) begin
       \$3911  = 1'h0;
@@ -15652,9 +15058,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3912  = merge3_gt8_0;
-    if (match6_load) begin
-      \$3912  = \$2960 ;
+    \$3912  = merge2_eq13_3;
+    if (match4_load) begin
+      \$3912  = \$2848 ;
     end
     if (rst) begin
       \$3912  = 1'h0;
@@ -15662,9 +15068,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3913  = merge3_eq8_0;
-    if (match6_load) begin
-      \$3913  = \$2961 ;
+    \$3913  = merge2_gt13_4;
+    if (match4_load) begin
+      \$3913  = \$2849 ;
     end
     if (rst) begin
       \$3913  = 1'h0;
@@ -15672,9 +15078,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3914  = merge3_gt8_1;
-    if (match6_load) begin
-      \$3914  = \$2962 ;
+    \$3914  = merge2_eq13_4;
+    if (match4_load) begin
+      \$3914  = \$2850 ;
     end
     if (rst) begin
       \$3914  = 1'h0;
@@ -15682,169 +15088,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3915  = merge3_eq8_1;
-    if (match6_load) begin
-      \$3915  = \$2963 ;
+    \$3915  = merge2_lane0;
+    if (match5_load) begin
+      \$3915  = \$2859 ;
     end
     if (rst) begin
-      \$3915  = 1'h0;
+      \$3915  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3916  = merge3_gt8_2;
-    if (match6_load) begin
-      \$3916  = \$2964 ;
+    \$3916  = merge2_lane1;
+    if (match5_load) begin
+      \$3916  = \$2868 ;
     end
     if (rst) begin
-      \$3916  = 1'h0;
+      \$3916  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3917  = merge3_eq8_2;
-    if (match6_load) begin
-      \$3917  = \$2965 ;
+    \$3917  = merge2_lane2;
+    if (match5_load) begin
+      \$3917  = \$2877 ;
     end
     if (rst) begin
-      \$3917  = 1'h0;
+      \$3917  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3918  = merge3_gt8_3;
-    if (match6_load) begin
-      \$3918  = \$2966 ;
+    \$3918  = merge2_lane3;
+    if (match5_load) begin
+      \$3918  = \$2886 ;
     end
     if (rst) begin
-      \$3918  = 1'h0;
+      \$3918  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3919  = merge3_eq8_3;
-    if (match6_load) begin
-      \$3919  = \$2967 ;
+    \$3919  = merge2_lane4;
+    if (match5_load) begin
+      \$3919  = \$2895 ;
     end
     if (rst) begin
-      \$3919  = 1'h0;
+      \$3919  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3920  = merge3_gt8_4;
-    if (match6_load) begin
-      \$3920  = \$2968 ;
+    \$3920  = merge2_lane5;
+    if (match5_load) begin
+      \$3920  = \$2904 ;
     end
     if (rst) begin
-      \$3920  = 1'h0;
+      \$3920  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3921  = merge3_eq8_4;
-    if (match6_load) begin
-      \$3921  = \$2969 ;
+    \$3921  = merge2_lane6;
+    if (match5_load) begin
+      \$3921  = \$2913 ;
     end
     if (rst) begin
-      \$3921  = 1'h0;
+      \$3921  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3922  = merge3_gt10_0;
-    if (match6_load) begin
-      \$3922  = \$2970 ;
+    \$3922  = merge2_lane7;
+    if (match5_load) begin
+      \$3922  = \$2922 ;
     end
     if (rst) begin
-      \$3922  = 1'h0;
+      \$3922  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3923  = merge3_eq10_0;
-    if (match6_load) begin
-      \$3923  = \$2971 ;
+    \$3923  = merge2_lane8;
+    if (match5_load) begin
+      \$3923  = \$2931 ;
     end
     if (rst) begin
-      \$3923  = 1'h0;
+      \$3923  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3924  = merge3_gt10_1;
-    if (match6_load) begin
-      \$3924  = \$2972 ;
+    \$3924  = merge2_lane9;
+    if (match5_load) begin
+      \$3924  = \$2940 ;
     end
     if (rst) begin
-      \$3924  = 1'h0;
+      \$3924  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3925  = merge3_eq10_1;
-    if (match6_load) begin
-      \$3925  = \$2973 ;
+    \$3925  = merge2_lane10;
+    if (match5_load) begin
+      \$3925  = \$2949 ;
     end
     if (rst) begin
-      \$3925  = 1'h0;
+      \$3925  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3926  = merge3_gt10_2;
-    if (match6_load) begin
-      \$3926  = \$2974 ;
+    \$3926  = merge2_lane11;
+    if (match5_load) begin
+      \$3926  = \$2958 ;
     end
     if (rst) begin
-      \$3926  = 1'h0;
+      \$3926  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3927  = merge3_eq10_2;
-    if (match6_load) begin
-      \$3927  = \$2975 ;
+    \$3927  = merge2_lane12;
+    if (match5_load) begin
+      \$3927  = \$2967 ;
     end
     if (rst) begin
-      \$3927  = 1'h0;
+      \$3927  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3928  = merge3_gt10_3;
-    if (match6_load) begin
+    \$3928  = merge2_lane13;
+    if (match5_load) begin
       \$3928  = \$2976 ;
     end
     if (rst) begin
-      \$3928  = 1'h0;
+      \$3928  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3929  = merge3_eq10_3;
-    if (match6_load) begin
-      \$3929  = \$2977 ;
+    \$3929  = merge2_lane14;
+    if (match5_load) begin
+      \$3929  = \$2985 ;
     end
     if (rst) begin
-      \$3929  = 1'h0;
+      \$3929  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3930  = merge3_gt10_4;
-    if (match6_load) begin
-      \$3930  = \$2978 ;
+    \$3930  = merge2_lane15;
+    if (match5_load) begin
+      \$3930  = \$2994 ;
     end
     if (rst) begin
-      \$3930  = 1'h0;
+      \$3930  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3931  = merge3_eq10_4;
-    if (match6_load) begin
-      \$3931  = \$2979 ;
+    \$3931  = merge2_last;
+    if (match5_load) begin
+      \$3931  = merge2_in_last;
     end
     if (rst) begin
       \$3931  = 1'h0;
@@ -15852,169 +15258,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3932  = merge3_gt12_0;
+    \$3932  = merge3_in0;
     if (match6_load) begin
-      \$3932  = \$2980 ;
+      \$3932  = merge2_lane0;
     end
     if (rst) begin
-      \$3932  = 1'h0;
+      \$3932  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3933  = merge3_eq12_0;
+    \$3933  = merge3_in1;
     if (match6_load) begin
-      \$3933  = \$2981 ;
+      \$3933  = merge2_lane1;
     end
     if (rst) begin
-      \$3933  = 1'h0;
+      \$3933  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3934  = merge3_gt12_1;
+    \$3934  = merge3_in2;
     if (match6_load) begin
-      \$3934  = \$2982 ;
+      \$3934  = merge2_lane2;
     end
     if (rst) begin
-      \$3934  = 1'h0;
+      \$3934  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3935  = merge3_eq12_1;
+    \$3935  = merge3_in3;
     if (match6_load) begin
-      \$3935  = \$2983 ;
+      \$3935  = merge2_lane3;
     end
     if (rst) begin
-      \$3935  = 1'h0;
+      \$3935  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3936  = merge3_gt12_2;
+    \$3936  = merge3_in4;
     if (match6_load) begin
-      \$3936  = \$2984 ;
+      \$3936  = merge2_lane4;
     end
     if (rst) begin
-      \$3936  = 1'h0;
+      \$3936  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3937  = merge3_eq12_2;
+    \$3937  = merge3_in5;
     if (match6_load) begin
-      \$3937  = \$2985 ;
+      \$3937  = merge2_lane5;
     end
     if (rst) begin
-      \$3937  = 1'h0;
+      \$3937  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3938  = merge3_gt12_3;
+    \$3938  = merge3_in6;
     if (match6_load) begin
-      \$3938  = \$2986 ;
+      \$3938  = merge2_lane6;
     end
     if (rst) begin
-      \$3938  = 1'h0;
+      \$3938  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3939  = merge3_eq12_3;
+    \$3939  = merge3_in7;
     if (match6_load) begin
-      \$3939  = \$2987 ;
+      \$3939  = merge2_lane7;
     end
     if (rst) begin
-      \$3939  = 1'h0;
+      \$3939  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3940  = merge3_gt12_4;
+    \$3940  = merge3_in8;
     if (match6_load) begin
-      \$3940  = \$2988 ;
+      \$3940  = merge2_lane8;
     end
     if (rst) begin
-      \$3940  = 1'h0;
+      \$3940  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3941  = merge3_eq12_4;
+    \$3941  = merge3_in9;
     if (match6_load) begin
-      \$3941  = \$2989 ;
+      \$3941  = merge2_lane9;
     end
     if (rst) begin
-      \$3941  = 1'h0;
+      \$3941  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3942  = merge3_gt14_0;
+    \$3942  = merge3_in10;
     if (match6_load) begin
-      \$3942  = \$2990 ;
+      \$3942  = merge2_lane10;
     end
     if (rst) begin
-      \$3942  = 1'h0;
+      \$3942  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3943  = merge3_eq14_0;
+    \$3943  = merge3_in11;
     if (match6_load) begin
-      \$3943  = \$2991 ;
+      \$3943  = merge2_lane11;
     end
     if (rst) begin
-      \$3943  = 1'h0;
+      \$3943  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3944  = merge3_gt14_1;
+    \$3944  = merge3_in12;
     if (match6_load) begin
-      \$3944  = \$2992 ;
+      \$3944  = merge2_lane12;
     end
     if (rst) begin
-      \$3944  = 1'h0;
+      \$3944  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3945  = merge3_eq14_1;
+    \$3945  = merge3_in13;
     if (match6_load) begin
-      \$3945  = \$2993 ;
+      \$3945  = merge2_lane13;
     end
     if (rst) begin
-      \$3945  = 1'h0;
+      \$3945  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3946  = merge3_gt14_2;
+    \$3946  = merge3_in14;
     if (match6_load) begin
-      \$3946  = \$2994 ;
+      \$3946  = merge2_lane14;
     end
     if (rst) begin
-      \$3946  = 1'h0;
+      \$3946  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3947  = merge3_eq14_2;
+    \$3947  = merge3_in15;
     if (match6_load) begin
-      \$3947  = \$2995 ;
+      \$3947  = merge2_lane15;
     end
     if (rst) begin
-      \$3947  = 1'h0;
+      \$3947  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3948  = merge3_gt14_3;
+    \$3948  = merge3_in_last;
     if (match6_load) begin
-      \$3948  = \$2996 ;
+      \$3948  = merge2_last;
     end
     if (rst) begin
       \$3948  = 1'h0;
@@ -16022,9 +15428,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3949  = merge3_eq14_3;
+    \$3949  = merge3_gt0_0;
     if (match6_load) begin
-      \$3949  = \$2997 ;
+      \$3949  = \$2995 ;
     end
     if (rst) begin
       \$3949  = 1'h0;
@@ -16032,9 +15438,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3950  = merge3_gt14_4;
+    \$3950  = merge3_eq0_0;
     if (match6_load) begin
-      \$3950  = \$2998 ;
+      \$3950  = \$2996 ;
     end
     if (rst) begin
       \$3950  = 1'h0;
@@ -16042,9 +15448,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3951  = merge3_eq14_4;
+    \$3951  = merge3_gt0_1;
     if (match6_load) begin
-      \$3951  = \$2999 ;
+      \$3951  = \$2997 ;
     end
     if (rst) begin
       \$3951  = 1'h0;
@@ -16052,169 +15458,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3952  = merge3_lane0;
-    if (match7_load) begin
-      \$3952  = \$3008 ;
+    \$3952  = merge3_eq0_1;
+    if (match6_load) begin
+      \$3952  = \$2998 ;
     end
     if (rst) begin
-      \$3952  = 84'h000000000000000000000;
+      \$3952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3953  = merge3_lane1;
-    if (match7_load) begin
-      \$3953  = \$3017 ;
+    \$3953  = merge3_gt0_2;
+    if (match6_load) begin
+      \$3953  = \$2999 ;
     end
     if (rst) begin
-      \$3953  = 84'h000000000000000000000;
+      \$3953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3954  = merge3_lane2;
-    if (match7_load) begin
-      \$3954  = \$3026 ;
+    \$3954  = merge3_eq0_2;
+    if (match6_load) begin
+      \$3954  = \$3000 ;
     end
     if (rst) begin
-      \$3954  = 84'h000000000000000000000;
+      \$3954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3955  = merge3_lane3;
-    if (match7_load) begin
-      \$3955  = \$3035 ;
+    \$3955  = merge3_gt0_3;
+    if (match6_load) begin
+      \$3955  = \$3001 ;
     end
     if (rst) begin
-      \$3955  = 84'h000000000000000000000;
+      \$3955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3956  = merge3_lane4;
-    if (match7_load) begin
-      \$3956  = \$3044 ;
+    \$3956  = merge3_eq0_3;
+    if (match6_load) begin
+      \$3956  = \$3002 ;
     end
     if (rst) begin
-      \$3956  = 84'h000000000000000000000;
+      \$3956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3957  = merge3_lane5;
-    if (match7_load) begin
-      \$3957  = \$3053 ;
+    \$3957  = merge3_gt0_4;
+    if (match6_load) begin
+      \$3957  = \$3003 ;
     end
     if (rst) begin
-      \$3957  = 84'h000000000000000000000;
+      \$3957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3958  = merge3_lane6;
-    if (match7_load) begin
-      \$3958  = \$3062 ;
+    \$3958  = merge3_eq0_4;
+    if (match6_load) begin
+      \$3958  = \$3004 ;
     end
     if (rst) begin
-      \$3958  = 84'h000000000000000000000;
+      \$3958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3959  = merge3_lane7;
-    if (match7_load) begin
-      \$3959  = \$3071 ;
+    \$3959  = merge3_gt2_0;
+    if (match6_load) begin
+      \$3959  = \$3005 ;
     end
     if (rst) begin
-      \$3959  = 84'h000000000000000000000;
+      \$3959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3960  = merge3_lane8;
-    if (match7_load) begin
-      \$3960  = \$3080 ;
+    \$3960  = merge3_eq2_0;
+    if (match6_load) begin
+      \$3960  = \$3006 ;
     end
     if (rst) begin
-      \$3960  = 84'h000000000000000000000;
+      \$3960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3961  = merge3_lane9;
-    if (match7_load) begin
-      \$3961  = \$3089 ;
+    \$3961  = merge3_gt2_1;
+    if (match6_load) begin
+      \$3961  = \$3007 ;
     end
     if (rst) begin
-      \$3961  = 84'h000000000000000000000;
+      \$3961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3962  = merge3_lane10;
-    if (match7_load) begin
-      \$3962  = \$3098 ;
+    \$3962  = merge3_eq2_1;
+    if (match6_load) begin
+      \$3962  = \$3008 ;
     end
     if (rst) begin
-      \$3962  = 84'h000000000000000000000;
+      \$3962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3963  = merge3_lane11;
-    if (match7_load) begin
-      \$3963  = \$3107 ;
+    \$3963  = merge3_gt2_2;
+    if (match6_load) begin
+      \$3963  = \$3009 ;
     end
     if (rst) begin
-      \$3963  = 84'h000000000000000000000;
+      \$3963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3964  = merge3_lane12;
-    if (match7_load) begin
-      \$3964  = \$3116 ;
+    \$3964  = merge3_eq2_2;
+    if (match6_load) begin
+      \$3964  = \$3010 ;
     end
     if (rst) begin
-      \$3964  = 84'h000000000000000000000;
+      \$3964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3965  = merge3_lane13;
-    if (match7_load) begin
-      \$3965  = \$3125 ;
+    \$3965  = merge3_gt2_3;
+    if (match6_load) begin
+      \$3965  = \$3011 ;
     end
     if (rst) begin
-      \$3965  = 84'h000000000000000000000;
+      \$3965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3966  = merge3_lane14;
-    if (match7_load) begin
-      \$3966  = \$3134 ;
+    \$3966  = merge3_eq2_3;
+    if (match6_load) begin
+      \$3966  = \$3012 ;
     end
     if (rst) begin
-      \$3966  = 84'h000000000000000000000;
+      \$3966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3967  = merge3_lane15;
-    if (match7_load) begin
-      \$3967  = \$3143 ;
+    \$3967  = merge3_gt2_4;
+    if (match6_load) begin
+      \$3967  = \$3013 ;
     end
     if (rst) begin
-      \$3967  = 84'h000000000000000000000;
+      \$3967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3968  = merge3_last;
-    if (match7_load) begin
-      \$3968  = merge3_in_last;
+    \$3968  = merge3_eq2_4;
+    if (match6_load) begin
+      \$3968  = \$3014 ;
     end
     if (rst) begin
       \$3968  = 1'h0;
@@ -16222,333 +15628,319 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3969  = \$signal$55 ;
-    if (match8_load) begin
-      \$3969 [0] = \$3149 ;
-      \$3969 [1] = \$3157 ;
-      \$3969 [2] = \$3165 ;
-      \$3969 [3] = \$3173 ;
-      \$3969 [4] = \$3181 ;
-      \$3969 [5] = \$3189 ;
-      \$3969 [6] = \$3197 ;
-      \$3969 [7] = \$3205 ;
-      \$3969 [8] = \$3213 ;
-      \$3969 [9] = \$3221 ;
-      \$3969 [10] = \$3229 ;
-      \$3969 [11] = \$3237 ;
-      \$3969 [12] = \$3245 ;
-      \$3969 [13] = \$3253 ;
-      \$3969 [14] = \$3261 ;
+    \$3969  = merge3_gt4_0;
+    if (match6_load) begin
+      \$3969  = \$3015 ;
     end
     if (rst) begin
-      \$3969  = 15'h0000;
+      \$3969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3970  = near0_in_idx;
-    if (match8_load) begin
-      \$3970  = \$3150 ;
+    \$3970  = merge3_eq4_0;
+    if (match6_load) begin
+      \$3970  = \$3016 ;
     end
     if (rst) begin
-      \$3970  = 20'h00000;
+      \$3970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3971  = near0_out_idx;
-    if (match8_load) begin
-      \$3971  = \$3151 ;
+    \$3971  = merge3_gt4_1;
+    if (match6_load) begin
+      \$3971  = \$3017 ;
     end
     if (rst) begin
-      \$3971  = 20'h00000;
+      \$3971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3972  = near1_in_idx;
-    if (match8_load) begin
-      \$3972  = \$3158 ;
+    \$3972  = merge3_eq4_1;
+    if (match6_load) begin
+      \$3972  = \$3018 ;
     end
     if (rst) begin
-      \$3972  = 20'h00000;
+      \$3972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3973  = near1_out_idx;
-    if (match8_load) begin
-      \$3973  = \$3159 ;
+    \$3973  = merge3_gt4_2;
+    if (match6_load) begin
+      \$3973  = \$3019 ;
     end
     if (rst) begin
-      \$3973  = 20'h00000;
+      \$3973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3974  = near2_in_idx;
-    if (match8_load) begin
-      \$3974  = \$3166 ;
+    \$3974  = merge3_eq4_2;
+    if (match6_load) begin
+      \$3974  = \$3020 ;
     end
     if (rst) begin
-      \$3974  = 20'h00000;
+      \$3974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3975  = near2_out_idx;
-    if (match8_load) begin
-      \$3975  = \$3167 ;
+    \$3975  = merge3_gt4_3;
+    if (match6_load) begin
+      \$3975  = \$3021 ;
     end
     if (rst) begin
-      \$3975  = 20'h00000;
+      \$3975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3976  = near3_in_idx;
-    if (match8_load) begin
-      \$3976  = \$3174 ;
+    \$3976  = merge3_eq4_3;
+    if (match6_load) begin
+      \$3976  = \$3022 ;
     end
     if (rst) begin
-      \$3976  = 20'h00000;
+      \$3976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3977  = near3_out_idx;
-    if (match8_load) begin
-      \$3977  = \$3175 ;
+    \$3977  = merge3_gt4_4;
+    if (match6_load) begin
+      \$3977  = \$3023 ;
     end
     if (rst) begin
-      \$3977  = 20'h00000;
+      \$3977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3978  = near4_in_idx;
-    if (match8_load) begin
-      \$3978  = \$3182 ;
+    \$3978  = merge3_eq4_4;
+    if (match6_load) begin
+      \$3978  = \$3024 ;
     end
     if (rst) begin
-      \$3978  = 20'h00000;
+      \$3978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3979  = near4_out_idx;
-    if (match8_load) begin
-      \$3979  = \$3183 ;
+    \$3979  = merge3_gt6_0;
+    if (match6_load) begin
+      \$3979  = \$3025 ;
     end
     if (rst) begin
-      \$3979  = 20'h00000;
+      \$3979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3980  = near5_in_idx;
-    if (match8_load) begin
-      \$3980  = \$3190 ;
+    \$3980  = merge3_eq6_0;
+    if (match6_load) begin
+      \$3980  = \$3026 ;
     end
     if (rst) begin
-      \$3980  = 20'h00000;
+      \$3980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3981  = near5_out_idx;
-    if (match8_load) begin
-      \$3981  = \$3191 ;
+    \$3981  = merge3_gt6_1;
+    if (match6_load) begin
+      \$3981  = \$3027 ;
     end
     if (rst) begin
-      \$3981  = 20'h00000;
+      \$3981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3982  = near6_in_idx;
-    if (match8_load) begin
-      \$3982  = \$3198 ;
+    \$3982  = merge3_eq6_1;
+    if (match6_load) begin
+      \$3982  = \$3028 ;
     end
     if (rst) begin
-      \$3982  = 20'h00000;
+      \$3982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3983  = near6_out_idx;
-    if (match8_load) begin
-      \$3983  = \$3199 ;
+    \$3983  = merge3_gt6_2;
+    if (match6_load) begin
+      \$3983  = \$3029 ;
     end
     if (rst) begin
-      \$3983  = 20'h00000;
+      \$3983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3984  = near7_in_idx;
-    if (match8_load) begin
-      \$3984  = \$3206 ;
+    \$3984  = merge3_eq6_2;
+    if (match6_load) begin
+      \$3984  = \$3030 ;
     end
     if (rst) begin
-      \$3984  = 20'h00000;
+      \$3984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3985  = near7_out_idx;
-    if (match8_load) begin
-      \$3985  = \$3207 ;
+    \$3985  = merge3_gt6_3;
+    if (match6_load) begin
+      \$3985  = \$3031 ;
     end
     if (rst) begin
-      \$3985  = 20'h00000;
+      \$3985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3986  = near8_in_idx;
-    if (match8_load) begin
-      \$3986  = \$3214 ;
+    \$3986  = merge3_eq6_3;
+    if (match6_load) begin
+      \$3986  = \$3032 ;
     end
     if (rst) begin
-      \$3986  = 20'h00000;
+      \$3986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3987  = near8_out_idx;
-    if (match8_load) begin
-      \$3987  = \$3215 ;
+    \$3987  = merge3_gt6_4;
+    if (match6_load) begin
+      \$3987  = \$3033 ;
     end
     if (rst) begin
-      \$3987  = 20'h00000;
+      \$3987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3988  = near9_in_idx;
-    if (match8_load) begin
-      \$3988  = \$3222 ;
+    \$3988  = merge3_eq6_4;
+    if (match6_load) begin
+      \$3988  = \$3034 ;
     end
     if (rst) begin
-      \$3988  = 20'h00000;
+      \$3988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3989  = near9_out_idx;
-    if (match8_load) begin
-      \$3989  = \$3223 ;
+    \$3989  = merge3_gt8_0;
+    if (match6_load) begin
+      \$3989  = \$3035 ;
     end
     if (rst) begin
-      \$3989  = 20'h00000;
+      \$3989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3990  = near10_in_idx;
-    if (match8_load) begin
-      \$3990  = \$3230 ;
+    \$3990  = merge3_eq8_0;
+    if (match6_load) begin
+      \$3990  = \$3036 ;
     end
     if (rst) begin
-      \$3990  = 20'h00000;
+      \$3990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3991  = near10_out_idx;
-    if (match8_load) begin
-      \$3991  = \$3231 ;
+    \$3991  = merge3_gt8_1;
+    if (match6_load) begin
+      \$3991  = \$3037 ;
     end
     if (rst) begin
-      \$3991  = 20'h00000;
+      \$3991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3992  = near11_in_idx;
-    if (match8_load) begin
-      \$3992  = \$3238 ;
+    \$3992  = merge3_eq8_1;
+    if (match6_load) begin
+      \$3992  = \$3038 ;
     end
     if (rst) begin
-      \$3992  = 20'h00000;
+      \$3992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3993  = near11_out_idx;
-    if (match8_load) begin
-      \$3993  = \$3239 ;
+    \$3993  = merge3_gt8_2;
+    if (match6_load) begin
+      \$3993  = \$3039 ;
     end
     if (rst) begin
-      \$3993  = 20'h00000;
+      \$3993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3994  = near12_in_idx;
-    if (match8_load) begin
-      \$3994  = \$3246 ;
+    \$3994  = merge3_eq8_2;
+    if (match6_load) begin
+      \$3994  = \$3040 ;
     end
     if (rst) begin
-      \$3994  = 20'h00000;
+      \$3994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3995  = near12_out_idx;
-    if (match8_load) begin
-      \$3995  = \$3247 ;
+    \$3995  = merge3_gt8_3;
+    if (match6_load) begin
+      \$3995  = \$3041 ;
     end
     if (rst) begin
-      \$3995  = 20'h00000;
+      \$3995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3996  = near13_in_idx;
-    if (match8_load) begin
-      \$3996  = \$3254 ;
+    \$3996  = merge3_eq8_3;
+    if (match6_load) begin
+      \$3996  = \$3042 ;
     end
     if (rst) begin
-      \$3996  = 20'h00000;
+      \$3996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3997  = near13_out_idx;
-    if (match8_load) begin
-      \$3997  = \$3255 ;
+    \$3997  = merge3_gt8_4;
+    if (match6_load) begin
+      \$3997  = \$3043 ;
     end
     if (rst) begin
-      \$3997  = 20'h00000;
+      \$3997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3998  = near14_in_idx;
-    if (match8_load) begin
-      \$3998  = \$3262 ;
+    \$3998  = merge3_eq8_4;
+    if (match6_load) begin
+      \$3998  = \$3044 ;
     end
     if (rst) begin
-      \$3998  = 20'h00000;
+      \$3998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3999  = near14_out_idx;
-    if (match8_load) begin
-      \$3999  = \$3263 ;
+    \$3999  = merge3_gt10_0;
+    if (match6_load) begin
+      \$3999  = \$3045 ;
     end
     if (rst) begin
-      \$3999  = 20'h00000;
+      \$3999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4000  = near_last;
-    if (match8_load) begin
-      \$4000  = merge3_last;
+    \$4000  = merge3_eq10_0;
+    if (match6_load) begin
+      \$4000  = \$3046 ;
     end
     if (rst) begin
       \$4000  = 1'h0;
@@ -16556,9 +15948,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4001  = lane0_takes0;
-    if (match9_load) begin
-      \$4001  = \$3264 ;
+    \$4001  = merge3_gt10_1;
+    if (match6_load) begin
+      \$4001  = \$3047 ;
     end
     if (rst) begin
       \$4001  = 1'h0;
@@ -16566,9 +15958,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4002  = lane0_takes1;
-    if (match9_load) begin
-      \$4002  = \$3265 ;
+    \$4002  = merge3_eq10_1;
+    if (match6_load) begin
+      \$4002  = \$3048 ;
     end
     if (rst) begin
       \$4002  = 1'h0;
@@ -16576,9 +15968,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4003  = lane0_takes2;
-    if (match9_load) begin
-      \$4003  = \$3266 ;
+    \$4003  = merge3_gt10_2;
+    if (match6_load) begin
+      \$4003  = \$3049 ;
     end
     if (rst) begin
       \$4003  = 1'h0;
@@ -16586,9 +15978,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4004  = lane0_takes3;
-    if (match9_load) begin
-      \$4004  = \$3267 ;
+    \$4004  = merge3_eq10_2;
+    if (match6_load) begin
+      \$4004  = \$3050 ;
     end
     if (rst) begin
       \$4004  = 1'h0;
@@ -16596,9 +15988,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4005  = lane0_takes4;
-    if (match9_load) begin
-      \$4005  = \$3268 ;
+    \$4005  = merge3_gt10_3;
+    if (match6_load) begin
+      \$4005  = \$3051 ;
     end
     if (rst) begin
       \$4005  = 1'h0;
@@ -16606,9 +15998,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4006  = lane0_takes5;
-    if (match9_load) begin
-      \$4006  = \$3269 ;
+    \$4006  = merge3_eq10_3;
+    if (match6_load) begin
+      \$4006  = \$3052 ;
     end
     if (rst) begin
       \$4006  = 1'h0;
@@ -16616,9 +16008,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4007  = lane0_takes6;
-    if (match9_load) begin
-      \$4007  = \$3270 ;
+    \$4007  = merge3_gt10_4;
+    if (match6_load) begin
+      \$4007  = \$3053 ;
     end
     if (rst) begin
       \$4007  = 1'h0;
@@ -16626,9 +16018,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4008  = lane0_takes7;
-    if (match9_load) begin
-      \$4008  = \$3271 ;
+    \$4008  = merge3_eq10_4;
+    if (match6_load) begin
+      \$4008  = \$3054 ;
     end
     if (rst) begin
       \$4008  = 1'h0;
@@ -16636,9 +16028,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4009  = lane0_takes8;
-    if (match9_load) begin
-      \$4009  = \$3272 ;
+    \$4009  = merge3_gt12_0;
+    if (match6_load) begin
+      \$4009  = \$3055 ;
     end
     if (rst) begin
       \$4009  = 1'h0;
@@ -16646,9 +16038,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4010  = lane0_takes9;
-    if (match9_load) begin
-      \$4010  = \$3273 ;
+    \$4010  = merge3_eq12_0;
+    if (match6_load) begin
+      \$4010  = \$3056 ;
     end
     if (rst) begin
       \$4010  = 1'h0;
@@ -16656,9 +16048,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4011  = lane0_takes10;
-    if (match9_load) begin
-      \$4011  = \$3274 ;
+    \$4011  = merge3_gt12_1;
+    if (match6_load) begin
+      \$4011  = \$3057 ;
     end
     if (rst) begin
       \$4011  = 1'h0;
@@ -16666,9 +16058,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4012  = lane0_takes11;
-    if (match9_load) begin
-      \$4012  = \$3275 ;
+    \$4012  = merge3_eq12_1;
+    if (match6_load) begin
+      \$4012  = \$3058 ;
     end
     if (rst) begin
       \$4012  = 1'h0;
@@ -16676,9 +16068,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4013  = lane0_takes12;
-    if (match9_load) begin
-      \$4013  = \$3276 ;
+    \$4013  = merge3_gt12_2;
+    if (match6_load) begin
+      \$4013  = \$3059 ;
     end
     if (rst) begin
       \$4013  = 1'h0;
@@ -16686,9 +16078,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4014  = lane0_takes13;
-    if (match9_load) begin
-      \$4014  = \$3277 ;
+    \$4014  = merge3_eq12_2;
+    if (match6_load) begin
+      \$4014  = \$3060 ;
     end
     if (rst) begin
       \$4014  = 1'h0;
@@ -16696,9 +16088,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4015  = lane0_takes14;
-    if (match9_load) begin
-      \$4015  = \$3278 ;
+    \$4015  = merge3_gt12_3;
+    if (match6_load) begin
+      \$4015  = \$3061 ;
     end
     if (rst) begin
       \$4015  = 1'h0;
@@ -16706,9 +16098,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4016  = lane1_takes1;
-    if (match9_load) begin
-      \$4016  = \$3279 ;
+    \$4016  = merge3_eq12_3;
+    if (match6_load) begin
+      \$4016  = \$3062 ;
     end
     if (rst) begin
       \$4016  = 1'h0;
@@ -16716,9 +16108,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4017  = lane1_takes2;
-    if (match9_load) begin
-      \$4017  = \$3280 ;
+    \$4017  = merge3_gt12_4;
+    if (match6_load) begin
+      \$4017  = \$3063 ;
     end
     if (rst) begin
       \$4017  = 1'h0;
@@ -16726,9 +16118,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4018  = lane1_takes3;
-    if (match9_load) begin
-      \$4018  = \$3281 ;
+    \$4018  = merge3_eq12_4;
+    if (match6_load) begin
+      \$4018  = \$3064 ;
     end
     if (rst) begin
       \$4018  = 1'h0;
@@ -16736,9 +16128,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4019  = lane1_takes4;
-    if (match9_load) begin
-      \$4019  = \$3282 ;
+    \$4019  = merge3_gt14_0;
+    if (match6_load) begin
+      \$4019  = \$3065 ;
     end
     if (rst) begin
       \$4019  = 1'h0;
@@ -16746,9 +16138,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4020  = lane1_takes5;
-    if (match9_load) begin
-      \$4020  = \$3283 ;
+    \$4020  = merge3_eq14_0;
+    if (match6_load) begin
+      \$4020  = \$3066 ;
     end
     if (rst) begin
       \$4020  = 1'h0;
@@ -16756,9 +16148,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4021  = lane1_takes6;
-    if (match9_load) begin
-      \$4021  = \$3284 ;
+    \$4021  = merge3_gt14_1;
+    if (match6_load) begin
+      \$4021  = \$3067 ;
     end
     if (rst) begin
       \$4021  = 1'h0;
@@ -16766,9 +16158,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4022  = lane1_takes7;
-    if (match9_load) begin
-      \$4022  = \$3285 ;
+    \$4022  = merge3_eq14_1;
+    if (match6_load) begin
+      \$4022  = \$3068 ;
     end
     if (rst) begin
       \$4022  = 1'h0;
@@ -16776,9 +16168,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4023  = lane1_takes8;
-    if (match9_load) begin
-      \$4023  = \$3286 ;
+    \$4023  = merge3_gt14_2;
+    if (match6_load) begin
+      \$4023  = \$3069 ;
     end
     if (rst) begin
       \$4023  = 1'h0;
@@ -16786,9 +16178,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4024  = lane1_takes9;
-    if (match9_load) begin
-      \$4024  = \$3287 ;
+    \$4024  = merge3_eq14_2;
+    if (match6_load) begin
+      \$4024  = \$3070 ;
     end
     if (rst) begin
       \$4024  = 1'h0;
@@ -16796,9 +16188,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4025  = lane1_takes10;
-    if (match9_load) begin
-      \$4025  = \$3288 ;
+    \$4025  = merge3_gt14_3;
+    if (match6_load) begin
+      \$4025  = \$3071 ;
     end
     if (rst) begin
       \$4025  = 1'h0;
@@ -16806,9 +16198,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4026  = lane1_takes11;
-    if (match9_load) begin
-      \$4026  = \$3289 ;
+    \$4026  = merge3_eq14_3;
+    if (match6_load) begin
+      \$4026  = \$3072 ;
     end
     if (rst) begin
       \$4026  = 1'h0;
@@ -16816,9 +16208,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4027  = lane1_takes12;
-    if (match9_load) begin
-      \$4027  = \$3290 ;
+    \$4027  = merge3_gt14_4;
+    if (match6_load) begin
+      \$4027  = \$3073 ;
     end
     if (rst) begin
       \$4027  = 1'h0;
@@ -16826,9 +16218,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4028  = lane1_takes13;
-    if (match9_load) begin
-      \$4028  = \$3291 ;
+    \$4028  = merge3_eq14_4;
+    if (match6_load) begin
+      \$4028  = \$3074 ;
     end
     if (rst) begin
       \$4028  = 1'h0;
@@ -16836,169 +16228,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4029  = lane1_takes14;
-    if (match9_load) begin
-      \$4029  = \$3292 ;
+    \$4029  = merge3_lane0;
+    if (match7_load) begin
+      \$4029  = \$3083 ;
     end
     if (rst) begin
-      \$4029  = 1'h0;
+      \$4029  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4030  = lane2_takes2;
-    if (match9_load) begin
-      \$4030  = \$3293 ;
+    \$4030  = merge3_lane1;
+    if (match7_load) begin
+      \$4030  = \$3092 ;
     end
     if (rst) begin
-      \$4030  = 1'h0;
+      \$4030  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4031  = lane2_takes3;
-    if (match9_load) begin
-      \$4031  = \$3294 ;
+    \$4031  = merge3_lane2;
+    if (match7_load) begin
+      \$4031  = \$3101 ;
     end
     if (rst) begin
-      \$4031  = 1'h0;
+      \$4031  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4032  = lane2_takes4;
-    if (match9_load) begin
-      \$4032  = \$3295 ;
+    \$4032  = merge3_lane3;
+    if (match7_load) begin
+      \$4032  = \$3110 ;
     end
     if (rst) begin
-      \$4032  = 1'h0;
+      \$4032  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4033  = lane2_takes5;
-    if (match9_load) begin
-      \$4033  = \$3296 ;
+    \$4033  = merge3_lane4;
+    if (match7_load) begin
+      \$4033  = \$3119 ;
     end
     if (rst) begin
-      \$4033  = 1'h0;
+      \$4033  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4034  = lane2_takes6;
-    if (match9_load) begin
-      \$4034  = \$3297 ;
+    \$4034  = merge3_lane5;
+    if (match7_load) begin
+      \$4034  = \$3128 ;
     end
     if (rst) begin
-      \$4034  = 1'h0;
+      \$4034  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4035  = lane2_takes7;
-    if (match9_load) begin
-      \$4035  = \$3298 ;
+    \$4035  = merge3_lane6;
+    if (match7_load) begin
+      \$4035  = \$3137 ;
     end
     if (rst) begin
-      \$4035  = 1'h0;
+      \$4035  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4036  = lane2_takes8;
-    if (match9_load) begin
-      \$4036  = \$3299 ;
+    \$4036  = merge3_lane7;
+    if (match7_load) begin
+      \$4036  = \$3146 ;
     end
     if (rst) begin
-      \$4036  = 1'h0;
+      \$4036  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4037  = lane2_takes9;
-    if (match9_load) begin
-      \$4037  = \$3300 ;
+    \$4037  = merge3_lane8;
+    if (match7_load) begin
+      \$4037  = \$3155 ;
     end
     if (rst) begin
-      \$4037  = 1'h0;
+      \$4037  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4038  = lane2_takes10;
-    if (match9_load) begin
-      \$4038  = \$3301 ;
+    \$4038  = merge3_lane9;
+    if (match7_load) begin
+      \$4038  = \$3164 ;
     end
     if (rst) begin
-      \$4038  = 1'h0;
+      \$4038  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4039  = lane2_takes11;
-    if (match9_load) begin
-      \$4039  = \$3302 ;
+    \$4039  = merge3_lane10;
+    if (match7_load) begin
+      \$4039  = \$3173 ;
     end
     if (rst) begin
-      \$4039  = 1'h0;
+      \$4039  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4040  = lane2_takes12;
-    if (match9_load) begin
-      \$4040  = \$3303 ;
+    \$4040  = merge3_lane11;
+    if (match7_load) begin
+      \$4040  = \$3182 ;
     end
     if (rst) begin
-      \$4040  = 1'h0;
+      \$4040  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4041  = lane2_takes13;
-    if (match9_load) begin
-      \$4041  = \$3304 ;
+    \$4041  = merge3_lane12;
+    if (match7_load) begin
+      \$4041  = \$3191 ;
     end
     if (rst) begin
-      \$4041  = 1'h0;
+      \$4041  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4042  = lane2_takes14;
-    if (match9_load) begin
-      \$4042  = \$3305 ;
+    \$4042  = merge3_lane13;
+    if (match7_load) begin
+      \$4042  = \$3200 ;
     end
     if (rst) begin
-      \$4042  = 1'h0;
+      \$4042  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4043  = lane3_takes3;
-    if (match9_load) begin
-      \$4043  = \$3306 ;
+    \$4043  = merge3_lane14;
+    if (match7_load) begin
+      \$4043  = \$3209 ;
     end
     if (rst) begin
-      \$4043  = 1'h0;
+      \$4043  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4044  = lane3_takes4;
-    if (match9_load) begin
-      \$4044  = \$3307 ;
+    \$4044  = merge3_lane15;
+    if (match7_load) begin
+      \$4044  = \$3218 ;
     end
     if (rst) begin
-      \$4044  = 1'h0;
+      \$4044  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4045  = lane3_takes5;
-    if (match9_load) begin
-      \$4045  = \$3308 ;
+    \$4045  = merge3_last;
+    if (match7_load) begin
+      \$4045  = merge3_in_last;
     end
     if (rst) begin
       \$4045  = 1'h0;
@@ -17006,319 +16398,333 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4046  = lane3_takes6;
-    if (match9_load) begin
-      \$4046  = \$3309 ;
+    \$4046  = \$signal$35 ;
+    if (match8_load) begin
+      \$4046 [0] = \$3224 ;
+      \$4046 [1] = \$3232 ;
+      \$4046 [2] = \$3240 ;
+      \$4046 [3] = \$3248 ;
+      \$4046 [4] = \$3256 ;
+      \$4046 [5] = \$3264 ;
+      \$4046 [6] = \$3272 ;
+      \$4046 [7] = \$3280 ;
+      \$4046 [8] = \$3288 ;
+      \$4046 [9] = \$3296 ;
+      \$4046 [10] = \$3304 ;
+      \$4046 [11] = \$3312 ;
+      \$4046 [12] = \$3320 ;
+      \$4046 [13] = \$3328 ;
+      \$4046 [14] = \$3336 ;
     end
     if (rst) begin
-      \$4046  = 1'h0;
+      \$4046  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4047  = lane3_takes7;
-    if (match9_load) begin
-      \$4047  = \$3310 ;
+    \$4047  = near0_in_idx;
+    if (match8_load) begin
+      \$4047  = \$3225 ;
     end
     if (rst) begin
-      \$4047  = 1'h0;
+      \$4047  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4048  = lane3_takes8;
-    if (match9_load) begin
-      \$4048  = \$3311 ;
+    \$4048  = near0_out_idx;
+    if (match8_load) begin
+      \$4048  = \$3226 ;
     end
     if (rst) begin
-      \$4048  = 1'h0;
+      \$4048  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4049  = lane3_takes9;
-    if (match9_load) begin
-      \$4049  = \$3312 ;
+    \$4049  = near1_in_idx;
+    if (match8_load) begin
+      \$4049  = \$3233 ;
     end
     if (rst) begin
-      \$4049  = 1'h0;
+      \$4049  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4050  = lane3_takes10;
-    if (match9_load) begin
-      \$4050  = \$3313 ;
+    \$4050  = near1_out_idx;
+    if (match8_load) begin
+      \$4050  = \$3234 ;
     end
     if (rst) begin
-      \$4050  = 1'h0;
+      \$4050  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4051  = lane3_takes11;
-    if (match9_load) begin
-      \$4051  = \$3314 ;
+    \$4051  = near2_in_idx;
+    if (match8_load) begin
+      \$4051  = \$3241 ;
     end
     if (rst) begin
-      \$4051  = 1'h0;
+      \$4051  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4052  = lane3_takes12;
-    if (match9_load) begin
-      \$4052  = \$3315 ;
+    \$4052  = near2_out_idx;
+    if (match8_load) begin
+      \$4052  = \$3242 ;
     end
     if (rst) begin
-      \$4052  = 1'h0;
+      \$4052  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4053  = lane3_takes13;
-    if (match9_load) begin
-      \$4053  = \$3316 ;
+    \$4053  = near3_in_idx;
+    if (match8_load) begin
+      \$4053  = \$3249 ;
     end
     if (rst) begin
-      \$4053  = 1'h0;
+      \$4053  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4054  = lane3_takes14;
-    if (match9_load) begin
-      \$4054  = \$3317 ;
+    \$4054  = near3_out_idx;
+    if (match8_load) begin
+      \$4054  = \$3250 ;
     end
     if (rst) begin
-      \$4054  = 1'h0;
+      \$4054  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4055  = lane4_takes4;
-    if (match9_load) begin
-      \$4055  = \$3318 ;
+    \$4055  = near4_in_idx;
+    if (match8_load) begin
+      \$4055  = \$3257 ;
     end
     if (rst) begin
-      \$4055  = 1'h0;
+      \$4055  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4056  = lane4_takes5;
-    if (match9_load) begin
-      \$4056  = \$3319 ;
+    \$4056  = near4_out_idx;
+    if (match8_load) begin
+      \$4056  = \$3258 ;
     end
     if (rst) begin
-      \$4056  = 1'h0;
+      \$4056  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4057  = lane4_takes6;
-    if (match9_load) begin
-      \$4057  = \$3320 ;
+    \$4057  = near5_in_idx;
+    if (match8_load) begin
+      \$4057  = \$3265 ;
     end
     if (rst) begin
-      \$4057  = 1'h0;
+      \$4057  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4058  = lane4_takes7;
-    if (match9_load) begin
-      \$4058  = \$3321 ;
+    \$4058  = near5_out_idx;
+    if (match8_load) begin
+      \$4058  = \$3266 ;
     end
     if (rst) begin
-      \$4058  = 1'h0;
+      \$4058  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4059  = lane4_takes8;
-    if (match9_load) begin
-      \$4059  = \$3322 ;
+    \$4059  = near6_in_idx;
+    if (match8_load) begin
+      \$4059  = \$3273 ;
     end
     if (rst) begin
-      \$4059  = 1'h0;
+      \$4059  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4060  = lane4_takes9;
-    if (match9_load) begin
-      \$4060  = \$3323 ;
+    \$4060  = near6_out_idx;
+    if (match8_load) begin
+      \$4060  = \$3274 ;
     end
     if (rst) begin
-      \$4060  = 1'h0;
+      \$4060  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4061  = lane4_takes10;
-    if (match9_load) begin
-      \$4061  = \$3324 ;
+    \$4061  = near7_in_idx;
+    if (match8_load) begin
+      \$4061  = \$3281 ;
     end
     if (rst) begin
-      \$4061  = 1'h0;
+      \$4061  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4062  = lane4_takes11;
-    if (match9_load) begin
-      \$4062  = \$3325 ;
+    \$4062  = near7_out_idx;
+    if (match8_load) begin
+      \$4062  = \$3282 ;
     end
     if (rst) begin
-      \$4062  = 1'h0;
+      \$4062  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4063  = lane4_takes12;
-    if (match9_load) begin
-      \$4063  = \$3326 ;
+    \$4063  = near8_in_idx;
+    if (match8_load) begin
+      \$4063  = \$3289 ;
     end
     if (rst) begin
-      \$4063  = 1'h0;
+      \$4063  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4064  = lane4_takes13;
-    if (match9_load) begin
-      \$4064  = \$3327 ;
+    \$4064  = near8_out_idx;
+    if (match8_load) begin
+      \$4064  = \$3290 ;
     end
     if (rst) begin
-      \$4064  = 1'h0;
+      \$4064  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4065  = lane4_takes14;
-    if (match9_load) begin
-      \$4065  = \$3328 ;
+    \$4065  = near9_in_idx;
+    if (match8_load) begin
+      \$4065  = \$3297 ;
     end
     if (rst) begin
-      \$4065  = 1'h0;
+      \$4065  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4066  = lane5_takes5;
-    if (match9_load) begin
-      \$4066  = \$3329 ;
+    \$4066  = near9_out_idx;
+    if (match8_load) begin
+      \$4066  = \$3298 ;
     end
     if (rst) begin
-      \$4066  = 1'h0;
+      \$4066  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4067  = lane5_takes6;
-    if (match9_load) begin
-      \$4067  = \$3330 ;
+    \$4067  = near10_in_idx;
+    if (match8_load) begin
+      \$4067  = \$3305 ;
     end
     if (rst) begin
-      \$4067  = 1'h0;
+      \$4067  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4068  = lane5_takes7;
-    if (match9_load) begin
-      \$4068  = \$3331 ;
+    \$4068  = near10_out_idx;
+    if (match8_load) begin
+      \$4068  = \$3306 ;
     end
     if (rst) begin
-      \$4068  = 1'h0;
+      \$4068  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4069  = lane5_takes8;
-    if (match9_load) begin
-      \$4069  = \$3332 ;
+    \$4069  = near11_in_idx;
+    if (match8_load) begin
+      \$4069  = \$3313 ;
     end
     if (rst) begin
-      \$4069  = 1'h0;
+      \$4069  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4070  = lane5_takes9;
-    if (match9_load) begin
-      \$4070  = \$3333 ;
+    \$4070  = near11_out_idx;
+    if (match8_load) begin
+      \$4070  = \$3314 ;
     end
     if (rst) begin
-      \$4070  = 1'h0;
+      \$4070  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4071  = lane5_takes10;
-    if (match9_load) begin
-      \$4071  = \$3334 ;
+    \$4071  = near12_in_idx;
+    if (match8_load) begin
+      \$4071  = \$3321 ;
     end
     if (rst) begin
-      \$4071  = 1'h0;
+      \$4071  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4072  = lane5_takes11;
-    if (match9_load) begin
-      \$4072  = \$3335 ;
+    \$4072  = near12_out_idx;
+    if (match8_load) begin
+      \$4072  = \$3322 ;
     end
     if (rst) begin
-      \$4072  = 1'h0;
+      \$4072  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4073  = lane5_takes12;
-    if (match9_load) begin
-      \$4073  = \$3336 ;
+    \$4073  = near13_in_idx;
+    if (match8_load) begin
+      \$4073  = \$3329 ;
     end
     if (rst) begin
-      \$4073  = 1'h0;
+      \$4073  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4074  = lane5_takes13;
-    if (match9_load) begin
-      \$4074  = \$3337 ;
+    \$4074  = near13_out_idx;
+    if (match8_load) begin
+      \$4074  = \$3330 ;
     end
     if (rst) begin
-      \$4074  = 1'h0;
+      \$4074  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4075  = lane5_takes14;
-    if (match9_load) begin
-      \$4075  = \$3338 ;
+    \$4075  = near14_in_idx;
+    if (match8_load) begin
+      \$4075  = \$3337 ;
     end
     if (rst) begin
-      \$4075  = 1'h0;
+      \$4075  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4076  = lane6_takes6;
-    if (match9_load) begin
-      \$4076  = \$3339 ;
+    \$4076  = near14_out_idx;
+    if (match8_load) begin
+      \$4076  = \$3338 ;
     end
     if (rst) begin
-      \$4076  = 1'h0;
+      \$4076  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4077  = lane6_takes7;
-    if (match9_load) begin
-      \$4077  = \$3340 ;
+    \$4077  = near_last;
+    if (match8_load) begin
+      \$4077  = merge3_last;
     end
     if (rst) begin
       \$4077  = 1'h0;
@@ -17326,9 +16732,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4078  = lane6_takes8;
+    \$4078  = lane0_takes0;
     if (match9_load) begin
-      \$4078  = \$3341 ;
+      \$4078  = \$3339 ;
     end
     if (rst) begin
       \$4078  = 1'h0;
@@ -17336,9 +16742,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4079  = lane6_takes9;
+    \$4079  = lane0_takes1;
     if (match9_load) begin
-      \$4079  = \$3342 ;
+      \$4079  = \$3340 ;
     end
     if (rst) begin
       \$4079  = 1'h0;
@@ -17346,9 +16752,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4080  = lane6_takes10;
+    \$4080  = lane0_takes2;
     if (match9_load) begin
-      \$4080  = \$3343 ;
+      \$4080  = \$3341 ;
     end
     if (rst) begin
       \$4080  = 1'h0;
@@ -17356,9 +16762,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4081  = lane6_takes11;
+    \$4081  = lane0_takes3;
     if (match9_load) begin
-      \$4081  = \$3344 ;
+      \$4081  = \$3342 ;
     end
     if (rst) begin
       \$4081  = 1'h0;
@@ -17366,9 +16772,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4082  = lane6_takes12;
+    \$4082  = lane0_takes4;
     if (match9_load) begin
-      \$4082  = \$3345 ;
+      \$4082  = \$3343 ;
     end
     if (rst) begin
       \$4082  = 1'h0;
@@ -17376,9 +16782,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4083  = lane6_takes13;
+    \$4083  = lane0_takes5;
     if (match9_load) begin
-      \$4083  = \$3346 ;
+      \$4083  = \$3344 ;
     end
     if (rst) begin
       \$4083  = 1'h0;
@@ -17386,9 +16792,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4084  = lane6_takes14;
+    \$4084  = lane0_takes6;
     if (match9_load) begin
-      \$4084  = \$3347 ;
+      \$4084  = \$3345 ;
     end
     if (rst) begin
       \$4084  = 1'h0;
@@ -17396,9 +16802,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4085  = lane7_takes7;
+    \$4085  = lane0_takes7;
     if (match9_load) begin
-      \$4085  = \$3348 ;
+      \$4085  = \$3346 ;
     end
     if (rst) begin
       \$4085  = 1'h0;
@@ -17406,9 +16812,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4086  = lane7_takes8;
+    \$4086  = lane0_takes8;
     if (match9_load) begin
-      \$4086  = \$3349 ;
+      \$4086  = \$3347 ;
     end
     if (rst) begin
       \$4086  = 1'h0;
@@ -17416,9 +16822,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4087  = lane7_takes9;
+    \$4087  = lane0_takes9;
     if (match9_load) begin
-      \$4087  = \$3350 ;
+      \$4087  = \$3348 ;
     end
     if (rst) begin
       \$4087  = 1'h0;
@@ -17426,9 +16832,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4088  = lane7_takes10;
+    \$4088  = lane0_takes10;
     if (match9_load) begin
-      \$4088  = \$3351 ;
+      \$4088  = \$3349 ;
     end
     if (rst) begin
       \$4088  = 1'h0;
@@ -17436,9 +16842,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4089  = lane7_takes11;
+    \$4089  = lane0_takes11;
     if (match9_load) begin
-      \$4089  = \$3352 ;
+      \$4089  = \$3350 ;
     end
     if (rst) begin
       \$4089  = 1'h0;
@@ -17446,9 +16852,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4090  = lane7_takes12;
+    \$4090  = lane0_takes12;
     if (match9_load) begin
-      \$4090  = \$3353 ;
+      \$4090  = \$3351 ;
     end
     if (rst) begin
       \$4090  = 1'h0;
@@ -17456,9 +16862,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4091  = lane7_takes13;
+    \$4091  = lane0_takes13;
     if (match9_load) begin
-      \$4091  = \$3354 ;
+      \$4091  = \$3352 ;
     end
     if (rst) begin
       \$4091  = 1'h0;
@@ -17466,9 +16872,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4092  = lane7_takes14;
+    \$4092  = lane0_takes14;
     if (match9_load) begin
-      \$4092  = \$3355 ;
+      \$4092  = \$3353 ;
     end
     if (rst) begin
       \$4092  = 1'h0;
@@ -17476,326 +16882,319 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4093  = \$signal$313 ;
+    \$4093  = lane1_takes1;
     if (match9_load) begin
-      \$4093 [0] = \$3357 ;
-      \$4093 [1] = \$3359 ;
-      \$4093 [2] = \$3361 ;
-      \$4093 [3] = \$3363 ;
-      \$4093 [4] = \$3365 ;
-      \$4093 [5] = \$3367 ;
-      \$4093 [6] = \$3369 ;
-      \$4093 [7] = \$3371 ;
+      \$4093  = \$3354 ;
     end
     if (rst) begin
-      \$4093  = 8'h00;
+      \$4093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4094  = t_in_idx0;
+    \$4094  = lane1_takes2;
     if (match9_load) begin
-      \$4094  = near0_in_idx;
+      \$4094  = \$3355 ;
     end
     if (rst) begin
-      \$4094  = 20'h00000;
+      \$4094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4095  = t_in_idx1;
+    \$4095  = lane1_takes3;
     if (match9_load) begin
-      \$4095  = near1_in_idx;
+      \$4095  = \$3356 ;
     end
     if (rst) begin
-      \$4095  = 20'h00000;
+      \$4095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4096  = t_in_idx2;
+    \$4096  = lane1_takes4;
     if (match9_load) begin
-      \$4096  = near2_in_idx;
+      \$4096  = \$3357 ;
     end
     if (rst) begin
-      \$4096  = 20'h00000;
+      \$4096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4097  = t_in_idx3;
+    \$4097  = lane1_takes5;
     if (match9_load) begin
-      \$4097  = near3_in_idx;
+      \$4097  = \$3358 ;
     end
     if (rst) begin
-      \$4097  = 20'h00000;
+      \$4097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4098  = t_in_idx4;
+    \$4098  = lane1_takes6;
     if (match9_load) begin
-      \$4098  = near4_in_idx;
+      \$4098  = \$3359 ;
     end
     if (rst) begin
-      \$4098  = 20'h00000;
+      \$4098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4099  = t_in_idx5;
+    \$4099  = lane1_takes7;
     if (match9_load) begin
-      \$4099  = near5_in_idx;
+      \$4099  = \$3360 ;
     end
     if (rst) begin
-      \$4099  = 20'h00000;
+      \$4099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4100  = t_in_idx6;
+    \$4100  = lane1_takes8;
     if (match9_load) begin
-      \$4100  = near6_in_idx;
+      \$4100  = \$3361 ;
     end
     if (rst) begin
-      \$4100  = 20'h00000;
+      \$4100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4101  = t_in_idx7;
+    \$4101  = lane1_takes9;
     if (match9_load) begin
-      \$4101  = near7_in_idx;
+      \$4101  = \$3362 ;
     end
     if (rst) begin
-      \$4101  = 20'h00000;
+      \$4101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4102  = t_in_idx8;
+    \$4102  = lane1_takes10;
     if (match9_load) begin
-      \$4102  = near8_in_idx;
+      \$4102  = \$3363 ;
     end
     if (rst) begin
-      \$4102  = 20'h00000;
+      \$4102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4103  = t_in_idx9;
+    \$4103  = lane1_takes11;
     if (match9_load) begin
-      \$4103  = near9_in_idx;
+      \$4103  = \$3364 ;
     end
     if (rst) begin
-      \$4103  = 20'h00000;
+      \$4103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4104  = t_in_idx10;
+    \$4104  = lane1_takes12;
     if (match9_load) begin
-      \$4104  = near10_in_idx;
+      \$4104  = \$3365 ;
     end
     if (rst) begin
-      \$4104  = 20'h00000;
+      \$4104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4105  = t_in_idx11;
+    \$4105  = lane1_takes13;
     if (match9_load) begin
-      \$4105  = near11_in_idx;
+      \$4105  = \$3366 ;
     end
     if (rst) begin
-      \$4105  = 20'h00000;
+      \$4105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4106  = t_in_idx12;
+    \$4106  = lane1_takes14;
     if (match9_load) begin
-      \$4106  = near12_in_idx;
+      \$4106  = \$3367 ;
     end
     if (rst) begin
-      \$4106  = 20'h00000;
+      \$4106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4107  = t_in_idx13;
+    \$4107  = lane2_takes2;
     if (match9_load) begin
-      \$4107  = near13_in_idx;
+      \$4107  = \$3368 ;
     end
     if (rst) begin
-      \$4107  = 20'h00000;
+      \$4107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4108  = t_in_idx14;
+    \$4108  = lane2_takes3;
     if (match9_load) begin
-      \$4108  = near14_in_idx;
+      \$4108  = \$3369 ;
     end
     if (rst) begin
-      \$4108  = 20'h00000;
+      \$4108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4109  = t_out_idx0;
+    \$4109  = lane2_takes4;
     if (match9_load) begin
-      \$4109  = near0_out_idx;
+      \$4109  = \$3370 ;
     end
     if (rst) begin
-      \$4109  = 20'h00000;
+      \$4109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4110  = t_out_idx1;
+    \$4110  = lane2_takes5;
     if (match9_load) begin
-      \$4110  = near1_out_idx;
+      \$4110  = \$3371 ;
     end
     if (rst) begin
-      \$4110  = 20'h00000;
+      \$4110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4111  = t_out_idx2;
+    \$4111  = lane2_takes6;
     if (match9_load) begin
-      \$4111  = near2_out_idx;
+      \$4111  = \$3372 ;
     end
     if (rst) begin
-      \$4111  = 20'h00000;
+      \$4111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4112  = t_out_idx3;
+    \$4112  = lane2_takes7;
     if (match9_load) begin
-      \$4112  = near3_out_idx;
+      \$4112  = \$3373 ;
     end
     if (rst) begin
-      \$4112  = 20'h00000;
+      \$4112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4113  = t_out_idx4;
+    \$4113  = lane2_takes8;
     if (match9_load) begin
-      \$4113  = near4_out_idx;
+      \$4113  = \$3374 ;
     end
     if (rst) begin
-      \$4113  = 20'h00000;
+      \$4113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4114  = t_out_idx5;
+    \$4114  = lane2_takes9;
     if (match9_load) begin
-      \$4114  = near5_out_idx;
+      \$4114  = \$3375 ;
     end
     if (rst) begin
-      \$4114  = 20'h00000;
+      \$4114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4115  = t_out_idx6;
+    \$4115  = lane2_takes10;
     if (match9_load) begin
-      \$4115  = near6_out_idx;
+      \$4115  = \$3376 ;
     end
     if (rst) begin
-      \$4115  = 20'h00000;
+      \$4115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4116  = t_out_idx7;
+    \$4116  = lane2_takes11;
     if (match9_load) begin
-      \$4116  = near7_out_idx;
+      \$4116  = \$3377 ;
     end
     if (rst) begin
-      \$4116  = 20'h00000;
+      \$4116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4117  = t_out_idx8;
+    \$4117  = lane2_takes12;
     if (match9_load) begin
-      \$4117  = near8_out_idx;
+      \$4117  = \$3378 ;
     end
     if (rst) begin
-      \$4117  = 20'h00000;
+      \$4117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4118  = t_out_idx9;
+    \$4118  = lane2_takes13;
     if (match9_load) begin
-      \$4118  = near9_out_idx;
+      \$4118  = \$3379 ;
     end
     if (rst) begin
-      \$4118  = 20'h00000;
+      \$4118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4119  = t_out_idx10;
+    \$4119  = lane2_takes14;
     if (match9_load) begin
-      \$4119  = near10_out_idx;
+      \$4119  = \$3380 ;
     end
     if (rst) begin
-      \$4119  = 20'h00000;
+      \$4119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4120  = t_out_idx11;
+    \$4120  = lane3_takes3;
     if (match9_load) begin
-      \$4120  = near11_out_idx;
+      \$4120  = \$3381 ;
     end
     if (rst) begin
-      \$4120  = 20'h00000;
+      \$4120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4121  = t_out_idx12;
+    \$4121  = lane3_takes4;
     if (match9_load) begin
-      \$4121  = near12_out_idx;
+      \$4121  = \$3382 ;
     end
     if (rst) begin
-      \$4121  = 20'h00000;
+      \$4121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4122  = t_out_idx13;
+    \$4122  = lane3_takes5;
     if (match9_load) begin
-      \$4122  = near13_out_idx;
+      \$4122  = \$3383 ;
     end
     if (rst) begin
-      \$4122  = 20'h00000;
+      \$4122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4123  = t_out_idx14;
+    \$4123  = lane3_takes6;
     if (match9_load) begin
-      \$4123  = near14_out_idx;
+      \$4123  = \$3384 ;
     end
     if (rst) begin
-      \$4123  = 20'h00000;
+      \$4123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4124  = \$signal$314 ;
+    \$4124  = lane3_takes7;
     if (match9_load) begin
-      \$4124  = near_last;
+      \$4124  = \$3385 ;
     end
     if (rst) begin
       \$4124  = 1'h0;
@@ -17803,51 +17202,828 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4125  = pairs_room_next;
+    \$4125  = lane3_takes8;
+    if (match9_load) begin
+      \$4125  = \$3386 ;
+    end
     if (rst) begin
-      \$4125  = 1'h1;
+      \$4125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4126  = pairs_skid;
-    if (\$3372 ) begin
-      \$4126  = \packed ;
+    \$4126  = lane3_takes9;
+    if (match9_load) begin
+      \$4126  = \$3387 ;
     end
     if (rst) begin
-      \$4126  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$4126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4127  = pairs__payload;
-    if (\$3373 ) begin
+    \$4127  = lane3_takes10;
+    if (match9_load) begin
+      \$4127  = \$3388 ;
+    end
+    if (rst) begin
+      \$4127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4128  = lane3_takes11;
+    if (match9_load) begin
+      \$4128  = \$3389 ;
+    end
+    if (rst) begin
+      \$4128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4129  = lane3_takes12;
+    if (match9_load) begin
+      \$4129  = \$3390 ;
+    end
+    if (rst) begin
+      \$4129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4130  = lane3_takes13;
+    if (match9_load) begin
+      \$4130  = \$3391 ;
+    end
+    if (rst) begin
+      \$4130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4131  = lane3_takes14;
+    if (match9_load) begin
+      \$4131  = \$3392 ;
+    end
+    if (rst) begin
+      \$4131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4132  = lane4_takes4;
+    if (match9_load) begin
+      \$4132  = \$3393 ;
+    end
+    if (rst) begin
+      \$4132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4133  = lane4_takes5;
+    if (match9_load) begin
+      \$4133  = \$3394 ;
+    end
+    if (rst) begin
+      \$4133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4134  = lane4_takes6;
+    if (match9_load) begin
+      \$4134  = \$3395 ;
+    end
+    if (rst) begin
+      \$4134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4135  = lane4_takes7;
+    if (match9_load) begin
+      \$4135  = \$3396 ;
+    end
+    if (rst) begin
+      \$4135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4136  = lane4_takes8;
+    if (match9_load) begin
+      \$4136  = \$3397 ;
+    end
+    if (rst) begin
+      \$4136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4137  = lane4_takes9;
+    if (match9_load) begin
+      \$4137  = \$3398 ;
+    end
+    if (rst) begin
+      \$4137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4138  = lane4_takes10;
+    if (match9_load) begin
+      \$4138  = \$3399 ;
+    end
+    if (rst) begin
+      \$4138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4139  = lane4_takes11;
+    if (match9_load) begin
+      \$4139  = \$3400 ;
+    end
+    if (rst) begin
+      \$4139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4140  = lane4_takes12;
+    if (match9_load) begin
+      \$4140  = \$3401 ;
+    end
+    if (rst) begin
+      \$4140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4141  = lane4_takes13;
+    if (match9_load) begin
+      \$4141  = \$3402 ;
+    end
+    if (rst) begin
+      \$4141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4142  = lane4_takes14;
+    if (match9_load) begin
+      \$4142  = \$3403 ;
+    end
+    if (rst) begin
+      \$4142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4143  = lane5_takes5;
+    if (match9_load) begin
+      \$4143  = \$3404 ;
+    end
+    if (rst) begin
+      \$4143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4144  = lane5_takes6;
+    if (match9_load) begin
+      \$4144  = \$3405 ;
+    end
+    if (rst) begin
+      \$4144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4145  = lane5_takes7;
+    if (match9_load) begin
+      \$4145  = \$3406 ;
+    end
+    if (rst) begin
+      \$4145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4146  = lane5_takes8;
+    if (match9_load) begin
+      \$4146  = \$3407 ;
+    end
+    if (rst) begin
+      \$4146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4147  = lane5_takes9;
+    if (match9_load) begin
+      \$4147  = \$3408 ;
+    end
+    if (rst) begin
+      \$4147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4148  = lane5_takes10;
+    if (match9_load) begin
+      \$4148  = \$3409 ;
+    end
+    if (rst) begin
+      \$4148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4149  = lane5_takes11;
+    if (match9_load) begin
+      \$4149  = \$3410 ;
+    end
+    if (rst) begin
+      \$4149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4150  = lane5_takes12;
+    if (match9_load) begin
+      \$4150  = \$3411 ;
+    end
+    if (rst) begin
+      \$4150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4151  = lane5_takes13;
+    if (match9_load) begin
+      \$4151  = \$3412 ;
+    end
+    if (rst) begin
+      \$4151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4152  = lane5_takes14;
+    if (match9_load) begin
+      \$4152  = \$3413 ;
+    end
+    if (rst) begin
+      \$4152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4153  = lane6_takes6;
+    if (match9_load) begin
+      \$4153  = \$3414 ;
+    end
+    if (rst) begin
+      \$4153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4154  = lane6_takes7;
+    if (match9_load) begin
+      \$4154  = \$3415 ;
+    end
+    if (rst) begin
+      \$4154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4155  = lane6_takes8;
+    if (match9_load) begin
+      \$4155  = \$3416 ;
+    end
+    if (rst) begin
+      \$4155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4156  = lane6_takes9;
+    if (match9_load) begin
+      \$4156  = \$3417 ;
+    end
+    if (rst) begin
+      \$4156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4157  = lane6_takes10;
+    if (match9_load) begin
+      \$4157  = \$3418 ;
+    end
+    if (rst) begin
+      \$4157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4158  = lane6_takes11;
+    if (match9_load) begin
+      \$4158  = \$3419 ;
+    end
+    if (rst) begin
+      \$4158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4159  = lane6_takes12;
+    if (match9_load) begin
+      \$4159  = \$3420 ;
+    end
+    if (rst) begin
+      \$4159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4160  = lane6_takes13;
+    if (match9_load) begin
+      \$4160  = \$3421 ;
+    end
+    if (rst) begin
+      \$4160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4161  = lane6_takes14;
+    if (match9_load) begin
+      \$4161  = \$3422 ;
+    end
+    if (rst) begin
+      \$4161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4162  = lane7_takes7;
+    if (match9_load) begin
+      \$4162  = \$3423 ;
+    end
+    if (rst) begin
+      \$4162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4163  = lane7_takes8;
+    if (match9_load) begin
+      \$4163  = \$3424 ;
+    end
+    if (rst) begin
+      \$4163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4164  = lane7_takes9;
+    if (match9_load) begin
+      \$4164  = \$3425 ;
+    end
+    if (rst) begin
+      \$4164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4165  = lane7_takes10;
+    if (match9_load) begin
+      \$4165  = \$3426 ;
+    end
+    if (rst) begin
+      \$4165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4166  = lane7_takes11;
+    if (match9_load) begin
+      \$4166  = \$3427 ;
+    end
+    if (rst) begin
+      \$4166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4167  = lane7_takes12;
+    if (match9_load) begin
+      \$4167  = \$3428 ;
+    end
+    if (rst) begin
+      \$4167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4168  = lane7_takes13;
+    if (match9_load) begin
+      \$4168  = \$3429 ;
+    end
+    if (rst) begin
+      \$4168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4169  = lane7_takes14;
+    if (match9_load) begin
+      \$4169  = \$3430 ;
+    end
+    if (rst) begin
+      \$4169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4170  = \$signal$326 ;
+    if (match9_load) begin
+      \$4170 [0] = \$3432 ;
+      \$4170 [1] = \$3434 ;
+      \$4170 [2] = \$3436 ;
+      \$4170 [3] = \$3438 ;
+      \$4170 [4] = \$3440 ;
+      \$4170 [5] = \$3442 ;
+      \$4170 [6] = \$3444 ;
+      \$4170 [7] = \$3446 ;
+    end
+    if (rst) begin
+      \$4170  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4171  = t_in_idx0;
+    if (match9_load) begin
+      \$4171  = near0_in_idx;
+    end
+    if (rst) begin
+      \$4171  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4172  = t_in_idx1;
+    if (match9_load) begin
+      \$4172  = near1_in_idx;
+    end
+    if (rst) begin
+      \$4172  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4173  = t_in_idx2;
+    if (match9_load) begin
+      \$4173  = near2_in_idx;
+    end
+    if (rst) begin
+      \$4173  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4174  = t_in_idx3;
+    if (match9_load) begin
+      \$4174  = near3_in_idx;
+    end
+    if (rst) begin
+      \$4174  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4175  = t_in_idx4;
+    if (match9_load) begin
+      \$4175  = near4_in_idx;
+    end
+    if (rst) begin
+      \$4175  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4176  = t_in_idx5;
+    if (match9_load) begin
+      \$4176  = near5_in_idx;
+    end
+    if (rst) begin
+      \$4176  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4177  = t_in_idx6;
+    if (match9_load) begin
+      \$4177  = near6_in_idx;
+    end
+    if (rst) begin
+      \$4177  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4178  = t_in_idx7;
+    if (match9_load) begin
+      \$4178  = near7_in_idx;
+    end
+    if (rst) begin
+      \$4178  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4179  = t_in_idx8;
+    if (match9_load) begin
+      \$4179  = near8_in_idx;
+    end
+    if (rst) begin
+      \$4179  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4180  = t_in_idx9;
+    if (match9_load) begin
+      \$4180  = near9_in_idx;
+    end
+    if (rst) begin
+      \$4180  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4181  = t_in_idx10;
+    if (match9_load) begin
+      \$4181  = near10_in_idx;
+    end
+    if (rst) begin
+      \$4181  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4182  = t_in_idx11;
+    if (match9_load) begin
+      \$4182  = near11_in_idx;
+    end
+    if (rst) begin
+      \$4182  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4183  = t_in_idx12;
+    if (match9_load) begin
+      \$4183  = near12_in_idx;
+    end
+    if (rst) begin
+      \$4183  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4184  = t_in_idx13;
+    if (match9_load) begin
+      \$4184  = near13_in_idx;
+    end
+    if (rst) begin
+      \$4184  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4185  = t_in_idx14;
+    if (match9_load) begin
+      \$4185  = near14_in_idx;
+    end
+    if (rst) begin
+      \$4185  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4186  = t_out_idx0;
+    if (match9_load) begin
+      \$4186  = near0_out_idx;
+    end
+    if (rst) begin
+      \$4186  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4187  = t_out_idx1;
+    if (match9_load) begin
+      \$4187  = near1_out_idx;
+    end
+    if (rst) begin
+      \$4187  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4188  = t_out_idx2;
+    if (match9_load) begin
+      \$4188  = near2_out_idx;
+    end
+    if (rst) begin
+      \$4188  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4189  = t_out_idx3;
+    if (match9_load) begin
+      \$4189  = near3_out_idx;
+    end
+    if (rst) begin
+      \$4189  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4190  = t_out_idx4;
+    if (match9_load) begin
+      \$4190  = near4_out_idx;
+    end
+    if (rst) begin
+      \$4190  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4191  = t_out_idx5;
+    if (match9_load) begin
+      \$4191  = near5_out_idx;
+    end
+    if (rst) begin
+      \$4191  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4192  = t_out_idx6;
+    if (match9_load) begin
+      \$4192  = near6_out_idx;
+    end
+    if (rst) begin
+      \$4192  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4193  = t_out_idx7;
+    if (match9_load) begin
+      \$4193  = near7_out_idx;
+    end
+    if (rst) begin
+      \$4193  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4194  = t_out_idx8;
+    if (match9_load) begin
+      \$4194  = near8_out_idx;
+    end
+    if (rst) begin
+      \$4194  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4195  = t_out_idx9;
+    if (match9_load) begin
+      \$4195  = near9_out_idx;
+    end
+    if (rst) begin
+      \$4195  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4196  = t_out_idx10;
+    if (match9_load) begin
+      \$4196  = near10_out_idx;
+    end
+    if (rst) begin
+      \$4196  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4197  = t_out_idx11;
+    if (match9_load) begin
+      \$4197  = near11_out_idx;
+    end
+    if (rst) begin
+      \$4197  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4198  = t_out_idx12;
+    if (match9_load) begin
+      \$4198  = near12_out_idx;
+    end
+    if (rst) begin
+      \$4198  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4199  = t_out_idx13;
+    if (match9_load) begin
+      \$4199  = near13_out_idx;
+    end
+    if (rst) begin
+      \$4199  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4200  = t_out_idx14;
+    if (match9_load) begin
+      \$4200  = near14_out_idx;
+    end
+    if (rst) begin
+      \$4200  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4201  = \$signal$327 ;
+    if (match9_load) begin
+      \$4201  = near_last;
+    end
+    if (rst) begin
+      \$4201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4202  = room_next;
+    if (rst) begin
+      \$4202  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4203  = pairs_skid;
+    if (\$3447 ) begin
+      \$4203  = \packed ;
+    end
+    if (rst) begin
+      \$4203  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4204  = pairs__payload;
+    if (\$3448 ) begin
       if (pairs__ready) begin
-        \$4127  = pairs_skid;
+        \$4204  = pairs_skid;
       end
-    end else if (\$3377 ) begin
-      \$4127  = \packed ;
+    end else if (\$3452 ) begin
+      \$4204  = \packed ;
     end
     if (rst) begin
-      \$4127  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$4204  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4128  = pairs__valid;
-    if (\$3373 ) begin
-    end else if (\$3377 ) begin
-      \$4128  = 1'h1;
+    \$4205  = pairs__valid;
+    if (\$3448 ) begin
+    end else if (\$3452 ) begin
+      \$4205  = 1'h1;
     end else if (pairs__ready) begin
-      \$4128  = 1'h0;
+      \$4205  = 1'h0;
     end
     if (rst) begin
-      \$4128  = 1'h0;
+      \$4205  = 1'h0;
     end
   end
+  assign pairs_room_next = room_next;
   assign pairs_room = \$signal ;
   assign pairs_valid = pairs__valid;
-  assign room_next = pairs_room_next;
   assign \inputs__payload.lanes  = inputs__payload[607:0];
   assign \inputs__payload.lanes[0]  = inputs__payload[75:0];
   assign \inputs__payload.lanes[0].key  = inputs__payload[55:0];
@@ -17987,148 +18163,154 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \pairs_skid.lanes[7].out_idx  = pairs_skid[319:300];
   assign \pairs_skid.keep  = pairs_skid[327:320];
   assign \pairs_skid.last  = pairs_skid[328];
-  assign \packed [328] = \$signal$314 ;
-  assign \packed [327:320] = \$signal$313 ;
-  assign \packed [319:300] = \$419 ;
-  assign \packed [299:280] = \$403 ;
-  assign \packed [279:260] = \$387 ;
-  assign \packed [259:240] = \$369 ;
-  assign \packed [239:220] = \$351 ;
-  assign \packed [219:200] = \$331 ;
-  assign \packed [199:180] = \$311 ;
-  assign \packed [179:160] = \$289 ;
-  assign \packed [159:140] = \$267 ;
-  assign \packed [139:120] = \$243 ;
-  assign \packed [119:100] = \$219 ;
-  assign \packed [99:80] = \$193 ;
-  assign \packed [79:60] = \$167 ;
-  assign \packed [59:40] = \$139 ;
-  assign \packed [39:20] = \$111 ;
-  assign \packed [19:0] = \$81 ;
-  assign \$53  = \$52 ;
-  assign \$83  = \$82 ;
-  assign \$113  = \$112 ;
-  assign \$141  = \$140 ;
-  assign \$169  = \$168 ;
-  assign \$195  = \$194 ;
-  assign \$221  = \$220 ;
-  assign \$245  = \$244 ;
-  assign \$269  = \$268 ;
-  assign \$291  = \$290 ;
-  assign \$313  = \$312 ;
-  assign \$333  = \$332 ;
-  assign \$353  = \$352 ;
-  assign \$371  = \$370 ;
-  assign \$389  = \$388 ;
-  assign \$405  = \$404 ;
-  assign \$475  = { 1'h0, outputs__payload[649] };
-  assign \$477  = { outputs__payload[633], 1'h0 };
-  assign \$479  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$481  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$484  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$487  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$499  = { 1'h0, outputs__payload[649] };
-  assign \$501  = { outputs__payload[633], 1'h0 };
-  assign \$503  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$505  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$508  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$511  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$521  = { 1'h0, outputs__payload[649] };
-  assign \$523  = { outputs__payload[633], 1'h0 };
-  assign \$525  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$527  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$530  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$533  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$543  = { 1'h0, outputs__payload[649] };
-  assign \$545  = { outputs__payload[633], 1'h0 };
-  assign \$547  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$549  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$552  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$555  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$565  = { 1'h0, outputs__payload[649] };
-  assign \$567  = { outputs__payload[633], 1'h0 };
-  assign \$569  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$571  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$574  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$577  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$587  = { 1'h0, outputs__payload[649] };
-  assign \$589  = { outputs__payload[633], 1'h0 };
-  assign \$591  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$593  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$596  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$599  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$609  = { 1'h0, outputs__payload[649] };
-  assign \$611  = { outputs__payload[633], 1'h0 };
-  assign \$613  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$615  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$618  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$621  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$631  = { 1'h0, outputs__payload[649] };
-  assign \$633  = { outputs__payload[633], 1'h0 };
-  assign \$635  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$637  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$640  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$643  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$653  = { 1'h0, outputs__payload[649] };
-  assign \$655  = { outputs__payload[633], 1'h0 };
-  assign \$657  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$659  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$662  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$665  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$680  = { 1'h0, outputs__payload[649] };
-  assign \$682  = { outputs__payload[633], 1'h0 };
-  assign \$684  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$686  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$689  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$692  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$704  = { 1'h0, outputs__payload[649] };
-  assign \$706  = { outputs__payload[633], 1'h0 };
-  assign \$708  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$710  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$713  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$716  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$726  = { 1'h0, outputs__payload[649] };
-  assign \$728  = { outputs__payload[633], 1'h0 };
-  assign \$730  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$732  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$735  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$738  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$748  = { 1'h0, outputs__payload[649] };
-  assign \$750  = { outputs__payload[633], 1'h0 };
-  assign \$752  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$754  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$757  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$760  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$770  = { 1'h0, outputs__payload[649] };
-  assign \$772  = { outputs__payload[633], 1'h0 };
-  assign \$774  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$776  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$779  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$782  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$792  = { 1'h0, outputs__payload[649] };
-  assign \$794  = { outputs__payload[633], 1'h0 };
-  assign \$796  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$798  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$801  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$804  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$814  = { 1'h0, outputs__payload[649] };
-  assign \$816  = { outputs__payload[633], 1'h0 };
-  assign \$818  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$820  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$823  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$826  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$836  = { 1'h0, outputs__payload[649] };
-  assign \$838  = { outputs__payload[633], 1'h0 };
-  assign \$840  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$842  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$845  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$848  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$858  = { 1'h0, outputs__payload[649] };
-  assign \$860  = { outputs__payload[633], 1'h0 };
-  assign \$862  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$864  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$867  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$870  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$3264  = \$signal$55 [0];
-  assign \$3356  = hits_below15_0;
+  assign \packed [328] = \$signal$327 ;
+  assign \packed [327:320] = \$signal$326 ;
+  assign \packed [319:300] = \$580 ;
+  assign \packed [299:280] = \$564 ;
+  assign \packed [279:260] = \$548 ;
+  assign \packed [259:240] = \$530 ;
+  assign \packed [239:220] = \$512 ;
+  assign \packed [219:200] = \$492 ;
+  assign \packed [199:180] = \$472 ;
+  assign \packed [179:160] = \$450 ;
+  assign \packed [159:140] = \$428 ;
+  assign \packed [139:120] = \$404 ;
+  assign \packed [119:100] = \$380 ;
+  assign \packed [99:80] = \$354 ;
+  assign \packed [79:60] = \$328 ;
+  assign \packed [59:40] = \$300 ;
+  assign \packed [39:20] = \$272 ;
+  assign \packed [19:0] = \$242 ;
+  assign \$214  = \$213 ;
+  assign \$244  = \$243 ;
+  assign \$274  = \$273 ;
+  assign \$302  = \$301 ;
+  assign \$330  = \$329 ;
+  assign \$356  = \$355 ;
+  assign \$382  = \$381 ;
+  assign \$406  = \$405 ;
+  assign \$430  = \$429 ;
+  assign \$452  = \$451 ;
+  assign \$474  = \$473 ;
+  assign \$494  = \$493 ;
+  assign \$514  = \$513 ;
+  assign \$532  = \$531 ;
+  assign \$550  = \$549 ;
+  assign \$566  = \$565 ;
+  assign \$610  = 1'h1;
+  assign \$611  = \$609 ;
+  assign \$624  = out_done_next;
+  assign \$639  = 1'h1;
+  assign \$640  = \$638 ;
+  assign \$653  = in_done_next;
+  assign \$686  = { 1'h0, outputs__payload[649] };
+  assign \$688  = { outputs__payload[633], 1'h0 };
+  assign \$690  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$692  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$695  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$698  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$710  = { 1'h0, outputs__payload[649] };
+  assign \$712  = { outputs__payload[633], 1'h0 };
+  assign \$714  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$716  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$719  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$722  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$732  = { 1'h0, outputs__payload[649] };
+  assign \$734  = { outputs__payload[633], 1'h0 };
+  assign \$736  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$738  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$741  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$744  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$754  = { 1'h0, outputs__payload[649] };
+  assign \$756  = { outputs__payload[633], 1'h0 };
+  assign \$758  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$760  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$763  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$766  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$776  = { 1'h0, outputs__payload[649] };
+  assign \$778  = { outputs__payload[633], 1'h0 };
+  assign \$780  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$782  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$785  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$788  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$798  = { 1'h0, outputs__payload[649] };
+  assign \$800  = { outputs__payload[633], 1'h0 };
+  assign \$802  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$804  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$807  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$810  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$820  = { 1'h0, outputs__payload[649] };
+  assign \$822  = { outputs__payload[633], 1'h0 };
+  assign \$824  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$826  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$829  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$832  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$842  = { 1'h0, outputs__payload[649] };
+  assign \$844  = { outputs__payload[633], 1'h0 };
+  assign \$846  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$848  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$851  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$854  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$864  = { 1'h0, outputs__payload[649] };
+  assign \$866  = { outputs__payload[633], 1'h0 };
+  assign \$868  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$870  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$873  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$876  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$891  = { 1'h0, outputs__payload[649] };
+  assign \$893  = { outputs__payload[633], 1'h0 };
+  assign \$895  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$897  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$900  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$903  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$915  = { 1'h0, outputs__payload[649] };
+  assign \$917  = { outputs__payload[633], 1'h0 };
+  assign \$919  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$921  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$924  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$927  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$937  = { 1'h0, outputs__payload[649] };
+  assign \$939  = { outputs__payload[633], 1'h0 };
+  assign \$941  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$943  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$946  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$949  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$959  = { 1'h0, outputs__payload[649] };
+  assign \$961  = { outputs__payload[633], 1'h0 };
+  assign \$963  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$965  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$968  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$971  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$981  = { 1'h0, outputs__payload[649] };
+  assign \$983  = { outputs__payload[633], 1'h0 };
+  assign \$985  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$987  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$990  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$993  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1003  = { 1'h0, outputs__payload[649] };
+  assign \$1005  = { outputs__payload[633], 1'h0 };
+  assign \$1007  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1009  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1012  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1015  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1025  = { 1'h0, outputs__payload[649] };
+  assign \$1027  = { outputs__payload[633], 1'h0 };
+  assign \$1029  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1031  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1034  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1037  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1047  = { 1'h0, outputs__payload[649] };
+  assign \$1049  = { outputs__payload[633], 1'h0 };
+  assign \$1051  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1053  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1056  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1059  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1069  = { 1'h0, outputs__payload[649] };
+  assign \$1071  = { outputs__payload[633], 1'h0 };
+  assign \$1073  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1075  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1078  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1081  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$3339  = \$signal$35 [0];
+  assign \$3431  = hits_below15_0;
 endmodule

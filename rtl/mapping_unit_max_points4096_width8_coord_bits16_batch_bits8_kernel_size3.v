@@ -6720,8 +6720,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$19722$0 (read__data),
-    .\port$22804$0 (meta),
+    .\port$19802$0 (read__data),
+    .\port$22888$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6966,7 +6966,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$19722$0 , w_en, \port$22804$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$19802$0 , w_en, \port$22888$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6991,10 +6991,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [447:0] \port$19722$0 ;
-  wire [447:0] \port$19722$0 ;
-  input [18:0] \port$22804$0 ;
-  wire [18:0] \port$22804$0 ;
+  input [447:0] \port$19802$0 ;
+  wire [447:0] \port$19802$0 ;
+  input [18:0] \port$22888$0 ;
+  wire [18:0] \port$22888$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -7027,7 +7027,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$22804$0 , \port$19722$0  };
+      storage[w_port__addr] <= { \port$22888$0 , \port$19802$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -7089,8 +7089,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$22804$0 , \port$19722$0  };
-  assign w_data = { \port$22804$0 , \port$19722$0  };
+  assign w_port__data = { \port$22888$0 , \port$19802$0  };
+  assign w_data = { \port$22888$0 , \port$19802$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -9904,232 +9904,232 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [11:0] \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
-  wire [11:0] \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
-  wire [11:0] \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire [75:0] \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire [75:0] \$1029 ;
-  wire [11:0] \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire [75:0] \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
-  wire [11:0] \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire [75:0] \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
-  wire [11:0] \$105 ;
-  wire [75:0] \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire [75:0] \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
-  wire [11:0] \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire [75:0] \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
-  wire [11:0] \$107 ;
-  wire \$1070 ;
-  wire [75:0] \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire [75:0] \$1078 ;
-  wire \$1079 ;
-  wire [11:0] \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire [75:0] \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
-  wire [11:0] \$109 ;
-  wire \$1090 ;
+  wire \$100 ;
+  wire [17:0] \$1000 ;
+  wire [18:0] \$1001 ;
+  wire [61:0] \$1002 ;
+  wire [1:0] \$1003 ;
+  wire [2:0] \$1004 ;
+  wire [1:0] \$1005 ;
+  wire [2:0] \$1006 ;
+  wire [3:0] \$1007 ;
+  wire [3:0] \$1008 ;
+  wire [15:0] \$1009 ;
+  wire \$101 ;
+  wire [16:0] \$1010 ;
+  wire [17:0] \$1011 ;
+  wire [15:0] \$1012 ;
+  wire [16:0] \$1013 ;
+  wire [17:0] \$1014 ;
+  wire [15:0] \$1015 ;
+  wire [16:0] \$1016 ;
+  wire [17:0] \$1017 ;
+  wire [17:0] \$1018 ;
+  wire [18:0] \$1019 ;
+  wire \$102 ;
+  wire [17:0] \$1020 ;
+  wire [18:0] \$1021 ;
+  wire [17:0] \$1022 ;
+  wire [18:0] \$1023 ;
+  wire [61:0] \$1024 ;
+  wire [1:0] \$1025 ;
+  wire [2:0] \$1026 ;
+  wire [1:0] \$1027 ;
+  wire [2:0] \$1028 ;
+  wire [3:0] \$1029 ;
+  wire \$103 ;
+  wire [3:0] \$1030 ;
+  wire [15:0] \$1031 ;
+  wire [16:0] \$1032 ;
+  wire [17:0] \$1033 ;
+  wire [15:0] \$1034 ;
+  wire [16:0] \$1035 ;
+  wire [17:0] \$1036 ;
+  wire [15:0] \$1037 ;
+  wire [16:0] \$1038 ;
+  wire [17:0] \$1039 ;
+  wire \$104 ;
+  wire [17:0] \$1040 ;
+  wire [18:0] \$1041 ;
+  wire [17:0] \$1042 ;
+  wire [18:0] \$1043 ;
+  wire [17:0] \$1044 ;
+  wire [18:0] \$1045 ;
+  wire [61:0] \$1046 ;
+  wire [1:0] \$1047 ;
+  wire [2:0] \$1048 ;
+  wire [1:0] \$1049 ;
+  wire \$105 ;
+  wire [2:0] \$1050 ;
+  wire [3:0] \$1051 ;
+  wire [3:0] \$1052 ;
+  wire [15:0] \$1053 ;
+  wire [16:0] \$1054 ;
+  wire [17:0] \$1055 ;
+  wire [15:0] \$1056 ;
+  wire [16:0] \$1057 ;
+  wire [17:0] \$1058 ;
+  wire [15:0] \$1059 ;
+  wire \$106 ;
+  wire [16:0] \$1060 ;
+  wire [17:0] \$1061 ;
+  wire [17:0] \$1062 ;
+  wire [18:0] \$1063 ;
+  wire [17:0] \$1064 ;
+  wire [18:0] \$1065 ;
+  wire [17:0] \$1066 ;
+  wire [18:0] \$1067 ;
+  wire [61:0] \$1068 ;
+  wire [1:0] \$1069 ;
+  wire \$107 ;
+  wire [2:0] \$1070 ;
+  wire [1:0] \$1071 ;
+  wire [2:0] \$1072 ;
+  wire [3:0] \$1073 ;
+  wire [3:0] \$1074 ;
+  wire [15:0] \$1075 ;
+  wire [16:0] \$1076 ;
+  wire [17:0] \$1077 ;
+  wire [15:0] \$1078 ;
+  wire [16:0] \$1079 ;
+  wire \$108 ;
+  wire [17:0] \$1080 ;
+  wire [15:0] \$1081 ;
+  wire [16:0] \$1082 ;
+  wire [17:0] \$1083 ;
+  wire [17:0] \$1084 ;
+  wire [18:0] \$1085 ;
+  wire [17:0] \$1086 ;
+  wire [18:0] \$1087 ;
+  wire [17:0] \$1088 ;
+  wire [18:0] \$1089 ;
+  wire \$109 ;
+  wire [61:0] \$1090 ;
   wire \$1091 ;
-  wire [75:0] \$1092 ;
+  wire \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
-  wire \$1097 ;
+  wire [75:0] \$1097 ;
   wire \$1098 ;
-  wire [75:0] \$1099 ;
+  wire \$1099 ;
   wire \$11 ;
-  wire [11:0] \$110 ;
+  wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
-  wire \$1104 ;
+  wire [75:0] \$1104 ;
   wire \$1105 ;
-  wire [75:0] \$1106 ;
+  wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire [11:0] \$111 ;
+  wire \$111 ;
   wire \$1110 ;
-  wire \$1111 ;
+  wire [75:0] \$1111 ;
   wire \$1112 ;
-  wire [75:0] \$1113 ;
+  wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
-  wire \$1118 ;
+  wire [75:0] \$1118 ;
   wire \$1119 ;
-  wire [11:0] \$112 ;
-  wire [75:0] \$1120 ;
+  wire \$112 ;
+  wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
-  wire \$1125 ;
+  wire [75:0] \$1125 ;
   wire \$1126 ;
-  wire [75:0] \$1127 ;
+  wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire [11:0] \$113 ;
+  wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire \$1132 ;
+  wire [75:0] \$1132 ;
   wire \$1133 ;
-  wire [75:0] \$1134 ;
+  wire \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire \$1139 ;
-  wire [11:0] \$114 ;
+  wire [75:0] \$1139 ;
+  wire \$114 ;
   wire \$1140 ;
-  wire [75:0] \$1141 ;
+  wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
-  wire \$1146 ;
+  wire [75:0] \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
-  wire [75:0] \$1149 ;
-  wire [11:0] \$115 ;
+  wire \$1149 ;
+  wire \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
-  wire \$1153 ;
+  wire [75:0] \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
-  wire [75:0] \$1156 ;
+  wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire [11:0] \$116 ;
-  wire \$1160 ;
+  wire \$116 ;
+  wire [75:0] \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
-  wire [75:0] \$1164 ;
+  wire \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
-  wire \$1167 ;
+  wire [75:0] \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [11:0] \$117 ;
+  wire \$117 ;
   wire \$1170 ;
-  wire [75:0] \$1171 ;
+  wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
-  wire \$1174 ;
+  wire [75:0] \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
-  wire [75:0] \$1179 ;
-  wire [11:0] \$118 ;
+  wire \$1179 ;
+  wire \$118 ;
   wire \$1180 ;
-  wire \$1181 ;
+  wire [75:0] \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire [75:0] \$1186 ;
+  wire \$1186 ;
   wire \$1187 ;
-  wire \$1188 ;
+  wire [75:0] \$1188 ;
   wire \$1189 ;
-  wire [11:0] \$119 ;
+  wire \$119 ;
   wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
-  wire [75:0] \$1194 ;
-  wire \$1195 ;
+  wire \$1194 ;
+  wire [75:0] \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
-  wire [11:0] \$120 ;
+  wire \$120 ;
   wire \$1200 ;
-  wire [75:0] \$1201 ;
-  wire \$1202 ;
+  wire \$1201 ;
+  wire [75:0] \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
@@ -10137,7 +10137,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1207 ;
   wire \$1208 ;
   wire [75:0] \$1209 ;
-  wire [11:0] \$121 ;
+  wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
@@ -10148,7 +10148,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
-  wire [11:0] \$122 ;
+  wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
@@ -10159,7 +10159,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
-  wire [11:0] \$123 ;
+  wire \$123 ;
   wire \$1230 ;
   wire [75:0] \$1231 ;
   wire \$1232 ;
@@ -10170,7 +10170,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1237 ;
   wire \$1238 ;
   wire [75:0] \$1239 ;
-  wire [11:0] \$124 ;
+  wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
@@ -10181,7 +10181,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
-  wire [11:0] \$125 ;
+  wire \$125 ;
   wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
@@ -10192,7 +10192,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
-  wire [11:0] \$126 ;
+  wire \$126 ;
   wire \$1260 ;
   wire [75:0] \$1261 ;
   wire \$1262 ;
@@ -10203,7 +10203,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1267 ;
   wire \$1268 ;
   wire [75:0] \$1269 ;
-  wire [11:0] \$127 ;
+  wire \$127 ;
   wire \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
@@ -10214,7 +10214,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
-  wire [11:0] \$128 ;
+  wire \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
@@ -10225,7 +10225,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
-  wire [11:0] \$129 ;
+  wire \$129 ;
   wire \$1290 ;
   wire [75:0] \$1291 ;
   wire \$1292 ;
@@ -10237,7 +10237,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1298 ;
   wire [75:0] \$1299 ;
   wire \$13 ;
-  wire [11:0] \$130 ;
+  wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
@@ -10248,7 +10248,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
-  wire [11:0] \$131 ;
+  wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
@@ -10259,7 +10259,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
-  wire [11:0] \$132 ;
+  wire \$132 ;
   wire \$1320 ;
   wire [75:0] \$1321 ;
   wire \$1322 ;
@@ -10270,7 +10270,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1327 ;
   wire \$1328 ;
   wire [75:0] \$1329 ;
-  wire [11:0] \$133 ;
+  wire \$133 ;
   wire \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
@@ -10281,7 +10281,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
-  wire [11:0] \$134 ;
+  wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
@@ -10292,7 +10292,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
-  wire [11:0] \$135 ;
+  wire \$135 ;
   wire \$1350 ;
   wire [75:0] \$1351 ;
   wire \$1352 ;
@@ -10303,7 +10303,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1357 ;
   wire \$1358 ;
   wire [75:0] \$1359 ;
-  wire [11:0] \$136 ;
+  wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
@@ -10314,7 +10314,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
-  wire [11:0] \$137 ;
+  wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
@@ -10325,7 +10325,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
-  wire [11:0] \$138 ;
+  wire \$138 ;
   wire \$1380 ;
   wire [75:0] \$1381 ;
   wire \$1382 ;
@@ -10336,7 +10336,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1387 ;
   wire \$1388 ;
   wire [75:0] \$1389 ;
-  wire [11:0] \$139 ;
+  wire \$139 ;
   wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
@@ -10348,7 +10348,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1398 ;
   wire \$1399 ;
   wire \$14 ;
-  wire [11:0] \$140 ;
+  wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
@@ -10359,7 +10359,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
-  wire [11:0] \$141 ;
+  wire \$141 ;
   wire \$1410 ;
   wire [75:0] \$1411 ;
   wire \$1412 ;
@@ -10370,7 +10370,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1417 ;
   wire \$1418 ;
   wire [75:0] \$1419 ;
-  wire [11:0] \$142 ;
+  wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
@@ -10381,7 +10381,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire [11:0] \$143 ;
+  wire \$143 ;
   wire \$1430 ;
   wire \$1431 ;
   wire \$1432 ;
@@ -10392,7 +10392,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1437 ;
   wire \$1438 ;
   wire \$1439 ;
-  wire [11:0] \$144 ;
+  wire \$144 ;
   wire \$1440 ;
   wire [75:0] \$1441 ;
   wire \$1442 ;
@@ -10403,7 +10403,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1447 ;
   wire \$1448 ;
   wire [75:0] \$1449 ;
-  wire [11:0] \$145 ;
+  wire \$145 ;
   wire \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
@@ -10414,7 +10414,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
-  wire [11:0] \$146 ;
+  wire \$146 ;
   wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
@@ -10425,7 +10425,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
-  wire [11:0] \$147 ;
+  wire \$147 ;
   wire \$1470 ;
   wire [75:0] \$1471 ;
   wire \$1472 ;
@@ -10436,7 +10436,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1477 ;
   wire \$1478 ;
   wire [75:0] \$1479 ;
-  wire [11:0] \$148 ;
+  wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
@@ -10447,7 +10447,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1487 ;
   wire \$1488 ;
   wire \$1489 ;
-  wire [11:0] \$149 ;
+  wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
   wire \$1492 ;
@@ -10459,7 +10459,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
-  wire [11:0] \$150 ;
+  wire \$150 ;
   wire \$1500 ;
   wire [75:0] \$1501 ;
   wire \$1502 ;
@@ -10470,7 +10470,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1507 ;
   wire \$1508 ;
   wire [75:0] \$1509 ;
-  wire [11:0] \$151 ;
+  wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
@@ -10481,7 +10481,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
-  wire [11:0] \$152 ;
+  wire \$152 ;
   wire \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
@@ -10492,7 +10492,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1527 ;
   wire \$1528 ;
   wire \$1529 ;
-  wire [11:0] \$153 ;
+  wire \$153 ;
   wire \$1530 ;
   wire [75:0] \$1531 ;
   wire \$1532 ;
@@ -10503,7 +10503,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1537 ;
   wire \$1538 ;
   wire [75:0] \$1539 ;
-  wire [11:0] \$154 ;
+  wire \$154 ;
   wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
@@ -10514,7 +10514,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1547 ;
   wire \$1548 ;
   wire \$1549 ;
-  wire [11:0] \$155 ;
+  wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
   wire \$1552 ;
@@ -10525,7 +10525,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
-  wire [11:0] \$156 ;
+  wire \$156 ;
   wire \$1560 ;
   wire [75:0] \$1561 ;
   wire \$1562 ;
@@ -10536,7 +10536,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1567 ;
   wire \$1568 ;
   wire [75:0] \$1569 ;
-  wire [11:0] \$157 ;
+  wire \$157 ;
   wire \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
@@ -10547,7 +10547,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
-  wire [11:0] \$158 ;
+  wire \$158 ;
   wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
@@ -10558,7 +10558,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
-  wire [11:0] \$159 ;
+  wire \$159 ;
   wire \$1590 ;
   wire [75:0] \$1591 ;
   wire \$1592 ;
@@ -10570,7 +10570,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1598 ;
   wire [75:0] \$1599 ;
   wire \$16 ;
-  wire [11:0] \$160 ;
+  wire \$160 ;
   wire \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
@@ -10581,7 +10581,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1607 ;
   wire \$1608 ;
   wire \$1609 ;
-  wire [11:0] \$161 ;
+  wire \$161 ;
   wire \$1610 ;
   wire \$1611 ;
   wire \$1612 ;
@@ -10592,7 +10592,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
-  wire [11:0] \$162 ;
+  wire \$162 ;
   wire \$1620 ;
   wire [75:0] \$1621 ;
   wire \$1622 ;
@@ -10603,7 +10603,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1627 ;
   wire \$1628 ;
   wire [75:0] \$1629 ;
-  wire [11:0] \$163 ;
+  wire \$163 ;
   wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
@@ -10614,7 +10614,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
-  wire [11:0] \$164 ;
+  wire \$164 ;
   wire \$1640 ;
   wire \$1641 ;
   wire \$1642 ;
@@ -10625,7 +10625,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1647 ;
   wire \$1648 ;
   wire \$1649 ;
-  wire [11:0] \$165 ;
+  wire \$165 ;
   wire \$1650 ;
   wire [75:0] \$1651 ;
   wire \$1652 ;
@@ -10636,7 +10636,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1657 ;
   wire \$1658 ;
   wire [75:0] \$1659 ;
-  wire [11:0] \$166 ;
+  wire \$166 ;
   wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
@@ -10647,7 +10647,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1667 ;
   wire \$1668 ;
   wire \$1669 ;
-  wire [11:0] \$167 ;
+  wire \$167 ;
   wire \$1670 ;
   wire \$1671 ;
   wire \$1672 ;
@@ -10658,7 +10658,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1677 ;
   wire \$1678 ;
   wire \$1679 ;
-  wire [11:0] \$168 ;
+  wire \$168 ;
   wire \$1680 ;
   wire [75:0] \$1681 ;
   wire \$1682 ;
@@ -10669,7 +10669,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1687 ;
   wire \$1688 ;
   wire [75:0] \$1689 ;
-  wire [11:0] \$169 ;
+  wire \$169 ;
   wire \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
@@ -10681,7 +10681,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
-  wire [11:0] \$170 ;
+  wire \$170 ;
   wire \$1700 ;
   wire \$1701 ;
   wire \$1702 ;
@@ -10692,7 +10692,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1707 ;
   wire \$1708 ;
   wire \$1709 ;
-  wire [11:0] \$171 ;
+  wire \$171 ;
   wire \$1710 ;
   wire [75:0] \$1711 ;
   wire \$1712 ;
@@ -10703,7 +10703,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1717 ;
   wire \$1718 ;
   wire [75:0] \$1719 ;
-  wire [11:0] \$172 ;
+  wire \$172 ;
   wire \$1720 ;
   wire \$1721 ;
   wire \$1722 ;
@@ -10714,7 +10714,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1727 ;
   wire \$1728 ;
   wire \$1729 ;
-  wire [11:0] \$173 ;
+  wire \$173 ;
   wire \$1730 ;
   wire \$1731 ;
   wire \$1732 ;
@@ -10725,7 +10725,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1737 ;
   wire \$1738 ;
   wire \$1739 ;
-  wire [11:0] \$174 ;
+  wire \$174 ;
   wire \$1740 ;
   wire [75:0] \$1741 ;
   wire \$1742 ;
@@ -10736,7 +10736,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1747 ;
   wire \$1748 ;
   wire [75:0] \$1749 ;
-  wire [11:0] \$175 ;
+  wire \$175 ;
   wire \$1750 ;
   wire \$1751 ;
   wire \$1752 ;
@@ -10747,7 +10747,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1757 ;
   wire \$1758 ;
   wire \$1759 ;
-  wire [11:0] \$176 ;
+  wire \$176 ;
   wire \$1760 ;
   wire \$1761 ;
   wire \$1762 ;
@@ -10758,7 +10758,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1767 ;
   wire \$1768 ;
   wire \$1769 ;
-  wire [11:0] \$177 ;
+  wire \$177 ;
   wire \$1770 ;
   wire [75:0] \$1771 ;
   wire \$1772 ;
@@ -10769,7 +10769,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1777 ;
   wire \$1778 ;
   wire [75:0] \$1779 ;
-  wire [11:0] \$178 ;
+  wire \$178 ;
   wire \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
@@ -10780,7 +10780,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
-  wire [11:0] \$179 ;
+  wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
   wire \$1792 ;
@@ -10792,7 +10792,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1798 ;
   wire \$1799 ;
   wire \$18 ;
-  wire [11:0] \$180 ;
+  wire \$180 ;
   wire \$1800 ;
   wire [75:0] \$1801 ;
   wire \$1802 ;
@@ -10803,7 +10803,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1807 ;
   wire \$1808 ;
   wire [75:0] \$1809 ;
-  wire [11:0] \$181 ;
+  wire \$181 ;
   wire \$1810 ;
   wire \$1811 ;
   wire \$1812 ;
@@ -10814,7 +10814,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1817 ;
   wire \$1818 ;
   wire \$1819 ;
-  wire [11:0] \$182 ;
+  wire \$182 ;
   wire \$1820 ;
   wire \$1821 ;
   wire \$1822 ;
@@ -10825,7 +10825,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1827 ;
   wire \$1828 ;
   wire \$1829 ;
-  wire [11:0] \$183 ;
+  wire \$183 ;
   wire \$1830 ;
   wire [75:0] \$1831 ;
   wire \$1832 ;
@@ -10836,7 +10836,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1837 ;
   wire \$1838 ;
   wire [75:0] \$1839 ;
-  wire [11:0] \$184 ;
+  wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
   wire \$1842 ;
@@ -10847,7 +10847,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1847 ;
   wire \$1848 ;
   wire \$1849 ;
-  wire [11:0] \$185 ;
+  wire \$185 ;
   wire \$1850 ;
   wire \$1851 ;
   wire \$1852 ;
@@ -10858,7 +10858,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1857 ;
   wire \$1858 ;
   wire \$1859 ;
-  wire [11:0] \$186 ;
+  wire \$186 ;
   wire \$1860 ;
   wire [75:0] \$1861 ;
   wire \$1862 ;
@@ -10869,7 +10869,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1867 ;
   wire \$1868 ;
   wire [75:0] \$1869 ;
-  wire [11:0] \$187 ;
+  wire \$187 ;
   wire \$1870 ;
   wire \$1871 ;
   wire \$1872 ;
@@ -10880,7 +10880,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1877 ;
   wire \$1878 ;
   wire \$1879 ;
-  wire [11:0] \$188 ;
+  wire \$188 ;
   wire \$1880 ;
   wire \$1881 ;
   wire \$1882 ;
@@ -10891,7 +10891,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1887 ;
   wire \$1888 ;
   wire \$1889 ;
-  wire [11:0] \$189 ;
+  wire \$189 ;
   wire \$1890 ;
   wire [75:0] \$1891 ;
   wire \$1892 ;
@@ -10903,7 +10903,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1898 ;
   wire [75:0] \$1899 ;
   wire \$19 ;
-  wire [11:0] \$190 ;
+  wire \$190 ;
   wire \$1900 ;
   wire \$1901 ;
   wire \$1902 ;
@@ -10914,7 +10914,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1907 ;
   wire \$1908 ;
   wire \$1909 ;
-  wire [11:0] \$191 ;
+  wire \$191 ;
   wire \$1910 ;
   wire \$1911 ;
   wire \$1912 ;
@@ -10925,7 +10925,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1917 ;
   wire \$1918 ;
   wire \$1919 ;
-  wire [11:0] \$192 ;
+  wire \$192 ;
   wire \$1920 ;
   wire [75:0] \$1921 ;
   wire \$1922 ;
@@ -10936,7 +10936,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1927 ;
   wire \$1928 ;
   wire [75:0] \$1929 ;
-  wire [11:0] \$193 ;
+  wire \$193 ;
   wire \$1930 ;
   wire \$1931 ;
   wire \$1932 ;
@@ -10947,7 +10947,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1937 ;
   wire \$1938 ;
   wire \$1939 ;
-  wire [11:0] \$194 ;
+  wire \$194 ;
   wire \$1940 ;
   wire \$1941 ;
   wire \$1942 ;
@@ -10958,7 +10958,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1947 ;
   wire \$1948 ;
   wire \$1949 ;
-  wire [11:0] \$195 ;
+  wire \$195 ;
   wire \$1950 ;
   wire [75:0] \$1951 ;
   wire \$1952 ;
@@ -10969,7 +10969,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1957 ;
   wire \$1958 ;
   wire [75:0] \$1959 ;
-  wire [11:0] \$196 ;
+  wire \$196 ;
   wire \$1960 ;
   wire \$1961 ;
   wire \$1962 ;
@@ -10980,7 +10980,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1967 ;
   wire \$1968 ;
   wire \$1969 ;
-  wire [11:0] \$197 ;
+  wire \$197 ;
   wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
@@ -10991,7 +10991,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1977 ;
   wire \$1978 ;
   wire \$1979 ;
-  wire [11:0] \$198 ;
+  wire \$198 ;
   wire \$1980 ;
   wire [75:0] \$1981 ;
   wire \$1982 ;
@@ -11002,7 +11002,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1987 ;
   wire \$1988 ;
   wire [75:0] \$1989 ;
-  wire [11:0] \$199 ;
+  wire \$199 ;
   wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
@@ -11015,7 +11015,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
-  wire [11:0] \$200 ;
+  wire \$200 ;
   wire \$2000 ;
   wire \$2001 ;
   wire \$2002 ;
@@ -11026,7 +11026,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2007 ;
   wire \$2008 ;
   wire \$2009 ;
-  wire [11:0] \$201 ;
+  wire \$201 ;
   wire \$2010 ;
   wire [75:0] \$2011 ;
   wire \$2012 ;
@@ -11037,7 +11037,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2017 ;
   wire \$2018 ;
   wire [75:0] \$2019 ;
-  wire [11:0] \$202 ;
+  wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
   wire \$2022 ;
@@ -11048,7 +11048,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2027 ;
   wire \$2028 ;
   wire \$2029 ;
-  wire [11:0] \$203 ;
+  wire \$203 ;
   wire \$2030 ;
   wire \$2031 ;
   wire \$2032 ;
@@ -11059,7 +11059,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
-  wire [11:0] \$204 ;
+  wire \$204 ;
   wire \$2040 ;
   wire [75:0] \$2041 ;
   wire \$2042 ;
@@ -11070,7 +11070,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2047 ;
   wire \$2048 ;
   wire [75:0] \$2049 ;
-  wire [11:0] \$205 ;
+  wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
   wire \$2052 ;
@@ -11081,7 +11081,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2057 ;
   wire \$2058 ;
   wire \$2059 ;
-  wire [11:0] \$206 ;
+  wire \$206 ;
   wire \$2060 ;
   wire \$2061 ;
   wire \$2062 ;
@@ -11092,7 +11092,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2067 ;
   wire \$2068 ;
   wire \$2069 ;
-  wire [11:0] \$207 ;
+  wire \$207 ;
   wire \$2070 ;
   wire [75:0] \$2071 ;
   wire \$2072 ;
@@ -11103,7 +11103,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2077 ;
   wire \$2078 ;
   wire [75:0] \$2079 ;
-  wire [11:0] \$208 ;
+  wire \$208 ;
   wire \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
@@ -11114,7 +11114,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2087 ;
   wire \$2088 ;
   wire \$2089 ;
-  wire [11:0] \$209 ;
+  wire \$209 ;
   wire \$2090 ;
   wire \$2091 ;
   wire \$2092 ;
@@ -11126,7 +11126,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2098 ;
   wire \$2099 ;
   wire \$21 ;
-  wire [11:0] \$210 ;
+  wire \$210 ;
   wire \$2100 ;
   wire [75:0] \$2101 ;
   wire \$2102 ;
@@ -11135,114 +11135,114 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2105 ;
   wire \$2106 ;
   wire \$2107 ;
-  wire [75:0] \$2108 ;
-  wire \$2109 ;
-  wire [11:0] \$211 ;
+  wire \$2108 ;
+  wire [75:0] \$2109 ;
+  wire \$211 ;
   wire \$2110 ;
   wire \$2111 ;
   wire \$2112 ;
   wire \$2113 ;
   wire \$2114 ;
-  wire [75:0] \$2115 ;
-  wire \$2116 ;
+  wire \$2115 ;
+  wire [75:0] \$2116 ;
   wire \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
-  wire [11:0] \$212 ;
+  wire \$212 ;
   wire \$2120 ;
   wire \$2121 ;
-  wire [75:0] \$2122 ;
+  wire \$2122 ;
   wire \$2123 ;
-  wire \$2124 ;
+  wire [75:0] \$2124 ;
   wire \$2125 ;
   wire \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
-  wire [75:0] \$2129 ;
+  wire \$2129 ;
   wire [11:0] \$213 ;
   wire \$2130 ;
-  wire \$2131 ;
+  wire [75:0] \$2131 ;
   wire \$2132 ;
   wire \$2133 ;
   wire \$2134 ;
   wire \$2135 ;
-  wire [75:0] \$2136 ;
+  wire \$2136 ;
   wire \$2137 ;
   wire \$2138 ;
-  wire \$2139 ;
+  wire [75:0] \$2139 ;
   wire [11:0] \$214 ;
   wire \$2140 ;
   wire \$2141 ;
   wire \$2142 ;
-  wire [75:0] \$2143 ;
+  wire \$2143 ;
   wire \$2144 ;
   wire \$2145 ;
-  wire \$2146 ;
+  wire [75:0] \$2146 ;
   wire \$2147 ;
   wire \$2148 ;
   wire \$2149 ;
   wire [11:0] \$215 ;
-  wire [75:0] \$2150 ;
+  wire \$2150 ;
   wire \$2151 ;
   wire \$2152 ;
   wire \$2153 ;
-  wire \$2154 ;
+  wire [75:0] \$2154 ;
   wire \$2155 ;
   wire \$2156 ;
-  wire [75:0] \$2157 ;
+  wire \$2157 ;
   wire \$2158 ;
   wire \$2159 ;
   wire [11:0] \$216 ;
   wire \$2160 ;
-  wire \$2161 ;
+  wire [75:0] \$2161 ;
   wire \$2162 ;
   wire \$2163 ;
-  wire [75:0] \$2164 ;
+  wire \$2164 ;
   wire \$2165 ;
   wire \$2166 ;
   wire \$2167 ;
   wire \$2168 ;
-  wire \$2169 ;
+  wire [75:0] \$2169 ;
   wire [11:0] \$217 ;
   wire \$2170 ;
-  wire [75:0] \$2171 ;
+  wire \$2171 ;
   wire \$2172 ;
   wire \$2173 ;
   wire \$2174 ;
   wire \$2175 ;
-  wire \$2176 ;
+  wire [75:0] \$2176 ;
   wire \$2177 ;
-  wire [75:0] \$2178 ;
+  wire \$2178 ;
   wire \$2179 ;
   wire [11:0] \$218 ;
   wire \$2180 ;
   wire \$2181 ;
   wire \$2182 ;
-  wire \$2183 ;
+  wire [75:0] \$2183 ;
   wire \$2184 ;
-  wire [75:0] \$2185 ;
+  wire \$2185 ;
   wire \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
   wire \$2189 ;
   wire [11:0] \$219 ;
-  wire \$2190 ;
+  wire [75:0] \$2190 ;
   wire \$2191 ;
-  wire [75:0] \$2192 ;
+  wire \$2192 ;
   wire \$2193 ;
   wire \$2194 ;
   wire \$2195 ;
   wire \$2196 ;
-  wire \$2197 ;
+  wire [75:0] \$2197 ;
   wire \$2198 ;
-  wire [75:0] \$2199 ;
+  wire \$2199 ;
   wire \$22 ;
   wire [11:0] \$220 ;
   wire \$2200 ;
   wire \$2201 ;
   wire \$2202 ;
   wire \$2203 ;
-  wire \$2204 ;
+  wire [75:0] \$2204 ;
   wire \$2205 ;
   wire \$2206 ;
   wire \$2207 ;
@@ -11250,14 +11250,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2209 ;
   wire [11:0] \$221 ;
   wire \$2210 ;
-  wire \$2211 ;
+  wire [75:0] \$2211 ;
   wire \$2212 ;
   wire \$2213 ;
   wire \$2214 ;
   wire \$2215 ;
   wire \$2216 ;
   wire \$2217 ;
-  wire \$2218 ;
+  wire [75:0] \$2218 ;
   wire \$2219 ;
   wire [11:0] \$222 ;
   wire \$2220 ;
@@ -11265,7 +11265,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2222 ;
   wire \$2223 ;
   wire \$2224 ;
-  wire \$2225 ;
+  wire [75:0] \$2225 ;
   wire \$2226 ;
   wire \$2227 ;
   wire \$2228 ;
@@ -11273,14 +11273,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$223 ;
   wire \$2230 ;
   wire \$2231 ;
-  wire \$2232 ;
+  wire [75:0] \$2232 ;
   wire \$2233 ;
   wire \$2234 ;
   wire \$2235 ;
   wire \$2236 ;
   wire \$2237 ;
   wire \$2238 ;
-  wire \$2239 ;
+  wire [75:0] \$2239 ;
   wire [11:0] \$224 ;
   wire \$2240 ;
   wire \$2241 ;
@@ -11288,7 +11288,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2243 ;
   wire \$2244 ;
   wire \$2245 ;
-  wire \$2246 ;
+  wire [75:0] \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
   wire \$2249 ;
@@ -11296,7 +11296,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
-  wire \$2253 ;
+  wire [75:0] \$2253 ;
   wire \$2254 ;
   wire \$2255 ;
   wire \$2256 ;
@@ -11304,25 +11304,25 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2258 ;
   wire \$2259 ;
   wire [11:0] \$226 ;
-  wire \$2260 ;
+  wire [75:0] \$2260 ;
   wire \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
   wire \$2264 ;
   wire \$2265 ;
   wire \$2266 ;
-  wire \$2267 ;
+  wire [75:0] \$2267 ;
   wire \$2268 ;
   wire \$2269 ;
   wire [11:0] \$227 ;
-  wire [75:0] \$2270 ;
+  wire \$2270 ;
   wire \$2271 ;
   wire \$2272 ;
   wire \$2273 ;
-  wire \$2274 ;
+  wire [75:0] \$2274 ;
   wire \$2275 ;
   wire \$2276 ;
-  wire [75:0] \$2277 ;
+  wire \$2277 ;
   wire \$2278 ;
   wire \$2279 ;
   wire [11:0] \$228 ;
@@ -11330,7 +11330,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2281 ;
   wire \$2282 ;
   wire \$2283 ;
-  wire [75:0] \$2284 ;
+  wire \$2284 ;
   wire \$2285 ;
   wire \$2286 ;
   wire \$2287 ;
@@ -11338,14 +11338,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2289 ;
   wire [11:0] \$229 ;
   wire \$2290 ;
-  wire [75:0] \$2291 ;
+  wire \$2291 ;
   wire \$2292 ;
   wire \$2293 ;
   wire \$2294 ;
   wire \$2295 ;
   wire \$2296 ;
   wire \$2297 ;
-  wire [75:0] \$2298 ;
+  wire \$2298 ;
   wire \$2299 ;
   wire \$23 ;
   wire [11:0] \$230 ;
@@ -11354,7 +11354,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2302 ;
   wire \$2303 ;
   wire \$2304 ;
-  wire [75:0] \$2305 ;
+  wire \$2305 ;
   wire \$2306 ;
   wire \$2307 ;
   wire \$2308 ;
@@ -11362,14 +11362,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$231 ;
   wire \$2310 ;
   wire \$2311 ;
-  wire [75:0] \$2312 ;
+  wire \$2312 ;
   wire \$2313 ;
   wire \$2314 ;
   wire \$2315 ;
   wire \$2316 ;
   wire \$2317 ;
   wire \$2318 ;
-  wire [75:0] \$2319 ;
+  wire \$2319 ;
   wire [11:0] \$232 ;
   wire \$2320 ;
   wire \$2321 ;
@@ -11377,7 +11377,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2323 ;
   wire \$2324 ;
   wire \$2325 ;
-  wire [75:0] \$2326 ;
+  wire \$2326 ;
   wire \$2327 ;
   wire \$2328 ;
   wire \$2329 ;
@@ -11385,7 +11385,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2330 ;
   wire \$2331 ;
   wire \$2332 ;
-  wire [75:0] \$2333 ;
+  wire \$2333 ;
   wire \$2334 ;
   wire \$2335 ;
   wire \$2336 ;
@@ -11393,58 +11393,58 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2338 ;
   wire \$2339 ;
   wire [11:0] \$234 ;
-  wire [75:0] \$2340 ;
+  wire \$2340 ;
   wire \$2341 ;
   wire \$2342 ;
   wire \$2343 ;
   wire \$2344 ;
-  wire \$2345 ;
+  wire [75:0] \$2345 ;
   wire \$2346 ;
-  wire [75:0] \$2347 ;
+  wire \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
   wire [11:0] \$235 ;
   wire \$2350 ;
   wire \$2351 ;
-  wire \$2352 ;
+  wire [75:0] \$2352 ;
   wire \$2353 ;
-  wire [75:0] \$2354 ;
+  wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
   wire \$2357 ;
   wire \$2358 ;
-  wire \$2359 ;
+  wire [75:0] \$2359 ;
   wire [11:0] \$236 ;
   wire \$2360 ;
-  wire [75:0] \$2361 ;
+  wire \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
   wire \$2364 ;
   wire \$2365 ;
-  wire \$2366 ;
+  wire [75:0] \$2366 ;
   wire \$2367 ;
-  wire [75:0] \$2368 ;
+  wire \$2368 ;
   wire \$2369 ;
   wire [11:0] \$237 ;
   wire \$2370 ;
   wire \$2371 ;
   wire \$2372 ;
-  wire \$2373 ;
+  wire [75:0] \$2373 ;
   wire \$2374 ;
-  wire [75:0] \$2375 ;
+  wire \$2375 ;
   wire \$2376 ;
   wire \$2377 ;
   wire \$2378 ;
   wire \$2379 ;
   wire [11:0] \$238 ;
-  wire \$2380 ;
+  wire [75:0] \$2380 ;
   wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
   wire \$2385 ;
   wire \$2386 ;
-  wire \$2387 ;
+  wire [75:0] \$2387 ;
   wire \$2388 ;
   wire \$2389 ;
   wire [11:0] \$239 ;
@@ -11452,7 +11452,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2391 ;
   wire \$2392 ;
   wire \$2393 ;
-  wire \$2394 ;
+  wire [75:0] \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
@@ -11461,14 +11461,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$24 ;
   wire [11:0] \$240 ;
   wire \$2400 ;
-  wire \$2401 ;
+  wire [75:0] \$2401 ;
   wire \$2402 ;
   wire \$2403 ;
   wire \$2404 ;
   wire \$2405 ;
   wire \$2406 ;
   wire \$2407 ;
-  wire \$2408 ;
+  wire [75:0] \$2408 ;
   wire \$2409 ;
   wire [11:0] \$241 ;
   wire \$2410 ;
@@ -11476,7 +11476,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2412 ;
   wire \$2413 ;
   wire \$2414 ;
-  wire \$2415 ;
+  wire [75:0] \$2415 ;
   wire \$2416 ;
   wire \$2417 ;
   wire \$2418 ;
@@ -11484,14 +11484,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$242 ;
   wire \$2420 ;
   wire \$2421 ;
-  wire \$2422 ;
+  wire [75:0] \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
   wire \$2426 ;
   wire \$2427 ;
   wire \$2428 ;
-  wire \$2429 ;
+  wire [75:0] \$2429 ;
   wire [11:0] \$243 ;
   wire \$2430 ;
   wire \$2431 ;
@@ -11499,7 +11499,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2433 ;
   wire \$2434 ;
   wire \$2435 ;
-  wire \$2436 ;
+  wire [75:0] \$2436 ;
   wire \$2437 ;
   wire \$2438 ;
   wire \$2439 ;
@@ -11507,18 +11507,18 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2440 ;
   wire \$2441 ;
   wire \$2442 ;
-  wire \$2443 ;
+  wire [75:0] \$2443 ;
   wire \$2444 ;
   wire \$2445 ;
-  wire [75:0] \$2446 ;
+  wire \$2446 ;
   wire \$2447 ;
   wire \$2448 ;
   wire \$2449 ;
   wire [11:0] \$245 ;
-  wire \$2450 ;
+  wire [75:0] \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
-  wire [75:0] \$2453 ;
+  wire \$2453 ;
   wire \$2454 ;
   wire \$2455 ;
   wire \$2456 ;
@@ -11526,14 +11526,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2458 ;
   wire \$2459 ;
   wire [11:0] \$246 ;
-  wire [75:0] \$2460 ;
+  wire \$2460 ;
   wire \$2461 ;
   wire \$2462 ;
   wire \$2463 ;
   wire \$2464 ;
   wire \$2465 ;
   wire \$2466 ;
-  wire [75:0] \$2467 ;
+  wire \$2467 ;
   wire \$2468 ;
   wire \$2469 ;
   wire [11:0] \$247 ;
@@ -11541,7 +11541,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
-  wire [75:0] \$2474 ;
+  wire \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
   wire \$2477 ;
@@ -11549,14 +11549,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2479 ;
   wire [11:0] \$248 ;
   wire \$2480 ;
-  wire [75:0] \$2481 ;
+  wire \$2481 ;
   wire \$2482 ;
   wire \$2483 ;
   wire \$2484 ;
   wire \$2485 ;
   wire \$2486 ;
   wire \$2487 ;
-  wire [75:0] \$2488 ;
+  wire \$2488 ;
   wire \$2489 ;
   wire [11:0] \$249 ;
   wire \$2490 ;
@@ -11564,7 +11564,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
-  wire [75:0] \$2495 ;
+  wire \$2495 ;
   wire \$2496 ;
   wire \$2497 ;
   wire \$2498 ;
@@ -11573,14 +11573,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$250 ;
   wire \$2500 ;
   wire \$2501 ;
-  wire [75:0] \$2502 ;
+  wire \$2502 ;
   wire \$2503 ;
   wire \$2504 ;
   wire \$2505 ;
   wire \$2506 ;
   wire \$2507 ;
   wire \$2508 ;
-  wire [75:0] \$2509 ;
+  wire \$2509 ;
   wire [11:0] \$251 ;
   wire \$2510 ;
   wire \$2511 ;
@@ -11588,51 +11588,51 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2513 ;
   wire \$2514 ;
   wire \$2515 ;
-  wire [75:0] \$2516 ;
+  wire \$2516 ;
   wire \$2517 ;
   wire \$2518 ;
   wire \$2519 ;
   wire [11:0] \$252 ;
   wire \$2520 ;
-  wire \$2521 ;
+  wire [75:0] \$2521 ;
   wire \$2522 ;
-  wire [75:0] \$2523 ;
+  wire \$2523 ;
   wire \$2524 ;
   wire \$2525 ;
   wire \$2526 ;
   wire \$2527 ;
-  wire \$2528 ;
+  wire [75:0] \$2528 ;
   wire \$2529 ;
   wire [11:0] \$253 ;
-  wire [75:0] \$2530 ;
+  wire \$2530 ;
   wire \$2531 ;
   wire \$2532 ;
   wire \$2533 ;
   wire \$2534 ;
-  wire \$2535 ;
+  wire [75:0] \$2535 ;
   wire \$2536 ;
-  wire [75:0] \$2537 ;
+  wire \$2537 ;
   wire \$2538 ;
   wire \$2539 ;
   wire [11:0] \$254 ;
   wire \$2540 ;
   wire \$2541 ;
-  wire \$2542 ;
+  wire [75:0] \$2542 ;
   wire \$2543 ;
-  wire [75:0] \$2544 ;
+  wire \$2544 ;
   wire \$2545 ;
   wire \$2546 ;
   wire \$2547 ;
   wire \$2548 ;
-  wire \$2549 ;
+  wire [75:0] \$2549 ;
   wire [11:0] \$255 ;
   wire \$2550 ;
-  wire [75:0] \$2551 ;
+  wire \$2551 ;
   wire \$2552 ;
   wire \$2553 ;
   wire \$2554 ;
   wire \$2555 ;
-  wire \$2556 ;
+  wire [75:0] \$2556 ;
   wire \$2557 ;
   wire \$2558 ;
   wire \$2559 ;
@@ -11640,7 +11640,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2560 ;
   wire \$2561 ;
   wire \$2562 ;
-  wire \$2563 ;
+  wire [75:0] \$2563 ;
   wire \$2564 ;
   wire \$2565 ;
   wire \$2566 ;
@@ -11648,14 +11648,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2568 ;
   wire \$2569 ;
   wire [11:0] \$257 ;
-  wire \$2570 ;
+  wire [75:0] \$2570 ;
   wire \$2571 ;
   wire \$2572 ;
   wire \$2573 ;
   wire \$2574 ;
   wire \$2575 ;
   wire \$2576 ;
-  wire \$2577 ;
+  wire [75:0] \$2577 ;
   wire \$2578 ;
   wire \$2579 ;
   wire [11:0] \$258 ;
@@ -11663,7 +11663,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2581 ;
   wire \$2582 ;
   wire \$2583 ;
-  wire \$2584 ;
+  wire [75:0] \$2584 ;
   wire \$2585 ;
   wire \$2586 ;
   wire \$2587 ;
@@ -11671,14 +11671,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2589 ;
   wire [11:0] \$259 ;
   wire \$2590 ;
-  wire \$2591 ;
+  wire [75:0] \$2591 ;
   wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
   wire \$2595 ;
   wire \$2596 ;
   wire \$2597 ;
-  wire \$2598 ;
+  wire [75:0] \$2598 ;
   wire \$2599 ;
   wire \$26 ;
   wire [11:0] \$260 ;
@@ -11687,7 +11687,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
-  wire \$2605 ;
+  wire [75:0] \$2605 ;
   wire \$2606 ;
   wire \$2607 ;
   wire \$2608 ;
@@ -11695,25 +11695,25 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$261 ;
   wire \$2610 ;
   wire \$2611 ;
-  wire \$2612 ;
+  wire [75:0] \$2612 ;
   wire \$2613 ;
   wire \$2614 ;
   wire \$2615 ;
   wire \$2616 ;
   wire \$2617 ;
   wire \$2618 ;
-  wire \$2619 ;
+  wire [75:0] \$2619 ;
   wire [11:0] \$262 ;
   wire \$2620 ;
   wire \$2621 ;
-  wire [75:0] \$2622 ;
+  wire \$2622 ;
   wire \$2623 ;
   wire \$2624 ;
   wire \$2625 ;
-  wire \$2626 ;
+  wire [75:0] \$2626 ;
   wire \$2627 ;
   wire \$2628 ;
-  wire [75:0] \$2629 ;
+  wire \$2629 ;
   wire [11:0] \$263 ;
   wire \$2630 ;
   wire \$2631 ;
@@ -11721,7 +11721,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2633 ;
   wire \$2634 ;
   wire \$2635 ;
-  wire [75:0] \$2636 ;
+  wire \$2636 ;
   wire \$2637 ;
   wire \$2638 ;
   wire \$2639 ;
@@ -11729,7 +11729,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2640 ;
   wire \$2641 ;
   wire \$2642 ;
-  wire [75:0] \$2643 ;
+  wire \$2643 ;
   wire \$2644 ;
   wire \$2645 ;
   wire \$2646 ;
@@ -11737,14 +11737,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2648 ;
   wire \$2649 ;
   wire [11:0] \$265 ;
-  wire [75:0] \$2650 ;
+  wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
   wire \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
-  wire [75:0] \$2657 ;
+  wire \$2657 ;
   wire \$2658 ;
   wire \$2659 ;
   wire [11:0] \$266 ;
@@ -11752,7 +11752,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2661 ;
   wire \$2662 ;
   wire \$2663 ;
-  wire [75:0] \$2664 ;
+  wire \$2664 ;
   wire \$2665 ;
   wire \$2666 ;
   wire \$2667 ;
@@ -11760,14 +11760,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2669 ;
   wire [11:0] \$267 ;
   wire \$2670 ;
-  wire [75:0] \$2671 ;
+  wire \$2671 ;
   wire \$2672 ;
   wire \$2673 ;
   wire \$2674 ;
   wire \$2675 ;
   wire \$2676 ;
   wire \$2677 ;
-  wire [75:0] \$2678 ;
+  wire \$2678 ;
   wire \$2679 ;
   wire [11:0] \$268 ;
   wire \$2680 ;
@@ -11775,7 +11775,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2682 ;
   wire \$2683 ;
   wire \$2684 ;
-  wire [75:0] \$2685 ;
+  wire \$2685 ;
   wire \$2686 ;
   wire \$2687 ;
   wire \$2688 ;
@@ -11783,90 +11783,90 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$269 ;
   wire \$2690 ;
   wire \$2691 ;
-  wire [75:0] \$2692 ;
+  wire \$2692 ;
   wire \$2693 ;
   wire \$2694 ;
   wire \$2695 ;
   wire \$2696 ;
-  wire \$2697 ;
+  wire [75:0] \$2697 ;
   wire \$2698 ;
-  wire [75:0] \$2699 ;
+  wire \$2699 ;
   wire \$27 ;
   wire [11:0] \$270 ;
   wire \$2700 ;
   wire \$2701 ;
   wire \$2702 ;
   wire \$2703 ;
-  wire \$2704 ;
+  wire [75:0] \$2704 ;
   wire \$2705 ;
-  wire [75:0] \$2706 ;
+  wire \$2706 ;
   wire \$2707 ;
   wire \$2708 ;
   wire \$2709 ;
   wire [11:0] \$271 ;
   wire \$2710 ;
-  wire \$2711 ;
+  wire [75:0] \$2711 ;
   wire \$2712 ;
-  wire [75:0] \$2713 ;
+  wire \$2713 ;
   wire \$2714 ;
   wire \$2715 ;
   wire \$2716 ;
   wire \$2717 ;
-  wire \$2718 ;
+  wire [75:0] \$2718 ;
   wire \$2719 ;
   wire [11:0] \$272 ;
-  wire [75:0] \$2720 ;
+  wire \$2720 ;
   wire \$2721 ;
   wire \$2722 ;
   wire \$2723 ;
   wire \$2724 ;
-  wire \$2725 ;
+  wire [75:0] \$2725 ;
   wire \$2726 ;
-  wire [75:0] \$2727 ;
+  wire \$2727 ;
   wire \$2728 ;
   wire \$2729 ;
   wire [11:0] \$273 ;
   wire \$2730 ;
   wire \$2731 ;
-  wire \$2732 ;
+  wire [75:0] \$2732 ;
   wire \$2733 ;
-  wire [11:0] \$2734 ;
-  wire [11:0] \$2735 ;
+  wire \$2734 ;
+  wire \$2735 ;
   wire \$2736 ;
   wire \$2737 ;
   wire \$2738 ;
-  wire \$2739 ;
+  wire [75:0] \$2739 ;
   wire [11:0] \$274 ;
   wire \$2740 ;
   wire \$2741 ;
-  wire [11:0] \$2742 ;
-  wire [11:0] \$2743 ;
+  wire \$2742 ;
+  wire \$2743 ;
   wire \$2744 ;
   wire \$2745 ;
-  wire \$2746 ;
+  wire [75:0] \$2746 ;
   wire \$2747 ;
   wire \$2748 ;
   wire \$2749 ;
   wire [11:0] \$275 ;
-  wire [11:0] \$2750 ;
-  wire [11:0] \$2751 ;
+  wire \$2750 ;
+  wire \$2751 ;
   wire \$2752 ;
-  wire \$2753 ;
+  wire [75:0] \$2753 ;
   wire \$2754 ;
   wire \$2755 ;
   wire \$2756 ;
   wire \$2757 ;
-  wire [11:0] \$2758 ;
-  wire [11:0] \$2759 ;
+  wire \$2758 ;
+  wire \$2759 ;
   wire [11:0] \$276 ;
-  wire \$2760 ;
+  wire [75:0] \$2760 ;
   wire \$2761 ;
   wire \$2762 ;
   wire \$2763 ;
   wire \$2764 ;
   wire \$2765 ;
-  wire [11:0] \$2766 ;
-  wire [11:0] \$2767 ;
+  wire \$2766 ;
+  wire [75:0] \$2767 ;
   wire \$2768 ;
   wire \$2769 ;
   wire [11:0] \$277 ;
@@ -11874,100 +11874,100 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2771 ;
   wire \$2772 ;
   wire \$2773 ;
-  wire [11:0] \$2774 ;
-  wire [11:0] \$2775 ;
+  wire [75:0] \$2774 ;
+  wire \$2775 ;
   wire \$2776 ;
   wire \$2777 ;
   wire \$2778 ;
   wire \$2779 ;
   wire [11:0] \$278 ;
   wire \$2780 ;
-  wire \$2781 ;
-  wire [11:0] \$2782 ;
-  wire [11:0] \$2783 ;
+  wire [75:0] \$2781 ;
+  wire \$2782 ;
+  wire \$2783 ;
   wire \$2784 ;
   wire \$2785 ;
   wire \$2786 ;
   wire \$2787 ;
-  wire \$2788 ;
+  wire [75:0] \$2788 ;
   wire \$2789 ;
   wire [11:0] \$279 ;
-  wire [11:0] \$2790 ;
-  wire [11:0] \$2791 ;
+  wire \$2790 ;
+  wire \$2791 ;
   wire \$2792 ;
   wire \$2793 ;
   wire \$2794 ;
-  wire \$2795 ;
+  wire [75:0] \$2795 ;
   wire \$2796 ;
   wire \$2797 ;
-  wire [11:0] \$2798 ;
-  wire [11:0] \$2799 ;
+  wire \$2798 ;
+  wire \$2799 ;
   wire \$28 ;
   wire [11:0] \$280 ;
   wire \$2800 ;
   wire \$2801 ;
-  wire \$2802 ;
+  wire [75:0] \$2802 ;
   wire \$2803 ;
   wire \$2804 ;
   wire \$2805 ;
-  wire [11:0] \$2806 ;
-  wire [11:0] \$2807 ;
+  wire \$2806 ;
+  wire \$2807 ;
   wire \$2808 ;
-  wire \$2809 ;
+  wire [11:0] \$2809 ;
   wire [11:0] \$281 ;
-  wire \$2810 ;
+  wire [11:0] \$2810 ;
   wire \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
-  wire [11:0] \$2814 ;
-  wire [11:0] \$2815 ;
+  wire \$2814 ;
+  wire \$2815 ;
   wire \$2816 ;
-  wire \$2817 ;
-  wire \$2818 ;
+  wire [11:0] \$2817 ;
+  wire [11:0] \$2818 ;
   wire \$2819 ;
   wire [11:0] \$282 ;
   wire \$2820 ;
   wire \$2821 ;
-  wire [11:0] \$2822 ;
-  wire [11:0] \$2823 ;
+  wire \$2822 ;
+  wire \$2823 ;
   wire \$2824 ;
-  wire \$2825 ;
-  wire \$2826 ;
+  wire [11:0] \$2825 ;
+  wire [11:0] \$2826 ;
   wire \$2827 ;
   wire \$2828 ;
   wire \$2829 ;
   wire [11:0] \$283 ;
-  wire [11:0] \$2830 ;
-  wire [11:0] \$2831 ;
+  wire \$2830 ;
+  wire \$2831 ;
   wire \$2832 ;
-  wire \$2833 ;
-  wire \$2834 ;
+  wire [11:0] \$2833 ;
+  wire [11:0] \$2834 ;
   wire \$2835 ;
   wire \$2836 ;
   wire \$2837 ;
-  wire [11:0] \$2838 ;
-  wire [11:0] \$2839 ;
+  wire \$2838 ;
+  wire \$2839 ;
   wire [11:0] \$284 ;
   wire \$2840 ;
-  wire \$2841 ;
-  wire \$2842 ;
+  wire [11:0] \$2841 ;
+  wire [11:0] \$2842 ;
   wire \$2843 ;
   wire \$2844 ;
   wire \$2845 ;
-  wire [11:0] \$2846 ;
-  wire [11:0] \$2847 ;
+  wire \$2846 ;
+  wire \$2847 ;
   wire \$2848 ;
-  wire \$2849 ;
+  wire [11:0] \$2849 ;
   wire [11:0] \$285 ;
-  wire \$2850 ;
+  wire [11:0] \$2850 ;
   wire \$2851 ;
   wire \$2852 ;
   wire \$2853 ;
   wire \$2854 ;
   wire \$2855 ;
   wire \$2856 ;
-  wire \$2857 ;
-  wire \$2858 ;
+  wire [11:0] \$2857 ;
+  wire [11:0] \$2858 ;
   wire \$2859 ;
   wire [11:0] \$286 ;
   wire \$2860 ;
@@ -11975,8 +11975,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2862 ;
   wire \$2863 ;
   wire \$2864 ;
-  wire \$2865 ;
-  wire \$2866 ;
+  wire [11:0] \$2865 ;
+  wire [11:0] \$2866 ;
   wire \$2867 ;
   wire \$2868 ;
   wire \$2869 ;
@@ -11984,8 +11984,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2870 ;
   wire \$2871 ;
   wire \$2872 ;
-  wire \$2873 ;
-  wire \$2874 ;
+  wire [11:0] \$2873 ;
+  wire [11:0] \$2874 ;
   wire \$2875 ;
   wire \$2876 ;
   wire \$2877 ;
@@ -11993,25 +11993,25 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2879 ;
   wire [11:0] \$288 ;
   wire \$2880 ;
-  wire \$2881 ;
-  wire \$2882 ;
+  wire [11:0] \$2881 ;
+  wire [11:0] \$2882 ;
   wire \$2883 ;
   wire \$2884 ;
   wire \$2885 ;
   wire \$2886 ;
   wire \$2887 ;
   wire \$2888 ;
-  wire \$2889 ;
+  wire [11:0] \$2889 ;
   wire [11:0] \$289 ;
-  wire \$2890 ;
+  wire [11:0] \$2890 ;
   wire \$2891 ;
   wire \$2892 ;
   wire \$2893 ;
   wire \$2894 ;
   wire \$2895 ;
   wire \$2896 ;
-  wire \$2897 ;
-  wire \$2898 ;
+  wire [11:0] \$2897 ;
+  wire [11:0] \$2898 ;
   wire \$2899 ;
   wire \$29 ;
   wire [11:0] \$290 ;
@@ -12020,8 +12020,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2902 ;
   wire \$2903 ;
   wire \$2904 ;
-  wire \$2905 ;
-  wire \$2906 ;
+  wire [11:0] \$2905 ;
+  wire [11:0] \$2906 ;
   wire \$2907 ;
   wire \$2908 ;
   wire \$2909 ;
@@ -12029,8 +12029,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2910 ;
   wire \$2911 ;
   wire \$2912 ;
-  wire \$2913 ;
-  wire \$2914 ;
+  wire [11:0] \$2913 ;
+  wire [11:0] \$2914 ;
   wire \$2915 ;
   wire \$2916 ;
   wire \$2917 ;
@@ -12038,8 +12038,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2919 ;
   wire [11:0] \$292 ;
   wire \$2920 ;
-  wire \$2921 ;
-  wire \$2922 ;
+  wire [11:0] \$2921 ;
+  wire [11:0] \$2922 ;
   wire \$2923 ;
   wire \$2924 ;
   wire \$2925 ;
@@ -12083,246 +12083,246 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$296 ;
   wire \$2960 ;
   wire \$2961 ;
-  reg \$2962 ;
-  reg \$2963 ;
-  reg \$2964 ;
-  reg \$2965 ;
-  reg \$2966 ;
-  reg \$2967 ;
-  reg \$2968 ;
-  reg \$2969 ;
+  wire \$2962 ;
+  wire \$2963 ;
+  wire \$2964 ;
+  wire \$2965 ;
+  wire \$2966 ;
+  wire \$2967 ;
+  wire \$2968 ;
+  wire \$2969 ;
   wire [11:0] \$297 ;
-  reg \$2970 ;
-  reg \$2971 ;
-  reg \$2972 ;
-  reg \$2973 ;
-  reg [7:0] \$2974 ;
-  reg \$2975 ;
-  reg [62:0] \$2976 ;
-  reg [61:0] \$2977 ;
-  reg [61:0] \$2978 ;
-  reg [61:0] \$2979 ;
+  wire \$2970 ;
+  wire \$2971 ;
+  wire \$2972 ;
+  wire \$2973 ;
+  wire \$2974 ;
+  wire \$2975 ;
+  wire \$2976 ;
+  wire \$2977 ;
+  wire \$2978 ;
+  wire \$2979 ;
   wire [11:0] \$298 ;
-  reg [61:0] \$2980 ;
-  reg [61:0] \$2981 ;
-  reg [61:0] \$2982 ;
-  reg [61:0] \$2983 ;
-  reg [61:0] \$2984 ;
-  reg [11:0] \$2985 ;
-  reg [11:0] \$2986 ;
-  reg [11:0] \$2987 ;
-  reg [11:0] \$2988 ;
-  reg [11:0] \$2989 ;
+  wire \$2980 ;
+  wire \$2981 ;
+  wire \$2982 ;
+  wire \$2983 ;
+  wire \$2984 ;
+  wire \$2985 ;
+  wire \$2986 ;
+  wire \$2987 ;
+  wire \$2988 ;
+  wire \$2989 ;
   wire [11:0] \$299 ;
-  reg [11:0] \$2990 ;
-  reg [11:0] \$2991 ;
-  reg [11:0] \$2992 ;
-  reg \$2993 ;
-  reg \$2994 ;
-  reg [7:0] \$2995 ;
-  reg \$2996 ;
-  reg [62:0] \$2997 ;
-  reg [61:0] \$2998 ;
-  reg [61:0] \$2999 ;
+  wire \$2990 ;
+  wire \$2991 ;
+  wire \$2992 ;
+  wire \$2993 ;
+  wire \$2994 ;
+  wire \$2995 ;
+  wire \$2996 ;
+  wire \$2997 ;
+  wire \$2998 ;
+  wire \$2999 ;
   wire \$3 ;
   wire \$30 ;
   wire [11:0] \$300 ;
-  reg [61:0] \$3000 ;
-  reg [61:0] \$3001 ;
-  reg [61:0] \$3002 ;
-  reg [61:0] \$3003 ;
-  reg [61:0] \$3004 ;
-  reg [61:0] \$3005 ;
-  reg [11:0] \$3006 ;
-  reg [11:0] \$3007 ;
-  reg [11:0] \$3008 ;
-  reg [11:0] \$3009 ;
+  wire \$3000 ;
+  wire \$3001 ;
+  wire \$3002 ;
+  wire \$3003 ;
+  wire \$3004 ;
+  wire \$3005 ;
+  wire \$3006 ;
+  wire \$3007 ;
+  wire \$3008 ;
+  wire \$3009 ;
   wire [11:0] \$301 ;
-  reg [11:0] \$3010 ;
-  reg [11:0] \$3011 ;
-  reg [11:0] \$3012 ;
-  reg [11:0] \$3013 ;
-  reg [7:0] \$3014 ;
-  reg \$3015 ;
-  reg [62:0] \$3016 ;
-  reg [61:0] \$3017 ;
-  reg [61:0] \$3018 ;
-  reg [61:0] \$3019 ;
+  wire \$3010 ;
+  wire \$3011 ;
+  wire \$3012 ;
+  wire \$3013 ;
+  wire \$3014 ;
+  wire \$3015 ;
+  wire \$3016 ;
+  wire \$3017 ;
+  wire \$3018 ;
+  wire \$3019 ;
   wire [11:0] \$302 ;
-  reg [61:0] \$3020 ;
-  reg [61:0] \$3021 ;
-  reg [61:0] \$3022 ;
-  reg [61:0] \$3023 ;
-  reg [61:0] \$3024 ;
-  reg [11:0] \$3025 ;
-  reg [11:0] \$3026 ;
-  reg [11:0] \$3027 ;
-  reg [11:0] \$3028 ;
-  reg [11:0] \$3029 ;
+  wire \$3020 ;
+  wire \$3021 ;
+  wire \$3022 ;
+  wire \$3023 ;
+  wire \$3024 ;
+  wire \$3025 ;
+  wire \$3026 ;
+  wire \$3027 ;
+  wire \$3028 ;
+  wire \$3029 ;
   wire [11:0] \$303 ;
-  reg [11:0] \$3030 ;
-  reg [11:0] \$3031 ;
-  reg [11:0] \$3032 ;
-  reg \$3033 ;
-  reg \$3034 ;
-  reg [7:0] \$3035 ;
-  reg \$3036 ;
-  reg [62:0] \$3037 ;
-  reg [61:0] \$3038 ;
-  reg [61:0] \$3039 ;
+  wire \$3030 ;
+  wire \$3031 ;
+  wire \$3032 ;
+  wire \$3033 ;
+  wire \$3034 ;
+  wire \$3035 ;
+  wire \$3036 ;
+  reg \$3037 ;
+  reg \$3038 ;
+  reg \$3039 ;
   wire [11:0] \$304 ;
-  reg [61:0] \$3040 ;
-  reg [61:0] \$3041 ;
-  reg [61:0] \$3042 ;
-  reg [61:0] \$3043 ;
-  reg [61:0] \$3044 ;
-  reg [61:0] \$3045 ;
-  reg [11:0] \$3046 ;
-  reg [11:0] \$3047 ;
-  reg [11:0] \$3048 ;
-  reg [11:0] \$3049 ;
+  reg \$3040 ;
+  reg \$3041 ;
+  reg \$3042 ;
+  reg \$3043 ;
+  reg \$3044 ;
+  reg \$3045 ;
+  reg \$3046 ;
+  reg \$3047 ;
+  reg \$3048 ;
+  reg \$3049 ;
   wire [11:0] \$305 ;
-  reg [11:0] \$3050 ;
-  reg [11:0] \$3051 ;
-  reg [11:0] \$3052 ;
-  reg [11:0] \$3053 ;
-  reg \$3054 ;
-  reg \$3055 ;
-  reg [7:0] \$3056 ;
-  reg \$3057 ;
-  reg [62:0] \$3058 ;
+  reg \$3050 ;
+  reg [7:0] \$3051 ;
+  reg \$3052 ;
+  reg [62:0] \$3053 ;
+  reg [61:0] \$3054 ;
+  reg [61:0] \$3055 ;
+  reg [61:0] \$3056 ;
+  reg [61:0] \$3057 ;
+  reg [61:0] \$3058 ;
   reg [61:0] \$3059 ;
   wire [11:0] \$306 ;
   reg [61:0] \$3060 ;
   reg [61:0] \$3061 ;
-  reg [61:0] \$3062 ;
-  reg [61:0] \$3063 ;
-  reg [61:0] \$3064 ;
-  reg [61:0] \$3065 ;
-  reg [61:0] \$3066 ;
+  reg [11:0] \$3062 ;
+  reg [11:0] \$3063 ;
+  reg [11:0] \$3064 ;
+  reg [11:0] \$3065 ;
+  reg [11:0] \$3066 ;
   reg [11:0] \$3067 ;
   reg [11:0] \$3068 ;
   reg [11:0] \$3069 ;
   wire [11:0] \$307 ;
-  reg [11:0] \$3070 ;
-  reg [11:0] \$3071 ;
-  reg [11:0] \$3072 ;
-  reg [11:0] \$3073 ;
-  reg [11:0] \$3074 ;
-  reg [7:0] \$3075 ;
-  reg \$3076 ;
-  reg [62:0] \$3077 ;
+  reg \$3070 ;
+  reg \$3071 ;
+  reg [7:0] \$3072 ;
+  reg \$3073 ;
+  reg [62:0] \$3074 ;
+  reg [61:0] \$3075 ;
+  reg [61:0] \$3076 ;
+  reg [61:0] \$3077 ;
   reg [61:0] \$3078 ;
   reg [61:0] \$3079 ;
   wire [11:0] \$308 ;
   reg [61:0] \$3080 ;
   reg [61:0] \$3081 ;
   reg [61:0] \$3082 ;
-  reg [61:0] \$3083 ;
-  reg [61:0] \$3084 ;
-  reg [61:0] \$3085 ;
+  reg [11:0] \$3083 ;
+  reg [11:0] \$3084 ;
+  reg [11:0] \$3085 ;
   reg [11:0] \$3086 ;
   reg [11:0] \$3087 ;
   reg [11:0] \$3088 ;
   reg [11:0] \$3089 ;
   wire [11:0] \$309 ;
   reg [11:0] \$3090 ;
-  reg [11:0] \$3091 ;
-  reg [11:0] \$3092 ;
-  reg [11:0] \$3093 ;
-  reg \$3094 ;
-  reg \$3095 ;
-  reg \$3096 ;
-  reg [75:0] \$3097 ;
-  reg [75:0] \$3098 ;
-  reg [75:0] \$3099 ;
+  reg [7:0] \$3091 ;
+  reg \$3092 ;
+  reg [62:0] \$3093 ;
+  reg [61:0] \$3094 ;
+  reg [61:0] \$3095 ;
+  reg [61:0] \$3096 ;
+  reg [61:0] \$3097 ;
+  reg [61:0] \$3098 ;
+  reg [61:0] \$3099 ;
   wire \$31 ;
   wire [11:0] \$310 ;
-  reg [75:0] \$3100 ;
-  reg [75:0] \$3101 ;
-  reg [75:0] \$3102 ;
-  reg [75:0] \$3103 ;
-  reg [75:0] \$3104 ;
-  reg [75:0] \$3105 ;
-  reg [75:0] \$3106 ;
-  reg [75:0] \$3107 ;
-  reg [75:0] \$3108 ;
-  reg [75:0] \$3109 ;
+  reg [61:0] \$3100 ;
+  reg [61:0] \$3101 ;
+  reg [11:0] \$3102 ;
+  reg [11:0] \$3103 ;
+  reg [11:0] \$3104 ;
+  reg [11:0] \$3105 ;
+  reg [11:0] \$3106 ;
+  reg [11:0] \$3107 ;
+  reg [11:0] \$3108 ;
+  reg [11:0] \$3109 ;
   wire [11:0] \$311 ;
-  reg [75:0] \$3110 ;
-  reg [75:0] \$3111 ;
-  reg [75:0] \$3112 ;
+  reg \$3110 ;
+  reg \$3111 ;
+  reg [7:0] \$3112 ;
   reg \$3113 ;
-  reg \$3114 ;
-  reg \$3115 ;
-  reg \$3116 ;
-  reg \$3117 ;
-  reg \$3118 ;
-  reg \$3119 ;
+  reg [62:0] \$3114 ;
+  reg [61:0] \$3115 ;
+  reg [61:0] \$3116 ;
+  reg [61:0] \$3117 ;
+  reg [61:0] \$3118 ;
+  reg [61:0] \$3119 ;
   wire [11:0] \$312 ;
-  reg \$3120 ;
-  reg \$3121 ;
-  reg \$3122 ;
-  reg \$3123 ;
-  reg \$3124 ;
-  reg \$3125 ;
-  reg \$3126 ;
-  reg \$3127 ;
-  reg \$3128 ;
-  reg \$3129 ;
+  reg [61:0] \$3120 ;
+  reg [61:0] \$3121 ;
+  reg [61:0] \$3122 ;
+  reg [11:0] \$3123 ;
+  reg [11:0] \$3124 ;
+  reg [11:0] \$3125 ;
+  reg [11:0] \$3126 ;
+  reg [11:0] \$3127 ;
+  reg [11:0] \$3128 ;
+  reg [11:0] \$3129 ;
   wire [11:0] \$313 ;
-  reg \$3130 ;
+  reg [11:0] \$3130 ;
   reg \$3131 ;
   reg \$3132 ;
-  reg \$3133 ;
+  reg [7:0] \$3133 ;
   reg \$3134 ;
-  reg \$3135 ;
-  reg \$3136 ;
-  reg \$3137 ;
-  reg \$3138 ;
-  reg \$3139 ;
+  reg [62:0] \$3135 ;
+  reg [61:0] \$3136 ;
+  reg [61:0] \$3137 ;
+  reg [61:0] \$3138 ;
+  reg [61:0] \$3139 ;
   wire [11:0] \$314 ;
-  reg \$3140 ;
-  reg \$3141 ;
-  reg \$3142 ;
-  reg \$3143 ;
-  reg \$3144 ;
-  reg \$3145 ;
-  reg \$3146 ;
-  reg \$3147 ;
-  reg \$3148 ;
-  reg \$3149 ;
+  reg [61:0] \$3140 ;
+  reg [61:0] \$3141 ;
+  reg [61:0] \$3142 ;
+  reg [61:0] \$3143 ;
+  reg [11:0] \$3144 ;
+  reg [11:0] \$3145 ;
+  reg [11:0] \$3146 ;
+  reg [11:0] \$3147 ;
+  reg [11:0] \$3148 ;
+  reg [11:0] \$3149 ;
   wire [11:0] \$315 ;
-  reg \$3150 ;
-  reg \$3151 ;
-  reg \$3152 ;
+  reg [11:0] \$3150 ;
+  reg [11:0] \$3151 ;
+  reg [7:0] \$3152 ;
   reg \$3153 ;
-  reg \$3154 ;
-  reg \$3155 ;
-  reg \$3156 ;
-  reg \$3157 ;
-  reg \$3158 ;
-  reg \$3159 ;
+  reg [62:0] \$3154 ;
+  reg [61:0] \$3155 ;
+  reg [61:0] \$3156 ;
+  reg [61:0] \$3157 ;
+  reg [61:0] \$3158 ;
+  reg [61:0] \$3159 ;
   wire [11:0] \$316 ;
-  reg \$3160 ;
-  reg \$3161 ;
-  reg \$3162 ;
-  reg \$3163 ;
-  reg \$3164 ;
-  reg \$3165 ;
-  reg \$3166 ;
-  reg \$3167 ;
-  reg \$3168 ;
-  reg \$3169 ;
+  reg [61:0] \$3160 ;
+  reg [61:0] \$3161 ;
+  reg [61:0] \$3162 ;
+  reg [11:0] \$3163 ;
+  reg [11:0] \$3164 ;
+  reg [11:0] \$3165 ;
+  reg [11:0] \$3166 ;
+  reg [11:0] \$3167 ;
+  reg [11:0] \$3168 ;
+  reg [11:0] \$3169 ;
   wire [11:0] \$317 ;
-  reg \$3170 ;
+  reg [11:0] \$3170 ;
   reg \$3171 ;
   reg \$3172 ;
   reg \$3173 ;
-  reg \$3174 ;
-  reg \$3175 ;
-  reg \$3176 ;
-  reg \$3177 ;
+  reg [75:0] \$3174 ;
+  reg [75:0] \$3175 ;
+  reg [75:0] \$3176 ;
+  reg [75:0] \$3177 ;
   reg [75:0] \$3178 ;
   reg [75:0] \$3179 ;
   wire [11:0] \$318 ;
@@ -12337,30 +12337,30 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [75:0] \$3188 ;
   reg [75:0] \$3189 ;
   wire [11:0] \$319 ;
-  reg [75:0] \$3190 ;
-  reg [75:0] \$3191 ;
-  reg [75:0] \$3192 ;
-  reg [75:0] \$3193 ;
+  reg \$3190 ;
+  reg \$3191 ;
+  reg \$3192 ;
+  reg \$3193 ;
   reg \$3194 ;
-  reg [75:0] \$3195 ;
-  reg [75:0] \$3196 ;
-  reg [75:0] \$3197 ;
-  reg [75:0] \$3198 ;
-  reg [75:0] \$3199 ;
+  reg \$3195 ;
+  reg \$3196 ;
+  reg \$3197 ;
+  reg \$3198 ;
+  reg \$3199 ;
   wire \$32 ;
   wire [11:0] \$320 ;
-  reg [75:0] \$3200 ;
-  reg [75:0] \$3201 ;
-  reg [75:0] \$3202 ;
-  reg [75:0] \$3203 ;
-  reg [75:0] \$3204 ;
-  reg [75:0] \$3205 ;
-  reg [75:0] \$3206 ;
-  reg [75:0] \$3207 ;
-  reg [75:0] \$3208 ;
-  reg [75:0] \$3209 ;
+  reg \$3200 ;
+  reg \$3201 ;
+  reg \$3202 ;
+  reg \$3203 ;
+  reg \$3204 ;
+  reg \$3205 ;
+  reg \$3206 ;
+  reg \$3207 ;
+  reg \$3208 ;
+  reg \$3209 ;
   wire [11:0] \$321 ;
-  reg [75:0] \$3210 ;
+  reg \$3210 ;
   reg \$3211 ;
   reg \$3212 ;
   reg \$3213 ;
@@ -12409,29 +12409,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3252 ;
   reg \$3253 ;
   reg \$3254 ;
-  reg \$3255 ;
-  reg \$3256 ;
-  reg \$3257 ;
-  reg \$3258 ;
-  reg \$3259 ;
+  reg [75:0] \$3255 ;
+  reg [75:0] \$3256 ;
+  reg [75:0] \$3257 ;
+  reg [75:0] \$3258 ;
+  reg [75:0] \$3259 ;
   wire [11:0] \$326 ;
-  reg \$3260 ;
-  reg \$3261 ;
-  reg \$3262 ;
-  reg \$3263 ;
-  reg \$3264 ;
-  reg \$3265 ;
-  reg \$3266 ;
-  reg \$3267 ;
-  reg \$3268 ;
-  reg \$3269 ;
+  reg [75:0] \$3260 ;
+  reg [75:0] \$3261 ;
+  reg [75:0] \$3262 ;
+  reg [75:0] \$3263 ;
+  reg [75:0] \$3264 ;
+  reg [75:0] \$3265 ;
+  reg [75:0] \$3266 ;
+  reg [75:0] \$3267 ;
+  reg [75:0] \$3268 ;
+  reg [75:0] \$3269 ;
   wire [11:0] \$327 ;
-  reg \$3270 ;
+  reg [75:0] \$3270 ;
   reg \$3271 ;
-  reg \$3272 ;
-  reg \$3273 ;
-  reg \$3274 ;
-  reg \$3275 ;
+  reg [75:0] \$3272 ;
+  reg [75:0] \$3273 ;
+  reg [75:0] \$3274 ;
+  reg [75:0] \$3275 ;
   reg [75:0] \$3276 ;
   reg [75:0] \$3277 ;
   reg [75:0] \$3278 ;
@@ -12445,30 +12445,30 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [75:0] \$3285 ;
   reg [75:0] \$3286 ;
   reg [75:0] \$3287 ;
-  reg [75:0] \$3288 ;
-  reg [75:0] \$3289 ;
+  reg \$3288 ;
+  reg \$3289 ;
   wire [11:0] \$329 ;
-  reg [75:0] \$3290 ;
-  reg [75:0] \$3291 ;
+  reg \$3290 ;
+  reg \$3291 ;
   reg \$3292 ;
-  reg [75:0] \$3293 ;
-  reg [75:0] \$3294 ;
-  reg [75:0] \$3295 ;
-  reg [75:0] \$3296 ;
-  reg [75:0] \$3297 ;
-  reg [75:0] \$3298 ;
-  reg [75:0] \$3299 ;
+  reg \$3293 ;
+  reg \$3294 ;
+  reg \$3295 ;
+  reg \$3296 ;
+  reg \$3297 ;
+  reg \$3298 ;
+  reg \$3299 ;
   wire \$33 ;
   wire [11:0] \$330 ;
-  reg [75:0] \$3300 ;
-  reg [75:0] \$3301 ;
-  reg [75:0] \$3302 ;
-  reg [75:0] \$3303 ;
-  reg [75:0] \$3304 ;
-  reg [75:0] \$3305 ;
-  reg [75:0] \$3306 ;
-  reg [75:0] \$3307 ;
-  reg [75:0] \$3308 ;
+  reg \$3300 ;
+  reg \$3301 ;
+  reg \$3302 ;
+  reg \$3303 ;
+  reg \$3304 ;
+  reg \$3305 ;
+  reg \$3306 ;
+  reg \$3307 ;
+  reg \$3308 ;
   reg \$3309 ;
   wire [11:0] \$331 ;
   reg \$3310 ;
@@ -12518,29 +12518,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3350 ;
   reg \$3351 ;
   reg \$3352 ;
-  reg \$3353 ;
-  reg \$3354 ;
-  reg \$3355 ;
-  reg \$3356 ;
-  reg \$3357 ;
-  reg \$3358 ;
-  reg \$3359 ;
+  reg [75:0] \$3353 ;
+  reg [75:0] \$3354 ;
+  reg [75:0] \$3355 ;
+  reg [75:0] \$3356 ;
+  reg [75:0] \$3357 ;
+  reg [75:0] \$3358 ;
+  reg [75:0] \$3359 ;
   wire [11:0] \$336 ;
-  reg \$3360 ;
-  reg \$3361 ;
-  reg \$3362 ;
-  reg \$3363 ;
-  reg \$3364 ;
-  reg \$3365 ;
-  reg \$3366 ;
-  reg \$3367 ;
-  reg \$3368 ;
+  reg [75:0] \$3360 ;
+  reg [75:0] \$3361 ;
+  reg [75:0] \$3362 ;
+  reg [75:0] \$3363 ;
+  reg [75:0] \$3364 ;
+  reg [75:0] \$3365 ;
+  reg [75:0] \$3366 ;
+  reg [75:0] \$3367 ;
+  reg [75:0] \$3368 ;
   reg \$3369 ;
   wire [11:0] \$337 ;
-  reg \$3370 ;
-  reg \$3371 ;
-  reg \$3372 ;
-  reg \$3373 ;
+  reg [75:0] \$3370 ;
+  reg [75:0] \$3371 ;
+  reg [75:0] \$3372 ;
+  reg [75:0] \$3373 ;
   reg [75:0] \$3374 ;
   reg [75:0] \$3375 ;
   reg [75:0] \$3376 ;
@@ -12554,30 +12554,30 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [75:0] \$3383 ;
   reg [75:0] \$3384 ;
   reg [75:0] \$3385 ;
-  reg [75:0] \$3386 ;
-  reg [75:0] \$3387 ;
-  reg [75:0] \$3388 ;
-  reg [75:0] \$3389 ;
+  reg \$3386 ;
+  reg \$3387 ;
+  reg \$3388 ;
+  reg \$3389 ;
   wire [11:0] \$339 ;
   reg \$3390 ;
-  reg [75:0] \$3391 ;
-  reg [75:0] \$3392 ;
-  reg [75:0] \$3393 ;
-  reg [75:0] \$3394 ;
-  reg [75:0] \$3395 ;
-  reg [75:0] \$3396 ;
-  reg [75:0] \$3397 ;
-  reg [75:0] \$3398 ;
-  reg [75:0] \$3399 ;
+  reg \$3391 ;
+  reg \$3392 ;
+  reg \$3393 ;
+  reg \$3394 ;
+  reg \$3395 ;
+  reg \$3396 ;
+  reg \$3397 ;
+  reg \$3398 ;
+  reg \$3399 ;
   wire \$34 ;
   wire [11:0] \$340 ;
-  reg [75:0] \$3400 ;
-  reg [75:0] \$3401 ;
-  reg [75:0] \$3402 ;
-  reg [75:0] \$3403 ;
-  reg [75:0] \$3404 ;
-  reg [75:0] \$3405 ;
-  reg [75:0] \$3406 ;
+  reg \$3400 ;
+  reg \$3401 ;
+  reg \$3402 ;
+  reg \$3403 ;
+  reg \$3404 ;
+  reg \$3405 ;
+  reg \$3406 ;
   reg \$3407 ;
   reg \$3408 ;
   reg \$3409 ;
@@ -12627,29 +12627,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3449 ;
   wire [11:0] \$345 ;
   reg \$3450 ;
-  reg \$3451 ;
-  reg \$3452 ;
-  reg \$3453 ;
-  reg \$3454 ;
-  reg \$3455 ;
-  reg \$3456 ;
-  reg \$3457 ;
-  reg \$3458 ;
-  reg \$3459 ;
+  reg [75:0] \$3451 ;
+  reg [75:0] \$3452 ;
+  reg [75:0] \$3453 ;
+  reg [75:0] \$3454 ;
+  reg [75:0] \$3455 ;
+  reg [75:0] \$3456 ;
+  reg [75:0] \$3457 ;
+  reg [75:0] \$3458 ;
+  reg [75:0] \$3459 ;
   wire [11:0] \$346 ;
-  reg \$3460 ;
-  reg \$3461 ;
-  reg \$3462 ;
-  reg \$3463 ;
-  reg \$3464 ;
-  reg \$3465 ;
-  reg \$3466 ;
+  reg [75:0] \$3460 ;
+  reg [75:0] \$3461 ;
+  reg [75:0] \$3462 ;
+  reg [75:0] \$3463 ;
+  reg [75:0] \$3464 ;
+  reg [75:0] \$3465 ;
+  reg [75:0] \$3466 ;
   reg \$3467 ;
-  reg \$3468 ;
-  reg \$3469 ;
+  reg [75:0] \$3468 ;
+  reg [75:0] \$3469 ;
   wire [11:0] \$347 ;
-  reg \$3470 ;
-  reg \$3471 ;
+  reg [75:0] \$3470 ;
+  reg [75:0] \$3471 ;
   reg [75:0] \$3472 ;
   reg [75:0] \$3473 ;
   reg [75:0] \$3474 ;
@@ -12663,46 +12663,46 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [75:0] \$3481 ;
   reg [75:0] \$3482 ;
   reg [75:0] \$3483 ;
-  reg [75:0] \$3484 ;
-  reg [75:0] \$3485 ;
-  reg [75:0] \$3486 ;
-  reg [75:0] \$3487 ;
+  reg \$3484 ;
+  reg \$3485 ;
+  reg \$3486 ;
+  reg \$3487 ;
   reg \$3488 ;
-  reg [14:0] \$3489 ;
+  reg \$3489 ;
   wire [11:0] \$349 ;
-  reg [11:0] \$3490 ;
-  reg [11:0] \$3491 ;
-  reg [11:0] \$3492 ;
-  reg [11:0] \$3493 ;
-  reg [11:0] \$3494 ;
-  reg [11:0] \$3495 ;
-  reg [11:0] \$3496 ;
-  reg [11:0] \$3497 ;
-  reg [11:0] \$3498 ;
-  reg [11:0] \$3499 ;
+  reg \$3490 ;
+  reg \$3491 ;
+  reg \$3492 ;
+  reg \$3493 ;
+  reg \$3494 ;
+  reg \$3495 ;
+  reg \$3496 ;
+  reg \$3497 ;
+  reg \$3498 ;
+  reg \$3499 ;
   wire \$35 ;
   wire [11:0] \$350 ;
-  reg [11:0] \$3500 ;
-  reg [11:0] \$3501 ;
-  reg [11:0] \$3502 ;
-  reg [11:0] \$3503 ;
-  reg [11:0] \$3504 ;
-  reg [11:0] \$3505 ;
-  reg [11:0] \$3506 ;
-  reg [11:0] \$3507 ;
-  reg [11:0] \$3508 ;
-  reg [11:0] \$3509 ;
+  reg \$3500 ;
+  reg \$3501 ;
+  reg \$3502 ;
+  reg \$3503 ;
+  reg \$3504 ;
+  reg \$3505 ;
+  reg \$3506 ;
+  reg \$3507 ;
+  reg \$3508 ;
+  reg \$3509 ;
   wire [11:0] \$351 ;
-  reg [11:0] \$3510 ;
-  reg [11:0] \$3511 ;
-  reg [11:0] \$3512 ;
-  reg [11:0] \$3513 ;
-  reg [11:0] \$3514 ;
-  reg [11:0] \$3515 ;
-  reg [11:0] \$3516 ;
-  reg [11:0] \$3517 ;
-  reg [11:0] \$3518 ;
-  reg [11:0] \$3519 ;
+  reg \$3510 ;
+  reg \$3511 ;
+  reg \$3512 ;
+  reg \$3513 ;
+  reg \$3514 ;
+  reg \$3515 ;
+  reg \$3516 ;
+  reg \$3517 ;
+  reg \$3518 ;
+  reg \$3519 ;
   wire [11:0] \$352 ;
   reg \$3520 ;
   reg \$3521 ;
@@ -12735,59 +12735,59 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3546 ;
   reg \$3547 ;
   reg \$3548 ;
-  reg \$3549 ;
+  reg [75:0] \$3549 ;
   wire [11:0] \$355 ;
-  reg \$3550 ;
-  reg \$3551 ;
-  reg \$3552 ;
-  reg \$3553 ;
-  reg \$3554 ;
-  reg \$3555 ;
-  reg \$3556 ;
-  reg \$3557 ;
-  reg \$3558 ;
-  reg \$3559 ;
+  reg [75:0] \$3550 ;
+  reg [75:0] \$3551 ;
+  reg [75:0] \$3552 ;
+  reg [75:0] \$3553 ;
+  reg [75:0] \$3554 ;
+  reg [75:0] \$3555 ;
+  reg [75:0] \$3556 ;
+  reg [75:0] \$3557 ;
+  reg [75:0] \$3558 ;
+  reg [75:0] \$3559 ;
   wire [11:0] \$356 ;
-  reg \$3560 ;
-  reg \$3561 ;
-  reg \$3562 ;
-  reg \$3563 ;
-  reg \$3564 ;
+  reg [75:0] \$3560 ;
+  reg [75:0] \$3561 ;
+  reg [75:0] \$3562 ;
+  reg [75:0] \$3563 ;
+  reg [75:0] \$3564 ;
   reg \$3565 ;
-  reg \$3566 ;
-  reg \$3567 ;
-  reg \$3568 ;
-  reg \$3569 ;
+  reg [14:0] \$3566 ;
+  reg [11:0] \$3567 ;
+  reg [11:0] \$3568 ;
+  reg [11:0] \$3569 ;
   wire [11:0] \$357 ;
-  reg \$3570 ;
-  reg \$3571 ;
-  reg \$3572 ;
-  reg \$3573 ;
-  reg \$3574 ;
-  reg \$3575 ;
-  reg \$3576 ;
-  reg \$3577 ;
-  reg \$3578 ;
-  reg \$3579 ;
+  reg [11:0] \$3570 ;
+  reg [11:0] \$3571 ;
+  reg [11:0] \$3572 ;
+  reg [11:0] \$3573 ;
+  reg [11:0] \$3574 ;
+  reg [11:0] \$3575 ;
+  reg [11:0] \$3576 ;
+  reg [11:0] \$3577 ;
+  reg [11:0] \$3578 ;
+  reg [11:0] \$3579 ;
   wire [11:0] \$358 ;
-  reg \$3580 ;
-  reg \$3581 ;
-  reg \$3582 ;
-  reg \$3583 ;
-  reg \$3584 ;
-  reg \$3585 ;
-  reg \$3586 ;
-  reg \$3587 ;
-  reg \$3588 ;
-  reg \$3589 ;
+  reg [11:0] \$3580 ;
+  reg [11:0] \$3581 ;
+  reg [11:0] \$3582 ;
+  reg [11:0] \$3583 ;
+  reg [11:0] \$3584 ;
+  reg [11:0] \$3585 ;
+  reg [11:0] \$3586 ;
+  reg [11:0] \$3587 ;
+  reg [11:0] \$3588 ;
+  reg [11:0] \$3589 ;
   wire [11:0] \$359 ;
-  reg \$3590 ;
-  reg \$3591 ;
-  reg \$3592 ;
-  reg \$3593 ;
-  reg \$3594 ;
-  reg \$3595 ;
-  reg \$3596 ;
+  reg [11:0] \$3590 ;
+  reg [11:0] \$3591 ;
+  reg [11:0] \$3592 ;
+  reg [11:0] \$3593 ;
+  reg [11:0] \$3594 ;
+  reg [11:0] \$3595 ;
+  reg [11:0] \$3596 ;
   reg \$3597 ;
   reg \$3598 ;
   reg \$3599 ;
@@ -12807,54 +12807,131 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3610 ;
   reg \$3611 ;
   reg \$3612 ;
-  reg [7:0] \$3613 ;
-  reg [11:0] \$3614 ;
-  reg [11:0] \$3615 ;
-  reg [11:0] \$3616 ;
-  reg [11:0] \$3617 ;
-  reg [11:0] \$3618 ;
-  reg [11:0] \$3619 ;
+  reg \$3613 ;
+  reg \$3614 ;
+  reg \$3615 ;
+  reg \$3616 ;
+  reg \$3617 ;
+  reg \$3618 ;
+  reg \$3619 ;
   wire [11:0] \$362 ;
-  reg [11:0] \$3620 ;
-  reg [11:0] \$3621 ;
-  reg [11:0] \$3622 ;
-  reg [11:0] \$3623 ;
-  reg [11:0] \$3624 ;
-  reg [11:0] \$3625 ;
-  reg [11:0] \$3626 ;
-  reg [11:0] \$3627 ;
-  reg [11:0] \$3628 ;
-  reg [11:0] \$3629 ;
+  reg \$3620 ;
+  reg \$3621 ;
+  reg \$3622 ;
+  reg \$3623 ;
+  reg \$3624 ;
+  reg \$3625 ;
+  reg \$3626 ;
+  reg \$3627 ;
+  reg \$3628 ;
+  reg \$3629 ;
   wire [11:0] \$363 ;
-  reg [11:0] \$3630 ;
-  reg [11:0] \$3631 ;
-  reg [11:0] \$3632 ;
-  reg [11:0] \$3633 ;
-  reg [11:0] \$3634 ;
-  reg [11:0] \$3635 ;
-  reg [11:0] \$3636 ;
-  reg [11:0] \$3637 ;
-  reg [11:0] \$3638 ;
-  reg [11:0] \$3639 ;
+  reg \$3630 ;
+  reg \$3631 ;
+  reg \$3632 ;
+  reg \$3633 ;
+  reg \$3634 ;
+  reg \$3635 ;
+  reg \$3636 ;
+  reg \$3637 ;
+  reg \$3638 ;
+  reg \$3639 ;
   wire [11:0] \$364 ;
-  reg [11:0] \$3640 ;
-  reg [11:0] \$3641 ;
-  reg [11:0] \$3642 ;
-  reg [11:0] \$3643 ;
+  reg \$3640 ;
+  reg \$3641 ;
+  reg \$3642 ;
+  reg \$3643 ;
   reg \$3644 ;
   reg \$3645 ;
-  reg [200:0] \$3646 ;
-  reg [200:0] \$3647 ;
+  reg \$3646 ;
+  reg \$3647 ;
   reg \$3648 ;
+  reg \$3649 ;
   wire [11:0] \$365 ;
+  reg \$3650 ;
+  reg \$3651 ;
+  reg \$3652 ;
+  reg \$3653 ;
+  reg \$3654 ;
+  reg \$3655 ;
+  reg \$3656 ;
+  reg \$3657 ;
+  reg \$3658 ;
+  reg \$3659 ;
   wire [11:0] \$366 ;
+  reg \$3660 ;
+  reg \$3661 ;
+  reg \$3662 ;
+  reg \$3663 ;
+  reg \$3664 ;
+  reg \$3665 ;
+  reg \$3666 ;
+  reg \$3667 ;
+  reg \$3668 ;
+  reg \$3669 ;
   wire [11:0] \$367 ;
+  reg \$3670 ;
+  reg \$3671 ;
+  reg \$3672 ;
+  reg \$3673 ;
+  reg \$3674 ;
+  reg \$3675 ;
+  reg \$3676 ;
+  reg \$3677 ;
+  reg \$3678 ;
+  reg \$3679 ;
   wire [11:0] \$368 ;
+  reg \$3680 ;
+  reg \$3681 ;
+  reg \$3682 ;
+  reg \$3683 ;
+  reg \$3684 ;
+  reg \$3685 ;
+  reg \$3686 ;
+  reg \$3687 ;
+  reg \$3688 ;
+  reg \$3689 ;
   wire [11:0] \$369 ;
+  reg [7:0] \$3690 ;
+  reg [11:0] \$3691 ;
+  reg [11:0] \$3692 ;
+  reg [11:0] \$3693 ;
+  reg [11:0] \$3694 ;
+  reg [11:0] \$3695 ;
+  reg [11:0] \$3696 ;
+  reg [11:0] \$3697 ;
+  reg [11:0] \$3698 ;
+  reg [11:0] \$3699 ;
   wire \$37 ;
   wire [11:0] \$370 ;
+  reg [11:0] \$3700 ;
+  reg [11:0] \$3701 ;
+  reg [11:0] \$3702 ;
+  reg [11:0] \$3703 ;
+  reg [11:0] \$3704 ;
+  reg [11:0] \$3705 ;
+  reg [11:0] \$3706 ;
+  reg [11:0] \$3707 ;
+  reg [11:0] \$3708 ;
+  reg [11:0] \$3709 ;
   wire [11:0] \$371 ;
+  reg [11:0] \$3710 ;
+  reg [11:0] \$3711 ;
+  reg [11:0] \$3712 ;
+  reg [11:0] \$3713 ;
+  reg [11:0] \$3714 ;
+  reg [11:0] \$3715 ;
+  reg [11:0] \$3716 ;
+  reg [11:0] \$3717 ;
+  reg [11:0] \$3718 ;
+  reg [11:0] \$3719 ;
   wire [11:0] \$372 ;
+  reg [11:0] \$3720 ;
+  reg \$3721 ;
+  reg \$3722 ;
+  reg [200:0] \$3723 ;
+  reg [200:0] \$3724 ;
+  reg \$3725 ;
   wire [11:0] \$373 ;
   wire [11:0] \$374 ;
   wire [11:0] \$375 ;
@@ -12908,655 +12985,653 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$418 ;
   wire [11:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [11:0] \$420 ;
+  wire [11:0] \$421 ;
+  wire [11:0] \$422 ;
+  wire [11:0] \$423 ;
+  wire [11:0] \$424 ;
+  wire [11:0] \$425 ;
+  wire [11:0] \$426 ;
+  wire [11:0] \$427 ;
+  wire [11:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [11:0] \$430 ;
+  wire [11:0] \$431 ;
+  wire [11:0] \$432 ;
+  wire [11:0] \$433 ;
+  wire [11:0] \$434 ;
+  wire [11:0] \$435 ;
+  wire [11:0] \$436 ;
+  wire [11:0] \$437 ;
+  wire [11:0] \$438 ;
+  wire [11:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [61:0] \$443 ;
-  wire [61:0] \$444 ;
-  wire \$445 ;
-  wire [61:0] \$446 ;
-  wire [61:0] \$447 ;
-  wire [61:0] \$448 ;
-  wire [61:0] \$449 ;
+  wire [11:0] \$440 ;
+  wire [11:0] \$441 ;
+  wire [11:0] \$442 ;
+  wire [11:0] \$443 ;
+  wire [11:0] \$444 ;
+  wire [11:0] \$445 ;
+  wire [11:0] \$446 ;
+  wire [11:0] \$447 ;
+  wire [11:0] \$448 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
-  wire [61:0] \$450 ;
-  wire [61:0] \$451 ;
-  wire [61:0] \$452 ;
-  wire [61:0] \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire [61:0] \$459 ;
+  wire [11:0] \$450 ;
+  wire [11:0] \$451 ;
+  wire [11:0] \$452 ;
+  wire [11:0] \$453 ;
+  wire [11:0] \$454 ;
+  wire [11:0] \$455 ;
+  wire [11:0] \$456 ;
+  wire [11:0] \$457 ;
+  wire [11:0] \$458 ;
+  wire [11:0] \$459 ;
   wire \$46 ;
-  wire [61:0] \$460 ;
-  wire \$461 ;
-  wire [61:0] \$462 ;
-  wire [61:0] \$463 ;
-  wire [61:0] \$464 ;
-  wire [61:0] \$465 ;
-  wire [61:0] \$466 ;
-  wire [61:0] \$467 ;
-  wire [61:0] \$468 ;
-  wire [61:0] \$469 ;
+  wire [11:0] \$460 ;
+  wire [11:0] \$461 ;
+  wire [11:0] \$462 ;
+  wire [11:0] \$463 ;
+  wire [11:0] \$464 ;
+  wire [11:0] \$465 ;
+  wire [11:0] \$466 ;
+  wire [11:0] \$467 ;
+  wire [11:0] \$468 ;
+  wire [11:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire [1:0] \$475 ;
-  wire [2:0] \$476 ;
-  wire [1:0] \$477 ;
-  wire [2:0] \$478 ;
-  wire [3:0] \$479 ;
+  wire [11:0] \$470 ;
+  wire [11:0] \$471 ;
+  wire [11:0] \$472 ;
+  wire [11:0] \$473 ;
+  wire [11:0] \$474 ;
+  wire [11:0] \$475 ;
+  wire [11:0] \$476 ;
+  wire [11:0] \$477 ;
+  wire [11:0] \$478 ;
+  wire [11:0] \$479 ;
   wire \$48 ;
-  wire [3:0] \$480 ;
-  wire [15:0] \$481 ;
-  wire [16:0] \$482 ;
-  wire [17:0] \$483 ;
-  wire [15:0] \$484 ;
-  wire [16:0] \$485 ;
-  wire [17:0] \$486 ;
-  wire [15:0] \$487 ;
-  wire [16:0] \$488 ;
-  wire [17:0] \$489 ;
+  wire [11:0] \$480 ;
+  wire [11:0] \$481 ;
+  wire [11:0] \$482 ;
+  wire [11:0] \$483 ;
+  wire [11:0] \$484 ;
+  wire [11:0] \$485 ;
+  wire [11:0] \$486 ;
+  wire [11:0] \$487 ;
+  wire [11:0] \$488 ;
+  wire [11:0] \$489 ;
   wire \$49 ;
-  wire [17:0] \$490 ;
-  wire [18:0] \$491 ;
-  wire [17:0] \$492 ;
-  wire [18:0] \$493 ;
-  wire [17:0] \$494 ;
-  wire [18:0] \$495 ;
-  wire [61:0] \$496 ;
-  wire [61:0] \$497 ;
-  wire \$498 ;
-  wire [1:0] \$499 ;
+  wire [11:0] \$490 ;
+  wire [11:0] \$491 ;
+  wire [11:0] \$492 ;
+  wire [11:0] \$493 ;
+  wire [11:0] \$494 ;
+  wire [11:0] \$495 ;
+  wire [11:0] \$496 ;
+  wire [11:0] \$497 ;
+  wire [11:0] \$498 ;
+  wire [11:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [2:0] \$500 ;
-  wire [1:0] \$501 ;
-  wire [2:0] \$502 ;
-  wire [3:0] \$503 ;
-  wire [3:0] \$504 ;
-  wire [15:0] \$505 ;
-  wire [16:0] \$506 ;
-  wire [17:0] \$507 ;
-  wire [15:0] \$508 ;
-  wire [16:0] \$509 ;
+  wire [11:0] \$500 ;
+  wire [11:0] \$501 ;
+  wire [11:0] \$502 ;
+  wire [11:0] \$503 ;
+  wire [11:0] \$504 ;
+  wire [11:0] \$505 ;
+  wire [11:0] \$506 ;
+  wire [11:0] \$507 ;
+  wire [11:0] \$508 ;
+  wire [11:0] \$509 ;
   wire \$51 ;
-  wire [17:0] \$510 ;
-  wire [15:0] \$511 ;
-  wire [16:0] \$512 ;
-  wire [17:0] \$513 ;
-  wire [17:0] \$514 ;
-  wire [18:0] \$515 ;
-  wire [17:0] \$516 ;
-  wire [18:0] \$517 ;
-  wire [17:0] \$518 ;
-  wire [18:0] \$519 ;
-  wire [11:0] \$52 ;
-  wire [61:0] \$520 ;
-  wire [1:0] \$521 ;
-  wire [2:0] \$522 ;
-  wire [1:0] \$523 ;
-  wire [2:0] \$524 ;
-  wire [3:0] \$525 ;
-  wire [3:0] \$526 ;
-  wire [15:0] \$527 ;
-  wire [16:0] \$528 ;
-  wire [17:0] \$529 ;
-  wire [11:0] \$53 ;
-  wire [15:0] \$530 ;
-  wire [16:0] \$531 ;
-  wire [17:0] \$532 ;
-  wire [15:0] \$533 ;
-  wire [16:0] \$534 ;
-  wire [17:0] \$535 ;
-  wire [17:0] \$536 ;
-  wire [18:0] \$537 ;
-  wire [17:0] \$538 ;
-  wire [18:0] \$539 ;
-  wire [11:0] \$54 ;
-  wire [17:0] \$540 ;
-  wire [18:0] \$541 ;
-  wire [61:0] \$542 ;
-  wire [1:0] \$543 ;
-  wire [2:0] \$544 ;
-  wire [1:0] \$545 ;
-  wire [2:0] \$546 ;
-  wire [3:0] \$547 ;
-  wire [3:0] \$548 ;
-  wire [15:0] \$549 ;
-  wire [11:0] \$55 ;
-  wire [16:0] \$550 ;
-  wire [17:0] \$551 ;
-  wire [15:0] \$552 ;
-  wire [16:0] \$553 ;
-  wire [17:0] \$554 ;
-  wire [15:0] \$555 ;
-  wire [16:0] \$556 ;
-  wire [17:0] \$557 ;
-  wire [17:0] \$558 ;
-  wire [18:0] \$559 ;
-  wire [11:0] \$56 ;
-  wire [17:0] \$560 ;
-  wire [18:0] \$561 ;
-  wire [17:0] \$562 ;
-  wire [18:0] \$563 ;
-  wire [61:0] \$564 ;
-  wire [1:0] \$565 ;
-  wire [2:0] \$566 ;
-  wire [1:0] \$567 ;
-  wire [2:0] \$568 ;
-  wire [3:0] \$569 ;
-  wire [11:0] \$57 ;
-  wire [3:0] \$570 ;
-  wire [15:0] \$571 ;
-  wire [16:0] \$572 ;
-  wire [17:0] \$573 ;
-  wire [15:0] \$574 ;
-  wire [16:0] \$575 ;
-  wire [17:0] \$576 ;
-  wire [15:0] \$577 ;
-  wire [16:0] \$578 ;
-  wire [17:0] \$579 ;
-  wire [11:0] \$58 ;
-  wire [17:0] \$580 ;
-  wire [18:0] \$581 ;
-  wire [17:0] \$582 ;
-  wire [18:0] \$583 ;
-  wire [17:0] \$584 ;
-  wire [18:0] \$585 ;
-  wire [61:0] \$586 ;
-  wire [1:0] \$587 ;
-  wire [2:0] \$588 ;
-  wire [1:0] \$589 ;
-  wire [11:0] \$59 ;
-  wire [2:0] \$590 ;
-  wire [3:0] \$591 ;
-  wire [3:0] \$592 ;
-  wire [15:0] \$593 ;
-  wire [16:0] \$594 ;
-  wire [17:0] \$595 ;
-  wire [15:0] \$596 ;
-  wire [16:0] \$597 ;
-  wire [17:0] \$598 ;
-  wire [15:0] \$599 ;
+  wire [11:0] \$510 ;
+  wire [11:0] \$511 ;
+  wire [11:0] \$512 ;
+  wire [11:0] \$513 ;
+  wire [11:0] \$514 ;
+  wire [11:0] \$515 ;
+  wire [11:0] \$516 ;
+  wire [11:0] \$517 ;
+  wire [11:0] \$518 ;
+  wire [11:0] \$519 ;
+  wire \$52 ;
+  wire [11:0] \$520 ;
+  wire [11:0] \$521 ;
+  wire [11:0] \$522 ;
+  wire [11:0] \$523 ;
+  wire [11:0] \$524 ;
+  wire [11:0] \$525 ;
+  wire [11:0] \$526 ;
+  wire [11:0] \$527 ;
+  wire [11:0] \$528 ;
+  wire [11:0] \$529 ;
+  wire \$53 ;
+  wire [11:0] \$530 ;
+  wire [11:0] \$531 ;
+  wire [11:0] \$532 ;
+  wire [11:0] \$533 ;
+  wire [11:0] \$534 ;
+  wire [11:0] \$535 ;
+  wire [11:0] \$536 ;
+  wire [11:0] \$537 ;
+  wire [11:0] \$538 ;
+  wire [11:0] \$539 ;
+  wire \$54 ;
+  wire [11:0] \$540 ;
+  wire [11:0] \$541 ;
+  wire [11:0] \$542 ;
+  wire [11:0] \$543 ;
+  wire [11:0] \$544 ;
+  wire [11:0] \$545 ;
+  wire [11:0] \$546 ;
+  wire [11:0] \$547 ;
+  wire [11:0] \$548 ;
+  wire [11:0] \$549 ;
+  wire \$55 ;
+  wire [11:0] \$550 ;
+  wire [11:0] \$551 ;
+  wire [11:0] \$552 ;
+  wire [11:0] \$553 ;
+  wire [11:0] \$554 ;
+  wire [11:0] \$555 ;
+  wire [11:0] \$556 ;
+  wire [11:0] \$557 ;
+  wire [11:0] \$558 ;
+  wire [11:0] \$559 ;
+  wire \$56 ;
+  wire [11:0] \$560 ;
+  wire [11:0] \$561 ;
+  wire [11:0] \$562 ;
+  wire [11:0] \$563 ;
+  wire [11:0] \$564 ;
+  wire [11:0] \$565 ;
+  wire [11:0] \$566 ;
+  wire [11:0] \$567 ;
+  wire [11:0] \$568 ;
+  wire [11:0] \$569 ;
+  wire \$57 ;
+  wire [11:0] \$570 ;
+  wire [11:0] \$571 ;
+  wire [11:0] \$572 ;
+  wire [11:0] \$573 ;
+  wire [11:0] \$574 ;
+  wire [11:0] \$575 ;
+  wire [11:0] \$576 ;
+  wire [11:0] \$577 ;
+  wire [11:0] \$578 ;
+  wire [11:0] \$579 ;
+  wire \$58 ;
+  wire [11:0] \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire [11:0] \$60 ;
-  wire [16:0] \$600 ;
-  wire [17:0] \$601 ;
-  wire [17:0] \$602 ;
-  wire [18:0] \$603 ;
-  wire [17:0] \$604 ;
-  wire [18:0] \$605 ;
-  wire [17:0] \$606 ;
-  wire [18:0] \$607 ;
-  wire [61:0] \$608 ;
-  wire [1:0] \$609 ;
-  wire [11:0] \$61 ;
-  wire [2:0] \$610 ;
-  wire [1:0] \$611 ;
-  wire [2:0] \$612 ;
-  wire [3:0] \$613 ;
-  wire [3:0] \$614 ;
-  wire [15:0] \$615 ;
-  wire [16:0] \$616 ;
-  wire [17:0] \$617 ;
-  wire [15:0] \$618 ;
-  wire [16:0] \$619 ;
-  wire [11:0] \$62 ;
-  wire [17:0] \$620 ;
-  wire [15:0] \$621 ;
-  wire [16:0] \$622 ;
-  wire [17:0] \$623 ;
-  wire [17:0] \$624 ;
-  wire [18:0] \$625 ;
-  wire [17:0] \$626 ;
-  wire [18:0] \$627 ;
-  wire [17:0] \$628 ;
-  wire [18:0] \$629 ;
-  wire [11:0] \$63 ;
-  wire [61:0] \$630 ;
-  wire [1:0] \$631 ;
-  wire [2:0] \$632 ;
-  wire [1:0] \$633 ;
-  wire [2:0] \$634 ;
-  wire [3:0] \$635 ;
-  wire [3:0] \$636 ;
-  wire [15:0] \$637 ;
-  wire [16:0] \$638 ;
-  wire [17:0] \$639 ;
-  wire [11:0] \$64 ;
-  wire [15:0] \$640 ;
-  wire [16:0] \$641 ;
-  wire [17:0] \$642 ;
-  wire [15:0] \$643 ;
-  wire [16:0] \$644 ;
-  wire [17:0] \$645 ;
-  wire [17:0] \$646 ;
-  wire [18:0] \$647 ;
-  wire [17:0] \$648 ;
-  wire [18:0] \$649 ;
-  wire [11:0] \$65 ;
-  wire [17:0] \$650 ;
-  wire [18:0] \$651 ;
-  wire [61:0] \$652 ;
-  wire [1:0] \$653 ;
-  wire [2:0] \$654 ;
-  wire [1:0] \$655 ;
-  wire [2:0] \$656 ;
-  wire [3:0] \$657 ;
-  wire [3:0] \$658 ;
-  wire [15:0] \$659 ;
-  wire [11:0] \$66 ;
-  wire [16:0] \$660 ;
-  wire [17:0] \$661 ;
-  wire [15:0] \$662 ;
-  wire [16:0] \$663 ;
-  wire [17:0] \$664 ;
-  wire [15:0] \$665 ;
-  wire [16:0] \$666 ;
-  wire [17:0] \$667 ;
-  wire [17:0] \$668 ;
-  wire [18:0] \$669 ;
-  wire [11:0] \$67 ;
-  wire [17:0] \$670 ;
-  wire [18:0] \$671 ;
-  wire [17:0] \$672 ;
-  wire [18:0] \$673 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire [61:0] \$658 ;
+  wire [61:0] \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire [61:0] \$661 ;
+  wire [61:0] \$662 ;
+  wire [61:0] \$663 ;
+  wire [61:0] \$664 ;
+  wire [61:0] \$665 ;
+  wire [61:0] \$666 ;
+  wire [61:0] \$667 ;
+  wire [61:0] \$668 ;
+  wire \$669 ;
+  wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
   wire [61:0] \$674 ;
-  wire \$675 ;
+  wire [61:0] \$675 ;
   wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire [11:0] \$68 ;
-  wire [1:0] \$680 ;
-  wire [2:0] \$681 ;
-  wire [1:0] \$682 ;
-  wire [2:0] \$683 ;
-  wire [3:0] \$684 ;
-  wire [3:0] \$685 ;
-  wire [15:0] \$686 ;
-  wire [16:0] \$687 ;
-  wire [17:0] \$688 ;
-  wire [15:0] \$689 ;
-  wire [11:0] \$69 ;
-  wire [16:0] \$690 ;
-  wire [17:0] \$691 ;
+  wire [61:0] \$677 ;
+  wire [61:0] \$678 ;
+  wire [61:0] \$679 ;
+  wire \$68 ;
+  wire [61:0] \$680 ;
+  wire [61:0] \$681 ;
+  wire [61:0] \$682 ;
+  wire [61:0] \$683 ;
+  wire [61:0] \$684 ;
+  wire \$685 ;
+  wire [1:0] \$686 ;
+  wire [2:0] \$687 ;
+  wire [1:0] \$688 ;
+  wire [2:0] \$689 ;
+  wire \$69 ;
+  wire [3:0] \$690 ;
+  wire [3:0] \$691 ;
   wire [15:0] \$692 ;
   wire [16:0] \$693 ;
   wire [17:0] \$694 ;
-  wire [17:0] \$695 ;
-  wire [18:0] \$696 ;
+  wire [15:0] \$695 ;
+  wire [16:0] \$696 ;
   wire [17:0] \$697 ;
-  wire [18:0] \$698 ;
-  wire [17:0] \$699 ;
+  wire [15:0] \$698 ;
+  wire [16:0] \$699 ;
   wire \$7 ;
-  wire [11:0] \$70 ;
-  wire [18:0] \$700 ;
-  wire [61:0] \$701 ;
-  wire [61:0] \$702 ;
-  wire \$703 ;
-  wire [1:0] \$704 ;
-  wire [2:0] \$705 ;
-  wire [1:0] \$706 ;
-  wire [2:0] \$707 ;
-  wire [3:0] \$708 ;
-  wire [3:0] \$709 ;
-  wire [11:0] \$71 ;
-  wire [15:0] \$710 ;
-  wire [16:0] \$711 ;
-  wire [17:0] \$712 ;
-  wire [15:0] \$713 ;
-  wire [16:0] \$714 ;
-  wire [17:0] \$715 ;
+  wire \$70 ;
+  wire [17:0] \$700 ;
+  wire [17:0] \$701 ;
+  wire [18:0] \$702 ;
+  wire [17:0] \$703 ;
+  wire [18:0] \$704 ;
+  wire [17:0] \$705 ;
+  wire [18:0] \$706 ;
+  wire [61:0] \$707 ;
+  wire [61:0] \$708 ;
+  wire \$709 ;
+  wire \$71 ;
+  wire [1:0] \$710 ;
+  wire [2:0] \$711 ;
+  wire [1:0] \$712 ;
+  wire [2:0] \$713 ;
+  wire [3:0] \$714 ;
+  wire [3:0] \$715 ;
   wire [15:0] \$716 ;
   wire [16:0] \$717 ;
   wire [17:0] \$718 ;
-  wire [17:0] \$719 ;
-  wire [11:0] \$72 ;
-  wire [18:0] \$720 ;
+  wire [15:0] \$719 ;
+  wire \$72 ;
+  wire [16:0] \$720 ;
   wire [17:0] \$721 ;
-  wire [18:0] \$722 ;
-  wire [17:0] \$723 ;
-  wire [18:0] \$724 ;
-  wire [61:0] \$725 ;
-  wire [1:0] \$726 ;
-  wire [2:0] \$727 ;
-  wire [1:0] \$728 ;
-  wire [2:0] \$729 ;
-  wire [11:0] \$73 ;
-  wire [3:0] \$730 ;
-  wire [3:0] \$731 ;
-  wire [15:0] \$732 ;
-  wire [16:0] \$733 ;
-  wire [17:0] \$734 ;
-  wire [15:0] \$735 ;
-  wire [16:0] \$736 ;
-  wire [17:0] \$737 ;
+  wire [15:0] \$722 ;
+  wire [16:0] \$723 ;
+  wire [17:0] \$724 ;
+  wire [17:0] \$725 ;
+  wire [18:0] \$726 ;
+  wire [17:0] \$727 ;
+  wire [18:0] \$728 ;
+  wire [17:0] \$729 ;
+  wire \$73 ;
+  wire [18:0] \$730 ;
+  wire [61:0] \$731 ;
+  wire [1:0] \$732 ;
+  wire [2:0] \$733 ;
+  wire [1:0] \$734 ;
+  wire [2:0] \$735 ;
+  wire [3:0] \$736 ;
+  wire [3:0] \$737 ;
   wire [15:0] \$738 ;
   wire [16:0] \$739 ;
-  wire [11:0] \$74 ;
+  wire \$74 ;
   wire [17:0] \$740 ;
-  wire [17:0] \$741 ;
-  wire [18:0] \$742 ;
+  wire [15:0] \$741 ;
+  wire [16:0] \$742 ;
   wire [17:0] \$743 ;
-  wire [18:0] \$744 ;
-  wire [17:0] \$745 ;
-  wire [18:0] \$746 ;
-  wire [61:0] \$747 ;
-  wire [1:0] \$748 ;
-  wire [2:0] \$749 ;
-  wire [11:0] \$75 ;
-  wire [1:0] \$750 ;
-  wire [2:0] \$751 ;
-  wire [3:0] \$752 ;
-  wire [3:0] \$753 ;
-  wire [15:0] \$754 ;
-  wire [16:0] \$755 ;
-  wire [17:0] \$756 ;
-  wire [15:0] \$757 ;
-  wire [16:0] \$758 ;
-  wire [17:0] \$759 ;
-  wire [11:0] \$76 ;
+  wire [15:0] \$744 ;
+  wire [16:0] \$745 ;
+  wire [17:0] \$746 ;
+  wire [17:0] \$747 ;
+  wire [18:0] \$748 ;
+  wire [17:0] \$749 ;
+  wire \$75 ;
+  wire [18:0] \$750 ;
+  wire [17:0] \$751 ;
+  wire [18:0] \$752 ;
+  wire [61:0] \$753 ;
+  wire [1:0] \$754 ;
+  wire [2:0] \$755 ;
+  wire [1:0] \$756 ;
+  wire [2:0] \$757 ;
+  wire [3:0] \$758 ;
+  wire [3:0] \$759 ;
+  wire \$76 ;
   wire [15:0] \$760 ;
   wire [16:0] \$761 ;
   wire [17:0] \$762 ;
-  wire [17:0] \$763 ;
-  wire [18:0] \$764 ;
+  wire [15:0] \$763 ;
+  wire [16:0] \$764 ;
   wire [17:0] \$765 ;
-  wire [18:0] \$766 ;
-  wire [17:0] \$767 ;
-  wire [18:0] \$768 ;
-  wire [61:0] \$769 ;
-  wire [11:0] \$77 ;
-  wire [1:0] \$770 ;
-  wire [2:0] \$771 ;
-  wire [1:0] \$772 ;
-  wire [2:0] \$773 ;
-  wire [3:0] \$774 ;
-  wire [3:0] \$775 ;
-  wire [15:0] \$776 ;
-  wire [16:0] \$777 ;
-  wire [17:0] \$778 ;
-  wire [15:0] \$779 ;
-  wire [11:0] \$78 ;
-  wire [16:0] \$780 ;
-  wire [17:0] \$781 ;
+  wire [15:0] \$766 ;
+  wire [16:0] \$767 ;
+  wire [17:0] \$768 ;
+  wire [17:0] \$769 ;
+  wire \$77 ;
+  wire [18:0] \$770 ;
+  wire [17:0] \$771 ;
+  wire [18:0] \$772 ;
+  wire [17:0] \$773 ;
+  wire [18:0] \$774 ;
+  wire [61:0] \$775 ;
+  wire [1:0] \$776 ;
+  wire [2:0] \$777 ;
+  wire [1:0] \$778 ;
+  wire [2:0] \$779 ;
+  wire \$78 ;
+  wire [3:0] \$780 ;
+  wire [3:0] \$781 ;
   wire [15:0] \$782 ;
   wire [16:0] \$783 ;
   wire [17:0] \$784 ;
-  wire [17:0] \$785 ;
-  wire [18:0] \$786 ;
+  wire [15:0] \$785 ;
+  wire [16:0] \$786 ;
   wire [17:0] \$787 ;
-  wire [18:0] \$788 ;
-  wire [17:0] \$789 ;
-  wire [11:0] \$79 ;
-  wire [18:0] \$790 ;
-  wire [61:0] \$791 ;
-  wire [1:0] \$792 ;
-  wire [2:0] \$793 ;
-  wire [1:0] \$794 ;
-  wire [2:0] \$795 ;
-  wire [3:0] \$796 ;
-  wire [3:0] \$797 ;
-  wire [15:0] \$798 ;
-  wire [16:0] \$799 ;
+  wire [15:0] \$788 ;
+  wire [16:0] \$789 ;
+  wire \$79 ;
+  wire [17:0] \$790 ;
+  wire [17:0] \$791 ;
+  wire [18:0] \$792 ;
+  wire [17:0] \$793 ;
+  wire [18:0] \$794 ;
+  wire [17:0] \$795 ;
+  wire [18:0] \$796 ;
+  wire [61:0] \$797 ;
+  wire [1:0] \$798 ;
+  wire [2:0] \$799 ;
   wire \$8 ;
-  wire [11:0] \$80 ;
-  wire [17:0] \$800 ;
-  wire [15:0] \$801 ;
-  wire [16:0] \$802 ;
-  wire [17:0] \$803 ;
+  wire \$80 ;
+  wire [1:0] \$800 ;
+  wire [2:0] \$801 ;
+  wire [3:0] \$802 ;
+  wire [3:0] \$803 ;
   wire [15:0] \$804 ;
   wire [16:0] \$805 ;
   wire [17:0] \$806 ;
-  wire [17:0] \$807 ;
-  wire [18:0] \$808 ;
+  wire [15:0] \$807 ;
+  wire [16:0] \$808 ;
   wire [17:0] \$809 ;
-  wire [11:0] \$81 ;
-  wire [18:0] \$810 ;
-  wire [17:0] \$811 ;
-  wire [18:0] \$812 ;
-  wire [61:0] \$813 ;
-  wire [1:0] \$814 ;
-  wire [2:0] \$815 ;
-  wire [1:0] \$816 ;
-  wire [2:0] \$817 ;
-  wire [3:0] \$818 ;
-  wire [3:0] \$819 ;
-  wire [11:0] \$82 ;
-  wire [15:0] \$820 ;
-  wire [16:0] \$821 ;
-  wire [17:0] \$822 ;
-  wire [15:0] \$823 ;
-  wire [16:0] \$824 ;
-  wire [17:0] \$825 ;
+  wire \$81 ;
+  wire [15:0] \$810 ;
+  wire [16:0] \$811 ;
+  wire [17:0] \$812 ;
+  wire [17:0] \$813 ;
+  wire [18:0] \$814 ;
+  wire [17:0] \$815 ;
+  wire [18:0] \$816 ;
+  wire [17:0] \$817 ;
+  wire [18:0] \$818 ;
+  wire [61:0] \$819 ;
+  wire \$82 ;
+  wire [1:0] \$820 ;
+  wire [2:0] \$821 ;
+  wire [1:0] \$822 ;
+  wire [2:0] \$823 ;
+  wire [3:0] \$824 ;
+  wire [3:0] \$825 ;
   wire [15:0] \$826 ;
   wire [16:0] \$827 ;
   wire [17:0] \$828 ;
-  wire [17:0] \$829 ;
-  wire [11:0] \$83 ;
-  wire [18:0] \$830 ;
+  wire [15:0] \$829 ;
+  wire \$83 ;
+  wire [16:0] \$830 ;
   wire [17:0] \$831 ;
-  wire [18:0] \$832 ;
-  wire [17:0] \$833 ;
-  wire [18:0] \$834 ;
-  wire [61:0] \$835 ;
-  wire [1:0] \$836 ;
-  wire [2:0] \$837 ;
-  wire [1:0] \$838 ;
-  wire [2:0] \$839 ;
-  wire [11:0] \$84 ;
-  wire [3:0] \$840 ;
-  wire [3:0] \$841 ;
-  wire [15:0] \$842 ;
-  wire [16:0] \$843 ;
-  wire [17:0] \$844 ;
-  wire [15:0] \$845 ;
-  wire [16:0] \$846 ;
-  wire [17:0] \$847 ;
+  wire [15:0] \$832 ;
+  wire [16:0] \$833 ;
+  wire [17:0] \$834 ;
+  wire [17:0] \$835 ;
+  wire [18:0] \$836 ;
+  wire [17:0] \$837 ;
+  wire [18:0] \$838 ;
+  wire [17:0] \$839 ;
+  wire \$84 ;
+  wire [18:0] \$840 ;
+  wire [61:0] \$841 ;
+  wire [1:0] \$842 ;
+  wire [2:0] \$843 ;
+  wire [1:0] \$844 ;
+  wire [2:0] \$845 ;
+  wire [3:0] \$846 ;
+  wire [3:0] \$847 ;
   wire [15:0] \$848 ;
   wire [16:0] \$849 ;
-  wire [11:0] \$85 ;
+  wire \$85 ;
   wire [17:0] \$850 ;
-  wire [17:0] \$851 ;
-  wire [18:0] \$852 ;
+  wire [15:0] \$851 ;
+  wire [16:0] \$852 ;
   wire [17:0] \$853 ;
-  wire [18:0] \$854 ;
-  wire [17:0] \$855 ;
-  wire [18:0] \$856 ;
-  wire [61:0] \$857 ;
-  wire [1:0] \$858 ;
-  wire [2:0] \$859 ;
-  wire [11:0] \$86 ;
-  wire [1:0] \$860 ;
-  wire [2:0] \$861 ;
-  wire [3:0] \$862 ;
-  wire [3:0] \$863 ;
-  wire [15:0] \$864 ;
-  wire [16:0] \$865 ;
-  wire [17:0] \$866 ;
-  wire [15:0] \$867 ;
-  wire [16:0] \$868 ;
-  wire [17:0] \$869 ;
-  wire [11:0] \$87 ;
+  wire [15:0] \$854 ;
+  wire [16:0] \$855 ;
+  wire [17:0] \$856 ;
+  wire [17:0] \$857 ;
+  wire [18:0] \$858 ;
+  wire [17:0] \$859 ;
+  wire \$86 ;
+  wire [18:0] \$860 ;
+  wire [17:0] \$861 ;
+  wire [18:0] \$862 ;
+  wire [61:0] \$863 ;
+  wire [1:0] \$864 ;
+  wire [2:0] \$865 ;
+  wire [1:0] \$866 ;
+  wire [2:0] \$867 ;
+  wire [3:0] \$868 ;
+  wire [3:0] \$869 ;
+  wire \$87 ;
   wire [15:0] \$870 ;
   wire [16:0] \$871 ;
   wire [17:0] \$872 ;
-  wire [17:0] \$873 ;
-  wire [18:0] \$874 ;
+  wire [15:0] \$873 ;
+  wire [16:0] \$874 ;
   wire [17:0] \$875 ;
-  wire [18:0] \$876 ;
-  wire [17:0] \$877 ;
-  wire [18:0] \$878 ;
-  wire [61:0] \$879 ;
-  wire [11:0] \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
+  wire [15:0] \$876 ;
+  wire [16:0] \$877 ;
+  wire [17:0] \$878 ;
+  wire [17:0] \$879 ;
+  wire \$88 ;
+  wire [18:0] \$880 ;
+  wire [17:0] \$881 ;
+  wire [18:0] \$882 ;
+  wire [17:0] \$883 ;
+  wire [18:0] \$884 ;
+  wire [61:0] \$885 ;
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
-  wire [11:0] \$89 ;
+  wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [1:0] \$891 ;
+  wire [2:0] \$892 ;
+  wire [1:0] \$893 ;
+  wire [2:0] \$894 ;
+  wire [3:0] \$895 ;
+  wire [3:0] \$896 ;
+  wire [15:0] \$897 ;
+  wire [16:0] \$898 ;
+  wire [17:0] \$899 ;
   wire \$9 ;
-  wire [11:0] \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
-  wire [11:0] \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
+  wire \$90 ;
+  wire [15:0] \$900 ;
+  wire [16:0] \$901 ;
+  wire [17:0] \$902 ;
+  wire [15:0] \$903 ;
+  wire [16:0] \$904 ;
+  wire [17:0] \$905 ;
+  wire [17:0] \$906 ;
+  wire [18:0] \$907 ;
+  wire [17:0] \$908 ;
+  wire [18:0] \$909 ;
+  wire \$91 ;
+  wire [17:0] \$910 ;
+  wire [18:0] \$911 ;
+  wire [61:0] \$912 ;
+  wire [61:0] \$913 ;
   wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
-  wire [11:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
-  wire [11:0] \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
-  wire [11:0] \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
-  wire [11:0] \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
-  wire [11:0] \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
-  wire [11:0] \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
-  wire [11:0] \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
-  wire [11:0] \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire [1:0] \$915 ;
+  wire [2:0] \$916 ;
+  wire [1:0] \$917 ;
+  wire [2:0] \$918 ;
+  wire [3:0] \$919 ;
+  wire \$92 ;
+  wire [3:0] \$920 ;
+  wire [15:0] \$921 ;
+  wire [16:0] \$922 ;
+  wire [17:0] \$923 ;
+  wire [15:0] \$924 ;
+  wire [16:0] \$925 ;
+  wire [17:0] \$926 ;
+  wire [15:0] \$927 ;
+  wire [16:0] \$928 ;
+  wire [17:0] \$929 ;
+  wire \$93 ;
+  wire [17:0] \$930 ;
+  wire [18:0] \$931 ;
+  wire [17:0] \$932 ;
+  wire [18:0] \$933 ;
+  wire [17:0] \$934 ;
+  wire [18:0] \$935 ;
+  wire [61:0] \$936 ;
+  wire [1:0] \$937 ;
+  wire [2:0] \$938 ;
+  wire [1:0] \$939 ;
+  wire \$94 ;
+  wire [2:0] \$940 ;
+  wire [3:0] \$941 ;
+  wire [3:0] \$942 ;
+  wire [15:0] \$943 ;
+  wire [16:0] \$944 ;
+  wire [17:0] \$945 ;
+  wire [15:0] \$946 ;
+  wire [16:0] \$947 ;
+  wire [17:0] \$948 ;
+  wire [15:0] \$949 ;
+  wire \$95 ;
+  wire [16:0] \$950 ;
+  wire [17:0] \$951 ;
+  wire [17:0] \$952 ;
+  wire [18:0] \$953 ;
+  wire [17:0] \$954 ;
+  wire [18:0] \$955 ;
+  wire [17:0] \$956 ;
+  wire [18:0] \$957 ;
+  wire [61:0] \$958 ;
+  wire [1:0] \$959 ;
+  wire \$96 ;
+  wire [2:0] \$960 ;
+  wire [1:0] \$961 ;
+  wire [2:0] \$962 ;
+  wire [3:0] \$963 ;
+  wire [3:0] \$964 ;
+  wire [15:0] \$965 ;
+  wire [16:0] \$966 ;
+  wire [17:0] \$967 ;
+  wire [15:0] \$968 ;
+  wire [16:0] \$969 ;
+  wire \$97 ;
+  wire [17:0] \$970 ;
+  wire [15:0] \$971 ;
+  wire [16:0] \$972 ;
+  wire [17:0] \$973 ;
+  wire [17:0] \$974 ;
+  wire [18:0] \$975 ;
+  wire [17:0] \$976 ;
+  wire [18:0] \$977 ;
+  wire [17:0] \$978 ;
+  wire [18:0] \$979 ;
+  wire \$98 ;
+  wire [61:0] \$980 ;
+  wire [1:0] \$981 ;
+  wire [2:0] \$982 ;
+  wire [1:0] \$983 ;
+  wire [2:0] \$984 ;
+  wire [3:0] \$985 ;
+  wire [3:0] \$986 ;
+  wire [15:0] \$987 ;
+  wire [16:0] \$988 ;
+  wire [17:0] \$989 ;
+  wire \$99 ;
+  wire [15:0] \$990 ;
+  wire [16:0] \$991 ;
+  wire [17:0] \$992 ;
+  wire [15:0] \$993 ;
+  wire [16:0] \$994 ;
+  wire [17:0] \$995 ;
+  wire [17:0] \$996 ;
+  wire [18:0] \$997 ;
+  wire [17:0] \$998 ;
+  wire [18:0] \$999 ;
   reg \$signal  = 1'h1;
-  wire \$signal$21 ;
-  reg \$signal$28  = 1'h0;
-  reg [7:0] \$signal$303  = 8'h00;
-  reg \$signal$304  = 1'h0;
-  reg [14:0] \$signal$45  = 15'h0000;
-  reg b_le_a = 1'h0;
+  wire \$signal$22 ;
+  reg [14:0] \$signal$23  = 15'h0000;
+  reg [7:0] \$signal$316  = 8'h00;
+  reg \$signal$317  = 1'h0;
   input clk;
   wire clk;
   input downsample;
@@ -13699,8 +13774,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire hits_below9_9;
   wire in_adv;
   reg in_done = 1'h0;
-  wire in_free;
+  wire in_done_next;
+  reg in_free = 1'h1;
   reg in_full = 1'h0;
+  wire in_full_next;
   reg [11:0] in_idx0 = 12'h000;
   reg [11:0] in_idx1 = 12'h000;
   reg [11:0] in_idx2 = 12'h000;
@@ -13719,6 +13796,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [61:0] in_key6 = 62'h0000000000000000;
   reg [61:0] in_key7 = 62'h0000000000000000;
   reg in_last = 1'h0;
+  reg in_le = 1'h0;
+  wire in_le_next;
   wire in_load;
   reg in_next_full = 1'h0;
   reg [11:0] in_next_idx0 = 12'h000;
@@ -13886,6 +13965,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg lane7_takes7 = 1'h0;
   reg lane7_takes8 = 1'h0;
   reg lane7_takes9 = 1'h0;
+  wire load0_next;
   wire match0_load;
   reg match0_load_r = 1'h1;
   reg match0_valid = 1'h0;
@@ -14332,8 +14412,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg near_last = 1'h0;
   wire out_adv;
   reg out_done = 1'h0;
-  wire out_free;
+  wire out_done_next;
+  reg out_free = 1'h1;
   reg out_full = 1'h0;
+  wire out_full_next;
   reg [11:0] out_idx0 = 12'h000;
   reg [11:0] out_idx1 = 12'h000;
   reg [11:0] out_idx2 = 12'h000;
@@ -14352,6 +14434,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [61:0] out_key6 = 62'h0000000000000000;
   reg [61:0] out_key7 = 62'h0000000000000000;
   reg out_last = 1'h0;
+  reg out_le = 1'h0;
+  wire out_le_next;
   wire out_load;
   reg out_next_full = 1'h0;
   reg [11:0] out_next_idx0 = 12'h000;
@@ -14598,1200 +14682,1199 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$29  = ~ match9_valid;
   assign \$30  = \$29  | \$signal ;
   assign match9_load = \$28  | \$30 ;
-  assign \$31  = in_full | in_done;
-  assign \$32  = out_full | out_done;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = in_done & out_done;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  & \$35 ;
-  assign \$signal$21  = \$36  & match0_load_r;
-  assign \$37  = \$signal$21  & in_full;
-  assign \$38  = ~ in_done;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = out_done | \$signal$28 ;
-  assign in_adv = \$39  & \$40 ;
-  assign \$41  = \$signal$21  & out_full;
-  assign \$42  = ~ out_done;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = in_done | b_le_a;
-  assign out_adv = \$43  & \$44 ;
-  assign \$45  = in_adv & in_last;
-  assign \$46  = in_done | \$45 ;
-  assign \$47  = \$signal$21  & \$46 ;
-  assign \$48  = out_adv & out_last;
-  assign \$49  = out_done | \$48 ;
-  assign \final  = \$47  & \$49 ;
-  assign \$50  = ~ in_full;
-  assign in_free = \$50  | in_adv;
+  assign \$31  = match1_load ? 1'h0 : match0_valid;
+  assign \$32  = match0_load ? \$signal$22  : \$31 ;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = | \$signal$23 ;
+  assign \$35  = \$34  | near_last;
+  assign \$36  = match8_valid & \$35 ;
+  assign \$37  = match9_load ? \$36  : match9_valid;
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$33  | \$38 ;
+  assign load0_next = \$39  | room_next;
+  assign \$40  = in_full | in_done;
+  assign \$41  = out_full | out_done;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = in_done & out_done;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$signal$22  = \$45  & match0_load_r;
+  assign \$46  = in_full | in_done;
+  assign \$47  = out_full | out_done;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = in_done & out_done;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = \$51  & match0_load_r;
+  assign \$53  = \$52  & in_full;
+  assign \$54  = ~ in_done;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = out_done | in_le;
+  assign in_adv = \$55  & \$56 ;
+  assign \$57  = in_full | in_done;
+  assign \$58  = out_full | out_done;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = in_done & out_done;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$59  & \$61 ;
+  assign \$63  = \$62  & match0_load_r;
+  assign \$64  = \$63  & out_full;
+  assign \$65  = ~ out_done;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = in_done | out_le;
+  assign out_adv = \$66  & \$67 ;
+  assign \$68  = in_adv & in_last;
+  assign \$69  = in_done | \$68 ;
+  assign \$70  = \$signal$22  & \$69 ;
+  assign \$71  = out_adv & out_last;
+  assign \$72  = out_done | \$71 ;
+  assign \final  = \$70  & \$72 ;
+  assign \$73  = in_adv & in_last;
+  assign \$74  = in_done | \$73 ;
+  assign \$75  = ~ \final ;
+  assign in_done_next = \$74  & \$75 ;
+  assign in_full_next = in_free ? in_next_full : in_full;
+  assign \$76  = out_adv & out_last;
+  assign \$77  = out_done | \$76 ;
+  assign \$78  = ~ \final ;
+  assign out_done_next = \$77  & \$78 ;
+  assign out_full_next = out_free ? out_next_full : out_full;
   assign in_load = in_next_full & in_free;
   assign inputs__ready = ~ in_skid_full;
-  assign \$51  = ~ out_full;
-  assign out_free = \$51  | out_adv;
   assign out_load = out_next_full & out_free;
   assign outputs__ready = ~ out_skid_full;
-  assign hits_below1_0 = \$signal$45 [0] ? 1'h0 : 1'h1;
-  assign hits_below1_1 = \$signal$45 [0] ? 1'h1 : 1'h0;
-  assign hits_below2_0 = \$signal$45 [1] ? 1'h0 : hits_below1_0;
-  assign hits_below2_1 = \$signal$45 [1] ? hits_below1_0 : hits_below1_1;
-  assign hits_below2_2 = \$signal$45 [1] ? hits_below1_1 : 1'h0;
-  assign hits_below3_0 = \$signal$45 [2] ? 1'h0 : hits_below2_0;
-  assign hits_below3_1 = \$signal$45 [2] ? hits_below2_0 : hits_below2_1;
-  assign hits_below3_2 = \$signal$45 [2] ? hits_below2_1 : hits_below2_2;
-  assign hits_below3_3 = \$signal$45 [2] ? hits_below2_2 : 1'h0;
-  assign hits_below4_0 = \$signal$45 [3] ? 1'h0 : hits_below3_0;
-  assign hits_below4_1 = \$signal$45 [3] ? hits_below3_0 : hits_below3_1;
-  assign hits_below4_2 = \$signal$45 [3] ? hits_below3_1 : hits_below3_2;
-  assign hits_below4_3 = \$signal$45 [3] ? hits_below3_2 : hits_below3_3;
-  assign hits_below4_4 = \$signal$45 [3] ? hits_below3_3 : 1'h0;
-  assign hits_below5_0 = \$signal$45 [4] ? 1'h0 : hits_below4_0;
-  assign hits_below5_1 = \$signal$45 [4] ? hits_below4_0 : hits_below4_1;
-  assign hits_below5_2 = \$signal$45 [4] ? hits_below4_1 : hits_below4_2;
-  assign hits_below5_3 = \$signal$45 [4] ? hits_below4_2 : hits_below4_3;
-  assign hits_below5_4 = \$signal$45 [4] ? hits_below4_3 : hits_below4_4;
-  assign hits_below5_5 = \$signal$45 [4] ? hits_below4_4 : 1'h0;
-  assign hits_below6_0 = \$signal$45 [5] ? 1'h0 : hits_below5_0;
-  assign hits_below6_1 = \$signal$45 [5] ? hits_below5_0 : hits_below5_1;
-  assign hits_below6_2 = \$signal$45 [5] ? hits_below5_1 : hits_below5_2;
-  assign hits_below6_3 = \$signal$45 [5] ? hits_below5_2 : hits_below5_3;
-  assign hits_below6_4 = \$signal$45 [5] ? hits_below5_3 : hits_below5_4;
-  assign hits_below6_5 = \$signal$45 [5] ? hits_below5_4 : hits_below5_5;
-  assign hits_below6_6 = \$signal$45 [5] ? hits_below5_5 : 1'h0;
-  assign hits_below7_0 = \$signal$45 [6] ? 1'h0 : hits_below6_0;
-  assign hits_below7_1 = \$signal$45 [6] ? hits_below6_0 : hits_below6_1;
-  assign hits_below7_2 = \$signal$45 [6] ? hits_below6_1 : hits_below6_2;
-  assign hits_below7_3 = \$signal$45 [6] ? hits_below6_2 : hits_below6_3;
-  assign hits_below7_4 = \$signal$45 [6] ? hits_below6_3 : hits_below6_4;
-  assign hits_below7_5 = \$signal$45 [6] ? hits_below6_4 : hits_below6_5;
-  assign hits_below7_6 = \$signal$45 [6] ? hits_below6_5 : hits_below6_6;
-  assign hits_below7_7 = \$signal$45 [6] ? hits_below6_6 : 1'h0;
-  assign hits_below8_0 = \$signal$45 [7] ? 1'h0 : hits_below7_0;
-  assign hits_below8_1 = \$signal$45 [7] ? hits_below7_0 : hits_below7_1;
-  assign hits_below8_2 = \$signal$45 [7] ? hits_below7_1 : hits_below7_2;
-  assign hits_below8_3 = \$signal$45 [7] ? hits_below7_2 : hits_below7_3;
-  assign hits_below8_4 = \$signal$45 [7] ? hits_below7_3 : hits_below7_4;
-  assign hits_below8_5 = \$signal$45 [7] ? hits_below7_4 : hits_below7_5;
-  assign hits_below8_6 = \$signal$45 [7] ? hits_below7_5 : hits_below7_6;
-  assign hits_below8_7 = \$signal$45 [7] ? hits_below7_6 : hits_below7_7;
-  assign hits_below8_8 = \$signal$45 [7] ? hits_below7_7 : 1'h0;
-  assign hits_below9_0 = \$signal$45 [8] ? 1'h0 : hits_below8_0;
-  assign hits_below9_1 = \$signal$45 [8] ? hits_below8_0 : hits_below8_1;
-  assign hits_below9_2 = \$signal$45 [8] ? hits_below8_1 : hits_below8_2;
-  assign hits_below9_3 = \$signal$45 [8] ? hits_below8_2 : hits_below8_3;
-  assign hits_below9_4 = \$signal$45 [8] ? hits_below8_3 : hits_below8_4;
-  assign hits_below9_5 = \$signal$45 [8] ? hits_below8_4 : hits_below8_5;
-  assign hits_below9_6 = \$signal$45 [8] ? hits_below8_5 : hits_below8_6;
-  assign hits_below9_7 = \$signal$45 [8] ? hits_below8_6 : hits_below8_7;
-  assign hits_below9_8 = \$signal$45 [8] ? hits_below8_7 : hits_below8_8;
-  assign hits_below9_9 = \$signal$45 [8] ? hits_below8_8 : 1'h0;
-  assign hits_below10_0 = \$signal$45 [9] ? 1'h0 : hits_below9_0;
-  assign hits_below10_1 = \$signal$45 [9] ? hits_below9_0 : hits_below9_1;
-  assign hits_below10_2 = \$signal$45 [9] ? hits_below9_1 : hits_below9_2;
-  assign hits_below10_3 = \$signal$45 [9] ? hits_below9_2 : hits_below9_3;
-  assign hits_below10_4 = \$signal$45 [9] ? hits_below9_3 : hits_below9_4;
-  assign hits_below10_5 = \$signal$45 [9] ? hits_below9_4 : hits_below9_5;
-  assign hits_below10_6 = \$signal$45 [9] ? hits_below9_5 : hits_below9_6;
-  assign hits_below10_7 = \$signal$45 [9] ? hits_below9_6 : hits_below9_7;
-  assign hits_below10_8 = \$signal$45 [9] ? hits_below9_7 : hits_below9_8;
-  assign hits_below10_9 = \$signal$45 [9] ? hits_below9_8 : hits_below9_9;
-  assign hits_below10_10 = \$signal$45 [9] ? hits_below9_9 : 1'h0;
-  assign hits_below11_0 = \$signal$45 [10] ? 1'h0 : hits_below10_0;
-  assign hits_below11_1 = \$signal$45 [10] ? hits_below10_0 : hits_below10_1;
-  assign hits_below11_2 = \$signal$45 [10] ? hits_below10_1 : hits_below10_2;
-  assign hits_below11_3 = \$signal$45 [10] ? hits_below10_2 : hits_below10_3;
-  assign hits_below11_4 = \$signal$45 [10] ? hits_below10_3 : hits_below10_4;
-  assign hits_below11_5 = \$signal$45 [10] ? hits_below10_4 : hits_below10_5;
-  assign hits_below11_6 = \$signal$45 [10] ? hits_below10_5 : hits_below10_6;
-  assign hits_below11_7 = \$signal$45 [10] ? hits_below10_6 : hits_below10_7;
-  assign hits_below11_8 = \$signal$45 [10] ? hits_below10_7 : hits_below10_8;
-  assign hits_below11_9 = \$signal$45 [10] ? hits_below10_8 : hits_below10_9;
-  assign hits_below11_10 = \$signal$45 [10] ? hits_below10_9 : hits_below10_10;
-  assign hits_below11_11 = \$signal$45 [10] ? hits_below10_10 : 1'h0;
-  assign hits_below12_0 = \$signal$45 [11] ? 1'h0 : hits_below11_0;
-  assign hits_below12_1 = \$signal$45 [11] ? hits_below11_0 : hits_below11_1;
-  assign hits_below12_2 = \$signal$45 [11] ? hits_below11_1 : hits_below11_2;
-  assign hits_below12_3 = \$signal$45 [11] ? hits_below11_2 : hits_below11_3;
-  assign hits_below12_4 = \$signal$45 [11] ? hits_below11_3 : hits_below11_4;
-  assign hits_below12_5 = \$signal$45 [11] ? hits_below11_4 : hits_below11_5;
-  assign hits_below12_6 = \$signal$45 [11] ? hits_below11_5 : hits_below11_6;
-  assign hits_below12_7 = \$signal$45 [11] ? hits_below11_6 : hits_below11_7;
-  assign hits_below12_8 = \$signal$45 [11] ? hits_below11_7 : hits_below11_8;
-  assign hits_below12_9 = \$signal$45 [11] ? hits_below11_8 : hits_below11_9;
-  assign hits_below12_10 = \$signal$45 [11] ? hits_below11_9 : hits_below11_10;
-  assign hits_below12_11 = \$signal$45 [11] ? hits_below11_10 : hits_below11_11;
-  assign hits_below12_12 = \$signal$45 [11] ? hits_below11_11 : 1'h0;
-  assign hits_below13_0 = \$signal$45 [12] ? 1'h0 : hits_below12_0;
-  assign hits_below13_1 = \$signal$45 [12] ? hits_below12_0 : hits_below12_1;
-  assign hits_below13_2 = \$signal$45 [12] ? hits_below12_1 : hits_below12_2;
-  assign hits_below13_3 = \$signal$45 [12] ? hits_below12_2 : hits_below12_3;
-  assign hits_below13_4 = \$signal$45 [12] ? hits_below12_3 : hits_below12_4;
-  assign hits_below13_5 = \$signal$45 [12] ? hits_below12_4 : hits_below12_5;
-  assign hits_below13_6 = \$signal$45 [12] ? hits_below12_5 : hits_below12_6;
-  assign hits_below13_7 = \$signal$45 [12] ? hits_below12_6 : hits_below12_7;
-  assign hits_below13_8 = \$signal$45 [12] ? hits_below12_7 : hits_below12_8;
-  assign hits_below13_9 = \$signal$45 [12] ? hits_below12_8 : hits_below12_9;
-  assign hits_below13_10 = \$signal$45 [12] ? hits_below12_9 : hits_below12_10;
-  assign hits_below13_11 = \$signal$45 [12] ? hits_below12_10 : hits_below12_11;
-  assign hits_below13_12 = \$signal$45 [12] ? hits_below12_11 : hits_below12_12;
-  assign hits_below13_13 = \$signal$45 [12] ? hits_below12_12 : 1'h0;
-  assign hits_below14_0 = \$signal$45 [13] ? 1'h0 : hits_below13_0;
-  assign hits_below14_1 = \$signal$45 [13] ? hits_below13_0 : hits_below13_1;
-  assign hits_below14_2 = \$signal$45 [13] ? hits_below13_1 : hits_below13_2;
-  assign hits_below14_3 = \$signal$45 [13] ? hits_below13_2 : hits_below13_3;
-  assign hits_below14_4 = \$signal$45 [13] ? hits_below13_3 : hits_below13_4;
-  assign hits_below14_5 = \$signal$45 [13] ? hits_below13_4 : hits_below13_5;
-  assign hits_below14_6 = \$signal$45 [13] ? hits_below13_5 : hits_below13_6;
-  assign hits_below14_7 = \$signal$45 [13] ? hits_below13_6 : hits_below13_7;
-  assign hits_below14_8 = \$signal$45 [13] ? hits_below13_7 : hits_below13_8;
-  assign hits_below14_9 = \$signal$45 [13] ? hits_below13_8 : hits_below13_9;
-  assign hits_below14_10 = \$signal$45 [13] ? hits_below13_9 : hits_below13_10;
-  assign hits_below14_11 = \$signal$45 [13] ? hits_below13_10 : hits_below13_11;
-  assign hits_below14_12 = \$signal$45 [13] ? hits_below13_11 : hits_below13_12;
-  assign hits_below14_13 = \$signal$45 [13] ? hits_below13_12 : hits_below13_13;
-  assign hits_below14_14 = \$signal$45 [13] ? hits_below13_13 : 1'h0;
-  assign hits_below15_0 = \$signal$45 [14] ? 1'h0 : hits_below14_0;
-  assign hits_below15_1 = \$signal$45 [14] ? hits_below14_0 : hits_below14_1;
-  assign hits_below15_2 = \$signal$45 [14] ? hits_below14_1 : hits_below14_2;
-  assign hits_below15_3 = \$signal$45 [14] ? hits_below14_2 : hits_below14_3;
-  assign hits_below15_4 = \$signal$45 [14] ? hits_below14_3 : hits_below14_4;
-  assign hits_below15_5 = \$signal$45 [14] ? hits_below14_4 : hits_below14_5;
-  assign hits_below15_6 = \$signal$45 [14] ? hits_below14_5 : hits_below14_6;
-  assign hits_below15_7 = \$signal$45 [14] ? hits_below14_6 : hits_below14_7;
-  assign hits_below15_8 = \$signal$45 [14] ? hits_below14_7 : hits_below14_8;
-  assign hits_below15_9 = \$signal$45 [14] ? hits_below14_8 : hits_below14_9;
-  assign hits_below15_10 = \$signal$45 [14] ? hits_below14_9 : hits_below14_10;
-  assign hits_below15_11 = \$signal$45 [14] ? hits_below14_10 : hits_below14_11;
-  assign hits_below15_12 = \$signal$45 [14] ? hits_below14_11 : hits_below14_12;
-  assign hits_below15_13 = \$signal$45 [14] ? hits_below14_12 : hits_below14_13;
-  assign hits_below15_14 = \$signal$45 [14] ? hits_below14_13 : hits_below14_14;
-  assign hits_below15_15 = \$signal$45 [14] ? hits_below14_14 : 1'h0;
-  assign \$52  = lane0_takes0 ? t_in_idx0 : 12'h000;
-  assign \$54  = lane0_takes1 ? t_in_idx1 : 12'h000;
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = lane0_takes2 ? t_in_idx2 : 12'h000;
-  assign \$57  = \$55  | \$56 ;
-  assign \$58  = lane0_takes3 ? t_in_idx3 : 12'h000;
-  assign \$59  = \$57  | \$58 ;
-  assign \$60  = lane0_takes4 ? t_in_idx4 : 12'h000;
-  assign \$61  = \$59  | \$60 ;
-  assign \$62  = lane0_takes5 ? t_in_idx5 : 12'h000;
-  assign \$63  = \$61  | \$62 ;
-  assign \$64  = lane0_takes6 ? t_in_idx6 : 12'h000;
-  assign \$65  = \$63  | \$64 ;
-  assign \$66  = lane0_takes7 ? t_in_idx7 : 12'h000;
-  assign \$67  = \$65  | \$66 ;
-  assign \$68  = lane0_takes8 ? t_in_idx8 : 12'h000;
-  assign \$69  = \$67  | \$68 ;
-  assign \$70  = lane0_takes9 ? t_in_idx9 : 12'h000;
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = lane0_takes10 ? t_in_idx10 : 12'h000;
-  assign \$73  = \$71  | \$72 ;
-  assign \$74  = lane0_takes11 ? t_in_idx11 : 12'h000;
-  assign \$75  = \$73  | \$74 ;
-  assign \$76  = lane0_takes12 ? t_in_idx12 : 12'h000;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = lane0_takes13 ? t_in_idx13 : 12'h000;
-  assign \$79  = \$77  | \$78 ;
-  assign \$80  = lane0_takes14 ? t_in_idx14 : 12'h000;
-  assign \$81  = \$79  | \$80 ;
-  assign \$82  = lane0_takes0 ? t_out_idx0 : 12'h000;
-  assign \$84  = lane0_takes1 ? t_out_idx1 : 12'h000;
-  assign \$85  = \$83  | \$84 ;
-  assign \$86  = lane0_takes2 ? t_out_idx2 : 12'h000;
-  assign \$87  = \$85  | \$86 ;
-  assign \$88  = lane0_takes3 ? t_out_idx3 : 12'h000;
-  assign \$89  = \$87  | \$88 ;
-  assign \$90  = lane0_takes4 ? t_out_idx4 : 12'h000;
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = lane0_takes5 ? t_out_idx5 : 12'h000;
-  assign \$93  = \$91  | \$92 ;
-  assign \$94  = lane0_takes6 ? t_out_idx6 : 12'h000;
-  assign \$95  = \$93  | \$94 ;
-  assign \$96  = lane0_takes7 ? t_out_idx7 : 12'h000;
-  assign \$97  = \$95  | \$96 ;
-  assign \$98  = lane0_takes8 ? t_out_idx8 : 12'h000;
-  assign \$99  = \$97  | \$98 ;
-  assign \$100  = lane0_takes9 ? t_out_idx9 : 12'h000;
-  assign \$101  = \$99  | \$100 ;
-  assign \$102  = lane0_takes10 ? t_out_idx10 : 12'h000;
-  assign \$103  = \$101  | \$102 ;
-  assign \$104  = lane0_takes11 ? t_out_idx11 : 12'h000;
-  assign \$105  = \$103  | \$104 ;
-  assign \$106  = lane0_takes12 ? t_out_idx12 : 12'h000;
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = lane0_takes13 ? t_out_idx13 : 12'h000;
-  assign \$109  = \$107  | \$108 ;
-  assign \$110  = lane0_takes14 ? t_out_idx14 : 12'h000;
-  assign \$111  = \$109  | \$110 ;
-  assign \$112  = lane1_takes1 ? t_in_idx1 : 12'h000;
-  assign \$114  = lane1_takes2 ? t_in_idx2 : 12'h000;
-  assign \$115  = \$113  | \$114 ;
-  assign \$116  = lane1_takes3 ? t_in_idx3 : 12'h000;
-  assign \$117  = \$115  | \$116 ;
-  assign \$118  = lane1_takes4 ? t_in_idx4 : 12'h000;
-  assign \$119  = \$117  | \$118 ;
-  assign \$120  = lane1_takes5 ? t_in_idx5 : 12'h000;
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = lane1_takes6 ? t_in_idx6 : 12'h000;
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = lane1_takes7 ? t_in_idx7 : 12'h000;
-  assign \$125  = \$123  | \$124 ;
-  assign \$126  = lane1_takes8 ? t_in_idx8 : 12'h000;
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = lane1_takes9 ? t_in_idx9 : 12'h000;
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = lane1_takes10 ? t_in_idx10 : 12'h000;
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = lane1_takes11 ? t_in_idx11 : 12'h000;
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = lane1_takes12 ? t_in_idx12 : 12'h000;
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = lane1_takes13 ? t_in_idx13 : 12'h000;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = lane1_takes14 ? t_in_idx14 : 12'h000;
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = lane1_takes1 ? t_out_idx1 : 12'h000;
-  assign \$142  = lane1_takes2 ? t_out_idx2 : 12'h000;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = lane1_takes3 ? t_out_idx3 : 12'h000;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = lane1_takes4 ? t_out_idx4 : 12'h000;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = lane1_takes5 ? t_out_idx5 : 12'h000;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = lane1_takes6 ? t_out_idx6 : 12'h000;
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = lane1_takes7 ? t_out_idx7 : 12'h000;
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = lane1_takes8 ? t_out_idx8 : 12'h000;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = lane1_takes9 ? t_out_idx9 : 12'h000;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = lane1_takes10 ? t_out_idx10 : 12'h000;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = lane1_takes11 ? t_out_idx11 : 12'h000;
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = lane1_takes12 ? t_out_idx12 : 12'h000;
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = lane1_takes13 ? t_out_idx13 : 12'h000;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = lane1_takes14 ? t_out_idx14 : 12'h000;
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = lane2_takes2 ? t_in_idx2 : 12'h000;
-  assign \$170  = lane2_takes3 ? t_in_idx3 : 12'h000;
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = lane2_takes4 ? t_in_idx4 : 12'h000;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = lane2_takes5 ? t_in_idx5 : 12'h000;
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = lane2_takes6 ? t_in_idx6 : 12'h000;
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = lane2_takes7 ? t_in_idx7 : 12'h000;
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = lane2_takes8 ? t_in_idx8 : 12'h000;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = lane2_takes9 ? t_in_idx9 : 12'h000;
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = lane2_takes10 ? t_in_idx10 : 12'h000;
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = lane2_takes11 ? t_in_idx11 : 12'h000;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = lane2_takes12 ? t_in_idx12 : 12'h000;
-  assign \$189  = \$187  | \$188 ;
-  assign \$190  = lane2_takes13 ? t_in_idx13 : 12'h000;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = lane2_takes14 ? t_in_idx14 : 12'h000;
-  assign \$193  = \$191  | \$192 ;
-  assign \$194  = lane2_takes2 ? t_out_idx2 : 12'h000;
-  assign \$196  = lane2_takes3 ? t_out_idx3 : 12'h000;
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = lane2_takes4 ? t_out_idx4 : 12'h000;
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = lane2_takes5 ? t_out_idx5 : 12'h000;
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = lane2_takes6 ? t_out_idx6 : 12'h000;
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = lane2_takes7 ? t_out_idx7 : 12'h000;
-  assign \$205  = \$203  | \$204 ;
-  assign \$206  = lane2_takes8 ? t_out_idx8 : 12'h000;
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = lane2_takes9 ? t_out_idx9 : 12'h000;
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = lane2_takes10 ? t_out_idx10 : 12'h000;
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = lane2_takes11 ? t_out_idx11 : 12'h000;
-  assign \$213  = \$211  | \$212 ;
-  assign \$214  = lane2_takes12 ? t_out_idx12 : 12'h000;
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = lane2_takes13 ? t_out_idx13 : 12'h000;
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = lane2_takes14 ? t_out_idx14 : 12'h000;
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = lane3_takes3 ? t_in_idx3 : 12'h000;
-  assign \$222  = lane3_takes4 ? t_in_idx4 : 12'h000;
-  assign \$223  = \$221  | \$222 ;
-  assign \$224  = lane3_takes5 ? t_in_idx5 : 12'h000;
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = lane3_takes6 ? t_in_idx6 : 12'h000;
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = lane3_takes7 ? t_in_idx7 : 12'h000;
-  assign \$229  = \$227  | \$228 ;
-  assign \$230  = lane3_takes8 ? t_in_idx8 : 12'h000;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = lane3_takes9 ? t_in_idx9 : 12'h000;
-  assign \$233  = \$231  | \$232 ;
-  assign \$234  = lane3_takes10 ? t_in_idx10 : 12'h000;
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = lane3_takes11 ? t_in_idx11 : 12'h000;
-  assign \$237  = \$235  | \$236 ;
-  assign \$238  = lane3_takes12 ? t_in_idx12 : 12'h000;
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = lane3_takes13 ? t_in_idx13 : 12'h000;
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = lane3_takes14 ? t_in_idx14 : 12'h000;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = lane3_takes3 ? t_out_idx3 : 12'h000;
-  assign \$246  = lane3_takes4 ? t_out_idx4 : 12'h000;
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = lane3_takes5 ? t_out_idx5 : 12'h000;
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = lane3_takes6 ? t_out_idx6 : 12'h000;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = lane3_takes7 ? t_out_idx7 : 12'h000;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = lane3_takes8 ? t_out_idx8 : 12'h000;
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = lane3_takes9 ? t_out_idx9 : 12'h000;
-  assign \$257  = \$255  | \$256 ;
-  assign \$258  = lane3_takes10 ? t_out_idx10 : 12'h000;
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = lane3_takes11 ? t_out_idx11 : 12'h000;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = lane3_takes12 ? t_out_idx12 : 12'h000;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = lane3_takes13 ? t_out_idx13 : 12'h000;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = lane3_takes14 ? t_out_idx14 : 12'h000;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = lane4_takes4 ? t_in_idx4 : 12'h000;
-  assign \$270  = lane4_takes5 ? t_in_idx5 : 12'h000;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = lane4_takes6 ? t_in_idx6 : 12'h000;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = lane4_takes7 ? t_in_idx7 : 12'h000;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = lane4_takes8 ? t_in_idx8 : 12'h000;
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = lane4_takes9 ? t_in_idx9 : 12'h000;
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = lane4_takes10 ? t_in_idx10 : 12'h000;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = lane4_takes11 ? t_in_idx11 : 12'h000;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = lane4_takes12 ? t_in_idx12 : 12'h000;
-  assign \$285  = \$283  | \$284 ;
-  assign \$286  = lane4_takes13 ? t_in_idx13 : 12'h000;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = lane4_takes14 ? t_in_idx14 : 12'h000;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = lane4_takes4 ? t_out_idx4 : 12'h000;
-  assign \$292  = lane4_takes5 ? t_out_idx5 : 12'h000;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = lane4_takes6 ? t_out_idx6 : 12'h000;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = lane4_takes7 ? t_out_idx7 : 12'h000;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = lane4_takes8 ? t_out_idx8 : 12'h000;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = lane4_takes9 ? t_out_idx9 : 12'h000;
-  assign \$301  = \$299  | \$300 ;
-  assign \$302  = lane4_takes10 ? t_out_idx10 : 12'h000;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = lane4_takes11 ? t_out_idx11 : 12'h000;
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = lane4_takes12 ? t_out_idx12 : 12'h000;
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = lane4_takes13 ? t_out_idx13 : 12'h000;
-  assign \$309  = \$307  | \$308 ;
-  assign \$310  = lane4_takes14 ? t_out_idx14 : 12'h000;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = lane5_takes5 ? t_in_idx5 : 12'h000;
-  assign \$314  = lane5_takes6 ? t_in_idx6 : 12'h000;
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = lane5_takes7 ? t_in_idx7 : 12'h000;
-  assign \$317  = \$315  | \$316 ;
-  assign \$318  = lane5_takes8 ? t_in_idx8 : 12'h000;
-  assign \$319  = \$317  | \$318 ;
-  assign \$320  = lane5_takes9 ? t_in_idx9 : 12'h000;
-  assign \$321  = \$319  | \$320 ;
-  assign \$322  = lane5_takes10 ? t_in_idx10 : 12'h000;
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = lane5_takes11 ? t_in_idx11 : 12'h000;
-  assign \$325  = \$323  | \$324 ;
-  assign \$326  = lane5_takes12 ? t_in_idx12 : 12'h000;
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = lane5_takes13 ? t_in_idx13 : 12'h000;
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = lane5_takes14 ? t_in_idx14 : 12'h000;
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = lane5_takes5 ? t_out_idx5 : 12'h000;
-  assign \$334  = lane5_takes6 ? t_out_idx6 : 12'h000;
-  assign \$335  = \$333  | \$334 ;
-  assign \$336  = lane5_takes7 ? t_out_idx7 : 12'h000;
-  assign \$337  = \$335  | \$336 ;
-  assign \$338  = lane5_takes8 ? t_out_idx8 : 12'h000;
-  assign \$339  = \$337  | \$338 ;
-  assign \$340  = lane5_takes9 ? t_out_idx9 : 12'h000;
-  assign \$341  = \$339  | \$340 ;
-  assign \$342  = lane5_takes10 ? t_out_idx10 : 12'h000;
-  assign \$343  = \$341  | \$342 ;
-  assign \$344  = lane5_takes11 ? t_out_idx11 : 12'h000;
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = lane5_takes12 ? t_out_idx12 : 12'h000;
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = lane5_takes13 ? t_out_idx13 : 12'h000;
-  assign \$349  = \$347  | \$348 ;
-  assign \$350  = lane5_takes14 ? t_out_idx14 : 12'h000;
-  assign \$351  = \$349  | \$350 ;
-  assign \$352  = lane6_takes6 ? t_in_idx6 : 12'h000;
-  assign \$354  = lane6_takes7 ? t_in_idx7 : 12'h000;
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = lane6_takes8 ? t_in_idx8 : 12'h000;
-  assign \$357  = \$355  | \$356 ;
-  assign \$358  = lane6_takes9 ? t_in_idx9 : 12'h000;
-  assign \$359  = \$357  | \$358 ;
-  assign \$360  = lane6_takes10 ? t_in_idx10 : 12'h000;
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = lane6_takes11 ? t_in_idx11 : 12'h000;
-  assign \$363  = \$361  | \$362 ;
-  assign \$364  = lane6_takes12 ? t_in_idx12 : 12'h000;
-  assign \$365  = \$363  | \$364 ;
-  assign \$366  = lane6_takes13 ? t_in_idx13 : 12'h000;
-  assign \$367  = \$365  | \$366 ;
-  assign \$368  = lane6_takes14 ? t_in_idx14 : 12'h000;
-  assign \$369  = \$367  | \$368 ;
-  assign \$370  = lane6_takes6 ? t_out_idx6 : 12'h000;
-  assign \$372  = lane6_takes7 ? t_out_idx7 : 12'h000;
-  assign \$373  = \$371  | \$372 ;
-  assign \$374  = lane6_takes8 ? t_out_idx8 : 12'h000;
-  assign \$375  = \$373  | \$374 ;
-  assign \$376  = lane6_takes9 ? t_out_idx9 : 12'h000;
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = lane6_takes10 ? t_out_idx10 : 12'h000;
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = lane6_takes11 ? t_out_idx11 : 12'h000;
-  assign \$381  = \$379  | \$380 ;
-  assign \$382  = lane6_takes12 ? t_out_idx12 : 12'h000;
-  assign \$383  = \$381  | \$382 ;
-  assign \$384  = lane6_takes13 ? t_out_idx13 : 12'h000;
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = lane6_takes14 ? t_out_idx14 : 12'h000;
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = lane7_takes7 ? t_in_idx7 : 12'h000;
-  assign \$390  = lane7_takes8 ? t_in_idx8 : 12'h000;
-  assign \$391  = \$389  | \$390 ;
-  assign \$392  = lane7_takes9 ? t_in_idx9 : 12'h000;
-  assign \$393  = \$391  | \$392 ;
-  assign \$394  = lane7_takes10 ? t_in_idx10 : 12'h000;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = lane7_takes11 ? t_in_idx11 : 12'h000;
-  assign \$397  = \$395  | \$396 ;
-  assign \$398  = lane7_takes12 ? t_in_idx12 : 12'h000;
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = lane7_takes13 ? t_in_idx13 : 12'h000;
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = lane7_takes14 ? t_in_idx14 : 12'h000;
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = lane7_takes7 ? t_out_idx7 : 12'h000;
-  assign \$406  = lane7_takes8 ? t_out_idx8 : 12'h000;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = lane7_takes9 ? t_out_idx9 : 12'h000;
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = lane7_takes10 ? t_out_idx10 : 12'h000;
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = lane7_takes11 ? t_out_idx11 : 12'h000;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = lane7_takes12 ? t_out_idx12 : 12'h000;
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = lane7_takes13 ? t_out_idx13 : 12'h000;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = lane7_takes14 ? t_out_idx14 : 12'h000;
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = match9_valid & \$signal ;
-  assign \$421  = \$420  & pairs_valid;
-  assign \$422  = ~ pairs__ready;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = ~ \$423 ;
-  assign pairs_room_next = \$signal  ? \$424  : pairs__ready;
-  assign \$425  = | \$signal$45 ;
-  assign \$426  = \$425  | near_last;
-  assign \$427  = match8_valid & \$426 ;
-  assign \$428  = match1_load ? 1'h0 : match0_valid;
-  assign \$429  = match0_load ? \$signal$21  : \$428 ;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = | \$signal$45 ;
-  assign \$432  = \$431  | near_last;
-  assign \$433  = match8_valid & \$432 ;
-  assign \$434  = match9_load ? \$433  : match9_valid;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$430  | \$435 ;
-  assign \$437  = \$436  | pairs_room_next;
-  assign \$438  = in_adv & in_last;
-  assign \$439  = in_done | \$438 ;
-  assign \$440  = ~ \final ;
-  assign \$441  = \$439  & \$440 ;
-  assign \$442  = ~ in_skid_full;
-  assign \$443  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$444  = inputs__payload[551] ? \$443  : 62'h0000000000000000;
-  assign \$445  = ~ inputs__payload[551];
-  assign \$446  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$447  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
-  assign \$448  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
-  assign \$449  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
-  assign \$450  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
-  assign \$451  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
-  assign \$452  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
-  assign \$453  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$454  = ~ in_next_full;
-  assign \$455  = \$454  | in_free;
-  assign \$456  = ~ in_skid_full;
-  assign \$457  = inputs__valid & \$456 ;
-  assign \$458  = in_skid_full | inputs__valid;
-  assign \$459  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$460  = inputs__payload[551] ? \$459  : 62'h0000000000000000;
-  assign \$461  = ~ inputs__payload[551];
-  assign \$462  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$463  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
-  assign \$464  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
-  assign \$465  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
-  assign \$466  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
-  assign \$467  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
-  assign \$468  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
-  assign \$469  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$470  = out_adv & out_last;
-  assign \$471  = out_done | \$470 ;
-  assign \$472  = ~ \final ;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = ~ out_skid_full;
-  assign \$476  = outputs__payload[478:476] ^ { 1'h0, \$475  };
-  assign \$478  = \$476  ^ { 1'h0, \$477  };
-  assign \$480  = { 1'h0, \$478  } ^ \$479 ;
-  assign \$482  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$481 );
-  assign \$483  = $signed(\$482 ) + $signed(17'h08000);
-  assign \$485  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$484 );
-  assign \$486  = $signed(\$485 ) + $signed(17'h08000);
-  assign \$488  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$487 );
-  assign \$489  = $signed(\$488 ) + $signed(17'h08000);
-  assign \$490  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$491  = $signed(\$490 ) + $signed(18'h10000);
-  assign \$492  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$493  = $signed(\$492 ) + $signed(18'h10000);
-  assign \$494  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$495  = $signed(\$494 ) + $signed(18'h10000);
-  assign \$496  = downsample ? { outputs__payload[531:524], \$489 [16:0], \$486 [16:0], \$483 [16:0], \$480 [2:0] } : { outputs__payload[531:524], \$495 [17:0], \$493 [17:0], \$491 [17:0] };
-  assign \$497  = outputs__payload[551] ? \$496  : 62'h0000000000000000;
-  assign \$498  = ~ outputs__payload[551];
-  assign \$500  = outputs__payload[2:0] ^ { 1'h0, \$499  };
-  assign \$502  = \$500  ^ { 1'h0, \$501  };
-  assign \$504  = { 1'h0, \$502  } ^ \$503 ;
-  assign \$506  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$505 );
-  assign \$507  = $signed(\$506 ) + $signed(17'h08000);
-  assign \$509  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$508 );
-  assign \$510  = $signed(\$509 ) + $signed(17'h08000);
-  assign \$512  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$511 );
-  assign \$513  = $signed(\$512 ) + $signed(17'h08000);
-  assign \$514  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$515  = $signed(\$514 ) + $signed(18'h10000);
-  assign \$516  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$517  = $signed(\$516 ) + $signed(18'h10000);
-  assign \$518  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$519  = $signed(\$518 ) + $signed(18'h10000);
-  assign \$520  = downsample ? { outputs__payload[55:48], \$513 [16:0], \$510 [16:0], \$507 [16:0], \$504 [2:0] } : { outputs__payload[55:48], \$519 [17:0], \$517 [17:0], \$515 [17:0] };
-  assign \$522  = outputs__payload[70:68] ^ { 1'h0, \$521  };
-  assign \$524  = \$522  ^ { 1'h0, \$523  };
-  assign \$526  = { 1'h0, \$524  } ^ \$525 ;
-  assign \$528  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$527 );
-  assign \$529  = $signed(\$528 ) + $signed(17'h08000);
-  assign \$531  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$530 );
-  assign \$532  = $signed(\$531 ) + $signed(17'h08000);
-  assign \$534  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$533 );
-  assign \$535  = $signed(\$534 ) + $signed(17'h08000);
-  assign \$536  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
-  assign \$537  = $signed(\$536 ) + $signed(18'h10000);
-  assign \$538  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$539  = $signed(\$538 ) + $signed(18'h10000);
-  assign \$540  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
-  assign \$541  = $signed(\$540 ) + $signed(18'h10000);
-  assign \$542  = downsample ? { outputs__payload[123:116], \$535 [16:0], \$532 [16:0], \$529 [16:0], \$526 [2:0] } : { outputs__payload[123:116], \$541 [17:0], \$539 [17:0], \$537 [17:0] };
-  assign \$544  = outputs__payload[138:136] ^ { 1'h0, \$543  };
-  assign \$546  = \$544  ^ { 1'h0, \$545  };
-  assign \$548  = { 1'h0, \$546  } ^ \$547 ;
-  assign \$550  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$549 );
-  assign \$551  = $signed(\$550 ) + $signed(17'h08000);
-  assign \$553  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$552 );
-  assign \$554  = $signed(\$553 ) + $signed(17'h08000);
-  assign \$556  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$555 );
-  assign \$557  = $signed(\$556 ) + $signed(17'h08000);
-  assign \$558  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
-  assign \$559  = $signed(\$558 ) + $signed(18'h10000);
-  assign \$560  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
-  assign \$561  = $signed(\$560 ) + $signed(18'h10000);
-  assign \$562  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$563  = $signed(\$562 ) + $signed(18'h10000);
-  assign \$564  = downsample ? { outputs__payload[191:184], \$557 [16:0], \$554 [16:0], \$551 [16:0], \$548 [2:0] } : { outputs__payload[191:184], \$563 [17:0], \$561 [17:0], \$559 [17:0] };
-  assign \$566  = outputs__payload[206:204] ^ { 1'h0, \$565  };
-  assign \$568  = \$566  ^ { 1'h0, \$567  };
-  assign \$570  = { 1'h0, \$568  } ^ \$569 ;
-  assign \$572  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$571 );
-  assign \$573  = $signed(\$572 ) + $signed(17'h08000);
-  assign \$575  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$574 );
-  assign \$576  = $signed(\$575 ) + $signed(17'h08000);
-  assign \$578  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$577 );
-  assign \$579  = $signed(\$578 ) + $signed(17'h08000);
-  assign \$580  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
-  assign \$581  = $signed(\$580 ) + $signed(18'h10000);
-  assign \$582  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
-  assign \$583  = $signed(\$582 ) + $signed(18'h10000);
-  assign \$584  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
-  assign \$585  = $signed(\$584 ) + $signed(18'h10000);
-  assign \$586  = downsample ? { outputs__payload[259:252], \$579 [16:0], \$576 [16:0], \$573 [16:0], \$570 [2:0] } : { outputs__payload[259:252], \$585 [17:0], \$583 [17:0], \$581 [17:0] };
-  assign \$588  = outputs__payload[274:272] ^ { 1'h0, \$587  };
-  assign \$590  = \$588  ^ { 1'h0, \$589  };
-  assign \$592  = { 1'h0, \$590  } ^ \$591 ;
-  assign \$594  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$593 );
-  assign \$595  = $signed(\$594 ) + $signed(17'h08000);
-  assign \$597  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$596 );
-  assign \$598  = $signed(\$597 ) + $signed(17'h08000);
-  assign \$600  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$599 );
-  assign \$601  = $signed(\$600 ) + $signed(17'h08000);
-  assign \$602  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
-  assign \$603  = $signed(\$602 ) + $signed(18'h10000);
-  assign \$604  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$605  = $signed(\$604 ) + $signed(18'h10000);
-  assign \$606  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$607  = $signed(\$606 ) + $signed(18'h10000);
-  assign \$608  = downsample ? { outputs__payload[327:320], \$601 [16:0], \$598 [16:0], \$595 [16:0], \$592 [2:0] } : { outputs__payload[327:320], \$607 [17:0], \$605 [17:0], \$603 [17:0] };
-  assign \$610  = outputs__payload[342:340] ^ { 1'h0, \$609  };
-  assign \$612  = \$610  ^ { 1'h0, \$611  };
-  assign \$614  = { 1'h0, \$612  } ^ \$613 ;
-  assign \$616  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$615 );
-  assign \$617  = $signed(\$616 ) + $signed(17'h08000);
-  assign \$619  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$618 );
-  assign \$620  = $signed(\$619 ) + $signed(17'h08000);
-  assign \$622  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$621 );
-  assign \$623  = $signed(\$622 ) + $signed(17'h08000);
-  assign \$624  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
-  assign \$625  = $signed(\$624 ) + $signed(18'h10000);
-  assign \$626  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
-  assign \$627  = $signed(\$626 ) + $signed(18'h10000);
-  assign \$628  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
-  assign \$629  = $signed(\$628 ) + $signed(18'h10000);
-  assign \$630  = downsample ? { outputs__payload[395:388], \$623 [16:0], \$620 [16:0], \$617 [16:0], \$614 [2:0] } : { outputs__payload[395:388], \$629 [17:0], \$627 [17:0], \$625 [17:0] };
-  assign \$632  = outputs__payload[410:408] ^ { 1'h0, \$631  };
-  assign \$634  = \$632  ^ { 1'h0, \$633  };
-  assign \$636  = { 1'h0, \$634  } ^ \$635 ;
-  assign \$638  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$637 );
-  assign \$639  = $signed(\$638 ) + $signed(17'h08000);
-  assign \$641  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$640 );
-  assign \$642  = $signed(\$641 ) + $signed(17'h08000);
-  assign \$644  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$643 );
-  assign \$645  = $signed(\$644 ) + $signed(17'h08000);
-  assign \$646  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
-  assign \$647  = $signed(\$646 ) + $signed(18'h10000);
-  assign \$648  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$649  = $signed(\$648 ) + $signed(18'h10000);
-  assign \$650  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$651  = $signed(\$650 ) + $signed(18'h10000);
-  assign \$652  = downsample ? { outputs__payload[463:456], \$645 [16:0], \$642 [16:0], \$639 [16:0], \$636 [2:0] } : { outputs__payload[463:456], \$651 [17:0], \$649 [17:0], \$647 [17:0] };
-  assign \$654  = outputs__payload[478:476] ^ { 1'h0, \$653  };
-  assign \$656  = \$654  ^ { 1'h0, \$655  };
-  assign \$658  = { 1'h0, \$656  } ^ \$657 ;
-  assign \$660  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$659 );
-  assign \$661  = $signed(\$660 ) + $signed(17'h08000);
-  assign \$663  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$662 );
-  assign \$664  = $signed(\$663 ) + $signed(17'h08000);
-  assign \$666  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$665 );
-  assign \$667  = $signed(\$666 ) + $signed(17'h08000);
-  assign \$668  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$669  = $signed(\$668 ) + $signed(18'h10000);
-  assign \$670  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$671  = $signed(\$670 ) + $signed(18'h10000);
-  assign \$672  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$673  = $signed(\$672 ) + $signed(18'h10000);
-  assign \$674  = downsample ? { outputs__payload[531:524], \$667 [16:0], \$664 [16:0], \$661 [16:0], \$658 [2:0] } : { outputs__payload[531:524], \$673 [17:0], \$671 [17:0], \$669 [17:0] };
-  assign \$675  = ~ out_next_full;
-  assign \$676  = \$675  | out_free;
-  assign \$677  = ~ out_skid_full;
-  assign \$678  = outputs__valid & \$677 ;
-  assign \$679  = out_skid_full | outputs__valid;
-  assign \$681  = outputs__payload[478:476] ^ { 1'h0, \$680  };
-  assign \$683  = \$681  ^ { 1'h0, \$682  };
-  assign \$685  = { 1'h0, \$683  } ^ \$684 ;
-  assign \$687  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$686 );
-  assign \$688  = $signed(\$687 ) + $signed(17'h08000);
-  assign \$690  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$689 );
-  assign \$691  = $signed(\$690 ) + $signed(17'h08000);
-  assign \$693  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$692 );
+  assign \$79  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$80  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$81  = ~ \$80 ;
+  assign \$82  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$83  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$84  = ~ \$83 ;
+  assign \$85  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$86  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$87  = ~ \$86 ;
+  assign \$88  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  | \$89 ;
+  assign \$91  = \$84  & \$90 ;
+  assign \$92  = \$82  | \$91 ;
+  assign \$93  = \$81  & \$92 ;
+  assign \$94  = \$79  | \$93 ;
+  assign \$95  = in_next_top[62:48] > out_top[62:48];
+  assign \$96  = out_top[62:48] > in_next_top[62:48];
+  assign \$97  = ~ \$96 ;
+  assign \$98  = in_next_top[47:32] > out_top[47:32];
+  assign \$99  = out_top[47:32] > in_next_top[47:32];
+  assign \$100  = ~ \$99 ;
+  assign \$101  = in_next_top[31:16] > out_top[31:16];
+  assign \$102  = out_top[31:16] > in_next_top[31:16];
+  assign \$103  = ~ \$102 ;
+  assign \$104  = in_next_top[15:0] > out_top[15:0];
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = \$101  | \$105 ;
+  assign \$107  = \$100  & \$106 ;
+  assign \$108  = \$98  | \$107 ;
+  assign \$109  = \$97  & \$108 ;
+  assign \$110  = \$95  | \$109 ;
+  assign \$111  = out_load ? \$94  : \$110 ;
+  assign \$112  = in_top[62:48] > out_next_top[62:48];
+  assign \$113  = out_next_top[62:48] > in_top[62:48];
+  assign \$114  = ~ \$113 ;
+  assign \$115  = in_top[47:32] > out_next_top[47:32];
+  assign \$116  = out_next_top[47:32] > in_top[47:32];
+  assign \$117  = ~ \$116 ;
+  assign \$118  = in_top[31:16] > out_next_top[31:16];
+  assign \$119  = out_next_top[31:16] > in_top[31:16];
+  assign \$120  = ~ \$119 ;
+  assign \$121  = in_top[15:0] > out_next_top[15:0];
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = \$118  | \$122 ;
+  assign \$124  = \$117  & \$123 ;
+  assign \$125  = \$115  | \$124 ;
+  assign \$126  = \$114  & \$125 ;
+  assign \$127  = \$112  | \$126 ;
+  assign \$128  = in_top[62:48] > out_top[62:48];
+  assign \$129  = out_top[62:48] > in_top[62:48];
+  assign \$130  = ~ \$129 ;
+  assign \$131  = in_top[47:32] > out_top[47:32];
+  assign \$132  = out_top[47:32] > in_top[47:32];
+  assign \$133  = ~ \$132 ;
+  assign \$134  = in_top[31:16] > out_top[31:16];
+  assign \$135  = out_top[31:16] > in_top[31:16];
+  assign \$136  = ~ \$135 ;
+  assign \$137  = in_top[15:0] > out_top[15:0];
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \$134  | \$138 ;
+  assign \$140  = \$133  & \$139 ;
+  assign \$141  = \$131  | \$140 ;
+  assign \$142  = \$130  & \$141 ;
+  assign \$143  = \$128  | \$142 ;
+  assign \$144  = out_load ? \$127  : \$143 ;
+  assign \$145  = in_load ? \$111  : \$144 ;
+  assign in_le_next = ~ \$145 ;
+  assign \$146  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$147  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$148  = ~ \$147 ;
+  assign \$149  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$150  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$151  = ~ \$150 ;
+  assign \$152  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$153  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$154  = ~ \$153 ;
+  assign \$155  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \$152  | \$156 ;
+  assign \$158  = \$151  & \$157 ;
+  assign \$159  = \$149  | \$158 ;
+  assign \$160  = \$148  & \$159 ;
+  assign \$161  = \$146  | \$160 ;
+  assign \$162  = out_top[62:48] > in_next_top[62:48];
+  assign \$163  = in_next_top[62:48] > out_top[62:48];
+  assign \$164  = ~ \$163 ;
+  assign \$165  = out_top[47:32] > in_next_top[47:32];
+  assign \$166  = in_next_top[47:32] > out_top[47:32];
+  assign \$167  = ~ \$166 ;
+  assign \$168  = out_top[31:16] > in_next_top[31:16];
+  assign \$169  = in_next_top[31:16] > out_top[31:16];
+  assign \$170  = ~ \$169 ;
+  assign \$171  = out_top[15:0] > in_next_top[15:0];
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  | \$172 ;
+  assign \$174  = \$167  & \$173 ;
+  assign \$175  = \$165  | \$174 ;
+  assign \$176  = \$164  & \$175 ;
+  assign \$177  = \$162  | \$176 ;
+  assign \$178  = out_load ? \$161  : \$177 ;
+  assign \$179  = out_next_top[62:48] > in_top[62:48];
+  assign \$180  = in_top[62:48] > out_next_top[62:48];
+  assign \$181  = ~ \$180 ;
+  assign \$182  = out_next_top[47:32] > in_top[47:32];
+  assign \$183  = in_top[47:32] > out_next_top[47:32];
+  assign \$184  = ~ \$183 ;
+  assign \$185  = out_next_top[31:16] > in_top[31:16];
+  assign \$186  = in_top[31:16] > out_next_top[31:16];
+  assign \$187  = ~ \$186 ;
+  assign \$188  = out_next_top[15:0] > in_top[15:0];
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = \$185  | \$189 ;
+  assign \$191  = \$184  & \$190 ;
+  assign \$192  = \$182  | \$191 ;
+  assign \$193  = \$181  & \$192 ;
+  assign \$194  = \$179  | \$193 ;
+  assign \$195  = out_top[62:48] > in_top[62:48];
+  assign \$196  = in_top[62:48] > out_top[62:48];
+  assign \$197  = ~ \$196 ;
+  assign \$198  = out_top[47:32] > in_top[47:32];
+  assign \$199  = in_top[47:32] > out_top[47:32];
+  assign \$200  = ~ \$199 ;
+  assign \$201  = out_top[31:16] > in_top[31:16];
+  assign \$202  = in_top[31:16] > out_top[31:16];
+  assign \$203  = ~ \$202 ;
+  assign \$204  = out_top[15:0] > in_top[15:0];
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = \$201  | \$205 ;
+  assign \$207  = \$200  & \$206 ;
+  assign \$208  = \$198  | \$207 ;
+  assign \$209  = \$197  & \$208 ;
+  assign \$210  = \$195  | \$209 ;
+  assign \$211  = out_load ? \$194  : \$210 ;
+  assign \$212  = in_load ? \$178  : \$211 ;
+  assign out_le_next = ~ \$212 ;
+  assign hits_below1_0 = \$signal$23 [0] ? 1'h0 : 1'h1;
+  assign hits_below1_1 = \$signal$23 [0] ? 1'h1 : 1'h0;
+  assign hits_below2_0 = \$signal$23 [1] ? 1'h0 : hits_below1_0;
+  assign hits_below2_1 = \$signal$23 [1] ? hits_below1_0 : hits_below1_1;
+  assign hits_below2_2 = \$signal$23 [1] ? hits_below1_1 : 1'h0;
+  assign hits_below3_0 = \$signal$23 [2] ? 1'h0 : hits_below2_0;
+  assign hits_below3_1 = \$signal$23 [2] ? hits_below2_0 : hits_below2_1;
+  assign hits_below3_2 = \$signal$23 [2] ? hits_below2_1 : hits_below2_2;
+  assign hits_below3_3 = \$signal$23 [2] ? hits_below2_2 : 1'h0;
+  assign hits_below4_0 = \$signal$23 [3] ? 1'h0 : hits_below3_0;
+  assign hits_below4_1 = \$signal$23 [3] ? hits_below3_0 : hits_below3_1;
+  assign hits_below4_2 = \$signal$23 [3] ? hits_below3_1 : hits_below3_2;
+  assign hits_below4_3 = \$signal$23 [3] ? hits_below3_2 : hits_below3_3;
+  assign hits_below4_4 = \$signal$23 [3] ? hits_below3_3 : 1'h0;
+  assign hits_below5_0 = \$signal$23 [4] ? 1'h0 : hits_below4_0;
+  assign hits_below5_1 = \$signal$23 [4] ? hits_below4_0 : hits_below4_1;
+  assign hits_below5_2 = \$signal$23 [4] ? hits_below4_1 : hits_below4_2;
+  assign hits_below5_3 = \$signal$23 [4] ? hits_below4_2 : hits_below4_3;
+  assign hits_below5_4 = \$signal$23 [4] ? hits_below4_3 : hits_below4_4;
+  assign hits_below5_5 = \$signal$23 [4] ? hits_below4_4 : 1'h0;
+  assign hits_below6_0 = \$signal$23 [5] ? 1'h0 : hits_below5_0;
+  assign hits_below6_1 = \$signal$23 [5] ? hits_below5_0 : hits_below5_1;
+  assign hits_below6_2 = \$signal$23 [5] ? hits_below5_1 : hits_below5_2;
+  assign hits_below6_3 = \$signal$23 [5] ? hits_below5_2 : hits_below5_3;
+  assign hits_below6_4 = \$signal$23 [5] ? hits_below5_3 : hits_below5_4;
+  assign hits_below6_5 = \$signal$23 [5] ? hits_below5_4 : hits_below5_5;
+  assign hits_below6_6 = \$signal$23 [5] ? hits_below5_5 : 1'h0;
+  assign hits_below7_0 = \$signal$23 [6] ? 1'h0 : hits_below6_0;
+  assign hits_below7_1 = \$signal$23 [6] ? hits_below6_0 : hits_below6_1;
+  assign hits_below7_2 = \$signal$23 [6] ? hits_below6_1 : hits_below6_2;
+  assign hits_below7_3 = \$signal$23 [6] ? hits_below6_2 : hits_below6_3;
+  assign hits_below7_4 = \$signal$23 [6] ? hits_below6_3 : hits_below6_4;
+  assign hits_below7_5 = \$signal$23 [6] ? hits_below6_4 : hits_below6_5;
+  assign hits_below7_6 = \$signal$23 [6] ? hits_below6_5 : hits_below6_6;
+  assign hits_below7_7 = \$signal$23 [6] ? hits_below6_6 : 1'h0;
+  assign hits_below8_0 = \$signal$23 [7] ? 1'h0 : hits_below7_0;
+  assign hits_below8_1 = \$signal$23 [7] ? hits_below7_0 : hits_below7_1;
+  assign hits_below8_2 = \$signal$23 [7] ? hits_below7_1 : hits_below7_2;
+  assign hits_below8_3 = \$signal$23 [7] ? hits_below7_2 : hits_below7_3;
+  assign hits_below8_4 = \$signal$23 [7] ? hits_below7_3 : hits_below7_4;
+  assign hits_below8_5 = \$signal$23 [7] ? hits_below7_4 : hits_below7_5;
+  assign hits_below8_6 = \$signal$23 [7] ? hits_below7_5 : hits_below7_6;
+  assign hits_below8_7 = \$signal$23 [7] ? hits_below7_6 : hits_below7_7;
+  assign hits_below8_8 = \$signal$23 [7] ? hits_below7_7 : 1'h0;
+  assign hits_below9_0 = \$signal$23 [8] ? 1'h0 : hits_below8_0;
+  assign hits_below9_1 = \$signal$23 [8] ? hits_below8_0 : hits_below8_1;
+  assign hits_below9_2 = \$signal$23 [8] ? hits_below8_1 : hits_below8_2;
+  assign hits_below9_3 = \$signal$23 [8] ? hits_below8_2 : hits_below8_3;
+  assign hits_below9_4 = \$signal$23 [8] ? hits_below8_3 : hits_below8_4;
+  assign hits_below9_5 = \$signal$23 [8] ? hits_below8_4 : hits_below8_5;
+  assign hits_below9_6 = \$signal$23 [8] ? hits_below8_5 : hits_below8_6;
+  assign hits_below9_7 = \$signal$23 [8] ? hits_below8_6 : hits_below8_7;
+  assign hits_below9_8 = \$signal$23 [8] ? hits_below8_7 : hits_below8_8;
+  assign hits_below9_9 = \$signal$23 [8] ? hits_below8_8 : 1'h0;
+  assign hits_below10_0 = \$signal$23 [9] ? 1'h0 : hits_below9_0;
+  assign hits_below10_1 = \$signal$23 [9] ? hits_below9_0 : hits_below9_1;
+  assign hits_below10_2 = \$signal$23 [9] ? hits_below9_1 : hits_below9_2;
+  assign hits_below10_3 = \$signal$23 [9] ? hits_below9_2 : hits_below9_3;
+  assign hits_below10_4 = \$signal$23 [9] ? hits_below9_3 : hits_below9_4;
+  assign hits_below10_5 = \$signal$23 [9] ? hits_below9_4 : hits_below9_5;
+  assign hits_below10_6 = \$signal$23 [9] ? hits_below9_5 : hits_below9_6;
+  assign hits_below10_7 = \$signal$23 [9] ? hits_below9_6 : hits_below9_7;
+  assign hits_below10_8 = \$signal$23 [9] ? hits_below9_7 : hits_below9_8;
+  assign hits_below10_9 = \$signal$23 [9] ? hits_below9_8 : hits_below9_9;
+  assign hits_below10_10 = \$signal$23 [9] ? hits_below9_9 : 1'h0;
+  assign hits_below11_0 = \$signal$23 [10] ? 1'h0 : hits_below10_0;
+  assign hits_below11_1 = \$signal$23 [10] ? hits_below10_0 : hits_below10_1;
+  assign hits_below11_2 = \$signal$23 [10] ? hits_below10_1 : hits_below10_2;
+  assign hits_below11_3 = \$signal$23 [10] ? hits_below10_2 : hits_below10_3;
+  assign hits_below11_4 = \$signal$23 [10] ? hits_below10_3 : hits_below10_4;
+  assign hits_below11_5 = \$signal$23 [10] ? hits_below10_4 : hits_below10_5;
+  assign hits_below11_6 = \$signal$23 [10] ? hits_below10_5 : hits_below10_6;
+  assign hits_below11_7 = \$signal$23 [10] ? hits_below10_6 : hits_below10_7;
+  assign hits_below11_8 = \$signal$23 [10] ? hits_below10_7 : hits_below10_8;
+  assign hits_below11_9 = \$signal$23 [10] ? hits_below10_8 : hits_below10_9;
+  assign hits_below11_10 = \$signal$23 [10] ? hits_below10_9 : hits_below10_10;
+  assign hits_below11_11 = \$signal$23 [10] ? hits_below10_10 : 1'h0;
+  assign hits_below12_0 = \$signal$23 [11] ? 1'h0 : hits_below11_0;
+  assign hits_below12_1 = \$signal$23 [11] ? hits_below11_0 : hits_below11_1;
+  assign hits_below12_2 = \$signal$23 [11] ? hits_below11_1 : hits_below11_2;
+  assign hits_below12_3 = \$signal$23 [11] ? hits_below11_2 : hits_below11_3;
+  assign hits_below12_4 = \$signal$23 [11] ? hits_below11_3 : hits_below11_4;
+  assign hits_below12_5 = \$signal$23 [11] ? hits_below11_4 : hits_below11_5;
+  assign hits_below12_6 = \$signal$23 [11] ? hits_below11_5 : hits_below11_6;
+  assign hits_below12_7 = \$signal$23 [11] ? hits_below11_6 : hits_below11_7;
+  assign hits_below12_8 = \$signal$23 [11] ? hits_below11_7 : hits_below11_8;
+  assign hits_below12_9 = \$signal$23 [11] ? hits_below11_8 : hits_below11_9;
+  assign hits_below12_10 = \$signal$23 [11] ? hits_below11_9 : hits_below11_10;
+  assign hits_below12_11 = \$signal$23 [11] ? hits_below11_10 : hits_below11_11;
+  assign hits_below12_12 = \$signal$23 [11] ? hits_below11_11 : 1'h0;
+  assign hits_below13_0 = \$signal$23 [12] ? 1'h0 : hits_below12_0;
+  assign hits_below13_1 = \$signal$23 [12] ? hits_below12_0 : hits_below12_1;
+  assign hits_below13_2 = \$signal$23 [12] ? hits_below12_1 : hits_below12_2;
+  assign hits_below13_3 = \$signal$23 [12] ? hits_below12_2 : hits_below12_3;
+  assign hits_below13_4 = \$signal$23 [12] ? hits_below12_3 : hits_below12_4;
+  assign hits_below13_5 = \$signal$23 [12] ? hits_below12_4 : hits_below12_5;
+  assign hits_below13_6 = \$signal$23 [12] ? hits_below12_5 : hits_below12_6;
+  assign hits_below13_7 = \$signal$23 [12] ? hits_below12_6 : hits_below12_7;
+  assign hits_below13_8 = \$signal$23 [12] ? hits_below12_7 : hits_below12_8;
+  assign hits_below13_9 = \$signal$23 [12] ? hits_below12_8 : hits_below12_9;
+  assign hits_below13_10 = \$signal$23 [12] ? hits_below12_9 : hits_below12_10;
+  assign hits_below13_11 = \$signal$23 [12] ? hits_below12_10 : hits_below12_11;
+  assign hits_below13_12 = \$signal$23 [12] ? hits_below12_11 : hits_below12_12;
+  assign hits_below13_13 = \$signal$23 [12] ? hits_below12_12 : 1'h0;
+  assign hits_below14_0 = \$signal$23 [13] ? 1'h0 : hits_below13_0;
+  assign hits_below14_1 = \$signal$23 [13] ? hits_below13_0 : hits_below13_1;
+  assign hits_below14_2 = \$signal$23 [13] ? hits_below13_1 : hits_below13_2;
+  assign hits_below14_3 = \$signal$23 [13] ? hits_below13_2 : hits_below13_3;
+  assign hits_below14_4 = \$signal$23 [13] ? hits_below13_3 : hits_below13_4;
+  assign hits_below14_5 = \$signal$23 [13] ? hits_below13_4 : hits_below13_5;
+  assign hits_below14_6 = \$signal$23 [13] ? hits_below13_5 : hits_below13_6;
+  assign hits_below14_7 = \$signal$23 [13] ? hits_below13_6 : hits_below13_7;
+  assign hits_below14_8 = \$signal$23 [13] ? hits_below13_7 : hits_below13_8;
+  assign hits_below14_9 = \$signal$23 [13] ? hits_below13_8 : hits_below13_9;
+  assign hits_below14_10 = \$signal$23 [13] ? hits_below13_9 : hits_below13_10;
+  assign hits_below14_11 = \$signal$23 [13] ? hits_below13_10 : hits_below13_11;
+  assign hits_below14_12 = \$signal$23 [13] ? hits_below13_11 : hits_below13_12;
+  assign hits_below14_13 = \$signal$23 [13] ? hits_below13_12 : hits_below13_13;
+  assign hits_below14_14 = \$signal$23 [13] ? hits_below13_13 : 1'h0;
+  assign hits_below15_0 = \$signal$23 [14] ? 1'h0 : hits_below14_0;
+  assign hits_below15_1 = \$signal$23 [14] ? hits_below14_0 : hits_below14_1;
+  assign hits_below15_2 = \$signal$23 [14] ? hits_below14_1 : hits_below14_2;
+  assign hits_below15_3 = \$signal$23 [14] ? hits_below14_2 : hits_below14_3;
+  assign hits_below15_4 = \$signal$23 [14] ? hits_below14_3 : hits_below14_4;
+  assign hits_below15_5 = \$signal$23 [14] ? hits_below14_4 : hits_below14_5;
+  assign hits_below15_6 = \$signal$23 [14] ? hits_below14_5 : hits_below14_6;
+  assign hits_below15_7 = \$signal$23 [14] ? hits_below14_6 : hits_below14_7;
+  assign hits_below15_8 = \$signal$23 [14] ? hits_below14_7 : hits_below14_8;
+  assign hits_below15_9 = \$signal$23 [14] ? hits_below14_8 : hits_below14_9;
+  assign hits_below15_10 = \$signal$23 [14] ? hits_below14_9 : hits_below14_10;
+  assign hits_below15_11 = \$signal$23 [14] ? hits_below14_10 : hits_below14_11;
+  assign hits_below15_12 = \$signal$23 [14] ? hits_below14_11 : hits_below14_12;
+  assign hits_below15_13 = \$signal$23 [14] ? hits_below14_12 : hits_below14_13;
+  assign hits_below15_14 = \$signal$23 [14] ? hits_below14_13 : hits_below14_14;
+  assign hits_below15_15 = \$signal$23 [14] ? hits_below14_14 : 1'h0;
+  assign \$213  = lane0_takes0 ? t_in_idx0 : 12'h000;
+  assign \$215  = lane0_takes1 ? t_in_idx1 : 12'h000;
+  assign \$216  = \$214  | \$215 ;
+  assign \$217  = lane0_takes2 ? t_in_idx2 : 12'h000;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = lane0_takes3 ? t_in_idx3 : 12'h000;
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = lane0_takes4 ? t_in_idx4 : 12'h000;
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = lane0_takes5 ? t_in_idx5 : 12'h000;
+  assign \$224  = \$222  | \$223 ;
+  assign \$225  = lane0_takes6 ? t_in_idx6 : 12'h000;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = lane0_takes7 ? t_in_idx7 : 12'h000;
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = lane0_takes8 ? t_in_idx8 : 12'h000;
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = lane0_takes9 ? t_in_idx9 : 12'h000;
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = lane0_takes10 ? t_in_idx10 : 12'h000;
+  assign \$234  = \$232  | \$233 ;
+  assign \$235  = lane0_takes11 ? t_in_idx11 : 12'h000;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = lane0_takes12 ? t_in_idx12 : 12'h000;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = lane0_takes13 ? t_in_idx13 : 12'h000;
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = lane0_takes14 ? t_in_idx14 : 12'h000;
+  assign \$242  = \$240  | \$241 ;
+  assign \$243  = lane0_takes0 ? t_out_idx0 : 12'h000;
+  assign \$245  = lane0_takes1 ? t_out_idx1 : 12'h000;
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = lane0_takes2 ? t_out_idx2 : 12'h000;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = lane0_takes3 ? t_out_idx3 : 12'h000;
+  assign \$250  = \$248  | \$249 ;
+  assign \$251  = lane0_takes4 ? t_out_idx4 : 12'h000;
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = lane0_takes5 ? t_out_idx5 : 12'h000;
+  assign \$254  = \$252  | \$253 ;
+  assign \$255  = lane0_takes6 ? t_out_idx6 : 12'h000;
+  assign \$256  = \$254  | \$255 ;
+  assign \$257  = lane0_takes7 ? t_out_idx7 : 12'h000;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = lane0_takes8 ? t_out_idx8 : 12'h000;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = lane0_takes9 ? t_out_idx9 : 12'h000;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = lane0_takes10 ? t_out_idx10 : 12'h000;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = lane0_takes11 ? t_out_idx11 : 12'h000;
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = lane0_takes12 ? t_out_idx12 : 12'h000;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = lane0_takes13 ? t_out_idx13 : 12'h000;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = lane0_takes14 ? t_out_idx14 : 12'h000;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = lane1_takes1 ? t_in_idx1 : 12'h000;
+  assign \$275  = lane1_takes2 ? t_in_idx2 : 12'h000;
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = lane1_takes3 ? t_in_idx3 : 12'h000;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = lane1_takes4 ? t_in_idx4 : 12'h000;
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = lane1_takes5 ? t_in_idx5 : 12'h000;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = lane1_takes6 ? t_in_idx6 : 12'h000;
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = lane1_takes7 ? t_in_idx7 : 12'h000;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = lane1_takes8 ? t_in_idx8 : 12'h000;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = lane1_takes9 ? t_in_idx9 : 12'h000;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = lane1_takes10 ? t_in_idx10 : 12'h000;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = lane1_takes11 ? t_in_idx11 : 12'h000;
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = lane1_takes12 ? t_in_idx12 : 12'h000;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = lane1_takes13 ? t_in_idx13 : 12'h000;
+  assign \$298  = \$296  | \$297 ;
+  assign \$299  = lane1_takes14 ? t_in_idx14 : 12'h000;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = lane1_takes1 ? t_out_idx1 : 12'h000;
+  assign \$303  = lane1_takes2 ? t_out_idx2 : 12'h000;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = lane1_takes3 ? t_out_idx3 : 12'h000;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = lane1_takes4 ? t_out_idx4 : 12'h000;
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = lane1_takes5 ? t_out_idx5 : 12'h000;
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = lane1_takes6 ? t_out_idx6 : 12'h000;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = lane1_takes7 ? t_out_idx7 : 12'h000;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = lane1_takes8 ? t_out_idx8 : 12'h000;
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = lane1_takes9 ? t_out_idx9 : 12'h000;
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = lane1_takes10 ? t_out_idx10 : 12'h000;
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = lane1_takes11 ? t_out_idx11 : 12'h000;
+  assign \$322  = \$320  | \$321 ;
+  assign \$323  = lane1_takes12 ? t_out_idx12 : 12'h000;
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = lane1_takes13 ? t_out_idx13 : 12'h000;
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = lane1_takes14 ? t_out_idx14 : 12'h000;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = lane2_takes2 ? t_in_idx2 : 12'h000;
+  assign \$331  = lane2_takes3 ? t_in_idx3 : 12'h000;
+  assign \$332  = \$330  | \$331 ;
+  assign \$333  = lane2_takes4 ? t_in_idx4 : 12'h000;
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = lane2_takes5 ? t_in_idx5 : 12'h000;
+  assign \$336  = \$334  | \$335 ;
+  assign \$337  = lane2_takes6 ? t_in_idx6 : 12'h000;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = lane2_takes7 ? t_in_idx7 : 12'h000;
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = lane2_takes8 ? t_in_idx8 : 12'h000;
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = lane2_takes9 ? t_in_idx9 : 12'h000;
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = lane2_takes10 ? t_in_idx10 : 12'h000;
+  assign \$346  = \$344  | \$345 ;
+  assign \$347  = lane2_takes11 ? t_in_idx11 : 12'h000;
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = lane2_takes12 ? t_in_idx12 : 12'h000;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = lane2_takes13 ? t_in_idx13 : 12'h000;
+  assign \$352  = \$350  | \$351 ;
+  assign \$353  = lane2_takes14 ? t_in_idx14 : 12'h000;
+  assign \$354  = \$352  | \$353 ;
+  assign \$355  = lane2_takes2 ? t_out_idx2 : 12'h000;
+  assign \$357  = lane2_takes3 ? t_out_idx3 : 12'h000;
+  assign \$358  = \$356  | \$357 ;
+  assign \$359  = lane2_takes4 ? t_out_idx4 : 12'h000;
+  assign \$360  = \$358  | \$359 ;
+  assign \$361  = lane2_takes5 ? t_out_idx5 : 12'h000;
+  assign \$362  = \$360  | \$361 ;
+  assign \$363  = lane2_takes6 ? t_out_idx6 : 12'h000;
+  assign \$364  = \$362  | \$363 ;
+  assign \$365  = lane2_takes7 ? t_out_idx7 : 12'h000;
+  assign \$366  = \$364  | \$365 ;
+  assign \$367  = lane2_takes8 ? t_out_idx8 : 12'h000;
+  assign \$368  = \$366  | \$367 ;
+  assign \$369  = lane2_takes9 ? t_out_idx9 : 12'h000;
+  assign \$370  = \$368  | \$369 ;
+  assign \$371  = lane2_takes10 ? t_out_idx10 : 12'h000;
+  assign \$372  = \$370  | \$371 ;
+  assign \$373  = lane2_takes11 ? t_out_idx11 : 12'h000;
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = lane2_takes12 ? t_out_idx12 : 12'h000;
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = lane2_takes13 ? t_out_idx13 : 12'h000;
+  assign \$378  = \$376  | \$377 ;
+  assign \$379  = lane2_takes14 ? t_out_idx14 : 12'h000;
+  assign \$380  = \$378  | \$379 ;
+  assign \$381  = lane3_takes3 ? t_in_idx3 : 12'h000;
+  assign \$383  = lane3_takes4 ? t_in_idx4 : 12'h000;
+  assign \$384  = \$382  | \$383 ;
+  assign \$385  = lane3_takes5 ? t_in_idx5 : 12'h000;
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = lane3_takes6 ? t_in_idx6 : 12'h000;
+  assign \$388  = \$386  | \$387 ;
+  assign \$389  = lane3_takes7 ? t_in_idx7 : 12'h000;
+  assign \$390  = \$388  | \$389 ;
+  assign \$391  = lane3_takes8 ? t_in_idx8 : 12'h000;
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = lane3_takes9 ? t_in_idx9 : 12'h000;
+  assign \$394  = \$392  | \$393 ;
+  assign \$395  = lane3_takes10 ? t_in_idx10 : 12'h000;
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = lane3_takes11 ? t_in_idx11 : 12'h000;
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = lane3_takes12 ? t_in_idx12 : 12'h000;
+  assign \$400  = \$398  | \$399 ;
+  assign \$401  = lane3_takes13 ? t_in_idx13 : 12'h000;
+  assign \$402  = \$400  | \$401 ;
+  assign \$403  = lane3_takes14 ? t_in_idx14 : 12'h000;
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = lane3_takes3 ? t_out_idx3 : 12'h000;
+  assign \$407  = lane3_takes4 ? t_out_idx4 : 12'h000;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = lane3_takes5 ? t_out_idx5 : 12'h000;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = lane3_takes6 ? t_out_idx6 : 12'h000;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = lane3_takes7 ? t_out_idx7 : 12'h000;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = lane3_takes8 ? t_out_idx8 : 12'h000;
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = lane3_takes9 ? t_out_idx9 : 12'h000;
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = lane3_takes10 ? t_out_idx10 : 12'h000;
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = lane3_takes11 ? t_out_idx11 : 12'h000;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = lane3_takes12 ? t_out_idx12 : 12'h000;
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = lane3_takes13 ? t_out_idx13 : 12'h000;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = lane3_takes14 ? t_out_idx14 : 12'h000;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = lane4_takes4 ? t_in_idx4 : 12'h000;
+  assign \$431  = lane4_takes5 ? t_in_idx5 : 12'h000;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = lane4_takes6 ? t_in_idx6 : 12'h000;
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = lane4_takes7 ? t_in_idx7 : 12'h000;
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = lane4_takes8 ? t_in_idx8 : 12'h000;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = lane4_takes9 ? t_in_idx9 : 12'h000;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = lane4_takes10 ? t_in_idx10 : 12'h000;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = lane4_takes11 ? t_in_idx11 : 12'h000;
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = lane4_takes12 ? t_in_idx12 : 12'h000;
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = lane4_takes13 ? t_in_idx13 : 12'h000;
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = lane4_takes14 ? t_in_idx14 : 12'h000;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = lane4_takes4 ? t_out_idx4 : 12'h000;
+  assign \$453  = lane4_takes5 ? t_out_idx5 : 12'h000;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = lane4_takes6 ? t_out_idx6 : 12'h000;
+  assign \$456  = \$454  | \$455 ;
+  assign \$457  = lane4_takes7 ? t_out_idx7 : 12'h000;
+  assign \$458  = \$456  | \$457 ;
+  assign \$459  = lane4_takes8 ? t_out_idx8 : 12'h000;
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = lane4_takes9 ? t_out_idx9 : 12'h000;
+  assign \$462  = \$460  | \$461 ;
+  assign \$463  = lane4_takes10 ? t_out_idx10 : 12'h000;
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = lane4_takes11 ? t_out_idx11 : 12'h000;
+  assign \$466  = \$464  | \$465 ;
+  assign \$467  = lane4_takes12 ? t_out_idx12 : 12'h000;
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = lane4_takes13 ? t_out_idx13 : 12'h000;
+  assign \$470  = \$468  | \$469 ;
+  assign \$471  = lane4_takes14 ? t_out_idx14 : 12'h000;
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = lane5_takes5 ? t_in_idx5 : 12'h000;
+  assign \$475  = lane5_takes6 ? t_in_idx6 : 12'h000;
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = lane5_takes7 ? t_in_idx7 : 12'h000;
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = lane5_takes8 ? t_in_idx8 : 12'h000;
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = lane5_takes9 ? t_in_idx9 : 12'h000;
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = lane5_takes10 ? t_in_idx10 : 12'h000;
+  assign \$484  = \$482  | \$483 ;
+  assign \$485  = lane5_takes11 ? t_in_idx11 : 12'h000;
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = lane5_takes12 ? t_in_idx12 : 12'h000;
+  assign \$488  = \$486  | \$487 ;
+  assign \$489  = lane5_takes13 ? t_in_idx13 : 12'h000;
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = lane5_takes14 ? t_in_idx14 : 12'h000;
+  assign \$492  = \$490  | \$491 ;
+  assign \$493  = lane5_takes5 ? t_out_idx5 : 12'h000;
+  assign \$495  = lane5_takes6 ? t_out_idx6 : 12'h000;
+  assign \$496  = \$494  | \$495 ;
+  assign \$497  = lane5_takes7 ? t_out_idx7 : 12'h000;
+  assign \$498  = \$496  | \$497 ;
+  assign \$499  = lane5_takes8 ? t_out_idx8 : 12'h000;
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = lane5_takes9 ? t_out_idx9 : 12'h000;
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = lane5_takes10 ? t_out_idx10 : 12'h000;
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = lane5_takes11 ? t_out_idx11 : 12'h000;
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = lane5_takes12 ? t_out_idx12 : 12'h000;
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = lane5_takes13 ? t_out_idx13 : 12'h000;
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = lane5_takes14 ? t_out_idx14 : 12'h000;
+  assign \$512  = \$510  | \$511 ;
+  assign \$513  = lane6_takes6 ? t_in_idx6 : 12'h000;
+  assign \$515  = lane6_takes7 ? t_in_idx7 : 12'h000;
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = lane6_takes8 ? t_in_idx8 : 12'h000;
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = lane6_takes9 ? t_in_idx9 : 12'h000;
+  assign \$520  = \$518  | \$519 ;
+  assign \$521  = lane6_takes10 ? t_in_idx10 : 12'h000;
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = lane6_takes11 ? t_in_idx11 : 12'h000;
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = lane6_takes12 ? t_in_idx12 : 12'h000;
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = lane6_takes13 ? t_in_idx13 : 12'h000;
+  assign \$528  = \$526  | \$527 ;
+  assign \$529  = lane6_takes14 ? t_in_idx14 : 12'h000;
+  assign \$530  = \$528  | \$529 ;
+  assign \$531  = lane6_takes6 ? t_out_idx6 : 12'h000;
+  assign \$533  = lane6_takes7 ? t_out_idx7 : 12'h000;
+  assign \$534  = \$532  | \$533 ;
+  assign \$535  = lane6_takes8 ? t_out_idx8 : 12'h000;
+  assign \$536  = \$534  | \$535 ;
+  assign \$537  = lane6_takes9 ? t_out_idx9 : 12'h000;
+  assign \$538  = \$536  | \$537 ;
+  assign \$539  = lane6_takes10 ? t_out_idx10 : 12'h000;
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = lane6_takes11 ? t_out_idx11 : 12'h000;
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = lane6_takes12 ? t_out_idx12 : 12'h000;
+  assign \$544  = \$542  | \$543 ;
+  assign \$545  = lane6_takes13 ? t_out_idx13 : 12'h000;
+  assign \$546  = \$544  | \$545 ;
+  assign \$547  = lane6_takes14 ? t_out_idx14 : 12'h000;
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = lane7_takes7 ? t_in_idx7 : 12'h000;
+  assign \$551  = lane7_takes8 ? t_in_idx8 : 12'h000;
+  assign \$552  = \$550  | \$551 ;
+  assign \$553  = lane7_takes9 ? t_in_idx9 : 12'h000;
+  assign \$554  = \$552  | \$553 ;
+  assign \$555  = lane7_takes10 ? t_in_idx10 : 12'h000;
+  assign \$556  = \$554  | \$555 ;
+  assign \$557  = lane7_takes11 ? t_in_idx11 : 12'h000;
+  assign \$558  = \$556  | \$557 ;
+  assign \$559  = lane7_takes12 ? t_in_idx12 : 12'h000;
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = lane7_takes13 ? t_in_idx13 : 12'h000;
+  assign \$562  = \$560  | \$561 ;
+  assign \$563  = lane7_takes14 ? t_in_idx14 : 12'h000;
+  assign \$564  = \$562  | \$563 ;
+  assign \$565  = lane7_takes7 ? t_out_idx7 : 12'h000;
+  assign \$567  = lane7_takes8 ? t_out_idx8 : 12'h000;
+  assign \$568  = \$566  | \$567 ;
+  assign \$569  = lane7_takes9 ? t_out_idx9 : 12'h000;
+  assign \$570  = \$568  | \$569 ;
+  assign \$571  = lane7_takes10 ? t_out_idx10 : 12'h000;
+  assign \$572  = \$570  | \$571 ;
+  assign \$573  = lane7_takes11 ? t_out_idx11 : 12'h000;
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = lane7_takes12 ? t_out_idx12 : 12'h000;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = lane7_takes13 ? t_out_idx13 : 12'h000;
+  assign \$578  = \$576  | \$577 ;
+  assign \$579  = lane7_takes14 ? t_out_idx14 : 12'h000;
+  assign \$580  = \$578  | \$579 ;
+  assign \$581  = match9_valid & \$signal ;
+  assign \$582  = \$581  & pairs_valid;
+  assign \$583  = ~ pairs__ready;
+  assign \$584  = \$582  & \$583 ;
+  assign \$585  = ~ \$584 ;
+  assign room_next = \$signal  ? \$585  : pairs__ready;
+  assign \$586  = | \$signal$23 ;
+  assign \$587  = \$586  | near_last;
+  assign \$588  = match8_valid & \$587 ;
+  assign \$589  = match1_load ? 1'h0 : match0_valid;
+  assign \$590  = match0_load ? \$signal$22  : \$589 ;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = | \$signal$23 ;
+  assign \$593  = \$592  | near_last;
+  assign \$594  = match8_valid & \$593 ;
+  assign \$595  = match9_load ? \$594  : match9_valid;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$591  | \$596 ;
+  assign \$598  = \$597  | room_next;
+  assign \$599  = ~ in_full_next;
+  assign \$600  = in_full_next | in_done_next;
+  assign \$601  = out_full_next | out_done_next;
+  assign \$602  = \$600  & \$601 ;
+  assign \$603  = in_done_next & out_done_next;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$602  & \$604 ;
+  assign \$606  = \$605  & load0_next;
+  assign \$607  = \$606  & in_full_next;
+  assign \$608  = ~ in_done_next;
+  assign \$609  = \$607  & \$608 ;
+  assign \$612  = \$599  | \$611 ;
+  assign \$613  = ~ in_full_next;
+  assign \$614  = in_full_next | in_done_next;
+  assign \$615  = out_full_next | out_done_next;
+  assign \$616  = \$614  & \$615 ;
+  assign \$617  = in_done_next & out_done_next;
+  assign \$618  = ~ \$617 ;
+  assign \$619  = \$616  & \$618 ;
+  assign \$620  = \$619  & load0_next;
+  assign \$621  = \$620  & in_full_next;
+  assign \$622  = ~ in_done_next;
+  assign \$623  = \$621  & \$622 ;
+  assign \$625  = \$623  & \$624 ;
+  assign \$626  = \$613  | \$625 ;
+  assign \$627  = \$145  ? \$626  : \$612 ;
+  assign \$628  = ~ out_full_next;
+  assign \$629  = in_full_next | in_done_next;
+  assign \$630  = out_full_next | out_done_next;
+  assign \$631  = \$629  & \$630 ;
+  assign \$632  = in_done_next & out_done_next;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = \$631  & \$633 ;
+  assign \$635  = \$634  & load0_next;
+  assign \$636  = \$635  & out_full_next;
+  assign \$637  = ~ out_done_next;
+  assign \$638  = \$636  & \$637 ;
+  assign \$641  = \$628  | \$640 ;
+  assign \$642  = ~ out_full_next;
+  assign \$643  = in_full_next | in_done_next;
+  assign \$644  = out_full_next | out_done_next;
+  assign \$645  = \$643  & \$644 ;
+  assign \$646  = in_done_next & out_done_next;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = \$645  & \$647 ;
+  assign \$649  = \$648  & load0_next;
+  assign \$650  = \$649  & out_full_next;
+  assign \$651  = ~ out_done_next;
+  assign \$652  = \$650  & \$651 ;
+  assign \$654  = \$652  & \$653 ;
+  assign \$655  = \$642  | \$654 ;
+  assign \$656  = \$212  ? \$655  : \$641 ;
+  assign \$657  = ~ in_skid_full;
+  assign \$658  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$659  = inputs__payload[551] ? \$658  : 62'h0000000000000000;
+  assign \$660  = ~ inputs__payload[551];
+  assign \$661  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$662  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+  assign \$663  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+  assign \$664  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+  assign \$665  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+  assign \$666  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+  assign \$667  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+  assign \$668  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$669  = ~ in_next_full;
+  assign \$670  = \$669  | in_free;
+  assign \$671  = ~ in_skid_full;
+  assign \$672  = inputs__valid & \$671 ;
+  assign \$673  = in_skid_full | inputs__valid;
+  assign \$674  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$675  = inputs__payload[551] ? \$674  : 62'h0000000000000000;
+  assign \$676  = ~ inputs__payload[551];
+  assign \$677  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$678  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+  assign \$679  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+  assign \$680  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+  assign \$681  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+  assign \$682  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+  assign \$683  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+  assign \$684  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$685  = ~ out_skid_full;
+  assign \$687  = outputs__payload[478:476] ^ { 1'h0, \$686  };
+  assign \$689  = \$687  ^ { 1'h0, \$688  };
+  assign \$691  = { 1'h0, \$689  } ^ \$690 ;
+  assign \$693  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$692 );
   assign \$694  = $signed(\$693 ) + $signed(17'h08000);
-  assign \$695  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$696  = $signed(\$695 ) + $signed(18'h10000);
-  assign \$697  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$698  = $signed(\$697 ) + $signed(18'h10000);
-  assign \$699  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$700  = $signed(\$699 ) + $signed(18'h10000);
-  assign \$701  = downsample ? { outputs__payload[531:524], \$694 [16:0], \$691 [16:0], \$688 [16:0], \$685 [2:0] } : { outputs__payload[531:524], \$700 [17:0], \$698 [17:0], \$696 [17:0] };
-  assign \$702  = outputs__payload[551] ? \$701  : 62'h0000000000000000;
-  assign \$703  = ~ outputs__payload[551];
-  assign \$705  = outputs__payload[2:0] ^ { 1'h0, \$704  };
-  assign \$707  = \$705  ^ { 1'h0, \$706  };
-  assign \$709  = { 1'h0, \$707  } ^ \$708 ;
-  assign \$711  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$710 );
-  assign \$712  = $signed(\$711 ) + $signed(17'h08000);
-  assign \$714  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$713 );
-  assign \$715  = $signed(\$714 ) + $signed(17'h08000);
-  assign \$717  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$716 );
+  assign \$696  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$695 );
+  assign \$697  = $signed(\$696 ) + $signed(17'h08000);
+  assign \$699  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$698 );
+  assign \$700  = $signed(\$699 ) + $signed(17'h08000);
+  assign \$701  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$702  = $signed(\$701 ) + $signed(18'h10000);
+  assign \$703  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$704  = $signed(\$703 ) + $signed(18'h10000);
+  assign \$705  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$706  = $signed(\$705 ) + $signed(18'h10000);
+  assign \$707  = downsample ? { outputs__payload[531:524], \$700 [16:0], \$697 [16:0], \$694 [16:0], \$691 [2:0] } : { outputs__payload[531:524], \$706 [17:0], \$704 [17:0], \$702 [17:0] };
+  assign \$708  = outputs__payload[551] ? \$707  : 62'h0000000000000000;
+  assign \$709  = ~ outputs__payload[551];
+  assign \$711  = outputs__payload[2:0] ^ { 1'h0, \$710  };
+  assign \$713  = \$711  ^ { 1'h0, \$712  };
+  assign \$715  = { 1'h0, \$713  } ^ \$714 ;
+  assign \$717  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$716 );
   assign \$718  = $signed(\$717 ) + $signed(17'h08000);
-  assign \$719  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$720  = $signed(\$719 ) + $signed(18'h10000);
-  assign \$721  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$722  = $signed(\$721 ) + $signed(18'h10000);
-  assign \$723  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$724  = $signed(\$723 ) + $signed(18'h10000);
-  assign \$725  = downsample ? { outputs__payload[55:48], \$718 [16:0], \$715 [16:0], \$712 [16:0], \$709 [2:0] } : { outputs__payload[55:48], \$724 [17:0], \$722 [17:0], \$720 [17:0] };
-  assign \$727  = outputs__payload[70:68] ^ { 1'h0, \$726  };
-  assign \$729  = \$727  ^ { 1'h0, \$728  };
-  assign \$731  = { 1'h0, \$729  } ^ \$730 ;
-  assign \$733  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$732 );
-  assign \$734  = $signed(\$733 ) + $signed(17'h08000);
-  assign \$736  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$735 );
-  assign \$737  = $signed(\$736 ) + $signed(17'h08000);
-  assign \$739  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$738 );
+  assign \$720  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$719 );
+  assign \$721  = $signed(\$720 ) + $signed(17'h08000);
+  assign \$723  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$722 );
+  assign \$724  = $signed(\$723 ) + $signed(17'h08000);
+  assign \$725  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$726  = $signed(\$725 ) + $signed(18'h10000);
+  assign \$727  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$728  = $signed(\$727 ) + $signed(18'h10000);
+  assign \$729  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
+  assign \$730  = $signed(\$729 ) + $signed(18'h10000);
+  assign \$731  = downsample ? { outputs__payload[55:48], \$724 [16:0], \$721 [16:0], \$718 [16:0], \$715 [2:0] } : { outputs__payload[55:48], \$730 [17:0], \$728 [17:0], \$726 [17:0] };
+  assign \$733  = outputs__payload[70:68] ^ { 1'h0, \$732  };
+  assign \$735  = \$733  ^ { 1'h0, \$734  };
+  assign \$737  = { 1'h0, \$735  } ^ \$736 ;
+  assign \$739  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$738 );
   assign \$740  = $signed(\$739 ) + $signed(17'h08000);
-  assign \$741  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
-  assign \$742  = $signed(\$741 ) + $signed(18'h10000);
-  assign \$743  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$744  = $signed(\$743 ) + $signed(18'h10000);
-  assign \$745  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
-  assign \$746  = $signed(\$745 ) + $signed(18'h10000);
-  assign \$747  = downsample ? { outputs__payload[123:116], \$740 [16:0], \$737 [16:0], \$734 [16:0], \$731 [2:0] } : { outputs__payload[123:116], \$746 [17:0], \$744 [17:0], \$742 [17:0] };
-  assign \$749  = outputs__payload[138:136] ^ { 1'h0, \$748  };
-  assign \$751  = \$749  ^ { 1'h0, \$750  };
-  assign \$753  = { 1'h0, \$751  } ^ \$752 ;
-  assign \$755  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$754 );
-  assign \$756  = $signed(\$755 ) + $signed(17'h08000);
-  assign \$758  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$757 );
-  assign \$759  = $signed(\$758 ) + $signed(17'h08000);
-  assign \$761  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$760 );
+  assign \$742  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$741 );
+  assign \$743  = $signed(\$742 ) + $signed(17'h08000);
+  assign \$745  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$744 );
+  assign \$746  = $signed(\$745 ) + $signed(17'h08000);
+  assign \$747  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$748  = $signed(\$747 ) + $signed(18'h10000);
+  assign \$749  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$750  = $signed(\$749 ) + $signed(18'h10000);
+  assign \$751  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
+  assign \$752  = $signed(\$751 ) + $signed(18'h10000);
+  assign \$753  = downsample ? { outputs__payload[123:116], \$746 [16:0], \$743 [16:0], \$740 [16:0], \$737 [2:0] } : { outputs__payload[123:116], \$752 [17:0], \$750 [17:0], \$748 [17:0] };
+  assign \$755  = outputs__payload[138:136] ^ { 1'h0, \$754  };
+  assign \$757  = \$755  ^ { 1'h0, \$756  };
+  assign \$759  = { 1'h0, \$757  } ^ \$758 ;
+  assign \$761  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$760 );
   assign \$762  = $signed(\$761 ) + $signed(17'h08000);
-  assign \$763  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
-  assign \$764  = $signed(\$763 ) + $signed(18'h10000);
-  assign \$765  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
-  assign \$766  = $signed(\$765 ) + $signed(18'h10000);
-  assign \$767  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$768  = $signed(\$767 ) + $signed(18'h10000);
-  assign \$769  = downsample ? { outputs__payload[191:184], \$762 [16:0], \$759 [16:0], \$756 [16:0], \$753 [2:0] } : { outputs__payload[191:184], \$768 [17:0], \$766 [17:0], \$764 [17:0] };
-  assign \$771  = outputs__payload[206:204] ^ { 1'h0, \$770  };
-  assign \$773  = \$771  ^ { 1'h0, \$772  };
-  assign \$775  = { 1'h0, \$773  } ^ \$774 ;
-  assign \$777  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$776 );
-  assign \$778  = $signed(\$777 ) + $signed(17'h08000);
-  assign \$780  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$779 );
-  assign \$781  = $signed(\$780 ) + $signed(17'h08000);
-  assign \$783  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$782 );
+  assign \$764  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$763 );
+  assign \$765  = $signed(\$764 ) + $signed(17'h08000);
+  assign \$767  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$766 );
+  assign \$768  = $signed(\$767 ) + $signed(17'h08000);
+  assign \$769  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$770  = $signed(\$769 ) + $signed(18'h10000);
+  assign \$771  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$772  = $signed(\$771 ) + $signed(18'h10000);
+  assign \$773  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
+  assign \$774  = $signed(\$773 ) + $signed(18'h10000);
+  assign \$775  = downsample ? { outputs__payload[191:184], \$768 [16:0], \$765 [16:0], \$762 [16:0], \$759 [2:0] } : { outputs__payload[191:184], \$774 [17:0], \$772 [17:0], \$770 [17:0] };
+  assign \$777  = outputs__payload[206:204] ^ { 1'h0, \$776  };
+  assign \$779  = \$777  ^ { 1'h0, \$778  };
+  assign \$781  = { 1'h0, \$779  } ^ \$780 ;
+  assign \$783  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$782 );
   assign \$784  = $signed(\$783 ) + $signed(17'h08000);
-  assign \$785  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
-  assign \$786  = $signed(\$785 ) + $signed(18'h10000);
-  assign \$787  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
-  assign \$788  = $signed(\$787 ) + $signed(18'h10000);
-  assign \$789  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
-  assign \$790  = $signed(\$789 ) + $signed(18'h10000);
-  assign \$791  = downsample ? { outputs__payload[259:252], \$784 [16:0], \$781 [16:0], \$778 [16:0], \$775 [2:0] } : { outputs__payload[259:252], \$790 [17:0], \$788 [17:0], \$786 [17:0] };
-  assign \$793  = outputs__payload[274:272] ^ { 1'h0, \$792  };
-  assign \$795  = \$793  ^ { 1'h0, \$794  };
-  assign \$797  = { 1'h0, \$795  } ^ \$796 ;
-  assign \$799  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$798 );
-  assign \$800  = $signed(\$799 ) + $signed(17'h08000);
-  assign \$802  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$801 );
-  assign \$803  = $signed(\$802 ) + $signed(17'h08000);
-  assign \$805  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$804 );
+  assign \$786  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$785 );
+  assign \$787  = $signed(\$786 ) + $signed(17'h08000);
+  assign \$789  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$788 );
+  assign \$790  = $signed(\$789 ) + $signed(17'h08000);
+  assign \$791  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$792  = $signed(\$791 ) + $signed(18'h10000);
+  assign \$793  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$794  = $signed(\$793 ) + $signed(18'h10000);
+  assign \$795  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$796  = $signed(\$795 ) + $signed(18'h10000);
+  assign \$797  = downsample ? { outputs__payload[259:252], \$790 [16:0], \$787 [16:0], \$784 [16:0], \$781 [2:0] } : { outputs__payload[259:252], \$796 [17:0], \$794 [17:0], \$792 [17:0] };
+  assign \$799  = outputs__payload[274:272] ^ { 1'h0, \$798  };
+  assign \$801  = \$799  ^ { 1'h0, \$800  };
+  assign \$803  = { 1'h0, \$801  } ^ \$802 ;
+  assign \$805  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$804 );
   assign \$806  = $signed(\$805 ) + $signed(17'h08000);
-  assign \$807  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
-  assign \$808  = $signed(\$807 ) + $signed(18'h10000);
-  assign \$809  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$810  = $signed(\$809 ) + $signed(18'h10000);
-  assign \$811  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$812  = $signed(\$811 ) + $signed(18'h10000);
-  assign \$813  = downsample ? { outputs__payload[327:320], \$806 [16:0], \$803 [16:0], \$800 [16:0], \$797 [2:0] } : { outputs__payload[327:320], \$812 [17:0], \$810 [17:0], \$808 [17:0] };
-  assign \$815  = outputs__payload[342:340] ^ { 1'h0, \$814  };
-  assign \$817  = \$815  ^ { 1'h0, \$816  };
-  assign \$819  = { 1'h0, \$817  } ^ \$818 ;
-  assign \$821  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$820 );
-  assign \$822  = $signed(\$821 ) + $signed(17'h08000);
-  assign \$824  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$823 );
-  assign \$825  = $signed(\$824 ) + $signed(17'h08000);
-  assign \$827  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$826 );
+  assign \$808  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$807 );
+  assign \$809  = $signed(\$808 ) + $signed(17'h08000);
+  assign \$811  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$810 );
+  assign \$812  = $signed(\$811 ) + $signed(17'h08000);
+  assign \$813  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$814  = $signed(\$813 ) + $signed(18'h10000);
+  assign \$815  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$816  = $signed(\$815 ) + $signed(18'h10000);
+  assign \$817  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$818  = $signed(\$817 ) + $signed(18'h10000);
+  assign \$819  = downsample ? { outputs__payload[327:320], \$812 [16:0], \$809 [16:0], \$806 [16:0], \$803 [2:0] } : { outputs__payload[327:320], \$818 [17:0], \$816 [17:0], \$814 [17:0] };
+  assign \$821  = outputs__payload[342:340] ^ { 1'h0, \$820  };
+  assign \$823  = \$821  ^ { 1'h0, \$822  };
+  assign \$825  = { 1'h0, \$823  } ^ \$824 ;
+  assign \$827  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$826 );
   assign \$828  = $signed(\$827 ) + $signed(17'h08000);
-  assign \$829  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
-  assign \$830  = $signed(\$829 ) + $signed(18'h10000);
-  assign \$831  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
-  assign \$832  = $signed(\$831 ) + $signed(18'h10000);
-  assign \$833  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
-  assign \$834  = $signed(\$833 ) + $signed(18'h10000);
-  assign \$835  = downsample ? { outputs__payload[395:388], \$828 [16:0], \$825 [16:0], \$822 [16:0], \$819 [2:0] } : { outputs__payload[395:388], \$834 [17:0], \$832 [17:0], \$830 [17:0] };
-  assign \$837  = outputs__payload[410:408] ^ { 1'h0, \$836  };
-  assign \$839  = \$837  ^ { 1'h0, \$838  };
-  assign \$841  = { 1'h0, \$839  } ^ \$840 ;
-  assign \$843  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$842 );
-  assign \$844  = $signed(\$843 ) + $signed(17'h08000);
-  assign \$846  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$845 );
-  assign \$847  = $signed(\$846 ) + $signed(17'h08000);
-  assign \$849  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$848 );
+  assign \$830  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$829 );
+  assign \$831  = $signed(\$830 ) + $signed(17'h08000);
+  assign \$833  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$832 );
+  assign \$834  = $signed(\$833 ) + $signed(17'h08000);
+  assign \$835  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$836  = $signed(\$835 ) + $signed(18'h10000);
+  assign \$837  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$838  = $signed(\$837 ) + $signed(18'h10000);
+  assign \$839  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$840  = $signed(\$839 ) + $signed(18'h10000);
+  assign \$841  = downsample ? { outputs__payload[395:388], \$834 [16:0], \$831 [16:0], \$828 [16:0], \$825 [2:0] } : { outputs__payload[395:388], \$840 [17:0], \$838 [17:0], \$836 [17:0] };
+  assign \$843  = outputs__payload[410:408] ^ { 1'h0, \$842  };
+  assign \$845  = \$843  ^ { 1'h0, \$844  };
+  assign \$847  = { 1'h0, \$845  } ^ \$846 ;
+  assign \$849  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$848 );
   assign \$850  = $signed(\$849 ) + $signed(17'h08000);
-  assign \$851  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
-  assign \$852  = $signed(\$851 ) + $signed(18'h10000);
-  assign \$853  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$854  = $signed(\$853 ) + $signed(18'h10000);
-  assign \$855  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$856  = $signed(\$855 ) + $signed(18'h10000);
-  assign \$857  = downsample ? { outputs__payload[463:456], \$850 [16:0], \$847 [16:0], \$844 [16:0], \$841 [2:0] } : { outputs__payload[463:456], \$856 [17:0], \$854 [17:0], \$852 [17:0] };
-  assign \$859  = outputs__payload[478:476] ^ { 1'h0, \$858  };
-  assign \$861  = \$859  ^ { 1'h0, \$860  };
-  assign \$863  = { 1'h0, \$861  } ^ \$862 ;
-  assign \$865  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$864 );
-  assign \$866  = $signed(\$865 ) + $signed(17'h08000);
-  assign \$868  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$867 );
-  assign \$869  = $signed(\$868 ) + $signed(17'h08000);
-  assign \$871  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$870 );
+  assign \$852  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$851 );
+  assign \$853  = $signed(\$852 ) + $signed(17'h08000);
+  assign \$855  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$854 );
+  assign \$856  = $signed(\$855 ) + $signed(17'h08000);
+  assign \$857  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$858  = $signed(\$857 ) + $signed(18'h10000);
+  assign \$859  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$860  = $signed(\$859 ) + $signed(18'h10000);
+  assign \$861  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$862  = $signed(\$861 ) + $signed(18'h10000);
+  assign \$863  = downsample ? { outputs__payload[463:456], \$856 [16:0], \$853 [16:0], \$850 [16:0], \$847 [2:0] } : { outputs__payload[463:456], \$862 [17:0], \$860 [17:0], \$858 [17:0] };
+  assign \$865  = outputs__payload[478:476] ^ { 1'h0, \$864  };
+  assign \$867  = \$865  ^ { 1'h0, \$866  };
+  assign \$869  = { 1'h0, \$867  } ^ \$868 ;
+  assign \$871  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$870 );
   assign \$872  = $signed(\$871 ) + $signed(17'h08000);
-  assign \$873  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$874  = $signed(\$873 ) + $signed(18'h10000);
-  assign \$875  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$876  = $signed(\$875 ) + $signed(18'h10000);
-  assign \$877  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$878  = $signed(\$877 ) + $signed(18'h10000);
-  assign \$879  = downsample ? { outputs__payload[531:524], \$872 [16:0], \$869 [16:0], \$866 [16:0], \$863 [2:0] } : { outputs__payload[531:524], \$878 [17:0], \$876 [17:0], \$874 [17:0] };
-  assign \$880  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$881  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$882  = ~ \$881 ;
-  assign \$883  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$884  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$885  = ~ \$884 ;
-  assign \$886  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$887  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$888  = ~ \$887 ;
-  assign \$889  = in_next_top[15:0] > out_next_top[15:0];
-  assign \$890  = \$888  & \$889 ;
-  assign \$891  = \$886  | \$890 ;
-  assign \$892  = \$885  & \$891 ;
-  assign \$893  = \$883  | \$892 ;
-  assign \$894  = \$882  & \$893 ;
-  assign \$895  = \$880  | \$894 ;
-  assign \$896  = in_next_top[62:48] > out_top[62:48];
-  assign \$897  = out_top[62:48] > in_next_top[62:48];
-  assign \$898  = ~ \$897 ;
-  assign \$899  = in_next_top[47:32] > out_top[47:32];
-  assign \$900  = out_top[47:32] > in_next_top[47:32];
-  assign \$901  = ~ \$900 ;
-  assign \$902  = in_next_top[31:16] > out_top[31:16];
-  assign \$903  = out_top[31:16] > in_next_top[31:16];
-  assign \$904  = ~ \$903 ;
-  assign \$905  = in_next_top[15:0] > out_top[15:0];
-  assign \$906  = \$904  & \$905 ;
-  assign \$907  = \$902  | \$906 ;
-  assign \$908  = \$901  & \$907 ;
-  assign \$909  = \$899  | \$908 ;
-  assign \$910  = \$898  & \$909 ;
-  assign \$911  = \$896  | \$910 ;
-  assign \$912  = out_load ? \$895  : \$911 ;
-  assign \$913  = in_top[62:48] > out_next_top[62:48];
-  assign \$914  = out_next_top[62:48] > in_top[62:48];
-  assign \$915  = ~ \$914 ;
-  assign \$916  = in_top[47:32] > out_next_top[47:32];
-  assign \$917  = out_next_top[47:32] > in_top[47:32];
-  assign \$918  = ~ \$917 ;
-  assign \$919  = in_top[31:16] > out_next_top[31:16];
-  assign \$920  = out_next_top[31:16] > in_top[31:16];
-  assign \$921  = ~ \$920 ;
-  assign \$922  = in_top[15:0] > out_next_top[15:0];
-  assign \$923  = \$921  & \$922 ;
-  assign \$924  = \$919  | \$923 ;
-  assign \$925  = \$918  & \$924 ;
-  assign \$926  = \$916  | \$925 ;
-  assign \$927  = \$915  & \$926 ;
-  assign \$928  = \$913  | \$927 ;
-  assign \$929  = in_top[62:48] > out_top[62:48];
-  assign \$930  = out_top[62:48] > in_top[62:48];
-  assign \$931  = ~ \$930 ;
-  assign \$932  = in_top[47:32] > out_top[47:32];
-  assign \$933  = out_top[47:32] > in_top[47:32];
-  assign \$934  = ~ \$933 ;
-  assign \$935  = in_top[31:16] > out_top[31:16];
-  assign \$936  = out_top[31:16] > in_top[31:16];
-  assign \$937  = ~ \$936 ;
-  assign \$938  = in_top[15:0] > out_top[15:0];
-  assign \$939  = \$937  & \$938 ;
-  assign \$940  = \$935  | \$939 ;
-  assign \$941  = \$934  & \$940 ;
-  assign \$942  = \$932  | \$941 ;
-  assign \$943  = \$931  & \$942 ;
-  assign \$944  = \$929  | \$943 ;
-  assign \$945  = out_load ? \$928  : \$944 ;
-  assign \$946  = in_load ? \$912  : \$945 ;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$949  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$950  = ~ \$949 ;
-  assign \$951  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$952  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$953  = ~ \$952 ;
-  assign \$954  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$955  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$956  = ~ \$955 ;
-  assign \$957  = out_next_top[15:0] > in_next_top[15:0];
-  assign \$958  = \$956  & \$957 ;
-  assign \$959  = \$954  | \$958 ;
-  assign \$960  = \$953  & \$959 ;
-  assign \$961  = \$951  | \$960 ;
-  assign \$962  = \$950  & \$961 ;
-  assign \$963  = \$948  | \$962 ;
-  assign \$964  = out_top[62:48] > in_next_top[62:48];
-  assign \$965  = in_next_top[62:48] > out_top[62:48];
-  assign \$966  = ~ \$965 ;
-  assign \$967  = out_top[47:32] > in_next_top[47:32];
-  assign \$968  = in_next_top[47:32] > out_top[47:32];
-  assign \$969  = ~ \$968 ;
-  assign \$970  = out_top[31:16] > in_next_top[31:16];
-  assign \$971  = in_next_top[31:16] > out_top[31:16];
-  assign \$972  = ~ \$971 ;
-  assign \$973  = out_top[15:0] > in_next_top[15:0];
-  assign \$974  = \$972  & \$973 ;
-  assign \$975  = \$970  | \$974 ;
-  assign \$976  = \$969  & \$975 ;
-  assign \$977  = \$967  | \$976 ;
-  assign \$978  = \$966  & \$977 ;
-  assign \$979  = \$964  | \$978 ;
-  assign \$980  = out_load ? \$963  : \$979 ;
-  assign \$981  = out_next_top[62:48] > in_top[62:48];
-  assign \$982  = in_top[62:48] > out_next_top[62:48];
-  assign \$983  = ~ \$982 ;
-  assign \$984  = out_next_top[47:32] > in_top[47:32];
-  assign \$985  = in_top[47:32] > out_next_top[47:32];
-  assign \$986  = ~ \$985 ;
-  assign \$987  = out_next_top[31:16] > in_top[31:16];
-  assign \$988  = in_top[31:16] > out_next_top[31:16];
-  assign \$989  = ~ \$988 ;
-  assign \$990  = out_next_top[15:0] > in_top[15:0];
-  assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$987  | \$991 ;
-  assign \$993  = \$986  & \$992 ;
-  assign \$994  = \$984  | \$993 ;
-  assign \$995  = \$983  & \$994 ;
-  assign \$996  = \$981  | \$995 ;
-  assign \$997  = out_top[62:48] > in_top[62:48];
-  assign \$998  = in_top[62:48] > out_top[62:48];
-  assign \$999  = ~ \$998 ;
-  assign \$1000  = out_top[47:32] > in_top[47:32];
-  assign \$1001  = in_top[47:32] > out_top[47:32];
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = out_top[31:16] > in_top[31:16];
-  assign \$1004  = in_top[31:16] > out_top[31:16];
-  assign \$1005  = ~ \$1004 ;
-  assign \$1006  = out_top[15:0] > in_top[15:0];
-  assign \$1007  = \$1005  & \$1006 ;
-  assign \$1008  = \$1003  | \$1007 ;
-  assign \$1009  = \$1002  & \$1008 ;
-  assign \$1010  = \$1000  | \$1009 ;
-  assign \$1011  = \$999  & \$1010 ;
-  assign \$1012  = \$997  | \$1011 ;
-  assign \$1013  = out_load ? \$996  : \$1012 ;
-  assign \$1014  = in_load ? \$980  : \$1013 ;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = ~ in_done;
-  assign \$1017  = in_full & \$1016 ;
-  assign \$1018  = \$1017  & out_full;
-  assign \$1019  = ~ out_done;
-  assign \$1020  = \$1018  & \$1019 ;
-  assign \$1021  = \$1020  & in_keep[0];
-  assign \$1022  = \$1021  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1023  = ~ in_done;
-  assign \$1024  = in_full & \$1023 ;
-  assign \$1025  = \$1024  & out_full;
-  assign \$1026  = ~ out_done;
-  assign \$1027  = \$1025  & \$1026 ;
-  assign \$1028  = \$1027  & in_keep[1];
-  assign \$1029  = \$1028  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1030  = ~ in_done;
-  assign \$1031  = in_full & \$1030 ;
-  assign \$1032  = \$1031  & out_full;
-  assign \$1033  = ~ out_done;
-  assign \$1034  = \$1032  & \$1033 ;
-  assign \$1035  = \$1034  & in_keep[2];
-  assign \$1036  = \$1035  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1037  = ~ in_done;
-  assign \$1038  = in_full & \$1037 ;
-  assign \$1039  = \$1038  & out_full;
-  assign \$1040  = ~ out_done;
-  assign \$1041  = \$1039  & \$1040 ;
-  assign \$1042  = \$1041  & in_keep[3];
-  assign \$1043  = \$1042  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1044  = ~ in_done;
-  assign \$1045  = in_full & \$1044 ;
-  assign \$1046  = \$1045  & out_full;
-  assign \$1047  = ~ out_done;
-  assign \$1048  = \$1046  & \$1047 ;
-  assign \$1049  = \$1048  & in_keep[4];
-  assign \$1050  = \$1049  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1051  = ~ in_done;
-  assign \$1052  = in_full & \$1051 ;
-  assign \$1053  = \$1052  & out_full;
-  assign \$1054  = ~ out_done;
-  assign \$1055  = \$1053  & \$1054 ;
-  assign \$1056  = \$1055  & in_keep[5];
-  assign \$1057  = \$1056  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$1058  = ~ in_done;
-  assign \$1059  = in_full & \$1058 ;
-  assign \$1060  = \$1059  & out_full;
-  assign \$1061  = ~ out_done;
-  assign \$1062  = \$1060  & \$1061 ;
-  assign \$1063  = \$1062  & in_keep[6];
-  assign \$1064  = \$1063  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$1065  = ~ in_done;
-  assign \$1066  = in_full & \$1065 ;
-  assign \$1067  = \$1066  & out_full;
-  assign \$1068  = ~ out_done;
-  assign \$1069  = \$1067  & \$1068 ;
-  assign \$1070  = \$1069  & in_keep[7];
-  assign \$1071  = \$1070  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$1072  = ~ in_done;
-  assign \$1073  = in_full & \$1072 ;
-  assign \$1074  = \$1073  & out_full;
-  assign \$1075  = ~ out_done;
-  assign \$1076  = \$1074  & \$1075 ;
-  assign \$1077  = \$1076  & out_keep[7];
-  assign \$1078  = \$1077  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1079  = ~ in_done;
-  assign \$1080  = in_full & \$1079 ;
-  assign \$1081  = \$1080  & out_full;
-  assign \$1082  = ~ out_done;
-  assign \$1083  = \$1081  & \$1082 ;
-  assign \$1084  = \$1083  & out_keep[6];
-  assign \$1085  = \$1084  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1086  = ~ in_done;
-  assign \$1087  = in_full & \$1086 ;
-  assign \$1088  = \$1087  & out_full;
-  assign \$1089  = ~ out_done;
-  assign \$1090  = \$1088  & \$1089 ;
-  assign \$1091  = \$1090  & out_keep[5];
-  assign \$1092  = \$1091  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1093  = ~ in_done;
-  assign \$1094  = in_full & \$1093 ;
-  assign \$1095  = \$1094  & out_full;
-  assign \$1096  = ~ out_done;
-  assign \$1097  = \$1095  & \$1096 ;
-  assign \$1098  = \$1097  & out_keep[4];
-  assign \$1099  = \$1098  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1100  = ~ in_done;
-  assign \$1101  = in_full & \$1100 ;
-  assign \$1102  = \$1101  & out_full;
-  assign \$1103  = ~ out_done;
-  assign \$1104  = \$1102  & \$1103 ;
-  assign \$1105  = \$1104  & out_keep[3];
-  assign \$1106  = \$1105  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1107  = ~ in_done;
-  assign \$1108  = in_full & \$1107 ;
-  assign \$1109  = \$1108  & out_full;
-  assign \$1110  = ~ out_done;
-  assign \$1111  = \$1109  & \$1110 ;
-  assign \$1112  = \$1111  & out_keep[2];
-  assign \$1113  = \$1112  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1114  = ~ in_done;
-  assign \$1115  = in_full & \$1114 ;
-  assign \$1116  = \$1115  & out_full;
-  assign \$1117  = ~ out_done;
-  assign \$1118  = \$1116  & \$1117 ;
-  assign \$1119  = \$1118  & out_keep[1];
-  assign \$1120  = \$1119  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1121  = ~ in_done;
-  assign \$1122  = in_full & \$1121 ;
-  assign \$1123  = \$1122  & out_full;
-  assign \$1124  = ~ out_done;
-  assign \$1125  = \$1123  & \$1124 ;
-  assign \$1126  = \$1125  & out_keep[0];
-  assign \$1127  = \$1126  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$1128  = ~ in_done;
-  assign \$1129  = in_full & \$1128 ;
-  assign \$1130  = \$1129  & out_full;
-  assign \$1131  = ~ out_done;
-  assign \$1132  = \$1130  & \$1131 ;
-  assign \$1133  = \$1132  & in_keep[0];
-  assign \$1134  = \$1133  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1135  = ~ in_done;
-  assign \$1136  = in_full & \$1135 ;
-  assign \$1137  = \$1136  & out_full;
-  assign \$1138  = ~ out_done;
-  assign \$1139  = \$1137  & \$1138 ;
-  assign \$1140  = \$1139  & out_keep[7];
-  assign \$1141  = \$1140  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1142  = \$1134 [19:0] > \$1141 [19:0];
-  assign \$1143  = ~ in_done;
-  assign \$1144  = in_full & \$1143 ;
-  assign \$1145  = \$1144  & out_full;
-  assign \$1146  = ~ out_done;
-  assign \$1147  = \$1145  & \$1146 ;
-  assign \$1148  = \$1147  & in_keep[0];
-  assign \$1149  = \$1148  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1150  = ~ in_done;
-  assign \$1151  = in_full & \$1150 ;
-  assign \$1152  = \$1151  & out_full;
-  assign \$1153  = ~ out_done;
-  assign \$1154  = \$1152  & \$1153 ;
-  assign \$1155  = \$1154  & out_keep[7];
-  assign \$1156  = \$1155  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1157  = \$1149 [19:0] == \$1156 [19:0];
-  assign \$1158  = ~ in_done;
-  assign \$1159  = in_full & \$1158 ;
-  assign \$1160  = \$1159  & out_full;
-  assign \$1161  = ~ out_done;
-  assign \$1162  = \$1160  & \$1161 ;
-  assign \$1163  = \$1162  & in_keep[0];
-  assign \$1164  = \$1163  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1165  = ~ in_done;
-  assign \$1166  = in_full & \$1165 ;
-  assign \$1167  = \$1166  & out_full;
-  assign \$1168  = ~ out_done;
-  assign \$1169  = \$1167  & \$1168 ;
-  assign \$1170  = \$1169  & out_keep[7];
-  assign \$1171  = \$1170  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1172  = \$1164 [39:20] > \$1171 [39:20];
-  assign \$1173  = ~ in_done;
-  assign \$1174  = in_full & \$1173 ;
-  assign \$1175  = \$1174  & out_full;
-  assign \$1176  = ~ out_done;
-  assign \$1177  = \$1175  & \$1176 ;
-  assign \$1178  = \$1177  & in_keep[0];
-  assign \$1179  = \$1178  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1180  = ~ in_done;
-  assign \$1181  = in_full & \$1180 ;
-  assign \$1182  = \$1181  & out_full;
-  assign \$1183  = ~ out_done;
-  assign \$1184  = \$1182  & \$1183 ;
-  assign \$1185  = \$1184  & out_keep[7];
-  assign \$1186  = \$1185  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1187  = \$1179 [39:20] == \$1186 [39:20];
-  assign \$1188  = ~ in_done;
-  assign \$1189  = in_full & \$1188 ;
-  assign \$1190  = \$1189  & out_full;
-  assign \$1191  = ~ out_done;
-  assign \$1192  = \$1190  & \$1191 ;
-  assign \$1193  = \$1192  & in_keep[0];
-  assign \$1194  = \$1193  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1195  = ~ in_done;
-  assign \$1196  = in_full & \$1195 ;
-  assign \$1197  = \$1196  & out_full;
-  assign \$1198  = ~ out_done;
-  assign \$1199  = \$1197  & \$1198 ;
-  assign \$1200  = \$1199  & out_keep[7];
-  assign \$1201  = \$1200  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1202  = \$1194 [59:40] > \$1201 [59:40];
+  assign \$874  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$873 );
+  assign \$875  = $signed(\$874 ) + $signed(17'h08000);
+  assign \$877  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$876 );
+  assign \$878  = $signed(\$877 ) + $signed(17'h08000);
+  assign \$879  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$880  = $signed(\$879 ) + $signed(18'h10000);
+  assign \$881  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$882  = $signed(\$881 ) + $signed(18'h10000);
+  assign \$883  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$884  = $signed(\$883 ) + $signed(18'h10000);
+  assign \$885  = downsample ? { outputs__payload[531:524], \$878 [16:0], \$875 [16:0], \$872 [16:0], \$869 [2:0] } : { outputs__payload[531:524], \$884 [17:0], \$882 [17:0], \$880 [17:0] };
+  assign \$886  = ~ out_next_full;
+  assign \$887  = \$886  | out_free;
+  assign \$888  = ~ out_skid_full;
+  assign \$889  = outputs__valid & \$888 ;
+  assign \$890  = out_skid_full | outputs__valid;
+  assign \$892  = outputs__payload[478:476] ^ { 1'h0, \$891  };
+  assign \$894  = \$892  ^ { 1'h0, \$893  };
+  assign \$896  = { 1'h0, \$894  } ^ \$895 ;
+  assign \$898  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$897 );
+  assign \$899  = $signed(\$898 ) + $signed(17'h08000);
+  assign \$901  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$900 );
+  assign \$902  = $signed(\$901 ) + $signed(17'h08000);
+  assign \$904  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$903 );
+  assign \$905  = $signed(\$904 ) + $signed(17'h08000);
+  assign \$906  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$907  = $signed(\$906 ) + $signed(18'h10000);
+  assign \$908  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$909  = $signed(\$908 ) + $signed(18'h10000);
+  assign \$910  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$911  = $signed(\$910 ) + $signed(18'h10000);
+  assign \$912  = downsample ? { outputs__payload[531:524], \$905 [16:0], \$902 [16:0], \$899 [16:0], \$896 [2:0] } : { outputs__payload[531:524], \$911 [17:0], \$909 [17:0], \$907 [17:0] };
+  assign \$913  = outputs__payload[551] ? \$912  : 62'h0000000000000000;
+  assign \$914  = ~ outputs__payload[551];
+  assign \$916  = outputs__payload[2:0] ^ { 1'h0, \$915  };
+  assign \$918  = \$916  ^ { 1'h0, \$917  };
+  assign \$920  = { 1'h0, \$918  } ^ \$919 ;
+  assign \$922  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$921 );
+  assign \$923  = $signed(\$922 ) + $signed(17'h08000);
+  assign \$925  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$924 );
+  assign \$926  = $signed(\$925 ) + $signed(17'h08000);
+  assign \$928  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$927 );
+  assign \$929  = $signed(\$928 ) + $signed(17'h08000);
+  assign \$930  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$931  = $signed(\$930 ) + $signed(18'h10000);
+  assign \$932  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$933  = $signed(\$932 ) + $signed(18'h10000);
+  assign \$934  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
+  assign \$935  = $signed(\$934 ) + $signed(18'h10000);
+  assign \$936  = downsample ? { outputs__payload[55:48], \$929 [16:0], \$926 [16:0], \$923 [16:0], \$920 [2:0] } : { outputs__payload[55:48], \$935 [17:0], \$933 [17:0], \$931 [17:0] };
+  assign \$938  = outputs__payload[70:68] ^ { 1'h0, \$937  };
+  assign \$940  = \$938  ^ { 1'h0, \$939  };
+  assign \$942  = { 1'h0, \$940  } ^ \$941 ;
+  assign \$944  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$943 );
+  assign \$945  = $signed(\$944 ) + $signed(17'h08000);
+  assign \$947  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$946 );
+  assign \$948  = $signed(\$947 ) + $signed(17'h08000);
+  assign \$950  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$949 );
+  assign \$951  = $signed(\$950 ) + $signed(17'h08000);
+  assign \$952  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$953  = $signed(\$952 ) + $signed(18'h10000);
+  assign \$954  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$955  = $signed(\$954 ) + $signed(18'h10000);
+  assign \$956  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
+  assign \$957  = $signed(\$956 ) + $signed(18'h10000);
+  assign \$958  = downsample ? { outputs__payload[123:116], \$951 [16:0], \$948 [16:0], \$945 [16:0], \$942 [2:0] } : { outputs__payload[123:116], \$957 [17:0], \$955 [17:0], \$953 [17:0] };
+  assign \$960  = outputs__payload[138:136] ^ { 1'h0, \$959  };
+  assign \$962  = \$960  ^ { 1'h0, \$961  };
+  assign \$964  = { 1'h0, \$962  } ^ \$963 ;
+  assign \$966  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$965 );
+  assign \$967  = $signed(\$966 ) + $signed(17'h08000);
+  assign \$969  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$968 );
+  assign \$970  = $signed(\$969 ) + $signed(17'h08000);
+  assign \$972  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$971 );
+  assign \$973  = $signed(\$972 ) + $signed(17'h08000);
+  assign \$974  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$975  = $signed(\$974 ) + $signed(18'h10000);
+  assign \$976  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$977  = $signed(\$976 ) + $signed(18'h10000);
+  assign \$978  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
+  assign \$979  = $signed(\$978 ) + $signed(18'h10000);
+  assign \$980  = downsample ? { outputs__payload[191:184], \$973 [16:0], \$970 [16:0], \$967 [16:0], \$964 [2:0] } : { outputs__payload[191:184], \$979 [17:0], \$977 [17:0], \$975 [17:0] };
+  assign \$982  = outputs__payload[206:204] ^ { 1'h0, \$981  };
+  assign \$984  = \$982  ^ { 1'h0, \$983  };
+  assign \$986  = { 1'h0, \$984  } ^ \$985 ;
+  assign \$988  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$987 );
+  assign \$989  = $signed(\$988 ) + $signed(17'h08000);
+  assign \$991  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$990 );
+  assign \$992  = $signed(\$991 ) + $signed(17'h08000);
+  assign \$994  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$993 );
+  assign \$995  = $signed(\$994 ) + $signed(17'h08000);
+  assign \$996  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$997  = $signed(\$996 ) + $signed(18'h10000);
+  assign \$998  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$999  = $signed(\$998 ) + $signed(18'h10000);
+  assign \$1000  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$1001  = $signed(\$1000 ) + $signed(18'h10000);
+  assign \$1002  = downsample ? { outputs__payload[259:252], \$995 [16:0], \$992 [16:0], \$989 [16:0], \$986 [2:0] } : { outputs__payload[259:252], \$1001 [17:0], \$999 [17:0], \$997 [17:0] };
+  assign \$1004  = outputs__payload[274:272] ^ { 1'h0, \$1003  };
+  assign \$1006  = \$1004  ^ { 1'h0, \$1005  };
+  assign \$1008  = { 1'h0, \$1006  } ^ \$1007 ;
+  assign \$1010  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$1009 );
+  assign \$1011  = $signed(\$1010 ) + $signed(17'h08000);
+  assign \$1013  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$1012 );
+  assign \$1014  = $signed(\$1013 ) + $signed(17'h08000);
+  assign \$1016  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$1015 );
+  assign \$1017  = $signed(\$1016 ) + $signed(17'h08000);
+  assign \$1018  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$1019  = $signed(\$1018 ) + $signed(18'h10000);
+  assign \$1020  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$1021  = $signed(\$1020 ) + $signed(18'h10000);
+  assign \$1022  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$1023  = $signed(\$1022 ) + $signed(18'h10000);
+  assign \$1024  = downsample ? { outputs__payload[327:320], \$1017 [16:0], \$1014 [16:0], \$1011 [16:0], \$1008 [2:0] } : { outputs__payload[327:320], \$1023 [17:0], \$1021 [17:0], \$1019 [17:0] };
+  assign \$1026  = outputs__payload[342:340] ^ { 1'h0, \$1025  };
+  assign \$1028  = \$1026  ^ { 1'h0, \$1027  };
+  assign \$1030  = { 1'h0, \$1028  } ^ \$1029 ;
+  assign \$1032  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$1031 );
+  assign \$1033  = $signed(\$1032 ) + $signed(17'h08000);
+  assign \$1035  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$1034 );
+  assign \$1036  = $signed(\$1035 ) + $signed(17'h08000);
+  assign \$1038  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$1037 );
+  assign \$1039  = $signed(\$1038 ) + $signed(17'h08000);
+  assign \$1040  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$1041  = $signed(\$1040 ) + $signed(18'h10000);
+  assign \$1042  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$1043  = $signed(\$1042 ) + $signed(18'h10000);
+  assign \$1044  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$1045  = $signed(\$1044 ) + $signed(18'h10000);
+  assign \$1046  = downsample ? { outputs__payload[395:388], \$1039 [16:0], \$1036 [16:0], \$1033 [16:0], \$1030 [2:0] } : { outputs__payload[395:388], \$1045 [17:0], \$1043 [17:0], \$1041 [17:0] };
+  assign \$1048  = outputs__payload[410:408] ^ { 1'h0, \$1047  };
+  assign \$1050  = \$1048  ^ { 1'h0, \$1049  };
+  assign \$1052  = { 1'h0, \$1050  } ^ \$1051 ;
+  assign \$1054  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$1053 );
+  assign \$1055  = $signed(\$1054 ) + $signed(17'h08000);
+  assign \$1057  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$1056 );
+  assign \$1058  = $signed(\$1057 ) + $signed(17'h08000);
+  assign \$1060  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$1059 );
+  assign \$1061  = $signed(\$1060 ) + $signed(17'h08000);
+  assign \$1062  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$1063  = $signed(\$1062 ) + $signed(18'h10000);
+  assign \$1064  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$1065  = $signed(\$1064 ) + $signed(18'h10000);
+  assign \$1066  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$1067  = $signed(\$1066 ) + $signed(18'h10000);
+  assign \$1068  = downsample ? { outputs__payload[463:456], \$1061 [16:0], \$1058 [16:0], \$1055 [16:0], \$1052 [2:0] } : { outputs__payload[463:456], \$1067 [17:0], \$1065 [17:0], \$1063 [17:0] };
+  assign \$1070  = outputs__payload[478:476] ^ { 1'h0, \$1069  };
+  assign \$1072  = \$1070  ^ { 1'h0, \$1071  };
+  assign \$1074  = { 1'h0, \$1072  } ^ \$1073 ;
+  assign \$1076  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$1075 );
+  assign \$1077  = $signed(\$1076 ) + $signed(17'h08000);
+  assign \$1079  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$1078 );
+  assign \$1080  = $signed(\$1079 ) + $signed(17'h08000);
+  assign \$1082  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$1081 );
+  assign \$1083  = $signed(\$1082 ) + $signed(17'h08000);
+  assign \$1084  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$1085  = $signed(\$1084 ) + $signed(18'h10000);
+  assign \$1086  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$1087  = $signed(\$1086 ) + $signed(18'h10000);
+  assign \$1088  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$1089  = $signed(\$1088 ) + $signed(18'h10000);
+  assign \$1090  = downsample ? { outputs__payload[531:524], \$1083 [16:0], \$1080 [16:0], \$1077 [16:0], \$1074 [2:0] } : { outputs__payload[531:524], \$1089 [17:0], \$1087 [17:0], \$1085 [17:0] };
+  assign \$1091  = ~ in_done;
+  assign \$1092  = in_full & \$1091 ;
+  assign \$1093  = \$1092  & out_full;
+  assign \$1094  = ~ out_done;
+  assign \$1095  = \$1093  & \$1094 ;
+  assign \$1096  = \$1095  & in_keep[0];
+  assign \$1097  = \$1096  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1098  = ~ in_done;
+  assign \$1099  = in_full & \$1098 ;
+  assign \$1100  = \$1099  & out_full;
+  assign \$1101  = ~ out_done;
+  assign \$1102  = \$1100  & \$1101 ;
+  assign \$1103  = \$1102  & in_keep[1];
+  assign \$1104  = \$1103  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1105  = ~ in_done;
+  assign \$1106  = in_full & \$1105 ;
+  assign \$1107  = \$1106  & out_full;
+  assign \$1108  = ~ out_done;
+  assign \$1109  = \$1107  & \$1108 ;
+  assign \$1110  = \$1109  & in_keep[2];
+  assign \$1111  = \$1110  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1112  = ~ in_done;
+  assign \$1113  = in_full & \$1112 ;
+  assign \$1114  = \$1113  & out_full;
+  assign \$1115  = ~ out_done;
+  assign \$1116  = \$1114  & \$1115 ;
+  assign \$1117  = \$1116  & in_keep[3];
+  assign \$1118  = \$1117  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1119  = ~ in_done;
+  assign \$1120  = in_full & \$1119 ;
+  assign \$1121  = \$1120  & out_full;
+  assign \$1122  = ~ out_done;
+  assign \$1123  = \$1121  & \$1122 ;
+  assign \$1124  = \$1123  & in_keep[4];
+  assign \$1125  = \$1124  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1126  = ~ in_done;
+  assign \$1127  = in_full & \$1126 ;
+  assign \$1128  = \$1127  & out_full;
+  assign \$1129  = ~ out_done;
+  assign \$1130  = \$1128  & \$1129 ;
+  assign \$1131  = \$1130  & in_keep[5];
+  assign \$1132  = \$1131  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1133  = ~ in_done;
+  assign \$1134  = in_full & \$1133 ;
+  assign \$1135  = \$1134  & out_full;
+  assign \$1136  = ~ out_done;
+  assign \$1137  = \$1135  & \$1136 ;
+  assign \$1138  = \$1137  & in_keep[6];
+  assign \$1139  = \$1138  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1140  = ~ in_done;
+  assign \$1141  = in_full & \$1140 ;
+  assign \$1142  = \$1141  & out_full;
+  assign \$1143  = ~ out_done;
+  assign \$1144  = \$1142  & \$1143 ;
+  assign \$1145  = \$1144  & in_keep[7];
+  assign \$1146  = \$1145  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$1147  = ~ in_done;
+  assign \$1148  = in_full & \$1147 ;
+  assign \$1149  = \$1148  & out_full;
+  assign \$1150  = ~ out_done;
+  assign \$1151  = \$1149  & \$1150 ;
+  assign \$1152  = \$1151  & out_keep[7];
+  assign \$1153  = \$1152  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1154  = ~ in_done;
+  assign \$1155  = in_full & \$1154 ;
+  assign \$1156  = \$1155  & out_full;
+  assign \$1157  = ~ out_done;
+  assign \$1158  = \$1156  & \$1157 ;
+  assign \$1159  = \$1158  & out_keep[6];
+  assign \$1160  = \$1159  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1161  = ~ in_done;
+  assign \$1162  = in_full & \$1161 ;
+  assign \$1163  = \$1162  & out_full;
+  assign \$1164  = ~ out_done;
+  assign \$1165  = \$1163  & \$1164 ;
+  assign \$1166  = \$1165  & out_keep[5];
+  assign \$1167  = \$1166  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1168  = ~ in_done;
+  assign \$1169  = in_full & \$1168 ;
+  assign \$1170  = \$1169  & out_full;
+  assign \$1171  = ~ out_done;
+  assign \$1172  = \$1170  & \$1171 ;
+  assign \$1173  = \$1172  & out_keep[4];
+  assign \$1174  = \$1173  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1175  = ~ in_done;
+  assign \$1176  = in_full & \$1175 ;
+  assign \$1177  = \$1176  & out_full;
+  assign \$1178  = ~ out_done;
+  assign \$1179  = \$1177  & \$1178 ;
+  assign \$1180  = \$1179  & out_keep[3];
+  assign \$1181  = \$1180  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1182  = ~ in_done;
+  assign \$1183  = in_full & \$1182 ;
+  assign \$1184  = \$1183  & out_full;
+  assign \$1185  = ~ out_done;
+  assign \$1186  = \$1184  & \$1185 ;
+  assign \$1187  = \$1186  & out_keep[2];
+  assign \$1188  = \$1187  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1189  = ~ in_done;
+  assign \$1190  = in_full & \$1189 ;
+  assign \$1191  = \$1190  & out_full;
+  assign \$1192  = ~ out_done;
+  assign \$1193  = \$1191  & \$1192 ;
+  assign \$1194  = \$1193  & out_keep[1];
+  assign \$1195  = \$1194  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1196  = ~ in_done;
+  assign \$1197  = in_full & \$1196 ;
+  assign \$1198  = \$1197  & out_full;
+  assign \$1199  = ~ out_done;
+  assign \$1200  = \$1198  & \$1199 ;
+  assign \$1201  = \$1200  & out_keep[0];
+  assign \$1202  = \$1201  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
   assign \$1203  = ~ in_done;
   assign \$1204  = in_full & \$1203 ;
   assign \$1205  = \$1204  & out_full;
@@ -15806,7 +15889,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1214  = \$1212  & \$1213 ;
   assign \$1215  = \$1214  & out_keep[7];
   assign \$1216  = \$1215  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1217  = \$1209 [59:40] == \$1216 [59:40];
+  assign \$1217  = \$1209 [19:0] > \$1216 [19:0];
   assign \$1218  = ~ in_done;
   assign \$1219  = in_full & \$1218 ;
   assign \$1220  = \$1219  & out_full;
@@ -15821,7 +15904,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1229  = \$1227  & \$1228 ;
   assign \$1230  = \$1229  & out_keep[7];
   assign \$1231  = \$1230  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1232  = \$1224 [75:60] > \$1231 [75:60];
+  assign \$1232  = \$1224 [19:0] == \$1231 [19:0];
   assign \$1233  = ~ in_done;
   assign \$1234  = in_full & \$1233 ;
   assign \$1235  = \$1234  & out_full;
@@ -15836,82 +15919,82 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1244  = \$1242  & \$1243 ;
   assign \$1245  = \$1244  & out_keep[7];
   assign \$1246  = \$1245  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1247  = \$1239 [75:60] == \$1246 [75:60];
+  assign \$1247  = \$1239 [39:20] > \$1246 [39:20];
   assign \$1248  = ~ in_done;
   assign \$1249  = in_full & \$1248 ;
   assign \$1250  = \$1249  & out_full;
   assign \$1251  = ~ out_done;
   assign \$1252  = \$1250  & \$1251 ;
-  assign \$1253  = \$1252  & in_keep[1];
-  assign \$1254  = \$1253  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1253  = \$1252  & in_keep[0];
+  assign \$1254  = \$1253  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
   assign \$1255  = ~ in_done;
   assign \$1256  = in_full & \$1255 ;
   assign \$1257  = \$1256  & out_full;
   assign \$1258  = ~ out_done;
   assign \$1259  = \$1257  & \$1258 ;
-  assign \$1260  = \$1259  & out_keep[6];
-  assign \$1261  = \$1260  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1262  = \$1254 [19:0] > \$1261 [19:0];
+  assign \$1260  = \$1259  & out_keep[7];
+  assign \$1261  = \$1260  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1262  = \$1254 [39:20] == \$1261 [39:20];
   assign \$1263  = ~ in_done;
   assign \$1264  = in_full & \$1263 ;
   assign \$1265  = \$1264  & out_full;
   assign \$1266  = ~ out_done;
   assign \$1267  = \$1265  & \$1266 ;
-  assign \$1268  = \$1267  & in_keep[1];
-  assign \$1269  = \$1268  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1268  = \$1267  & in_keep[0];
+  assign \$1269  = \$1268  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
   assign \$1270  = ~ in_done;
   assign \$1271  = in_full & \$1270 ;
   assign \$1272  = \$1271  & out_full;
   assign \$1273  = ~ out_done;
   assign \$1274  = \$1272  & \$1273 ;
-  assign \$1275  = \$1274  & out_keep[6];
-  assign \$1276  = \$1275  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1277  = \$1269 [19:0] == \$1276 [19:0];
+  assign \$1275  = \$1274  & out_keep[7];
+  assign \$1276  = \$1275  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1277  = \$1269 [59:40] > \$1276 [59:40];
   assign \$1278  = ~ in_done;
   assign \$1279  = in_full & \$1278 ;
   assign \$1280  = \$1279  & out_full;
   assign \$1281  = ~ out_done;
   assign \$1282  = \$1280  & \$1281 ;
-  assign \$1283  = \$1282  & in_keep[1];
-  assign \$1284  = \$1283  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1283  = \$1282  & in_keep[0];
+  assign \$1284  = \$1283  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
   assign \$1285  = ~ in_done;
   assign \$1286  = in_full & \$1285 ;
   assign \$1287  = \$1286  & out_full;
   assign \$1288  = ~ out_done;
   assign \$1289  = \$1287  & \$1288 ;
-  assign \$1290  = \$1289  & out_keep[6];
-  assign \$1291  = \$1290  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1292  = \$1284 [39:20] > \$1291 [39:20];
+  assign \$1290  = \$1289  & out_keep[7];
+  assign \$1291  = \$1290  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1292  = \$1284 [59:40] == \$1291 [59:40];
   assign \$1293  = ~ in_done;
   assign \$1294  = in_full & \$1293 ;
   assign \$1295  = \$1294  & out_full;
   assign \$1296  = ~ out_done;
   assign \$1297  = \$1295  & \$1296 ;
-  assign \$1298  = \$1297  & in_keep[1];
-  assign \$1299  = \$1298  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1298  = \$1297  & in_keep[0];
+  assign \$1299  = \$1298  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
   assign \$1300  = ~ in_done;
   assign \$1301  = in_full & \$1300 ;
   assign \$1302  = \$1301  & out_full;
   assign \$1303  = ~ out_done;
   assign \$1304  = \$1302  & \$1303 ;
-  assign \$1305  = \$1304  & out_keep[6];
-  assign \$1306  = \$1305  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1307  = \$1299 [39:20] == \$1306 [39:20];
+  assign \$1305  = \$1304  & out_keep[7];
+  assign \$1306  = \$1305  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1307  = \$1299 [75:60] > \$1306 [75:60];
   assign \$1308  = ~ in_done;
   assign \$1309  = in_full & \$1308 ;
   assign \$1310  = \$1309  & out_full;
   assign \$1311  = ~ out_done;
   assign \$1312  = \$1310  & \$1311 ;
-  assign \$1313  = \$1312  & in_keep[1];
-  assign \$1314  = \$1313  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1313  = \$1312  & in_keep[0];
+  assign \$1314  = \$1313  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
   assign \$1315  = ~ in_done;
   assign \$1316  = in_full & \$1315 ;
   assign \$1317  = \$1316  & out_full;
   assign \$1318  = ~ out_done;
   assign \$1319  = \$1317  & \$1318 ;
-  assign \$1320  = \$1319  & out_keep[6];
-  assign \$1321  = \$1320  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1322  = \$1314 [59:40] > \$1321 [59:40];
+  assign \$1320  = \$1319  & out_keep[7];
+  assign \$1321  = \$1320  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1322  = \$1314 [75:60] == \$1321 [75:60];
   assign \$1323  = ~ in_done;
   assign \$1324  = in_full & \$1323 ;
   assign \$1325  = \$1324  & out_full;
@@ -15926,7 +16009,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1334  = \$1332  & \$1333 ;
   assign \$1335  = \$1334  & out_keep[6];
   assign \$1336  = \$1335  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1337  = \$1329 [59:40] == \$1336 [59:40];
+  assign \$1337  = \$1329 [19:0] > \$1336 [19:0];
   assign \$1338  = ~ in_done;
   assign \$1339  = in_full & \$1338 ;
   assign \$1340  = \$1339  & out_full;
@@ -15941,7 +16024,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1349  = \$1347  & \$1348 ;
   assign \$1350  = \$1349  & out_keep[6];
   assign \$1351  = \$1350  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1352  = \$1344 [75:60] > \$1351 [75:60];
+  assign \$1352  = \$1344 [19:0] == \$1351 [19:0];
   assign \$1353  = ~ in_done;
   assign \$1354  = in_full & \$1353 ;
   assign \$1355  = \$1354  & out_full;
@@ -15956,82 +16039,82 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1364  = \$1362  & \$1363 ;
   assign \$1365  = \$1364  & out_keep[6];
   assign \$1366  = \$1365  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1367  = \$1359 [75:60] == \$1366 [75:60];
+  assign \$1367  = \$1359 [39:20] > \$1366 [39:20];
   assign \$1368  = ~ in_done;
   assign \$1369  = in_full & \$1368 ;
   assign \$1370  = \$1369  & out_full;
   assign \$1371  = ~ out_done;
   assign \$1372  = \$1370  & \$1371 ;
-  assign \$1373  = \$1372  & in_keep[2];
-  assign \$1374  = \$1373  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1373  = \$1372  & in_keep[1];
+  assign \$1374  = \$1373  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
   assign \$1375  = ~ in_done;
   assign \$1376  = in_full & \$1375 ;
   assign \$1377  = \$1376  & out_full;
   assign \$1378  = ~ out_done;
   assign \$1379  = \$1377  & \$1378 ;
-  assign \$1380  = \$1379  & out_keep[5];
-  assign \$1381  = \$1380  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1382  = \$1374 [19:0] > \$1381 [19:0];
+  assign \$1380  = \$1379  & out_keep[6];
+  assign \$1381  = \$1380  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1382  = \$1374 [39:20] == \$1381 [39:20];
   assign \$1383  = ~ in_done;
   assign \$1384  = in_full & \$1383 ;
   assign \$1385  = \$1384  & out_full;
   assign \$1386  = ~ out_done;
   assign \$1387  = \$1385  & \$1386 ;
-  assign \$1388  = \$1387  & in_keep[2];
-  assign \$1389  = \$1388  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1388  = \$1387  & in_keep[1];
+  assign \$1389  = \$1388  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
   assign \$1390  = ~ in_done;
   assign \$1391  = in_full & \$1390 ;
   assign \$1392  = \$1391  & out_full;
   assign \$1393  = ~ out_done;
   assign \$1394  = \$1392  & \$1393 ;
-  assign \$1395  = \$1394  & out_keep[5];
-  assign \$1396  = \$1395  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1397  = \$1389 [19:0] == \$1396 [19:0];
+  assign \$1395  = \$1394  & out_keep[6];
+  assign \$1396  = \$1395  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1397  = \$1389 [59:40] > \$1396 [59:40];
   assign \$1398  = ~ in_done;
   assign \$1399  = in_full & \$1398 ;
   assign \$1400  = \$1399  & out_full;
   assign \$1401  = ~ out_done;
   assign \$1402  = \$1400  & \$1401 ;
-  assign \$1403  = \$1402  & in_keep[2];
-  assign \$1404  = \$1403  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1403  = \$1402  & in_keep[1];
+  assign \$1404  = \$1403  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
   assign \$1405  = ~ in_done;
   assign \$1406  = in_full & \$1405 ;
   assign \$1407  = \$1406  & out_full;
   assign \$1408  = ~ out_done;
   assign \$1409  = \$1407  & \$1408 ;
-  assign \$1410  = \$1409  & out_keep[5];
-  assign \$1411  = \$1410  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1412  = \$1404 [39:20] > \$1411 [39:20];
+  assign \$1410  = \$1409  & out_keep[6];
+  assign \$1411  = \$1410  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1412  = \$1404 [59:40] == \$1411 [59:40];
   assign \$1413  = ~ in_done;
   assign \$1414  = in_full & \$1413 ;
   assign \$1415  = \$1414  & out_full;
   assign \$1416  = ~ out_done;
   assign \$1417  = \$1415  & \$1416 ;
-  assign \$1418  = \$1417  & in_keep[2];
-  assign \$1419  = \$1418  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1418  = \$1417  & in_keep[1];
+  assign \$1419  = \$1418  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
   assign \$1420  = ~ in_done;
   assign \$1421  = in_full & \$1420 ;
   assign \$1422  = \$1421  & out_full;
   assign \$1423  = ~ out_done;
   assign \$1424  = \$1422  & \$1423 ;
-  assign \$1425  = \$1424  & out_keep[5];
-  assign \$1426  = \$1425  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1427  = \$1419 [39:20] == \$1426 [39:20];
+  assign \$1425  = \$1424  & out_keep[6];
+  assign \$1426  = \$1425  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1427  = \$1419 [75:60] > \$1426 [75:60];
   assign \$1428  = ~ in_done;
   assign \$1429  = in_full & \$1428 ;
   assign \$1430  = \$1429  & out_full;
   assign \$1431  = ~ out_done;
   assign \$1432  = \$1430  & \$1431 ;
-  assign \$1433  = \$1432  & in_keep[2];
-  assign \$1434  = \$1433  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1433  = \$1432  & in_keep[1];
+  assign \$1434  = \$1433  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
   assign \$1435  = ~ in_done;
   assign \$1436  = in_full & \$1435 ;
   assign \$1437  = \$1436  & out_full;
   assign \$1438  = ~ out_done;
   assign \$1439  = \$1437  & \$1438 ;
-  assign \$1440  = \$1439  & out_keep[5];
-  assign \$1441  = \$1440  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1442  = \$1434 [59:40] > \$1441 [59:40];
+  assign \$1440  = \$1439  & out_keep[6];
+  assign \$1441  = \$1440  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1442  = \$1434 [75:60] == \$1441 [75:60];
   assign \$1443  = ~ in_done;
   assign \$1444  = in_full & \$1443 ;
   assign \$1445  = \$1444  & out_full;
@@ -16046,7 +16129,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1454  = \$1452  & \$1453 ;
   assign \$1455  = \$1454  & out_keep[5];
   assign \$1456  = \$1455  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1457  = \$1449 [59:40] == \$1456 [59:40];
+  assign \$1457  = \$1449 [19:0] > \$1456 [19:0];
   assign \$1458  = ~ in_done;
   assign \$1459  = in_full & \$1458 ;
   assign \$1460  = \$1459  & out_full;
@@ -16061,7 +16144,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1469  = \$1467  & \$1468 ;
   assign \$1470  = \$1469  & out_keep[5];
   assign \$1471  = \$1470  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1472  = \$1464 [75:60] > \$1471 [75:60];
+  assign \$1472  = \$1464 [19:0] == \$1471 [19:0];
   assign \$1473  = ~ in_done;
   assign \$1474  = in_full & \$1473 ;
   assign \$1475  = \$1474  & out_full;
@@ -16076,82 +16159,82 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1484  = \$1482  & \$1483 ;
   assign \$1485  = \$1484  & out_keep[5];
   assign \$1486  = \$1485  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1487  = \$1479 [75:60] == \$1486 [75:60];
+  assign \$1487  = \$1479 [39:20] > \$1486 [39:20];
   assign \$1488  = ~ in_done;
   assign \$1489  = in_full & \$1488 ;
   assign \$1490  = \$1489  & out_full;
   assign \$1491  = ~ out_done;
   assign \$1492  = \$1490  & \$1491 ;
-  assign \$1493  = \$1492  & in_keep[3];
-  assign \$1494  = \$1493  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1493  = \$1492  & in_keep[2];
+  assign \$1494  = \$1493  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
   assign \$1495  = ~ in_done;
   assign \$1496  = in_full & \$1495 ;
   assign \$1497  = \$1496  & out_full;
   assign \$1498  = ~ out_done;
   assign \$1499  = \$1497  & \$1498 ;
-  assign \$1500  = \$1499  & out_keep[4];
-  assign \$1501  = \$1500  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1502  = \$1494 [19:0] > \$1501 [19:0];
+  assign \$1500  = \$1499  & out_keep[5];
+  assign \$1501  = \$1500  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1502  = \$1494 [39:20] == \$1501 [39:20];
   assign \$1503  = ~ in_done;
   assign \$1504  = in_full & \$1503 ;
   assign \$1505  = \$1504  & out_full;
   assign \$1506  = ~ out_done;
   assign \$1507  = \$1505  & \$1506 ;
-  assign \$1508  = \$1507  & in_keep[3];
-  assign \$1509  = \$1508  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1508  = \$1507  & in_keep[2];
+  assign \$1509  = \$1508  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
   assign \$1510  = ~ in_done;
   assign \$1511  = in_full & \$1510 ;
   assign \$1512  = \$1511  & out_full;
   assign \$1513  = ~ out_done;
   assign \$1514  = \$1512  & \$1513 ;
-  assign \$1515  = \$1514  & out_keep[4];
-  assign \$1516  = \$1515  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1517  = \$1509 [19:0] == \$1516 [19:0];
+  assign \$1515  = \$1514  & out_keep[5];
+  assign \$1516  = \$1515  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1517  = \$1509 [59:40] > \$1516 [59:40];
   assign \$1518  = ~ in_done;
   assign \$1519  = in_full & \$1518 ;
   assign \$1520  = \$1519  & out_full;
   assign \$1521  = ~ out_done;
   assign \$1522  = \$1520  & \$1521 ;
-  assign \$1523  = \$1522  & in_keep[3];
-  assign \$1524  = \$1523  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1523  = \$1522  & in_keep[2];
+  assign \$1524  = \$1523  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
   assign \$1525  = ~ in_done;
   assign \$1526  = in_full & \$1525 ;
   assign \$1527  = \$1526  & out_full;
   assign \$1528  = ~ out_done;
   assign \$1529  = \$1527  & \$1528 ;
-  assign \$1530  = \$1529  & out_keep[4];
-  assign \$1531  = \$1530  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1532  = \$1524 [39:20] > \$1531 [39:20];
+  assign \$1530  = \$1529  & out_keep[5];
+  assign \$1531  = \$1530  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1532  = \$1524 [59:40] == \$1531 [59:40];
   assign \$1533  = ~ in_done;
   assign \$1534  = in_full & \$1533 ;
   assign \$1535  = \$1534  & out_full;
   assign \$1536  = ~ out_done;
   assign \$1537  = \$1535  & \$1536 ;
-  assign \$1538  = \$1537  & in_keep[3];
-  assign \$1539  = \$1538  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1538  = \$1537  & in_keep[2];
+  assign \$1539  = \$1538  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
   assign \$1540  = ~ in_done;
   assign \$1541  = in_full & \$1540 ;
   assign \$1542  = \$1541  & out_full;
   assign \$1543  = ~ out_done;
   assign \$1544  = \$1542  & \$1543 ;
-  assign \$1545  = \$1544  & out_keep[4];
-  assign \$1546  = \$1545  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1547  = \$1539 [39:20] == \$1546 [39:20];
+  assign \$1545  = \$1544  & out_keep[5];
+  assign \$1546  = \$1545  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1547  = \$1539 [75:60] > \$1546 [75:60];
   assign \$1548  = ~ in_done;
   assign \$1549  = in_full & \$1548 ;
   assign \$1550  = \$1549  & out_full;
   assign \$1551  = ~ out_done;
   assign \$1552  = \$1550  & \$1551 ;
-  assign \$1553  = \$1552  & in_keep[3];
-  assign \$1554  = \$1553  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1553  = \$1552  & in_keep[2];
+  assign \$1554  = \$1553  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
   assign \$1555  = ~ in_done;
   assign \$1556  = in_full & \$1555 ;
   assign \$1557  = \$1556  & out_full;
   assign \$1558  = ~ out_done;
   assign \$1559  = \$1557  & \$1558 ;
-  assign \$1560  = \$1559  & out_keep[4];
-  assign \$1561  = \$1560  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1562  = \$1554 [59:40] > \$1561 [59:40];
+  assign \$1560  = \$1559  & out_keep[5];
+  assign \$1561  = \$1560  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1562  = \$1554 [75:60] == \$1561 [75:60];
   assign \$1563  = ~ in_done;
   assign \$1564  = in_full & \$1563 ;
   assign \$1565  = \$1564  & out_full;
@@ -16166,7 +16249,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1574  = \$1572  & \$1573 ;
   assign \$1575  = \$1574  & out_keep[4];
   assign \$1576  = \$1575  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1577  = \$1569 [59:40] == \$1576 [59:40];
+  assign \$1577  = \$1569 [19:0] > \$1576 [19:0];
   assign \$1578  = ~ in_done;
   assign \$1579  = in_full & \$1578 ;
   assign \$1580  = \$1579  & out_full;
@@ -16181,7 +16264,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1589  = \$1587  & \$1588 ;
   assign \$1590  = \$1589  & out_keep[4];
   assign \$1591  = \$1590  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1592  = \$1584 [75:60] > \$1591 [75:60];
+  assign \$1592  = \$1584 [19:0] == \$1591 [19:0];
   assign \$1593  = ~ in_done;
   assign \$1594  = in_full & \$1593 ;
   assign \$1595  = \$1594  & out_full;
@@ -16196,82 +16279,82 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1604  = \$1602  & \$1603 ;
   assign \$1605  = \$1604  & out_keep[4];
   assign \$1606  = \$1605  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1607  = \$1599 [75:60] == \$1606 [75:60];
+  assign \$1607  = \$1599 [39:20] > \$1606 [39:20];
   assign \$1608  = ~ in_done;
   assign \$1609  = in_full & \$1608 ;
   assign \$1610  = \$1609  & out_full;
   assign \$1611  = ~ out_done;
   assign \$1612  = \$1610  & \$1611 ;
-  assign \$1613  = \$1612  & in_keep[4];
-  assign \$1614  = \$1613  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1613  = \$1612  & in_keep[3];
+  assign \$1614  = \$1613  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
   assign \$1615  = ~ in_done;
   assign \$1616  = in_full & \$1615 ;
   assign \$1617  = \$1616  & out_full;
   assign \$1618  = ~ out_done;
   assign \$1619  = \$1617  & \$1618 ;
-  assign \$1620  = \$1619  & out_keep[3];
-  assign \$1621  = \$1620  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1622  = \$1614 [19:0] > \$1621 [19:0];
+  assign \$1620  = \$1619  & out_keep[4];
+  assign \$1621  = \$1620  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1622  = \$1614 [39:20] == \$1621 [39:20];
   assign \$1623  = ~ in_done;
   assign \$1624  = in_full & \$1623 ;
   assign \$1625  = \$1624  & out_full;
   assign \$1626  = ~ out_done;
   assign \$1627  = \$1625  & \$1626 ;
-  assign \$1628  = \$1627  & in_keep[4];
-  assign \$1629  = \$1628  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1628  = \$1627  & in_keep[3];
+  assign \$1629  = \$1628  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
   assign \$1630  = ~ in_done;
   assign \$1631  = in_full & \$1630 ;
   assign \$1632  = \$1631  & out_full;
   assign \$1633  = ~ out_done;
   assign \$1634  = \$1632  & \$1633 ;
-  assign \$1635  = \$1634  & out_keep[3];
-  assign \$1636  = \$1635  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1637  = \$1629 [19:0] == \$1636 [19:0];
+  assign \$1635  = \$1634  & out_keep[4];
+  assign \$1636  = \$1635  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1637  = \$1629 [59:40] > \$1636 [59:40];
   assign \$1638  = ~ in_done;
   assign \$1639  = in_full & \$1638 ;
   assign \$1640  = \$1639  & out_full;
   assign \$1641  = ~ out_done;
   assign \$1642  = \$1640  & \$1641 ;
-  assign \$1643  = \$1642  & in_keep[4];
-  assign \$1644  = \$1643  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1643  = \$1642  & in_keep[3];
+  assign \$1644  = \$1643  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
   assign \$1645  = ~ in_done;
   assign \$1646  = in_full & \$1645 ;
   assign \$1647  = \$1646  & out_full;
   assign \$1648  = ~ out_done;
   assign \$1649  = \$1647  & \$1648 ;
-  assign \$1650  = \$1649  & out_keep[3];
-  assign \$1651  = \$1650  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1652  = \$1644 [39:20] > \$1651 [39:20];
+  assign \$1650  = \$1649  & out_keep[4];
+  assign \$1651  = \$1650  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1652  = \$1644 [59:40] == \$1651 [59:40];
   assign \$1653  = ~ in_done;
   assign \$1654  = in_full & \$1653 ;
   assign \$1655  = \$1654  & out_full;
   assign \$1656  = ~ out_done;
   assign \$1657  = \$1655  & \$1656 ;
-  assign \$1658  = \$1657  & in_keep[4];
-  assign \$1659  = \$1658  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1658  = \$1657  & in_keep[3];
+  assign \$1659  = \$1658  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
   assign \$1660  = ~ in_done;
   assign \$1661  = in_full & \$1660 ;
   assign \$1662  = \$1661  & out_full;
   assign \$1663  = ~ out_done;
   assign \$1664  = \$1662  & \$1663 ;
-  assign \$1665  = \$1664  & out_keep[3];
-  assign \$1666  = \$1665  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1667  = \$1659 [39:20] == \$1666 [39:20];
+  assign \$1665  = \$1664  & out_keep[4];
+  assign \$1666  = \$1665  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1667  = \$1659 [75:60] > \$1666 [75:60];
   assign \$1668  = ~ in_done;
   assign \$1669  = in_full & \$1668 ;
   assign \$1670  = \$1669  & out_full;
   assign \$1671  = ~ out_done;
   assign \$1672  = \$1670  & \$1671 ;
-  assign \$1673  = \$1672  & in_keep[4];
-  assign \$1674  = \$1673  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1673  = \$1672  & in_keep[3];
+  assign \$1674  = \$1673  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
   assign \$1675  = ~ in_done;
   assign \$1676  = in_full & \$1675 ;
   assign \$1677  = \$1676  & out_full;
   assign \$1678  = ~ out_done;
   assign \$1679  = \$1677  & \$1678 ;
-  assign \$1680  = \$1679  & out_keep[3];
-  assign \$1681  = \$1680  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1682  = \$1674 [59:40] > \$1681 [59:40];
+  assign \$1680  = \$1679  & out_keep[4];
+  assign \$1681  = \$1680  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1682  = \$1674 [75:60] == \$1681 [75:60];
   assign \$1683  = ~ in_done;
   assign \$1684  = in_full & \$1683 ;
   assign \$1685  = \$1684  & out_full;
@@ -16286,7 +16369,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1694  = \$1692  & \$1693 ;
   assign \$1695  = \$1694  & out_keep[3];
   assign \$1696  = \$1695  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1697  = \$1689 [59:40] == \$1696 [59:40];
+  assign \$1697  = \$1689 [19:0] > \$1696 [19:0];
   assign \$1698  = ~ in_done;
   assign \$1699  = in_full & \$1698 ;
   assign \$1700  = \$1699  & out_full;
@@ -16301,7 +16384,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1709  = \$1707  & \$1708 ;
   assign \$1710  = \$1709  & out_keep[3];
   assign \$1711  = \$1710  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1712  = \$1704 [75:60] > \$1711 [75:60];
+  assign \$1712  = \$1704 [19:0] == \$1711 [19:0];
   assign \$1713  = ~ in_done;
   assign \$1714  = in_full & \$1713 ;
   assign \$1715  = \$1714  & out_full;
@@ -16316,82 +16399,82 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1724  = \$1722  & \$1723 ;
   assign \$1725  = \$1724  & out_keep[3];
   assign \$1726  = \$1725  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1727  = \$1719 [75:60] == \$1726 [75:60];
+  assign \$1727  = \$1719 [39:20] > \$1726 [39:20];
   assign \$1728  = ~ in_done;
   assign \$1729  = in_full & \$1728 ;
   assign \$1730  = \$1729  & out_full;
   assign \$1731  = ~ out_done;
   assign \$1732  = \$1730  & \$1731 ;
-  assign \$1733  = \$1732  & in_keep[5];
-  assign \$1734  = \$1733  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1733  = \$1732  & in_keep[4];
+  assign \$1734  = \$1733  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
   assign \$1735  = ~ in_done;
   assign \$1736  = in_full & \$1735 ;
   assign \$1737  = \$1736  & out_full;
   assign \$1738  = ~ out_done;
   assign \$1739  = \$1737  & \$1738 ;
-  assign \$1740  = \$1739  & out_keep[2];
-  assign \$1741  = \$1740  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1742  = \$1734 [19:0] > \$1741 [19:0];
+  assign \$1740  = \$1739  & out_keep[3];
+  assign \$1741  = \$1740  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1742  = \$1734 [39:20] == \$1741 [39:20];
   assign \$1743  = ~ in_done;
   assign \$1744  = in_full & \$1743 ;
   assign \$1745  = \$1744  & out_full;
   assign \$1746  = ~ out_done;
   assign \$1747  = \$1745  & \$1746 ;
-  assign \$1748  = \$1747  & in_keep[5];
-  assign \$1749  = \$1748  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1748  = \$1747  & in_keep[4];
+  assign \$1749  = \$1748  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
   assign \$1750  = ~ in_done;
   assign \$1751  = in_full & \$1750 ;
   assign \$1752  = \$1751  & out_full;
   assign \$1753  = ~ out_done;
   assign \$1754  = \$1752  & \$1753 ;
-  assign \$1755  = \$1754  & out_keep[2];
-  assign \$1756  = \$1755  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1757  = \$1749 [19:0] == \$1756 [19:0];
+  assign \$1755  = \$1754  & out_keep[3];
+  assign \$1756  = \$1755  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1757  = \$1749 [59:40] > \$1756 [59:40];
   assign \$1758  = ~ in_done;
   assign \$1759  = in_full & \$1758 ;
   assign \$1760  = \$1759  & out_full;
   assign \$1761  = ~ out_done;
   assign \$1762  = \$1760  & \$1761 ;
-  assign \$1763  = \$1762  & in_keep[5];
-  assign \$1764  = \$1763  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1763  = \$1762  & in_keep[4];
+  assign \$1764  = \$1763  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
   assign \$1765  = ~ in_done;
   assign \$1766  = in_full & \$1765 ;
   assign \$1767  = \$1766  & out_full;
   assign \$1768  = ~ out_done;
   assign \$1769  = \$1767  & \$1768 ;
-  assign \$1770  = \$1769  & out_keep[2];
-  assign \$1771  = \$1770  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1772  = \$1764 [39:20] > \$1771 [39:20];
+  assign \$1770  = \$1769  & out_keep[3];
+  assign \$1771  = \$1770  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1772  = \$1764 [59:40] == \$1771 [59:40];
   assign \$1773  = ~ in_done;
   assign \$1774  = in_full & \$1773 ;
   assign \$1775  = \$1774  & out_full;
   assign \$1776  = ~ out_done;
   assign \$1777  = \$1775  & \$1776 ;
-  assign \$1778  = \$1777  & in_keep[5];
-  assign \$1779  = \$1778  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1778  = \$1777  & in_keep[4];
+  assign \$1779  = \$1778  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
   assign \$1780  = ~ in_done;
   assign \$1781  = in_full & \$1780 ;
   assign \$1782  = \$1781  & out_full;
   assign \$1783  = ~ out_done;
   assign \$1784  = \$1782  & \$1783 ;
-  assign \$1785  = \$1784  & out_keep[2];
-  assign \$1786  = \$1785  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1787  = \$1779 [39:20] == \$1786 [39:20];
+  assign \$1785  = \$1784  & out_keep[3];
+  assign \$1786  = \$1785  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1787  = \$1779 [75:60] > \$1786 [75:60];
   assign \$1788  = ~ in_done;
   assign \$1789  = in_full & \$1788 ;
   assign \$1790  = \$1789  & out_full;
   assign \$1791  = ~ out_done;
   assign \$1792  = \$1790  & \$1791 ;
-  assign \$1793  = \$1792  & in_keep[5];
-  assign \$1794  = \$1793  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1793  = \$1792  & in_keep[4];
+  assign \$1794  = \$1793  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
   assign \$1795  = ~ in_done;
   assign \$1796  = in_full & \$1795 ;
   assign \$1797  = \$1796  & out_full;
   assign \$1798  = ~ out_done;
   assign \$1799  = \$1797  & \$1798 ;
-  assign \$1800  = \$1799  & out_keep[2];
-  assign \$1801  = \$1800  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1802  = \$1794 [59:40] > \$1801 [59:40];
+  assign \$1800  = \$1799  & out_keep[3];
+  assign \$1801  = \$1800  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1802  = \$1794 [75:60] == \$1801 [75:60];
   assign \$1803  = ~ in_done;
   assign \$1804  = in_full & \$1803 ;
   assign \$1805  = \$1804  & out_full;
@@ -16406,7 +16489,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1814  = \$1812  & \$1813 ;
   assign \$1815  = \$1814  & out_keep[2];
   assign \$1816  = \$1815  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1817  = \$1809 [59:40] == \$1816 [59:40];
+  assign \$1817  = \$1809 [19:0] > \$1816 [19:0];
   assign \$1818  = ~ in_done;
   assign \$1819  = in_full & \$1818 ;
   assign \$1820  = \$1819  & out_full;
@@ -16421,7 +16504,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1829  = \$1827  & \$1828 ;
   assign \$1830  = \$1829  & out_keep[2];
   assign \$1831  = \$1830  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1832  = \$1824 [75:60] > \$1831 [75:60];
+  assign \$1832  = \$1824 [19:0] == \$1831 [19:0];
   assign \$1833  = ~ in_done;
   assign \$1834  = in_full & \$1833 ;
   assign \$1835  = \$1834  & out_full;
@@ -16436,82 +16519,82 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1844  = \$1842  & \$1843 ;
   assign \$1845  = \$1844  & out_keep[2];
   assign \$1846  = \$1845  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1847  = \$1839 [75:60] == \$1846 [75:60];
+  assign \$1847  = \$1839 [39:20] > \$1846 [39:20];
   assign \$1848  = ~ in_done;
   assign \$1849  = in_full & \$1848 ;
   assign \$1850  = \$1849  & out_full;
   assign \$1851  = ~ out_done;
   assign \$1852  = \$1850  & \$1851 ;
-  assign \$1853  = \$1852  & in_keep[6];
-  assign \$1854  = \$1853  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1853  = \$1852  & in_keep[5];
+  assign \$1854  = \$1853  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
   assign \$1855  = ~ in_done;
   assign \$1856  = in_full & \$1855 ;
   assign \$1857  = \$1856  & out_full;
   assign \$1858  = ~ out_done;
   assign \$1859  = \$1857  & \$1858 ;
-  assign \$1860  = \$1859  & out_keep[1];
-  assign \$1861  = \$1860  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1862  = \$1854 [19:0] > \$1861 [19:0];
+  assign \$1860  = \$1859  & out_keep[2];
+  assign \$1861  = \$1860  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1862  = \$1854 [39:20] == \$1861 [39:20];
   assign \$1863  = ~ in_done;
   assign \$1864  = in_full & \$1863 ;
   assign \$1865  = \$1864  & out_full;
   assign \$1866  = ~ out_done;
   assign \$1867  = \$1865  & \$1866 ;
-  assign \$1868  = \$1867  & in_keep[6];
-  assign \$1869  = \$1868  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1868  = \$1867  & in_keep[5];
+  assign \$1869  = \$1868  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
   assign \$1870  = ~ in_done;
   assign \$1871  = in_full & \$1870 ;
   assign \$1872  = \$1871  & out_full;
   assign \$1873  = ~ out_done;
   assign \$1874  = \$1872  & \$1873 ;
-  assign \$1875  = \$1874  & out_keep[1];
-  assign \$1876  = \$1875  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1877  = \$1869 [19:0] == \$1876 [19:0];
+  assign \$1875  = \$1874  & out_keep[2];
+  assign \$1876  = \$1875  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1877  = \$1869 [59:40] > \$1876 [59:40];
   assign \$1878  = ~ in_done;
   assign \$1879  = in_full & \$1878 ;
   assign \$1880  = \$1879  & out_full;
   assign \$1881  = ~ out_done;
   assign \$1882  = \$1880  & \$1881 ;
-  assign \$1883  = \$1882  & in_keep[6];
-  assign \$1884  = \$1883  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1883  = \$1882  & in_keep[5];
+  assign \$1884  = \$1883  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
   assign \$1885  = ~ in_done;
   assign \$1886  = in_full & \$1885 ;
   assign \$1887  = \$1886  & out_full;
   assign \$1888  = ~ out_done;
   assign \$1889  = \$1887  & \$1888 ;
-  assign \$1890  = \$1889  & out_keep[1];
-  assign \$1891  = \$1890  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1892  = \$1884 [39:20] > \$1891 [39:20];
+  assign \$1890  = \$1889  & out_keep[2];
+  assign \$1891  = \$1890  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1892  = \$1884 [59:40] == \$1891 [59:40];
   assign \$1893  = ~ in_done;
   assign \$1894  = in_full & \$1893 ;
   assign \$1895  = \$1894  & out_full;
   assign \$1896  = ~ out_done;
   assign \$1897  = \$1895  & \$1896 ;
-  assign \$1898  = \$1897  & in_keep[6];
-  assign \$1899  = \$1898  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1898  = \$1897  & in_keep[5];
+  assign \$1899  = \$1898  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
   assign \$1900  = ~ in_done;
   assign \$1901  = in_full & \$1900 ;
   assign \$1902  = \$1901  & out_full;
   assign \$1903  = ~ out_done;
   assign \$1904  = \$1902  & \$1903 ;
-  assign \$1905  = \$1904  & out_keep[1];
-  assign \$1906  = \$1905  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1907  = \$1899 [39:20] == \$1906 [39:20];
+  assign \$1905  = \$1904  & out_keep[2];
+  assign \$1906  = \$1905  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1907  = \$1899 [75:60] > \$1906 [75:60];
   assign \$1908  = ~ in_done;
   assign \$1909  = in_full & \$1908 ;
   assign \$1910  = \$1909  & out_full;
   assign \$1911  = ~ out_done;
   assign \$1912  = \$1910  & \$1911 ;
-  assign \$1913  = \$1912  & in_keep[6];
-  assign \$1914  = \$1913  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1913  = \$1912  & in_keep[5];
+  assign \$1914  = \$1913  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
   assign \$1915  = ~ in_done;
   assign \$1916  = in_full & \$1915 ;
   assign \$1917  = \$1916  & out_full;
   assign \$1918  = ~ out_done;
   assign \$1919  = \$1917  & \$1918 ;
-  assign \$1920  = \$1919  & out_keep[1];
-  assign \$1921  = \$1920  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1922  = \$1914 [59:40] > \$1921 [59:40];
+  assign \$1920  = \$1919  & out_keep[2];
+  assign \$1921  = \$1920  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1922  = \$1914 [75:60] == \$1921 [75:60];
   assign \$1923  = ~ in_done;
   assign \$1924  = in_full & \$1923 ;
   assign \$1925  = \$1924  & out_full;
@@ -16526,7 +16609,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1934  = \$1932  & \$1933 ;
   assign \$1935  = \$1934  & out_keep[1];
   assign \$1936  = \$1935  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1937  = \$1929 [59:40] == \$1936 [59:40];
+  assign \$1937  = \$1929 [19:0] > \$1936 [19:0];
   assign \$1938  = ~ in_done;
   assign \$1939  = in_full & \$1938 ;
   assign \$1940  = \$1939  & out_full;
@@ -16541,7 +16624,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1949  = \$1947  & \$1948 ;
   assign \$1950  = \$1949  & out_keep[1];
   assign \$1951  = \$1950  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1952  = \$1944 [75:60] > \$1951 [75:60];
+  assign \$1952  = \$1944 [19:0] == \$1951 [19:0];
   assign \$1953  = ~ in_done;
   assign \$1954  = in_full & \$1953 ;
   assign \$1955  = \$1954  & out_full;
@@ -16556,82 +16639,82 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1964  = \$1962  & \$1963 ;
   assign \$1965  = \$1964  & out_keep[1];
   assign \$1966  = \$1965  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1967  = \$1959 [75:60] == \$1966 [75:60];
+  assign \$1967  = \$1959 [39:20] > \$1966 [39:20];
   assign \$1968  = ~ in_done;
   assign \$1969  = in_full & \$1968 ;
   assign \$1970  = \$1969  & out_full;
   assign \$1971  = ~ out_done;
   assign \$1972  = \$1970  & \$1971 ;
-  assign \$1973  = \$1972  & in_keep[7];
-  assign \$1974  = \$1973  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$1973  = \$1972  & in_keep[6];
+  assign \$1974  = \$1973  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
   assign \$1975  = ~ in_done;
   assign \$1976  = in_full & \$1975 ;
   assign \$1977  = \$1976  & out_full;
   assign \$1978  = ~ out_done;
   assign \$1979  = \$1977  & \$1978 ;
-  assign \$1980  = \$1979  & out_keep[0];
-  assign \$1981  = \$1980  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$1982  = \$1974 [19:0] > \$1981 [19:0];
+  assign \$1980  = \$1979  & out_keep[1];
+  assign \$1981  = \$1980  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1982  = \$1974 [39:20] == \$1981 [39:20];
   assign \$1983  = ~ in_done;
   assign \$1984  = in_full & \$1983 ;
   assign \$1985  = \$1984  & out_full;
   assign \$1986  = ~ out_done;
   assign \$1987  = \$1985  & \$1986 ;
-  assign \$1988  = \$1987  & in_keep[7];
-  assign \$1989  = \$1988  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$1988  = \$1987  & in_keep[6];
+  assign \$1989  = \$1988  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
   assign \$1990  = ~ in_done;
   assign \$1991  = in_full & \$1990 ;
   assign \$1992  = \$1991  & out_full;
   assign \$1993  = ~ out_done;
   assign \$1994  = \$1992  & \$1993 ;
-  assign \$1995  = \$1994  & out_keep[0];
-  assign \$1996  = \$1995  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$1997  = \$1989 [19:0] == \$1996 [19:0];
+  assign \$1995  = \$1994  & out_keep[1];
+  assign \$1996  = \$1995  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1997  = \$1989 [59:40] > \$1996 [59:40];
   assign \$1998  = ~ in_done;
   assign \$1999  = in_full & \$1998 ;
   assign \$2000  = \$1999  & out_full;
   assign \$2001  = ~ out_done;
   assign \$2002  = \$2000  & \$2001 ;
-  assign \$2003  = \$2002  & in_keep[7];
-  assign \$2004  = \$2003  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2003  = \$2002  & in_keep[6];
+  assign \$2004  = \$2003  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
   assign \$2005  = ~ in_done;
   assign \$2006  = in_full & \$2005 ;
   assign \$2007  = \$2006  & out_full;
   assign \$2008  = ~ out_done;
   assign \$2009  = \$2007  & \$2008 ;
-  assign \$2010  = \$2009  & out_keep[0];
-  assign \$2011  = \$2010  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2012  = \$2004 [39:20] > \$2011 [39:20];
+  assign \$2010  = \$2009  & out_keep[1];
+  assign \$2011  = \$2010  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$2012  = \$2004 [59:40] == \$2011 [59:40];
   assign \$2013  = ~ in_done;
   assign \$2014  = in_full & \$2013 ;
   assign \$2015  = \$2014  & out_full;
   assign \$2016  = ~ out_done;
   assign \$2017  = \$2015  & \$2016 ;
-  assign \$2018  = \$2017  & in_keep[7];
-  assign \$2019  = \$2018  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2018  = \$2017  & in_keep[6];
+  assign \$2019  = \$2018  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
   assign \$2020  = ~ in_done;
   assign \$2021  = in_full & \$2020 ;
   assign \$2022  = \$2021  & out_full;
   assign \$2023  = ~ out_done;
   assign \$2024  = \$2022  & \$2023 ;
-  assign \$2025  = \$2024  & out_keep[0];
-  assign \$2026  = \$2025  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2027  = \$2019 [39:20] == \$2026 [39:20];
+  assign \$2025  = \$2024  & out_keep[1];
+  assign \$2026  = \$2025  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$2027  = \$2019 [75:60] > \$2026 [75:60];
   assign \$2028  = ~ in_done;
   assign \$2029  = in_full & \$2028 ;
   assign \$2030  = \$2029  & out_full;
   assign \$2031  = ~ out_done;
   assign \$2032  = \$2030  & \$2031 ;
-  assign \$2033  = \$2032  & in_keep[7];
-  assign \$2034  = \$2033  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2033  = \$2032  & in_keep[6];
+  assign \$2034  = \$2033  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
   assign \$2035  = ~ in_done;
   assign \$2036  = in_full & \$2035 ;
   assign \$2037  = \$2036  & out_full;
   assign \$2038  = ~ out_done;
   assign \$2039  = \$2037  & \$2038 ;
-  assign \$2040  = \$2039  & out_keep[0];
-  assign \$2041  = \$2040  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2042  = \$2034 [59:40] > \$2041 [59:40];
+  assign \$2040  = \$2039  & out_keep[1];
+  assign \$2041  = \$2040  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$2042  = \$2034 [75:60] == \$2041 [75:60];
   assign \$2043  = ~ in_done;
   assign \$2044  = in_full & \$2043 ;
   assign \$2045  = \$2044  & out_full;
@@ -16646,7 +16729,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$2054  = \$2052  & \$2053 ;
   assign \$2055  = \$2054  & out_keep[0];
   assign \$2056  = \$2055  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2057  = \$2049 [59:40] == \$2056 [59:40];
+  assign \$2057  = \$2049 [19:0] > \$2056 [19:0];
   assign \$2058  = ~ in_done;
   assign \$2059  = in_full & \$2058 ;
   assign \$2060  = \$2059  & out_full;
@@ -16661,7 +16744,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$2069  = \$2067  & \$2068 ;
   assign \$2070  = \$2069  & out_keep[0];
   assign \$2071  = \$2070  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2072  = \$2064 [75:60] > \$2071 [75:60];
+  assign \$2072  = \$2064 [19:0] == \$2071 [19:0];
   assign \$2073  = ~ in_done;
   assign \$2074  = in_full & \$2073 ;
   assign \$2075  = \$2074  & out_full;
@@ -16676,3356 +16759,2563 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$2084  = \$2082  & \$2083 ;
   assign \$2085  = \$2084  & out_keep[0];
   assign \$2086  = \$2085  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2087  = \$2079 [75:60] == \$2086 [75:60];
-  assign \$2088  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2089  = merge0_gt0_1 | \$2088 ;
-  assign \$2090  = merge0_eq0_2 & \$2089 ;
-  assign \$2091  = merge0_gt0_2 | \$2090 ;
-  assign \$2092  = merge0_eq0_3 & \$2091 ;
-  assign \$2093  = merge0_gt0_3 | \$2092 ;
-  assign \$2094  = \$2093  ? merge0_in8 : merge0_in0;
-  assign \$2095  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2096  = merge0_gt1_1 | \$2095 ;
-  assign \$2097  = merge0_eq1_2 & \$2096 ;
-  assign \$2098  = merge0_gt1_2 | \$2097 ;
-  assign \$2099  = merge0_eq1_3 & \$2098 ;
-  assign \$2100  = merge0_gt1_3 | \$2099 ;
-  assign \$2101  = \$2100  ? merge0_in9 : merge0_in1;
-  assign \$2102  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2103  = merge0_gt2_1 | \$2102 ;
-  assign \$2104  = merge0_eq2_2 & \$2103 ;
-  assign \$2105  = merge0_gt2_2 | \$2104 ;
-  assign \$2106  = merge0_eq2_3 & \$2105 ;
-  assign \$2107  = merge0_gt2_3 | \$2106 ;
-  assign \$2108  = \$2107  ? merge0_in10 : merge0_in2;
-  assign \$2109  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2110  = merge0_gt3_1 | \$2109 ;
-  assign \$2111  = merge0_eq3_2 & \$2110 ;
-  assign \$2112  = merge0_gt3_2 | \$2111 ;
-  assign \$2113  = merge0_eq3_3 & \$2112 ;
-  assign \$2114  = merge0_gt3_3 | \$2113 ;
-  assign \$2115  = \$2114  ? merge0_in11 : merge0_in3;
-  assign \$2116  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2117  = merge0_gt4_1 | \$2116 ;
-  assign \$2118  = merge0_eq4_2 & \$2117 ;
-  assign \$2119  = merge0_gt4_2 | \$2118 ;
-  assign \$2120  = merge0_eq4_3 & \$2119 ;
-  assign \$2121  = merge0_gt4_3 | \$2120 ;
-  assign \$2122  = \$2121  ? merge0_in12 : merge0_in4;
-  assign \$2123  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2124  = merge0_gt5_1 | \$2123 ;
-  assign \$2125  = merge0_eq5_2 & \$2124 ;
-  assign \$2126  = merge0_gt5_2 | \$2125 ;
-  assign \$2127  = merge0_eq5_3 & \$2126 ;
-  assign \$2128  = merge0_gt5_3 | \$2127 ;
-  assign \$2129  = \$2128  ? merge0_in13 : merge0_in5;
-  assign \$2130  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2131  = merge0_gt6_1 | \$2130 ;
-  assign \$2132  = merge0_eq6_2 & \$2131 ;
-  assign \$2133  = merge0_gt6_2 | \$2132 ;
-  assign \$2134  = merge0_eq6_3 & \$2133 ;
-  assign \$2135  = merge0_gt6_3 | \$2134 ;
-  assign \$2136  = \$2135  ? merge0_in14 : merge0_in6;
-  assign \$2137  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2138  = merge0_gt7_1 | \$2137 ;
-  assign \$2139  = merge0_eq7_2 & \$2138 ;
-  assign \$2140  = merge0_gt7_2 | \$2139 ;
-  assign \$2141  = merge0_eq7_3 & \$2140 ;
-  assign \$2142  = merge0_gt7_3 | \$2141 ;
-  assign \$2143  = \$2142  ? merge0_in15 : merge0_in7;
-  assign \$2144  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2145  = merge0_gt0_1 | \$2144 ;
-  assign \$2146  = merge0_eq0_2 & \$2145 ;
-  assign \$2147  = merge0_gt0_2 | \$2146 ;
-  assign \$2148  = merge0_eq0_3 & \$2147 ;
-  assign \$2149  = merge0_gt0_3 | \$2148 ;
-  assign \$2150  = \$2149  ? merge0_in0 : merge0_in8;
-  assign \$2151  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2152  = merge0_gt1_1 | \$2151 ;
-  assign \$2153  = merge0_eq1_2 & \$2152 ;
-  assign \$2154  = merge0_gt1_2 | \$2153 ;
-  assign \$2155  = merge0_eq1_3 & \$2154 ;
-  assign \$2156  = merge0_gt1_3 | \$2155 ;
-  assign \$2157  = \$2156  ? merge0_in1 : merge0_in9;
-  assign \$2158  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2159  = merge0_gt2_1 | \$2158 ;
-  assign \$2160  = merge0_eq2_2 & \$2159 ;
-  assign \$2161  = merge0_gt2_2 | \$2160 ;
-  assign \$2162  = merge0_eq2_3 & \$2161 ;
-  assign \$2163  = merge0_gt2_3 | \$2162 ;
-  assign \$2164  = \$2163  ? merge0_in2 : merge0_in10;
-  assign \$2165  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2166  = merge0_gt3_1 | \$2165 ;
-  assign \$2167  = merge0_eq3_2 & \$2166 ;
-  assign \$2168  = merge0_gt3_2 | \$2167 ;
-  assign \$2169  = merge0_eq3_3 & \$2168 ;
-  assign \$2170  = merge0_gt3_3 | \$2169 ;
-  assign \$2171  = \$2170  ? merge0_in3 : merge0_in11;
-  assign \$2172  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2173  = merge0_gt4_1 | \$2172 ;
-  assign \$2174  = merge0_eq4_2 & \$2173 ;
-  assign \$2175  = merge0_gt4_2 | \$2174 ;
-  assign \$2176  = merge0_eq4_3 & \$2175 ;
-  assign \$2177  = merge0_gt4_3 | \$2176 ;
-  assign \$2178  = \$2177  ? merge0_in4 : merge0_in12;
-  assign \$2179  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2180  = merge0_gt5_1 | \$2179 ;
-  assign \$2181  = merge0_eq5_2 & \$2180 ;
-  assign \$2182  = merge0_gt5_2 | \$2181 ;
-  assign \$2183  = merge0_eq5_3 & \$2182 ;
-  assign \$2184  = merge0_gt5_3 | \$2183 ;
-  assign \$2185  = \$2184  ? merge0_in5 : merge0_in13;
-  assign \$2186  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2187  = merge0_gt6_1 | \$2186 ;
-  assign \$2188  = merge0_eq6_2 & \$2187 ;
-  assign \$2189  = merge0_gt6_2 | \$2188 ;
-  assign \$2190  = merge0_eq6_3 & \$2189 ;
-  assign \$2191  = merge0_gt6_3 | \$2190 ;
-  assign \$2192  = \$2191  ? merge0_in6 : merge0_in14;
-  assign \$2193  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2194  = merge0_gt7_1 | \$2193 ;
-  assign \$2195  = merge0_eq7_2 & \$2194 ;
-  assign \$2196  = merge0_gt7_2 | \$2195 ;
-  assign \$2197  = merge0_eq7_3 & \$2196 ;
-  assign \$2198  = merge0_gt7_3 | \$2197 ;
-  assign \$2199  = \$2198  ? merge0_in7 : merge0_in15;
-  assign \$2200  = merge0_lane0[19:0] > merge0_lane4[19:0];
-  assign \$2201  = merge0_lane0[19:0] == merge0_lane4[19:0];
-  assign \$2202  = merge0_lane0[39:20] > merge0_lane4[39:20];
-  assign \$2203  = merge0_lane0[39:20] == merge0_lane4[39:20];
-  assign \$2204  = merge0_lane0[59:40] > merge0_lane4[59:40];
-  assign \$2205  = merge0_lane0[59:40] == merge0_lane4[59:40];
-  assign \$2206  = merge0_lane0[75:60] > merge0_lane4[75:60];
-  assign \$2207  = merge0_lane0[75:60] == merge0_lane4[75:60];
-  assign \$2208  = merge0_lane1[19:0] > merge0_lane5[19:0];
-  assign \$2209  = merge0_lane1[19:0] == merge0_lane5[19:0];
-  assign \$2210  = merge0_lane1[39:20] > merge0_lane5[39:20];
-  assign \$2211  = merge0_lane1[39:20] == merge0_lane5[39:20];
-  assign \$2212  = merge0_lane1[59:40] > merge0_lane5[59:40];
-  assign \$2213  = merge0_lane1[59:40] == merge0_lane5[59:40];
-  assign \$2214  = merge0_lane1[75:60] > merge0_lane5[75:60];
-  assign \$2215  = merge0_lane1[75:60] == merge0_lane5[75:60];
-  assign \$2216  = merge0_lane2[19:0] > merge0_lane6[19:0];
-  assign \$2217  = merge0_lane2[19:0] == merge0_lane6[19:0];
-  assign \$2218  = merge0_lane2[39:20] > merge0_lane6[39:20];
-  assign \$2219  = merge0_lane2[39:20] == merge0_lane6[39:20];
-  assign \$2220  = merge0_lane2[59:40] > merge0_lane6[59:40];
-  assign \$2221  = merge0_lane2[59:40] == merge0_lane6[59:40];
-  assign \$2222  = merge0_lane2[75:60] > merge0_lane6[75:60];
-  assign \$2223  = merge0_lane2[75:60] == merge0_lane6[75:60];
-  assign \$2224  = merge0_lane3[19:0] > merge0_lane7[19:0];
-  assign \$2225  = merge0_lane3[19:0] == merge0_lane7[19:0];
-  assign \$2226  = merge0_lane3[39:20] > merge0_lane7[39:20];
-  assign \$2227  = merge0_lane3[39:20] == merge0_lane7[39:20];
-  assign \$2228  = merge0_lane3[59:40] > merge0_lane7[59:40];
-  assign \$2229  = merge0_lane3[59:40] == merge0_lane7[59:40];
-  assign \$2230  = merge0_lane3[75:60] > merge0_lane7[75:60];
-  assign \$2231  = merge0_lane3[75:60] == merge0_lane7[75:60];
-  assign \$2232  = merge0_lane8[19:0] > merge0_lane12[19:0];
-  assign \$2233  = merge0_lane8[19:0] == merge0_lane12[19:0];
-  assign \$2234  = merge0_lane8[39:20] > merge0_lane12[39:20];
-  assign \$2235  = merge0_lane8[39:20] == merge0_lane12[39:20];
-  assign \$2236  = merge0_lane8[59:40] > merge0_lane12[59:40];
-  assign \$2237  = merge0_lane8[59:40] == merge0_lane12[59:40];
-  assign \$2238  = merge0_lane8[75:60] > merge0_lane12[75:60];
-  assign \$2239  = merge0_lane8[75:60] == merge0_lane12[75:60];
-  assign \$2240  = merge0_lane9[19:0] > merge0_lane13[19:0];
-  assign \$2241  = merge0_lane9[19:0] == merge0_lane13[19:0];
-  assign \$2242  = merge0_lane9[39:20] > merge0_lane13[39:20];
-  assign \$2243  = merge0_lane9[39:20] == merge0_lane13[39:20];
-  assign \$2244  = merge0_lane9[59:40] > merge0_lane13[59:40];
-  assign \$2245  = merge0_lane9[59:40] == merge0_lane13[59:40];
-  assign \$2246  = merge0_lane9[75:60] > merge0_lane13[75:60];
-  assign \$2247  = merge0_lane9[75:60] == merge0_lane13[75:60];
-  assign \$2248  = merge0_lane10[19:0] > merge0_lane14[19:0];
-  assign \$2249  = merge0_lane10[19:0] == merge0_lane14[19:0];
-  assign \$2250  = merge0_lane10[39:20] > merge0_lane14[39:20];
-  assign \$2251  = merge0_lane10[39:20] == merge0_lane14[39:20];
-  assign \$2252  = merge0_lane10[59:40] > merge0_lane14[59:40];
-  assign \$2253  = merge0_lane10[59:40] == merge0_lane14[59:40];
-  assign \$2254  = merge0_lane10[75:60] > merge0_lane14[75:60];
-  assign \$2255  = merge0_lane10[75:60] == merge0_lane14[75:60];
-  assign \$2256  = merge0_lane11[19:0] > merge0_lane15[19:0];
-  assign \$2257  = merge0_lane11[19:0] == merge0_lane15[19:0];
-  assign \$2258  = merge0_lane11[39:20] > merge0_lane15[39:20];
-  assign \$2259  = merge0_lane11[39:20] == merge0_lane15[39:20];
-  assign \$2260  = merge0_lane11[59:40] > merge0_lane15[59:40];
-  assign \$2261  = merge0_lane11[59:40] == merge0_lane15[59:40];
-  assign \$2262  = merge0_lane11[75:60] > merge0_lane15[75:60];
-  assign \$2263  = merge0_lane11[75:60] == merge0_lane15[75:60];
-  assign \$2264  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2265  = merge1_gt0_1 | \$2264 ;
-  assign \$2266  = merge1_eq0_2 & \$2265 ;
-  assign \$2267  = merge1_gt0_2 | \$2266 ;
-  assign \$2268  = merge1_eq0_3 & \$2267 ;
-  assign \$2269  = merge1_gt0_3 | \$2268 ;
-  assign \$2270  = \$2269  ? merge1_in4 : merge1_in0;
-  assign \$2271  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2272  = merge1_gt1_1 | \$2271 ;
-  assign \$2273  = merge1_eq1_2 & \$2272 ;
-  assign \$2274  = merge1_gt1_2 | \$2273 ;
-  assign \$2275  = merge1_eq1_3 & \$2274 ;
-  assign \$2276  = merge1_gt1_3 | \$2275 ;
-  assign \$2277  = \$2276  ? merge1_in5 : merge1_in1;
-  assign \$2278  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2279  = merge1_gt2_1 | \$2278 ;
-  assign \$2280  = merge1_eq2_2 & \$2279 ;
-  assign \$2281  = merge1_gt2_2 | \$2280 ;
-  assign \$2282  = merge1_eq2_3 & \$2281 ;
-  assign \$2283  = merge1_gt2_3 | \$2282 ;
-  assign \$2284  = \$2283  ? merge1_in6 : merge1_in2;
-  assign \$2285  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2286  = merge1_gt3_1 | \$2285 ;
-  assign \$2287  = merge1_eq3_2 & \$2286 ;
-  assign \$2288  = merge1_gt3_2 | \$2287 ;
-  assign \$2289  = merge1_eq3_3 & \$2288 ;
-  assign \$2290  = merge1_gt3_3 | \$2289 ;
-  assign \$2291  = \$2290  ? merge1_in7 : merge1_in3;
-  assign \$2292  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2293  = merge1_gt0_1 | \$2292 ;
-  assign \$2294  = merge1_eq0_2 & \$2293 ;
-  assign \$2295  = merge1_gt0_2 | \$2294 ;
-  assign \$2296  = merge1_eq0_3 & \$2295 ;
-  assign \$2297  = merge1_gt0_3 | \$2296 ;
-  assign \$2298  = \$2297  ? merge1_in0 : merge1_in4;
-  assign \$2299  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2300  = merge1_gt1_1 | \$2299 ;
-  assign \$2301  = merge1_eq1_2 & \$2300 ;
-  assign \$2302  = merge1_gt1_2 | \$2301 ;
-  assign \$2303  = merge1_eq1_3 & \$2302 ;
-  assign \$2304  = merge1_gt1_3 | \$2303 ;
-  assign \$2305  = \$2304  ? merge1_in1 : merge1_in5;
-  assign \$2306  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2307  = merge1_gt2_1 | \$2306 ;
-  assign \$2308  = merge1_eq2_2 & \$2307 ;
-  assign \$2309  = merge1_gt2_2 | \$2308 ;
-  assign \$2310  = merge1_eq2_3 & \$2309 ;
-  assign \$2311  = merge1_gt2_3 | \$2310 ;
-  assign \$2312  = \$2311  ? merge1_in2 : merge1_in6;
-  assign \$2313  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2314  = merge1_gt3_1 | \$2313 ;
-  assign \$2315  = merge1_eq3_2 & \$2314 ;
-  assign \$2316  = merge1_gt3_2 | \$2315 ;
-  assign \$2317  = merge1_eq3_3 & \$2316 ;
-  assign \$2318  = merge1_gt3_3 | \$2317 ;
-  assign \$2319  = \$2318  ? merge1_in3 : merge1_in7;
-  assign \$2320  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2321  = merge1_gt8_1 | \$2320 ;
-  assign \$2322  = merge1_eq8_2 & \$2321 ;
-  assign \$2323  = merge1_gt8_2 | \$2322 ;
-  assign \$2324  = merge1_eq8_3 & \$2323 ;
-  assign \$2325  = merge1_gt8_3 | \$2324 ;
-  assign \$2326  = \$2325  ? merge1_in12 : merge1_in8;
-  assign \$2327  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2328  = merge1_gt9_1 | \$2327 ;
-  assign \$2329  = merge1_eq9_2 & \$2328 ;
-  assign \$2330  = merge1_gt9_2 | \$2329 ;
-  assign \$2331  = merge1_eq9_3 & \$2330 ;
-  assign \$2332  = merge1_gt9_3 | \$2331 ;
-  assign \$2333  = \$2332  ? merge1_in13 : merge1_in9;
-  assign \$2334  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2335  = merge1_gt10_1 | \$2334 ;
-  assign \$2336  = merge1_eq10_2 & \$2335 ;
-  assign \$2337  = merge1_gt10_2 | \$2336 ;
-  assign \$2338  = merge1_eq10_3 & \$2337 ;
-  assign \$2339  = merge1_gt10_3 | \$2338 ;
-  assign \$2340  = \$2339  ? merge1_in14 : merge1_in10;
-  assign \$2341  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2342  = merge1_gt11_1 | \$2341 ;
-  assign \$2343  = merge1_eq11_2 & \$2342 ;
-  assign \$2344  = merge1_gt11_2 | \$2343 ;
-  assign \$2345  = merge1_eq11_3 & \$2344 ;
-  assign \$2346  = merge1_gt11_3 | \$2345 ;
-  assign \$2347  = \$2346  ? merge1_in15 : merge1_in11;
-  assign \$2348  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2349  = merge1_gt8_1 | \$2348 ;
-  assign \$2350  = merge1_eq8_2 & \$2349 ;
-  assign \$2351  = merge1_gt8_2 | \$2350 ;
-  assign \$2352  = merge1_eq8_3 & \$2351 ;
-  assign \$2353  = merge1_gt8_3 | \$2352 ;
-  assign \$2354  = \$2353  ? merge1_in8 : merge1_in12;
-  assign \$2355  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2356  = merge1_gt9_1 | \$2355 ;
-  assign \$2357  = merge1_eq9_2 & \$2356 ;
-  assign \$2358  = merge1_gt9_2 | \$2357 ;
-  assign \$2359  = merge1_eq9_3 & \$2358 ;
-  assign \$2360  = merge1_gt9_3 | \$2359 ;
-  assign \$2361  = \$2360  ? merge1_in9 : merge1_in13;
-  assign \$2362  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2363  = merge1_gt10_1 | \$2362 ;
-  assign \$2364  = merge1_eq10_2 & \$2363 ;
-  assign \$2365  = merge1_gt10_2 | \$2364 ;
-  assign \$2366  = merge1_eq10_3 & \$2365 ;
-  assign \$2367  = merge1_gt10_3 | \$2366 ;
-  assign \$2368  = \$2367  ? merge1_in10 : merge1_in14;
-  assign \$2369  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2370  = merge1_gt11_1 | \$2369 ;
-  assign \$2371  = merge1_eq11_2 & \$2370 ;
-  assign \$2372  = merge1_gt11_2 | \$2371 ;
-  assign \$2373  = merge1_eq11_3 & \$2372 ;
-  assign \$2374  = merge1_gt11_3 | \$2373 ;
-  assign \$2375  = \$2374  ? merge1_in11 : merge1_in15;
-  assign \$2376  = merge1_lane0[19:0] > merge1_lane2[19:0];
-  assign \$2377  = merge1_lane0[19:0] == merge1_lane2[19:0];
-  assign \$2378  = merge1_lane0[39:20] > merge1_lane2[39:20];
-  assign \$2379  = merge1_lane0[39:20] == merge1_lane2[39:20];
-  assign \$2380  = merge1_lane0[59:40] > merge1_lane2[59:40];
-  assign \$2381  = merge1_lane0[59:40] == merge1_lane2[59:40];
-  assign \$2382  = merge1_lane0[75:60] > merge1_lane2[75:60];
-  assign \$2383  = merge1_lane0[75:60] == merge1_lane2[75:60];
-  assign \$2384  = merge1_lane1[19:0] > merge1_lane3[19:0];
-  assign \$2385  = merge1_lane1[19:0] == merge1_lane3[19:0];
-  assign \$2386  = merge1_lane1[39:20] > merge1_lane3[39:20];
-  assign \$2387  = merge1_lane1[39:20] == merge1_lane3[39:20];
-  assign \$2388  = merge1_lane1[59:40] > merge1_lane3[59:40];
-  assign \$2389  = merge1_lane1[59:40] == merge1_lane3[59:40];
-  assign \$2390  = merge1_lane1[75:60] > merge1_lane3[75:60];
-  assign \$2391  = merge1_lane1[75:60] == merge1_lane3[75:60];
-  assign \$2392  = merge1_lane4[19:0] > merge1_lane6[19:0];
-  assign \$2393  = merge1_lane4[19:0] == merge1_lane6[19:0];
-  assign \$2394  = merge1_lane4[39:20] > merge1_lane6[39:20];
-  assign \$2395  = merge1_lane4[39:20] == merge1_lane6[39:20];
-  assign \$2396  = merge1_lane4[59:40] > merge1_lane6[59:40];
-  assign \$2397  = merge1_lane4[59:40] == merge1_lane6[59:40];
-  assign \$2398  = merge1_lane4[75:60] > merge1_lane6[75:60];
-  assign \$2399  = merge1_lane4[75:60] == merge1_lane6[75:60];
-  assign \$2400  = merge1_lane5[19:0] > merge1_lane7[19:0];
-  assign \$2401  = merge1_lane5[19:0] == merge1_lane7[19:0];
-  assign \$2402  = merge1_lane5[39:20] > merge1_lane7[39:20];
-  assign \$2403  = merge1_lane5[39:20] == merge1_lane7[39:20];
-  assign \$2404  = merge1_lane5[59:40] > merge1_lane7[59:40];
-  assign \$2405  = merge1_lane5[59:40] == merge1_lane7[59:40];
-  assign \$2406  = merge1_lane5[75:60] > merge1_lane7[75:60];
-  assign \$2407  = merge1_lane5[75:60] == merge1_lane7[75:60];
-  assign \$2408  = merge1_lane8[19:0] > merge1_lane10[19:0];
-  assign \$2409  = merge1_lane8[19:0] == merge1_lane10[19:0];
-  assign \$2410  = merge1_lane8[39:20] > merge1_lane10[39:20];
-  assign \$2411  = merge1_lane8[39:20] == merge1_lane10[39:20];
-  assign \$2412  = merge1_lane8[59:40] > merge1_lane10[59:40];
-  assign \$2413  = merge1_lane8[59:40] == merge1_lane10[59:40];
-  assign \$2414  = merge1_lane8[75:60] > merge1_lane10[75:60];
-  assign \$2415  = merge1_lane8[75:60] == merge1_lane10[75:60];
-  assign \$2416  = merge1_lane9[19:0] > merge1_lane11[19:0];
-  assign \$2417  = merge1_lane9[19:0] == merge1_lane11[19:0];
-  assign \$2418  = merge1_lane9[39:20] > merge1_lane11[39:20];
-  assign \$2419  = merge1_lane9[39:20] == merge1_lane11[39:20];
-  assign \$2420  = merge1_lane9[59:40] > merge1_lane11[59:40];
-  assign \$2421  = merge1_lane9[59:40] == merge1_lane11[59:40];
-  assign \$2422  = merge1_lane9[75:60] > merge1_lane11[75:60];
-  assign \$2423  = merge1_lane9[75:60] == merge1_lane11[75:60];
-  assign \$2424  = merge1_lane12[19:0] > merge1_lane14[19:0];
-  assign \$2425  = merge1_lane12[19:0] == merge1_lane14[19:0];
-  assign \$2426  = merge1_lane12[39:20] > merge1_lane14[39:20];
-  assign \$2427  = merge1_lane12[39:20] == merge1_lane14[39:20];
-  assign \$2428  = merge1_lane12[59:40] > merge1_lane14[59:40];
-  assign \$2429  = merge1_lane12[59:40] == merge1_lane14[59:40];
-  assign \$2430  = merge1_lane12[75:60] > merge1_lane14[75:60];
-  assign \$2431  = merge1_lane12[75:60] == merge1_lane14[75:60];
-  assign \$2432  = merge1_lane13[19:0] > merge1_lane15[19:0];
-  assign \$2433  = merge1_lane13[19:0] == merge1_lane15[19:0];
-  assign \$2434  = merge1_lane13[39:20] > merge1_lane15[39:20];
-  assign \$2435  = merge1_lane13[39:20] == merge1_lane15[39:20];
-  assign \$2436  = merge1_lane13[59:40] > merge1_lane15[59:40];
-  assign \$2437  = merge1_lane13[59:40] == merge1_lane15[59:40];
-  assign \$2438  = merge1_lane13[75:60] > merge1_lane15[75:60];
-  assign \$2439  = merge1_lane13[75:60] == merge1_lane15[75:60];
-  assign \$2440  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2441  = merge2_gt0_1 | \$2440 ;
-  assign \$2442  = merge2_eq0_2 & \$2441 ;
-  assign \$2443  = merge2_gt0_2 | \$2442 ;
-  assign \$2444  = merge2_eq0_3 & \$2443 ;
-  assign \$2445  = merge2_gt0_3 | \$2444 ;
-  assign \$2446  = \$2445  ? merge2_in2 : merge2_in0;
-  assign \$2447  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$2448  = merge2_gt1_1 | \$2447 ;
-  assign \$2449  = merge2_eq1_2 & \$2448 ;
-  assign \$2450  = merge2_gt1_2 | \$2449 ;
-  assign \$2451  = merge2_eq1_3 & \$2450 ;
-  assign \$2452  = merge2_gt1_3 | \$2451 ;
-  assign \$2453  = \$2452  ? merge2_in3 : merge2_in1;
-  assign \$2454  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2455  = merge2_gt0_1 | \$2454 ;
-  assign \$2456  = merge2_eq0_2 & \$2455 ;
-  assign \$2457  = merge2_gt0_2 | \$2456 ;
-  assign \$2458  = merge2_eq0_3 & \$2457 ;
-  assign \$2459  = merge2_gt0_3 | \$2458 ;
-  assign \$2460  = \$2459  ? merge2_in0 : merge2_in2;
-  assign \$2461  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$2462  = merge2_gt1_1 | \$2461 ;
-  assign \$2463  = merge2_eq1_2 & \$2462 ;
-  assign \$2464  = merge2_gt1_2 | \$2463 ;
-  assign \$2465  = merge2_eq1_3 & \$2464 ;
-  assign \$2466  = merge2_gt1_3 | \$2465 ;
-  assign \$2467  = \$2466  ? merge2_in1 : merge2_in3;
-  assign \$2468  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2469  = merge2_gt4_1 | \$2468 ;
-  assign \$2470  = merge2_eq4_2 & \$2469 ;
-  assign \$2471  = merge2_gt4_2 | \$2470 ;
-  assign \$2472  = merge2_eq4_3 & \$2471 ;
-  assign \$2473  = merge2_gt4_3 | \$2472 ;
-  assign \$2474  = \$2473  ? merge2_in6 : merge2_in4;
-  assign \$2475  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$2476  = merge2_gt5_1 | \$2475 ;
-  assign \$2477  = merge2_eq5_2 & \$2476 ;
-  assign \$2478  = merge2_gt5_2 | \$2477 ;
-  assign \$2479  = merge2_eq5_3 & \$2478 ;
-  assign \$2480  = merge2_gt5_3 | \$2479 ;
-  assign \$2481  = \$2480  ? merge2_in7 : merge2_in5;
-  assign \$2482  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2483  = merge2_gt4_1 | \$2482 ;
-  assign \$2484  = merge2_eq4_2 & \$2483 ;
-  assign \$2485  = merge2_gt4_2 | \$2484 ;
-  assign \$2486  = merge2_eq4_3 & \$2485 ;
-  assign \$2487  = merge2_gt4_3 | \$2486 ;
-  assign \$2488  = \$2487  ? merge2_in4 : merge2_in6;
-  assign \$2489  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$2490  = merge2_gt5_1 | \$2489 ;
-  assign \$2491  = merge2_eq5_2 & \$2490 ;
-  assign \$2492  = merge2_gt5_2 | \$2491 ;
-  assign \$2493  = merge2_eq5_3 & \$2492 ;
-  assign \$2494  = merge2_gt5_3 | \$2493 ;
-  assign \$2495  = \$2494  ? merge2_in5 : merge2_in7;
-  assign \$2496  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$2497  = merge2_gt8_1 | \$2496 ;
-  assign \$2498  = merge2_eq8_2 & \$2497 ;
-  assign \$2499  = merge2_gt8_2 | \$2498 ;
-  assign \$2500  = merge2_eq8_3 & \$2499 ;
-  assign \$2501  = merge2_gt8_3 | \$2500 ;
-  assign \$2502  = \$2501  ? merge2_in10 : merge2_in8;
-  assign \$2503  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$2504  = merge2_gt9_1 | \$2503 ;
-  assign \$2505  = merge2_eq9_2 & \$2504 ;
-  assign \$2506  = merge2_gt9_2 | \$2505 ;
-  assign \$2507  = merge2_eq9_3 & \$2506 ;
-  assign \$2508  = merge2_gt9_3 | \$2507 ;
-  assign \$2509  = \$2508  ? merge2_in11 : merge2_in9;
-  assign \$2510  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$2511  = merge2_gt8_1 | \$2510 ;
-  assign \$2512  = merge2_eq8_2 & \$2511 ;
-  assign \$2513  = merge2_gt8_2 | \$2512 ;
-  assign \$2514  = merge2_eq8_3 & \$2513 ;
-  assign \$2515  = merge2_gt8_3 | \$2514 ;
-  assign \$2516  = \$2515  ? merge2_in8 : merge2_in10;
-  assign \$2517  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$2518  = merge2_gt9_1 | \$2517 ;
-  assign \$2519  = merge2_eq9_2 & \$2518 ;
-  assign \$2520  = merge2_gt9_2 | \$2519 ;
-  assign \$2521  = merge2_eq9_3 & \$2520 ;
-  assign \$2522  = merge2_gt9_3 | \$2521 ;
-  assign \$2523  = \$2522  ? merge2_in9 : merge2_in11;
-  assign \$2524  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$2525  = merge2_gt12_1 | \$2524 ;
-  assign \$2526  = merge2_eq12_2 & \$2525 ;
-  assign \$2527  = merge2_gt12_2 | \$2526 ;
-  assign \$2528  = merge2_eq12_3 & \$2527 ;
-  assign \$2529  = merge2_gt12_3 | \$2528 ;
-  assign \$2530  = \$2529  ? merge2_in14 : merge2_in12;
-  assign \$2531  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$2532  = merge2_gt13_1 | \$2531 ;
-  assign \$2533  = merge2_eq13_2 & \$2532 ;
-  assign \$2534  = merge2_gt13_2 | \$2533 ;
-  assign \$2535  = merge2_eq13_3 & \$2534 ;
-  assign \$2536  = merge2_gt13_3 | \$2535 ;
-  assign \$2537  = \$2536  ? merge2_in15 : merge2_in13;
-  assign \$2538  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$2539  = merge2_gt12_1 | \$2538 ;
-  assign \$2540  = merge2_eq12_2 & \$2539 ;
-  assign \$2541  = merge2_gt12_2 | \$2540 ;
-  assign \$2542  = merge2_eq12_3 & \$2541 ;
-  assign \$2543  = merge2_gt12_3 | \$2542 ;
-  assign \$2544  = \$2543  ? merge2_in12 : merge2_in14;
-  assign \$2545  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$2546  = merge2_gt13_1 | \$2545 ;
-  assign \$2547  = merge2_eq13_2 & \$2546 ;
-  assign \$2548  = merge2_gt13_2 | \$2547 ;
-  assign \$2549  = merge2_eq13_3 & \$2548 ;
-  assign \$2550  = merge2_gt13_3 | \$2549 ;
-  assign \$2551  = \$2550  ? merge2_in13 : merge2_in15;
-  assign \$2552  = merge2_lane0[19:0] > merge2_lane1[19:0];
-  assign \$2553  = merge2_lane0[19:0] == merge2_lane1[19:0];
-  assign \$2554  = merge2_lane0[39:20] > merge2_lane1[39:20];
-  assign \$2555  = merge2_lane0[39:20] == merge2_lane1[39:20];
-  assign \$2556  = merge2_lane0[59:40] > merge2_lane1[59:40];
-  assign \$2557  = merge2_lane0[59:40] == merge2_lane1[59:40];
-  assign \$2558  = merge2_lane0[75:60] > merge2_lane1[75:60];
-  assign \$2559  = merge2_lane0[75:60] == merge2_lane1[75:60];
-  assign \$2560  = merge2_lane2[19:0] > merge2_lane3[19:0];
-  assign \$2561  = merge2_lane2[19:0] == merge2_lane3[19:0];
-  assign \$2562  = merge2_lane2[39:20] > merge2_lane3[39:20];
-  assign \$2563  = merge2_lane2[39:20] == merge2_lane3[39:20];
-  assign \$2564  = merge2_lane2[59:40] > merge2_lane3[59:40];
-  assign \$2565  = merge2_lane2[59:40] == merge2_lane3[59:40];
-  assign \$2566  = merge2_lane2[75:60] > merge2_lane3[75:60];
-  assign \$2567  = merge2_lane2[75:60] == merge2_lane3[75:60];
-  assign \$2568  = merge2_lane4[19:0] > merge2_lane5[19:0];
-  assign \$2569  = merge2_lane4[19:0] == merge2_lane5[19:0];
-  assign \$2570  = merge2_lane4[39:20] > merge2_lane5[39:20];
-  assign \$2571  = merge2_lane4[39:20] == merge2_lane5[39:20];
-  assign \$2572  = merge2_lane4[59:40] > merge2_lane5[59:40];
-  assign \$2573  = merge2_lane4[59:40] == merge2_lane5[59:40];
-  assign \$2574  = merge2_lane4[75:60] > merge2_lane5[75:60];
-  assign \$2575  = merge2_lane4[75:60] == merge2_lane5[75:60];
-  assign \$2576  = merge2_lane6[19:0] > merge2_lane7[19:0];
-  assign \$2577  = merge2_lane6[19:0] == merge2_lane7[19:0];
-  assign \$2578  = merge2_lane6[39:20] > merge2_lane7[39:20];
-  assign \$2579  = merge2_lane6[39:20] == merge2_lane7[39:20];
-  assign \$2580  = merge2_lane6[59:40] > merge2_lane7[59:40];
-  assign \$2581  = merge2_lane6[59:40] == merge2_lane7[59:40];
-  assign \$2582  = merge2_lane6[75:60] > merge2_lane7[75:60];
-  assign \$2583  = merge2_lane6[75:60] == merge2_lane7[75:60];
-  assign \$2584  = merge2_lane8[19:0] > merge2_lane9[19:0];
-  assign \$2585  = merge2_lane8[19:0] == merge2_lane9[19:0];
-  assign \$2586  = merge2_lane8[39:20] > merge2_lane9[39:20];
-  assign \$2587  = merge2_lane8[39:20] == merge2_lane9[39:20];
-  assign \$2588  = merge2_lane8[59:40] > merge2_lane9[59:40];
-  assign \$2589  = merge2_lane8[59:40] == merge2_lane9[59:40];
-  assign \$2590  = merge2_lane8[75:60] > merge2_lane9[75:60];
-  assign \$2591  = merge2_lane8[75:60] == merge2_lane9[75:60];
-  assign \$2592  = merge2_lane10[19:0] > merge2_lane11[19:0];
-  assign \$2593  = merge2_lane10[19:0] == merge2_lane11[19:0];
-  assign \$2594  = merge2_lane10[39:20] > merge2_lane11[39:20];
-  assign \$2595  = merge2_lane10[39:20] == merge2_lane11[39:20];
-  assign \$2596  = merge2_lane10[59:40] > merge2_lane11[59:40];
-  assign \$2597  = merge2_lane10[59:40] == merge2_lane11[59:40];
-  assign \$2598  = merge2_lane10[75:60] > merge2_lane11[75:60];
-  assign \$2599  = merge2_lane10[75:60] == merge2_lane11[75:60];
-  assign \$2600  = merge2_lane12[19:0] > merge2_lane13[19:0];
-  assign \$2601  = merge2_lane12[19:0] == merge2_lane13[19:0];
-  assign \$2602  = merge2_lane12[39:20] > merge2_lane13[39:20];
-  assign \$2603  = merge2_lane12[39:20] == merge2_lane13[39:20];
-  assign \$2604  = merge2_lane12[59:40] > merge2_lane13[59:40];
-  assign \$2605  = merge2_lane12[59:40] == merge2_lane13[59:40];
-  assign \$2606  = merge2_lane12[75:60] > merge2_lane13[75:60];
-  assign \$2607  = merge2_lane12[75:60] == merge2_lane13[75:60];
-  assign \$2608  = merge2_lane14[19:0] > merge2_lane15[19:0];
-  assign \$2609  = merge2_lane14[19:0] == merge2_lane15[19:0];
-  assign \$2610  = merge2_lane14[39:20] > merge2_lane15[39:20];
-  assign \$2611  = merge2_lane14[39:20] == merge2_lane15[39:20];
-  assign \$2612  = merge2_lane14[59:40] > merge2_lane15[59:40];
-  assign \$2613  = merge2_lane14[59:40] == merge2_lane15[59:40];
-  assign \$2614  = merge2_lane14[75:60] > merge2_lane15[75:60];
-  assign \$2615  = merge2_lane14[75:60] == merge2_lane15[75:60];
-  assign \$2616  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$2617  = merge3_gt0_1 | \$2616 ;
-  assign \$2618  = merge3_eq0_2 & \$2617 ;
-  assign \$2619  = merge3_gt0_2 | \$2618 ;
-  assign \$2620  = merge3_eq0_3 & \$2619 ;
-  assign \$2621  = merge3_gt0_3 | \$2620 ;
-  assign \$2622  = \$2621  ? merge3_in1 : merge3_in0;
-  assign \$2623  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$2624  = merge3_gt0_1 | \$2623 ;
-  assign \$2625  = merge3_eq0_2 & \$2624 ;
-  assign \$2626  = merge3_gt0_2 | \$2625 ;
-  assign \$2627  = merge3_eq0_3 & \$2626 ;
-  assign \$2628  = merge3_gt0_3 | \$2627 ;
-  assign \$2629  = \$2628  ? merge3_in0 : merge3_in1;
-  assign \$2630  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$2631  = merge3_gt2_1 | \$2630 ;
-  assign \$2632  = merge3_eq2_2 & \$2631 ;
-  assign \$2633  = merge3_gt2_2 | \$2632 ;
-  assign \$2634  = merge3_eq2_3 & \$2633 ;
-  assign \$2635  = merge3_gt2_3 | \$2634 ;
-  assign \$2636  = \$2635  ? merge3_in3 : merge3_in2;
-  assign \$2637  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$2638  = merge3_gt2_1 | \$2637 ;
-  assign \$2639  = merge3_eq2_2 & \$2638 ;
-  assign \$2640  = merge3_gt2_2 | \$2639 ;
-  assign \$2641  = merge3_eq2_3 & \$2640 ;
-  assign \$2642  = merge3_gt2_3 | \$2641 ;
-  assign \$2643  = \$2642  ? merge3_in2 : merge3_in3;
-  assign \$2644  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$2645  = merge3_gt4_1 | \$2644 ;
-  assign \$2646  = merge3_eq4_2 & \$2645 ;
-  assign \$2647  = merge3_gt4_2 | \$2646 ;
-  assign \$2648  = merge3_eq4_3 & \$2647 ;
-  assign \$2649  = merge3_gt4_3 | \$2648 ;
-  assign \$2650  = \$2649  ? merge3_in5 : merge3_in4;
-  assign \$2651  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$2652  = merge3_gt4_1 | \$2651 ;
-  assign \$2653  = merge3_eq4_2 & \$2652 ;
-  assign \$2654  = merge3_gt4_2 | \$2653 ;
-  assign \$2655  = merge3_eq4_3 & \$2654 ;
-  assign \$2656  = merge3_gt4_3 | \$2655 ;
-  assign \$2657  = \$2656  ? merge3_in4 : merge3_in5;
-  assign \$2658  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$2659  = merge3_gt6_1 | \$2658 ;
-  assign \$2660  = merge3_eq6_2 & \$2659 ;
-  assign \$2661  = merge3_gt6_2 | \$2660 ;
-  assign \$2662  = merge3_eq6_3 & \$2661 ;
-  assign \$2663  = merge3_gt6_3 | \$2662 ;
-  assign \$2664  = \$2663  ? merge3_in7 : merge3_in6;
-  assign \$2665  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$2666  = merge3_gt6_1 | \$2665 ;
-  assign \$2667  = merge3_eq6_2 & \$2666 ;
-  assign \$2668  = merge3_gt6_2 | \$2667 ;
-  assign \$2669  = merge3_eq6_3 & \$2668 ;
-  assign \$2670  = merge3_gt6_3 | \$2669 ;
-  assign \$2671  = \$2670  ? merge3_in6 : merge3_in7;
-  assign \$2672  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$2673  = merge3_gt8_1 | \$2672 ;
-  assign \$2674  = merge3_eq8_2 & \$2673 ;
-  assign \$2675  = merge3_gt8_2 | \$2674 ;
-  assign \$2676  = merge3_eq8_3 & \$2675 ;
-  assign \$2677  = merge3_gt8_3 | \$2676 ;
-  assign \$2678  = \$2677  ? merge3_in9 : merge3_in8;
-  assign \$2679  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$2680  = merge3_gt8_1 | \$2679 ;
-  assign \$2681  = merge3_eq8_2 & \$2680 ;
-  assign \$2682  = merge3_gt8_2 | \$2681 ;
-  assign \$2683  = merge3_eq8_3 & \$2682 ;
-  assign \$2684  = merge3_gt8_3 | \$2683 ;
-  assign \$2685  = \$2684  ? merge3_in8 : merge3_in9;
-  assign \$2686  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$2687  = merge3_gt10_1 | \$2686 ;
-  assign \$2688  = merge3_eq10_2 & \$2687 ;
-  assign \$2689  = merge3_gt10_2 | \$2688 ;
-  assign \$2690  = merge3_eq10_3 & \$2689 ;
-  assign \$2691  = merge3_gt10_3 | \$2690 ;
-  assign \$2692  = \$2691  ? merge3_in11 : merge3_in10;
-  assign \$2693  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$2694  = merge3_gt10_1 | \$2693 ;
-  assign \$2695  = merge3_eq10_2 & \$2694 ;
-  assign \$2696  = merge3_gt10_2 | \$2695 ;
-  assign \$2697  = merge3_eq10_3 & \$2696 ;
-  assign \$2698  = merge3_gt10_3 | \$2697 ;
-  assign \$2699  = \$2698  ? merge3_in10 : merge3_in11;
-  assign \$2700  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$2701  = merge3_gt12_1 | \$2700 ;
-  assign \$2702  = merge3_eq12_2 & \$2701 ;
-  assign \$2703  = merge3_gt12_2 | \$2702 ;
-  assign \$2704  = merge3_eq12_3 & \$2703 ;
-  assign \$2705  = merge3_gt12_3 | \$2704 ;
-  assign \$2706  = \$2705  ? merge3_in13 : merge3_in12;
-  assign \$2707  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$2708  = merge3_gt12_1 | \$2707 ;
-  assign \$2709  = merge3_eq12_2 & \$2708 ;
-  assign \$2710  = merge3_gt12_2 | \$2709 ;
-  assign \$2711  = merge3_eq12_3 & \$2710 ;
-  assign \$2712  = merge3_gt12_3 | \$2711 ;
-  assign \$2713  = \$2712  ? merge3_in12 : merge3_in13;
-  assign \$2714  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$2715  = merge3_gt14_1 | \$2714 ;
-  assign \$2716  = merge3_eq14_2 & \$2715 ;
-  assign \$2717  = merge3_gt14_2 | \$2716 ;
-  assign \$2718  = merge3_eq14_3 & \$2717 ;
-  assign \$2719  = merge3_gt14_3 | \$2718 ;
-  assign \$2720  = \$2719  ? merge3_in15 : merge3_in14;
-  assign \$2721  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$2722  = merge3_gt14_1 | \$2721 ;
-  assign \$2723  = merge3_eq14_2 & \$2722 ;
-  assign \$2724  = merge3_gt14_2 | \$2723 ;
-  assign \$2725  = merge3_eq14_3 & \$2724 ;
-  assign \$2726  = merge3_gt14_3 | \$2725 ;
-  assign \$2727  = \$2726  ? merge3_in14 : merge3_in15;
-  assign \$2728  = merge3_lane0[75] | merge3_lane1[75];
-  assign \$2729  = ~ \$2728 ;
-  assign \$2730  = merge3_lane0[12] != merge3_lane1[12];
-  assign \$2731  = \$2729  & \$2730 ;
-  assign \$2732  = merge3_lane0[75:13] == merge3_lane1[75:13];
-  assign \$2733  = \$2731  & \$2732 ;
-  assign \$2734  = merge3_lane0[12] ? merge3_lane1[11:0] : merge3_lane0[11:0];
-  assign \$2735  = merge3_lane0[12] ? merge3_lane0[11:0] : merge3_lane1[11:0];
-  assign \$2736  = merge3_lane1[75] | merge3_lane2[75];
-  assign \$2737  = ~ \$2736 ;
-  assign \$2738  = merge3_lane1[12] != merge3_lane2[12];
-  assign \$2739  = \$2737  & \$2738 ;
-  assign \$2740  = merge3_lane1[75:13] == merge3_lane2[75:13];
-  assign \$2741  = \$2739  & \$2740 ;
-  assign \$2742  = merge3_lane1[12] ? merge3_lane2[11:0] : merge3_lane1[11:0];
-  assign \$2743  = merge3_lane1[12] ? merge3_lane1[11:0] : merge3_lane2[11:0];
-  assign \$2744  = merge3_lane2[75] | merge3_lane3[75];
-  assign \$2745  = ~ \$2744 ;
-  assign \$2746  = merge3_lane2[12] != merge3_lane3[12];
-  assign \$2747  = \$2745  & \$2746 ;
-  assign \$2748  = merge3_lane2[75:13] == merge3_lane3[75:13];
-  assign \$2749  = \$2747  & \$2748 ;
-  assign \$2750  = merge3_lane2[12] ? merge3_lane3[11:0] : merge3_lane2[11:0];
-  assign \$2751  = merge3_lane2[12] ? merge3_lane2[11:0] : merge3_lane3[11:0];
-  assign \$2752  = merge3_lane3[75] | merge3_lane4[75];
-  assign \$2753  = ~ \$2752 ;
-  assign \$2754  = merge3_lane3[12] != merge3_lane4[12];
-  assign \$2755  = \$2753  & \$2754 ;
-  assign \$2756  = merge3_lane3[75:13] == merge3_lane4[75:13];
-  assign \$2757  = \$2755  & \$2756 ;
-  assign \$2758  = merge3_lane3[12] ? merge3_lane4[11:0] : merge3_lane3[11:0];
-  assign \$2759  = merge3_lane3[12] ? merge3_lane3[11:0] : merge3_lane4[11:0];
-  assign \$2760  = merge3_lane4[75] | merge3_lane5[75];
-  assign \$2761  = ~ \$2760 ;
-  assign \$2762  = merge3_lane4[12] != merge3_lane5[12];
-  assign \$2763  = \$2761  & \$2762 ;
-  assign \$2764  = merge3_lane4[75:13] == merge3_lane5[75:13];
-  assign \$2765  = \$2763  & \$2764 ;
-  assign \$2766  = merge3_lane4[12] ? merge3_lane5[11:0] : merge3_lane4[11:0];
-  assign \$2767  = merge3_lane4[12] ? merge3_lane4[11:0] : merge3_lane5[11:0];
-  assign \$2768  = merge3_lane5[75] | merge3_lane6[75];
-  assign \$2769  = ~ \$2768 ;
-  assign \$2770  = merge3_lane5[12] != merge3_lane6[12];
-  assign \$2771  = \$2769  & \$2770 ;
-  assign \$2772  = merge3_lane5[75:13] == merge3_lane6[75:13];
-  assign \$2773  = \$2771  & \$2772 ;
-  assign \$2774  = merge3_lane5[12] ? merge3_lane6[11:0] : merge3_lane5[11:0];
-  assign \$2775  = merge3_lane5[12] ? merge3_lane5[11:0] : merge3_lane6[11:0];
-  assign \$2776  = merge3_lane6[75] | merge3_lane7[75];
-  assign \$2777  = ~ \$2776 ;
-  assign \$2778  = merge3_lane6[12] != merge3_lane7[12];
-  assign \$2779  = \$2777  & \$2778 ;
-  assign \$2780  = merge3_lane6[75:13] == merge3_lane7[75:13];
-  assign \$2781  = \$2779  & \$2780 ;
-  assign \$2782  = merge3_lane6[12] ? merge3_lane7[11:0] : merge3_lane6[11:0];
-  assign \$2783  = merge3_lane6[12] ? merge3_lane6[11:0] : merge3_lane7[11:0];
-  assign \$2784  = merge3_lane7[75] | merge3_lane8[75];
-  assign \$2785  = ~ \$2784 ;
-  assign \$2786  = merge3_lane7[12] != merge3_lane8[12];
-  assign \$2787  = \$2785  & \$2786 ;
-  assign \$2788  = merge3_lane7[75:13] == merge3_lane8[75:13];
-  assign \$2789  = \$2787  & \$2788 ;
-  assign \$2790  = merge3_lane7[12] ? merge3_lane8[11:0] : merge3_lane7[11:0];
-  assign \$2791  = merge3_lane7[12] ? merge3_lane7[11:0] : merge3_lane8[11:0];
-  assign \$2792  = merge3_lane8[75] | merge3_lane9[75];
-  assign \$2793  = ~ \$2792 ;
-  assign \$2794  = merge3_lane8[12] != merge3_lane9[12];
-  assign \$2795  = \$2793  & \$2794 ;
-  assign \$2796  = merge3_lane8[75:13] == merge3_lane9[75:13];
-  assign \$2797  = \$2795  & \$2796 ;
-  assign \$2798  = merge3_lane8[12] ? merge3_lane9[11:0] : merge3_lane8[11:0];
-  assign \$2799  = merge3_lane8[12] ? merge3_lane8[11:0] : merge3_lane9[11:0];
-  assign \$2800  = merge3_lane9[75] | merge3_lane10[75];
-  assign \$2801  = ~ \$2800 ;
-  assign \$2802  = merge3_lane9[12] != merge3_lane10[12];
-  assign \$2803  = \$2801  & \$2802 ;
-  assign \$2804  = merge3_lane9[75:13] == merge3_lane10[75:13];
-  assign \$2805  = \$2803  & \$2804 ;
-  assign \$2806  = merge3_lane9[12] ? merge3_lane10[11:0] : merge3_lane9[11:0];
-  assign \$2807  = merge3_lane9[12] ? merge3_lane9[11:0] : merge3_lane10[11:0];
-  assign \$2808  = merge3_lane10[75] | merge3_lane11[75];
-  assign \$2809  = ~ \$2808 ;
-  assign \$2810  = merge3_lane10[12] != merge3_lane11[12];
-  assign \$2811  = \$2809  & \$2810 ;
-  assign \$2812  = merge3_lane10[75:13] == merge3_lane11[75:13];
-  assign \$2813  = \$2811  & \$2812 ;
-  assign \$2814  = merge3_lane10[12] ? merge3_lane11[11:0] : merge3_lane10[11:0];
-  assign \$2815  = merge3_lane10[12] ? merge3_lane10[11:0] : merge3_lane11[11:0];
-  assign \$2816  = merge3_lane11[75] | merge3_lane12[75];
-  assign \$2817  = ~ \$2816 ;
-  assign \$2818  = merge3_lane11[12] != merge3_lane12[12];
-  assign \$2819  = \$2817  & \$2818 ;
-  assign \$2820  = merge3_lane11[75:13] == merge3_lane12[75:13];
-  assign \$2821  = \$2819  & \$2820 ;
-  assign \$2822  = merge3_lane11[12] ? merge3_lane12[11:0] : merge3_lane11[11:0];
-  assign \$2823  = merge3_lane11[12] ? merge3_lane11[11:0] : merge3_lane12[11:0];
-  assign \$2824  = merge3_lane12[75] | merge3_lane13[75];
-  assign \$2825  = ~ \$2824 ;
-  assign \$2826  = merge3_lane12[12] != merge3_lane13[12];
-  assign \$2827  = \$2825  & \$2826 ;
-  assign \$2828  = merge3_lane12[75:13] == merge3_lane13[75:13];
-  assign \$2829  = \$2827  & \$2828 ;
-  assign \$2830  = merge3_lane12[12] ? merge3_lane13[11:0] : merge3_lane12[11:0];
-  assign \$2831  = merge3_lane12[12] ? merge3_lane12[11:0] : merge3_lane13[11:0];
-  assign \$2832  = merge3_lane13[75] | merge3_lane14[75];
-  assign \$2833  = ~ \$2832 ;
-  assign \$2834  = merge3_lane13[12] != merge3_lane14[12];
-  assign \$2835  = \$2833  & \$2834 ;
-  assign \$2836  = merge3_lane13[75:13] == merge3_lane14[75:13];
-  assign \$2837  = \$2835  & \$2836 ;
-  assign \$2838  = merge3_lane13[12] ? merge3_lane14[11:0] : merge3_lane13[11:0];
-  assign \$2839  = merge3_lane13[12] ? merge3_lane13[11:0] : merge3_lane14[11:0];
-  assign \$2840  = merge3_lane14[75] | merge3_lane15[75];
-  assign \$2841  = ~ \$2840 ;
-  assign \$2842  = merge3_lane14[12] != merge3_lane15[12];
-  assign \$2843  = \$2841  & \$2842 ;
-  assign \$2844  = merge3_lane14[75:13] == merge3_lane15[75:13];
-  assign \$2845  = \$2843  & \$2844 ;
-  assign \$2846  = merge3_lane14[12] ? merge3_lane15[11:0] : merge3_lane14[11:0];
-  assign \$2847  = merge3_lane14[12] ? merge3_lane14[11:0] : merge3_lane15[11:0];
-  assign \$2849  = \$signal$45 [1] & hits_below1_0;
-  assign \$2850  = \$signal$45 [2] & hits_below2_0;
-  assign \$2851  = \$signal$45 [3] & hits_below3_0;
-  assign \$2852  = \$signal$45 [4] & hits_below4_0;
-  assign \$2853  = \$signal$45 [5] & hits_below5_0;
-  assign \$2854  = \$signal$45 [6] & hits_below6_0;
-  assign \$2855  = \$signal$45 [7] & hits_below7_0;
-  assign \$2856  = \$signal$45 [8] & hits_below8_0;
-  assign \$2857  = \$signal$45 [9] & hits_below9_0;
-  assign \$2858  = \$signal$45 [10] & hits_below10_0;
-  assign \$2859  = \$signal$45 [11] & hits_below11_0;
-  assign \$2860  = \$signal$45 [12] & hits_below12_0;
-  assign \$2861  = \$signal$45 [13] & hits_below13_0;
-  assign \$2862  = \$signal$45 [14] & hits_below14_0;
-  assign \$2863  = \$signal$45 [1] & hits_below1_1;
-  assign \$2864  = \$signal$45 [2] & hits_below2_1;
-  assign \$2865  = \$signal$45 [3] & hits_below3_1;
-  assign \$2866  = \$signal$45 [4] & hits_below4_1;
-  assign \$2867  = \$signal$45 [5] & hits_below5_1;
-  assign \$2868  = \$signal$45 [6] & hits_below6_1;
-  assign \$2869  = \$signal$45 [7] & hits_below7_1;
-  assign \$2870  = \$signal$45 [8] & hits_below8_1;
-  assign \$2871  = \$signal$45 [9] & hits_below9_1;
-  assign \$2872  = \$signal$45 [10] & hits_below10_1;
-  assign \$2873  = \$signal$45 [11] & hits_below11_1;
-  assign \$2874  = \$signal$45 [12] & hits_below12_1;
-  assign \$2875  = \$signal$45 [13] & hits_below13_1;
-  assign \$2876  = \$signal$45 [14] & hits_below14_1;
-  assign \$2877  = \$signal$45 [2] & hits_below2_2;
-  assign \$2878  = \$signal$45 [3] & hits_below3_2;
-  assign \$2879  = \$signal$45 [4] & hits_below4_2;
-  assign \$2880  = \$signal$45 [5] & hits_below5_2;
-  assign \$2881  = \$signal$45 [6] & hits_below6_2;
-  assign \$2882  = \$signal$45 [7] & hits_below7_2;
-  assign \$2883  = \$signal$45 [8] & hits_below8_2;
-  assign \$2884  = \$signal$45 [9] & hits_below9_2;
-  assign \$2885  = \$signal$45 [10] & hits_below10_2;
-  assign \$2886  = \$signal$45 [11] & hits_below11_2;
-  assign \$2887  = \$signal$45 [12] & hits_below12_2;
-  assign \$2888  = \$signal$45 [13] & hits_below13_2;
-  assign \$2889  = \$signal$45 [14] & hits_below14_2;
-  assign \$2890  = \$signal$45 [3] & hits_below3_3;
-  assign \$2891  = \$signal$45 [4] & hits_below4_3;
-  assign \$2892  = \$signal$45 [5] & hits_below5_3;
-  assign \$2893  = \$signal$45 [6] & hits_below6_3;
-  assign \$2894  = \$signal$45 [7] & hits_below7_3;
-  assign \$2895  = \$signal$45 [8] & hits_below8_3;
-  assign \$2896  = \$signal$45 [9] & hits_below9_3;
-  assign \$2897  = \$signal$45 [10] & hits_below10_3;
-  assign \$2898  = \$signal$45 [11] & hits_below11_3;
-  assign \$2899  = \$signal$45 [12] & hits_below12_3;
-  assign \$2900  = \$signal$45 [13] & hits_below13_3;
-  assign \$2901  = \$signal$45 [14] & hits_below14_3;
-  assign \$2902  = \$signal$45 [4] & hits_below4_4;
-  assign \$2903  = \$signal$45 [5] & hits_below5_4;
-  assign \$2904  = \$signal$45 [6] & hits_below6_4;
-  assign \$2905  = \$signal$45 [7] & hits_below7_4;
-  assign \$2906  = \$signal$45 [8] & hits_below8_4;
-  assign \$2907  = \$signal$45 [9] & hits_below9_4;
-  assign \$2908  = \$signal$45 [10] & hits_below10_4;
-  assign \$2909  = \$signal$45 [11] & hits_below11_4;
-  assign \$2910  = \$signal$45 [12] & hits_below12_4;
-  assign \$2911  = \$signal$45 [13] & hits_below13_4;
-  assign \$2912  = \$signal$45 [14] & hits_below14_4;
-  assign \$2913  = \$signal$45 [5] & hits_below5_5;
-  assign \$2914  = \$signal$45 [6] & hits_below6_5;
-  assign \$2915  = \$signal$45 [7] & hits_below7_5;
-  assign \$2916  = \$signal$45 [8] & hits_below8_5;
-  assign \$2917  = \$signal$45 [9] & hits_below9_5;
-  assign \$2918  = \$signal$45 [10] & hits_below10_5;
-  assign \$2919  = \$signal$45 [11] & hits_below11_5;
-  assign \$2920  = \$signal$45 [12] & hits_below12_5;
-  assign \$2921  = \$signal$45 [13] & hits_below13_5;
-  assign \$2922  = \$signal$45 [14] & hits_below14_5;
-  assign \$2923  = \$signal$45 [6] & hits_below6_6;
-  assign \$2924  = \$signal$45 [7] & hits_below7_6;
-  assign \$2925  = \$signal$45 [8] & hits_below8_6;
-  assign \$2926  = \$signal$45 [9] & hits_below9_6;
-  assign \$2927  = \$signal$45 [10] & hits_below10_6;
-  assign \$2928  = \$signal$45 [11] & hits_below11_6;
-  assign \$2929  = \$signal$45 [12] & hits_below12_6;
-  assign \$2930  = \$signal$45 [13] & hits_below13_6;
-  assign \$2931  = \$signal$45 [14] & hits_below14_6;
-  assign \$2932  = \$signal$45 [7] & hits_below7_7;
-  assign \$2933  = \$signal$45 [8] & hits_below8_7;
-  assign \$2934  = \$signal$45 [9] & hits_below9_7;
-  assign \$2935  = \$signal$45 [10] & hits_below10_7;
-  assign \$2936  = \$signal$45 [11] & hits_below11_7;
-  assign \$2937  = \$signal$45 [12] & hits_below12_7;
-  assign \$2938  = \$signal$45 [13] & hits_below13_7;
-  assign \$2939  = \$signal$45 [14] & hits_below14_7;
-  assign \$2941  = ~ \$2940 ;
-  assign \$2942  = | { hits_below15_1, hits_below15_0 };
-  assign \$2943  = ~ \$2942 ;
-  assign \$2944  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$2945  = ~ \$2944 ;
-  assign \$2946  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$2947  = ~ \$2946 ;
-  assign \$2948  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$2949  = ~ \$2948 ;
-  assign \$2950  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$2951  = ~ \$2950 ;
-  assign \$2952  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$2953  = ~ \$2952 ;
-  assign \$2954  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$2955  = ~ \$2954 ;
-  assign \$2956  = match9_valid & \$signal ;
-  assign \$2957  = ~ \$signal ;
-  assign \$2958  = match9_valid & \$signal ;
-  assign \$2959  = ~ pairs_valid;
-  assign \$2960  = \$2959  | pairs__ready;
-  assign \$2961  = \$2958  & \$2960 ;
-  always @(posedge clk)
-    match0_valid <= \$2962 ;
-  always @(posedge clk)
-    match1_valid <= \$2963 ;
-  always @(posedge clk)
-    match2_valid <= \$2964 ;
-  always @(posedge clk)
-    match3_valid <= \$2965 ;
-  always @(posedge clk)
-    match4_valid <= \$2966 ;
-  always @(posedge clk)
-    match5_valid <= \$2967 ;
-  always @(posedge clk)
-    match6_valid <= \$2968 ;
-  always @(posedge clk)
-    match7_valid <= \$2969 ;
-  always @(posedge clk)
-    match8_valid <= \$2970 ;
-  always @(posedge clk)
-    match9_valid <= \$2971 ;
-  always @(posedge clk)
-    match0_load_r <= \$2972 ;
-  always @(posedge clk)
-    in_done <= \$2973 ;
-  always @(posedge clk)
-    in_skid_keep <= \$2974 ;
-  always @(posedge clk)
-    in_skid_last <= \$2975 ;
-  always @(posedge clk)
-    in_skid_top <= \$2976 ;
-  always @(posedge clk)
-    in_skid_key0 <= \$2977 ;
-  always @(posedge clk)
-    in_skid_key1 <= \$2978 ;
-  always @(posedge clk)
-    in_skid_key2 <= \$2979 ;
-  always @(posedge clk)
-    in_skid_key3 <= \$2980 ;
-  always @(posedge clk)
-    in_skid_key4 <= \$2981 ;
-  always @(posedge clk)
-    in_skid_key5 <= \$2982 ;
-  always @(posedge clk)
-    in_skid_key6 <= \$2983 ;
-  always @(posedge clk)
-    in_skid_key7 <= \$2984 ;
-  always @(posedge clk)
-    in_skid_idx0 <= \$2985 ;
-  always @(posedge clk)
-    in_skid_idx1 <= \$2986 ;
-  always @(posedge clk)
-    in_skid_idx2 <= \$2987 ;
-  always @(posedge clk)
-    in_skid_idx3 <= \$2988 ;
-  always @(posedge clk)
-    in_skid_idx4 <= \$2989 ;
-  always @(posedge clk)
-    in_skid_idx5 <= \$2990 ;
-  always @(posedge clk)
-    in_skid_idx6 <= \$2991 ;
-  always @(posedge clk)
-    in_skid_idx7 <= \$2992 ;
-  always @(posedge clk)
-    in_next_full <= \$2993 ;
-  always @(posedge clk)
-    in_skid_full <= \$2994 ;
-  always @(posedge clk)
-    in_next_keep <= \$2995 ;
-  always @(posedge clk)
-    in_next_last <= \$2996 ;
-  always @(posedge clk)
-    in_next_top <= \$2997 ;
-  always @(posedge clk)
-    in_next_key0 <= \$2998 ;
-  always @(posedge clk)
-    in_next_key1 <= \$2999 ;
-  always @(posedge clk)
-    in_next_key2 <= \$3000 ;
-  always @(posedge clk)
-    in_next_key3 <= \$3001 ;
-  always @(posedge clk)
-    in_next_key4 <= \$3002 ;
-  always @(posedge clk)
-    in_next_key5 <= \$3003 ;
-  always @(posedge clk)
-    in_next_key6 <= \$3004 ;
-  always @(posedge clk)
-    in_next_key7 <= \$3005 ;
-  always @(posedge clk)
-    in_next_idx0 <= \$3006 ;
-  always @(posedge clk)
-    in_next_idx1 <= \$3007 ;
-  always @(posedge clk)
-    in_next_idx2 <= \$3008 ;
-  always @(posedge clk)
-    in_next_idx3 <= \$3009 ;
-  always @(posedge clk)
-    in_next_idx4 <= \$3010 ;
-  always @(posedge clk)
-    in_next_idx5 <= \$3011 ;
-  always @(posedge clk)
-    in_next_idx6 <= \$3012 ;
-  always @(posedge clk)
-    in_next_idx7 <= \$3013 ;
-  always @(posedge clk)
-    in_keep <= \$3014 ;
-  always @(posedge clk)
-    in_last <= \$3015 ;
-  always @(posedge clk)
-    in_top <= \$3016 ;
-  always @(posedge clk)
-    in_key0 <= \$3017 ;
-  always @(posedge clk)
-    in_key1 <= \$3018 ;
-  always @(posedge clk)
-    in_key2 <= \$3019 ;
-  always @(posedge clk)
-    in_key3 <= \$3020 ;
-  always @(posedge clk)
-    in_key4 <= \$3021 ;
-  always @(posedge clk)
-    in_key5 <= \$3022 ;
-  always @(posedge clk)
-    in_key6 <= \$3023 ;
-  always @(posedge clk)
-    in_key7 <= \$3024 ;
-  always @(posedge clk)
-    in_idx0 <= \$3025 ;
-  always @(posedge clk)
-    in_idx1 <= \$3026 ;
-  always @(posedge clk)
-    in_idx2 <= \$3027 ;
-  always @(posedge clk)
-    in_idx3 <= \$3028 ;
-  always @(posedge clk)
-    in_idx4 <= \$3029 ;
-  always @(posedge clk)
-    in_idx5 <= \$3030 ;
-  always @(posedge clk)
-    in_idx6 <= \$3031 ;
-  always @(posedge clk)
-    in_idx7 <= \$3032 ;
-  always @(posedge clk)
-    in_full <= \$3033 ;
-  always @(posedge clk)
-    out_done <= \$3034 ;
-  always @(posedge clk)
-    out_skid_keep <= \$3035 ;
-  always @(posedge clk)
-    out_skid_last <= \$3036 ;
-  always @(posedge clk)
-    out_skid_top <= \$3037 ;
-  always @(posedge clk)
-    out_skid_key0 <= \$3038 ;
-  always @(posedge clk)
-    out_skid_key1 <= \$3039 ;
-  always @(posedge clk)
-    out_skid_key2 <= \$3040 ;
-  always @(posedge clk)
-    out_skid_key3 <= \$3041 ;
-  always @(posedge clk)
-    out_skid_key4 <= \$3042 ;
-  always @(posedge clk)
-    out_skid_key5 <= \$3043 ;
-  always @(posedge clk)
-    out_skid_key6 <= \$3044 ;
-  always @(posedge clk)
-    out_skid_key7 <= \$3045 ;
-  always @(posedge clk)
-    out_skid_idx0 <= \$3046 ;
-  always @(posedge clk)
-    out_skid_idx1 <= \$3047 ;
-  always @(posedge clk)
-    out_skid_idx2 <= \$3048 ;
-  always @(posedge clk)
-    out_skid_idx3 <= \$3049 ;
-  always @(posedge clk)
-    out_skid_idx4 <= \$3050 ;
-  always @(posedge clk)
-    out_skid_idx5 <= \$3051 ;
-  always @(posedge clk)
-    out_skid_idx6 <= \$3052 ;
-  always @(posedge clk)
-    out_skid_idx7 <= \$3053 ;
-  always @(posedge clk)
-    out_next_full <= \$3054 ;
-  always @(posedge clk)
-    out_skid_full <= \$3055 ;
-  always @(posedge clk)
-    out_next_keep <= \$3056 ;
-  always @(posedge clk)
-    out_next_last <= \$3057 ;
-  always @(posedge clk)
-    out_next_top <= \$3058 ;
-  always @(posedge clk)
-    out_next_key0 <= \$3059 ;
-  always @(posedge clk)
-    out_next_key1 <= \$3060 ;
-  always @(posedge clk)
-    out_next_key2 <= \$3061 ;
-  always @(posedge clk)
-    out_next_key3 <= \$3062 ;
-  always @(posedge clk)
-    out_next_key4 <= \$3063 ;
-  always @(posedge clk)
-    out_next_key5 <= \$3064 ;
-  always @(posedge clk)
-    out_next_key6 <= \$3065 ;
-  always @(posedge clk)
-    out_next_key7 <= \$3066 ;
-  always @(posedge clk)
-    out_next_idx0 <= \$3067 ;
-  always @(posedge clk)
-    out_next_idx1 <= \$3068 ;
-  always @(posedge clk)
-    out_next_idx2 <= \$3069 ;
-  always @(posedge clk)
-    out_next_idx3 <= \$3070 ;
-  always @(posedge clk)
-    out_next_idx4 <= \$3071 ;
-  always @(posedge clk)
-    out_next_idx5 <= \$3072 ;
-  always @(posedge clk)
-    out_next_idx6 <= \$3073 ;
-  always @(posedge clk)
-    out_next_idx7 <= \$3074 ;
-  always @(posedge clk)
-    out_keep <= \$3075 ;
-  always @(posedge clk)
-    out_last <= \$3076 ;
-  always @(posedge clk)
-    out_top <= \$3077 ;
-  always @(posedge clk)
-    out_key0 <= \$3078 ;
-  always @(posedge clk)
-    out_key1 <= \$3079 ;
-  always @(posedge clk)
-    out_key2 <= \$3080 ;
-  always @(posedge clk)
-    out_key3 <= \$3081 ;
-  always @(posedge clk)
-    out_key4 <= \$3082 ;
-  always @(posedge clk)
-    out_key5 <= \$3083 ;
-  always @(posedge clk)
-    out_key6 <= \$3084 ;
-  always @(posedge clk)
-    out_key7 <= \$3085 ;
-  always @(posedge clk)
-    out_idx0 <= \$3086 ;
-  always @(posedge clk)
-    out_idx1 <= \$3087 ;
-  always @(posedge clk)
-    out_idx2 <= \$3088 ;
-  always @(posedge clk)
-    out_idx3 <= \$3089 ;
-  always @(posedge clk)
-    out_idx4 <= \$3090 ;
-  always @(posedge clk)
-    out_idx5 <= \$3091 ;
-  always @(posedge clk)
-    out_idx6 <= \$3092 ;
-  always @(posedge clk)
-    out_idx7 <= \$3093 ;
-  always @(posedge clk)
-    out_full <= \$3094 ;
-  always @(posedge clk)
-    \$signal$28  <= \$3095 ;
-  always @(posedge clk)
-    b_le_a <= \$3096 ;
-  always @(posedge clk)
-    merge0_in0 <= \$3097 ;
-  always @(posedge clk)
-    merge0_in1 <= \$3098 ;
-  always @(posedge clk)
-    merge0_in2 <= \$3099 ;
-  always @(posedge clk)
-    merge0_in3 <= \$3100 ;
-  always @(posedge clk)
-    merge0_in4 <= \$3101 ;
-  always @(posedge clk)
-    merge0_in5 <= \$3102 ;
-  always @(posedge clk)
-    merge0_in6 <= \$3103 ;
-  always @(posedge clk)
-    merge0_in7 <= \$3104 ;
-  always @(posedge clk)
-    merge0_in8 <= \$3105 ;
-  always @(posedge clk)
-    merge0_in9 <= \$3106 ;
-  always @(posedge clk)
-    merge0_in10 <= \$3107 ;
-  always @(posedge clk)
-    merge0_in11 <= \$3108 ;
-  always @(posedge clk)
-    merge0_in12 <= \$3109 ;
-  always @(posedge clk)
-    merge0_in13 <= \$3110 ;
-  always @(posedge clk)
-    merge0_in14 <= \$3111 ;
-  always @(posedge clk)
-    merge0_in15 <= \$3112 ;
-  always @(posedge clk)
-    merge0_in_last <= \$3113 ;
-  always @(posedge clk)
-    merge0_gt0_0 <= \$3114 ;
-  always @(posedge clk)
-    merge0_eq0_0 <= \$3115 ;
-  always @(posedge clk)
-    merge0_gt0_1 <= \$3116 ;
-  always @(posedge clk)
-    merge0_eq0_1 <= \$3117 ;
-  always @(posedge clk)
-    merge0_gt0_2 <= \$3118 ;
-  always @(posedge clk)
-    merge0_eq0_2 <= \$3119 ;
-  always @(posedge clk)
-    merge0_gt0_3 <= \$3120 ;
-  always @(posedge clk)
-    merge0_eq0_3 <= \$3121 ;
-  always @(posedge clk)
-    merge0_gt1_0 <= \$3122 ;
-  always @(posedge clk)
-    merge0_eq1_0 <= \$3123 ;
-  always @(posedge clk)
-    merge0_gt1_1 <= \$3124 ;
-  always @(posedge clk)
-    merge0_eq1_1 <= \$3125 ;
-  always @(posedge clk)
-    merge0_gt1_2 <= \$3126 ;
-  always @(posedge clk)
-    merge0_eq1_2 <= \$3127 ;
-  always @(posedge clk)
-    merge0_gt1_3 <= \$3128 ;
-  always @(posedge clk)
-    merge0_eq1_3 <= \$3129 ;
-  always @(posedge clk)
-    merge0_gt2_0 <= \$3130 ;
-  always @(posedge clk)
-    merge0_eq2_0 <= \$3131 ;
-  always @(posedge clk)
-    merge0_gt2_1 <= \$3132 ;
-  always @(posedge clk)
-    merge0_eq2_1 <= \$3133 ;
-  always @(posedge clk)
-    merge0_gt2_2 <= \$3134 ;
-  always @(posedge clk)
-    merge0_eq2_2 <= \$3135 ;
-  always @(posedge clk)
-    merge0_gt2_3 <= \$3136 ;
-  always @(posedge clk)
-    merge0_eq2_3 <= \$3137 ;
-  always @(posedge clk)
-    merge0_gt3_0 <= \$3138 ;
-  always @(posedge clk)
-    merge0_eq3_0 <= \$3139 ;
-  always @(posedge clk)
-    merge0_gt3_1 <= \$3140 ;
-  always @(posedge clk)
-    merge0_eq3_1 <= \$3141 ;
-  always @(posedge clk)
-    merge0_gt3_2 <= \$3142 ;
-  always @(posedge clk)
-    merge0_eq3_2 <= \$3143 ;
-  always @(posedge clk)
-    merge0_gt3_3 <= \$3144 ;
-  always @(posedge clk)
-    merge0_eq3_3 <= \$3145 ;
-  always @(posedge clk)
-    merge0_gt4_0 <= \$3146 ;
-  always @(posedge clk)
-    merge0_eq4_0 <= \$3147 ;
-  always @(posedge clk)
-    merge0_gt4_1 <= \$3148 ;
-  always @(posedge clk)
-    merge0_eq4_1 <= \$3149 ;
-  always @(posedge clk)
-    merge0_gt4_2 <= \$3150 ;
-  always @(posedge clk)
-    merge0_eq4_2 <= \$3151 ;
-  always @(posedge clk)
-    merge0_gt4_3 <= \$3152 ;
-  always @(posedge clk)
-    merge0_eq4_3 <= \$3153 ;
-  always @(posedge clk)
-    merge0_gt5_0 <= \$3154 ;
-  always @(posedge clk)
-    merge0_eq5_0 <= \$3155 ;
-  always @(posedge clk)
-    merge0_gt5_1 <= \$3156 ;
-  always @(posedge clk)
-    merge0_eq5_1 <= \$3157 ;
-  always @(posedge clk)
-    merge0_gt5_2 <= \$3158 ;
-  always @(posedge clk)
-    merge0_eq5_2 <= \$3159 ;
-  always @(posedge clk)
-    merge0_gt5_3 <= \$3160 ;
-  always @(posedge clk)
-    merge0_eq5_3 <= \$3161 ;
-  always @(posedge clk)
-    merge0_gt6_0 <= \$3162 ;
-  always @(posedge clk)
-    merge0_eq6_0 <= \$3163 ;
-  always @(posedge clk)
-    merge0_gt6_1 <= \$3164 ;
-  always @(posedge clk)
-    merge0_eq6_1 <= \$3165 ;
-  always @(posedge clk)
-    merge0_gt6_2 <= \$3166 ;
-  always @(posedge clk)
-    merge0_eq6_2 <= \$3167 ;
-  always @(posedge clk)
-    merge0_gt6_3 <= \$3168 ;
-  always @(posedge clk)
-    merge0_eq6_3 <= \$3169 ;
-  always @(posedge clk)
-    merge0_gt7_0 <= \$3170 ;
-  always @(posedge clk)
-    merge0_eq7_0 <= \$3171 ;
-  always @(posedge clk)
-    merge0_gt7_1 <= \$3172 ;
-  always @(posedge clk)
-    merge0_eq7_1 <= \$3173 ;
-  always @(posedge clk)
-    merge0_gt7_2 <= \$3174 ;
-  always @(posedge clk)
-    merge0_eq7_2 <= \$3175 ;
-  always @(posedge clk)
-    merge0_gt7_3 <= \$3176 ;
-  always @(posedge clk)
-    merge0_eq7_3 <= \$3177 ;
-  always @(posedge clk)
-    merge0_lane0 <= \$3178 ;
-  always @(posedge clk)
-    merge0_lane1 <= \$3179 ;
-  always @(posedge clk)
-    merge0_lane2 <= \$3180 ;
-  always @(posedge clk)
-    merge0_lane3 <= \$3181 ;
-  always @(posedge clk)
-    merge0_lane4 <= \$3182 ;
-  always @(posedge clk)
-    merge0_lane5 <= \$3183 ;
-  always @(posedge clk)
-    merge0_lane6 <= \$3184 ;
-  always @(posedge clk)
-    merge0_lane7 <= \$3185 ;
-  always @(posedge clk)
-    merge0_lane8 <= \$3186 ;
-  always @(posedge clk)
-    merge0_lane9 <= \$3187 ;
-  always @(posedge clk)
-    merge0_lane10 <= \$3188 ;
-  always @(posedge clk)
-    merge0_lane11 <= \$3189 ;
-  always @(posedge clk)
-    merge0_lane12 <= \$3190 ;
-  always @(posedge clk)
-    merge0_lane13 <= \$3191 ;
-  always @(posedge clk)
-    merge0_lane14 <= \$3192 ;
-  always @(posedge clk)
-    merge0_lane15 <= \$3193 ;
-  always @(posedge clk)
-    merge0_last <= \$3194 ;
-  always @(posedge clk)
-    merge1_in0 <= \$3195 ;
-  always @(posedge clk)
-    merge1_in1 <= \$3196 ;
-  always @(posedge clk)
-    merge1_in2 <= \$3197 ;
-  always @(posedge clk)
-    merge1_in3 <= \$3198 ;
-  always @(posedge clk)
-    merge1_in4 <= \$3199 ;
-  always @(posedge clk)
-    merge1_in5 <= \$3200 ;
-  always @(posedge clk)
-    merge1_in6 <= \$3201 ;
-  always @(posedge clk)
-    merge1_in7 <= \$3202 ;
-  always @(posedge clk)
-    merge1_in8 <= \$3203 ;
-  always @(posedge clk)
-    merge1_in9 <= \$3204 ;
-  always @(posedge clk)
-    merge1_in10 <= \$3205 ;
-  always @(posedge clk)
-    merge1_in11 <= \$3206 ;
-  always @(posedge clk)
-    merge1_in12 <= \$3207 ;
-  always @(posedge clk)
-    merge1_in13 <= \$3208 ;
-  always @(posedge clk)
-    merge1_in14 <= \$3209 ;
-  always @(posedge clk)
-    merge1_in15 <= \$3210 ;
-  always @(posedge clk)
-    merge1_in_last <= \$3211 ;
-  always @(posedge clk)
-    merge1_gt0_0 <= \$3212 ;
-  always @(posedge clk)
-    merge1_eq0_0 <= \$3213 ;
-  always @(posedge clk)
-    merge1_gt0_1 <= \$3214 ;
-  always @(posedge clk)
-    merge1_eq0_1 <= \$3215 ;
-  always @(posedge clk)
-    merge1_gt0_2 <= \$3216 ;
-  always @(posedge clk)
-    merge1_eq0_2 <= \$3217 ;
-  always @(posedge clk)
-    merge1_gt0_3 <= \$3218 ;
-  always @(posedge clk)
-    merge1_eq0_3 <= \$3219 ;
-  always @(posedge clk)
-    merge1_gt1_0 <= \$3220 ;
-  always @(posedge clk)
-    merge1_eq1_0 <= \$3221 ;
-  always @(posedge clk)
-    merge1_gt1_1 <= \$3222 ;
-  always @(posedge clk)
-    merge1_eq1_1 <= \$3223 ;
-  always @(posedge clk)
-    merge1_gt1_2 <= \$3224 ;
-  always @(posedge clk)
-    merge1_eq1_2 <= \$3225 ;
-  always @(posedge clk)
-    merge1_gt1_3 <= \$3226 ;
-  always @(posedge clk)
-    merge1_eq1_3 <= \$3227 ;
-  always @(posedge clk)
-    merge1_gt2_0 <= \$3228 ;
-  always @(posedge clk)
-    merge1_eq2_0 <= \$3229 ;
-  always @(posedge clk)
-    merge1_gt2_1 <= \$3230 ;
-  always @(posedge clk)
-    merge1_eq2_1 <= \$3231 ;
-  always @(posedge clk)
-    merge1_gt2_2 <= \$3232 ;
-  always @(posedge clk)
-    merge1_eq2_2 <= \$3233 ;
-  always @(posedge clk)
-    merge1_gt2_3 <= \$3234 ;
-  always @(posedge clk)
-    merge1_eq2_3 <= \$3235 ;
-  always @(posedge clk)
-    merge1_gt3_0 <= \$3236 ;
-  always @(posedge clk)
-    merge1_eq3_0 <= \$3237 ;
-  always @(posedge clk)
-    merge1_gt3_1 <= \$3238 ;
-  always @(posedge clk)
-    merge1_eq3_1 <= \$3239 ;
-  always @(posedge clk)
-    merge1_gt3_2 <= \$3240 ;
-  always @(posedge clk)
-    merge1_eq3_2 <= \$3241 ;
-  always @(posedge clk)
-    merge1_gt3_3 <= \$3242 ;
-  always @(posedge clk)
-    merge1_eq3_3 <= \$3243 ;
-  always @(posedge clk)
-    merge1_gt8_0 <= \$3244 ;
-  always @(posedge clk)
-    merge1_eq8_0 <= \$3245 ;
-  always @(posedge clk)
-    merge1_gt8_1 <= \$3246 ;
-  always @(posedge clk)
-    merge1_eq8_1 <= \$3247 ;
-  always @(posedge clk)
-    merge1_gt8_2 <= \$3248 ;
-  always @(posedge clk)
-    merge1_eq8_2 <= \$3249 ;
-  always @(posedge clk)
-    merge1_gt8_3 <= \$3250 ;
-  always @(posedge clk)
-    merge1_eq8_3 <= \$3251 ;
-  always @(posedge clk)
-    merge1_gt9_0 <= \$3252 ;
-  always @(posedge clk)
-    merge1_eq9_0 <= \$3253 ;
-  always @(posedge clk)
-    merge1_gt9_1 <= \$3254 ;
-  always @(posedge clk)
-    merge1_eq9_1 <= \$3255 ;
-  always @(posedge clk)
-    merge1_gt9_2 <= \$3256 ;
-  always @(posedge clk)
-    merge1_eq9_2 <= \$3257 ;
-  always @(posedge clk)
-    merge1_gt9_3 <= \$3258 ;
-  always @(posedge clk)
-    merge1_eq9_3 <= \$3259 ;
-  always @(posedge clk)
-    merge1_gt10_0 <= \$3260 ;
-  always @(posedge clk)
-    merge1_eq10_0 <= \$3261 ;
-  always @(posedge clk)
-    merge1_gt10_1 <= \$3262 ;
-  always @(posedge clk)
-    merge1_eq10_1 <= \$3263 ;
-  always @(posedge clk)
-    merge1_gt10_2 <= \$3264 ;
-  always @(posedge clk)
-    merge1_eq10_2 <= \$3265 ;
-  always @(posedge clk)
-    merge1_gt10_3 <= \$3266 ;
-  always @(posedge clk)
-    merge1_eq10_3 <= \$3267 ;
-  always @(posedge clk)
-    merge1_gt11_0 <= \$3268 ;
-  always @(posedge clk)
-    merge1_eq11_0 <= \$3269 ;
-  always @(posedge clk)
-    merge1_gt11_1 <= \$3270 ;
-  always @(posedge clk)
-    merge1_eq11_1 <= \$3271 ;
-  always @(posedge clk)
-    merge1_gt11_2 <= \$3272 ;
-  always @(posedge clk)
-    merge1_eq11_2 <= \$3273 ;
-  always @(posedge clk)
-    merge1_gt11_3 <= \$3274 ;
-  always @(posedge clk)
-    merge1_eq11_3 <= \$3275 ;
-  always @(posedge clk)
-    merge1_lane0 <= \$3276 ;
-  always @(posedge clk)
-    merge1_lane1 <= \$3277 ;
-  always @(posedge clk)
-    merge1_lane2 <= \$3278 ;
-  always @(posedge clk)
-    merge1_lane3 <= \$3279 ;
-  always @(posedge clk)
-    merge1_lane4 <= \$3280 ;
-  always @(posedge clk)
-    merge1_lane5 <= \$3281 ;
-  always @(posedge clk)
-    merge1_lane6 <= \$3282 ;
-  always @(posedge clk)
-    merge1_lane7 <= \$3283 ;
-  always @(posedge clk)
-    merge1_lane8 <= \$3284 ;
-  always @(posedge clk)
-    merge1_lane9 <= \$3285 ;
-  always @(posedge clk)
-    merge1_lane10 <= \$3286 ;
-  always @(posedge clk)
-    merge1_lane11 <= \$3287 ;
-  always @(posedge clk)
-    merge1_lane12 <= \$3288 ;
-  always @(posedge clk)
-    merge1_lane13 <= \$3289 ;
-  always @(posedge clk)
-    merge1_lane14 <= \$3290 ;
-  always @(posedge clk)
-    merge1_lane15 <= \$3291 ;
-  always @(posedge clk)
-    merge1_last <= \$3292 ;
-  always @(posedge clk)
-    merge2_in0 <= \$3293 ;
-  always @(posedge clk)
-    merge2_in1 <= \$3294 ;
-  always @(posedge clk)
-    merge2_in2 <= \$3295 ;
-  always @(posedge clk)
-    merge2_in3 <= \$3296 ;
-  always @(posedge clk)
-    merge2_in4 <= \$3297 ;
-  always @(posedge clk)
-    merge2_in5 <= \$3298 ;
+  assign \$2087  = \$2079 [39:20] > \$2086 [39:20];
+  assign \$2088  = ~ in_done;
+  assign \$2089  = in_full & \$2088 ;
+  assign \$2090  = \$2089  & out_full;
+  assign \$2091  = ~ out_done;
+  assign \$2092  = \$2090  & \$2091 ;
+  assign \$2093  = \$2092  & in_keep[7];
+  assign \$2094  = \$2093  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2095  = ~ in_done;
+  assign \$2096  = in_full & \$2095 ;
+  assign \$2097  = \$2096  & out_full;
+  assign \$2098  = ~ out_done;
+  assign \$2099  = \$2097  & \$2098 ;
+  assign \$2100  = \$2099  & out_keep[0];
+  assign \$2101  = \$2100  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2102  = \$2094 [39:20] == \$2101 [39:20];
+  assign \$2103  = ~ in_done;
+  assign \$2104  = in_full & \$2103 ;
+  assign \$2105  = \$2104  & out_full;
+  assign \$2106  = ~ out_done;
+  assign \$2107  = \$2105  & \$2106 ;
+  assign \$2108  = \$2107  & in_keep[7];
+  assign \$2109  = \$2108  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2110  = ~ in_done;
+  assign \$2111  = in_full & \$2110 ;
+  assign \$2112  = \$2111  & out_full;
+  assign \$2113  = ~ out_done;
+  assign \$2114  = \$2112  & \$2113 ;
+  assign \$2115  = \$2114  & out_keep[0];
+  assign \$2116  = \$2115  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2117  = \$2109 [59:40] > \$2116 [59:40];
+  assign \$2118  = ~ in_done;
+  assign \$2119  = in_full & \$2118 ;
+  assign \$2120  = \$2119  & out_full;
+  assign \$2121  = ~ out_done;
+  assign \$2122  = \$2120  & \$2121 ;
+  assign \$2123  = \$2122  & in_keep[7];
+  assign \$2124  = \$2123  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2125  = ~ in_done;
+  assign \$2126  = in_full & \$2125 ;
+  assign \$2127  = \$2126  & out_full;
+  assign \$2128  = ~ out_done;
+  assign \$2129  = \$2127  & \$2128 ;
+  assign \$2130  = \$2129  & out_keep[0];
+  assign \$2131  = \$2130  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2132  = \$2124 [59:40] == \$2131 [59:40];
+  assign \$2133  = ~ in_done;
+  assign \$2134  = in_full & \$2133 ;
+  assign \$2135  = \$2134  & out_full;
+  assign \$2136  = ~ out_done;
+  assign \$2137  = \$2135  & \$2136 ;
+  assign \$2138  = \$2137  & in_keep[7];
+  assign \$2139  = \$2138  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2140  = ~ in_done;
+  assign \$2141  = in_full & \$2140 ;
+  assign \$2142  = \$2141  & out_full;
+  assign \$2143  = ~ out_done;
+  assign \$2144  = \$2142  & \$2143 ;
+  assign \$2145  = \$2144  & out_keep[0];
+  assign \$2146  = \$2145  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2147  = \$2139 [75:60] > \$2146 [75:60];
+  assign \$2148  = ~ in_done;
+  assign \$2149  = in_full & \$2148 ;
+  assign \$2150  = \$2149  & out_full;
+  assign \$2151  = ~ out_done;
+  assign \$2152  = \$2150  & \$2151 ;
+  assign \$2153  = \$2152  & in_keep[7];
+  assign \$2154  = \$2153  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2155  = ~ in_done;
+  assign \$2156  = in_full & \$2155 ;
+  assign \$2157  = \$2156  & out_full;
+  assign \$2158  = ~ out_done;
+  assign \$2159  = \$2157  & \$2158 ;
+  assign \$2160  = \$2159  & out_keep[0];
+  assign \$2161  = \$2160  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2162  = \$2154 [75:60] == \$2161 [75:60];
+  assign \$2163  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2164  = merge0_gt0_1 | \$2163 ;
+  assign \$2165  = merge0_eq0_2 & \$2164 ;
+  assign \$2166  = merge0_gt0_2 | \$2165 ;
+  assign \$2167  = merge0_eq0_3 & \$2166 ;
+  assign \$2168  = merge0_gt0_3 | \$2167 ;
+  assign \$2169  = \$2168  ? merge0_in8 : merge0_in0;
+  assign \$2170  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2171  = merge0_gt1_1 | \$2170 ;
+  assign \$2172  = merge0_eq1_2 & \$2171 ;
+  assign \$2173  = merge0_gt1_2 | \$2172 ;
+  assign \$2174  = merge0_eq1_3 & \$2173 ;
+  assign \$2175  = merge0_gt1_3 | \$2174 ;
+  assign \$2176  = \$2175  ? merge0_in9 : merge0_in1;
+  assign \$2177  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2178  = merge0_gt2_1 | \$2177 ;
+  assign \$2179  = merge0_eq2_2 & \$2178 ;
+  assign \$2180  = merge0_gt2_2 | \$2179 ;
+  assign \$2181  = merge0_eq2_3 & \$2180 ;
+  assign \$2182  = merge0_gt2_3 | \$2181 ;
+  assign \$2183  = \$2182  ? merge0_in10 : merge0_in2;
+  assign \$2184  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2185  = merge0_gt3_1 | \$2184 ;
+  assign \$2186  = merge0_eq3_2 & \$2185 ;
+  assign \$2187  = merge0_gt3_2 | \$2186 ;
+  assign \$2188  = merge0_eq3_3 & \$2187 ;
+  assign \$2189  = merge0_gt3_3 | \$2188 ;
+  assign \$2190  = \$2189  ? merge0_in11 : merge0_in3;
+  assign \$2191  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2192  = merge0_gt4_1 | \$2191 ;
+  assign \$2193  = merge0_eq4_2 & \$2192 ;
+  assign \$2194  = merge0_gt4_2 | \$2193 ;
+  assign \$2195  = merge0_eq4_3 & \$2194 ;
+  assign \$2196  = merge0_gt4_3 | \$2195 ;
+  assign \$2197  = \$2196  ? merge0_in12 : merge0_in4;
+  assign \$2198  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2199  = merge0_gt5_1 | \$2198 ;
+  assign \$2200  = merge0_eq5_2 & \$2199 ;
+  assign \$2201  = merge0_gt5_2 | \$2200 ;
+  assign \$2202  = merge0_eq5_3 & \$2201 ;
+  assign \$2203  = merge0_gt5_3 | \$2202 ;
+  assign \$2204  = \$2203  ? merge0_in13 : merge0_in5;
+  assign \$2205  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2206  = merge0_gt6_1 | \$2205 ;
+  assign \$2207  = merge0_eq6_2 & \$2206 ;
+  assign \$2208  = merge0_gt6_2 | \$2207 ;
+  assign \$2209  = merge0_eq6_3 & \$2208 ;
+  assign \$2210  = merge0_gt6_3 | \$2209 ;
+  assign \$2211  = \$2210  ? merge0_in14 : merge0_in6;
+  assign \$2212  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2213  = merge0_gt7_1 | \$2212 ;
+  assign \$2214  = merge0_eq7_2 & \$2213 ;
+  assign \$2215  = merge0_gt7_2 | \$2214 ;
+  assign \$2216  = merge0_eq7_3 & \$2215 ;
+  assign \$2217  = merge0_gt7_3 | \$2216 ;
+  assign \$2218  = \$2217  ? merge0_in15 : merge0_in7;
+  assign \$2219  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2220  = merge0_gt0_1 | \$2219 ;
+  assign \$2221  = merge0_eq0_2 & \$2220 ;
+  assign \$2222  = merge0_gt0_2 | \$2221 ;
+  assign \$2223  = merge0_eq0_3 & \$2222 ;
+  assign \$2224  = merge0_gt0_3 | \$2223 ;
+  assign \$2225  = \$2224  ? merge0_in0 : merge0_in8;
+  assign \$2226  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2227  = merge0_gt1_1 | \$2226 ;
+  assign \$2228  = merge0_eq1_2 & \$2227 ;
+  assign \$2229  = merge0_gt1_2 | \$2228 ;
+  assign \$2230  = merge0_eq1_3 & \$2229 ;
+  assign \$2231  = merge0_gt1_3 | \$2230 ;
+  assign \$2232  = \$2231  ? merge0_in1 : merge0_in9;
+  assign \$2233  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2234  = merge0_gt2_1 | \$2233 ;
+  assign \$2235  = merge0_eq2_2 & \$2234 ;
+  assign \$2236  = merge0_gt2_2 | \$2235 ;
+  assign \$2237  = merge0_eq2_3 & \$2236 ;
+  assign \$2238  = merge0_gt2_3 | \$2237 ;
+  assign \$2239  = \$2238  ? merge0_in2 : merge0_in10;
+  assign \$2240  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2241  = merge0_gt3_1 | \$2240 ;
+  assign \$2242  = merge0_eq3_2 & \$2241 ;
+  assign \$2243  = merge0_gt3_2 | \$2242 ;
+  assign \$2244  = merge0_eq3_3 & \$2243 ;
+  assign \$2245  = merge0_gt3_3 | \$2244 ;
+  assign \$2246  = \$2245  ? merge0_in3 : merge0_in11;
+  assign \$2247  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2248  = merge0_gt4_1 | \$2247 ;
+  assign \$2249  = merge0_eq4_2 & \$2248 ;
+  assign \$2250  = merge0_gt4_2 | \$2249 ;
+  assign \$2251  = merge0_eq4_3 & \$2250 ;
+  assign \$2252  = merge0_gt4_3 | \$2251 ;
+  assign \$2253  = \$2252  ? merge0_in4 : merge0_in12;
+  assign \$2254  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2255  = merge0_gt5_1 | \$2254 ;
+  assign \$2256  = merge0_eq5_2 & \$2255 ;
+  assign \$2257  = merge0_gt5_2 | \$2256 ;
+  assign \$2258  = merge0_eq5_3 & \$2257 ;
+  assign \$2259  = merge0_gt5_3 | \$2258 ;
+  assign \$2260  = \$2259  ? merge0_in5 : merge0_in13;
+  assign \$2261  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2262  = merge0_gt6_1 | \$2261 ;
+  assign \$2263  = merge0_eq6_2 & \$2262 ;
+  assign \$2264  = merge0_gt6_2 | \$2263 ;
+  assign \$2265  = merge0_eq6_3 & \$2264 ;
+  assign \$2266  = merge0_gt6_3 | \$2265 ;
+  assign \$2267  = \$2266  ? merge0_in6 : merge0_in14;
+  assign \$2268  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2269  = merge0_gt7_1 | \$2268 ;
+  assign \$2270  = merge0_eq7_2 & \$2269 ;
+  assign \$2271  = merge0_gt7_2 | \$2270 ;
+  assign \$2272  = merge0_eq7_3 & \$2271 ;
+  assign \$2273  = merge0_gt7_3 | \$2272 ;
+  assign \$2274  = \$2273  ? merge0_in7 : merge0_in15;
+  assign \$2275  = merge0_lane0[19:0] > merge0_lane4[19:0];
+  assign \$2276  = merge0_lane0[19:0] == merge0_lane4[19:0];
+  assign \$2277  = merge0_lane0[39:20] > merge0_lane4[39:20];
+  assign \$2278  = merge0_lane0[39:20] == merge0_lane4[39:20];
+  assign \$2279  = merge0_lane0[59:40] > merge0_lane4[59:40];
+  assign \$2280  = merge0_lane0[59:40] == merge0_lane4[59:40];
+  assign \$2281  = merge0_lane0[75:60] > merge0_lane4[75:60];
+  assign \$2282  = merge0_lane0[75:60] == merge0_lane4[75:60];
+  assign \$2283  = merge0_lane1[19:0] > merge0_lane5[19:0];
+  assign \$2284  = merge0_lane1[19:0] == merge0_lane5[19:0];
+  assign \$2285  = merge0_lane1[39:20] > merge0_lane5[39:20];
+  assign \$2286  = merge0_lane1[39:20] == merge0_lane5[39:20];
+  assign \$2287  = merge0_lane1[59:40] > merge0_lane5[59:40];
+  assign \$2288  = merge0_lane1[59:40] == merge0_lane5[59:40];
+  assign \$2289  = merge0_lane1[75:60] > merge0_lane5[75:60];
+  assign \$2290  = merge0_lane1[75:60] == merge0_lane5[75:60];
+  assign \$2291  = merge0_lane2[19:0] > merge0_lane6[19:0];
+  assign \$2292  = merge0_lane2[19:0] == merge0_lane6[19:0];
+  assign \$2293  = merge0_lane2[39:20] > merge0_lane6[39:20];
+  assign \$2294  = merge0_lane2[39:20] == merge0_lane6[39:20];
+  assign \$2295  = merge0_lane2[59:40] > merge0_lane6[59:40];
+  assign \$2296  = merge0_lane2[59:40] == merge0_lane6[59:40];
+  assign \$2297  = merge0_lane2[75:60] > merge0_lane6[75:60];
+  assign \$2298  = merge0_lane2[75:60] == merge0_lane6[75:60];
+  assign \$2299  = merge0_lane3[19:0] > merge0_lane7[19:0];
+  assign \$2300  = merge0_lane3[19:0] == merge0_lane7[19:0];
+  assign \$2301  = merge0_lane3[39:20] > merge0_lane7[39:20];
+  assign \$2302  = merge0_lane3[39:20] == merge0_lane7[39:20];
+  assign \$2303  = merge0_lane3[59:40] > merge0_lane7[59:40];
+  assign \$2304  = merge0_lane3[59:40] == merge0_lane7[59:40];
+  assign \$2305  = merge0_lane3[75:60] > merge0_lane7[75:60];
+  assign \$2306  = merge0_lane3[75:60] == merge0_lane7[75:60];
+  assign \$2307  = merge0_lane8[19:0] > merge0_lane12[19:0];
+  assign \$2308  = merge0_lane8[19:0] == merge0_lane12[19:0];
+  assign \$2309  = merge0_lane8[39:20] > merge0_lane12[39:20];
+  assign \$2310  = merge0_lane8[39:20] == merge0_lane12[39:20];
+  assign \$2311  = merge0_lane8[59:40] > merge0_lane12[59:40];
+  assign \$2312  = merge0_lane8[59:40] == merge0_lane12[59:40];
+  assign \$2313  = merge0_lane8[75:60] > merge0_lane12[75:60];
+  assign \$2314  = merge0_lane8[75:60] == merge0_lane12[75:60];
+  assign \$2315  = merge0_lane9[19:0] > merge0_lane13[19:0];
+  assign \$2316  = merge0_lane9[19:0] == merge0_lane13[19:0];
+  assign \$2317  = merge0_lane9[39:20] > merge0_lane13[39:20];
+  assign \$2318  = merge0_lane9[39:20] == merge0_lane13[39:20];
+  assign \$2319  = merge0_lane9[59:40] > merge0_lane13[59:40];
+  assign \$2320  = merge0_lane9[59:40] == merge0_lane13[59:40];
+  assign \$2321  = merge0_lane9[75:60] > merge0_lane13[75:60];
+  assign \$2322  = merge0_lane9[75:60] == merge0_lane13[75:60];
+  assign \$2323  = merge0_lane10[19:0] > merge0_lane14[19:0];
+  assign \$2324  = merge0_lane10[19:0] == merge0_lane14[19:0];
+  assign \$2325  = merge0_lane10[39:20] > merge0_lane14[39:20];
+  assign \$2326  = merge0_lane10[39:20] == merge0_lane14[39:20];
+  assign \$2327  = merge0_lane10[59:40] > merge0_lane14[59:40];
+  assign \$2328  = merge0_lane10[59:40] == merge0_lane14[59:40];
+  assign \$2329  = merge0_lane10[75:60] > merge0_lane14[75:60];
+  assign \$2330  = merge0_lane10[75:60] == merge0_lane14[75:60];
+  assign \$2331  = merge0_lane11[19:0] > merge0_lane15[19:0];
+  assign \$2332  = merge0_lane11[19:0] == merge0_lane15[19:0];
+  assign \$2333  = merge0_lane11[39:20] > merge0_lane15[39:20];
+  assign \$2334  = merge0_lane11[39:20] == merge0_lane15[39:20];
+  assign \$2335  = merge0_lane11[59:40] > merge0_lane15[59:40];
+  assign \$2336  = merge0_lane11[59:40] == merge0_lane15[59:40];
+  assign \$2337  = merge0_lane11[75:60] > merge0_lane15[75:60];
+  assign \$2338  = merge0_lane11[75:60] == merge0_lane15[75:60];
+  assign \$2339  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2340  = merge1_gt0_1 | \$2339 ;
+  assign \$2341  = merge1_eq0_2 & \$2340 ;
+  assign \$2342  = merge1_gt0_2 | \$2341 ;
+  assign \$2343  = merge1_eq0_3 & \$2342 ;
+  assign \$2344  = merge1_gt0_3 | \$2343 ;
+  assign \$2345  = \$2344  ? merge1_in4 : merge1_in0;
+  assign \$2346  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2347  = merge1_gt1_1 | \$2346 ;
+  assign \$2348  = merge1_eq1_2 & \$2347 ;
+  assign \$2349  = merge1_gt1_2 | \$2348 ;
+  assign \$2350  = merge1_eq1_3 & \$2349 ;
+  assign \$2351  = merge1_gt1_3 | \$2350 ;
+  assign \$2352  = \$2351  ? merge1_in5 : merge1_in1;
+  assign \$2353  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2354  = merge1_gt2_1 | \$2353 ;
+  assign \$2355  = merge1_eq2_2 & \$2354 ;
+  assign \$2356  = merge1_gt2_2 | \$2355 ;
+  assign \$2357  = merge1_eq2_3 & \$2356 ;
+  assign \$2358  = merge1_gt2_3 | \$2357 ;
+  assign \$2359  = \$2358  ? merge1_in6 : merge1_in2;
+  assign \$2360  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2361  = merge1_gt3_1 | \$2360 ;
+  assign \$2362  = merge1_eq3_2 & \$2361 ;
+  assign \$2363  = merge1_gt3_2 | \$2362 ;
+  assign \$2364  = merge1_eq3_3 & \$2363 ;
+  assign \$2365  = merge1_gt3_3 | \$2364 ;
+  assign \$2366  = \$2365  ? merge1_in7 : merge1_in3;
+  assign \$2367  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2368  = merge1_gt0_1 | \$2367 ;
+  assign \$2369  = merge1_eq0_2 & \$2368 ;
+  assign \$2370  = merge1_gt0_2 | \$2369 ;
+  assign \$2371  = merge1_eq0_3 & \$2370 ;
+  assign \$2372  = merge1_gt0_3 | \$2371 ;
+  assign \$2373  = \$2372  ? merge1_in0 : merge1_in4;
+  assign \$2374  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2375  = merge1_gt1_1 | \$2374 ;
+  assign \$2376  = merge1_eq1_2 & \$2375 ;
+  assign \$2377  = merge1_gt1_2 | \$2376 ;
+  assign \$2378  = merge1_eq1_3 & \$2377 ;
+  assign \$2379  = merge1_gt1_3 | \$2378 ;
+  assign \$2380  = \$2379  ? merge1_in1 : merge1_in5;
+  assign \$2381  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2382  = merge1_gt2_1 | \$2381 ;
+  assign \$2383  = merge1_eq2_2 & \$2382 ;
+  assign \$2384  = merge1_gt2_2 | \$2383 ;
+  assign \$2385  = merge1_eq2_3 & \$2384 ;
+  assign \$2386  = merge1_gt2_3 | \$2385 ;
+  assign \$2387  = \$2386  ? merge1_in2 : merge1_in6;
+  assign \$2388  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2389  = merge1_gt3_1 | \$2388 ;
+  assign \$2390  = merge1_eq3_2 & \$2389 ;
+  assign \$2391  = merge1_gt3_2 | \$2390 ;
+  assign \$2392  = merge1_eq3_3 & \$2391 ;
+  assign \$2393  = merge1_gt3_3 | \$2392 ;
+  assign \$2394  = \$2393  ? merge1_in3 : merge1_in7;
+  assign \$2395  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2396  = merge1_gt8_1 | \$2395 ;
+  assign \$2397  = merge1_eq8_2 & \$2396 ;
+  assign \$2398  = merge1_gt8_2 | \$2397 ;
+  assign \$2399  = merge1_eq8_3 & \$2398 ;
+  assign \$2400  = merge1_gt8_3 | \$2399 ;
+  assign \$2401  = \$2400  ? merge1_in12 : merge1_in8;
+  assign \$2402  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2403  = merge1_gt9_1 | \$2402 ;
+  assign \$2404  = merge1_eq9_2 & \$2403 ;
+  assign \$2405  = merge1_gt9_2 | \$2404 ;
+  assign \$2406  = merge1_eq9_3 & \$2405 ;
+  assign \$2407  = merge1_gt9_3 | \$2406 ;
+  assign \$2408  = \$2407  ? merge1_in13 : merge1_in9;
+  assign \$2409  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2410  = merge1_gt10_1 | \$2409 ;
+  assign \$2411  = merge1_eq10_2 & \$2410 ;
+  assign \$2412  = merge1_gt10_2 | \$2411 ;
+  assign \$2413  = merge1_eq10_3 & \$2412 ;
+  assign \$2414  = merge1_gt10_3 | \$2413 ;
+  assign \$2415  = \$2414  ? merge1_in14 : merge1_in10;
+  assign \$2416  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2417  = merge1_gt11_1 | \$2416 ;
+  assign \$2418  = merge1_eq11_2 & \$2417 ;
+  assign \$2419  = merge1_gt11_2 | \$2418 ;
+  assign \$2420  = merge1_eq11_3 & \$2419 ;
+  assign \$2421  = merge1_gt11_3 | \$2420 ;
+  assign \$2422  = \$2421  ? merge1_in15 : merge1_in11;
+  assign \$2423  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2424  = merge1_gt8_1 | \$2423 ;
+  assign \$2425  = merge1_eq8_2 & \$2424 ;
+  assign \$2426  = merge1_gt8_2 | \$2425 ;
+  assign \$2427  = merge1_eq8_3 & \$2426 ;
+  assign \$2428  = merge1_gt8_3 | \$2427 ;
+  assign \$2429  = \$2428  ? merge1_in8 : merge1_in12;
+  assign \$2430  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2431  = merge1_gt9_1 | \$2430 ;
+  assign \$2432  = merge1_eq9_2 & \$2431 ;
+  assign \$2433  = merge1_gt9_2 | \$2432 ;
+  assign \$2434  = merge1_eq9_3 & \$2433 ;
+  assign \$2435  = merge1_gt9_3 | \$2434 ;
+  assign \$2436  = \$2435  ? merge1_in9 : merge1_in13;
+  assign \$2437  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2438  = merge1_gt10_1 | \$2437 ;
+  assign \$2439  = merge1_eq10_2 & \$2438 ;
+  assign \$2440  = merge1_gt10_2 | \$2439 ;
+  assign \$2441  = merge1_eq10_3 & \$2440 ;
+  assign \$2442  = merge1_gt10_3 | \$2441 ;
+  assign \$2443  = \$2442  ? merge1_in10 : merge1_in14;
+  assign \$2444  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2445  = merge1_gt11_1 | \$2444 ;
+  assign \$2446  = merge1_eq11_2 & \$2445 ;
+  assign \$2447  = merge1_gt11_2 | \$2446 ;
+  assign \$2448  = merge1_eq11_3 & \$2447 ;
+  assign \$2449  = merge1_gt11_3 | \$2448 ;
+  assign \$2450  = \$2449  ? merge1_in11 : merge1_in15;
+  assign \$2451  = merge1_lane0[19:0] > merge1_lane2[19:0];
+  assign \$2452  = merge1_lane0[19:0] == merge1_lane2[19:0];
+  assign \$2453  = merge1_lane0[39:20] > merge1_lane2[39:20];
+  assign \$2454  = merge1_lane0[39:20] == merge1_lane2[39:20];
+  assign \$2455  = merge1_lane0[59:40] > merge1_lane2[59:40];
+  assign \$2456  = merge1_lane0[59:40] == merge1_lane2[59:40];
+  assign \$2457  = merge1_lane0[75:60] > merge1_lane2[75:60];
+  assign \$2458  = merge1_lane0[75:60] == merge1_lane2[75:60];
+  assign \$2459  = merge1_lane1[19:0] > merge1_lane3[19:0];
+  assign \$2460  = merge1_lane1[19:0] == merge1_lane3[19:0];
+  assign \$2461  = merge1_lane1[39:20] > merge1_lane3[39:20];
+  assign \$2462  = merge1_lane1[39:20] == merge1_lane3[39:20];
+  assign \$2463  = merge1_lane1[59:40] > merge1_lane3[59:40];
+  assign \$2464  = merge1_lane1[59:40] == merge1_lane3[59:40];
+  assign \$2465  = merge1_lane1[75:60] > merge1_lane3[75:60];
+  assign \$2466  = merge1_lane1[75:60] == merge1_lane3[75:60];
+  assign \$2467  = merge1_lane4[19:0] > merge1_lane6[19:0];
+  assign \$2468  = merge1_lane4[19:0] == merge1_lane6[19:0];
+  assign \$2469  = merge1_lane4[39:20] > merge1_lane6[39:20];
+  assign \$2470  = merge1_lane4[39:20] == merge1_lane6[39:20];
+  assign \$2471  = merge1_lane4[59:40] > merge1_lane6[59:40];
+  assign \$2472  = merge1_lane4[59:40] == merge1_lane6[59:40];
+  assign \$2473  = merge1_lane4[75:60] > merge1_lane6[75:60];
+  assign \$2474  = merge1_lane4[75:60] == merge1_lane6[75:60];
+  assign \$2475  = merge1_lane5[19:0] > merge1_lane7[19:0];
+  assign \$2476  = merge1_lane5[19:0] == merge1_lane7[19:0];
+  assign \$2477  = merge1_lane5[39:20] > merge1_lane7[39:20];
+  assign \$2478  = merge1_lane5[39:20] == merge1_lane7[39:20];
+  assign \$2479  = merge1_lane5[59:40] > merge1_lane7[59:40];
+  assign \$2480  = merge1_lane5[59:40] == merge1_lane7[59:40];
+  assign \$2481  = merge1_lane5[75:60] > merge1_lane7[75:60];
+  assign \$2482  = merge1_lane5[75:60] == merge1_lane7[75:60];
+  assign \$2483  = merge1_lane8[19:0] > merge1_lane10[19:0];
+  assign \$2484  = merge1_lane8[19:0] == merge1_lane10[19:0];
+  assign \$2485  = merge1_lane8[39:20] > merge1_lane10[39:20];
+  assign \$2486  = merge1_lane8[39:20] == merge1_lane10[39:20];
+  assign \$2487  = merge1_lane8[59:40] > merge1_lane10[59:40];
+  assign \$2488  = merge1_lane8[59:40] == merge1_lane10[59:40];
+  assign \$2489  = merge1_lane8[75:60] > merge1_lane10[75:60];
+  assign \$2490  = merge1_lane8[75:60] == merge1_lane10[75:60];
+  assign \$2491  = merge1_lane9[19:0] > merge1_lane11[19:0];
+  assign \$2492  = merge1_lane9[19:0] == merge1_lane11[19:0];
+  assign \$2493  = merge1_lane9[39:20] > merge1_lane11[39:20];
+  assign \$2494  = merge1_lane9[39:20] == merge1_lane11[39:20];
+  assign \$2495  = merge1_lane9[59:40] > merge1_lane11[59:40];
+  assign \$2496  = merge1_lane9[59:40] == merge1_lane11[59:40];
+  assign \$2497  = merge1_lane9[75:60] > merge1_lane11[75:60];
+  assign \$2498  = merge1_lane9[75:60] == merge1_lane11[75:60];
+  assign \$2499  = merge1_lane12[19:0] > merge1_lane14[19:0];
+  assign \$2500  = merge1_lane12[19:0] == merge1_lane14[19:0];
+  assign \$2501  = merge1_lane12[39:20] > merge1_lane14[39:20];
+  assign \$2502  = merge1_lane12[39:20] == merge1_lane14[39:20];
+  assign \$2503  = merge1_lane12[59:40] > merge1_lane14[59:40];
+  assign \$2504  = merge1_lane12[59:40] == merge1_lane14[59:40];
+  assign \$2505  = merge1_lane12[75:60] > merge1_lane14[75:60];
+  assign \$2506  = merge1_lane12[75:60] == merge1_lane14[75:60];
+  assign \$2507  = merge1_lane13[19:0] > merge1_lane15[19:0];
+  assign \$2508  = merge1_lane13[19:0] == merge1_lane15[19:0];
+  assign \$2509  = merge1_lane13[39:20] > merge1_lane15[39:20];
+  assign \$2510  = merge1_lane13[39:20] == merge1_lane15[39:20];
+  assign \$2511  = merge1_lane13[59:40] > merge1_lane15[59:40];
+  assign \$2512  = merge1_lane13[59:40] == merge1_lane15[59:40];
+  assign \$2513  = merge1_lane13[75:60] > merge1_lane15[75:60];
+  assign \$2514  = merge1_lane13[75:60] == merge1_lane15[75:60];
+  assign \$2515  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2516  = merge2_gt0_1 | \$2515 ;
+  assign \$2517  = merge2_eq0_2 & \$2516 ;
+  assign \$2518  = merge2_gt0_2 | \$2517 ;
+  assign \$2519  = merge2_eq0_3 & \$2518 ;
+  assign \$2520  = merge2_gt0_3 | \$2519 ;
+  assign \$2521  = \$2520  ? merge2_in2 : merge2_in0;
+  assign \$2522  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2523  = merge2_gt1_1 | \$2522 ;
+  assign \$2524  = merge2_eq1_2 & \$2523 ;
+  assign \$2525  = merge2_gt1_2 | \$2524 ;
+  assign \$2526  = merge2_eq1_3 & \$2525 ;
+  assign \$2527  = merge2_gt1_3 | \$2526 ;
+  assign \$2528  = \$2527  ? merge2_in3 : merge2_in1;
+  assign \$2529  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2530  = merge2_gt0_1 | \$2529 ;
+  assign \$2531  = merge2_eq0_2 & \$2530 ;
+  assign \$2532  = merge2_gt0_2 | \$2531 ;
+  assign \$2533  = merge2_eq0_3 & \$2532 ;
+  assign \$2534  = merge2_gt0_3 | \$2533 ;
+  assign \$2535  = \$2534  ? merge2_in0 : merge2_in2;
+  assign \$2536  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2537  = merge2_gt1_1 | \$2536 ;
+  assign \$2538  = merge2_eq1_2 & \$2537 ;
+  assign \$2539  = merge2_gt1_2 | \$2538 ;
+  assign \$2540  = merge2_eq1_3 & \$2539 ;
+  assign \$2541  = merge2_gt1_3 | \$2540 ;
+  assign \$2542  = \$2541  ? merge2_in1 : merge2_in3;
+  assign \$2543  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2544  = merge2_gt4_1 | \$2543 ;
+  assign \$2545  = merge2_eq4_2 & \$2544 ;
+  assign \$2546  = merge2_gt4_2 | \$2545 ;
+  assign \$2547  = merge2_eq4_3 & \$2546 ;
+  assign \$2548  = merge2_gt4_3 | \$2547 ;
+  assign \$2549  = \$2548  ? merge2_in6 : merge2_in4;
+  assign \$2550  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2551  = merge2_gt5_1 | \$2550 ;
+  assign \$2552  = merge2_eq5_2 & \$2551 ;
+  assign \$2553  = merge2_gt5_2 | \$2552 ;
+  assign \$2554  = merge2_eq5_3 & \$2553 ;
+  assign \$2555  = merge2_gt5_3 | \$2554 ;
+  assign \$2556  = \$2555  ? merge2_in7 : merge2_in5;
+  assign \$2557  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2558  = merge2_gt4_1 | \$2557 ;
+  assign \$2559  = merge2_eq4_2 & \$2558 ;
+  assign \$2560  = merge2_gt4_2 | \$2559 ;
+  assign \$2561  = merge2_eq4_3 & \$2560 ;
+  assign \$2562  = merge2_gt4_3 | \$2561 ;
+  assign \$2563  = \$2562  ? merge2_in4 : merge2_in6;
+  assign \$2564  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2565  = merge2_gt5_1 | \$2564 ;
+  assign \$2566  = merge2_eq5_2 & \$2565 ;
+  assign \$2567  = merge2_gt5_2 | \$2566 ;
+  assign \$2568  = merge2_eq5_3 & \$2567 ;
+  assign \$2569  = merge2_gt5_3 | \$2568 ;
+  assign \$2570  = \$2569  ? merge2_in5 : merge2_in7;
+  assign \$2571  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2572  = merge2_gt8_1 | \$2571 ;
+  assign \$2573  = merge2_eq8_2 & \$2572 ;
+  assign \$2574  = merge2_gt8_2 | \$2573 ;
+  assign \$2575  = merge2_eq8_3 & \$2574 ;
+  assign \$2576  = merge2_gt8_3 | \$2575 ;
+  assign \$2577  = \$2576  ? merge2_in10 : merge2_in8;
+  assign \$2578  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2579  = merge2_gt9_1 | \$2578 ;
+  assign \$2580  = merge2_eq9_2 & \$2579 ;
+  assign \$2581  = merge2_gt9_2 | \$2580 ;
+  assign \$2582  = merge2_eq9_3 & \$2581 ;
+  assign \$2583  = merge2_gt9_3 | \$2582 ;
+  assign \$2584  = \$2583  ? merge2_in11 : merge2_in9;
+  assign \$2585  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2586  = merge2_gt8_1 | \$2585 ;
+  assign \$2587  = merge2_eq8_2 & \$2586 ;
+  assign \$2588  = merge2_gt8_2 | \$2587 ;
+  assign \$2589  = merge2_eq8_3 & \$2588 ;
+  assign \$2590  = merge2_gt8_3 | \$2589 ;
+  assign \$2591  = \$2590  ? merge2_in8 : merge2_in10;
+  assign \$2592  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2593  = merge2_gt9_1 | \$2592 ;
+  assign \$2594  = merge2_eq9_2 & \$2593 ;
+  assign \$2595  = merge2_gt9_2 | \$2594 ;
+  assign \$2596  = merge2_eq9_3 & \$2595 ;
+  assign \$2597  = merge2_gt9_3 | \$2596 ;
+  assign \$2598  = \$2597  ? merge2_in9 : merge2_in11;
+  assign \$2599  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2600  = merge2_gt12_1 | \$2599 ;
+  assign \$2601  = merge2_eq12_2 & \$2600 ;
+  assign \$2602  = merge2_gt12_2 | \$2601 ;
+  assign \$2603  = merge2_eq12_3 & \$2602 ;
+  assign \$2604  = merge2_gt12_3 | \$2603 ;
+  assign \$2605  = \$2604  ? merge2_in14 : merge2_in12;
+  assign \$2606  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2607  = merge2_gt13_1 | \$2606 ;
+  assign \$2608  = merge2_eq13_2 & \$2607 ;
+  assign \$2609  = merge2_gt13_2 | \$2608 ;
+  assign \$2610  = merge2_eq13_3 & \$2609 ;
+  assign \$2611  = merge2_gt13_3 | \$2610 ;
+  assign \$2612  = \$2611  ? merge2_in15 : merge2_in13;
+  assign \$2613  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2614  = merge2_gt12_1 | \$2613 ;
+  assign \$2615  = merge2_eq12_2 & \$2614 ;
+  assign \$2616  = merge2_gt12_2 | \$2615 ;
+  assign \$2617  = merge2_eq12_3 & \$2616 ;
+  assign \$2618  = merge2_gt12_3 | \$2617 ;
+  assign \$2619  = \$2618  ? merge2_in12 : merge2_in14;
+  assign \$2620  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2621  = merge2_gt13_1 | \$2620 ;
+  assign \$2622  = merge2_eq13_2 & \$2621 ;
+  assign \$2623  = merge2_gt13_2 | \$2622 ;
+  assign \$2624  = merge2_eq13_3 & \$2623 ;
+  assign \$2625  = merge2_gt13_3 | \$2624 ;
+  assign \$2626  = \$2625  ? merge2_in13 : merge2_in15;
+  assign \$2627  = merge2_lane0[19:0] > merge2_lane1[19:0];
+  assign \$2628  = merge2_lane0[19:0] == merge2_lane1[19:0];
+  assign \$2629  = merge2_lane0[39:20] > merge2_lane1[39:20];
+  assign \$2630  = merge2_lane0[39:20] == merge2_lane1[39:20];
+  assign \$2631  = merge2_lane0[59:40] > merge2_lane1[59:40];
+  assign \$2632  = merge2_lane0[59:40] == merge2_lane1[59:40];
+  assign \$2633  = merge2_lane0[75:60] > merge2_lane1[75:60];
+  assign \$2634  = merge2_lane0[75:60] == merge2_lane1[75:60];
+  assign \$2635  = merge2_lane2[19:0] > merge2_lane3[19:0];
+  assign \$2636  = merge2_lane2[19:0] == merge2_lane3[19:0];
+  assign \$2637  = merge2_lane2[39:20] > merge2_lane3[39:20];
+  assign \$2638  = merge2_lane2[39:20] == merge2_lane3[39:20];
+  assign \$2639  = merge2_lane2[59:40] > merge2_lane3[59:40];
+  assign \$2640  = merge2_lane2[59:40] == merge2_lane3[59:40];
+  assign \$2641  = merge2_lane2[75:60] > merge2_lane3[75:60];
+  assign \$2642  = merge2_lane2[75:60] == merge2_lane3[75:60];
+  assign \$2643  = merge2_lane4[19:0] > merge2_lane5[19:0];
+  assign \$2644  = merge2_lane4[19:0] == merge2_lane5[19:0];
+  assign \$2645  = merge2_lane4[39:20] > merge2_lane5[39:20];
+  assign \$2646  = merge2_lane4[39:20] == merge2_lane5[39:20];
+  assign \$2647  = merge2_lane4[59:40] > merge2_lane5[59:40];
+  assign \$2648  = merge2_lane4[59:40] == merge2_lane5[59:40];
+  assign \$2649  = merge2_lane4[75:60] > merge2_lane5[75:60];
+  assign \$2650  = merge2_lane4[75:60] == merge2_lane5[75:60];
+  assign \$2651  = merge2_lane6[19:0] > merge2_lane7[19:0];
+  assign \$2652  = merge2_lane6[19:0] == merge2_lane7[19:0];
+  assign \$2653  = merge2_lane6[39:20] > merge2_lane7[39:20];
+  assign \$2654  = merge2_lane6[39:20] == merge2_lane7[39:20];
+  assign \$2655  = merge2_lane6[59:40] > merge2_lane7[59:40];
+  assign \$2656  = merge2_lane6[59:40] == merge2_lane7[59:40];
+  assign \$2657  = merge2_lane6[75:60] > merge2_lane7[75:60];
+  assign \$2658  = merge2_lane6[75:60] == merge2_lane7[75:60];
+  assign \$2659  = merge2_lane8[19:0] > merge2_lane9[19:0];
+  assign \$2660  = merge2_lane8[19:0] == merge2_lane9[19:0];
+  assign \$2661  = merge2_lane8[39:20] > merge2_lane9[39:20];
+  assign \$2662  = merge2_lane8[39:20] == merge2_lane9[39:20];
+  assign \$2663  = merge2_lane8[59:40] > merge2_lane9[59:40];
+  assign \$2664  = merge2_lane8[59:40] == merge2_lane9[59:40];
+  assign \$2665  = merge2_lane8[75:60] > merge2_lane9[75:60];
+  assign \$2666  = merge2_lane8[75:60] == merge2_lane9[75:60];
+  assign \$2667  = merge2_lane10[19:0] > merge2_lane11[19:0];
+  assign \$2668  = merge2_lane10[19:0] == merge2_lane11[19:0];
+  assign \$2669  = merge2_lane10[39:20] > merge2_lane11[39:20];
+  assign \$2670  = merge2_lane10[39:20] == merge2_lane11[39:20];
+  assign \$2671  = merge2_lane10[59:40] > merge2_lane11[59:40];
+  assign \$2672  = merge2_lane10[59:40] == merge2_lane11[59:40];
+  assign \$2673  = merge2_lane10[75:60] > merge2_lane11[75:60];
+  assign \$2674  = merge2_lane10[75:60] == merge2_lane11[75:60];
+  assign \$2675  = merge2_lane12[19:0] > merge2_lane13[19:0];
+  assign \$2676  = merge2_lane12[19:0] == merge2_lane13[19:0];
+  assign \$2677  = merge2_lane12[39:20] > merge2_lane13[39:20];
+  assign \$2678  = merge2_lane12[39:20] == merge2_lane13[39:20];
+  assign \$2679  = merge2_lane12[59:40] > merge2_lane13[59:40];
+  assign \$2680  = merge2_lane12[59:40] == merge2_lane13[59:40];
+  assign \$2681  = merge2_lane12[75:60] > merge2_lane13[75:60];
+  assign \$2682  = merge2_lane12[75:60] == merge2_lane13[75:60];
+  assign \$2683  = merge2_lane14[19:0] > merge2_lane15[19:0];
+  assign \$2684  = merge2_lane14[19:0] == merge2_lane15[19:0];
+  assign \$2685  = merge2_lane14[39:20] > merge2_lane15[39:20];
+  assign \$2686  = merge2_lane14[39:20] == merge2_lane15[39:20];
+  assign \$2687  = merge2_lane14[59:40] > merge2_lane15[59:40];
+  assign \$2688  = merge2_lane14[59:40] == merge2_lane15[59:40];
+  assign \$2689  = merge2_lane14[75:60] > merge2_lane15[75:60];
+  assign \$2690  = merge2_lane14[75:60] == merge2_lane15[75:60];
+  assign \$2691  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$2692  = merge3_gt0_1 | \$2691 ;
+  assign \$2693  = merge3_eq0_2 & \$2692 ;
+  assign \$2694  = merge3_gt0_2 | \$2693 ;
+  assign \$2695  = merge3_eq0_3 & \$2694 ;
+  assign \$2696  = merge3_gt0_3 | \$2695 ;
+  assign \$2697  = \$2696  ? merge3_in1 : merge3_in0;
+  assign \$2698  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$2699  = merge3_gt0_1 | \$2698 ;
+  assign \$2700  = merge3_eq0_2 & \$2699 ;
+  assign \$2701  = merge3_gt0_2 | \$2700 ;
+  assign \$2702  = merge3_eq0_3 & \$2701 ;
+  assign \$2703  = merge3_gt0_3 | \$2702 ;
+  assign \$2704  = \$2703  ? merge3_in0 : merge3_in1;
+  assign \$2705  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$2706  = merge3_gt2_1 | \$2705 ;
+  assign \$2707  = merge3_eq2_2 & \$2706 ;
+  assign \$2708  = merge3_gt2_2 | \$2707 ;
+  assign \$2709  = merge3_eq2_3 & \$2708 ;
+  assign \$2710  = merge3_gt2_3 | \$2709 ;
+  assign \$2711  = \$2710  ? merge3_in3 : merge3_in2;
+  assign \$2712  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$2713  = merge3_gt2_1 | \$2712 ;
+  assign \$2714  = merge3_eq2_2 & \$2713 ;
+  assign \$2715  = merge3_gt2_2 | \$2714 ;
+  assign \$2716  = merge3_eq2_3 & \$2715 ;
+  assign \$2717  = merge3_gt2_3 | \$2716 ;
+  assign \$2718  = \$2717  ? merge3_in2 : merge3_in3;
+  assign \$2719  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$2720  = merge3_gt4_1 | \$2719 ;
+  assign \$2721  = merge3_eq4_2 & \$2720 ;
+  assign \$2722  = merge3_gt4_2 | \$2721 ;
+  assign \$2723  = merge3_eq4_3 & \$2722 ;
+  assign \$2724  = merge3_gt4_3 | \$2723 ;
+  assign \$2725  = \$2724  ? merge3_in5 : merge3_in4;
+  assign \$2726  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$2727  = merge3_gt4_1 | \$2726 ;
+  assign \$2728  = merge3_eq4_2 & \$2727 ;
+  assign \$2729  = merge3_gt4_2 | \$2728 ;
+  assign \$2730  = merge3_eq4_3 & \$2729 ;
+  assign \$2731  = merge3_gt4_3 | \$2730 ;
+  assign \$2732  = \$2731  ? merge3_in4 : merge3_in5;
+  assign \$2733  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$2734  = merge3_gt6_1 | \$2733 ;
+  assign \$2735  = merge3_eq6_2 & \$2734 ;
+  assign \$2736  = merge3_gt6_2 | \$2735 ;
+  assign \$2737  = merge3_eq6_3 & \$2736 ;
+  assign \$2738  = merge3_gt6_3 | \$2737 ;
+  assign \$2739  = \$2738  ? merge3_in7 : merge3_in6;
+  assign \$2740  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$2741  = merge3_gt6_1 | \$2740 ;
+  assign \$2742  = merge3_eq6_2 & \$2741 ;
+  assign \$2743  = merge3_gt6_2 | \$2742 ;
+  assign \$2744  = merge3_eq6_3 & \$2743 ;
+  assign \$2745  = merge3_gt6_3 | \$2744 ;
+  assign \$2746  = \$2745  ? merge3_in6 : merge3_in7;
+  assign \$2747  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$2748  = merge3_gt8_1 | \$2747 ;
+  assign \$2749  = merge3_eq8_2 & \$2748 ;
+  assign \$2750  = merge3_gt8_2 | \$2749 ;
+  assign \$2751  = merge3_eq8_3 & \$2750 ;
+  assign \$2752  = merge3_gt8_3 | \$2751 ;
+  assign \$2753  = \$2752  ? merge3_in9 : merge3_in8;
+  assign \$2754  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$2755  = merge3_gt8_1 | \$2754 ;
+  assign \$2756  = merge3_eq8_2 & \$2755 ;
+  assign \$2757  = merge3_gt8_2 | \$2756 ;
+  assign \$2758  = merge3_eq8_3 & \$2757 ;
+  assign \$2759  = merge3_gt8_3 | \$2758 ;
+  assign \$2760  = \$2759  ? merge3_in8 : merge3_in9;
+  assign \$2761  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$2762  = merge3_gt10_1 | \$2761 ;
+  assign \$2763  = merge3_eq10_2 & \$2762 ;
+  assign \$2764  = merge3_gt10_2 | \$2763 ;
+  assign \$2765  = merge3_eq10_3 & \$2764 ;
+  assign \$2766  = merge3_gt10_3 | \$2765 ;
+  assign \$2767  = \$2766  ? merge3_in11 : merge3_in10;
+  assign \$2768  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$2769  = merge3_gt10_1 | \$2768 ;
+  assign \$2770  = merge3_eq10_2 & \$2769 ;
+  assign \$2771  = merge3_gt10_2 | \$2770 ;
+  assign \$2772  = merge3_eq10_3 & \$2771 ;
+  assign \$2773  = merge3_gt10_3 | \$2772 ;
+  assign \$2774  = \$2773  ? merge3_in10 : merge3_in11;
+  assign \$2775  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$2776  = merge3_gt12_1 | \$2775 ;
+  assign \$2777  = merge3_eq12_2 & \$2776 ;
+  assign \$2778  = merge3_gt12_2 | \$2777 ;
+  assign \$2779  = merge3_eq12_3 & \$2778 ;
+  assign \$2780  = merge3_gt12_3 | \$2779 ;
+  assign \$2781  = \$2780  ? merge3_in13 : merge3_in12;
+  assign \$2782  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$2783  = merge3_gt12_1 | \$2782 ;
+  assign \$2784  = merge3_eq12_2 & \$2783 ;
+  assign \$2785  = merge3_gt12_2 | \$2784 ;
+  assign \$2786  = merge3_eq12_3 & \$2785 ;
+  assign \$2787  = merge3_gt12_3 | \$2786 ;
+  assign \$2788  = \$2787  ? merge3_in12 : merge3_in13;
+  assign \$2789  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$2790  = merge3_gt14_1 | \$2789 ;
+  assign \$2791  = merge3_eq14_2 & \$2790 ;
+  assign \$2792  = merge3_gt14_2 | \$2791 ;
+  assign \$2793  = merge3_eq14_3 & \$2792 ;
+  assign \$2794  = merge3_gt14_3 | \$2793 ;
+  assign \$2795  = \$2794  ? merge3_in15 : merge3_in14;
+  assign \$2796  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$2797  = merge3_gt14_1 | \$2796 ;
+  assign \$2798  = merge3_eq14_2 & \$2797 ;
+  assign \$2799  = merge3_gt14_2 | \$2798 ;
+  assign \$2800  = merge3_eq14_3 & \$2799 ;
+  assign \$2801  = merge3_gt14_3 | \$2800 ;
+  assign \$2802  = \$2801  ? merge3_in14 : merge3_in15;
+  assign \$2803  = merge3_lane0[75] | merge3_lane1[75];
+  assign \$2804  = ~ \$2803 ;
+  assign \$2805  = merge3_lane0[12] != merge3_lane1[12];
+  assign \$2806  = \$2804  & \$2805 ;
+  assign \$2807  = merge3_lane0[75:13] == merge3_lane1[75:13];
+  assign \$2808  = \$2806  & \$2807 ;
+  assign \$2809  = merge3_lane0[12] ? merge3_lane1[11:0] : merge3_lane0[11:0];
+  assign \$2810  = merge3_lane0[12] ? merge3_lane0[11:0] : merge3_lane1[11:0];
+  assign \$2811  = merge3_lane1[75] | merge3_lane2[75];
+  assign \$2812  = ~ \$2811 ;
+  assign \$2813  = merge3_lane1[12] != merge3_lane2[12];
+  assign \$2814  = \$2812  & \$2813 ;
+  assign \$2815  = merge3_lane1[75:13] == merge3_lane2[75:13];
+  assign \$2816  = \$2814  & \$2815 ;
+  assign \$2817  = merge3_lane1[12] ? merge3_lane2[11:0] : merge3_lane1[11:0];
+  assign \$2818  = merge3_lane1[12] ? merge3_lane1[11:0] : merge3_lane2[11:0];
+  assign \$2819  = merge3_lane2[75] | merge3_lane3[75];
+  assign \$2820  = ~ \$2819 ;
+  assign \$2821  = merge3_lane2[12] != merge3_lane3[12];
+  assign \$2822  = \$2820  & \$2821 ;
+  assign \$2823  = merge3_lane2[75:13] == merge3_lane3[75:13];
+  assign \$2824  = \$2822  & \$2823 ;
+  assign \$2825  = merge3_lane2[12] ? merge3_lane3[11:0] : merge3_lane2[11:0];
+  assign \$2826  = merge3_lane2[12] ? merge3_lane2[11:0] : merge3_lane3[11:0];
+  assign \$2827  = merge3_lane3[75] | merge3_lane4[75];
+  assign \$2828  = ~ \$2827 ;
+  assign \$2829  = merge3_lane3[12] != merge3_lane4[12];
+  assign \$2830  = \$2828  & \$2829 ;
+  assign \$2831  = merge3_lane3[75:13] == merge3_lane4[75:13];
+  assign \$2832  = \$2830  & \$2831 ;
+  assign \$2833  = merge3_lane3[12] ? merge3_lane4[11:0] : merge3_lane3[11:0];
+  assign \$2834  = merge3_lane3[12] ? merge3_lane3[11:0] : merge3_lane4[11:0];
+  assign \$2835  = merge3_lane4[75] | merge3_lane5[75];
+  assign \$2836  = ~ \$2835 ;
+  assign \$2837  = merge3_lane4[12] != merge3_lane5[12];
+  assign \$2838  = \$2836  & \$2837 ;
+  assign \$2839  = merge3_lane4[75:13] == merge3_lane5[75:13];
+  assign \$2840  = \$2838  & \$2839 ;
+  assign \$2841  = merge3_lane4[12] ? merge3_lane5[11:0] : merge3_lane4[11:0];
+  assign \$2842  = merge3_lane4[12] ? merge3_lane4[11:0] : merge3_lane5[11:0];
+  assign \$2843  = merge3_lane5[75] | merge3_lane6[75];
+  assign \$2844  = ~ \$2843 ;
+  assign \$2845  = merge3_lane5[12] != merge3_lane6[12];
+  assign \$2846  = \$2844  & \$2845 ;
+  assign \$2847  = merge3_lane5[75:13] == merge3_lane6[75:13];
+  assign \$2848  = \$2846  & \$2847 ;
+  assign \$2849  = merge3_lane5[12] ? merge3_lane6[11:0] : merge3_lane5[11:0];
+  assign \$2850  = merge3_lane5[12] ? merge3_lane5[11:0] : merge3_lane6[11:0];
+  assign \$2851  = merge3_lane6[75] | merge3_lane7[75];
+  assign \$2852  = ~ \$2851 ;
+  assign \$2853  = merge3_lane6[12] != merge3_lane7[12];
+  assign \$2854  = \$2852  & \$2853 ;
+  assign \$2855  = merge3_lane6[75:13] == merge3_lane7[75:13];
+  assign \$2856  = \$2854  & \$2855 ;
+  assign \$2857  = merge3_lane6[12] ? merge3_lane7[11:0] : merge3_lane6[11:0];
+  assign \$2858  = merge3_lane6[12] ? merge3_lane6[11:0] : merge3_lane7[11:0];
+  assign \$2859  = merge3_lane7[75] | merge3_lane8[75];
+  assign \$2860  = ~ \$2859 ;
+  assign \$2861  = merge3_lane7[12] != merge3_lane8[12];
+  assign \$2862  = \$2860  & \$2861 ;
+  assign \$2863  = merge3_lane7[75:13] == merge3_lane8[75:13];
+  assign \$2864  = \$2862  & \$2863 ;
+  assign \$2865  = merge3_lane7[12] ? merge3_lane8[11:0] : merge3_lane7[11:0];
+  assign \$2866  = merge3_lane7[12] ? merge3_lane7[11:0] : merge3_lane8[11:0];
+  assign \$2867  = merge3_lane8[75] | merge3_lane9[75];
+  assign \$2868  = ~ \$2867 ;
+  assign \$2869  = merge3_lane8[12] != merge3_lane9[12];
+  assign \$2870  = \$2868  & \$2869 ;
+  assign \$2871  = merge3_lane8[75:13] == merge3_lane9[75:13];
+  assign \$2872  = \$2870  & \$2871 ;
+  assign \$2873  = merge3_lane8[12] ? merge3_lane9[11:0] : merge3_lane8[11:0];
+  assign \$2874  = merge3_lane8[12] ? merge3_lane8[11:0] : merge3_lane9[11:0];
+  assign \$2875  = merge3_lane9[75] | merge3_lane10[75];
+  assign \$2876  = ~ \$2875 ;
+  assign \$2877  = merge3_lane9[12] != merge3_lane10[12];
+  assign \$2878  = \$2876  & \$2877 ;
+  assign \$2879  = merge3_lane9[75:13] == merge3_lane10[75:13];
+  assign \$2880  = \$2878  & \$2879 ;
+  assign \$2881  = merge3_lane9[12] ? merge3_lane10[11:0] : merge3_lane9[11:0];
+  assign \$2882  = merge3_lane9[12] ? merge3_lane9[11:0] : merge3_lane10[11:0];
+  assign \$2883  = merge3_lane10[75] | merge3_lane11[75];
+  assign \$2884  = ~ \$2883 ;
+  assign \$2885  = merge3_lane10[12] != merge3_lane11[12];
+  assign \$2886  = \$2884  & \$2885 ;
+  assign \$2887  = merge3_lane10[75:13] == merge3_lane11[75:13];
+  assign \$2888  = \$2886  & \$2887 ;
+  assign \$2889  = merge3_lane10[12] ? merge3_lane11[11:0] : merge3_lane10[11:0];
+  assign \$2890  = merge3_lane10[12] ? merge3_lane10[11:0] : merge3_lane11[11:0];
+  assign \$2891  = merge3_lane11[75] | merge3_lane12[75];
+  assign \$2892  = ~ \$2891 ;
+  assign \$2893  = merge3_lane11[12] != merge3_lane12[12];
+  assign \$2894  = \$2892  & \$2893 ;
+  assign \$2895  = merge3_lane11[75:13] == merge3_lane12[75:13];
+  assign \$2896  = \$2894  & \$2895 ;
+  assign \$2897  = merge3_lane11[12] ? merge3_lane12[11:0] : merge3_lane11[11:0];
+  assign \$2898  = merge3_lane11[12] ? merge3_lane11[11:0] : merge3_lane12[11:0];
+  assign \$2899  = merge3_lane12[75] | merge3_lane13[75];
+  assign \$2900  = ~ \$2899 ;
+  assign \$2901  = merge3_lane12[12] != merge3_lane13[12];
+  assign \$2902  = \$2900  & \$2901 ;
+  assign \$2903  = merge3_lane12[75:13] == merge3_lane13[75:13];
+  assign \$2904  = \$2902  & \$2903 ;
+  assign \$2905  = merge3_lane12[12] ? merge3_lane13[11:0] : merge3_lane12[11:0];
+  assign \$2906  = merge3_lane12[12] ? merge3_lane12[11:0] : merge3_lane13[11:0];
+  assign \$2907  = merge3_lane13[75] | merge3_lane14[75];
+  assign \$2908  = ~ \$2907 ;
+  assign \$2909  = merge3_lane13[12] != merge3_lane14[12];
+  assign \$2910  = \$2908  & \$2909 ;
+  assign \$2911  = merge3_lane13[75:13] == merge3_lane14[75:13];
+  assign \$2912  = \$2910  & \$2911 ;
+  assign \$2913  = merge3_lane13[12] ? merge3_lane14[11:0] : merge3_lane13[11:0];
+  assign \$2914  = merge3_lane13[12] ? merge3_lane13[11:0] : merge3_lane14[11:0];
+  assign \$2915  = merge3_lane14[75] | merge3_lane15[75];
+  assign \$2916  = ~ \$2915 ;
+  assign \$2917  = merge3_lane14[12] != merge3_lane15[12];
+  assign \$2918  = \$2916  & \$2917 ;
+  assign \$2919  = merge3_lane14[75:13] == merge3_lane15[75:13];
+  assign \$2920  = \$2918  & \$2919 ;
+  assign \$2921  = merge3_lane14[12] ? merge3_lane15[11:0] : merge3_lane14[11:0];
+  assign \$2922  = merge3_lane14[12] ? merge3_lane14[11:0] : merge3_lane15[11:0];
+  assign \$2924  = \$signal$23 [1] & hits_below1_0;
+  assign \$2925  = \$signal$23 [2] & hits_below2_0;
+  assign \$2926  = \$signal$23 [3] & hits_below3_0;
+  assign \$2927  = \$signal$23 [4] & hits_below4_0;
+  assign \$2928  = \$signal$23 [5] & hits_below5_0;
+  assign \$2929  = \$signal$23 [6] & hits_below6_0;
+  assign \$2930  = \$signal$23 [7] & hits_below7_0;
+  assign \$2931  = \$signal$23 [8] & hits_below8_0;
+  assign \$2932  = \$signal$23 [9] & hits_below9_0;
+  assign \$2933  = \$signal$23 [10] & hits_below10_0;
+  assign \$2934  = \$signal$23 [11] & hits_below11_0;
+  assign \$2935  = \$signal$23 [12] & hits_below12_0;
+  assign \$2936  = \$signal$23 [13] & hits_below13_0;
+  assign \$2937  = \$signal$23 [14] & hits_below14_0;
+  assign \$2938  = \$signal$23 [1] & hits_below1_1;
+  assign \$2939  = \$signal$23 [2] & hits_below2_1;
+  assign \$2940  = \$signal$23 [3] & hits_below3_1;
+  assign \$2941  = \$signal$23 [4] & hits_below4_1;
+  assign \$2942  = \$signal$23 [5] & hits_below5_1;
+  assign \$2943  = \$signal$23 [6] & hits_below6_1;
+  assign \$2944  = \$signal$23 [7] & hits_below7_1;
+  assign \$2945  = \$signal$23 [8] & hits_below8_1;
+  assign \$2946  = \$signal$23 [9] & hits_below9_1;
+  assign \$2947  = \$signal$23 [10] & hits_below10_1;
+  assign \$2948  = \$signal$23 [11] & hits_below11_1;
+  assign \$2949  = \$signal$23 [12] & hits_below12_1;
+  assign \$2950  = \$signal$23 [13] & hits_below13_1;
+  assign \$2951  = \$signal$23 [14] & hits_below14_1;
+  assign \$2952  = \$signal$23 [2] & hits_below2_2;
+  assign \$2953  = \$signal$23 [3] & hits_below3_2;
+  assign \$2954  = \$signal$23 [4] & hits_below4_2;
+  assign \$2955  = \$signal$23 [5] & hits_below5_2;
+  assign \$2956  = \$signal$23 [6] & hits_below6_2;
+  assign \$2957  = \$signal$23 [7] & hits_below7_2;
+  assign \$2958  = \$signal$23 [8] & hits_below8_2;
+  assign \$2959  = \$signal$23 [9] & hits_below9_2;
+  assign \$2960  = \$signal$23 [10] & hits_below10_2;
+  assign \$2961  = \$signal$23 [11] & hits_below11_2;
+  assign \$2962  = \$signal$23 [12] & hits_below12_2;
+  assign \$2963  = \$signal$23 [13] & hits_below13_2;
+  assign \$2964  = \$signal$23 [14] & hits_below14_2;
+  assign \$2965  = \$signal$23 [3] & hits_below3_3;
+  assign \$2966  = \$signal$23 [4] & hits_below4_3;
+  assign \$2967  = \$signal$23 [5] & hits_below5_3;
+  assign \$2968  = \$signal$23 [6] & hits_below6_3;
+  assign \$2969  = \$signal$23 [7] & hits_below7_3;
+  assign \$2970  = \$signal$23 [8] & hits_below8_3;
+  assign \$2971  = \$signal$23 [9] & hits_below9_3;
+  assign \$2972  = \$signal$23 [10] & hits_below10_3;
+  assign \$2973  = \$signal$23 [11] & hits_below11_3;
+  assign \$2974  = \$signal$23 [12] & hits_below12_3;
+  assign \$2975  = \$signal$23 [13] & hits_below13_3;
+  assign \$2976  = \$signal$23 [14] & hits_below14_3;
+  assign \$2977  = \$signal$23 [4] & hits_below4_4;
+  assign \$2978  = \$signal$23 [5] & hits_below5_4;
+  assign \$2979  = \$signal$23 [6] & hits_below6_4;
+  assign \$2980  = \$signal$23 [7] & hits_below7_4;
+  assign \$2981  = \$signal$23 [8] & hits_below8_4;
+  assign \$2982  = \$signal$23 [9] & hits_below9_4;
+  assign \$2983  = \$signal$23 [10] & hits_below10_4;
+  assign \$2984  = \$signal$23 [11] & hits_below11_4;
+  assign \$2985  = \$signal$23 [12] & hits_below12_4;
+  assign \$2986  = \$signal$23 [13] & hits_below13_4;
+  assign \$2987  = \$signal$23 [14] & hits_below14_4;
+  assign \$2988  = \$signal$23 [5] & hits_below5_5;
+  assign \$2989  = \$signal$23 [6] & hits_below6_5;
+  assign \$2990  = \$signal$23 [7] & hits_below7_5;
+  assign \$2991  = \$signal$23 [8] & hits_below8_5;
+  assign \$2992  = \$signal$23 [9] & hits_below9_5;
+  assign \$2993  = \$signal$23 [10] & hits_below10_5;
+  assign \$2994  = \$signal$23 [11] & hits_below11_5;
+  assign \$2995  = \$signal$23 [12] & hits_below12_5;
+  assign \$2996  = \$signal$23 [13] & hits_below13_5;
+  assign \$2997  = \$signal$23 [14] & hits_below14_5;
+  assign \$2998  = \$signal$23 [6] & hits_below6_6;
+  assign \$2999  = \$signal$23 [7] & hits_below7_6;
+  assign \$3000  = \$signal$23 [8] & hits_below8_6;
+  assign \$3001  = \$signal$23 [9] & hits_below9_6;
+  assign \$3002  = \$signal$23 [10] & hits_below10_6;
+  assign \$3003  = \$signal$23 [11] & hits_below11_6;
+  assign \$3004  = \$signal$23 [12] & hits_below12_6;
+  assign \$3005  = \$signal$23 [13] & hits_below13_6;
+  assign \$3006  = \$signal$23 [14] & hits_below14_6;
+  assign \$3007  = \$signal$23 [7] & hits_below7_7;
+  assign \$3008  = \$signal$23 [8] & hits_below8_7;
+  assign \$3009  = \$signal$23 [9] & hits_below9_7;
+  assign \$3010  = \$signal$23 [10] & hits_below10_7;
+  assign \$3011  = \$signal$23 [11] & hits_below11_7;
+  assign \$3012  = \$signal$23 [12] & hits_below12_7;
+  assign \$3013  = \$signal$23 [13] & hits_below13_7;
+  assign \$3014  = \$signal$23 [14] & hits_below14_7;
+  assign \$3016  = ~ \$3015 ;
+  assign \$3017  = | { hits_below15_1, hits_below15_0 };
+  assign \$3018  = ~ \$3017 ;
+  assign \$3019  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3020  = ~ \$3019 ;
+  assign \$3021  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3022  = ~ \$3021 ;
+  assign \$3023  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3024  = ~ \$3023 ;
+  assign \$3025  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3026  = ~ \$3025 ;
+  assign \$3027  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3028  = ~ \$3027 ;
+  assign \$3029  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3030  = ~ \$3029 ;
+  assign \$3031  = match9_valid & \$signal ;
+  assign \$3032  = ~ \$signal ;
+  assign \$3033  = match9_valid & \$signal ;
+  assign \$3034  = ~ pairs_valid;
+  assign \$3035  = \$3034  | pairs__ready;
+  assign \$3036  = \$3033  & \$3035 ;
+  always @(posedge clk)
+    match0_valid <= \$3037 ;
+  always @(posedge clk)
+    match1_valid <= \$3038 ;
+  always @(posedge clk)
+    match2_valid <= \$3039 ;
+  always @(posedge clk)
+    match3_valid <= \$3040 ;
+  always @(posedge clk)
+    match4_valid <= \$3041 ;
+  always @(posedge clk)
+    match5_valid <= \$3042 ;
+  always @(posedge clk)
+    match6_valid <= \$3043 ;
+  always @(posedge clk)
+    match7_valid <= \$3044 ;
+  always @(posedge clk)
+    match8_valid <= \$3045 ;
+  always @(posedge clk)
+    match9_valid <= \$3046 ;
+  always @(posedge clk)
+    match0_load_r <= \$3047 ;
+  always @(posedge clk)
+    in_free <= \$3048 ;
+  always @(posedge clk)
+    out_free <= \$3049 ;
+  always @(posedge clk)
+    in_done <= \$3050 ;
+  always @(posedge clk)
+    in_skid_keep <= \$3051 ;
+  always @(posedge clk)
+    in_skid_last <= \$3052 ;
+  always @(posedge clk)
+    in_skid_top <= \$3053 ;
+  always @(posedge clk)
+    in_skid_key0 <= \$3054 ;
+  always @(posedge clk)
+    in_skid_key1 <= \$3055 ;
+  always @(posedge clk)
+    in_skid_key2 <= \$3056 ;
+  always @(posedge clk)
+    in_skid_key3 <= \$3057 ;
+  always @(posedge clk)
+    in_skid_key4 <= \$3058 ;
+  always @(posedge clk)
+    in_skid_key5 <= \$3059 ;
+  always @(posedge clk)
+    in_skid_key6 <= \$3060 ;
+  always @(posedge clk)
+    in_skid_key7 <= \$3061 ;
+  always @(posedge clk)
+    in_skid_idx0 <= \$3062 ;
+  always @(posedge clk)
+    in_skid_idx1 <= \$3063 ;
+  always @(posedge clk)
+    in_skid_idx2 <= \$3064 ;
+  always @(posedge clk)
+    in_skid_idx3 <= \$3065 ;
+  always @(posedge clk)
+    in_skid_idx4 <= \$3066 ;
+  always @(posedge clk)
+    in_skid_idx5 <= \$3067 ;
+  always @(posedge clk)
+    in_skid_idx6 <= \$3068 ;
+  always @(posedge clk)
+    in_skid_idx7 <= \$3069 ;
+  always @(posedge clk)
+    in_next_full <= \$3070 ;
+  always @(posedge clk)
+    in_skid_full <= \$3071 ;
+  always @(posedge clk)
+    in_next_keep <= \$3072 ;
+  always @(posedge clk)
+    in_next_last <= \$3073 ;
+  always @(posedge clk)
+    in_next_top <= \$3074 ;
+  always @(posedge clk)
+    in_next_key0 <= \$3075 ;
+  always @(posedge clk)
+    in_next_key1 <= \$3076 ;
+  always @(posedge clk)
+    in_next_key2 <= \$3077 ;
+  always @(posedge clk)
+    in_next_key3 <= \$3078 ;
+  always @(posedge clk)
+    in_next_key4 <= \$3079 ;
+  always @(posedge clk)
+    in_next_key5 <= \$3080 ;
+  always @(posedge clk)
+    in_next_key6 <= \$3081 ;
+  always @(posedge clk)
+    in_next_key7 <= \$3082 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$3083 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$3084 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$3085 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$3086 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$3087 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$3088 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$3089 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$3090 ;
+  always @(posedge clk)
+    in_keep <= \$3091 ;
+  always @(posedge clk)
+    in_last <= \$3092 ;
+  always @(posedge clk)
+    in_top <= \$3093 ;
+  always @(posedge clk)
+    in_key0 <= \$3094 ;
+  always @(posedge clk)
+    in_key1 <= \$3095 ;
+  always @(posedge clk)
+    in_key2 <= \$3096 ;
+  always @(posedge clk)
+    in_key3 <= \$3097 ;
+  always @(posedge clk)
+    in_key4 <= \$3098 ;
+  always @(posedge clk)
+    in_key5 <= \$3099 ;
+  always @(posedge clk)
+    in_key6 <= \$3100 ;
+  always @(posedge clk)
+    in_key7 <= \$3101 ;
+  always @(posedge clk)
+    in_idx0 <= \$3102 ;
+  always @(posedge clk)
+    in_idx1 <= \$3103 ;
+  always @(posedge clk)
+    in_idx2 <= \$3104 ;
+  always @(posedge clk)
+    in_idx3 <= \$3105 ;
+  always @(posedge clk)
+    in_idx4 <= \$3106 ;
+  always @(posedge clk)
+    in_idx5 <= \$3107 ;
+  always @(posedge clk)
+    in_idx6 <= \$3108 ;
+  always @(posedge clk)
+    in_idx7 <= \$3109 ;
+  always @(posedge clk)
+    in_full <= \$3110 ;
+  always @(posedge clk)
+    out_done <= \$3111 ;
+  always @(posedge clk)
+    out_skid_keep <= \$3112 ;
+  always @(posedge clk)
+    out_skid_last <= \$3113 ;
+  always @(posedge clk)
+    out_skid_top <= \$3114 ;
+  always @(posedge clk)
+    out_skid_key0 <= \$3115 ;
+  always @(posedge clk)
+    out_skid_key1 <= \$3116 ;
+  always @(posedge clk)
+    out_skid_key2 <= \$3117 ;
+  always @(posedge clk)
+    out_skid_key3 <= \$3118 ;
+  always @(posedge clk)
+    out_skid_key4 <= \$3119 ;
+  always @(posedge clk)
+    out_skid_key5 <= \$3120 ;
+  always @(posedge clk)
+    out_skid_key6 <= \$3121 ;
+  always @(posedge clk)
+    out_skid_key7 <= \$3122 ;
+  always @(posedge clk)
+    out_skid_idx0 <= \$3123 ;
+  always @(posedge clk)
+    out_skid_idx1 <= \$3124 ;
+  always @(posedge clk)
+    out_skid_idx2 <= \$3125 ;
+  always @(posedge clk)
+    out_skid_idx3 <= \$3126 ;
+  always @(posedge clk)
+    out_skid_idx4 <= \$3127 ;
+  always @(posedge clk)
+    out_skid_idx5 <= \$3128 ;
+  always @(posedge clk)
+    out_skid_idx6 <= \$3129 ;
+  always @(posedge clk)
+    out_skid_idx7 <= \$3130 ;
+  always @(posedge clk)
+    out_next_full <= \$3131 ;
+  always @(posedge clk)
+    out_skid_full <= \$3132 ;
+  always @(posedge clk)
+    out_next_keep <= \$3133 ;
+  always @(posedge clk)
+    out_next_last <= \$3134 ;
+  always @(posedge clk)
+    out_next_top <= \$3135 ;
+  always @(posedge clk)
+    out_next_key0 <= \$3136 ;
+  always @(posedge clk)
+    out_next_key1 <= \$3137 ;
+  always @(posedge clk)
+    out_next_key2 <= \$3138 ;
+  always @(posedge clk)
+    out_next_key3 <= \$3139 ;
+  always @(posedge clk)
+    out_next_key4 <= \$3140 ;
+  always @(posedge clk)
+    out_next_key5 <= \$3141 ;
+  always @(posedge clk)
+    out_next_key6 <= \$3142 ;
+  always @(posedge clk)
+    out_next_key7 <= \$3143 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$3144 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$3145 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$3146 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$3147 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$3148 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$3149 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$3150 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$3151 ;
+  always @(posedge clk)
+    out_keep <= \$3152 ;
+  always @(posedge clk)
+    out_last <= \$3153 ;
+  always @(posedge clk)
+    out_top <= \$3154 ;
+  always @(posedge clk)
+    out_key0 <= \$3155 ;
+  always @(posedge clk)
+    out_key1 <= \$3156 ;
+  always @(posedge clk)
+    out_key2 <= \$3157 ;
+  always @(posedge clk)
+    out_key3 <= \$3158 ;
+  always @(posedge clk)
+    out_key4 <= \$3159 ;
+  always @(posedge clk)
+    out_key5 <= \$3160 ;
+  always @(posedge clk)
+    out_key6 <= \$3161 ;
+  always @(posedge clk)
+    out_key7 <= \$3162 ;
+  always @(posedge clk)
+    out_idx0 <= \$3163 ;
+  always @(posedge clk)
+    out_idx1 <= \$3164 ;
+  always @(posedge clk)
+    out_idx2 <= \$3165 ;
+  always @(posedge clk)
+    out_idx3 <= \$3166 ;
+  always @(posedge clk)
+    out_idx4 <= \$3167 ;
+  always @(posedge clk)
+    out_idx5 <= \$3168 ;
+  always @(posedge clk)
+    out_idx6 <= \$3169 ;
+  always @(posedge clk)
+    out_idx7 <= \$3170 ;
+  always @(posedge clk)
+    out_full <= \$3171 ;
+  always @(posedge clk)
+    in_le <= \$3172 ;
+  always @(posedge clk)
+    out_le <= \$3173 ;
+  always @(posedge clk)
+    merge0_in0 <= \$3174 ;
+  always @(posedge clk)
+    merge0_in1 <= \$3175 ;
+  always @(posedge clk)
+    merge0_in2 <= \$3176 ;
+  always @(posedge clk)
+    merge0_in3 <= \$3177 ;
+  always @(posedge clk)
+    merge0_in4 <= \$3178 ;
+  always @(posedge clk)
+    merge0_in5 <= \$3179 ;
+  always @(posedge clk)
+    merge0_in6 <= \$3180 ;
+  always @(posedge clk)
+    merge0_in7 <= \$3181 ;
+  always @(posedge clk)
+    merge0_in8 <= \$3182 ;
+  always @(posedge clk)
+    merge0_in9 <= \$3183 ;
+  always @(posedge clk)
+    merge0_in10 <= \$3184 ;
+  always @(posedge clk)
+    merge0_in11 <= \$3185 ;
+  always @(posedge clk)
+    merge0_in12 <= \$3186 ;
+  always @(posedge clk)
+    merge0_in13 <= \$3187 ;
+  always @(posedge clk)
+    merge0_in14 <= \$3188 ;
+  always @(posedge clk)
+    merge0_in15 <= \$3189 ;
+  always @(posedge clk)
+    merge0_in_last <= \$3190 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$3191 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$3192 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$3193 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$3194 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$3195 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$3196 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$3197 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$3198 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$3199 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$3200 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$3201 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$3202 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$3203 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$3204 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$3205 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$3206 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$3207 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$3208 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$3209 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$3210 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$3211 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$3212 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$3213 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$3214 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$3215 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$3216 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$3217 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$3218 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$3219 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$3220 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$3221 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$3222 ;
+  always @(posedge clk)
+    merge0_gt4_0 <= \$3223 ;
+  always @(posedge clk)
+    merge0_eq4_0 <= \$3224 ;
+  always @(posedge clk)
+    merge0_gt4_1 <= \$3225 ;
+  always @(posedge clk)
+    merge0_eq4_1 <= \$3226 ;
+  always @(posedge clk)
+    merge0_gt4_2 <= \$3227 ;
+  always @(posedge clk)
+    merge0_eq4_2 <= \$3228 ;
+  always @(posedge clk)
+    merge0_gt4_3 <= \$3229 ;
+  always @(posedge clk)
+    merge0_eq4_3 <= \$3230 ;
+  always @(posedge clk)
+    merge0_gt5_0 <= \$3231 ;
+  always @(posedge clk)
+    merge0_eq5_0 <= \$3232 ;
+  always @(posedge clk)
+    merge0_gt5_1 <= \$3233 ;
+  always @(posedge clk)
+    merge0_eq5_1 <= \$3234 ;
+  always @(posedge clk)
+    merge0_gt5_2 <= \$3235 ;
+  always @(posedge clk)
+    merge0_eq5_2 <= \$3236 ;
+  always @(posedge clk)
+    merge0_gt5_3 <= \$3237 ;
+  always @(posedge clk)
+    merge0_eq5_3 <= \$3238 ;
+  always @(posedge clk)
+    merge0_gt6_0 <= \$3239 ;
+  always @(posedge clk)
+    merge0_eq6_0 <= \$3240 ;
+  always @(posedge clk)
+    merge0_gt6_1 <= \$3241 ;
+  always @(posedge clk)
+    merge0_eq6_1 <= \$3242 ;
+  always @(posedge clk)
+    merge0_gt6_2 <= \$3243 ;
+  always @(posedge clk)
+    merge0_eq6_2 <= \$3244 ;
+  always @(posedge clk)
+    merge0_gt6_3 <= \$3245 ;
+  always @(posedge clk)
+    merge0_eq6_3 <= \$3246 ;
+  always @(posedge clk)
+    merge0_gt7_0 <= \$3247 ;
+  always @(posedge clk)
+    merge0_eq7_0 <= \$3248 ;
+  always @(posedge clk)
+    merge0_gt7_1 <= \$3249 ;
+  always @(posedge clk)
+    merge0_eq7_1 <= \$3250 ;
+  always @(posedge clk)
+    merge0_gt7_2 <= \$3251 ;
+  always @(posedge clk)
+    merge0_eq7_2 <= \$3252 ;
+  always @(posedge clk)
+    merge0_gt7_3 <= \$3253 ;
+  always @(posedge clk)
+    merge0_eq7_3 <= \$3254 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$3255 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$3256 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$3257 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$3258 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$3259 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$3260 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$3261 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$3262 ;
+  always @(posedge clk)
+    merge0_lane8 <= \$3263 ;
+  always @(posedge clk)
+    merge0_lane9 <= \$3264 ;
+  always @(posedge clk)
+    merge0_lane10 <= \$3265 ;
+  always @(posedge clk)
+    merge0_lane11 <= \$3266 ;
+  always @(posedge clk)
+    merge0_lane12 <= \$3267 ;
+  always @(posedge clk)
+    merge0_lane13 <= \$3268 ;
+  always @(posedge clk)
+    merge0_lane14 <= \$3269 ;
+  always @(posedge clk)
+    merge0_lane15 <= \$3270 ;
+  always @(posedge clk)
+    merge0_last <= \$3271 ;
+  always @(posedge clk)
+    merge1_in0 <= \$3272 ;
+  always @(posedge clk)
+    merge1_in1 <= \$3273 ;
+  always @(posedge clk)
+    merge1_in2 <= \$3274 ;
+  always @(posedge clk)
+    merge1_in3 <= \$3275 ;
+  always @(posedge clk)
+    merge1_in4 <= \$3276 ;
+  always @(posedge clk)
+    merge1_in5 <= \$3277 ;
+  always @(posedge clk)
+    merge1_in6 <= \$3278 ;
+  always @(posedge clk)
+    merge1_in7 <= \$3279 ;
+  always @(posedge clk)
+    merge1_in8 <= \$3280 ;
+  always @(posedge clk)
+    merge1_in9 <= \$3281 ;
+  always @(posedge clk)
+    merge1_in10 <= \$3282 ;
+  always @(posedge clk)
+    merge1_in11 <= \$3283 ;
+  always @(posedge clk)
+    merge1_in12 <= \$3284 ;
+  always @(posedge clk)
+    merge1_in13 <= \$3285 ;
+  always @(posedge clk)
+    merge1_in14 <= \$3286 ;
+  always @(posedge clk)
+    merge1_in15 <= \$3287 ;
+  always @(posedge clk)
+    merge1_in_last <= \$3288 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$3289 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$3290 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$3291 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$3292 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$3293 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$3294 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$3295 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$3296 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$3297 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$3298 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$3299 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$3300 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$3301 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$3302 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$3303 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$3304 ;
+  always @(posedge clk)
+    merge1_gt2_0 <= \$3305 ;
+  always @(posedge clk)
+    merge1_eq2_0 <= \$3306 ;
+  always @(posedge clk)
+    merge1_gt2_1 <= \$3307 ;
+  always @(posedge clk)
+    merge1_eq2_1 <= \$3308 ;
+  always @(posedge clk)
+    merge1_gt2_2 <= \$3309 ;
+  always @(posedge clk)
+    merge1_eq2_2 <= \$3310 ;
+  always @(posedge clk)
+    merge1_gt2_3 <= \$3311 ;
+  always @(posedge clk)
+    merge1_eq2_3 <= \$3312 ;
+  always @(posedge clk)
+    merge1_gt3_0 <= \$3313 ;
+  always @(posedge clk)
+    merge1_eq3_0 <= \$3314 ;
+  always @(posedge clk)
+    merge1_gt3_1 <= \$3315 ;
+  always @(posedge clk)
+    merge1_eq3_1 <= \$3316 ;
+  always @(posedge clk)
+    merge1_gt3_2 <= \$3317 ;
+  always @(posedge clk)
+    merge1_eq3_2 <= \$3318 ;
+  always @(posedge clk)
+    merge1_gt3_3 <= \$3319 ;
+  always @(posedge clk)
+    merge1_eq3_3 <= \$3320 ;
+  always @(posedge clk)
+    merge1_gt8_0 <= \$3321 ;
+  always @(posedge clk)
+    merge1_eq8_0 <= \$3322 ;
+  always @(posedge clk)
+    merge1_gt8_1 <= \$3323 ;
+  always @(posedge clk)
+    merge1_eq8_1 <= \$3324 ;
+  always @(posedge clk)
+    merge1_gt8_2 <= \$3325 ;
+  always @(posedge clk)
+    merge1_eq8_2 <= \$3326 ;
+  always @(posedge clk)
+    merge1_gt8_3 <= \$3327 ;
+  always @(posedge clk)
+    merge1_eq8_3 <= \$3328 ;
+  always @(posedge clk)
+    merge1_gt9_0 <= \$3329 ;
+  always @(posedge clk)
+    merge1_eq9_0 <= \$3330 ;
+  always @(posedge clk)
+    merge1_gt9_1 <= \$3331 ;
+  always @(posedge clk)
+    merge1_eq9_1 <= \$3332 ;
+  always @(posedge clk)
+    merge1_gt9_2 <= \$3333 ;
+  always @(posedge clk)
+    merge1_eq9_2 <= \$3334 ;
+  always @(posedge clk)
+    merge1_gt9_3 <= \$3335 ;
+  always @(posedge clk)
+    merge1_eq9_3 <= \$3336 ;
+  always @(posedge clk)
+    merge1_gt10_0 <= \$3337 ;
+  always @(posedge clk)
+    merge1_eq10_0 <= \$3338 ;
+  always @(posedge clk)
+    merge1_gt10_1 <= \$3339 ;
+  always @(posedge clk)
+    merge1_eq10_1 <= \$3340 ;
+  always @(posedge clk)
+    merge1_gt10_2 <= \$3341 ;
+  always @(posedge clk)
+    merge1_eq10_2 <= \$3342 ;
+  always @(posedge clk)
+    merge1_gt10_3 <= \$3343 ;
+  always @(posedge clk)
+    merge1_eq10_3 <= \$3344 ;
+  always @(posedge clk)
+    merge1_gt11_0 <= \$3345 ;
+  always @(posedge clk)
+    merge1_eq11_0 <= \$3346 ;
+  always @(posedge clk)
+    merge1_gt11_1 <= \$3347 ;
+  always @(posedge clk)
+    merge1_eq11_1 <= \$3348 ;
+  always @(posedge clk)
+    merge1_gt11_2 <= \$3349 ;
+  always @(posedge clk)
+    merge1_eq11_2 <= \$3350 ;
+  always @(posedge clk)
+    merge1_gt11_3 <= \$3351 ;
+  always @(posedge clk)
+    merge1_eq11_3 <= \$3352 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$3353 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$3354 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$3355 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$3356 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$3357 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$3358 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$3359 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$3360 ;
+  always @(posedge clk)
+    merge1_lane8 <= \$3361 ;
+  always @(posedge clk)
+    merge1_lane9 <= \$3362 ;
+  always @(posedge clk)
+    merge1_lane10 <= \$3363 ;
+  always @(posedge clk)
+    merge1_lane11 <= \$3364 ;
+  always @(posedge clk)
+    merge1_lane12 <= \$3365 ;
+  always @(posedge clk)
+    merge1_lane13 <= \$3366 ;
+  always @(posedge clk)
+    merge1_lane14 <= \$3367 ;
+  always @(posedge clk)
+    merge1_lane15 <= \$3368 ;
+  always @(posedge clk)
+    merge1_last <= \$3369 ;
+  always @(posedge clk)
+    merge2_in0 <= \$3370 ;
+  always @(posedge clk)
+    merge2_in1 <= \$3371 ;
+  always @(posedge clk)
+    merge2_in2 <= \$3372 ;
+  always @(posedge clk)
+    merge2_in3 <= \$3373 ;
+  always @(posedge clk)
+    merge2_in4 <= \$3374 ;
+  always @(posedge clk)
+    merge2_in5 <= \$3375 ;
+  always @(posedge clk)
+    merge2_in6 <= \$3376 ;
+  always @(posedge clk)
+    merge2_in7 <= \$3377 ;
+  always @(posedge clk)
+    merge2_in8 <= \$3378 ;
+  always @(posedge clk)
+    merge2_in9 <= \$3379 ;
+  always @(posedge clk)
+    merge2_in10 <= \$3380 ;
+  always @(posedge clk)
+    merge2_in11 <= \$3381 ;
+  always @(posedge clk)
+    merge2_in12 <= \$3382 ;
+  always @(posedge clk)
+    merge2_in13 <= \$3383 ;
+  always @(posedge clk)
+    merge2_in14 <= \$3384 ;
+  always @(posedge clk)
+    merge2_in15 <= \$3385 ;
+  always @(posedge clk)
+    merge2_in_last <= \$3386 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$3387 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$3388 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$3389 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$3390 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$3391 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$3392 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$3393 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$3394 ;
+  always @(posedge clk)
+    merge2_gt1_0 <= \$3395 ;
+  always @(posedge clk)
+    merge2_eq1_0 <= \$3396 ;
+  always @(posedge clk)
+    merge2_gt1_1 <= \$3397 ;
+  always @(posedge clk)
+    merge2_eq1_1 <= \$3398 ;
+  always @(posedge clk)
+    merge2_gt1_2 <= \$3399 ;
+  always @(posedge clk)
+    merge2_eq1_2 <= \$3400 ;
+  always @(posedge clk)
+    merge2_gt1_3 <= \$3401 ;
+  always @(posedge clk)
+    merge2_eq1_3 <= \$3402 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$3403 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$3404 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$3405 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$3406 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$3407 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$3408 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$3409 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$3410 ;
   always @(posedge clk)
-    merge2_in6 <= \$3299 ;
+    merge2_gt5_0 <= \$3411 ;
   always @(posedge clk)
-    merge2_in7 <= \$3300 ;
+    merge2_eq5_0 <= \$3412 ;
   always @(posedge clk)
-    merge2_in8 <= \$3301 ;
+    merge2_gt5_1 <= \$3413 ;
   always @(posedge clk)
-    merge2_in9 <= \$3302 ;
+    merge2_eq5_1 <= \$3414 ;
   always @(posedge clk)
-    merge2_in10 <= \$3303 ;
+    merge2_gt5_2 <= \$3415 ;
   always @(posedge clk)
-    merge2_in11 <= \$3304 ;
+    merge2_eq5_2 <= \$3416 ;
   always @(posedge clk)
-    merge2_in12 <= \$3305 ;
+    merge2_gt5_3 <= \$3417 ;
   always @(posedge clk)
-    merge2_in13 <= \$3306 ;
+    merge2_eq5_3 <= \$3418 ;
   always @(posedge clk)
-    merge2_in14 <= \$3307 ;
+    merge2_gt8_0 <= \$3419 ;
   always @(posedge clk)
-    merge2_in15 <= \$3308 ;
+    merge2_eq8_0 <= \$3420 ;
   always @(posedge clk)
-    merge2_in_last <= \$3309 ;
+    merge2_gt8_1 <= \$3421 ;
   always @(posedge clk)
-    merge2_gt0_0 <= \$3310 ;
+    merge2_eq8_1 <= \$3422 ;
   always @(posedge clk)
-    merge2_eq0_0 <= \$3311 ;
+    merge2_gt8_2 <= \$3423 ;
   always @(posedge clk)
-    merge2_gt0_1 <= \$3312 ;
+    merge2_eq8_2 <= \$3424 ;
   always @(posedge clk)
-    merge2_eq0_1 <= \$3313 ;
+    merge2_gt8_3 <= \$3425 ;
   always @(posedge clk)
-    merge2_gt0_2 <= \$3314 ;
+    merge2_eq8_3 <= \$3426 ;
   always @(posedge clk)
-    merge2_eq0_2 <= \$3315 ;
+    merge2_gt9_0 <= \$3427 ;
   always @(posedge clk)
-    merge2_gt0_3 <= \$3316 ;
+    merge2_eq9_0 <= \$3428 ;
   always @(posedge clk)
-    merge2_eq0_3 <= \$3317 ;
+    merge2_gt9_1 <= \$3429 ;
   always @(posedge clk)
-    merge2_gt1_0 <= \$3318 ;
+    merge2_eq9_1 <= \$3430 ;
   always @(posedge clk)
-    merge2_eq1_0 <= \$3319 ;
+    merge2_gt9_2 <= \$3431 ;
   always @(posedge clk)
-    merge2_gt1_1 <= \$3320 ;
+    merge2_eq9_2 <= \$3432 ;
   always @(posedge clk)
-    merge2_eq1_1 <= \$3321 ;
+    merge2_gt9_3 <= \$3433 ;
   always @(posedge clk)
-    merge2_gt1_2 <= \$3322 ;
+    merge2_eq9_3 <= \$3434 ;
   always @(posedge clk)
-    merge2_eq1_2 <= \$3323 ;
+    merge2_gt12_0 <= \$3435 ;
   always @(posedge clk)
-    merge2_gt1_3 <= \$3324 ;
+    merge2_eq12_0 <= \$3436 ;
   always @(posedge clk)
-    merge2_eq1_3 <= \$3325 ;
+    merge2_gt12_1 <= \$3437 ;
   always @(posedge clk)
-    merge2_gt4_0 <= \$3326 ;
+    merge2_eq12_1 <= \$3438 ;
   always @(posedge clk)
-    merge2_eq4_0 <= \$3327 ;
+    merge2_gt12_2 <= \$3439 ;
   always @(posedge clk)
-    merge2_gt4_1 <= \$3328 ;
+    merge2_eq12_2 <= \$3440 ;
   always @(posedge clk)
-    merge2_eq4_1 <= \$3329 ;
+    merge2_gt12_3 <= \$3441 ;
   always @(posedge clk)
-    merge2_gt4_2 <= \$3330 ;
+    merge2_eq12_3 <= \$3442 ;
   always @(posedge clk)
-    merge2_eq4_2 <= \$3331 ;
+    merge2_gt13_0 <= \$3443 ;
   always @(posedge clk)
-    merge2_gt4_3 <= \$3332 ;
+    merge2_eq13_0 <= \$3444 ;
   always @(posedge clk)
-    merge2_eq4_3 <= \$3333 ;
+    merge2_gt13_1 <= \$3445 ;
   always @(posedge clk)
-    merge2_gt5_0 <= \$3334 ;
+    merge2_eq13_1 <= \$3446 ;
   always @(posedge clk)
-    merge2_eq5_0 <= \$3335 ;
+    merge2_gt13_2 <= \$3447 ;
   always @(posedge clk)
-    merge2_gt5_1 <= \$3336 ;
+    merge2_eq13_2 <= \$3448 ;
   always @(posedge clk)
-    merge2_eq5_1 <= \$3337 ;
+    merge2_gt13_3 <= \$3449 ;
   always @(posedge clk)
-    merge2_gt5_2 <= \$3338 ;
+    merge2_eq13_3 <= \$3450 ;
   always @(posedge clk)
-    merge2_eq5_2 <= \$3339 ;
+    merge2_lane0 <= \$3451 ;
   always @(posedge clk)
-    merge2_gt5_3 <= \$3340 ;
+    merge2_lane1 <= \$3452 ;
   always @(posedge clk)
-    merge2_eq5_3 <= \$3341 ;
+    merge2_lane2 <= \$3453 ;
   always @(posedge clk)
-    merge2_gt8_0 <= \$3342 ;
+    merge2_lane3 <= \$3454 ;
   always @(posedge clk)
-    merge2_eq8_0 <= \$3343 ;
+    merge2_lane4 <= \$3455 ;
   always @(posedge clk)
-    merge2_gt8_1 <= \$3344 ;
+    merge2_lane5 <= \$3456 ;
   always @(posedge clk)
-    merge2_eq8_1 <= \$3345 ;
+    merge2_lane6 <= \$3457 ;
   always @(posedge clk)
-    merge2_gt8_2 <= \$3346 ;
+    merge2_lane7 <= \$3458 ;
   always @(posedge clk)
-    merge2_eq8_2 <= \$3347 ;
+    merge2_lane8 <= \$3459 ;
   always @(posedge clk)
-    merge2_gt8_3 <= \$3348 ;
+    merge2_lane9 <= \$3460 ;
   always @(posedge clk)
-    merge2_eq8_3 <= \$3349 ;
+    merge2_lane10 <= \$3461 ;
   always @(posedge clk)
-    merge2_gt9_0 <= \$3350 ;
+    merge2_lane11 <= \$3462 ;
   always @(posedge clk)
-    merge2_eq9_0 <= \$3351 ;
+    merge2_lane12 <= \$3463 ;
   always @(posedge clk)
-    merge2_gt9_1 <= \$3352 ;
+    merge2_lane13 <= \$3464 ;
   always @(posedge clk)
-    merge2_eq9_1 <= \$3353 ;
+    merge2_lane14 <= \$3465 ;
   always @(posedge clk)
-    merge2_gt9_2 <= \$3354 ;
+    merge2_lane15 <= \$3466 ;
   always @(posedge clk)
-    merge2_eq9_2 <= \$3355 ;
+    merge2_last <= \$3467 ;
   always @(posedge clk)
-    merge2_gt9_3 <= \$3356 ;
+    merge3_in0 <= \$3468 ;
   always @(posedge clk)
-    merge2_eq9_3 <= \$3357 ;
+    merge3_in1 <= \$3469 ;
   always @(posedge clk)
-    merge2_gt12_0 <= \$3358 ;
+    merge3_in2 <= \$3470 ;
   always @(posedge clk)
-    merge2_eq12_0 <= \$3359 ;
+    merge3_in3 <= \$3471 ;
   always @(posedge clk)
-    merge2_gt12_1 <= \$3360 ;
+    merge3_in4 <= \$3472 ;
   always @(posedge clk)
-    merge2_eq12_1 <= \$3361 ;
+    merge3_in5 <= \$3473 ;
   always @(posedge clk)
-    merge2_gt12_2 <= \$3362 ;
+    merge3_in6 <= \$3474 ;
   always @(posedge clk)
-    merge2_eq12_2 <= \$3363 ;
+    merge3_in7 <= \$3475 ;
   always @(posedge clk)
-    merge2_gt12_3 <= \$3364 ;
+    merge3_in8 <= \$3476 ;
   always @(posedge clk)
-    merge2_eq12_3 <= \$3365 ;
+    merge3_in9 <= \$3477 ;
   always @(posedge clk)
-    merge2_gt13_0 <= \$3366 ;
+    merge3_in10 <= \$3478 ;
   always @(posedge clk)
-    merge2_eq13_0 <= \$3367 ;
+    merge3_in11 <= \$3479 ;
   always @(posedge clk)
-    merge2_gt13_1 <= \$3368 ;
+    merge3_in12 <= \$3480 ;
   always @(posedge clk)
-    merge2_eq13_1 <= \$3369 ;
+    merge3_in13 <= \$3481 ;
   always @(posedge clk)
-    merge2_gt13_2 <= \$3370 ;
+    merge3_in14 <= \$3482 ;
   always @(posedge clk)
-    merge2_eq13_2 <= \$3371 ;
+    merge3_in15 <= \$3483 ;
   always @(posedge clk)
-    merge2_gt13_3 <= \$3372 ;
+    merge3_in_last <= \$3484 ;
   always @(posedge clk)
-    merge2_eq13_3 <= \$3373 ;
+    merge3_gt0_0 <= \$3485 ;
   always @(posedge clk)
-    merge2_lane0 <= \$3374 ;
+    merge3_eq0_0 <= \$3486 ;
   always @(posedge clk)
-    merge2_lane1 <= \$3375 ;
+    merge3_gt0_1 <= \$3487 ;
   always @(posedge clk)
-    merge2_lane2 <= \$3376 ;
+    merge3_eq0_1 <= \$3488 ;
   always @(posedge clk)
-    merge2_lane3 <= \$3377 ;
+    merge3_gt0_2 <= \$3489 ;
   always @(posedge clk)
-    merge2_lane4 <= \$3378 ;
+    merge3_eq0_2 <= \$3490 ;
   always @(posedge clk)
-    merge2_lane5 <= \$3379 ;
+    merge3_gt0_3 <= \$3491 ;
   always @(posedge clk)
-    merge2_lane6 <= \$3380 ;
+    merge3_eq0_3 <= \$3492 ;
   always @(posedge clk)
-    merge2_lane7 <= \$3381 ;
+    merge3_gt2_0 <= \$3493 ;
   always @(posedge clk)
-    merge2_lane8 <= \$3382 ;
+    merge3_eq2_0 <= \$3494 ;
   always @(posedge clk)
-    merge2_lane9 <= \$3383 ;
+    merge3_gt2_1 <= \$3495 ;
   always @(posedge clk)
-    merge2_lane10 <= \$3384 ;
+    merge3_eq2_1 <= \$3496 ;
   always @(posedge clk)
-    merge2_lane11 <= \$3385 ;
+    merge3_gt2_2 <= \$3497 ;
   always @(posedge clk)
-    merge2_lane12 <= \$3386 ;
+    merge3_eq2_2 <= \$3498 ;
   always @(posedge clk)
-    merge2_lane13 <= \$3387 ;
+    merge3_gt2_3 <= \$3499 ;
   always @(posedge clk)
-    merge2_lane14 <= \$3388 ;
+    merge3_eq2_3 <= \$3500 ;
   always @(posedge clk)
-    merge2_lane15 <= \$3389 ;
+    merge3_gt4_0 <= \$3501 ;
   always @(posedge clk)
-    merge2_last <= \$3390 ;
+    merge3_eq4_0 <= \$3502 ;
   always @(posedge clk)
-    merge3_in0 <= \$3391 ;
+    merge3_gt4_1 <= \$3503 ;
   always @(posedge clk)
-    merge3_in1 <= \$3392 ;
+    merge3_eq4_1 <= \$3504 ;
   always @(posedge clk)
-    merge3_in2 <= \$3393 ;
+    merge3_gt4_2 <= \$3505 ;
   always @(posedge clk)
-    merge3_in3 <= \$3394 ;
+    merge3_eq4_2 <= \$3506 ;
   always @(posedge clk)
-    merge3_in4 <= \$3395 ;
+    merge3_gt4_3 <= \$3507 ;
   always @(posedge clk)
-    merge3_in5 <= \$3396 ;
+    merge3_eq4_3 <= \$3508 ;
   always @(posedge clk)
-    merge3_in6 <= \$3397 ;
+    merge3_gt6_0 <= \$3509 ;
   always @(posedge clk)
-    merge3_in7 <= \$3398 ;
+    merge3_eq6_0 <= \$3510 ;
   always @(posedge clk)
-    merge3_in8 <= \$3399 ;
+    merge3_gt6_1 <= \$3511 ;
   always @(posedge clk)
-    merge3_in9 <= \$3400 ;
+    merge3_eq6_1 <= \$3512 ;
   always @(posedge clk)
-    merge3_in10 <= \$3401 ;
+    merge3_gt6_2 <= \$3513 ;
   always @(posedge clk)
-    merge3_in11 <= \$3402 ;
+    merge3_eq6_2 <= \$3514 ;
   always @(posedge clk)
-    merge3_in12 <= \$3403 ;
+    merge3_gt6_3 <= \$3515 ;
   always @(posedge clk)
-    merge3_in13 <= \$3404 ;
+    merge3_eq6_3 <= \$3516 ;
   always @(posedge clk)
-    merge3_in14 <= \$3405 ;
+    merge3_gt8_0 <= \$3517 ;
   always @(posedge clk)
-    merge3_in15 <= \$3406 ;
+    merge3_eq8_0 <= \$3518 ;
   always @(posedge clk)
-    merge3_in_last <= \$3407 ;
+    merge3_gt8_1 <= \$3519 ;
   always @(posedge clk)
-    merge3_gt0_0 <= \$3408 ;
+    merge3_eq8_1 <= \$3520 ;
   always @(posedge clk)
-    merge3_eq0_0 <= \$3409 ;
+    merge3_gt8_2 <= \$3521 ;
   always @(posedge clk)
-    merge3_gt0_1 <= \$3410 ;
+    merge3_eq8_2 <= \$3522 ;
   always @(posedge clk)
-    merge3_eq0_1 <= \$3411 ;
+    merge3_gt8_3 <= \$3523 ;
   always @(posedge clk)
-    merge3_gt0_2 <= \$3412 ;
+    merge3_eq8_3 <= \$3524 ;
   always @(posedge clk)
-    merge3_eq0_2 <= \$3413 ;
+    merge3_gt10_0 <= \$3525 ;
   always @(posedge clk)
-    merge3_gt0_3 <= \$3414 ;
+    merge3_eq10_0 <= \$3526 ;
   always @(posedge clk)
-    merge3_eq0_3 <= \$3415 ;
+    merge3_gt10_1 <= \$3527 ;
   always @(posedge clk)
-    merge3_gt2_0 <= \$3416 ;
+    merge3_eq10_1 <= \$3528 ;
   always @(posedge clk)
-    merge3_eq2_0 <= \$3417 ;
+    merge3_gt10_2 <= \$3529 ;
   always @(posedge clk)
-    merge3_gt2_1 <= \$3418 ;
+    merge3_eq10_2 <= \$3530 ;
   always @(posedge clk)
-    merge3_eq2_1 <= \$3419 ;
+    merge3_gt10_3 <= \$3531 ;
   always @(posedge clk)
-    merge3_gt2_2 <= \$3420 ;
+    merge3_eq10_3 <= \$3532 ;
   always @(posedge clk)
-    merge3_eq2_2 <= \$3421 ;
+    merge3_gt12_0 <= \$3533 ;
   always @(posedge clk)
-    merge3_gt2_3 <= \$3422 ;
+    merge3_eq12_0 <= \$3534 ;
   always @(posedge clk)
-    merge3_eq2_3 <= \$3423 ;
+    merge3_gt12_1 <= \$3535 ;
   always @(posedge clk)
-    merge3_gt4_0 <= \$3424 ;
+    merge3_eq12_1 <= \$3536 ;
   always @(posedge clk)
-    merge3_eq4_0 <= \$3425 ;
+    merge3_gt12_2 <= \$3537 ;
   always @(posedge clk)
-    merge3_gt4_1 <= \$3426 ;
+    merge3_eq12_2 <= \$3538 ;
   always @(posedge clk)
-    merge3_eq4_1 <= \$3427 ;
+    merge3_gt12_3 <= \$3539 ;
   always @(posedge clk)
-    merge3_gt4_2 <= \$3428 ;
+    merge3_eq12_3 <= \$3540 ;
   always @(posedge clk)
-    merge3_eq4_2 <= \$3429 ;
+    merge3_gt14_0 <= \$3541 ;
   always @(posedge clk)
-    merge3_gt4_3 <= \$3430 ;
+    merge3_eq14_0 <= \$3542 ;
   always @(posedge clk)
-    merge3_eq4_3 <= \$3431 ;
+    merge3_gt14_1 <= \$3543 ;
   always @(posedge clk)
-    merge3_gt6_0 <= \$3432 ;
+    merge3_eq14_1 <= \$3544 ;
   always @(posedge clk)
-    merge3_eq6_0 <= \$3433 ;
+    merge3_gt14_2 <= \$3545 ;
   always @(posedge clk)
-    merge3_gt6_1 <= \$3434 ;
+    merge3_eq14_2 <= \$3546 ;
   always @(posedge clk)
-    merge3_eq6_1 <= \$3435 ;
+    merge3_gt14_3 <= \$3547 ;
   always @(posedge clk)
-    merge3_gt6_2 <= \$3436 ;
+    merge3_eq14_3 <= \$3548 ;
   always @(posedge clk)
-    merge3_eq6_2 <= \$3437 ;
+    merge3_lane0 <= \$3549 ;
   always @(posedge clk)
-    merge3_gt6_3 <= \$3438 ;
+    merge3_lane1 <= \$3550 ;
   always @(posedge clk)
-    merge3_eq6_3 <= \$3439 ;
+    merge3_lane2 <= \$3551 ;
   always @(posedge clk)
-    merge3_gt8_0 <= \$3440 ;
+    merge3_lane3 <= \$3552 ;
   always @(posedge clk)
-    merge3_eq8_0 <= \$3441 ;
+    merge3_lane4 <= \$3553 ;
   always @(posedge clk)
-    merge3_gt8_1 <= \$3442 ;
+    merge3_lane5 <= \$3554 ;
   always @(posedge clk)
-    merge3_eq8_1 <= \$3443 ;
+    merge3_lane6 <= \$3555 ;
   always @(posedge clk)
-    merge3_gt8_2 <= \$3444 ;
+    merge3_lane7 <= \$3556 ;
   always @(posedge clk)
-    merge3_eq8_2 <= \$3445 ;
+    merge3_lane8 <= \$3557 ;
   always @(posedge clk)
-    merge3_gt8_3 <= \$3446 ;
+    merge3_lane9 <= \$3558 ;
   always @(posedge clk)
-    merge3_eq8_3 <= \$3447 ;
+    merge3_lane10 <= \$3559 ;
   always @(posedge clk)
-    merge3_gt10_0 <= \$3448 ;
+    merge3_lane11 <= \$3560 ;
   always @(posedge clk)
-    merge3_eq10_0 <= \$3449 ;
+    merge3_lane12 <= \$3561 ;
   always @(posedge clk)
-    merge3_gt10_1 <= \$3450 ;
+    merge3_lane13 <= \$3562 ;
   always @(posedge clk)
-    merge3_eq10_1 <= \$3451 ;
+    merge3_lane14 <= \$3563 ;
   always @(posedge clk)
-    merge3_gt10_2 <= \$3452 ;
+    merge3_lane15 <= \$3564 ;
   always @(posedge clk)
-    merge3_eq10_2 <= \$3453 ;
+    merge3_last <= \$3565 ;
   always @(posedge clk)
-    merge3_gt10_3 <= \$3454 ;
+    \$signal$23  <= \$3566 ;
   always @(posedge clk)
-    merge3_eq10_3 <= \$3455 ;
+    near0_in_idx <= \$3567 ;
   always @(posedge clk)
-    merge3_gt12_0 <= \$3456 ;
+    near0_out_idx <= \$3568 ;
   always @(posedge clk)
-    merge3_eq12_0 <= \$3457 ;
+    near1_in_idx <= \$3569 ;
   always @(posedge clk)
-    merge3_gt12_1 <= \$3458 ;
+    near1_out_idx <= \$3570 ;
   always @(posedge clk)
-    merge3_eq12_1 <= \$3459 ;
+    near2_in_idx <= \$3571 ;
   always @(posedge clk)
-    merge3_gt12_2 <= \$3460 ;
+    near2_out_idx <= \$3572 ;
   always @(posedge clk)
-    merge3_eq12_2 <= \$3461 ;
+    near3_in_idx <= \$3573 ;
   always @(posedge clk)
-    merge3_gt12_3 <= \$3462 ;
+    near3_out_idx <= \$3574 ;
   always @(posedge clk)
-    merge3_eq12_3 <= \$3463 ;
+    near4_in_idx <= \$3575 ;
   always @(posedge clk)
-    merge3_gt14_0 <= \$3464 ;
+    near4_out_idx <= \$3576 ;
   always @(posedge clk)
-    merge3_eq14_0 <= \$3465 ;
+    near5_in_idx <= \$3577 ;
   always @(posedge clk)
-    merge3_gt14_1 <= \$3466 ;
+    near5_out_idx <= \$3578 ;
   always @(posedge clk)
-    merge3_eq14_1 <= \$3467 ;
+    near6_in_idx <= \$3579 ;
   always @(posedge clk)
-    merge3_gt14_2 <= \$3468 ;
+    near6_out_idx <= \$3580 ;
   always @(posedge clk)
-    merge3_eq14_2 <= \$3469 ;
+    near7_in_idx <= \$3581 ;
   always @(posedge clk)
-    merge3_gt14_3 <= \$3470 ;
+    near7_out_idx <= \$3582 ;
   always @(posedge clk)
-    merge3_eq14_3 <= \$3471 ;
+    near8_in_idx <= \$3583 ;
   always @(posedge clk)
-    merge3_lane0 <= \$3472 ;
+    near8_out_idx <= \$3584 ;
   always @(posedge clk)
-    merge3_lane1 <= \$3473 ;
+    near9_in_idx <= \$3585 ;
   always @(posedge clk)
-    merge3_lane2 <= \$3474 ;
+    near9_out_idx <= \$3586 ;
   always @(posedge clk)
-    merge3_lane3 <= \$3475 ;
+    near10_in_idx <= \$3587 ;
   always @(posedge clk)
-    merge3_lane4 <= \$3476 ;
+    near10_out_idx <= \$3588 ;
   always @(posedge clk)
-    merge3_lane5 <= \$3477 ;
+    near11_in_idx <= \$3589 ;
   always @(posedge clk)
-    merge3_lane6 <= \$3478 ;
+    near11_out_idx <= \$3590 ;
   always @(posedge clk)
-    merge3_lane7 <= \$3479 ;
+    near12_in_idx <= \$3591 ;
   always @(posedge clk)
-    merge3_lane8 <= \$3480 ;
+    near12_out_idx <= \$3592 ;
   always @(posedge clk)
-    merge3_lane9 <= \$3481 ;
+    near13_in_idx <= \$3593 ;
   always @(posedge clk)
-    merge3_lane10 <= \$3482 ;
+    near13_out_idx <= \$3594 ;
   always @(posedge clk)
-    merge3_lane11 <= \$3483 ;
+    near14_in_idx <= \$3595 ;
   always @(posedge clk)
-    merge3_lane12 <= \$3484 ;
+    near14_out_idx <= \$3596 ;
   always @(posedge clk)
-    merge3_lane13 <= \$3485 ;
+    near_last <= \$3597 ;
   always @(posedge clk)
-    merge3_lane14 <= \$3486 ;
+    lane0_takes0 <= \$3598 ;
   always @(posedge clk)
-    merge3_lane15 <= \$3487 ;
+    lane0_takes1 <= \$3599 ;
   always @(posedge clk)
-    merge3_last <= \$3488 ;
+    lane0_takes2 <= \$3600 ;
   always @(posedge clk)
-    \$signal$45  <= \$3489 ;
+    lane0_takes3 <= \$3601 ;
   always @(posedge clk)
-    near0_in_idx <= \$3490 ;
+    lane0_takes4 <= \$3602 ;
   always @(posedge clk)
-    near0_out_idx <= \$3491 ;
+    lane0_takes5 <= \$3603 ;
   always @(posedge clk)
-    near1_in_idx <= \$3492 ;
+    lane0_takes6 <= \$3604 ;
   always @(posedge clk)
-    near1_out_idx <= \$3493 ;
+    lane0_takes7 <= \$3605 ;
   always @(posedge clk)
-    near2_in_idx <= \$3494 ;
+    lane0_takes8 <= \$3606 ;
   always @(posedge clk)
-    near2_out_idx <= \$3495 ;
+    lane0_takes9 <= \$3607 ;
   always @(posedge clk)
-    near3_in_idx <= \$3496 ;
+    lane0_takes10 <= \$3608 ;
   always @(posedge clk)
-    near3_out_idx <= \$3497 ;
+    lane0_takes11 <= \$3609 ;
   always @(posedge clk)
-    near4_in_idx <= \$3498 ;
+    lane0_takes12 <= \$3610 ;
   always @(posedge clk)
-    near4_out_idx <= \$3499 ;
+    lane0_takes13 <= \$3611 ;
   always @(posedge clk)
-    near5_in_idx <= \$3500 ;
+    lane0_takes14 <= \$3612 ;
   always @(posedge clk)
-    near5_out_idx <= \$3501 ;
+    lane1_takes1 <= \$3613 ;
   always @(posedge clk)
-    near6_in_idx <= \$3502 ;
+    lane1_takes2 <= \$3614 ;
   always @(posedge clk)
-    near6_out_idx <= \$3503 ;
+    lane1_takes3 <= \$3615 ;
   always @(posedge clk)
-    near7_in_idx <= \$3504 ;
+    lane1_takes4 <= \$3616 ;
   always @(posedge clk)
-    near7_out_idx <= \$3505 ;
+    lane1_takes5 <= \$3617 ;
   always @(posedge clk)
-    near8_in_idx <= \$3506 ;
+    lane1_takes6 <= \$3618 ;
   always @(posedge clk)
-    near8_out_idx <= \$3507 ;
+    lane1_takes7 <= \$3619 ;
   always @(posedge clk)
-    near9_in_idx <= \$3508 ;
+    lane1_takes8 <= \$3620 ;
   always @(posedge clk)
-    near9_out_idx <= \$3509 ;
+    lane1_takes9 <= \$3621 ;
   always @(posedge clk)
-    near10_in_idx <= \$3510 ;
+    lane1_takes10 <= \$3622 ;
   always @(posedge clk)
-    near10_out_idx <= \$3511 ;
+    lane1_takes11 <= \$3623 ;
   always @(posedge clk)
-    near11_in_idx <= \$3512 ;
+    lane1_takes12 <= \$3624 ;
   always @(posedge clk)
-    near11_out_idx <= \$3513 ;
+    lane1_takes13 <= \$3625 ;
   always @(posedge clk)
-    near12_in_idx <= \$3514 ;
+    lane1_takes14 <= \$3626 ;
   always @(posedge clk)
-    near12_out_idx <= \$3515 ;
+    lane2_takes2 <= \$3627 ;
   always @(posedge clk)
-    near13_in_idx <= \$3516 ;
+    lane2_takes3 <= \$3628 ;
   always @(posedge clk)
-    near13_out_idx <= \$3517 ;
+    lane2_takes4 <= \$3629 ;
   always @(posedge clk)
-    near14_in_idx <= \$3518 ;
+    lane2_takes5 <= \$3630 ;
   always @(posedge clk)
-    near14_out_idx <= \$3519 ;
+    lane2_takes6 <= \$3631 ;
   always @(posedge clk)
-    near_last <= \$3520 ;
+    lane2_takes7 <= \$3632 ;
   always @(posedge clk)
-    lane0_takes0 <= \$3521 ;
+    lane2_takes8 <= \$3633 ;
   always @(posedge clk)
-    lane0_takes1 <= \$3522 ;
+    lane2_takes9 <= \$3634 ;
   always @(posedge clk)
-    lane0_takes2 <= \$3523 ;
+    lane2_takes10 <= \$3635 ;
   always @(posedge clk)
-    lane0_takes3 <= \$3524 ;
+    lane2_takes11 <= \$3636 ;
   always @(posedge clk)
-    lane0_takes4 <= \$3525 ;
+    lane2_takes12 <= \$3637 ;
   always @(posedge clk)
-    lane0_takes5 <= \$3526 ;
+    lane2_takes13 <= \$3638 ;
   always @(posedge clk)
-    lane0_takes6 <= \$3527 ;
+    lane2_takes14 <= \$3639 ;
   always @(posedge clk)
-    lane0_takes7 <= \$3528 ;
+    lane3_takes3 <= \$3640 ;
   always @(posedge clk)
-    lane0_takes8 <= \$3529 ;
+    lane3_takes4 <= \$3641 ;
   always @(posedge clk)
-    lane0_takes9 <= \$3530 ;
+    lane3_takes5 <= \$3642 ;
   always @(posedge clk)
-    lane0_takes10 <= \$3531 ;
+    lane3_takes6 <= \$3643 ;
   always @(posedge clk)
-    lane0_takes11 <= \$3532 ;
+    lane3_takes7 <= \$3644 ;
   always @(posedge clk)
-    lane0_takes12 <= \$3533 ;
+    lane3_takes8 <= \$3645 ;
   always @(posedge clk)
-    lane0_takes13 <= \$3534 ;
+    lane3_takes9 <= \$3646 ;
   always @(posedge clk)
-    lane0_takes14 <= \$3535 ;
+    lane3_takes10 <= \$3647 ;
   always @(posedge clk)
-    lane1_takes1 <= \$3536 ;
+    lane3_takes11 <= \$3648 ;
   always @(posedge clk)
-    lane1_takes2 <= \$3537 ;
+    lane3_takes12 <= \$3649 ;
   always @(posedge clk)
-    lane1_takes3 <= \$3538 ;
+    lane3_takes13 <= \$3650 ;
   always @(posedge clk)
-    lane1_takes4 <= \$3539 ;
+    lane3_takes14 <= \$3651 ;
   always @(posedge clk)
-    lane1_takes5 <= \$3540 ;
+    lane4_takes4 <= \$3652 ;
   always @(posedge clk)
-    lane1_takes6 <= \$3541 ;
+    lane4_takes5 <= \$3653 ;
   always @(posedge clk)
-    lane1_takes7 <= \$3542 ;
+    lane4_takes6 <= \$3654 ;
   always @(posedge clk)
-    lane1_takes8 <= \$3543 ;
+    lane4_takes7 <= \$3655 ;
   always @(posedge clk)
-    lane1_takes9 <= \$3544 ;
+    lane4_takes8 <= \$3656 ;
   always @(posedge clk)
-    lane1_takes10 <= \$3545 ;
+    lane4_takes9 <= \$3657 ;
   always @(posedge clk)
-    lane1_takes11 <= \$3546 ;
+    lane4_takes10 <= \$3658 ;
   always @(posedge clk)
-    lane1_takes12 <= \$3547 ;
+    lane4_takes11 <= \$3659 ;
   always @(posedge clk)
-    lane1_takes13 <= \$3548 ;
+    lane4_takes12 <= \$3660 ;
   always @(posedge clk)
-    lane1_takes14 <= \$3549 ;
+    lane4_takes13 <= \$3661 ;
   always @(posedge clk)
-    lane2_takes2 <= \$3550 ;
+    lane4_takes14 <= \$3662 ;
   always @(posedge clk)
-    lane2_takes3 <= \$3551 ;
+    lane5_takes5 <= \$3663 ;
   always @(posedge clk)
-    lane2_takes4 <= \$3552 ;
+    lane5_takes6 <= \$3664 ;
   always @(posedge clk)
-    lane2_takes5 <= \$3553 ;
+    lane5_takes7 <= \$3665 ;
   always @(posedge clk)
-    lane2_takes6 <= \$3554 ;
+    lane5_takes8 <= \$3666 ;
   always @(posedge clk)
-    lane2_takes7 <= \$3555 ;
+    lane5_takes9 <= \$3667 ;
   always @(posedge clk)
-    lane2_takes8 <= \$3556 ;
+    lane5_takes10 <= \$3668 ;
   always @(posedge clk)
-    lane2_takes9 <= \$3557 ;
+    lane5_takes11 <= \$3669 ;
   always @(posedge clk)
-    lane2_takes10 <= \$3558 ;
+    lane5_takes12 <= \$3670 ;
   always @(posedge clk)
-    lane2_takes11 <= \$3559 ;
+    lane5_takes13 <= \$3671 ;
   always @(posedge clk)
-    lane2_takes12 <= \$3560 ;
+    lane5_takes14 <= \$3672 ;
   always @(posedge clk)
-    lane2_takes13 <= \$3561 ;
+    lane6_takes6 <= \$3673 ;
   always @(posedge clk)
-    lane2_takes14 <= \$3562 ;
+    lane6_takes7 <= \$3674 ;
   always @(posedge clk)
-    lane3_takes3 <= \$3563 ;
+    lane6_takes8 <= \$3675 ;
   always @(posedge clk)
-    lane3_takes4 <= \$3564 ;
+    lane6_takes9 <= \$3676 ;
   always @(posedge clk)
-    lane3_takes5 <= \$3565 ;
+    lane6_takes10 <= \$3677 ;
   always @(posedge clk)
-    lane3_takes6 <= \$3566 ;
+    lane6_takes11 <= \$3678 ;
   always @(posedge clk)
-    lane3_takes7 <= \$3567 ;
+    lane6_takes12 <= \$3679 ;
   always @(posedge clk)
-    lane3_takes8 <= \$3568 ;
+    lane6_takes13 <= \$3680 ;
   always @(posedge clk)
-    lane3_takes9 <= \$3569 ;
+    lane6_takes14 <= \$3681 ;
   always @(posedge clk)
-    lane3_takes10 <= \$3570 ;
+    lane7_takes7 <= \$3682 ;
   always @(posedge clk)
-    lane3_takes11 <= \$3571 ;
+    lane7_takes8 <= \$3683 ;
   always @(posedge clk)
-    lane3_takes12 <= \$3572 ;
+    lane7_takes9 <= \$3684 ;
   always @(posedge clk)
-    lane3_takes13 <= \$3573 ;
+    lane7_takes10 <= \$3685 ;
   always @(posedge clk)
-    lane3_takes14 <= \$3574 ;
+    lane7_takes11 <= \$3686 ;
   always @(posedge clk)
-    lane4_takes4 <= \$3575 ;
+    lane7_takes12 <= \$3687 ;
   always @(posedge clk)
-    lane4_takes5 <= \$3576 ;
+    lane7_takes13 <= \$3688 ;
   always @(posedge clk)
-    lane4_takes6 <= \$3577 ;
+    lane7_takes14 <= \$3689 ;
   always @(posedge clk)
-    lane4_takes7 <= \$3578 ;
+    \$signal$316  <= \$3690 ;
   always @(posedge clk)
-    lane4_takes8 <= \$3579 ;
+    t_in_idx0 <= \$3691 ;
   always @(posedge clk)
-    lane4_takes9 <= \$3580 ;
+    t_in_idx1 <= \$3692 ;
   always @(posedge clk)
-    lane4_takes10 <= \$3581 ;
+    t_in_idx2 <= \$3693 ;
   always @(posedge clk)
-    lane4_takes11 <= \$3582 ;
+    t_in_idx3 <= \$3694 ;
   always @(posedge clk)
-    lane4_takes12 <= \$3583 ;
+    t_in_idx4 <= \$3695 ;
   always @(posedge clk)
-    lane4_takes13 <= \$3584 ;
+    t_in_idx5 <= \$3696 ;
   always @(posedge clk)
-    lane4_takes14 <= \$3585 ;
+    t_in_idx6 <= \$3697 ;
   always @(posedge clk)
-    lane5_takes5 <= \$3586 ;
+    t_in_idx7 <= \$3698 ;
   always @(posedge clk)
-    lane5_takes6 <= \$3587 ;
+    t_in_idx8 <= \$3699 ;
   always @(posedge clk)
-    lane5_takes7 <= \$3588 ;
+    t_in_idx9 <= \$3700 ;
   always @(posedge clk)
-    lane5_takes8 <= \$3589 ;
+    t_in_idx10 <= \$3701 ;
   always @(posedge clk)
-    lane5_takes9 <= \$3590 ;
+    t_in_idx11 <= \$3702 ;
   always @(posedge clk)
-    lane5_takes10 <= \$3591 ;
+    t_in_idx12 <= \$3703 ;
   always @(posedge clk)
-    lane5_takes11 <= \$3592 ;
+    t_in_idx13 <= \$3704 ;
   always @(posedge clk)
-    lane5_takes12 <= \$3593 ;
+    t_in_idx14 <= \$3705 ;
   always @(posedge clk)
-    lane5_takes13 <= \$3594 ;
+    t_out_idx0 <= \$3706 ;
   always @(posedge clk)
-    lane5_takes14 <= \$3595 ;
+    t_out_idx1 <= \$3707 ;
   always @(posedge clk)
-    lane6_takes6 <= \$3596 ;
+    t_out_idx2 <= \$3708 ;
   always @(posedge clk)
-    lane6_takes7 <= \$3597 ;
+    t_out_idx3 <= \$3709 ;
   always @(posedge clk)
-    lane6_takes8 <= \$3598 ;
+    t_out_idx4 <= \$3710 ;
   always @(posedge clk)
-    lane6_takes9 <= \$3599 ;
+    t_out_idx5 <= \$3711 ;
   always @(posedge clk)
-    lane6_takes10 <= \$3600 ;
+    t_out_idx6 <= \$3712 ;
   always @(posedge clk)
-    lane6_takes11 <= \$3601 ;
+    t_out_idx7 <= \$3713 ;
   always @(posedge clk)
-    lane6_takes12 <= \$3602 ;
+    t_out_idx8 <= \$3714 ;
   always @(posedge clk)
-    lane6_takes13 <= \$3603 ;
+    t_out_idx9 <= \$3715 ;
   always @(posedge clk)
-    lane6_takes14 <= \$3604 ;
+    t_out_idx10 <= \$3716 ;
   always @(posedge clk)
-    lane7_takes7 <= \$3605 ;
+    t_out_idx11 <= \$3717 ;
   always @(posedge clk)
-    lane7_takes8 <= \$3606 ;
+    t_out_idx12 <= \$3718 ;
   always @(posedge clk)
-    lane7_takes9 <= \$3607 ;
+    t_out_idx13 <= \$3719 ;
   always @(posedge clk)
-    lane7_takes10 <= \$3608 ;
+    t_out_idx14 <= \$3720 ;
   always @(posedge clk)
-    lane7_takes11 <= \$3609 ;
+    \$signal$317  <= \$3721 ;
   always @(posedge clk)
-    lane7_takes12 <= \$3610 ;
+    \$signal  <= \$3722 ;
   always @(posedge clk)
-    lane7_takes13 <= \$3611 ;
+    pairs_skid <= \$3723 ;
   always @(posedge clk)
-    lane7_takes14 <= \$3612 ;
+    pairs__payload <= \$3724 ;
   always @(posedge clk)
-    \$signal$303  <= \$3613 ;
-  always @(posedge clk)
-    t_in_idx0 <= \$3614 ;
-  always @(posedge clk)
-    t_in_idx1 <= \$3615 ;
-  always @(posedge clk)
-    t_in_idx2 <= \$3616 ;
-  always @(posedge clk)
-    t_in_idx3 <= \$3617 ;
-  always @(posedge clk)
-    t_in_idx4 <= \$3618 ;
-  always @(posedge clk)
-    t_in_idx5 <= \$3619 ;
-  always @(posedge clk)
-    t_in_idx6 <= \$3620 ;
-  always @(posedge clk)
-    t_in_idx7 <= \$3621 ;
-  always @(posedge clk)
-    t_in_idx8 <= \$3622 ;
-  always @(posedge clk)
-    t_in_idx9 <= \$3623 ;
-  always @(posedge clk)
-    t_in_idx10 <= \$3624 ;
-  always @(posedge clk)
-    t_in_idx11 <= \$3625 ;
-  always @(posedge clk)
-    t_in_idx12 <= \$3626 ;
-  always @(posedge clk)
-    t_in_idx13 <= \$3627 ;
-  always @(posedge clk)
-    t_in_idx14 <= \$3628 ;
-  always @(posedge clk)
-    t_out_idx0 <= \$3629 ;
-  always @(posedge clk)
-    t_out_idx1 <= \$3630 ;
-  always @(posedge clk)
-    t_out_idx2 <= \$3631 ;
-  always @(posedge clk)
-    t_out_idx3 <= \$3632 ;
-  always @(posedge clk)
-    t_out_idx4 <= \$3633 ;
-  always @(posedge clk)
-    t_out_idx5 <= \$3634 ;
-  always @(posedge clk)
-    t_out_idx6 <= \$3635 ;
-  always @(posedge clk)
-    t_out_idx7 <= \$3636 ;
-  always @(posedge clk)
-    t_out_idx8 <= \$3637 ;
-  always @(posedge clk)
-    t_out_idx9 <= \$3638 ;
-  always @(posedge clk)
-    t_out_idx10 <= \$3639 ;
-  always @(posedge clk)
-    t_out_idx11 <= \$3640 ;
-  always @(posedge clk)
-    t_out_idx12 <= \$3641 ;
-  always @(posedge clk)
-    t_out_idx13 <= \$3642 ;
-  always @(posedge clk)
-    t_out_idx14 <= \$3643 ;
-  always @(posedge clk)
-    \$signal$304  <= \$3644 ;
-  always @(posedge clk)
-    \$signal  <= \$3645 ;
-  always @(posedge clk)
-    pairs_skid <= \$3646 ;
-  always @(posedge clk)
-    pairs__payload <= \$3647 ;
-  always @(posedge clk)
-    pairs_valid <= \$3648 ;
+    pairs_valid <= \$3725 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2962  = match0_valid;
+    \$3037  = match0_valid;
     if (match0_load) begin
-      \$2962  = \$signal$21 ;
+      \$3037  = \$signal$22 ;
     end else if (match1_load) begin
-      \$2962  = 1'h0;
+      \$3037  = 1'h0;
     end
     if (rst) begin
-      \$2962  = 1'h0;
+      \$3037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2963  = match1_valid;
+    \$3038  = match1_valid;
     if (match1_load) begin
-      \$2963  = match0_valid;
+      \$3038  = match0_valid;
     end else if (match2_load) begin
-      \$2963  = 1'h0;
+      \$3038  = 1'h0;
     end
     if (rst) begin
-      \$2963  = 1'h0;
+      \$3038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2964  = match2_valid;
+    \$3039  = match2_valid;
     if (match2_load) begin
-      \$2964  = match1_valid;
+      \$3039  = match1_valid;
     end else if (match3_load) begin
-      \$2964  = 1'h0;
+      \$3039  = 1'h0;
     end
     if (rst) begin
-      \$2964  = 1'h0;
+      \$3039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2965  = match3_valid;
+    \$3040  = match3_valid;
     if (match3_load) begin
-      \$2965  = match2_valid;
+      \$3040  = match2_valid;
     end else if (match4_load) begin
-      \$2965  = 1'h0;
+      \$3040  = 1'h0;
     end
     if (rst) begin
-      \$2965  = 1'h0;
+      \$3040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2966  = match4_valid;
+    \$3041  = match4_valid;
     if (match4_load) begin
-      \$2966  = match3_valid;
+      \$3041  = match3_valid;
     end else if (match5_load) begin
-      \$2966  = 1'h0;
+      \$3041  = 1'h0;
     end
     if (rst) begin
-      \$2966  = 1'h0;
+      \$3041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2967  = match5_valid;
+    \$3042  = match5_valid;
     if (match5_load) begin
-      \$2967  = match4_valid;
+      \$3042  = match4_valid;
     end else if (match6_load) begin
-      \$2967  = 1'h0;
+      \$3042  = 1'h0;
     end
     if (rst) begin
-      \$2967  = 1'h0;
+      \$3042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2968  = match6_valid;
+    \$3043  = match6_valid;
     if (match6_load) begin
-      \$2968  = match5_valid;
+      \$3043  = match5_valid;
     end else if (match7_load) begin
-      \$2968  = 1'h0;
+      \$3043  = 1'h0;
     end
     if (rst) begin
-      \$2968  = 1'h0;
+      \$3043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2969  = match7_valid;
+    \$3044  = match7_valid;
     if (match7_load) begin
-      \$2969  = match6_valid;
+      \$3044  = match6_valid;
     end else if (match8_load) begin
-      \$2969  = 1'h0;
+      \$3044  = 1'h0;
     end
     if (rst) begin
-      \$2969  = 1'h0;
+      \$3044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2970  = match8_valid;
+    \$3045  = match8_valid;
     if (match8_load) begin
-      \$2970  = match7_valid;
+      \$3045  = match7_valid;
     end else if (match9_load) begin
-      \$2970  = 1'h0;
+      \$3045  = 1'h0;
     end
     if (rst) begin
-      \$2970  = 1'h0;
+      \$3045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2971  = match9_valid;
+    \$3046  = match9_valid;
     if (match9_load) begin
-      \$2971  = \$427 ;
+      \$3046  = \$588 ;
     end
     if (rst) begin
-      \$2971  = 1'h0;
+      \$3046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2972  = \$437 ;
+    \$3047  = \$598 ;
     if (rst) begin
-      \$2972  = 1'h1;
+      \$3047  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2973  = \$441 ;
+    \$3048  = \$627 ;
     if (rst) begin
-      \$2973  = 1'h0;
+      \$3048  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2974  = in_skid_keep;
-    if (\$442 ) begin
-      \$2974  = inputs__payload[551:544];
-    end
-    if (rst) begin
-      \$2974  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2975  = in_skid_last;
-    if (\$442 ) begin
-      \$2975  = inputs__payload[552];
-    end
-    if (rst) begin
-      \$2975  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2976  = in_skid_top;
-    if (\$442 ) begin
-      \$2976  = { \$445 , \$444  };
-    end
-    if (rst) begin
-      \$2976  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2977  = in_skid_key0;
-    if (\$442 ) begin
-      \$2977  = \$446 ;
-    end
-    if (rst) begin
-      \$2977  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2978  = in_skid_key1;
-    if (\$442 ) begin
-      \$2978  = \$447 ;
-    end
-    if (rst) begin
-      \$2978  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2979  = in_skid_key2;
-    if (\$442 ) begin
-      \$2979  = \$448 ;
-    end
-    if (rst) begin
-      \$2979  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2980  = in_skid_key3;
-    if (\$442 ) begin
-      \$2980  = \$449 ;
-    end
-    if (rst) begin
-      \$2980  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2981  = in_skid_key4;
-    if (\$442 ) begin
-      \$2981  = \$450 ;
-    end
-    if (rst) begin
-      \$2981  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2982  = in_skid_key5;
-    if (\$442 ) begin
-      \$2982  = \$451 ;
-    end
-    if (rst) begin
-      \$2982  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2983  = in_skid_key6;
-    if (\$442 ) begin
-      \$2983  = \$452 ;
-    end
-    if (rst) begin
-      \$2983  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2984  = in_skid_key7;
-    if (\$442 ) begin
-      \$2984  = \$453 ;
-    end
-    if (rst) begin
-      \$2984  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2985  = in_skid_idx0;
-    if (\$442 ) begin
-      \$2985  = inputs__payload[67:56];
-    end
-    if (rst) begin
-      \$2985  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2986  = in_skid_idx1;
-    if (\$442 ) begin
-      \$2986  = inputs__payload[135:124];
-    end
-    if (rst) begin
-      \$2986  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2987  = in_skid_idx2;
-    if (\$442 ) begin
-      \$2987  = inputs__payload[203:192];
-    end
-    if (rst) begin
-      \$2987  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2988  = in_skid_idx3;
-    if (\$442 ) begin
-      \$2988  = inputs__payload[271:260];
-    end
-    if (rst) begin
-      \$2988  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2989  = in_skid_idx4;
-    if (\$442 ) begin
-      \$2989  = inputs__payload[339:328];
-    end
-    if (rst) begin
-      \$2989  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2990  = in_skid_idx5;
-    if (\$442 ) begin
-      \$2990  = inputs__payload[407:396];
-    end
-    if (rst) begin
-      \$2990  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2991  = in_skid_idx6;
-    if (\$442 ) begin
-      \$2991  = inputs__payload[475:464];
-    end
-    if (rst) begin
-      \$2991  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2992  = in_skid_idx7;
-    if (\$442 ) begin
-      \$2992  = inputs__payload[543:532];
-    end
-    if (rst) begin
-      \$2992  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2993  = in_next_full;
-    if (\$455 ) begin
-      \$2993  = \$458 ;
-    end
-    if (rst) begin
-      \$2993  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2994  = in_skid_full;
-    if (\$455 ) begin
-      \$2994  = 1'h0;
-    end else if (\$457 ) begin
-      \$2994  = 1'h1;
-    end
-    if (rst) begin
-      \$2994  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2995  = in_next_keep;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$2995  = in_skid_keep;
-      end else begin
-        \$2995  = inputs__payload[551:544];
-      end
-    end
-    if (rst) begin
-      \$2995  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2996  = in_next_last;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$2996  = in_skid_last;
-      end else begin
-        \$2996  = inputs__payload[552];
-      end
-    end
-    if (rst) begin
-      \$2996  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2997  = in_next_top;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$2997  = in_skid_top;
-      end else begin
-        \$2997  = { \$461 , \$460  };
-      end
-    end
-    if (rst) begin
-      \$2997  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2998  = in_next_key0;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$2998  = in_skid_key0;
-      end else begin
-        \$2998  = \$462 ;
-      end
-    end
-    if (rst) begin
-      \$2998  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2999  = in_next_key1;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$2999  = in_skid_key1;
-      end else begin
-        \$2999  = \$463 ;
-      end
-    end
-    if (rst) begin
-      \$2999  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3000  = in_next_key2;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3000  = in_skid_key2;
-      end else begin
-        \$3000  = \$464 ;
-      end
-    end
-    if (rst) begin
-      \$3000  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3001  = in_next_key3;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3001  = in_skid_key3;
-      end else begin
-        \$3001  = \$465 ;
-      end
-    end
-    if (rst) begin
-      \$3001  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3002  = in_next_key4;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3002  = in_skid_key4;
-      end else begin
-        \$3002  = \$466 ;
-      end
-    end
-    if (rst) begin
-      \$3002  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3003  = in_next_key5;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3003  = in_skid_key5;
-      end else begin
-        \$3003  = \$467 ;
-      end
-    end
-    if (rst) begin
-      \$3003  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3004  = in_next_key6;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3004  = in_skid_key6;
-      end else begin
-        \$3004  = \$468 ;
-      end
-    end
-    if (rst) begin
-      \$3004  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3005  = in_next_key7;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3005  = in_skid_key7;
-      end else begin
-        \$3005  = \$469 ;
-      end
-    end
-    if (rst) begin
-      \$3005  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3006  = in_next_idx0;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3006  = in_skid_idx0;
-      end else begin
-        \$3006  = inputs__payload[67:56];
-      end
-    end
-    if (rst) begin
-      \$3006  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3007  = in_next_idx1;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3007  = in_skid_idx1;
-      end else begin
-        \$3007  = inputs__payload[135:124];
-      end
-    end
-    if (rst) begin
-      \$3007  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3008  = in_next_idx2;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3008  = in_skid_idx2;
-      end else begin
-        \$3008  = inputs__payload[203:192];
-      end
-    end
-    if (rst) begin
-      \$3008  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3009  = in_next_idx3;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3009  = in_skid_idx3;
-      end else begin
-        \$3009  = inputs__payload[271:260];
-      end
-    end
-    if (rst) begin
-      \$3009  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3010  = in_next_idx4;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3010  = in_skid_idx4;
-      end else begin
-        \$3010  = inputs__payload[339:328];
-      end
-    end
-    if (rst) begin
-      \$3010  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3011  = in_next_idx5;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3011  = in_skid_idx5;
-      end else begin
-        \$3011  = inputs__payload[407:396];
-      end
-    end
-    if (rst) begin
-      \$3011  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3012  = in_next_idx6;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3012  = in_skid_idx6;
-      end else begin
-        \$3012  = inputs__payload[475:464];
-      end
-    end
-    if (rst) begin
-      \$3012  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3013  = in_next_idx7;
-    if (\$455 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3013  = in_skid_idx7;
-      end else begin
-        \$3013  = inputs__payload[543:532];
-      end
-    end
-    if (rst) begin
-      \$3013  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3014  = in_keep;
-    if (in_free) begin
-      \$3014  = in_next_keep;
-    end
-    if (rst) begin
-      \$3014  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3015  = in_last;
-    if (in_free) begin
-      \$3015  = in_next_last;
-    end
-    if (rst) begin
-      \$3015  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3016  = in_top;
-    if (in_free) begin
-      \$3016  = in_next_top;
-    end
-    if (rst) begin
-      \$3016  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3017  = in_key0;
-    if (in_free) begin
-      \$3017  = in_next_key0;
-    end
-    if (rst) begin
-      \$3017  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3018  = in_key1;
-    if (in_free) begin
-      \$3018  = in_next_key1;
-    end
-    if (rst) begin
-      \$3018  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3019  = in_key2;
-    if (in_free) begin
-      \$3019  = in_next_key2;
-    end
-    if (rst) begin
-      \$3019  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3020  = in_key3;
-    if (in_free) begin
-      \$3020  = in_next_key3;
-    end
-    if (rst) begin
-      \$3020  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3021  = in_key4;
-    if (in_free) begin
-      \$3021  = in_next_key4;
-    end
-    if (rst) begin
-      \$3021  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3022  = in_key5;
-    if (in_free) begin
-      \$3022  = in_next_key5;
-    end
-    if (rst) begin
-      \$3022  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3023  = in_key6;
-    if (in_free) begin
-      \$3023  = in_next_key6;
-    end
-    if (rst) begin
-      \$3023  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3024  = in_key7;
-    if (in_free) begin
-      \$3024  = in_next_key7;
-    end
-    if (rst) begin
-      \$3024  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3025  = in_idx0;
-    if (in_free) begin
-      \$3025  = in_next_idx0;
-    end
-    if (rst) begin
-      \$3025  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3026  = in_idx1;
-    if (in_free) begin
-      \$3026  = in_next_idx1;
-    end
-    if (rst) begin
-      \$3026  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3027  = in_idx2;
-    if (in_free) begin
-      \$3027  = in_next_idx2;
-    end
-    if (rst) begin
-      \$3027  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3028  = in_idx3;
-    if (in_free) begin
-      \$3028  = in_next_idx3;
-    end
-    if (rst) begin
-      \$3028  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3029  = in_idx4;
-    if (in_free) begin
-      \$3029  = in_next_idx4;
-    end
-    if (rst) begin
-      \$3029  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3030  = in_idx5;
-    if (in_free) begin
-      \$3030  = in_next_idx5;
-    end
-    if (rst) begin
-      \$3030  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3031  = in_idx6;
-    if (in_free) begin
-      \$3031  = in_next_idx6;
-    end
-    if (rst) begin
-      \$3031  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3032  = in_idx7;
-    if (in_free) begin
-      \$3032  = in_next_idx7;
-    end
-    if (rst) begin
-      \$3032  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3033  = in_full;
-    if (in_free) begin
-      \$3033  = in_next_full;
-    end
-    if (rst) begin
-      \$3033  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3034  = \$473 ;
-    if (rst) begin
-      \$3034  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3035  = out_skid_keep;
-    if (\$474 ) begin
-      \$3035  = outputs__payload[551:544];
-    end
-    if (rst) begin
-      \$3035  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3036  = out_skid_last;
-    if (\$474 ) begin
-      \$3036  = outputs__payload[552];
-    end
-    if (rst) begin
-      \$3036  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3037  = out_skid_top;
-    if (\$474 ) begin
-      \$3037  = { \$498 , \$497  };
-    end
-    if (rst) begin
-      \$3037  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3038  = out_skid_key0;
-    if (\$474 ) begin
-      \$3038  = \$520 ;
-    end
-    if (rst) begin
-      \$3038  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3039  = out_skid_key1;
-    if (\$474 ) begin
-      \$3039  = \$542 ;
-    end
-    if (rst) begin
-      \$3039  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3040  = out_skid_key2;
-    if (\$474 ) begin
-      \$3040  = \$564 ;
-    end
-    if (rst) begin
-      \$3040  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3041  = out_skid_key3;
-    if (\$474 ) begin
-      \$3041  = \$586 ;
-    end
-    if (rst) begin
-      \$3041  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3042  = out_skid_key4;
-    if (\$474 ) begin
-      \$3042  = \$608 ;
-    end
-    if (rst) begin
-      \$3042  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3043  = out_skid_key5;
-    if (\$474 ) begin
-      \$3043  = \$630 ;
-    end
-    if (rst) begin
-      \$3043  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3044  = out_skid_key6;
-    if (\$474 ) begin
-      \$3044  = \$652 ;
-    end
-    if (rst) begin
-      \$3044  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3045  = out_skid_key7;
-    if (\$474 ) begin
-      \$3045  = \$674 ;
-    end
-    if (rst) begin
-      \$3045  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3046  = out_skid_idx0;
-    if (\$474 ) begin
-      \$3046  = outputs__payload[67:56];
-    end
-    if (rst) begin
-      \$3046  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3047  = out_skid_idx1;
-    if (\$474 ) begin
-      \$3047  = outputs__payload[135:124];
-    end
-    if (rst) begin
-      \$3047  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3048  = out_skid_idx2;
-    if (\$474 ) begin
-      \$3048  = outputs__payload[203:192];
-    end
-    if (rst) begin
-      \$3048  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3049  = out_skid_idx3;
-    if (\$474 ) begin
-      \$3049  = outputs__payload[271:260];
-    end
+    \$3049  = \$656 ;
     if (rst) begin
-      \$3049  = 12'h000;
+      \$3049  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3050  = out_skid_idx4;
-    if (\$474 ) begin
-      \$3050  = outputs__payload[339:328];
-    end
+    \$3050  = in_done_next;
     if (rst) begin
-      \$3050  = 12'h000;
+      \$3050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3051  = out_skid_idx5;
-    if (\$474 ) begin
-      \$3051  = outputs__payload[407:396];
+    \$3051  = in_skid_keep;
+    if (\$657 ) begin
+      \$3051  = inputs__payload[551:544];
     end
     if (rst) begin
-      \$3051  = 12'h000;
+      \$3051  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3052  = out_skid_idx6;
-    if (\$474 ) begin
-      \$3052  = outputs__payload[475:464];
+    \$3052  = in_skid_last;
+    if (\$657 ) begin
+      \$3052  = inputs__payload[552];
     end
     if (rst) begin
-      \$3052  = 12'h000;
+      \$3052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3053  = out_skid_idx7;
-    if (\$474 ) begin
-      \$3053  = outputs__payload[543:532];
+    \$3053  = in_skid_top;
+    if (\$657 ) begin
+      \$3053  = { \$660 , \$659  };
     end
     if (rst) begin
-      \$3053  = 12'h000;
+      \$3053  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3054  = out_next_full;
-    if (\$676 ) begin
-      \$3054  = \$679 ;
+    \$3054  = in_skid_key0;
+    if (\$657 ) begin
+      \$3054  = \$661 ;
     end
     if (rst) begin
-      \$3054  = 1'h0;
+      \$3054  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3055  = out_skid_full;
-    if (\$676 ) begin
-      \$3055  = 1'h0;
-    end else if (\$678 ) begin
-      \$3055  = 1'h1;
+    \$3055  = in_skid_key1;
+    if (\$657 ) begin
+      \$3055  = \$662 ;
     end
     if (rst) begin
-      \$3055  = 1'h0;
+      \$3055  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3056  = out_next_keep;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3056  = out_skid_keep;
-      end else begin
-        \$3056  = outputs__payload[551:544];
-      end
+    \$3056  = in_skid_key2;
+    if (\$657 ) begin
+      \$3056  = \$663 ;
     end
     if (rst) begin
-      \$3056  = 8'h00;
+      \$3056  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3057  = out_next_last;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3057  = out_skid_last;
-      end else begin
-        \$3057  = outputs__payload[552];
-      end
+    \$3057  = in_skid_key3;
+    if (\$657 ) begin
+      \$3057  = \$664 ;
     end
     if (rst) begin
-      \$3057  = 1'h0;
+      \$3057  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3058  = out_next_top;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3058  = out_skid_top;
-      end else begin
-        \$3058  = { \$703 , \$702  };
-      end
+    \$3058  = in_skid_key4;
+    if (\$657 ) begin
+      \$3058  = \$665 ;
     end
     if (rst) begin
-      \$3058  = 63'h0000000000000000;
+      \$3058  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3059  = out_next_key0;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3059  = out_skid_key0;
-      end else begin
-        \$3059  = \$725 ;
-      end
+    \$3059  = in_skid_key5;
+    if (\$657 ) begin
+      \$3059  = \$666 ;
     end
     if (rst) begin
       \$3059  = 62'h0000000000000000;
@@ -20033,14 +19323,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3060  = out_next_key1;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3060  = out_skid_key1;
-      end else begin
-        \$3060  = \$747 ;
-      end
+    \$3060  = in_skid_key6;
+    if (\$657 ) begin
+      \$3060  = \$667 ;
     end
     if (rst) begin
       \$3060  = 62'h0000000000000000;
@@ -20048,14 +19333,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3061  = out_next_key2;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3061  = out_skid_key2;
-      end else begin
-        \$3061  = \$769 ;
-      end
+    \$3061  = in_skid_key7;
+    if (\$657 ) begin
+      \$3061  = \$668 ;
     end
     if (rst) begin
       \$3061  = 62'h0000000000000000;
@@ -20063,89 +19343,59 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3062  = out_next_key3;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3062  = out_skid_key3;
-      end else begin
-        \$3062  = \$791 ;
-      end
+    \$3062  = in_skid_idx0;
+    if (\$657 ) begin
+      \$3062  = inputs__payload[67:56];
     end
     if (rst) begin
-      \$3062  = 62'h0000000000000000;
+      \$3062  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3063  = out_next_key4;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3063  = out_skid_key4;
-      end else begin
-        \$3063  = \$813 ;
-      end
+    \$3063  = in_skid_idx1;
+    if (\$657 ) begin
+      \$3063  = inputs__payload[135:124];
     end
     if (rst) begin
-      \$3063  = 62'h0000000000000000;
+      \$3063  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3064  = out_next_key5;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3064  = out_skid_key5;
-      end else begin
-        \$3064  = \$835 ;
-      end
+    \$3064  = in_skid_idx2;
+    if (\$657 ) begin
+      \$3064  = inputs__payload[203:192];
     end
     if (rst) begin
-      \$3064  = 62'h0000000000000000;
+      \$3064  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3065  = out_next_key6;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3065  = out_skid_key6;
-      end else begin
-        \$3065  = \$857 ;
-      end
+    \$3065  = in_skid_idx3;
+    if (\$657 ) begin
+      \$3065  = inputs__payload[271:260];
     end
     if (rst) begin
-      \$3065  = 62'h0000000000000000;
+      \$3065  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3066  = out_next_key7;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3066  = out_skid_key7;
-      end else begin
-        \$3066  = \$879 ;
-      end
+    \$3066  = in_skid_idx4;
+    if (\$657 ) begin
+      \$3066  = inputs__payload[339:328];
     end
     if (rst) begin
-      \$3066  = 62'h0000000000000000;
+      \$3066  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3067  = out_next_idx0;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3067  = out_skid_idx0;
-      end else begin
-        \$3067  = outputs__payload[67:56];
-      end
+    \$3067  = in_skid_idx5;
+    if (\$657 ) begin
+      \$3067  = inputs__payload[407:396];
     end
     if (rst) begin
       \$3067  = 12'h000;
@@ -20153,14 +19403,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3068  = out_next_idx1;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3068  = out_skid_idx1;
-      end else begin
-        \$3068  = outputs__payload[135:124];
-      end
+    \$3068  = in_skid_idx6;
+    if (\$657 ) begin
+      \$3068  = inputs__payload[475:464];
     end
     if (rst) begin
       \$3068  = 12'h000;
@@ -20168,14 +19413,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3069  = out_next_idx2;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3069  = out_skid_idx2;
-      end else begin
-        \$3069  = outputs__payload[203:192];
-      end
+    \$3069  = in_skid_idx7;
+    if (\$657 ) begin
+      \$3069  = inputs__payload[543:532];
     end
     if (rst) begin
       \$3069  = 12'h000;
@@ -20183,114 +19423,126 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3070  = out_next_idx3;
-    if (\$676 ) begin
+    \$3070  = in_next_full;
+    if (\$670 ) begin
+      \$3070  = \$673 ;
+    end
+    if (rst) begin
+      \$3070  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3071  = in_skid_full;
+    if (\$670 ) begin
+      \$3071  = 1'h0;
+    end else if (\$672 ) begin
+      \$3071  = 1'h1;
+    end
+    if (rst) begin
+      \$3071  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3072  = in_next_keep;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3070  = out_skid_idx3;
+      if (in_skid_full) begin
+        \$3072  = in_skid_keep;
       end else begin
-        \$3070  = outputs__payload[271:260];
+        \$3072  = inputs__payload[551:544];
       end
     end
     if (rst) begin
-      \$3070  = 12'h000;
+      \$3072  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3071  = out_next_idx4;
-    if (\$676 ) begin
+    \$3073  = in_next_last;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3071  = out_skid_idx4;
+      if (in_skid_full) begin
+        \$3073  = in_skid_last;
       end else begin
-        \$3071  = outputs__payload[339:328];
+        \$3073  = inputs__payload[552];
       end
     end
     if (rst) begin
-      \$3071  = 12'h000;
+      \$3073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3072  = out_next_idx5;
-    if (\$676 ) begin
+    \$3074  = in_next_top;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3072  = out_skid_idx5;
+      if (in_skid_full) begin
+        \$3074  = in_skid_top;
       end else begin
-        \$3072  = outputs__payload[407:396];
+        \$3074  = { \$676 , \$675  };
       end
     end
     if (rst) begin
-      \$3072  = 12'h000;
+      \$3074  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3073  = out_next_idx6;
-    if (\$676 ) begin
+    \$3075  = in_next_key0;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3073  = out_skid_idx6;
+      if (in_skid_full) begin
+        \$3075  = in_skid_key0;
       end else begin
-        \$3073  = outputs__payload[475:464];
+        \$3075  = \$677 ;
       end
     end
     if (rst) begin
-      \$3073  = 12'h000;
+      \$3075  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3074  = out_next_idx7;
-    if (\$676 ) begin
+    \$3076  = in_next_key1;
+    if (\$670 ) begin
       (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3074  = out_skid_idx7;
+      if (in_skid_full) begin
+        \$3076  = in_skid_key1;
       end else begin
-        \$3074  = outputs__payload[543:532];
+        \$3076  = \$678 ;
       end
     end
     if (rst) begin
-      \$3074  = 12'h000;
+      \$3076  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3075  = out_keep;
-    if (out_free) begin
-      \$3075  = out_next_keep;
+    \$3077  = in_next_key2;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3077  = in_skid_key2;
+      end else begin
+        \$3077  = \$679 ;
+      end
     end
     if (rst) begin
-      \$3075  = 8'h00;
+      \$3077  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3076  = out_last;
-    if (out_free) begin
-      \$3076  = out_next_last;
-    end
-    if (rst) begin
-      \$3076  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3077  = out_top;
-    if (out_free) begin
-      \$3077  = out_next_top;
-    end
-    if (rst) begin
-      \$3077  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3078  = out_key0;
-    if (out_free) begin
-      \$3078  = out_next_key0;
+    \$3078  = in_next_key3;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3078  = in_skid_key3;
+      end else begin
+        \$3078  = \$680 ;
+      end
     end
     if (rst) begin
       \$3078  = 62'h0000000000000000;
@@ -20298,9 +19550,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3079  = out_key1;
-    if (out_free) begin
-      \$3079  = out_next_key1;
+    \$3079  = in_next_key4;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3079  = in_skid_key4;
+      end else begin
+        \$3079  = \$681 ;
+      end
     end
     if (rst) begin
       \$3079  = 62'h0000000000000000;
@@ -20308,9 +19565,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3080  = out_key2;
-    if (out_free) begin
-      \$3080  = out_next_key2;
+    \$3080  = in_next_key5;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3080  = in_skid_key5;
+      end else begin
+        \$3080  = \$682 ;
+      end
     end
     if (rst) begin
       \$3080  = 62'h0000000000000000;
@@ -20318,9 +19580,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3081  = out_key3;
-    if (out_free) begin
-      \$3081  = out_next_key3;
+    \$3081  = in_next_key6;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3081  = in_skid_key6;
+      end else begin
+        \$3081  = \$683 ;
+      end
     end
     if (rst) begin
       \$3081  = 62'h0000000000000000;
@@ -20328,9 +19595,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3082  = out_key4;
-    if (out_free) begin
-      \$3082  = out_next_key4;
+    \$3082  = in_next_key7;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3082  = in_skid_key7;
+      end else begin
+        \$3082  = \$684 ;
+      end
     end
     if (rst) begin
       \$3082  = 62'h0000000000000000;
@@ -20338,39 +19610,59 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3083  = out_key5;
-    if (out_free) begin
-      \$3083  = out_next_key5;
+    \$3083  = in_next_idx0;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3083  = in_skid_idx0;
+      end else begin
+        \$3083  = inputs__payload[67:56];
+      end
     end
     if (rst) begin
-      \$3083  = 62'h0000000000000000;
+      \$3083  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3084  = out_key6;
-    if (out_free) begin
-      \$3084  = out_next_key6;
+    \$3084  = in_next_idx1;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3084  = in_skid_idx1;
+      end else begin
+        \$3084  = inputs__payload[135:124];
+      end
     end
     if (rst) begin
-      \$3084  = 62'h0000000000000000;
+      \$3084  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3085  = out_key7;
-    if (out_free) begin
-      \$3085  = out_next_key7;
+    \$3085  = in_next_idx2;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3085  = in_skid_idx2;
+      end else begin
+        \$3085  = inputs__payload[203:192];
+      end
     end
     if (rst) begin
-      \$3085  = 62'h0000000000000000;
+      \$3085  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3086  = out_idx0;
-    if (out_free) begin
-      \$3086  = out_next_idx0;
+    \$3086  = in_next_idx3;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3086  = in_skid_idx3;
+      end else begin
+        \$3086  = inputs__payload[271:260];
+      end
     end
     if (rst) begin
       \$3086  = 12'h000;
@@ -20378,9 +19670,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3087  = out_idx1;
-    if (out_free) begin
-      \$3087  = out_next_idx1;
+    \$3087  = in_next_idx4;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3087  = in_skid_idx4;
+      end else begin
+        \$3087  = inputs__payload[339:328];
+      end
     end
     if (rst) begin
       \$3087  = 12'h000;
@@ -20388,9 +19685,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3088  = out_idx2;
-    if (out_free) begin
-      \$3088  = out_next_idx2;
+    \$3088  = in_next_idx5;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3088  = in_skid_idx5;
+      end else begin
+        \$3088  = inputs__payload[407:396];
+      end
     end
     if (rst) begin
       \$3088  = 12'h000;
@@ -20398,9 +19700,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3089  = out_idx3;
-    if (out_free) begin
-      \$3089  = out_next_idx3;
+    \$3089  = in_next_idx6;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3089  = in_skid_idx6;
+      end else begin
+        \$3089  = inputs__payload[475:464];
+      end
     end
     if (rst) begin
       \$3089  = 12'h000;
@@ -20408,9 +19715,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3090  = out_idx4;
-    if (out_free) begin
-      \$3090  = out_next_idx4;
+    \$3090  = in_next_idx7;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3090  = in_skid_idx7;
+      end else begin
+        \$3090  = inputs__payload[543:532];
+      end
     end
     if (rst) begin
       \$3090  = 12'h000;
@@ -20418,223 +19730,226 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3091  = out_idx5;
-    if (out_free) begin
-      \$3091  = out_next_idx5;
+    \$3091  = in_keep;
+    if (in_free) begin
+      \$3091  = in_next_keep;
     end
     if (rst) begin
-      \$3091  = 12'h000;
+      \$3091  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3092  = out_idx6;
-    if (out_free) begin
-      \$3092  = out_next_idx6;
+    \$3092  = in_last;
+    if (in_free) begin
+      \$3092  = in_next_last;
     end
     if (rst) begin
-      \$3092  = 12'h000;
+      \$3092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3093  = out_idx7;
-    if (out_free) begin
-      \$3093  = out_next_idx7;
+    \$3093  = in_top;
+    if (in_free) begin
+      \$3093  = in_next_top;
     end
     if (rst) begin
-      \$3093  = 12'h000;
+      \$3093  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3094  = out_full;
-    if (out_free) begin
-      \$3094  = out_next_full;
+    \$3094  = in_key0;
+    if (in_free) begin
+      \$3094  = in_next_key0;
     end
     if (rst) begin
-      \$3094  = 1'h0;
+      \$3094  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3095  = \$947 ;
+    \$3095  = in_key1;
+    if (in_free) begin
+      \$3095  = in_next_key1;
+    end
     if (rst) begin
-      \$3095  = 1'h0;
+      \$3095  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3096  = \$1015 ;
+    \$3096  = in_key2;
+    if (in_free) begin
+      \$3096  = in_next_key2;
+    end
     if (rst) begin
-      \$3096  = 1'h0;
+      \$3096  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3097  = merge0_in0;
-    if (match0_load_r) begin
-      \$3097  = \$1022 ;
+    \$3097  = in_key3;
+    if (in_free) begin
+      \$3097  = in_next_key3;
     end
     if (rst) begin
-      \$3097  = 76'h0000000000000000000;
+      \$3097  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3098  = merge0_in1;
-    if (match0_load_r) begin
-      \$3098  = \$1029 ;
+    \$3098  = in_key4;
+    if (in_free) begin
+      \$3098  = in_next_key4;
     end
     if (rst) begin
-      \$3098  = 76'h0000000000000000000;
+      \$3098  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3099  = merge0_in2;
-    if (match0_load_r) begin
-      \$3099  = \$1036 ;
+    \$3099  = in_key5;
+    if (in_free) begin
+      \$3099  = in_next_key5;
     end
     if (rst) begin
-      \$3099  = 76'h0000000000000000000;
+      \$3099  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3100  = merge0_in3;
-    if (match0_load_r) begin
-      \$3100  = \$1043 ;
+    \$3100  = in_key6;
+    if (in_free) begin
+      \$3100  = in_next_key6;
     end
     if (rst) begin
-      \$3100  = 76'h0000000000000000000;
+      \$3100  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3101  = merge0_in4;
-    if (match0_load_r) begin
-      \$3101  = \$1050 ;
+    \$3101  = in_key7;
+    if (in_free) begin
+      \$3101  = in_next_key7;
     end
     if (rst) begin
-      \$3101  = 76'h0000000000000000000;
+      \$3101  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3102  = merge0_in5;
-    if (match0_load_r) begin
-      \$3102  = \$1057 ;
+    \$3102  = in_idx0;
+    if (in_free) begin
+      \$3102  = in_next_idx0;
     end
     if (rst) begin
-      \$3102  = 76'h0000000000000000000;
+      \$3102  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3103  = merge0_in6;
-    if (match0_load_r) begin
-      \$3103  = \$1064 ;
+    \$3103  = in_idx1;
+    if (in_free) begin
+      \$3103  = in_next_idx1;
     end
     if (rst) begin
-      \$3103  = 76'h0000000000000000000;
+      \$3103  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3104  = merge0_in7;
-    if (match0_load_r) begin
-      \$3104  = \$1071 ;
+    \$3104  = in_idx2;
+    if (in_free) begin
+      \$3104  = in_next_idx2;
     end
     if (rst) begin
-      \$3104  = 76'h0000000000000000000;
+      \$3104  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3105  = merge0_in8;
-    if (match0_load_r) begin
-      \$3105  = \$1078 ;
+    \$3105  = in_idx3;
+    if (in_free) begin
+      \$3105  = in_next_idx3;
     end
     if (rst) begin
-      \$3105  = 76'h0000000000000000000;
+      \$3105  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3106  = merge0_in9;
-    if (match0_load_r) begin
-      \$3106  = \$1085 ;
+    \$3106  = in_idx4;
+    if (in_free) begin
+      \$3106  = in_next_idx4;
     end
     if (rst) begin
-      \$3106  = 76'h0000000000000000000;
+      \$3106  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3107  = merge0_in10;
-    if (match0_load_r) begin
-      \$3107  = \$1092 ;
+    \$3107  = in_idx5;
+    if (in_free) begin
+      \$3107  = in_next_idx5;
     end
     if (rst) begin
-      \$3107  = 76'h0000000000000000000;
+      \$3107  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3108  = merge0_in11;
-    if (match0_load_r) begin
-      \$3108  = \$1099 ;
+    \$3108  = in_idx6;
+    if (in_free) begin
+      \$3108  = in_next_idx6;
     end
     if (rst) begin
-      \$3108  = 76'h0000000000000000000;
+      \$3108  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3109  = merge0_in12;
-    if (match0_load_r) begin
-      \$3109  = \$1106 ;
+    \$3109  = in_idx7;
+    if (in_free) begin
+      \$3109  = in_next_idx7;
     end
     if (rst) begin
-      \$3109  = 76'h0000000000000000000;
+      \$3109  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3110  = merge0_in13;
-    if (match0_load_r) begin
-      \$3110  = \$1113 ;
+    \$3110  = in_full;
+    if (in_free) begin
+      \$3110  = in_next_full;
     end
     if (rst) begin
-      \$3110  = 76'h0000000000000000000;
+      \$3110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3111  = merge0_in14;
-    if (match0_load_r) begin
-      \$3111  = \$1120 ;
-    end
+    \$3111  = out_done_next;
     if (rst) begin
-      \$3111  = 76'h0000000000000000000;
+      \$3111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3112  = merge0_in15;
-    if (match0_load_r) begin
-      \$3112  = \$1127 ;
+    \$3112  = out_skid_keep;
+    if (\$685 ) begin
+      \$3112  = outputs__payload[551:544];
     end
     if (rst) begin
-      \$3112  = 76'h0000000000000000000;
+      \$3112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3113  = merge0_in_last;
-    if (match0_load_r) begin
-      \$3113  = \final ;
+    \$3113  = out_skid_last;
+    if (\$685 ) begin
+      \$3113  = outputs__payload[552];
     end
     if (rst) begin
       \$3113  = 1'h0;
@@ -20642,179 +19957,179 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3114  = merge0_gt0_0;
-    if (match0_load_r) begin
-      \$3114  = \$1142 ;
+    \$3114  = out_skid_top;
+    if (\$685 ) begin
+      \$3114  = { \$709 , \$708  };
     end
     if (rst) begin
-      \$3114  = 1'h0;
+      \$3114  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3115  = merge0_eq0_0;
-    if (match0_load_r) begin
-      \$3115  = \$1157 ;
+    \$3115  = out_skid_key0;
+    if (\$685 ) begin
+      \$3115  = \$731 ;
     end
     if (rst) begin
-      \$3115  = 1'h0;
+      \$3115  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3116  = merge0_gt0_1;
-    if (match0_load_r) begin
-      \$3116  = \$1172 ;
+    \$3116  = out_skid_key1;
+    if (\$685 ) begin
+      \$3116  = \$753 ;
     end
     if (rst) begin
-      \$3116  = 1'h0;
+      \$3116  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3117  = merge0_eq0_1;
-    if (match0_load_r) begin
-      \$3117  = \$1187 ;
+    \$3117  = out_skid_key2;
+    if (\$685 ) begin
+      \$3117  = \$775 ;
     end
     if (rst) begin
-      \$3117  = 1'h0;
+      \$3117  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3118  = merge0_gt0_2;
-    if (match0_load_r) begin
-      \$3118  = \$1202 ;
+    \$3118  = out_skid_key3;
+    if (\$685 ) begin
+      \$3118  = \$797 ;
     end
     if (rst) begin
-      \$3118  = 1'h0;
+      \$3118  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3119  = merge0_eq0_2;
-    if (match0_load_r) begin
-      \$3119  = \$1217 ;
+    \$3119  = out_skid_key4;
+    if (\$685 ) begin
+      \$3119  = \$819 ;
     end
     if (rst) begin
-      \$3119  = 1'h0;
+      \$3119  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3120  = merge0_gt0_3;
-    if (match0_load_r) begin
-      \$3120  = \$1232 ;
+    \$3120  = out_skid_key5;
+    if (\$685 ) begin
+      \$3120  = \$841 ;
     end
     if (rst) begin
-      \$3120  = 1'h0;
+      \$3120  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3121  = merge0_eq0_3;
-    if (match0_load_r) begin
-      \$3121  = \$1247 ;
+    \$3121  = out_skid_key6;
+    if (\$685 ) begin
+      \$3121  = \$863 ;
     end
     if (rst) begin
-      \$3121  = 1'h0;
+      \$3121  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3122  = merge0_gt1_0;
-    if (match0_load_r) begin
-      \$3122  = \$1262 ;
+    \$3122  = out_skid_key7;
+    if (\$685 ) begin
+      \$3122  = \$885 ;
     end
     if (rst) begin
-      \$3122  = 1'h0;
+      \$3122  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3123  = merge0_eq1_0;
-    if (match0_load_r) begin
-      \$3123  = \$1277 ;
+    \$3123  = out_skid_idx0;
+    if (\$685 ) begin
+      \$3123  = outputs__payload[67:56];
     end
     if (rst) begin
-      \$3123  = 1'h0;
+      \$3123  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3124  = merge0_gt1_1;
-    if (match0_load_r) begin
-      \$3124  = \$1292 ;
+    \$3124  = out_skid_idx1;
+    if (\$685 ) begin
+      \$3124  = outputs__payload[135:124];
     end
     if (rst) begin
-      \$3124  = 1'h0;
+      \$3124  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3125  = merge0_eq1_1;
-    if (match0_load_r) begin
-      \$3125  = \$1307 ;
+    \$3125  = out_skid_idx2;
+    if (\$685 ) begin
+      \$3125  = outputs__payload[203:192];
     end
     if (rst) begin
-      \$3125  = 1'h0;
+      \$3125  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3126  = merge0_gt1_2;
-    if (match0_load_r) begin
-      \$3126  = \$1322 ;
+    \$3126  = out_skid_idx3;
+    if (\$685 ) begin
+      \$3126  = outputs__payload[271:260];
     end
     if (rst) begin
-      \$3126  = 1'h0;
+      \$3126  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3127  = merge0_eq1_2;
-    if (match0_load_r) begin
-      \$3127  = \$1337 ;
+    \$3127  = out_skid_idx4;
+    if (\$685 ) begin
+      \$3127  = outputs__payload[339:328];
     end
     if (rst) begin
-      \$3127  = 1'h0;
+      \$3127  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3128  = merge0_gt1_3;
-    if (match0_load_r) begin
-      \$3128  = \$1352 ;
+    \$3128  = out_skid_idx5;
+    if (\$685 ) begin
+      \$3128  = outputs__payload[407:396];
     end
     if (rst) begin
-      \$3128  = 1'h0;
+      \$3128  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3129  = merge0_eq1_3;
-    if (match0_load_r) begin
-      \$3129  = \$1367 ;
+    \$3129  = out_skid_idx6;
+    if (\$685 ) begin
+      \$3129  = outputs__payload[475:464];
     end
     if (rst) begin
-      \$3129  = 1'h0;
+      \$3129  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3130  = merge0_gt2_0;
-    if (match0_load_r) begin
-      \$3130  = \$1382 ;
+    \$3130  = out_skid_idx7;
+    if (\$685 ) begin
+      \$3130  = outputs__payload[543:532];
     end
     if (rst) begin
-      \$3130  = 1'h0;
+      \$3130  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3131  = merge0_eq2_0;
-    if (match0_load_r) begin
-      \$3131  = \$1397 ;
+    \$3131  = out_next_full;
+    if (\$887 ) begin
+      \$3131  = \$890 ;
     end
     if (rst) begin
       \$3131  = 1'h0;
@@ -20822,9 +20137,11 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3132  = merge0_gt2_1;
-    if (match0_load_r) begin
-      \$3132  = \$1412 ;
+    \$3132  = out_skid_full;
+    if (\$887 ) begin
+      \$3132  = 1'h0;
+    end else if (\$889 ) begin
+      \$3132  = 1'h1;
     end
     if (rst) begin
       \$3132  = 1'h0;
@@ -20832,19 +20149,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3133  = merge0_eq2_1;
-    if (match0_load_r) begin
-      \$3133  = \$1427 ;
+    \$3133  = out_next_keep;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3133  = out_skid_keep;
+      end else begin
+        \$3133  = outputs__payload[551:544];
+      end
     end
     if (rst) begin
-      \$3133  = 1'h0;
+      \$3133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3134  = merge0_gt2_2;
-    if (match0_load_r) begin
-      \$3134  = \$1442 ;
+    \$3134  = out_next_last;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3134  = out_skid_last;
+      end else begin
+        \$3134  = outputs__payload[552];
+      end
     end
     if (rst) begin
       \$3134  = 1'h0;
@@ -20852,189 +20179,274 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3135  = merge0_eq2_2;
-    if (match0_load_r) begin
-      \$3135  = \$1457 ;
+    \$3135  = out_next_top;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3135  = out_skid_top;
+      end else begin
+        \$3135  = { \$914 , \$913  };
+      end
     end
     if (rst) begin
-      \$3135  = 1'h0;
+      \$3135  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3136  = merge0_gt2_3;
-    if (match0_load_r) begin
-      \$3136  = \$1472 ;
+    \$3136  = out_next_key0;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3136  = out_skid_key0;
+      end else begin
+        \$3136  = \$936 ;
+      end
     end
     if (rst) begin
-      \$3136  = 1'h0;
+      \$3136  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3137  = merge0_eq2_3;
-    if (match0_load_r) begin
-      \$3137  = \$1487 ;
+    \$3137  = out_next_key1;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3137  = out_skid_key1;
+      end else begin
+        \$3137  = \$958 ;
+      end
     end
     if (rst) begin
-      \$3137  = 1'h0;
+      \$3137  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3138  = merge0_gt3_0;
-    if (match0_load_r) begin
-      \$3138  = \$1502 ;
+    \$3138  = out_next_key2;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3138  = out_skid_key2;
+      end else begin
+        \$3138  = \$980 ;
+      end
     end
     if (rst) begin
-      \$3138  = 1'h0;
+      \$3138  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3139  = merge0_eq3_0;
-    if (match0_load_r) begin
-      \$3139  = \$1517 ;
+    \$3139  = out_next_key3;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3139  = out_skid_key3;
+      end else begin
+        \$3139  = \$1002 ;
+      end
     end
     if (rst) begin
-      \$3139  = 1'h0;
+      \$3139  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3140  = merge0_gt3_1;
-    if (match0_load_r) begin
-      \$3140  = \$1532 ;
+    \$3140  = out_next_key4;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3140  = out_skid_key4;
+      end else begin
+        \$3140  = \$1024 ;
+      end
     end
     if (rst) begin
-      \$3140  = 1'h0;
+      \$3140  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3141  = merge0_eq3_1;
-    if (match0_load_r) begin
-      \$3141  = \$1547 ;
+    \$3141  = out_next_key5;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3141  = out_skid_key5;
+      end else begin
+        \$3141  = \$1046 ;
+      end
     end
     if (rst) begin
-      \$3141  = 1'h0;
+      \$3141  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3142  = merge0_gt3_2;
-    if (match0_load_r) begin
-      \$3142  = \$1562 ;
+    \$3142  = out_next_key6;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3142  = out_skid_key6;
+      end else begin
+        \$3142  = \$1068 ;
+      end
     end
     if (rst) begin
-      \$3142  = 1'h0;
+      \$3142  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3143  = merge0_eq3_2;
-    if (match0_load_r) begin
-      \$3143  = \$1577 ;
+    \$3143  = out_next_key7;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3143  = out_skid_key7;
+      end else begin
+        \$3143  = \$1090 ;
+      end
     end
     if (rst) begin
-      \$3143  = 1'h0;
+      \$3143  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3144  = merge0_gt3_3;
-    if (match0_load_r) begin
-      \$3144  = \$1592 ;
+    \$3144  = out_next_idx0;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3144  = out_skid_idx0;
+      end else begin
+        \$3144  = outputs__payload[67:56];
+      end
     end
     if (rst) begin
-      \$3144  = 1'h0;
+      \$3144  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3145  = merge0_eq3_3;
-    if (match0_load_r) begin
-      \$3145  = \$1607 ;
+    \$3145  = out_next_idx1;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3145  = out_skid_idx1;
+      end else begin
+        \$3145  = outputs__payload[135:124];
+      end
     end
     if (rst) begin
-      \$3145  = 1'h0;
+      \$3145  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3146  = merge0_gt4_0;
-    if (match0_load_r) begin
-      \$3146  = \$1622 ;
+    \$3146  = out_next_idx2;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3146  = out_skid_idx2;
+      end else begin
+        \$3146  = outputs__payload[203:192];
+      end
     end
     if (rst) begin
-      \$3146  = 1'h0;
+      \$3146  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3147  = merge0_eq4_0;
-    if (match0_load_r) begin
-      \$3147  = \$1637 ;
+    \$3147  = out_next_idx3;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3147  = out_skid_idx3;
+      end else begin
+        \$3147  = outputs__payload[271:260];
+      end
     end
     if (rst) begin
-      \$3147  = 1'h0;
+      \$3147  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3148  = merge0_gt4_1;
-    if (match0_load_r) begin
-      \$3148  = \$1652 ;
+    \$3148  = out_next_idx4;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3148  = out_skid_idx4;
+      end else begin
+        \$3148  = outputs__payload[339:328];
+      end
     end
     if (rst) begin
-      \$3148  = 1'h0;
+      \$3148  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3149  = merge0_eq4_1;
-    if (match0_load_r) begin
-      \$3149  = \$1667 ;
+    \$3149  = out_next_idx5;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3149  = out_skid_idx5;
+      end else begin
+        \$3149  = outputs__payload[407:396];
+      end
     end
     if (rst) begin
-      \$3149  = 1'h0;
+      \$3149  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3150  = merge0_gt4_2;
-    if (match0_load_r) begin
-      \$3150  = \$1682 ;
+    \$3150  = out_next_idx6;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3150  = out_skid_idx6;
+      end else begin
+        \$3150  = outputs__payload[475:464];
+      end
     end
     if (rst) begin
-      \$3150  = 1'h0;
+      \$3150  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3151  = merge0_eq4_2;
-    if (match0_load_r) begin
-      \$3151  = \$1697 ;
+    \$3151  = out_next_idx7;
+    if (\$887 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3151  = out_skid_idx7;
+      end else begin
+        \$3151  = outputs__payload[543:532];
+      end
     end
     if (rst) begin
-      \$3151  = 1'h0;
+      \$3151  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3152  = merge0_gt4_3;
-    if (match0_load_r) begin
-      \$3152  = \$1712 ;
+    \$3152  = out_keep;
+    if (out_free) begin
+      \$3152  = out_next_keep;
     end
     if (rst) begin
-      \$3152  = 1'h0;
+      \$3152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3153  = merge0_eq4_3;
-    if (match0_load_r) begin
-      \$3153  = \$1727 ;
+    \$3153  = out_last;
+    if (out_free) begin
+      \$3153  = out_next_last;
     end
     if (rst) begin
       \$3153  = 1'h0;
@@ -21042,179 +20454,179 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3154  = merge0_gt5_0;
-    if (match0_load_r) begin
-      \$3154  = \$1742 ;
+    \$3154  = out_top;
+    if (out_free) begin
+      \$3154  = out_next_top;
     end
     if (rst) begin
-      \$3154  = 1'h0;
+      \$3154  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3155  = merge0_eq5_0;
-    if (match0_load_r) begin
-      \$3155  = \$1757 ;
+    \$3155  = out_key0;
+    if (out_free) begin
+      \$3155  = out_next_key0;
     end
     if (rst) begin
-      \$3155  = 1'h0;
+      \$3155  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3156  = merge0_gt5_1;
-    if (match0_load_r) begin
-      \$3156  = \$1772 ;
+    \$3156  = out_key1;
+    if (out_free) begin
+      \$3156  = out_next_key1;
     end
     if (rst) begin
-      \$3156  = 1'h0;
+      \$3156  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3157  = merge0_eq5_1;
-    if (match0_load_r) begin
-      \$3157  = \$1787 ;
+    \$3157  = out_key2;
+    if (out_free) begin
+      \$3157  = out_next_key2;
     end
     if (rst) begin
-      \$3157  = 1'h0;
+      \$3157  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3158  = merge0_gt5_2;
-    if (match0_load_r) begin
-      \$3158  = \$1802 ;
+    \$3158  = out_key3;
+    if (out_free) begin
+      \$3158  = out_next_key3;
     end
     if (rst) begin
-      \$3158  = 1'h0;
+      \$3158  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3159  = merge0_eq5_2;
-    if (match0_load_r) begin
-      \$3159  = \$1817 ;
+    \$3159  = out_key4;
+    if (out_free) begin
+      \$3159  = out_next_key4;
     end
     if (rst) begin
-      \$3159  = 1'h0;
+      \$3159  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3160  = merge0_gt5_3;
-    if (match0_load_r) begin
-      \$3160  = \$1832 ;
+    \$3160  = out_key5;
+    if (out_free) begin
+      \$3160  = out_next_key5;
     end
     if (rst) begin
-      \$3160  = 1'h0;
+      \$3160  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3161  = merge0_eq5_3;
-    if (match0_load_r) begin
-      \$3161  = \$1847 ;
+    \$3161  = out_key6;
+    if (out_free) begin
+      \$3161  = out_next_key6;
     end
     if (rst) begin
-      \$3161  = 1'h0;
+      \$3161  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3162  = merge0_gt6_0;
-    if (match0_load_r) begin
-      \$3162  = \$1862 ;
+    \$3162  = out_key7;
+    if (out_free) begin
+      \$3162  = out_next_key7;
     end
     if (rst) begin
-      \$3162  = 1'h0;
+      \$3162  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3163  = merge0_eq6_0;
-    if (match0_load_r) begin
-      \$3163  = \$1877 ;
+    \$3163  = out_idx0;
+    if (out_free) begin
+      \$3163  = out_next_idx0;
     end
     if (rst) begin
-      \$3163  = 1'h0;
+      \$3163  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3164  = merge0_gt6_1;
-    if (match0_load_r) begin
-      \$3164  = \$1892 ;
+    \$3164  = out_idx1;
+    if (out_free) begin
+      \$3164  = out_next_idx1;
     end
     if (rst) begin
-      \$3164  = 1'h0;
+      \$3164  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3165  = merge0_eq6_1;
-    if (match0_load_r) begin
-      \$3165  = \$1907 ;
+    \$3165  = out_idx2;
+    if (out_free) begin
+      \$3165  = out_next_idx2;
     end
     if (rst) begin
-      \$3165  = 1'h0;
+      \$3165  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3166  = merge0_gt6_2;
-    if (match0_load_r) begin
-      \$3166  = \$1922 ;
+    \$3166  = out_idx3;
+    if (out_free) begin
+      \$3166  = out_next_idx3;
     end
     if (rst) begin
-      \$3166  = 1'h0;
+      \$3166  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3167  = merge0_eq6_2;
-    if (match0_load_r) begin
-      \$3167  = \$1937 ;
+    \$3167  = out_idx4;
+    if (out_free) begin
+      \$3167  = out_next_idx4;
     end
     if (rst) begin
-      \$3167  = 1'h0;
+      \$3167  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3168  = merge0_gt6_3;
-    if (match0_load_r) begin
-      \$3168  = \$1952 ;
+    \$3168  = out_idx5;
+    if (out_free) begin
+      \$3168  = out_next_idx5;
     end
     if (rst) begin
-      \$3168  = 1'h0;
+      \$3168  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3169  = merge0_eq6_3;
-    if (match0_load_r) begin
-      \$3169  = \$1967 ;
+    \$3169  = out_idx6;
+    if (out_free) begin
+      \$3169  = out_next_idx6;
     end
     if (rst) begin
-      \$3169  = 1'h0;
+      \$3169  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3170  = merge0_gt7_0;
-    if (match0_load_r) begin
-      \$3170  = \$1982 ;
+    \$3170  = out_idx7;
+    if (out_free) begin
+      \$3170  = out_next_idx7;
     end
     if (rst) begin
-      \$3170  = 1'h0;
+      \$3170  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3171  = merge0_eq7_0;
-    if (match0_load_r) begin
-      \$3171  = \$1997 ;
+    \$3171  = out_full;
+    if (out_free) begin
+      \$3171  = out_next_full;
     end
     if (rst) begin
       \$3171  = 1'h0;
@@ -21222,69 +20634,63 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3172  = merge0_gt7_1;
-    if (match0_load_r) begin
-      \$3172  = \$2012 ;
-    end
+    \$3172  = in_le_next;
     if (rst) begin
       \$3172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3173  = merge0_eq7_1;
-    if (match0_load_r) begin
-      \$3173  = \$2027 ;
-    end
+    \$3173  = out_le_next;
     if (rst) begin
       \$3173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3174  = merge0_gt7_2;
+    \$3174  = merge0_in0;
     if (match0_load_r) begin
-      \$3174  = \$2042 ;
+      \$3174  = \$1097 ;
     end
     if (rst) begin
-      \$3174  = 1'h0;
+      \$3174  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3175  = merge0_eq7_2;
+    \$3175  = merge0_in1;
     if (match0_load_r) begin
-      \$3175  = \$2057 ;
+      \$3175  = \$1104 ;
     end
     if (rst) begin
-      \$3175  = 1'h0;
+      \$3175  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3176  = merge0_gt7_3;
+    \$3176  = merge0_in2;
     if (match0_load_r) begin
-      \$3176  = \$2072 ;
+      \$3176  = \$1111 ;
     end
     if (rst) begin
-      \$3176  = 1'h0;
+      \$3176  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3177  = merge0_eq7_3;
+    \$3177  = merge0_in3;
     if (match0_load_r) begin
-      \$3177  = \$2087 ;
+      \$3177  = \$1118 ;
     end
     if (rst) begin
-      \$3177  = 1'h0;
+      \$3177  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3178  = merge0_lane0;
-    if (match1_load) begin
-      \$3178  = \$2094 ;
+    \$3178  = merge0_in4;
+    if (match0_load_r) begin
+      \$3178  = \$1125 ;
     end
     if (rst) begin
       \$3178  = 76'h0000000000000000000;
@@ -21292,9 +20698,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3179  = merge0_lane1;
-    if (match1_load) begin
-      \$3179  = \$2101 ;
+    \$3179  = merge0_in5;
+    if (match0_load_r) begin
+      \$3179  = \$1132 ;
     end
     if (rst) begin
       \$3179  = 76'h0000000000000000000;
@@ -21302,9 +20708,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3180  = merge0_lane2;
-    if (match1_load) begin
-      \$3180  = \$2108 ;
+    \$3180  = merge0_in6;
+    if (match0_load_r) begin
+      \$3180  = \$1139 ;
     end
     if (rst) begin
       \$3180  = 76'h0000000000000000000;
@@ -21312,9 +20718,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3181  = merge0_lane3;
-    if (match1_load) begin
-      \$3181  = \$2115 ;
+    \$3181  = merge0_in7;
+    if (match0_load_r) begin
+      \$3181  = \$1146 ;
     end
     if (rst) begin
       \$3181  = 76'h0000000000000000000;
@@ -21322,9 +20728,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3182  = merge0_lane4;
-    if (match1_load) begin
-      \$3182  = \$2122 ;
+    \$3182  = merge0_in8;
+    if (match0_load_r) begin
+      \$3182  = \$1153 ;
     end
     if (rst) begin
       \$3182  = 76'h0000000000000000000;
@@ -21332,9 +20738,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3183  = merge0_lane5;
-    if (match1_load) begin
-      \$3183  = \$2129 ;
+    \$3183  = merge0_in9;
+    if (match0_load_r) begin
+      \$3183  = \$1160 ;
     end
     if (rst) begin
       \$3183  = 76'h0000000000000000000;
@@ -21342,9 +20748,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3184  = merge0_lane6;
-    if (match1_load) begin
-      \$3184  = \$2136 ;
+    \$3184  = merge0_in10;
+    if (match0_load_r) begin
+      \$3184  = \$1167 ;
     end
     if (rst) begin
       \$3184  = 76'h0000000000000000000;
@@ -21352,9 +20758,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3185  = merge0_lane7;
-    if (match1_load) begin
-      \$3185  = \$2143 ;
+    \$3185  = merge0_in11;
+    if (match0_load_r) begin
+      \$3185  = \$1174 ;
     end
     if (rst) begin
       \$3185  = 76'h0000000000000000000;
@@ -21362,9 +20768,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3186  = merge0_lane8;
-    if (match1_load) begin
-      \$3186  = \$2150 ;
+    \$3186  = merge0_in12;
+    if (match0_load_r) begin
+      \$3186  = \$1181 ;
     end
     if (rst) begin
       \$3186  = 76'h0000000000000000000;
@@ -21372,9 +20778,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3187  = merge0_lane9;
-    if (match1_load) begin
-      \$3187  = \$2157 ;
+    \$3187  = merge0_in13;
+    if (match0_load_r) begin
+      \$3187  = \$1188 ;
     end
     if (rst) begin
       \$3187  = 76'h0000000000000000000;
@@ -21382,9 +20788,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3188  = merge0_lane10;
-    if (match1_load) begin
-      \$3188  = \$2164 ;
+    \$3188  = merge0_in14;
+    if (match0_load_r) begin
+      \$3188  = \$1195 ;
     end
     if (rst) begin
       \$3188  = 76'h0000000000000000000;
@@ -21392,9 +20798,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3189  = merge0_lane11;
-    if (match1_load) begin
-      \$3189  = \$2171 ;
+    \$3189  = merge0_in15;
+    if (match0_load_r) begin
+      \$3189  = \$1202 ;
     end
     if (rst) begin
       \$3189  = 76'h0000000000000000000;
@@ -21402,49 +20808,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3190  = merge0_lane12;
-    if (match1_load) begin
-      \$3190  = \$2178 ;
+    \$3190  = merge0_in_last;
+    if (match0_load_r) begin
+      \$3190  = \final ;
     end
     if (rst) begin
-      \$3190  = 76'h0000000000000000000;
+      \$3190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3191  = merge0_lane13;
-    if (match1_load) begin
-      \$3191  = \$2185 ;
+    \$3191  = merge0_gt0_0;
+    if (match0_load_r) begin
+      \$3191  = \$1217 ;
     end
     if (rst) begin
-      \$3191  = 76'h0000000000000000000;
+      \$3191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3192  = merge0_lane14;
-    if (match1_load) begin
-      \$3192  = \$2192 ;
+    \$3192  = merge0_eq0_0;
+    if (match0_load_r) begin
+      \$3192  = \$1232 ;
     end
     if (rst) begin
-      \$3192  = 76'h0000000000000000000;
+      \$3192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3193  = merge0_lane15;
-    if (match1_load) begin
-      \$3193  = \$2199 ;
+    \$3193  = merge0_gt0_1;
+    if (match0_load_r) begin
+      \$3193  = \$1247 ;
     end
     if (rst) begin
-      \$3193  = 76'h0000000000000000000;
+      \$3193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3194  = merge0_last;
-    if (match1_load) begin
-      \$3194  = merge0_in_last;
+    \$3194  = merge0_eq0_1;
+    if (match0_load_r) begin
+      \$3194  = \$1262 ;
     end
     if (rst) begin
       \$3194  = 1'h0;
@@ -21452,169 +20858,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3195  = merge1_in0;
-    if (match2_load) begin
-      \$3195  = merge0_lane0;
+    \$3195  = merge0_gt0_2;
+    if (match0_load_r) begin
+      \$3195  = \$1277 ;
     end
     if (rst) begin
-      \$3195  = 76'h0000000000000000000;
+      \$3195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3196  = merge1_in1;
-    if (match2_load) begin
-      \$3196  = merge0_lane1;
+    \$3196  = merge0_eq0_2;
+    if (match0_load_r) begin
+      \$3196  = \$1292 ;
     end
     if (rst) begin
-      \$3196  = 76'h0000000000000000000;
+      \$3196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3197  = merge1_in2;
-    if (match2_load) begin
-      \$3197  = merge0_lane2;
+    \$3197  = merge0_gt0_3;
+    if (match0_load_r) begin
+      \$3197  = \$1307 ;
     end
     if (rst) begin
-      \$3197  = 76'h0000000000000000000;
+      \$3197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3198  = merge1_in3;
-    if (match2_load) begin
-      \$3198  = merge0_lane3;
+    \$3198  = merge0_eq0_3;
+    if (match0_load_r) begin
+      \$3198  = \$1322 ;
     end
     if (rst) begin
-      \$3198  = 76'h0000000000000000000;
+      \$3198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3199  = merge1_in4;
-    if (match2_load) begin
-      \$3199  = merge0_lane4;
+    \$3199  = merge0_gt1_0;
+    if (match0_load_r) begin
+      \$3199  = \$1337 ;
     end
     if (rst) begin
-      \$3199  = 76'h0000000000000000000;
+      \$3199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3200  = merge1_in5;
-    if (match2_load) begin
-      \$3200  = merge0_lane5;
+    \$3200  = merge0_eq1_0;
+    if (match0_load_r) begin
+      \$3200  = \$1352 ;
     end
     if (rst) begin
-      \$3200  = 76'h0000000000000000000;
+      \$3200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3201  = merge1_in6;
-    if (match2_load) begin
-      \$3201  = merge0_lane6;
+    \$3201  = merge0_gt1_1;
+    if (match0_load_r) begin
+      \$3201  = \$1367 ;
     end
     if (rst) begin
-      \$3201  = 76'h0000000000000000000;
+      \$3201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3202  = merge1_in7;
-    if (match2_load) begin
-      \$3202  = merge0_lane7;
+    \$3202  = merge0_eq1_1;
+    if (match0_load_r) begin
+      \$3202  = \$1382 ;
     end
     if (rst) begin
-      \$3202  = 76'h0000000000000000000;
+      \$3202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3203  = merge1_in8;
-    if (match2_load) begin
-      \$3203  = merge0_lane8;
+    \$3203  = merge0_gt1_2;
+    if (match0_load_r) begin
+      \$3203  = \$1397 ;
     end
     if (rst) begin
-      \$3203  = 76'h0000000000000000000;
+      \$3203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3204  = merge1_in9;
-    if (match2_load) begin
-      \$3204  = merge0_lane9;
+    \$3204  = merge0_eq1_2;
+    if (match0_load_r) begin
+      \$3204  = \$1412 ;
     end
     if (rst) begin
-      \$3204  = 76'h0000000000000000000;
+      \$3204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3205  = merge1_in10;
-    if (match2_load) begin
-      \$3205  = merge0_lane10;
+    \$3205  = merge0_gt1_3;
+    if (match0_load_r) begin
+      \$3205  = \$1427 ;
     end
     if (rst) begin
-      \$3205  = 76'h0000000000000000000;
+      \$3205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3206  = merge1_in11;
-    if (match2_load) begin
-      \$3206  = merge0_lane11;
+    \$3206  = merge0_eq1_3;
+    if (match0_load_r) begin
+      \$3206  = \$1442 ;
     end
     if (rst) begin
-      \$3206  = 76'h0000000000000000000;
+      \$3206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3207  = merge1_in12;
-    if (match2_load) begin
-      \$3207  = merge0_lane12;
+    \$3207  = merge0_gt2_0;
+    if (match0_load_r) begin
+      \$3207  = \$1457 ;
     end
     if (rst) begin
-      \$3207  = 76'h0000000000000000000;
+      \$3207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3208  = merge1_in13;
-    if (match2_load) begin
-      \$3208  = merge0_lane13;
+    \$3208  = merge0_eq2_0;
+    if (match0_load_r) begin
+      \$3208  = \$1472 ;
     end
     if (rst) begin
-      \$3208  = 76'h0000000000000000000;
+      \$3208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3209  = merge1_in14;
-    if (match2_load) begin
-      \$3209  = merge0_lane14;
+    \$3209  = merge0_gt2_1;
+    if (match0_load_r) begin
+      \$3209  = \$1487 ;
     end
     if (rst) begin
-      \$3209  = 76'h0000000000000000000;
+      \$3209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3210  = merge1_in15;
-    if (match2_load) begin
-      \$3210  = merge0_lane15;
+    \$3210  = merge0_eq2_1;
+    if (match0_load_r) begin
+      \$3210  = \$1502 ;
     end
     if (rst) begin
-      \$3210  = 76'h0000000000000000000;
+      \$3210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3211  = merge1_in_last;
-    if (match2_load) begin
-      \$3211  = merge0_last;
+    \$3211  = merge0_gt2_2;
+    if (match0_load_r) begin
+      \$3211  = \$1517 ;
     end
     if (rst) begin
       \$3211  = 1'h0;
@@ -21622,9 +21028,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3212  = merge1_gt0_0;
-    if (match2_load) begin
-      \$3212  = \$2200 ;
+    \$3212  = merge0_eq2_2;
+    if (match0_load_r) begin
+      \$3212  = \$1532 ;
     end
     if (rst) begin
       \$3212  = 1'h0;
@@ -21632,9 +21038,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3213  = merge1_eq0_0;
-    if (match2_load) begin
-      \$3213  = \$2201 ;
+    \$3213  = merge0_gt2_3;
+    if (match0_load_r) begin
+      \$3213  = \$1547 ;
     end
     if (rst) begin
       \$3213  = 1'h0;
@@ -21642,9 +21048,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3214  = merge1_gt0_1;
-    if (match2_load) begin
-      \$3214  = \$2202 ;
+    \$3214  = merge0_eq2_3;
+    if (match0_load_r) begin
+      \$3214  = \$1562 ;
     end
     if (rst) begin
       \$3214  = 1'h0;
@@ -21652,9 +21058,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3215  = merge1_eq0_1;
-    if (match2_load) begin
-      \$3215  = \$2203 ;
+    \$3215  = merge0_gt3_0;
+    if (match0_load_r) begin
+      \$3215  = \$1577 ;
     end
     if (rst) begin
       \$3215  = 1'h0;
@@ -21662,9 +21068,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3216  = merge1_gt0_2;
-    if (match2_load) begin
-      \$3216  = \$2204 ;
+    \$3216  = merge0_eq3_0;
+    if (match0_load_r) begin
+      \$3216  = \$1592 ;
     end
     if (rst) begin
       \$3216  = 1'h0;
@@ -21672,9 +21078,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3217  = merge1_eq0_2;
-    if (match2_load) begin
-      \$3217  = \$2205 ;
+    \$3217  = merge0_gt3_1;
+    if (match0_load_r) begin
+      \$3217  = \$1607 ;
     end
     if (rst) begin
       \$3217  = 1'h0;
@@ -21682,9 +21088,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3218  = merge1_gt0_3;
-    if (match2_load) begin
-      \$3218  = \$2206 ;
+    \$3218  = merge0_eq3_1;
+    if (match0_load_r) begin
+      \$3218  = \$1622 ;
     end
     if (rst) begin
       \$3218  = 1'h0;
@@ -21692,9 +21098,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3219  = merge1_eq0_3;
-    if (match2_load) begin
-      \$3219  = \$2207 ;
+    \$3219  = merge0_gt3_2;
+    if (match0_load_r) begin
+      \$3219  = \$1637 ;
     end
     if (rst) begin
       \$3219  = 1'h0;
@@ -21702,9 +21108,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3220  = merge1_gt1_0;
-    if (match2_load) begin
-      \$3220  = \$2208 ;
+    \$3220  = merge0_eq3_2;
+    if (match0_load_r) begin
+      \$3220  = \$1652 ;
     end
     if (rst) begin
       \$3220  = 1'h0;
@@ -21712,9 +21118,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3221  = merge1_eq1_0;
-    if (match2_load) begin
-      \$3221  = \$2209 ;
+    \$3221  = merge0_gt3_3;
+    if (match0_load_r) begin
+      \$3221  = \$1667 ;
     end
     if (rst) begin
       \$3221  = 1'h0;
@@ -21722,9 +21128,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3222  = merge1_gt1_1;
-    if (match2_load) begin
-      \$3222  = \$2210 ;
+    \$3222  = merge0_eq3_3;
+    if (match0_load_r) begin
+      \$3222  = \$1682 ;
     end
     if (rst) begin
       \$3222  = 1'h0;
@@ -21732,9 +21138,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3223  = merge1_eq1_1;
-    if (match2_load) begin
-      \$3223  = \$2211 ;
+    \$3223  = merge0_gt4_0;
+    if (match0_load_r) begin
+      \$3223  = \$1697 ;
     end
     if (rst) begin
       \$3223  = 1'h0;
@@ -21742,9 +21148,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3224  = merge1_gt1_2;
-    if (match2_load) begin
-      \$3224  = \$2212 ;
+    \$3224  = merge0_eq4_0;
+    if (match0_load_r) begin
+      \$3224  = \$1712 ;
     end
     if (rst) begin
       \$3224  = 1'h0;
@@ -21752,9 +21158,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3225  = merge1_eq1_2;
-    if (match2_load) begin
-      \$3225  = \$2213 ;
+    \$3225  = merge0_gt4_1;
+    if (match0_load_r) begin
+      \$3225  = \$1727 ;
     end
     if (rst) begin
       \$3225  = 1'h0;
@@ -21762,9 +21168,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3226  = merge1_gt1_3;
-    if (match2_load) begin
-      \$3226  = \$2214 ;
+    \$3226  = merge0_eq4_1;
+    if (match0_load_r) begin
+      \$3226  = \$1742 ;
     end
     if (rst) begin
       \$3226  = 1'h0;
@@ -21772,9 +21178,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3227  = merge1_eq1_3;
-    if (match2_load) begin
-      \$3227  = \$2215 ;
+    \$3227  = merge0_gt4_2;
+    if (match0_load_r) begin
+      \$3227  = \$1757 ;
     end
     if (rst) begin
       \$3227  = 1'h0;
@@ -21782,9 +21188,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3228  = merge1_gt2_0;
-    if (match2_load) begin
-      \$3228  = \$2216 ;
+    \$3228  = merge0_eq4_2;
+    if (match0_load_r) begin
+      \$3228  = \$1772 ;
     end
     if (rst) begin
       \$3228  = 1'h0;
@@ -21792,9 +21198,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3229  = merge1_eq2_0;
-    if (match2_load) begin
-      \$3229  = \$2217 ;
+    \$3229  = merge0_gt4_3;
+    if (match0_load_r) begin
+      \$3229  = \$1787 ;
     end
     if (rst) begin
       \$3229  = 1'h0;
@@ -21802,9 +21208,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3230  = merge1_gt2_1;
-    if (match2_load) begin
-      \$3230  = \$2218 ;
+    \$3230  = merge0_eq4_3;
+    if (match0_load_r) begin
+      \$3230  = \$1802 ;
     end
     if (rst) begin
       \$3230  = 1'h0;
@@ -21812,9 +21218,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3231  = merge1_eq2_1;
-    if (match2_load) begin
-      \$3231  = \$2219 ;
+    \$3231  = merge0_gt5_0;
+    if (match0_load_r) begin
+      \$3231  = \$1817 ;
     end
     if (rst) begin
       \$3231  = 1'h0;
@@ -21822,9 +21228,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3232  = merge1_gt2_2;
-    if (match2_load) begin
-      \$3232  = \$2220 ;
+    \$3232  = merge0_eq5_0;
+    if (match0_load_r) begin
+      \$3232  = \$1832 ;
     end
     if (rst) begin
       \$3232  = 1'h0;
@@ -21832,9 +21238,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3233  = merge1_eq2_2;
-    if (match2_load) begin
-      \$3233  = \$2221 ;
+    \$3233  = merge0_gt5_1;
+    if (match0_load_r) begin
+      \$3233  = \$1847 ;
     end
     if (rst) begin
       \$3233  = 1'h0;
@@ -21842,9 +21248,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3234  = merge1_gt2_3;
-    if (match2_load) begin
-      \$3234  = \$2222 ;
+    \$3234  = merge0_eq5_1;
+    if (match0_load_r) begin
+      \$3234  = \$1862 ;
     end
     if (rst) begin
       \$3234  = 1'h0;
@@ -21852,9 +21258,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3235  = merge1_eq2_3;
-    if (match2_load) begin
-      \$3235  = \$2223 ;
+    \$3235  = merge0_gt5_2;
+    if (match0_load_r) begin
+      \$3235  = \$1877 ;
     end
     if (rst) begin
       \$3235  = 1'h0;
@@ -21862,9 +21268,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3236  = merge1_gt3_0;
-    if (match2_load) begin
-      \$3236  = \$2224 ;
+    \$3236  = merge0_eq5_2;
+    if (match0_load_r) begin
+      \$3236  = \$1892 ;
     end
     if (rst) begin
       \$3236  = 1'h0;
@@ -21872,9 +21278,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3237  = merge1_eq3_0;
-    if (match2_load) begin
-      \$3237  = \$2225 ;
+    \$3237  = merge0_gt5_3;
+    if (match0_load_r) begin
+      \$3237  = \$1907 ;
     end
     if (rst) begin
       \$3237  = 1'h0;
@@ -21882,9 +21288,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3238  = merge1_gt3_1;
-    if (match2_load) begin
-      \$3238  = \$2226 ;
+    \$3238  = merge0_eq5_3;
+    if (match0_load_r) begin
+      \$3238  = \$1922 ;
     end
     if (rst) begin
       \$3238  = 1'h0;
@@ -21892,9 +21298,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3239  = merge1_eq3_1;
-    if (match2_load) begin
-      \$3239  = \$2227 ;
+    \$3239  = merge0_gt6_0;
+    if (match0_load_r) begin
+      \$3239  = \$1937 ;
     end
     if (rst) begin
       \$3239  = 1'h0;
@@ -21902,9 +21308,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3240  = merge1_gt3_2;
-    if (match2_load) begin
-      \$3240  = \$2228 ;
+    \$3240  = merge0_eq6_0;
+    if (match0_load_r) begin
+      \$3240  = \$1952 ;
     end
     if (rst) begin
       \$3240  = 1'h0;
@@ -21912,9 +21318,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3241  = merge1_eq3_2;
-    if (match2_load) begin
-      \$3241  = \$2229 ;
+    \$3241  = merge0_gt6_1;
+    if (match0_load_r) begin
+      \$3241  = \$1967 ;
     end
     if (rst) begin
       \$3241  = 1'h0;
@@ -21922,9 +21328,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3242  = merge1_gt3_3;
-    if (match2_load) begin
-      \$3242  = \$2230 ;
+    \$3242  = merge0_eq6_1;
+    if (match0_load_r) begin
+      \$3242  = \$1982 ;
     end
     if (rst) begin
       \$3242  = 1'h0;
@@ -21932,9 +21338,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3243  = merge1_eq3_3;
-    if (match2_load) begin
-      \$3243  = \$2231 ;
+    \$3243  = merge0_gt6_2;
+    if (match0_load_r) begin
+      \$3243  = \$1997 ;
     end
     if (rst) begin
       \$3243  = 1'h0;
@@ -21942,9 +21348,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3244  = merge1_gt8_0;
-    if (match2_load) begin
-      \$3244  = \$2232 ;
+    \$3244  = merge0_eq6_2;
+    if (match0_load_r) begin
+      \$3244  = \$2012 ;
     end
     if (rst) begin
       \$3244  = 1'h0;
@@ -21952,9 +21358,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3245  = merge1_eq8_0;
-    if (match2_load) begin
-      \$3245  = \$2233 ;
+    \$3245  = merge0_gt6_3;
+    if (match0_load_r) begin
+      \$3245  = \$2027 ;
     end
     if (rst) begin
       \$3245  = 1'h0;
@@ -21962,9 +21368,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3246  = merge1_gt8_1;
-    if (match2_load) begin
-      \$3246  = \$2234 ;
+    \$3246  = merge0_eq6_3;
+    if (match0_load_r) begin
+      \$3246  = \$2042 ;
     end
     if (rst) begin
       \$3246  = 1'h0;
@@ -21972,9 +21378,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3247  = merge1_eq8_1;
-    if (match2_load) begin
-      \$3247  = \$2235 ;
+    \$3247  = merge0_gt7_0;
+    if (match0_load_r) begin
+      \$3247  = \$2057 ;
     end
     if (rst) begin
       \$3247  = 1'h0;
@@ -21982,9 +21388,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3248  = merge1_gt8_2;
-    if (match2_load) begin
-      \$3248  = \$2236 ;
+    \$3248  = merge0_eq7_0;
+    if (match0_load_r) begin
+      \$3248  = \$2072 ;
     end
     if (rst) begin
       \$3248  = 1'h0;
@@ -21992,9 +21398,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3249  = merge1_eq8_2;
-    if (match2_load) begin
-      \$3249  = \$2237 ;
+    \$3249  = merge0_gt7_1;
+    if (match0_load_r) begin
+      \$3249  = \$2087 ;
     end
     if (rst) begin
       \$3249  = 1'h0;
@@ -22002,9 +21408,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3250  = merge1_gt8_3;
-    if (match2_load) begin
-      \$3250  = \$2238 ;
+    \$3250  = merge0_eq7_1;
+    if (match0_load_r) begin
+      \$3250  = \$2102 ;
     end
     if (rst) begin
       \$3250  = 1'h0;
@@ -22012,9 +21418,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3251  = merge1_eq8_3;
-    if (match2_load) begin
-      \$3251  = \$2239 ;
+    \$3251  = merge0_gt7_2;
+    if (match0_load_r) begin
+      \$3251  = \$2117 ;
     end
     if (rst) begin
       \$3251  = 1'h0;
@@ -22022,9 +21428,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3252  = merge1_gt9_0;
-    if (match2_load) begin
-      \$3252  = \$2240 ;
+    \$3252  = merge0_eq7_2;
+    if (match0_load_r) begin
+      \$3252  = \$2132 ;
     end
     if (rst) begin
       \$3252  = 1'h0;
@@ -22032,9 +21438,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3253  = merge1_eq9_0;
-    if (match2_load) begin
-      \$3253  = \$2241 ;
+    \$3253  = merge0_gt7_3;
+    if (match0_load_r) begin
+      \$3253  = \$2147 ;
     end
     if (rst) begin
       \$3253  = 1'h0;
@@ -22042,9 +21448,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3254  = merge1_gt9_1;
-    if (match2_load) begin
-      \$3254  = \$2242 ;
+    \$3254  = merge0_eq7_3;
+    if (match0_load_r) begin
+      \$3254  = \$2162 ;
     end
     if (rst) begin
       \$3254  = 1'h0;
@@ -22052,169 +21458,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3255  = merge1_eq9_1;
-    if (match2_load) begin
-      \$3255  = \$2243 ;
+    \$3255  = merge0_lane0;
+    if (match1_load) begin
+      \$3255  = \$2169 ;
     end
     if (rst) begin
-      \$3255  = 1'h0;
+      \$3255  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3256  = merge1_gt9_2;
-    if (match2_load) begin
-      \$3256  = \$2244 ;
+    \$3256  = merge0_lane1;
+    if (match1_load) begin
+      \$3256  = \$2176 ;
     end
     if (rst) begin
-      \$3256  = 1'h0;
+      \$3256  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3257  = merge1_eq9_2;
-    if (match2_load) begin
-      \$3257  = \$2245 ;
+    \$3257  = merge0_lane2;
+    if (match1_load) begin
+      \$3257  = \$2183 ;
     end
     if (rst) begin
-      \$3257  = 1'h0;
+      \$3257  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3258  = merge1_gt9_3;
-    if (match2_load) begin
-      \$3258  = \$2246 ;
+    \$3258  = merge0_lane3;
+    if (match1_load) begin
+      \$3258  = \$2190 ;
     end
     if (rst) begin
-      \$3258  = 1'h0;
+      \$3258  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3259  = merge1_eq9_3;
-    if (match2_load) begin
-      \$3259  = \$2247 ;
+    \$3259  = merge0_lane4;
+    if (match1_load) begin
+      \$3259  = \$2197 ;
     end
     if (rst) begin
-      \$3259  = 1'h0;
+      \$3259  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3260  = merge1_gt10_0;
-    if (match2_load) begin
-      \$3260  = \$2248 ;
+    \$3260  = merge0_lane5;
+    if (match1_load) begin
+      \$3260  = \$2204 ;
     end
     if (rst) begin
-      \$3260  = 1'h0;
+      \$3260  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3261  = merge1_eq10_0;
-    if (match2_load) begin
-      \$3261  = \$2249 ;
+    \$3261  = merge0_lane6;
+    if (match1_load) begin
+      \$3261  = \$2211 ;
     end
     if (rst) begin
-      \$3261  = 1'h0;
+      \$3261  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3262  = merge1_gt10_1;
-    if (match2_load) begin
-      \$3262  = \$2250 ;
+    \$3262  = merge0_lane7;
+    if (match1_load) begin
+      \$3262  = \$2218 ;
     end
     if (rst) begin
-      \$3262  = 1'h0;
+      \$3262  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3263  = merge1_eq10_1;
-    if (match2_load) begin
-      \$3263  = \$2251 ;
+    \$3263  = merge0_lane8;
+    if (match1_load) begin
+      \$3263  = \$2225 ;
     end
     if (rst) begin
-      \$3263  = 1'h0;
+      \$3263  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3264  = merge1_gt10_2;
-    if (match2_load) begin
-      \$3264  = \$2252 ;
+    \$3264  = merge0_lane9;
+    if (match1_load) begin
+      \$3264  = \$2232 ;
     end
     if (rst) begin
-      \$3264  = 1'h0;
+      \$3264  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3265  = merge1_eq10_2;
-    if (match2_load) begin
-      \$3265  = \$2253 ;
+    \$3265  = merge0_lane10;
+    if (match1_load) begin
+      \$3265  = \$2239 ;
     end
     if (rst) begin
-      \$3265  = 1'h0;
+      \$3265  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3266  = merge1_gt10_3;
-    if (match2_load) begin
-      \$3266  = \$2254 ;
+    \$3266  = merge0_lane11;
+    if (match1_load) begin
+      \$3266  = \$2246 ;
     end
     if (rst) begin
-      \$3266  = 1'h0;
+      \$3266  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3267  = merge1_eq10_3;
-    if (match2_load) begin
-      \$3267  = \$2255 ;
+    \$3267  = merge0_lane12;
+    if (match1_load) begin
+      \$3267  = \$2253 ;
     end
     if (rst) begin
-      \$3267  = 1'h0;
+      \$3267  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3268  = merge1_gt11_0;
-    if (match2_load) begin
-      \$3268  = \$2256 ;
+    \$3268  = merge0_lane13;
+    if (match1_load) begin
+      \$3268  = \$2260 ;
     end
     if (rst) begin
-      \$3268  = 1'h0;
+      \$3268  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3269  = merge1_eq11_0;
-    if (match2_load) begin
-      \$3269  = \$2257 ;
+    \$3269  = merge0_lane14;
+    if (match1_load) begin
+      \$3269  = \$2267 ;
     end
     if (rst) begin
-      \$3269  = 1'h0;
+      \$3269  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3270  = merge1_gt11_1;
-    if (match2_load) begin
-      \$3270  = \$2258 ;
+    \$3270  = merge0_lane15;
+    if (match1_load) begin
+      \$3270  = \$2274 ;
     end
     if (rst) begin
-      \$3270  = 1'h0;
+      \$3270  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3271  = merge1_eq11_1;
-    if (match2_load) begin
-      \$3271  = \$2259 ;
+    \$3271  = merge0_last;
+    if (match1_load) begin
+      \$3271  = merge0_in_last;
     end
     if (rst) begin
       \$3271  = 1'h0;
@@ -22222,49 +21628,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3272  = merge1_gt11_2;
+    \$3272  = merge1_in0;
     if (match2_load) begin
-      \$3272  = \$2260 ;
+      \$3272  = merge0_lane0;
     end
     if (rst) begin
-      \$3272  = 1'h0;
+      \$3272  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3273  = merge1_eq11_2;
+    \$3273  = merge1_in1;
     if (match2_load) begin
-      \$3273  = \$2261 ;
+      \$3273  = merge0_lane1;
     end
     if (rst) begin
-      \$3273  = 1'h0;
+      \$3273  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3274  = merge1_gt11_3;
+    \$3274  = merge1_in2;
     if (match2_load) begin
-      \$3274  = \$2262 ;
+      \$3274  = merge0_lane2;
     end
     if (rst) begin
-      \$3274  = 1'h0;
+      \$3274  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3275  = merge1_eq11_3;
+    \$3275  = merge1_in3;
     if (match2_load) begin
-      \$3275  = \$2263 ;
+      \$3275  = merge0_lane3;
     end
     if (rst) begin
-      \$3275  = 1'h0;
+      \$3275  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3276  = merge1_lane0;
-    if (match3_load) begin
-      \$3276  = \$2270 ;
+    \$3276  = merge1_in4;
+    if (match2_load) begin
+      \$3276  = merge0_lane4;
     end
     if (rst) begin
       \$3276  = 76'h0000000000000000000;
@@ -22272,9 +21678,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3277  = merge1_lane1;
-    if (match3_load) begin
-      \$3277  = \$2277 ;
+    \$3277  = merge1_in5;
+    if (match2_load) begin
+      \$3277  = merge0_lane5;
     end
     if (rst) begin
       \$3277  = 76'h0000000000000000000;
@@ -22282,9 +21688,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3278  = merge1_lane2;
-    if (match3_load) begin
-      \$3278  = \$2284 ;
+    \$3278  = merge1_in6;
+    if (match2_load) begin
+      \$3278  = merge0_lane6;
     end
     if (rst) begin
       \$3278  = 76'h0000000000000000000;
@@ -22292,9 +21698,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3279  = merge1_lane3;
-    if (match3_load) begin
-      \$3279  = \$2291 ;
+    \$3279  = merge1_in7;
+    if (match2_load) begin
+      \$3279  = merge0_lane7;
     end
     if (rst) begin
       \$3279  = 76'h0000000000000000000;
@@ -22302,9 +21708,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3280  = merge1_lane4;
-    if (match3_load) begin
-      \$3280  = \$2298 ;
+    \$3280  = merge1_in8;
+    if (match2_load) begin
+      \$3280  = merge0_lane8;
     end
     if (rst) begin
       \$3280  = 76'h0000000000000000000;
@@ -22312,9 +21718,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3281  = merge1_lane5;
-    if (match3_load) begin
-      \$3281  = \$2305 ;
+    \$3281  = merge1_in9;
+    if (match2_load) begin
+      \$3281  = merge0_lane9;
     end
     if (rst) begin
       \$3281  = 76'h0000000000000000000;
@@ -22322,9 +21728,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3282  = merge1_lane6;
-    if (match3_load) begin
-      \$3282  = \$2312 ;
+    \$3282  = merge1_in10;
+    if (match2_load) begin
+      \$3282  = merge0_lane10;
     end
     if (rst) begin
       \$3282  = 76'h0000000000000000000;
@@ -22332,9 +21738,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3283  = merge1_lane7;
-    if (match3_load) begin
-      \$3283  = \$2319 ;
+    \$3283  = merge1_in11;
+    if (match2_load) begin
+      \$3283  = merge0_lane11;
     end
     if (rst) begin
       \$3283  = 76'h0000000000000000000;
@@ -22342,9 +21748,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3284  = merge1_lane8;
-    if (match3_load) begin
-      \$3284  = \$2326 ;
+    \$3284  = merge1_in12;
+    if (match2_load) begin
+      \$3284  = merge0_lane12;
     end
     if (rst) begin
       \$3284  = 76'h0000000000000000000;
@@ -22352,9 +21758,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3285  = merge1_lane9;
-    if (match3_load) begin
-      \$3285  = \$2333 ;
+    \$3285  = merge1_in13;
+    if (match2_load) begin
+      \$3285  = merge0_lane13;
     end
     if (rst) begin
       \$3285  = 76'h0000000000000000000;
@@ -22362,9 +21768,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3286  = merge1_lane10;
-    if (match3_load) begin
-      \$3286  = \$2340 ;
+    \$3286  = merge1_in14;
+    if (match2_load) begin
+      \$3286  = merge0_lane14;
     end
     if (rst) begin
       \$3286  = 76'h0000000000000000000;
@@ -22372,9 +21778,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3287  = merge1_lane11;
-    if (match3_load) begin
-      \$3287  = \$2347 ;
+    \$3287  = merge1_in15;
+    if (match2_load) begin
+      \$3287  = merge0_lane15;
     end
     if (rst) begin
       \$3287  = 76'h0000000000000000000;
@@ -22382,49 +21788,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3288  = merge1_lane12;
-    if (match3_load) begin
-      \$3288  = \$2354 ;
+    \$3288  = merge1_in_last;
+    if (match2_load) begin
+      \$3288  = merge0_last;
     end
     if (rst) begin
-      \$3288  = 76'h0000000000000000000;
+      \$3288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3289  = merge1_lane13;
-    if (match3_load) begin
-      \$3289  = \$2361 ;
+    \$3289  = merge1_gt0_0;
+    if (match2_load) begin
+      \$3289  = \$2275 ;
     end
     if (rst) begin
-      \$3289  = 76'h0000000000000000000;
+      \$3289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3290  = merge1_lane14;
-    if (match3_load) begin
-      \$3290  = \$2368 ;
+    \$3290  = merge1_eq0_0;
+    if (match2_load) begin
+      \$3290  = \$2276 ;
     end
     if (rst) begin
-      \$3290  = 76'h0000000000000000000;
+      \$3290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3291  = merge1_lane15;
-    if (match3_load) begin
-      \$3291  = \$2375 ;
+    \$3291  = merge1_gt0_1;
+    if (match2_load) begin
+      \$3291  = \$2277 ;
     end
     if (rst) begin
-      \$3291  = 76'h0000000000000000000;
+      \$3291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3292  = merge1_last;
-    if (match3_load) begin
-      \$3292  = merge1_in_last;
+    \$3292  = merge1_eq0_1;
+    if (match2_load) begin
+      \$3292  = \$2278 ;
     end
     if (rst) begin
       \$3292  = 1'h0;
@@ -22432,169 +21838,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3293  = merge2_in0;
-    if (match4_load) begin
-      \$3293  = merge1_lane0;
+    \$3293  = merge1_gt0_2;
+    if (match2_load) begin
+      \$3293  = \$2279 ;
     end
     if (rst) begin
-      \$3293  = 76'h0000000000000000000;
+      \$3293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3294  = merge2_in1;
-    if (match4_load) begin
-      \$3294  = merge1_lane1;
+    \$3294  = merge1_eq0_2;
+    if (match2_load) begin
+      \$3294  = \$2280 ;
     end
     if (rst) begin
-      \$3294  = 76'h0000000000000000000;
+      \$3294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3295  = merge2_in2;
-    if (match4_load) begin
-      \$3295  = merge1_lane2;
+    \$3295  = merge1_gt0_3;
+    if (match2_load) begin
+      \$3295  = \$2281 ;
     end
     if (rst) begin
-      \$3295  = 76'h0000000000000000000;
+      \$3295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3296  = merge2_in3;
-    if (match4_load) begin
-      \$3296  = merge1_lane3;
+    \$3296  = merge1_eq0_3;
+    if (match2_load) begin
+      \$3296  = \$2282 ;
     end
     if (rst) begin
-      \$3296  = 76'h0000000000000000000;
+      \$3296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3297  = merge2_in4;
-    if (match4_load) begin
-      \$3297  = merge1_lane4;
+    \$3297  = merge1_gt1_0;
+    if (match2_load) begin
+      \$3297  = \$2283 ;
     end
     if (rst) begin
-      \$3297  = 76'h0000000000000000000;
+      \$3297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3298  = merge2_in5;
-    if (match4_load) begin
-      \$3298  = merge1_lane5;
+    \$3298  = merge1_eq1_0;
+    if (match2_load) begin
+      \$3298  = \$2284 ;
     end
     if (rst) begin
-      \$3298  = 76'h0000000000000000000;
+      \$3298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3299  = merge2_in6;
-    if (match4_load) begin
-      \$3299  = merge1_lane6;
+    \$3299  = merge1_gt1_1;
+    if (match2_load) begin
+      \$3299  = \$2285 ;
     end
     if (rst) begin
-      \$3299  = 76'h0000000000000000000;
+      \$3299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3300  = merge2_in7;
-    if (match4_load) begin
-      \$3300  = merge1_lane7;
+    \$3300  = merge1_eq1_1;
+    if (match2_load) begin
+      \$3300  = \$2286 ;
     end
     if (rst) begin
-      \$3300  = 76'h0000000000000000000;
+      \$3300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3301  = merge2_in8;
-    if (match4_load) begin
-      \$3301  = merge1_lane8;
+    \$3301  = merge1_gt1_2;
+    if (match2_load) begin
+      \$3301  = \$2287 ;
     end
     if (rst) begin
-      \$3301  = 76'h0000000000000000000;
+      \$3301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3302  = merge2_in9;
-    if (match4_load) begin
-      \$3302  = merge1_lane9;
+    \$3302  = merge1_eq1_2;
+    if (match2_load) begin
+      \$3302  = \$2288 ;
     end
     if (rst) begin
-      \$3302  = 76'h0000000000000000000;
+      \$3302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3303  = merge2_in10;
-    if (match4_load) begin
-      \$3303  = merge1_lane10;
+    \$3303  = merge1_gt1_3;
+    if (match2_load) begin
+      \$3303  = \$2289 ;
     end
     if (rst) begin
-      \$3303  = 76'h0000000000000000000;
+      \$3303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3304  = merge2_in11;
-    if (match4_load) begin
-      \$3304  = merge1_lane11;
+    \$3304  = merge1_eq1_3;
+    if (match2_load) begin
+      \$3304  = \$2290 ;
     end
     if (rst) begin
-      \$3304  = 76'h0000000000000000000;
+      \$3304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3305  = merge2_in12;
-    if (match4_load) begin
-      \$3305  = merge1_lane12;
+    \$3305  = merge1_gt2_0;
+    if (match2_load) begin
+      \$3305  = \$2291 ;
     end
     if (rst) begin
-      \$3305  = 76'h0000000000000000000;
+      \$3305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3306  = merge2_in13;
-    if (match4_load) begin
-      \$3306  = merge1_lane13;
+    \$3306  = merge1_eq2_0;
+    if (match2_load) begin
+      \$3306  = \$2292 ;
     end
     if (rst) begin
-      \$3306  = 76'h0000000000000000000;
+      \$3306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3307  = merge2_in14;
-    if (match4_load) begin
-      \$3307  = merge1_lane14;
+    \$3307  = merge1_gt2_1;
+    if (match2_load) begin
+      \$3307  = \$2293 ;
     end
     if (rst) begin
-      \$3307  = 76'h0000000000000000000;
+      \$3307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3308  = merge2_in15;
-    if (match4_load) begin
-      \$3308  = merge1_lane15;
+    \$3308  = merge1_eq2_1;
+    if (match2_load) begin
+      \$3308  = \$2294 ;
     end
     if (rst) begin
-      \$3308  = 76'h0000000000000000000;
+      \$3308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3309  = merge2_in_last;
-    if (match4_load) begin
-      \$3309  = merge1_last;
+    \$3309  = merge1_gt2_2;
+    if (match2_load) begin
+      \$3309  = \$2295 ;
     end
     if (rst) begin
       \$3309  = 1'h0;
@@ -22602,9 +22008,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3310  = merge2_gt0_0;
-    if (match4_load) begin
-      \$3310  = \$2376 ;
+    \$3310  = merge1_eq2_2;
+    if (match2_load) begin
+      \$3310  = \$2296 ;
     end
     if (rst) begin
       \$3310  = 1'h0;
@@ -22612,9 +22018,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3311  = merge2_eq0_0;
-    if (match4_load) begin
-      \$3311  = \$2377 ;
+    \$3311  = merge1_gt2_3;
+    if (match2_load) begin
+      \$3311  = \$2297 ;
     end
     if (rst) begin
       \$3311  = 1'h0;
@@ -22622,9 +22028,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3312  = merge2_gt0_1;
-    if (match4_load) begin
-      \$3312  = \$2378 ;
+    \$3312  = merge1_eq2_3;
+    if (match2_load) begin
+      \$3312  = \$2298 ;
     end
     if (rst) begin
       \$3312  = 1'h0;
@@ -22632,9 +22038,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3313  = merge2_eq0_1;
-    if (match4_load) begin
-      \$3313  = \$2379 ;
+    \$3313  = merge1_gt3_0;
+    if (match2_load) begin
+      \$3313  = \$2299 ;
     end
     if (rst) begin
       \$3313  = 1'h0;
@@ -22642,9 +22048,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3314  = merge2_gt0_2;
-    if (match4_load) begin
-      \$3314  = \$2380 ;
+    \$3314  = merge1_eq3_0;
+    if (match2_load) begin
+      \$3314  = \$2300 ;
     end
     if (rst) begin
       \$3314  = 1'h0;
@@ -22652,9 +22058,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3315  = merge2_eq0_2;
-    if (match4_load) begin
-      \$3315  = \$2381 ;
+    \$3315  = merge1_gt3_1;
+    if (match2_load) begin
+      \$3315  = \$2301 ;
     end
     if (rst) begin
       \$3315  = 1'h0;
@@ -22662,9 +22068,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3316  = merge2_gt0_3;
-    if (match4_load) begin
-      \$3316  = \$2382 ;
+    \$3316  = merge1_eq3_1;
+    if (match2_load) begin
+      \$3316  = \$2302 ;
     end
     if (rst) begin
       \$3316  = 1'h0;
@@ -22672,9 +22078,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3317  = merge2_eq0_3;
-    if (match4_load) begin
-      \$3317  = \$2383 ;
+    \$3317  = merge1_gt3_2;
+    if (match2_load) begin
+      \$3317  = \$2303 ;
     end
     if (rst) begin
       \$3317  = 1'h0;
@@ -22682,9 +22088,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3318  = merge2_gt1_0;
-    if (match4_load) begin
-      \$3318  = \$2384 ;
+    \$3318  = merge1_eq3_2;
+    if (match2_load) begin
+      \$3318  = \$2304 ;
     end
     if (rst) begin
       \$3318  = 1'h0;
@@ -22692,9 +22098,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3319  = merge2_eq1_0;
-    if (match4_load) begin
-      \$3319  = \$2385 ;
+    \$3319  = merge1_gt3_3;
+    if (match2_load) begin
+      \$3319  = \$2305 ;
     end
     if (rst) begin
       \$3319  = 1'h0;
@@ -22702,9 +22108,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3320  = merge2_gt1_1;
-    if (match4_load) begin
-      \$3320  = \$2386 ;
+    \$3320  = merge1_eq3_3;
+    if (match2_load) begin
+      \$3320  = \$2306 ;
     end
     if (rst) begin
       \$3320  = 1'h0;
@@ -22712,9 +22118,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3321  = merge2_eq1_1;
-    if (match4_load) begin
-      \$3321  = \$2387 ;
+    \$3321  = merge1_gt8_0;
+    if (match2_load) begin
+      \$3321  = \$2307 ;
     end
     if (rst) begin
       \$3321  = 1'h0;
@@ -22722,9 +22128,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3322  = merge2_gt1_2;
-    if (match4_load) begin
-      \$3322  = \$2388 ;
+    \$3322  = merge1_eq8_0;
+    if (match2_load) begin
+      \$3322  = \$2308 ;
     end
     if (rst) begin
       \$3322  = 1'h0;
@@ -22732,9 +22138,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3323  = merge2_eq1_2;
-    if (match4_load) begin
-      \$3323  = \$2389 ;
+    \$3323  = merge1_gt8_1;
+    if (match2_load) begin
+      \$3323  = \$2309 ;
     end
     if (rst) begin
       \$3323  = 1'h0;
@@ -22742,9 +22148,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3324  = merge2_gt1_3;
-    if (match4_load) begin
-      \$3324  = \$2390 ;
+    \$3324  = merge1_eq8_1;
+    if (match2_load) begin
+      \$3324  = \$2310 ;
     end
     if (rst) begin
       \$3324  = 1'h0;
@@ -22752,9 +22158,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3325  = merge2_eq1_3;
-    if (match4_load) begin
-      \$3325  = \$2391 ;
+    \$3325  = merge1_gt8_2;
+    if (match2_load) begin
+      \$3325  = \$2311 ;
     end
     if (rst) begin
       \$3325  = 1'h0;
@@ -22762,9 +22168,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3326  = merge2_gt4_0;
-    if (match4_load) begin
-      \$3326  = \$2392 ;
+    \$3326  = merge1_eq8_2;
+    if (match2_load) begin
+      \$3326  = \$2312 ;
     end
     if (rst) begin
       \$3326  = 1'h0;
@@ -22772,9 +22178,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3327  = merge2_eq4_0;
-    if (match4_load) begin
-      \$3327  = \$2393 ;
+    \$3327  = merge1_gt8_3;
+    if (match2_load) begin
+      \$3327  = \$2313 ;
     end
     if (rst) begin
       \$3327  = 1'h0;
@@ -22782,9 +22188,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3328  = merge2_gt4_1;
-    if (match4_load) begin
-      \$3328  = \$2394 ;
+    \$3328  = merge1_eq8_3;
+    if (match2_load) begin
+      \$3328  = \$2314 ;
     end
     if (rst) begin
       \$3328  = 1'h0;
@@ -22792,9 +22198,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3329  = merge2_eq4_1;
-    if (match4_load) begin
-      \$3329  = \$2395 ;
+    \$3329  = merge1_gt9_0;
+    if (match2_load) begin
+      \$3329  = \$2315 ;
     end
     if (rst) begin
       \$3329  = 1'h0;
@@ -22802,9 +22208,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3330  = merge2_gt4_2;
-    if (match4_load) begin
-      \$3330  = \$2396 ;
+    \$3330  = merge1_eq9_0;
+    if (match2_load) begin
+      \$3330  = \$2316 ;
     end
     if (rst) begin
       \$3330  = 1'h0;
@@ -22812,9 +22218,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3331  = merge2_eq4_2;
-    if (match4_load) begin
-      \$3331  = \$2397 ;
+    \$3331  = merge1_gt9_1;
+    if (match2_load) begin
+      \$3331  = \$2317 ;
     end
     if (rst) begin
       \$3331  = 1'h0;
@@ -22822,9 +22228,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3332  = merge2_gt4_3;
-    if (match4_load) begin
-      \$3332  = \$2398 ;
+    \$3332  = merge1_eq9_1;
+    if (match2_load) begin
+      \$3332  = \$2318 ;
     end
     if (rst) begin
       \$3332  = 1'h0;
@@ -22832,9 +22238,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3333  = merge2_eq4_3;
-    if (match4_load) begin
-      \$3333  = \$2399 ;
+    \$3333  = merge1_gt9_2;
+    if (match2_load) begin
+      \$3333  = \$2319 ;
     end
     if (rst) begin
       \$3333  = 1'h0;
@@ -22842,9 +22248,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3334  = merge2_gt5_0;
-    if (match4_load) begin
-      \$3334  = \$2400 ;
+    \$3334  = merge1_eq9_2;
+    if (match2_load) begin
+      \$3334  = \$2320 ;
     end
     if (rst) begin
       \$3334  = 1'h0;
@@ -22852,9 +22258,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3335  = merge2_eq5_0;
-    if (match4_load) begin
-      \$3335  = \$2401 ;
+    \$3335  = merge1_gt9_3;
+    if (match2_load) begin
+      \$3335  = \$2321 ;
     end
     if (rst) begin
       \$3335  = 1'h0;
@@ -22862,9 +22268,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3336  = merge2_gt5_1;
-    if (match4_load) begin
-      \$3336  = \$2402 ;
+    \$3336  = merge1_eq9_3;
+    if (match2_load) begin
+      \$3336  = \$2322 ;
     end
     if (rst) begin
       \$3336  = 1'h0;
@@ -22872,9 +22278,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3337  = merge2_eq5_1;
-    if (match4_load) begin
-      \$3337  = \$2403 ;
+    \$3337  = merge1_gt10_0;
+    if (match2_load) begin
+      \$3337  = \$2323 ;
     end
     if (rst) begin
       \$3337  = 1'h0;
@@ -22882,9 +22288,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3338  = merge2_gt5_2;
-    if (match4_load) begin
-      \$3338  = \$2404 ;
+    \$3338  = merge1_eq10_0;
+    if (match2_load) begin
+      \$3338  = \$2324 ;
     end
     if (rst) begin
       \$3338  = 1'h0;
@@ -22892,9 +22298,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3339  = merge2_eq5_2;
-    if (match4_load) begin
-      \$3339  = \$2405 ;
+    \$3339  = merge1_gt10_1;
+    if (match2_load) begin
+      \$3339  = \$2325 ;
     end
     if (rst) begin
       \$3339  = 1'h0;
@@ -22902,9 +22308,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3340  = merge2_gt5_3;
-    if (match4_load) begin
-      \$3340  = \$2406 ;
+    \$3340  = merge1_eq10_1;
+    if (match2_load) begin
+      \$3340  = \$2326 ;
     end
     if (rst) begin
       \$3340  = 1'h0;
@@ -22912,9 +22318,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3341  = merge2_eq5_3;
-    if (match4_load) begin
-      \$3341  = \$2407 ;
+    \$3341  = merge1_gt10_2;
+    if (match2_load) begin
+      \$3341  = \$2327 ;
     end
     if (rst) begin
       \$3341  = 1'h0;
@@ -22922,9 +22328,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3342  = merge2_gt8_0;
-    if (match4_load) begin
-      \$3342  = \$2408 ;
+    \$3342  = merge1_eq10_2;
+    if (match2_load) begin
+      \$3342  = \$2328 ;
     end
     if (rst) begin
       \$3342  = 1'h0;
@@ -22932,9 +22338,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3343  = merge2_eq8_0;
-    if (match4_load) begin
-      \$3343  = \$2409 ;
+    \$3343  = merge1_gt10_3;
+    if (match2_load) begin
+      \$3343  = \$2329 ;
     end
     if (rst) begin
       \$3343  = 1'h0;
@@ -22942,9 +22348,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3344  = merge2_gt8_1;
-    if (match4_load) begin
-      \$3344  = \$2410 ;
+    \$3344  = merge1_eq10_3;
+    if (match2_load) begin
+      \$3344  = \$2330 ;
     end
     if (rst) begin
       \$3344  = 1'h0;
@@ -22952,9 +22358,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3345  = merge2_eq8_1;
-    if (match4_load) begin
-      \$3345  = \$2411 ;
+    \$3345  = merge1_gt11_0;
+    if (match2_load) begin
+      \$3345  = \$2331 ;
     end
     if (rst) begin
       \$3345  = 1'h0;
@@ -22962,9 +22368,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3346  = merge2_gt8_2;
-    if (match4_load) begin
-      \$3346  = \$2412 ;
+    \$3346  = merge1_eq11_0;
+    if (match2_load) begin
+      \$3346  = \$2332 ;
     end
     if (rst) begin
       \$3346  = 1'h0;
@@ -22972,9 +22378,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3347  = merge2_eq8_2;
-    if (match4_load) begin
-      \$3347  = \$2413 ;
+    \$3347  = merge1_gt11_1;
+    if (match2_load) begin
+      \$3347  = \$2333 ;
     end
     if (rst) begin
       \$3347  = 1'h0;
@@ -22982,9 +22388,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3348  = merge2_gt8_3;
-    if (match4_load) begin
-      \$3348  = \$2414 ;
+    \$3348  = merge1_eq11_1;
+    if (match2_load) begin
+      \$3348  = \$2334 ;
     end
     if (rst) begin
       \$3348  = 1'h0;
@@ -22992,9 +22398,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3349  = merge2_eq8_3;
-    if (match4_load) begin
-      \$3349  = \$2415 ;
+    \$3349  = merge1_gt11_2;
+    if (match2_load) begin
+      \$3349  = \$2335 ;
     end
     if (rst) begin
       \$3349  = 1'h0;
@@ -23002,9 +22408,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3350  = merge2_gt9_0;
-    if (match4_load) begin
-      \$3350  = \$2416 ;
+    \$3350  = merge1_eq11_2;
+    if (match2_load) begin
+      \$3350  = \$2336 ;
     end
     if (rst) begin
       \$3350  = 1'h0;
@@ -23012,9 +22418,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3351  = merge2_eq9_0;
-    if (match4_load) begin
-      \$3351  = \$2417 ;
+    \$3351  = merge1_gt11_3;
+    if (match2_load) begin
+      \$3351  = \$2337 ;
     end
     if (rst) begin
       \$3351  = 1'h0;
@@ -23022,9 +22428,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3352  = merge2_gt9_1;
-    if (match4_load) begin
-      \$3352  = \$2418 ;
+    \$3352  = merge1_eq11_3;
+    if (match2_load) begin
+      \$3352  = \$2338 ;
     end
     if (rst) begin
       \$3352  = 1'h0;
@@ -23032,169 +22438,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3353  = merge2_eq9_1;
-    if (match4_load) begin
-      \$3353  = \$2419 ;
+    \$3353  = merge1_lane0;
+    if (match3_load) begin
+      \$3353  = \$2345 ;
     end
     if (rst) begin
-      \$3353  = 1'h0;
+      \$3353  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3354  = merge2_gt9_2;
-    if (match4_load) begin
-      \$3354  = \$2420 ;
+    \$3354  = merge1_lane1;
+    if (match3_load) begin
+      \$3354  = \$2352 ;
     end
     if (rst) begin
-      \$3354  = 1'h0;
+      \$3354  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3355  = merge2_eq9_2;
-    if (match4_load) begin
-      \$3355  = \$2421 ;
+    \$3355  = merge1_lane2;
+    if (match3_load) begin
+      \$3355  = \$2359 ;
     end
     if (rst) begin
-      \$3355  = 1'h0;
+      \$3355  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3356  = merge2_gt9_3;
-    if (match4_load) begin
-      \$3356  = \$2422 ;
+    \$3356  = merge1_lane3;
+    if (match3_load) begin
+      \$3356  = \$2366 ;
     end
     if (rst) begin
-      \$3356  = 1'h0;
+      \$3356  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3357  = merge2_eq9_3;
-    if (match4_load) begin
-      \$3357  = \$2423 ;
+    \$3357  = merge1_lane4;
+    if (match3_load) begin
+      \$3357  = \$2373 ;
     end
     if (rst) begin
-      \$3357  = 1'h0;
+      \$3357  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3358  = merge2_gt12_0;
-    if (match4_load) begin
-      \$3358  = \$2424 ;
+    \$3358  = merge1_lane5;
+    if (match3_load) begin
+      \$3358  = \$2380 ;
     end
     if (rst) begin
-      \$3358  = 1'h0;
+      \$3358  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3359  = merge2_eq12_0;
-    if (match4_load) begin
-      \$3359  = \$2425 ;
+    \$3359  = merge1_lane6;
+    if (match3_load) begin
+      \$3359  = \$2387 ;
     end
     if (rst) begin
-      \$3359  = 1'h0;
+      \$3359  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3360  = merge2_gt12_1;
-    if (match4_load) begin
-      \$3360  = \$2426 ;
+    \$3360  = merge1_lane7;
+    if (match3_load) begin
+      \$3360  = \$2394 ;
     end
     if (rst) begin
-      \$3360  = 1'h0;
+      \$3360  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3361  = merge2_eq12_1;
-    if (match4_load) begin
-      \$3361  = \$2427 ;
+    \$3361  = merge1_lane8;
+    if (match3_load) begin
+      \$3361  = \$2401 ;
     end
     if (rst) begin
-      \$3361  = 1'h0;
+      \$3361  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3362  = merge2_gt12_2;
-    if (match4_load) begin
-      \$3362  = \$2428 ;
+    \$3362  = merge1_lane9;
+    if (match3_load) begin
+      \$3362  = \$2408 ;
     end
     if (rst) begin
-      \$3362  = 1'h0;
+      \$3362  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3363  = merge2_eq12_2;
-    if (match4_load) begin
-      \$3363  = \$2429 ;
+    \$3363  = merge1_lane10;
+    if (match3_load) begin
+      \$3363  = \$2415 ;
     end
     if (rst) begin
-      \$3363  = 1'h0;
+      \$3363  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3364  = merge2_gt12_3;
-    if (match4_load) begin
-      \$3364  = \$2430 ;
+    \$3364  = merge1_lane11;
+    if (match3_load) begin
+      \$3364  = \$2422 ;
     end
     if (rst) begin
-      \$3364  = 1'h0;
+      \$3364  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3365  = merge2_eq12_3;
-    if (match4_load) begin
-      \$3365  = \$2431 ;
+    \$3365  = merge1_lane12;
+    if (match3_load) begin
+      \$3365  = \$2429 ;
     end
     if (rst) begin
-      \$3365  = 1'h0;
+      \$3365  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3366  = merge2_gt13_0;
-    if (match4_load) begin
-      \$3366  = \$2432 ;
+    \$3366  = merge1_lane13;
+    if (match3_load) begin
+      \$3366  = \$2436 ;
     end
     if (rst) begin
-      \$3366  = 1'h0;
+      \$3366  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3367  = merge2_eq13_0;
-    if (match4_load) begin
-      \$3367  = \$2433 ;
+    \$3367  = merge1_lane14;
+    if (match3_load) begin
+      \$3367  = \$2443 ;
     end
     if (rst) begin
-      \$3367  = 1'h0;
+      \$3367  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3368  = merge2_gt13_1;
-    if (match4_load) begin
-      \$3368  = \$2434 ;
+    \$3368  = merge1_lane15;
+    if (match3_load) begin
+      \$3368  = \$2450 ;
     end
     if (rst) begin
-      \$3368  = 1'h0;
+      \$3368  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3369  = merge2_eq13_1;
-    if (match4_load) begin
-      \$3369  = \$2435 ;
+    \$3369  = merge1_last;
+    if (match3_load) begin
+      \$3369  = merge1_in_last;
     end
     if (rst) begin
       \$3369  = 1'h0;
@@ -23202,49 +22608,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3370  = merge2_gt13_2;
+    \$3370  = merge2_in0;
     if (match4_load) begin
-      \$3370  = \$2436 ;
+      \$3370  = merge1_lane0;
     end
     if (rst) begin
-      \$3370  = 1'h0;
+      \$3370  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3371  = merge2_eq13_2;
+    \$3371  = merge2_in1;
     if (match4_load) begin
-      \$3371  = \$2437 ;
+      \$3371  = merge1_lane1;
     end
     if (rst) begin
-      \$3371  = 1'h0;
+      \$3371  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3372  = merge2_gt13_3;
+    \$3372  = merge2_in2;
     if (match4_load) begin
-      \$3372  = \$2438 ;
+      \$3372  = merge1_lane2;
     end
     if (rst) begin
-      \$3372  = 1'h0;
+      \$3372  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3373  = merge2_eq13_3;
+    \$3373  = merge2_in3;
     if (match4_load) begin
-      \$3373  = \$2439 ;
+      \$3373  = merge1_lane3;
     end
     if (rst) begin
-      \$3373  = 1'h0;
+      \$3373  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3374  = merge2_lane0;
-    if (match5_load) begin
-      \$3374  = \$2446 ;
+    \$3374  = merge2_in4;
+    if (match4_load) begin
+      \$3374  = merge1_lane4;
     end
     if (rst) begin
       \$3374  = 76'h0000000000000000000;
@@ -23252,9 +22658,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3375  = merge2_lane1;
-    if (match5_load) begin
-      \$3375  = \$2453 ;
+    \$3375  = merge2_in5;
+    if (match4_load) begin
+      \$3375  = merge1_lane5;
     end
     if (rst) begin
       \$3375  = 76'h0000000000000000000;
@@ -23262,9 +22668,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3376  = merge2_lane2;
-    if (match5_load) begin
-      \$3376  = \$2460 ;
+    \$3376  = merge2_in6;
+    if (match4_load) begin
+      \$3376  = merge1_lane6;
     end
     if (rst) begin
       \$3376  = 76'h0000000000000000000;
@@ -23272,9 +22678,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3377  = merge2_lane3;
-    if (match5_load) begin
-      \$3377  = \$2467 ;
+    \$3377  = merge2_in7;
+    if (match4_load) begin
+      \$3377  = merge1_lane7;
     end
     if (rst) begin
       \$3377  = 76'h0000000000000000000;
@@ -23282,9 +22688,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3378  = merge2_lane4;
-    if (match5_load) begin
-      \$3378  = \$2474 ;
+    \$3378  = merge2_in8;
+    if (match4_load) begin
+      \$3378  = merge1_lane8;
     end
     if (rst) begin
       \$3378  = 76'h0000000000000000000;
@@ -23292,9 +22698,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3379  = merge2_lane5;
-    if (match5_load) begin
-      \$3379  = \$2481 ;
+    \$3379  = merge2_in9;
+    if (match4_load) begin
+      \$3379  = merge1_lane9;
     end
     if (rst) begin
       \$3379  = 76'h0000000000000000000;
@@ -23302,9 +22708,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3380  = merge2_lane6;
-    if (match5_load) begin
-      \$3380  = \$2488 ;
+    \$3380  = merge2_in10;
+    if (match4_load) begin
+      \$3380  = merge1_lane10;
     end
     if (rst) begin
       \$3380  = 76'h0000000000000000000;
@@ -23312,9 +22718,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3381  = merge2_lane7;
-    if (match5_load) begin
-      \$3381  = \$2495 ;
+    \$3381  = merge2_in11;
+    if (match4_load) begin
+      \$3381  = merge1_lane11;
     end
     if (rst) begin
       \$3381  = 76'h0000000000000000000;
@@ -23322,9 +22728,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3382  = merge2_lane8;
-    if (match5_load) begin
-      \$3382  = \$2502 ;
+    \$3382  = merge2_in12;
+    if (match4_load) begin
+      \$3382  = merge1_lane12;
     end
     if (rst) begin
       \$3382  = 76'h0000000000000000000;
@@ -23332,9 +22738,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3383  = merge2_lane9;
-    if (match5_load) begin
-      \$3383  = \$2509 ;
+    \$3383  = merge2_in13;
+    if (match4_load) begin
+      \$3383  = merge1_lane13;
     end
     if (rst) begin
       \$3383  = 76'h0000000000000000000;
@@ -23342,9 +22748,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3384  = merge2_lane10;
-    if (match5_load) begin
-      \$3384  = \$2516 ;
+    \$3384  = merge2_in14;
+    if (match4_load) begin
+      \$3384  = merge1_lane14;
     end
     if (rst) begin
       \$3384  = 76'h0000000000000000000;
@@ -23352,9 +22758,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3385  = merge2_lane11;
-    if (match5_load) begin
-      \$3385  = \$2523 ;
+    \$3385  = merge2_in15;
+    if (match4_load) begin
+      \$3385  = merge1_lane15;
     end
     if (rst) begin
       \$3385  = 76'h0000000000000000000;
@@ -23362,49 +22768,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3386  = merge2_lane12;
-    if (match5_load) begin
-      \$3386  = \$2530 ;
+    \$3386  = merge2_in_last;
+    if (match4_load) begin
+      \$3386  = merge1_last;
     end
     if (rst) begin
-      \$3386  = 76'h0000000000000000000;
+      \$3386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3387  = merge2_lane13;
-    if (match5_load) begin
-      \$3387  = \$2537 ;
+    \$3387  = merge2_gt0_0;
+    if (match4_load) begin
+      \$3387  = \$2451 ;
     end
     if (rst) begin
-      \$3387  = 76'h0000000000000000000;
+      \$3387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3388  = merge2_lane14;
-    if (match5_load) begin
-      \$3388  = \$2544 ;
+    \$3388  = merge2_eq0_0;
+    if (match4_load) begin
+      \$3388  = \$2452 ;
     end
     if (rst) begin
-      \$3388  = 76'h0000000000000000000;
+      \$3388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3389  = merge2_lane15;
-    if (match5_load) begin
-      \$3389  = \$2551 ;
+    \$3389  = merge2_gt0_1;
+    if (match4_load) begin
+      \$3389  = \$2453 ;
     end
     if (rst) begin
-      \$3389  = 76'h0000000000000000000;
+      \$3389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3390  = merge2_last;
-    if (match5_load) begin
-      \$3390  = merge2_in_last;
+    \$3390  = merge2_eq0_1;
+    if (match4_load) begin
+      \$3390  = \$2454 ;
     end
     if (rst) begin
       \$3390  = 1'h0;
@@ -23412,169 +22818,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3391  = merge3_in0;
-    if (match6_load) begin
-      \$3391  = merge2_lane0;
+    \$3391  = merge2_gt0_2;
+    if (match4_load) begin
+      \$3391  = \$2455 ;
     end
     if (rst) begin
-      \$3391  = 76'h0000000000000000000;
+      \$3391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3392  = merge3_in1;
-    if (match6_load) begin
-      \$3392  = merge2_lane1;
+    \$3392  = merge2_eq0_2;
+    if (match4_load) begin
+      \$3392  = \$2456 ;
     end
     if (rst) begin
-      \$3392  = 76'h0000000000000000000;
+      \$3392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3393  = merge3_in2;
-    if (match6_load) begin
-      \$3393  = merge2_lane2;
+    \$3393  = merge2_gt0_3;
+    if (match4_load) begin
+      \$3393  = \$2457 ;
     end
     if (rst) begin
-      \$3393  = 76'h0000000000000000000;
+      \$3393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3394  = merge3_in3;
-    if (match6_load) begin
-      \$3394  = merge2_lane3;
+    \$3394  = merge2_eq0_3;
+    if (match4_load) begin
+      \$3394  = \$2458 ;
     end
     if (rst) begin
-      \$3394  = 76'h0000000000000000000;
+      \$3394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3395  = merge3_in4;
-    if (match6_load) begin
-      \$3395  = merge2_lane4;
+    \$3395  = merge2_gt1_0;
+    if (match4_load) begin
+      \$3395  = \$2459 ;
     end
     if (rst) begin
-      \$3395  = 76'h0000000000000000000;
+      \$3395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3396  = merge3_in5;
-    if (match6_load) begin
-      \$3396  = merge2_lane5;
+    \$3396  = merge2_eq1_0;
+    if (match4_load) begin
+      \$3396  = \$2460 ;
     end
     if (rst) begin
-      \$3396  = 76'h0000000000000000000;
+      \$3396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3397  = merge3_in6;
-    if (match6_load) begin
-      \$3397  = merge2_lane6;
+    \$3397  = merge2_gt1_1;
+    if (match4_load) begin
+      \$3397  = \$2461 ;
     end
     if (rst) begin
-      \$3397  = 76'h0000000000000000000;
+      \$3397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3398  = merge3_in7;
-    if (match6_load) begin
-      \$3398  = merge2_lane7;
+    \$3398  = merge2_eq1_1;
+    if (match4_load) begin
+      \$3398  = \$2462 ;
     end
     if (rst) begin
-      \$3398  = 76'h0000000000000000000;
+      \$3398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3399  = merge3_in8;
-    if (match6_load) begin
-      \$3399  = merge2_lane8;
+    \$3399  = merge2_gt1_2;
+    if (match4_load) begin
+      \$3399  = \$2463 ;
     end
     if (rst) begin
-      \$3399  = 76'h0000000000000000000;
+      \$3399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3400  = merge3_in9;
-    if (match6_load) begin
-      \$3400  = merge2_lane9;
+    \$3400  = merge2_eq1_2;
+    if (match4_load) begin
+      \$3400  = \$2464 ;
     end
     if (rst) begin
-      \$3400  = 76'h0000000000000000000;
+      \$3400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3401  = merge3_in10;
-    if (match6_load) begin
-      \$3401  = merge2_lane10;
+    \$3401  = merge2_gt1_3;
+    if (match4_load) begin
+      \$3401  = \$2465 ;
     end
     if (rst) begin
-      \$3401  = 76'h0000000000000000000;
+      \$3401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3402  = merge3_in11;
-    if (match6_load) begin
-      \$3402  = merge2_lane11;
+    \$3402  = merge2_eq1_3;
+    if (match4_load) begin
+      \$3402  = \$2466 ;
     end
     if (rst) begin
-      \$3402  = 76'h0000000000000000000;
+      \$3402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3403  = merge3_in12;
-    if (match6_load) begin
-      \$3403  = merge2_lane12;
+    \$3403  = merge2_gt4_0;
+    if (match4_load) begin
+      \$3403  = \$2467 ;
     end
     if (rst) begin
-      \$3403  = 76'h0000000000000000000;
+      \$3403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3404  = merge3_in13;
-    if (match6_load) begin
-      \$3404  = merge2_lane13;
+    \$3404  = merge2_eq4_0;
+    if (match4_load) begin
+      \$3404  = \$2468 ;
     end
     if (rst) begin
-      \$3404  = 76'h0000000000000000000;
+      \$3404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3405  = merge3_in14;
-    if (match6_load) begin
-      \$3405  = merge2_lane14;
+    \$3405  = merge2_gt4_1;
+    if (match4_load) begin
+      \$3405  = \$2469 ;
     end
     if (rst) begin
-      \$3405  = 76'h0000000000000000000;
+      \$3405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3406  = merge3_in15;
-    if (match6_load) begin
-      \$3406  = merge2_lane15;
+    \$3406  = merge2_eq4_1;
+    if (match4_load) begin
+      \$3406  = \$2470 ;
     end
     if (rst) begin
-      \$3406  = 76'h0000000000000000000;
+      \$3406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3407  = merge3_in_last;
-    if (match6_load) begin
-      \$3407  = merge2_last;
+    \$3407  = merge2_gt4_2;
+    if (match4_load) begin
+      \$3407  = \$2471 ;
     end
     if (rst) begin
       \$3407  = 1'h0;
@@ -23582,9 +22988,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3408  = merge3_gt0_0;
-    if (match6_load) begin
-      \$3408  = \$2552 ;
+    \$3408  = merge2_eq4_2;
+    if (match4_load) begin
+      \$3408  = \$2472 ;
     end
     if (rst) begin
       \$3408  = 1'h0;
@@ -23592,9 +22998,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3409  = merge3_eq0_0;
-    if (match6_load) begin
-      \$3409  = \$2553 ;
+    \$3409  = merge2_gt4_3;
+    if (match4_load) begin
+      \$3409  = \$2473 ;
     end
     if (rst) begin
       \$3409  = 1'h0;
@@ -23602,9 +23008,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3410  = merge3_gt0_1;
-    if (match6_load) begin
-      \$3410  = \$2554 ;
+    \$3410  = merge2_eq4_3;
+    if (match4_load) begin
+      \$3410  = \$2474 ;
     end
     if (rst) begin
       \$3410  = 1'h0;
@@ -23612,9 +23018,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3411  = merge3_eq0_1;
-    if (match6_load) begin
-      \$3411  = \$2555 ;
+    \$3411  = merge2_gt5_0;
+    if (match4_load) begin
+      \$3411  = \$2475 ;
     end
     if (rst) begin
       \$3411  = 1'h0;
@@ -23622,9 +23028,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3412  = merge3_gt0_2;
-    if (match6_load) begin
-      \$3412  = \$2556 ;
+    \$3412  = merge2_eq5_0;
+    if (match4_load) begin
+      \$3412  = \$2476 ;
     end
     if (rst) begin
       \$3412  = 1'h0;
@@ -23632,9 +23038,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3413  = merge3_eq0_2;
-    if (match6_load) begin
-      \$3413  = \$2557 ;
+    \$3413  = merge2_gt5_1;
+    if (match4_load) begin
+      \$3413  = \$2477 ;
     end
     if (rst) begin
       \$3413  = 1'h0;
@@ -23642,9 +23048,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3414  = merge3_gt0_3;
-    if (match6_load) begin
-      \$3414  = \$2558 ;
+    \$3414  = merge2_eq5_1;
+    if (match4_load) begin
+      \$3414  = \$2478 ;
     end
     if (rst) begin
       \$3414  = 1'h0;
@@ -23652,9 +23058,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3415  = merge3_eq0_3;
-    if (match6_load) begin
-      \$3415  = \$2559 ;
+    \$3415  = merge2_gt5_2;
+    if (match4_load) begin
+      \$3415  = \$2479 ;
     end
     if (rst) begin
       \$3415  = 1'h0;
@@ -23662,9 +23068,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3416  = merge3_gt2_0;
-    if (match6_load) begin
-      \$3416  = \$2560 ;
+    \$3416  = merge2_eq5_2;
+    if (match4_load) begin
+      \$3416  = \$2480 ;
     end
     if (rst) begin
       \$3416  = 1'h0;
@@ -23672,9 +23078,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3417  = merge3_eq2_0;
-    if (match6_load) begin
-      \$3417  = \$2561 ;
+    \$3417  = merge2_gt5_3;
+    if (match4_load) begin
+      \$3417  = \$2481 ;
     end
     if (rst) begin
       \$3417  = 1'h0;
@@ -23682,9 +23088,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3418  = merge3_gt2_1;
-    if (match6_load) begin
-      \$3418  = \$2562 ;
+    \$3418  = merge2_eq5_3;
+    if (match4_load) begin
+      \$3418  = \$2482 ;
     end
     if (rst) begin
       \$3418  = 1'h0;
@@ -23692,9 +23098,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3419  = merge3_eq2_1;
-    if (match6_load) begin
-      \$3419  = \$2563 ;
+    \$3419  = merge2_gt8_0;
+    if (match4_load) begin
+      \$3419  = \$2483 ;
     end
     if (rst) begin
       \$3419  = 1'h0;
@@ -23702,9 +23108,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3420  = merge3_gt2_2;
-    if (match6_load) begin
-      \$3420  = \$2564 ;
+    \$3420  = merge2_eq8_0;
+    if (match4_load) begin
+      \$3420  = \$2484 ;
     end
     if (rst) begin
       \$3420  = 1'h0;
@@ -23712,9 +23118,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3421  = merge3_eq2_2;
-    if (match6_load) begin
-      \$3421  = \$2565 ;
+    \$3421  = merge2_gt8_1;
+    if (match4_load) begin
+      \$3421  = \$2485 ;
     end
     if (rst) begin
       \$3421  = 1'h0;
@@ -23722,9 +23128,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3422  = merge3_gt2_3;
-    if (match6_load) begin
-      \$3422  = \$2566 ;
+    \$3422  = merge2_eq8_1;
+    if (match4_load) begin
+      \$3422  = \$2486 ;
     end
     if (rst) begin
       \$3422  = 1'h0;
@@ -23732,9 +23138,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3423  = merge3_eq2_3;
-    if (match6_load) begin
-      \$3423  = \$2567 ;
+    \$3423  = merge2_gt8_2;
+    if (match4_load) begin
+      \$3423  = \$2487 ;
     end
     if (rst) begin
       \$3423  = 1'h0;
@@ -23742,9 +23148,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3424  = merge3_gt4_0;
-    if (match6_load) begin
-      \$3424  = \$2568 ;
+    \$3424  = merge2_eq8_2;
+    if (match4_load) begin
+      \$3424  = \$2488 ;
     end
     if (rst) begin
       \$3424  = 1'h0;
@@ -23752,9 +23158,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3425  = merge3_eq4_0;
-    if (match6_load) begin
-      \$3425  = \$2569 ;
+    \$3425  = merge2_gt8_3;
+    if (match4_load) begin
+      \$3425  = \$2489 ;
     end
     if (rst) begin
       \$3425  = 1'h0;
@@ -23762,9 +23168,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3426  = merge3_gt4_1;
-    if (match6_load) begin
-      \$3426  = \$2570 ;
+    \$3426  = merge2_eq8_3;
+    if (match4_load) begin
+      \$3426  = \$2490 ;
     end
     if (rst) begin
       \$3426  = 1'h0;
@@ -23772,9 +23178,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3427  = merge3_eq4_1;
-    if (match6_load) begin
-      \$3427  = \$2571 ;
+    \$3427  = merge2_gt9_0;
+    if (match4_load) begin
+      \$3427  = \$2491 ;
     end
     if (rst) begin
       \$3427  = 1'h0;
@@ -23782,9 +23188,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3428  = merge3_gt4_2;
-    if (match6_load) begin
-      \$3428  = \$2572 ;
+    \$3428  = merge2_eq9_0;
+    if (match4_load) begin
+      \$3428  = \$2492 ;
     end
     if (rst) begin
       \$3428  = 1'h0;
@@ -23792,9 +23198,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3429  = merge3_eq4_2;
-    if (match6_load) begin
-      \$3429  = \$2573 ;
+    \$3429  = merge2_gt9_1;
+    if (match4_load) begin
+      \$3429  = \$2493 ;
     end
     if (rst) begin
       \$3429  = 1'h0;
@@ -23802,9 +23208,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3430  = merge3_gt4_3;
-    if (match6_load) begin
-      \$3430  = \$2574 ;
+    \$3430  = merge2_eq9_1;
+    if (match4_load) begin
+      \$3430  = \$2494 ;
     end
     if (rst) begin
       \$3430  = 1'h0;
@@ -23812,9 +23218,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3431  = merge3_eq4_3;
-    if (match6_load) begin
-      \$3431  = \$2575 ;
+    \$3431  = merge2_gt9_2;
+    if (match4_load) begin
+      \$3431  = \$2495 ;
     end
     if (rst) begin
       \$3431  = 1'h0;
@@ -23822,9 +23228,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3432  = merge3_gt6_0;
-    if (match6_load) begin
-      \$3432  = \$2576 ;
+    \$3432  = merge2_eq9_2;
+    if (match4_load) begin
+      \$3432  = \$2496 ;
     end
     if (rst) begin
       \$3432  = 1'h0;
@@ -23832,9 +23238,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3433  = merge3_eq6_0;
-    if (match6_load) begin
-      \$3433  = \$2577 ;
+    \$3433  = merge2_gt9_3;
+    if (match4_load) begin
+      \$3433  = \$2497 ;
     end
     if (rst) begin
       \$3433  = 1'h0;
@@ -23842,9 +23248,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3434  = merge3_gt6_1;
-    if (match6_load) begin
-      \$3434  = \$2578 ;
+    \$3434  = merge2_eq9_3;
+    if (match4_load) begin
+      \$3434  = \$2498 ;
     end
     if (rst) begin
       \$3434  = 1'h0;
@@ -23852,9 +23258,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3435  = merge3_eq6_1;
-    if (match6_load) begin
-      \$3435  = \$2579 ;
+    \$3435  = merge2_gt12_0;
+    if (match4_load) begin
+      \$3435  = \$2499 ;
     end
     if (rst) begin
       \$3435  = 1'h0;
@@ -23862,9 +23268,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3436  = merge3_gt6_2;
-    if (match6_load) begin
-      \$3436  = \$2580 ;
+    \$3436  = merge2_eq12_0;
+    if (match4_load) begin
+      \$3436  = \$2500 ;
     end
     if (rst) begin
       \$3436  = 1'h0;
@@ -23872,9 +23278,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3437  = merge3_eq6_2;
-    if (match6_load) begin
-      \$3437  = \$2581 ;
+    \$3437  = merge2_gt12_1;
+    if (match4_load) begin
+      \$3437  = \$2501 ;
     end
     if (rst) begin
       \$3437  = 1'h0;
@@ -23882,9 +23288,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3438  = merge3_gt6_3;
-    if (match6_load) begin
-      \$3438  = \$2582 ;
+    \$3438  = merge2_eq12_1;
+    if (match4_load) begin
+      \$3438  = \$2502 ;
     end
     if (rst) begin
       \$3438  = 1'h0;
@@ -23892,9 +23298,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3439  = merge3_eq6_3;
-    if (match6_load) begin
-      \$3439  = \$2583 ;
+    \$3439  = merge2_gt12_2;
+    if (match4_load) begin
+      \$3439  = \$2503 ;
     end
     if (rst) begin
       \$3439  = 1'h0;
@@ -23902,9 +23308,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3440  = merge3_gt8_0;
-    if (match6_load) begin
-      \$3440  = \$2584 ;
+    \$3440  = merge2_eq12_2;
+    if (match4_load) begin
+      \$3440  = \$2504 ;
     end
     if (rst) begin
       \$3440  = 1'h0;
@@ -23912,9 +23318,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3441  = merge3_eq8_0;
-    if (match6_load) begin
-      \$3441  = \$2585 ;
+    \$3441  = merge2_gt12_3;
+    if (match4_load) begin
+      \$3441  = \$2505 ;
     end
     if (rst) begin
       \$3441  = 1'h0;
@@ -23922,9 +23328,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3442  = merge3_gt8_1;
-    if (match6_load) begin
-      \$3442  = \$2586 ;
+    \$3442  = merge2_eq12_3;
+    if (match4_load) begin
+      \$3442  = \$2506 ;
     end
     if (rst) begin
       \$3442  = 1'h0;
@@ -23932,9 +23338,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3443  = merge3_eq8_1;
-    if (match6_load) begin
-      \$3443  = \$2587 ;
+    \$3443  = merge2_gt13_0;
+    if (match4_load) begin
+      \$3443  = \$2507 ;
     end
     if (rst) begin
       \$3443  = 1'h0;
@@ -23942,9 +23348,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3444  = merge3_gt8_2;
-    if (match6_load) begin
-      \$3444  = \$2588 ;
+    \$3444  = merge2_eq13_0;
+    if (match4_load) begin
+      \$3444  = \$2508 ;
     end
     if (rst) begin
       \$3444  = 1'h0;
@@ -23952,9 +23358,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3445  = merge3_eq8_2;
-    if (match6_load) begin
-      \$3445  = \$2589 ;
+    \$3445  = merge2_gt13_1;
+    if (match4_load) begin
+      \$3445  = \$2509 ;
     end
     if (rst) begin
       \$3445  = 1'h0;
@@ -23962,9 +23368,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3446  = merge3_gt8_3;
-    if (match6_load) begin
-      \$3446  = \$2590 ;
+    \$3446  = merge2_eq13_1;
+    if (match4_load) begin
+      \$3446  = \$2510 ;
     end
     if (rst) begin
       \$3446  = 1'h0;
@@ -23972,9 +23378,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3447  = merge3_eq8_3;
-    if (match6_load) begin
-      \$3447  = \$2591 ;
+    \$3447  = merge2_gt13_2;
+    if (match4_load) begin
+      \$3447  = \$2511 ;
     end
     if (rst) begin
       \$3447  = 1'h0;
@@ -23982,9 +23388,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3448  = merge3_gt10_0;
-    if (match6_load) begin
-      \$3448  = \$2592 ;
+    \$3448  = merge2_eq13_2;
+    if (match4_load) begin
+      \$3448  = \$2512 ;
     end
     if (rst) begin
       \$3448  = 1'h0;
@@ -23992,9 +23398,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3449  = merge3_eq10_0;
-    if (match6_load) begin
-      \$3449  = \$2593 ;
+    \$3449  = merge2_gt13_3;
+    if (match4_load) begin
+      \$3449  = \$2513 ;
     end
     if (rst) begin
       \$3449  = 1'h0;
@@ -24002,9 +23408,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3450  = merge3_gt10_1;
-    if (match6_load) begin
-      \$3450  = \$2594 ;
+    \$3450  = merge2_eq13_3;
+    if (match4_load) begin
+      \$3450  = \$2514 ;
     end
     if (rst) begin
       \$3450  = 1'h0;
@@ -24012,169 +23418,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3451  = merge3_eq10_1;
-    if (match6_load) begin
-      \$3451  = \$2595 ;
+    \$3451  = merge2_lane0;
+    if (match5_load) begin
+      \$3451  = \$2521 ;
     end
     if (rst) begin
-      \$3451  = 1'h0;
+      \$3451  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3452  = merge3_gt10_2;
-    if (match6_load) begin
-      \$3452  = \$2596 ;
+    \$3452  = merge2_lane1;
+    if (match5_load) begin
+      \$3452  = \$2528 ;
     end
     if (rst) begin
-      \$3452  = 1'h0;
+      \$3452  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3453  = merge3_eq10_2;
-    if (match6_load) begin
-      \$3453  = \$2597 ;
+    \$3453  = merge2_lane2;
+    if (match5_load) begin
+      \$3453  = \$2535 ;
     end
     if (rst) begin
-      \$3453  = 1'h0;
+      \$3453  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3454  = merge3_gt10_3;
-    if (match6_load) begin
-      \$3454  = \$2598 ;
+    \$3454  = merge2_lane3;
+    if (match5_load) begin
+      \$3454  = \$2542 ;
     end
     if (rst) begin
-      \$3454  = 1'h0;
+      \$3454  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3455  = merge3_eq10_3;
-    if (match6_load) begin
-      \$3455  = \$2599 ;
+    \$3455  = merge2_lane4;
+    if (match5_load) begin
+      \$3455  = \$2549 ;
     end
     if (rst) begin
-      \$3455  = 1'h0;
+      \$3455  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3456  = merge3_gt12_0;
-    if (match6_load) begin
-      \$3456  = \$2600 ;
+    \$3456  = merge2_lane5;
+    if (match5_load) begin
+      \$3456  = \$2556 ;
     end
     if (rst) begin
-      \$3456  = 1'h0;
+      \$3456  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3457  = merge3_eq12_0;
-    if (match6_load) begin
-      \$3457  = \$2601 ;
+    \$3457  = merge2_lane6;
+    if (match5_load) begin
+      \$3457  = \$2563 ;
     end
     if (rst) begin
-      \$3457  = 1'h0;
+      \$3457  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3458  = merge3_gt12_1;
-    if (match6_load) begin
-      \$3458  = \$2602 ;
+    \$3458  = merge2_lane7;
+    if (match5_load) begin
+      \$3458  = \$2570 ;
     end
     if (rst) begin
-      \$3458  = 1'h0;
+      \$3458  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3459  = merge3_eq12_1;
-    if (match6_load) begin
-      \$3459  = \$2603 ;
+    \$3459  = merge2_lane8;
+    if (match5_load) begin
+      \$3459  = \$2577 ;
     end
     if (rst) begin
-      \$3459  = 1'h0;
+      \$3459  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3460  = merge3_gt12_2;
-    if (match6_load) begin
-      \$3460  = \$2604 ;
+    \$3460  = merge2_lane9;
+    if (match5_load) begin
+      \$3460  = \$2584 ;
     end
     if (rst) begin
-      \$3460  = 1'h0;
+      \$3460  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3461  = merge3_eq12_2;
-    if (match6_load) begin
-      \$3461  = \$2605 ;
+    \$3461  = merge2_lane10;
+    if (match5_load) begin
+      \$3461  = \$2591 ;
     end
     if (rst) begin
-      \$3461  = 1'h0;
+      \$3461  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3462  = merge3_gt12_3;
-    if (match6_load) begin
-      \$3462  = \$2606 ;
+    \$3462  = merge2_lane11;
+    if (match5_load) begin
+      \$3462  = \$2598 ;
     end
     if (rst) begin
-      \$3462  = 1'h0;
+      \$3462  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3463  = merge3_eq12_3;
-    if (match6_load) begin
-      \$3463  = \$2607 ;
+    \$3463  = merge2_lane12;
+    if (match5_load) begin
+      \$3463  = \$2605 ;
     end
     if (rst) begin
-      \$3463  = 1'h0;
+      \$3463  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3464  = merge3_gt14_0;
-    if (match6_load) begin
-      \$3464  = \$2608 ;
+    \$3464  = merge2_lane13;
+    if (match5_load) begin
+      \$3464  = \$2612 ;
     end
     if (rst) begin
-      \$3464  = 1'h0;
+      \$3464  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3465  = merge3_eq14_0;
-    if (match6_load) begin
-      \$3465  = \$2609 ;
+    \$3465  = merge2_lane14;
+    if (match5_load) begin
+      \$3465  = \$2619 ;
     end
     if (rst) begin
-      \$3465  = 1'h0;
+      \$3465  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3466  = merge3_gt14_1;
-    if (match6_load) begin
-      \$3466  = \$2610 ;
+    \$3466  = merge2_lane15;
+    if (match5_load) begin
+      \$3466  = \$2626 ;
     end
     if (rst) begin
-      \$3466  = 1'h0;
+      \$3466  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3467  = merge3_eq14_1;
-    if (match6_load) begin
-      \$3467  = \$2611 ;
+    \$3467  = merge2_last;
+    if (match5_load) begin
+      \$3467  = merge2_in_last;
     end
     if (rst) begin
       \$3467  = 1'h0;
@@ -24182,49 +23588,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3468  = merge3_gt14_2;
+    \$3468  = merge3_in0;
     if (match6_load) begin
-      \$3468  = \$2612 ;
+      \$3468  = merge2_lane0;
     end
     if (rst) begin
-      \$3468  = 1'h0;
+      \$3468  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3469  = merge3_eq14_2;
+    \$3469  = merge3_in1;
     if (match6_load) begin
-      \$3469  = \$2613 ;
+      \$3469  = merge2_lane1;
     end
     if (rst) begin
-      \$3469  = 1'h0;
+      \$3469  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3470  = merge3_gt14_3;
+    \$3470  = merge3_in2;
     if (match6_load) begin
-      \$3470  = \$2614 ;
+      \$3470  = merge2_lane2;
     end
     if (rst) begin
-      \$3470  = 1'h0;
+      \$3470  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3471  = merge3_eq14_3;
+    \$3471  = merge3_in3;
     if (match6_load) begin
-      \$3471  = \$2615 ;
+      \$3471  = merge2_lane3;
     end
     if (rst) begin
-      \$3471  = 1'h0;
+      \$3471  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3472  = merge3_lane0;
-    if (match7_load) begin
-      \$3472  = \$2622 ;
+    \$3472  = merge3_in4;
+    if (match6_load) begin
+      \$3472  = merge2_lane4;
     end
     if (rst) begin
       \$3472  = 76'h0000000000000000000;
@@ -24232,9 +23638,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3473  = merge3_lane1;
-    if (match7_load) begin
-      \$3473  = \$2629 ;
+    \$3473  = merge3_in5;
+    if (match6_load) begin
+      \$3473  = merge2_lane5;
     end
     if (rst) begin
       \$3473  = 76'h0000000000000000000;
@@ -24242,9 +23648,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3474  = merge3_lane2;
-    if (match7_load) begin
-      \$3474  = \$2636 ;
+    \$3474  = merge3_in6;
+    if (match6_load) begin
+      \$3474  = merge2_lane6;
     end
     if (rst) begin
       \$3474  = 76'h0000000000000000000;
@@ -24252,9 +23658,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3475  = merge3_lane3;
-    if (match7_load) begin
-      \$3475  = \$2643 ;
+    \$3475  = merge3_in7;
+    if (match6_load) begin
+      \$3475  = merge2_lane7;
     end
     if (rst) begin
       \$3475  = 76'h0000000000000000000;
@@ -24262,9 +23668,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3476  = merge3_lane4;
-    if (match7_load) begin
-      \$3476  = \$2650 ;
+    \$3476  = merge3_in8;
+    if (match6_load) begin
+      \$3476  = merge2_lane8;
     end
     if (rst) begin
       \$3476  = 76'h0000000000000000000;
@@ -24272,9 +23678,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3477  = merge3_lane5;
-    if (match7_load) begin
-      \$3477  = \$2657 ;
+    \$3477  = merge3_in9;
+    if (match6_load) begin
+      \$3477  = merge2_lane9;
     end
     if (rst) begin
       \$3477  = 76'h0000000000000000000;
@@ -24282,9 +23688,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3478  = merge3_lane6;
-    if (match7_load) begin
-      \$3478  = \$2664 ;
+    \$3478  = merge3_in10;
+    if (match6_load) begin
+      \$3478  = merge2_lane10;
     end
     if (rst) begin
       \$3478  = 76'h0000000000000000000;
@@ -24292,9 +23698,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3479  = merge3_lane7;
-    if (match7_load) begin
-      \$3479  = \$2671 ;
+    \$3479  = merge3_in11;
+    if (match6_load) begin
+      \$3479  = merge2_lane11;
     end
     if (rst) begin
       \$3479  = 76'h0000000000000000000;
@@ -24302,9 +23708,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3480  = merge3_lane8;
-    if (match7_load) begin
-      \$3480  = \$2678 ;
+    \$3480  = merge3_in12;
+    if (match6_load) begin
+      \$3480  = merge2_lane12;
     end
     if (rst) begin
       \$3480  = 76'h0000000000000000000;
@@ -24312,9 +23718,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3481  = merge3_lane9;
-    if (match7_load) begin
-      \$3481  = \$2685 ;
+    \$3481  = merge3_in13;
+    if (match6_load) begin
+      \$3481  = merge2_lane13;
     end
     if (rst) begin
       \$3481  = 76'h0000000000000000000;
@@ -24322,9 +23728,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3482  = merge3_lane10;
-    if (match7_load) begin
-      \$3482  = \$2692 ;
+    \$3482  = merge3_in14;
+    if (match6_load) begin
+      \$3482  = merge2_lane14;
     end
     if (rst) begin
       \$3482  = 76'h0000000000000000000;
@@ -24332,9 +23738,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3483  = merge3_lane11;
-    if (match7_load) begin
-      \$3483  = \$2699 ;
+    \$3483  = merge3_in15;
+    if (match6_load) begin
+      \$3483  = merge2_lane15;
     end
     if (rst) begin
       \$3483  = 76'h0000000000000000000;
@@ -24342,49 +23748,49 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3484  = merge3_lane12;
-    if (match7_load) begin
-      \$3484  = \$2706 ;
+    \$3484  = merge3_in_last;
+    if (match6_load) begin
+      \$3484  = merge2_last;
     end
     if (rst) begin
-      \$3484  = 76'h0000000000000000000;
+      \$3484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3485  = merge3_lane13;
-    if (match7_load) begin
-      \$3485  = \$2713 ;
+    \$3485  = merge3_gt0_0;
+    if (match6_load) begin
+      \$3485  = \$2627 ;
     end
     if (rst) begin
-      \$3485  = 76'h0000000000000000000;
+      \$3485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3486  = merge3_lane14;
-    if (match7_load) begin
-      \$3486  = \$2720 ;
+    \$3486  = merge3_eq0_0;
+    if (match6_load) begin
+      \$3486  = \$2628 ;
     end
     if (rst) begin
-      \$3486  = 76'h0000000000000000000;
+      \$3486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3487  = merge3_lane15;
-    if (match7_load) begin
-      \$3487  = \$2727 ;
+    \$3487  = merge3_gt0_1;
+    if (match6_load) begin
+      \$3487  = \$2629 ;
     end
     if (rst) begin
-      \$3487  = 76'h0000000000000000000;
+      \$3487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3488  = merge3_last;
-    if (match7_load) begin
-      \$3488  = merge3_in_last;
+    \$3488  = merge3_eq0_1;
+    if (match6_load) begin
+      \$3488  = \$2630 ;
     end
     if (rst) begin
       \$3488  = 1'h0;
@@ -24392,333 +23798,319 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3489  = \$signal$45 ;
-    if (match8_load) begin
-      \$3489 [0] = \$2733 ;
-      \$3489 [1] = \$2741 ;
-      \$3489 [2] = \$2749 ;
-      \$3489 [3] = \$2757 ;
-      \$3489 [4] = \$2765 ;
-      \$3489 [5] = \$2773 ;
-      \$3489 [6] = \$2781 ;
-      \$3489 [7] = \$2789 ;
-      \$3489 [8] = \$2797 ;
-      \$3489 [9] = \$2805 ;
-      \$3489 [10] = \$2813 ;
-      \$3489 [11] = \$2821 ;
-      \$3489 [12] = \$2829 ;
-      \$3489 [13] = \$2837 ;
-      \$3489 [14] = \$2845 ;
+    \$3489  = merge3_gt0_2;
+    if (match6_load) begin
+      \$3489  = \$2631 ;
     end
     if (rst) begin
-      \$3489  = 15'h0000;
+      \$3489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3490  = near0_in_idx;
-    if (match8_load) begin
-      \$3490  = \$2734 ;
+    \$3490  = merge3_eq0_2;
+    if (match6_load) begin
+      \$3490  = \$2632 ;
     end
     if (rst) begin
-      \$3490  = 12'h000;
+      \$3490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3491  = near0_out_idx;
-    if (match8_load) begin
-      \$3491  = \$2735 ;
+    \$3491  = merge3_gt0_3;
+    if (match6_load) begin
+      \$3491  = \$2633 ;
     end
     if (rst) begin
-      \$3491  = 12'h000;
+      \$3491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3492  = near1_in_idx;
-    if (match8_load) begin
-      \$3492  = \$2742 ;
+    \$3492  = merge3_eq0_3;
+    if (match6_load) begin
+      \$3492  = \$2634 ;
     end
     if (rst) begin
-      \$3492  = 12'h000;
+      \$3492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3493  = near1_out_idx;
-    if (match8_load) begin
-      \$3493  = \$2743 ;
+    \$3493  = merge3_gt2_0;
+    if (match6_load) begin
+      \$3493  = \$2635 ;
     end
     if (rst) begin
-      \$3493  = 12'h000;
+      \$3493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3494  = near2_in_idx;
-    if (match8_load) begin
-      \$3494  = \$2750 ;
+    \$3494  = merge3_eq2_0;
+    if (match6_load) begin
+      \$3494  = \$2636 ;
     end
     if (rst) begin
-      \$3494  = 12'h000;
+      \$3494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3495  = near2_out_idx;
-    if (match8_load) begin
-      \$3495  = \$2751 ;
+    \$3495  = merge3_gt2_1;
+    if (match6_load) begin
+      \$3495  = \$2637 ;
     end
     if (rst) begin
-      \$3495  = 12'h000;
+      \$3495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3496  = near3_in_idx;
-    if (match8_load) begin
-      \$3496  = \$2758 ;
+    \$3496  = merge3_eq2_1;
+    if (match6_load) begin
+      \$3496  = \$2638 ;
     end
     if (rst) begin
-      \$3496  = 12'h000;
+      \$3496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3497  = near3_out_idx;
-    if (match8_load) begin
-      \$3497  = \$2759 ;
+    \$3497  = merge3_gt2_2;
+    if (match6_load) begin
+      \$3497  = \$2639 ;
     end
     if (rst) begin
-      \$3497  = 12'h000;
+      \$3497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3498  = near4_in_idx;
-    if (match8_load) begin
-      \$3498  = \$2766 ;
+    \$3498  = merge3_eq2_2;
+    if (match6_load) begin
+      \$3498  = \$2640 ;
     end
     if (rst) begin
-      \$3498  = 12'h000;
+      \$3498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3499  = near4_out_idx;
-    if (match8_load) begin
-      \$3499  = \$2767 ;
+    \$3499  = merge3_gt2_3;
+    if (match6_load) begin
+      \$3499  = \$2641 ;
     end
     if (rst) begin
-      \$3499  = 12'h000;
+      \$3499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3500  = near5_in_idx;
-    if (match8_load) begin
-      \$3500  = \$2774 ;
+    \$3500  = merge3_eq2_3;
+    if (match6_load) begin
+      \$3500  = \$2642 ;
     end
     if (rst) begin
-      \$3500  = 12'h000;
+      \$3500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3501  = near5_out_idx;
-    if (match8_load) begin
-      \$3501  = \$2775 ;
+    \$3501  = merge3_gt4_0;
+    if (match6_load) begin
+      \$3501  = \$2643 ;
     end
     if (rst) begin
-      \$3501  = 12'h000;
+      \$3501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3502  = near6_in_idx;
-    if (match8_load) begin
-      \$3502  = \$2782 ;
+    \$3502  = merge3_eq4_0;
+    if (match6_load) begin
+      \$3502  = \$2644 ;
     end
     if (rst) begin
-      \$3502  = 12'h000;
+      \$3502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3503  = near6_out_idx;
-    if (match8_load) begin
-      \$3503  = \$2783 ;
+    \$3503  = merge3_gt4_1;
+    if (match6_load) begin
+      \$3503  = \$2645 ;
     end
     if (rst) begin
-      \$3503  = 12'h000;
+      \$3503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3504  = near7_in_idx;
-    if (match8_load) begin
-      \$3504  = \$2790 ;
+    \$3504  = merge3_eq4_1;
+    if (match6_load) begin
+      \$3504  = \$2646 ;
     end
     if (rst) begin
-      \$3504  = 12'h000;
+      \$3504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3505  = near7_out_idx;
-    if (match8_load) begin
-      \$3505  = \$2791 ;
+    \$3505  = merge3_gt4_2;
+    if (match6_load) begin
+      \$3505  = \$2647 ;
     end
     if (rst) begin
-      \$3505  = 12'h000;
+      \$3505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3506  = near8_in_idx;
-    if (match8_load) begin
-      \$3506  = \$2798 ;
+    \$3506  = merge3_eq4_2;
+    if (match6_load) begin
+      \$3506  = \$2648 ;
     end
     if (rst) begin
-      \$3506  = 12'h000;
+      \$3506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3507  = near8_out_idx;
-    if (match8_load) begin
-      \$3507  = \$2799 ;
+    \$3507  = merge3_gt4_3;
+    if (match6_load) begin
+      \$3507  = \$2649 ;
     end
     if (rst) begin
-      \$3507  = 12'h000;
+      \$3507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3508  = near9_in_idx;
-    if (match8_load) begin
-      \$3508  = \$2806 ;
+    \$3508  = merge3_eq4_3;
+    if (match6_load) begin
+      \$3508  = \$2650 ;
     end
     if (rst) begin
-      \$3508  = 12'h000;
+      \$3508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3509  = near9_out_idx;
-    if (match8_load) begin
-      \$3509  = \$2807 ;
+    \$3509  = merge3_gt6_0;
+    if (match6_load) begin
+      \$3509  = \$2651 ;
     end
     if (rst) begin
-      \$3509  = 12'h000;
+      \$3509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3510  = near10_in_idx;
-    if (match8_load) begin
-      \$3510  = \$2814 ;
+    \$3510  = merge3_eq6_0;
+    if (match6_load) begin
+      \$3510  = \$2652 ;
     end
     if (rst) begin
-      \$3510  = 12'h000;
+      \$3510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3511  = near10_out_idx;
-    if (match8_load) begin
-      \$3511  = \$2815 ;
+    \$3511  = merge3_gt6_1;
+    if (match6_load) begin
+      \$3511  = \$2653 ;
     end
     if (rst) begin
-      \$3511  = 12'h000;
+      \$3511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3512  = near11_in_idx;
-    if (match8_load) begin
-      \$3512  = \$2822 ;
+    \$3512  = merge3_eq6_1;
+    if (match6_load) begin
+      \$3512  = \$2654 ;
     end
     if (rst) begin
-      \$3512  = 12'h000;
+      \$3512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3513  = near11_out_idx;
-    if (match8_load) begin
-      \$3513  = \$2823 ;
+    \$3513  = merge3_gt6_2;
+    if (match6_load) begin
+      \$3513  = \$2655 ;
     end
     if (rst) begin
-      \$3513  = 12'h000;
+      \$3513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3514  = near12_in_idx;
-    if (match8_load) begin
-      \$3514  = \$2830 ;
+    \$3514  = merge3_eq6_2;
+    if (match6_load) begin
+      \$3514  = \$2656 ;
     end
     if (rst) begin
-      \$3514  = 12'h000;
+      \$3514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3515  = near12_out_idx;
-    if (match8_load) begin
-      \$3515  = \$2831 ;
+    \$3515  = merge3_gt6_3;
+    if (match6_load) begin
+      \$3515  = \$2657 ;
     end
     if (rst) begin
-      \$3515  = 12'h000;
+      \$3515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3516  = near13_in_idx;
-    if (match8_load) begin
-      \$3516  = \$2838 ;
+    \$3516  = merge3_eq6_3;
+    if (match6_load) begin
+      \$3516  = \$2658 ;
     end
     if (rst) begin
-      \$3516  = 12'h000;
+      \$3516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3517  = near13_out_idx;
-    if (match8_load) begin
-      \$3517  = \$2839 ;
+    \$3517  = merge3_gt8_0;
+    if (match6_load) begin
+      \$3517  = \$2659 ;
     end
     if (rst) begin
-      \$3517  = 12'h000;
+      \$3517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3518  = near14_in_idx;
-    if (match8_load) begin
-      \$3518  = \$2846 ;
+    \$3518  = merge3_eq8_0;
+    if (match6_load) begin
+      \$3518  = \$2660 ;
     end
     if (rst) begin
-      \$3518  = 12'h000;
+      \$3518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3519  = near14_out_idx;
-    if (match8_load) begin
-      \$3519  = \$2847 ;
+    \$3519  = merge3_gt8_1;
+    if (match6_load) begin
+      \$3519  = \$2661 ;
     end
     if (rst) begin
-      \$3519  = 12'h000;
+      \$3519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3520  = near_last;
-    if (match8_load) begin
-      \$3520  = merge3_last;
+    \$3520  = merge3_eq8_1;
+    if (match6_load) begin
+      \$3520  = \$2662 ;
     end
     if (rst) begin
       \$3520  = 1'h0;
@@ -24726,9 +24118,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3521  = lane0_takes0;
-    if (match9_load) begin
-      \$3521  = \$2848 ;
+    \$3521  = merge3_gt8_2;
+    if (match6_load) begin
+      \$3521  = \$2663 ;
     end
     if (rst) begin
       \$3521  = 1'h0;
@@ -24736,9 +24128,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3522  = lane0_takes1;
-    if (match9_load) begin
-      \$3522  = \$2849 ;
+    \$3522  = merge3_eq8_2;
+    if (match6_load) begin
+      \$3522  = \$2664 ;
     end
     if (rst) begin
       \$3522  = 1'h0;
@@ -24746,9 +24138,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3523  = lane0_takes2;
-    if (match9_load) begin
-      \$3523  = \$2850 ;
+    \$3523  = merge3_gt8_3;
+    if (match6_load) begin
+      \$3523  = \$2665 ;
     end
     if (rst) begin
       \$3523  = 1'h0;
@@ -24756,9 +24148,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3524  = lane0_takes3;
-    if (match9_load) begin
-      \$3524  = \$2851 ;
+    \$3524  = merge3_eq8_3;
+    if (match6_load) begin
+      \$3524  = \$2666 ;
     end
     if (rst) begin
       \$3524  = 1'h0;
@@ -24766,9 +24158,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3525  = lane0_takes4;
-    if (match9_load) begin
-      \$3525  = \$2852 ;
+    \$3525  = merge3_gt10_0;
+    if (match6_load) begin
+      \$3525  = \$2667 ;
     end
     if (rst) begin
       \$3525  = 1'h0;
@@ -24776,9 +24168,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3526  = lane0_takes5;
-    if (match9_load) begin
-      \$3526  = \$2853 ;
+    \$3526  = merge3_eq10_0;
+    if (match6_load) begin
+      \$3526  = \$2668 ;
     end
     if (rst) begin
       \$3526  = 1'h0;
@@ -24786,9 +24178,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3527  = lane0_takes6;
-    if (match9_load) begin
-      \$3527  = \$2854 ;
+    \$3527  = merge3_gt10_1;
+    if (match6_load) begin
+      \$3527  = \$2669 ;
     end
     if (rst) begin
       \$3527  = 1'h0;
@@ -24796,9 +24188,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3528  = lane0_takes7;
-    if (match9_load) begin
-      \$3528  = \$2855 ;
+    \$3528  = merge3_eq10_1;
+    if (match6_load) begin
+      \$3528  = \$2670 ;
     end
     if (rst) begin
       \$3528  = 1'h0;
@@ -24806,9 +24198,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3529  = lane0_takes8;
-    if (match9_load) begin
-      \$3529  = \$2856 ;
+    \$3529  = merge3_gt10_2;
+    if (match6_load) begin
+      \$3529  = \$2671 ;
     end
     if (rst) begin
       \$3529  = 1'h0;
@@ -24816,9 +24208,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3530  = lane0_takes9;
-    if (match9_load) begin
-      \$3530  = \$2857 ;
+    \$3530  = merge3_eq10_2;
+    if (match6_load) begin
+      \$3530  = \$2672 ;
     end
     if (rst) begin
       \$3530  = 1'h0;
@@ -24826,9 +24218,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3531  = lane0_takes10;
-    if (match9_load) begin
-      \$3531  = \$2858 ;
+    \$3531  = merge3_gt10_3;
+    if (match6_load) begin
+      \$3531  = \$2673 ;
     end
     if (rst) begin
       \$3531  = 1'h0;
@@ -24836,9 +24228,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3532  = lane0_takes11;
-    if (match9_load) begin
-      \$3532  = \$2859 ;
+    \$3532  = merge3_eq10_3;
+    if (match6_load) begin
+      \$3532  = \$2674 ;
     end
     if (rst) begin
       \$3532  = 1'h0;
@@ -24846,9 +24238,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3533  = lane0_takes12;
-    if (match9_load) begin
-      \$3533  = \$2860 ;
+    \$3533  = merge3_gt12_0;
+    if (match6_load) begin
+      \$3533  = \$2675 ;
     end
     if (rst) begin
       \$3533  = 1'h0;
@@ -24856,9 +24248,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3534  = lane0_takes13;
-    if (match9_load) begin
-      \$3534  = \$2861 ;
+    \$3534  = merge3_eq12_0;
+    if (match6_load) begin
+      \$3534  = \$2676 ;
     end
     if (rst) begin
       \$3534  = 1'h0;
@@ -24866,9 +24258,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3535  = lane0_takes14;
-    if (match9_load) begin
-      \$3535  = \$2862 ;
+    \$3535  = merge3_gt12_1;
+    if (match6_load) begin
+      \$3535  = \$2677 ;
     end
     if (rst) begin
       \$3535  = 1'h0;
@@ -24876,9 +24268,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3536  = lane1_takes1;
-    if (match9_load) begin
-      \$3536  = \$2863 ;
+    \$3536  = merge3_eq12_1;
+    if (match6_load) begin
+      \$3536  = \$2678 ;
     end
     if (rst) begin
       \$3536  = 1'h0;
@@ -24886,9 +24278,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3537  = lane1_takes2;
-    if (match9_load) begin
-      \$3537  = \$2864 ;
+    \$3537  = merge3_gt12_2;
+    if (match6_load) begin
+      \$3537  = \$2679 ;
     end
     if (rst) begin
       \$3537  = 1'h0;
@@ -24896,9 +24288,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3538  = lane1_takes3;
-    if (match9_load) begin
-      \$3538  = \$2865 ;
+    \$3538  = merge3_eq12_2;
+    if (match6_load) begin
+      \$3538  = \$2680 ;
     end
     if (rst) begin
       \$3538  = 1'h0;
@@ -24906,9 +24298,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3539  = lane1_takes4;
-    if (match9_load) begin
-      \$3539  = \$2866 ;
+    \$3539  = merge3_gt12_3;
+    if (match6_load) begin
+      \$3539  = \$2681 ;
     end
     if (rst) begin
       \$3539  = 1'h0;
@@ -24916,9 +24308,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3540  = lane1_takes5;
-    if (match9_load) begin
-      \$3540  = \$2867 ;
+    \$3540  = merge3_eq12_3;
+    if (match6_load) begin
+      \$3540  = \$2682 ;
     end
     if (rst) begin
       \$3540  = 1'h0;
@@ -24926,9 +24318,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3541  = lane1_takes6;
-    if (match9_load) begin
-      \$3541  = \$2868 ;
+    \$3541  = merge3_gt14_0;
+    if (match6_load) begin
+      \$3541  = \$2683 ;
     end
     if (rst) begin
       \$3541  = 1'h0;
@@ -24936,9 +24328,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3542  = lane1_takes7;
-    if (match9_load) begin
-      \$3542  = \$2869 ;
+    \$3542  = merge3_eq14_0;
+    if (match6_load) begin
+      \$3542  = \$2684 ;
     end
     if (rst) begin
       \$3542  = 1'h0;
@@ -24946,9 +24338,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3543  = lane1_takes8;
-    if (match9_load) begin
-      \$3543  = \$2870 ;
+    \$3543  = merge3_gt14_1;
+    if (match6_load) begin
+      \$3543  = \$2685 ;
     end
     if (rst) begin
       \$3543  = 1'h0;
@@ -24956,9 +24348,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3544  = lane1_takes9;
-    if (match9_load) begin
-      \$3544  = \$2871 ;
+    \$3544  = merge3_eq14_1;
+    if (match6_load) begin
+      \$3544  = \$2686 ;
     end
     if (rst) begin
       \$3544  = 1'h0;
@@ -24966,9 +24358,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3545  = lane1_takes10;
-    if (match9_load) begin
-      \$3545  = \$2872 ;
+    \$3545  = merge3_gt14_2;
+    if (match6_load) begin
+      \$3545  = \$2687 ;
     end
     if (rst) begin
       \$3545  = 1'h0;
@@ -24976,9 +24368,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3546  = lane1_takes11;
-    if (match9_load) begin
-      \$3546  = \$2873 ;
+    \$3546  = merge3_eq14_2;
+    if (match6_load) begin
+      \$3546  = \$2688 ;
     end
     if (rst) begin
       \$3546  = 1'h0;
@@ -24986,9 +24378,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3547  = lane1_takes12;
-    if (match9_load) begin
-      \$3547  = \$2874 ;
+    \$3547  = merge3_gt14_3;
+    if (match6_load) begin
+      \$3547  = \$2689 ;
     end
     if (rst) begin
       \$3547  = 1'h0;
@@ -24996,9 +24388,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3548  = lane1_takes13;
-    if (match9_load) begin
-      \$3548  = \$2875 ;
+    \$3548  = merge3_eq14_3;
+    if (match6_load) begin
+      \$3548  = \$2690 ;
     end
     if (rst) begin
       \$3548  = 1'h0;
@@ -25006,169 +24398,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3549  = lane1_takes14;
-    if (match9_load) begin
-      \$3549  = \$2876 ;
+    \$3549  = merge3_lane0;
+    if (match7_load) begin
+      \$3549  = \$2697 ;
     end
     if (rst) begin
-      \$3549  = 1'h0;
+      \$3549  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3550  = lane2_takes2;
-    if (match9_load) begin
-      \$3550  = \$2877 ;
+    \$3550  = merge3_lane1;
+    if (match7_load) begin
+      \$3550  = \$2704 ;
     end
     if (rst) begin
-      \$3550  = 1'h0;
+      \$3550  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3551  = lane2_takes3;
-    if (match9_load) begin
-      \$3551  = \$2878 ;
+    \$3551  = merge3_lane2;
+    if (match7_load) begin
+      \$3551  = \$2711 ;
     end
     if (rst) begin
-      \$3551  = 1'h0;
+      \$3551  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3552  = lane2_takes4;
-    if (match9_load) begin
-      \$3552  = \$2879 ;
+    \$3552  = merge3_lane3;
+    if (match7_load) begin
+      \$3552  = \$2718 ;
     end
     if (rst) begin
-      \$3552  = 1'h0;
+      \$3552  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3553  = lane2_takes5;
-    if (match9_load) begin
-      \$3553  = \$2880 ;
+    \$3553  = merge3_lane4;
+    if (match7_load) begin
+      \$3553  = \$2725 ;
     end
     if (rst) begin
-      \$3553  = 1'h0;
+      \$3553  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3554  = lane2_takes6;
-    if (match9_load) begin
-      \$3554  = \$2881 ;
+    \$3554  = merge3_lane5;
+    if (match7_load) begin
+      \$3554  = \$2732 ;
     end
     if (rst) begin
-      \$3554  = 1'h0;
+      \$3554  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3555  = lane2_takes7;
-    if (match9_load) begin
-      \$3555  = \$2882 ;
+    \$3555  = merge3_lane6;
+    if (match7_load) begin
+      \$3555  = \$2739 ;
     end
     if (rst) begin
-      \$3555  = 1'h0;
+      \$3555  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3556  = lane2_takes8;
-    if (match9_load) begin
-      \$3556  = \$2883 ;
+    \$3556  = merge3_lane7;
+    if (match7_load) begin
+      \$3556  = \$2746 ;
     end
     if (rst) begin
-      \$3556  = 1'h0;
+      \$3556  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3557  = lane2_takes9;
-    if (match9_load) begin
-      \$3557  = \$2884 ;
+    \$3557  = merge3_lane8;
+    if (match7_load) begin
+      \$3557  = \$2753 ;
     end
     if (rst) begin
-      \$3557  = 1'h0;
+      \$3557  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3558  = lane2_takes10;
-    if (match9_load) begin
-      \$3558  = \$2885 ;
+    \$3558  = merge3_lane9;
+    if (match7_load) begin
+      \$3558  = \$2760 ;
     end
     if (rst) begin
-      \$3558  = 1'h0;
+      \$3558  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3559  = lane2_takes11;
-    if (match9_load) begin
-      \$3559  = \$2886 ;
+    \$3559  = merge3_lane10;
+    if (match7_load) begin
+      \$3559  = \$2767 ;
     end
     if (rst) begin
-      \$3559  = 1'h0;
+      \$3559  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3560  = lane2_takes12;
-    if (match9_load) begin
-      \$3560  = \$2887 ;
+    \$3560  = merge3_lane11;
+    if (match7_load) begin
+      \$3560  = \$2774 ;
     end
     if (rst) begin
-      \$3560  = 1'h0;
+      \$3560  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3561  = lane2_takes13;
-    if (match9_load) begin
-      \$3561  = \$2888 ;
+    \$3561  = merge3_lane12;
+    if (match7_load) begin
+      \$3561  = \$2781 ;
     end
     if (rst) begin
-      \$3561  = 1'h0;
+      \$3561  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3562  = lane2_takes14;
-    if (match9_load) begin
-      \$3562  = \$2889 ;
+    \$3562  = merge3_lane13;
+    if (match7_load) begin
+      \$3562  = \$2788 ;
     end
     if (rst) begin
-      \$3562  = 1'h0;
+      \$3562  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3563  = lane3_takes3;
-    if (match9_load) begin
-      \$3563  = \$2890 ;
+    \$3563  = merge3_lane14;
+    if (match7_load) begin
+      \$3563  = \$2795 ;
     end
     if (rst) begin
-      \$3563  = 1'h0;
+      \$3563  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3564  = lane3_takes4;
-    if (match9_load) begin
-      \$3564  = \$2891 ;
+    \$3564  = merge3_lane15;
+    if (match7_load) begin
+      \$3564  = \$2802 ;
     end
     if (rst) begin
-      \$3564  = 1'h0;
+      \$3564  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3565  = lane3_takes5;
-    if (match9_load) begin
-      \$3565  = \$2892 ;
+    \$3565  = merge3_last;
+    if (match7_load) begin
+      \$3565  = merge3_in_last;
     end
     if (rst) begin
       \$3565  = 1'h0;
@@ -25176,319 +24568,333 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3566  = lane3_takes6;
-    if (match9_load) begin
-      \$3566  = \$2893 ;
+    \$3566  = \$signal$23 ;
+    if (match8_load) begin
+      \$3566 [0] = \$2808 ;
+      \$3566 [1] = \$2816 ;
+      \$3566 [2] = \$2824 ;
+      \$3566 [3] = \$2832 ;
+      \$3566 [4] = \$2840 ;
+      \$3566 [5] = \$2848 ;
+      \$3566 [6] = \$2856 ;
+      \$3566 [7] = \$2864 ;
+      \$3566 [8] = \$2872 ;
+      \$3566 [9] = \$2880 ;
+      \$3566 [10] = \$2888 ;
+      \$3566 [11] = \$2896 ;
+      \$3566 [12] = \$2904 ;
+      \$3566 [13] = \$2912 ;
+      \$3566 [14] = \$2920 ;
     end
     if (rst) begin
-      \$3566  = 1'h0;
+      \$3566  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3567  = lane3_takes7;
-    if (match9_load) begin
-      \$3567  = \$2894 ;
+    \$3567  = near0_in_idx;
+    if (match8_load) begin
+      \$3567  = \$2809 ;
     end
     if (rst) begin
-      \$3567  = 1'h0;
+      \$3567  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3568  = lane3_takes8;
-    if (match9_load) begin
-      \$3568  = \$2895 ;
+    \$3568  = near0_out_idx;
+    if (match8_load) begin
+      \$3568  = \$2810 ;
     end
     if (rst) begin
-      \$3568  = 1'h0;
+      \$3568  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3569  = lane3_takes9;
-    if (match9_load) begin
-      \$3569  = \$2896 ;
+    \$3569  = near1_in_idx;
+    if (match8_load) begin
+      \$3569  = \$2817 ;
     end
     if (rst) begin
-      \$3569  = 1'h0;
+      \$3569  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3570  = lane3_takes10;
-    if (match9_load) begin
-      \$3570  = \$2897 ;
+    \$3570  = near1_out_idx;
+    if (match8_load) begin
+      \$3570  = \$2818 ;
     end
     if (rst) begin
-      \$3570  = 1'h0;
+      \$3570  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3571  = lane3_takes11;
-    if (match9_load) begin
-      \$3571  = \$2898 ;
+    \$3571  = near2_in_idx;
+    if (match8_load) begin
+      \$3571  = \$2825 ;
     end
     if (rst) begin
-      \$3571  = 1'h0;
+      \$3571  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3572  = lane3_takes12;
-    if (match9_load) begin
-      \$3572  = \$2899 ;
+    \$3572  = near2_out_idx;
+    if (match8_load) begin
+      \$3572  = \$2826 ;
     end
     if (rst) begin
-      \$3572  = 1'h0;
+      \$3572  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3573  = lane3_takes13;
-    if (match9_load) begin
-      \$3573  = \$2900 ;
+    \$3573  = near3_in_idx;
+    if (match8_load) begin
+      \$3573  = \$2833 ;
     end
     if (rst) begin
-      \$3573  = 1'h0;
+      \$3573  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3574  = lane3_takes14;
-    if (match9_load) begin
-      \$3574  = \$2901 ;
+    \$3574  = near3_out_idx;
+    if (match8_load) begin
+      \$3574  = \$2834 ;
     end
     if (rst) begin
-      \$3574  = 1'h0;
+      \$3574  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3575  = lane4_takes4;
-    if (match9_load) begin
-      \$3575  = \$2902 ;
+    \$3575  = near4_in_idx;
+    if (match8_load) begin
+      \$3575  = \$2841 ;
     end
     if (rst) begin
-      \$3575  = 1'h0;
+      \$3575  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3576  = lane4_takes5;
-    if (match9_load) begin
-      \$3576  = \$2903 ;
+    \$3576  = near4_out_idx;
+    if (match8_load) begin
+      \$3576  = \$2842 ;
     end
     if (rst) begin
-      \$3576  = 1'h0;
+      \$3576  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3577  = lane4_takes6;
-    if (match9_load) begin
-      \$3577  = \$2904 ;
+    \$3577  = near5_in_idx;
+    if (match8_load) begin
+      \$3577  = \$2849 ;
     end
     if (rst) begin
-      \$3577  = 1'h0;
+      \$3577  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3578  = lane4_takes7;
-    if (match9_load) begin
-      \$3578  = \$2905 ;
+    \$3578  = near5_out_idx;
+    if (match8_load) begin
+      \$3578  = \$2850 ;
     end
     if (rst) begin
-      \$3578  = 1'h0;
+      \$3578  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3579  = lane4_takes8;
-    if (match9_load) begin
-      \$3579  = \$2906 ;
+    \$3579  = near6_in_idx;
+    if (match8_load) begin
+      \$3579  = \$2857 ;
     end
     if (rst) begin
-      \$3579  = 1'h0;
+      \$3579  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3580  = lane4_takes9;
-    if (match9_load) begin
-      \$3580  = \$2907 ;
+    \$3580  = near6_out_idx;
+    if (match8_load) begin
+      \$3580  = \$2858 ;
     end
     if (rst) begin
-      \$3580  = 1'h0;
+      \$3580  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3581  = lane4_takes10;
-    if (match9_load) begin
-      \$3581  = \$2908 ;
+    \$3581  = near7_in_idx;
+    if (match8_load) begin
+      \$3581  = \$2865 ;
     end
     if (rst) begin
-      \$3581  = 1'h0;
+      \$3581  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3582  = lane4_takes11;
-    if (match9_load) begin
-      \$3582  = \$2909 ;
+    \$3582  = near7_out_idx;
+    if (match8_load) begin
+      \$3582  = \$2866 ;
     end
     if (rst) begin
-      \$3582  = 1'h0;
+      \$3582  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3583  = lane4_takes12;
-    if (match9_load) begin
-      \$3583  = \$2910 ;
+    \$3583  = near8_in_idx;
+    if (match8_load) begin
+      \$3583  = \$2873 ;
     end
     if (rst) begin
-      \$3583  = 1'h0;
+      \$3583  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3584  = lane4_takes13;
-    if (match9_load) begin
-      \$3584  = \$2911 ;
+    \$3584  = near8_out_idx;
+    if (match8_load) begin
+      \$3584  = \$2874 ;
     end
     if (rst) begin
-      \$3584  = 1'h0;
+      \$3584  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3585  = lane4_takes14;
-    if (match9_load) begin
-      \$3585  = \$2912 ;
+    \$3585  = near9_in_idx;
+    if (match8_load) begin
+      \$3585  = \$2881 ;
     end
     if (rst) begin
-      \$3585  = 1'h0;
+      \$3585  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3586  = lane5_takes5;
-    if (match9_load) begin
-      \$3586  = \$2913 ;
+    \$3586  = near9_out_idx;
+    if (match8_load) begin
+      \$3586  = \$2882 ;
     end
     if (rst) begin
-      \$3586  = 1'h0;
+      \$3586  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3587  = lane5_takes6;
-    if (match9_load) begin
-      \$3587  = \$2914 ;
+    \$3587  = near10_in_idx;
+    if (match8_load) begin
+      \$3587  = \$2889 ;
     end
     if (rst) begin
-      \$3587  = 1'h0;
+      \$3587  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3588  = lane5_takes7;
-    if (match9_load) begin
-      \$3588  = \$2915 ;
+    \$3588  = near10_out_idx;
+    if (match8_load) begin
+      \$3588  = \$2890 ;
     end
     if (rst) begin
-      \$3588  = 1'h0;
+      \$3588  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3589  = lane5_takes8;
-    if (match9_load) begin
-      \$3589  = \$2916 ;
+    \$3589  = near11_in_idx;
+    if (match8_load) begin
+      \$3589  = \$2897 ;
     end
     if (rst) begin
-      \$3589  = 1'h0;
+      \$3589  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3590  = lane5_takes9;
-    if (match9_load) begin
-      \$3590  = \$2917 ;
+    \$3590  = near11_out_idx;
+    if (match8_load) begin
+      \$3590  = \$2898 ;
     end
     if (rst) begin
-      \$3590  = 1'h0;
+      \$3590  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3591  = lane5_takes10;
-    if (match9_load) begin
-      \$3591  = \$2918 ;
+    \$3591  = near12_in_idx;
+    if (match8_load) begin
+      \$3591  = \$2905 ;
     end
     if (rst) begin
-      \$3591  = 1'h0;
+      \$3591  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3592  = lane5_takes11;
-    if (match9_load) begin
-      \$3592  = \$2919 ;
+    \$3592  = near12_out_idx;
+    if (match8_load) begin
+      \$3592  = \$2906 ;
     end
     if (rst) begin
-      \$3592  = 1'h0;
+      \$3592  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3593  = lane5_takes12;
-    if (match9_load) begin
-      \$3593  = \$2920 ;
+    \$3593  = near13_in_idx;
+    if (match8_load) begin
+      \$3593  = \$2913 ;
     end
     if (rst) begin
-      \$3593  = 1'h0;
+      \$3593  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3594  = lane5_takes13;
-    if (match9_load) begin
-      \$3594  = \$2921 ;
+    \$3594  = near13_out_idx;
+    if (match8_load) begin
+      \$3594  = \$2914 ;
     end
     if (rst) begin
-      \$3594  = 1'h0;
+      \$3594  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3595  = lane5_takes14;
-    if (match9_load) begin
-      \$3595  = \$2922 ;
+    \$3595  = near14_in_idx;
+    if (match8_load) begin
+      \$3595  = \$2921 ;
     end
     if (rst) begin
-      \$3595  = 1'h0;
+      \$3595  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3596  = lane6_takes6;
-    if (match9_load) begin
-      \$3596  = \$2923 ;
+    \$3596  = near14_out_idx;
+    if (match8_load) begin
+      \$3596  = \$2922 ;
     end
     if (rst) begin
-      \$3596  = 1'h0;
+      \$3596  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3597  = lane6_takes7;
-    if (match9_load) begin
-      \$3597  = \$2924 ;
+    \$3597  = near_last;
+    if (match8_load) begin
+      \$3597  = merge3_last;
     end
     if (rst) begin
       \$3597  = 1'h0;
@@ -25496,9 +24902,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3598  = lane6_takes8;
+    \$3598  = lane0_takes0;
     if (match9_load) begin
-      \$3598  = \$2925 ;
+      \$3598  = \$2923 ;
     end
     if (rst) begin
       \$3598  = 1'h0;
@@ -25506,9 +24912,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3599  = lane6_takes9;
+    \$3599  = lane0_takes1;
     if (match9_load) begin
-      \$3599  = \$2926 ;
+      \$3599  = \$2924 ;
     end
     if (rst) begin
       \$3599  = 1'h0;
@@ -25516,9 +24922,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3600  = lane6_takes10;
+    \$3600  = lane0_takes2;
     if (match9_load) begin
-      \$3600  = \$2927 ;
+      \$3600  = \$2925 ;
     end
     if (rst) begin
       \$3600  = 1'h0;
@@ -25526,9 +24932,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3601  = lane6_takes11;
+    \$3601  = lane0_takes3;
     if (match9_load) begin
-      \$3601  = \$2928 ;
+      \$3601  = \$2926 ;
     end
     if (rst) begin
       \$3601  = 1'h0;
@@ -25536,9 +24942,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3602  = lane6_takes12;
+    \$3602  = lane0_takes4;
     if (match9_load) begin
-      \$3602  = \$2929 ;
+      \$3602  = \$2927 ;
     end
     if (rst) begin
       \$3602  = 1'h0;
@@ -25546,9 +24952,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3603  = lane6_takes13;
+    \$3603  = lane0_takes5;
     if (match9_load) begin
-      \$3603  = \$2930 ;
+      \$3603  = \$2928 ;
     end
     if (rst) begin
       \$3603  = 1'h0;
@@ -25556,9 +24962,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3604  = lane6_takes14;
+    \$3604  = lane0_takes6;
     if (match9_load) begin
-      \$3604  = \$2931 ;
+      \$3604  = \$2929 ;
     end
     if (rst) begin
       \$3604  = 1'h0;
@@ -25566,9 +24972,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3605  = lane7_takes7;
+    \$3605  = lane0_takes7;
     if (match9_load) begin
-      \$3605  = \$2932 ;
+      \$3605  = \$2930 ;
     end
     if (rst) begin
       \$3605  = 1'h0;
@@ -25576,9 +24982,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3606  = lane7_takes8;
+    \$3606  = lane0_takes8;
     if (match9_load) begin
-      \$3606  = \$2933 ;
+      \$3606  = \$2931 ;
     end
     if (rst) begin
       \$3606  = 1'h0;
@@ -25586,9 +24992,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3607  = lane7_takes9;
+    \$3607  = lane0_takes9;
     if (match9_load) begin
-      \$3607  = \$2934 ;
+      \$3607  = \$2932 ;
     end
     if (rst) begin
       \$3607  = 1'h0;
@@ -25596,9 +25002,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3608  = lane7_takes10;
+    \$3608  = lane0_takes10;
     if (match9_load) begin
-      \$3608  = \$2935 ;
+      \$3608  = \$2933 ;
     end
     if (rst) begin
       \$3608  = 1'h0;
@@ -25606,9 +25012,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3609  = lane7_takes11;
+    \$3609  = lane0_takes11;
     if (match9_load) begin
-      \$3609  = \$2936 ;
+      \$3609  = \$2934 ;
     end
     if (rst) begin
       \$3609  = 1'h0;
@@ -25616,9 +25022,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3610  = lane7_takes12;
+    \$3610  = lane0_takes12;
     if (match9_load) begin
-      \$3610  = \$2937 ;
+      \$3610  = \$2935 ;
     end
     if (rst) begin
       \$3610  = 1'h0;
@@ -25626,9 +25032,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3611  = lane7_takes13;
+    \$3611  = lane0_takes13;
     if (match9_load) begin
-      \$3611  = \$2938 ;
+      \$3611  = \$2936 ;
     end
     if (rst) begin
       \$3611  = 1'h0;
@@ -25636,9 +25042,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3612  = lane7_takes14;
+    \$3612  = lane0_takes14;
     if (match9_load) begin
-      \$3612  = \$2939 ;
+      \$3612  = \$2937 ;
     end
     if (rst) begin
       \$3612  = 1'h0;
@@ -25646,326 +25052,319 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3613  = \$signal$303 ;
+    \$3613  = lane1_takes1;
     if (match9_load) begin
-      \$3613 [0] = \$2941 ;
-      \$3613 [1] = \$2943 ;
-      \$3613 [2] = \$2945 ;
-      \$3613 [3] = \$2947 ;
-      \$3613 [4] = \$2949 ;
-      \$3613 [5] = \$2951 ;
-      \$3613 [6] = \$2953 ;
-      \$3613 [7] = \$2955 ;
+      \$3613  = \$2938 ;
     end
     if (rst) begin
-      \$3613  = 8'h00;
+      \$3613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3614  = t_in_idx0;
+    \$3614  = lane1_takes2;
     if (match9_load) begin
-      \$3614  = near0_in_idx;
+      \$3614  = \$2939 ;
     end
     if (rst) begin
-      \$3614  = 12'h000;
+      \$3614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3615  = t_in_idx1;
+    \$3615  = lane1_takes3;
     if (match9_load) begin
-      \$3615  = near1_in_idx;
+      \$3615  = \$2940 ;
     end
     if (rst) begin
-      \$3615  = 12'h000;
+      \$3615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3616  = t_in_idx2;
+    \$3616  = lane1_takes4;
     if (match9_load) begin
-      \$3616  = near2_in_idx;
+      \$3616  = \$2941 ;
     end
     if (rst) begin
-      \$3616  = 12'h000;
+      \$3616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3617  = t_in_idx3;
+    \$3617  = lane1_takes5;
     if (match9_load) begin
-      \$3617  = near3_in_idx;
+      \$3617  = \$2942 ;
     end
     if (rst) begin
-      \$3617  = 12'h000;
+      \$3617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3618  = t_in_idx4;
+    \$3618  = lane1_takes6;
     if (match9_load) begin
-      \$3618  = near4_in_idx;
+      \$3618  = \$2943 ;
     end
     if (rst) begin
-      \$3618  = 12'h000;
+      \$3618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3619  = t_in_idx5;
+    \$3619  = lane1_takes7;
     if (match9_load) begin
-      \$3619  = near5_in_idx;
+      \$3619  = \$2944 ;
     end
     if (rst) begin
-      \$3619  = 12'h000;
+      \$3619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3620  = t_in_idx6;
+    \$3620  = lane1_takes8;
     if (match9_load) begin
-      \$3620  = near6_in_idx;
+      \$3620  = \$2945 ;
     end
     if (rst) begin
-      \$3620  = 12'h000;
+      \$3620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3621  = t_in_idx7;
+    \$3621  = lane1_takes9;
     if (match9_load) begin
-      \$3621  = near7_in_idx;
+      \$3621  = \$2946 ;
     end
     if (rst) begin
-      \$3621  = 12'h000;
+      \$3621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3622  = t_in_idx8;
+    \$3622  = lane1_takes10;
     if (match9_load) begin
-      \$3622  = near8_in_idx;
+      \$3622  = \$2947 ;
     end
     if (rst) begin
-      \$3622  = 12'h000;
+      \$3622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3623  = t_in_idx9;
+    \$3623  = lane1_takes11;
     if (match9_load) begin
-      \$3623  = near9_in_idx;
+      \$3623  = \$2948 ;
     end
     if (rst) begin
-      \$3623  = 12'h000;
+      \$3623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3624  = t_in_idx10;
+    \$3624  = lane1_takes12;
     if (match9_load) begin
-      \$3624  = near10_in_idx;
+      \$3624  = \$2949 ;
     end
     if (rst) begin
-      \$3624  = 12'h000;
+      \$3624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3625  = t_in_idx11;
+    \$3625  = lane1_takes13;
     if (match9_load) begin
-      \$3625  = near11_in_idx;
+      \$3625  = \$2950 ;
     end
     if (rst) begin
-      \$3625  = 12'h000;
+      \$3625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3626  = t_in_idx12;
+    \$3626  = lane1_takes14;
     if (match9_load) begin
-      \$3626  = near12_in_idx;
+      \$3626  = \$2951 ;
     end
     if (rst) begin
-      \$3626  = 12'h000;
+      \$3626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3627  = t_in_idx13;
+    \$3627  = lane2_takes2;
     if (match9_load) begin
-      \$3627  = near13_in_idx;
+      \$3627  = \$2952 ;
     end
     if (rst) begin
-      \$3627  = 12'h000;
+      \$3627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3628  = t_in_idx14;
+    \$3628  = lane2_takes3;
     if (match9_load) begin
-      \$3628  = near14_in_idx;
+      \$3628  = \$2953 ;
     end
     if (rst) begin
-      \$3628  = 12'h000;
+      \$3628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3629  = t_out_idx0;
+    \$3629  = lane2_takes4;
     if (match9_load) begin
-      \$3629  = near0_out_idx;
+      \$3629  = \$2954 ;
     end
     if (rst) begin
-      \$3629  = 12'h000;
+      \$3629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3630  = t_out_idx1;
+    \$3630  = lane2_takes5;
     if (match9_load) begin
-      \$3630  = near1_out_idx;
+      \$3630  = \$2955 ;
     end
     if (rst) begin
-      \$3630  = 12'h000;
+      \$3630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3631  = t_out_idx2;
+    \$3631  = lane2_takes6;
     if (match9_load) begin
-      \$3631  = near2_out_idx;
+      \$3631  = \$2956 ;
     end
     if (rst) begin
-      \$3631  = 12'h000;
+      \$3631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3632  = t_out_idx3;
+    \$3632  = lane2_takes7;
     if (match9_load) begin
-      \$3632  = near3_out_idx;
+      \$3632  = \$2957 ;
     end
     if (rst) begin
-      \$3632  = 12'h000;
+      \$3632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3633  = t_out_idx4;
+    \$3633  = lane2_takes8;
     if (match9_load) begin
-      \$3633  = near4_out_idx;
+      \$3633  = \$2958 ;
     end
     if (rst) begin
-      \$3633  = 12'h000;
+      \$3633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3634  = t_out_idx5;
+    \$3634  = lane2_takes9;
     if (match9_load) begin
-      \$3634  = near5_out_idx;
+      \$3634  = \$2959 ;
     end
     if (rst) begin
-      \$3634  = 12'h000;
+      \$3634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3635  = t_out_idx6;
+    \$3635  = lane2_takes10;
     if (match9_load) begin
-      \$3635  = near6_out_idx;
+      \$3635  = \$2960 ;
     end
     if (rst) begin
-      \$3635  = 12'h000;
+      \$3635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3636  = t_out_idx7;
+    \$3636  = lane2_takes11;
     if (match9_load) begin
-      \$3636  = near7_out_idx;
+      \$3636  = \$2961 ;
     end
     if (rst) begin
-      \$3636  = 12'h000;
+      \$3636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3637  = t_out_idx8;
+    \$3637  = lane2_takes12;
     if (match9_load) begin
-      \$3637  = near8_out_idx;
+      \$3637  = \$2962 ;
     end
     if (rst) begin
-      \$3637  = 12'h000;
+      \$3637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3638  = t_out_idx9;
+    \$3638  = lane2_takes13;
     if (match9_load) begin
-      \$3638  = near9_out_idx;
+      \$3638  = \$2963 ;
     end
     if (rst) begin
-      \$3638  = 12'h000;
+      \$3638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3639  = t_out_idx10;
+    \$3639  = lane2_takes14;
     if (match9_load) begin
-      \$3639  = near10_out_idx;
+      \$3639  = \$2964 ;
     end
     if (rst) begin
-      \$3639  = 12'h000;
+      \$3639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3640  = t_out_idx11;
+    \$3640  = lane3_takes3;
     if (match9_load) begin
-      \$3640  = near11_out_idx;
+      \$3640  = \$2965 ;
     end
     if (rst) begin
-      \$3640  = 12'h000;
+      \$3640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3641  = t_out_idx12;
+    \$3641  = lane3_takes4;
     if (match9_load) begin
-      \$3641  = near12_out_idx;
+      \$3641  = \$2966 ;
     end
     if (rst) begin
-      \$3641  = 12'h000;
+      \$3641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3642  = t_out_idx13;
+    \$3642  = lane3_takes5;
     if (match9_load) begin
-      \$3642  = near13_out_idx;
+      \$3642  = \$2967 ;
     end
     if (rst) begin
-      \$3642  = 12'h000;
+      \$3642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3643  = t_out_idx14;
+    \$3643  = lane3_takes6;
     if (match9_load) begin
-      \$3643  = near14_out_idx;
+      \$3643  = \$2968 ;
     end
     if (rst) begin
-      \$3643  = 12'h000;
+      \$3643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3644  = \$signal$304 ;
+    \$3644  = lane3_takes7;
     if (match9_load) begin
-      \$3644  = near_last;
+      \$3644  = \$2969 ;
     end
     if (rst) begin
       \$3644  = 1'h0;
@@ -25973,51 +25372,828 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3645  = pairs_room_next;
+    \$3645  = lane3_takes8;
+    if (match9_load) begin
+      \$3645  = \$2970 ;
+    end
     if (rst) begin
-      \$3645  = 1'h1;
+      \$3645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3646  = pairs_skid;
-    if (\$2956 ) begin
-      \$3646  = \packed ;
+    \$3646  = lane3_takes9;
+    if (match9_load) begin
+      \$3646  = \$2971 ;
     end
     if (rst) begin
-      \$3646  = 201'h000000000000000000000000000000000000000000000000000;
+      \$3646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3647  = pairs__payload;
-    if (\$2957 ) begin
+    \$3647  = lane3_takes10;
+    if (match9_load) begin
+      \$3647  = \$2972 ;
+    end
+    if (rst) begin
+      \$3647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3648  = lane3_takes11;
+    if (match9_load) begin
+      \$3648  = \$2973 ;
+    end
+    if (rst) begin
+      \$3648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3649  = lane3_takes12;
+    if (match9_load) begin
+      \$3649  = \$2974 ;
+    end
+    if (rst) begin
+      \$3649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3650  = lane3_takes13;
+    if (match9_load) begin
+      \$3650  = \$2975 ;
+    end
+    if (rst) begin
+      \$3650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3651  = lane3_takes14;
+    if (match9_load) begin
+      \$3651  = \$2976 ;
+    end
+    if (rst) begin
+      \$3651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3652  = lane4_takes4;
+    if (match9_load) begin
+      \$3652  = \$2977 ;
+    end
+    if (rst) begin
+      \$3652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3653  = lane4_takes5;
+    if (match9_load) begin
+      \$3653  = \$2978 ;
+    end
+    if (rst) begin
+      \$3653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3654  = lane4_takes6;
+    if (match9_load) begin
+      \$3654  = \$2979 ;
+    end
+    if (rst) begin
+      \$3654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3655  = lane4_takes7;
+    if (match9_load) begin
+      \$3655  = \$2980 ;
+    end
+    if (rst) begin
+      \$3655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3656  = lane4_takes8;
+    if (match9_load) begin
+      \$3656  = \$2981 ;
+    end
+    if (rst) begin
+      \$3656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3657  = lane4_takes9;
+    if (match9_load) begin
+      \$3657  = \$2982 ;
+    end
+    if (rst) begin
+      \$3657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3658  = lane4_takes10;
+    if (match9_load) begin
+      \$3658  = \$2983 ;
+    end
+    if (rst) begin
+      \$3658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3659  = lane4_takes11;
+    if (match9_load) begin
+      \$3659  = \$2984 ;
+    end
+    if (rst) begin
+      \$3659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3660  = lane4_takes12;
+    if (match9_load) begin
+      \$3660  = \$2985 ;
+    end
+    if (rst) begin
+      \$3660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3661  = lane4_takes13;
+    if (match9_load) begin
+      \$3661  = \$2986 ;
+    end
+    if (rst) begin
+      \$3661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3662  = lane4_takes14;
+    if (match9_load) begin
+      \$3662  = \$2987 ;
+    end
+    if (rst) begin
+      \$3662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3663  = lane5_takes5;
+    if (match9_load) begin
+      \$3663  = \$2988 ;
+    end
+    if (rst) begin
+      \$3663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3664  = lane5_takes6;
+    if (match9_load) begin
+      \$3664  = \$2989 ;
+    end
+    if (rst) begin
+      \$3664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3665  = lane5_takes7;
+    if (match9_load) begin
+      \$3665  = \$2990 ;
+    end
+    if (rst) begin
+      \$3665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3666  = lane5_takes8;
+    if (match9_load) begin
+      \$3666  = \$2991 ;
+    end
+    if (rst) begin
+      \$3666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3667  = lane5_takes9;
+    if (match9_load) begin
+      \$3667  = \$2992 ;
+    end
+    if (rst) begin
+      \$3667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3668  = lane5_takes10;
+    if (match9_load) begin
+      \$3668  = \$2993 ;
+    end
+    if (rst) begin
+      \$3668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3669  = lane5_takes11;
+    if (match9_load) begin
+      \$3669  = \$2994 ;
+    end
+    if (rst) begin
+      \$3669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3670  = lane5_takes12;
+    if (match9_load) begin
+      \$3670  = \$2995 ;
+    end
+    if (rst) begin
+      \$3670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3671  = lane5_takes13;
+    if (match9_load) begin
+      \$3671  = \$2996 ;
+    end
+    if (rst) begin
+      \$3671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3672  = lane5_takes14;
+    if (match9_load) begin
+      \$3672  = \$2997 ;
+    end
+    if (rst) begin
+      \$3672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3673  = lane6_takes6;
+    if (match9_load) begin
+      \$3673  = \$2998 ;
+    end
+    if (rst) begin
+      \$3673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3674  = lane6_takes7;
+    if (match9_load) begin
+      \$3674  = \$2999 ;
+    end
+    if (rst) begin
+      \$3674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3675  = lane6_takes8;
+    if (match9_load) begin
+      \$3675  = \$3000 ;
+    end
+    if (rst) begin
+      \$3675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3676  = lane6_takes9;
+    if (match9_load) begin
+      \$3676  = \$3001 ;
+    end
+    if (rst) begin
+      \$3676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3677  = lane6_takes10;
+    if (match9_load) begin
+      \$3677  = \$3002 ;
+    end
+    if (rst) begin
+      \$3677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3678  = lane6_takes11;
+    if (match9_load) begin
+      \$3678  = \$3003 ;
+    end
+    if (rst) begin
+      \$3678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3679  = lane6_takes12;
+    if (match9_load) begin
+      \$3679  = \$3004 ;
+    end
+    if (rst) begin
+      \$3679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3680  = lane6_takes13;
+    if (match9_load) begin
+      \$3680  = \$3005 ;
+    end
+    if (rst) begin
+      \$3680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3681  = lane6_takes14;
+    if (match9_load) begin
+      \$3681  = \$3006 ;
+    end
+    if (rst) begin
+      \$3681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3682  = lane7_takes7;
+    if (match9_load) begin
+      \$3682  = \$3007 ;
+    end
+    if (rst) begin
+      \$3682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3683  = lane7_takes8;
+    if (match9_load) begin
+      \$3683  = \$3008 ;
+    end
+    if (rst) begin
+      \$3683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3684  = lane7_takes9;
+    if (match9_load) begin
+      \$3684  = \$3009 ;
+    end
+    if (rst) begin
+      \$3684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3685  = lane7_takes10;
+    if (match9_load) begin
+      \$3685  = \$3010 ;
+    end
+    if (rst) begin
+      \$3685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3686  = lane7_takes11;
+    if (match9_load) begin
+      \$3686  = \$3011 ;
+    end
+    if (rst) begin
+      \$3686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3687  = lane7_takes12;
+    if (match9_load) begin
+      \$3687  = \$3012 ;
+    end
+    if (rst) begin
+      \$3687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3688  = lane7_takes13;
+    if (match9_load) begin
+      \$3688  = \$3013 ;
+    end
+    if (rst) begin
+      \$3688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3689  = lane7_takes14;
+    if (match9_load) begin
+      \$3689  = \$3014 ;
+    end
+    if (rst) begin
+      \$3689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3690  = \$signal$316 ;
+    if (match9_load) begin
+      \$3690 [0] = \$3016 ;
+      \$3690 [1] = \$3018 ;
+      \$3690 [2] = \$3020 ;
+      \$3690 [3] = \$3022 ;
+      \$3690 [4] = \$3024 ;
+      \$3690 [5] = \$3026 ;
+      \$3690 [6] = \$3028 ;
+      \$3690 [7] = \$3030 ;
+    end
+    if (rst) begin
+      \$3690  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3691  = t_in_idx0;
+    if (match9_load) begin
+      \$3691  = near0_in_idx;
+    end
+    if (rst) begin
+      \$3691  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3692  = t_in_idx1;
+    if (match9_load) begin
+      \$3692  = near1_in_idx;
+    end
+    if (rst) begin
+      \$3692  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3693  = t_in_idx2;
+    if (match9_load) begin
+      \$3693  = near2_in_idx;
+    end
+    if (rst) begin
+      \$3693  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3694  = t_in_idx3;
+    if (match9_load) begin
+      \$3694  = near3_in_idx;
+    end
+    if (rst) begin
+      \$3694  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3695  = t_in_idx4;
+    if (match9_load) begin
+      \$3695  = near4_in_idx;
+    end
+    if (rst) begin
+      \$3695  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3696  = t_in_idx5;
+    if (match9_load) begin
+      \$3696  = near5_in_idx;
+    end
+    if (rst) begin
+      \$3696  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3697  = t_in_idx6;
+    if (match9_load) begin
+      \$3697  = near6_in_idx;
+    end
+    if (rst) begin
+      \$3697  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3698  = t_in_idx7;
+    if (match9_load) begin
+      \$3698  = near7_in_idx;
+    end
+    if (rst) begin
+      \$3698  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3699  = t_in_idx8;
+    if (match9_load) begin
+      \$3699  = near8_in_idx;
+    end
+    if (rst) begin
+      \$3699  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3700  = t_in_idx9;
+    if (match9_load) begin
+      \$3700  = near9_in_idx;
+    end
+    if (rst) begin
+      \$3700  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3701  = t_in_idx10;
+    if (match9_load) begin
+      \$3701  = near10_in_idx;
+    end
+    if (rst) begin
+      \$3701  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3702  = t_in_idx11;
+    if (match9_load) begin
+      \$3702  = near11_in_idx;
+    end
+    if (rst) begin
+      \$3702  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3703  = t_in_idx12;
+    if (match9_load) begin
+      \$3703  = near12_in_idx;
+    end
+    if (rst) begin
+      \$3703  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3704  = t_in_idx13;
+    if (match9_load) begin
+      \$3704  = near13_in_idx;
+    end
+    if (rst) begin
+      \$3704  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3705  = t_in_idx14;
+    if (match9_load) begin
+      \$3705  = near14_in_idx;
+    end
+    if (rst) begin
+      \$3705  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3706  = t_out_idx0;
+    if (match9_load) begin
+      \$3706  = near0_out_idx;
+    end
+    if (rst) begin
+      \$3706  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3707  = t_out_idx1;
+    if (match9_load) begin
+      \$3707  = near1_out_idx;
+    end
+    if (rst) begin
+      \$3707  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3708  = t_out_idx2;
+    if (match9_load) begin
+      \$3708  = near2_out_idx;
+    end
+    if (rst) begin
+      \$3708  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3709  = t_out_idx3;
+    if (match9_load) begin
+      \$3709  = near3_out_idx;
+    end
+    if (rst) begin
+      \$3709  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3710  = t_out_idx4;
+    if (match9_load) begin
+      \$3710  = near4_out_idx;
+    end
+    if (rst) begin
+      \$3710  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3711  = t_out_idx5;
+    if (match9_load) begin
+      \$3711  = near5_out_idx;
+    end
+    if (rst) begin
+      \$3711  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3712  = t_out_idx6;
+    if (match9_load) begin
+      \$3712  = near6_out_idx;
+    end
+    if (rst) begin
+      \$3712  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3713  = t_out_idx7;
+    if (match9_load) begin
+      \$3713  = near7_out_idx;
+    end
+    if (rst) begin
+      \$3713  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3714  = t_out_idx8;
+    if (match9_load) begin
+      \$3714  = near8_out_idx;
+    end
+    if (rst) begin
+      \$3714  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3715  = t_out_idx9;
+    if (match9_load) begin
+      \$3715  = near9_out_idx;
+    end
+    if (rst) begin
+      \$3715  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3716  = t_out_idx10;
+    if (match9_load) begin
+      \$3716  = near10_out_idx;
+    end
+    if (rst) begin
+      \$3716  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3717  = t_out_idx11;
+    if (match9_load) begin
+      \$3717  = near11_out_idx;
+    end
+    if (rst) begin
+      \$3717  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3718  = t_out_idx12;
+    if (match9_load) begin
+      \$3718  = near12_out_idx;
+    end
+    if (rst) begin
+      \$3718  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3719  = t_out_idx13;
+    if (match9_load) begin
+      \$3719  = near13_out_idx;
+    end
+    if (rst) begin
+      \$3719  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3720  = t_out_idx14;
+    if (match9_load) begin
+      \$3720  = near14_out_idx;
+    end
+    if (rst) begin
+      \$3720  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3721  = \$signal$317 ;
+    if (match9_load) begin
+      \$3721  = near_last;
+    end
+    if (rst) begin
+      \$3721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3722  = room_next;
+    if (rst) begin
+      \$3722  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3723  = pairs_skid;
+    if (\$3031 ) begin
+      \$3723  = \packed ;
+    end
+    if (rst) begin
+      \$3723  = 201'h000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3724  = pairs__payload;
+    if (\$3032 ) begin
       if (pairs__ready) begin
-        \$3647  = pairs_skid;
+        \$3724  = pairs_skid;
       end
-    end else if (\$2961 ) begin
-      \$3647  = \packed ;
+    end else if (\$3036 ) begin
+      \$3724  = \packed ;
     end
     if (rst) begin
-      \$3647  = 201'h000000000000000000000000000000000000000000000000000;
+      \$3724  = 201'h000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3648  = pairs_valid;
-    if (\$2957 ) begin
-    end else if (\$2961 ) begin
-      \$3648  = 1'h1;
+    \$3725  = pairs_valid;
+    if (\$3032 ) begin
+    end else if (\$3036 ) begin
+      \$3725  = 1'h1;
     end else if (pairs__ready) begin
-      \$3648  = 1'h0;
+      \$3725  = 1'h0;
     end
     if (rst) begin
-      \$3648  = 1'h0;
+      \$3725  = 1'h0;
     end
   end
+  assign pairs_room_next = room_next;
   assign pairs_room = \$signal ;
   assign pairs__valid = pairs_valid;
-  assign room_next = pairs_room_next;
   assign \packed.lanes  = \packed [191:0];
   assign \packed.lanes[0]  = \packed [23:0];
   assign \packed.lanes[0].in_idx  = \packed [11:0];
@@ -26157,150 +26333,156 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \pairs__payload.lanes[7].out_idx  = pairs__payload[191:180];
   assign \pairs__payload.keep  = pairs__payload[199:192];
   assign \pairs__payload.last  = pairs__payload[200];
-  assign \packed [200] = \$signal$304 ;
-  assign \packed [199:192] = \$signal$303 ;
-  assign \packed [191:180] = \$419 ;
-  assign \packed [179:168] = \$403 ;
-  assign \packed [167:156] = \$387 ;
-  assign \packed [155:144] = \$369 ;
-  assign \packed [143:132] = \$351 ;
-  assign \packed [131:120] = \$331 ;
-  assign \packed [119:108] = \$311 ;
-  assign \packed [107:96] = \$289 ;
-  assign \packed [95:84] = \$267 ;
-  assign \packed [83:72] = \$243 ;
-  assign \packed [71:60] = \$219 ;
-  assign \packed [59:48] = \$193 ;
-  assign \packed [47:36] = \$167 ;
-  assign \packed [35:24] = \$139 ;
-  assign \packed [23:12] = \$111 ;
-  assign \packed [11:0] = \$81 ;
-  assign \$53  = \$52 ;
-  assign \$83  = \$82 ;
-  assign \$113  = \$112 ;
-  assign \$141  = \$140 ;
-  assign \$169  = \$168 ;
-  assign \$195  = \$194 ;
-  assign \$221  = \$220 ;
-  assign \$245  = \$244 ;
-  assign \$269  = \$268 ;
-  assign \$291  = \$290 ;
-  assign \$313  = \$312 ;
-  assign \$333  = \$332 ;
-  assign \$353  = \$352 ;
-  assign \$371  = \$370 ;
-  assign \$389  = \$388 ;
-  assign \$405  = \$404 ;
-  assign \$475  = { 1'h0, outputs__payload[585] };
-  assign \$477  = { outputs__payload[569], 1'h0 };
-  assign \$479  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$481  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$484  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$487  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$499  = { 1'h0, outputs__payload[585] };
-  assign \$501  = { outputs__payload[569], 1'h0 };
-  assign \$503  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$505  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$508  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$511  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$521  = { 1'h0, outputs__payload[585] };
-  assign \$523  = { outputs__payload[569], 1'h0 };
-  assign \$525  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$527  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$530  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$533  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$543  = { 1'h0, outputs__payload[585] };
-  assign \$545  = { outputs__payload[569], 1'h0 };
-  assign \$547  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$549  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$552  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$555  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$565  = { 1'h0, outputs__payload[585] };
-  assign \$567  = { outputs__payload[569], 1'h0 };
-  assign \$569  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$571  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$574  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$577  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$587  = { 1'h0, outputs__payload[585] };
-  assign \$589  = { outputs__payload[569], 1'h0 };
-  assign \$591  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$593  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$596  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$599  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$609  = { 1'h0, outputs__payload[585] };
-  assign \$611  = { outputs__payload[569], 1'h0 };
-  assign \$613  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$615  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$618  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$621  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$631  = { 1'h0, outputs__payload[585] };
-  assign \$633  = { outputs__payload[569], 1'h0 };
-  assign \$635  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$637  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$640  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$643  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$653  = { 1'h0, outputs__payload[585] };
-  assign \$655  = { outputs__payload[569], 1'h0 };
-  assign \$657  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$659  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$662  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$665  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$680  = { 1'h0, outputs__payload[585] };
-  assign \$682  = { outputs__payload[569], 1'h0 };
-  assign \$684  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$686  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$689  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$692  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$704  = { 1'h0, outputs__payload[585] };
-  assign \$706  = { outputs__payload[569], 1'h0 };
-  assign \$708  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$710  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$713  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$716  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$726  = { 1'h0, outputs__payload[585] };
-  assign \$728  = { outputs__payload[569], 1'h0 };
-  assign \$730  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$732  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$735  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$738  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$748  = { 1'h0, outputs__payload[585] };
-  assign \$750  = { outputs__payload[569], 1'h0 };
-  assign \$752  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$754  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$757  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$760  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$770  = { 1'h0, outputs__payload[585] };
-  assign \$772  = { outputs__payload[569], 1'h0 };
-  assign \$774  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$776  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$779  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$782  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$792  = { 1'h0, outputs__payload[585] };
-  assign \$794  = { outputs__payload[569], 1'h0 };
-  assign \$796  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$798  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$801  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$804  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$814  = { 1'h0, outputs__payload[585] };
-  assign \$816  = { outputs__payload[569], 1'h0 };
-  assign \$818  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$820  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$823  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$826  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$836  = { 1'h0, outputs__payload[585] };
-  assign \$838  = { outputs__payload[569], 1'h0 };
-  assign \$840  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$842  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$845  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$848  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$858  = { 1'h0, outputs__payload[585] };
-  assign \$860  = { outputs__payload[569], 1'h0 };
-  assign \$862  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$864  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$867  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$870  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$2848  = \$signal$45 [0];
-  assign \$2940  = hits_below15_0;
+  assign \packed [200] = \$signal$317 ;
+  assign \packed [199:192] = \$signal$316 ;
+  assign \packed [191:180] = \$580 ;
+  assign \packed [179:168] = \$564 ;
+  assign \packed [167:156] = \$548 ;
+  assign \packed [155:144] = \$530 ;
+  assign \packed [143:132] = \$512 ;
+  assign \packed [131:120] = \$492 ;
+  assign \packed [119:108] = \$472 ;
+  assign \packed [107:96] = \$450 ;
+  assign \packed [95:84] = \$428 ;
+  assign \packed [83:72] = \$404 ;
+  assign \packed [71:60] = \$380 ;
+  assign \packed [59:48] = \$354 ;
+  assign \packed [47:36] = \$328 ;
+  assign \packed [35:24] = \$300 ;
+  assign \packed [23:12] = \$272 ;
+  assign \packed [11:0] = \$242 ;
+  assign \$214  = \$213 ;
+  assign \$244  = \$243 ;
+  assign \$274  = \$273 ;
+  assign \$302  = \$301 ;
+  assign \$330  = \$329 ;
+  assign \$356  = \$355 ;
+  assign \$382  = \$381 ;
+  assign \$406  = \$405 ;
+  assign \$430  = \$429 ;
+  assign \$452  = \$451 ;
+  assign \$474  = \$473 ;
+  assign \$494  = \$493 ;
+  assign \$514  = \$513 ;
+  assign \$532  = \$531 ;
+  assign \$550  = \$549 ;
+  assign \$566  = \$565 ;
+  assign \$610  = 1'h1;
+  assign \$611  = \$609 ;
+  assign \$624  = out_done_next;
+  assign \$639  = 1'h1;
+  assign \$640  = \$638 ;
+  assign \$653  = in_done_next;
+  assign \$686  = { 1'h0, outputs__payload[585] };
+  assign \$688  = { outputs__payload[569], 1'h0 };
+  assign \$690  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$692  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$695  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$698  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$710  = { 1'h0, outputs__payload[585] };
+  assign \$712  = { outputs__payload[569], 1'h0 };
+  assign \$714  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$716  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$719  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$722  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$732  = { 1'h0, outputs__payload[585] };
+  assign \$734  = { outputs__payload[569], 1'h0 };
+  assign \$736  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$738  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$741  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$744  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$754  = { 1'h0, outputs__payload[585] };
+  assign \$756  = { outputs__payload[569], 1'h0 };
+  assign \$758  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$760  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$763  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$766  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$776  = { 1'h0, outputs__payload[585] };
+  assign \$778  = { outputs__payload[569], 1'h0 };
+  assign \$780  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$782  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$785  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$788  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$798  = { 1'h0, outputs__payload[585] };
+  assign \$800  = { outputs__payload[569], 1'h0 };
+  assign \$802  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$804  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$807  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$810  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$820  = { 1'h0, outputs__payload[585] };
+  assign \$822  = { outputs__payload[569], 1'h0 };
+  assign \$824  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$826  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$829  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$832  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$842  = { 1'h0, outputs__payload[585] };
+  assign \$844  = { outputs__payload[569], 1'h0 };
+  assign \$846  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$848  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$851  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$854  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$864  = { 1'h0, outputs__payload[585] };
+  assign \$866  = { outputs__payload[569], 1'h0 };
+  assign \$868  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$870  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$873  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$876  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$891  = { 1'h0, outputs__payload[585] };
+  assign \$893  = { outputs__payload[569], 1'h0 };
+  assign \$895  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$897  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$900  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$903  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$915  = { 1'h0, outputs__payload[585] };
+  assign \$917  = { outputs__payload[569], 1'h0 };
+  assign \$919  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$921  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$924  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$927  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$937  = { 1'h0, outputs__payload[585] };
+  assign \$939  = { outputs__payload[569], 1'h0 };
+  assign \$941  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$943  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$946  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$949  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$959  = { 1'h0, outputs__payload[585] };
+  assign \$961  = { outputs__payload[569], 1'h0 };
+  assign \$963  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$965  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$968  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$971  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$981  = { 1'h0, outputs__payload[585] };
+  assign \$983  = { outputs__payload[569], 1'h0 };
+  assign \$985  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$987  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$990  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$993  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$1003  = { 1'h0, outputs__payload[585] };
+  assign \$1005  = { outputs__payload[569], 1'h0 };
+  assign \$1007  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$1009  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$1012  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$1015  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$1025  = { 1'h0, outputs__payload[585] };
+  assign \$1027  = { outputs__payload[569], 1'h0 };
+  assign \$1029  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$1031  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$1034  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$1037  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$1047  = { 1'h0, outputs__payload[585] };
+  assign \$1049  = { outputs__payload[569], 1'h0 };
+  assign \$1051  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$1053  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$1056  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$1059  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$1069  = { 1'h0, outputs__payload[585] };
+  assign \$1071  = { outputs__payload[569], 1'h0 };
+  assign \$1073  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$1075  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$1078  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$1081  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$2923  = \$signal$23 [0];
+  assign \$3015  = hits_below15_0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -59825,7 +60007,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$22836$0 (meta),
+    .\port$22920$0 (meta),
     .\port$36$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -60034,7 +60216,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$22836$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$22920$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -60059,8 +60241,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$22836$0 ;
-  wire [25:0] \port$22836$0 ;
+  input [25:0] \port$22920$0 ;
+  wire [25:0] \port$22920$0 ;
   input [543:0] \port$36$0 ;
   wire [543:0] \port$36$0 ;
   (* init = 2'h0 *)
@@ -60095,7 +60277,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$22836$0 , \port$36$0  };
+      storage[w_port__addr] <= { \port$22920$0 , \port$36$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -60157,8 +60339,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$22836$0 , \port$36$0  };
-  assign w_data = { \port$22836$0 , \port$36$0  };
+  assign w_port__data = { \port$22920$0 , \port$36$0  };
+  assign w_data = { \port$22920$0 , \port$36$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -60392,7 +60574,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$22868$0 (meta),
+    .\port$22952$0 (meta),
     .\port$57$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -60601,7 +60783,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$22868$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$22952$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -60626,8 +60808,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$22868$0 ;
-  wire [25:0] \port$22868$0 ;
+  input [25:0] \port$22952$0 ;
+  wire [25:0] \port$22952$0 ;
   input [543:0] \port$57$0 ;
   wire [543:0] \port$57$0 ;
   (* init = 2'h0 *)
@@ -60662,7 +60844,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$22868$0 , \port$57$0  };
+      storage[w_port__addr] <= { \port$22952$0 , \port$57$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -60724,8 +60906,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$22868$0 , \port$57$0  };
-  assign w_data = { \port$22868$0 , \port$57$0  };
+  assign w_port__data = { \port$22952$0 , \port$57$0  };
+  assign w_data = { \port$22952$0 , \port$57$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

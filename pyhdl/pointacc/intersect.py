@@ -137,8 +137,10 @@ class Intersect(wiring.Component):
         step, final = Signal(), Signal()
         near_hit, near_last = Signal(2 * w - 1), Signal()   # stage 2L + 1: neighbours that pair; the final step
         room, room_next = Signal(), Signal()            # the output skid register is empty
+        load0_next = Signal()
         valid, load = stage_control(m, self.latency - 1, step, room, "match",
-                                    gate={self.latency - 2: near_hit.any() | near_last}, out_ready_next=room_next)
+                                    gate={self.latency - 2: near_hit.any() | near_last}, out_ready_next=room_next,
+                                    load0_next=load0_next)
 
         def beat(name):
             return dict(key=[Signal(wide, name=f"{name}_key{i}") for i in range(w)],
@@ -153,28 +155,47 @@ class Intersect(wiring.Component):
             sides[side] = dict(port=port, keys=keys, cur=beat(side), nxt=beat(f"{side}_next"),
                                skid=beat(f"{side}_skid"), done=Signal(name=f"{side}_done"),
                                adv=Signal(name=f"{side}_adv"), load=Signal(name=f"{side}_load"),
-                               free=Signal(name=f"{side}_free"))
+                               free=Signal(name=f"{side}_free", init=1), le=Signal(name=f"{side}_le"),
+                               le_next=Signal(name=f"{side}_le_next"), done_next=Signal(name=f"{side}_done_next"),
+                               full_next=Signal(name=f"{side}_full_next"))
         a, b = sides["in"], sides["out"]
 
         # The order of the current beats' last lanes (an empty lane ranks above any key). A side
         # that is done may hold the first beat of the next pair of lists as its current one.
-        a_le_b, b_le_a = Signal(), Signal()
+        # `le`: this side's current last lane ranks at most the other's (a register).
+        a_le_b, b_le_a = a["le"], b["le"]
         ca, cb = a["cur"], b["cur"]
-        m.d.comb += [
-            step.eq((ca["full"] | a["done"]) & (cb["full"] | b["done"]) & ~(a["done"] & b["done"]) & load[0]),
-            a["adv"].eq(step & ca["full"] & ~a["done"] & (b["done"] | a_le_b)),
-            b["adv"].eq(step & cb["full"] & ~b["done"] & (a["done"] | b_le_a)),
-            final.eq(step & (a["done"] | (a["adv"] & ca["last"])) & (b["done"] | (b["adv"] & cb["last"]))),
-        ]
+
+        def decide(full, done, le, load0):
+            """``(step, advances of a and b)`` from the sides' current-beat full bits, done bits
+            and order bits (pairs ``(a, b)``) and the stages' ``load[0]``."""
+            stepped = (full[0] | done[0]) & (full[1] | done[1]) & ~(done[0] & done[1]) & load0
+            return (stepped, stepped & full[0] & ~done[0] & (done[1] | le[0]),
+                    stepped & full[1] & ~done[1] & (done[0] | le[1]))
+
+        decided = decide((ca["full"], cb["full"]), (a["done"], b["done"]), (a_le_b, b_le_a), load[0])
+        m.d.comb += [step.eq(decided[0]), a["adv"].eq(decided[1]), b["adv"].eq(decided[2]),
+                     final.eq(step & (a["done"] | (a["adv"] & ca["last"])) & (b["done"] | (b["adv"] & cb["last"])))]
+        # `free` (the current register may take `next`: its data loads then, a don't-care when
+        # `next` is empty) enables about 1,500 flip-flops of a side, so it is a register: the
+        # same function of the next full, done and order bits and `load[0]`, the order bit
+        # (the latest, behind its comparison) selecting last.
+        for x in (a, b):
+            m.d.comb += [x["done_next"].eq((x["done"] | (x["adv"] & x["cur"]["last"])) & ~final),
+                         x["full_next"].eq(Mux(x["free"], x["nxt"]["full"], x["cur"]["full"]))]
+        for x, i in ((a, 1), (b, 2)):
+            nexts = {}
+            for le in (0, 1):
+                les = (le, b["le_next"]) if x is a else (a["le_next"], le)
+                adv = decide((a["full_next"], b["full_next"]), (a["done_next"], b["done_next"]), les, load0_next)[i]
+                nexts[le] = ~x["full_next"] | adv
+            m.d.sync += x["free"].eq(Mux(x["le_next"], nexts[1], nexts[0]))
         fields = ("keep", "last", "top")
         for x in (a, b):
             cur, nxt, skid, port = x["cur"], x["nxt"], x["skid"], x["port"]
-            done_next = (x["done"] | (x["adv"] & cur["last"])) & ~final
-            m.d.sync += x["done"].eq(done_next)
-            # `free`: the current register may take `next` (its data loads then, a don't-care
-            # when `next` is empty); `load`: it does.
-            m.d.comb += [x["free"].eq(~cur["full"] | x["adv"]), x["load"].eq(nxt["full"] & x["free"]),
-                         port.ready.eq(~skid["full"])]
+            m.d.sync += x["done"].eq(x["done_next"])
+            # `load`: the current register takes `next`.
+            m.d.comb += [x["load"].eq(nxt["full"] & x["free"]), port.ready.eq(~skid["full"])]
             top = Cat(Mux(port.payload.keep[w - 1], x["keys"][w - 1], 0), ~port.payload.keep[w - 1])
             arriving = dict(key=x["keys"], idx=[port.payload.lanes[i].idx for i in range(w)],
                             keep=port.payload.keep, last=port.payload.last, top=top)
@@ -214,10 +235,11 @@ class Intersect(wiring.Component):
                 gy = [y[lo:lo + ORDER_CHUNK] > x[lo:lo + ORDER_CHUNK] for lo in range(0, len(x), ORDER_CHUNK)]
                 a_gt[i][j], b_gt[i][j] = _greater(gx, gy), _greater(gy, gx)
         la, lb = a["load"], b["load"]
-        m.d.sync += [
-            a_le_b.eq(~Mux(la, Mux(lb, a_gt[1][1], a_gt[1][0]), Mux(lb, a_gt[0][1], a_gt[0][0]))),
-            b_le_a.eq(~Mux(la, Mux(lb, b_gt[1][1], b_gt[1][0]), Mux(lb, b_gt[0][1], b_gt[0][0]))),
+        m.d.comb += [
+            a["le_next"].eq(~Mux(la, Mux(lb, a_gt[1][1], a_gt[1][0]), Mux(lb, a_gt[0][1], a_gt[0][0]))),
+            b["le_next"].eq(~Mux(la, Mux(lb, b_gt[1][1], b_gt[1][0]), Mux(lb, b_gt[0][1], b_gt[0][0]))),
         ]
+        m.d.sync += [a_le_b.eq(a["le_next"]), b_le_a.eq(b["le_next"])]
 
         # Stages 1 .. 2L: the two current beats as one bitonic sequence of 2 width elements (the
         # input beat ascending, the output beat reversed; an empty lane, or a side that is done,

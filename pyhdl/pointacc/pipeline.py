@@ -28,14 +28,15 @@ def greater(flags):
     return gt
 
 
-def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_ready_next=None):
+def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_ready_next=None, load0_next=None):
     """Valid bits and load enables of ``n`` register stages between a producer (``in_valid``)
     and a consumer (``out_ready``); returns ``(valid, load)``, ``load[0]`` being the ready of the
     producer. ``gate``: ``{s: condition}``, items for which the condition (on stage ``s - 1``'s
     registers) is low vanish on their way into stage ``s``. ``out_ready_next``: when
     ``out_ready`` is a register, its next value (the register's input); ``load[0]`` is then a
     register too, computed a cycle ahead from the stages' next valid bits, so a producer whose
-    ``in_valid`` depends on ``load[0]`` starts its decision at a flip-flop.
+    ``in_valid`` depends on ``load[0]`` starts its decision at a flip-flop; ``load0_next`` (a
+    signal, optional) is then driven with that register's next value.
 
     ``load[s] = ~valid[s] | ~valid[n-1] | out_ready``: one LUT from registers and ``out_ready``
     for every stage (no ready chain through the stages). A stage loads the stage before it when
@@ -64,6 +65,8 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
     if out_ready_next is not None:
         load0 = Signal(name=f"{name}0_load_r", init=1)
         m.d.sync += load0.eq(~nxt[0] | ~nxt[-1] | out_ready_next)
+        if load0_next is not None:
+            m.d.comb += load0_next.eq(~nxt[0] | ~nxt[-1] | out_ready_next)
         load[0] = load0
     return valid, load
 
